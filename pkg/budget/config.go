@@ -1,0 +1,6 @@
+package budget
+
+// Config is the `slos` section of sred.yml.
+// PLACEHOLDER: the owner of this package fills it in, with defaults and
+// validation in UnmarshalYAML.
+type Config struct{}

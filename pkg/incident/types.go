@@ -1,0 +1,160 @@
+// Package incident holds the incident model of sred and the service that
+// turns Alertmanager notifications into durable incidents.
+package incident
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Severity of an incident, from the guide: CRITICAL, HIGH, MEDIUM, LOW.
+type Severity string
+
+const (
+	SeverityCritical Severity = "CRITICAL"
+	SeverityHigh     Severity = "HIGH"
+	SeverityMedium   Severity = "MEDIUM"
+	SeverityLow      Severity = "LOW"
+)
+
+// Severities lists all severities from most to least severe.
+var Severities = []Severity{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow}
+
+// ParseSeverity accepts a severity name in any case.
+func ParseSeverity(s string) (Severity, error) {
+	v := Severity(strings.ToUpper(strings.TrimSpace(s)))
+	for _, k := range Severities {
+		if v == k {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("unknown severity %q (want one of CRITICAL, HIGH, MEDIUM, LOW)", s)
+}
+
+// Rank orders severities: CRITICAL is 0, LOW is 3, unknown is 4.
+func (s Severity) Rank() int {
+	for i, k := range Severities {
+		if s == k {
+			return i
+		}
+	}
+	return len(Severities)
+}
+
+// Status of an incident in its lifecycle:
+// triggered -> acknowledged -> investigating -> resolved -> postmortem_done.
+type Status string
+
+const (
+	StatusTriggered      Status = "triggered"
+	StatusAcknowledged   Status = "acknowledged"
+	StatusInvestigating  Status = "investigating"
+	StatusResolved       Status = "resolved"
+	StatusPostmortemDone Status = "postmortem_done"
+)
+
+// Open reports whether the incident still needs attention.
+func (s Status) Open() bool {
+	return s == StatusTriggered || s == StatusAcknowledged || s == StatusInvestigating
+}
+
+// Incident is the durable record of one episode of trouble.
+type Incident struct {
+	ID       string            `json:"id"` // INC-2026-0001
+	Title    string            `json:"title"`
+	Service  string            `json:"service"`
+	Severity Severity          `json:"severity"`
+	Status   Status            `json:"status"`
+	Labels   map[string]string `json:"labels"` // common labels of the group
+	// GroupKey is the Alertmanager group this incident was opened for.
+	GroupKey string `json:"group_key,omitempty"`
+	Receiver string `json:"receiver,omitempty"`
+	// RunbookURLs are the runbook_url annotations of its alerts.
+	RunbookURLs []string `json:"runbook_urls,omitempty"`
+	Assignee    string   `json:"assignee,omitempty"`
+	Impact      string   `json:"impact,omitempty"`
+	Flapping    bool     `json:"flapping,omitempty"`
+	// MitigatedBy is "automation" when a runbook's verification passed.
+	MitigatedBy string `json:"mitigated_by,omitempty"`
+
+	DetectedAt     time.Time  `json:"detected_at"` // earliest alert startsAt
+	CreatedAt      time.Time  `json:"created_at"`
+	AcknowledgedAt *time.Time `json:"acknowledged_at,omitempty"`
+	ResolvedAt     *time.Time `json:"resolved_at,omitempty"`
+	// RecoveredAt is the last alert endsAt once every alert has resolved.
+	RecoveredAt *time.Time `json:"recovered_at,omitempty"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+
+	Alerts []Alert `json:"alerts,omitempty"`
+}
+
+// Alert is one alert episode, identified by (fingerprint, startsAt).
+type Alert struct {
+	Fingerprint  string            `json:"fingerprint"`
+	StartsAt     time.Time         `json:"starts_at"`
+	EndsAt       *time.Time        `json:"ends_at,omitempty"`
+	Status       string            `json:"status"` // firing | resolved
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+	GeneratorURL string            `json:"generator_url,omitempty"`
+}
+
+// TimelineEntry is one event in an incident's history.
+type TimelineEntry struct {
+	ID         int64          `json:"id"`
+	IncidentID string         `json:"incident_id"`
+	Time       time.Time      `json:"time"`
+	Kind       string         `json:"kind"`  // alert_fired, alert_resolved, status, note, notification, escalation, runbook_step, ...
+	Actor      string         `json:"actor"` // "alertmanager", "sred", a user name, "runbook:<name>"
+	Message    string         `json:"message"`
+	Data       map[string]any `json:"data,omitempty"`
+}
+
+// ChangeKind says what happened to an incident.
+type ChangeKind string
+
+const (
+	ChangeCreated       ChangeKind = "created"
+	ChangeUpdated       ChangeKind = "updated" // alerts added or resolved, no status change
+	ChangeAcknowledged  ChangeKind = "acknowledged"
+	ChangeInvestigating ChangeKind = "investigating"
+	ChangeResolved      ChangeKind = "resolved"
+	ChangeReopened      ChangeKind = "reopened"
+)
+
+// Change is passed to hooks inside the transaction that made it.
+type Change struct {
+	Kind     ChangeKind
+	Incident *Incident
+	Prev     Status
+	Actor    string
+	Time     time.Time
+}
+
+// Hook reacts to incident changes inside the same database transaction, so
+// that follow-up work (escalation timers, runbook runs, silences) is recorded
+// atomically with the change: if the transaction commits, the work is durable;
+// if the hook fails, the change rolls back.
+// Hooks must only write to the database; side effects on the outside world
+// happen later, from workers that read what the hook wrote.
+type Hook interface {
+	IncidentChanged(ctx context.Context, tx *sql.Tx, ch Change) error
+}
+
+// HookFunc adapts a function to Hook.
+type HookFunc func(ctx context.Context, tx *sql.Tx, ch Change) error
+
+// IncidentChanged implements Hook.
+func (f HookFunc) IncidentChanged(ctx context.Context, tx *sql.Tx, ch Change) error {
+	return f(ctx, tx, ch)
+}
+
+// TimelineWriter appends to an incident's timeline, optionally inside a
+// caller's transaction (tx may be nil). Subsystems (escalation, runbooks)
+// use it to record what they did.
+type TimelineWriter interface {
+	AddTimeline(ctx context.Context, tx *sql.Tx, e TimelineEntry) error
+}

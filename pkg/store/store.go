@@ -1,0 +1,197 @@
+// Package store opens the database of sred and applies versioned schema
+// migrations. Two backends share one *sql.DB interface: embedded SQLite
+// (modernc.org/sqlite, pure Go, WAL) as the default, and PostgreSQL (pgx) for
+// running several replicas against one database.
+//
+// SQL in this repository is written once for both backends: placeholders are
+// $1, $2, ... (SQLite accepts them), upserts use ON CONFLICT, and RETURNING is
+// available on both. Where the dialects differ, code branches on DB.Dialect.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
+	_ "modernc.org/sqlite"             // SQLite driver "sqlite"
+)
+
+// Dialect names the SQL backend.
+type Dialect string
+
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// DB is an open database.
+type DB struct {
+	*sql.DB
+	Dialect Dialect
+}
+
+// OpenSQLite opens (creating if needed) the database file sred.db in dir.
+// The database runs in WAL mode with synchronous=FULL, so a committed
+// transaction survives a process kill and a power loss; write transactions
+// start IMMEDIATE so concurrent writers queue on busy_timeout instead of
+// failing with SQLITE_BUSY on lock upgrade.
+func OpenSQLite(ctx context.Context, dir string) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create storage directory: %w", err)
+	}
+	path := filepath.Join(dir, "sred.db")
+	return openSQLiteDSN(ctx, "file:"+path)
+}
+
+// OpenSQLiteMemory opens a private in-memory database (tests only).
+func OpenSQLiteMemory(ctx context.Context) (*DB, error) {
+	return openSQLiteDSN(ctx, "file::memory:")
+}
+
+func openSQLiteDSN(ctx context.Context, base string) (*DB, error) {
+	dsn := base + "?_txlock=immediate" +
+		"&_pragma=journal_mode(WAL)" +
+		"&_pragma=synchronous(FULL)" +
+		"&_pragma=busy_timeout(10000)" +
+		"&_pragma=foreign_keys(ON)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	// SQLite has one writer at a time; a small pool avoids lock thrashing.
+	db.SetMaxOpenConns(4)
+	if base == "file::memory:" {
+		db.SetMaxOpenConns(1) // each connection would see its own memory database
+	}
+	db.SetConnMaxIdleTime(0)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	return &DB{DB: db, Dialect: SQLite}, nil
+}
+
+// OpenPostgres connects to PostgreSQL at url (postgres://user@host:port/db).
+func OpenPostgres(ctx context.Context, url string) (*DB, error) {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	db.SetMaxOpenConns(20)
+	db.SetMaxIdleConns(20)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	return &DB{DB: db, Dialect: Postgres}, nil
+}
+
+// Migration is one versioned schema change. ID must be unique and stable
+// forever, e.g. "incident/0001_init"; migrations run in ID order within the
+// set they were registered with and each runs at most once.
+type Migration struct {
+	ID string
+	// SQLite and Postgres hold the statements for each backend. If Postgres is
+	// empty, the SQLite text is used for both.
+	SQLite   string
+	Postgres string
+}
+
+// Migrate applies every migration not yet applied, each in its own transaction.
+// On PostgreSQL an advisory lock serialises replicas that start together.
+func (db *DB) Migrate(ctx context.Context, sets ...[]Migration) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Close()
+	if db.Dialect == Postgres {
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(727001)`); err != nil {
+			return fmt.Errorf("migrate: take lock: %w", err)
+		}
+		defer conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(727001)`) //nolint:errcheck
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		id TEXT PRIMARY KEY,
+		applied_at TEXT NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("migrate: create schema_migrations: %w", err)
+	}
+	applied := map[string]bool{}
+	rows, err := conn.QueryContext(ctx, `SELECT id FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("migrate: %w", err)
+		}
+		applied[id] = true
+	}
+	rows.Close()
+	seen := map[string]bool{}
+	for _, set := range sets {
+		set = append([]Migration(nil), set...)
+		sort.SliceStable(set, func(i, j int) bool { return set[i].ID < set[j].ID })
+		for _, m := range set {
+			if m.ID == "" {
+				return errors.New("migrate: migration without ID")
+			}
+			if seen[m.ID] {
+				return fmt.Errorf("migrate: duplicate migration ID %q", m.ID)
+			}
+			seen[m.ID] = true
+			if applied[m.ID] {
+				continue
+			}
+			stmt := m.SQLite
+			if db.Dialect == Postgres && m.Postgres != "" {
+				stmt = m.Postgres
+			}
+			tx, err := conn.BeginTx(ctx, nil)
+			if err != nil {
+				return fmt.Errorf("migrate %s: %w", m.ID, err)
+			}
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				tx.Rollback() //nolint:errcheck
+				return fmt.Errorf("migrate %s: %w", m.ID, err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (id, applied_at) VALUES ($1, $2)`,
+				m.ID, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+				tx.Rollback() //nolint:errcheck
+				return fmt.Errorf("migrate %s: record: %w", m.ID, err)
+			}
+			if err := tx.Commit(); err != nil {
+				return fmt.Errorf("migrate %s: commit: %w", m.ID, err)
+			}
+		}
+	}
+	return nil
+}
+
+// InTx runs fn in a transaction, committing if fn returns nil.
+func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback() //nolint:errcheck
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}

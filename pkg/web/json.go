@@ -1,0 +1,59 @@
+// Package web holds the HTTP API of sred: shared JSON helpers, the router and
+// the handlers of the core (incidents). Subsystems register their own routes
+// on the same mux.
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Response is the envelope of every JSON answer, in the style of the Prometheus
+// HTTP API: {"status":"success","data":...} or {"status":"error","error":"..."}.
+type Response struct {
+	Status    string `json:"status"`
+	Data      any    `json:"data,omitempty"`
+	ErrorType string `json:"errorType,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// JSON writes data with the given status code in the success envelope.
+func JSON(w http.ResponseWriter, code int, data any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(Response{Status: "success", Data: data})
+}
+
+// Error writes an error envelope. errorType is a short machine-readable word
+// such as "bad_data", "not_found", "conflict", "unavailable".
+func Error(w http.ResponseWriter, code int, errorType string, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	msg := "unknown error"
+	if err != nil {
+		msg = err.Error()
+	}
+	_ = json.NewEncoder(w).Encode(Response{Status: "error", ErrorType: errorType, Error: msg})
+}
+
+// DecodeJSON reads a JSON body strictly (unknown fields are errors) with a size limit.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, maxBytes int64, v any) error {
+	if maxBytes <= 0 {
+		maxBytes = 1 << 20
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("request body larger than %d bytes", mbe.Limit)
+		}
+		return fmt.Errorf("invalid JSON body: %w", err)
+	}
+	if dec.More() {
+		return errors.New("invalid JSON body: trailing data after the JSON value")
+	}
+	return nil
+}
