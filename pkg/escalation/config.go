@@ -1,6 +1,328 @@
+// Package escalation pages the right people when an incident opens and keeps
+// paging up the chain until somebody acknowledges it. Policies come from the
+// configuration, are selected by Alertmanager label matchers, and are frozen
+// onto the incident when it triggers. Every step is a durable timer (a row in
+// the jobs table, fired by a worker inside a transaction), so a restart or a
+// dead replica neither loses nor repeats a step.
 package escalation
 
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/alertmanager/pkg/labels"
+	"github.com/prometheus/common/model"
+
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/notify"
+	"github.com/rootuip/sre/pkg/oncall"
+)
+
 // Config is the `escalation` section of sred.yml.
-// PLACEHOLDER: the owner of this package fills it in, with defaults and
-// validation in UnmarshalYAML.
-type Config struct{}
+type Config struct {
+	// AckTimeout re-escalates an acknowledged incident that is still not
+	// resolved after this long (0 disables). Policies may override it.
+	AckTimeout model.Duration `yaml:"ack_timeout,omitempty" json:"ack_timeout,omitempty"`
+	// Severities decide channels and pace per severity (the guide's table).
+	Severities map[incident.Severity]*SeverityRule `yaml:"severities,omitempty" json:"severities,omitempty"`
+	// Policies are tried in order; the first whose matchers all match the
+	// incident's labels (plus "service" and "severity") wins.
+	Policies []*Policy `yaml:"policies,omitempty" json:"policies,omitempty"`
+	// MaintenanceWindows page nobody for matching incidents while active.
+	MaintenanceWindows []*MaintenanceWindow `yaml:"maintenance_windows,omitempty" json:"maintenance_windows,omitempty"`
+}
+
+// SeverityRule is one row of the severity table.
+type SeverityRule struct {
+	// Channels used for every level unless the level sets its own.
+	Channels []string `yaml:"channels" json:"channels"`
+	// EscalateAfter, when set, is how long level 0 has to acknowledge before
+	// level 1 is paged; later levels keep their spacing from the policy.
+	// Zero keeps the policy's own timing.
+	EscalateAfter model.Duration `yaml:"escalate_after,omitempty" json:"escalate_after,omitempty"`
+}
+
+// Policy is an escalation chain.
+type Policy struct {
+	Name     string   `yaml:"name" json:"name"`
+	Matchers []string `yaml:"matchers,omitempty" json:"matchers,omitempty"`
+	Levels   []*Level `yaml:"levels" json:"levels"`
+	// Repeat runs the whole chain again this many times if nobody acknowledges,
+	// RepeatAfter after the last level.
+	Repeat      int             `yaml:"repeat,omitempty" json:"repeat,omitempty"`
+	RepeatAfter model.Duration  `yaml:"repeat_after,omitempty" json:"repeat_after,omitempty"`
+	AckTimeout  *model.Duration `yaml:"ack_timeout,omitempty" json:"ack_timeout,omitempty"`
+
+	matchers labels.Matchers
+}
+
+// Level is one step of a chain: its targets are paged After the start.
+type Level struct {
+	After     model.Duration `yaml:"after" json:"after"`
+	Users     []string       `yaml:"users,omitempty" json:"users,omitempty"`
+	Schedules []string       `yaml:"schedules,omitempty" json:"schedules,omitempty"`
+	Teams     []string       `yaml:"teams,omitempty" json:"teams,omitempty"`
+	// Channels overrides the severity's channels for this level.
+	Channels []string `yaml:"channels,omitempty" json:"channels,omitempty"`
+}
+
+// MaintenanceWindow silences paging for matching incidents in [Start, End).
+type MaintenanceWindow struct {
+	Name     string    `yaml:"name" json:"name"`
+	Matchers []string  `yaml:"matchers" json:"matchers"`
+	Start    time.Time `yaml:"start" json:"start"`
+	End      time.Time `yaml:"end" json:"end"`
+	// ID is set for windows stored in the database.
+	ID int64 `yaml:"-" json:"id,omitempty"`
+
+	matchers labels.Matchers
+}
+
+// DefaultSeverities is the guide's severity table.
+func DefaultSeverities() map[incident.Severity]*SeverityRule {
+	return map[incident.Severity]*SeverityRule{
+		incident.SeverityCritical: {Channels: []string{notify.ChannelSMS, notify.ChannelPhone, notify.ChannelPush, notify.ChannelEmail}},
+		incident.SeverityHigh:     {Channels: []string{notify.ChannelSMS, notify.ChannelPush, notify.ChannelEmail}, EscalateAfter: model.Duration(5 * time.Minute)},
+		incident.SeverityMedium:   {Channels: []string{notify.ChannelPush, notify.ChannelEmail}, EscalateAfter: model.Duration(15 * time.Minute)},
+		incident.SeverityLow:      {Channels: []string{notify.ChannelEmail, notify.ChannelSlack}, EscalateAfter: model.Duration(60 * time.Minute)},
+	}
+}
+
+// DefaultAckTimeout is the default of ack_timeout.
+const DefaultAckTimeout = model.Duration(30 * time.Minute)
+
+// UnmarshalYAML sets defaults and validates the section.
+func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain Config
+	*c = Config{AckTimeout: DefaultAckTimeout}
+	if err := unmarshal((*plain)(c)); err != nil {
+		return err
+	}
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("escalation: %w", err)
+	}
+	return nil
+}
+
+// ParseMatchers parses Alertmanager matchers: each entry may hold one or
+// more matchers ('service="api"', '{severity=~"CRITICAL|HIGH"}').
+func ParseMatchers(in []string) (labels.Matchers, error) {
+	var out labels.Matchers
+	for _, s := range in {
+		ms, err := labels.ParseMatchers(s)
+		if err != nil {
+			return nil, fmt.Errorf("matcher %q: %w", s, err)
+		}
+		out = append(out, ms...)
+	}
+	return out, nil
+}
+
+func checkChannels(in []string) ([]string, error) {
+	out := make([]string, 0, len(in))
+	for _, c := range in {
+		n, err := notify.NormalizeChannel(c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// Validate sets defaults and checks the section on its own; CheckRefs checks
+// its references to users, schedules and teams. It is idempotent.
+func (c *Config) Validate() error {
+	if c.AckTimeout < 0 {
+		return errors.New("ack_timeout must not be negative")
+	}
+	def := DefaultSeverities()
+	if c.Severities == nil {
+		c.Severities = def
+	}
+	for sev, r := range c.Severities {
+		if _, err := incident.ParseSeverity(string(sev)); err != nil || string(sev) != strings.ToUpper(string(sev)) {
+			return fmt.Errorf("severities: unknown severity %q (want CRITICAL, HIGH, MEDIUM or LOW)", sev)
+		}
+		if r == nil {
+			return fmt.Errorf("severities: %s is empty", sev)
+		}
+		chs, err := checkChannels(r.Channels)
+		if err != nil {
+			return fmt.Errorf("severities: %s: %w", sev, err)
+		}
+		if len(chs) == 0 {
+			return fmt.Errorf("severities: %s has no channels", sev)
+		}
+		r.Channels = chs
+		if r.EscalateAfter < 0 {
+			return fmt.Errorf("severities: %s: escalate_after must not be negative", sev)
+		}
+	}
+	for _, s := range incident.Severities {
+		if c.Severities[s] == nil {
+			c.Severities[s] = def[s]
+		}
+	}
+	names := map[string]bool{}
+	for i, p := range c.Policies {
+		if p == nil {
+			return fmt.Errorf("policy %d is empty", i+1)
+		}
+		if p.Name == "" {
+			return fmt.Errorf("policy %d has no name", i+1)
+		}
+		if names[p.Name] {
+			return fmt.Errorf("duplicate policy %q", p.Name)
+		}
+		names[p.Name] = true
+		if err := p.validate(); err != nil {
+			return fmt.Errorf("policy %q: %w", p.Name, err)
+		}
+	}
+	for i, w := range c.MaintenanceWindows {
+		if w == nil {
+			return fmt.Errorf("maintenance window %d is empty", i+1)
+		}
+		if err := w.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Policy) validate() error {
+	var err error
+	if p.matchers, err = ParseMatchers(p.Matchers); err != nil {
+		return err
+	}
+	if len(p.Levels) == 0 {
+		return errors.New("no levels")
+	}
+	prev := model.Duration(-1)
+	for i, l := range p.Levels {
+		if l == nil {
+			return fmt.Errorf("level %d is empty", i)
+		}
+		if l.After < 0 || l.After <= prev {
+			return fmt.Errorf("level %d: after %s must be later than the previous level's", i, l.After)
+		}
+		prev = l.After
+		if len(l.Users)+len(l.Schedules)+len(l.Teams) == 0 {
+			return fmt.Errorf("level %d has no users, schedules or teams", i)
+		}
+		if l.Channels, err = checkChannels(l.Channels); err != nil {
+			return fmt.Errorf("level %d: %w", i, err)
+		}
+	}
+	if p.Repeat < 0 {
+		return errors.New("repeat must not be negative")
+	}
+	if p.RepeatAfter < 0 {
+		return errors.New("repeat_after must not be negative")
+	}
+	if p.AckTimeout != nil && *p.AckTimeout < 0 {
+		return errors.New("ack_timeout must not be negative")
+	}
+	return nil
+}
+
+// Validate checks a maintenance window.
+func (w *MaintenanceWindow) Validate() error {
+	if w.Name == "" {
+		return errors.New("maintenance window without a name")
+	}
+	var err error
+	if w.matchers, err = ParseMatchers(w.Matchers); err != nil {
+		return fmt.Errorf("maintenance window %q: %w", w.Name, err)
+	}
+	if len(w.matchers) == 0 {
+		return fmt.Errorf("maintenance window %q: matchers are required", w.Name)
+	}
+	if w.Start.IsZero() || w.End.IsZero() || !w.End.After(w.Start) {
+		return fmt.Errorf("maintenance window %q: end must be after start", w.Name)
+	}
+	return nil
+}
+
+// Active reports whether the window covers t.
+func (w *MaintenanceWindow) Active(t time.Time) bool {
+	return !t.Before(w.Start) && t.Before(w.End)
+}
+
+// Matches reports whether the window applies to an incident's label set.
+func (w *MaintenanceWindow) Matches(ls model.LabelSet) bool { return w.matchers.Matches(ls) }
+
+// CheckRefs checks that every user, schedule and team named by the policies
+// exists in the on-call configuration, and that every channel they use is
+// configured in notifications (unconfigured channels are returned as
+// warnings: a message to them would only fail).
+func (c *Config) CheckRefs(oc *oncall.Config, nc *notify.Config) (warnings []string, err error) {
+	for _, p := range c.Policies {
+		for i, l := range p.Levels {
+			for _, u := range l.Users {
+				if oc.User(u) == nil {
+					return nil, fmt.Errorf("policy %q level %d: unknown user %q", p.Name, i, u)
+				}
+			}
+			for _, s := range l.Schedules {
+				if oc.Schedule(s) == nil {
+					return nil, fmt.Errorf("policy %q level %d: unknown schedule %q", p.Name, i, s)
+				}
+			}
+			for _, t := range l.Teams {
+				if oc.Team(t) == nil {
+					return nil, fmt.Errorf("policy %q level %d: unknown team %q", p.Name, i, t)
+				}
+			}
+		}
+	}
+	seen := map[string]bool{}
+	use := func(chs []string) {
+		for _, ch := range chs {
+			if nc != nil && !nc.Configured(ch) && !seen[ch] {
+				seen[ch] = true
+				warnings = append(warnings, fmt.Sprintf("channel %s is used by the escalation config but not configured in notifications", ch))
+			}
+		}
+	}
+	for _, s := range incident.Severities {
+		if r := c.Severities[s]; r != nil {
+			use(r.Channels)
+		}
+	}
+	for _, p := range c.Policies {
+		for _, l := range p.Levels {
+			use(l.Channels)
+		}
+	}
+	sort.Strings(warnings)
+	return warnings, nil
+}
+
+// LabelSet is what policies and maintenance windows match: the incident's
+// labels plus "service" and "severity".
+func LabelSet(inc *incident.Incident) model.LabelSet {
+	ls := model.LabelSet{}
+	for k, v := range inc.Labels {
+		ls[model.LabelName(k)] = model.LabelValue(v)
+	}
+	if inc.Service != "" {
+		ls["service"] = model.LabelValue(inc.Service)
+	}
+	ls["severity"] = model.LabelValue(inc.Severity)
+	return ls
+}
+
+// Select returns the first policy matching ls, or nil.
+func (c *Config) Select(ls model.LabelSet) *Policy {
+	for _, p := range c.Policies {
+		if p.matchers.Matches(ls) {
+			return p
+		}
+	}
+	return nil
+}

@@ -123,6 +123,10 @@ const (
 	ChangeInvestigating ChangeKind = "investigating"
 	ChangeResolved      ChangeKind = "resolved"
 	ChangeReopened      ChangeKind = "reopened"
+	// ChangeMitigated: MitigatedBy was set (a runbook's verification passed).
+	ChangeMitigated ChangeKind = "mitigated"
+	// ChangePostmortemDone: a resolved incident's post-mortem was completed.
+	ChangePostmortemDone ChangeKind = "postmortem_done"
 )
 
 // Change is passed to hooks inside the transaction that made it.

@@ -1,0 +1,124 @@
+// Command sred is the ROOTUIP SRE daemon: it receives Alertmanager webhook
+// deliveries, keeps durable incidents, and runs the subsystems (escalation,
+// notifications, on-call, runbooks, budgets) plugged into pkg/app.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/oklog/run"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/rootuip/sre/pkg/app"
+)
+
+func main() {
+	os.Exit(runMain(os.Args[1:]))
+}
+
+func runMain(args []string) int {
+	a := kingpin.New("sred", "ROOTUIP SRE daemon: turns Alertmanager alerts into durable incidents.")
+	configFile := a.Flag("config.file", "sred configuration file.").Default("sred.yml").String()
+	storagePath := a.Flag("storage.path", "Directory of the embedded SQLite database (used unless --storage.postgres-url is set).").Default("data/").String()
+	postgresURL := a.Flag("storage.postgres-url", "PostgreSQL connection URL for running several replicas against one database (HA mode).").
+		Envar("SRED_POSTGRES_URL").String()
+	webConfig := kingpinflag.AddFlags(a, ":8095")
+	promslogConfig := &promslog.Config{}
+	promslogflag.AddFlags(a, promslogConfig)
+	a.Version(version.Print("sred"))
+	a.HelpFlag.Short('h')
+	if _, err := a.Parse(args); err != nil {
+		fmt.Fprintf(os.Stderr, "sred: %v\n", err)
+		return 2
+	}
+	logger := promslog.New(promslogConfig)
+	logger.Info("Starting sred", "version", version.Info())
+	logger.Info("Build context", "build_context", version.BuildContext())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opts := app.Options{ConfigFile: *configFile, StoragePath: *storagePath, PostgresURL: *postgresURL, Logger: logger}
+	sred, err := app.New(ctx, opts)
+	if err != nil {
+		logger.Error("Start sred", "err", err)
+		return 1
+	}
+	defer sred.Close()
+	if *postgresURL != "" {
+		logger.Info("Storage ready", "backend", "postgres")
+	} else {
+		logger.Info("Storage ready", "backend", "sqlite", "path", *storagePath)
+	}
+
+	var g run.Group
+	{
+		// Termination.
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, os.Interrupt, syscall.SIGTERM)
+		done := make(chan struct{})
+		g.Add(func() error {
+			select {
+			case s := <-term:
+				logger.Info("Received signal, exiting gracefully", "signal", s.String())
+			case <-done:
+			}
+			return nil
+		}, func(error) { close(done) })
+	}
+	{
+		// SIGHUP reloads the configuration.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		hctx, hcancel := context.WithCancel(ctx)
+		g.Add(func() error {
+			for {
+				select {
+				case <-hup:
+					_ = sred.RequestReload(hctx) // the result is logged and exported as metrics
+				case <-hctx.Done():
+					return nil
+				}
+			}
+		}, func(error) { hcancel() })
+	}
+	for _, act := range sred.Actors() {
+		actx, acancel := context.WithCancel(ctx)
+		g.Add(func() error {
+			if err := act.Execute(actx); err != nil {
+				return fmt.Errorf("%s: %w", act.Name, err)
+			}
+			return nil
+		}, func(error) { acancel() })
+	}
+	{
+		srv := &http.Server{Handler: sred.Mux, ReadHeaderTimeout: 10 * time.Second}
+		g.Add(func() error {
+			if err := web.ListenAndServe(srv, webConfig, logger); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("web server: %w", err)
+			}
+			return nil
+		}, func(error) {
+			sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer scancel()
+			_ = srv.Shutdown(sctx)
+		})
+	}
+	if err := g.Run(); err != nil {
+		logger.Error("sred stopped", "err", err)
+		return 1
+	}
+	logger.Info("See you next time!")
+	return 0
+}

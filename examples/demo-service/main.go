@@ -1,0 +1,306 @@
+// Command demo-service is a small HTTP service to try ROOTUIP SRE against.
+//
+// It serves GET /api/work and instruments it the usual way:
+//
+//	http_requests_total{handler,method,code}             counter
+//	http_request_duration_seconds{handler,method}        histogram (le 0.005 .. 10)
+//
+// Its error rate and added latency are set at run time through an admin API,
+// so an SLO burn-rate alert can be provoked and then healed (for example by a
+// runbook http step):
+//
+//	POST /admin/errors?rate=0.5        half of the requests fail with 500
+//	POST /admin/latency?duration=300ms every request takes 300ms longer
+//	POST /admin/heal                   back to no errors and no added latency
+//	GET  /admin/state                  the current settings as JSON
+//
+// A built-in load generator (--traffic.rps) sends requests to the service
+// itself over loopback, so the metrics move without any outside traffic.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+)
+
+// maxLatency bounds the latency that can be injected.
+const maxLatency = time.Minute
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	a := kingpin.New("demo-service", "A demo HTTP service with a controllable error rate and latency.")
+	listen := a.Flag("web.listen-address", "Address to listen on.").Default("127.0.0.1:8080").String()
+	errorRate := a.Flag("errors.rate", "Initial fraction of requests that fail with 500 (0..1).").Default("0").Float64()
+	latency := a.Flag("latency", "Initial latency added to every request.").Default("0s").Duration()
+	rps := a.Flag("traffic.rps", "Requests per second the built-in load generator sends to /api/work (0: off).").Default("20").Float64()
+	logCfg := &promslog.Config{}
+	promslogflag.AddFlags(a, logCfg)
+	a.HelpFlag.Short('h')
+	if _, err := a.Parse(args); err != nil {
+		fmt.Fprintf(os.Stderr, "demo-service: %v\n", err)
+		return 2
+	}
+	logger := promslog.New(logCfg)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	svc := newService(reg, logger)
+	if err := svc.setErrorRate(*errorRate); err != nil {
+		fmt.Fprintf(os.Stderr, "demo-service: --errors.rate: %v\n", err)
+		return 2
+	}
+	if err := svc.setLatency(*latency); err != nil {
+		fmt.Fprintf(os.Stderr, "demo-service: --latency: %v\n", err)
+		return 2
+	}
+
+	l, err := net.Listen("tcp", *listen)
+	if err != nil {
+		logger.Error("Listen", "address", *listen, "err", err)
+		return 1
+	}
+	srv := &http.Server{Handler: svc.handler(reg), ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var wg sync.WaitGroup
+	if *rps > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			generateLoad(ctx, "http://"+l.Addr().String()+"/api/work", *rps, logger)
+		}()
+	}
+	logger.Info("Listening", "address", l.Addr().String(), "traffic_rps", *rps)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		logger.Error("Serve", "err", err)
+		return 1
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	wg.Wait()
+	logger.Info("Stopped")
+	return 0
+}
+
+// service is the demo's state: the injected error rate and latency.
+type service struct {
+	logger *slog.Logger
+	// errorRate is a float64 stored as bits; latency is nanoseconds.
+	errorRate atomic.Uint64
+	latency   atomic.Int64
+
+	errorRateGauge prometheus.Gauge
+	latencyGauge   prometheus.Gauge
+	heals          prometheus.Counter
+	requests       *prometheus.CounterVec
+	duration       *prometheus.HistogramVec
+}
+
+func newService(reg prometheus.Registerer, logger *slog.Logger) *service {
+	s := &service{
+		logger: logger,
+		errorRateGauge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "demo_error_rate", Help: "Fraction of /api/work requests that currently fail with 500.",
+		}),
+		latencyGauge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "demo_added_latency_seconds", Help: "Latency currently added to every /api/work request.",
+		}),
+		heals: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "demo_heals_total", Help: "Calls of POST /admin/heal.",
+		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_requests_total", Help: "HTTP requests served, by handler, method and status code.",
+		}, []string{"handler", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "http_request_duration_seconds",
+			Help:    "Time to serve HTTP requests, by handler and method.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .2, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"handler", "method"}),
+	}
+	reg.MustRegister(s.errorRateGauge, s.latencyGauge, s.heals, s.requests, s.duration)
+	return s
+}
+
+func (s *service) setErrorRate(r float64) error {
+	if r != r || r < 0 || r > 1 { // r != r: NaN
+		return fmt.Errorf("error rate %v out of range [0, 1]", r)
+	}
+	s.errorRate.Store(floatBits(r))
+	s.errorRateGauge.Set(r)
+	return nil
+}
+
+func (s *service) setLatency(d time.Duration) error {
+	if d < 0 || d > maxLatency {
+		return fmt.Errorf("latency %v out of range [0s, %v]", d, maxLatency)
+	}
+	s.latency.Store(int64(d))
+	s.latencyGauge.Set(d.Seconds())
+	return nil
+}
+
+type state struct {
+	ErrorRate      float64 `json:"error_rate"`
+	LatencySeconds float64 `json:"latency_seconds"`
+}
+
+func (s *service) state() state {
+	return state{ErrorRate: floatFrom(s.errorRate.Load()), LatencySeconds: time.Duration(s.latency.Load()).Seconds()}
+}
+
+func (s *service) handler(reg prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	work := http.HandlerFunc(s.work)
+	labels := prometheus.Labels{"handler": "/api/work"}
+	mux.Handle("GET /api/work", promhttp.InstrumentHandlerDuration(s.duration.MustCurryWith(labels),
+		promhttp.InstrumentHandlerCounter(s.requests.MustCurryWith(labels), work)))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "OK") })
+	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "OK") })
+	mux.HandleFunc("GET /admin/state", s.adminState)
+	mux.HandleFunc("POST /admin/errors", s.adminErrors)
+	mux.HandleFunc("POST /admin/latency", s.adminLatency)
+	mux.HandleFunc("POST /admin/heal", s.adminHeal)
+	return mux
+}
+
+func (s *service) work(w http.ResponseWriter, r *http.Request) {
+	st := s.state()
+	if st.LatencySeconds > 0 {
+		t := time.NewTimer(time.Duration(s.latency.Load()))
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	if st.ErrorRate > 0 && rand.Float64() < st.ErrorRate {
+		http.Error(w, "injected failure", http.StatusInternalServerError)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+func (s *service) adminState(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.state())
+}
+
+func (s *service) adminErrors(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query().Get("rate")
+	rate, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		err = errors.New("not a number")
+	} else {
+		err = s.setErrorRate(rate)
+	}
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("parameter rate=%q: %v", v, err)})
+		return
+	}
+	s.logger.Info("Error rate set", "rate", rate)
+	writeJSON(w, http.StatusOK, s.state())
+}
+
+func (s *service) adminLatency(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query().Get("duration")
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		err = errors.New("not a duration such as 300ms")
+	} else {
+		err = s.setLatency(d)
+	}
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("parameter duration=%q: %v", v, err)})
+		return
+	}
+	s.logger.Info("Latency set", "latency", d)
+	writeJSON(w, http.StatusOK, s.state())
+}
+
+func (s *service) adminHeal(w http.ResponseWriter, _ *http.Request) {
+	_ = s.setErrorRate(0)
+	_ = s.setLatency(0)
+	s.heals.Inc()
+	s.logger.Info("Healed")
+	writeJSON(w, http.StatusOK, s.state())
+}
+
+func floatBits(f float64) uint64 { return math.Float64bits(f) }
+func floatFrom(b uint64) float64 { return math.Float64frombits(b) }
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// generateLoad sends GET requests to url at rps until ctx ends, with at most
+// 64 requests in flight (slow responses do not pile up without bound).
+func generateLoad(ctx context.Context, url string, rps float64, logger *slog.Logger) {
+	client := &http.Client{Timeout: maxLatency + 10*time.Second}
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rps))
+	defer tick.Stop()
+	inflight := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		select {
+		case inflight <- struct{}{}:
+		default:
+			continue // saturated: skip this tick
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-inflight }()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			if err != nil {
+				return
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				if ctx.Err() == nil {
+					logger.Debug("Load request", "err", err)
+				}
+				return
+			}
+			resp.Body.Close()
+		}()
+	}
+}

@@ -1,0 +1,369 @@
+package budget
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+
+	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/slo"
+	"github.com/rootuip/sre/pkg/store"
+)
+
+// ErrNotFound is returned for an unknown service or SLO.
+var ErrNotFound = errors.New("not found")
+
+// EventStateChanged is the events.Bus type of a budget state change.
+const EventStateChanged = "budget.state_changed"
+
+// Options build a Service.
+type Options struct {
+	Logger     *slog.Logger
+	DB         *store.DB
+	Bus        *events.Bus
+	Registerer prometheus.Registerer
+	// Now is the clock (time.Now by default).
+	Now func() time.Time
+}
+
+// Service holds the budgets of the configured SLOs: it answers the API and
+// the gate with fresh queries, and its poller records state changes.
+type Service struct {
+	logger  *slog.Logger
+	db      *store.DB
+	bus     *events.Bus
+	now     func() time.Time
+	metrics *metrics
+
+	mu         sync.RWMutex
+	cfg        Config
+	objectives []Objective
+	prom       *Prom
+	promErr    error // why there is no client
+	tokens     []string
+
+	snapMu   sync.RWMutex
+	snapshot []Status
+}
+
+// New returns a Service without configuration (see Update).
+func New(o Options) *Service {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Service{logger: o.Logger, db: o.DB, bus: o.Bus, now: o.Now, cfg: DefaultConfig, promErr: ErrNoPrometheus}
+	s.metrics = newMetrics(s, o.Registerer)
+	return s
+}
+
+// Update installs a configuration: the SLOs from the spec files, the
+// Prometheus client (nil with promErr saying why) and the override tokens.
+func (s *Service) Update(cfg Config, specs []*slo.Spec, prom *Prom, promErr error) error {
+	var tokens []string
+	for _, t := range cfg.Gate.OverrideTokens {
+		tokens = append(tokens, string(t))
+	}
+	for _, f := range cfg.Gate.OverrideTokenFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("slos: gate: read override token file: %w", err)
+		}
+		t := strings.TrimSpace(string(b))
+		if len(t) < 16 {
+			return fmt.Errorf("slos: gate: override token in %s must be at least 16 characters", f)
+		}
+		tokens = append(tokens, t)
+	}
+	if prom == nil && promErr == nil {
+		promErr = ErrNoPrometheus
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg, s.objectives, s.prom, s.promErr, s.tokens = cfg, Objectives(specs), prom, promErr, tokens
+	return nil
+}
+
+// LoadSpecs loads the spec files and directories named in the config.
+// resolve turns a configured path into a real one (relative to the config file).
+func LoadSpecs(cfg Config, resolve func(string) string) ([]*slo.Spec, error) {
+	if len(cfg.SpecFiles) == 0 {
+		return nil, nil
+	}
+	paths := make([]string, len(cfg.SpecFiles))
+	for i, p := range cfg.SpecFiles {
+		paths[i] = resolve(p)
+	}
+	specs, err := slo.LoadFiles(paths...)
+	if err != nil {
+		return nil, fmt.Errorf("slos: spec_files: %w", err)
+	}
+	return specs, nil
+}
+
+func (s *Service) state() (Config, []Objective, *Prom, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cfg, s.objectives, s.prom, s.promErr
+}
+
+// Objectives returns the configured SLOs.
+func (s *Service) Objectives() []Objective {
+	_, objs, _, _ := s.state()
+	return objs
+}
+
+func (s *Service) evaluate(ctx context.Context, objs []Objective, at time.Time) ([]Status, error) {
+	_, _, prom, perr := s.state()
+	if prom == nil {
+		return nil, perr
+	}
+	ev := &Evaluator{Prom: prom}
+	var out []Status
+	for _, o := range objs {
+		sts, err := ev.Evaluate(ctx, o, at)
+		if err != nil {
+			return nil, fmt.Errorf("error budget of %s: %w", o.Key(), err)
+		}
+		out = append(out, sts...)
+	}
+	return out, nil
+}
+
+// Statuses computes the budget of every SLO at time at (now when zero).
+func (s *Service) Statuses(ctx context.Context, at time.Time) ([]Status, error) {
+	if at.IsZero() {
+		at = s.now()
+	}
+	return s.evaluate(ctx, s.Objectives(), at)
+}
+
+// find returns the objectives of a service (and SLO, when not empty).
+func (s *Service) find(service, sloName string) []Objective {
+	var out []Objective
+	for _, o := range s.Objectives() {
+		if o.Service == service && (sloName == "" || o.SLO.Name == sloName) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// Detail is the budget of one SLO with its chart history and state timeline.
+type Detail struct {
+	Statuses []Status `json:"statuses"`
+	Windows  []string `json:"windows"`
+	// History holds the remaining budget and the forecast window's burn rate
+	// over the history range, per group.
+	History []History `json:"history"`
+	// Events are the recorded state changes, newest first.
+	Events []Event `json:"events"`
+}
+
+// History is a time series for charts.
+type History struct {
+	Metric string            `json:"metric"` // remaining_ratio | burn_rate
+	Window string            `json:"window,omitempty"`
+	Group  map[string]string `json:"group,omitempty"`
+	Points [][2]float64      `json:"points"` // [unix seconds, value]
+}
+
+// Detail returns the budget of one SLO at time at (now when zero).
+func (s *Service) Detail(ctx context.Context, service, sloName string, at time.Time) (*Detail, error) {
+	objs := s.find(service, sloName)
+	if len(objs) == 0 {
+		return nil, fmt.Errorf("SLO %q of service %q: %w", sloName, service, ErrNotFound)
+	}
+	o := objs[0]
+	if at.IsZero() {
+		at = s.now()
+	}
+	sts, err := s.evaluate(ctx, objs, at)
+	if err != nil {
+		return nil, err
+	}
+	cfg, _, prom, _ := s.state()
+	d := &Detail{Statuses: sts, History: []History{}, Events: []Event{}}
+	for _, w := range o.Windows() {
+		d.Windows = append(d.Windows, model.Duration(w).String())
+	}
+	r := v1.Range{Start: at.Add(-time.Duration(cfg.HistoryRange)), End: at, Step: time.Duration(cfg.HistoryStep)}
+	sel := selector(o.Service, o.SLO.Name)
+	fw := o.forecastWindow()
+	for _, h := range []struct{ metric, window, query string }{
+		{"remaining_ratio", "", BudgetRemainingRecord + sel},
+		{"burn_rate", model.Duration(fw).String(), BurnRateRecord(fw) + sel},
+	} {
+		m, err := prom.Range(ctx, h.query, r)
+		if err != nil {
+			return nil, fmt.Errorf("history of %s: %w", o.Key(), err)
+		}
+		for _, ss := range m {
+			hh := History{Metric: h.metric, Window: h.window, Points: [][2]float64{}}
+			for _, l := range o.SLO.GroupBy {
+				if v, ok := ss.Metric[model.LabelName(l)]; ok {
+					if hh.Group == nil {
+						hh.Group = map[string]string{}
+					}
+					hh.Group[l] = string(v)
+				}
+			}
+			for _, p := range ss.Values {
+				if f := finite(float64(p.Value)); f != nil {
+					hh.Points = append(hh.Points, [2]float64{float64(p.Timestamp) / 1000, *f})
+				}
+			}
+			d.History = append(d.History, hh)
+		}
+	}
+	if s.db != nil {
+		evs, err := ListEvents(ctx, s.db, service, sloName, 100)
+		if err != nil {
+			return nil, err
+		}
+		d.Events = evs
+	}
+	return d, nil
+}
+
+// Gate answers a deploy-gate request and records the decision.
+func (s *Service) Gate(ctx context.Context, req GateRequest) (*Decision, error) {
+	if req.Change == "" {
+		req.Change = ChangeNormal
+	}
+	if req.Change != ChangeNormal && req.Change != ChangeCritical {
+		return nil, fmt.Errorf("change must be %q or %q, got %q", ChangeNormal, ChangeCritical, req.Change)
+	}
+	objs := s.find(req.Service, "")
+	if len(objs) == 0 {
+		return nil, fmt.Errorf("service %q has no SLO: %w", req.Service, ErrNotFound)
+	}
+	cfg, _, _, _ := s.state()
+	s.mu.RLock()
+	tokens := s.tokens
+	s.mu.RUnlock()
+	if req.OverrideToken != "" {
+		if !checkToken(tokens, req.OverrideToken) {
+			return nil, ErrBadOverrideToken
+		}
+		if strings.TrimSpace(req.OverrideReason) == "" {
+			return nil, errors.New("an emergency override needs a reason")
+		}
+	}
+	now := s.now()
+	sts, err := s.evaluate(ctx, objs, now)
+	var d Decision
+	if err != nil {
+		d = Decision{Service: req.Service, Change: req.Change, State: StateUnknown, PrometheusError: err.Error()}
+		d.Allowed = cfg.Gate.OnPrometheusError == FailAllow
+		mode := "closed"
+		if d.Allowed {
+			mode = "open"
+		}
+		d.Reason = fmt.Sprintf("cannot read error budgets, gate fails %s (%s): %v", mode, cfg.Gate.OnPrometheusError, err)
+		s.logger.Warn("deploy gate without budgets", "service", req.Service, "allowed", d.Allowed, "err", err)
+	} else {
+		d = decide(cfg.Gate, req, sts)
+	}
+	d.Time = now.UTC()
+	d.Actor = req.Actor
+	if req.OverrideToken != "" {
+		d.Override = true
+		d.OverrideReason = req.OverrideReason
+		if !d.Allowed {
+			d.Reason = "emergency override: " + d.Reason
+		}
+		d.Allowed = true
+	}
+	d.finish()
+	if s.db != nil {
+		if err := recordDecision(ctx, s.db, &d); err != nil {
+			return nil, err
+		}
+	}
+	s.metrics.gateDecisions.WithLabelValues(d.Answer, d.Change, fmt.Sprint(d.Override)).Inc()
+	if s.bus != nil {
+		s.bus.Publish(events.Event{Type: "budget.gate_decision", Time: d.Time, Service: d.Service, Data: map[string]any{
+			"change": d.Change, "decision": d.Answer, "state": string(d.State), "reason": d.Reason, "override": d.Override, "actor": d.Actor,
+		}})
+	}
+	return &d, nil
+}
+
+// ErrBadOverrideToken is returned when an override token matches no configured token.
+var ErrBadOverrideToken = errors.New("invalid emergency override token")
+
+// Poll computes every budget once, records state changes (timeline table,
+// event bus, metrics) and keeps the result for the metrics collector.
+func (s *Service) Poll(ctx context.Context) error {
+	start := s.now()
+	sts, err := s.Statuses(ctx, start)
+	s.metrics.pollDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		s.metrics.pollSuccess.Set(0)
+		return err
+	}
+	s.metrics.pollSuccess.Set(1)
+	s.metrics.lastPoll.Set(float64(start.UnixMilli()) / 1000)
+	s.snapMu.Lock()
+	s.snapshot = sts
+	s.snapMu.Unlock()
+	if s.db == nil {
+		return nil
+	}
+	for _, st := range sts {
+		if st.State == StateUnknown {
+			continue // no data is not a transition
+		}
+		ev, err := recordState(ctx, s.db, st, start)
+		if err != nil {
+			return err
+		}
+		if ev == nil {
+			continue
+		}
+		s.metrics.stateChanges.WithLabelValues(st.Service, st.SLO, string(ev.To)).Inc()
+		s.logger.Info("error budget state changed", "service", st.Service, "slo", st.SLO, "group", ev.Group, "from", ev.From, "to", ev.To)
+		if s.bus != nil {
+			s.bus.Publish(events.Event{Type: EventStateChanged, Time: ev.Time, Service: st.Service, Data: map[string]any{
+				"slo": st.SLO, "group": ev.Group, "from": string(ev.From), "to": string(ev.To),
+				"remaining_ratio": nullFloat(ev.Remaining), "message": ev.Message,
+			}})
+		}
+	}
+	return nil
+}
+
+// Run polls every poll_interval until ctx ends. Errors are logged and
+// counted, never fatal: Prometheus may come back.
+func (s *Service) Run(ctx context.Context) error {
+	for {
+		if err := s.Poll(ctx); err != nil && ctx.Err() == nil {
+			s.logger.Warn("poll error budgets", "err", err)
+		}
+		cfg, _, _, _ := s.state()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Duration(cfg.PollInterval)):
+		}
+	}
+}
+
+// Snapshot returns the statuses of the last successful poll.
+func (s *Service) Snapshot() []Status {
+	s.snapMu.RLock()
+	defer s.snapMu.RUnlock()
+	return s.snapshot
+}

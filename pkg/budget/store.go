@@ -1,0 +1,275 @@
+package budget
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/rootuip/sre/pkg/slo"
+	"github.com/rootuip/sre/pkg/store"
+)
+
+// Migrations create the budget tables: the last known state per SLO group,
+// the timeline of state changes (per service) and the gate's decisions.
+var Migrations = []store.Migration{{
+	ID: "budget/0001_init",
+	SQLite: `
+CREATE TABLE budget_states (
+	service    TEXT NOT NULL,
+	slo        TEXT NOT NULL,
+	grp        TEXT NOT NULL,
+	state      TEXT NOT NULL,
+	remaining  DOUBLE PRECISION,
+	since_ms   BIGINT NOT NULL,
+	updated_ms BIGINT NOT NULL,
+	PRIMARY KEY (service, slo, grp)
+);
+CREATE TABLE budget_events (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	time_ms    BIGINT NOT NULL,
+	service    TEXT NOT NULL,
+	slo        TEXT NOT NULL,
+	grp        TEXT NOT NULL,
+	from_state TEXT NOT NULL,
+	to_state   TEXT NOT NULL,
+	remaining  DOUBLE PRECISION,
+	message    TEXT NOT NULL
+);
+CREATE INDEX budget_events_service ON budget_events (service, time_ms);
+CREATE TABLE gate_decisions (
+	id              INTEGER PRIMARY KEY AUTOINCREMENT,
+	time_ms         BIGINT NOT NULL,
+	service         TEXT NOT NULL,
+	change_kind     TEXT NOT NULL,
+	allowed         INTEGER NOT NULL,
+	state           TEXT NOT NULL,
+	reason          TEXT NOT NULL,
+	override        INTEGER NOT NULL,
+	override_reason TEXT NOT NULL,
+	actor           TEXT NOT NULL
+);
+CREATE INDEX gate_decisions_service ON gate_decisions (service, time_ms);
+`,
+	Postgres: `
+CREATE TABLE budget_states (
+	service    TEXT NOT NULL,
+	slo        TEXT NOT NULL,
+	grp        TEXT NOT NULL,
+	state      TEXT NOT NULL,
+	remaining  DOUBLE PRECISION,
+	since_ms   BIGINT NOT NULL,
+	updated_ms BIGINT NOT NULL,
+	PRIMARY KEY (service, slo, grp)
+);
+CREATE TABLE budget_events (
+	id         BIGSERIAL PRIMARY KEY,
+	time_ms    BIGINT NOT NULL,
+	service    TEXT NOT NULL,
+	slo        TEXT NOT NULL,
+	grp        TEXT NOT NULL,
+	from_state TEXT NOT NULL,
+	to_state   TEXT NOT NULL,
+	remaining  DOUBLE PRECISION,
+	message    TEXT NOT NULL
+);
+CREATE INDEX budget_events_service ON budget_events (service, time_ms);
+CREATE TABLE gate_decisions (
+	id              BIGSERIAL PRIMARY KEY,
+	time_ms         BIGINT NOT NULL,
+	service         TEXT NOT NULL,
+	change_kind     TEXT NOT NULL,
+	allowed         INTEGER NOT NULL,
+	state           TEXT NOT NULL,
+	reason          TEXT NOT NULL,
+	override        INTEGER NOT NULL,
+	override_reason TEXT NOT NULL,
+	actor           TEXT NOT NULL
+);
+CREATE INDEX gate_decisions_service ON gate_decisions (service, time_ms);
+`,
+}}
+
+// Event is one budget state change in a service's timeline.
+type Event struct {
+	ID        int64           `json:"id"`
+	Time      time.Time       `json:"time"`
+	Service   string          `json:"service"`
+	SLO       string          `json:"slo"`
+	Group     string          `json:"group,omitempty"`
+	From      slo.BudgetState `json:"from"`
+	To        slo.BudgetState `json:"to"`
+	Remaining *float64        `json:"remaining_ratio"`
+	Message   string          `json:"message"`
+}
+
+// recordState compares st with the stored state and, if it changed (or was
+// never stored), updates it and appends a timeline event in one transaction.
+// It returns the event, or nil when nothing changed.
+func recordState(ctx context.Context, db *store.DB, st Status, now time.Time) (*Event, error) {
+	var ev *Event
+	grp := st.GroupString()
+	err := db.InTx(ctx, func(tx *sql.Tx) error {
+		var prev string
+		err := tx.QueryRowContext(ctx, `SELECT state FROM budget_states WHERE service = $1 AND slo = $2 AND grp = $3`,
+			st.Service, st.SLO, grp).Scan(&prev)
+		if err != nil && err != sql.ErrNoRows {
+			return err
+		}
+		ms := now.UnixMilli()
+		rem := st.Budget.RemainingRatio
+		if err == nil && prev == string(st.State) {
+			_, err := tx.ExecContext(ctx, `UPDATE budget_states SET remaining = $1, updated_ms = $2 WHERE service = $3 AND slo = $4 AND grp = $5`,
+				nullFloat(rem), ms, st.Service, st.SLO, grp)
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO budget_states (service, slo, grp, state, remaining, since_ms, updated_ms)
+VALUES ($1, $2, $3, $4, $5, $6, $6)
+ON CONFLICT (service, slo, grp) DO UPDATE SET state = excluded.state, remaining = excluded.remaining, since_ms = excluded.since_ms, updated_ms = excluded.updated_ms`,
+			st.Service, st.SLO, grp, string(st.State), nullFloat(rem), ms); err != nil {
+			return err
+		}
+		ev = &Event{Time: time.UnixMilli(ms).UTC(), Service: st.Service, SLO: st.SLO, Group: grp,
+			From: slo.BudgetState(prev), To: st.State, Remaining: rem, Message: stateMessage(st, slo.BudgetState(prev))}
+		if ev.From == "" {
+			ev.From = StateUnknown
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO budget_events (time_ms, service, slo, grp, from_state, to_state, remaining, message)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+			ms, ev.Service, ev.SLO, ev.Group, string(ev.From), string(ev.To), nullFloat(rem), ev.Message).Scan(&ev.ID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record budget state of %s/%s: %w", st.Service, st.SLO, err)
+	}
+	return ev, nil
+}
+
+func stateMessage(st Status, prev slo.BudgetState) string {
+	name := st.Service + "/" + st.SLO
+	if g := st.GroupString(); g != "" {
+		name += "{" + g + "}"
+	}
+	rem := "unknown"
+	if st.Budget.RemainingRatio != nil {
+		rem = fmt.Sprintf("%.2f%%", *st.Budget.RemainingRatio*100)
+	}
+	if prev == "" {
+		return fmt.Sprintf("error budget of %s is %s (%s remaining)", name, st.State, rem)
+	}
+	return fmt.Sprintf("error budget of %s went from %s to %s (%s remaining): %s", name, prev, st.State, rem, policyAction(st.State))
+}
+
+// policyAction is the guide's policy for a state.
+func policyAction(s slo.BudgetState) string {
+	switch s {
+	case slo.BudgetGreen:
+		return "normal operations"
+	case slo.BudgetYellow:
+		return "reduce deployment frequency"
+	case slo.BudgetRed:
+		return "freeze non-critical changes"
+	case slo.BudgetExhausted:
+		return "emergency changes only"
+	}
+	return "no data"
+}
+
+func nullFloat(v *float64) any {
+	if v == nil {
+		return nil
+	}
+	return *v
+}
+
+// ListEvents returns the budget timeline of a service (and SLO, if not
+// empty), newest first, at most limit entries.
+func ListEvents(ctx context.Context, db *store.DB, service, sloName string, limit int) ([]Event, error) {
+	q := `SELECT id, time_ms, service, slo, grp, from_state, to_state, remaining, message FROM budget_events WHERE service = $1`
+	args := []any{service}
+	if sloName != "" {
+		q += ` AND slo = $2`
+		args = append(args, sloName)
+	}
+	q += fmt.Sprintf(` ORDER BY time_ms DESC, id DESC LIMIT %d`, limit)
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list budget events: %w", err)
+	}
+	defer rows.Close()
+	out := []Event{}
+	for rows.Next() {
+		var (
+			e    Event
+			ms   int64
+			from string
+			to   string
+			rem  sql.NullFloat64
+		)
+		if err := rows.Scan(&e.ID, &ms, &e.Service, &e.SLO, &e.Group, &from, &to, &rem, &e.Message); err != nil {
+			return nil, fmt.Errorf("list budget events: %w", err)
+		}
+		e.Time = time.UnixMilli(ms).UTC()
+		e.From, e.To = slo.BudgetState(from), slo.BudgetState(to)
+		if rem.Valid {
+			e.Remaining = ptr(rem.Float64)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// GateRecord is one recorded gate decision.
+type GateRecord struct {
+	ID             int64     `json:"id"`
+	Time           time.Time `json:"time"`
+	Service        string    `json:"service"`
+	Change         string    `json:"change"`
+	Allowed        bool      `json:"allowed"`
+	State          string    `json:"state"`
+	Reason         string    `json:"reason"`
+	Override       bool      `json:"override"`
+	OverrideReason string    `json:"override_reason,omitempty"`
+	Actor          string    `json:"actor,omitempty"`
+}
+
+func recordDecision(ctx context.Context, db *store.DB, d *Decision) error {
+	b := func(v bool) int {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	err := db.QueryRowContext(ctx, `INSERT INTO gate_decisions (time_ms, service, change_kind, allowed, state, reason, override, override_reason, actor)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+		d.Time.UnixMilli(), d.Service, d.Change, b(d.Allowed), string(d.State), d.Reason, b(d.Override), d.OverrideReason, d.Actor).Scan(&d.ID)
+	if err != nil {
+		return fmt.Errorf("record gate decision: %w", err)
+	}
+	return nil
+}
+
+// ListDecisions returns the recorded gate decisions of a service, newest first.
+func ListDecisions(ctx context.Context, db *store.DB, service string, limit int) ([]GateRecord, error) {
+	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT id, time_ms, service, change_kind, allowed, state, reason, override, override_reason, actor
+FROM gate_decisions WHERE service = $1 ORDER BY time_ms DESC, id DESC LIMIT %d`, limit), service)
+	if err != nil {
+		return nil, fmt.Errorf("list gate decisions: %w", err)
+	}
+	defer rows.Close()
+	out := []GateRecord{}
+	for rows.Next() {
+		var (
+			r        GateRecord
+			ms       int64
+			allowed  int
+			override int
+		)
+		if err := rows.Scan(&r.ID, &ms, &r.Service, &r.Change, &allowed, &r.State, &r.Reason, &override, &r.OverrideReason, &r.Actor); err != nil {
+			return nil, fmt.Errorf("list gate decisions: %w", err)
+		}
+		r.Time = time.UnixMilli(ms).UTC()
+		r.Allowed, r.Override = allowed == 1, override == 1
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	// The app's modules register the cross-section checks run by config.Load.
+	_ "github.com/rootuip/sre/pkg/app"
+	"github.com/rootuip/sre/pkg/config"
+)
+
+func init() {
+	registerCommand(50, func(app *kingpin.Application) map[string]func(*Env) error {
+		check := app.Command("check", "Check configuration files offline.")
+		cmd := check.Command("config", "Validate sred configuration files (sred.yml) as sred would load them.")
+		files := cmd.Arg("file", "Configuration file(s) to check.").Required().ExistingFiles()
+		return map[string]func(*Env) error{"check config": func(env *Env) error { return checkConfig(env, *files) }}
+	})
+}
+
+func checkConfig(env *Env, files []string) error {
+	failed := 0
+	for _, f := range files {
+		fmt.Fprintf(env.Stdout, "Checking '%s'\n", f)
+		cfg, err := config.LoadFile(f)
+		if err != nil {
+			fmt.Fprintf(env.Stdout, "  FAILED: %s\n\n", err)
+			failed++
+			continue
+		}
+		fmt.Fprintf(env.Stdout, "  SUCCESS\n")
+		summarizeConfig(env, cfg)
+		fmt.Fprintln(env.Stdout)
+	}
+	if failed > 0 {
+		return &ExitError{Code: 1, Err: errors.New("configuration check failed")}
+	}
+	return nil
+}
+
+func summarizeConfig(env *Env, cfg *config.Config) {
+	auth := "none"
+	if cfg.Webhook.BearerToken != "" || cfg.Webhook.BearerTokenFile != "" {
+		auth = "bearer token"
+	}
+	fmt.Fprintf(env.Stdout, "  incident IDs: %s-YYYY-NNNN, webhook auth: %s, max body: %d bytes\n",
+		cfg.Global.IncidentIDPrefix, auth, cfg.Webhook.MaxBodyBytes)
+	fmt.Fprintf(env.Stdout, "  service labels: %v, severity label: %s (default %s), auto resolve: %t, flap window: %s\n",
+		cfg.Incidents.ServiceLabels, cfg.Incidents.SeverityLabel, cfg.Incidents.DefaultSeverity,
+		cfg.Incidents.AutoResolve, cfg.Incidents.FlapWindow)
+	if cfg.Alertmanager.URL != "" {
+		fmt.Fprintf(env.Stdout, "  alertmanager: %s\n", cfg.Alertmanager.URL)
+	}
+	if cfg.Prometheus.URL != "" {
+		fmt.Fprintf(env.Stdout, "  prometheus: %s\n", cfg.Prometheus.URL)
+	}
+}

@@ -1,0 +1,185 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/rootuip/sre/pkg/rulegen"
+	"github.com/rootuip/sre/pkg/slo"
+	// Sloth and OpenSLO files load into the same model.
+	_ "github.com/rootuip/sre/pkg/slo/openslo"
+	_ "github.com/rootuip/sre/pkg/slo/sloth"
+)
+
+func init() {
+	registerCommand(10, func(app *kingpin.Application) map[string]func(*Env) error {
+		var o generateOptions
+		cmd := app.Command("generate", "Compile SLO specs into Prometheus rule files (one per service).")
+		cmd.Flag("input", "SLO spec file or directory (repeatable). Reads sre.rootuip.io/v1, Sloth prometheus/v1 and OpenSLO v1.").Short('i').Required().StringsVar(&o.inputs)
+		cmd.Flag("output", "Directory for the rule files, or - for standard output.").Short('o').Default("-").StringVar(&o.output)
+		cmd.Flag("tests", "Also write a promtool test suite per SLO into this directory.").StringVar(&o.tests)
+		cmd.Flag("prometheus-rule", "Write prometheus-operator PrometheusRule objects instead of plain rule files.").BoolVar(&o.promRule)
+		cmd.Flag("prometheus-rule.label", "Label of the PrometheusRule objects (repeatable, name=value).").StringMapVar(&o.promRuleLabels)
+		cmd.Flag("inhibit-rules", "Write Alertmanager inhibit_rules (a page silences the same SLO's tickets) to this file, or - for standard output.").StringVar(&o.inhibit)
+		cmd.Flag("quiet", "Do not print the cost and cardinality estimate.").Short('q').BoolVar(&o.quiet)
+		return map[string]func(*Env) error{"generate": func(env *Env) error { return runGenerate(env, o) }}
+	})
+}
+
+type generateOptions struct {
+	inputs         []string
+	output         string
+	tests          string
+	promRule       bool
+	promRuleLabels map[string]string
+	inhibit        string
+	quiet          bool
+}
+
+func runGenerate(env *Env, o generateOptions) error {
+	specs, err := slo.LoadFiles(o.inputs...)
+	if err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	files, err := rulegen.Generate(specs)
+	if err != nil {
+		return fmt.Errorf("generate: %w", err)
+	}
+	outputs := map[string][]byte{}
+	var order []string
+	for _, f := range files {
+		var data []byte
+		if o.promRule {
+			data, err = f.MarshalPrometheusRule(o.promRuleLabels)
+		} else {
+			data, err = f.Marshal()
+		}
+		if err != nil {
+			return err
+		}
+		outputs[f.Name] = data
+		order = append(order, f.Name)
+	}
+	if o.output == "-" {
+		for i, name := range order {
+			if i > 0 {
+				io.WriteString(env.Stdout, "---\n")
+			}
+			env.Stdout.Write(outputs[name])
+		}
+	} else if err := writeGenerated(o.output, outputs); err != nil {
+		return err
+	}
+
+	if o.tests != "" {
+		if o.output == "-" {
+			return errors.New("--tests needs -o DIR: the suites reference the rule files")
+		}
+		suites := map[string][]byte{}
+		for _, s := range specs {
+			rel, err := filepath.Rel(o.tests, filepath.Join(o.output, s.Service+".yml"))
+			if err != nil {
+				return fmt.Errorf("tests: %w", err)
+			}
+			for i := range s.SLOs {
+				suite, why := rulegen.TestSuite(filepath.ToSlash(rel), s, &s.SLOs[i])
+				if suite == nil {
+					fmt.Fprintf(env.Stderr, "no test suite for %s/%s: %s\n", s.Service, s.SLOs[i].Name, why)
+					continue
+				}
+				data, err := suite.Marshal()
+				if err != nil {
+					return err
+				}
+				suites[rulegen.SuiteFileName(s.Service, s.SLOs[i].Name)] = data
+			}
+		}
+		if err := writeGenerated(o.tests, suites); err != nil {
+			return err
+		}
+	}
+
+	if o.inhibit != "" {
+		data, err := rulegen.MarshalInhibitRules(rulegen.InhibitRules(specs))
+		if err != nil {
+			return err
+		}
+		if o.inhibit == "-" {
+			env.Stdout.Write(data)
+		} else if err := os.WriteFile(o.inhibit, data, 0o644); err != nil {
+			return fmt.Errorf("write inhibit rules: %w", err)
+		}
+	}
+
+	if !o.quiet {
+		printEstimate(env.Stderr, specs)
+	}
+	return nil
+}
+
+// writeGenerated writes files into dir and removes generated files (those
+// starting with rulegen.Header) that are no longer produced. Unchanged files
+// are not rewritten.
+func writeGenerated(dir string, files map[string][]byte) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write rules: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("write rules: %w", err)
+	}
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".yml") {
+			continue
+		}
+		if _, ok := files[e.Name()]; ok {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		old, err := os.ReadFile(p)
+		if err == nil && bytes.HasPrefix(old, []byte(rulegen.Header)) {
+			if err := os.Remove(p); err != nil {
+				return fmt.Errorf("remove stale %s: %w", p, err)
+			}
+		}
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, files[n]) {
+			continue
+		}
+		if err := os.WriteFile(p, files[n], 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func printEstimate(w io.Writer, specs []*slo.Spec) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tSLO\tRECORDING\tALERTING\tSERIES/GROUP\tSAMPLES READ/EVAL/GROUP")
+	var tot rulegen.Estimate
+	for _, s := range specs {
+		for i := range s.SLOs {
+			e := rulegen.EstimateSLO(&s.SLOs[i])
+			tot.Add(e)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\n", s.Service, s.SLOs[i].Name, e.RecordingRules, e.AlertingRules, e.SeriesPerGroup, e.SamplesPerEval)
+		}
+	}
+	fmt.Fprintf(tw, "total\t\t%d\t%d\t%d\t%d\n", tot.RecordingRules, tot.AlertingRules, tot.SeriesPerGroup, tot.SamplesPerEval)
+	tw.Flush()
+}

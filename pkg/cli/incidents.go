@@ -1,0 +1,272 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/rootuip/sre/pkg/incident"
+)
+
+type incidentsOptions struct {
+	url      string
+	output   string
+	timeout  time.Duration
+	actor    string
+	status   []string
+	service  string
+	severity []string
+	since    string
+	limit    int
+	offset   int
+	id       string
+	note     string
+	assignee string
+}
+
+func init() {
+	registerCommand(40, func(app *kingpin.Application) map[string]func(*Env) error {
+		var o incidentsOptions
+		cmd := app.Command("incidents", "List and act on sred incidents through the sred API.")
+		cmd.Flag("sred.url", "URL of the sred API.").Envar("SRECTL_SRED_URL").Default("http://localhost:8095").StringVar(&o.url)
+		cmd.Flag("output", "Output format: table or json.").Short('o').Default("table").EnumVar(&o.output, "table", "json")
+		cmd.Flag("timeout", "Timeout of each API request.").Default("30s").DurationVar(&o.timeout)
+		cmd.Flag("actor", "Who acts (recorded in the timeline); defaults to $USER.").Default(os.Getenv("USER")).StringVar(&o.actor)
+
+		list := cmd.Command("list", "List incidents, newest first.").Alias("ls")
+		list.Flag("status", "Filter by status (repeatable): triggered, acknowledged, investigating, resolved, postmortem_done, open.").StringsVar(&o.status)
+		list.Flag("service", "Filter by service.").StringVar(&o.service)
+		list.Flag("severity", "Filter by severity (repeatable): CRITICAL, HIGH, MEDIUM, LOW.").StringsVar(&o.severity)
+		list.Flag("since", "Only incidents created within this duration (e.g. 24h) or since this RFC 3339 time.").StringVar(&o.since)
+		list.Flag("limit", "Page size.").Default("50").IntVar(&o.limit)
+		list.Flag("offset", "Skip this many incidents.").Default("0").IntVar(&o.offset)
+
+		show := cmd.Command("show", "Show an incident with its alerts and timeline.")
+		show.Arg("id", "Incident ID (INC-2026-0001).").Required().StringVar(&o.id)
+
+		ack := cmd.Command("ack", "Acknowledge a triggered incident.")
+		ack.Arg("id", "Incident ID.").Required().StringVar(&o.id)
+
+		inv := cmd.Command("investigate", "Start investigating an incident, assigning it.")
+		inv.Arg("id", "Incident ID.").Required().StringVar(&o.id)
+		inv.Flag("assignee", "Who investigates (defaults to the actor).").StringVar(&o.assignee)
+
+		res := cmd.Command("resolve", "Resolve an open incident.")
+		res.Arg("id", "Incident ID.").Required().StringVar(&o.id)
+		res.Flag("note", "Resolution note.").Short('m').StringVar(&o.note)
+
+		return map[string]func(*Env) error{
+			"incidents list":        func(env *Env) error { return incidentsList(env, o) },
+			"incidents show":        func(env *Env) error { return incidentsShow(env, o) },
+			"incidents ack":         func(env *Env) error { return incidentsAction(env, o, "ack", nil) },
+			"incidents investigate": func(env *Env) error { return incidentsAction(env, o, "investigate", map[string]string{"assignee": o.assignee}) },
+			"incidents resolve":     func(env *Env) error { return incidentsAction(env, o, "resolve", map[string]string{"note": o.note}) },
+		}
+	})
+}
+
+// apiError is an error answer of the sred API.
+type apiError struct {
+	code int
+	msg  string
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("sred answered %d: %s", e.code, e.msg) }
+
+// ExitCode: 1 for a refused request, 3 for an unreachable or failing server.
+func (e *apiError) ExitCode() int {
+	if e.code >= 500 {
+		return 3
+	}
+	return 1
+}
+
+func apiCall(o incidentsOptions, method, path string, query url.Values, body any, out any) error {
+	u, err := url.Parse(strings.TrimSuffix(o.url, "/") + path)
+	if err != nil {
+		return fmt.Errorf("sred.url: %w", err)
+	}
+	u.RawQuery = query.Encode()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return &ExitError{Code: 3, Err: fmt.Errorf("reach sred: %w", err)}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return &ExitError{Code: 3, Err: fmt.Errorf("read sred answer: %w", err)}
+	}
+	var env struct {
+		Status string          `json:"status"`
+		Data   json.RawMessage `json:"data"`
+		Error  string          `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return &apiError{code: resp.StatusCode, msg: strings.TrimSpace(string(raw))}
+	}
+	if resp.StatusCode/100 != 2 || env.Status != "success" {
+		return &apiError{code: resp.StatusCode, msg: env.Error}
+	}
+	if out != nil {
+		if err := json.Unmarshal(env.Data, out); err != nil {
+			return fmt.Errorf("decode sred answer: %w", err)
+		}
+	}
+	return nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func incidentsList(env *Env, o incidentsOptions) error {
+	q := url.Values{}
+	for _, s := range o.status {
+		q.Add("status", s)
+	}
+	for _, s := range o.severity {
+		q.Add("severity", s)
+	}
+	if o.service != "" {
+		q.Set("service", o.service)
+	}
+	if o.since != "" {
+		if d, err := time.ParseDuration(o.since); err == nil {
+			q.Set("since", time.Now().Add(-d).UTC().Format(time.RFC3339))
+		} else {
+			q.Set("since", o.since)
+		}
+	}
+	q.Set("limit", fmt.Sprint(o.limit))
+	q.Set("offset", fmt.Sprint(o.offset))
+	var page incident.Page
+	if err := apiCall(o, http.MethodGet, "/api/v1/incidents", q, nil, &page); err != nil {
+		return err
+	}
+	if o.output == "json" {
+		return printJSON(env.Stdout, page)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSEVERITY\tSTATUS\tSERVICE\tCREATED\tASSIGNEE\tTITLE")
+	for _, inc := range page.Incidents {
+		status := string(inc.Status)
+		if inc.Flapping {
+			status += " (flapping)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", inc.ID, inc.Severity, status, inc.Service,
+			inc.CreatedAt.UTC().Format("2006-01-02 15:04"), dash(inc.Assignee), inc.Title)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if page.Total > page.Offset+len(page.Incidents) {
+		fmt.Fprintf(env.Stdout, "(%d of %d shown; use --offset %d for more)\n", len(page.Incidents), page.Total, page.Offset+len(page.Incidents))
+	}
+	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func incidentsShow(env *Env, o incidentsOptions) error {
+	var inc incident.Incident
+	if err := apiCall(o, http.MethodGet, "/api/v1/incidents/"+url.PathEscape(o.id), nil, nil, &inc); err != nil {
+		return err
+	}
+	var tl []incident.TimelineEntry
+	if err := apiCall(o, http.MethodGet, "/api/v1/incidents/"+url.PathEscape(o.id)+"/timeline", nil, nil, &tl); err != nil {
+		return err
+	}
+	if o.output == "json" {
+		return printJSON(env.Stdout, map[string]any{"incident": inc, "timeline": tl})
+	}
+	w := env.Stdout
+	fmt.Fprintf(w, "%s [%s] %s\n", inc.ID, inc.Severity, inc.Title)
+	fmt.Fprintf(w, "Status:    %s", inc.Status)
+	if inc.Flapping {
+		fmt.Fprint(w, " (flapping)")
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Service:   %s\n", inc.Service)
+	fmt.Fprintf(w, "Assignee:  %s\n", dash(inc.Assignee))
+	if inc.Impact != "" {
+		fmt.Fprintf(w, "Impact:    %s\n", inc.Impact)
+	}
+	fmt.Fprintf(w, "Detected:  %s\n", inc.DetectedAt.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "Created:   %s\n", inc.CreatedAt.UTC().Format(time.RFC3339))
+	for _, t := range []struct {
+		name string
+		at   *time.Time
+	}{{"Acked:", inc.AcknowledgedAt}, {"Resolved:", inc.ResolvedAt}, {"Recovered:", inc.RecoveredAt}} {
+		if t.at != nil {
+			fmt.Fprintf(w, "%-10s %s\n", t.name, t.at.UTC().Format(time.RFC3339))
+		}
+	}
+	for _, u := range inc.RunbookURLs {
+		fmt.Fprintf(w, "Runbook:   %s\n", u)
+	}
+	fmt.Fprintf(w, "\nAlerts (%d):\n", len(inc.Alerts))
+	for _, a := range inc.Alerts {
+		fmt.Fprintf(w, "  %-8s %s since %s\n", a.Status, a.Labels["alertname"], a.StartsAt.UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintf(w, "\nTimeline:\n")
+	for _, e := range tl {
+		fmt.Fprintf(w, "  %s  %-14s %-14s %s\n", e.Time.UTC().Format("2006-01-02 15:04:05"), e.Kind, e.Actor, e.Message)
+	}
+	return nil
+}
+
+func incidentsAction(env *Env, o incidentsOptions, action string, extra map[string]string) error {
+	if o.actor == "" {
+		return errors.New("no actor: set --actor or $USER")
+	}
+	body := map[string]string{"actor": o.actor}
+	for k, v := range extra {
+		if v != "" {
+			body[k] = v
+		}
+	}
+	var inc incident.Incident
+	if err := apiCall(o, http.MethodPost, "/api/v1/incidents/"+url.PathEscape(o.id)+"/"+action, nil, body, &inc); err != nil {
+		return err
+	}
+	if o.output == "json" {
+		return printJSON(env.Stdout, inc)
+	}
+	fmt.Fprintf(env.Stdout, "%s is now %s\n", inc.ID, inc.Status)
+	return nil
+}

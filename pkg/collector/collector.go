@@ -1,0 +1,379 @@
+// Package collector exports aggregate incident statistics of the sred store
+// to Prometheus: open incidents, incidents created, time to detect,
+// acknowledge, resolve and recover as histograms, MTBF per service,
+// post-mortem completion and automation coverage.
+//
+// A scrape never scans the incidents table. The collector keeps aggregate
+// rows (collector_* tables) that a rollup updates from the incidents changed
+// since its last pass, so the cost of a scrape depends on the number of
+// services and severities and on recent activity, not on the number of
+// stored incidents. Every replica reads the same tables, so every replica
+// exports the same values: aggregate with max by (...) before sum across
+// instances.
+package collector
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/store"
+)
+
+// Metric names exported by the collector.
+const (
+	MetricIncidentsOpen        = "sre_incidents_open"
+	MetricIncidentsStored      = "sre_incidents_stored_total"
+	MetricDetection            = "sre_incident_detection_seconds"
+	MetricTimeToAcknowledge    = "sre_incident_time_to_acknowledge_seconds"
+	MetricTimeToResolve        = "sre_incident_time_to_resolve_seconds"
+	MetricTimeToRecover        = "sre_incident_time_to_recover_seconds"
+	MetricMTBF                 = "sre_incident_mtbf_seconds"
+	MetricLastDetected         = "sre_incident_last_detected_timestamp_seconds"
+	MetricPostmortemsCompleted = "sre_incident_postmortems_completed_total"
+	MetricPostmortemRatio      = "sre_incident_postmortem_completion_ratio"
+	MetricAutomated            = "sre_incidents_automated_total"
+	MetricAutomationCoverage   = "sre_automation_coverage_ratio"
+	MetricToil                 = "sre_toil_ratio"
+	MetricScrapeDuration       = "sre_collector_scrape_duration_seconds"
+	MetricScrapeSuccess        = "sre_collector_scrape_success"
+)
+
+// DefaultBuckets are the upper bounds (seconds) of the duration histograms:
+// from 10s to 7d, with the guide's targets (5m detection, 10m response,
+// 15m resolution) as bounds.
+var DefaultBuckets = []float64{10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800}
+
+// Automation reports automation coverage and toil, e.g. from the runbook
+// engine's records. Ratios are in [0, 1]; ok is false when there is nothing
+// to report yet (no incidents), in which case no sample is exported.
+type Automation interface {
+	AutomationRatios(ctx context.Context) (coverage, toil float64, ok bool, err error)
+}
+
+// Options configure a Collector.
+type Options struct {
+	// Buckets of the duration histograms in seconds (DefaultBuckets if nil).
+	Buckets []float64
+	// Lag is how far back each rollup pass re-reads updates, to see
+	// transactions that committed after a later one (default 5m).
+	Lag time.Duration
+	// Batch is the number of incidents read per rollup page (default 2000).
+	Batch int
+	// Timeout bounds one scrape's store access (default 10s).
+	Timeout time.Duration
+	// Automation, when set, supplies automation coverage and toil; when
+	// nil they are computed from the incidents (see docs/metrics.md).
+	Automation Automation
+}
+
+// Collector is a prometheus.Collector over the sred store.
+type Collector struct {
+	db      *store.DB
+	logger  *slog.Logger
+	opts    Options
+	rollup  *rollup
+	buckets []float64
+
+	open, stored, mtbf, lastDetected, postmortems, pmRatio, automated *prometheus.Desc
+	coverage, toil, duration, success                                 *prometheus.Desc
+	histograms                                                        map[string]*prometheus.Desc
+}
+
+// New returns a collector reading db, which must have incident.Migrations
+// and Migrations applied.
+func New(db *store.DB, opts Options, logger *slog.Logger) (*Collector, error) {
+	if opts.Buckets == nil {
+		opts.Buckets = DefaultBuckets
+	}
+	if !sort.Float64sAreSorted(opts.Buckets) || len(opts.Buckets) == 0 || opts.Buckets[0] <= 0 {
+		return nil, fmt.Errorf("collector buckets must be positive and ascending, got %v", opts.Buckets)
+	}
+	if opts.Lag == 0 {
+		opts.Lag = 5 * time.Minute
+	}
+	if opts.Lag < 0 {
+		return nil, fmt.Errorf("collector lag must not be negative, got %s", opts.Lag)
+	}
+	if opts.Batch == 0 {
+		opts.Batch = 2000
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	ss := []string{"service", "severity"}
+	c := &Collector{
+		db:      db,
+		logger:  logger,
+		opts:    opts,
+		buckets: opts.Buckets,
+		rollup:  &rollup{db: db, lag: opts.Lag, batch: opts.Batch, buckets: opts.Buckets},
+		open: prometheus.NewDesc(MetricIncidentsOpen,
+			"Incidents open now (triggered, acknowledged or investigating), by service and severity.", ss, nil),
+		stored: prometheus.NewDesc(MetricIncidentsStored,
+			"Incidents ever created, counted from the store (durable across restarts, the same on every replica).", ss, nil),
+		mtbf: prometheus.NewDesc(MetricMTBF,
+			"Mean time between failures: mean time between the detection of consecutive incidents of a service (services with at least two incidents).", []string{"service"}, nil),
+		lastDetected: prometheus.NewDesc(MetricLastDetected,
+			"Unix time the last incident of a service was detected (its first alert started).", []string{"service"}, nil),
+		postmortems: prometheus.NewDesc(MetricPostmortemsCompleted,
+			"Incidents whose post-mortem was completed.", ss, nil),
+		pmRatio: prometheus.NewDesc(MetricPostmortemRatio,
+			"Share of resolved CRITICAL and HIGH incidents with a completed post-mortem (target 1).", []string{"severity"}, nil),
+		automated: prometheus.NewDesc(MetricAutomated,
+			"Incidents mitigated by runbook automation (a runbook's verification passed).", ss, nil),
+		coverage: prometheus.NewDesc(MetricAutomationCoverage,
+			"Share of incidents handled by automation (target above 0.8).", nil, nil),
+		toil: prometheus.NewDesc(MetricToil,
+			"Share of incident work done by hand (target below 0.2).", nil, nil),
+		duration: prometheus.NewDesc(MetricScrapeDuration,
+			"Time a part of the store collector took in this scrape.", []string{"collector"}, nil),
+		success: prometheus.NewDesc(MetricScrapeSuccess,
+			"1 if a part of the store collector succeeded in this scrape, 0 if it failed.", []string{"collector"}, nil),
+		histograms: map[string]*prometheus.Desc{
+			aggDetection: prometheus.NewDesc(MetricDetection,
+				"Detection time: from the first alert's start to the incident's creation.", ss, nil),
+			aggAcknowledge: prometheus.NewDesc(MetricTimeToAcknowledge,
+				"Time to acknowledge (MTTA): from creation to the first acknowledgement.", ss, nil),
+			aggResolve: prometheus.NewDesc(MetricTimeToResolve,
+				"Time to resolve (MTTR): from creation to the first resolution.", ss, nil),
+			aggRecover: prometheus.NewDesc(MetricTimeToRecover,
+				"Time to recover: from the first alert's start until every alert of the incident resolved.", ss, nil),
+		},
+	}
+	return c, nil
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.open, c.stored, c.mtbf, c.lastDetected, c.postmortems, c.pmRatio,
+		c.automated, c.coverage, c.toil, c.duration, c.success} {
+		ch <- d
+	}
+	for _, a := range histogramAggs {
+		ch <- c.histograms[a]
+	}
+}
+
+// Collect implements prometheus.Collector. Each part reports its own
+// success and duration; a failing part exports nothing else, so a broken
+// store never shows as zero incidents.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
+	defer cancel()
+	c.part(ctx, ch, "rollup", func(ctx context.Context) error { return c.rollup.run(ctx) })
+	c.part(ctx, ch, "open", func(ctx context.Context) error { return c.collectOpen(ctx, ch) })
+	var tot map[totalKey]total
+	c.part(ctx, ch, "aggregates", func(ctx context.Context) error {
+		var err error
+		tot, err = c.collectAggregates(ctx, ch)
+		return err
+	})
+	c.part(ctx, ch, "automation", func(ctx context.Context) error { return c.collectAutomation(ctx, ch, tot) })
+}
+
+func (c *Collector) part(ctx context.Context, ch chan<- prometheus.Metric, name string, fn func(context.Context) error) {
+	start := time.Now()
+	err := fn(ctx)
+	ch <- prometheus.MustNewConstMetric(c.duration, prometheus.GaugeValue, time.Since(start).Seconds(), name)
+	ok := 1.0
+	if err != nil {
+		ok = 0
+		c.logger.Error("collect incident statistics", "collector", name, "err", err)
+	}
+	ch <- prometheus.MustNewConstMetric(c.success, prometheus.GaugeValue, ok, name)
+}
+
+// collectOpen counts open incidents; the status index keeps it proportional
+// to the number of open incidents.
+func (c *Collector) collectOpen(ctx context.Context, ch chan<- prometheus.Metric) error {
+	rows, err := c.db.QueryContext(ctx, `SELECT service, severity, COUNT(*) FROM incidents
+		WHERE status IN ($1, $2, $3) GROUP BY service, severity`,
+		string(incident.StatusTriggered), string(incident.StatusAcknowledged), string(incident.StatusInvestigating))
+	if err != nil {
+		return fmt.Errorf("count open incidents: %w", err)
+	}
+	defer rows.Close()
+	var ms []prometheus.Metric
+	for rows.Next() {
+		var service, severity string
+		var n int64
+		if err := rows.Scan(&service, &severity, &n); err != nil {
+			return fmt.Errorf("count open incidents: %w", err)
+		}
+		ms = append(ms, prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(n), service, severity))
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("count open incidents: %w", err)
+	}
+	for _, m := range ms {
+		ch <- m
+	}
+	return nil
+}
+
+type seriesKey struct{ service, severity string }
+
+// collectAggregates exports the rollup tables. It returns the totals for
+// the automation ratios.
+func (c *Collector) collectAggregates(ctx context.Context, ch chan<- prometheus.Metric) (map[totalKey]total, error) {
+	tot := map[totalKey]total{}
+	rows, err := c.db.QueryContext(ctx, `SELECT metric, service, severity, n, sum_ms FROM collector_totals`)
+	if err != nil {
+		return nil, fmt.Errorf("read totals: %w", err)
+	}
+	for rows.Next() {
+		var k totalKey
+		var t total
+		if err := rows.Scan(&k.agg, &k.service, &k.severity, &t.n, &t.sumMS); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read totals: %w", err)
+		}
+		tot[k] = t
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read totals: %w", err)
+	}
+
+	// Bucket rows, non-cumulative, keyed by aggregate and series.
+	type bucketRow struct {
+		le int64
+		n  int64
+	}
+	buckets := map[string]map[seriesKey][]bucketRow{}
+	rows, err = c.db.QueryContext(ctx, `SELECT metric, service, severity, le_ms, n FROM collector_histograms`)
+	if err != nil {
+		return nil, fmt.Errorf("read histograms: %w", err)
+	}
+	for rows.Next() {
+		var agg string
+		var k seriesKey
+		var b bucketRow
+		if err := rows.Scan(&agg, &k.service, &k.severity, &b.le, &b.n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read histograms: %w", err)
+		}
+		if buckets[agg] == nil {
+			buckets[agg] = map[seriesKey][]bucketRow{}
+		}
+		buckets[agg][k] = append(buckets[agg][k], b)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read histograms: %w", err)
+	}
+
+	type svc struct {
+		name           string
+		n, first, last int64
+	}
+	var services []svc
+	rows, err = c.db.QueryContext(ctx, `SELECT service, incidents, first_detected, last_detected FROM collector_services`)
+	if err != nil {
+		return nil, fmt.Errorf("read services: %w", err)
+	}
+	for rows.Next() {
+		var s svc
+		if err := rows.Scan(&s.name, &s.n, &s.first, &s.last); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read services: %w", err)
+		}
+		services = append(services, s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read services: %w", err)
+	}
+
+	// Everything read: export.
+	for _, agg := range histogramAggs {
+		for k, rs := range buckets[agg] {
+			t := tot[totalKey{agg, k.service, k.severity}]
+			cum := make(map[float64]uint64, len(c.buckets))
+			for _, b := range c.buckets {
+				le := int64(b * 1000)
+				var n uint64
+				for _, r := range rs {
+					if r.le != -1 && r.le <= le {
+						n += uint64(r.n)
+					}
+				}
+				cum[b] = n
+			}
+			ch <- prometheus.MustNewConstHistogram(c.histograms[agg], uint64(t.n), float64(t.sumMS)/1000, cum, k.service, k.severity)
+		}
+	}
+	pmDone := map[string]int64{}
+	resolved := map[string]int64{}
+	for k, t := range tot {
+		switch k.agg {
+		case aggCreated:
+			ch <- prometheus.MustNewConstMetric(c.stored, prometheus.CounterValue, float64(t.n), k.service, k.severity)
+		case aggPostmortem:
+			ch <- prometheus.MustNewConstMetric(c.postmortems, prometheus.CounterValue, float64(t.n), k.service, k.severity)
+			pmDone[k.severity] += t.n
+		case aggAutomated:
+			ch <- prometheus.MustNewConstMetric(c.automated, prometheus.CounterValue, float64(t.n), k.service, k.severity)
+		case aggResolve:
+			resolved[k.severity] += t.n
+		}
+	}
+	for _, sev := range []incident.Severity{incident.SeverityCritical, incident.SeverityHigh} {
+		if n := resolved[string(sev)]; n > 0 {
+			ch <- prometheus.MustNewConstMetric(c.pmRatio, prometheus.GaugeValue,
+				min(float64(pmDone[string(sev)])/float64(n), 1), string(sev))
+		}
+	}
+	for _, s := range services {
+		ch <- prometheus.MustNewConstMetric(c.lastDetected, prometheus.GaugeValue, float64(s.last)/1000, s.name)
+		if s.n >= 2 {
+			ch <- prometheus.MustNewConstMetric(c.mtbf, prometheus.GaugeValue,
+				float64(s.last-s.first)/1000/float64(s.n-1), s.name)
+		}
+	}
+	return tot, nil
+}
+
+// collectAutomation exports coverage and toil, from the Automation source
+// when there is one, else from the incidents: coverage is the share of
+// incidents mitigated by automation, toil the share that needed a person.
+func (c *Collector) collectAutomation(ctx context.Context, ch chan<- prometheus.Metric, tot map[totalKey]total) error {
+	var coverage, toil float64
+	if c.opts.Automation != nil {
+		cov, t, ok, err := c.opts.Automation.AutomationRatios(ctx)
+		if err != nil {
+			return fmt.Errorf("read automation ratios: %w", err)
+		}
+		if !ok {
+			return nil
+		}
+		coverage, toil = cov, t
+	} else {
+		if tot == nil {
+			return fmt.Errorf("automation ratios need the aggregates, which failed")
+		}
+		var automated, created int64
+		for k, t := range tot {
+			switch k.agg {
+			case aggAutomated:
+				automated += t.n
+			case aggCreated:
+				created += t.n
+			}
+		}
+		if created == 0 {
+			return nil
+		}
+		coverage = min(float64(automated)/float64(created), 1)
+		toil = 1 - coverage
+	}
+	ch <- prometheus.MustNewConstMetric(c.coverage, prometheus.GaugeValue, coverage)
+	ch <- prometheus.MustNewConstMetric(c.toil, prometheus.GaugeValue, toil)
+	return nil
+}

@@ -1,0 +1,405 @@
+package collector
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rootuip/sre/pkg/store"
+)
+
+// Names of the aggregates kept in collector_histograms and collector_totals.
+const (
+	aggDetection   = "detection"
+	aggAcknowledge = "acknowledge"
+	aggResolve     = "resolve"
+	aggRecover     = "recover"
+	aggCreated     = "created"
+	aggPostmortem  = "postmortem"
+	aggAutomated   = "automated"
+)
+
+// histogramAggs are the aggregates exported as histograms.
+var histogramAggs = []string{aggDetection, aggAcknowledge, aggResolve, aggRecover}
+
+// rollup folds incidents into the aggregate tables. It reads incidents by
+// updated_at from a stored watermark, re-reading the last lag of updates on
+// every pass so that a transaction that committed late with an older
+// updated_at is still seen; collector_observed makes re-reading harmless.
+type rollup struct {
+	db      *store.DB
+	lag     time.Duration
+	batch   int
+	buckets []float64 // seconds, ascending, without +Inf
+}
+
+// incidentRow is one incident as the rollup reads it, with what was already
+// observed of it.
+type incidentRow struct {
+	id, service, severity, mitigatedBy                  string
+	detected, created, updated                          int64
+	acknowledged, resolved, recovered, postmortem       sql.NullInt64
+	seen                                                bool
+	obsAck, obsResolve, obsRecover, obsPM, obsAutomated bool
+}
+
+// pending reports whether the row holds something not yet counted.
+func (r *incidentRow) pending() bool {
+	return !r.seen ||
+		(r.acknowledged.Valid && !r.obsAck) ||
+		(r.resolved.Valid && !r.obsResolve) ||
+		(r.recovered.Valid && !r.obsRecover) ||
+		(r.postmortem.Valid && !r.obsPM) ||
+		(r.mitigatedBy == "automation" && !r.obsAutomated)
+}
+
+type cursor struct {
+	updated int64
+	id      string
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+const pageQuery = `
+SELECT i.id, i.service, i.severity, i.mitigated_by, i.detected_at, i.created_at, i.updated_at,
+	i.acknowledged_at, i.resolved_at, i.recovered_at, i.postmortem_at,
+	o.incident_id IS NOT NULL, COALESCE(o.acknowledged, 0), COALESCE(o.resolved, 0),
+	COALESCE(o.recovered, 0), COALESCE(o.postmortem, 0), COALESCE(o.automated, 0)
+FROM incidents i LEFT JOIN collector_observed o ON o.incident_id = i.id
+WHERE i.updated_at > $1 OR (i.updated_at = $1 AND i.id > $2)
+ORDER BY i.updated_at, i.id
+LIMIT $3`
+
+func (ru *rollup) page(ctx context.Context, q queryer, c cursor) ([]incidentRow, error) {
+	rows, err := q.QueryContext(ctx, pageQuery, c.updated, c.id, ru.batch)
+	if err != nil {
+		return nil, fmt.Errorf("read incidents: %w", err)
+	}
+	defer rows.Close()
+	var out []incidentRow
+	for rows.Next() {
+		var r incidentRow
+		var ack, res, rec, pm, auto int64
+		if err := rows.Scan(&r.id, &r.service, &r.severity, &r.mitigatedBy, &r.detected, &r.created, &r.updated,
+			&r.acknowledged, &r.resolved, &r.recovered, &r.postmortem,
+			&r.seen, &ack, &res, &rec, &pm, &auto); err != nil {
+			return nil, fmt.Errorf("read incidents: %w", err)
+		}
+		r.obsAck, r.obsResolve, r.obsRecover, r.obsPM, r.obsAutomated = ack != 0, res != 0, rec != 0, pm != 0, auto != 0
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read incidents: %w", err)
+	}
+	return out, nil
+}
+
+// run brings the aggregates up to date. It reads pages of recently updated
+// incidents without writing; only a page holding something new is read again
+// and applied in a write transaction that holds the collector_state row, so
+// concurrent rollups on several replicas count every incident once.
+func (ru *rollup) run(ctx context.Context) error {
+	var wm int64
+	if err := ru.db.QueryRowContext(ctx, `SELECT watermark FROM collector_state WHERE name = 'incidents'`).Scan(&wm); err != nil {
+		return fmt.Errorf("read rollup watermark: %w", err)
+	}
+	start := wm - ru.lag.Milliseconds()
+	c := cursor{updated: start - 1}
+	maxSeen := wm
+	for {
+		rows, err := ru.page(ctx, ru.db, c)
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			break
+		}
+		dirty := false
+		for i := range rows {
+			if rows[i].pending() {
+				dirty = true
+				break
+			}
+		}
+		if dirty {
+			rows, err = ru.apply(ctx, c)
+			if err != nil {
+				return err
+			}
+			if len(rows) == 0 {
+				break
+			}
+		}
+		last := rows[len(rows)-1]
+		c = cursor{updated: last.updated, id: last.id}
+		maxSeen = max(maxSeen, last.updated)
+		if len(rows) < ru.batch {
+			break
+		}
+	}
+	// Move the watermark only when it would shorten the window noticeably,
+	// so that a quiet store costs no write per scrape.
+	if maxSeen-wm > ru.lag.Milliseconds()/2 {
+		if _, err := ru.db.ExecContext(ctx,
+			`UPDATE collector_state SET watermark = $1 WHERE name = 'incidents' AND watermark < $1`, maxSeen); err != nil {
+			return fmt.Errorf("store rollup watermark: %w", err)
+		}
+	}
+	return nil
+}
+
+type histKey struct {
+	agg, service, severity string
+	le                     int64
+}
+
+type totalKey struct{ agg, service, severity string }
+
+type total struct{ n, sumMS int64 }
+
+type serviceAgg struct{ n, first, last int64 }
+
+// apply re-reads the page at c inside a write transaction and counts what
+// is new in it. It returns the rows it read.
+func (ru *rollup) apply(ctx context.Context, c cursor) ([]incidentRow, error) {
+	var rows []incidentRow
+	err := ru.db.InTx(ctx, func(tx *sql.Tx) error {
+		// Take the rollup lock first: what other replicas counted is then
+		// committed and visible to the read below.
+		if _, err := tx.ExecContext(ctx, `UPDATE collector_state SET watermark = watermark WHERE name = 'incidents'`); err != nil {
+			return fmt.Errorf("lock rollup: %w", err)
+		}
+		var err error
+		rows, err = ru.page(ctx, tx, c)
+		if err != nil {
+			return err
+		}
+		hist := map[histKey]int64{}
+		totals := map[totalKey]total{}
+		services := map[string]serviceAgg{}
+		var observed []incidentRow
+		observe := func(agg string, r *incidentRow, ms int64) {
+			ms = max(ms, 0)
+			hist[histKey{agg, r.service, r.severity, ru.bucketOf(ms)}]++
+			t := totals[totalKey{agg, r.service, r.severity}]
+			t.n++
+			t.sumMS += ms
+			totals[totalKey{agg, r.service, r.severity}] = t
+		}
+		count := func(agg string, r *incidentRow) {
+			t := totals[totalKey{agg, r.service, r.severity}]
+			t.n++
+			totals[totalKey{agg, r.service, r.severity}] = t
+		}
+		for i := range rows {
+			r := &rows[i]
+			if !r.pending() {
+				continue
+			}
+			if !r.seen {
+				count(aggCreated, r)
+				observe(aggDetection, r, r.created-r.detected)
+				s, ok := services[r.service]
+				if !ok {
+					s = serviceAgg{first: r.detected, last: r.detected}
+				}
+				s.n++
+				s.first, s.last = min(s.first, r.detected), max(s.last, r.detected)
+				services[r.service] = s
+			}
+			if r.acknowledged.Valid && !r.obsAck {
+				observe(aggAcknowledge, r, r.acknowledged.Int64-r.created)
+				r.obsAck = true
+			}
+			if r.resolved.Valid && !r.obsResolve {
+				observe(aggResolve, r, r.resolved.Int64-r.created)
+				r.obsResolve = true
+			}
+			if r.recovered.Valid && !r.obsRecover {
+				observe(aggRecover, r, r.recovered.Int64-r.detected)
+				r.obsRecover = true
+			}
+			if r.postmortem.Valid && !r.obsPM {
+				count(aggPostmortem, r)
+				r.obsPM = true
+			}
+			if r.mitigatedBy == "automation" && !r.obsAutomated {
+				count(aggAutomated, r)
+				r.obsAutomated = true
+			}
+			observed = append(observed, *r)
+		}
+		if err := writeObserved(ctx, tx, observed); err != nil {
+			return err
+		}
+		if err := writeHistograms(ctx, tx, hist); err != nil {
+			return err
+		}
+		if err := writeTotals(ctx, tx, totals); err != nil {
+			return err
+		}
+		return writeServices(ctx, tx, services)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// bucketOf returns the upper bound (ms) of the bucket holding ms, -1 for +Inf.
+func (ru *rollup) bucketOf(ms int64) int64 {
+	for _, b := range ru.buckets {
+		le := int64(b * 1000)
+		if ms <= le {
+			return le
+		}
+	}
+	return -1
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// multiRowUpsert runs an INSERT of n-column rows in chunks, so thousands of
+// rows cost a few statements instead of one round trip each.
+func multiRowUpsert(ctx context.Context, tx *sql.Tx, head, tail string, cols int, rows [][]any) error {
+	const perStmt = 200
+	for start := 0; start < len(rows); start += perStmt {
+		end := min(start+perStmt, len(rows))
+		var sb strings.Builder
+		sb.WriteString(head)
+		args := make([]any, 0, (end-start)*cols)
+		for i, r := range rows[start:end] {
+			if i > 0 {
+				sb.WriteString(",")
+			}
+			sb.WriteString("(")
+			for j := range cols {
+				if j > 0 {
+					sb.WriteString(",")
+				}
+				fmt.Fprintf(&sb, "$%d", len(args)+j+1)
+			}
+			sb.WriteString(")")
+			args = append(args, r...)
+		}
+		sb.WriteString(tail)
+		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeObserved(ctx context.Context, tx *sql.Tx, rows []incidentRow) error {
+	vals := make([][]any, 0, len(rows))
+	for _, r := range rows {
+		vals = append(vals, []any{r.id, b2i(r.obsAck), b2i(r.obsResolve), b2i(r.obsRecover), b2i(r.obsPM), b2i(r.obsAutomated)})
+	}
+	err := multiRowUpsert(ctx, tx,
+		`INSERT INTO collector_observed (incident_id, acknowledged, resolved, recovered, postmortem, automated) VALUES `,
+		` ON CONFLICT (incident_id) DO UPDATE SET acknowledged = excluded.acknowledged, resolved = excluded.resolved,
+			recovered = excluded.recovered, postmortem = excluded.postmortem, automated = excluded.automated`,
+		6, vals)
+	if err != nil {
+		return fmt.Errorf("record observed incidents: %w", err)
+	}
+	return nil
+}
+
+func writeHistograms(ctx context.Context, tx *sql.Tx, hist map[histKey]int64) error {
+	keys := make([]histKey, 0, len(hist))
+	for k := range hist {
+		keys = append(keys, k)
+	}
+	// A stable order keeps lock acquisition consistent across replicas.
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.agg != b.agg {
+			return a.agg < b.agg
+		}
+		if a.service != b.service {
+			return a.service < b.service
+		}
+		if a.severity != b.severity {
+			return a.severity < b.severity
+		}
+		return a.le < b.le
+	})
+	vals := make([][]any, 0, len(keys))
+	for _, k := range keys {
+		vals = append(vals, []any{k.agg, k.service, k.severity, k.le, hist[k]})
+	}
+	err := multiRowUpsert(ctx, tx,
+		`INSERT INTO collector_histograms (metric, service, severity, le_ms, n) VALUES `,
+		` ON CONFLICT (metric, service, severity, le_ms) DO UPDATE SET n = collector_histograms.n + excluded.n`,
+		5, vals)
+	if err != nil {
+		return fmt.Errorf("update histogram rollup: %w", err)
+	}
+	return nil
+}
+
+func writeTotals(ctx context.Context, tx *sql.Tx, totals map[totalKey]total) error {
+	keys := make([]totalKey, 0, len(totals))
+	for k := range totals {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.agg != b.agg {
+			return a.agg < b.agg
+		}
+		if a.service != b.service {
+			return a.service < b.service
+		}
+		return a.severity < b.severity
+	})
+	vals := make([][]any, 0, len(keys))
+	for _, k := range keys {
+		vals = append(vals, []any{k.agg, k.service, k.severity, totals[k].n, totals[k].sumMS})
+	}
+	err := multiRowUpsert(ctx, tx,
+		`INSERT INTO collector_totals (metric, service, severity, n, sum_ms) VALUES `,
+		` ON CONFLICT (metric, service, severity) DO UPDATE SET n = collector_totals.n + excluded.n,
+			sum_ms = collector_totals.sum_ms + excluded.sum_ms`,
+		5, vals)
+	if err != nil {
+		return fmt.Errorf("update totals rollup: %w", err)
+	}
+	return nil
+}
+
+func writeServices(ctx context.Context, tx *sql.Tx, services map[string]serviceAgg) error {
+	names := make([]string, 0, len(services))
+	for s := range services {
+		names = append(names, s)
+	}
+	sort.Strings(names)
+	vals := make([][]any, 0, len(names))
+	for _, s := range names {
+		a := services[s]
+		vals = append(vals, []any{s, a.n, a.first, a.last})
+	}
+	err := multiRowUpsert(ctx, tx,
+		`INSERT INTO collector_services (service, incidents, first_detected, last_detected) VALUES `,
+		` ON CONFLICT (service) DO UPDATE SET incidents = collector_services.incidents + excluded.incidents,
+			first_detected = CASE WHEN excluded.first_detected < collector_services.first_detected
+				THEN excluded.first_detected ELSE collector_services.first_detected END,
+			last_detected = CASE WHEN excluded.last_detected > collector_services.last_detected
+				THEN excluded.last_detected ELSE collector_services.last_detected END`,
+		4, vals)
+	if err != nil {
+		return fmt.Errorf("update service rollup: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,496 @@
+// Package config loads sred.yml, the configuration file of the sred daemon.
+//
+// Decoding is strict (unknown fields are errors). Every section type sets its
+// defaults and validates itself in UnmarshalYAML, in the Prometheus style:
+//
+//	func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
+//		*c = DefaultConfig
+//		type plain Config
+//		if err := unmarshal((*plain)(c)); err != nil {
+//			return err
+//		}
+//		return c.validate()
+//	}
+//
+// Section types must use this function-style signature (not the yaml.v3
+// *yaml.Node one): yaml.v3 only keeps KnownFields strictness through the
+// function style, so a *yaml.Node unmarshaler would silently accept typos.
+//
+// Relative file paths are resolved against the directory of the config file
+// (Config.BaseDir); secrets print as <secret> when the config is marshalled.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	commoncfg "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v3"
+
+	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/escalation"
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/notify"
+	"github.com/rootuip/sre/pkg/oncall"
+	"github.com/rootuip/sre/pkg/runbook"
+	"github.com/rootuip/sre/pkg/sla"
+)
+
+// Config is the whole sred.yml.
+type Config struct {
+	Global        GlobalConfig       `yaml:"global"`
+	Webhook       WebhookConfig      `yaml:"webhook"`
+	Incidents     IncidentsConfig    `yaml:"incidents"`
+	Alertmanager  AlertmanagerConfig `yaml:"alertmanager"`
+	Prometheus    PrometheusConfig   `yaml:"prometheus"`
+	SLOs          budget.Config      `yaml:"slos"`
+	Escalation    escalation.Config  `yaml:"escalation"`
+	OnCall        oncall.Config      `yaml:"oncall"`
+	Notifications notify.Config      `yaml:"notifications"`
+	Runbooks      runbook.Config     `yaml:"runbooks"`
+	SLA           sla.Config         `yaml:"sla"`
+
+	// BaseDir is the directory of the config file ("" when loaded from
+	// bytes): subsystems resolve their own relative paths and globs against it.
+	BaseDir string `yaml:"-"`
+}
+
+// GlobalConfig is the `global` section.
+type GlobalConfig struct {
+	// ExternalURL is the URL under which users reach sred (links in
+	// notifications and status updates).
+	ExternalURL string `yaml:"external_url,omitempty"`
+	// IncidentIDPrefix prefixes incident IDs: INC gives INC-2026-0001.
+	IncidentIDPrefix string `yaml:"incident_id_prefix"`
+}
+
+// DefaultGlobalConfig holds the defaults of the `global` section.
+var DefaultGlobalConfig = GlobalConfig{IncidentIDPrefix: "INC"}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (c *GlobalConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = DefaultGlobalConfig
+	type plain GlobalConfig
+	if err := unmarshal((*plain)(c)); err != nil {
+		return err
+	}
+	if c.ExternalURL != "" {
+		if err := checkURL(c.ExternalURL); err != nil {
+			return fmt.Errorf("global: external_url: %w", err)
+		}
+	}
+	if c.IncidentIDPrefix == "" {
+		return errors.New("global: incident_id_prefix must not be empty")
+	}
+	for _, r := range c.IncidentIDPrefix {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+			return fmt.Errorf("global: incident_id_prefix %q must contain only letters and digits", c.IncidentIDPrefix)
+		}
+	}
+	return nil
+}
+
+// WebhookConfig is the `webhook` section: how the Alertmanager webhook
+// endpoint authenticates and limits deliveries.
+type WebhookConfig struct {
+	// BearerToken, if set, must be presented as "Authorization: Bearer ...",
+	// as Alertmanager sends it with http_config.authorization.
+	BearerToken commoncfg.Secret `yaml:"bearer_token,omitempty"`
+	// BearerTokenFile reads the token from a file (relative to the config file).
+	BearerTokenFile string `yaml:"bearer_token_file,omitempty"`
+	// MaxBodyBytes bounds a delivery's body; larger bodies get 413.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+}
+
+// DefaultWebhookConfig holds the defaults of the `webhook` section.
+var DefaultWebhookConfig = WebhookConfig{MaxBodyBytes: 4 << 20}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (c *WebhookConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = DefaultWebhookConfig
+	type plain WebhookConfig
+	if err := unmarshal((*plain)(c)); err != nil {
+		return err
+	}
+	if c.BearerToken != "" && c.BearerTokenFile != "" {
+		return errors.New("webhook: at most one of bearer_token and bearer_token_file must be set")
+	}
+	if c.MaxBodyBytes <= 0 {
+		return fmt.Errorf("webhook: max_body_bytes must be positive, got %d", c.MaxBodyBytes)
+	}
+	return nil
+}
+
+// Token returns the configured bearer token ("" when none), reading
+// bearer_token_file if set.
+func (c WebhookConfig) Token() (string, error) {
+	if c.BearerTokenFile != "" {
+		b, err := os.ReadFile(c.BearerTokenFile)
+		if err != nil {
+			return "", fmt.Errorf("webhook: read bearer_token_file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return string(c.BearerToken), nil
+}
+
+// IncidentsConfig is the `incidents` section: how alerts map to incidents.
+type IncidentsConfig struct {
+	// ServiceLabels are tried in order to name an incident's service.
+	ServiceLabels []string `yaml:"service_labels"`
+	// SeverityLabel is the alert label carrying the severity.
+	SeverityLabel string `yaml:"severity_label"`
+	// SeverityMap maps label values (case-insensitive) to severities.
+	SeverityMap map[string]incident.Severity `yaml:"severity_map"`
+	// DefaultSeverity applies when the label is missing or unmapped.
+	DefaultSeverity incident.Severity `yaml:"default_severity"`
+	// AutoResolve resolves an incident when all its alerts have resolved.
+	AutoResolve bool `yaml:"auto_resolve"`
+	// FlapWindow: an incident that fires again within this time of its
+	// resolution re-opens, flagged as flapping, instead of opening a new one.
+	FlapWindow model.Duration `yaml:"flap_window"`
+	// TitleTemplate is a Go text/template for incident titles (see docs/sred.md).
+	TitleTemplate string `yaml:"title_template"`
+	// StatusUpdateTemplate is a Go text/template for status updates.
+	StatusUpdateTemplate string `yaml:"status_update_template"`
+}
+
+// DefaultIncidentsConfig holds the defaults of the `incidents` section.
+var DefaultIncidentsConfig = IncidentsConfig{
+	ServiceLabels: []string{"service", "job"},
+	SeverityLabel: "severity",
+	SeverityMap: map[string]incident.Severity{
+		"critical": incident.SeverityCritical,
+		"page":     incident.SeverityCritical,
+		"high":     incident.SeverityHigh,
+		"error":    incident.SeverityHigh,
+		"warning":  incident.SeverityMedium,
+		"medium":   incident.SeverityMedium,
+		"low":      incident.SeverityLow,
+		"info":     incident.SeverityLow,
+	},
+	DefaultSeverity:      incident.SeverityMedium,
+	AutoResolve:          true,
+	FlapWindow:           model.Duration(time.Hour),
+	TitleTemplate:        incident.DefaultTitleTemplate,
+	StatusUpdateTemplate: incident.DefaultStatusUpdateTemplate,
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (c *IncidentsConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = DefaultIncidentsConfig
+	c.ServiceLabels = nil
+	c.SeverityMap = nil
+	type plain IncidentsConfig
+	if err := unmarshal((*plain)(c)); err != nil {
+		return err
+	}
+	if c.ServiceLabels == nil {
+		c.ServiceLabels = append([]string(nil), DefaultIncidentsConfig.ServiceLabels...)
+	}
+	if c.SeverityMap == nil {
+		c.SeverityMap = map[string]incident.Severity{}
+		for k, v := range DefaultIncidentsConfig.SeverityMap {
+			c.SeverityMap[k] = v
+		}
+	}
+	return c.validate()
+}
+
+func (c *IncidentsConfig) validate() error {
+	if len(c.ServiceLabels) == 0 {
+		return errors.New("incidents: service_labels must not be empty")
+	}
+	for _, l := range c.ServiceLabels {
+		if !model.LabelName(l).IsValid() {
+			return fmt.Errorf("incidents: service_labels: invalid label name %q", l)
+		}
+	}
+	if !model.LabelName(c.SeverityLabel).IsValid() {
+		return fmt.Errorf("incidents: severity_label: invalid label name %q", c.SeverityLabel)
+	}
+	norm := make(map[string]incident.Severity, len(c.SeverityMap))
+	keys := make([]string, 0, len(c.SeverityMap))
+	for k := range c.SeverityMap {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		sev, err := incident.ParseSeverity(string(c.SeverityMap[k]))
+		if err != nil {
+			return fmt.Errorf("incidents: severity_map[%q]: %w", k, err)
+		}
+		lk := strings.ToLower(k)
+		if prev, ok := norm[lk]; ok && prev != sev {
+			return fmt.Errorf("incidents: severity_map: %q is mapped twice (keys are case-insensitive)", lk)
+		}
+		norm[lk] = sev
+	}
+	c.SeverityMap = norm
+	sev, err := incident.ParseSeverity(string(c.DefaultSeverity))
+	if err != nil {
+		return fmt.Errorf("incidents: default_severity: %w", err)
+	}
+	c.DefaultSeverity = sev
+	if c.FlapWindow < 0 {
+		return fmt.Errorf("incidents: flap_window must not be negative, got %s", c.FlapWindow)
+	}
+	if err := incident.CheckTitleTemplate(c.TitleTemplate); err != nil {
+		return fmt.Errorf("incidents: title_template: %w", err)
+	}
+	if err := incident.CheckStatusUpdateTemplate(c.StatusUpdateTemplate); err != nil {
+		return fmt.Errorf("incidents: status_update_template: %w", err)
+	}
+	return nil
+}
+
+// AlertmanagerConfig is the `alertmanager` section: how sred talks back to
+// Alertmanager (reconciliation, silences, Watchdog). Empty URL disables it.
+type AlertmanagerConfig struct {
+	URL              string                     `yaml:"url,omitempty"`
+	HTTPClientConfig commoncfg.HTTPClientConfig `yaml:",inline"`
+	// ReconcileInterval is how often sred polls /api/v2/alerts to catch
+	// resolves it never received (0 disables polling).
+	ReconcileInterval model.Duration `yaml:"reconcile_interval"`
+	// SilenceOnAck creates a silence for an incident's alerts when it is
+	// acknowledged, expired again when the incident resolves.
+	SilenceOnAck bool `yaml:"silence_on_ack"`
+	// Watchdog recognises an always-firing heartbeat alert.
+	Watchdog WatchdogConfig `yaml:"watchdog"`
+}
+
+// DefaultAlertmanagerConfig holds the defaults of the `alertmanager` section.
+var DefaultAlertmanagerConfig = AlertmanagerConfig{
+	HTTPClientConfig:  commoncfg.DefaultHTTPClientConfig,
+	ReconcileInterval: model.Duration(time.Minute),
+	Watchdog:          DefaultWatchdogConfig,
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (c *AlertmanagerConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = DefaultAlertmanagerConfig
+	type plain AlertmanagerConfig
+	if err := unmarshal((*plain)(c)); err != nil {
+		return err
+	}
+	if c.URL != "" {
+		if err := checkURL(c.URL); err != nil {
+			return fmt.Errorf("alertmanager: url: %w", err)
+		}
+	}
+	if err := c.HTTPClientConfig.Validate(); err != nil {
+		return fmt.Errorf("alertmanager: %w", err)
+	}
+	if c.ReconcileInterval < 0 {
+		return fmt.Errorf("alertmanager: reconcile_interval must not be negative, got %s", c.ReconcileInterval)
+	}
+	if c.URL == "" && c.SilenceOnAck {
+		return errors.New("alertmanager: silence_on_ack needs alertmanager.url")
+	}
+	return nil
+}
+
+// WatchdogConfig recognises the Watchdog alert, an always-firing heartbeat:
+// when it has not arrived for Timeout, sred opens a CRITICAL incident.
+type WatchdogConfig struct {
+	// Alertname of the heartbeat alert; empty disables the check.
+	Alertname string `yaml:"alertname"`
+	// Timeout after the last Watchdog delivery before the pipeline is
+	// considered broken. It must exceed Alertmanager's repeat_interval for it.
+	Timeout model.Duration `yaml:"timeout"`
+}
+
+// DefaultWatchdogConfig holds the Watchdog defaults.
+var DefaultWatchdogConfig = WatchdogConfig{Alertname: "Watchdog", Timeout: model.Duration(10 * time.Minute)}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (c *WatchdogConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = DefaultWatchdogConfig
+	type plain WatchdogConfig
+	if err := unmarshal((*plain)(c)); err != nil {
+		return err
+	}
+	if c.Alertname != "" && !model.LabelValue(c.Alertname).IsValid() {
+		return fmt.Errorf("alertmanager: watchdog: invalid alertname %q", c.Alertname)
+	}
+	if c.Alertname != "" && c.Timeout <= 0 {
+		return fmt.Errorf("alertmanager: watchdog: timeout must be positive, got %s", c.Timeout)
+	}
+	return nil
+}
+
+// PrometheusConfig is the `prometheus` section: the Prometheus server that
+// budgets, SLA reports and runbook promql steps query.
+type PrometheusConfig struct {
+	URL              string                     `yaml:"url,omitempty"`
+	HTTPClientConfig commoncfg.HTTPClientConfig `yaml:",inline"`
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (c *PrometheusConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = PrometheusConfig{HTTPClientConfig: commoncfg.DefaultHTTPClientConfig}
+	type plain PrometheusConfig
+	if err := unmarshal((*plain)(c)); err != nil {
+		return err
+	}
+	if c.URL != "" {
+		if err := checkURL(c.URL); err != nil {
+			return fmt.Errorf("prometheus: url: %w", err)
+		}
+	}
+	if err := c.HTTPClientConfig.Validate(); err != nil {
+		return fmt.Errorf("prometheus: %w", err)
+	}
+	return nil
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q: scheme must be http or https", s)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q: missing host", s)
+	}
+	return nil
+}
+
+var (
+	validatorsMu sync.Mutex
+	validators   []validator
+)
+
+type validator struct {
+	name string
+	fn   func(*Config) error
+}
+
+// RegisterValidator adds a cross-section check run by Load after every
+// section has validated itself (for example "escalation policy X names an
+// on-call schedule that exists"). Call it from init(); name prefixes the error.
+func RegisterValidator(name string, fn func(*Config) error) {
+	validatorsMu.Lock()
+	defer validatorsMu.Unlock()
+	validators = append(validators, validator{name: name, fn: fn})
+	sort.SliceStable(validators, func(i, j int) bool { return validators[i].name < validators[j].name })
+}
+
+// Load parses a config from YAML bytes. Relative paths stay relative to the
+// working directory (BaseDir is "").
+func Load(b []byte) (*Config, error) {
+	return load(b, "")
+}
+
+// LoadFile parses the config file at path, resolving relative paths against
+// its directory.
+func LoadFile(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	cfg, err := load(b, filepath.Dir(abs))
+	if err != nil {
+		return nil, fmt.Errorf("load config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func load(b []byte, baseDir string) (*Config, error) {
+	cfg := &Config{}
+	// Sections absent from the file get their defaults by decoding an empty
+	// document first; the real document then overrides what it sets.
+	if err := decodeStrict([]byte(emptySections), cfg); err != nil {
+		return nil, fmt.Errorf("defaults: %w", err)
+	}
+	if len(bytes.TrimSpace(b)) > 0 {
+		if err := decodeStrict(b, cfg); err != nil {
+			return nil, err
+		}
+	}
+	cfg.BaseDir = baseDir
+	if baseDir != "" {
+		cfg.resolvePaths(baseDir)
+	}
+	validatorsMu.Lock()
+	vs := append([]validator(nil), validators...)
+	validatorsMu.Unlock()
+	for _, v := range vs {
+		if err := v.fn(cfg); err != nil {
+			return nil, fmt.Errorf("%s: %w", v.name, err)
+		}
+	}
+	return cfg, nil
+}
+
+// emptySections lists every section: each gets its defaults from its
+// UnmarshalYAML even when absent from the file, so an empty section must be
+// valid (usually meaning "feature off").
+const emptySections = `
+global: {}
+webhook: {}
+incidents: {}
+alertmanager: {}
+prometheus: {}
+slos: {}
+escalation: {}
+oncall: {}
+notifications: {}
+runbooks: {}
+sla: {}
+`
+
+func decodeStrict(b []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return err
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return errors.New("config must hold a single YAML document")
+	}
+	return nil
+}
+
+// ResolvePath returns p joined to BaseDir when p is relative.
+func (c *Config) ResolvePath(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.BaseDir == "" {
+		return p
+	}
+	return filepath.Join(c.BaseDir, p)
+}
+
+func (c *Config) resolvePaths(dir string) {
+	c.Webhook.BearerTokenFile = c.ResolvePath(c.Webhook.BearerTokenFile)
+	c.Alertmanager.HTTPClientConfig.SetDirectory(dir)
+	c.Prometheus.HTTPClientConfig.SetDirectory(dir)
+}
+
+// String returns the config as YAML with secrets hidden.
+func (c *Config) String() string {
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return fmt.Sprintf("<error creating config string: %s>", err)
+	}
+	return string(b)
+}

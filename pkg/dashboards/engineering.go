@@ -1,0 +1,142 @@
+package dashboards
+
+import (
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+)
+
+// quantile is the PromQL of a quantile of an incident duration histogram
+// over the dashboard range, by severity.
+func quantile(phi, histogram string) string {
+	return `histogram_quantile(` + phi + `, sum by (severity, le) (increase(` + histogram + `_bucket{service=~"$service"}[$__range])))`
+}
+
+// engineering is for the engineers improving reliability: detailed SLI/SLO
+// metrics, performance trends and incident analysis.
+func engineering() *dashboard.DashboardBuilder {
+	return base("rootuip-sre-engineering", "SRE / Engineering",
+		"Detailed SLI/SLO metrics, performance trends and incident analysis.").
+		Time("now-7d", "now").
+		WithVariable(labelVariable("service", "Service", `label_values(`+sloInfo+`, service)`).
+			Multi(true).IncludeAll(true).AllValue(".*")).
+		WithRow(dashboard.NewRowBuilder("SLI / SLO detail")).
+		WithPanel(newTable(panelSpec{
+			title:       "SLO catalogue",
+			description: "Every SLO the rules define, with its objective, period and SLI kind.",
+			width:       12, height: 8,
+			queries: []query{instant(`max by (service, slo, objective, period, sli_kind) (`+sloInfo+`{service=~"$service"})`, "")},
+		})).
+		WithPanel(newTable(panelSpec{
+			title:       "Error ratio per window",
+			description: "Error ratio of each SLO over every window the rules record.",
+			unit:        "percentunit", width: 12, height: 8,
+			queries: []query{instant(`max by (__name__, service, slo) (`+errorRatioAny+`, service=~"$service"})`, "")},
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Bad events per second",
+			description: "Rate of bad events of each SLO, recorded over 5m.",
+			unit:        "reqps", width: 12, height: 8,
+			queries: []query{q(`sum by (service, slo) (`+sliErrorEvents+`{service=~"$service"})`, "{{service}} / {{slo}}")},
+			min:     f(0),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "All events per second",
+			description: "Rate of all events of each SLO, recorded over 5m.",
+			unit:        "reqps", width: 12, height: 8,
+			queries: []query{q(`sum by (service, slo) (`+sliTotalEvents+`{service=~"$service"})`, "{{service}} / {{slo}}")},
+			min:     f(0),
+		})).
+		WithRow(dashboard.NewRowBuilder("Performance trends")).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Error ratio (1d) by SLO",
+			description: "Daily error ratio trend against each SLO's error budget (dashed).",
+			unit:        "percentunit", width: 12, height: 8,
+			queries: []query{
+				q(`max by (service, slo) (`+errorRatio1d+`{service=~"$service"})`, "{{service}} / {{slo}}"),
+				q(`max by (service, slo) (`+errorBudget+`{service=~"$service"})`, "budget {{service}} / {{slo}}"),
+			},
+			min: f(0),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Burn rate (6h) by SLO",
+			description: "Six-hour burn rate: 6 pages, 1 spends the budget exactly over the period.",
+			width:       12, height: 8,
+			queries:    []query{q(`max by (service, slo) (`+burnRate6h+`{service=~"$service"})`, "{{service}} / {{slo}}")},
+			thresholds: thresholds("green", step{1, "yellow"}, step{6, "red"}),
+			min:        f(0),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Error budget remaining",
+			description: "Remaining error budget of each SLO over time.",
+			unit:        "percentunit", width: 24, height: 8,
+			queries:    []query{q(`min by (service, slo) (`+budgetRemaining+`{service=~"$service"})`, "{{service}} / {{slo}}")},
+			thresholds: budgetThresholds(),
+		})).
+		WithRow(dashboard.NewRowBuilder("Incident analysis")).
+		WithPanel(newTable(panelSpec{
+			title: "Incident response times (p50 / p90) by severity",
+			description: "Quantiles over the selected range of detection time (alert start to incident), " +
+				"time to acknowledge, time to resolve and time to recover (last alert resolved).",
+			unit: "s", width: 24, height: 7,
+			queries: []query{
+				instant(quantile("0.5", "sre_incident_detection_seconds"), "detect p50"),
+				instant(quantile("0.9", "sre_incident_detection_seconds"), "detect p90"),
+				instant(quantile("0.5", "sre_incident_time_to_acknowledge_seconds"), "ack p50"),
+				instant(quantile("0.9", "sre_incident_time_to_acknowledge_seconds"), "ack p90"),
+				instant(quantile("0.5", "sre_incident_time_to_resolve_seconds"), "resolve p50"),
+				instant(quantile("0.9", "sre_incident_time_to_resolve_seconds"), "resolve p90"),
+				instant(quantile("0.5", "sre_incident_time_to_recover_seconds"), "recover p50"),
+				instant(quantile("0.9", "sre_incident_time_to_recover_seconds"), "recover p90"),
+			},
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Mean time to acknowledge and resolve",
+			description: "Mean over incidents acknowledged or resolved in the last day, rolling.",
+			unit:        "s", width: 12, height: 8,
+			queries: []query{
+				q(`sum(increase(sre_incident_time_to_acknowledge_seconds_sum{service=~"$service"}[1d])) / sum(increase(sre_incident_time_to_acknowledge_seconds_count{service=~"$service"}[1d]))`, "MTTA"),
+				q(`sum(increase(sre_incident_time_to_resolve_seconds_sum{service=~"$service"}[1d])) / sum(increase(sre_incident_time_to_resolve_seconds_count{service=~"$service"}[1d]))`, "MTTR"),
+				q(`sum(increase(sre_incident_detection_seconds_sum{service=~"$service"}[1d])) / sum(increase(sre_incident_detection_seconds_count{service=~"$service"}[1d]))`, "detection"),
+			},
+			thresholds: thresholds("green", step{900, "red"}),
+			min:        f(0),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Incidents opened by service",
+			description: "New incidents per hour by service.",
+			width:       12, height: 8,
+			queries: []query{q(`sum by (service) (increase(sre_incidents_created_total{service=~"$service"}[1h]))`, "{{service}}")},
+			min:     f(0),
+		})).
+		WithPanel(newBarGauge(panelSpec{
+			title:       "MTBF by service",
+			description: "Mean time between the starts of consecutive incidents of each service (target: over 30 days).",
+			unit:        "s", width: 12, height: 8,
+			queries:    []query{instant(`sre_incident_mtbf_seconds{service=~"$service"}`, "{{service}}")},
+			thresholds: thresholds("red", step{7 * 86400, "yellow"}, step{30 * 86400, "green"}),
+			min:        f(0),
+		})).
+		WithPanel(newBarGauge(panelSpec{
+			title:       "Post-mortems pending (SEV1/2)",
+			description: "Resolved CRITICAL and HIGH incidents still waiting for a post-mortem.",
+			width:       12, height: 8,
+			queries: []query{instant(
+				`sum by (severity) (sre_incident_postmortems_required - sre_incident_postmortems_completed)`, "{{severity}}")},
+			thresholds: thresholds("green", step{1, "red"}),
+			min:        f(0),
+		})).
+		WithRow(dashboard.NewRowBuilder("Exporter health")).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Store collector duration",
+			description: "Time each part of the incident statistics collector spent per scrape.",
+			unit:        "s", width: 12, height: 6,
+			queries: []query{q(`max by (collector) (sre_collector_scrape_duration_seconds)`, "{{collector}}")},
+			min:     f(0),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Store collector success",
+			description: "1 when the part of the collector read the store successfully at the last scrape.",
+			width:       12, height: 6,
+			queries: []query{q(`min by (collector) (sre_collector_scrape_success)`, "{{collector}}")},
+			min:     f(0), max: f(1),
+		}))
+}

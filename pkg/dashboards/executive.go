@@ -1,0 +1,127 @@
+package dashboards
+
+import (
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+)
+
+// executive answers "are we reliable, and what is it costing us": overall
+// health, SLO compliance, active incidents and business impact.
+func executive() *dashboard.DashboardBuilder {
+	return base("rootuip-sre-executive", "SRE / Executive",
+		"Overall health, SLO compliance, active incidents and business impact.").
+		Time("now-30d", "now").
+		WithRow(dashboard.NewRowBuilder("Overall health")).
+		WithPanel(newStat(panelSpec{
+			title:       "SLOs within budget",
+			description: "Share of SLOs whose error ratio over their whole period is within the error budget (remaining budget >= 0).",
+			unit:        "percentunit",
+			queries: []query{instant(
+				`(count(`+budgetRemaining+` >= 0) or vector(0)) / count(`+budgetRemaining+`)`, "")},
+			thresholds: thresholds("red", step{0.9, "yellow"}, step{1, "green"}),
+		})).
+		WithPanel(newStat(panelSpec{
+			title:       "SLOs with budget exhausted",
+			description: "SLOs whose error budget for the period is spent: emergency changes only.",
+			queries: []query{instant(
+				`count(`+budgetRemaining+` <= 0) or vector(0)`, "")},
+			thresholds: thresholds("green", step{1, "red"}),
+		})).
+		WithPanel(newStat(panelSpec{
+			title:       "Open incidents",
+			description: "Incidents triggered, acknowledged or under investigation.",
+			queries:     []query{instant(`sum(sre_incidents_open) or vector(0)`, "")},
+			thresholds:  thresholds("green", step{1, "yellow"}),
+		})).
+		WithPanel(newStat(panelSpec{
+			title:       "Open CRITICAL / HIGH incidents",
+			description: "Open incidents of severity CRITICAL or HIGH (SEV1/2).",
+			queries:     []query{instant(`sum(sre_incidents_open{severity=~"CRITICAL|HIGH"}) or vector(0)`, "")},
+			thresholds:  thresholds("green", step{1, "red"}),
+		})).
+		WithRow(dashboard.NewRowBuilder("SLO compliance")).
+		WithPanel(newBarGauge(panelSpec{
+			title: "Error budget remaining",
+			description: "Remaining error budget of each SLO over its period. " +
+				"Policy: green above 50% (normal), yellow 20-50% (reduce deployments), red below 20% (freeze non-critical changes), 0 or less: exhausted.",
+			unit: "percentunit", width: 12, height: 8,
+			queries:    []query{instant(`min by (service, slo) (`+budgetRemaining+`)`, "{{service}} / {{slo}}")},
+			thresholds: budgetThresholds(),
+			min:        f(0), max: f(1),
+		})).
+		WithPanel(newTable(panelSpec{
+			title:       "Objective and achievement",
+			description: "Objective of each SLO and the ratio of good events achieved over its period.",
+			unit:        "percentunit", width: 12, height: 8,
+			queries: []query{
+				instant(`max by (service, slo) (`+objective+`)`, "objective"),
+				instant(`1 - max by (service, slo) (`+errorRatioPeriod+`)`, "achieved"),
+			},
+		})).
+		WithRow(dashboard.NewRowBuilder("Active incidents")).
+		WithPanel(newBarGauge(panelSpec{
+			title:       "Open incidents by service and severity",
+			description: "Open incidents per service and severity.",
+			width:       12, height: 8,
+			queries:    []query{instant(`sum by (service, severity) (sre_incidents_open) > 0`, "{{service}} {{severity}}")},
+			thresholds: thresholds("yellow", step{3, "red"}),
+			min:        f(0),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Incidents opened per day",
+			description: "New incidents per day by severity.",
+			width:       12, height: 8,
+			queries:     []query{q(`sum by (severity) (increase(sre_incidents_created_total[1d]))`, "{{severity}}")},
+			min:         f(0),
+		})).
+		WithRow(dashboard.NewRowBuilder("Business impact")).
+		WithPanel(newStat(panelSpec{
+			title:       "MTTR",
+			description: "Mean time to resolve incidents resolved in the selected range (target: under 15 minutes).",
+			unit:        "s",
+			queries: []query{instant(
+				`sum(increase(sre_incident_time_to_resolve_seconds_sum[$__range])) / sum(increase(sre_incident_time_to_resolve_seconds_count[$__range]))`, "")},
+			thresholds: thresholds("green", step{900, "red"}),
+		})).
+		WithPanel(newStat(panelSpec{
+			title:       "MTTA",
+			description: "Mean time to acknowledge incidents acknowledged in the selected range (target: under 10 minutes).",
+			unit:        "s",
+			queries: []query{instant(
+				`sum(increase(sre_incident_time_to_acknowledge_seconds_sum[$__range])) / sum(increase(sre_incident_time_to_acknowledge_seconds_count[$__range]))`, "")},
+			thresholds: thresholds("green", step{600, "red"}),
+		})).
+		WithPanel(newStat(panelSpec{
+			title:       "Lowest MTBF",
+			description: "Mean time between failures of the service with the most frequent incidents (target: over 30 days).",
+			unit:        "s",
+			queries:     []query{instant(`min(sre_incident_mtbf_seconds)`, "")},
+			thresholds:  thresholds("red", step{30 * 86400, "green"}),
+		})).
+		WithPanel(newStat(panelSpec{
+			title:       "Post-mortem completion (SEV1/2)",
+			description: "Share of resolved CRITICAL and HIGH incidents with a completed post-mortem (target: 100%).",
+			unit:        "percentunit",
+			queries: []query{instant(
+				`sum(sre_incident_postmortems_completed) / sum(sre_incident_postmortems_required)`, "")},
+			thresholds: thresholds("red", step{0.9, "yellow"}, step{1, "green"}),
+		})).
+		WithPanel(newBarGauge(panelSpec{
+			title: "Error budget spent (time equivalent)",
+			description: "Budget consumed over the period, as the time at full outage it corresponds to: " +
+				"(1 - remaining) x budget x period.",
+			unit: "s", width: 12, height: 8,
+			queries: []query{instant(
+				`max by (service, slo) (1 - `+budgetRemaining+`)`+
+					` * on (service, slo) max by (service, slo) (`+errorBudget+`)`+
+					` * on (service, slo) max by (service, slo) (`+periodSeconds+`)`, "{{service}} / {{slo}}")},
+			thresholds: thresholds("green", step{0, "green"}),
+			min:        f(0),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Time in incident per day",
+			description: "Summed resolution time of incidents resolved each day, by severity.",
+			unit:        "s", width: 12, height: 8,
+			queries:     []query{q(`sum by (severity) (increase(sre_incident_time_to_resolve_seconds_sum[1d]))`, "{{severity}}")},
+			min:         f(0),
+		}))
+}

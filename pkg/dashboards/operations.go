@@ -1,0 +1,120 @@
+package dashboards
+
+import (
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+)
+
+// policyMappings names the error budget policy of a remaining-budget ratio,
+// as the guide defines it.
+func policyMappings() []dashboard.ValueMapping {
+	return []dashboard.ValueMapping{
+		rangeMapping(nil, f(0), "Exhausted: emergency changes only", "dark-red", 0),
+		rangeMapping(f(0), f(0.2), "Red: freeze non-critical changes", "red", 1),
+		rangeMapping(f(0.2), f(0.5), "Yellow: reduce deployment frequency", "yellow", 2),
+		rangeMapping(f(0.5), nil, "Green: normal operations", "green", 3),
+	}
+}
+
+// operations is for the people running the services now: real-time service
+// metrics, error budget status, automation activity and the deployment
+// pipeline's change policy.
+func operations() *dashboard.DashboardBuilder {
+	return base("rootuip-sre-operations", "SRE / Operations",
+		"Real-time service metrics, error budget status, automation activity and deployment policy.").
+		Time("now-6h", "now").
+		Refresh("30s").
+		WithRow(dashboard.NewRowBuilder("Real-time service metrics")).
+		WithPanel(newTimeseries(panelSpec{
+			title: "SLI events per second by service",
+			description: "All events counted by the SLIs (requests for request-based SLIs), as recorded over 5m. " +
+				"Time-based SLIs count one event per second.",
+			unit: "reqps", width: 8, height: 8,
+			queries: []query{q(`sum by (service) (`+sliTotalEvents+`)`, "{{service}}")},
+			min:     f(0),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Error ratio (5m) by SLO",
+			description: "Share of bad events over the last 5 minutes.",
+			unit:        "percentunit", width: 8, height: 8,
+			queries: []query{q(`max by (service, slo) (`+errorRatio5m+`)`, "{{service}} / {{slo}}")},
+			min:     f(0),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Open incidents by service",
+			description: "Incidents triggered, acknowledged or under investigation.",
+			width:       8, height: 8,
+			queries: []query{q(`sum by (service) (sre_incidents_open)`, "{{service}}")},
+			min:     f(0),
+		})).
+		WithRow(dashboard.NewRowBuilder("Error budget status")).
+		WithPanel(newBarGauge(panelSpec{
+			title:       "Error budget remaining",
+			description: "Remaining error budget of each SLO over its period.",
+			unit:        "percentunit", width: 8, height: 8,
+			queries:    []query{instant(`min by (service, slo) (`+budgetRemaining+`)`, "{{service}} / {{slo}}")},
+			thresholds: budgetThresholds(),
+			min:        f(0), max: f(1),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title: "Burn rate (1h) by SLO",
+			description: "Error ratio over 1h divided by the error budget. 1 spends the budget exactly over the period; " +
+				"14.4 (page) spends 2% of a 30d budget in an hour.",
+			width: 8, height: 8,
+			queries:    []query{q(`max by (service, slo) (`+burnRate1h+`)`, "{{service}} / {{slo}}")},
+			thresholds: thresholds("green", step{6, "orange"}, step{14.4, "red"}),
+			min:        f(0),
+		})).
+		WithPanel(newTable(panelSpec{
+			title:       "Firing SLO alerts",
+			description: "Burn-rate and budget alerts of the generated rules that are firing now.",
+			width:       8, height: 8,
+			queries: []query{instant(
+				`sum by (alertname, service, slo, severity, burn_tier) (ALERTS{alertstate="firing", slo!=""})`, "")},
+		})).
+		WithRow(dashboard.NewRowBuilder("Automation activity")).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Runbook executions by result",
+			description: "Runbook executions started by incidents or by hand, by result.",
+			width:       8, height: 8,
+			queries: []query{q(`sum by (runbook, result) (increase(sre_runbook_executions_total[$__rate_interval]))`, "{{runbook}} {{result}}")},
+			min:     f(0),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Notifications by channel and result",
+			description: "Notifications sent to responders, by channel and result.",
+			width:       8, height: 8,
+			queries: []query{q(`sum by (channel, result) (increase(sre_notifications_total[$__rate_interval]))`, "{{channel}} {{result}}")},
+			min:     f(0),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Escalation steps fired",
+			description: "Escalation steps fired because an incident was not acknowledged in time.",
+			width:       8, height: 8,
+			queries: []query{q(`sum by (policy, level) (increase(sre_escalation_steps_total[$__rate_interval]))`, "{{policy}} level {{level}}")},
+			min:     f(0),
+		})).
+		WithPanel(newStat(panelSpec{
+			title:       "Automation coverage",
+			description: "Share of incidents mitigated by runbook automation (target: above 80%).",
+			unit:        "percentunit", width: 12, height: 5,
+			queries:    []query{instant(`sre_automation_coverage_ratio`, "")},
+			thresholds: thresholds("red", step{0.5, "yellow"}, step{0.8, "green"}),
+		})).
+		WithPanel(newStat(panelSpec{
+			title:       "Toil",
+			description: "Share of incident work done by hand (target: below 20%).",
+			unit:        "percentunit", width: 12, height: 5,
+			queries:    []query{instant(`sre_toil_ratio`, "")},
+			thresholds: thresholds("green", step{0.2, "yellow"}, step{0.5, "red"}),
+		})).
+		WithRow(dashboard.NewRowBuilder("Deployment pipeline")).
+		WithPanel(newTable(panelSpec{
+			title: "Change policy by SLO",
+			description: "What the error budget policy allows for each SLO now: the deploy gate " +
+				"(`srectl gate`) applies the same thresholds to decide whether a deployment may proceed.",
+			width: 24, height: 8,
+			queries:    []query{instant(`min by (service, slo) (`+budgetRemaining+`)`, "")},
+			thresholds: budgetThresholds(),
+			mappings:   policyMappings(),
+		}))
+}

@@ -1,0 +1,901 @@
+package escalation
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/jobs"
+	"github.com/rootuip/sre/pkg/notify"
+	"github.com/rootuip/sre/pkg/oncall"
+	"github.com/rootuip/sre/pkg/store"
+)
+
+// Queue is the jobs queue of escalation timers.
+const Queue = "escalation"
+
+// Migrations create the escalation tables. The jobs, oncall and notify
+// migrations must be applied too.
+var Migrations = []store.Migration{{
+	ID: "escalation/0001_init",
+	SQLite: `CREATE TABLE escalation_state (
+	incident_id TEXT PRIMARY KEY,
+	policy      TEXT NOT NULL,
+	frozen      TEXT NOT NULL,
+	snapshot    TEXT NOT NULL,
+	epoch       INTEGER NOT NULL,
+	state       TEXT NOT NULL,
+	level       INTEGER NOT NULL DEFAULT -1,
+	started_at  BIGINT NOT NULL,
+	updated_at  BIGINT NOT NULL
+);
+CREATE TABLE escalation_pages (
+	incident_id TEXT NOT NULL,
+	epoch       INTEGER NOT NULL,
+	user_name   TEXT NOT NULL,
+	level       INTEGER NOT NULL,
+	paged_at    BIGINT NOT NULL,
+	PRIMARY KEY (incident_id, epoch, user_name, level)
+);
+CREATE TABLE escalation_maintenance (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	name       TEXT NOT NULL,
+	matchers   TEXT NOT NULL,
+	starts_at  BIGINT NOT NULL,
+	ends_at    BIGINT NOT NULL,
+	created_by TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL
+);`,
+	Postgres: `CREATE TABLE escalation_state (
+	incident_id TEXT PRIMARY KEY,
+	policy      TEXT NOT NULL,
+	frozen      TEXT NOT NULL,
+	snapshot    TEXT NOT NULL,
+	epoch       INTEGER NOT NULL,
+	state       TEXT NOT NULL,
+	level       INTEGER NOT NULL DEFAULT -1,
+	started_at  BIGINT NOT NULL,
+	updated_at  BIGINT NOT NULL
+);
+CREATE TABLE escalation_pages (
+	incident_id TEXT NOT NULL,
+	epoch       INTEGER NOT NULL,
+	user_name   TEXT NOT NULL,
+	level       INTEGER NOT NULL,
+	paged_at    BIGINT NOT NULL,
+	PRIMARY KEY (incident_id, epoch, user_name, level)
+);
+CREATE TABLE escalation_maintenance (
+	id         BIGSERIAL PRIMARY KEY,
+	name       TEXT NOT NULL,
+	matchers   TEXT NOT NULL,
+	starts_at  BIGINT NOT NULL,
+	ends_at    BIGINT NOT NULL,
+	created_by TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL
+);`,
+}}
+
+// Escalation states.
+const (
+	StateActive       = "active"
+	StateAcknowledged = "acknowledged"
+	StateResolved     = "resolved"
+	StateNoPolicy     = "no_policy"
+)
+
+// Frozen is the policy as it was when the incident triggered: later config
+// reloads do not change a running escalation.
+type Frozen struct {
+	Policy   string        `json:"policy"`
+	Severity string        `json:"severity"`
+	Levels   []FrozenLevel `json:"levels"`
+	// RepeatAfter is the wait after the last level before the chain repeats.
+	Repeat      int           `json:"repeat"`
+	RepeatAfter time.Duration `json:"repeat_after"`
+	AckTimeout  time.Duration `json:"ack_timeout"`
+}
+
+// FrozenLevel is one level with its effective offset and channels.
+type FrozenLevel struct {
+	Offset    time.Duration `json:"offset"`
+	Users     []string      `json:"users,omitempty"`
+	Schedules []string      `json:"schedules,omitempty"`
+	Teams     []string      `json:"teams,omitempty"`
+	Channels  []string      `json:"channels"`
+}
+
+// Freeze computes the effective chain of p for an incident of severity sev.
+func (c *Config) Freeze(p *Policy, sev incident.Severity) *Frozen {
+	rule := c.Severities[sev]
+	if rule == nil {
+		rule = c.Severities[incident.SeverityMedium]
+	}
+	f := &Frozen{Policy: p.Name, Severity: string(sev), Repeat: p.Repeat, AckTimeout: time.Duration(c.AckTimeout)}
+	if p.AckTimeout != nil {
+		f.AckTimeout = time.Duration(*p.AckTimeout)
+	}
+	for i, l := range p.Levels {
+		off := time.Duration(l.After)
+		if rule.EscalateAfter > 0 && i > 0 {
+			off = time.Duration(l.After) - time.Duration(p.Levels[1].After) + time.Duration(p.Levels[0].After) + time.Duration(rule.EscalateAfter)
+		}
+		chs := l.Channels
+		if len(chs) == 0 {
+			chs = rule.Channels
+		}
+		f.Levels = append(f.Levels, FrozenLevel{Offset: off, Users: l.Users, Schedules: l.Schedules, Teams: l.Teams, Channels: slices.Clone(chs)})
+	}
+	f.RepeatAfter = time.Duration(p.RepeatAfter)
+	if f.RepeatAfter == 0 {
+		if len(f.Levels) > 1 {
+			f.RepeatAfter = f.Levels[1].Offset - f.Levels[0].Offset
+		} else {
+			f.RepeatAfter = 15 * time.Minute
+		}
+	}
+	return f
+}
+
+// snapshot is what messages need to know about the incident.
+type snapshot struct {
+	ID       string            `json:"id"`
+	Title    string            `json:"title"`
+	Service  string            `json:"service"`
+	Severity string            `json:"severity"`
+	Labels   map[string]string `json:"labels"`
+	Impact   string            `json:"impact,omitempty"`
+	Started  time.Time         `json:"started"`
+}
+
+// job is the payload of an escalation timer.
+type job struct {
+	Kind     string `json:"kind"` // step | ack_timeout | handoff
+	Incident string `json:"incident"`
+	Epoch    int    `json:"epoch"`
+	Cycle    int    `json:"cycle,omitempty"`
+	Level    int    `json:"level"`
+	Schedule string `json:"schedule,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// Options configure an Engine.
+type Options struct {
+	Clock    jobs.Clock
+	Logger   *slog.Logger
+	Timeline incident.TimelineWriter
+	// Registerer for the engine's metrics (may be nil).
+	Registerer prometheus.Registerer
+	// HandoffHorizon bounds the look-ahead for the next shift handoff.
+	HandoffHorizon time.Duration
+}
+
+// Engine runs escalations. It is an incident.Hook (IncidentChanged) and the
+// handler of the escalation jobs queue (Handle).
+type Engine struct {
+	db       *store.DB
+	dir      *oncall.Directory
+	clock    jobs.Clock
+	logger   *slog.Logger
+	timeline incident.TimelineWriter
+	horizon  time.Duration
+
+	mu          sync.RWMutex
+	cfg         *Config
+	ncfg        *notify.Config
+	externalURL string
+
+	steps *prometheus.CounterVec
+}
+
+// NewEngine returns an engine. dir resolves users, teams and schedules.
+func NewEngine(db *store.DB, cfg *Config, dir *oncall.Directory, ncfg *notify.Config, externalURL string, o Options) *Engine {
+	if o.Clock == nil {
+		o.Clock = jobs.SystemClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.HandoffHorizon == 0 {
+		o.HandoffHorizon = 7 * 24 * time.Hour
+	}
+	e := &Engine{db: db, dir: dir, clock: o.Clock, logger: o.Logger, timeline: o.Timeline, horizon: o.HandoffHorizon}
+	e.SetConfig(cfg, ncfg, externalURL)
+	e.steps = promauto.With(o.Registerer).NewCounterVec(prometheus.CounterOpts{
+		Namespace: "sre",
+		Name:      "escalation_steps_total",
+		Help:      "Escalation steps fired, by severity and outcome (paged, suppressed, no_targets, handoff, reescalated).",
+	}, []string{"severity", "outcome"})
+	return e
+}
+
+// SetConfig swaps the configuration (on reload). Running escalations keep
+// their frozen policy.
+func (e *Engine) SetConfig(cfg *Config, ncfg *notify.Config, externalURL string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cfg, e.ncfg, e.externalURL = cfg, ncfg, strings.TrimRight(externalURL, "/")
+}
+
+func (e *Engine) config() (*Config, *notify.Config, string) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.cfg, e.ncfg, e.externalURL
+}
+
+func (e *Engine) note(ctx context.Context, tx *sql.Tx, id string, t time.Time, msg string, data map[string]any) error {
+	if e.timeline == nil {
+		return nil
+	}
+	if err := e.timeline.AddTimeline(ctx, tx, incident.TimelineEntry{IncidentID: id, Time: t, Kind: "escalation", Actor: "sred", Message: msg, Data: data}); err != nil {
+		return fmt.Errorf("escalation timeline of %s: %w", id, err)
+	}
+	return nil
+}
+
+// IncidentChanged implements incident.Hook: it runs inside the incident's
+// transaction and only writes rows (state, timers, outbox).
+func (e *Engine) IncidentChanged(ctx context.Context, tx *sql.Tx, ch incident.Change) error {
+	inc := ch.Incident
+	if inc == nil {
+		return nil
+	}
+	now := ch.Time
+	if now.IsZero() {
+		now = e.clock.Now()
+	}
+	switch ch.Kind {
+	case incident.ChangeCreated, incident.ChangeReopened:
+		return e.start(ctx, tx, inc, now)
+	case incident.ChangeAcknowledged:
+		return e.acknowledge(ctx, tx, inc.ID, ch.Actor, now)
+	case incident.ChangeInvestigating:
+		// Work has started: the acknowledgement timeout starts again.
+		return e.acknowledge(ctx, tx, inc.ID, ch.Actor, now)
+	case incident.ChangeResolved:
+		return e.resolve(ctx, tx, inc.ID, ch.Actor, now)
+	}
+	return nil
+}
+
+type stateRow struct {
+	policy  string
+	frozen  Frozen
+	snap    snapshot
+	epoch   int
+	state   string
+	level   int
+	started time.Time
+}
+
+func (e *Engine) load(ctx context.Context, tx *sql.Tx, id string) (*stateRow, error) {
+	q := `SELECT policy, frozen, snapshot, epoch, state, level, started_at FROM escalation_state WHERE incident_id = $1`
+	if e.db.Dialect == store.Postgres {
+		q += ` FOR UPDATE`
+	}
+	var (
+		r            stateRow
+		frozen, snap string
+		started      int64
+	)
+	err := tx.QueryRowContext(ctx, q, id).Scan(&r.policy, &frozen, &snap, &r.epoch, &r.state, &r.level, &started)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load escalation of %s: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(frozen), &r.frozen); err != nil {
+		return nil, fmt.Errorf("escalation of %s: frozen policy: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(snap), &r.snap); err != nil {
+		return nil, fmt.Errorf("escalation of %s: snapshot: %w", id, err)
+	}
+	r.started = jobs.FromMillis(started)
+	return &r, nil
+}
+
+func (e *Engine) setState(ctx context.Context, tx *sql.Tx, id, state string, level int, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE escalation_state SET state = $1, level = $2, updated_at = $3 WHERE incident_id = $4`,
+		state, level, jobs.Millis(now), id)
+	if err != nil {
+		return fmt.Errorf("update escalation of %s: %w", id, err)
+	}
+	return nil
+}
+
+// start freezes the policy onto the incident and schedules level 0.
+func (e *Engine) start(ctx context.Context, tx *sql.Tx, inc *incident.Incident, now time.Time) error {
+	cfg, _, _ := e.config()
+	ls := LabelSet(inc)
+	p := cfg.Select(ls)
+	prev, err := e.load(ctx, tx, inc.ID)
+	if err != nil {
+		return err
+	}
+	epoch := 1
+	if prev != nil {
+		epoch = prev.epoch + 1
+	}
+	if _, err := jobs.CancelGroup(ctx, tx, now, Queue, inc.ID); err != nil {
+		return err
+	}
+	snap := snapshot{ID: inc.ID, Title: inc.Title, Service: inc.Service, Severity: string(inc.Severity), Labels: inc.Labels, Impact: inc.Impact, Started: inc.DetectedAt}
+	if snap.Started.IsZero() {
+		snap.Started = inc.CreatedAt
+	}
+	var frozen *Frozen
+	state, policyName := StateNoPolicy, ""
+	if p != nil {
+		frozen = cfg.Freeze(p, inc.Severity)
+		state, policyName = StateActive, p.Name
+	} else {
+		frozen = &Frozen{Severity: string(inc.Severity)}
+	}
+	fb, _ := json.Marshal(frozen)
+	sb, _ := json.Marshal(snap)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO escalation_state (incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, -1, $7, $7)
+ON CONFLICT (incident_id) DO UPDATE SET policy = excluded.policy, frozen = excluded.frozen, snapshot = excluded.snapshot,
+	epoch = excluded.epoch, state = excluded.state, level = -1, started_at = excluded.started_at, updated_at = excluded.updated_at`,
+		inc.ID, policyName, string(fb), string(sb), epoch, state, jobs.Millis(now)); err != nil {
+		return fmt.Errorf("start escalation of %s: %w", inc.ID, err)
+	}
+	if p == nil {
+		e.steps.WithLabelValues(string(inc.Severity), "no_policy").Inc()
+		return e.note(ctx, tx, inc.ID, now, "No escalation policy matches this incident: nobody will be paged", nil)
+	}
+	if err := e.enqueueStep(ctx, tx, inc.ID, epoch, 0, 0, now.Add(frozen.Levels[0].Offset), now, ""); err != nil {
+		return err
+	}
+	return e.note(ctx, tx, inc.ID, now, fmt.Sprintf("Escalation policy %q frozen onto the incident (%d levels, %s)", p.Name, len(frozen.Levels), describeOffsets(frozen)),
+		map[string]any{"policy": p.Name, "epoch": epoch})
+}
+
+func describeOffsets(f *Frozen) string {
+	var parts []string
+	for i, l := range f.Levels {
+		parts = append(parts, fmt.Sprintf("level %d at +%s", i, l.Offset))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (e *Engine) enqueueStep(ctx context.Context, tx *sql.Tx, id string, epoch, cycle, level int, at, now time.Time, reason string) error {
+	key := fmt.Sprintf("%s/%d/step/%d/%d", id, epoch, cycle, level)
+	if reason != "" {
+		key = fmt.Sprintf("%s/%d/now/%d", id, epoch, jobs.Millis(now))
+	}
+	_, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Key: key, Group: id, RunAt: at,
+		Payload: job{Kind: "step", Incident: id, Epoch: epoch, Cycle: cycle, Level: level, Reason: reason}})
+	return err
+}
+
+func (e *Engine) acknowledge(ctx context.Context, tx *sql.Tx, id, actor string, now time.Time) error {
+	st, err := e.load(ctx, tx, id)
+	if err != nil || st == nil || st.state == StateNoPolicy || st.state == StateResolved {
+		return err
+	}
+	if _, err := jobs.CancelGroup(ctx, tx, now, Queue, id); err != nil {
+		return err
+	}
+	if err := e.setState(ctx, tx, id, StateAcknowledged, st.level, now); err != nil {
+		return err
+	}
+	if err := e.pagerDutyEvent(ctx, tx, st, notify.EventAcknowledge, now); err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("Escalation stopped: acknowledged by %s", actor)
+	if st.state == StateAcknowledged {
+		msg = fmt.Sprintf("Acknowledgement renewed by %s", actor)
+	}
+	if st.frozen.AckTimeout > 0 {
+		if _, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Key: fmt.Sprintf("%s/%d/acktimeout/%d", id, st.epoch, jobs.Millis(now)), Group: id,
+			RunAt: now.Add(st.frozen.AckTimeout), Payload: job{Kind: "ack_timeout", Incident: id, Epoch: st.epoch}}); err != nil {
+			return err
+		}
+		msg += fmt.Sprintf("; re-escalates if not resolved within %s", st.frozen.AckTimeout)
+	}
+	return e.note(ctx, tx, id, now, msg, map[string]any{"actor": actor})
+}
+
+func (e *Engine) resolve(ctx context.Context, tx *sql.Tx, id, actor string, now time.Time) error {
+	st, err := e.load(ctx, tx, id)
+	if err != nil || st == nil {
+		return err
+	}
+	n, err := jobs.CancelGroup(ctx, tx, now, Queue, id)
+	if err != nil {
+		return err
+	}
+	if err := e.setState(ctx, tx, id, StateResolved, st.level, now); err != nil {
+		return err
+	}
+	if err := e.pagerDutyEvent(ctx, tx, st, notify.EventResolve, now); err != nil {
+		return err
+	}
+	if st.state == StateNoPolicy {
+		return nil
+	}
+	return e.note(ctx, tx, id, now, fmt.Sprintf("Escalation ended: incident resolved (%d pending step(s) cancelled)", n), nil)
+}
+
+// pagerDutyEvent sends acknowledge/resolve to PagerDuty when a trigger was sent.
+func (e *Engine) pagerDutyEvent(ctx context.Context, tx *sql.Tx, st *stateRow, event string, now time.Time) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM notify_outbox WHERE incident_id = $1 AND channel = 'pagerduty'`, st.snap.ID).Scan(&n); err != nil {
+		return fmt.Errorf("pagerduty %s of %s: %w", event, st.snap.ID, err)
+	}
+	if n == 0 {
+		return nil
+	}
+	m := &notify.Message{IncidentID: st.snap.ID, Channel: notify.ChannelPagerDuty, Event: event, Subject: st.snap.Title,
+		Title: st.snap.Title, Service: st.snap.Service, Severity: st.snap.Severity, Time: now}
+	_, err := notify.Enqueue(ctx, tx, now, fmt.Sprintf("esc/%s/%d/pagerduty/%s/%d", st.snap.ID, st.epoch, event, jobs.Millis(now)), m)
+	return err
+}
+
+// Handle fires one escalation timer, inside the transaction that claimed it.
+func (e *Engine) Handle(ctx context.Context, tx *sql.Tx, j jobs.Job) error {
+	var p job
+	if err := j.Decode(&p); err != nil {
+		return err
+	}
+	st, err := e.load(ctx, tx, p.Incident)
+	if err != nil {
+		return err
+	}
+	if st == nil || st.epoch != p.Epoch {
+		return nil // superseded by a newer trigger
+	}
+	now := e.clock.Now()
+	switch p.Kind {
+	case "step":
+		if st.state != StateActive {
+			return nil
+		}
+		return e.fireStep(ctx, tx, st, p, j.RunAt, now)
+	case "handoff":
+		if st.state != StateActive {
+			return nil
+		}
+		return e.handoff(ctx, tx, st, p, now)
+	case "ack_timeout":
+		if st.state != StateAcknowledged {
+			return nil
+		}
+		return e.reescalate(ctx, tx, st, now)
+	}
+	return fmt.Errorf("unknown escalation job kind %q", p.Kind)
+}
+
+// activeWindow returns the maintenance window silencing the incident at t.
+func (e *Engine) activeWindow(ctx context.Context, q querier, ls map[string]string, t time.Time) (*MaintenanceWindow, error) {
+	cfg, _, _ := e.config()
+	set := labelSetOf(ls)
+	for _, w := range cfg.MaintenanceWindows {
+		if w.Active(t) && w.Matches(set) {
+			return w, nil
+		}
+	}
+	stored, err := ListMaintenance(ctx, q, t, t.Add(time.Millisecond))
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range stored {
+		if w.Active(t) && w.Matches(set) {
+			return w, nil
+		}
+	}
+	return nil, nil
+}
+
+func (s *snapshot) labels() map[string]string {
+	out := map[string]string{}
+	for k, v := range s.Labels {
+		out[k] = v
+	}
+	if s.Service != "" {
+		out["service"] = s.Service
+	}
+	out["severity"] = s.Severity
+	return out
+}
+
+// resolveTargets turns a level's targets into user names, in order, once each.
+func (e *Engine) resolveTargets(ctx context.Context, tx *sql.Tx, l FrozenLevel, t time.Time) ([]string, []string, error) {
+	oc := e.dir.Config()
+	var users, notes []string
+	add := func(u string) {
+		if !slices.Contains(users, u) {
+			users = append(users, u)
+		}
+	}
+	for _, u := range l.Users {
+		add(u)
+	}
+	for _, s := range l.Schedules {
+		u, err := e.dir.OnCall(ctx, tx, s, t)
+		if err != nil {
+			notes = append(notes, err.Error())
+			continue
+		}
+		if u == "" {
+			notes = append(notes, fmt.Sprintf("schedule %s has nobody on call", s))
+			continue
+		}
+		add(u)
+	}
+	for _, name := range l.Teams {
+		team := oc.Team(name)
+		if team == nil {
+			notes = append(notes, fmt.Sprintf("unknown team %s", name))
+			continue
+		}
+		for _, m := range team.Members {
+			add(m)
+		}
+	}
+	return users, notes, nil
+}
+
+func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, due, now time.Time) error {
+	id := st.snap.ID
+	if p.Level >= len(st.frozen.Levels) {
+		return nil
+	}
+	w, err := e.activeWindow(ctx, tx, st.snap.labels(), now)
+	if err != nil {
+		return err
+	}
+	if w != nil {
+		// Nobody is paged during the window; the step fires when it ends.
+		e.steps.WithLabelValues(st.snap.Severity, "suppressed").Inc()
+		if _, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Key: fmt.Sprintf("%s/%d/step/%d/%d/after/%d", id, st.epoch, p.Cycle, p.Level, jobs.Millis(w.End)),
+			Group: id, RunAt: w.End, Payload: p}); err != nil {
+			return err
+		}
+		return e.note(ctx, tx, id, now, fmt.Sprintf("Maintenance window %q until %s: not paging level %d", w.Name, w.End.UTC().Format(time.RFC3339), p.Level),
+			map[string]any{"maintenance_window": w.Name, "level": p.Level})
+	}
+	lvl := st.frozen.Levels[p.Level]
+	users, problems, err := e.resolveTargets(ctx, tx, lvl, now)
+	if err != nil {
+		return err
+	}
+	var next time.Time
+	var nextCycle, nextLevel int
+	switch {
+	case p.Level+1 < len(st.frozen.Levels):
+		nextCycle, nextLevel = p.Cycle, p.Level+1
+		next = due.Add(st.frozen.Levels[p.Level+1].Offset - lvl.Offset)
+	case p.Cycle < st.frozen.Repeat:
+		nextCycle, nextLevel = p.Cycle+1, 0
+		next = due.Add(st.frozen.RepeatAfter)
+	}
+	if p.Reason != "" {
+		// Escalate-now: the next level keeps the normal spacing from now.
+		if !next.IsZero() {
+			next = now.Add(next.Sub(due))
+		}
+	}
+	outcome := "paged"
+	if len(users) == 0 {
+		outcome = "no_targets"
+	}
+	sent, skipped, err := e.page(ctx, tx, st, p.Cycle, p.Level, users, lvl.Channels, now, next, "")
+	if err != nil {
+		return err
+	}
+	if err := e.setState(ctx, tx, id, StateActive, p.Level, now); err != nil {
+		return err
+	}
+	e.steps.WithLabelValues(st.snap.Severity, outcome).Inc()
+	msg := fmt.Sprintf("Escalation level %d (policy %q): ", p.Level, st.frozen.Policy)
+	if p.Reason != "" {
+		msg = fmt.Sprintf("Escalated now (%s): level %d (policy %q): ", p.Reason, p.Level, st.frozen.Policy)
+	}
+	if len(users) == 0 {
+		msg += "nobody to page"
+	} else {
+		msg += fmt.Sprintf("paging %s via %s", strings.Join(users, ", "), strings.Join(sent, ", "))
+	}
+	if len(problems) > 0 {
+		msg += " (" + strings.Join(problems, "; ") + ")"
+	}
+	if !next.IsZero() {
+		msg += fmt.Sprintf("; level %d at %s if not acknowledged", nextLevel, next.UTC().Format("15:04:05 UTC"))
+		if err := e.enqueueStep(ctx, tx, id, st.epoch, nextCycle, nextLevel, next, now, ""); err != nil {
+			return err
+		}
+	}
+	data := map[string]any{"level": p.Level, "cycle": p.Cycle, "users": users, "channels": sent, "policy": st.frozen.Policy}
+	if len(skipped) > 0 {
+		data["unconfigured_channels"] = skipped
+	}
+	if err := e.note(ctx, tx, id, now, msg, data); err != nil {
+		return err
+	}
+	// Watch the schedules paged at this level: a handoff before the
+	// incident is acknowledged pages the new on-call person.
+	for _, s := range lvl.Schedules {
+		if err := e.scheduleHandoff(ctx, tx, st, s, p.Level, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Engine) scheduleHandoff(ctx context.Context, tx *sql.Tx, st *stateRow, schedule string, level int, now time.Time) error {
+	at, ok, err := e.dir.NextHandoff(ctx, tx, schedule, now, e.horizon)
+	if err != nil || !ok {
+		return err
+	}
+	_, err = jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Key: fmt.Sprintf("%s/%d/handoff/%s/%d", st.snap.ID, st.epoch, schedule, jobs.Millis(at)),
+		Group: st.snap.ID, RunAt: at, Payload: job{Kind: "handoff", Incident: st.snap.ID, Epoch: st.epoch, Level: level, Schedule: schedule}})
+	return err
+}
+
+func (e *Engine) handoff(ctx context.Context, tx *sql.Tx, st *stateRow, p job, now time.Time) error {
+	if p.Level >= len(st.frozen.Levels) {
+		return nil
+	}
+	u, err := e.dir.OnCall(ctx, tx, p.Schedule, now)
+	if err != nil {
+		return err
+	}
+	if u != "" {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM escalation_pages WHERE incident_id = $1 AND epoch = $2 AND user_name = $3`,
+			st.snap.ID, st.epoch, u).Scan(&n); err != nil {
+			return fmt.Errorf("handoff of %s: %w", st.snap.ID, err)
+		}
+		if n == 0 {
+			sent, _, err := e.page(ctx, tx, st, 0, p.Level, []string{u}, st.frozen.Levels[p.Level].Channels, now, time.Time{}, "handoff/"+p.Schedule)
+			if err != nil {
+				return err
+			}
+			e.steps.WithLabelValues(st.snap.Severity, "handoff").Inc()
+			if err := e.note(ctx, tx, st.snap.ID, now, fmt.Sprintf("Shift handoff on schedule %s during an unacknowledged escalation: paging the new on-call %s via %s", p.Schedule, u, strings.Join(sent, ", ")),
+				map[string]any{"schedule": p.Schedule, "user": u, "level": p.Level}); err != nil {
+				return err
+			}
+		}
+	}
+	return e.scheduleHandoff(ctx, tx, st, p.Schedule, p.Level, now)
+}
+
+func (e *Engine) reescalate(ctx context.Context, tx *sql.Tx, st *stateRow, now time.Time) error {
+	id := st.snap.ID
+	epoch := st.epoch + 1
+	if _, err := tx.ExecContext(ctx, `UPDATE escalation_state SET epoch = $1, state = $2, level = -1, started_at = $3, updated_at = $3 WHERE incident_id = $4`,
+		epoch, StateActive, jobs.Millis(now), id); err != nil {
+		return fmt.Errorf("re-escalate %s: %w", id, err)
+	}
+	e.steps.WithLabelValues(st.snap.Severity, "reescalated").Inc()
+	if err := e.enqueueStep(ctx, tx, id, epoch, 0, 0, now.Add(st.frozen.Levels[0].Offset), now, ""); err != nil {
+		return err
+	}
+	return e.note(ctx, tx, id, now, fmt.Sprintf("Acknowledgement timed out after %s without resolution: re-escalating from level 0", st.frozen.AckTimeout),
+		map[string]any{"epoch": epoch})
+}
+
+// page writes the outbox messages for users at one level and records who
+// was paged. It returns the channels used and the unconfigured ones skipped.
+func (e *Engine) page(ctx context.Context, tx *sql.Tx, st *stateRow, cycle, level int, users, channels []string, now, next time.Time, tag string) (sent, skipped []string, err error) {
+	_, ncfg, ext := e.config()
+	oc := e.dir.Config()
+	id := st.snap.ID
+	base := fmt.Sprintf("esc/%s/%d/%d/%d", id, st.epoch, cycle, level)
+	if tag != "" {
+		base += "/" + tag
+	}
+	incURL := ""
+	if ext != "" {
+		incURL = ext + "/incidents/" + url.PathEscape(id)
+	}
+	for _, u := range users {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO escalation_pages (incident_id, epoch, user_name, level, paged_at) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT DO NOTHING`, id, st.epoch, u, level, jobs.Millis(now)); err != nil {
+			return nil, nil, fmt.Errorf("record page of %s: %w", u, err)
+		}
+	}
+	data := notify.TemplateData{ID: id, Title: st.snap.Title, Service: st.snap.Service, Severity: st.snap.Severity, Status: "triggered",
+		Labels: st.snap.Labels, Started: st.snap.Started, Impact: st.snap.Impact, Level: level, Users: users, NextUpdate: next, URL: incURL,
+		Actions: fmt.Sprintf("Escalation level %d: paging %s", level, strings.Join(users, ", "))}
+	render := func(user string) (*notify.Message, error) {
+		d := data
+		if user != "" {
+			d.AckURL = e.ackURL(ncfg, ext, id, user, now)
+		}
+		subj, body, err := ncfg.Render(d)
+		if err != nil {
+			return nil, err
+		}
+		return &notify.Message{IncidentID: id, Event: notify.EventTrigger, User: user, Subject: subj, Body: body, Title: st.snap.Title,
+			Service: st.snap.Service, Severity: st.snap.Severity, Level: level, Labels: st.snap.Labels, URL: incURL, AckURL: d.AckURL, Time: now}, nil
+	}
+	for _, ch := range channels {
+		if !ncfg.Configured(ch) {
+			skipped = append(skipped, ch)
+			continue
+		}
+		sent = append(sent, ch)
+		if notify.PerUser(ch) {
+			for _, u := range users {
+				m, err := render(u)
+				if err != nil {
+					return nil, nil, err
+				}
+				m.Channel, m.To = ch, contact(oc.User(u), ch)
+				if m.To == "" {
+					continue // the user has no contact for this channel
+				}
+				if _, err := notify.Enqueue(ctx, tx, now, base+"/"+ch+"/"+u, m); err != nil {
+					return nil, nil, err
+				}
+			}
+			continue
+		}
+		if len(users) == 0 {
+			continue
+		}
+		ackUser := users[0]
+		m, err := render(ackUser)
+		if err != nil {
+			return nil, nil, err
+		}
+		m.Channel, m.User = ch, ""
+		for _, u := range users {
+			if usr := oc.User(u); usr != nil && usr.Slack != "" {
+				m.Mentions = append(m.Mentions, usr.Slack)
+			}
+		}
+		if _, err := notify.Enqueue(ctx, tx, now, base+"/"+ch, m); err != nil {
+			return nil, nil, err
+		}
+	}
+	sort.Strings(skipped)
+	return sent, skipped, nil
+}
+
+func contact(u *oncall.User, ch string) string {
+	if u == nil {
+		return ""
+	}
+	switch ch {
+	case notify.ChannelEmail:
+		return u.Email
+	case notify.ChannelSMS, notify.ChannelPhone:
+		return u.Phone
+	case notify.ChannelPush:
+		return u.Push
+	}
+	return ""
+}
+
+func (e *Engine) ackURL(ncfg *notify.Config, ext, id, user string, now time.Time) string {
+	if ext == "" {
+		return ""
+	}
+	key, err := ncfg.AckKey()
+	if err != nil || key == "" {
+		return ""
+	}
+	tok, err := notify.SignAck(key, notify.AckClaims{IncidentID: id, User: user, Expires: now.Add(time.Duration(ncfg.AckLinkTTL)).Unix()})
+	if err != nil {
+		return ""
+	}
+	return ext + "/ack/" + tok
+}
+
+// ErrNoEscalation is returned by EscalateNow for an incident without a
+// running escalation (no policy matched, or resolved).
+var ErrNoEscalation = errors.New("incident has no escalation to advance")
+
+// EscalateNow pages the next level of an incident's escalation at once
+// (for example when a runbook's verification failed), even if it was
+// acknowledged. reason is written to the timeline.
+func (e *Engine) EscalateNow(ctx context.Context, incidentID, reason string) error {
+	if reason == "" {
+		reason = "manual"
+	}
+	return e.db.InTx(ctx, func(tx *sql.Tx) error {
+		now := e.clock.Now()
+		st, err := e.load(ctx, tx, incidentID)
+		if err != nil {
+			return err
+		}
+		if st == nil || st.state == StateNoPolicy || st.state == StateResolved {
+			return fmt.Errorf("escalate %s now: %w", incidentID, ErrNoEscalation)
+		}
+		if _, err := jobs.CancelGroup(ctx, tx, now, Queue, incidentID); err != nil {
+			return err
+		}
+		level := min(st.level+1, len(st.frozen.Levels)-1)
+		if err := e.setState(ctx, tx, incidentID, StateActive, st.level, now); err != nil {
+			return err
+		}
+		return e.enqueueStep(ctx, tx, incidentID, st.epoch, 0, level, now, now, reason)
+	})
+}
+
+// Acknowledge stops the escalation of an incident whose status is already
+// acknowledged (a second acknowledgement after an ack timeout re-escalated
+// it): the core refuses the repeated status change, so the acknowledge link
+// handler calls this instead.
+func (e *Engine) Acknowledge(ctx context.Context, incidentID, actor string) error {
+	return e.db.InTx(ctx, func(tx *sql.Tx) error {
+		return e.acknowledge(ctx, tx, incidentID, actor, e.clock.Now())
+	})
+}
+
+// Status is the escalation of one incident, for the API.
+type Status struct {
+	IncidentID string          `json:"incident_id"`
+	Policy     string          `json:"policy,omitempty"`
+	State      string          `json:"state"`
+	Epoch      int             `json:"epoch"`
+	Level      int             `json:"level"`
+	StartedAt  time.Time       `json:"started_at"`
+	Frozen     Frozen          `json:"frozen"`
+	Pending    []PendingStep   `json:"pending"`
+	Notices    []notify.Record `json:"notifications"`
+}
+
+// PendingStep is a timer not fired yet.
+type PendingStep struct {
+	Kind  string    `json:"kind"`
+	Level int       `json:"level"`
+	At    time.Time `json:"at"`
+}
+
+// Get returns the escalation status of an incident (nil if it has none).
+func (e *Engine) Get(ctx context.Context, incidentID string) (*Status, error) {
+	var st *stateRow
+	err := e.db.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		st, err = e.load(ctx, tx, incidentID)
+		return err
+	})
+	if err != nil || st == nil {
+		return nil, err
+	}
+	out := &Status{IncidentID: incidentID, Policy: st.policy, State: st.state, Epoch: st.epoch, Level: st.level, StartedAt: st.started, Frozen: st.frozen, Pending: []PendingStep{}}
+	rows, err := e.db.QueryContext(ctx, `SELECT payload, run_at FROM jobs WHERE queue = $1 AND grp = $2 AND state = 'pending' ORDER BY run_at`, Queue, incidentID)
+	if err != nil {
+		return nil, fmt.Errorf("pending steps of %s: %w", incidentID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var payload string
+		var at int64
+		if err := rows.Scan(&payload, &at); err != nil {
+			return nil, err
+		}
+		var p job
+		if err := json.Unmarshal([]byte(payload), &p); err != nil {
+			return nil, err
+		}
+		out.Pending = append(out.Pending, PendingStep{Kind: p.Kind, Level: p.Level, At: jobs.FromMillis(at)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if out.Notices, err = notify.List(ctx, e.db, incidentID); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,599 @@
+package incident
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+// Notification is one Alertmanager group notification, already validated by
+// the receiver: the whole group as Alertmanager sees it, not a change list.
+type Notification struct {
+	Receiver          string
+	Status            string // firing | resolved (of the group)
+	GroupKey          string
+	GroupLabels       map[string]string
+	CommonLabels      map[string]string
+	CommonAnnotations map[string]string
+	ExternalURL       string
+	TruncatedAlerts   int
+	Alerts            []NotifiedAlert
+}
+
+// NotifiedAlert is one alert of a notification.
+type NotifiedAlert struct {
+	Status       string // firing | resolved
+	Labels       map[string]string
+	Annotations  map[string]string
+	StartsAt     time.Time
+	EndsAt       time.Time // zero when unknown
+	GeneratorURL string
+	Fingerprint  string
+}
+
+// IngestResult says what a notification did.
+type IngestResult struct {
+	// Incidents touched by the notification (created, updated or re-opened).
+	Incidents []string `json:"incidents"`
+	// Created lists the incidents the notification opened.
+	Created []string `json:"created,omitempty"`
+	// Duplicate is true when the notification changed nothing.
+	Duplicate bool `json:"duplicate"`
+	// Alert counts by outcome: new, resolved, updated, unchanged, out_of_order, late.
+	Alerts map[string]int `json:"alerts"`
+}
+
+type alertKey struct {
+	fp     string
+	starts int64
+}
+
+// incoming is an alert of the notification being applied.
+type incoming struct {
+	NotifiedAlert
+	key alertKey
+}
+
+type storedAlert struct {
+	incidentID  sql.NullString
+	status      string
+	endsAt      sql.NullInt64
+	annotations string
+}
+
+// Ingest applies one notification in one transaction. It is idempotent:
+// applying the same notification again, concurrently, on another replica,
+// or after later notifications of the same group, leaves the same state.
+//
+// The model: an incident is one episode of an Alertmanager group. Each
+// alert episode (fingerprint, startsAt) is stored once per group and only
+// moves from firing to resolved. New firing episodes join the group's open
+// incident; if the group's last incident is resolved, they re-open it
+// (flapping) when they started within the flap window of its end, or open a
+// new incident otherwise. Resolves never inferred from an alert missing from
+// a notification: reconciliation with Alertmanager handles lost resolves.
+func (s *Service) Ingest(ctx context.Context, n Notification) (*IngestResult, error) {
+	start := time.Now()
+	opts := s.Options()
+	var res *IngestResult
+	p := &pending{}
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		p = &pending{}
+		var err error
+		res, err = s.ingestTx(ctx, tx, opts, n, p)
+		return err
+	})
+	s.m.ingestDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		s.m.deliveries.WithLabelValues("error").Inc()
+		return nil, err
+	}
+	if n.TruncatedAlerts > 0 {
+		s.m.truncated.Add(float64(n.TruncatedAlerts))
+	}
+	for k, v := range res.Alerts {
+		s.m.alerts.WithLabelValues(k).Add(float64(v))
+	}
+	s.m.outOfOrder.Add(float64(res.Alerts["out_of_order"]))
+	s.m.late.Add(float64(res.Alerts["late"]))
+	if res.Duplicate {
+		s.m.deliveries.WithLabelValues("duplicate").Inc()
+		s.m.duplicates.Inc()
+	} else {
+		s.m.deliveries.WithLabelValues("changed").Inc()
+	}
+	for _, id := range res.Created {
+		if inc := p.find(id); inc != nil {
+			s.m.incidentsCreated.WithLabelValues(string(inc.Severity)).Inc()
+		}
+	}
+	s.publish(p)
+	return res, nil
+}
+
+func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Notification, p *pending) (*IngestResult, error) {
+	now := s.now()
+	res := &IngestResult{Incidents: []string{}, Alerts: map[string]int{}}
+
+	// Serialise deliveries of this group on every replica.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO alert_groups (group_key) VALUES ($1) ON CONFLICT (group_key) DO NOTHING`, n.GroupKey); err != nil {
+		return nil, fmt.Errorf("lock group: %w", err)
+	}
+	lockQ := `SELECT incident_id FROM alert_groups WHERE group_key = $1`
+	if s.db.Dialect == "postgres" {
+		lockQ += ` FOR UPDATE`
+	}
+	var curID sql.NullString
+	if err := tx.QueryRowContext(ctx, lockQ, n.GroupKey).Scan(&curID); err != nil {
+		return nil, fmt.Errorf("lock group: %w", err)
+	}
+
+	// Merge duplicates inside the notification: resolved wins.
+	byKey := map[alertKey]*incoming{}
+	var order []alertKey
+	for _, a := range n.Alerts {
+		k := alertKey{a.Fingerprint, ms(a.StartsAt)}
+		if prev, ok := byKey[k]; ok {
+			if a.Status == "resolved" && prev.Status != "resolved" {
+				prev.NotifiedAlert = a
+			}
+			continue
+		}
+		byKey[k] = &incoming{NotifiedAlert: a, key: k}
+		order = append(order, k)
+	}
+	stored, err := loadGroupAlerts(ctx, tx, n.GroupKey, byKey)
+	if err != nil {
+		return nil, err
+	}
+
+	var cur *record
+	if curID.Valid {
+		if cur, err = s.load(ctx, tx, curID.String); err != nil {
+			return nil, err
+		}
+	}
+	touched := map[string]*record{}
+	touch := func(r *record) {
+		if _, ok := touched[r.ID]; !ok {
+			touched[r.ID] = r
+			res.Incidents = append(res.Incidents, r.ID)
+		}
+	}
+	changed := false
+
+	// Classify.
+	var newFiring, newResolved []*incoming
+	var resolves []*incoming
+	for _, k := range order {
+		a := byKey[k]
+		st, known := stored[k]
+		switch {
+		case !known && a.Status == "firing":
+			newFiring = append(newFiring, a)
+		case !known:
+			newResolved = append(newResolved, a)
+		case a.Status == "firing" && st.status == "resolved":
+			res.Alerts["out_of_order"]++
+		case a.Status == "resolved" && st.status == "firing":
+			resolves = append(resolves, a)
+		default:
+			// Same state. Annotations may carry new template values.
+			ann := mustJSON(nonNil(a.Annotations))
+			if a.Status == "firing" && ann != st.annotations {
+				if _, err := tx.ExecContext(ctx, `UPDATE incident_alerts SET annotations = $4, updated_at = $5
+					WHERE group_key = $1 AND fingerprint = $2 AND starts_at = $3`,
+					n.GroupKey, k.fp, k.starts, ann, ms(now)); err != nil {
+					return nil, fmt.Errorf("update alert: %w", err)
+				}
+				res.Alerts["updated"]++
+				changed = true
+			} else {
+				res.Alerts["unchanged"]++
+			}
+		}
+	}
+
+	// Where do new episodes go?
+	var target *record
+	created, reopened := false, false
+	if len(newFiring) > 0 {
+		switch {
+		case cur != nil && cur.Status.Open():
+			target = cur
+		case cur != nil && cur.Status == StatusResolved && opts.FlapWindow > 0 &&
+			withinFlap(cur, earliest(newFiring), opts.FlapWindow):
+			target = cur
+			reopened = true
+		default:
+			target, err = s.create(ctx, tx, opts, n, newFiring, now)
+			if err != nil {
+				return nil, err
+			}
+			created = true
+			if _, err := tx.ExecContext(ctx, `UPDATE alert_groups SET incident_id = $2 WHERE group_key = $1`,
+				n.GroupKey, target.ID); err != nil {
+				return nil, fmt.Errorf("update group: %w", err)
+			}
+		}
+	} else if cur != nil && cur.Status.Open() && len(newResolved) > 0 {
+		// Alerts that fired and resolved between two notifications of an
+		// open incident belong to it (they also join an incident opened or
+		// re-opened by this notification, above).
+		target = cur
+	}
+
+	if target != nil {
+		touch(target)
+		prev := target.Status
+		if reopened {
+			target.Status = StatusTriggered
+			target.Flapping = true
+			target.reopenCount++
+			target.ResolvedAt = nil
+			target.RecoveredAt = nil
+			target.UpdatedAt = now
+			if err := s.save(ctx, tx, target); err != nil {
+				return nil, err
+			}
+			if err := s.change(ctx, tx, p, Change{Kind: ChangeReopened, Incident: &target.Incident, Prev: prev, Actor: "alertmanager", Time: now},
+				&TimelineEntry{IncidentID: target.ID, Time: now, Kind: "status", Actor: "alertmanager",
+					Message: fmt.Sprintf("re-opened: fired again within the flap window of %s (flapping)", formatDuration(opts.FlapWindow)),
+					Data:    map[string]any{"from": string(prev), "to": string(StatusTriggered), "flapping": true}}); err != nil {
+				return nil, err
+			}
+		}
+		for _, a := range append(append([]*incoming(nil), newFiring...), newResolved...) {
+			if err := s.insertAlert(ctx, tx, n.GroupKey, target.ID, a.NotifiedAlert, now); err != nil {
+				return nil, err
+			}
+			entry := TimelineEntry{IncidentID: target.ID, Time: now, Kind: "alert_fired", Actor: "alertmanager",
+				Message: "alert fired: " + describe(a.Labels), Data: alertData(a.NotifiedAlert)}
+			if err := s.addTimeline(ctx, tx, entry); err != nil {
+				return nil, err
+			}
+			if a.Status == "resolved" {
+				res.Alerts["resolved"]++
+				entry.Kind, entry.Message = "alert_resolved", "alert resolved: "+describe(a.Labels)
+				if err := s.addTimeline(ctx, tx, entry); err != nil {
+					return nil, err
+				}
+			}
+			res.Alerts["new"]++
+			mergeAlertInfo(&target.Incident, a.NotifiedAlert, opts)
+		}
+		changed = true
+	}
+	if target == nil {
+		// Resolves that arrived with nowhere to go: keep them so that a late
+		// firing of the same episode is recognised as out of order.
+		for _, a := range newResolved {
+			if err := s.insertAlert(ctx, tx, n.GroupKey, "", a.NotifiedAlert, now); err != nil {
+				return nil, err
+			}
+			res.Alerts["late"]++
+			changed = true
+		}
+	}
+
+	// Resolves of known firing episodes, possibly of older incidents.
+	for _, a := range resolves {
+		st := stored[a.key]
+		ends := a.EndsAt
+		if ends.IsZero() {
+			ends = now
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE incident_alerts SET status = 'resolved', ends_at = $4, updated_at = $5
+			WHERE group_key = $1 AND fingerprint = $2 AND starts_at = $3`,
+			n.GroupKey, a.key.fp, a.key.starts, ms(ends), ms(now)); err != nil {
+			return nil, fmt.Errorf("resolve alert: %w", err)
+		}
+		res.Alerts["resolved"]++
+		changed = true
+		if !st.incidentID.Valid {
+			continue
+		}
+		r := touched[st.incidentID.String]
+		if r == nil {
+			if cur != nil && cur.ID == st.incidentID.String {
+				r = cur
+			} else if r, err = s.load(ctx, tx, st.incidentID.String); err != nil {
+				return nil, err
+			}
+			touch(r)
+		}
+		if err := s.addTimeline(ctx, tx, TimelineEntry{IncidentID: r.ID, Time: now, Kind: "alert_resolved", Actor: "alertmanager",
+			Message: "alert resolved: " + describe(a.Labels), Data: alertData(a.NotifiedAlert)}); err != nil {
+			return nil, err
+		}
+	}
+
+	// Recompute every touched incident from its stored alerts.
+	for _, id := range res.Incidents {
+		r := touched[id]
+		if err := s.settle(ctx, tx, opts, r, now, p, created && r == target); err != nil {
+			return nil, err
+		}
+	}
+	if created {
+		res.Created = []string{target.ID}
+	}
+	if len(res.Incidents) == 0 && cur != nil {
+		res.Incidents = append(res.Incidents, cur.ID)
+	}
+	res.Duplicate = !changed
+	return res, nil
+}
+
+// settle recomputes an incident's derived fields from its alerts, resolves
+// it when all alerts resolved (auto_resolve), saves it and runs the hooks.
+func (s *Service) settle(ctx context.Context, tx *sql.Tx, opts Options, r *record, now time.Time, p *pending, created bool) error {
+	var firing int
+	var total int
+	var minStart, maxEnd int64
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'firing' THEN 1 ELSE 0 END), 0),
+		COALESCE(MIN(starts_at), 0), COALESCE(MAX(ends_at), 0) FROM incident_alerts WHERE incident_id = $1`, r.ID).
+		Scan(&total, &firing, &minStart, &maxEnd)
+	if err != nil {
+		return fmt.Errorf("settle incident %s: %w", r.ID, err)
+	}
+	if total > 0 && fromMS(minStart).Before(r.DetectedAt) {
+		r.DetectedAt = fromMS(minStart)
+	}
+	if total > 0 && firing == 0 {
+		t := fromMS(maxEnd)
+		r.RecoveredAt = &t
+	} else {
+		r.RecoveredAt = nil
+	}
+	r.UpdatedAt = now
+	prev := r.Status
+	resolve := opts.AutoResolve && total > 0 && firing == 0 && r.Status.Open()
+	if resolve {
+		r.Status = StatusResolved
+		r.ResolvedAt = &now
+	}
+	if err := s.save(ctx, tx, r); err != nil {
+		return err
+	}
+	if created {
+		if err := s.change(ctx, tx, p, Change{Kind: ChangeCreated, Incident: &r.Incident, Prev: "", Actor: "alertmanager", Time: now}, nil); err != nil {
+			return err
+		}
+	} else {
+		if err := s.change(ctx, tx, p, Change{Kind: ChangeUpdated, Incident: &r.Incident, Prev: prev, Actor: "alertmanager", Time: now}, nil); err != nil {
+			return err
+		}
+	}
+	if resolve {
+		if err := s.change(ctx, tx, p, Change{Kind: ChangeResolved, Incident: &r.Incident, Prev: prev, Actor: "alertmanager", Time: now},
+			&TimelineEntry{IncidentID: r.ID, Time: now, Kind: "status", Actor: "alertmanager",
+				Message: "resolved automatically: all alerts resolved",
+				Data:    map[string]any{"from": string(prev), "to": string(StatusResolved)}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) create(ctx context.Context, tx *sql.Tx, opts Options, n Notification, firing []*incoming, now time.Time) (*record, error) {
+	id, err := s.nextID(ctx, tx, opts.IDPrefix, now)
+	if err != nil {
+		return nil, err
+	}
+	labels := nonNil(n.CommonLabels)
+	svc := serviceOf(opts, n, firing[0].Labels)
+	sev := opts.DefaultSeverity
+	if v, ok := n.CommonLabels[opts.SeverityLabel]; ok {
+		sev = mapSeverity(opts, v)
+	} else {
+		best := Severity("")
+		for _, a := range firing {
+			sv := mapSeverity(opts, a.Labels[opts.SeverityLabel])
+			if best == "" || sv.Rank() < best.Rank() {
+				best = sv
+			}
+		}
+		sev = best
+	}
+	names := map[string]bool{}
+	for _, a := range n.Alerts {
+		if v := a.Labels["alertname"]; v != "" {
+			names[v] = true
+		}
+	}
+	alertnames := slices.Sorted(maps.Keys(names))
+	title, err := renderTitle(opts.TitleTemplate, TitleData{
+		Service: svc, Severity: sev, Receiver: n.Receiver,
+		GroupLabels: nonNil(n.GroupLabels), CommonLabels: labels, CommonAnnotations: nonNil(n.CommonAnnotations),
+		Alertnames: alertnames,
+	})
+	if err != nil || title == "" {
+		s.logger.Warn("Render incident title", "err", err)
+		title = strings.Join(alertnames, ", ") + " on " + svc
+	}
+	rec := &record{Incident: Incident{
+		ID: id, Title: title, Service: svc, Severity: sev, Status: StatusTriggered, Labels: labels,
+		GroupKey: n.GroupKey, Receiver: n.Receiver, DetectedAt: earliest(firing), CreatedAt: now, UpdatedAt: now,
+	}}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO incidents (id, title, service, severity, status, labels, group_key,
+		receiver, detected_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		id, title, svc, string(sev), string(StatusTriggered), mustJSON(labels), n.GroupKey, n.Receiver,
+		ms(rec.DetectedAt), ms(now), ms(now)); err != nil {
+		return nil, fmt.Errorf("create incident: %w", err)
+	}
+	if err := s.addTimeline(ctx, tx, TimelineEntry{IncidentID: id, Time: now, Kind: "status", Actor: "alertmanager",
+		Message: fmt.Sprintf("incident created: [%s] %s", sev, title),
+		Data:    map[string]any{"to": string(StatusTriggered), "group_key": n.GroupKey}}); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+func (s *Service) insertAlert(ctx context.Context, tx *sql.Tx, groupKey, incidentID string, a NotifiedAlert, now time.Time) error {
+	var inc sql.NullString
+	if incidentID != "" {
+		inc = sql.NullString{String: incidentID, Valid: true}
+	}
+	var ends sql.NullInt64
+	if a.Status == "resolved" {
+		e := a.EndsAt
+		if e.IsZero() {
+			e = now
+		}
+		ends = sql.NullInt64{Int64: ms(e), Valid: true}
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO incident_alerts (group_key, fingerprint, starts_at, incident_id, status,
+		ends_at, labels, annotations, generator_url, first_seen_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)`,
+		groupKey, a.Fingerprint, ms(a.StartsAt), inc, a.Status, ends, mustJSON(nonNil(a.Labels)),
+		mustJSON(nonNil(a.Annotations)), a.GeneratorURL, ms(now))
+	if err != nil {
+		return fmt.Errorf("store alert %s: %w", a.Fingerprint, err)
+	}
+	return nil
+}
+
+func loadGroupAlerts[T any](ctx context.Context, tx *sql.Tx, groupKey string, keys map[alertKey]T) (map[alertKey]storedAlert, error) {
+	out := map[alertKey]storedAlert{}
+	fps := map[string]bool{}
+	for k := range keys {
+		fps[k.fp] = true
+	}
+	list := slices.Sorted(maps.Keys(fps))
+	for len(list) > 0 {
+		chunk := list[:min(len(list), 500)]
+		list = list[len(chunk):]
+		args := []any{groupKey}
+		ph := make([]string, len(chunk))
+		for i, fp := range chunk {
+			args = append(args, fp)
+			ph[i] = fmt.Sprintf("$%d", i+2)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT fingerprint, starts_at, incident_id, status, ends_at, annotations
+			FROM incident_alerts WHERE group_key = $1 AND fingerprint IN (`+strings.Join(ph, ", ")+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("load alerts: %w", err)
+		}
+		for rows.Next() {
+			var k alertKey
+			var st storedAlert
+			if err := rows.Scan(&k.fp, &k.starts, &st.incidentID, &st.status, &st.endsAt, &st.annotations); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("load alerts: %w", err)
+			}
+			if _, ok := keys[k]; ok {
+				out[k] = st
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("load alerts: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func withinFlap(r *record, start time.Time, window time.Duration) bool {
+	ref := r.ResolvedAt
+	if r.RecoveredAt != nil {
+		ref = r.RecoveredAt
+	}
+	if ref == nil {
+		return false
+	}
+	return start.Sub(*ref) <= window
+}
+
+func earliest(as []*incoming) time.Time {
+	var t time.Time
+	for i, a := range as {
+		if i == 0 || a.StartsAt.Before(t) {
+			t = a.StartsAt
+		}
+	}
+	return t.UTC()
+}
+
+// mergeAlertInfo raises the incident's severity and collects runbook URLs
+// from a new alert.
+func mergeAlertInfo(inc *Incident, a NotifiedAlert, opts Options) {
+	if v, ok := a.Labels[opts.SeverityLabel]; ok {
+		if sv := mapSeverity(opts, v); sv.Rank() < inc.Severity.Rank() {
+			inc.Severity = sv
+		}
+	}
+	if u := a.Annotations["runbook_url"]; u != "" && !slices.Contains(inc.RunbookURLs, u) {
+		inc.RunbookURLs = append(inc.RunbookURLs, u)
+		sort.Strings(inc.RunbookURLs)
+	}
+	if a.StartsAt.Before(inc.DetectedAt) {
+		inc.DetectedAt = a.StartsAt.UTC()
+	}
+}
+
+func mapSeverity(opts Options, v string) Severity {
+	if sv, ok := opts.SeverityMap[strings.ToLower(strings.TrimSpace(v))]; ok {
+		return sv
+	}
+	if sv, err := ParseSeverity(v); err == nil {
+		return sv
+	}
+	return opts.DefaultSeverity
+}
+
+func serviceOf(opts Options, n Notification, first map[string]string) string {
+	for _, src := range []map[string]string{n.CommonLabels, n.GroupLabels, first} {
+		for _, l := range opts.ServiceLabels {
+			if v := src[l]; v != "" {
+				return v
+			}
+		}
+	}
+	return "unknown"
+}
+
+// describe renders an alert's labels compactly: alertname{k="v", ...}.
+func describe(labels map[string]string) string {
+	name := labels["alertname"]
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		if k != "alertname" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		b, _ := json.Marshal(labels[k])
+		parts[i] = k + "=" + string(b)
+	}
+	return name + "{" + strings.Join(parts, ", ") + "}"
+}
+
+func alertData(a NotifiedAlert) map[string]any {
+	d := map[string]any{"fingerprint": a.Fingerprint, "starts_at": a.StartsAt.UTC().Format(time.RFC3339Nano)}
+	if !a.EndsAt.IsZero() && a.Status == "resolved" {
+		d["ends_at"] = a.EndsAt.UTC().Format(time.RFC3339Nano)
+	}
+	return d
+}
+
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+func formatDuration(d time.Duration) string { return model.Duration(d).String() }

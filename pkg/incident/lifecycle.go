@@ -1,0 +1,201 @@
+package incident
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rootuip/sre/pkg/events"
+)
+
+// mutate loads an incident under lock, lets fn change it, saves it, runs the
+// hooks for the change fn returns (if any) and publishes after commit.
+// fn returns the change kind ("" for none), the timeline entry to add, and
+// an error (a *TransitionError for a rejected change).
+func (s *Service) mutate(ctx context.Context, id, actor string, fn func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error)) (*Incident, error) {
+	if strings.TrimSpace(actor) == "" {
+		return nil, errors.New("actor must not be empty")
+	}
+	p := &pending{}
+	var out *Incident
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		p = &pending{}
+		r, err := s.load(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		prev := r.Status
+		kind, entry, err := fn(r, now)
+		if err != nil {
+			return err
+		}
+		r.UpdatedAt = now
+		if err := s.save(ctx, tx, r); err != nil {
+			return err
+		}
+		if entry != nil {
+			entry.IncidentID, entry.Time, entry.Actor = r.ID, now, actor
+		}
+		if kind != "" {
+			if err := s.change(ctx, tx, p, Change{Kind: kind, Incident: &r.Incident, Prev: prev, Actor: actor, Time: now}, entry); err != nil {
+				return err
+			}
+		} else if entry != nil {
+			if err := s.addTimeline(ctx, tx, *entry); err != nil {
+				return err
+			}
+			p.events = append(p.events, timelineEvent(&r.Incident, *entry))
+		}
+		out = &r.Incident
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.publish(p)
+	return out, nil
+}
+
+func statusEntry(from, to Status, msg string) *TimelineEntry {
+	return &TimelineEntry{Kind: "status", Message: msg, Data: map[string]any{"from": string(from), "to": string(to)}}
+}
+
+func reject(r *record, action, reason string) error {
+	return &TransitionError{ID: r.ID, From: r.Status, Action: action, Reason: reason}
+}
+
+// Acknowledge moves a triggered incident to acknowledged.
+func (s *Service) Acknowledge(ctx context.Context, id, actor string) (*Incident, error) {
+	return s.mutate(ctx, id, actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
+		if r.Status != StatusTriggered {
+			return "", nil, reject(r, "acknowledge", fmt.Sprintf("it is %s, only a triggered incident can be acknowledged", r.Status))
+		}
+		prev := r.Status
+		r.Status = StatusAcknowledged
+		r.AcknowledgedAt = &now
+		return ChangeAcknowledged, statusEntry(prev, r.Status, "acknowledged by "+actor), nil
+	})
+}
+
+// Investigate moves a triggered or acknowledged incident to investigating,
+// assigning it to assignee (the actor when empty). On an incident already
+// being investigated it only changes the assignee.
+func (s *Service) Investigate(ctx context.Context, id, actor, assignee string) (*Incident, error) {
+	if assignee == "" {
+		assignee = actor
+	}
+	return s.mutate(ctx, id, actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
+		switch r.Status {
+		case StatusTriggered, StatusAcknowledged:
+			prev := r.Status
+			r.Status = StatusInvestigating
+			r.Assignee = assignee
+			if r.AcknowledgedAt == nil {
+				r.AcknowledgedAt = &now
+			}
+			r.investigatingAt = &now
+			e := statusEntry(prev, r.Status, "investigating, assigned to "+assignee)
+			e.Data["assignee"] = assignee
+			return ChangeInvestigating, e, nil
+		case StatusInvestigating:
+			return s.assign(r, assignee)
+		default:
+			return "", nil, reject(r, "investigate", fmt.Sprintf("it is %s", r.Status))
+		}
+	})
+}
+
+// Assign sets the assignee of an open incident. A triggered or acknowledged
+// incident moves to investigating, as in Investigate.
+func (s *Service) Assign(ctx context.Context, id, actor, assignee string) (*Incident, error) {
+	if strings.TrimSpace(assignee) == "" {
+		return nil, errors.New("assignee must not be empty")
+	}
+	return s.Investigate(ctx, id, actor, assignee)
+}
+
+func (s *Service) assign(r *record, assignee string) (ChangeKind, *TimelineEntry, error) {
+	if r.Assignee == assignee {
+		return "", nil, reject(r, "assign", "it is already assigned to "+assignee)
+	}
+	prev := r.Assignee
+	r.Assignee = assignee
+	return "", &TimelineEntry{Kind: "assignment", Message: "assigned to " + assignee,
+		Data: map[string]any{"from": prev, "to": assignee}}, nil
+}
+
+// Resolve resolves an open incident with a resolution note.
+func (s *Service) Resolve(ctx context.Context, id, actor, note string) (*Incident, error) {
+	return s.mutate(ctx, id, actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
+		if !r.Status.Open() {
+			return "", nil, reject(r, "resolve", fmt.Sprintf("it is already %s", r.Status))
+		}
+		prev := r.Status
+		r.Status = StatusResolved
+		r.ResolvedAt = &now
+		msg := "resolved by " + actor
+		if note != "" {
+			msg += ": " + note
+		}
+		e := statusEntry(prev, r.Status, msg)
+		e.Data["note"] = note
+		return ChangeResolved, e, nil
+	})
+}
+
+// CompletePostmortem marks a resolved incident's post-mortem as done.
+func (s *Service) CompletePostmortem(ctx context.Context, id, actor string) (*Incident, error) {
+	return s.mutate(ctx, id, actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
+		if r.Status != StatusResolved {
+			return "", nil, reject(r, "complete the post-mortem of", fmt.Sprintf("it is %s, only a resolved incident can complete its post-mortem", r.Status))
+		}
+		prev := r.Status
+		r.Status = StatusPostmortemDone
+		r.postmortemAt = &now
+		return ChangePostmortemDone, statusEntry(prev, r.Status, "post-mortem done"), nil
+	})
+}
+
+// AddNote appends a note to the timeline.
+func (s *Service) AddNote(ctx context.Context, id, actor, text string) (*TimelineEntry, error) {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return nil, errors.New("note must not be empty")
+	}
+	var entry TimelineEntry
+	_, err := s.mutate(ctx, id, actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
+		entry = TimelineEntry{IncidentID: r.ID, Time: now, Actor: actor, Kind: "note", Message: text}
+		return "", &entry, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &entry, nil
+}
+
+// SetImpact records the impact statement of an incident.
+func (s *Service) SetImpact(ctx context.Context, id, actor, impact string) (*Incident, error) {
+	return s.mutate(ctx, id, actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
+		r.Impact = strings.TrimSpace(impact)
+		return "", &TimelineEntry{Kind: "impact", Message: "impact: " + r.Impact}, nil
+	})
+}
+
+// MarkMitigated records that the incident was mitigated by "by" (for
+// example "automation" when a runbook's verification step passed). It does
+// not change the status.
+func (s *Service) MarkMitigated(ctx context.Context, id, by string) (*Incident, error) {
+	return s.mutate(ctx, id, by, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
+		r.MitigatedBy = by
+		return ChangeMitigated, &TimelineEntry{Kind: "mitigated", Message: "mitigated by " + by}, nil
+	})
+}
+
+func timelineEvent(inc *Incident, e TimelineEntry) events.Event {
+	return events.Event{Type: "incident.timeline", Time: e.Time, Service: inc.Service, IncidentID: inc.ID,
+		Data: map[string]any{"kind": e.Kind, "actor": e.Actor, "message": e.Message}}
+}

@@ -1,0 +1,253 @@
+package incident
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+const incidentColumns = `id, title, service, severity, status, labels, group_key, receiver, runbook_urls,
+	assignee, impact, flapping, reopen_count, mitigated_by, detected_at, created_at, acknowledged_at,
+	investigating_at, resolved_at, recovered_at, postmortem_at, updated_at`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+// record is an incident row with the columns Incident does not expose.
+type record struct {
+	Incident
+	reopenCount     int
+	investigatingAt *time.Time
+	postmortemAt    *time.Time
+}
+
+func scanIncident(r rowScanner) (*record, error) {
+	var (
+		rec                                          record
+		labels, urls                                 string
+		flapping                                     int
+		detected, created, updated                   int64
+		acked, investigating, resolved, recov, postm sql.NullInt64
+	)
+	inc := &rec.Incident
+	if err := r.Scan(&inc.ID, &inc.Title, &inc.Service, &inc.Severity, &inc.Status, &labels, &inc.GroupKey,
+		&inc.Receiver, &urls, &inc.Assignee, &inc.Impact, &flapping, &rec.reopenCount, &inc.MitigatedBy,
+		&detected, &created, &acked, &investigating, &resolved, &recov, &postm, &updated); err != nil {
+		return nil, err
+	}
+	inc.Labels = map[string]string{}
+	_ = json.Unmarshal([]byte(labels), &inc.Labels)
+	_ = json.Unmarshal([]byte(urls), &inc.RunbookURLs)
+	inc.Flapping = flapping != 0
+	inc.DetectedAt = fromMS(detected)
+	inc.CreatedAt = fromMS(created)
+	inc.UpdatedAt = fromMS(updated)
+	inc.AcknowledgedAt = fromNullMS(acked)
+	inc.ResolvedAt = fromNullMS(resolved)
+	inc.RecoveredAt = fromNullMS(recov)
+	rec.investigatingAt = fromNullMS(investigating)
+	rec.postmortemAt = fromNullMS(postm)
+	return &rec, nil
+}
+
+// load reads one incident inside tx, locking its row on PostgreSQL.
+func (s *Service) load(ctx context.Context, tx *sql.Tx, id string) (*record, error) {
+	q := `SELECT ` + incidentColumns + ` FROM incidents WHERE id = $1`
+	if s.db.Dialect == "postgres" {
+		q += ` FOR UPDATE`
+	}
+	rec, err := scanIncident(tx.QueryRowContext(ctx, q, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load incident %s: %w", id, err)
+	}
+	return rec, nil
+}
+
+// save writes every mutable column of rec.
+func (s *Service) save(ctx context.Context, tx *sql.Tx, rec *record) error {
+	inc := &rec.Incident
+	flapping := 0
+	if inc.Flapping {
+		flapping = 1
+	}
+	urls := inc.RunbookURLs
+	if urls == nil {
+		urls = []string{}
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE incidents SET title = $2, service = $3, severity = $4, status = $5,
+		runbook_urls = $6, assignee = $7, impact = $8, flapping = $9, reopen_count = $10, mitigated_by = $11,
+		detected_at = $12, acknowledged_at = $13, investigating_at = $14, resolved_at = $15, recovered_at = $16,
+		postmortem_at = $17, updated_at = $18 WHERE id = $1`,
+		inc.ID, inc.Title, inc.Service, string(inc.Severity), string(inc.Status), mustJSON(urls), inc.Assignee,
+		inc.Impact, flapping, rec.reopenCount, inc.MitigatedBy, ms(inc.DetectedAt), nullMS(inc.AcknowledgedAt),
+		nullMS(rec.investigatingAt), nullMS(inc.ResolvedAt), nullMS(inc.RecoveredAt), nullMS(rec.postmortemAt),
+		ms(inc.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("save incident %s: %w", inc.ID, err)
+	}
+	return nil
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func loadAlerts(ctx context.Context, q querier, id string) ([]Alert, error) {
+	rows, err := q.QueryContext(ctx, `SELECT fingerprint, starts_at, ends_at, status, labels, annotations, generator_url
+		FROM incident_alerts WHERE incident_id = $1 ORDER BY starts_at, fingerprint`, id)
+	if err != nil {
+		return nil, fmt.Errorf("alerts of %s: %w", id, err)
+	}
+	defer rows.Close()
+	out := []Alert{}
+	for rows.Next() {
+		var a Alert
+		var starts int64
+		var ends sql.NullInt64
+		var labels, annotations string
+		if err := rows.Scan(&a.Fingerprint, &starts, &ends, &a.Status, &labels, &annotations, &a.GeneratorURL); err != nil {
+			return nil, fmt.Errorf("alerts of %s: %w", id, err)
+		}
+		a.StartsAt = fromMS(starts)
+		a.EndsAt = fromNullMS(ends)
+		_ = json.Unmarshal([]byte(labels), &a.Labels)
+		_ = json.Unmarshal([]byte(annotations), &a.Annotations)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// Get returns an incident with its alerts.
+func (s *Service) Get(ctx context.Context, id string) (*Incident, error) {
+	rec, err := scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get incident %s: %w", id, err)
+	}
+	alerts, err := loadAlerts(ctx, s.db, id)
+	if err != nil {
+		return nil, err
+	}
+	rec.Alerts = alerts
+	return &rec.Incident, nil
+}
+
+// Filter selects incidents for List. Zero fields do not filter.
+type Filter struct {
+	Status     []Status
+	Service    string
+	Severity   []Severity
+	Since      time.Time // created at or after
+	Until      time.Time // created before
+	Limit      int       // default 50, at most 1000
+	Offset     int
+	WithAlerts bool
+}
+
+// Page is one page of List results.
+type Page struct {
+	Incidents []Incident `json:"incidents"`
+	Total     int        `json:"total"`
+	Limit     int        `json:"limit"`
+	Offset    int        `json:"offset"`
+}
+
+// List returns incidents matching f, newest first.
+func (s *Service) List(ctx context.Context, f Filter) (*Page, error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	if f.Limit > 1000 {
+		f.Limit = 1000
+	}
+	if f.Offset < 0 {
+		f.Offset = 0
+	}
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if len(f.Status) > 0 {
+		var ph []string
+		for _, st := range f.Status {
+			ph = append(ph, arg(string(st)))
+		}
+		where = append(where, "status IN ("+strings.Join(ph, ", ")+")")
+	}
+	if len(f.Severity) > 0 {
+		var ph []string
+		for _, sv := range f.Severity {
+			ph = append(ph, arg(string(sv)))
+		}
+		where = append(where, "severity IN ("+strings.Join(ph, ", ")+")")
+	}
+	if f.Service != "" {
+		where = append(where, "service = "+arg(f.Service))
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "created_at >= "+arg(ms(f.Since)))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "created_at < "+arg(ms(f.Until)))
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	page := &Page{Incidents: []Incident{}, Limit: f.Limit, Offset: f.Offset}
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM incidents`+cond, args...).Scan(&page.Total); err != nil {
+		return nil, fmt.Errorf("list incidents: %w", err)
+	}
+	q := `SELECT ` + incidentColumns + ` FROM incidents` + cond +
+		` ORDER BY created_at DESC, id DESC LIMIT ` + arg(f.Limit) + ` OFFSET ` + arg(f.Offset)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list incidents: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		rec, err := scanIncident(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list incidents: %w", err)
+		}
+		page.Incidents = append(page.Incidents, rec.Incident)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list incidents: %w", err)
+	}
+	rows.Close()
+	if f.WithAlerts {
+		for i := range page.Incidents {
+			a, err := loadAlerts(ctx, s.db, page.Incidents[i].ID)
+			if err != nil {
+				return nil, err
+			}
+			page.Incidents[i].Alerts = a
+		}
+	}
+	return page, nil
+}
+
+// nextID allocates the next incident ID of year t inside tx. The upsert
+// locks the year's row until commit, so concurrent creators (on any replica)
+// get distinct, gap-free numbers.
+func (s *Service) nextID(ctx context.Context, tx *sql.Tx, prefix string, t time.Time) (string, error) {
+	year := t.UTC().Year()
+	var seq int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO incident_seq (year, last) VALUES ($1, 1)
+		ON CONFLICT (year) DO UPDATE SET last = incident_seq.last + 1 RETURNING last`, year).Scan(&seq)
+	if err != nil {
+		return "", fmt.Errorf("allocate incident id: %w", err)
+	}
+	return fmt.Sprintf("%s-%d-%04d", prefix, year, seq), nil
+}

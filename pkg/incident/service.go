@@ -1,0 +1,395 @@
+package incident
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/store"
+)
+
+// ErrNotFound is returned for an unknown incident ID.
+var ErrNotFound = errors.New("incident not found")
+
+// ErrInvalidTransition is matched (errors.Is) by every *TransitionError.
+var ErrInvalidTransition = errors.New("invalid status transition")
+
+// TransitionError rejects a lifecycle change; the API answers 409 with it.
+type TransitionError struct {
+	ID     string
+	From   Status
+	Action string
+	Reason string
+}
+
+func (e *TransitionError) Error() string {
+	return fmt.Sprintf("cannot %s incident %s: %s", e.Action, e.ID, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrInvalidTransition) true.
+func (e *TransitionError) Is(target error) bool { return target == ErrInvalidTransition }
+
+// Options tune the service; they come from the `incidents` and `global`
+// sections of sred.yml and can change on reload (SetOptions).
+type Options struct {
+	// IDPrefix prefixes incident IDs ("INC").
+	IDPrefix string
+	// ServiceLabels are tried in order to name the service.
+	ServiceLabels []string
+	// SeverityLabel carries the severity; SeverityMap maps its lower-cased
+	// values; DefaultSeverity applies otherwise.
+	SeverityLabel   string
+	SeverityMap     map[string]Severity
+	DefaultSeverity Severity
+	// AutoResolve resolves an incident when all its alerts have resolved.
+	AutoResolve bool
+	// FlapWindow: firing again within this time of the resolution re-opens
+	// the incident, flagged as flapping.
+	FlapWindow time.Duration
+	// TitleTemplate and StatusUpdateTemplate are Go text/templates.
+	TitleTemplate        string
+	StatusUpdateTemplate string
+	// ExternalURL is where users reach sred.
+	ExternalURL string
+}
+
+// DefaultOptions are the options of an empty sred.yml.
+func DefaultOptions() Options {
+	return Options{
+		IDPrefix:      "INC",
+		ServiceLabels: []string{"service", "job"},
+		SeverityLabel: "severity",
+		SeverityMap: map[string]Severity{
+			"critical": SeverityCritical, "page": SeverityCritical,
+			"high": SeverityHigh, "error": SeverityHigh,
+			"warning": SeverityMedium, "medium": SeverityMedium,
+			"low": SeverityLow, "info": SeverityLow,
+		},
+		DefaultSeverity:      SeverityMedium,
+		AutoResolve:          true,
+		FlapWindow:           time.Hour,
+		TitleTemplate:        DefaultTitleTemplate,
+		StatusUpdateTemplate: DefaultStatusUpdateTemplate,
+	}
+}
+
+// Service stores incidents and applies their lifecycle. It is safe for
+// concurrent use, and several Services (replicas) may share one PostgreSQL
+// database: every decision is taken under database locks, not in memory.
+type Service struct {
+	db     *store.DB
+	hooks  func() []Hook
+	bus    *events.Bus
+	logger *slog.Logger
+	m      *metrics
+
+	mu   sync.RWMutex
+	opts Options
+
+	// Now is the clock (tests may replace it before use).
+	Now func() time.Time
+}
+
+type metrics struct {
+	deliveries       *prometheus.CounterVec
+	alerts           *prometheus.CounterVec
+	duplicates       prometheus.Counter
+	outOfOrder       prometheus.Counter
+	late             prometheus.Counter
+	truncated        prometheus.Counter
+	ingestDuration   prometheus.Histogram
+	incidentsCreated *prometheus.CounterVec
+	transitions      *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		deliveries: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sre_webhook_deliveries_total",
+			Help: "Alertmanager webhook deliveries applied to the store, by outcome (changed, duplicate, error).",
+		}, []string{"outcome"}),
+		alerts: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sre_webhook_alerts_total",
+			Help: "Alerts received in webhook deliveries, by what they did (new, resolved, updated, unchanged, out_of_order, late).",
+		}, []string{"outcome"}),
+		duplicates: f.NewCounter(prometheus.CounterOpts{
+			Name: "sre_webhook_duplicate_deliveries_total",
+			Help: "Webhook deliveries that changed nothing because everything in them was already stored.",
+		}),
+		outOfOrder: f.NewCounter(prometheus.CounterOpts{
+			Name: "sre_webhook_out_of_order_alerts_total",
+			Help: "Firing alerts received after the same alert episode (fingerprint, startsAt) was stored as resolved.",
+		}),
+		late: f.NewCounter(prometheus.CounterOpts{
+			Name: "sre_webhook_late_alerts_total",
+			Help: "Resolved alerts received for an episode never seen firing and with no open incident to attach to.",
+		}),
+		truncated: f.NewCounter(prometheus.CounterOpts{
+			Name: "sre_webhook_truncated_alerts_total",
+			Help: "Alerts Alertmanager left out of deliveries (truncatedAlerts, max_alerts).",
+		}),
+		ingestDuration: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sre_webhook_ingest_duration_seconds",
+			Help:    "Time to apply one webhook delivery to the store, commit included.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		incidentsCreated: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sre_incidents_created_total",
+			Help: "Incidents created, by severity.",
+		}, []string{"severity"}),
+		transitions: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sre_incident_transitions_total",
+			Help: "Incident changes, by kind (created, acknowledged, investigating, resolved, reopened, ...).",
+		}, []string{"kind"}),
+	}
+}
+
+// Metrics are the service's ingest counters, exposed for tests.
+type Metrics struct {
+	Duplicates, OutOfOrder, Late prometheus.Counter
+}
+
+// Metrics returns the service's ingest counters.
+func (s *Service) Metrics() Metrics {
+	return Metrics{Duplicates: s.m.duplicates, OutOfOrder: s.m.outOfOrder, Late: s.m.late}
+}
+
+// NewService returns the incident service. hooks is called on every change
+// to get the hooks to run inside the change's transaction (it may be nil);
+// events are published on bus after commit; metrics register on reg.
+func NewService(db *store.DB, opts Options, hooks func() []Hook, bus *events.Bus, logger *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+	if err := checkOptions(&opts); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if hooks == nil {
+		hooks = func() []Hook { return nil }
+	}
+	return &Service{
+		db: db, hooks: hooks, bus: bus, logger: logger, m: newMetrics(reg),
+		opts: opts, Now: time.Now,
+	}, nil
+}
+
+func checkOptions(o *Options) error {
+	if o.IDPrefix == "" {
+		o.IDPrefix = "INC"
+	}
+	if len(o.ServiceLabels) == 0 {
+		o.ServiceLabels = []string{"service", "job"}
+	}
+	if o.SeverityLabel == "" {
+		o.SeverityLabel = "severity"
+	}
+	if o.DefaultSeverity == "" {
+		o.DefaultSeverity = SeverityMedium
+	}
+	if o.TitleTemplate == "" {
+		o.TitleTemplate = DefaultTitleTemplate
+	}
+	if o.StatusUpdateTemplate == "" {
+		o.StatusUpdateTemplate = DefaultStatusUpdateTemplate
+	}
+	m := make(map[string]Severity, len(o.SeverityMap))
+	for k, v := range o.SeverityMap {
+		m[strings.ToLower(k)] = v
+	}
+	o.SeverityMap = m
+	if err := CheckTitleTemplate(o.TitleTemplate); err != nil {
+		return fmt.Errorf("title template: %w", err)
+	}
+	if err := CheckStatusUpdateTemplate(o.StatusUpdateTemplate); err != nil {
+		return fmt.Errorf("status update template: %w", err)
+	}
+	return nil
+}
+
+// SetOptions replaces the options (on config reload).
+func (s *Service) SetOptions(o Options) error {
+	if err := checkOptions(&o); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.opts = o
+	s.mu.Unlock()
+	return nil
+}
+
+// Options returns the options in force.
+func (s *Service) Options() Options {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.opts
+}
+
+// DB returns the store the service writes to.
+func (s *Service) DB() *store.DB { return s.db }
+
+func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Millisecond) }
+
+// ms converts a time to unix milliseconds.
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func fromNullMS(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMS(v.Int64)
+	return &t
+}
+
+func nullMS(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: ms(*t), Valid: true}
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "null"
+	}
+	return string(b)
+}
+
+// pending collects what a transaction did, to publish after commit.
+type pending struct {
+	events  []events.Event
+	kinds   []ChangeKind
+	changed []*Incident
+}
+
+func (p *pending) find(id string) *Incident {
+	for i := len(p.changed) - 1; i >= 0; i-- {
+		if p.changed[i].ID == id {
+			return p.changed[i]
+		}
+	}
+	return nil
+}
+
+// change runs the hooks for ch inside tx, records its timeline entry, and
+// queues its event.
+func (s *Service) change(ctx context.Context, tx *sql.Tx, p *pending, ch Change, entry *TimelineEntry) error {
+	if entry != nil {
+		if err := s.addTimeline(ctx, tx, *entry); err != nil {
+			return err
+		}
+	}
+	for _, h := range s.hooks() {
+		if err := h.IncidentChanged(ctx, tx, ch); err != nil {
+			return fmt.Errorf("incident %s: hook for %s: %w", ch.Incident.ID, ch.Kind, err)
+		}
+	}
+	inc := ch.Incident
+	p.kinds = append(p.kinds, ch.Kind)
+	p.changed = append(p.changed, inc)
+	p.events = append(p.events, events.Event{
+		Type:       "incident." + string(ch.Kind),
+		Time:       ch.Time,
+		Service:    inc.Service,
+		IncidentID: inc.ID,
+		Data: map[string]any{
+			"title": inc.Title, "severity": inc.Severity, "status": inc.Status,
+			"previous_status": ch.Prev, "actor": ch.Actor, "flapping": inc.Flapping,
+		},
+	})
+	return nil
+}
+
+func (s *Service) publish(p *pending) {
+	for _, k := range p.kinds {
+		s.m.transitions.WithLabelValues(string(k)).Inc()
+	}
+	for _, ev := range p.events {
+		s.bus.Publish(ev)
+	}
+}
+
+// AddTimeline appends an entry to an incident's timeline, inside tx when tx
+// is not nil. It implements TimelineWriter; the entry's ID is ignored, a
+// zero Time means now, and an unknown incident gives ErrNotFound.
+func (s *Service) AddTimeline(ctx context.Context, tx *sql.Tx, e TimelineEntry) error {
+	if tx != nil {
+		return s.addTimeline(ctx, tx, e)
+	}
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error { return s.addTimeline(ctx, tx, e) })
+	if err == nil {
+		s.bus.Publish(events.Event{Type: "incident.timeline", Time: e.Time, IncidentID: e.IncidentID,
+			Data: map[string]any{"kind": e.Kind, "actor": e.Actor, "message": e.Message}})
+	}
+	return err
+}
+
+func (s *Service) addTimeline(ctx context.Context, tx *sql.Tx, e TimelineEntry) error {
+	if e.Time.IsZero() {
+		e.Time = s.now()
+	}
+	if e.Kind == "" {
+		return errors.New("timeline entry without kind")
+	}
+	data := "{}"
+	if len(e.Data) > 0 {
+		data = mustJSON(e.Data)
+	}
+	var one int
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM incidents WHERE id = $1`, e.IncidentID).Scan(&one); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("add timeline to %s: %w", e.IncidentID, ErrNotFound)
+		}
+		return fmt.Errorf("add timeline to %s: %w", e.IncidentID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO incident_timeline (incident_id, at, kind, actor, message, data)
+		VALUES ($1, $2, $3, $4, $5, $6)`, e.IncidentID, ms(e.Time), e.Kind, e.Actor, e.Message, data); err != nil {
+		return fmt.Errorf("add timeline to %s: %w", e.IncidentID, err)
+	}
+	return nil
+}
+
+// Timeline returns an incident's timeline, oldest first.
+func (s *Service) Timeline(ctx context.Context, id string) ([]TimelineEntry, error) {
+	var one int
+	if err := s.db.QueryRowContext(ctx, `SELECT 1 FROM incidents WHERE id = $1`, id).Scan(&one); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("timeline of %s: %w", id, err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, at, kind, actor, message, data FROM incident_timeline
+		WHERE incident_id = $1 ORDER BY id`, id)
+	if err != nil {
+		return nil, fmt.Errorf("timeline of %s: %w", id, err)
+	}
+	defer rows.Close()
+	out := []TimelineEntry{}
+	for rows.Next() {
+		e := TimelineEntry{IncidentID: id}
+		var at int64
+		var data string
+		if err := rows.Scan(&e.ID, &at, &e.Kind, &e.Actor, &e.Message, &data); err != nil {
+			return nil, fmt.Errorf("timeline of %s: %w", id, err)
+		}
+		e.Time = fromMS(at)
+		if data != "" && data != "{}" {
+			_ = json.Unmarshal([]byte(data), &e.Data)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

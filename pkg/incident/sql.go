@@ -1,0 +1,150 @@
+package incident
+
+import "github.com/rootuip/sre/pkg/store"
+
+// Migrations create the incident tables. Timestamps are BIGINT unix
+// milliseconds (UTC), identical and sortable on both backends; label and
+// annotation sets are JSON text.
+var Migrations = []store.Migration{
+	{
+		ID: "incident/0001_init",
+		SQLite: `
+CREATE TABLE incidents (
+	id               TEXT PRIMARY KEY,
+	title            TEXT NOT NULL,
+	service          TEXT NOT NULL,
+	severity         TEXT NOT NULL,
+	status           TEXT NOT NULL,
+	labels           TEXT NOT NULL,
+	group_key        TEXT NOT NULL DEFAULT '',
+	receiver         TEXT NOT NULL DEFAULT '',
+	runbook_urls     TEXT NOT NULL DEFAULT '[]',
+	assignee         TEXT NOT NULL DEFAULT '',
+	impact           TEXT NOT NULL DEFAULT '',
+	flapping         INTEGER NOT NULL DEFAULT 0,
+	reopen_count     INTEGER NOT NULL DEFAULT 0,
+	mitigated_by     TEXT NOT NULL DEFAULT '',
+	detected_at      BIGINT NOT NULL,
+	created_at       BIGINT NOT NULL,
+	acknowledged_at  BIGINT,
+	investigating_at BIGINT,
+	resolved_at      BIGINT,
+	recovered_at     BIGINT,
+	postmortem_at    BIGINT,
+	updated_at       BIGINT NOT NULL
+);
+CREATE INDEX incidents_status ON incidents (status, created_at);
+CREATE INDEX incidents_service ON incidents (service, created_at);
+CREATE INDEX incidents_created ON incidents (created_at);
+CREATE INDEX incidents_group ON incidents (group_key);
+
+-- One row per year: the last sequence number handed out. Incrementing it
+-- with an upsert locks the row until commit, so IDs are gap-free and unique
+-- across replicas.
+CREATE TABLE incident_seq (
+	year INTEGER PRIMARY KEY,
+	last INTEGER NOT NULL
+);
+
+-- One row per Alertmanager group (groupKey). Deliveries for a group take
+-- this row's lock first, so concurrent and duplicate deliveries of one group
+-- are applied one after the other, on every replica.
+CREATE TABLE alert_groups (
+	group_key   TEXT PRIMARY KEY,
+	incident_id TEXT REFERENCES incidents (id)
+);
+
+-- One row per alert episode (fingerprint, startsAt) within a group.
+-- incident_id is NULL for a resolve that arrived with no incident to attach to.
+CREATE TABLE incident_alerts (
+	group_key     TEXT NOT NULL,
+	fingerprint   TEXT NOT NULL,
+	starts_at     BIGINT NOT NULL,
+	incident_id   TEXT REFERENCES incidents (id),
+	status        TEXT NOT NULL,
+	ends_at       BIGINT,
+	labels        TEXT NOT NULL,
+	annotations   TEXT NOT NULL,
+	generator_url TEXT NOT NULL DEFAULT '',
+	first_seen_at BIGINT NOT NULL,
+	updated_at    BIGINT NOT NULL,
+	PRIMARY KEY (group_key, fingerprint, starts_at)
+);
+CREATE INDEX incident_alerts_incident ON incident_alerts (incident_id);
+
+CREATE TABLE incident_timeline (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	incident_id TEXT NOT NULL REFERENCES incidents (id),
+	at          BIGINT NOT NULL,
+	kind        TEXT NOT NULL,
+	actor       TEXT NOT NULL,
+	message     TEXT NOT NULL,
+	data        TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX incident_timeline_incident ON incident_timeline (incident_id, id);
+`,
+		Postgres: `
+CREATE TABLE incidents (
+	id               TEXT PRIMARY KEY,
+	title            TEXT NOT NULL,
+	service          TEXT NOT NULL,
+	severity         TEXT NOT NULL,
+	status           TEXT NOT NULL,
+	labels           TEXT NOT NULL,
+	group_key        TEXT NOT NULL DEFAULT '',
+	receiver         TEXT NOT NULL DEFAULT '',
+	runbook_urls     TEXT NOT NULL DEFAULT '[]',
+	assignee         TEXT NOT NULL DEFAULT '',
+	impact           TEXT NOT NULL DEFAULT '',
+	flapping         INTEGER NOT NULL DEFAULT 0,
+	reopen_count     INTEGER NOT NULL DEFAULT 0,
+	mitigated_by     TEXT NOT NULL DEFAULT '',
+	detected_at      BIGINT NOT NULL,
+	created_at       BIGINT NOT NULL,
+	acknowledged_at  BIGINT,
+	investigating_at BIGINT,
+	resolved_at      BIGINT,
+	recovered_at     BIGINT,
+	postmortem_at    BIGINT,
+	updated_at       BIGINT NOT NULL
+);
+CREATE INDEX incidents_status ON incidents (status, created_at);
+CREATE INDEX incidents_service ON incidents (service, created_at);
+CREATE INDEX incidents_created ON incidents (created_at);
+CREATE INDEX incidents_group ON incidents (group_key);
+CREATE TABLE incident_seq (
+	year INTEGER PRIMARY KEY,
+	last INTEGER NOT NULL
+);
+CREATE TABLE alert_groups (
+	group_key   TEXT PRIMARY KEY,
+	incident_id TEXT REFERENCES incidents (id)
+);
+CREATE TABLE incident_alerts (
+	group_key     TEXT NOT NULL,
+	fingerprint   TEXT NOT NULL,
+	starts_at     BIGINT NOT NULL,
+	incident_id   TEXT REFERENCES incidents (id),
+	status        TEXT NOT NULL,
+	ends_at       BIGINT,
+	labels        TEXT NOT NULL,
+	annotations   TEXT NOT NULL,
+	generator_url TEXT NOT NULL DEFAULT '',
+	first_seen_at BIGINT NOT NULL,
+	updated_at    BIGINT NOT NULL,
+	PRIMARY KEY (group_key, fingerprint, starts_at)
+);
+CREATE INDEX incident_alerts_incident ON incident_alerts (incident_id);
+CREATE TABLE incident_timeline (
+	id          BIGSERIAL PRIMARY KEY,
+	incident_id TEXT NOT NULL REFERENCES incidents (id),
+	at          BIGINT NOT NULL,
+	kind        TEXT NOT NULL,
+	actor       TEXT NOT NULL,
+	message     TEXT NOT NULL,
+	data        TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX incident_timeline_incident ON incident_timeline (incident_id, id);
+`,
+	},
+}

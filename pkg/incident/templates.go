@@ -1,0 +1,129 @@
+package incident
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// DefaultTitleTemplate names an incident after its summary annotation, or
+// its alert names and service.
+const DefaultTitleTemplate = `{{ with .CommonAnnotations.summary }}{{ . }}{{ else }}{{ join .Alertnames ", " }} on {{ .Service }}{{ end }}`
+
+// DefaultStatusUpdateTemplate is the "Incident Status Updates" template of the
+// ROOTUIP SRE guide.
+const DefaultStatusUpdateTemplate = `🚨 [{{ .Incident.Severity }}] Incident: {{ .Incident.Title }}
+ID: {{ .Incident.ID }}
+Status: {{ .Incident.Status }}
+Started: {{ utc "15:04" .Incident.DetectedAt }} UTC
+Impact: {{ with .Impact }}{{ . }}{{ else }}{{ with .Incident.Impact }}{{ . }}{{ else }}under assessment{{ end }}{{ end }}
+Actions: {{ with .Actions }}{{ . }}{{ else }}investigating{{ end }}
+{{- if not .NextUpdate.IsZero }}
+Next Update: {{ utc "15:04" .NextUpdate }} UTC
+{{- end }}
+{{- with .StatusPage }}
+Status Page: {{ . }}
+{{- end }}
+`
+
+// TitleData is what title_template renders.
+type TitleData struct {
+	Service           string
+	Severity          Severity
+	Receiver          string
+	GroupLabels       map[string]string
+	CommonLabels      map[string]string
+	CommonAnnotations map[string]string
+	// Alertnames are the distinct alertname labels of the group, sorted.
+	Alertnames []string
+}
+
+// StatusUpdateData is what status_update_template renders.
+type StatusUpdateData struct {
+	Incident   *Incident
+	Impact     string
+	Actions    string
+	NextUpdate time.Time
+	StatusPage string
+	// URL links to the incident in sred (global.external_url based).
+	URL string
+}
+
+var templateFuncs = template.FuncMap{
+	"join":  strings.Join,
+	"upper": strings.ToUpper,
+	"lower": strings.ToLower,
+	// utc formats a time in UTC with a Go layout: {{ utc "15:04" .Time }}.
+	"utc": func(layout string, t any) string {
+		switch v := t.(type) {
+		case time.Time:
+			return v.UTC().Format(layout)
+		case *time.Time:
+			if v == nil {
+				return ""
+			}
+			return v.UTC().Format(layout)
+		}
+		return fmt.Sprint(t)
+	},
+}
+
+func parseTemplate(name, text string) (*template.Template, error) {
+	return template.New(name).Funcs(templateFuncs).Option("missingkey=zero").Parse(text)
+}
+
+// CheckTitleTemplate parses a title template and renders it once with
+// sample data, so that errors show at config load.
+func CheckTitleTemplate(text string) error {
+	_, err := renderTitle(text, sampleTitleData)
+	return err
+}
+
+// CheckStatusUpdateTemplate parses a status-update template and renders it
+// once with sample data.
+func CheckStatusUpdateTemplate(text string) error {
+	_, err := RenderStatusUpdate(text, StatusUpdateData{Incident: &Incident{
+		ID: "INC-2026-0001", Title: "sample", Severity: SeverityHigh, Status: StatusTriggered,
+		DetectedAt: time.Unix(0, 0), Labels: map[string]string{},
+	}})
+	return err
+}
+
+var sampleTitleData = TitleData{
+	Service: "api", Severity: SeverityHigh, Receiver: "sred",
+	GroupLabels:       map[string]string{"alertname": "HighErrorRate"},
+	CommonLabels:      map[string]string{"alertname": "HighErrorRate", "service": "api"},
+	CommonAnnotations: map[string]string{},
+	Alertnames:        []string{"HighErrorRate"},
+}
+
+func renderTitle(text string, d TitleData) (string, error) {
+	t, err := parseTemplate("title", text)
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, d); err != nil {
+		return "", err
+	}
+	s := strings.Join(strings.Fields(b.String()), " ")
+	if r := []rune(s); len(r) > 500 {
+		s = string(r[:500])
+	}
+	return s, nil
+}
+
+// RenderStatusUpdate renders a status update for an incident.
+func RenderStatusUpdate(text string, d StatusUpdateData) (string, error) {
+	t, err := parseTemplate("status_update", text)
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, d); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}

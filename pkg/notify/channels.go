@@ -1,0 +1,504 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/mail"
+	"net/smtp"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	commoncfg "github.com/prometheus/common/config"
+)
+
+// DeliveryError tells the outbox whether and when to retry.
+type DeliveryError struct {
+	Err       error
+	Retryable bool
+	// RetryAfter is the delay the receiver asked for (429 Retry-After).
+	RetryAfter time.Duration
+}
+
+func (e *DeliveryError) Error() string { return e.Err.Error() }
+func (e *DeliveryError) Unwrap() error { return e.Err }
+
+func permanent(err error) error { return &DeliveryError{Err: err} }
+func retryable(err error) error { return &DeliveryError{Err: err, Retryable: true} }
+
+// checkResponse classifies an HTTP answer: 2xx is delivered; 429 and 408 are
+// retried (after Retry-After when given); 5xx is retried with backoff; any
+// other status is a permanent failure.
+func checkResponse(resp *http.Response, now time.Time) error {
+	if resp.StatusCode/100 == 2 {
+		return nil
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	err := fmt.Errorf("unexpected status %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout:
+		return &DeliveryError{Err: err, Retryable: true, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), now)}
+	case resp.StatusCode/100 == 5:
+		return retryable(err)
+	}
+	return permanent(err)
+}
+
+// retryAfter parses a Retry-After header (seconds or an HTTP date).
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// deliverer sends messages for one configuration.
+type deliverer struct {
+	cfg    *Config
+	client *http.Client
+	now    func() time.Time
+}
+
+func (d *deliverer) deliver(ctx context.Context, m *Message) error {
+	switch m.Channel {
+	case ChannelEmail:
+		return d.email(ctx, m)
+	case ChannelSlack:
+		return d.slack(ctx, m)
+	case ChannelWebhook:
+		return d.webhook(ctx, m)
+	case ChannelPagerDuty:
+		return d.pagerduty(ctx, m)
+	case ChannelSMS, ChannelPhone, ChannelPush:
+		return d.provider(ctx, m)
+	}
+	return permanent(fmt.Errorf("unknown channel %q", m.Channel))
+}
+
+func notConfigured(ch string) error {
+	return permanent(fmt.Errorf("channel %s is not configured (notifications.%s)", ch, ch))
+}
+
+func (d *deliverer) post(ctx context.Context, rawURL, contentType string, body []byte, hdr http.Header) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
+	if err != nil {
+		return permanent(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("User-Agent", "sred")
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		// Network errors may succeed later. Strip the URL: it may hold a secret.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return retryable(fmt.Errorf("post: %w", err))
+	}
+	defer resp.Body.Close()
+	defer io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16)) //nolint:errcheck
+	return checkResponse(resp, d.now())
+}
+
+// --- Slack -----------------------------------------------------------------
+
+func (d *deliverer) slack(ctx context.Context, m *Message) error {
+	sc := d.cfg.Slack
+	if sc == nil {
+		return notConfigured(ChannelSlack)
+	}
+	u, err := d.cfg.secret(sc.WebhookURL, sc.WebhookURLFile)
+	if err != nil {
+		return retryable(fmt.Errorf("slack: %w", err))
+	}
+	text := m.Subject
+	var mentions []string
+	for _, id := range m.Mentions {
+		mentions = append(mentions, "<@"+id+">")
+	}
+	section := "*" + slackEscape(m.Subject) + "*\n" + slackEscape(strings.TrimSpace(m.Body))
+	if len(mentions) > 0 {
+		section += "\nPaging: " + strings.Join(mentions, " ")
+	}
+	blocks := []map[string]any{{"type": "section", "text": map[string]string{"type": "mrkdwn", "text": section}}}
+	var buttons []map[string]any
+	if m.AckURL != "" {
+		buttons = append(buttons, map[string]any{"type": "button", "style": "danger", "text": map[string]string{"type": "plain_text", "text": "Acknowledge"}, "url": m.AckURL})
+	}
+	if m.URL != "" {
+		buttons = append(buttons, map[string]any{"type": "button", "text": map[string]string{"type": "plain_text", "text": "Open incident"}, "url": m.URL})
+	}
+	if len(buttons) > 0 {
+		blocks = append(blocks, map[string]any{"type": "actions", "elements": buttons})
+	}
+	payload := map[string]any{"text": text, "blocks": blocks}
+	if sc.Channel != "" {
+		payload["channel"] = sc.Channel
+	}
+	if sc.Username != "" {
+		payload["username"] = sc.Username
+	}
+	b, _ := json.Marshal(payload)
+	if err := d.post(ctx, u, "application/json", b, nil); err != nil {
+		return fmt.Errorf("slack: %w", err)
+	}
+	return nil
+}
+
+// slackEscape escapes the three characters Slack's mrkdwn reserves.
+func slackEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// --- generic webhook ---------------------------------------------------------
+
+// Webhook headers.
+const (
+	SignatureHeader = "X-Sre-Signature"
+	TimestampHeader = "X-Sre-Timestamp"
+)
+
+// WebhookPayload is the JSON document POSTed by the webhook channel.
+type WebhookPayload struct {
+	Version string `json:"version"`
+	*Message
+}
+
+// Sign computes the webhook signature: "sha256=" + hex(HMAC-SHA256(secret,
+// timestamp + "." + body)). Receivers recompute it and compare in constant
+// time, and reject old timestamps to stop replays.
+func Sign(secret, timestamp string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(timestamp))
+	m.Write([]byte("."))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+func (d *deliverer) webhook(ctx context.Context, m *Message) error {
+	wc := d.cfg.Webhook
+	if wc == nil {
+		return notConfigured(ChannelWebhook)
+	}
+	secret, err := d.cfg.secret(wc.Secret, wc.SecretFile)
+	if err != nil {
+		return retryable(fmt.Errorf("webhook: %w", err))
+	}
+	b, err := json.Marshal(WebhookPayload{Version: "1", Message: m})
+	if err != nil {
+		return permanent(fmt.Errorf("webhook: %w", err))
+	}
+	ts := strconv.FormatInt(d.now().Unix(), 10)
+	hdr := http.Header{TimestampHeader: {ts}, SignatureHeader: {Sign(secret, ts, b)}}
+	if err := d.post(ctx, wc.URL, "application/json", b, hdr); err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	return nil
+}
+
+// --- PagerDuty ---------------------------------------------------------------
+
+func pdSeverity(s string) string {
+	switch strings.ToUpper(s) {
+	case "CRITICAL":
+		return "critical"
+	case "HIGH":
+		return "error"
+	case "MEDIUM":
+		return "warning"
+	}
+	return "info"
+}
+
+func (d *deliverer) pagerduty(ctx context.Context, m *Message) error {
+	pc := d.cfg.PagerDuty
+	if pc == nil {
+		return notConfigured(ChannelPagerDuty)
+	}
+	key, err := d.cfg.secret(pc.RoutingKey, pc.RoutingKeyFile)
+	if err != nil {
+		return retryable(fmt.Errorf("pagerduty: %w", err))
+	}
+	ev := map[string]any{
+		"routing_key":  key,
+		"event_action": m.Event,
+		"dedup_key":    m.IncidentID,
+	}
+	if m.Event == EventTrigger {
+		summary := m.Subject
+		if len(summary) > 1024 {
+			summary = summary[:1024]
+		}
+		source := m.Service
+		if source == "" {
+			source = "sred"
+		}
+		details := map[string]any{"incident_id": m.IncidentID, "level": m.Level, "labels": m.Labels}
+		ev["payload"] = map[string]any{
+			"summary":        summary,
+			"source":         source,
+			"severity":       pdSeverity(m.Severity),
+			"component":      m.Service,
+			"timestamp":      m.Time.UTC().Format(time.RFC3339),
+			"custom_details": details,
+		}
+		var links []map[string]string
+		if m.URL != "" {
+			links = append(links, map[string]string{"href": m.URL, "text": "Incident " + m.IncidentID})
+		}
+		if m.AckURL != "" {
+			links = append(links, map[string]string{"href": m.AckURL, "text": "Acknowledge in sred"})
+		}
+		if links != nil {
+			ev["links"] = links
+		}
+	}
+	b, _ := json.Marshal(ev)
+	if err := d.post(ctx, pc.URL, "application/json", b, nil); err != nil {
+		return fmt.Errorf("pagerduty: %w", err)
+	}
+	return nil
+}
+
+// --- SMS, phone, push --------------------------------------------------------
+
+func (d *deliverer) provider(ctx context.Context, m *Message) error {
+	var pc *ProviderConfig
+	switch m.Channel {
+	case ChannelSMS:
+		pc = d.cfg.SMS
+	case ChannelPhone:
+		pc = d.cfg.Phone
+	case ChannelPush:
+		pc = d.cfg.Push
+	}
+	if pc == nil {
+		return notConfigured(m.Channel)
+	}
+	if m.To == "" {
+		return permanent(fmt.Errorf("%s: user %q has no contact for this channel", m.Channel, m.User))
+	}
+	pw, err := d.cfg.secret(pc.Password, pc.PasswordFile)
+	if err != nil {
+		return retryable(fmt.Errorf("%s: %w", m.Channel, err))
+	}
+	form := url.Values{"To": {m.To}}
+	if pc.From != "" {
+		form.Set("From", pc.From)
+	}
+	switch m.Channel {
+	case ChannelSMS:
+		body := m.Subject
+		if m.AckURL != "" {
+			body += "\nAck: " + m.AckURL
+		}
+		form.Set("Body", body)
+	case ChannelPhone:
+		form.Set("Twiml", "<Response><Say>"+xmlEscape(m.Subject)+"</Say></Response>")
+	case ChannelPush:
+		form.Set("Title", m.Subject)
+		form.Set("Body", m.Body)
+		if m.AckURL != "" {
+			form.Set("Url", m.AckURL)
+		} else if m.URL != "" {
+			form.Set("Url", m.URL)
+		}
+	}
+	hdr := http.Header{}
+	if pc.Username != "" || pw != "" {
+		r := &http.Request{Header: hdr}
+		r.SetBasicAuth(pc.Username, pw)
+	}
+	if err := d.post(ctx, pc.URL, "application/x-www-form-urlencoded", []byte(form.Encode()), hdr); err != nil {
+		return fmt.Errorf("%s: %w", m.Channel, err)
+	}
+	return nil
+}
+
+func xmlEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '&':
+			b.WriteString("&amp;")
+		case '"':
+			b.WriteString("&quot;")
+		case '\'':
+			b.WriteString("&apos;")
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// --- email -------------------------------------------------------------------
+
+func splitHostPort(hp string) (string, string, error) {
+	h, p, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", "", fmt.Errorf("%q: want host:port", hp)
+	}
+	if h == "" || p == "" {
+		return "", "", fmt.Errorf("%q: want host:port", hp)
+	}
+	return h, p, nil
+}
+
+// smtpErr classifies an SMTP error: 4xx replies and network errors are
+// retried, 5xx replies are permanent.
+func smtpErr(stage string, err error) error {
+	err = fmt.Errorf("email: %s: %w", stage, err)
+	var te *textproto.Error
+	if errors.As(err, &te) && te.Code >= 500 {
+		return permanent(err)
+	}
+	return retryable(err)
+}
+
+func (d *deliverer) email(ctx context.Context, m *Message) error {
+	ec := d.cfg.Email
+	if ec == nil {
+		return notConfigured(ChannelEmail)
+	}
+	if m.To == "" {
+		return permanent(fmt.Errorf("email: user %q has no email address", m.User))
+	}
+	host, _, _ := splitHostPort(ec.Smarthost)
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(ctx, "tcp", ec.Smarthost)
+	if err != nil {
+		return retryable(fmt.Errorf("email: connect: %w", err))
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	c, err := smtp.NewClient(conn, host)
+	if err != nil {
+		conn.Close()
+		return smtpErr("greeting", err)
+	}
+	defer c.Close()
+	hello := ec.Hello
+	if hello == "" {
+		hello = "localhost"
+	}
+	if err := c.Hello(hello); err != nil {
+		return smtpErr("EHLO", err)
+	}
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		tc, err := commoncfg.NewTLSConfig(&ec.TLSConfig)
+		if err != nil {
+			return permanent(fmt.Errorf("email: tls_config: %w", err))
+		}
+		if tc.ServerName == "" {
+			tc.ServerName = host
+		}
+		if err := c.StartTLS(tc); err != nil {
+			return smtpErr("STARTTLS", err)
+		}
+	} else if ec.RequireTLS == nil || *ec.RequireTLS {
+		return retryable(fmt.Errorf("email: %s does not offer STARTTLS and require_tls is true", ec.Smarthost))
+	}
+	if ec.AuthUsername != "" {
+		pw, err := d.cfg.secret(ec.AuthPassword, ec.AuthPasswordFile)
+		if err != nil {
+			return retryable(fmt.Errorf("email: %w", err))
+		}
+		if ok, _ := c.Extension("AUTH"); !ok {
+			return permanent(fmt.Errorf("email: %s does not offer AUTH", ec.Smarthost))
+		}
+		// PlainAuth refuses to send the password over a connection without TLS.
+		if err := c.Auth(smtp.PlainAuth("", ec.AuthUsername, pw, host)); err != nil {
+			return smtpErr("AUTH", err)
+		}
+	}
+	from, _ := parseAddress(ec.From)
+	if err := c.Mail(from); err != nil {
+		return smtpErr("MAIL FROM", err)
+	}
+	if err := c.Rcpt(m.To); err != nil {
+		return smtpErr("RCPT TO", err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		return smtpErr("DATA", err)
+	}
+	if _, err := w.Write(d.emailBody(ec, m)); err != nil {
+		return smtpErr("DATA", err)
+	}
+	if err := w.Close(); err != nil {
+		return smtpErr("DATA", err)
+	}
+	if err := c.Quit(); err != nil {
+		return smtpErr("QUIT", err) // the message was accepted; a failing QUIT is retried conservatively
+	}
+	return nil
+}
+
+func (d *deliverer) emailBody(ec *EmailConfig, m *Message) []byte {
+	var b bytes.Buffer
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	hdr := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, strings.NewReplacer("\r", " ", "\n", " ").Replace(v)) }
+	hdr("From", ec.From)
+	hdr("To", m.To)
+	hdr("Subject", mimeWord(m.Subject))
+	hdr("Date", d.now().Format(time.RFC1123Z))
+	hdr("Message-Id", fmt.Sprintf("<%s.%s@sred>", hex.EncodeToString(rnd[:]), strings.ReplaceAll(m.IncidentID, " ", "")))
+	hdr("X-Sre-Incident", m.IncidentID)
+	for k, v := range ec.Headers {
+		hdr(k, v)
+	}
+	hdr("MIME-Version", "1.0")
+	hdr("Content-Type", "text/plain; charset=UTF-8")
+	hdr("Content-Transfer-Encoding", "8bit")
+	b.WriteString("\r\n")
+	b.WriteString(strings.ReplaceAll(strings.ReplaceAll(m.Body, "\r\n", "\n"), "\n", "\r\n"))
+	return b.Bytes()
+}
+
+func mimeWord(s string) string {
+	for _, r := range s {
+		if r > 127 {
+			return "=?UTF-8?B?" + base64Std(s) + "?="
+		}
+	}
+	return s
+}
+
+func parseAddress(s string) (string, error) {
+	a, err := mail.ParseAddress(s)
+	if err != nil {
+		return "", err
+	}
+	return a.Address, nil
+}
+
+func base64Std(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

@@ -1,0 +1,182 @@
+package notify
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// Events of a notification (PagerDuty's event actions).
+const (
+	EventTrigger     = "trigger"
+	EventAcknowledge = "acknowledge"
+	EventResolve     = "resolve"
+)
+
+// Message is one notification to one destination, as stored in the outbox.
+type Message struct {
+	IncidentID string            `json:"incident_id"`
+	Channel    string            `json:"channel"`
+	Event      string            `json:"event"`
+	User       string            `json:"user,omitempty"`
+	To         string            `json:"to,omitempty"` // email address, phone number, push ID, Slack member
+	Mentions   []string          `json:"mentions,omitempty"`
+	Subject    string            `json:"subject"`
+	Body       string            `json:"body"`
+	Title      string            `json:"title"`
+	Service    string            `json:"service,omitempty"`
+	Severity   string            `json:"severity"`
+	Level      int               `json:"level"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	URL        string            `json:"url,omitempty"`
+	AckURL     string            `json:"ack_url,omitempty"`
+	Time       time.Time         `json:"time"`
+}
+
+// TemplateData is what subject_template and body_template render.
+type TemplateData struct {
+	ID         string
+	Title      string
+	Service    string
+	Severity   string
+	Status     string
+	Labels     map[string]string
+	Started    time.Time
+	Impact     string
+	Level      int
+	Users      []string
+	Actions    string
+	NextUpdate time.Time
+	URL        string
+	AckURL     string
+}
+
+// DefaultSubject and DefaultBody follow the guide's incident status update.
+const (
+	DefaultSubject = `[{{ .Severity }}] Incident {{ .ID }}: {{ .Title }}`
+	DefaultBody    = `🚨 [{{ .Severity }}] Incident: {{ .Title }}
+ID: {{ .ID }}
+Started: {{ utc "15:04 UTC" .Started }}
+Impact: {{ if .Impact }}{{ .Impact }}{{ else }}being assessed{{ end }}
+Actions: {{ .Actions }}
+{{ if not .NextUpdate.IsZero }}Next Update: {{ utc "15:04 UTC" .NextUpdate }}
+{{ end }}{{ if .URL }}Incident: {{ .URL }}
+{{ end }}{{ if .AckURL }}Acknowledge: {{ .AckURL }}
+{{ end }}`
+)
+
+var funcs = template.FuncMap{
+	"upper": strings.ToUpper,
+	"lower": strings.ToLower,
+	"join":  strings.Join,
+	"utc":   func(layout string, t time.Time) string { return t.UTC().Format(layout) },
+}
+
+type templates struct{ subject, body *template.Template }
+
+func parseTemplates(subject, body string) (*templates, error) {
+	if subject == "" {
+		subject = DefaultSubject
+	}
+	if body == "" {
+		body = DefaultBody
+	}
+	s, err := template.New("subject").Funcs(funcs).Option("missingkey=error").Parse(subject)
+	if err != nil {
+		return nil, fmt.Errorf("subject_template: %w", err)
+	}
+	b, err := template.New("body").Funcs(funcs).Option("missingkey=error").Parse(body)
+	if err != nil {
+		return nil, fmt.Errorf("body_template: %w", err)
+	}
+	// Render once with sample data so that field typos fail at load time.
+	sample := TemplateData{ID: "INC-2026-0001", Title: "API Service Degradation", Severity: "CRITICAL", Started: time.Unix(0, 0)}
+	if err := s.Execute(new(bytes.Buffer), sample); err != nil {
+		return nil, fmt.Errorf("subject_template: %w", err)
+	}
+	if err := b.Execute(new(bytes.Buffer), sample); err != nil {
+		return nil, fmt.Errorf("body_template: %w", err)
+	}
+	return &templates{subject: s, body: b}, nil
+}
+
+// Render renders the subject and body of a message.
+func (c *Config) Render(d TemplateData) (subject, body string, err error) {
+	t, err := parseTemplates(c.Subject, c.Body)
+	if err != nil {
+		return "", "", err
+	}
+	var sb, bb bytes.Buffer
+	if err := t.subject.Execute(&sb, d); err != nil {
+		return "", "", fmt.Errorf("render subject: %w", err)
+	}
+	if err := t.body.Execute(&bb, d); err != nil {
+		return "", "", fmt.Errorf("render body: %w", err)
+	}
+	return strings.TrimSpace(sb.String()), bb.String(), nil
+}
+
+// AckClaims is what an acknowledge token carries.
+type AckClaims struct {
+	IncidentID string `json:"i"`
+	User       string `json:"u"`
+	Expires    int64  `json:"e"` // unix seconds
+}
+
+var b64 = base64.RawURLEncoding
+
+// SignAck returns a token that lets user acknowledge the incident until exp.
+func SignAck(key string, c AckClaims) (string, error) {
+	if key == "" {
+		return "", errors.New("no ack secret configured")
+	}
+	p, err := json.Marshal(c)
+	if err != nil {
+		return "", err
+	}
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write(p)
+	return b64.EncodeToString(p) + "." + b64.EncodeToString(m.Sum(nil)), nil
+}
+
+// Errors of VerifyAck.
+var (
+	ErrAckTokenInvalid = errors.New("invalid acknowledge token")
+	ErrAckTokenExpired = errors.New("acknowledge token expired")
+)
+
+// VerifyAck checks a token's signature and expiry.
+func VerifyAck(key, token string, now time.Time) (AckClaims, error) {
+	var c AckClaims
+	if key == "" {
+		return c, ErrAckTokenInvalid
+	}
+	p64, s64, ok := strings.Cut(token, ".")
+	if !ok || len(token) > 2048 {
+		return c, ErrAckTokenInvalid
+	}
+	p, err1 := b64.DecodeString(p64)
+	sig, err2 := b64.DecodeString(s64)
+	if err1 != nil || err2 != nil {
+		return c, ErrAckTokenInvalid
+	}
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write(p)
+	if !hmac.Equal(sig, m.Sum(nil)) {
+		return c, ErrAckTokenInvalid
+	}
+	if err := json.Unmarshal(p, &c); err != nil || c.IncidentID == "" {
+		return c, ErrAckTokenInvalid
+	}
+	if now.Unix() >= c.Expires {
+		return c, ErrAckTokenExpired
+	}
+	return c, nil
+}

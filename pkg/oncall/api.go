@@ -1,0 +1,497 @@
+package oncall
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rootuip/sre/pkg/web"
+)
+
+// Clock tells the time.
+type Clock interface{ Now() time.Time }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// API serves the on-call HTTP endpoints.
+type API struct {
+	dir    *Directory
+	clock  Clock
+	logger *slog.Logger
+}
+
+// NewAPI returns the on-call API over dir. clock may be nil.
+func NewAPI(dir *Directory, clock Clock, logger *slog.Logger) *API {
+	if clock == nil {
+		clock = systemClock{}
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &API{dir: dir, clock: clock, logger: logger}
+}
+
+// Register mounts the routes on mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/oncall", a.who)
+	mux.HandleFunc("GET /api/v1/oncall/schedules", a.schedules)
+	mux.HandleFunc("GET /api/v1/oncall/schedules/{name}/shifts", a.shifts)
+	mux.HandleFunc("GET /api/v1/oncall/schedules/{name}/gaps", a.gaps)
+	mux.HandleFunc("GET /api/v1/oncall/schedules/{name}/overrides", a.listOverrides)
+	mux.HandleFunc("PUT /api/v1/oncall/schedules/{name}/overrides", a.putOverrides)
+	mux.HandleFunc("DELETE /api/v1/oncall/schedules/{name}/overrides/{id}", a.deleteOverride)
+	mux.HandleFunc("PUT /api/oncall/schedule", a.putGuideSchedule)
+}
+
+// OnCallEntry answers "who is on call" for one schedule.
+type OnCallEntry struct {
+	Schedule string  `json:"schedule"`
+	Service  string  `json:"service,omitempty"`
+	Role     string  `json:"role,omitempty"` // primary | backup
+	At       string  `json:"at"`
+	User     string  `json:"user,omitempty"`
+	Shifts   []Shift `json:"shifts,omitempty"`
+}
+
+func parseTimeParam(r *http.Request, name string, def time.Time) (time.Time, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		return time.UnixMilli(int64(f * 1000)).UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("invalid %s %q: want RFC 3339 or a unix timestamp", name, v)
+}
+
+func parseDays(r *http.Request, def int) (int, error) {
+	v := r.URL.Query().Get("days")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 366 {
+		return 0, fmt.Errorf("invalid days %q: want an integer from 0 to 366", v)
+	}
+	return n, nil
+}
+
+// Who answers who is on call for a service or schedule (all schedules when
+// both are empty) at t, with the next `days` days of shifts.
+func (d *Directory) Who(ctx context.Context, service, schedule string, at time.Time, days int) ([]OnCallEntry, error) {
+	cfg := d.Config()
+	type target struct{ schedule, service, role string }
+	var targets []target
+	switch {
+	case service != "":
+		svc := cfg.Service(service)
+		if svc == nil {
+			return nil, fmt.Errorf("unknown service %q", service)
+		}
+		targets = append(targets, target{svc.Primary, svc.Name, "primary"})
+		if svc.Backup != "" {
+			targets = append(targets, target{svc.Backup, svc.Name, "backup"})
+		}
+	case schedule != "":
+		if cfg.Schedule(schedule) == nil {
+			return nil, fmt.Errorf("unknown schedule %q", schedule)
+		}
+		targets = append(targets, target{schedule: schedule})
+	default:
+		for _, s := range cfg.Schedules {
+			targets = append(targets, target{schedule: s.Name})
+		}
+	}
+	out := []OnCallEntry{}
+	for _, t := range targets {
+		u, err := d.OnCall(ctx, nil, t.schedule, at)
+		if err != nil {
+			return nil, err
+		}
+		e := OnCallEntry{Schedule: t.schedule, Service: t.service, Role: t.role, At: at.UTC().Format(time.RFC3339), User: u}
+		if days > 0 {
+			if e.Shifts, err = d.Shifts(ctx, nil, t.schedule, at, at.Add(time.Duration(days)*24*time.Hour)); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func (a *API) who(w http.ResponseWriter, r *http.Request) {
+	at, err := parseTimeParam(r, "at", a.clock.Now())
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	days, err := parseDays(r, 0)
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	out, err := a.dir.Who(r.Context(), r.URL.Query().Get("service"), r.URL.Query().Get("schedule"), at, days)
+	if err != nil {
+		web.Error(w, http.StatusNotFound, "not_found", err)
+		return
+	}
+	web.JSON(w, http.StatusOK, out)
+}
+
+func (a *API) schedules(w http.ResponseWriter, r *http.Request) {
+	now := a.clock.Now()
+	type sched struct {
+		Name     string `json:"name"`
+		TimeZone string `json:"time_zone"`
+		Layers   int    `json:"layers"`
+		OnCall   string `json:"on_call,omitempty"`
+	}
+	out := []sched{}
+	for _, s := range a.dir.Config().Schedules {
+		u, err := a.dir.OnCall(r.Context(), nil, s.Name, now)
+		if err != nil {
+			web.Error(w, http.StatusInternalServerError, "internal", err)
+			return
+		}
+		out = append(out, sched{Name: s.Name, TimeZone: s.TimeZone, Layers: len(s.Layers), OnCall: u})
+	}
+	web.JSON(w, http.StatusOK, out)
+}
+
+func (a *API) window(w http.ResponseWriter, r *http.Request) (from, to time.Time, ok bool) {
+	from, err := parseTimeParam(r, "from", a.clock.Now())
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return from, to, false
+	}
+	days, err := parseDays(r, 7)
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return from, to, false
+	}
+	to, err = parseTimeParam(r, "to", from.Add(time.Duration(days)*24*time.Hour))
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return from, to, false
+	}
+	if !to.After(from) {
+		web.Error(w, http.StatusBadRequest, "bad_data", errors.New("to must be after from"))
+		return from, to, false
+	}
+	if to.Sub(from) > 366*24*time.Hour {
+		web.Error(w, http.StatusBadRequest, "bad_data", errors.New("window longer than 366 days"))
+		return from, to, false
+	}
+	return from, to, true
+}
+
+func (a *API) schedule(w http.ResponseWriter, r *http.Request) *Schedule {
+	s := a.dir.Config().Schedule(r.PathValue("name"))
+	if s == nil {
+		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("unknown schedule %q", r.PathValue("name")))
+	}
+	return s
+}
+
+func (a *API) shifts(w http.ResponseWriter, r *http.Request) {
+	s := a.schedule(w, r)
+	if s == nil {
+		return
+	}
+	from, to, ok := a.window(w, r)
+	if !ok {
+		return
+	}
+	sh, err := a.dir.Shifts(r.Context(), nil, s.Name, from, to)
+	if err != nil {
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	web.JSON(w, http.StatusOK, sh)
+}
+
+func (a *API) gaps(w http.ResponseWriter, r *http.Request) {
+	s := a.schedule(w, r)
+	if s == nil {
+		return
+	}
+	from, to, ok := a.window(w, r)
+	if !ok {
+		return
+	}
+	sh, err := a.dir.Shifts(r.Context(), nil, s.Name, from, to)
+	if err != nil {
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	gaps := []Shift{}
+	for _, x := range sh {
+		if x.User == "" {
+			gaps = append(gaps, x)
+		}
+	}
+	web.JSON(w, http.StatusOK, gaps)
+}
+
+func (a *API) listOverrides(w http.ResponseWriter, r *http.Request) {
+	s := a.schedule(w, r)
+	if s == nil {
+		return
+	}
+	from, to, ok := a.window(w, r)
+	if !ok {
+		return
+	}
+	ovs, err := a.dir.Overrides(r.Context(), nil, s.Name, from, to)
+	if err != nil {
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	if ovs == nil {
+		ovs = []*Override{}
+	}
+	web.JSON(w, http.StatusOK, ovs)
+}
+
+// OverridesRequest is the body of PUT /api/v1/oncall/schedules/{name}/overrides:
+// the stored overrides overlapping [from, to) are replaced by Overrides.
+// From and To default to the span of Overrides.
+type OverridesRequest struct {
+	From      *time.Time  `json:"from,omitempty"`
+	To        *time.Time  `json:"to,omitempty"`
+	Overrides []*Override `json:"overrides"`
+	By        string      `json:"by,omitempty"`
+}
+
+func (a *API) userSet() map[string]bool {
+	users := map[string]bool{}
+	for _, u := range a.dir.Config().Users {
+		users[u.Name] = true
+	}
+	return users
+}
+
+func span(ovs []*Override, from, to *time.Time) (time.Time, time.Time, error) {
+	var f, t time.Time
+	for _, o := range ovs {
+		if f.IsZero() || o.Start.Before(f) {
+			f = o.Start
+		}
+		if o.End.After(t) {
+			t = o.End
+		}
+	}
+	if from != nil {
+		f = *from
+	}
+	if to != nil {
+		t = *to
+	}
+	if f.IsZero() || t.IsZero() {
+		return f, t, errors.New("from and to are required when no overrides are given")
+	}
+	if !t.After(f) {
+		return f, t, errors.New("to must be after from")
+	}
+	return f, t, nil
+}
+
+func (a *API) putOverrides(w http.ResponseWriter, r *http.Request) {
+	s := a.schedule(w, r)
+	if s == nil {
+		return
+	}
+	var req OverridesRequest
+	if err := web.DecodeJSON(w, r, 1<<20, &req); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	users := a.userSet()
+	for i, o := range req.Overrides {
+		if o == nil {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("override %d is null", i))
+			return
+		}
+		if err := o.Validate(users); err != nil {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("override %d: %w", i, err))
+			return
+		}
+	}
+	from, to, err := span(req.Overrides, req.From, req.To)
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	if err := a.dir.ReplaceOverrides(r.Context(), s.Name, from, to, req.Overrides, req.By, a.clock.Now()); err != nil {
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	a.logger.Info("on-call overrides replaced", "schedule", s.Name, "count", len(req.Overrides), "from", from, "to", to)
+	ovs, err := a.dir.Overrides(r.Context(), nil, s.Name, from, to)
+	if err != nil {
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	if ovs == nil {
+		ovs = []*Override{}
+	}
+	web.JSON(w, http.StatusOK, ovs)
+}
+
+func (a *API) deleteOverride(w http.ResponseWriter, r *http.Request) {
+	s := a.schedule(w, r)
+	if s == nil {
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid override id %q", r.PathValue("id")))
+		return
+	}
+	ok, err := a.dir.DeleteOverride(r.Context(), s.Name, id)
+	if err != nil {
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	if !ok {
+		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("schedule %q has no override %d", s.Name, id))
+		return
+	}
+	web.JSON(w, http.StatusOK, map[string]int64{"deleted": id})
+}
+
+// GuideScheduleRequest is the guide's PUT /api/oncall/schedule body. Each
+// shift becomes an override of the service's primary schedule (primary) and
+// of its backup schedule (backup).
+type GuideScheduleRequest struct {
+	Service  string `json:"service"`
+	Schedule struct {
+		TimeZone string `json:"timezone"`
+		Shifts   []struct {
+			Start   time.Time `json:"start"`
+			End     time.Time `json:"end"`
+			Primary string    `json:"primary"`
+			Backup  string    `json:"backup,omitempty"`
+		} `json:"shifts"`
+	} `json:"schedule"`
+}
+
+func (a *API) putGuideSchedule(w http.ResponseWriter, r *http.Request) {
+	var req GuideScheduleRequest
+	if err := web.DecodeJSON(w, r, 1<<20, &req); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	svc := a.dir.Config().Service(req.Service)
+	if svc == nil {
+		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("unknown service %q", req.Service))
+		return
+	}
+	if req.Schedule.TimeZone != "" {
+		if _, err := time.LoadLocation(req.Schedule.TimeZone); err != nil {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown timezone %q", req.Schedule.TimeZone))
+			return
+		}
+	}
+	if len(req.Schedule.Shifts) == 0 {
+		web.Error(w, http.StatusBadRequest, "bad_data", errors.New("no shifts"))
+		return
+	}
+	users := a.userSet()
+	var primary, backup []*Override
+	for i, sh := range req.Schedule.Shifts {
+		p := &Override{User: sh.Primary, Start: sh.Start, End: sh.End, Reason: "PUT /api/oncall/schedule"}
+		if err := p.Validate(users); err != nil {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("shift %d primary: %w", i, err))
+			return
+		}
+		primary = append(primary, p)
+		if sh.Backup != "" {
+			if svc.Backup == "" {
+				web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("shift %d: service %q has no backup schedule", i, svc.Name))
+				return
+			}
+			b := &Override{User: sh.Backup, Start: sh.Start, End: sh.End, Reason: "PUT /api/oncall/schedule"}
+			if err := b.Validate(users); err != nil {
+				web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("shift %d backup: %w", i, err))
+				return
+			}
+			backup = append(backup, b)
+		}
+	}
+	now := a.clock.Now()
+	from, to, _ := span(primary, nil, nil)
+	err := a.dir.db.InTx(r.Context(), func(tx *sql.Tx) error {
+		if err := replaceOverrides(r.Context(), tx, svc.Primary, from, to, primary, "api", now); err != nil {
+			return err
+		}
+		if len(backup) > 0 {
+			return replaceOverrides(r.Context(), tx, svc.Backup, from, to, backup, "api", now)
+		}
+		return nil
+	})
+	if err != nil {
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	out, err := a.dir.Who(r.Context(), svc.Name, "", from, 0)
+	if err != nil {
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	web.JSON(w, http.StatusOK, out)
+}
+
+// Collector exports sre_oncall_coverage_gap_seconds per schedule.
+type Collector struct {
+	dir   *Directory
+	clock Clock
+	desc  *prometheus.Desc
+}
+
+// NewCollector returns the coverage collector.
+func NewCollector(dir *Directory, clock Clock) *Collector {
+	if clock == nil {
+		clock = systemClock{}
+	}
+	return &Collector{dir: dir, clock: clock, desc: prometheus.NewDesc("sre_oncall_coverage_gap_seconds",
+		"Seconds without anybody on call within the gap horizon (oncall.gap_horizon) from now, per schedule.",
+		[]string{"schedule"}, nil)}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	cfg := c.dir.Config()
+	now := c.clock.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range cfg.Schedules {
+		sh, err := c.dir.Shifts(ctx, nil, s.Name, now, now.Add(time.Duration(cfg.GapHorizon)))
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(c.desc, err)
+			continue
+		}
+		var gap time.Duration
+		for _, x := range sh {
+			if x.User == "" {
+				gap += x.End.Sub(x.Start)
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, gap.Seconds(), s.Name)
+	}
+}

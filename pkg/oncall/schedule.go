@@ -1,0 +1,210 @@
+package oncall
+
+import (
+	"sort"
+	"time"
+)
+
+// Shift is a span of time with one person (or nobody) on call.
+type Shift struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// User is empty for a gap in coverage.
+	User string `json:"user,omitempty"`
+	// Layer names the layer the user comes from, or "override".
+	Layer string `json:"layer,omitempty"`
+}
+
+// shiftIndex returns the index of the shift containing t and its bounds;
+// k < 0 means t is before the first shift.
+func (l *Layer) shiftAt(t time.Time) (k int, start, end time.Time) {
+	if l.days > 0 {
+		loc := l.start.Location()
+		y, m, d := l.start.Date()
+		hh, mm, ss := l.start.Clock()
+		at := func(k int) time.Time { return time.Date(y, m, d+k*l.days, hh, mm, ss, 0, loc) }
+		k = int(t.Sub(l.start) / (time.Duration(l.days) * 24 * time.Hour))
+		if t.Before(l.start) {
+			k--
+		}
+		for at(k).After(t) {
+			k--
+		}
+		for !at(k + 1).After(t) {
+			k++
+		}
+		return k, at(k), at(k + 1)
+	}
+	d := t.Sub(l.start)
+	k = int(d / l.length)
+	if d < 0 && d%l.length != 0 {
+		k--
+	}
+	start = l.start.Add(time.Duration(k) * l.length)
+	return k, start, start.Add(l.length)
+}
+
+// userAt returns who the layer has on call at t ("" for nobody).
+func (l *Layer) userAt(t time.Time) string {
+	if t.Before(l.start) || (!l.end.IsZero() && !t.Before(l.end)) {
+		return ""
+	}
+	if len(l.Restrictions) > 0 {
+		in := false
+		for _, r := range l.Restrictions {
+			if r.contains(t.In(l.start.Location())) {
+				in = true
+				break
+			}
+		}
+		if !in {
+			return ""
+		}
+	}
+	k, _, _ := l.shiftAt(t)
+	return l.Users[k%len(l.Users)]
+}
+
+func (r *Restriction) contains(local time.Time) bool {
+	tod := local.Hour()*60 + local.Minute()
+	wd := local.Weekday()
+	if r.from < r.to {
+		return r.days[wd] && tod >= r.from && tod < r.to
+	}
+	// Overnight: from today's `from` until tomorrow's `to`.
+	if tod >= r.from {
+		return r.days[wd]
+	}
+	if tod < r.to {
+		return r.days[(wd+6)%7]
+	}
+	return false
+}
+
+// At returns who is on call at t, taking overrides (config ones first, then
+// extra, later entries winning) over the layers (the last layer with someone
+// on call wins). layer is "override" or the winning layer's name.
+func (s *Schedule) At(t time.Time, extra []*Override) (user, layer string) {
+	all := append(append([]*Override(nil), s.Overrides...), extra...)
+	for i := len(all) - 1; i >= 0; i-- {
+		o := all[i]
+		if !t.Before(o.Start) && t.Before(o.End) {
+			return o.User, "override"
+		}
+	}
+	for i := len(s.Layers) - 1; i >= 0; i-- {
+		if u := s.Layers[i].userAt(t); u != "" {
+			return u, s.Layers[i].Name
+		}
+	}
+	return "", ""
+}
+
+// changePoints returns every instant in (from, to) at which the answer of At
+// may change.
+func (s *Schedule) changePoints(from, to time.Time, extra []*Override) []time.Time {
+	var pts []time.Time
+	add := func(t time.Time) {
+		if t.After(from) && t.Before(to) {
+			pts = append(pts, t)
+		}
+	}
+	loc := s.Location()
+	for _, l := range s.Layers {
+		add(l.start)
+		if !l.end.IsZero() {
+			add(l.end)
+		}
+		cur := from
+		if cur.Before(l.start) {
+			cur = l.start
+		}
+		for i := 0; i < 100000; i++ {
+			_, _, end := l.shiftAt(cur)
+			if !end.Before(to) {
+				break
+			}
+			add(end)
+			cur = end
+		}
+		if len(l.Restrictions) > 0 {
+			y, m, d := from.In(loc).Date()
+			for day := time.Date(y, m, d-1, 0, 0, 0, 0, loc); day.Before(to); day = time.Date(day.Year(), day.Month(), day.Day()+1, 0, 0, 0, 0, loc) {
+				for _, r := range l.Restrictions {
+					add(time.Date(day.Year(), day.Month(), day.Day(), r.from/60, r.from%60, 0, 0, loc))
+					add(time.Date(day.Year(), day.Month(), day.Day(), r.to/60, r.to%60, 0, 0, loc))
+				}
+			}
+		}
+	}
+	for _, o := range append(append([]*Override(nil), s.Overrides...), extra...) {
+		add(o.Start)
+		add(o.End)
+	}
+	sort.Slice(pts, func(i, j int) bool { return pts[i].Before(pts[j]) })
+	return pts
+}
+
+// Shifts returns the on-call spans covering [from, to), merged where the
+// same person stays on call; spans with nobody on call have an empty User.
+func (s *Schedule) Shifts(from, to time.Time, extra []*Override) []Shift {
+	if !to.After(from) {
+		return nil
+	}
+	pts := append([]time.Time{from}, s.changePoints(from, to, extra)...)
+	var out []Shift
+	for i, p := range pts {
+		if i > 0 && p.Equal(pts[i-1]) {
+			continue
+		}
+		u, layer := s.At(p, extra)
+		if n := len(out); n > 0 && out[n-1].User == u {
+			continue
+		}
+		if n := len(out); n > 0 {
+			out[n-1].End = p
+		}
+		out = append(out, Shift{Start: p, User: u, Layer: layer})
+	}
+	if n := len(out); n > 0 {
+		out[n-1].End = to
+	}
+	for i := range out {
+		out[i].Start = out[i].Start.In(s.Location())
+		out[i].End = out[i].End.In(s.Location())
+	}
+	return out
+}
+
+// Gaps returns the spans of [from, to) with nobody on call.
+func (s *Schedule) Gaps(from, to time.Time, extra []*Override) []Shift {
+	var gaps []Shift
+	for _, sh := range s.Shifts(from, to, extra) {
+		if sh.User == "" {
+			gaps = append(gaps, sh)
+		}
+	}
+	return gaps
+}
+
+// NextHandoff returns the first instant after t at which someone else goes
+// on call, and whether there is one before t+horizon.
+func (s *Schedule) NextHandoff(t time.Time, horizon time.Duration, extra []*Override) (time.Time, bool) {
+	sh := s.Shifts(t, t.Add(horizon), extra)
+	if len(sh) < 2 {
+		return time.Time{}, false
+	}
+	return sh[1].Start, true
+}
+
+// GapWarnings lists the coverage gaps of every schedule within the horizon
+// from now, using only the configured overrides. It is logged at config load.
+func (c *Config) GapWarnings(now time.Time) map[string][]Shift {
+	out := map[string][]Shift{}
+	for _, s := range c.Schedules {
+		if g := s.Gaps(now, now.Add(time.Duration(c.GapHorizon)), nil); len(g) > 0 {
+			out[s.Name] = g
+		}
+	}
+	return out
+}

@@ -1,0 +1,174 @@
+package oncall
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rootuip/sre/pkg/store"
+)
+
+// Migrations create the table of runtime overrides.
+var Migrations = []store.Migration{{
+	ID: "oncall/0001_overrides",
+	SQLite: `CREATE TABLE oncall_overrides (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	schedule   TEXT NOT NULL,
+	user_name  TEXT NOT NULL,
+	starts_at  BIGINT NOT NULL,
+	ends_at    BIGINT NOT NULL,
+	reason     TEXT NOT NULL DEFAULT '',
+	created_by TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL
+);
+CREATE INDEX oncall_overrides_schedule ON oncall_overrides (schedule, ends_at);`,
+	Postgres: `CREATE TABLE oncall_overrides (
+	id         BIGSERIAL PRIMARY KEY,
+	schedule   TEXT NOT NULL,
+	user_name  TEXT NOT NULL,
+	starts_at  BIGINT NOT NULL,
+	ends_at    BIGINT NOT NULL,
+	reason     TEXT NOT NULL DEFAULT '',
+	created_by TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL
+);
+CREATE INDEX oncall_overrides_schedule ON oncall_overrides (schedule, ends_at);`,
+}}
+
+// Querier is satisfied by *sql.DB and *sql.Tx.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// Directory combines the configured schedules with the overrides stored in
+// the database. It is safe for concurrent use; SetConfig swaps the
+// configuration on reload.
+type Directory struct {
+	db *store.DB
+
+	mu  sync.RWMutex
+	cfg *Config
+}
+
+// NewDirectory returns a directory over cfg and db.
+func NewDirectory(db *store.DB, cfg *Config) *Directory {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	return &Directory{db: db, cfg: cfg}
+}
+
+// Config returns the configuration in force.
+func (d *Directory) Config() *Config {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.cfg
+}
+
+// SetConfig replaces the configuration.
+func (d *Directory) SetConfig(cfg *Config) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cfg = cfg
+}
+
+// Overrides returns the stored overrides of schedule that overlap [from, to),
+// oldest first (later ones win).
+func (d *Directory) Overrides(ctx context.Context, q Querier, schedule string, from, to time.Time) ([]*Override, error) {
+	if q == nil {
+		q = d.db
+	}
+	rows, err := q.QueryContext(ctx, `SELECT id, user_name, starts_at, ends_at, reason FROM oncall_overrides
+WHERE schedule = $1 AND ends_at > $2 AND starts_at < $3 ORDER BY id`, schedule, from.UnixMilli(), to.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("list overrides of %s: %w", schedule, err)
+	}
+	defer rows.Close()
+	var out []*Override
+	for rows.Next() {
+		var o Override
+		var s, e int64
+		if err := rows.Scan(&o.ID, &o.User, &s, &e, &o.Reason); err != nil {
+			return nil, fmt.Errorf("list overrides of %s: %w", schedule, err)
+		}
+		o.Start, o.End = time.UnixMilli(s).UTC(), time.UnixMilli(e).UTC()
+		out = append(out, &o)
+	}
+	return out, rows.Err()
+}
+
+// ReplaceOverrides replaces the stored overrides of schedule that overlap
+// [from, to) with ovs, in one transaction.
+func (d *Directory) ReplaceOverrides(ctx context.Context, schedule string, from, to time.Time, ovs []*Override, by string, now time.Time) error {
+	return d.db.InTx(ctx, func(tx *sql.Tx) error {
+		return replaceOverrides(ctx, tx, schedule, from, to, ovs, by, now)
+	})
+}
+
+func replaceOverrides(ctx context.Context, tx *sql.Tx, schedule string, from, to time.Time, ovs []*Override, by string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM oncall_overrides WHERE schedule = $1 AND ends_at > $2 AND starts_at < $3`,
+		schedule, from.UnixMilli(), to.UnixMilli()); err != nil {
+		return fmt.Errorf("replace overrides of %s: %w", schedule, err)
+	}
+	for _, o := range ovs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO oncall_overrides (schedule, user_name, starts_at, ends_at, reason, created_by, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)`, schedule, o.User, o.Start.UnixMilli(), o.End.UnixMilli(), o.Reason, by, now.UnixMilli()); err != nil {
+			return fmt.Errorf("store override of %s: %w", schedule, err)
+		}
+	}
+	return nil
+}
+
+// DeleteOverride removes one stored override.
+func (d *Directory) DeleteOverride(ctx context.Context, schedule string, id int64) (bool, error) {
+	res, err := d.db.ExecContext(ctx, `DELETE FROM oncall_overrides WHERE schedule = $1 AND id = $2`, schedule, id)
+	if err != nil {
+		return false, fmt.Errorf("delete override %d: %w", id, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// OnCall returns who is on call for schedule at t ("" for nobody), reading
+// stored overrides through q (a transaction, or nil for the pool).
+func (d *Directory) OnCall(ctx context.Context, q Querier, schedule string, t time.Time) (string, error) {
+	s := d.Config().Schedule(schedule)
+	if s == nil {
+		return "", fmt.Errorf("unknown schedule %q", schedule)
+	}
+	ovs, err := d.Overrides(ctx, q, schedule, t, t.Add(time.Millisecond))
+	if err != nil {
+		return "", err
+	}
+	u, _ := s.At(t, ovs)
+	return u, nil
+}
+
+// Shifts returns the shifts of schedule in [from, to) with stored overrides.
+func (d *Directory) Shifts(ctx context.Context, q Querier, schedule string, from, to time.Time) ([]Shift, error) {
+	s := d.Config().Schedule(schedule)
+	if s == nil {
+		return nil, fmt.Errorf("unknown schedule %q", schedule)
+	}
+	ovs, err := d.Overrides(ctx, q, schedule, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return s.Shifts(from, to, ovs), nil
+}
+
+// NextHandoff returns the next time after t someone else goes on call for
+// schedule, within horizon.
+func (d *Directory) NextHandoff(ctx context.Context, q Querier, schedule string, t time.Time, horizon time.Duration) (time.Time, bool, error) {
+	sh, err := d.Shifts(ctx, q, schedule, t, t.Add(horizon))
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	if len(sh) < 2 {
+		return time.Time{}, false, nil
+	}
+	return sh[1].Start, true, nil
+}

@@ -1,0 +1,250 @@
+// Package receiver accepts Alertmanager webhook deliveries
+// (POST /api/v1/webhook/alertmanager) and applies them to the incident store.
+//
+// The payload type is this package's own struct, checked against payloads
+// recorded from a real Alertmanager (testdata/); importing Alertmanager's
+// notify/webhook package would pull in most of Alertmanager.
+//
+// A delivery is answered 200 only after it is committed; bad input gets a
+// 4xx naming the problem (Alertmanager does not retry 4xx) and changes
+// nothing; a store failure gets 503 so that Alertmanager retries.
+package receiver
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/common/model"
+
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/web"
+)
+
+// Path is where Alertmanager posts.
+const Path = "/api/v1/webhook/alertmanager"
+
+// Message is the body Alertmanager's webhook integration posts (version 4).
+type Message struct {
+	Version           string            `json:"version"`
+	GroupKey          string            `json:"groupKey"`
+	TruncatedAlerts   uint64            `json:"truncatedAlerts"`
+	Status            string            `json:"status"`
+	Receiver          string            `json:"receiver"`
+	GroupLabels       map[string]string `json:"groupLabels"`
+	CommonLabels      map[string]string `json:"commonLabels"`
+	CommonAnnotations map[string]string `json:"commonAnnotations"`
+	ExternalURL       string            `json:"externalURL"`
+	Alerts            []Alert           `json:"alerts"`
+}
+
+// Alert is one alert of a Message.
+type Alert struct {
+	Status       string            `json:"status"`
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	StartsAt     time.Time         `json:"startsAt"`
+	EndsAt       time.Time         `json:"endsAt"`
+	GeneratorURL string            `json:"generatorURL"`
+	Fingerprint  string            `json:"fingerprint"`
+}
+
+// SupportedVersion is the webhook payload version understood.
+const SupportedVersion = "4"
+
+// Validate checks a message and says what is wrong with it.
+func (m *Message) Validate() error {
+	if m.Version == "" {
+		return errors.New(`missing "version"`)
+	}
+	if m.Version != SupportedVersion {
+		return fmt.Errorf("unsupported payload version %q (want %q)", m.Version, SupportedVersion)
+	}
+	if m.GroupKey == "" {
+		return errors.New(`missing "groupKey"`)
+	}
+	if m.Status != "firing" && m.Status != "resolved" {
+		return fmt.Errorf(`invalid "status" %q (want firing or resolved)`, m.Status)
+	}
+	if m.Receiver == "" {
+		return errors.New(`missing "receiver"`)
+	}
+	if len(m.Alerts) == 0 {
+		return errors.New(`missing "alerts": a notification carries at least one alert`)
+	}
+	for i, a := range m.Alerts {
+		if err := a.validate(); err != nil {
+			return fmt.Errorf("alerts[%d]: %w", i, err)
+		}
+	}
+	for name, set := range map[string]map[string]string{"groupLabels": m.GroupLabels, "commonLabels": m.CommonLabels} {
+		if err := validLabels(set); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (a *Alert) validate() error {
+	if a.Status != "firing" && a.Status != "resolved" {
+		return fmt.Errorf(`invalid "status" %q (want firing or resolved)`, a.Status)
+	}
+	if a.Fingerprint == "" {
+		return errors.New(`missing "fingerprint"`)
+	}
+	if len(a.Fingerprint) > 64 {
+		return fmt.Errorf(`"fingerprint" longer than 64 characters`)
+	}
+	if a.StartsAt.IsZero() {
+		return errors.New(`missing "startsAt"`)
+	}
+	if len(a.Labels) == 0 {
+		return errors.New(`missing "labels"`)
+	}
+	if err := validLabels(a.Labels); err != nil {
+		return fmt.Errorf("labels: %w", err)
+	}
+	if a.Status == "resolved" && !a.EndsAt.IsZero() && a.EndsAt.Before(a.StartsAt) {
+		return fmt.Errorf(`"endsAt" %s is before "startsAt" %s`, a.EndsAt.Format(time.RFC3339), a.StartsAt.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func validLabels(ls map[string]string) error {
+	for k := range ls {
+		if !model.LabelName(k).IsValid() {
+			return fmt.Errorf("invalid label name %q", k)
+		}
+	}
+	return nil
+}
+
+// Notification converts the message for the incident service.
+func (m *Message) Notification() incident.Notification {
+	n := incident.Notification{
+		Receiver: m.Receiver, Status: m.Status, GroupKey: m.GroupKey,
+		GroupLabels: m.GroupLabels, CommonLabels: m.CommonLabels, CommonAnnotations: m.CommonAnnotations,
+		ExternalURL: m.ExternalURL, TruncatedAlerts: int(min(m.TruncatedAlerts, 1<<31)),
+	}
+	for _, a := range m.Alerts {
+		ends := a.EndsAt
+		if ends.Year() <= 1 {
+			ends = time.Time{}
+		}
+		n.Alerts = append(n.Alerts, incident.NotifiedAlert{
+			Status: a.Status, Labels: a.Labels, Annotations: a.Annotations,
+			StartsAt: a.StartsAt, EndsAt: ends, GeneratorURL: a.GeneratorURL, Fingerprint: a.Fingerprint,
+		})
+	}
+	return n
+}
+
+// Ingester applies notifications; *incident.Service implements it.
+type Ingester interface {
+	Ingest(ctx context.Context, n incident.Notification) (*incident.IngestResult, error)
+}
+
+// Options configure the handler; they can change on reload.
+type Options struct {
+	// BearerToken, when not empty, is required as "Authorization: Bearer <token>".
+	BearerToken string
+	// MaxBodyBytes bounds a delivery's body.
+	MaxBodyBytes int64
+}
+
+// Handler serves the webhook endpoint.
+type Handler struct {
+	ing    Ingester
+	logger *slog.Logger
+
+	mu   sync.RWMutex
+	opts Options
+
+	requests *prometheus.CounterVec
+}
+
+// NewHandler returns the webhook handler.
+func NewHandler(ing Ingester, opts Options, logger *slog.Logger, reg prometheus.Registerer) *Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{
+		ing: ing, logger: logger, opts: opts,
+		requests: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+			Name: "sre_webhook_requests_total",
+			Help: "Requests to the Alertmanager webhook endpoint, by HTTP status code.",
+		}, []string{"code"}),
+	}
+}
+
+// SetOptions replaces the options (on config reload).
+func (h *Handler) SetOptions(o Options) {
+	h.mu.Lock()
+	h.opts = o
+	h.mu.Unlock()
+}
+
+func (h *Handler) options() Options {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.opts
+}
+
+func (h *Handler) fail(w http.ResponseWriter, code int, typ string, err error) {
+	h.requests.WithLabelValues(fmt.Sprint(code)).Inc()
+	web.Error(w, code, typ, err)
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	opts := h.options()
+	if opts.BearerToken != "" {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(opts.BearerToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sred webhook"`)
+			h.fail(w, http.StatusUnauthorized, "unauthorized", errors.New("missing or wrong bearer token"))
+			return
+		}
+	}
+	limit := opts.MaxBodyBytes
+	if limit <= 0 {
+		limit = 4 << 20
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			h.fail(w, http.StatusRequestEntityTooLarge, "bad_data", fmt.Errorf("request body larger than %d bytes (webhook.max_body_bytes)", mbe.Limit))
+			return
+		}
+		h.fail(w, http.StatusBadRequest, "bad_data", fmt.Errorf("read body: %w", err))
+		return
+	}
+	var msg Message
+	if err := json.Unmarshal(body, &msg); err != nil {
+		h.fail(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid JSON body: %w", err))
+		return
+	}
+	if err := msg.Validate(); err != nil {
+		h.fail(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid webhook payload: %w", err))
+		return
+	}
+	res, err := h.ing.Ingest(r.Context(), msg.Notification())
+	if err != nil {
+		h.logger.Error("Apply webhook delivery", "group_key", msg.GroupKey, "err", err)
+		h.fail(w, http.StatusServiceUnavailable, "unavailable", fmt.Errorf("store the delivery: %w", err))
+		return
+	}
+	h.requests.WithLabelValues("200").Inc()
+	web.JSON(w, http.StatusOK, res)
+}

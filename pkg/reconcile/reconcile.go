@@ -1,0 +1,362 @@
+// Package reconcile keeps sred's incidents in step with Alertmanager.
+//
+// Webhook deliveries can miss resolves: a receiver with send_resolved: false
+// never sends them, max_alerts truncation drops alerts from a delivery, and a
+// delivery can be lost for good after Alertmanager gives up retrying. The
+// Reconciler polls Alertmanager's API v2 (/api/v2/alerts) and resolves, through
+// the incident service, every alert sred still holds as firing that
+// Alertmanager no longer has. The Silencer creates silences in Alertmanager
+// for acknowledged incidents and expires them on resolve. The Watchdog opens a
+// CRITICAL "alerting pipeline broken" incident when the always-firing
+// heartbeat alert stops arriving.
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/rootuip/sre/pkg/incident"
+)
+
+// Actor names sred's reconciliation in timelines.
+const Actor = "reconciler"
+
+// Options tune the Reconciler.
+type Options struct {
+	// MissingPolls is how many successive polls an alert must be absent
+	// from Alertmanager before sred resolves it (at least 1). Alertmanager
+	// keeps alerts in memory only: right after it restarts, it has none
+	// until Prometheus sends them again, and one empty answer must not
+	// resolve every incident. Default 2.
+	MissingPolls int
+}
+
+// Reconciler resolves the alerts Alertmanager no longer has.
+type Reconciler struct {
+	am       Alertmanager
+	inc      *incident.Service
+	watchdog *Watchdog
+	logger   *slog.Logger
+	opts     Options
+	m        *metrics
+
+	mu      sync.Mutex
+	missing map[missingKey]missingSince
+
+	// Now is the clock (tests may replace it).
+	Now func() time.Time
+}
+
+type missingKey struct {
+	fp     string
+	starts int64
+}
+
+type missingSince struct {
+	polls int
+	first time.Time
+}
+
+type metrics struct {
+	runs      *prometheus.CounterVec
+	resolved  prometheus.Counter
+	lastOK    prometheus.Gauge
+	amAlerts  prometheus.Gauge
+	duration  prometheus.Histogram
+	silences  *prometheus.CounterVec
+	watchdogs *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		runs: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sre_reconcile_runs_total",
+			Help: "Reconciliation polls of Alertmanager's /api/v2/alerts, by result (success, error).",
+		}, []string{"result"}),
+		resolved: f.NewCounter(prometheus.CounterOpts{
+			Name: "sre_reconcile_resolved_alerts_total",
+			Help: "Alerts resolved by reconciliation because Alertmanager no longer had them (their resolve never arrived).",
+		}),
+		lastOK: f.NewGauge(prometheus.GaugeOpts{
+			Name: "sre_reconcile_last_success_timestamp_seconds",
+			Help: "Time of the last successful reconciliation poll.",
+		}),
+		amAlerts: f.NewGauge(prometheus.GaugeOpts{
+			Name: "sre_reconcile_alertmanager_alerts",
+			Help: "Alerts Alertmanager reported at the last successful poll.",
+		}),
+		duration: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sre_reconcile_duration_seconds",
+			Help:    "Time taken by one reconciliation poll.",
+			Buckets: prometheus.DefBuckets,
+		}),
+		silences: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sre_alertmanager_silence_operations_total",
+			Help: "Silence operations on Alertmanager, by operation (create, expire) and result (success, error).",
+		}, []string{"operation", "result"}),
+		watchdogs: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "sre_watchdog_heartbeats_total",
+			Help: "Watchdog heartbeats seen, by source (webhook, poll).",
+		}, []string{"source"}),
+	}
+}
+
+// Metrics are shared by the Reconciler, Silencer and Watchdog of one process.
+type Metrics = metrics
+
+// NewMetrics registers the package's metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics { return newMetrics(reg) }
+
+// NewReconciler returns a Reconciler. watchdog may be nil; when set, polls
+// that find the Watchdog alert in Alertmanager count as heartbeats.
+func NewReconciler(am Alertmanager, inc *incident.Service, watchdog *Watchdog, opts Options, logger *slog.Logger, m *Metrics) *Reconciler {
+	if opts.MissingPolls < 1 {
+		opts.MissingPolls = 2
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Reconciler{am: am, inc: inc, watchdog: watchdog, logger: logger, opts: opts, m: m,
+		missing: map[missingKey]missingSince{}, Now: time.Now}
+}
+
+// Result says what one poll did.
+type Result struct {
+	// AlertmanagerAlerts is how many alerts Alertmanager reported.
+	AlertmanagerAlerts int
+	// Checked is how many firing alerts of open incidents were compared.
+	Checked int
+	// Missing counts alerts absent from Alertmanager but not yet resolved
+	// (absent for fewer than MissingPolls polls).
+	Missing int
+	// Resolved lists "incident/fingerprint" of the alerts resolved.
+	Resolved []string
+	// Heartbeat is true when the Watchdog alert was found.
+	Heartbeat bool
+}
+
+// IsAlertmanagerGroup reports whether an incident's group key came from
+// Alertmanager: its group keys start with the root route's key "{}".
+// Incidents sred opens itself (the Watchdog's) use other keys and are never
+// reconciled against Alertmanager.
+func IsAlertmanagerGroup(groupKey string) bool { return strings.HasPrefix(groupKey, "{}") }
+
+// Reconcile polls Alertmanager once and resolves what it no longer has.
+// If Alertmanager cannot be reached, nothing is resolved.
+func (r *Reconciler) Reconcile(ctx context.Context) (*Result, error) {
+	start := time.Now()
+	res, err := r.reconcile(ctx)
+	r.m.duration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		r.m.runs.WithLabelValues("error").Inc()
+		return res, err
+	}
+	r.m.runs.WithLabelValues("success").Inc()
+	r.m.lastOK.Set(float64(r.Now().Unix()))
+	return res, nil
+}
+
+func (r *Reconciler) reconcile(ctx context.Context) (*Result, error) {
+	now := r.Now().UTC()
+	alerts, err := r.am.Alerts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{AlertmanagerAlerts: len(alerts)}
+	r.m.amAlerts.Set(float64(len(alerts)))
+	active := make(map[string][]int64, len(alerts))
+	for _, a := range alerts {
+		active[a.Fingerprint] = append(active[a.Fingerprint], a.StartsAt.UnixMilli())
+		if r.watchdog != nil && r.watchdog.IsHeartbeat(a.Labels) {
+			res.Heartbeat = true
+		}
+	}
+	if res.Heartbeat {
+		if err := r.watchdog.Heartbeat(ctx, now, "poll"); err != nil {
+			r.logger.Error("Record Watchdog heartbeat", "err", err)
+		}
+	}
+
+	type due struct {
+		inc    incident.Incident
+		alerts []incident.Alert
+		since  time.Time
+	}
+	var todo []due
+	seen := map[missingKey]bool{}
+	r.mu.Lock()
+	f := incident.Filter{
+		Status:     []incident.Status{incident.StatusTriggered, incident.StatusAcknowledged, incident.StatusInvestigating},
+		Limit:      1000,
+		WithAlerts: true,
+	}
+	for {
+		page, err := r.inc.List(ctx, f)
+		if err != nil {
+			r.mu.Unlock()
+			return nil, fmt.Errorf("list open incidents: %w", err)
+		}
+		for _, inc := range page.Incidents {
+			if !IsAlertmanagerGroup(inc.GroupKey) {
+				continue
+			}
+			d := due{inc: inc}
+			for _, a := range inc.Alerts {
+				if a.Status != "firing" {
+					continue
+				}
+				res.Checked++
+				k := missingKey{a.Fingerprint, a.StartsAt.UnixMilli()}
+				seen[k] = true
+				if hasStart(active[a.Fingerprint], k.starts) {
+					delete(r.missing, k)
+					continue
+				}
+				ms := r.missing[k]
+				ms.polls++
+				if ms.first.IsZero() {
+					ms.first = now
+				}
+				r.missing[k] = ms
+				if ms.polls < r.opts.MissingPolls {
+					res.Missing++
+					continue
+				}
+				d.alerts = append(d.alerts, a)
+				if d.since.IsZero() || ms.first.Before(d.since) {
+					d.since = ms.first
+				}
+			}
+			if len(d.alerts) > 0 {
+				todo = append(todo, d)
+			}
+		}
+		if len(page.Incidents) < f.Limit {
+			break
+		}
+		f.Offset += f.Limit
+	}
+	for k := range r.missing {
+		if !seen[k] {
+			delete(r.missing, k)
+		}
+	}
+	r.mu.Unlock()
+
+	for _, d := range todo {
+		if err := r.resolve(ctx, d.inc, d.alerts, now); err != nil {
+			return res, err
+		}
+		r.mu.Lock()
+		for _, a := range d.alerts {
+			delete(r.missing, missingKey{a.Fingerprint, a.StartsAt.UnixMilli()})
+			res.Resolved = append(res.Resolved, d.inc.ID+"/"+a.Fingerprint)
+		}
+		r.mu.Unlock()
+		r.m.resolved.Add(float64(len(d.alerts)))
+	}
+	return res, nil
+}
+
+// hasStart reports whether Alertmanager holds the episode starting at
+// starts (unix ms). A different startsAt for the same fingerprint is a
+// newer episode: the stored one ended.
+func hasStart(starts []int64, want int64) bool {
+	for _, s := range starts {
+		if s == want {
+			return true
+		}
+	}
+	return false
+}
+
+// resolve feeds Alertmanager's verdict to the incident service as a
+// resolved notification of the incident's group, so that the same
+// idempotent path as webhook deliveries applies it (alert episodes resolved,
+// recovery time set, the incident resolved when all its alerts have and
+// auto_resolve is on), then records why in the timeline.
+func (r *Reconciler) resolve(ctx context.Context, inc incident.Incident, alerts []incident.Alert, now time.Time) error {
+	n := incident.Notification{
+		Receiver: inc.Receiver, Status: "resolved", GroupKey: inc.GroupKey,
+		CommonLabels: inc.Labels,
+	}
+	var names []string
+	for _, a := range alerts {
+		// The alert ended at some time between the last poll that saw it
+		// and the first that did not; sred records the poll time.
+		n.Alerts = append(n.Alerts, incident.NotifiedAlert{
+			Status: "resolved", Labels: a.Labels, Annotations: a.Annotations,
+			StartsAt: a.StartsAt, EndsAt: now, GeneratorURL: a.GeneratorURL, Fingerprint: a.Fingerprint,
+		})
+		names = append(names, describe(a.Labels))
+	}
+	if _, err := r.inc.Ingest(ctx, n); err != nil {
+		return fmt.Errorf("resolve missing alerts of %s: %w", inc.ID, err)
+	}
+	sort.Strings(names)
+	fps := make([]string, 0, len(alerts))
+	for _, a := range alerts {
+		fps = append(fps, a.Fingerprint)
+	}
+	msg := fmt.Sprintf("Alertmanager no longer has %d alert(s) sred held as firing (resolve not received): %s",
+		len(alerts), strings.Join(names, "; "))
+	if err := r.inc.AddTimeline(ctx, nil, incident.TimelineEntry{
+		IncidentID: inc.ID, Time: now, Kind: "reconcile", Actor: Actor, Message: msg,
+		Data: map[string]any{"fingerprints": fps},
+	}); err != nil {
+		return fmt.Errorf("record reconciliation of %s: %w", inc.ID, err)
+	}
+	r.logger.Info("Resolved alerts missing from Alertmanager", "incident", inc.ID, "alerts", len(alerts))
+	return nil
+}
+
+// Run polls every interval until ctx ends. Poll errors are logged, not fatal.
+func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := r.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			r.logger.Warn("Reconcile with Alertmanager", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// describe renders an alert's identity as alertname{k="v", ...}.
+func describe(labels map[string]string) string {
+	var b strings.Builder
+	b.WriteString(labels["alertname"])
+	var parts []string
+	for _, k := range sortedKeys(labels) {
+		if k == "alertname" {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s=%q", k, labels[k]))
+	}
+	if len(parts) > 0 {
+		b.WriteString("{" + strings.Join(parts, ", ") + "}")
+	}
+	return b.String()
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,90 @@
+package reconcile
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"github.com/rootuip/sre/pkg/receiver"
+	"github.com/rootuip/sre/pkg/web"
+)
+
+// WatchdogPath is where an Alertmanager receiver dedicated to the heartbeat
+// alert posts (see docs/reconcile.md).
+const WatchdogPath = "/api/v1/webhook/watchdog"
+
+// WebhookOptions configure the Watchdog webhook: the same bearer token and
+// body limit as the main webhook.
+type WebhookOptions struct {
+	BearerToken  string
+	MaxBodyBytes int64
+}
+
+// WatchdogHandler accepts Alertmanager webhook deliveries of the heartbeat
+// alert. Deliveries are checked like the main webhook's; firing heartbeat
+// alerts count as heartbeats, and nothing else in them is stored.
+type WatchdogHandler struct {
+	W    *Watchdog
+	opts atomic.Pointer[WebhookOptions]
+}
+
+// NewWatchdogHandler returns the handler.
+func NewWatchdogHandler(w *Watchdog, o WebhookOptions) *WatchdogHandler {
+	h := &WatchdogHandler{W: w}
+	h.SetOptions(o)
+	return h
+}
+
+// SetOptions replaces the options (on config reload).
+func (h *WatchdogHandler) SetOptions(o WebhookOptions) { h.opts.Store(&o) }
+
+// ServeHTTP implements http.Handler.
+func (h *WatchdogHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	o := h.opts.Load()
+	if o.BearerToken != "" {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(o.BearerToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sred webhook"`)
+			web.Error(w, http.StatusUnauthorized, "unauthorized", errors.New("missing or wrong bearer token"))
+			return
+		}
+	}
+	limit := o.MaxBodyBytes
+	if limit <= 0 {
+		limit = 4 << 20
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			web.Error(w, http.StatusRequestEntityTooLarge, "bad_data", fmt.Errorf("request body larger than %d bytes (webhook.max_body_bytes)", mbe.Limit))
+			return
+		}
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("read body: %w", err))
+		return
+	}
+	var msg receiver.Message
+	if err := json.Unmarshal(body, &msg); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid JSON body: %w", err))
+		return
+	}
+	if err := msg.Validate(); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid webhook payload: %w", err))
+		return
+	}
+	if h.W.Options().Alertname == "" {
+		web.Error(w, http.StatusConflict, "disabled", errors.New("the watchdog is disabled (alertmanager.watchdog.alertname is empty)"))
+		return
+	}
+	seen, err := h.W.Observe(r.Context(), msg.Notification().Alerts)
+	if err != nil {
+		web.Error(w, http.StatusServiceUnavailable, "unavailable", err)
+		return
+	}
+	web.JSON(w, http.StatusOK, map[string]any{"heartbeat": seen})
+}

@@ -1,0 +1,769 @@
+package rulegen
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"regexp/syntax"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
+	"gopkg.in/yaml.v3"
+
+	"github.com/rootuip/sre/pkg/slo"
+)
+
+// Suite is a `promtool test rules` file.
+type Suite struct {
+	RuleFiles          []string       `yaml:"rule_files"`
+	EvaluationInterval model.Duration `yaml:"evaluation_interval"`
+	Tests              []TestGroup    `yaml:"tests"`
+}
+
+// TestGroup is one test of a suite: input series and expectations.
+type TestGroup struct {
+	Name            string        `yaml:"name"`
+	Interval        model.Duration `yaml:"interval"`
+	InputSeries     []InputSeries `yaml:"input_series"`
+	AlertRuleTests  []AlertTest   `yaml:"alert_rule_test,omitempty"`
+	PromqlExprTests []ExprTest    `yaml:"promql_expr_test,omitempty"`
+}
+
+// InputSeries is a series in promtool's expanding notation.
+type InputSeries struct {
+	Series string `yaml:"series"`
+	Values string `yaml:"values"`
+}
+
+// AlertTest expects exactly these alerts of one name at one time.
+type AlertTest struct {
+	EvalTime  model.Duration `yaml:"eval_time"`
+	Alertname string         `yaml:"alertname"`
+	ExpAlerts []ExpAlert     `yaml:"exp_alerts"`
+}
+
+// ExpAlert is an expected alert.
+type ExpAlert struct {
+	ExpLabels      map[string]string `yaml:"exp_labels,omitempty"`
+	ExpAnnotations map[string]string `yaml:"exp_annotations,omitempty"`
+}
+
+// ExprTest expects exactly these samples from a query at one time.
+type ExprTest struct {
+	Expr       string         `yaml:"expr"`
+	EvalTime   model.Duration `yaml:"eval_time"`
+	ExpSamples []ExpSample    `yaml:"exp_samples"`
+}
+
+// ExpSample is an expected sample.
+type ExpSample struct {
+	Labels string  `yaml:"labels"`
+	Value  float64 `yaml:"value"`
+}
+
+// Marshal renders the suite.
+func (s *Suite) Marshal() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteString(Header)
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(s); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// SuiteFileName is the name of an SLO's test suite file.
+func SuiteFileName(service, sloName string) string { return service + "-" + sloName + ".yml" }
+
+const (
+	minute = time.Minute
+	// traffic is the number of events per minute in the scenarios.
+	traffic = 1000.0
+	// warmup is the healthy history before an outage.
+	warmup = 60 * minute
+)
+
+// phase is a stretch of the scenario: n minutes of traffic events per
+// minute, a share bad of them bad (or exactly badAbs bad events per minute
+// when set); reset sets counters back to 0 at its start.
+type phase struct {
+	n       int
+	traffic float64
+	bad     float64
+	badAbs  float64
+	reset   bool
+}
+
+// role is what a synthesized input series counts.
+type role int
+
+const (
+	roleGood  role = iota // good events only
+	roleBad               // bad events only
+	roleTotal             // all events
+	roleGauge             // 1 - bad share, absent without traffic
+)
+
+type fixtureSeries struct {
+	labels labels.Labels
+	role   role
+	// leAlt marks a bucket series whose le is written in the alternative form.
+	leAlt bool
+	le    bool
+}
+
+// fixture knows how to write input series for an SLO's SLI.
+type fixture struct {
+	series []fixtureSeries
+	groups []map[string]string
+}
+
+// TestSuite writes a promtool test suite for one SLO, for a rule file at
+// ruleFile (relative to the suite). It returns nil and a reason when the
+// SLI's inputs cannot be synthesized (raw and native histogram SLIs,
+// selectors no series can satisfy).
+func TestSuite(ruleFile string, spec *slo.Spec, o *slo.SLO) (*Suite, string) {
+	fx, why := newFixture(o)
+	if fx == nil {
+		return nil, why
+	}
+	b := o.ErrorBudget()
+	pages, tickets := splitWindows(o)
+	t := &suiteBuilder{spec: spec, slo: o, fx: fx}
+	s := &Suite{RuleFiles: []string{ruleFile}, EvaluationInterval: model.Duration(minute)}
+
+	// Total outage pages within the computed detection time.
+	if len(pages) > 0 {
+		d := outageDetection(o, pages)
+		g := t.group(fmt.Sprintf("total outage pages within %s", fmtMin(d)), []phase{
+			{n: int(warmup / minute), traffic: traffic},
+			{n: int((d + 10*minute) / minute), traffic: traffic, bad: 1},
+		}, fx.hasBucket())
+		g.PromqlExprTests = append(g.PromqlExprTests, t.none(warmup-minute, AlertPage))
+		g.PromqlExprTests = append(g.PromqlExprTests, t.firing(warmup+d, AlertPage, true))
+		s.Tests = append(s.Tests, g)
+
+		// The page resets after recovery.
+		r := resetTime(pages)
+		outage := d + 2*minute
+		g = t.group(fmt.Sprintf("page resets within %s after recovery", fmtMin(r)), []phase{
+			{n: int(warmup / minute), traffic: traffic},
+			{n: int(outage / minute), traffic: traffic, bad: 1},
+			{n: int((r + 10*minute) / minute), traffic: traffic},
+		}, false)
+		g.PromqlExprTests = append(g.PromqlExprTests, t.firing(warmup+outage-minute, AlertPage, true))
+		g.PromqlExprTests = append(g.PromqlExprTests, t.none(warmup+outage+r, AlertPage))
+		s.Tests = append(s.Tests, g)
+	}
+
+	// A budget-neutral burn (1x) never pages.
+	longest := 6 * time.Hour
+	if len(pages) > 0 {
+		longest = pages[len(pages)-1].Long
+	}
+	dur := longest + 30*minute
+	g := t.group("budget-neutral burn (1x) does not page", []phase{{n: int(dur / minute), traffic: traffic, bad: b}}, false)
+	for _, at := range spread(dur) {
+		g.PromqlExprTests = append(g.PromqlExprTests, t.none(at, AlertPage))
+	}
+	s.Tests = append(s.Tests, g)
+
+	// A slow burn opens a ticket, not a page.
+	if len(tickets) > 0 {
+		factor := slowBurn(pages, tickets)
+		var maxFor time.Duration
+		for _, w := range tickets {
+			maxFor = max(maxFor, w.For)
+		}
+		at := 30*minute + maxFor
+		dur := at + 30*minute
+		g := t.group(fmt.Sprintf("slow burn (%sx) opens a ticket, not a page", num(factor)), []phase{{n: int(dur / minute), traffic: traffic, bad: factor * b}}, false)
+		g.PromqlExprTests = append(g.PromqlExprTests, t.firing(at, AlertTicket, true))
+		for _, at := range spread(dur) {
+			g.PromqlExprTests = append(g.PromqlExprTests, t.none(at, AlertPage))
+		}
+		s.Tests = append(s.Tests, g)
+	}
+
+	// No traffic raises nothing and records no ratio (never NaN).
+	g = t.group("no traffic raises nothing", []phase{{n: 120, traffic: 0}}, false)
+	for _, a := range []string{AlertPage, AlertTicket, AlertBudget} {
+		g.AlertRuleTests = append(g.AlertRuleTests, noneAtAll(120*minute, a))
+	}
+	for _, r := range []string{ErrorRatioRecord(slo.BaseWindow), ErrorRatioPeriod, ErrorBudgetRemaining} {
+		g.PromqlExprTests = append(g.PromqlExprTests, ExprTest{Expr: t.sel(r), EvalTime: model.Duration(120 * minute), ExpSamples: []ExpSample{}})
+	}
+	s.Tests = append(s.Tests, g)
+
+	// Traffic that stops leaves a finite budget, not a NaN that sticks.
+	g = t.group("traffic stopping keeps the budget a finite number", []phase{
+		{n: 60, traffic: traffic, bad: 2 * b},
+		{n: 120, traffic: 0},
+	}, false)
+	g.PromqlExprTests = append(g.PromqlExprTests, ExprTest{
+		Expr:       fmt.Sprintf("count(abs(%s) < +Inf)", t.sel(ErrorBudgetRemaining)),
+		EvalTime:   model.Duration(170 * minute),
+		ExpSamples: []ExpSample{{Labels: "{}", Value: float64(len(fx.groups))}},
+	})
+	s.Tests = append(s.Tests, g)
+
+	if fx.counters() {
+		// A counter reset (process restart) does not alert.
+		g = t.group("counter reset does not alert", []phase{
+			{n: 30, traffic: traffic, bad: b / 2},
+			{n: 90, traffic: traffic, bad: b / 2, reset: true},
+		}, false)
+		for _, at := range []time.Duration{31 * minute, 33 * minute, 36 * minute, 60 * minute, 119 * minute} {
+			g.PromqlExprTests = append(g.PromqlExprTests, t.none(at, AlertPage), t.none(at, AlertTicket))
+		}
+		s.Tests = append(s.Tests, g)
+	}
+
+	if o.Alerting.MinEvents > 0 && len(pages) > 0 {
+		// Low traffic: a single bad event does not page.
+		low := o.Alerting.MinEvents / (longest.Minutes() + 5) / 2
+		g = t.group("low traffic: a single error does not page (minEvents)", []phase{
+			{n: 60, traffic: low},
+			{n: 1, traffic: low, badAbs: 1},
+			{n: int(longest/minute) + 10, traffic: low},
+		}, false)
+		for _, at := range []time.Duration{61 * minute, 63 * minute, 66 * minute, 90 * minute} {
+			g.PromqlExprTests = append(g.PromqlExprTests, t.none(at, AlertPage))
+		}
+		s.Tests = append(s.Tests, g)
+	}
+	return s, ""
+}
+
+func splitWindows(o *slo.SLO) (pages, tickets []slo.Window) {
+	for _, w := range o.Windows() {
+		if w.Severity == slo.SeverityPage {
+			pages = append(pages, w)
+		} else {
+			tickets = append(tickets, w)
+		}
+	}
+	sort.Slice(pages, func(i, j int) bool { return pages[i].Long < pages[j].Long })
+	return pages, tickets
+}
+
+// outageDetection models the generated rules under a total outage after a
+// healthy history: the 5m rate ratio reaches k/4 after k one-minute
+// evaluations, and the ratio over a window W is the sum of those over W.
+// It returns the time by which a page is firing, with a 2m margin.
+func outageDetection(o *slo.SLO, pages []slo.Window) time.Duration {
+	b := o.ErrorBudget()
+	best := time.Duration(math.MaxInt64)
+	for _, w := range pages {
+		theta := w.BurnRate * b
+		k := max(minutesToExceed(theta, w.Long), minutesToExceed(theta, w.Short))
+		d := time.Duration(k)*minute + w.For
+		d = (d + minute - 1).Truncate(minute)
+		best = min(best, d)
+	}
+	return best + 2*minute
+}
+
+func minutesToExceed(theta float64, w time.Duration) int {
+	n := w.Minutes()
+	if w == slo.BaseWindow {
+		n = 1 // the 5m ratio is the rate ratio itself
+	}
+	sum := 0.0
+	for k := 1; k < 100000; k++ {
+		sum += math.Min(float64(k)/4, 1)
+		if sum/n > theta*1.05 {
+			return k
+		}
+	}
+	return 100000
+}
+
+// resetTime is how long after recovery every page condition is false:
+// the longest short window, plus 5m for the rate window, plus a margin.
+func resetTime(pages []slo.Window) time.Duration {
+	var s time.Duration
+	for _, w := range pages {
+		s = max(s, w.Short)
+	}
+	return s + 7*minute
+}
+
+// slowBurn picks a burn factor above the lowest ticket factor and below
+// the lowest page factor: 2.5x for the workbook's tiers.
+func slowBurn(pages, tickets []slo.Window) float64 {
+	lo := math.Inf(1)
+	for _, w := range tickets {
+		lo = math.Min(lo, w.BurnRate)
+	}
+	hi := math.Inf(1)
+	for _, w := range pages {
+		hi = math.Min(hi, w.BurnRate)
+	}
+	if 2.5 > lo && 2.5 < hi {
+		return 2.5
+	}
+	if math.IsInf(hi, 1) {
+		return lo * 1.5
+	}
+	return math.Round(math.Sqrt(lo*hi)*100) / 100
+}
+
+func spread(d time.Duration) []time.Duration {
+	var out []time.Duration
+	for _, f := range []float64{0.1, 0.25, 0.5, 0.75, 1} {
+		at := time.Duration(float64(d) * f).Truncate(minute)
+		if len(out) == 0 || out[len(out)-1] != at {
+			out = append(out, at)
+		}
+	}
+	return out
+}
+
+func fmtMin(d time.Duration) string { return model.Duration(d).String() }
+
+type suiteBuilder struct {
+	spec *slo.Spec
+	slo  *slo.SLO
+	fx   *fixture
+}
+
+func (t *suiteBuilder) sel(name string) string {
+	vs := &parser.VectorSelector{Name: name, LabelMatchers: []*labels.Matcher{
+		labels.MustNewMatcher(labels.MatchEqual, LabelService, t.spec.Service),
+		labels.MustNewMatcher(labels.MatchEqual, LabelSLO, t.slo.Name),
+	}}
+	return vs.String()
+}
+
+// none expects no alert of this name for this SLO, neither pending nor
+// firing. (An alert_rule_test would also see the other SLOs of the rule
+// file, which read the same input series.)
+func (t *suiteBuilder) none(at time.Duration, alert string) ExprTest {
+	vs := &parser.VectorSelector{Name: "ALERTS", LabelMatchers: []*labels.Matcher{
+		labels.MustNewMatcher(labels.MatchEqual, "alertname", alert),
+		labels.MustNewMatcher(labels.MatchEqual, LabelService, t.spec.Service),
+		labels.MustNewMatcher(labels.MatchEqual, LabelSLO, t.slo.Name),
+	}}
+	return ExprTest{Expr: vs.String(), EvalTime: model.Duration(at), ExpSamples: []ExpSample{}}
+}
+
+// noneAtAll expects no alert of this name from any rule of the file.
+func noneAtAll(at time.Duration, alert string) AlertTest {
+	return AlertTest{EvalTime: model.Duration(at), Alertname: alert, ExpAlerts: []ExpAlert{}}
+}
+
+// firing expects an alert of the first group (only) to be firing.
+func (t *suiteBuilder) firing(at time.Duration, alert string, firing bool) ExprTest {
+	by := append([]string{LabelService, LabelSLO}, t.slo.GroupBy...)
+	vs := &parser.VectorSelector{Name: "ALERTS", LabelMatchers: []*labels.Matcher{
+		labels.MustNewMatcher(labels.MatchEqual, "alertname", alert),
+		labels.MustNewMatcher(labels.MatchEqual, "alertstate", "firing"),
+		labels.MustNewMatcher(labels.MatchEqual, LabelService, t.spec.Service),
+		labels.MustNewMatcher(labels.MatchEqual, LabelSLO, t.slo.Name),
+	}}
+	e := ExprTest{
+		Expr:       fmt.Sprintf("max by (%s) (%s)", strings.Join(by, ", "), vs),
+		EvalTime:   model.Duration(at),
+		ExpSamples: []ExpSample{},
+	}
+	if firing {
+		m := map[string]string{LabelService: t.spec.Service, LabelSLO: t.slo.Name}
+		for k, v := range t.fx.groups[0] {
+			m[k] = v
+		}
+		e.ExpSamples = append(e.ExpSamples, ExpSample{Labels: labels.FromMap(m).String(), Value: 1})
+	}
+	return e
+}
+
+// group writes the input series of a scenario. The first group of a
+// grouped SLO follows the phases; the others stay healthy, with traffic
+// when the phase has some. leAlt writes bucket bounds Prometheus 2 style.
+func (t *suiteBuilder) group(name string, phases []phase, leAlt bool) TestGroup {
+	g := TestGroup{Name: name, Interval: model.Duration(minute)}
+	for gi, grp := range t.fx.groups {
+		ph := phases
+		if gi > 0 {
+			ph = make([]phase, len(phases))
+			for i, p := range phases {
+				ph[i] = phase{n: p.n, traffic: p.traffic, reset: p.reset}
+			}
+		}
+		for _, fs := range t.fx.series {
+			b := labels.NewBuilder(fs.labels)
+			for k, v := range grp {
+				b.Set(k, v)
+			}
+			if fs.le {
+				b.Set("le", leValue(float64(t.slo.SLI.Latency.Threshold), leAlt))
+			}
+			vals, ok := seriesValues(fs.role, ph)
+			if !ok {
+				continue
+			}
+			g.InputSeries = append(g.InputSeries, InputSeries{Series: b.Labels().String(), Values: vals})
+		}
+	}
+	if len(g.InputSeries) == 0 {
+		// promtool needs a series to run a test.
+		g.InputSeries = append(g.InputSeries, InputSeries{Series: `sre_test_idle{job="test"}`, Values: "0+0x120"})
+	}
+	return g
+}
+
+// leValue writes a bucket bound as Prometheus 3 normalises it ("0.2",
+// "1.0"), or in the alternative form ("0.20", "1").
+func leValue(v float64, alt bool) string {
+	s := strconv.FormatFloat(v, 'f', -1, 64)
+	if strings.Contains(s, ".") {
+		if alt {
+			return s + "0"
+		}
+		return s
+	}
+	if alt {
+		return s
+	}
+	return s + ".0"
+}
+
+// seriesValues expands a series' samples over the phases. Counters start at
+// 0 and grow by the phase's events each minute; gauges are 1 - bad share and
+// absent (stale) without traffic.
+func seriesValues(r role, phases []phase) (string, bool) {
+	var parts []string
+	if r == roleGauge {
+		any := false
+		for _, p := range phases {
+			if p.traffic == 0 {
+				parts = append(parts, fmt.Sprintf("_x%d", p.n))
+				continue
+			}
+			any = true
+			bad := p.bad
+			if p.badAbs > 0 {
+				bad = math.Min(1, p.badAbs/p.traffic)
+			}
+			parts = append(parts, fmt.Sprintf("%s+0x%d", num(1-bad), p.n))
+		}
+		// The expanding notation writes n+1 samples for "a+bxn"; trim below.
+		if !any {
+			return "", false
+		}
+		return fixCounts(parts, phases), true
+	}
+	cur := 0.0
+	first := true
+	for _, p := range phases {
+		bad := p.traffic * p.bad
+		if p.badAbs > 0 {
+			bad = p.badAbs
+		}
+		inc := p.traffic
+		switch r {
+		case roleGood:
+			inc = p.traffic - bad
+		case roleBad:
+			inc = bad
+		}
+		inc = round6(inc)
+		start := cur + inc
+		if first {
+			start = 0
+			first = false
+		} else if p.reset {
+			start = 0
+		}
+		start = round6(start)
+		if p.n == 1 {
+			parts = append(parts, num(start))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s+%sx%d", num(start), num(inc), p.n-1))
+		}
+		cur = round6(start + inc*float64(p.n-1))
+	}
+	return strings.Join(parts, " "), true
+}
+
+// fixCounts turns the gauge parts (written with n) into n samples each.
+func fixCounts(parts []string, phases []phase) string {
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		n := phases[i].n
+		base := p[:strings.LastIndexByte(p, 'x')]
+		if strings.HasPrefix(p, "_") {
+			// Blanks: "_xn" is n missing samples.
+			out[i] = fmt.Sprintf("_x%d", n)
+			continue
+		}
+		if n == 1 {
+			out[i] = strings.TrimSuffix(base, "+0")
+			continue
+		}
+		out[i] = fmt.Sprintf("%sx%d", base, n-1)
+	}
+	return strings.Join(out, " ")
+}
+
+func round6(f float64) float64 { return math.Round(f*1e6) / 1e6 }
+
+func (fx *fixture) hasBucket() bool {
+	for _, s := range fx.series {
+		if s.le {
+			return true
+		}
+	}
+	return false
+}
+
+func (fx *fixture) counters() bool {
+	for _, s := range fx.series {
+		if s.role == roleGauge {
+			return false
+		}
+	}
+	return true
+}
+
+// newFixture synthesizes input series that the SLI's selectors match.
+func newFixture(o *slo.SLO) (*fixture, string) {
+	fx := &fixture{groups: []map[string]string{{}}}
+	if len(o.GroupBy) > 0 {
+		fx.groups = []map[string]string{{}, {}}
+		for _, l := range o.GroupBy {
+			fx.groups[0][l] = "acme"
+			fx.groups[1][l] = "globex"
+		}
+	}
+	sli := o.SLI
+	switch {
+	case sli.Events != nil:
+		e := sli.Events
+		errM, totM, why := eventMatchers(e)
+		if why != "" {
+			return nil, why
+		}
+		if metricName(errM) == metricName(totM) {
+			bad, ok := satisfy(append(append([]*labels.Matcher{}, totM...), errM...), nil)
+			if !ok {
+				return nil, "no series satisfies both selectors"
+			}
+			good, ok := satisfy(totM, errM)
+			if !ok {
+				return nil, "no series matches the total selector but not the error selector"
+			}
+			fx.series = []fixtureSeries{{labels: good, role: roleGood}, {labels: bad, role: roleBad}}
+		} else {
+			bad, ok1 := satisfy(errM, nil)
+			tot, ok2 := satisfy(totM, nil)
+			if !ok1 || !ok2 {
+				return nil, "no series satisfies the selectors"
+			}
+			fx.series = []fixtureSeries{{labels: tot, role: roleTotal}, {labels: bad, role: roleBad}}
+		}
+	case sli.Latency != nil:
+		if sli.Latency.Native {
+			return nil, "native histogram inputs are not synthesized"
+		}
+		vs, err := parseSelector(sli.Latency.Histogram)
+		if err != nil {
+			return nil, err.Error()
+		}
+		base, ok := satisfy(vs.LabelMatchers, nil)
+		if !ok {
+			return nil, "no series satisfies the histogram selector"
+		}
+		with := func(name string) labels.Labels {
+			b := labels.NewBuilder(base)
+			b.Set(labels.MetricName, name)
+			return b.Labels()
+		}
+		inf := labels.NewBuilder(with(vs.Name+"_bucket"))
+		inf.Set("le", "+Inf")
+		fx.series = []fixtureSeries{
+			{labels: with(vs.Name + "_bucket"), role: roleGood, le: true},
+			{labels: inf.Labels(), role: roleTotal},
+			{labels: with(vs.Name + "_count"), role: roleTotal},
+		}
+	case sli.Bool != nil:
+		vs, err := parseSelector(sli.Bool.Selector)
+		if err != nil {
+			return nil, err.Error()
+		}
+		l, ok := satisfy(vs.LabelMatchers, nil)
+		if !ok {
+			return nil, "no series satisfies the selector"
+		}
+		fx.series = []fixtureSeries{{labels: l, role: roleGauge}}
+	default:
+		return nil, "raw SLI inputs are unknown"
+	}
+	return fx, ""
+}
+
+func metricName(ms []*labels.Matcher) string {
+	for _, m := range ms {
+		if m.Name == labels.MetricName {
+			return m.Value
+		}
+	}
+	return ""
+}
+
+func eventMatchers(e *slo.EventsSLI) (errM, totM []*labels.Matcher, why string) {
+	if e.ErrorSelector != "" {
+		a, err1 := parseSelector(e.ErrorSelector)
+		b, err2 := parseSelector(e.TotalSelector)
+		if err1 != nil || err2 != nil {
+			return nil, nil, "invalid selectors"
+		}
+		return a.LabelMatchers, b.LabelMatchers, ""
+	}
+	one := func(q string) []*labels.Matcher {
+		expr, err := slo.Parser.ParseExpr(strings.ReplaceAll(q, slo.WindowPlaceholder, "5m"))
+		if err != nil {
+			return nil
+		}
+		sels := parser.ExtractSelectors(expr)
+		if len(sels) != 1 {
+			return nil
+		}
+		return sels[0]
+	}
+	errM, totM = one(e.ErrorQuery), one(e.TotalQuery)
+	if errM == nil || totM == nil {
+		return nil, nil, "queries must read exactly one series selector each to synthesize inputs"
+	}
+	return errM, totM, ""
+}
+
+// satisfy builds a label set matched by every matcher in must and by not
+// all of the matchers in mustNot (when mustNot is set).
+func satisfy(must, mustNot []*labels.Matcher) (labels.Labels, bool) {
+	vals := map[string]string{}
+	for _, m := range must {
+		if _, ok := vals[m.Name]; ok {
+			continue
+		}
+		vals[m.Name] = pick(m, must)
+	}
+	if len(mustNot) > 0 {
+		for _, m := range mustNot {
+			if matchesAll(vals, mustNot) == false {
+				break
+			}
+			if constrained(m.Name, must) {
+				continue
+			}
+			for _, c := range candidates {
+				if !m.Matches(c) {
+					vals[m.Name] = c
+					break
+				}
+			}
+		}
+		if matchesAll(vals, mustNot) {
+			return labels.EmptyLabels(), false
+		}
+	}
+	if !matchesAll(vals, must) {
+		return labels.EmptyLabels(), false
+	}
+	for k, v := range vals {
+		if v == "" {
+			delete(vals, k)
+		}
+	}
+	return labels.FromMap(vals), true
+}
+
+var candidates = []string{"", "200", "ok", "x", "0", "success"}
+
+func constrained(name string, ms []*labels.Matcher) bool {
+	for _, m := range ms {
+		if m.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func matchesAll(vals map[string]string, ms []*labels.Matcher) bool {
+	for _, m := range ms {
+		if !m.Matches(vals[m.Name]) {
+			return false
+		}
+	}
+	return true
+}
+
+// pick finds a value for m.Name that every matcher on that name accepts.
+func pick(m *labels.Matcher, all []*labels.Matcher) string {
+	var tries []string
+	for _, x := range all {
+		if x.Name != m.Name {
+			continue
+		}
+		switch x.Type {
+		case labels.MatchEqual:
+			tries = append(tries, x.Value)
+		case labels.MatchRegexp:
+			if re, err := syntax.Parse(x.Value, syntax.Perl); err == nil {
+				tries = append(tries, sample(re.Simplify()))
+			}
+		}
+	}
+	tries = append(tries, candidates...)
+	for _, v := range tries {
+		ok := true
+		for _, x := range all {
+			if x.Name == m.Name && !x.Matches(v) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// sample returns a short string the regular expression matches.
+func sample(re *syntax.Regexp) string {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return string(re.Rune)
+	case syntax.OpCharClass:
+		if len(re.Rune) > 0 {
+			r := re.Rune[0]
+			// Prefer a printable character inside the class.
+			if r < '0' && re.Rune[1] >= '0' {
+				r = '0'
+			}
+			return string(r)
+		}
+	case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		return "x"
+	case syntax.OpCapture, syntax.OpPlus:
+		return sample(re.Sub[0])
+	case syntax.OpRepeat:
+		return strings.Repeat(sample(re.Sub[0]), re.Min)
+	case syntax.OpConcat:
+		var b strings.Builder
+		for _, s := range re.Sub {
+			b.WriteString(sample(s))
+		}
+		return b.String()
+	case syntax.OpAlternate:
+		return sample(re.Sub[0])
+	}
+	return ""
+}

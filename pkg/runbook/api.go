@@ -1,0 +1,246 @@
+package runbook
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rootuip/sre/pkg/web"
+)
+
+// RunbookInfo is a runbook as the API lists it.
+type RunbookInfo struct {
+	Name              string   `json:"name"`
+	Description       string   `json:"description,omitempty"`
+	File              string   `json:"file"`
+	Matchers          []string `json:"matchers,omitempty"`
+	URLs              []string `json:"urls,omitempty"`
+	Severities        []string `json:"severities,omitempty"`
+	States            []string `json:"states"`
+	Target            string   `json:"target"`
+	DryRun            bool     `json:"dry_run"`
+	RequireApproval   bool     `json:"require_approval"`
+	ContinueOnResolve bool     `json:"continue_on_resolve"`
+	ResolveOnVerify   bool     `json:"resolve_on_verify"`
+	Steps             []string `json:"steps"`
+}
+
+// Info describes rb for the API and the CLI.
+func (rb *Runbook) Info() RunbookInfo {
+	i := RunbookInfo{Name: rb.Name, Description: rb.Description, File: rb.File, Matchers: rb.Matchers, URLs: rb.URLs,
+		Target: rb.Target, DryRun: rb.DryRun, RequireApproval: rb.RequireApproval,
+		ContinueOnResolve: rb.ContinueOnResolve, ResolveOnVerify: rb.ResolveOnVerify}
+	for _, s := range rb.Severities {
+		i.Severities = append(i.Severities, string(s))
+	}
+	for _, s := range rb.States {
+		i.States = append(i.States, string(s))
+	}
+	for _, s := range rb.Steps {
+		i.Steps = append(i.Steps, fmt.Sprintf("%s (%s)", s.Name, s.typ))
+	}
+	return i
+}
+
+// ApproveRequest is the body of POST /api/v1/runbooks/runs/{id}/approve.
+type ApproveRequest struct {
+	By      string `json:"by"`
+	Comment string `json:"comment,omitempty"`
+}
+
+// CancelRequest is the body of POST /api/v1/runbooks/runs/{id}/cancel.
+type CancelRequest struct {
+	By     string `json:"by"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// KillSwitchRequest is the body of PUT /api/v1/runbooks/kill-switch.
+type KillSwitchRequest struct {
+	Enabled bool   `json:"enabled"`
+	By      string `json:"by"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+const maxBody = 64 << 10
+
+// Register mounts the runbook API on mux.
+func (e *Engine) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/runbooks", e.handleList)
+	mux.HandleFunc("GET /api/v1/runbooks/runs", e.handleRuns)
+	mux.HandleFunc("GET /api/v1/runbooks/runs/{id}", e.handleRun)
+	mux.HandleFunc("POST /api/v1/runbooks/runs/{id}/approve", e.handleApprove)
+	mux.HandleFunc("POST /api/v1/runbooks/runs/{id}/cancel", e.handleCancel)
+	mux.HandleFunc("GET /api/v1/runbooks/kill-switch", e.handleGetKillSwitch)
+	mux.HandleFunc("PUT /api/v1/runbooks/kill-switch", e.handlePutKillSwitch)
+	mux.HandleFunc("GET /api/v1/runbooks/locks", e.handleLocks)
+	mux.HandleFunc("GET /api/v1/runbooks/coverage", e.handleCoverage)
+}
+
+func (e *Engine) handleList(w http.ResponseWriter, r *http.Request) {
+	out := []RunbookInfo{}
+	for _, rb := range e.Runbooks() {
+		out = append(out, rb.Info())
+	}
+	web.JSON(w, http.StatusOK, out)
+}
+
+func (e *Engine) handleRuns(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := RunFilter{IncidentID: q.Get("incident"), Runbook: q.Get("runbook"), Status: q.Get("status")}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n <= 0 || n > 1000 {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("limit %q: want an integer between 1 and 1000", l))
+			return
+		}
+		f.Limit = n
+	}
+	runs, err := e.ListRuns(r.Context(), f)
+	if err != nil {
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	web.JSON(w, http.StatusOK, runs)
+}
+
+func runID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("run id %q: want a positive integer", r.PathValue("id")))
+		return 0, false
+	}
+	return id, true
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		web.Error(w, http.StatusNotFound, "not_found", err)
+	case errors.Is(err, ErrConflict):
+		web.Error(w, http.StatusConflict, "conflict", err)
+	default:
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+	}
+}
+
+func (e *Engine) handleRun(w http.ResponseWriter, r *http.Request) {
+	id, ok := runID(w, r)
+	if !ok {
+		return
+	}
+	run, err := e.GetRun(r.Context(), id)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	web.JSON(w, http.StatusOK, run)
+}
+
+func (e *Engine) handleApprove(w http.ResponseWriter, r *http.Request) {
+	id, ok := runID(w, r)
+	if !ok {
+		return
+	}
+	var req ApproveRequest
+	if err := web.DecodeJSON(w, r, maxBody, &req); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	if strings.TrimSpace(req.By) == "" {
+		web.Error(w, http.StatusBadRequest, "bad_data", errors.New(`"by" (the approver) is required`))
+		return
+	}
+	if _, err := e.Approve(r.Context(), id, req.By, req.Comment); err != nil {
+		writeErr(w, err)
+		return
+	}
+	run, err := e.GetRun(r.Context(), id)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	web.JSON(w, http.StatusOK, run)
+}
+
+func (e *Engine) handleCancel(w http.ResponseWriter, r *http.Request) {
+	id, ok := runID(w, r)
+	if !ok {
+		return
+	}
+	var req CancelRequest
+	if err := web.DecodeJSON(w, r, maxBody, &req); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	if strings.TrimSpace(req.By) == "" {
+		web.Error(w, http.StatusBadRequest, "bad_data", errors.New(`"by" is required`))
+		return
+	}
+	run, err := e.Cancel(r.Context(), id, req.By, req.Reason)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	web.JSON(w, http.StatusOK, run)
+}
+
+func (e *Engine) handleGetKillSwitch(w http.ResponseWriter, r *http.Request) {
+	ks, err := e.KillSwitch(r.Context())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	web.JSON(w, http.StatusOK, ks)
+}
+
+func (e *Engine) handlePutKillSwitch(w http.ResponseWriter, r *http.Request) {
+	var req KillSwitchRequest
+	if err := web.DecodeJSON(w, r, maxBody, &req); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	if strings.TrimSpace(req.By) == "" {
+		web.Error(w, http.StatusBadRequest, "bad_data", errors.New(`"by" is required`))
+		return
+	}
+	ks, err := e.SetKillSwitch(r.Context(), req.Enabled, req.By, req.Reason)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	web.JSON(w, http.StatusOK, ks)
+}
+
+func (e *Engine) handleLocks(w http.ResponseWriter, r *http.Request) {
+	locks, err := e.Locks(r.Context())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	web.JSON(w, http.StatusOK, locks)
+}
+
+func (e *Engine) handleCoverage(w http.ResponseWriter, r *http.Request) {
+	to := e.now()
+	from := to.Add(-30 * 24 * time.Hour)
+	for name, dst := range map[string]*time.Time{"from": &from, "to": &to} {
+		if v := r.URL.Query().Get(name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("%s %q: want an RFC 3339 time", name, v))
+				return
+			}
+			*dst = t
+		}
+	}
+	c, err := AutomationCoverage(r.Context(), e.db, from, to)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	web.JSON(w, http.StatusOK, map[string]any{"from": from, "to": to, "coverage": c,
+		"run_ratio": c.RunRatio(), "mitigated_ratio": c.MitigatedRatio(), "toil_ratio": c.ToilRatio()})
+}

@@ -1,0 +1,857 @@
+package runbook
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/store"
+)
+
+// Escalator escalates an incident at once (a failed remediation needs a human).
+type Escalator interface {
+	EscalateNow(ctx context.Context, incidentID, reason string) error
+}
+
+// Incidents is what the engine needs from the incident service besides the timeline.
+type Incidents interface {
+	incident.TimelineWriter
+	// MarkMitigated records that by (here "automation") mitigated the incident.
+	MarkMitigated(ctx context.Context, incidentID, by string) error
+	// Resolve resolves the incident.
+	Resolve(ctx context.Context, incidentID, actor, reason string) error
+}
+
+// Notifier sends a runbook's notify message to the incident's responders.
+type Notifier interface {
+	NotifyIncident(ctx context.Context, incidentID, message string) error
+}
+
+// Querier runs instant PromQL queries (client_golang's v1.API satisfies it).
+type Querier interface {
+	Query(ctx context.Context, query string, ts time.Time, opts ...v1.Option) (model.Value, v1.Warnings, v1.Infos, error)
+}
+
+// Options are the engine's collaborators. DB and Incidents are required.
+type Options struct {
+	DB         *store.DB
+	Incidents  Incidents
+	Escalator  Escalator        // nil: escalation requests are recorded only
+	Notifier   Notifier         // nil: notify steps write the timeline and the event stream only
+	Prometheus Querier          // nil: promql steps fail
+	Kubernetes func() (kubernetes.Interface, error) // nil: kubernetes steps fail
+	Bus        *events.Bus
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Owner names this replica in leases and locks (default: host-pid-random).
+	Owner string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Engine triggers, executes and records runbook runs.
+type Engine struct {
+	opts    Options
+	db      *store.DB
+	logger  *slog.Logger
+	metrics *metrics
+	owner   string
+
+	mu          sync.RWMutex
+	cfg         Config
+	set         *Set
+	httpClients map[string]*http.Client
+	kube        kubernetes.Interface
+
+	activeMu sync.Mutex
+	active   map[int64]*activeRun
+	wg       sync.WaitGroup
+
+	wake chan struct{}
+}
+
+type activeRun struct {
+	run    *Run
+	cancel context.CancelCauseFunc
+}
+
+// Causes of a run's cancellation.
+var (
+	errKilled      = errors.New("kill switch engaged")
+	errMaxRunTime  = errors.New("run exceeded its maximum run time")
+	errShutdown    = errors.New("sred stopped")
+	errRunCanceled = errors.New("cancelled")
+)
+
+type cancelRequest struct{ reason string }
+
+func (c *cancelRequest) Error() string { return c.reason }
+
+// New returns an engine for the runbooks in set.
+func New(opts Options, cfg Config, set *Set) (*Engine, error) {
+	if opts.DB == nil || opts.Incidents == nil {
+		return nil, errors.New("runbook engine: DB and Incidents are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registerer == nil {
+		opts.Registerer = prometheus.NewRegistry()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Owner == "" {
+		host, _ := os.Hostname()
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		opts.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	}
+	e := &Engine{
+		opts:   opts,
+		db:     opts.DB,
+		logger: opts.Logger,
+		owner:  opts.Owner,
+		active: map[int64]*activeRun{},
+		wake:   make(chan struct{}, 1),
+	}
+	e.metrics = newMetrics(opts.Registerer, e)
+	if err := e.Update(cfg, set); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Update swaps in a new configuration and runbook set (on reload). Runs in
+// progress keep the runbook they started with.
+func (e *Engine) Update(cfg Config, set *Set) error {
+	if set == nil {
+		set = &Set{byName: map[string]*Runbook{}}
+	}
+	clients := map[string]*http.Client{}
+	for name, ep := range cfg.HTTPEndpoints {
+		c, err := newHTTPClient(name, ep)
+		if err != nil {
+			return fmt.Errorf("runbooks: http endpoint %q: %w", name, err)
+		}
+		clients[name] = c
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cfg, e.set, e.httpClients = cfg, set, clients
+	return nil
+}
+
+func (e *Engine) config() (Config, *Set) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.cfg, e.set
+}
+
+// Runbooks returns the runbooks in force.
+func (e *Engine) Runbooks() []*Runbook {
+	_, set := e.config()
+	return set.List()
+}
+
+// Owner is this replica's name in leases and locks.
+func (e *Engine) Owner() string { return e.owner }
+
+func (e *Engine) now() time.Time { return e.opts.Now().UTC() }
+
+// Wake makes the worker look for work now instead of at the next poll.
+func (e *Engine) Wake() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// IncidentChanged implements incident.Hook. Inside the incident's
+// transaction it records a pending run for each runbook that matches (at
+// most one per incident and runbook, whatever the number of deliveries), and
+// cancels the incident's runs when it resolves.
+func (e *Engine) IncidentChanged(ctx context.Context, tx *sql.Tx, ch incident.Change) error {
+	inc := ch.Incident
+	if inc == nil {
+		return nil
+	}
+	now := e.now()
+	if ch.Kind == incident.ChangeResolved || inc.Status == incident.StatusResolved || inc.Status == incident.StatusPostmortemDone {
+		return e.cancelForIncident(ctx, tx, inc.ID, "incident resolved", now)
+	}
+	if !inc.Status.Open() {
+		return nil
+	}
+	cfg, set := e.config()
+	for _, rb := range set.List() {
+		if !rb.Matches(inc) {
+			continue
+		}
+		status, reason := RunPending, ""
+		target, err := rb.target.render(TemplateData{Labels: inc.Labels, IncidentID: inc.ID, Severity: string(inc.Severity), Runbook: rb.Name})
+		if err != nil {
+			status, reason, target = RunRejected, fmt.Sprintf("target: %v", err), rb.Name
+		}
+		labels, _ := json.Marshal(inc.Labels)
+		var id int64
+		err = tx.QueryRowContext(ctx, `INSERT INTO runbook_runs
+			(incident_id, runbook, target, status, reason, severity, labels, dry_run, continue_on_resolve, created_at, finished_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			ON CONFLICT (incident_id, runbook) DO NOTHING RETURNING id`,
+			inc.ID, rb.Name, target, status, reason, string(inc.Severity), string(labels),
+			b2i(cfg.DryRun || rb.DryRun), b2i(rb.ContinueOnResolve), ms(now), map[bool]int64{true: ms(now)}[status != RunPending]).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // this incident already has a run of this runbook
+		}
+		if err != nil {
+			return fmt.Errorf("runbook %s: record run: %w", rb.Name, err)
+		}
+		msg := fmt.Sprintf("runbook %s scheduled (run %d, target %s)", rb.Name, id, target)
+		if status == RunRejected {
+			msg = fmt.Sprintf("runbook %s not run: %s", rb.Name, reason)
+			e.metrics.executions.WithLabelValues(rb.Name, RunRejected).Inc()
+		} else if cfg.DryRun || rb.DryRun {
+			msg += " in dry-run mode"
+		}
+		if err := e.opts.Incidents.AddTimeline(ctx, tx, incident.TimelineEntry{
+			IncidentID: inc.ID, Time: now, Kind: "runbook_run", Actor: "runbook:" + rb.Name, Message: msg,
+			Data: map[string]any{"run_id": id, "status": status},
+		}); err != nil {
+			return fmt.Errorf("runbook %s: %w", rb.Name, err)
+		}
+		if err := insertAudit(ctx, tx, &AuditEntry{RunID: id, IncidentID: inc.ID, Runbook: rb.Name, Time: now,
+			Event: "run_" + status, StepIndex: -1, Status: status, DryRun: cfg.DryRun || rb.DryRun, Error: reason,
+			Input: map[string]any{"target": target, "labels": inc.Labels}}); err != nil {
+			return err
+		}
+	}
+	e.Wake()
+	return nil
+}
+
+func (e *Engine) cancelForIncident(ctx context.Context, tx *sql.Tx, incidentID, reason string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE runbook_runs SET status = $1, reason = $2, finished_at = $3
+		WHERE incident_id = $4 AND status = $5 AND continue_on_resolve = 0`,
+		RunCancelled, reason, ms(now), incidentID, RunPending); err != nil {
+		return fmt.Errorf("cancel runbook runs of %s: %w", incidentID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE runbook_runs SET cancel_requested = 1, cancel_reason = $1
+		WHERE incident_id = $2 AND status IN ($3, $4) AND continue_on_resolve = 0`,
+		reason, incidentID, RunRunning, RunWaitingApproval); err != nil {
+		return fmt.Errorf("cancel runbook runs of %s: %w", incidentID, err)
+	}
+	return nil
+}
+
+// Run is the worker actor: it marks runs that a crash left running as
+// interrupted, then claims and executes pending runs until ctx ends.
+func (e *Engine) Run(ctx context.Context) error {
+	if err := e.Recover(ctx); err != nil {
+		return err
+	}
+	defer e.shutdown()
+	for {
+		if err := e.Cycle(ctx); err != nil && ctx.Err() == nil {
+			e.logger.Error("runbook worker cycle", "err", err)
+		}
+		cfg, _ := e.config()
+		t := time.NewTimer(time.Duration(cfg.PollInterval))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-e.wake:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// shutdown cancels the runs in progress and waits for them to record
+// themselves as interrupted.
+func (e *Engine) shutdown() {
+	e.activeMu.Lock()
+	for _, a := range e.active {
+		a.cancel(errShutdown)
+	}
+	e.activeMu.Unlock()
+	e.wg.Wait()
+}
+
+// Wait blocks until every run this engine started has finished.
+func (e *Engine) Wait() { e.wg.Wait() }
+
+// Recover marks as interrupted the runs that were executing when a replica
+// stopped: on SQLite (one process) every run left running, on PostgreSQL
+// those whose lease expired. They are never repeated.
+func (e *Engine) Recover(ctx context.Context) error {
+	now := e.now()
+	cond := `lease_until < $4`
+	if e.db.Dialect == store.SQLite {
+		cond = `(lease_until < $4 OR lease_until >= $4)`
+	}
+	return e.interrupt(ctx, cond, now)
+}
+
+func (e *Engine) interrupt(ctx context.Context, cond string, now time.Time) error {
+	rows, err := e.db.QueryContext(ctx, `UPDATE runbook_runs SET status = $1, finished_at = $2, lease_until = 0,
+		reason = 'interrupted during step ' || CAST(current_step + 1 AS TEXT) || ' (replica ' || owner || ' stopped); not repeated'
+		WHERE status IN ($3, $5) AND `+cond+` RETURNING `+runColumns,
+		RunInterrupted, ms(now), RunRunning, ms(now), RunWaitingApproval)
+	if err != nil {
+		return fmt.Errorf("mark interrupted runs: %w", err)
+	}
+	var runs []*Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("mark interrupted runs: %w", err)
+		}
+		runs = append(runs, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("mark interrupted runs: %w", err)
+	}
+	for _, r := range runs {
+		_ = releaseLock(ctx, e.db, r.Target, r.ID)
+		e.logger.Warn("runbook run interrupted", "run", r.ID, "runbook", r.Runbook, "incident", r.IncidentID, "reason", r.Reason)
+		e.metrics.executions.WithLabelValues(r.Runbook, RunInterrupted).Inc()
+		e.record(ctx, r, &AuditEntry{Event: "run_finished", StepIndex: r.CurrentStep, Status: RunInterrupted, Error: r.Reason},
+			fmt.Sprintf("runbook %s run %d interrupted: %s", r.Runbook, r.ID, r.Reason))
+	}
+	return nil
+}
+
+// Cycle does one round of the worker: expire leases of dead replicas, apply
+// the kill switch, renew leases and apply cancellations of running runs, and
+// claim pending runs.
+func (e *Engine) Cycle(ctx context.Context) error {
+	now := e.now()
+	if err := e.interrupt(ctx, `lease_until < $4`, now); err != nil {
+		return err
+	}
+	ks, err := getKillSwitch(ctx, e.db)
+	if err != nil {
+		return err
+	}
+	e.metrics.killSwitch.Set(float64(b2i(ks.Enabled)))
+	if ks.Enabled {
+		e.activeMu.Lock()
+		for _, a := range e.active {
+			a.cancel(errKilled)
+		}
+		e.activeMu.Unlock()
+		return e.skipPending(ctx, fmt.Sprintf("kill switch engaged by %s: %s", ks.By, ks.Reason), now)
+	}
+	if err := e.heartbeat(ctx, now); err != nil {
+		return err
+	}
+	return e.claim(ctx, now)
+}
+
+func (e *Engine) skipPending(ctx context.Context, reason string, now time.Time) error {
+	rows, err := e.db.QueryContext(ctx, `UPDATE runbook_runs SET status = $1, reason = $2, finished_at = $3
+		WHERE status = $4 RETURNING `+runColumns, RunSkipped, reason, ms(now), RunPending)
+	if err != nil {
+		return fmt.Errorf("skip pending runs: %w", err)
+	}
+	var runs []*Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		runs = append(runs, r)
+	}
+	rows.Close()
+	for _, r := range runs {
+		e.metrics.executions.WithLabelValues(r.Runbook, RunSkipped).Inc()
+		e.record(ctx, r, &AuditEntry{Event: "run_finished", StepIndex: -1, Status: RunSkipped, Error: reason},
+			fmt.Sprintf("runbook %s run %d skipped: %s", r.Runbook, r.ID, reason))
+	}
+	return rows.Err()
+}
+
+func (e *Engine) heartbeat(ctx context.Context, now time.Time) error {
+	cfg, _ := e.config()
+	e.activeMu.Lock()
+	runs := make([]*activeRun, 0, len(e.active))
+	for _, a := range e.active {
+		runs = append(runs, a)
+	}
+	e.activeMu.Unlock()
+	for _, a := range runs {
+		var (
+			cancel int
+			reason string
+		)
+		err := e.db.QueryRowContext(ctx, `UPDATE runbook_runs SET lease_until = $1 WHERE id = $2 AND owner = $3
+			RETURNING cancel_requested, cancel_reason`, ms(now.Add(time.Duration(cfg.LeaseDuration))), a.run.ID, e.owner).Scan(&cancel, &reason)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("renew lease of run %d: %w", a.run.ID, err)
+		}
+		if _, err := acquireLock(ctx, e.db, a.run.Target, a.run.ID, e.owner, now, time.Duration(cfg.LeaseDuration)); err != nil {
+			return err
+		}
+		if cancel != 0 {
+			a.cancel(&cancelRequest{reason: reason})
+		}
+	}
+	return nil
+}
+
+// claim starts pending runs, within the rate limits and target locks. On
+// PostgreSQL a transaction-scoped advisory lock serialises claims across
+// replicas, so limits and locks are exact, and rows are picked with
+// FOR UPDATE SKIP LOCKED.
+func (e *Engine) claim(ctx context.Context, now time.Time) error {
+	cfg, set := e.config()
+	e.activeMu.Lock()
+	free := cfg.MaxConcurrent - len(e.active)
+	e.activeMu.Unlock()
+	if free <= 0 {
+		return nil
+	}
+	type started struct {
+		run *Run
+		rb  *Runbook
+	}
+	var (
+		toStart []started
+		closed  []*Run
+	)
+	lease := time.Duration(cfg.LeaseDuration)
+	err := e.db.InTx(ctx, func(tx *sql.Tx) error {
+		toStart, closed = nil, nil
+		q := `SELECT ` + runColumns + ` FROM runbook_runs WHERE status = $1 ORDER BY id LIMIT 50`
+		if e.db.Dialect == store.Postgres {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(727005)`); err != nil {
+				return fmt.Errorf("claim lock: %w", err)
+			}
+			q += ` FOR UPDATE SKIP LOCKED`
+		}
+		rows, err := tx.QueryContext(ctx, q, RunPending)
+		if err != nil {
+			return fmt.Errorf("claim runs: %w", err)
+		}
+		var pending []*Run
+		for rows.Next() {
+			r, err := scanRun(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			pending = append(pending, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, r := range pending {
+			if len(toStart) >= free {
+				break
+			}
+			rb := set.Get(r.Runbook)
+			final, reason := "", ""
+			if rb == nil {
+				final, reason = RunSkipped, fmt.Sprintf("runbook %q is no longer loaded", r.Runbook)
+			} else if lim := e.rateLimit(cfg, rb); lim.PerHour > 0 || lim.PerTargetPerHour > 0 {
+				since := ms(now.Add(-time.Hour))
+				var n int
+				if lim.PerHour > 0 {
+					if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM runbook_runs WHERE runbook = $1 AND started_at >= $2`, r.Runbook, since).Scan(&n); err != nil {
+						return fmt.Errorf("rate limit: %w", err)
+					}
+					if n >= lim.PerHour {
+						final, reason = RunRateLimited, fmt.Sprintf("rate limit: runbook %s already started %d times in the last hour (limit %d)", r.Runbook, n, lim.PerHour)
+					}
+				}
+				if final == "" && lim.PerTargetPerHour > 0 {
+					if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM runbook_runs WHERE target = $1 AND started_at >= $2`, r.Target, since).Scan(&n); err != nil {
+						return fmt.Errorf("rate limit: %w", err)
+					}
+					if n >= lim.PerTargetPerHour {
+						final, reason = RunRateLimited, fmt.Sprintf("rate limit: target %s already had %d runs in the last hour (limit %d)", r.Target, n, lim.PerTargetPerHour)
+					}
+				}
+			}
+			if final != "" {
+				if _, err := tx.ExecContext(ctx, `UPDATE runbook_runs SET status = $1, reason = $2, finished_at = $3 WHERE id = $4`,
+					final, reason, ms(now), r.ID); err != nil {
+					return err
+				}
+				r.Status, r.Reason = final, reason
+				closed = append(closed, r)
+				continue
+			}
+			ok, err := acquireLock(ctx, tx, r.Target, r.ID, e.owner, now, lease)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue // another run holds the target: this one waits
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE runbook_runs SET status = $1, owner = $2, lease_until = $3, started_at = $4
+				WHERE id = $5 AND status = $6`, RunRunning, e.owner, ms(now.Add(lease)), ms(now), r.ID, RunPending); err != nil {
+				return err
+			}
+			r.Status, r.Owner = RunRunning, e.owner
+			st := now
+			r.StartedAt = &st
+			toStart = append(toStart, started{run: r, rb: rb})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range closed {
+		e.metrics.executions.WithLabelValues(r.Runbook, r.Status).Inc()
+		e.record(ctx, r, &AuditEntry{Event: "run_finished", StepIndex: -1, Status: r.Status, Error: r.Reason},
+			fmt.Sprintf("runbook %s run %d %s: %s", r.Runbook, r.ID, r.Status, r.Reason))
+	}
+	for _, s := range toStart {
+		e.start(ctx, s.run, s.rb)
+	}
+	return nil
+}
+
+func (e *Engine) rateLimit(cfg Config, rb *Runbook) RateLimit {
+	if rb.RateLimit != nil {
+		return *rb.RateLimit
+	}
+	return cfg.RateLimit
+}
+
+// start executes run in its own goroutine. The run's context is cancelled
+// by the kill switch, a cancellation request, the maximum run time and shutdown.
+func (e *Engine) start(ctx context.Context, run *Run, rb *Runbook) {
+	rctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	e.activeMu.Lock()
+	e.active[run.ID] = &activeRun{run: run, cancel: cancel}
+	e.metrics.active.Set(float64(len(e.active)))
+	e.activeMu.Unlock()
+	e.wg.Add(1)
+	stop := context.AfterFunc(ctx, func() { cancel(errShutdown) })
+	go func() {
+		defer e.wg.Done()
+		defer stop()
+		defer cancel(nil)
+		e.execute(rctx, run, rb)
+		e.activeMu.Lock()
+		delete(e.active, run.ID)
+		e.metrics.active.Set(float64(len(e.active)))
+		e.activeMu.Unlock()
+		e.Wake()
+	}()
+}
+
+// Cancel asks a run to stop: a pending run is cancelled at once, a running
+// one at its replica's next heartbeat.
+func (e *Engine) Cancel(ctx context.Context, runID int64, by, reason string) (*Run, error) {
+	now := e.now()
+	if reason == "" {
+		reason = "cancelled by " + by
+	}
+	var run *Run
+	err := e.db.InTx(ctx, func(tx *sql.Tx) error {
+		r, err := getRun(ctx, tx, runID)
+		if err != nil {
+			return err
+		}
+		switch r.Status {
+		case RunPending:
+			_, err = tx.ExecContext(ctx, `UPDATE runbook_runs SET status = $1, reason = $2, finished_at = $3 WHERE id = $4`,
+				RunCancelled, reason, ms(now), runID)
+		case RunRunning, RunWaitingApproval:
+			_, err = tx.ExecContext(ctx, `UPDATE runbook_runs SET cancel_requested = 1, cancel_reason = $1 WHERE id = $2`, reason, runID)
+		default:
+			return fmt.Errorf("run %d is %s: %w", runID, r.Status, ErrConflict)
+		}
+		if err != nil {
+			return err
+		}
+		run, err = getRun(ctx, tx, runID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if run.Status == RunCancelled {
+		e.metrics.executions.WithLabelValues(run.Runbook, RunCancelled).Inc()
+		e.record(ctx, run, &AuditEntry{Event: "run_finished", StepIndex: -1, Status: RunCancelled, Error: reason},
+			fmt.Sprintf("runbook %s run %d cancelled: %s", run.Runbook, run.ID, reason))
+	}
+	e.Wake()
+	return run, nil
+}
+
+// ErrConflict is returned when a run is not in a state that allows the request.
+var ErrConflict = errors.New("conflict")
+
+// SetKillSwitch engages or releases the kill switch. Engaged, it cancels
+// every run in progress (killing their processes) and skips pending runs.
+func (e *Engine) SetKillSwitch(ctx context.Context, enabled bool, by, reason string) (KillSwitch, error) {
+	ks := KillSwitch{Enabled: enabled, By: by, Reason: reason, UpdatedAt: e.now()}
+	if err := setKillSwitch(ctx, e.db, ks); err != nil {
+		return ks, err
+	}
+	e.metrics.killSwitch.Set(float64(b2i(enabled)))
+	e.logger.Warn("runbook kill switch", "enabled", enabled, "by", by, "reason", reason)
+	if e.opts.Bus != nil {
+		e.opts.Bus.Publish(events.Event{Type: "runbook.kill_switch", Time: ks.UpdatedAt,
+			Data: map[string]any{"enabled": enabled, "by": by, "reason": reason}})
+	}
+	e.Wake()
+	return ks, nil
+}
+
+// KillSwitch returns the kill switch state.
+func (e *Engine) KillSwitch(ctx context.Context) (KillSwitch, error) { return getKillSwitch(ctx, e.db) }
+
+// Approve approves the approval step a run is waiting on.
+func (e *Engine) Approve(ctx context.Context, runID int64, by, comment string) (*Run, error) {
+	if by == "" {
+		return nil, errors.New("approve: the approver's name is required")
+	}
+	now := e.now()
+	var run *Run
+	err := e.db.InTx(ctx, func(tx *sql.Tx) error {
+		r, err := getRun(ctx, tx, runID)
+		if err != nil {
+			return err
+		}
+		if r.Status != RunWaitingApproval {
+			return fmt.Errorf("run %d is %s, not waiting for approval: %w", runID, r.Status, ErrConflict)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO runbook_approvals (run_id, step_index, approved_by, comment, at)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run_id, step_index) DO NOTHING`, runID, r.CurrentStep, by, comment, ms(now)); err != nil {
+			return fmt.Errorf("approve run %d: %w", runID, err)
+		}
+		run = r
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.Wake()
+	return run, nil
+}
+
+// GetRun returns a run with its audit log.
+func (e *Engine) GetRun(ctx context.Context, id int64) (*Run, error) {
+	r, err := getRun(ctx, e.db, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Audit, err = listAudit(ctx, e.db, id); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// ListRuns lists runs, newest first.
+func (e *Engine) ListRuns(ctx context.Context, f RunFilter) ([]*Run, error) { return listRuns(ctx, e.db, f) }
+
+// Locks lists the target locks held now.
+func (e *Engine) Locks(ctx context.Context) ([]Lock, error) { return listLocks(ctx, e.db) }
+
+// record writes an audit row and a timeline entry for run, logging errors:
+// bookkeeping must not stop a remediation in progress.
+func (e *Engine) record(ctx context.Context, run *Run, a *AuditEntry, message string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	a.RunID, a.IncidentID, a.Runbook, a.DryRun = run.ID, run.IncidentID, run.Runbook, run.DryRun
+	if a.Time.IsZero() {
+		a.Time = e.now()
+	}
+	if err := insertAudit(ctx, e.db, a); err != nil {
+		e.logger.Error("runbook audit", "run", run.ID, "err", err)
+	}
+	data := map[string]any{"run_id": run.ID, "status": a.Status, "dry_run": run.DryRun}
+	if a.StepName != "" {
+		data["step"], data["step_type"] = a.StepName, a.StepType
+		data["duration_seconds"] = a.Duration.Seconds()
+		if a.ExitCode != nil {
+			data["exit_code"] = *a.ExitCode
+		}
+		if a.Output != "" {
+			data["output"] = a.Output
+		}
+	}
+	if a.Input != nil {
+		data["input"] = a.Input
+	}
+	if a.Error != "" {
+		data["error"] = a.Error
+	}
+	kind := "runbook_run"
+	if a.Event == "step" {
+		kind = "runbook_step"
+	}
+	if err := e.opts.Incidents.AddTimeline(ctx, nil, incident.TimelineEntry{
+		IncidentID: run.IncidentID, Time: a.Time, Kind: kind, Actor: "runbook:" + run.Runbook, Message: message, Data: data,
+	}); err != nil {
+		e.logger.Error("runbook timeline", "run", run.ID, "incident", run.IncidentID, "err", err)
+	}
+	if e.opts.Bus != nil {
+		e.opts.Bus.Publish(events.Event{Type: "runbook." + a.Event, Time: a.Time, IncidentID: run.IncidentID, Data: data})
+	}
+}
+
+// execute runs the steps of run in order.
+func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook) {
+	cfg, _ := e.config()
+	maxRun := time.Duration(cfg.MaxRunTime)
+	if rb.MaxRunTime > 0 && time.Duration(rb.MaxRunTime) < maxRun {
+		maxRun = time.Duration(rb.MaxRunTime)
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, maxRun, errMaxRunTime)
+	defer cancel()
+	begin := time.Now()
+	log := e.logger.With("run", run.ID, "runbook", run.Runbook, "incident", run.IncidentID)
+	log.Info("runbook run started", "target", run.Target, "dry_run", run.DryRun)
+	e.record(ctx, run, &AuditEntry{Event: "run_started", StepIndex: -1, Status: RunRunning,
+		Input: map[string]any{"target": run.Target, "labels": run.Labels, "max_run_time": maxRun.String()}},
+		fmt.Sprintf("runbook %s run %d started on %s%s", run.Runbook, run.ID, run.Target, map[bool]string{true: " (dry-run)"}[run.DryRun]))
+
+	x := &execution{run: run, rb: rb, cfg: cfg, data: TemplateData{Labels: run.Labels, IncidentID: run.IncidentID, Severity: run.Severity, Runbook: run.Runbook, RunID: run.ID}}
+	status, reason := RunSucceeded, ""
+	escalate := ""
+	if rb.RequireApproval || slices.Contains(cfg.ApprovalSeverities, incident.Severity(run.Severity)) {
+		gate := &Step{Name: "approval-gate", typ: StepApproval, OnFailure: FailStop, Timeout: model.Duration(defaultTimeouts[StepApproval]),
+			Approval: &ApprovalStep{}, tmpls: map[string]*tmpl{}}
+		if res := e.runStep(ctx, x, -1, gate); res.Status != StepOK && res.Status != StepDryRun {
+			status, reason = RunFailed, "approval gate: "+res.Error
+		}
+	}
+	for i, s := range rb.Steps {
+		if status != RunSucceeded {
+			break
+		}
+		if ctx.Err() != nil {
+			status, reason = RunFailed, context.Cause(ctx).Error()
+			break
+		}
+		res := e.runStep(ctx, x, i, s)
+		if res.Status == StepOK || res.Status == StepDryRun {
+			if s.Verify && res.Status == StepOK {
+				x.verified = true
+				e.markVerified(ctx, run, log)
+			}
+			continue
+		}
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, errMaxRunTime) {
+			status, reason = RunFailed, cause.Error()
+			break
+		}
+		switch s.OnFailure {
+		case FailContinue:
+			continue
+		case FailEscalate:
+			escalate = fmt.Sprintf("runbook %s step %s failed: %s", rb.Name, s.Name, res.Error)
+		}
+		status, reason = RunFailed, fmt.Sprintf("step %s failed: %s", s.Name, res.Error)
+	}
+	switch cause := context.Cause(ctx); {
+	case cause == nil || status == RunSucceeded:
+	case errors.Is(cause, errShutdown):
+		status, reason = RunInterrupted, fmt.Sprintf("sred stopped during step %d; not repeated", x.step+1)
+	case errors.Is(cause, errKilled):
+		status, reason = RunCancelled, "kill switch engaged"
+	case errors.Is(cause, errMaxRunTime):
+		status, reason = RunFailed, fmt.Sprintf("run exceeded its maximum run time of %s", maxRun)
+		escalate = fmt.Sprintf("runbook %s did not finish within %s", rb.Name, maxRun)
+	default:
+		var cr *cancelRequest
+		if errors.As(cause, &cr) {
+			status, reason = RunCancelled, cr.reason
+		}
+	}
+	if run.DryRun && status == RunSucceeded {
+		reason = "dry-run: nothing was executed"
+	}
+	if escalate != "" && status == RunFailed {
+		e.escalate(ctx, run, escalate, log)
+	}
+	e.finish(ctx, run, rb, x, status, reason, time.Since(begin), log)
+}
+
+func (e *Engine) markVerified(ctx context.Context, run *Run, log *slog.Logger) {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := e.db.ExecContext(bctx, `UPDATE runbook_runs SET verified = 1 WHERE id = $1`, run.ID); err != nil {
+		log.Error("record verification", "err", err)
+	}
+	if err := e.opts.Incidents.MarkMitigated(bctx, run.IncidentID, "automation"); err != nil {
+		log.Error("mark incident mitigated", "err", err)
+	}
+}
+
+func (e *Engine) escalate(ctx context.Context, run *Run, reason string, log *slog.Logger) {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	a := &AuditEntry{Event: "escalation", StepIndex: -1, Status: "requested", Input: map[string]any{"reason": reason}}
+	if e.opts.Escalator == nil {
+		a.Status, a.Error = "not_configured", "no escalation engine is configured"
+	} else if err := e.opts.Escalator.EscalateNow(bctx, run.IncidentID, reason); err != nil {
+		a.Status, a.Error = "failed", err.Error()
+		log.Error("escalate incident", "err", err)
+	}
+	e.record(bctx, run, a, fmt.Sprintf("runbook %s run %d escalates the incident: %s", run.Runbook, run.ID, reason))
+}
+
+func (e *Engine) finish(ctx context.Context, run *Run, rb *Runbook, x *execution, status, reason string, d time.Duration, log *slog.Logger) {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	now := e.now()
+	res, err := e.db.ExecContext(bctx, `UPDATE runbook_runs SET status = $1, reason = $2, finished_at = $3, lease_until = 0
+		WHERE id = $4 AND owner = $5 AND status IN ($6, $7)`, status, reason, ms(now), run.ID, e.owner, RunRunning, RunWaitingApproval)
+	if err != nil {
+		log.Error("record run end", "err", err)
+	} else if n, _ := res.RowsAffected(); n == 0 {
+		log.Warn("run was taken over or closed by another replica while executing")
+	}
+	if err := releaseLock(bctx, e.db, run.Target, run.ID); err != nil {
+		log.Error("release target lock", "target", run.Target, "err", err)
+	}
+	run.Status, run.Reason = status, reason
+	result := status
+	if run.DryRun && status == RunSucceeded {
+		result = "dry_run"
+	}
+	e.metrics.executions.WithLabelValues(run.Runbook, result).Inc()
+	e.metrics.duration.WithLabelValues(run.Runbook).Observe(d.Seconds())
+	log.Info("runbook run finished", "status", status, "reason", reason, "duration", d)
+	msg := fmt.Sprintf("runbook %s run %d %s", run.Runbook, run.ID, status)
+	if reason != "" {
+		msg += ": " + reason
+	}
+	e.record(bctx, run, &AuditEntry{Event: "run_finished", StepIndex: x.step, Status: status, Error: reason, Duration: d}, msg)
+	if status == RunSucceeded && x.verified && rb.ResolveOnVerify && !run.DryRun {
+		if err := e.opts.Incidents.Resolve(bctx, run.IncidentID, "runbook:"+run.Runbook, "verified by runbook "+run.Runbook); err != nil {
+			log.Error("resolve incident", "err", err)
+		}
+	}
+}

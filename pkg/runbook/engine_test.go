@@ -1,0 +1,610 @@
+package runbook
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/store"
+	sretest "github.com/rootuip/sre/pkg/testutil"
+)
+
+// argvRunbook runs the test binary as a program that writes its argv to out.
+func argvRunbook(name, pattern, out string) string {
+	return fmt.Sprintf(`
+name: %s
+matchers: ['alertname="Hostile"']
+labels:
+  service: '%s'
+steps:
+  - name: echo
+    exec:
+      command: [%q, "--service", "{{ .Labels.service }}", "plain {{ .Labels.service }}"]
+      env:
+        RUNBOOK_HELPER: argv
+        RUNBOOK_OUT: %q
+`, name, pattern, helperCmd(), out)
+}
+
+// Hostile label values pass as single inert arguments when the allow-list
+// admits them, and never reach a shell: the command substitutions they hold
+// do not run. With a strict allow-list the step is refused before any process starts.
+func TestExecHostileLabels(t *testing.T) {
+	hostile := []string{
+		"; rm -rf /",
+		"$(touch MARKER)",
+		"`touch MARKER`",
+		"a\nb; touch MARKER",
+		"x' && touch MARKER && echo '",
+		"|| touch MARKER",
+		strings.Repeat("A", 200) + "$(touch MARKER)",
+	}
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		dir := t.TempDir()
+		t.Chdir(dir) // a shell would create MARKER here
+		for i, v := range hostile {
+			out := filepath.Join(dir, fmt.Sprintf("argv-%d.json", i))
+			rec := &recorder{}
+			permissive := mustParse(t, argvRunbook("permissive", `(?s).*`, out))
+			e := newEngine(t, db, testConfig(), rec, permissive)
+			startEngine(t, e)
+			inc := newIncident(fmt.Sprintf("INC-P-%d", i), map[string]string{"alertname": "Hostile", "service": v})
+			trigger(t, db, e, inc, incident.ChangeCreated)
+			run := waitRun(t, e, inc.ID, RunSucceeded, RunFailed)
+			require.Equal(t, RunSucceeded, run.Status, run.Reason)
+			b, err := os.ReadFile(out)
+			require.NoError(t, err)
+			var argv []string
+			require.NoError(t, json.Unmarshal(b, &argv))
+			require.Equal(t, []string{"--service", v, "plain " + v}, argv, "each value is one inert argument")
+			_, err = os.Stat(filepath.Join(dir, "MARKER"))
+			require.True(t, os.IsNotExist(err), "no shell ran the value")
+		}
+
+		// The allow-list of the example runbooks refuses every hostile value.
+		for i, v := range append(hostile, strings.Repeat("a", 300)) {
+			out := filepath.Join(dir, fmt.Sprintf("strict-%d.json", i))
+			rec := &recorder{}
+			strict := mustParse(t, argvRunbook("strict", `[a-z][a-z0-9-]{0,40}`, out))
+			e := newEngine(t, db, testConfig(), rec, strict)
+			startEngine(t, e)
+			inc := newIncident(fmt.Sprintf("INC-S-%d", i), map[string]string{"alertname": "Hostile", "service": v})
+			trigger(t, db, e, inc, incident.ChangeCreated)
+			run := waitRun(t, e, inc.ID, RunSucceeded, RunFailed)
+			require.Equal(t, RunFailed, run.Status)
+			require.Contains(t, run.Reason, `step echo failed: command[1]: label "service" `)
+			_, err := os.Stat(out)
+			require.True(t, os.IsNotExist(err), "the program never started")
+		}
+	})
+}
+
+func TestExecTimeoutKillsProcessGroup(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	begin := time.Now()
+	res := runExec(ctx, []string{helperCmd()}, map[string]string{"RUNBOOK_HELPER": "spawn"}, "", 4096)
+	require.Less(t, time.Since(begin), 5*time.Second)
+	require.Equal(t, StepFailed, res.Status)
+	require.Contains(t, res.Error, "killed: context deadline exceeded")
+	require.NotNil(t, res.ExitCode)
+	require.Equal(t, -1, *res.ExitCode, "killed by a signal")
+	var pid int
+	_, err := fmt.Sscan(strings.TrimSpace(res.Output), &pid)
+	require.NoError(t, err, "output: %q", res.Output)
+	// The grandchild (/bin/sleep 60) died with the group.
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		return err != nil || strings.Contains(string(b), ") Z ")
+	}, 5*time.Second, 20*time.Millisecond, "grandchild %d still alive", pid)
+}
+
+func TestExecOutputAndExitCode(t *testing.T) {
+	res := runExec(context.Background(), []string{"/bin/echo", "-n", strings.Repeat("x", 100)}, nil, "", 10)
+	require.Equal(t, StepOK, res.Status)
+	require.Equal(t, "xxxxxxxxxx\n[... 90 bytes truncated]", res.Output)
+	require.Equal(t, 0, *res.ExitCode)
+
+	res = runExec(context.Background(), []string{"/bin/false"}, nil, "", 10)
+	require.Equal(t, StepFailed, res.Status)
+	require.Equal(t, 1, *res.ExitCode)
+	require.Equal(t, "/bin/false: exit status 1", res.Error)
+
+	res = runExec(context.Background(), []string{"/nonexistent/prog"}, nil, "", 10)
+	require.Equal(t, StepFailed, res.Status)
+	require.Equal(t, "start /nonexistent/prog: fork/exec /nonexistent/prog: no such file or directory", res.Error)
+}
+
+// A redelivered alert (the same incident changed again) never starts a second run.
+func TestTriggerIdempotent(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		rec := &recorder{}
+		rb := mustParse(t, `
+name: once
+matchers: ['alertname="X"']
+states: [triggered, acknowledged]
+steps: [{name: hello, exec: {command: [/bin/echo, hello]}}]
+`)
+		e := newEngine(t, db, testConfig(), rec, rb)
+		inc := newIncident("INC-1", map[string]string{"alertname": "X"})
+		for range 3 {
+			trigger(t, db, e, inc, incident.ChangeCreated)
+			trigger(t, db, e, inc, incident.ChangeUpdated)
+		}
+		inc.Status = incident.StatusAcknowledged
+		trigger(t, db, e, inc, incident.ChangeAcknowledged)
+		// Hook and worker concurrently, as on several replicas.
+		startEngine(t, e)
+		trigger(t, db, e, inc, incident.ChangeUpdated)
+		run := waitRun(t, e, "INC-1", RunSucceeded)
+		trigger(t, db, e, inc, incident.ChangeUpdated)
+		runs, err := e.ListRuns(context.Background(), RunFilter{IncidentID: "INC-1"})
+		require.NoError(t, err)
+		require.Len(t, runs, 1)
+		require.Equal(t, "hello\n", stepAudit(t, run, "hello").Output)
+
+		// A non-matching incident gets no run.
+		trigger(t, db, e, newIncident("INC-2", map[string]string{"alertname": "Y"}), incident.ChangeCreated)
+		runs, err = e.ListRuns(context.Background(), RunFilter{IncidentID: "INC-2"})
+		require.NoError(t, err)
+		require.Empty(t, runs)
+	})
+}
+
+func stepAudit(t *testing.T, run *Run, step string) AuditEntry {
+	t.Helper()
+	for _, a := range run.Audit {
+		if a.Event == "step" && a.StepName == step {
+			return a
+		}
+	}
+	t.Fatalf("no audit entry for step %s in %+v", step, run.Audit)
+	return AuditEntry{}
+}
+
+func TestRateLimits(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		rec := &recorder{}
+		rb := mustParse(t, `
+name: limited
+matchers: ['alertname="X"']
+labels: {service: '[a-z]+'}
+target: '{{ .Labels.service }}'
+rate_limit: {per_hour: 3, per_target_per_hour: 2}
+steps: [{name: hello, exec: {command: [/bin/true]}}]
+`)
+		e := newEngine(t, db, testConfig(), rec, rb)
+		startEngine(t, e)
+		want := map[string]string{
+			"INC-1": RunSucceeded, "INC-2": RunSucceeded, "INC-3": RunRateLimited, // target a: 2 per hour
+			"INC-4": RunSucceeded, "INC-5": RunRateLimited, // runbook: 3 per hour
+		}
+		for i, svc := range []string{"a", "a", "a", "b", "c"} {
+			id := fmt.Sprintf("INC-%d", i+1)
+			trigger(t, db, e, newIncident(id, map[string]string{"alertname": "X", "service": svc}), incident.ChangeCreated)
+			run := waitRun(t, e, id, RunSucceeded, RunRateLimited)
+			require.Equal(t, want[id], run.Status, id)
+		}
+		run := waitRun(t, e, "INC-3", RunRateLimited)
+		require.Equal(t, "rate limit: target a already had 2 runs in the last hour (limit 2)", run.Reason)
+		run = waitRun(t, e, "INC-5", RunRateLimited)
+		require.Equal(t, "rate limit: runbook limited already started 3 times in the last hour (limit 3)", run.Reason)
+	})
+}
+
+// One execution at a time per target, across two engines (replicas) sharing
+// the database: the second run waits for the first to release the target.
+func TestTargetLock(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		rb := `
+name: locked
+matchers: ['alertname="X"']
+target: the-target
+steps: [{name: hold, exec: {command: [/bin/sleep, "0.6"]}}]
+`
+		rec := &recorder{}
+		e1 := newEngine(t, db, testConfig(), rec, mustParse(t, rb))
+		e2 := newEngine(t, db, testConfig(), rec, mustParse(t, rb))
+		require.NotEqual(t, e1.Owner(), e2.Owner())
+		trigger(t, db, e1, newIncident("INC-1", map[string]string{"alertname": "X"}), incident.ChangeCreated)
+		trigger(t, db, e1, newIncident("INC-2", map[string]string{"alertname": "X"}), incident.ChangeCreated)
+		startEngine(t, e1)
+		startEngine(t, e2)
+		r1 := waitRun(t, e1, "INC-1", RunSucceeded)
+		r2 := waitRun(t, e1, "INC-2", RunSucceeded)
+		first, second := r1, r2
+		if r2.StartedAt.Before(*r1.StartedAt) {
+			first, second = r2, r1
+		}
+		require.False(t, second.StartedAt.Before(*first.FinishedAt), "runs on one target overlapped: %v-%v and %v", first.StartedAt, first.FinishedAt, second.StartedAt)
+		locks, err := e1.Locks(context.Background())
+		require.NoError(t, err)
+		require.Empty(t, locks, "locks are released")
+	})
+}
+
+func TestLockAcquire(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.UnixMilli(1_700_000_000_000)
+		ok, err := acquireLock(ctx, db, "t", 1, "a", now, time.Minute)
+		require.NoError(t, err)
+		require.True(t, ok)
+		ok, err = acquireLock(ctx, db, "t", 2, "b", now.Add(30*time.Second), time.Minute)
+		require.NoError(t, err)
+		require.False(t, ok, "held")
+		ok, err = acquireLock(ctx, db, "t", 1, "a", now.Add(30*time.Second), time.Minute)
+		require.NoError(t, err)
+		require.True(t, ok, "renewed by its holder")
+		ok, err = acquireLock(ctx, db, "t", 2, "b", now.Add(89*time.Second), time.Minute)
+		require.NoError(t, err)
+		require.False(t, ok, "renewal extended the lease")
+		ok, err = acquireLock(ctx, db, "t", 2, "b", now.Add(91*time.Second), time.Minute)
+		require.NoError(t, err)
+		require.True(t, ok, "expired lease is taken over")
+		require.NoError(t, releaseLock(ctx, db, "t", 1), "a stale holder's release is a no-op")
+		locks, err := listLocks(ctx, db)
+		require.NoError(t, err)
+		require.Equal(t, int64(2), locks[0].RunID)
+	})
+}
+
+func TestApproval(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		rec := &recorder{}
+		out := filepath.Join(t.TempDir(), "argv.json")
+		rb := mustParse(t, fmt.Sprintf(`
+name: gated
+matchers: ['alertname="X"']
+steps:
+  - name: ask
+    approval: {message: 'restart api?'}
+  - name: act
+    exec:
+      command: [%q, approved]
+      env: {RUNBOOK_HELPER: argv, RUNBOOK_OUT: %q}
+`, helperCmd(), out))
+		e := newEngine(t, db, testConfig(), rec, rb)
+		startEngine(t, e)
+		trigger(t, db, e, newIncident("INC-1", map[string]string{"alertname": "X"}), incident.ChangeCreated)
+		run := waitRun(t, e, "INC-1", RunWaitingApproval)
+		require.Equal(t, 0, run.CurrentStep)
+		time.Sleep(200 * time.Millisecond)
+		_, err := os.Stat(out)
+		require.True(t, os.IsNotExist(err), "nothing runs before approval")
+		_, err = e.Approve(context.Background(), run.ID, "", "")
+		require.EqualError(t, err, "approve: the approver's name is required")
+		_, err = e.Approve(context.Background(), run.ID, "alice", "go ahead")
+		require.NoError(t, err)
+		run = waitRun(t, e, "INC-1", RunSucceeded)
+		require.Equal(t, "approved by alice", stepAudit(t, run, "ask").Output)
+		require.FileExists(t, out)
+		_, err = e.Approve(context.Background(), run.ID, "bob", "")
+		require.ErrorIs(t, err, ErrConflict)
+
+		// Approval required by severity: the run waits before its first step,
+		// and fails when nobody approves in time.
+		cfg := testConfig()
+		cfg.ApprovalSeverities = []incident.Severity{incident.SeverityCritical}
+		rb2 := mustParse(t, `
+name: critical-gate
+matchers: ['alertname="Y"']
+steps: [{name: act, exec: {command: [/bin/true]}}]
+`)
+		e2 := newEngine(t, db, cfg, rec, rb2)
+		inc := newIncident("INC-2", map[string]string{"alertname": "Y"})
+		inc.Severity = incident.SeverityCritical
+		trigger(t, db, e2, inc, incident.ChangeCreated)
+		require.NoError(t, e2.Cycle(context.Background()))
+		run = waitRun(t, e2, "INC-2", RunWaitingApproval)
+		require.Equal(t, -1, run.CurrentStep, "the gate comes before step 1")
+		_, err = e2.Cancel(context.Background(), run.ID, "carol", "not now")
+		require.NoError(t, err)
+		require.NoError(t, e2.Cycle(context.Background()))
+		run = waitRun(t, e2, "INC-2", RunCancelled)
+		require.Equal(t, "not now", run.Reason)
+		e2.Wait()
+	})
+}
+
+func TestDryRun(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		for _, global := range []bool{true, false} {
+			rec := &recorder{}
+			out := filepath.Join(t.TempDir(), "argv.json")
+			cfg := testConfig()
+			cfg.DryRun = global
+			rb := mustParse(t, fmt.Sprintf(`
+name: dry
+matchers: ['alertname="X"']
+dry_run: %v
+labels: {service: '[a-z]+'}
+steps:
+  - name: act
+    exec:
+      command: [%q, '{{ .Labels.service }}']
+      env: {RUNBOOK_HELPER: argv, RUNBOOK_OUT: %q}
+  - name: ask
+    approval: {}
+  - name: verify
+    verify: true
+    promql: {query: 'up == 1'}
+`, !global, helperCmd(), out))
+			reg := prometheus.NewRegistry()
+			set, err := NewSet(cfg, rb)
+			require.NoError(t, err)
+			e, err := New(Options{DB: db, Incidents: rec, Registerer: reg}, cfg, set)
+			require.NoError(t, err)
+			startEngine(t, e)
+			id := fmt.Sprintf("INC-%v", global)
+			trigger(t, db, e, newIncident(id, map[string]string{"alertname": "X", "service": "api"}), incident.ChangeCreated)
+			run := waitRun(t, e, id, RunSucceeded, RunFailed)
+			require.Equal(t, RunSucceeded, run.Status)
+			require.True(t, run.DryRun)
+			require.Equal(t, "dry-run: nothing was executed", run.Reason)
+			a := stepAudit(t, run, "act")
+			require.Equal(t, StepDryRun, a.Status)
+			require.Equal(t, []any{helperCmd(), "api"}, a.Input["argv"], "the audit shows what would have run")
+			_, err = os.Stat(out)
+			require.True(t, os.IsNotExist(err), "nothing was executed")
+			_, mitigated, _, _, _ := rec.snapshot()
+			require.Empty(t, mitigated, "a dry-run never mitigates")
+			require.Equal(t, 1.0, testutil.ToFloat64(e.metrics.executions.WithLabelValues("dry", "dry_run")))
+		}
+	})
+}
+
+func TestKillSwitch(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		rec := &recorder{}
+		rb := mustParse(t, fmt.Sprintf(`
+name: long
+matchers: ['alertname="X"']
+steps:
+  - name: spawn
+    timeout: 1m
+    exec:
+      command: [%q]
+      env: {RUNBOOK_HELPER: spawn}
+`, helperCmd()))
+		e := newEngine(t, db, testConfig(), rec, rb)
+		startEngine(t, e)
+		trigger(t, db, e, newIncident("INC-1", map[string]string{"alertname": "X"}), incident.ChangeCreated)
+		waitRun(t, e, "INC-1", RunRunning)
+		time.Sleep(200 * time.Millisecond)
+		_, err := e.SetKillSwitch(context.Background(), true, "alice", "bad automation")
+		require.NoError(t, err)
+		run := waitRun(t, e, "INC-1", RunCancelled)
+		require.Equal(t, "kill switch engaged", run.Reason)
+		require.Equal(t, -1, *stepAudit(t, run, "spawn").ExitCode, "the process was killed")
+
+		// While engaged, new runs are skipped, not queued.
+		trigger(t, db, e, newIncident("INC-2", map[string]string{"alertname": "X"}), incident.ChangeCreated)
+		run = waitRun(t, e, "INC-2", RunSkipped)
+		require.Equal(t, "kill switch engaged by alice: bad automation", run.Reason)
+
+		// The switch is persisted: a new engine (a restart) sees it.
+		e2 := newEngine(t, db, testConfig(), rec, rb)
+		ks, err := e2.KillSwitch(context.Background())
+		require.NoError(t, err)
+		require.True(t, ks.Enabled)
+		require.Equal(t, "alice", ks.By)
+		_, err = e.SetKillSwitch(context.Background(), false, "alice", "fixed")
+		require.NoError(t, err)
+		trigger(t, db, e, newIncident("INC-3", map[string]string{"alertname": "X"}), incident.ChangeCreated)
+		waitRun(t, e, "INC-3", RunRunning)
+	})
+}
+
+func TestCancelOnResolve(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		rec := &recorder{}
+		src := `
+name: %s
+matchers: ['alertname="X"']
+continue_on_resolve: %v
+steps: [{name: hold, exec: {command: [/bin/sleep, "%s"]}}]
+`
+		cancelled := mustParse(t, fmt.Sprintf(src, "cancelled", false, "30"))
+		kept := mustParse(t, fmt.Sprintf(src, "kept", true, "0.5"))
+		e := newEngine(t, db, testConfig(), rec, cancelled, kept)
+		startEngine(t, e)
+		inc := newIncident("INC-1", map[string]string{"alertname": "X"})
+		trigger(t, db, e, inc, incident.ChangeCreated)
+		require.Eventually(t, func() bool {
+			runs, err := e.ListRuns(context.Background(), RunFilter{IncidentID: "INC-1", Status: RunRunning})
+			require.NoError(t, err)
+			return len(runs) == 2
+		}, 10*time.Second, 20*time.Millisecond)
+		inc.Status = incident.StatusResolved
+		trigger(t, db, e, inc, incident.ChangeResolved)
+		var got map[string]*Run
+		require.Eventually(t, func() bool {
+			runs, err := e.ListRuns(context.Background(), RunFilter{IncidentID: "INC-1"})
+			require.NoError(t, err)
+			got = map[string]*Run{}
+			for _, r := range runs {
+				got[r.Runbook] = r
+			}
+			return got["cancelled"].Status == RunCancelled && got["kept"].Status == RunSucceeded
+		}, 20*time.Second, 20*time.Millisecond)
+		require.Equal(t, "incident resolved", got["cancelled"].Reason)
+	})
+}
+
+func TestMaxRunTimeEscalates(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		rec := &recorder{}
+		rb := mustParse(t, `
+name: slow
+matchers: ['alertname="X"']
+max_run_time: 300ms
+steps: [{name: hold, exec: {command: [/bin/sleep, "30"]}}]
+`)
+		e := newEngine(t, db, testConfig(), rec, rb)
+		startEngine(t, e)
+		trigger(t, db, e, newIncident("INC-1", map[string]string{"alertname": "X"}), incident.ChangeCreated)
+		run := waitRun(t, e, "INC-1", RunFailed)
+		require.Equal(t, "run exceeded its maximum run time of 300ms", run.Reason)
+		_, _, _, escalated, _ := rec.snapshot()
+		require.Equal(t, []string{"INC-1: runbook slow did not finish within 300ms"}, escalated)
+	})
+}
+
+// A run interrupted by a crash (SIGKILL of the process, mid-step) is marked
+// interrupted when the next process starts, and its step is not repeated.
+func TestCrashInterrupted(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		dir := t.TempDir()
+		crashTest(t, "sqlite", dir, func() *store.DB {
+			db, err := store.OpenSQLite(context.Background(), dir)
+			require.NoError(t, err)
+			return db
+		})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		url := sretest.PostgresSchemaURL(t)
+		crashTest(t, "postgres", url, func() *store.DB {
+			db, err := store.OpenPostgres(context.Background(), url)
+			require.NoError(t, err)
+			return db
+		})
+	})
+}
+
+func crashRunbook(out string) string {
+	return fmt.Sprintf(`
+name: crashy
+matchers: ['alertname="X"']
+steps:
+  - name: first
+    exec: {command: [/bin/true]}
+  - name: long
+    exec:
+      command: [%q]
+      env: {RUNBOOK_HELPER: count, RUNBOOK_OUT: %q}
+`, helperCmd(), out)
+}
+
+func crashChild() int {
+	ctx := context.Background()
+	var (
+		db  *store.DB
+		err error
+	)
+	if os.Getenv("RUNBOOK_DIALECT") == "sqlite" {
+		db, err = store.OpenSQLite(ctx, os.Getenv("RUNBOOK_DB"))
+	} else {
+		db, err = store.OpenPostgres(ctx, os.Getenv("RUNBOOK_DB"))
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	if err := db.Migrate(ctx, Migrations); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	rb, err := Parse([]byte(crashRunbook(os.Getenv("RUNBOOK_COUNT"))), "crash.yml")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	cfg := testConfig()
+	set, _ := NewSet(cfg, rb)
+	e, err := New(Options{DB: db, Incidents: &recorder{}}, cfg, set)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	err = db.InTx(ctx, func(tx *sql.Tx) error {
+		return e.IncidentChanged(ctx, tx, incident.Change{Kind: incident.ChangeCreated, Incident: newIncident("INC-1", map[string]string{"alertname": "X"})})
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	_ = e.Run(ctx)
+	return 0
+}
+
+func crashTest(t *testing.T, dialect, dsn string, open func() *store.DB) {
+	count := filepath.Join(t.TempDir(), "count")
+	cmd := exec.Command(helperCmd())
+	cmd.Env = append(os.Environ(), "RUNBOOK_HELPER=engine", "RUNBOOK_DIALECT="+dialect, "RUNBOOK_DB="+dsn, "RUNBOOK_COUNT="+count)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	require.Eventually(t, func() bool {
+		b, _ := os.ReadFile(count)
+		return string(b) == "started\n"
+	}, 30*time.Second, 20*time.Millisecond, "child: %s", &stderr)
+	// Crash: kill the engine and its step with SIGKILL, no chance to clean up.
+	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL))
+	_ = cmd.Wait()
+
+	db := open()
+	defer db.Close()
+	rec := &recorder{}
+	cfg := testConfig()
+	e := newEngine(t, db, cfg, rec, mustParse(t, crashRunbook(count)))
+	if dialect == "postgres" {
+		// On PostgreSQL other replicas may be alive: the run is interrupted
+		// once its lease expires.
+		run := waitRun(t, e, "INC-1", RunRunning)
+		require.Equal(t, 1, run.CurrentStep)
+		time.Sleep(time.Duration(cfg.LeaseDuration))
+	}
+	startEngine(t, e)
+	run := waitRun(t, e, "INC-1", RunInterrupted)
+	require.Equal(t, "interrupted during step 2 (replica "+run.Owner+" stopped); not repeated", run.Reason)
+	// The engine keeps cycling; the step never runs again.
+	time.Sleep(500 * time.Millisecond)
+	b, err := os.ReadFile(count)
+	require.NoError(t, err)
+	require.Equal(t, "started\n", string(b))
+	run = waitRun(t, e, "INC-1", RunInterrupted)
+	require.Equal(t, "run_finished", run.Audit[len(run.Audit)-1].Event)
+	tl, _, _, _, _ := rec.snapshot()
+	require.NotEmpty(t, tl)
+	require.Contains(t, tl[len(tl)-1].Message, "runbook crashy run 1 interrupted")
+	locks, err := e.Locks(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, locks)
+}
+
+func TestGracefulShutdownInterrupts(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		rec := &recorder{}
+		rb := mustParse(t, `
+name: hold
+matchers: ['alertname="X"']
+steps: [{name: hold, exec: {command: [/bin/sleep, "30"]}}]
+`)
+		e := newEngine(t, db, testConfig(), rec, rb)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- e.Run(ctx) }()
+		trigger(t, db, e, newIncident("INC-1", map[string]string{"alertname": "X"}), incident.ChangeCreated)
+		waitRun(t, e, "INC-1", RunRunning)
+		time.Sleep(100 * time.Millisecond)
+		cancel()
+		require.NoError(t, <-done)
+		run := waitRun(t, e, "INC-1", RunInterrupted)
+		require.Equal(t, "sred stopped during step 1; not repeated", run.Reason)
+	})
+}

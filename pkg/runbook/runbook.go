@@ -1,0 +1,646 @@
+// Package runbook runs remediation runbooks when incidents open: runbooks are
+// YAML files in git that match alert labels and list ordered steps (exec,
+// http, kubernetes, promql, wait, notify, approval). An incident hook records
+// a run in the incident's transaction; a worker claims runs and executes them
+// with dry-run, kill switch, rate limits, per-target locks, approval gates and
+// a maximum run time, and writes every step to the incident timeline, an
+// audit table and metrics.
+package runbook
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/alertmanager/pkg/labels"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/promql/parser"
+	"gopkg.in/yaml.v3"
+
+	"github.com/rootuip/sre/pkg/incident"
+)
+
+// StepType names a kind of step.
+type StepType string
+
+const (
+	StepExec       StepType = "exec"
+	StepHTTP       StepType = "http"
+	StepKubernetes StepType = "kubernetes"
+	StepPromQL     StepType = "promql"
+	StepWait       StepType = "wait"
+	StepNotify     StepType = "notify"
+	StepApproval   StepType = "approval"
+)
+
+// OnFailure says what a failed step does to its run.
+type OnFailure string
+
+const (
+	FailStop     OnFailure = "stop"
+	FailContinue OnFailure = "continue"
+	FailEscalate OnFailure = "escalate"
+)
+
+// Runbook is one runbook file.
+type Runbook struct {
+	// Name identifies the runbook; alerts may link it with the `runbook` annotation.
+	Name        string `yaml:"name"`
+	Description string `yaml:"description,omitempty"`
+	// URLs link the runbook to alerts whose runbook_url annotation is one of them.
+	URLs []string `yaml:"urls,omitempty"`
+	// Matchers select incidents by their labels, in Alertmanager syntax; all must match.
+	Matchers []string `yaml:"matchers,omitempty"`
+	// Severities that trigger the runbook (empty: all).
+	Severities []incident.Severity `yaml:"severities,omitempty"`
+	// States of the incident that trigger it (default: triggered).
+	States []incident.Status `yaml:"states,omitempty"`
+	// Labels is the allow-list: each alert label a template uses must be
+	// declared here (or in the step) with the pattern its values must match.
+	Labels map[string]string `yaml:"labels,omitempty"`
+	// Target names what the runbook acts on (a template); one run at a time
+	// per target, and the per-target rate limit counts by it.
+	Target string `yaml:"target,omitempty"`
+	// DryRun logs every step and executes none.
+	DryRun bool `yaml:"dry_run,omitempty"`
+	// RequireApproval makes every run wait for a responder before its first step.
+	RequireApproval bool `yaml:"require_approval,omitempty"`
+	// ContinueOnResolve keeps the run going when its incident resolves.
+	ContinueOnResolve bool `yaml:"continue_on_resolve,omitempty"`
+	// ResolveOnVerify resolves the incident when a verify step passes.
+	ResolveOnVerify bool `yaml:"resolve_on_verify,omitempty"`
+	// MaxRunTime bounds a run (default: the global max_run_time).
+	MaxRunTime model.Duration `yaml:"max_run_time,omitempty"`
+	// RateLimit overrides the global rate limit.
+	RateLimit *RateLimit `yaml:"rate_limit,omitempty"`
+	Steps     []*Step    `yaml:"steps"`
+
+	// File is where the runbook was loaded from.
+	File string `yaml:"-"`
+
+	matchers labels.Matchers
+	allow    allowList
+	target   *tmpl
+}
+
+// Step is one step of a runbook. Exactly one of the action blocks is set.
+type Step struct {
+	Name string `yaml:"name"`
+	// OnFailure: stop (default), continue or escalate (default for verify steps).
+	OnFailure OnFailure `yaml:"on_failure,omitempty"`
+	// Verify marks the step that proves the remediation worked: when it
+	// passes, the incident is marked mitigated by automation.
+	Verify bool `yaml:"verify,omitempty"`
+	// Timeout bounds the step (defaults depend on the type).
+	Timeout model.Duration `yaml:"timeout,omitempty"`
+	// Labels adds to or overrides the runbook's allow-list for this step.
+	Labels map[string]string `yaml:"labels,omitempty"`
+
+	Exec       *ExecStep       `yaml:"exec,omitempty"`
+	HTTP       *HTTPStep       `yaml:"http,omitempty"`
+	Kubernetes *KubernetesStep `yaml:"kubernetes,omitempty"`
+	PromQL     *PromQLStep     `yaml:"promql,omitempty"`
+	Wait       *WaitStep       `yaml:"wait,omitempty"`
+	Notify     *NotifyStep     `yaml:"notify,omitempty"`
+	Approval   *ApprovalStep   `yaml:"approval,omitempty"`
+
+	typ   StepType
+	allow allowList
+	tmpls map[string]*tmpl
+}
+
+// ExecStep runs a program with an argument list: no shell is involved.
+type ExecStep struct {
+	// Command is argv: the program and its arguments, each a template.
+	Command []string          `yaml:"command"`
+	Env     map[string]string `yaml:"env,omitempty"`
+	Dir     string            `yaml:"dir,omitempty"`
+}
+
+// HTTPStep calls a configured endpoint.
+type HTTPStep struct {
+	// Endpoint names an entry of runbooks.http_endpoints: URLs come from config.
+	Endpoint string            `yaml:"endpoint"`
+	Path     string            `yaml:"path,omitempty"`
+	Method   string            `yaml:"method,omitempty"`
+	Headers  map[string]string `yaml:"headers,omitempty"`
+	Body     string            `yaml:"body,omitempty"`
+	// ExpectStatus lists the accepted status codes (default: any 2xx).
+	ExpectStatus []int `yaml:"expect_status,omitempty"`
+}
+
+// Kubernetes step actions.
+const (
+	KubeScale          = "scale"
+	KubeRolloutRestart = "rollout_restart"
+	KubeDeletePod      = "delete_pod"
+)
+
+// KubernetesStep acts on a deployment or a pod.
+type KubernetesStep struct {
+	Action     string `yaml:"action"`
+	Namespace  string `yaml:"namespace"`
+	Deployment string `yaml:"deployment,omitempty"`
+	Pod        string `yaml:"pod,omitempty"`
+	// Replicas scales to N; By scales by N (negative: down). Min and Max bound the result.
+	Replicas *int32 `yaml:"replicas,omitempty"`
+	By       *int32 `yaml:"by,omitempty"`
+	Min      *int32 `yaml:"min,omitempty"`
+	Max      *int32 `yaml:"max,omitempty"`
+}
+
+// PromQL step expectations.
+const (
+	ExpectNonEmpty = "non_empty"
+	ExpectEmpty    = "empty"
+)
+
+// PromQLStep polls a query until its condition holds or the step times out.
+type PromQLStep struct {
+	// Query is a PromQL expression, a template. Put the threshold in it, as in
+	// an alerting rule: `rate(http_errors_total[5m]) < 0.01`.
+	Query string `yaml:"query"`
+	// Expect is non_empty (default: the query returns at least one sample)
+	// or empty (it returns none).
+	Expect   string         `yaml:"expect,omitempty"`
+	Interval model.Duration `yaml:"interval,omitempty"`
+}
+
+// WaitStep sleeps.
+type WaitStep struct {
+	Duration model.Duration `yaml:"duration"`
+}
+
+// NotifyStep writes a message to the incident timeline and the event stream.
+type NotifyStep struct {
+	Message string `yaml:"message"`
+}
+
+// ApprovalStep pauses the run until a responder approves through the API.
+type ApprovalStep struct {
+	Message string `yaml:"message,omitempty"`
+}
+
+// Type returns the step's type.
+func (s *Step) Type() StepType { return s.typ }
+
+// Default step timeouts.
+var defaultTimeouts = map[StepType]time.Duration{
+	StepExec:       time.Minute,
+	StepHTTP:       30 * time.Second,
+	StepKubernetes: time.Minute,
+	StepPromQL:     5 * time.Minute,
+	StepNotify:     30 * time.Second,
+	StepApproval:   time.Hour,
+}
+
+var (
+	nameRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9_-]{0,62}[a-z0-9])?$`)
+	headerRE = regexp.MustCompile(`^[A-Za-z0-9-]+$`)
+	methods  = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
+)
+
+// UnmarshalYAML implements yaml.Unmarshaler: strict fields, defaults, validation.
+func (s *Step) UnmarshalYAML(n *yaml.Node) error {
+	type plain Step
+	if err := decodeStrict(n, (*plain)(s), "step"); err != nil {
+		return err
+	}
+	if !nameRE.MatchString(s.Name) {
+		return errAt(n, "step name %q: want lower-case letters, digits, '-' or '_'", s.Name)
+	}
+	var set []StepType
+	for t, p := range map[StepType]bool{
+		StepExec: s.Exec != nil, StepHTTP: s.HTTP != nil, StepKubernetes: s.Kubernetes != nil,
+		StepPromQL: s.PromQL != nil, StepWait: s.Wait != nil, StepNotify: s.Notify != nil, StepApproval: s.Approval != nil,
+	} {
+		if p {
+			set = append(set, t)
+		}
+	}
+	slices.Sort(set)
+	if len(set) != 1 {
+		return errAt(n, "step %q: want exactly one of exec, http, kubernetes, promql, wait, notify, approval (got %d)", s.Name, len(set))
+	}
+	s.typ = set[0]
+	switch s.OnFailure {
+	case "":
+		s.OnFailure = FailStop
+		if s.Verify {
+			s.OnFailure = FailEscalate
+		}
+	case FailStop, FailContinue, FailEscalate:
+	default:
+		return errAt(n, "step %q: on_failure %q: want stop, continue or escalate", s.Name, s.OnFailure)
+	}
+	if s.Timeout < 0 {
+		return errAt(n, "step %q: timeout must be positive", s.Name)
+	}
+	if s.Timeout == 0 {
+		s.Timeout = model.Duration(defaultTimeouts[s.typ])
+	}
+	if s.Verify && s.typ != StepPromQL && s.typ != StepHTTP && s.typ != StepExec {
+		return errAt(n, "step %q: verify is for promql, http or exec steps", s.Name)
+	}
+	switch s.typ {
+	case StepExec:
+		if len(s.Exec.Command) == 0 || s.Exec.Command[0] == "" {
+			return errAt(n, "step %q: exec.command must name a program", s.Name)
+		}
+		if strings.Contains(s.Exec.Command[0], "{{") {
+			return errAt(n, "step %q: the program (exec.command[0]) cannot be a template", s.Name)
+		}
+		for k := range s.Exec.Env {
+			if k == "" || strings.ContainsAny(k, "=\x00") {
+				return errAt(n, "step %q: invalid environment variable name %q", s.Name, k)
+			}
+		}
+	case StepHTTP:
+		h := s.HTTP
+		if h.Endpoint == "" {
+			return errAt(n, "step %q: http.endpoint must name an entry of runbooks.http_endpoints", s.Name)
+		}
+		if h.Method == "" {
+			h.Method = "POST"
+		}
+		h.Method = strings.ToUpper(h.Method)
+		if !slices.Contains(methods, h.Method) {
+			return errAt(n, "step %q: http.method %q: want one of %s", s.Name, h.Method, strings.Join(methods, ", "))
+		}
+		if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
+			return errAt(n, "step %q: http.path %q must start with '/'", s.Name, h.Path)
+		}
+		for k := range h.Headers {
+			if !headerRE.MatchString(k) {
+				return errAt(n, "step %q: invalid header name %q", s.Name, k)
+			}
+		}
+		for _, c := range h.ExpectStatus {
+			if c < 100 || c > 599 {
+				return errAt(n, "step %q: expect_status %d is not an HTTP status", s.Name, c)
+			}
+		}
+	case StepKubernetes:
+		if err := s.Kubernetes.validate(); err != nil {
+			return errAt(n, "step %q: kubernetes: %v", s.Name, err)
+		}
+	case StepPromQL:
+		p := s.PromQL
+		if p.Query == "" {
+			return errAt(n, "step %q: promql.query is required", s.Name)
+		}
+		switch p.Expect {
+		case "":
+			p.Expect = ExpectNonEmpty
+		case ExpectNonEmpty, ExpectEmpty:
+		default:
+			return errAt(n, "step %q: promql.expect %q: want non_empty or empty", s.Name, p.Expect)
+		}
+		if p.Interval < 0 {
+			return errAt(n, "step %q: promql.interval must be positive", s.Name)
+		}
+		if p.Interval == 0 {
+			p.Interval = model.Duration(15 * time.Second)
+		}
+	case StepWait:
+		if s.Wait.Duration <= 0 {
+			return errAt(n, "step %q: wait.duration must be positive", s.Name)
+		}
+	case StepNotify:
+		if s.Notify.Message == "" {
+			return errAt(n, "step %q: notify.message is required", s.Name)
+		}
+	}
+	return nil
+}
+
+func (k *KubernetesStep) validate() error {
+	if k.Namespace == "" {
+		return errors.New("namespace is required")
+	}
+	switch k.Action {
+	case KubeScale:
+		if k.Deployment == "" {
+			return errors.New("scale needs deployment")
+		}
+		if (k.Replicas == nil) == (k.By == nil) {
+			return errors.New("scale needs exactly one of replicas (to N) or by (by N)")
+		}
+		if k.Replicas != nil && *k.Replicas < 0 {
+			return errors.New("replicas must not be negative")
+		}
+		if k.Min != nil && k.Max != nil && *k.Min > *k.Max {
+			return fmt.Errorf("min (%d) is above max (%d)", *k.Min, *k.Max)
+		}
+		if k.Min != nil && *k.Min < 0 {
+			return errors.New("min must not be negative")
+		}
+		if k.By != nil && k.Max == nil && *k.By > 0 {
+			return errors.New("scale by a positive N needs max, so that repeated runs cannot grow without bound")
+		}
+	case KubeRolloutRestart:
+		if k.Deployment == "" {
+			return errors.New("rollout_restart needs deployment")
+		}
+	case KubeDeletePod:
+		if k.Pod == "" {
+			return errors.New("delete_pod needs pod")
+		}
+	default:
+		return fmt.Errorf("action %q: want scale, rollout_restart or delete_pod", k.Action)
+	}
+	if k.Pod != "" && k.Action != KubeDeletePod || k.Deployment != "" && k.Action == KubeDeletePod {
+		return fmt.Errorf("%s takes %s only", k.Action, map[bool]string{true: "pod", false: "deployment"}[k.Action == KubeDeletePod])
+	}
+	if k.Action != KubeScale && (k.Replicas != nil || k.By != nil || k.Min != nil || k.Max != nil) {
+		return fmt.Errorf("replicas, by, min and max are for scale only")
+	}
+	return nil
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler: strict fields, defaults, validation.
+func (r *Runbook) UnmarshalYAML(n *yaml.Node) error {
+	type plain Runbook
+	if err := decodeStrict(n, (*plain)(r), "runbook"); err != nil {
+		return err
+	}
+	if !nameRE.MatchString(r.Name) {
+		return errAt(n, "runbook name %q: want lower-case letters, digits, '-' or '_' (at most 64)", r.Name)
+	}
+	for _, m := range r.Matchers {
+		ms, err := labels.ParseMatchers(m)
+		if err != nil {
+			return errAt(n, "runbook %q: matcher %q: %v", r.Name, m, err)
+		}
+		r.matchers = append(r.matchers, ms...)
+	}
+	if len(r.matchers) == 0 && len(r.URLs) == 0 {
+		return errAt(n, "runbook %q: needs matchers or urls, or it would never run", r.Name)
+	}
+	for i, s := range r.Severities {
+		sev, err := incident.ParseSeverity(string(s))
+		if err != nil {
+			return errAt(n, "runbook %q: severities: %v", r.Name, err)
+		}
+		r.Severities[i] = sev
+	}
+	if len(r.States) == 0 {
+		r.States = []incident.Status{incident.StatusTriggered}
+	}
+	for _, st := range r.States {
+		if !st.Open() {
+			return errAt(n, "runbook %q: state %q: want triggered, acknowledged or investigating", r.Name, st)
+		}
+	}
+	if r.MaxRunTime < 0 {
+		return errAt(n, "runbook %q: max_run_time must be positive", r.Name)
+	}
+	if len(r.Steps) == 0 {
+		return errAt(n, "runbook %q: no steps", r.Name)
+	}
+	allow, err := compileAllowList(r.Labels)
+	if err != nil {
+		return errAt(n, "runbook %q: labels: %v", r.Name, err)
+	}
+	r.allow = allow
+	if r.Target == "" {
+		r.Target = r.Name
+	}
+	if r.target, err = newTmpl("target", r.Target, allow); err != nil {
+		return errAt(n, "runbook %q: target: %v", r.Name, err)
+	}
+	stepsNode := mappingValue(n, "steps")
+	names := map[string]bool{}
+	for i, s := range r.Steps {
+		sn := n
+		if stepsNode != nil && i < len(stepsNode.Content) {
+			sn = stepsNode.Content[i]
+		}
+		if names[s.Name] {
+			return errAt(sn, "runbook %q: step name %q used twice", r.Name, s.Name)
+		}
+		names[s.Name] = true
+		if err := r.compileStep(s); err != nil {
+			return errAt(sn, "runbook %q: step %q: %v", r.Name, s.Name, err)
+		}
+	}
+	return nil
+}
+
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// compileStep parses the step's templates against its allow-list.
+func (r *Runbook) compileStep(s *Step) error {
+	own, err := compileAllowList(s.Labels)
+	if err != nil {
+		return fmt.Errorf("labels: %v", err)
+	}
+	s.allow = r.allow.merge(own)
+	s.tmpls = map[string]*tmpl{}
+	add := func(key, src string) error {
+		t, err := newTmpl(key, src, s.allow)
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		s.tmpls[key] = t
+		return nil
+	}
+	var errs []error
+	switch s.typ {
+	case StepExec:
+		for i, a := range s.Exec.Command {
+			errs = append(errs, add(fmt.Sprintf("command[%d]", i), a))
+		}
+		for k, v := range s.Exec.Env {
+			errs = append(errs, add("env."+k, v))
+		}
+	case StepHTTP:
+		errs = append(errs, add("path", s.HTTP.Path), add("body", s.HTTP.Body))
+		for k, v := range s.HTTP.Headers {
+			errs = append(errs, add("headers."+k, v))
+		}
+	case StepKubernetes:
+		errs = append(errs, add("namespace", s.Kubernetes.Namespace), add("deployment", s.Kubernetes.Deployment), add("pod", s.Kubernetes.Pod))
+	case StepPromQL:
+		if err := add("query", s.PromQL.Query); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		// Check the query's syntax with every label replaced by a sample value.
+		d := TemplateData{Labels: map[string]string{}, IncidentID: "INC-0000-0001", Severity: "HIGH", Runbook: r.Name, RunID: 1}
+		for _, l := range s.tmpls["query"].labels {
+			d.Labels[l] = "x"
+		}
+		var b strings.Builder
+		if err := s.tmpls["query"].t.Execute(&b, d); err != nil {
+			errs = append(errs, fmt.Errorf("query: %w", err))
+		} else if _, err := parser.NewParser(parser.Options{}).ParseExpr(b.String()); err != nil {
+			errs = append(errs, fmt.Errorf("query: %w", err))
+		}
+	case StepNotify:
+		errs = append(errs, add("message", s.Notify.Message))
+	case StepApproval:
+		errs = append(errs, add("message", s.Approval.Message))
+	}
+	return errors.Join(errs...)
+}
+
+// Parse reads one runbook from YAML; file names it in errors.
+func Parse(data []byte, file string) (*Runbook, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var rb Runbook
+	if err := dec.Decode(&rb); err != nil {
+		var le *lineError
+		if errors.As(err, &le) {
+			return nil, fmt.Errorf("%s:%d: %v", file, le.Line, le.Err)
+		}
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		line := extra.Line
+		if len(extra.Content) > 0 {
+			line = extra.Content[0].Line
+		}
+		return nil, fmt.Errorf("%s:%d: one runbook per file, found a second YAML document", file, line)
+	}
+	rb.File = file
+	return &rb, nil
+}
+
+// LoadFile reads one runbook file.
+func LoadFile(file string) (*Runbook, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("load runbook: %w", err)
+	}
+	return Parse(data, file)
+}
+
+// Set is the runbooks in force, by name.
+type Set struct {
+	byName map[string]*Runbook
+	list   []*Runbook
+}
+
+// NewSet checks names are unique and endpoints referenced exist in cfg.
+func NewSet(cfg Config, rbs ...*Runbook) (*Set, error) {
+	s := &Set{byName: map[string]*Runbook{}}
+	for _, rb := range rbs {
+		if prev, ok := s.byName[rb.Name]; ok {
+			return nil, fmt.Errorf("%s: runbook name %q already used by %s", rb.File, rb.Name, prev.File)
+		}
+		for _, st := range rb.Steps {
+			if st.HTTP != nil {
+				if _, ok := cfg.HTTPEndpoints[st.HTTP.Endpoint]; !ok {
+					return nil, fmt.Errorf("%s: runbook %q: step %q: http endpoint %q is not in runbooks.http_endpoints", rb.File, rb.Name, st.Name, st.HTTP.Endpoint)
+				}
+			}
+		}
+		s.byName[rb.Name] = rb
+		s.list = append(s.list, rb)
+	}
+	sort.Slice(s.list, func(i, j int) bool { return s.list[i].Name < s.list[j].Name })
+	return s, nil
+}
+
+// Load reads every file matching cfg.Files (relative patterns are taken
+// relative to baseDir) and returns the set, with every error joined.
+func Load(cfg Config, baseDir string) (*Set, error) {
+	var (
+		rbs  []*Runbook
+		errs []error
+	)
+	for _, pat := range cfg.Files {
+		if !filepath.IsAbs(pat) && baseDir != "" {
+			pat = filepath.Join(baseDir, pat)
+		}
+		files, err := filepath.Glob(pat)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("runbook files %q: %w", pat, err))
+			continue
+		}
+		for _, f := range files {
+			rb, err := LoadFile(f)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			rbs = append(rbs, rb)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return NewSet(cfg, rbs...)
+}
+
+// List returns the runbooks sorted by name.
+func (s *Set) List() []*Runbook {
+	if s == nil {
+		return nil
+	}
+	return s.list
+}
+
+// Get returns a runbook by name.
+func (s *Set) Get(name string) *Runbook {
+	if s == nil {
+		return nil
+	}
+	return s.byName[name]
+}
+
+// Matches reports whether the runbook applies to inc in its current state:
+// its matchers all match the incident's labels, or an alert links it by its
+// `runbook` annotation or its runbook_url; and the incident's severity and
+// state are among those the runbook triggers on.
+func (r *Runbook) Matches(inc *incident.Incident) bool {
+	if len(r.Severities) > 0 && !slices.Contains(r.Severities, inc.Severity) {
+		return false
+	}
+	if !slices.Contains(r.States, inc.Status) {
+		return false
+	}
+	return r.linked(inc) || len(r.matchers) > 0 && r.matchers.Matches(model.LabelSet(toLabelSet(inc.Labels)))
+}
+
+func (r *Runbook) linked(inc *incident.Incident) bool {
+	for _, u := range inc.RunbookURLs {
+		if slices.Contains(r.URLs, u) {
+			return true
+		}
+	}
+	for _, a := range inc.Alerts {
+		if a.Annotations["runbook"] == r.Name {
+			return true
+		}
+	}
+	return false
+}
+
+func toLabelSet(m map[string]string) model.LabelSet {
+	ls := make(model.LabelSet, len(m))
+	for k, v := range m {
+		ls[model.LabelName(k)] = model.LabelValue(v)
+	}
+	return ls
+}

@@ -1,0 +1,132 @@
+package runbook
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+func exampleConfig(t *testing.T) Config {
+	t.Helper()
+	var cfg Config
+	require.NoError(t, yaml.Unmarshal([]byte(`
+files: [examples/runbooks/*.yml]
+http_endpoints:
+  api-cache: {url: http://api-cache.api.svc:8080}
+  api-admin: {url: http://api.api.svc:9000}
+`), &cfg))
+	return cfg
+}
+
+func TestLoadExamples(t *testing.T) {
+	cfg := exampleConfig(t)
+	set, err := Load(cfg, testutil.RepoRoot(t))
+	require.NoError(t, err)
+	var names []string
+	for _, rb := range set.List() {
+		names = append(names, rb.Name)
+	}
+	require.Equal(t, []string{"api-service-down", "connection-pool-reset", "disk-cleanup", "high-api-latency", "memory-leak-restart"}, names)
+
+	rb := set.Get("high-api-latency")
+	require.Equal(t, []StepType{StepKubernetes, StepHTTP, StepKubernetes, StepPromQL}, stepTypes(rb))
+	require.Equal(t, FailEscalate, rb.Steps[3].OnFailure, "verify steps escalate by default")
+	require.Equal(t, FailContinue, rb.Steps[1].OnFailure)
+
+	inc := &incident.Incident{ID: "INC-1", Severity: incident.SeverityHigh, Status: incident.StatusTriggered,
+		Labels: map[string]string{"alertname": "HighAPILatency", "service": "api", "namespace": "prod"}}
+	require.True(t, rb.Matches(inc))
+	inc.Severity = incident.SeverityLow
+	require.False(t, rb.Matches(inc), "severity LOW is not a trigger")
+	inc.Severity, inc.Status = incident.SeverityHigh, incident.StatusInvestigating
+	require.False(t, rb.Matches(inc), "state investigating is not a trigger")
+	inc.Status = incident.StatusTriggered
+	inc.Labels["alertname"] = "Other"
+	require.False(t, rb.Matches(inc))
+	inc.RunbookURLs = []string{"https://runbooks.rootuip.com/high-api-latency"}
+	require.True(t, rb.Matches(inc), "linked by runbook_url")
+	inc.RunbookURLs = nil
+	inc.Alerts = []incident.Alert{{Annotations: map[string]string{"runbook": "high-api-latency"}}}
+	require.True(t, rb.Matches(inc), "linked by name")
+}
+
+func stepTypes(rb *Runbook) []StepType {
+	var out []StepType
+	for _, s := range rb.Steps {
+		out = append(out, s.Type())
+	}
+	return out
+}
+
+func TestLoadMissingEndpoint(t *testing.T) {
+	cfg := exampleConfig(t)
+	delete(cfg.HTTPEndpoints, "api-cache")
+	_, err := Load(cfg, testutil.RepoRoot(t))
+	require.EqualError(t, err, filepath.Join(testutil.RepoRoot(t), "examples/runbooks/high-api-latency.yml")+
+		`: runbook "high-api-latency": step "clear-cache": http endpoint "api-cache" is not in runbooks.http_endpoints`)
+}
+
+func TestParseErrors(t *testing.T) {
+	const head = "name: rb\nmatchers: ['alertname=\"X\"']\n"
+	for _, tc := range []struct {
+		name, src, err string
+	}{
+		{"unknown top field", head + "stepz: []\n", `bad.yml:3: unknown field "stepz" in runbook (known fields: continue_on_resolve, description, dry_run, labels, matchers, max_run_time, name, rate_limit, require_approval, resolve_on_verify, severities, states, steps, target, urls)`},
+		{"unknown step field", head + "steps:\n  - name: a\n    wait: {duration: 1s}\n    timout: 5s\n", `bad.yml:6: unknown field "timout" in step (known fields: approval, exec, http, kubernetes, labels, name, notify, on_failure, promql, timeout, verify, wait)`},
+		{"unknown nested field", head + "steps:\n  - name: a\n    exec:\n      comand: [/bin/true]\n", `bad.yml:6: unknown field "comand" in step exec (known fields: command, dir, env)`},
+		{"bad name", "name: Bad Name\nmatchers: ['a=\"b\"']\nsteps: [{name: a, wait: {duration: 1s}}]\n", `bad.yml:1: runbook name "Bad Name": want lower-case letters, digits, '-' or '_' (at most 64)`},
+		{"bad matcher", "name: rb\nmatchers: ['alertname=~\"(\"']\nsteps: [{name: a, wait: {duration: 1s}}]\n", "bad.yml:1: runbook \"rb\": matcher \"alertname=~\\\"(\\\"\": error parsing regexp: missing closing ): `^(?:()$`"},
+		{"no trigger", "name: rb\nsteps: [{name: a, wait: {duration: 1s}}]\n", `bad.yml:1: runbook "rb": needs matchers or urls, or it would never run`},
+		{"no steps", head, `bad.yml:1: runbook "rb": no steps`},
+		{"two actions", head + "steps:\n  - name: a\n    wait: {duration: 1s}\n    notify: {message: hi}\n", `bad.yml:4: step "a": want exactly one of exec, http, kubernetes, promql, wait, notify, approval (got 2)`},
+		{"bad severity", head + "severities: [URGENT]\nsteps: [{name: a, wait: {duration: 1s}}]\n", `bad.yml:1: runbook "rb": severities: unknown severity "URGENT" (want one of CRITICAL, HIGH, MEDIUM, LOW)`},
+		{"closed state", head + "states: [resolved]\nsteps: [{name: a, wait: {duration: 1s}}]\n", `bad.yml:1: runbook "rb": state "resolved": want triggered, acknowledged or investigating`},
+		{"undeclared label", head + "steps:\n  - name: a\n    exec:\n      command: [/bin/echo, '{{ .Labels.service }}']\n", `bad.yml:4: runbook "rb": step "a": command[1]: template "{{ .Labels.service }}" uses label "service", which has no allow-list pattern in ` + "`labels`"},
+		{"templated program", head + "labels: {p: '.*'}\nsteps:\n  - name: a\n    exec:\n      command: ['{{ .Labels.p }}']\n", `bad.yml:5: step "a": the program (exec.command[0]) cannot be a template`},
+		{"label range", head + "steps:\n  - name: a\n    notify: {message: '{{ range .Labels }}x{{ end }}'}\n", `bad.yml:4: runbook "rb": step "a": message: template "{{ range .Labels }}x{{ end }}": "{{range .Labels}}x{{end}}" is not allowed in runbook templates`},
+		{"bad allow-list", head + "labels: {service: '('}\nsteps: [{name: a, wait: {duration: 1s}}]\n", "bad.yml:1: runbook \"rb\": labels: label \"service\": pattern \"(\": error parsing regexp: missing closing ): `^(?:()$`"},
+		{"bad promql", head + "steps:\n  - name: a\n    promql: {query: 'up ==='}\n", `bad.yml:4: runbook "rb": step "a": query: 1:6: parse error: unexpected "="`},
+		{"bad on_failure", head + "steps:\n  - name: a\n    on_failure: retry\n    wait: {duration: 1s}\n", `bad.yml:4: step "a": on_failure "retry": want stop, continue or escalate`},
+		{"scale unbounded", head + "steps:\n  - name: a\n    kubernetes: {action: scale, namespace: n, deployment: d, by: 2}\n", `bad.yml:4: step "a": kubernetes: scale by a positive N needs max, so that repeated runs cannot grow without bound`},
+		{"scale both", head + "steps:\n  - name: a\n    kubernetes: {action: scale, namespace: n, deployment: d, by: 2, replicas: 3, max: 4}\n", `bad.yml:4: step "a": kubernetes: scale needs exactly one of replicas (to N) or by (by N)`},
+		{"bad http method", head + "steps:\n  - name: a\n    http: {endpoint: e, method: TRACE}\n", `bad.yml:4: step "a": http.method "TRACE": want one of GET, POST, PUT, PATCH, DELETE`},
+		{"duplicate step", head + "steps:\n  - name: a\n    wait: {duration: 1s}\n  - name: a\n    wait: {duration: 1s}\n", `bad.yml:6: runbook "rb": step name "a" used twice`},
+		{"verify wait", head + "steps:\n  - name: a\n    verify: true\n    wait: {duration: 1s}\n", `bad.yml:4: step "a": verify is for promql, http or exec steps`},
+		{"two documents", head + "steps: [{name: a, wait: {duration: 1s}}]\n---\nname: b\n", `bad.yml:5: one runbook per file, found a second YAML document`},
+		{"type error", head + "steps: [{name: a, wait: {duration: soon}}]\n", `bad.yml: not a valid duration string: "soon"`},
+		{"duplicate key", head + "name: again\nsteps: [{name: a, wait: {duration: 1s}}]\n", `bad.yml:3: field "name" set twice in runbook`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.src), "bad.yml")
+			require.EqualError(t, err, tc.err)
+		})
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ src, err string }{
+		{"max_run_time: 0s", "runbooks: max_run_time must be positive"},
+		{"poll_interval: 10s\nlease_duration: 20s", "runbooks: lease_duration (20s) must be at least 3 poll intervals (30s)"},
+		{"approval_severities: [SEVERE]", `runbooks: approval_severities: unknown severity "SEVERE" (want one of CRITICAL, HIGH, MEDIUM, LOW)`},
+		{"http_endpoints: {cache: {url: 'ftp://x'}}", `http endpoint url "ftp://x": want an absolute http or https URL`},
+		{"http_endpoints: {'bad name': {url: 'http://x'}}", `runbooks: http endpoint name "bad name": want letters, digits, '_' or '-'`},
+		{"rate_limit: {per_hour: -1}", "rate_limit: per_hour and per_target_per_hour must not be negative"},
+		{"dryrun: true", "yaml: unmarshal errors:\n  line 1: field dryrun not found in type runbook.plain"},
+	} {
+		t.Run(tc.src, func(t *testing.T) {
+			var c Config
+			dec := yaml.NewDecoder(stringsReader(tc.src))
+			dec.KnownFields(true)
+			require.EqualError(t, dec.Decode(&c), tc.err)
+		})
+	}
+	var c Config
+	require.NoError(t, yaml.Unmarshal([]byte("dry_run: true"), &c))
+	require.True(t, c.DryRun)
+	require.Equal(t, DefaultConfig.MaxRunTime, c.MaxRunTime)
+}

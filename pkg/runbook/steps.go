@@ -1,0 +1,520 @@
+package runbook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	commoncfg "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
+
+	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/incident"
+)
+
+// Step result statuses.
+const (
+	StepOK      = "ok"
+	StepFailed  = "failed"
+	StepDryRun  = "dry_run"
+	StepTimeout = "timeout"
+)
+
+type execution struct {
+	run      *Run
+	rb       *Runbook
+	cfg      Config
+	data     TemplateData
+	step     int
+	verified bool
+}
+
+type stepResult struct {
+	Status   string
+	Input    map[string]any
+	Output   string
+	ExitCode *int
+	Error    string
+}
+
+func failed(format string, args ...any) stepResult {
+	return stepResult{Status: StepFailed, Error: fmt.Sprintf(format, args...)}
+}
+
+// runStep renders the step's templates (checking label values against the
+// allow-list), executes it unless the run is a dry-run, and records it in
+// the audit log, the timeline and the metrics.
+func (e *Engine) runStep(ctx context.Context, x *execution, idx int, s *Step) stepResult {
+	x.step = idx
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	_, _ = e.db.ExecContext(bctx, `UPDATE runbook_runs SET current_step = $1 WHERE id = $2`, idx, x.run.ID)
+	cancel()
+
+	begin := time.Now()
+	rendered, err := renderStep(s, x.data)
+	var res stepResult
+	switch {
+	case err != nil:
+		res = failed("%v", err)
+	case x.run.DryRun:
+		res = stepResult{Status: StepDryRun, Output: "dry-run: not executed"}
+	default:
+		sctx, cancel := context.WithTimeoutCause(ctx, time.Duration(s.Timeout), fmt.Errorf("step timed out after %s", time.Duration(s.Timeout)))
+		res = e.execStep(sctx, x, idx, s, rendered)
+		if res.Status == StepFailed && sctx.Err() != nil {
+			if errors.Is(context.Cause(sctx), context.Canceled) || ctx.Err() != nil {
+				res.Error = strings.TrimPrefix(res.Error+"; run "+context.Cause(ctx).Error(), "; ")
+			} else {
+				res.Status = StepTimeout
+				res.Error = context.Cause(sctx).Error()
+			}
+		}
+		cancel()
+	}
+	d := time.Since(begin)
+	if res.Input == nil {
+		res.Input = map[string]any{}
+	}
+	for k, v := range rendered {
+		res.Input[k] = v
+	}
+	res.Output = truncate(res.Output, x.cfg.MaxOutputBytes)
+	e.metrics.stepDuration.WithLabelValues(x.run.Runbook, string(s.typ)).Observe(d.Seconds())
+	e.metrics.steps.WithLabelValues(x.run.Runbook, string(s.typ), res.Status).Inc()
+	msg := fmt.Sprintf("step %s (%s) %s in %s", s.Name, s.typ, res.Status, d.Round(time.Millisecond))
+	if res.Error != "" {
+		msg += ": " + res.Error
+	}
+	e.record(ctx, x.run, &AuditEntry{Event: "step", StepIndex: idx, StepName: s.Name, StepType: string(s.typ), Status: res.Status,
+		Input: res.Input, Output: res.Output, ExitCode: res.ExitCode, Duration: d, Error: res.Error}, msg)
+	return res
+}
+
+// renderStep renders every template of the step; the keys name the fields.
+func renderStep(s *Step, d TemplateData) (map[string]any, error) {
+	out := map[string]any{}
+	keys := make([]string, 0, len(s.tmpls))
+	for k := range s.tmpls {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var argv []string
+	env := map[string]string{}
+	for _, k := range keys {
+		v, err := s.tmpls[k].render(d)
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", k, err)
+		}
+		switch {
+		case strings.HasPrefix(k, "command["):
+		case strings.HasPrefix(k, "env."):
+			env[strings.TrimPrefix(k, "env.")] = v
+		default:
+			out[k] = v
+		}
+	}
+	if s.Exec != nil {
+		for i := range s.Exec.Command {
+			argv = append(argv, mustGet(s, d, fmt.Sprintf("command[%d]", i)))
+		}
+		out["argv"] = argv
+		out["env"] = env
+		if s.Exec.Dir != "" {
+			out["dir"] = s.Exec.Dir
+		}
+	}
+	if s.HTTP != nil {
+		out["endpoint"], out["method"] = s.HTTP.Endpoint, s.HTTP.Method
+	}
+	if s.Kubernetes != nil {
+		out["action"] = s.Kubernetes.Action
+	}
+	return out, nil
+}
+
+func mustGet(s *Step, d TemplateData, key string) string {
+	v, _ := s.tmpls[key].render(d)
+	return v
+}
+
+func truncate(s string, n int) string {
+	if n <= 0 || len(s) <= n {
+		return s
+	}
+	return s[:n] + fmt.Sprintf("\n[... %d bytes truncated]", len(s)-n)
+}
+
+func (e *Engine) execStep(ctx context.Context, x *execution, idx int, s *Step, in map[string]any) stepResult {
+	switch s.typ {
+	case StepExec:
+		return runExec(ctx, in["argv"].([]string), in["env"].(map[string]string), s.Exec.Dir, x.cfg.MaxOutputBytes)
+	case StepHTTP:
+		return e.runHTTP(ctx, s, in, x.cfg.MaxOutputBytes)
+	case StepKubernetes:
+		return e.runKubernetes(ctx, s, in)
+	case StepPromQL:
+		return e.runPromQL(ctx, s, in["query"].(string))
+	case StepWait:
+		t := time.NewTimer(time.Duration(s.Wait.Duration))
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return stepResult{Status: StepOK, Output: "waited " + s.Wait.Duration.String()}
+		case <-ctx.Done():
+			return failed("wait interrupted: %v", context.Cause(ctx))
+		}
+	case StepNotify:
+		return e.runNotify(ctx, x, in["message"].(string))
+	case StepApproval:
+		msg, _ := in["message"].(string)
+		return e.waitApproval(ctx, x, idx, msg)
+	}
+	return failed("unknown step type %q", s.typ)
+}
+
+// capWriter keeps the first max bytes written and counts the rest.
+type capWriter struct {
+	buf     bytes.Buffer
+	max     int
+	dropped int
+}
+
+func (w *capWriter) Write(p []byte) (int, error) {
+	room := w.max - w.buf.Len()
+	if room > 0 {
+		if len(p) <= room {
+			w.buf.Write(p)
+		} else {
+			w.buf.Write(p[:room])
+			w.dropped += len(p) - room
+		}
+	} else {
+		w.dropped += len(p)
+	}
+	return len(p), nil
+}
+
+func (w *capWriter) String() string {
+	if w.dropped > 0 {
+		return w.buf.String() + fmt.Sprintf("\n[... %d bytes truncated]", w.dropped)
+	}
+	return w.buf.String()
+}
+
+// runExec runs argv directly (no shell) in its own process group, with only
+// PATH and the declared environment; on timeout or cancellation the whole
+// group is killed, so children the program started die with it.
+func runExec(ctx context.Context, argv []string, env map[string]string, dir string, maxOutput int) stepResult {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		cmd.Env = append(cmd.Env, k+"="+env[k])
+	}
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
+	out := &capWriter{max: maxOutput}
+	cmd.Stdout, cmd.Stderr = out, out
+	err := cmd.Start()
+	if err != nil {
+		return failed("start %s: %v", argv[0], err)
+	}
+	pid := cmd.Process.Pid
+	err = cmd.Wait()
+	_ = syscall.Kill(-pid, syscall.SIGKILL) // leftovers of the group
+	code := cmd.ProcessState.ExitCode()
+	res := stepResult{Output: out.String(), ExitCode: &code, Status: StepOK}
+	if err != nil {
+		res.Status = StepFailed
+		if ctx.Err() != nil {
+			res.Error = fmt.Sprintf("%s killed: %v", argv[0], context.Cause(ctx))
+		} else {
+			res.Error = fmt.Sprintf("%s: %v", argv[0], err)
+		}
+	}
+	return res
+}
+
+func newHTTPClient(name string, ep HTTPEndpoint) (*http.Client, error) {
+	return commoncfg.NewClientFromConfig(ep.HTTPConfig, "runbook_"+name)
+}
+
+func (e *Engine) runHTTP(ctx context.Context, s *Step, in map[string]any, maxOutput int) stepResult {
+	cfg, _ := e.config()
+	e.mu.RLock()
+	client := e.httpClients[s.HTTP.Endpoint]
+	e.mu.RUnlock()
+	ep, ok := cfg.HTTPEndpoints[s.HTTP.Endpoint]
+	if !ok || client == nil {
+		return failed("http endpoint %q is not configured", s.HTTP.Endpoint)
+	}
+	path, _ := in["path"].(string)
+	body, _ := in["body"].(string)
+	url := strings.TrimSuffix(ep.URL, "/") + path
+	in["url"] = url
+	req, err := http.NewRequestWithContext(ctx, s.HTTP.Method, url, strings.NewReader(body))
+	if err != nil {
+		return failed("build request: %v", err)
+	}
+	for k := range s.HTTP.Headers {
+		req.Header.Set(k, in["headers."+k].(string))
+	}
+	if body != "" && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return failed("%s %s: %v", s.HTTP.Method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, int64(maxOutput)+1))
+	code := resp.StatusCode
+	res := stepResult{Status: StepOK, Output: string(b), ExitCode: &code}
+	okCode := code >= 200 && code < 300
+	if len(s.HTTP.ExpectStatus) > 0 {
+		okCode = false
+		for _, c := range s.HTTP.ExpectStatus {
+			okCode = okCode || c == code
+		}
+	}
+	if !okCode {
+		res.Status, res.Error = StepFailed, fmt.Sprintf("%s %s: unexpected status %d", s.HTTP.Method, url, code)
+	}
+	return res
+}
+
+// NewKubernetesClient returns a client for the cluster in cfg: the
+// kubeconfig file if set, else the in-cluster service account.
+func NewKubernetesClient(cfg KubernetesConfig) (kubernetes.Interface, error) {
+	if cfg.Kubeconfig == "" {
+		c, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("in-cluster kubernetes config: %w", err)
+		}
+		return kubernetes.NewForConfig(c)
+	}
+	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: cfg.Kubeconfig}
+	cc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: cfg.Context}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", cfg.Kubeconfig, err)
+	}
+	return kubernetes.NewForConfig(cc)
+}
+
+func (e *Engine) kubeClient() (kubernetes.Interface, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.kube != nil {
+		return e.kube, nil
+	}
+	if e.opts.Kubernetes == nil {
+		return nil, errors.New("no Kubernetes client is configured")
+	}
+	c, err := e.opts.Kubernetes()
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	e.kube = c
+	return c, nil
+}
+
+func (e *Engine) runKubernetes(ctx context.Context, s *Step, in map[string]any) stepResult {
+	kc, err := e.kubeClient()
+	if err != nil {
+		return failed("%v", err)
+	}
+	k := s.Kubernetes
+	ns, _ := in["namespace"].(string)
+	switch k.Action {
+	case KubeScale:
+		name, _ := in["deployment"].(string)
+		var from, to int32
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			d, err := kc.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			from = 1
+			if d.Spec.Replicas != nil {
+				from = *d.Spec.Replicas
+			}
+			to = desiredReplicas(k, from)
+			if to == from {
+				return nil
+			}
+			d.Spec.Replicas = &to
+			_, err = kc.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{FieldManager: "sred-runbook"})
+			return err
+		})
+		if err != nil {
+			return failed("scale deployment %s/%s: %v", ns, name, err)
+		}
+		in["replicas_before"], in["replicas_after"] = from, to
+		if to == from {
+			return stepResult{Status: StepOK, Output: fmt.Sprintf("deployment %s/%s already at %d replicas (bounds reached)", ns, name, to)}
+		}
+		return stepResult{Status: StepOK, Output: fmt.Sprintf("deployment %s/%s scaled from %d to %d replicas", ns, name, from, to)}
+	case KubeRolloutRestart:
+		name, _ := in["deployment"].(string)
+		at := e.now().Format(time.RFC3339)
+		patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":%q}}}}}`, at)
+		if _, err := kc.AppsV1().Deployments(ns).Patch(ctx, name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: "sred-runbook"}); err != nil {
+			return failed("rollout restart deployment %s/%s: %v", ns, name, err)
+		}
+		return stepResult{Status: StepOK, Output: fmt.Sprintf("deployment %s/%s restarted at %s", ns, name, at)}
+	case KubeDeletePod:
+		name, _ := in["pod"].(string)
+		if err := kc.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			return failed("delete pod %s/%s: %v", ns, name, err)
+		}
+		return stepResult{Status: StepOK, Output: fmt.Sprintf("pod %s/%s deleted", ns, name)}
+	}
+	return failed("unknown kubernetes action %q", k.Action)
+}
+
+// desiredReplicas applies a scale step to the current replica count.
+func desiredReplicas(k *KubernetesStep, current int32) int32 {
+	to := current
+	if k.Replicas != nil {
+		to = *k.Replicas
+	} else if k.By != nil {
+		to = current + *k.By
+	}
+	if k.Min != nil && to < *k.Min {
+		to = *k.Min
+	}
+	if k.Max != nil && to > *k.Max {
+		to = *k.Max
+	}
+	if to < 0 {
+		to = 0
+	}
+	return to
+}
+
+// runPromQL polls query until its expectation holds or ctx ends. No data
+// counts as an empty result: a non_empty expectation is not met by a
+// missing series.
+func (e *Engine) runPromQL(ctx context.Context, s *Step, query string) stepResult {
+	if e.opts.Prometheus == nil {
+		return failed("no Prometheus is configured for promql steps (set prometheus.url)")
+	}
+	interval := time.Duration(s.PromQL.Interval)
+	var last string
+	for attempt := 1; ; attempt++ {
+		v, warnings, _, err := e.opts.Prometheus.Query(ctx, query, e.now())
+		if err != nil {
+			last = fmt.Sprintf("attempt %d: query error: %v", attempt, err)
+		} else {
+			n := resultSize(v)
+			last = fmt.Sprintf("attempt %d: %d series: %s", attempt, n, truncate(v.String(), 512))
+			if len(warnings) > 0 {
+				last += " (warnings: " + strings.Join(warnings, "; ") + ")"
+			}
+			if (s.PromQL.Expect == ExpectNonEmpty) == (n > 0) {
+				return stepResult{Status: StepOK, Output: last}
+			}
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return stepResult{Status: StepFailed, Output: last,
+				Error: fmt.Sprintf("condition %s of %q not met: %v", s.PromQL.Expect, query, context.Cause(ctx))}
+		case <-t.C:
+		}
+	}
+}
+
+func resultSize(v model.Value) int {
+	switch v := v.(type) {
+	case model.Vector:
+		return len(v)
+	case model.Matrix:
+		return len(v)
+	case *model.Scalar, *model.String:
+		return 1
+	}
+	return 0
+}
+
+func (e *Engine) runNotify(ctx context.Context, x *execution, message string) stepResult {
+	if err := e.opts.Incidents.AddTimeline(ctx, nil, incident.TimelineEntry{
+		IncidentID: x.run.IncidentID, Kind: "runbook_notify", Actor: "runbook:" + x.run.Runbook, Message: message,
+		Data: map[string]any{"run_id": x.run.ID},
+	}); err != nil {
+		return failed("write timeline: %v", err)
+	}
+	if e.opts.Bus != nil {
+		e.opts.Bus.Publish(events.Event{Type: "runbook.notify", IncidentID: x.run.IncidentID,
+			Data: map[string]any{"run_id": x.run.ID, "runbook": x.run.Runbook, "message": message}})
+	}
+	if e.opts.Notifier == nil {
+		return stepResult{Status: StepOK, Output: "recorded on the timeline and the event stream (no notifier configured)"}
+	}
+	if err := e.opts.Notifier.NotifyIncident(ctx, x.run.IncidentID, message); err != nil {
+		return failed("notify: %v", err)
+	}
+	return stepResult{Status: StepOK, Output: "sent to the incident's responders"}
+}
+
+// waitApproval pauses the run until a responder approves it through the API
+// or the step times out.
+func (e *Engine) waitApproval(ctx context.Context, x *execution, idx int, message string) stepResult {
+	if _, err := e.db.ExecContext(ctx, `UPDATE runbook_runs SET status = $1, current_step = $2 WHERE id = $3 AND status = $4`,
+		RunWaitingApproval, idx, x.run.ID, RunRunning); err != nil {
+		return failed("wait for approval: %v", err)
+	}
+	if message == "" {
+		message = "approve to continue"
+	}
+	e.record(ctx, x.run, &AuditEntry{Event: "approval_requested", StepIndex: idx, Status: RunWaitingApproval,
+		Input: map[string]any{"message": message}},
+		fmt.Sprintf("runbook %s run %d waits for approval: %s (POST /api/v1/runbooks/runs/%d/approve)", x.run.Runbook, x.run.ID, message, x.run.ID))
+	cfg, _ := e.config()
+	for {
+		var by, comment string
+		err := e.db.QueryRowContext(ctx, `SELECT approved_by, comment FROM runbook_approvals WHERE run_id = $1 AND step_index = $2`,
+			x.run.ID, idx).Scan(&by, &comment)
+		if err == nil {
+			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			_, err = e.db.ExecContext(bctx, `UPDATE runbook_runs SET status = $1 WHERE id = $2 AND status = $3`, RunRunning, x.run.ID, RunWaitingApproval)
+			cancel()
+			if err != nil {
+				return failed("resume after approval: %v", err)
+			}
+			return stepResult{Status: StepOK, Output: "approved by " + by, Input: map[string]any{"approved_by": by, "comment": comment}}
+		}
+		t := time.NewTimer(time.Duration(cfg.PollInterval))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			_, _ = e.db.ExecContext(bctx, `UPDATE runbook_runs SET status = $1 WHERE id = $2 AND status = $3`, RunRunning, x.run.ID, RunWaitingApproval)
+			cancel()
+			return failed("no approval: %v", context.Cause(ctx))
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,208 @@
+package slo
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v3"
+)
+
+// position is a line and column in a spec file.
+type position struct{ Line, Column int }
+
+// positions maps a field path (e.g. "slos[0].objective") to where its value is.
+type positions map[string]position
+
+// decoder decodes a yaml.v3 node tree into the spec types strictly: unknown
+// fields, wrong kinds and unparsable values are errors naming the field path
+// and its position. It records the position of every field it decodes.
+type decoder struct {
+	file string
+	pos  positions
+	errs Errors
+}
+
+func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
+	d.errs = append(d.errs, &Error{File: d.file, Line: n.Line, Column: n.Column, Field: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+var (
+	durationType  = reflect.TypeOf(model.Duration(0))
+	thresholdType = reflect.TypeOf(Threshold(0))
+)
+
+func join(path, field string) string {
+	if path == "" {
+		return field
+	}
+	return path + "." + field
+}
+
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	d.pos[path] = position{n.Line, n.Column}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return
+	}
+	switch v.Type() {
+	case durationType:
+		if !d.scalar(n, path) {
+			return
+		}
+		dur, err := model.ParseDuration(n.Value)
+		if err != nil {
+			d.errorf(n, path, "invalid duration %q (use a Prometheus duration such as 5m, 24h, 30d)", n.Value)
+			return
+		}
+		v.Set(reflect.ValueOf(dur))
+		return
+	case thresholdType:
+		if !d.scalar(n, path) {
+			return
+		}
+		if f, err := strconv.ParseFloat(n.Value, 64); err == nil {
+			v.SetFloat(f)
+			return
+		}
+		dur, err := model.ParseDuration(n.Value)
+		if err != nil {
+			d.errorf(n, path, "invalid threshold %q (use a number in the histogram's unit or a duration such as 200ms)", n.Value)
+			return
+		}
+		v.SetFloat(time.Duration(dur).Seconds())
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		d.decode(n, v.Elem(), path)
+	case reflect.Struct:
+		d.decodeStruct(n, v, path)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.errorf(n, path, "expected a list, got %s", kindName(n))
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, c := range n.Content {
+			d.decode(c, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
+		}
+		v.Set(s)
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			d.errorf(n, path, "expected a mapping, got %s", kindName(n))
+			return
+		}
+		m := reflect.MakeMap(v.Type())
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			if !d.scalar(k, path) {
+				continue
+			}
+			p := join(path, k.Value)
+			if m.MapIndex(reflect.ValueOf(k.Value)).IsValid() {
+				d.errorf(k, p, "duplicate key %q", k.Value)
+				continue
+			}
+			ev := reflect.New(v.Type().Elem()).Elem()
+			d.decode(val, ev, p)
+			m.SetMapIndex(reflect.ValueOf(k.Value), ev)
+		}
+		v.Set(m)
+	case reflect.String:
+		if d.scalar(n, path) {
+			v.SetString(n.Value)
+		}
+	case reflect.Float64:
+		if !d.scalar(n, path) {
+			return
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(n.Value), 64)
+		if err != nil {
+			d.errorf(n, path, "invalid number %q", n.Value)
+			return
+		}
+		v.SetFloat(f)
+	case reflect.Bool:
+		if !d.scalar(n, path) {
+			return
+		}
+		b, err := strconv.ParseBool(n.Value)
+		if err != nil {
+			d.errorf(n, path, "invalid boolean %q (use true or false)", n.Value)
+			return
+		}
+		v.SetBool(b)
+	default:
+		d.errorf(n, path, "unsupported field type %s", v.Type())
+	}
+}
+
+func (d *decoder) scalar(n *yaml.Node, path string) bool {
+	if n.Kind != yaml.ScalarNode {
+		d.errorf(n, path, "expected a single value, got %s", kindName(n))
+		return false
+	}
+	return true
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "an unexpected node"
+}
+
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, path, "expected a mapping, got %s", kindName(n))
+		return
+	}
+	t := v.Type()
+	fields := map[string]int{}
+	var known []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" || !f.IsExported() {
+			continue
+		}
+		fields[tag] = i
+		known = append(known, tag)
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if !d.scalar(k, path) {
+			continue
+		}
+		p := join(path, k.Value)
+		idx, ok := fields[k.Value]
+		if !ok {
+			d.errorf(k, p, "unknown field %q (known fields: %s)", k.Value, strings.Join(known, ", "))
+			continue
+		}
+		if seen[k.Value] {
+			d.errorf(k, p, "duplicate field %q", k.Value)
+			continue
+		}
+		seen[k.Value] = true
+		d.decode(val, v.Field(idx), p)
+	}
+	if f := v.FieldByName("Line"); f.IsValid() && f.Kind() == reflect.Int && f.CanSet() {
+		f.SetInt(int64(n.Line))
+	}
+}

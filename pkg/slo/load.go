@@ -1,0 +1,330 @@
+package slo
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"reflect"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Error is a problem in a spec file, at a line and column, about a field.
+type Error struct {
+	File   string
+	Line   int
+	Column int
+	// Field is the path of the field, e.g. slos[0].objective.
+	Field string
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	file := e.File
+	if file == "" {
+		file = "<input>"
+	}
+	loc := file
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d:%d", file, e.Line, e.Column)
+	}
+	if e.Field == "" {
+		return loc + ": " + e.Msg
+	}
+	return loc + ": " + e.Field + ": " + e.Msg
+}
+
+// Errors is a list of problems, one per line in its message.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+func (es Errors) err() error {
+	if len(es) == 0 {
+		return nil
+	}
+	return es
+}
+
+// Importer reads another SLO format into specs. Importers register
+// themselves with RegisterImporter (see packages sloth and openslo).
+type Importer interface {
+	// Name names the format, e.g. "sloth prometheus/v1".
+	Name() string
+	// Match reports whether a YAML document is in this format.
+	Match(doc *yaml.Node) bool
+	// Import converts the matching documents of one file.
+	Import(file string, docs []*yaml.Node) ([]*Spec, error)
+}
+
+var (
+	importersMu sync.RWMutex
+	importers   []Importer
+)
+
+// RegisterImporter makes LoadFile, LoadDir and Parse read another format.
+func RegisterImporter(i Importer) {
+	importersMu.Lock()
+	defer importersMu.Unlock()
+	importers = append(importers, i)
+}
+
+// LoadFile reads and validates every spec in a YAML file (documents
+// separated by ---).
+func LoadFile(path string) ([]*Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load SLO spec: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// LoadDir reads every *.yml and *.yaml file under dir (recursively, in
+// lexical order) and validates that no (service, SLO) pair is defined twice.
+// A path naming a file is read with LoadFile.
+func LoadDir(dir string) ([]*Spec, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load SLO specs: %w", err)
+	}
+	if !st.IsDir() {
+		return LoadFile(dir)
+	}
+	var files []string
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && (strings.HasSuffix(p, ".yml") || strings.HasSuffix(p, ".yaml")) {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load SLO specs: %w", err)
+	}
+	sort.Strings(files)
+	return LoadFiles(files...)
+}
+
+// LoadFiles reads files and directories, and checks that no (service, SLO)
+// pair is defined twice across them.
+func LoadFiles(paths ...string) ([]*Spec, error) {
+	var (
+		all  []*Spec
+		errs Errors
+	)
+	for _, p := range paths {
+		var (
+			specs []*Spec
+			err   error
+		)
+		if st, serr := os.Stat(p); serr == nil && st.IsDir() {
+			specs, err = LoadDir(p)
+		} else {
+			specs, err = LoadFile(p)
+		}
+		if err != nil {
+			var es Errors
+			if errors.As(err, &es) {
+				errs = append(errs, es...)
+				continue
+			}
+			return nil, err
+		}
+		all = append(all, specs...)
+	}
+	errs = append(errs, checkUnique(all)...)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return all, nil
+}
+
+func checkUnique(specs []*Spec) Errors {
+	var errs Errors
+	type where struct {
+		file string
+		line int
+	}
+	seen := map[string]where{}
+	for _, s := range specs {
+		for i := range s.SLOs {
+			key := s.Service + "/" + s.SLOs[i].Name
+			if w, ok := seen[key]; ok {
+				errs = append(errs, s.errorAt(fmt.Sprintf("slos[%d].name", i), "SLO %q of service %q is already defined at %s:%d", s.SLOs[i].Name, s.Service, w.file, w.line))
+				continue
+			}
+			seen[key] = where{s.File, s.SLOs[i].Line}
+		}
+	}
+	return errs
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// Parse reads and validates the specs in data; file names the source in errors.
+func Parse(data []byte, file string) ([]*Spec, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var docs []*yaml.Node
+	for {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			e := &Error{File: file, Msg: err.Error()}
+			if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+				e.Line, _ = strconv.Atoi(m[1])
+				e.Column = 1
+				e.Msg = "invalid YAML: " + m[2]
+			}
+			return nil, Errors{e}
+		}
+		if len(n.Content) == 0 {
+			continue
+		}
+		docs = append(docs, n.Content[0])
+	}
+	if len(docs) == 0 {
+		return nil, Errors{{File: file, Msg: "no SLO spec found (empty file)"}}
+	}
+
+	var (
+		specs   []*Spec
+		errs    Errors
+		foreign = map[Importer][]*yaml.Node{}
+		order   []Importer
+	)
+	importersMu.RLock()
+	imps := append([]Importer(nil), importers...)
+	importersMu.RUnlock()
+docs:
+	for _, doc := range docs {
+		if doc.Kind == yaml.MappingNode && scalarField(doc, "apiVersion") == APIVersion {
+			s, err := decodeSpec(doc, file)
+			if err != nil {
+				errs = append(errs, err.(Errors)...)
+				continue
+			}
+			specs = append(specs, s)
+			continue
+		}
+		for _, imp := range imps {
+			if imp.Match(doc) {
+				if _, ok := foreign[imp]; !ok {
+					order = append(order, imp)
+				}
+				foreign[imp] = append(foreign[imp], doc)
+				continue docs
+			}
+		}
+		errs = append(errs, unknownFormat(doc, file))
+	}
+	for _, imp := range order {
+		ss, err := imp.Import(file, foreign[imp])
+		if err != nil {
+			var es Errors
+			if errors.As(err, &es) {
+				errs = append(errs, es...)
+				continue
+			}
+			errs = append(errs, &Error{File: file, Msg: fmt.Sprintf("import %s: %v", imp.Name(), err)})
+			continue
+		}
+		for _, s := range ss {
+			if err := s.Validate(); err != nil {
+				errs = append(errs, err.(Errors)...)
+				continue
+			}
+			specs = append(specs, s)
+		}
+	}
+	errs = append(errs, checkUnique(specs)...)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return specs, nil
+}
+
+func unknownFormat(doc *yaml.Node, file string) *Error {
+	e := &Error{File: file, Line: doc.Line, Column: doc.Column}
+	if doc.Kind != yaml.MappingNode {
+		e.Msg = "expected a mapping with apiVersion: " + APIVersion
+		return e
+	}
+	v := scalarField(doc, "apiVersion")
+	if v == "" {
+		v = scalarField(doc, "version")
+	}
+	if v == "" {
+		e.Field = "apiVersion"
+		e.Msg = fmt.Sprintf("missing apiVersion (want %s)", APIVersion)
+		return e
+	}
+	e.Field = "apiVersion"
+	if n := fieldNode(doc, "apiVersion"); n != nil {
+		e.Line, e.Column = n.Line, n.Column
+	} else if n := fieldNode(doc, "version"); n != nil {
+		e.Field = "version"
+		e.Line, e.Column = n.Line, n.Column
+	}
+	names := []string{APIVersion}
+	importersMu.RLock()
+	for _, imp := range importers {
+		names = append(names, imp.Name())
+	}
+	importersMu.RUnlock()
+	e.Msg = fmt.Sprintf("unsupported version %q (supported: %s)", v, strings.Join(names, ", "))
+	return e
+}
+
+func fieldNode(m *yaml.Node, key string) *yaml.Node {
+	if m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func scalarField(m *yaml.Node, key string) string {
+	if n := fieldNode(m, key); n != nil && n.Kind == yaml.ScalarNode {
+		return n.Value
+	}
+	return ""
+}
+
+// decodeSpec decodes and validates one native document.
+func decodeSpec(doc *yaml.Node, file string) (*Spec, error) {
+	d := &decoder{file: file, pos: positions{}}
+	s := &Spec{}
+	d.decode(doc, reflect.ValueOf(s).Elem(), "")
+	if len(d.errs) > 0 {
+		return nil, d.errs
+	}
+	s.File, s.Line, s.Source, s.pos = file, doc.Line, APIVersion, d.pos
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}

@@ -1,0 +1,450 @@
+package slo
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
+)
+
+var (
+	nameRE      = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
+	labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+	severityRE  = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
+)
+
+// ReservedLabels are set by the generator and cannot be set or grouped by in a spec.
+var ReservedLabels = []string{"service", "slo", "severity", "burn_tier", "period", "objective", "sli_kind", "window", "alertname", "alertstate", "le"}
+
+// MinPeriod and MaxPeriod bound an SLO's period.
+const (
+	MinPeriod = 24 * time.Hour
+	MaxPeriod = 366 * 24 * time.Hour
+)
+
+// Parser is the PromQL parser used for validation and generation.
+var Parser = parser.NewParser(parser.Options{})
+
+// errorAt returns an error positioned at the field path, or at the closest
+// enclosing field whose position is known.
+func (s *Spec) errorAt(path, format string, args ...any) *Error {
+	e := &Error{File: s.File, Field: path, Msg: fmt.Sprintf(format, args...)}
+	for p := path; ; {
+		if pos, ok := s.pos[p]; ok {
+			e.Line, e.Column = pos.Line, pos.Column
+			return e
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	// Imported specs: fall back to the SLO's or the document's line.
+	var idx int
+	if _, err := fmt.Sscanf(path, "slos[%d]", &idx); err == nil && idx < len(s.SLOs) && s.SLOs[idx].Line > 0 {
+		e.Line, e.Column = s.SLOs[idx].Line, 1
+		return e
+	}
+	e.Line, e.Column = s.Line, 1
+	return e
+}
+
+// SetPosition records where a field path is in the source file, for error
+// messages (used by importers).
+func (s *Spec) SetPosition(path string, line, column int) {
+	if s.pos == nil {
+		s.pos = positions{}
+	}
+	s.pos[path] = position{line, column}
+}
+
+// ApplyDefaults fills unset optional fields with their defaults.
+func (s *Spec) ApplyDefaults() {
+	for i := range s.SLOs {
+		o := &s.SLOs[i]
+		if o.Period == 0 {
+			o.Period = DefaultPeriod
+		}
+		if o.BudgetPolicy == (BudgetPolicy{}) {
+			o.BudgetPolicy = DefaultBudgetPolicy
+		}
+		if o.Alerting.Budget.Consumed == 0 {
+			o.Alerting.Budget.Consumed = DefaultBudgetConsumed
+		}
+		if o.Alerting.Budget.Severity == "" {
+			o.Alerting.Budget.Severity = DefaultBudgetSeverity
+		}
+		if o.Alerting.Budget.For == 0 {
+			o.Alerting.Budget.For = DefaultBudgetFor
+		}
+	}
+}
+
+// Validate applies defaults and checks the spec. The error is an Errors
+// listing every problem found.
+func (s *Spec) Validate() error {
+	s.ApplyDefaults()
+	var errs Errors
+	add := func(path, format string, args ...any) { errs = append(errs, s.errorAt(path, format, args...)) }
+
+	if s.APIVersion != APIVersion {
+		add("apiVersion", "unsupported apiVersion %q (want %s)", s.APIVersion, APIVersion)
+	}
+	if s.Kind != Kind {
+		add("kind", "unsupported kind %q (want %s)", s.Kind, Kind)
+	}
+	switch {
+	case s.Service == "":
+		add("service", "missing service name")
+	case !nameRE.MatchString(s.Service):
+		add("service", "invalid service name %q (letters, digits, '_', '.', '-'; at most 63)", s.Service)
+	}
+	checkLabels(add, "labels", s.Labels)
+	if len(s.SLOs) == 0 {
+		add("slos", "no SLOs defined")
+	}
+	names := map[string]int{}
+	for i := range s.SLOs {
+		p := fmt.Sprintf("slos[%d]", i)
+		o := &s.SLOs[i]
+		if j, ok := names[o.Name]; ok && o.Name != "" {
+			add(p+".name", "duplicate SLO name %q (also slos[%d])", o.Name, j)
+		}
+		names[o.Name] = i
+		s.validateSLO(add, p, o)
+	}
+	return errs.err()
+}
+
+func checkLabels(add func(string, string, ...any), path string, m map[string]string) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		switch {
+		case !labelNameRE.MatchString(k) || strings.HasPrefix(k, "__"):
+			add(path+"."+k, "invalid label name %q", k)
+		case slices.Contains(ReservedLabels, k):
+			add(path+"."+k, "label %q is reserved (set by the generator)", k)
+		}
+	}
+}
+
+func (s *Spec) validateSLO(add func(string, string, ...any), p string, o *SLO) {
+	switch {
+	case o.Name == "":
+		add(p+".name", "missing SLO name")
+	case !nameRE.MatchString(o.Name):
+		add(p+".name", "invalid SLO name %q (letters, digits, '_', '.', '-'; at most 63)", o.Name)
+	}
+	switch obj := o.Objective; {
+	case obj == 0:
+		add(p+".objective", "missing objective (a percentage such as 99.9)")
+	case math.IsNaN(obj) || obj < 0:
+		add(p+".objective", "objective %v must be a percentage between 0 and 100", obj)
+	case obj < 1:
+		add(p+".objective", "objective %v looks like a fraction; write it as a percentage (%v)", obj, roundRatio(obj*100))
+	case obj >= 100:
+		add(p+".objective", "objective %v leaves no error budget; it must be below 100", obj)
+	}
+	if d := o.PeriodDuration(); d < MinPeriod || d > MaxPeriod {
+		add(p+".period", "period %s must be between 1d and 366d", o.Period)
+	}
+	for i, l := range o.GroupBy {
+		gp := fmt.Sprintf("%s.groupBy[%d]", p, i)
+		switch {
+		case !labelNameRE.MatchString(l) || strings.HasPrefix(l, "__"):
+			add(gp, "invalid label name %q", l)
+		case slices.Contains(ReservedLabels, l):
+			add(gp, "cannot group by %q: the label is reserved (set by the generator)", l)
+		case slices.Index(o.GroupBy, l) != i:
+			add(gp, "duplicate label %q", l)
+		}
+	}
+	checkLabels(add, p+".labels", o.Labels)
+	s.validateSLI(add, p+".sli", o)
+	s.validateAlerting(add, p, o)
+	bp := o.BudgetPolicy
+	if !(bp.Green > bp.Yellow && bp.Yellow > bp.Exhausted && bp.Exhausted >= 0 && bp.Green <= 100) {
+		add(p+".budgetPolicy", "thresholds must satisfy 100 >= green > yellow > exhausted >= 0 (got green %v, yellow %v, exhausted %v)", bp.Green, bp.Yellow, bp.Exhausted)
+	}
+}
+
+func (s *Spec) validateSLI(add func(string, string, ...any), p string, o *SLO) {
+	sli := o.SLI
+	n := 0
+	for _, set := range []bool{sli.Events != nil, sli.Latency != nil, sli.Bool != nil, sli.Raw != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		add(p, "exactly one of events, latency, bool or raw must be set (got %d)", n)
+		return
+	}
+	switch {
+	case sli.Events != nil:
+		e := sli.Events
+		ep := p + ".events"
+		switch {
+		case e.ErrorSelector != "" || e.TotalSelector != "":
+			if e.ErrorQuery != "" || e.TotalQuery != "" {
+				add(ep, "set either errorSelector and totalSelector, or errorQuery and totalQuery, not both")
+				return
+			}
+			errM := checkSelector(add, ep+".errorSelector", e.ErrorSelector)
+			totM := checkSelector(add, ep+".totalSelector", e.TotalSelector)
+			if errM == nil || totM == nil {
+				return
+			}
+			// Same counter: the error selector must narrow the total one, or the
+			// ratio compares different populations.
+			if metricName(errM) == metricName(totM) {
+				for _, m := range totM {
+					if !containsMatcher(errM, m) {
+						add(ep+".errorSelector", "must repeat every matcher of totalSelector (missing %s): errors and totals would count different series", m)
+					}
+				}
+				if len(errM) == len(totM) {
+					add(ep+".errorSelector", "selects the same series as totalSelector: the error ratio would always be 1")
+				}
+			}
+		case e.ErrorQuery != "" || e.TotalQuery != "":
+			eg := checkQuery(add, ep+".errorQuery", e.ErrorQuery, o.GroupBy)
+			tg := checkQuery(add, ep+".totalQuery", e.TotalQuery, o.GroupBy)
+			if eg != nil && tg != nil && eg.known && tg.known && !eg.equal(tg) {
+				add(ep+".errorQuery", "aggregates %s but totalQuery aggregates %s: the label sets differ, so error/total would match no series", eg, tg)
+			}
+		default:
+			add(ep, "missing errorSelector and totalSelector (or errorQuery and totalQuery)")
+		}
+	case sli.Latency != nil:
+		l := sli.Latency
+		lp := p + ".latency"
+		ms := checkSelector(add, lp+".histogram", l.Histogram)
+		if ms != nil {
+			name := metricName(ms)
+			for _, suf := range []string{"_bucket", "_count", "_sum"} {
+				if strings.HasSuffix(name, suf) {
+					add(lp+".histogram", "use the histogram's base name %q, without %s", strings.TrimSuffix(name, suf), suf)
+				}
+			}
+			for _, m := range ms {
+				if m.Name == "le" {
+					add(lp+".histogram", "do not match le: the threshold selects the bucket")
+				}
+			}
+		}
+		if t := float64(l.Threshold); !(t > 0) || math.IsInf(t, 0) {
+			add(lp+".threshold", "threshold must be a positive number (got %v)", t)
+		}
+	case sli.Bool != nil:
+		checkSelector(add, p+".bool.selector", sli.Bool.Selector)
+	case sli.Raw != nil:
+		checkQuery(add, p+".raw.errorRatioQuery", sli.Raw.ErrorRatioQuery, o.GroupBy)
+	}
+}
+
+// checkSelector parses a vector selector with a metric name.
+func checkSelector(add func(string, string, ...any), path, sel string) []*labels.Matcher {
+	if strings.TrimSpace(sel) == "" {
+		add(path, "missing selector")
+		return nil
+	}
+	expr, err := Parser.ParseExpr(sel)
+	if err != nil {
+		add(path, "invalid selector %q: %v", sel, err)
+		return nil
+	}
+	vs, ok := expr.(*parser.VectorSelector)
+	if !ok {
+		add(path, "%q is not a series selector (use errorQuery/totalQuery for expressions)", sel)
+		return nil
+	}
+	if vs.Name == "" {
+		add(path, "selector %q has no metric name", sel)
+		return nil
+	}
+	if vs.OriginalOffset != 0 || vs.Timestamp != nil {
+		add(path, "selector %q must not use offset or @", sel)
+		return nil
+	}
+	return vs.LabelMatchers
+}
+
+func metricName(ms []*labels.Matcher) string {
+	for _, m := range ms {
+		if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+			return m.Value
+		}
+	}
+	return ""
+}
+
+func containsMatcher(ms []*labels.Matcher, m *labels.Matcher) bool {
+	for _, x := range ms {
+		if x.Name == m.Name && x.Type == m.Type && x.Value == m.Value {
+			return true
+		}
+	}
+	return false
+}
+
+// grouping is the label set an expression's result carries, when known.
+type grouping struct {
+	known   bool
+	without bool
+	labels  []string
+}
+
+func (g *grouping) equal(o *grouping) bool {
+	return g.without == o.without && slices.Equal(g.labels, o.labels)
+}
+
+func (g *grouping) String() string {
+	if g.without {
+		return "without (" + strings.Join(g.labels, ", ") + ")"
+	}
+	return "by (" + strings.Join(g.labels, ", ") + ")"
+}
+
+// outputGrouping returns the labels of an expression's result when its
+// outermost operation is an aggregation (through parentheses and binary
+// operations with scalars).
+func outputGrouping(e parser.Expr) *grouping {
+	switch x := e.(type) {
+	case *parser.ParenExpr:
+		return outputGrouping(x.Expr)
+	case *parser.AggregateExpr:
+		switch x.Op {
+		case parser.TOPK, parser.BOTTOMK, parser.LIMITK, parser.LIMIT_RATIO:
+			return &grouping{}
+		}
+		l := slices.Clone(x.Grouping)
+		sort.Strings(l)
+		return &grouping{known: true, without: x.Without, labels: l}
+	case *parser.BinaryExpr:
+		if x.LHS.Type() == parser.ValueTypeScalar {
+			return outputGrouping(x.RHS)
+		}
+		if x.RHS.Type() == parser.ValueTypeScalar {
+			return outputGrouping(x.LHS)
+		}
+		if x.VectorMatching != nil && x.VectorMatching.Card == parser.CardOneToOne && !x.VectorMatching.On && len(x.VectorMatching.MatchingLabels) == 0 {
+			l, r := outputGrouping(x.LHS), outputGrouping(x.RHS)
+			if l.known && r.known && l.equal(r) {
+				return l
+			}
+		}
+	}
+	return &grouping{}
+}
+
+// checkQuery parses a query with the window placeholder and checks that its
+// result keeps the SLO's grouping labels. It returns the result's grouping.
+func checkQuery(add func(string, string, ...any), path, q string, groupBy []string) *grouping {
+	if strings.TrimSpace(q) == "" {
+		add(path, "missing query")
+		return nil
+	}
+	if !strings.Contains(q, WindowPlaceholder) {
+		add(path, "query must use the range placeholder %s (e.g. rate(x[%s]))", WindowPlaceholder, WindowPlaceholder)
+		return nil
+	}
+	expr, err := Parser.ParseExpr(strings.ReplaceAll(q, WindowPlaceholder, "5m"))
+	if err != nil {
+		add(path, "invalid PromQL: %v", err)
+		return nil
+	}
+	if t := expr.Type(); t != parser.ValueTypeVector {
+		add(path, "query must return an instant vector, not a %s", t)
+		return nil
+	}
+	g := outputGrouping(expr)
+	if g.known {
+		for _, l := range groupBy {
+			if g.without == slices.Contains(g.labels, l) {
+				add(path, "result drops the groupBy label %q (aggregate by it)", l)
+			}
+		}
+	}
+	return g
+}
+
+func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *SLO) {
+	a := &o.Alerting
+	ap := p + ".alerting"
+	checkLabels(add, ap+".labels", a.Labels)
+	if a.MinEvents < 0 || math.IsNaN(a.MinEvents) {
+		add(ap+".minEvents", "must not be negative")
+	}
+	if a.MinEvents > 0 && o.SLI.Kind() != KindEvents && o.SLI.Kind() != KindLatency {
+		add(ap+".minEvents", "needs an events or latency SLI (the %s SLI has no event count)", o.SLI.Kind())
+	}
+	for _, t := range []struct {
+		name string
+		tier *Tier
+	}{{"page", &a.Page}, {"ticket", &a.Ticket}} {
+		tp := ap + "." + t.name
+		checkLabels(add, tp+".labels", t.tier.Labels)
+		for i, w := range t.tier.Windows {
+			wp := fmt.Sprintf("%s.windows[%d]", tp, i)
+			long, short := time.Duration(w.LongWindow), time.Duration(w.ShortWindow)
+			switch {
+			case long == 0 || short == 0:
+				add(wp, "longWindow and shortWindow are required")
+				continue
+			case short < BaseWindow:
+				add(wp+".shortWindow", "must be at least %s", "5m")
+			case short >= long:
+				add(wp+".shortWindow", "must be shorter than longWindow")
+			case long > o.PeriodDuration():
+				add(wp+".longWindow", "must not exceed the period %s", o.Period)
+			}
+			if (w.BurnRate == 0) == (w.BudgetConsumed == 0) {
+				add(wp, "set exactly one of burnRate and budgetConsumed")
+			}
+			if w.BurnRate < 0 || w.BudgetConsumed < 0 || w.BudgetConsumed > 100 {
+				add(wp, "burnRate must be positive and budgetConsumed a percentage")
+			}
+			if w.Name != "" && !severityRE.MatchString(w.Name) {
+				add(wp+".name", "invalid tier name %q (lower case letters, digits, '_', '-')", w.Name)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, w := range o.Windows() {
+		if seen[w.Name] {
+			add(ap, "duplicate burn tier name %q", w.Name)
+		}
+		seen[w.Name] = true
+		if w.Long == 0 || w.BurnRate <= 0 {
+			continue
+		}
+		budget := o.ErrorBudget()
+		if w.BurnRate*budget >= 1 {
+			add(ap, "burn tier %s can never fire: burn rate %g x error budget %g >= 1 (lower the factor, or disable the tier)", w.Name, w.BurnRate, budget)
+		}
+		if w.Severity == SeverityPage && w.BurnRate <= 1 {
+			add(ap, "page tier %s has burn rate %g: a budget-neutral burn (1x) would page", w.Name, w.BurnRate)
+		}
+	}
+	b := a.Budget
+	if !b.Disabled {
+		if b.Consumed <= 0 || b.Consumed > 100 {
+			add(ap+".budget.consumed", "must be a percentage in (0, 100]")
+		}
+		if !severityRE.MatchString(b.Severity) {
+			add(ap+".budget.severity", "invalid severity %q", b.Severity)
+		}
+	}
+}
