@@ -148,6 +148,11 @@ func newService(reg prometheus.Registerer, logger *slog.Logger) *service {
 		}, []string{"handler", "method"}),
 	}
 	reg.MustRegister(s.errorRateGauge, s.latencyGauge, s.heals, s.requests, s.duration)
+	// Export the success and failure series from the start, so that a rate
+	// over them is 0 rather than missing before the first failure.
+	for _, code := range []string{"200", "500"} {
+		s.requests.WithLabelValues("/api/work", "get", code)
+	}
 	return s
 }
 

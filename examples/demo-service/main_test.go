@@ -148,6 +148,7 @@ func TestMetricsExposition(t *testing.T) {
 	}
 	for _, want := range []string{
 		`http_requests_total{code="200",handler="/api/work",method="get"} 1`,
+		`http_requests_total{code="500",handler="/api/work",method="get"} 0`,
 		`http_request_duration_seconds_bucket{handler="/api/work",method="get",le="0.2"} 1`,
 		`http_request_duration_seconds_count{handler="/api/work",method="get"} 1`,
 		`demo_error_rate 0`,

@@ -48,7 +48,9 @@ func benchBackends(b *testing.B, fn func(b *testing.B, db *store.DB)) {
 }
 
 // fill stores n incidents with multi-row inserts.
-func fill(b *testing.B, db *store.DB, n int) {
+func fill(b *testing.B, db *store.DB, n int) { fillTB(b, db, n) }
+
+func fillTB(b testing.TB, db *store.DB, n int) {
 	b.Helper()
 	sev := []string{"CRITICAL", "HIGH", "MEDIUM", "LOW"}
 	now := time.Now().Add(-time.Hour).UnixMilli()
@@ -77,7 +79,7 @@ func fill(b *testing.B, db *store.DB, n int) {
 				mitigated = "automation"
 			}
 			args = append(args, fmt.Sprintf("INC-%07d", i), "incident", fmt.Sprintf("service-%02d", i%20), sev[i%4], status,
-				mitigated, created-int64(i%600)*1000, created, ack, res, rec, pm, now)
+				mitigated, created-int64(i%600)*1000, created, ack, res, rec, pm, now-int64(n-i))
 		}
 		if _, err := db.Exec(sb.String(), args...); err != nil {
 			b.Fatal(err)

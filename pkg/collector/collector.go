@@ -112,7 +112,7 @@ func New(db *store.DB, opts Options, logger *slog.Logger) (*Collector, error) {
 		logger:  logger,
 		opts:    opts,
 		buckets: opts.Buckets,
-		rollup:  &rollup{db: db, lag: opts.Lag, batch: opts.Batch, buckets: opts.Buckets},
+		rollup:  &rollup{db: db, lag: opts.Lag, batch: opts.Batch, buckets: opts.Buckets, now: time.Now},
 		open: prometheus.NewDesc(MetricIncidentsOpen,
 			"Incidents open now (triggered, acknowledged or investigating), by service and severity.", ss, nil),
 		stored: prometheus.NewDesc(MetricIncidentsStored,
@@ -175,6 +175,27 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		return err
 	})
 	c.part(ctx, ch, "automation", func(ctx context.Context) error { return c.collectAutomation(ctx, ch, tot) })
+}
+
+// Rollup brings the aggregate tables up to date; Collect does it too, so
+// calling it from a background loop (Run) only keeps scrapes short after
+// bursts of changes.
+func (c *Collector) Rollup(ctx context.Context) error { return c.rollup.run(ctx) }
+
+// Run calls Rollup every interval until ctx is done, logging failures.
+func (c *Collector) Run(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := c.Rollup(ctx); err != nil && ctx.Err() == nil {
+			c.logger.Warn("roll up incident statistics", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 func (c *Collector) part(ctx context.Context, ch chan<- prometheus.Metric, name string, fn func(context.Context) error) {

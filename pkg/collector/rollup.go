@@ -25,19 +25,19 @@ const (
 // histogramAggs are the aggregates exported as histograms.
 var histogramAggs = []string{aggDetection, aggAcknowledge, aggResolve, aggRecover}
 
-// rollup folds incidents into the aggregate tables. It reads incidents by
-// updated_at from a stored watermark, re-reading the last lag of updates on
-// every pass so that a transaction that committed late with an older
-// updated_at is still seen; collector_observed makes re-reading harmless.
+// rollup folds incidents into the aggregate tables. It reads the incidents
+// updated after its stored watermark (updated_at, id), and also every
+// incident updated within the last lag, so that a transaction that committed
+// after a later one is still seen; collector_observed makes reading an
+// incident again harmless.
 type rollup struct {
 	db      *store.DB
 	lag     time.Duration
 	batch   int
 	buckets []float64 // seconds, ascending, without +Inf
+	now     func() time.Time
 }
 
-// incidentRow is one incident as the rollup reads it, with what was already
-// observed of it.
 type incidentRow struct {
 	id, service, severity, mitigatedBy                  string
 	detected, created, updated                          int64
@@ -71,7 +71,7 @@ SELECT i.id, i.service, i.severity, i.mitigated_by, i.detected_at, i.created_at,
 	o.incident_id IS NOT NULL, COALESCE(o.acknowledged, 0), COALESCE(o.resolved, 0),
 	COALESCE(o.recovered, 0), COALESCE(o.postmortem, 0), COALESCE(o.automated, 0)
 FROM incidents i LEFT JOIN collector_observed o ON o.incident_id = i.id
-WHERE i.updated_at > $1 OR (i.updated_at = $1 AND i.id > $2)
+WHERE (i.updated_at, i.id) > ($1, $2)
 ORDER BY i.updated_at, i.id
 LIMIT $3`
 
@@ -99,25 +99,31 @@ func (ru *rollup) page(ctx context.Context, q queryer, c cursor) ([]incidentRow,
 	return out, nil
 }
 
-// run brings the aggregates up to date. It reads pages of recently updated
-// incidents without writing; only a page holding something new is read again
-// and applied in a write transaction that holds the collector_state row, so
-// concurrent rollups on several replicas count every incident once.
+func (c cursor) after(o cursor) bool {
+	return c.updated > o.updated || (c.updated == o.updated && c.id > o.id)
+}
+
+// run brings the aggregates up to date. It reads pages of incidents
+// without writing; only a page holding something new is read again and
+// applied in a write transaction that holds the collector_state row, so
+// concurrent rollups on several replicas count every incident once. The
+// watermark advances with each applied page, so a pass cut short (scrape
+// timeout) keeps its progress.
 func (ru *rollup) run(ctx context.Context) error {
-	var wm int64
-	if err := ru.db.QueryRowContext(ctx, `SELECT watermark FROM collector_state WHERE name = 'incidents'`).Scan(&wm); err != nil {
+	var stored cursor
+	if err := ru.db.QueryRowContext(ctx, `SELECT watermark, watermark_id FROM collector_state WHERE name = 'incidents'`).
+		Scan(&stored.updated, &stored.id); err != nil {
 		return fmt.Errorf("read rollup watermark: %w", err)
 	}
-	start := wm - ru.lag.Milliseconds()
-	c := cursor{updated: start - 1}
-	maxSeen := wm
+	c := stored
+	if recent := ru.now().Add(-ru.lag).UnixMilli(); recent <= stored.updated {
+		c = cursor{updated: recent - 1}
+	}
+	seen := stored
 	for {
 		rows, err := ru.page(ctx, ru.db, c)
 		if err != nil {
 			return err
-		}
-		if len(rows) == 0 {
-			break
 		}
 		dirty := false
 		for i := range rows {
@@ -131,24 +137,39 @@ func (ru *rollup) run(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if len(rows) == 0 {
-				break
-			}
+		}
+		if len(rows) == 0 {
+			break
 		}
 		last := rows[len(rows)-1]
 		c = cursor{updated: last.updated, id: last.id}
-		maxSeen = max(maxSeen, last.updated)
+		if dirty {
+			stored = c // apply moved the stored watermark
+		}
+		if c.after(seen) {
+			seen = c
+		}
 		if len(rows) < ru.batch {
 			break
 		}
 	}
-	// Move the watermark only when it would shorten the window noticeably,
-	// so that a quiet store costs no write per scrape.
-	if maxSeen-wm > ru.lag.Milliseconds()/2 {
-		if _, err := ru.db.ExecContext(ctx,
-			`UPDATE collector_state SET watermark = $1 WHERE name = 'incidents' AND watermark < $1`, maxSeen); err != nil {
-			return fmt.Errorf("store rollup watermark: %w", err)
+	if seen.after(stored) {
+		if err := storeWatermark(ctx, ru.db, seen); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// storeWatermark moves the watermark forward (never back).
+func storeWatermark(ctx context.Context, db execer, c cursor) error {
+	if _, err := db.ExecContext(ctx, `UPDATE collector_state SET watermark = $1, watermark_id = $2
+		WHERE name = 'incidents' AND (watermark < $1 OR (watermark = $1 AND watermark_id < $2))`, c.updated, c.id); err != nil {
+		return fmt.Errorf("store rollup watermark: %w", err)
 	}
 	return nil
 }
@@ -171,7 +192,7 @@ func (ru *rollup) apply(ctx context.Context, c cursor) ([]incidentRow, error) {
 	err := ru.db.InTx(ctx, func(tx *sql.Tx) error {
 		// Take the rollup lock first: what other replicas counted is then
 		// committed and visible to the read below.
-		if _, err := tx.ExecContext(ctx, `UPDATE collector_state SET watermark = watermark WHERE name = 'incidents'`); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE collector_state SET watermark_id = watermark_id WHERE name = 'incidents'`); err != nil {
 			return fmt.Errorf("lock rollup: %w", err)
 		}
 		var err error
@@ -243,7 +264,14 @@ func (ru *rollup) apply(ctx context.Context, c cursor) ([]incidentRow, error) {
 		if err := writeTotals(ctx, tx, totals); err != nil {
 			return err
 		}
-		return writeServices(ctx, tx, services)
+		if err := writeServices(ctx, tx, services); err != nil {
+			return err
+		}
+		if len(rows) > 0 {
+			last := rows[len(rows)-1]
+			return storeWatermark(ctx, tx, cursor{updated: last.updated, id: last.id})
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err

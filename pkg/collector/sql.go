@@ -55,14 +55,14 @@ CREATE TABLE collector_services (
 	last_detected  BIGINT NOT NULL
 );
 
--- The rollup's progress: every incident updated before watermark - lag has
--- been counted. Its row is also the lock that serialises rollups of
--- several replicas.
+-- The rollup's progress: the (updated_at, id) of the last incident it read.
+-- Its row is also the lock that serialises rollups of several replicas.
 CREATE TABLE collector_state (
-	name      TEXT PRIMARY KEY,
-	watermark BIGINT NOT NULL
+	name         TEXT PRIMARY KEY,
+	watermark    BIGINT NOT NULL,
+	watermark_id TEXT NOT NULL
 );
-INSERT INTO collector_state (name, watermark) VALUES ('incidents', 0);
+INSERT INTO collector_state (name, watermark, watermark_id) VALUES ('incidents', 0, '');
 `,
 	},
 }

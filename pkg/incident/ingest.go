@@ -8,10 +8,13 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/rootuip/sre/pkg/store"
 )
 
 // Notification is one Alertmanager group notification, already validated by
@@ -82,15 +85,16 @@ type storedAlert struct {
 // a notification: reconciliation with Alertmanager handles lost resolves.
 func (s *Service) Ingest(ctx context.Context, n Notification) (*IngestResult, error) {
 	start := time.Now()
-	opts := s.Options()
-	var res *IngestResult
-	p := &pending{}
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		p = &pending{}
-		var err error
-		res, err = s.ingestTx(ctx, tx, opts, n, p)
-		return err
-	})
+	var (
+		res *IngestResult
+		p   *pending
+		err error
+	)
+	if s.db.Dialect == store.SQLite {
+		res, p, err = s.ingestBatched(ctx, n)
+	} else {
+		res, p, err = s.ingestOne(ctx, n)
+	}
 	s.m.ingestDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		s.m.deliveries.WithLabelValues("error").Inc()
@@ -119,9 +123,136 @@ func (s *Service) Ingest(ctx context.Context, n Notification) (*IngestResult, er
 	return res, nil
 }
 
+// ingestOne applies a notification in its own transaction (PostgreSQL:
+// concurrent transactions commit in parallel, and each group's row lock
+// orders deliveries of one group).
+func (s *Service) ingestOne(ctx context.Context, n Notification) (*IngestResult, *pending, error) {
+	opts := s.Options()
+	var res *IngestResult
+	var p *pending
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		p = &pending{}
+		var err error
+		res, err = s.ingestTx(ctx, tx, opts, n, p)
+		return err
+	})
+	return res, p, err
+}
+
+// ingestReq is a notification waiting for the SQLite batch writer.
+type ingestReq struct {
+	ctx  context.Context
+	n    Notification
+	res  *IngestResult
+	p    *pending
+	err  error
+	done chan struct{}
+}
+
+// maxBatch bounds how many deliveries share one SQLite transaction.
+const maxBatch = 64
+
+// ingestBatched queues a notification for the SQLite writer and waits until
+// its batch is committed. SQLite has one writer at a time and pays one fsync
+// per commit, so the writer applies every queued delivery in one
+// transaction, each in its own savepoint: a delivery that fails rolls back
+// alone, and every answer still waits for the durable commit (group commit).
+func (s *Service) ingestBatched(ctx context.Context, n Notification) (*IngestResult, *pending, error) {
+	r := &ingestReq{ctx: ctx, n: n, done: make(chan struct{})}
+	s.batchMu.Lock()
+	s.batchQueue = append(s.batchQueue, r)
+	if !s.batchLeading {
+		s.batchLeading = true
+		go s.batchWriter()
+	}
+	s.batchMu.Unlock()
+	select {
+	case <-r.done:
+		return r.res, r.p, r.err
+	case <-ctx.Done():
+		// The delivery may still commit; Alertmanager retries and the retry
+		// is a duplicate.
+		return nil, nil, ctx.Err()
+	}
+}
+
+// batchWriter applies queued deliveries until the queue is empty.
+func (s *Service) batchWriter() {
+	for {
+		s.batchMu.Lock()
+		batch := s.batchQueue
+		if len(batch) > maxBatch {
+			batch = batch[:maxBatch]
+		}
+		s.batchQueue = s.batchQueue[len(batch):]
+		if len(batch) == 0 {
+			s.batchQueue = nil
+			s.batchLeading = false
+			s.batchMu.Unlock()
+			return
+		}
+		s.batchMu.Unlock()
+		s.applyBatch(batch)
+	}
+}
+
+func (s *Service) applyBatch(batch []*ingestReq) {
+	defer func() {
+		for _, r := range batch {
+			close(r.done)
+		}
+	}()
+	fail := func(err error) {
+		for _, r := range batch {
+			if r.err == nil {
+				r.err, r.res, r.p = err, nil, nil
+			}
+		}
+	}
+	opts := s.Options()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		fail(fmt.Errorf("begin transaction: %w", err))
+		return
+	}
+	ok := 0
+	for _, r := range batch {
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT delivery`); err != nil {
+			tx.Rollback() //nolint:errcheck
+			fail(fmt.Errorf("savepoint: %w", err))
+			return
+		}
+		r.p = &pending{}
+		rctx := context.WithoutCancel(r.ctx)
+		r.res, r.err = s.ingestTx(rctx, tx, opts, r.n, r.p)
+		if r.err != nil {
+			r.res, r.p = nil, nil
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT delivery`); err != nil {
+				tx.Rollback() //nolint:errcheck
+				fail(fmt.Errorf("rollback to savepoint: %w", err))
+				return
+			}
+		} else {
+			ok++
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT delivery`); err != nil {
+			tx.Rollback() //nolint:errcheck
+			fail(fmt.Errorf("release savepoint: %w", err))
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		fail(fmt.Errorf("commit: %w", err))
+	}
+}
+
 func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Notification, p *pending) (*IngestResult, error) {
 	now := s.now()
 	res := &IngestResult{Incidents: []string{}, Alerts: map[string]int{}}
+	var tl []TimelineEntry   // written in one statement before settling
+	var newAlerts []newAlert // likewise
 
 	// Serialise deliveries of this group on every replica.
 	if _, err := tx.ExecContext(ctx, `INSERT INTO alert_groups (group_key) VALUES ($1) ON CONFLICT (group_key) DO NOTHING`, n.GroupKey); err != nil {
@@ -241,31 +372,26 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 			target.ResolvedAt = nil
 			target.RecoveredAt = nil
 			target.UpdatedAt = now
-			if err := s.save(ctx, tx, target); err != nil {
+			if err := s.change(ctx, tx, p, Change{Kind: ChangeReopened, Incident: &target.Incident, Prev: prev, Actor: "alertmanager", Time: now}, nil); err != nil {
 				return nil, err
 			}
-			if err := s.change(ctx, tx, p, Change{Kind: ChangeReopened, Incident: &target.Incident, Prev: prev, Actor: "alertmanager", Time: now},
-				&TimelineEntry{IncidentID: target.ID, Time: now, Kind: "status", Actor: "alertmanager",
-					Message: fmt.Sprintf("re-opened: fired again within the flap window of %s (flapping)", formatDuration(opts.FlapWindow)),
-					Data:    map[string]any{"from": string(prev), "to": string(StatusTriggered), "flapping": true}}); err != nil {
-				return nil, err
-			}
+			tl = append(tl, TimelineEntry{IncidentID: target.ID, Time: now, Kind: "status", Actor: "alertmanager",
+				Message: fmt.Sprintf("re-opened: fired again within the flap window of %s (flapping)", formatDuration(opts.FlapWindow)),
+				Data:    map[string]any{"from": string(prev), "to": string(StatusTriggered), "flapping": true}})
+		} else if created {
+			tl = append(tl, TimelineEntry{IncidentID: target.ID, Time: now, Kind: "status", Actor: "alertmanager",
+				Message: fmt.Sprintf("incident created: [%s] %s", target.Severity, target.Title),
+				Data:    map[string]any{"to": string(StatusTriggered), "group_key": n.GroupKey}})
 		}
 		for _, a := range append(append([]*incoming(nil), newFiring...), newResolved...) {
-			if err := s.insertAlert(ctx, tx, n.GroupKey, target.ID, a.NotifiedAlert, now); err != nil {
-				return nil, err
-			}
+			newAlerts = append(newAlerts, newAlert{target.ID, a.NotifiedAlert})
 			entry := TimelineEntry{IncidentID: target.ID, Time: now, Kind: "alert_fired", Actor: "alertmanager",
 				Message: "alert fired: " + describe(a.Labels), Data: alertData(a.NotifiedAlert)}
-			if err := s.addTimeline(ctx, tx, entry); err != nil {
-				return nil, err
-			}
+			tl = append(tl, entry)
 			if a.Status == "resolved" {
 				res.Alerts["resolved"]++
 				entry.Kind, entry.Message = "alert_resolved", "alert resolved: "+describe(a.Labels)
-				if err := s.addTimeline(ctx, tx, entry); err != nil {
-					return nil, err
-				}
+				tl = append(tl, entry)
 			}
 			res.Alerts["new"]++
 			mergeAlertInfo(&target.Incident, a.NotifiedAlert, opts)
@@ -276,9 +402,7 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 		// Resolves that arrived with nowhere to go: keep them so that a late
 		// firing of the same episode is recognised as out of order.
 		for _, a := range newResolved {
-			if err := s.insertAlert(ctx, tx, n.GroupKey, "", a.NotifiedAlert, now); err != nil {
-				return nil, err
-			}
+			newAlerts = append(newAlerts, newAlert{"", a.NotifiedAlert})
 			res.Alerts["late"]++
 			changed = true
 		}
@@ -310,10 +434,14 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 			}
 			touch(r)
 		}
-		if err := s.addTimeline(ctx, tx, TimelineEntry{IncidentID: r.ID, Time: now, Kind: "alert_resolved", Actor: "alertmanager",
-			Message: "alert resolved: " + describe(a.Labels), Data: alertData(a.NotifiedAlert)}); err != nil {
-			return nil, err
-		}
+		tl = append(tl, TimelineEntry{IncidentID: r.ID, Time: now, Kind: "alert_resolved", Actor: "alertmanager",
+			Message: "alert resolved: " + describe(a.Labels), Data: alertData(a.NotifiedAlert)})
+	}
+	if err := s.insertAlerts(ctx, tx, n.GroupKey, newAlerts, now); err != nil {
+		return nil, err
+	}
+	if err := s.insertTimeline(ctx, tx, tl); err != nil {
+		return nil, err
 	}
 
 	// Recompute every touched incident from its stored alerts.
@@ -430,36 +558,89 @@ func (s *Service) create(ctx context.Context, tx *sql.Tx, opts Options, n Notifi
 		ms(rec.DetectedAt), ms(now), ms(now)); err != nil {
 		return nil, fmt.Errorf("create incident: %w", err)
 	}
-	if err := s.addTimeline(ctx, tx, TimelineEntry{IncidentID: id, Time: now, Kind: "status", Actor: "alertmanager",
-		Message: fmt.Sprintf("incident created: [%s] %s", sev, title),
-		Data:    map[string]any{"to": string(StatusTriggered), "group_key": n.GroupKey}}); err != nil {
-		return nil, err
-	}
 	return rec, nil
 }
 
-func (s *Service) insertAlert(ctx context.Context, tx *sql.Tx, groupKey, incidentID string, a NotifiedAlert, now time.Time) error {
-	var inc sql.NullString
-	if incidentID != "" {
-		inc = sql.NullString{String: incidentID, Valid: true}
-	}
-	var ends sql.NullInt64
-	if a.Status == "resolved" {
-		e := a.EndsAt
-		if e.IsZero() {
-			e = now
+type newAlert struct {
+	incidentID string // "" for a resolve with no incident
+	NotifiedAlert
+}
+
+// insertAlerts stores new alert episodes with multi-row INSERTs.
+func (s *Service) insertAlerts(ctx context.Context, tx *sql.Tx, groupKey string, as []newAlert, now time.Time) error {
+	const cols = 11
+	for len(as) > 0 {
+		chunk := as[:min(len(as), 500)]
+		as = as[len(chunk):]
+		var sb strings.Builder
+		sb.WriteString(`INSERT INTO incident_alerts (group_key, fingerprint, starts_at, incident_id, status,
+			ends_at, labels, annotations, generator_url, first_seen_at, updated_at) VALUES `)
+		args := make([]any, 0, len(chunk)*cols)
+		for i, a := range chunk {
+			var inc sql.NullString
+			if a.incidentID != "" {
+				inc = sql.NullString{String: a.incidentID, Valid: true}
+			}
+			var ends sql.NullInt64
+			if a.Status == "resolved" {
+				e := a.EndsAt
+				if e.IsZero() {
+					e = now
+				}
+				ends = sql.NullInt64{Int64: ms(e), Valid: true}
+			}
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			placeholders(&sb, len(args), cols)
+			args = append(args, groupKey, a.Fingerprint, ms(a.StartsAt), inc, a.Status, ends,
+				mustJSON(nonNil(a.Labels)), mustJSON(nonNil(a.Annotations)), a.GeneratorURL, ms(now), ms(now))
 		}
-		ends = sql.NullInt64{Int64: ms(e), Valid: true}
-	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO incident_alerts (group_key, fingerprint, starts_at, incident_id, status,
-		ends_at, labels, annotations, generator_url, first_seen_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)`,
-		groupKey, a.Fingerprint, ms(a.StartsAt), inc, a.Status, ends, mustJSON(nonNil(a.Labels)),
-		mustJSON(nonNil(a.Annotations)), a.GeneratorURL, ms(now))
-	if err != nil {
-		return fmt.Errorf("store alert %s: %w", a.Fingerprint, err)
+		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+			return fmt.Errorf("store alerts: %w", err)
+		}
 	}
 	return nil
+}
+
+// insertTimeline appends entries with multi-row INSERTs, in order.
+func (s *Service) insertTimeline(ctx context.Context, tx *sql.Tx, es []TimelineEntry) error {
+	const cols = 6
+	for len(es) > 0 {
+		chunk := es[:min(len(es), 500)]
+		es = es[len(chunk):]
+		var sb strings.Builder
+		sb.WriteString(`INSERT INTO incident_timeline (incident_id, at, kind, actor, message, data) VALUES `)
+		args := make([]any, 0, len(chunk)*cols)
+		for i, e := range chunk {
+			data := "{}"
+			if len(e.Data) > 0 {
+				data = mustJSON(e.Data)
+			}
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			placeholders(&sb, len(args), cols)
+			args = append(args, e.IncidentID, ms(e.Time), e.Kind, e.Actor, e.Message, data)
+		}
+		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+			return fmt.Errorf("add timeline: %w", err)
+		}
+	}
+	return nil
+}
+
+// placeholders writes "($n+1, ..., $n+k)".
+func placeholders(sb *strings.Builder, n, k int) {
+	sb.WriteByte('(')
+	for j := 1; j <= k; j++ {
+		if j > 1 {
+			sb.WriteString(", ")
+		}
+		sb.WriteByte('$')
+		sb.WriteString(strconv.Itoa(n + j))
+	}
+	sb.WriteByte(')')
 }
 
 func loadGroupAlerts[T any](ctx context.Context, tx *sql.Tx, groupKey string, keys map[alertKey]T) (map[alertKey]storedAlert, error) {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/rootuip/sre/pkg/store"
 )
 
 const incidentColumns = `id, title, service, severity, status, labels, group_key, receiver, runbook_urls,
@@ -238,14 +240,25 @@ func (s *Service) List(ctx context.Context, f Filter) (*Page, error) {
 	return page, nil
 }
 
-// nextID allocates the next incident ID of year t inside tx. The upsert
-// locks the year's row until commit, so concurrent creators (on any replica)
-// get distinct, gap-free numbers.
+// nextID allocates the next incident ID of year t. The upsert locks the
+// year's row, so concurrent creators (on any replica) get distinct numbers.
+// On SQLite it runs inside tx (writers are serialised anyway), so numbers
+// are gap-free. On PostgreSQL it commits on its own, so that the row lock
+// is held for one statement instead of the whole delivery: replicas create
+// incidents in parallel, and a delivery that fails after allocating leaves
+// a gap in the sequence.
 func (s *Service) nextID(ctx context.Context, tx *sql.Tx, prefix string, t time.Time) (string, error) {
 	year := t.UTC().Year()
 	var seq int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO incident_seq (year, last) VALUES ($1, 1)
-		ON CONFLICT (year) DO UPDATE SET last = incident_seq.last + 1 RETURNING last`, year).Scan(&seq)
+	const q = `INSERT INTO incident_seq (year, last) VALUES ($1, 1)
+		ON CONFLICT (year) DO UPDATE SET last = incident_seq.last + 1 RETURNING last`
+	var row *sql.Row
+	if s.db.Dialect == store.Postgres {
+		row = s.db.QueryRowContext(ctx, q, year)
+	} else {
+		row = tx.QueryRowContext(ctx, q, year)
+	}
+	err := row.Scan(&seq)
 	if err != nil {
 		return "", fmt.Errorf("allocate incident id: %w", err)
 	}

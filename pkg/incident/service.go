@@ -96,6 +96,11 @@ type Service struct {
 	mu   sync.RWMutex
 	opts Options
 
+	// SQLite group commit (see ingestBatched).
+	batchMu      sync.Mutex
+	batchQueue   []*ingestReq
+	batchLeading bool
+
 	// Now is the clock (tests may replace it before use).
 	Now func() time.Time
 }

@@ -466,7 +466,9 @@ func (d *deliverer) emailBody(ec *EmailConfig, m *Message) []byte {
 	var b bytes.Buffer
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
-	hdr := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, strings.NewReplacer("\r", " ", "\n", " ").Replace(v)) }
+	hdr := func(k, v string) {
+		fmt.Fprintf(&b, "%s: %s\r\n", k, strings.NewReplacer("\r", " ", "\n", " ").Replace(v))
+	}
 	hdr("From", ec.From)
 	hdr("To", m.To)
 	hdr("Subject", mimeWord(m.Subject))

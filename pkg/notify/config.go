@@ -111,12 +111,12 @@ type EmailConfig struct {
 	Hello     string `yaml:"hello,omitempty"`
 	// RequireTLS refuses to send unless the server offers STARTTLS
 	// (default true).
-	RequireTLS       *bool                `yaml:"require_tls,omitempty"`
-	TLSConfig        commoncfg.TLSConfig  `yaml:"tls_config,omitempty"`
-	AuthUsername     string               `yaml:"auth_username,omitempty"`
-	AuthPassword     commoncfg.Secret     `yaml:"auth_password,omitempty"`
-	AuthPasswordFile string               `yaml:"auth_password_file,omitempty"`
-	Headers          map[string]string    `yaml:"headers,omitempty"`
+	RequireTLS       *bool               `yaml:"require_tls,omitempty"`
+	TLSConfig        commoncfg.TLSConfig `yaml:"tls_config,omitempty"`
+	AuthUsername     string              `yaml:"auth_username,omitempty"`
+	AuthPassword     commoncfg.Secret    `yaml:"auth_password,omitempty"`
+	AuthPasswordFile string              `yaml:"auth_password_file,omitempty"`
+	Headers          map[string]string   `yaml:"headers,omitempty"`
 }
 
 // SlackConfig posts to a Slack incoming webhook.

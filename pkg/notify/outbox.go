@@ -177,7 +177,7 @@ type Sender struct {
 	mu  sync.RWMutex
 	cfg *Config
 
-	sent    *prometheus.CounterVec
+	sent *prometheus.CounterVec
 }
 
 // NewSender returns a sender. timeline may be nil; reg may be nil.

@@ -38,18 +38,18 @@ func TestRotationAcrossDST(t *testing.T) {
 		at    string
 		want  string
 	}{
-		{berlin, "2026-03-27T08:00:00Z", "alice"},     // 09:00 CET, first handoff
-		{berlin, "2026-03-27T07:59:59Z", ""},          // before the layer starts
-		{berlin, "2026-03-28T07:59:00Z", "alice"},     // 08:59 CET
-		{berlin, "2026-03-28T08:00:00Z", "bob"},       // 09:00 CET
-		{berlin, "2026-03-29T07:00:00Z", "carol"},     // 09:00 CEST: handoff keeps 09:00 local
-		{berlin, "2026-03-29T06:59:59Z", "bob"},       // 08:59:59 CEST, still bob
-		{berlin, "2026-03-30T07:00:00Z", "alice"},     // wraps around
-		{berlin, "2026-10-25T08:00:00Z", "carol"},     // 09:00 CET after the autumn change (212 days after start)
-		{ny, "2026-03-02T15:00:00Z", "carol"},         // Mon 10:00 EST
-		{ny, "2026-03-09T13:59:00Z", "carol"},         // Mon 09:59 EDT
-		{ny, "2026-03-09T14:00:00Z", "dave"},          // Mon 10:00 EDT: a week of 167 hours
-		{ny, "2026-03-16T14:00:00Z", "carol"},         //
+		{berlin, "2026-03-27T08:00:00Z", "alice"}, // 09:00 CET, first handoff
+		{berlin, "2026-03-27T07:59:59Z", ""},      // before the layer starts
+		{berlin, "2026-03-28T07:59:00Z", "alice"}, // 08:59 CET
+		{berlin, "2026-03-28T08:00:00Z", "bob"},   // 09:00 CET
+		{berlin, "2026-03-29T07:00:00Z", "carol"}, // 09:00 CEST: handoff keeps 09:00 local
+		{berlin, "2026-03-29T06:59:59Z", "bob"},   // 08:59:59 CEST, still bob
+		{berlin, "2026-03-30T07:00:00Z", "alice"}, // wraps around
+		{berlin, "2026-10-25T08:00:00Z", "carol"}, // 09:00 CET after the autumn change (212 days after start)
+		{ny, "2026-03-02T15:00:00Z", "carol"},     // Mon 10:00 EST
+		{ny, "2026-03-09T13:59:00Z", "carol"},     // Mon 09:59 EDT
+		{ny, "2026-03-09T14:00:00Z", "dave"},      // Mon 10:00 EDT: a week of 167 hours
+		{ny, "2026-03-16T14:00:00Z", "carol"},     //
 	} {
 		got, _ := tc.sched.At(mustTime(t, tc.at), nil)
 		require.Equal(t, tc.want, got, "%s at %s", tc.sched.Name, tc.at)

@@ -38,7 +38,7 @@ type env struct {
 	reg *prometheus.Registry
 }
 
-func newEnv(t *testing.T, db *store.DB, opts Options) *env {
+func newEnv(t testing.TB, db *store.DB, opts Options) *env {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(16, nil), nil, reg)

@@ -88,3 +88,24 @@ func (h *WatchdogHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	web.JSON(w, http.StatusOK, map[string]any{"heartbeat": seen})
 }
+
+// SilencesPath lists the silences sred created for an incident.
+const SilencesPath = "/api/v1/incidents/{id}/silences"
+
+// SilencesHandler serves GET /api/v1/incidents/{id}/silences.
+type SilencesHandler struct{ S *Silencer }
+
+// ServeHTTP implements http.Handler.
+func (h SilencesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := h.S.inc.Get(r.Context(), id); err != nil {
+		web.ServiceError(w, err)
+		return
+	}
+	recs, err := h.S.Silences(r.Context(), id)
+	if err != nil {
+		web.ServiceError(w, err)
+		return
+	}
+	web.JSON(w, http.StatusOK, recs)
+}

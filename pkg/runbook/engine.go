@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -288,6 +289,11 @@ func (e *Engine) Run(ctx context.Context) error {
 // shutdown cancels the runs in progress and waits for them to record
 // themselves as interrupted.
 func (e *Engine) shutdown() {
+	defer func() {
+		liveMu.Lock()
+		delete(liveOwners, e.owner)
+		liveMu.Unlock()
+	}()
 	e.activeMu.Lock()
 	for _, a := range e.active {
 		a.cancel(errShutdown)
@@ -299,16 +305,30 @@ func (e *Engine) shutdown() {
 // Wait blocks until every run this engine started has finished.
 func (e *Engine) Wait() { e.wg.Wait() }
 
+// liveOwners are the engines running in this process. On SQLite, which one
+// process uses at a time, a run owned by anyone else was left by a process
+// that stopped.
+var (
+	liveMu     sync.Mutex
+	liveOwners = map[string]bool{}
+)
+
 // Recover marks as interrupted the runs that were executing when a replica
-// stopped: on SQLite (one process) every run left running, on PostgreSQL
-// those whose lease expired. They are never repeated.
+// stopped: on SQLite every run left running by an engine not alive in this
+// process, on PostgreSQL those whose lease expired. They are never repeated.
 func (e *Engine) Recover(ctx context.Context) error {
-	now := e.now()
+	liveMu.Lock()
+	liveOwners[e.owner] = true
+	owners := make([]string, 0, len(liveOwners))
+	for o := range liveOwners {
+		owners = append(owners, "'"+strings.ReplaceAll(o, "'", "''")+"'")
+	}
+	liveMu.Unlock()
 	cond := `lease_until < $4`
 	if e.db.Dialect == store.SQLite {
-		cond = `(lease_until < $4 OR lease_until >= $4)`
+		cond = `(lease_until < $4 OR owner NOT IN (` + strings.Join(owners, ", ") + `))`
 	}
-	return e.interrupt(ctx, cond, now)
+	return e.interrupt(ctx, cond, e.now())
 }
 
 func (e *Engine) interrupt(ctx context.Context, cond string, now time.Time) error {
@@ -475,7 +495,10 @@ func (e *Engine) claim(ctx context.Context, now time.Time) error {
 			rb := set.Get(r.Runbook)
 			final, reason := "", ""
 			if rb == nil {
-				final, reason = RunSkipped, fmt.Sprintf("runbook %q is no longer loaded", r.Runbook)
+				if now.Sub(r.CreatedAt) < time.Minute {
+					continue // another replica may have it loaded (a rolling reload)
+				}
+				final, reason = RunSkipped, fmt.Sprintf("runbook %q is not loaded", r.Runbook)
 			} else if lim := e.rateLimit(cfg, rb); lim.PerHour > 0 || lim.PerTargetPerHour > 0 {
 				since := ms(now.Add(-time.Hour))
 				var n int

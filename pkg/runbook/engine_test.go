@@ -60,7 +60,7 @@ func TestExecHostileLabels(t *testing.T) {
 			rec := &recorder{}
 			permissive := mustParse(t, argvRunbook("permissive", `(?s).*`, out))
 			e := newEngine(t, db, testConfig(), rec, permissive)
-			startEngine(t, e)
+			stop := startEngine(t, e)
 			inc := newIncident(fmt.Sprintf("INC-P-%d", i), map[string]string{"alertname": "Hostile", "service": v})
 			trigger(t, db, e, inc, incident.ChangeCreated)
 			run := waitRun(t, e, inc.ID, RunSucceeded, RunFailed)
@@ -72,6 +72,7 @@ func TestExecHostileLabels(t *testing.T) {
 			require.Equal(t, []string{"--service", v, "plain " + v}, argv, "each value is one inert argument")
 			_, err = os.Stat(filepath.Join(dir, "MARKER"))
 			require.True(t, os.IsNotExist(err), "no shell ran the value")
+			stop()
 		}
 
 		// The allow-list of the example runbooks refuses every hostile value.
@@ -80,14 +81,15 @@ func TestExecHostileLabels(t *testing.T) {
 			rec := &recorder{}
 			strict := mustParse(t, argvRunbook("strict", `[a-z][a-z0-9-]{0,40}`, out))
 			e := newEngine(t, db, testConfig(), rec, strict)
-			startEngine(t, e)
+			stop := startEngine(t, e)
 			inc := newIncident(fmt.Sprintf("INC-S-%d", i), map[string]string{"alertname": "Hostile", "service": v})
 			trigger(t, db, e, inc, incident.ChangeCreated)
 			run := waitRun(t, e, inc.ID, RunSucceeded, RunFailed)
 			require.Equal(t, RunFailed, run.Status)
-			require.Contains(t, run.Reason, `step echo failed: command[1]: label "service" `)
+			require.Contains(t, run.Reason, `step echo failed: command[2]: label "service" `)
 			_, err := os.Stat(out)
 			require.True(t, os.IsNotExist(err), "the program never started")
+			stop()
 		}
 	})
 }
@@ -348,7 +350,7 @@ steps:
 			require.NoError(t, err)
 			e, err := New(Options{DB: db, Incidents: rec, Registerer: reg}, cfg, set)
 			require.NoError(t, err)
-			startEngine(t, e)
+			stop := startEngine(t, e)
 			id := fmt.Sprintf("INC-%v", global)
 			trigger(t, db, e, newIncident(id, map[string]string{"alertname": "X", "service": "api"}), incident.ChangeCreated)
 			run := waitRun(t, e, id, RunSucceeded, RunFailed)
@@ -362,7 +364,10 @@ steps:
 			require.True(t, os.IsNotExist(err), "nothing was executed")
 			_, mitigated, _, _, _ := rec.snapshot()
 			require.Empty(t, mitigated, "a dry-run never mitigates")
-			require.Equal(t, 1.0, testutil.ToFloat64(e.metrics.executions.WithLabelValues("dry", "dry_run")))
+			require.Eventually(t, func() bool {
+				return testutil.ToFloat64(e.metrics.executions.WithLabelValues("dry", "dry_run")) == 1
+			}, 5*time.Second, 10*time.Millisecond)
+			stop()
 		}
 	})
 }

@@ -145,16 +145,21 @@ func newEngine(t *testing.T, db *store.DB, cfg Config, rec *recorder, rbs ...*Ru
 	return e
 }
 
-// startEngine runs the worker until the test ends.
-func startEngine(t *testing.T, e *Engine) {
+// startEngine runs the worker until stop is called or the test ends.
+func startEngine(t *testing.T, e *Engine) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			require.NoError(t, <-done)
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // trigger opens an incident change through the hook, in a transaction, as

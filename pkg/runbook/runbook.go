@@ -243,7 +243,7 @@ func (s *Step) UnmarshalYAML(n *yaml.Node) error {
 	if s.Timeout < 0 {
 		return errAt(n, "step %q: timeout must be positive", s.Name)
 	}
-	if s.Timeout == 0 {
+	if s.Timeout == 0 && s.typ != StepWait {
 		s.Timeout = model.Duration(defaultTimeouts[s.typ])
 	}
 	if s.Verify && s.typ != StepPromQL && s.typ != StepHTTP && s.typ != StepExec {
@@ -312,6 +312,9 @@ func (s *Step) UnmarshalYAML(n *yaml.Node) error {
 	case StepWait:
 		if s.Wait.Duration <= 0 {
 			return errAt(n, "step %q: wait.duration must be positive", s.Name)
+		}
+		if s.Timeout == 0 {
+			s.Timeout = s.Wait.Duration + model.Duration(time.Minute)
 		}
 	case StepNotify:
 		if s.Notify.Message == "" {

@@ -33,6 +33,7 @@ func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 var (
 	durationType  = reflect.TypeOf(model.Duration(0))
 	thresholdType = reflect.TypeOf(Threshold(0))
+	nodeType      = reflect.TypeOf(yaml.Node{})
 )
 
 func join(path, field string) string {
@@ -51,6 +52,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	switch v.Type() {
+	case nodeType:
+		v.Set(reflect.ValueOf(*n))
+		return
 	case durationType:
 		if !d.scalar(n, path) {
 			return
@@ -205,4 +209,17 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	if f := v.FieldByName("Line"); f.IsValid() && f.Kind() == reflect.Int && f.CanSet() {
 		f.SetInt(int64(n.Line))
 	}
+}
+
+// DecodeStrict decodes a YAML node into v, a pointer to a struct with yaml
+// tags, as strictly as spec files are read: unknown fields, wrong kinds and
+// unparsable values are errors naming file, line, column and field path
+// (under prefix). Supported field types are the ones of this package's
+// spec: structs, pointers, slices, map[string]T, string, float64, bool,
+// model.Duration and Threshold. A struct field `Line int` with no yaml tag
+// receives the line of its mapping. Importers use it for their formats.
+func DecodeStrict(file string, n *yaml.Node, v any, prefix string) error {
+	d := &decoder{file: file, pos: positions{}}
+	d.decode(n, reflect.ValueOf(v).Elem(), prefix)
+	return d.errs.err()
 }

@@ -214,7 +214,7 @@ func (s *Spec) validateSLI(add func(string, string, ...any), p string, o *SLO) {
 						add(ep+".errorSelector", "must repeat every matcher of totalSelector (missing %s): errors and totals would count different series", m)
 					}
 				}
-				if len(errM) == len(totM) {
+				if len(errM) == len(totM) && len(errs(errM, totM)) == 0 {
 					add(ep+".errorSelector", "selects the same series as totalSelector: the error ratio would always be 1")
 				}
 			}
@@ -279,6 +279,17 @@ func checkSelector(add func(string, string, ...any), path, sel string) []*labels
 		return nil
 	}
 	return vs.LabelMatchers
+}
+
+// errs returns the matchers of a missing from b.
+func errs(a, b []*labels.Matcher) []*labels.Matcher {
+	var out []*labels.Matcher
+	for _, m := range a {
+		if !containsMatcher(b, m) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func metricName(ms []*labels.Matcher) string {
@@ -420,6 +431,9 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 				add(wp+".name", "invalid tier name %q (lower case letters, digits, '_', '-')", w.Name)
 			}
 		}
+	}
+	if o.Objective < 1 || o.Objective >= 100 || o.PeriodDuration() < MinPeriod || o.PeriodDuration() > MaxPeriod {
+		return // the windows depend on both; their errors are already reported
 	}
 	seen := map[string]bool{}
 	for _, w := range o.Windows() {

@@ -1,1 +1,457 @@
+// Package openslo imports OpenSLO v1 documents (SLO, SLI, AlertPolicy and
+// AlertCondition) into the slo model. Importing the package registers the
+// format with slo.LoadFile and slo.LoadDir.
+//
+// References (indicatorRef, alertPolicies by name, conditionRef) are
+// resolved within one file. Supported: Occurrences budgeting with a
+// ratioMetric of Prometheus counter selectors (good or bad, and total), one
+// rolling timeWindow, objectives with target, and AlertConditions of kind
+// burnrate (threshold = burn rate over lookbackWindow; the short window is a
+// twelfth of it, at least 5m; alertAfter becomes `for:`; severity page or
+// critical is a page, anything else a ticket). Not supported: Timeslices
+// budgeting, thresholdMetric, calendar windows, non-Prometheus sources,
+// Service, DataSource and AlertNotificationTarget objects (ignored).
 package openslo
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/promql/parser"
+	"gopkg.in/yaml.v3"
+
+	"github.com/rootuip/sre/pkg/slo"
+)
+
+// APIVersion is the OpenSLO version this package reads.
+const APIVersion = "openslo/v1"
+
+func init() { slo.RegisterImporter(importer{}) }
+
+type metadata struct {
+	Name        string            `yaml:"name"`
+	DisplayName string            `yaml:"displayName"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+type object struct {
+	APIVersion string    `yaml:"apiVersion"`
+	Kind       string    `yaml:"kind"`
+	Metadata   metadata  `yaml:"metadata"`
+	Spec       yaml.Node `yaml:"spec"`
+}
+
+type metricSource struct {
+	MetricSource struct {
+		Type          string `yaml:"type"`
+		DataSourceRef string `yaml:"dataSourceRef"`
+		Spec          struct {
+			Query string `yaml:"query"`
+		} `yaml:"spec"`
+	} `yaml:"metricSource"`
+}
+
+type sliSpec struct {
+	Description string `yaml:"description"`
+	RatioMetric *struct {
+		Counter bool          `yaml:"counter"`
+		Good    *metricSource `yaml:"good"`
+		Bad     *metricSource `yaml:"bad"`
+		Total   *metricSource `yaml:"total"`
+		RawType string        `yaml:"rawType"`
+	} `yaml:"ratioMetric"`
+	ThresholdMetric map[string]string `yaml:"thresholdMetric"`
+	Line            int
+}
+
+type inlineSLI struct {
+	Metadata metadata `yaml:"metadata"`
+	Spec     sliSpec  `yaml:"spec"`
+}
+
+type sloSpec struct {
+	Description     string     `yaml:"description"`
+	Service         string     `yaml:"service"`
+	Indicator       *inlineSLI `yaml:"indicator"`
+	IndicatorRef    string     `yaml:"indicatorRef"`
+	BudgetingMethod string     `yaml:"budgetingMethod"`
+	TimeWindow      []struct {
+		Duration  model.Duration    `yaml:"duration"`
+		IsRolling bool              `yaml:"isRolling"`
+		Calendar  map[string]string `yaml:"calendar"`
+	} `yaml:"timeWindow"`
+	Objectives []struct {
+		DisplayName     string     `yaml:"displayName"`
+		Target          float64    `yaml:"target"`
+		TargetPercent   float64    `yaml:"targetPercent"`
+		Op              string     `yaml:"op"`
+		Value           float64    `yaml:"value"`
+		TimeSliceTarget float64    `yaml:"timeSliceTarget"`
+		TimeSliceWindow string     `yaml:"timeSliceWindow"`
+		Indicator       *inlineSLI `yaml:"indicator"`
+		IndicatorRef    string     `yaml:"indicatorRef"`
+	} `yaml:"objectives"`
+	AlertPolicies []yaml.Node `yaml:"alertPolicies"`
+}
+
+type conditionSpec struct {
+	Description string `yaml:"description"`
+	Severity    string `yaml:"severity"`
+	Condition   struct {
+		Kind           string         `yaml:"kind"`
+		Op             string         `yaml:"op"`
+		Threshold      float64        `yaml:"threshold"`
+		LookbackWindow model.Duration `yaml:"lookbackWindow"`
+		AlertAfter     model.Duration `yaml:"alertAfter"`
+	} `yaml:"condition"`
+}
+
+type policySpec struct {
+	Description         string      `yaml:"description"`
+	AlertWhenNoData     bool        `yaml:"alertWhenNoData"`
+	AlertWhenResolved   bool        `yaml:"alertWhenResolved"`
+	AlertWhenBreaching  bool        `yaml:"alertWhenBreaching"`
+	Conditions          []yaml.Node `yaml:"conditions"`
+	NotificationTargets []yaml.Node `yaml:"notificationTargets"`
+}
+
+type importer struct{}
+
+func (importer) Name() string { return APIVersion }
+
+func (importer) Match(doc *yaml.Node) bool {
+	if doc.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if doc.Content[i].Value == "apiVersion" && doc.Content[i+1].Value == APIVersion {
+			return true
+		}
+	}
+	return false
+}
+
+// objectNode decodes the envelope of an object; spec stays a node.
+func decodeObject(file string, doc *yaml.Node) (*object, error) {
+	o := &object{}
+	if err := doc.Decode(o); err != nil {
+		return nil, slo.Errors{{File: file, Line: doc.Line, Column: doc.Column, Msg: err.Error()}}
+	}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		switch k := doc.Content[i]; k.Value {
+		case "apiVersion", "kind", "metadata", "spec":
+		default:
+			return nil, slo.Errors{{File: file, Line: k.Line, Column: k.Column, Field: k.Value, Msg: fmt.Sprintf("unknown field %q", k.Value)}}
+		}
+	}
+	var md metadata
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if doc.Content[i].Value == "metadata" {
+			if err := slo.DecodeStrict(file, doc.Content[i+1], &md, "metadata"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	o.Metadata = md
+	return o, nil
+}
+
+type docs struct {
+	file       string
+	slos       []*object
+	slis       map[string]*object
+	policies   map[string]*object
+	conditions map[string]*object
+}
+
+func (importer) Import(file string, nodes []*yaml.Node) ([]*slo.Spec, error) {
+	d := &docs{file: file, slis: map[string]*object{}, policies: map[string]*object{}, conditions: map[string]*object{}}
+	var errs slo.Errors
+	for _, n := range nodes {
+		o, err := decodeObject(file, n)
+		if err != nil {
+			errs = append(errs, err.(slo.Errors)...)
+			continue
+		}
+		switch o.Kind {
+		case "SLO":
+			d.slos = append(d.slos, o)
+		case "SLI":
+			d.slis[o.Metadata.Name] = o
+		case "AlertPolicy":
+			d.policies[o.Metadata.Name] = o
+		case "AlertCondition":
+			d.conditions[o.Metadata.Name] = o
+		case "Service", "DataSource", "AlertNotificationTarget":
+			// Not needed to generate rules.
+		default:
+			errs = append(errs, &slo.Error{File: file, Line: n.Line, Column: n.Column, Field: "kind", Msg: fmt.Sprintf("unknown OpenSLO kind %q", o.Kind)})
+		}
+	}
+	specs := map[string]*slo.Spec{}
+	var order []string
+	for _, o := range d.slos {
+		s, err := d.convert(o)
+		if err != nil {
+			errs = append(errs, err.(slo.Errors)...)
+			continue
+		}
+		for _, x := range s {
+			sp, ok := specs[x.service]
+			if !ok {
+				sp = &slo.Spec{APIVersion: slo.APIVersion, Kind: slo.Kind, Service: x.service, File: file, Line: o.Spec.Line, Source: APIVersion}
+				specs[x.service] = sp
+				order = append(order, x.service)
+			}
+			sp.SLOs = append(sp.SLOs, x.slo)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	out := make([]*slo.Spec, 0, len(order))
+	for _, s := range order {
+		out = append(out, specs[s])
+	}
+	return out, nil
+}
+
+type converted struct {
+	service string
+	slo     slo.SLO
+}
+
+func (d *docs) errf(n *yaml.Node, field, format string, args ...any) slo.Errors {
+	return slo.Errors{{File: d.file, Line: n.Line, Column: n.Column, Field: field, Msg: fmt.Sprintf(format, args...)}}
+}
+
+func (d *docs) convert(o *object) ([]converted, error) {
+	var sp sloSpec
+	if err := slo.DecodeStrict(d.file, &o.Spec, &sp, "spec"); err != nil {
+		return nil, err
+	}
+	if sp.BudgetingMethod != "Occurrences" {
+		return nil, d.errf(&o.Spec, "spec.budgetingMethod", "budgeting method %q is not supported (only Occurrences)", sp.BudgetingMethod)
+	}
+	if len(sp.TimeWindow) != 1 || !sp.TimeWindow[0].IsRolling {
+		return nil, d.errf(&o.Spec, "spec.timeWindow", "exactly one rolling time window is supported")
+	}
+	ind := sp.Indicator
+	if ind == nil && sp.IndicatorRef != "" {
+		ref, ok := d.slis[sp.IndicatorRef]
+		if !ok {
+			return nil, d.errf(&o.Spec, "spec.indicatorRef", "SLI %q is not defined in this file", sp.IndicatorRef)
+		}
+		ind = &inlineSLI{Metadata: ref.Metadata}
+		if err := slo.DecodeStrict(d.file, &ref.Spec, &ind.Spec, "spec"); err != nil {
+			return nil, err
+		}
+	}
+	if ind == nil {
+		return nil, d.errf(&o.Spec, "spec.indicator", "missing indicator or indicatorRef")
+	}
+	sli, err := d.sli(&o.Spec, ind)
+	if err != nil {
+		return nil, err
+	}
+	alerting, err := d.alerting(sp.AlertPolicies)
+	if err != nil {
+		return nil, err
+	}
+	var out []converted
+	for i, obj := range sp.Objectives {
+		if obj.TimeSliceTarget != 0 || obj.Indicator != nil || obj.IndicatorRef != "" || obj.Op != "" {
+			return nil, d.errf(&o.Spec, fmt.Sprintf("spec.objectives[%d]", i), "only objectives with a target are supported")
+		}
+		name := o.Metadata.Name
+		if len(sp.Objectives) > 1 {
+			name = fmt.Sprintf("%s-%d", name, i)
+		}
+		target := obj.Target * 100
+		if obj.TargetPercent != 0 {
+			target = obj.TargetPercent
+		}
+		desc := sp.Description
+		if desc == "" {
+			desc = o.Metadata.DisplayName
+		}
+		out = append(out, converted{service: sp.Service, slo: slo.SLO{
+			Name:        name,
+			Objective:   round(target),
+			Period:      sp.TimeWindow[0].Duration,
+			Description: desc,
+			Labels:      o.Metadata.Labels,
+			SLI:         sli,
+			Alerting:    alerting,
+			Line:        o.Spec.Line,
+		}})
+	}
+	if len(out) == 0 {
+		return nil, d.errf(&o.Spec, "spec.objectives", "no objectives")
+	}
+	return out, nil
+}
+
+func round(f float64) float64 {
+	s := fmt.Sprintf("%.10g", f)
+	var r float64
+	fmt.Sscan(s, &r)
+	return r
+}
+
+func (d *docs) sli(at *yaml.Node, ind *inlineSLI) (slo.SLI, error) {
+	rm := ind.Spec.RatioMetric
+	if rm == nil || len(ind.Spec.ThresholdMetric) > 0 {
+		return slo.SLI{}, d.errf(at, "indicator", "SLI %q: only ratioMetric is supported", ind.Metadata.Name)
+	}
+	query := func(m *metricSource, what string) (string, error) {
+		if m == nil {
+			return "", nil
+		}
+		if t := m.MetricSource.Type; t != "" && !strings.EqualFold(t, "prometheus") {
+			return "", d.errf(at, "indicator", "SLI %q: %s: metric source %q is not supported (only Prometheus)", ind.Metadata.Name, what, t)
+		}
+		q := strings.TrimSpace(m.MetricSource.Spec.Query)
+		e, err := slo.Parser.ParseExpr(q)
+		if err != nil {
+			return "", d.errf(at, "indicator", "SLI %q: %s: invalid PromQL: %v", ind.Metadata.Name, what, err)
+		}
+		if _, ok := e.(*parser.VectorSelector); !ok {
+			return "", d.errf(at, "indicator", "SLI %q: %s: only counter selectors are supported, got %q", ind.Metadata.Name, what, q)
+		}
+		return q, nil
+	}
+	good, err := query(rm.Good, "good")
+	if err != nil {
+		return slo.SLI{}, err
+	}
+	bad, err := query(rm.Bad, "bad")
+	if err != nil {
+		return slo.SLI{}, err
+	}
+	total, err := query(rm.Total, "total")
+	if err != nil {
+		return slo.SLI{}, err
+	}
+	switch {
+	case total == "" || (good == "") == (bad == ""):
+		return slo.SLI{}, d.errf(at, "indicator", "SLI %q: ratioMetric needs total and exactly one of good and bad", ind.Metadata.Name)
+	case bad != "":
+		return slo.SLI{Events: &slo.EventsSLI{ErrorSelector: bad, TotalSelector: total}}, nil
+	}
+	w := slo.WindowPlaceholder
+	return slo.SLI{Events: &slo.EventsSLI{
+		ErrorQuery: fmt.Sprintf("sum(rate(%s[%s])) - sum(rate(%s[%s]))", total, w, good, w),
+		TotalQuery: fmt.Sprintf("sum(rate(%s[%s]))", total, w),
+	}}, nil
+}
+
+// alerting turns alert policies into tiers. Without policies the
+// workbook's defaults apply.
+func (d *docs) alerting(policies []yaml.Node) (slo.Alerting, error) {
+	var a slo.Alerting
+	if len(policies) == 0 {
+		return a, nil
+	}
+	var page, ticket []slo.BurnWindow
+	for i := range policies {
+		pn := &policies[i]
+		var spec *yaml.Node
+		switch {
+		case pn.Kind == yaml.ScalarNode:
+			p, ok := d.policies[pn.Value]
+			if !ok {
+				return a, d.errf(pn, "spec.alertPolicies", "AlertPolicy %q is not defined in this file", pn.Value)
+			}
+			spec = &p.Spec
+		case pn.Kind == yaml.MappingNode:
+			var ref struct {
+				Kind           string    `yaml:"kind"`
+				Metadata       metadata  `yaml:"metadata"`
+				Spec           yaml.Node `yaml:"spec"`
+				AlertPolicyRef string    `yaml:"alertPolicyRef"`
+			}
+			if err := pn.Decode(&ref); err != nil {
+				return a, d.errf(pn, "spec.alertPolicies", "%v", err)
+			}
+			if ref.AlertPolicyRef != "" {
+				p, ok := d.policies[ref.AlertPolicyRef]
+				if !ok {
+					return a, d.errf(pn, "spec.alertPolicies", "AlertPolicy %q is not defined in this file", ref.AlertPolicyRef)
+				}
+				spec = &p.Spec
+			} else {
+				spec = &ref.Spec
+			}
+		}
+		var ps policySpec
+		if err := slo.DecodeStrict(d.file, spec, &ps, "AlertPolicy.spec"); err != nil {
+			return a, err
+		}
+		for j := range ps.Conditions {
+			cn := &ps.Conditions[j]
+			var cs conditionSpec
+			var ref struct {
+				ConditionRef string    `yaml:"conditionRef"`
+				Kind         string    `yaml:"kind"`
+				Metadata     metadata  `yaml:"metadata"`
+				Spec         yaml.Node `yaml:"spec"`
+			}
+			if err := cn.Decode(&ref); err != nil {
+				return a, d.errf(cn, "conditions", "%v", err)
+			}
+			node := &ref.Spec
+			name := ref.Metadata.Name
+			if ref.ConditionRef != "" {
+				c, ok := d.conditions[ref.ConditionRef]
+				if !ok {
+					return a, d.errf(cn, "conditions", "AlertCondition %q is not defined in this file", ref.ConditionRef)
+				}
+				node, name = &c.Spec, c.Metadata.Name
+			}
+			if err := slo.DecodeStrict(d.file, node, &cs, "AlertCondition.spec"); err != nil {
+				return a, err
+			}
+			if cs.Condition.Kind != "burnrate" {
+				return a, d.errf(node, "AlertCondition.spec.condition.kind", "condition kind %q is not supported (only burnrate)", cs.Condition.Kind)
+			}
+			if cs.Condition.Op != "" && cs.Condition.Op != "gt" && cs.Condition.Op != "gte" {
+				return a, d.errf(node, "AlertCondition.spec.condition.op", "op %q is not supported (gt or gte)", cs.Condition.Op)
+			}
+			long := time.Duration(cs.Condition.LookbackWindow)
+			short := (long / 12).Round(time.Minute)
+			if short < slo.BaseWindow {
+				short = slo.BaseWindow
+			}
+			w := slo.BurnWindow{
+				Name:        sanitize(name),
+				LongWindow:  cs.Condition.LookbackWindow,
+				ShortWindow: model.Duration(short),
+				BurnRate:    cs.Condition.Threshold,
+				For:         cs.Condition.AlertAfter,
+			}
+			switch strings.ToLower(cs.Severity) {
+			case "page", "critical":
+				page = append(page, w)
+			default:
+				ticket = append(ticket, w)
+			}
+		}
+	}
+	a.Page = slo.Tier{Disabled: len(page) == 0, Windows: page}
+	a.Ticket = slo.Tier{Disabled: len(ticket) == 0, Windows: ticket}
+	return a, nil
+}
+
+func sanitize(s string) string {
+	s = strings.ToLower(s)
+	return strings.Map(func(r rune) rune {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || r == '_' || r == '-' {
+			return r
+		}
+		return '_'
+	}, s)
+}

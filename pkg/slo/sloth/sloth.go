@@ -1,1 +1,149 @@
+// Package sloth imports Sloth's prometheus/v1 SLO specs into the slo model.
+// Importing the package registers the format with slo.LoadFile and slo.LoadDir.
+//
+// Not supported: SLI plugins (sli.plugin) and Sloth's alert names
+// (alerting.name: alerts are named SLOBurnRatePage/SLOBurnRateTicket).
+// Severity labels of page_alert and ticket_alert are replaced by
+// severity="page" and severity="ticket". Sloth has no per-SLO period: the
+// period is 30d, Sloth's default.
 package sloth
+
+import (
+	"fmt"
+	"maps"
+	"regexp"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/rootuip/sre/pkg/slo"
+)
+
+// Version is the Sloth spec version this package reads.
+const Version = "prometheus/v1"
+
+func init() { slo.RegisterImporter(importer{}) }
+
+type spec struct {
+	Version string            `yaml:"version"`
+	Service string            `yaml:"service"`
+	Labels  map[string]string `yaml:"labels"`
+	SLOs    []sloSpec         `yaml:"slos"`
+}
+
+type sloSpec struct {
+	Name        string            `yaml:"name"`
+	Objective   float64           `yaml:"objective"`
+	Description string            `yaml:"description"`
+	Labels      map[string]string `yaml:"labels"`
+	SLI         struct {
+		Raw *struct {
+			ErrorRatioQuery string `yaml:"error_ratio_query"`
+		} `yaml:"raw"`
+		Events *struct {
+			ErrorQuery string `yaml:"error_query"`
+			TotalQuery string `yaml:"total_query"`
+		} `yaml:"events"`
+		Plugin map[string]string `yaml:"plugin"`
+	} `yaml:"sli"`
+	Alerting struct {
+		Name        string            `yaml:"name"`
+		Labels      map[string]string `yaml:"labels"`
+		Annotations map[string]string `yaml:"annotations"`
+		PageAlert   alert             `yaml:"page_alert"`
+		TicketAlert alert             `yaml:"ticket_alert"`
+	} `yaml:"alerting"`
+	Line int
+}
+
+type alert struct {
+	Disable     bool              `yaml:"disable"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+type importer struct{}
+
+func (importer) Name() string { return "sloth " + Version }
+
+func (importer) Match(doc *yaml.Node) bool {
+	if doc.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if doc.Content[i].Value == "version" && doc.Content[i+1].Value == Version {
+			return true
+		}
+	}
+	return false
+}
+
+var windowRE = regexp.MustCompile(`\{\{\s*\.window\s*\}\}`)
+
+func (importer) Import(file string, docs []*yaml.Node) ([]*slo.Spec, error) {
+	var (
+		out  []*slo.Spec
+		errs slo.Errors
+	)
+	for _, doc := range docs {
+		var in spec
+		if err := slo.DecodeStrict(file, doc, &in, ""); err != nil {
+			errs = append(errs, err.(slo.Errors)...)
+			continue
+		}
+		s := &slo.Spec{
+			APIVersion: slo.APIVersion,
+			Kind:       slo.Kind,
+			Service:    in.Service,
+			Labels:     in.Labels,
+			File:       file,
+			Line:       doc.Line,
+			Source:     "sloth " + Version,
+		}
+		for i, o := range in.SLOs {
+			if len(o.SLI.Plugin) > 0 {
+				errs = append(errs, &slo.Error{File: file, Line: o.Line, Column: 1, Field: fmt.Sprintf("slos[%d].sli.plugin", i), Msg: "Sloth SLI plugins are not supported; use events or raw"})
+				continue
+			}
+			n := slo.SLO{
+				Name:        o.Name,
+				Objective:   o.Objective,
+				Period:      slo.DefaultPeriod,
+				Description: o.Description,
+				Labels:      o.Labels,
+				Line:        o.Line,
+			}
+			switch {
+			case o.SLI.Events != nil:
+				n.SLI.Events = &slo.EventsSLI{
+					ErrorQuery: windowRE.ReplaceAllString(o.SLI.Events.ErrorQuery, slo.WindowPlaceholder),
+					TotalQuery: windowRE.ReplaceAllString(o.SLI.Events.TotalQuery, slo.WindowPlaceholder),
+				}
+			case o.SLI.Raw != nil:
+				n.SLI.Raw = &slo.RawSLI{ErrorRatioQuery: windowRE.ReplaceAllString(o.SLI.Raw.ErrorRatioQuery, slo.WindowPlaceholder)}
+			}
+			n.Alerting.Labels = o.Alerting.Labels
+			n.Alerting.Annotations = map[string]string{}
+			for k, v := range o.Alerting.Annotations {
+				if k == "runbook_url" || k == "runbook" {
+					n.Alerting.RunbookURL = v
+					continue
+				}
+				n.Alerting.Annotations[k] = v
+			}
+			n.Alerting.Page = tier(o.Alerting.PageAlert)
+			n.Alerting.Ticket = tier(o.Alerting.TicketAlert)
+			s.SLOs = append(s.SLOs, n)
+		}
+		out = append(out, s)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return out, nil
+}
+
+func tier(a alert) slo.Tier {
+	l := maps.Clone(a.Labels)
+	delete(l, "severity")
+	return slo.Tier{Disabled: a.Disable, Labels: l, Annotations: a.Annotations}
+}

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+// buildSred compiles cmd/sred once per test binary.
+var buildSred = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "sred-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "sred")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+type sred struct {
+	cmd *exec.Cmd
+	url string
+	out *bytes.Buffer
+	mu  *sync.Mutex
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (s *sred) output() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.out.String()
+}
+
+// start runs sred as a real process and waits until /-/ready answers 200.
+func start(t *testing.T, args ...string) *sred {
+	t.Helper()
+	bin, err := buildSred()
+	require.NoError(t, err)
+	port := testutil.FreePort(t)
+	s := &sred{url: fmt.Sprintf("http://127.0.0.1:%d", port), out: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	s.cmd = exec.Command(bin, append([]string{fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port)}, args...)...)
+	s.cmd.Stdout = lockedWriter{s.mu, s.out}
+	s.cmd.Stderr = lockedWriter{s.mu, s.out}
+	require.NoError(t, s.cmd.Start())
+	exited := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = s.cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("sred output:\n%s", s.output())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-exited:
+			t.Fatalf("sred exited during start:\n%s", s.output())
+		default:
+		}
+		if resp, err := http.Get(s.url + "/-/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		require.True(t, time.Now().Before(deadline), "sred not ready after 30s:\n%s", s.output())
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *sred) kill(t *testing.T) {
+	t.Helper()
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGKILL))
+	for i := 0; i < 100 && s.cmd.ProcessState == nil; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *sred) do(t *testing.T, method, path string, body []byte) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.url+path, bytes.NewReader(body))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func payload(t *testing.T, name string) []byte {
+	b, err := os.ReadFile(filepath.Join("..", "..", "pkg", "receiver", "testdata", name))
+	require.NoError(t, err)
+	return b
+}
+
+func writeConfig(t *testing.T, path, prefix string) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf("global:\n  incident_id_prefix: %s\n", prefix)), 0o644))
+}
+
+// incidentIDs lists the incident IDs sred knows.
+func incidentIDs(t *testing.T, s *sred) []string {
+	t.Helper()
+	code, body := s.do(t, http.MethodGet, "/api/v1/incidents", nil)
+	require.Equal(t, http.StatusOK, code, body)
+	var resp struct {
+		Data struct {
+			Incidents []struct {
+				ID     string `json:"id"`
+				Status string `json:"status"`
+			} `json:"incidents"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &resp))
+	var ids []string
+	for _, inc := range resp.Data.Incidents {
+		ids = append(ids, inc.ID+" "+inc.Status)
+	}
+	return ids
+}
+
+// TestKillAfterAck posts a delivery, SIGKILLs sred right after the 2xx,
+// restarts it on the same storage and finds everything it acknowledged.
+func TestKillAfterAck(t *testing.T) {
+	storages := map[string]func(t *testing.T) []string{
+		"sqlite":   func(t *testing.T) []string { return []string{"--storage.path=" + t.TempDir()} },
+		"postgres": func(t *testing.T) []string { return []string{"--storage.postgres-url=" + testutil.PostgresSchemaURL(t)} },
+	}
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			cfg := filepath.Join(t.TempDir(), "sred.yml")
+			writeConfig(t, cfg, "INC")
+			args := append([]string{"--config.file=" + cfg}, storages[name](t)...)
+			s := start(t, args...)
+			code, body := s.do(t, http.MethodPost, "/api/v1/webhook/alertmanager", payload(t, "am-firing.json"))
+			require.Equal(t, http.StatusOK, code, body)
+			code, body = s.do(t, http.MethodPost, "/api/v1/incidents/"+strings.Split(incidentIDs(t, s)[0], " ")[0]+"/ack", []byte(`{"actor":"alice"}`))
+			require.Equal(t, http.StatusOK, code, body)
+			code, body = s.do(t, http.MethodPost, "/api/v1/webhook/alertmanager", payload(t, "am-resolved.json"))
+			require.Equal(t, http.StatusOK, code, body)
+			s.kill(t)
+
+			s2 := start(t, args...)
+			ids := incidentIDs(t, s2)
+			require.Len(t, ids, 1)
+			require.Regexp(t, `^INC-\d{4}-0001 resolved$`, ids[0])
+			id := strings.Split(ids[0], " ")[0]
+			code, body = s2.do(t, http.MethodGet, "/api/v1/incidents/"+id+"/timeline", nil)
+			require.Equal(t, http.StatusOK, code)
+			for _, want := range []string{"acknowledged by alice", "resolved automatically: all alerts resolved"} {
+				require.Contains(t, body, want)
+			}
+			// The redelivery Alertmanager would make after the crash is a duplicate.
+			code, body = s2.do(t, http.MethodPost, "/api/v1/webhook/alertmanager", payload(t, "am-resolved.json"))
+			require.Equal(t, http.StatusOK, code, body)
+			require.Contains(t, body, `"duplicate":true`)
+		})
+	}
+}
+
+func metric(t *testing.T, s *sred, name string) string {
+	t.Helper()
+	_, body := s.do(t, http.MethodGet, "/metrics", nil)
+	for _, line := range strings.Split(body, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == name {
+			return f[1]
+		}
+	}
+	t.Fatalf("metric %s not found", name)
+	return ""
+}
+
+func TestReload(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sred.yml")
+	writeConfig(t, cfg, "INC")
+	s := start(t, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"))
+	require.Equal(t, "1", metric(t, s, "sre_config_last_reload_successful"))
+
+	// A good config applies: new incidents use the new prefix.
+	writeConfig(t, cfg, "OPS")
+	code, body := s.do(t, http.MethodPost, "/-/reload", nil)
+	require.Equal(t, http.StatusOK, code, body)
+	code, body = s.do(t, http.MethodPost, "/api/v1/webhook/alertmanager", payload(t, "am-firing.json"))
+	require.Equal(t, http.StatusOK, code, body)
+	require.Regexp(t, `"created":\["OPS-\d{4}-0001"\]`, body)
+
+	// A bad config is rejected; the running one stays.
+	require.NoError(t, os.WriteFile(cfg, []byte("global:\n  incident_id_prefx: X\n"), 0o644))
+	code, body = s.do(t, http.MethodPost, "/-/reload", nil)
+	require.Equal(t, http.StatusInternalServerError, code)
+	require.Contains(t, body, "field incident_id_prefx not found in type config.plain")
+	require.Equal(t, "0", metric(t, s, "sre_config_last_reload_successful"))
+	require.Contains(t, s.output(), `msg="Reload configuration"`)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(payload(t, "am-firing.json"), &m))
+	m["groupKey"] = "other-group"
+	b, _ := json.Marshal(m)
+	code, body = s.do(t, http.MethodPost, "/api/v1/webhook/alertmanager", b)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Regexp(t, `"created":\["OPS-\d{4}-0002"\]`, body)
+
+	// SIGHUP reloads too.
+	writeConfig(t, cfg, "SEV")
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGHUP))
+	require.Eventually(t, func() bool { return metric(t, s, "sre_config_last_reload_successful") == "1" }, 10*time.Second, 50*time.Millisecond)
+	m["groupKey"] = "third-group"
+	b, _ = json.Marshal(m)
+	code, body = s.do(t, http.MethodPost, "/api/v1/webhook/alertmanager", b)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Regexp(t, `"created":\["SEV-\d{4}-0003"\]`, body)
+}
+
+func TestFlags(t *testing.T) {
+	bin, err := buildSred()
+	require.NoError(t, err)
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Contains(t, string(out), "sred, version")
+	out, err = exec.Command(bin, "--help").CombinedOutput()
+	require.NoError(t, err, string(out))
+	for _, flag := range []string{"--config.file", "--web.listen-address", "--web.config.file", "--log.level", "--log.format",
+		"--storage.path", "--storage.postgres-url", "SRED_POSTGRES_URL"} {
+		require.Contains(t, string(out), flag)
+	}
+	out, err = exec.Command(bin, "--config.file=/nonexistent/sred.yml", "--storage.path="+t.TempDir()).CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "no such file or directory")
+}

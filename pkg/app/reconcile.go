@@ -1,0 +1,126 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rootuip/sre/pkg/config"
+	"github.com/rootuip/sre/pkg/reconcile"
+)
+
+func init() {
+	register(module{Name: "30-reconcile", Migrations: reconcile.Migrations, Setup: setupReconcile})
+}
+
+// alertmanagerClient builds the API v2 client of the `alertmanager` section
+// (nil when no URL is configured).
+func alertmanagerClient(cfg *config.Config) (reconcile.Alertmanager, error) {
+	if cfg.Alertmanager.URL == "" {
+		return nil, nil
+	}
+	c, err := reconcile.NewClient(cfg.Alertmanager.URL, cfg.Alertmanager.HTTPClientConfig, 10*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("alertmanager: %w", err)
+	}
+	return c, nil
+}
+
+func silenceOptions(cfg *config.Config) reconcile.SilenceOptions {
+	o := reconcile.DefaultSilenceOptions()
+	o.Enabled = cfg.Alertmanager.SilenceOnAck
+	o.ExternalURL = cfg.Global.ExternalURL
+	return o
+}
+
+func watchdogOptions(cfg *config.Config) reconcile.WatchdogOptions {
+	return reconcile.WatchdogOptions{
+		Alertname: cfg.Alertmanager.Watchdog.Alertname,
+		Timeout:   time.Duration(cfg.Alertmanager.Watchdog.Timeout),
+	}
+}
+
+func watchdogWebhookOptions(cfg *config.Config) (reconcile.WebhookOptions, error) {
+	token, err := cfg.Webhook.Token()
+	if err != nil {
+		return reconcile.WebhookOptions{}, err
+	}
+	return reconcile.WebhookOptions{BearerToken: token, MaxBodyBytes: cfg.Webhook.MaxBodyBytes}, nil
+}
+
+// setupReconcile wires reconciliation with Alertmanager: the poller that
+// catches lost resolves, silences on acknowledge, and the Watchdog.
+func setupReconcile(_ context.Context, a *App) error {
+	cfg := a.Config()
+	logger := a.Logger.With("component", "reconcile")
+	m := reconcile.NewMetrics(a.Registry)
+	am := &reconcile.Swappable{}
+	c, err := alertmanagerClient(cfg)
+	if err != nil {
+		return err
+	}
+	am.Set(c)
+	wopts, err := watchdogWebhookOptions(cfg)
+	if err != nil {
+		return err
+	}
+	wd := reconcile.NewWatchdog(a.DB, a.Incidents, watchdogOptions(cfg), logger.With("part", "watchdog"), m)
+	sil := reconcile.NewSilencer(a.DB, am, a.Incidents, silenceOptions(cfg), logger.With("part", "silences"), m)
+	rec := reconcile.NewReconciler(am, a.Incidents, wd, reconcile.Options{}, logger, m)
+	wh := reconcile.NewWatchdogHandler(wd, wopts)
+	a.AddHook(sil)
+	a.Mux.Handle("POST "+reconcile.WatchdogPath, wh)
+	a.Mux.Handle("GET "+reconcile.SilencesPath, reconcile.SilencesHandler{S: sil})
+
+	a.AddActor(Actor{Name: "alertmanager-reconciler", Execute: func(ctx context.Context) error {
+		for {
+			cfg := a.Config()
+			interval := time.Duration(cfg.Alertmanager.ReconcileInterval)
+			if cfg.Alertmanager.URL != "" && interval > 0 {
+				if _, err := rec.Reconcile(ctx); err != nil && ctx.Err() == nil {
+					logger.Warn("Reconcile with Alertmanager", "err", err)
+				}
+			} else {
+				interval = 30 * time.Second // look again after a reload
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(interval):
+			}
+		}
+	}})
+	a.AddActor(Actor{Name: "alertmanager-silencer", Execute: func(ctx context.Context) error {
+		return sil.Run(ctx, 2*time.Second)
+	}})
+	a.AddActor(Actor{Name: "watchdog", Execute: func(ctx context.Context) error {
+		for {
+			every := wd.Options().Timeout / 10
+			every = min(max(every, time.Second), 30*time.Second)
+			if _, err := wd.Check(ctx); err != nil && ctx.Err() == nil {
+				logger.Error("Watchdog check", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(every):
+			}
+		}
+	}})
+	a.OnReload(func(_ context.Context, cfg *config.Config) error {
+		c, err := alertmanagerClient(cfg)
+		if err != nil {
+			return err
+		}
+		wopts, err := watchdogWebhookOptions(cfg)
+		if err != nil {
+			return err
+		}
+		am.Set(c)
+		sil.SetOptions(silenceOptions(cfg))
+		wd.SetOptions(watchdogOptions(cfg))
+		wh.SetOptions(wopts)
+		return nil
+	})
+	return nil
+}

@@ -1,0 +1,101 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/incident"
+	tu "github.com/rootuip/sre/pkg/testutil"
+)
+
+// TestReconcileModule starts the whole app against a real Alertmanager and
+// checks the reconcile and post-mortem modules are wired: silences created
+// on acknowledge by the silencer actor, the Watchdog webhook and the
+// post-mortem routes next to the core's.
+func TestReconcileModule(t *testing.T) {
+	am := tu.StartAlertmanager(t, tu.AlertmanagerOptions{Config: "route: {receiver: x}\nreceivers: [{name: x}]\n"})
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "sred.yml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`
+alertmanager:
+  url: %s
+  reconcile_interval: 1s
+  silence_on_ack: true
+  watchdog: {alertname: Heartbeat, timeout: 1h}
+`, am.URL)), 0o644))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := New(ctx, Options{ConfigFile: cfgFile, StoragePath: filepath.Join(dir, "data")})
+	require.NoError(t, err)
+	defer a.Close()
+	done := make(chan struct{})
+	var running int
+	for _, act := range a.Actors() {
+		if strings.HasPrefix(act.Name, "alertmanager-") || act.Name == "watchdog" {
+			running++
+			go func() { _ = act.Execute(ctx); done <- struct{}{} }()
+		}
+	}
+	require.Equal(t, 3, running)
+	defer func() {
+		cancel()
+		for range running {
+			<-done
+		}
+	}()
+	srv := httptest.NewServer(a.Mux)
+	defer srv.Close()
+
+	res, err := a.Incidents.Ingest(ctx, incident.Notification{Receiver: "x", Status: "firing", GroupKey: `{}:{alertname="X"}`,
+		Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "f1", StartsAt: time.Now().Add(-time.Minute),
+			Labels: map[string]string{"alertname": "X", "service": "api"}}}})
+	require.NoError(t, err)
+	id := res.Created[0]
+	resp, err := http.Post(srv.URL+"/api/v1/incidents/"+id+"/ack", "application/json", strings.NewReader(`{"actor":"alice"}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.Eventually(t, func() bool {
+		var out struct{ Data []struct{ State string } }
+		r, err := http.Get(srv.URL + "/api/v1/incidents/" + id + "/silences")
+		if err != nil {
+			return false
+		}
+		defer r.Body.Close()
+		_ = json.NewDecoder(r.Body).Decode(&out)
+		return len(out.Data) == 1 && out.Data[0].State == "active"
+	}, 15*time.Second, 100*time.Millisecond, "the silencer actor did not create the silence")
+
+	body := `{"version":"4","groupKey":"{}:{}","status":"firing","receiver":"w","alerts":[{"status":"firing",
+		"labels":{"alertname":"Heartbeat"},"startsAt":"2026-03-01T10:00:00Z","fingerprint":"ab"}]}`
+	resp, err = http.Post(srv.URL+"/api/v1/webhook/watchdog", "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+
+	for _, tc := range []struct {
+		method, path string
+		code         int
+	}{
+		{"GET", "/api/v1/incidents/" + id + "/postmortem", 404},
+		{"POST", "/api/v1/incidents/" + id + "/postmortem", 409},
+		{"GET", "/api/v1/incidents/" + id + "/action-items", 200},
+		{"POST", "/api/v1/incidents/" + id + "/status-update", 200},
+	} {
+		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(`{}`))
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, tc.code, resp.StatusCode, tc.method+" "+tc.path)
+	}
+}

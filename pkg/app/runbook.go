@@ -1,0 +1,130 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	commoncfg "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/rootuip/sre/pkg/config"
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/runbook"
+)
+
+func init() {
+	config.RegisterValidator("runbooks", func(c *config.Config) error {
+		_, err := runbook.Load(c.Runbooks, c.BaseDir)
+		return err
+	})
+	register(module{
+		Name:       "40-runbook",
+		Migrations: runbook.Migrations,
+		Setup:      setupRunbook,
+	})
+}
+
+// runbookIncidents adapts the incident service to what the runbook engine needs.
+type runbookIncidents struct{ *incident.Service }
+
+func (r runbookIncidents) MarkMitigated(ctx context.Context, id, by string) error {
+	_, err := r.Service.MarkMitigated(ctx, id, by)
+	return err
+}
+
+func (r runbookIncidents) Resolve(ctx context.Context, id, actor, reason string) error {
+	_, err := r.Service.Resolve(ctx, id, actor, reason)
+	return err
+}
+
+// runbookEscalator finds the escalation engine when a run escalates.
+type runbookEscalator struct{ a *App }
+
+func (r runbookEscalator) EscalateNow(ctx context.Context, id, reason string) error {
+	e := r.a.EscalationEngine()
+	if e == nil {
+		return errors.New("escalation is not set up")
+	}
+	return e.EscalateNow(ctx, id, reason)
+}
+
+// promQuerier queries the Prometheus of the `prometheus` section, swapped on reload.
+type promQuerier struct{ api atomic.Pointer[v1.API] }
+
+func (p *promQuerier) set(cfg config.PrometheusConfig) error {
+	if cfg.URL == "" {
+		p.api.Store(nil)
+		return nil
+	}
+	hc, err := commoncfg.NewClientFromConfig(cfg.HTTPClientConfig, "runbook_prometheus")
+	if err != nil {
+		return fmt.Errorf("runbooks: prometheus client: %w", err)
+	}
+	c, err := api.NewClient(api.Config{Address: cfg.URL, Client: hc})
+	if err != nil {
+		return fmt.Errorf("runbooks: prometheus client: %w", err)
+	}
+	q := v1.NewAPI(c)
+	p.api.Store(&q)
+	return nil
+}
+
+func (p *promQuerier) Query(ctx context.Context, q string, ts time.Time, opts ...v1.Option) (model.Value, v1.Warnings, v1.Infos, error) {
+	a := p.api.Load()
+	if a == nil {
+		return nil, nil, nil, errors.New("no Prometheus is configured (set prometheus.url)")
+	}
+	return (*a).Query(ctx, q, ts, opts...)
+}
+
+func setupRunbook(_ context.Context, a *App) error {
+	cfg := a.Config()
+	set, err := runbook.Load(cfg.Runbooks, cfg.BaseDir)
+	if err != nil {
+		return fmt.Errorf("runbooks: %w", err)
+	}
+	prom := &promQuerier{}
+	if err := prom.set(cfg.Prometheus); err != nil {
+		return err
+	}
+	kubeCfg := func() runbook.KubernetesConfig {
+		k := a.Config().Runbooks.Kubernetes
+		k.Kubeconfig = a.Config().ResolvePath(k.Kubeconfig)
+		return k
+	}
+	logger := a.Logger.With("component", "runbook")
+	engine, err := runbook.New(runbook.Options{
+		DB:         a.DB,
+		Incidents:  runbookIncidents{a.Incidents},
+		Escalator:  runbookEscalator{a},
+		Prometheus: prom,
+		Kubernetes: func() (kubernetes.Interface, error) { return runbook.NewKubernetesClient(kubeCfg()) },
+		Bus:        a.Bus,
+		Logger:     logger,
+		Registerer: a.Registry,
+	}, cfg.Runbooks, set)
+	if err != nil {
+		return err
+	}
+	logger.Info("Runbooks loaded", "count", len(set.List()), "dry_run", cfg.Runbooks.DryRun)
+	a.AddHook(engine)
+	a.AddActor(Actor{Name: "runbook-worker", Execute: engine.Run})
+	engine.Register(a.Mux)
+	a.OnReload(func(_ context.Context, cfg *config.Config) error {
+		set, err := runbook.Load(cfg.Runbooks, cfg.BaseDir)
+		if err != nil {
+			return fmt.Errorf("runbooks: %w", err)
+		}
+		if err := prom.set(cfg.Prometheus); err != nil {
+			return err
+		}
+		return engine.Update(cfg.Runbooks, set)
+	})
+	return nil
+}

@@ -1,0 +1,57 @@
+package cli
+
+import (
+	"bytes"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestCheckConfig(t *testing.T) {
+	fixtures := filepath.Join("..", "config", "testdata")
+	good := filepath.Join(fixtures, "conf.good.yml")
+	cases := []struct {
+		name string
+		args []string
+		code int
+		out  string
+	}{
+		{"good", []string{good}, 0, "Checking '" + good + "'\n  SUCCESS\n" +
+			"  incident IDs: INC-YYYY-NNNN, webhook auth: none, max body: 4194304 bytes\n" +
+			"  service labels: [service job], severity label: severity (default MEDIUM), auto resolve: true, flap window: 1h\n" +
+			"  prometheus: http://localhost:9090\n\n"},
+		{"example", []string{filepath.Join("..", "..", "examples", "sred.yml")}, 0, ""},
+		{"unknown field", []string{filepath.Join(fixtures, "unknown_field.bad.yml")}, 1,
+			"Checking '" + filepath.Join(fixtures, "unknown_field.bad.yml") + "'\n  FAILED: load config " +
+				filepath.Join(fixtures, "unknown_field.bad.yml") + ": yaml: unmarshal errors:\n  line 2: field incident_id_prefx not found in type config.plain\n\n"},
+		{"bad severity", []string{filepath.Join(fixtures, "severity_map.bad.yml")}, 1,
+			"Checking '" + filepath.Join(fixtures, "severity_map.bad.yml") + "'\n  FAILED: load config " +
+				filepath.Join(fixtures, "severity_map.bad.yml") + `: incidents: severity_map["critical"]: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)` + "\n\n"},
+		{"good and bad", []string{good, filepath.Join(fixtures, "prefix.bad.yml")}, 1, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := Main(append([]string{"check", "config"}, c.args...), &stdout, &stderr)
+			require.Equal(t, c.code, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+			if c.out != "" {
+				require.Equal(t, c.out, stdout.String())
+			}
+			if c.code != 0 {
+				require.Equal(t, "srectl: configuration check failed\n", stderr.String())
+			}
+		})
+	}
+	bad, err := filepath.Glob(filepath.Join(fixtures, "*.bad.yml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, bad)
+	for _, f := range bad {
+		var stdout, stderr bytes.Buffer
+		require.Equal(t, 1, Main([]string{"check", "config", f}, &stdout, &stderr), f)
+		require.Contains(t, stdout.String(), "  FAILED: load config "+f+": ")
+	}
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 2, Main([]string{"check", "config", "/nonexistent.yml"}, &stdout, &stderr))
+	require.Contains(t, stderr.String(), "path '/nonexistent.yml' does not exist")
+}

@@ -1,0 +1,181 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/rootuip/sre/pkg/config"
+	"github.com/rootuip/sre/pkg/oncall"
+)
+
+type oncallOptions struct {
+	configFile string
+	url        string
+	service    string
+	schedule   string
+	at         string
+	days       int
+	jsonOut    bool
+}
+
+func init() {
+	registerCommand(50, func(app *kingpin.Application) map[string]func(*Env) error {
+		var o oncallOptions
+		cmd := app.Command("oncall", "Show who is on call now, at a time, or for the next days: from the config file (--config.file) or a running sred (--sred.url, includes stored overrides).")
+		cmd.Flag("config.file", "sred configuration file (offline mode).").StringVar(&o.configFile)
+		cmd.Flag("sred.url", "URL of the sred API.").Envar("SRECTL_SRED_URL").Default("http://localhost:8095").StringVar(&o.url)
+		cmd.Flag("service", "Service name (its primary and backup schedules).").StringVar(&o.service)
+		cmd.Flag("schedule", "Schedule name.").StringVar(&o.schedule)
+		cmd.Flag("at", "Time (RFC 3339); default now.").StringVar(&o.at)
+		cmd.Flag("days", "Also list the shifts of the next N days.").Default("0").IntVar(&o.days)
+		cmd.Flag("json", "Print JSON.").BoolVar(&o.jsonOut)
+		return map[string]func(*Env) error{"oncall": func(env *Env) error { return runOncall(env, o) }}
+	})
+}
+
+func runOncall(env *Env, o oncallOptions) error {
+	at := time.Now()
+	if o.at != "" {
+		t, err := time.Parse(time.RFC3339, o.at)
+		if err != nil {
+			return &ExitError{Code: 2, Err: fmt.Errorf("--at %q: want RFC 3339", o.at)}
+		}
+		at = t
+	}
+	if o.days < 0 || o.days > 366 {
+		return &ExitError{Code: 2, Err: fmt.Errorf("--days %d: want 0 to 366", o.days)}
+	}
+	var entries []oncall.OnCallEntry
+	if o.configFile != "" {
+		cfg, err := config.LoadFile(o.configFile)
+		if err != nil {
+			return &ExitError{Code: 1, Err: err}
+		}
+		dir := oncall.NewDirectory(nil, &cfg.OnCall)
+		if entries, err = offlineWho(dir, &cfg.OnCall, o, at); err != nil {
+			return &ExitError{Code: 1, Err: err}
+		}
+	} else {
+		q := url.Values{"at": {at.UTC().Format(time.RFC3339)}, "days": {strconv.Itoa(o.days)}}
+		if o.service != "" {
+			q.Set("service", o.service)
+		}
+		if o.schedule != "" {
+			q.Set("schedule", o.schedule)
+		}
+		if err := getJSON(strings.TrimSuffix(o.url, "/")+"/api/v1/oncall?"+q.Encode(), &entries); err != nil {
+			return err
+		}
+	}
+	if o.jsonOut {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(entries)
+	}
+	printOncall(env.Stdout, entries)
+	return nil
+}
+
+// offlineWho answers from the configuration only (no stored overrides).
+func offlineWho(_ *oncall.Directory, cfg *oncall.Config, o oncallOptions, at time.Time) ([]oncall.OnCallEntry, error) {
+	type target struct{ schedule, service, role string }
+	var targets []target
+	switch {
+	case o.service != "":
+		svc := cfg.Service(o.service)
+		if svc == nil {
+			return nil, fmt.Errorf("unknown service %q", o.service)
+		}
+		targets = append(targets, target{svc.Primary, svc.Name, "primary"})
+		if svc.Backup != "" {
+			targets = append(targets, target{svc.Backup, svc.Name, "backup"})
+		}
+	case o.schedule != "":
+		if cfg.Schedule(o.schedule) == nil {
+			return nil, fmt.Errorf("unknown schedule %q", o.schedule)
+		}
+		targets = append(targets, target{schedule: o.schedule})
+	default:
+		for _, s := range cfg.Schedules {
+			targets = append(targets, target{schedule: s.Name})
+		}
+	}
+	var out []oncall.OnCallEntry
+	for _, t := range targets {
+		s := cfg.Schedule(t.schedule)
+		u, _ := s.At(at, nil)
+		e := oncall.OnCallEntry{Schedule: t.schedule, Service: t.service, Role: t.role, At: at.UTC().Format(time.RFC3339), User: u}
+		if o.days > 0 {
+			e.Shifts = s.Shifts(at, at.Add(time.Duration(o.days)*24*time.Hour), nil)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func printOncall(w io.Writer, entries []oncall.OnCallEntry) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCHEDULE\tSERVICE\tROLE\tON CALL")
+	for _, e := range entries {
+		u := e.User
+		if u == "" {
+			u = "(nobody: coverage gap)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Schedule, orDash(e.Service), orDash(e.Role), u)
+	}
+	tw.Flush()
+	for _, e := range entries {
+		if len(e.Shifts) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s:\n", e.Schedule)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "START\tEND\tON CALL\tLAYER")
+		for _, s := range e.Shifts {
+			u := s.User
+			if u == "" {
+				u = "(gap)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Start.Format("2006-01-02 15:04 MST"), s.End.Format("2006-01-02 15:04 MST"), u, orDash(s.Layer))
+		}
+		tw.Flush()
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// getJSON GETs a sred API URL and decodes its data envelope into out.
+func getJSON(u string, out any) error {
+	c := &http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Get(u)
+	if err != nil {
+		return &ExitError{Code: 3, Err: fmt.Errorf("query sred: %w", err)}
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Status string          `json:"status"`
+		Data   json.RawMessage `json:"data"`
+		Error  string          `json:"error"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 32<<20)).Decode(&env); err != nil {
+		return &ExitError{Code: 3, Err: fmt.Errorf("query sred: %s: %w", resp.Status, err)}
+	}
+	if env.Status != "success" {
+		return &ExitError{Code: 1, Err: fmt.Errorf("sred: %s", env.Error)}
+	}
+	return json.Unmarshal(env.Data, out)
+}

@@ -1,0 +1,43 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/rootuip/sre/pkg/rulegen"
+	"github.com/rootuip/sre/pkg/slo"
+)
+
+func init() {
+	registerCommand(11, func(app *kingpin.Application) map[string]func(*Env) error {
+		var paths []string
+		cmd := app.Command("validate", "Check SLO spec files (sre.rootuip.io/v1, Sloth prometheus/v1, OpenSLO v1) without writing anything.")
+		cmd.Arg("path", "Spec files or directories.").Required().StringsVar(&paths)
+		return map[string]func(*Env) error{"validate": func(env *Env) error { return runValidate(env, paths) }}
+	})
+}
+
+func runValidate(env *Env, paths []string) error {
+	specs, err := slo.LoadFiles(paths...)
+	if err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	// Generating checks every expression with the PromQL parser and the
+	// rule files as Prometheus loads them.
+	files, err := rulegen.Generate(specs)
+	if err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	for _, f := range files {
+		if _, err := f.Marshal(); err != nil {
+			return &ExitError{Code: 1, Err: err}
+		}
+	}
+	n := 0
+	for _, s := range specs {
+		n += len(s.SLOs)
+	}
+	fmt.Fprintf(env.Stdout, "%d SLOs in %d specs are valid\n", n, len(specs))
+	return nil
+}

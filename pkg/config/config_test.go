@@ -1,0 +1,112 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/incident"
+)
+
+func TestGoodConfig(t *testing.T) {
+	cfg, err := LoadFile("testdata/conf.good.yml")
+	require.NoError(t, err)
+	require.Equal(t, "INC", cfg.Global.IncidentIDPrefix)
+	require.Equal(t, "http://localhost:8095", cfg.Global.ExternalURL)
+	require.Equal(t, int64(4<<20), cfg.Webhook.MaxBodyBytes)
+	require.Equal(t, []string{"service", "job"}, cfg.Incidents.ServiceLabels)
+	require.Equal(t, incident.SeverityCritical, cfg.Incidents.SeverityMap["page"])
+	require.Equal(t, model.Duration(time.Hour), cfg.Incidents.FlapWindow)
+	require.True(t, cfg.Incidents.AutoResolve)
+	abs, _ := filepath.Abs("testdata")
+	require.Equal(t, abs, cfg.BaseDir)
+}
+
+func TestEmptyConfigHasDefaults(t *testing.T) {
+	for _, src := range []string{"", "{}\n", "global:\n", "incidents: {}\n"} {
+		cfg, err := Load([]byte(src))
+		require.NoError(t, err, "%q", src)
+		require.Equal(t, DefaultGlobalConfig, cfg.Global)
+		require.Equal(t, DefaultWebhookConfig, cfg.Webhook)
+		require.Equal(t, DefaultIncidentsConfig, cfg.Incidents)
+		require.Equal(t, DefaultWatchdogConfig, cfg.Alertmanager.Watchdog)
+		require.Equal(t, model.Duration(time.Minute), cfg.Alertmanager.ReconcileInterval)
+	}
+}
+
+func TestOverridesKeepOtherDefaults(t *testing.T) {
+	cfg, err := Load([]byte("incidents:\n  auto_resolve: false\n  severity_map:\n    Sev1: critical\n"))
+	require.NoError(t, err)
+	require.False(t, cfg.Incidents.AutoResolve)
+	require.Equal(t, map[string]incident.Severity{"sev1": incident.SeverityCritical}, cfg.Incidents.SeverityMap,
+		"a severity_map replaces the default one; keys are lower-cased, values normalised")
+	require.Equal(t, DefaultIncidentsConfig.ServiceLabels, cfg.Incidents.ServiceLabels)
+	require.Equal(t, "severity", cfg.Incidents.SeverityLabel)
+}
+
+func TestRelativePathsAndSecrets(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "token"), []byte("s3cret\n"), 0o600))
+	path := filepath.Join(dir, "sred.yml")
+	require.NoError(t, os.WriteFile(path, []byte(`
+webhook:
+  bearer_token_file: token
+alertmanager:
+  url: http://am:9093
+  basic_auth:
+    username: sred
+    password: hunter2
+`), 0o600))
+	cfg, err := LoadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(dir, "token"), cfg.Webhook.BearerTokenFile)
+	tok, err := cfg.Webhook.Token()
+	require.NoError(t, err)
+	require.Equal(t, "s3cret", tok)
+	out := cfg.String()
+	require.NotContains(t, out, "hunter2")
+	require.Contains(t, out, "password: <secret>")
+
+	cfg, err = Load([]byte("webhook:\n  bearer_token: topsecret\n"))
+	require.NoError(t, err)
+	require.NotContains(t, cfg.String(), "topsecret")
+	tok, err = cfg.Webhook.Token()
+	require.NoError(t, err)
+	require.Equal(t, "topsecret", tok)
+}
+
+func TestRegisterValidator(t *testing.T) {
+	RegisterValidator("zz-test", func(c *Config) error {
+		if c.Global.IncidentIDPrefix == "NOPE" {
+			return errors.New("prefix NOPE is reserved")
+		}
+		return nil
+	})
+	_, err := Load([]byte("global:\n  incident_id_prefix: NOPE\n"))
+	require.EqualError(t, err, "zz-test: prefix NOPE is reserved")
+	_, err = Load([]byte("global:\n  incident_id_prefix: OK\n"))
+	require.NoError(t, err)
+}
+
+// TestBadConfigs checks one fixture per error, with its exact message.
+func TestBadConfigs(t *testing.T) {
+	for file, want := range BadFixtures {
+		t.Run(file, func(t *testing.T) {
+			path := filepath.Join("testdata", file)
+			_, err := LoadFile(path)
+			require.EqualError(t, err, "load config "+path+": "+want)
+		})
+	}
+	files, err := filepath.Glob("testdata/*.bad.yml")
+	require.NoError(t, err)
+	require.Len(t, files, len(BadFixtures), "every bad fixture has its expected message")
+	for _, f := range files {
+		require.Contains(t, BadFixtures, strings.TrimPrefix(f, "testdata/"))
+	}
+}

@@ -1,0 +1,26 @@
+package config
+
+// BadFixtures maps each testdata/*.bad.yml to the error it must give.
+var BadFixtures = map[string]string{
+	"alertmanager_url.bad.yml":       `alertmanager: url: "localhost:9093": scheme must be http or https`,
+	"default_severity.bad.yml":       `incidents: default_severity: unknown severity "urgent" (want one of CRITICAL, HIGH, MEDIUM, LOW)`,
+	"external_url.bad.yml":           `global: external_url: "ftp://sred.example.com": scheme must be http or https`,
+	"flap_window.bad.yml":            `unknown unit " hour" in duration "1 hour"`,
+	"not_a_mapping.bad.yml":          "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into config.Config",
+	"prefix.bad.yml":                 `global: incident_id_prefix "INC-" must contain only letters and digits`,
+	"prometheus_auth.bad.yml":        `prometheus: at most one of basic_auth, oauth2 & authorization must be configured`,
+	"service_label_name.bad.yml":     `incidents: service_labels: invalid label name ""`,
+	"service_labels.bad.yml":         `incidents: service_labels must not be empty`,
+	"severity_map.bad.yml":           `incidents: severity_map["critical"]: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)`,
+	"severity_map_twice.bad.yml":     `incidents: severity_map: "critical" is mapped twice (keys are case-insensitive)`,
+	"silence_on_ack.bad.yml":         `alertmanager: silence_on_ack needs alertmanager.url`,
+	"status_update_template.bad.yml": `incidents: status_update_template: template: status_update:1: missing value for if`,
+	"title_template.bad.yml":         `incidents: title_template: template: title:1: unclosed action`,
+	"title_template_exec.bad.yml":    `incidents: title_template: template: title:1:3: executing "title" at <.NoSuchField>: can't evaluate field NoSuchField in type incident.TitleData`,
+	"two_documents.bad.yml":          `config must hold a single YAML document`,
+	"unknown_field.bad.yml":          "yaml: unmarshal errors:\n  line 2: field incident_id_prefx not found in type config.plain",
+	"unknown_section.bad.yml":        "yaml: unmarshal errors:\n  line 1: field incident not found in type config.Config",
+	"watchdog_timeout.bad.yml":       `alertmanager: watchdog: timeout must be positive, got 0s`,
+	"webhook_max_body.bad.yml":       `webhook: max_body_bytes must be positive, got 0`,
+	"webhook_tokens.bad.yml":         `webhook: at most one of bearer_token and bearer_token_file must be set`,
+}

@@ -1,0 +1,262 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/notify"
+)
+
+// pageAlert is the alert rulegen names burn-rate pages with.
+const pageAlert = "SLOBurnRatePage"
+
+// Step timeouts. The slowest step is the page resolving: the failed
+// requests must leave the 5m base window of the SLO rules first.
+const (
+	timeoutHealthy         = 90 * time.Second
+	timeoutFire            = 3 * time.Minute
+	timeoutDeliver         = time.Minute
+	timeoutNotify          = time.Minute
+	timeoutHeal            = time.Minute
+	timeoutAlertResolved   = 8 * time.Minute
+	timeoutIncidentResolve = 2 * time.Minute
+	timeoutMTTR            = time.Minute
+)
+
+// TestIncidentLifecycle is the whole product on one replica of each
+// component, sred on SQLite.
+func TestIncidentLifecycle(t *testing.T) {
+	t.Parallel()
+	runScenario(t, scenario{Alertmanagers: 1, Sreds: 1})
+}
+
+// TestIncidentLifecycleHA runs Alertmanager as a two-peer cluster sending
+// every delivery to two sred replicas that share one PostgreSQL schema: the
+// replicas must open exactly one incident, run the runbook once and send
+// each notification once.
+func TestIncidentLifecycleHA(t *testing.T) {
+	t.Parallel()
+	runScenario(t, scenario{Alertmanagers: 2, Sreds: 2})
+}
+
+func runScenario(t *testing.T, sc scenario) {
+	s := startStack(t, sc)
+	ctx := context.Background()
+
+	// 1. Healthy: Prometheus scrapes the demo and every sred, and the SLO
+	// recording rules report an error ratio of 0. Nothing fires, no incident.
+	s.waitFor("healthy", timeoutHealthy, func(ctx context.Context) (bool, string, error) {
+		up, err := s.query(ctx, `up{job=~"demo|sred"} == 1`)
+		if err != nil {
+			return false, "", err
+		}
+		ratio, err := s.query(ctx, `slo:sli_error:ratio_rate5m{service="demo",slo="availability"}`)
+		if err != nil {
+			return false, "", err
+		}
+		obs := fmt.Sprintf("%d/%d targets up, error ratio %v", len(up), 1+sc.Sreds, ratio)
+		return len(up) == 1+sc.Sreds && len(ratio) == 1 && ratio[0].Value == 0, obs, nil
+	})
+	if as, err := s.promAlerts(ctx, pageAlert); err != nil || len(as) != 0 {
+		t.Fatalf("healthy demo: want no %s alert, got %v (%v)", pageAlert, as, err)
+	}
+	for _, sred := range s.sreds {
+		if incs, err := s.incidents(ctx, sred); err != nil || len(incs) != 0 {
+			t.Fatalf("healthy demo: want no incident on %s, got %v (%v)", sred.Name, incs, err)
+		}
+	}
+
+	// 2. Inject errors: every request fails.
+	if b, code, err := do(ctx, http.MethodPost, s.demo.URL+"/admin/errors?rate=1", nil); err != nil || code != http.StatusOK {
+		t.Fatalf("inject errors: %d %s %v", code, b, err)
+	}
+	injected := s.steps.mark("errors injected", "POST /admin/errors?rate=1")
+
+	// 3. The burn-rate page fires in Prometheus.
+	var fired model.LabelSet
+	s.waitFor("page fires in Prometheus", timeoutFire, func(ctx context.Context) (bool, string, error) {
+		as, err := s.promAlerts(ctx, pageAlert)
+		if err != nil {
+			return false, "", err
+		}
+		for _, a := range as {
+			if a.State == "firing" {
+				fired = a.Labels
+				return true, fmt.Sprintf("%s value %s", a.Labels, a.Value), nil
+			}
+		}
+		burn, _ := s.query(ctx, `slo:burn_rate:ratio_rate5m{service="demo"} or slo:burn_rate:ratio_rate30m{service="demo"}`)
+		return false, fmt.Sprintf("alerts %v, burn rates %v", as, burn), nil
+	})
+	for name, want := range map[model.LabelName]model.LabelValue{"service": "demo", "slo": "availability", "severity": "page", "burn_tier": "page_fast"} {
+		if fired[name] != want {
+			t.Errorf("fired alert: label %s = %q, want %q (labels %s)", name, fired[name], want, fired)
+		}
+	}
+
+	// 4. Every Alertmanager holds the alert (Prometheus sends to all of them).
+	s.waitFor("Alertmanager holds the page", timeoutDeliver, func(ctx context.Context) (bool, string, error) {
+		var obs []string
+		n := 0
+		for i, am := range s.ams {
+			as, err := amAlerts(ctx, am, pageAlert)
+			if err != nil {
+				return false, "", err
+			}
+			for _, a := range as {
+				if a.Status.State == "active" {
+					n++
+					obs = append(obs, fmt.Sprintf("am%d: active since %s", i, a.StartsAt.UTC().Format(time.RFC3339)))
+				}
+			}
+		}
+		return n == len(s.ams), strings.Join(obs, "; "), nil
+	})
+
+	// 5. sred opens one incident for the page.
+	var inc incident.Incident
+	s.waitFor("sred opens an incident", timeoutDeliver, func(ctx context.Context) (bool, string, error) {
+		incs, err := s.incidents(ctx, s.sreds[0])
+		if err != nil {
+			return false, "", err
+		}
+		if len(incs) == 0 {
+			return false, "no incident", nil
+		}
+		inc = incs[0]
+		return true, fmt.Sprintf("%s %s %s %q", inc.ID, inc.Status, inc.Severity, inc.Title), nil
+	})
+	if inc.Service != "demo" || inc.Severity != incident.SeverityCritical || inc.Labels["alertname"] != pageAlert {
+		t.Errorf("incident %s: service %q severity %q labels %v; want service demo, severity CRITICAL, alertname %s",
+			inc.ID, inc.Service, inc.Severity, inc.Labels, pageAlert)
+	}
+	if inc.DetectedAt.Before(injected.Add(-time.Second)) || inc.CreatedAt.Before(inc.DetectedAt) {
+		t.Errorf("incident %s: detected %s, created %s; want errors injected (%s) <= detected <= created",
+			inc.ID, inc.DetectedAt, inc.CreatedAt, injected)
+	}
+
+	// 6. Level 0 of the escalation policy is notified at the sink.
+	s.waitFor("level 0 notified", timeoutNotify, func(context.Context) (bool, string, error) {
+		msgs, bad := s.sink.messages()
+		if len(bad) > 0 {
+			return false, "", fmt.Errorf("sink rejected a notification: %s", bad[0])
+		}
+		for _, m := range msgs {
+			if m.Msg.IncidentID == inc.ID && m.Msg.Level == 0 && m.Msg.Event == notify.EventTrigger {
+				return true, fmt.Sprintf("%s: %q", m.key(), m.Msg.Subject), nil
+			}
+		}
+		return false, fmt.Sprintf("%d message(s), none for level 0 of %s", len(msgs), inc.ID), nil
+	})
+
+	// 7. The runbook's http step heals the demo.
+	s.waitFor("runbook heals the demo", timeoutHeal, func(ctx context.Context) (bool, string, error) {
+		st, err := s.demoState(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		rs, err := s.runs(ctx, inc.ID)
+		if err != nil {
+			return false, fmt.Sprintf("demo error rate %v", st.ErrorRate), err
+		}
+		obs := fmt.Sprintf("demo error rate %v, runs %+v", st.ErrorRate, rs)
+		return st.ErrorRate == 0 && len(rs) == 1 && rs[0].Status == "succeeded", obs, nil
+	})
+
+	// 8. The page resolves in Prometheus once the errors left the windows.
+	s.waitFor("page resolves in Prometheus", timeoutAlertResolved, func(ctx context.Context) (bool, string, error) {
+		as, err := s.promAlerts(ctx, pageAlert)
+		if err != nil {
+			return false, "", err
+		}
+		burn, _ := s.query(ctx, `slo:burn_rate:ratio_rate5m{service="demo"}`)
+		return len(as) == 0, fmt.Sprintf("alerts %d, 5m burn rate %v", len(as), burn), nil
+	})
+
+	// 9. Alertmanager delivers the resolve; sred resolves the incident.
+	var resolved *incident.Incident
+	s.waitFor("sred resolves the incident", timeoutIncidentResolve, func(ctx context.Context) (bool, string, error) {
+		got, err := s.incident(ctx, inc.ID)
+		if err != nil {
+			return false, "", err
+		}
+		resolved = got
+		return got.Status == incident.StatusResolved && got.ResolvedAt != nil, fmt.Sprintf("%s %s", got.ID, got.Status), nil
+	})
+	mttr := resolved.ResolvedAt.Sub(resolved.CreatedAt).Seconds()
+
+	// 10. The MTTR histogram has the incident, through a Prometheus query
+	// (Prometheus scrapes every sred replica; each exports the same values).
+	s.waitFor("MTTR metric in Prometheus", timeoutMTTR, func(ctx context.Context) (bool, string, error) {
+		count, err := s.query(ctx, `sre_incident_time_to_resolve_seconds_count{service="demo",severity="CRITICAL"}`)
+		if err != nil {
+			return false, "", err
+		}
+		sum, err := s.query(ctx, `sre_incident_time_to_resolve_seconds_sum{service="demo",severity="CRITICAL"}`)
+		if err != nil {
+			return false, "", err
+		}
+		obs := fmt.Sprintf("count %v, sum %v (incident MTTR %.3fs)", count, sum, mttr)
+		if len(count) != sc.Sreds || len(sum) != sc.Sreds {
+			return false, obs, nil
+		}
+		for i := range count {
+			if count[i].Value != 1 || math.Abs(float64(sum[i].Value)-mttr) > 1 {
+				return false, obs, nil
+			}
+		}
+		return true, obs, nil
+	})
+
+	// Final checks over the whole run.
+	for _, sred := range s.sreds {
+		incs, err := s.incidents(ctx, sred)
+		if err != nil {
+			t.Fatalf("%s: list incidents: %v", sred.Name, err)
+		}
+		if len(incs) != 1 {
+			var ids []string
+			for _, i := range incs {
+				ids = append(ids, i.ID+" "+string(i.Status))
+			}
+			t.Errorf("%s: want exactly one incident, got %d: %v", sred.Name, len(incs), ids)
+		}
+	}
+	msgs, bad := s.sink.messages()
+	if len(bad) > 0 {
+		t.Errorf("sink rejected %d notification(s): %v", len(bad), bad)
+	}
+	seen := map[string]int{}
+	for _, m := range msgs {
+		seen[m.key()]++
+	}
+	var keys []string
+	for k := range seen {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if seen[k] != 1 {
+			t.Errorf("notification %s arrived %d times, want once", k, seen[k])
+		}
+	}
+	for _, m := range msgs {
+		if m.Msg.Level > 0 && m.Msg.Event == notify.EventTrigger {
+			t.Errorf("level %d was paged (%s) although the incident resolved before its 10m delay", m.Msg.Level, m.key())
+		}
+	}
+	heals, err := s.query(ctx, `demo_heals_total`)
+	if err != nil || len(heals) != 1 || heals[0].Value != 1 {
+		t.Errorf("demo_heals_total = %v (%v), want 1: the runbook must run exactly once", heals, err)
+	}
+	t.Logf("incident %s: MTTR %.1fs; %d notification(s): %v", inc.ID, mttr, len(msgs), keys)
+}

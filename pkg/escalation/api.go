@@ -1,0 +1,214 @@
+package escalation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/notify"
+	"github.com/rootuip/sre/pkg/oncall"
+	"github.com/rootuip/sre/pkg/web"
+)
+
+// Acknowledger acknowledges incidents (the incident service).
+type Acknowledger interface {
+	Acknowledge(ctx context.Context, id, actor string) (*incident.Incident, error)
+}
+
+// API serves the escalation endpoints and the acknowledge links.
+type API struct {
+	Engine *Engine
+	Acks   Acknowledger
+}
+
+// Register mounts the routes on mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/escalation/incidents/{id}", a.status)
+	mux.HandleFunc("POST /api/v1/escalation/incidents/{id}/escalate", a.escalate)
+	mux.HandleFunc("GET /api/v1/escalation/maintenance", a.listMaintenance)
+	mux.HandleFunc("POST /api/v1/escalation/maintenance", a.addMaintenance)
+	mux.HandleFunc("DELETE /api/v1/escalation/maintenance/{id}", a.deleteMaintenance)
+	mux.HandleFunc("POST /api/v1/escalation/simulate", a.simulate)
+	mux.HandleFunc("GET /ack/{token}", a.ackPage)
+	mux.HandleFunc("POST /ack/{token}", a.ack)
+}
+
+func (a *API) status(w http.ResponseWriter, r *http.Request) {
+	st, err := a.Engine.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	if st == nil {
+		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("incident %q has no escalation", r.PathValue("id")))
+		return
+	}
+	web.JSON(w, http.StatusOK, st)
+}
+
+func (a *API) escalate(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if err := web.DecodeJSON(w, r, 1<<16, &req); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	if err := a.Engine.EscalateNow(r.Context(), r.PathValue("id"), req.Reason); err != nil {
+		code, typ := http.StatusInternalServerError, "internal"
+		if errors.Is(err, ErrNoEscalation) {
+			code, typ = http.StatusConflict, "conflict"
+		}
+		web.Error(w, code, typ, err)
+		return
+	}
+	web.JSON(w, http.StatusAccepted, map[string]string{"incident_id": r.PathValue("id")})
+}
+
+func (a *API) listMaintenance(w http.ResponseWriter, r *http.Request) {
+	ws, err := a.Engine.Maintenance(r.Context(), a.Engine.clock.Now())
+	if err != nil {
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	if ws == nil {
+		ws = []*MaintenanceWindow{}
+	}
+	web.JSON(w, http.StatusOK, ws)
+}
+
+func (a *API) addMaintenance(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		MaintenanceWindow
+		// Duration may replace End for a window starting at Start (or now).
+		Duration string `json:"duration,omitempty"`
+		By       string `json:"by,omitempty"`
+	}
+	if err := web.DecodeJSON(w, r, 1<<16, &req); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	mw := req.MaintenanceWindow
+	if mw.Start.IsZero() {
+		mw.Start = a.Engine.clock.Now()
+	}
+	if req.Duration != "" {
+		d, err := time.ParseDuration(req.Duration)
+		if err != nil || d <= 0 {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid duration %q", req.Duration))
+			return
+		}
+		mw.End = mw.Start.Add(d)
+	}
+	id, err := a.Engine.AddMaintenance(r.Context(), &mw, req.By)
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	mw.ID = id
+	web.JSON(w, http.StatusCreated, mw)
+}
+
+func (a *API) deleteMaintenance(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid maintenance window id %q", r.PathValue("id")))
+		return
+	}
+	ok, err := a.Engine.DeleteMaintenance(r.Context(), id)
+	if err != nil {
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	if !ok {
+		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("no stored maintenance window %d", id))
+		return
+	}
+	web.JSON(w, http.StatusOK, map[string]int64{"deleted": id})
+}
+
+func (a *API) simulate(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Labels map[string]string `json:"labels"`
+		At     *time.Time        `json:"at,omitempty"`
+	}
+	if err := web.DecodeJSON(w, r, 1<<16, &req); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	at := a.Engine.clock.Now()
+	if req.At != nil {
+		at = *req.At
+	}
+	cfg, nc, _ := a.Engine.config()
+	sim, err := Simulate(cfg, a.Engine.dir.Config(), nc, req.Labels, at)
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	web.JSON(w, http.StatusOK, sim)
+}
+
+var ackTmpl = template.Must(template.New("ack").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>Acknowledge {{ .ID }}</title></head>
+<body><h1>Acknowledge incident {{ .ID }}</h1>
+{{ if .Message }}<p>{{ .Message }}</p>{{ else }}
+<p>Acknowledging stops the escalation; you become the responder.</p>
+<form method="post"><button type="submit">Acknowledge as {{ .User }}</button></form>{{ end }}
+</body></html>`))
+
+func (a *API) claims(w http.ResponseWriter, r *http.Request) (notify.AckClaims, bool) {
+	_, nc, _ := a.Engine.config()
+	key, err := nc.AckKey()
+	if err != nil {
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+		return notify.AckClaims{}, false
+	}
+	c, err := notify.VerifyAck(key, r.PathValue("token"), a.Engine.clock.Now())
+	if err != nil {
+		web.Error(w, http.StatusForbidden, "forbidden", err)
+		return c, false
+	}
+	return c, true
+}
+
+// ackPage shows a confirmation form: a GET must not change state, because
+// link previews and mail scanners fetch links.
+func (a *API) ackPage(w http.ResponseWriter, r *http.Request) {
+	c, ok := a.claims(w, r)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = ackTmpl.Execute(w, map[string]string{"ID": c.IncidentID, "User": c.User})
+}
+
+func (a *API) ack(w http.ResponseWriter, r *http.Request) {
+	c, ok := a.claims(w, r)
+	if !ok {
+		return
+	}
+	_, err := a.Acks.Acknowledge(r.Context(), c.IncidentID, c.User)
+	if errors.Is(err, incident.ErrInvalidTransition) {
+		// Already acknowledged (e.g. re-escalated after an ack timeout).
+		err = a.Engine.Acknowledge(r.Context(), c.IncidentID, c.User)
+	}
+	if err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, incident.ErrNotFound) {
+			code = http.StatusNotFound
+		}
+		web.Error(w, code, "ack_failed", err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = ackTmpl.Execute(w, map[string]string{"ID": c.IncidentID, "User": c.User, "Message": "Acknowledged by " + c.User + "."})
+}
+
+// Directory exposes the engine's on-call directory.
+func (e *Engine) Directory() *oncall.Directory { return e.dir }

@@ -1,0 +1,391 @@
+package escalation_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	commoncfg "github.com/prometheus/common/config"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+
+	"github.com/rootuip/sre/pkg/escalation"
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/jobs"
+	"github.com/rootuip/sre/pkg/notify"
+	"github.com/rootuip/sre/pkg/oncall"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+var allMigrations = [][]store.Migration{incident.Migrations, jobs.Migrations, oncall.Migrations, notify.Migrations, escalation.Migrations}
+
+const oncallYAML = `
+users:
+  - {name: alice, email: alice@example.com, phone: "+15550000001", push: dev-alice, slack: UALICE}
+  - {name: bob, email: bob@example.com, phone: "+15550000002", push: dev-bob}
+  - {name: carol, email: carol@example.com, phone: "+15550000003"}
+  - {name: dave, email: dave@example.com, phone: "+15550000004"}
+  - {name: erin, email: erin@example.com, phone: "+15550000005"}
+schedules:
+  - name: primary
+    time_zone: UTC
+    layers: [{rotation: daily, start: "2026-03-01T10:00", users: [alice, bob]}]
+  - name: secondary
+    time_zone: UTC
+    layers: [{rotation: weekly, start: "2026-03-01T10:00", users: [carol]}]
+`
+
+const escalationYAML = `
+ack_timeout: 30m
+policies:
+  - name: default
+    levels:
+      - {after: 0m, schedules: [primary]}
+      - {after: 15m, schedules: [secondary]}
+      - {after: 30m, users: [dave]}
+      - {after: 60m, users: [erin]}
+`
+
+func decode[T any](t *testing.T, s string) *T {
+	t.Helper()
+	var v T
+	dec := yaml.NewDecoder(strings.NewReader(s))
+	dec.KnownFields(true)
+	require.NoError(t, dec.Decode(&v))
+	return &v
+}
+
+type sink struct {
+	*httptest.Server
+	mu sync.Mutex
+	n  int
+}
+
+func newSink(t *testing.T) *sink {
+	s := &sink{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.n++
+		s.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// rig is one sred process: incident service, escalation engine with its
+// worker, and the notification sender, all on one database.
+type rig struct {
+	db     *store.DB
+	clock  *jobs.ManualClock
+	svc    *incident.Service
+	engine *escalation.Engine
+	worker *jobs.Worker
+	sender *notify.Sender
+}
+
+func newRig(t *testing.T, db *store.DB, clock *jobs.ManualClock, escYAML string, ncfg *notify.Config) *rig {
+	t.Helper()
+	r := &rig{db: db, clock: clock}
+	dir := oncall.NewDirectory(db, decode[oncall.Config](t, oncallYAML))
+	var err error
+	r.svc, err = incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return []incident.Hook{r.engine} }, nil, nil, prometheus.NewRegistry())
+	require.NoError(t, err)
+	r.svc.Now = clock.Now
+	r.engine = escalation.NewEngine(db, decode[escalation.Config](t, escYAML), dir, ncfg, "https://sred.example.com",
+		escalation.Options{Clock: clock, Timeline: r.svc, Registerer: prometheus.NewRegistry()})
+	r.worker = jobs.NewWorker(db, escalation.Queue, r.engine.Handle, clock, nil, prometheus.NewRegistry())
+	r.sender = notify.NewSender(db, ncfg, clock, r.svc, nil, prometheus.NewRegistry())
+	return r
+}
+
+func (r *rig) tick(t *testing.T) {
+	t.Helper()
+	_, err := r.worker.RunDue(context.Background())
+	require.NoError(t, err)
+	_, err = r.sender.DeliverDue(context.Background())
+	require.NoError(t, err)
+}
+
+func (r *rig) open(t *testing.T, severity string, lbls ...string) string {
+	t.Helper()
+	labels := map[string]string{"alertname": "APIDown", "service": "api", "severity": severity}
+	for i := 0; i+1 < len(lbls); i += 2 {
+		labels[lbls[i]] = lbls[i+1]
+	}
+	res, err := r.svc.Ingest(context.Background(), incident.Notification{
+		Receiver: "sred", Status: "firing", GroupKey: "{}:" + severity + fmt.Sprint(lbls),
+		CommonLabels: labels,
+		Alerts:       []incident.NotifiedAlert{{Status: "firing", Fingerprint: "fp-" + severity, StartsAt: r.clock.Now(), Labels: labels}},
+	})
+	require.NoError(t, err)
+	require.Len(t, res.Created, 1)
+	return res.Created[0]
+}
+
+// paged lists "user/channel" of every delivered or pending trigger, in order.
+func (r *rig) paged(t *testing.T, id string) []string {
+	t.Helper()
+	recs, err := notify.List(context.Background(), r.db, id)
+	require.NoError(t, err)
+	var out []string
+	for _, rec := range recs {
+		if rec.Event == notify.EventTrigger {
+			out = append(out, rec.User+"/"+rec.Channel)
+		}
+	}
+	return out
+}
+
+func (r *rig) timeline(t *testing.T, id, prefix string) []string {
+	t.Helper()
+	tl, err := r.svc.Timeline(context.Background(), id)
+	require.NoError(t, err)
+	var out []string
+	for _, e := range tl {
+		if strings.HasPrefix(e.Message, prefix) {
+			out = append(out, e.Message)
+		}
+	}
+	return out
+}
+
+func notifyConfig(t *testing.T, sms, push, email, slack *sink) *notify.Config {
+	t.Helper()
+	c := &notify.Config{
+		SMS:   &notify.ProviderConfig{URL: sms.URL, From: "+15550000000"},
+		Phone: &notify.ProviderConfig{URL: sms.URL, From: "+15550000000"},
+		Push:  &notify.ProviderConfig{URL: push.URL},
+		Slack: &notify.SlackConfig{WebhookURL: commoncfg.Secret(slack.URL + "/hook")},
+		// Email goes through the webhook-free path: no SMTP here, so email is
+		// left unconfigured and must show up as skipped.
+		AckSecret: "ack-key",
+	}
+	require.NoError(t, c.Validate())
+	return c
+}
+
+var t0 = time.Date(2026, 3, 2, 10, 30, 0, 0, time.UTC) // Monday; bob's shift on primary until 10:00 Tuesday
+
+func TestCriticalEscalatesUntilAcknowledged(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		clock := jobs.NewManualClock(t0)
+		r := newRig(t, db, clock, escalationYAML, notifyConfig(t, sms, push, email, slack))
+		id := r.open(t, "critical")
+		r.tick(t)
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id), "level 0 (primary on call) at once over the CRITICAL channels")
+		require.Equal(t, 2, sms.n)
+
+		clock.Advance(15*time.Minute - time.Second)
+		r.tick(t)
+		require.Len(t, r.paged(t, id), 3, "level 1 waits 15 minutes")
+		clock.Advance(time.Second)
+		r.tick(t)
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push", "carol/sms", "carol/phone"}, r.paged(t, id))
+		require.Equal(t, []string{
+			`Escalation level 0 (policy "default"): paging bob via sms, phone, push; level 1 at 10:45:00 UTC if not acknowledged`,
+			`Escalation level 1 (policy "default"): paging carol via sms, phone, push; level 2 at 11:00:00 UTC if not acknowledged`,
+		}, r.timeline(t, id, "Escalation level"))
+
+		clock.Advance(5 * time.Minute)
+		_, err := r.svc.Acknowledge(ctx, id, "carol")
+		require.NoError(t, err)
+		st, err := r.engine.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, escalation.StateAcknowledged, st.State)
+		require.Equal(t, []escalation.PendingStep{{Kind: "ack_timeout", At: t0.Add(50 * time.Minute)}}, st.Pending)
+
+		// Level 2 (at 30m) does not fire: the acknowledgement stopped it.
+		clock.Advance(10 * time.Minute)
+		r.tick(t)
+		require.Len(t, r.paged(t, id), 5)
+
+		// The acknowledgement times out after 30m: re-escalation from level 0.
+		clock.Advance(20 * time.Minute)
+		r.tick(t)
+		require.Equal(t, []string{"Acknowledgement timed out after 30m0s without resolution: re-escalating from level 0"},
+			r.timeline(t, id, "Acknowledgement timed out"))
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push", "carol/sms", "carol/phone", "bob/sms", "bob/phone", "bob/push"}, r.paged(t, id))
+
+		// The acknowledge link of the message works for the re-escalation.
+		require.NoError(t, r.engine.Acknowledge(ctx, id, "bob"))
+		clock.Advance(15 * time.Minute)
+		r.tick(t)
+		require.Len(t, r.paged(t, id), 8)
+
+		_, err = r.svc.Resolve(ctx, id, "bob", "fixed")
+		require.NoError(t, err)
+		st, err = r.engine.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, escalation.StateResolved, st.State)
+		require.Empty(t, st.Pending, "resolving stops everything")
+		clock.Advance(2 * time.Hour)
+		r.tick(t)
+		require.Len(t, r.paged(t, id), 8)
+	})
+}
+
+func TestLowWaitsAnHour(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		clock := jobs.NewManualClock(t0)
+		r := newRig(t, db, clock, escalationYAML, notifyConfig(t, sms, push, email, slack))
+		id := r.open(t, "low")
+		r.tick(t)
+		// LOW: email + chat; email is not configured here, so only Slack.
+		require.Equal(t, []string{"/slack"}, r.paged(t, id))
+		require.Equal(t, 1, slack.n)
+		require.Equal(t, []string{`Escalation level 0 (policy "default"): paging bob via slack; level 1 at 11:30:00 UTC if not acknowledged`},
+			r.timeline(t, id, "Escalation level"))
+		clock.Advance(59 * time.Minute)
+		r.tick(t)
+		require.Len(t, r.paged(t, id), 1)
+		clock.Advance(time.Minute)
+		r.tick(t)
+		require.Len(t, r.paged(t, id), 2, "level 1 after 60 minutes")
+	})
+}
+
+// TestRestart: the process that fired level 0 goes away; a new one (new
+// engine, worker and sender on the same database) fires level 1 on time,
+// once.
+func TestRestart(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		clock := jobs.NewManualClock(t0)
+		ncfg := notifyConfig(t, sms, push, email, slack)
+		first := newRig(t, db, clock, escalationYAML, ncfg)
+		id := first.open(t, "critical")
+		first.tick(t)
+		require.Len(t, first.paged(t, id), 3)
+
+		second := newRig(t, db, clock, escalationYAML, ncfg)
+		clock.Advance(15 * time.Minute)
+		second.tick(t)
+		second.tick(t)
+		require.Len(t, second.timeline(t, id, "Escalation level 1"), 1)
+		require.Equal(t, 4, sms.n, "sms and phone calls for bob, then carol, each once")
+	})
+}
+
+// TestReplicas: two processes on two connection pools fire due steps at the
+// same time; each step fires exactly once.
+func TestReplicas(t *testing.T) {
+	url := testutil.PostgresSchemaURL(t)
+	ctx := context.Background()
+	open := func() *store.DB {
+		db, err := store.OpenPostgres(ctx, url)
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		require.NoError(t, db.Migrate(ctx, allMigrations...))
+		return db
+	}
+	sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+	ncfg := notifyConfig(t, sms, push, email, slack)
+	clock := jobs.NewManualClock(t0)
+	a := newRig(t, open(), clock, escalationYAML, ncfg)
+	b := newRig(t, open(), clock, escalationYAML, ncfg)
+	var ids []string
+	for i := range 10 {
+		ids = append(ids, a.open(t, "critical", "instance", fmt.Sprint(i)))
+	}
+	for _, step := range []time.Duration{0, 15 * time.Minute, 15 * time.Minute, 30 * time.Minute} {
+		clock.Advance(step)
+		var wg sync.WaitGroup
+		for _, r := range []*rig{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 3 {
+					if _, err := r.worker.RunDue(ctx); err != nil {
+						t.Error(err)
+					}
+					if _, err := r.sender.DeliverDue(ctx); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	for _, id := range ids {
+		for lvl := range 4 {
+			require.Len(t, a.timeline(t, id, fmt.Sprintf("Escalation level %d ", lvl)), 1, "%s level %d", id, lvl)
+		}
+	}
+	// bob sms+phone, carol sms+phone, dave sms+phone, erin sms+phone per incident.
+	require.Equal(t, 10*8, sms.n, "every message delivered exactly once")
+}
+
+func TestHandoffPagesNewOnCall(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		start := time.Date(2026, 3, 3, 9, 50, 0, 0, time.UTC) // bob on call until 10:00, then alice
+		clock := jobs.NewManualClock(start)
+		r := newRig(t, db, clock, `
+policies:
+  - name: solo
+    levels: [{after: 0m, schedules: [primary]}, {after: 1h, users: [erin]}]
+`, notifyConfig(t, sms, push, email, slack))
+		id := r.open(t, "critical")
+		r.tick(t)
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id))
+		clock.Advance(10 * time.Minute)
+		r.tick(t)
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push", "alice/sms", "alice/phone", "alice/push"}, r.paged(t, id))
+		require.Equal(t, []string{"Shift handoff on schedule primary during an unacknowledged escalation: paging the new on-call alice via sms, phone, push"},
+			r.timeline(t, id, "Shift handoff"))
+	})
+}
+
+func TestMaintenanceWindow(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		clock := jobs.NewManualClock(t0)
+		r := newRig(t, db, clock, escalationYAML, notifyConfig(t, sms, push, email, slack))
+		// A window stored at runtime, starting now, for the api service.
+		_, err := r.engine.AddMaintenance(ctx, &escalation.MaintenanceWindow{Name: "db-upgrade", Matchers: []string{`service="api"`},
+			Start: t0, End: t0.Add(20 * time.Minute)}, "alice")
+		require.NoError(t, err)
+		id := r.open(t, "critical")
+		other := r.open(t, "critical", "service", "web")
+		r.tick(t)
+		require.Empty(t, r.paged(t, id), "incident opens, nobody is paged")
+		require.Len(t, r.paged(t, other), 3, "other services are paged")
+		require.Equal(t, []string{`Maintenance window "db-upgrade" until 2026-03-02T10:50:00Z: not paging level 0`}, r.timeline(t, id, "Maintenance"))
+		clock.Advance(20 * time.Minute)
+		r.tick(t)
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id), "paging starts when the window ends")
+	})
+}
+
+func TestEscalateNow(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		clock := jobs.NewManualClock(t0)
+		r := newRig(t, db, clock, escalationYAML, notifyConfig(t, sms, push, email, slack))
+		id := r.open(t, "critical")
+		r.tick(t)
+		_, err := r.svc.Acknowledge(ctx, id, "bob")
+		require.NoError(t, err)
+		clock.Advance(time.Minute)
+		require.NoError(t, r.engine.EscalateNow(ctx, id, "runbook restart-api: verification failed"))
+		r.tick(t)
+		require.Equal(t, []string{`Escalated now (runbook restart-api: verification failed): level 1 (policy "default"): paging carol via sms, phone, push; level 2 at 10:46:00 UTC if not acknowledged`},
+			r.timeline(t, id, "Escalated now"))
+		_, err = r.svc.Resolve(ctx, id, "bob", "")
+		require.NoError(t, err)
+		require.ErrorIs(t, r.engine.EscalateNow(ctx, id, "x"), escalation.ErrNoEscalation)
+	})
+}

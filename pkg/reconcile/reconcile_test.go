@@ -1,0 +1,146 @@
+package reconcile
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	commoncfg "github.com/prometheus/common/config"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/store"
+	tu "github.com/rootuip/sre/pkg/testutil"
+)
+
+// TestReconcileResolvesMissedResolves posts alerts to a real Alertmanager
+// that delivers them to sred's webhook with send_resolved: false, resolves
+// them in Alertmanager (sred never hears of it), and shows the reconciler
+// resolving first one alert, then the incident.
+func TestReconcileResolvesMissedResolves(t *testing.T) {
+	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db)
+		am := startAlertmanager(t, e.srv.URL)
+		start := time.Now().UTC().Add(-time.Minute).Truncate(time.Millisecond)
+		a := amAlert{Labels: map[string]string{"alertname": "HighErrorRate", "service": "api", "severity": "critical", "instance": "a"},
+			StartsAt: start, EndsAt: start.Add(time.Hour)}
+		b := amAlert{Labels: map[string]string{"alertname": "HighErrorRate", "service": "api", "severity": "critical", "instance": "b"},
+			StartsAt: start, EndsAt: start.Add(time.Hour)}
+		postAlerts(t, am.URL, a, b)
+		inc := waitIncident(t, e.svc, 2)
+		require.Equal(t, incident.StatusTriggered, inc.Status)
+		require.Equal(t, incident.SeverityCritical, inc.Severity)
+
+		r := NewReconciler(newClient(t, am.URL), e.svc, e.watchdog, Options{MissingPolls: 2}, nil, e.m)
+
+		// Both alerts are in Alertmanager: nothing to do, however often.
+		for range 3 {
+			res, err := r.Reconcile(ctx)
+			require.NoError(t, err)
+			require.Equal(t, 2, res.Checked)
+			require.Empty(t, res.Resolved)
+		}
+
+		// Alertmanager resolves a; with send_resolved: false sred is not told.
+		a.EndsAt = time.Now().UTC().Add(-time.Second)
+		postAlerts(t, am.URL, a)
+		time.Sleep(1500 * time.Millisecond) // group_interval: a delivery would have come by now
+		got, err := e.svc.Get(ctx, inc.ID)
+		require.NoError(t, err)
+		require.Equal(t, map[string]string{"a": "firing", "b": "firing"}, alertStatus(got), "the webhook must not have resolved a")
+
+		// First poll: missing once, not yet resolved (Alertmanager may have restarted).
+		res, err := r.Reconcile(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, res.Missing)
+		require.Empty(t, res.Resolved)
+		// Second poll: resolved.
+		res, err = r.Reconcile(ctx)
+		require.NoError(t, err)
+		require.Len(t, res.Resolved, 1)
+		got, err = e.svc.Get(ctx, inc.ID)
+		require.NoError(t, err)
+		require.Equal(t, map[string]string{"a": "resolved", "b": "firing"}, alertStatus(got))
+		require.True(t, got.Status.Open(), "b still fires")
+		kinds := timelineKinds(t, e.svc, inc.ID)
+		require.Len(t, kinds["reconcile"], 1)
+		require.Equal(t, Actor, kinds["reconcile"][0].Actor)
+		require.Contains(t, kinds["reconcile"][0].Message, `HighErrorRate{instance="a", service="api", severity="critical"}`)
+
+		// b resolves too: the incident resolves, with its recovery time.
+		b.EndsAt = time.Now().UTC().Add(-time.Second)
+		postAlerts(t, am.URL, b)
+		for range 2 {
+			_, err = r.Reconcile(ctx)
+			require.NoError(t, err)
+		}
+		got, err = e.svc.Get(ctx, inc.ID)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusResolved, got.Status)
+		require.NotNil(t, got.RecoveredAt)
+		require.NotNil(t, got.ResolvedAt)
+		require.True(t, contains(timelineKinds(t, e.svc, inc.ID)["status"], "resolved automatically"))
+		require.Equal(t, 2.0, testutil.ToFloat64(e.m.resolved))
+
+		// Nothing left to do: a further poll changes nothing.
+		res, err = r.Reconcile(ctx)
+		require.NoError(t, err)
+		require.Zero(t, res.Checked)
+		tl, err := e.svc.Timeline(ctx, inc.ID)
+		require.NoError(t, err)
+		n := len(tl)
+		_, err = r.Reconcile(ctx)
+		require.NoError(t, err)
+		tl, err = e.svc.Timeline(ctx, inc.ID)
+		require.NoError(t, err)
+		require.Len(t, tl, n)
+	})
+}
+
+// TestReconcileAlertmanagerDown: when Alertmanager cannot be reached, the
+// poll fails and nothing is resolved.
+func TestReconcileAlertmanagerDown(t *testing.T) {
+	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db)
+		am := startAlertmanager(t, e.srv.URL)
+		start := time.Now().UTC().Add(-time.Minute)
+		postAlerts(t, am.URL, amAlert{Labels: map[string]string{"alertname": "DiskFull", "service": "db", "instance": "x"},
+			StartsAt: start, EndsAt: start.Add(time.Hour)})
+		inc := waitIncident(t, e.svc, 1)
+		am.Stop()
+		r := NewReconciler(newClient(t, am.URL), e.svc, nil, Options{MissingPolls: 1}, nil, e.m)
+		for range 3 {
+			_, err := r.Reconcile(ctx)
+			require.ErrorContains(t, err, "get alerts from alertmanager")
+		}
+		got, err := e.svc.Get(ctx, inc.ID)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusTriggered, got.Status)
+		require.Equal(t, 3.0, testutil.ToFloat64(e.m.runs.WithLabelValues("error")))
+	})
+}
+
+func TestNewClientErrors(t *testing.T) {
+	for _, tc := range []struct{ url, err string }{
+		{"ftp://am:9093", `alertmanager url "ftp://am:9093": want http(s)://host[:port][/prefix]`},
+		{"http://", `alertmanager url "http://": want http(s)://host[:port][/prefix]`},
+		{"://x", `alertmanager url: parse "://x": missing protocol scheme`},
+	} {
+		_, err := NewClient(tc.url, commoncfg.DefaultHTTPClientConfig, 0)
+		require.EqualError(t, err, tc.err, tc.url)
+	}
+}
+
+func TestIsAlertmanagerGroup(t *testing.T) {
+	for key, want := range map[string]bool{
+		`{}:{alertname="X"}`:             true,
+		`{}/{team="a"}:{alertname="X"}`:  true,
+		WatchdogGroupPrefix + "Watchdog": false,
+		"":                               false,
+	} {
+		require.Equal(t, want, IsAlertmanagerGroup(key), key)
+	}
+}

@@ -1,0 +1,205 @@
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/store"
+	tu "github.com/rootuip/sre/pkg/testutil"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func heartbeat() []incident.NotifiedAlert {
+	return []incident.NotifiedAlert{{Status: "firing", Labels: map[string]string{"alertname": "Watchdog", "severity": "none"},
+		StartsAt: time.Now(), Fingerprint: "w"}}
+}
+
+// TestWatchdogGap drives the Watchdog with a controllable clock: a gap
+// longer than the timeout opens one CRITICAL incident (also when a second
+// replica checks), and the heartbeat's return resolves it.
+func TestWatchdogGap(t *testing.T) {
+	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db)
+		c := &clock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+		w := e.watchdog
+		w.Now = c.now
+		replica := NewWatchdog(db, e.svc, w.Options(), nil, NewMetrics(nil))
+		replica.Now = c.now
+
+		id, err := w.Check(ctx) // sred's start counts as a heartbeat
+		require.NoError(t, err)
+		require.Empty(t, id)
+		c.advance(time.Minute)
+		seen, err := w.Observe(ctx, heartbeat())
+		require.NoError(t, err)
+		require.True(t, seen)
+		seen, err = w.Observe(ctx, []incident.NotifiedAlert{{Status: "firing", Labels: map[string]string{"alertname": "Other"}}})
+		require.NoError(t, err)
+		require.False(t, seen)
+
+		c.advance(4*time.Minute + 59*time.Second) // 10:05:59, last heartbeat 10:01
+		id, err = w.Check(ctx)
+		require.NoError(t, err)
+		require.Empty(t, id)
+
+		c.advance(time.Second) // 10:06:00: timeout reached
+		id, err = w.Check(ctx)
+		require.NoError(t, err)
+		require.NotEmpty(t, id)
+		id2, err := replica.Check(ctx)
+		require.NoError(t, err)
+		require.Equal(t, id, id2)
+		id3, err := w.Check(ctx)
+		require.NoError(t, err)
+		require.Equal(t, id, id3)
+
+		page, err := e.svc.List(ctx, incident.Filter{WithAlerts: true})
+		require.NoError(t, err)
+		require.Equal(t, 1, page.Total, "one incident, however many checks and replicas")
+		inc := page.Incidents[0]
+		require.Equal(t, incident.SeverityCritical, inc.Severity)
+		require.Equal(t, incident.StatusTriggered, inc.Status)
+		require.Equal(t, "Alerting pipeline broken: no Watchdog heartbeat for 5m", inc.Title)
+		require.Equal(t, "alerting-pipeline", inc.Service)
+		require.Equal(t, time.Date(2026, 3, 1, 10, 6, 0, 0, time.UTC), inc.DetectedAt)
+		require.Len(t, inc.Alerts, 1)
+		require.Equal(t, PipelineBrokenAlertname, inc.Alerts[0].Labels["alertname"])
+		require.True(t, contains(timelineKinds(t, e.svc, id)["watchdog"], "no Watchdog heartbeat since 2026-03-01T10:01:00Z (timeout 5m)"))
+
+		// The heartbeat returns: the incident resolves.
+		c.advance(3 * time.Minute)
+		seen, err = w.Observe(ctx, heartbeat())
+		require.NoError(t, err)
+		require.True(t, seen)
+		got, err := e.svc.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusResolved, got.Status)
+		require.Equal(t, time.Date(2026, 3, 1, 10, 9, 0, 0, time.UTC), *got.RecoveredAt)
+		require.True(t, contains(timelineKinds(t, e.svc, id)["watchdog"], "Watchdog heartbeat received again (webhook)"))
+		id, err = w.Check(ctx)
+		require.NoError(t, err)
+		require.Empty(t, id)
+	})
+}
+
+// TestWatchdogAutoResolveOff: the Watchdog closes its own incident even
+// when resolved alerts do not resolve incidents.
+func TestWatchdogAutoResolveOff(t *testing.T) {
+	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db)
+		o := e.svc.Options()
+		o.AutoResolve = false
+		require.NoError(t, e.svc.SetOptions(o))
+		c := &clock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+		e.watchdog.Now = c.now
+		_, err := e.watchdog.Check(ctx)
+		require.NoError(t, err)
+		c.advance(6 * time.Minute)
+		id, err := e.watchdog.Check(ctx)
+		require.NoError(t, err)
+		require.NotEmpty(t, id)
+		require.NoError(t, e.watchdog.Heartbeat(ctx, c.now(), "poll"))
+		got, err := e.svc.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusResolved, got.Status)
+	})
+}
+
+// TestWatchdogThroughAlertmanager: a real Alertmanager delivers the
+// Watchdog alert to sred's Watchdog webhook, and reconciliation polls find
+// it too; both count as heartbeats and neither opens an incident.
+func TestWatchdogThroughAlertmanager(t *testing.T) {
+	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db)
+		am := startAlertmanager(t, e.srv.URL)
+		start := time.Now().UTC().Add(-time.Minute)
+		postAlerts(t, am.URL, amAlert{Labels: map[string]string{"alertname": "Watchdog", "severity": "none"},
+			StartsAt: start, EndsAt: start.Add(time.Hour)})
+		require.Eventually(t, func() bool {
+			var n int
+			_ = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM reconcile_watchdog WHERE alertname = 'Watchdog' AND source = 'webhook'`).Scan(&n)
+			return n == 1
+		}, 20*time.Second, 100*time.Millisecond, "the Watchdog delivery did not reach sred")
+
+		r := NewReconciler(newClient(t, am.URL), e.svc, e.watchdog, Options{}, nil, e.m)
+		res, err := r.Reconcile(ctx)
+		require.NoError(t, err)
+		require.True(t, res.Heartbeat)
+		var source string
+		require.NoError(t, db.QueryRowContext(ctx, `SELECT source FROM reconcile_watchdog WHERE alertname = 'Watchdog'`).Scan(&source))
+		require.Equal(t, "poll", source)
+		page, err := e.svc.List(ctx, incident.Filter{})
+		require.NoError(t, err)
+		require.Zero(t, page.Total)
+	})
+}
+
+func TestWatchdogWebhookErrors(t *testing.T) {
+	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		h := NewWatchdogHandler(e.watchdog, WebhookOptions{BearerToken: "s3cret", MaxBodyBytes: 512})
+		good := `{"version":"4","groupKey":"{}:{}","status":"firing","receiver":"w","alerts":[{"status":"firing",
+			"labels":{"alertname":"Watchdog"},"startsAt":"2026-03-01T10:00:00Z","fingerprint":"ab"}]}`
+		for _, tc := range []struct {
+			name, token, body string
+			code              int
+			err               string
+		}{
+			{"no token", "", good, 401, "missing or wrong bearer token"},
+			{"wrong token", "nope", good, 401, "missing or wrong bearer token"},
+			{"bad json", "s3cret", `{"version":`, 400, "invalid JSON body: unexpected end of JSON input"},
+			{"bad version", "s3cret", `{"version":"3"}`, 400, `invalid webhook payload: unsupported payload version "3" (want "4")`},
+			{"too big", "s3cret", `{"version":"4","x":"` + strings.Repeat("a", 600) + `"}`, 413, "request body larger than 512 bytes (webhook.max_body_bytes)"},
+			{"ok", "s3cret", good, 200, ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				req, _ := http.NewRequest(http.MethodPost, WatchdogPath, bytes.NewReader([]byte(tc.body)))
+				if tc.token != "" {
+					req.Header.Set("Authorization", "Bearer "+tc.token)
+				}
+				rec := &recorder{header: http.Header{}}
+				h.ServeHTTP(rec, req)
+				require.Equal(t, tc.code, rec.code, rec.body.String())
+				var out struct {
+					Status string
+					Error  string
+					Data   map[string]any
+				}
+				require.NoError(t, json.Unmarshal(rec.body.Bytes(), &out))
+				if tc.err != "" {
+					require.Equal(t, tc.err, out.Error)
+				} else {
+					require.Equal(t, map[string]any{"heartbeat": true}, out.Data)
+				}
+			})
+		}
+	})
+}
+
+type recorder struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+func (r *recorder) WriteHeader(c int)           { r.code = c }
+
+var _ io.Writer = (*recorder)(nil)

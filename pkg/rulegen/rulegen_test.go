@@ -1,0 +1,206 @@
+package rulegen_test
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/alertmanager/config"
+	amlabels "github.com/prometheus/alertmanager/pkg/labels"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/rulegen"
+	"github.com/rootuip/sre/pkg/slo"
+	_ "github.com/rootuip/sre/pkg/slo/openslo"
+	_ "github.com/rootuip/sre/pkg/slo/sloth"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func generate(t *testing.T, paths ...string) ([]*slo.Spec, []*rulegen.File) {
+	t.Helper()
+	specs, err := slo.LoadFiles(paths...)
+	require.NoError(t, err)
+	files, err := rulegen.Generate(specs)
+	require.NoError(t, err)
+	return specs, files
+}
+
+// Golden pairs: testdata/in-X.yml compiles to testdata/out-X.yml.
+func TestGolden(t *testing.T) {
+	ins, err := filepath.Glob(filepath.Join(goldenDir, "in-*.yml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, ins)
+	for _, in := range ins {
+		name := strings.TrimPrefix(filepath.Base(in), "in-")
+		t.Run(name, func(t *testing.T) {
+			specs, files := generate(t, in)
+			var got bytes.Buffer
+			for _, f := range files {
+				b, err := f.Marshal()
+				require.NoError(t, err)
+				got.Write(b)
+			}
+			inh, err := rulegen.MarshalInhibitRules(rulegen.InhibitRules(specs))
+			require.NoError(t, err)
+			got.Write(inh)
+			golden := filepath.Join(goldenDir, "out-"+name)
+			if *update {
+				require.NoError(t, os.WriteFile(golden, got.Bytes(), 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err, "run go test ./pkg/rulegen -update")
+			require.Equal(t, string(want), got.String())
+		})
+	}
+}
+
+// rules/ must be what `make generate` writes for examples/slos.
+func TestRulesUpToDate(t *testing.T) {
+	root := testutil.RepoRoot(t)
+	dir := t.TempDir()
+	out, err := exec.Command("go", "run", "./cmd/srectl", "generate", "-q",
+		"-i", "examples/slos", "-o", filepath.Join(dir, "rules"), "--tests", filepath.Join(dir, "rules", "tests")).CombinedOutput()
+	require.NoError(t, err, string(out))
+	for _, sub := range []string{"rules", "rules/tests"} {
+		want, err := filepath.Glob(filepath.Join(dir, sub, "*.yml"))
+		require.NoError(t, err)
+		have, err := filepath.Glob(filepath.Join(root, sub, "*.yml"))
+		require.NoError(t, err)
+		require.Equal(t, len(want), len(have), "%s is stale: run make generate", sub)
+		for _, w := range want {
+			a, _ := os.ReadFile(w)
+			b, err := os.ReadFile(filepath.Join(root, sub, filepath.Base(w)))
+			require.NoError(t, err, "%s is stale: run make generate", sub)
+			require.Equal(t, string(a), string(b), "%s/%s is stale: run make generate", sub, filepath.Base(w))
+		}
+	}
+}
+
+func init() {
+	// go run needs the module root as working directory.
+	if wd, err := os.Getwd(); err == nil {
+		_ = os.Chdir(filepath.Join(wd, "..", ".."))
+		goldenDir = filepath.Join(wd, "testdata")
+	}
+}
+
+var goldenDir string
+
+// Every generated file passes the pinned promtool, and the generated suites
+// of the golden inputs pass `promtool test rules`.
+func TestPromtool(t *testing.T) {
+	promtool := testutil.Tool(t, "promtool")
+	ins, _ := filepath.Glob(filepath.Join(goldenDir, "in-*.yml"))
+	ins = append(ins, filepath.Join(goldenDir, "..", "..", "slo", "testdata", "import"))
+	dir := t.TempDir()
+	var suites []string
+	for _, in := range ins {
+		paths := []string{in}
+		if strings.HasSuffix(in, "import") {
+			paths = []string{filepath.Join(in, "sloth.yml"), filepath.Join(in, "openslo.yml")}
+		}
+		specs, files := generate(t, paths...)
+		for _, f := range files {
+			b, err := f.Marshal()
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(dir, f.Name), b, 0o644))
+		}
+		for _, s := range specs {
+			for i := range s.SLOs {
+				suite, _ := rulegen.TestSuite("../"+s.Service+".yml", s, &s.SLOs[i])
+				if suite == nil {
+					continue
+				}
+				b, err := suite.Marshal()
+				require.NoError(t, err)
+				p := filepath.Join(dir, "tests", rulegen.SuiteFileName(s.Service, s.SLOs[i].Name))
+				require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+				require.NoError(t, os.WriteFile(p, b, 0o644))
+				suites = append(suites, p)
+			}
+		}
+	}
+	rules, _ := filepath.Glob(filepath.Join(dir, "*.yml"))
+	out, err := exec.Command(promtool, append([]string{"check", "rules"}, rules...)...).CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.NotEmpty(t, suites)
+	out, err = exec.Command(promtool, append([]string{"test", "rules"}, suites...)...).CombinedOutput()
+	require.NoError(t, err, string(out))
+}
+
+// The generated suites have teeth: rules whose page factor is below 1x
+// (what validation forbids) fail the budget-neutral test.
+func TestSuiteCatchesBrokenRules(t *testing.T) {
+	promtool := testutil.Tool(t, "promtool")
+	specs, files := generate(t, "examples/slos/api.yml")
+	dir := t.TempDir()
+	b, err := files[0].Marshal()
+	require.NoError(t, err)
+	broken := strings.ReplaceAll(string(b), "> 14.4", "> 0.5")
+	require.NotEqual(t, string(b), broken)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "api.yml"), []byte(broken), 0o644))
+	suite, why := rulegen.TestSuite("api.yml", specs[0], &specs[0].SLOs[0])
+	require.NotNil(t, suite, why)
+	sb, err := suite.Marshal()
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "suite.yml"), sb, 0o644))
+	out, err := exec.Command(promtool, "test", "rules", filepath.Join(dir, "suite.yml")).CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "FAILED")
+	require.Contains(t, string(out), `burn_tier="page_fast"`)
+}
+
+// The inhibit rules load in Alertmanager's own config parser.
+func TestInhibitRulesLoad(t *testing.T) {
+	specs, _ := generate(t, "examples/slos")
+	b, err := rulegen.MarshalInhibitRules(rulegen.InhibitRules(specs))
+	require.NoError(t, err)
+	cfg, err := config.Load("route:\n  receiver: default\nreceivers:\n  - name: default\n" + string(b))
+	require.NoError(t, err)
+	require.Len(t, cfg.InhibitRules, 1)
+	r := cfg.InhibitRules[0]
+	page := map[string]string{"severity": "page", "burn_tier": "page_fast", "service": "checkout", "slo": "orders", "customer": "acme"}
+	ticket := map[string]string{"severity": "ticket", "burn_tier": "ticket_slow", "service": "checkout", "slo": "orders", "customer": "acme"}
+	require.True(t, amlabels.Matchers(r.SourceMatchers).Matches(labelSet(page)))
+	require.True(t, amlabels.Matchers(r.TargetMatchers).Matches(labelSet(ticket)))
+	require.False(t, amlabels.Matchers(r.TargetMatchers).Matches(labelSet(page)), "a page never inhibits a page")
+	require.Contains(t, r.Equal, "customer", "grouped SLOs inhibit per group")
+}
+
+func TestLeRegexp(t *testing.T) {
+	for _, c := range []struct {
+		v     float64
+		match []string
+		not   []string
+	}{
+		{0.2, []string{"0.2", "0.20", "0.200"}, []string{"0.25", "2", "0.02"}},
+		{1, []string{"1", "1.0", "1.00"}, []string{"10", "0.1", "1.5"}},
+		{30, []string{"30", "30.0"}, []string{"3", "300"}},
+		{0.00001, []string{"0.00001", "1e-05"}, []string{"0.0001"}},
+	} {
+		m, err := labels.NewMatcher(labels.MatchRegexp, "le", rulegen.LeRegexp(c.v))
+		require.NoError(t, err)
+		for _, s := range c.match {
+			require.True(t, m.Matches(s), "%v should match %q", c.v, s)
+		}
+		for _, s := range c.not {
+			require.False(t, m.Matches(s), "%v should not match %q", c.v, s)
+		}
+	}
+}
+
+func labelSet(m map[string]string) model.LabelSet {
+	ls := model.LabelSet{}
+	for k, v := range m {
+		ls[model.LabelName(k)] = model.LabelValue(v)
+	}
+	return ls
+}

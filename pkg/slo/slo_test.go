@@ -1,0 +1,176 @@
+package slo_test
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/slo"
+	_ "github.com/rootuip/sre/pkg/slo/openslo"
+	_ "github.com/rootuip/sre/pkg/slo/sloth"
+)
+
+// One fixture per validation error, each with its exact message (file:line:column: field: problem).
+func TestBadSpecs(t *testing.T) {
+	want := map[string]string{
+		"bad-duration.yml":         "testdata/bad/bad-duration.yml:7:13: slos[0].period: invalid duration \"30days\" (use a Prometheus duration such as 5m, 24h, 30d)",
+		"budget-policy-order.yml":  "testdata/bad/budget-policy-order.yml:12:7: slos[0].budgetPolicy: thresholds must satisfy 100 >= green > yellow > exhausted >= 0 (got green 20, yellow 50, exhausted 0)",
+		"duplicate-slo.yml":        "testdata/bad/duplicate-slo.yml:11:11: slos[1].name: duplicate SLO name \"availability\" (also slos[0])",
+		"error-selector-wider.yml": "testdata/bad/error-selector-wider.yml:9:24: slos[0].sli.events.errorSelector: must repeat every matcher of totalSelector (missing job=\"api\"): errors and totals would count different series",
+		"groupby-dropped.yml":      "testdata/bad/groupby-dropped.yml:10:21: slos[0].sli.events.errorQuery: result drops the groupBy label \"customer\" (aggregate by it)\ntestdata/bad/groupby-dropped.yml:11:21: slos[0].sli.events.totalQuery: result drops the groupBy label \"customer\" (aggregate by it)",
+		"groupby-reserved.yml":     "testdata/bad/groupby-reserved.yml:7:15: slos[0].groupBy[0]: cannot group by \"slo\": the label is reserved (set by the generator)",
+		"invalid-promql.yml":       "testdata/bad/invalid-promql.yml:9:24: slos[0].sli.events.errorSelector: invalid selector \"http_requests_total{job=\\\"api\\\",code=~\\\"5..\\\"\": 1:42: parse error: unexpected end of input inside braces",
+		"invalid-yaml.yml":         "testdata/bad/invalid-yaml.yml:5:1: invalid YAML: did not find expected ',' or ']'",
+		"label-sets-differ.yml":    "testdata/bad/label-sets-differ.yml:9:21: slos[0].sli.events.errorQuery: aggregates by (code) but totalQuery aggregates by (): the label sets differ, so error/total would match no series",
+		"latency-bucket-name.yml":  "testdata/bad/latency-bucket-name.yml:9:20: slos[0].sli.latency.histogram: use the histogram's base name \"http_request_duration_seconds\", without _bucket",
+		"latency-threshold.yml":    "testdata/bad/latency-threshold.yml:10:20: slos[0].sli.latency.threshold: invalid threshold \"fast\" (use a number in the histogram's unit or a duration such as 200ms)",
+		"min-events-bool.yml":      "testdata/bad/min-events-bool.yml:11:18: slos[0].alerting.minEvents: needs an events or latency SLI (the bool SLI has no event count)",
+		"missing-service.yml":      "testdata/bad/missing-service.yml:1:1: service: missing service name",
+		"missing-window.yml":       "testdata/bad/missing-window.yml:9:21: slos[0].sli.events.errorQuery: query must use the range placeholder {{.window}} (e.g. rate(x[{{.window}}]))",
+		"no-sli.yml":               "testdata/bad/no-sli.yml:5:5: slos[0].sli: exactly one of events, latency, bool or raw must be set (got 0)",
+		"not-a-list.yml":           "testdata/bad/not-a-list.yml:4:7: slos: expected a list, got \"availability\"",
+		"objective-100.yml":        "testdata/bad/objective-100.yml:6:16: slos[0].objective: objective 100 leaves no error budget; it must be below 100",
+		"objective-fraction.yml":   "testdata/bad/objective-fraction.yml:6:16: slos[0].objective: objective 0.999 looks like a fraction; write it as a percentage (99.9)",
+		"objective-missing.yml":    "testdata/bad/objective-missing.yml:5:5: slos[0].objective: missing objective (a percentage such as 99.9)",
+		"page-budget-neutral.yml":  "testdata/bad/page-budget-neutral.yml:12:7: slos[0].alerting: page tier page_3d has burn rate 1: a budget-neutral burn (1x) would page",
+		"period-too-short.yml":     "testdata/bad/period-too-short.yml:7:13: slos[0].period: period 1h must be between 1d and 366d",
+		"reserved-label.yml":       "testdata/bad/reserved-label.yml:5:13: labels.severity: label \"severity\" is reserved (set by the generator)",
+		"short-window.yml":         "testdata/bad/short-window.yml:15:26: slos[0].alerting.page.windows[0].shortWindow: must be at least 5m",
+		"tier-never-fires.yml":     "testdata/bad/tier-never-fires.yml:5:5: slos[0].alerting: burn tier page_fast can never fire: burn rate 14.4 x error budget 0.1 >= 1 (lower the factor, or disable the tier)",
+		"two-slis.yml":             "testdata/bad/two-slis.yml:8:7: slos[0].sli: exactly one of events, latency, bool or raw must be set (got 2)",
+		"unknown-field.yml":        "testdata/bad/unknown-field.yml:7:5: slos[0].target: unknown field \"target\" (known fields: name, objective, period, description, groupBy, labels, sli, alerting, budgetPolicy)",
+		"unsupported-version.yml":  "testdata/bad/unsupported-version.yml:1:10: version: unsupported version \"prometheus/v2\" (supported: sre.rootuip.io/v1, openslo/v1, sloth prometheus/v1)",
+		"wrong-apiversion.yml":     "testdata/bad/wrong-apiversion.yml:1:13: apiVersion: unsupported version \"sre.rootuip.io/v2\" (supported: sre.rootuip.io/v1, openslo/v1, sloth prometheus/v1)",
+		"wrong-kind.yml":           "testdata/bad/wrong-kind.yml:2:7: kind: unsupported kind \"SLO\" (want ServiceLevelObjectives)",
+	}
+	files, err := filepath.Glob("testdata/bad/*.yml")
+	require.NoError(t, err)
+	require.Len(t, files, len(want), "every bad fixture needs its expected message")
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			specs, err := slo.LoadFile(f)
+			require.Nil(t, specs)
+			require.EqualError(t, err, want[filepath.Base(f)])
+		})
+	}
+}
+
+func TestLoadExamples(t *testing.T) {
+	specs, err := slo.LoadDir("../../examples/slos")
+	require.NoError(t, err)
+	got := map[string]float64{}
+	for _, s := range specs {
+		for _, o := range s.SLOs {
+			got[s.Service+"/"+o.Name] = o.Objective
+		}
+	}
+	// The guide's SLOs of the api service.
+	require.Equal(t, 99.99, got["api/availability"])
+	require.Equal(t, 95.0, got["api/latency"])
+	require.Equal(t, 99.5, got["api/success-rate"])
+	require.Contains(t, got, "api/data-integrity")
+	require.GreaterOrEqual(t, len(specs), 3)
+
+	var api *slo.Spec
+	for _, s := range specs {
+		if s.Service == "api" {
+			api = s
+		}
+	}
+	require.Equal(t, 0.2, float64(api.SLOs[1].SLI.Latency.Threshold), "200ms is 0.2 seconds")
+	require.Equal(t, 7*24*time.Hour, api.SLOs[1].PeriodDuration())
+	require.Equal(t, slo.DefaultBudgetPolicy, api.SLOs[2].BudgetPolicy, "defaults apply")
+	require.InDelta(t, 0.0001, api.SLOs[0].ErrorBudget(), 1e-15)
+}
+
+func TestDuplicateAcrossFiles(t *testing.T) {
+	_, err := slo.LoadFiles("../../examples/slos/api.yml", "../../examples/slos/api.yml")
+	require.ErrorContains(t, err, `SLO "availability" of service "api" is already defined at ../../examples/slos/api.yml:8`)
+}
+
+func TestBudgetPolicyState(t *testing.T) {
+	p := slo.DefaultBudgetPolicy
+	for _, c := range []struct {
+		remaining float64
+		want      slo.BudgetState
+	}{
+		{1, slo.BudgetGreen}, {0.51, slo.BudgetGreen}, {0.5, slo.BudgetYellow}, {0.2, slo.BudgetYellow},
+		{0.19, slo.BudgetRed}, {0.01, slo.BudgetRed}, {0, slo.BudgetExhausted}, {-0.5, slo.BudgetExhausted},
+	} {
+		require.Equal(t, c.want, p.State(c.remaining), "remaining %v", c.remaining)
+	}
+}
+
+// The workbook's windows for 30d, and correctly scaled ones for other periods:
+// page factors stay above 1 and below what the budget allows.
+func TestDefaultWindows(t *testing.T) {
+	type w struct {
+		long, short string
+		rate        float64
+	}
+	for _, c := range []struct {
+		period string
+		sev    string
+		want   []w
+	}{
+		{"30d", slo.SeverityPage, []w{{"1h", "5m", 14.4}, {"6h", "30m", 6}}},
+		{"30d", slo.SeverityTicket, []w{{"1d", "2h", 3}, {"3d", "6h", 1}}},
+		{"7d", slo.SeverityPage, []w{{"14m", "5m", 14.4}, {"1h24m", "7m", 6}}},
+		{"1d", slo.SeverityPage, []w{{"5m", "5m", 5.76}, {"12m", "5m", 6}}},
+		{"1d", slo.SeverityTicket, []w{{"48m", "5m", 3}, {"2h24m", "12m", 1}}},
+		{"28d", slo.SeverityPage, []w{{"56m", "5m", 14.4}, {"5h36m", "28m", 6}}},
+	} {
+		d, err := model.ParseDuration(c.period)
+		require.NoError(t, err)
+		var got []w
+		for _, x := range slo.DefaultWindows(time.Duration(d), c.sev) {
+			got = append(got, w{model.Duration(x.Long).String(), model.Duration(x.Short).String(), x.BurnRate})
+		}
+		require.Equal(t, c.want, got, "%s %s", c.period, c.sev)
+	}
+}
+
+func TestImportSloth(t *testing.T) {
+	specs, err := slo.LoadFile("testdata/import/sloth.yml")
+	require.NoError(t, err)
+	require.Len(t, specs, 1)
+	s := specs[0]
+	require.Equal(t, "myservice", s.Service)
+	require.Equal(t, "sloth prometheus/v1", s.Source)
+	o := s.SLOs[0]
+	require.Equal(t, 99.9, o.Objective)
+	require.Equal(t, slo.DefaultPeriod, o.Period)
+	require.Contains(t, o.SLI.Events.ErrorQuery, "[{{.window}}]")
+	require.Equal(t, "https://runbooks.example.com/myservice", o.Alerting.RunbookURL)
+	require.True(t, o.Alerting.Ticket.Disabled)
+	require.NotContains(t, o.Alerting.Page.Labels, "severity")
+}
+
+func TestImportOpenSLO(t *testing.T) {
+	specs, err := slo.LoadFile("testdata/import/openslo.yml")
+	require.NoError(t, err)
+	require.Len(t, specs, 1)
+	o := specs[0].SLOs[0]
+	require.Equal(t, "web", specs[0].Service)
+	require.Equal(t, "web-availability", o.Name)
+	require.Equal(t, 99.5, o.Objective)
+	require.Equal(t, 28*24*time.Hour, o.PeriodDuration())
+	require.Equal(t, `http_requests_total{job="web",code=~"5.."}`, o.SLI.Events.ErrorSelector)
+	ws := o.Windows()
+	require.Len(t, ws, 2)
+	require.Equal(t, slo.Window{Name: "fast-burn", Severity: slo.SeverityPage, Long: time.Hour, Short: 5 * time.Minute, BurnRate: 14.4, For: 2 * time.Minute}, ws[0])
+	require.Equal(t, slo.Window{Name: "slow-burn", Severity: slo.SeverityTicket, Long: 72 * time.Hour, Short: 6 * time.Hour, BurnRate: 1}, ws[1])
+}
+
+func TestImportErrors(t *testing.T) {
+	for file, want := range map[string]string{
+		"sloth-fraction.yml":     "testdata/import/sloth-fraction.yml:4:1: slos[0].objective: objective 0.999 looks like a fraction; write it as a percentage (99.9)",
+		"openslo-timeslices.yml": "testdata/import/openslo-timeslices.yml:6:3: spec.budgetingMethod: budgeting method \"Timeslices\" is not supported (only Occurrences)",
+	} {
+		_, err := slo.LoadFile("testdata/import/" + file)
+		require.EqualError(t, err, want, file)
+	}
+}
