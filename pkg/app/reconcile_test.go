@@ -56,12 +56,33 @@ alertmanager:
 	srv := httptest.NewServer(a.Mux)
 	defer srv.Close()
 
+	// The alert is in Alertmanager (else the reconciler, polling every
+	// second, would resolve it) and reaches sred as a webhook would bring it.
+	start := time.Now().UTC().Add(-time.Minute).Truncate(time.Millisecond)
+	labels := map[string]string{"alertname": "X", "service": "api"}
+	alerts, _ := json.Marshal([]map[string]any{{"labels": labels, "startsAt": start, "endsAt": start.Add(time.Hour)}})
+	resp, err := http.Post(am.URL+"/api/v2/alerts", "application/json", strings.NewReader(string(alerts)))
+	require.NoError(t, err)
+	resp.Body.Close()
+	var fp string
+	require.Eventually(t, func() bool {
+		var got []struct{ Fingerprint string }
+		r, err := http.Get(am.URL + "/api/v2/alerts")
+		if err != nil {
+			return false
+		}
+		defer r.Body.Close()
+		_ = json.NewDecoder(r.Body).Decode(&got)
+		if len(got) == 1 {
+			fp = got[0].Fingerprint
+		}
+		return fp != ""
+	}, 10*time.Second, 50*time.Millisecond)
 	res, err := a.Incidents.Ingest(ctx, incident.Notification{Receiver: "x", Status: "firing", GroupKey: `{}:{alertname="X"}`,
-		Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "f1", StartsAt: time.Now().Add(-time.Minute),
-			Labels: map[string]string{"alertname": "X", "service": "api"}}}})
+		Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: fp, StartsAt: start, Labels: labels}}})
 	require.NoError(t, err)
 	id := res.Created[0]
-	resp, err := http.Post(srv.URL+"/api/v1/incidents/"+id+"/ack", "application/json", strings.NewReader(`{"actor":"alice"}`))
+	resp, err = http.Post(srv.URL+"/api/v1/incidents/"+id+"/ack", "application/json", strings.NewReader(`{"actor":"alice"}`))
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, 200, resp.StatusCode)

@@ -103,6 +103,7 @@ func BenchmarkScrape(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		logParts(b, reg)
 	})
 }
 
@@ -133,6 +134,7 @@ func BenchmarkScrapeWithChanges(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		logParts(b, reg)
 	})
 }
 

@@ -254,6 +254,21 @@ func runScenario(t *testing.T, sc scenario) {
 			t.Errorf("level %d was paged (%s) although the incident resolved before its 10m delay", m.Msg.Level, m.key())
 		}
 	}
+	// Every replica received deliveries (each Alertmanager sends to all of
+	// them), and across replicas exactly one incident was created.
+	reqs, err := s.query(ctx, `sum by (instance) (sre_webhook_requests_total{job="sred",code="200"})`)
+	if err != nil || len(reqs) != sc.Sreds {
+		t.Errorf("webhook requests per sred replica: %v (%v), want a series for each of %d replicas", reqs, err, sc.Sreds)
+	}
+	for _, r := range reqs {
+		if r.Value < 1 {
+			t.Errorf("sred %s answered no webhook delivery with 200", r.Metric["instance"])
+		}
+	}
+	created, err := s.query(ctx, `sum(sre_incidents_created_total{job="sred"})`)
+	if err != nil || len(created) != 1 || created[0].Value != 1 {
+		t.Errorf("sum(sre_incidents_created_total) over the replicas = %v (%v), want 1", created, err)
+	}
 	heals, err := s.query(ctx, `demo_heals_total`)
 	if err != nil || len(heals) != 1 || heals[0].Value != 1 {
 		t.Errorf("demo_heals_total = %v (%v), want 1: the runbook must run exactly once", heals, err)

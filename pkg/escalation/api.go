@@ -195,15 +195,22 @@ func (a *API) ack(w http.ResponseWriter, r *http.Request) {
 	}
 	_, err := a.Acks.Acknowledge(r.Context(), c.IncidentID, c.User)
 	if errors.Is(err, incident.ErrInvalidTransition) {
-		// Already acknowledged (e.g. re-escalated after an ack timeout).
-		err = a.Engine.Acknowledge(r.Context(), c.IncidentID, c.User)
+		// Already acknowledged (e.g. re-escalated after an ack timeout):
+		// stop or renew the escalation. A resolved incident keeps the
+		// core's refusal.
+		if aerr := a.Engine.Acknowledge(r.Context(), c.IncidentID, c.User); !errors.Is(aerr, ErrNoEscalation) {
+			err = aerr
+		}
 	}
 	if err != nil {
-		code := http.StatusInternalServerError
-		if errors.Is(err, incident.ErrNotFound) {
+		code, typ := http.StatusInternalServerError, "ack_failed"
+		switch {
+		case errors.Is(err, incident.ErrNotFound):
 			code = http.StatusNotFound
+		case errors.Is(err, incident.ErrInvalidTransition):
+			code, typ = http.StatusConflict, "conflict"
 		}
-		web.Error(w, code, "ack_failed", err)
+		web.Error(w, code, typ, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

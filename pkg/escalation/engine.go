@@ -836,8 +836,17 @@ func (e *Engine) EscalateNow(ctx context.Context, incidentID, reason string) err
 // acknowledged (a second acknowledgement after an ack timeout re-escalated
 // it): the core refuses the repeated status change, so the acknowledge link
 // handler calls this instead.
+// It returns ErrNoEscalation when the incident has no running or
+// acknowledged escalation (no policy matched, or it is resolved).
 func (e *Engine) Acknowledge(ctx context.Context, incidentID, actor string) error {
 	return e.db.InTx(ctx, func(tx *sql.Tx) error {
+		st, err := e.load(ctx, tx, incidentID)
+		if err != nil {
+			return err
+		}
+		if st == nil || st.state == StateNoPolicy || st.state == StateResolved {
+			return fmt.Errorf("acknowledge %s: %w", incidentID, ErrNoEscalation)
+		}
 		return e.acknowledge(ctx, tx, incidentID, actor, e.clock.Now())
 	})
 }

@@ -254,16 +254,13 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 	var tl []TimelineEntry   // written in one statement before settling
 	var newAlerts []newAlert // likewise
 
-	// Serialise deliveries of this group on every replica.
-	if _, err := tx.ExecContext(ctx, `INSERT INTO alert_groups (group_key) VALUES ($1) ON CONFLICT (group_key) DO NOTHING`, n.GroupKey); err != nil {
-		return nil, fmt.Errorf("lock group: %w", err)
-	}
-	lockQ := `SELECT incident_id FROM alert_groups WHERE group_key = $1`
-	if s.db.Dialect == "postgres" {
-		lockQ += ` FOR UPDATE`
-	}
+	// Serialise deliveries of this group on every replica: the upsert
+	// creates or locks the group's row until commit (on PostgreSQL a
+	// concurrent delivery of the same group waits here, then sees what the
+	// first one committed).
 	var curID sql.NullString
-	if err := tx.QueryRowContext(ctx, lockQ, n.GroupKey).Scan(&curID); err != nil {
+	if err := s.queryRow(ctx, tx, `INSERT INTO alert_groups (group_key) VALUES ($1)
+		ON CONFLICT (group_key) DO UPDATE SET group_key = excluded.group_key RETURNING incident_id`, n.GroupKey).Scan(&curID); err != nil {
 		return nil, fmt.Errorf("lock group: %w", err)
 	}
 
@@ -281,7 +278,7 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 		byKey[k] = &incoming{NotifiedAlert: a, key: k}
 		order = append(order, k)
 	}
-	stored, err := loadGroupAlerts(ctx, tx, n.GroupKey, byKey)
+	stored, err := s.loadGroupAlerts(ctx, tx, n.GroupKey, byKey)
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +317,7 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 			// Same state. Annotations may carry new template values.
 			ann := mustJSON(nonNil(a.Annotations))
 			if a.Status == "firing" && ann != st.annotations {
-				if _, err := tx.ExecContext(ctx, `UPDATE incident_alerts SET annotations = $4, updated_at = $5
+				if _, err := s.exec(ctx, tx, `UPDATE incident_alerts SET annotations = $4, updated_at = $5
 					WHERE group_key = $1 AND fingerprint = $2 AND starts_at = $3`,
 					n.GroupKey, k.fp, k.starts, ann, ms(now)); err != nil {
 					return nil, fmt.Errorf("update alert: %w", err)
@@ -350,7 +347,7 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 				return nil, err
 			}
 			created = true
-			if _, err := tx.ExecContext(ctx, `UPDATE alert_groups SET incident_id = $2 WHERE group_key = $1`,
+			if _, err := s.exec(ctx, tx, `UPDATE alert_groups SET incident_id = $2 WHERE group_key = $1`,
 				n.GroupKey, target.ID); err != nil {
 				return nil, fmt.Errorf("update group: %w", err)
 			}
@@ -383,18 +380,20 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 				Message: fmt.Sprintf("incident created: [%s] %s", target.Severity, target.Title),
 				Data:    map[string]any{"to": string(StatusTriggered), "group_key": n.GroupKey}})
 		}
+		var fired, firedResolved []NotifiedAlert
 		for _, a := range append(append([]*incoming(nil), newFiring...), newResolved...) {
 			newAlerts = append(newAlerts, newAlert{target.ID, a.NotifiedAlert})
-			entry := TimelineEntry{IncidentID: target.ID, Time: now, Kind: "alert_fired", Actor: "alertmanager",
-				Message: "alert fired: " + describe(a.Labels), Data: alertData(a.NotifiedAlert)}
-			tl = append(tl, entry)
+			fired = append(fired, a.NotifiedAlert)
 			if a.Status == "resolved" {
 				res.Alerts["resolved"]++
-				entry.Kind, entry.Message = "alert_resolved", "alert resolved: "+describe(a.Labels)
-				tl = append(tl, entry)
+				firedResolved = append(firedResolved, a.NotifiedAlert)
 			}
 			res.Alerts["new"]++
 			mergeAlertInfo(&target.Incident, a.NotifiedAlert, opts)
+		}
+		tl = append(tl, alertsEntry(target.ID, "alert_fired", "fired", fired, now))
+		if len(firedResolved) > 0 {
+			tl = append(tl, alertsEntry(target.ID, "alert_resolved", "resolved", firedResolved, now))
 		}
 		changed = true
 	}
@@ -409,33 +408,35 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 	}
 
 	// Resolves of known firing episodes, possibly of older incidents.
+	if err := s.resolveAlerts(ctx, tx, n.GroupKey, resolves, now); err != nil {
+		return nil, err
+	}
+	resolvedBy := map[string][]NotifiedAlert{}
+	var resolvedOrder []string
 	for _, a := range resolves {
-		st := stored[a.key]
-		ends := a.EndsAt
-		if ends.IsZero() {
-			ends = now
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE incident_alerts SET status = 'resolved', ends_at = $4, updated_at = $5
-			WHERE group_key = $1 AND fingerprint = $2 AND starts_at = $3`,
-			n.GroupKey, a.key.fp, a.key.starts, ms(ends), ms(now)); err != nil {
-			return nil, fmt.Errorf("resolve alert: %w", err)
-		}
 		res.Alerts["resolved"]++
 		changed = true
+		st := stored[a.key]
 		if !st.incidentID.Valid {
 			continue
 		}
-		r := touched[st.incidentID.String]
-		if r == nil {
-			if cur != nil && cur.ID == st.incidentID.String {
-				r = cur
-			} else if r, err = s.load(ctx, tx, st.incidentID.String); err != nil {
-				return nil, err
+		id := st.incidentID.String
+		if touched[id] == nil {
+			r := cur
+			if cur == nil || cur.ID != id {
+				if r, err = s.load(ctx, tx, id); err != nil {
+					return nil, err
+				}
 			}
 			touch(r)
 		}
-		tl = append(tl, TimelineEntry{IncidentID: r.ID, Time: now, Kind: "alert_resolved", Actor: "alertmanager",
-			Message: "alert resolved: " + describe(a.Labels), Data: alertData(a.NotifiedAlert)})
+		if _, ok := resolvedBy[id]; !ok {
+			resolvedOrder = append(resolvedOrder, id)
+		}
+		resolvedBy[id] = append(resolvedBy[id], a.NotifiedAlert)
+	}
+	for _, id := range resolvedOrder {
+		tl = append(tl, alertsEntry(id, "alert_resolved", "resolved", resolvedBy[id], now))
 	}
 	if err := s.insertAlerts(ctx, tx, n.GroupKey, newAlerts, now); err != nil {
 		return nil, err
@@ -467,7 +468,7 @@ func (s *Service) settle(ctx context.Context, tx *sql.Tx, opts Options, r *recor
 	var firing int
 	var total int
 	var minStart, maxEnd int64
-	err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'firing' THEN 1 ELSE 0 END), 0),
+	err := s.queryRow(ctx, tx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'firing' THEN 1 ELSE 0 END), 0),
 		COALESCE(MIN(starts_at), 0), COALESCE(MAX(ends_at), 0) FROM incident_alerts WHERE incident_id = $1`, r.ID).
 		Scan(&total, &firing, &minStart, &maxEnd)
 	if err != nil {
@@ -552,7 +553,7 @@ func (s *Service) create(ctx context.Context, tx *sql.Tx, opts Options, n Notifi
 		ID: id, Title: title, Service: svc, Severity: sev, Status: StatusTriggered, Labels: labels,
 		GroupKey: n.GroupKey, Receiver: n.Receiver, DetectedAt: earliest(firing), CreatedAt: now, UpdatedAt: now,
 	}}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO incidents (id, title, service, severity, status, labels, group_key,
+	if _, err := s.exec(ctx, tx, `INSERT INTO incidents (id, title, service, severity, status, labels, group_key,
 		receiver, detected_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		id, title, svc, string(sev), string(StatusTriggered), mustJSON(labels), n.GroupKey, n.Receiver,
 		ms(rec.DetectedAt), ms(now), ms(now)); err != nil {
@@ -596,7 +597,7 @@ func (s *Service) insertAlerts(ctx context.Context, tx *sql.Tx, groupKey string,
 			args = append(args, groupKey, a.Fingerprint, ms(a.StartsAt), inc, a.Status, ends,
 				mustJSON(nonNil(a.Labels)), mustJSON(nonNil(a.Annotations)), a.GeneratorURL, ms(now), ms(now))
 		}
-		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+		if _, err := s.exec(ctx, tx, sb.String(), args...); err != nil {
 			return fmt.Errorf("store alerts: %w", err)
 		}
 	}
@@ -623,7 +624,7 @@ func (s *Service) insertTimeline(ctx context.Context, tx *sql.Tx, es []TimelineE
 			placeholders(&sb, len(args), cols)
 			args = append(args, e.IncidentID, ms(e.Time), e.Kind, e.Actor, e.Message, data)
 		}
-		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+		if _, err := s.exec(ctx, tx, sb.String(), args...); err != nil {
 			return fmt.Errorf("add timeline: %w", err)
 		}
 	}
@@ -643,7 +644,7 @@ func placeholders(sb *strings.Builder, n, k int) {
 	sb.WriteByte(')')
 }
 
-func loadGroupAlerts[T any](ctx context.Context, tx *sql.Tx, groupKey string, keys map[alertKey]T) (map[alertKey]storedAlert, error) {
+func (s *Service) loadGroupAlerts(ctx context.Context, tx *sql.Tx, groupKey string, keys map[alertKey]*incoming) (map[alertKey]storedAlert, error) {
 	out := map[alertKey]storedAlert{}
 	fps := map[string]bool{}
 	for k := range keys {
@@ -659,7 +660,7 @@ func loadGroupAlerts[T any](ctx context.Context, tx *sql.Tx, groupKey string, ke
 			args = append(args, fp)
 			ph[i] = fmt.Sprintf("$%d", i+2)
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT fingerprint, starts_at, incident_id, status, ends_at, annotations
+		rows, err := s.query(ctx, tx, `SELECT fingerprint, starts_at, incident_id, status, ends_at, annotations
 			FROM incident_alerts WHERE group_key = $1 AND fingerprint IN (`+strings.Join(ph, ", ")+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("load alerts: %w", err)
@@ -762,12 +763,61 @@ func describe(labels map[string]string) string {
 	return name + "{" + strings.Join(parts, ", ") + "}"
 }
 
-func alertData(a NotifiedAlert) map[string]any {
-	d := map[string]any{"fingerprint": a.Fingerprint, "starts_at": a.StartsAt.UTC().Format(time.RFC3339Nano)}
-	if !a.EndsAt.IsZero() && a.Status == "resolved" {
-		d["ends_at"] = a.EndsAt.UTC().Format(time.RFC3339Nano)
+// alertsEntry is one timeline entry for the alerts of a notification that
+// fired (or resolved): "alert fired: X{...}" or "3 alerts fired: ...", with
+// every alert's fingerprint and times in Data["alerts"].
+func alertsEntry(incidentID, kind, verb string, as []NotifiedAlert, now time.Time) TimelineEntry {
+	const shown = 3
+	var names []string
+	list := make([]any, 0, len(as))
+	for i, a := range as {
+		if i < shown {
+			names = append(names, describe(a.Labels))
+		}
+		d := map[string]any{"fingerprint": a.Fingerprint, "starts_at": a.StartsAt.UTC().Format(time.RFC3339Nano)}
+		if !a.EndsAt.IsZero() && a.Status == "resolved" {
+			d["ends_at"] = a.EndsAt.UTC().Format(time.RFC3339Nano)
+		}
+		list = append(list, d)
 	}
-	return d
+	msg := "alert " + verb + ": " + names[0]
+	if len(as) > 1 {
+		msg = fmt.Sprintf("%d alerts %s: %s", len(as), verb, strings.Join(names, ", "))
+		if len(as) > shown {
+			msg += fmt.Sprintf(" and %d more", len(as)-shown)
+		}
+	}
+	return TimelineEntry{IncidentID: incidentID, Time: now, Kind: kind, Actor: "alertmanager", Message: msg,
+		Data: map[string]any{"alerts": list}}
+}
+
+// resolveAlerts marks known firing episodes resolved, in one statement.
+func (s *Service) resolveAlerts(ctx context.Context, tx *sql.Tx, groupKey string, as []*incoming, now time.Time) error {
+	for len(as) > 0 {
+		chunk := as[:min(len(as), 500)]
+		as = as[len(chunk):]
+		var sb strings.Builder
+		sb.WriteString(`UPDATE incident_alerts SET status = 'resolved', ends_at = v.column3, updated_at = $2 FROM (VALUES `)
+		args := []any{groupKey, ms(now)}
+		for i, a := range chunk {
+			ends := a.EndsAt
+			if ends.IsZero() {
+				ends = now
+			}
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&sb, "($%d, CAST($%d AS BIGINT), CAST($%d AS BIGINT))", n+1, n+2, n+3)
+			args = append(args, a.key.fp, a.key.starts, ms(ends))
+		}
+		sb.WriteString(`) AS v WHERE incident_alerts.group_key = $1 AND incident_alerts.fingerprint = v.column1
+			AND incident_alerts.starts_at = v.column2`)
+		if _, err := s.exec(ctx, tx, sb.String(), args...); err != nil {
+			return fmt.Errorf("resolve alerts: %w", err)
+		}
+	}
+	return nil
 }
 
 func nonNil(m map[string]string) map[string]string {

@@ -61,7 +61,7 @@ func (s *Service) load(ctx context.Context, tx *sql.Tx, id string) (*record, err
 	if s.db.Dialect == "postgres" {
 		q += ` FOR UPDATE`
 	}
-	rec, err := scanIncident(tx.QueryRowContext(ctx, q, id))
+	rec, err := scanIncident(s.queryRow(ctx, tx, q, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
@@ -82,7 +82,7 @@ func (s *Service) save(ctx context.Context, tx *sql.Tx, rec *record) error {
 	if urls == nil {
 		urls = []string{}
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE incidents SET title = $2, service = $3, severity = $4, status = $5,
+	_, err := s.exec(ctx, tx, `UPDATE incidents SET title = $2, service = $3, severity = $4, status = $5,
 		runbook_urls = $6, assignee = $7, impact = $8, flapping = $9, reopen_count = $10, mitigated_by = $11,
 		detected_at = $12, acknowledged_at = $13, investigating_at = $14, resolved_at = $15, recovered_at = $16,
 		postmortem_at = $17, updated_at = $18 WHERE id = $1`,
@@ -256,7 +256,7 @@ func (s *Service) nextID(ctx context.Context, tx *sql.Tx, prefix string, t time.
 	if s.db.Dialect == store.Postgres {
 		row = s.db.QueryRowContext(ctx, q, year)
 	} else {
-		row = tx.QueryRowContext(ctx, q, year)
+		row = s.queryRow(ctx, tx, q, year)
 	}
 	err := row.Scan(&seq)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -95,6 +96,10 @@ type Service struct {
 
 	mu   sync.RWMutex
 	opts Options
+
+	// stmts caches prepared statements by SQL text (see prepared).
+	stmts     sync.Map
+	stmtCount atomic.Int64
 
 	// SQLite group commit (see ingestBatched).
 	batchMu      sync.Mutex
@@ -397,4 +402,53 @@ func (s *Service) Timeline(ctx context.Context, id string) ([]TimelineEntry, err
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// maxStmts bounds the prepared-statement cache (multi-row INSERTs have one
+// text per row count).
+const maxStmts = 256
+
+// prepared returns tx's handle of the statement q, prepared once per
+// connection and reused: SQLite otherwise parses every statement each time.
+// It returns nil when the cache is full or preparing fails (the caller then
+// runs q directly).
+func (s *Service) prepared(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
+	if v, ok := s.stmts.Load(q); ok {
+		return tx.StmtContext(ctx, v.(*sql.Stmt))
+	}
+	if s.stmtCount.Load() >= maxStmts {
+		return nil
+	}
+	st, err := s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil
+	}
+	if v, loaded := s.stmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		st = v.(*sql.Stmt)
+	} else {
+		s.stmtCount.Add(1)
+	}
+	return tx.StmtContext(ctx, st)
+}
+
+func (s *Service) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	if st := s.prepared(ctx, tx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, q, args...)
+}
+
+func (s *Service) query(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
+	if st := s.prepared(ctx, tx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, q, args...)
+}
+
+func (s *Service) queryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+	if st := s.prepared(ctx, tx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, q, args...)
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
-	"github.com/rootuip/sre/pkg/statusupdate"
 	"github.com/rootuip/sre/pkg/store"
 	tu "github.com/rootuip/sre/pkg/testutil"
 	"github.com/rootuip/sre/pkg/web"
@@ -43,7 +42,6 @@ func newEnv(t *testing.T, db *store.DB) *env {
 	mux := http.NewServeMux()
 	(&web.IncidentsAPI{Service: svc}).Register(mux)
 	(&API{Store: e.store}).Register(mux)
-	(&statusupdate.Handler{Service: svc, Now: func() time.Time { return e.now }}).Register(mux)
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
 	return e
@@ -188,46 +186,6 @@ func TestPostmortemOpenIncidentConflict(t *testing.T) {
 		require.Equal(t, 409, do(t, "POST", e.srv.URL+"/api/v1/incidents/"+id+"/postmortem", "", &out))
 		require.Equal(t, "cannot draft the post-mortem of incident "+id+": it is triggered, only a resolved incident has a post-mortem", out.Error)
 		require.Equal(t, 404, do(t, "POST", e.srv.URL+"/api/v1/incidents/INC-1999-0001/postmortem", "", &out))
-	})
-}
-
-func TestStatusUpdate(t *testing.T) {
-	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		e := newEnv(t, db)
-		res, err := e.svc.Ingest(ctx, incident.Notification{Receiver: "sred", Status: "firing", GroupKey: `{}:{a="b"}`,
-			CommonAnnotations: map[string]string{"summary": "API Service Degradation"},
-			CommonLabels:      map[string]string{"severity": "critical"},
-			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "f", StartsAt: at("14:30:00"),
-				Labels: map[string]string{"alertname": "HighErrorRate", "severity": "critical"}}}})
-		require.NoError(t, err)
-		id := res.Created[0]
-		var out envelope[statusupdate.Update]
-		require.Equal(t, 200, do(t, "POST", e.srv.URL+"/api/v1/incidents/"+id+"/status-update",
-			`{"actor":"alice","impact":"15% of API requests failing","actions":"Investigating root cause, scaling API service",
-			  "next_update":"30m","status_page":"https://status.rootuip.com"}`, &out))
-		want := "🚨 [CRITICAL] Incident: API Service Degradation\nID: " + id + "\nStatus: triggered\nStarted: 14:30 UTC\n" +
-			"Impact: 15% of API requests failing\nActions: Investigating root cause, scaling API service\n" +
-			"Next Update: 15:00 UTC\nStatus Page: https://status.rootuip.com\n"
-		require.Equal(t, want, out.Data.Text)
-		tl, err := e.svc.Timeline(ctx, id)
-		require.NoError(t, err)
-		last := tl[len(tl)-1]
-		require.Equal(t, "status_update", last.Kind)
-		require.Equal(t, "alice", last.Actor)
-		require.Equal(t, want, last.Message)
-
-		var bad envelope[any]
-		for body, msg := range map[string]string{
-			`{"next_update":"soon"}`:                         `"next_update" "soon" is neither an RFC 3339 time nor a duration like 30m`,
-			`{"impact":"` + strings.Repeat("x", 2001) + `"}`: `"impact" is longer than 2000 bytes`,
-			`{"nope":1}`: `invalid JSON body: json: unknown field "nope"`,
-			`{"actions":"` + strings.Repeat("x", 70<<10) + `"}`: "request body larger than 65536 bytes",
-		} {
-			require.Equal(t, 400, do(t, "POST", e.srv.URL+"/api/v1/incidents/"+id+"/status-update", body, &bad), msg)
-			require.Equal(t, msg, bad.Error)
-		}
-		require.Equal(t, 404, do(t, "POST", e.srv.URL+"/api/v1/incidents/INC-1999-0001/status-update", `{}`, &bad))
 	})
 }
 

@@ -189,7 +189,7 @@ func TestRecordedFiringThenResolved(t *testing.T) {
 			require.Equal(t, "firing", a.Status)
 			require.Nil(t, a.EndsAt)
 		}
-		require.Equal(t, []string{"status", "alert_fired", "alert_fired"}, kinds(t, e.svc, inc.ID))
+		require.Equal(t, []string{"status", "alert_fired"}, kinds(t, e.svc, inc.ID))
 
 		e.mustPost(t, resolved)
 		inc = onlyIncident(t, e.svc)
@@ -199,8 +199,12 @@ func TestRecordedFiringThenResolved(t *testing.T) {
 		for _, a := range inc.Alerts {
 			require.Equal(t, "resolved", a.Status)
 		}
-		require.Equal(t, []string{"status", "alert_fired", "alert_fired", "alert_resolved", "alert_resolved", "status"},
-			kinds(t, e.svc, inc.ID))
+		require.Equal(t, []string{"status", "alert_fired", "alert_resolved", "status"}, kinds(t, e.svc, inc.ID))
+		tl, err := e.svc.Timeline(context.Background(), inc.ID)
+		require.NoError(t, err)
+		require.Equal(t, `2 alerts fired: HighErrorRate{instance="api-0:8080", job="api", service="api", severity="critical"}, `+
+			`HighErrorRate{instance="api-1:8080", job="api", service="api", severity="critical"}`, tl[1].Message)
+		require.Len(t, tl[1].Data["alerts"], 2)
 	})
 }
 
@@ -348,8 +352,7 @@ func TestGroupKeyReuseAndFlapping(t *testing.T) {
 			require.Nil(t, inc.ResolvedAt)
 			require.Len(t, inc.Alerts, 4)
 			tl := kinds(t, e.svc, inc.ID)
-			require.Equal(t, []string{"status", "alert_fired", "alert_fired", "alert_resolved", "alert_resolved", "status",
-				"status", "alert_fired", "alert_fired"}, tl)
+			require.Equal(t, []string{"status", "alert_fired", "alert_resolved", "status", "status", "alert_fired"}, tl)
 			e.mustPost(t, shifted(resolved, 10*time.Minute))
 			inc = onlyIncident(t, e.svc)
 			require.Equal(t, incident.StatusResolved, inc.Status)

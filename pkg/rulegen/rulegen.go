@@ -138,8 +138,8 @@ func GenerateSLO(spec *slo.Spec, o *slo.SLO) (rulefmt.RuleGroup, error) {
 	return rulefmt.RuleGroup{Name: GroupName(spec.Service, o.Name), Rules: g.rules}, nil
 }
 
-// Windows returns the distinct alert windows of an SLO other than the 5m
-// base window... plus the 5m window itself, sorted ascending.
+// Windows returns the distinct alert windows of an SLO (short and long,
+// and always the 5m base window), sorted ascending.
 func Windows(o *slo.SLO) []time.Duration {
 	set := map[time.Duration]bool{slo.BaseWindow: true}
 	for _, w := range o.Windows() {
@@ -283,10 +283,15 @@ func escapeTemplate(s string) string {
 }
 
 func (g *gen) alertLabels(extra ...map[string]string) map[string]string {
+	// Alert labels are templates in Prometheus: user text is escaped.
 	l := map[string]string{}
-	maps.Copy(l, g.slo.Alerting.Labels)
+	for k, v := range g.slo.Alerting.Labels {
+		l[k] = escapeTemplate(v)
+	}
 	for _, e := range extra {
-		maps.Copy(l, e)
+		for k, v := range e {
+			l[k] = escapeTemplate(v)
+		}
 	}
 	// Also set by the expression; repeated so that rules of different SLOs
 	// never look alike to linters.

@@ -27,11 +27,11 @@ type Suite struct {
 
 // TestGroup is one test of a suite: input series and expectations.
 type TestGroup struct {
-	Name            string        `yaml:"name"`
+	Name            string         `yaml:"name"`
 	Interval        model.Duration `yaml:"interval"`
-	InputSeries     []InputSeries `yaml:"input_series"`
-	AlertRuleTests  []AlertTest   `yaml:"alert_rule_test,omitempty"`
-	PromqlExprTests []ExprTest    `yaml:"promql_expr_test,omitempty"`
+	InputSeries     []InputSeries  `yaml:"input_series"`
+	AlertRuleTests  []AlertTest    `yaml:"alert_rule_test,omitempty"`
+	PromqlExprTests []ExprTest     `yaml:"promql_expr_test,omitempty"`
 }
 
 // InputSeries is a series in promtool's expanding notation.
@@ -585,7 +585,7 @@ func newFixture(o *slo.SLO) (*fixture, string) {
 			b.Set(labels.MetricName, name)
 			return b.Labels()
 		}
-		inf := labels.NewBuilder(with(vs.Name+"_bucket"))
+		inf := labels.NewBuilder(with(vs.Name + "_bucket"))
 		inf.Set("le", "+Inf")
 		fx.series = []fixtureSeries{
 			{labels: with(vs.Name + "_bucket"), role: roleGood, le: true},

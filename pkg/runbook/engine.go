@@ -54,9 +54,9 @@ type Querier interface {
 type Options struct {
 	DB         *store.DB
 	Incidents  Incidents
-	Escalator  Escalator        // nil: escalation requests are recorded only
-	Notifier   Notifier         // nil: notify steps write the timeline and the event stream only
-	Prometheus Querier          // nil: promql steps fail
+	Escalator  Escalator                            // nil: escalation requests are recorded only
+	Notifier   Notifier                             // nil: notify steps write the timeline and the event stream only
+	Prometheus Querier                              // nil: promql steps fail
 	Kubernetes func() (kubernetes.Interface, error) // nil: kubernetes steps fail
 	Bus        *events.Bus
 	Logger     *slog.Logger
@@ -695,7 +695,9 @@ func (e *Engine) GetRun(ctx context.Context, id int64) (*Run, error) {
 }
 
 // ListRuns lists runs, newest first.
-func (e *Engine) ListRuns(ctx context.Context, f RunFilter) ([]*Run, error) { return listRuns(ctx, e.db, f) }
+func (e *Engine) ListRuns(ctx context.Context, f RunFilter) ([]*Run, error) {
+	return listRuns(ctx, e.db, f)
+}
 
 // Locks lists the target locks held now.
 func (e *Engine) Locks(ctx context.Context) ([]Lock, error) { return listLocks(ctx, e.db) }

@@ -231,10 +231,10 @@ const runColumns = `id, incident_id, runbook, target, status, reason, severity, 
 
 func scanRun(sc interface{ Scan(...any) error }) (*Run, error) {
 	var (
-		r                             Run
-		labels                        string
-		dry, cont, cancel, verified   int
-		created, started, finished    int64
+		r                           Run
+		labels                      string
+		dry, cont, cancel, verified int
+		created, started, finished  int64
 	)
 	if err := sc.Scan(&r.ID, &r.IncidentID, &r.Runbook, &r.Target, &r.Status, &r.Reason, &r.Severity, &labels, &dry,
 		&cont, &cancel, &r.CurrentStep, &verified, &r.Owner, &created, &started, &finished); err != nil {

@@ -83,7 +83,7 @@ func Start(t *testing.T, o Options) *Server {
 	// Raw data.
 	om := filepath.Join(dir, "data.om")
 	start := writeOpenMetrics(t, om, o.Series, o.End)
-	run(t, promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet", om, data)
+	run(t, promtool, "tsdb", "create-blocks-from", "--quiet", "--max-block-duration=486h", "openmetrics", om, data)
 	if err := os.Remove(om); err != nil {
 		t.Fatal(err)
 	}
@@ -116,19 +116,33 @@ func Start(t *testing.T, o Options) *Server {
 
 	args := []string{"--storage.tsdb.retention.time=1000d"}
 	prom := testutil.StartPrometheus(t, testutil.PrometheusOptions{Config: "global: {}\n", DataDir: data, Args: args})
-	for i, lvl := range levels {
-		from := start.Add(5 * time.Minute)
-		if i > 0 {
-			from = o.End.Add(-o.Recent)
+	backfill := func(name string, rules []rulefmt.Rule, from time.Time) {
+		if len(rules) == 0 {
+			return
 		}
-		rf := filepath.Join(dir, fmt.Sprintf("level%d.yml", i))
-		writeRules(t, rf, lvl)
-		out := filepath.Join(dir, fmt.Sprintf("blocks%d", i))
-		run(t, promtool, "tsdb", "create-blocks-from", "rules", "--quiet",
+		rf := filepath.Join(dir, name+".yml")
+		writeRules(t, rf, rules)
+		out := filepath.Join(dir, name)
+		// 162h blocks keep each range query under Prometheus' 11000 points.
+		run(t, promtool, "tsdb", "create-blocks-from", "--quiet", "--max-block-duration=162h", "rules",
 			"--url="+prom.URL, "--output-dir="+out, "--eval-interval="+Step.String(),
 			"--start="+strconv.FormatInt(from.Unix(), 10), "--end="+strconv.FormatInt(o.End.Unix(), 10), rf)
-		prom.Stop()
 		moveBlocks(t, out, data)
+	}
+	for i, lvl := range levels {
+		// The 5m rate recordings are read over whole periods: backfill them
+		// over all the data. Everything else is read at or near End.
+		var full, recent []rulefmt.Rule
+		for _, r := range lvl {
+			if r.Record == rulegen.ErrorEventsRate5m || r.Record == rulegen.TotalEventsRate5m {
+				full = append(full, r)
+			} else {
+				recent = append(recent, r)
+			}
+		}
+		backfill(fmt.Sprintf("level%d-full", i), full, start.Add(5*time.Minute))
+		backfill(fmt.Sprintf("level%d-recent", i), recent, o.End.Add(-o.Recent))
+		prom.Stop()
 		pf := testutil.PrometheusOptions{Config: "global: {}\n", DataDir: data, Args: args}
 		if i == len(levels)-1 {
 			pf.Config = "global: {}\nrule_files:\n"
@@ -145,6 +159,10 @@ func Start(t *testing.T, o Options) *Server {
 
 func run(t *testing.T, bin string, args ...string) {
 	t.Helper()
+	began := time.Now()
+	defer func() {
+		t.Logf("%s %s: %s", filepath.Base(bin), strings.Join(args[:4], " "), time.Since(began).Round(time.Millisecond))
+	}()
 	out, err := exec.Command(bin, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args[:3], " "), err, out)

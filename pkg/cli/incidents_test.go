@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
+	"github.com/rootuip/sre/pkg/web"
+)
+
+func TestIncidentsCommands(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+		svc.Now = func() time.Time { return now }
+		for _, g := range []struct{ service, severity string }{{"checkout", "critical"}, {"search", "warning"}} {
+			_, err := svc.Ingest(context.Background(), incident.Notification{
+				Receiver: "sred", Status: "firing", GroupKey: g.service,
+				CommonLabels: map[string]string{"alertname": "Down", "service": g.service, "severity": g.severity},
+				Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: g.service, StartsAt: now.Add(-time.Minute),
+					Labels: map[string]string{"alertname": "Down", "service": g.service, "severity": g.severity}}},
+			})
+			require.NoError(t, err)
+		}
+		mux := http.NewServeMux()
+		(&web.IncidentsAPI{Service: svc}).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+
+		run := func(args ...string) (int, string, string) {
+			var stdout, stderr bytes.Buffer
+			code := Main(append([]string{"incidents", "--sred.url=" + srv.URL, "--actor=alice"}, args...), &stdout, &stderr)
+			return code, stdout.String(), stderr.String()
+		}
+		code, out, errOut := run("list")
+		require.Equal(t, 0, code, errOut)
+		require.Equal(t, ""+
+			"ID             SEVERITY  STATUS     SERVICE   CREATED           ASSIGNEE  TITLE\n"+
+			"INC-2026-0002  MEDIUM    triggered  search    2026-05-04 10:00  -         Down on search\n"+
+			"INC-2026-0001  CRITICAL  triggered  checkout  2026-05-04 10:00  -         Down on checkout\n", out)
+
+		code, out, errOut = run("list", "--severity=CRITICAL", "-o", "json")
+		require.Equal(t, 0, code, errOut)
+		var page incident.Page
+		require.NoError(t, json.Unmarshal([]byte(out), &page))
+		require.Equal(t, 1, page.Total)
+		require.Equal(t, "INC-2026-0001", page.Incidents[0].ID)
+
+		code, out, errOut = run("ack", "INC-2026-0001")
+		require.Equal(t, 0, code, errOut)
+		require.Equal(t, "INC-2026-0001 is now acknowledged\n", out)
+
+		code, _, errOut = run("ack", "INC-2026-0001")
+		require.Equal(t, 1, code)
+		require.Equal(t, "srectl: sred answered 409: cannot acknowledge incident INC-2026-0001: it is acknowledged, only a triggered incident can be acknowledged\n", errOut)
+
+		code, out, errOut = run("resolve", "INC-2026-0001", "-m", "restarted the pods")
+		require.Equal(t, 0, code, errOut)
+		require.Equal(t, "INC-2026-0001 is now resolved\n", out)
+
+		code, out, errOut = run("show", "INC-2026-0001")
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, out, "INC-2026-0001 [CRITICAL] Down on checkout\nStatus:    resolved\n")
+		require.Contains(t, out, "  status         alice          acknowledged by alice\n")
+		require.Contains(t, out, "resolved by alice: restarted the pods\n")
+
+		code, _, errOut = run("show", "INC-2026-0404")
+		require.Equal(t, 1, code)
+		require.Equal(t, "srectl: sred answered 404: incident not found: INC-2026-0404\n", errOut)
+
+		var stdout, stderr bytes.Buffer
+		require.Equal(t, 3, Main([]string{"incidents", "--sred.url=http://127.0.0.1:1", "list"}, &stdout, &stderr))
+		require.Contains(t, stderr.String(), "srectl: reach sred: ")
+	})
+}

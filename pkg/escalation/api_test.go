@@ -1,0 +1,337 @@
+package escalation_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/escalation"
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/jobs"
+	"github.com/rootuip/sre/pkg/notify"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
+	"github.com/rootuip/sre/pkg/web"
+)
+
+// apiRig is a rig behind a real HTTP server: the incidents API of the core
+// and the escalation API mounted on one mux, as sred does.
+type apiRig struct {
+	*rig
+	srv *httptest.Server
+}
+
+func newAPIRig(t *testing.T, db *store.DB) *apiRig {
+	t.Helper()
+	sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+	r := newRig(t, db, jobs.NewManualClock(t0), escalationYAML, notifyConfig(t, sms, push, email, slack))
+	mux := http.NewServeMux()
+	(&web.IncidentsAPI{Service: r.svc}).Register(mux)
+	(&escalation.API{Engine: r.engine, Acks: r.svc}).Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return &apiRig{rig: r, srv: srv}
+}
+
+type reply struct {
+	Code        int
+	ContentType string
+	Body        string
+	Env         web.Response
+}
+
+func (a *apiRig) do(t *testing.T, method, path, body string) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, a.srv.URL+path, strings.NewReader(body))
+	require.NoError(t, err)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	out := reply{Code: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: string(b)}
+	if strings.HasPrefix(out.ContentType, "application/json") {
+		require.NoError(t, json.Unmarshal(b, &out.Env), string(b))
+	}
+	return out
+}
+
+// requireError checks an error envelope: status code, type and exact message.
+func requireError(t *testing.T, got reply, code int, typ, msg string) {
+	t.Helper()
+	require.Equal(t, code, got.Code, got.Body)
+	require.Equal(t, "error", got.Env.Status, got.Body)
+	require.Equal(t, typ, got.Env.ErrorType, got.Body)
+	require.Equal(t, msg, got.Env.Error)
+}
+
+// snapshot is everything a bad request must leave alone: the escalation
+// state with its pending timers and notifications, the incident's status and
+// its timeline length.
+func (a *apiRig) snapshot(t *testing.T, id string) string {
+	t.Helper()
+	st, err := a.engine.Get(context.Background(), id)
+	require.NoError(t, err)
+	inc, err := a.svc.Get(context.Background(), id)
+	require.NoError(t, err)
+	tl, err := a.svc.Timeline(context.Background(), id)
+	require.NoError(t, err)
+	b, err := json.Marshal(map[string]any{"escalation": st, "status": inc.Status, "timeline": len(tl)})
+	require.NoError(t, err)
+	return string(b)
+}
+
+// ackPath returns the path of the acknowledge link sent to user.
+func (a *apiRig) ackPath(t *testing.T, id, user string) string {
+	t.Helper()
+	recs, err := notify.List(context.Background(), a.db, id)
+	require.NoError(t, err)
+	for _, rec := range recs {
+		if rec.User == user && rec.Message.AckURL != "" {
+			u, err := url.Parse(rec.Message.AckURL)
+			require.NoError(t, err)
+			require.Equal(t, "sred.example.com", u.Host)
+			return u.Path
+		}
+	}
+	t.Fatalf("no acknowledge link for %s on %s", user, id)
+	return ""
+}
+
+func TestAPIStatusAndEscalate(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		a := newAPIRig(t, db)
+		id := a.open(t, "critical")
+		a.tick(t)
+
+		got := a.do(t, "GET", "/api/v1/escalation/incidents/"+id, "")
+		require.Equal(t, http.StatusOK, got.Code, got.Body)
+		var st escalation.Status
+		b, _ := json.Marshal(got.Env.Data)
+		require.NoError(t, json.Unmarshal(b, &st))
+		require.Equal(t, "default", st.Policy)
+		require.Equal(t, escalation.StateActive, st.State)
+		require.Equal(t, 0, st.Level)
+		require.Equal(t, []escalation.PendingStep{
+			{Kind: "step", Level: 1, At: t0.Add(15 * time.Minute)},
+			{Kind: "handoff", Level: 0, At: time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)}, // the primary's next shift
+		}, st.Pending)
+		require.Len(t, st.Notices, 3)
+		require.Len(t, st.Frozen.Levels, 4)
+
+		requireError(t, a.do(t, "GET", "/api/v1/escalation/incidents/INC-1999-0001", ""),
+			http.StatusNotFound, "not_found", `incident "INC-1999-0001" has no escalation`)
+
+		// Bad bodies change nothing.
+		before := a.snapshot(t, id)
+		for _, tc := range []struct{ name, body, msg string }{
+			{"malformed", `{"reason":`, "invalid JSON body: unexpected EOF"},
+			{"not an object", `["x"]`, "invalid JSON body: json: cannot unmarshal array into Go value of type struct { Reason string \"json:\\\"reason\\\"\" }"},
+			{"unknown field", `{"reason":"x","level":3}`, `invalid JSON body: json: unknown field "level"`},
+			{"trailing data", `{"reason":"x"} {}`, "invalid JSON body: trailing data after the JSON value"},
+			{"huge", `{"reason":"` + strings.Repeat("x", 1<<17) + `"}`, "request body larger than 65536 bytes"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				requireError(t, a.do(t, "POST", "/api/v1/escalation/incidents/"+id+"/escalate", tc.body), http.StatusBadRequest, "bad_data", tc.msg)
+			})
+		}
+		require.Equal(t, before, a.snapshot(t, id))
+
+		// Escalate now: level 1 is paged at once.
+		got = a.do(t, "POST", "/api/v1/escalation/incidents/"+id+"/escalate", `{"reason":"customer report"}`)
+		require.Equal(t, http.StatusAccepted, got.Code, got.Body)
+		require.Equal(t, map[string]any{"incident_id": id}, got.Env.Data)
+		a.tick(t)
+		require.Equal(t, []string{`Escalated now (customer report): level 1 (policy "default"): paging carol via sms, phone, push; level 2 at 10:45:00 UTC if not acknowledged`},
+			a.timeline(t, id, "Escalated now"))
+
+		// A resolved incident has nothing to escalate.
+		got = a.do(t, "POST", "/api/v1/incidents/"+id+"/resolve", `{"actor":"carol"}`)
+		require.Equal(t, http.StatusOK, got.Code, got.Body)
+		before = a.snapshot(t, id)
+		requireError(t, a.do(t, "POST", "/api/v1/escalation/incidents/"+id+"/escalate", `{}`),
+			http.StatusConflict, "conflict", "escalate "+id+" now: incident has no escalation to advance")
+		requireError(t, a.do(t, "POST", "/api/v1/escalation/incidents/INC-1999-0001/escalate", `{}`),
+			http.StatusConflict, "conflict", "escalate INC-1999-0001 now: incident has no escalation to advance")
+		require.Equal(t, before, a.snapshot(t, id))
+	})
+}
+
+func TestAPIMaintenance(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		a := newAPIRig(t, db)
+		list := func() []any {
+			t.Helper()
+			got := a.do(t, "GET", "/api/v1/escalation/maintenance", "")
+			require.Equal(t, http.StatusOK, got.Code, got.Body)
+			return got.Env.Data.([]any)
+		}
+		require.Equal(t, []any{}, list())
+
+		for _, tc := range []struct{ name, body, msg string }{
+			{"malformed", `{"name":"x"`, "invalid JSON body: unexpected EOF"},
+			{"unknown field", `{"name":"x","matchers":["service=\"api\""],"duration":"1h","ends":"tomorrow"}`, `invalid JSON body: json: unknown field "ends"`},
+			{"bad time", `{"name":"x","matchers":["service=\"api\""],"start":"monday"}`, `invalid JSON body: parsing time "monday" as "2006-01-02T15:04:05Z07:00": cannot parse "monday" as "2006"`},
+			{"no name", `{"matchers":["service=\"api\""],"duration":"1h"}`, "maintenance window without a name"},
+			{"no matchers", `{"name":"x","duration":"1h"}`, `maintenance window "x": matchers are required`},
+			{"bad matcher", `{"name":"x","matchers":["service=~\"(\""],"duration":"1h"}`, "maintenance window \"x\": matcher \"service=~\\\"(\\\"\": error parsing regexp: missing closing ): `^(?:()$`"},
+			{"bad duration", `{"name":"x","matchers":["service=\"api\""],"duration":"an hour"}`, `invalid duration "an hour"`},
+			{"negative duration", `{"name":"x","matchers":["service=\"api\""],"duration":"-1h"}`, `invalid duration "-1h"`},
+			{"no end", `{"name":"x","matchers":["service=\"api\""]}`, `maintenance window "x": end must be after start`},
+			{"end before start", `{"name":"x","matchers":["service=\"api\""],"start":"2026-03-02T12:00:00Z","end":"2026-03-02T11:00:00Z"}`, `maintenance window "x": end must be after start`},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				requireError(t, a.do(t, "POST", "/api/v1/escalation/maintenance", tc.body), http.StatusBadRequest, "bad_data", tc.msg)
+			})
+		}
+		require.Equal(t, []any{}, list(), "no bad request stored a window")
+
+		// A window starting now for an hour, and one in the future.
+		got := a.do(t, "POST", "/api/v1/escalation/maintenance", `{"name":"db-upgrade","matchers":["service=\"api\""],"duration":"1h","by":"alice"}`)
+		require.Equal(t, http.StatusCreated, got.Code, got.Body)
+		require.Equal(t, map[string]any{"id": float64(1), "name": "db-upgrade", "matchers": []any{`service="api"`},
+			"start": "2026-03-02T10:30:00Z", "end": "2026-03-02T11:30:00Z"}, got.Env.Data)
+		got = a.do(t, "POST", "/api/v1/escalation/maintenance", `{"name":"later","matchers":["service=\"web\""],"start":"2026-03-09T22:00:00Z","end":"2026-03-10T02:00:00Z"}`)
+		require.Equal(t, http.StatusCreated, got.Code, got.Body)
+		require.Len(t, list(), 2)
+
+		// The window is honoured by a new incident.
+		id := a.open(t, "critical")
+		a.tick(t)
+		require.Empty(t, a.paged(t, id))
+
+		requireError(t, a.do(t, "DELETE", "/api/v1/escalation/maintenance/abc", ""), http.StatusBadRequest, "bad_data", `invalid maintenance window id "abc"`)
+		requireError(t, a.do(t, "DELETE", "/api/v1/escalation/maintenance/99", ""), http.StatusNotFound, "not_found", "no stored maintenance window 99")
+		require.Len(t, list(), 2)
+		got = a.do(t, "DELETE", "/api/v1/escalation/maintenance/1", "")
+		require.Equal(t, http.StatusOK, got.Code, got.Body)
+		require.Equal(t, map[string]any{"deleted": float64(1)}, got.Env.Data)
+		ws := list()
+		require.Len(t, ws, 1)
+		require.Equal(t, "later", ws[0].(map[string]any)["name"])
+	})
+}
+
+func TestAPISimulate(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		a := newAPIRig(t, db)
+		got := a.do(t, "POST", "/api/v1/escalation/simulate", `{"labels":{"service":"api","severity":"high"},"at":"2026-03-02T10:30:00Z"}`)
+		require.Equal(t, http.StatusOK, got.Code, got.Body)
+		var sim escalation.Simulation
+		b, _ := json.Marshal(got.Env.Data)
+		require.NoError(t, json.Unmarshal(b, &sim))
+		require.Equal(t, "default", sim.Policy)
+		require.Equal(t, "HIGH", sim.Severity)
+		var steps []string
+		for _, s := range sim.Steps {
+			steps = append(steps, s.At.Format("15:04")+" "+strings.Join(s.Users, ","))
+		}
+		// HIGH escalates after 5 minutes; later levels keep their spacing.
+		require.Equal(t, []string{"10:30 bob", "10:35 carol", "10:50 dave", "11:20 erin"}, steps)
+
+		for _, tc := range []struct{ name, body, msg string }{
+			{"malformed", `{"labels":`, "invalid JSON body: unexpected EOF"},
+			{"unknown field", `{"labels":{},"when":"now"}`, `invalid JSON body: json: unknown field "when"`},
+			{"label not a string", `{"labels":{"service":1}}`, "invalid JSON body: json: cannot unmarshal number into Go struct field .labels of type string"},
+			{"bad severity", `{"labels":{"severity":"urgent"}}`, `unknown severity "urgent" (want one of CRITICAL, HIGH, MEDIUM, LOW)`},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				requireError(t, a.do(t, "POST", "/api/v1/escalation/simulate", tc.body), http.StatusBadRequest, "bad_data", tc.msg)
+			})
+		}
+	})
+}
+
+func TestAckLink(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := newAPIRig(t, db)
+		id := a.open(t, "critical")
+		a.tick(t)
+		path := a.ackPath(t, id, "bob")
+		require.True(t, strings.HasPrefix(path, "/ack/"), path)
+		before := a.snapshot(t, id)
+
+		// GET shows a confirmation form and changes nothing (link scanners).
+		got := a.do(t, "GET", path, "")
+		require.Equal(t, http.StatusOK, got.Code, got.Body)
+		require.Equal(t, "text/html; charset=utf-8", got.ContentType)
+		require.Contains(t, got.Body, "<h1>Acknowledge incident "+id+"</h1>")
+		require.Contains(t, got.Body, `<form method="post"><button type="submit">Acknowledge as bob</button></form>`)
+		require.Equal(t, before, a.snapshot(t, id))
+
+		// Bad tokens: forged, truncated, signed with another key, garbage.
+		tok := strings.TrimPrefix(path, "/ack/")
+		payload, sig, _ := strings.Cut(tok, ".")
+		otherKey, err := notify.SignAck("another-key", notify.AckClaims{IncidentID: id, User: "mallory", Expires: t0.Add(time.Hour).Unix()})
+		require.NoError(t, err)
+		for _, bad := range []string{payload + ".AAAA" + sig[4:], payload, otherKey, "garbage", strings.Repeat("a", 3000) + "." + sig} {
+			for _, method := range []string{"GET", "POST"} {
+				requireError(t, a.do(t, method, "/ack/"+bad, ""), http.StatusForbidden, "forbidden", "invalid acknowledge token")
+			}
+		}
+		require.Equal(t, before, a.snapshot(t, id))
+
+		// A valid token for an incident that does not exist.
+		ghost, err := notify.SignAck("ack-key", notify.AckClaims{IncidentID: "INC-1999-0001", User: "bob", Expires: t0.Add(time.Hour).Unix()})
+		require.NoError(t, err)
+		requireError(t, a.do(t, "POST", "/ack/"+ghost, ""), http.StatusNotFound, "ack_failed", "incident not found: INC-1999-0001")
+
+		// POST acknowledges as the user the link was sent to.
+		got = a.do(t, "POST", path, "")
+		require.Equal(t, http.StatusOK, got.Code, got.Body)
+		require.Contains(t, got.Body, "<p>Acknowledged by bob.</p>")
+		inc, err := a.svc.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusAcknowledged, inc.Status)
+		st, err := a.engine.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, escalation.StateAcknowledged, st.State)
+		require.Equal(t, []string{"Escalation stopped: acknowledged by bob; re-escalates if not resolved within 30m0s"}, a.timeline(t, id, "Escalation stopped"))
+
+		// Pressing the link again renews the acknowledgement.
+		got = a.do(t, "POST", path, "")
+		require.Equal(t, http.StatusOK, got.Code, got.Body)
+		require.Equal(t, []string{"Acknowledgement renewed by bob; re-escalates if not resolved within 30m0s"}, a.timeline(t, id, "Acknowledgement renewed"))
+
+		// Once resolved, the link refuses: nothing to acknowledge.
+		_, err = a.svc.Resolve(ctx, id, "bob", "fixed")
+		require.NoError(t, err)
+		before = a.snapshot(t, id)
+		requireError(t, a.do(t, "POST", path, ""), http.StatusConflict, "conflict",
+			"cannot acknowledge incident "+id+": it is resolved, only a triggered incident can be acknowledged")
+		require.Equal(t, before, a.snapshot(t, id))
+	})
+}
+
+func TestAckLinkExpired(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		a := newAPIRig(t, db)
+		id := a.open(t, "critical")
+		a.tick(t)
+		path := a.ackPath(t, id, "bob")
+		// ack_link_ttl is 24h: one second before, the link still shows.
+		a.clock.Advance(24*time.Hour - time.Second)
+		require.Equal(t, http.StatusOK, a.do(t, "GET", path, "").Code)
+		a.clock.Advance(time.Second)
+		before := a.snapshot(t, id)
+		for _, method := range []string{"GET", "POST"} {
+			requireError(t, a.do(t, method, path, ""), http.StatusForbidden, "forbidden", "acknowledge token expired")
+		}
+		require.Equal(t, before, a.snapshot(t, id))
+		inc, err := a.svc.Get(context.Background(), id)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusTriggered, inc.Status)
+	})
+}

@@ -1,0 +1,97 @@
+package runbook
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/store"
+	sretest "github.com/rootuip/sre/pkg/testutil"
+)
+
+func TestAPI(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		rec := &recorder{}
+		rb := mustParse(t, `
+name: gated
+matchers: ['alertname="X"']
+steps:
+  - name: ask
+    approval: {}
+  - name: act
+    exec: {command: [/bin/echo, done]}
+`)
+		e := newEngine(t, db, testConfig(), rec, rb)
+		startEngine(t, e)
+		mux := http.NewServeMux()
+		e.Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		call := func(method, path, body string) (int, string) {
+			req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+			require.NoError(t, err)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, strings.TrimSpace(string(b))
+		}
+
+		code, body := call("GET", "/api/v1/runbooks", "")
+		require.Equal(t, 200, code)
+		require.Contains(t, body, `"name":"gated"`)
+
+		trigger(t, db, e, newIncident("INC-1", map[string]string{"alertname": "X"}), incident.ChangeCreated)
+		run := waitRun(t, e, "INC-1", RunWaitingApproval)
+		runPath := "/api/v1/runbooks/runs/" + itoa(int(run.ID))
+
+		for _, tc := range []struct {
+			method, path, body string
+			code               int
+			want               string
+		}{
+			{"POST", runPath + "/approve", `{"by": "alice", "extra": 1}`, 400, `{"status":"error","errorType":"bad_data","error":"invalid JSON body: json: unknown field \"extra\""}`},
+			{"POST", runPath + "/approve", `{"by": `, 400, `{"status":"error","errorType":"bad_data","error":"invalid JSON body: unexpected EOF"}`},
+			{"POST", runPath + "/approve", `{"by": "  "}`, 400, `{"status":"error","errorType":"bad_data","error":"\"by\" (the approver) is required"}`},
+			{"POST", runPath + "/approve", `{"by": "` + strings.Repeat("a", 70000) + `"}`, 400, `{"status":"error","errorType":"bad_data","error":"request body larger than 65536 bytes"}`},
+			{"POST", "/api/v1/runbooks/runs/abc/approve", `{"by": "alice"}`, 400, `{"status":"error","errorType":"bad_data","error":"run id \"abc\": want a positive integer"}`},
+			{"POST", "/api/v1/runbooks/runs/999/approve", `{"by": "alice"}`, 404, `{"status":"error","errorType":"not_found","error":"run 999: not found"}`},
+			{"GET", "/api/v1/runbooks/runs?limit=0", ``, 400, `{"status":"error","errorType":"bad_data","error":"limit \"0\": want an integer between 1 and 1000"}`},
+			{"PUT", "/api/v1/runbooks/kill-switch", `{"enabled": true}`, 400, `{"status":"error","errorType":"bad_data","error":"\"by\" is required"}`},
+		} {
+			code, body := call(tc.method, tc.path, tc.body)
+			require.Equal(t, tc.code, code, "%s %s: %s", tc.method, tc.path, body)
+			require.Equal(t, tc.want, body)
+		}
+
+		code, body = call("POST", runPath+"/approve", `{"by": "alice", "comment": "ok"}`)
+		require.Equal(t, 200, code, body)
+		run = waitRun(t, e, "INC-1", RunSucceeded)
+		code, body = call("POST", runPath+"/approve", `{"by": "alice"}`)
+		require.Equal(t, 409, code)
+		require.Equal(t, `{"status":"error","errorType":"conflict","error":"run 1 is succeeded, not waiting for approval: conflict"}`, body)
+
+		code, body = call("GET", runPath, "")
+		require.Equal(t, 200, code)
+		var env struct{ Data Run }
+		require.NoError(t, json.Unmarshal([]byte(body), &env))
+		require.Equal(t, RunSucceeded, env.Data.Status)
+		require.Equal(t, "done\n", stepAudit(t, &env.Data, "act").Output)
+
+		code, body = call("PUT", "/api/v1/runbooks/kill-switch", `{"enabled": true, "by": "bob", "reason": "storm"}`)
+		require.Equal(t, 200, code, body)
+		code, body = call("GET", "/api/v1/runbooks/kill-switch", "")
+		require.Equal(t, 200, code)
+		require.Contains(t, body, `"enabled":true,"by":"bob","reason":"storm"`)
+
+		code, body = call("GET", "/api/v1/runbooks/runs?incident=INC-1&status=succeeded", "")
+		require.Equal(t, 200, code)
+		require.Contains(t, body, `"runbook":"gated"`)
+	})
+}

@@ -1,0 +1,140 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
+	"github.com/rootuip/sre/pkg/web"
+)
+
+func notification(group, service, severity string) incident.Notification {
+	return incident.Notification{
+		Receiver: "sred", Status: "firing", GroupKey: group,
+		CommonLabels: map[string]string{"alertname": "Down", "service": service, "severity": severity},
+		Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: group, StartsAt: time.Now().Add(-time.Minute),
+			Labels: map[string]string{"alertname": "Down", "service": service, "severity": severity}}},
+	}
+}
+
+func call(t *testing.T, method, url, body string) (int, web.Response) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var r web.Response
+	require.NoError(t, json.Unmarshal(b, &r), string(b))
+	return resp.StatusCode, r
+}
+
+func TestIncidentsAPI(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		ctx := context.Background()
+		for _, n := range []incident.Notification{
+			notification("a", "checkout", "critical"), notification("b", "search", "warning"), notification("c", "checkout", "info"),
+		} {
+			_, err := svc.Ingest(ctx, n)
+			require.NoError(t, err)
+		}
+		mux := http.NewServeMux()
+		(&web.IncidentsAPI{Service: svc}).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		year := time.Now().UTC().Year()
+		id := func(n int) string { return incidentID(year, n) }
+
+		cases := []struct {
+			name, method, path, body string
+			code                     int
+			errType, err             string
+			check                    func(t *testing.T, data json.RawMessage)
+		}{
+			{name: "list", method: "GET", path: "/api/v1/incidents", code: 200, check: func(t *testing.T, d json.RawMessage) {
+				var p incident.Page
+				require.NoError(t, json.Unmarshal(d, &p))
+				require.Equal(t, 3, p.Total)
+				require.Equal(t, id(3), p.Incidents[0].ID)
+			}},
+			{name: "filter", method: "GET", path: "/api/v1/incidents?service=checkout&severity=critical,low&status=open&limit=1", code: 200,
+				check: func(t *testing.T, d json.RawMessage) {
+					var p incident.Page
+					require.NoError(t, json.Unmarshal(d, &p))
+					require.Equal(t, 2, p.Total)
+					require.Len(t, p.Incidents, 1)
+				}},
+			{name: "bad status", method: "GET", path: "/api/v1/incidents?status=closed", code: 400, errType: "bad_data", err: `unknown status "closed"`},
+			{name: "bad severity", method: "GET", path: "/api/v1/incidents?severity=SEV1", code: 400, errType: "bad_data",
+				err: `unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)`},
+			{name: "bad since", method: "GET", path: "/api/v1/incidents?since=yesterday", code: 400, errType: "bad_data",
+				err: `since: cannot parse "yesterday" as RFC 3339 time or unix timestamp`},
+			{name: "bad limit", method: "GET", path: "/api/v1/incidents?limit=-1", code: 400, errType: "bad_data", err: `limit: want a non-negative integer, got "-1"`},
+			{name: "get", method: "GET", path: "/api/v1/incidents/" + id(1), code: 200, check: func(t *testing.T, d json.RawMessage) {
+				var inc incident.Incident
+				require.NoError(t, json.Unmarshal(d, &inc))
+				require.Equal(t, incident.SeverityCritical, inc.Severity)
+				require.Len(t, inc.Alerts, 1)
+			}},
+			{name: "get unknown", method: "GET", path: "/api/v1/incidents/INC-1999-0001", code: 404, errType: "not_found", err: "incident not found: INC-1999-0001"},
+			{name: "ack", method: "POST", path: "/api/v1/incidents/" + id(1) + "/ack", body: `{"actor":"alice"}`, code: 200},
+			{name: "ack again", method: "POST", path: "/api/v1/incidents/" + id(1) + "/ack", body: `{"actor":"alice"}`, code: 409, errType: "conflict",
+				err: "cannot acknowledge incident " + id(1) + ": it is acknowledged, only a triggered incident can be acknowledged"},
+			{name: "ack unknown field", method: "POST", path: "/api/v1/incidents/" + id(1) + "/ack", body: `{"who":"alice"}`, code: 400, errType: "bad_data",
+				err: `invalid JSON body: json: unknown field "who"`},
+			{name: "assign without assignee", method: "POST", path: "/api/v1/incidents/" + id(1) + "/assign", body: `{}`, code: 400, errType: "bad_data",
+				err: `"assignee" must not be empty`},
+			{name: "assign", method: "POST", path: "/api/v1/incidents/" + id(1) + "/assign", body: `{"actor":"alice","assignee":"bob"}`, code: 200},
+			{name: "empty note", method: "POST", path: "/api/v1/incidents/" + id(1) + "/notes", body: `{"text":" "}`, code: 400, errType: "bad_data",
+				err: `"text" must not be empty`},
+			{name: "note", method: "POST", path: "/api/v1/incidents/" + id(1) + "/notes", body: `{"actor":"bob","text":"rolling back"}`, code: 200},
+			{name: "resolve", method: "POST", path: "/api/v1/incidents/" + id(1) + "/resolve", body: `{"actor":"bob","note":"rolled back"}`, code: 200},
+			{name: "resolve again", method: "POST", path: "/api/v1/incidents/" + id(1) + "/resolve", code: 409, errType: "conflict",
+				err: "cannot resolve incident " + id(1) + ": it is already resolved"},
+			{name: "post-mortem", method: "POST", path: "/api/v1/incidents/" + id(1) + "/postmortem/complete", code: 200},
+			{name: "timeline", method: "GET", path: "/api/v1/incidents/" + id(1) + "/timeline", code: 200, check: func(t *testing.T, d json.RawMessage) {
+				var tl []incident.TimelineEntry
+				require.NoError(t, json.Unmarshal(d, &tl))
+				var msgs []string
+				for _, e := range tl[2:] {
+					msgs = append(msgs, e.Actor+": "+e.Message)
+				}
+				require.Equal(t, []string{"alice: acknowledged by alice", "alice: investigating, assigned to bob",
+					"bob: rolling back", "bob: resolved by bob: rolled back", "api: post-mortem done"}, msgs)
+			}},
+		}
+		for _, c := range cases {
+			code, resp := call(t, c.method, srv.URL+c.path, c.body)
+			require.Equal(t, c.code, code, "%s: %+v", c.name, resp)
+			if c.err != "" {
+				require.Equal(t, "error", resp.Status, c.name)
+				require.Equal(t, c.errType, resp.ErrorType, c.name)
+				require.Equal(t, c.err, resp.Error, c.name)
+				continue
+			}
+			require.Equal(t, "success", resp.Status, c.name)
+			if c.check != nil {
+				b, _ := json.Marshal(resp.Data)
+				c.check(t, b)
+			}
+		}
+	})
+}
+
+func incidentID(year, n int) string { return fmt.Sprintf("INC-%d-%04d", year, n) }
