@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -83,17 +82,21 @@ func loadSpecs(t *testing.T) []*slo.Spec {
 	return all
 }
 
-var (
-	promOnce sync.Once
-	promSrv  *budgettest.Server
-	promEnd  time.Time
-	targets  []target
-)
+var targets []target
 
-// startProm starts one Prometheus for the whole package (the backfill takes a while).
+// TestWithPrometheus runs the tests that need the real Prometheus: it is
+// started once (the backfill takes a while).
+func TestWithPrometheus(t *testing.T) {
+	srv, end := startProm(t)
+	t.Run("budgets", func(t *testing.T) { testBudgetsFromRealPrometheus(t, srv, end) })
+	t.Run("budget alert", func(t *testing.T) { testBudgetAlertGenerated(t, srv, end) })
+	t.Run("gate", func(t *testing.T) { testGate(t, srv, end) })
+	t.Run("poller", func(t *testing.T) { testPollerRecordsStateChanges(t, srv, end) })
+}
+
 func startProm(t *testing.T) (*budgettest.Server, time.Time) {
 	t.Helper()
-	promOnce.Do(func() {
+	{
 		end := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
 		old := func(perMinute float64) incident {
 			s := end.Add(-10 * 24 * time.Hour)
@@ -133,13 +136,8 @@ func startProm(t *testing.T) (*budgettest.Server, time.Time) {
 				budgettest.Series{Metric: "http_requests_total", Labels: lbl("500"), Start: start, Initial: 1e6, Inc: errInc},
 			)
 		}
-		promSrv = budgettest.Start(t, budgettest.Options{Specs: loadSpecs(t), Series: series, End: end})
-		promEnd = end
-	})
-	if promSrv == nil {
-		t.Fatal("Prometheus did not start (see the first test's failure)")
+		return budgettest.Start(t, budgettest.Options{Specs: loadSpecs(t), Series: series, End: end}), end
 	}
-	return promSrv, promEnd
 }
 
 // expectedRemaining is 1 - (errors / requests over the period) / budget.
@@ -173,8 +171,7 @@ func near(t *testing.T, want float64, got *float64, what string) {
 	require.InDelta(t, want, *got, 1e-9*math.Max(1, math.Abs(want)), what)
 }
 
-func TestBudgetsFromRealPrometheus(t *testing.T) {
-	srv, end := startProm(t)
+func testBudgetsFromRealPrometheus(t *testing.T, srv *budgettest.Server, end time.Time) {
 	s := newService(t, srv.URL, nil, end, budget.DefaultGateConfig, nil, nil)
 	sts, err := s.Statuses(context.Background(), end)
 	require.NoError(t, err)
@@ -238,8 +235,7 @@ func TestBudgetsFromRealPrometheus(t *testing.T) {
 
 // The 80%-consumed alert is generated: evaluated at the data's end, it
 // fires exactly for the SLOs with more than 80% consumed.
-func TestBudgetAlertGenerated(t *testing.T) {
-	srv, end := startProm(t)
+func testBudgetAlertGenerated(t *testing.T, srv *budgettest.Server, end time.Time) {
 	var exprs []string
 	for _, g := range srv.Groups {
 		for _, r := range g.Rules {
@@ -293,8 +289,7 @@ func get(t *testing.T, h http.Handler, url string, hdr map[string]string) (int, 
 
 const token = "emergency-token-0123456789"
 
-func TestGate(t *testing.T) {
-	srv, end := startProm(t)
+func testGate(t *testing.T, srv *budgettest.Server, end time.Time) {
 	testutil.Backends(t, [][]store.Migration{budget.Migrations}, func(t *testing.T, db *store.DB) {
 		gate := budget.DefaultGateConfig
 		gate.OverrideTokens = []commoncfg.Secret{token}
@@ -400,8 +395,7 @@ func labelValue(m *dto.Metric, name string) string {
 	return ""
 }
 
-func TestPollerRecordsStateChanges(t *testing.T) {
-	srv, end := startProm(t)
+func testPollerRecordsStateChanges(t *testing.T, srv *budgettest.Server, end time.Time) {
 	testutil.Backends(t, [][]store.Migration{budget.Migrations}, func(t *testing.T, db *store.DB) {
 		reg := prometheus.NewRegistry()
 		bus := events.NewBus(1000, nil)
@@ -495,17 +489,22 @@ func drain(ch <-chan events.Event) []events.Event {
 func TestPrometheusUnavailable(t *testing.T) {
 	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusInternalServerError)
-		_, _ = io.WriteString(w, `{"status":"error","errorType":"internal","error":"storage is on fire"}`)
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		_, _ = io.WriteString(w, `{"status":"error","errorType":"execution","error":"query processing would load too many samples into memory"}`)
 	}))
 	defer failing.Close()
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer broken.Close()
 	down := fmt.Sprintf("http://127.0.0.1:%d", testutil.FreePort(t))
 
 	for _, tc := range []struct {
 		name, url, wantErr string
 	}{
 		{"down", down, "connection refused"},
-		{"failing", failing.URL, "storage is on fire"},
+		{"failing", failing.URL, "execution: query processing would load too many samples into memory"},
+		{"broken", broken.URL, "server error: 500"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, mode := range []string{budget.FailDeny, budget.FailAllow} {

@@ -349,7 +349,11 @@ func (s *Service) Poll(ctx context.Context) error {
 // counted, never fatal: Prometheus may come back.
 func (s *Service) Run(ctx context.Context) error {
 	for {
-		if err := s.Poll(ctx); err != nil && ctx.Err() == nil {
+		switch err := s.Poll(ctx); {
+		case err == nil, ctx.Err() != nil:
+		case errors.Is(err, ErrNoPrometheus):
+			s.logger.Debug("poll error budgets", "err", err)
+		default:
 			s.logger.Warn("poll error budgets", "err", err)
 		}
 		cfg, _, _, _ := s.state()

@@ -103,7 +103,6 @@ func BenchmarkScrape(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		logParts(b, reg)
 	})
 }
 
@@ -134,7 +133,6 @@ func BenchmarkScrapeWithChanges(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		logParts(b, reg)
 	})
 }
 

@@ -7,8 +7,15 @@ import (
 // quantile is the PromQL of a quantile of an incident duration histogram
 // over the dashboard range, by severity.
 func quantile(phi, histogram string) string {
-	return `histogram_quantile(` + phi + `, sum by (severity, le) (increase(` + histogram + `_bucket{service=~"$service"}[$__range])))`
+	return `histogram_quantile(` + phi + `, sum by (severity, le) (max by (service, severity, le) (increase(` +
+		histogram + `_bucket{service=~"$service"}[$__range]))))`
 }
+
+// Resolved and post-mortem counts of CRITICAL and HIGH incidents, per series.
+const (
+	resolvedSev1    = `max by (service, severity) (sre_incident_time_to_resolve_seconds_count{severity=~"CRITICAL|HIGH", service=~"$service"})`
+	postmortemsSev1 = `max by (service, severity) (sre_incident_postmortems_completed_total{severity=~"CRITICAL|HIGH", service=~"$service"})`
+)
 
 // engineering is for the engineers improving reliability: detailed SLI/SLO
 // metrics, performance trends and incident analysis.
@@ -93,9 +100,9 @@ func engineering() *dashboard.DashboardBuilder {
 			description: "Mean over incidents acknowledged or resolved in the last day, rolling.",
 			unit:        "s", width: 12, height: 8,
 			queries: []query{
-				q(`sum(increase(sre_incident_time_to_acknowledge_seconds_sum{service=~"$service"}[1d])) / sum(increase(sre_incident_time_to_acknowledge_seconds_count{service=~"$service"}[1d]))`, "MTTA"),
-				q(`sum(increase(sre_incident_time_to_resolve_seconds_sum{service=~"$service"}[1d])) / sum(increase(sre_incident_time_to_resolve_seconds_count{service=~"$service"}[1d]))`, "MTTR"),
-				q(`sum(increase(sre_incident_detection_seconds_sum{service=~"$service"}[1d])) / sum(increase(sre_incident_detection_seconds_count{service=~"$service"}[1d]))`, "detection"),
+				q(mean("sre_incident_time_to_acknowledge_seconds", `{service=~"$service"}`, "1d"), "MTTA"),
+				q(mean("sre_incident_time_to_resolve_seconds", `{service=~"$service"}`, "1d"), "MTTR"),
+				q(mean("sre_incident_detection_seconds", `{service=~"$service"}`, "1d"), "detection"),
 			},
 			thresholds: thresholds("green", step{900, "red"}),
 			min:        f(0),
@@ -104,14 +111,14 @@ func engineering() *dashboard.DashboardBuilder {
 			title:       "Incidents opened by service",
 			description: "New incidents per hour by service.",
 			width:       12, height: 8,
-			queries: []query{q(`sum by (service) (increase(sre_incidents_created_total{service=~"$service"}[1h]))`, "{{service}}")},
+			queries: []query{q(`sum by (service) (`+increaseBySeries("sre_incidents_stored_total", `{service=~"$service"}`, "1h")+`)`, "{{service}}")},
 			min:     f(0),
 		})).
 		WithPanel(newBarGauge(panelSpec{
 			title:       "MTBF by service",
 			description: "Mean time between the starts of consecutive incidents of each service (target: over 30 days).",
 			unit:        "s", width: 12, height: 8,
-			queries:    []query{instant(`sre_incident_mtbf_seconds{service=~"$service"}`, "{{service}}")},
+			queries:    []query{instant(`max by (service) (sre_incident_mtbf_seconds{service=~"$service"})`, "{{service}}")},
 			thresholds: thresholds("red", step{7 * 86400, "yellow"}, step{30 * 86400, "green"}),
 			min:        f(0),
 		})).
@@ -120,7 +127,7 @@ func engineering() *dashboard.DashboardBuilder {
 			description: "Resolved CRITICAL and HIGH incidents still waiting for a post-mortem.",
 			width:       12, height: 8,
 			queries: []query{instant(
-				`sum by (severity) (sre_incident_postmortems_required - sre_incident_postmortems_completed)`, "{{severity}}")},
+				`sum by (severity) ((`+resolvedSev1+` - `+postmortemsSev1+`) or `+resolvedSev1+`)`, "{{severity}}")},
 			thresholds: thresholds("green", step{1, "red"}),
 			min:        f(0),
 		})).

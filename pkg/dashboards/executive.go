@@ -29,13 +29,13 @@ func executive() *dashboard.DashboardBuilder {
 		WithPanel(newStat(panelSpec{
 			title:       "Open incidents",
 			description: "Incidents triggered, acknowledged or under investigation.",
-			queries:     []query{instant(`sum(sre_incidents_open) or vector(0)`, "")},
+			queries:     []query{instant(`sum(`+incidentsOpen+`) or vector(0)`, "")},
 			thresholds:  thresholds("green", step{1, "yellow"}),
 		})).
 		WithPanel(newStat(panelSpec{
 			title:       "Open CRITICAL / HIGH incidents",
 			description: "Open incidents of severity CRITICAL or HIGH (SEV1/2).",
-			queries:     []query{instant(`sum(sre_incidents_open{severity=~"CRITICAL|HIGH"}) or vector(0)`, "")},
+			queries:     []query{instant(`sum(max by (service, severity) (sre_incidents_open{severity=~"CRITICAL|HIGH"})) or vector(0)`, "")},
 			thresholds:  thresholds("green", step{1, "red"}),
 		})).
 		WithRow(dashboard.NewRowBuilder("SLO compliance")).
@@ -62,7 +62,7 @@ func executive() *dashboard.DashboardBuilder {
 			title:       "Open incidents by service and severity",
 			description: "Open incidents per service and severity.",
 			width:       12, height: 8,
-			queries:    []query{instant(`sum by (service, severity) (sre_incidents_open) > 0`, "{{service}} {{severity}}")},
+			queries:    []query{instant(`sum by (service, severity) (`+incidentsOpen+`) > 0`, "{{service}} {{severity}}")},
 			thresholds: thresholds("yellow", step{3, "red"}),
 			min:        f(0),
 		})).
@@ -70,7 +70,7 @@ func executive() *dashboard.DashboardBuilder {
 			title:       "Incidents opened per day",
 			description: "New incidents per day by severity.",
 			width:       12, height: 8,
-			queries:     []query{q(`sum by (severity) (increase(sre_incidents_created_total[1d]))`, "{{severity}}")},
+			queries:     []query{q(`sum by (severity) (`+increaseBySeries("sre_incidents_stored_total", "", "1d")+`)`, "{{severity}}")},
 			min:         f(0),
 		})).
 		WithRow(dashboard.NewRowBuilder("Business impact")).
@@ -79,7 +79,7 @@ func executive() *dashboard.DashboardBuilder {
 			description: "Mean time to resolve incidents resolved in the selected range (target: under 15 minutes).",
 			unit:        "s",
 			queries: []query{instant(
-				`sum(increase(sre_incident_time_to_resolve_seconds_sum[$__range])) / sum(increase(sre_incident_time_to_resolve_seconds_count[$__range]))`, "")},
+				mean("sre_incident_time_to_resolve_seconds", "", "$__range"), "")},
 			thresholds: thresholds("green", step{900, "red"}),
 		})).
 		WithPanel(newStat(panelSpec{
@@ -87,7 +87,7 @@ func executive() *dashboard.DashboardBuilder {
 			description: "Mean time to acknowledge incidents acknowledged in the selected range (target: under 10 minutes).",
 			unit:        "s",
 			queries: []query{instant(
-				`sum(increase(sre_incident_time_to_acknowledge_seconds_sum[$__range])) / sum(increase(sre_incident_time_to_acknowledge_seconds_count[$__range]))`, "")},
+				mean("sre_incident_time_to_acknowledge_seconds", "", "$__range"), "")},
 			thresholds: thresholds("green", step{600, "red"}),
 		})).
 		WithPanel(newStat(panelSpec{
@@ -99,10 +99,9 @@ func executive() *dashboard.DashboardBuilder {
 		})).
 		WithPanel(newStat(panelSpec{
 			title:       "Post-mortem completion (SEV1/2)",
-			description: "Share of resolved CRITICAL and HIGH incidents with a completed post-mortem (target: 100%).",
+			description: "Share of resolved CRITICAL and HIGH incidents with a completed post-mortem, the lower of the two severities (target: 100%).",
 			unit:        "percentunit",
-			queries: []query{instant(
-				`sum(sre_incident_postmortems_completed) / sum(sre_incident_postmortems_required)`, "")},
+			queries: []query{instant(`min(sre_incident_postmortem_completion_ratio)`, "")},
 			thresholds: thresholds("red", step{0.9, "yellow"}, step{1, "green"}),
 		})).
 		WithPanel(newBarGauge(panelSpec{
@@ -121,7 +120,7 @@ func executive() *dashboard.DashboardBuilder {
 			title:       "Time in incident per day",
 			description: "Summed resolution time of incidents resolved each day, by severity.",
 			unit:        "s", width: 12, height: 8,
-			queries:     []query{q(`sum by (severity) (increase(sre_incident_time_to_resolve_seconds_sum[1d]))`, "{{severity}}")},
+			queries:     []query{q(`sum by (severity) (`+increaseBySeries("sre_incident_time_to_resolve_seconds_sum", "", "1d")+`)`, "{{severity}}")},
 			min:         f(0),
 		}))
 }

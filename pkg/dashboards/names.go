@@ -1,24 +1,49 @@
 package dashboards
 
-// Series produced by the rule generator (see docs/rules.md). Every series
-// carries the labels service and slo.
-const (
-	sliErrorEvents   = "slo:sli_error_events:rate5m"
-	sliTotalEvents   = "slo:sli_total_events:rate5m"
-	errorRatio5m     = "slo:sli_error:ratio_rate5m"
-	errorRatio1h     = "slo:sli_error:ratio_rate1h"
-	errorRatio1d     = "slo:sli_error:ratio_rate1d"
-	errorRatioPeriod = "slo:sli_error:ratio_period"
-	objective        = "slo:objective:ratio"
-	errorBudget      = "slo:error_budget:ratio"
-	periodSeconds    = "slo:period:seconds"
-	burnRate1h       = "slo:burn_rate:ratio_rate1h"
-	burnRate6h       = "slo:burn_rate:ratio_rate6h"
-	budgetRemaining  = "slo:error_budget_remaining:ratio"
-	sloInfo          = "slo:info"
+import (
+	"strings"
+	"time"
+
+	"github.com/rootuip/sre/pkg/collector"
+	"github.com/rootuip/sre/pkg/rulegen"
+)
+
+// Series produced by the rule generator (pkg/rulegen is the source of the
+// names, docs/rules.md documents them). Every series carries the labels
+// service and slo.
+var (
+	sliErrorEvents   = rulegen.ErrorEventsRate5m
+	sliTotalEvents   = rulegen.TotalEventsRate5m
+	errorRatio5m     = rulegen.ErrorRatioRecord(5 * time.Minute)
+	errorRatio1d     = rulegen.ErrorRatioRecord(24 * time.Hour)
+	errorRatioPeriod = rulegen.ErrorRatioPeriod
+	objective        = rulegen.Objective
+	errorBudget      = rulegen.ErrorBudget
+	periodSeconds    = rulegen.PeriodSeconds
+	burnRate1h       = rulegen.BurnRateRecord(time.Hour)
+	burnRate6h       = rulegen.BurnRateRecord(6 * time.Hour)
+	budgetRemaining  = rulegen.ErrorBudgetRemaining
+	sloInfo          = rulegen.Info
 	// burnRateAny selects the burn rate of every window the generator
 	// records for an SLO (windows differ with the SLO period).
-	burnRateAny = `{__name__=~"slo:burn_rate:ratio_rate.+"`
+	burnRateAny = `{__name__=~"` + strings.TrimSuffix(rulegen.BurnRateRecord(time.Hour), "1h") + `.+"`
 	// errorRatioAny selects the error ratio of every window.
-	errorRatioAny = `{__name__=~"slo:sli_error:ratio_rate.+"`
+	errorRatioAny = `{__name__=~"` + strings.TrimSuffix(rulegen.ErrorRatioRecord(time.Hour), "1h") + `.+"`
 )
+
+// Metrics computed from the store are the same on every sred replica:
+// queries take the max per series before summing across services.
+var (
+	incidentsOpen = `max by (service, severity) (` + collector.MetricIncidentsOpen + `)`
+)
+
+// increaseBySeries is the increase of a store counter over r, de-duplicated
+// across replicas, per service and severity.
+func increaseBySeries(metric, selector, r string) string {
+	return `max by (service, severity) (increase(` + metric + selector + `[` + r + `]))`
+}
+
+// mean is the mean of a duration histogram over r.
+func mean(histogram, selector, r string) string {
+	return `sum(` + increaseBySeries(histogram+"_sum", selector, r) + `) / sum(` + increaseBySeries(histogram+"_count", selector, r) + `)`
+}

@@ -43,7 +43,7 @@ func operations() *dashboard.DashboardBuilder {
 			title:       "Open incidents by service",
 			description: "Incidents triggered, acknowledged or under investigation.",
 			width:       8, height: 8,
-			queries: []query{q(`sum by (service) (sre_incidents_open)`, "{{service}}")},
+			queries: []query{q(`sum by (service) (`+incidentsOpen+`)`, "{{service}}")},
 			min:     f(0),
 		})).
 		WithRow(dashboard.NewRowBuilder("Error budget status")).
@@ -88,23 +88,23 @@ func operations() *dashboard.DashboardBuilder {
 		})).
 		WithPanel(newTimeseries(panelSpec{
 			title:       "Escalation steps fired",
-			description: "Escalation steps fired because an incident was not acknowledged in time.",
+			description: "Escalation steps fired because an incident was not acknowledged in time, by severity and outcome.",
 			width:       8, height: 8,
-			queries: []query{q(`sum by (policy, level) (increase(sre_escalation_steps_total[$__rate_interval]))`, "{{policy}} level {{level}}")},
+			queries: []query{q(`sum by (severity, outcome) (increase(sre_escalation_steps_total[$__rate_interval]))`, "{{severity}} {{outcome}}")},
 			min:     f(0),
 		})).
 		WithPanel(newStat(panelSpec{
 			title:       "Automation coverage",
 			description: "Share of incidents mitigated by runbook automation (target: above 80%).",
 			unit:        "percentunit", width: 12, height: 5,
-			queries:    []query{instant(`sre_automation_coverage_ratio`, "")},
+			queries:    []query{instant(`max(sre_automation_coverage_ratio)`, "")},
 			thresholds: thresholds("red", step{0.5, "yellow"}, step{0.8, "green"}),
 		})).
 		WithPanel(newStat(panelSpec{
 			title:       "Toil",
 			description: "Share of incident work done by hand (target: below 20%).",
 			unit:        "percentunit", width: 12, height: 5,
-			queries:    []query{instant(`sre_toil_ratio`, "")},
+			queries:    []query{instant(`max(sre_toil_ratio)`, "")},
 			thresholds: thresholds("green", step{0.2, "yellow"}, step{0.5, "red"}),
 		})).
 		WithRow(dashboard.NewRowBuilder("Deployment pipeline")).
@@ -112,9 +112,18 @@ func operations() *dashboard.DashboardBuilder {
 			title: "Change policy by SLO",
 			description: "What the error budget policy allows for each SLO now: the deploy gate " +
 				"(`srectl gate`) applies the same thresholds to decide whether a deployment may proceed.",
-			width: 24, height: 8,
+			width: 12, height: 8,
 			queries:    []query{instant(`min by (service, slo) (`+budgetRemaining+`)`, "")},
 			thresholds: budgetThresholds(),
 			mappings:   policyMappings(),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title: "Deploy gate decisions",
+			description: "Answers of the deploy gate (srectl gate, POST /api/v1/gate) by decision and change kind; " +
+				"override=\"true\" marks emergency overrides.",
+			width: 12, height: 8,
+			queries: []query{q(`sum by (decision, change, override) (increase(sre_gate_decisions_total[$__rate_interval]))`,
+				"{{decision}} {{change}} override={{override}}")},
+			min: f(0),
 		}))
 }

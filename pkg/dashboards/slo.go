@@ -119,7 +119,7 @@ func sloDetail() *dashboard.DashboardBuilder {
 			title:       "Open incidents of the service",
 			description: "Incidents open for this service in sred, by severity.",
 			width:       24, height: 7,
-			queries: []query{q(`sum by (severity) (sre_incidents_open{service="$service"})`, "{{severity}}")},
+			queries: []query{q(`sum by (severity) (max by (service, severity) (sre_incidents_open{service="$service"}))`, "{{severity}}")},
 			min:     f(0),
 		}))
 }

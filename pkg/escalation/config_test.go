@@ -102,7 +102,6 @@ func TestGoodConfig(t *testing.T) {
 	require.NoError(t, err)
 	c := &s.Escalation
 	require.Equal(t, []string{
-		"channel chat is used by the escalation config but not configured in notifications",
 		"channel email is used by the escalation config but not configured in notifications",
 		"channel push is used by the escalation config but not configured in notifications",
 		"channel slack is used by the escalation config but not configured in notifications",

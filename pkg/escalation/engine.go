@@ -759,8 +759,8 @@ ON CONFLICT DO NOTHING`, id, st.epoch, u, level, jobs.Millis(now)); err != nil {
 		}
 		m.Channel, m.User = ch, ""
 		for _, u := range users {
-			if usr := oc.User(u); usr != nil && usr.Slack != "" {
-				m.Mentions = append(m.Mentions, usr.Slack)
+			if id := mention(oc.User(u), ch); id != "" {
+				m.Mentions = append(m.Mentions, id)
 			}
 		}
 		if _, err := notify.Enqueue(ctx, tx, now, base+"/"+ch, m); err != nil {
@@ -769,6 +769,22 @@ ON CONFLICT DO NOTHING`, id, st.epoch, u, level, jobs.Millis(now)); err != nil {
 	}
 	sort.Strings(skipped)
 	return sent, skipped, nil
+}
+
+// mention is how a chat channel names a user in a message.
+func mention(u *oncall.User, ch string) string {
+	if u == nil {
+		return ""
+	}
+	switch ch {
+	case notify.ChannelSlack:
+		return u.Slack
+	case notify.ChannelTeams:
+		return u.Teams
+	case notify.ChannelMattermost:
+		return strings.TrimPrefix(u.Mattermost, "@")
+	}
+	return ""
 }
 
 func contact(u *oncall.User, ch string) string {

@@ -29,6 +29,9 @@ type Notification struct {
 	ExternalURL       string
 	TruncatedAlerts   int
 	Alerts            []NotifiedAlert
+	// Actor is recorded in the timeline; "alertmanager" when empty (the
+	// reconciler and the Watchdog check use their own names).
+	Actor string
 }
 
 // NotifiedAlert is one alert of a notification.
@@ -251,6 +254,10 @@ func (s *Service) applyBatch(batch []*ingestReq) {
 func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Notification, p *pending) (*IngestResult, error) {
 	now := s.now()
 	res := &IngestResult{Incidents: []string{}, Alerts: map[string]int{}}
+	actor := n.Actor
+	if actor == "" {
+		actor = "alertmanager"
+	}
 	var tl []TimelineEntry   // written in one statement before settling
 	var newAlerts []newAlert // likewise
 
@@ -369,14 +376,14 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 			target.ResolvedAt = nil
 			target.RecoveredAt = nil
 			target.UpdatedAt = now
-			if err := s.change(ctx, tx, p, Change{Kind: ChangeReopened, Incident: &target.Incident, Prev: prev, Actor: "alertmanager", Time: now}, nil); err != nil {
+			if err := s.change(ctx, tx, p, Change{Kind: ChangeReopened, Incident: &target.Incident, Prev: prev, Actor: actor, Time: now}, nil); err != nil {
 				return nil, err
 			}
-			tl = append(tl, TimelineEntry{IncidentID: target.ID, Time: now, Kind: "status", Actor: "alertmanager",
+			tl = append(tl, TimelineEntry{IncidentID: target.ID, Time: now, Kind: "status", Actor: actor,
 				Message: fmt.Sprintf("re-opened: fired again within the flap window of %s (flapping)", formatDuration(opts.FlapWindow)),
 				Data:    map[string]any{"from": string(prev), "to": string(StatusTriggered), "flapping": true}})
 		} else if created {
-			tl = append(tl, TimelineEntry{IncidentID: target.ID, Time: now, Kind: "status", Actor: "alertmanager",
+			tl = append(tl, TimelineEntry{IncidentID: target.ID, Time: now, Kind: "status", Actor: actor,
 				Message: fmt.Sprintf("incident created: [%s] %s", target.Severity, target.Title),
 				Data:    map[string]any{"to": string(StatusTriggered), "group_key": n.GroupKey}})
 		}
@@ -391,9 +398,9 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 			res.Alerts["new"]++
 			mergeAlertInfo(&target.Incident, a.NotifiedAlert, opts)
 		}
-		tl = append(tl, alertsEntry(target.ID, "alert_fired", "fired", fired, now))
+		tl = append(tl, alertsEntry(target.ID, actor, "alert_fired", "fired", fired, now))
 		if len(firedResolved) > 0 {
-			tl = append(tl, alertsEntry(target.ID, "alert_resolved", "resolved", firedResolved, now))
+			tl = append(tl, alertsEntry(target.ID, actor, "alert_resolved", "resolved", firedResolved, now))
 		}
 		changed = true
 	}
@@ -436,7 +443,7 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 		resolvedBy[id] = append(resolvedBy[id], a.NotifiedAlert)
 	}
 	for _, id := range resolvedOrder {
-		tl = append(tl, alertsEntry(id, "alert_resolved", "resolved", resolvedBy[id], now))
+		tl = append(tl, alertsEntry(id, actor, "alert_resolved", "resolved", resolvedBy[id], now))
 	}
 	if err := s.insertAlerts(ctx, tx, n.GroupKey, newAlerts, now); err != nil {
 		return nil, err
@@ -448,7 +455,7 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 	// Recompute every touched incident from its stored alerts.
 	for _, id := range res.Incidents {
 		r := touched[id]
-		if err := s.settle(ctx, tx, opts, r, now, p, created && r == target); err != nil {
+		if err := s.settle(ctx, tx, opts, r, now, p, created && r == target, actor); err != nil {
 			return nil, err
 		}
 	}
@@ -464,7 +471,7 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 
 // settle recomputes an incident's derived fields from its alerts, resolves
 // it when all alerts resolved (auto_resolve), saves it and runs the hooks.
-func (s *Service) settle(ctx context.Context, tx *sql.Tx, opts Options, r *record, now time.Time, p *pending, created bool) error {
+func (s *Service) settle(ctx context.Context, tx *sql.Tx, opts Options, r *record, now time.Time, p *pending, created bool, actor string) error {
 	var firing int
 	var total int
 	var minStart, maxEnd int64
@@ -494,17 +501,17 @@ func (s *Service) settle(ctx context.Context, tx *sql.Tx, opts Options, r *recor
 		return err
 	}
 	if created {
-		if err := s.change(ctx, tx, p, Change{Kind: ChangeCreated, Incident: &r.Incident, Prev: "", Actor: "alertmanager", Time: now}, nil); err != nil {
+		if err := s.change(ctx, tx, p, Change{Kind: ChangeCreated, Incident: &r.Incident, Prev: "", Actor: actor, Time: now}, nil); err != nil {
 			return err
 		}
 	} else {
-		if err := s.change(ctx, tx, p, Change{Kind: ChangeUpdated, Incident: &r.Incident, Prev: prev, Actor: "alertmanager", Time: now}, nil); err != nil {
+		if err := s.change(ctx, tx, p, Change{Kind: ChangeUpdated, Incident: &r.Incident, Prev: prev, Actor: actor, Time: now}, nil); err != nil {
 			return err
 		}
 	}
 	if resolve {
-		if err := s.change(ctx, tx, p, Change{Kind: ChangeResolved, Incident: &r.Incident, Prev: prev, Actor: "alertmanager", Time: now},
-			&TimelineEntry{IncidentID: r.ID, Time: now, Kind: "status", Actor: "alertmanager",
+		if err := s.change(ctx, tx, p, Change{Kind: ChangeResolved, Incident: &r.Incident, Prev: prev, Actor: actor, Time: now},
+			&TimelineEntry{IncidentID: r.ID, Time: now, Kind: "status", Actor: actor,
 				Message: "resolved automatically: all alerts resolved",
 				Data:    map[string]any{"from": string(prev), "to": string(StatusResolved)}}); err != nil {
 			return err
@@ -766,7 +773,7 @@ func describe(labels map[string]string) string {
 // alertsEntry is one timeline entry for the alerts of a notification that
 // fired (or resolved): "alert fired: X{...}" or "3 alerts fired: ...", with
 // every alert's fingerprint and times in Data["alerts"].
-func alertsEntry(incidentID, kind, verb string, as []NotifiedAlert, now time.Time) TimelineEntry {
+func alertsEntry(incidentID, actor, kind, verb string, as []NotifiedAlert, now time.Time) TimelineEntry {
 	const shown = 3
 	var names []string
 	list := make([]any, 0, len(as))
@@ -787,7 +794,7 @@ func alertsEntry(incidentID, kind, verb string, as []NotifiedAlert, now time.Tim
 			msg += fmt.Sprintf(" and %d more", len(as)-shown)
 		}
 	}
-	return TimelineEntry{IncidentID: incidentID, Time: now, Kind: kind, Actor: "alertmanager", Message: msg,
+	return TimelineEntry{IncidentID: incidentID, Time: now, Kind: kind, Actor: actor, Message: msg,
 		Data: map[string]any{"alerts": list}}
 }
 

@@ -14,8 +14,10 @@ import (
 // mutate loads an incident under lock, lets fn change it, saves it, runs the
 // hooks for the change fn returns (if any) and publishes after commit.
 // fn returns the change kind ("" for none), the timeline entry to add, and
-// an error (a *TransitionError for a rejected change).
-func (s *Service) mutate(ctx context.Context, id, actor string, fn func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error)) (*Incident, error) {
+// an error (a *TransitionError for a rejected change). extra functions run
+// in the same transaction after the incident is saved.
+func (s *Service) mutate(ctx context.Context, id, actor string, fn func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error),
+	extra ...func(ctx context.Context, tx *sql.Tx) error) (*Incident, error) {
 	if strings.TrimSpace(actor) == "" {
 		return nil, errors.New("actor must not be empty")
 	}
@@ -36,6 +38,11 @@ func (s *Service) mutate(ctx context.Context, id, actor string, fn func(r *recor
 		r.UpdatedAt = now
 		if err := s.save(ctx, tx, r); err != nil {
 			return err
+		}
+		for _, f := range extra {
+			if err := f(ctx, tx); err != nil {
+				return err
+			}
 		}
 		if entry != nil {
 			entry.IncidentID, entry.Time, entry.Actor = r.ID, now, actor

@@ -264,3 +264,43 @@ func (s *Service) nextID(ctx context.Context, tx *sql.Tx, prefix string, t time.
 	}
 	return fmt.Sprintf("%s-%d-%04d", prefix, year, seq), nil
 }
+
+// FiringAlert is a stored alert episode still firing, for reconciliation.
+type FiringAlert struct {
+	GroupKey    string
+	IncidentID  string
+	Fingerprint string
+	StartsAt    time.Time
+	FirstSeen   time.Time
+	Labels      map[string]string
+}
+
+// FiringAlerts lists the alert episodes stored as firing, optionally only
+// those of one group (groupKey not empty).
+func (s *Service) FiringAlerts(ctx context.Context, groupKey string) ([]FiringAlert, error) {
+	q := `SELECT group_key, COALESCE(incident_id, ''), fingerprint, starts_at, first_seen_at, labels
+		FROM incident_alerts WHERE status = 'firing'`
+	var args []any
+	if groupKey != "" {
+		q += ` AND group_key = $1`
+		args = append(args, groupKey)
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY group_key, fingerprint, starts_at`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list firing alerts: %w", err)
+	}
+	defer rows.Close()
+	var out []FiringAlert
+	for rows.Next() {
+		var a FiringAlert
+		var starts, seen int64
+		var labels string
+		if err := rows.Scan(&a.GroupKey, &a.IncidentID, &a.Fingerprint, &starts, &seen, &labels); err != nil {
+			return nil, fmt.Errorf("list firing alerts: %w", err)
+		}
+		a.StartsAt, a.FirstSeen = fromMS(starts), fromMS(seen)
+		_ = json.Unmarshal([]byte(labels), &a.Labels)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}

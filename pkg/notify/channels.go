@@ -84,6 +84,10 @@ func (d *deliverer) deliver(ctx context.Context, m *Message) error {
 		return d.email(ctx, m)
 	case ChannelSlack:
 		return d.slack(ctx, m)
+	case ChannelTeams:
+		return d.teams(ctx, m)
+	case ChannelMattermost:
+		return d.mattermost(ctx, m)
 	case ChannelWebhook:
 		return d.webhook(ctx, m)
 	case ChannelPagerDuty:
@@ -170,6 +174,130 @@ func (d *deliverer) slack(ctx context.Context, m *Message) error {
 // slackEscape escapes the three characters Slack's mrkdwn reserves.
 func slackEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// --- Microsoft Teams -----------------------------------------------------
+
+// teamsColor is the Adaptive Card colour of a severity's heading.
+func teamsColor(sev string) string {
+	switch strings.ToUpper(sev) {
+	case "CRITICAL", "HIGH":
+		return "Attention"
+	case "MEDIUM":
+		return "Warning"
+	}
+	return "Default"
+}
+
+// teams posts a message with one Adaptive Card (schema 1.4), the payload
+// that both Teams Workflows webhooks and legacy incoming webhooks accept.
+// Mentions are Teams user principal names (oncall.users[].teams).
+func (d *deliverer) teams(ctx context.Context, m *Message) error {
+	tc := d.cfg.Teams
+	if tc == nil {
+		return notConfigured(ChannelTeams)
+	}
+	u, err := d.cfg.secret(tc.WebhookURL, tc.WebhookURLFile)
+	if err != nil {
+		return retryable(fmt.Errorf("teams: %w", err))
+	}
+	body := []map[string]any{
+		{"type": "TextBlock", "text": m.Subject, "weight": "Bolder", "size": "Medium", "wrap": true, "color": teamsColor(m.Severity)},
+		{"type": "TextBlock", "text": strings.TrimSpace(m.Body), "wrap": true},
+	}
+	facts := []map[string]string{{"title": "Incident", "value": m.IncidentID}, {"title": "Severity", "value": m.Severity}}
+	if m.Service != "" {
+		facts = append(facts, map[string]string{"title": "Service", "value": m.Service})
+	}
+	body = append(body, map[string]any{"type": "FactSet", "facts": facts})
+	card := map[string]any{
+		"$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+		"type":    "AdaptiveCard",
+		"version": "1.4",
+		"msteams": map[string]any{"width": "Full"},
+	}
+	if len(m.Mentions) > 0 {
+		var text []string
+		var entities []map[string]any
+		for _, upn := range m.Mentions {
+			at := "<at>" + upn + "</at>"
+			text = append(text, at)
+			entities = append(entities, map[string]any{"type": "mention", "text": at, "mentioned": map[string]string{"id": upn, "name": upn}})
+		}
+		body = append(body, map[string]any{"type": "TextBlock", "text": "Paging: " + strings.Join(text, " "), "wrap": true})
+		card["msteams"].(map[string]any)["entities"] = entities
+	}
+	card["body"] = body
+	var actions []map[string]string
+	if m.AckURL != "" {
+		actions = append(actions, map[string]string{"type": "Action.OpenUrl", "title": "Acknowledge", "url": m.AckURL})
+	}
+	if m.URL != "" {
+		actions = append(actions, map[string]string{"type": "Action.OpenUrl", "title": "Open incident", "url": m.URL})
+	}
+	if actions != nil {
+		card["actions"] = actions
+	}
+	payload := map[string]any{
+		"type":        "message",
+		"summary":     m.Subject,
+		"attachments": []map[string]any{{"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": nil, "content": card}},
+	}
+	b, _ := json.Marshal(payload)
+	if err := d.post(ctx, u, "application/json", b, nil); err != nil {
+		return fmt.Errorf("teams: %w", err)
+	}
+	return nil
+}
+
+// --- Mattermost --------------------------------------------------------------
+
+// mattermost posts Markdown text to an incoming webhook; paged users are
+// @-mentioned by their Mattermost username (oncall.users[].mattermost).
+func (d *deliverer) mattermost(ctx context.Context, m *Message) error {
+	mc := d.cfg.Mattermost
+	if mc == nil {
+		return notConfigured(ChannelMattermost)
+	}
+	u, err := d.cfg.secret(mc.WebhookURL, mc.WebhookURLFile)
+	if err != nil {
+		return retryable(fmt.Errorf("mattermost: %w", err))
+	}
+	var b strings.Builder
+	b.WriteString("#### " + m.Subject + "\n")
+	b.WriteString(strings.TrimSpace(m.Body) + "\n")
+	if len(m.Mentions) > 0 {
+		var at []string
+		for _, name := range m.Mentions {
+			at = append(at, "@"+name)
+		}
+		b.WriteString("Paging: " + strings.Join(at, " ") + "\n")
+	}
+	var links []string
+	if m.AckURL != "" {
+		links = append(links, "[Acknowledge]("+m.AckURL+")")
+	}
+	if m.URL != "" {
+		links = append(links, "[Open incident]("+m.URL+")")
+	}
+	if links != nil {
+		b.WriteString(strings.Join(links, " · ") + "\n")
+	}
+	payload := map[string]any{"text": strings.TrimSpace(b.String())}
+	if mc.Channel != "" {
+		payload["channel"] = mc.Channel
+	}
+	if mc.Username != "" {
+		payload["username"] = mc.Username
+	}
+	if mc.IconURL != "" {
+		payload["icon_url"] = mc.IconURL
+	}
+	body, _ := json.Marshal(payload)
+	if err := d.post(ctx, u, "application/json", body, nil); err != nil {
+		return fmt.Errorf("mattermost: %w", err)
+	}
+	return nil
 }
 
 // --- generic webhook ---------------------------------------------------------
@@ -304,17 +432,57 @@ func (d *deliverer) provider(ctx context.Context, m *Message) error {
 	if err != nil {
 		return retryable(fmt.Errorf("%s: %w", m.Channel, err))
 	}
+	bearer, err := d.cfg.secret(pc.BearerToken, pc.BearerTokenFile)
+	if err != nil {
+		return retryable(fmt.Errorf("%s: %w", m.Channel, err))
+	}
+	hdr := http.Header{}
+	for k, v := range pc.Headers {
+		hdr.Set(k, v)
+	}
+	switch {
+	case bearer != "":
+		hdr.Set("Authorization", "Bearer "+bearer)
+	case pc.Username != "" || pw != "":
+		r := &http.Request{Header: hdr}
+		r.SetBasicAuth(pc.Username, pw)
+	}
+	var body []byte
+	contentType := pc.ContentType
+	if pc.BodyTemplate != "" {
+		t := pc.body
+		if t == nil {
+			if t, err = parseProviderTemplate(pc.BodyTemplate); err != nil {
+				return permanent(fmt.Errorf("%s: %w", m.Channel, err))
+			}
+		}
+		var b bytes.Buffer
+		if err := t.Execute(&b, providerData(m, pc.From)); err != nil {
+			return permanent(fmt.Errorf("%s: render body_template: %w", m.Channel, err))
+		}
+		body = b.Bytes()
+		if contentType == "" {
+			contentType = "application/json"
+		}
+	} else {
+		body, contentType = []byte(twilioForm(m, pc.From).Encode()), "application/x-www-form-urlencoded"
+	}
+	if err := d.post(ctx, pc.URL, contentType, body, hdr); err != nil {
+		return fmt.Errorf("%s: %w", m.Channel, err)
+	}
+	return nil
+}
+
+// twilioForm is the default provider body: Twilio's Messages (sms) and
+// Calls (phone) form fields; push gets Title, Body and Url.
+func twilioForm(m *Message, from string) url.Values {
 	form := url.Values{"To": {m.To}}
-	if pc.From != "" {
-		form.Set("From", pc.From)
+	if from != "" {
+		form.Set("From", from)
 	}
 	switch m.Channel {
 	case ChannelSMS:
-		body := m.Subject
-		if m.AckURL != "" {
-			body += "\nAck: " + m.AckURL
-		}
-		form.Set("Body", body)
+		form.Set("Body", providerData(m, from).Text)
 	case ChannelPhone:
 		form.Set("Twiml", "<Response><Say>"+xmlEscape(m.Subject)+"</Say></Response>")
 	case ChannelPush:
@@ -326,15 +494,7 @@ func (d *deliverer) provider(ctx context.Context, m *Message) error {
 			form.Set("Url", m.URL)
 		}
 	}
-	hdr := http.Header{}
-	if pc.Username != "" || pw != "" {
-		r := &http.Request{Header: hdr}
-		r.SetBasicAuth(pc.Username, pw)
-	}
-	if err := d.post(ctx, pc.URL, "application/x-www-form-urlencoded", []byte(form.Encode()), hdr); err != nil {
-		return fmt.Errorf("%s: %w", m.Channel, err)
-	}
-	return nil
+	return form
 }
 
 func xmlEscape(s string) string {

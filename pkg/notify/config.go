@@ -1,7 +1,8 @@
 // Package notify delivers incident notifications: email (SMTP with STARTTLS
-// and auth), Slack incoming webhooks, signed generic webhooks, PagerDuty
-// Events API v2, and SMS, phone calls and push through a Twilio-style HTTP
-// provider. Messages go through a durable outbox table; a Sender drains it
+// and auth), Slack, Microsoft Teams and Mattermost incoming webhooks, signed
+// generic webhooks, PagerDuty Events API v2, and SMS, phone calls and push
+// through any HTTP provider (a Twilio-compatible form by default, or a body
+// template with basic or bearer auth and custom headers). Messages go through a durable outbox table; a Sender drains it
 // with retries (honouring 429 Retry-After, backing off on 5xx), so a restart
 // loses nothing and a failing channel does not hold up the others.
 package notify
@@ -9,11 +10,13 @@ package notify
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"text/template"
 	"time"
 
 	commoncfg "github.com/prometheus/common/config"
@@ -22,21 +25,23 @@ import (
 
 // Channel names.
 const (
-	ChannelEmail     = "email"
-	ChannelSMS       = "sms"
-	ChannelPhone     = "phone"
-	ChannelPush      = "push"
-	ChannelSlack     = "slack"
-	ChannelWebhook   = "webhook"
-	ChannelPagerDuty = "pagerduty"
+	ChannelEmail      = "email"
+	ChannelSMS        = "sms"
+	ChannelPhone      = "phone"
+	ChannelPush       = "push"
+	ChannelSlack      = "slack"
+	ChannelWebhook    = "webhook"
+	ChannelPagerDuty  = "pagerduty"
+	ChannelTeams      = "teams"
+	ChannelMattermost = "mattermost"
 )
 
 // Channels lists every channel.
-var Channels = []string{ChannelSMS, ChannelPhone, ChannelPush, ChannelEmail, ChannelSlack, ChannelWebhook, ChannelPagerDuty}
+var Channels = []string{ChannelSMS, ChannelPhone, ChannelPush, ChannelEmail, ChannelSlack, ChannelWebhook, ChannelPagerDuty, ChannelTeams, ChannelMattermost}
 
 // PerUser reports whether a channel is addressed to each paged user (email,
-// sms, phone, push) rather than once per escalation step (slack, webhook,
-// pagerduty).
+// sms, phone, push) rather than once per escalation step (slack, teams,
+// mattermost, webhook, pagerduty).
 func PerUser(channel string) bool {
 	switch channel {
 	case ChannelEmail, ChannelSMS, ChannelPhone, ChannelPush:
@@ -82,13 +87,15 @@ type Config struct {
 	Subject string `yaml:"subject_template,omitempty"`
 	Body    string `yaml:"body_template,omitempty"`
 
-	Email     *EmailConfig     `yaml:"email,omitempty"`
-	Slack     *SlackConfig     `yaml:"slack,omitempty"`
-	Webhook   *WebhookConfig   `yaml:"webhook,omitempty"`
-	PagerDuty *PagerDutyConfig `yaml:"pagerduty,omitempty"`
-	SMS       *ProviderConfig  `yaml:"sms,omitempty"`
-	Phone     *ProviderConfig  `yaml:"phone,omitempty"`
-	Push      *ProviderConfig  `yaml:"push,omitempty"`
+	Email      *EmailConfig      `yaml:"email,omitempty"`
+	Slack      *SlackConfig      `yaml:"slack,omitempty"`
+	Teams      *TeamsConfig      `yaml:"teams,omitempty"`
+	Mattermost *MattermostConfig `yaml:"mattermost,omitempty"`
+	Webhook    *WebhookConfig    `yaml:"webhook,omitempty"`
+	PagerDuty  *PagerDutyConfig  `yaml:"pagerduty,omitempty"`
+	SMS        *ProviderConfig   `yaml:"sms,omitempty"`
+	Phone      *ProviderConfig   `yaml:"phone,omitempty"`
+	Push       *ProviderConfig   `yaml:"push,omitempty"`
 
 	// baseDir resolves relative *_file paths (set by SetBaseDir).
 	baseDir string
@@ -127,6 +134,25 @@ type SlackConfig struct {
 	Username       string           `yaml:"username,omitempty"`
 }
 
+// TeamsConfig posts an Adaptive Card to a Microsoft Teams incoming webhook:
+// a Workflows (Power Automate) "when a Teams webhook request is received"
+// URL, or a legacy Office 365 connector URL. Both accept the same message.
+type TeamsConfig struct {
+	WebhookURL     commoncfg.Secret `yaml:"webhook_url,omitempty"`
+	WebhookURLFile string           `yaml:"webhook_url_file,omitempty"`
+}
+
+// MattermostConfig posts to a Mattermost incoming webhook.
+type MattermostConfig struct {
+	WebhookURL     commoncfg.Secret `yaml:"webhook_url,omitempty"`
+	WebhookURLFile string           `yaml:"webhook_url_file,omitempty"`
+	// Channel, Username and IconURL override the webhook's defaults (when
+	// the Mattermost server allows it).
+	Channel  string `yaml:"channel,omitempty"`
+	Username string `yaml:"username,omitempty"`
+	IconURL  string `yaml:"icon_url,omitempty"`
+}
+
 // WebhookConfig posts a JSON document signed with HMAC-SHA256.
 type WebhookConfig struct {
 	URL        string           `yaml:"url"`
@@ -144,15 +170,28 @@ type PagerDutyConfig struct {
 // DefaultPagerDutyURL is the Events API v2 endpoint.
 const DefaultPagerDutyURL = "https://events.pagerduty.com/v2/enqueue"
 
-// ProviderConfig is a Twilio-style HTTP provider for SMS, phone calls or
-// push: a form POST with To, From and Body (phone: Twiml; push: Title, Url)
-// authenticated with HTTP basic auth (account SID and auth token).
+// ProviderConfig is an HTTP provider for SMS, phone calls or push. Any
+// provider works: without BodyTemplate it POSTs a Twilio-compatible form (To,
+// From, Body; phone: Twiml; push: Title, Body, Url); with BodyTemplate it
+// POSTs the rendered template (e.g. JSON for Vonage, MessageBird, Plivo,
+// ntfy or Pushover) as ContentType. Authentication is HTTP basic auth
+// (Username, Password) or a bearer token; Headers adds fixed headers.
 type ProviderConfig struct {
 	URL          string           `yaml:"url"`
 	Username     string           `yaml:"username,omitempty"`
 	Password     commoncfg.Secret `yaml:"password,omitempty"`
 	PasswordFile string           `yaml:"password_file,omitempty"`
-	From         string           `yaml:"from,omitempty"`
+	// BearerToken is sent as "Authorization: Bearer <token>".
+	BearerToken     commoncfg.Secret  `yaml:"bearer_token,omitempty"`
+	BearerTokenFile string            `yaml:"bearer_token_file,omitempty"`
+	Headers         map[string]string `yaml:"headers,omitempty"`
+	From            string            `yaml:"from,omitempty"`
+	// BodyTemplate is a Go text/template over ProviderData; ContentType
+	// defaults to application/json when it is set.
+	BodyTemplate string `yaml:"body_template,omitempty"`
+	ContentType  string `yaml:"content_type,omitempty"`
+
+	body *template.Template
 }
 
 // UnmarshalYAML sets defaults and validates the section.
@@ -234,13 +273,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	if s := c.Slack; s != nil {
-		if err := secretPair("webhook_url", s.WebhookURL, s.WebhookURLFile, true); err != nil {
+		if err := checkWebhookURL(s.WebhookURL, s.WebhookURLFile); err != nil {
 			return fmt.Errorf("slack: %w", err)
-		}
-		if s.WebhookURL != "" {
-			if err := checkURL("webhook_url", string(s.WebhookURL)); err != nil {
-				return fmt.Errorf("slack: %w", err)
-			}
 		}
 	}
 	if w := c.Webhook; w != nil {
@@ -262,21 +296,96 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("pagerduty: %w", err)
 		}
 	}
-	for name, p := range map[string]*ProviderConfig{"sms": c.SMS, "phone": c.Phone, "push": c.Push} {
-		if p == nil {
+	if t := c.Teams; t != nil {
+		if err := checkWebhookURL(t.WebhookURL, t.WebhookURLFile); err != nil {
+			return fmt.Errorf("teams: %w", err)
+		}
+	}
+	if m := c.Mattermost; m != nil {
+		if err := checkWebhookURL(m.WebhookURL, m.WebhookURLFile); err != nil {
+			return fmt.Errorf("mattermost: %w", err)
+		}
+	}
+	if m := c.Mattermost; m != nil && m.IconURL != "" {
+		if err := checkURL("icon_url", m.IconURL); err != nil {
+			return fmt.Errorf("mattermost: %w", err)
+		}
+	}
+	for _, pp := range []struct {
+		name string
+		p    *ProviderConfig
+	}{{ChannelSMS, c.SMS}, {ChannelPhone, c.Phone}, {ChannelPush, c.Push}} {
+		if pp.p == nil {
 			continue
 		}
-		if err := checkURL("url", p.URL); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		if err := secretPair("password", p.Password, p.PasswordFile, false); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		if name != "push" && p.From == "" {
-			return fmt.Errorf("%s: from is required", name)
+		if err := pp.p.validate(pp.name); err != nil {
+			return fmt.Errorf("%s: %w", pp.name, err)
 		}
 	}
 	return nil
+}
+
+func checkWebhookURL(u commoncfg.Secret, file string) error {
+	if err := secretPair("webhook_url", u, file, true); err != nil {
+		return err
+	}
+	if u != "" {
+		return checkURL("webhook_url", string(u))
+	}
+	return nil
+}
+
+func (p *ProviderConfig) validate(name string) error {
+	if err := checkURL("url", p.URL); err != nil {
+		return err
+	}
+	if err := secretPair("password", p.Password, p.PasswordFile, false); err != nil {
+		return err
+	}
+	if err := secretPair("bearer_token", p.BearerToken, p.BearerTokenFile, false); err != nil {
+		return err
+	}
+	if (p.BearerToken != "" || p.BearerTokenFile != "") && (p.Username != "" || p.Password != "" || p.PasswordFile != "") {
+		return errors.New("at most one of basic auth (username, password) and bearer_token may be set")
+	}
+	for k := range p.Headers {
+		if http.CanonicalHeaderKey(k) == "Authorization" || http.CanonicalHeaderKey(k) == "Content-Type" {
+			return fmt.Errorf("headers: %s is set by the provider's auth and content_type fields", http.CanonicalHeaderKey(k))
+		}
+		if !validHeaderName(k) {
+			return fmt.Errorf("headers: invalid header name %q", k)
+		}
+	}
+	if p.BodyTemplate != "" {
+		t, err := parseProviderTemplate(p.BodyTemplate)
+		if err != nil {
+			return err
+		}
+		p.body = t
+		if p.ContentType == "" {
+			p.ContentType = "application/json"
+		}
+	} else {
+		if p.ContentType != "" {
+			return errors.New("content_type needs body_template (the default body is a form)")
+		}
+		if name != ChannelPush && p.From == "" {
+			return errors.New("from is required by the default (Twilio-compatible) form body")
+		}
+	}
+	return nil
+}
+
+func validHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, r := range k {
+		if r <= ' ' || r >= 127 || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r) {
+			return false
+		}
+	}
+	return true
 }
 
 // SetBaseDir sets the directory that relative *_file paths are resolved
@@ -300,6 +409,10 @@ func (c *Config) Configured(channel string) bool {
 		return c.Phone != nil
 	case ChannelPush:
 		return c.Push != nil
+	case ChannelTeams:
+		return c.Teams != nil
+	case ChannelMattermost:
+		return c.Mattermost != nil
 	}
 	return false
 }

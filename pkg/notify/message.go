@@ -180,3 +180,54 @@ func VerifyAck(key, token string, now time.Time) (AckClaims, error) {
 	}
 	return c, nil
 }
+
+// ProviderData is what a provider's body_template renders.
+type ProviderData struct {
+	Channel string // sms, phone or push
+	To      string // phone number or push ID of the user
+	From    string
+	User    string
+	Subject string
+	Body    string
+	// Text is the short text of an SMS: the subject and the acknowledge link.
+	Text       string
+	IncidentID string
+	Title      string
+	Service    string
+	Severity   string
+	Level      int
+	URL        string
+	AckURL     string
+}
+
+var providerFuncs = template.FuncMap{
+	"upper": strings.ToUpper,
+	"lower": strings.ToLower,
+	"join":  strings.Join,
+	// json encodes a value as JSON (strings come out quoted and escaped).
+	"json": func(v any) (string, error) {
+		b, err := json.Marshal(v)
+		return string(b), err
+	},
+	"xml": xmlEscape,
+}
+
+func parseProviderTemplate(s string) (*template.Template, error) {
+	t, err := template.New("body").Funcs(providerFuncs).Option("missingkey=error").Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("body_template: %w", err)
+	}
+	if err := t.Execute(new(bytes.Buffer), ProviderData{Channel: "sms", Subject: "x"}); err != nil {
+		return nil, fmt.Errorf("body_template: %w", err)
+	}
+	return t, nil
+}
+
+func providerData(m *Message, from string) ProviderData {
+	text := m.Subject
+	if m.AckURL != "" {
+		text += "\nAck: " + m.AckURL
+	}
+	return ProviderData{Channel: m.Channel, To: m.To, From: from, User: m.User, Subject: m.Subject, Body: m.Body, Text: text,
+		IncidentID: m.IncidentID, Title: m.Title, Service: m.Service, Severity: m.Severity, Level: m.Level, URL: m.URL, AckURL: m.AckURL}
+}

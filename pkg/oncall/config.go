@@ -38,6 +38,11 @@ type User struct {
 	Push string `yaml:"push,omitempty" json:"push,omitempty"`
 	// Slack is the member ID mentioned in chat messages (e.g. U024BE7LH).
 	Slack string `yaml:"slack,omitempty" json:"slack,omitempty"`
+	// Teams is the Microsoft Teams user principal name mentioned in Teams
+	// messages (usually the work email, e.g. alice@example.com).
+	Teams string `yaml:"teams,omitempty" json:"teams,omitempty"`
+	// Mattermost is the username @-mentioned in Mattermost messages.
+	Mattermost string `yaml:"mattermost,omitempty" json:"mattermost,omitempty"`
 }
 
 // Team is a named group of users; paging a team pages every member.

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"regexp"
 	"slices"
 	"sort"
@@ -356,7 +357,7 @@ func (g *gen) burnAlert(w slo.Window) {
 func (g *gen) budgetAlert() {
 	o := g.slo
 	b := o.Alerting.Budget
-	remaining := 1 - b.Consumed/100
+	remaining := math.Round((1-b.Consumed/100)*1e12) / 1e12
 	expr := fmt.Sprintf("%s <= %s", g.sel(ErrorBudgetRemaining), num(remaining))
 	g.check(expr)
 	summary := fmt.Sprintf("%s SLO %s%s has {{ $value | humanizePercentage }} of its error budget left", g.spec.Service, o.Name, g.groupText())

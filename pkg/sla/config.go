@@ -106,7 +106,7 @@ func (c *Customer) UnmarshalYAML(unmarshal func(any) error) error {
 	if c.LabelValue == "" {
 		c.LabelValue = c.ID
 	}
-	if !model.LabelName(c.Label).IsValid() {
+	if !model.LabelName(c.Label).IsValidLegacy() {
 		return fmt.Errorf("%s: invalid label name %q", where, c.Label)
 	}
 	if c.Period <= 0 || time.Duration(c.Period) > maxRange {

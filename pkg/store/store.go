@@ -163,6 +163,19 @@ func (db *DB) Migrate(ctx context.Context, sets ...[]Migration) error {
 			if err != nil {
 				return fmt.Errorf("migrate %s: %w", m.ID, err)
 			}
+			// Another process may have applied it since the list was read
+			// (SQLite has no advisory lock; its write transactions are
+			// serialised, so checking inside one is enough).
+			var done int
+			err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE id = $1`, m.ID).Scan(&done)
+			if err != nil {
+				tx.Rollback() //nolint:errcheck
+				return fmt.Errorf("migrate %s: %w", m.ID, err)
+			}
+			if done > 0 {
+				tx.Rollback() //nolint:errcheck
+				continue
+			}
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				tx.Rollback() //nolint:errcheck
 				return fmt.Errorf("migrate %s: %w", m.ID, err)

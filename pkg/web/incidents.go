@@ -28,6 +28,11 @@ func (a *IncidentsAPI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/incidents/{id}/notes", a.note)
 	mux.HandleFunc("POST /api/v1/incidents/{id}/impact", a.impact)
 	mux.HandleFunc("POST /api/v1/incidents/{id}/postmortem/complete", a.postmortemDone)
+	mux.HandleFunc("GET /api/v1/incidents/{id}/postmortem", a.postmortem)
+	mux.HandleFunc("GET /api/v1/incidents/{id}/action-items", a.actionItems)
+	mux.HandleFunc("POST /api/v1/incidents/{id}/action-items", a.addActionItem)
+	mux.HandleFunc("PATCH /api/v1/incidents/{id}/action-items/{item}", a.updateActionItem)
+	mux.HandleFunc("POST /api/v1/incidents/{id}/status-updates", a.statusUpdate)
 }
 
 // ActionRequest is the body of the incident actions. Actor defaults to the
@@ -47,7 +52,7 @@ const maxActionBody = 64 << 10
 func ServiceError(w http.ResponseWriter, err error) {
 	var te *incident.TransitionError
 	switch {
-	case errors.Is(err, incident.ErrNotFound):
+	case errors.Is(err, incident.ErrNotFound), errors.Is(err, incident.ErrActionItemNotFound):
 		Error(w, http.StatusNotFound, "not_found", err)
 	case errors.As(err, &te):
 		Error(w, http.StatusConflict, "conflict", err)
@@ -246,4 +251,156 @@ func (a *IncidentsAPI) postmortemDone(w http.ResponseWriter, r *http.Request) {
 	a.act(w, r, func(req ActionRequest, id string) (any, error) {
 		return a.Service.CompletePostmortem(r.Context(), id, req.Actor)
 	})
+}
+
+func (a *IncidentsAPI) postmortem(w http.ResponseWriter, r *http.Request) {
+	pm, err := a.Service.Postmortem(r.Context(), r.PathValue("id"))
+	if err != nil {
+		ServiceError(w, err)
+		return
+	}
+	if r.URL.Query().Get("format") == "markdown" {
+		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+		_, _ = w.Write([]byte(pm.Markdown))
+		return
+	}
+	JSON(w, http.StatusOK, pm)
+}
+
+func (a *IncidentsAPI) actionItems(w http.ResponseWriter, r *http.Request) {
+	items, err := a.Service.ActionItems(r.Context(), r.PathValue("id"))
+	if err != nil {
+		ServiceError(w, err)
+		return
+	}
+	JSON(w, http.StatusOK, items)
+}
+
+// ActionItemRequest is the body of POST and PATCH on action items.
+type ActionItemRequest struct {
+	Actor string  `json:"actor,omitempty"`
+	Title *string `json:"title,omitempty"`
+	Owner *string `json:"owner,omitempty"`
+	State *string `json:"state,omitempty"`
+	// Due is an RFC 3339 time (POST only).
+	Due string `json:"due,omitempty"`
+}
+
+func actorOf(r *http.Request, actor string) string {
+	if actor != "" {
+		return actor
+	}
+	if u, _, ok := r.BasicAuth(); ok && u != "" {
+		return u
+	}
+	return "api"
+}
+
+func (a *IncidentsAPI) addActionItem(w http.ResponseWriter, r *http.Request) {
+	var req ActionItemRequest
+	if err := DecodeJSON(w, r, maxActionBody, &req); err != nil {
+		Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	item := incident.ActionItem{}
+	if req.Title != nil {
+		item.Title = *req.Title
+	}
+	if req.Owner != nil {
+		item.Owner = *req.Owner
+	}
+	if req.State != nil {
+		item.State = incident.ActionItemState(*req.State)
+	}
+	if req.Due != "" {
+		t, err := parseTime(req.Due)
+		if err != nil {
+			Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("due: %w", err))
+			return
+		}
+		item.DueAt = &t
+	}
+	if strings.TrimSpace(item.Title) == "" {
+		Error(w, http.StatusBadRequest, "bad_data", errors.New(`"title" must not be empty`))
+		return
+	}
+	if item.State != "" {
+		if _, err := incident.ParseActionItemState(string(item.State)); err != nil {
+			Error(w, http.StatusBadRequest, "bad_data", err)
+			return
+		}
+	}
+	out, err := a.Service.AddActionItem(r.Context(), r.PathValue("id"), actorOf(r, req.Actor), item)
+	if err != nil {
+		ServiceError(w, err)
+		return
+	}
+	JSON(w, http.StatusCreated, out)
+}
+
+func (a *IncidentsAPI) updateActionItem(w http.ResponseWriter, r *http.Request) {
+	itemID, err := strconv.ParseInt(r.PathValue("item"), 10, 64)
+	if err != nil || itemID <= 0 {
+		Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid action item id %q", r.PathValue("item")))
+		return
+	}
+	var req ActionItemRequest
+	if err := DecodeJSON(w, r, maxActionBody, &req); err != nil {
+		Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	u := incident.ActionItemUpdate{Owner: req.Owner, Title: req.Title}
+	if req.State != nil {
+		st, err := incident.ParseActionItemState(*req.State)
+		if err != nil {
+			Error(w, http.StatusBadRequest, "bad_data", err)
+			return
+		}
+		u.State = &st
+	}
+	if req.Title != nil && strings.TrimSpace(*req.Title) == "" {
+		Error(w, http.StatusBadRequest, "bad_data", errors.New(`"title" must not be empty`))
+		return
+	}
+	out, err := a.Service.UpdateActionItem(r.Context(), r.PathValue("id"), itemID, actorOf(r, req.Actor), u)
+	if err != nil {
+		ServiceError(w, err)
+		return
+	}
+	JSON(w, http.StatusOK, out)
+}
+
+// StatusUpdateRequest is the body of POST .../status-updates.
+type StatusUpdateRequest struct {
+	Actor   string `json:"actor,omitempty"`
+	Impact  string `json:"impact,omitempty"`
+	Actions string `json:"actions,omitempty"`
+	// NextUpdate is an RFC 3339 time or a duration from now ("30m").
+	NextUpdate string `json:"next_update,omitempty"`
+	StatusPage string `json:"status_page,omitempty"`
+}
+
+func (a *IncidentsAPI) statusUpdate(w http.ResponseWriter, r *http.Request) {
+	var req StatusUpdateRequest
+	if err := DecodeJSON(w, r, maxActionBody, &req); err != nil {
+		Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	u := incident.StatusUpdate{Actor: actorOf(r, req.Actor), Impact: req.Impact, Actions: req.Actions, StatusPage: req.StatusPage}
+	if req.NextUpdate != "" {
+		if d, err := time.ParseDuration(req.NextUpdate); err == nil && d > 0 {
+			u.NextUpdate = a.Service.Now().Add(d).UTC()
+		} else if t, err := time.Parse(time.RFC3339, req.NextUpdate); err == nil {
+			u.NextUpdate = t
+		} else {
+			Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("next_update: cannot parse %q as a duration or RFC 3339 time", req.NextUpdate))
+			return
+		}
+	}
+	text, err := a.Service.PostStatusUpdate(r.Context(), r.PathValue("id"), u)
+	if err != nil {
+		ServiceError(w, err)
+		return
+	}
+	JSON(w, http.StatusCreated, map[string]string{"text": text})
 }

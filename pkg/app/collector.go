@@ -1,0 +1,54 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/rootuip/sre/pkg/collector"
+	"github.com/rootuip/sre/pkg/runbook"
+	"github.com/rootuip/sre/pkg/store"
+)
+
+func init() {
+	register(module{
+		Name:       "90-collector",
+		Migrations: collector.Migrations,
+		Setup:      setupCollector,
+	})
+}
+
+// AutomationWindow is the range of incidents (by creation) over which
+// automation coverage and toil are exported.
+const AutomationWindow = 30 * 24 * time.Hour
+
+// runbookAutomation reads automation coverage and toil from the runbook
+// engine's records over the incidents created in the last AutomationWindow.
+type runbookAutomation struct{ db *store.DB }
+
+func (r runbookAutomation) AutomationRatios(ctx context.Context) (coverage, toil float64, ok bool, err error) {
+	now := time.Now()
+	c, err := runbook.AutomationCoverage(ctx, r.db, now.Add(-AutomationWindow), now.Add(time.Minute))
+	if err != nil {
+		return 0, 0, false, err
+	}
+	if c.Incidents == 0 {
+		return 0, 0, false, nil
+	}
+	return c.MitigatedRatio(), c.ToilRatio(), true, nil
+}
+
+// setupCollector registers the incident statistics collector and a
+// background rollup that keeps scrapes short after bursts of changes.
+func setupCollector(_ context.Context, a *App) error {
+	c, err := collector.New(a.DB, collector.Options{Automation: runbookAutomation{a.DB}}, a.Logger.With("component", "collector"))
+	if err != nil {
+		return err
+	}
+	if err := a.Registry.Register(c); err != nil {
+		return err
+	}
+	a.AddActor(Actor{Name: "collector-rollup", Execute: func(ctx context.Context) error {
+		return c.Run(ctx, 15*time.Second)
+	}})
+	return nil
+}

@@ -1,0 +1,438 @@
+package incident
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/store"
+)
+
+func init() { Migrations = append(Migrations, postmortemMigrations...) }
+
+// postmortemMigrations add post-mortem action items (part of Migrations).
+var postmortemMigrations = []store.Migration{
+	{
+		ID: "incident/0002_action_items",
+		SQLite: `
+CREATE TABLE incident_action_items (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	incident_id TEXT NOT NULL REFERENCES incidents (id),
+	title       TEXT NOT NULL,
+	owner       TEXT NOT NULL DEFAULT '',
+	state       TEXT NOT NULL,
+	due_at      BIGINT,
+	created_at  BIGINT NOT NULL,
+	updated_at  BIGINT NOT NULL
+);
+CREATE INDEX incident_action_items_incident ON incident_action_items (incident_id, id);
+CREATE INDEX incident_action_items_state ON incident_action_items (state, owner);
+`,
+		Postgres: `
+CREATE TABLE incident_action_items (
+	id          BIGSERIAL PRIMARY KEY,
+	incident_id TEXT NOT NULL REFERENCES incidents (id),
+	title       TEXT NOT NULL,
+	owner       TEXT NOT NULL DEFAULT '',
+	state       TEXT NOT NULL,
+	due_at      BIGINT,
+	created_at  BIGINT NOT NULL,
+	updated_at  BIGINT NOT NULL
+);
+CREATE INDEX incident_action_items_incident ON incident_action_items (incident_id, id);
+CREATE INDEX incident_action_items_state ON incident_action_items (state, owner);
+`,
+	},
+}
+
+// ActionItemState is the state of a post-mortem action item.
+type ActionItemState string
+
+const (
+	ActionOpen       ActionItemState = "open"
+	ActionInProgress ActionItemState = "in_progress"
+	ActionDone       ActionItemState = "done"
+	ActionWontDo     ActionItemState = "wont_do"
+)
+
+// ParseActionItemState validates a state name.
+func ParseActionItemState(s string) (ActionItemState, error) {
+	switch st := ActionItemState(s); st {
+	case ActionOpen, ActionInProgress, ActionDone, ActionWontDo:
+		return st, nil
+	}
+	return "", fmt.Errorf("unknown action item state %q (want open, in_progress, done or wont_do)", s)
+}
+
+// ActionItem is a follow-up of a post-mortem, with an owner and a state.
+type ActionItem struct {
+	ID         int64           `json:"id"`
+	IncidentID string          `json:"incident_id"`
+	Title      string          `json:"title"`
+	Owner      string          `json:"owner,omitempty"`
+	State      ActionItemState `json:"state"`
+	DueAt      *time.Time      `json:"due_at,omitempty"`
+	CreatedAt  time.Time       `json:"created_at"`
+	UpdatedAt  time.Time       `json:"updated_at"`
+}
+
+// ErrActionItemNotFound is returned for an unknown action item.
+var ErrActionItemNotFound = errors.New("action item not found")
+
+// AddActionItem records a new open action item on an incident.
+func (s *Service) AddActionItem(ctx context.Context, id, actor string, item ActionItem) (*ActionItem, error) {
+	item.Title = strings.TrimSpace(item.Title)
+	if item.Title == "" {
+		return nil, errors.New("action item title must not be empty")
+	}
+	if item.State == "" {
+		item.State = ActionOpen
+	}
+	if _, err := ParseActionItemState(string(item.State)); err != nil {
+		return nil, err
+	}
+	var out ActionItem
+	_, err := s.mutate(ctx, id, actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
+		out = item
+		out.IncidentID, out.CreatedAt, out.UpdatedAt = r.ID, now, now
+		return "", &TimelineEntry{Kind: "action_item", Message: "action item added: " + item.Title + ownerSuffix(item.Owner),
+			Data: map[string]any{"title": item.Title, "owner": item.Owner}}, nil
+	}, func(ctx context.Context, tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO incident_action_items (incident_id, title, owner, state, due_at, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id`, out.IncidentID, out.Title, out.Owner, string(out.State),
+			nullMS(out.DueAt), ms(out.CreatedAt)).Scan(&out.ID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func ownerSuffix(owner string) string {
+	if owner == "" {
+		return ""
+	}
+	return " (owner " + owner + ")"
+}
+
+// ActionItemUpdate changes an action item; nil fields stay.
+type ActionItemUpdate struct {
+	State *ActionItemState
+	Owner *string
+	Title *string
+}
+
+// UpdateActionItem changes an action item's state, owner or title.
+func (s *Service) UpdateActionItem(ctx context.Context, id string, itemID int64, actor string, u ActionItemUpdate) (*ActionItem, error) {
+	if u.State != nil {
+		if _, err := ParseActionItemState(string(*u.State)); err != nil {
+			return nil, err
+		}
+	}
+	if u.Title != nil && strings.TrimSpace(*u.Title) == "" {
+		return nil, errors.New("action item title must not be empty")
+	}
+	var item *ActionItem
+	_, err := s.mutate(ctx, id, actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
+		return "", nil, nil
+	}, func(ctx context.Context, tx *sql.Tx) error {
+		items, err := actionItems(ctx, tx, id, itemID)
+		if err != nil {
+			return err
+		}
+		if len(items) == 0 {
+			return fmt.Errorf("%w: %d of %s", ErrActionItemNotFound, itemID, id)
+		}
+		it := items[0]
+		var changes []string
+		if u.State != nil && *u.State != it.State {
+			changes = append(changes, fmt.Sprintf("state %s -> %s", it.State, *u.State))
+			it.State = *u.State
+		}
+		if u.Owner != nil && *u.Owner != it.Owner {
+			changes = append(changes, fmt.Sprintf("owner %q -> %q", it.Owner, *u.Owner))
+			it.Owner = *u.Owner
+		}
+		if u.Title != nil && strings.TrimSpace(*u.Title) != it.Title {
+			changes = append(changes, "title changed")
+			it.Title = strings.TrimSpace(*u.Title)
+		}
+		item = &it
+		if len(changes) == 0 {
+			return nil
+		}
+		it.UpdatedAt = s.now()
+		item.UpdatedAt = it.UpdatedAt
+		if _, err := tx.ExecContext(ctx, `UPDATE incident_action_items SET state = $2, owner = $3, title = $4, updated_at = $5 WHERE id = $1`,
+			it.ID, string(it.State), it.Owner, it.Title, ms(it.UpdatedAt)); err != nil {
+			return fmt.Errorf("update action item: %w", err)
+		}
+		return s.insertTimeline(ctx, tx, []TimelineEntry{{IncidentID: id, Time: it.UpdatedAt, Kind: "action_item", Actor: actor,
+			Message: fmt.Sprintf("action item #%d %q: %s", it.ID, it.Title, strings.Join(changes, ", ")),
+			Data:    map[string]any{"id": it.ID, "state": string(it.State), "owner": it.Owner}}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return item, nil
+}
+
+// ActionItems lists an incident's action items.
+func (s *Service) ActionItems(ctx context.Context, id string) ([]ActionItem, error) {
+	if _, err := s.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	var out []ActionItem
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = actionItems(ctx, tx, id, 0)
+		return err
+	})
+	return out, err
+}
+
+func actionItems(ctx context.Context, tx *sql.Tx, id string, itemID int64) ([]ActionItem, error) {
+	q := `SELECT id, title, owner, state, due_at, created_at, updated_at FROM incident_action_items WHERE incident_id = $1`
+	args := []any{id}
+	if itemID != 0 {
+		q += ` AND id = $2`
+		args = append(args, itemID)
+	}
+	rows, err := tx.QueryContext(ctx, q+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("action items of %s: %w", id, err)
+	}
+	defer rows.Close()
+	out := []ActionItem{}
+	for rows.Next() {
+		it := ActionItem{IncidentID: id}
+		var due sql.NullInt64
+		var created, updated int64
+		if err := rows.Scan(&it.ID, &it.Title, &it.Owner, &it.State, &due, &created, &updated); err != nil {
+			return nil, fmt.Errorf("action items of %s: %w", id, err)
+		}
+		it.DueAt, it.CreatedAt, it.UpdatedAt = fromNullMS(due), fromMS(created), fromMS(updated)
+		out = append(out, it)
+	}
+	return out, rows.Err()
+}
+
+// Durations are the response measures of an incident. Nil means not
+// reached yet.
+type Durations struct {
+	// TimeToAcknowledge: created -> acknowledged.
+	TimeToAcknowledge *time.Duration `json:"time_to_acknowledge,omitempty"`
+	// TimeToRecover: earliest alert start -> last alert end (the outage as
+	// the alerts saw it).
+	TimeToRecover *time.Duration `json:"time_to_recover,omitempty"`
+	// TimeToResolve: created -> resolved (the incident as people handled it).
+	TimeToResolve *time.Duration `json:"time_to_resolve,omitempty"`
+	// DetectionDelay: earliest alert start -> created.
+	DetectionDelay time.Duration `json:"detection_delay"`
+}
+
+// Durations computes the incident's response measures.
+func (inc *Incident) Durations() Durations {
+	d := Durations{DetectionDelay: max(0, inc.CreatedAt.Sub(inc.DetectedAt))}
+	since := func(from time.Time, to *time.Time) *time.Duration {
+		if to == nil {
+			return nil
+		}
+		v := max(0, to.Sub(from))
+		return &v
+	}
+	d.TimeToAcknowledge = since(inc.CreatedAt, inc.AcknowledgedAt)
+	d.TimeToRecover = since(inc.DetectedAt, inc.RecoveredAt)
+	d.TimeToResolve = since(inc.CreatedAt, inc.ResolvedAt)
+	return d
+}
+
+// Postmortem is a generated post-mortem draft.
+type Postmortem struct {
+	IncidentID  string       `json:"incident_id"`
+	Durations   Durations    `json:"durations"`
+	ActionItems []ActionItem `json:"action_items"`
+	Markdown    string       `json:"markdown"`
+}
+
+// Postmortem drafts the post-mortem of an incident from its record and
+// timeline: summary, impact, timeline, detection/response/resolution times
+// and action items, with the parts only people can write marked TODO.
+func (s *Service) Postmortem(ctx context.Context, id string) (*Postmortem, error) {
+	inc, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	tl, err := s.Timeline(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	items, err := s.ActionItems(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	pm := &Postmortem{IncidentID: id, Durations: inc.Durations(), ActionItems: items}
+	pm.Markdown = renderPostmortem(inc, tl, items, pm.Durations)
+	return pm, nil
+}
+
+func mdCell(s string) string {
+	s = strings.ReplaceAll(s, "\r", "")
+	s = strings.ReplaceAll(s, "\n", " ")
+	s = strings.ReplaceAll(s, "|", `\|`)
+	return s
+}
+
+func fmtTime(t *time.Time) string {
+	if t == nil {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+func fmtDur(d *time.Duration) string {
+	if d == nil {
+		return "—"
+	}
+	return d.Round(time.Second).String()
+}
+
+func renderPostmortem(inc *Incident, tl []TimelineEntry, items []ActionItem, d Durations) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("# Post-mortem: %s — %s\n\n", inc.ID, mdCell(inc.Title))
+	w("_Draft generated by sred from the incident record. Sections marked TODO need a human._\n\n")
+	w("| | |\n|---|---|\n")
+	w("| Severity | %s |\n| Service | %s |\n| Status | %s |\n", inc.Severity, mdCell(inc.Service), inc.Status)
+	if inc.Assignee != "" {
+		w("| Incident lead | %s |\n", mdCell(inc.Assignee))
+	}
+	detected := inc.DetectedAt
+	w("| Detected | %s |\n| Created | %s |\n| Acknowledged | %s |\n| Recovered | %s |\n| Resolved | %s |\n",
+		fmtTime(&detected), fmtTime(&inc.CreatedAt), fmtTime(inc.AcknowledgedAt), fmtTime(inc.RecoveredAt), fmtTime(inc.ResolvedAt))
+	if inc.Flapping {
+		w("| Flapping | yes: the alerts fired again shortly after resolving |\n")
+	}
+	if inc.MitigatedBy != "" {
+		w("| Mitigated by | %s |\n", mdCell(inc.MitigatedBy))
+	}
+
+	w("\n## Summary\n\n")
+	firing, resolved := 0, 0
+	var names []string
+	seen := map[string]bool{}
+	for _, a := range inc.Alerts {
+		if a.Status == "resolved" {
+			resolved++
+		} else {
+			firing++
+		}
+		if n := a.Labels["alertname"]; n != "" && !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	w("%d alert(s) (%s) fired for service %s starting %s; %d resolved, %d still firing.",
+		len(inc.Alerts), mdCell(strings.Join(names, ", ")), mdCell(inc.Service), fmtTime(&detected), resolved, firing)
+	for _, e := range tl {
+		if e.Kind == "status" && e.Data != nil && e.Data["to"] == string(StatusResolved) {
+			w(" %s.", strings.TrimSuffix(mdCell(capitalize(e.Message)), "."))
+		}
+	}
+	w("\n\nTODO: what happened, in two or three sentences.\n")
+
+	w("\n## Impact\n\n")
+	if inc.Impact != "" {
+		w("%s\n", inc.Impact)
+	} else {
+		w("TODO: who was affected, how, and for how long.\n")
+	}
+
+	w("\n## Timeline\n\n| Time (UTC) | Actor | Event |\n|---|---|---|\n")
+	for _, e := range tl {
+		w("| %s | %s | %s |\n", e.Time.UTC().Format("2006-01-02 15:04:05"), mdCell(e.Actor), mdCell(e.Message))
+	}
+
+	w("\n## Detection, response and resolution\n\n| Measure | Value |\n|---|---|\n")
+	w("| Detection delay (first alert → incident) | %s |\n", fmtDur(&d.DetectionDelay))
+	w("| Time to acknowledge (incident → acknowledged) | %s |\n", fmtDur(d.TimeToAcknowledge))
+	w("| Time to recover (first alert start → last alert end) | %s |\n", fmtDur(d.TimeToRecover))
+	w("| Time to resolve (incident → resolved) | %s |\n", fmtDur(d.TimeToResolve))
+
+	w("\n## Root cause\n\nTODO: the causes, and why the safeguards did not catch them.\n")
+
+	w("\n## Action items\n\n")
+	if len(items) == 0 {
+		w("TODO: add action items (POST /api/v1/incidents/%s/action-items).\n", inc.ID)
+	} else {
+		w("| # | Action | Owner | State |\n|---|---|---|---|\n")
+		for _, it := range items {
+			owner := it.Owner
+			if owner == "" {
+				owner = "unassigned"
+			}
+			w("| %d | %s | %s | %s |\n", it.ID, mdCell(it.Title), mdCell(owner), it.State)
+		}
+	}
+	w("\n## Lessons learned\n\nTODO: what went well, what went badly, where we got lucky.\n")
+	return b.String()
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// StatusUpdate is a request to publish a status update.
+type StatusUpdate struct {
+	Actor      string
+	Impact     string
+	Actions    string
+	NextUpdate time.Time
+	StatusPage string
+}
+
+// PostStatusUpdate renders the status-update template for an incident,
+// records the text in the timeline (kind "status_update") and publishes an
+// "incident.status_update" event with the text, for notification channels.
+// A non-empty Impact also becomes the incident's impact.
+func (s *Service) PostStatusUpdate(ctx context.Context, id string, u StatusUpdate) (string, error) {
+	opts := s.Options()
+	var text string
+	var inc Incident
+	_, err := s.mutate(ctx, id, u.Actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
+		if u.Impact != "" {
+			r.Impact = strings.TrimSpace(u.Impact)
+		}
+		url := ""
+		if opts.ExternalURL != "" {
+			url = strings.TrimSuffix(opts.ExternalURL, "/") + "/api/v1/incidents/" + r.ID
+		}
+		var err error
+		text, err = RenderStatusUpdate(opts.StatusUpdateTemplate, StatusUpdateData{
+			Incident: &r.Incident, Impact: u.Impact, Actions: u.Actions, NextUpdate: u.NextUpdate,
+			StatusPage: u.StatusPage, URL: url,
+		})
+		if err != nil {
+			return "", nil, fmt.Errorf("render status update: %w", err)
+		}
+		inc = r.Incident
+		data := map[string]any{"impact": u.Impact, "actions": u.Actions}
+		if !u.NextUpdate.IsZero() {
+			data["next_update"] = u.NextUpdate.UTC().Format(time.RFC3339)
+		}
+		return "", &TimelineEntry{Kind: "status_update", Message: text, Data: data}, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	s.bus.Publish(events.Event{Type: "incident.status_update", Service: inc.Service, IncidentID: id,
+		Data: map[string]any{"text": text, "actor": u.Actor, "severity": inc.Severity, "title": inc.Title}})
+	return text, nil
+}

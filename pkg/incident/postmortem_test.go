@@ -1,0 +1,90 @@
+package incident_test
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "run go test ./pkg/incident -update")
+	require.Equal(t, string(want), got)
+}
+
+// TestPostmortem walks an incident through its life and checks the drafted
+// post-mortem (golden file), its durations and action items.
+func TestPostmortem(t *testing.T) {
+	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		started := clock.Add(-4 * time.Minute)
+		n := notification("g1", "checkout", "critical", started, "a", "b")
+		n.Alerts[1].Labels["instance"] = "b|pipe"
+		_, err := f.svc.Ingest(ctx, n)
+		require.NoError(t, err)
+		id := "INC-2026-0001"
+		step := func(d time.Duration) { *f.now = f.now.Add(d) }
+		step(3 * time.Minute)
+		_, err = f.svc.Acknowledge(ctx, id, "alice")
+		require.NoError(t, err)
+		step(2 * time.Minute)
+		text, err := f.svc.PostStatusUpdate(ctx, id, incident.StatusUpdate{Actor: "alice", Impact: "15% of checkouts failing",
+			Actions: "rolling back release 42", NextUpdate: f.now.Add(30 * time.Minute), StatusPage: "https://status.example.com"})
+		require.NoError(t, err)
+		require.Equal(t, "🚨 [CRITICAL] Incident: HighLatency on checkout\nID: INC-2026-0001\nStatus: acknowledged\n"+
+			"Started: 09:26 UTC\nImpact: 15% of checkouts failing\nActions: rolling back release 42\n"+
+			"Next Update: 10:05 UTC\nStatus Page: https://status.example.com\n", text)
+		step(10 * time.Minute)
+		resolved := n
+		resolved.Status = "resolved"
+		resolved.Alerts = nil
+		for _, a := range n.Alerts {
+			a.Status, a.EndsAt = "resolved", f.now.Add(-time.Minute)
+			resolved.Alerts = append(resolved.Alerts, a)
+		}
+		_, err = f.svc.Ingest(ctx, resolved)
+		require.NoError(t, err)
+		_, err = f.svc.AddActionItem(ctx, id, "alice", incident.ActionItem{Title: "Alert on p99 latency | before errors", Owner: "bob"})
+		require.NoError(t, err)
+		item, err := f.svc.AddActionItem(ctx, id, "alice", incident.ActionItem{Title: "Canary releases"})
+		require.NoError(t, err)
+		done := incident.ActionDone
+		owner := "carol"
+		_, err = f.svc.UpdateActionItem(ctx, id, item.ID, "carol", incident.ActionItemUpdate{State: &done, Owner: &owner})
+		require.NoError(t, err)
+		_, err = f.svc.UpdateActionItem(ctx, id, 999, "carol", incident.ActionItemUpdate{State: &done})
+		require.ErrorIs(t, err, incident.ErrActionItemNotFound)
+		bad := incident.ActionItemState("later")
+		_, err = f.svc.UpdateActionItem(ctx, id, item.ID, "carol", incident.ActionItemUpdate{State: &bad})
+		require.EqualError(t, err, `unknown action item state "later" (want open, in_progress, done or wont_do)`)
+
+		pm, err := f.svc.Postmortem(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, 4*time.Minute, pm.Durations.DetectionDelay)
+		require.Equal(t, 3*time.Minute, *pm.Durations.TimeToAcknowledge)
+		require.Equal(t, 18*time.Minute, *pm.Durations.TimeToRecover)
+		require.Equal(t, 15*time.Minute, *pm.Durations.TimeToResolve)
+		require.Len(t, pm.ActionItems, 2)
+		golden(t, "postmortem.md", pm.Markdown)
+
+		_, err = f.svc.Postmortem(ctx, "INC-2026-0404")
+		require.ErrorIs(t, err, incident.ErrNotFound)
+	})
+}

@@ -1,0 +1,155 @@
+package sla
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Formats a report renders to.
+var Formats = []string{"json", "md", "csv", "html"}
+
+// Render writes the report in a format: json, md (Markdown), csv or html.
+func Render(w io.Writer, r *Report, format string) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	case "md", "markdown":
+		return renderMarkdown(w, r)
+	case "csv":
+		return renderCSV(w, r)
+	case "html":
+		return htmlTemplate.Execute(w, r)
+	}
+	return fmt.Errorf("unknown format %q (want one of %s)", format, strings.Join(Formats, ", "))
+}
+
+// ContentType is the media type of a format.
+func ContentType(format string) string {
+	switch format {
+	case "md", "markdown":
+		return "text/markdown; charset=utf-8"
+	case "csv":
+		return "text/csv; charset=utf-8"
+	case "html":
+		return "text/html; charset=utf-8"
+	}
+	return "application/json"
+}
+
+// row is one objective of the report, flattened.
+type row struct {
+	Service string
+	Kind    string // availability | latency
+	*Objective
+}
+
+// Rows returns the objectives in service order, availability first.
+func (r *Report) rows() []row {
+	var out []row
+	for _, name := range r.ServiceNames() {
+		s := r.Services[name]
+		if s.Availability != nil {
+			out = append(out, row{name, "availability", s.Availability})
+		}
+		if s.Latency != nil {
+			out = append(out, row{name, "latency", s.Latency})
+		}
+	}
+	return out
+}
+
+func (r *Report) rangeText() string {
+	s := fmt.Sprintf("%s (%s to %s)", r.Period, r.Start.UTC().Format(time.RFC3339), r.End.UTC().Format(time.RFC3339))
+	if r.Partial {
+		s += ", month to date"
+	}
+	return s
+}
+
+func fmtCredit(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) + "%" }
+
+// mdEscape keeps configured names from breaking the Markdown table.
+var mdEscape = strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ", "`", "\\`", "*", `\*`, "_", `\_`, "<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`)
+
+func renderMarkdown(w io.Writer, r *Report) error {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# SLA report: %s (%s)\n\n", mdEscape.Replace(r.Name), mdEscape.Replace(r.Customer))
+	fmt.Fprintf(&b, "Period: %s\n\n", r.rangeText())
+	b.WriteString("| Service | Objective | Target | Achieved | Status | Scope | Credit |\n")
+	b.WriteString("|---|---|---:|---:|---|---|---:|\n")
+	for _, o := range r.rows() {
+		cr := ""
+		if o.Credit > 0 {
+			cr = fmtCredit(o.Credit)
+		}
+		fmt.Fprintf(&b, "| %s | %s (%s) | %s | %s | %s | %s | %s |\n", mdEscape.Replace(o.Service), o.Kind, mdEscape.Replace(o.SLO), o.Target, o.Achieved, o.Status, o.Scope, cr)
+	}
+	fmt.Fprintf(&b, "\nViolations: %d\n\nService credit: %s\n", r.Violations, fmtCredit(r.Credits))
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+func renderCSV(w io.Writer, r *Report) error {
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"customer", "period", "start", "end", "service", "objective", "slo", "target", "achieved", "status", "scope", "credit"})
+	for _, o := range r.rows() {
+		_ = cw.Write([]string{
+			csvSafe(r.Customer), r.Period, r.Start.UTC().Format(time.RFC3339), r.End.UTC().Format(time.RFC3339),
+			csvSafe(o.Service), o.Kind, csvSafe(o.SLO), o.Target, o.Achieved, o.Status, o.Scope, fmtCredit(o.Credit),
+		})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// csvSafe defuses spreadsheet formulas in configured names.
+func csvSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+var htmlTemplate = template.Must(template.New("sla").Funcs(template.FuncMap{
+	"credit": fmtCredit,
+	"time":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+}).Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>SLA report: {{.Name}}</title>
+<style>
+body{font-family:sans-serif;margin:2em}
+table{border-collapse:collapse}
+th,td{border:1px solid #ccc;padding:.3em .8em;text-align:left}
+.MET{color:#1a7f37}.MISSED{color:#cf222e;font-weight:bold}.NO_DATA{color:#6e7781}
+</style>
+</head>
+<body>
+<h1>SLA report: {{.Name}} ({{.Customer}})</h1>
+<p>Period: {{.Period}} ({{time .Start}} to {{time .End}}){{if .Partial}}, month to date{{end}}</p>
+<table>
+<thead><tr><th>Service</th><th>Objective</th><th>Target</th><th>Achieved</th><th>Status</th><th>Scope</th><th>Credit</th></tr></thead>
+<tbody>
+{{- range .Rows}}
+<tr><td>{{.Service}}</td><td>{{.Kind}} ({{.SLO}})</td><td>{{.Target}}</td><td>{{.Achieved}}</td><td class="{{.Status}}">{{.Status}}</td><td>{{.Scope}}</td><td>{{if .Credit}}{{credit .Credit}}{{end}}</td></tr>
+{{- end}}
+</tbody>
+</table>
+<p>Violations: {{.Violations}}</p>
+<p>Service credit: {{credit .Credits}}</p>
+</body>
+</html>
+`))
+
+// Rows is rows() for templates.
+func (r *Report) Rows() []row { return r.rows() }
