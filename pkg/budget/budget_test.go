@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,11 +17,14 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/budget/budgettest"
+	"github.com/rootuip/sre/pkg/config"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/rulegen"
+	"github.com/rootuip/sre/pkg/sla"
 	"github.com/rootuip/sre/pkg/slo"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -545,4 +549,37 @@ func TestPrometheusUnavailable(t *testing.T) {
 	code, env := get(t, mux, "/api/v1/slos", nil)
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.Equal(t, "no Prometheus configured (set prometheus.url in sred.yml)", env.Error)
+}
+
+// The example configuration loads: its spec files and its SLA contracts
+// name SLOs that exist.
+func TestExampleConfig(t *testing.T) {
+	cfg, err := config.LoadFile(filepath.Join(testutil.RepoRoot(t), "examples", "sred.yml"))
+	require.NoError(t, err)
+	specs, err := budget.LoadSpecs(cfg.SLOs, cfg.ResolvePath)
+	require.NoError(t, err)
+	require.NotEmpty(t, specs)
+	require.NoError(t, cfg.SLA.Check(sla.Lookup(budget.Objectives(specs))))
+	s := budget.New(budget.Options{})
+	cfg.SLOs.Gate.OverrideTokenFiles[0] = cfg.ResolvePath(cfg.SLOs.Gate.OverrideTokenFiles[0])
+	require.NoError(t, s.Update(cfg.SLOs, specs, nil, nil))
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ yaml, err string }{
+		{"poll_interval: 0s", "slos: poll_interval must be at least 1s, got 0s"},
+		{"query_timeout: 0s", "slos: query_timeout must be positive, got 0s"},
+		{"history_range: 30d\nhistory_step: 1m", "slos: history_range / history_step must not exceed 11000 points (Prometheus' limit), got 30d / 1m"},
+		{"gate: {on_prometheus_error: maybe}", `slos: gate: on_prometheus_error must be "deny" or "allow", got "maybe"`},
+		{"gate: {on_no_data: x}", `slos: gate: on_no_data must be "deny" or "allow", got "x"`},
+		{"gate: {override_tokens: [short]}", "slos: gate: override_tokens[0] must be at least 16 characters"},
+		{"spec_file: [x]", "field spec_file not found in type budget.plain"},
+	} {
+		dec := yaml.NewDecoder(strings.NewReader(tc.yaml))
+		dec.KnownFields(true)
+		var c budget.Config
+		err := dec.Decode(&c)
+		require.Error(t, err, tc.yaml)
+		require.Contains(t, err.Error(), tc.err)
+	}
 }
