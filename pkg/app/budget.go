@@ -54,10 +54,16 @@ func setupBudget(_ context.Context, a *App) error {
 		if prom != nil {
 			q = prom
 		}
-		if err := reporter.Update(cfg.SLA, q, sla.Lookup(budget.Objectives(specs))); err != nil {
+		// Check everything before installing anything: a failed reload
+		// leaves the running configuration in force.
+		lookup := sla.Lookup(budget.Objectives(specs))
+		if err := cfg.SLA.Check(lookup); err != nil {
 			return err
 		}
-		return svc.Update(bc, specs, prom, nil)
+		if err := svc.Update(bc, specs, prom, nil); err != nil {
+			return err
+		}
+		return reporter.Update(cfg.SLA, q, lookup)
 	}
 	if err := apply(a.Config()); err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/dashboards"
@@ -106,7 +107,8 @@ func TestMetricsScrape(t *testing.T) {
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	require.NoError(t, err)
-	mfs, err := (&expfmt.TextParser{}).TextToMetricFamilies(bytes.NewReader(body))
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(bytes.NewReader(body))
 	require.NoError(t, err, "parse /metrics")
 
 	hist := func(name string) *dto.Histogram {
@@ -180,4 +182,3 @@ func assertTrue(t *testing.T, ok bool, format string, args ...any) bool {
 	}
 	return ok
 }
-

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/rootuip/sre/pkg/config"
+	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/runbook"
 )
@@ -52,6 +54,29 @@ func (r runbookEscalator) EscalateNow(ctx context.Context, id, reason string) er
 		return errors.New("escalation is not set up")
 	}
 	return e.EscalateNow(ctx, id, reason)
+}
+
+// NotifyResponders sends a notify step's message through the escalation
+// engine: to the incident's responders on its policy's channels, or to the
+// channels the step names. The notification sender delivers it.
+func (r runbookEscalator) NotifyResponders(ctx context.Context, n runbook.Notification) (string, error) {
+	e := r.a.EscalationEngine()
+	if e == nil {
+		return "", errors.New("escalation is not set up")
+	}
+	got, err := e.NotifyResponders(ctx, escalation.Notice{IncidentID: n.IncidentID, Key: fmt.Sprintf("runbook/%d/%s", n.RunID, n.Step),
+		From: "runbook " + n.Runbook, Message: n.Message, Channels: n.Channels})
+	if err != nil {
+		return "", err
+	}
+	out := "sent via " + strings.Join(got.Channels, ", ")
+	if len(got.Users) > 0 {
+		out = "sent to " + strings.Join(got.Users, ", ") + " via " + strings.Join(got.Channels, ", ")
+	}
+	if len(got.Skipped) > 0 {
+		out += " (not configured or no contact: " + strings.Join(got.Skipped, ", ") + ")"
+	}
+	return out, nil
 }
 
 // promQuerier queries the Prometheus of the `prometheus` section, swapped on reload.
@@ -103,6 +128,7 @@ func setupRunbook(_ context.Context, a *App) error {
 		DB:         a.DB,
 		Incidents:  runbookIncidents{a.Incidents},
 		Escalator:  runbookEscalator{a},
+		Notifier:   runbookEscalator{a},
 		Prometheus: prom,
 		Kubernetes: func() (kubernetes.Interface, error) { return runbook.NewKubernetesClient(kubeCfg()) },
 		Bus:        a.Bus,

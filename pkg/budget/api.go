@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/rootuip/sre/pkg/web"
@@ -104,7 +103,7 @@ func writeErr(w http.ResponseWriter, err error) {
 		web.Error(w, http.StatusForbidden, "forbidden", err)
 	case IsUnavailable(err), errors.Is(err, ErrNoPrometheus):
 		web.Error(w, http.StatusServiceUnavailable, "unavailable", err)
-	case strings.HasPrefix(err.Error(), "change must be"), strings.HasPrefix(err.Error(), "an emergency override"):
+	case errors.Is(err, ErrBadRequest):
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 	default:
 		web.Error(w, http.StatusInternalServerError, "internal", err)

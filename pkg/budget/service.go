@@ -243,7 +243,7 @@ func (s *Service) Gate(ctx context.Context, req GateRequest) (*Decision, error) 
 		req.Change = ChangeNormal
 	}
 	if req.Change != ChangeNormal && req.Change != ChangeCritical {
-		return nil, fmt.Errorf("change must be %q or %q, got %q", ChangeNormal, ChangeCritical, req.Change)
+		return nil, fmt.Errorf("%w: change must be %q or %q, got %q", ErrBadRequest, ChangeNormal, ChangeCritical, req.Change)
 	}
 	objs := s.find(req.Service, "")
 	if len(objs) == 0 {
@@ -255,10 +255,11 @@ func (s *Service) Gate(ctx context.Context, req GateRequest) (*Decision, error) 
 	s.mu.RUnlock()
 	if req.OverrideToken != "" {
 		if !checkToken(tokens, req.OverrideToken) {
+			s.logger.Warn("deploy gate override with an invalid token", "service", req.Service, "actor", req.Actor)
 			return nil, ErrBadOverrideToken
 		}
 		if strings.TrimSpace(req.OverrideReason) == "" {
-			return nil, errors.New("an emergency override needs a reason")
+			return nil, fmt.Errorf("%w: an emergency override needs a reason", ErrBadRequest)
 		}
 	}
 	now := s.now()
@@ -300,6 +301,9 @@ func (s *Service) Gate(ctx context.Context, req GateRequest) (*Decision, error) 
 	}
 	return &d, nil
 }
+
+// ErrBadRequest marks invalid gate requests (answered 400).
+var ErrBadRequest = errors.New("bad request")
 
 // ErrBadOverrideToken is returned when an override token matches no configured token.
 var ErrBadOverrideToken = errors.New("invalid emergency override token")

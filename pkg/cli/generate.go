@@ -46,6 +46,9 @@ type generateOptions struct {
 }
 
 func runGenerate(env *Env, o generateOptions) error {
+	if o.tests != "" && o.output == "-" {
+		return &ExitError{Code: 2, Err: errors.New("--tests needs -o DIR: the suites reference the rule files")}
+	}
 	specs, err := slo.LoadFiles(o.inputs...)
 	if err != nil {
 		return &ExitError{Code: 1, Err: err}
@@ -54,6 +57,8 @@ func runGenerate(env *Env, o generateOptions) error {
 	if err != nil {
 		return fmt.Errorf("generate: %w", err)
 	}
+	// Everything is rendered before anything is written: an error leaves
+	// the output directories as they were.
 	outputs := map[string][]byte{}
 	var order []string
 	for _, f := range files {
@@ -69,22 +74,9 @@ func runGenerate(env *Env, o generateOptions) error {
 		outputs[f.Name] = data
 		order = append(order, f.Name)
 	}
-	if o.output == "-" {
-		for i, name := range order {
-			if i > 0 {
-				io.WriteString(env.Stdout, "---\n")
-			}
-			env.Stdout.Write(outputs[name])
-		}
-	} else if err := writeGenerated(o.output, outputs); err != nil {
-		return err
-	}
-
+	var suites map[string][]byte
 	if o.tests != "" {
-		if o.output == "-" {
-			return errors.New("--tests needs -o DIR: the suites reference the rule files")
-		}
-		suites := map[string][]byte{}
+		suites = map[string][]byte{}
 		for _, s := range specs {
 			rel, err := filepath.Rel(o.tests, filepath.Join(o.output, s.Service+".yml"))
 			if err != nil {
@@ -98,24 +90,41 @@ func runGenerate(env *Env, o generateOptions) error {
 				}
 				data, err := suite.Marshal()
 				if err != nil {
-					return err
+					return fmt.Errorf("test suite of %s/%s: %w", s.Service, s.SLOs[i].Name, err)
 				}
 				suites[rulegen.SuiteFileName(s.Service, s.SLOs[i].Name)] = data
 			}
 		}
-		if err := writeGenerated(o.tests, suites); err != nil {
+	}
+	var inhibit []byte
+	if o.inhibit != "" {
+		if inhibit, err = rulegen.MarshalInhibitRules(rulegen.InhibitRules(specs)); err != nil {
 			return err
 		}
 	}
 
-	if o.inhibit != "" {
-		data, err := rulegen.MarshalInhibitRules(rulegen.InhibitRules(specs))
-		if err != nil {
+	if o.output == "-" {
+		for i, name := range order {
+			if i > 0 {
+				io.WriteString(env.Stdout, "---\n")
+			}
+			env.Stdout.Write(outputs[name])
+		}
+	} else if err := writeGenerated(o.output, outputs); err != nil {
+		return err
+	}
+	if suites != nil {
+		if err := writeGenerated(o.tests, suites); err != nil {
 			return err
 		}
-		if o.inhibit == "-" {
-			env.Stdout.Write(data)
-		} else if err := os.WriteFile(o.inhibit, data, 0o644); err != nil {
+	}
+	if o.inhibit == "-" {
+		if o.output == "-" {
+			io.WriteString(env.Stdout, "---\n")
+		}
+		env.Stdout.Write(inhibit)
+	} else if o.inhibit != "" {
+		if err := os.WriteFile(o.inhibit, inhibit, 0o644); err != nil {
 			return fmt.Errorf("write inhibit rules: %w", err)
 		}
 	}

@@ -70,8 +70,8 @@ func executive() *dashboard.DashboardBuilder {
 			title:       "Incidents opened per day",
 			description: "New incidents per day by severity.",
 			width:       12, height: 8,
-			queries:     []query{q(`sum by (severity) (`+increaseBySeries("sre_incidents_stored_total", "", "1d")+`)`, "{{severity}}")},
-			min:         f(0),
+			queries: []query{q(`sum by (severity) (`+increaseBySeries("sre_incidents_stored_total", "", "1d")+`)`, "{{severity}}")},
+			min:     f(0),
 		})).
 		WithRow(dashboard.NewRowBuilder("Business impact")).
 		WithPanel(newStat(panelSpec{
@@ -101,8 +101,8 @@ func executive() *dashboard.DashboardBuilder {
 			title:       "Post-mortem completion (SEV1/2)",
 			description: "Share of resolved CRITICAL and HIGH incidents with a completed post-mortem, the lower of the two severities (target: 100%).",
 			unit:        "percentunit",
-			queries: []query{instant(`min(sre_incident_postmortem_completion_ratio)`, "")},
-			thresholds: thresholds("red", step{0.9, "yellow"}, step{1, "green"}),
+			queries:     []query{instant(`min(sre_incident_postmortem_completion_ratio)`, "")},
+			thresholds:  thresholds("red", step{0.9, "yellow"}, step{1, "green"}),
 		})).
 		WithPanel(newBarGauge(panelSpec{
 			title: "Error budget spent (time equivalent)",
@@ -120,7 +120,7 @@ func executive() *dashboard.DashboardBuilder {
 			title:       "Time in incident per day",
 			description: "Summed resolution time of incidents resolved each day, by severity.",
 			unit:        "s", width: 12, height: 8,
-			queries:     []query{q(`sum by (severity) (`+increaseBySeries("sre_incident_time_to_resolve_seconds_sum", "", "1d")+`)`, "{{severity}}")},
-			min:         f(0),
+			queries: []query{q(`sum by (severity) (`+increaseBySeries("sre_incident_time_to_resolve_seconds_sum", "", "1d")+`)`, "{{severity}}")},
+			min:     f(0),
 		}))
 }

@@ -20,21 +20,21 @@ func sloDetail() *dashboard.DashboardBuilder {
 			title:       "Objective",
 			description: "Target ratio of good events over the SLO period.",
 			unit:        "percentunit", width: 4, height: 5,
-			queries: []query{instant(`max(`+objective+sel+`)`, "")},
+			queries:    []query{instant(`max(`+objective+sel+`)`, "")},
 			thresholds: thresholds("blue"),
 		})).
 		WithPanel(newStat(panelSpec{
 			title:       "Period",
 			description: "Length of the SLO period (rolling window).",
 			unit:        "s", width: 4, height: 5,
-			queries: []query{instant(`max(`+periodSeconds+sel+`)`, "")},
+			queries:    []query{instant(`max(`+periodSeconds+sel+`)`, "")},
 			thresholds: thresholds("blue"),
 		})).
 		WithPanel(newStat(panelSpec{
 			title:       "Achieved over the period",
 			description: "Ratio of good events over the whole period (a ratio of sums, not an average of ratios).",
 			unit:        "percentunit", width: 4, height: 5,
-			queries: []query{instant(`1 - max(`+errorRatioPeriod+sel+`)`, "")},
+			queries:    []query{instant(`1 - max(`+errorRatioPeriod+sel+`)`, "")},
 			thresholds: thresholds("blue"),
 		})).
 		WithPanel(newStat(panelSpec{

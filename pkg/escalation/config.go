@@ -9,6 +9,7 @@ package escalation
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -26,6 +27,11 @@ type Config struct {
 	// AckTimeout re-escalates an acknowledged incident that is still not
 	// resolved after this long (0 disables). Policies may override it.
 	AckTimeout model.Duration `yaml:"ack_timeout,omitempty" json:"ack_timeout,omitempty"`
+	// AckReminder reminds whoever acknowledged an incident, every this long,
+	// that it is still not resolved (0, the default, disables). Reminders go
+	// through AckReminderChannels, which need no chat tool.
+	AckReminder         model.Duration `yaml:"ack_reminder,omitempty" json:"ack_reminder,omitempty"`
+	AckReminderChannels []string       `yaml:"ack_reminder_channels,omitempty" json:"ack_reminder_channels,omitempty"`
 	// Severities decide channels and pace per severity (the guide's table).
 	Severities map[incident.Severity]*SeverityRule `yaml:"severities,omitempty" json:"severities,omitempty"`
 	// Policies are tried in order; the first whose matchers all match the
@@ -55,6 +61,7 @@ type Policy struct {
 	Repeat      int             `yaml:"repeat,omitempty" json:"repeat,omitempty"`
 	RepeatAfter model.Duration  `yaml:"repeat_after,omitempty" json:"repeat_after,omitempty"`
 	AckTimeout  *model.Duration `yaml:"ack_timeout,omitempty" json:"ack_timeout,omitempty"`
+	AckReminder *model.Duration `yaml:"ack_reminder,omitempty" json:"ack_reminder,omitempty"`
 
 	matchers labels.Matchers
 }
@@ -90,6 +97,9 @@ func DefaultSeverities() map[incident.Severity]*SeverityRule {
 		incident.SeverityLow:      {Channels: []string{notify.ChannelEmail, notify.ChannelSlack}, EscalateAfter: model.Duration(60 * time.Minute)},
 	}
 }
+
+// DefaultAckReminderChannels is the default of ack_reminder_channels.
+var DefaultAckReminderChannels = []string{notify.ChannelPush, notify.ChannelEmail}
 
 // DefaultAckTimeout is the default of ack_timeout.
 const DefaultAckTimeout = model.Duration(30 * time.Minute)
@@ -139,6 +149,20 @@ func (c *Config) Validate() error {
 	if c.AckTimeout < 0 {
 		return errors.New("ack_timeout must not be negative")
 	}
+	if c.AckReminder < 0 {
+		return errors.New("ack_reminder must not be negative")
+	}
+	if len(c.AckReminderChannels) == 0 {
+		c.AckReminderChannels = slices.Clone(DefaultAckReminderChannels)
+	}
+	chs, err := checkChannels(c.AckReminderChannels)
+	if err != nil {
+		return fmt.Errorf("ack_reminder_channels: %w", err)
+	}
+	if slices.Contains(chs, notify.ChannelPagerDuty) {
+		return errors.New("ack_reminder_channels: pagerduty cannot carry reminders (the incident is already acknowledged there)")
+	}
+	c.AckReminderChannels = chs
 	def := DefaultSeverities()
 	if c.Severities == nil {
 		c.Severities = def
@@ -227,6 +251,9 @@ func (p *Policy) validate() error {
 	if p.AckTimeout != nil && *p.AckTimeout < 0 {
 		return errors.New("ack_timeout must not be negative")
 	}
+	if p.AckReminder != nil && *p.AckReminder < 0 {
+		return errors.New("ack_reminder must not be negative")
+	}
 	return nil
 }
 
@@ -298,6 +325,9 @@ func (c *Config) CheckRefs(oc *oncall.Config, nc *notify.Config) (warnings []str
 		for _, l := range p.Levels {
 			use(l.Channels)
 		}
+	}
+	if c.AckReminder > 0 || slices.ContainsFunc(c.Policies, func(p *Policy) bool { return p.AckReminder != nil && *p.AckReminder > 0 }) {
+		use(c.AckReminderChannels)
 	}
 	sort.Strings(warnings)
 	return warnings, nil

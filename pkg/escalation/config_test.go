@@ -52,6 +52,7 @@ func loadSections(path string) (*sections, []string, error) {
 // badFixtures maps each testdata/*.bad.yml to the error it must give: one
 // fixture per validation error of the escalation section.
 var badFixtures = map[string]string{
+	"ack_reminder_channels.bad.yml":    `escalation: ack_reminder_channels: pagerduty cannot carry reminders (the incident is already acknowledged there)`,
 	"ack_timeout_negative.bad.yml":     `not a valid duration string: "-5m"`,
 	"level_channel.bad.yml":            `escalation: policy "api": level 0: unknown channel "pager" (want one of sms, phone, push, email, slack, webhook, pagerduty, teams, mattermost, or chat)`,
 	"level_empty.bad.yml":              `escalation: policy "api": level 1 is empty`,

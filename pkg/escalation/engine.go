@@ -107,6 +107,9 @@ type Frozen struct {
 	Repeat      int           `json:"repeat"`
 	RepeatAfter time.Duration `json:"repeat_after"`
 	AckTimeout  time.Duration `json:"ack_timeout"`
+	// AckReminder and ReminderChannels: reminders to the acknowledger.
+	AckReminder      time.Duration `json:"ack_reminder,omitempty"`
+	ReminderChannels []string      `json:"reminder_channels,omitempty"`
 }
 
 // FrozenLevel is one level with its effective offset and channels.
@@ -127,6 +130,13 @@ func (c *Config) Freeze(p *Policy, sev incident.Severity) *Frozen {
 	f := &Frozen{Policy: p.Name, Severity: string(sev), Repeat: p.Repeat, AckTimeout: time.Duration(c.AckTimeout)}
 	if p.AckTimeout != nil {
 		f.AckTimeout = time.Duration(*p.AckTimeout)
+	}
+	f.AckReminder = time.Duration(c.AckReminder)
+	if p.AckReminder != nil {
+		f.AckReminder = time.Duration(*p.AckReminder)
+	}
+	if f.AckReminder > 0 {
+		f.ReminderChannels = slices.Clone(c.AckReminderChannels)
 	}
 	for i, l := range p.Levels {
 		off := time.Duration(l.After)
@@ -163,13 +173,17 @@ type snapshot struct {
 
 // job is the payload of an escalation timer.
 type job struct {
-	Kind     string `json:"kind"` // step | ack_timeout | handoff
+	Kind     string `json:"kind"` // step | ack_timeout | handoff | reminder
 	Incident string `json:"incident"`
 	Epoch    int    `json:"epoch"`
 	Cycle    int    `json:"cycle,omitempty"`
 	Level    int    `json:"level"`
 	Schedule string `json:"schedule,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// User is who acknowledged (reminder).
+	User string `json:"user,omitempty"`
+	// Count numbers the reminders of one acknowledgement.
+	Count int `json:"count,omitempty"`
 }
 
 // Options configure an Engine.
@@ -217,7 +231,7 @@ func NewEngine(db *store.DB, cfg *Config, dir *oncall.Directory, ncfg *notify.Co
 	e.steps = promauto.With(o.Registerer).NewCounterVec(prometheus.CounterOpts{
 		Namespace: "sre",
 		Name:      "escalation_steps_total",
-		Help:      "Escalation steps fired, by severity and outcome (paged, suppressed, no_targets, handoff, reescalated).",
+		Help:      "Escalation steps fired, by severity and outcome (paged, suppressed, no_targets, handoff, reescalated, reminded, no_policy).",
 	}, []string{"severity", "outcome"})
 	return e
 }
@@ -408,6 +422,12 @@ func (e *Engine) acknowledge(ctx context.Context, tx *sql.Tx, id, actor string, 
 		}
 		msg += fmt.Sprintf("; re-escalates if not resolved within %s", st.frozen.AckTimeout)
 	}
+	if err := e.scheduleReminder(ctx, tx, st, actor, 1, now, now); err != nil {
+		return err
+	}
+	if st.frozen.AckReminder > 0 && (st.frozen.AckTimeout == 0 || st.frozen.AckReminder < st.frozen.AckTimeout) {
+		msg += fmt.Sprintf("; reminders every %s until resolved", st.frozen.AckReminder)
+	}
 	return e.note(ctx, tx, id, now, msg, map[string]any{"actor": actor})
 }
 
@@ -477,6 +497,11 @@ func (e *Engine) Handle(ctx context.Context, tx *sql.Tx, j jobs.Job) error {
 			return nil
 		}
 		return e.reescalate(ctx, tx, st, now)
+	case "reminder":
+		if st.state != StateAcknowledged {
+			return nil
+		}
+		return e.remind(ctx, tx, st, p, now)
 	}
 	return fmt.Errorf("unknown escalation job kind %q", p.Kind)
 }
@@ -677,6 +702,78 @@ func (e *Engine) handoff(ctx context.Context, tx *sql.Tx, st *stateRow, p job, n
 	return e.scheduleHandoff(ctx, tx, st, p.Schedule, p.Level, now)
 }
 
+// scheduleReminder enqueues reminder n of the acknowledgement made by actor
+// at ackAt, unless reminders are off or the ack timeout comes first.
+func (e *Engine) scheduleReminder(ctx context.Context, tx *sql.Tx, st *stateRow, actor string, n int, ackAt, now time.Time) error {
+	every := st.frozen.AckReminder
+	if every <= 0 {
+		return nil
+	}
+	at := ackAt.Add(time.Duration(n) * every)
+	if st.frozen.AckTimeout > 0 && !at.Before(ackAt.Add(st.frozen.AckTimeout)) {
+		return nil // the ack timeout re-escalates first
+	}
+	_, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Key: fmt.Sprintf("%s/%d/reminder/%d/%d", st.snap.ID, st.epoch, jobs.Millis(ackAt), n),
+		Group: st.snap.ID, RunAt: at, Payload: job{Kind: "reminder", Incident: st.snap.ID, Epoch: st.epoch, Level: st.level, User: actor, Count: n, Reason: ackAt.UTC().Format(time.RFC3339Nano)}})
+	return err
+}
+
+// remind tells the acknowledger (or, when the acknowledgement came from
+// outside the on-call directory, the users paged so far) that the incident
+// is still open, then schedules the next reminder.
+func (e *Engine) remind(ctx context.Context, tx *sql.Tx, st *stateRow, p job, now time.Time) error {
+	users := []string{}
+	if e.dir.Config().User(p.User) != nil {
+		users = append(users, p.User)
+	} else {
+		rows, err := tx.QueryContext(ctx, `SELECT user_name, MIN(paged_at) FROM escalation_pages WHERE incident_id = $1 AND epoch = $2 GROUP BY user_name ORDER BY MIN(paged_at), user_name`,
+			st.snap.ID, st.epoch)
+		if err != nil {
+			return fmt.Errorf("reminder of %s: %w", st.snap.ID, err)
+		}
+		for rows.Next() {
+			var u string
+			var at int64
+			if err := rows.Scan(&u, &at); err != nil {
+				rows.Close()
+				return fmt.Errorf("reminder of %s: %w", st.snap.ID, err)
+			}
+			users = append(users, u)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("reminder of %s: %w", st.snap.ID, err)
+		}
+	}
+	ackAt, err := time.Parse(time.RFC3339Nano, p.Reason)
+	if err != nil {
+		return fmt.Errorf("reminder of %s: acknowledgement time: %w", st.snap.ID, err)
+	}
+	var next time.Time
+	if err := e.scheduleReminder(ctx, tx, st, p.User, p.Count+1, ackAt, now); err != nil {
+		return err
+	}
+	if at := ackAt.Add(time.Duration(p.Count+1) * st.frozen.AckReminder); st.frozen.AckTimeout == 0 || at.Before(ackAt.Add(st.frozen.AckTimeout)) {
+		next = at
+	}
+	actions := fmt.Sprintf("Reminder %d: acknowledged by %s %s ago and still not resolved", p.Count, p.User, now.Sub(ackAt).Round(time.Second))
+	sent, skipped, err := e.send(ctx, tx, st, pageSpec{level: st.level, users: users, channels: st.frozen.ReminderChannels, now: now, next: next,
+		tag: fmt.Sprintf("reminder/%d/%d", jobs.Millis(ackAt), p.Count), event: notify.EventReminder, status: string(incident.StatusAcknowledged), actions: actions, record: false})
+	if err != nil {
+		return err
+	}
+	e.steps.WithLabelValues(st.snap.Severity, "reminded").Inc()
+	msg := fmt.Sprintf("Acknowledgement reminder %d: %s still open, reminding %s via %s", p.Count, st.snap.ID, strings.Join(users, ", "), strings.Join(sent, ", "))
+	if len(users) == 0 || len(sent) == 0 {
+		msg = fmt.Sprintf("Acknowledgement reminder %d: nobody to remind (no user or no configured reminder channel)", p.Count)
+	}
+	data := map[string]any{"reminder": p.Count, "users": users, "channels": sent}
+	if len(skipped) > 0 {
+		data["unconfigured_channels"] = skipped
+	}
+	return e.note(ctx, tx, st.snap.ID, now, msg, data)
+}
+
 func (e *Engine) reescalate(ctx context.Context, tx *sql.Tx, st *stateRow, now time.Time) error {
 	id := st.snap.ID
 	epoch := st.epoch + 1
@@ -695,26 +792,48 @@ func (e *Engine) reescalate(ctx context.Context, tx *sql.Tx, st *stateRow, now t
 // page writes the outbox messages for users at one level and records who
 // was paged. It returns the channels used and the unconfigured ones skipped.
 func (e *Engine) page(ctx context.Context, tx *sql.Tx, st *stateRow, cycle, level int, users, channels []string, now, next time.Time, tag string) (sent, skipped []string, err error) {
+	return e.send(ctx, tx, st, pageSpec{cycle: cycle, level: level, users: users, channels: channels, now: now, next: next, tag: tag,
+		event: notify.EventTrigger, status: "triggered", actions: fmt.Sprintf("Escalation level %d: paging %s", level, strings.Join(users, ", ")), record: true})
+}
+
+// pageSpec describes one batch of messages of an escalation.
+type pageSpec struct {
+	cycle, level    int
+	users, channels []string
+	now, next       time.Time
+	tag             string
+	event, status   string
+	actions         string
+	// record writes the users to escalation_pages (pages, not reminders).
+	record bool
+}
+
+// send writes the outbox messages of one page or reminder.
+func (e *Engine) send(ctx context.Context, tx *sql.Tx, st *stateRow, ps pageSpec) (sent, skipped []string, err error) {
 	_, ncfg, ext := e.config()
 	oc := e.dir.Config()
 	id := st.snap.ID
+	cycle, level, users, channels, now, next := ps.cycle, ps.level, ps.users, ps.channels, ps.now, ps.next
 	base := fmt.Sprintf("esc/%s/%d/%d/%d", id, st.epoch, cycle, level)
-	if tag != "" {
-		base += "/" + tag
+	if ps.tag != "" {
+		base += "/" + ps.tag
 	}
 	incURL := ""
 	if ext != "" {
 		incURL = ext + "/incidents/" + url.PathEscape(id)
 	}
 	for _, u := range users {
+		if !ps.record {
+			break
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO escalation_pages (incident_id, epoch, user_name, level, paged_at) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT DO NOTHING`, id, st.epoch, u, level, jobs.Millis(now)); err != nil {
 			return nil, nil, fmt.Errorf("record page of %s: %w", u, err)
 		}
 	}
-	data := notify.TemplateData{ID: id, Title: st.snap.Title, Service: st.snap.Service, Severity: st.snap.Severity, Status: "triggered",
+	data := notify.TemplateData{ID: id, Title: st.snap.Title, Service: st.snap.Service, Severity: st.snap.Severity, Status: ps.status,
 		Labels: st.snap.Labels, Started: st.snap.Started, Impact: st.snap.Impact, Level: level, Users: users, NextUpdate: next, URL: incURL,
-		Actions: fmt.Sprintf("Escalation level %d: paging %s", level, strings.Join(users, ", "))}
+		Actions: ps.actions}
 	render := func(user string) (*notify.Message, error) {
 		d := data
 		if user != "" {
@@ -724,7 +843,7 @@ ON CONFLICT DO NOTHING`, id, st.epoch, u, level, jobs.Millis(now)); err != nil {
 		if err != nil {
 			return nil, err
 		}
-		return &notify.Message{IncidentID: id, Event: notify.EventTrigger, User: user, Subject: subj, Body: body, Title: st.snap.Title,
+		return &notify.Message{IncidentID: id, Event: ps.event, User: user, Subject: subj, Body: body, Title: st.snap.Title,
 			Service: st.snap.Service, Severity: st.snap.Severity, Level: level, Labels: st.snap.Labels, URL: incURL, AckURL: d.AckURL, Time: now}, nil
 	}
 	for _, ch := range channels {

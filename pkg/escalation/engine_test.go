@@ -29,7 +29,7 @@ var allMigrations = [][]store.Migration{incident.Migrations, jobs.Migrations, on
 const oncallYAML = `
 users:
   - {name: alice, email: alice@example.com, phone: "+15550000001", push: dev-alice, slack: UALICE}
-  - {name: bob, email: bob@example.com, phone: "+15550000002", push: dev-bob}
+  - {name: bob, email: bob@example.com, phone: "+15550000002", push: dev-bob, slack: UBOB, teams: bob@example.com, mattermost: "@bob"}
   - {name: carol, email: carol@example.com, phone: "+15550000003"}
   - {name: dave, email: dave@example.com, phone: "+15550000004"}
   - {name: erin, email: erin@example.com, phone: "+15550000005"}
@@ -387,5 +387,118 @@ func TestEscalateNow(t *testing.T) {
 		_, err = r.svc.Resolve(ctx, id, "bob", "")
 		require.NoError(t, err)
 		require.ErrorIs(t, r.engine.EscalateNow(ctx, id, "x"), escalation.ErrNoEscalation)
+	})
+}
+
+// reminders lists "user/channel" of every reminder in the outbox.
+func (r *rig) reminders(t *testing.T, id string) []string {
+	t.Helper()
+	recs, err := notify.List(context.Background(), r.db, id)
+	require.NoError(t, err)
+	var out []string
+	for _, rec := range recs {
+		if rec.Event == notify.EventReminder {
+			out = append(out, rec.User+"/"+rec.Channel)
+		}
+	}
+	return out
+}
+
+// TestAckReminder: the acknowledger is reminded every ack_reminder through
+// the reminder channels (push here; no chat tool needed) until the
+// incident is resolved or the ack timeout re-escalates it.
+func TestAckReminder(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		clock := jobs.NewManualClock(t0)
+		r := newRig(t, db, clock, `
+ack_timeout: 30m
+ack_reminder: 10m
+ack_reminder_channels: [push, email, teams]
+policies:
+  - name: default
+    levels: [{after: 0m, schedules: [primary]}, {after: 15m, users: [carol]}]
+`, notifyConfig(t, sms, push, email, slack))
+		id := r.open(t, "critical")
+		r.tick(t)
+		_, err := r.svc.Acknowledge(ctx, id, "bob")
+		require.NoError(t, err)
+		require.Equal(t, []string{"Escalation stopped: acknowledged by bob; re-escalates if not resolved within 30m0s; reminders every 10m0s until resolved"},
+			r.timeline(t, id, "Escalation stopped"))
+		pushes := push.n
+
+		clock.Advance(10*time.Minute - time.Second)
+		r.tick(t)
+		require.Empty(t, r.reminders(t, id))
+		clock.Advance(time.Second)
+		r.tick(t)
+		require.Equal(t, []string{"bob/push"}, r.reminders(t, id), "email and teams are not configured here")
+		require.Equal(t, pushes+1, push.n)
+		recs, err := notify.List(ctx, db, id)
+		require.NoError(t, err)
+		last := recs[len(recs)-1].Message
+		require.Equal(t, "reminder", last.Event)
+		require.Contains(t, last.Body, "Actions: Reminder 1: acknowledged by bob 10m0s ago and still not resolved\n")
+		require.Contains(t, last.Body, "Next Update: 10:50 UTC\n")
+		require.True(t, strings.HasPrefix(last.AckURL, "https://sred.example.com/ack/"), "the link renews the acknowledgement")
+
+		clock.Advance(10 * time.Minute)
+		r.tick(t)
+		require.Equal(t, []string{
+			"Acknowledgement reminder 1: " + id + " still open, reminding bob via push",
+			"Acknowledgement reminder 2: " + id + " still open, reminding bob via push",
+		}, r.timeline(t, id, "Acknowledgement reminder"))
+		// No third reminder at 30m: the ack timeout re-escalates instead.
+		clock.Advance(10 * time.Minute)
+		r.tick(t)
+		require.Len(t, r.reminders(t, id), 2)
+		require.Len(t, r.timeline(t, id, "Acknowledgement timed out"), 1)
+
+		// Acknowledged again from outside the directory (the API's default
+		// actor): the users paged in this round are reminded.
+		_, err = r.svc.Investigate(ctx, id, "api", "")
+		require.NoError(t, err)
+		clock.Advance(10 * time.Minute)
+		r.tick(t)
+		require.Equal(t, []string{"Acknowledgement reminder 1: " + id + " still open, reminding bob via push"},
+			r.timeline(t, id, "Acknowledgement reminder 1")[1:])
+
+		// Resolving stops the reminders.
+		_, err = r.svc.Resolve(ctx, id, "bob", "fixed")
+		require.NoError(t, err)
+		clock.Advance(time.Hour)
+		r.tick(t)
+		require.Len(t, r.reminders(t, id), 3)
+	})
+}
+
+// TestChatMentions: one message per step to Slack, Teams and Mattermost,
+// each mentioning the paged user in its own way.
+func TestChatMentions(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		chat := newSink(t)
+		ncfg := notifyConfig(t, sms, push, email, slack)
+		ncfg.Teams = &notify.TeamsConfig{WebhookURL: commoncfg.Secret(chat.URL + "/teams")}
+		ncfg.Mattermost = &notify.MattermostConfig{WebhookURL: commoncfg.Secret(chat.URL + "/mattermost")}
+		require.NoError(t, ncfg.Validate())
+		clock := jobs.NewManualClock(t0)
+		r := newRig(t, db, clock, `
+policies:
+  - name: chat
+    levels: [{after: 0m, schedules: [primary], channels: [slack, teams, mattermost]}]
+`, ncfg)
+		id := r.open(t, "low")
+		r.tick(t)
+		recs, err := notify.List(context.Background(), db, id)
+		require.NoError(t, err)
+		got := map[string][]string{}
+		for _, rec := range recs {
+			require.Equal(t, notify.StateDelivered, rec.State, rec.Channel)
+			got[rec.Channel] = rec.Message.Mentions
+		}
+		require.Equal(t, map[string][]string{"slack": {"UBOB"}, "teams": {"bob@example.com"}, "mattermost": {"bob"}}, got)
+		require.Equal(t, 2, chat.n)
 	})
 }

@@ -547,7 +547,7 @@ func (s *Service) create(ctx context.Context, tx *sql.Tx, opts Options, n Notifi
 		}
 	}
 	alertnames := slices.Sorted(maps.Keys(names))
-	title, err := renderTitle(opts.TitleTemplate, TitleData{
+	title, err := renderTitleCached(opts.TitleTemplate, TitleData{
 		Service: svc, Severity: sev, Receiver: n.Receiver,
 		GroupLabels: nonNil(n.GroupLabels), CommonLabels: labels, CommonAnnotations: nonNil(n.CommonAnnotations),
 		Alertnames: alertnames,

@@ -69,7 +69,7 @@ CREATE TABLE incident_alerts (
 	first_seen_at BIGINT NOT NULL,
 	updated_at    BIGINT NOT NULL,
 	PRIMARY KEY (group_key, fingerprint, starts_at)
-);
+) WITHOUT ROWID;
 CREATE INDEX incident_alerts_incident ON incident_alerts (incident_id);
 
 CREATE TABLE incident_timeline (

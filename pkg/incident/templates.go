@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 )
@@ -104,6 +105,33 @@ func renderTitle(text string, d TitleData) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return execTitle(t, d)
+}
+
+// titleCache keeps the last parsed title template: parsing costs more than
+// executing, and the text only changes on reload.
+var titleCache struct {
+	sync.Mutex
+	text string
+	t    *template.Template
+}
+
+func renderTitleCached(text string, d TitleData) (string, error) {
+	titleCache.Lock()
+	t := titleCache.t
+	if t == nil || titleCache.text != text {
+		var err error
+		if t, err = parseTemplate("title", text); err != nil {
+			titleCache.Unlock()
+			return "", err
+		}
+		titleCache.text, titleCache.t = text, t
+	}
+	titleCache.Unlock()
+	return execTitle(t, d)
+}
+
+func execTitle(t *template.Template, d TitleData) (string, error) {
 	var b bytes.Buffer
 	if err := t.Execute(&b, d); err != nil {
 		return "", err

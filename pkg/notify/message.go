@@ -18,6 +18,9 @@ const (
 	EventTrigger     = "trigger"
 	EventAcknowledge = "acknowledge"
 	EventResolve     = "resolve"
+	// EventReminder reminds the acknowledger of an unresolved incident (never
+	// sent to PagerDuty).
+	EventReminder = "reminder"
 )
 
 // Message is one notification to one destination, as stored in the outbox.

@@ -40,9 +40,21 @@ type Incidents interface {
 	Resolve(ctx context.Context, incidentID, actor, reason string) error
 }
 
-// Notifier sends a runbook's notify message to the incident's responders.
+// Notification is the message of a notify step.
+type Notification struct {
+	IncidentID string
+	Runbook    string
+	RunID      int64
+	Step       string
+	Message    string
+	// Channels named by the step (empty: the escalation policy's).
+	Channels []string
+}
+
+// Notifier sends a notify step's message to the incident's responders and
+// says who got it (for the audit log). It must be idempotent per (RunID, Step).
 type Notifier interface {
-	NotifyIncident(ctx context.Context, incidentID, message string) error
+	NotifyResponders(ctx context.Context, n Notification) (string, error)
 }
 
 // Querier runs instant PromQL queries (client_golang's v1.API satisfies it).
@@ -765,7 +777,11 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook) {
 	status, reason := RunSucceeded, ""
 	escalate := ""
 	if rb.RequireApproval || slices.Contains(cfg.ApprovalSeverities, incident.Severity(run.Severity)) {
-		gate := &Step{Name: "approval-gate", typ: StepApproval, OnFailure: FailStop, Timeout: model.Duration(defaultTimeouts[StepApproval]),
+		timeout := rb.ApprovalTimeout
+		if timeout <= 0 {
+			timeout = model.Duration(DefaultApprovalTimeout)
+		}
+		gate := &Step{Name: "approval-gate", typ: StepApproval, OnFailure: FailStop, Timeout: timeout,
 			Approval: &ApprovalStep{}, tmpls: map[string]*tmpl{}}
 		if res := e.runStep(ctx, x, -1, gate); res.Status != StepOK && res.Status != StepDryRun {
 			status, reason = RunFailed, "approval gate: "+res.Error

@@ -103,14 +103,14 @@ func (r *recorder) EscalateNow(_ context.Context, id, reason string) error {
 	return nil
 }
 
-func (r *recorder) NotifyIncident(_ context.Context, id, msg string) error {
+func (r *recorder) NotifyResponders(_ context.Context, n Notification) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.failNotify {
-		return fmt.Errorf("notifier down")
+		return "", fmt.Errorf("notifier down")
 	}
-	r.notified = append(r.notified, id+": "+msg)
-	return nil
+	r.notified = append(r.notified, fmt.Sprintf("%s run %d step %s %v: %s", n.IncidentID, n.RunID, n.Step, n.Channels, n.Message))
+	return "sent to alice via webhook", nil
 }
 
 func (r *recorder) snapshot() (tl []incident.TimelineEntry, mitigated, resolved, escalated, notified []string) {

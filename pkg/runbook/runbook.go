@@ -25,6 +25,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/notify"
 )
 
 // StepType names a kind of step.
@@ -78,6 +79,10 @@ type Runbook struct {
 	ResolveOnVerify bool `yaml:"resolve_on_verify,omitempty"`
 	// MaxRunTime bounds a run (default: the global max_run_time).
 	MaxRunTime model.Duration `yaml:"max_run_time,omitempty"`
+	// ApprovalTimeout is how long a run waits for a responder's approval
+	// (the approval gate, and approval steps without their own timeout)
+	// before it fails (default 1h).
+	ApprovalTimeout model.Duration `yaml:"approval_timeout,omitempty"`
 	// RateLimit overrides the global rate limit.
 	RateLimit *RateLimit `yaml:"rate_limit,omitempty"`
 	Steps     []*Step    `yaml:"steps"`
@@ -178,9 +183,14 @@ type WaitStep struct {
 	Duration model.Duration `yaml:"duration"`
 }
 
-// NotifyStep writes a message to the incident timeline and the event stream.
+// NotifyStep sends a message to the incident's responders (the users its
+// escalation paged and level 0's current targets, on level 0's channels) or
+// to the channels it names, and writes it to the timeline and the event stream.
 type NotifyStep struct {
 	Message string `yaml:"message"`
+	// Channels overrides the escalation policy's channels (email, sms,
+	// phone, push, slack or chat, teams, mattermost, webhook).
+	Channels []string `yaml:"channels,omitempty"`
 }
 
 // ApprovalStep pauses the run until a responder approves through the API.
@@ -198,8 +208,11 @@ var defaultTimeouts = map[StepType]time.Duration{
 	StepKubernetes: time.Minute,
 	StepPromQL:     5 * time.Minute,
 	StepNotify:     30 * time.Second,
-	StepApproval:   time.Hour,
 }
+
+// DefaultApprovalTimeout is how long a run waits for approval when its
+// runbook sets no approval_timeout.
+const DefaultApprovalTimeout = time.Hour
 
 var (
 	nameRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9_-]{0,62}[a-z0-9])?$`)
@@ -243,7 +256,7 @@ func (s *Step) UnmarshalYAML(n *yaml.Node) error {
 	if s.Timeout < 0 {
 		return errAt(n, "step %q: timeout must be positive", s.Name)
 	}
-	if s.Timeout == 0 && s.typ != StepWait {
+	if s.Timeout == 0 && s.typ != StepWait && s.typ != StepApproval {
 		s.Timeout = model.Duration(defaultTimeouts[s.typ])
 	}
 	if s.Verify && s.typ != StepPromQL && s.typ != StepHTTP && s.typ != StepExec {
@@ -319,6 +332,16 @@ func (s *Step) UnmarshalYAML(n *yaml.Node) error {
 	case StepNotify:
 		if s.Notify.Message == "" {
 			return errAt(n, "step %q: notify.message is required", s.Name)
+		}
+		for i, c := range s.Notify.Channels {
+			ch, err := notify.NormalizeChannel(c)
+			if err != nil {
+				return errAt(n, "step %q: notify.channels: %v", s.Name, err)
+			}
+			if ch == notify.ChannelPagerDuty {
+				return errAt(n, "step %q: notify.channels: pagerduty opens pages, not messages; use the escalation policy", s.Name)
+			}
+			s.Notify.Channels[i] = ch
 		}
 	}
 	return nil
@@ -405,6 +428,12 @@ func (r *Runbook) UnmarshalYAML(n *yaml.Node) error {
 	if r.MaxRunTime < 0 {
 		return errAt(n, "runbook %q: max_run_time must be positive", r.Name)
 	}
+	if r.ApprovalTimeout < 0 {
+		return errAt(n, "runbook %q: approval_timeout must be positive", r.Name)
+	}
+	if r.ApprovalTimeout == 0 {
+		r.ApprovalTimeout = model.Duration(DefaultApprovalTimeout)
+	}
 	if len(r.Steps) == 0 {
 		return errAt(n, "runbook %q: no steps", r.Name)
 	}
@@ -430,6 +459,9 @@ func (r *Runbook) UnmarshalYAML(n *yaml.Node) error {
 			return errAt(sn, "runbook %q: step name %q used twice", r.Name, s.Name)
 		}
 		names[s.Name] = true
+		if s.typ == StepApproval && s.Timeout == 0 {
+			s.Timeout = r.ApprovalTimeout
+		}
 		if err := r.compileStep(s); err != nil {
 			return errAt(sn, "runbook %q: step %q: %v", r.Name, s.Name, err)
 		}

@@ -179,7 +179,7 @@ func (e *Engine) execStep(ctx context.Context, x *execution, idx int, s *Step, i
 			return failed("wait interrupted: %v", context.Cause(ctx))
 		}
 	case StepNotify:
-		return e.runNotify(ctx, x, in["message"].(string))
+		return e.runNotify(ctx, x, s, in["message"].(string))
 	case StepApproval:
 		msg, _ := in["message"].(string)
 		return e.waitApproval(ctx, x, idx, msg)
@@ -459,7 +459,7 @@ func resultSize(v model.Value) int {
 	return 0
 }
 
-func (e *Engine) runNotify(ctx context.Context, x *execution, message string) stepResult {
+func (e *Engine) runNotify(ctx context.Context, x *execution, s *Step, message string) stepResult {
 	if err := e.opts.Incidents.AddTimeline(ctx, nil, incident.TimelineEntry{
 		IncidentID: x.run.IncidentID, Kind: "runbook_notify", Actor: "runbook:" + x.run.Runbook, Message: message,
 		Data: map[string]any{"run_id": x.run.ID},
@@ -471,12 +471,14 @@ func (e *Engine) runNotify(ctx context.Context, x *execution, message string) st
 			Data: map[string]any{"run_id": x.run.ID, "runbook": x.run.Runbook, "message": message}})
 	}
 	if e.opts.Notifier == nil {
-		return stepResult{Status: StepOK, Output: "recorded on the timeline and the event stream (no notifier configured)"}
+		return failed("no notifier is configured: the message is on the timeline and the event stream only")
 	}
-	if err := e.opts.Notifier.NotifyIncident(ctx, x.run.IncidentID, message); err != nil {
+	to, err := e.opts.Notifier.NotifyResponders(ctx, Notification{IncidentID: x.run.IncidentID, Runbook: x.run.Runbook, RunID: x.run.ID,
+		Step: s.Name, Message: message, Channels: s.Notify.Channels})
+	if err != nil {
 		return failed("notify: %v", err)
 	}
-	return stepResult{Status: StepOK, Output: "sent to the incident's responders"}
+	return stepResult{Status: StepOK, Output: to}
 }
 
 // waitApproval pauses the run until a responder approves it through the API

@@ -40,7 +40,8 @@ type DB struct {
 // The database runs in WAL mode with synchronous=FULL, so a committed
 // transaction survives a process kill and a power loss; write transactions
 // start IMMEDIATE so concurrent writers queue on busy_timeout instead of
-// failing with SQLITE_BUSY on lock upgrade.
+// failing with SQLITE_BUSY on lock upgrade; temporary storage (savepoint
+// journals) is kept in memory.
 func OpenSQLite(ctx context.Context, dir string) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create storage directory: %w", err)
@@ -59,7 +60,10 @@ func openSQLiteDSN(ctx context.Context, base string) (*DB, error) {
 		"&_pragma=journal_mode(WAL)" +
 		"&_pragma=synchronous(FULL)" +
 		"&_pragma=busy_timeout(10000)" +
-		"&_pragma=foreign_keys(ON)"
+		"&_pragma=foreign_keys(ON)" +
+		// Savepoint sub-journals and temporary indexes stay in memory
+		// instead of temporary files (durability comes from the WAL).
+		"&_pragma=temp_store(MEMORY)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
