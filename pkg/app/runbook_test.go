@@ -135,7 +135,7 @@ name: cache-flush
 matchers: ['alertname="CacheDown"']
 steps:
   - name: ask
-    approval: {message: flush the cache?}
+    approval: {message: 'flush the cache?'}
   - name: flush
     exec: {command: [/bin/echo, flushed]}
   - name: verify
@@ -264,10 +264,13 @@ receivers:
 	apiGet(t, srv.URL+"/api/v1/runbooks/runs?incident="+apiID, &runs)
 	require.Len(t, runs, 1, "one run per incident and runbook")
 
-	inc, err := a.Incidents.Get(ctx, apiID)
-	require.NoError(t, err)
+	var inc *incident.Incident
+	require.Eventually(t, func() bool {
+		inc, err = a.Incidents.Get(ctx, apiID)
+		require.NoError(t, err)
+		return inc.Status == incident.StatusResolved
+	}, 10*time.Second, 20*time.Millisecond, "resolved once the run ends")
 	require.Equal(t, "automation", inc.MitigatedBy)
-	require.Equal(t, incident.StatusResolved, inc.Status)
 
 	tl, err := a.Incidents.Timeline(ctx, apiID)
 	require.NoError(t, err)

@@ -22,7 +22,7 @@ import (
 
 func init() {
 	registerCommand(10, func(app *kingpin.Application) map[string]func(*Env) error {
-		var o generateOptions
+		o := generateOptions{promRuleLabels: map[string]string{}}
 		cmd := app.Command("generate", "Compile SLO specs into Prometheus rule files (one per service).")
 		cmd.Flag("input", "SLO spec file or directory (repeatable). Reads sre.rootuip.io/v1, Sloth prometheus/v1 and OpenSLO v1.").Short('i').Required().StringsVar(&o.inputs)
 		cmd.Flag("output", "Directory for the rule files, or - for standard output.").Short('o').Default("-").StringVar(&o.output)

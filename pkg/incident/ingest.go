@@ -93,7 +93,9 @@ func (s *Service) Ingest(ctx context.Context, n Notification) (*IngestResult, er
 		p   *pending
 		err error
 	)
-	if s.db.Dialect == store.SQLite {
+	if dup, ok := s.duplicateOf(ctx, n); ok {
+		res, p = dup, &pending{}
+	} else if s.db.Dialect == store.SQLite {
 		res, p, err = s.ingestBatched(ctx, n)
 	} else {
 		res, p, err = s.ingestOne(ctx, n)
@@ -124,6 +126,59 @@ func (s *Service) Ingest(ctx context.Context, n Notification) (*IngestResult, er
 	}
 	s.publish(p)
 	return res, nil
+}
+
+// mergeAlerts indexes a notification's alerts by episode; an episode listed
+// twice keeps its resolved form.
+func mergeAlerts(n Notification) (map[alertKey]*incoming, []alertKey) {
+	byKey := map[alertKey]*incoming{}
+	var order []alertKey
+	for _, a := range n.Alerts {
+		k := alertKey{a.Fingerprint, ms(a.StartsAt)}
+		if prev, ok := byKey[k]; ok {
+			if a.Status == "resolved" && prev.Status != "resolved" {
+				prev.NotifiedAlert = a
+			}
+			continue
+		}
+		byKey[k] = &incoming{NotifiedAlert: a, key: k}
+		order = append(order, k)
+	}
+	return byKey, order
+}
+
+// duplicateOf tells, from committed data and without taking a lock, whether
+// applying n would change nothing: every episode in it is already stored,
+// and either resolved or firing with the same annotations. Alert episodes
+// only move from firing to resolved, so a concurrent writer cannot make
+// such a notification change anything. This answers the repeated
+// notifications of Alertmanager (repeat_interval, HA peers, retries)
+// without entering the write path. ok is false when n may change something
+// (or the read failed): the caller applies it in a transaction.
+func (s *Service) duplicateOf(ctx context.Context, n Notification) (*IngestResult, bool) {
+	byKey, order := mergeAlerts(n)
+	stored, err := s.loadGroupAlerts(ctx, nil, n.GroupKey, byKey)
+	if err != nil || len(stored) < len(order) {
+		return nil, false
+	}
+	res := &IngestResult{Incidents: []string{}, Alerts: map[string]int{}, Duplicate: true}
+	for _, k := range order {
+		a, st := byKey[k], stored[k]
+		switch {
+		case st.status == "resolved" && a.Status == "firing":
+			res.Alerts["out_of_order"]++
+		case st.status == "resolved":
+			res.Alerts["unchanged"]++
+		case a.Status == "resolved" || st.annotations != mustJSON(nonNil(a.Annotations)):
+			return nil, false
+		default:
+			res.Alerts["unchanged"]++
+		}
+		if st.incidentID.Valid && !slices.Contains(res.Incidents, st.incidentID.String) {
+			res.Incidents = append(res.Incidents, st.incidentID.String)
+		}
+	}
+	return res, true
 }
 
 // ingestOne applies a notification in its own transaction (PostgreSQL:
@@ -271,20 +326,7 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 		return nil, fmt.Errorf("lock group: %w", err)
 	}
 
-	// Merge duplicates inside the notification: resolved wins.
-	byKey := map[alertKey]*incoming{}
-	var order []alertKey
-	for _, a := range n.Alerts {
-		k := alertKey{a.Fingerprint, ms(a.StartsAt)}
-		if prev, ok := byKey[k]; ok {
-			if a.Status == "resolved" && prev.Status != "resolved" {
-				prev.NotifiedAlert = a
-			}
-			continue
-		}
-		byKey[k] = &incoming{NotifiedAlert: a, key: k}
-		order = append(order, k)
-	}
+	byKey, order := mergeAlerts(n)
 	stored, err := s.loadGroupAlerts(ctx, tx, n.GroupKey, byKey)
 	if err != nil {
 		return nil, err

@@ -408,13 +408,19 @@ func (s *Service) Timeline(ctx context.Context, id string) ([]TimelineEntry, err
 // text per row count).
 const maxStmts = 256
 
-// prepared returns tx's handle of the statement q, prepared once per
+// prepared returns tx's handle (the database's when tx is nil) of the statement q, prepared once per
 // connection and reused: SQLite otherwise parses every statement each time.
 // It returns nil when the cache is full or preparing fails (the caller then
 // runs q directly).
 func (s *Service) prepared(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
+	inTx := func(st *sql.Stmt) *sql.Stmt {
+		if tx == nil {
+			return st
+		}
+		return tx.StmtContext(ctx, st)
+	}
 	if v, ok := s.stmts.Load(q); ok {
-		return tx.StmtContext(ctx, v.(*sql.Stmt))
+		return inTx(v.(*sql.Stmt))
 	}
 	if s.stmtCount.Load() >= maxStmts {
 		return nil
@@ -429,7 +435,7 @@ func (s *Service) prepared(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt 
 	} else {
 		s.stmtCount.Add(1)
 	}
-	return tx.StmtContext(ctx, st)
+	return inTx(st)
 }
 
 func (s *Service) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
@@ -442,6 +448,9 @@ func (s *Service) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (
 func (s *Service) query(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
 	if st := s.prepared(ctx, tx, q); st != nil {
 		return st.QueryContext(ctx, args...)
+	}
+	if tx == nil {
+		return s.db.QueryContext(ctx, q, args...)
 	}
 	return tx.QueryContext(ctx, q, args...)
 }

@@ -25,6 +25,7 @@ type RunbookInfo struct {
 	RequireApproval   bool     `json:"require_approval"`
 	ContinueOnResolve bool     `json:"continue_on_resolve"`
 	ResolveOnVerify   bool     `json:"resolve_on_verify"`
+	ApprovalTimeout   string   `json:"approval_timeout"`
 	Steps             []string `json:"steps"`
 }
 
@@ -32,7 +33,7 @@ type RunbookInfo struct {
 func (rb *Runbook) Info() RunbookInfo {
 	i := RunbookInfo{Name: rb.Name, Description: rb.Description, File: rb.File, Matchers: rb.Matchers, URLs: rb.URLs,
 		Target: rb.Target, DryRun: rb.DryRun, RequireApproval: rb.RequireApproval,
-		ContinueOnResolve: rb.ContinueOnResolve, ResolveOnVerify: rb.ResolveOnVerify}
+		ContinueOnResolve: rb.ContinueOnResolve, ResolveOnVerify: rb.ResolveOnVerify, ApprovalTimeout: rb.ApprovalTimeout.String()}
 	for _, s := range rb.Severities {
 		i.Severities = append(i.Severities, string(s))
 	}

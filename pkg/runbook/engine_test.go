@@ -322,6 +322,65 @@ steps: [{name: act, exec: {command: [/bin/true]}}]
 	})
 }
 
+// A run nobody approves fails when the runbook's approval_timeout ends,
+// before any step runs, whether approval is required by the runbook, by the
+// incident's severity, or asked by an approval step.
+func TestApprovalTimeout(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		out := filepath.Join(t.TempDir(), "argv.json")
+		act := fmt.Sprintf(`
+  - name: act
+    exec:
+      command: [%q, acted]
+      env: {RUNBOOK_HELPER: argv, RUNBOOK_OUT: %q}`, helperCmd(), out)
+		gated := mustParse(t, `
+name: gated
+matchers: ['alertname="X"']
+require_approval: true
+approval_timeout: 300ms
+steps:`+act)
+		bySeverity := mustParse(t, `
+name: by-severity
+matchers: ['alertname="Y"']
+approval_timeout: 400ms
+steps:`+act)
+		asked := mustParse(t, `
+name: asked
+matchers: ['alertname="Z"']
+approval_timeout: 500ms
+steps:
+  - name: ask
+    approval: {message: 'go?'}`+act)
+		rec := &recorder{}
+		cfg := testConfig()
+		cfg.ApprovalSeverities = []incident.Severity{incident.SeverityCritical}
+		e := newEngine(t, db, cfg, rec, gated, bySeverity, asked)
+		startEngine(t, e)
+		for _, tc := range []struct {
+			id, alert    string
+			sev          incident.Severity
+			reason, step string
+		}{
+			{"INC-1", "X", incident.SeverityHigh, "approval gate: step timed out after 300ms", "approval-gate"},
+			{"INC-2", "Y", incident.SeverityCritical, "approval gate: step timed out after 400ms", "approval-gate"},
+			{"INC-3", "Z", incident.SeverityHigh, "step ask failed: step timed out after 500ms", "ask"},
+		} {
+			inc := newIncident(tc.id, map[string]string{"alertname": tc.alert})
+			inc.Severity = tc.sev
+			trigger(t, db, e, inc, incident.ChangeCreated)
+			run := waitRun(t, e, tc.id, RunWaitingApproval)
+			begin := time.Now()
+			run = waitRun(t, e, tc.id, RunSucceeded, RunFailed)
+			require.Less(t, time.Since(begin), 5*time.Second)
+			require.Equal(t, RunFailed, run.Status)
+			require.Equal(t, tc.reason, run.Reason)
+			require.Equal(t, StepTimeout, stepAudit(t, run, tc.step).Status)
+			_, err := os.Stat(out)
+			require.True(t, os.IsNotExist(err), "nothing ran without approval")
+		}
+	})
+}
+
 func TestDryRun(t *testing.T) {
 	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
 		for _, global := range []bool{true, false} {

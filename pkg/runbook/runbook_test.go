@@ -1,8 +1,12 @@
 package runbook
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
 
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
@@ -76,7 +80,7 @@ func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, src, err string
 	}{
-		{"unknown top field", head + "stepz: []\n", `bad.yml:3: unknown field "stepz" in runbook (known fields: continue_on_resolve, description, dry_run, labels, matchers, max_run_time, name, rate_limit, require_approval, resolve_on_verify, severities, states, steps, target, urls)`},
+		{"unknown top field", head + "stepz: []\n", `bad.yml:3: unknown field "stepz" in runbook (known fields: approval_timeout, continue_on_resolve, description, dry_run, labels, matchers, max_run_time, name, rate_limit, require_approval, resolve_on_verify, severities, states, steps, target, urls)`},
 		{"unknown step field", head + "steps:\n  - name: a\n    wait: {duration: 1s}\n    timout: 5s\n", `bad.yml:6: unknown field "timout" in step (known fields: approval, exec, http, kubernetes, labels, name, notify, on_failure, promql, timeout, verify, wait)`},
 		{"unknown nested field", head + "steps:\n  - name: a\n    exec:\n      comand: [/bin/true]\n", `bad.yml:6: unknown field "comand" in step exec (known fields: command, dir, env)`},
 		{"bad name", "name: Bad Name\nmatchers: ['a=\"b\"']\nsteps: [{name: a, wait: {duration: 1s}}]\n", `bad.yml:1: runbook name "Bad Name": want lower-case letters, digits, '-' or '_' (at most 64)`},
@@ -99,12 +103,36 @@ func TestParseErrors(t *testing.T) {
 		{"verify wait", head + "steps:\n  - name: a\n    verify: true\n    wait: {duration: 1s}\n", `bad.yml:4: step "a": verify is for promql, http or exec steps`},
 		{"two documents", head + "steps: [{name: a, wait: {duration: 1s}}]\n---\nname: b\n", `bad.yml:5: one runbook per file, found a second YAML document`},
 		{"type error", head + "steps: [{name: a, wait: {duration: soon}}]\n", `bad.yml: not a valid duration string: "soon"`},
+		{"negative approval_timeout", head + "approval_timeout: -1m\nsteps: [{name: a, approval: {}}]\n", `bad.yml:1: runbook "rb": approval_timeout must be positive`},
+		{"bad notify channel", head + "steps:\n  - name: a\n    notify: {message: hi, channels: [fax]}\n", `bad.yml:4: step "a": notify.channels: unknown channel "fax" (want one of sms, phone, push, email, slack, webhook, pagerduty, teams, mattermost, or chat)`},
+		{"pagerduty notify", head + "steps:\n  - name: a\n    notify: {message: hi, channels: [pagerduty]}\n", `bad.yml:4: step "a": notify.channels: pagerduty opens pages, not messages; use the escalation policy`},
 		{"duplicate key", head + "name: again\nsteps: [{name: a, wait: {duration: 1s}}]\n", `bad.yml:3: field "name" set twice in runbook`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.src), "bad.yml")
 			require.EqualError(t, err, tc.err)
 		})
+	}
+}
+
+// approval_timeout bounds the approval gate and the approval steps that set
+// no timeout of their own; it defaults to one hour.
+func TestApprovalTimeoutParse(t *testing.T) {
+	const src = "name: rb\nmatchers: ['alertname=\"X\"']\n%ssteps:\n  - {name: ask, approval: {}}\n  - {name: ask-long, timeout: 2h, approval: {}}\n  - {name: say, notify: {message: hi, channels: [chat, email]}}\n"
+	for _, tc := range []struct {
+		line      string
+		want, own model.Duration
+	}{
+		{"", model.Duration(time.Hour), model.Duration(time.Hour)},
+		{"approval_timeout: 10m\n", model.Duration(10 * time.Minute), model.Duration(10 * time.Minute)},
+	} {
+		rb, err := Parse([]byte(fmt.Sprintf(src, tc.line)), "rb.yml")
+		require.NoError(t, err)
+		require.Equal(t, tc.want, rb.ApprovalTimeout)
+		require.Equal(t, tc.own, rb.Steps[0].Timeout, "an approval step without timeout waits approval_timeout")
+		require.Equal(t, model.Duration(2*time.Hour), rb.Steps[1].Timeout, "its own timeout wins")
+		require.Equal(t, []string{"slack", "email"}, rb.Steps[2].Notify.Channels, "channels are normalized")
+		require.Equal(t, tc.want.String(), rb.Info().ApprovalTimeout)
 	}
 }
 

@@ -1,0 +1,338 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	amconfig "github.com/prometheus/alertmanager/config"
+	amlabels "github.com/prometheus/alertmanager/pkg/labels"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/common/promslog"
+	"github.com/prometheus/prometheus/model/rulefmt"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+
+	"github.com/rootuip/sre/pkg/rulegen"
+	"github.com/rootuip/sre/pkg/slo"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+// srectl runs srectl in-process and returns its exit code and outputs.
+func srectl(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// inRepo makes the repository root the working directory, so that paths
+// (and the "# Source:" comments they produce) are the ones `make generate` uses.
+func inRepo(t *testing.T) {
+	t.Chdir(testutil.RepoRoot(t))
+}
+
+// listDir returns the relative paths of the files under dir.
+func listDir(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if os.IsNotExist(err) {
+		return nil
+	}
+	require.NoError(t, err)
+	sort.Strings(out)
+	return out
+}
+
+func parseRules(t *testing.T, name string, data []byte) *rulefmt.RuleGroups {
+	t.Helper()
+	rgs, errs := rulefmt.Parse(data, false, model.UTF8Validation, slo.Parser, promslog.NewNopLogger())
+	require.Empty(t, errs, "%s does not load as a Prometheus rule file", name)
+	return rgs
+}
+
+// `make generate` is this command: its output must be exactly what rules/
+// and rules/tests hold, and pass the pinned promtool.
+func TestGenerateDirectory(t *testing.T) {
+	inRepo(t)
+	out := t.TempDir()
+	tests := filepath.Join(out, "tests")
+	code, stdout, stderr := srectl(t, "generate", "-i", "examples/slos", "-o", out, "--tests", tests)
+	require.Equal(t, 0, code, stderr)
+	require.Empty(t, stdout, "rules go to -o, not to standard output")
+
+	committed := listDir(t, "rules")
+	require.Equal(t, committed, listDir(t, out), "the same files as rules/")
+	for _, name := range committed {
+		want, err := os.ReadFile(filepath.Join("rules", name))
+		require.NoError(t, err)
+		got, err := os.ReadFile(filepath.Join(out, name))
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(got), name)
+	}
+	for _, name := range []string{"api.yml", "checkout.yml", "ingest.yml"} {
+		data, err := os.ReadFile(filepath.Join(out, name))
+		require.NoError(t, err)
+		require.True(t, strings.HasPrefix(string(data), rulegen.Header), name)
+		parseRules(t, name, data)
+	}
+
+	promtool := testutil.Tool(t, "promtool")
+	rules, _ := filepath.Glob(filepath.Join(out, "*.yml"))
+	res, err := exec.Command(promtool, append([]string{"check", "rules"}, rules...)...).CombinedOutput()
+	require.NoError(t, err, string(res))
+
+	// Generating again rewrites nothing (unchanged files keep their mtime).
+	st1, err := os.Stat(filepath.Join(out, "api.yml"))
+	require.NoError(t, err)
+	code, _, stderr = srectl(t, "generate", "-q", "-i", "examples/slos", "-o", out, "--tests", tests)
+	require.Equal(t, 0, code, stderr)
+	st2, err := os.Stat(filepath.Join(out, "api.yml"))
+	require.NoError(t, err)
+	require.Equal(t, st1.ModTime(), st2.ModTime())
+}
+
+// Files generated for a service that is gone are removed; files a user
+// put in the directory are kept.
+func TestGenerateRemovesStale(t *testing.T) {
+	inRepo(t)
+	out := t.TempDir()
+	stale := filepath.Join(out, "gone.yml")
+	mine := filepath.Join(out, "handwritten.yml")
+	require.NoError(t, os.WriteFile(stale, []byte(rulegen.Header+"groups: []\n"), 0o644))
+	require.NoError(t, os.WriteFile(mine, []byte("groups: []\n"), 0o644))
+	code, _, stderr := srectl(t, "generate", "-q", "-i", "examples/slos/api.yml", "-o", out)
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, []string{"api.yml", "handwritten.yml"}, listDir(t, out))
+}
+
+func TestGenerateStdout(t *testing.T) {
+	inRepo(t)
+	code, stdout, stderr := srectl(t, "generate", "-q", "-i", "examples/slos")
+	require.Equal(t, 0, code, stderr)
+	require.Empty(t, stderr, "-q prints no estimate")
+	docs := strings.Split(stdout, "---\n")
+	require.Len(t, docs, 3, "one document per service")
+	for i, name := range []string{"api.yml", "checkout.yml", "ingest.yml"} {
+		want, err := os.ReadFile(filepath.Join("rules", name))
+		require.NoError(t, err)
+		require.Equal(t, string(want), docs[i], "-o - writes what -o DIR writes")
+		parseRules(t, name, []byte(docs[i]))
+	}
+
+	// -o - is the default.
+	code, stdout2, _ := srectl(t, "generate", "-q", "-i", "examples/slos")
+	require.Equal(t, 0, code)
+	require.Equal(t, stdout, stdout2)
+	code, stdout3, _ := srectl(t, "generate", "-q", "-i", "examples/slos", "-o", "-")
+	require.Equal(t, 0, code)
+	require.Equal(t, stdout, stdout3)
+}
+
+func TestGeneratePrometheusRule(t *testing.T) {
+	inRepo(t)
+	out := t.TempDir()
+	code, _, stderr := srectl(t, "generate", "-q", "-i", "examples/slos", "-o", out,
+		"--prometheus-rule", "--prometheus-rule.label", "release=prom", "--prometheus-rule.label", "team=sre")
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, []string{"api.yml", "checkout.yml", "ingest.yml"}, listDir(t, out))
+	for _, name := range listDir(t, out) {
+		data, err := os.ReadFile(filepath.Join(out, name))
+		require.NoError(t, err)
+		require.True(t, strings.HasPrefix(string(data), rulegen.Header), name)
+		var obj struct {
+			APIVersion string `yaml:"apiVersion"`
+			Kind       string `yaml:"kind"`
+			Metadata   struct {
+				Name   string            `yaml:"name"`
+				Labels map[string]string `yaml:"labels"`
+			} `yaml:"metadata"`
+			Spec struct {
+				Groups yaml.Node `yaml:"groups"`
+			} `yaml:"spec"`
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		require.NoError(t, dec.Decode(&obj), name)
+		require.Equal(t, "monitoring.coreos.com/v1", obj.APIVersion)
+		require.Equal(t, "PrometheusRule", obj.Kind)
+		require.Equal(t, strings.TrimSuffix(name, ".yml")+"-slos", obj.Metadata.Name)
+		require.Equal(t, map[string]string{"release": "prom", "team": "sre"}, obj.Metadata.Labels)
+
+		// spec.groups is exactly the plain rule file's groups.
+		groups, err := yaml.Marshal(map[string]*yaml.Node{"groups": &obj.Spec.Groups})
+		require.NoError(t, err)
+		got := parseRules(t, name, groups)
+		plain, err := os.ReadFile(filepath.Join("rules", name))
+		require.NoError(t, err)
+		want := parseRules(t, name, plain)
+		require.NotEmpty(t, got.Groups)
+		require.Equal(t, len(want.Groups), len(got.Groups), name)
+		for i := range want.Groups {
+			require.Equal(t, want.Groups[i].Name, got.Groups[i].Name)
+			require.Equal(t, len(want.Groups[i].Rules), len(got.Groups[i].Rules))
+			for j := range want.Groups[i].Rules {
+				w, g := want.Groups[i].Rules[j], got.Groups[i].Rules[j]
+				require.Equal(t, w.Record+w.Alert, g.Record+g.Alert)
+				require.Equal(t, w.Expr, g.Expr)
+				require.Equal(t, w.Labels, g.Labels)
+				require.Equal(t, w.Annotations, g.Annotations)
+				require.Equal(t, w.For, g.For)
+			}
+		}
+	}
+}
+
+func TestGenerateInhibitRules(t *testing.T) {
+	inRepo(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "inhibit.yml")
+	code, _, stderr := srectl(t, "generate", "-q", "-i", "examples/slos", "-o", filepath.Join(dir, "rules"), "--inhibit-rules", file)
+	require.Equal(t, 0, code, stderr)
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(data), rulegen.Header))
+
+	// It merges into an alertmanager.yml that Alertmanager's parser accepts.
+	cfg, err := amconfig.Load("route:\n  receiver: default\nreceivers:\n  - name: default\n" + string(data))
+	require.NoError(t, err)
+	require.Len(t, cfg.InhibitRules, 1)
+	r := cfg.InhibitRules[0]
+	require.Equal(t, `{severity="page",burn_tier=~".+"}`, amlabels.Matchers(r.SourceMatchers).String())
+	require.Equal(t, `{severity!="page",burn_tier=~".+"}`, amlabels.Matchers(r.TargetMatchers).String())
+	require.Equal(t, model.LabelNames{"service", "slo", "customer"}, r.Equal, "checkout SLOs are grouped by customer")
+
+	// To standard output, after the rules when they go there too.
+	code, stdout, stderr := srectl(t, "generate", "-q", "-i", "examples/slos/api.yml", "-o", filepath.Join(dir, "rules"), "--inhibit-rules", "-")
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, rulegen.Header+"inhibit_rules:\n  - source_matchers:\n      - severity=\"page\"\n      - burn_tier=~\".+\"\n    target_matchers:\n      - severity!=\"page\"\n      - burn_tier=~\".+\"\n    equal:\n      - service\n      - slo\n", stdout)
+	code, stdout, stderr = srectl(t, "generate", "-q", "-i", "examples/slos/api.yml", "--inhibit-rules", "-")
+	require.Equal(t, 0, code, stderr)
+	docs := strings.Split(stdout, "---\n")
+	require.Len(t, docs, 2)
+	parseRules(t, "api.yml", []byte(docs[0]))
+	require.Contains(t, docs[1], "inhibit_rules:")
+}
+
+// The cost and cardinality table goes to standard error, one row per SLO.
+func TestGenerateEstimate(t *testing.T) {
+	inRepo(t)
+	code, _, stderr := srectl(t, "generate", "-i", "examples/slos", "-o", t.TempDir())
+	require.Equal(t, 0, code, stderr)
+	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+	require.Regexp(t, `^SERVICE +SLO +RECORDING +ALERTING +SERIES/GROUP +SAMPLES READ/EVAL/GROUP$`, lines[0])
+
+	specs, err := slo.LoadDir("examples/slos")
+	require.NoError(t, err)
+	var rows []string
+	var tot rulegen.Estimate
+	for _, s := range specs {
+		for i := range s.SLOs {
+			e := rulegen.EstimateSLO(&s.SLOs[i])
+			tot.Add(e)
+			rows = append(rows, fmt.Sprintf("%s %s %d %d %d %d", s.Service, s.SLOs[i].Name, e.RecordingRules, e.AlertingRules, e.SeriesPerGroup, e.SamplesPerEval))
+		}
+	}
+	rows = append(rows, fmt.Sprintf("total %d %d %d %d", tot.RecordingRules, tot.AlertingRules, tot.SeriesPerGroup, tot.SamplesPerEval))
+	var got []string
+	for _, l := range lines[1:] {
+		got = append(got, strings.Join(strings.Fields(l), " "))
+	}
+	require.Equal(t, rows, got)
+	// The workbook SLO, counted by hand: rates (2), ratios and burn rates over
+	// 7 windows (5m 30m 1h 2h 6h 1d 3d), the period ratio, budget remaining,
+	// objective, budget, period, info; 4 burn alerts and the budget alert;
+	// samples read at 1m: 2 x (1 + 30 + 60 + 120 + 360 + 1440 + 4320) for the
+	// windows (the 5m ratio reads the rates themselves), 2 x 43200 for the
+	// period, and the minEvents gates over the long windows (60 + 360 + 1440
+	// + 4320).
+	require.Equal(t, "api availability 22 5 22 105242", got[0])
+}
+
+// An invalid spec: file:line:column in stderr, exit 1, nothing written.
+func TestGenerateInvalidSpec(t *testing.T) {
+	dir := t.TempDir()
+	specs := filepath.Join(dir, "slos")
+	require.NoError(t, os.MkdirAll(specs, 0o755))
+	good, err := os.ReadFile(filepath.Join("..", "..", "examples", "slos", "api.yml"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(specs, "api.yml"), good, 0o644))
+	bad := "apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: web\nslos:\n  - name: availability\n    objective: 0.999\n    sli:\n      bool:\n        selector: up{job=\"web\"}\n"
+	require.NoError(t, os.WriteFile(filepath.Join(specs, "web.yml"), []byte(bad), 0o644))
+
+	out := filepath.Join(dir, "out")
+	tests := filepath.Join(dir, "tests")
+	inhibit := filepath.Join(dir, "inhibit.yml")
+	for _, args := range [][]string{
+		{"generate", "-i", specs, "-o", out, "--tests", tests, "--inhibit-rules", inhibit},
+		{"generate", "-i", specs},
+		{"generate", "-i", specs, "--prometheus-rule", "-o", out},
+	} {
+		code, stdout, stderr := srectl(t, args...)
+		require.Equal(t, 1, code, "%v", args)
+		require.Equal(t, "srectl: "+filepath.Join(specs, "web.yml")+":6:16: slos[0].objective: objective 0.999 looks like a fraction; write it as a percentage (99.9)\n", stderr)
+		require.Empty(t, stdout)
+		require.Equal(t, []string{"slos/api.yml", "slos/web.yml"}, listDir(t, dir), "nothing written")
+	}
+
+	// Every problem of every file is reported, each with its position.
+	bad2 := filepath.Join(dir, "bad2.yml")
+	require.NoError(t, os.WriteFile(bad2, []byte("apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: db\nslos:\n  - name: x\n    objective: 100\n    period: 1h\n    sli:\n      bool:\n        selector: up\n"), 0o644))
+	code, _, stderr := srectl(t, "generate", "-i", specs, "-i", bad2, "-o", out)
+	require.Equal(t, 1, code)
+	require.Equal(t, "srectl: "+filepath.Join(specs, "web.yml")+":6:16: slos[0].objective: objective 0.999 looks like a fraction; write it as a percentage (99.9)\n"+
+		bad2+":6:16: slos[0].objective: objective 100 leaves no error budget; it must be below 100\n"+
+		bad2+":7:13: slos[0].period: period 1h must be between 1d and 366d\n", stderr)
+	require.NoFileExists(t, out)
+}
+
+func TestGenerateUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"generate"}, 2, "srectl: required flag --input not provided\n"},
+		{[]string{"generate", "-i", filepath.Join("..", "..", "examples", "slos"), "--tests", filepath.Join(dir, "tests")}, 2,
+			"srectl: --tests needs -o DIR: the suites reference the rule files\n"},
+		{[]string{"generate", "-i", filepath.Join(dir, "missing.yml"), "-o", dir}, 1,
+			"srectl: load SLO spec: open " + filepath.Join(dir, "missing.yml") + ": no such file or directory\n"},
+	} {
+		code, stdout, stderr := srectl(t, c.args...)
+		require.Equal(t, c.code, code, "%v: %s", c.args, stderr)
+		require.Equal(t, c.stderr, stderr, "%v", c.args)
+		require.Empty(t, stdout)
+		require.Empty(t, listDir(t, dir), "nothing written")
+	}
+}
+
+// Sloth and OpenSLO files generate rules like native specs.
+func TestGenerateImported(t *testing.T) {
+	imports := filepath.Join("..", "slo", "testdata", "import")
+	code, stdout, stderr := srectl(t, "generate", "-q", "-i", filepath.Join(imports, "sloth.yml"), "-i", filepath.Join(imports, "openslo.yml"))
+	require.Equal(t, 0, code, stderr)
+	docs := strings.Split(stdout, "---\n")
+	require.Len(t, docs, 2)
+	require.Contains(t, docs[0], "# Source: "+filepath.Join(imports, "sloth.yml")+"\n")
+	require.Contains(t, docs[1], "# Source: "+filepath.Join(imports, "openslo.yml")+"\n")
+	g := parseRules(t, "myservice", []byte(docs[0]))
+	require.Equal(t, "slo:myservice:requests-availability", g.Groups[0].Name)
+	g = parseRules(t, "web", []byte(docs[1]))
+	require.Equal(t, "slo:web:web-availability", g.Groups[0].Name)
+}
