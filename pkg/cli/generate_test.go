@@ -136,8 +136,8 @@ func TestGenerateStdout(t *testing.T) {
 	}
 
 	// -o - is the default.
-	code, stdout2, _ := srectl(t, "generate", "-q", "-i", "examples/slos")
-	require.Equal(t, 0, code)
+	code, stdout2, stderr := srectl(t, "generate", "-q", "-i", "examples/slos")
+	require.Equal(t, 0, code, stderr)
 	require.Equal(t, stdout, stdout2)
 	code, stdout3, _ := srectl(t, "generate", "-q", "-i", "examples/slos", "-o", "-")
 	require.Equal(t, 0, code)
@@ -213,8 +213,8 @@ func TestGenerateInhibitRules(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, cfg.InhibitRules, 1)
 	r := cfg.InhibitRules[0]
-	require.Equal(t, `{severity="page",burn_tier=~".+"}`, amlabels.Matchers(r.SourceMatchers).String())
-	require.Equal(t, `{severity!="page",burn_tier=~".+"}`, amlabels.Matchers(r.TargetMatchers).String())
+	require.Equal(t, `{burn_tier=~".+",severity="page"}`, amlabels.Matchers(r.SourceMatchers).String())
+	require.Equal(t, `{burn_tier=~".+",severity!="page"}`, amlabels.Matchers(r.TargetMatchers).String())
 	require.Equal(t, model.LabelNames{"service", "slo", "customer"}, r.Equal, "checkout SLOs are grouped by customer")
 
 	// To standard output, after the rules when they go there too.
@@ -308,7 +308,7 @@ func TestGenerateUsageErrors(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		{[]string{"generate"}, 2, "srectl: required flag --input not provided\n"},
+		{[]string{"generate"}, 2, "srectl: required flag(s) '--input' not provided\n"},
 		{[]string{"generate", "-i", filepath.Join("..", "..", "examples", "slos"), "--tests", filepath.Join(dir, "tests")}, 2,
 			"srectl: --tests needs -o DIR: the suites reference the rule files\n"},
 		{[]string{"generate", "-i", filepath.Join(dir, "missing.yml"), "-o", dir}, 1,

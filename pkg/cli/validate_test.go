@@ -45,10 +45,10 @@ func TestValidate(t *testing.T) {
 		{"good and bad", []string{examples, filepath.Join(bad, "objective-100.yml")}, 1, "",
 			"srectl: " + filepath.Join(bad, "objective-100.yml") + ":6:16: slos[0].objective: objective 100 leaves no error budget; it must be below 100\n"},
 		{"defined twice", []string{filepath.Join(examples, "api.yml"), examples}, 1, "",
-			"srectl: " + filepath.Join(examples, "api.yml") + ":8:13: slos[0].name: SLO \"availability\" of service \"api\" is already defined at " + filepath.Join(examples, "api.yml") + ":8\n" +
-				filepath.Join(examples, "api.yml") + ":27:13: slos[1].name: SLO \"latency\" of service \"api\" is already defined at " + filepath.Join(examples, "api.yml") + ":27\n" +
-				filepath.Join(examples, "api.yml") + ":38:13: slos[2].name: SLO \"success-rate\" of service \"api\" is already defined at " + filepath.Join(examples, "api.yml") + ":38\n" +
-				filepath.Join(examples, "api.yml") + ":49:13: slos[3].name: SLO \"data-integrity\" of service \"api\" is already defined at " + filepath.Join(examples, "api.yml") + ":49\n"},
+			"srectl: " + filepath.Join(examples, "api.yml") + ":8:11: slos[0].name: SLO \"availability\" of service \"api\" is already defined at " + filepath.Join(examples, "api.yml") + ":8\n" +
+				filepath.Join(examples, "api.yml") + ":26:11: slos[1].name: SLO \"latency\" of service \"api\" is already defined at " + filepath.Join(examples, "api.yml") + ":26\n" +
+				filepath.Join(examples, "api.yml") + ":37:11: slos[2].name: SLO \"success-rate\" of service \"api\" is already defined at " + filepath.Join(examples, "api.yml") + ":37\n" +
+				filepath.Join(examples, "api.yml") + ":48:11: slos[3].name: SLO \"data-integrity\" of service \"api\" is already defined at " + filepath.Join(examples, "api.yml") + ":48\n"},
 		{"missing file", []string{"nonexistent.yml"}, 1, "", "srectl: load SLO spec: open nonexistent.yml: no such file or directory\n"},
 		{"no path", nil, 2, "", "srectl: required argument 'path' not provided\n"},
 	} {
