@@ -155,8 +155,10 @@ func incidentIDs(t *testing.T, s *sred) []string {
 // restarts it on the same storage and finds everything it acknowledged.
 func TestKillAfterAck(t *testing.T) {
 	storages := map[string]func(t *testing.T) []string{
-		"sqlite":   func(t *testing.T) []string { return []string{"--storage.path=" + t.TempDir()} },
-		"postgres": func(t *testing.T) []string { return []string{"--storage.postgres-url=" + testutil.PostgresSchemaURL(t)} },
+		"sqlite": func(t *testing.T) []string { return []string{"--storage.path=" + t.TempDir()} },
+		"postgres": func(t *testing.T) []string {
+			return []string{"--storage.postgres-url=" + testutil.PostgresSchemaURL(t)}
+		},
 	}
 	for _, name := range []string{"sqlite", "postgres"} {
 		t.Run(name, func(t *testing.T) {
@@ -258,4 +260,59 @@ func TestFlags(t *testing.T) {
 	out, err = exec.Command(bin, "--config.file=/nonexistent/sred.yml", "--storage.path="+t.TempDir()).CombinedOutput()
 	require.Error(t, err)
 	require.Contains(t, string(out), "no such file or directory")
+}
+
+// TestAlertmanagerToSred points the pinned Alertmanager at a running sred:
+// alerts posted to Alertmanager become an incident, and resolve it.
+func TestAlertmanagerToSred(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sred.yml")
+	require.NoError(t, os.WriteFile(cfg, []byte("webhook:\n  bearer_token: s3cret\n"), 0o600))
+	s := start(t, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"))
+	am := testutil.StartAlertmanager(t, testutil.AlertmanagerOptions{Config: fmt.Sprintf(`
+route:
+  receiver: sred
+  group_by: [alertname, service]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: sred
+    webhook_configs:
+      - url: %s/api/v1/webhook/alertmanager
+        send_resolved: true
+        http_config:
+          authorization:
+            credentials: s3cret
+`, s.url)})
+	// startsAt must be identical in both posts: compute it once.
+	startsAt := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	post := func(ends time.Time) {
+		body := fmt.Sprintf(`[{"labels":{"alertname":"DiskFull","service":"db","severity":"warning","instance":"db-0"},
+			"annotations":{"summary":"Disk almost full"},"startsAt":%q,"endsAt":%q}]`,
+			startsAt.Format(time.RFC3339), ends.UTC().Format(time.RFC3339))
+		resp, err := http.Post(am.URL+"/api/v2/alerts", "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	post(time.Now().Add(time.Hour))
+	require.Eventually(t, func() bool {
+		ids := incidentIDs(t, s)
+		return len(ids) == 1 && strings.HasSuffix(ids[0], " triggered")
+	}, 30*time.Second, 100*time.Millisecond)
+	id := strings.Split(incidentIDs(t, s)[0], " ")[0]
+	code, body := s.do(t, http.MethodGet, "/api/v1/incidents/"+id, nil)
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, `"title":"Disk almost full"`)
+	require.Contains(t, body, `"severity":"MEDIUM"`)
+	require.Contains(t, body, `"service":"db"`)
+
+	post(time.Now().Add(-time.Second))
+	require.Eventually(t, func() bool {
+		ids := incidentIDs(t, s)
+		return len(ids) == 1 && strings.HasSuffix(ids[0], " resolved")
+	}, 30*time.Second, 100*time.Millisecond)
+	_, metrics := s.do(t, http.MethodGet, "/metrics", nil)
+	require.NotContains(t, metrics, `sre_webhook_requests_total{code="401"}`, "Alertmanager sent the bearer token")
 }

@@ -21,6 +21,11 @@ func init() {
 // automation coverage and toil are exported.
 const AutomationWindow = 30 * 24 * time.Hour
 
+// collectorRollupInterval is how often the background rollup folds changed
+// incidents into the collector's aggregate tables (scrapes do it too; the
+// background pass keeps them short after bursts of changes). Tests shorten it.
+var collectorRollupInterval = 15 * time.Second
+
 // runbookAutomation reads automation coverage and toil from the runbook
 // engine's records over the incidents created in the last AutomationWindow.
 type runbookAutomation struct{ db *store.DB }
@@ -48,7 +53,7 @@ func setupCollector(_ context.Context, a *App) error {
 		return err
 	}
 	a.AddActor(Actor{Name: "collector-rollup", Execute: func(ctx context.Context) error {
-		return c.Run(ctx, 15*time.Second)
+		return c.Run(ctx, collectorRollupInterval)
 	}})
 	return nil
 }

@@ -3,21 +3,21 @@ package app
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/dashboards"
@@ -25,23 +25,28 @@ import (
 	tu "github.com/rootuip/sre/pkg/testutil"
 )
 
-// TestMetricsScrape runs sred in-process on a real store, feeds it alerts
-// through the Alertmanager webhook, acknowledges and resolves the incidents
-// through the API at known times, and checks the values /metrics exports,
-// that promtool accepts the exposition and that every sre_ metric in it is
-// in the catalogue (docs/metrics.md) with its type.
+// TestMetricsScrape runs the whole sred in-process (its real mux and its
+// goroutines) on SQLite and on PostgreSQL, feeds it alerts through the
+// Alertmanager webhook, acknowledges and resolves the incidents and completes
+// post-mortems through the API at known times, and checks the values
+// /metrics exports, that the background rollup folds changes in without a
+// scrape, that promtool accepts the exposition and that every sre_ metric in
+// it is in the catalogue (docs/metrics.md) with its type.
 func TestMetricsScrape(t *testing.T) {
-	dir := t.TempDir()
-	cfgFile := filepath.Join(dir, "sred.yml")
-	require.NoError(t, os.WriteFile(cfgFile, []byte("{}\n"), 0o644))
-	ctx := context.Background()
-	a, err := New(ctx, Options{ConfigFile: cfgFile, StoragePath: filepath.Join(dir, "data")})
-	require.NoError(t, err)
-	defer a.Close()
-	clock := time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Second)
-	a.Incidents.Now = func() time.Time { return clock }
-	srv := httptest.NewServer(a.Mux)
-	defer srv.Close()
+	// The background rollup runs every 100ms instead of every 15s.
+	defer func(d time.Duration) { collectorRollupInterval = d }(collectorRollupInterval)
+	collectorRollupInterval = 100 * time.Millisecond
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) { testMetricsScrape(t, backend) })
+	}
+}
+
+func testMetricsScrape(t *testing.T, backend string) {
+	base := time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Second)
+	var clock atomic.Int64 // minutes after base
+	now := func() time.Time { return base.Add(time.Duration(clock.Load()) * time.Minute) }
+	at := func(minutes int64) { clock.Store(minutes) }
+	a, srv := runApp(t, backend, "{}\n", func(a *App) { a.Incidents.Now = now })
 
 	post := func(path string, body any) {
 		t.Helper()
@@ -53,22 +58,22 @@ func TestMetricsScrape(t *testing.T) {
 		resp.Body.Close()
 		require.Less(t, resp.StatusCode, 300, "POST %s: %s", path, out)
 	}
-	// Three alert groups of the api service, each opening a CRITICAL
-	// incident; each alert started 1 minute before it reached sred.
-	ids := make([]string, 3)
-	for i := range ids {
-		start := clock.Add(-time.Minute)
-		key := fmt.Sprintf(`{}:{alertname="Down%d"}`, i)
+	// open sends a firing alert that started `ago` before now and returns
+	// the incident it opened.
+	n := 0
+	open := func(service, severity string, ago time.Duration) string {
+		t.Helper()
+		n++
+		name := fmt.Sprintf("Down%d", n)
+		key := fmt.Sprintf(`{}:{alertname=%q}`, name)
+		lbl := map[string]string{"alertname": name, "service": service, "severity": severity}
 		post(receiver.Path, map[string]any{
 			"version": "4", "groupKey": key, "status": "firing", "receiver": "sred",
-			"groupLabels":  map[string]string{"alertname": fmt.Sprintf("Down%d", i)},
-			"commonLabels": map[string]string{"alertname": fmt.Sprintf("Down%d", i), "service": "api", "severity": "critical"},
+			"groupLabels": map[string]string{"alertname": name}, "commonLabels": lbl,
 			"alerts": []map[string]any{{
-				"status":      "firing",
-				"labels":      map[string]string{"alertname": fmt.Sprintf("Down%d", i), "service": "api", "severity": "critical"},
-				"annotations": map[string]string{"summary": "api down"},
-				"startsAt":    start.Format(time.RFC3339Nano), "endsAt": "0001-01-01T00:00:00Z",
-				"fingerprint": fmt.Sprintf("%016x", i+1),
+				"status": "firing", "labels": lbl, "annotations": map[string]string{"summary": service + " down"},
+				"startsAt": now().Add(-ago).Format(time.RFC3339Nano), "endsAt": "0001-01-01T00:00:00Z",
+				"fingerprint": fmt.Sprintf("%016x", n),
 			}},
 		})
 		var got struct {
@@ -85,64 +90,163 @@ func TestMetricsScrape(t *testing.T) {
 		resp.Body.Close()
 		for _, inc := range got.Data.Incidents {
 			if inc.GroupKey == key {
-				ids[i] = inc.ID
+				return inc.ID
 			}
 		}
-		require.NotEmpty(t, ids[i], "no incident for group %s in %+v", key, got)
+		t.Fatalf("no incident for group %s in %+v", key, got)
+		return ""
 	}
-	// Acknowledged after 2, 5 and 10 minutes, resolved after 10, 15 and
-	// 30 minutes: MTTA 340s, MTTR 1100s. The third stays open.
-	created := clock
-	for i, d := range []time.Duration{2 * time.Minute, 5 * time.Minute, 10 * time.Minute} {
-		clock = created.Add(d)
-		post("/api/v1/incidents/"+ids[i]+"/ack", map[string]string{"actor": "alice"})
+	actor := map[string]string{"actor": "alice"}
+	ack := func(id string) { post("/api/v1/incidents/"+id+"/ack", actor) }
+	resolve := func(id string) {
+		post("/api/v1/incidents/"+id+"/resolve", map[string]string{"actor": "alice", "note": "fixed"})
 	}
-	for i, d := range []time.Duration{10 * time.Minute, 15 * time.Minute} {
-		clock = created.Add(d)
-		post("/api/v1/incidents/"+ids[i]+"/resolve", map[string]string{"actor": "alice", "note": "fixed"})
-	}
+	postmortem := func(id string) { post("/api/v1/incidents/"+id+"/postmortem/complete", actor) }
 
-	resp, err := http.Get(srv.URL + "/metrics")
-	require.NoError(t, err)
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.NoError(t, err)
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	require.NoError(t, err, "parse /metrics")
+	// Minutes after base. api has three CRITICAL incidents, detected one
+	// minute before sred opened them, an hour apart; web one HIGH incident,
+	// detected two minutes before.
+	at(0)
+	c0 := open("api", "critical", time.Minute)
+	at(2)
+	ack(c0) // 120s
+	at(10)
+	resolve(c0) // 600s
+	at(15)
+	h := open("web", "high", 2*time.Minute)
+	at(16)
+	ack(h) // 60s
+	at(35)
+	resolve(h) // 1200s
+	at(60)
+	c1 := open("api", "critical", time.Minute)
+	at(65)
+	ack(c1) // 300s
+	at(75)
+	resolve(c1) // 900s
+	at(90)
+	postmortem(c0)
+	at(120)
+	c2 := open("api", "critical", time.Minute)
+	at(130)
+	ack(c2) // 600s
 
-	hist := func(name string) *dto.Histogram {
+	mfs, body := scrape(t, srv.URL)
+	hist := func(name, service, severity string) *dto.Histogram {
+		t.Helper()
 		mf := mfs[name]
 		require.NotNil(t, mf, "%s missing from /metrics", name)
 		for _, m := range mf.GetMetric() {
-			if label(m, "service") == "api" && label(m, "severity") == "CRITICAL" {
+			if label(m, "service") == service && label(m, "severity") == severity {
 				return m.GetHistogram()
 			}
 		}
-		t.Fatalf("%s has no series for service api, severity CRITICAL", name)
+		t.Fatalf("%s has no series for service %s, severity %s", name, service, severity)
 		return nil
 	}
-	tta := hist("sre_incident_time_to_acknowledge_seconds")
-	require.Equal(t, uint64(3), tta.GetSampleCount())
-	require.Equal(t, 120.0+300+600, tta.GetSampleSum())
-	ttr := hist("sre_incident_time_to_resolve_seconds")
-	require.Equal(t, uint64(2), ttr.GetSampleCount())
-	require.Equal(t, 600.0+900, ttr.GetSampleSum())
-	det := hist("sre_incident_detection_seconds")
-	require.Equal(t, uint64(3), det.GetSampleCount())
-	require.Equal(t, 180.0, det.GetSampleSum())
-	open := mfs["sre_incidents_open"]
-	require.NotNil(t, open)
-	require.Len(t, open.GetMetric(), 1)
-	require.Equal(t, 1.0, open.GetMetric()[0].GetGauge().GetValue())
-	stored := mfs["sre_incidents_stored_total"]
-	require.NotNil(t, stored)
-	require.Equal(t, 3.0, stored.GetMetric()[0].GetCounter().GetValue())
-	for _, m := range mfs["sre_collector_scrape_success"].GetMetric() {
+	value := func(name string, lbl map[string]string) float64 {
+		t.Helper()
+		v, ok := metricValue(mfs, name, lbl)
+		require.True(t, ok, "%s%v missing from /metrics", name, lbl)
+		return v
+	}
+	apiCrit := map[string]string{"service": "api", "severity": "CRITICAL"}
+	webHigh := map[string]string{"service": "web", "severity": "HIGH"}
+	for _, tc := range []struct {
+		name, service, severity string
+		count                   uint64
+		sum                     float64
+	}{
+		{"sre_incident_time_to_acknowledge_seconds", "api", "CRITICAL", 3, 120 + 300 + 600},
+		{"sre_incident_time_to_resolve_seconds", "api", "CRITICAL", 2, 600 + 900},
+		{"sre_incident_detection_seconds", "api", "CRITICAL", 3, 3 * 60},
+		{"sre_incident_time_to_acknowledge_seconds", "web", "HIGH", 1, 60},
+		{"sre_incident_time_to_resolve_seconds", "web", "HIGH", 1, 1200},
+		{"sre_incident_detection_seconds", "web", "HIGH", 1, 120},
+	} {
+		h := hist(tc.name, tc.service, tc.severity)
+		require.Equal(t, tc.count, h.GetSampleCount(), "%s{%s,%s}", tc.name, tc.service, tc.severity)
+		require.Equal(t, tc.sum, h.GetSampleSum(), "%s{%s,%s}", tc.name, tc.service, tc.severity)
+	}
+	// 600s and 900s are bucket bounds: both resolutions are within 900s.
+	for _, b := range hist("sre_incident_time_to_resolve_seconds", "api", "CRITICAL").GetBucket() {
+		want := map[bool]uint64{true: 2, false: 0}[b.GetUpperBound() >= 900]
+		if b.GetUpperBound() == 600 {
+			want = 1
+		}
+		require.Equal(t, want, b.GetCumulativeCount(), "le=%v", b.GetUpperBound())
+	}
+	require.Len(t, mfs["sre_incidents_open"].GetMetric(), 1)
+	require.Equal(t, 1.0, value("sre_incidents_open", apiCrit))
+	require.Equal(t, 3.0, value("sre_incidents_stored_total", apiCrit))
+	require.Equal(t, 1.0, value("sre_incidents_stored_total", webHigh))
+	// MTBF: detections at -1m, 59m and 119m: 120m over two gaps.
+	require.Equal(t, 3600.0, value("sre_incident_mtbf_seconds", map[string]string{"service": "api"}))
+	_, ok := metricValue(mfs, "sre_incident_mtbf_seconds", map[string]string{"service": "web"})
+	require.False(t, ok, "no MTBF with a single incident")
+	require.Equal(t, float64(base.Add(119*time.Minute).Unix()), value("sre_incident_last_detected_timestamp_seconds", map[string]string{"service": "api"}))
+	// Post-mortems: one of the two resolved CRITICAL incidents, none of
+	// the resolved HIGH one.
+	require.Equal(t, 1.0, value("sre_incident_postmortems_completed_total", apiCrit))
+	require.Equal(t, 0.5, value("sre_incident_postmortem_completion_ratio", map[string]string{"severity": "CRITICAL"}))
+	require.Equal(t, 0.0, value("sre_incident_postmortem_completion_ratio", map[string]string{"severity": "HIGH"}))
+	checkCollectorParts(t, mfs)
+	checkCatalogue(t, mfs, body)
+
+	// Changes without a scrape: the background rollup folds them into the
+	// aggregate tables by itself.
+	at(150)
+	resolve(c2) // 1800s
+	at(160)
+	postmortem(c1)
+	postmortem(h)
+	total := func(metric, service, severity string) (n, sumMS int64) {
+		err := a.DB.QueryRowContext(context.Background(),
+			`SELECT n, sum_ms FROM collector_totals WHERE metric = $1 AND service = $2 AND severity = $3`,
+			metric, service, severity).Scan(&n, &sumMS)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, 0
+		}
+		require.NoError(t, err)
+		return n, sumMS
+	}
+	waitFor(t, func() bool {
+		resolved, _ := total("resolve", "api", "CRITICAL")
+		pmAPI, _ := total("postmortem", "api", "CRITICAL")
+		pmWeb, _ := total("postmortem", "web", "HIGH")
+		return resolved == 3 && pmAPI == 2 && pmWeb == 1
+	}, "the background rollup did not fold the changes in")
+	_, sumMS := total("resolve", "api", "CRITICAL")
+	require.Equal(t, int64((600+900+1800)*1000), sumMS)
+
+	mfs, body = scrape(t, srv.URL)
+	ttr := hist("sre_incident_time_to_resolve_seconds", "api", "CRITICAL")
+	require.Equal(t, uint64(3), ttr.GetSampleCount())
+	require.Equal(t, 600.0+900+1800, ttr.GetSampleSum())
+	require.Nil(t, mfs["sre_incidents_open"], "no incident is open")
+	require.Equal(t, 2.0, value("sre_incident_postmortems_completed_total", apiCrit))
+	require.Equal(t, 1.0, value("sre_incident_postmortems_completed_total", webHigh))
+	require.InDelta(t, 2.0/3, value("sre_incident_postmortem_completion_ratio", map[string]string{"severity": "CRITICAL"}), 1e-15)
+	require.Equal(t, 1.0, value("sre_incident_postmortem_completion_ratio", map[string]string{"severity": "HIGH"}))
+	checkCollectorParts(t, mfs)
+	checkCatalogue(t, mfs, body)
+}
+
+// checkCollectorParts fails when a part of the store collector failed.
+func checkCollectorParts(t *testing.T, mfs map[string]*dto.MetricFamily) {
+	t.Helper()
+	parts := mfs["sre_collector_scrape_success"].GetMetric()
+	require.Len(t, parts, 4)
+	for _, m := range parts {
 		require.Equal(t, 1.0, m.GetGauge().GetValue(), "collector part %s failed", label(m, "collector"))
 	}
+}
 
-	// Every sre_ family is in the catalogue, with its type.
+// checkCatalogue fails when an exported sre_ family is missing from the
+// catalogue (docs/metrics.md) or has another type there, and runs promtool
+// check metrics on the exposition.
+func checkCatalogue(t *testing.T, mfs map[string]*dto.MetricFamily, body []byte) {
+	t.Helper()
 	f, err := os.Open(filepath.Join(tu.RepoRoot(t), "docs", "metrics.md"))
 	require.NoError(t, err)
 	defer f.Close()
@@ -159,7 +263,6 @@ func TestMetricsScrape(t *testing.T) {
 		require.Equal(t, strings.ToLower(mf.GetType().String()), typ, "type of %s in docs/metrics.md", name)
 	}
 
-	// promtool lints the whole exposition.
 	cmd := exec.Command(tu.Tool(t, "promtool"), "check", "metrics")
 	cmd.Stdin = bytes.NewReader(body)
 	out, err := cmd.CombinedOutput()

@@ -16,7 +16,6 @@ import (
 
 	"github.com/rootuip/sre/pkg/config"
 	"github.com/rootuip/sre/pkg/escalation"
-	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/runbook"
 )
 
@@ -30,19 +29,6 @@ func init() {
 		Migrations: runbook.Migrations,
 		Setup:      setupRunbook,
 	})
-}
-
-// runbookIncidents adapts the incident service to what the runbook engine needs.
-type runbookIncidents struct{ *incident.Service }
-
-func (r runbookIncidents) MarkMitigated(ctx context.Context, id, by string) error {
-	_, err := r.Service.MarkMitigated(ctx, id, by)
-	return err
-}
-
-func (r runbookIncidents) Resolve(ctx context.Context, id, actor, reason string) error {
-	_, err := r.Service.Resolve(ctx, id, actor, reason)
-	return err
 }
 
 // runbookEscalator finds the escalation engine when a run escalates.
@@ -126,7 +112,7 @@ func setupRunbook(_ context.Context, a *App) error {
 	logger := a.Logger.With("component", "runbook")
 	engine, err := runbook.New(runbook.Options{
 		DB:         a.DB,
-		Incidents:  runbookIncidents{a.Incidents},
+		Incidents:  runbook.IncidentService{Service: a.Incidents},
 		Escalator:  runbookEscalator{a},
 		Notifier:   runbookEscalator{a},
 		Prometheus: prom,

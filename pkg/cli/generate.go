@@ -29,7 +29,7 @@ func init() {
 		cmd.Flag("tests", "Also write a promtool test suite per SLO into this directory.").StringVar(&o.tests)
 		cmd.Flag("prometheus-rule", "Write prometheus-operator PrometheusRule objects instead of plain rule files.").BoolVar(&o.promRule)
 		cmd.Flag("prometheus-rule.label", "Label of the PrometheusRule objects (repeatable, name=value).").StringMapVar(&o.promRuleLabels)
-		cmd.Flag("inhibit-rules", "Write Alertmanager inhibit_rules (a page silences the same SLO's tickets) to this file, or - for standard output.").StringVar(&o.inhibit)
+		cmd.Flag("inhibit-rules", "Write Alertmanager inhibit_rules (a page silences the same SLO's tickets) to this file, or - for standard output.").IsSetByUser(&o.inhibitSet).StringVar(&o.inhibit)
 		cmd.Flag("quiet", "Do not print the cost and cardinality estimate.").Short('q').BoolVar(&o.quiet)
 		return map[string]func(*Env) error{"generate": func(env *Env) error { return runGenerate(env, o) }}
 	})
@@ -42,10 +42,18 @@ type generateOptions struct {
 	promRule       bool
 	promRuleLabels map[string]string
 	inhibit        string
+	inhibitSet     bool
 	quiet          bool
 }
 
 func runGenerate(env *Env, o generateOptions) error {
+	// kingpin reads a lone "-" argument as the empty string.
+	if o.output == "" {
+		o.output = "-"
+	}
+	if o.inhibitSet && o.inhibit == "" {
+		o.inhibit = "-"
+	}
 	if o.tests != "" && o.output == "-" {
 		return &ExitError{Code: 2, Err: errors.New("--tests needs -o DIR: the suites reference the rule files")}
 	}

@@ -215,7 +215,7 @@ func TestGenerateInhibitRules(t *testing.T) {
 	r := cfg.InhibitRules[0]
 	require.Equal(t, `{burn_tier=~".+",severity="page"}`, amlabels.Matchers(r.SourceMatchers).String())
 	require.Equal(t, `{burn_tier=~".+",severity!="page"}`, amlabels.Matchers(r.TargetMatchers).String())
-	require.Equal(t, model.LabelNames{"service", "slo", "customer"}, r.Equal, "checkout SLOs are grouped by customer")
+	require.Equal(t, []string{"service", "slo", "customer"}, r.Equal, "checkout SLOs are grouped by customer")
 
 	// To standard output, after the rules when they go there too.
 	code, stdout, stderr := srectl(t, "generate", "-q", "-i", "examples/slos/api.yml", "-o", filepath.Join(dir, "rules"), "--inhibit-rules", "-")
@@ -324,13 +324,14 @@ func TestGenerateUsageErrors(t *testing.T) {
 
 // Sloth and OpenSLO files generate rules like native specs.
 func TestGenerateImported(t *testing.T) {
-	imports := filepath.Join("..", "slo", "testdata", "import")
-	code, stdout, stderr := srectl(t, "generate", "-q", "-i", filepath.Join(imports, "sloth.yml"), "-i", filepath.Join(imports, "openslo.yml"))
+	sloth := filepath.Join("..", "slo", "sloth", "testdata")
+	openslo := filepath.Join("..", "slo", "openslo", "testdata")
+	code, stdout, stderr := srectl(t, "generate", "-q", "-i", filepath.Join(sloth, "sloth.yml"), "-i", filepath.Join(openslo, "openslo.yml"))
 	require.Equal(t, 0, code, stderr)
 	docs := strings.Split(stdout, "---\n")
 	require.Len(t, docs, 2)
-	require.Contains(t, docs[0], "# Source: "+filepath.Join(imports, "sloth.yml")+"\n")
-	require.Contains(t, docs[1], "# Source: "+filepath.Join(imports, "openslo.yml")+"\n")
+	require.Contains(t, docs[0], "# Source: "+filepath.Join(sloth, "sloth.yml")+"\n")
+	require.Contains(t, docs[1], "# Source: "+filepath.Join(openslo, "openslo.yml")+"\n")
 	g := parseRules(t, "myservice", []byte(docs[0]))
 	require.Equal(t, "slo:myservice:requests-availability", g.Groups[0].Name)
 	g = parseRules(t, "web", []byte(docs[1]))

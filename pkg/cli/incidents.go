@@ -67,11 +67,13 @@ func init() {
 		res.Flag("note", "Resolution note.").Short('m').StringVar(&o.note)
 
 		return map[string]func(*Env) error{
-			"incidents list":        func(env *Env) error { return incidentsList(env, o) },
-			"incidents show":        func(env *Env) error { return incidentsShow(env, o) },
-			"incidents ack":         func(env *Env) error { return incidentsAction(env, o, "ack", nil) },
-			"incidents investigate": func(env *Env) error { return incidentsAction(env, o, "investigate", map[string]string{"assignee": o.assignee}) },
-			"incidents resolve":     func(env *Env) error { return incidentsAction(env, o, "resolve", map[string]string{"note": o.note}) },
+			"incidents list": func(env *Env) error { return incidentsList(env, o) },
+			"incidents show": func(env *Env) error { return incidentsShow(env, o) },
+			"incidents ack":  func(env *Env) error { return incidentsAction(env, o, "ack", nil) },
+			"incidents investigate": func(env *Env) error {
+				return incidentsAction(env, o, "investigate", map[string]string{"assignee": o.assignee})
+			},
+			"incidents resolve": func(env *Env) error { return incidentsAction(env, o, "resolve", map[string]string{"note": o.note}) },
 		}
 	})
 }

@@ -171,7 +171,14 @@ func runbookShow(env *Env, o runbookOptions) error {
 	if o.api.output == "json" {
 		return printJSON(env.Stdout, r)
 	}
-	fmt.Fprintf(env.Stdout, "Run %d: runbook %s for %s on %s: %s %s\n", r.ID, r.Runbook, r.IncidentID, r.Target, r.Status, r.Reason)
+	status := r.Status
+	if r.DryRun {
+		status += " (dry-run)"
+	}
+	if r.Reason != "" {
+		status += ": " + r.Reason
+	}
+	fmt.Fprintf(env.Stdout, "Run %d: runbook %s for %s on %s: %s\n", r.ID, r.Runbook, r.IncidentID, r.Target, status)
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tEVENT\tSTEP\tSTATUS\tDURATION\tEXIT\tERROR")
 	for _, a := range r.Audit {
@@ -189,7 +196,11 @@ func runbookAct(env *Env, o runbookOptions, action string, body any) error {
 	if err := apiCall(o.api, "POST", fmt.Sprintf("/api/v1/runbooks/runs/%d/%s", o.id, action), nil, body, &r); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "Run %d (%s for %s): %s\n", r.ID, r.Runbook, r.IncidentID, action+"d")
+	done := map[string]string{"approve": "approved", "cancel": "cancellation requested"}[action]
+	if r.Status == runbook.RunCancelled {
+		done = "cancelled"
+	}
+	fmt.Fprintf(env.Stdout, "Run %d (%s for %s): %s\n", r.ID, r.Runbook, r.IncidentID, done)
 	return nil
 }
 

@@ -14,7 +14,8 @@ import (
 
 func TestValidate(t *testing.T) {
 	examples := filepath.Join("..", "..", "examples", "slos")
-	imports := filepath.Join("..", "slo", "testdata", "import")
+	sloth := filepath.Join("..", "slo", "sloth", "testdata")
+	openslo := filepath.Join("..", "slo", "openslo", "testdata")
 	bad := filepath.Join("..", "slo", "testdata", "bad")
 
 	specs, err := slo.LoadDir(examples)
@@ -33,15 +34,15 @@ func TestValidate(t *testing.T) {
 	}{
 		{"examples", []string{examples}, 0, fmt.Sprintf("%d SLOs in %d specs are valid\n", n, len(specs)), ""},
 		{"one file", []string{filepath.Join(examples, "api.yml")}, 0, "4 SLOs in 1 specs are valid\n", ""},
-		{"sloth and openslo", []string{filepath.Join(imports, "sloth.yml"), filepath.Join(imports, "openslo.yml")}, 0, "2 SLOs in 2 specs are valid\n", ""},
+		{"sloth and openslo", []string{filepath.Join(sloth, "sloth.yml"), filepath.Join(openslo, "openslo.yml")}, 0, "2 SLOs in 2 specs are valid\n", ""},
 		{"objective as a fraction", []string{filepath.Join(bad, "objective-fraction.yml")}, 1, "",
 			"srectl: " + filepath.Join(bad, "objective-fraction.yml") + ":6:16: slos[0].objective: objective 0.999 looks like a fraction; write it as a percentage (99.9)\n"},
 		{"label sets differ", []string{filepath.Join(bad, "label-sets-differ.yml")}, 1, "",
 			"srectl: " + filepath.Join(bad, "label-sets-differ.yml") + ":9:21: slos[0].sli.events.errorQuery: aggregates by (code) but totalQuery aggregates by (): the label sets differ, so error/total would match no series\n"},
 		{"unknown field", []string{filepath.Join(bad, "unknown-field.yml")}, 1, "",
 			"srectl: " + filepath.Join(bad, "unknown-field.yml") + ":7:5: slos[0].target: unknown field \"target\" (known fields: name, objective, period, description, groupBy, labels, sli, alerting, budgetPolicy)\n"},
-		{"sloth objective as a fraction", []string{filepath.Join(imports, "sloth-fraction.yml")}, 1, "",
-			"srectl: " + filepath.Join(imports, "sloth-fraction.yml") + ":5:16: slos[0].objective: objective 0.999 looks like a fraction; write it as a percentage (99.9)\n"},
+		{"sloth objective as a fraction", []string{filepath.Join(sloth, "objective-fraction.yml")}, 1, "",
+			"srectl: " + filepath.Join(sloth, "objective-fraction.yml") + ":5:16: slos[0].objective: objective 0.999 looks like a fraction; write it as a percentage (99.9)\n"},
 		{"good and bad", []string{examples, filepath.Join(bad, "objective-100.yml")}, 1, "",
 			"srectl: " + filepath.Join(bad, "objective-100.yml") + ":6:16: slos[0].objective: objective 100 leaves no error budget; it must be below 100\n"},
 		{"defined twice", []string{filepath.Join(examples, "api.yml"), examples}, 1, "",

@@ -395,11 +395,7 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 			if err != nil {
 				return nil, err
 			}
-			created = true
-			if _, err := s.exec(ctx, tx, `UPDATE alert_groups SET incident_id = $2 WHERE group_key = $1`,
-				n.GroupKey, target.ID); err != nil {
-				return nil, fmt.Errorf("update group: %w", err)
-			}
+			created = true // written below, once its alerts are merged
 		}
 	} else if cur != nil && cur.Status.Open() && len(newResolved) > 0 {
 		// Alerts that fired and resolved between two notifications of an
@@ -487,6 +483,15 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 	for _, id := range resolvedOrder {
 		tl = append(tl, alertsEntry(id, actor, "alert_resolved", "resolved", resolvedBy[id], now))
 	}
+	if created {
+		if err := s.insertIncident(ctx, tx, target); err != nil {
+			return nil, err
+		}
+		if _, err := s.exec(ctx, tx, `UPDATE alert_groups SET incident_id = $2 WHERE group_key = $1`,
+			n.GroupKey, target.ID); err != nil {
+			return nil, fmt.Errorf("update group: %w", err)
+		}
+	}
 	if err := s.insertAlerts(ctx, tx, n.GroupKey, newAlerts, now); err != nil {
 		return nil, err
 	}
@@ -514,6 +519,11 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 // settle recomputes an incident's derived fields from its alerts, resolves
 // it when all alerts resolved (auto_resolve), saves it and runs the hooks.
 func (s *Service) settle(ctx context.Context, tx *sql.Tx, opts Options, r *record, now time.Time, p *pending, created bool, actor string) error {
+	if created {
+		// Written whole by insertIncident: it has firing alerts (it was
+		// opened for them) and DetectedAt is already their earliest start.
+		return s.change(ctx, tx, p, Change{Kind: ChangeCreated, Incident: &r.Incident, Prev: "", Actor: actor, Time: now}, nil)
+	}
 	var firing int
 	var total int
 	var minStart, maxEnd int64
@@ -602,13 +612,27 @@ func (s *Service) create(ctx context.Context, tx *sql.Tx, opts Options, n Notifi
 		ID: id, Title: title, Service: svc, Severity: sev, Status: StatusTriggered, Labels: labels,
 		GroupKey: n.GroupKey, Receiver: n.Receiver, DetectedAt: earliest(firing), CreatedAt: now, UpdatedAt: now,
 	}}
-	if _, err := s.exec(ctx, tx, `INSERT INTO incidents (id, title, service, severity, status, labels, group_key,
-		receiver, detected_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		id, title, svc, string(sev), string(StatusTriggered), mustJSON(labels), n.GroupKey, n.Receiver,
-		ms(rec.DetectedAt), ms(now), ms(now)); err != nil {
-		return nil, fmt.Errorf("create incident: %w", err)
-	}
 	return rec, nil
+}
+
+// insertIncident writes a new incident with every column (its final state
+// for the delivery that creates it).
+func (s *Service) insertIncident(ctx context.Context, tx *sql.Tx, r *record) error {
+	inc := &r.Incident
+	urls := inc.RunbookURLs
+	if urls == nil {
+		urls = []string{}
+	}
+	_, err := s.exec(ctx, tx, `INSERT INTO incidents (id, title, service, severity, status, labels, group_key,
+		receiver, runbook_urls, detected_at, created_at, recovered_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		inc.ID, inc.Title, inc.Service, string(inc.Severity), string(inc.Status), mustJSON(nonNil(inc.Labels)),
+		inc.GroupKey, inc.Receiver, mustJSON(urls), ms(inc.DetectedAt), ms(inc.CreatedAt), nullMS(inc.RecoveredAt),
+		ms(inc.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("create incident %s: %w", inc.ID, err)
+	}
+	return nil
 }
 
 type newAlert struct {

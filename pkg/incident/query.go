@@ -244,9 +244,10 @@ func (s *Service) List(ctx context.Context, f Filter) (*Page, error) {
 // year's row, so concurrent creators (on any replica) get distinct numbers.
 // On SQLite it runs inside tx (writers are serialised anyway), so numbers
 // are gap-free. On PostgreSQL it commits on its own, so that the row lock
-// is held for one statement instead of the whole delivery: replicas create
-// incidents in parallel, and a delivery that fails after allocating leaves
-// a gap in the sequence.
+// is held for one statement instead of the whole delivery (holding it until
+// the delivery commits serialises every incident creation of every replica:
+// about 150 creations/s in BenchmarkWebhook); a delivery that fails after
+// allocating leaves a gap in the sequence.
 func (s *Service) nextID(ctx context.Context, tx *sql.Tx, prefix string, t time.Time) (string, error) {
 	year := t.UTC().Year()
 	var seq int64

@@ -33,6 +33,7 @@ type TransitionError struct {
 	Reason string
 }
 
+// Error implements error.
 func (e *TransitionError) Error() string {
 	return fmt.Sprintf("cannot %s incident %s: %s", e.Action, e.ID, e.Reason)
 }

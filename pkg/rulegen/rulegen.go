@@ -16,10 +16,13 @@ import (
 	"maps"
 	"math"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -46,9 +49,46 @@ type File struct {
 }
 
 // Generate compiles specs into one rule file per service, in service order.
+// SLOs compile in parallel; expressions that differ only in the service and
+// SLO names are parsed once (see shapeCache).
 func Generate(specs []*slo.Spec) ([]*File, error) {
+	type job struct {
+		spec *slo.Spec
+		slo  *slo.SLO
+	}
+	var jobs []job
+	for _, s := range specs {
+		for i := range s.SLOs {
+			jobs = append(jobs, job{s, &s.SLOs[i]})
+		}
+	}
+	groups := make([]rulefmt.RuleGroup, len(jobs))
+	errs := make([]error, len(jobs))
+	shapes := &shapeCache{}
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(jobs)/50))
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(jobs) {
+					return
+				}
+				groups[i], errs[i] = generateSLO(jobs[i].spec, jobs[i].slo, shapes)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+
 	byService := map[string]*File{}
 	var names []string
+	i := 0
 	for _, s := range specs {
 		f, ok := byService[s.Service]
 		if !ok {
@@ -59,13 +99,8 @@ func Generate(specs []*slo.Spec) ([]*File, error) {
 		if s.File != "" && !slices.Contains(f.Sources, s.File) {
 			f.Sources = append(f.Sources, s.File)
 		}
-		for i := range s.SLOs {
-			g, err := GenerateSLO(s, &s.SLOs[i])
-			if err != nil {
-				return nil, err
-			}
-			f.Groups = append(f.Groups, g)
-		}
+		f.Groups = append(f.Groups, groups[i:i+len(s.SLOs)]...)
+		i += len(s.SLOs)
 	}
 	sort.Strings(names)
 	out := make([]*File, 0, len(names))
@@ -74,6 +109,17 @@ func Generate(specs []*slo.Spec) ([]*File, error) {
 	}
 	return out, nil
 }
+
+// shapeCache remembers the expressions that parsed, with the SLO's own
+// `{service="...",slo="..."}` matchers replaced by a placeholder. Service and
+// SLO names are letters, digits, '_', '.' and '-' (validated), so swapping
+// them inside their quotes cannot change how an expression parses: an
+// expression whose shape parsed once needs no second parse.
+type shapeCache struct{ ok sync.Map }
+
+const shapePlaceholder = "{service=\"\",slo=\"\"}"
+
+var safeNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
 
 // GroupName is the rule group name of an SLO.
 func GroupName(service, sloName string) string { return "slo:" + service + ":" + sloName }
@@ -86,11 +132,26 @@ type gen struct {
 	labels map[string]string
 	rules  []rulefmt.Rule
 	err    error
+	// ident is `{service="...",slo="..."}`, the matchers of every record of the SLO.
+	ident  string
+	shapes *shapeCache // nil: parse every expression
 }
 
 // GenerateSLO compiles one SLO into its rule group.
 func GenerateSLO(spec *slo.Spec, o *slo.SLO) (rulefmt.RuleGroup, error) {
+	return generateSLO(spec, o, nil)
+}
+
+func generateSLO(spec *slo.Spec, o *slo.SLO, shapes *shapeCache) (rulefmt.RuleGroup, error) {
 	g := &gen{spec: spec, slo: o}
+	vs := &parser.VectorSelector{Name: "x", LabelMatchers: []*labels.Matcher{
+		labels.MustNewMatcher(labels.MatchEqual, LabelService, spec.Service),
+		labels.MustNewMatcher(labels.MatchEqual, LabelSLO, o.Name),
+	}}
+	g.ident = strings.TrimPrefix(vs.String(), "x")
+	if safeNameRE.MatchString(spec.Service) && safeNameRE.MatchString(o.Name) {
+		g.shapes = shapes
+	}
 	g.labels = map[string]string{}
 	maps.Copy(g.labels, spec.Labels)
 	maps.Copy(g.labels, o.Labels)
@@ -110,20 +171,22 @@ func GenerateSLO(spec *slo.Spec, o *slo.SLO) (rulefmt.RuleGroup, error) {
 
 	budget := o.ErrorBudget()
 	for _, w := range Windows(o) {
-		g.record(ErrorRatioRecord(w), g.ratioExpr(w), nil)
+		g.record(ErrorRatioRecord(w), g.ratioExpr(w, WindowName(w)), nil)
 	}
 	period := o.PeriodDuration()
-	g.record(ErrorRatioPeriod, g.ratioExpr(period), map[string]string{LabelPeriod: WindowName(period)})
+	// The period keeps the spec's spelling (7d, not 1w) in the label and the range.
+	periodName := o.PeriodName()
+	g.record(ErrorRatioPeriod, g.ratioExpr(period, periodName), map[string]string{LabelPeriod: periodName})
 	for _, w := range Windows(o) {
 		g.record(BurnRateRecord(w), fmt.Sprintf("%s / %s", g.sel(ErrorRatioRecord(w)), num(budget)), nil)
 	}
-	g.record(ErrorBudgetRemaining, fmt.Sprintf("1 - %s / %s", g.sel(ErrorRatioPeriod), num(budget)), map[string]string{LabelPeriod: WindowName(period)})
+	g.record(ErrorBudgetRemaining, fmt.Sprintf("1 - %s / %s", g.sel(ErrorRatioPeriod), num(budget)), map[string]string{LabelPeriod: periodName})
 	g.record(Objective, fmt.Sprintf("vector(%s)", num(o.ObjectiveRatio())), nil)
 	g.record(ErrorBudget, fmt.Sprintf("vector(%s)", num(budget)), nil)
 	g.record(PeriodSeconds, fmt.Sprintf("vector(%s)", num(period.Seconds())), nil)
 	g.record(Info, "vector(1)", map[string]string{
 		LabelObjective: num(o.Objective),
-		LabelPeriod:    WindowName(period),
+		LabelPeriod:    periodName,
 		LabelSLIKind:   o.SLI.Kind(),
 	})
 
@@ -153,21 +216,14 @@ func Windows(o *slo.SLO) []time.Duration {
 }
 
 // sel is a selector of a record of this SLO: name{service="...",slo="..."}.
-func (g *gen) sel(name string) string {
-	vs := &parser.VectorSelector{Name: name, LabelMatchers: []*labels.Matcher{
-		labels.MustNewMatcher(labels.MatchEqual, LabelService, g.spec.Service),
-		labels.MustNewMatcher(labels.MatchEqual, LabelSLO, g.slo.Name),
-	}}
-	return vs.String()
-}
+func (g *gen) sel(name string) string { return name + g.ident }
 
 // ratioExpr is the error ratio over w as a ratio of sums of the 5m rate
 // recordings, with a guarded denominator: no traffic gives no sample.
-func (g *gen) ratioExpr(w time.Duration) string {
+func (g *gen) ratioExpr(w time.Duration, r string) string {
 	if w == slo.BaseWindow {
 		return fmt.Sprintf("%s\n/\n(%s > 0)", g.sel(ErrorEventsRate5m), g.sel(TotalEventsRate5m))
 	}
-	r := WindowName(w)
 	return fmt.Sprintf("sum_over_time(%s[%s])\n/\n(sum_over_time(%s[%s]) > 0)", g.sel(ErrorEventsRate5m), r, g.sel(TotalEventsRate5m), r)
 }
 
@@ -179,8 +235,21 @@ func (g *gen) record(name, expr string, extra map[string]string) {
 }
 
 func (g *gen) check(expr string) {
-	if _, err := slo.Parser.ParseExpr(expr); err != nil && g.err == nil {
-		g.err = fmt.Errorf("generated invalid PromQL %q: %w", expr, err)
+	var key string
+	if g.shapes != nil {
+		key = strings.ReplaceAll(expr, g.ident, shapePlaceholder)
+		if _, ok := g.shapes.ok.Load(key); ok {
+			return
+		}
+	}
+	if _, err := slo.Parser.ParseExpr(expr); err != nil {
+		if g.err == nil {
+			g.err = fmt.Errorf("generated invalid PromQL %q: %w", expr, err)
+		}
+		return
+	}
+	if g.shapes != nil {
+		g.shapes.ok.Store(key, struct{}{})
 	}
 }
 
@@ -215,7 +284,10 @@ func (g *gen) sliExprs() (errExpr, totalExpr string, err error) {
 		thr := float64(l.Threshold)
 		if l.Native {
 			h := g.rate(vs.String())
-			return fmt.Sprintf("histogram_count(%s)\n* (1 - histogram_fraction(0, %s, %s))", h, num(thr), h),
+			// Without traffic histogram_fraction is NaN: the comparison
+			// drops it and the error rate is 0, never a NaN that would
+			// stick in the period's sums.
+			return fmt.Sprintf("(\n  histogram_count(%s)\n  * (1 - histogram_fraction(0, %s, %s))\n  >= 0\n)\nor\n0 * histogram_count(%s)", h, num(thr), h, h),
 				fmt.Sprintf("histogram_count(%s)", h), nil
 		}
 		count := withName(vs, vs.Name+"_count")
@@ -279,9 +351,9 @@ func LeRegexp(v float64) string {
 }
 
 // escapeTemplate makes free text safe inside an alert template.
-func escapeTemplate(s string) string {
-	return strings.NewReplacer("{{", `{{ "{{" }}`, "}}", `{{ "}}" }}`).Replace(s)
-}
+func escapeTemplate(s string) string { return templateEscaper.Replace(s) }
+
+var templateEscaper = strings.NewReplacer("{{", `{{ "{{" }}`, "}}", `{{ "}}" }}`)
 
 func (g *gen) alertLabels(extra ...map[string]string) map[string]string {
 	// Alert labels are templates in Prometheus: user text is escaped.
@@ -344,7 +416,7 @@ func (g *gen) burnAlert(w slo.Window) {
 	budgetShare := w.BurnRate * w.Long.Seconds() / o.PeriodDuration().Seconds() * 100
 	summary := fmt.Sprintf("%s SLO %s%s is burning its error budget {{ $value | humanize }}x too fast", g.spec.Service, o.Name, g.groupText())
 	desc := fmt.Sprintf("The error rate over the last %s and %s is above %sx the error budget of the %s%% objective over %s; at this rate %.3g%% of the period's budget goes in %s.",
-		WindowName(w.Long), WindowName(w.Short), f, num(o.Objective), WindowName(o.PeriodDuration()), budgetShare, WindowName(w.Long))
+		WindowName(w.Long), WindowName(w.Short), f, num(o.Objective), o.PeriodName(), budgetShare, WindowName(w.Long))
 	g.rules = append(g.rules, rulefmt.Rule{
 		Alert:       name,
 		Expr:        expr,
@@ -361,7 +433,7 @@ func (g *gen) budgetAlert() {
 	expr := fmt.Sprintf("%s <= %s", g.sel(ErrorBudgetRemaining), num(remaining))
 	g.check(expr)
 	summary := fmt.Sprintf("%s SLO %s%s has {{ $value | humanizePercentage }} of its error budget left", g.spec.Service, o.Name, g.groupText())
-	desc := fmt.Sprintf("More than %s%% of the error budget of the %s%% objective over %s is consumed.", num(b.Consumed), num(o.Objective), WindowName(o.PeriodDuration()))
+	desc := fmt.Sprintf("More than %s%% of the error budget of the %s%% objective over %s is consumed.", num(b.Consumed), num(o.Objective), o.PeriodName())
 	g.rules = append(g.rules, rulefmt.Rule{
 		Alert:       AlertBudget,
 		Expr:        expr,

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/alertmanager/config"
 	amlabels "github.com/prometheus/alertmanager/pkg/labels"
@@ -117,15 +118,13 @@ var goldenDir string
 func TestPromtool(t *testing.T) {
 	promtool := testutil.Tool(t, "promtool")
 	ins, _ := filepath.Glob(filepath.Join(goldenDir, "in-*.yml"))
-	ins = append(ins, filepath.Join(goldenDir, "..", "..", "slo", "testdata", "import"))
+	// The importers' examples compile too.
+	ins = append(ins, filepath.Join(goldenDir, "..", "..", "slo", "sloth", "testdata", "sloth.yml"),
+		filepath.Join(goldenDir, "..", "..", "slo", "openslo", "testdata", "openslo.yml"))
 	dir := t.TempDir()
 	var suites []string
 	for _, in := range ins {
-		paths := []string{in}
-		if strings.HasSuffix(in, "import") {
-			paths = []string{filepath.Join(in, "sloth.yml"), filepath.Join(in, "openslo.yml")}
-		}
-		specs, files := generate(t, paths...)
+		specs, files := generate(t, in)
 		for _, f := range files {
 			b, err := f.Marshal()
 			require.NoError(t, err)
@@ -221,4 +220,39 @@ func labelSet(m map[string]string) model.LabelSet {
 		ls[model.LabelName(k)] = model.LabelValue(v)
 	}
 	return ls
+}
+
+// The period label, the period's range and the alert texts keep the spec's
+// own spelling of the period (7d stays 7d, not Prometheus' 1w).
+func TestPeriodSpelling(t *testing.T) {
+	for _, period := range []string{"7d", "1w", "24h", "1d", "28d", "4w", "30d", "168h", "14d", "90d"} {
+		t.Run(period, func(t *testing.T) {
+			spec := "apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: api\nslos:\n  - name: up\n    objective: 99\n    period: " + period + "\n    sli:\n      bool:\n        selector: up{job=\"api\"}\n"
+			specs, err := slo.Parse([]byte(spec), "api.yml")
+			require.NoError(t, err)
+			require.Equal(t, period, specs[0].SLOs[0].PeriodName())
+			g, err := rulegen.GenerateSLO(specs[0], &specs[0].SLOs[0])
+			require.NoError(t, err)
+			var labelled int
+			for _, r := range g.Rules {
+				if v, ok := r.Labels[rulegen.LabelPeriod]; ok {
+					require.Equal(t, period, v, r.Record)
+					labelled++
+				}
+				if r.Record == rulegen.ErrorRatioPeriod {
+					require.Contains(t, r.Expr, "["+period+"])")
+				}
+				if r.Alert != "" {
+					require.Contains(t, r.Annotations["description"], "objective over "+period)
+				}
+			}
+			require.Equal(t, 3, labelled, "ratio_period, error_budget_remaining and info")
+		})
+	}
+	// An SLO built in Go has no spelling: Prometheus' form.
+	o := &slo.SLO{Period: model.Duration(7 * 24 * time.Hour)}
+	require.Equal(t, "1w", o.PeriodName())
+	require.NoError(t, o.SetPeriod("7d"))
+	require.Equal(t, "7d", o.PeriodName())
+	require.Error(t, o.SetPeriod("7 days"))
 }

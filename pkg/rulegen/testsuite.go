@@ -104,15 +104,18 @@ type phase struct {
 type role int
 
 const (
-	roleGood  role = iota // good events only
-	roleBad               // bad events only
-	roleTotal             // all events
-	roleGauge             // 1 - bad share, absent without traffic
+	roleGood   role = iota // good events only
+	roleBad                // bad events only
+	roleTotal              // all events
+	roleGauge              // 1 - bad share, absent without traffic
+	roleNative             // native histogram: good events below the threshold, bad above
 )
 
 type fixtureSeries struct {
 	labels labels.Labels
 	role   role
+	// native is the bucket layout of a roleNative series.
+	native *nativeLayout
 	// leAlt marks a bucket series whose le is written in the alternative form.
 	leAlt bool
 	le    bool
@@ -126,8 +129,8 @@ type fixture struct {
 
 // TestSuite writes a promtool test suite for one SLO, for a rule file at
 // ruleFile (relative to the suite). It returns nil and a reason when the
-// SLI's inputs cannot be synthesized (raw and native histogram SLIs,
-// selectors no series can satisfy).
+// SLI's inputs cannot be synthesized (raw SLIs other than a ratio of two
+// counter rates, selectors no series can satisfy).
 func TestSuite(ruleFile string, spec *slo.Spec, o *slo.SLO) (*Suite, string) {
 	fx, why := newFixture(o)
 	if fx == nil {
@@ -405,6 +408,9 @@ func (t *suiteBuilder) group(name string, phases []phase, leAlt bool) TestGroup 
 				b.Set("le", leValue(float64(t.slo.SLI.Latency.Threshold), leAlt))
 			}
 			vals, ok := seriesValues(fs.role, ph)
+			if fs.role == roleNative {
+				vals, ok = fs.native.values(ph), true
+			}
 			if !ok {
 				continue
 			}
@@ -545,33 +551,14 @@ func newFixture(o *slo.SLO) (*fixture, string) {
 	sli := o.SLI
 	switch {
 	case sli.Events != nil:
-		e := sli.Events
-		errM, totM, why := eventMatchers(e)
+		errM, totM, why := eventMatchers(sli.Events)
 		if why != "" {
 			return nil, why
 		}
-		if metricName(errM) == metricName(totM) {
-			bad, ok := satisfy(append(append([]*labels.Matcher{}, totM...), errM...), nil)
-			if !ok {
-				return nil, "no series satisfies both selectors"
-			}
-			good, ok := satisfy(totM, errM)
-			if !ok {
-				return nil, "no series matches the total selector but not the error selector"
-			}
-			fx.series = []fixtureSeries{{labels: good, role: roleGood}, {labels: bad, role: roleBad}}
-		} else {
-			bad, ok1 := satisfy(errM, nil)
-			tot, ok2 := satisfy(totM, nil)
-			if !ok1 || !ok2 {
-				return nil, "no series satisfies the selectors"
-			}
-			fx.series = []fixtureSeries{{labels: tot, role: roleTotal}, {labels: bad, role: roleBad}}
+		if why := fx.counters2(errM, totM); why != "" {
+			return nil, why
 		}
 	case sli.Latency != nil:
-		if sli.Latency.Native {
-			return nil, "native histogram inputs are not synthesized"
-		}
 		vs, err := parseSelector(sli.Latency.Histogram)
 		if err != nil {
 			return nil, err.Error()
@@ -579,6 +566,10 @@ func newFixture(o *slo.SLO) (*fixture, string) {
 		base, ok := satisfy(vs.LabelMatchers, nil)
 		if !ok {
 			return nil, "no series satisfies the histogram selector"
+		}
+		if sli.Latency.Native {
+			fx.series = []fixtureSeries{{labels: base, role: roleNative, native: newNativeLayout(float64(sli.Latency.Threshold))}}
+			break
 		}
 		with := func(name string) labels.Labels {
 			b := labels.NewBuilder(base)
@@ -602,10 +593,139 @@ func newFixture(o *slo.SLO) (*fixture, string) {
 			return nil, "no series satisfies the selector"
 		}
 		fx.series = []fixtureSeries{{labels: l, role: roleGauge}}
+	case sli.Raw != nil:
+		errM, totM, why := rawRatioMatchers(sli.Raw.ErrorRatioQuery)
+		if why != "" {
+			return nil, why
+		}
+		if why := fx.counters2(errM, totM); why != "" {
+			return nil, why
+		}
 	default:
-		return nil, "raw SLI inputs are unknown"
+		return nil, "the SLO has no SLI"
 	}
 	return fx, ""
+}
+
+// counters2 sets the fixture's series to two counters: bad events and all
+// events (or good and bad events when both selectors read one counter).
+func (fx *fixture) counters2(errM, totM []*labels.Matcher) string {
+	if metricName(errM) == metricName(totM) {
+		bad, ok := satisfy(append(append([]*labels.Matcher{}, totM...), errM...), nil)
+		if !ok {
+			return "no series satisfies both selectors"
+		}
+		good, ok := satisfy(totM, errM)
+		if !ok {
+			return "no series matches the total selector but not the error selector"
+		}
+		fx.series = []fixtureSeries{{labels: good, role: roleGood}, {labels: bad, role: roleBad}}
+		return ""
+	}
+	bad, ok1 := satisfy(errM, nil)
+	tot, ok2 := satisfy(totM, nil)
+	if !ok1 || !ok2 {
+		return "no series satisfies the selectors"
+	}
+	fx.series = []fixtureSeries{{labels: tot, role: roleTotal}, {labels: bad, role: roleBad}}
+	return ""
+}
+
+// rawRatioMatchers recognises the usual shape of a raw error-ratio query,
+// a ratio of two counter rates (bad / total), each reading one selector:
+// sum(rate(errors[{{.window}}])) / sum(rate(requests[{{.window}}])).
+// Inputs of other shapes cannot be synthesized: what makes them bad is
+// unknown.
+func rawRatioMatchers(q string) (errM, totM []*labels.Matcher, why string) {
+	const unknown = "raw SLI inputs are synthesized only for a ratio of two counter rates (bad / total), each reading one series selector"
+	expr, err := slo.Parser.ParseExpr(strings.ReplaceAll(q, slo.WindowPlaceholder, "5m"))
+	if err != nil {
+		return nil, nil, err.Error()
+	}
+	for {
+		p, ok := expr.(*parser.ParenExpr)
+		if !ok {
+			break
+		}
+		expr = p.Expr
+	}
+	b, ok := expr.(*parser.BinaryExpr)
+	if !ok || b.Op != parser.DIV || b.ReturnBool {
+		return nil, nil, unknown
+	}
+	side := func(e parser.Expr) []*labels.Matcher {
+		sels := parser.ExtractSelectors(e)
+		if len(sels) != 1 || !readsCounterRate(e) {
+			return nil
+		}
+		return sels[0]
+	}
+	errM, totM = side(b.LHS), side(b.RHS)
+	if errM == nil || totM == nil {
+		return nil, nil, unknown
+	}
+	return errM, totM, ""
+}
+
+// readsCounterRate reports whether e applies rate or increase to a range.
+func readsCounterRate(e parser.Expr) bool {
+	found := false
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if c, ok := n.(*parser.Call); ok && (c.Func.Name == "rate" || c.Func.Name == "increase") {
+			found = true
+		}
+		return nil
+	})
+	return found
+}
+
+// nativeLayout places the good events of a native histogram (schema 0) in
+// a bucket entirely at or below the threshold and the bad ones in a bucket
+// entirely above it, so histogram_fraction(0, threshold) is exactly the
+// good share.
+type nativeLayout struct {
+	good, bad int // bucket indexes: bucket i holds (2^(i-1), 2^i]
+}
+
+func newNativeLayout(threshold float64) *nativeLayout {
+	l := math.Log2(threshold)
+	return &nativeLayout{good: int(math.Floor(l)), bad: int(math.Ceil(l)) + 1}
+}
+
+// hist writes a histogram of good and bad observations in promtool's notation.
+func (n *nativeLayout) hist(good, bad float64) string {
+	buckets := make([]string, n.bad-n.good+1)
+	for i := range buckets {
+		buckets[i] = "0"
+	}
+	buckets[0], buckets[len(buckets)-1] = num(good), num(bad)
+	sum := round6(good*math.Exp2(float64(n.good)) + bad*math.Exp2(float64(n.bad)))
+	return fmt.Sprintf("{{schema:0 sum:%s count:%s offset:%d buckets:[%s]}}", num(sum), num(round6(good+bad)), n.good, strings.Join(buckets, " "))
+}
+
+// values expands the histogram's samples over the phases, as cumulative
+// counts starting at 0 (and again at 0 after a reset).
+func (n *nativeLayout) values(phases []phase) string {
+	var parts []string
+	var curGood, curBad float64
+	for i, p := range phases {
+		bad := round6(p.traffic * p.bad)
+		if p.badAbs > 0 {
+			bad = p.badAbs
+		}
+		good := round6(p.traffic - bad)
+		startGood, startBad := round6(curGood+good), round6(curBad+bad)
+		if i == 0 || p.reset {
+			startGood, startBad = 0, 0
+		}
+		if p.n == 1 {
+			parts = append(parts, n.hist(startGood, startBad))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s+%sx%d", n.hist(startGood, startBad), n.hist(good, bad), p.n-1))
+		}
+		curGood, curBad = round6(startGood+good*float64(p.n-1)), round6(startBad+bad*float64(p.n-1))
+	}
+	return strings.Join(parts, " ")
 }
 
 func metricName(ms []*labels.Matcher) string {

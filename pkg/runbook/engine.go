@@ -329,13 +329,16 @@ var (
 // stopped: on SQLite every run left running by an engine not alive in this
 // process, on PostgreSQL those whose lease expired. They are never repeated.
 func (e *Engine) Recover(ctx context.Context) error {
+	// The lock is held through the query: an engine of this process that
+	// starts meanwhile cannot claim a run between the snapshot of the live
+	// owners and the update, and see it marked interrupted.
 	liveMu.Lock()
+	defer liveMu.Unlock()
 	liveOwners[e.owner] = true
 	owners := make([]string, 0, len(liveOwners))
 	for o := range liveOwners {
 		owners = append(owners, "'"+strings.ReplaceAll(o, "'", "''")+"'")
 	}
-	liveMu.Unlock()
 	cond := `lease_until < $4`
 	if e.db.Dialect == store.SQLite {
 		cond = `(lease_until < $4 OR owner NOT IN (` + strings.Join(owners, ", ") + `))`
@@ -438,12 +441,23 @@ func (e *Engine) heartbeat(ctx context.Context, now time.Time) error {
 			cancel int
 			reason string
 		)
-		err := e.db.QueryRowContext(ctx, `UPDATE runbook_runs SET lease_until = $1 WHERE id = $2 AND owner = $3
-			RETURNING cancel_requested, cancel_reason`, ms(now.Add(time.Duration(cfg.LeaseDuration))), a.run.ID, e.owner).Scan(&cancel, &reason)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("renew lease of run %d: %w", a.run.ID, err)
-		}
-		if _, err := acquireLock(ctx, e.db, a.run.Target, a.run.ID, e.owner, now, time.Duration(cfg.LeaseDuration)); err != nil {
+		// The lease and the target lock are renewed in one transaction, and
+		// only while the run is in progress: a run that just finished (and
+		// released its lock in its own transaction) does not get it back.
+		err := e.db.InTx(ctx, func(tx *sql.Tx) error {
+			err := tx.QueryRowContext(ctx, `UPDATE runbook_runs SET lease_until = $1 WHERE id = $2 AND owner = $3 AND status IN ($4, $5)
+			RETURNING cancel_requested, cancel_reason`, ms(now.Add(time.Duration(cfg.LeaseDuration))), a.run.ID, e.owner,
+				RunRunning, RunWaitingApproval).Scan(&cancel, &reason)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("renew lease of run %d: %w", a.run.ID, err)
+			}
+			_, err = acquireLock(ctx, tx, a.run.Target, a.run.ID, e.owner, now, time.Duration(cfg.LeaseDuration))
+			return err
+		})
+		if err != nil {
 			return err
 		}
 		if cancel != 0 {
@@ -867,15 +881,23 @@ func (e *Engine) finish(ctx context.Context, run *Run, rb *Runbook, x *execution
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	now := e.now()
-	res, err := e.db.ExecContext(bctx, `UPDATE runbook_runs SET status = $1, reason = $2, finished_at = $3, lease_until = 0
+	// The end of the run and the release of its target lock commit together.
+	err := e.db.InTx(bctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(bctx, `UPDATE runbook_runs SET status = $1, reason = $2, finished_at = $3, lease_until = 0
 		WHERE id = $4 AND owner = $5 AND status IN ($6, $7)`, status, reason, ms(now), run.ID, e.owner, RunRunning, RunWaitingApproval)
+		if err != nil {
+			return fmt.Errorf("record run end: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			log.Warn("run was taken over or closed by another replica while executing")
+		}
+		if err := releaseLock(bctx, tx, run.Target, run.ID); err != nil {
+			return fmt.Errorf("release target lock %s: %w", run.Target, err)
+		}
+		return nil
+	})
 	if err != nil {
-		log.Error("record run end", "err", err)
-	} else if n, _ := res.RowsAffected(); n == 0 {
-		log.Warn("run was taken over or closed by another replica while executing")
-	}
-	if err := releaseLock(bctx, e.db, run.Target, run.ID); err != nil {
-		log.Error("release target lock", "target", run.Target, "err", err)
+		log.Error("finish run", "err", err)
 	}
 	run.Status, run.Reason = status, reason
 	result := status

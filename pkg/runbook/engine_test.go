@@ -473,8 +473,10 @@ steps:
 	})
 }
 
+// Resolving the incident through the incident service cancels its runs in
+// the same transaction, unless the runbook continues on resolve.
 func TestCancelOnResolve(t *testing.T) {
-	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+	sretest.Backends(t, withIncidents(), func(t *testing.T, db *store.DB) {
 		rec := &recorder{}
 		src := `
 name: %s
@@ -484,20 +486,25 @@ steps: [{name: hold, exec: {command: [/bin/sleep, "%s"]}}]
 `
 		cancelled := mustParse(t, fmt.Sprintf(src, "cancelled", false, "30"))
 		kept := mustParse(t, fmt.Sprintf(src, "kept", true, "0.5"))
-		e := newEngine(t, db, testConfig(), rec, cancelled, kept)
+		cfg := testConfig()
+		set, err := NewSet(cfg, cancelled, kept)
+		require.NoError(t, err)
+		var e *Engine
+		svc := newService(t, db, func() []incident.Hook { return []incident.Hook{e} })
+		e, err = New(Options{DB: db, Incidents: IncidentService{svc}, Escalator: rec, Registerer: prometheus.NewRegistry()}, cfg, set)
+		require.NoError(t, err)
 		startEngine(t, e)
-		inc := newIncident("INC-1", map[string]string{"alertname": "X"})
-		trigger(t, db, e, inc, incident.ChangeCreated)
+		id := ingest(t, svc, map[string]string{"alertname": "X"})
 		require.Eventually(t, func() bool {
-			runs, err := e.ListRuns(context.Background(), RunFilter{IncidentID: "INC-1", Status: RunRunning})
+			runs, err := e.ListRuns(context.Background(), RunFilter{IncidentID: id, Status: RunRunning})
 			require.NoError(t, err)
 			return len(runs) == 2
 		}, 10*time.Second, 20*time.Millisecond)
-		inc.Status = incident.StatusResolved
-		trigger(t, db, e, inc, incident.ChangeResolved)
+		_, err = svc.Resolve(context.Background(), id, "alice", "fixed by hand")
+		require.NoError(t, err)
 		var got map[string]*Run
 		require.Eventually(t, func() bool {
-			runs, err := e.ListRuns(context.Background(), RunFilter{IncidentID: "INC-1"})
+			runs, err := e.ListRuns(context.Background(), RunFilter{IncidentID: id})
 			require.NoError(t, err)
 			got = map[string]*Run{}
 			for _, r := range runs {
@@ -506,6 +513,15 @@ steps: [{name: hold, exec: {command: [/bin/sleep, "%s"]}}]
 			return got["cancelled"].Status == RunCancelled && got["kept"].Status == RunSucceeded
 		}, 20*time.Second, 20*time.Millisecond)
 		require.Equal(t, "incident resolved", got["cancelled"].Reason)
+		e.Wait()
+		tl, err := svc.Timeline(context.Background(), id)
+		require.NoError(t, err)
+		var msgs []string
+		for _, en := range tl {
+			msgs = append(msgs, en.Message)
+		}
+		require.Contains(t, msgs, fmt.Sprintf("runbook cancelled run %d cancelled: incident resolved", got["cancelled"].ID))
+		require.Contains(t, msgs, fmt.Sprintf("runbook kept run %d succeeded", got["kept"].ID))
 	})
 }
 

@@ -202,6 +202,30 @@ func waitRun(t *testing.T, e *Engine, incidentID string, statuses ...string) *Ru
 
 func migrations() [][]store.Migration { return [][]store.Migration{Migrations} }
 
+// withIncidents are the migrations of tests that use the real incident service.
+func withIncidents() [][]store.Migration { return [][]store.Migration{incident.Migrations, Migrations} }
+
+// newService returns the real incident service, calling the hooks that
+// hooks returns inside its transactions as sred does.
+func newService(t *testing.T, db *store.DB, hooks func() []incident.Hook) *incident.Service {
+	t.Helper()
+	svc, err := incident.NewService(db, incident.DefaultOptions(), hooks, nil, nil, prometheus.NewRegistry())
+	require.NoError(t, err)
+	return svc
+}
+
+// ingest delivers a firing alert with labels, as Alertmanager's webhook
+// would, and returns the incident it opened.
+func ingest(t *testing.T, svc *incident.Service, labels map[string]string) string {
+	t.Helper()
+	res, err := svc.Ingest(context.Background(), incident.Notification{Receiver: "sred", Status: "firing", GroupKey: fmt.Sprint(labels),
+		CommonLabels: labels, Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: fmt.Sprintf("%x", fmt.Sprint(labels)),
+			StartsAt: time.Now().Add(-time.Minute), Labels: labels}}})
+	require.NoError(t, err)
+	require.Len(t, res.Created, 1)
+	return res.Created[0]
+}
+
 func helperCmd() string { return os.Args[0] }
 
 func itoa(i int) string { return strconv.Itoa(i) }

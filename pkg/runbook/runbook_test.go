@@ -103,7 +103,6 @@ func TestParseErrors(t *testing.T) {
 		{"verify wait", head + "steps:\n  - name: a\n    verify: true\n    wait: {duration: 1s}\n", `bad.yml:4: step "a": verify is for promql, http or exec steps`},
 		{"two documents", head + "steps: [{name: a, wait: {duration: 1s}}]\n---\nname: b\n", `bad.yml:5: one runbook per file, found a second YAML document`},
 		{"type error", head + "steps: [{name: a, wait: {duration: soon}}]\n", `bad.yml: not a valid duration string: "soon"`},
-		{"negative approval_timeout", head + "approval_timeout: -1m\nsteps: [{name: a, approval: {}}]\n", `bad.yml:1: runbook "rb": approval_timeout must be positive`},
 		{"bad notify channel", head + "steps:\n  - name: a\n    notify: {message: hi, channels: [fax]}\n", `bad.yml:4: step "a": notify.channels: unknown channel "fax" (want one of sms, phone, push, email, slack, webhook, pagerduty, teams, mattermost, or chat)`},
 		{"pagerduty notify", head + "steps:\n  - name: a\n    notify: {message: hi, channels: [pagerduty]}\n", `bad.yml:4: step "a": notify.channels: pagerduty opens pages, not messages; use the escalation policy`},
 		{"duplicate key", head + "name: again\nsteps: [{name: a, wait: {duration: 1s}}]\n", `bad.yml:3: field "name" set twice in runbook`},

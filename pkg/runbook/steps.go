@@ -182,7 +182,7 @@ func (e *Engine) execStep(ctx context.Context, x *execution, idx int, s *Step, i
 		return e.runNotify(ctx, x, s, in["message"].(string))
 	case StepApproval:
 		msg, _ := in["message"].(string)
-		return e.waitApproval(ctx, x, idx, msg)
+		return e.waitApproval(ctx, x, idx, s.Name, msg)
 	}
 	return failed("unknown step type %q", s.typ)
 }
@@ -483,7 +483,7 @@ func (e *Engine) runNotify(ctx context.Context, x *execution, s *Step, message s
 
 // waitApproval pauses the run until a responder approves it through the API
 // or the step times out.
-func (e *Engine) waitApproval(ctx context.Context, x *execution, idx int, message string) stepResult {
+func (e *Engine) waitApproval(ctx context.Context, x *execution, idx int, step, message string) stepResult {
 	if _, err := e.db.ExecContext(ctx, `UPDATE runbook_runs SET status = $1, current_step = $2 WHERE id = $3 AND status = $4`,
 		RunWaitingApproval, idx, x.run.ID, RunRunning); err != nil {
 		return failed("wait for approval: %v", err)
@@ -491,7 +491,7 @@ func (e *Engine) waitApproval(ctx context.Context, x *execution, idx int, messag
 	if message == "" {
 		message = "approve to continue"
 	}
-	e.record(ctx, x.run, &AuditEntry{Event: "approval_requested", StepIndex: idx, Status: RunWaitingApproval,
+	e.record(ctx, x.run, &AuditEntry{Event: "approval_requested", StepIndex: idx, StepName: step, StepType: string(StepApproval), Status: RunWaitingApproval,
 		Input: map[string]any{"message": message}},
 		fmt.Sprintf("runbook %s run %d waits for approval: %s (POST /api/v1/runbooks/runs/%d/approve)", x.run.Runbook, x.run.ID, message, x.run.ID))
 	cfg, _ := e.config()

@@ -178,7 +178,7 @@ scrape_configs:
 	require.NoError(t, err)
 	promAPI := v1.NewAPI(client)
 
-	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+	sretest.Backends(t, withIncidents(), func(t *testing.T, db *store.DB) {
 		healthy.Set(0)
 		require.Eventually(t, func() bool {
 			v, _, _, err := promAPI.Query(context.Background(), "demo_healthy == 0", time.Now())
@@ -208,36 +208,52 @@ steps:
 		cfg := testConfig()
 		set, err := NewSet(cfg, rb, never)
 		require.NoError(t, err)
-		e, err := New(Options{DB: db, Incidents: rec, Escalator: rec, Prometheus: promAPI, Registerer: prometheus.NewRegistry()}, cfg, set)
+		var e *Engine
+		svc := newService(t, db, func() []incident.Hook { return []incident.Hook{e} })
+		e, err = New(Options{DB: db, Incidents: IncidentService{svc}, Escalator: rec, Prometheus: promAPI, Registerer: prometheus.NewRegistry()}, cfg, set)
 		require.NoError(t, err)
 		startEngine(t, e)
-		trigger(t, db, e, newIncident("INC-1", map[string]string{"alertname": "X", "job": "demo"}), incident.ChangeCreated)
-		waitRun(t, e, "INC-1", RunRunning)
+		id := ingest(t, svc, map[string]string{"alertname": "X", "job": "demo"})
+		waitRun(t, e, id, RunRunning)
 		time.Sleep(1500 * time.Millisecond)
-		runs, err := e.ListRuns(context.Background(), RunFilter{IncidentID: "INC-1"})
+		runs, err := e.ListRuns(context.Background(), RunFilter{IncidentID: id})
 		require.NoError(t, err)
 		require.Equal(t, RunRunning, runs[0].Status, "not verified while the value is 0")
 		healthy.Set(1)
-		run := waitRun(t, e, "INC-1", RunSucceeded, RunFailed)
+		run := waitRun(t, e, id, RunSucceeded, RunFailed)
 		require.Equal(t, RunSucceeded, run.Status, run.Reason)
 		require.True(t, run.Verified)
 		require.Contains(t, stepAudit(t, run, "check").Output, `demo_healthy{instance="`+target.Listener.Addr().String()+`", job="demo"} => 1`)
+		var inc *incident.Incident
 		require.Eventually(t, func() bool {
-			_, _, resolved, _, _ := rec.snapshot()
-			return len(resolved) == 1
+			inc, err = svc.Get(context.Background(), id)
+			require.NoError(t, err)
+			return inc.Status == incident.StatusResolved
 		}, 5*time.Second, 10*time.Millisecond, "resolved after the run ends")
-		_, mitigated, resolved, escalated, _ := rec.snapshot()
-		require.Equal(t, []string{"INC-1/automation"}, mitigated)
-		require.Equal(t, []string{"INC-1/runbook:verify"}, resolved)
+		require.Equal(t, "automation", inc.MitigatedBy)
+		tl, err := svc.Timeline(context.Background(), id)
+		require.NoError(t, err)
+		var kinds []string
+		for _, en := range tl {
+			kinds = append(kinds, en.Kind+" "+en.Actor)
+		}
+		require.Contains(t, kinds, "mitigated automation")
+		require.Contains(t, kinds, "runbook_step runbook:verify")
+		require.Equal(t, "runbook:verify", tl[len(tl)-1].Actor, "resolved by the runbook: %+v", tl[len(tl)-1])
+		_, _, _, escalated, _ := rec.snapshot()
 		require.Empty(t, escalated)
 
-		trigger(t, db, e, newIncident("INC-2", map[string]string{"alertname": "Y"}), incident.ChangeCreated)
-		run = waitRun(t, e, "INC-2", RunFailed)
+		id2 := ingest(t, svc, map[string]string{"alertname": "Y"})
+		run = waitRun(t, e, id2, RunFailed)
 		e.Wait()
 		require.Equal(t, "step check failed: step timed out after 1s", run.Reason)
 		require.Equal(t, StepTimeout, stepAudit(t, run, "check").Status)
 		_, _, _, escalated, _ = rec.snapshot()
-		require.Equal(t, []string{"INC-2: runbook never step check failed: step timed out after 1s"}, escalated)
+		require.Equal(t, []string{id2 + ": runbook never step check failed: step timed out after 1s"}, escalated)
+		inc, err = svc.Get(context.Background(), id2)
+		require.NoError(t, err)
+		require.Empty(t, inc.MitigatedBy)
+		require.Equal(t, incident.StatusTriggered, inc.Status)
 	})
 }
 
@@ -249,23 +265,44 @@ matchers: ['alertname="X"']
 labels: {service: '[a-z]+'}
 steps:
   - name: say
-    notify: {message: 'restarting {{ .Labels.service }} for {{ .IncidentID }}'}
+    notify: {message: 'restarting {{ .Labels.service }} for {{ .IncidentID }}', channels: [chat]}
   - name: pause
     wait: {duration: 50ms}
 `)
 		rec := &recorder{}
 		e := newEngine(t, db, testConfig(), rec, rb)
-		startEngine(t, e)
+		stopFirst := startEngine(t, e)
 		trigger(t, db, e, newIncident("INC-1", map[string]string{"alertname": "X", "service": "api"}), incident.ChangeCreated)
 		run := waitRun(t, e, "INC-1", RunSucceeded, RunFailed)
 		require.Equal(t, RunSucceeded, run.Status, run.Reason)
 		tl, _, _, _, notified := rec.snapshot()
-		require.Equal(t, []string{"INC-1: restarting api for INC-1"}, notified)
+		require.Equal(t, []string{fmt.Sprintf("INC-1 run %d step say [slack]: restarting api for INC-1", run.ID)}, notified)
+		require.Equal(t, "sent to alice via webhook", stepAudit(t, run, "say").Output)
 		var kinds []string
 		for _, e := range tl {
 			kinds = append(kinds, e.Kind+": "+e.Message)
 		}
 		require.Contains(t, kinds, "runbook_notify: restarting api for INC-1")
 		require.Equal(t, "waited 50ms", stepAudit(t, run, "pause").Output)
+
+		rec.mu.Lock()
+		rec.failNotify = true
+		rec.mu.Unlock()
+		trigger(t, db, e, newIncident("INC-2", map[string]string{"alertname": "X", "service": "api"}), incident.ChangeCreated)
+		run = waitRun(t, e, "INC-2", RunSucceeded, RunFailed)
+		require.Equal(t, RunFailed, run.Status)
+		require.Equal(t, "step say failed: notify: notifier down", run.Reason)
+
+		// Without a notifier the message is not lost silently: the step fails.
+		stopFirst()
+		set, err := NewSet(testConfig(), rb)
+		require.NoError(t, err)
+		bare, err := New(Options{DB: db, Incidents: rec, Registerer: prometheus.NewRegistry()}, testConfig(), set)
+		require.NoError(t, err)
+		stop := startEngine(t, bare)
+		trigger(t, db, bare, newIncident("INC-3", map[string]string{"alertname": "X", "service": "api"}), incident.ChangeCreated)
+		run = waitRun(t, bare, "INC-3", RunSucceeded, RunFailed)
+		require.Equal(t, "step say failed: no notifier is configured: the message is on the timeline and the event stream only", run.Reason)
+		stop()
 	})
 }

@@ -11,11 +11,11 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// position is a line and column in a spec file.
-type position struct{ Line, Column int }
+// Position is a line and column in a spec file.
+type Position struct{ Line, Column int }
 
 // positions maps a field path (e.g. "slos[0].objective") to where its value is.
-type positions map[string]position
+type positions map[string]Position
 
 // decoder decodes a yaml.v3 node tree into the spec types strictly: unknown
 // fields, wrong kinds and unparsable values are errors naming the field path
@@ -23,7 +23,9 @@ type positions map[string]position
 type decoder struct {
 	file string
 	pos  positions
-	errs Errors
+	// durations holds the text of every duration decoded, by field path.
+	durations map[string]string
+	errs      Errors
 }
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
@@ -47,7 +49,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
-	d.pos[path] = position{n.Line, n.Column}
+	d.pos[path] = Position{n.Line, n.Column}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return
 	}
@@ -65,6 +67,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.Set(reflect.ValueOf(dur))
+		if d.durations != nil {
+			d.durations[path] = n.Value
+		}
 		return
 	case thresholdType:
 		if !d.scalar(n, path) {
@@ -219,7 +224,16 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 // model.Duration and Threshold. A struct field `Line int` with no yaml tag
 // receives the line of its mapping. Importers use it for their formats.
 func DecodeStrict(file string, n *yaml.Node, v any, prefix string) error {
+	_, err := DecodeStrictPositions(file, n, v, prefix)
+	return err
+}
+
+// DecodeStrictPositions is DecodeStrict that also returns where the value
+// of every decoded field path (e.g. "slos[0].objective") is in the file, so
+// that importers can point validation errors at the exact line (see
+// Spec.SetPosition).
+func DecodeStrictPositions(file string, n *yaml.Node, v any, prefix string) (map[string]Position, error) {
 	d := &decoder{file: file, pos: positions{}}
 	d.decode(n, reflect.ValueOf(v).Elem(), prefix)
-	return d.errs.err()
+	return d.pos, d.errs.err()
 }

@@ -316,11 +316,14 @@ func scalarField(m *yaml.Node, key string) string {
 
 // decodeSpec decodes and validates one native document.
 func decodeSpec(doc *yaml.Node, file string) (*Spec, error) {
-	d := &decoder{file: file, pos: positions{}}
+	d := &decoder{file: file, pos: positions{}, durations: map[string]string{}}
 	s := &Spec{}
 	d.decode(doc, reflect.ValueOf(s).Elem(), "")
 	if len(d.errs) > 0 {
 		return nil, d.errs
+	}
+	for i := range s.SLOs {
+		s.SLOs[i].periodText = d.durations[fmt.Sprintf("slos[%d].period", i)]
 	}
 	s.File, s.Line, s.Source, s.pos = file, doc.Line, APIVersion, d.pos
 	if err := s.Validate(); err != nil {

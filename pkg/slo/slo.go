@@ -85,6 +85,9 @@ type SLO struct {
 
 	// Line is the line of this SLO in its file.
 	Line int `yaml:"-"`
+
+	// periodText is the period as the spec spells it (7d, not 1w).
+	periodText string
 }
 
 // SLI is the indicator of an SLO: exactly one of its fields is set.
@@ -283,6 +286,29 @@ func (s *SLO) ObjectiveRatio() float64 { return roundRatio(s.Objective / 100) }
 
 // PeriodDuration returns the period.
 func (s *SLO) PeriodDuration() time.Duration { return time.Duration(s.Period) }
+
+// PeriodName returns the period as the spec spells it (e.g. 7d, 24h, 28d),
+// for the `period` label and for messages. Without a spelling (an SLO built
+// in Go, or the default) it is the Prometheus form of Period (30d).
+func (s *SLO) PeriodName() string {
+	if s.periodText != "" {
+		if d, err := model.ParseDuration(s.periodText); err == nil && d == s.Period {
+			return s.periodText
+		}
+	}
+	return s.Period.String()
+}
+
+// SetPeriod parses a Prometheus duration (e.g. 7d) into Period and keeps
+// its spelling for PeriodName. Importers use it.
+func (s *SLO) SetPeriod(text string) error {
+	d, err := model.ParseDuration(text)
+	if err != nil {
+		return err
+	}
+	s.Period, s.periodText = d, text
+	return nil
+}
 
 // roundRatio removes float noise such as 1-0.9999 = 9.999999999998899e-05.
 func roundRatio(v float64) float64 {

@@ -62,7 +62,7 @@ func (s *Spec) SetPosition(path string, line, column int) {
 	if s.pos == nil {
 		s.pos = positions{}
 	}
-	s.pos[path] = position{line, column}
+	s.pos[path] = Position{line, column}
 }
 
 // ApplyDefaults fills unset optional fields with their defaults.
@@ -157,7 +157,7 @@ func (s *Spec) validateSLO(add func(string, string, ...any), p string, o *SLO) {
 		add(p+".objective", "objective %v leaves no error budget; it must be below 100", obj)
 	}
 	if d := o.PeriodDuration(); d < MinPeriod || d > MaxPeriod {
-		add(p+".period", "period %s must be between 1d and 366d", o.Period)
+		add(p+".period", "period %s must be between 1d and 366d", o.PeriodName())
 	}
 	for i, l := range o.GroupBy {
 		gp := fmt.Sprintf("%s.groupBy[%d]", p, i)
@@ -419,7 +419,7 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 			case short >= long:
 				add(wp+".shortWindow", "must be shorter than longWindow")
 			case long > o.PeriodDuration():
-				add(wp+".longWindow", "must not exceed the period %s", o.Period)
+				add(wp+".longWindow", "must not exceed the period %s", o.PeriodName())
 			}
 			if (w.BurnRate == 0) == (w.BudgetConsumed == 0) {
 				add(wp, "set exactly one of burnRate and budgetConsumed")

@@ -79,7 +79,7 @@ type sloSpec struct {
 	IndicatorRef    string     `yaml:"indicatorRef"`
 	BudgetingMethod string     `yaml:"budgetingMethod"`
 	TimeWindow      []struct {
-		Duration  model.Duration    `yaml:"duration"`
+		Duration  string            `yaml:"duration"`
 		IsRolling bool              `yaml:"isRolling"`
 		Calendar  map[string]string `yaml:"calendar"`
 	} `yaml:"timeWindow"`
@@ -206,6 +206,10 @@ func (importer) Import(file string, nodes []*yaml.Node) ([]*slo.Spec, error) {
 				specs[x.service] = sp
 				order = append(order, x.service)
 			}
+			// Validation errors point at the OpenSLO field they are about.
+			for rel, p := range x.pos {
+				sp.SetPosition(fmt.Sprintf("slos[%d].%s", len(sp.SLOs), rel), p.Line, p.Column)
+			}
 			sp.SLOs = append(sp.SLOs, x.slo)
 		}
 	}
@@ -222,38 +226,56 @@ func (importer) Import(file string, nodes []*yaml.Node) ([]*slo.Spec, error) {
 type converted struct {
 	service string
 	slo     slo.SLO
+	// pos maps native field paths under the SLO (objective, period, sli)
+	// to where their source is.
+	pos map[string]slo.Position
 }
 
 func (d *docs) errf(n *yaml.Node, field, format string, args ...any) slo.Errors {
 	return slo.Errors{{File: d.file, Line: n.Line, Column: n.Column, Field: field, Msg: fmt.Sprintf(format, args...)}}
 }
 
+// errAt is an error at the position of field, or of the node when the
+// field is absent.
+func (d *docs) errAt(pos map[string]slo.Position, field string, n *yaml.Node, format string, args ...any) slo.Errors {
+	if p, ok := pos[field]; ok {
+		return slo.Errors{{File: d.file, Line: p.Line, Column: p.Column, Field: field, Msg: fmt.Sprintf(format, args...)}}
+	}
+	return d.errf(n, field, format, args...)
+}
+
 func (d *docs) convert(o *object) ([]converted, error) {
 	var sp sloSpec
-	if err := slo.DecodeStrict(d.file, &o.Spec, &sp, "spec"); err != nil {
+	pos, err := slo.DecodeStrictPositions(d.file, &o.Spec, &sp, "spec")
+	if err != nil {
 		return nil, err
 	}
 	if sp.BudgetingMethod != "Occurrences" {
-		return nil, d.errf(&o.Spec, "spec.budgetingMethod", "budgeting method %q is not supported (only Occurrences)", sp.BudgetingMethod)
+		return nil, d.errAt(pos, "spec.budgetingMethod", &o.Spec, "budgeting method %q is not supported (only Occurrences)", sp.BudgetingMethod)
 	}
-	if len(sp.TimeWindow) != 1 || !sp.TimeWindow[0].IsRolling {
-		return nil, d.errf(&o.Spec, "spec.timeWindow", "exactly one rolling time window is supported")
+	switch {
+	case len(sp.TimeWindow) != 1:
+		return nil, d.errAt(pos, "spec.timeWindow", &o.Spec, "exactly one time window is supported (got %d)", len(sp.TimeWindow))
+	case len(sp.TimeWindow[0].Calendar) > 0 || !sp.TimeWindow[0].IsRolling:
+		return nil, d.errAt(pos, "spec.timeWindow[0]", &o.Spec, "calendar time windows are not supported (only isRolling: true)")
 	}
 	ind := sp.Indicator
+	sliPos, sliPrefix, sliNode := pos, "spec.indicator.spec", &o.Spec
 	if ind == nil && sp.IndicatorRef != "" {
 		ref, ok := d.slis[sp.IndicatorRef]
 		if !ok {
-			return nil, d.errf(&o.Spec, "spec.indicatorRef", "SLI %q is not defined in this file", sp.IndicatorRef)
+			return nil, d.errAt(pos, "spec.indicatorRef", &o.Spec, "SLI %q is not defined in this file", sp.IndicatorRef)
 		}
 		ind = &inlineSLI{Metadata: ref.Metadata}
-		if err := slo.DecodeStrict(d.file, &ref.Spec, &ind.Spec, "spec"); err != nil {
+		if sliPos, err = slo.DecodeStrictPositions(d.file, &ref.Spec, &ind.Spec, "spec"); err != nil {
 			return nil, err
 		}
+		sliPrefix, sliNode = "spec", &ref.Spec
 	}
 	if ind == nil {
 		return nil, d.errf(&o.Spec, "spec.indicator", "missing indicator or indicatorRef")
 	}
-	sli, err := d.sli(&o.Spec, ind)
+	sli, err := d.sli(sliPos, sliPrefix, sliNode, ind)
 	if err != nil {
 		return nil, err
 	}
@@ -263,34 +285,53 @@ func (d *docs) convert(o *object) ([]converted, error) {
 	}
 	var out []converted
 	for i, obj := range sp.Objectives {
+		op := fmt.Sprintf("spec.objectives[%d]", i)
 		if obj.TimeSliceTarget != 0 || obj.Indicator != nil || obj.IndicatorRef != "" || obj.Op != "" {
-			return nil, d.errf(&o.Spec, fmt.Sprintf("spec.objectives[%d]", i), "only objectives with a target are supported")
+			return nil, d.errAt(pos, op, &o.Spec, "only objectives with a target are supported")
 		}
 		name := o.Metadata.Name
 		if len(sp.Objectives) > 1 {
 			name = fmt.Sprintf("%s-%d", name, i)
 		}
-		target := obj.Target * 100
+		target, targetPath := obj.Target*100, op+".target"
 		if obj.TargetPercent != 0 {
-			target = obj.TargetPercent
+			target, targetPath = obj.TargetPercent, op+".targetPercent"
 		}
 		desc := sp.Description
 		if desc == "" {
 			desc = o.Metadata.DisplayName
 		}
-		out = append(out, converted{service: sp.Service, slo: slo.SLO{
+		n := slo.SLO{
 			Name:        name,
 			Objective:   round(target),
-			Period:      sp.TimeWindow[0].Duration,
 			Description: desc,
 			Labels:      o.Metadata.Labels,
 			SLI:         sli,
 			Alerting:    alerting,
 			Line:        o.Spec.Line,
-		}})
+		}
+		// The period keeps OpenSLO's spelling (28d, not 4w).
+		if err := n.SetPeriod(sp.TimeWindow[0].Duration); err != nil {
+			return nil, d.errAt(pos, "spec.timeWindow[0].duration", &o.Spec, "invalid duration %q (use a Prometheus duration such as 7d or 28d)", sp.TimeWindow[0].Duration)
+		}
+		c := converted{service: sp.Service, slo: n, pos: map[string]slo.Position{}}
+		for rel, src := range map[string]string{
+			"objective": targetPath,
+			"period":    "spec.timeWindow[0].duration",
+			"sli":       sliPrefix,
+		} {
+			p, ok := pos[src]
+			if src == sliPrefix {
+				p, ok = sliPos[src]
+			}
+			if ok {
+				c.pos[rel] = p
+			}
+		}
+		out = append(out, c)
 	}
 	if len(out) == 0 {
-		return nil, d.errf(&o.Spec, "spec.objectives", "no objectives")
+		return nil, d.errAt(pos, "spec.objectives", &o.Spec, "no objectives")
 	}
 	return out, nil
 }
@@ -302,25 +343,32 @@ func round(f float64) float64 {
 	return r
 }
 
-func (d *docs) sli(at *yaml.Node, ind *inlineSLI) (slo.SLI, error) {
+// sli converts an indicator; pos holds the positions of its fields under
+// prefix (the indicator's spec), at is where to point when one is missing.
+func (d *docs) sli(pos map[string]slo.Position, prefix string, at *yaml.Node, ind *inlineSLI) (slo.SLI, error) {
 	rm := ind.Spec.RatioMetric
 	if rm == nil || len(ind.Spec.ThresholdMetric) > 0 {
-		return slo.SLI{}, d.errf(at, "indicator", "SLI %q: only ratioMetric is supported", ind.Metadata.Name)
+		field := prefix + ".ratioMetric"
+		if len(ind.Spec.ThresholdMetric) > 0 {
+			field = prefix + ".thresholdMetric"
+		}
+		return slo.SLI{}, d.errAt(pos, field, at, "SLI %q: only ratioMetric is supported", ind.Metadata.Name)
 	}
 	query := func(m *metricSource, what string) (string, error) {
 		if m == nil {
 			return "", nil
 		}
+		src := prefix + ".ratioMetric." + what + ".metricSource"
 		if t := m.MetricSource.Type; t != "" && !strings.EqualFold(t, "prometheus") {
-			return "", d.errf(at, "indicator", "SLI %q: %s: metric source %q is not supported (only Prometheus)", ind.Metadata.Name, what, t)
+			return "", d.errAt(pos, src+".type", at, "SLI %q: %s: metric source %q is not supported (only Prometheus)", ind.Metadata.Name, what, t)
 		}
 		q := strings.TrimSpace(m.MetricSource.Spec.Query)
 		e, err := slo.Parser.ParseExpr(q)
 		if err != nil {
-			return "", d.errf(at, "indicator", "SLI %q: %s: invalid PromQL: %v", ind.Metadata.Name, what, err)
+			return "", d.errAt(pos, src+".spec.query", at, "SLI %q: %s: invalid PromQL: %v", ind.Metadata.Name, what, err)
 		}
 		if _, ok := e.(*parser.VectorSelector); !ok {
-			return "", d.errf(at, "indicator", "SLI %q: %s: only counter selectors are supported, got %q", ind.Metadata.Name, what, q)
+			return "", d.errAt(pos, src+".spec.query", at, "SLI %q: %s: only counter selectors are supported, got %q", ind.Metadata.Name, what, q)
 		}
 		return q, nil
 	}
@@ -338,7 +386,7 @@ func (d *docs) sli(at *yaml.Node, ind *inlineSLI) (slo.SLI, error) {
 	}
 	switch {
 	case total == "" || (good == "") == (bad == ""):
-		return slo.SLI{}, d.errf(at, "indicator", "SLI %q: ratioMetric needs total and exactly one of good and bad", ind.Metadata.Name)
+		return slo.SLI{}, d.errAt(pos, prefix+".ratioMetric", at, "SLI %q: ratioMetric needs total and exactly one of good and bad", ind.Metadata.Name)
 	case bad != "":
 		return slo.SLI{Events: &slo.EventsSLI{ErrorSelector: bad, TotalSelector: total}}, nil
 	}

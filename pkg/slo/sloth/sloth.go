@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -86,7 +87,8 @@ func (importer) Import(file string, docs []*yaml.Node) ([]*slo.Spec, error) {
 	)
 	for _, doc := range docs {
 		var in spec
-		if err := slo.DecodeStrict(file, doc, &in, ""); err != nil {
+		pos, err := slo.DecodeStrictPositions(file, doc, &in, "")
+		if err != nil {
 			errs = append(errs, err.(slo.Errors)...)
 			continue
 		}
@@ -99,9 +101,15 @@ func (importer) Import(file string, docs []*yaml.Node) ([]*slo.Spec, error) {
 			Line:       doc.Line,
 			Source:     "sloth " + Version,
 		}
+		// Validation errors point at the Sloth field they are about.
+		for path, p := range pos {
+			s.SetPosition(nativePath(path), p.Line, p.Column)
+		}
 		for i, o := range in.SLOs {
 			if len(o.SLI.Plugin) > 0 {
-				errs = append(errs, &slo.Error{File: file, Line: o.Line, Column: 1, Field: fmt.Sprintf("slos[%d].sli.plugin", i), Msg: "Sloth SLI plugins are not supported; use events or raw"})
+				field := fmt.Sprintf("slos[%d].sli.plugin", i)
+				p := pos[field]
+				errs = append(errs, &slo.Error{File: file, Line: p.Line, Column: p.Column, Field: field, Msg: "Sloth SLI plugins are not supported; use events or raw"})
 				continue
 			}
 			n := slo.SLO{
@@ -112,13 +120,14 @@ func (importer) Import(file string, docs []*yaml.Node) ([]*slo.Spec, error) {
 				Labels:      o.Labels,
 				Line:        o.Line,
 			}
-			switch {
-			case o.SLI.Events != nil:
+			// Both or none set: validation reports it ("exactly one of ...").
+			if o.SLI.Events != nil {
 				n.SLI.Events = &slo.EventsSLI{
 					ErrorQuery: windowRE.ReplaceAllString(o.SLI.Events.ErrorQuery, slo.WindowPlaceholder),
 					TotalQuery: windowRE.ReplaceAllString(o.SLI.Events.TotalQuery, slo.WindowPlaceholder),
 				}
-			case o.SLI.Raw != nil:
+			}
+			if o.SLI.Raw != nil {
 				n.SLI.Raw = &slo.RawSLI{ErrorRatioQuery: windowRE.ReplaceAllString(o.SLI.Raw.ErrorRatioQuery, slo.WindowPlaceholder)}
 			}
 			n.Alerting.Labels = o.Alerting.Labels
@@ -140,6 +149,33 @@ func (importer) Import(file string, docs []*yaml.Node) ([]*slo.Spec, error) {
 		return nil, errs
 	}
 	return out, nil
+}
+
+// fieldNames maps Sloth's field names to the native spec's.
+var fieldNames = map[string]string{
+	"version":           "apiVersion",
+	"error_query":       "errorQuery",
+	"total_query":       "totalQuery",
+	"error_ratio_query": "errorRatioQuery",
+	"page_alert":        "page",
+	"ticket_alert":      "ticket",
+	"disable":           "disabled",
+}
+
+// nativePath turns a Sloth field path (slos[0].sli.events.error_query) into
+// the native one (slos[0].sli.events.errorQuery). Label and annotation
+// keys are kept as they are.
+func nativePath(path string) string {
+	parts := strings.Split(path, ".")
+	for i, p := range parts {
+		if i > 0 && (parts[i-1] == "labels" || parts[i-1] == "annotations") {
+			continue
+		}
+		if n, ok := fieldNames[p]; ok {
+			parts[i] = n
+		}
+	}
+	return strings.Join(parts, ".")
 }
 
 func tier(a alert) slo.Tier {

@@ -1,0 +1,170 @@
+package sloth_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/slo"
+	_ "github.com/rootuip/sre/pkg/slo/sloth"
+)
+
+func TestImport(t *testing.T) {
+	specs, err := slo.LoadFile("testdata/sloth.yml")
+	require.NoError(t, err)
+	require.Len(t, specs, 1)
+	s := specs[0]
+	require.Equal(t, "myservice", s.Service)
+	require.Equal(t, "sloth prometheus/v1", s.Source)
+	require.Equal(t, map[string]string{"owner": "myteam"}, s.Labels)
+	require.Equal(t, 1, s.Line)
+	o := s.SLOs[0]
+	require.Equal(t, "requests-availability", o.Name)
+	require.Equal(t, 99.9, o.Objective)
+	require.Equal(t, slo.DefaultPeriod, o.Period, "Sloth has no period: 30d")
+	require.Equal(t, "30d", o.PeriodName())
+	require.Equal(t, "Common SLO based on availability for HTTP request responses.", o.Description)
+	require.Equal(t, `sum(rate(http_request_duration_seconds_count{job="myservice",code=~"(5..|429)"}[{{.window}}]))`, o.SLI.Events.ErrorQuery,
+		"{{ .window }} becomes {{.window}}")
+	require.Equal(t, `sum(rate(http_request_duration_seconds_count{job="myservice"}[{{.window}}]))`, o.SLI.Events.TotalQuery)
+	require.Equal(t, "https://runbooks.example.com/myservice", o.Alerting.RunbookURL)
+	require.Empty(t, o.Alerting.Annotations, "runbook_url moved to runbookURL")
+	require.Equal(t, map[string]string{"category": "availability"}, o.Alerting.Labels)
+	require.True(t, o.Alerting.Ticket.Disabled)
+	require.False(t, o.Alerting.Page.Disabled)
+	require.NotContains(t, o.Alerting.Page.Labels, "severity", "severity is page/ticket")
+	require.Equal(t, 6, o.Line)
+}
+
+// load parses a Sloth document given as lines.
+func load(lines ...string) ([]*slo.Spec, error) {
+	return slo.Parse([]byte(strings.Join(lines, "\n")+"\n"), "sloth.yml")
+}
+
+const header = "version: prometheus/v1\nservice: svc\nslos:\n  - name: avail"
+
+func TestImportEdgeCases(t *testing.T) {
+	// Raw SLIs and the runbook annotation.
+	specs, err := load(header,
+		"    objective: 99.5",
+		"    sli:",
+		"      raw:",
+		"        error_ratio_query: sum(rate(e[{{.window}}])) / sum(rate(t[{{.window}}]))",
+		"    alerting:",
+		"      annotations: {runbook: https://rb/x, team_channel: '#svc'}",
+		"      page_alert: {disable: true, labels: {tier: one}}",
+	)
+	require.NoError(t, err)
+	o := specs[0].SLOs[0]
+	require.Equal(t, "sum(rate(e[{{.window}}])) / sum(rate(t[{{.window}}]))", o.SLI.Raw.ErrorRatioQuery)
+	require.Nil(t, o.SLI.Events)
+	require.Equal(t, "https://rb/x", o.Alerting.RunbookURL)
+	require.Equal(t, map[string]string{"team_channel": "#svc"}, o.Alerting.Annotations)
+	require.True(t, o.Alerting.Page.Disabled)
+	require.Equal(t, map[string]string{"tier": "one"}, o.Alerting.Page.Labels)
+
+	// Several Sloth documents in one file, next to a native one.
+	specs, err = slo.Parse([]byte(header+"\n    objective: 99\n    sli: {raw: {error_ratio_query: 'sum(rate(x[{{.window}}]))'}}\n"+
+		"---\nversion: prometheus/v1\nservice: other\nslos:\n  - name: avail\n    objective: 99\n    sli: {raw: {error_ratio_query: 'sum(rate(x[{{.window}}]))'}}\n"+
+		"---\napiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: native\nslos:\n  - name: up\n    objective: 99\n    sli: {bool: {selector: up}}\n"), "mixed.yml")
+	require.NoError(t, err)
+	var got []string
+	for _, s := range specs {
+		got = append(got, s.Service+" "+s.Source)
+	}
+	require.ElementsMatch(t, []string{"svc sloth prometheus/v1", "other sloth prometheus/v1", "native sre.rootuip.io/v1"}, got)
+
+	// The same SLO twice across Sloth documents.
+	_, err = slo.Parse([]byte(header+"\n    objective: 99\n    sli: {raw: {error_ratio_query: 'sum(rate(x[{{.window}}]))'}}\n---\n"+
+		header+"\n    objective: 99.9\n    sli: {raw: {error_ratio_query: 'sum(rate(x[{{.window}}]))'}}\n"), "twice.yml")
+	require.EqualError(t, err, `twice.yml:11:11: slos[0].name: SLO "avail" of service "svc" is already defined at twice.yml:4`)
+}
+
+// Validation errors of an imported spec point at the Sloth field's own line
+// and column, named with the native field path.
+func TestImportErrors(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		lines []string
+		want  string
+	}{
+		{"objective as a fraction", []string{header,
+			"    objective: 0.999",
+			"    sli: {raw: {error_ratio_query: 'sum(rate(x[{{.window}}]))'}}",
+		}, "sloth.yml:5:16: slos[0].objective: objective 0.999 looks like a fraction; write it as a percentage (99.9)"},
+		{"objective 100", []string{header,
+			"    objective: 100",
+			"    sli: {raw: {error_ratio_query: 'sum(rate(x[{{.window}}]))'}}",
+		}, "sloth.yml:5:16: slos[0].objective: objective 100 leaves no error budget; it must be below 100"},
+		{"label sets differ", []string{header,
+			"    objective: 99.9",
+			"    sli:",
+			"      events:",
+			"        error_query: sum by (code) (rate(http_requests_total{code=~\"5..\"}[{{.window}}]))",
+			"        total_query: sum(rate(http_requests_total[{{.window}}]))",
+		}, "sloth.yml:8:22: slos[0].sli.events.errorQuery: aggregates by (code) but totalQuery aggregates by (): the label sets differ, so error/total would match no series"},
+		{"no window placeholder", []string{header,
+			"    objective: 99.9",
+			"    sli:",
+			"      events:",
+			"        error_query: sum(rate(http_requests_total{code=~\"5..\"}[5m]))",
+			"        total_query: sum(rate(http_requests_total[{{.window}}]))",
+		}, "sloth.yml:8:22: slos[0].sli.events.errorQuery: query must use the range placeholder {{.window}} (e.g. rate(x[{{.window}}]))"},
+		{"invalid PromQL", []string{header,
+			"    objective: 99.9",
+			"    sli:",
+			"      raw:",
+			"        error_ratio_query: sum(rate(x[{{.window}}])",
+		}, "sloth.yml:8:28: slos[0].sli.raw.errorRatioQuery: invalid PromQL: 1:16: parse error: unclosed left parenthesis"},
+		{"events and raw", []string{header,
+			"    objective: 99.9",
+			"    sli:",
+			"      raw: {error_ratio_query: 'sum(rate(x[{{.window}}]))'}",
+			"      events: {error_query: 'sum(rate(e[{{.window}}]))', total_query: 'sum(rate(t[{{.window}}]))'}",
+		}, "sloth.yml:7:7: slos[0].sli: exactly one of events, latency, bool or raw must be set (got 2)"},
+		{"no SLI", []string{header,
+			"    objective: 99.9",
+		}, "sloth.yml:4:5: slos[0].sli: exactly one of events, latency, bool or raw must be set (got 0)"},
+		{"plugin", []string{header,
+			"    objective: 99.9",
+			"    sli:",
+			"      plugin: {id: sloth-common/kubernetes/apiserver/availability}",
+		}, "sloth.yml:7:15: slos[0].sli.plugin: Sloth SLI plugins are not supported; use events or raw"},
+		{"reserved alert label", []string{header,
+			"    objective: 99.9",
+			"    sli: {raw: {error_ratio_query: 'sum(rate(x[{{.window}}]))'}}",
+			"    alerting:",
+			"      page_alert:",
+			"        labels: {burn_tier: fast}",
+		}, "sloth.yml:9:29: slos[0].alerting.page.labels.burn_tier: label \"burn_tier\" is reserved (set by the generator)"},
+		{"reserved service label", []string{"version: prometheus/v1", "service: svc", "labels:", "  slo: x", "slos:", "  - name: a",
+			"    objective: 99.9",
+			"    sli: {raw: {error_ratio_query: 'sum(rate(x[{{.window}}]))'}}",
+		}, "sloth.yml:4:8: labels.slo: label \"slo\" is reserved (set by the generator)"},
+		{"invalid name", []string{"version: prometheus/v1", "service: my service", "slos:", "  - name: a",
+			"    objective: 99.9",
+			"    sli: {raw: {error_ratio_query: 'sum(rate(x[{{.window}}]))'}}",
+		}, "sloth.yml:2:10: service: invalid service name \"my service\" (letters, digits, '_', '.', '-'; at most 63)"},
+		{"unknown field", []string{header,
+			"    objective: 99.9",
+			"    period: 7d",
+		}, "sloth.yml:6:5: slos[0].period: unknown field \"period\" (known fields: name, objective, description, labels, sli, alerting)"},
+		{"wrong type", []string{header,
+			"    objective: high",
+		}, "sloth.yml:5:16: slos[0].objective: invalid number \"high\""},
+		{"unsupported version", []string{"version: prometheus/v2", "service: svc"},
+			"sloth.yml:1:10: version: unsupported version \"prometheus/v2\" (supported: sre.rootuip.io/v1, sloth prometheus/v1)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			specs, err := load(c.lines...)
+			require.Nil(t, specs)
+			require.EqualError(t, err, c.want)
+		})
+	}
+}
+
+func TestObjectiveFractionFixture(t *testing.T) {
+	_, err := slo.LoadFile("testdata/objective-fraction.yml")
+	require.EqualError(t, err, "testdata/objective-fraction.yml:5:16: slos[0].objective: objective 0.999 looks like a fraction; write it as a percentage (99.9)")
+}

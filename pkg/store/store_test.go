@@ -1,0 +1,75 @@
+package store_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+var set = []store.Migration{
+	{ID: "t/0002_more", SQLite: `ALTER TABLE things ADD COLUMN size INTEGER NOT NULL DEFAULT 0`},
+	{ID: "t/0001_init", SQLite: `CREATE TABLE things (id TEXT PRIMARY KEY, at BIGINT NOT NULL)`,
+		Postgres: `CREATE TABLE things (id TEXT PRIMARY KEY, at BIGINT NOT NULL)`},
+}
+
+// TestMigrateConcurrently opens one database twice (two processes) and
+// migrates from both at once: each migration applies exactly once.
+func TestMigrateConcurrently(t *testing.T) {
+	ctx := context.Background()
+	open := map[string]func(t *testing.T) (*store.DB, *store.DB){
+		"sqlite": func(t *testing.T) (*store.DB, *store.DB) {
+			dir := t.TempDir()
+			a, err := store.OpenSQLite(ctx, dir)
+			require.NoError(t, err)
+			b, err := store.OpenSQLite(ctx, dir)
+			require.NoError(t, err)
+			return a, b
+		},
+		"postgres": func(t *testing.T) (*store.DB, *store.DB) {
+			url := testutil.PostgresSchemaURL(t)
+			a, err := store.OpenPostgres(ctx, url)
+			require.NoError(t, err)
+			b, err := store.OpenPostgres(ctx, url)
+			require.NoError(t, err)
+			return a, b
+		},
+	}
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			a, b := open[name](t)
+			defer a.Close()
+			defer b.Close()
+			var wg sync.WaitGroup
+			errs := make([]error, 4)
+			for i, db := range []*store.DB{a, b, a, b} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[i] = db.Migrate(ctx, set)
+				}()
+			}
+			wg.Wait()
+			for _, err := range errs {
+				require.NoError(t, err)
+			}
+			var n int
+			require.NoError(t, a.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n))
+			require.Equal(t, 2, n)
+			_, err := b.Exec(`INSERT INTO things (id, at, size) VALUES ($1, $2, $3)`, "x", 1, 2)
+			require.NoError(t, err)
+			require.NoError(t, a.Migrate(ctx, set), "migrating again is a no-op")
+		})
+	}
+}
+
+func TestMigrateRejectsDuplicateIDs(t *testing.T) {
+	testutil.Backends(t, nil, func(t *testing.T, db *store.DB) {
+		err := db.Migrate(context.Background(), set, []store.Migration{{ID: "t/0001_init", SQLite: "SELECT 1"}})
+		require.EqualError(t, err, `migrate: duplicate migration ID "t/0001_init"`)
+	})
+}
