@@ -122,12 +122,15 @@ func testRunbookCommands(t *testing.T, dir string, opts app.Options) {
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 	}
 	var runs []runbook.Run
-	require.Eventually(t, func() bool {
-		code, out, errOut := api("runs", "--status=waiting_approval", "-o", "json")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		code, out, errOut := api("runs", "-o", "json")
 		require.Equal(t, 0, code, errOut)
 		require.NoError(t, json.Unmarshal([]byte(out), &runs))
-		return len(runs) == 2
-	}, 20*time.Second, 50*time.Millisecond, "both runs wait for approval")
+		if len(runs) == 2 && runs[0].Status == runbook.RunWaitingApproval && runs[1].Status == runbook.RunWaitingApproval {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "both runs wait for approval: %s", out)
+	}
 	require.Equal(t, "held", runs[0].Runbook)
 	require.Equal(t, "gated", runs[1].Runbook)
 	heldRun, gatedRun := runs[0], runs[1]

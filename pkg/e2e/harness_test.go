@@ -387,7 +387,11 @@ func startStack(t *testing.T, sc scenario) *stack {
 	// still up to be asked what it saw.
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("=== end-to-end report (failed at step %q) ===\n%s", s.failed, s.report())
+			at := "after the last step reached"
+			if s.failed != "" {
+				at = fmt.Sprintf("waiting for step %q", s.failed)
+			}
+			t.Logf("=== end-to-end report (failed %s) ===\n%s", at, s.report())
 		} else {
 			t.Logf("=== steps ===\n%s", s.steps)
 		}

@@ -3,9 +3,12 @@ package rulegen_test
 import (
 	"bytes"
 	"flag"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +17,9 @@ import (
 	amlabels "github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 
 	"github.com/rootuip/sre/pkg/rulegen"
 	"github.com/rootuip/sre/pkg/slo"
@@ -255,4 +260,88 @@ func TestPeriodSpelling(t *testing.T) {
 	require.NoError(t, o.SetPeriod("7d"))
 	require.Equal(t, "7d", o.PeriodName())
 	require.Error(t, o.SetPeriod("7 days"))
+}
+
+// Which SLIs get a generated suite, and why the others do not.
+func TestSuiteInputs(t *testing.T) {
+	for _, c := range []struct {
+		sli string
+		why string
+	}{
+		{"events: {errorSelector: 'x_total{code=~\"5..\"}', totalSelector: 'x_total'}", ""},
+		{"latency: {histogram: 'h_seconds{job=\"a\"}', threshold: 200ms}", ""},
+		{"latency: {histogram: 'h_seconds{job=\"a\"}', threshold: 0.2, native: true}", ""},
+		{"bool: {selector: 'up{job=\"a\"}'}", ""},
+		{"raw: {errorRatioQuery: 'sum(rate(e_total[{{.window}}])) / sum(rate(t_total[{{.window}}]))'}", ""},
+		{"raw: {errorRatioQuery: '(sum(increase(e_total[{{.window}}])) / sum(increase(t_total[{{.window}}])))'}", ""},
+		{"raw: {errorRatioQuery: '1 - avg(avg_over_time(up[{{.window}}]))'}",
+			"raw SLI inputs are synthesized only for a ratio of two counter rates (bad / total), each reading one series selector"},
+		{"raw: {errorRatioQuery: 'avg_over_time(e[{{.window}}]) / avg_over_time(t[{{.window}}])'}",
+			"raw SLI inputs are synthesized only for a ratio of two counter rates (bad / total), each reading one series selector"},
+		{"raw: {errorRatioQuery: 'sum(rate(e[{{.window}}])) / (sum(rate(t[{{.window}}])) + sum(rate(u[{{.window}}])))'}",
+			"raw SLI inputs are synthesized only for a ratio of two counter rates (bad / total), each reading one series selector"},
+		{"events: {errorSelector: 'x_total{code=\"5\",code=\"6\"}', totalSelector: 'x_total'}", "no series satisfies both selectors"},
+	} {
+		t.Run(c.sli, func(t *testing.T) {
+			spec := "apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: a\nslos:\n  - name: s\n    objective: 99.9\n    sli:\n      " + c.sli + "\n"
+			specs, err := slo.Parse([]byte(spec), "a.yml")
+			require.NoError(t, err)
+			suite, why := rulegen.TestSuite("a.yml", specs[0], &specs[0].SLOs[0])
+			require.Equal(t, c.why, why)
+			require.Equal(t, c.why == "", suite != nil)
+		})
+	}
+}
+
+// The rule files load as they are in Thanos Ruler and Mimir (mimirtool
+// decodes them with unknown fields rejected and names the namespace after
+// the file): only the rule-file fields every ruler knows, and only PromQL
+// functions and template functions they all implement; no @ or offset.
+func TestPortableOutput(t *testing.T) {
+	ins, err := filepath.Glob(filepath.Join(goldenDir, "in-*.yml"))
+	require.NoError(t, err)
+	portable := map[string]bool{
+		// Generated expressions.
+		"rate": true, "sum_over_time": true, "avg_over_time": true, "clamp": true, "clamp_min": true,
+		"clamp_max": true, "vector": true, "histogram_count": true, "histogram_fraction": true,
+	}
+	templateRE := regexp.MustCompile(`{{ "(?:{{|}})" }}|{{.*?}}`)
+	for _, paths := range append([][]string{{"examples/slos"}}, ins) {
+		_, files := generate(t, paths...)
+		for _, f := range files {
+			b, err := f.Marshal()
+			require.NoError(t, err)
+			var doc map[string][]map[string]any
+			require.NoError(t, yaml.Unmarshal(b, &doc))
+			require.Equal(t, []string{"groups"}, slices.Collect(maps.Keys(doc)), f.Name)
+			for _, g := range doc["groups"] {
+				for k := range g {
+					require.Contains(t, []string{"name", "rules"}, k, "group field of %s", f.Name)
+				}
+			}
+			for _, g := range f.Groups {
+				for _, r := range g.Rules {
+					require.Zero(t, r.KeepFiringFor, r.Alert)
+					expr, err := slo.Parser.ParseExpr(r.Expr)
+					require.NoError(t, err)
+					parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+						switch x := n.(type) {
+						case *parser.Call:
+							require.True(t, portable[x.Func.Name], "%s: function %s", f.Name, x.Func.Name)
+						case *parser.VectorSelector:
+							require.Nil(t, x.Timestamp, "%s: @", f.Name)
+							require.Zero(t, x.StartOrEnd, "%s: @", f.Name)
+							require.Zero(t, x.OriginalOffset, "%s: offset", f.Name)
+						}
+						return nil
+					})
+					for _, text := range r.Annotations {
+						for _, tmpl := range templateRE.FindAllString(text, -1) {
+							require.Regexp(t, `^{{ (\$value \| humanize(Percentage)?|\$labels\.[a-z_]+|"{{"|"}}") }}$`, tmpl, f.Name)
+						}
+					}
+				}
+			}
+		}
+	}
 }

@@ -561,12 +561,14 @@ func (e *Engine) claim(ctx context.Context, now time.Time) error {
 			if !ok {
 				continue // another run holds the target: this one waits
 			}
+			// Taking the lock may have waited for the previous holder's
+			// release: the run starts now, not when the cycle began.
+			st := e.now()
 			if _, err := tx.ExecContext(ctx, `UPDATE runbook_runs SET status = $1, owner = $2, lease_until = $3, started_at = $4
-				WHERE id = $5 AND status = $6`, RunRunning, e.owner, ms(now.Add(lease)), ms(now), r.ID, RunPending); err != nil {
+				WHERE id = $5 AND status = $6`, RunRunning, e.owner, ms(st.Add(lease)), ms(st), r.ID, RunPending); err != nil {
 				return err
 			}
 			r.Status, r.Owner = RunRunning, e.owner
-			st := now
 			r.StartedAt = &st
 			toStart = append(toStart, started{run: r, rb: rb})
 		}

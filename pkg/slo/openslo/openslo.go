@@ -318,13 +318,20 @@ func (d *docs) convert(o *object) ([]converted, error) {
 		for rel, src := range map[string]string{
 			"objective": targetPath,
 			"period":    "spec.timeWindow[0].duration",
-			"sli":       sliPrefix,
 		} {
-			p, ok := pos[src]
-			if src == sliPrefix {
-				p, ok = sliPos[src]
+			if p, ok := pos[src]; ok {
+				c.pos[rel] = p
 			}
-			if ok {
+		}
+		q := sliPrefix + ".ratioMetric.%s.metricSource.spec.query"
+		for rel, src := range map[string]string{
+			"sli":                      sliPrefix,
+			"sli.events.errorSelector": fmt.Sprintf(q, "bad"),
+			"sli.events.totalSelector": fmt.Sprintf(q, "total"),
+			"sli.events.errorQuery":    fmt.Sprintf(q, "good"),
+			"sli.events.totalQuery":    fmt.Sprintf(q, "total"),
+		} {
+			if p, ok := sliPos[src]; ok {
 				c.pos[rel] = p
 			}
 		}
