@@ -654,11 +654,7 @@ func checkSLAReports(t *testing.T, f *budgetFixture, url string) {
 			violations, credits := 0, 0.0
 			require.Len(t, r.Services, len(contracts[tc.customer]))
 			for _, c := range contracts[tc.customer] {
-				tg := f.target(c.service, c.customer)
-				if c.customer == "" {
-					tg = f.target(c.service, "")
-				}
-				want := 1 - tg.errorRatio(t, r.Start, r.End)
+				want := 1 - f.target(c.service, c.customer).errorRatio(t, r.Start, r.End)
 				got := r.Services[c.service].Availability
 				require.NotNil(t, got, c.service)
 				nearPtr(t, want, got.AchievedRatio, c.service+" achieved")
