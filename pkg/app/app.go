@@ -27,6 +27,7 @@ import (
 	"github.com/rootuip/sre/pkg/config"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/receiver"
 	"github.com/rootuip/sre/pkg/store"
 )
 
@@ -70,6 +71,8 @@ type App struct {
 
 	// Incidents is the core incident service (set by the core module).
 	Incidents *incident.Service
+	// Receiver is the Alertmanager webhook handler (set by the core module).
+	Receiver *receiver.Handler
 
 	mu        sync.RWMutex
 	cfg       *config.Config

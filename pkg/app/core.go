@@ -55,6 +55,7 @@ func setupCore(_ context.Context, a *App) error {
 		return err
 	}
 	h := receiver.NewHandler(svc, ropts, a.Logger.With("component", "receiver"), a.Registry)
+	a.Receiver = h
 	a.Mux.Handle("POST "+receiver.Path, h)
 	(&web.IncidentsAPI{Service: svc}).Register(a.Mux)
 	a.OnReload(func(_ context.Context, cfg *config.Config) error {

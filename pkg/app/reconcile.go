@@ -69,6 +69,11 @@ func setupReconcile(_ context.Context, a *App) error {
 	rec := reconcile.NewReconciler(am, a.Incidents, wd, reconcile.Options{}, logger, m)
 	wh := reconcile.NewWatchdogHandler(wd, wopts)
 	a.AddHook(sil)
+	// The heartbeat is recognised in every delivery of the main webhook
+	// (and on its own endpoint), and never becomes an incident.
+	if a.Receiver != nil {
+		a.Receiver.SetHeartbeats(wd)
+	}
 	a.Mux.Handle("POST "+reconcile.WatchdogPath, wh)
 	a.Mux.Handle("GET "+reconcile.SilencesPath, reconcile.SilencesHandler{S: sil})
 

@@ -156,6 +156,11 @@ type IncidentsConfig struct {
 	DefaultSeverity incident.Severity `yaml:"default_severity"`
 	// AutoResolve resolves an incident when all its alerts have resolved.
 	AutoResolve bool `yaml:"auto_resolve"`
+	// AutoResolveAfter resolves an open incident whose alerts are still
+	// firing in sred's view but whose Alertmanager group has sent no
+	// delivery for this long (its resolve was lost). 0 turns it off. It must
+	// exceed Alertmanager's repeat_interval for the incident's route.
+	AutoResolveAfter model.Duration `yaml:"auto_resolve_after,omitempty"`
 	// FlapWindow: an incident that fires again within this time of its
 	// resolution re-opens, flagged as flapping, instead of opening a new one.
 	FlapWindow model.Duration `yaml:"flap_window"`
@@ -245,6 +250,9 @@ func (c *IncidentsConfig) validate() error {
 	if c.FlapWindow < 0 {
 		return fmt.Errorf("incidents: flap_window must not be negative, got %s", c.FlapWindow)
 	}
+	if c.AutoResolveAfter < 0 || (c.AutoResolveAfter > 0 && time.Duration(c.AutoResolveAfter) < time.Minute) {
+		return fmt.Errorf("incidents: auto_resolve_after must be 0 (off) or at least 1m, got %s", c.AutoResolveAfter)
+	}
 	if err := incident.CheckTitleTemplate(c.TitleTemplate); err != nil {
 		return fmt.Errorf("incidents: title_template: %w", err)
 	}
@@ -263,17 +271,24 @@ type AlertmanagerConfig struct {
 	// resolves it never received (0 disables polling).
 	ReconcileInterval model.Duration `yaml:"reconcile_interval"`
 	// SilenceOnAck creates a silence for an incident's alerts when it is
-	// acknowledged, expired again when the incident resolves.
+	// acknowledged.
 	SilenceOnAck bool `yaml:"silence_on_ack"`
+	// SilenceOnSnooze creates a silence for an incident's alerts for the
+	// duration of a snooze.
+	SilenceOnSnooze bool `yaml:"silence_on_snooze"`
+	// ExpireSilencesOnResolve expires the silences sred created for an
+	// incident when it resolves; otherwise they run until their end.
+	ExpireSilencesOnResolve bool `yaml:"expire_silences_on_resolve"`
 	// Watchdog recognises an always-firing heartbeat alert.
 	Watchdog WatchdogConfig `yaml:"watchdog"`
 }
 
 // DefaultAlertmanagerConfig holds the defaults of the `alertmanager` section.
 var DefaultAlertmanagerConfig = AlertmanagerConfig{
-	HTTPClientConfig:  commoncfg.DefaultHTTPClientConfig,
-	ReconcileInterval: model.Duration(time.Minute),
-	Watchdog:          DefaultWatchdogConfig,
+	HTTPClientConfig:        commoncfg.DefaultHTTPClientConfig,
+	ReconcileInterval:       model.Duration(time.Minute),
+	ExpireSilencesOnResolve: true,
+	Watchdog:                DefaultWatchdogConfig,
 }
 
 // UnmarshalYAML implements yaml.Unmarshaler.
@@ -297,13 +312,18 @@ func (c *AlertmanagerConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	if c.URL == "" && c.SilenceOnAck {
 		return errors.New("alertmanager: silence_on_ack needs alertmanager.url")
 	}
+	if c.URL == "" && c.SilenceOnSnooze {
+		return errors.New("alertmanager: silence_on_snooze needs alertmanager.url")
+	}
 	return nil
 }
 
 // WatchdogConfig recognises the Watchdog alert, an always-firing heartbeat:
-// when it has not arrived for Timeout, sred opens a CRITICAL incident.
+// when it has not arrived for Timeout, sred opens a CRITICAL incident. It is
+// off by default (empty Alertname): turning it on without a Watchdog alert
+// in Prometheus would open that incident Timeout after start.
 type WatchdogConfig struct {
-	// Alertname of the heartbeat alert; empty disables the check.
+	// Alertname of the heartbeat alert; empty (the default) disables the check.
 	Alertname string `yaml:"alertname"`
 	// Timeout after the last Watchdog delivery before the pipeline is
 	// considered broken. It must exceed Alertmanager's repeat_interval for it.
@@ -311,7 +331,7 @@ type WatchdogConfig struct {
 }
 
 // DefaultWatchdogConfig holds the Watchdog defaults.
-var DefaultWatchdogConfig = WatchdogConfig{Alertname: "Watchdog", Timeout: model.Duration(10 * time.Minute)}
+var DefaultWatchdogConfig = WatchdogConfig{Timeout: model.Duration(10 * time.Minute)}
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (c *WatchdogConfig) UnmarshalYAML(unmarshal func(any) error) error {

@@ -24,6 +24,10 @@ func TestGoodConfig(t *testing.T) {
 	require.Equal(t, incident.SeverityCritical, cfg.Incidents.SeverityMap["page"])
 	require.Equal(t, model.Duration(time.Hour), cfg.Incidents.FlapWindow)
 	require.True(t, cfg.Incidents.AutoResolve)
+	require.Equal(t, model.Duration(6*time.Hour), cfg.Incidents.AutoResolveAfter)
+	require.Equal(t, WatchdogConfig{Alertname: "Watchdog", Timeout: model.Duration(10 * time.Minute)}, cfg.Alertmanager.Watchdog)
+	require.True(t, cfg.Alertmanager.SilenceOnSnooze)
+	require.False(t, cfg.Alertmanager.ExpireSilencesOnResolve)
 	abs, _ := filepath.Abs("testdata")
 	require.Equal(t, abs, cfg.BaseDir)
 }
@@ -36,6 +40,10 @@ func TestEmptyConfigHasDefaults(t *testing.T) {
 		require.Equal(t, DefaultWebhookConfig, cfg.Webhook)
 		require.Equal(t, DefaultIncidentsConfig, cfg.Incidents)
 		require.Equal(t, DefaultWatchdogConfig, cfg.Alertmanager.Watchdog)
+		require.Empty(t, cfg.Alertmanager.Watchdog.Alertname, "the Watchdog is off unless configured")
+		require.True(t, cfg.Alertmanager.ExpireSilencesOnResolve)
+		require.False(t, cfg.Alertmanager.SilenceOnSnooze)
+		require.Zero(t, cfg.Incidents.AutoResolveAfter, "auto_resolve_after is off by default")
 		require.Equal(t, model.Duration(time.Minute), cfg.Alertmanager.ReconcileInterval)
 	}
 }

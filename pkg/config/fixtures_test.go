@@ -2,6 +2,7 @@ package config
 
 // BadFixtures maps each testdata/*.bad.yml to the error it must give.
 var BadFixtures = map[string]string{
+	"auto_resolve_after.bad.yml":     `incidents: auto_resolve_after must be 0 (off) or at least 1m, got 30s`,
 	"alertmanager_url.bad.yml":       `alertmanager: url: "localhost:9093": scheme must be http or https`,
 	"default_severity.bad.yml":       `incidents: default_severity: unknown severity "urgent" (want one of CRITICAL, HIGH, MEDIUM, LOW)`,
 	"external_url.bad.yml":           `global: external_url: "ftp://sred.example.com": scheme must be http or https`,
@@ -14,6 +15,7 @@ var BadFixtures = map[string]string{
 	"severity_map.bad.yml":           `incidents: severity_map["critical"]: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)`,
 	"severity_map_twice.bad.yml":     `incidents: severity_map: "critical" is mapped twice (keys are case-insensitive)`,
 	"silence_on_ack.bad.yml":         `alertmanager: silence_on_ack needs alertmanager.url`,
+	"silence_on_snooze.bad.yml":      `alertmanager: silence_on_snooze needs alertmanager.url`,
 	"status_update_template.bad.yml": `incidents: status_update_template: template: status_update:1: missing value for if`,
 	"title_template.bad.yml":         `incidents: title_template: template: title:1: unclosed action`,
 	"title_template_exec.bad.yml":    `incidents: title_template: template: title:1:3: executing "title" at <.NoSuchField>: can't evaluate field NoSuchField in type incident.TitleData`,

@@ -154,6 +154,17 @@ type Ingester interface {
 	Ingest(ctx context.Context, n incident.Notification) (*incident.IngestResult, error)
 }
 
+// Heartbeats recognises the always-firing heartbeat (Watchdog) alert and
+// records its arrival; *reconcile.Watchdog implements it. Heartbeat alerts
+// are kept out of incidents.
+type Heartbeats interface {
+	// IsHeartbeat reports whether labels are those of the heartbeat alert.
+	IsHeartbeat(labels map[string]string) bool
+	// Observe records a heartbeat if a firing heartbeat alert is among
+	// alerts, and reports whether one was.
+	Observe(ctx context.Context, alerts []incident.NotifiedAlert) (bool, error)
+}
+
 // Options configure the handler; they can change on reload.
 type Options struct {
 	// BearerToken, when not empty, is required as "Authorization: Bearer <token>".
@@ -169,8 +180,17 @@ type Handler struct {
 
 	mu   sync.RWMutex
 	opts Options
+	hb   Heartbeats
 
 	requests *prometheus.CounterVec
+}
+
+// SetHeartbeats makes the handler recognise heartbeat alerts in every
+// delivery (nil: none are).
+func (h *Handler) SetHeartbeats(hb Heartbeats) {
+	h.mu.Lock()
+	h.hb = hb
+	h.mu.Unlock()
 }
 
 // NewHandler returns the webhook handler.
@@ -194,10 +214,10 @@ func (h *Handler) SetOptions(o Options) {
 	h.mu.Unlock()
 }
 
-func (h *Handler) options() Options {
+func (h *Handler) options() (Options, Heartbeats) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return h.opts
+	return h.opts, h.hb
 }
 
 func (h *Handler) fail(w http.ResponseWriter, code int, typ string, err error) {
@@ -207,7 +227,7 @@ func (h *Handler) fail(w http.ResponseWriter, code int, typ string, err error) {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	opts := h.options()
+	opts, hb := h.options()
 	if opts.BearerToken != "" {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(opts.BearerToken)) != 1 {
@@ -239,12 +259,85 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid webhook payload: %w", err))
 		return
 	}
-	res, err := h.ing.Ingest(r.Context(), msg.Notification())
+	n := msg.Notification()
+	beats := 0
+	if hb != nil {
+		var err error
+		if n, beats, err = splitHeartbeats(r.Context(), hb, n); err != nil {
+			h.logger.Error("Record heartbeat", "group_key", msg.GroupKey, "err", err)
+			h.fail(w, http.StatusServiceUnavailable, "unavailable", fmt.Errorf("record the heartbeat: %w", err))
+			return
+		}
+		if len(n.Alerts) == 0 {
+			// Only heartbeats: they never become incidents.
+			h.requests.WithLabelValues("200").Inc()
+			web.JSON(w, http.StatusOK, &incident.IngestResult{Incidents: []string{}, Alerts: map[string]int{"heartbeat": beats}})
+			return
+		}
+	}
+	res, err := h.ing.Ingest(r.Context(), n)
 	if err != nil {
 		h.logger.Error("Apply webhook delivery", "group_key", msg.GroupKey, "err", err)
 		h.fail(w, http.StatusServiceUnavailable, "unavailable", fmt.Errorf("store the delivery: %w", err))
 		return
 	}
+	if beats > 0 {
+		res.Alerts["heartbeat"] = beats
+	}
 	h.requests.WithLabelValues("200").Inc()
 	web.JSON(w, http.StatusOK, res)
+}
+
+// splitHeartbeats records the heartbeat if n carries one and returns n
+// without its heartbeat alerts, and how many it had. When some were taken
+// out, the group's status and common labels and annotations are computed
+// again from the remaining alerts, as Alertmanager would have for a group
+// without them.
+func splitHeartbeats(ctx context.Context, hb Heartbeats, n incident.Notification) (incident.Notification, int, error) {
+	var beats, rest []incident.NotifiedAlert
+	for _, a := range n.Alerts {
+		if hb.IsHeartbeat(a.Labels) {
+			beats = append(beats, a)
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	if len(beats) == 0 {
+		return n, 0, nil
+	}
+	if _, err := hb.Observe(ctx, beats); err != nil {
+		return n, 0, err
+	}
+	n.Alerts = rest
+	if len(rest) > 0 {
+		n.Status = "resolved"
+		ls := make([]map[string]string, len(rest))
+		as := make([]map[string]string, len(rest))
+		for i, a := range rest {
+			if a.Status == "firing" {
+				n.Status = "firing"
+			}
+			ls[i], as[i] = a.Labels, a.Annotations
+		}
+		n.CommonLabels, n.CommonAnnotations = common(ls), common(as)
+	}
+	return n, len(beats), nil
+}
+
+// common returns the pairs every set has.
+func common(sets []map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range sets[0] {
+		all := true
+		for _, s := range sets[1:] {
+			if w, ok := s[k]; !ok || w != v {
+				all = false
+				break
+			}
+		}
+		if all {
+			out[k] = v
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package rulegen_test
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -344,4 +345,45 @@ func TestPortableOutput(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The native-histogram suite catches the NaN that an unguarded
+// histogram_fraction leaves in the period's sums once traffic stops.
+func TestNativeSuiteCatchesNaN(t *testing.T) {
+	promtool := testutil.Tool(t, "promtool")
+	specs, files := generate(t, "examples/slos/ingest.yml")
+	var o *slo.SLO
+	for i := range specs[0].SLOs {
+		if specs[0].SLOs[i].Name == "batch-latency" {
+			o = &specs[0].SLOs[i]
+		}
+	}
+	require.NotNil(t, o)
+	require.True(t, o.SLI.Latency.Native)
+	h := `sum (rate(ingest_batch_commit_seconds{job="ingest"}[5m]))`
+	broken := 0
+	for gi := range files[0].Groups {
+		for ri, r := range files[0].Groups[gi].Rules {
+			if r.Record == rulegen.ErrorEventsRate5m && r.Labels[rulegen.LabelSLO] == "batch-latency" {
+				require.Contains(t, r.Expr, ">= 0", "the generated rule drops NaN")
+				files[0].Groups[gi].Rules[ri].Expr = fmt.Sprintf("histogram_count(%s) * (1 - histogram_fraction(0, 30, %s))", h, h)
+				broken++
+			}
+		}
+	}
+	require.Equal(t, 1, broken)
+	dir := t.TempDir()
+	b, err := files[0].Marshal()
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "ingest.yml"), b, 0o644))
+	suite, why := rulegen.TestSuite("ingest.yml", specs[0], o)
+	require.NotNil(t, suite, why)
+	sb, err := suite.Marshal()
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "suite.yml"), sb, 0o644))
+	out, err := exec.Command(promtool, "test", "rules", filepath.Join(dir, "suite.yml")).CombinedOutput()
+	require.Error(t, err, string(out))
+	require.Contains(t, string(out), `count(abs(slo:error_budget_remaining:ratio{service=\"ingest\",slo=\"batch-latency\"}) < +Inf)", time: 2h50m,
+        exp: {} 1E+00
+        got: nil`)
 }
