@@ -2,10 +2,12 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/rootuip/sre/pkg/config"
+	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/receiver"
 	"github.com/rootuip/sre/pkg/web"
@@ -25,6 +27,7 @@ func IncidentOptions(cfg *config.Config) incident.Options {
 		SeverityMap:          ic.SeverityMap,
 		DefaultSeverity:      ic.DefaultSeverity,
 		AutoResolve:          ic.AutoResolve,
+		AutoResolveAfter:     time.Duration(ic.AutoResolveAfter),
 		FlapWindow:           time.Duration(ic.FlapWindow),
 		TitleTemplate:        ic.TitleTemplate,
 		StatusUpdateTemplate: ic.StatusUpdateTemplate,
@@ -58,6 +61,9 @@ func setupCore(_ context.Context, a *App) error {
 	a.Receiver = h
 	a.Mux.Handle("POST "+receiver.Path, h)
 	(&web.IncidentsAPI{Service: svc}).Register(a.Mux)
+	a.AddActor(Actor{Name: "incident-timers", Execute: func(ctx context.Context) error {
+		return runIncidentTimers(ctx, a, time.Second*5)
+	}})
 	a.OnReload(func(_ context.Context, cfg *config.Config) error {
 		ropts, err := ReceiverOptions(cfg)
 		if err != nil {
@@ -70,4 +76,54 @@ func setupCore(_ context.Context, a *App) error {
 		return nil
 	})
 	return nil
+}
+
+// runIncidentTimers runs the incident service's timed work every interval
+// until ctx ends: it records the delivery times of duplicate deliveries,
+// ends the snoozes that are over (notifying responders again through the
+// escalation engine), and resolves incidents whose Alertmanager group went
+// quiet for incidents.auto_resolve_after.
+func runIncidentTimers(ctx context.Context, a *App, interval time.Duration) error {
+	logger := a.Logger.With("component", "incident-timers")
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			// Keep the delivery times noted since the last tick.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := a.Incidents.FlushDeliveries(fctx); err != nil {
+				logger.Warn("Record delivery times", "err", err)
+			}
+			return nil
+		case <-t.C:
+		}
+		if err := a.Incidents.FlushDeliveries(ctx); err != nil && ctx.Err() == nil {
+			logger.Warn("Record delivery times", "err", err)
+		}
+		if _, err := a.Incidents.WakeSnoozed(ctx, a.wakeSnoozed); err != nil && ctx.Err() == nil {
+			logger.Warn("End snoozes", "err", err)
+		}
+		if _, err := a.Incidents.ResolveQuiet(ctx, 0); err != nil && ctx.Err() == nil {
+			logger.Warn("Auto-resolve quiet incidents", "err", err)
+		}
+	}
+}
+
+// wakeSnoozed notifies responders of an incident whose snooze ended: the
+// escalation engine pages its next level at once.
+func (a *App) wakeSnoozed(ctx context.Context, inc *incident.Incident) (string, error) {
+	eng := a.EscalationEngine()
+	if eng == nil {
+		return "no escalation engine: nobody notified", nil
+	}
+	err := eng.EscalateNow(ctx, inc.ID, "snooze ended")
+	if errors.Is(err, escalation.ErrNoEscalation) {
+		return "no escalation policy applies: nobody notified", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return "escalating now", nil
 }

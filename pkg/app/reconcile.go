@@ -29,6 +29,8 @@ func alertmanagerClient(cfg *config.Config) (reconcile.Alertmanager, error) {
 func silenceOptions(cfg *config.Config) reconcile.SilenceOptions {
 	o := reconcile.DefaultSilenceOptions()
 	o.Enabled = cfg.Alertmanager.SilenceOnAck
+	o.OnSnooze = cfg.Alertmanager.SilenceOnSnooze
+	o.ExpireOnResolve = cfg.Alertmanager.ExpireSilencesOnResolve
 	o.ExternalURL = cfg.Global.ExternalURL
 	return o
 }

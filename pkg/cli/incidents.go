@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/incident"
 )
@@ -33,6 +34,7 @@ type incidentsOptions struct {
 	id       string
 	note     string
 	assignee string
+	snooze   string
 }
 
 func init() {
@@ -66,6 +68,10 @@ func init() {
 		res.Arg("id", "Incident ID.").Required().StringVar(&o.id)
 		res.Flag("note", "Resolution note.").Short('m').StringVar(&o.note)
 
+		snz := cmd.Command("snooze", "Snooze an acknowledged incident: responders are notified again when the snooze ends and it is still open.")
+		snz.Arg("id", "Incident ID.").Required().StringVar(&o.id)
+		snz.Flag("for", "How long, as a Prometheus duration (30m, 2h, 1d).").Required().StringVar(&o.snooze)
+
 		return map[string]func(*Env) error{
 			"incidents list": func(env *Env) error { return incidentsList(env, o) },
 			"incidents show": func(env *Env) error { return incidentsShow(env, o) },
@@ -74,6 +80,12 @@ func init() {
 				return incidentsAction(env, o, "investigate", map[string]string{"assignee": o.assignee})
 			},
 			"incidents resolve": func(env *Env) error { return incidentsAction(env, o, "resolve", map[string]string{"note": o.note}) },
+			"incidents snooze": func(env *Env) error {
+				if _, err := model.ParseDuration(o.snooze); err != nil {
+					return fmt.Errorf("--for: %w", err)
+				}
+				return incidentsAction(env, o, "snooze", map[string]string{"duration": o.snooze})
+			},
 		}
 	})
 }
@@ -233,7 +245,7 @@ func incidentsShow(env *Env, o incidentsOptions) error {
 	for _, t := range []struct {
 		name string
 		at   *time.Time
-	}{{"Acked:", inc.AcknowledgedAt}, {"Resolved:", inc.ResolvedAt}, {"Recovered:", inc.RecoveredAt}} {
+	}{{"Acked:", inc.AcknowledgedAt}, {"Snoozed:", inc.SnoozedUntil}, {"Resolved:", inc.ResolvedAt}, {"Recovered:", inc.RecoveredAt}} {
 		if t.at != nil {
 			fmt.Fprintf(w, "%-10s %s\n", t.name, t.at.UTC().Format(time.RFC3339))
 		}
@@ -268,6 +280,10 @@ func incidentsAction(env *Env, o incidentsOptions, action string, extra map[stri
 	}
 	if o.output == "json" {
 		return printJSON(env.Stdout, inc)
+	}
+	if action == "snooze" && inc.SnoozedUntil != nil {
+		fmt.Fprintf(env.Stdout, "%s is %s, snoozed until %s\n", inc.ID, inc.Status, inc.SnoozedUntil.Format(time.RFC3339))
+		return nil
 	}
 	fmt.Fprintf(env.Stdout, "%s is now %s\n", inc.ID, inc.Status)
 	return nil

@@ -95,6 +95,9 @@ func (s *Service) Ingest(ctx context.Context, n Notification) (*IngestResult, er
 	)
 	if dup, ok := s.duplicateOf(ctx, n); ok {
 		res, p = dup, &pending{}
+		if n.Actor == "" {
+			s.noteDelivery(n.GroupKey, s.now())
+		}
 	} else if s.db.Dialect == store.SQLite {
 		res, p, err = s.ingestBatched(ctx, n)
 	} else {
@@ -165,6 +168,8 @@ func (s *Service) duplicateOf(ctx context.Context, n Notification) (*IngestResul
 	for _, k := range order {
 		a, st := byKey[k], stored[k]
 		switch {
+		case st.status == stale:
+			return nil, false
 		case st.status == "resolved" && a.Status == "firing":
 			res.Alerts["out_of_order"]++
 		case st.status == "resolved":
@@ -320,9 +325,19 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 	// creates or locks the group's row until commit (on PostgreSQL a
 	// concurrent delivery of the same group waits here, then sees what the
 	// first one committed).
+	// The same statement records when Alertmanager last delivered the
+	// group (auto_resolve_after); sred's own notifications (reconciler,
+	// Watchdog) pass 0, which leaves it as it is.
 	var curID sql.NullString
-	if err := s.queryRow(ctx, tx, `INSERT INTO alert_groups (group_key) VALUES ($1)
-		ON CONFLICT (group_key) DO UPDATE SET group_key = excluded.group_key RETURNING incident_id`, n.GroupKey).Scan(&curID); err != nil {
+	var delivered int64
+	if actor == "alertmanager" {
+		delivered = ms(now)
+	}
+	if err := s.queryRow(ctx, tx, `INSERT INTO alert_groups (group_key, last_delivery_at) VALUES ($1, $2)
+		ON CONFLICT (group_key) DO UPDATE SET last_delivery_at = CASE
+			WHEN alert_groups.last_delivery_at > excluded.last_delivery_at THEN alert_groups.last_delivery_at
+			ELSE excluded.last_delivery_at END
+		RETURNING incident_id`, n.GroupKey, delivered).Scan(&curID); err != nil {
 		return nil, fmt.Errorf("lock group: %w", err)
 	}
 
@@ -350,6 +365,7 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 	// Classify.
 	var newFiring, newResolved []*incoming
 	var resolves []*incoming
+	revivedOf := "" // incident of stale episodes that fire again
 	for _, k := range order {
 		a := byKey[k]
 		st, known := stored[k]
@@ -358,9 +374,21 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 			newFiring = append(newFiring, a)
 		case !known:
 			newResolved = append(newResolved, a)
+		case a.Status == "firing" && st.status == stale:
+			// sred resolved its incident for lack of deliveries, but
+			// Alertmanager still has it firing: the episode comes back as
+			// new, and re-opens that incident (below).
+			if _, err := s.exec(ctx, tx, `DELETE FROM incident_alerts WHERE group_key = $1 AND fingerprint = $2 AND starts_at = $3`,
+				n.GroupKey, k.fp, k.starts); err != nil {
+				return nil, fmt.Errorf("revive alert: %w", err)
+			}
+			newFiring = append(newFiring, a)
+			if st.incidentID.Valid {
+				revivedOf = st.incidentID.String
+			}
 		case a.Status == "firing" && st.status == "resolved":
 			res.Alerts["out_of_order"]++
-		case a.Status == "resolved" && st.status == "firing":
+		case a.Status == "resolved" && (st.status == "firing" || st.status == stale):
 			resolves = append(resolves, a)
 		default:
 			// Same state. Annotations may carry new template values.
@@ -381,11 +409,14 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 
 	// Where do new episodes go?
 	var target *record
-	created, reopened := false, false
+	created, reopened, revived := false, false, false
 	if len(newFiring) > 0 {
 		switch {
 		case cur != nil && cur.Status.Open():
 			target = cur
+		case cur != nil && cur.Status == StatusResolved && revivedOf == cur.ID:
+			target = cur
+			reopened, revived = true, true
 		case cur != nil && cur.Status == StatusResolved && opts.FlapWindow > 0 &&
 			withinFlap(cur, earliest(newFiring), opts.FlapWindow):
 			target = cur
@@ -409,17 +440,24 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 		prev := target.Status
 		if reopened {
 			target.Status = StatusTriggered
-			target.Flapping = true
+			target.Flapping = target.Flapping || !revived
 			target.reopenCount++
 			target.ResolvedAt = nil
 			target.RecoveredAt = nil
+			target.SnoozedUntil = nil
 			target.UpdatedAt = now
 			if err := s.change(ctx, tx, p, Change{Kind: ChangeReopened, Incident: &target.Incident, Prev: prev, Actor: actor, Time: now}, nil); err != nil {
 				return nil, err
 			}
-			tl = append(tl, TimelineEntry{IncidentID: target.ID, Time: now, Kind: "status", Actor: actor,
-				Message: fmt.Sprintf("re-opened: fired again within the flap window of %s (flapping)", formatDuration(opts.FlapWindow)),
-				Data:    map[string]any{"from": string(prev), "to": string(StatusTriggered), "flapping": true}})
+			if revived {
+				tl = append(tl, TimelineEntry{IncidentID: target.ID, Time: now, Kind: "status", Actor: actor,
+					Message: "re-opened: Alertmanager delivered alerts still firing after the incident was resolved for lack of deliveries",
+					Data:    map[string]any{"from": string(prev), "to": string(StatusTriggered)}})
+			} else {
+				tl = append(tl, TimelineEntry{IncidentID: target.ID, Time: now, Kind: "status", Actor: actor,
+					Message: fmt.Sprintf("re-opened: fired again within the flap window of %s (flapping)", formatDuration(opts.FlapWindow)),
+					Data:    map[string]any{"from": string(prev), "to": string(StatusTriggered), "flapping": true}})
+			}
 		} else if created {
 			tl = append(tl, TimelineEntry{IncidentID: target.ID, Time: now, Kind: "status", Actor: actor,
 				Message: fmt.Sprintf("incident created: [%s] %s", target.Severity, target.Title),

@@ -55,6 +55,9 @@ type Options struct {
 	DefaultSeverity Severity
 	// AutoResolve resolves an incident when all its alerts have resolved.
 	AutoResolve bool
+	// AutoResolveAfter resolves an open incident whose group has had no
+	// Alertmanager delivery for this long (0: off; see ResolveQuiet).
+	AutoResolveAfter time.Duration
 	// FlapWindow: firing again within this time of the resolution re-opens
 	// the incident, flagged as flapping.
 	FlapWindow time.Duration
@@ -101,6 +104,14 @@ type Service struct {
 	// stmts caches prepared statements by SQL text (see prepared).
 	stmts     sync.Map
 	stmtCount atomic.Int64
+
+	// Deliveries answered as duplicates, by group key: when each group was
+	// last delivered, written to alert_groups by FlushDeliveries.
+	seenMu sync.Mutex
+	seen   map[string]int64
+
+	// sweepMu runs one sweep at a time in this process (see sweep).
+	sweepMu sync.Mutex
 
 	// SQLite group commit (see ingestBatched).
 	batchMu      sync.Mutex

@@ -79,6 +79,9 @@ type Incident struct {
 	Flapping    bool     `json:"flapping,omitempty"`
 	// MitigatedBy is "automation" when a runbook's verification passed.
 	MitigatedBy string `json:"mitigated_by,omitempty"`
+	// SnoozedUntil is the end of the snooze in progress: when it passes and
+	// the incident is still open, responders are notified again.
+	SnoozedUntil *time.Time `json:"snoozed_until,omitempty"`
 
 	DetectedAt     time.Time  `json:"detected_at"` // earliest alert startsAt
 	CreatedAt      time.Time  `json:"created_at"`
@@ -93,10 +96,12 @@ type Incident struct {
 
 // Alert is one alert episode, identified by (fingerprint, startsAt).
 type Alert struct {
-	Fingerprint  string            `json:"fingerprint"`
-	StartsAt     time.Time         `json:"starts_at"`
-	EndsAt       *time.Time        `json:"ends_at,omitempty"`
-	Status       string            `json:"status"` // firing | resolved
+	Fingerprint string     `json:"fingerprint"`
+	StartsAt    time.Time  `json:"starts_at"`
+	EndsAt      *time.Time `json:"ends_at,omitempty"`
+	// Status is firing or resolved; stale for an alert still firing when
+	// its incident was resolved for lack of deliveries (auto_resolve_after).
+	Status       string            `json:"status"`
 	Labels       map[string]string `json:"labels"`
 	Annotations  map[string]string `json:"annotations,omitempty"`
 	GeneratorURL string            `json:"generator_url,omitempty"`
@@ -127,7 +132,14 @@ const (
 	ChangeMitigated ChangeKind = "mitigated"
 	// ChangePostmortemDone: a resolved incident's post-mortem was completed.
 	ChangePostmortemDone ChangeKind = "postmortem_done"
+	// ChangeSnoozed: an open incident was snoozed until Incident.SnoozedUntil.
+	ChangeSnoozed ChangeKind = "snoozed"
 )
+
+// InternalGroupPrefix starts the group key of incidents sred opens itself
+// (the Watchdog's): they receive no Alertmanager deliveries, so
+// auto_resolve_after and reconciliation leave them alone.
+const InternalGroupPrefix = "sred:"
 
 // Change is passed to hooks inside the transaction that made it.
 type Change struct {

@@ -49,4 +49,12 @@ CREATE TABLE reconcile_watchdog (
 	incident_id   TEXT NOT NULL DEFAULT ''
 );
 `,
+}, {
+	// until_ms: end of the silences wanted (a snooze's end; 0: the
+	// configured duration from their creation). reason: ack or snooze.
+	ID: "reconcile/0002_snooze",
+	SQLite: `
+ALTER TABLE reconcile_silence_requests ADD COLUMN until_ms BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE reconcile_silence_requests ADD COLUMN reason TEXT NOT NULL DEFAULT 'ack';
+`,
 }}

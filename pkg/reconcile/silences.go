@@ -18,6 +18,9 @@ import (
 type SilenceOptions struct {
 	// Enabled creates silences when incidents are acknowledged.
 	Enabled bool
+	// OnSnooze creates silences, ending with the snooze, when incidents
+	// are snoozed.
+	OnSnooze bool
 	// ExpireOnResolve expires them when the incident resolves; otherwise
 	// they run until their end. Default true.
 	ExpireOnResolve bool
@@ -30,11 +33,11 @@ type SilenceOptions struct {
 
 // DefaultSilenceOptions are the options with silences enabled.
 func DefaultSilenceOptions() SilenceOptions {
-	return SilenceOptions{Enabled: true, ExpireOnResolve: true, Duration: 24 * time.Hour}
+	return SilenceOptions{Enabled: true, OnSnooze: true, ExpireOnResolve: true, Duration: 24 * time.Hour}
 }
 
-// Silencer silences an acknowledged incident's alerts in Alertmanager and
-// expires the silences when the incident resolves.
+// Silencer silences an acknowledged or snoozed incident's alerts in
+// Alertmanager and expires the silences when the incident resolves.
 //
 // It works in two steps, as every subsystem acting on the outside world:
 // its Hook records a request inside the incident's transaction, and Sync
@@ -71,24 +74,36 @@ func (s *Silencer) SetOptions(o SilenceOptions) {
 }
 
 // IncidentChanged implements incident.Hook: acknowledging an incident (or
-// starting to investigate a triggered one) requests silences; alerts joining
-// an acknowledged incident are silenced too; resolving it requests expiry.
+// starting to investigate a triggered one) requests silences; snoozing it
+// requests silences that end with the snooze; alerts joining an
+// acknowledged incident are silenced too; resolving it requests expiry.
 func (s *Silencer) IncidentChanged(ctx context.Context, tx *sql.Tx, ch incident.Change) error {
 	o := s.opts.Load()
 	id := ch.Incident.ID
 	now := ch.Time.UnixMilli()
-	switch {
-	case !o.Enabled && ch.Kind != incident.ChangeResolved:
-		return nil
-	case ch.Kind == incident.ChangeAcknowledged,
-		ch.Kind == incident.ChangeInvestigating && ch.Prev == incident.StatusTriggered:
-		_, err := tx.ExecContext(ctx, `INSERT INTO reconcile_silence_requests (incident_id, want, actor, version, updated_at)
-			VALUES ($1, 1, $2, 1, $3)
+	request := func(until int64, reason string) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO reconcile_silence_requests (incident_id, want, actor, version, updated_at, until_ms, reason)
+			VALUES ($1, 1, $2, 1, $3, $4, $5)
 			ON CONFLICT (incident_id) DO UPDATE SET want = 1, actor = $2,
-				version = reconcile_silence_requests.version + 1, updated_at = $3`, id, ch.Actor, now)
+				version = reconcile_silence_requests.version + 1, updated_at = $3, until_ms = $4, reason = $5`,
+			id, ch.Actor, now, until, reason)
 		if err != nil {
 			return fmt.Errorf("request silences: %w", err)
 		}
+		return nil
+	}
+	switch {
+	case ch.Kind == incident.ChangeSnoozed:
+		if !o.OnSnooze || ch.Incident.SnoozedUntil == nil {
+			return nil
+		}
+		return request(ch.Incident.SnoozedUntil.UnixMilli(), "snooze")
+	case ch.Kind == incident.ChangeAcknowledged,
+		ch.Kind == incident.ChangeInvestigating && ch.Prev == incident.StatusTriggered:
+		if !o.Enabled {
+			return nil
+		}
+		return request(0, "ack")
 	case ch.Kind == incident.ChangeUpdated &&
 		(ch.Incident.Status == incident.StatusAcknowledged || ch.Incident.Status == incident.StatusInvestigating):
 		// New alerts may have joined: have the worker silence them too.
@@ -112,6 +127,8 @@ type silenceRequest struct {
 	actor      string
 	version    int64
 	attempts   int
+	until      int64 // unix ms; 0: the configured duration
+	reason     string
 }
 
 // Sync carries out every due request and returns how many it completed.
@@ -148,8 +165,8 @@ func (s *Silencer) claim(ctx context.Context) (silenceRequest, bool, error) {
 		WHERE incident_id = (SELECT incident_id FROM reconcile_silence_requests
 			WHERE done_version < version AND lease_until <= $1 ORDER BY updated_at, incident_id LIMIT 1)
 		AND done_version < version AND lease_until <= $1
-		RETURNING incident_id, want, actor, version, attempts`, now, now+time.Minute.Milliseconds()).
-		Scan(&r.incidentID, &want, &r.actor, &r.version, &r.attempts)
+		RETURNING incident_id, want, actor, version, attempts, until_ms, reason`, now, now+time.Minute.Milliseconds()).
+		Scan(&r.incidentID, &want, &r.actor, &r.version, &r.attempts, &r.until, &r.reason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}
@@ -199,18 +216,20 @@ func (s *Silencer) silence(ctx context.Context, r silenceRequest) error {
 	if !inc.Status.Open() {
 		return nil // resolved meanwhile: the resolve request expires what exists
 	}
-	have := map[string]bool{}
-	rows, err := s.db.QueryContext(ctx, `SELECT fingerprint FROM reconcile_silences WHERE incident_id = $1 AND state = 'active'`, r.incidentID)
+	// have: the latest end of each alert's active silences.
+	have := map[string]int64{}
+	rows, err := s.db.QueryContext(ctx, `SELECT fingerprint, ends_at FROM reconcile_silences WHERE incident_id = $1 AND state = 'active'`, r.incidentID)
 	if err != nil {
 		return fmt.Errorf("silences of %s: %w", r.incidentID, err)
 	}
 	for rows.Next() {
 		var fp string
-		if err := rows.Scan(&fp); err != nil {
+		var ends int64
+		if err := rows.Scan(&fp, &ends); err != nil {
 			rows.Close()
 			return fmt.Errorf("silences of %s: %w", r.incidentID, err)
 		}
-		have[fp] = true
+		have[fp] = max(have[fp], ends)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -218,15 +237,26 @@ func (s *Silencer) silence(ctx context.Context, r silenceRequest) error {
 	}
 	o := s.opts.Load()
 	for _, a := range inc.Alerts {
-		if a.Status != "firing" || have[a.Fingerprint] || len(a.Labels) == 0 {
+		if a.Status != "firing" || len(a.Labels) == 0 {
 			continue
 		}
 		now := s.Now().UTC()
-		comment := fmt.Sprintf("sred: incident %s acknowledged by %s: %s", inc.ID, r.actor, inc.Title)
+		ends := now.Add(o.Duration)
+		verb := "acknowledged"
+		if r.until > 0 {
+			// A snooze: a silence must cover it to its end.
+			ends, verb = time.UnixMilli(r.until).UTC(), "snoozed"
+			if !ends.After(now) || have[a.Fingerprint] >= r.until {
+				continue
+			}
+		} else if _, ok := have[a.Fingerprint]; ok {
+			continue
+		}
+		comment := fmt.Sprintf("sred: incident %s %s by %s: %s", inc.ID, verb, r.actor, inc.Title)
 		if o.ExternalURL != "" {
 			comment += " (" + o.ExternalURL + "/api/v1/incidents/" + inc.ID + ")"
 		}
-		sil := Silence{Matchers: a.Labels, StartsAt: now, EndsAt: now.Add(o.Duration), CreatedBy: "sred/" + r.actor, Comment: comment}
+		sil := Silence{Matchers: a.Labels, StartsAt: now, EndsAt: ends, CreatedBy: "sred/" + r.actor, Comment: comment}
 		id, err := s.am.CreateSilence(ctx, sil)
 		if err != nil {
 			s.m.silences.WithLabelValues("create", "error").Inc()
@@ -239,7 +269,7 @@ func (s *Silencer) silence(ctx context.Context, r silenceRequest) error {
 			id, inc.ID, a.Fingerprint, string(matchers), sil.CreatedBy, now.UnixMilli(), sil.EndsAt.UnixMilli()); err != nil {
 			return fmt.Errorf("record silence %s of %s: %w", id, inc.ID, err)
 		}
-		have[a.Fingerprint] = true
+		have[a.Fingerprint] = sil.EndsAt.UnixMilli()
 		if err := s.inc.AddTimeline(ctx, nil, incident.TimelineEntry{
 			IncidentID: inc.ID, Time: now, Kind: "silence", Actor: Actor,
 			Message: fmt.Sprintf("silence %s created in Alertmanager for %s until %s", id, describe(a.Labels), sil.EndsAt.Format(time.RFC3339)),

@@ -19,7 +19,7 @@ import (
 // WatchdogGroupPrefix starts the group key of the incidents the Watchdog
 // opens; it is not an Alertmanager group key, so the Reconciler leaves
 // these incidents alone.
-const WatchdogGroupPrefix = "sred:watchdog/"
+const WatchdogGroupPrefix = incident.InternalGroupPrefix + "watchdog/"
 
 // PipelineBrokenAlertname names the alert of a Watchdog incident.
 const PipelineBrokenAlertname = "AlertingPipelineBroken"

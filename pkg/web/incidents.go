@@ -3,10 +3,13 @@ package web
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/incident"
 )
@@ -25,6 +28,7 @@ func (a *IncidentsAPI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/incidents/{id}/investigate", a.investigate)
 	mux.HandleFunc("POST /api/v1/incidents/{id}/assign", a.assign)
 	mux.HandleFunc("POST /api/v1/incidents/{id}/resolve", a.resolve)
+	mux.HandleFunc("POST /api/v1/incidents/{id}/snooze", a.snooze)
 	mux.HandleFunc("POST /api/v1/incidents/{id}/notes", a.note)
 	mux.HandleFunc("POST /api/v1/incidents/{id}/impact", a.impact)
 	mux.HandleFunc("POST /api/v1/incidents/{id}/postmortem/complete", a.postmortemDone)
@@ -230,6 +234,44 @@ func (a *IncidentsAPI) resolve(w http.ResponseWriter, r *http.Request) {
 	a.act(w, r, func(req ActionRequest, id string) (any, error) {
 		return a.Service.Resolve(r.Context(), id, req.Actor, req.Note)
 	})
+}
+
+// SnoozeRequest is the body of POST /api/v1/incidents/{id}/snooze.
+type SnoozeRequest struct {
+	Actor string `json:"actor,omitempty"`
+	// Duration is a Prometheus duration ("30m", "2h", "1d").
+	Duration string `json:"duration"`
+}
+
+func (a *IncidentsAPI) snooze(w http.ResponseWriter, r *http.Request) {
+	var req SnoozeRequest
+	if err := DecodeJSON(w, r, maxActionBody, &req); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = errors.New(`missing body: want {"duration": "30m"}`)
+		}
+		Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	if req.Duration == "" {
+		Error(w, http.StatusBadRequest, "bad_data", errors.New(`"duration" is required, e.g. "30m"`))
+		return
+	}
+	d, err := model.ParseDuration(req.Duration)
+	if err != nil {
+		Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf(`"duration": %w`, err))
+		return
+	}
+	if time.Duration(d) < incident.MinSnooze || time.Duration(d) > incident.MaxSnooze {
+		Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf(`"duration" must be between %s and %s, got %s`,
+			model.Duration(incident.MinSnooze), model.Duration(incident.MaxSnooze), d))
+		return
+	}
+	inc, err := a.Service.Snooze(r.Context(), r.PathValue("id"), actorOf(r, req.Actor), time.Duration(d))
+	if err != nil {
+		ServiceError(w, err)
+		return
+	}
+	JSON(w, http.StatusOK, inc)
 }
 
 func (a *IncidentsAPI) note(w http.ResponseWriter, r *http.Request) {
