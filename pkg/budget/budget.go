@@ -59,6 +59,14 @@ func (o Objective) Period() time.Duration {
 	return time.Duration(o.SLO.Period)
 }
 
+// PeriodName is the period as the spec spells it ("7d", not "1w").
+func (o Objective) PeriodName() string {
+	if o.SLO.Period == 0 {
+		return model.Duration(slo.DefaultPeriod).String()
+	}
+	return o.SLO.PeriodName()
+}
+
 // Policy returns the budget policy (the guide's when the spec sets none).
 func (o Objective) Policy() slo.BudgetPolicy {
 	p := o.SLO.BudgetPolicy
@@ -208,7 +216,7 @@ func compute(o Objective, at time.Time, s *sample) Status {
 		SLO:       o.SLO.Name,
 		Group:     s.group,
 		Objective: o.SLO.ObjectiveRatio(),
-		Period:    model.Duration(period).String(),
+		Period:    o.PeriodName(),
 		SLIKind:   o.SLO.SLI.Kind(),
 		Time:      at.UTC(),
 		Policy:    Thresholds{Green: pol.Green, Yellow: pol.Yellow, Exhausted: pol.Exhausted},

@@ -80,6 +80,22 @@ func TestIncidentsCommands(t *testing.T) {
 		require.Equal(t, 1, code)
 		require.Equal(t, "srectl: sred answered 404: incident not found: INC-2026-0404\n", errOut)
 
+		code, _, errOut = run("snooze", "INC-2026-0002", "--for", "30m")
+		require.Equal(t, 1, code)
+		require.Equal(t, "srectl: sred answered 409: cannot snooze incident INC-2026-0002: it is triggered: acknowledge it first\n", errOut)
+		code, _, errOut = run("snooze", "INC-2026-0002", "--for", "half an hour")
+		require.Equal(t, 1, code)
+		require.Contains(t, errOut, `--for: not a valid duration string: "half an hour"`)
+		code, _, errOut = run("ack", "INC-2026-0002")
+		require.Equal(t, 0, code, errOut)
+		code, out, errOut = run("snooze", "INC-2026-0002", "--for", "30m")
+		require.Equal(t, 0, code, errOut)
+		require.Equal(t, "INC-2026-0002 is acknowledged, snoozed until 2026-05-04T10:30:00Z\n", out)
+		code, out, errOut = run("show", "INC-2026-0002")
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, out, "Snoozed:   2026-05-04T10:30:00Z\n")
+		require.Contains(t, out, "snoozed by alice for 30m, until 2026-05-04T10:30:00Z\n")
+
 		var stdout, stderr bytes.Buffer
 		require.Equal(t, 3, Main([]string{"incidents", "--sred.url=http://127.0.0.1:1", "list"}, &stdout, &stderr))
 		require.Contains(t, stderr.String(), "srectl: reach sred: ")

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -79,6 +80,13 @@ func committedTargets(t *testing.T) []target {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no dashboards found (%v)", err)
 	}
+	return dashboardTargets(t, files)
+}
+
+// dashboardTargets reads every panel target, those of the panels of
+// collapsed rows included, and query variable of dashboard JSON files.
+func dashboardTargets(t *testing.T, files []string) []target {
+	t.Helper()
 	var out []target
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -86,13 +94,7 @@ func committedTargets(t *testing.T) []target {
 			t.Fatal(err)
 		}
 		var d struct {
-			Panels []struct {
-				Title   string `json:"title"`
-				Type    string `json:"type"`
-				Targets []struct {
-					Expr string `json:"expr"`
-				} `json:"targets"`
-			} `json:"panels"`
+			Panels     []jsonPanel `json:"panels"`
 			Templating struct {
 				List []struct {
 					Name  string `json:"name"`
@@ -105,14 +107,20 @@ func committedTargets(t *testing.T) []target {
 			t.Fatalf("%s: %v", f, err)
 		}
 		name := filepath.Base(f)
-		for _, p := range d.Panels {
-			if p.Type != "row" && p.Type != "text" && len(p.Targets) == 0 {
-				t.Errorf("%s: panel %q has no query", name, p.Title)
-			}
-			for _, tg := range p.Targets {
-				out = append(out, target{name, p.Title, tg.Expr})
+		// Panels of collapsed rows sit in the row's own panels list.
+		var walk func(ps []jsonPanel)
+		walk = func(ps []jsonPanel) {
+			for _, p := range ps {
+				if p.Type != "row" && p.Type != "text" && len(p.Targets) == 0 {
+					t.Errorf("%s: panel %q has no query", name, p.Title)
+				}
+				for _, tg := range p.Targets {
+					out = append(out, target{name, p.Title, tg.Expr})
+				}
+				walk(p.Panels)
 			}
 		}
+		walk(d.Panels)
 		for _, v := range d.Templating.List {
 			if v.Type != "query" {
 				continue
@@ -127,6 +135,17 @@ func committedTargets(t *testing.T) []target {
 		}
 	}
 	return out
+}
+
+// jsonPanel is a panel of a dashboard's JSON; a row carries its panels
+// when it is collapsed.
+type jsonPanel struct {
+	Title   string `json:"title"`
+	Type    string `json:"type"`
+	Targets []struct {
+		Expr string `json:"expr"`
+	} `json:"targets"`
+	Panels []jsonPanel `json:"panels"`
 }
 
 var labelValues = regexp.MustCompile(`^label_values\((.+), *[a-zA-Z_][a-zA-Z0-9_]*\)$`)
@@ -150,6 +169,19 @@ func parse(t *testing.T, tg target) parser.Expr {
 		t.Errorf("%s: panel %q: unknown Grafana variable left in %q", tg.dashboard, tg.panel, tg.expr)
 	}
 	return expr
+}
+
+// Panels inside a collapsed row are read too, with the empty-panel check.
+func TestDashboardTargetsCollapsedRows(t *testing.T) {
+	got := dashboardTargets(t, []string{filepath.Join("testdata", "collapsed-row.json")})
+	want := []target{
+		{"collapsed-row.json", "top", `sum(sre_incidents_open)`},
+		{"collapsed-row.json", "inside a collapsed row", `max(sre_toil_ratio)`},
+		{"collapsed-row.json", "variable service", `slo:info`},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("targets = %#v, want %#v", got, want)
+	}
 }
 
 func TestPromQLParses(t *testing.T) {
@@ -264,7 +296,7 @@ func TestMetricNamesKnown(t *testing.T) {
 		"sre_incidents_open", "sre_incident_time_to_resolve_seconds_sum", "sre_incident_time_to_acknowledge_seconds_sum",
 		"sre_incident_detection_seconds_bucket", "sre_incident_mtbf_seconds", "sre_incident_postmortem_completion_ratio",
 		"sre_automation_coverage_ratio", "sre_toil_ratio", "sre_runbook_executions_total", "sre_notifications_total",
-		"sre_escalation_steps_total", "sre_gate_decisions_total",
+		"sre_escalation_steps_total", "sre_gate_decisions_total", "sre_slo_budget_policy_state",
 		rulegen.ErrorBudgetRemaining, rulegen.BurnRateRecord(3600e9), rulegen.ErrorRatioPeriod,
 	} {
 		if !used[name] {

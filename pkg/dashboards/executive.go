@@ -2,6 +2,8 @@ package dashboards
 
 import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+
+	"github.com/rootuip/sre/pkg/collector"
 )
 
 // executive answers "are we reliable, and what is it costing us": overall
@@ -16,33 +18,34 @@ func executive() *dashboard.DashboardBuilder {
 			description: "Share of SLOs whose error ratio over their whole period is within the error budget (remaining budget >= 0).",
 			unit:        "percentunit",
 			queries: []query{instant(
-				`(count(`+budgetRemaining+` >= 0) or vector(0)) / count(`+budgetRemaining+`)`, "")},
+				`(count(`+budgetRemaining+` >= 0) or 0 * count(`+budgetRemaining+`)) / count(`+budgetRemaining+`)`, "")},
 			thresholds: thresholds("red", step{0.9, "yellow"}, step{1, "green"}),
 		})).
 		WithPanel(newStat(panelSpec{
 			title:       "SLOs with budget exhausted",
 			description: "SLOs whose error budget for the period is spent: emergency changes only.",
 			queries: []query{instant(
-				`count(`+budgetRemaining+` <= 0) or vector(0)`, "")},
+				`count(`+budgetRemaining+` <= 0) or 0 * count(`+budgetRemaining+`)`, "")},
 			thresholds: thresholds("green", step{1, "red"}),
 		})).
 		WithPanel(newStat(panelSpec{
 			title:       "Open incidents",
-			description: "Incidents triggered, acknowledged or under investigation.",
-			queries:     []query{instant(`sum(`+incidentsOpen+`) or vector(0)`, "")},
+			description: "Incidents triggered, acknowledged or under investigation. 0 only when sred counted them; no data when sred is not scraped or its store failed.",
+			queries:     []query{instant(orZeroWhenCounted(`sum(`+incidentsOpen+`)`), "")},
 			thresholds:  thresholds("green", step{1, "yellow"}),
 		})).
 		WithPanel(newStat(panelSpec{
 			title:       "Open CRITICAL / HIGH incidents",
-			description: "Open incidents of severity CRITICAL or HIGH (SEV1/2).",
-			queries:     []query{instant(`sum(max by (service, severity) (sre_incidents_open{severity=~"CRITICAL|HIGH"})) or vector(0)`, "")},
+			description: "Open incidents of severity CRITICAL or HIGH (SEV1/2). 0 only when sred counted them; no data when sred is not scraped or its store failed.",
+			queries:     []query{instant(orZeroWhenCounted(`sum(max by (service, severity) (`+collector.MetricIncidentsOpen+`{severity=~"CRITICAL|HIGH"}))`), "")},
 			thresholds:  thresholds("green", step{1, "red"}),
 		})).
 		WithRow(dashboard.NewRowBuilder("SLO compliance")).
 		WithPanel(newBarGauge(panelSpec{
 			title: "Error budget remaining",
-			description: "Remaining error budget of each SLO over its period. " +
-				"Policy: green above 50% (normal), yellow 20-50% (reduce deployments), red below 20% (freeze non-critical changes), 0 or less: exhausted.",
+			description: "Remaining error budget of each SLO over its period. Colours follow the default policy: " +
+				"green above 50% (normal), yellow 20-50% (reduce deployments), red below 20% (freeze non-critical changes), 0 or less: exhausted. " +
+				"SLOs with their own budgetPolicy: see the policy state on the Operations and SLO detail dashboards.",
 			unit: "percentunit", width: 12, height: 8,
 			queries:    []query{instant(`min by (service, slo) (`+budgetRemaining+`)`, "{{service}} / {{slo}}")},
 			thresholds: budgetThresholds(),

@@ -1,11 +1,14 @@
 package dashboards
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
+	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/collector"
 	"github.com/rootuip/sre/pkg/rulegen"
+	"github.com/rootuip/sre/pkg/slo"
 )
 
 // Series produced by the rule generator (pkg/rulegen is the source of the
@@ -37,6 +40,14 @@ var (
 	incidentsOpen = `max by (service, severity) (` + collector.MetricIncidentsOpen + `)`
 )
 
+// orZeroWhenCounted completes an aggregation of sre_incidents_open, which
+// has no series while no incident is open, with 0 when some sred counted the
+// open incidents in its last scrape; with no sred scraped, or its store
+// failing, the result stays empty instead of a reassuring 0.
+func orZeroWhenCounted(expr string) string {
+	return expr + ` or 0 * max(` + collector.MetricScrapeSuccess + `{collector="open"} == 1)`
+}
+
 // increaseBySeries is the increase of a store counter over r, de-duplicated
 // across replicas, per service and severity.
 func increaseBySeries(metric, selector, r string) string {
@@ -46,4 +57,39 @@ func increaseBySeries(metric, selector, r string) string {
 // mean is the mean of a duration histogram over r.
 func mean(histogram, selector, r string) string {
 	return `sum(` + increaseBySeries(histogram+"_sum", selector, r) + `) / sum(` + increaseBySeries(histogram+"_count", selector, r) + `)`
+}
+
+// budgetPolicyState is exported by sred's budget poller (pkg/budget): per
+// SLO and group, 1 for the error budget policy state in force, computed with
+// the SLO's own budgetPolicy thresholds, 0 for the other states.
+const budgetPolicyState = "sre_slo_budget_policy_state"
+
+// policyStates are the states of budgetPolicyState with the rank the
+// dashboards show (worse is higher, as the deploy gate ranks them; unknown,
+// an SLO without data, is 0) and how they are displayed.
+var policyStates = []struct {
+	state       slo.BudgetState
+	rank        int
+	text, color string
+}{
+	{budget.StateUnknown, 0, "Unknown: no data", "text"},
+	{slo.BudgetGreen, 1, "Green: normal operations", "green"},
+	{slo.BudgetYellow, 2, "Yellow: reduce deployment frequency", "yellow"},
+	{slo.BudgetRed, 3, "Red: freeze non-critical changes", "red"},
+	{slo.BudgetExhausted, 4, "Exhausted: emergency changes only", "dark-red"},
+}
+
+// policyState is the rank of the policy state in force, the worst one per
+// group of labels by (every SLO when by is empty), for the series that
+// match matchers (a label matcher list ending in a comma, or empty).
+func policyState(matchers, by string) string {
+	terms := make([]string, 0, len(policyStates))
+	for _, s := range policyStates {
+		terms = append(terms, fmt.Sprintf(`%d * (%s{%sstate=%q} == 1)`, s.rank, budgetPolicyState, matchers, s.state))
+	}
+	agg := "max"
+	if by != "" {
+		agg = "max by (" + by + ")"
+	}
+	return agg + " (" + strings.Join(terms, " or ") + ")"
 }

@@ -1,18 +1,30 @@
 package dashboards
 
 import (
+	"fmt"
+
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 )
 
-// policyMappings names the error budget policy of a remaining-budget ratio,
-// as the guide defines it.
+// policyMappings names the ranks of policyState and colours them.
 func policyMappings() []dashboard.ValueMapping {
-	return []dashboard.ValueMapping{
-		rangeMapping(nil, f(0), "Exhausted: emergency changes only", "dark-red", 0),
-		rangeMapping(f(0), f(0.2), "Red: freeze non-critical changes", "red", 1),
-		rangeMapping(f(0.2), f(0.5), "Yellow: reduce deployment frequency", "yellow", 2),
-		rangeMapping(f(0.5), nil, "Green: normal operations", "green", 3),
+	opts := map[string]dashboard.ValueMappingResult{}
+	for i, s := range policyStates {
+		opts[fmt.Sprint(s.rank)] = dashboard.ValueMappingResult{
+			Text: cog.ToPtr(s.text), Color: cog.ToPtr(s.color), Index: cog.ToPtr(int32(i)),
+		}
 	}
+	return []dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{Type: dashboard.MappingTypeValueToText, Options: opts}}}
+}
+
+// policyThresholds colour the ranks of policyState like policyMappings.
+func policyThresholds() *dashboard.ThresholdsConfigBuilder {
+	steps := make([]step, 0, len(policyStates)-1)
+	for _, s := range policyStates[1:] {
+		steps = append(steps, step{float64(s.rank), s.color})
+	}
+	return thresholds(policyStates[0].color, steps...)
 }
 
 // operations is for the people running the services now: real-time service
@@ -110,11 +122,13 @@ func operations() *dashboard.DashboardBuilder {
 		WithRow(dashboard.NewRowBuilder("Deployment pipeline")).
 		WithPanel(newTable(panelSpec{
 			title: "Change policy by SLO",
-			description: "What the error budget policy allows for each SLO now: the deploy gate " +
-				"(`srectl gate`) applies the same thresholds to decide whether a deployment may proceed.",
+			description: "Error budget policy state of each SLO (and group) as sred's budget poller evaluates it, " +
+				"with the SLO's own budgetPolicy thresholds (default: green above 50% remaining, yellow from 20%, red below 20%, exhausted at 0). " +
+				"The deploy gate (srectl gate, POST /api/v1/gate) decides from the same states: green and yellow allow every change, " +
+				"red only critical changes, exhausted only emergency overrides. Unknown: no data yet.",
 			width: 12, height: 8,
-			queries:    []query{instant(`min by (service, slo) (`+budgetRemaining+`)`, "")},
-			thresholds: budgetThresholds(),
+			queries:    []query{instant(policyState("", "service, slo, group"), "")},
+			thresholds: policyThresholds(),
 			mappings:   policyMappings(),
 		})).
 		WithPanel(newTimeseries(panelSpec{

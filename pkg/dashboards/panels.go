@@ -66,8 +66,10 @@ type step struct {
 	color string
 }
 
-// budgetThresholds colour a remaining-budget ratio by the error budget policy:
-// red below 20%, yellow from 20% to 50%, green above 50%.
+// budgetThresholds colour a remaining-budget ratio by the default error
+// budget policy: red below 20%, yellow from 20% to 50%, green above 50%.
+// SLOs with their own budgetPolicy: the policy state panels (policyState)
+// show the state sred computed with their thresholds.
 func budgetThresholds() *dashboard.ThresholdsConfigBuilder {
 	return thresholds("red", step{0.2, "yellow"}, step{0.5, "green"})
 }

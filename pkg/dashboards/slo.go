@@ -45,11 +45,12 @@ func sloDetail() *dashboard.DashboardBuilder {
 			thresholds: budgetThresholds(),
 		})).
 		WithPanel(newStat(panelSpec{
-			title:       "Budget policy",
-			description: "Error budget policy in force for this SLO.",
-			width:       4, height: 5,
-			queries:    []query{instant(`min(`+budgetRemaining+sel+`)`, "")},
-			thresholds: budgetThresholds(),
+			title: "Budget policy",
+			description: "Error budget policy state in force for this SLO, as sred's budget poller evaluates it with the SLO's own " +
+				"budgetPolicy thresholds; the worst state of the SLO's groups. Unknown: no data yet.",
+			width: 4, height: 5,
+			queries:    []query{instant(policyState(`service="$service", slo="$slo", `, ""), "")},
+			thresholds: policyThresholds(),
 			mappings:   policyMappings(),
 		})).
 		WithPanel(newStat(panelSpec{
@@ -62,8 +63,9 @@ func sloDetail() *dashboard.DashboardBuilder {
 		WithRow(dashboard.NewRowBuilder("Error budget")).
 		WithPanel(newTimeseries(panelSpec{
 			title: "Error budget burn-down",
-			description: "Remaining error budget over time. The 20% line is where the policy freezes non-critical changes; " +
-				"the budget alert fires at 80% consumed.",
+			description: "Remaining error budget over time. The lines are the default policy's thresholds (yellow at 50%, red below 20%); " +
+				"an SLO with its own budgetPolicy changes state where the Budget policy panel says. " +
+				"The budget alert fires at 80% consumed by default.",
 			unit: "percentunit", width: 24, height: 9,
 			queries:    []query{q(`min(`+budgetRemaining+sel+`)`, "remaining")},
 			thresholds: budgetThresholds(),

@@ -174,7 +174,7 @@ func (s *Service) duplicateOf(ctx context.Context, n Notification) (*IngestResul
 			res.Alerts["out_of_order"]++
 		case st.status == "resolved":
 			res.Alerts["unchanged"]++
-		case a.Status == "resolved" || st.annotations != mustJSON(nonNil(a.Annotations)):
+		case a.Status == "resolved" || st.annotations != labelsJSON(a.Annotations):
 			return nil, false
 		default:
 			res.Alerts["unchanged"]++
@@ -392,7 +392,7 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 			resolves = append(resolves, a)
 		default:
 			// Same state. Annotations may carry new template values.
-			ann := mustJSON(nonNil(a.Annotations))
+			ann := labelsJSON(a.Annotations)
 			if a.Status == "firing" && ann != st.annotations {
 				if _, err := s.exec(ctx, tx, `UPDATE incident_alerts SET annotations = $4, updated_at = $5
 					WHERE group_key = $1 AND fingerprint = $2 AND starts_at = $3`,
@@ -664,7 +664,7 @@ func (s *Service) insertIncident(ctx context.Context, tx *sql.Tx, r *record) err
 	_, err := s.exec(ctx, tx, `INSERT INTO incidents (id, title, service, severity, status, labels, group_key,
 		receiver, runbook_urls, detected_at, created_at, recovered_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		inc.ID, inc.Title, inc.Service, string(inc.Severity), string(inc.Status), mustJSON(nonNil(inc.Labels)),
+		inc.ID, inc.Title, inc.Service, string(inc.Severity), string(inc.Status), labelsJSON(inc.Labels),
 		inc.GroupKey, inc.Receiver, mustJSON(urls), ms(inc.DetectedAt), ms(inc.CreatedAt), nullMS(inc.RecoveredAt),
 		ms(inc.UpdatedAt))
 	if err != nil {
@@ -706,7 +706,7 @@ func (s *Service) insertAlerts(ctx context.Context, tx *sql.Tx, groupKey string,
 			}
 			placeholders(&sb, len(args), cols)
 			args = append(args, groupKey, a.Fingerprint, ms(a.StartsAt), inc, a.Status, ends,
-				mustJSON(nonNil(a.Labels)), mustJSON(nonNil(a.Annotations)), a.GeneratorURL, ms(now), ms(now))
+				labelsJSON(a.Labels), labelsJSON(a.Annotations), a.GeneratorURL, ms(now), ms(now))
 		}
 		if _, err := s.exec(ctx, tx, sb.String(), args...); err != nil {
 			return fmt.Errorf("store alerts: %w", err)

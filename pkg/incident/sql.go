@@ -151,7 +151,7 @@ CREATE INDEX incident_timeline_incident ON incident_timeline (incident_id, id);
 		// snoozed_until: end of the snooze in progress (NULL: not snoozed).
 		// last_delivery_at: last Alertmanager delivery of the group, for
 		// auto_resolve_after (0: none recorded).
-		ID: "incident/0002_snooze_quiet",
+		ID: "incident/0003_snooze_quiet",
 		SQLite: `
 ALTER TABLE incidents ADD COLUMN snoozed_until BIGINT;
 CREATE INDEX incidents_snoozed ON incidents (snoozed_until);

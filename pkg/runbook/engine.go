@@ -115,6 +115,11 @@ var (
 
 type cancelRequest struct{ reason string }
 
+// leaseLost cancels a run whose lease or target lock this replica lost.
+type leaseLost struct{ reason string }
+
+func (l *leaseLost) Error() string { return "lease lost: " + l.reason }
+
 func (c *cancelRequest) Error() string { return c.reason }
 
 // New returns an engine for the runbooks in set.
@@ -398,10 +403,8 @@ func (e *Engine) Cycle(ctx context.Context) error {
 		e.activeMu.Unlock()
 		return e.skipPending(ctx, fmt.Sprintf("kill switch engaged by %s: %s", ks.By, ks.Reason), now)
 	}
-	if err := e.heartbeat(ctx, now); err != nil {
-		return err
-	}
-	return e.claim(ctx, now)
+	// A failed renewal is reported, but pending runs are still claimed.
+	return errors.Join(e.heartbeat(ctx, now), e.claim(ctx, now))
 }
 
 func (e *Engine) skipPending(ctx context.Context, reason string, now time.Time) error {
@@ -428,43 +431,65 @@ func (e *Engine) skipPending(ctx context.Context, reason string, now time.Time) 
 	return rows.Err()
 }
 
+// heartbeat renews the lease of every run this replica executes, with its
+// target lock, and applies cancellation requests. A run whose lease row is
+// gone (another replica found the lease expired, marked the run interrupted
+// and released its lock) or whose target lock another run holds now is
+// cancelled at once with errLeaseLost: it must not go on acting on a target
+// it no longer owns. An error renewing one run does not stop the others.
 func (e *Engine) heartbeat(ctx context.Context, now time.Time) error {
 	cfg, _ := e.config()
+	lease := time.Duration(cfg.LeaseDuration)
 	e.activeMu.Lock()
 	runs := make([]*activeRun, 0, len(e.active))
 	for _, a := range e.active {
 		runs = append(runs, a)
 	}
 	e.activeMu.Unlock()
+	slices.SortFunc(runs, func(a, b *activeRun) int { return int(a.run.ID - b.run.ID) })
+	var errs []error
 	for _, a := range runs {
 		var (
 			cancel int
 			reason string
+			lost   string
 		)
 		// The lease and the target lock are renewed in one transaction, and
 		// only while the run is in progress: a run that just finished (and
 		// released its lock in its own transaction) does not get it back.
 		err := e.db.InTx(ctx, func(tx *sql.Tx) error {
+			cancel, reason, lost = 0, "", ""
 			err := tx.QueryRowContext(ctx, `UPDATE runbook_runs SET lease_until = $1 WHERE id = $2 AND owner = $3 AND status IN ($4, $5)
-			RETURNING cancel_requested, cancel_reason`, ms(now.Add(time.Duration(cfg.LeaseDuration))), a.run.ID, e.owner,
+			RETURNING cancel_requested, cancel_reason`, ms(now.Add(lease)), a.run.ID, e.owner,
 				RunRunning, RunWaitingApproval).Scan(&cancel, &reason)
 			if errors.Is(err, sql.ErrNoRows) {
+				lost = "the run is no longer leased to this replica (another replica took it over)"
 				return nil
 			}
 			if err != nil {
 				return fmt.Errorf("renew lease of run %d: %w", a.run.ID, err)
 			}
-			_, err = acquireLock(ctx, tx, a.run.Target, a.run.ID, e.owner, now, time.Duration(cfg.LeaseDuration))
-			return err
+			ok, err := acquireLock(ctx, tx, a.run.Target, a.run.ID, e.owner, now, lease)
+			if err != nil {
+				return fmt.Errorf("renew lock of run %d: %w", a.run.ID, err)
+			}
+			if !ok {
+				lost = fmt.Sprintf("the lock on target %s is held by another run", a.run.Target)
+			}
+			return nil
 		})
-		if err != nil {
-			return err
-		}
-		if cancel != 0 {
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case lost != "":
+			e.logger.Warn("runbook run lost its lease; stopping it", "run", a.run.ID, "runbook", a.run.Runbook,
+				"incident", a.run.IncidentID, "reason", lost)
+			a.cancel(&leaseLost{reason: lost})
+		case cancel != 0:
 			a.cancel(&cancelRequest{reason: reason})
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // claim starts pending runs, within the rate limits and target locks. On
@@ -841,9 +866,15 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook) {
 		status, reason = RunFailed, fmt.Sprintf("run exceeded its maximum run time of %s", maxRun)
 		escalate = fmt.Sprintf("runbook %s did not finish within %s", rb.Name, maxRun)
 	default:
-		var cr *cancelRequest
-		if errors.As(cause, &cr) {
+		var (
+			cr *cancelRequest
+			ll *leaseLost
+		)
+		switch {
+		case errors.As(cause, &cr):
 			status, reason = RunCancelled, cr.reason
+		case errors.As(cause, &ll):
+			status, reason = RunInterrupted, fmt.Sprintf("%s during step %d; stopped, not repeated", ll.Error(), x.step+1)
 		}
 	}
 	if run.DryRun && status == RunSucceeded {
@@ -903,8 +934,13 @@ func (e *Engine) finish(ctx context.Context, run *Run, rb *Runbook, x *execution
 	}
 	run.Status, run.Reason = status, reason
 	result := status
-	if run.DryRun && status == RunSucceeded {
+	var ll *leaseLost
+	switch {
+	case run.DryRun && status == RunSucceeded:
 		result = "dry_run"
+	case status == RunInterrupted && errors.As(context.Cause(ctx), &ll):
+		// The replica that took the run over counts it as interrupted.
+		result = "lease_lost"
 	}
 	e.metrics.executions.WithLabelValues(run.Runbook, result).Inc()
 	e.metrics.duration.WithLabelValues(run.Runbook).Observe(d.Seconds())

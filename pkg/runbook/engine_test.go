@@ -117,7 +117,10 @@ func TestExecTimeoutKillsProcessGroup(t *testing.T) {
 func TestExecOutputAndExitCode(t *testing.T) {
 	res := runExec(context.Background(), []string{"/bin/echo", "-n", strings.Repeat("x", 100)}, nil, "", 10)
 	require.Equal(t, StepOK, res.Status)
-	require.Equal(t, "xxxxxxxxxx\n[... 90 bytes truncated]", res.Output)
+	require.Equal(t, "xxxxxxxxxx", res.Output)
+	require.Equal(t, int64(90), res.Dropped)
+	res.keepOutput(10)
+	require.Equal(t, "xxxxxxxxxx\n[... 90 bytes truncated]", res.Output, "cut once, with the real count")
 	require.Equal(t, 0, *res.ExitCode)
 
 	res = runExec(context.Background(), []string{"/bin/false"}, nil, "", 10)

@@ -25,6 +25,7 @@ import (
 //
 //	RUNBOOK_HELPER=argv      writes its arguments as JSON to $RUNBOOK_OUT
 //	RUNBOOK_HELPER=spawn     starts /bin/sleep 60, prints its pid, and sleeps
+//	RUNBOOK_HELPER=pidfile   starts /bin/sleep 60, writes "<its pid> <sleep's pid>" to $RUNBOOK_OUT, and sleeps
 //	RUNBOOK_HELPER=count     appends a line to $RUNBOOK_OUT, then sleeps 60s
 //	RUNBOOK_HELPER=engine    runs an engine on a database (crash test)
 func TestMain(m *testing.M) {
@@ -45,6 +46,16 @@ func TestMain(m *testing.M) {
 			os.Exit(3)
 		}
 		fmt.Println(c.Process.Pid)
+		time.Sleep(60 * time.Second)
+		os.Exit(0)
+	case "pidfile":
+		c := exec.Command("/bin/sleep", "60")
+		if err := c.Start(); err != nil {
+			os.Exit(3)
+		}
+		if err := os.WriteFile(os.Getenv("RUNBOOK_OUT"), fmt.Appendf(nil, "%d %d", os.Getpid(), c.Process.Pid), 0o600); err != nil {
+			os.Exit(3)
+		}
 		time.Sleep(60 * time.Second)
 		os.Exit(0)
 	case "count":

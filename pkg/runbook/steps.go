@@ -50,6 +50,26 @@ type stepResult struct {
 	Output   string
 	ExitCode *int
 	Error    string
+	// Dropped counts the output bytes a step read and did not keep; more
+	// says that there were yet more it did not read.
+	Dropped int64
+	more    bool
+}
+
+// keepOutput cuts the output to max bytes, says how much was cut, and
+// makes it valid UTF-8 without NUL bytes, so that any backend stores it.
+func (r *stepResult) keepOutput(max int) {
+	if max > 0 && len(r.Output) > max {
+		r.Dropped += int64(len(r.Output) - max)
+		r.Output = r.Output[:max]
+	}
+	r.Output = strings.ReplaceAll(strings.ToValidUTF8(r.Output, "\uFFFD"), "\x00", "\uFFFD")
+	switch {
+	case r.more:
+		r.Output += fmt.Sprintf("\n[... more than %d bytes truncated]", r.Dropped)
+	case r.Dropped > 0:
+		r.Output += fmt.Sprintf("\n[... %d bytes truncated]", r.Dropped)
+	}
 }
 
 func failed(format string, args ...any) stepResult {
@@ -93,7 +113,7 @@ func (e *Engine) runStep(ctx context.Context, x *execution, idx int, s *Step) st
 	for k, v := range rendered {
 		res.Input[k] = v
 	}
-	res.Output = truncate(res.Output, x.cfg.MaxOutputBytes)
+	res.keepOutput(x.cfg.MaxOutputBytes)
 	e.metrics.stepDuration.WithLabelValues(x.run.Runbook, string(s.typ)).Observe(d.Seconds())
 	e.metrics.steps.WithLabelValues(x.run.Runbook, string(s.typ), res.Status).Inc()
 	msg := fmt.Sprintf("step %s (%s) %s in %s", s.Name, s.typ, res.Status, d.Round(time.Millisecond))
@@ -191,7 +211,7 @@ func (e *Engine) execStep(ctx context.Context, x *execution, idx int, s *Step, i
 type capWriter struct {
 	buf     bytes.Buffer
 	max     int
-	dropped int
+	dropped int64
 }
 
 func (w *capWriter) Write(p []byte) (int, error) {
@@ -201,19 +221,12 @@ func (w *capWriter) Write(p []byte) (int, error) {
 			w.buf.Write(p)
 		} else {
 			w.buf.Write(p[:room])
-			w.dropped += len(p) - room
+			w.dropped += int64(len(p) - room)
 		}
 	} else {
-		w.dropped += len(p)
+		w.dropped += int64(len(p))
 	}
 	return len(p), nil
-}
-
-func (w *capWriter) String() string {
-	if w.dropped > 0 {
-		return w.buf.String() + fmt.Sprintf("\n[... %d bytes truncated]", w.dropped)
-	}
-	return w.buf.String()
 }
 
 // runExec runs argv directly (no shell) in its own process group, with only
@@ -244,7 +257,7 @@ func runExec(ctx context.Context, argv []string, env map[string]string, dir stri
 	err = cmd.Wait()
 	_ = syscall.Kill(-pid, syscall.SIGKILL) // leftovers of the group
 	code := cmd.ProcessState.ExitCode()
-	res := stepResult{Output: out.String(), ExitCode: &code, Status: StepOK}
+	res := stepResult{Output: out.buf.String(), Dropped: out.dropped, ExitCode: &code, Status: StepOK}
 	if err != nil {
 		res.Status = StepFailed
 		if ctx.Err() != nil {
@@ -259,6 +272,10 @@ func runExec(ctx context.Context, argv []string, env map[string]string, dir stri
 func newHTTPClient(name string, ep HTTPEndpoint) (*http.Client, error) {
 	return commoncfg.NewClientFromConfig(ep.HTTPConfig, "runbook_"+name)
 }
+
+// maxHTTPBodyCount bounds how many bytes of a response body beyond
+// max_output_bytes an http step reads to count them.
+const maxHTTPBodyCount = 16 << 20
 
 func (e *Engine) runHTTP(ctx context.Context, s *Step, in map[string]any, maxOutput int) stepResult {
 	cfg, _ := e.config()
@@ -288,9 +305,20 @@ func (e *Engine) runHTTP(ctx context.Context, s *Step, in map[string]any, maxOut
 		return failed("%s %s: %v", s.HTTP.Method, url, err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, int64(maxOutput)+1))
+	// The body is read to count what is not kept, up to a bound: a larger
+	// one is reported as "more than N bytes truncated".
+	kept := &capWriter{max: maxOutput}
+	_, rerr := io.Copy(kept, io.LimitReader(resp.Body, int64(maxOutput)+maxHTTPBodyCount))
+	more := false
+	if rerr == nil {
+		n, _ := io.CopyN(io.Discard, resp.Body, 1)
+		more = n > 0
+	}
 	code := resp.StatusCode
-	res := stepResult{Status: StepOK, Output: string(b), ExitCode: &code}
+	res := stepResult{Status: StepOK, Output: kept.buf.String(), Dropped: kept.dropped, more: more, ExitCode: &code}
+	if rerr != nil {
+		in["body_error"] = fmt.Sprintf("read response body: %v", rerr)
+	}
 	okCode := code >= 200 && code < 300
 	if len(s.HTTP.ExpectStatus) > 0 {
 		okCode = false

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -305,4 +306,61 @@ steps:
 		require.Equal(t, "step say failed: no notifier is configured: the message is on the timeline and the event stream only", run.Reason)
 		stop()
 	})
+}
+
+// An http step keeps max_output_bytes of the response body and says how
+// many bytes it cut (up to maxHTTPBodyCount beyond, then "more than");
+// what it keeps is valid UTF-8 even when the cut splits a character.
+func TestHTTPStepTruncation(t *testing.T) {
+	huge := int64(maxHTTPBodyCount) + 1000
+	bodies := map[string]func(w io.Writer){
+		"/small":   func(w io.Writer) { fmt.Fprint(w, "short") },
+		"/larger":  func(w io.Writer) { fmt.Fprint(w, strings.Repeat("0123456789", 100)) },
+		"/utf8":    func(w io.Writer) { fmt.Fprint(w, strings.Repeat("é", 50)) },
+		"/nul":     func(w io.Writer) { fmt.Fprint(w, "a\x00b") },
+		"/endless": func(w io.Writer) { _, _ = io.CopyN(w, zeros{}, huge) },
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bodies[r.URL.Path](w)
+	}))
+	defer srv.Close()
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		cfg := testConfig()
+		cfg.MaxOutputBytes = 15
+		cfg.HTTPEndpoints = map[string]HTTPEndpoint{"srv": {URL: srv.URL}}
+		rb := mustParse(t, `
+name: bodies
+matchers: ['alertname="X"']
+steps:
+  - {name: small, http: {endpoint: srv, method: GET, path: /small}}
+  - {name: larger, http: {endpoint: srv, method: GET, path: /larger}}
+  - {name: utf8, http: {endpoint: srv, method: GET, path: /utf8}}
+  - {name: nul, http: {endpoint: srv, method: GET, path: /nul}}
+  - {name: endless, http: {endpoint: srv, method: GET, path: /endless}}
+`)
+		e := newEngine(t, db, cfg, &recorder{}, rb)
+		startEngine(t, e)
+		trigger(t, db, e, newIncident("INC-1", map[string]string{"alertname": "X"}), incident.ChangeCreated)
+		run := waitRun(t, e, "INC-1", RunSucceeded, RunFailed)
+		require.Equal(t, RunSucceeded, run.Status, run.Reason)
+		for step, want := range map[string]string{
+			"small":   "short",
+			"larger":  "012345678901234\n[... 985 bytes truncated]",
+			"utf8":    "ééééééé\uFFFD\n[... 85 bytes truncated]",
+			"nul":     "a\uFFFDb",
+			"endless": "000000000000000\n[... more than " + fmt.Sprint(maxHTTPBodyCount) + " bytes truncated]",
+		} {
+			require.Equal(t, want, stepAudit(t, run, step).Output, step)
+		}
+	})
+}
+
+// zeros reads as an endless run of '0'.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = '0'
+	}
+	return len(p), nil
 }

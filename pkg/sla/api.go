@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/slo"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -27,7 +28,7 @@ func NewReporter(now func() time.Time) *Reporter {
 	if now == nil {
 		now = time.Now
 	}
-	return &Reporter{now: now, lookup: func(string, string) ([]string, bool) { return nil, false }}
+	return &Reporter{now: now, lookup: func(string, string) (*slo.SLO, bool) { return nil, false }}
 }
 
 // Update installs a configuration. It fails if a contract names an SLO

@@ -1,11 +1,12 @@
 // Package sla computes customer SLA reports: for each contracted service,
 // the availability and latency achieved over exactly the requested range (a
-// rolling period such as 30d, or a calendar month), from the SLO recording
-// rules in Prometheus, compared with the contracted targets, with the
-// violations and the service credits they earn. Figures are ratios of sums
-// of the slo:sli_error_events:rate5m and slo:sli_total_events:rate5m
-// recordings over the range, per customer where the SLO is grouped by the
-// customer's label.
+// rolling period such as 30d, or a calendar month), compared with the
+// contracted targets, with the violations and the service credits they
+// earn. Figures come from the raw series each SLO's SLI reads, counted over
+// exactly the range (rulegen.RangeExprs: exact to the scrape interval), per
+// customer where the SLO is grouped by the customer's label; where the raw
+// series hold nothing for the range they fall back to ratios of sums of the
+// slo:sli_error_events:rate5m and slo:sli_total_events:rate5m recordings.
 package sla
 
 import (
@@ -24,6 +25,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/rulegen"
+	"github.com/rootuip/sre/pkg/slo"
 )
 
 // Statuses of one objective.
@@ -70,17 +72,22 @@ type Objective struct {
 	AchievedRatio *float64 `json:"achieved_ratio"`
 	// Credit is the credit earned by this availability, in percent.
 	Credit float64 `json:"credit,omitempty"`
+	// Source is "raw" when the figure comes from the SLI's raw series over
+	// exactly the range, "recordings" when it falls back to the 5m rate
+	// recordings (the raw series have no data for the range); empty
+	// without data.
+	Source string `json:"source,omitempty"`
 }
 
-// SLOLookup returns the groupBy labels of a service's SLO, and whether it exists.
-type SLOLookup func(service, slo string) (groupBy []string, ok bool)
+// SLOLookup returns a service's SLO, and whether it exists.
+type SLOLookup func(service, slo string) (*slo.SLO, bool)
 
 // Lookup builds an SLOLookup over budget objectives.
 func Lookup(objs []budget.Objective) SLOLookup {
-	return func(service, sloName string) ([]string, bool) {
-		for _, o := range objs {
-			if o.Service == service && o.SLO.Name == sloName {
-				return o.SLO.GroupBy, true
+	return func(service, sloName string) (*slo.SLO, bool) {
+		for i := range objs {
+			if objs[i].Service == service && objs[i].SLO.Name == sloName {
+				return &objs[i].SLO, true
 			}
 		}
 		return nil, false
@@ -171,20 +178,21 @@ func Compute(ctx context.Context, q Querier, lookup SLOLookup, cu *Customer, r R
 			if t.t == nil {
 				continue
 			}
-			groupBy, ok := lookup(s.Service, t.t.SLO)
+			o, ok := lookup(s.Service, t.t.SLO)
 			if !ok {
 				return nil, fmt.Errorf("service %q: SLO %q is not defined in the SLO specs", s.Service, t.t.SLO)
 			}
 			obj := &Objective{SLO: t.t.SLO, Target: Percent(t.t.Target / 100), TargetRatio: t.t.Target / 100, Scope: "service"}
-			var extra []*labels.Matcher
-			if slices.Contains(groupBy, cu.Label) {
+			var customer *labels.Matcher
+			if slices.Contains(o.GroupBy, cu.Label) {
 				obj.Scope = "customer"
-				extra = append(extra, labels.MustNewMatcher(labels.MatchEqual, cu.Label, cu.LabelValue))
+				customer = labels.MustNewMatcher(labels.MatchEqual, cu.Label, cu.LabelValue)
 			}
-			achieved, err := achievedRatio(ctx, q, s.Service, t.t.SLO, extra, r)
+			achieved, source, err := achievedRatio(ctx, q, s.Service, o, customer, r)
 			if err != nil {
 				return nil, fmt.Errorf("SLA of %s, service %s: %w", cu.ID, s.Service, err)
 			}
+			obj.Source = source
 			obj.AchievedRatio = achieved
 			switch {
 			case achieved == nil:
@@ -217,14 +225,44 @@ func credit(tiers []CreditTier, achieved float64) float64 {
 	return c
 }
 
-// achievedRatio is 1 - sum of bad events / sum of all events over exactly
-// the range, from the 5m rate recordings evaluated at its end.
-func achievedRatio(ctx context.Context, q Querier, service, sloName string, extra []*labels.Matcher, r Range) (*float64, error) {
+// Sources of an achieved figure.
+const (
+	// SourceRaw: computed from the raw series the SLI reads, over exactly
+	// the range (exact to the scrape interval).
+	SourceRaw = "raw"
+	// SourceRecordings: computed from the 5m rate recordings because the
+	// raw series have no data for the range (e.g. shorter raw retention);
+	// exact to the 5m rate window at each bound.
+	SourceRecordings = "recordings"
+)
+
+// achievedRatio is 1 - bad events / all events over exactly the range, from
+// the SLI's raw series (rulegen.RangeExprs), for the customer when customer
+// is not nil. Where the raw series give nothing, it falls back to the ratio
+// of sums of the 5m rate recordings over the range. It returns nil without
+// data, and the source of the figure.
+func achievedRatio(ctx context.Context, q Querier, service string, o *slo.SLO, customer *labels.Matcher, r Range) (*float64, string, error) {
+	by := ""
+	if customer != nil {
+		by = " by (" + customer.Name + ")"
+	}
+	errExpr, totalExpr, err := rulegen.RangeExprs(o, r.Start, r.End)
+	if err != nil {
+		return nil, "", fmt.Errorf("SLO %s: %w", o.Name, err)
+	}
+	raw := fmt.Sprintf("1 - sum%[1]s (%[2]s)\n/\n(sum%[1]s (%[3]s) > 0)", by, errExpr, totalExpr)
+	v, err := pick(ctx, q, raw, customer, r.End)
+	if err != nil || v != nil {
+		return v, SourceRaw, err
+	}
+
 	ms := []*labels.Matcher{
 		labels.MustNewMatcher(labels.MatchEqual, rulegen.LabelService, service),
-		labels.MustNewMatcher(labels.MatchEqual, rulegen.LabelSLO, sloName),
+		labels.MustNewMatcher(labels.MatchEqual, rulegen.LabelSLO, o.Name),
 	}
-	ms = append(ms, extra...)
+	if customer != nil {
+		ms = append(ms, customer)
+	}
 	parts := make([]string, len(ms))
 	for i, m := range ms {
 		parts[i] = m.String()
@@ -232,20 +270,33 @@ func achievedRatio(ctx context.Context, q Querier, service, sloName string, extr
 	sel := "{" + strings.Join(parts, ",") + "}"
 	rng := model.Duration(r.End.Sub(r.Start)).String()
 	at := strconv.FormatInt(r.End.Unix(), 10)
-	expr := fmt.Sprintf("1 - sum(sum_over_time(%s%s[%s] @ %s)) / (sum(sum_over_time(%s%s[%s] @ %s)) > 0)",
+	rec := fmt.Sprintf("1 - sum(sum_over_time(%s%s[%s] @ %s)) / (sum(sum_over_time(%s%s[%s] @ %s)) > 0)",
 		rulegen.ErrorEventsRate5m, sel, rng, at, rulegen.TotalEventsRate5m, sel, rng, at)
-	vec, err := q.Instant(ctx, expr, r.End)
+	v, err = pick(ctx, q, rec, nil, r.End)
+	if err != nil || v != nil {
+		return v, SourceRecordings, err
+	}
+	return nil, "", nil
+}
+
+// pick runs an instant query and returns the finite value of the sample
+// matching m (any sample when m is nil), or nil.
+func pick(ctx context.Context, q Querier, expr string, m *labels.Matcher, at time.Time) (*float64, error) {
+	vec, err := q.Instant(ctx, expr, at)
 	if err != nil {
 		return nil, err
 	}
-	if len(vec) == 0 {
-		return nil, nil
+	for _, smp := range vec {
+		if m != nil && !m.Matches(string(smp.Metric[model.LabelName(m.Name)])) {
+			continue
+		}
+		v := float64(smp.Value)
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, nil
+		}
+		return &v, nil
 	}
-	v := float64(vec[0].Value)
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return nil, nil
-	}
-	return &v, nil
+	return nil, nil
 }
 
 // roundPct removes float noise from a percentage (to 1e-9 percent).

@@ -72,8 +72,20 @@ func (s *Spec) ApplyDefaults() {
 		if o.Period == 0 {
 			o.Period = DefaultPeriod
 		}
-		if o.BudgetPolicy == (BudgetPolicy{}) {
-			o.BudgetPolicy = DefaultBudgetPolicy
+		// A threshold left out takes the guide's default (green 50, yellow
+		// 20, exhausted 0); one written in the file, even 0, is kept.
+		given := func(field string) bool {
+			_, ok := s.pos[fmt.Sprintf("slos[%d].budgetPolicy.%s", i, field)]
+			return ok
+		}
+		if o.BudgetPolicy.Green == 0 && !given("green") {
+			o.BudgetPolicy.Green = DefaultBudgetPolicy.Green
+		}
+		if o.BudgetPolicy.Yellow == 0 && !given("yellow") {
+			o.BudgetPolicy.Yellow = DefaultBudgetPolicy.Yellow
+		}
+		if o.BudgetPolicy.Exhausted == 0 && !given("exhausted") {
+			o.BudgetPolicy.Exhausted = DefaultBudgetPolicy.Exhausted
 		}
 		if o.Alerting.Budget.Consumed == 0 {
 			o.Alerting.Budget.Consumed = DefaultBudgetConsumed

@@ -93,6 +93,31 @@ func TestIncidentsAPI(t *testing.T) {
 				require.Len(t, inc.Alerts, 1)
 			}},
 			{name: "get unknown", method: "GET", path: "/api/v1/incidents/INC-1999-0001", code: 404, errType: "not_found", err: "incident not found: INC-1999-0001"},
+			{name: "snooze triggered", method: "POST", path: "/api/v1/incidents/" + id(2) + "/snooze", body: `{"duration":"30m"}`, code: 409, errType: "conflict",
+				err: "cannot snooze incident " + id(2) + ": it is triggered: acknowledge it first"},
+			{name: "ack 2", method: "POST", path: "/api/v1/incidents/" + id(2) + "/ack", code: 200},
+			{name: "snooze without body", method: "POST", path: "/api/v1/incidents/" + id(2) + "/snooze", code: 400, errType: "bad_data",
+				err: `missing body: want {"duration": "30m"}`},
+			{name: "snooze unknown field", method: "POST", path: "/api/v1/incidents/" + id(2) + "/snooze", body: `{"for":"30m"}`, code: 400, errType: "bad_data",
+				err: `invalid JSON body: json: unknown field "for"`},
+			{name: "snooze without duration", method: "POST", path: "/api/v1/incidents/" + id(2) + "/snooze", body: `{"actor":"bob"}`, code: 400, errType: "bad_data",
+				err: `"duration" is required, e.g. "30m"`},
+			{name: "snooze bad duration", method: "POST", path: "/api/v1/incidents/" + id(2) + "/snooze", body: `{"duration":"30 minutes"}`, code: 400, errType: "bad_data",
+				err: `"duration": unknown unit " minutes" in duration "30 minutes"`},
+			{name: "snooze too short", method: "POST", path: "/api/v1/incidents/" + id(2) + "/snooze", body: `{"duration":"10s"}`, code: 400, errType: "bad_data",
+				err: `"duration" must be between 1m and 30d, got 10s`},
+			{name: "snooze trailing data", method: "POST", path: "/api/v1/incidents/" + id(2) + "/snooze", body: `{"duration":"1h"} {}`, code: 400, errType: "bad_data",
+				err: `invalid JSON body: trailing data after the JSON value`},
+			{name: "snooze unknown", method: "POST", path: "/api/v1/incidents/INC-1999-0001/snooze", body: `{"duration":"1h"}`, code: 404, errType: "not_found",
+				err: "incident not found: INC-1999-0001"},
+			{name: "snooze", method: "POST", path: "/api/v1/incidents/" + id(2) + "/snooze", body: `{"actor":"bob","duration":"1h30m"}`, code: 200,
+				check: func(t *testing.T, d json.RawMessage) {
+					var inc incident.Incident
+					require.NoError(t, json.Unmarshal(d, &inc))
+					require.NotNil(t, inc.SnoozedUntil)
+					require.WithinDuration(t, time.Now().Add(90*time.Minute), *inc.SnoozedUntil, 10*time.Second)
+					require.Equal(t, incident.StatusAcknowledged, inc.Status)
+				}},
 			{name: "ack", method: "POST", path: "/api/v1/incidents/" + id(1) + "/ack", body: `{"actor":"alice"}`, code: 200},
 			{name: "ack again", method: "POST", path: "/api/v1/incidents/" + id(1) + "/ack", body: `{"actor":"alice"}`, code: 409, errType: "conflict",
 				err: "cannot acknowledge incident " + id(1) + ": it is acknowledged, only a triggered incident can be acknowledged"},

@@ -56,6 +56,8 @@ type Options struct {
 	// Recent is how far back from End the rules that read other rules are
 	// backfilled (the 5m rate recordings cover all the data). Default 2h.
 	Recent time.Duration
+	// Args are extra Prometheus flags (e.g. --web.enable-admin-api).
+	Args []string
 }
 
 // Server is the running Prometheus.
@@ -114,7 +116,7 @@ func Start(t *testing.T, o Options) *Server {
 	}
 	levels := levelsOf(t, recs)
 
-	args := []string{"--storage.tsdb.retention.time=1000d"}
+	args := append([]string{"--storage.tsdb.retention.time=1000d"}, o.Args...)
 	prom := testutil.StartPrometheus(t, testutil.PrometheusOptions{Config: "global: {}\n", DataDir: data, Args: args})
 	backfill := func(name string, rules []rulefmt.Rule, from time.Time) {
 		if len(rules) == 0 {
