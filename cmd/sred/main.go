@@ -103,7 +103,7 @@ func runMain(args []string) int {
 		}, func(error) { acancel() })
 	}
 	{
-		srv := &http.Server{Handler: sred.Mux, ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: sred.Handler(), ReadHeaderTimeout: 10 * time.Second}
 		g.Add(func() error {
 			if err := web.ListenAndServe(srv, webConfig, logger); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("web server: %w", err)

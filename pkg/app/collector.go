@@ -31,15 +31,22 @@ var collectorRollupInterval = 15 * time.Second
 type runbookAutomation struct{ db *store.DB }
 
 func (r runbookAutomation) AutomationRatios(ctx context.Context) (coverage, toil float64, ok bool, err error) {
+	coverage, _, toil, ok, err = r.AutomationRunRatios(ctx)
+	return coverage, toil, ok, err
+}
+
+// AutomationRunRatios adds the share of incidents where a runbook ran
+// (collector.AutomationRuns), exported as sre_automation_run_ratio.
+func (r runbookAutomation) AutomationRunRatios(ctx context.Context) (coverage, run, toil float64, ok bool, err error) {
 	now := time.Now()
 	c, err := runbook.AutomationCoverage(ctx, r.db, now.Add(-AutomationWindow), now.Add(time.Minute))
 	if err != nil {
-		return 0, 0, false, err
+		return 0, 0, 0, false, err
 	}
 	if c.Incidents == 0 {
-		return 0, 0, false, nil
+		return 0, 0, 0, false, nil
 	}
-	return c.MitigatedRatio(), c.ToilRatio(), true, nil
+	return c.MitigatedRatio(), c.RunRatio(), c.ToilRatio(), true, nil
 }
 
 // setupCollector registers the incident statistics collector and a

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,11 +28,14 @@ import (
 
 // TestMetricsScrape runs the whole sred in-process (its real mux and its
 // goroutines) on SQLite and on PostgreSQL, feeds it alerts through the
-// Alertmanager webhook, acknowledges and resolves the incidents and completes
-// post-mortems through the API at known times, and checks the values
-// /metrics exports, that the background rollup folds changes in without a
-// scrape, that promtool accepts the exposition and that every sre_ metric in
-// it is in the catalogue (docs/metrics.md) with its type.
+// Alertmanager webhook (one delivery twice), lets the escalation engine page
+// through a real webhook channel, acknowledges and resolves the incidents and
+// completes post-mortems through the API at known times, and checks the
+// values /metrics exports (incident statistics, escalation steps, webhook
+// deliveries, request durations by route, collector query durations), that
+// the background rollup folds changes in without a scrape, that promtool
+// accepts the exposition and that every sre_ metric in it is in the
+// catalogue (docs/metrics.md) with its type.
 func TestMetricsScrape(t *testing.T) {
 	// The background rollup runs every 100ms instead of every 15s.
 	defer func(d time.Duration) { collectorRollupInterval = d }(collectorRollupInterval)
@@ -46,7 +50,24 @@ func testMetricsScrape(t *testing.T, backend string) {
 	var clock atomic.Int64 // minutes after base
 	now := func() time.Time { return base.Add(time.Duration(clock.Load()) * time.Minute) }
 	at := func(minutes int64) { clock.Store(minutes) }
-	a, srv := runApp(t, backend, "{}\n", func(a *App) { a.Incidents.Now = now })
+	sink := &hookSink{t: t, secret: "s3cret"}
+	hooks := httptest.NewServer(sink)
+	t.Cleanup(hooks.Close)
+	// Incidents of api page alice through the webhook channel; web has no
+	// escalation policy.
+	a, srv := runApp(t, backend, fmt.Sprintf(`
+escalation:
+  policies:
+    - name: api
+      matchers: ['service="api"']
+      levels:
+        - {after: 0m, users: [alice], channels: [webhook]}
+oncall:
+  users:
+    - {name: alice, email: alice@example.com}
+notifications:
+  webhook: {url: %s, secret: s3cret}
+`, hooks.URL), func(a *App) { a.Incidents.Now = now })
 
 	post := func(path string, body any) {
 		t.Helper()
@@ -59,15 +80,16 @@ func testMetricsScrape(t *testing.T, backend string) {
 		require.Less(t, resp.StatusCode, 300, "POST %s: %s", path, out)
 	}
 	// open sends a firing alert that started `ago` before now and returns
-	// the incident it opened.
+	// the incident it opened; lastDelivery keeps the delivery.
 	n := 0
+	var lastDelivery map[string]any
 	open := func(service, severity string, ago time.Duration) string {
 		t.Helper()
 		n++
 		name := fmt.Sprintf("Down%d", n)
 		key := fmt.Sprintf(`{}:{alertname=%q}`, name)
 		lbl := map[string]string{"alertname": name, "service": service, "severity": severity}
-		post(receiver.Path, map[string]any{
+		lastDelivery = map[string]any{
 			"version": "4", "groupKey": key, "status": "firing", "receiver": "sred",
 			"groupLabels": map[string]string{"alertname": name}, "commonLabels": lbl,
 			"alerts": []map[string]any{{
@@ -75,7 +97,8 @@ func testMetricsScrape(t *testing.T, backend string) {
 				"startsAt": now().Add(-ago).Format(time.RFC3339Nano), "endsAt": "0001-01-01T00:00:00Z",
 				"fingerprint": fmt.Sprintf("%016x", n),
 			}},
-		})
+		}
+		post(receiver.Path, lastDelivery)
 		var got struct {
 			Data struct {
 				Incidents []struct {
@@ -97,6 +120,12 @@ func testMetricsScrape(t *testing.T, backend string) {
 		return ""
 	}
 	actor := map[string]string{"actor": "alice"}
+	// paged waits until the escalation engine paged alice for an incident
+	// (before it is acknowledged, which would stop its escalation).
+	paged := func(id string) {
+		t.Helper()
+		waitFor(t, func() bool { return len(sink.find(id)) > 0 }, "the escalation engine did not page for "+id)
+	}
 	ack := func(id string) { post("/api/v1/incidents/"+id+"/ack", actor) }
 	resolve := func(id string) {
 		post("/api/v1/incidents/"+id+"/resolve", map[string]string{"actor": "alice", "note": "fixed"})
@@ -108,6 +137,8 @@ func testMetricsScrape(t *testing.T, backend string) {
 	// detected two minutes before.
 	at(0)
 	c0 := open("api", "critical", time.Minute)
+	post(receiver.Path, lastDelivery) // Alertmanager retried: a duplicate
+	paged(c0)
 	at(2)
 	ack(c0) // 120s
 	at(10)
@@ -120,6 +151,7 @@ func testMetricsScrape(t *testing.T, backend string) {
 	resolve(h) // 1200s
 	at(60)
 	c1 := open("api", "critical", time.Minute)
+	paged(c1)
 	at(65)
 	ack(c1) // 300s
 	at(75)
@@ -128,6 +160,7 @@ func testMetricsScrape(t *testing.T, backend string) {
 	postmortem(c0)
 	at(120)
 	c2 := open("api", "critical", time.Minute)
+	paged(c2)
 	at(130)
 	ack(c2) // 600s
 
@@ -190,8 +223,45 @@ func testMetricsScrape(t *testing.T, backend string) {
 	require.Equal(t, 1.0, value("sre_incident_postmortems_completed_total", apiCrit))
 	require.Equal(t, 0.5, value("sre_incident_postmortem_completion_ratio", map[string]string{"severity": "CRITICAL"}))
 	require.Equal(t, 0.0, value("sre_incident_postmortem_completion_ratio", map[string]string{"severity": "HIGH"}))
+	// Escalation: each api incident paged its only level; web has no policy.
+	require.Equal(t, 3.0, value("sre_escalation_steps_total", map[string]string{"severity": "CRITICAL", "outcome": "paged"}))
+	require.Equal(t, 1.0, value("sre_escalation_steps_total", map[string]string{"severity": "HIGH", "outcome": "no_policy"}))
+	require.Len(t, mfs["sre_escalation_steps_total"].GetMetric(), 2)
+	// Webhook: four deliveries opened incidents, the retry changed nothing.
+	require.Equal(t, 4.0, value("sre_webhook_deliveries_total", map[string]string{"outcome": "changed"}))
+	require.Equal(t, 1.0, value("sre_webhook_deliveries_total", map[string]string{"outcome": "duplicate"}))
+	require.Len(t, mfs["sre_webhook_deliveries_total"].GetMetric(), 2, "no delivery failed")
+	require.Equal(t, 1.0, value("sre_webhook_duplicate_deliveries_total", nil))
+	// Request durations by route pattern, never by raw path.
+	for _, tc := range []struct {
+		handler, method, code string
+		count                 uint64
+	}{
+		{receiver.Path, "post", "200", 5},
+		{"/api/v1/incidents/{id}/ack", "post", "200", 4},
+		{"/api/v1/incidents/{id}/resolve", "post", "200", 3},
+		{"/api/v1/incidents/{id}/postmortem/complete", "post", "200", 1},
+		{"/api/v1/incidents", "get", "200", 4},
+	} {
+		h := series(t, mfs, "sre_http_request_duration_seconds", map[string]string{"handler": tc.handler, "method": tc.method, "code": tc.code})
+		require.Equal(t, tc.count, h.GetHistogram().GetSampleCount(), "%+v", tc)
+	}
+	for _, m := range mfs["sre_http_request_duration_seconds"].GetMetric() {
+		require.NotContains(t, label(m, "handler"), c0, "a raw path became a handler label")
+	}
+	// Store query durations of each collector part: this scrape's at least.
+	for _, part := range []string{"rollup", "open", "aggregates", "automation"} {
+		h := series(t, mfs, "sre_collector_query_duration_seconds", map[string]string{"collector": part})
+		require.GreaterOrEqual(t, h.GetHistogram().GetSampleCount(), uint64(1), part)
+	}
 	checkCollectorParts(t, mfs)
 	checkCatalogue(t, mfs, body)
+
+	// Requests that match no route share one label value.
+	resp, err := http.Get(srv.URL + "/no/such/" + c0)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 
 	// Changes without a scrape: the background rollup folds them into the
 	// aggregate tables by itself. (Each change has its own time: the rollup
@@ -231,8 +301,29 @@ func testMetricsScrape(t *testing.T, backend string) {
 	require.Equal(t, 1.0, value("sre_incident_postmortems_completed_total", webHigh))
 	require.InDelta(t, 2.0/3, value("sre_incident_postmortem_completion_ratio", map[string]string{"severity": "CRITICAL"}), 1e-15)
 	require.Equal(t, 1.0, value("sre_incident_postmortem_completion_ratio", map[string]string{"severity": "HIGH"}))
+	unmatched := series(t, mfs, "sre_http_request_duration_seconds", map[string]string{"handler": "unmatched", "method": "get", "code": "404"})
+	require.Equal(t, uint64(1), unmatched.GetHistogram().GetSampleCount())
 	checkCollectorParts(t, mfs)
 	checkCatalogue(t, mfs, body)
+}
+
+// series returns the series of family name with these label values (among
+// others), failing when there is none.
+func series(t *testing.T, mfs map[string]*dto.MetricFamily, name string, lbl map[string]string) *dto.Metric {
+	t.Helper()
+	mf := mfs[name]
+	require.NotNil(t, mf, "%s missing from /metrics", name)
+next:
+	for _, m := range mf.GetMetric() {
+		for k, v := range lbl {
+			if label(m, k) != v {
+				continue next
+			}
+		}
+		return m
+	}
+	t.Fatalf("%s has no series %v", name, lbl)
+	return nil
 }
 
 // checkCollectorParts fails when a part of the store collector failed.

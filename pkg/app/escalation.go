@@ -74,6 +74,8 @@ func setupEscalation(_ context.Context, a *App) error {
 		Logger: logger, Timeline: a.Incidents, Registerer: a.Registry,
 	})
 	engines.Store(a, engine)
+	// A runtime override or swap re-plans the handoffs of running escalations.
+	dir.OnChange(engine.SchedulesChanged)
 	a.AddHook(engine)
 	worker := jobs.NewWorker(a.DB, escalation.Queue, engine.Handle, nil, logger, a.Registry)
 	sender := notify.NewSender(a.DB, &cfg.Notifications, nil, a.Incidents, a.Logger.With("component", "notify"), a.Registry)
@@ -82,13 +84,21 @@ func setupEscalation(_ context.Context, a *App) error {
 	a.Registry.MustRegister(oncall.NewCollector(dir, nil))
 	oncall.NewAPI(dir, nil, a.Logger.With("component", "oncall")).Register(a.Mux)
 	(&escalation.API{Engine: engine, Acks: a.Incidents}).Register(a.Mux)
-	a.OnReload(func(_ context.Context, cfg *config.Config) error {
+	a.OnReload(func(ctx context.Context, cfg *config.Config) error {
 		if err := a.checkEscalation(cfg); err != nil {
 			return err
 		}
 		dir.SetConfig(&cfg.OnCall)
 		engine.SetConfig(&cfg.Escalation, &cfg.Notifications, cfg.Global.ExternalURL)
 		sender.SetConfig(&cfg.Notifications)
+		// Rotations may have changed: re-plan the handoffs of running escalations.
+		var schedules []string
+		for _, s := range cfg.OnCall.Schedules {
+			schedules = append(schedules, s.Name)
+		}
+		if err := engine.RecheckHandoffs(ctx, schedules); err != nil {
+			logger.Warn("re-plan shift handoffs after reload", "err", err)
+		}
 		return nil
 	})
 	return nil

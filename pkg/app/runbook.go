@@ -12,7 +12,6 @@ import (
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/rootuip/sre/pkg/config"
 	"github.com/rootuip/sre/pkg/escalation"
@@ -104,11 +103,6 @@ func setupRunbook(_ context.Context, a *App) error {
 	if err := prom.set(cfg.Prometheus); err != nil {
 		return err
 	}
-	kubeCfg := func() runbook.KubernetesConfig {
-		k := a.Config().Runbooks.Kubernetes
-		k.Kubeconfig = a.Config().ResolvePath(k.Kubeconfig)
-		return k
-	}
 	logger := a.Logger.With("component", "runbook")
 	engine, err := runbook.New(runbook.Options{
 		DB:         a.DB,
@@ -116,11 +110,11 @@ func setupRunbook(_ context.Context, a *App) error {
 		Escalator:  runbookEscalator{a},
 		Notifier:   runbookEscalator{a},
 		Prometheus: prom,
-		Kubernetes: func() (kubernetes.Interface, error) { return runbook.NewKubernetesClient(kubeCfg()) },
+		Kubernetes: runbook.NewKubernetesClient,
 		Bus:        a.Bus,
 		Logger:     logger,
 		Registerer: a.Registry,
-	}, cfg.Runbooks, set)
+	}, runbookConfig(cfg), set)
 	if err != nil {
 		return err
 	}
@@ -136,7 +130,16 @@ func setupRunbook(_ context.Context, a *App) error {
 		if err := prom.set(cfg.Prometheus); err != nil {
 			return err
 		}
-		return engine.Update(cfg.Runbooks, set)
+		// A changed kubernetes section makes the engine build a new client.
+		return engine.Update(runbookConfig(cfg), set)
 	})
 	return nil
+}
+
+// runbookConfig is the runbooks section with its kubeconfig path resolved
+// against the directory of sred.yml.
+func runbookConfig(cfg *config.Config) runbook.Config {
+	rc := cfg.Runbooks
+	rc.Kubernetes.Kubeconfig = cfg.ResolvePath(rc.Kubernetes.Kubeconfig)
+	return rc
 }

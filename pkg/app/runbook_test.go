@@ -16,8 +16,10 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/dashboards"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/receiver"
@@ -408,4 +410,153 @@ func stepAuditOf(t *testing.T, run *runbook.Run, step string) runbook.AuditEntry
 	}
 	t.Fatalf("no audit entry for step %s: %+v", step, run.Audit)
 	return runbook.AuditEntry{}
+}
+
+// TestAutomationMetrics runs the wired sred on both backends: incidents
+// arrive through the Alertmanager webhook, a runbook verifies its fix on
+// one (mitigated by automation and resolved), another runbook fails on a
+// second incident that a responder then resolves by hand, a third incident
+// is resolved by hand without any runbook, a fourth only gets a dry-run and
+// a fifth stays open. /metrics must export the coverage, run and toil
+// ratios the test computes from those outcomes.
+func TestAutomationMetrics(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) { testAutomationMetrics(t, backend) })
+	}
+}
+
+func testAutomationMetrics(t *testing.T, backend string) {
+	rbDir := t.TempDir()
+	for name, src := range map[string]string{
+		"fix.yml": `
+name: fix
+matchers: ['alertname="Fixable"']
+resolve_on_verify: true
+steps:
+  - {name: act, exec: {command: [/bin/echo, fixing]}}
+  - {name: check, verify: true, exec: {command: [/bin/true]}}
+`,
+		"try.yml": `
+name: try
+matchers: ['alertname="Unfixable"']
+steps:
+  - {name: act, exec: {command: [/bin/false]}}
+`,
+		"rehearse.yml": `
+name: rehearse
+matchers: ['alertname="Rehearsed"']
+dry_run: true
+steps:
+  - {name: act, exec: {command: [/bin/echo, rehearsal]}}
+  - {name: check, verify: true, exec: {command: [/bin/true]}}
+`,
+	} {
+		require.NoError(t, os.WriteFile(filepath.Join(rbDir, name), []byte(src), 0o644))
+	}
+	a, srv := runApp(t, backend, fmt.Sprintf("runbooks:\n  files: [%q]\n  poll_interval: 50ms\n  lease_duration: 5s\n",
+		filepath.Join(rbDir, "*.yml")), nil)
+	ctx := context.Background()
+
+	post := func(path string, body any) {
+		t.Helper()
+		b, err := json.Marshal(body)
+		require.NoError(t, err)
+		resp, err := http.Post(srv.URL+path, "application/json", bytes.NewReader(b))
+		require.NoError(t, err)
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Less(t, resp.StatusCode, 300, "POST %s: %s", path, out)
+	}
+	n := 0
+	open := func(alertname string) string {
+		t.Helper()
+		n++
+		key := fmt.Sprintf(`{}:{alertname=%q}`, alertname)
+		lbl := map[string]string{"alertname": alertname, "service": "api", "severity": "high"}
+		post(receiver.Path, map[string]any{
+			"version": "4", "groupKey": key, "status": "firing", "receiver": "sred",
+			"groupLabels": map[string]string{"alertname": alertname}, "commonLabels": lbl,
+			"alerts": []map[string]any{{
+				"status": "firing", "labels": lbl, "annotations": map[string]string{"summary": alertname},
+				"startsAt": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano), "endsAt": "0001-01-01T00:00:00Z",
+				"fingerprint": fmt.Sprintf("%016x", n),
+			}},
+		})
+		var page incident.Page
+		apiGet(t, srv.URL+"/api/v1/incidents?limit=100", &page)
+		for _, inc := range page.Incidents {
+			if inc.GroupKey == key {
+				return inc.ID
+			}
+		}
+		t.Fatalf("no incident for %s", key)
+		return ""
+	}
+	resolveByHand := func(id string) {
+		post("/api/v1/incidents/"+id+"/resolve", map[string]string{"actor": "alice", "note": "fixed by hand"})
+	}
+
+	// What happens to each incident, and what each counts for.
+	type outcome struct{ ran, mitigated, resolved, byHand bool }
+	outcomes := map[string]outcome{}
+
+	fixed := open("Fixable")
+	run := waitAppRun(t, srv.URL, fixed, runbook.RunSucceeded, runbook.RunFailed)
+	require.Equal(t, runbook.RunSucceeded, run.Status, run.Reason)
+	require.True(t, run.Verified)
+	waitFor(t, func() bool {
+		inc, err := a.Incidents.Get(ctx, fixed)
+		require.NoError(t, err)
+		return inc.Status == incident.StatusResolved && inc.MitigatedBy == "automation"
+	}, "the verified run mitigates and resolves its incident")
+	outcomes[fixed] = outcome{ran: true, mitigated: true, resolved: true}
+
+	failed := open("Unfixable")
+	run = waitAppRun(t, srv.URL, failed, runbook.RunSucceeded, runbook.RunFailed)
+	require.Equal(t, runbook.RunFailed, run.Status)
+	resolveByHand(failed)
+	outcomes[failed] = outcome{ran: true, resolved: true, byHand: true}
+
+	manual := open("Manual")
+	resolveByHand(manual)
+	outcomes[manual] = outcome{resolved: true, byHand: true}
+
+	rehearsed := open("Rehearsed")
+	run = waitAppRun(t, srv.URL, rehearsed, runbook.RunSucceeded, runbook.RunFailed)
+	require.True(t, run.DryRun)
+	require.Equal(t, runbook.RunSucceeded, run.Status)
+	outcomes[rehearsed] = outcome{} // a dry-run neither runs nor mitigates
+
+	outcomes[open("StillOpen")] = outcome{}
+
+	var total, ran, mitigated, resolved, byHand float64
+	for _, o := range outcomes {
+		total++
+		for _, c := range []struct {
+			yes bool
+			n   *float64
+		}{{o.ran, &ran}, {o.mitigated, &mitigated}, {o.resolved, &resolved}, {o.byHand, &byHand}} {
+			if c.yes {
+				*c.n++
+			}
+		}
+	}
+	require.Equal(t, 5.0, total)
+	mfs, body := scrape(t, srv.URL)
+	for name, want := range map[string]float64{
+		"sre_automation_coverage_ratio": mitigated / total,
+		"sre_automation_run_ratio":      ran / total,
+		"sre_toil_ratio":                byHand / resolved,
+	} {
+		got, ok := metricValue(mfs, name, nil)
+		require.True(t, ok, "%s missing from /metrics:\n%s", name, body)
+		require.InDelta(t, want, got, 1e-12, name)
+		require.Equal(t, dto.MetricType_GAUGE, mfs[name].GetType(), name)
+	}
+	f, err := os.Open(filepath.Join(tu.RepoRoot(t), "docs", "metrics.md"))
+	require.NoError(t, err)
+	defer f.Close()
+	cat, err := dashboards.ParseCatalogue(f)
+	require.NoError(t, err)
+	require.Equal(t, "gauge", cat["sre_automation_run_ratio"], "docs/metrics.md catalogues the run ratio")
 }

@@ -42,7 +42,7 @@ func runApp(t *testing.T, backend, config string, prepare func(*App)) (*App, *ht
 	if prepare != nil {
 		prepare(a)
 	}
-	srv := httptest.NewServer(a.Mux)
+	srv := httptest.NewServer(a.Handler())
 	var wg sync.WaitGroup
 	for _, act := range a.Actors() {
 		wg.Add(1)

@@ -19,6 +19,63 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/slos", s.handleList)
 	mux.HandleFunc("GET /api/v1/slos/{service}/{slo}", s.handleDetail)
 	mux.HandleFunc("GET /api/v1/gate", s.handleGate)
+	mux.HandleFunc("GET /api/v1/services/{service}/events", s.handleTimeline)
+}
+
+// Timeline is the answer of GET /api/v1/services/{service}/events: one page
+// of the service's budget state changes, newest first.
+type Timeline struct {
+	Service string  `json:"service"`
+	Events  []Event `json:"events"`
+	// Next is the cursor of the next (older) page, passed as ?before=;
+	// empty on the last page.
+	Next string `json:"next,omitempty"`
+}
+
+// Page sizes of the timeline.
+const (
+	DefaultTimelineLimit = 100
+	MaxTimelineLimit     = 1000
+)
+
+func (s *Service) handleTimeline(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for k := range q {
+		if k != "limit" && k != "before" && k != "slo" {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown parameter %q (want limit, before or slo)", k))
+			return
+		}
+	}
+	limit := DefaultTimelineLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxTimelineLimit {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("limit must be an integer between 1 and %d, got %q", MaxTimelineLimit, v))
+			return
+		}
+		limit = n
+	}
+	if s.db == nil {
+		web.Error(w, http.StatusServiceUnavailable, "unavailable", errors.New("no store"))
+		return
+	}
+	service := r.PathValue("service")
+	evs, next, err := ListEventsPage(r.Context(), s.db, EventQuery{Service: service, SLO: q.Get("slo"), Limit: limit, Before: q.Get("before")})
+	switch {
+	case errors.Is(err, ErrBadCursor):
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	case err != nil:
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	// A service that has no SLO and never had a recorded state is unknown;
+	// one whose SLOs were removed keeps its history.
+	if len(evs) == 0 && q.Get("before") == "" && len(s.find(service, "")) == 0 {
+		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("service %q has no SLO: %w", service, ErrNotFound))
+		return
+	}
+	web.JSON(w, http.StatusOK, Timeline{Service: service, Events: evs, Next: next})
 }
 
 // SLOList is the answer of GET /api/v1/slos.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"regexp"
 	"time"
 
@@ -54,11 +55,27 @@ func NewProm(url string, hc commoncfg.HTTPClientConfig, timeout time.Duration) (
 	if err != nil {
 		return nil, fmt.Errorf("prometheus client: %w", err)
 	}
-	c, err := api.NewClient(api.Config{Address: url, RoundTripper: rt})
+	c, err := api.NewClient(api.Config{Address: url, RoundTripper: authCheck{rt}})
 	if err != nil {
 		return nil, fmt.Errorf("prometheus client: %w", err)
 	}
 	return &Prom{URL: url, API: v1.NewAPI(c), Timeout: timeout}, nil
+}
+
+// authCheck turns a 401 or 403 answer into an error that says what to fix:
+// the API client alone reports "client error: 401".
+type authCheck struct{ next http.RoundTripper }
+
+func (a authCheck) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := a.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		_ = resp.Body.Close()
+		return nil, fmt.Errorf("HTTP %s: Prometheus refused the credentials (check basic_auth, authorization or oauth2 in the prometheus section of sred.yml)", resp.Status)
+	}
+	return resp, nil
 }
 
 func (p *Prom) ctx(ctx context.Context) (context.Context, context.CancelFunc) {

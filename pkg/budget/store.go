@@ -3,7 +3,10 @@ package budget
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rootuip/sre/pkg/slo"
@@ -184,16 +187,69 @@ func nullFloat(v *float64) any {
 // ListEvents returns the budget timeline of a service (and SLO, if not
 // empty), newest first, at most limit entries.
 func ListEvents(ctx context.Context, db *store.DB, service, sloName string, limit int) ([]Event, error) {
-	q := `SELECT id, time_ms, service, slo, grp, from_state, to_state, remaining, message FROM budget_events WHERE service = $1`
-	args := []any{service}
-	if sloName != "" {
-		q += ` AND slo = $2`
-		args = append(args, sloName)
+	evs, _, err := ListEventsPage(ctx, db, EventQuery{Service: service, SLO: sloName, Limit: limit})
+	return evs, err
+}
+
+// EventQuery selects a page of a service's budget timeline.
+type EventQuery struct {
+	Service string
+	SLO     string // all SLOs when empty
+	Limit   int
+	// Before is the cursor of the previous page ("" for the first page).
+	Before string
+}
+
+// cursor is the position of an event in the timeline order (time, then id).
+type cursor struct {
+	ms int64
+	id int64
+}
+
+func (c cursor) String() string { return fmt.Sprintf("%d-%d", c.ms, c.id) }
+
+// ErrBadCursor is returned for a malformed page cursor.
+var ErrBadCursor = errors.New("invalid cursor")
+
+func parseCursor(s string) (cursor, error) {
+	var c cursor
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		return c, fmt.Errorf("%w %q", ErrBadCursor, s)
 	}
-	q += fmt.Sprintf(` ORDER BY time_ms DESC, id DESC LIMIT %d`, limit)
+	var err1, err2 error
+	c.ms, err1 = strconv.ParseInt(a, 10, 64)
+	c.id, err2 = strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || c.ms < 0 || c.id < 0 {
+		return c, fmt.Errorf("%w %q", ErrBadCursor, s)
+	}
+	return c, nil
+}
+
+// ListEventsPage returns one page of a service's budget timeline, newest
+// first, and the cursor of the next page ("" after the last one).
+func ListEventsPage(ctx context.Context, db *store.DB, eq EventQuery) ([]Event, string, error) {
+	if eq.Limit <= 0 {
+		eq.Limit = 100
+	}
+	q := `SELECT id, time_ms, service, slo, grp, from_state, to_state, remaining, message FROM budget_events WHERE service = $1`
+	args := []any{eq.Service}
+	if eq.SLO != "" {
+		args = append(args, eq.SLO)
+		q += fmt.Sprintf(` AND slo = $%d`, len(args))
+	}
+	if eq.Before != "" {
+		c, err := parseCursor(eq.Before)
+		if err != nil {
+			return nil, "", err
+		}
+		args = append(args, c.ms, c.id)
+		q += fmt.Sprintf(` AND (time_ms < $%d OR (time_ms = $%d AND id < $%d))`, len(args)-1, len(args)-1, len(args))
+	}
+	q += fmt.Sprintf(` ORDER BY time_ms DESC, id DESC LIMIT %d`, eq.Limit+1)
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list budget events: %w", err)
+		return nil, "", fmt.Errorf("list budget events: %w", err)
 	}
 	defer rows.Close()
 	out := []Event{}
@@ -206,7 +262,7 @@ func ListEvents(ctx context.Context, db *store.DB, service, sloName string, limi
 			rem  sql.NullFloat64
 		)
 		if err := rows.Scan(&e.ID, &ms, &e.Service, &e.SLO, &e.Group, &from, &to, &rem, &e.Message); err != nil {
-			return nil, fmt.Errorf("list budget events: %w", err)
+			return nil, "", fmt.Errorf("list budget events: %w", err)
 		}
 		e.Time = time.UnixMilli(ms).UTC()
 		e.From, e.To = slo.BudgetState(from), slo.BudgetState(to)
@@ -215,7 +271,16 @@ func ListEvents(ctx context.Context, db *store.DB, service, sloName string, limi
 		}
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list budget events: %w", err)
+	}
+	next := ""
+	if len(out) > eq.Limit {
+		out = out[:eq.Limit]
+		last := out[len(out)-1]
+		next = cursor{ms: last.Time.UnixMilli(), id: last.ID}.String()
+	}
+	return out, next, nil
 }
 
 // GateRecord is one recorded gate decision.

@@ -50,8 +50,16 @@ func summarizeConfig(env *Env, cfg *config.Config) {
 	fmt.Fprintf(env.Stdout, "  service labels: %v, severity label: %s (default %s), auto resolve: %t, flap window: %s\n",
 		cfg.Incidents.ServiceLabels, cfg.Incidents.SeverityLabel, cfg.Incidents.DefaultSeverity,
 		cfg.Incidents.AutoResolve, cfg.Incidents.FlapWindow)
+	if cfg.Incidents.AutoResolveAfter > 0 {
+		fmt.Fprintf(env.Stdout, "  auto resolve after %s without a delivery\n", cfg.Incidents.AutoResolveAfter)
+	}
 	if cfg.Alertmanager.URL != "" {
 		fmt.Fprintf(env.Stdout, "  alertmanager: %s\n", cfg.Alertmanager.URL)
+	}
+	if w := cfg.Alertmanager.Watchdog; w.Alertname != "" {
+		fmt.Fprintf(env.Stdout, "  watchdog: alert %s, timeout %s\n", w.Alertname, w.Timeout)
+	} else {
+		fmt.Fprintf(env.Stdout, "  watchdog: off\n")
 	}
 	if cfg.Prometheus.URL != "" {
 		fmt.Fprintf(env.Stdout, "  prometheus: %s\n", cfg.Prometheus.URL)

@@ -20,6 +20,9 @@ func TestCheckConfig(t *testing.T) {
 		{"good", []string{good}, 0, "Checking '" + good + "'\n  SUCCESS\n" +
 			"  incident IDs: INC-YYYY-NNNN, webhook auth: none, max body: 4194304 bytes\n" +
 			"  service labels: [service job], severity label: severity (default MEDIUM), auto resolve: true, flap window: 1h\n" +
+			"  auto resolve after 6h without a delivery\n" +
+			"  alertmanager: http://localhost:9093\n" +
+			"  watchdog: alert Watchdog, timeout 10m\n" +
 			"  prometheus: http://localhost:9090\n\n"},
 		{"example", []string{filepath.Join("..", "..", "examples", "sred.yml")}, 0, ""},
 		{"unknown field", []string{filepath.Join(fixtures, "unknown_field.bad.yml")}, 1,

@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,8 +19,9 @@ import (
 func init() {
 	registerCommand(51, func(app *kingpin.Application) map[string]func(*Env) error {
 		cmd := app.Command("escalation", "Escalation policies.")
-		sim := cmd.Command("simulate", "Dry run: show who would be paged when, and how, for a hypothetical alert (offline, from the config file).")
-		file := sim.Flag("config.file", "sred configuration file.").Default("sred.yml").String()
+		sim := cmd.Command("simulate", "Dry run: show who would be paged when, and how, for a hypothetical alert: offline from the config file, or from a running sred (--sred.url) with the overrides and maintenance windows stored there.")
+		file := sim.Flag("config.file", "sred configuration file (offline mode).").Default("sred.yml").String()
+		sredURL := sim.Flag("sred.url", "URL of a running sred: simulate there, with stored overrides and maintenance windows.").String()
 		labels := sim.Flag("label", "Alert label name=value (repeatable), e.g. --label service=api --label severity=critical.").Short('l').StringMap()
 		at := sim.Flag("at", "Trigger time (RFC 3339); default now.").String()
 		jsonOut := sim.Flag("json", "Print JSON.").Bool()
@@ -30,39 +34,82 @@ func init() {
 				}
 				start = t
 			}
-			cfg, err := config.LoadFile(*file)
-			if err != nil {
-				return &ExitError{Code: 1, Err: err}
-			}
-			sim, err := escalation.Simulate(&cfg.Escalation, &cfg.OnCall, &cfg.Notifications, *labels, start)
-			if err != nil {
-				return &ExitError{Code: 1, Err: err}
+			var sim *escalation.Simulation
+			if *sredURL != "" {
+				sim = &escalation.Simulation{}
+				body := map[string]any{"labels": *labels, "at": start}
+				if err := postJSON(strings.TrimSuffix(*sredURL, "/")+"/api/v1/escalation/simulate", body, sim); err != nil {
+					return err
+				}
+			} else {
+				cfg, err := config.LoadFile(*file)
+				if err != nil {
+					return &ExitError{Code: 1, Err: err}
+				}
+				if sim, err = escalation.Simulate(&cfg.Escalation, &cfg.OnCall, &cfg.Notifications, *labels, start); err != nil {
+					return &ExitError{Code: 1, Err: err}
+				}
 			}
 			if *jsonOut {
 				enc := json.NewEncoder(env.Stdout)
 				enc.SetIndent("", "  ")
 				return enc.Encode(sim)
 			}
-			if sim.Policy == "" {
-				fmt.Fprintf(env.Stdout, "No escalation policy matches %v: nobody would be paged.\n", *labels)
-				return nil
-			}
-			fmt.Fprintf(env.Stdout, "Policy %q, severity %s, triggered %s\n", sim.Policy, sim.Severity, start.Format(time.RFC3339))
-			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "AT\tAFTER\tLEVEL\tUSERS\tCHANNELS\tNOTES")
-			for _, s := range sim.Steps {
-				lvl := fmt.Sprint(s.Level)
-				if s.Cycle > 0 {
-					lvl = fmt.Sprintf("%d (repeat %d)", s.Level, s.Cycle)
-				}
-				notes := s.Notes
-				if len(s.Skipped) > 0 {
-					notes = append(notes, "not configured: "+strings.Join(s.Skipped, ", "))
-				}
-				fmt.Fprintf(tw, "%s\t+%s\t%s\t%s\t%s\t%s\n", s.At.Format("2006-01-02 15:04 MST"), s.At.Sub(start), lvl,
-					orDash(strings.Join(s.Users, ", ")), orDash(strings.Join(s.Channels, ", ")), strings.Join(notes, "; "))
-			}
-			return tw.Flush()
+			printSimulation(env.Stdout, sim, *labels)
+			return nil
 		}}
 	})
+}
+
+func printSimulation(w io.Writer, sim *escalation.Simulation, labels map[string]string) {
+	if sim.Policy == "" {
+		fmt.Fprintf(w, "No escalation policy matches %v: nobody would be paged.\n", labels)
+		return
+	}
+	start := sim.Start
+	fmt.Fprintf(w, "Policy %q, severity %s, triggered %s\n", sim.Policy, sim.Severity, start.Format(time.RFC3339))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "AT\tAFTER\tLEVEL\tUSERS\tCHANNELS\tNOTES")
+	for _, s := range sim.Steps {
+		lvl := fmt.Sprint(s.Level)
+		if s.Cycle > 0 {
+			lvl = fmt.Sprintf("%d (repeat %d)", s.Level, s.Cycle)
+		}
+		notes := s.Notes
+		if len(s.Skipped) > 0 {
+			notes = append(notes, "not configured: "+strings.Join(s.Skipped, ", "))
+		}
+		fmt.Fprintf(tw, "%s\t+%s\t%s\t%s\t%s\t%s\n", s.At.Format("2006-01-02 15:04 MST"), s.At.Sub(start), lvl,
+			orDash(strings.Join(s.Users, ", ")), orDash(strings.Join(s.Channels, ", ")), strings.Join(notes, "; "))
+	}
+	tw.Flush()
+	if sim.Offline {
+		fmt.Fprintln(w, "Offline: from the config file only; overrides and maintenance windows stored in sred are not included (use --sred.url).")
+	}
+}
+
+// postJSON POSTs body to a sred API URL and decodes its data envelope into out.
+func postJSON(u string, body, out any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	c := &http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Post(u, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return &ExitError{Code: 3, Err: fmt.Errorf("query sred: %w", err)}
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Status string          `json:"status"`
+		Data   json.RawMessage `json:"data"`
+		Error  string          `json:"error"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 32<<20)).Decode(&env); err != nil {
+		return &ExitError{Code: 3, Err: fmt.Errorf("query sred: %s: %w", resp.Status, err)}
+	}
+	if env.Status != "success" {
+		return &ExitError{Code: 1, Err: fmt.Errorf("sred: %s", env.Error)}
+	}
+	return json.Unmarshal(env.Data, out)
 }

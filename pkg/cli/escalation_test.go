@@ -2,12 +2,23 @@ package cli
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/config"
+	"github.com/rootuip/sre/pkg/escalation"
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/jobs"
+	"github.com/rootuip/sre/pkg/notify"
+	"github.com/rootuip/sre/pkg/oncall"
+	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
 )
 
@@ -26,6 +37,7 @@ AT                    AFTER     LEVEL         USERS       CHANNELS      NOTES
 2026-03-10 11:45 UTC  +3h45m0s  1 (repeat 1)  dan         email, slack  
 2026-03-10 12:00 UTC  +4h0m0s   2 (repeat 1)  tara        email, slack  
 2026-03-10 12:30 UTC  +4h30m0s  3 (repeat 1)  mia, chris  email, slack  
+Offline: from the config file only; overrides and maintenance windows stored in sred are not included (use --sred.url).
 `, out.String())
 
 	out.Reset()
@@ -41,4 +53,43 @@ api-secondary  api      backup   bob
 	require.Equal(t, 1, code)
 	require.Equal(t, "srectl: unknown service \"web\"\n", errb.String())
 	require.True(t, strings.HasPrefix(errb.String(), "srectl:"))
+}
+
+// TestEscalationSimulateOnline: with --sred.url the dry run runs in sred,
+// with the overrides and maintenance windows stored there.
+func TestEscalationSimulateOnline(t *testing.T) {
+	cfg, err := config.LoadFile(filepath.Join(testutil.RepoRoot(t), "examples", "sred.yml"))
+	require.NoError(t, err)
+	cfg.Notifications.SetBaseDir(cfg.BaseDir)
+	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, oncall.Migrations, notify.Migrations, escalation.Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		start := time.Date(2026, 3, 10, 8, 0, 0, 0, time.UTC)
+		dir := oncall.NewDirectory(db, &cfg.OnCall)
+		engine := escalation.NewEngine(db, &cfg.Escalation, dir, &cfg.Notifications, "", escalation.Options{Clock: jobs.NewManualClock(start), Registerer: prometheus.NewRegistry()})
+		require.NoError(t, dir.ReplaceOverrides(ctx, "api-primary", start.Add(-time.Hour), start.Add(time.Hour),
+			[]*oncall.Override{{User: "alice", Start: start.Add(-time.Hour), End: start.Add(time.Hour)}}, "bob", start))
+		_, err := engine.AddMaintenance(ctx, &escalation.MaintenanceWindow{Name: "deploy", Matchers: []string{`service="api"`}, Start: start, End: start.Add(20 * time.Minute)}, "bob")
+		require.NoError(t, err)
+		mux := http.NewServeMux()
+		(&escalation.API{Engine: engine}).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+
+		var out, errb bytes.Buffer
+		code := Main([]string{"escalation", "simulate", "--sred.url", srv.URL, "-l", "service=api", "-l", "severity=low", "--at", "2026-03-10T08:00:00Z"}, &out, &errb)
+		require.Equal(t, 0, code, errb.String())
+		lines := strings.Split(out.String(), "\n")
+		require.Equal(t, []string{
+			`Policy "api", severity LOW, triggered 2026-03-10T08:00:00Z`,
+			"AT                    AFTER     LEVEL         USERS       CHANNELS      NOTES",
+			`2026-03-10 08:20 UTC  +20m0s    0             alice       email, slack  maintenance window "deploy": deferred from 2026-03-10T08:00:00Z to its end`,
+			"2026-03-10 09:20 UTC  +1h20m0s  1             dan         email, slack  ",
+		}, lines[:4])
+		require.NotContains(t, out.String(), "Offline")
+
+		errb.Reset()
+		code = Main([]string{"escalation", "simulate", "--sred.url", srv.URL, "-l", "severity=urgent"}, &out, &errb)
+		require.Equal(t, 1, code)
+		require.Equal(t, "srectl: sred: unknown severity \"urgent\" (want one of CRITICAL, HIGH, MEDIUM, LOW)\n", errb.String())
+	})
 }

@@ -37,8 +37,9 @@ func TestValidate(t *testing.T) {
 		{"sloth and openslo", []string{filepath.Join(sloth, "sloth.yml"), filepath.Join(openslo, "openslo.yml")}, 0, "2 SLOs in 2 specs are valid\n", ""},
 		{"objective as a fraction", []string{filepath.Join(bad, "objective-fraction.yml")}, 1, "",
 			"srectl: " + filepath.Join(bad, "objective-fraction.yml") + ":6:16: slos[0].objective: objective 0.999 looks like a fraction; write it as a percentage (99.9)\n"},
-		{"label sets differ", []string{filepath.Join(bad, "label-sets-differ.yml")}, 1, "",
-			"srectl: " + filepath.Join(bad, "label-sets-differ.yml") + ":9:21: slos[0].sli.events.errorQuery: aggregates by (code) but totalQuery aggregates by (): the label sets differ, so error/total would match no series\n"},
+		{"groupBy label dropped", []string{filepath.Join(bad, "groupby-dropped.yml")}, 1, "",
+			"srectl: " + filepath.Join(bad, "groupby-dropped.yml") + ":10:21: slos[0].sli.events.errorQuery: result drops the groupBy label \"customer\" (aggregate by it)\n" +
+				filepath.Join(bad, "groupby-dropped.yml") + ":11:21: slos[0].sli.events.totalQuery: result drops the groupBy label \"customer\" (aggregate by it)\n"},
 		{"unknown field", []string{filepath.Join(bad, "unknown-field.yml")}, 1, "",
 			"srectl: " + filepath.Join(bad, "unknown-field.yml") + ":7:5: slos[0].target: unknown field \"target\" (known fields: name, objective, period, description, groupBy, labels, sli, alerting, budgetPolicy)\n"},
 		{"sloth objective as a fraction", []string{filepath.Join(sloth, "objective-fraction.yml")}, 1, "",

@@ -40,8 +40,10 @@ const (
 	MetricAutomated            = "sre_incidents_automated_total"
 	MetricAutomationCoverage   = "sre_automation_coverage_ratio"
 	MetricToil                 = "sre_toil_ratio"
+	MetricAutomationRun        = "sre_automation_run_ratio"
 	MetricScrapeDuration       = "sre_collector_scrape_duration_seconds"
 	MetricScrapeSuccess        = "sre_collector_scrape_success"
+	MetricQueryDuration        = "sre_collector_query_duration_seconds"
 )
 
 // DefaultBuckets are the upper bounds (seconds) of the duration histograms:
@@ -54,6 +56,14 @@ var DefaultBuckets = []float64{10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200,
 // to report yet (no incidents), in which case no sample is exported.
 type Automation interface {
 	AutomationRatios(ctx context.Context) (coverage, toil float64, ok bool, err error)
+}
+
+// AutomationRuns is an Automation source that also knows the share of
+// incidents where a runbook ran (mitigating or not); with one, the collector
+// exports sre_automation_run_ratio too, from the same single read.
+type AutomationRuns interface {
+	Automation
+	AutomationRunRatios(ctx context.Context) (coverage, run, toil float64, ok bool, err error)
 }
 
 // Options configure a Collector.
@@ -82,7 +92,11 @@ type Collector struct {
 
 	open, stored, mtbf, lastDetected, postmortems, pmRatio, automated *prometheus.Desc
 	coverage, toil, duration, success                                 *prometheus.Desc
+	automationRun                                                     *prometheus.Desc
 	histograms                                                        map[string]*prometheus.Desc
+	// queries times each part's store access, in scrapes and in the
+	// background rollup.
+	queries *prometheus.HistogramVec
 }
 
 // New returns a collector reading db, which must have incident.Migrations
@@ -129,12 +143,20 @@ func New(db *store.DB, opts Options, logger *slog.Logger) (*Collector, error) {
 			"Incidents mitigated by runbook automation (a runbook's verification passed).", ss, nil),
 		coverage: prometheus.NewDesc(MetricAutomationCoverage,
 			"Share of incidents handled by automation (target above 0.8).", nil, nil),
+		automationRun: prometheus.NewDesc(MetricAutomationRun,
+			"Share of incidents where a runbook ran (not in dry-run), whether or not it mitigated them.", nil, nil),
 		toil: prometheus.NewDesc(MetricToil,
 			"Share of incident work done by hand (target below 0.2).", nil, nil),
 		duration: prometheus.NewDesc(MetricScrapeDuration,
 			"Time a part of the store collector took in this scrape.", []string{"collector"}, nil),
 		success: prometheus.NewDesc(MetricScrapeSuccess,
 			"1 if a part of the store collector succeeded in this scrape, 0 if it failed.", []string{"collector"}, nil),
+		queries: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: MetricQueryDuration,
+			Help: "Time the store queries of a part of the collector took, in scrapes and background rollups.",
+			// 0.5ms to 8s.
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8),
+		}, []string{"collector"}),
 		histograms: map[string]*prometheus.Desc{
 			aggDetection: prometheus.NewDesc(MetricDetection,
 				"Detection time: from the first alert's start to the incident's creation.", ss, nil),
@@ -152,12 +174,13 @@ func New(db *store.DB, opts Options, logger *slog.Logger) (*Collector, error) {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.open, c.stored, c.mtbf, c.lastDetected, c.postmortems, c.pmRatio,
-		c.automated, c.coverage, c.toil, c.duration, c.success} {
+		c.automated, c.coverage, c.automationRun, c.toil, c.duration, c.success} {
 		ch <- d
 	}
 	for _, a := range histogramAggs {
 		ch <- c.histograms[a]
 	}
+	c.queries.Describe(ch)
 }
 
 // Collect implements prometheus.Collector. Each part reports its own
@@ -175,12 +198,18 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		return err
 	})
 	c.part(ctx, ch, "automation", func(ctx context.Context) error { return c.collectAutomation(ctx, ch, tot) })
+	c.queries.Collect(ch)
 }
 
 // Rollup brings the aggregate tables up to date; Collect does it too, so
 // calling it from a background loop (Run) only keeps scrapes short after
 // bursts of changes.
-func (c *Collector) Rollup(ctx context.Context) error { return c.rollup.run(ctx) }
+func (c *Collector) Rollup(ctx context.Context) error {
+	start := time.Now()
+	err := c.rollup.run(ctx)
+	c.queries.WithLabelValues("rollup").Observe(time.Since(start).Seconds())
+	return err
+}
 
 // Run calls Rollup every interval until ctx is done, logging failures.
 func (c *Collector) Run(ctx context.Context, interval time.Duration) error {
@@ -201,7 +230,9 @@ func (c *Collector) Run(ctx context.Context, interval time.Duration) error {
 func (c *Collector) part(ctx context.Context, ch chan<- prometheus.Metric, name string, fn func(context.Context) error) {
 	start := time.Now()
 	err := fn(ctx)
-	ch <- prometheus.MustNewConstMetric(c.duration, prometheus.GaugeValue, time.Since(start).Seconds(), name)
+	took := time.Since(start).Seconds()
+	c.queries.WithLabelValues(name).Observe(took)
+	ch <- prometheus.MustNewConstMetric(c.duration, prometheus.GaugeValue, took, name)
 	ok := 1.0
 	if err != nil {
 		ok = 0
@@ -244,14 +275,14 @@ type seriesKey struct{ service, severity string }
 // the automation ratios.
 func (c *Collector) collectAggregates(ctx context.Context, ch chan<- prometheus.Metric) (map[totalKey]total, error) {
 	tot := map[totalKey]total{}
-	rows, err := c.db.QueryContext(ctx, `SELECT metric, service, severity, n, sum_ms FROM collector_totals`)
+	rows, err := c.db.QueryContext(ctx, `SELECT metric, service, severity, n, sum_ms, created_ms FROM collector_totals`)
 	if err != nil {
 		return nil, fmt.Errorf("read totals: %w", err)
 	}
 	for rows.Next() {
 		var k totalKey
 		var t total
-		if err := rows.Scan(&k.agg, &k.service, &k.severity, &t.n, &t.sumMS); err != nil {
+		if err := rows.Scan(&k.agg, &k.service, &k.severity, &t.n, &t.sumMS, &t.createdMS); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read totals: %w", err)
 		}
@@ -327,7 +358,11 @@ func (c *Collector) collectAggregates(ctx context.Context, ch chan<- prometheus.
 				}
 				cum[b] = n
 			}
-			ch <- prometheus.MustNewConstHistogram(c.histograms[agg], uint64(t.n), float64(t.sumMS)/1000, cum, k.service, k.severity)
+			if ct, ok := t.created(); ok {
+				ch <- prometheus.MustNewConstHistogramWithCreatedTimestamp(c.histograms[agg], uint64(t.n), float64(t.sumMS)/1000, cum, ct, k.service, k.severity)
+			} else {
+				ch <- prometheus.MustNewConstHistogram(c.histograms[agg], uint64(t.n), float64(t.sumMS)/1000, cum, k.service, k.severity)
+			}
 		}
 	}
 	pmDone := map[string]int64{}
@@ -335,12 +370,12 @@ func (c *Collector) collectAggregates(ctx context.Context, ch chan<- prometheus.
 	for k, t := range tot {
 		switch k.agg {
 		case aggCreated:
-			ch <- prometheus.MustNewConstMetric(c.stored, prometheus.CounterValue, float64(t.n), k.service, k.severity)
+			ch <- t.counter(c.stored, k)
 		case aggPostmortem:
-			ch <- prometheus.MustNewConstMetric(c.postmortems, prometheus.CounterValue, float64(t.n), k.service, k.severity)
+			ch <- t.counter(c.postmortems, k)
 			pmDone[k.severity] += t.n
 		case aggAutomated:
-			ch <- prometheus.MustNewConstMetric(c.automated, prometheus.CounterValue, float64(t.n), k.service, k.severity)
+			ch <- t.counter(c.automated, k)
 		case aggResolve:
 			resolved[k.severity] += t.n
 		}
@@ -361,12 +396,40 @@ func (c *Collector) collectAggregates(ctx context.Context, ch chan<- prometheus.
 	return tot, nil
 }
 
+// created returns the created timestamp of the series of t, if it has one.
+func (t total) created() (time.Time, bool) {
+	if t.createdMS < 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(t.createdMS), true
+}
+
+// counter exports t as a counter with its created timestamp, so that
+// Prometheus (with created-timestamp-zero-ingestion) sees a new series start
+// from 0 and increase() counts its first event.
+func (t total) counter(desc *prometheus.Desc, k totalKey) prometheus.Metric {
+	if ct, ok := t.created(); ok {
+		return prometheus.MustNewConstMetricWithCreatedTimestamp(desc, prometheus.CounterValue, float64(t.n), ct, k.service, k.severity)
+	}
+	return prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(t.n), k.service, k.severity)
+}
+
 // collectAutomation exports coverage and toil, from the Automation source
 // when there is one, else from the incidents: coverage is the share of
 // incidents mitigated by automation, toil the share that needed a person.
 func (c *Collector) collectAutomation(ctx context.Context, ch chan<- prometheus.Metric, tot map[totalKey]total) error {
 	var coverage, toil float64
-	if c.opts.Automation != nil {
+	if ar, isRuns := c.opts.Automation.(AutomationRuns); isRuns {
+		cov, run, t, ok, err := ar.AutomationRunRatios(ctx)
+		if err != nil {
+			return fmt.Errorf("read automation ratios: %w", err)
+		}
+		if !ok {
+			return nil
+		}
+		coverage, toil = cov, t
+		ch <- prometheus.MustNewConstMetric(c.automationRun, prometheus.GaugeValue, run)
+	} else if c.opts.Automation != nil {
 		cov, t, ok, err := c.opts.Automation.AutomationRatios(ctx)
 		if err != nil {
 			return fmt.Errorf("read automation ratios: %w", err)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os/exec"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -419,6 +420,107 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("promtool check metrics: %v\n%s", err, out)
+		}
+	})
+}
+
+// createdTimestamps gathers c and returns the created timestamp of every
+// counter and histogram series of the incident statistics, keyed
+// "name{service,severity}" (zero time: the series has none).
+func createdTimestamps(t *testing.T, c prometheus.Collector) map[string]time.Time {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]time.Time{}
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "sre_incident") {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			ls := map[string]string{}
+			for _, l := range m.GetLabel() {
+				ls[l.GetName()] = l.GetValue()
+			}
+			key := fmt.Sprintf("%s{%s,%s}", mf.GetName(), ls["service"], ls["severity"])
+			switch {
+			case m.GetCounter() != nil:
+				out[key] = time.Time{}
+				if ct := m.GetCounter().GetCreatedTimestamp(); ct != nil {
+					out[key] = ct.AsTime()
+				}
+			case m.GetHistogram() != nil:
+				out[key] = time.Time{}
+				if ct := m.GetHistogram().GetCreatedTimestamp(); ct != nil {
+					out[key] = ct.AsTime()
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Every counter and histogram series carries the time just before the
+// first event it counted as its created timestamp, so that Prometheus can
+// store the 0 a new series starts from; it never moves afterwards, and
+// series counted before the timestamps were stored have none.
+func TestCreatedTimestamps(t *testing.T) {
+	sretest.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		for _, r := range knownIncidents() {
+			upsert(t, db, r)
+		}
+		c := newCollector(t, db, Options{})
+		ms := time.Millisecond
+		want := map[string]time.Time{
+			// INC-1 is the first api incident: created at t0, acknowledged
+			// 2m, resolved 10m, recovered 11m later, post-mortem after 2h.
+			MetricIncidentsStored + "{api,CRITICAL}":      t0.Add(-ms),
+			MetricDetection + "{api,CRITICAL}":            t0.Add(-ms),
+			MetricTimeToAcknowledge + "{api,CRITICAL}":    t0.Add(2*time.Minute - ms),
+			MetricTimeToResolve + "{api,CRITICAL}":        t0.Add(10*time.Minute - ms),
+			MetricTimeToRecover + "{api,CRITICAL}":        t0.Add(11*time.Minute - ms),
+			MetricPostmortemsCompleted + "{api,CRITICAL}": t0.Add(2*time.Hour - ms),
+			MetricIncidentsStored + "{db,HIGH}":           t0.Add(6*time.Hour - ms),
+			MetricDetection + "{db,HIGH}":                 t0.Add(6*time.Hour - ms),
+		}
+		got := createdTimestamps(t, c)
+		automated := got[MetricAutomated+"{api,CRITICAL}"]
+		delete(got, MetricAutomated+"{api,CRITICAL}")
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("created timestamps:\n got %v\nwant %v", got, want)
+		}
+		// The time of a mitigation is not stored: the update that recorded
+		// it stands in (upsert stamps rows with the current time).
+		if automated.IsZero() || time.Since(automated) > time.Minute {
+			t.Errorf("created timestamp of %s = %v, want the recent update of INC-1", MetricAutomated, automated)
+		}
+
+		// An earlier incident counted later does not move them; a new
+		// series gets its own.
+		upsert(t, db, row{id: "INC-0", service: "api", severity: "CRITICAL", status: "resolved",
+			detected: -2 * time.Hour, created: -2 * time.Hour, resolved: d(-time.Hour)})
+		upsert(t, db, row{id: "INC-5", service: "web", severity: "LOW", status: "triggered",
+			detected: 7 * time.Hour, created: 7 * time.Hour})
+		want[MetricIncidentsStored+"{web,LOW}"] = t0.Add(7*time.Hour - ms)
+		want[MetricDetection+"{web,LOW}"] = t0.Add(7*time.Hour - ms)
+		got = createdTimestamps(t, c)
+		delete(got, MetricAutomated+"{api,CRITICAL}")
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("created timestamps after more incidents:\n got %v\nwant %v", got, want)
+		}
+
+		// Rows counted before created timestamps were kept (-1) export none.
+		if _, err := db.Exec(`UPDATE collector_totals SET created_ms = -1 WHERE service = 'web'`); err != nil {
+			t.Fatal(err)
+		}
+		got = createdTimestamps(t, c)
+		for _, k := range []string{MetricIncidentsStored + "{web,LOW}", MetricDetection + "{web,LOW}"} {
+			if ct, ok := got[k]; !ok || !ct.IsZero() {
+				t.Errorf("%s: created timestamp %v (present %v), want none", k, ct, ok)
+			}
 		}
 	})
 }

@@ -181,7 +181,9 @@ type histKey struct {
 
 type totalKey struct{ agg, service, severity string }
 
-type total struct{ n, sumMS int64 }
+// total is a count and a sum; createdMS is the time (unix ms) just before
+// the earliest event counted in it, the created timestamp of the series.
+type total struct{ n, sumMS, createdMS int64 }
 
 type serviceAgg struct{ n, first, last int64 }
 
@@ -204,18 +206,23 @@ func (ru *rollup) apply(ctx context.Context, c cursor) ([]incidentRow, error) {
 		totals := map[totalKey]total{}
 		services := map[string]serviceAgg{}
 		var observed []incidentRow
-		observe := func(agg string, r *incidentRow, ms int64) {
+		// count adds an event that happened at (unix ms) to an aggregate.
+		count := func(agg string, r *incidentRow, at int64) *total {
+			k := totalKey{agg, r.service, r.severity}
+			t, ok := totals[k]
+			if !ok || at-1 < t.createdMS {
+				t.createdMS = at - 1
+			}
+			t.n++
+			totals[k] = t
+			return &t
+		}
+		observe := func(agg string, r *incidentRow, at, ms int64) {
 			ms = max(ms, 0)
 			hist[histKey{agg, r.service, r.severity, ru.bucketOf(ms)}]++
-			t := totals[totalKey{agg, r.service, r.severity}]
-			t.n++
+			t := count(agg, r, at)
 			t.sumMS += ms
-			totals[totalKey{agg, r.service, r.severity}] = t
-		}
-		count := func(agg string, r *incidentRow) {
-			t := totals[totalKey{agg, r.service, r.severity}]
-			t.n++
-			totals[totalKey{agg, r.service, r.severity}] = t
+			totals[totalKey{agg, r.service, r.severity}] = *t
 		}
 		for i := range rows {
 			r := &rows[i]
@@ -223,8 +230,8 @@ func (ru *rollup) apply(ctx context.Context, c cursor) ([]incidentRow, error) {
 				continue
 			}
 			if !r.seen {
-				count(aggCreated, r)
-				observe(aggDetection, r, r.created-r.detected)
+				count(aggCreated, r, r.created)
+				observe(aggDetection, r, r.created, r.created-r.detected)
 				s, ok := services[r.service]
 				if !ok {
 					s = serviceAgg{first: r.detected, last: r.detected}
@@ -234,23 +241,23 @@ func (ru *rollup) apply(ctx context.Context, c cursor) ([]incidentRow, error) {
 				services[r.service] = s
 			}
 			if r.acknowledged.Valid && !r.obsAck {
-				observe(aggAcknowledge, r, r.acknowledged.Int64-r.created)
+				observe(aggAcknowledge, r, r.acknowledged.Int64, r.acknowledged.Int64-r.created)
 				r.obsAck = true
 			}
 			if r.resolved.Valid && !r.obsResolve {
-				observe(aggResolve, r, r.resolved.Int64-r.created)
+				observe(aggResolve, r, r.resolved.Int64, r.resolved.Int64-r.created)
 				r.obsResolve = true
 			}
 			if r.recovered.Valid && !r.obsRecover {
-				observe(aggRecover, r, r.recovered.Int64-r.detected)
+				observe(aggRecover, r, r.recovered.Int64, r.recovered.Int64-r.detected)
 				r.obsRecover = true
 			}
 			if r.postmortem.Valid && !r.obsPM {
-				count(aggPostmortem, r)
+				count(aggPostmortem, r, r.postmortem.Int64)
 				r.obsPM = true
 			}
 			if r.mitigatedBy == "automation" && !r.obsAutomated {
-				count(aggAutomated, r)
+				count(aggAutomated, r, r.updated) // the mitigation's time is not stored; it is at or before the update
 				r.obsAutomated = true
 			}
 			observed = append(observed, *r)
@@ -394,13 +401,15 @@ func writeTotals(ctx context.Context, tx *sql.Tx, totals map[totalKey]total) err
 	})
 	vals := make([][]any, 0, len(keys))
 	for _, k := range keys {
-		vals = append(vals, []any{k.agg, k.service, k.severity, totals[k].n, totals[k].sumMS})
+		vals = append(vals, []any{k.agg, k.service, k.severity, totals[k].n, totals[k].sumMS, totals[k].createdMS})
 	}
+	// created_ms is set once, by the first rollup that counts in a series:
+	// it is the series' created timestamp, which must never move.
 	err := multiRowUpsert(ctx, tx,
-		`INSERT INTO collector_totals (metric, service, severity, n, sum_ms) VALUES `,
+		`INSERT INTO collector_totals (metric, service, severity, n, sum_ms, created_ms) VALUES `,
 		` ON CONFLICT (metric, service, severity) DO UPDATE SET n = collector_totals.n + excluded.n,
 			sum_ms = collector_totals.sum_ms + excluded.sum_ms`,
-		5, vals)
+		6, vals)
 	if err != nil {
 		return fmt.Errorf("update totals rollup: %w", err)
 	}

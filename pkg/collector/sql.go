@@ -65,4 +65,14 @@ CREATE TABLE collector_state (
 INSERT INTO collector_state (name, watermark, watermark_id) VALUES ('incidents', 0, '');
 `,
 	},
+	{
+		// The created timestamp (unix ms) of each counter and histogram
+		// series, so that Prometheus sees the first increase of a new
+		// series. Rows counted before this migration have none (-1): their
+		// counters did not start at the first event counted after it.
+		ID: "collector/0002_created",
+		SQLite: `
+ALTER TABLE collector_totals ADD COLUMN created_ms BIGINT NOT NULL DEFAULT -1;
+`,
+	},
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -14,15 +15,20 @@ import (
 
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/notify"
+	"github.com/rootuip/sre/pkg/reconcile"
 )
 
 // pageAlert is the alert rulegen names burn-rate pages with.
 const pageAlert = "SLOBurnRatePage"
 
+// level0User is the user of level 0 of policy "demo" (testdata/sred.yml.tmpl).
+const level0User = "alice"
+
 // Step timeouts. The slowest step is the page resolving: the failed
 // requests must leave the 5m base window of the SLO rules first.
 const (
 	timeoutHealthy         = 90 * time.Second
+	timeoutCluster         = time.Minute
 	timeoutFire            = 3 * time.Minute
 	timeoutDeliver         = time.Minute
 	timeoutNotify          = time.Minute
@@ -75,6 +81,27 @@ func runScenario(t *testing.T, sc scenario) {
 		}
 	}
 
+	// In HA, the two Alertmanagers must have formed their cluster before
+	// the page fires: otherwise each notifies on its own and the test would
+	// not exercise the deduplication of peers' notifications.
+	if len(s.ams) > 1 {
+		s.waitFor("Alertmanager cluster formed", timeoutCluster, func(ctx context.Context) (bool, string, error) {
+			var obs []string
+			formed := true
+			for i, am := range s.ams {
+				st, err := amClusterStatus(ctx, am)
+				if err != nil {
+					return false, "", err
+				}
+				obs = append(obs, fmt.Sprintf("am%d: %q with %d peer(s)", i, st.Cluster.Status, len(st.Cluster.Peers)))
+				if st.Cluster.Status != "ready" || len(st.Cluster.Peers) != len(s.ams) {
+					formed = false
+				}
+			}
+			return formed, strings.Join(obs, "; "), nil
+		})
+	}
+
 	// 2. Inject errors: every request fails.
 	if b, code, err := do(ctx, http.MethodPost, s.demo.URL+"/admin/errors?rate=1", nil); err != nil || code != http.StatusOK {
 		t.Fatalf("inject errors: %d %s %v", code, b, err)
@@ -84,14 +111,18 @@ func runScenario(t *testing.T, sc scenario) {
 	// 3. The burn-rate page fires in Prometheus.
 	var fired model.LabelSet
 	var activeAt time.Time
+	// lastFiring is the latest time Prometheus was asked for its alerts and
+	// answered that the page fires: the incident must resolve after it.
+	var lastFiring time.Time
 	s.waitFor("page fires in Prometheus", timeoutFire, func(ctx context.Context) (bool, string, error) {
+		asked := time.Now()
 		as, err := s.promAlerts(ctx, pageAlert)
 		if err != nil {
 			return false, "", err
 		}
 		for _, a := range as {
 			if a.State == "firing" {
-				fired, activeAt = a.Labels, a.ActiveAt
+				fired, activeAt, lastFiring = a.Labels, a.ActiveAt, asked
 				return true, fmt.Sprintf("%s value %s", a.Labels, a.Value), nil
 			}
 		}
@@ -105,22 +136,30 @@ func runScenario(t *testing.T, sc scenario) {
 	}
 
 	// 4. Every Alertmanager holds the alert (Prometheus sends to all of them).
-	s.waitFor("Alertmanager holds the page", timeoutDeliver, func(ctx context.Context) (bool, string, error) {
-		var obs []string
-		n := 0
+	// amActive[i] is the latest time Alertmanager i was asked and held the
+	// page as active (not yet ended): at least one Alertmanager must have
+	// resolved it before sred resolves the incident.
+	amActive := make([]time.Time, len(s.ams))
+	holding := func(ctx context.Context) (n int, obs []string, err error) {
 		for i, am := range s.ams {
+			asked := time.Now()
 			as, err := amAlerts(ctx, am, pageAlert)
 			if err != nil {
-				return false, "", err
+				return 0, nil, err
 			}
 			for _, a := range as {
-				if a.Status.State == "active" {
+				if a.Status.State == "active" && (a.EndsAt.IsZero() || a.EndsAt.After(asked)) {
 					n++
+					amActive[i] = asked
 					obs = append(obs, fmt.Sprintf("am%d: active since %s", i, a.StartsAt.UTC().Format(time.RFC3339)))
 				}
 			}
 		}
-		return n == len(s.ams), strings.Join(obs, "; "), nil
+		return n, obs, nil
+	}
+	s.waitFor("Alertmanager holds the page", timeoutDeliver, func(ctx context.Context) (bool, string, error) {
+		n, obs, err := holding(ctx)
+		return err == nil && n == len(s.ams), strings.Join(obs, "; "), err
 	})
 
 	// 5. sred opens one incident for the page.
@@ -141,7 +180,10 @@ func runScenario(t *testing.T, sc scenario) {
 			inc.ID, inc.Service, inc.Severity, inc.Labels, pageAlert)
 	}
 
-	// 6. Level 0 of the escalation policy is notified at the sink.
+	// 6. Level 0 of the escalation policy is notified at the sink. The
+	// webhook channel sends one message per level, not one per user, so the
+	// message has no user or address; its acknowledge link is signed for
+	// the user it pages, which must be level 0's user of policy "demo".
 	var paged time.Time
 	s.waitFor("level 0 notified", timeoutNotify, func(context.Context) (bool, string, error) {
 		msgs, bad := s.sink.messages()
@@ -150,8 +192,16 @@ func runScenario(t *testing.T, sc scenario) {
 		}
 		for _, m := range msgs {
 			if m.Msg.IncidentID == inc.ID && m.Msg.Level == 0 && m.Msg.Event == notify.EventTrigger {
+				claims, err := s.ackClaims(m.Msg.AckURL)
+				if err != nil {
+					return false, "", violationf("level-0 message %s: %v", m.key(), err)
+				}
+				if claims.User != level0User || claims.IncidentID != inc.ID {
+					return false, "", violationf("level-0 message %s pages %q for incident %q, want %q for %s",
+						m.key(), claims.User, claims.IncidentID, level0User, inc.ID)
+				}
 				paged = m.At
-				return true, fmt.Sprintf("%s: %q", m.key(), m.Msg.Subject), nil
+				return true, fmt.Sprintf("%s: %q, acknowledge link for %s", m.key(), m.Msg.Subject, claims.User), nil
 			}
 		}
 		return false, fmt.Sprintf("%d message(s), none for level 0 of %s", len(msgs), inc.ID), nil
@@ -177,13 +227,38 @@ func runScenario(t *testing.T, sc scenario) {
 	})
 
 	// 8. The page resolves in Prometheus once the errors left the windows.
+	// Meanwhile the incident stays open on every replica: each poll reads
+	// the incident first and Prometheus' alerts after, so an incident seen
+	// resolved while the page still fires resolved too early (the heal, the
+	// runbook or a timer must not resolve it; only the alert resolving does).
 	s.waitFor("page resolves in Prometheus", timeoutAlertResolved, func(ctx context.Context) (bool, string, error) {
+		var closed []string
+		for _, sred := range s.sreds {
+			got, err := s.incidentOn(ctx, sred, inc.ID)
+			if err != nil {
+				return false, "", err
+			}
+			if !got.Status.Open() {
+				closed = append(closed, fmt.Sprintf("%s on %s", got.Status, sred.Name))
+			}
+		}
+		asked := time.Now()
 		as, err := s.promAlerts(ctx, pageAlert)
 		if err != nil {
 			return false, "", err
 		}
+		if len(as) > 0 {
+			if len(closed) > 0 {
+				return false, "", violationf("incident %s is %s while Prometheus still fires the page %s",
+					inc.ID, strings.Join(closed, ", "), as[0].Labels)
+			}
+			lastFiring = asked
+		}
+		if _, _, err := holding(ctx); err != nil {
+			return false, "", err
+		}
 		burn, _ := s.query(ctx, `slo:burn_rate:ratio_rate5m{service="demo"}`)
-		return len(as) == 0, fmt.Sprintf("alerts %d, 5m burn rate %v", len(as), burn), nil
+		return len(as) == 0, fmt.Sprintf("alerts %d, 5m burn rate %v, incident open on every replica", len(as), burn), nil
 	})
 
 	// 9. Alertmanager delivers the resolve; sred resolves the incident.
@@ -198,9 +273,34 @@ func runScenario(t *testing.T, sc scenario) {
 	})
 	mttr := resolved.ResolvedAt.Sub(resolved.CreatedAt).Seconds()
 
+	// The resolution came from Alertmanager (its resolved delivery, or the
+	// reconciler finding the alert gone from Alertmanager), not from the
+	// runbook or a person: exactly one status entry of the timeline resolves
+	// the incident, with actor alertmanager or reconciler.
+	tl, err := s.timeline(ctx, s.sreds[0], inc.ID)
+	if err != nil {
+		t.Fatalf("timeline of %s: %v", inc.ID, err)
+	}
+	var resolving []incident.TimelineEntry
+	for _, e := range tl {
+		if e.Kind == "status" && e.Data["to"] == string(incident.StatusResolved) {
+			resolving = append(resolving, e)
+		}
+	}
+	switch {
+	case len(resolving) != 1:
+		t.Errorf("timeline of %s: %d entries resolve the incident, want 1: %+v", inc.ID, len(resolving), resolving)
+	case resolving[0].Actor != "alertmanager" && resolving[0].Actor != reconcile.Actor:
+		t.Errorf("timeline of %s: resolved by %q (%s), want alertmanager or %s", inc.ID, resolving[0].Actor, resolving[0].Message, reconcile.Actor)
+	default:
+		s.steps.mark("resolved by "+resolving[0].Actor, resolving[0].Message)
+	}
+
 	// The components' own timestamps tell the same story, in order:
 	// injection <= alert active <= incident detected <= created <= paged,
-	// created <= runbook finished < incident resolved.
+	// created <= runbook finished <= page last seen firing in Prometheus <=
+	// incident resolved; and some Alertmanager stopped holding the page
+	// before the incident resolved.
 	const slack = time.Second // Prometheus stamps alerts with its evaluation time
 	order := []struct {
 		name string
@@ -211,6 +311,7 @@ func runScenario(t *testing.T, sc scenario) {
 		{"incident detected (alert startsAt)", inc.DetectedAt},
 		{"incident created", inc.CreatedAt},
 		{"runbook run finished", *healed.FinishedAt},
+		{"page last seen firing in Prometheus", lastFiring},
 		{"incident resolved", *resolved.ResolvedAt},
 	}
 	for i := 1; i < len(order); i++ {
@@ -219,6 +320,11 @@ func runScenario(t *testing.T, sc scenario) {
 			t.Errorf("%s at %s is before %s at %s", order[i].name, order[i].at.UTC().Format(time.RFC3339Nano),
 				order[i-1].name, order[i-1].at.UTC().Format(time.RFC3339Nano))
 		}
+	}
+	firstEnded := slices.MinFunc(amActive, func(a, b time.Time) int { return a.Compare(b) })
+	if resolved.ResolvedAt.Truncate(time.Millisecond).Before(firstEnded.Truncate(time.Millisecond)) {
+		t.Errorf("incident resolved at %s, while every Alertmanager still held the page (the first one last seen holding it at %s)",
+			resolved.ResolvedAt.UTC().Format(time.RFC3339Nano), firstEnded.UTC().Format(time.RFC3339Nano))
 	}
 	if paged.Before(inc.CreatedAt) {
 		t.Errorf("level 0 paged at %s, before the incident was created at %s", paged, inc.CreatedAt)

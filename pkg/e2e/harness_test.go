@@ -141,6 +141,11 @@ func (s *stack) waitFor(name string, timeout time.Duration, check func(ctx conte
 		if err == nil && done {
 			return s.steps.mark(name, observed)
 		}
+		var broken violation
+		if errors.As(err, &broken) {
+			s.failed = name
+			s.t.Fatalf("while waiting for step %q: %v", name, err)
+		}
 		if observed != "" {
 			last = observed
 		}
@@ -152,6 +157,12 @@ func (s *stack) waitFor(name string, timeout time.Duration, check func(ctx conte
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// violation is an error a waitFor check returns when what it observed
+// breaks the scenario (not merely "not yet"): waitFor fails at once.
+type violation struct{ error }
+
+func violationf(format string, args ...any) error { return violation{fmt.Errorf(format, args...)} }
 
 // --- webhook sink -----------------------------------------------------------------
 
@@ -248,6 +259,7 @@ type stack struct {
 const (
 	webhookToken = "e2e-webhook-token"
 	sinkSecret   = "e2e-sink-secret"
+	ackSecret    = "e2e-ack-secret"
 )
 
 func render(t *testing.T, name string, data any) string {
@@ -349,6 +361,7 @@ func startStack(t *testing.T, sc scenario) *stack {
 			"Alertmanager": s.ams[i%len(s.ams)].URL,
 			"Sink":         s.sink.URL(),
 			"SinkSecret":   sinkSecret,
+			"AckSecret":    ackSecret,
 			"Runbooks":     runbooks,
 			"Demo":         demoURL,
 		})
@@ -449,11 +462,30 @@ func (s *stack) incidents(ctx context.Context, sred *testutil.Process) ([]incide
 }
 
 func (s *stack) incident(ctx context.Context, id string) (*incident.Incident, error) {
+	return s.incidentOn(ctx, s.sreds[0], id)
+}
+
+func (s *stack) incidentOn(ctx context.Context, sred *testutil.Process, id string) (*incident.Incident, error) {
 	var inc incident.Incident
-	if err := sredGet(ctx, s.sreds[0].URL, "/api/v1/incidents/"+url.PathEscape(id), &inc); err != nil {
+	if err := sredGet(ctx, sred.URL, "/api/v1/incidents/"+url.PathEscape(id), &inc); err != nil {
 		return nil, err
 	}
 	return &inc, nil
+}
+
+// ackClaims checks that u is an acknowledge link of one of the sred
+// replicas (<external_url>/ack/<token>) and returns the token's verified claims.
+func (s *stack) ackClaims(u string) (notify.AckClaims, error) {
+	for _, sred := range s.sreds {
+		if tok, ok := strings.CutPrefix(u, sred.URL+"/ack/"); ok {
+			c, err := notify.VerifyAck(ackSecret, tok, time.Now())
+			if err != nil {
+				return c, fmt.Errorf("acknowledge link %q: %w", u, err)
+			}
+			return c, nil
+		}
+	}
+	return notify.AckClaims{}, fmt.Errorf("acknowledge link %q is not <sred external_url>/ack/<token>", u)
 }
 
 // run is the part of a runbook run the test reads (GET /api/v1/runbooks/runs).
@@ -545,6 +577,36 @@ func amAlerts(ctx context.Context, am *testutil.Process, alertname string) ([]am
 	return out, json.Unmarshal(b, &out)
 }
 
+// amStatus is the part of Alertmanager's GET /api/v2/status the test reads.
+type amStatus struct {
+	Cluster struct {
+		Name   string `json:"name"`
+		Status string `json:"status"`
+		Peers  []struct {
+			Name    string `json:"name"`
+			Address string `json:"address"`
+		} `json:"peers"`
+	} `json:"cluster"`
+}
+
+func amClusterStatus(ctx context.Context, am *testutil.Process) (amStatus, error) {
+	var st amStatus
+	b, code, err := do(ctx, http.MethodGet, am.URL+"/api/v2/status", nil)
+	if err != nil {
+		return st, err
+	}
+	if code != http.StatusOK {
+		return st, fmt.Errorf("GET /api/v2/status: %d %s", code, b)
+	}
+	return st, json.Unmarshal(b, &st)
+}
+
+func (s *stack) timeline(ctx context.Context, sred *testutil.Process, id string) ([]incident.TimelineEntry, error) {
+	var tl []incident.TimelineEntry
+	err := sredGet(ctx, sred.URL, "/api/v1/incidents/"+url.PathEscape(id)+"/timeline", &tl)
+	return tl, err
+}
+
 // --- failure report -----------------------------------------------------------------
 
 // report gathers what every component says, for a failed run.
@@ -564,8 +626,8 @@ func (s *stack) report() string {
 		for _, inc := range incs {
 			fmt.Fprintf(&b, "  %s %s %s %s created %s resolved %v labels %v\n", inc.ID, inc.Status, inc.Severity, inc.Service,
 				inc.CreatedAt.UTC().Format(time.RFC3339Nano), inc.ResolvedAt, inc.Labels)
-			var tl []incident.TimelineEntry
-			if err := sredGet(ctx, sred.URL, "/api/v1/incidents/"+url.PathEscape(inc.ID)+"/timeline", &tl); err != nil {
+			tl, err := s.timeline(ctx, sred, inc.ID)
+			if err != nil {
 				fmt.Fprintf(&b, "    timeline error: %v\n", err)
 			}
 			for _, e := range tl {
@@ -604,6 +666,8 @@ func (s *stack) report() string {
 	}
 
 	for i, am := range s.ams {
+		st, err := amClusterStatus(ctx, am)
+		fmt.Fprintf(&b, "--- alertmanager-%d cluster: %q, %d peer(s) %v ---\n", i, st.Cluster.Status, len(st.Cluster.Peers), errOrNil(err))
 		fmt.Fprintf(&b, "--- alertmanager-%d alerts (%s) ---\n", i, am.URL)
 		as, err := amAlerts(ctx, am, pageAlert)
 		if err != nil {

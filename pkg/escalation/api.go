@@ -145,8 +145,7 @@ func (a *API) simulate(w http.ResponseWriter, r *http.Request) {
 	if req.At != nil {
 		at = *req.At
 	}
-	cfg, nc, _ := a.Engine.config()
-	sim, err := Simulate(cfg, a.Engine.dir.Config(), nc, req.Labels, at)
+	sim, err := a.Engine.Simulate(r.Context(), req.Labels, at)
 	if err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return

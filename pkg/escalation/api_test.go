@@ -3,6 +3,7 @@ package escalation_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/notify"
+	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
 	"github.com/rootuip/sre/pkg/web"
@@ -153,7 +155,7 @@ func TestAPIStatusAndEscalate(t *testing.T) {
 		require.Equal(t, http.StatusAccepted, got.Code, got.Body)
 		require.Equal(t, map[string]any{"incident_id": id}, got.Env.Data)
 		a.tick(t)
-		require.Equal(t, []string{`Escalated now (customer report): level 1 (policy "default"): paging carol via sms, phone, push; level 2 at 10:45:00 UTC if not acknowledged`},
+		require.Equal(t, []string{`Escalated now (customer report): level 1 (policy "default"): paging carol via sms, phone (no push contact for carol); level 2 at 10:45:00 UTC if not acknowledged`},
 			a.timeline(t, id, "Escalated now"))
 
 		// A resolved incident has nothing to escalate.
@@ -333,5 +335,60 @@ func TestAckLinkExpired(t *testing.T) {
 		inc, err := a.svc.Get(context.Background(), id)
 		require.NoError(t, err)
 		require.Equal(t, incident.StatusTriggered, inc.Status)
+	})
+}
+
+// TestSimulateMatchesEngine: the API's dry run uses the overrides and
+// maintenance windows stored at runtime, and plans exactly what the engine
+// then does for a real incident.
+func TestSimulateMatchesEngine(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		a := newAPIRig(t, db)
+		// carol covers primary from 10:00 to 11:00; api is in maintenance 10:30-10:42.
+		require.NoError(t, a.dir.ReplaceOverrides(ctx, "primary", t0.Add(-30*time.Minute), t0.Add(30*time.Minute),
+			[]*oncall.Override{{User: "carol", Start: t0.Add(-30 * time.Minute), End: t0.Add(30 * time.Minute)}}, "bob", t0))
+		got := a.do(t, "POST", "/api/v1/escalation/maintenance", `{"name":"deploy","matchers":["service=\"api\""],"start":"2026-03-02T10:30:00Z","duration":"12m"}`)
+		require.Equal(t, http.StatusCreated, got.Code, got.Body)
+
+		got = a.do(t, "POST", "/api/v1/escalation/simulate", `{"labels":{"alertname":"APIDown","service":"api","severity":"high"},"at":"2026-03-02T10:30:00Z"}`)
+		require.Equal(t, http.StatusOK, got.Code, got.Body)
+		var sim escalation.Simulation
+		b, _ := json.Marshal(got.Env.Data)
+		require.NoError(t, json.Unmarshal(b, &sim))
+		require.False(t, sim.Offline)
+		var planned []string
+		for _, s := range sim.Steps {
+			planned = append(planned, fmt.Sprintf("%s level %d %s", s.At.UTC().Format("15:04"), s.Level, strings.Join(s.Users, ",")))
+		}
+		require.Equal(t, []string{"10:42 level 0 carol", "10:47 level 1 carol", "11:02 level 2 dave", "11:32 level 3 erin"}, planned)
+		require.Equal(t, []string{`maintenance window "deploy": deferred from 2026-03-02T10:30:00Z to its end`}, sim.Steps[0].Notes)
+
+		// The offline dry run knows neither the override nor the window.
+		off, err := escalation.Simulate(decode[escalation.Config](t, escalationYAML), a.dir.Config(), nil, map[string]string{"service": "api", "severity": "high"}, t0)
+		require.NoError(t, err)
+		require.True(t, off.Offline)
+		require.Equal(t, t0, off.Steps[0].At)
+		require.Equal(t, []string{"bob"}, off.Steps[0].Users)
+
+		id := a.open(t, "high")
+		for a.clock.Now().Before(t0.Add(2 * time.Hour)) {
+			a.tick(t)
+			a.clock.Advance(time.Minute)
+		}
+		tl, err := a.svc.Timeline(ctx, id)
+		require.NoError(t, err)
+		var done []string
+		for _, e := range tl {
+			if strings.HasPrefix(e.Message, "Escalation level") {
+				users := e.Data["users"].([]any)
+				var us []string
+				for _, u := range users {
+					us = append(us, u.(string))
+				}
+				done = append(done, fmt.Sprintf("%s level %v %s", e.Time.UTC().Format("15:04"), e.Data["level"], strings.Join(us, ",")))
+			}
+		}
+		require.Equal(t, planned, done, "the engine did what the dry run planned")
 	})
 }

@@ -326,11 +326,106 @@ func (c *Config) CheckRefs(oc *oncall.Config, nc *notify.Config) (warnings []str
 			use(l.Channels)
 		}
 	}
+	warnings = append(warnings, c.contactWarnings(oc, nc)...)
 	if c.AckReminder > 0 || slices.ContainsFunc(c.Policies, func(p *Policy) bool { return p.AckReminder != nil && *p.AckReminder > 0 }) {
 		use(c.AckReminderChannels)
 	}
 	sort.Strings(warnings)
 	return warnings, nil
+}
+
+// severities returns the severities an incident matched by p may have:
+// those allowed by p's matchers on the "severity" label.
+func (p *Policy) severities() []incident.Severity {
+	var out []incident.Severity
+	for _, sev := range incident.Severities {
+		ok := true
+		for _, m := range p.matchers {
+			if m.Name == "severity" && !m.Matches(string(sev)) {
+				ok = false
+			}
+		}
+		if ok {
+			out = append(out, sev)
+		}
+	}
+	return out
+}
+
+// levelUsers lists everyone a level may page: its users, every participant
+// of its schedules (layers and configured overrides) and its teams' members.
+func levelUsers(l *Level, oc *oncall.Config) []string {
+	var out []string
+	add := func(u string) {
+		if !slices.Contains(out, u) {
+			out = append(out, u)
+		}
+	}
+	for _, u := range l.Users {
+		add(u)
+	}
+	for _, name := range l.Schedules {
+		if s := oc.Schedule(name); s != nil {
+			for _, ly := range s.Layers {
+				for _, u := range ly.Users {
+					add(u)
+				}
+			}
+			for _, o := range s.Overrides {
+				add(o.User)
+			}
+		}
+	}
+	for _, name := range l.Teams {
+		if t := oc.Team(name); t != nil {
+			for _, u := range t.Members {
+				add(u)
+			}
+		}
+	}
+	return out
+}
+
+// contactWarnings reports users a policy may page on a per-user channel
+// (email, sms, phone, push) that is configured but for which they have no
+// contact: that channel would silently skip them.
+func (c *Config) contactWarnings(oc *oncall.Config, nc *notify.Config) []string {
+	var out []string
+	for _, p := range c.Policies {
+		sevs := p.severities()
+		for i, l := range p.Levels {
+			// channel -> severities that use it at this level
+			use := map[string][]string{}
+			var order []string
+			for _, sev := range sevs {
+				chs := l.Channels
+				if len(chs) == 0 && c.Severities[sev] != nil {
+					chs = c.Severities[sev].Channels
+				}
+				for _, ch := range chs {
+					if !notify.PerUser(ch) || (nc != nil && !nc.Configured(ch)) {
+						continue
+					}
+					if _, ok := use[ch]; !ok {
+						order = append(order, ch)
+					}
+					use[ch] = append(use[ch], string(sev))
+				}
+			}
+			for _, u := range levelUsers(l, oc) {
+				var missing []string
+				for _, ch := range order {
+					if contact(oc.User(u), ch) == "" {
+						missing = append(missing, fmt.Sprintf("%s (%s)", ch, strings.Join(use[ch], ", ")))
+					}
+				}
+				if len(missing) > 0 {
+					out = append(out, fmt.Sprintf("policy %q level %d: user %s has no contact for %s: those messages skip them", p.Name, i, u, strings.Join(missing, ", ")))
+				}
+			}
+		}
+	}
+	return out
 }
 
 // LabelSet is what policies and maintenance windows match: the incident's

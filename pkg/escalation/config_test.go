@@ -106,6 +106,12 @@ func TestGoodConfig(t *testing.T) {
 		"channel email is used by the escalation config but not configured in notifications",
 		"channel push is used by the escalation config but not configured in notifications",
 		"channel slack is used by the escalation config but not configured in notifications",
+		`policy "api" level 0: user alice has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
+		`policy "api" level 0: user bob has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
+		`policy "api" level 1: user alice has no contact for phone (CRITICAL, HIGH): those messages skip them`,
+		`policy "api" level 1: user bob has no contact for phone (CRITICAL, HIGH): those messages skip them`,
+		`policy "api" level 2: user tara has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
+		`policy "default" level 0: user tara has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
 	}, warnings)
 	// The severities not set keep the guide's defaults.
 	require.Equal(t, escalation.DefaultSeverities()[incident.SeverityLow], c.Severities[incident.SeverityLow])

@@ -620,7 +620,7 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 	if len(users) == 0 {
 		outcome = "no_targets"
 	}
-	sent, skipped, err := e.page(ctx, tx, st, p.Cycle, p.Level, users, lvl.Channels, now, next, "")
+	out, err := e.page(ctx, tx, st, p.Cycle, p.Level, users, lvl.Channels, now, next, "")
 	if err != nil {
 		return err
 	}
@@ -635,7 +635,7 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 	if len(users) == 0 {
 		msg += "nobody to page"
 	} else {
-		msg += fmt.Sprintf("paging %s via %s", strings.Join(users, ", "), strings.Join(sent, ", "))
+		msg += "paging " + out.describe(users)
 	}
 	if len(problems) > 0 {
 		msg += " (" + strings.Join(problems, "; ") + ")"
@@ -646,10 +646,8 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 			return err
 		}
 	}
-	data := map[string]any{"level": p.Level, "cycle": p.Cycle, "users": users, "channels": sent, "policy": st.frozen.Policy}
-	if len(skipped) > 0 {
-		data["unconfigured_channels"] = skipped
-	}
+	data := map[string]any{"level": p.Level, "cycle": p.Cycle, "users": users, "policy": st.frozen.Policy}
+	out.addTo(data)
 	if err := e.note(ctx, tx, id, now, msg, data); err != nil {
 		return err
 	}
@@ -673,9 +671,64 @@ func (e *Engine) scheduleHandoff(ctx context.Context, tx *sql.Tx, st *stateRow, 
 	return err
 }
 
+// SchedulesChanged re-plans the shift handoffs of the running escalations
+// that paged one of schedules (their overrides or rotations changed): a
+// handoff check is queued at now for each, which pages whoever is on call
+// now if they were not paged yet, then plans the next handoff with the
+// schedule as it is now. It runs inside the transaction of the change (an
+// oncall.ChangeHook).
+func (e *Engine) SchedulesChanged(ctx context.Context, tx *sql.Tx, schedules []string, now time.Time) error {
+	rows, err := tx.QueryContext(ctx, `SELECT incident_id FROM escalation_state WHERE state = $1 ORDER BY incident_id`, StateActive)
+	if err != nil {
+		return fmt.Errorf("running escalations: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("running escalations: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("running escalations: %w", err)
+	}
+	for _, id := range ids {
+		st, err := e.load(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if st == nil || st.state != StateActive {
+			continue
+		}
+		seen := map[string]bool{}
+		for lvl := 0; lvl <= st.level && lvl < len(st.frozen.Levels); lvl++ {
+			for _, s := range st.frozen.Levels[lvl].Schedules {
+				if seen[s] || !slices.Contains(schedules, s) {
+					continue
+				}
+				seen[s] = true
+				if _, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Key: fmt.Sprintf("%s/%d/handoff/%s/%d", id, st.epoch, s, jobs.Millis(now)),
+					Group: id, RunAt: now, Payload: job{Kind: "handoff", Incident: id, Epoch: st.epoch, Level: lvl, Schedule: s}}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// RecheckHandoffs runs SchedulesChanged in a transaction of its own, for a
+// configuration reload that may have changed rotations.
+func (e *Engine) RecheckHandoffs(ctx context.Context, schedules []string) error {
+	return e.db.InTx(ctx, func(tx *sql.Tx) error { return e.SchedulesChanged(ctx, tx, schedules, e.clock.Now()) })
+}
+
 func (e *Engine) handoff(ctx context.Context, tx *sql.Tx, st *stateRow, p job, now time.Time) error {
-	if p.Level >= len(st.frozen.Levels) {
-		return nil
+	if p.Level >= len(st.frozen.Levels) || e.dir.Config().Schedule(p.Schedule) == nil {
+		return nil // the schedule was removed by a reload: nothing to watch
 	}
 	u, err := e.dir.OnCall(ctx, tx, p.Schedule, now)
 	if err != nil {
@@ -688,13 +741,13 @@ func (e *Engine) handoff(ctx context.Context, tx *sql.Tx, st *stateRow, p job, n
 			return fmt.Errorf("handoff of %s: %w", st.snap.ID, err)
 		}
 		if n == 0 {
-			sent, _, err := e.page(ctx, tx, st, 0, p.Level, []string{u}, st.frozen.Levels[p.Level].Channels, now, time.Time{}, "handoff/"+p.Schedule)
+			out, err := e.page(ctx, tx, st, 0, p.Level, []string{u}, st.frozen.Levels[p.Level].Channels, now, time.Time{}, "handoff/"+p.Schedule)
 			if err != nil {
 				return err
 			}
 			e.steps.WithLabelValues(st.snap.Severity, "handoff").Inc()
-			if err := e.note(ctx, tx, st.snap.ID, now, fmt.Sprintf("Shift handoff on schedule %s during an unacknowledged escalation: paging the new on-call %s via %s", p.Schedule, u, strings.Join(sent, ", ")),
-				map[string]any{"schedule": p.Schedule, "user": u, "level": p.Level}); err != nil {
+			if err := e.note(ctx, tx, st.snap.ID, now, fmt.Sprintf("Shift handoff on schedule %s during an unacknowledged escalation: paging the new on-call %s", p.Schedule, out.describe([]string{u})),
+				out.addTo(map[string]any{"schedule": p.Schedule, "user": u, "level": p.Level})); err != nil {
 				return err
 			}
 		}
@@ -757,21 +810,17 @@ func (e *Engine) remind(ctx context.Context, tx *sql.Tx, st *stateRow, p job, no
 		next = at
 	}
 	actions := fmt.Sprintf("Reminder %d: acknowledged by %s %s ago and still not resolved", p.Count, p.User, now.Sub(ackAt).Round(time.Second))
-	sent, skipped, err := e.send(ctx, tx, st, pageSpec{level: st.level, users: users, channels: st.frozen.ReminderChannels, now: now, next: next,
+	out, err := e.send(ctx, tx, st, pageSpec{level: st.level, users: users, channels: st.frozen.ReminderChannels, now: now, next: next,
 		tag: fmt.Sprintf("reminder/%d/%d", jobs.Millis(ackAt), p.Count), event: notify.EventReminder, status: string(incident.StatusAcknowledged), actions: actions, record: false})
 	if err != nil {
 		return err
 	}
 	e.steps.WithLabelValues(st.snap.Severity, "reminded").Inc()
-	msg := fmt.Sprintf("Acknowledgement reminder %d: %s still open, reminding %s via %s", p.Count, st.snap.ID, strings.Join(users, ", "), strings.Join(sent, ", "))
-	if len(users) == 0 || len(sent) == 0 {
+	msg := fmt.Sprintf("Acknowledgement reminder %d: %s still open, reminding %s", p.Count, st.snap.ID, out.describe(users))
+	if len(users) == 0 || len(out.channels) == 0 {
 		msg = fmt.Sprintf("Acknowledgement reminder %d: nobody to remind (no user or no configured reminder channel)", p.Count)
 	}
-	data := map[string]any{"reminder": p.Count, "users": users, "channels": sent}
-	if len(skipped) > 0 {
-		data["unconfigured_channels"] = skipped
-	}
-	return e.note(ctx, tx, st.snap.ID, now, msg, data)
+	return e.note(ctx, tx, st.snap.ID, now, msg, out.addTo(map[string]any{"reminder": p.Count, "users": users}))
 }
 
 func (e *Engine) reescalate(ctx context.Context, tx *sql.Tx, st *stateRow, now time.Time) error {
@@ -790,8 +839,8 @@ func (e *Engine) reescalate(ctx context.Context, tx *sql.Tx, st *stateRow, now t
 }
 
 // page writes the outbox messages for users at one level and records who
-// was paged. It returns the channels used and the unconfigured ones skipped.
-func (e *Engine) page(ctx context.Context, tx *sql.Tx, st *stateRow, cycle, level int, users, channels []string, now, next time.Time, tag string) (sent, skipped []string, err error) {
+// was paged. It returns what was sent to whom.
+func (e *Engine) page(ctx context.Context, tx *sql.Tx, st *stateRow, cycle, level int, users, channels []string, now, next time.Time, tag string) (*sentSet, error) {
 	return e.send(ctx, tx, st, pageSpec{cycle: cycle, level: level, users: users, channels: channels, now: now, next: next, tag: tag,
 		event: notify.EventTrigger, status: "triggered", actions: fmt.Sprintf("Escalation level %d: paging %s", level, strings.Join(users, ", ")), record: true})
 }
@@ -808,8 +857,67 @@ type pageSpec struct {
 	record bool
 }
 
+// sentSet is what one page or reminder sent.
+type sentSet struct {
+	// channels has at least one message; skipped are not configured.
+	channels, skipped []string
+	// perUser lists the channels each user was reached on (chat and
+	// webhook channels count for every user); noContact the channels a
+	// user has no contact for.
+	perUser, noContact map[string][]string
+}
+
+// describe says who was reached how: "bob, alice via sms, push; carol via
+// sms (no push contact for carol)".
+func (s *sentSet) describe(users []string) string {
+	var groups []string
+	var members [][]string
+	for _, u := range users {
+		via := strings.Join(s.perUser[u], ", ")
+		i := slices.Index(groups, via)
+		if i < 0 {
+			groups, members = append(groups, via), append(members, nil)
+			i = len(groups) - 1
+		}
+		members[i] = append(members[i], u)
+	}
+	var parts []string
+	for i, via := range groups {
+		if via == "" {
+			parts = append(parts, strings.Join(members[i], ", ")+" (nothing sent)")
+			continue
+		}
+		parts = append(parts, strings.Join(members[i], ", ")+" via "+via)
+	}
+	out := strings.Join(parts, "; ")
+	var missing []string
+	for _, u := range users {
+		if chs := s.noContact[u]; len(chs) > 0 {
+			missing = append(missing, fmt.Sprintf("no %s contact for %s", strings.Join(chs, ", "), u))
+		}
+	}
+	if len(missing) > 0 {
+		out += " (" + strings.Join(missing, "; ") + ")"
+	}
+	return out
+}
+
+// addTo records the outcome in a timeline entry's data.
+func (s *sentSet) addTo(data map[string]any) map[string]any {
+	data["channels"] = s.channels
+	data["sent"] = s.perUser
+	if len(s.skipped) > 0 {
+		data["unconfigured_channels"] = s.skipped
+	}
+	if len(s.noContact) > 0 {
+		data["no_contact"] = s.noContact
+	}
+	return data
+}
+
 // send writes the outbox messages of one page or reminder.
-func (e *Engine) send(ctx context.Context, tx *sql.Tx, st *stateRow, ps pageSpec) (sent, skipped []string, err error) {
+func (e *Engine) send(ctx context.Context, tx *sql.Tx, st *stateRow, ps pageSpec) (*sentSet, error) {
+	out := &sentSet{perUser: map[string][]string{}, noContact: map[string][]string{}}
 	_, ncfg, ext := e.config()
 	oc := e.dir.Config()
 	id := st.snap.ID
@@ -828,7 +936,7 @@ func (e *Engine) send(ctx context.Context, tx *sql.Tx, st *stateRow, ps pageSpec
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO escalation_pages (incident_id, epoch, user_name, level, paged_at) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT DO NOTHING`, id, st.epoch, u, level, jobs.Millis(now)); err != nil {
-			return nil, nil, fmt.Errorf("record page of %s: %w", u, err)
+			return nil, fmt.Errorf("record page of %s: %w", u, err)
 		}
 	}
 	data := notify.TemplateData{ID: id, Title: st.snap.Title, Service: st.snap.Service, Severity: st.snap.Severity, Status: ps.status,
@@ -848,33 +956,43 @@ ON CONFLICT DO NOTHING`, id, st.epoch, u, level, jobs.Millis(now)); err != nil {
 	}
 	for _, ch := range channels {
 		if !ncfg.Configured(ch) {
-			skipped = append(skipped, ch)
+			out.skipped = append(out.skipped, ch)
 			continue
 		}
-		sent = append(sent, ch)
 		if notify.PerUser(ch) {
+			reached := false
 			for _, u := range users {
 				m, err := render(u)
 				if err != nil {
-					return nil, nil, err
+					return nil, err
 				}
 				m.Channel, m.To = ch, contact(oc.User(u), ch)
 				if m.To == "" {
-					continue // the user has no contact for this channel
+					out.noContact[u] = append(out.noContact[u], ch)
+					continue
 				}
 				if _, err := notify.Enqueue(ctx, tx, now, base+"/"+ch+"/"+u, m); err != nil {
-					return nil, nil, err
+					return nil, err
 				}
+				out.perUser[u] = append(out.perUser[u], ch)
+				reached = true
+			}
+			if reached {
+				out.channels = append(out.channels, ch)
 			}
 			continue
 		}
 		if len(users) == 0 {
 			continue
 		}
+		out.channels = append(out.channels, ch)
+		for _, u := range users {
+			out.perUser[u] = append(out.perUser[u], ch)
+		}
 		ackUser := users[0]
 		m, err := render(ackUser)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		m.Channel, m.User = ch, ""
 		for _, u := range users {
@@ -883,11 +1001,11 @@ ON CONFLICT DO NOTHING`, id, st.epoch, u, level, jobs.Millis(now)); err != nil {
 			}
 		}
 		if _, err := notify.Enqueue(ctx, tx, now, base+"/"+ch, m); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	sort.Strings(skipped)
-	return sent, skipped, nil
+	sort.Strings(out.skipped)
+	return out, nil
 }
 
 // mention is how a chat channel names a user in a message.

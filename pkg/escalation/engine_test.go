@@ -83,6 +83,7 @@ func newSink(t *testing.T) *sink {
 // rig is one sred process: incident service, escalation engine with its
 // worker, and the notification sender, all on one database.
 type rig struct {
+	dir    *oncall.Directory
 	db     *store.DB
 	clock  *jobs.ManualClock
 	svc    *incident.Service
@@ -101,6 +102,8 @@ func newRig(t *testing.T, db *store.DB, clock *jobs.ManualClock, escYAML string,
 	r.svc.Now = clock.Now
 	r.engine = escalation.NewEngine(db, decode[escalation.Config](t, escYAML), dir, ncfg, "https://sred.example.com",
 		escalation.Options{Clock: clock, Timeline: r.svc, Registerer: prometheus.NewRegistry()})
+	r.dir = dir
+	dir.OnChange(r.engine.SchedulesChanged)
 	r.worker = jobs.NewWorker(db, escalation.Queue, r.engine.Handle, clock, nil, prometheus.NewRegistry())
 	r.sender = notify.NewSender(db, ncfg, clock, r.svc, nil, prometheus.NewRegistry())
 	return r
@@ -179,25 +182,46 @@ func TestCriticalEscalatesUntilAcknowledged(t *testing.T) {
 		ctx := context.Background()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := jobs.NewManualClock(t0)
-		r := newRig(t, db, clock, escalationYAML, notifyConfig(t, sms, push, email, slack))
+		// Every CRITICAL channel is configured: SMS, phone and push through
+		// HTTP providers, email through a real SMTP server.
+		box := startMailbox(t)
+		ncfg := notifyConfig(t, sms, push, email, slack)
+		noTLS := false
+		ncfg.Email = &notify.EmailConfig{Smarthost: box.Addr, From: "sred@example.com", RequireTLS: &noTLS}
+		require.NoError(t, ncfg.Validate())
+		r := newRig(t, db, clock, escalationYAML, ncfg)
 		id := r.open(t, "critical")
 		r.tick(t)
-		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id), "level 0 (primary on call) at once over the CRITICAL channels")
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push", "bob/email"}, r.paged(t, id), "level 0 (primary on call) at once over the CRITICAL channels")
 		require.Equal(t, 2, sms.n)
+		require.Equal(t, 1, push.n)
+		mails := box.Mails()
+		require.Len(t, mails, 1)
+		require.Equal(t, "bob@example.com", mails[0].To)
+		require.Contains(t, mails[0].Data, "Subject: [CRITICAL] Incident "+id+": ")
+		require.Contains(t, mails[0].Data, "Incident: https://sred.example.com/incidents/"+id+"\r\n")
+		require.Contains(t, mails[0].Data, "Acknowledge: https://sred.example.com/ack/")
 
 		clock.Advance(15*time.Minute - time.Second)
 		r.tick(t)
-		require.Len(t, r.paged(t, id), 3, "level 1 waits 15 minutes")
+		require.Len(t, r.paged(t, id), 4, "level 1 waits 15 minutes")
 		clock.Advance(time.Second)
 		r.tick(t)
-		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push", "carol/sms", "carol/phone"}, r.paged(t, id))
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push", "bob/email", "carol/sms", "carol/phone", "carol/email"}, r.paged(t, id))
 		require.Equal(t, []string{
-			`Escalation level 0 (policy "default"): paging bob via sms, phone, push; level 1 at 10:45:00 UTC if not acknowledged`,
-			`Escalation level 1 (policy "default"): paging carol via sms, phone, push; level 2 at 11:00:00 UTC if not acknowledged`,
+			`Escalation level 0 (policy "default"): paging bob via sms, phone, push, email; level 1 at 10:45:00 UTC if not acknowledged`,
+			`Escalation level 1 (policy "default"): paging carol via sms, phone, email (no push contact for carol); level 2 at 11:00:00 UTC if not acknowledged`,
 		}, r.timeline(t, id, "Escalation level"))
+		require.Len(t, box.Mails(), 2)
+		require.Equal(t, "carol@example.com", box.Mails()[1].To)
+		recs, err := notify.List(ctx, db, id)
+		require.NoError(t, err)
+		for _, rec := range recs {
+			require.Equal(t, notify.StateDelivered, rec.State, "%s to %s", rec.Channel, rec.User)
+		}
 
 		clock.Advance(5 * time.Minute)
-		_, err := r.svc.Acknowledge(ctx, id, "carol")
+		_, err = r.svc.Acknowledge(ctx, id, "carol")
 		require.NoError(t, err)
 		st, err := r.engine.Get(ctx, id)
 		require.NoError(t, err)
@@ -207,20 +231,21 @@ func TestCriticalEscalatesUntilAcknowledged(t *testing.T) {
 		// Level 2 (at 30m) does not fire: the acknowledgement stopped it.
 		clock.Advance(10 * time.Minute)
 		r.tick(t)
-		require.Len(t, r.paged(t, id), 5)
+		require.Len(t, r.paged(t, id), 7)
 
 		// The acknowledgement times out after 30m: re-escalation from level 0.
 		clock.Advance(20 * time.Minute)
 		r.tick(t)
 		require.Equal(t, []string{"Acknowledgement timed out after 30m0s without resolution: re-escalating from level 0"},
 			r.timeline(t, id, "Acknowledgement timed out"))
-		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push", "carol/sms", "carol/phone", "bob/sms", "bob/phone", "bob/push"}, r.paged(t, id))
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push", "bob/email", "carol/sms", "carol/phone", "carol/email",
+			"bob/sms", "bob/phone", "bob/push", "bob/email"}, r.paged(t, id))
 
 		// The acknowledge link of the message works for the re-escalation.
 		require.NoError(t, r.engine.Acknowledge(ctx, id, "bob"))
 		clock.Advance(15 * time.Minute)
 		r.tick(t)
-		require.Len(t, r.paged(t, id), 8)
+		require.Len(t, r.paged(t, id), 11)
 
 		_, err = r.svc.Resolve(ctx, id, "bob", "fixed")
 		require.NoError(t, err)
@@ -230,7 +255,8 @@ func TestCriticalEscalatesUntilAcknowledged(t *testing.T) {
 		require.Empty(t, st.Pending, "resolving stops everything")
 		clock.Advance(2 * time.Hour)
 		r.tick(t)
-		require.Len(t, r.paged(t, id), 8)
+		require.Len(t, r.paged(t, id), 11)
+		require.Len(t, box.Mails(), 3, "bob, carol, bob again after the ack timeout")
 	})
 }
 
@@ -382,7 +408,7 @@ func TestEscalateNow(t *testing.T) {
 		clock.Advance(time.Minute)
 		require.NoError(t, r.engine.EscalateNow(ctx, id, "runbook restart-api: verification failed"))
 		r.tick(t)
-		require.Equal(t, []string{`Escalated now (runbook restart-api: verification failed): level 1 (policy "default"): paging carol via sms, phone, push; level 2 at 10:46:00 UTC if not acknowledged`},
+		require.Equal(t, []string{`Escalated now (runbook restart-api: verification failed): level 1 (policy "default"): paging carol via sms, phone (no push contact for carol); level 2 at 10:46:00 UTC if not acknowledged`},
 			r.timeline(t, id, "Escalated now"))
 		_, err = r.svc.Resolve(ctx, id, "bob", "")
 		require.NoError(t, err)

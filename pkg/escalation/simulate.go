@@ -1,7 +1,9 @@
 package escalation
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -32,13 +34,51 @@ type Simulation struct {
 	Start    time.Time         `json:"start"`
 	Frozen   *Frozen           `json:"frozen,omitempty"`
 	Steps    []PlannedPage     `json:"steps"`
+	// Offline is set when only the configuration was read: overrides and
+	// maintenance windows stored at runtime are not taken into account.
+	Offline bool `json:"offline,omitempty"`
 }
+
+// SimOptions add what a running sred knows to a simulation.
+type SimOptions struct {
+	// Windows are maintenance windows stored at runtime (the configured
+	// ones are always used).
+	Windows []*MaintenanceWindow
+	// OnCall says who is on call for a schedule at t, with stored
+	// overrides. Nil reads the configuration only (offline).
+	OnCall func(schedule string, t time.Time) (string, error)
+}
+
+// maxDeferrals bounds the chain of back-to-back maintenance windows a
+// simulated step is pushed through.
+const maxDeferrals = 100
 
 // Simulate shows who would be paged when, if an incident with these labels
 // triggered at start and nobody acknowledged it. It reads only the
-// configuration (no database): stored overrides and maintenance windows are
-// not taken into account.
+// configuration (offline): overrides and maintenance windows stored at
+// runtime are not taken into account (Engine.Simulate does).
 func Simulate(cfg *Config, oc *oncall.Config, nc *notify.Config, lbls map[string]string, start time.Time) (*Simulation, error) {
+	return SimulateWith(cfg, oc, nc, lbls, start, SimOptions{})
+}
+
+// Simulate is the online dry run: it uses the overrides and maintenance
+// windows stored in the database as well as the configuration.
+func (e *Engine) Simulate(ctx context.Context, lbls map[string]string, start time.Time) (*Simulation, error) {
+	cfg, nc, _ := e.config()
+	stored, err := ListMaintenance(ctx, e.db, start, start.Add(100*365*24*time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	return SimulateWith(cfg, e.dir.Config(), nc, lbls, start, SimOptions{
+		Windows: stored,
+		OnCall:  func(s string, t time.Time) (string, error) { return e.dir.OnCall(ctx, nil, s, t) },
+	})
+}
+
+// SimulateWith runs the dry run with o. Like the engine, a step due during a
+// maintenance window that matches the incident is paged when the window
+// ends, and the later steps keep their spacing from there.
+func SimulateWith(cfg *Config, oc *oncall.Config, nc *notify.Config, lbls map[string]string, start time.Time, o SimOptions) (*Simulation, error) {
 	sevName := lbls["severity"]
 	if sevName == "" {
 		sevName = string(incident.SeverityMedium)
@@ -52,7 +92,7 @@ func Simulate(cfg *Config, oc *oncall.Config, nc *notify.Config, lbls map[string
 		ls[model.LabelName(k)] = model.LabelValue(v)
 	}
 	ls["severity"] = model.LabelValue(sev)
-	sim := &Simulation{Labels: lbls, Severity: string(sev), Start: start, Steps: []PlannedPage{}}
+	sim := &Simulation{Labels: lbls, Severity: string(sev), Start: start, Steps: []PlannedPage{}, Offline: o.OnCall == nil}
 	p := cfg.Select(ls)
 	if p == nil {
 		return sim, nil
@@ -60,56 +100,84 @@ func Simulate(cfg *Config, oc *oncall.Config, nc *notify.Config, lbls map[string
 	sim.Policy = p.Name
 	f := cfg.Freeze(p, sev)
 	sim.Frozen = f
-	for cycle := 0; cycle <= f.Repeat; cycle++ {
-		span := time.Duration(cycle) * (f.Levels[len(f.Levels)-1].Offset - f.Levels[0].Offset + f.RepeatAfter)
-		for i, l := range f.Levels {
-			at := start.Add(l.Offset + span)
-			step := PlannedPage{At: at, Cycle: cycle, Level: i, Users: []string{}}
-			for _, w := range cfg.MaintenanceWindows {
-				if w.Active(at) && w.Matches(ls) {
-					step.Notes = append(step.Notes, fmt.Sprintf("maintenance window %q until %s: paged when it ends", w.Name, w.End.UTC().Format(time.RFC3339)))
-				}
+	windows := slices.Concat(cfg.MaintenanceWindows, o.Windows)
+	activeAt := func(t time.Time) *MaintenanceWindow {
+		for _, w := range windows {
+			if w.Active(t) && w.Matches(ls) {
+				return w
 			}
-			add := func(u string) {
-				for _, x := range step.Users {
-					if x == u {
-						return
-					}
-				}
-				step.Users = append(step.Users, u)
+		}
+		return nil
+	}
+	onCall := o.OnCall
+	if onCall == nil {
+		onCall = func(s string, t time.Time) (string, error) {
+			sch := oc.Schedule(s)
+			if sch == nil {
+				return "", fmt.Errorf("unknown schedule %s", s)
 			}
-			for _, u := range l.Users {
-				add(u)
-			}
-			for _, s := range l.Schedules {
-				sch := oc.Schedule(s)
-				if sch == nil {
-					step.Notes = append(step.Notes, fmt.Sprintf("unknown schedule %s", s))
-					continue
-				}
-				u, _ := sch.At(at, nil)
-				if u == "" {
-					step.Notes = append(step.Notes, fmt.Sprintf("schedule %s has nobody on call", s))
-					continue
-				}
-				add(u)
-			}
-			for _, t := range l.Teams {
-				if team := oc.Team(t); team != nil {
-					for _, m := range team.Members {
-						add(m)
-					}
-				}
-			}
-			for _, ch := range l.Channels {
-				if nc != nil && !nc.Configured(ch) {
-					step.Skipped = append(step.Skipped, ch)
-					continue
-				}
-				step.Channels = append(step.Channels, ch)
-			}
-			sim.Steps = append(sim.Steps, step)
+			u, _ := sch.At(t, nil)
+			return u, nil
 		}
 	}
-	return sim, nil
+	at := start.Add(f.Levels[0].Offset)
+	cycle, level := 0, 0
+	for {
+		l := f.Levels[level]
+		step := PlannedPage{Cycle: cycle, Level: level, Users: []string{}}
+		for range maxDeferrals {
+			w := activeAt(at)
+			if w == nil {
+				break
+			}
+			step.Notes = append(step.Notes, fmt.Sprintf("maintenance window %q: deferred from %s to its end", w.Name, at.UTC().Format(time.RFC3339)))
+			at = w.End
+		}
+		step.At = at
+		add := func(u string) {
+			if !slices.Contains(step.Users, u) {
+				step.Users = append(step.Users, u)
+			}
+		}
+		for _, u := range l.Users {
+			add(u)
+		}
+		for _, s := range l.Schedules {
+			u, err := onCall(s, at)
+			if err != nil {
+				step.Notes = append(step.Notes, err.Error())
+				continue
+			}
+			if u == "" {
+				step.Notes = append(step.Notes, fmt.Sprintf("schedule %s has nobody on call", s))
+				continue
+			}
+			add(u)
+		}
+		for _, t := range l.Teams {
+			if team := oc.Team(t); team != nil {
+				for _, m := range team.Members {
+					add(m)
+				}
+			}
+		}
+		for _, ch := range l.Channels {
+			if nc != nil && !nc.Configured(ch) {
+				step.Skipped = append(step.Skipped, ch)
+				continue
+			}
+			step.Channels = append(step.Channels, ch)
+		}
+		sim.Steps = append(sim.Steps, step)
+		switch {
+		case level+1 < len(f.Levels):
+			at = at.Add(f.Levels[level+1].Offset - l.Offset)
+			level++
+		case cycle < f.Repeat:
+			at = at.Add(f.RepeatAfter)
+			cycle, level = cycle+1, 0
+		default:
+			return sim, nil
+		}
+	}
 }

@@ -3,7 +3,7 @@ package incident
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -282,7 +282,7 @@ func (s *Service) applyBatch(batch []*ingestReq) {
 	}
 	ok := 0
 	for _, r := range batch {
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT delivery`); err != nil {
+		if _, err := s.exec(ctx, tx, `SAVEPOINT delivery`); err != nil {
 			tx.Rollback() //nolint:errcheck
 			fail(fmt.Errorf("savepoint: %w", err))
 			return
@@ -292,7 +292,7 @@ func (s *Service) applyBatch(batch []*ingestReq) {
 		r.res, r.err = s.ingestTx(rctx, tx, opts, r.n, r.p)
 		if r.err != nil {
 			r.res, r.p = nil, nil
-			if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT delivery`); err != nil {
+			if _, err := s.exec(ctx, tx, `ROLLBACK TO SAVEPOINT delivery`); err != nil {
 				tx.Rollback() //nolint:errcheck
 				fail(fmt.Errorf("rollback to savepoint: %w", err))
 				return
@@ -300,7 +300,7 @@ func (s *Service) applyBatch(batch []*ingestReq) {
 		} else {
 			ok++
 		}
-		if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT delivery`); err != nil {
+		if _, err := s.exec(ctx, tx, `RELEASE SAVEPOINT delivery`); err != nil {
 			tx.Rollback() //nolint:errcheck
 			fail(fmt.Errorf("release savepoint: %w", err))
 			return
@@ -333,7 +333,21 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 	if actor == "alertmanager" {
 		delivered = ms(now)
 	}
-	if err := s.queryRow(ctx, tx, `INSERT INTO alert_groups (group_key, last_delivery_at) VALUES ($1, $2)
+	sqlite := s.db.Dialect == store.SQLite
+	newGroup := false
+	if sqlite {
+		// The batch writer's transaction holds SQLite's write lock
+		// (BEGIN IMMEDIATE) from its start: reading the group is enough,
+		// and its row is written once, at the end. A group without a row
+		// has no stored alerts either.
+		err := s.queryRow(ctx, tx, `SELECT incident_id FROM alert_groups WHERE group_key = $1`, n.GroupKey).Scan(&curID)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			newGroup = true
+		case err != nil:
+			return nil, fmt.Errorf("read group: %w", err)
+		}
+	} else if err := s.queryRow(ctx, tx, `INSERT INTO alert_groups (group_key, last_delivery_at) VALUES ($1, $2)
 		ON CONFLICT (group_key) DO UPDATE SET last_delivery_at = CASE
 			WHEN alert_groups.last_delivery_at > excluded.last_delivery_at THEN alert_groups.last_delivery_at
 			ELSE excluded.last_delivery_at END
@@ -342,12 +356,16 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 	}
 
 	byKey, order := mergeAlerts(n)
-	stored, err := s.loadGroupAlerts(ctx, tx, n.GroupKey, byKey)
-	if err != nil {
-		return nil, err
+	stored := map[alertKey]storedAlert{}
+	if !newGroup {
+		var err error
+		if stored, err = s.loadGroupAlerts(ctx, tx, n.GroupKey, byKey); err != nil {
+			return nil, err
+		}
 	}
 
 	var cur *record
+	var err error
 	if curID.Valid {
 		if cur, err = s.load(ctx, tx, curID.String); err != nil {
 			return nil, err
@@ -525,6 +543,16 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 		if err := s.insertIncident(ctx, tx, target); err != nil {
 			return nil, err
 		}
+		curID = sql.NullString{String: target.ID, Valid: true}
+	}
+	if sqlite {
+		if _, err := s.exec(ctx, tx, `INSERT INTO alert_groups (group_key, incident_id, last_delivery_at) VALUES ($1, $2, $3)
+			ON CONFLICT (group_key) DO UPDATE SET incident_id = excluded.incident_id, last_delivery_at = CASE
+				WHEN alert_groups.last_delivery_at > excluded.last_delivery_at THEN alert_groups.last_delivery_at
+				ELSE excluded.last_delivery_at END`, n.GroupKey, curID, delivered); err != nil {
+			return nil, fmt.Errorf("write group: %w", err)
+		}
+	} else if created {
 		if _, err := s.exec(ctx, tx, `UPDATE alert_groups SET incident_id = $2 WHERE group_key = $1`,
 			n.GroupKey, target.ID); err != nil {
 			return nil, fmt.Errorf("update group: %w", err)
@@ -586,6 +614,7 @@ func (s *Service) settle(ctx context.Context, tx *sql.Tx, opts Options, r *recor
 	if resolve {
 		r.Status = StatusResolved
 		r.ResolvedAt = &now
+		r.SnoozedUntil = nil
 	}
 	if err := s.save(ctx, tx, r); err != nil {
 		return err
@@ -704,7 +733,7 @@ func (s *Service) insertAlerts(ctx context.Context, tx *sql.Tx, groupKey string,
 			if i > 0 {
 				sb.WriteString(", ")
 			}
-			placeholders(&sb, len(args), cols)
+			s.placeholders(&sb, len(args), cols)
 			args = append(args, groupKey, a.Fingerprint, ms(a.StartsAt), inc, a.Status, ends,
 				labelsJSON(a.Labels), labelsJSON(a.Annotations), a.GeneratorURL, ms(now), ms(now))
 		}
@@ -726,13 +755,15 @@ func (s *Service) insertTimeline(ctx context.Context, tx *sql.Tx, es []TimelineE
 		args := make([]any, 0, len(chunk)*cols)
 		for i, e := range chunk {
 			data := "{}"
-			if len(e.Data) > 0 {
+			if e.rawData != "" {
+				data = e.rawData
+			} else if len(e.Data) > 0 {
 				data = mustJSON(e.Data)
 			}
 			if i > 0 {
 				sb.WriteString(", ")
 			}
-			placeholders(&sb, len(args), cols)
+			s.placeholders(&sb, len(args), cols)
 			args = append(args, e.IncidentID, ms(e.Time), e.Kind, e.Actor, e.Message, data)
 		}
 		if _, err := s.exec(ctx, tx, sb.String(), args...); err != nil {
@@ -742,12 +773,19 @@ func (s *Service) insertTimeline(ctx context.Context, tx *sql.Tx, es []TimelineE
 	return nil
 }
 
-// placeholders writes "($n+1, ..., $n+k)".
-func placeholders(sb *strings.Builder, n, k int) {
+// placeholders writes "($n+1, ..., $n+k)", or "(?, ..., ?)" on SQLite:
+// binding looks up every parameter's name there, by a linear scan of the
+// statement's names, which makes a multi-row INSERT with hundreds of $N
+// parameters quadratic; anonymous ? parameters have no name to look up.
+func (s *Service) placeholders(sb *strings.Builder, n, k int) {
 	sb.WriteByte('(')
 	for j := 1; j <= k; j++ {
 		if j > 1 {
 			sb.WriteString(", ")
+		}
+		if s.db.Dialect == store.SQLite {
+			sb.WriteByte('?')
+			continue
 		}
 		sb.WriteByte('$')
 		sb.WriteString(strconv.Itoa(n + j))
@@ -866,12 +904,19 @@ func describe(labels map[string]string) string {
 		}
 	}
 	sort.Strings(keys)
-	parts := make([]string, len(keys))
+	var sb strings.Builder
+	sb.WriteString(name)
+	sb.WriteByte('{')
 	for i, k := range keys {
-		b, _ := json.Marshal(labels[k])
-		parts[i] = k + "=" + string(b)
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(k)
+		sb.WriteByte('=')
+		jsonString(&sb, labels[k])
 	}
-	return name + "{" + strings.Join(parts, ", ") + "}"
+	sb.WriteByte('}')
+	return sb.String()
 }
 
 // alertsEntry is one timeline entry for the alerts of a notification that
@@ -881,16 +926,35 @@ func alertsEntry(incidentID, actor, kind, verb string, as []NotifiedAlert, now t
 	const shown = 3
 	var names []string
 	list := make([]any, 0, len(as))
+	// raw is Data encoded as encoding/json would (keys sorted), built here
+	// rather than by reflection at insert time.
+	var raw strings.Builder
+	raw.WriteString(`{"alerts":[`)
 	for i, a := range as {
 		if i < shown {
 			names = append(names, describe(a.Labels))
 		}
-		d := map[string]any{"fingerprint": a.Fingerprint, "starts_at": a.StartsAt.UTC().Format(time.RFC3339Nano)}
-		if !a.EndsAt.IsZero() && a.Status == "resolved" {
-			d["ends_at"] = a.EndsAt.UTC().Format(time.RFC3339Nano)
+		starts := a.StartsAt.UTC().Format(time.RFC3339Nano)
+		d := map[string]any{"fingerprint": a.Fingerprint, "starts_at": starts}
+		if i > 0 {
+			raw.WriteByte(',')
 		}
+		raw.WriteByte('{')
+		if !a.EndsAt.IsZero() && a.Status == "resolved" {
+			ends := a.EndsAt.UTC().Format(time.RFC3339Nano)
+			d["ends_at"] = ends
+			raw.WriteString(`"ends_at":`)
+			jsonString(&raw, ends)
+			raw.WriteByte(',')
+		}
+		raw.WriteString(`"fingerprint":`)
+		jsonString(&raw, a.Fingerprint)
+		raw.WriteString(`,"starts_at":`)
+		jsonString(&raw, starts)
+		raw.WriteByte('}')
 		list = append(list, d)
 	}
+	raw.WriteString(`]}`)
 	msg := "alert " + verb + ": " + names[0]
 	if len(as) > 1 {
 		msg = fmt.Sprintf("%d alerts %s: %s", len(as), verb, strings.Join(names, ", "))
@@ -899,7 +963,7 @@ func alertsEntry(incidentID, actor, kind, verb string, as []NotifiedAlert, now t
 		}
 	}
 	return TimelineEntry{IncidentID: incidentID, Time: now, Kind: kind, Actor: actor, Message: msg,
-		Data: map[string]any{"alerts": list}}
+		Data: map[string]any{"alerts": list}, rawData: raw.String()}
 }
 
 // resolveAlerts marks known firing episodes resolved, in one statement.

@@ -3,8 +3,11 @@ package incident
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/store"
 )
 
 // TestLabelsJSON: the fast encoder gives exactly encoding/json's bytes,
@@ -40,4 +43,35 @@ func BenchmarkLabelsJSON(b *testing.B) {
 			_ = mustJSON(m)
 		}
 	})
+}
+
+// TestAlertsEntryRawData: the timeline data built by hand is what
+// encoding/json gives for Data.
+func TestAlertsEntryRawData(t *testing.T) {
+	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	as := []NotifiedAlert{
+		{Status: "firing", Fingerprint: "a1", StartsAt: now.Add(-time.Minute), Labels: map[string]string{"alertname": "X"}},
+		{Status: "resolved", Fingerprint: `b"<2>`, StartsAt: now.Add(-time.Hour), EndsAt: now, Labels: map[string]string{"alertname": "Y"}},
+	}
+	e := alertsEntry("INC-1", "alertmanager", "alert_fired", "fired", as, now)
+	require.Equal(t, mustJSON(e.Data), e.rawData)
+}
+
+// TestAnonymous: SQLite statement texts get ? parameters only when $1..$N
+// appear once each, in order.
+func TestAnonymous(t *testing.T) {
+	s := &Service{db: &store.DB{Dialect: store.SQLite}}
+	for q, want := range map[string]string{
+		`SELECT 1`:                                `SELECT 1`,
+		`INSERT INTO t VALUES ($1, $2, $3)`:       `INSERT INTO t VALUES (?, ?, ?)`,
+		`UPDATE t SET a = $2 WHERE b = $1`:        `UPDATE t SET a = $2 WHERE b = $1`,
+		`UPDATE t SET a = $1, b = $1`:             `UPDATE t SET a = $1, b = $1`,
+		`INSERT INTO t VALUES ($1, $2), ($3, $4)`: `INSERT INTO t VALUES (?, ?), (?, ?)`,
+		`SELECT $10`:                              `SELECT $10`,
+	} {
+		require.Equal(t, want, s.anonymous(q), q)
+		require.Equal(t, want, s.anonymous(q), "cached: %s", q)
+	}
+	pg := &Service{db: &store.DB{Dialect: store.Postgres}}
+	require.Equal(t, `INSERT INTO t VALUES ($1)`, pg.anonymous(`INSERT INTO t VALUES ($1)`))
 }

@@ -144,6 +144,7 @@ func (s *Service) Resolve(ctx context.Context, id, actor, note string) (*Inciden
 		prev := r.Status
 		r.Status = StatusResolved
 		r.ResolvedAt = &now
+		r.SnoozedUntil = nil // a resolved incident wakes nobody
 		msg := "resolved by " + actor
 		if note != "" {
 			msg += ": " + note

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -104,6 +105,8 @@ type Service struct {
 	// stmts caches prepared statements by SQL text (see prepared).
 	stmts     sync.Map
 	stmtCount atomic.Int64
+	// anon caches anonymous (SQLite texts with ? parameters).
+	anon sync.Map
 
 	// Deliveries answered as duplicates, by group key: when each group was
 	// last delivered, written to alert_groups by FlushDeliveries.
@@ -437,7 +440,7 @@ func (s *Service) prepared(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt 
 	if s.stmtCount.Load() >= maxStmts {
 		return nil
 	}
-	st, err := s.db.PrepareContext(ctx, q)
+	st, err := s.db.PrepareContext(ctx, s.anonymous(q))
 	if err != nil {
 		return nil
 	}
@@ -448,6 +451,42 @@ func (s *Service) prepared(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt 
 		s.stmtCount.Add(1)
 	}
 	return inTx(st)
+}
+
+// anonymous rewrites q's $1..$N parameters to ? on SQLite when they appear
+// once each and in order (see placeholders); otherwise it returns q.
+func (s *Service) anonymous(q string) string {
+	if s.db.Dialect != store.SQLite || !strings.Contains(q, "$") {
+		return q
+	}
+	if v, ok := s.anon.Load(q); ok {
+		return v.(string)
+	}
+	var sb strings.Builder
+	next := 1
+	out := q
+	for i := 0; i < len(q); i++ {
+		if q[i] != '$' {
+			sb.WriteByte(q[i])
+			continue
+		}
+		j := i + 1
+		for j < len(q) && q[j] >= '0' && q[j] <= '9' {
+			j++
+		}
+		if n, err := strconv.Atoi(q[i+1 : j]); err != nil || n != next {
+			sb.Reset()
+			break
+		}
+		next++
+		sb.WriteByte('?')
+		i = j - 1
+	}
+	if sb.Len() > 0 {
+		out = sb.String()
+	}
+	s.anon.Store(q, out)
+	return out
 }
 
 func (s *Service) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {

@@ -116,6 +116,9 @@ type TimelineEntry struct {
 	Actor      string         `json:"actor"` // "alertmanager", "sred", a user name, "runbook:<name>"
 	Message    string         `json:"message"`
 	Data       map[string]any `json:"data,omitempty"`
+
+	// rawData is Data already encoded (set by the ingest path).
+	rawData string
 }
 
 // ChangeKind says what happened to an incident.

@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -559,6 +560,30 @@ func (d *deliverer) email(ctx context.Context, m *Message) error {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
+	tlsConfig := func() (*tls.Config, error) {
+		tc, err := commoncfg.NewTLSConfig(&ec.TLSConfig)
+		if err != nil {
+			return nil, permanent(fmt.Errorf("email: tls_config: %w", err))
+		}
+		if tc.ServerName == "" {
+			tc.ServerName = host
+		}
+		return tc, nil
+	}
+	implicit := ec.TLS == EmailImplicitTLS
+	if implicit {
+		tc, err := tlsConfig()
+		if err != nil {
+			conn.Close()
+			return err
+		}
+		tconn := tls.Client(conn, tc)
+		if err := tconn.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return retryable(fmt.Errorf("email: TLS handshake: %w", err))
+		}
+		conn = tconn
+	}
 	c, err := smtp.NewClient(conn, host)
 	if err != nil {
 		conn.Close()
@@ -572,19 +597,18 @@ func (d *deliverer) email(ctx context.Context, m *Message) error {
 	if err := c.Hello(hello); err != nil {
 		return smtpErr("EHLO", err)
 	}
-	if ok, _ := c.Extension("STARTTLS"); ok {
-		tc, err := commoncfg.NewTLSConfig(&ec.TLSConfig)
-		if err != nil {
-			return permanent(fmt.Errorf("email: tls_config: %w", err))
+	if !implicit {
+		if ok, _ := c.Extension("STARTTLS"); ok {
+			tc, err := tlsConfig()
+			if err != nil {
+				return err
+			}
+			if err := c.StartTLS(tc); err != nil {
+				return smtpErr("STARTTLS", err)
+			}
+		} else if ec.RequireTLS == nil || *ec.RequireTLS {
+			return retryable(fmt.Errorf("email: %s does not offer STARTTLS and require_tls is true", ec.Smarthost))
 		}
-		if tc.ServerName == "" {
-			tc.ServerName = host
-		}
-		if err := c.StartTLS(tc); err != nil {
-			return smtpErr("STARTTLS", err)
-		}
-	} else if ec.RequireTLS == nil || *ec.RequireTLS {
-		return retryable(fmt.Errorf("email: %s does not offer STARTTLS and require_tls is true", ec.Smarthost))
 	}
 	if ec.AuthUsername != "" {
 		pw, err := d.cfg.secret(ec.AuthPassword, ec.AuthPasswordFile)

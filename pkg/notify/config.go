@@ -116,8 +116,12 @@ type EmailConfig struct {
 	Smarthost string `yaml:"smarthost"`
 	From      string `yaml:"from"`
 	Hello     string `yaml:"hello,omitempty"`
+	// TLS is how the connection is secured: "starttls" (upgrade after
+	// EHLO) or "implicit" (TLS from the first byte, "SMTPS"). The default
+	// is implicit on port 465 and starttls elsewhere.
+	TLS string `yaml:"tls,omitempty"`
 	// RequireTLS refuses to send unless the server offers STARTTLS
-	// (default true).
+	// (default true; implicit TLS always has it).
 	RequireTLS       *bool               `yaml:"require_tls,omitempty"`
 	TLSConfig        commoncfg.TLSConfig `yaml:"tls_config,omitempty"`
 	AuthUsername     string              `yaml:"auth_username,omitempty"`
@@ -125,6 +129,12 @@ type EmailConfig struct {
 	AuthPasswordFile string              `yaml:"auth_password_file,omitempty"`
 	Headers          map[string]string   `yaml:"headers,omitempty"`
 }
+
+// Values of EmailConfig.TLS.
+const (
+	EmailStartTLS    = "starttls"
+	EmailImplicitTLS = "implicit"
+)
 
 // SlackConfig posts to a Slack incoming webhook.
 type SlackConfig struct {
@@ -242,6 +252,10 @@ func (c *Config) Validate() error {
 	if c.AckLinkTTL == 0 {
 		c.AckLinkTTL = DefaultAckLinkTTL
 	}
+	if c.Timeout < 0 || time.Duration(c.Timeout) >= Lease/2 {
+		return fmt.Errorf("timeout %s must be positive and shorter than %s (half the outbox lease of %s, so that a slow delivery is never sent twice)",
+			c.Timeout, model.Duration(Lease/2), model.Duration(Lease))
+	}
 	if c.MaxAttempts < 1 {
 		return errors.New("max_attempts must be at least 1")
 	}
@@ -255,8 +269,19 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if e := c.Email; e != nil {
-		if _, _, err := splitHostPort(e.Smarthost); err != nil {
+		_, port, err := splitHostPort(e.Smarthost)
+		if err != nil {
 			return fmt.Errorf("email: smarthost: %w", err)
+		}
+		switch e.TLS {
+		case "":
+			e.TLS = EmailStartTLS
+			if port == "465" {
+				e.TLS = EmailImplicitTLS
+			}
+		case EmailStartTLS, EmailImplicitTLS:
+		default:
+			return fmt.Errorf("email: tls %q: want starttls or implicit", e.TLS)
 		}
 		if _, err := mail.ParseAddress(e.From); err != nil {
 			return fmt.Errorf("email: from %q: %w", e.From, err)

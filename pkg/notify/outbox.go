@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -194,7 +195,7 @@ func NewSender(db *store.DB, cfg *Config, clock Clock, timeline incident.Timelin
 		db: db, clock: clock, logger: logger, timeline: timeline, cfg: cfg,
 		owner:  hex.EncodeToString(rnd[:]),
 		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		Tick:   time.Second, Batch: 32, Lease: 2 * time.Minute,
+		Tick:   time.Second, Batch: 32, Lease: Lease,
 	}
 	s.sent = promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 		Namespace: "sre",
@@ -235,13 +236,49 @@ func (s *Sender) config() *Config {
 	return s.cfg
 }
 
-// Run delivers due messages every Tick until ctx is cancelled.
+// Lease is how long a claimed message stays exclusive to its sender; a
+// delivery attempt (notifications.timeout) must end well before it.
+const Lease = 2 * time.Minute
+
+// Run delivers due messages every Tick until ctx is cancelled. Each channel
+// is a lane of its own: while a channel's batch is being sent (a provider
+// that hangs until the timeout, say), the other channels' messages keep
+// being claimed and sent on every tick.
 func (s *Sender) Run(ctx context.Context) error {
 	t := time.NewTicker(s.Tick)
 	defer t.Stop()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		busy = map[string]bool{}
+	)
+	defer wg.Wait()
 	for {
-		if _, err := s.DeliverDue(ctx); err != nil && ctx.Err() == nil {
+		mu.Lock()
+		exclude := make([]string, 0, len(busy))
+		for ch := range busy {
+			exclude = append(exclude, ch)
+		}
+		mu.Unlock()
+		cfg := s.config()
+		batch, err := s.claim(ctx, s.clock.Now(), exclude)
+		if err != nil && ctx.Err() == nil {
 			s.logger.Warn("deliver notifications", "err", err)
+		}
+		lanes := map[string][]claimed{}
+		for _, c := range batch {
+			lanes[c.msg.Channel] = append(lanes[c.msg.Channel], c)
+		}
+		for ch, rows := range lanes {
+			mu.Lock()
+			busy[ch] = true
+			mu.Unlock()
+			wg.Go(func() {
+				s.deliverAll(ctx, cfg, rows)
+				mu.Lock()
+				delete(busy, ch)
+				mu.Unlock()
+			})
 		}
 		select {
 		case <-ctx.Done():
@@ -258,17 +295,26 @@ type claimed struct {
 	msg      Message
 }
 
-// claim leases up to Batch due rows.
-func (s *Sender) claim(ctx context.Context, now time.Time) ([]claimed, error) {
+// claim leases up to Batch due rows, leaving out the channels in exclude.
+func (s *Sender) claim(ctx context.Context, now time.Time, exclude []string) ([]claimed, error) {
+	args := []any{s.owner, now.Add(s.Lease).UnixMilli(), now.UnixMilli(), s.Batch}
+	skip := ""
+	if len(exclude) > 0 {
+		ph := make([]string, len(exclude))
+		for i, ch := range exclude {
+			args = append(args, ch)
+			ph[i] = fmt.Sprintf("$%d", len(args))
+		}
+		skip = ` AND channel NOT IN (` + strings.Join(ph, ", ") + `)`
+	}
 	inner := `SELECT id FROM notify_outbox
-WHERE (state = 'pending' AND next_attempt_at <= $3) OR (state = 'sending' AND lease_until <= $3)
+WHERE ((state = 'pending' AND next_attempt_at <= $3) OR (state = 'sending' AND lease_until <= $3))` + skip + `
 ORDER BY next_attempt_at, id LIMIT $4`
 	if s.db.Dialect == store.Postgres {
 		inner += ` FOR UPDATE SKIP LOCKED`
 	}
 	rows, err := s.db.QueryContext(ctx, `UPDATE notify_outbox SET state = 'sending', lease_owner = $1, lease_until = $2, attempts = attempts + 1
-WHERE id IN (`+inner+`) RETURNING id, dedup_key, attempts, message`,
-		s.owner, now.Add(s.Lease).UnixMilli(), now.UnixMilli(), s.Batch)
+WHERE id IN (`+inner+`) RETURNING id, dedup_key, attempts, message`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications: %w", err)
 	}
@@ -288,29 +334,34 @@ WHERE id IN (`+inner+`) RETURNING id, dedup_key, attempts, message`,
 	return out, rows.Err()
 }
 
-// DeliverDue sends every message due now, each channel concurrently, and
-// returns how many were attempted.
+// DeliverDue claims every message due now (up to Batch), sends them all
+// concurrently and waits for the outcomes; it returns how many were
+// attempted. Run does not wait: see its lanes.
 func (s *Sender) DeliverDue(ctx context.Context) (int, error) {
 	cfg := s.config()
-	now := s.clock.Now()
-	batch, err := s.claim(ctx, now)
+	batch, err := s.claim(ctx, s.clock.Now(), nil)
 	if err != nil || len(batch) == 0 {
 		return 0, err
 	}
+	s.deliverAll(ctx, cfg, batch)
+	return len(batch), nil
+}
+
+// deliverAll sends claimed messages concurrently (at most Batch, as
+// claimed), each within cfg.Timeout, shorter than the lease.
+func (s *Sender) deliverAll(ctx context.Context, cfg *Config, batch []claimed) {
 	d := &deliverer{cfg: cfg, client: s.client, now: s.clock.Now}
 	var wg sync.WaitGroup
 	for i := range batch {
-		wg.Add(1)
-		go func(c *claimed) {
-			defer wg.Done()
+		c := &batch[i]
+		wg.Go(func() {
 			sctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.Timeout))
 			err := d.deliver(sctx, &c.msg)
 			cancel()
 			s.record(ctx, cfg, c, err)
-		}(&batch[i])
+		})
 	}
 	wg.Wait()
-	return len(batch), nil
 }
 
 // backoff is min_backoff * 2^(attempt-1), capped at max_backoff.

@@ -96,7 +96,13 @@ func (ss *smtpSession) Data(r io.Reader) error {
 	return nil
 }
 
-func startSMTP(t *testing.T) *smtpServer {
+func startSMTP(t *testing.T) *smtpServer { return startSMTPServer(t, false) }
+
+// startSMTPS starts the server in implicit TLS mode ("SMTPS", port 465
+// style): TLS from the first byte, no STARTTLS.
+func startSMTPS(t *testing.T) *smtpServer { return startSMTPServer(t, true) }
+
+func startSMTPServer(t *testing.T, implicitTLS bool) *smtpServer {
 	t.Helper()
 	certPEM, keyPEM := selfSigned(t)
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
@@ -112,6 +118,9 @@ func startSMTP(t *testing.T) *smtpServer {
 	srv.Domain = "127.0.0.1"
 	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	if implicitTLS {
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
 	go srv.Serve(ln) //nolint:errcheck
 	t.Cleanup(func() { srv.Close() })
 	return s

@@ -305,6 +305,12 @@ func span(ovs []*Override, from, to *time.Time) (time.Time, time.Time, error) {
 	if !t.After(f) {
 		return f, t, errors.New("to must be after from")
 	}
+	for i, o := range ovs {
+		if o.Start.Before(f) || o.End.After(t) {
+			return f, t, fmt.Errorf("override %d (%s to %s) is not within from %s and to %s", i,
+				o.Start.UTC().Format(time.RFC3339), o.End.UTC().Format(time.RFC3339), f.UTC().Format(time.RFC3339), t.UTC().Format(time.RFC3339))
+		}
+	}
 	return f, t, nil
 }
 
@@ -360,7 +366,7 @@ func (a *API) deleteOverride(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid override id %q", r.PathValue("id")))
 		return
 	}
-	ok, err := a.dir.DeleteOverride(r.Context(), s.Name, id)
+	ok, err := a.dir.DeleteOverride(r.Context(), s.Name, id, a.clock.Now())
 	if err != nil {
 		web.Error(w, http.StatusInternalServerError, "internal", err)
 		return
@@ -374,18 +380,42 @@ func (a *API) deleteOverride(w http.ResponseWriter, r *http.Request) {
 
 // GuideScheduleRequest is the guide's PUT /api/oncall/schedule body. Each
 // shift becomes an override of the service's primary schedule (primary) and
-// of its backup schedule (backup).
+// of its backup schedule (backup). Start and end are RFC 3339 times, or
+// wall-clock times without a UTC offset ("2026-03-28T09:00") in the
+// schedule's timezone (required for those).
 type GuideScheduleRequest struct {
 	Service  string `json:"service"`
 	Schedule struct {
 		TimeZone string `json:"timezone"`
 		Shifts   []struct {
-			Start   time.Time `json:"start"`
-			End     time.Time `json:"end"`
-			Primary string    `json:"primary"`
-			Backup  string    `json:"backup,omitempty"`
+			Start   string `json:"start"`
+			End     string `json:"end"`
+			Primary string `json:"primary"`
+			Backup  string `json:"backup,omitempty"`
 		} `json:"shifts"`
 	} `json:"schedule"`
+}
+
+// localLayouts are the accepted forms of a time without a UTC offset.
+var localLayouts = []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02 15:04"}
+
+// parseShiftTime reads an RFC 3339 time, or a wall-clock time in loc (nil
+// when the request named no timezone).
+func parseShiftTime(field, v string, loc *time.Location) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	for _, l := range localLayouts {
+		if _, err := time.Parse(l, v); err != nil {
+			continue
+		}
+		if loc == nil {
+			return time.Time{}, fmt.Errorf("%s %q has no UTC offset: add one or set schedule.timezone", field, v)
+		}
+		t, _ := time.ParseInLocation(l, v, loc)
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%s %q: want RFC 3339 (2026-03-28T09:00:00Z) or a wall-clock time in schedule.timezone (2026-03-28T09:00)", field, v)
 }
 
 func (a *API) putGuideSchedule(w http.ResponseWriter, r *http.Request) {
@@ -399,8 +429,10 @@ func (a *API) putGuideSchedule(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("unknown service %q", req.Service))
 		return
 	}
+	var loc *time.Location
 	if req.Schedule.TimeZone != "" {
-		if _, err := time.LoadLocation(req.Schedule.TimeZone); err != nil {
+		var err error
+		if loc, err = time.LoadLocation(req.Schedule.TimeZone); err != nil {
 			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown timezone %q", req.Schedule.TimeZone))
 			return
 		}
@@ -412,7 +444,16 @@ func (a *API) putGuideSchedule(w http.ResponseWriter, r *http.Request) {
 	users := a.userSet()
 	var primary, backup []*Override
 	for i, sh := range req.Schedule.Shifts {
-		p := &Override{User: sh.Primary, Start: sh.Start, End: sh.End, Reason: "PUT /api/oncall/schedule"}
+		start, err := parseShiftTime("start", sh.Start, loc)
+		var end time.Time
+		if err == nil {
+			end, err = parseShiftTime("end", sh.End, loc)
+		}
+		if err != nil {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("shift %d: %w", i, err))
+			return
+		}
+		p := &Override{User: sh.Primary, Start: start, End: end, Reason: "PUT /api/oncall/schedule"}
 		if err := p.Validate(users); err != nil {
 			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("shift %d primary: %w", i, err))
 			return
@@ -423,7 +464,7 @@ func (a *API) putGuideSchedule(w http.ResponseWriter, r *http.Request) {
 				web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("shift %d: service %q has no backup schedule", i, svc.Name))
 				return
 			}
-			b := &Override{User: sh.Backup, Start: sh.Start, End: sh.End, Reason: "PUT /api/oncall/schedule"}
+			b := &Override{User: sh.Backup, Start: start, End: end, Reason: "PUT /api/oncall/schedule"}
 			if err := b.Validate(users); err != nil {
 				web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("shift %d backup: %w", i, err))
 				return
@@ -437,10 +478,14 @@ func (a *API) putGuideSchedule(w http.ResponseWriter, r *http.Request) {
 		if err := replaceOverrides(r.Context(), tx, svc.Primary, from, to, primary, "api", now); err != nil {
 			return err
 		}
+		changed := []string{svc.Primary}
 		if len(backup) > 0 {
-			return replaceOverrides(r.Context(), tx, svc.Backup, from, to, backup, "api", now)
+			if err := replaceOverrides(r.Context(), tx, svc.Backup, from, to, backup, "api", now); err != nil {
+				return err
+			}
+			changed = append(changed, svc.Backup)
 		}
-		return nil
+		return a.dir.changed(r.Context(), tx, changed, now)
 	})
 	if err != nil {
 		web.Error(w, http.StatusInternalServerError, "internal", err)

@@ -70,26 +70,70 @@ func TestAPI(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "alice", ents[0].User)
 		require.Equal(t, "bob", ents[1].User)
-		// The guide's shift replaced the overlapping swap.
+		// The guide's 12-17 shift replaced only the overlapping part of the
+		// 10-14 swap: carol keeps 10-12.
 		u, err := dir.OnCall(t.Context(), nil, "api-primary", mustTime(t, "2026-03-28T11:00:00Z"))
 		require.NoError(t, err)
-		require.Equal(t, "bob", u)
+		require.Equal(t, "carol", u)
 
 		code, out = call(t, srv, "GET", "/api/v1/oncall/schedules/api-primary/overrides?from=2026-03-28T00:00:00Z&days=1", "")
 		require.Equal(t, 200, code)
 		ovs := out["data"].([]any)
-		require.Len(t, ovs, 1)
+		require.Len(t, ovs, 2)
+		require.Equal(t, []string{"carol 2026-03-28T10:00:00Z 2026-03-28T12:00:00Z", "alice 2026-03-28T12:00:00Z 2026-03-28T17:00:00Z"}, overrideSpans(ovs))
 		id := ovs[0].(map[string]any)["id"].(float64)
 		code, _ = call(t, srv, "DELETE", "/api/v1/oncall/schedules/api-primary/overrides/"+jsonNum(id), "")
 		require.Equal(t, 200, code)
 		code, out = call(t, srv, "DELETE", "/api/v1/oncall/schedules/api-primary/overrides/"+jsonNum(id), "")
 		require.Equal(t, 404, code)
+		u, err = dir.OnCall(t.Context(), nil, "api-primary", mustTime(t, "2026-03-28T11:00:00Z"))
+		require.NoError(t, err)
+		require.Equal(t, "bob", u)
+
+		// A window inside a longer override splits it in two.
+		code, out = call(t, srv, "PUT", "/api/v1/oncall/schedules/api-backup/overrides",
+			`{"overrides":[{"user":"carol","start":"2026-03-30T08:00:00Z","end":"2026-03-30T20:00:00Z"}]}`)
+		require.Equal(t, 200, code, out)
+		code, out = call(t, srv, "PUT", "/api/v1/oncall/schedules/api-backup/overrides",
+			`{"from":"2026-03-30T11:00:00Z","to":"2026-03-30T13:00:00Z","overrides":[{"user":"alice","start":"2026-03-30T12:00:00Z","end":"2026-03-30T13:00:00Z"}]}`)
+		require.Equal(t, 200, code, out)
+		code, out = call(t, srv, "GET", "/api/v1/oncall/schedules/api-backup/overrides?from=2026-03-30T00:00:00Z&days=1", "")
+		require.Equal(t, 200, code)
+		require.Equal(t, []string{
+			"carol 2026-03-30T08:00:00Z 2026-03-30T11:00:00Z",
+			"carol 2026-03-30T13:00:00Z 2026-03-30T20:00:00Z",
+			"alice 2026-03-30T12:00:00Z 2026-03-30T13:00:00Z",
+		}, overrideSpans(out["data"].([]any)), "11-12 is cleared, 12-13 is alice's, the rest stays carol's")
+
+		// The guide's timezone applies to times without a UTC offset: on the
+		// day Berlin moves to summer time, 09:00 is 07:00 UTC.
+		before := map[string]string{}
+		for _, at := range []string{"2026-03-29T06:59:00Z", "2026-03-29T16:00:00Z"} {
+			before[at], err = dir.OnCall(t.Context(), nil, "api-primary", mustTime(t, at))
+			require.NoError(t, err)
+			require.NotEqual(t, "alice", before[at])
+		}
+		code, out = call(t, srv, "PUT", "/api/oncall/schedule", `{"service":"api","schedule":{"timezone":"Europe/Berlin","shifts":[
+			{"start":"2026-03-29T09:00","end":"2026-03-29T18:00","primary":"alice"}]}}`)
+		require.Equal(t, 200, code, out)
+		for at, want := range map[string]string{"2026-03-29T06:59:00Z": before["2026-03-29T06:59:00Z"], "2026-03-29T07:00:00Z": "alice",
+			"2026-03-29T15:59:00Z": "alice", "2026-03-29T16:00:00Z": before["2026-03-29T16:00:00Z"]} {
+			u, err = dir.OnCall(t.Context(), nil, "api-primary", mustTime(t, at))
+			require.NoError(t, err)
+			require.Equal(t, want, u, at)
+		}
 
 		code, out = call(t, srv, "GET", "/api/v1/oncall/schedules/business-hours/gaps?from=2026-03-06T00:00:00Z&days=1", "")
 		require.Equal(t, 200, code)
 		require.Len(t, out["data"].([]any), 2)
 
 		// Bad input is refused with a clear message and changes nothing.
+		stored := func() []string {
+			_, out := call(t, srv, "GET", "/api/v1/oncall/schedules/api-primary/overrides?from=2026-03-01T00:00:00Z&days=60", "")
+			return overrideSpans(out["data"].([]any))
+		}
+		kept := stored()
+		require.Equal(t, []string{"alice 2026-03-28T12:00:00Z 2026-03-28T17:00:00Z", "alice 2026-03-29T07:00:00Z 2026-03-29T16:00:00Z"}, kept)
 		for _, tc := range []struct{ method, path, body, err string }{
 			{"PUT", "/api/v1/oncall/schedules/api-primary/overrides", `{"overrides":[{"user":"mallory","start":"2026-03-28T10:00:00Z","end":"2026-03-28T11:00:00Z"}]}`, `override 0: override: unknown user "mallory"`},
 			{"PUT", "/api/v1/oncall/schedules/api-primary/overrides", `{"overrides":[], "extra": 1}`, `invalid JSON body: json: unknown field "extra"`},
@@ -98,14 +142,16 @@ func TestAPI(t *testing.T) {
 			{"GET", "/api/v1/oncall?at=yesterday", ``, `invalid at "yesterday": want RFC 3339 or a unix timestamp`},
 			{"GET", "/api/v1/oncall?service=web", ``, `unknown service "web"`},
 			{"PUT", "/api/oncall/schedule", `{"service":"api","schedule":{"shifts":[{"start":"2026-03-28T12:00:00Z","end":"2026-03-28T11:00:00Z","primary":"alice"}]}}`, `shift 0 primary: override for "alice": end 2026-03-28T11:00:00Z is not after start 2026-03-28T12:00:00Z`},
+			{"PUT", "/api/oncall/schedule", `{"service":"api","schedule":{"shifts":[{"start":"2026-03-28T12:00","end":"2026-03-28T13:00","primary":"alice"}]}}`, `shift 0: start "2026-03-28T12:00" has no UTC offset: add one or set schedule.timezone`},
+			{"PUT", "/api/oncall/schedule", `{"service":"api","schedule":{"timezone":"UTC","shifts":[{"start":"2026-03-28T12:00Z","end":"2026-03-28T13:00","primary":"alice"}]}}`, `shift 0: start "2026-03-28T12:00Z": want RFC 3339 (2026-03-28T09:00:00Z) or a wall-clock time in schedule.timezone (2026-03-28T09:00)`},
+			{"PUT", "/api/oncall/schedule", `{"service":"api","schedule":{"timezone":"Mars/Olympus","shifts":[{"start":"2026-03-28T12:00","end":"2026-03-28T13:00","primary":"alice"}]}}`, `unknown timezone "Mars/Olympus"`},
+			{"PUT", "/api/v1/oncall/schedules/api-primary/overrides", `{"from":"2026-03-28T12:00:00Z","to":"2026-03-28T13:00:00Z","overrides":[{"user":"alice","start":"2026-03-28T12:30:00Z","end":"2026-03-28T14:00:00Z"}]}`, `override 0 (2026-03-28T12:30:00Z to 2026-03-28T14:00:00Z) is not within from 2026-03-28T12:00:00Z and to 2026-03-28T13:00:00Z`},
 		} {
 			code, out := call(t, srv, tc.method, tc.path, tc.body)
 			require.GreaterOrEqual(t, code, 400, tc.path)
 			require.Equal(t, tc.err, out["error"])
 		}
-		u, err = dir.OnCall(t.Context(), nil, "api-primary", mustTime(t, "2026-03-28T13:00:00Z"))
-		require.NoError(t, err)
-		require.Equal(t, "bob", u, "refused requests changed nothing")
+		require.Equal(t, kept, stored(), "refused requests changed nothing")
 
 		// api-primary starts after the 14-day horizon; business-hours covers 10 weekdays x 8h of 336h.
 		reg := prometheus.NewPedanticRegistry()
@@ -118,6 +164,16 @@ sre_oncall_coverage_gap_seconds{schedule="api-primary"} 1.2096e+06
 sre_oncall_coverage_gap_seconds{schedule="business-hours"} 921600
 `), "sre_oncall_coverage_gap_seconds"))
 	})
+}
+
+// overrideSpans renders listed overrides as "user start end".
+func overrideSpans(ovs []any) []string {
+	var out []string
+	for _, o := range ovs {
+		m := o.(map[string]any)
+		out = append(out, m["user"].(string)+" "+m["start"].(string)+" "+m["end"].(string))
+	}
+	return out
 }
 
 func jsonNum(f float64) string { return strconv.FormatInt(int64(f), 10) }

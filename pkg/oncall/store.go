@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,8 +50,33 @@ type Querier interface {
 type Directory struct {
 	db *store.DB
 
-	mu  sync.RWMutex
-	cfg *Config
+	mu    sync.RWMutex
+	cfg   *Config
+	hooks []ChangeHook
+}
+
+// ChangeHook is told, inside the transaction that changed them, which
+// schedules' stored overrides changed (the escalation engine re-plans the
+// shift handoffs of running escalations).
+type ChangeHook func(ctx context.Context, tx *sql.Tx, schedules []string, now time.Time) error
+
+// OnChange registers a hook called by every change of stored overrides.
+func (d *Directory) OnChange(h ChangeHook) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.hooks = append(d.hooks, h)
+}
+
+func (d *Directory) changed(ctx context.Context, tx *sql.Tx, schedules []string, now time.Time) error {
+	d.mu.RLock()
+	hooks := slices.Clone(d.hooks)
+	d.mu.RUnlock()
+	for _, h := range hooks {
+		if err := h(ctx, tx, schedules, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // NewDirectory returns a directory over cfg and db.
@@ -100,18 +126,67 @@ WHERE schedule = $1 AND ends_at > $2 AND starts_at < $3 ORDER BY id`, schedule, 
 	return out, rows.Err()
 }
 
-// ReplaceOverrides replaces the stored overrides of schedule that overlap
-// [from, to) with ovs, in one transaction.
+// ReplaceOverrides replaces what the stored overrides of schedule say about
+// [from, to) with ovs, in one transaction: overrides overlapping the window
+// are trimmed at its edges (split in two if they span it), not dropped.
 func (d *Directory) ReplaceOverrides(ctx context.Context, schedule string, from, to time.Time, ovs []*Override, by string, now time.Time) error {
 	return d.db.InTx(ctx, func(tx *sql.Tx) error {
-		return replaceOverrides(ctx, tx, schedule, from, to, ovs, by, now)
+		if err := replaceOverrides(ctx, tx, schedule, from, to, ovs, by, now); err != nil {
+			return err
+		}
+		return d.changed(ctx, tx, []string{schedule}, now)
 	})
 }
 
 func replaceOverrides(ctx context.Context, tx *sql.Tx, schedule string, from, to time.Time, ovs []*Override, by string, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM oncall_overrides WHERE schedule = $1 AND ends_at > $2 AND starts_at < $3`,
-		schedule, from.UnixMilli(), to.UnixMilli()); err != nil {
+	// Overrides overlapping the window are trimmed to what lies outside it
+	// (split in two when they span it): only [from, to) is replaced.
+	rows, err := tx.QueryContext(ctx, `SELECT id, user_name, starts_at, ends_at, reason, created_by, created_at FROM oncall_overrides
+WHERE schedule = $1 AND ends_at > $2 AND starts_at < $3 ORDER BY id`, schedule, from.UnixMilli(), to.UnixMilli())
+	if err != nil {
 		return fmt.Errorf("replace overrides of %s: %w", schedule, err)
+	}
+	type stored struct {
+		id                    int64
+		user, reason, creator string
+		start, end, created   int64
+	}
+	var old []stored
+	for rows.Next() {
+		var o stored
+		if err := rows.Scan(&o.id, &o.user, &o.start, &o.end, &o.reason, &o.creator, &o.created); err != nil {
+			rows.Close()
+			return fmt.Errorf("replace overrides of %s: %w", schedule, err)
+		}
+		old = append(old, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("replace overrides of %s: %w", schedule, err)
+	}
+	f, t := from.UnixMilli(), to.UnixMilli()
+	for _, o := range old {
+		var q string
+		var args []any
+		switch {
+		case o.start < f:
+			// Keep the part before the window (the row keeps its id).
+			q, args = `UPDATE oncall_overrides SET ends_at = $1 WHERE id = $2`, []any{f, o.id}
+		case o.end > t:
+			q, args = `UPDATE oncall_overrides SET starts_at = $1 WHERE id = $2`, []any{t, o.id}
+		default:
+			q, args = `DELETE FROM oncall_overrides WHERE id = $1`, []any{o.id}
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("replace overrides of %s: trim override %d: %w", schedule, o.id, err)
+		}
+		if o.start < f && o.end > t {
+			// It spanned the window: keep the part after it too.
+			if _, err := tx.ExecContext(ctx, `INSERT INTO oncall_overrides (schedule, user_name, starts_at, ends_at, reason, created_by, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)`, schedule, o.user, t, o.end, o.reason, o.creator, o.created); err != nil {
+				return fmt.Errorf("replace overrides of %s: split override %d: %w", schedule, o.id, err)
+			}
+		}
 	}
 	for _, o := range ovs {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO oncall_overrides (schedule, user_name, starts_at, ends_at, reason, created_by, created_at)
@@ -123,13 +198,19 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)`, schedule, o.User, o.Start.UnixMilli(), o.E
 }
 
 // DeleteOverride removes one stored override.
-func (d *Directory) DeleteOverride(ctx context.Context, schedule string, id int64) (bool, error) {
-	res, err := d.db.ExecContext(ctx, `DELETE FROM oncall_overrides WHERE schedule = $1 AND id = $2`, schedule, id)
-	if err != nil {
-		return false, fmt.Errorf("delete override %d: %w", id, err)
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+func (d *Directory) DeleteOverride(ctx context.Context, schedule string, id int64, now time.Time) (bool, error) {
+	var n int64
+	err := d.db.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM oncall_overrides WHERE schedule = $1 AND id = $2`, schedule, id)
+		if err != nil {
+			return fmt.Errorf("delete override %d: %w", id, err)
+		}
+		if n, _ = res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return d.changed(ctx, tx, []string{schedule}, now)
+	})
+	return n == 1, err
 }
 
 // OnCall returns who is on call for schedule at t ("" for nobody), reading

@@ -152,7 +152,6 @@ alerting:
 	})
 }
 
-
 func metricsText(t *testing.T, e *env) string {
 	mfs, err := e.reg.Gather()
 	require.NoError(t, err)

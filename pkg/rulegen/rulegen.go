@@ -270,8 +270,7 @@ func (g *gen) sliExprs() (errExpr, totalExpr string, err error) {
 		if e.ErrorSelector != "" {
 			ee, te = g.rate(e.ErrorSelector), g.rate(e.TotalSelector)
 		} else {
-			ee = strings.ReplaceAll(e.ErrorQuery, slo.WindowPlaceholder, "5m")
-			te = strings.ReplaceAll(e.TotalQuery, slo.WindowPlaceholder, "5m")
+			ee, te = EventQueries(g.slo, "5m")
 		}
 		// No error series yet (no 5xx ever) means zero errors, not no data.
 		return fmt.Sprintf("(%s)\nor\n0 * (%s)", ee, te), te, nil
@@ -305,6 +304,52 @@ func (g *gen) sliExprs() (errExpr, totalExpr string, err error) {
 		return fmt.Sprintf("clamp_max((%s) >= 0, 1)", r), fmt.Sprintf("0 * ((%s) >= 0) + 1", r), nil
 	}
 	return "", "", fmt.Errorf("no SLI")
+}
+
+// EventQueries returns the error and total queries of an events SLI given
+// by errorQuery and totalQuery, with window in place of {{.window}}, each
+// aggregated by exactly the SLO's groupBy labels: `sum by (groupBy) (query)`,
+// or the query itself when it already is such a sum. Whatever labels the
+// user's queries keep (none aggregated, or aggregated differently), the
+// error and total series then pair one to one per group, and the ratio is a
+// ratio of sums. It returns "" for other SLIs.
+func EventQueries(o *slo.SLO, window string) (errQuery, totalQuery string) {
+	e := o.SLI.Events
+	if e == nil || e.ErrorSelector != "" {
+		return "", ""
+	}
+	wrap := func(q string) string {
+		q = strings.ReplaceAll(q, slo.WindowPlaceholder, window)
+		if sumsBy(q, o.GroupBy) {
+			return q
+		}
+		if len(o.GroupBy) == 0 {
+			return "sum (" + q + ")"
+		}
+		return "sum by (" + strings.Join(o.GroupBy, ", ") + ") (" + q + ")"
+	}
+	return wrap(e.ErrorQuery), wrap(e.TotalQuery)
+}
+
+// sumsBy reports whether q's outermost operation is `sum by (labels)` with
+// exactly these labels.
+func sumsBy(q string, by []string) bool {
+	expr, err := slo.Parser.ParseExpr(q)
+	if err != nil {
+		return false
+	}
+	for {
+		p, ok := expr.(*parser.ParenExpr)
+		if !ok {
+			break
+		}
+		expr = p.Expr
+	}
+	a, ok := expr.(*parser.AggregateExpr)
+	if !ok || a.Op != parser.SUM || a.Without {
+		return false
+	}
+	return slices.Equal(slices.Sorted(slices.Values(a.Grouping)), slices.Sorted(slices.Values(by)))
 }
 
 func parseSelector(s string) (*parser.VectorSelector, error) {

@@ -66,10 +66,13 @@ type Querier interface {
 type Options struct {
 	DB         *store.DB
 	Incidents  Incidents
-	Escalator  Escalator                            // nil: escalation requests are recorded only
-	Notifier   Notifier                             // nil: notify steps write the timeline and the event stream only
-	Prometheus Querier                              // nil: promql steps fail
-	Kubernetes func() (kubernetes.Interface, error) // nil: kubernetes steps fail
+	Escalator  Escalator // nil: escalation requests are recorded only
+	Notifier   Notifier  // nil: notify steps write the timeline and the event stream only
+	Prometheus Querier   // nil: promql steps fail
+	// Kubernetes builds the client of kubernetes steps from the `kubernetes`
+	// settings in force (nil: kubernetes steps fail). The engine keeps the
+	// client until a reload changes those settings.
+	Kubernetes func(KubernetesConfig) (kubernetes.Interface, error)
 	Bus        *events.Bus
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -92,6 +95,7 @@ type Engine struct {
 	set         *Set
 	httpClients map[string]*http.Client
 	kube        kubernetes.Interface
+	kubeCfg     KubernetesConfig // the settings kube was built from
 
 	activeMu sync.Mutex
 	active   map[int64]*activeRun

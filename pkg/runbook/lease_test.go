@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/incident"
@@ -51,11 +52,14 @@ func TestLeaseLost(t *testing.T) {
 		{
 			name: "lock taken",
 			takeOver: func(t *testing.T, db *store.DB, run *Run) {
-				ctx := context.Background()
-				require.NoError(t, releaseLock(ctx, db, run.Target, run.ID))
-				ok, err := acquireLock(ctx, db, run.Target, 999, "replica-b", time.Now(), time.Hour)
+				// In one statement, as acquireLock takes over an expired lock:
+				// the heartbeat cannot renew it in between.
+				res, err := db.ExecContext(context.Background(), `UPDATE runbook_locks SET run_id = $1, owner = $2, expires_at = $3
+					WHERE target = $4 AND run_id = $5`, 999, "replica-b", ms(time.Now().Add(time.Hour)), run.Target, run.ID)
 				require.NoError(t, err)
-				require.True(t, ok)
+				n, err := res.RowsAffected()
+				require.NoError(t, err)
+				require.Equal(t, int64(1), n)
 			},
 			reason: func(*Run) string {
 				return "lease lost: the lock on target svc/api is held by another run during step 1; stopped, not repeated"
@@ -126,4 +130,86 @@ steps:
 			})
 		})
 	}
+}
+
+// A failure renewing one run's lease does not stop the heartbeat: the
+// other runs are still renewed, and one that lost its lease is stopped.
+// A database trigger refuses the renewal of the first run.
+func TestHeartbeatGoesOnAfterError(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		dir := t.TempDir()
+		src := `
+name: %s
+matchers: ['alertname="%s"']
+steps:
+  - name: hold
+    timeout: 1m
+    exec:
+      command: [%q]
+      env: {RUNBOOK_HELPER: pidfile, RUNBOOK_OUT: %q}
+`
+		first := mustParse(t, fmt.Sprintf(src, "first", "A", helperCmd(), filepath.Join(dir, "first")))
+		second := mustParse(t, fmt.Sprintf(src, "second", "B", helperCmd(), filepath.Join(dir, "second")))
+		cfg := testConfig()
+		cfg.LeaseDuration = model.Duration(time.Minute) // only the test's cycles renew
+		e := newEngine(t, db, cfg, &recorder{}, first, second)
+		trigger(t, db, e, newIncident("INC-A", map[string]string{"alertname": "A"}), incident.ChangeCreated)
+		trigger(t, db, e, newIncident("INC-B", map[string]string{"alertname": "B"}), incident.ChangeCreated)
+		require.NoError(t, e.Cycle(ctx))
+		pids := map[string][2]int{}
+		for _, name := range []string{"first", "second"} {
+			require.Eventually(t, func() bool {
+				var p [2]int
+				b, err := os.ReadFile(filepath.Join(dir, name))
+				if err == nil {
+					_, err = fmt.Sscan(string(b), &p[0], &p[1])
+				}
+				pids[name] = p
+				return err == nil
+			}, 30*time.Second, 10*time.Millisecond)
+		}
+		runA := waitRun(t, e, "INC-A", RunRunning)
+		runB := waitRun(t, e, "INC-B", RunRunning)
+		require.Less(t, runA.ID, runB.ID, "the failing run is renewed first")
+
+		if db.Dialect == store.SQLite {
+			_, err := db.ExecContext(ctx, fmt.Sprintf(`CREATE TRIGGER refuse_renewal BEFORE UPDATE OF lease_until ON runbook_runs
+				WHEN NEW.id = %d AND NEW.lease_until > 0 BEGIN SELECT RAISE(ABORT, 'renewal refused'); END`, runA.ID))
+			require.NoError(t, err)
+		} else {
+			_, err := db.ExecContext(ctx, `CREATE FUNCTION refuse_renewal() RETURNS trigger AS $$
+				BEGIN RAISE EXCEPTION 'renewal refused'; END $$ LANGUAGE plpgsql`)
+			require.NoError(t, err)
+			_, err = db.ExecContext(ctx, fmt.Sprintf(`CREATE TRIGGER refuse_renewal BEFORE UPDATE OF lease_until ON runbook_runs
+				FOR EACH ROW WHEN (NEW.id = %d AND NEW.lease_until > 0) EXECUTE FUNCTION refuse_renewal()`, runA.ID))
+			require.NoError(t, err)
+		}
+		// Another replica takes the second run over.
+		_, err := db.ExecContext(ctx, `UPDATE runbook_runs SET status = $1, reason = $2, lease_until = 0 WHERE id = $3`,
+			RunInterrupted, "interrupted by replica b", runB.ID)
+		require.NoError(t, err)
+		require.NoError(t, releaseLock(ctx, db, runB.Target, runB.ID))
+
+		err = e.Cycle(ctx)
+		require.ErrorContains(t, err, fmt.Sprintf("renew lease of run %d: ", runA.ID))
+		require.ErrorContains(t, err, "renewal refused")
+		require.Eventually(t, func() bool { return processGone(pids["second"][0]) && processGone(pids["second"][1]) },
+			10*time.Second, 10*time.Millisecond, "the second run's processes were killed")
+		require.Eventually(t, func() bool {
+			return testutil.ToFloat64(e.metrics.executions.WithLabelValues("second", "lease_lost")) == 1
+		}, 10*time.Second, 10*time.Millisecond)
+		require.False(t, processGone(pids["first"][0]), "the first run goes on")
+		require.Equal(t, RunRunning, waitRun(t, e, "INC-A", RunRunning).Status)
+
+		// Once renewals work again, the first run is cancelled normally.
+		_, err = db.ExecContext(ctx, `DROP TRIGGER refuse_renewal`+map[bool]string{true: ` ON runbook_runs`}[db.Dialect == store.Postgres])
+		require.NoError(t, err)
+		_, err = e.Cancel(ctx, runA.ID, "alice", "done")
+		require.NoError(t, err)
+		require.NoError(t, e.Cycle(ctx))
+		e.Wait()
+		require.Equal(t, "done", waitRun(t, e, "INC-A", RunCancelled).Reason)
+		require.True(t, processGone(pids["first"][0]))
+	})
 }

@@ -275,6 +275,9 @@ func (s *Step) UnmarshalYAML(n *yaml.Node) error {
 				return errAt(n, "step %q: invalid environment variable name %q", s.Name, k)
 			}
 		}
+		if err := checkShellArgs(s.Exec.Command); err != nil {
+			return errAt(n, "step %q: %v", s.Name, err)
+		}
 	case StepHTTP:
 		h := s.HTTP
 		if h.Endpoint == "" {
@@ -505,6 +508,9 @@ func (r *Runbook) compileStep(s *Step) error {
 		}
 		for k, v := range s.Exec.Env {
 			errs = append(errs, add("env."+k, v))
+		}
+		if err := errors.Join(errs...); err == nil {
+			errs = append(errs, checkMetachars(s))
 		}
 	case StepHTTP:
 		errs = append(errs, add("path", s.HTTP.Path), add("body", s.HTTP.Body))

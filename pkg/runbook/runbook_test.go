@@ -105,12 +105,61 @@ func TestParseErrors(t *testing.T) {
 		{"type error", head + "steps: [{name: a, wait: {duration: soon}}]\n", `bad.yml: not a valid duration string: "soon"`},
 		{"bad notify channel", head + "steps:\n  - name: a\n    notify: {message: hi, channels: [fax]}\n", `bad.yml:4: step "a": notify.channels: unknown channel "fax" (want one of sms, phone, push, email, slack, webhook, pagerduty, teams, mattermost, or chat)`},
 		{"pagerduty notify", head + "steps:\n  - name: a\n    notify: {message: hi, channels: [pagerduty]}\n", `bad.yml:4: step "a": notify.channels: pagerduty opens pages, not messages; use the escalation policy`},
+		{"shell templated", head + "labels: {service: '[a-z]+'}\nsteps:\n  - name: a\n    exec:\n      command: [/bin/sh, -c, 'echo {{ .Labels.service }}']\n", `bad.yml:5: step "a": exec.command runs the shell sh: command[2] cannot be a template (a label value would become code; pass it in env and quote it, "$NAME")`},
+		{"shell positional", head + "steps:\n  - name: a\n    exec:\n      command: [bash, -c, 'echo \"$1\"', x, '{{ .IncidentID }}']\n", `bad.yml:4: step "a": exec.command runs the shell bash: command[4] cannot be a template (a label value would become code; pass it in env and quote it, "$NAME")`},
+		{"env shell", head + "labels: {service: '[a-z]+'}\nsteps:\n  - name: a\n    exec:\n      command: [/usr/bin/env, -i, zsh, -c, 'echo {{ .Labels.service }}']\n", `bad.yml:5: step "a": exec.command runs the shell zsh: command[4] cannot be a template (a label value would become code; pass it in env and quote it, "$NAME")`},
+		{"busybox shell", head + "labels: {service: '[a-z]+'}\nsteps:\n  - name: a\n    exec:\n      command: [busybox, ash, -c, 'echo {{ .Labels.service }}']\n", `bad.yml:5: step "a": exec.command runs the shell ash: command[3] cannot be a template (a label value would become code; pass it in env and quote it, "$NAME")`},
+		{"sudo shell", head + "labels: {service: '[a-z]+'}\nsteps:\n  - name: a\n    exec:\n      command: [sudo, -u, root, /bin/dash, -c, 'echo {{ .Labels.service }}']\n", `bad.yml:5: step "a": exec.command runs the shell dash: command[5] cannot be a template (a label value would become code; pass it in env and quote it, "$NAME")`},
+		{"python inline", head + "labels: {service: '[a-z]+'}\nsteps:\n  - name: a\n    exec:\n      command: [python3.12, -c, 'print(\"{{ .Labels.service }}\")']\n", `bad.yml:5: step "a": exec.command runs inline code (python3.12 -c): command[2] cannot be a template (a label value would become code; pass it in env and quote it, "$NAME")`},
+		{"perl cluster", head + "labels: {service: '[a-z]+'}\nsteps:\n  - name: a\n    exec:\n      command: [perl, -le, 'print 1', '{{ .Labels.service }}']\n", `bad.yml:5: step "a": exec.command runs inline code (perl -le): command[3] cannot be a template (a label value would become code; pass it in env and quote it, "$NAME")`},
+		{"node eval", head + "labels: {service: '[a-z]+'}\nsteps:\n  - name: a\n    exec:\n      command: [nice, node, '--eval=console.log(1)', '{{ .Labels.service }}']\n", `bad.yml:5: step "a": exec.command runs inline code (node --eval=console.log(1)): command[3] cannot be a template (a label value would become code; pass it in env and quote it, "$NAME")`},
+		{"shell env metachars", head + "labels: {service: '.+'}\nsteps:\n  - name: a\n    exec:\n      command: [/bin/sh, /opt/restart.sh]\n      env: {SERVICE: '{{ .Labels.service }}'}\n", `bad.yml:5: runbook "rb": step "a": env.SERVICE: label "service" reaches the environment of sh, and its pattern ".+" can match the shell metacharacter "|"; restrict the pattern`},
+		{"ssh metachars", head + "labels: {service: '[a-z ]+'}\nsteps:\n  - name: a\n    exec:\n      command: [ssh, ops@bastion, /opt/restart, '{{ .Labels.service }}']\n", `bad.yml:5: runbook "rb": step "a": command[3]: label "service" reaches the arguments of ssh, which hands them to a shell, and its pattern "[a-z ]+" can match the shell metacharacter " "; restrict the pattern`},
+		{"su metachars", head + "labels: {service: '[a-z]+|\\$\\(x\\)'}\nsteps:\n  - name: a\n    exec:\n      command: [timeout, 30s, su, ops, -c, '/opt/restart {{ .Labels.service }}']\n", `bad.yml:5: runbook "rb": step "a": command[5]: label "service" reaches the arguments of su, which hands them to a shell, and its pattern "[a-z]+|\\$\\(x\\)" can match the shell metacharacter "("; restrict the pattern`},
 		{"duplicate key", head + "name: again\nsteps: [{name: a, wait: {duration: 1s}}]\n", `bad.yml:3: field "name" set twice in runbook`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.src), "bad.yml")
 			require.EqualError(t, err, tc.err)
 		})
+	}
+}
+
+// Templates are fine where no shell parses them: a script file given to an
+// interpreter, a shell's environment with a metacharacter-free pattern, a
+// hand-off program's arguments with one, any program that is not a shell.
+func TestShellGuardAccepts(t *testing.T) {
+	const head = "name: rb\nmatchers: ['alertname=\"X\"']\nlabels: {service: '[a-z][a-z0-9-]{0,40}', any: '(?s).*'}\nsteps:\n  - name: a\n    exec:\n"
+	for _, exec := range []string{
+		"      command: [python3, /opt/fix.py, '{{ .Labels.any }}']\n      env: {X: '{{ .Labels.any }}'}\n",
+		"      command: [/bin/sh, -c, 'systemctl restart \"$SERVICE\"']\n      env: {SERVICE: '{{ .Labels.service }}'}\n",
+		"      command: [ssh, ops@bastion, /opt/restart, '{{ .Labels.service }}']\n",
+		"      command: [/usr/local/bin/cleanup, '--reason={{ .Labels.any }}']\n",
+		"      command: [sudo, /usr/local/bin/cleanup, '{{ .Labels.any }}']\n",
+		"      command: [env, LANG=C, /usr/local/bin/cleanup, '{{ .Labels.any }}']\n",
+	} {
+		_, err := Parse([]byte(head+exec), "ok.yml")
+		require.NoError(t, err, exec)
+	}
+	for _, tc := range []struct {
+		pat  string
+		want string
+	}{
+		{`[a-z][a-z0-9-]{0,40}`, ""},
+		{`/[a-zA-Z0-9/_.-]{0,100}`, ""},
+		{`(?i)[a-z]+`, ""},
+		{`[^a-z]`, "|"},
+		{`.*`, "|"},
+		{`\w+\s`, " "},
+		{`a\.b|c~`, "~"},
+		{`\pL+`, ""},
+	} {
+		c, ok := patternMatchesAny(tc.pat, shellMetachars)
+		got := ""
+		if ok {
+			got = string(c)
+		}
+		require.Equal(t, tc.want, got, tc.pat)
 	}
 }
 

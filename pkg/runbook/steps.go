@@ -350,20 +350,24 @@ func NewKubernetesClient(cfg KubernetesConfig) (kubernetes.Interface, error) {
 	return kubernetes.NewForConfig(cc)
 }
 
+// kubeClient returns the Kubernetes client for the settings in force,
+// building it on first use and again after a reload changed them (another
+// kubeconfig, context or in-cluster): runs never act on a cluster the
+// configuration no longer names.
 func (e *Engine) kubeClient() (kubernetes.Interface, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.kube != nil {
+	if e.kube != nil && e.kubeCfg == e.cfg.Kubernetes {
 		return e.kube, nil
 	}
 	if e.opts.Kubernetes == nil {
 		return nil, errors.New("no Kubernetes client is configured")
 	}
-	c, err := e.opts.Kubernetes()
+	c, err := e.opts.Kubernetes(e.cfg.Kubernetes)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	e.kube = c
+	e.kube, e.kubeCfg = c, e.cfg.Kubernetes
 	return c, nil
 }
 

@@ -118,7 +118,7 @@ steps:
 		set, err := NewSet(cfg, rb)
 		require.NoError(t, err)
 		e, err := New(Options{DB: db, Incidents: rec, Registerer: prometheus.NewRegistry(),
-			Kubernetes: func() (kubernetes.Interface, error) { return kc, nil }}, cfg, set)
+			Kubernetes: func(KubernetesConfig) (kubernetes.Interface, error) { return kc, nil }}, cfg, set)
 		require.NoError(t, err)
 		startEngine(t, e)
 		trigger(t, db, e, newIncident("INC-1", map[string]string{"alertname": "X", "namespace": "prod", "pod": "api-7d9f-abcde"}), incident.ChangeCreated)

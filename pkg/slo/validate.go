@@ -231,11 +231,11 @@ func (s *Spec) validateSLI(add func(string, string, ...any), p string, o *SLO) {
 				}
 			}
 		case e.ErrorQuery != "" || e.TotalQuery != "":
-			eg := checkQuery(add, ep+".errorQuery", e.ErrorQuery, o.GroupBy)
-			tg := checkQuery(add, ep+".totalQuery", e.TotalQuery, o.GroupBy)
-			if eg != nil && tg != nil && eg.known && tg.known && !eg.equal(tg) {
-				add(ep+".errorQuery", "aggregates %s but totalQuery aggregates %s: the label sets differ, so error/total would match no series", eg, tg)
-			}
+			// The generator sums both queries by exactly the groupBy labels
+			// (rulegen.EventQueries), so their own label sets may differ;
+			// only a groupBy label they drop cannot come back.
+			checkQuery(add, ep+".errorQuery", e.ErrorQuery, o.GroupBy)
+			checkQuery(add, ep+".totalQuery", e.TotalQuery, o.GroupBy)
 		default:
 			add(ep, "missing errorSelector and totalSelector (or errorQuery and totalQuery)")
 		}

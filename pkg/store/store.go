@@ -70,6 +70,9 @@ func openSQLiteDSN(ctx context.Context, base string) (*DB, error) {
 	}
 	// SQLite has one writer at a time; a small pool avoids lock thrashing.
 	db.SetMaxOpenConns(4)
+	// Keep every connection open: closing an idle one throws away the
+	// statements prepared on it, which are then parsed again.
+	db.SetMaxIdleConns(4)
 	if base == "file::memory:" {
 		db.SetMaxOpenConns(1) // each connection would see its own memory database
 	}

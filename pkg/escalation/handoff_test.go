@@ -1,0 +1,150 @@
+package escalation_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/escalation"
+	"github.com/rootuip/sre/pkg/jobs"
+	"github.com/rootuip/sre/pkg/oncall"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+const soloPolicy = `
+policies:
+  - name: solo
+    levels: [{after: 0m, schedules: [primary]}, {after: 2h, users: [erin]}]
+`
+
+// TestHandoffAfterRuntimeOverride: an override stored after level 0 was
+// paged (bob) puts carol on call from 10:50; she is paged at its start,
+// and nobody again when bob is back at its end (he was paged already).
+func TestHandoffAfterRuntimeOverride(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		clock := jobs.NewManualClock(t0)
+		r := newRig(t, db, clock, soloPolicy, notifyConfig(t, sms, push, email, slack))
+		id := r.open(t, "critical")
+		r.tick(t)
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id))
+
+		clock.Advance(5 * time.Minute)
+		start := t0.Add(20 * time.Minute)
+		require.NoError(t, r.dir.ReplaceOverrides(ctx, "primary", start, start.Add(time.Hour),
+			[]*oncall.Override{{User: "carol", Start: start, End: start.Add(time.Hour), Reason: "swap"}}, "bob", clock.Now()))
+		r.tick(t)
+		require.Len(t, r.paged(t, id), 3, "bob is still on call: nobody new")
+
+		clock.Set(start.Add(-time.Second))
+		r.tick(t)
+		require.Len(t, r.paged(t, id), 3)
+		clock.Set(start)
+		r.tick(t)
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push", "carol/sms", "carol/phone"}, r.paged(t, id))
+		require.Equal(t, []string{"Shift handoff on schedule primary during an unacknowledged escalation: paging the new on-call carol via sms, phone (no push contact for carol)"},
+			r.timeline(t, id, "Shift handoff"))
+
+		clock.Set(start.Add(time.Hour))
+		r.tick(t)
+		require.Len(t, r.paged(t, id), 5, "bob, back on call, was paged already")
+	})
+}
+
+// TestHandoffAfterReload: a reload that changes the rotation so that alice
+// is on call now pages her at once.
+func TestHandoffAfterReload(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		clock := jobs.NewManualClock(t0)
+		r := newRig(t, db, clock, soloPolicy, notifyConfig(t, sms, push, email, slack))
+		id := r.open(t, "critical")
+		r.tick(t)
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id))
+
+		clock.Advance(5 * time.Minute)
+		swapped := decode[oncall.Config](t, `
+users:
+  - {name: alice, email: alice@example.com, phone: "+15550000001", push: dev-alice}
+  - {name: bob, email: bob@example.com, phone: "+15550000002", push: dev-bob}
+schedules:
+  - name: primary
+    time_zone: UTC
+    layers: [{rotation: daily, start: "2026-03-01T10:00", users: [bob, alice]}]
+`)
+		r.dir.SetConfig(swapped)
+		require.NoError(t, r.engine.RecheckHandoffs(ctx, []string{"primary"}))
+		r.tick(t)
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push", "alice/sms", "alice/phone", "alice/push"}, r.paged(t, id))
+		st, err := r.engine.Get(ctx, id)
+		require.NoError(t, err)
+		require.Contains(t, st.Pending, escalation.PendingStep{Kind: "handoff", At: time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)},
+			"the next handoff follows the new rotation")
+	})
+}
+
+// TestRepeatChain: with repeat 1, the whole chain runs twice, repeat_after
+// after the last level, then stops.
+func TestRepeatChain(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		clock := jobs.NewManualClock(t0)
+		r := newRig(t, db, clock, `
+policies:
+  - name: twice
+    repeat: 1
+    repeat_after: 10m
+    levels: [{after: 0m, users: [alice], channels: [sms]}, {after: 5m, users: [carol], channels: [sms]}]
+`, notifyConfig(t, sms, push, email, slack))
+		id := r.open(t, "critical")
+		for _, step := range []time.Duration{0, 5 * time.Minute, 10 * time.Minute, 5 * time.Minute, time.Hour} {
+			clock.Advance(step)
+			r.tick(t)
+		}
+		require.Equal(t, []string{"alice/sms", "carol/sms", "alice/sms", "carol/sms"}, r.paged(t, id))
+		require.Equal(t, []string{
+			`Escalation level 0 (policy "twice"): paging alice via sms; level 1 at 10:35:00 UTC if not acknowledged`,
+			`Escalation level 1 (policy "twice"): paging carol via sms; level 0 at 10:45:00 UTC if not acknowledged`,
+			`Escalation level 0 (policy "twice"): paging alice via sms; level 1 at 10:50:00 UTC if not acknowledged`,
+			`Escalation level 1 (policy "twice"): paging carol via sms`,
+		}, r.timeline(t, id, "Escalation level"))
+		require.Equal(t, 4, sms.n)
+	})
+}
+
+// TestFrozenPolicy: a reload during an escalation does not change it; new
+// incidents get the new policy.
+func TestFrozenPolicy(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		clock := jobs.NewManualClock(t0)
+		ncfg := notifyConfig(t, sms, push, email, slack)
+		r := newRig(t, db, clock, escalationYAML, ncfg)
+		id := r.open(t, "critical")
+		r.tick(t)
+
+		// The reload sends level 1 to dave after 5 minutes.
+		r.engine.SetConfig(decode[escalation.Config](t, `
+policies:
+  - name: reloaded
+    levels: [{after: 0m, users: [erin]}, {after: 5m, users: [dave]}]
+`), ncfg, "https://sred.example.com")
+		clock.Advance(5 * time.Minute)
+		r.tick(t)
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id), "the frozen policy has no level at 5m")
+		clock.Advance(10 * time.Minute)
+		r.tick(t)
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push", "carol/sms", "carol/phone"}, r.paged(t, id), "level 1 of the frozen policy at 15m")
+		st, err := r.engine.Get(t.Context(), id)
+		require.NoError(t, err)
+		require.Equal(t, "default", st.Policy)
+
+		other := r.open(t, "high")
+		r.tick(t)
+		require.Equal(t, []string{"erin/sms"}, r.paged(t, other), "a new incident gets the reloaded policy")
+	})
+}

@@ -1,0 +1,49 @@
+package rulegen_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/rulegen"
+	"github.com/rootuip/sre/pkg/slo"
+)
+
+// The range expressions of every SLI kind (the golden inputs and the
+// examples) for October 2026 match testdata/range-exprs.txt, and parse.
+func TestRangeExprsGolden(t *testing.T) {
+	ins, err := filepath.Glob(filepath.Join(goldenDir, "in-*.yml"))
+	require.NoError(t, err)
+	examples, err := filepath.Glob("../../examples/slos/*.yml")
+	require.NoError(t, err)
+	specs, err := slo.LoadFiles(append(ins, examples...)...)
+	require.NoError(t, err)
+	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	end := start.AddDate(0, 1, 0)
+	var got strings.Builder
+	kinds := map[string]bool{}
+	for _, sp := range specs {
+		for i := range sp.SLOs {
+			o := &sp.SLOs[i]
+			e, tot, err := rulegen.RangeExprs(o, start, end)
+			require.NoError(t, err, "%s/%s", sp.Service, o.Name)
+			kinds[o.SLI.Kind()] = true
+			got.WriteString("# " + sp.Service + "/" + o.Name + " (" + o.SLI.Kind() + ")\n## errors\n" + e + "\n## total\n" + tot + "\n\n")
+		}
+	}
+	require.Equal(t, map[string]bool{slo.KindEvents: true, slo.KindLatency: true, slo.KindBool: true, slo.KindRaw: true}, kinds)
+	golden := filepath.Join(goldenDir, "range-exprs.txt")
+	if *update {
+		require.NoError(t, os.WriteFile(golden, []byte(got.String()), 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	require.NoError(t, err, "run go test ./pkg/rulegen -update")
+	require.Equal(t, string(want), got.String())
+
+	_, _, err = rulegen.RangeExprs(&specs[0].SLOs[0], end, end)
+	require.EqualError(t, err, "range 2026-11-01 00:00:00 +0000 UTC - 2026-11-01 00:00:00 +0000 UTC is empty")
+}

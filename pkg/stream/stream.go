@@ -1,0 +1,242 @@
+// Package stream serves the live event stream of sred, GET /api/v1/events:
+// every event published on the events.Bus (incident changes, budget state
+// changes, gate decisions, runbook runs, ...) as Server-Sent Events, one
+// `event: <type>` line and one `data: <JSON>` line per event, optionally
+// filtered by type prefix (?type=budget.) and service (?service=api), with
+// heartbeat comments so that proxies keep idle connections open. A stream
+// lasts until the client goes away or the server shuts down.
+//
+// The stream is live only: it does not replay past events (the timelines in
+// the store hold the history), and a client too slow to read loses events
+// rather than slowing sred down (counted by sre_event_bus_dropped_total).
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/web"
+)
+
+// Defaults of Options.
+const (
+	DefaultHeartbeat  = 15 * time.Second
+	DefaultMaxClients = 256
+	// maxFilters bounds the number of type and service filters of a request.
+	maxFilters = 32
+	// maxFilterLen bounds the length of one filter value.
+	maxFilterLen = 256
+)
+
+// Options configure a Handler.
+type Options struct {
+	Logger *slog.Logger
+	// Registerer receives sre_event_stream_clients (nil: not registered).
+	Registerer prometheus.Registerer
+	// Heartbeat is the interval of the `: heartbeat` comments. Default 15s.
+	Heartbeat time.Duration
+	// MaxClients bounds concurrent streams; more are answered 503. Default 256.
+	MaxClients int
+}
+
+// Handler serves the event stream of a bus.
+type Handler struct {
+	bus        *events.Bus
+	logger     *slog.Logger
+	heartbeat  time.Duration
+	maxClients int64
+	clients    atomic.Int64
+}
+
+// New returns a Handler streaming the events of bus.
+func New(bus *events.Bus, o Options) *Handler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = DefaultHeartbeat
+	}
+	if o.MaxClients <= 0 {
+		o.MaxClients = DefaultMaxClients
+	}
+	h := &Handler{bus: bus, logger: o.Logger, heartbeat: o.Heartbeat, maxClients: int64(o.MaxClients)}
+	if o.Registerer != nil {
+		promauto.With(o.Registerer).NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sre_event_stream_clients",
+			Help: "Clients connected to the live event stream (GET /api/v1/events).",
+		}, func() float64 { return float64(h.clients.Load()) })
+	}
+	return h
+}
+
+// Register mounts GET /api/v1/events on mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.Handle("GET /api/v1/events", h)
+}
+
+// Filter selects events: an event passes when its type starts with one of
+// Types (any type when empty) and its service is one of Services (any
+// service when empty).
+type Filter struct {
+	Types    []string
+	Services []string
+}
+
+// ParseFilter reads the type and service query parameters (each may be
+// repeated). Unknown parameters are an error, so that a typo does not
+// silently stream everything.
+func ParseFilter(r *http.Request) (Filter, error) {
+	var f Filter
+	q := r.URL.Query()
+	for k, vs := range q {
+		switch k {
+		case "type":
+			f.Types = append(f.Types, vs...)
+		case "service":
+			f.Services = append(f.Services, vs...)
+		default:
+			return Filter{}, fmt.Errorf("unknown parameter %q (want type or service)", k)
+		}
+	}
+	if len(f.Types) > maxFilters || len(f.Services) > maxFilters {
+		return Filter{}, fmt.Errorf("at most %d type and %d service filters", maxFilters, maxFilters)
+	}
+	for _, v := range append(append([]string(nil), f.Types...), f.Services...) {
+		if v == "" {
+			return Filter{}, errors.New("empty type or service filter")
+		}
+		if len(v) > maxFilterLen {
+			return Filter{}, fmt.Errorf("filter longer than %d bytes", maxFilterLen)
+		}
+	}
+	return f, nil
+}
+
+// Match reports whether ev passes the filter.
+func (f Filter) Match(ev events.Event) bool {
+	if len(f.Types) > 0 {
+		ok := false
+		for _, t := range f.Types {
+			if strings.HasPrefix(ev.Type, t) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if len(f.Services) > 0 {
+		for _, s := range f.Services {
+			if ev.Service == s {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// ServeHTTP streams events until the client leaves.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f, err := ParseFilter(r)
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	if h.bus == nil {
+		web.Error(w, http.StatusServiceUnavailable, "unavailable", errors.New("no event bus"))
+		return
+	}
+	if n := h.clients.Add(1); n > h.maxClients {
+		h.clients.Add(-1)
+		web.Error(w, http.StatusServiceUnavailable, "unavailable", fmt.Errorf("too many event stream clients (at most %d)", h.maxClients))
+		return
+	}
+	defer h.clients.Add(-1)
+
+	rc := http.NewResponseController(w)
+	// A stream outlives any server write timeout.
+	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		h.logger.Debug("event stream: clear write deadline", "err", err)
+	}
+	ch, cancel := h.bus.Subscribe()
+	defer cancel()
+
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	// The first comment tells the client it is subscribed: every event
+	// published from now on reaches it.
+	if err := h.write(rc, w, ": subscribed\n\n"); err != nil {
+		return
+	}
+	if err := h.run(r.Context(), rc, w, ch, f); err != nil {
+		h.logger.Debug("event stream ended", "remote", r.RemoteAddr, "err", err)
+	}
+}
+
+func (h *Handler) run(ctx context.Context, rc *http.ResponseController, w http.ResponseWriter, ch <-chan events.Event, f Filter) error {
+	tick := time.NewTicker(h.heartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			if err := h.write(rc, w, ": heartbeat\n\n"); err != nil {
+				return err
+			}
+		case ev, ok := <-ch:
+			if !ok {
+				return errors.New("subscription closed")
+			}
+			if !f.Match(ev) {
+				continue
+			}
+			msg, err := Format(ev)
+			if err != nil {
+				h.logger.Warn("event stream: encode event", "type", ev.Type, "err", err)
+				continue
+			}
+			if err := h.write(rc, w, msg); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (h *Handler) write(rc *http.ResponseController, w http.ResponseWriter, s string) error {
+	if _, err := w.Write([]byte(s)); err != nil {
+		return err
+	}
+	return rc.Flush()
+}
+
+// Format renders one event as a Server-Sent Events message: its type on the
+// `event:` line and the event as JSON on one `data:` line (JSON never holds
+// a raw newline). A type holding a line break is replaced by "message".
+func Format(ev events.Event) (string, error) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return "", err
+	}
+	typ := ev.Type
+	if typ == "" || strings.ContainsAny(typ, "\r\n") {
+		typ = "message"
+	}
+	return "event: " + typ + "\ndata: " + string(b) + "\n\n", nil
+}

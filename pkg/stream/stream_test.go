@@ -1,0 +1,235 @@
+package stream_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/stream"
+)
+
+// message is one Server-Sent Events message, or a comment.
+type message struct {
+	Event, Data, Comment string
+}
+
+// client reads a stream with plain net/http, as any SSE client would.
+type client struct {
+	resp   *http.Response
+	msgs   chan message
+	cancel context.CancelFunc
+}
+
+func connect(t *testing.T, url string) *client {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	c := &client{resp: resp, msgs: make(chan message, 64), cancel: cancel}
+	t.Cleanup(func() { cancel(); resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		return c
+	}
+	go func() {
+		defer close(c.msgs)
+		sc := bufio.NewScanner(resp.Body)
+		var m message
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				c.msgs <- m
+				m = message{}
+			case strings.HasPrefix(line, ":"):
+				m.Comment = strings.TrimSpace(line[1:])
+			case strings.HasPrefix(line, "event: "):
+				m.Event = line[len("event: "):]
+			case strings.HasPrefix(line, "data: "):
+				m.Data += line[len("data: "):]
+			}
+		}
+	}()
+	return c
+}
+
+func (c *client) next(t *testing.T) message {
+	t.Helper()
+	select {
+	case m, ok := <-c.msgs:
+		require.True(t, ok, "stream ended")
+		return m
+	case <-time.After(10 * time.Second):
+		t.Fatal("no message on the stream")
+	}
+	return message{}
+}
+
+// nextEvent skips comments (heartbeats) and decodes the next event.
+func (c *client) nextEvent(t *testing.T) (string, events.Event) {
+	t.Helper()
+	for {
+		m := c.next(t)
+		if m.Comment != "" {
+			continue
+		}
+		var ev events.Event
+		require.NoError(t, json.Unmarshal([]byte(m.Data), &ev), m.Data)
+		return m.Event, ev
+	}
+}
+
+func start(t *testing.T, o stream.Options) (*events.Bus, *httptest.Server) {
+	t.Helper()
+	bus := events.NewBus(16, nil)
+	mux := http.NewServeMux()
+	stream.New(bus, o).Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return bus, srv
+}
+
+func TestStreamFilters(t *testing.T) {
+	bus, srv := start(t, stream.Options{Heartbeat: time.Hour})
+	all := connect(t, srv.URL+"/api/v1/events")
+	budget := connect(t, srv.URL+"/api/v1/events?type=budget.")
+	api := connect(t, srv.URL+"/api/v1/events?type=incident.&type=budget.state&service=api&service=web")
+	for _, c := range []*client{all, budget, api} {
+		require.Equal(t, http.StatusOK, c.resp.StatusCode)
+		require.Equal(t, "text/event-stream; charset=utf-8", c.resp.Header.Get("Content-Type"))
+		require.Equal(t, "no-cache", c.resp.Header.Get("Cache-Control"))
+		require.Equal(t, "subscribed", c.next(t).Comment)
+	}
+	at := time.Date(2026, 11, 27, 14, 30, 0, 0, time.UTC)
+	published := []events.Event{
+		{Type: "incident.created", Time: at, Service: "api", IncidentID: "INC-2026-0001", Data: map[string]any{"title": "API down\nnow"}},
+		{Type: "budget.state_changed", Time: at, Service: "checkout", Data: map[string]any{"from": "green", "to": "yellow"}},
+		{Type: "budget.gate_decision", Time: at, Service: "api", Data: map[string]any{"decision": "deny"}},
+		{Type: "runbook.run_started", Time: at, IncidentID: "INC-2026-0001"},
+		{Type: "budget.state_changed", Time: at, Service: "web", Data: map[string]any{"from": "yellow", "to": "red"}},
+	}
+	for _, ev := range published {
+		bus.Publish(ev)
+	}
+	for _, tc := range []struct {
+		name string
+		c    *client
+		want []int
+	}{
+		{"all", all, []int{0, 1, 2, 3, 4}},
+		{"budget.", budget, []int{1, 2, 4}},
+		{"api and web, incidents and state changes", api, []int{0, 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, i := range tc.want {
+				typ, ev := tc.c.nextEvent(t)
+				require.Equal(t, published[i].Type, typ)
+				require.Equal(t, published[i].Type, ev.Type)
+				require.Equal(t, published[i].Service, ev.Service)
+				require.Equal(t, published[i].IncidentID, ev.IncidentID)
+				require.Equal(t, published[i].Time, ev.Time)
+				require.Equal(t, published[i].Data, ev.Data)
+			}
+			select {
+			case m := <-tc.c.msgs:
+				t.Fatalf("unexpected message %+v", m)
+			case <-time.After(100 * time.Millisecond):
+			}
+		})
+	}
+}
+
+func TestStreamHeartbeatAndDisconnect(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	bus, srv := start(t, stream.Options{Heartbeat: 50 * time.Millisecond, Registerer: reg})
+	c := connect(t, srv.URL+"/api/v1/events")
+	require.Equal(t, "subscribed", c.next(t).Comment)
+	require.Equal(t, "heartbeat", c.next(t).Comment)
+	require.Equal(t, "heartbeat", c.next(t).Comment)
+	require.Equal(t, 1.0, clients(t, reg))
+
+	// The client leaves: the handler ends and unsubscribes.
+	c.cancel()
+	require.Eventually(t, func() bool { return clients(t, reg) == 0 }, 5*time.Second, 10*time.Millisecond)
+	bus.Publish(events.Event{Type: "incident.created"}) // no subscriber left: nothing blocks
+}
+
+// clients reads sre_event_stream_clients from the registry.
+func clients(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	require.Len(t, mfs, 1)
+	require.Equal(t, "sre_event_stream_clients", mfs[0].GetName())
+	return mfs[0].GetMetric()[0].GetGauge().GetValue()
+}
+
+func TestStreamErrors(t *testing.T) {
+	_, srv := start(t, stream.Options{MaxClients: 1, Heartbeat: time.Hour})
+	for _, tc := range []struct {
+		query string
+		code  int
+		err   string
+	}{
+		{"?typ=budget.", 400, `unknown parameter "typ" (want type or service)`},
+		{"?type=", 400, "empty type or service filter"},
+		{"?service=" + strings.Repeat("a", 257), 400, "filter longer than 256 bytes"},
+		{"?type=a" + strings.Repeat("&type=a", 32), 400, "at most 32 type and 32 service filters"},
+	} {
+		resp, err := http.Get(srv.URL + "/api/v1/events" + tc.query)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, tc.code, resp.StatusCode, tc.query)
+		var env struct{ ErrorType, Error string }
+		require.NoError(t, json.Unmarshal(b, &env))
+		require.Equal(t, "bad_data", env.ErrorType)
+		require.Equal(t, tc.err, env.Error, tc.query)
+	}
+
+	// One client at most here: the second is told so.
+	c := connect(t, srv.URL+"/api/v1/events")
+	require.Equal(t, "subscribed", c.next(t).Comment)
+	resp, err := http.Get(srv.URL + "/api/v1/events")
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	require.Contains(t, string(b), `"error":"too many event stream clients (at most 1)"`)
+
+	resp, err = http.Post(srv.URL+"/api/v1/events", "text/plain", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+}
+
+func TestFormat(t *testing.T) {
+	at := time.Date(2026, 11, 27, 14, 30, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		ev   events.Event
+		want string
+	}{
+		{events.Event{Type: "budget.state_changed", Time: at, Service: "api", Data: map[string]any{"to": "red"}},
+			"event: budget.state_changed\ndata: {\"type\":\"budget.state_changed\",\"time\":\"2026-11-27T14:30:00Z\",\"service\":\"api\",\"data\":{\"to\":\"red\"}}\n\n"},
+		// Line breaks stay inside the JSON; a hostile type cannot forge a message.
+		{events.Event{Type: "x\nevent: forged", Time: at, Data: map[string]any{"m": "a\n\nb"}},
+			"event: message\ndata: {\"type\":\"x\\nevent: forged\",\"time\":\"2026-11-27T14:30:00Z\",\"data\":{\"m\":\"a\\n\\nb\"}}\n\n"},
+	} {
+		got, err := stream.Format(tc.ev)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, got)
+	}
+}
