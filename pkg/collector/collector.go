@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,6 +81,37 @@ type Options struct {
 	// Automation, when set, supplies automation coverage and toil; when
 	// nil they are computed from the incidents (see docs/metrics.md).
 	Automation Automation
+	// AutomationMaxAge is how long ratios read from an AutomationVersioner
+	// source are served while its version does not change (default 1m):
+	// changes its version does not reflect, and incidents leaving its
+	// window, show up within this time.
+	AutomationMaxAge time.Duration
+}
+
+// AutomationVersioner is an Automation source that can tell cheaply whether
+// its ratios may have changed. The collector then reads the ratios (an
+// expensive query over many incidents) only when the version changed or
+// Options.AutomationMaxAge passed, in the background rollup (Run) and, if
+// that has not caught up yet, in a scrape; other scrapes serve the ratios
+// read last.
+type AutomationVersioner interface {
+	Automation
+	AutomationVersion(ctx context.Context) (string, error)
+}
+
+// automationRatios is one read of the Automation source.
+type automationRatios struct {
+	coverage, run, toil float64
+	hasRun, ok          bool
+}
+
+// automationCache holds the last read of an AutomationVersioner source.
+type automationCache struct {
+	mu      sync.Mutex // held during a read, so concurrent callers wait for it
+	filled  bool
+	version string
+	at      time.Time
+	ratios  automationRatios
 }
 
 // Collector is a prometheus.Collector over the sred store.
@@ -97,6 +129,7 @@ type Collector struct {
 	// queries times each part's store access, in scrapes and in the
 	// background rollup.
 	queries *prometheus.HistogramVec
+	auto    automationCache
 }
 
 // New returns a collector reading db, which must have incident.Migrations
@@ -119,6 +152,12 @@ func New(db *store.DB, opts Options, logger *slog.Logger) (*Collector, error) {
 	}
 	if opts.Timeout == 0 {
 		opts.Timeout = 10 * time.Second
+	}
+	if opts.AutomationMaxAge == 0 {
+		opts.AutomationMaxAge = time.Minute
+	}
+	if opts.AutomationMaxAge < 0 {
+		return nil, fmt.Errorf("collector automation max age must not be negative, got %s", opts.AutomationMaxAge)
 	}
 	ss := []string{"service", "severity"}
 	c := &Collector{
@@ -211,13 +250,24 @@ func (c *Collector) Rollup(ctx context.Context) error {
 	return err
 }
 
-// Run calls Rollup every interval until ctx is done, logging failures.
+// Run calls Rollup every interval until ctx is done, logging failures; with
+// an AutomationVersioner source it also re-reads the automation ratios when
+// they may have changed, so that scrapes find them current.
 func (c *Collector) Run(ctx context.Context, interval time.Duration) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	_, versioned := c.opts.Automation.(AutomationVersioner)
 	for {
 		if err := c.Rollup(ctx); err != nil && ctx.Err() == nil {
 			c.logger.Warn("roll up incident statistics", "err", err)
+		}
+		if versioned {
+			start := time.Now()
+			_, err := c.automationRatios(ctx)
+			c.queries.WithLabelValues("automation").Observe(time.Since(start).Seconds())
+			if err != nil && ctx.Err() == nil {
+				c.logger.Warn("read automation ratios", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -414,30 +464,66 @@ func (t total) counter(desc *prometheus.Desc, k totalKey) prometheus.Metric {
 	return prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(t.n), k.service, k.severity)
 }
 
+// automationRatios returns the ratios of the Automation source: read now,
+// or, for an AutomationVersioner, the last read while the version is the
+// same and the read is younger than AutomationMaxAge.
+func (c *Collector) automationRatios(ctx context.Context) (automationRatios, error) {
+	v, versioned := c.opts.Automation.(AutomationVersioner)
+	if !versioned {
+		return c.readAutomation(ctx)
+	}
+	c.auto.mu.Lock()
+	defer c.auto.mu.Unlock()
+	version, err := v.AutomationVersion(ctx)
+	if err != nil {
+		return automationRatios{}, fmt.Errorf("read automation version: %w", err)
+	}
+	now := time.Now()
+	if c.auto.filled && c.auto.version == version && now.Sub(c.auto.at) < c.opts.AutomationMaxAge {
+		return c.auto.ratios, nil
+	}
+	r, err := c.readAutomation(ctx)
+	if err != nil {
+		c.auto.filled = false
+		return r, err
+	}
+	c.auto.filled, c.auto.version, c.auto.at, c.auto.ratios = true, version, now, r
+	return r, nil
+}
+
+// readAutomation reads the ratios from the Automation source.
+func (c *Collector) readAutomation(ctx context.Context) (automationRatios, error) {
+	var r automationRatios
+	var err error
+	if ar, isRuns := c.opts.Automation.(AutomationRuns); isRuns {
+		r.hasRun = true
+		r.coverage, r.run, r.toil, r.ok, err = ar.AutomationRunRatios(ctx)
+	} else {
+		r.coverage, r.toil, r.ok, err = c.opts.Automation.AutomationRatios(ctx)
+	}
+	if err != nil {
+		return automationRatios{}, fmt.Errorf("read automation ratios: %w", err)
+	}
+	return r, nil
+}
+
 // collectAutomation exports coverage and toil, from the Automation source
 // when there is one, else from the incidents: coverage is the share of
 // incidents mitigated by automation, toil the share that needed a person.
 func (c *Collector) collectAutomation(ctx context.Context, ch chan<- prometheus.Metric, tot map[totalKey]total) error {
 	var coverage, toil float64
-	if ar, isRuns := c.opts.Automation.(AutomationRuns); isRuns {
-		cov, run, t, ok, err := ar.AutomationRunRatios(ctx)
+	if c.opts.Automation != nil {
+		r, err := c.automationRatios(ctx)
 		if err != nil {
-			return fmt.Errorf("read automation ratios: %w", err)
+			return err
 		}
-		if !ok {
+		if !r.ok {
 			return nil
 		}
-		coverage, toil = cov, t
-		ch <- prometheus.MustNewConstMetric(c.automationRun, prometheus.GaugeValue, run)
-	} else if c.opts.Automation != nil {
-		cov, t, ok, err := c.opts.Automation.AutomationRatios(ctx)
-		if err != nil {
-			return fmt.Errorf("read automation ratios: %w", err)
+		coverage, toil = r.coverage, r.toil
+		if r.hasRun {
+			ch <- prometheus.MustNewConstMetric(c.automationRun, prometheus.GaugeValue, r.run)
 		}
-		if !ok {
-			return nil
-		}
-		coverage, toil = cov, t
 	} else {
 		if tot == nil {
 			return fmt.Errorf("automation ratios need the aggregates, which failed")

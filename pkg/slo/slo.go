@@ -197,6 +197,11 @@ type Tier struct {
 	// Windows overrides the window pairs of this tier. By default they are the
 	// SRE workbook's, scaled to the SLO's period (see DefaultWindows).
 	Windows []BurnWindow `yaml:"windows,omitempty"`
+	// MaxDetectionTime bounds the time a total outage takes to page (page
+	// tier only; default 5m, 0 in a spec file disables the bound): when the
+	// fastest page window would fire later, its long window is shortened,
+	// keeping its burn rate (see SLO.Windows and SLO.DetectionTime).
+	MaxDetectionTime model.Duration `yaml:"maxDetectionTime,omitempty"`
 }
 
 // BurnWindow is one multi-window burn-rate condition: the alert fires when
@@ -255,6 +260,9 @@ const (
 	DefaultBudgetConsumed = 80.0
 	DefaultBudgetSeverity = "warning"
 	DefaultBudgetFor      = model.Duration(5 * time.Minute)
+	// DefaultMaxDetectionTime is the default bound on the time a total
+	// outage takes to page (Tier.MaxDetectionTime of the page tier).
+	DefaultMaxDetectionTime = model.Duration(5 * time.Minute)
 )
 
 // DefaultBudgetPolicy is the guide's policy: green > 50% remaining,

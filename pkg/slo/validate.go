@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 )
@@ -95,6 +96,10 @@ func (s *Spec) ApplyDefaults() {
 		}
 		if o.Alerting.Budget.For == 0 {
 			o.Alerting.Budget.For = DefaultBudgetFor
+		}
+		// maxDetectionTime: 0 written in the file disables the bound.
+		if _, ok := s.pos[fmt.Sprintf("slos[%d].alerting.page.maxDetectionTime", i)]; !ok && o.Alerting.Page.MaxDetectionTime == 0 {
+			o.Alerting.Page.MaxDetectionTime = DefaultMaxDetectionTime
 		}
 	}
 }
@@ -444,8 +449,17 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 			}
 		}
 	}
+	if a.Ticket.MaxDetectionTime != 0 {
+		add(ap+".ticket.maxDetectionTime", "only the page tier has a maxDetectionTime")
+	}
 	if o.Objective < 1 || o.Objective >= 100 || o.PeriodDuration() < MinPeriod || o.PeriodDuration() > MaxPeriod {
 		return // the windows depend on both; their errors are already reported
+	}
+	if bound := time.Duration(a.Page.MaxDetectionTime); bound > 0 && !a.Page.Disabled {
+		if d := o.DetectionTime(); d > bound {
+			add(ap+".page.maxDetectionTime", "a total outage pages after %s at the earliest (even with a %s long window), above maxDetectionTime %s: lower the page tier's for:, or raise maxDetectionTime (0 disables the bound)",
+				model.Duration(o.fastestPossibleDetection()), model.Duration(BaseWindow), model.Duration(bound))
+		}
 	}
 	seen := map[string]bool{}
 	for _, w := range o.Windows() {

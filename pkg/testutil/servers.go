@@ -76,6 +76,16 @@ func (p *Process) Stop() {
 	}
 }
 
+// Kill sends SIGKILL (no shutdown at all, as in a crash) and waits for the
+// process to exit.
+func (p *Process) Kill() {
+	if p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
 // StartProcess runs bin with args, waits until GET url+readyPath answers 200
 // (at most 60s) and stops the process at test cleanup.
 func StartProcess(t testing.TB, name, bin string, args []string, dir, url, readyPath string) *Process {

@@ -412,6 +412,7 @@ func (d *docs) alerting(policies []yaml.Node) (slo.Alerting, error) {
 		return a, nil
 	}
 	var page, ticket []slo.BurnWindow
+	var pageAfter model.Duration
 	for i := range policies {
 		pn := &policies[i]
 		var spec *yaml.Node
@@ -491,12 +492,18 @@ func (d *docs) alerting(policies []yaml.Node) (slo.Alerting, error) {
 			switch strings.ToLower(cs.Severity) {
 			case "page", "critical":
 				page = append(page, w)
+				pageAfter = max(pageAfter, w.For)
 			default:
 				ticket = append(ticket, w)
 			}
 		}
 	}
 	a.Page = slo.Tier{Disabled: len(page) == 0, Windows: page}
+	if pageAfter > 0 {
+		// OpenSLO has no bound on detection: alertAfter delays the page
+		// on top of the default one.
+		a.Page.MaxDetectionTime = slo.DefaultMaxDetectionTime + pageAfter
+	}
 	a.Ticket = slo.Tier{Disabled: len(ticket) == 0, Windows: ticket}
 	return a, nil
 }
