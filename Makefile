@@ -31,6 +31,7 @@ all: build
 build:
 	$(GO) build -o $(BIN)/sred ./cmd/sred
 	$(GO) build -o $(BIN)/srectl ./cmd/srectl
+	$(GO) build -o $(BIN)/demo-service ./examples/demo-service
 
 # --- pinned tools -----------------------------------------------------------
 tools: $(PROMTOOL) $(PROMETHEUS) $(ALERTMANAGER)
@@ -92,6 +93,13 @@ $(BENCHSTAT): $(BIN)/.benchstat-$(BENCHSTAT_VERSION)
 # Suites whose every run first stores 100,000 incidents run fewer times.
 BENCH_COUNT_SLOW ?= 3
 
+# The suites, in pkg/rulegen (generation of 1,000 SLOs; evaluation of the
+# generated rules against their naive form), pkg/receiver (webhook handler
+# alone), pkg/app (sred as built by cmd/sred: webhook with every hook and
+# goroutine, and GET /metrics with 100,000 stored incidents) and pkg/events
+# (live-stream fan-out on the in-process bus). The app suites start a real
+# Alertmanager and need PostgreSQL, like the tests.
+
 # $(call bench_pkg,package,pattern,benchtime[,count])
 bench_pkg = $(GO) test -run '^$$' -bench '$(2)' -benchmem -benchtime $(3) -count $(or $(4),$(BENCH_COUNT)) -timeout 14m $(1) | tee -a bench.out
 
@@ -101,7 +109,8 @@ bench: tools $(BENCHSTAT)
 	@rm -f bench.out
 	$(call bench_pkg,./pkg/rulegen,.,1s)
 	$(call bench_pkg,./pkg/receiver,BenchmarkWebhook,1000x)
-	$(call bench_pkg,./pkg/collector,BenchmarkScrape,20x,$(BENCH_COUNT_SLOW))
+	$(call bench_pkg,./pkg/app,BenchmarkAppWebhook,500x)
+	$(call bench_pkg,./pkg/app,BenchmarkMetricsScrape,20x,$(BENCH_COUNT_SLOW))
 	$(call bench_pkg,./pkg/events,.,200ms)
 	$(BENCHSTAT) bench.out | tee bench.txt
 

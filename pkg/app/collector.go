@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"time"
 
 	"github.com/rootuip/sre/pkg/collector"
@@ -49,10 +51,31 @@ func (r runbookAutomation) AutomationRunRatios(ctx context.Context) (coverage, r
 	return c.MitigatedRatio(), c.RunRatio(), c.ToilRatio(), true, nil
 }
 
+// AutomationVersion changes whenever an incident changes or a runbook run
+// is recorded, from two index lookups: the collector re-reads the ratios
+// (a query over every incident of the window) only then, or once a minute
+// (collector.AutomationVersioner). A run that starts or is verified without
+// its incident changing, and incidents leaving the window, show up within
+// that minute.
+func (r runbookAutomation) AutomationVersion(ctx context.Context) (string, error) {
+	var updated, run sql.NullInt64
+	if err := r.db.QueryRowContext(ctx, `SELECT (SELECT MAX(updated_at) FROM incidents), (SELECT MAX(id) FROM runbook_runs)`).
+		Scan(&updated, &run); err != nil {
+		return "", fmt.Errorf("read automation version: %w", err)
+	}
+	return fmt.Sprintf("%d/%d", updated.Int64, run.Int64), nil
+}
+
+// newCollector builds the incident statistics collector as sred runs it.
+func newCollector(a *App) (*collector.Collector, error) {
+	return collector.New(a.DB, collector.Options{Automation: runbookAutomation{a.DB}}, a.Logger.With("component", "collector"))
+}
+
 // setupCollector registers the incident statistics collector and a
-// background rollup that keeps scrapes short after bursts of changes.
+// background rollup that keeps scrapes short after bursts of changes and
+// keeps the automation ratios current.
 func setupCollector(_ context.Context, a *App) error {
-	c, err := collector.New(a.DB, collector.Options{Automation: runbookAutomation{a.DB}}, a.Logger.With("component", "collector"))
+	c, err := newCollector(a)
 	if err != nil {
 		return err
 	}

@@ -79,6 +79,9 @@ func setupEscalation(_ context.Context, a *App) error {
 	a.AddHook(engine)
 	worker := jobs.NewWorker(a.DB, escalation.Queue, engine.Handle, nil, logger, a.Registry)
 	sender := notify.NewSender(a.DB, &cfg.Notifications, nil, a.Incidents, a.Logger.With("component", "notify"), a.Registry)
+	// A fired step wakes the sender: its messages go out at once, not on the
+	// sender's next tick.
+	worker.AfterRun = sender.Poke
 	a.AddActor(Actor{Name: "escalation-worker", Execute: worker.Run})
 	a.AddActor(Actor{Name: "notification-sender", Execute: sender.Run})
 	a.Registry.MustRegister(oncall.NewCollector(dir, nil))

@@ -203,6 +203,9 @@ type Worker struct {
 	Tick time.Duration
 	// MaxAttempts after which a failing job is marked failed.
 	MaxAttempts int
+	// AfterRun, if set, is called after each job's transaction committed
+	// (e.g. to wake the notification sender for the messages it wrote).
+	AfterRun func()
 
 	runs *prometheus.CounterVec
 }
@@ -296,6 +299,9 @@ WHERE queue = $1 AND state = 'pending' AND run_at <= $2 ORDER BY run_at, id LIMI
 			return false, fmt.Errorf("complete job %s: commit: %w", j.Key, err)
 		}
 		w.runs.WithLabelValues("done").Inc()
+		if w.AfterRun != nil {
+			w.AfterRun()
+		}
 		return true, nil
 	}
 	tx.Rollback() //nolint:errcheck

@@ -178,7 +178,17 @@ type Sender struct {
 	mu  sync.RWMutex
 	cfg *Config
 
+	poke chan struct{}
 	sent *prometheus.CounterVec
+}
+
+// Poke makes Run look for due messages now instead of at its next tick
+// (called after a transaction wrote to the outbox). It never blocks.
+func (s *Sender) Poke() {
+	select {
+	case s.poke <- struct{}{}:
+	default:
+	}
 }
 
 // NewSender returns a sender. timeline may be nil; reg may be nil.
@@ -194,6 +204,7 @@ func NewSender(db *store.DB, cfg *Config, clock Clock, timeline incident.Timelin
 	s := &Sender{
 		db: db, clock: clock, logger: logger, timeline: timeline, cfg: cfg,
 		owner:  hex.EncodeToString(rnd[:]),
+		poke:   make(chan struct{}, 1),
 		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		Tick:   time.Second, Batch: 32, Lease: Lease,
 	}
@@ -284,6 +295,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-s.poke:
 		}
 	}
 }

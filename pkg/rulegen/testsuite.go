@@ -141,15 +141,17 @@ func TestSuite(ruleFile string, spec *slo.Spec, o *slo.SLO) (*Suite, string) {
 	t := &suiteBuilder{spec: spec, slo: o, fx: fx}
 	s := &Suite{RuleFiles: []string{ruleFile}, EvaluationInterval: model.Duration(minute)}
 
-	// Total outage pages within the computed detection time.
+	// Total outage pages within the computed detection time
+	// (SLO.DetectionTime, bounded by the page tier's maxDetectionTime). The
+	// last healthy minute ends at warmup-1m.
 	if len(pages) > 0 {
-		d := outageDetection(o, pages)
+		d := o.DetectionTime()
 		g := t.group(fmt.Sprintf("total outage pages within %s", fmtMin(d)), []phase{
 			{n: int(warmup / minute), traffic: traffic},
 			{n: int((d + 10*minute) / minute), traffic: traffic, bad: 1},
 		}, fx.hasBucket())
 		g.PromqlExprTests = append(g.PromqlExprTests, t.none(warmup-minute, AlertPage))
-		g.PromqlExprTests = append(g.PromqlExprTests, t.firing(warmup+d, AlertPage, true))
+		g.PromqlExprTests = append(g.PromqlExprTests, t.firing(warmup-minute+d, AlertPage, true))
 		s.Tests = append(s.Tests, g)
 
 		// The page resets after recovery.
@@ -192,6 +194,14 @@ func TestSuite(ruleFile string, spec *slo.Spec, o *slo.SLO) (*Suite, string) {
 			g.PromqlExprTests = append(g.PromqlExprTests, t.none(at, AlertPage))
 		}
 		s.Tests = append(s.Tests, g)
+	}
+
+	// Uneven traffic: long windows are a ratio of sums, not an average of
+	// 5m ratios. 1h at 10x traffic without errors, then 1h at 1x with 10%
+	// errors: 6/660 = 0.91% of the events failed, while the mean of the 5m
+	// ratios is about 5%.
+	if k := o.SLI.Kind(); (k == slo.KindEvents || k == slo.KindLatency) && fx.counters() {
+		s.Tests = append(s.Tests, t.uneven())
 	}
 
 	// No traffic raises nothing and records no ratio (never NaN).
@@ -256,36 +266,59 @@ func splitWindows(o *slo.SLO) (pages, tickets []slo.Window) {
 	return pages, tickets
 }
 
-// outageDetection models the generated rules under a total outage after a
-// healthy history: the 5m rate ratio reaches k/4 after k one-minute
-// evaluations, and the ratio over a window W is the sum of those over W.
-// It returns the time by which a page is firing, with a 2m margin.
-func outageDetection(o *slo.SLO, pages []slo.Window) time.Duration {
-	b := o.ErrorBudget()
-	best := time.Duration(math.MaxInt64)
-	for _, w := range pages {
-		theta := w.BurnRate * b
-		k := max(minutesToExceed(theta, w.Long), minutesToExceed(theta, w.Short))
-		d := time.Duration(k)*minute + w.For
-		d = (d + minute - 1).Truncate(minute)
-		best = min(best, d)
-	}
-	return best + 2*minute
-}
+// counterBase is where the counters of the uneven-traffic scenario start:
+// far enough from 0 that rate() extrapolates every 5m window alike (a
+// counter near 0 is extrapolated less), so the sum of the 5m rates over all
+// evaluations is exactly the events counted divided by 60.
+const counterBase = 100000
 
-func minutesToExceed(theta float64, w time.Duration) int {
-	n := w.Minutes()
-	if w == slo.BaseWindow {
-		n = 1 // the 5m ratio is the rate ratio itself
+// uneven writes the uneven-traffic scenario: idle, 1h at 10x traffic
+// without errors, 1h at 1x with 10% errors, idle; at the end, every window
+// that covers the whole scenario, and the period, hold the error ratio of
+// all its events. The other groups of a grouped SLO see no errors.
+func (t *suiteBuilder) uneven() TestGroup {
+	const idle, hour = 10, 60
+	phases := []phase{
+		{n: idle},
+		{n: hour, traffic: 10 * traffic},
+		{n: hour, traffic: traffic, bad: 0.1},
+		{n: idle},
 	}
-	sum := 0.0
-	for k := 1; k < 100000; k++ {
-		sum += math.Min(float64(k)/4, 1)
-		if sum/n > theta*1.05 {
-			return k
+	bad, total := 0.0, 0.0
+	for _, p := range phases {
+		bad += float64(p.n) * p.traffic * p.bad
+		total += float64(p.n) * p.traffic
+	}
+	want := bad / total
+	end := time.Duration(2*idle+2*hour-1) * minute // the last sample
+	// The 5m rates are non-zero from the first busy minute to 3m after the
+	// last one: a window of more than 2h10m sees all of them.
+	span := time.Duration(idle+2*hour) * minute
+	g := t.groupFrom(fmt.Sprintf("uneven traffic: long windows are a ratio of sums (%.4g, not the mean of 5m ratios)", want), phases, false, counterBase)
+	records := []string{}
+	for _, w := range Windows(t.slo) {
+		if w > span {
+			records = append(records, ErrorRatioRecord(w))
 		}
 	}
-	return 100000
+	records = append(records, ErrorRatioPeriod)
+	by := append([]string{LabelService, LabelSLO}, t.slo.GroupBy...)
+	for _, r := range records {
+		e := ExprTest{Expr: fmt.Sprintf("max by (%s) (%s)", strings.Join(by, ", "), t.sel(r)), EvalTime: model.Duration(end)}
+		for gi, grp := range t.fx.groups {
+			m := map[string]string{LabelService: t.spec.Service, LabelSLO: t.slo.Name}
+			for k, v := range grp {
+				m[k] = v
+			}
+			v := want
+			if gi > 0 {
+				v = 0
+			}
+			e.ExpSamples = append(e.ExpSamples, ExpSample{Labels: labels.FromMap(m).String(), Value: v})
+		}
+		g.PromqlExprTests = append(g.PromqlExprTests, e)
+	}
+	return g
 }
 
 // resetTime is how long after recovery every page condition is false:
@@ -389,7 +422,13 @@ func (t *suiteBuilder) firing(at time.Duration, alert string, firing bool) ExprT
 // group writes the input series of a scenario. The first group of a
 // grouped SLO follows the phases; the others stay healthy, with traffic
 // when the phase has some. leAlt writes bucket bounds Prometheus 2 style.
+// Counters start at 0.
 func (t *suiteBuilder) group(name string, phases []phase, leAlt bool) TestGroup {
+	return t.groupFrom(name, phases, leAlt, 0)
+}
+
+// groupFrom is group with counters starting at base.
+func (t *suiteBuilder) groupFrom(name string, phases []phase, leAlt bool, base float64) TestGroup {
 	g := TestGroup{Name: name, Interval: model.Duration(minute)}
 	for gi, grp := range t.fx.groups {
 		ph := phases
@@ -407,9 +446,9 @@ func (t *suiteBuilder) group(name string, phases []phase, leAlt bool) TestGroup 
 			if fs.le {
 				b.Set("le", leValue(float64(t.slo.SLI.Latency.Threshold), leAlt))
 			}
-			vals, ok := seriesValues(fs.role, ph)
+			vals, ok := seriesValues(fs.role, ph, base)
 			if fs.role == roleNative {
-				vals, ok = fs.native.values(ph), true
+				vals, ok = fs.native.values(ph, base), true
 			}
 			if !ok {
 				continue
@@ -441,9 +480,9 @@ func leValue(v float64, alt bool) string {
 }
 
 // seriesValues expands a series' samples over the phases. Counters start at
-// 0 and grow by the phase's events each minute; gauges are 1 - bad share and
-// absent (stale) without traffic.
-func seriesValues(r role, phases []phase) (string, bool) {
+// base (and at 0 after a reset) and grow by the phase's events each minute;
+// gauges are 1 - bad share and absent (stale) without traffic.
+func seriesValues(r role, phases []phase, base float64) (string, bool) {
 	var parts []string
 	if r == roleGauge {
 		any := false
@@ -482,7 +521,7 @@ func seriesValues(r role, phases []phase) (string, bool) {
 		inc = round6(inc)
 		start := cur + inc
 		if first {
-			start = 0
+			start = base
 			first = false
 		} else if p.reset {
 			start = 0
@@ -704,8 +743,8 @@ func (n *nativeLayout) hist(good, bad float64) string {
 }
 
 // values expands the histogram's samples over the phases, as cumulative
-// counts starting at 0 (and again at 0 after a reset).
-func (n *nativeLayout) values(phases []phase) string {
+// counts starting at base in both buckets (and at 0 after a reset).
+func (n *nativeLayout) values(phases []phase, base float64) string {
 	var parts []string
 	var curGood, curBad float64
 	for i, p := range phases {
@@ -715,7 +754,10 @@ func (n *nativeLayout) values(phases []phase) string {
 		}
 		good := round6(p.traffic - bad)
 		startGood, startBad := round6(curGood+good), round6(curBad+bad)
-		if i == 0 || p.reset {
+		switch {
+		case i == 0:
+			startGood, startBad = base, base
+		case p.reset:
 			startGood, startBad = 0, 0
 		}
 		if p.n == 1 {

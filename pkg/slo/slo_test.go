@@ -1,6 +1,7 @@
 package slo_test
 
 import (
+	"math"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,34 +17,36 @@ import (
 // One fixture per validation error, each with its exact message (file:line:column: field: problem).
 func TestBadSpecs(t *testing.T) {
 	want := map[string]string{
-		"bad-duration.yml":         "testdata/bad/bad-duration.yml:7:13: slos[0].period: invalid duration \"30days\" (use a Prometheus duration such as 5m, 24h, 30d)",
-		"budget-policy-order.yml":  "testdata/bad/budget-policy-order.yml:12:7: slos[0].budgetPolicy: thresholds must satisfy 100 >= green > yellow > exhausted >= 0 (got green 20, yellow 50, exhausted 0)",
-		"duplicate-slo.yml":        "testdata/bad/duplicate-slo.yml:11:11: slos[1].name: duplicate SLO name \"availability\" (also slos[0])",
-		"error-selector-wider.yml": "testdata/bad/error-selector-wider.yml:9:24: slos[0].sli.events.errorSelector: must repeat every matcher of totalSelector (missing job=\"api\"): errors and totals would count different series",
-		"groupby-dropped.yml":      "testdata/bad/groupby-dropped.yml:10:21: slos[0].sli.events.errorQuery: result drops the groupBy label \"customer\" (aggregate by it)\ntestdata/bad/groupby-dropped.yml:11:21: slos[0].sli.events.totalQuery: result drops the groupBy label \"customer\" (aggregate by it)",
-		"groupby-reserved.yml":     "testdata/bad/groupby-reserved.yml:7:15: slos[0].groupBy[0]: cannot group by \"slo\": the label is reserved (set by the generator)",
-		"invalid-promql.yml":       "testdata/bad/invalid-promql.yml:9:24: slos[0].sli.events.errorSelector: invalid selector \"http_requests_total{job=\\\"api\\\",code=~\\\"5..\\\"\": 1:42: parse error: unexpected end of input inside braces",
-		"invalid-yaml.yml":         "testdata/bad/invalid-yaml.yml:5:1: invalid YAML: did not find expected ',' or ']'",
-		"latency-bucket-name.yml":  "testdata/bad/latency-bucket-name.yml:9:20: slos[0].sli.latency.histogram: use the histogram's base name \"http_request_duration_seconds\", without _bucket",
-		"latency-threshold.yml":    "testdata/bad/latency-threshold.yml:10:20: slos[0].sli.latency.threshold: invalid threshold \"fast\" (use a number in the histogram's unit or a duration such as 200ms)",
-		"min-events-bool.yml":      "testdata/bad/min-events-bool.yml:11:18: slos[0].alerting.minEvents: needs an events or latency SLI (the bool SLI has no event count)",
-		"missing-service.yml":      "testdata/bad/missing-service.yml:1:1: service: missing service name",
-		"missing-window.yml":       "testdata/bad/missing-window.yml:9:21: slos[0].sli.events.errorQuery: query must use the range placeholder {{.window}} (e.g. rate(x[{{.window}}]))",
-		"no-sli.yml":               "testdata/bad/no-sli.yml:5:5: slos[0].sli: exactly one of events, latency, bool or raw must be set (got 0)",
-		"not-a-list.yml":           "testdata/bad/not-a-list.yml:4:7: slos: expected a list, got \"availability\"",
-		"objective-100.yml":        "testdata/bad/objective-100.yml:6:16: slos[0].objective: objective 100 leaves no error budget; it must be below 100",
-		"objective-fraction.yml":   "testdata/bad/objective-fraction.yml:6:16: slos[0].objective: objective 0.999 looks like a fraction; write it as a percentage (99.9)",
-		"objective-missing.yml":    "testdata/bad/objective-missing.yml:5:5: slos[0].objective: missing objective (a percentage such as 99.9)",
-		"page-budget-neutral.yml":  "testdata/bad/page-budget-neutral.yml:12:7: slos[0].alerting: page tier page_3d has burn rate 1: a budget-neutral burn (1x) would page",
-		"period-too-short.yml":     "testdata/bad/period-too-short.yml:7:13: slos[0].period: period 1h must be between 1d and 366d",
-		"reserved-label.yml":       "testdata/bad/reserved-label.yml:5:13: labels.severity: label \"severity\" is reserved (set by the generator)",
-		"short-window.yml":         "testdata/bad/short-window.yml:15:26: slos[0].alerting.page.windows[0].shortWindow: must be at least 5m",
-		"tier-never-fires.yml":     "testdata/bad/tier-never-fires.yml:5:5: slos[0].alerting: burn tier page_fast can never fire: burn rate 14.4 x error budget 0.1 >= 1 (lower the factor, or disable the tier)",
-		"two-slis.yml":             "testdata/bad/two-slis.yml:8:7: slos[0].sli: exactly one of events, latency, bool or raw must be set (got 2)",
-		"unknown-field.yml":        "testdata/bad/unknown-field.yml:7:5: slos[0].target: unknown field \"target\" (known fields: name, objective, period, description, groupBy, labels, sli, alerting, budgetPolicy)",
-		"unsupported-version.yml":  "testdata/bad/unsupported-version.yml:1:10: version: unsupported version \"prometheus/v2\" (supported: sre.rootuip.io/v1, openslo/v1, sloth prometheus/v1)",
-		"wrong-apiversion.yml":     "testdata/bad/wrong-apiversion.yml:1:13: apiVersion: unsupported version \"sre.rootuip.io/v2\" (supported: sre.rootuip.io/v1, openslo/v1, sloth prometheus/v1)",
-		"wrong-kind.yml":           "testdata/bad/wrong-kind.yml:2:7: kind: unsupported kind \"SLO\" (want ServiceLevelObjectives)",
+		"bad-duration.yml":          "testdata/bad/bad-duration.yml:7:13: slos[0].period: invalid duration \"30days\" (use a Prometheus duration such as 5m, 24h, 30d)",
+		"budget-policy-order.yml":   "testdata/bad/budget-policy-order.yml:12:7: slos[0].budgetPolicy: thresholds must satisfy 100 >= green > yellow > exhausted >= 0 (got green 20, yellow 50, exhausted 0)",
+		"detection-ticket.yml":      "testdata/bad/detection-ticket.yml:12:27: slos[0].alerting.ticket.maxDetectionTime: only the page tier has a maxDetectionTime",
+		"detection-unreachable.yml": "testdata/bad/detection-unreachable.yml:12:9: slos[0].alerting.page.maxDetectionTime: a total outage pages after 6m at the earliest (even with a 5m long window), above maxDetectionTime 5m: lower the page tier's for:, or raise maxDetectionTime (0 disables the bound)",
+		"duplicate-slo.yml":         "testdata/bad/duplicate-slo.yml:11:11: slos[1].name: duplicate SLO name \"availability\" (also slos[0])",
+		"error-selector-wider.yml":  "testdata/bad/error-selector-wider.yml:9:24: slos[0].sli.events.errorSelector: must repeat every matcher of totalSelector (missing job=\"api\"): errors and totals would count different series",
+		"groupby-dropped.yml":       "testdata/bad/groupby-dropped.yml:10:21: slos[0].sli.events.errorQuery: result drops the groupBy label \"customer\" (aggregate by it)\ntestdata/bad/groupby-dropped.yml:11:21: slos[0].sli.events.totalQuery: result drops the groupBy label \"customer\" (aggregate by it)",
+		"groupby-reserved.yml":      "testdata/bad/groupby-reserved.yml:7:15: slos[0].groupBy[0]: cannot group by \"slo\": the label is reserved (set by the generator)",
+		"invalid-promql.yml":        "testdata/bad/invalid-promql.yml:9:24: slos[0].sli.events.errorSelector: invalid selector \"http_requests_total{job=\\\"api\\\",code=~\\\"5..\\\"\": 1:42: parse error: unexpected end of input inside braces",
+		"invalid-yaml.yml":          "testdata/bad/invalid-yaml.yml:5:1: invalid YAML: did not find expected ',' or ']'",
+		"latency-bucket-name.yml":   "testdata/bad/latency-bucket-name.yml:9:20: slos[0].sli.latency.histogram: use the histogram's base name \"http_request_duration_seconds\", without _bucket",
+		"latency-threshold.yml":     "testdata/bad/latency-threshold.yml:10:20: slos[0].sli.latency.threshold: invalid threshold \"fast\" (use a number in the histogram's unit or a duration such as 200ms)",
+		"min-events-bool.yml":       "testdata/bad/min-events-bool.yml:11:18: slos[0].alerting.minEvents: needs an events or latency SLI (the bool SLI has no event count)",
+		"missing-service.yml":       "testdata/bad/missing-service.yml:1:1: service: missing service name",
+		"missing-window.yml":        "testdata/bad/missing-window.yml:9:21: slos[0].sli.events.errorQuery: query must use the range placeholder {{.window}} (e.g. rate(x[{{.window}}]))",
+		"no-sli.yml":                "testdata/bad/no-sli.yml:5:5: slos[0].sli: exactly one of events, latency, bool or raw must be set (got 0)",
+		"not-a-list.yml":            "testdata/bad/not-a-list.yml:4:7: slos: expected a list, got \"availability\"",
+		"objective-100.yml":         "testdata/bad/objective-100.yml:6:16: slos[0].objective: objective 100 leaves no error budget; it must be below 100",
+		"objective-fraction.yml":    "testdata/bad/objective-fraction.yml:6:16: slos[0].objective: objective 0.999 looks like a fraction; write it as a percentage (99.9)",
+		"objective-missing.yml":     "testdata/bad/objective-missing.yml:5:5: slos[0].objective: missing objective (a percentage such as 99.9)",
+		"page-budget-neutral.yml":   "testdata/bad/page-budget-neutral.yml:12:7: slos[0].alerting: page tier page_3d has burn rate 1: a budget-neutral burn (1x) would page",
+		"period-too-short.yml":      "testdata/bad/period-too-short.yml:7:13: slos[0].period: period 1h must be between 1d and 366d",
+		"reserved-label.yml":        "testdata/bad/reserved-label.yml:5:13: labels.severity: label \"severity\" is reserved (set by the generator)",
+		"short-window.yml":          "testdata/bad/short-window.yml:15:26: slos[0].alerting.page.windows[0].shortWindow: must be at least 5m",
+		"tier-never-fires.yml":      "testdata/bad/tier-never-fires.yml:5:5: slos[0].alerting: burn tier page_fast can never fire: burn rate 14.4 x error budget 0.1 >= 1 (lower the factor, or disable the tier)",
+		"two-slis.yml":              "testdata/bad/two-slis.yml:8:7: slos[0].sli: exactly one of events, latency, bool or raw must be set (got 2)",
+		"unknown-field.yml":         "testdata/bad/unknown-field.yml:7:5: slos[0].target: unknown field \"target\" (known fields: name, objective, period, description, groupBy, labels, sli, alerting, budgetPolicy)",
+		"unsupported-version.yml":   "testdata/bad/unsupported-version.yml:1:10: version: unsupported version \"prometheus/v2\" (supported: sre.rootuip.io/v1, openslo/v1, sloth prometheus/v1)",
+		"wrong-apiversion.yml":      "testdata/bad/wrong-apiversion.yml:1:13: apiVersion: unsupported version \"sre.rootuip.io/v2\" (supported: sre.rootuip.io/v1, openslo/v1, sloth prometheus/v1)",
+		"wrong-kind.yml":            "testdata/bad/wrong-kind.yml:2:7: kind: unsupported kind \"SLO\" (want ServiceLevelObjectives)",
 	}
 	files, err := filepath.Glob("testdata/bad/*.yml")
 	require.NoError(t, err)
@@ -129,5 +132,81 @@ func TestDefaultWindows(t *testing.T) {
 			got = append(got, w{model.Duration(x.Long).String(), model.Duration(x.Short).String(), x.BurnRate})
 		}
 		require.Equal(t, c.want, got, "%s %s", c.period, c.sev)
+	}
+}
+
+// A total outage pages within the page tier's maxDetectionTime (5m by
+// default): the fastest page window's long window shortens, keeping its
+// burn rate, only as far as needed.
+func TestMaxDetectionTime(t *testing.T) {
+	type win struct {
+		name, long, short string
+		rate              float64
+	}
+	for _, c := range []struct {
+		name      string
+		objective string
+		period    string
+		page      string
+		want      []win // page windows
+		detection string
+	}{
+		// 14.4x over 1h at 99.9% fires within 3m: nothing changes.
+		{"high objective", "99.9", "30d", "{}", []win{{"page_fast", "1h", "5m", 14.4}, {"page_slow", "6h", "30m", 6}}, "3m"},
+		// 14.4x at 99%: 1h would take 11m; 20m is the longest window that pages
+		// within 5m (3/20 > 0.144; within 10m: 8/55).
+		{"99% over 30d", "99", "30d", "{}", []win{{"page_fast", "20m", "5m", 14.4}, {"page_slow", "6h", "30m", 6}}, "5m"},
+		// 14.4x at 95% is a 72% error ratio: only the 5m window pages within 5m.
+		{"95% over 7d", "95", "7d", "{}", []win{{"page_fast", "5m", "5m", 14.4}, {"page_slow", "1h24m", "7m", 6}}, "4m"},
+		{"bound raised", "95", "7d", "{maxDetectionTime: 15m}", []win{{"page_fast", "14m", "5m", 14.4}, {"page_slow", "1h24m", "7m", 6}}, "13m"},
+		{"bound disabled", "95", "7d", "{maxDetectionTime: 0s}", []win{{"page_fast", "14m", "5m", 14.4}, {"page_slow", "1h24m", "7m", 6}}, "13m"},
+		{"bound of 10m", "99", "30d", "{maxDetectionTime: 10m}", []win{{"page_fast", "55m", "5m", 14.4}, {"page_slow", "6h", "30m", 6}}, "10m"},
+		// for: counts (4m left: 2/n > 0.06 gives 33m); the short window is a
+		// twelfth of the long one, at least 5m;
+		// an explicit window keeps its name.
+		{"explicit window", "99", "30d", "{for: 1m, windows: [{longWindow: 6h, shortWindow: 30m, burnRate: 6}]}", []win{{"page_6h", "33m", "5m", 6}}, "5m"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			spec := "apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: api\nslos:\n  - name: x\n    objective: " + c.objective +
+				"\n    period: " + c.period + "\n    sli: {bool: {selector: up}}\n    alerting: {page: " + c.page + "}\n"
+			specs, err := slo.Parse([]byte(spec), "api.yml")
+			require.NoError(t, err)
+			o := &specs[0].SLOs[0]
+			var got []win
+			for _, w := range o.Windows() {
+				if w.Severity == slo.SeverityPage {
+					got = append(got, win{w.Name, model.Duration(w.Long).String(), model.Duration(w.Short).String(), w.BurnRate})
+				}
+			}
+			require.Equal(t, c.want, got)
+			require.Equal(t, c.detection, model.Duration(o.DetectionTime()).String())
+		})
+	}
+}
+
+// The detection model against hand-computed cases: k minutes into a total
+// outage the 5m ratio is k/5, a longer window's ratio the mean of its
+// one-minute samples of it.
+func TestOutageDetection(t *testing.T) {
+	for _, c := range []struct {
+		long, short time.Duration
+		rate        float64
+		budget      float64
+		forDur      time.Duration
+		want        time.Duration
+	}{
+		// 5m ratio 0.2 > 0.0144 after 1m; 1h: (0.2+0.4+0.6)/60 = 0.02 > 0.0144 after 3m.
+		{time.Hour, 5 * time.Minute, 14.4, 0.001, 0, 3 * time.Minute},
+		{time.Hour, 5 * time.Minute, 14.4, 0.001, 90 * time.Second, 5 * time.Minute},
+		// 0.72: the 5m ratio passes it at 4/5; over 14m the mean passes it at k=13: (3+8)/14 = 0.786 (k=12: 10/14 = 0.714).
+		{14 * time.Minute, 5 * time.Minute, 14.4, 0.05, 0, 13 * time.Minute},
+		{5 * time.Minute, 5 * time.Minute, 14.4, 0.05, 0, 4 * time.Minute},
+		// Exactly 0.6 is not above 0.6: k=3 (1.2/30... over 30m: 0.6/30 = 0.02 = 2 x 0.01 at k=2).
+		{30 * time.Minute, 5 * time.Minute, 2, 0.01, 0, 3 * time.Minute},
+		// Burn rate x budget >= 1 never fires.
+		{time.Hour, 5 * time.Minute, 14.4, 0.1, 0, time.Duration(math.MaxInt64)},
+	} {
+		w := slo.Window{Long: c.long, Short: c.short, BurnRate: c.rate, For: c.forDur}
+		require.Equal(t, c.want, w.OutageDetection(c.budget), "%s with budget %v", w, c.budget)
 	}
 }

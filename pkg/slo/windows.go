@@ -94,7 +94,6 @@ func roundWindow(d time.Duration) time.Duration {
 // keeping its burn rate: see boundDetection.
 func (s *SLO) Windows() []Window {
 	var out []Window
-	named := map[int]bool{}
 	for _, sev := range []string{SeverityPage, SeverityTicket} {
 		tier := s.Alerting.Page
 		if sev == SeverityTicket {
@@ -106,7 +105,6 @@ func (s *SLO) Windows() []Window {
 		if len(tier.Windows) == 0 {
 			for _, w := range DefaultWindows(s.PeriodDuration(), sev) {
 				w.For = time.Duration(tier.For)
-				named[len(out)] = true
 				out = append(out, w)
 			}
 			continue
@@ -120,7 +118,11 @@ func (s *SLO) Windows() []Window {
 				BurnRate: bw.BurnRate,
 				For:      time.Duration(tier.For),
 			}
-			named[len(out)] = w.Name != ""
+			if w.Name == "" {
+				// Named after the window as written, even when
+				// boundDetection shortens it.
+				w.Name = sev + "_" + model.Duration(w.Long).String()
+			}
 			if w.BurnRate == 0 && w.Long > 0 {
 				w.BurnRate = burnRate(bw.BudgetConsumed/100, s.PeriodDuration(), w.Long)
 			}
@@ -132,11 +134,6 @@ func (s *SLO) Windows() []Window {
 	}
 	if !s.Alerting.Page.Disabled {
 		s.boundDetection(out)
-	}
-	for i := range out {
-		if !named[i] {
-			out[i].Name = out[i].Severity + "_" + model.Duration(out[i].Long).String()
-		}
 	}
 	return out
 }

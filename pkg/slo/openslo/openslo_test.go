@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/slo"
@@ -27,7 +28,12 @@ func TestImport(t *testing.T) {
 	require.Equal(t, `http_requests_total{job="web"}`, o.SLI.Events.TotalSelector)
 	ws := o.Windows()
 	require.Len(t, ws, 2)
-	require.Equal(t, slo.Window{Name: "fast-burn", Severity: slo.SeverityPage, Long: time.Hour, Short: 5 * time.Minute, BurnRate: 14.4, For: 2 * time.Minute}, ws[0])
+	// alertAfter 2m raises the detection bound to 7m; at 99.5% a 14.4x
+	// burn over 1h would page a total outage after 9m, so the long window
+	// shortens to 41m (7m).
+	require.Equal(t, slo.DefaultMaxDetectionTime+model.Duration(2*time.Minute), o.Alerting.Page.MaxDetectionTime)
+	require.Equal(t, slo.Window{Name: "fast-burn", Severity: slo.SeverityPage, Long: 41 * time.Minute, Short: 5 * time.Minute, BurnRate: 14.4, For: 2 * time.Minute}, ws[0])
+	require.Equal(t, 7*time.Minute, o.DetectionTime())
 	require.Equal(t, slo.Window{Name: "slow-burn", Severity: slo.SeverityTicket, Long: 72 * time.Hour, Short: 6 * time.Hour, BurnRate: 1}, ws[1])
 }
 

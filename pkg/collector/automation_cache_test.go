@@ -1,0 +1,152 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/rootuip/sre/pkg/store"
+)
+
+// versionedAutomation counts its reads; its ratios and version are set by
+// the test.
+type versionedAutomation struct {
+	mu       sync.Mutex
+	version  string
+	coverage float64
+	verErr   error
+	reads    int
+}
+
+func (v *versionedAutomation) set(version string, coverage float64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.version, v.coverage = version, coverage
+}
+
+func (v *versionedAutomation) AutomationVersion(context.Context) (string, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.version, v.verErr
+}
+
+func (v *versionedAutomation) AutomationRatios(context.Context) (float64, float64, bool, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.reads++
+	return v.coverage, 1 - v.coverage, true, nil
+}
+
+func (v *versionedAutomation) readCount() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.reads
+}
+
+// A versioned source is read again only when its version changes or the
+// ratios are older than AutomationMaxAge; the background rollup reads it so
+// that scrapes find the ratios current; a failing version check fails the
+// part and exports nothing.
+func TestAutomationVersionedCache(t *testing.T) {
+	db, err := store.OpenSQLiteMemory(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(context.Background(), migrations...); err != nil {
+		t.Fatal(err)
+	}
+	src := &versionedAutomation{}
+	src.set("v1", 0.5)
+	c := newCollector(t, db, Options{Automation: src, AutomationMaxAge: time.Hour})
+	coverage := func() float64 {
+		t.Helper()
+		return testutil.ToFloat64(onlyCollector{c, MetricAutomationCoverage})
+	}
+
+	for _, step := range []struct {
+		name    string
+		change  func()
+		want    float64
+		wantRds int
+	}{
+		{"first scrape reads", func() {}, 0.5, 1},
+		{"same version: served from the last read", func() { src.set("v1", 0.9) }, 0.5, 1},
+		{"new version: read again", func() { src.set("v2", 0.9) }, 0.9, 2},
+		{"same version again", func() {}, 0.9, 2},
+	} {
+		step.change()
+		if got := coverage(); got != step.want || src.readCount() != step.wantRds {
+			t.Fatalf("%s: coverage %g after %d reads, want %g after %d", step.name, got, src.readCount(), step.want, step.wantRds)
+		}
+	}
+
+	// Older than the max age: read again even with the same version.
+	aged := newCollector(t, db, Options{Automation: src, AutomationMaxAge: time.Millisecond})
+	before := src.readCount()
+	testutil.CollectAndCount(aged, MetricAutomationCoverage)
+	time.Sleep(5 * time.Millisecond)
+	testutil.CollectAndCount(aged, MetricAutomationCoverage)
+	if got := src.readCount() - before; got != 2 {
+		t.Errorf("%d reads for two scrapes 5ms apart with a 1ms max age, want 2", got)
+	}
+
+	// The background loop reads a new version without any scrape.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx, 10*time.Millisecond) }()
+	src.set("v3", 0.25)
+	before = src.readCount()
+	deadline := time.Now().Add(10 * time.Second)
+	for src.readCount() == before && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if src.readCount() == before {
+		t.Fatal("the background loop did not read the new version")
+	}
+	reads := src.readCount()
+	if got := coverage(); got != 0.25 || src.readCount() != reads {
+		t.Errorf("after the background read: coverage %g, %d more reads in the scrape; want 0.25 and none", got, src.readCount()-reads)
+	}
+
+	// A failing version check fails the part.
+	src.mu.Lock()
+	src.verErr = errors.New("store down")
+	src.mu.Unlock()
+	if n := testutil.CollectAndCount(c, MetricAutomationCoverage, MetricToil); n != 0 {
+		t.Errorf("%d automation samples while the version check fails", n)
+	}
+	want := "# HELP sre_collector_scrape_success 1 if a part of the store collector succeeded in this scrape, 0 if it failed.\n" +
+		"# TYPE sre_collector_scrape_success gauge\n" +
+		"sre_collector_scrape_success{collector=\"aggregates\"} 1\nsre_collector_scrape_success{collector=\"automation\"} 0\n" +
+		"sre_collector_scrape_success{collector=\"open\"} 1\nsre_collector_scrape_success{collector=\"rollup\"} 1\n"
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), MetricScrapeSuccess); err != nil {
+		t.Error(err)
+	}
+}
+
+// onlyCollector exposes one family of a collector, for testutil.ToFloat64.
+type onlyCollector struct {
+	c    prometheus.Collector
+	name string
+}
+
+func (o onlyCollector) Describe(ch chan<- *prometheus.Desc) { o.c.Describe(ch) }
+
+func (o onlyCollector) Collect(ch chan<- prometheus.Metric) {
+	all := make(chan prometheus.Metric)
+	go func() { o.c.Collect(all); close(all) }()
+	for m := range all {
+		if strings.Contains(m.Desc().String(), `fqName: "`+o.name+`"`) {
+			ch <- m
+		}
+	}
+}
