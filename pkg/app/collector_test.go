@@ -418,3 +418,34 @@ func TestMetricsCatalogueCurrent(t *testing.T) {
 		assertTrue(t, named, "docs/metrics.md lists %s, which sred neither exports nor registers", name)
 	}
 }
+
+// The automation version sred's collector caches the ratios by changes when
+// an incident changes and when a runbook run is recorded, and only then.
+func TestMetricsAutomationVersion(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			a, srv := runApp(t, backend, "{}\n", nil)
+			ctx := context.Background()
+			src := runbookAutomation{a.DB}
+			version := func() string {
+				t.Helper()
+				v, err := src.AutomationVersion(ctx)
+				require.NoError(t, err)
+				return v
+			}
+			empty := version()
+			require.Equal(t, empty, version(), "nothing changed")
+			id := openIncident(t, srv.URL, "VersionProbe", "api", "HIGH", time.Now())
+			opened := version()
+			require.NotEqual(t, empty, opened, "an incident was created")
+			time.Sleep(2 * time.Millisecond) // updated_at has millisecond resolution
+			postJSON(t, srv.URL+"/api/v1/incidents/"+id+"/ack", map[string]string{"actor": "alice"})
+			acked := version()
+			require.NotEqual(t, opened, acked, "an incident was acknowledged")
+			_, err := a.DB.ExecContext(ctx, `INSERT INTO runbook_runs (incident_id, runbook, target, status, created_at) VALUES ($1, 'probe', 'api', 'pending', $2)`,
+				id, time.Now().UnixMilli())
+			require.NoError(t, err)
+			require.NotEqual(t, acked, version(), "a runbook run was recorded")
+		})
+	}
+}

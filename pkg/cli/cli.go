@@ -7,6 +7,8 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
+	"os/user"
 
 	"sort"
 
@@ -113,3 +115,15 @@ func (e *ExitError) Unwrap() error { return e.Err }
 
 // ExitCode implements exitCoder.
 func (e *ExitError) ExitCode() int { return e.Code }
+
+// defaultActor is who acts when --actor is not given: $USER, else the
+// account name of the process (containers often have no $USER).
+func defaultActor() string {
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return ""
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 
 	"github.com/alecthomas/kingpin/v2"
 
@@ -31,7 +30,7 @@ func init() {
 		cmd.Flag("override-token", "Emergency override token: the change is allowed whatever the budget, and recorded.").Envar("SRECTL_GATE_OVERRIDE_TOKEN").StringVar(&token)
 		cmd.Flag("override-token-file", "Read the emergency override token from a file.").StringVar(&tokenFile)
 		cmd.Flag("reason", "Why the override is needed (required with an override).").StringVar(&reason)
-		cmd.Flag("actor", "Who asks (recorded); defaults to $USER.").Default(os.Getenv("USER")).StringVar(&actor)
+		cmd.Flag("actor", "Who asks (recorded); defaults to $USER.").Default(defaultActor()).StringVar(&actor)
 		cmd.Flag("output", "Output format: text or json.").Short('o').Default("text").EnumVar(&output, "text", "json")
 		return map[string]func(*Env) error{
 			"gate": func(env *Env) error {

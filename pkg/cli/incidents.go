@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -44,7 +43,7 @@ func init() {
 		cmd.Flag("sred.url", "URL of the sred API.").Envar("SRECTL_SRED_URL").Default("http://localhost:8095").StringVar(&o.url)
 		cmd.Flag("output", "Output format: table or json.").Short('o').Default("table").EnumVar(&o.output, "table", "json")
 		cmd.Flag("timeout", "Timeout of each API request.").Default("30s").DurationVar(&o.timeout)
-		cmd.Flag("actor", "Who acts (recorded in the timeline); defaults to $USER.").Default(os.Getenv("USER")).StringVar(&o.actor)
+		cmd.Flag("actor", "Who acts (recorded in the timeline); defaults to $USER.").Default(defaultActor()).StringVar(&o.actor)
 
 		list := cmd.Command("list", "List incidents, newest first.").Alias("ls")
 		list.Flag("status", "Filter by status (repeatable): triggered, acknowledged, investigating, resolved, postmortem_done, open.").StringsVar(&o.status)
