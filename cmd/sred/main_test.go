@@ -35,10 +35,13 @@ var buildSred = sync.OnceValues(func() (string, error) {
 })
 
 type sred struct {
-	cmd *exec.Cmd
-	url string
-	out *bytes.Buffer
-	mu  *sync.Mutex
+	cmd    *exec.Cmd
+	url    string
+	out    *bytes.Buffer
+	mu     *sync.Mutex
+	client *http.Client
+	// user and password, when set, are sent as basic auth by do.
+	user, password string
 }
 
 type lockedWriter struct {
@@ -61,10 +64,18 @@ func (s *sred) output() string {
 // start runs sred as a real process and waits until /-/ready answers 200.
 func start(t *testing.T, args ...string) *sred {
 	t.Helper()
+	return startWith(t, &sred{url: "http://", client: http.DefaultClient}, args...)
+}
+
+// startWith starts sred like start; s carries the scheme ("http://" or
+// "https://"), the client and the credentials used to reach it.
+func startWith(t *testing.T, s *sred, args ...string) *sred {
+	t.Helper()
 	bin, err := buildSred()
 	require.NoError(t, err)
 	port := testutil.FreePort(t)
-	s := &sred{url: fmt.Sprintf("http://127.0.0.1:%d", port), out: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	s.url = fmt.Sprintf("%s127.0.0.1:%d", s.url, port)
+	s.out, s.mu = &bytes.Buffer{}, &sync.Mutex{}
 	s.cmd = exec.Command(bin, append([]string{fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port)}, args...)...)
 	s.cmd.Stdout = lockedWriter{s.mu, s.out}
 	s.cmd.Stderr = lockedWriter{s.mu, s.out}
@@ -89,7 +100,12 @@ func start(t *testing.T, args ...string) *sred {
 			t.Fatalf("sred exited during start:\n%s", s.output())
 		default:
 		}
-		if resp, err := http.Get(s.url + "/-/ready"); err == nil {
+		req, err := http.NewRequest(http.MethodGet, s.url+"/-/ready", nil)
+		require.NoError(t, err)
+		if s.user != "" {
+			req.SetBasicAuth(s.user, s.password)
+		}
+		if resp, err := s.client.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return s
@@ -112,7 +128,10 @@ func (s *sred) do(t *testing.T, method, path string, body []byte) (int, string) 
 	t.Helper()
 	req, err := http.NewRequest(method, s.url+path, bytes.NewReader(body))
 	require.NoError(t, err)
-	resp, err := http.DefaultClient.Do(req)
+	if s.user != "" {
+		req.SetBasicAuth(s.user, s.password)
+	}
+	resp, err := s.client.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)

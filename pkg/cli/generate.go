@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/rulegen"
 	"github.com/rootuip/sre/pkg/slo"
@@ -188,15 +189,25 @@ func writeGenerated(dir string, files map[string][]byte) error {
 
 func printEstimate(w io.Writer, specs []*slo.Spec) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tSLO\tRECORDING\tALERTING\tSERIES/GROUP\tSAMPLES READ/EVAL/GROUP")
+	fmt.Fprintln(tw, "SERVICE\tSLO\tRECORDING\tALERTING\tSERIES/GROUP\tSAMPLES READ/EVAL/GROUP\tOUTAGE PAGES IN")
 	var tot rulegen.Estimate
 	for _, s := range specs {
 		for i := range s.SLOs {
 			e := rulegen.EstimateSLO(&s.SLOs[i])
 			tot.Add(e)
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\n", s.Service, s.SLOs[i].Name, e.RecordingRules, e.AlertingRules, e.SeriesPerGroup, e.SamplesPerEval)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", s.Service, s.SLOs[i].Name, e.RecordingRules, e.AlertingRules, e.SeriesPerGroup, e.SamplesPerEval, detection(&s.SLOs[i]))
 		}
 	}
-	fmt.Fprintf(tw, "total\t\t%d\t%d\t%d\t%d\n", tot.RecordingRules, tot.AlertingRules, tot.SeriesPerGroup, tot.SamplesPerEval)
+	fmt.Fprintf(tw, "total\t\t%d\t%d\t%d\t%d\t\n", tot.RecordingRules, tot.AlertingRules, tot.SeriesPerGroup, tot.SamplesPerEval)
 	tw.Flush()
+}
+
+// detection is the time a total outage takes to page (SLO.DetectionTime),
+// or "-" without a page tier.
+func detection(o *slo.SLO) string {
+	d := o.DetectionTime()
+	if d == 0 {
+		return "-"
+	}
+	return model.Duration(d).String()
 }

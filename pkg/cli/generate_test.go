@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	amconfig "github.com/prometheus/alertmanager/config"
 	amlabels "github.com/prometheus/alertmanager/pkg/labels"
@@ -235,7 +236,7 @@ func TestGenerateEstimate(t *testing.T) {
 	code, _, stderr := srectl(t, "generate", "-i", "examples/slos", "-o", t.TempDir())
 	require.Equal(t, 0, code, stderr)
 	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
-	require.Regexp(t, `^SERVICE +SLO +RECORDING +ALERTING +SERIES/GROUP +SAMPLES READ/EVAL/GROUP$`, lines[0])
+	require.Regexp(t, `^SERVICE +SLO +RECORDING +ALERTING +SERIES/GROUP +SAMPLES READ/EVAL/GROUP +OUTAGE PAGES IN$`, lines[0])
 
 	specs, err := slo.LoadDir("examples/slos")
 	require.NoError(t, err)
@@ -245,7 +246,11 @@ func TestGenerateEstimate(t *testing.T) {
 		for i := range s.SLOs {
 			e := rulegen.EstimateSLO(&s.SLOs[i])
 			tot.Add(e)
-			rows = append(rows, fmt.Sprintf("%s %s %d %d %d %d", s.Service, s.SLOs[i].Name, e.RecordingRules, e.AlertingRules, e.SeriesPerGroup, e.SamplesPerEval))
+			d := "-"
+			if s.SLOs[i].DetectionTime() > 0 {
+				d = model.Duration(s.SLOs[i].DetectionTime()).String()
+			}
+			rows = append(rows, fmt.Sprintf("%s %s %d %d %d %d %s", s.Service, s.SLOs[i].Name, e.RecordingRules, e.AlertingRules, e.SeriesPerGroup, e.SamplesPerEval, d))
 		}
 	}
 	rows = append(rows, fmt.Sprintf("total %d %d %d %d", tot.RecordingRules, tot.AlertingRules, tot.SeriesPerGroup, tot.SamplesPerEval))
@@ -260,8 +265,21 @@ func TestGenerateEstimate(t *testing.T) {
 	// samples read at 1m: 2 x (1 + 30 + 60 + 120 + 360 + 1440 + 4320) for the
 	// windows (the 5m ratio reads the rates themselves), 2 x 43200 for the
 	// period, and the minEvents gates over the long windows (60 + 360 + 1440
-	// + 4320).
-	require.Equal(t, "api availability 22 5 22 105242", got[0])
+	// + 4320). A total outage pages after 2m: 1m for the 1h ratio to pass
+	// 14.4 x 0.01%, and for: 1m.
+	require.Equal(t, "api availability 22 5 22 105242 2m", got[0])
+	// Every example SLO with a page tier pages a total outage within 5m;
+	// api/data-integrity has none.
+	for _, r := range got[:len(got)-1] {
+		f := strings.Fields(r)
+		if f[0]+"/"+f[1] == "api/data-integrity" {
+			require.Equal(t, "-", f[len(f)-1])
+			continue
+		}
+		d, err := model.ParseDuration(f[len(f)-1])
+		require.NoError(t, err, r)
+		require.LessOrEqual(t, time.Duration(d), 5*time.Minute, r)
+	}
 }
 
 // An invalid spec: file:line:column in stderr, exit 1, nothing written.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/incident"
@@ -21,6 +22,9 @@ import (
 
 type incidentsOptions struct {
 	url      string
+	// httpConfigFile is a prometheus/common HTTP client configuration
+	// (TLS, basic auth, authorization, proxy), as amtool's --http.config.file.
+	httpConfigFile string
 	output   string
 	timeout  time.Duration
 	actor    string
@@ -44,6 +48,7 @@ func init() {
 		cmd.Flag("output", "Output format: table or json.").Short('o').Default("table").EnumVar(&o.output, "table", "json")
 		cmd.Flag("timeout", "Timeout of each API request.").Default("30s").DurationVar(&o.timeout)
 		cmd.Flag("actor", "Who acts (recorded in the timeline); defaults to $USER.").Default(defaultActor()).StringVar(&o.actor)
+		addHTTPConfigFlag(cmd, &o)
 
 		list := cmd.Command("list", "List incidents, newest first.").Alias("ls")
 		list.Flag("status", "Filter by status (repeatable): triggered, acknowledged, investigating, resolved, postmortem_done, open.").StringsVar(&o.status)
@@ -105,6 +110,30 @@ func (e *apiError) ExitCode() int {
 	return 1
 }
 
+// addHTTPConfigFlag declares --http.config.file on a command that talks to
+// the sred API through apiCall.
+func addHTTPConfigFlag(cmd *kingpin.CmdClause, o *incidentsOptions) {
+	cmd.Flag("http.config.file", "HTTP client configuration file for the sred API (TLS, basic_auth, authorization), in the format of Prometheus' http_config, as amtool's --http.config.file.").
+		PlaceHolder("<filename>").StringVar(&o.httpConfigFile)
+}
+
+// httpClient returns the client of the sred API: the default client, or one
+// built from --http.config.file.
+func (o incidentsOptions) httpClient() (*http.Client, error) {
+	if o.httpConfigFile == "" {
+		return http.DefaultClient, nil
+	}
+	cfg, _, err := promconfig.LoadHTTPConfigFile(o.httpConfigFile)
+	if err != nil {
+		return nil, fmt.Errorf("load http.config.file %s: %w", o.httpConfigFile, err)
+	}
+	c, err := promconfig.NewClientFromConfig(*cfg, "srectl")
+	if err != nil {
+		return nil, fmt.Errorf("http.config.file %s: %w", o.httpConfigFile, err)
+	}
+	return c, nil
+}
+
 func apiCall(o incidentsOptions, method, path string, query url.Values, body any, out any) error {
 	u, err := url.Parse(strings.TrimSuffix(o.url, "/") + path)
 	if err != nil {
@@ -128,7 +157,11 @@ func apiCall(o incidentsOptions, method, path string, query url.Values, body any
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client, err := o.httpClient()
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return &ExitError{Code: 3, Err: fmt.Errorf("reach sred: %w", err)}
 	}

@@ -35,6 +35,7 @@ func init() {
 		cmd.Flag("output", "Output format: table or json.").Short('o').Default("table").EnumVar(&o.api.output, "table", "json")
 		cmd.Flag("timeout", "Timeout of each API request.").Default("30s").DurationVar(&o.api.timeout)
 		cmd.Flag("actor", "Who acts (recorded in the audit log); defaults to $USER.").Default(defaultActor()).StringVar(&o.api.actor)
+		addHTTPConfigFlag(cmd, &o.api)
 
 		validate := cmd.Command("validate", "Check runbook files (strict YAML, matchers, templates and allow-lists, PromQL); exits 1 on the first invalid file.")
 		validate.Arg("files", "Runbook files.").StringsVar(&o.files)

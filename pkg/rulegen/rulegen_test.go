@@ -181,6 +181,74 @@ func TestSuiteCatchesBrokenRules(t *testing.T) {
 	require.Contains(t, string(out), `burn_tier="page_fast"`)
 }
 
+// The uneven-traffic scenario has teeth: long windows averaged from the 5m
+// ratios, as Sloth computes its period ratio, fail it (about 5% instead of
+// the 0.91% of events that failed).
+func TestSuiteCatchesAveragedRatios(t *testing.T) {
+	promtool := testutil.Tool(t, "promtool")
+	specs, files := generate(t, "examples/slos/api.yml")
+	o := &specs[0].SLOs[0]
+	ident := fmt.Sprintf(`{service="%s",slo="%s"}`, specs[0].Service, o.Name)
+	replaced := 0
+	for gi := range files[0].Groups {
+		g := &files[0].Groups[gi]
+		if g.Name != rulegen.GroupName(specs[0].Service, o.Name) {
+			continue
+		}
+		for ri := range g.Rules {
+			r := &g.Rules[ri]
+			rng := ""
+			switch {
+			case r.Record == rulegen.ErrorRatioPeriod:
+				rng = o.PeriodName()
+			case strings.HasPrefix(r.Record, "slo:sli_error:ratio_rate") && r.Record != rulegen.ErrorRatioRecord(slo.BaseWindow):
+				rng = strings.TrimPrefix(r.Record, "slo:sli_error:ratio_rate")
+			default:
+				continue
+			}
+			r.Expr = fmt.Sprintf("avg_over_time(%s%s[%s])", rulegen.ErrorRatioRecord(slo.BaseWindow), ident, rng)
+			replaced++
+		}
+	}
+	require.Equal(t, len(rulegen.Windows(o)), replaced, "every window but 5m, and the period")
+	b, err := files[0].Marshal()
+	require.NoError(t, err)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "api.yml"), b, 0o644))
+	suite, why := rulegen.TestSuite("api.yml", specs[0], o)
+	require.NotNil(t, suite, why)
+	var uneven []rulegen.TestGroup
+	for _, g := range suite.Tests {
+		if strings.HasPrefix(g.Name, "uneven traffic") {
+			uneven = append(uneven, g)
+		}
+	}
+	require.Len(t, uneven, 1)
+	suite.Tests = uneven
+	sb, err := suite.Marshal()
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "suite.yml"), sb, 0o644))
+	out, err := exec.Command(promtool, "test", "rules", filepath.Join(dir, "suite.yml")).CombinedOutput()
+	require.Error(t, err, string(out))
+	require.Contains(t, string(out), "FAILED")
+	// The averaged 1d ratio: 0 for the busy hour, 0.1 for the quiet one.
+	m := regexp.MustCompile(`ratio_rate1d\{service=\\"api\\",slo=\\"availability\\"\}\), 1e-09\)", time: 2h19m,\s+exp: \{service="api", slo="availability"\} 9\.090909000000001E-03\s+got: \{service="api", slo="availability"\} (\S+)`).FindStringSubmatch(string(out))
+	require.NotNil(t, m, string(out))
+	var got float64
+	_, err = fmt.Sscan(m[1], &got)
+	require.NoError(t, err)
+	t.Logf("averaged 1d ratio: %v", got)
+	require.InDelta(t, 0.05, got, 0.005, "the mean of the 5m ratios")
+
+	// The same suite passes on the rules as generated.
+	_, files = generate(t, "examples/slos/api.yml")
+	b, err = files[0].Marshal()
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "api.yml"), b, 0o644))
+	out, err = exec.Command(promtool, "test", "rules", filepath.Join(dir, "suite.yml")).CombinedOutput()
+	require.NoError(t, err, string(out))
+}
+
 // The inhibit rules load in Alertmanager's own config parser.
 func TestInhibitRulesLoad(t *testing.T) {
 	specs, _ := generate(t, "examples/slos")

@@ -285,6 +285,9 @@ func (a *IncidentsAPI) note(w http.ResponseWriter, r *http.Request) {
 
 func (a *IncidentsAPI) impact(w http.ResponseWriter, r *http.Request) {
 	a.act(w, r, func(req ActionRequest, id string) (any, error) {
+		if strings.TrimSpace(req.Impact) == "" {
+			return nil, badRequest{errors.New(`"impact" must not be empty`)}
+		}
 		return a.Service.SetImpact(r.Context(), id, req.Actor, req.Impact)
 	})
 }
@@ -424,9 +427,12 @@ type StatusUpdateRequest struct {
 
 func (a *IncidentsAPI) statusUpdate(w http.ResponseWriter, r *http.Request) {
 	var req StatusUpdateRequest
-	if err := DecodeJSON(w, r, maxActionBody, &req); err != nil {
-		Error(w, http.StatusBadRequest, "bad_data", err)
-		return
+	// An empty body posts the template with its defaults.
+	if r.ContentLength != 0 {
+		if err := DecodeJSON(w, r, maxActionBody, &req); err != nil && !(r.ContentLength < 0 && errors.Is(err, io.EOF)) {
+			Error(w, http.StatusBadRequest, "bad_data", err)
+			return
+		}
 	}
 	u := incident.StatusUpdate{Actor: actorOf(r, req.Actor), Impact: req.Impact, Actions: req.Actions, StatusPage: req.StatusPage}
 	if req.NextUpdate != "" {

@@ -324,11 +324,15 @@ func (d *docs) convert(o *object) ([]converted, error) {
 			}
 		}
 		q := sliPrefix + ".ratioMetric.%s.metricSource.spec.query"
+		errSrc := "good"
+		if ind.Spec.RatioMetric.Bad != nil {
+			errSrc = "bad"
+		}
 		for rel, src := range map[string]string{
 			"sli":                      sliPrefix,
 			"sli.events.errorSelector": fmt.Sprintf(q, "bad"),
 			"sli.events.totalSelector": fmt.Sprintf(q, "total"),
-			"sli.events.errorQuery":    fmt.Sprintf(q, "good"),
+			"sli.events.errorQuery":    fmt.Sprintf(q, errSrc),
 			"sli.events.totalQuery":    fmt.Sprintf(q, "total"),
 		} {
 			if p, ok := sliPos[src]; ok {
@@ -361,23 +365,31 @@ func (d *docs) sli(pos map[string]slo.Position, prefix string, at *yaml.Node, in
 		}
 		return slo.SLI{}, d.errAt(pos, field, at, "SLI %q: only ratioMetric is supported", ind.Metadata.Name)
 	}
-	query := func(m *metricSource, what string) (string, error) {
+	// Each source is a counter selector, or a query of per-second rates
+	// (rate() over counter selectors, aggregated or not) kept as a template
+	// with {{.window}} in place of its ranges.
+	type source struct{ selector, query string }
+	query := func(m *metricSource, what string) (source, error) {
 		if m == nil {
-			return "", nil
+			return source{}, nil
 		}
 		src := prefix + ".ratioMetric." + what + ".metricSource"
 		if t := m.MetricSource.Type; t != "" && !strings.EqualFold(t, "prometheus") {
-			return "", d.errAt(pos, src+".type", at, "SLI %q: %s: metric source %q is not supported (only Prometheus)", ind.Metadata.Name, what, t)
+			return source{}, d.errAt(pos, src+".type", at, "SLI %q: %s: metric source %q is not supported (only Prometheus)", ind.Metadata.Name, what, t)
 		}
 		q := strings.TrimSpace(m.MetricSource.Spec.Query)
 		e, err := slo.Parser.ParseExpr(q)
 		if err != nil {
-			return "", d.errAt(pos, src+".spec.query", at, "SLI %q: %s: invalid PromQL: %v", ind.Metadata.Name, what, err)
+			return source{}, d.errAt(pos, src+".spec.query", at, "SLI %q: %s: invalid PromQL: %v", ind.Metadata.Name, what, err)
 		}
-		if _, ok := e.(*parser.VectorSelector); !ok {
-			return "", d.errAt(pos, src+".spec.query", at, "SLI %q: %s: only counter selectors are supported, got %q", ind.Metadata.Name, what, q)
+		if _, ok := e.(*parser.VectorSelector); ok {
+			return source{selector: q}, nil
 		}
-		return q, nil
+		tmpl, err := rateTemplate(q, e)
+		if err != nil {
+			return source{}, d.errAt(pos, src+".spec.query", at, "SLI %q: %s: %v", ind.Metadata.Name, what, err)
+		}
+		return source{query: tmpl}, nil
 	}
 	good, err := query(rm.Good, "good")
 	if err != nil {
@@ -391,17 +403,90 @@ func (d *docs) sli(pos map[string]slo.Position, prefix string, at *yaml.Node, in
 	if err != nil {
 		return slo.SLI{}, err
 	}
+	set := func(s source) bool { return s != source{} }
 	switch {
-	case total == "" || (good == "") == (bad == ""):
+	case !set(total) || set(good) == set(bad):
 		return slo.SLI{}, d.errAt(pos, prefix+".ratioMetric", at, "SLI %q: ratioMetric needs total and exactly one of good and bad", ind.Metadata.Name)
-	case bad != "":
-		return slo.SLI{Events: &slo.EventsSLI{ErrorSelector: bad, TotalSelector: total}}, nil
+	case set(bad) && bad.selector != "" && total.selector != "":
+		return slo.SLI{Events: &slo.EventsSLI{ErrorSelector: bad.selector, TotalSelector: total.selector}}, nil
 	}
 	w := slo.WindowPlaceholder
-	return slo.SLI{Events: &slo.EventsSLI{
-		ErrorQuery: fmt.Sprintf("sum(rate(%s[%s])) - sum(rate(%s[%s]))", total, w, good, w),
-		TotalQuery: fmt.Sprintf("sum(rate(%s[%s]))", total, w),
-	}}, nil
+	asQuery := func(s source) string {
+		if s.query != "" {
+			return s.query
+		}
+		return fmt.Sprintf("sum(rate(%s[%s]))", s.selector, w)
+	}
+	if set(bad) {
+		return slo.SLI{Events: &slo.EventsSLI{ErrorQuery: asQuery(bad), TotalQuery: asQuery(total)}}, nil
+	}
+	// Bad events are all events minus the good ones; both sides are summed
+	// so that whatever labels the queries keep, they subtract.
+	errQuery := fmt.Sprintf("sum(rate(%s[%s])) - sum(rate(%s[%s]))", total.selector, w, good.selector, w)
+	if total.query != "" || good.query != "" {
+		errQuery = fmt.Sprintf("sum(%s) - sum(%s)", asQuery(total), asQuery(good))
+	}
+	return slo.SLI{Events: &slo.EventsSLI{ErrorQuery: errQuery, TotalQuery: asQuery(total)}}, nil
+}
+
+// rateTemplate turns a query of per-second counter rates, such as
+// sum(rate(http_requests_total{job="web"}[5m])), into a query template:
+// every range becomes {{.window}}, so the generator evaluates it over each
+// window. Only rate() over plain selectors is accepted: increase() or
+// irate() would not be per-second rates over the window, and offsets, @
+// and subqueries would shift or resample it.
+func rateTemplate(q string, e parser.Expr) (string, error) {
+	if e.Type() != parser.ValueTypeVector {
+		return "", fmt.Errorf("the query must return an instant vector, not a %s", e.Type())
+	}
+	var ranges []*parser.MatrixSelector
+	var problem error
+	parser.Inspect(e, func(n parser.Node, path []parser.Node) error {
+		if problem != nil {
+			return problem
+		}
+		switch x := n.(type) {
+		case *parser.SubqueryExpr:
+			problem = fmt.Errorf("subqueries are not supported in %q", q)
+		case *parser.VectorSelector:
+			if x.OriginalOffset != 0 || x.Timestamp != nil || x.StartOrEnd != 0 {
+				problem = fmt.Errorf("offset and @ are not supported in %q", q)
+			}
+		case *parser.MatrixSelector:
+			var call *parser.Call
+			if len(path) > 0 {
+				call, _ = path[len(path)-1].(*parser.Call)
+			}
+			if call == nil && len(path) > 1 {
+				// Inspect lists the call's argument list (Expressions) in between.
+				call, _ = path[len(path)-2].(*parser.Call)
+			}
+			if call == nil || call.Func.Name != "rate" {
+				problem = fmt.Errorf("only rate() over counters is supported, e.g. sum(rate(x[5m])) (got %q)", q)
+			}
+			ranges = append(ranges, x)
+		}
+		return problem
+	})
+	if problem != nil {
+		return "", problem
+	}
+	if len(ranges) == 0 {
+		return "", fmt.Errorf("only counter selectors or rate() queries over counters are supported, e.g. sum(rate(x[5m])) (got %q)", q)
+	}
+	// Replace the range of each selector, x[5m], in the text as written,
+	// from the last one back so that earlier positions stay valid.
+	out := q
+	for i := len(ranges) - 1; i >= 0; i-- {
+		pr := ranges[i].PositionRange()
+		text := out[pr.Start:pr.End]
+		open := strings.LastIndexByte(text, '[')
+		if open < 0 || !strings.HasSuffix(text, "]") {
+			return "", fmt.Errorf("cannot find the range of %q", text)
+		}
+		out = out[:int(pr.Start)+open+1] + slo.WindowPlaceholder + out[pr.End-1:]
+	}
+	return out, nil
 }
 
 // alerting turns alert policies into tiers. Without policies the
