@@ -21,23 +21,23 @@ import (
 )
 
 type incidentsOptions struct {
-	url      string
+	url string
 	// httpConfigFile is a prometheus/common HTTP client configuration
 	// (TLS, basic auth, authorization, proxy), as amtool's --http.config.file.
 	httpConfigFile string
-	output   string
-	timeout  time.Duration
-	actor    string
-	status   []string
-	service  string
-	severity []string
-	since    string
-	limit    int
-	offset   int
-	id       string
-	note     string
-	assignee string
-	snooze   string
+	output         string
+	timeout        time.Duration
+	actor          string
+	status         []string
+	service        string
+	severity       []string
+	since          string
+	limit          int
+	offset         int
+	id             string
+	note           string
+	assignee       string
+	snooze         string
 }
 
 func init() {

@@ -111,6 +111,14 @@ func (s *Service) Ingest(ctx context.Context, n Notification) (*IngestResult, er
 	if n.TruncatedAlerts > 0 {
 		s.m.truncated.Add(float64(n.TruncatedAlerts))
 	}
+	if !res.Duplicate {
+		opts := s.Options()
+		if svcs := mixedServices(opts, n); len(svcs) > 1 {
+			s.m.mixedServices.Inc()
+			s.logger.Warn("Alertmanager group holds alerts of several services, one incident is named after one of them: add the service label to the route's group_by",
+				"group_key", n.GroupKey, "services", strings.Join(svcs, ","), "incidents", strings.Join(res.Incidents, ","))
+		}
+	}
 	for k, v := range res.Alerts {
 		s.m.alerts.WithLabelValues(k).Add(float64(v))
 	}
@@ -881,6 +889,35 @@ func mapSeverity(opts Options, v string) Severity {
 		return sv
 	}
 	return opts.DefaultSeverity
+}
+
+// mixedServices returns the distinct services named by a notification's
+// alerts (sorted) when the group itself names none, that is when no service
+// label is among its common or group labels: then alerts of several services
+// share one incident, named after the first alert's.
+func mixedServices(opts Options, n Notification) []string {
+	for _, src := range []map[string]string{n.CommonLabels, n.GroupLabels} {
+		for _, l := range opts.ServiceLabels {
+			if src[l] != "" {
+				return nil
+			}
+		}
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range n.Alerts {
+		for _, l := range opts.ServiceLabels {
+			if v := a.Labels[l]; v != "" {
+				if !seen[v] {
+					seen[v] = true
+					out = append(out, v)
+				}
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func serviceOf(opts Options, n Notification, first map[string]string) string {

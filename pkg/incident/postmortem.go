@@ -3,6 +3,7 @@ package incident
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -222,7 +223,7 @@ func actionItems(ctx context.Context, tx *sql.Tx, id string, itemID int64) ([]Ac
 }
 
 // Durations are the response measures of an incident. Nil means not
-// reached yet.
+// reached yet. In JSON they are seconds (float).
 type Durations struct {
 	// TimeToAcknowledge: created -> acknowledged.
 	TimeToAcknowledge *time.Duration `json:"time_to_acknowledge,omitempty"`
@@ -233,6 +234,54 @@ type Durations struct {
 	TimeToResolve *time.Duration `json:"time_to_resolve,omitempty"`
 	// DetectionDelay: earliest alert start -> created.
 	DetectionDelay time.Duration `json:"detection_delay"`
+}
+
+// durationsJSON is the wire form of Durations: seconds, as a float, like
+// Prometheus' *_seconds metrics.
+type durationsJSON struct {
+	TimeToAcknowledge *float64 `json:"time_to_acknowledge,omitempty"`
+	TimeToRecover     *float64 `json:"time_to_recover,omitempty"`
+	TimeToResolve     *float64 `json:"time_to_resolve,omitempty"`
+	DetectionDelay    float64  `json:"detection_delay"`
+}
+
+// MarshalJSON writes the durations in seconds (float).
+func (d Durations) MarshalJSON() ([]byte, error) {
+	secs := func(v *time.Duration) *float64 {
+		if v == nil {
+			return nil
+		}
+		f := v.Seconds()
+		return &f
+	}
+	return json.Marshal(durationsJSON{
+		TimeToAcknowledge: secs(d.TimeToAcknowledge),
+		TimeToRecover:     secs(d.TimeToRecover),
+		TimeToResolve:     secs(d.TimeToResolve),
+		DetectionDelay:    d.DetectionDelay.Seconds(),
+	})
+}
+
+// UnmarshalJSON reads durations written by MarshalJSON.
+func (d *Durations) UnmarshalJSON(b []byte) error {
+	var j durationsJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	dur := func(f *float64) *time.Duration {
+		if f == nil {
+			return nil
+		}
+		v := time.Duration(*f * float64(time.Second))
+		return &v
+	}
+	*d = Durations{
+		TimeToAcknowledge: dur(j.TimeToAcknowledge),
+		TimeToRecover:     dur(j.TimeToRecover),
+		TimeToResolve:     dur(j.TimeToResolve),
+		DetectionDelay:    time.Duration(j.DetectionDelay * float64(time.Second)),
+	}
+	return nil
 }
 
 // Durations computes the incident's response measures.

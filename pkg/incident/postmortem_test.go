@@ -2,6 +2,7 @@ package incident_test
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -83,6 +84,17 @@ func TestPostmortem(t *testing.T) {
 		require.Equal(t, 15*time.Minute, *pm.Durations.TimeToResolve)
 		require.Len(t, pm.ActionItems, 2)
 		golden(t, "postmortem.md", pm.Markdown)
+		// On the wire, durations are seconds (float), and read back the same.
+		b, err := json.Marshal(pm.Durations)
+		require.NoError(t, err)
+		require.JSONEq(t, `{"time_to_acknowledge":180,"time_to_recover":1080,"time_to_resolve":900,"detection_delay":240}`, string(b))
+		var back incident.Durations
+		require.NoError(t, json.Unmarshal(b, &back))
+		require.Equal(t, pm.Durations, back)
+		require.NoError(t, json.Unmarshal([]byte(`{"time_to_acknowledge":1.5,"detection_delay":0.25}`), &back))
+		require.Equal(t, 1500*time.Millisecond, *back.TimeToAcknowledge)
+		require.Nil(t, back.TimeToResolve)
+		require.Equal(t, 250*time.Millisecond, back.DetectionDelay)
 
 		_, err = f.svc.Postmortem(ctx, "INC-2026-0404")
 		require.ErrorIs(t, err, incident.ErrNotFound)

@@ -132,6 +132,7 @@ type metrics struct {
 	outOfOrder       prometheus.Counter
 	late             prometheus.Counter
 	truncated        prometheus.Counter
+	mixedServices    prometheus.Counter
 	ingestDuration   prometheus.Histogram
 	incidentsCreated *prometheus.CounterVec
 	transitions      *prometheus.CounterVec
@@ -163,6 +164,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		truncated: f.NewCounter(prometheus.CounterOpts{
 			Name: "sre_webhook_truncated_alerts_total",
 			Help: "Alerts Alertmanager left out of deliveries (truncatedAlerts, max_alerts).",
+		}),
+		mixedServices: f.NewCounter(prometheus.CounterOpts{
+			Name: "sre_webhook_mixed_service_groups_total",
+			Help: "Webhook deliveries whose Alertmanager group holds alerts of several services (the route's group_by lacks the service label); the incident is named after one of them.",
 		}),
 		ingestDuration: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "sre_webhook_ingest_duration_seconds",

@@ -22,9 +22,10 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/am-*.json with payloads captured from the real Alertmanager")
 
 // captureAlertmanager runs the pinned Alertmanager with a webhook receiver
-// pointing at a test server, posts two alerts of one group, waits for the
-// firing notification, resolves them and waits for the resolved one.
-func captureAlertmanager(t *testing.T) (firing, resolved []byte) {
+// pointing at a test server, posts one alert per instance, all of one
+// group, waits for the firing notification, resolves them and waits for the
+// resolved one. maxAlerts > 0 sets the webhook's max_alerts.
+func captureAlertmanager(t *testing.T, instances []string, maxAlerts int) (firing, resolved []byte) {
 	t.Helper()
 	got := make(chan []byte, 16)
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -45,12 +46,13 @@ receivers:
     webhook_configs:
       - url: %s/api/v1/webhook/alertmanager
         send_resolved: true
-`, sink.URL)})
+        max_alerts: %d
+`, sink.URL, maxAlerts)})
 
 	start := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
 	post := func(ends time.Time) {
 		var alerts []map[string]any
-		for _, inst := range []string{"api-0:8080", "api-1:8080"} {
+		for _, inst := range instances {
 			alerts = append(alerts, map[string]any{
 				"labels": map[string]string{"alertname": "HighErrorRate", "service": "api", "severity": "critical",
 					"instance": inst, "job": "api"},
@@ -127,27 +129,43 @@ func keys(t *testing.T, b []byte) []string {
 
 // TestRecordedPayloadsMatchAlertmanager captures fresh payloads from the
 // pinned Alertmanager and checks that the recorded ones in testdata have the
-// same shape, and that Message decodes them with no field left over.
+// same shape, and that Message decodes them with no field left over: two
+// alerts of one group (am-firing.json, am-resolved.json), and three alerts
+// sent with max_alerts: 1 (am-truncated-*.json: one alert, truncatedAlerts 2).
 func TestRecordedPayloadsMatchAlertmanager(t *testing.T) {
-	firing, resolved := captureAlertmanager(t)
-	for name, live := range map[string][]byte{"am-firing.json": firing, "am-resolved.json": resolved} {
-		path := filepath.Join("testdata", name)
-		if *update {
-			var buf bytes.Buffer
-			require.NoError(t, json.Indent(&buf, live, "", "  "))
-			require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o644))
-		}
-		recorded, err := os.ReadFile(path)
-		require.NoError(t, err, "run go test ./pkg/receiver -run TestRecorded -update")
-		require.Equal(t, keys(t, recorded), keys(t, live), "%s: recorded payload no longer matches what Alertmanager sends", name)
+	for _, c := range []struct {
+		prefix    string
+		instances []string
+		maxAlerts int
+		alerts    int
+		truncated uint64
+	}{
+		{"am-", []string{"api-0:8080", "api-1:8080"}, 0, 2, 0},
+		{"am-truncated-", []string{"api-0:8080", "api-1:8080", "api-2:8080"}, 1, 1, 2},
+	} {
+		t.Run(c.prefix, func(t *testing.T) {
+			firing, resolved := captureAlertmanager(t, c.instances, c.maxAlerts)
+			for name, live := range map[string][]byte{c.prefix + "firing.json": firing, c.prefix + "resolved.json": resolved} {
+				path := filepath.Join("testdata", name)
+				if *update {
+					var buf bytes.Buffer
+					require.NoError(t, json.Indent(&buf, live, "", "  "))
+					require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o644))
+				}
+				recorded, err := os.ReadFile(path)
+				require.NoError(t, err, "run go test ./pkg/receiver -run TestRecorded -update")
+				require.Equal(t, keys(t, recorded), keys(t, live), "%s: recorded payload no longer matches what Alertmanager sends", name)
 
-		for _, b := range [][]byte{recorded, live} {
-			dec := json.NewDecoder(bytes.NewReader(b))
-			dec.DisallowUnknownFields()
-			var m Message
-			require.NoError(t, dec.Decode(&m), "%s: Message misses a field Alertmanager sends", name)
-			require.NoError(t, m.Validate())
-			require.Len(t, m.Alerts, 2)
-		}
+				for _, b := range [][]byte{recorded, live} {
+					dec := json.NewDecoder(bytes.NewReader(b))
+					dec.DisallowUnknownFields()
+					var m Message
+					require.NoError(t, dec.Decode(&m), "%s: Message misses a field Alertmanager sends", name)
+					require.NoError(t, m.Validate())
+					require.Len(t, m.Alerts, c.alerts, name)
+					require.Equal(t, c.truncated, m.TruncatedAlerts, name)
+				}
+			}
+		})
 	}
 }

@@ -126,7 +126,8 @@ func TestPromtool(t *testing.T) {
 	ins, _ := filepath.Glob(filepath.Join(goldenDir, "in-*.yml"))
 	// The importers' examples compile too.
 	ins = append(ins, filepath.Join(goldenDir, "..", "..", "slo", "sloth", "testdata", "sloth.yml"),
-		filepath.Join(goldenDir, "..", "..", "slo", "openslo", "testdata", "openslo.yml"))
+		filepath.Join(goldenDir, "..", "..", "slo", "openslo", "testdata", "openslo.yml"),
+		filepath.Join(goldenDir, "..", "..", "slo", "openslo", "testdata", "rate-queries.yml"))
 	dir := t.TempDir()
 	var suites []string
 	for _, in := range ins {

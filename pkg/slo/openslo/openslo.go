@@ -4,11 +4,14 @@
 //
 // References (indicatorRef, alertPolicies by name, conditionRef) are
 // resolved within one file. Supported: Occurrences budgeting with a
-// ratioMetric of Prometheus counter selectors (good or bad, and total), one
+// ratioMetric of Prometheus counter selectors or rate() queries over them
+// (good or bad, and total; a query's ranges become {{.window}}), one
 // rolling timeWindow, objectives with target, and AlertConditions of kind
 // burnrate (threshold = burn rate over lookbackWindow; the short window is a
 // twelfth of it, at least 5m; alertAfter becomes `for:`; severity page or
-// critical is a page, anything else a ticket). Not supported: Timeslices
+// critical is a page, anything else a ticket; the page tier's
+// maxDetectionTime is the default plus the longest page alertAfter). Not
+// supported: Timeslices
 // budgeting, thresholdMetric, calendar windows, non-Prometheus sources,
 // Service, DataSource and AlertNotificationTarget objects (ignored).
 package openslo

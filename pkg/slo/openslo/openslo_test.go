@@ -120,10 +120,26 @@ func TestImportErrors(t *testing.T) {
         bad: {metricSource: {type: Datadog, spec: {query: 'x'}}}
         total: {metricSource: {type: Datadog, spec: {query: 'y'}}}`, objectives...),
 			`shop.yml:11:36: spec.indicator.spec.ratioMetric.bad.metricSource.type: SLI "errors": bad: metric source "Datadog" is not supported (only Prometheus)`},
-		{"not a selector", sloDoc(`      ratioMetric:
-        bad: {metricSource: {spec: {query: 'sum(rate(x[5m]))'}}}
+		{"not a rate", sloDoc(`      ratioMetric:
+        bad: {metricSource: {spec: {query: 'sum(x)'}}}
         total: {metricSource: {spec: {query: 'y'}}}`, objectives...),
-			`shop.yml:11:44: spec.indicator.spec.ratioMetric.bad.metricSource.spec.query: SLI "errors": bad: only counter selectors are supported, got "sum(rate(x[5m]))"`},
+			`shop.yml:11:44: spec.indicator.spec.ratioMetric.bad.metricSource.spec.query: SLI "errors": bad: only counter selectors or rate() queries over counters are supported, e.g. sum(rate(x[5m])) (got "sum(x)")`},
+		{"increase", sloDoc(`      ratioMetric:
+        bad: {metricSource: {spec: {query: 'sum(increase(x[1h]))'}}}
+        total: {metricSource: {spec: {query: 'sum(increase(y[1h]))'}}}`, objectives...),
+			`shop.yml:11:44: spec.indicator.spec.ratioMetric.bad.metricSource.spec.query: SLI "errors": bad: only rate() over counters is supported, e.g. sum(rate(x[5m])) (got "sum(increase(x[1h]))")`},
+		{"offset", sloDoc(`      ratioMetric:
+        good: {metricSource: {spec: {query: 'y'}}}
+        total: {metricSource: {spec: {query: 'sum(rate(y[5m] offset 1h))'}}}`, objectives...),
+			`shop.yml:12:46: spec.indicator.spec.ratioMetric.total.metricSource.spec.query: SLI "errors": total: offset and @ are not supported in "sum(rate(y[5m] offset 1h))"`},
+		{"subquery", sloDoc(`      ratioMetric:
+        bad: {metricSource: {spec: {query: 'sum(rate(x[5m]))'}}}
+        total: {metricSource: {spec: {query: 'max_over_time(sum(rate(y[5m]))[1h:])'}}}`, objectives...),
+			`shop.yml:12:46: spec.indicator.spec.ratioMetric.total.metricSource.spec.query: SLI "errors": total: subqueries are not supported in "max_over_time(sum(rate(y[5m]))[1h:])"`},
+		{"not a vector", sloDoc(`      ratioMetric:
+        bad: {metricSource: {spec: {query: 'scalar(sum(rate(x[5m])))'}}}
+        total: {metricSource: {spec: {query: 'y'}}}`, objectives...),
+			`shop.yml:11:44: spec.indicator.spec.ratioMetric.bad.metricSource.spec.query: SLI "errors": bad: the query must return an instant vector, not a scalar`},
 		{"good and bad", sloDoc(`      ratioMetric:
         good: {metricSource: {spec: {query: 'x'}}}
         bad: {metricSource: {spec: {query: 'y'}}}
@@ -148,6 +164,45 @@ func TestImportErrors(t *testing.T) {
 			specs, err := slo.Parse([]byte(c.doc), "shop.yml")
 			require.Nil(t, specs)
 			require.EqualError(t, err, c.want)
+		})
+	}
+}
+
+// The common Prometheus form of OpenSLO sources, per-second rates of
+// counters (aggregated or not), becomes query templates: each range is the
+// generator's {{.window}}.
+func TestImportRateQueries(t *testing.T) {
+	objectives := append(append([]string{}, rolling7d...), "  objectives:", "    - target: 0.999")
+	for _, c := range []struct {
+		name             string
+		ratio            string
+		errQuery, totalQ string
+	}{
+		{"bad and total", `      ratioMetric:
+        counter: true
+        bad: {metricSource: {type: Prometheus, spec: {query: 'sum(rate(http_requests_total{job="web",code=~"5.."}[5m]))'}}}
+        total: {metricSource: {type: Prometheus, spec: {query: 'sum(rate(http_requests_total{job="web"}[5m]))'}}}`,
+			`sum(rate(http_requests_total{job="web",code=~"5.."}[{{.window}}]))`, `sum(rate(http_requests_total{job="web"}[{{.window}}]))`},
+		{"unaggregated, ranges as written", `      ratioMetric:
+        bad: {metricSource: {spec: {query: 'rate(http_requests_total{code=~"5.."}[1m]) + rate(grpc_errors_total [ 2m ])'}}}
+        total: {metricSource: {spec: {query: 'rate(http_requests_total[30s])'}}}`,
+			`rate(http_requests_total{code=~"5.."}[{{.window}}]) + rate(grpc_errors_total [{{.window}}])`, `rate(http_requests_total[{{.window}}])`},
+		{"good query and total selector", `      ratioMetric:
+        good: {metricSource: {spec: {query: 'sum by (code) (rate(orders_total{outcome="ok"}[5m]))'}}}
+        total: {metricSource: {spec: {query: 'orders_total'}}}`,
+			`sum(sum(rate(orders_total[{{.window}}]))) - sum(sum by (code) (rate(orders_total{outcome="ok"}[{{.window}}])))`, `sum(rate(orders_total[{{.window}}]))`},
+		{"bad selector and total query", `      ratioMetric:
+        bad: {metricSource: {spec: {query: 'orders_total{outcome="error"}'}}}
+        total: {metricSource: {spec: {query: 'sum(rate(orders_total[5m]))'}}}`,
+			`sum(rate(orders_total{outcome="error"}[{{.window}}]))`, `sum(rate(orders_total[{{.window}}]))`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			specs, err := slo.Parse([]byte(sloDoc(c.ratio, objectives...)), "shop.yml")
+			require.NoError(t, err)
+			e := specs[0].SLOs[0].SLI.Events
+			require.Empty(t, e.ErrorSelector)
+			require.Equal(t, c.errQuery, e.ErrorQuery)
+			require.Equal(t, c.totalQ, e.TotalQuery)
 		})
 	}
 }
