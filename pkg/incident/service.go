@@ -105,6 +105,8 @@ type Service struct {
 	// stmts caches prepared statements by SQL text (see prepared).
 	stmts     sync.Map
 	stmtCount atomic.Int64
+	// preparing holds the statements being prepared in the background.
+	preparing sync.Map
 	// anon caches anonymous (SQLite texts with ? parameters).
 	anon sync.Map
 
@@ -445,6 +447,27 @@ func (s *Service) prepared(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt 
 	if s.stmtCount.Load() >= maxStmts {
 		return nil
 	}
+	if tx != nil {
+		// Preparing on the database takes a second connection from the
+		// pool while tx holds the write lock: if the other connections are
+		// all waiting for that lock (busy_timeout), neither side can move
+		// until one of them times out. Run q unprepared this time, and
+		// prepare it for later outside the transaction.
+		if _, busy := s.preparing.LoadOrStore(q, true); !busy {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				s.prepare(ctx, q)
+				s.preparing.Delete(q)
+			}()
+		}
+		return nil
+	}
+	return s.prepare(ctx, q)
+}
+
+// prepare prepares q on the database and caches it; nil if it fails.
+func (s *Service) prepare(ctx context.Context, q string) *sql.Stmt {
 	st, err := s.db.PrepareContext(ctx, s.anonymous(q))
 	if err != nil {
 		return nil
@@ -455,7 +478,7 @@ func (s *Service) prepared(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt 
 	} else {
 		s.stmtCount.Add(1)
 	}
-	return inTx(st)
+	return st
 }
 
 // anonymous rewrites q's $1..$N parameters to ? on SQLite when they appear
