@@ -54,9 +54,10 @@ func RangeExprs(o *slo.SLO, start, end time.Time) (errExpr, totalExpr string, er
 		// No error series at all (no 5xx ever) means zero errors, not no data.
 		errExpr = fmt.Sprintf("(%s)\nor\n0 * (%s)", errExpr, totalExpr)
 	case sli.Events != nil:
-		e := sli.Events
-		ee := strings.ReplaceAll(e.ErrorQuery, slo.WindowPlaceholder, r.rng)
-		totalExpr = strings.ReplaceAll(e.TotalQuery, slo.WindowPlaceholder, r.rng)
+		// The same sums by the grouping labels as the recording rules, so
+		// error and total divide group by group.
+		ee, te := EventQueries(o, r.rng)
+		totalExpr = te
 		errExpr = fmt.Sprintf("(%s)\nor\n0 * (%s)", ee, totalExpr)
 	case sli.Latency != nil:
 		l := sli.Latency
