@@ -113,7 +113,9 @@ func init() {
 	// go run needs the module root as working directory.
 	if wd, err := os.Getwd(); err == nil {
 		_ = os.Chdir(filepath.Join(wd, "..", ".."))
-		goldenDir = filepath.Join(wd, "testdata")
+		// Relative to the module root, so the "# Source:" lines of the
+		// golden files do not depend on where the repository is checked out.
+		goldenDir = filepath.Join("pkg", "rulegen", "testdata")
 	}
 }
 
