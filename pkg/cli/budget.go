@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -17,79 +15,10 @@ import (
 	"github.com/rootuip/sre/pkg/budget"
 )
 
-// sredClient talks to the sred API for the budget, gate and sla commands.
-type sredClient struct {
-	url     string
-	timeout time.Duration
-}
-
-func (c *sredClient) flags(cmd *kingpin.CmdClause) {
-	cmd.Flag("sred.url", "URL of the sred API.").Envar("SRECTL_SRED_URL").Default("http://localhost:8095").StringVar(&c.url)
-	cmd.Flag("timeout", "Timeout of the API request.").Default("30s").DurationVar(&c.timeout)
-}
-
-// sredError is an error answer of sred: exit code 3 when sred or what it
-// depends on (Prometheus) fails, 4 when sred refuses the request.
-type sredError struct {
-	status int
-	msg    string
-}
-
-func (e *sredError) Error() string { return fmt.Sprintf("sred answered %d: %s", e.status, e.msg) }
-
-func (e *sredError) ExitCode() int {
-	if e.status >= 500 {
-		return 3
-	}
-	return 4
-}
-
-// get calls GET path and decodes the envelope's data into out.
-func (c *sredClient) get(path string, q url.Values, hdr http.Header, out any) error {
-	u, err := url.Parse(strings.TrimSuffix(c.url, "/") + path)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return &ExitError{Code: 2, Err: fmt.Errorf("invalid --sred.url %q", c.url)}
-	}
-	u.RawQuery = q.Encode()
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return &ExitError{Code: 2, Err: err}
-	}
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return &ExitError{Code: 3, Err: fmt.Errorf("reach sred: %w", err)}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return &ExitError{Code: 3, Err: fmt.Errorf("read sred answer: %w", err)}
-	}
-	var env struct {
-		Status string          `json:"status"`
-		Data   json.RawMessage `json:"data"`
-		Error  string          `json:"error"`
-	}
-	if err := json.Unmarshal(raw, &env); err != nil {
-		return &sredError{status: resp.StatusCode, msg: strings.TrimSpace(string(raw))}
-	}
-	if resp.StatusCode/100 != 2 || env.Status != "success" {
-		return &sredError{status: resp.StatusCode, msg: env.Error}
-	}
-	if err := json.Unmarshal(env.Data, out); err != nil {
-		return &ExitError{Code: 3, Err: fmt.Errorf("decode sred answer: %w", err)}
-	}
-	return nil
-}
-
 func init() {
 	registerCommand(60, func(app *kingpin.Application) map[string]func(*Env) error {
 		var (
-			c       sredClient
+			c       = sredAPI{codes: gateExitCodes}
 			service string
 			output  string
 		)

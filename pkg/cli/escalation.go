@@ -1,8 +1,8 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,7 +21,9 @@ func init() {
 		cmd := app.Command("escalation", "Escalation policies.")
 		sim := cmd.Command("simulate", "Dry run: show who would be paged when, and how, for a hypothetical alert: offline from the config file, or from a running sred (--sred.url) with the overrides and maintenance windows stored there.")
 		file := sim.Flag("config.file", "sred configuration file (offline mode).").Default("sred.yml").String()
-		sredURL := sim.Flag("sred.url", "URL of a running sred: simulate there, with stored overrides and maintenance windows.").String()
+		var api sredAPI
+		sim.Flag("sred.url", "URL of a running sred: simulate there, with stored overrides and maintenance windows.").StringVar(&api.url)
+		api.clientFlags(sim)
 		labels := sim.Flag("label", "Alert label name=value (repeatable), e.g. --label service=api --label severity=critical.").Short('l').StringMap()
 		at := sim.Flag("at", "Trigger time (RFC 3339); default now.").String()
 		jsonOut := sim.Flag("json", "Print JSON.").Bool()
@@ -35,10 +37,15 @@ func init() {
 				start = t
 			}
 			var sim *escalation.Simulation
-			if *sredURL != "" {
+			if api.url != "" {
 				sim = &escalation.Simulation{}
 				body := map[string]any{"labels": *labels, "at": start}
-				if err := postJSON(strings.TrimSuffix(*sredURL, "/")+"/api/v1/escalation/simulate", body, sim); err != nil {
+				if err := api.call(http.MethodPost, "/api/v1/escalation/simulate", nil, nil, body, sim); err != nil {
+					// A refused simulation names the problem in sred's words.
+					var ae *apiError
+					if errors.As(err, &ae) && ae.ExitCode() != 3 {
+						return &ExitError{Code: 1, Err: fmt.Errorf("sred: %s", ae.msg)}
+					}
 					return err
 				}
 			} else {
@@ -86,30 +93,4 @@ func printSimulation(w io.Writer, sim *escalation.Simulation, labels map[string]
 	if sim.Offline {
 		fmt.Fprintln(w, "Offline: from the config file only; overrides and maintenance windows stored in sred are not included (use --sred.url).")
 	}
-}
-
-// postJSON POSTs body to a sred API URL and decodes its data envelope into out.
-func postJSON(u string, body, out any) error {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return &ExitError{Code: 1, Err: err}
-	}
-	c := &http.Client{Timeout: 30 * time.Second}
-	resp, err := c.Post(u, "application/json", bytes.NewReader(b))
-	if err != nil {
-		return &ExitError{Code: 3, Err: fmt.Errorf("query sred: %w", err)}
-	}
-	defer resp.Body.Close()
-	var env struct {
-		Status string          `json:"status"`
-		Data   json.RawMessage `json:"data"`
-		Error  string          `json:"error"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 32<<20)).Decode(&env); err != nil {
-		return &ExitError{Code: 3, Err: fmt.Errorf("query sred: %s: %w", resp.Status, err)}
-	}
-	if env.Status != "success" {
-		return &ExitError{Code: 1, Err: fmt.Errorf("sred: %s", env.Error)}
-	}
-	return json.Unmarshal(env.Data, out)
 }

@@ -1,54 +1,44 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/incident"
 )
 
 type incidentsOptions struct {
-	url string
-	// httpConfigFile is a prometheus/common HTTP client configuration
-	// (TLS, basic auth, authorization, proxy), as amtool's --http.config.file.
-	httpConfigFile string
-	output         string
-	timeout        time.Duration
-	actor          string
-	status         []string
-	service        string
-	severity       []string
-	since          string
-	limit          int
-	offset         int
-	id             string
-	note           string
-	assignee       string
-	snooze         string
+	sredAPI
+	output   string
+	actor    string
+	status   []string
+	service  string
+	severity []string
+	since    string
+	limit    int
+	offset   int
+	id       string
+	note     string
+	assignee string
+	snooze   string
 }
 
 func init() {
 	registerCommand(40, func(app *kingpin.Application) map[string]func(*Env) error {
 		var o incidentsOptions
 		cmd := app.Command("incidents", "List and act on sred incidents through the sred API.")
-		cmd.Flag("sred.url", "URL of the sred API.").Envar("SRECTL_SRED_URL").Default("http://localhost:8095").StringVar(&o.url)
+		o.flags(cmd)
 		cmd.Flag("output", "Output format: table or json.").Short('o').Default("table").EnumVar(&o.output, "table", "json")
-		cmd.Flag("timeout", "Timeout of each API request.").Default("30s").DurationVar(&o.timeout)
 		cmd.Flag("actor", "Who acts (recorded in the timeline); defaults to $USER.").Default(defaultActor()).StringVar(&o.actor)
-		addHTTPConfigFlag(cmd, &o)
 
 		list := cmd.Command("list", "List incidents, newest first.").Alias("ls")
 		list.Flag("status", "Filter by status (repeatable): triggered, acknowledged, investigating, resolved, postmortem_done, open.").StringsVar(&o.status)
@@ -94,101 +84,6 @@ func init() {
 	})
 }
 
-// apiError is an error answer of the sred API.
-type apiError struct {
-	code int
-	msg  string
-}
-
-func (e *apiError) Error() string { return fmt.Sprintf("sred answered %d: %s", e.code, e.msg) }
-
-// ExitCode: 1 for a refused request, 3 for an unreachable or failing server.
-func (e *apiError) ExitCode() int {
-	if e.code >= 500 {
-		return 3
-	}
-	return 1
-}
-
-// addHTTPConfigFlag declares --http.config.file on a command that talks to
-// the sred API through apiCall.
-func addHTTPConfigFlag(cmd *kingpin.CmdClause, o *incidentsOptions) {
-	cmd.Flag("http.config.file", "HTTP client configuration file for the sred API (TLS, basic_auth, authorization), in the format of Prometheus' http_config, as amtool's --http.config.file.").
-		PlaceHolder("<filename>").StringVar(&o.httpConfigFile)
-}
-
-// httpClient returns the client of the sred API: the default client, or one
-// built from --http.config.file.
-func (o incidentsOptions) httpClient() (*http.Client, error) {
-	if o.httpConfigFile == "" {
-		return http.DefaultClient, nil
-	}
-	cfg, _, err := promconfig.LoadHTTPConfigFile(o.httpConfigFile)
-	if err != nil {
-		return nil, fmt.Errorf("load http.config.file %s: %w", o.httpConfigFile, err)
-	}
-	c, err := promconfig.NewClientFromConfig(*cfg, "srectl")
-	if err != nil {
-		return nil, fmt.Errorf("http.config.file %s: %w", o.httpConfigFile, err)
-	}
-	return c, nil
-}
-
-func apiCall(o incidentsOptions, method, path string, query url.Values, body any, out any) error {
-	u, err := url.Parse(strings.TrimSuffix(o.url, "/") + path)
-	if err != nil {
-		return fmt.Errorf("sred.url: %w", err)
-	}
-	u.RawQuery = query.Encode()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	client, err := o.httpClient()
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return &ExitError{Code: 3, Err: fmt.Errorf("reach sred: %w", err)}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return &ExitError{Code: 3, Err: fmt.Errorf("read sred answer: %w", err)}
-	}
-	var env struct {
-		Status string          `json:"status"`
-		Data   json.RawMessage `json:"data"`
-		Error  string          `json:"error"`
-	}
-	if err := json.Unmarshal(raw, &env); err != nil {
-		return &apiError{code: resp.StatusCode, msg: strings.TrimSpace(string(raw))}
-	}
-	if resp.StatusCode/100 != 2 || env.Status != "success" {
-		return &apiError{code: resp.StatusCode, msg: env.Error}
-	}
-	if out != nil {
-		if err := json.Unmarshal(env.Data, out); err != nil {
-			return fmt.Errorf("decode sred answer: %w", err)
-		}
-	}
-	return nil
-}
-
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -216,7 +111,7 @@ func incidentsList(env *Env, o incidentsOptions) error {
 	q.Set("limit", fmt.Sprint(o.limit))
 	q.Set("offset", fmt.Sprint(o.offset))
 	var page incident.Page
-	if err := apiCall(o, http.MethodGet, "/api/v1/incidents", q, nil, &page); err != nil {
+	if err := o.call(http.MethodGet, "/api/v1/incidents", q, nil, nil, &page); err != nil {
 		return err
 	}
 	if o.output == "json" {
@@ -250,11 +145,11 @@ func dash(s string) string {
 
 func incidentsShow(env *Env, o incidentsOptions) error {
 	var inc incident.Incident
-	if err := apiCall(o, http.MethodGet, "/api/v1/incidents/"+url.PathEscape(o.id), nil, nil, &inc); err != nil {
+	if err := o.call(http.MethodGet, "/api/v1/incidents/"+url.PathEscape(o.id), nil, nil, nil, &inc); err != nil {
 		return err
 	}
 	var tl []incident.TimelineEntry
-	if err := apiCall(o, http.MethodGet, "/api/v1/incidents/"+url.PathEscape(o.id)+"/timeline", nil, nil, &tl); err != nil {
+	if err := o.call(http.MethodGet, "/api/v1/incidents/"+url.PathEscape(o.id)+"/timeline", nil, nil, nil, &tl); err != nil {
 		return err
 	}
 	if o.output == "json" {
@@ -307,7 +202,7 @@ func incidentsAction(env *Env, o incidentsOptions, action string, extra map[stri
 		}
 	}
 	var inc incident.Incident
-	if err := apiCall(o, http.MethodPost, "/api/v1/incidents/"+url.PathEscape(o.id)+"/"+action, nil, body, &inc); err != nil {
+	if err := o.call(http.MethodPost, "/api/v1/incidents/"+url.PathEscape(o.id)+"/"+action, nil, nil, body, &inc); err != nil {
 		return err
 	}
 	if o.output == "json" {

@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -19,7 +17,7 @@ import (
 
 type oncallOptions struct {
 	configFile string
-	url        string
+	api        sredAPI
 	service    string
 	schedule   string
 	at         string
@@ -32,7 +30,7 @@ func init() {
 		var o oncallOptions
 		cmd := app.Command("oncall", "Show who is on call now, at a time, or for the next days: from the config file (--config.file) or a running sred (--sred.url, includes stored overrides).")
 		cmd.Flag("config.file", "sred configuration file (offline mode).").StringVar(&o.configFile)
-		cmd.Flag("sred.url", "URL of the sred API.").Envar("SRECTL_SRED_URL").Default("http://localhost:8095").StringVar(&o.url)
+		o.api.flags(cmd)
 		cmd.Flag("service", "Service name (its primary and backup schedules).").StringVar(&o.service)
 		cmd.Flag("schedule", "Schedule name.").StringVar(&o.schedule)
 		cmd.Flag("at", "Time (RFC 3339); default now.").StringVar(&o.at)
@@ -72,7 +70,7 @@ func runOncall(env *Env, o oncallOptions) error {
 		if o.schedule != "" {
 			q.Set("schedule", o.schedule)
 		}
-		if err := getJSON(strings.TrimSuffix(o.url, "/")+"/api/v1/oncall?"+q.Encode(), &entries); err != nil {
+		if err := o.api.get("/api/v1/oncall", q, nil, &entries); err != nil {
 			return err
 		}
 	}
@@ -156,26 +154,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// getJSON GETs a sred API URL and decodes its data envelope into out.
-func getJSON(u string, out any) error {
-	c := &http.Client{Timeout: 30 * time.Second}
-	resp, err := c.Get(u)
-	if err != nil {
-		return &ExitError{Code: 3, Err: fmt.Errorf("query sred: %w", err)}
-	}
-	defer resp.Body.Close()
-	var env struct {
-		Status string          `json:"status"`
-		Data   json.RawMessage `json:"data"`
-		Error  string          `json:"error"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 32<<20)).Decode(&env); err != nil {
-		return &ExitError{Code: 3, Err: fmt.Errorf("query sred: %s: %w", resp.Status, err)}
-	}
-	if env.Status != "success" {
-		return &ExitError{Code: 1, Err: fmt.Errorf("sred: %s", env.Error)}
-	}
-	return json.Unmarshal(env.Data, out)
 }

@@ -31,11 +31,9 @@ func init() {
 	registerCommand(55, func(app *kingpin.Application) map[string]func(*Env) error {
 		var o runbookOptions
 		cmd := app.Command("runbook", "Runbook automation: validate runbook files offline, list runs and act on them through the sred API.")
-		cmd.Flag("sred.url", "URL of the sred API.").Envar("SRECTL_SRED_URL").Default("http://localhost:8095").StringVar(&o.api.url)
+		o.api.flags(cmd)
 		cmd.Flag("output", "Output format: table or json.").Short('o').Default("table").EnumVar(&o.api.output, "table", "json")
-		cmd.Flag("timeout", "Timeout of each API request.").Default("30s").DurationVar(&o.api.timeout)
 		cmd.Flag("actor", "Who acts (recorded in the audit log); defaults to $USER.").Default(defaultActor()).StringVar(&o.api.actor)
-		addHTTPConfigFlag(cmd, &o.api)
 
 		validate := cmd.Command("validate", "Check runbook files (strict YAML, matchers, templates and allow-lists, PromQL); exits 1 on the first invalid file.")
 		validate.Arg("files", "Runbook files.").StringsVar(&o.files)
@@ -121,7 +119,7 @@ func runbookValidate(env *Env, o runbookOptions) error {
 
 func runbookList(env *Env, o runbookOptions) error {
 	var out []runbook.RunbookInfo
-	if err := apiCall(o.api, "GET", "/api/v1/runbooks", nil, nil, &out); err != nil {
+	if err := o.api.call("GET", "/api/v1/runbooks", nil, nil, nil, &out); err != nil {
 		return err
 	}
 	if o.api.output == "json" {
@@ -144,7 +142,7 @@ func runbookRuns(env *Env, o runbookOptions) error {
 	}
 	q.Set("limit", strconv.Itoa(o.limit))
 	var out []runbook.Run
-	if err := apiCall(o.api, "GET", "/api/v1/runbooks/runs", q, nil, &out); err != nil {
+	if err := o.api.call("GET", "/api/v1/runbooks/runs", q, nil, nil, &out); err != nil {
 		return err
 	}
 	if o.api.output == "json" {
@@ -165,7 +163,7 @@ func runbookRuns(env *Env, o runbookOptions) error {
 
 func runbookShow(env *Env, o runbookOptions) error {
 	var r runbook.Run
-	if err := apiCall(o.api, "GET", fmt.Sprintf("/api/v1/runbooks/runs/%d", o.id), nil, nil, &r); err != nil {
+	if err := o.api.call("GET", fmt.Sprintf("/api/v1/runbooks/runs/%d", o.id), nil, nil, nil, &r); err != nil {
 		return err
 	}
 	if o.api.output == "json" {
@@ -193,7 +191,7 @@ func runbookShow(env *Env, o runbookOptions) error {
 
 func runbookAct(env *Env, o runbookOptions, action string, body any) error {
 	var r runbook.Run
-	if err := apiCall(o.api, "POST", fmt.Sprintf("/api/v1/runbooks/runs/%d/%s", o.id, action), nil, body, &r); err != nil {
+	if err := o.api.call("POST", fmt.Sprintf("/api/v1/runbooks/runs/%d/%s", o.id, action), nil, nil, body, &r); err != nil {
 		return err
 	}
 	done := map[string]string{"approve": "approved", "cancel": "cancellation requested"}[action]
@@ -208,9 +206,9 @@ func runbookKillSwitch(env *Env, o runbookOptions, state string) error {
 	var ks runbook.KillSwitch
 	var err error
 	if state == "" {
-		err = apiCall(o.api, "GET", "/api/v1/runbooks/kill-switch", nil, nil, &ks)
+		err = o.api.call("GET", "/api/v1/runbooks/kill-switch", nil, nil, nil, &ks)
 	} else {
-		err = apiCall(o.api, "PUT", "/api/v1/runbooks/kill-switch", nil,
+		err = o.api.call("PUT", "/api/v1/runbooks/kill-switch", nil, nil,
 			runbook.KillSwitchRequest{Enabled: state == "on", By: o.api.actor, Reason: o.reason}, &ks)
 	}
 	if err != nil {

@@ -12,14 +12,10 @@ package receiver
 
 import (
 	"context"
-	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -228,35 +224,9 @@ func (h *Handler) fail(w http.ResponseWriter, code int, typ string, err error) {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	opts, hb := h.options()
-	if opts.BearerToken != "" {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(opts.BearerToken)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="sred webhook"`)
-			h.fail(w, http.StatusUnauthorized, "unauthorized", errors.New("missing or wrong bearer token"))
-			return
-		}
-	}
-	limit := opts.MaxBodyBytes
-	if limit <= 0 {
-		limit = 4 << 20
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			h.fail(w, http.StatusRequestEntityTooLarge, "bad_data", fmt.Errorf("request body larger than %d bytes (webhook.max_body_bytes)", mbe.Limit))
-			return
-		}
-		h.fail(w, http.StatusBadRequest, "bad_data", fmt.Errorf("read body: %w", err))
-		return
-	}
-	var msg Message
-	if err := json.Unmarshal(body, &msg); err != nil {
-		h.fail(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid JSON body: %w", err))
-		return
-	}
-	if err := msg.Validate(); err != nil {
-		h.fail(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid webhook payload: %w", err))
+	msg, rerr := DecodeRequest(w, r, opts.BearerToken, opts.MaxBodyBytes)
+	if rerr != nil {
+		h.fail(w, rerr.Code, rerr.Type, rerr)
 		return
 	}
 	n := msg.Notification()

@@ -1,13 +1,8 @@
 package reconcile
 
 import (
-	"crypto/subtle"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"sync/atomic"
 
 	"github.com/rootuip/sre/pkg/receiver"
@@ -46,35 +41,9 @@ func (h *WatchdogHandler) SetOptions(o WebhookOptions) { h.opts.Store(&o) }
 // ServeHTTP implements http.Handler.
 func (h *WatchdogHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	o := h.opts.Load()
-	if o.BearerToken != "" {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(o.BearerToken)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="sred webhook"`)
-			web.Error(w, http.StatusUnauthorized, "unauthorized", errors.New("missing or wrong bearer token"))
-			return
-		}
-	}
-	limit := o.MaxBodyBytes
-	if limit <= 0 {
-		limit = 4 << 20
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			web.Error(w, http.StatusRequestEntityTooLarge, "bad_data", fmt.Errorf("request body larger than %d bytes (webhook.max_body_bytes)", mbe.Limit))
-			return
-		}
-		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("read body: %w", err))
-		return
-	}
-	var msg receiver.Message
-	if err := json.Unmarshal(body, &msg); err != nil {
-		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid JSON body: %w", err))
-		return
-	}
-	if err := msg.Validate(); err != nil {
-		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid webhook payload: %w", err))
+	msg, rerr := receiver.DecodeRequest(w, r, o.BearerToken, o.MaxBodyBytes)
+	if rerr != nil {
+		web.Error(w, rerr.Code, rerr.Type, rerr)
 		return
 	}
 	if h.W.Options().Alertname == "" {

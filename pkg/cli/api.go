@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	promconfig "github.com/prometheus/common/config"
+)
+
+// exitCodes are the exit codes of a command when its sred API call fails on
+// the client side (invalid --sred.url or --http.config.file) or is refused by
+// sred (4xx). An unreachable or failing sred (5xx) always exits 3.
+type exitCodes struct {
+	config  int
+	refused int
+}
+
+var (
+	// defaultExitCodes: incidents, runbook, oncall and escalation exit 1 on any error.
+	defaultExitCodes = exitCodes{config: 1, refused: 1}
+	// gateExitCodes: budget, gate and sla keep 1 for a denied change and exit
+	// 2 for a usage error and 4 for a refused request.
+	gateExitCodes = exitCodes{config: 2, refused: 4}
+)
+
+// sredAPI is the client of the sred API, shared by every srectl command that
+// talks to sred.
+type sredAPI struct {
+	url string
+	// httpConfigFile is a prometheus/common HTTP client configuration
+	// (TLS, basic auth, authorization, proxy), as amtool's --http.config.file.
+	httpConfigFile string
+	timeout        time.Duration
+	codes          exitCodes
+}
+
+// flags declares --sred.url, --timeout and --http.config.file on cmd.
+func (a *sredAPI) flags(cmd *kingpin.CmdClause) {
+	cmd.Flag("sred.url", "URL of the sred API.").Envar("SRECTL_SRED_URL").Default("http://localhost:8095").StringVar(&a.url)
+	a.clientFlags(cmd)
+}
+
+// clientFlags declares --timeout and --http.config.file on cmd, for a
+// command that declares its own --sred.url.
+func (a *sredAPI) clientFlags(cmd *kingpin.CmdClause) {
+	cmd.Flag("timeout", "Timeout of each API request.").Default("30s").DurationVar(&a.timeout)
+	cmd.Flag("http.config.file", "HTTP client configuration file for the sred API (TLS, basic_auth, authorization), in the format of Prometheus' http_config, as amtool's --http.config.file.").
+		PlaceHolder("<filename>").StringVar(&a.httpConfigFile)
+}
+
+// apiError is an error answer of the sred API: exit code 3 when sred or what
+// it depends on (Prometheus) fails, the command's refused code otherwise.
+type apiError struct {
+	code    int
+	msg     string
+	refused int
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("sred answered %d: %s", e.code, e.msg) }
+
+// ExitCode implements exitCoder.
+func (e *apiError) ExitCode() int {
+	if e.code >= 500 {
+		return 3
+	}
+	return e.refused
+}
+
+// httpClient returns the client of the sred API: the default client, or one
+// built from --http.config.file.
+func (a *sredAPI) httpClient() (*http.Client, error) {
+	if a.httpConfigFile == "" {
+		return http.DefaultClient, nil
+	}
+	cfg, _, err := promconfig.LoadHTTPConfigFile(a.httpConfigFile)
+	if err != nil {
+		return nil, a.configError(fmt.Errorf("load http.config.file %s: %w", a.httpConfigFile, err))
+	}
+	c, err := promconfig.NewClientFromConfig(*cfg, "srectl")
+	if err != nil {
+		return nil, a.configError(fmt.Errorf("http.config.file %s: %w", a.httpConfigFile, err))
+	}
+	return c, nil
+}
+
+func (a *sredAPI) configError(err error) error {
+	return &ExitError{Code: a.exitCodes().config, Err: err}
+}
+
+func (a *sredAPI) exitCodes() exitCodes {
+	if a.codes == (exitCodes{}) {
+		return defaultExitCodes
+	}
+	return a.codes
+}
+
+// call sends method path?query with body (as JSON, when not nil) and headers
+// hdr, and decodes the data of the answer's envelope into out (when not nil).
+func (a *sredAPI) call(method, path string, query url.Values, hdr http.Header, body, out any) error {
+	u, err := url.Parse(strings.TrimSuffix(a.url, "/") + path)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return a.configError(fmt.Errorf("invalid --sred.url %q", a.url))
+	}
+	u.RawQuery = query.Encode()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	timeout := a.timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return a.configError(err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	client, err := a.httpClient()
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return &ExitError{Code: 3, Err: fmt.Errorf("reach sred: %w", err)}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return &ExitError{Code: 3, Err: fmt.Errorf("read sred answer: %w", err)}
+	}
+	var env struct {
+		Status string          `json:"status"`
+		Data   json.RawMessage `json:"data"`
+		Error  string          `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return &apiError{code: resp.StatusCode, msg: strings.TrimSpace(string(raw)), refused: a.exitCodes().refused}
+	}
+	if resp.StatusCode/100 != 2 || env.Status != "success" {
+		return &apiError{code: resp.StatusCode, msg: env.Error, refused: a.exitCodes().refused}
+	}
+	if out != nil {
+		if err := json.Unmarshal(env.Data, out); err != nil {
+			return &ExitError{Code: 3, Err: fmt.Errorf("decode sred answer: %w", err)}
+		}
+	}
+	return nil
+}
+
+// get calls GET path?query and decodes the answer's data into out.
+func (a *sredAPI) get(path string, query url.Values, hdr http.Header, out any) error {
+	return a.call(http.MethodGet, path, query, hdr, nil, out)
+}

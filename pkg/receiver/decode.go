@@ -1,0 +1,61 @@
+package receiver
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// DefaultMaxBodyBytes limits a webhook body when no limit is configured.
+const DefaultMaxBodyBytes = 4 << 20
+
+// RequestError is a webhook delivery refused by DecodeRequest: the HTTP status
+// code and error type to answer with (see web.Error).
+type RequestError struct {
+	Code int
+	Type string
+	Err  error
+}
+
+func (e *RequestError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *RequestError) Unwrap() error { return e.Err }
+
+// DecodeRequest checks and decodes an Alertmanager webhook delivery: the
+// bearer token (when bearerToken is not empty; a missing or wrong one sets
+// WWW-Authenticate on w), the body size (maxBodyBytes, DefaultMaxBodyBytes
+// when <= 0), the JSON and the payload (Message.Validate). It is shared by every endpoint that accepts Alertmanager
+// webhook deliveries, so that they refuse bad input alike.
+func DecodeRequest(w http.ResponseWriter, r *http.Request, bearerToken string, maxBodyBytes int64) (*Message, *RequestError) {
+	if bearerToken != "" {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(bearerToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sred webhook"`)
+			return nil, &RequestError{Code: http.StatusUnauthorized, Type: "unauthorized", Err: errors.New("missing or wrong bearer token")}
+		}
+	}
+	if maxBodyBytes <= 0 {
+		maxBodyBytes = DefaultMaxBodyBytes
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &RequestError{Code: http.StatusRequestEntityTooLarge, Type: "bad_data", Err: fmt.Errorf("request body larger than %d bytes (webhook.max_body_bytes)", mbe.Limit)}
+		}
+		return nil, &RequestError{Code: http.StatusBadRequest, Type: "bad_data", Err: fmt.Errorf("read body: %w", err)}
+	}
+	var msg Message
+	if err := json.Unmarshal(body, &msg); err != nil {
+		return nil, &RequestError{Code: http.StatusBadRequest, Type: "bad_data", Err: fmt.Errorf("invalid JSON body: %w", err)}
+	}
+	if err := msg.Validate(); err != nil {
+		return nil, &RequestError{Code: http.StatusBadRequest, Type: "bad_data", Err: fmt.Errorf("invalid webhook payload: %w", err)}
+	}
+	return &msg, nil
+}
