@@ -1,10 +1,12 @@
 package collector
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -179,7 +181,22 @@ type histKey struct {
 	le                     int64
 }
 
+// compare orders histogram keys by aggregate, service, severity and bucket.
+func (k histKey) compare(o histKey) int {
+	return cmp.Or(
+		totalKey{k.agg, k.service, k.severity}.compare(totalKey{o.agg, o.service, o.severity}),
+		cmp.Compare(k.le, o.le))
+}
+
 type totalKey struct{ agg, service, severity string }
+
+// compare orders total keys by aggregate, service and severity.
+func (k totalKey) compare(o totalKey) int {
+	return cmp.Or(
+		strings.Compare(k.agg, o.agg),
+		strings.Compare(k.service, o.service),
+		strings.Compare(k.severity, o.severity))
+}
 
 // total is a count and a sum; createdMS is the time (unix ms) just before
 // the earliest event counted in it, the created timestamp of the series.
@@ -352,24 +369,8 @@ func writeObserved(ctx context.Context, tx *sql.Tx, rows []incidentRow) error {
 }
 
 func writeHistograms(ctx context.Context, tx *sql.Tx, hist map[histKey]int64) error {
-	keys := make([]histKey, 0, len(hist))
-	for k := range hist {
-		keys = append(keys, k)
-	}
 	// A stable order keeps lock acquisition consistent across replicas.
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if a.agg != b.agg {
-			return a.agg < b.agg
-		}
-		if a.service != b.service {
-			return a.service < b.service
-		}
-		if a.severity != b.severity {
-			return a.severity < b.severity
-		}
-		return a.le < b.le
-	})
+	keys := slices.SortedFunc(maps.Keys(hist), histKey.compare)
 	vals := make([][]any, 0, len(keys))
 	for _, k := range keys {
 		vals = append(vals, []any{k.agg, k.service, k.severity, k.le, hist[k]})
@@ -385,20 +386,7 @@ func writeHistograms(ctx context.Context, tx *sql.Tx, hist map[histKey]int64) er
 }
 
 func writeTotals(ctx context.Context, tx *sql.Tx, totals map[totalKey]total) error {
-	keys := make([]totalKey, 0, len(totals))
-	for k := range totals {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if a.agg != b.agg {
-			return a.agg < b.agg
-		}
-		if a.service != b.service {
-			return a.service < b.service
-		}
-		return a.severity < b.severity
-	})
+	keys := slices.SortedFunc(maps.Keys(totals), totalKey.compare)
 	vals := make([][]any, 0, len(keys))
 	for _, k := range keys {
 		vals = append(vals, []any{k.agg, k.service, k.severity, totals[k].n, totals[k].sumMS, totals[k].createdMS})
@@ -417,11 +405,7 @@ func writeTotals(ctx context.Context, tx *sql.Tx, totals map[totalKey]total) err
 }
 
 func writeServices(ctx context.Context, tx *sql.Tx, services map[string]serviceAgg) error {
-	names := make([]string, 0, len(services))
-	for s := range services {
-		names = append(names, s)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(services))
 	vals := make([][]any, 0, len(names))
 	for _, s := range names {
 		a := services[s]

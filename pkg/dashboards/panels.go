@@ -96,62 +96,79 @@ func (p panelSpec) size() (uint32, uint32) {
 	return w, h
 }
 
-func newStat(p panelSpec) *stat.PanelBuilder {
+// panelBuilder is what the stat, bar gauge, time series and table panel
+// builders have in common.
+type panelBuilder[B any] interface {
+	Title(string) B
+	Description(string) B
+	Datasource(common.DataSourceRef) B
+	Span(uint32) B
+	Height(uint32) B
+	Unit(string) B
+	Targets([]cog.Builder[variants.Dataquery]) B
+	Thresholds(cog.Builder[dashboard.ThresholdsConfig]) B
+	Min(float64) B
+	Max(float64) B
+	Mappings([]dashboard.ValueMapping) B
+}
+
+// withSpec sets what every panel kind takes from its spec: title,
+// description, data source, size, unit and queries.
+func withSpec[B panelBuilder[B]](b B, p panelSpec) B {
 	w, h := p.size()
-	b := stat.NewPanelBuilder().
+	return b.
 		Title(p.title).Description(p.description).
 		Datasource(datasource).
 		Span(w).Height(h).
 		Unit(p.unit).
-		ColorMode(common.BigValueColorModeBackground).
-		GraphMode(common.BigValueGraphModeNone).
-		ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"})).
 		Targets(targets(p.queries))
+}
+
+// withThresholds sets the spec's thresholds, when it has some.
+func withThresholds[B panelBuilder[B]](b B, p panelSpec) B {
 	if p.thresholds != nil {
 		b = b.Thresholds(p.thresholds)
 	}
+	return b
+}
+
+// withMinMax sets the spec's min and max, when it has them.
+func withMinMax[B panelBuilder[B]](b B, p panelSpec) B {
 	if p.min != nil {
 		b = b.Min(*p.min)
 	}
 	if p.max != nil {
 		b = b.Max(*p.max)
 	}
+	return b
+}
+
+// withMappings sets the spec's value mappings, when it has some.
+func withMappings[B panelBuilder[B]](b B, p panelSpec) B {
 	if len(p.mappings) > 0 {
 		b = b.Mappings(p.mappings)
 	}
 	return b
 }
 
+func newStat(p panelSpec) *stat.PanelBuilder {
+	b := withSpec(stat.NewPanelBuilder(), p).
+		ColorMode(common.BigValueColorModeBackground).
+		GraphMode(common.BigValueGraphModeNone).
+		ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}))
+	return withMappings(withMinMax(withThresholds(b, p), p), p)
+}
+
 func newBarGauge(p panelSpec) *bargauge.PanelBuilder {
-	w, h := p.size()
-	b := bargauge.NewPanelBuilder().
-		Title(p.title).Description(p.description).
-		Datasource(datasource).
-		Span(w).Height(h).
-		Unit(p.unit).
+	b := withSpec(bargauge.NewPanelBuilder(), p).
 		Orientation(common.VizOrientationHorizontal).
 		DisplayMode(common.BarGaugeDisplayModeGradient).
-		ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"})).
-		Targets(targets(p.queries))
-	if p.thresholds != nil {
-		b = b.Thresholds(p.thresholds)
-	}
-	if p.min != nil {
-		b = b.Min(*p.min)
-	}
-	if p.max != nil {
-		b = b.Max(*p.max)
-	}
-	return b
+		ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}))
+	return withMinMax(withThresholds(b, p), p)
 }
 
 func newTimeseries(p panelSpec) *timeseries.PanelBuilder {
-	w, h := p.size()
-	b := timeseries.NewPanelBuilder().
-		Title(p.title).Description(p.description).
-		Datasource(datasource).
-		Span(w).Height(h).
-		Unit(p.unit).
+	b := withSpec(timeseries.NewPanelBuilder(), p).
 		LineWidth(1).
 		FillOpacity(10).
 		Legend(common.NewVizLegendOptionsBuilder().
@@ -159,46 +176,28 @@ func newTimeseries(p panelSpec) *timeseries.PanelBuilder {
 			Placement(common.LegendPlacementBottom).
 			ShowLegend(true).
 			Calcs([]string{"lastNotNull", "max"})).
-		Tooltip(common.NewVizTooltipOptionsBuilder().Mode(common.TooltipDisplayModeMulti).Sort(common.SortOrderDescending)).
-		Targets(targets(p.queries))
+		Tooltip(common.NewVizTooltipOptionsBuilder().Mode(common.TooltipDisplayModeMulti).Sort(common.SortOrderDescending))
 	if p.thresholds != nil {
 		b = b.Thresholds(p.thresholds).
 			ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeDashed))
 	}
-	if p.min != nil {
-		b = b.Min(*p.min)
-	}
-	if p.max != nil {
-		b = b.Max(*p.max)
-	}
-	return b
+	return withMinMax(b, p)
 }
 
 // newTable shows instant query results, one row per series, labels as columns.
 func newTable(p panelSpec) *table.PanelBuilder {
-	w, h := p.size()
-	b := table.NewPanelBuilder().
-		Title(p.title).Description(p.description).
-		Datasource(datasource).
-		Span(w).Height(h).
-		Unit(p.unit).
-		Targets(targets(p.queries))
-	b = b.WithTransformation(dashboard.DataTransformerConfig{
-		Id:      "merge",
-		Options: map[string]any{},
-	}).WithTransformation(dashboard.DataTransformerConfig{
-		Id: "organize",
-		Options: map[string]any{
-			"excludeByName": map[string]any{"Time": true},
-		},
-	})
-	if p.thresholds != nil {
-		b = b.Thresholds(p.thresholds)
-	}
-	if len(p.mappings) > 0 {
-		b = b.Mappings(p.mappings)
-	}
-	return b
+	b := withSpec(table.NewPanelBuilder(), p).
+		WithTransformation(dashboard.DataTransformerConfig{
+			Id:      "merge",
+			Options: map[string]any{},
+		}).
+		WithTransformation(dashboard.DataTransformerConfig{
+			Id: "organize",
+			Options: map[string]any{
+				"excludeByName": map[string]any{"Time": true},
+			},
+		})
+	return withMappings(withThresholds(b, p), p)
 }
 
 func newText(title, markdown string, width, height uint32) *text.PanelBuilder {

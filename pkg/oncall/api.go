@@ -205,35 +205,44 @@ func (a *API) schedule(w http.ResponseWriter, r *http.Request) *Schedule {
 	return s
 }
 
-func (a *API) shifts(w http.ResponseWriter, r *http.Request) {
-	s := a.schedule(w, r)
-	if s == nil {
-		return
+// scheduleWindow resolves the {name} schedule and the from/to window of
+// the request, writing the error response and returning ok false when
+// either is bad.
+func (a *API) scheduleWindow(w http.ResponseWriter, r *http.Request) (s *Schedule, from, to time.Time, ok bool) {
+	if s = a.schedule(w, r); s == nil {
+		return nil, from, to, false
 	}
-	from, to, ok := a.window(w, r)
+	from, to, ok = a.window(w, r)
+	return s, from, to, ok
+}
+
+// scheduleShifts returns the shifts of the {name} schedule within the
+// request's window, writing the error response and returning ok false on
+// failure.
+func (a *API) scheduleShifts(w http.ResponseWriter, r *http.Request) ([]Shift, bool) {
+	s, from, to, ok := a.scheduleWindow(w, r)
 	if !ok {
-		return
+		return nil, false
 	}
 	sh, err := a.dir.Shifts(r.Context(), nil, s.Name, from, to)
 	if err != nil {
 		web.Error(w, http.StatusInternalServerError, "internal", err)
+		return nil, false
+	}
+	return sh, true
+}
+
+func (a *API) shifts(w http.ResponseWriter, r *http.Request) {
+	sh, ok := a.scheduleShifts(w, r)
+	if !ok {
 		return
 	}
 	web.JSON(w, http.StatusOK, sh)
 }
 
 func (a *API) gaps(w http.ResponseWriter, r *http.Request) {
-	s := a.schedule(w, r)
-	if s == nil {
-		return
-	}
-	from, to, ok := a.window(w, r)
+	sh, ok := a.scheduleShifts(w, r)
 	if !ok {
-		return
-	}
-	sh, err := a.dir.Shifts(r.Context(), nil, s.Name, from, to)
-	if err != nil {
-		web.Error(w, http.StatusInternalServerError, "internal", err)
 		return
 	}
 	gaps := []Shift{}
@@ -246,11 +255,7 @@ func (a *API) gaps(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listOverrides(w http.ResponseWriter, r *http.Request) {
-	s := a.schedule(w, r)
-	if s == nil {
-		return
-	}
-	from, to, ok := a.window(w, r)
+	s, from, to, ok := a.scheduleWindow(w, r)
 	if !ok {
 		return
 	}

@@ -127,17 +127,36 @@ func writeErr(w http.ResponseWriter, err error) {
 	}
 }
 
+// decodeBy decodes the request body into req and checks that the "by" field
+// (pointed to by by) is set, writing a 400 with msg when it is not.
+func decodeBy(w http.ResponseWriter, r *http.Request, req any, by *string, msg string) bool {
+	if err := web.DecodeJSON(w, r, maxBody, req); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return false
+	}
+	if strings.TrimSpace(*by) == "" {
+		web.Error(w, http.StatusBadRequest, "bad_data", errors.New(msg))
+		return false
+	}
+	return true
+}
+
+// writeResult writes v as a 200 response, or err mapped by writeErr.
+func writeResult(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	web.JSON(w, http.StatusOK, v)
+}
+
 func (e *Engine) handleRun(w http.ResponseWriter, r *http.Request) {
 	id, ok := runID(w, r)
 	if !ok {
 		return
 	}
 	run, err := e.GetRun(r.Context(), id)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	web.JSON(w, http.StatusOK, run)
+	writeResult(w, run, err)
 }
 
 func (e *Engine) handleApprove(w http.ResponseWriter, r *http.Request) {
@@ -146,12 +165,7 @@ func (e *Engine) handleApprove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req ApproveRequest
-	if err := web.DecodeJSON(w, r, maxBody, &req); err != nil {
-		web.Error(w, http.StatusBadRequest, "bad_data", err)
-		return
-	}
-	if strings.TrimSpace(req.By) == "" {
-		web.Error(w, http.StatusBadRequest, "bad_data", errors.New(`"by" (the approver) is required`))
+	if !decodeBy(w, r, &req, &req.By, `"by" (the approver) is required`) {
 		return
 	}
 	if _, err := e.Approve(r.Context(), id, req.By, req.Comment); err != nil {
@@ -159,11 +173,7 @@ func (e *Engine) handleApprove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	run, err := e.GetRun(r.Context(), id)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	web.JSON(w, http.StatusOK, run)
+	writeResult(w, run, err)
 }
 
 func (e *Engine) handleCancel(w http.ResponseWriter, r *http.Request) {
@@ -172,56 +182,30 @@ func (e *Engine) handleCancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req CancelRequest
-	if err := web.DecodeJSON(w, r, maxBody, &req); err != nil {
-		web.Error(w, http.StatusBadRequest, "bad_data", err)
-		return
-	}
-	if strings.TrimSpace(req.By) == "" {
-		web.Error(w, http.StatusBadRequest, "bad_data", errors.New(`"by" is required`))
+	if !decodeBy(w, r, &req, &req.By, `"by" is required`) {
 		return
 	}
 	run, err := e.Cancel(r.Context(), id, req.By, req.Reason)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	web.JSON(w, http.StatusOK, run)
+	writeResult(w, run, err)
 }
 
 func (e *Engine) handleGetKillSwitch(w http.ResponseWriter, r *http.Request) {
 	ks, err := e.KillSwitch(r.Context())
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	web.JSON(w, http.StatusOK, ks)
+	writeResult(w, ks, err)
 }
 
 func (e *Engine) handlePutKillSwitch(w http.ResponseWriter, r *http.Request) {
 	var req KillSwitchRequest
-	if err := web.DecodeJSON(w, r, maxBody, &req); err != nil {
-		web.Error(w, http.StatusBadRequest, "bad_data", err)
-		return
-	}
-	if strings.TrimSpace(req.By) == "" {
-		web.Error(w, http.StatusBadRequest, "bad_data", errors.New(`"by" is required`))
+	if !decodeBy(w, r, &req, &req.By, `"by" is required`) {
 		return
 	}
 	ks, err := e.SetKillSwitch(r.Context(), req.Enabled, req.By, req.Reason)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	web.JSON(w, http.StatusOK, ks)
+	writeResult(w, ks, err)
 }
 
 func (e *Engine) handleLocks(w http.ResponseWriter, r *http.Request) {
 	locks, err := e.Locks(r.Context())
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	web.JSON(w, http.StatusOK, locks)
+	writeResult(w, locks, err)
 }
 
 func (e *Engine) handleCoverage(w http.ResponseWriter, r *http.Request) {

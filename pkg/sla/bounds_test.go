@@ -19,29 +19,6 @@ import (
 	"github.com/rootuip/sre/pkg/slo"
 )
 
-const boundsSpec = `
-apiVersion: sre.rootuip.io/v1
-kind: ServiceLevelObjectives
-service: api
-slos:
-  - name: availability
-    objective: 99.9
-    period: 30d
-    groupBy: [customer]
-    sli:
-      events:
-        errorSelector: http_requests_total{job="api",code=~"5.."}
-        totalSelector: http_requests_total{job="api"}
-  - name: latency
-    objective: 95
-    period: 30d
-    groupBy: [customer]
-    sli:
-      latency:
-        histogram: http_request_duration_seconds{job="api"}
-        threshold: 200ms
-`
-
 // boundsOutage fails every request (errors, or slow requests for a latency
 // outage) in each minute of (start, start+minutes].
 type boundsOutage struct {
@@ -116,7 +93,7 @@ func TestReportsExactAtBounds(t *testing.T) {
 			budgettest.Series{Metric: "http_request_duration_seconds_bucket", Labels: lbl("le", "+Inf"), Start: start, Initial: 1e6,
 				Inc: func(time.Time) float64 { return perMinute }})
 	}
-	specs, err := slo.Parse([]byte(boundsSpec), "api.yml")
+	specs, err := slo.Parse([]byte(apiSpecYAML), "api.yml")
 	require.NoError(t, err)
 	srv := budgettest.Start(t, budgettest.Options{Specs: specs, Series: series, End: now.Add(time.Hour), Args: []string{"--web.enable-admin-api"}})
 
@@ -129,10 +106,7 @@ func TestReportsExactAtBounds(t *testing.T) {
 	require.NoError(t, yaml.Unmarshal([]byte(cfgText.String()), &cfg))
 	prom, err := budget.NewProm(srv.URL, commoncfg.DefaultHTTPClientConfig, 30*time.Second)
 	require.NoError(t, err)
-	rep := sla.NewReporter(func() time.Time { return now })
-	require.NoError(t, rep.Update(cfg, prom, sla.Lookup(budget.Objectives(specs))))
-	mux := http.NewServeMux()
-	rep.Register(mux)
+	mux := reportMux(t, cfg, specs, prom, func() time.Time { return now })
 
 	// achieved is computed by hand, minute by minute, over (from, to].
 	achieved := func(customer string, latency bool, from, to time.Time) float64 {

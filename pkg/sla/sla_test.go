@@ -27,7 +27,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-const specYAML = `
+// apiSpecYAML holds the SLOs of the api service.
+const apiSpecYAML = `
 apiVersion: sre.rootuip.io/v1
 kind: ServiceLevelObjectives
 service: api
@@ -48,7 +49,10 @@ slos:
       latency:
         histogram: http_request_duration_seconds{job="api"}
         threshold: 200ms
----
+`
+
+// specYAML holds the SLOs of the api and web services.
+const specYAML = apiSpecYAML + `---
 apiVersion: sre.rootuip.io/v1
 kind: ServiceLevelObjectives
 service: web
@@ -211,14 +215,22 @@ func status(achieved, target float64) string {
 	return sla.StatusMissed
 }
 
+// reportMux returns a mux serving the API of a Reporter updated with cfg,
+// the objectives of specs and prom, its clock now (nil: the time of day).
+func reportMux(t *testing.T, cfg sla.Config, specs []*slo.Spec, prom sla.Querier, now func() time.Time) *http.ServeMux {
+	t.Helper()
+	rep := sla.NewReporter(now)
+	require.NoError(t, rep.Update(cfg, prom, sla.Lookup(budget.Objectives(specs))))
+	mux := http.NewServeMux()
+	rep.Register(mux)
+	return mux
+}
+
 func TestReportsFromRealPrometheus(t *testing.T) {
 	f := setup(t)
 	prom, err := budget.NewProm(f.srv.URL, commoncfg.DefaultHTTPClientConfig, 30*time.Second)
 	require.NoError(t, err)
-	rep := sla.NewReporter(func() time.Time { return f.end })
-	require.NoError(t, rep.Update(f.cfg, prom, sla.Lookup(budget.Objectives(f.specs))))
-	mux := http.NewServeMux()
-	rep.Register(mux)
+	mux := reportMux(t, f.cfg, f.specs, prom, func() time.Time { return f.end })
 
 	monthEnd := f.month.AddDate(0, 1, 0)
 	for _, tc := range []struct {
@@ -336,19 +348,13 @@ func TestPrometheusUnavailable(t *testing.T) {
 	url := fmt.Sprintf("http://127.0.0.1:%d", testutil.FreePort(t))
 	prom, err := budget.NewProm(url, commoncfg.DefaultHTTPClientConfig, 5*time.Second)
 	require.NoError(t, err)
-	rep := sla.NewReporter(nil)
-	require.NoError(t, rep.Update(cfg, prom, sla.Lookup(budget.Objectives(specs))))
-	mux := http.NewServeMux()
-	rep.Register(mux)
+	mux := reportMux(t, cfg, specs, prom, nil)
 	code, body := doGet(t, mux, "/api/v1/sla/report/ACME-001")
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.Contains(t, body, "Prometheus at "+url+" unavailable")
 	require.Contains(t, body, "connection refused")
 
-	rep = sla.NewReporter(nil)
-	require.NoError(t, rep.Update(cfg, nil, sla.Lookup(budget.Objectives(specs))))
-	mux = http.NewServeMux()
-	rep.Register(mux)
+	mux = reportMux(t, cfg, specs, nil, nil)
 	code, body = doGet(t, mux, "/api/v1/sla/report/ACME-001")
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.Contains(t, body, "no Prometheus configured")
