@@ -15,7 +15,7 @@ import (
 	"strings"
 	"sync"
 
-	"gopkg.in/yaml.v3"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // Error is a problem in a spec file, at a line and column, about a field.
