@@ -209,14 +209,20 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.Mux.HandleFunc("GET /-/ready", a.serveReady)
 	a.Mux.HandleFunc("POST /-/reload", a.serveReload)
 	a.Mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mountPprof(a.Mux)
 	a.metrics.reloadSuccess.Set(1)
 	a.metrics.reloadTimestamp.SetToCurrentTime()
 	a.ready.Store(true)
 	return a, nil
 }
 
-// Close closes the store.
-func (a *App) Close() error { return a.DB.Close() }
+// Close stops the incident service's writer and closes the store.
+func (a *App) Close() error {
+	if a.Incidents != nil {
+		a.Incidents.Close() //nolint:errcheck // never fails
+	}
+	return a.DB.Close()
+}
 
 // Actors returns every goroutine of the process: the modules' actors and
 // the reload loop (which serves POST /-/reload and Reload requests).
