@@ -115,6 +115,7 @@ bench: tools $(BENCHSTAT)
 	$(call bench_pkg,./pkg/app,BenchmarkMetricsScrape,20x,$(BENCH_COUNT_SLOW))
 	$(call bench_pkg,./pkg/events,.,200ms)
 	$(BENCHSTAT) bench.out | tee bench.txt
+	$(MAKE) --no-print-directory bench-http | tee bench-http.txt
 
 # Webhook ingestion over HTTP as a user meets it (docs/benchmarks.md,
 # "Webhook over HTTP"): builds sred, starts it from BENCH_HTTP_CONFIG on a
@@ -134,4 +135,4 @@ run: build
 	$(BIN)/sred --config.file=examples/sred.yml --storage.path=data
 
 clean:
-	rm -rf $(BIN) data bench.out bench.txt
+	rm -rf $(BIN) data bench.out bench.txt bench-http.txt
