@@ -27,6 +27,21 @@ import (
 // Queue is the jobs queue of escalation timers.
 const Queue = "escalation"
 
+// The kinds of escalation timers.
+const (
+	// KindStep pages a level.
+	KindStep jobs.Kind = "step"
+	// KindAckTimeout re-escalates an acknowledged incident still open.
+	KindAckTimeout jobs.Kind = "ack_timeout"
+	// KindHandoff re-checks who is on call when a shift hands off.
+	KindHandoff jobs.Kind = "handoff"
+	// KindReminder reminds the acknowledger that the incident is still open.
+	KindReminder jobs.Kind = "reminder"
+)
+
+// Kinds are the kinds of the escalation queue.
+var Kinds = []jobs.Kind{KindStep, KindAckTimeout, KindHandoff, KindReminder}
+
 // Migrations create the escalation tables. The jobs, oncall and notify
 // migrations must be applied too.
 var Migrations = []store.Migration{{
@@ -173,7 +188,6 @@ type snapshot struct {
 
 // job is the payload of an escalation timer.
 type job struct {
-	Kind     string `json:"kind"` // step | ack_timeout | handoff | reminder
 	Incident string `json:"incident"`
 	Epoch    int    `json:"epoch"`
 	Cycle    int    `json:"cycle,omitempty"`
@@ -184,6 +198,8 @@ type job struct {
 	User string `json:"user,omitempty"`
 	// Count numbers the reminders of one acknowledgement.
 	Count int `json:"count,omitempty"`
+	// AckAt is when the reminded acknowledgement was made (reminder).
+	AckAt time.Time `json:"ack_at,omitzero"`
 }
 
 // Options configure an Engine.
@@ -359,8 +375,14 @@ func (e *Engine) start(ctx context.Context, tx *sql.Tx, inc *incident.Incident, 
 	} else {
 		frozen = &Frozen{Severity: string(inc.Severity)}
 	}
-	fb, _ := json.Marshal(frozen)
-	sb, _ := json.Marshal(snap)
+	fb, err := json.Marshal(frozen)
+	if err != nil {
+		return fmt.Errorf("start escalation of %s: encode policy: %w", inc.ID, err)
+	}
+	sb, err := json.Marshal(snap)
+	if err != nil {
+		return fmt.Errorf("start escalation of %s: encode incident: %w", inc.ID, err)
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO escalation_state (incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at)
 VALUES ($1, $2, $3, $4, $5, $6, -1, $7, $7)
 ON CONFLICT (incident_id) DO UPDATE SET policy = excluded.policy, frozen = excluded.frozen, snapshot = excluded.snapshot,
@@ -392,8 +414,8 @@ func (e *Engine) enqueueStep(ctx context.Context, tx *sql.Tx, id string, epoch, 
 	if reason != "" {
 		key = fmt.Sprintf("%s/%d/now/%d", id, epoch, jobs.Millis(now))
 	}
-	_, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Key: key, Group: id, RunAt: at,
-		Payload: job{Kind: "step", Incident: id, Epoch: epoch, Cycle: cycle, Level: level, Reason: reason}})
+	_, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindStep, Key: key, Group: id, RunAt: at,
+		Payload: job{Incident: id, Epoch: epoch, Cycle: cycle, Level: level, Reason: reason}})
 	return err
 }
 
@@ -416,8 +438,8 @@ func (e *Engine) acknowledge(ctx context.Context, tx *sql.Tx, id, actor string, 
 		msg = fmt.Sprintf("Acknowledgement renewed by %s", actor)
 	}
 	if st.frozen.AckTimeout > 0 {
-		if _, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Key: fmt.Sprintf("%s/%d/acktimeout/%d", id, st.epoch, jobs.Millis(now)), Group: id,
-			RunAt: now.Add(st.frozen.AckTimeout), Payload: job{Kind: "ack_timeout", Incident: id, Epoch: st.epoch}}); err != nil {
+		if _, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindAckTimeout, Key: fmt.Sprintf("%s/%d/acktimeout/%d", id, st.epoch, jobs.Millis(now)), Group: id,
+			RunAt: now.Add(st.frozen.AckTimeout), Payload: job{Incident: id, Epoch: st.epoch}}); err != nil {
 			return err
 		}
 		msg += fmt.Sprintf("; re-escalates if not resolved within %s", st.frozen.AckTimeout)
@@ -454,8 +476,8 @@ func (e *Engine) resolve(ctx context.Context, tx *sql.Tx, id, actor string, now 
 
 // pagerDutyEvent sends acknowledge/resolve to PagerDuty when a trigger was sent.
 func (e *Engine) pagerDutyEvent(ctx context.Context, tx *sql.Tx, st *stateRow, event string, now time.Time) error {
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM notify_outbox WHERE incident_id = $1 AND channel = 'pagerduty'`, st.snap.ID).Scan(&n); err != nil {
+	n, err := notify.Count(ctx, tx, st.snap.ID, notify.ChannelPagerDuty)
+	if err != nil {
 		return fmt.Errorf("pagerduty %s of %s: %w", event, st.snap.ID, err)
 	}
 	if n == 0 {
@@ -463,7 +485,7 @@ func (e *Engine) pagerDutyEvent(ctx context.Context, tx *sql.Tx, st *stateRow, e
 	}
 	m := &notify.Message{IncidentID: st.snap.ID, Channel: notify.ChannelPagerDuty, Event: event, Subject: st.snap.Title,
 		Title: st.snap.Title, Service: st.snap.Service, Severity: st.snap.Severity, Time: now}
-	_, err := notify.Enqueue(ctx, tx, now, fmt.Sprintf("esc/%s/%d/pagerduty/%s/%d", st.snap.ID, st.epoch, event, jobs.Millis(now)), m)
+	_, err = notify.Enqueue(ctx, tx, now, fmt.Sprintf("esc/%s/%d/pagerduty/%s/%d", st.snap.ID, st.epoch, event, jobs.Millis(now)), m)
 	return err
 }
 
@@ -481,29 +503,29 @@ func (e *Engine) Handle(ctx context.Context, tx *sql.Tx, j jobs.Job) error {
 		return nil // superseded by a newer trigger
 	}
 	now := e.clock.Now()
-	switch p.Kind {
-	case "step":
+	switch j.Kind {
+	case KindStep:
 		if st.state != StateActive {
 			return nil
 		}
 		return e.fireStep(ctx, tx, st, p, j.RunAt, now)
-	case "handoff":
+	case KindHandoff:
 		if st.state != StateActive {
 			return nil
 		}
 		return e.handoff(ctx, tx, st, p, now)
-	case "ack_timeout":
+	case KindAckTimeout:
 		if st.state != StateAcknowledged {
 			return nil
 		}
 		return e.reescalate(ctx, tx, st, now)
-	case "reminder":
+	case KindReminder:
 		if st.state != StateAcknowledged {
 			return nil
 		}
 		return e.remind(ctx, tx, st, p, now)
 	}
-	return fmt.Errorf("unknown escalation job kind %q", p.Kind)
+	return fmt.Errorf("unknown escalation job kind %q", j.Kind)
 }
 
 // activeWindow returns the maintenance window silencing the incident at t.
@@ -552,10 +574,14 @@ func (e *Engine) resolveTargets(ctx context.Context, tx *sql.Tx, l FrozenLevel, 
 		add(u)
 	}
 	for _, s := range l.Schedules {
+		if oc.Schedule(s) == nil {
+			// Removed by a reload since the policy was frozen.
+			notes = append(notes, fmt.Sprintf("unknown schedule %s", s))
+			continue
+		}
 		u, err := e.dir.OnCall(ctx, tx, s, t)
 		if err != nil {
-			notes = append(notes, err.Error())
-			continue
+			return nil, nil, fmt.Errorf("who is on call for %s: %w", s, err)
 		}
 		if u == "" {
 			notes = append(notes, fmt.Sprintf("schedule %s has nobody on call", s))
@@ -588,7 +614,7 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 	if w != nil {
 		// Nobody is paged during the window; the step fires when it ends.
 		e.steps.WithLabelValues(st.snap.Severity, "suppressed").Inc()
-		if _, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Key: fmt.Sprintf("%s/%d/step/%d/%d/after/%d", id, st.epoch, p.Cycle, p.Level, jobs.Millis(w.End)),
+		if _, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindStep, Key: fmt.Sprintf("%s/%d/step/%d/%d/after/%d", id, st.epoch, p.Cycle, p.Level, jobs.Millis(w.End)),
 			Group: id, RunAt: w.End, Payload: p}); err != nil {
 			return err
 		}
@@ -666,8 +692,8 @@ func (e *Engine) scheduleHandoff(ctx context.Context, tx *sql.Tx, st *stateRow, 
 	if err != nil || !ok {
 		return err
 	}
-	_, err = jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Key: fmt.Sprintf("%s/%d/handoff/%s/%d", st.snap.ID, st.epoch, schedule, jobs.Millis(at)),
-		Group: st.snap.ID, RunAt: at, Payload: job{Kind: "handoff", Incident: st.snap.ID, Epoch: st.epoch, Level: level, Schedule: schedule}})
+	_, err = jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindHandoff, Key: fmt.Sprintf("%s/%d/handoff/%s/%d", st.snap.ID, st.epoch, schedule, jobs.Millis(at)),
+		Group: st.snap.ID, RunAt: at, Payload: job{Incident: st.snap.ID, Epoch: st.epoch, Level: level, Schedule: schedule}})
 	return err
 }
 
@@ -710,8 +736,8 @@ func (e *Engine) SchedulesChanged(ctx context.Context, tx *sql.Tx, schedules []s
 					continue
 				}
 				seen[s] = true
-				if _, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Key: fmt.Sprintf("%s/%d/handoff/%s/%d", id, st.epoch, s, jobs.Millis(now)),
-					Group: id, RunAt: now, Payload: job{Kind: "handoff", Incident: id, Epoch: st.epoch, Level: lvl, Schedule: s}}); err != nil {
+				if _, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindHandoff, Key: fmt.Sprintf("%s/%d/handoff/%s/%d", id, st.epoch, s, jobs.Millis(now)),
+					Group: id, RunAt: now, Payload: job{Incident: id, Epoch: st.epoch, Level: lvl, Schedule: s}}); err != nil {
 					return err
 				}
 			}
@@ -766,8 +792,8 @@ func (e *Engine) scheduleReminder(ctx context.Context, tx *sql.Tx, st *stateRow,
 	if st.frozen.AckTimeout > 0 && !at.Before(ackAt.Add(st.frozen.AckTimeout)) {
 		return nil // the ack timeout re-escalates first
 	}
-	_, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Key: fmt.Sprintf("%s/%d/reminder/%d/%d", st.snap.ID, st.epoch, jobs.Millis(ackAt), n),
-		Group: st.snap.ID, RunAt: at, Payload: job{Kind: "reminder", Incident: st.snap.ID, Epoch: st.epoch, Level: st.level, User: actor, Count: n, Reason: ackAt.UTC().Format(time.RFC3339Nano)}})
+	_, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindReminder, Key: fmt.Sprintf("%s/%d/reminder/%d/%d", st.snap.ID, st.epoch, jobs.Millis(ackAt), n),
+		Group: st.snap.ID, RunAt: at, Payload: job{Incident: st.snap.ID, Epoch: st.epoch, Level: st.level, User: actor, Count: n, AckAt: ackAt}})
 	return err
 }
 
@@ -798,9 +824,14 @@ func (e *Engine) remind(ctx context.Context, tx *sql.Tx, st *stateRow, p job, no
 			return fmt.Errorf("reminder of %s: %w", st.snap.ID, err)
 		}
 	}
-	ackAt, err := time.Parse(time.RFC3339Nano, p.Reason)
-	if err != nil {
-		return fmt.Errorf("reminder of %s: acknowledgement time: %w", st.snap.ID, err)
+	ackAt := p.AckAt
+	if ackAt.IsZero() {
+		// Reminders enqueued before the ack time had its own field carried
+		// it in Reason.
+		var err error
+		if ackAt, err = time.Parse(time.RFC3339Nano, p.Reason); err != nil {
+			return fmt.Errorf("reminder of %s: acknowledgement time: %w", st.snap.ID, err)
+		}
 	}
 	var next time.Time
 	if err := e.scheduleReminder(ctx, tx, st, p.User, p.Count+1, ackAt, now); err != nil {
@@ -945,7 +976,12 @@ ON CONFLICT DO NOTHING`, id, st.epoch, u, level, jobs.Millis(now)); err != nil {
 	render := func(user string) (*notify.Message, error) {
 		d := data
 		if user != "" {
-			d.AckURL = e.ackURL(ncfg, ext, id, user, now)
+			u, err := e.ackURL(ncfg, ext, id, user, now)
+			if err != nil {
+				// The message goes out without its acknowledge link.
+				e.logger.Warn("no acknowledge link in notification", "incident", id, "user", user, "err", err)
+			}
+			d.AckURL = u
 		}
 		subj, body, err := ncfg.Render(d)
 		if err != nil {
@@ -1039,19 +1075,25 @@ func contact(u *oncall.User, ch string) string {
 	return ""
 }
 
-func (e *Engine) ackURL(ncfg *notify.Config, ext, id, user string, now time.Time) string {
+// ackURL returns the acknowledge link of a notification to user: empty
+// without an external URL or ack secret (links are off), an error when the
+// secret cannot be read or the token not signed.
+func (e *Engine) ackURL(ncfg *notify.Config, ext, id, user string, now time.Time) (string, error) {
 	if ext == "" {
-		return ""
+		return "", nil
 	}
 	key, err := ncfg.AckKey()
-	if err != nil || key == "" {
-		return ""
+	if err != nil {
+		return "", fmt.Errorf("acknowledge link: %w", err)
+	}
+	if key == "" {
+		return "", nil
 	}
 	tok, err := notify.SignAck(key, notify.AckClaims{IncidentID: id, User: user, Expires: now.Add(time.Duration(ncfg.AckLinkTTL)).Unix()})
 	if err != nil {
-		return ""
+		return "", fmt.Errorf("acknowledge link: %w", err)
 	}
-	return ext + "/ack/" + tok
+	return ext + "/ack/" + tok, nil
 }
 
 // ErrNoEscalation is returned by EscalateNow for an incident without a
@@ -1136,25 +1178,16 @@ func (e *Engine) Get(ctx context.Context, incidentID string) (*Status, error) {
 		return nil, err
 	}
 	out := &Status{IncidentID: incidentID, Policy: st.policy, State: st.state, Epoch: st.epoch, Level: st.level, StartedAt: st.started, Frozen: st.frozen, Pending: []PendingStep{}}
-	rows, err := e.db.QueryContext(ctx, `SELECT payload, run_at FROM jobs WHERE queue = $1 AND grp = $2 AND state = 'pending' ORDER BY run_at`, Queue, incidentID)
+	pending, err := jobs.List(ctx, e.db, jobs.Filter{Queue: Queue, Group: incidentID, States: []string{jobs.StatePending}})
 	if err != nil {
 		return nil, fmt.Errorf("pending steps of %s: %w", incidentID, err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var payload string
-		var at int64
-		if err := rows.Scan(&payload, &at); err != nil {
-			return nil, err
-		}
+	for _, j := range pending {
 		var p job
-		if err := json.Unmarshal([]byte(payload), &p); err != nil {
+		if err := j.Decode(&p); err != nil {
 			return nil, err
 		}
-		out.Pending = append(out.Pending, PendingStep{Kind: p.Kind, Level: p.Level, At: jobs.FromMillis(at)})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
+		out.Pending = append(out.Pending, PendingStep{Kind: string(j.Kind), Level: p.Level, At: j.RunAt})
 	}
 	if out.Notices, err = notify.List(ctx, e.db, incidentID); err != nil {
 		return nil, err

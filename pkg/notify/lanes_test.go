@@ -28,7 +28,7 @@ func TestTimeoutShorterThanLease(t *testing.T) {
 // the delivery timeout keeps its lane busy, while Slack messages enqueued
 // later are still delivered on the next ticks.
 func TestHangingChannelDoesNotHoldOthers(t *testing.T) {
-	testutil.Backends(t, [][]store.Migration{Migrations}, func(t *testing.T, db *store.DB) {
+	testutil.Backends(t, [][]store.Migration{jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		release := make(chan struct{})

@@ -521,7 +521,7 @@ func (e *Engine) claim(ctx context.Context, now time.Time) error {
 		toStart, closed = nil, nil
 		q := `SELECT ` + runColumns + ` FROM runbook_runs WHERE status = $1 ORDER BY id LIMIT 50`
 		if e.db.Dialect == store.Postgres {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(727005)`); err != nil {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(store.LockRunbookClaim)); err != nil {
 				return fmt.Errorf("claim lock: %w", err)
 			}
 			q += ` FOR UPDATE SKIP LOCKED`
