@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -197,6 +198,7 @@ type Sender struct {
 	cfg *Config
 
 	poke    chan struct{}
+	rounds  atomic.Int64 // claim rounds of Run, for tests to wait on
 	sent    *prometheus.CounterVec
 	metrics *jobs.Metrics
 }
@@ -297,6 +299,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		if err != nil && ctx.Err() == nil {
 			s.logger.Warn("deliver notifications", "err", err)
 		}
+		s.rounds.Add(1)
 		lanes := map[string][]claimed{}
 		for _, c := range batch {
 			lanes[c.msg.Channel] = append(lanes[c.msg.Channel], c)

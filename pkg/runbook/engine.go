@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
@@ -89,6 +90,8 @@ type Engine struct {
 	logger  *slog.Logger
 	metrics *metrics
 	owner   string
+	// cycles counts the rounds of Run, for tests to wait on.
+	cycles atomic.Int64
 
 	mu          sync.RWMutex
 	cfg         Config
@@ -294,6 +297,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		if err := e.Cycle(ctx); err != nil && ctx.Err() == nil {
 			e.logger.Error("runbook worker cycle", "err", err)
 		}
+		e.cycles.Add(1)
 		cfg, _ := e.config()
 		t := time.NewTimer(time.Duration(cfg.PollInterval))
 		select {
