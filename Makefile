@@ -56,8 +56,8 @@ test: tools test-rules test-unit
 
 # The committed rules must pass the pinned promtool, and their unit tests must pass.
 test-rules: tools
-	$(PROMTOOL) check rules rules/*.yml
-	$(PROMTOOL) test rules rules/tests/*.yml
+	$(PROMTOOL) check rules rules/*.yml examples/sred.rules.yml
+	$(PROMTOOL) test rules rules/tests/*.yml examples/tests/*.yml
 	$(PROMTOOL) check rules examples/rules/*.rules.yml
 	$(PROMTOOL) test rules examples/rules/tests/*.yml
 
