@@ -426,6 +426,9 @@ func LoadFile(path string) (*Config, error) {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
 	cfg, err := load(b, filepath.Dir(abs))
+	if err == nil {
+		err = cfg.checkFiles()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load config %s: %w", path, err)
 	}
