@@ -106,15 +106,23 @@ func writePrometheusConfig(o options, dst string) error {
 	if err != nil {
 		return err
 	}
-	rules, err := filepath.Abs(o.rules)
+	// rule_files are relative to examples/prometheus.yml.
+	examples, err := filepath.Abs(o.examples)
 	if err != nil {
 		return err
 	}
-	watchdog, err := filepath.Abs(filepath.Join(o.examples, "watchdog.rules.yml"))
-	if err != nil {
-		return err
+	var ruleFiles []string
+	for _, f := range lookupSeq(doc, "rule_files") {
+		p := f.Value
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(examples, p)
+		}
+		ruleFiles = append(ruleFiles, p)
 	}
-	if err := set(doc, seq(filepath.Join(rules, "*.yml"), watchdog), "rule_files"); err != nil {
+	if len(ruleFiles) == 0 {
+		return fmt.Errorf("prometheus.yml: no rule_files")
+	}
+	if err := set(doc, seq(ruleFiles...), "rule_files"); err != nil {
 		return err
 	}
 	ams := lookup(doc, "alerting", "alertmanagers")
