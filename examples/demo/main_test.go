@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	amconfig "github.com/prometheus/alertmanager/config"
+	"github.com/prometheus/alertmanager/dispatch"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/promslog"
 	"go.yaml.in/yaml/v3"
 
@@ -274,5 +277,44 @@ func waitFor(t *testing.T, what string, timeout time.Duration, check func() (boo
 			t.Fatalf("%s: not within %s; last observed: %s", what, timeout, last)
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// examples/alertmanager.yml routes the burn-rate tiers of one SLO into one
+// group (one incident), and the budget alert into its own group notified in
+// business hours only (it never pages at night on its own).
+func TestAlertmanagerExampleRoutesBySLO(t *testing.T) {
+	cfg, err := amconfig.LoadFile(filepath.Join(testutil.RepoRoot(t), "examples", "alertmanager.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := dispatch.NewRoute(cfg.Route, nil)
+	route := func(ls model.LabelSet) *dispatch.Route {
+		rs := root.Match(ls)
+		if len(rs) != 1 {
+			t.Fatalf("%v matches %d routes, want 1", ls, len(rs))
+		}
+		return rs[0]
+	}
+	tier := func(tier, severity string) model.LabelSet {
+		alertname := map[string]string{"page": "SLOBurnRatePage", "ticket": "SLOBurnRateTicket", "warning": "SLOErrorBudgetConsumed"}[severity]
+		return model.LabelSet{"alertname": model.LabelValue(alertname), "service": "api", "slo": "availability", "burn_tier": model.LabelValue(tier), "severity": model.LabelValue(severity)}
+	}
+	page, slow, ticket, budget := route(tier("page_fast", "page")), route(tier("page_slow", "page")), route(tier("ticket_fast", "ticket")), route(tier("budget", "warning"))
+	if page != slow || page != ticket {
+		t.Errorf("the page and ticket tiers of one SLO take different routes: %v, %v, %v", page.Key(), slow.Key(), ticket.Key())
+	}
+	if got := fmt.Sprint(page.RouteOpts.GroupBy); got != "map[service:{} slo:{}]" {
+		t.Errorf("SLO route groups by %s, want service and slo", got)
+	}
+	if len(page.RouteOpts.ActiveTimeIntervals) != 0 {
+		t.Errorf("the page route is active only in %v", page.RouteOpts.ActiveTimeIntervals)
+	}
+	if budget == page || fmt.Sprint(budget.RouteOpts.ActiveTimeIntervals) != "[business-hours]" {
+		t.Errorf("the budget alert takes route %s active in %v, want its own route active in business hours", budget.Key(), budget.RouteOpts.ActiveTimeIntervals)
+	}
+	other := route(model.LabelSet{"alertname": "DiskSpaceLow", "service": "api"})
+	if other == page || other == budget {
+		t.Errorf("an alert without slo takes an SLO route")
 	}
 }
