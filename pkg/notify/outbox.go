@@ -406,6 +406,9 @@ func (s *Sender) record(ctx context.Context, cfg *Config, c *claimed, derr error
 		q = `UPDATE notify_outbox SET state = 'delivered', delivered_at = $1, last_error = '' WHERE id = $2 AND lease_owner = $3`
 		args = []any{now.UnixMilli(), c.id, s.owner}
 		kindMsg = fmt.Sprintf("Notification (%s) sent by %s", m.Event, who)
+		if c.attempts > 1 {
+			kindMsg += fmt.Sprintf(" after %d attempts", c.attempts)
+		}
 	default:
 		var de *DeliveryError
 		retry := errors.As(derr, &de) && de.Retryable && c.attempts < cfg.MaxAttempts
@@ -435,7 +438,9 @@ func (s *Sender) record(ctx context.Context, cfg *Config, c *claimed, derr error
 	if result != "delivered" {
 		s.logger.Warn("notification not delivered", "incident", m.IncidentID, "channel", m.Channel, "user", m.User, "result", result, "err", derr)
 	}
-	if s.timeline != nil {
+	// The timeline gets the first failure and the outcome, which counts the
+	// attempts (foldRetries): not one entry per retry.
+	if s.timeline != nil && !foldRetry(result, c.attempts) {
 		if err := s.timeline.AddTimeline(ctx, nil, incident.TimelineEntry{
 			IncidentID: m.IncidentID, Time: now, Kind: "notification", Actor: "sred", Message: kindMsg, Data: data,
 		}); err != nil {
