@@ -128,6 +128,12 @@ func start(ctx context.Context, o options) (_ *stack, err error) {
 // run starts one program with its output in logs/<name>.log and waits
 // until GET /-/ready answers 200.
 func (s *stack) run(ctx context.Context, name, bin, addr string, args []string) (*process, error) {
+	// The programs run in the data directory: a relative binary path
+	// would be resolved there.
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := exec.LookPath(bin); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -246,7 +252,7 @@ func post(ctx context.Context, u string) error {
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		var ue interface{ Timeout() bool }
-		if errors.As(err, &ue) {
+		if errors.As(err, &ue) && ue.Timeout() {
 			return fmt.Errorf("POST %s: %w", u, err)
 		}
 		return fmt.Errorf("POST %s: %w (is `make demo` running?)", u, err)
