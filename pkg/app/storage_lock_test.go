@@ -42,3 +42,30 @@ func TestSecondAppOnSameSQLiteRefuses(t *testing.T) {
 	}
 	again.Close()
 }
+
+// A notification secret file that does not exist fails the load, as sred
+// and `srectl check config` load the configuration, naming the field.
+func TestLoadConfigMissingSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sred.yml")
+	if err := os.WriteFile(cfg, []byte("notifications:\n  ack_secret_file: secrets/ack\n  webhook:\n    url: http://127.0.0.1:9/hook\n    secret_file: secrets/hook\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "secrets"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "secrets", "hook"), []byte("k3y\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadConfig(cfg)
+	want := "load config " + cfg + `: notifications.ack_secret_file: file "secrets/ack" does not exist`
+	if err == nil || err.Error() != want {
+		t.Fatalf("LoadConfig: %v, want %s", err, want)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "secrets", "ack"), []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(cfg); err != nil {
+		t.Fatalf("with the file: %v", err)
+	}
+}

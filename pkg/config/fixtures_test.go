@@ -10,9 +10,8 @@ var BadFixtures = map[string]string{
 	"not_a_mapping.bad.yml":      "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into config.Config",
 	"prefix.bad.yml":             `global: incident_id_prefix "INC-" must contain only letters and digits`,
 	"prometheus_auth.bad.yml":    `prometheus: at most one of basic_auth, oauth2 & authorization must be configured`,
-	"secret_files.bad.yml": "slos.gate.override_token_files[0]: file \"secrets/empty_token\" is empty\n" +
-		"notifications.ack_secret_file: file \"secrets/no_such_ack_secret\" does not exist\n" +
-		"notifications.webhook.secret_file: file \"secrets/no_such_webhook_secret\" does not exist",
+	"secret_files.bad.yml": "webhook.bearer_token_file: file \"secrets/no_such_webhook_token\" does not exist\n" +
+		"prometheus.authorization.credentials_file: file \"secrets/empty_token\" is empty",
 	"service_label_name.bad.yml":     `incidents: service_labels: invalid label name ""`,
 	"service_labels.bad.yml":         `incidents: service_labels must not be empty`,
 	"severity_map.bad.yml":           `incidents: severity_map["critical"]: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)`,
