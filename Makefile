@@ -1,10 +1,13 @@
 # ROOTUIP SRE — build, test and run.
 #
 #   make run     start sred with examples/sred.yml on embedded SQLite (data/)
+#   make demo    the demo service, Prometheus, Alertmanager and sred on 127.0.0.1
 #   make test    build the pinned tools and run every test
 #
-# Tools are pinned and built from source into ./bin with `go install`; no
-# prebuilt binaries are downloaded.
+# Tools are pinned and built from source with `go install`; no prebuilt
+# binaries are downloaded. Each is built once into a cache shared by every
+# clone on the machine (TOOLS_CACHE) and linked into ./bin; each target
+# builds only the tools it needs (`make run` none).
 
 GO        ?= go
 BIN       := $(CURDIR)/bin
@@ -12,6 +15,14 @@ GOFLAGS   ?=
 
 PROMETHEUS_VERSION   := v0.316.0
 ALERTMANAGER_VERSION := v0.28.1
+# Prometheus without the service-discovery plugins (cloud SDKs) that these
+# tools never use: file_sd and http_sd remain (plugins/minimum.go of the
+# Prometheus module). promtool imports the Kubernetes SD itself, so the tag
+# spares it less.
+PROMETHEUS_TAGS      := remove_all_sd
+
+# Shared by every clone on the machine; override to build elsewhere.
+TOOLS_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/rootuip-sre/tools
 
 PROMTOOL     := $(BIN)/promtool
 PROMETHEUS   := $(BIN)/prometheus
@@ -24,32 +35,42 @@ export SRE_ALERTMANAGER := $(ALERTMANAGER)
 # Go test timeout for the whole suite (end-to-end tests run real servers).
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build tools test test-unit test-rules generate lint fmt bench bench-http run clean
+.PHONY: all build tools test test-unit test-rules generate lint fmt bench bench-http run demo demo-break demo-heal clean
 
 all: build
 
-build:
-	$(GO) build -o $(BIN)/sred ./cmd/sred
-	$(GO) build -o $(BIN)/srectl ./cmd/srectl
-	$(GO) build -o $(BIN)/demo-service ./examples/demo-service
+build: $(BIN)/sred $(BIN)/srectl $(BIN)/demo-service $(BIN)/demo
+
+# Always handed to go build, which knows what is up to date.
+.PHONY: $(BIN)/sred $(BIN)/srectl $(BIN)/demo-service $(BIN)/demo
+$(BIN)/sred:
+	$(GO) build -o $@ ./cmd/sred
+$(BIN)/srectl:
+	$(GO) build -o $@ ./cmd/srectl
+$(BIN)/demo-service:
+	$(GO) build -o $@ ./examples/demo-service
+$(BIN)/demo:
+	$(GO) build -o $@ ./examples/demo
 
 # --- pinned tools -----------------------------------------------------------
 tools: $(PROMTOOL) $(PROMETHEUS) $(ALERTMANAGER)
 
-$(BIN)/.promtool-$(PROMETHEUS_VERSION):
-	GOBIN=$(BIN) $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
-	@touch $@
-$(PROMTOOL): $(BIN)/.promtool-$(PROMETHEUS_VERSION)
+# $(call tool,name,package,version,tags): builds name into
+# $(TOOLS_CACHE)/name-version[-tags]/ once (flock: a second clone building
+# at the same time waits for the first and reuses its binary), and links it
+# into ./bin.
+define tool
+$(TOOLS_CACHE)/$(1)-$(3)$(if $(4),-$(4))/$(1):
+	@mkdir -p $$(@D)
+	flock $$(@D).lock sh -c 'test -x $$@ || GOBIN=$$(@D) $(GO) install $(if $(4),-tags $(4)) $(2)@$(3)'
+$(BIN)/$(1): $(TOOLS_CACHE)/$(1)-$(3)$(if $(4),-$(4))/$(1)
+	@mkdir -p $(BIN)
+	ln -sf $$< $$@
+endef
 
-$(BIN)/.prometheus-$(PROMETHEUS_VERSION):
-	GOBIN=$(BIN) $(GO) install github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION)
-	@touch $@
-$(PROMETHEUS): $(BIN)/.prometheus-$(PROMETHEUS_VERSION)
-
-$(BIN)/.alertmanager-$(ALERTMANAGER_VERSION):
-	GOBIN=$(BIN) $(GO) install github.com/prometheus/alertmanager/cmd/alertmanager@$(ALERTMANAGER_VERSION)
-	@touch $@
-$(ALERTMANAGER): $(BIN)/.alertmanager-$(ALERTMANAGER_VERSION)
+$(eval $(call tool,promtool,github.com/prometheus/prometheus/cmd/promtool,$(PROMETHEUS_VERSION),$(PROMETHEUS_TAGS)))
+$(eval $(call tool,prometheus,github.com/prometheus/prometheus/cmd/prometheus,$(PROMETHEUS_VERSION),$(PROMETHEUS_TAGS)))
+$(eval $(call tool,alertmanager,github.com/prometheus/alertmanager/cmd/alertmanager,$(ALERTMANAGER_VERSION),))
 
 # --- tests ------------------------------------------------------------------
 test: tools test-rules test-unit
@@ -87,10 +108,7 @@ BENCH_COUNT ?= 5
 BENCHSTAT_VERSION := v0.0.0-20260908200009-22c9c6c9d4da
 BENCHSTAT := $(BIN)/benchstat
 
-$(BIN)/.benchstat-$(BENCHSTAT_VERSION):
-	GOBIN=$(BIN) $(GO) install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
-	@touch $@
-$(BENCHSTAT): $(BIN)/.benchstat-$(BENCHSTAT_VERSION)
+$(eval $(call tool,benchstat,golang.org/x/perf/cmd/benchstat,$(BENCHSTAT_VERSION),))
 
 # Suites whose every run first stores 100,000 incidents run fewer times.
 BENCH_COUNT_SLOW ?= 3
@@ -131,8 +149,21 @@ bench-http:
 	$(GO) run ./cmd/bench-http --config.file=$(BENCH_HTTP_CONFIG) --connections=$(BENCH_HTTP_CONNECTIONS) \
 		--duration=$(BENCH_HTTP_DURATION) $(if $(BENCH_HTTP_POSTGRES_URL),--storage.postgres-url=$(BENCH_HTTP_POSTGRES_URL))
 
-run: build
+# sred alone, without Prometheus: examples/sred.yml turns the Watchdog check
+# on, so a CRITICAL "alerting pipeline broken" incident opens after 10
+# minutes (README says so before the tour; `make demo` runs the whole loop).
+run: $(BIN)/sred $(BIN)/srectl
 	$(BIN)/sred --config.file=examples/sred.yml --storage.path=data
+
+# The whole loop on 127.0.0.1 (examples/demo); Ctrl-C stops it.
+demo: build $(PROMETHEUS) $(ALERTMANAGER)
+	$(BIN)/demo up --bin.dir=$(BIN) --prometheus=$(PROMETHEUS) --alertmanager=$(ALERTMANAGER)
+
+demo-break: $(BIN)/demo
+	$(BIN)/demo break
+
+demo-heal: $(BIN)/demo
+	$(BIN)/demo heal
 
 clean:
 	rm -rf $(BIN) data bench.out bench.txt bench-http.txt

@@ -140,7 +140,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if o.PostgresURL != "" {
 		db, err = store.OpenPostgres(ctx, o.PostgresURL)
 	} else {
-		db, err = store.OpenSQLite(ctx, o.StoragePath)
+		db, err = store.OpenSQLiteExclusive(ctx, o.StoragePath)
 	}
 	if err != nil {
 		return nil, err

@@ -49,6 +49,9 @@ func LoadEscalation(cfg *config.Config) (*EscalationConfig, error) {
 		return nil, err
 	}
 	c.Notifications.SetBaseDir(cfg.BaseDir)
+	if err := cfg.CheckFiles(notificationFiles(&c.Notifications)...); err != nil {
+		return nil, err
+	}
 	warnings, err := c.Escalation.CheckRefs(&c.OnCall, &c.Notifications)
 	if err != nil {
 		return nil, fmt.Errorf("escalation: %w", err)

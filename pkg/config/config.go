@@ -413,6 +413,9 @@ func LoadFile(path string, sections ...string) (*Config, error) {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
 	cfg, err := load(b, filepath.Dir(abs), sections)
+	if err == nil {
+		err = cfg.checkFiles()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load config %s: %w", path, err)
 	}

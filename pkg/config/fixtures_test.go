@@ -2,14 +2,16 @@ package config
 
 // BadFixtures maps each testdata/*.bad.yml to the error it must give.
 var BadFixtures = map[string]string{
-	"auto_resolve_after.bad.yml":     `incidents: auto_resolve_after must be 0 (off) or at least 1m, got 30s`,
-	"alertmanager_url.bad.yml":       `alertmanager: url: "localhost:9093": scheme must be http or https`,
-	"default_severity.bad.yml":       `incidents: default_severity: unknown severity "urgent" (want one of CRITICAL, HIGH, MEDIUM, LOW)`,
-	"external_url.bad.yml":           `global: external_url: "ftp://sred.example.com": scheme must be http or https`,
-	"flap_window.bad.yml":            `unknown unit " hour" in duration "1 hour"`,
-	"not_a_mapping.bad.yml":          "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into config.Config",
-	"prefix.bad.yml":                 `global: incident_id_prefix "INC-" must contain only letters and digits`,
-	"prometheus_auth.bad.yml":        `prometheus: at most one of basic_auth, oauth2 & authorization must be configured`,
+	"auto_resolve_after.bad.yml": `incidents: auto_resolve_after must be 0 (off) or at least 1m, got 30s`,
+	"alertmanager_url.bad.yml":   `alertmanager: url: "localhost:9093": scheme must be http or https`,
+	"default_severity.bad.yml":   `incidents: default_severity: unknown severity "urgent" (want one of CRITICAL, HIGH, MEDIUM, LOW)`,
+	"external_url.bad.yml":       `global: external_url: "ftp://sred.example.com": scheme must be http or https`,
+	"flap_window.bad.yml":        `unknown unit " hour" in duration "1 hour"`,
+	"not_a_mapping.bad.yml":      "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into config.Config",
+	"prefix.bad.yml":             `global: incident_id_prefix "INC-" must contain only letters and digits`,
+	"prometheus_auth.bad.yml":    `prometheus: at most one of basic_auth, oauth2 & authorization must be configured`,
+	"secret_files.bad.yml": "webhook.bearer_token_file: file \"secrets/no_such_webhook_token\" does not exist\n" +
+		"prometheus.authorization.credentials_file: file \"secrets/empty_token\" is empty",
 	"service_label_name.bad.yml":     `incidents: service_labels: invalid label name ""`,
 	"service_labels.bad.yml":         `incidents: service_labels must not be empty`,
 	"severity_map.bad.yml":           `incidents: severity_map["critical"]: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)`,

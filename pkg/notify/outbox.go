@@ -423,6 +423,9 @@ func (s *Sender) record(ctx context.Context, cfg *Config, c *claimed, derr error
 		result = "delivered"
 		err = jobs.Complete(ctx, s.db, c.id, s.owner, now)
 		kindMsg = fmt.Sprintf("Notification (%s) sent by %s", m.Event, who)
+		if c.attempts > 1 {
+			kindMsg += fmt.Sprintf(" after %d attempts", c.attempts)
+		}
 	default:
 		var de *DeliveryError
 		retry := errors.As(derr, &de) && de.Retryable && c.attempts < cfg.MaxAttempts
@@ -460,7 +463,9 @@ func (s *Sender) record(ctx context.Context, cfg *Config, c *claimed, derr error
 	if result != "delivered" {
 		s.logger.Warn("notification not delivered", "incident", m.IncidentID, "channel", m.Channel, "user", m.User, "result", result, "err", derr)
 	}
-	if s.timeline != nil {
+	// The timeline gets the first failure and the outcome, which counts the
+	// attempts (foldRetries): not one entry per retry.
+	if s.timeline != nil && !foldRetry(result, c.attempts) {
 		if err := s.timeline.AddTimeline(ctx, nil, incident.TimelineEntry{
 			IncidentID: m.IncidentID, Time: now, Kind: "notification", Actor: "sred", Message: kindMsg, Data: data,
 		}); err != nil {

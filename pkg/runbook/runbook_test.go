@@ -43,7 +43,7 @@ func TestLoadExamples(t *testing.T) {
 	require.Equal(t, FailContinue, rb.Steps[1].OnFailure)
 
 	inc := &incident.Incident{ID: "INC-1", Severity: incident.SeverityHigh, Status: incident.StatusTriggered,
-		Labels: map[string]string{"alertname": "HighAPILatency", "service": "api", "namespace": "prod"}}
+		Labels: map[string]string{"alertname": "SLOBurnRatePage", "service": "api", "slo": "latency"}}
 	require.True(t, rb.Matches(inc))
 	inc.Severity = incident.SeverityLow
 	require.False(t, rb.Matches(inc), "severity LOW is not a trigger")

@@ -34,6 +34,18 @@ const (
 type DB struct {
 	*sql.DB
 	Dialect Dialect
+
+	lock *os.File // the storage directory's lock (SQLite); see lockDir
+}
+
+// Close closes the database and releases the storage directory's lock.
+func (db *DB) Close() error {
+	err := db.DB.Close()
+	if db.lock != nil {
+		db.lock.Close()
+		db.lock = nil
+	}
+	return err
 }
 
 // OpenSQLite opens (creating if needed) the database file sred.db in dir.
@@ -46,8 +58,7 @@ func OpenSQLite(ctx context.Context, dir string) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create storage directory: %w", err)
 	}
-	path := filepath.Join(dir, "sred.db")
-	return openSQLiteDSN(ctx, "file:"+path)
+	return openSQLiteDSN(ctx, "file:"+filepath.Join(dir, "sred.db"))
 }
 
 // OpenSQLiteMemory opens a private in-memory database (tests only).

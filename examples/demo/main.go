@@ -1,0 +1,130 @@
+// Command demo runs the whole alerting loop of ROOTUIP SRE on one machine,
+// on 127.0.0.1: the demo service (examples/demo-service), a Prometheus
+// scraping it with the generated rules (rules/) and the Watchdog
+// (examples/watchdog.rules.yml), an Alertmanager configured from
+// examples/alertmanager.yml with the generated inhibit rules, and sred with
+// examples/sred.yml. `make demo` builds what it needs and runs `demo up`;
+// `make demo-break` and `make demo-heal` run `demo break` and `demo heal`.
+//
+// Everything the stack writes (configurations, data, logs) goes under
+// --data.dir, emptied at start. Ctrl-C stops every process.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+)
+
+var sigterm = syscall.SIGTERM
+
+func main() {
+	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func runMain(args []string, stdout, stderr io.Writer) int {
+	a := kingpin.New("demo", "Run the demo service, Prometheus, Alertmanager and sred on 127.0.0.1; break and heal the demo.")
+	a.HelpFlag.Short('h')
+	var o options
+	demoAddr := a.Flag("demo.listen-address", "Address of the demo service.").Default("127.0.0.1:8080").String()
+
+	up := a.Command("up", "Start the stack and run until Ctrl-C.").Default()
+	binDir := up.Flag("bin.dir", "Directory holding sred and demo-service.").Default("bin").String()
+	up.Flag("prometheus", "Prometheus binary ($SRE_PROMETHEUS).").Default(envOr("SRE_PROMETHEUS", filepath.Join("bin", "prometheus"))).StringVar(&o.prometheus)
+	up.Flag("alertmanager", "Alertmanager binary ($SRE_ALERTMANAGER).").Default(envOr("SRE_ALERTMANAGER", filepath.Join("bin", "alertmanager"))).StringVar(&o.alertmanager)
+	up.Flag("examples.dir", "The examples directory (configurations, SLO specs, runbooks, secrets).").Default("examples").StringVar(&o.examples)
+	up.Flag("rules.dir", "The generated rule files.").Default("rules").StringVar(&o.rules)
+	up.Flag("data.dir", "Where the stack writes configurations, data and logs (emptied at start).").Default(filepath.Join("data", "demo")).StringVar(&o.dataDir)
+	up.Flag("prometheus.listen-address", "Address of Prometheus.").Default("127.0.0.1:9090").StringVar(&o.prometheusAddr)
+	up.Flag("alertmanager.listen-address", "Address of Alertmanager.").Default("127.0.0.1:9093").StringVar(&o.alertmanagerAddr)
+	up.Flag("sred.listen-address", "Address of sred.").Default("127.0.0.1:8095").StringVar(&o.sredAddr)
+	up.Flag("ready-timeout", "How long each program may take to become ready.").Default("60s").DurationVar(&o.readyTimeout)
+	logCfg := &promslog.Config{}
+	promslogflag.AddFlags(a, logCfg)
+
+	brk := a.Command("break", "Make every request of the demo service fail (POST /admin/errors?rate=1).")
+	rate := brk.Flag("rate", "Fraction of requests that fail.").Default("1").Float64()
+	heal := a.Command("heal", "Heal the demo service (POST /admin/heal).")
+
+	cmd, err := a.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return 2
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	switch cmd {
+	case brk.FullCommand():
+		u := "http://" + *demoAddr + "/admin/errors?" + url.Values{"rate": {fmt.Sprint(*rate)}}.Encode()
+		if err := post(ctx, u); err != nil {
+			fmt.Fprintf(stderr, "demo: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "The demo service now fails %g of its requests. The page fires in about 2 minutes: watch %s.\n", *rate, "bin/srectl incidents list")
+		return 0
+	case heal.FullCommand():
+		if err := post(ctx, "http://"+*demoAddr+"/admin/heal"); err != nil {
+			fmt.Fprintf(stderr, "demo: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, "The demo service is healed. The incident turns \"recovering\" when the short windows are back under their thresholds and resolves when the alerts resolve.")
+		return 0
+	}
+
+	o.demoAddr = *demoAddr
+	o.sred = filepath.Join(*binDir, "sred")
+	o.demoService = filepath.Join(*binDir, "demo-service")
+	o.logger = promslog.New(logCfg)
+	s, err := start(ctx, o)
+	if err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return 1
+	}
+	defer s.stop()
+	printBanner(stdout, o)
+
+	exited, _ := s.exited()
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(stdout, "\nStopping the demo ...")
+		return 0
+	case p := <-exited:
+		fmt.Fprintf(stderr, "demo: %s exited (%v); last lines of %s:\n%s\n", p.name, p.err, p.log, tailFile(p.log, 20))
+		return 1
+	}
+}
+
+func printBanner(w io.Writer, o options) {
+	fmt.Fprintf(w, `
+The demo is running (Ctrl-C stops everything):
+
+  demo service  http://%[1]s/admin/state   (scraped as job="api": the SLOs of examples/slos/api.yml watch it)
+  Prometheus    http://%[2]s/alerts
+  Alertmanager  http://%[3]s/#/alerts
+  sred          http://%[4]s/              (incidents, on-call, runbooks, budgets)
+
+Configurations, data and logs: %[5]s
+
+In another terminal:
+
+  make demo-break                 # every request of the demo fails: the page fires in about 2 minutes
+  bin/srectl incidents list       # one incident for the SLO, severity CRITICAL
+  make demo-heal                  # the incident turns "recovering", then resolves
+`, o.demoAddr, o.prometheusAddr, o.alertmanagerAddr, o.sredAddr, o.dataDir)
+}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rootuip/sre/pkg/slo"
+	// The SLO directory may hold Sloth and OpenSLO specs too.
+	_ "github.com/rootuip/sre/pkg/slo/openslo"
+	_ "github.com/rootuip/sre/pkg/slo/sloth"
+)
+
+// demoJob is the scrape job of examples/prometheus.yml that scrapes the
+// demo service: it is named after the service of examples/slos/api.yml, so
+// that the shipped SLOs (selecting job="api") measure the demo.
+const demoJob = "api"
+
+// options are the inputs of a demo stack.
+type options struct {
+	examples string // examples/ of the repository
+	rules    string // the generated rule files (rules/)
+	dataDir  string // everything the stack writes; emptied at start
+
+	sred, demoService, prometheus, alertmanager string // binaries
+
+	demoAddr, prometheusAddr, alertmanagerAddr, sredAddr string
+
+	readyTimeout time.Duration
+	logger       *slog.Logger
+}
+
+// process is one running program of the stack.
+type process struct {
+	name string
+	url  string
+	log  string
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+// stack is the running demo: the processes in start order.
+type stack struct {
+	opts  options
+	procs []*process
+}
+
+// start writes the configurations into o.dataDir and starts the demo
+// service, Alertmanager, sred and Prometheus, each ready before the next
+// starts. On error everything started is stopped.
+func start(ctx context.Context, o options) (_ *stack, err error) {
+	s := &stack{opts: o}
+	defer func() {
+		if err != nil {
+			s.stop()
+		}
+	}()
+	if err := os.RemoveAll(o.dataDir); err != nil {
+		return nil, fmt.Errorf("clean %s: %w", o.dataDir, err)
+	}
+	for _, d := range []string{"logs", "prometheus", "alertmanager", "sred"} {
+		if err := os.MkdirAll(filepath.Join(o.dataDir, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	specs, err := slo.LoadFiles(filepath.Join(o.examples, "slos"))
+	if err != nil {
+		return nil, fmt.Errorf("load SLO specs: %w", err)
+	}
+	rules, err := filepath.Glob(filepath.Join(o.rules, "*.yml"))
+	if err != nil || len(rules) == 0 {
+		return nil, fmt.Errorf("no rule files in %s (run `make generate`)", o.rules)
+	}
+	promCfg := filepath.Join(o.dataDir, "prometheus", "prometheus.yml")
+	if err := writePrometheusConfig(o, promCfg); err != nil {
+		return nil, fmt.Errorf("prometheus configuration: %w", err)
+	}
+	amCfg := filepath.Join(o.dataDir, "alertmanager", "alertmanager.yml")
+	if err := writeAlertmanagerConfig(o, specs, amCfg); err != nil {
+		return nil, fmt.Errorf("alertmanager configuration: %w", err)
+	}
+	sredDir := filepath.Join(o.dataDir, "sred")
+	if err := writeSredConfig(o, sredDir); err != nil {
+		return nil, fmt.Errorf("sred configuration: %w", err)
+	}
+
+	for _, p := range []struct {
+		name, bin, addr string
+		args            []string
+	}{
+		{"demo-service", o.demoService, o.demoAddr, []string{"--web.listen-address=" + o.demoAddr}},
+		{"alertmanager", o.alertmanager, o.alertmanagerAddr, []string{
+			"--config.file=" + amCfg,
+			"--storage.path=" + filepath.Join(o.dataDir, "alertmanager", "data"),
+			"--web.listen-address=" + o.alertmanagerAddr,
+			"--cluster.listen-address=", // one Alertmanager: no gossip port
+		}},
+		{"sred", o.sred, o.sredAddr, []string{
+			"--config.file=" + filepath.Join(sredDir, "sred.yml"),
+			"--storage.path=" + filepath.Join(sredDir, "data"),
+			"--web.listen-address=" + o.sredAddr,
+		}},
+		{"prometheus", o.prometheus, o.prometheusAddr, []string{
+			"--config.file=" + promCfg,
+			"--storage.tsdb.path=" + filepath.Join(o.dataDir, "prometheus", "data"),
+			"--web.listen-address=" + o.prometheusAddr,
+			"--enable-feature=created-timestamp-zero-ingestion",
+		}},
+	} {
+		proc, err := s.run(ctx, p.name, p.bin, p.addr, p.args)
+		if err != nil {
+			return nil, err
+		}
+		o.logger.Info("Started", "program", p.name, "url", proc.url, "log", proc.log)
+	}
+	return s, nil
+}
+
+// run starts one program with its output in logs/<name>.log and waits
+// until GET /-/ready answers 200.
+func (s *stack) run(ctx context.Context, name, bin, addr string, args []string) (*process, error) {
+	// The programs run in the data directory: a relative binary path
+	// would be resolved there.
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := exec.LookPath(bin); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	logPath := filepath.Join(s.opts.dataDir, "logs", name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Dir = s.opts.dataDir
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &process{name: name, url: "http://" + addr, log: logPath, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		logFile.Close()
+		close(p.done)
+	}()
+	s.procs = append(s.procs, p)
+
+	deadline := time.Now().Add(s.opts.readyTimeout)
+	for {
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("%s exited during start (%v); last lines of %s:\n%s", name, p.err, logPath, tailFile(logPath, 20))
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		default:
+		}
+		if ready(ctx, p.url+"/-/ready") {
+			return p, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%s not ready at %s/-/ready within %s; last lines of %s:\n%s", name, p.url, s.opts.readyTimeout, logPath, tailFile(logPath, 20))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-p.done:
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func ready(ctx context.Context, u string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode == http.StatusOK
+}
+
+// exited is closed when the first process of the stack exits.
+func (s *stack) exited() (<-chan *process, int) {
+	ch := make(chan *process, len(s.procs))
+	for _, p := range s.procs {
+		go func() {
+			<-p.done
+			ch <- p
+		}()
+	}
+	return ch, len(s.procs)
+}
+
+// stop stops the processes in reverse start order: SIGTERM (Prometheus
+// and Alertmanager flush their data), SIGKILL after 10s.
+func (s *stack) stop() {
+	for i := len(s.procs) - 1; i >= 0; i-- {
+		p := s.procs[i]
+		select {
+		case <-p.done:
+			continue
+		default:
+		}
+		_ = p.cmd.Process.Signal(sigterm)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	}
+}
+
+func tailFile(path string, lines int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	ls := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	return strings.Join(ls, "\n")
+}
+
+// post sends an empty POST to the demo service's admin API.
+func post(ctx context.Context, u string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		var ue interface{ Timeout() bool }
+		if errors.As(err, &ue) && ue.Timeout() {
+			return fmt.Errorf("POST %s: %w", u, err)
+		}
+		return fmt.Errorf("POST %s: %w (is `make demo` running?)", u, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST %s: %s: %s", u, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return nil
+}

@@ -1,0 +1,120 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+// tourBlocks returns the code blocks of README.md fenced as ```sh tour.
+func tourBlocks(t *testing.T, readme string) []string {
+	t.Helper()
+	f, err := os.Open(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var blocks []string
+	var cur *strings.Builder
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case cur == nil && strings.TrimSpace(line) == "```sh tour":
+			cur = &strings.Builder{}
+		case cur != nil && strings.TrimSpace(line) == "```":
+			blocks = append(blocks, cur.String())
+			cur = nil
+		case cur != nil:
+			cur.WriteString(line + "\n")
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if cur != nil {
+		t.Fatal("README.md: unterminated ```sh tour block")
+	}
+	return blocks
+}
+
+// TestReadmeTour runs the README's five-minute tour (its ```sh tour blocks)
+// as written, with bash in the repository root, against a fresh sred
+// started as `make run` starts it (examples/sred.yml, SQLite), on a free
+// port: bin/srectl is the srectl under test and localhost:8095 that sred's
+// address. Every command must succeed, and the incident the tour opens must
+// be detected now (not days ago), acknowledged, snoozed and resolved.
+func TestReadmeTour(t *testing.T) {
+	root := testutil.RepoRoot(t)
+	bin := binaries(t)
+	blocks := tourBlocks(t, filepath.Join(root, "README.md"))
+	if len(blocks) < 2 {
+		t.Fatalf("README.md has %d ```sh tour blocks, want the tour", len(blocks))
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
+	dir := t.TempDir()
+	sred := testutil.StartProcess(t, "sred", filepath.Join(bin, "sred"), []string{
+		"--config.file=" + filepath.Join(root, "examples", "sred.yml"),
+		"--storage.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + addr,
+	}, dir, "http://"+addr, "/-/ready")
+
+	start := time.Now()
+	for i, b := range blocks {
+		script := strings.NewReplacer("bin/srectl", filepath.Join(bin, "srectl"), "localhost:8095", addr).Replace(b)
+		cmd := exec.Command("bash", "-e", "-u", "-o", "pipefail", "-c", script)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "SRECTL_SRED_URL=http://"+addr, "USER=tour")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("tour block %d failed: %v\n--- block ---\n%s--- output ---\n%s", i+1, err, b, out)
+		}
+		t.Logf("tour block %d:\n%s", i+1, out)
+	}
+
+	id := fmt.Sprintf("INC-%d-0001", time.Now().Year())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var inc incident.Incident
+	if err := sredGet(ctx, sred.URL, "/api/v1/incidents/"+id, &inc); err != nil {
+		t.Fatal(err)
+	}
+	if inc.Status != incident.StatusResolved {
+		t.Errorf("%s status %s, want resolved (srectl alert resolve)", id, inc.Status)
+	}
+	if inc.Severity != incident.SeverityCritical || inc.Labels["slo"] != "availability" {
+		t.Errorf("%s severity %s labels %v, want the CRITICAL page of api/availability", id, inc.Severity, inc.Labels)
+	}
+	if d := inc.DetectedAt.Sub(start); d < -time.Second || time.Since(inc.DetectedAt) > 5*time.Minute {
+		t.Errorf("%s detected at %s, want during the tour (started %s)", id, inc.DetectedAt, start)
+	}
+	if want := "api/availability burning its error budget: page"; inc.Title != want {
+		t.Errorf("%s title %q, want %q (title_template of examples/sred.yml)", id, inc.Title, want)
+	}
+	if inc.AcknowledgedAt == nil {
+		t.Errorf("%s was not acknowledged", id)
+	}
+	var tl []incident.TimelineEntry
+	if err := sredGet(ctx, sred.URL, "/api/v1/incidents/"+id+"/timeline", &tl); err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]bool{}
+	for _, e := range tl {
+		kinds[e.Kind] = true
+	}
+	for _, k := range []string{"alert_fired", "alert_resolved"} {
+		if !kinds[k] {
+			t.Errorf("%s timeline has no %s entry: %v", id, k, kinds)
+		}
+	}
+}

@@ -1,0 +1,86 @@
+package runbook_test
+
+import (
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/common/promslog"
+	"github.com/prometheus/prometheus/model/rulefmt"
+
+	"github.com/rootuip/sre/pkg/config"
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/runbook"
+	"github.com/rootuip/sre/pkg/slo"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+// Every example runbook triggers on an alert the shipped rules fire
+// (rules/*.yml, generated from examples/slos, examples/*.rules.yml and the
+// healing alerts of examples/rules/*.rules.yml), as
+// an incident of examples/sred.yml would carry it: the alert's labels, the
+// severity its severity label maps to, state triggered.
+func TestExampleRunbooksMatchShippedAlerts(t *testing.T) {
+	root := testutil.RepoRoot(t)
+	cfg, err := config.LoadFile(filepath.Join(root, "examples", "sred.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := runbook.Load(cfg.Runbooks, cfg.BaseDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, g := range []string{"rules/*.yml", "examples/*.rules.yml", "examples/rules/*.rules.yml"} {
+		m, err := filepath.Glob(filepath.Join(root, g))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	var incs []*incident.Incident
+	for _, f := range files {
+		groups, errs := rulefmt.ParseFile(f, false, model.UTF8Validation, slo.Parser, promslog.NewNopLogger())
+		if len(errs) > 0 {
+			t.Fatalf("%s: %v", f, errs)
+		}
+		for _, g := range groups.Groups {
+			for _, r := range g.Rules {
+				if r.Alert == "" {
+					continue
+				}
+				labels := map[string]string{"alertname": r.Alert}
+				for k, v := range r.Labels {
+					labels[k] = v
+				}
+				sev, ok := cfg.Incidents.SeverityMap[strings.ToLower(labels[cfg.Incidents.SeverityLabel])]
+				if !ok {
+					sev = cfg.Incidents.DefaultSeverity
+				}
+				incs = append(incs, &incident.Incident{ID: "INC-1", Severity: sev, Status: incident.StatusTriggered, Labels: labels})
+			}
+		}
+	}
+	if len(incs) == 0 {
+		t.Fatal("no alerting rules in the shipped rule files")
+	}
+	for _, rb := range set.List() {
+		var matched []string
+		for _, inc := range incs {
+			if rb.Matches(inc) {
+				matched = append(matched, inc.Labels["alertname"]+"{service="+inc.Labels["service"]+",slo="+inc.Labels["slo"]+"}")
+			}
+		}
+		sort.Strings(matched)
+		if len(matched) == 0 {
+			t.Errorf("runbook %s (matchers %v, severities %v) matches no alert of the shipped rules", rb.Name, rb.Matchers, rb.Severities)
+		} else {
+			t.Logf("runbook %s: %v", rb.Name, matched)
+		}
+	}
+	if len(set.List()) == 0 {
+		t.Fatal("no example runbooks loaded")
+	}
+}
