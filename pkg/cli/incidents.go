@@ -79,9 +79,9 @@ func init() {
 
 		return map[string]func(*Env) error{
 			"incidents create": func(env *Env) error { return incidentsCreate(env, o) },
-			"incidents list": func(env *Env) error { return incidentsList(env, o) },
-			"incidents show": func(env *Env) error { return incidentsShow(env, o) },
-			"incidents ack":  func(env *Env) error { return incidentsAction(env, o, "ack", nil) },
+			"incidents list":   func(env *Env) error { return incidentsList(env, o) },
+			"incidents show":   func(env *Env) error { return incidentsShow(env, o) },
+			"incidents ack":    func(env *Env) error { return incidentsAction(env, o, "ack", nil) },
 			"incidents investigate": func(env *Env) error {
 				return incidentsAction(env, o, "investigate", map[string]string{"assignee": o.assignee})
 			},
