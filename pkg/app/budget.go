@@ -71,6 +71,7 @@ func setupBudget(_ context.Context, a *App) error {
 	a.OnReload(func(_ context.Context, cfg *config.Config) error { return apply(cfg) })
 	svc.Register(a.Mux)
 	reporter.Register(a.Mux)
+	a.console().Budgets = svc
 	a.AddActor(Actor{Name: "budget-poller", Execute: svc.Run})
 	return nil
 }

@@ -86,6 +86,7 @@ func setupEscalation(_ context.Context, a *App) error {
 	a.AddActor(Actor{Name: "notification-sender", Execute: sender.Run})
 	a.Registry.MustRegister(oncall.NewCollector(dir, nil))
 	oncall.NewAPI(dir, nil, a.Logger.With("component", "oncall")).Register(a.Mux)
+	a.console().OnCall = dir
 	(&escalation.API{Engine: engine, Acks: a.Incidents}).Register(a.Mux)
 	a.OnReload(func(ctx context.Context, cfg *config.Config) error {
 		if err := a.checkEscalation(cfg); err != nil {

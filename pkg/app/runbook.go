@@ -122,6 +122,7 @@ func setupRunbook(_ context.Context, a *App) error {
 	a.AddHook(engine)
 	a.AddActor(Actor{Name: "runbook-worker", Execute: engine.Run})
 	engine.Register(a.Mux)
+	a.console().Runbooks = engine
 	a.OnReload(func(_ context.Context, cfg *config.Config) error {
 		set, err := runbook.Load(cfg.Runbooks, cfg.BaseDir)
 		if err != nil {
