@@ -2,36 +2,37 @@ package app
 
 import (
 	"context"
-	"sync"
 
 	"github.com/rootuip/sre/pkg/ui"
 )
 
-func init() {
-	register(module{Name: "90-ui", Setup: setupUI})
+// UI is the SRE console: the home page (/), SLO, incident, on-call and
+// runbook pages. Every message sred sends links to
+// <external_url>/incidents/<id>. It is built last: it reads what the
+// subsystems before it set on the App (a nil one shows as not configured).
+var UI = Spec[struct{}]{
+	Name: "ui",
+	Build: func(ctx context.Context, a *App, _ struct{}) (func(context.Context, struct{}), error) {
+		return nil, setupUI(ctx, a)
+	},
 }
 
-// consoles holds what each App's subsystems give the console (filled by
-// their setup, which runs before "90-ui").
-var consoles sync.Map // *App -> *ui.Sources
-
-// console returns the console sources of a, for subsystems to fill in.
-func (a *App) console() *ui.Sources {
-	s, _ := consoles.LoadOrStore(a, &ui.Sources{})
-	return s.(*ui.Sources)
-}
-
-// setupUI mounts the SRE console: the home page (/), SLO, incident,
-// on-call and runbook pages. Every message sred sends links to
-// <external_url>/incidents/<id>.
 func setupUI(_ context.Context, a *App) error {
-	src := a.console()
-	src.Incidents = a.Incidents
-	if e := a.EscalationEngine(); e != nil {
-		src.Escalation = e
+	src := ui.Sources{Incidents: a.Incidents}
+	if a.Escalation != nil {
+		src.Escalation = a.Escalation
+	}
+	if a.OnCall != nil {
+		src.OnCall = a.OnCall
+	}
+	if a.Runbooks != nil {
+		src.Runbooks = a.Runbooks
+	}
+	if a.Budgets != nil {
+		src.Budgets = a.Budgets
 	}
 	// Until the authentication middleware sets a principal on every
 	// request, requests without one act as in the no-auth mode.
-	ui.New(*src, ui.Options{Logger: a.Logger.With("component", "ui"), AllowAnonymous: true}).Register(a.Mux)
+	ui.New(src, ui.Options{Logger: a.Logger.With("component", "ui"), AllowAnonymous: true}).Register(a.Mux)
 	return nil
 }
