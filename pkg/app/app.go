@@ -25,8 +25,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/rootuip/sre/pkg/config"
 	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/config"
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
