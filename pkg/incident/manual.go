@@ -148,22 +148,31 @@ func (s *Service) Stats(ctx context.Context, since time.Time) (*Stats, error) {
 		d := time.Duration(mttr.Float64) * time.Millisecond
 		st.MTTR = &d
 	}
+	if st.Open, err = s.OpenCounts(ctx); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// OpenCounts counts the open incidents by severity.
+func (s *Service) OpenCounts(ctx context.Context) (map[Severity]int, error) {
+	out := map[Severity]int{}
 	rows, err := s.db.QueryContext(ctx, `SELECT severity, COUNT(*) FROM incidents
 		WHERE status IN ('triggered', 'acknowledged', 'investigating') GROUP BY severity`)
 	if err != nil {
-		return nil, fmt.Errorf("incident stats: %w", err)
+		return nil, fmt.Errorf("count open incidents: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var sev string
 		var n int
 		if err := rows.Scan(&sev, &n); err != nil {
-			return nil, fmt.Errorf("incident stats: %w", err)
+			return nil, fmt.Errorf("count open incidents: %w", err)
 		}
-		st.Open[Severity(sev)] = n
+		out[Severity(sev)] = n
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("incident stats: %w", err)
+		return nil, fmt.Errorf("count open incidents: %w", err)
 	}
-	return st, nil
+	return out, nil
 }

@@ -96,7 +96,7 @@ func (u *UI) home(w http.ResponseWriter, r *http.Request) {
 	} else {
 		d.Services, d.SLOCount, d.Shown = u.services(d.Query, d.State)
 	}
-	st, err := u.src.Incidents.Stats(ctx, now.Add(-30*24*time.Hour))
+	st, err := u.stats(ctx)
 	if err != nil {
 		u.fail(w, r, err)
 		return

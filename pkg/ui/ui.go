@@ -31,6 +31,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rootuip/sre/pkg/auth"
@@ -53,6 +54,7 @@ type Incidents interface {
 	List(ctx context.Context, f incident.Filter) (*incident.Page, error)
 	Timeline(ctx context.Context, id string) ([]incident.TimelineEntry, error)
 	Stats(ctx context.Context, since time.Time) (*incident.Stats, error)
+	OpenCounts(ctx context.Context) (map[incident.Severity]int, error)
 	Create(ctx context.Context, m incident.ManualIncident) (*incident.Incident, error)
 	Acknowledge(ctx context.Context, id, actor string) (*incident.Incident, error)
 	Investigate(ctx context.Context, id, actor, assignee string) (*incident.Incident, error)
@@ -134,6 +136,40 @@ type UI struct {
 	tmpl   *template.Template
 	csrf   *http.CrossOriginProtection
 	static http.Handler
+
+	statsMu sync.Mutex
+	cached  *incident.Stats
+	statsAt time.Time
+}
+
+// statsTTL is how long the 30-day MTTA/MTTR figures are reused: they
+// aggregate tens of thousands of incidents and barely move in a minute.
+const statsTTL = time.Minute
+
+// stats returns the 30-day figures (cached for statsTTL) with the open
+// incident counts of now.
+func (u *UI) stats(ctx context.Context) (*incident.Stats, error) {
+	now := u.opts.Now()
+	u.statsMu.Lock()
+	cached, at := u.cached, u.statsAt
+	u.statsMu.Unlock()
+	if cached == nil || now.Sub(at) >= statsTTL || now.Before(at) {
+		st, err := u.src.Incidents.Stats(ctx, now.Add(-30*24*time.Hour))
+		if err != nil {
+			return nil, err
+		}
+		u.statsMu.Lock()
+		u.cached, u.statsAt = st, now
+		u.statsMu.Unlock()
+		return st, nil
+	}
+	open, err := u.src.Incidents.OpenCounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := *cached
+	st.Open = open
+	return &st, nil
 }
 
 // New returns the console over its sources.
