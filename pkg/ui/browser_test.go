@@ -81,7 +81,7 @@ func TestBrowserLiveAck(t *testing.T) {
 	dir := artifactDir(t)
 	shot, err := chromedp.Run(tab1, chromedp.FullScreenshot(80))
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "console-incident.png"), shot, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "console-incident.jpg"), shot, 0o644))
 
 	require.NoError(t, chromedp.Do(tab1, chromedp.Click(chromedp.ID("ack")), chromedp.WaitVisible(chromedp.CSS(".done"))))
 	status, err = chromedp.Run(tab1, chromedp.Text(chromedp.ID("status")))
@@ -95,12 +95,12 @@ func TestBrowserLiveAck(t *testing.T) {
 	require.Equal(t, "acknowledged", strings.TrimSpace(status))
 	shot, err = chromedp.Run(tab2, chromedp.FullScreenshot(80))
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "console-incident-live.png"), shot, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "console-incident-live.jpg"), shot, 0o644))
 
 	require.NoError(t, chromedp.Do(tab1, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("mtta"))))
 	shot, err = chromedp.Run(tab1, chromedp.FullScreenshot(80))
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "console-home.png"), shot, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "console-home.jpg"), shot, 0o644))
 	t.Logf("screenshots in %s", dir)
 	inc, err := svc.Get(ctx, id)
 	require.NoError(t, err)
