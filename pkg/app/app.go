@@ -25,11 +25,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/config"
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/receiver"
+	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/store"
 )
 
@@ -54,6 +57,12 @@ type App struct {
 	Receiver *receiver.Handler
 	// Escalation is the escalation engine (set by Escalation).
 	Escalation *escalation.Engine
+	// OnCall is the on-call directory (set by Escalation).
+	OnCall *oncall.Directory
+	// Runbooks is the runbook engine (set by Runbooks).
+	Runbooks *runbook.Engine
+	// Budgets is the error budget service (set by Budget).
+	Budgets *budget.Service
 
 	mu       sync.RWMutex
 	cfg      *Config

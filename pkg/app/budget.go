@@ -101,6 +101,7 @@ func buildBudget(_ context.Context, a *App, c *BudgetConfig) (func(context.Conte
 	}
 	svc.Register(a.Mux)
 	reporter.Register(a.Mux)
+	a.Budgets = svc
 	a.AddActor(Actor{Name: "budget-poller", Execute: svc.Run})
 	return func(_ context.Context, c *BudgetConfig) {
 		if err := apply(c); err != nil {

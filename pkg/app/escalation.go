@@ -100,6 +100,7 @@ func buildEscalation(_ context.Context, a *App, c *EscalationConfig) (func(conte
 		return nil, err
 	}
 	oncall.NewAPI(dir, nil, a.Logger.With("component", "oncall")).Register(a.Mux)
+	a.OnCall = dir
 	(&escalation.API{Engine: engine, Acks: a.Incidents}).Register(a.Mux)
 	return func(ctx context.Context, c *EscalationConfig) {
 		a.logEscalationWarnings(c)

@@ -146,6 +146,7 @@ func buildRunbooks(_ context.Context, a *App, c *RunbookConfig) (func(context.Co
 	a.AddHook(engine)
 	a.AddActor(Actor{Name: "runbook-worker", Execute: engine.Run})
 	engine.Register(a.Mux)
+	a.Runbooks = engine
 	return func(_ context.Context, c *RunbookConfig) {
 		prom.api.Store(c.prometheus)
 		// A changed kubernetes section makes the engine build a new client.

@@ -6,7 +6,10 @@ import (
 	"github.com/rootuip/sre/pkg/ui"
 )
 
-// UI is the incident pages that every message links to.
+// UI is the SRE console: the home page (/), SLO, incident, on-call and
+// runbook pages. Every message sred sends links to
+// <external_url>/incidents/<id>. It is built last: it reads what the
+// subsystems before it set on the App (a nil one shows as not configured).
 var UI = Spec[struct{}]{
 	Name: "ui",
 	Build: func(ctx context.Context, a *App, _ struct{}) (func(context.Context, struct{}), error) {
@@ -14,9 +17,22 @@ var UI = Spec[struct{}]{
 	},
 }
 
-// setupUI mounts the incident pages that every message links to
-// (<external_url>/incidents/<id>).
 func setupUI(_ context.Context, a *App) error {
-	ui.New(a.Incidents, a.Logger.With("component", "ui")).Register(a.Mux)
+	src := ui.Sources{Incidents: a.Incidents}
+	if a.Escalation != nil {
+		src.Escalation = a.Escalation
+	}
+	if a.OnCall != nil {
+		src.OnCall = a.OnCall
+	}
+	if a.Runbooks != nil {
+		src.Runbooks = a.Runbooks
+	}
+	if a.Budgets != nil {
+		src.Budgets = a.Budgets
+	}
+	// Until the authentication middleware sets a principal on every
+	// request, requests without one act as in the no-auth mode.
+	ui.New(src, ui.Options{Logger: a.Logger.With("component", "ui"), AllowAnonymous: true}).Register(a.Mux)
 	return nil
 }

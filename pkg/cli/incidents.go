@@ -30,6 +30,11 @@ type incidentsOptions struct {
 	note     string
 	assignee string
 	snooze   string
+	// create
+	title       string
+	newService  string
+	newSeverity string
+	description string
 }
 
 func init() {
@@ -66,10 +71,17 @@ func init() {
 		snz.Arg("id", "Incident ID.").Required().StringVar(&o.id)
 		snz.Flag("for", "How long, as a Prometheus duration (30m, 2h, 1d).").Required().StringVar(&o.snooze)
 
+		cre := cmd.Command("create", "Open an incident by hand (manual escalation): it pages like an alert-driven one.")
+		cre.Flag("title", "Title of the incident.").Required().StringVar(&o.title)
+		cre.Flag("service", "Affected service.").Required().StringVar(&o.newService)
+		cre.Flag("severity", "Severity: CRITICAL, HIGH, MEDIUM or LOW.").Required().StringVar(&o.newSeverity)
+		cre.Flag("description", "What is known so far (first timeline note).").StringVar(&o.description)
+
 		return map[string]func(*Env) error{
-			"incidents list": func(env *Env) error { return incidentsList(env, o) },
-			"incidents show": func(env *Env) error { return incidentsShow(env, o) },
-			"incidents ack":  func(env *Env) error { return incidentsAction(env, o, "ack", nil) },
+			"incidents create": func(env *Env) error { return incidentsCreate(env, o) },
+			"incidents list":   func(env *Env) error { return incidentsList(env, o) },
+			"incidents show":   func(env *Env) error { return incidentsShow(env, o) },
+			"incidents ack":    func(env *Env) error { return incidentsAction(env, o, "ack", nil) },
 			"incidents investigate": func(env *Env) error {
 				return incidentsAction(env, o, "investigate", map[string]string{"assignee": o.assignee})
 			},
@@ -213,5 +225,27 @@ func incidentsAction(env *Env, o incidentsOptions, action string, extra map[stri
 		return nil
 	}
 	fmt.Fprintf(env.Stdout, "%s is now %s\n", inc.ID, inc.Status)
+	return nil
+}
+
+func incidentsCreate(env *Env, o incidentsOptions) error {
+	if o.actor == "" {
+		return errors.New("no actor: set --actor or $USER")
+	}
+	if _, err := incident.ParseSeverity(o.newSeverity); err != nil {
+		return fmt.Errorf("--severity: %w", err)
+	}
+	body := map[string]string{"title": o.title, "service": o.newService, "severity": o.newSeverity, "actor": o.actor}
+	if o.description != "" {
+		body["description"] = o.description
+	}
+	var inc incident.Incident
+	if err := o.call(http.MethodPost, "/api/v1/incidents", nil, nil, body, &inc); err != nil {
+		return err
+	}
+	if o.output == "json" {
+		return printJSON(env.Stdout, inc)
+	}
+	fmt.Fprintf(env.Stdout, "%s opened: [%s] %s (%s)\n", inc.ID, inc.Severity, inc.Title, inc.Status)
 	return nil
 }

@@ -99,5 +99,18 @@ func TestIncidentsCommands(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		require.Equal(t, 3, Main([]string{"incidents", "--sred.url=http://127.0.0.1:1", "list"}, &stdout, &stderr))
 		require.Contains(t, stderr.String(), "srectl: reach sred: ")
+
+		code, out, errOut = run("create", "--title=Checkout slow", "--service=checkout", "--severity=high", "--description=Support reports timeouts")
+		require.Equal(t, 0, code, errOut)
+		require.Equal(t, "INC-2026-0003 opened: [HIGH] Checkout slow (triggered)\n", out)
+		code, _, errOut = run("create", "--title=x", "--service=checkout", "--severity=urgent")
+		require.Equal(t, 1, code)
+		require.Contains(t, errOut, `--severity: unknown severity "urgent"`)
+		code, _, errOut = run("create", "--title= ", "--service=checkout", "--severity=low")
+		require.Equal(t, 1, code)
+		require.Contains(t, errOut, `"title" must not be empty`)
+		inc, err := svc.Get(context.Background(), "INC-2026-0003")
+		require.NoError(t, err)
+		require.Equal(t, "manual", inc.Receiver)
 	})
 }

@@ -1,10 +1,21 @@
-// Package ui serves sred's minimal server-rendered pages: the list of open
-// incidents (GET /incidents) and one incident with its alerts, timeline and
-// Acknowledge and Resolve buttons (GET /incidents/{id}). Every message sred
-// sends links to the incident's page. Pages are html/template, so label
-// values and timeline text are escaped; the buttons are plain forms posted to
-// this package's handlers, which call the incident service and redirect back
-// (cross-origin posts are refused by http.CrossOriginProtection).
+// Package ui is the SRE console of sred, served on its web listener: the
+// home page (every service with its SLOs, open incidents, who is on call,
+// MTTA/MTTR, deploy gate answers), one page per SLO (burn-down chart, burn
+// rates against the alert thresholds, policy history), the incident list
+// and incident pages with their action buttons, a form to open an incident
+// by hand, the on-call page and the runbooks page.
+//
+// Pages render on the server with html/template (label values and timeline
+// text are escaped) and work without JavaScript: buttons are plain forms
+// posted to this package's handlers, which call the same services as the
+// JSON API and redirect back (cross-origin posts are refused by
+// http.CrossOriginProtection). The embedded console.js adds live updates:
+// it listens to the event stream (GET /api/v1/events) and refreshes the
+// page's main element when something it shows changed. Charts are SVG drawn
+// on the server. Nothing is loaded from outside sred.
+//
+// A principal whose role is below responder (package auth) sees no action
+// buttons, and the action handlers refuse it anyway.
 package ui
 
 import (
@@ -13,69 +24,263 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/oncall"
+	"github.com/rootuip/sre/pkg/runbook"
 )
 
 //go:embed templates/*.html
 var templatesFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
 
 // Incidents is what the pages need from the incident service.
 type Incidents interface {
 	Get(ctx context.Context, id string) (*incident.Incident, error)
 	List(ctx context.Context, f incident.Filter) (*incident.Page, error)
 	Timeline(ctx context.Context, id string) ([]incident.TimelineEntry, error)
+	Stats(ctx context.Context, since time.Time) (*incident.Stats, error)
+	OpenCounts(ctx context.Context) (map[incident.Severity]int, error)
+	Create(ctx context.Context, m incident.ManualIncident) (*incident.Incident, error)
 	Acknowledge(ctx context.Context, id, actor string) (*incident.Incident, error)
+	Investigate(ctx context.Context, id, actor, assignee string) (*incident.Incident, error)
 	Resolve(ctx context.Context, id, actor, note string) (*incident.Incident, error)
+	Snooze(ctx context.Context, id, actor string, d time.Duration) (*incident.Incident, error)
+	AddNote(ctx context.Context, id, actor, text string) (*incident.TimelineEntry, error)
+	PostStatusUpdate(ctx context.Context, id string, u incident.StatusUpdate) (string, error)
+	CompletePostmortem(ctx context.Context, id, actor string) (*incident.Incident, error)
+	ActionItems(ctx context.Context, id string) ([]incident.ActionItem, error)
+	UpdateActionItem(ctx context.Context, id string, itemID int64, actor string, u incident.ActionItemUpdate) (*incident.ActionItem, error)
 }
 
-// UI serves the pages.
+// Budgets is what the pages need from the error budget service.
+type Budgets interface {
+	// Objectives lists the configured SLOs.
+	Objectives() []budget.Objective
+	// Snapshot is the budget of every SLO as of the last poll.
+	Snapshot() []budget.Status
+	// Detail is one SLO with its history (queries Prometheus).
+	Detail(ctx context.Context, service, slo string, at time.Time) (*budget.Detail, error)
+}
+
+// OnCall is what the on-call page needs from the on-call directory.
+type OnCall interface {
+	Config() *oncall.Config
+	Who(ctx context.Context, service, schedule string, at time.Time, days int) ([]oncall.OnCallEntry, error)
+}
+
+// Escalation is what the pages need from the escalation engine.
+type Escalation interface {
+	Simulate(ctx context.Context, lbls map[string]string, start time.Time) (*escalation.Simulation, error)
+	EscalateNow(ctx context.Context, incidentID, reason string) error
+}
+
+// Runbooks is what the runbooks page needs from the runbook engine.
+type Runbooks interface {
+	Runbooks() []*runbook.Runbook
+	ListRuns(ctx context.Context, f runbook.RunFilter) ([]*runbook.Run, error)
+	GetRun(ctx context.Context, id int64) (*runbook.Run, error)
+	Approve(ctx context.Context, runID int64, by, comment string) (*runbook.Run, error)
+	Cancel(ctx context.Context, runID int64, by, reason string) (*runbook.Run, error)
+}
+
+// Sources are the services the console reads and acts on. Only Incidents
+// is required; a page whose source is nil says the subsystem is not
+// configured.
+type Sources struct {
+	Incidents  Incidents
+	Budgets    Budgets
+	OnCall     OnCall
+	Escalation Escalation
+	Runbooks   Runbooks
+}
+
+// Options configure the console.
+type Options struct {
+	Logger *slog.Logger
+	// AllowAnonymous lets requests without an authenticated principal act
+	// (sred's explicit no-auth mode); otherwise they only read.
+	AllowAnonymous bool
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// Extra adds navigation entries (e.g. Chaos, Rollouts, Scaling) served
+	// by other packages; an entry with an empty Path shows as "soon".
+	Extra []NavItem
+}
+
+// NavItem is one navigation entry.
+type NavItem struct{ Name, Path string }
+
+// DefaultExtra are the places left for the pages other subsystems add.
+var DefaultExtra = []NavItem{{Name: "Chaos"}, {Name: "Rollouts"}, {Name: "Scaling"}}
+
+// UI serves the console.
 type UI struct {
-	incidents Incidents
-	logger    *slog.Logger
-	tmpl      *template.Template
-	csrf      *http.CrossOriginProtection
+	src    Sources
+	opts   Options
+	logger *slog.Logger
+	tmpl   *template.Template
+	csrf   *http.CrossOriginProtection
+	static http.Handler
+
+	statsMu sync.Mutex
+	cached  *incident.Stats
+	statsAt time.Time
 }
 
-// New returns the pages over the incident service. logger may be nil.
-func New(incidents Incidents, logger *slog.Logger) *UI {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+// statsTTL is how long the 30-day MTTA/MTTR figures are reused: they
+// aggregate tens of thousands of incidents and barely move in a minute.
+const statsTTL = time.Minute
+
+// stats returns the 30-day figures (cached for statsTTL) with the open
+// incident counts of now.
+func (u *UI) stats(ctx context.Context) (*incident.Stats, error) {
+	now := u.opts.Now()
+	u.statsMu.Lock()
+	cached, at := u.cached, u.statsAt
+	u.statsMu.Unlock()
+	if cached == nil || now.Sub(at) >= statsTTL || now.Before(at) {
+		st, err := u.src.Incidents.Stats(ctx, now.Add(-30*24*time.Hour))
+		if err != nil {
+			return nil, err
+		}
+		u.statsMu.Lock()
+		u.cached, u.statsAt = st, now
+		u.statsMu.Unlock()
+		return st, nil
 	}
-	funcs := template.FuncMap{
-		"ts": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-		"tsp": func(t *time.Time) string {
-			if t == nil {
-				return ""
-			}
-			return t.UTC().Format("2006-01-02 15:04:05 UTC")
-		},
-		"sorted":   sortedLabels,
-		"open":     func(s incident.Status) bool { return s.Open() },
-		"ackable":  func(s incident.Status) bool { return s == incident.StatusTriggered },
-		"pathid":   url.PathEscape,
-		"severity": func(s incident.Severity) string { return strings.ToLower(string(s)) },
+	open, err := u.src.Incidents.OpenCounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := *cached
+	st.Open = open
+	return &st, nil
+}
+
+// New returns the console over its sources.
+func New(src Sources, o Options) *UI {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Extra == nil {
+		o.Extra = DefaultExtra
+	}
+	sub, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		panic(err)
 	}
 	return &UI{
-		incidents: incidents,
-		logger:    logger,
-		tmpl:      template.Must(template.New("ui").Funcs(funcs).ParseFS(templatesFS, "templates/*.html")),
-		csrf:      http.NewCrossOriginProtection(),
+		src:    src,
+		opts:   o,
+		logger: o.Logger,
+		tmpl:   template.Must(template.New("ui").Funcs(funcs).ParseFS(templatesFS, "templates/*.html")),
+		csrf:   http.NewCrossOriginProtection(),
+		static: http.StripPrefix("/console/static/", http.FileServerFS(sub)),
 	}
 }
 
-// Register mounts the pages on mux.
+var funcs = template.FuncMap{
+	"ts": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"tsp": func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	},
+	"sorted":  sortedLabels,
+	"open":    func(s incident.Status) bool { return s.Open() },
+	"ackable": func(s incident.Status) bool { return s == incident.StatusTriggered },
+	"snoozable": func(s incident.Status) bool {
+		return s == incident.StatusAcknowledged || s == incident.StatusInvestigating
+	},
+	"resolved": func(s incident.Status) bool { return s == incident.StatusResolved },
+	"pathid":   url.PathEscape,
+	"query":    url.QueryEscape,
+	"severity": func(s incident.Severity) string { return strings.ToLower(string(s)) },
+	"pct":      pct,
+	"pctp": func(f *float64) string {
+		if f == nil {
+			return "–"
+		}
+		return pct(*f)
+	},
+	"objective": func(f float64) string { return trimFloat(f*100, 4) + "%" },
+	"rate": func(f *float64) string {
+		if f == nil {
+			return "–"
+		}
+		return trimFloat(*f, 2) + "×"
+	},
+	"dur": func(d *time.Duration) string {
+		if d == nil {
+			return "–"
+		}
+		return humanDuration(*d)
+	},
+	"list": func(v ...string) []string { return v },
+	"add":  func(a, b int) int { return a + b },
+	"sub":  func(a, b int) int { return a - b },
+}
+
+func pct(f float64) string {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return "–"
+	}
+	return trimFloat(f*100, 2) + "%"
+}
+
+func trimFloat(f float64, prec int) string {
+	s := fmt.Sprintf("%.*f", prec, f)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
+}
+
+func humanDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return d.Round(time.Second).String()
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+// Register mounts the console on mux.
 func (u *UI) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{$}", u.home)
+	mux.Handle("GET /console/static/", u.static)
+	mux.HandleFunc("GET /slos/{service}/{slo}", u.sloPage)
 	mux.HandleFunc("GET /incidents", u.list)
+	mux.HandleFunc("GET /incidents/new", u.newForm)
+	mux.Handle("POST /incidents", u.csrf.Handler(http.HandlerFunc(u.create)))
 	mux.HandleFunc("GET /incidents/{id}", u.show)
-	mux.Handle("POST /incidents/{id}/ack", u.csrf.Handler(http.HandlerFunc(u.ack)))
-	mux.Handle("POST /incidents/{id}/resolve", u.csrf.Handler(http.HandlerFunc(u.resolve)))
+	mux.Handle("POST /incidents/{id}/{action}", u.csrf.Handler(http.HandlerFunc(u.act)))
+	mux.Handle("POST /incidents/{id}/action-items/{item}/done", u.csrf.Handler(http.HandlerFunc(u.itemDone)))
+	mux.HandleFunc("GET /oncall", u.oncallPage)
+	mux.HandleFunc("GET /runbooks", u.runbooksPage)
+	mux.Handle("POST /runbooks/runs/{id}/{action}", u.csrf.Handler(http.HandlerFunc(u.runAction)))
 }
 
 type label struct{ Name, Value string }
@@ -89,67 +294,79 @@ func sortedLabels(m map[string]string) []label {
 	return out
 }
 
-func (u *UI) render(w http.ResponseWriter, code int, name string, data any) {
+// page is what every page template gets.
+type page struct {
+	Title  string
+	Nav    string
+	Extra  []NavItem
+	CanAct bool
+	User   string
+	Done   string
+	Data   any
+}
+
+// canAct reports whether the request's principal may act on incidents.
+func (u *UI) canAct(r *http.Request) bool {
+	p, ok := auth.FromContext(r.Context())
+	if !ok {
+		return u.opts.AllowAnonymous
+	}
+	return p.NoAuth || p.Role.Allows(auth.RoleResponder)
+}
+
+func (u *UI) render(w http.ResponseWriter, r *http.Request, code int, name, title, nav string, data any) {
+	p := page{Title: title, Nav: nav, Extra: u.opts.Extra, CanAct: u.canAct(r), Done: r.URL.Query().Get("done"), Data: data}
+	if pr, ok := auth.FromContext(r.Context()); ok {
+		p.User = pr.Name
+	}
 	var b strings.Builder
-	if err := u.tmpl.ExecuteTemplate(&b, name, data); err != nil {
+	if err := u.tmpl.ExecuteTemplate(&b, name, p); err != nil {
 		u.logger.Error("render page", "page", name, "err", err)
 		http.Error(w, "render page: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	w.WriteHeader(code)
 	_, _ = w.Write([]byte(b.String()))
 }
 
-func (u *UI) fail(w http.ResponseWriter, err error) {
+func (u *UI) errorPage(w http.ResponseWriter, r *http.Request, code int, err error) {
+	u.render(w, r, code, "error.html", http.StatusText(code), "", map[string]any{"Code": code, "Status": http.StatusText(code), "Error": err.Error()})
+}
+
+func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := http.StatusServiceUnavailable
+	var te *incident.TransitionError
 	switch {
-	case errors.Is(err, incident.ErrNotFound):
+	case errors.Is(err, incident.ErrNotFound), errors.Is(err, incident.ErrActionItemNotFound),
+		errors.Is(err, budget.ErrNotFound), errors.Is(err, runbook.ErrNotFound):
 		code = http.StatusNotFound
-	case errors.Is(err, incident.ErrInvalidTransition):
+	case errors.As(err, &te), errors.Is(err, incident.ErrInvalidTransition), errors.Is(err, runbook.ErrConflict):
 		code = http.StatusConflict
+	case errors.Is(err, errBadRequest):
+		code = http.StatusBadRequest
 	}
-	u.render(w, code, "error.html", map[string]any{"Code": code, "Status": http.StatusText(code), "Error": err.Error()})
+	u.errorPage(w, r, code, err)
 }
 
-func (u *UI) list(w http.ResponseWriter, r *http.Request) {
-	page, err := u.incidents.List(r.Context(), incident.Filter{
-		Status: []incident.Status{incident.StatusTriggered, incident.StatusAcknowledged, incident.StatusInvestigating},
-		Limit:  1000,
-	})
-	if err != nil {
-		u.fail(w, err)
-		return
-	}
-	sort.SliceStable(page.Incidents, func(i, j int) bool {
-		return page.Incidents[i].Severity.Rank() < page.Incidents[j].Severity.Rank()
-	})
-	u.render(w, http.StatusOK, "list.html", page)
-}
+var errBadRequest = errors.New("bad request")
 
-func (u *UI) show(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	inc, err := u.incidents.Get(r.Context(), id)
-	if err != nil {
-		u.fail(w, err)
-		return
-	}
-	tl, err := u.incidents.Timeline(r.Context(), id)
-	if err != nil {
-		u.fail(w, err)
-		return
-	}
-	u.render(w, http.StatusOK, "incident.html", map[string]any{
-		"Incident": inc, "Timeline": tl, "Done": r.URL.Query().Get("done"),
-	})
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
 }
 
 const maxForm = 16 << 10
 
-// actor is the form's actor field, else the basic-auth user, else "web".
+// actor is the principal's name; without one (no-auth mode), the form's
+// actor field, else the basic-auth user, else "web".
 func actor(r *http.Request) string {
+	if p, ok := auth.FromContext(r.Context()); ok && p.Name != "" {
+		return p.Name
+	}
 	if a := strings.TrimSpace(r.PostFormValue("actor")); a != "" {
 		return a
 	}
@@ -159,45 +376,20 @@ func actor(r *http.Request) string {
 	return "web"
 }
 
+// form parses a posted form and checks that the principal may act.
 func (u *UI) form(w http.ResponseWriter, r *http.Request) bool {
+	if !u.canAct(r) {
+		u.errorPage(w, r, http.StatusForbidden, errors.New("this action needs the responder role"))
+		return false
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
-		u.render(w, http.StatusBadRequest, "error.html", map[string]any{"Code": http.StatusBadRequest,
-			"Status": http.StatusText(http.StatusBadRequest), "Error": fmt.Sprintf("invalid form: %v", err)})
+		u.errorPage(w, r, http.StatusBadRequest, fmt.Errorf("invalid form: %v", err))
 		return false
 	}
 	if len(actor(r)) > 200 {
-		u.render(w, http.StatusBadRequest, "error.html", map[string]any{"Code": http.StatusBadRequest,
-			"Status": http.StatusText(http.StatusBadRequest), "Error": "actor longer than 200 characters"})
+		u.errorPage(w, r, http.StatusBadRequest, errors.New("actor longer than 200 characters"))
 		return false
 	}
 	return true
-}
-
-func (u *UI) done(w http.ResponseWriter, r *http.Request, id, what string) {
-	http.Redirect(w, r, "/incidents/"+url.PathEscape(id)+"?done="+what, http.StatusSeeOther)
-}
-
-func (u *UI) ack(w http.ResponseWriter, r *http.Request) {
-	if !u.form(w, r) {
-		return
-	}
-	id := r.PathValue("id")
-	if _, err := u.incidents.Acknowledge(r.Context(), id, actor(r)); err != nil {
-		u.fail(w, err)
-		return
-	}
-	u.done(w, r, id, "acknowledged")
-}
-
-func (u *UI) resolve(w http.ResponseWriter, r *http.Request) {
-	if !u.form(w, r) {
-		return
-	}
-	id := r.PathValue("id")
-	if _, err := u.incidents.Resolve(r.Context(), id, actor(r), strings.TrimSpace(r.PostFormValue("note"))); err != nil {
-		u.fail(w, err)
-		return
-	}
-	u.done(w, r, id, "resolved")
 }

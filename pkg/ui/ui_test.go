@@ -36,7 +36,7 @@ func TestUIPages(t *testing.T) {
 		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
 		require.NoError(t, err)
 		mux := http.NewServeMux()
-		ui.New(svc, nil).Register(mux)
+		ui.New(ui.Sources{Incidents: svc}, ui.Options{AllowAnonymous: true}).Register(mux)
 		srv := httptest.NewServer(mux)
 		defer srv.Close()
 

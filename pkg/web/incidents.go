@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/incident"
 )
 
@@ -22,6 +23,7 @@ type IncidentsAPI struct {
 // Register mounts the routes on mux.
 func (a *IncidentsAPI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/incidents", a.list)
+	mux.HandleFunc("POST /api/v1/incidents", a.create)
 	mux.HandleFunc("GET /api/v1/incidents/{id}", a.get)
 	mux.HandleFunc("GET /api/v1/incidents/{id}/timeline", a.timeline)
 	mux.HandleFunc("POST /api/v1/incidents/{id}/ack", a.ack)
@@ -451,4 +453,48 @@ func (a *IncidentsAPI) statusUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	JSON(w, http.StatusCreated, map[string]string{"text": text})
+}
+
+// CreateRequest is the body of POST /api/v1/incidents: an incident opened
+// by hand.
+type CreateRequest struct {
+	Title       string `json:"title"`
+	Service     string `json:"service"`
+	Severity    string `json:"severity"`
+	Description string `json:"description,omitempty"`
+	// Actor is used only without an authenticated principal.
+	Actor string `json:"actor,omitempty"`
+}
+
+func (a *IncidentsAPI) create(w http.ResponseWriter, r *http.Request) {
+	p, authed := auth.FromContext(r.Context())
+	if authed && !p.Role.Allows(auth.RoleResponder) {
+		Error(w, http.StatusForbidden, "forbidden", fmt.Errorf("opening an incident needs the responder role; %q is %s", p.Name, p.Role))
+		return
+	}
+	var req CreateRequest
+	if err := DecodeJSON(w, r, maxActionBody, &req); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = errors.New(`missing body: want {"title": ..., "service": ..., "severity": ...}`)
+		}
+		Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	actor := actorOf(r, req.Actor)
+	if authed && p.Name != "" {
+		actor = p.Name
+	}
+	m := incident.ManualIncident{Title: req.Title, Service: req.Service, Severity: incident.Severity(req.Severity),
+		Description: req.Description, Actor: actor}
+	if err := m.Check(); err != nil {
+		Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	inc, err := a.Service.Create(r.Context(), m)
+	if err != nil {
+		ServiceError(w, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/incidents/"+inc.ID)
+	JSON(w, http.StatusCreated, inc)
 }

@@ -1,0 +1,234 @@
+package ui
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/rootuip/sre/pkg/incident"
+)
+
+// listPageSize is the number of incidents per page of /incidents.
+const listPageSize = 50
+
+type listData struct {
+	Page     *incident.Page
+	Status   string
+	Service  string
+	Severity string
+	Prev     string
+	Next     string
+	From, To int
+}
+
+// list serves GET /incidents: open incidents by default, filtered by
+// status (open, all or one status), service and severity, 50 a page.
+func (u *UI) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	d := listData{Status: q.Get("status"), Service: strings.TrimSpace(q.Get("service")), Severity: q.Get("severity")}
+	f := incident.Filter{Service: d.Service, Limit: listPageSize}
+	switch d.Status {
+	case "", "open":
+		d.Status = "open"
+		f.Status = []incident.Status{incident.StatusTriggered, incident.StatusAcknowledged, incident.StatusInvestigating}
+	case "all":
+	case string(incident.StatusTriggered), string(incident.StatusAcknowledged), string(incident.StatusInvestigating),
+		string(incident.StatusResolved), string(incident.StatusPostmortemDone):
+		f.Status = []incident.Status{incident.Status(d.Status)}
+	default:
+		u.errorPage(w, r, http.StatusBadRequest, badRequest("unknown status %q", d.Status))
+		return
+	}
+	if d.Severity != "" {
+		sv, err := incident.ParseSeverity(d.Severity)
+		if err != nil {
+			u.errorPage(w, r, http.StatusBadRequest, err)
+			return
+		}
+		f.Severity = []incident.Severity{sv}
+		d.Severity = string(sv)
+	}
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 10_000_000 {
+			u.errorPage(w, r, http.StatusBadRequest, badRequest("offset: want a non-negative integer, got %q", v))
+			return
+		}
+		f.Offset = n
+	}
+	page, err := u.src.Incidents.List(r.Context(), f)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	d.Page = page
+	d.From, d.To = f.Offset+1, f.Offset+len(page.Incidents)
+	link := func(off int) string {
+		v := url.Values{"status": {d.Status}}
+		if d.Service != "" {
+			v.Set("service", d.Service)
+		}
+		if d.Severity != "" {
+			v.Set("severity", d.Severity)
+		}
+		v.Set("offset", strconv.Itoa(off))
+		return "/incidents?" + v.Encode()
+	}
+	if f.Offset > 0 {
+		d.Prev = link(max(0, f.Offset-listPageSize))
+	}
+	if f.Offset+len(page.Incidents) < page.Total {
+		d.Next = link(f.Offset + listPageSize)
+	}
+	u.render(w, r, http.StatusOK, "list.html", "Incidents", "incidents", d)
+}
+
+func (u *UI) show(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	inc, err := u.src.Incidents.Get(r.Context(), id)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	tl, err := u.src.Incidents.Timeline(r.Context(), id)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	items, err := u.src.Incidents.ActionItems(r.Context(), id)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	u.render(w, r, http.StatusOK, "incident.html", inc.ID, "incidents", map[string]any{
+		"Incident": inc, "Timeline": tl, "Items": items, "Escalation": u.src.Escalation != nil,
+	})
+}
+
+func (u *UI) done(w http.ResponseWriter, r *http.Request, id, what string) {
+	http.Redirect(w, r, "/incidents/"+url.PathEscape(id)+"?done="+url.QueryEscape(what), http.StatusSeeOther)
+}
+
+// act serves the action buttons of an incident page:
+// POST /incidents/{id}/{ack,investigate,note,status-update,snooze,escalate,resolve,postmortem-done}.
+func (u *UI) act(w http.ResponseWriter, r *http.Request) {
+	if !u.form(w, r) {
+		return
+	}
+	id, who := r.PathValue("id"), actor(r)
+	field := func(name string) string { return strings.TrimSpace(r.PostFormValue(name)) }
+	var err error
+	var what string
+	switch r.PathValue("action") {
+	case "ack":
+		_, err = u.src.Incidents.Acknowledge(r.Context(), id, who)
+		what = "acknowledged"
+	case "investigate":
+		_, err = u.src.Incidents.Investigate(r.Context(), id, who, field("assignee"))
+		what = "assigned"
+	case "resolve":
+		_, err = u.src.Incidents.Resolve(r.Context(), id, who, field("note"))
+		what = "resolved"
+	case "note":
+		if field("text") == "" {
+			err = badRequest("the note is empty")
+			break
+		}
+		_, err = u.src.Incidents.AddNote(r.Context(), id, who, field("text"))
+		what = "noted"
+	case "status-update":
+		su := incident.StatusUpdate{Actor: who, Impact: field("impact"), Actions: field("actions")}
+		if v := field("next_update"); v != "" {
+			d, perr := model.ParseDuration(v)
+			if perr != nil {
+				err = badRequest("next update: %v", perr)
+				break
+			}
+			su.NextUpdate = u.opts.Now().Add(time.Duration(d)).UTC()
+		}
+		_, err = u.src.Incidents.PostStatusUpdate(r.Context(), id, su)
+		what = "updated"
+	case "snooze":
+		d, perr := model.ParseDuration(field("duration"))
+		switch {
+		case perr != nil:
+			err = badRequest("snooze duration: %v", perr)
+		case time.Duration(d) < incident.MinSnooze || time.Duration(d) > incident.MaxSnooze:
+			err = badRequest("snooze duration must be between %s and %s", model.Duration(incident.MinSnooze), model.Duration(incident.MaxSnooze))
+		default:
+			_, err = u.src.Incidents.Snooze(r.Context(), id, who, time.Duration(d))
+		}
+		what = "snoozed"
+	case "escalate":
+		if u.src.Escalation == nil {
+			err = badRequest("no escalation engine is configured")
+			break
+		}
+		if _, err = u.src.Incidents.Get(r.Context(), id); err == nil {
+			err = u.src.Escalation.EscalateNow(r.Context(), id, "escalated from the console by "+who)
+		}
+		what = "escalated"
+	case "postmortem-done":
+		_, err = u.src.Incidents.CompletePostmortem(r.Context(), id, who)
+		what = "closed with its post-mortem"
+	default:
+		u.errorPage(w, r, http.StatusNotFound, errors.New("unknown action "+strconv.Quote(r.PathValue("action"))))
+		return
+	}
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	u.done(w, r, id, what)
+}
+
+// itemDone marks an action item done.
+func (u *UI) itemDone(w http.ResponseWriter, r *http.Request) {
+	if !u.form(w, r) {
+		return
+	}
+	id := r.PathValue("id")
+	item, err := strconv.ParseInt(r.PathValue("item"), 10, 64)
+	if err != nil || item <= 0 {
+		u.errorPage(w, r, http.StatusBadRequest, badRequest("invalid action item id %q", r.PathValue("item")))
+		return
+	}
+	st := incident.ActionDone
+	if _, err := u.src.Incidents.UpdateActionItem(r.Context(), id, item, actor(r), incident.ActionItemUpdate{State: &st}); err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	u.done(w, r, id, "action item done")
+}
+
+func (u *UI) newForm(w http.ResponseWriter, r *http.Request) {
+	u.render(w, r, http.StatusOK, "new.html", "Open an incident", "incidents", map[string]any{
+		"Severities": incident.Severities, "Service": r.URL.Query().Get("service"),
+	})
+}
+
+// create serves the "Open an incident" form.
+func (u *UI) create(w http.ResponseWriter, r *http.Request) {
+	if !u.form(w, r) {
+		return
+	}
+	m := incident.ManualIncident{
+		Title: r.PostFormValue("title"), Service: r.PostFormValue("service"),
+		Severity: incident.Severity(r.PostFormValue("severity")), Description: r.PostFormValue("description"), Actor: actor(r),
+	}
+	if err := m.Check(); err != nil {
+		u.errorPage(w, r, http.StatusBadRequest, err)
+		return
+	}
+	inc, err := u.src.Incidents.Create(r.Context(), m)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	u.done(w, r, inc.ID, "opened")
+}

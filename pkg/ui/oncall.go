@@ -1,0 +1,139 @@
+package ui
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/rootuip/sre/pkg/escalation"
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/oncall"
+	"github.com/rootuip/sre/pkg/runbook"
+)
+
+type oncallData struct {
+	Disabled   bool
+	Schedules  []oncall.OnCallEntry
+	Services   []string
+	Service    string
+	Severity   string
+	Severities []incident.Severity
+	Sim        *escalation.Simulation
+	SimErr     string
+}
+
+// oncallPage serves GET /oncall: who is on call per schedule with the next
+// 7 days of shifts (overrides marked), and, for ?service=&severity=, who
+// each escalation level would page (what `srectl escalation simulate` shows).
+func (u *UI) oncallPage(w http.ResponseWriter, r *http.Request) {
+	d := oncallData{Severities: incident.Severities, Service: strings.TrimSpace(r.URL.Query().Get("service")),
+		Severity: r.URL.Query().Get("severity")}
+	if u.src.OnCall == nil {
+		d.Disabled = true
+		u.render(w, r, http.StatusOK, "oncall.html", "On call", "oncall", d)
+		return
+	}
+	now := u.opts.Now()
+	var err error
+	if d.Schedules, err = u.src.OnCall.Who(r.Context(), "", "", now, 7); err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	for _, s := range u.src.OnCall.Config().Services {
+		d.Services = append(d.Services, s.Name)
+	}
+	if d.Service != "" && u.src.Escalation != nil {
+		if len(d.Service) > 200 {
+			u.errorPage(w, r, http.StatusBadRequest, badRequest("service longer than 200 characters"))
+			return
+		}
+		sev := "critical"
+		if d.Severity != "" {
+			sv, err := incident.ParseSeverity(d.Severity)
+			if err != nil {
+				u.errorPage(w, r, http.StatusBadRequest, err)
+				return
+			}
+			sev = strings.ToLower(string(sv))
+		}
+		d.Sim, err = u.src.Escalation.Simulate(r.Context(), map[string]string{"service": d.Service, "severity": sev}, now)
+		if err != nil {
+			d.SimErr = err.Error()
+		}
+	}
+	u.render(w, r, http.StatusOK, "oncall.html", "On call", "oncall", d)
+}
+
+type runbooksData struct {
+	Disabled bool
+	Runbooks []runbook.RunbookInfo
+	Pending  []*runbook.Run
+	Runs     []*runbook.Run
+}
+
+// runbooksPage serves GET /runbooks: the runbooks, the runs waiting for
+// approval and the last 20 runs with their step output.
+func (u *UI) runbooksPage(w http.ResponseWriter, r *http.Request) {
+	var d runbooksData
+	if u.src.Runbooks == nil {
+		d.Disabled = true
+		u.render(w, r, http.StatusOK, "runbooks.html", "Runbooks", "runbooks", d)
+		return
+	}
+	for _, rb := range u.src.Runbooks.Runbooks() {
+		d.Runbooks = append(d.Runbooks, rb.Info())
+	}
+	var err error
+	if d.Pending, err = u.src.Runbooks.ListRuns(r.Context(), runbook.RunFilter{Status: runbook.RunWaitingApproval, Limit: 100}); err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	runs, err := u.src.Runbooks.ListRuns(r.Context(), runbook.RunFilter{Limit: 20})
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	for _, run := range runs {
+		full, err := u.src.Runbooks.GetRun(r.Context(), run.ID)
+		if err != nil {
+			u.fail(w, r, err)
+			return
+		}
+		d.Runs = append(d.Runs, full)
+	}
+	u.render(w, r, http.StatusOK, "runbooks.html", "Runbooks", "runbooks", d)
+}
+
+// runAction approves or denies (cancels) a run waiting for approval.
+func (u *UI) runAction(w http.ResponseWriter, r *http.Request) {
+	if !u.form(w, r) {
+		return
+	}
+	if u.src.Runbooks == nil {
+		u.errorPage(w, r, http.StatusNotFound, badRequest("no runbooks are configured"))
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		u.errorPage(w, r, http.StatusBadRequest, badRequest("invalid run id %q", r.PathValue("id")))
+		return
+	}
+	comment := strings.TrimSpace(r.PostFormValue("comment"))
+	switch r.PathValue("action") {
+	case "approve":
+		_, err = u.src.Runbooks.Approve(r.Context(), id, actor(r), comment)
+	case "deny":
+		if comment == "" {
+			comment = "denied from the console"
+		}
+		_, err = u.src.Runbooks.Cancel(r.Context(), id, actor(r), comment)
+	default:
+		u.errorPage(w, r, http.StatusNotFound, badRequest("unknown action %q", r.PathValue("action")))
+		return
+	}
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/runbooks?done="+r.PathValue("action")+"d", http.StatusSeeOther)
+}

@@ -1,0 +1,74 @@
+// Live updates for the sred console (progressive enhancement: every page
+// works without this script). An element with data-live="prefix ..." is
+// refreshed in place when an event whose type starts with one of the
+// prefixes arrives on the event stream (GET /api/v1/events); with
+// data-incident, only events of that incident count.
+(function () {
+  "use strict";
+  var live = document.querySelector("[data-live]");
+  if (!live || !window.EventSource || !window.fetch || !window.DOMParser) return;
+  var prefixes = live.getAttribute("data-live").split(/\s+/).filter(Boolean);
+  var incident = live.getAttribute("data-incident");
+  var status = document.getElementById("live");
+  var pending = false, again = false;
+
+  function refresh() {
+    if (pending) { again = true; return; }
+    pending = true;
+    fetch(location.href, { headers: { "Accept": "text/html" }, credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var fresh = doc.querySelector("[data-live]");
+        var current = document.querySelector("[data-live]");
+        if (fresh && current) {
+          // Keep what the user is typing.
+          var active = document.activeElement;
+          if (active && current.contains(active) && (active.tagName === "INPUT" || active.tagName === "TEXTAREA")) { return; }
+          current.replaceWith(fresh);
+          document.body.setAttribute("data-refreshed", String(Date.now()));
+          if (status) status.textContent = "Updated " + new Date().toLocaleTimeString();
+        }
+      })
+      .catch(function () {})
+      .then(function () { pending = false; if (again) { again = false; refresh(); } });
+  }
+
+  var es = new EventSource("/api/v1/events");
+  function onEvent(e) {
+    var ev;
+    try { ev = JSON.parse(e.data); } catch (x) { return; }
+    if (incident && ev.incident_id !== incident) return;
+    for (var i = 0; i < prefixes.length; i++) {
+      if ((ev.type || "").indexOf(prefixes[i]) === 0) { refresh(); return; }
+    }
+  }
+  es.onmessage = onEvent;
+  es.onopen = function () {
+    document.body.setAttribute("data-live-connected", "true");
+    if (status) status.textContent = "Live";
+  };
+  // Named events (event: incident.acknowledged) do not reach onmessage.
+  ["incident.created", "incident.acknowledged", "incident.investigating", "incident.resolved", "incident.reopened",
+   "incident.updated", "incident.assigned", "incident.snoozed", "incident.note", "incident.status_update", "incident.timeline",
+   "incident.postmortem_done", "incident.mitigated", "budget.state_changed", "runbook.run_started", "runbook.run_finished",
+   "runbook.step", "runbook.approval", "runbook.approval_requested"]
+    .forEach(function (t) { es.addEventListener(t, onEvent); });
+
+  // The home page's search filters the SLO rows as one types.
+  var search = document.getElementById("slo-search");
+  if (search) {
+    search.addEventListener("input", function () {
+      var q = search.value.toLowerCase();
+      document.querySelectorAll("details.service").forEach(function (d) {
+        var any = false;
+        d.querySelectorAll("tr.slo").forEach(function (tr) {
+          var hit = !q || tr.getAttribute("data-slo").toLowerCase().indexOf(q) >= 0;
+          tr.hidden = !hit; any = any || hit;
+        });
+        d.hidden = !any;
+        if (q && any) d.open = true;
+      });
+    });
+  }
+})();
