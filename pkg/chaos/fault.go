@@ -66,8 +66,8 @@ type Fault struct {
 	// RateKBps is the bandwidth limit in KB/s.
 	RateKBps int64 `yaml:"rateKBps,omitempty" json:"rateKBps,omitempty"`
 	// Paths restricts http-* faults to request paths with these prefixes (all when empty).
-	Paths  []string `yaml:"paths,omitempty" json:"paths,omitempty"`
-	Status int      `yaml:"status,omitempty" json:"status,omitempty"`
+	Paths  []string       `yaml:"paths,omitempty" json:"paths,omitempty"`
+	Status int            `yaml:"status,omitempty" json:"status,omitempty"`
 	Delay  model.Duration `yaml:"delay,omitempty" json:"delay,omitempty"`
 
 	// PIDFile holds the pid of the local process to stop (process driver).

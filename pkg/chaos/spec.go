@@ -45,6 +45,8 @@ type Experiment struct {
 	// MaxBudgetShare caps the share (0-1) of the remaining error budget of
 	// the target's SLOs the experiment may spend; 0 means no cap.
 	MaxBudgetShare float64 `yaml:"maxBudgetShare,omitempty" json:"maxBudgetShare,omitempty"`
+	// Measure holds the queries of the resilience score.
+	Measure Measure `yaml:"measure,omitempty" json:"measure"`
 	// ExpectAlerts marks alerts of the target during the run as expected:
 	// incidents are tagged with the experiment and not paged.
 	ExpectAlerts bool `yaml:"expectAlerts,omitempty" json:"expectAlerts,omitempty"`
@@ -219,7 +221,7 @@ type Schedule struct {
 
 // GameDay is one allowed window.
 type GameDay struct {
-	Start time.Time      `yaml:"start" json:"start"`
+	Start  time.Time      `yaml:"start" json:"start"`
 	Length model.Duration `yaml:"length" json:"length"`
 }
 
@@ -344,6 +346,33 @@ func (r *RollbackAction) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	if r.Timeout == 0 {
 		r.Timeout = model.Duration(time.Minute)
+	}
+	return nil
+}
+
+// Measure holds the PromQL queries the resilience score is computed from,
+// each returning one number, evaluated before, during and after the faults.
+type Measure struct {
+	// AvailabilityQuery returns the share (0-1) of the target's instances
+	// up. Default: avg(up{job="<service>"}).
+	AvailabilityQuery string `yaml:"availabilityQuery,omitempty" json:"availabilityQuery,omitempty"`
+	// LatencyQuery returns a latency in seconds (e.g. a p99). No default:
+	// without it the latency term is 0.
+	LatencyQuery string `yaml:"latencyQuery,omitempty" json:"latencyQuery,omitempty"`
+}
+
+// UnmarshalYAML validates.
+func (m *Measure) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain Measure
+	if err := unmarshal((*plain)(m)); err != nil {
+		return err
+	}
+	for _, q := range []string{m.AvailabilityQuery, m.LatencyQuery} {
+		if q != "" {
+			if err := checkPromQL(q); err != nil {
+				return fmt.Errorf("measure: %w", err)
+			}
+		}
 	}
 	return nil
 }
