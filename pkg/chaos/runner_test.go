@@ -148,6 +148,28 @@ func (h *harness) tick(t *testing.T, d time.Duration) {
 	h.clock.Advance(d)
 }
 
+// drain advances the clock whenever the runner waits until every run ended.
+func (h *harness) drain(t *testing.T, step time.Duration) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { h.s.Wait(); close(done) }()
+	deadline := time.After(20 * time.Second)
+	for {
+		n, ch := h.clock.Waiters()
+		if n > 0 {
+			h.clock.Advance(step)
+			continue
+		}
+		select {
+		case <-done:
+			return
+		case <-ch:
+		case <-deadline:
+			t.Fatal("runs did not finish")
+		}
+	}
+}
+
 // blocked waits until the runner waits on the clock.
 func (h *harness) blocked(t *testing.T) {
 	t.Helper()
@@ -284,11 +306,16 @@ func TestHaltIsIdempotent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.tick(t, 5*time.Second)
-		go func() { // the report step waits one interval after rollback
-			h.tick(t, 5*time.Second)
-		}()
-		n, err := h.s.Halt(ctx, "bob")
+		h.blocked(t)
+		type res struct {
+			n   int
+			err error
+		}
+		ch := make(chan res, 1)
+		go func() { n, err := h.s.Halt(ctx, "bob"); ch <- res{n, err} }()
+		h.drain(t, 5*time.Second) // the report step waits one interval after rollback
+		hr := <-ch
+		n, err := hr.n, hr.err
 		if err != nil || n != 1 {
 			t.Fatalf("halt: %d, %v", n, err)
 		}

@@ -68,6 +68,9 @@ type Options struct {
 	Prom       Querier   // nil: PromQL probes and conditions fail (abort)
 	Clock      Clock
 	Drivers    map[string]Driver
+	// NoAuth accepts requests without a principal as admin (the app's
+	// explicit no-auth trial mode only).
+	NoAuth bool
 	// Owner names this replica in the journal (random when empty).
 	Owner string
 }
