@@ -313,6 +313,21 @@ func TestHaltIsIdempotent(t *testing.T) {
 		}
 		ch := make(chan res, 1)
 		go func() { n, err := h.s.Halt(ctx, "bob"); ch <- res{n, err} }()
+		// Drive the clock only once the halt is recorded.
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var by string
+			if err := db.QueryRowContext(ctx, `SELECT stop_requested FROM chaos_runs WHERE id = $1`, info.ID).Scan(&by); err != nil {
+				t.Fatal(err)
+			}
+			if by != "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("halt never recorded")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 		h.drain(t, 5*time.Second) // the report step waits one interval after rollback
 		hr := <-ch
 		n, err := hr.n, hr.err
