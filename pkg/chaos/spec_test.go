@@ -129,3 +129,16 @@ func TestSafety(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadExperimentsFromConfig(t *testing.T) {
+	root := filepath.Join("..", "..")
+	resolve := func(p string) string { return filepath.Join(root, p) }
+	exps, err := LoadExperiments(Config{ExperimentFiles: []string{"examples/chaos"}}, resolve)
+	if err != nil || len(exps) != 3 {
+		t.Fatalf("%d experiments, %v", len(exps), err)
+	}
+	_, err = LoadExperiments(Config{ExperimentFiles: []string{"examples/chaos", "examples/chaos/api-latency.yml"}}, resolve)
+	if err == nil || !strings.Contains(err.Error(), `experiment "api-backend-latency" already defined`) {
+		t.Fatalf("duplicate: %v", err)
+	}
+}
