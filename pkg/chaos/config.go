@@ -31,6 +31,16 @@ type Config struct {
 	Lease   model.Duration `yaml:"lease"`
 	Safety  Safety         `yaml:"safety"`
 	Proxies []ProxyConfig  `yaml:"proxies,omitempty"`
+	// Kubernetes enables the chaosmesh driver: the cluster of this
+	// kubeconfig file and context, or the in-cluster service account when
+	// the section is present with an empty kubeconfig.
+	Kubernetes *KubernetesConfig `yaml:"kubernetes,omitempty"`
+}
+
+// KubernetesConfig names the cluster of the chaosmesh driver.
+type KubernetesConfig struct {
+	Kubeconfig string `yaml:"kubeconfig,omitempty"`
+	Context    string `yaml:"context,omitempty"`
 }
 
 // DefaultConfig holds the defaults of the `chaos` section.
