@@ -18,7 +18,7 @@ func TestAPI(t *testing.T) {
 	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
 		h := newHarness(t, db, "r1")
 		payment := load(t, strings.Replace(strings.Replace(testExp, "service: api", "service: payment", 1), "name: api-latency", "name: pay", 1))
-		if err := h.s.ApplyConfig(DefaultConfig, []*Experiment{load(t, testExp), payment}); err != nil {
+		if err := h.s.ApplyConfig(testConfig(), []*Experiment{load(t, testExp), payment}); err != nil {
 			t.Fatal(err)
 		}
 		mux := http.NewServeMux()

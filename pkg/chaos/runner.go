@@ -140,9 +140,17 @@ func (s *Service) validate(ctx context.Context, e *Experiment) ([]SLOInfo, error
 	if errors.As(err, &ref) {
 		reasons = append(reasons, ref.Reasons...)
 	}
+	proxies := map[string]string{}
+	for _, p := range s.config().Proxies {
+		proxies[p.Name] = p.Kind
+	}
 	for _, f := range e.Faults {
 		if _, ok := s.o.Drivers[f.Driver]; !ok {
 			reasons = append(reasons, fmt.Sprintf("fault %s: driver %q is not available in this sred", f.Name, f.Driver))
+		}
+		want := map[string]string{DriverToxiproxy: "tcp", DriverHTTPProxy: "http"}[f.Driver]
+		if want != "" && proxies[f.Proxy] != want {
+			reasons = append(reasons, fmt.Sprintf("fault %s: no %s proxy %q in chaos.proxies", f.Name, want, f.Proxy))
 		}
 	}
 	if len(reasons) > 0 {

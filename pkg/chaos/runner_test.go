@@ -129,7 +129,16 @@ func newHarness(t *testing.T, db *store.DB, owner string) *harness {
 	h.d = &recDriver{db: db, active: map[string]bool{}}
 	h.s = New(Options{DB: db, Registerer: h.reg, Bus: h.bus, Budgets: h.b, Prom: h.q, Clock: h.clock, Owner: owner,
 		Drivers: map[string]Driver{DriverToxiproxy: h.d, DriverStress: h.d}})
+	if err := h.s.ApplyConfig(testConfig(), nil); err != nil {
+		t.Fatal(err)
+	}
 	return h
+}
+
+func testConfig() Config {
+	c := DefaultConfig
+	c.Proxies = []ProxyConfig{{Name: "p", Kind: "tcp", Listen: "127.0.0.1:0", Upstream: "127.0.0.1:1"}}
+	return c
 }
 
 func load(t *testing.T, text string) *Experiment {
