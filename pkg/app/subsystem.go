@@ -99,6 +99,7 @@ func Subsystems() []Subsystem {
 		Collector,  // incident statistics on /metrics
 		Stream,     // live event stream
 		UI,         // incident pages
+		Chaos,      // chaos experiments (after Core: reads a.Incidents)
 	}
 }
 

@@ -1,0 +1,214 @@
+package chaos
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+
+	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/web"
+)
+
+// Routes mounts the chaos API (see docs/chaos.md) on mux.
+func (s *Service) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/chaos/experiments", s.need(auth.RoleViewer, s.handleExperiments))
+	mux.HandleFunc("POST /api/v1/chaos/validate", s.need(auth.RoleViewer, s.handleValidate))
+	mux.HandleFunc("GET /api/v1/chaos/experiments/{name}/plan", s.need(auth.RoleViewer, s.handlePlan))
+	mux.HandleFunc("POST /api/v1/chaos/experiments/{name}/run", s.need(auth.RoleAdmin, s.handleRun))
+	mux.HandleFunc("GET /api/v1/chaos/runs", s.need(auth.RoleViewer, s.handleRuns))
+	mux.HandleFunc("GET /api/v1/chaos/runs/{id}", s.need(auth.RoleViewer, s.handleStatus))
+	mux.HandleFunc("POST /api/v1/chaos/runs/{id}/stop", s.need(auth.RoleAdmin, s.handleStop))
+	mux.HandleFunc("GET /api/v1/chaos/runs/{id}/report", s.need(auth.RoleViewer, s.handleReport))
+	mux.HandleFunc("POST /api/v1/chaos/halt", s.need(auth.RoleAdmin, s.handleHalt))
+}
+
+// need checks the caller's role. Without a principal in the context the
+// request is refused unless the app runs in the explicit no-auth mode.
+func (s *Service) need(min auth.Role, h func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := auth.FromContext(r.Context())
+		switch {
+		case !ok && s.o.NoAuth:
+			p = auth.Principal{Name: "anonymous", Role: auth.RoleAdmin, NoAuth: true}
+		case !ok:
+			web.Error(w, http.StatusUnauthorized, "unauthorized", errors.New("authentication required"))
+			return
+		case !p.Role.Allows(min):
+			web.Error(w, http.StatusForbidden, "forbidden", fmt.Errorf("role %s may not do this (needs %s)", p.Role, min))
+			return
+		}
+		h(w, r, p.Name)
+	}
+}
+
+// ExperimentSummary is one loaded experiment.
+type ExperimentSummary struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Service     string `json:"service"`
+	Environment string `json:"environment"`
+	Duration    string `json:"duration"`
+	Faults      int    `json:"faults"`
+	File        string `json:"file"`
+}
+
+func (s *Service) handleExperiments(w http.ResponseWriter, _ *http.Request, _ string) {
+	out := []ExperimentSummary{}
+	for _, e := range s.Experiments() {
+		out = append(out, ExperimentSummary{e.Name, e.Description, e.Target.Service, e.Target.Environment, e.Duration.String(), len(e.Faults), e.File})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	web.JSON(w, http.StatusOK, out)
+}
+
+// ValidateResult answers POST /api/v1/chaos/validate.
+type ValidateResult struct {
+	Valid      bool        `json:"valid"`
+	Error      string      `json:"error,omitempty"`
+	Experiment *Experiment `json:"experiment,omitempty"`
+	Plan       *Plan       `json:"plan,omitempty"`
+}
+
+// handleValidate checks an experiment file sent as the body (YAML) and plans it.
+func (s *Service) handleValidate(w http.ResponseWriter, r *http.Request, _ string) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		web.Error(w, http.StatusRequestEntityTooLarge, "bad_data", fmt.Errorf("read body (at most 1 MiB): %w", err))
+		return
+	}
+	e, err := Parse(body, "request body")
+	if err != nil {
+		web.JSON(w, http.StatusOK, ValidateResult{Valid: false, Error: err.Error()})
+		return
+	}
+	p, err := s.Plan(r.Context(), e)
+	if err != nil {
+		web.Error(w, http.StatusServiceUnavailable, "unavailable", err)
+		return
+	}
+	web.JSON(w, http.StatusOK, ValidateResult{Valid: true, Experiment: e, Plan: p})
+}
+
+func (s *Service) experiment(w http.ResponseWriter, r *http.Request) *Experiment {
+	name := r.PathValue("name")
+	e, ok := s.Experiment(name)
+	if !ok {
+		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("no experiment %q is loaded (see chaos.experiment_files)", name))
+		return nil
+	}
+	return e
+}
+
+func (s *Service) handlePlan(w http.ResponseWriter, r *http.Request, _ string) {
+	e := s.experiment(w, r)
+	if e == nil {
+		return
+	}
+	p, err := s.Plan(r.Context(), e)
+	if err != nil {
+		web.Error(w, http.StatusServiceUnavailable, "unavailable", err)
+		return
+	}
+	web.JSON(w, http.StatusOK, p)
+}
+
+// RefusedResult is the body of a refused run (409).
+type RefusedResult struct {
+	Run     *RunInfo `json:"run"`
+	Reasons []string `json:"reasons"`
+}
+
+func (s *Service) handleRun(w http.ResponseWriter, r *http.Request, actor string) {
+	e := s.experiment(w, r)
+	if e == nil {
+		return
+	}
+	info, err := s.Start(r.Context(), e, actor)
+	var ref *Refusal
+	switch {
+	case errors.As(err, &ref):
+		web.JSON(w, http.StatusConflict, RefusedResult{Run: info, Reasons: ref.Reasons})
+	case err != nil:
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+	default:
+		web.JSON(w, http.StatusAccepted, info)
+	}
+}
+
+func (s *Service) handleRuns(w http.ResponseWriter, r *http.Request, _ string) {
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	runs, err := s.List(r.Context(), limit)
+	if err != nil {
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	web.JSON(w, http.StatusOK, runs)
+}
+
+func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request, _ string) {
+	info, err := s.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, ErrNotFound) {
+		web.Error(w, http.StatusNotFound, "not_found", err)
+		return
+	}
+	if err != nil {
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	web.JSON(w, http.StatusOK, info)
+}
+
+func (s *Service) handleStop(w http.ResponseWriter, r *http.Request, actor string) {
+	err := s.Stop(r.Context(), r.PathValue("id"), actor)
+	if errors.Is(err, ErrNotFound) {
+		web.Error(w, http.StatusNotFound, "not_found", err)
+		return
+	}
+	if err != nil {
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	web.JSON(w, http.StatusAccepted, map[string]string{"run": r.PathValue("id"), "stop_requested_by": actor})
+}
+
+// HaltResult answers POST /api/v1/chaos/halt.
+type HaltResult struct {
+	Stopped int    `json:"stopped"`
+	Error   string `json:"error,omitempty"`
+}
+
+func (s *Service) handleHalt(w http.ResponseWriter, r *http.Request, actor string) {
+	n, err := s.Halt(r.Context(), actor)
+	res := HaltResult{Stopped: n}
+	code := http.StatusOK
+	if err != nil {
+		res.Error, code = err.Error(), http.StatusInternalServerError
+	}
+	web.JSON(w, code, res)
+}
+
+func (s *Service) handleReport(w http.ResponseWriter, r *http.Request, _ string) {
+	md, js, err := s.Report(r.Context(), r.PathValue("id"))
+	if errors.Is(err, ErrNotFound) {
+		web.Error(w, http.StatusNotFound, "not_found", err)
+		return
+	}
+	if err != nil {
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	if js == "" {
+		web.Error(w, http.StatusConflict, "conflict", errors.New("the run has no report yet (still running, or refused)"))
+		return
+	}
+	if r.URL.Query().Get("format") == "markdown" {
+		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+		_, _ = io.WriteString(w, md)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, `{"status":"success","data":`+js+"}\n")
+}

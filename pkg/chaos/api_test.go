@@ -1,0 +1,93 @@
+package chaos
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/store"
+	tu "github.com/rootuip/sre/pkg/testutil"
+)
+
+func TestAPI(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, "r1")
+		payment := load(t, strings.Replace(strings.Replace(testExp, "service: api", "service: payment", 1), "name: api-latency", "name: pay", 1))
+		if err := h.s.ApplyConfig(testConfig(), []*Experiment{load(t, testExp), payment}); err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		h.s.Routes(mux)
+		as := func(role auth.Role) func(http.Handler) http.Handler {
+			return func(next http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if role != auth.RoleNone {
+						r = r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "u-" + role.String(), Role: role}))
+					}
+					next.ServeHTTP(w, r)
+				})
+			}
+		}
+		do := func(role auth.Role, method, path, body string) (int, string) {
+			rec := httptest.NewRecorder()
+			as(role)(mux).ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)))
+			b, _ := io.ReadAll(rec.Body)
+			return rec.Code, string(b)
+		}
+		check := func(code int, body string, wantCode int, want string) {
+			t.Helper()
+			if code != wantCode || !strings.Contains(body, want) {
+				t.Fatalf("got %d %s, want %d containing %q", code, body, wantCode, want)
+			}
+		}
+		c, b := do(auth.RoleNone, "GET", "/api/v1/chaos/experiments", "")
+		check(c, b, 401, "authentication required")
+		c, b = do(auth.RoleViewer, "GET", "/api/v1/chaos/experiments", "")
+		check(c, b, 200, `"name":"api-latency"`)
+		c, b = do(auth.RoleViewer, "POST", "/api/v1/chaos/validate", "apiVersion: chaos.sre.rootuip.io/v1\nkind: Experiment\nname: x\nbogus: 1\n")
+		check(c, b, 200, `"valid":false`)
+		check(c, b, 200, "field bogus not found")
+		c, b = do(auth.RoleViewer, "POST", "/api/v1/chaos/validate", testExp)
+		check(c, b, 200, `"valid":true`)
+		c, b = do(auth.RoleViewer, "GET", "/api/v1/chaos/experiments/pay/plan", "")
+		check(c, b, 200, `service \"payment\" is excluded`)
+		c, b = do(auth.RoleResponder, "POST", "/api/v1/chaos/experiments/api-latency/run", "")
+		check(c, b, 403, "role responder may not do this (needs admin)")
+		c, b = do(auth.RoleAdmin, "POST", "/api/v1/chaos/experiments/pay/run", "")
+		check(c, b, 409, `"reasons":["service \"payment\" is excluded from chaos experiments"]`)
+		c, b = do(auth.RoleAdmin, "POST", "/api/v1/chaos/experiments/nope/run", "")
+		check(c, b, 404, `no experiment \"nope\" is loaded`)
+		c, b = do(auth.RoleAdmin, "POST", "/api/v1/chaos/experiments/api-latency/run", "")
+		check(c, b, 202, `"status":"running"`)
+		var resp struct{ Data RunInfo }
+		json.Unmarshal([]byte(b), &resp)
+		id := resp.Data.ID
+		h.blocked(t)
+		c, b = do(auth.RoleAdmin, "POST", "/api/v1/chaos/runs/"+id+"/stop", "")
+		check(c, b, 202, `"stop_requested_by":"u-admin"`)
+		h.drain(t, 5*time.Second) // report's after-measurement
+		c, b = do(auth.RoleViewer, "GET", "/api/v1/chaos/runs/"+id, "")
+		check(c, b, 200, `"status":"aborted"`)
+		check(c, b, 200, `manual stop: stopped by u-admin`)
+		c, b = do(auth.RoleViewer, "GET", "/api/v1/chaos/runs/"+id+"/report?format=markdown", "")
+		check(c, b, 200, "# Chaos experiment api-latency")
+		c, b = do(auth.RoleViewer, "GET", "/api/v1/chaos/runs/"+id+"/report", "")
+		check(c, b, 200, `"hypothesis_held": false`)
+		c, b = do(auth.RoleViewer, "GET", "/api/v1/chaos/runs/nope/report", "")
+		check(c, b, 404, "not found")
+		c, b = do(auth.RoleResponder, "POST", "/api/v1/chaos/halt", "")
+		check(c, b, 403, "needs admin")
+		c, b = do(auth.RoleAdmin, "POST", "/api/v1/chaos/halt", "")
+		check(c, b, 200, `"stopped":0`)
+		c, b = do(auth.RoleViewer, "GET", "/api/v1/chaos/runs", "")
+		check(c, b, 200, id)
+		if h.d.count() != 0 {
+			t.Fatal("faults active")
+		}
+	})
+}

@@ -1,0 +1,166 @@
+// Package httpfault injects application faults with an HTTP reverse proxy
+// that sred runs in-process in front of a service or a dependency (chaos
+// proxies of kind http): delays ("slow endpoints") and error codes
+// ("dependency failures") for a share of the requests on chosen paths.
+// Rules live in memory: if sred dies they die with it.
+package httpfault
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rootuip/sre/pkg/chaos"
+)
+
+type rule struct {
+	paths  []string
+	share  float64
+	delay  time.Duration
+	status int
+}
+
+func (r rule) matches(path string) bool {
+	if len(r.paths) == 0 {
+		return true
+	}
+	for _, p := range r.paths {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+type proxy struct {
+	name  string
+	srv   *http.Server
+	ln    net.Listener
+	rp    *httputil.ReverseProxy
+	mu    sync.RWMutex
+	rules map[string]rule
+}
+
+func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.RLock()
+	var apply []rule
+	for _, rl := range p.rules {
+		if rl.matches(r.URL.Path) && rand.Float64() < rl.share {
+			apply = append(apply, rl)
+		}
+	}
+	p.mu.RUnlock()
+	for _, rl := range apply {
+		if rl.delay > 0 {
+			select {
+			case <-time.After(rl.delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}
+	for _, rl := range apply {
+		if rl.status > 0 {
+			w.Header().Set("X-Chaos-Fault", p.name)
+			http.Error(w, fmt.Sprintf("chaos: injected %d", rl.status), rl.status)
+			return
+		}
+	}
+	p.rp.ServeHTTP(w, r)
+}
+
+// Driver owns the HTTP fault proxies.
+type Driver struct {
+	mu      sync.Mutex
+	proxies map[string]*proxy
+}
+
+// New starts one proxy per http proxy of cfgs.
+func New(cfgs []chaos.ProxyConfig) (*Driver, error) {
+	d := &Driver{proxies: map[string]*proxy{}}
+	for _, c := range cfgs {
+		if c.Kind != "http" {
+			continue
+		}
+		u, err := url.Parse(c.Upstream)
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("proxy %s: %w", c.Name, err)
+		}
+		ln, err := net.Listen("tcp", c.Listen)
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("start http proxy %s on %s: %w", c.Name, c.Listen, err)
+		}
+		p := &proxy{name: c.Name, ln: ln, rp: httputil.NewSingleHostReverseProxy(u), rules: map[string]rule{}}
+		p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second}
+		go func() { _ = p.srv.Serve(ln) }()
+		d.proxies[c.Name] = p
+	}
+	return d, nil
+}
+
+// Addr returns the address a proxy listens on.
+func (d *Driver) Addr(name string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p, ok := d.proxies[name]; ok {
+		return p.ln.Addr().String()
+	}
+	return ""
+}
+
+// Close stops every proxy.
+func (d *Driver) Close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, p := range d.proxies {
+		_ = p.srv.Close()
+	}
+}
+
+// Inject implements chaos.Driver.
+func (d *Driver) Inject(_ context.Context, id string, f chaos.Fault) (json.RawMessage, error) {
+	d.mu.Lock()
+	p, ok := d.proxies[f.Proxy]
+	d.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("no http proxy %q in the chaos configuration", f.Proxy)
+	}
+	r := rule{paths: f.Paths, share: f.Percent / 100}
+	switch f.Type {
+	case chaos.FaultHTTPDelay:
+		r.delay = time.Duration(f.Delay)
+	case chaos.FaultHTTPError:
+		r.status = f.Status
+	default:
+		return nil, errors.New("the httpproxy driver cannot inject " + f.Type + " faults")
+	}
+	p.mu.Lock()
+	p.rules[id] = r
+	p.mu.Unlock()
+	return json.RawMessage(`{}`), nil
+}
+
+// Revert implements chaos.Driver.
+func (d *Driver) Revert(_ context.Context, id string, f chaos.Fault, _ json.RawMessage) error {
+	d.mu.Lock()
+	p, ok := d.proxies[f.Proxy]
+	d.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	p.mu.Lock()
+	delete(p.rules, id)
+	p.mu.Unlock()
+	return nil
+}

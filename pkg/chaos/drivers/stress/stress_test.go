@@ -1,0 +1,154 @@
+package stress
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/rootuip/sre/pkg/chaos"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/targetlock"
+)
+
+// waitFor polls cond (the deadline is only a safety net).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestCPUStress(t *testing.T) {
+	d := &Driver{MaxRuntime: time.Minute}
+	ctx := context.Background()
+	f := chaos.Fault{Type: chaos.FaultCPUStress, CPUPercent: 50, Workers: 1}
+	st, err := d.Inject(ctx, "cpu-1", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Revert(ctx, "cpu-1", f, st) })
+	// Measured from outside: the processes' own CPU time grows.
+	waitFor(t, "300ms of CPU time", func() bool { c, _ := CPUTime("cpu-1"); return c >= 300*time.Millisecond })
+	if err := d.Revert(ctx, "cpu-1", f, st); err != nil {
+		t.Fatal(err)
+	}
+	if p := Processes("cpu-1"); len(p) != 0 {
+		t.Fatalf("stress-ng still running after revert: %v", p)
+	}
+	if c, _ := CPUTime("cpu-1"); c != 0 {
+		t.Fatalf("CPU time after revert: %v", c)
+	}
+}
+
+func TestDiskFill(t *testing.T) {
+	d := &Driver{MaxRuntime: time.Minute}
+	ctx := context.Background()
+	dir := t.TempDir()
+	f := chaos.Fault{Type: chaos.FaultDiskFill, Size: "4MiB", Path: dir}
+	st, err := d.Inject(ctx, "disk-1", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill := filepath.Join(dir, "sre-chaos-disk-1")
+	waitFor(t, "data written", func() bool { return OpenFileBytes("disk-1", fill) > 0 })
+	if err := d.Revert(ctx, "disk-1", f, st); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(fill); !os.IsNotExist(err) {
+		t.Fatalf("fill directory left after revert: %v", err)
+	}
+	if p := Processes("disk-1"); len(p) != 0 {
+		t.Fatalf("stress-ng still running: %v", p)
+	}
+}
+
+// A revert from another driver instance (a restarted sred) finds the
+// processes by their marker even without the recorded state.
+func TestRevertWithoutState(t *testing.T) {
+	ctx := context.Background()
+	f := chaos.Fault{Type: chaos.FaultMemoryStress, Size: "16MiB"}
+	if _, err := (&Driver{MaxRuntime: time.Minute}).Inject(ctx, "mem-1", f); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "stress-ng running", func() bool { return len(Processes("mem-1")) > 0 })
+	if err := (&Driver{}).Revert(ctx, "mem-1", f, nil); err != nil {
+		t.Fatal(err)
+	}
+	if p := Processes("mem-1"); len(p) != 0 {
+		t.Fatalf("left: %v", p)
+	}
+}
+
+type noProm struct{}
+
+func (noProm) Instant(_ context.Context, q string, _ time.Time) (model.Vector, error) {
+	if q == "steady" {
+		return model.Vector{{Value: 1}}, nil
+	}
+	return nil, nil
+}
+
+// An experiment aborted by a manual stop cleans its stress-ng up.
+func TestCleanedAfterAbort(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.OpenSQLite(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx, chaos.Migrations, targetlock.Migrations); err != nil {
+		t.Fatal(err)
+	}
+	clock := chaos.NewManualClock(time.Now())
+	svc := chaos.New(chaos.Options{DB: db, Prom: noProm{}, Clock: clock, Drivers: map[string]chaos.Driver{chaos.DriverStress: &Driver{MaxRuntime: time.Minute}}})
+	e, err := chaos.Parse([]byte(`apiVersion: chaos.sre.rootuip.io/v1
+kind: Experiment
+name: cpu
+hypothesis: {description: d, steadyState: [{name: s, promql: steady}]}
+target: {service: api, environment: staging, instances: 1, totalInstances: 2}
+faults: [{name: burn, type: cpu-stress, cpuPercent: 50}]
+duration: 10m
+`), "x.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := svc.Start(ctx, e, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := info.ID + "-burn"
+	t.Cleanup(func() { (&Driver{}).Revert(ctx, id, e.Faults[0], nil) })
+	waitFor(t, "200ms of CPU time", func() bool { c, _ := CPUTime(id); return c >= 200*time.Millisecond })
+	if err := svc.Stop(ctx, info.ID, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	go func() { // the report step waits one interval after the rollback
+		for {
+			if n, ch := clock.Waiters(); n > 0 {
+				clock.Advance(time.Minute)
+				if r, _ := svc.Get(ctx, info.ID); r != nil && r.Status != chaos.StatusRunning {
+					return
+				}
+			} else {
+				<-ch
+			}
+		}
+	}()
+	svc.Wait()
+	if p := Processes(id); len(p) != 0 {
+		t.Fatalf("stress-ng still running after abort: %v", p)
+	}
+	r, _ := svc.Get(ctx, info.ID)
+	if r.Status != chaos.StatusAborted || !strings.Contains(r.Reason, "stopped by bob") {
+		t.Fatalf("run %s %q", r.Status, r.Reason)
+	}
+}

@@ -1,0 +1,217 @@
+package chaos
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+// Fault types.
+const (
+	FaultLatency      = "latency"       // network delay (+ jitter)
+	FaultTimeout      = "timeout"       // connections stall, then close after Timeout
+	FaultReset        = "reset"         // a share of connections reset (packet-loss-like)
+	FaultBandwidth    = "bandwidth"     // throughput limit
+	FaultPartition    = "partition"     // service cut from its dependency
+	FaultHTTPDelay    = "http-delay"    // slow endpoints
+	FaultHTTPError    = "http-error"    // dependency failures (error codes)
+	FaultProcessStop  = "process-stop"  // service failure (stop the process / kill pods)
+	FaultCPUStress    = "cpu-stress"    // CPU at a percentage of cores
+	FaultMemoryStress = "memory-stress" // memory pressure up to a limit
+	FaultDiskFill     = "disk-fill"     // fill a directory up to a limit
+)
+
+// Driver names.
+const (
+	DriverToxiproxy = "toxiproxy"
+	DriverHTTPProxy = "httpproxy"
+	DriverProcess   = "process"
+	DriverStress    = "stress"
+	DriverChaosMesh = "chaosmesh"
+)
+
+// defaultDriver maps a fault type to its host driver.
+var defaultDriver = map[string]string{
+	FaultLatency: DriverToxiproxy, FaultTimeout: DriverToxiproxy, FaultReset: DriverToxiproxy,
+	FaultBandwidth: DriverToxiproxy, FaultPartition: DriverToxiproxy,
+	FaultHTTPDelay: DriverHTTPProxy, FaultHTTPError: DriverHTTPProxy,
+	FaultProcessStop: DriverProcess,
+	FaultCPUStress:   DriverStress, FaultMemoryStress: DriverStress, FaultDiskFill: DriverStress,
+}
+
+// FaultTypes lists the known fault types.
+func FaultTypes() []string {
+	return []string{FaultLatency, FaultTimeout, FaultReset, FaultBandwidth, FaultPartition,
+		FaultHTTPDelay, FaultHTTPError, FaultProcessStop, FaultCPUStress, FaultMemoryStress, FaultDiskFill}
+}
+
+// Fault is one injected failure. Which fields apply depends on Type.
+type Fault struct {
+	Name   string `yaml:"name,omitempty" json:"name"`
+	Type   string `yaml:"type" json:"type"`
+	Driver string `yaml:"driver,omitempty" json:"driver"`
+	// Proxy names a proxy of the chaos configuration (toxiproxy and
+	// httpproxy drivers): the service reaches its dependency through it.
+	Proxy string `yaml:"proxy,omitempty" json:"proxy,omitempty"`
+
+	Latency model.Duration `yaml:"latency,omitempty" json:"latency,omitempty"`
+	Jitter  model.Duration `yaml:"jitter,omitempty" json:"jitter,omitempty"`
+	Timeout model.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// Percent is the share of connections (reset) or requests (http-*) affected, 1-100.
+	Percent float64 `yaml:"percent,omitempty" json:"percent,omitempty"`
+	// RateKBps is the bandwidth limit in KB/s.
+	RateKBps int64 `yaml:"rateKBps,omitempty" json:"rateKBps,omitempty"`
+	// Paths restricts http-* faults to request paths with these prefixes (all when empty).
+	Paths  []string       `yaml:"paths,omitempty" json:"paths,omitempty"`
+	Status int            `yaml:"status,omitempty" json:"status,omitempty"`
+	Delay  model.Duration `yaml:"delay,omitempty" json:"delay,omitempty"`
+
+	// PIDFile holds the pid of the local process to stop (process driver).
+	PIDFile string `yaml:"pidFile,omitempty" json:"pidFile,omitempty"`
+
+	// CPUPercent is the load per worker, 1-100; Workers defaults to 1.
+	CPUPercent int `yaml:"cpuPercent,omitempty" json:"cpuPercent,omitempty"`
+	Workers    int `yaml:"workers,omitempty" json:"workers,omitempty"`
+	// Size is the memory or disk limit, e.g. 256MiB.
+	Size string `yaml:"size,omitempty" json:"size,omitempty"`
+	// Path is the directory to fill (disk-fill).
+	Path string `yaml:"path,omitempty" json:"path,omitempty"`
+
+	// Kubernetes selects the pods for the chaosmesh driver.
+	Kubernetes *KubeSelector `yaml:"kubernetes,omitempty" json:"kubernetes,omitempty"`
+}
+
+// KubeSelector selects pods for Chaos Mesh.
+type KubeSelector struct {
+	Namespace string            `yaml:"namespace" json:"namespace"`
+	Labels    map[string]string `yaml:"labels" json:"labels"`
+	// ExternalTargets are the dependencies of network faults (host names or IPs).
+	ExternalTargets []string `yaml:"externalTargets,omitempty" json:"externalTargets,omitempty"`
+}
+
+// UnmarshalYAML sets the driver and validates the parameters of the type.
+func (f *Fault) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain Fault
+	if err := unmarshal((*plain)(f)); err != nil {
+		return err
+	}
+	return f.validate()
+}
+
+func (f *Fault) validate() error {
+	d, ok := defaultDriver[f.Type]
+	if !ok {
+		return fmt.Errorf("fault %q: unknown type %q (known: %s)", f.Name, f.Type, strings.Join(FaultTypes(), ", "))
+	}
+	if f.Driver == "" {
+		f.Driver = d
+	}
+	where := fmt.Sprintf("fault %q (%s)", f.Name, f.Type)
+	if f.Name == "" {
+		where = fmt.Sprintf("fault of type %s", f.Type)
+	}
+	switch f.Driver {
+	case d:
+	case DriverChaosMesh:
+		if f.Type == FaultDiskFill {
+			return fmt.Errorf("%s: Chaos Mesh has no disk-fill fault; use the stress driver", where)
+		}
+		if f.Kubernetes == nil || f.Kubernetes.Namespace == "" || len(f.Kubernetes.Labels) == 0 {
+			return fmt.Errorf("%s: the chaosmesh driver needs kubernetes.namespace and kubernetes.labels", where)
+		}
+	default:
+		return fmt.Errorf("%s: driver %q cannot inject this type (use %s or %s)", where, f.Driver, d, DriverChaosMesh)
+	}
+	if (f.Driver == DriverToxiproxy || f.Driver == DriverHTTPProxy) && f.Proxy == "" {
+		return fmt.Errorf("%s: proxy is required (a proxy name of the chaos configuration)", where)
+	}
+	pct := func() error {
+		if f.Percent < 1 || f.Percent > 100 {
+			return fmt.Errorf("%s: percent %v must be between 1 and 100", where, f.Percent)
+		}
+		return nil
+	}
+	switch f.Type {
+	case FaultLatency:
+		if f.Latency < model.Duration(100*time.Millisecond) || f.Latency > model.Duration(5*time.Second) {
+			return fmt.Errorf("%s: latency %v must be between 100ms and 5s", where, f.Latency)
+		}
+		if f.Jitter < 0 || f.Jitter > f.Latency {
+			return fmt.Errorf("%s: jitter %v must be between 0 and the latency", where, f.Jitter)
+		}
+	case FaultTimeout:
+		if f.Timeout <= 0 {
+			return fmt.Errorf("%s: timeout must be positive", where)
+		}
+	case FaultReset:
+		if f.Percent < 1 || f.Percent > 50 {
+			return fmt.Errorf("%s: percent %v must be between 1 and 50", where, f.Percent)
+		}
+	case FaultBandwidth:
+		if f.RateKBps <= 0 {
+			return fmt.Errorf("%s: rateKBps must be positive", where)
+		}
+	case FaultHTTPDelay:
+		if f.Delay <= 0 {
+			return fmt.Errorf("%s: delay must be positive", where)
+		}
+		return pct()
+	case FaultHTTPError:
+		if f.Status < 400 || f.Status > 599 {
+			return fmt.Errorf("%s: status %d must be an HTTP error code (400-599)", where, f.Status)
+		}
+		return pct()
+	case FaultProcessStop:
+		if f.Driver == DriverProcess && f.PIDFile == "" {
+			return fmt.Errorf("%s: pidFile is required", where)
+		}
+	case FaultCPUStress:
+		if f.CPUPercent < 1 || f.CPUPercent > 100 {
+			return fmt.Errorf("%s: cpuPercent %d must be between 1 and 100", where, f.CPUPercent)
+		}
+		if f.Workers < 0 || f.Workers > 256 {
+			return fmt.Errorf("%s: workers %d must be between 1 and 256", where, f.Workers)
+		}
+		if f.Workers == 0 {
+			f.Workers = 1
+		}
+	case FaultMemoryStress, FaultDiskFill:
+		if _, err := ParseSize(f.Size); err != nil {
+			return fmt.Errorf("%s: size: %w", where, err)
+		}
+		if f.Type == FaultDiskFill && f.Path == "" {
+			return fmt.Errorf("%s: path (the directory to fill) is required", where)
+		}
+	}
+	return nil
+}
+
+// ParseSize reads a byte size such as 512MiB, 1GiB, 100MB or 4096.
+func ParseSize(s string) (int64, error) {
+	if s == "" {
+		return 0, errors.New("a size such as 256MiB is required")
+	}
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	num, mult := s, int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			num, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("invalid size %q (write e.g. 256MiB)", s)
+	}
+	if n > (1<<50)/mult {
+		return 0, fmt.Errorf("size %q too large", s)
+	}
+	return n * mult, nil
+}

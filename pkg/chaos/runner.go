@@ -1,0 +1,548 @@
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/rulegen"
+	"github.com/rootuip/sre/pkg/targetlock"
+)
+
+// The steps of the workflow, in order.
+var Steps = []string{"plan", "validate", "execute", "monitor", "analyze", "rollback", "report"}
+
+// Plan is what a run would do.
+type Plan struct {
+	Experiment string         `json:"experiment"`
+	Target     Target         `json:"target"`
+	Duration   string         `json:"duration"`
+	Faults     []PlannedFault `json:"faults"`
+	Probes     []string       `json:"probes"`
+	Abort      []string       `json:"abort_conditions"`
+	Rollback   []string       `json:"rollback"`
+	// Refusal lists why the experiment would be refused now (empty: allowed).
+	Refusal []string `json:"refusal"`
+}
+
+// PlannedFault is one fault of a plan.
+type PlannedFault struct {
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	Driver      string `json:"driver"`
+	Description string `json:"description"`
+}
+
+func describe(f Fault) string {
+	switch f.Type {
+	case FaultLatency:
+		return fmt.Sprintf("add %v (+-%v) on proxy %s", f.Latency, f.Jitter, f.Proxy)
+	case FaultTimeout:
+		return fmt.Sprintf("stall connections, close after %v, on proxy %s", f.Timeout, f.Proxy)
+	case FaultReset:
+		return fmt.Sprintf("reset %v%% of connections on proxy %s", f.Percent, f.Proxy)
+	case FaultBandwidth:
+		return fmt.Sprintf("limit to %d KB/s on proxy %s", f.RateKBps, f.Proxy)
+	case FaultPartition:
+		return fmt.Sprintf("cut proxy %s", f.Proxy)
+	case FaultHTTPDelay:
+		return fmt.Sprintf("delay %v%% of requests to %v by %v on proxy %s", f.Percent, pathsOrAll(f.Paths), f.Delay, f.Proxy)
+	case FaultHTTPError:
+		return fmt.Sprintf("answer %v%% of requests to %v with %d on proxy %s", f.Percent, pathsOrAll(f.Paths), f.Status, f.Proxy)
+	case FaultProcessStop:
+		if f.Driver == DriverChaosMesh {
+			return "kill one pod"
+		}
+		return "stop the process of " + f.PIDFile + " (SIGSTOP, SIGCONT at rollback)"
+	case FaultCPUStress:
+		return fmt.Sprintf("%d worker(s) at %d%% CPU", f.Workers, f.CPUPercent)
+	case FaultMemoryStress:
+		return "allocate up to " + f.Size
+	case FaultDiskFill:
+		return "fill " + f.Path + " with up to " + f.Size
+	}
+	return f.Type
+}
+
+func pathsOrAll(p []string) string {
+	if len(p) == 0 {
+		return "all paths"
+	}
+	return strings.Join(p, ", ")
+}
+
+// Plan returns what a run of e would do and whether it would be refused now.
+func (s *Service) Plan(ctx context.Context, e *Experiment) (*Plan, error) {
+	p := &Plan{Experiment: e.Name, Target: e.Target, Duration: e.Duration.String(), Refusal: []string{}}
+	for _, f := range e.Faults {
+		p.Faults = append(p.Faults, PlannedFault{f.Name, f.Type, f.Driver, describe(f)})
+	}
+	for _, pr := range e.Hypothesis.SteadyState {
+		p.Probes = append(p.Probes, pr.Name)
+	}
+	p.Abort = s.abortNames(e)
+	for _, r := range e.Rollback {
+		p.Rollback = append(p.Rollback, r.Name+": "+strings.Join(r.Command, " "))
+	}
+	_, err := s.validate(ctx, e)
+	var ref *Refusal
+	if errors.As(err, &ref) {
+		p.Refusal = ref.Reasons
+	} else if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (s *Service) abortNames(e *Experiment) []string {
+	var out []string
+	if *e.Abort.BurnRate {
+		out = append(out, "SLO fast burn above its page threshold")
+	}
+	out = append(out, fmt.Sprintf("error rate above %v%%", e.Abort.MaxErrorRate*100))
+	for _, c := range e.Abort.PromQL {
+		out = append(out, "promql "+c.Name)
+	}
+	if *e.Abort.CriticalIncident {
+		out = append(out, "open critical incident on "+e.Target.Service)
+	}
+	if e.MaxBudgetShare > 0 {
+		out = append(out, fmt.Sprintf("%v%% of the remaining error budget spent", e.MaxBudgetShare*100))
+	}
+	return append(out, "manual stop (API, CLI, SIGTERM)")
+}
+
+// validate runs the safety checks; it returns the SLOs of the target.
+func (s *Service) validate(ctx context.Context, e *Experiment) ([]SLOInfo, error) {
+	var slos []SLOInfo
+	var reasons []string
+	if s.o.Budgets != nil {
+		var err error
+		slos, err = s.o.Budgets.SLOs(ctx, e.Target.Service)
+		if err != nil {
+			reasons = append(reasons, "cannot read the error budgets of "+e.Target.Service+": "+err.Error())
+		}
+	}
+	bs := make([]BudgetState, len(slos))
+	for i, x := range slos {
+		bs[i] = x.BudgetState
+	}
+	err := CheckSafety(s.config().Safety, e, bs, s.o.Clock.Now())
+	var ref *Refusal
+	if errors.As(err, &ref) {
+		reasons = append(reasons, ref.Reasons...)
+	}
+	proxies := map[string]string{}
+	for _, p := range s.config().Proxies {
+		proxies[p.Name] = p.Kind
+	}
+	for _, f := range e.Faults {
+		if _, ok := s.o.Drivers[f.Driver]; !ok {
+			reasons = append(reasons, fmt.Sprintf("fault %s: driver %q is not available in this sred", f.Name, f.Driver))
+		}
+		want := map[string]string{DriverToxiproxy: "tcp", DriverHTTPProxy: "http"}[f.Driver]
+		if want != "" && proxies[f.Proxy] != want {
+			reasons = append(reasons, fmt.Sprintf("fault %s: no %s proxy %q in chaos.proxies", f.Name, want, f.Proxy))
+		}
+	}
+	if len(reasons) > 0 {
+		return slos, &Refusal{Reasons: reasons}
+	}
+	return slos, nil
+}
+
+// run is the state of one run in progress.
+type run struct {
+	info     RunInfo
+	e        *Experiment
+	slos     []SLOInfo
+	seq      int
+	before   Measurement
+	during   Measurement
+	after    Measurement
+	budget0  map[string]float64
+	probeBad []string
+	aborted  string
+	faults   []FaultRecord
+	errs     []string
+}
+
+// Start validates e and, unless refused, runs it in the background. A
+// refusal is recorded and returned as a *Refusal.
+func (s *Service) Start(ctx context.Context, e *Experiment, actor string) (*RunInfo, error) {
+	now := s.o.Clock.Now()
+	lease := time.Duration(s.config().Lease)
+	r := &run{e: e, info: RunInfo{ID: "chx-" + now.UTC().Format("20060102-150405") + "-" + randomID(), Experiment: e.Name,
+		Service: e.Target.Service, Environment: e.Target.Environment, Actor: actor, Status: StatusRunning, Started: now.UTC()}}
+	spec, _ := json.Marshal(e)
+	if err := s.j.insertRun(ctx, &r.info, spec, s.o.Owner, now.Add(lease)); err != nil {
+		return nil, err
+	}
+	// 1. plan
+	plan, err := s.Plan(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	pj, _ := json.Marshal(plan.Faults)
+	s.step(ctx, r, "plan", func() (string, error) { return string(pj), nil })
+	// 2. validate: safety, budgets, steady state before, target lock.
+	err = s.step(ctx, r, "validate", func() (string, error) {
+		slos, err := s.validate(ctx, e)
+		r.slos = slos
+		if err != nil {
+			return "", err
+		}
+		if bad := s.probe(ctx, e); len(bad) > 0 {
+			return "", &Refusal{Reasons: []string{"steady state does not hold before the experiment: " + strings.Join(bad, "; ")}}
+		}
+		if err := s.locks.Acquire(ctx, e.Target.Key(), "chaos", r.info.ID, now, lease); err != nil {
+			var held *targetlock.HeldError
+			if errors.As(err, &held) {
+				return "", &Refusal{Reasons: []string{err.Error()}}
+			}
+			return "", err
+		}
+		r.before = s.measure(ctx, e)
+		r.budget0 = map[string]float64{}
+		for _, x := range slos {
+			if x.Remaining != nil {
+				r.budget0[x.SLO] = *x.Remaining
+			}
+		}
+		return "safety checks passed; steady state holds; target " + e.Target.Key() + " locked", nil
+	})
+	if err != nil {
+		status := StatusFailed
+		var ref *Refusal
+		if errors.As(err, &ref) {
+			status = StatusRefused
+		}
+		r.info.Status = status
+		s.m.experiments.WithLabelValues(status).Inc()
+		_ = s.j.finishRun(context.WithoutCancel(ctx), r.info.ID, status, err.Error(), nil, "", "", s.o.Clock.Now())
+		return &r.info, err
+	}
+	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	s.mu.Lock()
+	s.running[r.info.ID] = cancel
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.running, r.info.ID)
+			s.mu.Unlock()
+			cancel(nil)
+		}()
+		s.execute(runCtx, r)
+	}()
+	return &r.info, nil
+}
+
+// step records one step around fn.
+func (s *Service) step(ctx context.Context, r *run, name string, fn func() (string, error)) error {
+	bg := context.WithoutCancel(ctx)
+	r.seq++
+	seq := r.seq
+	if err := s.j.startStep(bg, r.info.ID, seq, name, s.o.Clock.Now()); err != nil {
+		s.logger.Error("record chaos step", "run", r.info.ID, "step", name, "err", err)
+	}
+	detail, err := fn()
+	status := "ok"
+	if err != nil {
+		status, detail = "failed", err.Error()
+	}
+	if err := s.j.finishStep(bg, r.info.ID, seq, status, detail, s.o.Clock.Now()); err != nil {
+		s.logger.Error("record chaos step", "run", r.info.ID, "step", name, "err", err)
+	}
+	return err
+}
+
+func (s *Service) execute(ctx context.Context, r *run) {
+	e := r.e
+	bg := context.WithoutCancel(ctx)
+	lease := time.Duration(s.config().Lease)
+	// 3. execute: journal each fault before it takes effect.
+	injectErr := s.step(ctx, r, "execute", func() (string, error) {
+		for _, f := range e.Faults {
+			if err := context.Cause(ctx); ctx.Err() != nil {
+				return "", fmt.Errorf("stopped before injecting %s: %w", f.Name, err)
+			}
+			now := s.o.Clock.Now()
+			rec := FaultRecord{ID: r.info.ID + "-" + f.Name, RunID: r.info.ID, Name: f.Name, Driver: f.Driver, Fault: f,
+				Status: FaultPending, Owner: s.o.Owner, Lease: now.Add(lease), Created: now}
+			if err := s.j.insertFault(bg, &rec); err != nil {
+				return "", err
+			}
+			r.faults = append(r.faults, rec)
+			state, err := s.o.Drivers[f.Driver].Inject(ctx, rec.ID, f)
+			r.faults[len(r.faults)-1].State = state
+			if err != nil {
+				return "", fmt.Errorf("inject %s: %w", f.Name, err)
+			}
+			if err := s.j.setFault(bg, rec.ID, FaultActive, state, "", nil); err != nil {
+				return "", err
+			}
+			s.m.faultActive.WithLabelValues(e.Name, e.Target.Service, f.Name, f.Type, f.Driver, rec.ID).Set(1)
+		}
+		return fmt.Sprintf("%d fault(s) active", len(e.Faults)), nil
+	})
+	// 4. monitor
+	if injectErr == nil {
+		_ = s.step(ctx, r, "monitor", func() (string, error) { return s.monitor(ctx, r) })
+	} else {
+		r.aborted = injectErr.Error()
+	}
+	// 5. analyze
+	held := len(r.probeBad) == 0 && r.aborted == "" && injectErr == nil
+	_ = s.step(bg, r, "analyze", func() (string, error) {
+		if held {
+			return "hypothesis held: " + e.Hypothesis.Description, nil
+		}
+		if len(r.probeBad) > 0 {
+			return "hypothesis did not hold: " + strings.Join(uniq(r.probeBad), "; "), nil
+		}
+		return "hypothesis not evaluated to the end: " + r.aborted, nil
+	})
+	// 6. rollback: always, every fault, in reverse order.
+	_ = s.step(bg, r, "rollback", func() (string, error) {
+		var errs []error
+		for i := len(r.faults) - 1; i >= 0; i-- {
+			if err := s.revert(bg, r.faults[i]); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		for _, a := range e.Rollback {
+			if err := runRollback(bg, a); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			r.errs = append(r.errs, err.Error())
+			return "", err
+		}
+		return fmt.Sprintf("%d fault(s) reverted, %d rollback action(s) run", len(r.faults), len(e.Rollback)), nil
+	})
+	_ = s.locks.Release(bg, e.Target.Key(), r.info.ID)
+	// 7. report
+	status := StatusSucceeded
+	switch {
+	case r.aborted != "":
+		status = StatusAborted
+	case !held || len(r.errs) > 0:
+		status = StatusFailed
+	}
+	r.info.Status = status
+	_ = s.step(bg, r, "report", func() (string, error) { return s.report(bg, r, held) })
+	s.m.experiments.WithLabelValues(status).Inc()
+}
+
+// monitor waits for the duration, checking the abort conditions every interval.
+func (s *Service) monitor(ctx context.Context, r *run) (string, error) {
+	e := r.e
+	lease := time.Duration(s.config().Lease)
+	end := s.o.Clock.Now().Add(time.Duration(e.Duration))
+	interval := time.Duration(e.Abort.Interval)
+	checks := 0
+	for {
+		now := s.o.Clock.Now()
+		if !now.Before(end) {
+			return fmt.Sprintf("ran for %v; %d abort checks passed", e.Duration, checks), nil
+		}
+		wait := min(interval, end.Sub(now))
+		select {
+		case <-ctx.Done():
+			r.aborted = "manual stop: " + context.Cause(ctx).Error()
+			return "", errors.New(r.aborted)
+		case <-s.o.Clock.After(wait):
+		}
+		if ctx.Err() != nil {
+			r.aborted = "manual stop: " + context.Cause(ctx).Error()
+			return "", errors.New(r.aborted)
+		}
+		bg := context.WithoutCancel(ctx)
+		now = s.o.Clock.Now()
+		stopBy, err := s.j.renewRun(bg, r.info.ID, s.o.Owner, now.Add(lease))
+		if err == nil {
+			err = s.locks.Renew(bg, e.Target.Key(), r.info.ID, now, lease)
+		}
+		if err != nil {
+			r.aborted = "cannot renew the leases: " + err.Error()
+			return "", errors.New(r.aborted)
+		}
+		if stopBy != "" {
+			r.aborted = "manual stop: " + stopBy
+			return "", errors.New(r.aborted)
+		}
+		if reason := s.checkAbort(ctx, r); reason != "" {
+			r.aborted = reason
+			return "", errors.New("aborted: " + reason)
+		}
+		r.probeBad = append(r.probeBad, s.probe(ctx, e)...)
+		m := s.measure(ctx, e)
+		r.during = r.during.worst(m)
+		checks++
+	}
+}
+
+// checkAbort evaluates the abort conditions; it returns the reason to abort or "".
+func (s *Service) checkAbort(ctx context.Context, r *run) string {
+	e := r.e
+	svc := e.Target.Service
+	if s.o.Prom == nil {
+		return "no Prometheus configured to evaluate the abort conditions"
+	}
+	if *e.Abort.BurnRate {
+		for _, x := range r.slos {
+			if x.FastFactor <= 0 {
+				continue
+			}
+			sel := `{` + labels.MustNewMatcher(labels.MatchEqual, rulegen.LabelService, svc).String() + `,` +
+				labels.MustNewMatcher(labels.MatchEqual, rulegen.LabelSLO, x.SLO).String() + `}`
+			q := fmt.Sprintf(`(%s%s > %g) and (%s%s > %g)`, rulegen.BurnRateRecord(x.FastLong), sel, x.FastFactor,
+				rulegen.BurnRateRecord(x.FastShort), sel, x.FastFactor)
+			v, err := s.o.Prom.Instant(ctx, q, time.Time{})
+			if err != nil {
+				return "cannot evaluate the burn rate of SLO " + x.SLO + ": " + err.Error()
+			}
+			if len(v) > 0 {
+				return fmt.Sprintf("SLO %s burns its error budget at %.1fx over %s (page threshold %gx)",
+					x.SLO, float64(v[0].Value), x.FastLong, x.FastFactor)
+			}
+		}
+	}
+	er, err := s.errorRate(ctx, e)
+	if err != nil {
+		return "cannot evaluate the error rate: " + err.Error()
+	}
+	if er != nil && *er > e.Abort.MaxErrorRate {
+		return fmt.Sprintf("error rate %.2f%% above %.2f%%", *er*100, e.Abort.MaxErrorRate*100)
+	}
+	for _, c := range e.Abort.PromQL {
+		v, err := s.o.Prom.Instant(ctx, c.Expr, time.Time{})
+		if err != nil {
+			return "cannot evaluate abort condition " + c.Name + ": " + err.Error()
+		}
+		if len(v) > 0 {
+			return "abort condition " + c.Name + " is true"
+		}
+	}
+	if *e.Abort.CriticalIncident && s.o.Incidents != nil {
+		ids, err := s.o.Incidents.OpenCritical(ctx, svc)
+		if err != nil {
+			return "cannot read incidents: " + err.Error()
+		}
+		if len(ids) > 0 {
+			return "critical incident " + strings.Join(ids, ", ") + " is open on " + svc
+		}
+	}
+	if e.MaxBudgetShare > 0 && s.o.Budgets != nil {
+		slos, err := s.o.Budgets.SLOs(ctx, svc)
+		if err != nil {
+			return "cannot read the error budgets: " + err.Error()
+		}
+		for _, x := range slos {
+			r0, ok := r.budget0[x.SLO]
+			if !ok || x.Remaining == nil || r0 <= 0 {
+				continue
+			}
+			if spent := (r0 - *x.Remaining) / r0; spent >= e.MaxBudgetShare {
+				return fmt.Sprintf("experiment spent %.1f%% of the remaining error budget of SLO %s (cap %.1f%%)",
+					spent*100, x.SLO, e.MaxBudgetShare*100)
+			}
+		}
+	}
+	return ""
+}
+
+func defaultErrorRateQuery(svc string) string {
+	return `max(slo:sli_error:ratio_rate5m{` + labels.MustNewMatcher(labels.MatchEqual, rulegen.LabelService, svc).String() + `})`
+}
+
+func (s *Service) errorRate(ctx context.Context, e *Experiment) (*float64, error) {
+	q := e.Abort.ErrorRateQuery
+	if q == "" {
+		q = defaultErrorRateQuery(e.Target.Service)
+	}
+	return s.scalar(ctx, q)
+}
+
+func (s *Service) scalar(ctx context.Context, q string) (*float64, error) {
+	if s.o.Prom == nil {
+		return nil, errors.New("no Prometheus configured")
+	}
+	v, err := s.o.Prom.Instant(ctx, q, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	if len(v) == 0 || math.IsNaN(float64(v[0].Value)) {
+		return nil, nil
+	}
+	f := float64(v[0].Value)
+	return &f, nil
+}
+
+// probe evaluates the steady-state probes; it returns the failures.
+func (s *Service) probe(ctx context.Context, e *Experiment) []string {
+	var bad []string
+	for _, p := range e.Hypothesis.SteadyState {
+		if p.PromQL != "" {
+			if s.o.Prom == nil {
+				bad = append(bad, p.Name+": no Prometheus configured")
+				continue
+			}
+			v, err := s.o.Prom.Instant(ctx, p.PromQL, time.Time{})
+			if err != nil {
+				bad = append(bad, p.Name+": "+err.Error())
+			} else if len(v) == 0 {
+				bad = append(bad, p.Name+": condition is false")
+			}
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, time.Duration(p.HTTP.Timeout))
+		req, _ := http.NewRequestWithContext(pctx, http.MethodGet, p.HTTP.URL, nil)
+		resp, err := s.http.Do(req)
+		cancel()
+		if err != nil {
+			bad = append(bad, p.Name+": "+err.Error())
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != p.HTTP.ExpectStatus {
+			bad = append(bad, fmt.Sprintf("%s: status %d, want %d", p.Name, resp.StatusCode, p.HTTP.ExpectStatus))
+		}
+	}
+	return bad
+}
+
+func uniq(ss []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// publish sends the annotation event of a finished run.
+func (s *Service) publish(r *run, score *Score) {
+	data := map[string]any{"run": r.info.ID, "experiment": r.e.Name, "status": r.info.Status,
+		"environment": r.e.Target.Environment, "started": r.info.Started, "annotation": true,
+		"text": fmt.Sprintf("chaos experiment %s %s", r.e.Name, r.info.Status), "tags": []string{"chaos", r.e.Name}}
+	if score != nil {
+		data["resilience_score"] = score.Value
+	}
+	s.o.Bus.Publish(events.Event{Type: "chaos.finished", Time: s.o.Clock.Now().UTC(), Service: r.e.Target.Service, Data: data})
+}

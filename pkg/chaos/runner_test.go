@@ -1,0 +1,473 @@
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/model"
+
+	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/targetlock"
+	tu "github.com/rootuip/sre/pkg/testutil"
+)
+
+// queries answers PromQL by exact query text; unknown queries return no data.
+type queries struct {
+	mu sync.Mutex
+	v  map[string]float64
+}
+
+func (q *queries) set(query string, v float64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.v[query] = v
+}
+
+func (q *queries) del(query string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.v, query)
+}
+
+func (q *queries) Instant(_ context.Context, query string, _ time.Time) (model.Vector, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if v, ok := q.v[query]; ok {
+		return model.Vector{{Value: model.SampleValue(v)}}, nil
+	}
+	return nil, nil
+}
+
+// recDriver records injections; it checks that the fault is journaled
+// before it takes effect.
+type recDriver struct {
+	db     *store.DB
+	mu     sync.Mutex
+	active map[string]bool
+	log    []string
+}
+
+func (d *recDriver) Inject(ctx context.Context, id string, f Fault) (json.RawMessage, error) {
+	var status string
+	if err := d.db.QueryRowContext(ctx, `SELECT status FROM chaos_faults WHERE id = $1`, id).Scan(&status); err != nil || status != FaultPending {
+		return nil, fmt.Errorf("fault %s not journaled as pending before injection (%q, %v)", id, status, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.active[id] = true
+	d.log = append(d.log, "inject "+f.Name)
+	return json.RawMessage(`{"token":"` + id + `"}`), nil
+}
+
+func (d *recDriver) Revert(_ context.Context, id string, f Fault, state json.RawMessage) error {
+	if !strings.Contains(string(state), id) {
+		return fmt.Errorf("revert of %s without its state: %s", id, state)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.active, id)
+	d.log = append(d.log, "revert "+f.Name)
+	return nil
+}
+
+func (d *recDriver) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.active)
+}
+
+type budgets struct{ slos []SLOInfo }
+
+func (b *budgets) SLOs(context.Context, string) ([]SLOInfo, error) { return b.slos, nil }
+
+const testExp = `apiVersion: chaos.sre.rootuip.io/v1
+kind: Experiment
+name: api-latency
+hypothesis:
+  description: the API stays fast
+  steadyState:
+    - name: ok
+      promql: 'steady'
+target: {service: api, environment: staging, instances: 1, totalInstances: 4}
+faults:
+  - {name: a, type: latency, proxy: p, latency: 300ms}
+  - {name: b, type: cpu-stress, cpuPercent: 50}
+duration: 1m
+abort:
+  interval: 5s
+  promql:
+    - {name: custom, expr: 'custom_abort'}
+`
+
+type harness struct {
+	s     *Service
+	clock *ManualClock
+	q     *queries
+	d     *recDriver
+	b     *budgets
+	reg   *prometheus.Registry
+	db    *store.DB
+	bus   *events.Bus
+}
+
+func newHarness(t *testing.T, db *store.DB, owner string) *harness {
+	h := &harness{clock: NewManualClock(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)),
+		q: &queries{v: map[string]float64{"steady": 1, `avg(up{job="api"})`: 1,
+			`max(slo:sli_error:ratio_rate5m{service="api"})`: 0.001}},
+		b:   &budgets{slos: []SLOInfo{{BudgetState: BudgetState{SLO: "availability", State: "green"}, FastLong: time.Hour, FastShort: 5 * time.Minute, FastFactor: 14.4}}},
+		reg: prometheus.NewRegistry(), db: db, bus: events.NewBus(16, nil)}
+	h.d = &recDriver{db: db, active: map[string]bool{}}
+	h.s = New(Options{DB: db, Registerer: h.reg, Bus: h.bus, Budgets: h.b, Prom: h.q, Clock: h.clock, Owner: owner,
+		Drivers: map[string]Driver{DriverToxiproxy: h.d, DriverStress: h.d}})
+	if err := h.s.ApplyConfig(testConfig(), nil); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func testConfig() Config {
+	c := DefaultConfig
+	c.Proxies = []ProxyConfig{{Name: "p", Kind: "tcp", Listen: "127.0.0.1:0", Upstream: "127.0.0.1:1"}}
+	return c
+}
+
+func load(t *testing.T, text string) *Experiment {
+	t.Helper()
+	e, err := Parse([]byte(text), "test.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// tick advances the clock by d once the runner waits on it.
+func (h *harness) tick(t *testing.T, d time.Duration) {
+	t.Helper()
+	h.blocked(t)
+	h.clock.Advance(d)
+}
+
+// drain advances the clock whenever the runner waits until every run ended.
+func (h *harness) drain(t *testing.T, step time.Duration) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { h.s.Wait(); close(done) }()
+	deadline := time.After(20 * time.Second)
+	for {
+		n, ch := h.clock.Waiters()
+		if n > 0 {
+			h.clock.Advance(step)
+			continue
+		}
+		select {
+		case <-done:
+			return
+		case <-ch:
+		case <-deadline:
+			t.Fatal("runs did not finish")
+		}
+	}
+}
+
+// blocked waits until the runner waits on the clock.
+func (h *harness) blocked(t *testing.T) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		n, ch := h.clock.Waiters()
+		if n > 0 {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			buf := make([]byte, 1<<20)
+			t.Fatalf("runner never waited on the clock\n%s", buf[:runtime.Stack(buf, true)])
+		}
+	}
+}
+
+func migrations() [][]store.Migration { return [][]store.Migration{Migrations, targetlock.Migrations} }
+
+func TestRunSucceeds(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, "r1")
+		ctx := context.Background()
+		evs, done := h.bus.Subscribe()
+		defer done()
+		info, err := h.s.Start(ctx, load(t, testExp), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 12 { // 12 x 5s = the 1m duration
+			h.tick(t, 5*time.Second)
+		}
+		h.tick(t, 5*time.Second) // the "after" measurement
+		h.s.Wait()
+		r, err := h.s.Get(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != StatusSucceeded {
+			t.Fatalf("status %s (%s)", r.Status, r.Reason)
+		}
+		var names []string
+		for _, s := range r.Steps {
+			names = append(names, s.Name+":"+s.Status)
+			if s.Finished == nil {
+				t.Errorf("step %s has no end time", s.Name)
+			}
+		}
+		if got := strings.Join(names, " "); got != "plan:ok validate:ok execute:ok monitor:ok analyze:ok rollback:ok report:ok" {
+			t.Fatalf("steps %s", got)
+		}
+		if r.Steps[3].Finished.Sub(r.Steps[3].Started) != time.Minute {
+			t.Errorf("monitor lasted %v, want 1m", r.Steps[3].Finished.Sub(r.Steps[3].Started))
+		}
+		if strings.Join(h.d.log, ",") != "inject a,inject b,revert b,revert a" || h.d.count() != 0 {
+			t.Fatalf("driver log %v", h.d.log)
+		}
+		for _, f := range r.Faults {
+			if f.Status != FaultReverted || f.Reverted == nil {
+				t.Errorf("fault %s: %s", f.Name, f.Status)
+			}
+		}
+		if r.Score == nil || *r.Score != 100 {
+			t.Errorf("score %v, want 100 (no degradation, recovered, clamped)", r.Score)
+		}
+		md, js, err := h.s.Report(ctx, info.ID)
+		if err != nil || !strings.Contains(md, "The hypothesis **held**") || !strings.Contains(js, `"hypothesis_held": true`) {
+			t.Fatalf("report: %v\n%s\n%s", err, md, js)
+		}
+		if v := testutil.ToFloat64(h.s.m.experiments.WithLabelValues(StatusSucceeded)); v != 1 {
+			t.Errorf("experiments_total{succeeded} = %v", v)
+		}
+		if ev := <-evs; ev.Type != "chaos.finished" || ev.Service != "api" || ev.Data["annotation"] != true {
+			t.Errorf("event %+v", ev)
+		}
+		if k, _ := targetlock.New(db).Get(ctx, "staging/api"); k != nil {
+			t.Errorf("target lock not released: %+v", k)
+		}
+	})
+}
+
+func TestAbortRollsBack(t *testing.T) {
+	for _, tc := range []struct {
+		name, query, want string
+	}{
+		{"custom promql", "custom_abort", "abort condition custom is true"},
+		{"burn rate", `(slo:burn_rate:ratio_rate1h{service="api",slo="availability"} > 14.4) and (slo:burn_rate:ratio_rate5m{service="api",slo="availability"} > 14.4)`,
+			"SLO availability burns its error budget at 20.0x over 1h0m0s (page threshold 14.4x)"},
+		{"error rate", `max(slo:sli_error:ratio_rate5m{service="api"})`, "error rate 20.00% above 10.00%"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+				h := newHarness(t, db, "r1")
+				ctx := context.Background()
+				info, err := h.s.Start(ctx, load(t, testExp), "alice")
+				if err != nil {
+					t.Fatal(err)
+				}
+				h.tick(t, 5*time.Second)
+				h.tick(t, 5*time.Second)
+				if h.d.count() != 2 {
+					t.Fatalf("%d faults active mid-run", h.d.count())
+				}
+				v := 20.0
+				if tc.name == "error rate" {
+					v = 0.2
+				}
+				h.blocked(t) // the checks of the second interval are done
+				h.q.set(tc.query, v)
+				h.tick(t, 5*time.Second)
+				h.tick(t, 5*time.Second) // after
+				h.s.Wait()
+				r, _ := h.s.Get(ctx, info.ID)
+				if r.Status != StatusAborted || r.Reason != tc.want {
+					t.Fatalf("status %s reason %q, want aborted %q", r.Status, r.Reason, tc.want)
+				}
+				if h.d.count() != 0 {
+					t.Fatal("faults still active after abort")
+				}
+				if r.Score == nil {
+					t.Fatal("no score")
+				}
+			})
+		})
+	}
+}
+
+func TestHaltIsIdempotent(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, "r1")
+		ctx := context.Background()
+		info, err := h.s.Start(ctx, load(t, testExp), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.blocked(t)
+		type res struct {
+			n   int
+			err error
+		}
+		ch := make(chan res, 1)
+		go func() { n, err := h.s.Halt(ctx, "bob"); ch <- res{n, err} }()
+		// Drive the clock only once the halt is recorded.
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var by string
+			if err := db.QueryRowContext(ctx, `SELECT stop_requested FROM chaos_runs WHERE id = $1`, info.ID).Scan(&by); err != nil {
+				t.Fatal(err)
+			}
+			if by != "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("halt never recorded")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		h.drain(t, 5*time.Second) // the report step waits one interval after rollback
+		hr := <-ch
+		n, err := hr.n, hr.err
+		if err != nil || n != 1 {
+			t.Fatalf("halt: %d, %v", n, err)
+		}
+		if h.d.count() != 0 {
+			t.Fatal("faults active after halt")
+		}
+		r, _ := h.s.Get(ctx, info.ID)
+		if r.Status != StatusAborted || !strings.Contains(r.Reason, "halted by bob") {
+			t.Fatalf("status %s reason %q", r.Status, r.Reason)
+		}
+		n, err = h.s.Halt(ctx, "bob")
+		if err != nil || n != 0 {
+			t.Fatalf("second halt: %d, %v", n, err)
+		}
+	})
+}
+
+func TestRefusals(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, "r1")
+		ctx := context.Background()
+		// Red budget.
+		h.b.slos[0].State = "red"
+		info, err := h.s.Start(ctx, load(t, testExp), "alice")
+		var ref *Refusal
+		if !errors.As(err, &ref) || !strings.Contains(err.Error(), `error budget of SLO "availability" is red`) {
+			t.Fatalf("red budget: %v", err)
+		}
+		r, _ := h.s.Get(ctx, info.ID)
+		if r.Status != StatusRefused || len(r.Steps) != 2 || r.Steps[1].Status != "failed" || len(r.Faults) != 0 {
+			t.Fatalf("refused run: %+v", r)
+		}
+		h.b.slos[0].State = "green"
+		// Excluded service.
+		_, err = h.s.Start(ctx, load(t, strings.Replace(testExp, "service: api", "service: payment", 1)), "alice")
+		if !errors.As(err, &ref) || !strings.Contains(err.Error(), `service "payment" is excluded`) {
+			t.Fatalf("excluded: %v", err)
+		}
+		// Target locked by a rollout.
+		if err := targetlock.New(db).Acquire(ctx, "staging/api", "rollout", "r-7", h.clock.Now(), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		_, err = h.s.Start(ctx, load(t, testExp), "alice")
+		if !errors.As(err, &ref) || !strings.Contains(err.Error(), "locked by rollout r-7") {
+			t.Fatalf("locked: %v", err)
+		}
+		// Steady state not holding before.
+		_ = targetlock.New(db).Release(ctx, "staging/api", "r-7")
+		h.q.del("steady")
+		_, err = h.s.Start(ctx, load(t, testExp), "alice")
+		if !errors.As(err, &ref) || !strings.Contains(err.Error(), "steady state does not hold before the experiment: ok: condition is false") {
+			t.Fatalf("steady: %v", err)
+		}
+		if h.d.count() != 0 || len(h.d.log) != 0 {
+			t.Fatal("a refused experiment injected a fault")
+		}
+		if v := testutil.ToFloat64(h.s.m.experiments.WithLabelValues(StatusRefused)); v != 4 {
+			t.Errorf("refused = %v, want 4", v)
+		}
+	})
+}
+
+// A runner that dies leaves its faults journaled; once their lease expires
+// another replica (or the restarted process) rolls them back.
+func TestRecoverExpiredLeases(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		dead := newHarness(t, db, "dead")
+		info, err := dead.s.Start(ctx, load(t, testExp), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead.tick(t, 5*time.Second)
+		// "Kill" the runner: its goroutine stays blocked on a clock nobody advances.
+		other := newHarness(t, db, "other")
+		other.d = dead.d // same host: the driver sees the same faults
+		other.s.o.Drivers = map[string]Driver{DriverToxiproxy: dead.d, DriverStress: dead.d}
+		other.clock.Set(dead.clock.Now().Add(10 * time.Second))
+		if err := other.s.Recover(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if dead.d.count() != 2 {
+			t.Fatal("faults rolled back while their lease was valid")
+		}
+		other.clock.Set(dead.clock.Now().Add(31 * time.Second))
+		if err := other.s.Recover(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if dead.d.count() != 0 {
+			t.Fatal("expired faults not rolled back")
+		}
+		r, _ := other.s.Get(ctx, info.ID)
+		if r.Status != StatusAborted || !strings.Contains(r.Reason, "runner stopped renewing its lease") {
+			t.Fatalf("abandoned run: %s %q", r.Status, r.Reason)
+		}
+		for _, f := range r.Faults {
+			if f.Status != FaultReverted || f.Owner != "other" {
+				t.Errorf("fault %s: %s by %s", f.Name, f.Status, f.Owner)
+			}
+		}
+		// Recovering again is a no-op.
+		if err := other.s.Recover(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestScore(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	tests := []struct {
+		name                  string
+		before, during, after Measurement
+		steady                bool
+		want                  float64
+	}{
+		{"no impact", Measurement{f(1), f(0.001), f(0.1)}, Measurement{f(1), f(0.001), f(0.1)}, Measurement{f(1), f(0.001), f(0.1)}, true, 100},
+		// 300ms more latency: -30; 4pp errors: -2; recovered +10 -> 78.
+		{"latency and errors", Measurement{f(1), f(0.0), f(0.1)}, Measurement{f(1), f(0.04), f(0.4)}, Measurement{f(1), f(0), f(0.1)}, true, 78},
+		// One of four instances down: -250 -> 0.
+		{"instance lost", Measurement{f(1), f(0), nil}, Measurement{f(0.75), f(0), nil}, Measurement{f(1), f(0), nil}, true, 0},
+		// Not recovered: 100 - 5 (10pp errors) = 95.
+		{"no recovery", Measurement{f(1), f(0), nil}, Measurement{f(1), f(0.1), nil}, Measurement{f(1), f(0.1), nil}, true, 95},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ComputeScore(tc.before, tc.during, tc.after, tc.steady); got.Value != tc.want {
+				t.Fatalf("score %+v, want %v", got, tc.want)
+			}
+		})
+	}
+}

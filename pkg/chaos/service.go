@@ -1,0 +1,337 @@
+package chaos
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+
+	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/targetlock"
+)
+
+// Driver injects and reverts one kind of fault. Revert must work from the
+// journal alone (id, fault and the state Inject returned, possibly in
+// another process after a crash) and succeed when the fault is already gone.
+type Driver interface {
+	Inject(ctx context.Context, id string, f Fault) (json.RawMessage, error)
+	Revert(ctx context.Context, id string, f Fault, state json.RawMessage) error
+}
+
+// Querier runs instant PromQL queries (pkg/budget's Prom does).
+type Querier interface {
+	Instant(ctx context.Context, q string, at time.Time) (model.Vector, error)
+}
+
+// SLOInfo is what the runner needs of one SLO of the target service.
+type SLOInfo struct {
+	BudgetState
+	// FastBurn is the fastest page tier: both windows above Factor page.
+	FastLong, FastShort time.Duration
+	FastFactor          float64
+}
+
+// Budgets reads the target's SLOs and their budget state (pkg/budget).
+type Budgets interface {
+	SLOs(ctx context.Context, service string) ([]SLOInfo, error)
+}
+
+// Incidents reads and tags incidents (pkg/incident).
+type Incidents interface {
+	// OpenCritical returns the ids of open critical incidents of service.
+	OpenCritical(ctx context.Context, service string) ([]string, error)
+	// OpenedSince returns the ids of incidents of service opened at or after t.
+	OpenedSince(ctx context.Context, service string, t time.Time) ([]string, error)
+	// Tag adds a timeline note on the incident naming the experiment run.
+	Tag(ctx context.Context, id, note string) error
+}
+
+// Options are the dependencies of the service.
+type Options struct {
+	DB         *store.DB
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Bus        *events.Bus
+	Budgets    Budgets   // nil: no budget checks (documented as unsafe)
+	Incidents  Incidents // nil: no incident checks
+	Prom       Querier   // nil: PromQL probes and conditions fail (abort)
+	Clock      Clock
+	Drivers    map[string]Driver
+	// NoAuth accepts requests without a principal as admin (the app's
+	// explicit no-auth trial mode only).
+	NoAuth bool
+	// Owner names this replica in the journal (random when empty).
+	Owner string
+}
+
+// Service plans, runs, stops and reports chaos experiments.
+type Service struct {
+	o      Options
+	j      journal
+	locks  *targetlock.Locks
+	m      *metrics
+	logger *slog.Logger
+	http   *http.Client
+
+	mu          sync.Mutex
+	cfg         Config
+	experiments map[string]*Experiment
+	running     map[string]context.CancelCauseFunc
+	wg          sync.WaitGroup
+}
+
+// New returns the service; the DB must be migrated with Migrations and targetlock.Migrations.
+func New(o Options) *Service {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = SystemClock{}
+	}
+	if o.Owner == "" {
+		o.Owner = "sred-" + randomID()
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	return &Service{
+		o: o, j: journal{o.DB}, locks: targetlock.New(o.DB), m: newMetrics(o.Registerer), logger: o.Logger,
+		http: &http.Client{}, cfg: DefaultConfig, experiments: map[string]*Experiment{}, running: map[string]context.CancelCauseFunc{},
+	}
+}
+
+// ApplyConfig installs a new configuration and the experiments loaded from it.
+func (s *Service) ApplyConfig(cfg Config, exps []*Experiment) error {
+	m := map[string]*Experiment{}
+	for _, e := range exps {
+		if _, ok := m[e.Name]; ok {
+			return fmt.Errorf("experiment %q defined twice", e.Name)
+		}
+		m[e.Name] = e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg, s.experiments = cfg, m
+	return nil
+}
+
+// Experiment returns a loaded experiment by name.
+func (s *Service) Experiment(name string) (*Experiment, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.experiments[name]
+	return e, ok
+}
+
+// Experiments returns the loaded experiments.
+func (s *Service) Experiments() []*Experiment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Experiment, 0, len(s.experiments))
+	for _, e := range s.experiments {
+		out = append(out, e)
+	}
+	return out
+}
+
+func (s *Service) config() Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
+
+func randomID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Run recovers the faults of dead runners (now and every half lease) until
+// ctx ends; then it stops every run of this process (as a manual stop:
+// SIGTERM) and waits for their rollback.
+func (s *Service) Run(ctx context.Context) error {
+	for {
+		if err := s.Recover(ctx); err != nil && ctx.Err() == nil {
+			s.logger.Warn("recover chaos faults", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			s.stopLocal(errors.New("sred is shutting down"))
+			s.wg.Wait()
+			return nil
+		case <-s.o.Clock.After(time.Duration(s.config().Lease) / 2):
+		}
+	}
+}
+
+// Wait blocks until every run started by this process has finished.
+func (s *Service) Wait() { s.wg.Wait() }
+
+// Recover rolls back every journaled fault whose lease expired and closes
+// the runs whose runner died.
+func (s *Service) Recover(ctx context.Context) error {
+	now := s.o.Clock.Now()
+	lease := time.Duration(s.config().Lease)
+	fs, err := s.j.claimExpired(ctx, s.o.Owner, now, now.Add(lease))
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, f := range fs {
+		s.logger.Warn("rolling back a fault whose runner stopped renewing its lease", "fault", f.ID, "run", f.RunID, "name", f.Name)
+		if err := s.revert(ctx, f); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	ids, err := s.j.expiredRuns(ctx, now)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, id := range ids {
+		s.mu.Lock()
+		_, mine := s.running[id]
+		s.mu.Unlock()
+		if mine {
+			continue
+		}
+		r, _, err := s.j.run(ctx, id)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := s.j.abandonRun(ctx, id, "runner stopped renewing its lease; faults rolled back by "+s.o.Owner, now); err != nil {
+			errs = append(errs, err)
+		}
+		_ = s.locks.Release(ctx, r.Environment+"/"+r.Service, id)
+		s.m.experiments.WithLabelValues(StatusAborted).Inc()
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Service) revert(ctx context.Context, f FaultRecord) error {
+	d, ok := s.o.Drivers[f.Driver]
+	var err error
+	if !ok {
+		err = fmt.Errorf("no driver %q in this sred", f.Driver)
+	} else {
+		err = d.Revert(ctx, f.ID, f.Fault, f.State)
+	}
+	now := s.o.Clock.Now()
+	if err != nil {
+		_ = s.j.setFault(context.WithoutCancel(ctx), f.ID, FaultFailed, f.State, err.Error(), nil)
+		return fmt.Errorf("revert fault %s (%s): %w", f.Name, f.ID, err)
+	}
+	s.m.faultActive.DeletePartialMatch(prometheus.Labels{"fault_id": f.ID})
+	return s.j.setFault(context.WithoutCancel(ctx), f.ID, FaultReverted, f.State, "", &now)
+}
+
+// Stop asks a run to stop (it aborts and rolls back at its next check, at
+// once when it runs in this process).
+func (s *Service) Stop(ctx context.Context, id, actor string) error {
+	r, _, err := s.j.run(ctx, id)
+	if err != nil {
+		return err
+	}
+	if r.Status != StatusRunning {
+		return nil // idempotent: already over
+	}
+	cause := &stopCause{actor: actor}
+	if _, err := s.j.requestStop(ctx, id, cause.Error()); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	cancel, ok := s.running[id]
+	s.mu.Unlock()
+	if ok {
+		cancel(cause)
+	}
+	return nil
+}
+
+// Halt stops every running experiment at once (idempotent) and reverts every
+// fault still recorded active by this replica. It returns how many runs it
+// asked to stop.
+func (s *Service) Halt(ctx context.Context, actor string) (int, error) {
+	cause := &stopCause{actor: actor, halt: true}
+	n, err := s.j.requestStop(ctx, "", cause.Error())
+	if err != nil {
+		return 0, err
+	}
+	s.stopLocal(cause)
+	s.wg.Wait()
+	// Faults left active by this replica (e.g. a failed revert) are retried.
+	fs, err := s.j.faults(ctx, `WHERE status IN ('pending', 'active', 'revert_failed') AND owner = $1`, s.o.Owner)
+	if err != nil {
+		return int(n), err
+	}
+	var errs []error
+	for _, f := range fs {
+		if err := s.revert(ctx, f); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return int(n), errors.Join(errs...)
+}
+
+func (s *Service) stopLocal(cause error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.running {
+		c(cause)
+	}
+}
+
+type stopCause struct {
+	actor string
+	halt  bool
+}
+
+func (c *stopCause) Error() string {
+	if c.halt {
+		return "halted by " + c.actor
+	}
+	return "stopped by " + c.actor
+}
+
+// Get returns a run with its steps and faults.
+func (s *Service) Get(ctx context.Context, id string) (*RunInfo, error) {
+	r, _, err := s.j.run(ctx, id)
+	return r, err
+}
+
+// List returns the latest runs.
+func (s *Service) List(ctx context.Context, limit int) ([]RunInfo, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	return s.j.list(ctx, limit)
+}
+
+// Report returns the stored Markdown and JSON reports of a finished run.
+func (s *Service) Report(ctx context.Context, id string) (md, js string, err error) {
+	return s.j.report(ctx, id)
+}
+
+func runRollback(ctx context.Context, a RollbackAction) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(a.Timeout))
+	defer cancel()
+	out, err := exec.CommandContext(ctx, a.Command[0], a.Command[1:]...).CombinedOutput()
+	if err != nil {
+		if len(out) > 512 {
+			out = out[len(out)-512:]
+		}
+		return fmt.Errorf("rollback action %s: %w: %s", a.Name, err, out)
+	}
+	return nil
+}

@@ -1,0 +1,439 @@
+package chaos
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/promql/parser"
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// APIVersion and Kind identify an experiment document.
+const (
+	APIVersion = "chaos.sre.rootuip.io/v1"
+	Kind       = "Experiment"
+)
+
+// Experiment is one chaos experiment as written in git (examples/chaos/).
+type Experiment struct {
+	APIVersion  string `yaml:"apiVersion" json:"apiVersion"`
+	Kind        string `yaml:"kind" json:"kind"`
+	Name        string `yaml:"name" json:"name"`
+	Description string `yaml:"description,omitempty" json:"description,omitempty"`
+	// Hypothesis is what should stay true while the faults are active.
+	Hypothesis Hypothesis `yaml:"hypothesis" json:"hypothesis"`
+	Target     Target     `yaml:"target" json:"target"`
+	Faults     []Fault    `yaml:"faults" json:"faults"`
+	// Duration is how long the faults stay injected.
+	Duration model.Duration `yaml:"duration" json:"duration"`
+	// Schedule is optional: a game-day calendar of allowed windows.
+	Schedule *Schedule `yaml:"schedule,omitempty" json:"schedule,omitempty"`
+	// Abort lists the conditions that stop the run early (and roll back).
+	Abort Abort `yaml:"abort,omitempty" json:"abort"`
+	// Rollback lists commands run after the faults are reverted (argv, never a shell).
+	Rollback []RollbackAction `yaml:"rollback,omitempty" json:"rollback,omitempty"`
+	// MaxBudgetShare caps the share (0-1) of the remaining error budget of
+	// the target's SLOs the experiment may spend; 0 means no cap.
+	MaxBudgetShare float64 `yaml:"maxBudgetShare,omitempty" json:"maxBudgetShare,omitempty"`
+	// Measure holds the queries of the resilience score.
+	Measure Measure `yaml:"measure,omitempty" json:"measure"`
+	// ExpectAlerts marks alerts of the target during the run as expected:
+	// incidents are tagged with the experiment and not paged.
+	ExpectAlerts bool `yaml:"expectAlerts,omitempty" json:"expectAlerts,omitempty"`
+
+	// File names the source of the experiment (set by the loader).
+	File string `yaml:"-" json:"file,omitempty"`
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// UnmarshalYAML sets defaults and validates.
+func (e *Experiment) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain Experiment
+	if err := unmarshal((*plain)(e)); err != nil {
+		return err
+	}
+	if e.APIVersion != APIVersion {
+		return fmt.Errorf("apiVersion must be %q, got %q", APIVersion, e.APIVersion)
+	}
+	if e.Kind != Kind {
+		return fmt.Errorf("kind must be %q, got %q", Kind, e.Kind)
+	}
+	if !nameRE.MatchString(e.Name) {
+		return fmt.Errorf("name %q must be lowercase letters, digits and dashes (at most 63)", e.Name)
+	}
+	if e.Duration <= 0 {
+		return errors.New("duration is required and must be positive (e.g. 5m)")
+	}
+	if len(e.Faults) == 0 {
+		return errors.New("at least one fault is required")
+	}
+	seen := map[string]bool{}
+	for i := range e.Faults {
+		f := &e.Faults[i]
+		if f.Name == "" {
+			f.Name = fmt.Sprintf("%s-%d", f.Type, i)
+		}
+		if seen[f.Name] {
+			return fmt.Errorf("faults[%d]: name %q used twice", i, f.Name)
+		}
+		seen[f.Name] = true
+	}
+	if e.MaxBudgetShare < 0 || e.MaxBudgetShare > 1 {
+		return fmt.Errorf("maxBudgetShare %v must be a share between 0 and 1", e.MaxBudgetShare)
+	}
+	return nil
+}
+
+// Hypothesis is the steady state that should hold during the experiment.
+type Hypothesis struct {
+	Description string  `yaml:"description" json:"description"`
+	SteadyState []Probe `yaml:"steadyState" json:"steadyState"`
+}
+
+// UnmarshalYAML validates.
+func (h *Hypothesis) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain Hypothesis
+	if err := unmarshal((*plain)(h)); err != nil {
+		return err
+	}
+	if strings.TrimSpace(h.Description) == "" {
+		return errors.New("hypothesis.description is required")
+	}
+	if len(h.SteadyState) == 0 {
+		return errors.New("hypothesis.steadyState needs at least one probe")
+	}
+	return nil
+}
+
+// Probe is one steady-state check: a PromQL condition (true when the query
+// returns at least one sample) or an HTTP request expecting a status.
+type Probe struct {
+	Name   string     `yaml:"name" json:"name"`
+	PromQL string     `yaml:"promql,omitempty" json:"promql,omitempty"`
+	HTTP   *HTTPProbe `yaml:"http,omitempty" json:"http,omitempty"`
+}
+
+// UnmarshalYAML validates.
+func (p *Probe) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain Probe
+	if err := unmarshal((*plain)(p)); err != nil {
+		return err
+	}
+	if p.Name == "" {
+		return errors.New("probe name is required")
+	}
+	if (p.PromQL == "") == (p.HTTP == nil) {
+		return fmt.Errorf("probe %q: set exactly one of promql and http", p.Name)
+	}
+	if p.PromQL != "" {
+		if err := checkPromQL(p.PromQL); err != nil {
+			return fmt.Errorf("probe %q: %w", p.Name, err)
+		}
+	}
+	return nil
+}
+
+func checkPromQL(q string) error {
+	if _, err := parser.NewParser(parser.Options{}).ParseExpr(q); err != nil {
+		return fmt.Errorf("invalid PromQL %q: %w", q, err)
+	}
+	return nil
+}
+
+// HTTPProbe is a GET expecting a status code within a timeout.
+type HTTPProbe struct {
+	URL          string         `yaml:"url" json:"url"`
+	ExpectStatus int            `yaml:"expectStatus,omitempty" json:"expectStatus"`
+	Timeout      model.Duration `yaml:"timeout,omitempty" json:"timeout"`
+}
+
+// UnmarshalYAML sets defaults and validates.
+func (h *HTTPProbe) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain HTTPProbe
+	if err := unmarshal((*plain)(h)); err != nil {
+		return err
+	}
+	u, err := url.Parse(h.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("http probe url %q must be an absolute http(s) URL", h.URL)
+	}
+	if h.ExpectStatus == 0 {
+		h.ExpectStatus = 200
+	}
+	if h.ExpectStatus < 100 || h.ExpectStatus > 599 {
+		return fmt.Errorf("http probe expectStatus %d is not an HTTP status", h.ExpectStatus)
+	}
+	if h.Timeout == 0 {
+		h.Timeout = model.Duration(2 * time.Second)
+	}
+	return nil
+}
+
+// Target is what the experiment affects.
+type Target struct {
+	Service     string `yaml:"service" json:"service"`
+	Environment string `yaml:"environment" json:"environment"`
+	// Instances is how many instances the faults touch, out of Total.
+	Instances int `yaml:"instances" json:"instances"`
+	Total     int `yaml:"totalInstances" json:"totalInstances"`
+}
+
+// UnmarshalYAML validates.
+func (t *Target) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain Target
+	if err := unmarshal((*plain)(t)); err != nil {
+		return err
+	}
+	if t.Service == "" {
+		return errors.New("target.service is required")
+	}
+	if t.Environment == "" {
+		return errors.New("target.environment is required (e.g. staging)")
+	}
+	if t.Instances <= 0 || t.Total <= 0 {
+		return errors.New("target.instances and target.totalInstances must be positive")
+	}
+	if t.Instances > t.Total {
+		return fmt.Errorf("target.instances %d exceeds target.totalInstances %d", t.Instances, t.Total)
+	}
+	return nil
+}
+
+// Key is "environment/service", the name of the target lock.
+func (t Target) Key() string { return t.Environment + "/" + t.Service }
+
+// Schedule is a game-day calendar: the experiment may run only inside one of
+// the windows.
+type Schedule struct {
+	GameDays []GameDay `yaml:"gameDays" json:"gameDays"`
+}
+
+// GameDay is one allowed window.
+type GameDay struct {
+	Start  time.Time      `yaml:"start" json:"start"`
+	Length model.Duration `yaml:"length" json:"length"`
+}
+
+// UnmarshalYAML validates.
+func (s *Schedule) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain Schedule
+	if err := unmarshal((*plain)(s)); err != nil {
+		return err
+	}
+	if len(s.GameDays) == 0 {
+		return errors.New("schedule.gameDays needs at least one window")
+	}
+	for i, g := range s.GameDays {
+		if g.Start.IsZero() || g.Length <= 0 {
+			return fmt.Errorf("schedule.gameDays[%d]: start (RFC 3339) and a positive length are required", i)
+		}
+	}
+	return nil
+}
+
+// Allows reports whether t falls in a game-day window (always true without a schedule).
+func (s *Schedule) Allows(t time.Time) bool {
+	if s == nil {
+		return true
+	}
+	for _, g := range s.GameDays {
+		if !t.Before(g.Start) && t.Before(g.Start.Add(time.Duration(g.Length))) {
+			return true
+		}
+	}
+	return false
+}
+
+// Abort holds the conditions checked every Interval during the run.
+type Abort struct {
+	// Interval between evaluations (default 5s).
+	Interval model.Duration `yaml:"interval,omitempty" json:"interval"`
+	// BurnRate aborts when any SLO of the target burns faster than its
+	// fastest page tier (both windows above the factor). Default true.
+	BurnRate *bool `yaml:"burnRate,omitempty" json:"burnRate"`
+	// ErrorRateQuery returns the target's error ratio (0-1); the run aborts
+	// above MaxErrorRate. Default: the SLO 5m error-ratio recording rule.
+	ErrorRateQuery string `yaml:"errorRateQuery,omitempty" json:"errorRateQuery,omitempty"`
+	// MaxErrorRate is a ratio (default 0.10, the guide's 10%).
+	MaxErrorRate float64 `yaml:"maxErrorRate,omitempty" json:"maxErrorRate"`
+	// PromQL conditions abort the run when they return any sample.
+	PromQL []Condition `yaml:"promql,omitempty" json:"promql,omitempty"`
+	// CriticalIncident aborts when a critical incident is open on the target. Default true.
+	CriticalIncident *bool `yaml:"criticalIncident,omitempty" json:"criticalIncident"`
+}
+
+// Condition is a named PromQL expression.
+type Condition struct {
+	Name string `yaml:"name" json:"name"`
+	Expr string `yaml:"expr" json:"expr"`
+}
+
+// UnmarshalYAML validates.
+func (c *Condition) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain Condition
+	if err := unmarshal((*plain)(c)); err != nil {
+		return err
+	}
+	if c.Name == "" {
+		return errors.New("abort condition name is required")
+	}
+	return checkPromQL(c.Expr)
+}
+
+// UnmarshalYAML sets defaults and validates.
+func (a *Abort) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain Abort
+	if err := unmarshal((*plain)(a)); err != nil {
+		return err
+	}
+	a.defaults()
+	if a.MaxErrorRate <= 0 || a.MaxErrorRate > 1 {
+		return fmt.Errorf("abort.maxErrorRate %v must be a ratio in (0, 1], e.g. 0.1 for 10%%", a.MaxErrorRate)
+	}
+	if a.Interval < model.Duration(time.Second) {
+		return fmt.Errorf("abort.interval %v is below 1s", a.Interval)
+	}
+	if a.ErrorRateQuery != "" {
+		if err := checkPromQL(a.ErrorRateQuery); err != nil {
+			return fmt.Errorf("abort.errorRateQuery: %w", err)
+		}
+	}
+	return nil
+}
+
+func (a *Abort) defaults() {
+	t := true
+	if a.Interval == 0 {
+		a.Interval = model.Duration(5 * time.Second)
+	}
+	if a.BurnRate == nil {
+		a.BurnRate = &t
+	}
+	if a.CriticalIncident == nil {
+		a.CriticalIncident = &t
+	}
+	if a.MaxErrorRate == 0 {
+		a.MaxErrorRate = 0.10
+	}
+}
+
+// RollbackAction is a command run at rollback, as argv.
+type RollbackAction struct {
+	Name    string         `yaml:"name" json:"name"`
+	Command []string       `yaml:"command" json:"command"`
+	Timeout model.Duration `yaml:"timeout,omitempty" json:"timeout"`
+}
+
+// UnmarshalYAML validates.
+func (r *RollbackAction) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain RollbackAction
+	if err := unmarshal((*plain)(r)); err != nil {
+		return err
+	}
+	if r.Name == "" || len(r.Command) == 0 || r.Command[0] == "" {
+		return errors.New("rollback actions need a name and a command (argv list)")
+	}
+	if r.Timeout == 0 {
+		r.Timeout = model.Duration(time.Minute)
+	}
+	return nil
+}
+
+// Measure holds the PromQL queries the resilience score is computed from,
+// each returning one number, evaluated before, during and after the faults.
+type Measure struct {
+	// AvailabilityQuery returns the share (0-1) of the target's instances
+	// up. Default: avg(up{job="<service>"}).
+	AvailabilityQuery string `yaml:"availabilityQuery,omitempty" json:"availabilityQuery,omitempty"`
+	// LatencyQuery returns a latency in seconds (e.g. a p99). No default:
+	// without it the latency term is 0.
+	LatencyQuery string `yaml:"latencyQuery,omitempty" json:"latencyQuery,omitempty"`
+}
+
+// UnmarshalYAML validates.
+func (m *Measure) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain Measure
+	if err := unmarshal((*plain)(m)); err != nil {
+		return err
+	}
+	for _, q := range []string{m.AvailabilityQuery, m.LatencyQuery} {
+		if q != "" {
+			if err := checkPromQL(q); err != nil {
+				return fmt.Errorf("measure: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// Parse reads one experiment strictly (unknown fields are errors).
+func Parse(data []byte, file string) (*Experiment, error) {
+	if len(data) > 1<<20 {
+		return nil, fmt.Errorf("%s: experiment larger than 1 MiB", file)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var e Experiment
+	if err := dec.Decode(&e); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: empty experiment file", file)
+		}
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: one experiment per file (found a second YAML document)", file)
+	}
+	if e.Abort.Interval == 0 { // abort section omitted
+		e.Abort.defaults()
+	}
+	e.File = file
+	return &e, nil
+}
+
+// LoadFile reads one experiment file.
+func LoadFile(path string) (*Experiment, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read experiment: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// LoadDir reads every *.yml and *.yaml file of dir; names must be unique.
+func LoadDir(dir string) ([]*Experiment, error) {
+	var paths []string
+	for _, pat := range []string{"*.yml", "*.yaml"} {
+		m, err := filepath.Glob(filepath.Join(dir, pat))
+		if err != nil {
+			return nil, err
+		}
+		paths = append(paths, m...)
+	}
+	sort.Strings(paths)
+	var out []*Experiment
+	seen := map[string]string{}
+	for _, p := range paths {
+		e, err := LoadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		if prev, ok := seen[e.Name]; ok {
+			return nil, fmt.Errorf("%s: experiment %q already defined in %s", p, e.Name, prev)
+		}
+		seen[e.Name] = p
+		out = append(out, e)
+	}
+	return out, nil
+}

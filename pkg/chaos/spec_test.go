@@ -1,0 +1,144 @@
+package chaos
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadExamples(t *testing.T) {
+	exps, err := LoadDir(filepath.Join("..", "..", "examples", "chaos"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(exps) != 3 {
+		t.Fatalf("got %d experiments, want 3", len(exps))
+	}
+	for _, e := range exps {
+		if e.Abort.Interval == 0 || e.Abort.MaxErrorRate != 0.1 || !*e.Abort.BurnRate || !*e.Abort.CriticalIncident {
+			t.Errorf("%s: abort defaults not applied: %+v", e.Name, e.Abort)
+		}
+		for _, f := range e.Faults {
+			if f.Driver == "" {
+				t.Errorf("%s/%s: no driver", e.Name, f.Name)
+			}
+		}
+	}
+	if f := exps[1].Faults[1]; f.Type != FaultCPUStress || f.Driver != DriverStress || f.Workers != 1 {
+		t.Errorf("cpu fault defaults: %+v", f)
+	}
+}
+
+// Each bad fixture fails with an error naming the problem.
+func TestBadExperiments(t *testing.T) {
+	want := map[string]string{
+		"unknown-field.yml":      "field bogus not found",
+		"latency-range.yml":      "latency 10s must be between 100ms and 5s",
+		"reset-percent.yml":      "percent 80 must be between 1 and 50",
+		"unknown-type.yml":       `unknown type "earthquake"`,
+		"no-proxy.yml":           "proxy is required",
+		"cpu-percent.yml":        "cpuPercent 150 must be between 1 and 100",
+		"disk-size.yml":          `invalid size "10 parsecs"`,
+		"chaosmesh-disk.yml":     "Chaos Mesh has no disk-fill fault",
+		"http-status.yml":        "status 200 must be an HTTP error code",
+		"no-faults.yml":          "at least one fault is required",
+		"bad-promql.yml":         "invalid PromQL",
+		"api-version.yml":        `apiVersion must be "chaos.sre.rootuip.io/v1"`,
+		"instances.yml":          "target.instances 5 exceeds target.totalInstances 4",
+		"rollback-string.yml":    "cannot unmarshal",
+		"error-rate-percent.yml": "must be a ratio in (0, 1], e.g. 0.1 for 10%",
+		"two-docs.yml":           "one experiment per file",
+		"name.yml":               `name "Bad_Name" must be lowercase`,
+	}
+	files, _ := filepath.Glob("testdata/bad/*.yml")
+	if len(files) != len(want) {
+		t.Fatalf("%d fixtures, %d expectations", len(files), len(want))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := LoadFile(f)
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			if w := want[filepath.Base(f)]; !strings.Contains(err.Error(), w) {
+				t.Fatalf("error %q does not contain %q", err, w)
+			}
+		})
+	}
+}
+
+func TestSafety(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "examples", "chaos", "api-latency.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func(edit func(s string) string) *Experiment {
+		e, err := Parse([]byte(edit(string(data))), "x.yml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	same := func(s string) string { return s }
+	now := time.Date(2026, 12, 10, 15, 0, 0, 0, time.UTC)
+	half := 0.5
+	tests := []struct {
+		name    string
+		exp     *Experiment
+		budgets []BudgetState
+		want    []string
+	}{
+		{"allowed", load(same), []BudgetState{{SLO: "availability", State: "yellow", Remaining: &half}}, nil},
+		{"payment excluded", load(func(s string) string { return strings.Replace(s, "service: api", "service: payment", 1) }), nil,
+			[]string{`service "payment" is excluded`}},
+		{"production excluded", load(func(s string) string { return strings.Replace(s, "environment: staging", "environment: production", 1) }), nil,
+			[]string{`environment "production" is excluded`}},
+		{"blast radius", load(func(s string) string { return strings.Replace(s, "instances: 1", "instances: 3", 1) }), nil,
+			[]string{"blast radius 3 of 4 instances (75%) exceeds the maximum of 50%"}},
+		{"duration", load(func(s string) string { return strings.Replace(s, "duration: 10m", "duration: 2h", 1) }), nil,
+			[]string{"duration 2h exceeds the maximum of 1h"}},
+		{"red budget", load(same), []BudgetState{{SLO: "availability", State: "red"}, {SLO: "latency", State: "exhausted"}},
+			[]string{`SLO "availability" is red`, `SLO "latency" is exhausted`}},
+		{"game day", load(func(s string) string {
+			return s + "schedule:\n  gameDays:\n    - {start: 2026-12-11T14:00:00Z, length: 2h}\n"
+		}), nil, []string{"outside every game-day window"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckSafety(DefaultSafety, tc.exp, tc.budgets, now)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			r, ok := err.(*Refusal)
+			if !ok {
+				t.Fatalf("got %v, want a refusal", err)
+			}
+			if len(r.Reasons) != len(tc.want) {
+				t.Fatalf("reasons %q, want %d", r.Reasons, len(tc.want))
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(r.Reasons[i], w) {
+					t.Errorf("reason %q does not contain %q", r.Reasons[i], w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadExperimentsFromConfig(t *testing.T) {
+	root := filepath.Join("..", "..")
+	resolve := func(p string) string { return filepath.Join(root, p) }
+	exps, err := LoadExperiments(Config{ExperimentFiles: []string{"examples/chaos"}}, resolve)
+	if err != nil || len(exps) != 3 {
+		t.Fatalf("%d experiments, %v", len(exps), err)
+	}
+	_, err = LoadExperiments(Config{ExperimentFiles: []string{"examples/chaos", "examples/chaos/api-latency.yml"}}, resolve)
+	if err == nil || !strings.Contains(err.Error(), `experiment "api-backend-latency" already defined`) {
+		t.Fatalf("duplicate: %v", err)
+	}
+}

@@ -1,0 +1,428 @@
+package chaos
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rootuip/sre/pkg/store"
+)
+
+// Migrations create the run, step and fault-journal tables.
+var Migrations = []store.Migration{{
+	ID: "chaos/0001_init",
+	SQLite: `
+CREATE TABLE chaos_runs (
+	id TEXT PRIMARY KEY,
+	experiment TEXT NOT NULL,
+	service TEXT NOT NULL,
+	environment TEXT NOT NULL,
+	actor TEXT NOT NULL,
+	status TEXT NOT NULL,
+	reason TEXT NOT NULL DEFAULT '',
+	spec TEXT NOT NULL,
+	owner TEXT NOT NULL,
+	lease_ms BIGINT NOT NULL,
+	stop_requested TEXT NOT NULL DEFAULT '',
+	started_ms BIGINT NOT NULL,
+	finished_ms BIGINT,
+	score REAL,
+	report_md TEXT NOT NULL DEFAULT '',
+	report_json TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX chaos_runs_status ON chaos_runs (status, lease_ms);
+CREATE TABLE chaos_steps (
+	run_id TEXT NOT NULL REFERENCES chaos_runs (id),
+	seq INTEGER NOT NULL,
+	step TEXT NOT NULL,
+	status TEXT NOT NULL,
+	started_ms BIGINT NOT NULL,
+	finished_ms BIGINT,
+	detail TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE chaos_faults (
+	id TEXT PRIMARY KEY,
+	run_id TEXT NOT NULL REFERENCES chaos_runs (id),
+	name TEXT NOT NULL,
+	driver TEXT NOT NULL,
+	spec TEXT NOT NULL,
+	state TEXT NOT NULL DEFAULT '',
+	status TEXT NOT NULL,
+	owner TEXT NOT NULL,
+	lease_ms BIGINT NOT NULL,
+	created_ms BIGINT NOT NULL,
+	reverted_ms BIGINT,
+	error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX chaos_faults_status ON chaos_faults (status, lease_ms);
+`,
+	Postgres: `
+CREATE TABLE chaos_runs (
+	id TEXT PRIMARY KEY,
+	experiment TEXT NOT NULL,
+	service TEXT NOT NULL,
+	environment TEXT NOT NULL,
+	actor TEXT NOT NULL,
+	status TEXT NOT NULL,
+	reason TEXT NOT NULL DEFAULT '',
+	spec TEXT NOT NULL,
+	owner TEXT NOT NULL,
+	lease_ms BIGINT NOT NULL,
+	stop_requested TEXT NOT NULL DEFAULT '',
+	started_ms BIGINT NOT NULL,
+	finished_ms BIGINT,
+	score DOUBLE PRECISION,
+	report_md TEXT NOT NULL DEFAULT '',
+	report_json TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX chaos_runs_status ON chaos_runs (status, lease_ms);
+CREATE TABLE chaos_steps (
+	run_id TEXT NOT NULL REFERENCES chaos_runs (id),
+	seq INTEGER NOT NULL,
+	step TEXT NOT NULL,
+	status TEXT NOT NULL,
+	started_ms BIGINT NOT NULL,
+	finished_ms BIGINT,
+	detail TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE chaos_faults (
+	id TEXT PRIMARY KEY,
+	run_id TEXT NOT NULL REFERENCES chaos_runs (id),
+	name TEXT NOT NULL,
+	driver TEXT NOT NULL,
+	spec TEXT NOT NULL,
+	state TEXT NOT NULL DEFAULT '',
+	status TEXT NOT NULL,
+	owner TEXT NOT NULL,
+	lease_ms BIGINT NOT NULL,
+	created_ms BIGINT NOT NULL,
+	reverted_ms BIGINT,
+	error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX chaos_faults_status ON chaos_faults (status, lease_ms);
+`,
+}}
+
+// Run statuses.
+const (
+	StatusRunning   = "running"
+	StatusSucceeded = "succeeded" // ran to the end, hypothesis held
+	StatusFailed    = "failed"    // ran to the end, hypothesis did not hold (or a step failed)
+	StatusAborted   = "aborted"   // stopped early by an abort condition or a manual stop
+	StatusRefused   = "refused"   // refused before anything started
+)
+
+// Fault journal statuses.
+const (
+	FaultPending  = "pending" // journaled, injection under way
+	FaultActive   = "active"
+	FaultReverted = "reverted"
+	FaultFailed   = "revert_failed"
+)
+
+// RunInfo is one run of an experiment.
+type RunInfo struct {
+	ID          string        `json:"id"`
+	Experiment  string        `json:"experiment"`
+	Service     string        `json:"service"`
+	Environment string        `json:"environment"`
+	Actor       string        `json:"actor"`
+	Status      string        `json:"status"`
+	Reason      string        `json:"reason,omitempty"`
+	Started     time.Time     `json:"started"`
+	Finished    *time.Time    `json:"finished,omitempty"`
+	Score       *float64      `json:"score,omitempty"`
+	Steps       []Step        `json:"steps"`
+	Faults      []FaultRecord `json:"faults"`
+}
+
+// Step is one step of the workflow, with timestamps.
+type Step struct {
+	Name     string     `json:"name"`
+	Status   string     `json:"status"` // running, ok, failed, skipped
+	Started  time.Time  `json:"started"`
+	Finished *time.Time `json:"finished,omitempty"`
+	Detail   string     `json:"detail,omitempty"`
+}
+
+// FaultRecord is one journaled fault.
+type FaultRecord struct {
+	ID       string          `json:"id"`
+	RunID    string          `json:"run_id"`
+	Name     string          `json:"name"`
+	Driver   string          `json:"driver"`
+	Fault    Fault           `json:"fault"`
+	State    json.RawMessage `json:"state,omitempty"`
+	Status   string          `json:"status"`
+	Owner    string          `json:"owner"`
+	Lease    time.Time       `json:"lease"`
+	Created  time.Time       `json:"created"`
+	Reverted *time.Time      `json:"reverted,omitempty"`
+	Error    string          `json:"error,omitempty"`
+}
+
+// ErrNotFound is returned for an unknown run.
+var ErrNotFound = errors.New("chaos run not found")
+
+func msPtr(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := time.UnixMilli(v.Int64).UTC()
+	return &t
+}
+
+type journal struct{ db *store.DB }
+
+func (j journal) insertRun(ctx context.Context, r *RunInfo, spec []byte, owner string, lease time.Time) error {
+	_, err := j.db.ExecContext(ctx, `INSERT INTO chaos_runs (id, experiment, service, environment, actor, status, spec, owner, lease_ms, started_ms)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		r.ID, r.Experiment, r.Service, r.Environment, r.Actor, r.Status, string(spec), owner, lease.UnixMilli(), r.Started.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("record chaos run: %w", err)
+	}
+	return nil
+}
+
+func (j journal) startStep(ctx context.Context, runID string, seq int, name string, at time.Time) error {
+	_, err := j.db.ExecContext(ctx, `INSERT INTO chaos_steps (run_id, seq, step, status, started_ms) VALUES ($1, $2, $3, 'running', $4)`,
+		runID, seq, name, at.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("record step %s: %w", name, err)
+	}
+	return nil
+}
+
+func (j journal) finishStep(ctx context.Context, runID string, seq int, status, detail string, at time.Time) error {
+	_, err := j.db.ExecContext(ctx, `UPDATE chaos_steps SET status = $1, detail = $2, finished_ms = $3 WHERE run_id = $4 AND seq = $5`,
+		status, detail, at.UnixMilli(), runID, seq)
+	if err != nil {
+		return fmt.Errorf("record step end: %w", err)
+	}
+	return nil
+}
+
+func (j journal) finishRun(ctx context.Context, id, status, reason string, score *float64, md, js string, at time.Time) error {
+	var sc any
+	if score != nil {
+		sc = *score
+	}
+	_, err := j.db.ExecContext(ctx, `UPDATE chaos_runs SET status = $1, reason = $2, score = $3, report_md = $4, report_json = $5, finished_ms = $6
+		WHERE id = $7`, status, reason, sc, md, js, at.UnixMilli(), id)
+	if err != nil {
+		return fmt.Errorf("record run end: %w", err)
+	}
+	return nil
+}
+
+func (j journal) renewRun(ctx context.Context, id, owner string, lease time.Time) (stopBy string, err error) {
+	if _, err := j.db.ExecContext(ctx, `UPDATE chaos_runs SET lease_ms = $1 WHERE id = $2 AND owner = $3`, lease.UnixMilli(), id, owner); err != nil {
+		return "", fmt.Errorf("renew run lease: %w", err)
+	}
+	if _, err := j.db.ExecContext(ctx, `UPDATE chaos_faults SET lease_ms = $1 WHERE run_id = $2 AND owner = $3 AND status IN ('pending', 'active')`,
+		lease.UnixMilli(), id, owner); err != nil {
+		return "", fmt.Errorf("renew fault leases: %w", err)
+	}
+	err = j.db.QueryRowContext(ctx, `SELECT stop_requested FROM chaos_runs WHERE id = $1`, id).Scan(&stopBy)
+	if err != nil {
+		return "", fmt.Errorf("read stop request: %w", err)
+	}
+	return stopBy, nil
+}
+
+// requestStop marks running runs as to be stopped (all when id is "").
+func (j journal) requestStop(ctx context.Context, id, actor string) (int64, error) {
+	q := `UPDATE chaos_runs SET stop_requested = $1 WHERE status = 'running' AND stop_requested = ''`
+	args := []any{actor}
+	if id != "" {
+		q += ` AND id = $2`
+		args = append(args, id)
+	}
+	res, err := j.db.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, fmt.Errorf("request stop: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+func (j journal) insertFault(ctx context.Context, f *FaultRecord) error {
+	spec, _ := json.Marshal(f.Fault)
+	_, err := j.db.ExecContext(ctx, `INSERT INTO chaos_faults (id, run_id, name, driver, spec, status, owner, lease_ms, created_ms)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		f.ID, f.RunID, f.Name, f.Driver, string(spec), FaultPending, f.Owner, f.Lease.UnixMilli(), f.Created.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("journal fault %s: %w", f.Name, err)
+	}
+	return nil
+}
+
+func (j journal) setFault(ctx context.Context, id, status string, state json.RawMessage, errText string, reverted *time.Time) error {
+	var rv any
+	if reverted != nil {
+		rv = reverted.UnixMilli()
+	}
+	_, err := j.db.ExecContext(ctx, `UPDATE chaos_faults SET status = $1, state = $2, error = $3, reverted_ms = COALESCE($4, reverted_ms) WHERE id = $5`,
+		status, string(state), errText, rv, id)
+	if err != nil {
+		return fmt.Errorf("update fault journal: %w", err)
+	}
+	return nil
+}
+
+// claimExpired takes over the faults whose lease expired (their runner died).
+func (j journal) claimExpired(ctx context.Context, owner string, now, lease time.Time) ([]FaultRecord, error) {
+	fs, err := j.faults(ctx, `WHERE status IN ('pending', 'active') AND lease_ms < $1`, now.UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	var out []FaultRecord
+	for _, f := range fs {
+		res, err := j.db.ExecContext(ctx, `UPDATE chaos_faults SET owner = $1, lease_ms = $2 WHERE id = $3 AND lease_ms < $4 AND status IN ('pending', 'active')`,
+			owner, lease.UnixMilli(), f.ID, now.UnixMilli())
+		if err != nil {
+			return out, fmt.Errorf("claim expired fault: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			f.Owner = owner
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// expiredRuns returns running runs whose runner stopped renewing.
+func (j journal) expiredRuns(ctx context.Context, now time.Time) ([]string, error) {
+	rows, err := j.db.QueryContext(ctx, `SELECT id FROM chaos_runs WHERE status = 'running' AND lease_ms < $1`, now.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("list expired runs: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+func (j journal) faults(ctx context.Context, where string, args ...any) ([]FaultRecord, error) {
+	rows, err := j.db.QueryContext(ctx, `SELECT id, run_id, name, driver, spec, state, status, owner, lease_ms, created_ms, reverted_ms, error
+		FROM chaos_faults `+where+` ORDER BY created_ms, id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read fault journal: %w", err)
+	}
+	defer rows.Close()
+	var out []FaultRecord
+	for rows.Next() {
+		var f FaultRecord
+		var spec, state string
+		var lease, created int64
+		var rev sql.NullInt64
+		if err := rows.Scan(&f.ID, &f.RunID, &f.Name, &f.Driver, &spec, &state, &f.Status, &f.Owner, &lease, &created, &rev, &f.Error); err != nil {
+			return nil, fmt.Errorf("read fault journal: %w", err)
+		}
+		if err := json.Unmarshal([]byte(spec), &f.Fault); err != nil {
+			return nil, fmt.Errorf("fault %s: stored spec: %w", f.ID, err)
+		}
+		if state != "" {
+			f.State = json.RawMessage(state)
+		}
+		f.Lease, f.Created, f.Reverted = time.UnixMilli(lease).UTC(), time.UnixMilli(created).UTC(), msPtr(rev)
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+func (j journal) run(ctx context.Context, id string) (*RunInfo, string, error) {
+	var r RunInfo
+	var started int64
+	var fin sql.NullInt64
+	var score sql.NullFloat64
+	var owner string
+	err := j.db.QueryRowContext(ctx, `SELECT id, experiment, service, environment, actor, status, reason, started_ms, finished_ms, score, owner
+		FROM chaos_runs WHERE id = $1`, id).Scan(&r.ID, &r.Experiment, &r.Service, &r.Environment, &r.Actor, &r.Status, &r.Reason,
+		&started, &fin, &score, &owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, "", ErrNotFound
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("read chaos run: %w", err)
+	}
+	r.Started, r.Finished = time.UnixMilli(started).UTC(), msPtr(fin)
+	if score.Valid {
+		v := score.Float64
+		r.Score = &v
+	}
+	rows, err := j.db.QueryContext(ctx, `SELECT step, status, started_ms, finished_ms, detail FROM chaos_steps WHERE run_id = $1 ORDER BY seq`, id)
+	if err != nil {
+		return nil, "", fmt.Errorf("read steps: %w", err)
+	}
+	defer rows.Close()
+	r.Steps = []Step{}
+	for rows.Next() {
+		var s Step
+		var st int64
+		var fn sql.NullInt64
+		if err := rows.Scan(&s.Name, &s.Status, &st, &fn, &s.Detail); err != nil {
+			return nil, "", err
+		}
+		s.Started, s.Finished = time.UnixMilli(st).UTC(), msPtr(fn)
+		r.Steps = append(r.Steps, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	r.Faults, err = j.faults(ctx, `WHERE run_id = $1`, id)
+	if r.Faults == nil {
+		r.Faults = []FaultRecord{}
+	}
+	return &r, owner, err
+}
+
+func (j journal) list(ctx context.Context, limit int) ([]RunInfo, error) {
+	rows, err := j.db.QueryContext(ctx, `SELECT id, experiment, service, environment, actor, status, reason, started_ms, finished_ms, score
+		FROM chaos_runs ORDER BY started_ms DESC, id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list chaos runs: %w", err)
+	}
+	defer rows.Close()
+	out := []RunInfo{}
+	for rows.Next() {
+		var r RunInfo
+		var started int64
+		var fin sql.NullInt64
+		var score sql.NullFloat64
+		if err := rows.Scan(&r.ID, &r.Experiment, &r.Service, &r.Environment, &r.Actor, &r.Status, &r.Reason, &started, &fin, &score); err != nil {
+			return nil, err
+		}
+		r.Started, r.Finished = time.UnixMilli(started).UTC(), msPtr(fin)
+		if score.Valid {
+			v := score.Float64
+			r.Score = &v
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (j journal) report(ctx context.Context, id string) (md, js string, err error) {
+	err = j.db.QueryRowContext(ctx, `SELECT report_md, report_json FROM chaos_runs WHERE id = $1`, id).Scan(&md, &js)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", ErrNotFound
+	}
+	return md, js, err
+}
+
+func (j journal) abandonRun(ctx context.Context, id, reason string, at time.Time) error {
+	_, err := j.db.ExecContext(ctx, `UPDATE chaos_runs SET status = 'aborted', reason = $1, finished_ms = $2 WHERE id = $3 AND status = 'running'`,
+		reason, at.UnixMilli(), id)
+	return err
+}
