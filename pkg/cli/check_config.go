@@ -9,6 +9,7 @@ import (
 	// The app's modules register the cross-section checks run by config.Load.
 	_ "github.com/rootuip/sre/pkg/app"
 	"github.com/rootuip/sre/pkg/config"
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 func init() {
@@ -26,7 +27,7 @@ func checkConfig(env *Env, files []string) error {
 		fmt.Fprintf(env.Stdout, "Checking '%s'\n", f)
 		cfg, err := config.LoadFile(f)
 		if err != nil {
-			fmt.Fprintf(env.Stdout, "  FAILED: %s\n\n", err)
+			fmt.Fprintf(env.Stdout, "  FAILED: %s\n\n", yamlerr.Message(err.Error()))
 			failed++
 			continue
 		}

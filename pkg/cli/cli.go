@@ -15,6 +15,8 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/version"
+
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // Env is what a command gets when it runs.
@@ -107,7 +109,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err := act(&Env{Stdout: stdout, Stderr: stderr}); err != nil {
-		msg := err.Error()
+		// Config and spec files are decoded from YAML: say what the file
+		// holds and what the place wants, not the Go types.
+		msg := yamlerr.Message(err.Error())
 		var ae *apiError
 		if !g.verbose && errors.As(err, &ae) {
 			// sred quotes the PromQL of a query Prometheus failed.
