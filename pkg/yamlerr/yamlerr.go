@@ -57,7 +57,6 @@ type rewritten struct {
 func (r *rewritten) Error() string { return r.msg }
 func (r *rewritten) Unwrap() error { return r.err }
 
-
 // kind names a YAML tag.
 func kind(tag string) string {
 	switch tag {
