@@ -83,7 +83,7 @@ test-rules: tools
 	$(PROMTOOL) test rules examples/rules/tests/*.yml
 
 test-unit: tools
-	$(GO) test $(GOFLAGS) -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test $(GOFLAGS) -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 # --- generated files --------------------------------------------------------
 # Regenerates everything that is generated and committed.

@@ -7,6 +7,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 
 	sredapp "github.com/rootuip/sre/pkg/app"
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 func init() {
@@ -25,7 +26,7 @@ func checkConfig(env *Env, files []string) error {
 		// The same subsystems, loading and checking their sections, as sred.
 		cfg, err := sredapp.LoadConfig(f)
 		if err != nil {
-			fmt.Fprintf(env.Stdout, "  FAILED: %s\n\n", err)
+			fmt.Fprintf(env.Stdout, "  FAILED: %s\n\n", yamlerr.Message(err.Error()))
 			failed++
 			continue
 		}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -27,7 +28,7 @@ func TestCheckConfig(t *testing.T) {
 		{"example", []string{filepath.Join("..", "..", "examples", "sred.yml")}, 0, ""},
 		{"unknown field", []string{filepath.Join(fixtures, "unknown_field.bad.yml")}, 1,
 			"Checking '" + filepath.Join(fixtures, "unknown_field.bad.yml") + "'\n  FAILED: load config " +
-				filepath.Join(fixtures, "unknown_field.bad.yml") + ": yaml: unmarshal errors:\n  line 2: field incident_id_prefx not found in type config.plain\n\n"},
+				filepath.Join(fixtures, "unknown_field.bad.yml") + ": yaml: unmarshal errors:\n  line 2: unknown field \"incident_id_prefx\"\n\n"},
 		{"bad severity", []string{filepath.Join(fixtures, "severity_map.bad.yml")}, 1,
 			"Checking '" + filepath.Join(fixtures, "severity_map.bad.yml") + "'\n  FAILED: load config " +
 				filepath.Join(fixtures, "severity_map.bad.yml") + `: incidents: severity_map["critical"]: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)` + "\n\n"},
@@ -53,7 +54,17 @@ func TestCheckConfig(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		require.Equal(t, 1, Main([]string{"check", "config", f}, &stdout, &stderr), f)
 		require.Contains(t, stdout.String(), "  FAILED: load config "+f+": ")
+		// No Go type names of the loader (config.plain, escalation.Policy).
+		require.NotRegexp(t, `\b(plain|[a-z]+\.[A-Z][A-Za-z]*)\b|cannot unmarshal|not found in type`, stdout.String(), f)
 	}
+	// An unknown section.
+	dir := t.TempDir()
+	f := filepath.Join(dir, "sred.yml")
+	require.NoError(t, os.WriteFile(f, []byte("receiver: {}\n"), 0o600))
+	var out, errb bytes.Buffer
+	require.Equal(t, 1, Main([]string{"check", "config", f}, &out, &errb))
+	require.Equal(t, "Checking '"+f+"'\n  FAILED: load config "+f+": yaml: unmarshal errors:\n"+
+		"  line 1: unknown field \"receiver\"\n\n", out.String())
 	var stdout, stderr bytes.Buffer
 	require.Equal(t, 2, Main([]string{"check", "config", "/nonexistent.yml"}, &stdout, &stderr))
 	require.Contains(t, stderr.String(), "path '/nonexistent.yml' does not exist")

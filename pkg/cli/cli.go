@@ -5,15 +5,18 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/user"
-
+	"slices"
 	"sort"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/version"
+
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // Env is what a command gets when it runs.
@@ -37,41 +40,91 @@ func registerCommand(order int, setup func(app *kingpin.Application) map[string]
 	commands = append(commands, command{order: order, setup: setup})
 }
 
-// Main runs srectl with args (without the program name) and returns the exit code.
-func Main(args []string, stdout, stderr io.Writer) int {
+// globalOptions are the flags of srectl itself, valid with every command.
+type globalOptions struct {
+	// verbose prints errors whole (e.g. every line of a PromQL expression
+	// that Prometheus refused) instead of their first and last lines.
+	verbose bool
+}
+
+// newApp builds the kingpin model of srectl: every registered command, and
+// the actions keyed by full command name.
+func newApp(stdout, stderr io.Writer) (*kingpin.Application, map[string]func(env *Env) error, *globalOptions) {
 	app := kingpin.New("srectl", "Command-line tool of ROOTUIP SRE: SLO rule generation, validation, and the sred API.")
 	app.Version(version.Print("srectl"))
 	app.HelpFlag.Short('h')
 	app.UsageWriter(stdout)
 	app.ErrorWriter(stderr)
-	app.Terminate(nil)
+	g := &globalOptions{}
+	app.Flag("verbose", "Print errors whole (e.g. every line of a PromQL expression Prometheus refused).").BoolVar(&g.verbose)
 
-	sort.SliceStable(commands, func(i, j int) bool { return commands[i].order < commands[j].order })
+	sorted := slices.Clone(commands)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].order < sorted[j].order })
 	actions := map[string]func(env *Env) error{}
-	for _, c := range commands {
+	for _, c := range sorted {
 		for name, act := range c.setup(app) {
 			actions[name] = act
 		}
 	}
-	selected, err := app.Parse(args)
+	return app, actions, g
+}
+
+// terminated is what kingpin's terminate function panics with once it has
+// printed the help or the version: parsing stops there, as with os.Exit, but
+// Main returns instead of exiting the process.
+type terminated struct{ code int }
+
+// parse runs kingpin on args. done is true when kingpin printed the help or
+// the version, and code is then the exit code.
+func parse(app *kingpin.Application, args []string) (selected string, done bool, code int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t, ok := r.(terminated)
+			if !ok {
+				panic(r)
+			}
+			selected, done, code, err = "", true, t.code, nil
+		}
+	}()
+	app.Terminate(func(code int) { panic(terminated{code}) })
+	selected, err = app.Parse(args)
+	return selected, false, 0, err
+}
+
+// Main runs srectl with args (without the program name) and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	app, actions, g := newApp(stdout, stderr)
+	selected, done, code, err := parse(app, args)
+	if done {
+		// --help, help, --version, or no command at all: kingpin printed the usage.
+		return code
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "srectl: %v\n", err)
+		fmt.Fprintf(stderr, "srectl: %v%s\n", err, usageHint(app, args))
 		return 2
 	}
 	act, ok := actions[selected]
 	if !ok {
-		// --help or --version was handled by kingpin.
-		return 0
+		fmt.Fprintf(stderr, "srectl: no action for command %q\n", selected)
+		return 2
 	}
 	if err := act(&Env{Stdout: stdout, Stderr: stderr}); err != nil {
+		// Config and spec files are decoded from YAML: say what the file
+		// holds and what the place wants, not the Go types.
+		msg := yamlerr.Message(err.Error())
+		var ae *apiError
+		if !g.verbose && errors.As(err, &ae) {
+			// sred quotes the PromQL of a query Prometheus failed.
+			msg = shorten(msg)
+		}
 		var ec exitCoder
 		if asExitCoder(err, &ec) {
-			if msg := err.Error(); msg != "" {
+			if msg != "" {
 				fmt.Fprintf(stderr, "srectl: %s\n", msg)
 			}
 			return ec.ExitCode()
 		}
-		fmt.Fprintf(stderr, "srectl: %v\n", err)
+		fmt.Fprintf(stderr, "srectl: %s\n", msg)
 		return 1
 	}
 	return 0

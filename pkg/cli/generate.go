@@ -92,10 +92,13 @@ func runGenerate(env *Env, o generateOptions) error {
 				return fmt.Errorf("tests: %w", err)
 			}
 			for i := range s.SLOs {
-				suite, why := rulegen.TestSuite(filepath.ToSlash(rel), s, &s.SLOs[i])
-				if suite == nil {
-					fmt.Fprintf(env.Stderr, "no test suite for %s/%s: %s\n", s.Service, s.SLOs[i].Name, why)
+				suite, err := rulegen.BuildSuite(filepath.ToSlash(rel), s, &s.SLOs[i])
+				if errors.Is(err, rulegen.ErrNoFixture) {
+					fmt.Fprintf(env.Stderr, "no test suite for %s/%s: %v\n", s.Service, s.SLOs[i].Name, err)
 					continue
+				}
+				if err != nil {
+					return fmt.Errorf("test suite of %s/%s: %w", s.Service, s.SLOs[i].Name, err)
 				}
 				data, err := suite.Marshal()
 				if err != nil {

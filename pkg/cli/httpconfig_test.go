@@ -42,7 +42,7 @@ func TestIncidentsHTTPConfigFile(t *testing.T) {
 		{"wrong password", []string{"incidents", "list", "--http.config.file=" + wrong}, 1, "", "srectl: sred answered 401: Unauthorized\n"},
 		{"runbook wrong password", []string{"runbook", "list", "--http.config.file=" + wrong}, 1, "", "srectl: sred answered 401: Unauthorized\n"},
 		{"invalid file", []string{"incidents", "list", "--http.config.file=" + bad}, 1, "",
-			"srectl: load http.config.file " + bad + ": yaml: unmarshal errors:\n  line 2: field ca_fle not found in type config.plain\n"},
+			"srectl: load http.config.file " + bad + ": yaml: unmarshal errors:\n  line 2: unknown field \"ca_fle\"\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -130,7 +130,7 @@ func TestBudgetHTTPConfigFile(t *testing.T) {
 		{"budget wrong password", []string{"budget", "--http.config.file=" + wrong}, 4, "", "srectl: sred answered 401: Unauthorized\n"},
 		{"gate wrong password", []string{"gate", "--http.config.file=" + wrong, "--service=web"}, 4, "", "srectl: sred answered 401: Unauthorized\n"},
 		{"gate invalid file", []string{"gate", "--http.config.file=" + bad, "--service=web"}, 2, "",
-			"srectl: load http.config.file " + bad + ": yaml: unmarshal errors:\n  line 2: field ca_fle not found in type config.plain\n"},
+			"srectl: load http.config.file " + bad + ": yaml: unmarshal errors:\n  line 2: unknown field \"ca_fle\"\n"},
 		{"gate invalid url", []string{"gate", "--service=web", "--sred.url=ftp://sred"}, 2, "", "srectl: invalid --sred.url \"ftp://sred\"\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

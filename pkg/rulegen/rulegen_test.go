@@ -82,7 +82,7 @@ func TestRulesUpToDate(t *testing.T) {
 	}
 	for _, s := range specs {
 		for i := range s.SLOs {
-			suite, _ := rulegen.TestSuite("../"+s.Service+".yml", s, &s.SLOs[i])
+			suite, _ := rulegen.BuildSuite("../"+s.Service+".yml", s, &s.SLOs[i])
 			if suite == nil {
 				continue
 			}
@@ -141,7 +141,7 @@ func TestPromtool(t *testing.T) {
 		}
 		for _, s := range specs {
 			for i := range s.SLOs {
-				suite, _ := rulegen.TestSuite("../"+s.Service+".yml", s, &s.SLOs[i])
+				suite, _ := rulegen.BuildSuite("../"+s.Service+".yml", s, &s.SLOs[i])
 				if suite == nil {
 					continue
 				}
@@ -173,8 +173,8 @@ func TestSuiteCatchesBrokenRules(t *testing.T) {
 	broken := strings.ReplaceAll(string(b), "> 14.4", "> 0.5")
 	require.NotEqual(t, string(b), broken)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "api.yml"), []byte(broken), 0o644))
-	suite, why := rulegen.TestSuite("api.yml", specs[0], &specs[0].SLOs[0])
-	require.NotNil(t, suite, why)
+	suite, err := rulegen.BuildSuite("api.yml", specs[0], &specs[0].SLOs[0])
+	require.NoError(t, err)
 	sb, err := suite.Marshal()
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "suite.yml"), sb, 0o644))
@@ -218,8 +218,8 @@ func TestSuiteCatchesAveragedRatios(t *testing.T) {
 	require.NoError(t, err)
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "api.yml"), b, 0o644))
-	suite, why := rulegen.TestSuite("api.yml", specs[0], o)
-	require.NotNil(t, suite, why)
+	suite, err := rulegen.BuildSuite("api.yml", specs[0], o)
+	require.NoError(t, err)
 	var uneven []rulegen.TestGroup
 	for _, g := range suite.Tests {
 		if strings.HasPrefix(g.Name, "uneven traffic") {
@@ -358,9 +358,15 @@ func TestSuiteInputs(t *testing.T) {
 			spec := "apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: a\nslos:\n  - name: s\n    objective: 99.9\n    sli:\n      " + c.sli + "\n"
 			specs, err := slo.Parse([]byte(spec), "a.yml")
 			require.NoError(t, err)
-			suite, why := rulegen.TestSuite("a.yml", specs[0], &specs[0].SLOs[0])
-			require.Equal(t, c.why, why)
-			require.Equal(t, c.why == "", suite != nil)
+			suite, err := rulegen.BuildSuite("a.yml", specs[0], &specs[0].SLOs[0])
+			if c.why == "" {
+				require.NoError(t, err)
+				require.NotNil(t, suite)
+				return
+			}
+			require.ErrorIs(t, err, rulegen.ErrNoFixture)
+			require.EqualError(t, err, "no test inputs can be synthesized: "+c.why)
+			require.Nil(t, suite)
 		})
 	}
 }
@@ -447,8 +453,8 @@ func TestNativeSuiteCatchesNaN(t *testing.T) {
 	b, err := files[0].Marshal()
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "ingest.yml"), b, 0o644))
-	suite, why := rulegen.TestSuite("ingest.yml", specs[0], o)
-	require.NotNil(t, suite, why)
+	suite, err := rulegen.BuildSuite("ingest.yml", specs[0], o)
+	require.NoError(t, err)
 	sb, err := suite.Marshal()
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "suite.yml"), sb, 0o644))

@@ -2,6 +2,7 @@ package rulegen
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"regexp/syntax"
@@ -127,18 +128,24 @@ type fixture struct {
 	groups []map[string]string
 }
 
-// TestSuite writes a promtool test suite for one SLO, for a rule file at
-// ruleFile (relative to the suite). It returns nil and a reason when the
-// SLI's inputs cannot be synthesized (raw SLIs other than a ratio of two
-// counter rates, selectors no series can satisfy).
-func TestSuite(ruleFile string, spec *slo.Spec, o *slo.SLO) (*Suite, string) {
-	fx, why := newFixture(o)
-	if fx == nil {
-		return nil, why
+// ErrNoFixture is wrapped by BuildSuite's error when the inputs of an SLI
+// cannot be synthesized: the SLO gets no test suite, which is not a failure
+// of the generation.
+var ErrNoFixture = errors.New("no test inputs can be synthesized")
+
+// BuildSuite builds a promtool test suite for one SLO, for a rule file at
+// ruleFile (relative to the suite). It returns an error wrapping
+// ErrNoFixture, saying why, when the SLI's inputs cannot be synthesized (raw
+// SLIs other than a ratio of two counter rates, selectors no series can
+// satisfy).
+func BuildSuite(ruleFile string, spec *slo.Spec, o *slo.SLO) (*Suite, error) {
+	fx, err := newFixture(o)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoFixture, err)
 	}
 	b := o.ErrorBudget()
 	pages, tickets := splitWindows(o)
-	t := &suiteBuilder{spec: spec, slo: o, fx: fx}
+	sb := &suiteBuilder{spec: spec, slo: o, fx: fx}
 	s := &Suite{RuleFiles: []string{ruleFile}, EvaluationInterval: model.Duration(minute)}
 
 	// Total outage pages within the computed detection time
@@ -146,24 +153,24 @@ func TestSuite(ruleFile string, spec *slo.Spec, o *slo.SLO) (*Suite, string) {
 	// last healthy minute ends at warmup-1m.
 	if len(pages) > 0 {
 		d := o.DetectionTime()
-		g := t.group(fmt.Sprintf("total outage pages within %s", fmtMin(d)), []phase{
+		g := sb.group(fmt.Sprintf("total outage pages within %s", fmtMin(d)), []phase{
 			{n: int(warmup / minute), traffic: traffic},
 			{n: int((d + 10*minute) / minute), traffic: traffic, bad: 1},
 		}, fx.hasBucket())
-		g.PromqlExprTests = append(g.PromqlExprTests, t.none(warmup-minute, AlertPage))
-		g.PromqlExprTests = append(g.PromqlExprTests, t.firing(warmup-minute+d, AlertPage, true))
+		g.PromqlExprTests = append(g.PromqlExprTests, sb.none(warmup-minute, AlertPage))
+		g.PromqlExprTests = append(g.PromqlExprTests, sb.firing(warmup-minute+d, AlertPage, true))
 		s.Tests = append(s.Tests, g)
 
 		// The page resets after recovery.
 		r := resetTime(pages)
 		outage := d + 2*minute
-		g = t.group(fmt.Sprintf("page resets within %s after recovery", fmtMin(r)), []phase{
+		g = sb.group(fmt.Sprintf("page resets within %s after recovery", fmtMin(r)), []phase{
 			{n: int(warmup / minute), traffic: traffic},
 			{n: int(outage / minute), traffic: traffic, bad: 1},
 			{n: int((r + 10*minute) / minute), traffic: traffic},
 		}, false)
-		g.PromqlExprTests = append(g.PromqlExprTests, t.firing(warmup+outage-minute, AlertPage, true))
-		g.PromqlExprTests = append(g.PromqlExprTests, t.none(warmup+outage+r, AlertPage))
+		g.PromqlExprTests = append(g.PromqlExprTests, sb.firing(warmup+outage-minute, AlertPage, true))
+		g.PromqlExprTests = append(g.PromqlExprTests, sb.none(warmup+outage+r, AlertPage))
 		s.Tests = append(s.Tests, g)
 	}
 
@@ -173,9 +180,9 @@ func TestSuite(ruleFile string, spec *slo.Spec, o *slo.SLO) (*Suite, string) {
 		longest = pages[len(pages)-1].Long
 	}
 	dur := longest + 30*minute
-	g := t.group("budget-neutral burn (1x) does not page", []phase{{n: int(dur / minute), traffic: traffic, bad: b}}, false)
+	g := sb.group("budget-neutral burn (1x) does not page", []phase{{n: int(dur / minute), traffic: traffic, bad: b}}, false)
 	for _, at := range spread(dur) {
-		g.PromqlExprTests = append(g.PromqlExprTests, t.none(at, AlertPage))
+		g.PromqlExprTests = append(g.PromqlExprTests, sb.none(at, AlertPage))
 	}
 	s.Tests = append(s.Tests, g)
 
@@ -188,10 +195,10 @@ func TestSuite(ruleFile string, spec *slo.Spec, o *slo.SLO) (*Suite, string) {
 		}
 		at := 30*minute + maxFor
 		dur := at + 30*minute
-		g := t.group(fmt.Sprintf("slow burn (%sx) opens a ticket, not a page", num(factor)), []phase{{n: int(dur / minute), traffic: traffic, bad: factor * b}}, false)
-		g.PromqlExprTests = append(g.PromqlExprTests, t.firing(at, AlertTicket, true))
+		g := sb.group(fmt.Sprintf("slow burn (%sx) opens a ticket, not a page", num(factor)), []phase{{n: int(dur / minute), traffic: traffic, bad: factor * b}}, false)
+		g.PromqlExprTests = append(g.PromqlExprTests, sb.firing(at, AlertTicket, true))
 		for _, at := range spread(dur) {
-			g.PromqlExprTests = append(g.PromqlExprTests, t.none(at, AlertPage))
+			g.PromqlExprTests = append(g.PromqlExprTests, sb.none(at, AlertPage))
 		}
 		s.Tests = append(s.Tests, g)
 	}
@@ -201,26 +208,26 @@ func TestSuite(ruleFile string, spec *slo.Spec, o *slo.SLO) (*Suite, string) {
 	// errors: 6/660 = 0.91% of the events failed, while the mean of the 5m
 	// ratios is about 5%.
 	if k := o.SLI.Kind(); (k == slo.KindEvents || k == slo.KindLatency) && fx.counters() {
-		s.Tests = append(s.Tests, t.uneven())
+		s.Tests = append(s.Tests, sb.uneven())
 	}
 
 	// No traffic raises nothing and records no ratio (never NaN).
-	g = t.group("no traffic raises nothing", []phase{{n: 120, traffic: 0}}, false)
+	g = sb.group("no traffic raises nothing", []phase{{n: 120, traffic: 0}}, false)
 	for _, a := range []string{AlertPage, AlertTicket, AlertBudget} {
 		g.AlertRuleTests = append(g.AlertRuleTests, noneAtAll(120*minute, a))
 	}
 	for _, r := range []string{ErrorRatioRecord(slo.BaseWindow), ErrorRatioPeriod, ErrorBudgetRemaining} {
-		g.PromqlExprTests = append(g.PromqlExprTests, ExprTest{Expr: t.sel(r), EvalTime: model.Duration(120 * minute), ExpSamples: []ExpSample{}})
+		g.PromqlExprTests = append(g.PromqlExprTests, ExprTest{Expr: sb.sel(r), EvalTime: model.Duration(120 * minute), ExpSamples: []ExpSample{}})
 	}
 	s.Tests = append(s.Tests, g)
 
 	// Traffic that stops leaves a finite budget, not a NaN that sticks.
-	g = t.group("traffic stopping keeps the budget a finite number", []phase{
+	g = sb.group("traffic stopping keeps the budget a finite number", []phase{
 		{n: 60, traffic: traffic, bad: 2 * b},
 		{n: 120, traffic: 0},
 	}, false)
 	g.PromqlExprTests = append(g.PromqlExprTests, ExprTest{
-		Expr:       fmt.Sprintf("count(abs(%s) < +Inf)", t.sel(ErrorBudgetRemaining)),
+		Expr:       fmt.Sprintf("count(abs(%s) < +Inf)", sb.sel(ErrorBudgetRemaining)),
 		EvalTime:   model.Duration(170 * minute),
 		ExpSamples: []ExpSample{{Labels: "{}", Value: float64(len(fx.groups))}},
 	})
@@ -228,12 +235,12 @@ func TestSuite(ruleFile string, spec *slo.Spec, o *slo.SLO) (*Suite, string) {
 
 	if fx.counters() {
 		// A counter reset (process restart) does not alert.
-		g = t.group("counter reset does not alert", []phase{
+		g = sb.group("counter reset does not alert", []phase{
 			{n: 30, traffic: traffic, bad: b / 2},
 			{n: 90, traffic: traffic, bad: b / 2, reset: true},
 		}, false)
 		for _, at := range []time.Duration{31 * minute, 33 * minute, 36 * minute, 60 * minute, 119 * minute} {
-			g.PromqlExprTests = append(g.PromqlExprTests, t.none(at, AlertPage), t.none(at, AlertTicket))
+			g.PromqlExprTests = append(g.PromqlExprTests, sb.none(at, AlertPage), sb.none(at, AlertTicket))
 		}
 		s.Tests = append(s.Tests, g)
 	}
@@ -241,17 +248,17 @@ func TestSuite(ruleFile string, spec *slo.Spec, o *slo.SLO) (*Suite, string) {
 	if o.Alerting.MinEvents > 0 && len(pages) > 0 {
 		// Low traffic: a single bad event does not page.
 		low := o.Alerting.MinEvents / (longest.Minutes() + 5) / 2
-		g = t.group("low traffic: a single error does not page (minEvents)", []phase{
+		g = sb.group("low traffic: a single error does not page (minEvents)", []phase{
 			{n: 60, traffic: low},
 			{n: 1, traffic: low, badAbs: 1},
 			{n: int(longest/minute) + 10, traffic: low},
 		}, false)
 		for _, at := range []time.Duration{61 * minute, 63 * minute, 66 * minute, 90 * minute} {
-			g.PromqlExprTests = append(g.PromqlExprTests, t.none(at, AlertPage))
+			g.PromqlExprTests = append(g.PromqlExprTests, sb.none(at, AlertPage))
 		}
 		s.Tests = append(s.Tests, g)
 	}
-	return s, ""
+	return s, nil
 }
 
 func splitWindows(o *slo.SLO) (pages, tickets []slo.Window) {
@@ -276,7 +283,7 @@ const counterBase = 100000
 // without errors, 1h at 1x with 10% errors, idle; at the end, every window
 // that covers the whole scenario, and the period, hold the error ratio of
 // all its events. The other groups of a grouped SLO see no errors.
-func (t *suiteBuilder) uneven() TestGroup {
+func (sb *suiteBuilder) uneven() TestGroup {
 	const idle, hour = 10, 60
 	phases := []phase{
 		{n: idle},
@@ -294,24 +301,24 @@ func (t *suiteBuilder) uneven() TestGroup {
 	// The 5m rates are non-zero from the first busy minute to 3m after the
 	// last one: a window of more than 2h10m sees all of them.
 	span := time.Duration(idle+2*hour) * minute
-	g := t.groupFrom(fmt.Sprintf("uneven traffic: long windows are a ratio of sums (%.4g, not the mean of 5m ratios)", want), phases, false, counterBase)
+	g := sb.groupFrom(fmt.Sprintf("uneven traffic: long windows are a ratio of sums (%.4g, not the mean of 5m ratios)", want), phases, false, counterBase)
 	records := []string{}
-	for _, w := range Windows(t.slo) {
+	for _, w := range Windows(sb.slo) {
 		if w > span {
 			records = append(records, ErrorRatioRecord(w))
 		}
 	}
 	records = append(records, ErrorRatioPeriod)
-	by := append([]string{LabelService, LabelSLO}, t.slo.GroupBy...)
+	by := append([]string{LabelService, LabelSLO}, sb.slo.GroupBy...)
 	// Sums of rates differ from the exact ratio in the last bits: compare
 	// both rounded to 1e-9 as PromQL's round() does.
 	nearest := 1e-9
 	inv := 1 / nearest // at run time, as PromQL computes it
 	want = math.Floor(want*inv+0.5) / inv
 	for _, r := range records {
-		e := ExprTest{Expr: fmt.Sprintf("round(max by (%s) (%s), %s)", strings.Join(by, ", "), t.sel(r), num(nearest)), EvalTime: model.Duration(end)}
-		for gi, grp := range t.fx.groups {
-			m := map[string]string{LabelService: t.spec.Service, LabelSLO: t.slo.Name}
+		e := ExprTest{Expr: fmt.Sprintf("round(max by (%s) (%s), %s)", strings.Join(by, ", "), sb.sel(r), num(nearest)), EvalTime: model.Duration(end)}
+		for gi, grp := range sb.fx.groups {
+			m := map[string]string{LabelService: sb.spec.Service, LabelSLO: sb.slo.Name}
 			for k, v := range grp {
 				m[k] = v
 			}
@@ -375,10 +382,10 @@ type suiteBuilder struct {
 	fx   *fixture
 }
 
-func (t *suiteBuilder) sel(name string) string {
+func (sb *suiteBuilder) sel(name string) string {
 	vs := &parser.VectorSelector{Name: name, LabelMatchers: []*labels.Matcher{
-		labels.MustNewMatcher(labels.MatchEqual, LabelService, t.spec.Service),
-		labels.MustNewMatcher(labels.MatchEqual, LabelSLO, t.slo.Name),
+		labels.MustNewMatcher(labels.MatchEqual, LabelService, sb.spec.Service),
+		labels.MustNewMatcher(labels.MatchEqual, LabelSLO, sb.slo.Name),
 	}}
 	return vs.String()
 }
@@ -386,11 +393,11 @@ func (t *suiteBuilder) sel(name string) string {
 // none expects no alert of this name for this SLO, neither pending nor
 // firing. (An alert_rule_test would also see the other SLOs of the rule
 // file, which read the same input series.)
-func (t *suiteBuilder) none(at time.Duration, alert string) ExprTest {
+func (sb *suiteBuilder) none(at time.Duration, alert string) ExprTest {
 	vs := &parser.VectorSelector{Name: "ALERTS", LabelMatchers: []*labels.Matcher{
 		labels.MustNewMatcher(labels.MatchEqual, "alertname", alert),
-		labels.MustNewMatcher(labels.MatchEqual, LabelService, t.spec.Service),
-		labels.MustNewMatcher(labels.MatchEqual, LabelSLO, t.slo.Name),
+		labels.MustNewMatcher(labels.MatchEqual, LabelService, sb.spec.Service),
+		labels.MustNewMatcher(labels.MatchEqual, LabelSLO, sb.slo.Name),
 	}}
 	return ExprTest{Expr: vs.String(), EvalTime: model.Duration(at), ExpSamples: []ExpSample{}}
 }
@@ -401,13 +408,13 @@ func noneAtAll(at time.Duration, alert string) AlertTest {
 }
 
 // firing expects an alert of the first group (only) to be firing.
-func (t *suiteBuilder) firing(at time.Duration, alert string, firing bool) ExprTest {
-	by := append([]string{LabelService, LabelSLO}, t.slo.GroupBy...)
+func (sb *suiteBuilder) firing(at time.Duration, alert string, firing bool) ExprTest {
+	by := append([]string{LabelService, LabelSLO}, sb.slo.GroupBy...)
 	vs := &parser.VectorSelector{Name: "ALERTS", LabelMatchers: []*labels.Matcher{
 		labels.MustNewMatcher(labels.MatchEqual, "alertname", alert),
 		labels.MustNewMatcher(labels.MatchEqual, "alertstate", "firing"),
-		labels.MustNewMatcher(labels.MatchEqual, LabelService, t.spec.Service),
-		labels.MustNewMatcher(labels.MatchEqual, LabelSLO, t.slo.Name),
+		labels.MustNewMatcher(labels.MatchEqual, LabelService, sb.spec.Service),
+		labels.MustNewMatcher(labels.MatchEqual, LabelSLO, sb.slo.Name),
 	}}
 	e := ExprTest{
 		Expr:       fmt.Sprintf("max by (%s) (%s)", strings.Join(by, ", "), vs),
@@ -415,8 +422,8 @@ func (t *suiteBuilder) firing(at time.Duration, alert string, firing bool) ExprT
 		ExpSamples: []ExpSample{},
 	}
 	if firing {
-		m := map[string]string{LabelService: t.spec.Service, LabelSLO: t.slo.Name}
-		for k, v := range t.fx.groups[0] {
+		m := map[string]string{LabelService: sb.spec.Service, LabelSLO: sb.slo.Name}
+		for k, v := range sb.fx.groups[0] {
 			m[k] = v
 		}
 		e.ExpSamples = append(e.ExpSamples, ExpSample{Labels: labels.FromMap(m).String(), Value: 1})
@@ -428,14 +435,14 @@ func (t *suiteBuilder) firing(at time.Duration, alert string, firing bool) ExprT
 // grouped SLO follows the phases; the others stay healthy, with traffic
 // when the phase has some. leAlt writes bucket bounds Prometheus 2 style.
 // Counters start at 0.
-func (t *suiteBuilder) group(name string, phases []phase, leAlt bool) TestGroup {
-	return t.groupFrom(name, phases, leAlt, 0)
+func (sb *suiteBuilder) group(name string, phases []phase, leAlt bool) TestGroup {
+	return sb.groupFrom(name, phases, leAlt, 0)
 }
 
 // groupFrom is group with counters starting at base.
-func (t *suiteBuilder) groupFrom(name string, phases []phase, leAlt bool, base float64) TestGroup {
+func (sb *suiteBuilder) groupFrom(name string, phases []phase, leAlt bool, base float64) TestGroup {
 	g := TestGroup{Name: name, Interval: model.Duration(minute)}
-	for gi, grp := range t.fx.groups {
+	for gi, grp := range sb.fx.groups {
 		ph := phases
 		if gi > 0 {
 			ph = make([]phase, len(phases))
@@ -443,13 +450,13 @@ func (t *suiteBuilder) groupFrom(name string, phases []phase, leAlt bool, base f
 				ph[i] = phase{n: p.n, traffic: p.traffic, reset: p.reset}
 			}
 		}
-		for _, fs := range t.fx.series {
+		for _, fs := range sb.fx.series {
 			b := labels.NewBuilder(fs.labels)
 			for k, v := range grp {
 				b.Set(k, v)
 			}
 			if fs.le {
-				b.Set("le", leValue(float64(t.slo.SLI.Latency.Threshold), leAlt))
+				b.Set("le", leValue(float64(sb.slo.SLI.Latency.Threshold), leAlt))
 			}
 			vals, ok := seriesValues(fs.role, ph, base)
 			if fs.role == roleNative {
@@ -583,7 +590,7 @@ func (fx *fixture) counters() bool {
 }
 
 // newFixture synthesizes input series that the SLI's selectors match.
-func newFixture(o *slo.SLO) (*fixture, string) {
+func newFixture(o *slo.SLO) (*fixture, error) {
 	fx := &fixture{groups: []map[string]string{{}}}
 	if len(o.GroupBy) > 0 {
 		fx.groups = []map[string]string{{}, {}}
@@ -595,21 +602,21 @@ func newFixture(o *slo.SLO) (*fixture, string) {
 	sli := o.SLI
 	switch {
 	case sli.Events != nil:
-		errM, totM, why := eventMatchers(sli.Events)
-		if why != "" {
-			return nil, why
+		errM, totM, err := eventMatchers(sli.Events)
+		if err != nil {
+			return nil, err
 		}
-		if why := fx.counters2(errM, totM); why != "" {
-			return nil, why
+		if err := fx.setCounters(errM, totM); err != nil {
+			return nil, err
 		}
 	case sli.Latency != nil:
 		vs, err := parseSelector(sli.Latency.Histogram)
 		if err != nil {
-			return nil, err.Error()
+			return nil, err
 		}
 		base, ok := satisfy(vs.LabelMatchers, nil)
 		if !ok {
-			return nil, "no series satisfies the histogram selector"
+			return nil, errors.New("no series satisfies the histogram selector")
 		}
 		if sli.Latency.Native {
 			fx.series = []fixtureSeries{{labels: base, role: roleNative, native: newNativeLayout(float64(sli.Latency.Threshold))}}
@@ -630,49 +637,49 @@ func newFixture(o *slo.SLO) (*fixture, string) {
 	case sli.Bool != nil:
 		vs, err := parseSelector(sli.Bool.Selector)
 		if err != nil {
-			return nil, err.Error()
+			return nil, err
 		}
 		l, ok := satisfy(vs.LabelMatchers, nil)
 		if !ok {
-			return nil, "no series satisfies the selector"
+			return nil, errors.New("no series satisfies the selector")
 		}
 		fx.series = []fixtureSeries{{labels: l, role: roleGauge}}
 	case sli.Raw != nil:
-		errM, totM, why := rawRatioMatchers(sli.Raw.ErrorRatioQuery)
-		if why != "" {
-			return nil, why
+		errM, totM, err := rawRatioMatchers(sli.Raw.ErrorRatioQuery)
+		if err != nil {
+			return nil, err
 		}
-		if why := fx.counters2(errM, totM); why != "" {
-			return nil, why
+		if err := fx.setCounters(errM, totM); err != nil {
+			return nil, err
 		}
 	default:
-		return nil, "the SLO has no SLI"
+		return nil, errors.New("the SLO has no SLI")
 	}
-	return fx, ""
+	return fx, nil
 }
 
-// counters2 sets the fixture's series to two counters: bad events and all
+// setCounters sets the fixture's series to two counters: bad events and all
 // events (or good and bad events when both selectors read one counter).
-func (fx *fixture) counters2(errM, totM []*labels.Matcher) string {
+func (fx *fixture) setCounters(errM, totM []*labels.Matcher) error {
 	if metricName(errM) == metricName(totM) {
 		bad, ok := satisfy(append(append([]*labels.Matcher{}, totM...), errM...), nil)
 		if !ok {
-			return "no series satisfies both selectors"
+			return errors.New("no series satisfies both selectors")
 		}
 		good, ok := satisfy(totM, errM)
 		if !ok {
-			return "no series matches the total selector but not the error selector"
+			return errors.New("no series matches the total selector but not the error selector")
 		}
 		fx.series = []fixtureSeries{{labels: good, role: roleGood}, {labels: bad, role: roleBad}}
-		return ""
+		return nil
 	}
 	bad, ok1 := satisfy(errM, nil)
 	tot, ok2 := satisfy(totM, nil)
 	if !ok1 || !ok2 {
-		return "no series satisfies the selectors"
+		return errors.New("no series satisfies the selectors")
 	}
 	fx.series = []fixtureSeries{{labels: tot, role: roleTotal}, {labels: bad, role: roleBad}}
-	return ""
+	return nil
 }
 
 // rawRatioMatchers recognises the usual shape of a raw error-ratio query,
@@ -680,11 +687,11 @@ func (fx *fixture) counters2(errM, totM []*labels.Matcher) string {
 // sum(rate(errors[{{.window}}])) / sum(rate(requests[{{.window}}])).
 // Inputs of other shapes cannot be synthesized: what makes them bad is
 // unknown.
-func rawRatioMatchers(q string) (errM, totM []*labels.Matcher, why string) {
-	const unknown = "raw SLI inputs are synthesized only for a ratio of two counter rates (bad / total), each reading one series selector"
-	expr, err := slo.Parser.ParseExpr(strings.ReplaceAll(q, slo.WindowPlaceholder, "5m"))
-	if err != nil {
-		return nil, nil, err.Error()
+func rawRatioMatchers(q string) (errM, totM []*labels.Matcher, err error) {
+	unknown := errors.New("raw SLI inputs are synthesized only for a ratio of two counter rates (bad / total), each reading one series selector")
+	expr, perr := slo.Parser.ParseExpr(strings.ReplaceAll(q, slo.WindowPlaceholder, "5m"))
+	if perr != nil {
+		return nil, nil, perr
 	}
 	for {
 		p, ok := expr.(*parser.ParenExpr)
@@ -708,7 +715,7 @@ func rawRatioMatchers(q string) (errM, totM []*labels.Matcher, why string) {
 	if errM == nil || totM == nil {
 		return nil, nil, unknown
 	}
-	return errM, totM, ""
+	return errM, totM, nil
 }
 
 // readsCounterRate reports whether e applies rate or increase to a range.
@@ -784,14 +791,14 @@ func metricName(ms []*labels.Matcher) string {
 	return ""
 }
 
-func eventMatchers(e *slo.EventsSLI) (errM, totM []*labels.Matcher, why string) {
+func eventMatchers(e *slo.EventsSLI) (errM, totM []*labels.Matcher, err error) {
 	if e.ErrorSelector != "" {
 		a, err1 := parseSelector(e.ErrorSelector)
 		b, err2 := parseSelector(e.TotalSelector)
 		if err1 != nil || err2 != nil {
-			return nil, nil, "invalid selectors"
+			return nil, nil, errors.New("invalid selectors")
 		}
-		return a.LabelMatchers, b.LabelMatchers, ""
+		return a.LabelMatchers, b.LabelMatchers, nil
 	}
 	one := func(q string) []*labels.Matcher {
 		expr, err := slo.Parser.ParseExpr(strings.ReplaceAll(q, slo.WindowPlaceholder, "5m"))
@@ -806,9 +813,9 @@ func eventMatchers(e *slo.EventsSLI) (errM, totM []*labels.Matcher, why string) 
 	}
 	errM, totM = one(e.ErrorQuery), one(e.TotalQuery)
 	if errM == nil || totM == nil {
-		return nil, nil, "queries must read exactly one series selector each to synthesize inputs"
+		return nil, nil, errors.New("queries must read exactly one series selector each to synthesize inputs")
 	}
-	return errM, totM, ""
+	return errM, totM, nil
 }
 
 // satisfy builds a label set matched by every matcher in must and by not

@@ -13,14 +13,16 @@ import (
 
 // RunbookInfo is a runbook as the API lists it.
 type RunbookInfo struct {
-	Name              string   `json:"name"`
-	Description       string   `json:"description,omitempty"`
-	File              string   `json:"file"`
-	Matchers          []string `json:"matchers,omitempty"`
-	URLs              []string `json:"urls,omitempty"`
-	Severities        []string `json:"severities,omitempty"`
-	States            []string `json:"states"`
-	Target            string   `json:"target"`
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	File        string   `json:"file"`
+	Matchers    []string `json:"matchers,omitempty"`
+	URLs        []string `json:"urls,omitempty"`
+	Severities  []string `json:"severities,omitempty"`
+	States      []string `json:"states"`
+	Target      string   `json:"target"`
+	// DryRun is the effective mode: the runbook's own dry_run, or the
+	// runbooks section's (sred.yml) that makes every runbook a dry run.
 	DryRun            bool     `json:"dry_run"`
 	RequireApproval   bool     `json:"require_approval"`
 	ContinueOnResolve bool     `json:"continue_on_resolve"`
@@ -82,8 +84,11 @@ func (e *Engine) Register(mux *http.ServeMux) {
 
 func (e *Engine) handleList(w http.ResponseWriter, r *http.Request) {
 	out := []RunbookInfo{}
-	for _, rb := range e.Runbooks() {
-		out = append(out, rb.Info())
+	cfg, set := e.config()
+	for _, rb := range set.List() {
+		info := rb.Info()
+		info.DryRun = info.DryRun || cfg.DryRun
+		out = append(out, info)
 	}
 	web.JSON(w, http.StatusOK, out)
 }

@@ -46,6 +46,7 @@ steps:
 		code, body := call("GET", "/api/v1/runbooks", "")
 		require.Equal(t, 200, code)
 		require.Contains(t, body, `"name":"gated"`)
+		require.Contains(t, body, `"dry_run":false`)
 
 		trigger(t, db, e, newIncident("INC-1", map[string]string{"alertname": "X"}), incident.ChangeCreated)
 		run := waitRun(t, e, "INC-1", RunWaitingApproval)
@@ -93,5 +94,15 @@ steps:
 		code, body = call("GET", "/api/v1/runbooks/runs?incident=INC-1&status=succeeded", "")
 		require.Equal(t, 200, code)
 		require.Contains(t, body, `"runbook":"gated"`)
+
+		// dry_run: true in sred.yml makes every runbook a dry run: the list
+		// shows the effective mode, not only the runbook file's.
+		cfg, set := e.config()
+		cfg.DryRun = true
+		require.NoError(t, e.Update(cfg, set))
+		code, body = call("GET", "/api/v1/runbooks", "")
+		require.Equal(t, 200, code)
+		require.Contains(t, body, `"dry_run":true`)
+		require.NotContains(t, body, `"dry_run":false`)
 	})
 }

@@ -1,0 +1,213 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/alecthomas/kingpin/v2"
+)
+
+// usageHint returns what to append to a command-line error: the flag or
+// command the user probably meant, or the flag a path belongs to. It is ""
+// when there is nothing useful to suggest.
+func usageHint(app *kingpin.Application, args []string) (hint string) {
+	defer func() {
+		// A hint is a courtesy: it never turns an error into a crash.
+		if recover() != nil {
+			hint = ""
+		}
+	}()
+	ctx, err := app.ParseContext(args)
+	if ctx == nil {
+		return ""
+	}
+	path := commandPath(app.Model(), ctx.SelectedCommand)
+	cur := path[len(path)-1]
+	if err == nil || ctx.EOL() {
+		// A command that has subcommands, given without one.
+		if cur.model != nil && len(cur.cmds) > 0 {
+			return fmt.Sprintf(" (commands: %s)", strings.Join(commandNames(cur.cmds), ", "))
+		}
+		return ""
+	}
+	tok := ctx.Peek()
+	switch tok.Type {
+	case kingpin.TokenLong:
+		name, _, _ := strings.Cut(tok.Value, "=")
+		var flags []string
+		for _, f := range app.Model().Flags {
+			flags = append(flags, visibleFlags(f)...)
+		}
+		for _, c := range path[1:] {
+			for _, f := range c.model.Flags {
+				flags = append(flags, visibleFlags(f)...)
+			}
+		}
+		if m := closest(name, flags); m != "" {
+			return fmt.Sprintf(" (did you mean --%s?)", m)
+		}
+	case kingpin.TokenArg:
+		if len(cur.cmds) > 0 {
+			names := commandNames(cur.cmds)
+			if m := closest(tok.Value, names); m != "" {
+				return fmt.Sprintf(" (did you mean %q?)", strings.TrimSpace(cur.full+" "+m))
+			}
+			return fmt.Sprintf(" (commands: %s; see %s --help)", strings.Join(names, ", "), strings.TrimSpace("srectl "+cur.full))
+		}
+		// A spec file or directory given as an argument to a command that
+		// reads it from a flag: say which flag.
+		if cur.model == nil || !looksLikePath(tok.Value) {
+			return ""
+		}
+		for _, f := range cur.model.Flags {
+			if f.Name == "input" {
+				flag := "--input"
+				if f.Short != 0 {
+					flag = "-" + string(f.Short)
+				}
+				return fmt.Sprintf(" (did you mean: srectl %s %s %s?)", cur.full, flag, tok.Value)
+			}
+		}
+	}
+	return ""
+}
+
+// level is one level of the command tree: the application (model nil) or a command.
+type level struct {
+	full  string
+	model *kingpin.CmdModel
+	cmds  []*kingpin.CmdModel
+}
+
+// commandPath returns the levels from the application down to selected.
+func commandPath(app *kingpin.ApplicationModel, selected *kingpin.CmdClause) []level {
+	path := []level{{cmds: app.Commands}}
+	if selected == nil {
+		return path
+	}
+	cmds := app.Commands
+	for _, name := range strings.Fields(selected.FullCommand()) {
+		for _, c := range cmds {
+			if c.Name == name {
+				path = append(path, level{full: c.FullCommand, model: c, cmds: c.Commands})
+				cmds = c.Commands
+				break
+			}
+		}
+	}
+	return path
+}
+
+// commandNames returns the names and aliases of the visible commands.
+func commandNames(cmds []*kingpin.CmdModel) []string {
+	var names []string
+	for _, c := range cmds {
+		if !c.Hidden {
+			names = append(names, c.Name)
+			names = append(names, c.Aliases...)
+		}
+	}
+	return names
+}
+
+// visibleFlags returns the long names a flag answers to (with --no- for
+// booleans), none when it is hidden.
+func visibleFlags(f *kingpin.FlagModel) []string {
+	if f.Hidden {
+		return nil
+	}
+	names := []string{f.Name}
+	if f.IsBoolFlag() {
+		names = append(names, "no-"+f.Name)
+	}
+	return names
+}
+
+// looksLikePath reports whether s names an existing file or directory, or a
+// spec file by its extension.
+func looksLikePath(s string) bool {
+	if _, err := os.Stat(s); err == nil {
+		return true
+	}
+	switch strings.ToLower(filepath.Ext(s)) {
+	case ".yml", ".yaml", ".json":
+		return true
+	}
+	return false
+}
+
+// closest returns the candidate nearest to s: the only one s is a prefix of,
+// else the one at the smallest edit distance if that distance is small for
+// its length; "" when none is close.
+func closest(s string, candidates []string) string {
+	if s == "" {
+		return ""
+	}
+	var prefixed []string
+	for _, c := range candidates {
+		if strings.HasPrefix(c, s) && c != s {
+			prefixed = append(prefixed, c)
+		}
+	}
+	if len(prefixed) == 1 && len(s) >= 2 {
+		return prefixed[0]
+	}
+	best, bestD := "", 0
+	for _, c := range candidates {
+		d := editDistance(strings.ToLower(s), strings.ToLower(c))
+		if best == "" || d < bestD {
+			best, bestD = c, d
+		}
+	}
+	limit := 2
+	if len(s) <= 3 {
+		limit = 1
+	}
+	if best == "" || bestD > limit {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Damerau-Levenshtein distance of a and b (optimal
+// string alignment: insertions, deletions, substitutions, transpositions).
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range rb {
+		d[0][j+1] = j + 1
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
+}
+
+// shorten keeps the first and the last line of a multi-line error message
+// (an error from Prometheus quotes the whole PromQL expression, often 20
+// lines, before the cause): the first line names the SLO and the start of
+// the query, the last one carries the cause. --verbose prints it whole.
+func shorten(msg string) string {
+	lines := strings.Split(strings.TrimRight(msg, "\n"), "\n")
+	if len(lines) <= 2 {
+		return msg
+	}
+	hidden := len(lines) - 2
+	return fmt.Sprintf("%s [… %d more lines; --verbose prints them] %s",
+		strings.TrimRight(lines[0], " "), hidden, strings.TrimSpace(lines[len(lines)-1]))
+}

@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestUsageErrorHints: a command-line mistake exits 2 and says what was
+// probably meant.
+func TestUsageErrorHints(t *testing.T) {
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "api.yml")
+	require.NoError(t, os.WriteFile(spec, []byte("{}"), 0o600))
+	for _, tc := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"generate", spec}, "srectl: unexpected " + spec + " (did you mean: srectl generate -i " + spec + "?)\n"},
+		{[]string{"generate", "-o", dir, "../../examples/slos"}, "srectl: unexpected ../../examples/slos (did you mean: srectl generate -i ../../examples/slos?)\n"},
+		{[]string{"generat", "-i", spec}, "srectl: expected command but got \"generat\" (did you mean \"generate\"?)\n"},
+		{[]string{"incidents", "lst"}, "srectl: expected command but got \"lst\" (did you mean \"incidents list\"?)\n"},
+		{[]string{"runbook", "kil-switch"}, "srectl: expected command but got \"kil-switch\" (did you mean \"runbook kill-switch\"?)\n"},
+		{[]string{"incidents"}, "srectl: must select a subcommand of 'incidents' (commands: list, ls, show, ack, investigate, resolve, snooze)\n"},
+		{[]string{"gate", "--servic=web"}, "srectl: unknown long flag '--servic' (did you mean --service?)\n"},
+		{[]string{"gate", "--service=web", "--sred-url", "http://x"}, "srectl: unknown long flag '--sred-url' (did you mean --sred.url?)\n"},
+		{[]string{"incidents", "list", "--sred.ur=http://x"}, "srectl: unknown long flag '--sred.ur' (did you mean --sred.url?)\n"},
+		{[]string{"generate", "-i", spec, "--quite"}, "srectl: unknown long flag '--quite' (did you mean --quiet?)\n"},
+		{[]string{"--hepl"}, "srectl: unknown long flag '--hepl' (did you mean --help?)\n"},
+		// Nothing close: no guess.
+		{[]string{"gate", "--service=web", "--colour"}, "srectl: unknown long flag '--colour'\n"},
+		{[]string{"frobnicate"}, "srectl: expected command but got \"frobnicate\" (commands: help, generate, validate, incidents, check, oncall, escalation, runbook, budget, gate, sla, dashboards; see srectl --help)\n"},
+		{[]string{"gate"}, "srectl: required flag(s) '--service' not provided\n"},
+	} {
+		t.Run(tc.args[0], func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			require.Equal(t, 2, Main(tc.args, &stdout, &stderr), "stderr: %s", stderr.String())
+			require.Equal(t, tc.stderr, stderr.String())
+			require.Empty(t, stdout.String())
+		})
+	}
+}
+
+func TestClosest(t *testing.T) {
+	cands := []string{"service", "sred.url", "timeout", "output", "override-token", "override-token-file"}
+	for in, want := range map[string]string{
+		"servce":    "service",
+		"serivce":   "service",
+		"sred":      "sred.url",
+		"timout":    "timeout",
+		"override":  "", // a prefix of two flags: ambiguous
+		"x":         "",
+		"utput":     "output",
+		"SERVICE":   "service",
+		"unrelated": "",
+	} {
+		require.Equal(t, want, closest(in, cands), in)
+	}
+}
+
+func TestShorten(t *testing.T) {
+	one := "sred answered 404: service \"x\" has no SLO: not found"
+	require.Equal(t, one, shorten(one))
+	long := "sred answered 503: error budget of api/availability: Prometheus at http://prom:9090 unavailable: query 1 - (\n" +
+		"  sum(rate(http_requests_total{code=~\"5..\"}[30d]))\n" +
+		"  /\n" +
+		"  sum(rate(http_requests_total[30d]))\n" +
+		"): Post \"http://prom:9090/api/v1/query\": dial tcp: connection refused"
+	require.Equal(t, "sred answered 503: error budget of api/availability: Prometheus at http://prom:9090 unavailable: query 1 - ( [… 3 more lines; --verbose prints them] ): Post \"http://prom:9090/api/v1/query\": dial tcp: connection refused", shorten(long))
+}

@@ -1,0 +1,57 @@
+package yamlerr
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	yaml "go.yaml.in/yaml/v3"
+)
+
+type plain struct {
+	Name     string            `yaml:"name"`
+	Count    int               `yaml:"count"`
+	Items    []string          `yaml:"items"`
+	Labels   map[string]string `yaml:"labels"`
+	Enabled  bool              `yaml:"enabled"`
+	Sections []*plain          `yaml:"sections"`
+}
+
+// TestRewrite decodes bad documents with the real decoder (strict, as
+// config files are loaded) and checks that no Go type name survives.
+func TestRewrite(t *testing.T) {
+	for _, tc := range []struct{ doc, want string }{
+		{"nme: x\n", "yaml: unmarshal errors:\n  line 1: unknown field \"nme\""},
+		{"count: many\n", "yaml: unmarshal errors:\n  line 1: cannot use the string \"many\" here: want an integer"},
+		{"items: 5\n", "yaml: unmarshal errors:\n  line 1: cannot use the integer \"5\" here: want a list"},
+		{"labels: [a]\n", "yaml: unmarshal errors:\n  line 1: cannot use a list here: want a mapping"},
+		{"enabled: maybe\n", "yaml: unmarshal errors:\n  line 1: cannot use the string \"maybe\" here: want true or false"},
+		{"sections: [5]\n", "yaml: unmarshal errors:\n  line 1: cannot use the integer \"5\" here: want a mapping of fields"},
+		{"- a\n", "yaml: unmarshal errors:\n  line 1: cannot use a list here: want a mapping of fields"},
+	} {
+		var p plain
+		dec := yaml.NewDecoder(stringsReader(tc.doc))
+		dec.KnownFields(true)
+		err := dec.Decode(&p)
+		require.Error(t, err, tc.doc)
+		got := Rewrite(err)
+		require.Equal(t, tc.want, got.Error(), "from %q", err.Error())
+		require.NotContains(t, got.Error(), "yamlerr.")
+		require.NotContains(t, got.Error(), "plain")
+		var te *yaml.TypeError
+		require.True(t, errors.As(got, &te), "the original error stays in the chain")
+	}
+	require.Nil(t, Rewrite(nil))
+	other := errors.New("objective 100 leaves no error budget")
+	require.Same(t, other, Rewrite(other))
+	require.Equal(t, "line 3: cannot use the integer \"5\" here: want a mapping of fields",
+		Message("line 3: cannot unmarshal !!int `5` into escalation.plain"))
+	require.Equal(t, `line 1: unknown field "receiver"`, Message("line 1: field receiver not found in type config.Config"))
+	require.Equal(t, "line 2: cannot use the string \"x\" here: want a list", Message("line 2: cannot unmarshal !!str `x` into []*escalation.Policy"))
+	require.Equal(t, `template: title:1:3: executing "title" at <.NoSuchField>: the template data has no field NoSuchField`,
+		Message(`template: title:1:3: executing "title" at <.NoSuchField>: can't evaluate field NoSuchField in type incident.TitleData`))
+	require.Equal(t, "line 2: cannot use the string \"30 minutes\" here: want a duration such as 30s or 5m", Message("line 2: cannot unmarshal !!str `30 minutes` into model.Duration"))
+}
+
+func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
