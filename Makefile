@@ -115,7 +115,7 @@ bench: tools $(BENCHSTAT)
 	$(BENCHSTAT) bench.out | tee bench.txt
 
 run: build
-	$(BIN)/sred --config.file=examples/sred.yml --storage.path=data
+	$(BIN)/sred --config.file=examples/sred.yml --storage.path=data --web.no-auth
 
 clean:
 	rm -rf $(BIN) data bench.out bench.txt

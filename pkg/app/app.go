@@ -84,6 +84,7 @@ type App struct {
 	reloadCh chan chan error
 	ready    atomic.Bool
 	metrics  *appMetrics
+	access   *access
 }
 
 // Config returns the configuration in force.
@@ -120,6 +121,14 @@ type Options struct {
 	// Registry receives every metric; a new one (with Go, process and build
 	// info collectors) is created when nil.
 	Registry *prometheus.Registry
+	// NoAuth is the explicit no-auth mode (cmd/sred's --web.no-auth).
+	// Without it, and with no users (auth.users_file) nor WebConfigUsers,
+	// the app also runs without authentication (tests build it so);
+	// cmd/sred refuses that combination.
+	NoAuth bool
+	// WebConfigUsers are the basic_auth_users of --web.config.file (name ->
+	// bcrypt hash): they are admins.
+	WebConfigUsers map[string]string
 }
 
 type appMetrics struct {

@@ -37,7 +37,7 @@ func (a *App) Handler() http.Handler {
 		}
 		vec = are.ExistingCollector.(*prometheus.HistogramVec)
 	}
-	instrumented := promhttp.InstrumentHandlerDuration(vec, a.Mux,
+	instrumented := promhttp.InstrumentHandlerDuration(vec, a.secure(a.Mux),
 		promhttp.WithLabelFromCtx("handler", func(ctx context.Context) string {
 			h, _ := ctx.Value(handlerKey{}).(string)
 			return h

@@ -37,6 +37,7 @@ import (
 	"github.com/prometheus/common/model"
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
@@ -59,6 +60,7 @@ type Config struct {
 	Notifications notify.Config      `yaml:"notifications"`
 	Runbooks      runbook.Config     `yaml:"runbooks"`
 	SLA           sla.Config         `yaml:"sla"`
+	Auth          auth.Config        `yaml:"auth"`
 
 	// BaseDir is the directory of the config file ("" when loaded from
 	// bytes): subsystems resolve their own relative paths and globs against it.
@@ -504,6 +506,7 @@ func (c *Config) resolvePaths(dir string) {
 	c.Webhook.BearerTokenFile = c.ResolvePath(c.Webhook.BearerTokenFile)
 	c.Alertmanager.HTTPClientConfig.SetDirectory(dir)
 	c.Prometheus.HTTPClientConfig.SetDirectory(dir)
+	c.Auth.SetDirectory(dir)
 }
 
 // String returns the config as YAML with secrets hidden.

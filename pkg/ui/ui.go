@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/incident"
 )
 
@@ -148,15 +149,10 @@ func (u *UI) show(w http.ResponseWriter, r *http.Request) {
 
 const maxForm = 16 << 10
 
-// actor is the form's actor field, else the basic-auth user, else "web".
+// actor is the authenticated user; the form's actor field only in the
+// no-auth mode; else "web".
 func actor(r *http.Request) string {
-	if a := strings.TrimSpace(r.PostFormValue("actor")); a != "" {
-		return a
-	}
-	if user, _, ok := r.BasicAuth(); ok && user != "" {
-		return user
-	}
-	return "web"
+	return auth.ActorOf(r.Context(), strings.TrimSpace(r.PostFormValue("actor")), "web")
 }
 
 func (u *UI) form(w http.ResponseWriter, r *http.Request) bool {
