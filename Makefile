@@ -58,6 +58,8 @@ test: tools test-rules test-unit
 test-rules: tools
 	$(PROMTOOL) check rules rules/*.yml
 	$(PROMTOOL) test rules rules/tests/*.yml
+	$(PROMTOOL) check rules examples/rules/*.rules.yml
+	$(PROMTOOL) test rules examples/rules/tests/*.yml
 
 test-unit: tools
 	$(GO) test $(GOFLAGS) -count=1 -timeout $(TEST_TIMEOUT) ./...

@@ -1,10 +1,12 @@
-// Package app wires the sred process: it opens the store, applies every
-// module's migrations, builds the subsystems from the configuration, mounts
-// their HTTP routes on one mux and runs their goroutines in an oklog/run group.
+// Package app wires the sred process explicitly: New loads sred.yml (every
+// subsystem loads and checks its own sections), opens the store, applies
+// every subsystem's migrations, then builds the subsystems in the order of
+// Subsystems, each with the dependencies the ones before it made. Their
+// routes share one mux; their goroutines (Actors) run in the oklog/run
+// group of cmd/sred; reloads are all-or-nothing (Reload).
 //
-// Subsystems plug in as modules: each file pkg/app/<subsystem>.go calls
-// register() from init() with its migrations and a setup function, so adding
-// a subsystem does not touch the core.
+// A subsystem is its own package plus one file pkg/app/<name>.go defining a
+// Spec; see docs/architecture.md.
 package app
 
 import (
@@ -13,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rootuip/sre/pkg/config"
+	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/receiver"
@@ -38,29 +40,6 @@ type Actor struct {
 	Execute func(ctx context.Context) error
 }
 
-// module is one subsystem.
-type module struct {
-	// Name orders setup (core first, by convention "00-core", "10-escalation", ...).
-	Name       string
-	Migrations []store.Migration
-	// Setup builds the subsystem from a.Config(): it may add hooks
-	// (a.AddHook), routes (a.Mux), actors (a.AddActor), reload subscribers
-	// (a.OnReload) and collectors (a.Registry).
-	Setup func(ctx context.Context, a *App) error
-}
-
-var (
-	modulesMu sync.Mutex
-	modules   []module
-)
-
-func register(m module) {
-	modulesMu.Lock()
-	defer modulesMu.Unlock()
-	modules = append(modules, m)
-	sort.SliceStable(modules, func(i, j int) bool { return modules[i].Name < modules[j].Name })
-}
-
 // App is the running process.
 type App struct {
 	Logger   *slog.Logger
@@ -69,26 +48,30 @@ type App struct {
 	Bus      *events.Bus
 	Mux      *http.ServeMux
 
-	// Incidents is the core incident service (set by the core module).
+	// Incidents is the core incident service (set by Core).
 	Incidents *incident.Service
-	// Receiver is the Alertmanager webhook handler (set by the core module).
+	// Receiver is the Alertmanager webhook handler (set by Core).
 	Receiver *receiver.Handler
+	// Escalation is the escalation engine (set by Escalation).
+	Escalation *escalation.Engine
 
-	mu        sync.RWMutex
-	cfg       *config.Config
-	hooks     []incident.Hook
-	actors    []Actor
-	reloaders []func(ctx context.Context, cfg *config.Config) error
+	mu       sync.RWMutex
+	cfg      *Config
+	hooks    []incident.Hook
+	actors   []Actor
+	subs     []Subsystem
+	appliers []func(context.Context, any)
 
 	opts     Options
 	reloadCh chan chan error
 	ready    atomic.Bool
 	metrics  *appMetrics
 	access   *access
+	handler  http.Handler
 }
 
 // Config returns the configuration in force.
-func (a *App) Config() *config.Config {
+func (a *App) Config() *Config {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return a.cfg
@@ -103,11 +86,9 @@ func (a *App) Hooks() []incident.Hook { return a.hooks }
 // AddActor adds a goroutine to the process's run group.
 func (a *App) AddActor(act Actor) { a.actors = append(a.actors, act) }
 
-// OnReload registers a function called with each new valid configuration.
-// If any subscriber fails, the reload is reported as failed.
-func (a *App) OnReload(f func(ctx context.Context, cfg *config.Config) error) {
-	a.reloaders = append(a.reloaders, f)
-}
+// EscalationEngine returns the escalation engine (nil when the Escalation
+// subsystem is not built), for subsystems that escalate on their own.
+func (a *App) EscalationEngine() *escalation.Engine { return a.Escalation }
 
 // Options say how to start the process.
 type Options struct {
@@ -129,21 +110,29 @@ type Options struct {
 	// WebConfigUsers are the basic_auth_users of --web.config.file (name ->
 	// bcrypt hash): they are admins.
 	WebConfigUsers map[string]string
+	// Subsystems are built after sred's own (Subsystems), in this order.
+	Subsystems []Subsystem
 }
 
 type appMetrics struct {
 	reloadSuccess   prometheus.Gauge
 	reloadTimestamp prometheus.Gauge
 	busDrops        prometheus.Counter
+	httpDuration    *prometheus.HistogramVec
 }
 
-// New loads the configuration, opens the store, applies every module's
-// migrations and sets every module up. Close releases the store.
+// New loads the configuration (every subsystem loads and checks its
+// sections), opens the store, applies every subsystem's migrations and
+// builds the subsystems in order. Close releases the store.
 func New(ctx context.Context, o Options) (*App, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	cfg, err := config.LoadFile(o.ConfigFile)
+	subs := append(Subsystems(), o.Subsystems...)
+	if err := checkSubsystems(subs); err != nil {
+		return nil, err
+	}
+	cfg, err := loadConfig(o.ConfigFile, subs)
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +160,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		DB:       db,
 		Mux:      http.NewServeMux(),
 		cfg:      cfg,
+		subs:     subs,
 		opts:     o,
 		reloadCh: make(chan chan error),
 	}
@@ -187,29 +177,30 @@ func New(ctx context.Context, o Options) (*App, error) {
 			Name: "sre_event_bus_dropped_total",
 			Help: "Events dropped because a live-stream subscriber was too slow.",
 		}),
+		httpDuration: promauto.With(reg).NewHistogramVec(prometheus.HistogramOpts{
+			Name:    MetricHTTPRequestDuration,
+			Help:    "Latency of the HTTP requests sred served, by route (the pattern matched), method and status code.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"handler", "method", "code"}),
 	}
 	a.Bus = events.NewBus(1024, a.metrics.busDrops.Inc)
-	modulesMu.Lock()
-	mods := append([]module(nil), modules...)
-	modulesMu.Unlock()
 	var sets [][]store.Migration
-	for _, m := range mods {
-		if len(m.Migrations) > 0 {
-			sets = append(sets, m.Migrations)
+	for _, s := range subs {
+		if _, _, ms := s.describe(); len(ms) > 0 {
+			sets = append(sets, ms)
 		}
 	}
 	if err := db.Migrate(ctx, sets...); err != nil {
 		db.Close()
 		return nil, err
 	}
-	for _, m := range mods {
-		if m.Setup == nil {
-			continue
-		}
-		if err := m.Setup(ctx, a); err != nil {
+	for _, s := range subs {
+		apply, err := s.build(ctx, a, cfg.loaded[nameOf(s)])
+		if err != nil {
 			db.Close()
-			return nil, fmt.Errorf("set up %s: %w", m.Name, err)
+			return nil, fmt.Errorf("set up %s: %w", nameOf(s), err)
 		}
+		a.appliers = append(a.appliers, apply)
 	}
 	a.Mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
@@ -218,10 +209,34 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.Mux.HandleFunc("GET /-/ready", a.serveReady)
 	a.Mux.HandleFunc("POST /-/reload", a.serveReload)
 	a.Mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	a.handler = a.instrument()
 	a.metrics.reloadSuccess.Set(1)
 	a.metrics.reloadTimestamp.SetToCurrentTime()
 	a.ready.Store(true)
 	return a, nil
+}
+
+// checkSubsystems rejects two subsystems with one name or one section.
+func checkSubsystems(subs []Subsystem) error {
+	names := map[string]bool{}
+	owners := map[string]string{}
+	for _, c := range config.CoreSections {
+		owners[c] = "core config"
+	}
+	for _, s := range subs {
+		name, sections, _ := s.describe()
+		if name == "" || names[name] {
+			return fmt.Errorf("subsystem names must be unique and not empty, got %q twice or empty", name)
+		}
+		names[name] = true
+		for _, sec := range sections {
+			if o, ok := owners[sec]; ok {
+				return fmt.Errorf("subsystem %s: section %q already belongs to %s", name, sec, o)
+			}
+			owners[sec] = name
+		}
+	}
+	return nil
 }
 
 // Close closes the store.
@@ -263,6 +278,10 @@ func (a *App) RequestReload(ctx context.Context) error {
 	}
 }
 
+// reload is all-or-nothing: the new file is loaded and every subsystem's
+// Load checks its sections and prepares its new state; only when all of them
+// succeeded does each subsystem install its new state (which cannot fail).
+// A failed reload changes nothing and says why.
 func (a *App) reload(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
@@ -274,22 +293,18 @@ func (a *App) reload(ctx context.Context) (err error) {
 		a.metrics.reloadTimestamp.SetToCurrentTime()
 		a.Logger.Info("Configuration reloaded", "file", a.opts.ConfigFile)
 	}()
-	cfg, err := config.LoadFile(a.opts.ConfigFile)
+	cfg, err := loadConfig(a.opts.ConfigFile, a.subs)
 	if err != nil {
 		return err
-	}
-	var errs []error
-	for _, f := range a.reloaders {
-		if err := f(ctx, cfg); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("apply configuration: %w", errors.Join(errs...))
 	}
 	a.mu.Lock()
 	a.cfg = cfg
 	a.mu.Unlock()
+	for i, s := range a.subs {
+		if apply := a.appliers[i]; apply != nil {
+			apply(ctx, cfg.loaded[nameOf(s)])
+		}
+	}
 	return nil
 }
 

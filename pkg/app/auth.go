@@ -13,12 +13,39 @@ import (
 	"github.com/rootuip/sre/pkg/config"
 )
 
-func init() {
-	register(module{Name: "01-auth", Migrations: audit.Migrations, Setup: setupAuth})
+// authConfig is the loaded `auth` section: the users file read and checked.
+type authConfig struct {
+	auth.Config
+	users        *auth.UsersFile
+	webhookToken bool
 }
 
-// access is who may do what: the users and tokens of auth.users_file (plus
-// the basic_auth_users of --web.config.file) and the audit log.
+// Auth is who may do what: the users and API tokens of auth.users_file
+// (plus the basic_auth_users of --web.config.file), the role of every route
+// (auth.Routes) enforced by the middleware in Handler, and the audit log of
+// every write (GET /api/v1/audit).
+var Auth = Spec[authConfig]{
+	Name:       "auth",
+	Sections:   []string{"auth"},
+	Migrations: audit.Migrations,
+	Load: func(cfg *config.Config) (authConfig, error) {
+		var c authConfig
+		if err := cfg.Decode("auth", &c.Config); err != nil {
+			return c, err
+		}
+		c.SetDirectory(cfg.BaseDir)
+		c.webhookToken = cfg.Webhook.BearerToken != "" || cfg.Webhook.BearerTokenFile != ""
+		if c.UsersFile == "" {
+			return c, nil
+		}
+		u, err := auth.LoadUsersFile(c.UsersFile)
+		c.users = u
+		return c, err
+	},
+	Build: setupAuth,
+}
+
+// access is the state of the Auth subsystem.
 type access struct {
 	authn  *auth.Authenticator
 	noAuth bool
@@ -32,39 +59,41 @@ type access struct {
 // acts as auth.Anonymous, an admin).
 func (a *App) NoAuth() bool { return a.access == nil || a.access.noAuth }
 
-// Audit returns the audit log.
-func (a *App) Audit() *audit.Log { return a.access.audit }
-
-func loadUsers(cfg *config.Config) (*auth.UsersFile, error) {
-	if cfg.Auth.UsersFile == "" {
-		return nil, nil
+// Audit returns the audit log (nil before the Auth subsystem is built).
+func (a *App) Audit() *audit.Log {
+	if a.access == nil {
+		return nil
 	}
-	return auth.LoadUsersFile(cfg.Auth.UsersFile)
+	return a.access.audit
 }
 
-// setupAuth loads the users file, decides the authentication mode (fixed
-// until restart) and mounts the audit log's API.
-func setupAuth(_ context.Context, a *App) error {
-	users, err := loadUsers(a.Config())
-	if err != nil {
-		return err
-	}
-	authn := auth.NewAuthenticator(users)
+func (a *App) authenticator(c authConfig) (*auth.Authenticator, error) {
+	authn := auth.NewAuthenticator(c.users)
 	if len(a.opts.WebConfigUsers) > 0 {
 		if err := authn.AddUsers(a.opts.WebConfigUsers, auth.RoleAdmin); err != nil {
-			return err
+			return nil, err
 		}
+	}
+	return authn, nil
+}
+
+// setupAuth decides the authentication mode (fixed until restart) and
+// mounts the audit log's API.
+func setupAuth(_ context.Context, a *App, c authConfig) (func(context.Context, authConfig), error) {
+	authn, err := a.authenticator(c)
+	if err != nil {
+		return nil, err
 	}
 	a.access = &access{
 		authn:  authn,
-		noAuth: a.opts.NoAuth || (users == nil && len(a.opts.WebConfigUsers) == 0),
+		noAuth: a.opts.NoAuth || (c.users == nil && len(a.opts.WebConfigUsers) == 0),
 		audit:  audit.New(a.DB, nil),
 		errors: promauto.With(a.Registry).NewCounter(prometheus.CounterOpts{
 			Name: "sre_audit_record_failures_total",
 			Help: "Write actions that could not be recorded in the audit log.",
 		}),
 	}
-	a.access.webhookToken.Store(webhookHasToken(a.Config()))
+	a.access.webhookToken.Store(c.webhookToken)
 	enabled := promauto.With(a.Registry).NewGauge(prometheus.GaugeOpts{
 		Name: "sre_auth_enabled",
 		Help: "1 when requests are authenticated, 0 in the no-auth mode (anyone who reaches the port is admin).",
@@ -75,28 +104,18 @@ func setupAuth(_ context.Context, a *App) error {
 		enabled.Set(1)
 	}
 	a.access.audit.Register(a.Mux)
-	a.OnReload(func(_ context.Context, cfg *config.Config) error {
-		users, err := loadUsers(cfg)
+	return func(_ context.Context, c authConfig) {
+		next, err := a.authenticator(c)
 		if err != nil {
-			return err
-		}
-		next := auth.NewAuthenticator(users)
-		if len(a.opts.WebConfigUsers) > 0 {
-			if err := next.AddUsers(a.opts.WebConfigUsers, auth.RoleAdmin); err != nil {
-				return err
-			}
+			// A user in both files: keep the users in force.
+			a.Logger.Error("Reload users", "err", err)
+			return
 		}
 		// The mode stays what it was at start: a users file that is now
 		// empty lets nobody in, it does not turn authentication off.
 		a.access.authn.SetUsers(next.Users())
-		a.access.webhookToken.Store(webhookHasToken(cfg))
-		return nil
-	})
-	return nil
-}
-
-func webhookHasToken(cfg *config.Config) bool {
-	return cfg.Webhook.BearerToken != "" || cfg.Webhook.BearerTokenFile != ""
+		a.access.webhookToken.Store(c.webhookToken)
+	}, nil
 }
 
 // secure wraps h with the auth middleware: authentication, the role of
@@ -104,7 +123,7 @@ func webhookHasToken(cfg *config.Config) bool {
 // the audit log of every write.
 func (a *App) secure(h http.Handler) http.Handler {
 	if a.access == nil {
-		// setupAuth did not run (an App built by hand in a test).
+		// The Auth subsystem was not built (an App built by hand in a test).
 		return h
 	}
 	return auth.Middleware(auth.Options{

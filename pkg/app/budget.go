@@ -2,6 +2,9 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/rootuip/sre/pkg/budget"
@@ -10,67 +13,100 @@ import (
 	"github.com/rootuip/sre/pkg/slo"
 )
 
-func init() {
-	register(module{Name: "50-budget", Migrations: budget.Migrations, Setup: setupBudget})
+// Budget is error budgets, the budget poller, the deploy gate and SLA
+// reports: it owns the slos and sla sections (SLA contracts name SLOs).
+var Budget = Spec[*BudgetConfig]{
+	Name:       "budget",
+	Sections:   []string{"slos", "sla"},
+	Migrations: budget.Migrations,
+	Load:       LoadBudget,
+	Build:      buildBudget,
 }
 
-// budgetConfig loads what the budget and SLA subsystems need from a config:
-// the SLO specs named by slos.spec_files and the Prometheus client.
-func budgetConfig(cfg *config.Config) (budget.Config, []*slo.Spec, *budget.Prom, error) {
-	bc := cfg.SLOs
-	bc.Gate.OverrideTokenFiles = nil
-	for _, f := range cfg.SLOs.Gate.OverrideTokenFiles {
-		bc.Gate.OverrideTokenFiles = append(bc.Gate.OverrideTokenFiles, cfg.ResolvePath(f))
+// BudgetConfig is what the budget subsystem runs with.
+type BudgetConfig struct {
+	// SLOs is the slos section, its override token files resolved against
+	// the directory of sred.yml.
+	SLOs budget.Config
+	// SLA is the sla section.
+	SLA sla.Config
+	// Specs are the SLO specs named by slos.spec_files.
+	Specs []*slo.Spec
+	// prom queries the `prometheus` section's server (nil when none).
+	prom *budget.Prom
+}
+
+// LoadBudget decodes the slos and sla sections, loads the SLO specs and
+// checks that every SLA contract names an SLO that exists.
+func LoadBudget(cfg *config.Config) (*BudgetConfig, error) {
+	c := &BudgetConfig{}
+	if err := cfg.Decode("slos", &c.SLOs); err != nil {
+		return nil, err
 	}
-	specs, err := budget.LoadSpecs(bc, cfg.ResolvePath)
-	if err != nil {
-		return bc, nil, nil, err
+	if err := cfg.Decode("sla", &c.SLA); err != nil {
+		return nil, err
 	}
-	var prom *budget.Prom
-	if cfg.Prometheus.URL != "" {
-		prom, err = budget.NewProm(cfg.Prometheus.URL, cfg.Prometheus.HTTPClientConfig, time.Duration(bc.QueryTimeout))
+	files := c.SLOs.Gate.OverrideTokenFiles
+	c.SLOs.Gate.OverrideTokenFiles = nil
+	for _, f := range files {
+		f = cfg.ResolvePath(f)
+		// Read now, as the budget service will: a reload must not fail
+		// half-way on a missing or short token file.
+		b, err := os.ReadFile(f)
 		if err != nil {
-			return bc, nil, nil, err
+			return nil, fmt.Errorf("slos: gate: read override token file: %w", err)
+		}
+		if len(strings.TrimSpace(string(b))) < 16 {
+			return nil, fmt.Errorf("slos: gate: override token in %s must be at least 16 characters", f)
+		}
+		c.SLOs.Gate.OverrideTokenFiles = append(c.SLOs.Gate.OverrideTokenFiles, f)
+	}
+	specs, err := budget.LoadSpecs(c.SLOs, cfg.ResolvePath)
+	if err != nil {
+		return nil, err
+	}
+	c.Specs = specs
+	if err := c.SLA.Check(sla.Lookup(budget.Objectives(specs))); err != nil {
+		return nil, err
+	}
+	if cfg.Prometheus.URL != "" {
+		c.prom, err = budget.NewProm(cfg.Prometheus.URL, cfg.Prometheus.HTTPClientConfig, time.Duration(c.SLOs.QueryTimeout))
+		if err != nil {
+			return nil, err
 		}
 	}
-	return bc, specs, prom, nil
+	return c, nil
 }
 
-// setupBudget wires error budgets, the budget poller, the deploy gate and
-// SLA reports: GET /api/v1/slos, GET /api/v1/slos/{service}/{slo},
+// buildBudget serves GET /api/v1/slos, GET /api/v1/slos/{service}/{slo},
 // GET /api/v1/gate and GET /api/v1/sla/report/{customer}. The collectors
 // (sre_slo_error_budget_remaining_ratio, sre_slo_burn_rate, ...) re-export
 // what the generated recording rules hold, as of the last poll.
-func setupBudget(_ context.Context, a *App) error {
+func buildBudget(_ context.Context, a *App, c *BudgetConfig) (func(context.Context, *BudgetConfig), error) {
 	logger := a.Logger.With("component", "budget")
 	svc := budget.New(budget.Options{Logger: logger, DB: a.DB, Bus: a.Bus, Registerer: a.Registry})
 	reporter := sla.NewReporter(nil)
-	apply := func(cfg *config.Config) error {
-		bc, specs, prom, err := budgetConfig(cfg)
-		if err != nil {
-			return err
-		}
+	apply := func(c *BudgetConfig) error {
 		var q sla.Querier
-		if prom != nil {
-			q = prom
+		if c.prom != nil {
+			q = c.prom
 		}
-		// Check everything before installing anything: a failed reload
-		// leaves the running configuration in force.
-		lookup := sla.Lookup(budget.Objectives(specs))
-		if err := cfg.SLA.Check(lookup); err != nil {
+		if err := svc.Update(c.SLOs, c.Specs, c.prom, nil); err != nil {
 			return err
 		}
-		if err := svc.Update(bc, specs, prom, nil); err != nil {
-			return err
-		}
-		return reporter.Update(cfg.SLA, q, lookup)
+		return reporter.Update(c.SLA, q, sla.Lookup(budget.Objectives(c.Specs)))
 	}
-	if err := apply(a.Config()); err != nil {
-		return err
+	if err := apply(c); err != nil {
+		return nil, err
 	}
-	a.OnReload(func(_ context.Context, cfg *config.Config) error { return apply(cfg) })
 	svc.Register(a.Mux)
 	reporter.Register(a.Mux)
 	a.AddActor(Actor{Name: "budget-poller", Execute: svc.Run})
-	return nil
+	return func(_ context.Context, c *BudgetConfig) {
+		if err := apply(c); err != nil {
+			// LoadBudget checked the token files and the contracts: this
+			// only happens if a token file changed in between.
+			logger.Error("Apply budget configuration", "err", err)
+		}
+	}, nil
 }

@@ -11,12 +11,13 @@ import (
 	"github.com/rootuip/sre/pkg/store"
 )
 
-func init() {
-	register(module{
-		Name:       "90-collector",
-		Migrations: collector.Migrations,
-		Setup:      setupCollector,
-	})
+// Collector is the incident statistics collector and its background rollup.
+var Collector = Spec[struct{}]{
+	Name:       "collector",
+	Migrations: collector.Migrations,
+	Build: func(ctx context.Context, a *App, _ struct{}) (func(context.Context, struct{}), error) {
+		return nil, setupCollector(ctx, a)
+	},
 }
 
 // AutomationWindow is the range of incidents (by creation) over which

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/rootuip/sre/pkg/config"
@@ -13,8 +12,30 @@ import (
 	"github.com/rootuip/sre/pkg/web"
 )
 
-func init() {
-	register(module{Name: "00-core", Migrations: incident.Migrations, Setup: setupCore})
+// Core is the incident service, the Alertmanager webhook receiver and the
+// incidents API. Its sections (global, webhook, incidents) are the core
+// sections that package config decodes; Load derives the services' options.
+var Core = Spec[coreConfig]{
+	Name:       "core",
+	Migrations: incident.Migrations,
+	Load:       loadCore,
+	Build:      buildCore,
+}
+
+// coreConfig is what Core runs with.
+type coreConfig struct {
+	incidents incident.Options
+	receiver  receiver.Options
+}
+
+func loadCore(cfg *config.Config) (coreConfig, error) {
+	ropts, err := ReceiverOptions(cfg)
+	if err != nil {
+		return coreConfig{}, err
+	}
+	// The incidents section validated its templates, the only options the
+	// incident service can refuse.
+	return coreConfig{incidents: IncidentOptions(cfg), receiver: ropts}, nil
 }
 
 // IncidentOptions derives the incident service's options from a config.
@@ -44,38 +65,28 @@ func ReceiverOptions(cfg *config.Config) (receiver.Options, error) {
 	return receiver.Options{BearerToken: token, MaxBodyBytes: cfg.Webhook.MaxBodyBytes}, nil
 }
 
-// setupCore builds the incident service, the webhook receiver and the
+// buildCore builds the incident service, the webhook receiver and the
 // incidents API.
-func setupCore(_ context.Context, a *App) error {
-	cfg := a.Config()
-	svc, err := incident.NewService(a.DB, IncidentOptions(cfg), a.Hooks, a.Bus, a.Logger.With("component", "incident"), a.Registry)
+func buildCore(_ context.Context, a *App, c coreConfig) (func(context.Context, coreConfig), error) {
+	svc, err := incident.NewService(a.DB, c.incidents, a.Hooks, a.Bus, a.Logger.With("component", "incident"), a.Registry)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a.Incidents = svc
-	ropts, err := ReceiverOptions(cfg)
-	if err != nil {
-		return err
-	}
-	h := receiver.NewHandler(svc, ropts, a.Logger.With("component", "receiver"), a.Registry)
+	h := receiver.NewHandler(svc, c.receiver, a.Logger.With("component", "receiver"), a.Registry)
 	a.Receiver = h
 	a.Mux.Handle("POST "+receiver.Path, h)
 	(&web.IncidentsAPI{Service: svc}).Register(a.Mux)
 	a.AddActor(Actor{Name: "incident-timers", Execute: func(ctx context.Context) error {
 		return runIncidentTimers(ctx, a, time.Second*5)
 	}})
-	a.OnReload(func(_ context.Context, cfg *config.Config) error {
-		ropts, err := ReceiverOptions(cfg)
-		if err != nil {
-			return err
+	return func(_ context.Context, c coreConfig) {
+		if err := svc.SetOptions(c.incidents); err != nil {
+			// Load checked these options: this does not happen.
+			a.Logger.Error("Apply incident options", "err", err)
 		}
-		if err := svc.SetOptions(IncidentOptions(cfg)); err != nil {
-			return fmt.Errorf("incidents: %w", err)
-		}
-		h.SetOptions(ropts)
-		return nil
-	})
-	return nil
+		h.SetOptions(c.receiver)
+	}, nil
 }
 
 // runIncidentTimers runs the incident service's timed work every interval
@@ -114,7 +125,7 @@ func runIncidentTimers(ctx context.Context, a *App, interval time.Duration) erro
 // wakeSnoozed notifies responders of an incident whose snooze ended: the
 // escalation engine pages its next level at once.
 func (a *App) wakeSnoozed(ctx context.Context, inc *incident.Incident) (string, error) {
-	eng := a.EscalationEngine()
+	eng := a.Escalation
 	if eng == nil {
 		return "no escalation engine: nobody notified", nil
 	}

@@ -2,11 +2,9 @@ package app
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -24,20 +22,12 @@ type handlerKey struct{}
 // {handler, method, code}: handler is the path of the ServeMux pattern the
 // request matched ("/api/v1/incidents/{id}/ack"), never the raw path, so the
 // number of series is bounded by the routes. Serve this, not a.Mux.
-func (a *App) Handler() http.Handler {
-	vec := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    MetricHTTPRequestDuration,
-		Help:    "Latency of the HTTP requests sred served, by route (the pattern matched), method and status code.",
-		Buckets: prometheus.DefBuckets,
-	}, []string{"handler", "method", "code"})
-	if err := a.Registry.Register(vec); err != nil {
-		are := prometheus.AlreadyRegisteredError{}
-		if !errors.As(err, &are) {
-			panic(err) // the same collector shape is always registrable
-		}
-		vec = are.ExistingCollector.(*prometheus.HistogramVec)
-	}
-	instrumented := promhttp.InstrumentHandlerDuration(vec, a.secure(a.Mux),
+func (a *App) Handler() http.Handler { return a.handler }
+
+// instrument builds Handler once New has mounted every route (New
+// registers the histogram).
+func (a *App) instrument() http.Handler {
+	instrumented := promhttp.InstrumentHandlerDuration(a.metrics.httpDuration, a.secure(a.Mux),
 		promhttp.WithLabelFromCtx("handler", func(ctx context.Context) string {
 			h, _ := ctx.Value(handlerKey{}).(string)
 			return h

@@ -9,8 +9,34 @@ import (
 	"github.com/rootuip/sre/pkg/reconcile"
 )
 
-func init() {
-	register(module{Name: "30-reconcile", Migrations: reconcile.Migrations, Setup: setupReconcile})
+// Reconcile is reconciliation with Alertmanager: the poller that catches
+// lost resolves, silences on acknowledge, and the Watchdog. Its section,
+// alertmanager, is a core section (the receiver reads it too).
+var Reconcile = Spec[reconcileConfig]{
+	Name:       "reconcile",
+	Migrations: reconcile.Migrations,
+	Load:       loadReconcile,
+	Build:      buildReconcile,
+}
+
+// reconcileConfig is what Reconcile runs with.
+type reconcileConfig struct {
+	am       reconcile.Alertmanager
+	silences reconcile.SilenceOptions
+	watchdog reconcile.WatchdogOptions
+	webhook  reconcile.WebhookOptions
+}
+
+func loadReconcile(cfg *config.Config) (reconcileConfig, error) {
+	c, err := alertmanagerClient(cfg)
+	if err != nil {
+		return reconcileConfig{}, err
+	}
+	wopts, err := watchdogWebhookOptions(cfg)
+	if err != nil {
+		return reconcileConfig{}, err
+	}
+	return reconcileConfig{am: c, silences: silenceOptions(cfg), watchdog: watchdogOptions(cfg), webhook: wopts}, nil
 }
 
 // alertmanagerClient builds the API v2 client of the `alertmanager` section
@@ -50,26 +76,15 @@ func watchdogWebhookOptions(cfg *config.Config) (reconcile.WebhookOptions, error
 	return reconcile.WebhookOptions{BearerToken: token, MaxBodyBytes: cfg.Webhook.MaxBodyBytes}, nil
 }
 
-// setupReconcile wires reconciliation with Alertmanager: the poller that
-// catches lost resolves, silences on acknowledge, and the Watchdog.
-func setupReconcile(_ context.Context, a *App) error {
-	cfg := a.Config()
+func buildReconcile(_ context.Context, a *App, c reconcileConfig) (func(context.Context, reconcileConfig), error) {
 	logger := a.Logger.With("component", "reconcile")
 	m := reconcile.NewMetrics(a.Registry)
 	am := &reconcile.Swappable{}
-	c, err := alertmanagerClient(cfg)
-	if err != nil {
-		return err
-	}
-	am.Set(c)
-	wopts, err := watchdogWebhookOptions(cfg)
-	if err != nil {
-		return err
-	}
-	wd := reconcile.NewWatchdog(a.DB, a.Incidents, watchdogOptions(cfg), logger.With("part", "watchdog"), m)
-	sil := reconcile.NewSilencer(a.DB, am, a.Incidents, silenceOptions(cfg), logger.With("part", "silences"), m)
+	am.Set(c.am)
+	wd := reconcile.NewWatchdog(a.DB, a.Incidents, c.watchdog, logger.With("part", "watchdog"), m)
+	sil := reconcile.NewSilencer(a.DB, am, a.Incidents, c.silences, logger.With("part", "silences"), m)
 	rec := reconcile.NewReconciler(am, a.Incidents, wd, reconcile.Options{}, logger, m)
-	wh := reconcile.NewWatchdogHandler(wd, wopts)
+	wh := reconcile.NewWatchdogHandler(wd, c.webhook)
 	a.AddHook(sil)
 	// The heartbeat is recognised in every delivery of the main webhook
 	// (and on its own endpoint), and never becomes an incident.
@@ -114,20 +129,10 @@ func setupReconcile(_ context.Context, a *App) error {
 			}
 		}
 	}})
-	a.OnReload(func(_ context.Context, cfg *config.Config) error {
-		c, err := alertmanagerClient(cfg)
-		if err != nil {
-			return err
-		}
-		wopts, err := watchdogWebhookOptions(cfg)
-		if err != nil {
-			return err
-		}
-		am.Set(c)
-		sil.SetOptions(silenceOptions(cfg))
-		wd.SetOptions(watchdogOptions(cfg))
-		wh.SetOptions(wopts)
-		return nil
-	})
-	return nil
+	return func(_ context.Context, c reconcileConfig) {
+		am.Set(c.am)
+		sil.SetOptions(c.silences)
+		wd.SetOptions(c.watchdog)
+		wh.SetOptions(c.webhook)
+	}, nil
 }

@@ -18,23 +18,54 @@ import (
 	"github.com/rootuip/sre/pkg/runbook"
 )
 
-func init() {
-	config.RegisterValidator("runbooks", func(c *config.Config) error {
-		_, err := runbook.Load(c.Runbooks, c.BaseDir)
-		return err
-	})
-	register(module{
-		Name:       "40-runbook",
-		Migrations: runbook.Migrations,
-		Setup:      setupRunbook,
-	})
+// Runbooks is runbook automation: it owns the runbooks section, parsed
+// (with every runbook file it names) once per load.
+var Runbooks = Spec[*RunbookConfig]{
+	Name:       "runbooks",
+	Sections:   []string{"runbooks"},
+	Migrations: runbook.Migrations,
+	Load:       LoadRunbooks,
+	Build:      buildRunbooks,
+}
+
+// RunbookConfig is what the runbook subsystem runs with.
+type RunbookConfig struct {
+	// Config is the runbooks section, its kubeconfig path resolved against
+	// the directory of sred.yml.
+	Config runbook.Config
+	// Set holds the runbooks it names, parsed and checked.
+	Set *runbook.Set
+	// Prometheus queries the `prometheus` section's server (nil API when
+	// none is configured).
+	prometheus *v1.API
+}
+
+// LoadRunbooks decodes the runbooks section and parses its runbooks.
+func LoadRunbooks(cfg *config.Config) (*RunbookConfig, error) {
+	c := &RunbookConfig{}
+	if err := cfg.Decode("runbooks", &c.Config); err != nil {
+		return nil, err
+	}
+	set, err := runbook.Load(c.Config, cfg.BaseDir)
+	if err != nil {
+		return nil, fmt.Errorf("runbooks: %w", err)
+	}
+	c.Set = set
+	c.Config.Kubernetes.Kubeconfig = cfg.ResolvePath(c.Config.Kubernetes.Kubeconfig)
+	if err := runbook.CheckHTTPEndpoints(c.Config); err != nil {
+		return nil, err
+	}
+	if c.prometheus, err = prometheusAPI(cfg.Prometheus); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // runbookEscalator finds the escalation engine when a run escalates.
 type runbookEscalator struct{ a *App }
 
 func (r runbookEscalator) EscalateNow(ctx context.Context, id, reason string) error {
-	e := r.a.EscalationEngine()
+	e := r.a.Escalation
 	if e == nil {
 		return errors.New("escalation is not set up")
 	}
@@ -45,7 +76,7 @@ func (r runbookEscalator) EscalateNow(ctx context.Context, id, reason string) er
 // engine: to the incident's responders on its policy's channels, or to the
 // channels the step names. The notification sender delivers it.
 func (r runbookEscalator) NotifyResponders(ctx context.Context, n runbook.Notification) (string, error) {
-	e := r.a.EscalationEngine()
+	e := r.a.Escalation
 	if e == nil {
 		return "", errors.New("escalation is not set up")
 	}
@@ -67,22 +98,22 @@ func (r runbookEscalator) NotifyResponders(ctx context.Context, n runbook.Notifi
 // promQuerier queries the Prometheus of the `prometheus` section, swapped on reload.
 type promQuerier struct{ api atomic.Pointer[v1.API] }
 
-func (p *promQuerier) set(cfg config.PrometheusConfig) error {
+// prometheusAPI builds the client of the `prometheus` section (nil when no
+// URL is configured).
+func prometheusAPI(cfg config.PrometheusConfig) (*v1.API, error) {
 	if cfg.URL == "" {
-		p.api.Store(nil)
-		return nil
+		return nil, nil
 	}
 	hc, err := commoncfg.NewClientFromConfig(cfg.HTTPClientConfig, "runbook_prometheus")
 	if err != nil {
-		return fmt.Errorf("runbooks: prometheus client: %w", err)
+		return nil, fmt.Errorf("runbooks: prometheus client: %w", err)
 	}
 	c, err := api.NewClient(api.Config{Address: cfg.URL, Client: hc})
 	if err != nil {
-		return fmt.Errorf("runbooks: prometheus client: %w", err)
+		return nil, fmt.Errorf("runbooks: prometheus client: %w", err)
 	}
 	q := v1.NewAPI(c)
-	p.api.Store(&q)
-	return nil
+	return &q, nil
 }
 
 func (p *promQuerier) Query(ctx context.Context, q string, ts time.Time, opts ...v1.Option) (model.Value, v1.Warnings, v1.Infos, error) {
@@ -93,16 +124,9 @@ func (p *promQuerier) Query(ctx context.Context, q string, ts time.Time, opts ..
 	return (*a).Query(ctx, q, ts, opts...)
 }
 
-func setupRunbook(_ context.Context, a *App) error {
-	cfg := a.Config()
-	set, err := runbook.Load(cfg.Runbooks, cfg.BaseDir)
-	if err != nil {
-		return fmt.Errorf("runbooks: %w", err)
-	}
+func buildRunbooks(_ context.Context, a *App, c *RunbookConfig) (func(context.Context, *RunbookConfig), error) {
 	prom := &promQuerier{}
-	if err := prom.set(cfg.Prometheus); err != nil {
-		return err
-	}
+	prom.api.Store(c.prometheus)
 	logger := a.Logger.With("component", "runbook")
 	engine, err := runbook.New(runbook.Options{
 		DB:         a.DB,
@@ -114,32 +138,20 @@ func setupRunbook(_ context.Context, a *App) error {
 		Bus:        a.Bus,
 		Logger:     logger,
 		Registerer: a.Registry,
-	}, runbookConfig(cfg), set)
+	}, c.Config, c.Set)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	logger.Info("Runbooks loaded", "count", len(set.List()), "dry_run", cfg.Runbooks.DryRun)
+	logger.Info("Runbooks loaded", "count", len(c.Set.List()), "dry_run", c.Config.DryRun)
 	a.AddHook(engine)
 	a.AddActor(Actor{Name: "runbook-worker", Execute: engine.Run})
 	engine.Register(a.Mux)
-	a.OnReload(func(_ context.Context, cfg *config.Config) error {
-		set, err := runbook.Load(cfg.Runbooks, cfg.BaseDir)
-		if err != nil {
-			return fmt.Errorf("runbooks: %w", err)
-		}
-		if err := prom.set(cfg.Prometheus); err != nil {
-			return err
-		}
+	return func(_ context.Context, c *RunbookConfig) {
+		prom.api.Store(c.prometheus)
 		// A changed kubernetes section makes the engine build a new client.
-		return engine.Update(runbookConfig(cfg), set)
-	})
-	return nil
-}
-
-// runbookConfig is the runbooks section with its kubeconfig path resolved
-// against the directory of sred.yml.
-func runbookConfig(cfg *config.Config) runbook.Config {
-	rc := cfg.Runbooks
-	rc.Kubernetes.Kubeconfig = cfg.ResolvePath(rc.Kubernetes.Kubeconfig)
-	return rc
+		if err := engine.Update(c.Config, c.Set); err != nil {
+			// LoadRunbooks built the same HTTP clients: this does not happen.
+			logger.Error("Apply runbooks configuration", "err", err)
+		}
+	}, nil
 }

@@ -6,8 +6,12 @@ import (
 	"github.com/rootuip/sre/pkg/stream"
 )
 
-func init() {
-	register(module{Name: "90-stream", Setup: setupStream})
+// Stream is the live event stream, GET /api/v1/events.
+var Stream = Spec[struct{}]{
+	Name: "stream",
+	Build: func(ctx context.Context, a *App, _ struct{}) (func(context.Context, struct{}), error) {
+		return nil, setupStream(ctx, a)
+	},
 }
 
 // setupStream mounts the live event stream, GET /api/v1/events: every event

@@ -6,8 +6,12 @@ import (
 	"github.com/rootuip/sre/pkg/ui"
 )
 
-func init() {
-	register(module{Name: "90-ui", Setup: setupUI})
+// UI is the incident pages that every message links to.
+var UI = Spec[struct{}]{
+	Name: "ui",
+	Build: func(ctx context.Context, a *App, _ struct{}) (func(context.Context, struct{}), error) {
+		return nil, setupUI(ctx, a)
+	},
 }
 
 // setupUI mounts the incident pages that every message links to

@@ -19,9 +19,9 @@ import (
 	"github.com/stretchr/testify/require"
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/rootuip/sre/pkg/app"
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/budget/budgettest"
-	"github.com/rootuip/sre/pkg/config"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/rulegen"
 	"github.com/rootuip/sre/pkg/sla"
@@ -554,15 +554,15 @@ func TestPrometheusUnavailable(t *testing.T) {
 // The example configuration loads: its spec files and its SLA contracts
 // name SLOs that exist.
 func TestExampleConfig(t *testing.T) {
-	cfg, err := config.LoadFile(filepath.Join(testutil.RepoRoot(t), "examples", "sred.yml"))
+	loaded, err := app.LoadConfig(filepath.Join(testutil.RepoRoot(t), "examples", "sred.yml"))
 	require.NoError(t, err)
-	specs, err := budget.LoadSpecs(cfg.SLOs, cfg.ResolvePath)
+	cfg := app.Budget.Of(loaded)
+	specs, err := budget.LoadSpecs(cfg.SLOs, loaded.ResolvePath)
 	require.NoError(t, err)
 	require.NotEmpty(t, specs)
 	require.NoError(t, cfg.SLA.Check(sla.Lookup(budget.Objectives(specs))))
 	s := budget.New(budget.Options{})
-	cfg.SLOs.Gate.OverrideTokenFiles[0] = cfg.ResolvePath(cfg.SLOs.Gate.OverrideTokenFiles[0])
-	require.NoError(t, s.Update(cfg.SLOs, specs, nil, nil))
+	require.NoError(t, s.Update(cfg.SLOs, specs, nil, nil), "override token files are resolved against the config's directory")
 }
 
 func TestConfigErrors(t *testing.T) {

@@ -7,19 +7,19 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/rootuip/sre/pkg/app"
 	"github.com/rootuip/sre/pkg/auth"
-	"github.com/rootuip/sre/pkg/config"
 )
 
 // checkAccess loads the users file of cfg and the web configuration file
 // (when given) as sred does, and returns warnings about combinations of
 // users and webhook credentials that cannot work, or an error for those sred
 // refuses.
-func checkAccess(cfg *config.Config, webConfig string) ([]string, error) {
+func checkAccess(cfg *app.Config, webConfig string) ([]string, error) {
 	var warnings []string
 	users := &auth.UsersFile{}
-	if cfg.Auth.UsersFile != "" {
-		f, err := auth.LoadUsersFile(cfg.Auth.UsersFile)
+	if path := app.Auth.Of(cfg).UsersFile; path != "" {
+		f, err := auth.LoadUsersFile(path)
 		if err != nil {
 			return nil, err
 		}

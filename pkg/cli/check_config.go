@@ -6,9 +6,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
-	// The app's modules register the cross-section checks run by config.Load.
-	_ "github.com/rootuip/sre/pkg/app"
-	"github.com/rootuip/sre/pkg/config"
+	sredapp "github.com/rootuip/sre/pkg/app"
 )
 
 func init() {
@@ -26,7 +24,8 @@ func checkConfig(env *Env, files []string, webConfig string) error {
 	failed := 0
 	for _, f := range files {
 		fmt.Fprintf(env.Stdout, "Checking '%s'\n", f)
-		cfg, err := config.LoadFile(f)
+		// The same subsystems, loading and checking their sections, as sred.
+		cfg, err := sredapp.LoadConfig(f)
 		if err != nil {
 			fmt.Fprintf(env.Stdout, "  FAILED: %s\n\n", err)
 			failed++
@@ -51,7 +50,7 @@ func checkConfig(env *Env, files []string, webConfig string) error {
 	return nil
 }
 
-func summarizeConfig(env *Env, cfg *config.Config) {
+func summarizeConfig(env *Env, cfg *sredapp.Config) {
 	auth := "none"
 	if cfg.Webhook.BearerToken != "" || cfg.Webhook.BearerTokenFile != "" {
 		auth = "bearer token"

@@ -12,7 +12,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
-	"github.com/rootuip/sre/pkg/config"
+	sredapp "github.com/rootuip/sre/pkg/app"
 	"github.com/rootuip/sre/pkg/escalation"
 )
 
@@ -49,11 +49,12 @@ func init() {
 					return err
 				}
 			} else {
-				cfg, err := config.LoadFile(*file)
+				cfg, err := sredapp.LoadConfig(*file)
 				if err != nil {
 					return &ExitError{Code: 1, Err: err}
 				}
-				if sim, err = escalation.Simulate(&cfg.Escalation, &cfg.OnCall, &cfg.Notifications, *labels, start); err != nil {
+				ec := sredapp.Escalation.Of(cfg)
+				if sim, err = escalation.Simulate(&ec.Escalation, &ec.OnCall, &ec.Notifications, *labels, start); err != nil {
 					return &ExitError{Code: 1, Err: err}
 				}
 			}

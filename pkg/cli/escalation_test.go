@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rootuip/sre/pkg/config"
+	sredapp "github.com/rootuip/sre/pkg/app"
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
@@ -58,9 +58,9 @@ api-secondary  api      backup   bob
 // TestEscalationSimulateOnline: with --sred.url the dry run runs in sred,
 // with the overrides and maintenance windows stored there.
 func TestEscalationSimulateOnline(t *testing.T) {
-	cfg, err := config.LoadFile(filepath.Join(testutil.RepoRoot(t), "examples", "sred.yml"))
+	loaded, err := sredapp.LoadConfig(filepath.Join(testutil.RepoRoot(t), "examples", "sred.yml"))
 	require.NoError(t, err)
-	cfg.Notifications.SetBaseDir(cfg.BaseDir)
+	cfg := sredapp.Escalation.Of(loaded)
 	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, oncall.Migrations, notify.Migrations, escalation.Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
 		start := time.Date(2026, 3, 10, 8, 0, 0, 0, time.UTC)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
-	"github.com/rootuip/sre/pkg/config"
+	sredapp "github.com/rootuip/sre/pkg/app"
 	"github.com/rootuip/sre/pkg/oncall"
 )
 
@@ -54,12 +54,13 @@ func runOncall(env *Env, o oncallOptions) error {
 	}
 	var entries []oncall.OnCallEntry
 	if o.configFile != "" {
-		cfg, err := config.LoadFile(o.configFile)
+		cfg, err := sredapp.LoadConfig(o.configFile)
 		if err != nil {
 			return &ExitError{Code: 1, Err: err}
 		}
-		dir := oncall.NewDirectory(nil, &cfg.OnCall)
-		if entries, err = offlineWho(dir, &cfg.OnCall, o, at); err != nil {
+		oc := &sredapp.Escalation.Of(cfg).OnCall
+		dir := oncall.NewDirectory(nil, oc)
+		if entries, err = offlineWho(dir, oc, o, at); err != nil {
 			return &ExitError{Code: 1, Err: err}
 		}
 	} else {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
-	"github.com/rootuip/sre/pkg/config"
+	sredapp "github.com/rootuip/sre/pkg/app"
 	"github.com/rootuip/sre/pkg/runbook"
 )
 
@@ -83,13 +83,15 @@ func runbookValidate(env *Env, o runbookOptions) error {
 		return &ExitError{Code: 2, Err: errors.New("name runbook files or --config.file")}
 	}
 	cfg := runbook.DefaultConfig
-	baseDir := ""
+	var set *runbook.Set
 	if o.cfgFile != "" {
-		c, err := config.LoadFile(o.cfgFile)
+		// Loading sred.yml parses the runbooks it names.
+		c, err := sredapp.LoadConfig(o.cfgFile)
 		if err != nil {
 			return &ExitError{Code: 1, Err: err}
 		}
-		cfg, baseDir = c.Runbooks, c.BaseDir
+		rc := sredapp.Runbooks.Of(c)
+		cfg, set = rc.Config, rc.Set
 	}
 	var rbs []*runbook.Runbook
 	for _, f := range o.files {
@@ -99,11 +101,7 @@ func runbookValidate(env *Env, o runbookOptions) error {
 		}
 		rbs = append(rbs, rb)
 	}
-	if o.cfgFile != "" {
-		set, err := runbook.Load(cfg, baseDir)
-		if err != nil {
-			return &ExitError{Code: 1, Err: err}
-		}
+	if set != nil {
 		rbs = append(rbs, set.List()...)
 	}
 	if o.cfgFile != "" || len(cfg.HTTPEndpoints) > 0 {

@@ -12,6 +12,11 @@
 //		return c.validate()
 //	}
 //
+// The core sections (CoreSections) are decoded by Load; every other
+// top-level section belongs to a subsystem, which decodes it with Decode into
+// its own type (package app lists the subsystems). This package imports no
+// subsystem.
+//
 // Section types must use this function-style signature (not the yaml.v3
 // *yaml.Node one): yaml.v3 only keeps KnownFields strictness through the
 // function style, so a *yaml.Node unmarshaler would silently accept typos.
@@ -28,44 +33,42 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	yaml "go.yaml.in/yaml/v3"
 
-	"github.com/rootuip/sre/pkg/auth"
-	"github.com/rootuip/sre/pkg/budget"
-	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
-	"github.com/rootuip/sre/pkg/notify"
-	"github.com/rootuip/sre/pkg/oncall"
-	"github.com/rootuip/sre/pkg/runbook"
-	"github.com/rootuip/sre/pkg/sla"
 )
 
-// Config is the whole sred.yml.
+// Config is sred.yml: the core sections, decoded and validated here, and
+// the raw text of the others, which belong to subsystems: each subsystem
+// decodes and validates its own sections with Decode (see package app).
 type Config struct {
-	Global        GlobalConfig       `yaml:"global"`
-	Webhook       WebhookConfig      `yaml:"webhook"`
-	Incidents     IncidentsConfig    `yaml:"incidents"`
-	Alertmanager  AlertmanagerConfig `yaml:"alertmanager"`
-	Prometheus    PrometheusConfig   `yaml:"prometheus"`
-	SLOs          budget.Config      `yaml:"slos"`
-	Escalation    escalation.Config  `yaml:"escalation"`
-	OnCall        oncall.Config      `yaml:"oncall"`
-	Notifications notify.Config      `yaml:"notifications"`
-	Runbooks      runbook.Config     `yaml:"runbooks"`
-	SLA           sla.Config         `yaml:"sla"`
-	Auth          auth.Config        `yaml:"auth"`
+	Global       GlobalConfig       `yaml:"global"`
+	Webhook      WebhookConfig      `yaml:"webhook"`
+	Incidents    IncidentsConfig    `yaml:"incidents"`
+	Alertmanager AlertmanagerConfig `yaml:"alertmanager"`
+	Prometheus   PrometheusConfig   `yaml:"prometheus"`
+
+	// Other holds the subsystems' sections as found in the file; Load
+	// rejects a section that no subsystem owns.
+	Other map[string]yaml.Node `yaml:",inline"`
 
 	// BaseDir is the directory of the config file ("" when loaded from
 	// bytes): subsystems resolve their own relative paths and globs against it.
 	BaseDir string `yaml:"-"`
+
+	raw []byte // the file, for Decode
 }
+
+// CoreSections are the top-level sections decoded by this package; every
+// other section belongs to a subsystem.
+var CoreSections = []string{"global", "webhook", "incidents", "alertmanager", "prometheus"}
 
 // GlobalConfig is the `global` section.
 type GlobalConfig struct {
@@ -390,35 +393,17 @@ func checkURL(s string) error {
 	return nil
 }
 
-var (
-	validatorsMu sync.Mutex
-	validators   []validator
-)
-
-type validator struct {
-	name string
-	fn   func(*Config) error
-}
-
-// RegisterValidator adds a cross-section check run by Load after every
-// section has validated itself (for example "escalation policy X names an
-// on-call schedule that exists"). Call it from init(); name prefixes the error.
-func RegisterValidator(name string, fn func(*Config) error) {
-	validatorsMu.Lock()
-	defer validatorsMu.Unlock()
-	validators = append(validators, validator{name: name, fn: fn})
-	sort.SliceStable(validators, func(i, j int) bool { return validators[i].name < validators[j].name })
-}
-
 // Load parses a config from YAML bytes. Relative paths stay relative to the
-// working directory (BaseDir is "").
-func Load(b []byte) (*Config, error) {
-	return load(b, "")
+// working directory (BaseDir is ""). sections names the top-level sections
+// that subsystems own (besides CoreSections); any other top-level key is an
+// error, as a typo must not be ignored.
+func Load(b []byte, sections ...string) (*Config, error) {
+	return load(b, "", sections)
 }
 
 // LoadFile parses the config file at path, resolving relative paths against
-// its directory.
-func LoadFile(path string) (*Config, error) {
+// its directory. sections are as for Load.
+func LoadFile(path string, sections ...string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
@@ -427,14 +412,14 @@ func LoadFile(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
-	cfg, err := load(b, filepath.Dir(abs))
+	cfg, err := load(b, filepath.Dir(abs), sections)
 	if err != nil {
 		return nil, fmt.Errorf("load config %s: %w", path, err)
 	}
 	return cfg, nil
 }
 
-func load(b []byte, baseDir string) (*Config, error) {
+func load(b []byte, baseDir string, sections []string) (*Config, error) {
 	cfg := &Config{}
 	// Sections absent from the file get their defaults by decoding an empty
 	// document first; the real document then overrides what it sets.
@@ -446,22 +431,80 @@ func load(b []byte, baseDir string) (*Config, error) {
 			return nil, err
 		}
 	}
+	known := map[string]bool{}
+	for _, s := range sections {
+		known[s] = true
+	}
+	if err := checkSections(b, cfg.Other, known); err != nil {
+		return nil, err
+	}
+	cfg.raw = b
 	cfg.BaseDir = baseDir
 	if baseDir != "" {
 		cfg.resolvePaths(baseDir)
 	}
-	validatorsMu.Lock()
-	vs := append([]validator(nil), validators...)
-	validatorsMu.Unlock()
-	for _, v := range vs {
-		if err := v.fn(cfg); err != nil {
-			return nil, fmt.Errorf("%s: %w", v.name, err)
-		}
-	}
 	return cfg, nil
 }
 
-// emptySections lists every section: each gets its defaults from its
+// checkSections rejects the top-level sections that are neither core nor
+// known, with the error yaml's strict decoding gives for an unknown field.
+func checkSections(b []byte, other map[string]yaml.Node, known map[string]bool) error {
+	bad := false
+	for name := range other {
+		if !known[name] {
+			bad = true
+		}
+	}
+	if !bad {
+		return nil
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return err
+	}
+	var msgs []string
+	if len(doc.Content) == 1 && doc.Content[0].Kind == yaml.MappingNode {
+		m := doc.Content[0]
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			k := m.Content[i]
+			if _, ok := other[k.Value]; ok && !known[k.Value] {
+				msgs = append(msgs, fmt.Sprintf("line %d: field %s not found in type config.Config", k.Line, k.Value))
+			}
+		}
+	}
+	return fmt.Errorf("yaml: unmarshal errors:\n  %s", strings.Join(msgs, "\n  "))
+}
+
+// Decode decodes the top-level section name into v (a pointer) strictly:
+// unknown fields are errors, with the line numbers of the file. A section
+// absent from the file, or empty, is decoded from "{}", so that v's
+// UnmarshalYAML sets its defaults. Subsystems call it from their Load.
+func (c *Config) Decode(name string, v any) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return fmt.Errorf("decode section %s: want a non-nil pointer, got %T", name, v)
+	}
+	// A document type with this one section as a field and the others
+	// inline: decoding the whole file into it keeps yaml's strictness and
+	// line numbers inside the section.
+	doc := reflect.StructOf([]reflect.StructField{
+		{Name: "Section", Type: rv.Type().Elem(), Tag: reflect.StructTag(`yaml:"` + name + `"`)},
+		{Name: "Other", Type: reflect.TypeFor[map[string]yaml.Node](), Tag: `yaml:",inline"`},
+	})
+	d := reflect.New(doc)
+	if err := decodeStrict([]byte(name+": {}\n"), d.Interface()); err != nil {
+		return fmt.Errorf("defaults: %w", err)
+	}
+	if _, ok := c.Other[name]; ok {
+		if err := decodeStrict(c.raw, d.Interface()); err != nil {
+			return err
+		}
+	}
+	rv.Elem().Set(d.Elem().Field(0))
+	return nil
+}
+
+// emptySections lists every core section: each gets its defaults from its
 // UnmarshalYAML even when absent from the file, so an empty section must be
 // valid (usually meaning "feature off").
 const emptySections = `
@@ -470,12 +513,6 @@ webhook: {}
 incidents: {}
 alertmanager: {}
 prometheus: {}
-slos: {}
-escalation: {}
-oncall: {}
-notifications: {}
-runbooks: {}
-sla: {}
 `
 
 func decodeStrict(b []byte, v any) error {
@@ -506,12 +543,14 @@ func (c *Config) resolvePaths(dir string) {
 	c.Webhook.BearerTokenFile = c.ResolvePath(c.Webhook.BearerTokenFile)
 	c.Alertmanager.HTTPClientConfig.SetDirectory(dir)
 	c.Prometheus.HTTPClientConfig.SetDirectory(dir)
-	c.Auth.SetDirectory(dir)
 }
 
-// String returns the config as YAML with secrets hidden.
+// String returns the core sections as YAML with secrets hidden (the
+// subsystems' sections are left out: only their own types hide secrets).
 func (c *Config) String() string {
-	b, err := yaml.Marshal(c)
+	core := *c
+	core.Other = nil
+	b, err := yaml.Marshal(&core)
 	if err != nil {
 		return fmt.Sprintf("<error creating config string: %s>", err)
 	}

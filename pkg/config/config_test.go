@@ -15,7 +15,7 @@ import (
 )
 
 func TestGoodConfig(t *testing.T) {
-	cfg, err := LoadFile("testdata/conf.good.yml")
+	cfg, err := LoadFile("testdata/conf.good.yml", "slos", "escalation", "oncall", "notifications", "runbooks", "sla")
 	require.NoError(t, err)
 	require.Equal(t, "INC", cfg.Global.IncidentIDPrefix)
 	require.Equal(t, "http://localhost:8095", cfg.Global.ExternalURL)
@@ -89,17 +89,44 @@ alertmanager:
 	require.Equal(t, "topsecret", tok)
 }
 
-func TestRegisterValidator(t *testing.T) {
-	RegisterValidator("zz-test", func(c *Config) error {
-		if c.Global.IncidentIDPrefix == "NOPE" {
-			return errors.New("prefix NOPE is reserved")
-		}
-		return nil
-	})
-	_, err := Load([]byte("global:\n  incident_id_prefix: NOPE\n"))
-	require.EqualError(t, err, "zz-test: prefix NOPE is reserved")
-	_, err = Load([]byte("global:\n  incident_id_prefix: OK\n"))
+// A subsystem's section decodes strictly, with the file's line numbers,
+// and gets its defaults when absent; a section no subsystem owns is an error.
+func TestDecodeSection(t *testing.T) {
+	src := []byte("global:\n  incident_id_prefix: OPS\ntoy:\n  name: x\n  colour: red\n")
+	_, err := Load(src)
+	require.EqualError(t, err, "yaml: unmarshal errors:\n  line 3: field toy not found in type config.Config")
+	cfg, err := Load(src, "toy", "absent")
 	require.NoError(t, err)
+	require.Equal(t, "OPS", cfg.Global.IncidentIDPrefix)
+	var tc toyConfig
+	require.EqualError(t, cfg.Decode("toy", &tc), "yaml: unmarshal errors:\n  line 5: field colour not found in type config.toyPlain")
+	cfg, err = Load([]byte("toy:\n  name: x\n"), "toy", "absent")
+	require.NoError(t, err)
+	require.NoError(t, cfg.Decode("toy", &tc))
+	require.Equal(t, toyConfig{Name: "x", Size: 3}, tc)
+	require.NoError(t, cfg.Decode("absent", &tc))
+	require.Equal(t, toyConfig{Size: 3}, tc, "an absent section gets its defaults")
+	cfg, err = Load([]byte("toy:\n  size: 0\n"), "toy")
+	require.NoError(t, err)
+	require.EqualError(t, cfg.Decode("toy", &tc), "toy: size must be positive")
+	require.Error(t, cfg.Decode("toy", tc), "not a pointer")
+}
+
+type toyConfig struct {
+	Name string `yaml:"name"`
+	Size int    `yaml:"size"`
+}
+
+func (c *toyConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = toyConfig{Size: 3}
+	type toyPlain toyConfig
+	if err := unmarshal((*toyPlain)(c)); err != nil {
+		return err
+	}
+	if c.Size <= 0 {
+		return errors.New("toy: size must be positive")
+	}
+	return nil
 }
 
 // TestBadConfigs checks one fixture per error, with its exact message.

@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rootuip/sre/pkg/config"
+	"github.com/rootuip/sre/pkg/app"
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
@@ -26,10 +26,10 @@ import (
 // example's endpoints, where nothing listens: each delivery fails, is
 // retried with backoff and recorded, and nothing else breaks.
 func TestExampleConfig(t *testing.T) {
-	cfg, err := config.LoadFile(filepath.Join(testutil.RepoRoot(t), "examples", "sred.yml"))
+	loaded, err := app.LoadConfig(filepath.Join(testutil.RepoRoot(t), "examples", "sred.yml"))
 	require.NoError(t, err)
+	cfg := app.Escalation.Of(loaded)
 	nc := &cfg.Notifications
-	nc.SetBaseDir(cfg.BaseDir)
 	warnings, err := cfg.Escalation.CheckRefs(&cfg.OnCall, nc)
 	require.NoError(t, err)
 	require.Empty(t, warnings, "every channel the example uses is configured")
@@ -48,7 +48,7 @@ func TestExampleConfig(t *testing.T) {
 		svc, err := incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return []incident.Hook{engine} }, nil, nil, prometheus.NewRegistry())
 		require.NoError(t, err)
 		svc.Now = clock.Now
-		engine = escalation.NewEngine(db, &cfg.Escalation, oncall.NewDirectory(db, &cfg.OnCall), nc, cfg.Global.ExternalURL,
+		engine = escalation.NewEngine(db, &cfg.Escalation, oncall.NewDirectory(db, &cfg.OnCall), nc, loaded.Global.ExternalURL,
 			escalation.Options{Clock: clock, Timeline: svc, Registerer: prometheus.NewRegistry()})
 		worker := jobs.NewWorker(db, escalation.Queue, engine.Handle, clock, nil, prometheus.NewRegistry())
 		sender := notify.NewSender(db, nc, clock, svc, nil, prometheus.NewRegistry())
