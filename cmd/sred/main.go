@@ -116,7 +116,12 @@ func runMain(args []string) int {
 		}, func(error) { acancel() })
 	}
 	{
-		srv := &http.Server{Handler: sred.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		// Timeouts bound what a slow or idle client holds: headers in
+		// 10 s, a whole request body in 1 min, idle keep-alive
+		// connections 2 min. There is no write timeout: the live event
+		// stream (GET /api/v1/events) writes for as long as it is open.
+		srv := &http.Server{Handler: sred.Handler(), ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 		g.Add(func() error {
 			if err := web.ListenAndServe(srv, webConfig, logger); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("web server: %w", err)
