@@ -133,6 +133,9 @@ func (s *sred) do(t *testing.T, method, path string, body []byte) (int, string) 
 	t.Helper()
 	req, err := http.NewRequest(method, s.url+path, bytes.NewReader(body))
 	require.NoError(t, err)
+	if len(body) > 0 {
+		req.Header.Set("Content-Type", "application/json") // the API refuses other types
+	}
 	if s.user != "" {
 		req.SetBasicAuth(s.user, s.password)
 	}
