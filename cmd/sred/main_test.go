@@ -43,6 +43,8 @@ type sred struct {
 	client *http.Client
 	// user and password, when set, are sent as basic auth by do.
 	user, password string
+	// exited is closed when the process has exited and Wait returned.
+	exited chan struct{}
 }
 
 type lockedWriter struct {
@@ -86,6 +88,7 @@ func startWith(t *testing.T, s *sred, args ...string) *sred {
 	s.cmd.Stderr = lockedWriter{s.mu, s.out}
 	require.NoError(t, s.cmd.Start())
 	exited := make(chan struct{})
+	s.exited = exited
 	go func() { _ = s.cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = s.cmd.Process.Signal(syscall.SIGTERM)
@@ -124,8 +127,12 @@ func startWith(t *testing.T, s *sred, args ...string) *sred {
 func (s *sred) kill(t *testing.T) {
 	t.Helper()
 	require.NoError(t, s.cmd.Process.Signal(syscall.SIGKILL))
-	for i := 0; i < 100 && s.cmd.ProcessState == nil; i++ {
-		time.Sleep(20 * time.Millisecond)
+	// The goroutine of startWith runs Wait: wait for it to return, never
+	// reading ProcessState while it writes it.
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("sred did not exit after SIGKILL")
 	}
 }
 

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/rootuip/sre/pkg/config"
@@ -110,15 +111,21 @@ func runIncidentTimers(ctx context.Context, a *App, interval time.Duration) erro
 			return nil
 		case <-t.C:
 		}
-		if err := a.Incidents.FlushDeliveries(ctx); err != nil && ctx.Err() == nil {
-			logger.Warn("Record delivery times", "err", err)
-		}
-		if _, err := a.Incidents.WakeSnoozed(ctx, a.wakeSnoozed); err != nil && ctx.Err() == nil {
-			logger.Warn("End snoozes", "err", err)
-		}
-		if _, err := a.Incidents.ResolveQuiet(ctx, 0); err != nil && ctx.Err() == nil {
-			logger.Warn("Auto-resolve quiet incidents", "err", err)
-		}
+		a.incidentTimersDue(ctx, logger)
+	}
+}
+
+// incidentTimersDue runs the incident service's timed work that is due at
+// its clock's time, once (tests call it with a manual clock).
+func (a *App) incidentTimersDue(ctx context.Context, logger *slog.Logger) {
+	if err := a.Incidents.FlushDeliveries(ctx); err != nil && ctx.Err() == nil {
+		logger.Warn("Record delivery times", "err", err)
+	}
+	if _, err := a.Incidents.WakeSnoozed(ctx, a.wakeSnoozed); err != nil && ctx.Err() == nil {
+		logger.Warn("End snoozes", "err", err)
+	}
+	if _, err := a.Incidents.ResolveQuiet(ctx, 0); err != nil && ctx.Err() == nil {
+		logger.Warn("Auto-resolve quiet incidents", "err", err)
 	}
 }
 

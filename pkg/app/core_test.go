@@ -16,14 +16,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/jobs"
 	tu "github.com/rootuip/sre/pkg/testutil"
 )
 
 // TestIncidentSnoozeEscalates runs the wired app on both backends: an
 // incident pages level 0 of its policy through a real webhook channel, is
 // acknowledged and snoozed through the API, and when the snooze ends (the
-// incident service's clock moved past it) the incident-timers loop has the
-// escalation engine page the next level at once.
+// incident service's manual clock moved past it) the incident timers have
+// the escalation engine page the next level at once.
 func TestIncidentSnoozeEscalates(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
@@ -87,6 +88,9 @@ notifications:
 	a, err := New(ctx, opts)
 	require.NoError(t, err)
 	defer a.Close()
+	// The incident service's clock, set before any goroutine reads it.
+	clock := jobs.NewManualClock(time.Now())
+	a.Incidents.Now = clock.Now
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
@@ -95,18 +99,10 @@ notifications:
 			wg.Go(func() { _ = act.Execute(ctx) })
 		}
 	}
-	// The incident timers, ticking faster than in sred.
-	wg.Go(func() { _ = runIncidentTimers(ctx, a, 50*time.Millisecond) })
+	// The incident timers run when the test says (incidentTimersDue).
+	logger := a.Logger
 	srv := httptest.NewServer(a.Mux)
 	defer srv.Close()
-
-	var offset time.Duration
-	var mu sync.Mutex
-	a.Incidents.Now = func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return time.Now().Add(offset)
-	}
 	res, err := a.Incidents.Ingest(ctx, incident.Notification{Receiver: "sred", Status: "firing", GroupKey: `{}:{alertname="Down"}`,
 		CommonLabels: map[string]string{"alertname": "Down", "service": "api"},
 		Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "f1", StartsAt: time.Now().Add(-time.Minute),
@@ -123,15 +119,20 @@ notifications:
 	}
 	require.Equal(t, http.StatusOK, post("/ack", `{"actor":"alice"}`))
 	require.Equal(t, http.StatusOK, post("/snooze", `{"actor":"alice","duration":"1m"}`))
-	time.Sleep(300 * time.Millisecond) // several timer ticks: nothing is due
+	// Before the snooze ends the timers have nothing to do: the incident
+	// stays snoozed and nobody else is paged.
+	clock.Advance(59 * time.Second)
+	a.incidentTimersDue(ctx, logger)
+	inc, err := a.Incidents.Get(ctx, id)
+	require.NoError(t, err)
+	require.NotNil(t, inc.SnoozedUntil, "the snooze has not ended")
 	require.Zero(t, sink.count("bob"))
 
-	mu.Lock()
-	offset = time.Minute + time.Second
-	mu.Unlock()
+	clock.Advance(2 * time.Second)
+	a.incidentTimersDue(ctx, logger)
 	require.Eventually(t, func() bool { return sink.count("bob") == 1 }, 15*time.Second, 50*time.Millisecond,
 		"the end of the snooze did not page the next level")
-	inc, err := a.Incidents.Get(ctx, id)
+	inc, err = a.Incidents.Get(ctx, id)
 	require.NoError(t, err)
 	require.Nil(t, inc.SnoozedUntil)
 	require.Equal(t, incident.StatusAcknowledged, inc.Status)

@@ -84,7 +84,9 @@ func buildEscalation(_ context.Context, a *App, c *EscalationConfig) (func(conte
 	// A runtime override or swap re-plans the handoffs of running escalations.
 	dir.OnChange(engine.SchedulesChanged)
 	a.AddHook(engine)
-	worker := jobs.NewWorker(a.DB, escalation.Queue, engine.Handle, nil, logger, a.Registry)
+	worker := jobs.NewWorker(a.DB, escalation.Queue, engine.Handle, jobs.Options{
+		Logger: logger, Registerer: a.Registry, Kinds: escalation.Kinds,
+	})
 	sender := notify.NewSender(a.DB, &c.Notifications, nil, a.Incidents, a.Logger.With("component", "notify"), a.Registry)
 	// A fired step wakes the sender: its messages go out at once, not on the
 	// sender's next tick.

@@ -55,7 +55,7 @@ incidents: {default_severity: critical}
 oncall:
   users: [{name: alice, email: alice@example.com}]
 notifications:
-  webhook: {url: "http://127.0.0.1:1/hook"}
+  webhook: {url: "http://127.0.0.1:1/hook", secret: s3cret}
 escalation:
   policies:
     - name: p

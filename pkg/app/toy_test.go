@@ -43,8 +43,11 @@ func (c *toyConfig) UnmarshalYAML(unmarshal func(any) error) error {
 // toyMigrations is the toy's own table.
 var toyMigrations = []store.Migration{{ID: "toy-0001", SQLite: `CREATE TABLE toy_greetings (incident_id TEXT PRIMARY KEY, message TEXT NOT NULL)`}}
 
-// toyQueue is the toy's job kind on the jobs queue.
-const toyQueue = "toy-greet"
+// toyQueue is the toy's queue and toyGreet its one job kind.
+const (
+	toyQueue           = "toy"
+	toyGreet jobs.Kind = "greet"
+)
 
 // newToy defines a subsystem that greets every new incident, delay after
 // it opened, through a durable job: what a new subsystem (chaos, rollouts)
@@ -66,7 +69,7 @@ func newToy(clock jobs.Clock, worker **jobs.Worker) app.Spec[toyConfig] {
 				if ch.Kind != incident.ChangeCreated {
 					return nil
 				}
-				_, err := jobs.Enqueue(ctx, tx, ch.Time, jobs.New{Queue: toyQueue, Key: ch.Incident.ID, Group: ch.Incident.ID,
+				_, err := jobs.Enqueue(ctx, tx, ch.Time, jobs.New{Queue: toyQueue, Kind: toyGreet, Key: ch.Incident.ID, Group: ch.Incident.ID,
 					RunAt: ch.Time.Add(time.Duration(cur.Load().Delay)), Payload: map[string]string{"incident": ch.Incident.ID}})
 				return err
 			}))
@@ -78,7 +81,7 @@ func newToy(clock jobs.Clock, worker **jobs.Worker) app.Spec[toyConfig] {
 				_, err := tx.ExecContext(ctx, `INSERT INTO toy_greetings (incident_id, message) VALUES ($1, $2)`,
 					p.Incident, cur.Load().Greeting+" "+p.Incident)
 				return err
-			}, clock, a.Logger, a.Registry)
+			}, jobs.Options{Clock: clock, Logger: a.Logger, Registerer: a.Registry, Kinds: []jobs.Kind{toyGreet}})
 			*worker = w
 			a.AddActor(app.Actor{Name: "toy-worker", Execute: w.Run})
 			return func(_ context.Context, c toyConfig) { cur.Store(&c) }, nil

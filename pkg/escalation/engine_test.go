@@ -104,7 +104,7 @@ func newRig(t *testing.T, db *store.DB, clock *jobs.ManualClock, escYAML string,
 		escalation.Options{Clock: clock, Timeline: r.svc, Registerer: prometheus.NewRegistry()})
 	r.dir = dir
 	dir.OnChange(r.engine.SchedulesChanged)
-	r.worker = jobs.NewWorker(db, escalation.Queue, r.engine.Handle, clock, nil, prometheus.NewRegistry())
+	r.worker = jobs.NewWorker(db, escalation.Queue, r.engine.Handle, jobs.Options{Clock: clock, Kinds: escalation.Kinds, Registerer: prometheus.NewRegistry()})
 	r.sender = notify.NewSender(db, ncfg, clock, r.svc, nil, prometheus.NewRegistry())
 	return r
 }

@@ -50,7 +50,7 @@ func TestExampleConfig(t *testing.T) {
 		svc.Now = clock.Now
 		engine = escalation.NewEngine(db, &cfg.Escalation, oncall.NewDirectory(db, &cfg.OnCall), nc, loaded.Global.ExternalURL,
 			escalation.Options{Clock: clock, Timeline: svc, Registerer: prometheus.NewRegistry()})
-		worker := jobs.NewWorker(db, escalation.Queue, engine.Handle, clock, nil, prometheus.NewRegistry())
+		worker := jobs.NewWorker(db, escalation.Queue, engine.Handle, jobs.Options{Clock: clock, Kinds: escalation.Kinds, Registerer: prometheus.NewRegistry()})
 		sender := notify.NewSender(db, nc, clock, svc, nil, prometheus.NewRegistry())
 
 		labels := map[string]string{"alertname": "APIDown", "service": "api", "severity": "critical"}

@@ -288,10 +288,10 @@ func (s *Service) resolveQuiet(ctx context.Context, id string, after time.Durati
 	return done, nil
 }
 
-// Advisory lock keys of the sweeps (PostgreSQL).
+// Advisory lock keys of the sweeps (PostgreSQL), named in pkg/store.
 const (
-	sweepSnoozeLock int64 = 727101
-	sweepQuietLock  int64 = 727102
+	sweepSnoozeLock = int64(store.LockSnoozeSweep)
+	sweepQuietLock  = int64(store.LockQuietSweep)
 )
 
 // sweep runs fn once at a time: in this process under a mutex, and on

@@ -1,23 +1,39 @@
-// Package jobs is a small durable timer queue on the sred store. A job is a
-// row with a due time; a Worker claims due jobs and runs their handler inside
-// the transaction that claimed them, so the handler's database writes and the
-// job's completion commit together: a job's effects happen exactly once, even
-// if the process dies mid-way (the transaction rolls back and the job stays
-// due) or several replicas run workers against one PostgreSQL database
-// (claims use FOR UPDATE SKIP LOCKED; on SQLite write transactions are
-// serialised by the database itself).
+// Package jobs is sred's one durable work queue, on the sred store. Every
+// subsystem that must do something later or exactly once (escalation timers,
+// notification deliveries, and later chaos fault leases, rollout stages,
+// scaling decisions) puts jobs in a named queue of the one `jobs` table.
 //
-// Handlers must only write to the database; work on the outside world
-// (sending a notification) belongs in an outbox that a separate sender drains.
+// A job is a row with a queue, a kind (what to do), a dedup key, an optional
+// group (cancel related jobs together, e.g. an incident's) and a due time.
+// A worker claims a due job under a lease (state running, lease_owner,
+// lease_until); a claimed job whose worker died is claimed again by any
+// worker once its lease expired. Claims use FOR UPDATE SKIP LOCKED on
+// PostgreSQL; SQLite serialises write transactions itself.
+//
+// Two ways to run a job:
+//   - Worker with a Handler: the handler runs in a transaction that also
+//     completes the job, and the completion only commits while the lease is
+//     still this worker's, so a handler that only writes to the database takes
+//     effect exactly once, even if its worker dies or stalls past its lease.
+//   - Claim, then Complete/Retry/Fail: for work on the outside world (the
+//     notification sender). Delivery is then at least once; a worker that died
+//     mid-send leaves the job to be sent again after the lease.
+//
+// Finished rows (done, cancelled, failed) are deleted after a retention
+// period (Prune; default 7 days).
 package jobs
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,14 +78,40 @@ CREATE INDEX jobs_grp ON jobs (queue, grp, state);`,
 );
 CREATE INDEX jobs_due ON jobs (queue, state, run_at);
 CREATE INDEX jobs_grp ON jobs (queue, grp, state);`,
+}, {
+	// Typed kinds and real leases. Escalation jobs carried their kind in
+	// the payload; it moves to its own column.
+	ID: "jobs/0002_kind_lease",
+	SQLite: `ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;
+UPDATE jobs SET kind = COALESCE(json_extract(payload, '$.kind'), '') WHERE json_valid(payload);
+CREATE INDEX jobs_finished ON jobs (state, finished_at);`,
+	Postgres: `ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;
+UPDATE jobs SET kind = COALESCE(payload::jsonb->>'kind', '');
+CREATE INDEX jobs_finished ON jobs (state, finished_at);`,
 }}
 
 // Job states.
 const (
 	StatePending   = "pending"
+	StateRunning   = "running"
 	StateDone      = "done"
 	StateCancelled = "cancelled"
 	StateFailed    = "failed"
+)
+
+// Kind names what a job does. Each queue's owner declares its kinds as
+// constants and handles each; enqueueing a job needs one.
+type Kind string
+
+// Defaults of a queue.
+const (
+	DefaultLease       = 2 * time.Minute
+	DefaultRetention   = 7 * 24 * time.Hour
+	DefaultMaxAttempts = 10
 )
 
 // Clock tells the time. Tests use a ManualClock to move time without sleeping.
@@ -124,15 +166,37 @@ type Execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-// Job is one claimed job.
+// Querier is satisfied by *sql.DB, *sql.Tx and *sql.Conn.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// Owner returns a name for this process in leases: host-pid-random.
+func Owner() string {
+	host, _ := os.Hostname()
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(rnd[:]))
+}
+
+// Job is one job, as claimed or listed.
 type Job struct {
 	ID       int64
 	Queue    string
+	Kind     Kind
 	Key      string
 	Group    string
 	RunAt    time.Time
 	Payload  json.RawMessage
+	State    string
 	Attempts int
+	// LastError is the error of the last failed attempt.
+	LastError  string
+	CreatedAt  time.Time
+	FinishedAt *time.Time
+	// Owner and LeaseUntil are set while the job is running.
+	Owner      string
+	LeaseUntil time.Time
 }
 
 // Decode unmarshals the payload into v.
@@ -146,6 +210,7 @@ func (j Job) Decode(v any) error {
 // New describes a job to enqueue.
 type New struct {
 	Queue string
+	Kind  Kind
 	// Key deduplicates: enqueueing a key that already exists in the queue
 	// (in any state) does nothing.
 	Key string
@@ -158,8 +223,8 @@ type New struct {
 // Enqueue inserts a job, usually inside the caller's transaction. It reports
 // whether the job was new.
 func Enqueue(ctx context.Context, ex Execer, now time.Time, j New) (bool, error) {
-	if j.Queue == "" || j.Key == "" {
-		return false, errors.New("enqueue job: queue and key are required")
+	if j.Queue == "" || j.Key == "" || j.Kind == "" {
+		return false, fmt.Errorf("enqueue job %q/%q: queue, kind and key are required", j.Queue, j.Key)
 	}
 	payload := []byte("{}")
 	if j.Payload != nil {
@@ -168,13 +233,16 @@ func Enqueue(ctx context.Context, ex Execer, now time.Time, j New) (bool, error)
 			return false, fmt.Errorf("enqueue job %s/%s: encode payload: %w", j.Queue, j.Key, err)
 		}
 	}
-	res, err := ex.ExecContext(ctx, `INSERT INTO jobs (queue, dedup_key, grp, run_at, payload, state, created_at)
-VALUES ($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT (queue, dedup_key) DO NOTHING`,
-		j.Queue, j.Key, j.Group, Millis(j.RunAt), string(payload), Millis(now))
+	res, err := ex.ExecContext(ctx, `INSERT INTO jobs (queue, kind, dedup_key, grp, run_at, payload, state, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7) ON CONFLICT (queue, dedup_key) DO NOTHING`,
+		j.Queue, string(j.Kind), j.Key, j.Group, Millis(j.RunAt), string(payload), Millis(now))
 	if err != nil {
 		return false, fmt.Errorf("enqueue job %s/%s: %w", j.Queue, j.Key, err)
 	}
-	n, _ := res.RowsAffected()
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("enqueue job %s/%s: %w", j.Queue, j.Key, err)
+	}
 	return n == 1, nil
 }
 
@@ -188,53 +256,324 @@ WHERE queue = $2 AND grp = $3 AND state = 'pending'`, Millis(now), queue, group)
 	return res.RowsAffected()
 }
 
-// Handler runs one job inside the transaction that claimed it. Returning an
-// error rolls the transaction back and retries the job later.
+// Filter selects jobs of one queue for List and Count.
+type Filter struct {
+	Queue string
+	// Group, Kind and States narrow the selection when set.
+	Group  string
+	Kind   Kind
+	States []string
+}
+
+func (f Filter) where() (string, []any) {
+	conds := []string{"queue = $1"}
+	args := []any{f.Queue}
+	if f.Group != "" {
+		args = append(args, f.Group)
+		conds = append(conds, fmt.Sprintf("grp = $%d", len(args)))
+	}
+	if f.Kind != "" {
+		args = append(args, string(f.Kind))
+		conds = append(conds, fmt.Sprintf("kind = $%d", len(args)))
+	}
+	if len(f.States) > 0 {
+		ph := make([]string, len(f.States))
+		for i, st := range f.States {
+			args = append(args, st)
+			ph[i] = fmt.Sprintf("$%d", len(args))
+		}
+		conds = append(conds, "state IN ("+strings.Join(ph, ", ")+")")
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+const jobColumns = `id, queue, kind, dedup_key, grp, run_at, payload, state, attempts, last_error, created_at, finished_at, lease_owner, lease_until`
+
+func scanJobs(rows *sql.Rows) ([]Job, error) {
+	defer rows.Close()
+	out := []Job{}
+	for rows.Next() {
+		var (
+			j                     Job
+			kind, payload         string
+			runAt, created, lease int64
+			finished              sql.NullInt64
+		)
+		if err := rows.Scan(&j.ID, &j.Queue, &kind, &j.Key, &j.Group, &runAt, &payload, &j.State, &j.Attempts, &j.LastError,
+			&created, &finished, &j.Owner, &lease); err != nil {
+			return nil, err
+		}
+		j.Kind, j.Payload = Kind(kind), json.RawMessage(payload)
+		j.RunAt, j.CreatedAt = FromMillis(runAt), FromMillis(created)
+		if lease > 0 {
+			j.LeaseUntil = FromMillis(lease)
+		}
+		if finished.Valid {
+			t := FromMillis(finished.Int64)
+			j.FinishedAt = &t
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// List returns the jobs f selects, by due time then id.
+func List(ctx context.Context, q Querier, f Filter) ([]Job, error) {
+	where, args := f.where()
+	rows, err := q.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE `+where+` ORDER BY run_at, id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs of %s: %w", f.Queue, err)
+	}
+	out, err := scanJobs(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs of %s: %w", f.Queue, err)
+	}
+	return out, nil
+}
+
+// RowQuerier is satisfied by *sql.DB, *sql.Tx and *sql.Conn.
+type RowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Count returns how many jobs f selects.
+func Count(ctx context.Context, q RowQuerier, f Filter) (int, error) {
+	where, args := f.where()
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE `+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count jobs of %s: %w", f.Queue, err)
+	}
+	return n, nil
+}
+
+// ClaimOptions say what Claim takes.
+type ClaimOptions struct {
+	Queue string
+	// Owner names the claiming worker; Complete, Retry and Fail only act on
+	// jobs still leased to it.
+	Owner string
+	Now   time.Time
+	// Lease is how long the claim stays exclusive (DefaultLease if zero).
+	Lease time.Duration
+	// Limit bounds how many jobs one claim takes (1 if zero).
+	Limit int
+	// ExcludeKinds are left out (e.g. the busy lanes of a sender).
+	ExcludeKinds []Kind
+}
+
+// Claim leases due jobs: pending ones due by now, and running ones whose
+// lease expired (their worker died or stalled). Each claim counts as an
+// attempt.
+func Claim(ctx context.Context, db *store.DB, o ClaimOptions) ([]Job, error) {
+	if o.Owner == "" {
+		return nil, errors.New("claim jobs: owner is required")
+	}
+	lease := o.Lease
+	if lease <= 0 {
+		lease = DefaultLease
+	}
+	limit := max(o.Limit, 1)
+	args := []any{o.Owner, Millis(o.Now.Add(lease)), Millis(o.Now), o.Queue, limit}
+	skip := ""
+	if len(o.ExcludeKinds) > 0 {
+		ph := make([]string, len(o.ExcludeKinds))
+		for i, k := range o.ExcludeKinds {
+			args = append(args, string(k))
+			ph[i] = fmt.Sprintf("$%d", len(args))
+		}
+		skip = ` AND kind NOT IN (` + strings.Join(ph, ", ") + `)`
+	}
+	inner := `SELECT id FROM jobs WHERE queue = $4
+AND ((state = 'pending' AND run_at <= $3) OR (state = 'running' AND lease_until <= $3))` + skip + `
+ORDER BY run_at, id LIMIT $5`
+	if db.Dialect == store.Postgres {
+		inner += ` FOR UPDATE SKIP LOCKED`
+	}
+	rows, err := db.QueryContext(ctx, `UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1
+WHERE id IN (`+inner+`) RETURNING `+jobColumns, args...)
+	if err != nil {
+		return nil, fmt.Errorf("claim jobs of %s: %w", o.Queue, err)
+	}
+	out, err := scanJobs(rows)
+	if err != nil {
+		return nil, fmt.Errorf("claim jobs of %s: %w", o.Queue, err)
+	}
+	// RETURNING gives no order; run the oldest first.
+	sortJobs(out)
+	return out, nil
+}
+
+func sortJobs(js []Job) {
+	for i := 1; i < len(js); i++ {
+		for k := i; k > 0 && (js[k].RunAt.Before(js[k-1].RunAt) || js[k].RunAt.Equal(js[k-1].RunAt) && js[k].ID < js[k-1].ID); k-- {
+			js[k], js[k-1] = js[k-1], js[k]
+		}
+	}
+}
+
+// ErrLeaseLost is returned by Complete, Retry, Fail and Extend when the job
+// is no longer leased to the owner (its lease expired and another worker
+// claimed it, or it was cancelled).
+var ErrLeaseLost = errors.New("job lease lost")
+
+func leased(res sql.Result, err error, what string, id int64) error {
+	if err != nil {
+		return fmt.Errorf("%s job %d: %w", what, id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s job %d: %w", what, id, err)
+	}
+	if n != 1 {
+		return fmt.Errorf("%s job %d: %w", what, id, ErrLeaseLost)
+	}
+	return nil
+}
+
+// Complete marks a job leased to owner done.
+func Complete(ctx context.Context, ex Execer, id int64, owner string, now time.Time) error {
+	res, err := ex.ExecContext(ctx, `UPDATE jobs SET state = 'done', finished_at = $1, last_error = '', lease_owner = '', lease_until = 0
+WHERE id = $2 AND lease_owner = $3 AND state = 'running'`, Millis(now), id, owner)
+	return leased(res, err, "complete", id)
+}
+
+// Retry puts a job leased to owner back in the queue, due at at.
+func Retry(ctx context.Context, ex Execer, id int64, owner string, at time.Time, cause string) error {
+	res, err := ex.ExecContext(ctx, `UPDATE jobs SET state = 'pending', run_at = $1, last_error = $2, lease_owner = '', lease_until = 0
+WHERE id = $3 AND lease_owner = $4 AND state = 'running'`, Millis(at), cause, id, owner)
+	return leased(res, err, "retry", id)
+}
+
+// Fail gives up on a job leased to owner.
+func Fail(ctx context.Context, ex Execer, id int64, owner string, now time.Time, cause string) error {
+	res, err := ex.ExecContext(ctx, `UPDATE jobs SET state = 'failed', finished_at = $1, last_error = $2, lease_owner = '', lease_until = 0
+WHERE id = $3 AND lease_owner = $4 AND state = 'running'`, Millis(now), cause, id, owner)
+	return leased(res, err, "fail", id)
+}
+
+// Extend renews the lease of a job leased to owner until until (a heartbeat
+// for long jobs).
+func Extend(ctx context.Context, ex Execer, id int64, owner string, until time.Time) error {
+	res, err := ex.ExecContext(ctx, `UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'`,
+		Millis(until), id, owner)
+	return leased(res, err, "extend lease of", id)
+}
+
+// Prune deletes the finished jobs (done, cancelled, failed) of queue that
+// finished before before, and returns how many.
+func Prune(ctx context.Context, ex Execer, queue string, before time.Time) (int64, error) {
+	res, err := ex.ExecContext(ctx, `DELETE FROM jobs WHERE queue = $1 AND state IN ('done', 'cancelled', 'failed') AND finished_at < $2`,
+		queue, Millis(before))
+	if err != nil {
+		return 0, fmt.Errorf("prune jobs of %s: %w", queue, err)
+	}
+	return res.RowsAffected()
+}
+
+// Backoff is base * 2^(attempt-1), capped at limit.
+func Backoff(base, limit time.Duration, attempt int) time.Duration {
+	d := base
+	for i := 1; i < attempt && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
+}
+
+// Handler runs one job inside a transaction that also completes it.
+// Returning an error rolls the transaction back and retries the job later.
 type Handler func(ctx context.Context, tx *sql.Tx, j Job) error
+
+// Options configure a Worker. Zero values take the defaults.
+type Options struct {
+	Clock  Clock
+	Logger *slog.Logger
+	// Registerer gets the queue's metrics (see Metrics); nil registers none.
+	Registerer prometheus.Registerer
+	// Kinds are the job kinds of the queue, so that their failure counters
+	// exist (at zero) from the start.
+	Kinds []Kind
+	// Owner names the worker in leases (default Owner()).
+	Owner string
+	// Lease is how long a claimed job stays exclusive (default 2m).
+	Lease time.Duration
+	// Retention is how long finished jobs are kept (default 7 days).
+	Retention time.Duration
+	// Tick is how often Run looks for due jobs (default 1s).
+	Tick time.Duration
+	// MaxAttempts after which a failing job is marked failed (default 10).
+	MaxAttempts int
+	// MinBackoff and MaxBackoff bound the retry backoff (1s and 17m).
+	MinBackoff, MaxBackoff time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Clock == nil {
+		o.Clock = SystemClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Owner == "" {
+		o.Owner = Owner()
+	}
+	if o.Lease <= 0 {
+		o.Lease = DefaultLease
+	}
+	if o.Retention <= 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.Tick <= 0 {
+		o.Tick = time.Second
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = 2 * time.Second
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 1024 * time.Second
+	}
+}
 
 // Worker claims and runs the due jobs of one queue.
 type Worker struct {
 	db      *store.DB
 	queue   string
 	handler Handler
-	clock   Clock
-	logger  *slog.Logger
-	// Tick is how often Run looks for due jobs.
-	Tick time.Duration
-	// MaxAttempts after which a failing job is marked failed.
-	MaxAttempts int
+	opts    Options
+	metrics *Metrics
 	// AfterRun, if set, is called after each job's transaction committed
 	// (e.g. to wake the notification sender for the messages it wrote).
 	AfterRun func()
 
-	runs *prometheus.CounterVec
+	pruned time.Time
 }
 
-// NewWorker returns a worker for queue. reg may be nil.
-func NewWorker(db *store.DB, queue string, h Handler, clock Clock, logger *slog.Logger, reg prometheus.Registerer) *Worker {
-	if clock == nil {
-		clock = SystemClock{}
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	w := &Worker{db: db, queue: queue, handler: h, clock: clock, logger: logger, Tick: time.Second, MaxAttempts: 10}
-	w.runs = promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
-		Namespace:   "sre",
-		Name:        "jobs_runs_total",
-		Help:        "Durable jobs run by this process, by result (done, retry, failed).",
-		ConstLabels: prometheus.Labels{"queue": queue},
-	}, []string{"result"})
-	return w
+// NewWorker returns a worker for queue.
+func NewWorker(db *store.DB, queue string, h Handler, opts Options) *Worker {
+	opts.defaults()
+	return &Worker{db: db, queue: queue, handler: h, opts: opts,
+		metrics: NewMetrics(db, queue, opts.Kinds, opts.Clock, opts.Registerer)}
 }
 
-// Run processes due jobs every Tick until ctx is cancelled.
+// Owner is the worker's name in leases.
+func (w *Worker) Owner() string { return w.opts.Owner }
+
+// Run processes due jobs every Tick until ctx is cancelled, and prunes
+// finished jobs past their retention once an hour.
 func (w *Worker) Run(ctx context.Context) error {
-	t := time.NewTicker(w.Tick)
+	t := time.NewTicker(w.opts.Tick)
 	defer t.Stop()
 	for {
 		if _, err := w.RunDue(ctx); err != nil && ctx.Err() == nil {
-			w.logger.Warn("run due jobs", "queue", w.queue, "err", err)
+			w.opts.Logger.Warn("run due jobs", "queue", w.queue, "err", err)
+		}
+		if now := w.opts.Clock.Now(); now.Sub(w.pruned) >= time.Hour {
+			if _, err := w.Prune(ctx); err != nil && ctx.Err() == nil {
+				w.opts.Logger.Warn("prune finished jobs", "queue", w.queue, "err", err)
+			}
+			w.pruned = now
 		}
 		select {
 		case <-ctx.Done():
@@ -242,6 +581,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// Prune deletes the queue's jobs that finished longer than the retention ago.
+func (w *Worker) Prune(ctx context.Context) (int64, error) {
+	return Prune(ctx, w.db, w.queue, w.opts.Clock.Now().Add(-w.opts.Retention))
 }
 
 // RunDue runs every job due at the clock's current time and returns how many
@@ -262,65 +606,147 @@ func (w *Worker) RunDue(ctx context.Context) (int, error) {
 
 // runOne claims one due job and runs it. It reports whether a job was taken.
 func (w *Worker) runOne(ctx context.Context) (bool, error) {
-	now := w.clock.Now()
-	q := `SELECT id, queue, dedup_key, grp, run_at, payload, attempts FROM jobs
-WHERE queue = $1 AND state = 'pending' AND run_at <= $2 ORDER BY run_at, id LIMIT 1`
-	if w.db.Dialect == store.Postgres {
-		q += ` FOR UPDATE SKIP LOCKED`
+	now := w.opts.Clock.Now()
+	got, err := Claim(ctx, w.db, ClaimOptions{Queue: w.queue, Owner: w.opts.Owner, Now: now, Lease: w.opts.Lease})
+	if err != nil || len(got) == 0 {
+		return false, err
 	}
-	tx, err := w.db.BeginTx(ctx, nil)
-	if err != nil {
-		return false, fmt.Errorf("claim job: %w", err)
-	}
-	var (
-		j       Job
-		runAt   int64
-		payload string
-	)
-	err = tx.QueryRowContext(ctx, q, w.queue, Millis(now)).Scan(&j.ID, &j.Queue, &j.Key, &j.Group, &runAt, &payload, &j.Attempts)
-	if errors.Is(err, sql.ErrNoRows) {
-		tx.Rollback() //nolint:errcheck
-		return false, nil
-	}
-	if err != nil {
-		tx.Rollback() //nolint:errcheck
-		return false, fmt.Errorf("claim job: %w", err)
-	}
-	j.RunAt = FromMillis(runAt)
-	j.Payload = json.RawMessage(payload)
-	herr := w.handler(ctx, tx, j)
+	j := got[0]
+	log := w.opts.Logger.With("queue", w.queue, "kind", j.Kind, "key", j.Key, "attempt", j.Attempts)
+	herr := w.runTx(ctx, j)
 	if herr == nil {
-		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'done', attempts = attempts + 1, finished_at = $1 WHERE id = $2`,
-			Millis(now), j.ID); err != nil {
-			tx.Rollback() //nolint:errcheck
-			return false, fmt.Errorf("complete job %s: %w", j.Key, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return false, fmt.Errorf("complete job %s: commit: %w", j.Key, err)
-		}
-		w.runs.WithLabelValues("done").Inc()
+		w.metrics.runs.WithLabelValues("done").Inc()
 		if w.AfterRun != nil {
 			w.AfterRun()
 		}
 		return true, nil
 	}
-	tx.Rollback() //nolint:errcheck
+	if errors.Is(herr, ErrLeaseLost) {
+		// Another worker holds the job now; its outcome is that worker's.
+		w.metrics.runs.WithLabelValues("lease_lost").Inc()
+		log.Warn("job lease lost before it completed; its effects were rolled back", "err", herr)
+		return true, nil
+	}
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	// Record the failure and push the job back with exponential backoff.
-	attempts := j.Attempts + 1
-	state, result := StatePending, "retry"
-	if attempts >= w.MaxAttempts {
-		state, result = StateFailed, "failed"
+	if j.Attempts >= w.opts.MaxAttempts {
+		if err := Fail(ctx, w.db, j.ID, w.opts.Owner, now, herr.Error()); err != nil {
+			return false, fmt.Errorf("record job %s failure: %w", j.Key, err)
+		}
+		w.metrics.runs.WithLabelValues("failed").Inc()
+		w.metrics.Failed(j.Kind)
+		log.Error("job failed, giving up", "err", herr)
+		return true, nil
 	}
-	backoff := time.Second << min(attempts, 10)
-	if _, err := w.db.ExecContext(ctx, `UPDATE jobs SET attempts = $1, state = $2, run_at = $3, last_error = $4 WHERE id = $5 AND state = 'pending'`,
-		attempts, state, Millis(now.Add(backoff)), herr.Error(), j.ID); err != nil {
+	wait := Backoff(w.opts.MinBackoff, w.opts.MaxBackoff, j.Attempts)
+	if err := Retry(ctx, w.db, j.ID, w.opts.Owner, now.Add(wait), herr.Error()); err != nil {
 		return false, fmt.Errorf("record job %s failure: %w", j.Key, err)
 	}
-	w.runs.WithLabelValues(result).Inc()
-	w.logger.Warn("job failed", "queue", w.queue, "key", j.Key, "attempt", attempts, "err", herr)
+	w.metrics.runs.WithLabelValues("retry").Inc()
+	log.Warn("job failed, retrying", "retry_in", wait, "err", herr)
 	// The job is no longer due now, so the loop moves on.
 	return true, nil
+}
+
+// runTx runs the handler in a transaction that completes the job, and commits
+// only while the job is still leased to this worker.
+func (w *Worker) runTx(ctx context.Context, j Job) error {
+	tx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("run job %s: %w", j.Key, err)
+	}
+	defer tx.Rollback() //nolint:errcheck
+	if err := w.handler(ctx, tx, j); err != nil {
+		return err
+	}
+	if err := Complete(ctx, tx, j.ID, w.opts.Owner, w.opts.Clock.Now()); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("complete job %s: commit: %w", j.Key, err)
+	}
+	return nil
+}
+
+// Metrics are the metrics of one queue: sre_jobs_pending,
+// sre_jobs_oldest_due_seconds (read from the table at scrape time),
+// sre_jobs_failed_total{kind} and sre_jobs_runs_total{result}, each with a
+// queue label.
+type Metrics struct {
+	db     *store.DB
+	queue  string
+	clock  Clock
+	failed *prometheus.CounterVec
+	runs   *prometheus.CounterVec
+
+	pendingDesc, oldestDesc *prometheus.Desc
+}
+
+// NewMetrics registers the metrics of queue with reg (if not nil); kinds'
+// failure counters start at zero.
+func NewMetrics(db *store.DB, queue string, kinds []Kind, clock Clock, reg prometheus.Registerer) *Metrics {
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	labels := prometheus.Labels{"queue": queue}
+	m := &Metrics{db: db, queue: queue, clock: clock,
+		pendingDesc: prometheus.NewDesc("sre_jobs_pending", "Jobs of the queue waiting to run or running (due or not).", nil, labels),
+		oldestDesc: prometheus.NewDesc("sre_jobs_oldest_due_seconds",
+			"How long the oldest due job of the queue has been waiting past its due time (0 when none is overdue).", nil, labels),
+	}
+	f := promauto.With(reg)
+	m.failed = f.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "sre", Name: "jobs_failed_total", ConstLabels: labels,
+		Help: "Jobs given up after their last attempt, by kind.",
+	}, []string{"kind"})
+	m.runs = f.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "sre", Name: "jobs_runs_total", ConstLabels: labels,
+		Help: "Job attempts run by this process, by result (done, retry, failed, lease_lost).",
+	}, []string{"result"})
+	for _, k := range kinds {
+		m.failed.WithLabelValues(string(k))
+	}
+	for _, r := range []string{"done", "retry", "failed", "lease_lost"} {
+		m.runs.WithLabelValues(r)
+	}
+	if reg != nil {
+		reg.MustRegister(m)
+	}
+	return m
+}
+
+// Failed counts a job of kind given up.
+func (m *Metrics) Failed(kind Kind) { m.failed.WithLabelValues(string(kind)).Inc() }
+
+// Run counts one attempt's result (done, retry, failed, lease_lost).
+func (m *Metrics) Run(result string) { m.runs.WithLabelValues(result).Inc() }
+
+// Describe implements prometheus.Collector for the table gauges.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- m.pendingDesc
+	ch <- m.oldestDesc
+}
+
+// Collect implements prometheus.Collector for the table gauges.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	now := Millis(m.clock.Now())
+	var (
+		pending int64
+		oldest  sql.NullInt64
+	)
+	err := m.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(CASE WHEN (state = 'pending' AND run_at <= $2) OR (state = 'running' AND lease_until <= $2) THEN run_at END)
+FROM jobs WHERE queue = $1 AND state IN ('pending', 'running')`, m.queue, now).Scan(&pending, &oldest)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(m.pendingDesc, fmt.Errorf("count jobs of %s: %w", m.queue, err))
+		return
+	}
+	lag := 0.0
+	if oldest.Valid && oldest.Int64 < now {
+		lag = float64(now-oldest.Int64) / 1000
+	}
+	ch <- prometheus.MustNewConstMetric(m.pendingDesc, prometheus.GaugeValue, float64(pending))
+	ch <- prometheus.MustNewConstMetric(m.oldestDesc, prometheus.GaugeValue, lag)
 }

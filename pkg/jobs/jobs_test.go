@@ -79,13 +79,13 @@ func TestDueOrderDedupCancel(t *testing.T) {
 		ctx := context.Background()
 		db := open()
 		clock := jobs.NewManualClock(t0)
-		require.True(t, enqueue(t, db, jobs.New{Queue: "q", Key: "a", Group: "inc1", RunAt: t0}))
-		require.False(t, enqueue(t, db, jobs.New{Queue: "q", Key: "a", Group: "inc1", RunAt: t0}), "duplicate key must be ignored")
-		require.True(t, enqueue(t, db, jobs.New{Queue: "q", Key: "b", Group: "inc1", RunAt: t0.Add(15 * time.Minute)}))
-		require.True(t, enqueue(t, db, jobs.New{Queue: "q", Key: "c", Group: "inc2", RunAt: t0.Add(15 * time.Minute)}))
-		require.True(t, enqueue(t, db, jobs.New{Queue: "other", Key: "a", RunAt: t0}))
+		require.True(t, enqueue(t, db, jobs.New{Queue: "q", Kind: "test", Key: "a", Group: "inc1", RunAt: t0}))
+		require.False(t, enqueue(t, db, jobs.New{Queue: "q", Kind: "test", Key: "a", Group: "inc1", RunAt: t0}), "duplicate key must be ignored")
+		require.True(t, enqueue(t, db, jobs.New{Queue: "q", Kind: "test", Key: "b", Group: "inc1", RunAt: t0.Add(15 * time.Minute)}))
+		require.True(t, enqueue(t, db, jobs.New{Queue: "q", Kind: "test", Key: "c", Group: "inc2", RunAt: t0.Add(15 * time.Minute)}))
+		require.True(t, enqueue(t, db, jobs.New{Queue: "other", Kind: "test", Key: "a", RunAt: t0}))
 
-		w := jobs.NewWorker(db, "q", recordHandler("w"), clock, nil, nil)
+		w := jobs.NewWorker(db, "q", recordHandler("w"), jobs.Options{Clock: clock})
 		n, err := w.RunDue(ctx)
 		require.NoError(t, err)
 		require.Equal(t, 1, n)
@@ -113,7 +113,7 @@ func TestFailingHandlerRollsBackAndRetries(t *testing.T) {
 		ctx := context.Background()
 		db := open()
 		clock := jobs.NewManualClock(t0)
-		enqueue(t, db, jobs.New{Queue: "q", Key: "x", RunAt: t0})
+		enqueue(t, db, jobs.New{Queue: "q", Kind: "test", Key: "x", RunAt: t0})
 		calls := 0
 		w := jobs.NewWorker(db, "q", func(ctx context.Context, tx *sql.Tx, j jobs.Job) error {
 			calls++
@@ -124,7 +124,7 @@ func TestFailingHandlerRollsBackAndRetries(t *testing.T) {
 				return errors.New("boom")
 			}
 			return nil
-		}, clock, nil, nil)
+		}, jobs.Options{Clock: clock})
 		_, err := w.RunDue(ctx)
 		require.NoError(t, err)
 		require.Empty(t, fired(t, db), "the failed attempt's writes must roll back")
@@ -142,13 +142,14 @@ func TestFailingHandlerRollsBackAndRetries(t *testing.T) {
 }
 
 // TestRestart: a worker that dies in the middle of a job (its context is
-// cancelled while the handler runs) leaves the job due; a new process on a
-// new connection runs it exactly once.
+// cancelled while the handler runs, its connections closed) leaves the job
+// running under its lease; a new process on a new connection runs it exactly
+// once, when the lease expired and not before.
 func TestRestart(t *testing.T) {
 	openers(t, func(t *testing.T, open func() *store.DB) {
 		db1 := open()
 		clock := jobs.NewManualClock(t0)
-		enqueue(t, db1, jobs.New{Queue: "q", Key: "step1", RunAt: t0.Add(15 * time.Minute)})
+		enqueue(t, db1, jobs.New{Queue: "q", Kind: "test", Key: "step1", RunAt: t0.Add(15 * time.Minute)})
 
 		ctx1, kill := context.WithCancel(context.Background())
 		started := make(chan struct{})
@@ -159,7 +160,7 @@ func TestRestart(t *testing.T) {
 			close(started)
 			<-ctx.Done() // the process dies before committing
 			return ctx.Err()
-		}, clock, nil, nil)
+		}, jobs.Options{Clock: clock, Lease: 30 * time.Second})
 		clock.Advance(15 * time.Minute)
 		done := make(chan error)
 		go func() { _, err := w1.RunDue(ctx1); done <- err }()
@@ -169,21 +170,140 @@ func TestRestart(t *testing.T) {
 		require.NoError(t, db1.Close())
 
 		db2 := open()
-		w2 := jobs.NewWorker(db2, "q", recordHandler("w2"), clock, nil, nil)
-		// PostgreSQL may take a moment to notice the dead connection and
-		// release its row lock (SKIP LOCKED skips the row meanwhile): the
-		// step runs on one of the next ticks.
-		total := 0
-		for deadline := time.Now().Add(5 * time.Second); total == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			n, err := w2.RunDue(context.Background())
-			require.NoError(t, err)
-			total += n
-		}
-		require.Equal(t, 1, total)
+		w2 := jobs.NewWorker(db2, "q", recordHandler("w2"), jobs.Options{Clock: clock, Lease: 30 * time.Second})
+		clock.Advance(29 * time.Second)
 		n, err := w2.RunDue(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 0, n, "the job is leased to the dead worker until its lease expires")
+		clock.Advance(time.Second)
+		n, err = w2.RunDue(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		n, err = w2.RunDue(context.Background())
 		require.NoError(t, err)
 		require.Equal(t, 0, n)
 		require.Equal(t, map[string]int{"step1": 1}, fired(t, db2))
+		got, err := jobs.List(context.Background(), db2, jobs.Filter{Queue: "q"})
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		require.Equal(t, jobs.StateDone, got[0].State)
+		require.Equal(t, 2, got[0].Attempts, "the dead worker's claim counts as an attempt")
+	})
+}
+
+// TestStalledWorkerLosesLease: a worker whose handler outlives its lease
+// cannot complete the job any more: its writes roll back, the worker that
+// claimed the job after the lease expired completes it, exactly once.
+// PostgreSQL only: on SQLite the stalled handler's transaction holds the one
+// write lock, so no other worker can claim anything meanwhile.
+func TestStalledWorkerLosesLease(t *testing.T) {
+	url := testutil.PostgresSchemaURL(t)
+	open := func() *store.DB {
+		db, err := store.OpenPostgres(context.Background(), url)
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		require.NoError(t, db.Migrate(context.Background(), jobs.Migrations, testMigrations))
+		return db
+	}
+	{
+		ctx := context.Background()
+		dbA, dbB := open(), open()
+		clock := jobs.NewManualClock(t0)
+		enqueue(t, dbA, jobs.New{Queue: "q", Kind: "test", Key: "slow", RunAt: t0})
+		inHandler, release := make(chan struct{}), make(chan struct{})
+		wA := jobs.NewWorker(dbA, "q", func(ctx context.Context, tx *sql.Tx, j jobs.Job) error {
+			close(inHandler)
+			<-release
+			_, err := tx.ExecContext(ctx, `INSERT INTO fired (key, worker) VALUES ($1, 'A')`, j.Key)
+			return err
+		}, jobs.Options{Clock: clock, Lease: time.Minute})
+		wB := jobs.NewWorker(dbB, "q", recordHandler("B"), jobs.Options{Clock: clock, Lease: time.Minute})
+		doneA := make(chan error, 1)
+		go func() { _, err := wA.RunDue(ctx); doneA <- err }()
+		<-inHandler
+		clock.Advance(time.Minute)
+		n, err := wB.RunDue(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		close(release)
+		require.NoError(t, <-doneA)
+		require.Equal(t, map[string]int{"slow": 1}, fired(t, dbA))
+		var worker string
+		require.NoError(t, dbA.QueryRow(`SELECT worker FROM fired`).Scan(&worker))
+		require.Equal(t, "B", worker)
+	}
+}
+
+// TestLeaseAPI drives the claim/complete API the notification sender uses.
+func TestLeaseAPI(t *testing.T) {
+	openers(t, func(t *testing.T, open func() *store.DB) {
+		ctx := context.Background()
+		db := open()
+		enqueue(t, db, jobs.New{Queue: "q", Kind: "a", Key: "1", Group: "g", RunAt: t0})
+		enqueue(t, db, jobs.New{Queue: "q", Kind: "b", Key: "2", Group: "g", RunAt: t0})
+		_, err := jobs.Enqueue(ctx, db, t0, jobs.New{Queue: "q", Key: "3", RunAt: t0})
+		require.ErrorContains(t, err, "kind")
+
+		got, err := jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: "q", Owner: "me", Now: t0, Lease: time.Minute, Limit: 10, ExcludeKinds: []jobs.Kind{"b"}})
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		require.Equal(t, jobs.Kind("a"), got[0].Kind)
+		require.Equal(t, t0.Add(time.Minute), got[0].LeaseUntil)
+		require.ErrorIs(t, jobs.Complete(ctx, db, got[0].ID, "other", t0), jobs.ErrLeaseLost)
+		require.NoError(t, jobs.Extend(ctx, db, got[0].ID, "me", t0.Add(2*time.Minute)))
+		again, err := jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: "q", Owner: "other", Now: t0.Add(90 * time.Second), Limit: 10})
+		require.NoError(t, err)
+		require.Len(t, again, 1, "the extended lease still holds; only kind b is claimed")
+		require.Equal(t, jobs.Kind("b"), again[0].Kind)
+		require.NoError(t, jobs.Retry(ctx, db, again[0].ID, "other", t0.Add(time.Hour), "503"))
+		require.NoError(t, jobs.Complete(ctx, db, got[0].ID, "me", t0.Add(time.Minute)))
+
+		n, err := jobs.Count(ctx, db, jobs.Filter{Queue: "q", Group: "g", States: []string{jobs.StatePending}})
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		list, err := jobs.List(ctx, db, jobs.Filter{Queue: "q", Kind: "b"})
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		require.Equal(t, "503", list[0].LastError)
+		require.Equal(t, t0.Add(time.Hour), list[0].RunAt)
+	})
+}
+
+// TestRetention: finished jobs are deleted after the retention, pending and
+// recent ones stay.
+func TestRetention(t *testing.T) {
+	openers(t, func(t *testing.T, open func() *store.DB) {
+		ctx := context.Background()
+		db := open()
+		clock := jobs.NewManualClock(t0)
+		enqueue(t, db, jobs.New{Queue: "q", Kind: "test", Key: "old", RunAt: t0})
+		enqueue(t, db, jobs.New{Queue: "q", Kind: "test", Key: "later", RunAt: t0.Add(30 * 24 * time.Hour)})
+		enqueue(t, db, jobs.New{Queue: "other", Kind: "test", Key: "old", RunAt: t0})
+		for _, q := range []string{"q", "other"} {
+			w := jobs.NewWorker(db, q, recordHandler("w"), jobs.Options{Clock: clock})
+			_, err := w.RunDue(ctx)
+			require.NoError(t, err)
+		}
+		w := jobs.NewWorker(db, "q", recordHandler("w"), jobs.Options{Clock: clock})
+		clock.Advance(7*24*time.Hour - time.Millisecond)
+		n, err := w.Prune(ctx)
+		require.NoError(t, err)
+		require.Zero(t, n, "kept for 7 days by default")
+		clock.Advance(time.Millisecond * 2)
+		n, err = w.Prune(ctx)
+		require.NoError(t, err)
+		require.EqualValues(t, 1, n)
+		left, err := jobs.Count(ctx, db, jobs.Filter{Queue: "q"})
+		require.NoError(t, err)
+		require.Equal(t, 1, left, "the pending job stays")
+		left, err = jobs.Count(ctx, db, jobs.Filter{Queue: "other"})
+		require.NoError(t, err)
+		require.Equal(t, 1, left, "another queue's rows are its own worker's to prune")
+
+		short := jobs.NewWorker(db, "other", recordHandler("w"), jobs.Options{Clock: clock, Retention: time.Hour})
+		n, err = short.Prune(ctx)
+		require.NoError(t, err)
+		require.EqualValues(t, 1, n)
 	})
 }
 
@@ -195,7 +315,7 @@ func TestReplicas(t *testing.T) {
 		clock := jobs.NewManualClock(t0)
 		const n = 60
 		for i := range n {
-			enqueue(t, dbA, jobs.New{Queue: "q", Key: fmt.Sprintf("job%02d", i), RunAt: t0})
+			enqueue(t, dbA, jobs.New{Queue: "q", Kind: "test", Key: fmt.Sprintf("job%02d", i), RunAt: t0})
 		}
 		var wg sync.WaitGroup
 		counts := make([]int, 2)
@@ -203,7 +323,7 @@ func TestReplicas(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				w := jobs.NewWorker(db, "q", recordHandler(fmt.Sprint(i)), clock, nil, nil)
+				w := jobs.NewWorker(db, "q", recordHandler(fmt.Sprint(i)), jobs.Options{Clock: clock})
 				c, err := w.RunDue(context.Background())
 				if err != nil {
 					t.Error(err)

@@ -31,7 +31,7 @@ func decodeConfig(t *testing.T, yml string) *Config {
 // template, bearer token, custom header), all real HTTP servers, and checks
 // each payload.
 func TestTeamsMattermostAndGenericProvider(t *testing.T) {
-	testutil.Backends(t, [][]store.Migration{incident.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		t0 := time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC)
 		clock := jobs.NewManualClock(t0)

@@ -21,6 +21,8 @@ import (
 
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+
+	"github.com/rootuip/sre/pkg/jobs"
 )
 
 // Channel names.
@@ -79,6 +81,11 @@ type Config struct {
 	// network errors; a 429 waits for its Retry-After (capped at MaxBackoff).
 	MinBackoff model.Duration `yaml:"min_backoff,omitempty"`
 	MaxBackoff model.Duration `yaml:"max_backoff,omitempty"`
+	// Lease is how long a claimed message stays exclusive to the sender that
+	// claimed it; a sender that died mid-send leaves it to another after it.
+	Lease model.Duration `yaml:"lease,omitempty"`
+	// Retention is how long delivered, failed and cancelled messages are kept.
+	Retention model.Duration `yaml:"retention,omitempty"`
 	// Timeout of one delivery attempt.
 	Timeout model.Duration `yaml:"timeout,omitempty"`
 
@@ -252,9 +259,18 @@ func (c *Config) Validate() error {
 	if c.AckLinkTTL == 0 {
 		c.AckLinkTTL = DefaultAckLinkTTL
 	}
-	if c.Timeout < 0 || time.Duration(c.Timeout) >= Lease/2 {
+	if c.Lease == 0 {
+		c.Lease = model.Duration(DefaultLease)
+	}
+	if c.Retention == 0 {
+		c.Retention = model.Duration(jobs.DefaultRetention)
+	}
+	if c.Lease < 0 || c.Retention < 0 {
+		return errors.New("lease and retention must be positive")
+	}
+	if c.Timeout < 0 || c.Timeout >= c.Lease/2 {
 		return fmt.Errorf("timeout %s must be positive and shorter than %s (half the outbox lease of %s, so that a slow delivery is never sent twice)",
-			c.Timeout, model.Duration(Lease/2), model.Duration(Lease))
+			c.Timeout, c.Lease/2, c.Lease)
 	}
 	if c.MaxAttempts < 1 {
 		return errors.New("max_attempts must be at least 1")

@@ -96,7 +96,7 @@ func TestEmailTLSModes(t *testing.T) {
 // TestEmailTemporaryFailure: a 451 to RCPT TO is retried after the backoff
 // and the second attempt is delivered; the outbox records both.
 func TestEmailTemporaryFailure(t *testing.T) {
-	testutil.Backends(t, [][]store.Migration{Migrations}, func(t *testing.T, db *store.DB) {
+	testutil.Backends(t, [][]store.Migration{jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		srv := startSMTPS(t)
 		srv.mu.Lock()

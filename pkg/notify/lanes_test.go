@@ -28,7 +28,7 @@ func TestTimeoutShorterThanLease(t *testing.T) {
 // the delivery timeout keeps its lane busy, while Slack messages enqueued
 // later are still delivered on the next ticks.
 func TestHangingChannelDoesNotHoldOthers(t *testing.T) {
-	testutil.Backends(t, [][]store.Migration{Migrations}, func(t *testing.T, db *store.DB) {
+	testutil.Backends(t, [][]store.Migration{jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		release := make(chan struct{})
@@ -75,19 +75,21 @@ func TestHangingChannelDoesNotHoldOthers(t *testing.T) {
 		go func() { done <- s.Run(ctx) }()
 
 		<-hung
-		require.Eventually(t, func() bool { return state("slack-1") == StateDelivered }, 5*time.Second, 10*time.Millisecond)
+		require.Eventually(t, func() bool { return state("slack-1") == StateDelivered }, 30*time.Second, 10*time.Millisecond)
 		// A message enqueued while the webhook hangs goes out on a later tick.
 		enqueue("slack-2", ChannelSlack)
-		require.Eventually(t, func() bool { return state("slack-2") == StateDelivered }, 5*time.Second, 10*time.Millisecond)
+		require.Eventually(t, func() bool { return state("slack-2") == StateDelivered }, 30*time.Second, 10*time.Millisecond)
 		require.Equal(t, StateSending, state("hook-1"), "the webhook is still being sent")
-		// Another webhook message waits for its lane: no second request.
+		// Another webhook message waits for its lane: no second request,
+		// however many claim rounds run meanwhile.
 		enqueue("hook-2", ChannelWebhook)
-		time.Sleep(100 * time.Millisecond)
+		from := s.rounds.Load()
+		require.Eventually(t, func() bool { return s.rounds.Load() >= from+3 }, 30*time.Second, 5*time.Millisecond)
 		require.Equal(t, StatePending, state("hook-2"))
 
 		releaseOnce.Do(func() { close(release) })
 		<-hung // hook-2, once hook-1's lane is free
-		require.Eventually(t, func() bool { return state("hook-1") == StateDelivered && state("hook-2") == StateDelivered }, 5*time.Second, 10*time.Millisecond)
+		require.Eventually(t, func() bool { return state("hook-1") == StateDelivered && state("hook-2") == StateDelivered }, 30*time.Second, 10*time.Millisecond)
 		slack.mu.Lock()
 		require.Len(t, slack.reqs, 2)
 		slack.mu.Unlock()

@@ -96,7 +96,7 @@ func openIncident(t *testing.T, db *store.DB, now time.Time) (*incident.Service,
 }
 
 func TestDeliveryToRealEndpoints(t *testing.T) {
-	testutil.Backends(t, [][]store.Migration{incident.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		t0 := time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC)
 		clock := jobs.NewManualClock(t0)
@@ -293,7 +293,7 @@ sre_notifications_pending 0
 // TestLeaseAfterCrash: a sender that claimed a message and died leaves it to
 // another sender once the lease expires; nothing is lost.
 func TestLeaseAfterCrash(t *testing.T) {
-	testutil.Backends(t, [][]store.Migration{incident.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		t0 := time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC)
 		clock := jobs.NewManualClock(t0)
@@ -312,7 +312,7 @@ func TestLeaseAfterCrash(t *testing.T) {
 		n, err := live.DeliverDue(ctx)
 		require.NoError(t, err)
 		require.Equal(t, 0, n, "the lease keeps the message exclusive")
-		clock.Advance(live.Lease)
+		clock.Advance(time.Duration(cfg.Lease))
 		n, err = live.DeliverDue(ctx)
 		require.NoError(t, err)
 		require.Equal(t, 1, n)

@@ -1,27 +1,26 @@
 package notify
 
 import (
+	"cmp"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/store"
 )
 
-// Migrations create the outbox table.
+// Migrations create the outbox table, then move it into the jobs queue.
 var Migrations = []store.Migration{{
 	ID: "notify/0001_outbox",
 	SQLite: `CREATE TABLE notify_outbox (
@@ -60,37 +59,69 @@ CREATE INDEX notify_outbox_incident ON notify_outbox (incident_id);`,
 );
 CREATE INDEX notify_outbox_due ON notify_outbox (state, next_attempt_at);
 CREATE INDEX notify_outbox_incident ON notify_outbox (incident_id);`,
-}}
+}, moveToJobs}
 
-// Outbox states.
+// The outbox moves into the jobs queue (queue "notify", kind = channel,
+// group = incident): one queue, one lease and retry implementation.
+// Migrations of pkg/jobs must run first.
+var moveToJobs = store.Migration{
+	ID: "notify/0002_outbox_to_jobs",
+	SQLite: `INSERT INTO jobs (queue, kind, dedup_key, grp, run_at, payload, state, attempts, last_error, created_at, finished_at, lease_owner, lease_until)
+SELECT 'notify', channel, dedup_key, incident_id, next_attempt_at, message,
+	CASE state WHEN 'sending' THEN 'running' WHEN 'delivered' THEN 'done' ELSE state END,
+	attempts, last_error, created_at,
+	CASE state WHEN 'delivered' THEN delivered_at WHEN 'failed' THEN next_attempt_at END,
+	lease_owner, lease_until
+FROM notify_outbox ORDER BY id;
+DROP TABLE notify_outbox;`,
+}
+
+// Queue is the jobs queue of notifications.
+const Queue = "notify"
+
+// Kinds are the job kinds of the notify queue: one per channel.
+func Kinds() []jobs.Kind {
+	out := make([]jobs.Kind, len(Channels))
+	for i, ch := range Channels {
+		out[i] = jobs.Kind(ch)
+	}
+	return out
+}
+
+// Outbox states, as the API shows them.
 const (
 	StatePending   = "pending"
 	StateSending   = "sending"
 	StateDelivered = "delivered"
 	StateFailed    = "failed"
+	StateCancelled = "cancelled"
 )
 
-// Execer is satisfied by *sql.DB and *sql.Tx.
-type Execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+func outboxState(jobState string) string {
+	switch jobState {
+	case jobs.StateRunning:
+		return StateSending
+	case jobs.StateDone:
+		return StateDelivered
+	}
+	return jobState
 }
+
+// Execer is satisfied by *sql.DB and *sql.Tx.
+type Execer = jobs.Execer
 
 // Enqueue writes a message to the outbox (usually inside the transaction of
 // the escalation step that decided it). A message whose dedupKey is already
 // in the outbox is dropped; it reports whether the message was new.
 func Enqueue(ctx context.Context, ex Execer, now time.Time, dedupKey string, m *Message) (bool, error) {
-	b, err := json.Marshal(m)
+	if !slices.Contains(Channels, m.Channel) {
+		return false, fmt.Errorf("enqueue notification %s: unknown channel %q", dedupKey, m.Channel)
+	}
+	ok, err := jobs.Enqueue(ctx, ex, now, jobs.New{Queue: Queue, Kind: jobs.Kind(m.Channel), Key: dedupKey, Group: m.IncidentID, RunAt: now, Payload: m})
 	if err != nil {
 		return false, fmt.Errorf("enqueue notification: %w", err)
 	}
-	res, err := ex.ExecContext(ctx, `INSERT INTO notify_outbox (dedup_key, incident_id, channel, user_name, message, state, next_attempt_at, created_at)
-VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6) ON CONFLICT (dedup_key) DO NOTHING`,
-		dedupKey, m.IncidentID, m.Channel, m.User, string(b), now.UnixMilli())
-	if err != nil {
-		return false, fmt.Errorf("enqueue notification %s: %w", dedupKey, err)
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+	return ok, nil
 }
 
 // Record is one outbox row, as listed by the API.
@@ -112,55 +143,45 @@ type Record struct {
 }
 
 // Querier is satisfied by *sql.DB and *sql.Tx.
-type Querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
+type Querier = jobs.Querier
 
 // List returns the outbox rows of an incident, oldest first.
 func List(ctx context.Context, q Querier, incidentID string) ([]Record, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, dedup_key, incident_id, channel, user_name, message, state, attempts, next_attempt_at, last_error, created_at, delivered_at
-FROM notify_outbox WHERE incident_id = $1 ORDER BY id`, incidentID)
+	js, err := jobs.List(ctx, q, jobs.Filter{Queue: Queue, Group: incidentID})
 	if err != nil {
 		return nil, fmt.Errorf("list notifications of %s: %w", incidentID, err)
 	}
-	defer rows.Close()
-	out := []Record{}
-	for rows.Next() {
-		var (
-			r         Record
-			msg       string
-			next, cr  int64
-			delivered sql.NullInt64
-		)
-		if err := rows.Scan(&r.ID, &r.Key, &r.IncidentID, &r.Channel, &r.User, &msg, &r.State, &r.Attempts, &next, &r.LastError, &cr, &delivered); err != nil {
-			return nil, fmt.Errorf("list notifications of %s: %w", incidentID, err)
-		}
-		r.Message = &Message{}
-		if err := json.Unmarshal([]byte(msg), r.Message); err != nil {
+	slices.SortFunc(js, func(a, b jobs.Job) int { return cmp.Compare(a.ID, b.ID) })
+	out := make([]Record, 0, len(js))
+	for _, j := range js {
+		r := Record{ID: j.ID, Key: j.Key, IncidentID: j.Group, Channel: string(j.Kind), State: outboxState(j.State),
+			Attempts: j.Attempts, NextAttempt: j.RunAt, LastError: j.LastError, CreatedAt: j.CreatedAt, Message: &Message{}}
+		if err := j.Decode(r.Message); err != nil {
 			return nil, fmt.Errorf("notification %d: %w", r.ID, err)
 		}
-		r.Event, r.To = r.Message.Event, r.Message.To
-		r.NextAttempt, r.CreatedAt = time.UnixMilli(next).UTC(), time.UnixMilli(cr).UTC()
-		if delivered.Valid {
-			t := time.UnixMilli(delivered.Int64).UTC()
-			r.DeliveredAt = &t
+		r.User, r.Event, r.To = r.Message.User, r.Message.Event, r.Message.To
+		if j.State == jobs.StateDone {
+			r.DeliveredAt = j.FinishedAt
 		}
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+// Count returns how many messages of an incident were ever queued on channel
+// (in any state).
+func Count(ctx context.Context, q jobs.RowQuerier, incidentID, channel string) (int, error) {
+	return jobs.Count(ctx, q, jobs.Filter{Queue: Queue, Group: incidentID, Kind: jobs.Kind(channel)})
 }
 
 // Clock tells the time.
-type Clock interface{ Now() time.Time }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
+type Clock = jobs.Clock
 
 // Sender drains the outbox. Several senders (replicas) may run against one
-// database: each claims rows under a lease, so a row is sent by one sender at
-// a time, and a sender that dies mid-send leaves its rows to be retried when
-// the lease expires (delivery is at least once; PagerDuty dedups by key).
+// database: each claims jobs of the notify queue under a lease, so a message
+// is sent by one sender at a time, and a sender that dies mid-send leaves its
+// messages to be retried when the lease (notifications.lease) expires:
+// delivery is at least once (PagerDuty dedups by key).
 type Sender struct {
 	db       *store.DB
 	clock    Clock
@@ -169,17 +190,17 @@ type Sender struct {
 	owner    string
 	client   *http.Client
 
-	// Tick is how often Run looks for due messages; Batch bounds one claim;
-	// Lease is how long a claim stays exclusive.
+	// Tick is how often Run looks for due messages; Batch bounds one claim.
 	Tick  time.Duration
 	Batch int
-	Lease time.Duration
 
 	mu  sync.RWMutex
 	cfg *Config
 
-	poke chan struct{}
-	sent *prometheus.CounterVec
+	poke    chan struct{}
+	rounds  atomic.Int64 // claim rounds of Run, for tests to wait on
+	sent    *prometheus.CounterVec
+	metrics *jobs.Metrics
 }
 
 // Poke makes Run look for due messages now instead of at its next tick
@@ -194,19 +215,17 @@ func (s *Sender) Poke() {
 // NewSender returns a sender. timeline may be nil; reg may be nil.
 func NewSender(db *store.DB, cfg *Config, clock Clock, timeline incident.TimelineWriter, logger *slog.Logger, reg prometheus.Registerer) *Sender {
 	if clock == nil {
-		clock = systemClock{}
+		clock = jobs.SystemClock{}
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
 	s := &Sender{
 		db: db, clock: clock, logger: logger, timeline: timeline, cfg: cfg,
-		owner:  hex.EncodeToString(rnd[:]),
+		owner:  jobs.Owner(),
 		poke:   make(chan struct{}, 1),
 		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		Tick:   time.Second, Batch: 32, Lease: Lease,
+		Tick:   time.Second, Batch: 32,
 	}
 	s.sent = promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 		Namespace: "sre",
@@ -218,15 +237,16 @@ func NewSender(db *store.DB, cfg *Config, clock Clock, timeline incident.Timelin
 			s.sent.WithLabelValues(ch, r)
 		}
 	}
+	s.metrics = jobs.NewMetrics(db, Queue, Kinds(), clock, reg)
 	promauto.With(reg).NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "sre",
 		Name:      "notifications_pending",
 		Help:      "Notifications waiting in the outbox (pending or being sent).",
 	}, func() float64 {
-		var n int64
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM notify_outbox WHERE state IN ('pending', 'sending')`).Scan(&n); err != nil {
+		n, err := jobs.Count(ctx, db, jobs.Filter{Queue: Queue, States: []string{jobs.StatePending, jobs.StateRunning}})
+		if err != nil {
 			return -1
 		}
 		return float64(n)
@@ -247,9 +267,10 @@ func (s *Sender) config() *Config {
 	return s.cfg
 }
 
-// Lease is how long a claimed message stays exclusive to its sender; a
-// delivery attempt (notifications.timeout) must end well before it.
-const Lease = 2 * time.Minute
+// DefaultLease is how long a claimed message stays exclusive to its sender
+// unless notifications.lease says otherwise; a delivery attempt
+// (notifications.timeout) must end well before it.
+const DefaultLease = 2 * time.Minute
 
 // Run delivers due messages every Tick until ctx is cancelled. Each channel
 // is a lane of its own: while a channel's batch is being sent (a provider
@@ -259,23 +280,26 @@ func (s *Sender) Run(ctx context.Context) error {
 	t := time.NewTicker(s.Tick)
 	defer t.Stop()
 	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		busy = map[string]bool{}
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		busy   = map[string]bool{}
+		pruned time.Time
 	)
 	defer wg.Wait()
 	for {
 		mu.Lock()
-		exclude := make([]string, 0, len(busy))
+		exclude := make([]jobs.Kind, 0, len(busy))
 		for ch := range busy {
-			exclude = append(exclude, ch)
+			exclude = append(exclude, jobs.Kind(ch))
 		}
 		mu.Unlock()
 		cfg := s.config()
-		batch, err := s.claim(ctx, s.clock.Now(), exclude)
+		now := s.clock.Now()
+		batch, err := s.claim(ctx, now, exclude)
 		if err != nil && ctx.Err() == nil {
 			s.logger.Warn("deliver notifications", "err", err)
 		}
+		s.rounds.Add(1)
 		lanes := map[string][]claimed{}
 		for _, c := range batch {
 			lanes[c.msg.Channel] = append(lanes[c.msg.Channel], c)
@@ -291,6 +315,12 @@ func (s *Sender) Run(ctx context.Context) error {
 				mu.Unlock()
 			})
 		}
+		if now.Sub(pruned) >= time.Hour {
+			if _, err := s.Prune(ctx); err != nil && ctx.Err() == nil {
+				s.logger.Warn("prune delivered notifications", "err", err)
+			}
+			pruned = now
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -300,6 +330,12 @@ func (s *Sender) Run(ctx context.Context) error {
 	}
 }
 
+// Prune deletes the messages that were delivered, failed or cancelled
+// longer than notifications.retention ago.
+func (s *Sender) Prune(ctx context.Context) (int64, error) {
+	return jobs.Prune(ctx, s.db, Queue, s.clock.Now().Add(-time.Duration(s.config().Retention)))
+}
+
 type claimed struct {
 	id       int64
 	key      string
@@ -307,43 +343,29 @@ type claimed struct {
 	msg      Message
 }
 
-// claim leases up to Batch due rows, leaving out the channels in exclude.
-func (s *Sender) claim(ctx context.Context, now time.Time, exclude []string) ([]claimed, error) {
-	args := []any{s.owner, now.Add(s.Lease).UnixMilli(), now.UnixMilli(), s.Batch}
-	skip := ""
-	if len(exclude) > 0 {
-		ph := make([]string, len(exclude))
-		for i, ch := range exclude {
-			args = append(args, ch)
-			ph[i] = fmt.Sprintf("$%d", len(args))
-		}
-		skip = ` AND channel NOT IN (` + strings.Join(ph, ", ") + `)`
-	}
-	inner := `SELECT id FROM notify_outbox
-WHERE ((state = 'pending' AND next_attempt_at <= $3) OR (state = 'sending' AND lease_until <= $3))` + skip + `
-ORDER BY next_attempt_at, id LIMIT $4`
-	if s.db.Dialect == store.Postgres {
-		inner += ` FOR UPDATE SKIP LOCKED`
-	}
-	rows, err := s.db.QueryContext(ctx, `UPDATE notify_outbox SET state = 'sending', lease_owner = $1, lease_until = $2, attempts = attempts + 1
-WHERE id IN (`+inner+`) RETURNING id, dedup_key, attempts, message`, args...)
+// claim leases up to Batch due messages, leaving out the channels in exclude.
+func (s *Sender) claim(ctx context.Context, now time.Time, exclude []jobs.Kind) ([]claimed, error) {
+	js, err := jobs.Claim(ctx, s.db, jobs.ClaimOptions{Queue: Queue, Owner: s.owner, Now: now,
+		Lease: time.Duration(s.config().Lease), Limit: s.Batch, ExcludeKinds: exclude})
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications: %w", err)
 	}
-	defer rows.Close()
-	var out []claimed
-	for rows.Next() {
-		var c claimed
-		var msg string
-		if err := rows.Scan(&c.id, &c.key, &c.attempts, &msg); err != nil {
-			return nil, fmt.Errorf("claim notifications: %w", err)
-		}
-		if err := json.Unmarshal([]byte(msg), &c.msg); err != nil {
-			return nil, fmt.Errorf("notification %d: %w", c.id, err)
+	out := make([]claimed, 0, len(js))
+	var errs []error
+	for _, j := range js {
+		c := claimed{id: j.ID, key: j.Key, attempts: j.Attempts}
+		if err := j.Decode(&c.msg); err != nil {
+			// A message that cannot be read is never deliverable.
+			errs = append(errs, err)
+			if ferr := jobs.Fail(ctx, s.db, j.ID, s.owner, now, err.Error()); ferr != nil {
+				errs = append(errs, ferr)
+			}
+			s.metrics.Failed(j.Kind)
+			continue
 		}
 		out = append(out, c)
 	}
-	return out, rows.Err()
+	return out, errors.Join(errs...)
 }
 
 // DeliverDue claims every message due now (up to Batch), sends them all
@@ -352,11 +374,11 @@ WHERE id IN (`+inner+`) RETURNING id, dedup_key, attempts, message`, args...)
 func (s *Sender) DeliverDue(ctx context.Context) (int, error) {
 	cfg := s.config()
 	batch, err := s.claim(ctx, s.clock.Now(), nil)
-	if err != nil || len(batch) == 0 {
+	if len(batch) == 0 {
 		return 0, err
 	}
 	s.deliverAll(ctx, cfg, batch)
-	return len(batch), nil
+	return len(batch), err
 }
 
 // deliverAll sends claimed messages concurrently (at most Batch, as
@@ -378,11 +400,7 @@ func (s *Sender) deliverAll(ctx context.Context, cfg *Config, batch []claimed) {
 
 // backoff is min_backoff * 2^(attempt-1), capped at max_backoff.
 func backoff(cfg *Config, attempt int) time.Duration {
-	d := time.Duration(cfg.MinBackoff)
-	for i := 1; i < attempt && d < time.Duration(cfg.MaxBackoff); i++ {
-		d *= 2
-	}
-	return min(d, time.Duration(cfg.MaxBackoff))
+	return jobs.Backoff(time.Duration(cfg.MinBackoff), time.Duration(cfg.MaxBackoff), attempt)
 }
 
 func (s *Sender) record(ctx context.Context, cfg *Config, c *claimed, derr error) {
@@ -393,8 +411,8 @@ func (s *Sender) record(ctx context.Context, cfg *Config, c *claimed, derr error
 		data["user"] = m.User
 	}
 	var (
-		q, result, kindMsg string
-		args               []any
+		result, kindMsg string
+		err             error
 	)
 	who := m.Channel
 	if m.User != "" {
@@ -403,8 +421,7 @@ func (s *Sender) record(ctx context.Context, cfg *Config, c *claimed, derr error
 	switch {
 	case derr == nil:
 		result = "delivered"
-		q = `UPDATE notify_outbox SET state = 'delivered', delivered_at = $1, last_error = '' WHERE id = $2 AND lease_owner = $3`
-		args = []any{now.UnixMilli(), c.id, s.owner}
+		err = jobs.Complete(ctx, s.db, c.id, s.owner, now)
 		kindMsg = fmt.Sprintf("Notification (%s) sent by %s", m.Event, who)
 	default:
 		var de *DeliveryError
@@ -416,20 +433,28 @@ func (s *Sender) record(ctx context.Context, cfg *Config, c *claimed, derr error
 				wait = min(de.RetryAfter, time.Duration(cfg.MaxBackoff))
 			}
 			result = "retry"
-			q = `UPDATE notify_outbox SET state = 'pending', next_attempt_at = $1, last_error = $2 WHERE id = $3 AND lease_owner = $4`
-			args = []any{now.Add(wait).UnixMilli(), derr.Error(), c.id, s.owner}
+			err = jobs.Retry(ctx, s.db, c.id, s.owner, now.Add(wait), derr.Error())
 			data["retry_in"] = wait.String()
 			kindMsg = fmt.Sprintf("Notification (%s) by %s failed (attempt %d), retrying in %s: %v", m.Event, who, c.attempts, wait, derr)
 		} else {
 			result = "failed"
-			q = `UPDATE notify_outbox SET state = 'failed', last_error = $1 WHERE id = $2 AND lease_owner = $3`
-			args = []any{derr.Error(), c.id, s.owner}
+			err = jobs.Fail(ctx, s.db, c.id, s.owner, now, derr.Error())
 			kindMsg = fmt.Sprintf("Notification (%s) by %s failed after %d attempt(s), giving up: %v", m.Event, who, c.attempts, derr)
 		}
 	}
-	if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
-		s.logger.Error("record notification outcome", "key", c.key, "err", err)
+	if err != nil {
+		// ErrLeaseLost: the lease expired during the attempt and another
+		// sender owns the message now; its outcome is that sender's.
+		s.logger.Error("record notification outcome", "key", c.key, "result", result, "err", err)
 		return
+	}
+	jr := result
+	if result == "delivered" {
+		jr = jobs.StateDone
+	}
+	s.metrics.Run(jr)
+	if result == "failed" {
+		s.metrics.Failed(jobs.Kind(m.Channel))
 	}
 	s.sent.WithLabelValues(m.Channel, result).Inc()
 	if result != "delivered" {

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
@@ -89,6 +90,8 @@ type Engine struct {
 	logger  *slog.Logger
 	metrics *metrics
 	owner   string
+	// cycles counts the rounds of Run, for tests to wait on.
+	cycles atomic.Int64
 
 	mu          sync.RWMutex
 	cfg         Config
@@ -294,6 +297,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		if err := e.Cycle(ctx); err != nil && ctx.Err() == nil {
 			e.logger.Error("runbook worker cycle", "err", err)
 		}
+		e.cycles.Add(1)
 		cfg, _ := e.config()
 		t := time.NewTimer(time.Duration(cfg.PollInterval))
 		select {
@@ -521,7 +525,7 @@ func (e *Engine) claim(ctx context.Context, now time.Time) error {
 		toStart, closed = nil, nil
 		q := `SELECT ` + runColumns + ` FROM runbook_runs WHERE status = $1 ORDER BY id LIMIT 50`
 		if e.db.Dialect == store.Postgres {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(727005)`); err != nil {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(store.LockRunbookClaim)); err != nil {
 				return fmt.Errorf("claim lock: %w", err)
 			}
 			q += ` FOR UPDATE SKIP LOCKED`

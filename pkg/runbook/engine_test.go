@@ -287,7 +287,7 @@ steps:
 		trigger(t, db, e, newIncident("INC-1", map[string]string{"alertname": "X"}), incident.ChangeCreated)
 		run := waitRun(t, e, "INC-1", RunWaitingApproval)
 		require.Equal(t, 0, run.CurrentStep)
-		time.Sleep(200 * time.Millisecond)
+		waitCycles(t, e, 3)
 		_, err := os.Stat(out)
 		require.True(t, os.IsNotExist(err), "nothing runs before approval")
 		_, err = e.Approve(context.Background(), run.ID, "", "")
@@ -656,7 +656,7 @@ func crashTest(t *testing.T, dialect, dsn string, open func() *store.DB) {
 	run := waitRun(t, e, "INC-1", RunInterrupted)
 	require.Equal(t, "interrupted during step 2 (replica "+run.Owner+" stopped); not repeated", run.Reason)
 	// The engine keeps cycling; the step never runs again.
-	time.Sleep(500 * time.Millisecond)
+	waitCycles(t, e, 3)
 	b, err := os.ReadFile(count)
 	require.NoError(t, err)
 	require.Equal(t, "started\n", string(b))

@@ -157,6 +157,15 @@ func newEngine(t *testing.T, db *store.DB, cfg Config, rec *recorder, rbs ...*Ru
 }
 
 // startEngine runs the worker until stop is called or the test ends.
+// waitCycles waits until the running engine went through n more worker
+// rounds (claim, heartbeat, cancellations): what it would have done by then,
+// it has done.
+func waitCycles(t *testing.T, e *Engine, n int64) {
+	t.Helper()
+	from := e.cycles.Load()
+	require.Eventually(t, func() bool { return e.cycles.Load() >= from+n }, 30*time.Second, 5*time.Millisecond)
+}
+
 func startEngine(t *testing.T, e *Engine) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -122,10 +122,10 @@ func (db *DB) Migrate(ctx context.Context, sets ...[]Migration) error {
 	}
 	defer conn.Close()
 	if db.Dialect == Postgres {
-		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(727001)`); err != nil {
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, int64(LockMigrate)); err != nil {
 			return fmt.Errorf("migrate: take lock: %w", err)
 		}
-		defer conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(727001)`) //nolint:errcheck
+		defer conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(LockMigrate)) //nolint:errcheck
 	}
 	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		id TEXT PRIMARY KEY,

@@ -1,0 +1,261 @@
+package escalation
+
+// Turning a step into notifications: rendering the messages of each channel
+// and user and putting them in the notify queue, in the step's transaction.
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rootuip/sre/pkg/jobs"
+	"github.com/rootuip/sre/pkg/notify"
+	"github.com/rootuip/sre/pkg/oncall"
+)
+
+// pagerDutyEvent sends acknowledge/resolve to PagerDuty when a trigger was sent.
+func (e *Engine) pagerDutyEvent(ctx context.Context, tx *sql.Tx, st *stateRow, event string, now time.Time) error {
+	n, err := notify.Count(ctx, tx, st.snap.ID, notify.ChannelPagerDuty)
+	if err != nil {
+		return fmt.Errorf("pagerduty %s of %s: %w", event, st.snap.ID, err)
+	}
+	if n == 0 {
+		return nil
+	}
+	m := &notify.Message{IncidentID: st.snap.ID, Channel: notify.ChannelPagerDuty, Event: event, Subject: st.snap.Title,
+		Title: st.snap.Title, Service: st.snap.Service, Severity: st.snap.Severity, Time: now}
+	_, err = notify.Enqueue(ctx, tx, now, fmt.Sprintf("esc/%s/%d/pagerduty/%s/%d", st.snap.ID, st.epoch, event, jobs.Millis(now)), m)
+	return err
+}
+
+// page writes the outbox messages for users at one level and records who
+// was paged. It returns what was sent to whom.
+func (e *Engine) page(ctx context.Context, tx *sql.Tx, st *stateRow, cycle, level int, users, channels []string, now, next time.Time, tag string) (*sentSet, error) {
+	return e.send(ctx, tx, st, pageSpec{cycle: cycle, level: level, users: users, channels: channels, now: now, next: next, tag: tag,
+		event: notify.EventTrigger, status: "triggered", actions: fmt.Sprintf("Escalation level %d: paging %s", level, strings.Join(users, ", ")), record: true})
+}
+
+// pageSpec describes one batch of messages of an escalation.
+type pageSpec struct {
+	cycle, level    int
+	users, channels []string
+	now, next       time.Time
+	tag             string
+	event, status   string
+	actions         string
+	// record writes the users to escalation_pages (pages, not reminders).
+	record bool
+}
+
+// sentSet is what one page or reminder sent.
+type sentSet struct {
+	// channels has at least one message; skipped are not configured.
+	channels, skipped []string
+	// perUser lists the channels each user was reached on (chat and
+	// webhook channels count for every user); noContact the channels a
+	// user has no contact for.
+	perUser, noContact map[string][]string
+}
+
+// describe says who was reached how: "bob, alice via sms, push; carol via
+// sms (no push contact for carol)".
+func (s *sentSet) describe(users []string) string {
+	var groups []string
+	var members [][]string
+	for _, u := range users {
+		via := strings.Join(s.perUser[u], ", ")
+		i := slices.Index(groups, via)
+		if i < 0 {
+			groups, members = append(groups, via), append(members, nil)
+			i = len(groups) - 1
+		}
+		members[i] = append(members[i], u)
+	}
+	var parts []string
+	for i, via := range groups {
+		if via == "" {
+			parts = append(parts, strings.Join(members[i], ", ")+" (nothing sent)")
+			continue
+		}
+		parts = append(parts, strings.Join(members[i], ", ")+" via "+via)
+	}
+	out := strings.Join(parts, "; ")
+	var missing []string
+	for _, u := range users {
+		if chs := s.noContact[u]; len(chs) > 0 {
+			missing = append(missing, fmt.Sprintf("no %s contact for %s", strings.Join(chs, ", "), u))
+		}
+	}
+	if len(missing) > 0 {
+		out += " (" + strings.Join(missing, "; ") + ")"
+	}
+	return out
+}
+
+// addTo records the outcome in a timeline entry's data.
+func (s *sentSet) addTo(data map[string]any) map[string]any {
+	data["channels"] = s.channels
+	data["sent"] = s.perUser
+	if len(s.skipped) > 0 {
+		data["unconfigured_channels"] = s.skipped
+	}
+	if len(s.noContact) > 0 {
+		data["no_contact"] = s.noContact
+	}
+	return data
+}
+
+// send writes the outbox messages of one page or reminder.
+func (e *Engine) send(ctx context.Context, tx *sql.Tx, st *stateRow, ps pageSpec) (*sentSet, error) {
+	out := &sentSet{perUser: map[string][]string{}, noContact: map[string][]string{}}
+	_, ncfg, ext := e.config()
+	oc := e.dir.Config()
+	id := st.snap.ID
+	cycle, level, users, channels, now, next := ps.cycle, ps.level, ps.users, ps.channels, ps.now, ps.next
+	base := fmt.Sprintf("esc/%s/%d/%d/%d", id, st.epoch, cycle, level)
+	if ps.tag != "" {
+		base += "/" + ps.tag
+	}
+	incURL := ""
+	if ext != "" {
+		incURL = ext + "/incidents/" + url.PathEscape(id)
+	}
+	for _, u := range users {
+		if !ps.record {
+			break
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO escalation_pages (incident_id, epoch, user_name, level, paged_at) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT DO NOTHING`, id, st.epoch, u, level, jobs.Millis(now)); err != nil {
+			return nil, fmt.Errorf("record page of %s: %w", u, err)
+		}
+	}
+	data := notify.TemplateData{ID: id, Title: st.snap.Title, Service: st.snap.Service, Severity: st.snap.Severity, Status: ps.status,
+		Labels: st.snap.Labels, Started: st.snap.Started, Impact: st.snap.Impact, Level: level, Users: users, NextUpdate: next, URL: incURL,
+		Actions: ps.actions}
+	render := func(user string) (*notify.Message, error) {
+		d := data
+		if user != "" {
+			u, err := e.ackURL(ncfg, ext, id, user, now)
+			if err != nil {
+				// The message goes out without its acknowledge link.
+				e.logger.Warn("no acknowledge link in notification", "incident", id, "user", user, "err", err)
+			}
+			d.AckURL = u
+		}
+		subj, body, err := ncfg.Render(d)
+		if err != nil {
+			return nil, err
+		}
+		return &notify.Message{IncidentID: id, Event: ps.event, User: user, Subject: subj, Body: body, Title: st.snap.Title,
+			Service: st.snap.Service, Severity: st.snap.Severity, Level: level, Labels: st.snap.Labels, URL: incURL, AckURL: d.AckURL, Time: now}, nil
+	}
+	for _, ch := range channels {
+		if !ncfg.Configured(ch) {
+			out.skipped = append(out.skipped, ch)
+			continue
+		}
+		if notify.PerUser(ch) {
+			reached := false
+			for _, u := range users {
+				m, err := render(u)
+				if err != nil {
+					return nil, err
+				}
+				m.Channel, m.To = ch, contact(oc.User(u), ch)
+				if m.To == "" {
+					out.noContact[u] = append(out.noContact[u], ch)
+					continue
+				}
+				if _, err := notify.Enqueue(ctx, tx, now, base+"/"+ch+"/"+u, m); err != nil {
+					return nil, err
+				}
+				out.perUser[u] = append(out.perUser[u], ch)
+				reached = true
+			}
+			if reached {
+				out.channels = append(out.channels, ch)
+			}
+			continue
+		}
+		if len(users) == 0 {
+			continue
+		}
+		out.channels = append(out.channels, ch)
+		for _, u := range users {
+			out.perUser[u] = append(out.perUser[u], ch)
+		}
+		ackUser := users[0]
+		m, err := render(ackUser)
+		if err != nil {
+			return nil, err
+		}
+		m.Channel, m.User = ch, ""
+		for _, u := range users {
+			if id := mention(oc.User(u), ch); id != "" {
+				m.Mentions = append(m.Mentions, id)
+			}
+		}
+		if _, err := notify.Enqueue(ctx, tx, now, base+"/"+ch, m); err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(out.skipped)
+	return out, nil
+}
+
+// mention is how a chat channel names a user in a message.
+func mention(u *oncall.User, ch string) string {
+	if u == nil {
+		return ""
+	}
+	switch ch {
+	case notify.ChannelSlack:
+		return u.Slack
+	case notify.ChannelTeams:
+		return u.Teams
+	case notify.ChannelMattermost:
+		return strings.TrimPrefix(u.Mattermost, "@")
+	}
+	return ""
+}
+
+func contact(u *oncall.User, ch string) string {
+	if u == nil {
+		return ""
+	}
+	switch ch {
+	case notify.ChannelEmail:
+		return u.Email
+	case notify.ChannelSMS, notify.ChannelPhone:
+		return u.Phone
+	case notify.ChannelPush:
+		return u.Push
+	}
+	return ""
+}
+
+// ackURL returns the acknowledge link of a notification to user: empty
+// without an external URL or ack secret (links are off), an error when the
+// secret cannot be read or the token not signed.
+func (e *Engine) ackURL(ncfg *notify.Config, ext, id, user string, now time.Time) (string, error) {
+	if ext == "" {
+		return "", nil
+	}
+	key, err := ncfg.AckKey()
+	if err != nil {
+		return "", fmt.Errorf("acknowledge link: %w", err)
+	}
+	if key == "" {
+		return "", nil
+	}
+	tok, err := notify.SignAck(key, notify.AckClaims{IncidentID: id, User: user, Expires: now.Add(time.Duration(ncfg.AckLinkTTL)).Unix()})
+	if err != nil {
+		return "", fmt.Errorf("acknowledge link: %w", err)
+	}
+	return ext + "/ack/" + tok, nil
+}

@@ -1,0 +1,295 @@
+package escalation
+
+// The escalation state of an incident: its frozen policy, epoch, level and
+// state, and the transitions the incident service drives (start,
+// acknowledge, resolve).
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/jobs"
+	"github.com/rootuip/sre/pkg/notify"
+	"github.com/rootuip/sre/pkg/store"
+)
+
+// Escalation states.
+const (
+	StateActive       = "active"
+	StateAcknowledged = "acknowledged"
+	StateResolved     = "resolved"
+	StateNoPolicy     = "no_policy"
+)
+
+// Frozen is the policy as it was when the incident triggered: later config
+// reloads do not change a running escalation.
+type Frozen struct {
+	Policy   string        `json:"policy"`
+	Severity string        `json:"severity"`
+	Levels   []FrozenLevel `json:"levels"`
+	// RepeatAfter is the wait after the last level before the chain repeats.
+	Repeat      int           `json:"repeat"`
+	RepeatAfter time.Duration `json:"repeat_after"`
+	AckTimeout  time.Duration `json:"ack_timeout"`
+	// AckReminder and ReminderChannels: reminders to the acknowledger.
+	AckReminder      time.Duration `json:"ack_reminder,omitempty"`
+	ReminderChannels []string      `json:"reminder_channels,omitempty"`
+}
+
+// FrozenLevel is one level with its effective offset and channels.
+type FrozenLevel struct {
+	Offset    time.Duration `json:"offset"`
+	Users     []string      `json:"users,omitempty"`
+	Schedules []string      `json:"schedules,omitempty"`
+	Teams     []string      `json:"teams,omitempty"`
+	Channels  []string      `json:"channels"`
+}
+
+// Freeze computes the effective chain of p for an incident of severity sev.
+func (c *Config) Freeze(p *Policy, sev incident.Severity) *Frozen {
+	rule := c.Severities[sev]
+	if rule == nil {
+		rule = c.Severities[incident.SeverityMedium]
+	}
+	f := &Frozen{Policy: p.Name, Severity: string(sev), Repeat: p.Repeat, AckTimeout: time.Duration(c.AckTimeout)}
+	if p.AckTimeout != nil {
+		f.AckTimeout = time.Duration(*p.AckTimeout)
+	}
+	f.AckReminder = time.Duration(c.AckReminder)
+	if p.AckReminder != nil {
+		f.AckReminder = time.Duration(*p.AckReminder)
+	}
+	if f.AckReminder > 0 {
+		f.ReminderChannels = slices.Clone(c.AckReminderChannels)
+	}
+	for i, l := range p.Levels {
+		off := time.Duration(l.After)
+		if rule.EscalateAfter > 0 && i > 0 {
+			off = time.Duration(l.After) - time.Duration(p.Levels[1].After) + time.Duration(p.Levels[0].After) + time.Duration(rule.EscalateAfter)
+		}
+		chs := l.Channels
+		if len(chs) == 0 {
+			chs = rule.Channels
+		}
+		f.Levels = append(f.Levels, FrozenLevel{Offset: off, Users: l.Users, Schedules: l.Schedules, Teams: l.Teams, Channels: slices.Clone(chs)})
+	}
+	f.RepeatAfter = time.Duration(p.RepeatAfter)
+	if f.RepeatAfter == 0 {
+		if len(f.Levels) > 1 {
+			f.RepeatAfter = f.Levels[1].Offset - f.Levels[0].Offset
+		} else {
+			f.RepeatAfter = 15 * time.Minute
+		}
+	}
+	return f
+}
+
+// snapshot is what messages need to know about the incident.
+type snapshot struct {
+	ID       string            `json:"id"`
+	Title    string            `json:"title"`
+	Service  string            `json:"service"`
+	Severity string            `json:"severity"`
+	Labels   map[string]string `json:"labels"`
+	Impact   string            `json:"impact,omitempty"`
+	Started  time.Time         `json:"started"`
+}
+
+type stateRow struct {
+	policy  string
+	frozen  Frozen
+	snap    snapshot
+	epoch   int
+	state   string
+	level   int
+	started time.Time
+}
+
+func (e *Engine) load(ctx context.Context, tx *sql.Tx, id string) (*stateRow, error) {
+	q := `SELECT policy, frozen, snapshot, epoch, state, level, started_at FROM escalation_state WHERE incident_id = $1`
+	if e.db.Dialect == store.Postgres {
+		q += ` FOR UPDATE`
+	}
+	var (
+		r            stateRow
+		frozen, snap string
+		started      int64
+	)
+	err := tx.QueryRowContext(ctx, q, id).Scan(&r.policy, &frozen, &snap, &r.epoch, &r.state, &r.level, &started)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load escalation of %s: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(frozen), &r.frozen); err != nil {
+		return nil, fmt.Errorf("escalation of %s: frozen policy: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(snap), &r.snap); err != nil {
+		return nil, fmt.Errorf("escalation of %s: snapshot: %w", id, err)
+	}
+	r.started = jobs.FromMillis(started)
+	return &r, nil
+}
+
+func (e *Engine) setState(ctx context.Context, tx *sql.Tx, id, state string, level int, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE escalation_state SET state = $1, level = $2, updated_at = $3 WHERE incident_id = $4`,
+		state, level, jobs.Millis(now), id)
+	if err != nil {
+		return fmt.Errorf("update escalation of %s: %w", id, err)
+	}
+	return nil
+}
+
+// start freezes the policy onto the incident and schedules level 0.
+func (e *Engine) start(ctx context.Context, tx *sql.Tx, inc *incident.Incident, now time.Time) error {
+	cfg, _, _ := e.config()
+	ls := LabelSet(inc)
+	p := cfg.Select(ls)
+	prev, err := e.load(ctx, tx, inc.ID)
+	if err != nil {
+		return err
+	}
+	epoch := 1
+	if prev != nil {
+		epoch = prev.epoch + 1
+	}
+	if _, err := jobs.CancelGroup(ctx, tx, now, Queue, inc.ID); err != nil {
+		return err
+	}
+	snap := snapshot{ID: inc.ID, Title: inc.Title, Service: inc.Service, Severity: string(inc.Severity), Labels: inc.Labels, Impact: inc.Impact, Started: inc.DetectedAt}
+	if snap.Started.IsZero() {
+		snap.Started = inc.CreatedAt
+	}
+	var frozen *Frozen
+	state, policyName := StateNoPolicy, ""
+	if p != nil {
+		frozen = cfg.Freeze(p, inc.Severity)
+		state, policyName = StateActive, p.Name
+	} else {
+		frozen = &Frozen{Severity: string(inc.Severity)}
+	}
+	fb, err := json.Marshal(frozen)
+	if err != nil {
+		return fmt.Errorf("start escalation of %s: encode policy: %w", inc.ID, err)
+	}
+	sb, err := json.Marshal(snap)
+	if err != nil {
+		return fmt.Errorf("start escalation of %s: encode incident: %w", inc.ID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO escalation_state (incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, -1, $7, $7)
+ON CONFLICT (incident_id) DO UPDATE SET policy = excluded.policy, frozen = excluded.frozen, snapshot = excluded.snapshot,
+	epoch = excluded.epoch, state = excluded.state, level = -1, started_at = excluded.started_at, updated_at = excluded.updated_at`,
+		inc.ID, policyName, string(fb), string(sb), epoch, state, jobs.Millis(now)); err != nil {
+		return fmt.Errorf("start escalation of %s: %w", inc.ID, err)
+	}
+	if p == nil {
+		e.steps.WithLabelValues(string(inc.Severity), "no_policy").Inc()
+		return e.note(ctx, tx, inc.ID, now, "No escalation policy matches this incident: nobody will be paged", nil)
+	}
+	if err := e.enqueueStep(ctx, tx, inc.ID, epoch, 0, 0, now.Add(frozen.Levels[0].Offset), now, ""); err != nil {
+		return err
+	}
+	return e.note(ctx, tx, inc.ID, now, fmt.Sprintf("Escalation policy %q frozen onto the incident (%d levels, %s)", p.Name, len(frozen.Levels), describeOffsets(frozen)),
+		map[string]any{"policy": p.Name, "epoch": epoch})
+}
+
+func describeOffsets(f *Frozen) string {
+	var parts []string
+	for i, l := range f.Levels {
+		parts = append(parts, fmt.Sprintf("level %d at +%s", i, l.Offset))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (e *Engine) enqueueStep(ctx context.Context, tx *sql.Tx, id string, epoch, cycle, level int, at, now time.Time, reason string) error {
+	key := fmt.Sprintf("%s/%d/step/%d/%d", id, epoch, cycle, level)
+	if reason != "" {
+		key = fmt.Sprintf("%s/%d/now/%d", id, epoch, jobs.Millis(now))
+	}
+	_, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindStep, Key: key, Group: id, RunAt: at,
+		Payload: job{Incident: id, Epoch: epoch, Cycle: cycle, Level: level, Reason: reason}})
+	return err
+}
+
+func (e *Engine) acknowledge(ctx context.Context, tx *sql.Tx, id, actor string, now time.Time) error {
+	st, err := e.load(ctx, tx, id)
+	if err != nil || st == nil || st.state == StateNoPolicy || st.state == StateResolved {
+		return err
+	}
+	if _, err := jobs.CancelGroup(ctx, tx, now, Queue, id); err != nil {
+		return err
+	}
+	if err := e.setState(ctx, tx, id, StateAcknowledged, st.level, now); err != nil {
+		return err
+	}
+	if err := e.pagerDutyEvent(ctx, tx, st, notify.EventAcknowledge, now); err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("Escalation stopped: acknowledged by %s", actor)
+	if st.state == StateAcknowledged {
+		msg = fmt.Sprintf("Acknowledgement renewed by %s", actor)
+	}
+	if st.frozen.AckTimeout > 0 {
+		if _, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindAckTimeout, Key: fmt.Sprintf("%s/%d/acktimeout/%d", id, st.epoch, jobs.Millis(now)), Group: id,
+			RunAt: now.Add(st.frozen.AckTimeout), Payload: job{Incident: id, Epoch: st.epoch}}); err != nil {
+			return err
+		}
+		msg += fmt.Sprintf("; re-escalates if not resolved within %s", st.frozen.AckTimeout)
+	}
+	if err := e.scheduleReminder(ctx, tx, st, actor, 1, now, now); err != nil {
+		return err
+	}
+	if st.frozen.AckReminder > 0 && (st.frozen.AckTimeout == 0 || st.frozen.AckReminder < st.frozen.AckTimeout) {
+		msg += fmt.Sprintf("; reminders every %s until resolved", st.frozen.AckReminder)
+	}
+	return e.note(ctx, tx, id, now, msg, map[string]any{"actor": actor})
+}
+
+func (e *Engine) resolve(ctx context.Context, tx *sql.Tx, id, actor string, now time.Time) error {
+	st, err := e.load(ctx, tx, id)
+	if err != nil || st == nil {
+		return err
+	}
+	n, err := jobs.CancelGroup(ctx, tx, now, Queue, id)
+	if err != nil {
+		return err
+	}
+	if err := e.setState(ctx, tx, id, StateResolved, st.level, now); err != nil {
+		return err
+	}
+	if err := e.pagerDutyEvent(ctx, tx, st, notify.EventResolve, now); err != nil {
+		return err
+	}
+	if st.state == StateNoPolicy {
+		return nil
+	}
+	return e.note(ctx, tx, id, now, fmt.Sprintf("Escalation ended: incident resolved (%d pending step(s) cancelled)", n), nil)
+}
+
+// Acknowledge stops the escalation of an incident whose status is already
+// acknowledged (a second acknowledgement after an ack timeout re-escalated
+// it): the core refuses the repeated status change, so the acknowledge link
+// handler calls this instead.
+// It returns ErrNoEscalation when the incident has no running or
+// acknowledged escalation (no policy matched, or it is resolved).
+func (e *Engine) Acknowledge(ctx context.Context, incidentID, actor string) error {
+	return e.db.InTx(ctx, func(tx *sql.Tx) error {
+		st, err := e.load(ctx, tx, incidentID)
+		if err != nil {
+			return err
+		}
+		if st == nil || st.state == StateNoPolicy || st.state == StateResolved {
+			return fmt.Errorf("acknowledge %s: %w", incidentID, ErrNoEscalation)
+		}
+		return e.acknowledge(ctx, tx, incidentID, actor, e.clock.Now())
+	})
+}

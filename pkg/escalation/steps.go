@@ -1,0 +1,446 @@
+package escalation
+
+// The timers of an escalation (jobs of the escalation queue) and what each
+// does when it fires: page a level, follow an on-call handoff, remind the
+// acknowledger, re-escalate after the ack timeout.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/jobs"
+	"github.com/rootuip/sre/pkg/notify"
+)
+
+// job is the payload of an escalation timer.
+type job struct {
+	Incident string `json:"incident"`
+	Epoch    int    `json:"epoch"`
+	Cycle    int    `json:"cycle,omitempty"`
+	Level    int    `json:"level"`
+	Schedule string `json:"schedule,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	// User is who acknowledged (reminder).
+	User string `json:"user,omitempty"`
+	// Count numbers the reminders of one acknowledgement.
+	Count int `json:"count,omitempty"`
+	// AckAt is when the reminded acknowledgement was made (reminder).
+	AckAt time.Time `json:"ack_at,omitzero"`
+}
+
+// Handle fires one escalation timer, inside the transaction that claimed it.
+func (e *Engine) Handle(ctx context.Context, tx *sql.Tx, j jobs.Job) error {
+	var p job
+	if err := j.Decode(&p); err != nil {
+		return err
+	}
+	st, err := e.load(ctx, tx, p.Incident)
+	if err != nil {
+		return err
+	}
+	if st == nil || st.epoch != p.Epoch {
+		return nil // superseded by a newer trigger
+	}
+	now := e.clock.Now()
+	switch j.Kind {
+	case KindStep:
+		if st.state != StateActive {
+			return nil
+		}
+		return e.fireStep(ctx, tx, st, p, j.RunAt, now)
+	case KindHandoff:
+		if st.state != StateActive {
+			return nil
+		}
+		return e.handoff(ctx, tx, st, p, now)
+	case KindAckTimeout:
+		if st.state != StateAcknowledged {
+			return nil
+		}
+		return e.reescalate(ctx, tx, st, now)
+	case KindReminder:
+		if st.state != StateAcknowledged {
+			return nil
+		}
+		return e.remind(ctx, tx, st, p, now)
+	}
+	return fmt.Errorf("unknown escalation job kind %q", j.Kind)
+}
+
+// activeWindow returns the maintenance window silencing the incident at t.
+func (e *Engine) activeWindow(ctx context.Context, q querier, ls map[string]string, t time.Time) (*MaintenanceWindow, error) {
+	cfg, _, _ := e.config()
+	set := labelSetOf(ls)
+	for _, w := range cfg.MaintenanceWindows {
+		if w.Active(t) && w.Matches(set) {
+			return w, nil
+		}
+	}
+	stored, err := ListMaintenance(ctx, q, t, t.Add(time.Millisecond))
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range stored {
+		if w.Active(t) && w.Matches(set) {
+			return w, nil
+		}
+	}
+	return nil, nil
+}
+
+func (s *snapshot) labels() map[string]string {
+	out := map[string]string{}
+	for k, v := range s.Labels {
+		out[k] = v
+	}
+	if s.Service != "" {
+		out["service"] = s.Service
+	}
+	out["severity"] = s.Severity
+	return out
+}
+
+// resolveTargets turns a level's targets into user names, in order, once each.
+func (e *Engine) resolveTargets(ctx context.Context, tx *sql.Tx, l FrozenLevel, t time.Time) ([]string, []string, error) {
+	oc := e.dir.Config()
+	var users, notes []string
+	add := func(u string) {
+		if !slices.Contains(users, u) {
+			users = append(users, u)
+		}
+	}
+	for _, u := range l.Users {
+		add(u)
+	}
+	for _, s := range l.Schedules {
+		if oc.Schedule(s) == nil {
+			// Removed by a reload since the policy was frozen.
+			notes = append(notes, fmt.Sprintf("unknown schedule %s", s))
+			continue
+		}
+		u, err := e.dir.OnCall(ctx, tx, s, t)
+		if err != nil {
+			return nil, nil, fmt.Errorf("who is on call for %s: %w", s, err)
+		}
+		if u == "" {
+			notes = append(notes, fmt.Sprintf("schedule %s has nobody on call", s))
+			continue
+		}
+		add(u)
+	}
+	for _, name := range l.Teams {
+		team := oc.Team(name)
+		if team == nil {
+			notes = append(notes, fmt.Sprintf("unknown team %s", name))
+			continue
+		}
+		for _, m := range team.Members {
+			add(m)
+		}
+	}
+	return users, notes, nil
+}
+
+func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, due, now time.Time) error {
+	id := st.snap.ID
+	if p.Level >= len(st.frozen.Levels) {
+		return nil
+	}
+	w, err := e.activeWindow(ctx, tx, st.snap.labels(), now)
+	if err != nil {
+		return err
+	}
+	if w != nil {
+		// Nobody is paged during the window; the step fires when it ends.
+		e.steps.WithLabelValues(st.snap.Severity, "suppressed").Inc()
+		if _, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindStep, Key: fmt.Sprintf("%s/%d/step/%d/%d/after/%d", id, st.epoch, p.Cycle, p.Level, jobs.Millis(w.End)),
+			Group: id, RunAt: w.End, Payload: p}); err != nil {
+			return err
+		}
+		return e.note(ctx, tx, id, now, fmt.Sprintf("Maintenance window %q until %s: not paging level %d", w.Name, w.End.UTC().Format(time.RFC3339), p.Level),
+			map[string]any{"maintenance_window": w.Name, "level": p.Level})
+	}
+	lvl := st.frozen.Levels[p.Level]
+	users, problems, err := e.resolveTargets(ctx, tx, lvl, now)
+	if err != nil {
+		return err
+	}
+	var next time.Time
+	var nextCycle, nextLevel int
+	switch {
+	case p.Level+1 < len(st.frozen.Levels):
+		nextCycle, nextLevel = p.Cycle, p.Level+1
+		next = due.Add(st.frozen.Levels[p.Level+1].Offset - lvl.Offset)
+	case p.Cycle < st.frozen.Repeat:
+		nextCycle, nextLevel = p.Cycle+1, 0
+		next = due.Add(st.frozen.RepeatAfter)
+	}
+	if p.Reason != "" {
+		// Escalate-now: the next level keeps the normal spacing from now.
+		if !next.IsZero() {
+			next = now.Add(next.Sub(due))
+		}
+	}
+	outcome := "paged"
+	if len(users) == 0 {
+		outcome = "no_targets"
+	}
+	out, err := e.page(ctx, tx, st, p.Cycle, p.Level, users, lvl.Channels, now, next, "")
+	if err != nil {
+		return err
+	}
+	if err := e.setState(ctx, tx, id, StateActive, p.Level, now); err != nil {
+		return err
+	}
+	e.steps.WithLabelValues(st.snap.Severity, outcome).Inc()
+	msg := fmt.Sprintf("Escalation level %d (policy %q): ", p.Level, st.frozen.Policy)
+	if p.Reason != "" {
+		msg = fmt.Sprintf("Escalated now (%s): level %d (policy %q): ", p.Reason, p.Level, st.frozen.Policy)
+	}
+	if len(users) == 0 {
+		msg += "nobody to page"
+	} else {
+		msg += "paging " + out.describe(users)
+	}
+	if len(problems) > 0 {
+		msg += " (" + strings.Join(problems, "; ") + ")"
+	}
+	if !next.IsZero() {
+		msg += fmt.Sprintf("; level %d at %s if not acknowledged", nextLevel, next.UTC().Format("15:04:05 UTC"))
+		if err := e.enqueueStep(ctx, tx, id, st.epoch, nextCycle, nextLevel, next, now, ""); err != nil {
+			return err
+		}
+	}
+	data := map[string]any{"level": p.Level, "cycle": p.Cycle, "users": users, "policy": st.frozen.Policy}
+	out.addTo(data)
+	if err := e.note(ctx, tx, id, now, msg, data); err != nil {
+		return err
+	}
+	// Watch the schedules paged at this level: a handoff before the
+	// incident is acknowledged pages the new on-call person.
+	for _, s := range lvl.Schedules {
+		if err := e.scheduleHandoff(ctx, tx, st, s, p.Level, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Engine) scheduleHandoff(ctx context.Context, tx *sql.Tx, st *stateRow, schedule string, level int, now time.Time) error {
+	at, ok, err := e.dir.NextHandoff(ctx, tx, schedule, now, e.horizon)
+	if err != nil || !ok {
+		return err
+	}
+	_, err = jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindHandoff, Key: fmt.Sprintf("%s/%d/handoff/%s/%d", st.snap.ID, st.epoch, schedule, jobs.Millis(at)),
+		Group: st.snap.ID, RunAt: at, Payload: job{Incident: st.snap.ID, Epoch: st.epoch, Level: level, Schedule: schedule}})
+	return err
+}
+
+// SchedulesChanged re-plans the shift handoffs of the running escalations
+// that paged one of schedules (their overrides or rotations changed): a
+// handoff check is queued at now for each, which pages whoever is on call
+// now if they were not paged yet, then plans the next handoff with the
+// schedule as it is now. It runs inside the transaction of the change (an
+// oncall.ChangeHook).
+func (e *Engine) SchedulesChanged(ctx context.Context, tx *sql.Tx, schedules []string, now time.Time) error {
+	rows, err := tx.QueryContext(ctx, `SELECT incident_id FROM escalation_state WHERE state = $1 ORDER BY incident_id`, StateActive)
+	if err != nil {
+		return fmt.Errorf("running escalations: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("running escalations: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("running escalations: %w", err)
+	}
+	for _, id := range ids {
+		st, err := e.load(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if st == nil || st.state != StateActive {
+			continue
+		}
+		seen := map[string]bool{}
+		for lvl := 0; lvl <= st.level && lvl < len(st.frozen.Levels); lvl++ {
+			for _, s := range st.frozen.Levels[lvl].Schedules {
+				if seen[s] || !slices.Contains(schedules, s) {
+					continue
+				}
+				seen[s] = true
+				if _, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindHandoff, Key: fmt.Sprintf("%s/%d/handoff/%s/%d", id, st.epoch, s, jobs.Millis(now)),
+					Group: id, RunAt: now, Payload: job{Incident: id, Epoch: st.epoch, Level: lvl, Schedule: s}}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// RecheckHandoffs runs SchedulesChanged in a transaction of its own, for a
+// configuration reload that may have changed rotations.
+func (e *Engine) RecheckHandoffs(ctx context.Context, schedules []string) error {
+	return e.db.InTx(ctx, func(tx *sql.Tx) error { return e.SchedulesChanged(ctx, tx, schedules, e.clock.Now()) })
+}
+
+func (e *Engine) handoff(ctx context.Context, tx *sql.Tx, st *stateRow, p job, now time.Time) error {
+	if p.Level >= len(st.frozen.Levels) || e.dir.Config().Schedule(p.Schedule) == nil {
+		return nil // the schedule was removed by a reload: nothing to watch
+	}
+	u, err := e.dir.OnCall(ctx, tx, p.Schedule, now)
+	if err != nil {
+		return err
+	}
+	if u != "" {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM escalation_pages WHERE incident_id = $1 AND epoch = $2 AND user_name = $3`,
+			st.snap.ID, st.epoch, u).Scan(&n); err != nil {
+			return fmt.Errorf("handoff of %s: %w", st.snap.ID, err)
+		}
+		if n == 0 {
+			out, err := e.page(ctx, tx, st, 0, p.Level, []string{u}, st.frozen.Levels[p.Level].Channels, now, time.Time{}, "handoff/"+p.Schedule)
+			if err != nil {
+				return err
+			}
+			e.steps.WithLabelValues(st.snap.Severity, "handoff").Inc()
+			if err := e.note(ctx, tx, st.snap.ID, now, fmt.Sprintf("Shift handoff on schedule %s during an unacknowledged escalation: paging the new on-call %s", p.Schedule, out.describe([]string{u})),
+				out.addTo(map[string]any{"schedule": p.Schedule, "user": u, "level": p.Level})); err != nil {
+				return err
+			}
+		}
+	}
+	return e.scheduleHandoff(ctx, tx, st, p.Schedule, p.Level, now)
+}
+
+// scheduleReminder enqueues reminder n of the acknowledgement made by actor
+// at ackAt, unless reminders are off or the ack timeout comes first.
+func (e *Engine) scheduleReminder(ctx context.Context, tx *sql.Tx, st *stateRow, actor string, n int, ackAt, now time.Time) error {
+	every := st.frozen.AckReminder
+	if every <= 0 {
+		return nil
+	}
+	at := ackAt.Add(time.Duration(n) * every)
+	if st.frozen.AckTimeout > 0 && !at.Before(ackAt.Add(st.frozen.AckTimeout)) {
+		return nil // the ack timeout re-escalates first
+	}
+	_, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindReminder, Key: fmt.Sprintf("%s/%d/reminder/%d/%d", st.snap.ID, st.epoch, jobs.Millis(ackAt), n),
+		Group: st.snap.ID, RunAt: at, Payload: job{Incident: st.snap.ID, Epoch: st.epoch, Level: st.level, User: actor, Count: n, AckAt: ackAt}})
+	return err
+}
+
+// remind tells the acknowledger (or, when the acknowledgement came from
+// outside the on-call directory, the users paged so far) that the incident
+// is still open, then schedules the next reminder.
+func (e *Engine) remind(ctx context.Context, tx *sql.Tx, st *stateRow, p job, now time.Time) error {
+	users := []string{}
+	if e.dir.Config().User(p.User) != nil {
+		users = append(users, p.User)
+	} else {
+		rows, err := tx.QueryContext(ctx, `SELECT user_name, MIN(paged_at) FROM escalation_pages WHERE incident_id = $1 AND epoch = $2 GROUP BY user_name ORDER BY MIN(paged_at), user_name`,
+			st.snap.ID, st.epoch)
+		if err != nil {
+			return fmt.Errorf("reminder of %s: %w", st.snap.ID, err)
+		}
+		for rows.Next() {
+			var u string
+			var at int64
+			if err := rows.Scan(&u, &at); err != nil {
+				rows.Close()
+				return fmt.Errorf("reminder of %s: %w", st.snap.ID, err)
+			}
+			users = append(users, u)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("reminder of %s: %w", st.snap.ID, err)
+		}
+	}
+	ackAt := p.AckAt
+	if ackAt.IsZero() {
+		// Reminders enqueued before the ack time had its own field carried
+		// it in Reason.
+		var err error
+		if ackAt, err = time.Parse(time.RFC3339Nano, p.Reason); err != nil {
+			return fmt.Errorf("reminder of %s: acknowledgement time: %w", st.snap.ID, err)
+		}
+	}
+	var next time.Time
+	if err := e.scheduleReminder(ctx, tx, st, p.User, p.Count+1, ackAt, now); err != nil {
+		return err
+	}
+	if at := ackAt.Add(time.Duration(p.Count+1) * st.frozen.AckReminder); st.frozen.AckTimeout == 0 || at.Before(ackAt.Add(st.frozen.AckTimeout)) {
+		next = at
+	}
+	actions := fmt.Sprintf("Reminder %d: acknowledged by %s %s ago and still not resolved", p.Count, p.User, now.Sub(ackAt).Round(time.Second))
+	out, err := e.send(ctx, tx, st, pageSpec{level: st.level, users: users, channels: st.frozen.ReminderChannels, now: now, next: next,
+		tag: fmt.Sprintf("reminder/%d/%d", jobs.Millis(ackAt), p.Count), event: notify.EventReminder, status: string(incident.StatusAcknowledged), actions: actions, record: false})
+	if err != nil {
+		return err
+	}
+	e.steps.WithLabelValues(st.snap.Severity, "reminded").Inc()
+	msg := fmt.Sprintf("Acknowledgement reminder %d: %s still open, reminding %s", p.Count, st.snap.ID, out.describe(users))
+	if len(users) == 0 || len(out.channels) == 0 {
+		msg = fmt.Sprintf("Acknowledgement reminder %d: nobody to remind (no user or no configured reminder channel)", p.Count)
+	}
+	return e.note(ctx, tx, st.snap.ID, now, msg, out.addTo(map[string]any{"reminder": p.Count, "users": users}))
+}
+
+func (e *Engine) reescalate(ctx context.Context, tx *sql.Tx, st *stateRow, now time.Time) error {
+	id := st.snap.ID
+	epoch := st.epoch + 1
+	if _, err := tx.ExecContext(ctx, `UPDATE escalation_state SET epoch = $1, state = $2, level = -1, started_at = $3, updated_at = $3 WHERE incident_id = $4`,
+		epoch, StateActive, jobs.Millis(now), id); err != nil {
+		return fmt.Errorf("re-escalate %s: %w", id, err)
+	}
+	e.steps.WithLabelValues(st.snap.Severity, "reescalated").Inc()
+	if err := e.enqueueStep(ctx, tx, id, epoch, 0, 0, now.Add(st.frozen.Levels[0].Offset), now, ""); err != nil {
+		return err
+	}
+	return e.note(ctx, tx, id, now, fmt.Sprintf("Acknowledgement timed out after %s without resolution: re-escalating from level 0", st.frozen.AckTimeout),
+		map[string]any{"epoch": epoch})
+}
+
+// ErrNoEscalation is returned by EscalateNow for an incident without a
+// running escalation (no policy matched, or resolved).
+var ErrNoEscalation = errors.New("incident has no escalation to advance")
+
+// EscalateNow pages the next level of an incident's escalation at once
+// (for example when a runbook's verification failed), even if it was
+// acknowledged. reason is written to the timeline.
+func (e *Engine) EscalateNow(ctx context.Context, incidentID, reason string) error {
+	if reason == "" {
+		reason = "manual"
+	}
+	return e.db.InTx(ctx, func(tx *sql.Tx) error {
+		now := e.clock.Now()
+		st, err := e.load(ctx, tx, incidentID)
+		if err != nil {
+			return err
+		}
+		if st == nil || st.state == StateNoPolicy || st.state == StateResolved {
+			return fmt.Errorf("escalate %s now: %w", incidentID, ErrNoEscalation)
+		}
+		if _, err := jobs.CancelGroup(ctx, tx, now, Queue, incidentID); err != nil {
+			return err
+		}
+		level := min(st.level+1, len(st.frozen.Levels)-1)
+		if err := e.setState(ctx, tx, incidentID, StateActive, st.level, now); err != nil {
+			return err
+		}
+		return e.enqueueStep(ctx, tx, incidentID, st.epoch, 0, level, now, now, reason)
+	})
+}

@@ -1,0 +1,19 @@
+package store
+
+// LockKey is a PostgreSQL advisory-lock key. Every key sred takes is named
+// here, in one place, so two subsystems never share a key by accident.
+type LockKey int64
+
+// The advisory-lock keys of sred. Values are stable: replicas of different
+// versions running against one database must agree on them.
+const (
+	// LockMigrate serialises schema migrations of replicas that start together.
+	LockMigrate LockKey = 727001
+	// LockRunbookClaim serialises runbook run claims (rate limits and target
+	// locks are checked and taken under it).
+	LockRunbookClaim LockKey = 727005
+	// LockSnoozeSweep and LockQuietSweep elect the replica that sweeps expired
+	// snoozes and quiet periods of incidents.
+	LockSnoozeSweep LockKey = 727101
+	LockQuietSweep  LockKey = 727102
+)
