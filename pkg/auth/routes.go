@@ -38,6 +38,14 @@ var Routes = map[string]Access{
 	"POST /-/reload": admin,
 	"GET /metrics":   viewer,
 
+	// Go runtime profiles.
+	"GET /debug/pprof/":        admin,
+	"GET /debug/pprof/cmdline": admin,
+	"GET /debug/pprof/profile": admin,
+	"GET /debug/pprof/symbol":  admin,
+	"POST /debug/pprof/symbol": Access{Role: RoleAdmin},
+	"GET /debug/pprof/trace":   admin,
+
 	// Alertmanager webhooks.
 	"POST /api/v1/webhook/alertmanager": webhook,
 	"POST /api/v1/webhook/watchdog":     webhook,
