@@ -153,7 +153,7 @@ bench-http:
 # on, so a CRITICAL "alerting pipeline broken" incident opens after 10
 # minutes (README says so before the tour; `make demo` runs the whole loop).
 run: $(BIN)/sred $(BIN)/srectl
-	$(BIN)/sred --config.file=examples/sred.yml --storage.path=data
+	$(BIN)/sred --config.file=examples/sred.yml --storage.path=data --web.no-auth
 
 # The whole loop on 127.0.0.1 (examples/demo); Ctrl-C stops it.
 demo: build $(PROMETHEUS) $(ALERTMANAGER)

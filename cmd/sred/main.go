@@ -35,6 +35,7 @@ func runMain(args []string) int {
 	postgresURL := a.Flag("storage.postgres-url", "PostgreSQL connection URL for running several replicas against one database (HA mode).").
 		Envar("SRED_POSTGRES_URL").String()
 	webConfig := kingpinflag.AddFlags(a, ":8095")
+	noAuth := a.Flag("web.no-auth", "Serve without authentication: anyone who reaches the port acts as admin. For local trials only; sred refuses to start without users (auth.users_file) unless this is set.").Bool()
 	promslogConfig := &promslog.Config{}
 	promslogflag.AddFlags(a, promslogConfig)
 	a.Version(version.Print("sred"))
@@ -49,13 +50,25 @@ func runMain(args []string) int {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	opts := app.Options{ConfigFile: *configFile, StoragePath: *storagePath, PostgresURL: *postgresURL, Logger: logger}
+	webUsers, servedWebConfig, cleanup, err := splitWebConfig(*webConfig.WebConfigFile)
+	if err != nil {
+		logger.Error("Start sred", "err", err)
+		return 1
+	}
+	defer cleanup()
+	*webConfig.WebConfigFile = servedWebConfig
+	opts := app.Options{ConfigFile: *configFile, StoragePath: *storagePath, PostgresURL: *postgresURL, Logger: logger,
+		NoAuth: *noAuth, WebConfigUsers: webUsers}
 	sred, err := app.New(ctx, opts)
 	if err != nil {
 		logger.Error("Start sred", "err", err)
 		return 1
 	}
 	defer sred.Close()
+	if sred.NoAuth() && !*noAuth {
+		logger.Error("Start sred", "err", "no users configured: list users and API tokens in the file named by auth.users_file in the configuration file, or start with --web.no-auth for a local trial")
+		return 1
+	}
 	if *postgresURL != "" {
 		logger.Info("Storage ready", "backend", "postgres")
 	} else {
@@ -103,7 +116,12 @@ func runMain(args []string) int {
 		}, func(error) { acancel() })
 	}
 	{
-		srv := &http.Server{Handler: sred.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		// Timeouts bound what a slow or idle client holds: headers in
+		// 10 s, a whole request body in 1 min, idle keep-alive
+		// connections 2 min. There is no write timeout: the live event
+		// stream (GET /api/v1/events) writes for as long as it is open.
+		srv := &http.Server{Handler: sred.Handler(), ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 		g.Add(func() error {
 			if err := web.ListenAndServe(srv, webConfig, logger); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("web server: %w", err)

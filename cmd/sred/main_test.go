@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -78,7 +79,11 @@ func startWith(t *testing.T, s *sred, args ...string) *sred {
 	port := testutil.FreePort(t)
 	s.url = fmt.Sprintf("%s127.0.0.1:%d", s.url, port)
 	s.out, s.mu = &bytes.Buffer{}, &sync.Mutex{}
-	s.cmd = exec.Command(bin, append([]string{fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port)}, args...)...)
+	pre := []string{fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port)}
+	if s.user == "" && !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--web.config.file") }) {
+		pre = append(pre, "--web.no-auth") // the explicit trial mode
+	}
+	s.cmd = exec.Command(bin, append(pre, args...)...)
 	s.cmd.Stdout = lockedWriter{s.mu, s.out}
 	s.cmd.Stderr = lockedWriter{s.mu, s.out}
 	require.NoError(t, s.cmd.Start())
@@ -135,6 +140,9 @@ func (s *sred) do(t *testing.T, method, path string, body []byte) (int, string) 
 	t.Helper()
 	req, err := http.NewRequest(method, s.url+path, bytes.NewReader(body))
 	require.NoError(t, err)
+	if len(body) > 0 {
+		req.Header.Set("Content-Type", "application/json") // the API refuses other types
+	}
 	if s.user != "" {
 		req.SetBasicAuth(s.user, s.password)
 	}

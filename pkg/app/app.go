@@ -75,6 +75,7 @@ type App struct {
 	reloadCh chan chan error
 	ready    atomic.Bool
 	metrics  *appMetrics
+	access   *access
 	handler  http.Handler
 }
 
@@ -110,6 +111,14 @@ type Options struct {
 	// Registry receives every metric; a new one (with Go, process and build
 	// info collectors) is created when nil.
 	Registry *prometheus.Registry
+	// NoAuth is the explicit no-auth mode (cmd/sred's --web.no-auth).
+	// Without it, and with no users (auth.users_file) nor WebConfigUsers,
+	// the app also runs without authentication (tests build it so);
+	// cmd/sred refuses that combination.
+	NoAuth bool
+	// WebConfigUsers are the basic_auth_users of --web.config.file (name ->
+	// bcrypt hash): they are admins.
+	WebConfigUsers map[string]string
 	// Subsystems are built after sred's own (Subsystems), in this order.
 	Subsystems []Subsystem
 }

@@ -102,7 +102,8 @@ func buildChaos(_ context.Context, a *App, c *ChaosConfig) (func(context.Context
 	// runner reads of the target's SLOs, from the same specs and Prometheus.
 	budgets := budget.New(budget.Options{Logger: logger, DB: a.DB})
 	opts := chaos.Options{DB: a.DB, Logger: logger, Registerer: a.Registry, Bus: a.Bus,
-		Budgets: chaos.BudgetReader{Service: budgets}, Incidents: chaos.IncidentReader{Service: a.Incidents}, Drivers: drivers}
+		Budgets: chaos.BudgetReader{Service: budgets}, Incidents: chaos.IncidentReader{Service: a.Incidents}, Drivers: drivers,
+		NoAuth: a.NoAuth()}
 	if c.budget.prom != nil {
 		opts.Prom = c.budget.prom
 	}

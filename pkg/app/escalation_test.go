@@ -90,7 +90,7 @@ notifications:
 	start := func(name string) *tu.Process {
 		port := tu.FreePort(t)
 		url := fmt.Sprintf("http://127.0.0.1:%d", port)
-		return tu.StartProcess(t, name, bin, []string{"--config.file=" + cfg, "--storage.postgres-url=" + pg,
+		return tu.StartProcess(t, name, bin, []string{"--config.file=" + cfg, "--web.no-auth", "--storage.postgres-url=" + pg,
 			fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port)}, dir, url, "/-/ready")
 	}
 	a, b := start("sred-a"), start("sred-b")

@@ -27,7 +27,7 @@ func (a *App) Handler() http.Handler { return a.handler }
 // instrument builds Handler once New has mounted every route (New
 // registers the histogram).
 func (a *App) instrument() http.Handler {
-	instrumented := promhttp.InstrumentHandlerDuration(a.metrics.httpDuration, a.Mux,
+	instrumented := promhttp.InstrumentHandlerDuration(a.metrics.httpDuration, a.secure(a.Mux),
 		promhttp.WithLabelFromCtx("handler", func(ctx context.Context) string {
 			h, _ := ctx.Value(handlerKey{}).(string)
 			return h

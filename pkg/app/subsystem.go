@@ -91,6 +91,7 @@ type Config struct {
 // a subsystem's Build may use what the ones before it set on the App.
 func Subsystems() []Subsystem {
 	return []Subsystem{
+		Auth,       // users, roles, audit log: a.access (Handler's middleware)
 		Core,       // incidents, the webhook receiver: a.Incidents, a.Receiver
 		Escalation, // on-call, notifications, escalation: a.Escalation
 		Reconcile,  // Alertmanager reconciliation, silences, Watchdog

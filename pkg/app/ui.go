@@ -33,6 +33,6 @@ func setupUI(_ context.Context, a *App) error {
 	}
 	// Until the authentication middleware sets a principal on every
 	// request, requests without one act as in the no-auth mode.
-	ui.New(src, ui.Options{Logger: a.Logger.With("component", "ui"), AllowAnonymous: true}).Register(a.Mux)
+	ui.New(src, ui.Options{Logger: a.Logger.With("component", "ui"), AllowAnonymous: a.NoAuth()}).Register(a.Mux)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -134,7 +135,7 @@ func (s *Service) handleGate(w http.ResponseWriter, r *http.Request) {
 		Change:         q.Get("change"),
 		OverrideToken:  r.Header.Get(OverrideHeader),
 		OverrideReason: q.Get("reason"),
-		Actor:          q.Get("actor"),
+		Actor:          auth.ActorOf(r.Context(), q.Get("actor"), ""),
 	}
 	if req.Service == "" {
 		web.Error(w, http.StatusBadRequest, "bad_data", errors.New("missing parameter service"))

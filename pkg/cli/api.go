@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -41,6 +42,11 @@ type sredAPI struct {
 	timeout        time.Duration
 	codes          exitCodes
 }
+
+// TokenEnv names the environment variable holding the API token srectl
+// sends as "Authorization: Bearer <token>" when --http.config.file is not
+// given (a file given with it says how to authenticate instead).
+const TokenEnv = "SRECTL_TOKEN"
 
 // flags declares --sred.url, --timeout and --http.config.file on cmd.
 func (a *sredAPI) flags(cmd *kingpin.CmdClause) {
@@ -133,6 +139,9 @@ func (a *sredAPI) call(method, path string, query url.Values, hdr http.Header, b
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if tok := strings.TrimSpace(os.Getenv(TokenEnv)); tok != "" && a.httpConfigFile == "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	client, err := a.httpClient()
 	if err != nil {

@@ -15,11 +15,13 @@ func init() {
 		check := app.Command("check", "Check configuration files offline.")
 		cmd := check.Command("config", "Validate sred configuration files (sred.yml) as sred would load them.")
 		files := cmd.Arg("file", "Configuration file(s) to check.").Required().ExistingFiles()
-		return map[string]func(*Env) error{"check config": func(env *Env) error { return checkConfig(env, *files) }}
+		webConfig := cmd.Flag("web.config.file", "sred's --web.config.file, checked with the configuration: combinations of users and webhook credentials that cannot work are reported.").
+			PlaceHolder("<filename>").ExistingFile()
+		return map[string]func(*Env) error{"check config": func(env *Env) error { return checkConfig(env, *files, *webConfig) }}
 	})
 }
 
-func checkConfig(env *Env, files []string) error {
+func checkConfig(env *Env, files []string, webConfig string) error {
 	failed := 0
 	for _, f := range files {
 		fmt.Fprintf(env.Stdout, "Checking '%s'\n", f)
@@ -30,7 +32,16 @@ func checkConfig(env *Env, files []string) error {
 			failed++
 			continue
 		}
+		warnings, err := checkAccess(cfg, webConfig)
+		if err != nil {
+			fmt.Fprintf(env.Stdout, "  FAILED: %s\n\n", err)
+			failed++
+			continue
+		}
 		fmt.Fprintf(env.Stdout, "  SUCCESS\n")
+		for _, w := range warnings {
+			fmt.Fprintf(env.Stdout, "  WARNING: %s\n", w)
+		}
 		summarizeConfig(env, cfg)
 		fmt.Fprintln(env.Stdout)
 	}

@@ -19,6 +19,7 @@ func TestCheckConfig(t *testing.T) {
 		out  string
 	}{
 		{"good", []string{good}, 0, "Checking '" + good + "'\n  SUCCESS\n" +
+			"  WARNING: no users: sred refuses to start unless --web.no-auth is given (anyone who reaches the port is then admin); list users in auth.users_file\n" +
 			"  incident IDs: INC-YYYY-NNNN, webhook auth: none, max body: 4194304 bytes\n" +
 			"  service labels: [service job], severity label: severity (default MEDIUM), auto resolve: true, flap window: 1h\n" +
 			"  auto resolve after 6h without a delivery\n" +
@@ -68,4 +69,45 @@ func TestCheckConfig(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	require.Equal(t, 2, Main([]string{"check", "config", "/nonexistent.yml"}, &stdout, &stderr))
 	require.Contains(t, stderr.String(), "path '/nonexistent.yml' does not exist")
+}
+
+// TestCheckConfigAccess: combinations of users, webhook credential and
+// --web.config.file users that cannot work are reported.
+func TestCheckConfigAccess(t *testing.T) {
+	dir := filepath.Join("testdata", "access")
+	f := func(n string) string { return filepath.Join(dir, n) }
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"users, webhook token", []string{f("users-webhook-token.yml")}, 0, []string{"  SUCCESS\n  incident IDs"}},
+		{"users, no webhook token", []string{f("users-no-webhook-token.yml")}, 0,
+			[]string{"WARNING: the webhook has no bearer token (webhook.bearer_token): Alertmanager must authenticate as a responder or admin user"}},
+		{"only viewers, no webhook token", []string{f("viewers-no-webhook-token.yml")}, 0,
+			[]string{"WARNING: the webhook has no bearer token (webhook.bearer_token) and no user or token may deliver (role responder or admin): every Alertmanager delivery will get 401/403 and be lost"}},
+		{"web config users with webhook token", []string{"--web.config.file=" + f("web-users.yml"), f("users-webhook-token.yml")}, 1,
+			[]string{`FAILED: user "rita" is defined both in the users file and in basic_auth_users of the web config file`}},
+		{"web config users only", []string{"--web.config.file=" + f("web-users.yml"), good(t)}, 0,
+			[]string{"WARNING: the webhook has no bearer token (webhook.bearer_token): Alertmanager must authenticate", "WARNING: 1 basic_auth_users of the web config file are admins checked by sred (not by exporter-toolkit)"}},
+		{"missing users file", []string{f("missing-users.yml")}, 1, []string{"FAILED: load config " + f("missing-users.yml") + ": read users file: open ", "missing.yml: no such file or directory"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := Main(append([]string{"check", "config"}, c.args...), &stdout, &stderr)
+			require.Equal(t, c.code, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+			for _, w := range c.want {
+				require.Contains(t, stdout.String(), w)
+			}
+			if c.code == 0 && len(c.want) == 1 && c.want[0] == "  SUCCESS\n  incident IDs" {
+				require.NotContains(t, stdout.String(), "WARNING")
+			}
+		})
+	}
+}
+
+func good(*testing.T) string {
+	return filepath.Join("..", "config", "testdata", "conf.good.yml")
 }

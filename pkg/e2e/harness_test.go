@@ -372,6 +372,7 @@ func startStack(t *testing.T, sc scenario) *stack {
 			"--config.file=" + filepath.Join(dir, "sred.yml"),
 			"--web.listen-address=" + addr,
 			"--log.level=info",
+			"--web.no-auth", // local trial mode: the harness acts as anyone
 		}
 		if pgURL != "" {
 			args = append(args, "--storage.postgres-url="+pgURL)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/oncall"
@@ -105,7 +106,7 @@ func (a *API) addMaintenance(w http.ResponseWriter, r *http.Request) {
 		}
 		mw.End = mw.Start.Add(d)
 	}
-	id, err := a.Engine.AddMaintenance(r.Context(), &mw, req.By)
+	id, err := a.Engine.AddMaintenance(r.Context(), &mw, auth.ActorOf(r.Context(), req.By, ""))
 	if err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -345,7 +346,7 @@ func (a *API) putOverrides(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}
-	if err := a.dir.ReplaceOverrides(r.Context(), s.Name, from, to, req.Overrides, req.By, a.clock.Now()); err != nil {
+	if err := a.dir.ReplaceOverrides(r.Context(), s.Name, from, to, req.Overrides, auth.ActorOf(r.Context(), req.By, ""), a.clock.Now()); err != nil {
 		web.Error(w, http.StatusInternalServerError, "internal", err)
 		return
 	}

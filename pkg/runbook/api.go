@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -132,14 +133,17 @@ func writeErr(w http.ResponseWriter, err error) {
 	}
 }
 
-// decodeBy decodes the request body into req and checks that the "by" field
-// (pointed to by by) is set, writing a 400 with msg when it is not.
+// decodeBy decodes the request body into req and sets the "by" field
+// (pointed to by by) to the authenticated user; the body's "by" is used only
+// when no one is authenticated (the no-auth mode), and is then required
+// (a 400 with msg when it is missing).
 func decodeBy(w http.ResponseWriter, r *http.Request, req any, by *string, msg string) bool {
 	if err := web.DecodeJSON(w, r, maxBody, req); err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return false
 	}
-	if strings.TrimSpace(*by) == "" {
+	*by = auth.ActorOf(r.Context(), strings.TrimSpace(*by), "")
+	if *by == "" {
 		web.Error(w, http.StatusBadRequest, "bad_data", errors.New(msg))
 		return false
 	}

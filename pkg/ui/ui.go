@@ -361,19 +361,10 @@ func badRequest(format string, args ...any) error {
 
 const maxForm = 16 << 10
 
-// actor is the principal's name; without one (no-auth mode), the form's
-// actor field, else the basic-auth user, else "web".
+// actor is the authenticated user; the form's actor field only in the
+// no-auth mode; else "web".
 func actor(r *http.Request) string {
-	if p, ok := auth.FromContext(r.Context()); ok && p.Name != "" {
-		return p.Name
-	}
-	if a := strings.TrimSpace(r.PostFormValue("actor")); a != "" {
-		return a
-	}
-	if user, _, ok := r.BasicAuth(); ok && user != "" {
-		return user
-	}
-	return "web"
+	return auth.ActorOf(r.Context(), strings.TrimSpace(r.PostFormValue("actor")), "web")
 }
 
 // form parses a posted form and checks that the principal may act.

@@ -181,13 +181,7 @@ func readAction(w http.ResponseWriter, r *http.Request) (ActionRequest, bool) {
 			}
 		}
 	}
-	if req.Actor == "" {
-		if u, _, ok := r.BasicAuth(); ok && u != "" {
-			req.Actor = u
-		} else {
-			req.Actor = "api"
-		}
-	}
+	req.Actor = actorOf(r, req.Actor)
 	return req, true
 }
 
@@ -333,14 +327,10 @@ type ActionItemRequest struct {
 	Due string `json:"due,omitempty"`
 }
 
+// actorOf returns who acted: the authenticated user; the body's actor field
+// only in the no-auth mode (see auth.ActorOf).
 func actorOf(r *http.Request, actor string) string {
-	if actor != "" {
-		return actor
-	}
-	if u, _, ok := r.BasicAuth(); ok && u != "" {
-		return u
-	}
-	return "api"
+	return auth.ActorOf(r.Context(), strings.TrimSpace(actor), "api")
 }
 
 func (a *IncidentsAPI) addActionItem(w http.ResponseWriter, r *http.Request) {

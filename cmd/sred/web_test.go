@@ -1,0 +1,49 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	yaml "go.yaml.in/yaml/v3"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// TestSplitWebConfig: basic_auth_users leave the file exporter-toolkit
+// serves (sred checks them, so that the webhook's own token and the probes
+// work), relative certificate paths become absolute, and a file without
+// users is served as it is.
+func TestSplitWebConfig(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _ := selfSigned(t, dir)
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	require.NoError(t, err)
+	withUsers := filepath.Join(dir, "web.yml")
+	require.NoError(t, os.WriteFile(withUsers, []byte("tls_server_config:\n  cert_file: "+filepath.Base(certFile)+
+		"\n  key_file: "+filepath.Base(keyFile)+"\nbasic_auth_users:\n  alice: "+string(hash)+"\n"), 0o600))
+	users, served, cleanup, err := splitWebConfig(withUsers)
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"alice": string(hash)}, users)
+	require.NotEqual(t, withUsers, served)
+	b, err := os.ReadFile(served)
+	require.NoError(t, err)
+	var got map[string]any
+	require.NoError(t, yaml.Unmarshal(b, &got))
+	require.Equal(t, map[string]any{"tls_server_config": map[string]any{"cert_file": certFile, "key_file": keyFile}}, got)
+	cleanup()
+	_, err = os.Stat(served)
+	require.True(t, os.IsNotExist(err), "the served copy is removed")
+
+	noUsers := filepath.Join(dir, "tls.yml")
+	require.NoError(t, os.WriteFile(noUsers, []byte("tls_server_config:\n  cert_file: "+certFile+"\n  key_file: "+keyFile+"\n"), 0o600))
+	users, served, _, err = splitWebConfig(noUsers)
+	require.NoError(t, err)
+	require.Nil(t, users)
+	require.Equal(t, noUsers, served)
+
+	bad := filepath.Join(dir, "bad.yml")
+	require.NoError(t, os.WriteFile(bad, []byte("basic_auth_users:\n  alice: clear-text\n"), 0o600))
+	_, _, _, err = splitWebConfig(bad)
+	require.ErrorContains(t, err, "web config file "+bad+": ")
+}

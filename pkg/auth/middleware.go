@@ -1,0 +1,216 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+)
+
+// Anonymous is the principal of every request in the explicit no-auth mode:
+// it may do everything, and the console shows that sred runs without
+// authentication (Principal.NoAuth).
+var Anonymous = Principal{Name: "anonymous", Role: RoleAdmin, NoAuth: true}
+
+// Options configure Middleware.
+type Options struct {
+	// Authenticator checks basic-auth passwords and bearer tokens.
+	Authenticator *Authenticator
+	// NoAuth is the explicit no-auth mode for local trials: every request
+	// acts as Anonymous.
+	NoAuth bool
+	// Routes is the access table (Routes when nil).
+	Routes map[string]Access
+	// Route returns the ServeMux pattern r matches ("" when none).
+	Route func(r *http.Request) string
+	// OnWrite, when set, is called after every state-changing request
+	// (POST, PUT, PATCH, DELETE) that reached its handler, with the
+	// principal (zero for webhook and public routes), the route pattern
+	// and the status code answered. The audit log hangs here.
+	OnWrite func(r *http.Request, p Principal, route string, code int)
+	// WebhookToken reports whether the webhooks check their own bearer
+	// credential (webhook.bearer_token). When they do, webhook routes skip
+	// user authentication; when they do not, a webhook delivery must
+	// authenticate as a user (basic auth or token) with RoleResponder.
+	WebhookToken func() bool
+	Logger       *slog.Logger
+}
+
+// Middleware authenticates every request, puts its Principal in the
+// request's context, enforces the role its route declares in the access
+// table, refuses cross-origin state-changing browser requests (the checks
+// of http.CrossOriginProtection: Sec-Fetch-Site, then Origin against Host)
+// and requires Content-Type: application/json on the bodies of JSON routes.
+//
+// A route missing from the table needs RoleAdmin (fail closed).
+func Middleware(o Options, next http.Handler) http.Handler {
+	if o.Routes == nil {
+		o.Routes = Routes
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Authenticator == nil {
+		o.Authenticator = NewAuthenticator(nil)
+	}
+	cop := http.NewCrossOriginProtection()
+	var warned sync.Map
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		route := ""
+		if o.Route != nil {
+			route = o.Route(r)
+		}
+		if route == "" {
+			// No route: the mux answers 404 or 405.
+			next.ServeHTTP(w, r)
+			return
+		}
+		acc, declared := o.Routes[route]
+		if !declared {
+			if _, seen := warned.LoadOrStore(route, true); !seen {
+				o.Logger.Warn("Route declares no role in the access table; only admins may use it", "route", route)
+			}
+			acc = Access{Role: RoleAdmin}
+		}
+		write := isWrite(r.Method)
+		if acc.Webhook && !o.NoAuth && (o.WebhookToken == nil || !o.WebhookToken()) {
+			acc = Access{Role: RoleResponder, Webhook: true}
+		} else if acc.Webhook {
+			acc.Public = true
+		}
+		if acc.Public {
+			// Public routes carry no credentials (health, readiness, ack
+			// links holding their own token); webhooks check their own
+			// bearer credential, whatever the users are.
+			// Webhook deliveries are recorded on their incidents, not in
+			// the audit log.
+			serve(w, r, next, o, Principal{}, route, write && !acc.Webhook)
+			return
+		}
+		if write {
+			if err := cop.Check(r); err != nil {
+				fail(w, r, http.StatusForbidden, "forbidden", "cross-origin request refused: "+err.Error())
+				return
+			}
+		}
+		p, ok := o.authenticate(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Basic realm="sred", charset="UTF-8"`)
+			fail(w, r, http.StatusUnauthorized, "unauthorized", "missing or wrong credentials (basic auth or Authorization: Bearer <token>)")
+			return
+		}
+		if !p.Role.Allows(acc.Role) {
+			fail(w, r, http.StatusForbidden, "forbidden", fmt.Sprintf("%s has role %s; %s needs %s", p.Name, p.Role, route, acc.Role))
+			return
+		}
+		if write && acc.JSON && r.ContentLength != 0 {
+			ct := r.Header.Get("Content-Type")
+			if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+				fail(w, r, http.StatusUnsupportedMediaType, "bad_data", fmt.Sprintf("Content-Type must be application/json, got %q", ct))
+				return
+			}
+		}
+		serve(w, r, next, o, p, route, write && !acc.Webhook)
+	})
+}
+
+func serve(w http.ResponseWriter, r *http.Request, next http.Handler, o Options, p Principal, route string, write bool) {
+	if p != (Principal{}) {
+		r = r.WithContext(NewContext(r.Context(), p))
+	} else if o.NoAuth {
+		r = r.WithContext(NewContext(r.Context(), Anonymous))
+	}
+	if !write || o.OnWrite == nil {
+		next.ServeHTTP(w, r)
+		return
+	}
+	sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+	next.ServeHTTP(sw, r)
+	o.OnWrite(r, p, route, sw.code)
+}
+
+func (o Options) authenticate(r *http.Request) (Principal, bool) {
+	if o.NoAuth {
+		return Anonymous, true
+	}
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return o.Authenticator.Token(strings.TrimSpace(tok))
+	}
+	if u, pw, ok := r.BasicAuth(); ok {
+		return o.Authenticator.Password(u, pw)
+	}
+	return Principal{}, false
+}
+
+func isWrite(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	return true
+}
+
+// fail answers an error: the JSON envelope of the API under /api/, plain
+// text elsewhere.
+func fail(w http.ResponseWriter, r *http.Request, code int, typ, msg string) {
+	if !strings.HasPrefix(r.URL.Path, "/api/") {
+		http.Error(w, msg, code)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"status": "error", "errorType": typ, "error": msg})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code  int
+	wrote bool
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if !s.wrote {
+		s.code, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	s.wrote = true
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// ActorOf returns who acted in a request: the authenticated principal's
+// name. A name chosen by the request body (claimed) is used only when no
+// one is authenticated (the explicit no-auth mode, or a handler called
+// without the middleware); otherwise it is ignored. fallback names the actor
+// when neither exists.
+func ActorOf(ctx context.Context, claimed, fallback string) string {
+	if p, ok := FromContext(ctx); ok && !p.NoAuth && p.Name != "" {
+		return p.Name
+	}
+	if claimed != "" {
+		return claimed
+	}
+	return fallback
+}
+
+// Allowed reports whether the request's principal may do what needs min. A
+// request without a principal (a handler called without the middleware) is
+// allowed: the middleware is where roles are enforced.
+func Allowed(ctx context.Context, min Role) bool {
+	p, ok := FromContext(ctx)
+	return !ok || p.Role.Allows(min)
+}

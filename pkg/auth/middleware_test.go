@@ -1,0 +1,217 @@
+package auth_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/rootuip/sre/pkg/auth"
+)
+
+func hash(t testing.TB, s string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(s), bcrypt.MinCost)
+	require.NoError(t, err)
+	return string(h)
+}
+
+func testUsers(t testing.TB) *auth.UsersFile {
+	f, err := auth.ParseUsers([]byte(fmt.Sprintf(`
+users:
+  vera: {password: %q, role: viewer}
+  rita: {password: %q, role: responder, oncall: rita-oncall}
+  adam: {password: %q, role: admin}
+tokens:
+  - {name: ci-token, hash: %q, role: admin}
+  - {name: bot, hash: %q, role: viewer}
+`, hash(t, "vera-pw"), hash(t, "rita-pw"), hash(t, "adam-pw"), hash(t, "tok-admin"), hash(t, "tok-viewer"))))
+	require.NoError(t, err)
+	return f
+}
+
+type written struct {
+	actor, route string
+	code         int
+}
+
+// server serves a mux of a few real route patterns behind the middleware;
+// each handler answers the principal it saw as JSON.
+func server(t *testing.T, noAuth, webhookToken bool) (*httptest.Server, *[]written) {
+	mux := http.NewServeMux()
+	echo := func(w http.ResponseWriter, r *http.Request) {
+		p, ok := auth.FromContext(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"name": p.Name, "role": p.Role.String(), "set": ok, "noauth": p.NoAuth, "oncall": p.OnCallID})
+	}
+	for _, p := range []string{"GET /-/healthy", "POST /-/reload", "GET /api/v1/incidents",
+		"POST /api/v1/incidents/{id}/ack", "POST /api/v1/webhook/alertmanager", "POST /incidents/{id}/ack",
+		"POST /api/v1/undeclared"} {
+		mux.HandleFunc(p, echo)
+	}
+	var log []written
+	h := auth.Middleware(auth.Options{
+		Authenticator: auth.NewAuthenticator(testUsers(t)),
+		NoAuth:        noAuth,
+		Route:         func(r *http.Request) string { _, p := mux.Handler(r); return p },
+		OnWrite: func(r *http.Request, p auth.Principal, route string, code int) {
+			if pp, ok := auth.FromContext(r.Context()); ok {
+				p = pp
+			}
+			log = append(log, written{p.Name, route, code})
+		},
+		WebhookToken: func() bool { return webhookToken },
+	}, mux)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv, &log
+}
+
+type req struct {
+	method, path, body string
+	hdr                []string // key, value pairs
+	user, pass, token  string
+}
+
+func do(t *testing.T, srv *httptest.Server, c req) (int, string, http.Header) {
+	t.Helper()
+	r, err := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
+	require.NoError(t, err)
+	if c.body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(c.hdr); i += 2 {
+		r.Header.Set(c.hdr[i], c.hdr[i+1])
+	}
+	if c.user != "" {
+		r.SetBasicAuth(c.user, c.pass)
+	}
+	if c.token != "" {
+		r.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(r)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var b strings.Builder
+	_, _ = fmt.Fprint(&b, mustRead(t, resp))
+	return resp.StatusCode, b.String(), resp.Header
+}
+
+func mustRead(t *testing.T, resp *http.Response) string {
+	var sb strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		sb.Write(buf[:n])
+		if err != nil {
+			return sb.String()
+		}
+	}
+}
+
+func TestMiddleware(t *testing.T) {
+	srv, log := server(t, false, true)
+	ack := "/api/v1/incidents/INC-1/ack"
+	cases := []struct {
+		name string
+		req  req
+		code int
+		want string // substring of the body
+	}{
+		{"probe needs no credentials", req{method: "GET", path: "/-/healthy"}, 200, `"set":false`},
+		{"api without credentials", req{method: "GET", path: "/api/v1/incidents"}, 401, "missing or wrong credentials"},
+		{"wrong password", req{method: "GET", path: "/api/v1/incidents", user: "vera", pass: "nope"}, 401, "missing or wrong credentials"},
+		{"unknown user", req{method: "GET", path: "/api/v1/incidents", user: "mallory", pass: "vera-pw"}, 401, "missing or wrong credentials"},
+		{"wrong token", req{method: "GET", path: "/api/v1/incidents", token: "tok-nope"}, 401, "missing or wrong credentials"},
+		{"viewer reads", req{method: "GET", path: "/api/v1/incidents", user: "vera", pass: "vera-pw"}, 200, `"name":"vera","noauth":false,"oncall":"","role":"viewer"`},
+		{"viewer token reads", req{method: "GET", path: "/api/v1/incidents", token: "tok-viewer"}, 200, `"name":"bot"`},
+		{"viewer may not ack", req{method: "POST", path: ack, body: `{}`, user: "vera", pass: "vera-pw"}, 403, "vera has role viewer; POST /api/v1/incidents/{id}/ack needs responder"},
+		{"responder acks", req{method: "POST", path: ack, body: `{"actor":"the-boss"}`, user: "rita", pass: "rita-pw"}, 200, `"name":"rita","noauth":false,"oncall":"rita-oncall","role":"responder"`},
+		{"responder acks without body", req{method: "POST", path: ack, user: "rita", pass: "rita-pw"}, 200, `"name":"rita"`},
+		{"text/plain body refused", req{method: "POST", path: ack, body: `{}`, hdr: []string{"Content-Type", "text/plain"}, user: "rita", pass: "rita-pw"}, 415, `Content-Type must be application/json, got \"text/plain\"`},
+		{"form body refused on JSON route", req{method: "POST", path: ack, body: `a=b`, hdr: []string{"Content-Type", "application/x-www-form-urlencoded"}, user: "rita", pass: "rita-pw"}, 415, "Content-Type must be application/json"},
+		{"cross-site fetch refused", req{method: "POST", path: ack, body: `{}`, hdr: []string{"Sec-Fetch-Site", "cross-site"}, user: "rita", pass: "rita-pw"}, 403, "cross-origin request refused"},
+		{"cross-origin Origin refused", req{method: "POST", path: ack, body: `{}`, hdr: []string{"Origin", "https://evil.example"}, user: "rita", pass: "rita-pw"}, 403, "cross-origin request refused"},
+		{"same-origin fetch allowed", req{method: "POST", path: ack, body: `{}`, hdr: []string{"Sec-Fetch-Site", "same-origin"}, user: "rita", pass: "rita-pw"}, 200, `"name":"rita"`},
+		{"cross-site console form refused", req{method: "POST", path: "/incidents/INC-1/ack", body: "actor=x", hdr: []string{"Content-Type", "application/x-www-form-urlencoded", "Sec-Fetch-Site", "cross-site"}, user: "rita", pass: "rita-pw"}, 403, "cross-origin request refused"},
+		{"console form allowed", req{method: "POST", path: "/incidents/INC-1/ack", body: "actor=x", hdr: []string{"Content-Type", "application/x-www-form-urlencoded"}, user: "rita", pass: "rita-pw"}, 200, `"name":"rita"`},
+		{"responder may not reload", req{method: "POST", path: "/-/reload", user: "rita", pass: "rita-pw"}, 403, "needs admin"},
+		{"cross-site reload refused", req{method: "POST", path: "/-/reload", hdr: []string{"Sec-Fetch-Site", "cross-site"}, user: "adam", pass: "adam-pw"}, 403, "cross-origin"},
+		{"admin token reloads", req{method: "POST", path: "/-/reload", token: "tok-admin"}, 200, `"name":"ci-token","noauth":false,"oncall":"","role":"admin"`},
+		{"undeclared route needs admin", req{method: "POST", path: "/api/v1/undeclared", user: "rita", pass: "rita-pw"}, 403, "needs admin"},
+		{"undeclared route allowed to admin", req{method: "POST", path: "/api/v1/undeclared", user: "adam", pass: "adam-pw"}, 200, `"name":"adam"`},
+		{"webhook with own token skips user auth", req{method: "POST", path: "/api/v1/webhook/alertmanager", body: `{}`, token: "the-webhook-token"}, 200, `"set":false`},
+		{"unknown path is 404", req{method: "GET", path: "/nope"}, 404, "404 page not found"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, body, hdr := do(t, srv, c.req)
+			require.Equal(t, c.code, code, body)
+			require.Contains(t, body, c.want)
+			if code == 401 {
+				require.Equal(t, `Basic realm="sred", charset="UTF-8"`, hdr.Get("WWW-Authenticate"))
+			}
+		})
+	}
+	// Every write that reached its handler is recorded, with the
+	// authenticated actor (never the body's); refused ones and webhook
+	// deliveries are not.
+	require.Equal(t, []written{
+		{"rita", "POST /api/v1/incidents/{id}/ack", 200},
+		{"rita", "POST /api/v1/incidents/{id}/ack", 200},
+		{"rita", "POST /api/v1/incidents/{id}/ack", 200},
+		{"rita", "POST /incidents/{id}/ack", 200},
+		{"ci-token", "POST /-/reload", 200},
+		{"adam", "POST /api/v1/undeclared", 200},
+	}, *log)
+}
+
+// TestWebhookWithoutOwnToken: without webhook.bearer_token, a delivery
+// authenticates as a user (as Alertmanager's basic_auth does) with the
+// responder role.
+func TestWebhookWithoutOwnToken(t *testing.T) {
+	srv, _ := server(t, false, false)
+	for _, c := range []struct {
+		name string
+		req  req
+		code int
+	}{
+		{"no credentials", req{method: "POST", path: "/api/v1/webhook/alertmanager", body: `{}`}, 401},
+		{"viewer", req{method: "POST", path: "/api/v1/webhook/alertmanager", body: `{}`, user: "vera", pass: "vera-pw"}, 403},
+		{"responder", req{method: "POST", path: "/api/v1/webhook/alertmanager", body: `{}`, user: "rita", pass: "rita-pw"}, 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, body, _ := do(t, srv, c.req)
+			require.Equal(t, c.code, code, body)
+		})
+	}
+}
+
+// TestNoAuthMode: every request acts as the anonymous admin, flagged NoAuth
+// for the console; cross-origin writes are still refused.
+func TestNoAuthMode(t *testing.T) {
+	srv, log := server(t, true, false)
+	code, body, _ := do(t, srv, req{method: "POST", path: "/-/reload"})
+	require.Equal(t, 200, code, body)
+	require.Contains(t, body, `"name":"anonymous","noauth":true,"oncall":"","role":"admin","set":true`)
+	code, body, _ = do(t, srv, req{method: "POST", path: "/api/v1/webhook/alertmanager", body: `{}`})
+	require.Equal(t, 200, code, body)
+	code, body, _ = do(t, srv, req{method: "POST", path: "/-/reload", hdr: []string{"Sec-Fetch-Site", "cross-site"}})
+	require.Equal(t, 403, code, body)
+	require.Equal(t, []written{{"anonymous", "POST /-/reload", 200}}, *log)
+}
+
+func TestActorOf(t *testing.T) {
+	ctx := t.Context()
+	require.Equal(t, "claimed", auth.ActorOf(ctx, "claimed", "api"), "no principal: the claim")
+	require.Equal(t, "api", auth.ActorOf(ctx, "", "api"))
+	require.Equal(t, "claimed", auth.ActorOf(auth.NewContext(ctx, auth.Anonymous), "claimed", "api"), "no-auth mode: the claim")
+	require.Equal(t, "anonymous", auth.ActorOf(auth.NewContext(ctx, auth.Anonymous), "", "anonymous"))
+	rita := auth.NewContext(ctx, auth.Principal{Name: "rita", Role: auth.RoleResponder})
+	require.Equal(t, "rita", auth.ActorOf(rita, "the-boss", "api"), "authenticated: the body cannot choose")
+}

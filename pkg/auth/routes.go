@@ -1,0 +1,109 @@
+package auth
+
+// Access is what a route needs.
+type Access struct {
+	// Role is the least role allowed.
+	Role Role
+	// Public routes need no credentials: health and readiness probes, and
+	// the acknowledgement links of notifications (the link's token is the
+	// credential).
+	Public bool
+	// Webhook routes are called by Alertmanager and check their own bearer
+	// credential (webhook.bearer_token), whatever the users are.
+	Webhook bool
+	// JSON routes take a JSON body: a state-changing request with a body
+	// must say Content-Type: application/json.
+	JSON bool
+}
+
+var (
+	public    = Access{Public: true}
+	webhook   = Access{Webhook: true}
+	viewer    = Access{Role: RoleViewer}
+	viewerJS  = Access{Role: RoleViewer, JSON: true}
+	responder = Access{Role: RoleResponder, JSON: true}
+	admin     = Access{Role: RoleAdmin, JSON: true}
+	// form routes are the console's HTML forms (cross-origin protected,
+	// form-encoded bodies).
+	responderForm = Access{Role: RoleResponder}
+)
+
+// Routes is the access table: every route sred serves, by its ServeMux
+// pattern, with the role it needs. A new route must be added here; one that
+// is not needs RoleAdmin (and TestEveryRouteDeclaresARole fails).
+var Routes = map[string]Access{
+	// Probes and exporter.
+	"GET /-/healthy": public,
+	"GET /-/ready":   public,
+	"POST /-/reload": admin,
+	"GET /metrics":   viewer,
+
+	// Go runtime profiles.
+	"GET /debug/pprof/":        admin,
+	"GET /debug/pprof/cmdline": admin,
+	"GET /debug/pprof/profile": admin,
+	"GET /debug/pprof/symbol":  admin,
+	"POST /debug/pprof/symbol": Access{Role: RoleAdmin},
+	"GET /debug/pprof/trace":   admin,
+
+	// Alertmanager webhooks.
+	"POST /api/v1/webhook/alertmanager": webhook,
+	"POST /api/v1/webhook/watchdog":     webhook,
+
+	// Incidents.
+	"GET /api/v1/incidents":                                 viewer,
+	"GET /api/v1/incidents/{id}":                            viewer,
+	"GET /api/v1/incidents/{id}/timeline":                   viewer,
+	"POST /api/v1/incidents/{id}/ack":                       responder,
+	"POST /api/v1/incidents/{id}/investigate":               responder,
+	"POST /api/v1/incidents/{id}/assign":                    responder,
+	"POST /api/v1/incidents/{id}/resolve":                   responder,
+	"POST /api/v1/incidents/{id}/snooze":                    responder,
+	"POST /api/v1/incidents/{id}/notes":                     responder,
+	"POST /api/v1/incidents/{id}/impact":                    responder,
+	"POST /api/v1/incidents/{id}/postmortem/complete":       responder,
+	"GET /api/v1/incidents/{id}/postmortem":                 viewer,
+	"GET /api/v1/incidents/{id}/action-items":               viewer,
+	"POST /api/v1/incidents/{id}/action-items":              responder,
+	"PATCH /api/v1/incidents/{id}/action-items/{item}":      responder,
+	"POST /api/v1/incidents/{id}/status-updates":            responder,
+	"GET /api/v1/events":                                    viewer,
+	"GET /api/v1/audit":                                     admin,
+	"GET /api/v1/incidents/{id}/silences":                   viewer,
+	"GET /api/v1/escalation/incidents/{id}":                 viewer,
+	"POST /api/v1/escalation/incidents/{id}/escalate":       responder,
+	"GET /api/v1/escalation/maintenance":                    viewer,
+	"POST /api/v1/escalation/maintenance":                   responder,
+	"DELETE /api/v1/escalation/maintenance/{id}":            responder,
+	"POST /api/v1/escalation/simulate":                      viewerJS,
+	"GET /ack/{token}":                                      public,
+	"POST /ack/{token}":                                     public,
+	"GET /api/v1/oncall":                                    viewer,
+	"GET /api/v1/oncall/schedules":                          viewer,
+	"GET /api/v1/oncall/schedules/{name}/shifts":            viewer,
+	"GET /api/v1/oncall/schedules/{name}/gaps":              viewer,
+	"GET /api/v1/oncall/schedules/{name}/overrides":         viewer,
+	"PUT /api/v1/oncall/schedules/{name}/overrides":         responder,
+	"DELETE /api/v1/oncall/schedules/{name}/overrides/{id}": responder,
+	"PUT /api/oncall/schedule":                              admin,
+	"GET /api/v1/slos":                                      viewer,
+	"GET /api/v1/slos/{service}/{slo}":                      viewer,
+	"GET /api/v1/gate":                                      viewer,
+	"GET /api/v1/services/{service}/events":                 viewer,
+	"GET /api/v1/sla/report/{customer}":                     viewer,
+	"GET /api/v1/runbooks":                                  viewer,
+	"GET /api/v1/runbooks/runs":                             viewer,
+	"GET /api/v1/runbooks/runs/{id}":                        viewer,
+	"POST /api/v1/runbooks/runs/{id}/approve":               responder,
+	"POST /api/v1/runbooks/runs/{id}/cancel":                responder,
+	"GET /api/v1/runbooks/kill-switch":                      viewer,
+	"PUT /api/v1/runbooks/kill-switch":                      admin,
+	"GET /api/v1/runbooks/locks":                            viewer,
+	"GET /api/v1/runbooks/coverage":                         viewer,
+
+	// Console.
+	"GET /incidents":               viewer,
+	"GET /incidents/{id}":          viewer,
+	"POST /incidents/{id}/ack":     responderForm,
+	"POST /incidents/{id}/resolve": responderForm,
+}

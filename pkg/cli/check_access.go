@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/prometheus/exporter-toolkit/web"
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/rootuip/sre/pkg/app"
+	"github.com/rootuip/sre/pkg/auth"
+)
+
+// checkAccess loads the users file of cfg and the web configuration file
+// (when given) as sred does, and returns warnings about combinations of
+// users and webhook credentials that cannot work, or an error for those sred
+// refuses.
+func checkAccess(cfg *app.Config, webConfig string) ([]string, error) {
+	var warnings []string
+	users := &auth.UsersFile{}
+	if path := app.Auth.Of(cfg).UsersFile; path != "" {
+		f, err := auth.LoadUsersFile(path)
+		if err != nil {
+			return nil, err
+		}
+		users = f
+	}
+	var webUsers map[string]string
+	if webConfig != "" {
+		if err := web.Validate(webConfig); err != nil {
+			return nil, fmt.Errorf("web config file %s: %w", webConfig, err)
+		}
+		b, err := os.ReadFile(webConfig)
+		if err != nil {
+			return nil, err
+		}
+		var wc struct {
+			Users map[string]string `yaml:"basic_auth_users"`
+		}
+		if err := yaml.Unmarshal(b, &wc); err != nil {
+			return nil, fmt.Errorf("web config file %s: %w", webConfig, err)
+		}
+		webUsers = wc.Users
+	}
+	authn := auth.NewAuthenticator(users)
+	if err := authn.AddUsers(webUsers, auth.RoleAdmin); err != nil {
+		return nil, err
+	}
+	all := authn.Users()
+	webhookToken := cfg.Webhook.BearerToken != "" || cfg.Webhook.BearerTokenFile != ""
+	responders := 0
+	for _, u := range all.Users {
+		if u.Role.Allows(auth.RoleResponder) {
+			responders++
+		}
+	}
+	for _, t := range all.Tokens {
+		if t.Role.Allows(auth.RoleResponder) {
+			responders++
+		}
+	}
+	switch {
+	case len(all.Users) == 0 && len(all.Tokens) == 0:
+		warnings = append(warnings, "no users: sred refuses to start unless --web.no-auth is given (anyone who reaches the port is then admin); list users in auth.users_file")
+	case !webhookToken && responders == 0:
+		warnings = append(warnings, "the webhook has no bearer token (webhook.bearer_token) and no user or token may deliver (role responder or admin): every Alertmanager delivery will get 401/403 and be lost (Alertmanager does not retry 4xx)")
+	case !webhookToken:
+		warnings = append(warnings, "the webhook has no bearer token (webhook.bearer_token): Alertmanager must authenticate as a responder or admin user (http_config.basic_auth) or token (http_config.authorization)")
+	}
+	if len(webUsers) > 0 {
+		warnings = append(warnings, fmt.Sprintf("%d basic_auth_users of the web config file are admins checked by sred (not by exporter-toolkit); give them roles by moving them to auth.users_file", len(webUsers)))
+	}
+	return warnings, nil
+}
