@@ -97,7 +97,9 @@ func TestEveryRouteDeclaresARole(t *testing.T) {
 		}
 		found++
 		_, declared := auth.Routes[pattern]
-		require.True(t, declared, "route %q (%s) declares no role: add it to auth.Routes", pattern, fset.Position(c.arg.Pos()))
+		if !declared {
+			t.Errorf("route %q (%s) declares no role: add it to auth.Routes", pattern, fset.Position(c.arg.Pos()))
+		}
 	}
 	require.GreaterOrEqual(t, found, 55, "the source scan found the routes")
 
@@ -111,7 +113,7 @@ func TestEveryRouteDeclaresARole(t *testing.T) {
 	param := regexp.MustCompile(`\{[^}]+\}`)
 	for pattern := range auth.Routes {
 		method, path, _ := strings.Cut(pattern, " ")
-		r, err := http.NewRequest(method, param.ReplaceAllString(path, "x"), nil)
+		r, err := http.NewRequest(method, param.ReplaceAllString(strings.TrimSuffix(path, "{$}"), "x"), nil)
 		require.NoError(t, err)
 		_, got := a.Mux.Handler(r)
 		require.Equal(t, pattern, got, "the access table lists %q but sred does not mount it", pattern)

@@ -101,9 +101,32 @@ var Routes = map[string]Access{
 	"GET /api/v1/runbooks/locks":                            viewer,
 	"GET /api/v1/runbooks/coverage":                         viewer,
 
+	// Incidents opened by hand.
+	"POST /api/v1/incidents": responder,
+
+	// Chaos experiments: reading and validating is open to viewers,
+	// running, stopping and halting is for admins.
+	"GET /api/v1/chaos/experiments":             viewer,
+	"POST /api/v1/chaos/validate":               viewerJS,
+	"GET /api/v1/chaos/experiments/{name}/plan": viewer,
+	"POST /api/v1/chaos/experiments/{name}/run": admin,
+	"GET /api/v1/chaos/runs":                    viewer,
+	"GET /api/v1/chaos/runs/{id}":               viewer,
+	"POST /api/v1/chaos/runs/{id}/stop":         admin,
+	"GET /api/v1/chaos/runs/{id}/report":        viewer,
+	"POST /api/v1/chaos/halt":                   admin,
+
 	// Console.
-	"GET /incidents":               viewer,
-	"GET /incidents/{id}":          viewer,
-	"POST /incidents/{id}/ack":     responderForm,
-	"POST /incidents/{id}/resolve": responderForm,
+	"GET /{$}":                                      viewer,
+	"GET /console/static/":                          viewer,
+	"GET /slos/{service}/{slo}":                     viewer,
+	"GET /incidents":                                viewer,
+	"GET /incidents/new":                            viewer,
+	"GET /incidents/{id}":                           viewer,
+	"POST /incidents":                               responderForm,
+	"POST /incidents/{id}/{action}":                 responderForm,
+	"POST /incidents/{id}/action-items/{item}/done": responderForm,
+	"GET /oncall":                                   viewer,
+	"GET /runbooks":                                 viewer,
+	"POST /runbooks/runs/{id}/{action}":             responderForm,
 }
