@@ -10,9 +10,8 @@ import (
 	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/prometheus/model/rulefmt"
 
-	"github.com/rootuip/sre/pkg/config"
+	sredapp "github.com/rootuip/sre/pkg/app"
 	"github.com/rootuip/sre/pkg/incident"
-	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/slo"
 	"github.com/rootuip/sre/pkg/testutil"
 )
@@ -24,14 +23,11 @@ import (
 // severity its severity label maps to, state triggered.
 func TestExampleRunbooksMatchShippedAlerts(t *testing.T) {
 	root := testutil.RepoRoot(t)
-	cfg, err := config.LoadFile(filepath.Join(root, "examples", "sred.yml"))
+	cfg, err := sredapp.LoadConfig(filepath.Join(root, "examples", "sred.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := runbook.Load(cfg.Runbooks, cfg.BaseDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := sredapp.Runbooks.Of(cfg).Set
 	var files []string
 	for _, g := range []string{"rules/*.yml", "examples/*.rules.yml", "examples/rules/*.rules.yml"} {
 		m, err := filepath.Glob(filepath.Join(root, g))
