@@ -167,7 +167,7 @@ basic_auth_users:
 	}{
 		{"no http config: unknown CA", []string{"list"}, 3, "x509: certificate signed by unknown authority"},
 		{"TLS but no credentials", []string{"list", "--http.config.file=" + noAuth}, 1, "srectl: sred answered 401: missing or wrong credentials (basic auth or Authorization: Bearer <token>)\n"},
-		{"invalid http config", []string{"list", "--http.config.file=" + bad}, 1, "srectl: load http.config.file " + bad + ": yaml: unmarshal errors:\n  line 2: field usernme not found in type config.plain\n"},
+		{"invalid http config", []string{"list", "--http.config.file=" + bad}, 1, "srectl: load http.config.file " + bad + ": yaml: unmarshal errors:\n  line 2: unknown field \"usernme\"\n"},
 		{"missing http config", []string{"list", "--http.config.file=" + filepath.Join(dir, "nope.yml")}, 1, "no such file or directory"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

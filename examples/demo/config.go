@@ -214,7 +214,7 @@ func lookupSeq(n *yaml.Node, key string) []*yaml.Node {
 
 // writeSredConfig writes examples/sred.yml with the demo's addresses next
 // to copies of the files it names relative to itself (secrets, SLO specs,
-// runbooks).
+// runbooks, chaos experiments).
 func writeSredConfig(o options, dir string) error {
 	doc, err := loadYAML(filepath.Join(o.examples, "sred.yml"))
 	if err != nil {
@@ -232,7 +232,7 @@ func writeSredConfig(o options, dir string) error {
 			return fmt.Errorf("sred.yml: %w", err)
 		}
 	}
-	for _, sub := range []string{"secrets", "slos", "runbooks"} {
+	for _, sub := range []string{"secrets", "slos", "runbooks", "chaos"} {
 		if err := copyDir(filepath.Join(o.examples, sub), filepath.Join(dir, sub)); err != nil {
 			return err
 		}
