@@ -50,7 +50,7 @@ func server(t *testing.T, noAuth, webhookToken bool) (*httptest.Server, *[]writt
 		_ = json.NewEncoder(w).Encode(map[string]any{"name": p.Name, "role": p.Role.String(), "set": ok, "noauth": p.NoAuth, "oncall": p.OnCallID})
 	}
 	for _, p := range []string{"GET /-/healthy", "POST /-/reload", "GET /api/v1/incidents",
-		"POST /api/v1/incidents/{id}/ack", "POST /api/v1/webhook/alertmanager", "POST /incidents/{id}/ack",
+		"POST /api/v1/incidents/{id}/ack", "POST /api/v1/webhook/alertmanager", "POST /incidents/{id}/{action}",
 		"POST /api/v1/undeclared"} {
 		mux.HandleFunc(p, echo)
 	}
@@ -165,7 +165,7 @@ func TestMiddleware(t *testing.T) {
 		{"rita", "POST /api/v1/incidents/{id}/ack", 200},
 		{"rita", "POST /api/v1/incidents/{id}/ack", 200},
 		{"rita", "POST /api/v1/incidents/{id}/ack", 200},
-		{"rita", "POST /incidents/{id}/ack", 200},
+		{"rita", "POST /incidents/{id}/{action}", 200},
 		{"ci-token", "POST /-/reload", 200},
 		{"adam", "POST /api/v1/undeclared", 200},
 	}, *log)
