@@ -209,7 +209,7 @@ func startSred(bin, dir string, o options) (*sredProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"--config.file=" + o.configFile, "--web.listen-address=" + addr, "--log.level=warn"}
+	args := []string{"--config.file=" + o.configFile, "--web.listen-address=" + addr, "--log.level=warn", "--web.no-auth"}
 	if o.postgresURL != "" {
 		args = append(args, "--storage.postgres-url="+o.postgresURL)
 	} else {

@@ -108,6 +108,7 @@ func start(ctx context.Context, o options) (_ *stack, err error) {
 			"--config.file=" + filepath.Join(sredDir, "sred.yml"),
 			"--storage.path=" + filepath.Join(sredDir, "data"),
 			"--web.listen-address=" + o.sredAddr,
+			"--web.no-auth", // a local trial: see docs/security.md
 		}},
 		{"prometheus", o.prometheus, o.prometheusAddr, []string{
 			"--config.file=" + promCfg,

@@ -67,6 +67,7 @@ func TestReadmeTour(t *testing.T) {
 		"--config.file=" + filepath.Join(root, "examples", "sred.yml"),
 		"--storage.path=" + filepath.Join(dir, "data"),
 		"--web.listen-address=" + addr,
+		"--web.no-auth",
 	}, dir, "http://"+addr, "/-/ready")
 
 	start := time.Now()
