@@ -22,7 +22,7 @@ import (
 // one per attempt; another that keeps failing leaves the first failure and
 // the give-up with its count.
 func TestTimelineFoldsRetries(t *testing.T) {
-	testutil.Backends(t, [][]store.Migration{incident.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		t0 := time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC)
 		clock := jobs.NewManualClock(t0)
