@@ -24,7 +24,7 @@ export SRE_ALERTMANAGER := $(ALERTMANAGER)
 # Go test timeout for the whole suite (end-to-end tests run real servers).
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build tools test test-unit test-rules generate lint fmt bench run clean
+.PHONY: all build tools test test-unit test-rules generate lint fmt bench bench-http run clean
 
 all: build
 
@@ -115,9 +115,24 @@ bench: tools $(BENCHSTAT)
 	$(call bench_pkg,./pkg/app,BenchmarkMetricsScrape,20x,$(BENCH_COUNT_SLOW))
 	$(call bench_pkg,./pkg/events,.,200ms)
 	$(BENCHSTAT) bench.out | tee bench.txt
+	$(MAKE) --no-print-directory bench-http | tee bench-http.txt
+
+# Webhook ingestion over HTTP as a user meets it (docs/benchmarks.md,
+# "Webhook over HTTP"): builds sred, starts it from BENCH_HTTP_CONFIG on a
+# temporary SQLite store (or BENCH_HTTP_POSTGRES_URL), posts distinct
+# 10-alert Alertmanager deliveries over 8, 32 and 64 keep-alive loopback
+# connections for BENCH_HTTP_DURATION each, and prints deliveries/s and
+# p50/p99/max beside a no-op handler measured in the same run (about 1 minute).
+BENCH_HTTP_CONFIG      ?= examples/sred.yml
+BENCH_HTTP_CONNECTIONS ?= 8,32,64
+BENCH_HTTP_DURATION    ?= 10s
+BENCH_HTTP_POSTGRES_URL ?=
+bench-http:
+	$(GO) run ./cmd/bench-http --config.file=$(BENCH_HTTP_CONFIG) --connections=$(BENCH_HTTP_CONNECTIONS) \
+		--duration=$(BENCH_HTTP_DURATION) $(if $(BENCH_HTTP_POSTGRES_URL),--storage.postgres-url=$(BENCH_HTTP_POSTGRES_URL))
 
 run: build
 	$(BIN)/sred --config.file=examples/sred.yml --storage.path=data
 
 clean:
-	rm -rf $(BIN) data bench.out bench.txt
+	rm -rf $(BIN) data bench.out bench.txt bench-http.txt

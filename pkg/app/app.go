@@ -188,7 +188,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	for _, s := range subs {
 		apply, err := s.build(ctx, a, cfg.loaded[nameOf(s)])
 		if err != nil {
-			db.Close()
+			a.Close() //nolint:errcheck // the setup error is the one to report
 			return nil, fmt.Errorf("set up %s: %w", nameOf(s), err)
 		}
 		a.appliers = append(a.appliers, apply)
@@ -200,6 +200,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.Mux.HandleFunc("GET /-/ready", a.serveReady)
 	a.Mux.HandleFunc("POST /-/reload", a.serveReload)
 	a.Mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mountPprof(a.Mux)
 	a.handler = a.instrument()
 	a.metrics.reloadSuccess.Set(1)
 	a.metrics.reloadTimestamp.SetToCurrentTime()
@@ -230,8 +231,13 @@ func checkSubsystems(subs []Subsystem) error {
 	return nil
 }
 
-// Close closes the store.
-func (a *App) Close() error { return a.DB.Close() }
+// Close stops the incident service's writer and closes the store.
+func (a *App) Close() error {
+	if a.Incidents != nil {
+		a.Incidents.Close() //nolint:errcheck // never fails
+	}
+	return a.DB.Close()
+}
 
 // Actors returns every goroutine of the process: the modules' actors and
 // the reload loop (which serves POST /-/reload and Reload requests).

@@ -48,6 +48,7 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 		f.bus, nil, prometheus.NewRegistry())
 	require.NoError(t, err)
 	svc.Now = func() time.Time { return *f.now }
+	t.Cleanup(func() { svc.Close() })
 	f.svc = svc
 	return f
 }

@@ -27,6 +27,7 @@ func TestTransactionNeedsOneConnection(t *testing.T) {
 		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
 		require.NoError(t, err)
 		svc.Now = func() time.Time { return clock.Add(time.Minute) }
+		t.Cleanup(func() { svc.Close() })
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		max := db.Stats().MaxOpenConnections

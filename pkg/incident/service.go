@@ -118,10 +118,9 @@ type Service struct {
 	// sweepMu runs one sweep at a time in this process (see sweep).
 	sweepMu sync.Mutex
 
-	// SQLite group commit (see ingestBatched).
-	batchMu      sync.Mutex
-	batchQueue   []*ingestReq
-	batchLeading bool
+	// w runs the SQLite writer (group commit, see Write) and the statement
+	// preparer from NewService to Close.
+	w *workers
 
 	// Now is the clock (tests may replace it before use).
 	Now func() time.Time
@@ -197,7 +196,8 @@ func (s *Service) Metrics() Metrics {
 	return Metrics{Duplicates: s.m.duplicates, OutOfOrder: s.m.outOfOrder, Late: s.m.late}
 }
 
-// NewService returns the incident service. hooks is called on every change
+// NewService returns the incident service and starts its goroutines (the
+// SQLite writer and the statement preparer); Close stops them. hooks is called on every change
 // to get the hooks to run inside the change's transaction (it may be nil);
 // events are published on bus after commit; metrics register on reg.
 func NewService(db *store.DB, opts Options, hooks func() []Hook, bus *events.Bus, logger *slog.Logger, reg prometheus.Registerer) (*Service, error) {
@@ -210,10 +210,12 @@ func NewService(db *store.DB, opts Options, hooks func() []Hook, bus *events.Bus
 	if hooks == nil {
 		hooks = func() []Hook { return nil }
 	}
-	return &Service{
+	s := &Service{
 		db: db, hooks: hooks, bus: bus, logger: logger, m: newMetrics(reg),
 		opts: opts, Now: time.Now,
-	}, nil
+	}
+	s.startWorkers()
+	return s, nil
 }
 
 func checkOptions(o *Options) error {
@@ -361,7 +363,10 @@ func (s *Service) AddTimeline(ctx context.Context, tx *sql.Tx, e TimelineEntry) 
 	if tx != nil {
 		return s.addTimeline(ctx, tx, e)
 	}
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error { return s.addTimeline(ctx, tx, e) })
+	// Through the writer: on SQLite the entries that notifications, runbooks
+	// and reconciliation record join the deliveries' transactions instead of
+	// each taking the write lock and an fsync of its own.
+	err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.addTimeline(ctx, tx, e) })
 	if err == nil {
 		s.bus.Publish(events.Event{Type: "incident.timeline", Time: e.Time, IncidentID: e.IncidentID,
 			Data: map[string]any{"kind": e.Kind, "actor": e.Actor, "message": e.Message}})
@@ -454,12 +459,11 @@ func (s *Service) prepared(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt 
 		// until one of them times out. Run q unprepared this time, and
 		// prepare it for later outside the transaction.
 		if _, busy := s.preparing.LoadOrStore(q, true); !busy {
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				s.prepare(ctx, q)
+			select {
+			case s.w.prep <- q: // runPreparer
+			default: // the preparer is behind: try again on a later run
 				s.preparing.Delete(q)
-			}()
+			}
 		}
 		return nil
 	}

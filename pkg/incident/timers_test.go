@@ -254,6 +254,7 @@ func TestResolveQuietReplicas(t *testing.T) {
 			svc, err := incident.NewService(db, f.svc.Options(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
 			require.NoError(t, err)
 			svc.Now = func() time.Time { return later }
+			t.Cleanup(func() { svc.Close() })
 			replicas = append(replicas, svc)
 		}
 		var wg sync.WaitGroup

@@ -1,0 +1,358 @@
+package incident
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rootuip/sre/pkg/store"
+)
+
+// Applying a notification is a pipeline of named stages over one delivery,
+// as Alertmanager's notify.Pipeline names the stages of a notification:
+//
+//	load      lock (PostgreSQL) or read (SQLite) the group, its stored
+//	          episodes and its current incident
+//	classify  sort the notification's episodes: new firing, new resolved,
+//	          resolves of stored firing ones, unchanged, out of order
+//	place     choose the incident new episodes join: the open one, the
+//	          resolved one re-opened (flapping, revived), or a new one
+//	resolve   mark stored firing episodes resolved, possibly of older incidents
+//	persist   write the new incident, the group, the new episodes and the
+//	          timeline entries
+//	settle    recompute every touched incident from its stored alerts,
+//	          auto-resolve, save, run the hooks
+//
+// Every stage runs inside the caller's transaction and works on the
+// delivery; a stage's error aborts the delivery (its savepoint or
+// transaction is rolled back).
+var ingestStages = []ingestStage{
+	{"load", (*Service).loadStage},
+	{"classify", (*Service).classifyStage},
+	{"place", (*Service).placeStage},
+	{"resolve", (*Service).resolveStage},
+	{"persist", (*Service).persistStage},
+	{"settle", (*Service).settleStage},
+}
+
+type ingestStage struct {
+	name string
+	exec func(s *Service, ctx context.Context, tx *sql.Tx, d *delivery) error
+}
+
+// delivery is one notification going through the stages.
+type delivery struct {
+	n     Notification
+	opts  Options
+	now   time.Time
+	actor string
+	p     *pending
+	res   *IngestResult
+
+	// load
+	delivered int64          // last_delivery_at to record (0: leave it)
+	curID     sql.NullString // the group's current incident
+	cur       *record
+	byKey     map[alertKey]*incoming
+	order     []alertKey
+	stored    map[alertKey]storedAlert
+
+	// classify
+	newFiring, newResolved, resolves []*incoming
+	revivedOf                        string // incident of stale episodes that fire again
+
+	// place
+	target                     *record
+	created, reopened, revived bool
+
+	// every stage
+	touched   map[string]*record
+	changed   bool
+	tl        []TimelineEntry // written in one statement by persist
+	newAlerts []newAlert      // likewise
+}
+
+func (d *delivery) touch(r *record) {
+	if _, ok := d.touched[r.ID]; !ok {
+		d.touched[r.ID] = r
+		d.res.Incidents = append(d.res.Incidents, r.ID)
+	}
+}
+
+// ingestTx runs the stages for n inside tx.
+func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Notification, p *pending) (*IngestResult, error) {
+	d := &delivery{
+		n: n, opts: opts, now: s.now(), actor: n.Actor, p: p,
+		res:     &IngestResult{Incidents: []string{}, Alerts: map[string]int{}},
+		touched: map[string]*record{},
+	}
+	if d.actor == "" {
+		d.actor = "alertmanager"
+	}
+	for _, st := range ingestStages {
+		if err := st.exec(s, ctx, tx, d); err != nil {
+			return nil, err
+		}
+	}
+	if d.created {
+		d.res.Created = []string{d.target.ID}
+	}
+	if len(d.res.Incidents) == 0 && d.cur != nil {
+		d.res.Incidents = append(d.res.Incidents, d.cur.ID)
+	}
+	d.res.Duplicate = !d.changed
+	return d.res, nil
+}
+
+// loadStage serialises deliveries of the group on every replica and loads
+// what is stored of it. On PostgreSQL the upsert creates or locks the
+// group's row until commit (a concurrent delivery of the same group waits
+// there, then sees what the first one committed); the same statement
+// records when Alertmanager last delivered the group (auto_resolve_after).
+// sred's own notifications (reconciler, Watchdog) pass 0, which leaves it
+// as it is. On SQLite the writer's transaction holds the write lock (BEGIN
+// IMMEDIATE) from its start: reading the group is enough, and persist
+// writes its row once.
+func (s *Service) loadStage(ctx context.Context, tx *sql.Tx, d *delivery) error {
+	if d.actor == "alertmanager" {
+		d.delivered = ms(d.now)
+	}
+	newGroup := false
+	if s.db.Dialect == store.SQLite {
+		err := s.queryRow(ctx, tx, `SELECT incident_id FROM alert_groups WHERE group_key = $1`, d.n.GroupKey).Scan(&d.curID)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			newGroup = true // and without stored alerts
+		case err != nil:
+			return fmt.Errorf("read group: %w", err)
+		}
+	} else if err := s.queryRow(ctx, tx, `INSERT INTO alert_groups (group_key, last_delivery_at) VALUES ($1, $2)
+		ON CONFLICT (group_key) DO UPDATE SET last_delivery_at = CASE
+			WHEN alert_groups.last_delivery_at > excluded.last_delivery_at THEN alert_groups.last_delivery_at
+			ELSE excluded.last_delivery_at END
+		RETURNING incident_id`, d.n.GroupKey, d.delivered).Scan(&d.curID); err != nil {
+		return fmt.Errorf("lock group: %w", err)
+	}
+	d.byKey, d.order = mergeAlerts(d.n)
+	d.stored = map[alertKey]storedAlert{}
+	if !newGroup {
+		var err error
+		if d.stored, err = s.loadGroupAlerts(ctx, tx, d.n.GroupKey, d.byKey); err != nil {
+			return err
+		}
+	}
+	if d.curID.Valid {
+		var err error
+		if d.cur, err = s.load(ctx, tx, d.curID.String); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// classifyStage sorts the notification's episodes against the stored ones.
+func (s *Service) classifyStage(ctx context.Context, tx *sql.Tx, d *delivery) error {
+	for _, k := range d.order {
+		a := d.byKey[k]
+		st, known := d.stored[k]
+		switch {
+		case !known && a.Status == "firing":
+			d.newFiring = append(d.newFiring, a)
+		case !known:
+			d.newResolved = append(d.newResolved, a)
+		case a.Status == "firing" && st.status == stale:
+			// sred resolved its incident for lack of deliveries, but
+			// Alertmanager still has it firing: the episode comes back as
+			// new, and re-opens that incident (place).
+			if _, err := s.exec(ctx, tx, `DELETE FROM incident_alerts WHERE group_key = $1 AND fingerprint = $2 AND starts_at = $3`,
+				d.n.GroupKey, k.fp, k.starts); err != nil {
+				return fmt.Errorf("revive alert: %w", err)
+			}
+			d.newFiring = append(d.newFiring, a)
+			if st.incidentID.Valid {
+				d.revivedOf = st.incidentID.String
+			}
+		case a.Status == "firing" && st.status == "resolved":
+			d.res.Alerts["out_of_order"]++
+		case a.Status == "resolved" && (st.status == "firing" || st.status == stale):
+			d.resolves = append(d.resolves, a)
+		default:
+			// Same state. Annotations may carry new template values.
+			ann := labelsJSON(a.Annotations)
+			if a.Status == "firing" && ann != st.annotations {
+				if _, err := s.exec(ctx, tx, `UPDATE incident_alerts SET annotations = $4, updated_at = $5
+					WHERE group_key = $1 AND fingerprint = $2 AND starts_at = $3`,
+					d.n.GroupKey, k.fp, k.starts, ann, ms(d.now)); err != nil {
+					return fmt.Errorf("update alert: %w", err)
+				}
+				d.res.Alerts["updated"]++
+				d.changed = true
+			} else {
+				d.res.Alerts["unchanged"]++
+			}
+		}
+	}
+	return nil
+}
+
+// placeStage chooses the incident new episodes join and records them on it.
+func (s *Service) placeStage(ctx context.Context, tx *sql.Tx, d *delivery) error {
+	cur, now, opts := d.cur, d.now, d.opts
+	if len(d.newFiring) > 0 {
+		switch {
+		case cur != nil && cur.Status.Open():
+			d.target = cur
+		case cur != nil && cur.Status == StatusResolved && d.revivedOf == cur.ID:
+			d.target = cur
+			d.reopened, d.revived = true, true
+		case cur != nil && cur.Status == StatusResolved && opts.FlapWindow > 0 &&
+			withinFlap(cur, earliest(d.newFiring), opts.FlapWindow):
+			d.target = cur
+			d.reopened = true
+		default:
+			var err error
+			if d.target, err = s.create(ctx, tx, opts, d.n, d.newFiring, now); err != nil {
+				return err
+			}
+			d.created = true // written by persist, once its alerts are merged
+		}
+	} else if cur != nil && cur.Status.Open() && len(d.newResolved) > 0 {
+		// Alerts that fired and resolved between two notifications of an
+		// open incident belong to it (they also join an incident opened or
+		// re-opened by this notification, above).
+		d.target = cur
+	}
+	target := d.target
+	if target == nil {
+		// Resolves that arrived with nowhere to go: keep them so that a late
+		// firing of the same episode is recognised as out of order.
+		for _, a := range d.newResolved {
+			d.newAlerts = append(d.newAlerts, newAlert{"", a.NotifiedAlert})
+			d.res.Alerts["late"]++
+			d.changed = true
+		}
+		return nil
+	}
+	d.touch(target)
+	prev := target.Status
+	if d.reopened {
+		target.Status = StatusTriggered
+		target.Flapping = target.Flapping || !d.revived
+		target.reopenCount++
+		target.ResolvedAt = nil
+		target.RecoveredAt = nil
+		target.SnoozedUntil = nil
+		target.UpdatedAt = now
+		if err := s.change(ctx, tx, d.p, Change{Kind: ChangeReopened, Incident: &target.Incident, Prev: prev, Actor: d.actor, Time: now}, nil); err != nil {
+			return err
+		}
+		if d.revived {
+			d.tl = append(d.tl, TimelineEntry{IncidentID: target.ID, Time: now, Kind: "status", Actor: d.actor,
+				Message: "re-opened: Alertmanager delivered alerts still firing after the incident was resolved for lack of deliveries",
+				Data:    map[string]any{"from": string(prev), "to": string(StatusTriggered)}})
+		} else {
+			d.tl = append(d.tl, TimelineEntry{IncidentID: target.ID, Time: now, Kind: "status", Actor: d.actor,
+				Message: fmt.Sprintf("re-opened: fired again within the flap window of %s (flapping)", formatDuration(opts.FlapWindow)),
+				Data:    map[string]any{"from": string(prev), "to": string(StatusTriggered), "flapping": true}})
+		}
+	} else if d.created {
+		d.tl = append(d.tl, TimelineEntry{IncidentID: target.ID, Time: now, Kind: "status", Actor: d.actor,
+			Message: fmt.Sprintf("incident created: [%s] %s", target.Severity, target.Title),
+			Data:    map[string]any{"to": string(StatusTriggered), "group_key": d.n.GroupKey}})
+	}
+	var fired, firedResolved []NotifiedAlert
+	for _, a := range append(append([]*incoming(nil), d.newFiring...), d.newResolved...) {
+		d.newAlerts = append(d.newAlerts, newAlert{target.ID, a.NotifiedAlert})
+		fired = append(fired, a.NotifiedAlert)
+		if a.Status == "resolved" {
+			d.res.Alerts["resolved"]++
+			firedResolved = append(firedResolved, a.NotifiedAlert)
+		}
+		d.res.Alerts["new"]++
+		mergeAlertInfo(&target.Incident, a.NotifiedAlert, opts)
+	}
+	d.tl = append(d.tl, alertsEntry(target.ID, d.actor, "alert_fired", "fired", fired, now))
+	if len(firedResolved) > 0 {
+		d.tl = append(d.tl, alertsEntry(target.ID, d.actor, "alert_resolved", "resolved", firedResolved, now))
+	}
+	d.changed = true
+	return nil
+}
+
+// resolveStage resolves known firing episodes, possibly of older incidents,
+// and touches the incidents they belong to.
+func (s *Service) resolveStage(ctx context.Context, tx *sql.Tx, d *delivery) error {
+	if err := s.resolveAlerts(ctx, tx, d.n.GroupKey, d.resolves, d.now); err != nil {
+		return err
+	}
+	resolvedBy := map[string][]NotifiedAlert{}
+	var resolvedOrder []string
+	for _, a := range d.resolves {
+		d.res.Alerts["resolved"]++
+		d.changed = true
+		st := d.stored[a.key]
+		if !st.incidentID.Valid {
+			continue
+		}
+		id := st.incidentID.String
+		if d.touched[id] == nil {
+			r := d.cur
+			if d.cur == nil || d.cur.ID != id {
+				var err error
+				if r, err = s.load(ctx, tx, id); err != nil {
+					return err
+				}
+			}
+			d.touch(r)
+		}
+		if _, ok := resolvedBy[id]; !ok {
+			resolvedOrder = append(resolvedOrder, id)
+		}
+		resolvedBy[id] = append(resolvedBy[id], a.NotifiedAlert)
+	}
+	for _, id := range resolvedOrder {
+		d.tl = append(d.tl, alertsEntry(id, d.actor, "alert_resolved", "resolved", resolvedBy[id], d.now))
+	}
+	return nil
+}
+
+// persistStage writes the new incident, the group's row, the new episodes
+// and the timeline entries.
+func (s *Service) persistStage(ctx context.Context, tx *sql.Tx, d *delivery) error {
+	if d.created {
+		if err := s.insertIncident(ctx, tx, d.target); err != nil {
+			return err
+		}
+		d.curID = sql.NullString{String: d.target.ID, Valid: true}
+	}
+	if s.db.Dialect == store.SQLite {
+		if _, err := s.exec(ctx, tx, `INSERT INTO alert_groups (group_key, incident_id, last_delivery_at) VALUES ($1, $2, $3)
+			ON CONFLICT (group_key) DO UPDATE SET incident_id = excluded.incident_id, last_delivery_at = CASE
+				WHEN alert_groups.last_delivery_at > excluded.last_delivery_at THEN alert_groups.last_delivery_at
+				ELSE excluded.last_delivery_at END`, d.n.GroupKey, d.curID, d.delivered); err != nil {
+			return fmt.Errorf("write group: %w", err)
+		}
+	} else if d.created {
+		if _, err := s.exec(ctx, tx, `UPDATE alert_groups SET incident_id = $2 WHERE group_key = $1`,
+			d.n.GroupKey, d.target.ID); err != nil {
+			return fmt.Errorf("update group: %w", err)
+		}
+	}
+	if err := s.insertAlerts(ctx, tx, d.n.GroupKey, d.newAlerts, d.now); err != nil {
+		return err
+	}
+	return s.insertTimeline(ctx, tx, d.tl)
+}
+
+// settleStage recomputes every touched incident from its stored alerts.
+func (s *Service) settleStage(ctx context.Context, tx *sql.Tx, d *delivery) error {
+	for _, id := range d.res.Incidents {
+		r := d.touched[id]
+		if err := s.settle(ctx, tx, d.opts, r, d.now, d.p, d.created && r == d.target, d.actor); err != nil {
+			return err
+		}
+	}
+	return nil
+}

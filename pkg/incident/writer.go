@@ -1,0 +1,228 @@
+package incident
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rootuip/sre/pkg/store"
+)
+
+// ErrClosed is returned by writes asked of a Service after Close.
+var ErrClosed = errors.New("incident service closed")
+
+// maxBatch bounds how many writes share one SQLite transaction.
+const maxBatch = 64
+
+// writeOp is one write waiting for the SQLite writer: a webhook delivery, a
+// timeline entry, or any other Write.
+type writeOp struct {
+	ctx   context.Context
+	apply func(ctx context.Context, tx *sql.Tx) error
+	err   error
+	done  chan struct{}
+}
+
+// writerKey marks the context of writes run by the writer, so that a write
+// asked from inside one fails instead of waiting for itself.
+type writerKey struct{}
+
+// workers are the Service's goroutines: the SQLite writer (group commit)
+// and the statement preparer. They start with the Service (NewService) and
+// stop at Close; nothing is started lazily or left running.
+type workers struct {
+	mu     sync.Mutex
+	queue  []*writeOp
+	closed bool
+	wake   chan struct{} // a write was queued (capacity 1)
+
+	prep chan string // statements to prepare outside any transaction
+
+	stop    context.CancelFunc // ends the workers' context
+	stopped chan struct{}      // closed by Close
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+func (s *Service) startWorkers() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.w = &workers{wake: make(chan struct{}, 1), prep: make(chan string, 64), stop: cancel, stopped: make(chan struct{})}
+	s.w.wg.Add(1)
+	go func() {
+		defer s.w.wg.Done()
+		s.runPreparer(ctx)
+	}()
+	if s.db.Dialect == store.SQLite {
+		s.w.wg.Add(1)
+		go func() {
+			defer s.w.wg.Done()
+			s.runWriter()
+		}()
+	}
+}
+
+// Close stops the service's goroutines: the writer applies the writes
+// already queued (each still answered after its commit), then it and the
+// statement preparer return. Writes asked after Close fail with ErrClosed.
+// Close does not close the store; call it before closing the store.
+func (s *Service) Close() error {
+	s.w.once.Do(func() {
+		s.w.mu.Lock()
+		s.w.closed = true
+		s.w.mu.Unlock()
+		close(s.w.stopped)
+		s.w.stop()
+		s.w.wg.Wait()
+		s.stmts.Range(func(k, v any) bool {
+			v.(*sql.Stmt).Close()
+			s.stmts.Delete(k)
+			return true
+		})
+	})
+	return nil
+}
+
+func (s *Service) closed() bool {
+	select {
+	case <-s.w.stopped:
+		return true
+	default:
+		return false
+	}
+}
+
+// Write runs fn in a transaction and returns once it is committed. On
+// SQLite, which has one writer at a time and pays one fsync per commit, fn
+// joins the writes of other goroutines (webhook deliveries above all) in
+// one transaction (group commit), in its own savepoint: if fn fails, only
+// its own changes are rolled back. On PostgreSQL fn has its own transaction.
+// fn must not ask for another Write.
+func (s *Service) Write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if s.closed() {
+		return ErrClosed
+	}
+	if s.db.Dialect != store.SQLite {
+		return s.db.InTx(ctx, func(tx *sql.Tx) error { return fn(ctx, tx) })
+	}
+	if ctx.Value(writerKey{}) != nil {
+		return errors.New("incident: Write asked from inside a Write (it would wait for itself)")
+	}
+	op := &writeOp{ctx: ctx, apply: fn, done: make(chan struct{})}
+	s.w.mu.Lock()
+	if s.w.closed {
+		s.w.mu.Unlock()
+		return ErrClosed
+	}
+	s.w.queue = append(s.w.queue, op)
+	s.w.mu.Unlock()
+	select {
+	case s.w.wake <- struct{}{}:
+	default: // the writer is already woken
+	}
+	select {
+	case <-op.done:
+		return op.err
+	case <-ctx.Done():
+		// The write may still commit; a retried webhook delivery is then a
+		// duplicate.
+		return ctx.Err()
+	}
+}
+
+// runWriter applies queued writes, up to maxBatch per transaction, until
+// Close; then it applies what is still queued and returns.
+func (s *Service) runWriter() {
+	for {
+		select {
+		case <-s.w.wake:
+		case <-s.w.stopped:
+		}
+		for {
+			s.w.mu.Lock()
+			batch := s.w.queue[:min(len(s.w.queue), maxBatch)]
+			s.w.queue = s.w.queue[len(batch):]
+			if len(s.w.queue) == 0 {
+				s.w.queue = nil
+			}
+			closed := s.w.closed
+			s.w.mu.Unlock()
+			if len(batch) == 0 {
+				if closed {
+					return
+				}
+				break
+			}
+			s.applyBatch(batch)
+		}
+	}
+}
+
+// applyBatch applies a batch in one transaction, each write in its own
+// savepoint, and answers every write after the commit.
+func (s *Service) applyBatch(batch []*writeOp) {
+	defer func() {
+		for _, op := range batch {
+			close(op.done)
+		}
+	}()
+	fail := func(err error) {
+		for _, op := range batch {
+			if op.err == nil {
+				op.err = err
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		fail(fmt.Errorf("begin transaction: %w", err))
+		return
+	}
+	for _, op := range batch {
+		if _, err := s.exec(ctx, tx, `SAVEPOINT delivery`); err != nil {
+			tx.Rollback() //nolint:errcheck
+			fail(fmt.Errorf("savepoint: %w", err))
+			return
+		}
+		octx := context.WithValue(context.WithoutCancel(op.ctx), writerKey{}, true)
+		if op.err = op.apply(octx, tx); op.err != nil {
+			if _, err := s.exec(ctx, tx, `ROLLBACK TO SAVEPOINT delivery`); err != nil {
+				tx.Rollback() //nolint:errcheck
+				fail(fmt.Errorf("rollback to savepoint: %w", err))
+				return
+			}
+		}
+		if _, err := s.exec(ctx, tx, `RELEASE SAVEPOINT delivery`); err != nil {
+			tx.Rollback() //nolint:errcheck
+			fail(fmt.Errorf("release savepoint: %w", err))
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		// Every write of the batch is lost, including those that had
+		// succeeded: none may be answered as stored.
+		for _, op := range batch {
+			op.err = fmt.Errorf("commit: %w", err)
+		}
+	}
+}
+
+// runPreparer prepares, outside any transaction, the statements first run
+// inside one (see prepared), until Close.
+func (s *Service) runPreparer(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case q := <-s.w.prep:
+			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			s.prepare(pctx, q)
+			cancel()
+			s.preparing.Delete(q)
+		}
+	}
+}
