@@ -34,7 +34,8 @@ type job struct {
 	AckAt time.Time `json:"ack_at,omitzero"`
 }
 
-// Handle fires one escalation timer, inside the transaction that claimed it.
+// Handle fires one escalation timer, inside the transaction that completes
+// its job (jobs.Worker commits it only while the job is still leased to it).
 func (e *Engine) Handle(ctx context.Context, tx *sql.Tx, j jobs.Job) error {
 	var p job
 	if err := j.Decode(&p); err != nil {

@@ -321,6 +321,19 @@ func TestLeaseAfterCrash(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, StateDelivered, recs[0].State)
 		require.Equal(t, 2, recs[0].Attempts)
+
+		// Delivered rows are kept for notifications.retention (7 days), then pruned.
+		clock.Advance(time.Duration(cfg.Retention) - time.Minute)
+		pruned, err := live.Prune(ctx)
+		require.NoError(t, err)
+		require.Zero(t, pruned)
+		clock.Advance(2 * time.Minute)
+		pruned, err = live.Prune(ctx)
+		require.NoError(t, err)
+		require.EqualValues(t, 1, pruned)
+		recs, err = List(ctx, db, "INC-1")
+		require.NoError(t, err)
+		require.Empty(t, recs)
 	})
 }
 

@@ -333,7 +333,11 @@ func (s *Sender) Run(ctx context.Context) error {
 // Prune deletes the messages that were delivered, failed or cancelled
 // longer than notifications.retention ago.
 func (s *Sender) Prune(ctx context.Context) (int64, error) {
-	return jobs.Prune(ctx, s.db, Queue, s.clock.Now().Add(-time.Duration(s.config().Retention)))
+	keep := time.Duration(s.config().Retention)
+	if keep <= 0 { // a config that skipped Validate keeps the default
+		keep = jobs.DefaultRetention
+	}
+	return jobs.Prune(ctx, s.db, Queue, s.clock.Now().Add(-keep))
 }
 
 type claimed struct {
