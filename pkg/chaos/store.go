@@ -11,101 +11,59 @@ import (
 	"github.com/rootuip/sre/pkg/store"
 )
 
+// chaosSchema is the schema of both backends; %[1]s is the floating-point type.
+const chaosSchema = `
+CREATE TABLE chaos_runs (
+	id TEXT PRIMARY KEY,
+	experiment TEXT NOT NULL,
+	service TEXT NOT NULL,
+	environment TEXT NOT NULL,
+	actor TEXT NOT NULL,
+	status TEXT NOT NULL,
+	reason TEXT NOT NULL DEFAULT '',
+	spec TEXT NOT NULL,
+	owner TEXT NOT NULL,
+	lease_ms BIGINT NOT NULL,
+	stop_requested TEXT NOT NULL DEFAULT '',
+	started_ms BIGINT NOT NULL,
+	finished_ms BIGINT,
+	score %[1]s,
+	report_md TEXT NOT NULL DEFAULT '',
+	report_json TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX chaos_runs_status ON chaos_runs (status, lease_ms);
+CREATE TABLE chaos_steps (
+	run_id TEXT NOT NULL REFERENCES chaos_runs (id),
+	seq INTEGER NOT NULL,
+	step TEXT NOT NULL,
+	status TEXT NOT NULL,
+	started_ms BIGINT NOT NULL,
+	finished_ms BIGINT,
+	detail TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE chaos_faults (
+	id TEXT PRIMARY KEY,
+	run_id TEXT NOT NULL REFERENCES chaos_runs (id),
+	name TEXT NOT NULL,
+	driver TEXT NOT NULL,
+	spec TEXT NOT NULL,
+	state TEXT NOT NULL DEFAULT '',
+	status TEXT NOT NULL,
+	owner TEXT NOT NULL,
+	lease_ms BIGINT NOT NULL,
+	created_ms BIGINT NOT NULL,
+	reverted_ms BIGINT,
+	error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX chaos_faults_status ON chaos_faults (status, lease_ms);
+`
+
 // Migrations create the run, step and fault-journal tables.
 var Migrations = []store.Migration{{
-	ID: "chaos/0001_init",
-	SQLite: `
-CREATE TABLE chaos_runs (
-	id TEXT PRIMARY KEY,
-	experiment TEXT NOT NULL,
-	service TEXT NOT NULL,
-	environment TEXT NOT NULL,
-	actor TEXT NOT NULL,
-	status TEXT NOT NULL,
-	reason TEXT NOT NULL DEFAULT '',
-	spec TEXT NOT NULL,
-	owner TEXT NOT NULL,
-	lease_ms BIGINT NOT NULL,
-	stop_requested TEXT NOT NULL DEFAULT '',
-	started_ms BIGINT NOT NULL,
-	finished_ms BIGINT,
-	score REAL,
-	report_md TEXT NOT NULL DEFAULT '',
-	report_json TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX chaos_runs_status ON chaos_runs (status, lease_ms);
-CREATE TABLE chaos_steps (
-	run_id TEXT NOT NULL REFERENCES chaos_runs (id),
-	seq INTEGER NOT NULL,
-	step TEXT NOT NULL,
-	status TEXT NOT NULL,
-	started_ms BIGINT NOT NULL,
-	finished_ms BIGINT,
-	detail TEXT NOT NULL DEFAULT '',
-	PRIMARY KEY (run_id, seq)
-);
-CREATE TABLE chaos_faults (
-	id TEXT PRIMARY KEY,
-	run_id TEXT NOT NULL REFERENCES chaos_runs (id),
-	name TEXT NOT NULL,
-	driver TEXT NOT NULL,
-	spec TEXT NOT NULL,
-	state TEXT NOT NULL DEFAULT '',
-	status TEXT NOT NULL,
-	owner TEXT NOT NULL,
-	lease_ms BIGINT NOT NULL,
-	created_ms BIGINT NOT NULL,
-	reverted_ms BIGINT,
-	error TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX chaos_faults_status ON chaos_faults (status, lease_ms);
-`,
-	Postgres: `
-CREATE TABLE chaos_runs (
-	id TEXT PRIMARY KEY,
-	experiment TEXT NOT NULL,
-	service TEXT NOT NULL,
-	environment TEXT NOT NULL,
-	actor TEXT NOT NULL,
-	status TEXT NOT NULL,
-	reason TEXT NOT NULL DEFAULT '',
-	spec TEXT NOT NULL,
-	owner TEXT NOT NULL,
-	lease_ms BIGINT NOT NULL,
-	stop_requested TEXT NOT NULL DEFAULT '',
-	started_ms BIGINT NOT NULL,
-	finished_ms BIGINT,
-	score DOUBLE PRECISION,
-	report_md TEXT NOT NULL DEFAULT '',
-	report_json TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX chaos_runs_status ON chaos_runs (status, lease_ms);
-CREATE TABLE chaos_steps (
-	run_id TEXT NOT NULL REFERENCES chaos_runs (id),
-	seq INTEGER NOT NULL,
-	step TEXT NOT NULL,
-	status TEXT NOT NULL,
-	started_ms BIGINT NOT NULL,
-	finished_ms BIGINT,
-	detail TEXT NOT NULL DEFAULT '',
-	PRIMARY KEY (run_id, seq)
-);
-CREATE TABLE chaos_faults (
-	id TEXT PRIMARY KEY,
-	run_id TEXT NOT NULL REFERENCES chaos_runs (id),
-	name TEXT NOT NULL,
-	driver TEXT NOT NULL,
-	spec TEXT NOT NULL,
-	state TEXT NOT NULL DEFAULT '',
-	status TEXT NOT NULL,
-	owner TEXT NOT NULL,
-	lease_ms BIGINT NOT NULL,
-	created_ms BIGINT NOT NULL,
-	reverted_ms BIGINT,
-	error TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX chaos_faults_status ON chaos_faults (status, lease_ms);
-`,
+	ID:       "chaos/0001_init",
+	SQLite:   fmt.Sprintf(chaosSchema, "REAL"),
+	Postgres: fmt.Sprintf(chaosSchema, "DOUBLE PRECISION"),
 }}
 
 // Run statuses.
