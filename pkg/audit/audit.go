@@ -17,33 +17,25 @@ import (
 	"github.com/rootuip/sre/pkg/web"
 )
 
+// auditSchema is the schema of both backends; %[1]s is the id column's type.
+const auditSchema = `CREATE TABLE audit_log (
+	id      %[1]s,
+	at      BIGINT NOT NULL,
+	actor   TEXT NOT NULL,
+	role    TEXT NOT NULL,
+	method  TEXT NOT NULL,
+	route   TEXT NOT NULL,
+	path    TEXT NOT NULL,
+	remote  TEXT NOT NULL,
+	status  INTEGER NOT NULL
+);
+CREATE INDEX audit_log_actor ON audit_log (actor, id);`
+
 // Migrations create the audit table.
 var Migrations = []store.Migration{{
-	ID: "audit/0001_init",
-	SQLite: `CREATE TABLE audit_log (
-	id      INTEGER PRIMARY KEY AUTOINCREMENT,
-	at      BIGINT NOT NULL,
-	actor   TEXT NOT NULL,
-	role    TEXT NOT NULL,
-	method  TEXT NOT NULL,
-	route   TEXT NOT NULL,
-	path    TEXT NOT NULL,
-	remote  TEXT NOT NULL,
-	status  INTEGER NOT NULL
-);
-CREATE INDEX audit_log_actor ON audit_log (actor, id);`,
-	Postgres: `CREATE TABLE audit_log (
-	id      BIGSERIAL PRIMARY KEY,
-	at      BIGINT NOT NULL,
-	actor   TEXT NOT NULL,
-	role    TEXT NOT NULL,
-	method  TEXT NOT NULL,
-	route   TEXT NOT NULL,
-	path    TEXT NOT NULL,
-	remote  TEXT NOT NULL,
-	status  INTEGER NOT NULL
-);
-CREATE INDEX audit_log_actor ON audit_log (actor, id);`,
+	ID:       "audit/0001_init",
+	SQLite:   fmt.Sprintf(auditSchema, "INTEGER PRIMARY KEY AUTOINCREMENT"),
+	Postgres: fmt.Sprintf(auditSchema, "BIGSERIAL PRIMARY KEY"),
 }}
 
 // Entry is one write action.
