@@ -113,6 +113,7 @@ var Routes = map[string]Access{
 	"GET /api/v1/chaos/runs":                    viewer,
 	"GET /api/v1/chaos/runs/{id}":               viewer,
 	"POST /api/v1/chaos/runs/{id}/stop":         admin,
+	"POST /api/v1/chaos/runs/{id}/approve":      responder,
 	"GET /api/v1/chaos/runs/{id}/report":        viewer,
 	"POST /api/v1/chaos/halt":                   admin,
 

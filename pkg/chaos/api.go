@@ -1,6 +1,8 @@
 package chaos
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -21,6 +24,7 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/chaos/runs", s.need(auth.RoleViewer, s.handleRuns))
 	mux.HandleFunc("GET /api/v1/chaos/runs/{id}", s.need(auth.RoleViewer, s.handleStatus))
 	mux.HandleFunc("POST /api/v1/chaos/runs/{id}/stop", s.need(auth.RoleAdmin, s.handleStop))
+	mux.HandleFunc("POST /api/v1/chaos/runs/{id}/approve", s.needP(auth.RoleResponder, s.handleApprove))
 	mux.HandleFunc("GET /api/v1/chaos/runs/{id}/report", s.need(auth.RoleViewer, s.handleReport))
 	mux.HandleFunc("POST /api/v1/chaos/halt", s.need(auth.RoleAdmin, s.handleHalt))
 }
@@ -28,6 +32,11 @@ func (s *Service) Routes(mux *http.ServeMux) {
 // need checks the caller's role. Without a principal in the context the
 // request is refused unless the app runs in the explicit no-auth mode.
 func (s *Service) need(min auth.Role, h func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
+	return s.needP(min, func(w http.ResponseWriter, r *http.Request, p auth.Principal) { h(w, r, p.Name) })
+}
+
+// needP is need for handlers that need the caller's role too.
+func (s *Service) needP(min auth.Role, h func(http.ResponseWriter, *http.Request, auth.Principal)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, ok := auth.FromContext(r.Context())
 		switch {
@@ -40,7 +49,7 @@ func (s *Service) need(min auth.Role, h func(http.ResponseWriter, *http.Request,
 			web.Error(w, http.StatusForbidden, "forbidden", fmt.Errorf("role %s may not do this (needs %s)", p.Role, min))
 			return
 		}
-		h(w, r, p.Name)
+		h(w, r, p)
 	}
 }
 
@@ -211,4 +220,38 @@ func (s *Service) handleReport(w http.ResponseWriter, r *http.Request, _ string)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = io.WriteString(w, `{"status":"success","data":`+js+"}\n")
+}
+
+// handleApprove approves a run waiting for approval. The body is optional:
+// {"comment": "..."} (and "by", used only without authentication, as for
+// runbook approvals).
+func (s *Service) handleApprove(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	var req runbook.ApproveRequest
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		web.Error(w, http.StatusRequestEntityTooLarge, "bad_data", fmt.Errorf("read body (at most 64 KiB): %w", err))
+		return
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("body: want {\"comment\": \"...\"}: %w", err))
+			return
+		}
+	}
+	by := auth.ActorOf(r.Context(), req.By, p.Name)
+	info, err := s.Approve(r.Context(), r.PathValue("id"), by, p.Role, req.Comment)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		web.Error(w, http.StatusNotFound, "not_found", err)
+	case errors.Is(err, ErrForbidden):
+		web.Error(w, http.StatusForbidden, "forbidden", err)
+	case errors.Is(err, ErrConflict):
+		web.Error(w, http.StatusConflict, "conflict", err)
+	case err != nil:
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+	default:
+		web.JSON(w, http.StatusOK, info)
+	}
 }

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -88,6 +89,113 @@ func TestAPI(t *testing.T) {
 		check(c, b, 200, id)
 		if h.d.count() != 0 {
 			t.Fatal("faults active")
+		}
+	})
+}
+
+// TestApproval runs an experiment with an approval gate through the API:
+// nothing is injected before an allowed role approves; the approval is a
+// step of the run; an unapproved run is refused at the timeout, and a run
+// stopped while waiting is aborted without a fault.
+func TestApproval(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, "r1")
+		gated := load(t, testExp+"approval: {role: admin, timeout: 30s}\n")
+		if err := h.s.ApplyConfig(testConfig(), []*Experiment{gated}); err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		h.s.Routes(mux)
+		do := func(role auth.Role, method, path, body string) (int, string) {
+			req := httptest.NewRequest(method, path, strings.NewReader(body))
+			req = req.WithContext(auth.NewContext(req.Context(), auth.Principal{Name: "u-" + role.String(), Role: role}))
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, req)
+			return rec.Code, rec.Body.String()
+		}
+		check := func(code int, body string, wantCode int, want string) {
+			t.Helper()
+			if code != wantCode || !strings.Contains(body, want) {
+				t.Fatalf("got %d %s, want %d containing %q", code, body, wantCode, want)
+			}
+		}
+		start := func() string {
+			t.Helper()
+			c, b := do(auth.RoleAdmin, "POST", "/api/v1/chaos/experiments/api-latency/run", "")
+			check(c, b, 202, `"status":"waiting_approval"`)
+			var resp struct{ Data RunInfo }
+			if err := json.Unmarshal([]byte(b), &resp); err != nil {
+				t.Fatal(err)
+			}
+			h.blocked(t)
+			return resp.Data.ID
+		}
+		steps := func(id string) string {
+			r, err := h.s.Get(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, s := range r.Steps {
+				names = append(names, s.Name+":"+s.Status)
+			}
+			return r.Status + " " + strings.Join(names, " ")
+		}
+
+		// 1. Approved by an admin: the run goes on.
+		id := start()
+		h.tick(t, 5*time.Second) // still waiting: leases renewed, nothing injected
+		h.blocked(t)
+		if n := h.d.count(); n != 0 {
+			t.Fatalf("%d fault(s) injected before the approval", n)
+		}
+		if got := steps(id); got != "waiting_approval plan:ok validate:ok approval:running" {
+			t.Fatalf("while waiting: %s", got)
+		}
+		c, b := do(auth.RoleResponder, "POST", "/api/v1/chaos/runs/"+id+"/approve", `{"comment":"go"}`)
+		check(c, b, 403, "role responder may not approve run "+id+" (experiment api-latency needs admin)")
+		c, b = do(auth.RoleAdmin, "POST", "/api/v1/chaos/runs/"+id+"/approve", `{"comment": "game day"}`)
+		check(c, b, 200, `"approval":{"by":"u-admin","role":"admin","comment":"game day"`)
+		c, b = do(auth.RoleAdmin, "POST", "/api/v1/chaos/runs/"+id+"/approve", `{"bogus": 1}`)
+		check(c, b, 400, `unknown field \"bogus\"`)
+		h.drain(t, 5*time.Second)
+		if got := steps(id); got != "succeeded plan:ok validate:ok approval:ok validate:ok execute:ok monitor:ok analyze:ok rollback:ok report:ok" {
+			t.Fatalf("after approval: %s", got)
+		}
+		r, _ := h.s.Get(context.Background(), id)
+		if d := r.Steps[2].Detail; d != "approved by u-admin (admin): game day" {
+			t.Errorf("approval step detail %q", d)
+		}
+		if strings.Join(h.d.log, ",") != "inject a,inject b,revert b,revert a" {
+			t.Errorf("driver log %v", h.d.log)
+		}
+		c, b = do(auth.RoleAdmin, "POST", "/api/v1/chaos/runs/"+id+"/approve", "")
+		check(c, b, 409, "is succeeded, not waiting for approval")
+		c, b = do(auth.RoleAdmin, "POST", "/api/v1/chaos/runs/nope/approve", "")
+		check(c, b, 404, "not found")
+
+		// 2. Nobody approves within the timeout: refused, nothing injected.
+		h.d.log = nil
+		id = start()
+		h.drain(t, 5*time.Second)
+		if got := steps(id); got != "refused plan:ok validate:ok approval:failed" {
+			t.Fatalf("timeout: %s", got)
+		}
+		r, _ = h.s.Get(context.Background(), id)
+		if r.Reason != "experiment refused: not approved within 30s" {
+			t.Errorf("reason %q", r.Reason)
+		}
+
+		// 3. Stopped while waiting: aborted, nothing injected.
+		id = start()
+		c, b = do(auth.RoleAdmin, "POST", "/api/v1/chaos/runs/"+id+"/stop", "")
+		check(c, b, 202, "stop_requested_by")
+		h.s.Wait()
+		if got := steps(id); got != "aborted plan:ok validate:ok approval:failed" {
+			t.Fatalf("stop: %s", got)
+		}
+		if len(h.d.log) != 0 {
+			t.Errorf("faults injected without approval: %v", h.d.log)
 		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/rulegen"
 	"github.com/rootuip/sre/pkg/targetlock"
@@ -176,12 +177,17 @@ type run struct {
 }
 
 // Start validates e and, unless refused, runs it in the background. A
-// refusal is recorded and returned as a *Refusal.
+// refusal is recorded and returned as a *Refusal. An experiment with an
+// approval gate is checked for safety, then waits in the background (status
+// waiting_approval) for Approve before the full validation and the faults.
 func (s *Service) Start(ctx context.Context, e *Experiment, actor string) (*RunInfo, error) {
 	now := s.o.Clock.Now()
 	lease := time.Duration(s.config().Lease)
 	r := &run{e: e, info: RunInfo{ID: "chx-" + now.UTC().Format("20060102-150405") + "-" + randomID(), Experiment: e.Name,
 		Service: e.Target.Service, Environment: e.Target.Environment, Actor: actor, Status: StatusRunning, Started: now.UTC()}}
+	if e.Approval != nil {
+		r.info.Status = StatusWaiting
+	}
 	spec, _ := json.Marshal(e)
 	if err := s.j.insertRun(ctx, &r.info, spec, s.o.Owner, now.Add(lease)); err != nil {
 		return nil, err
@@ -193,8 +199,49 @@ func (s *Service) Start(ctx context.Context, e *Experiment, actor string) (*RunI
 	}
 	pj, _ := json.Marshal(plan.Faults)
 	s.step(ctx, r, "plan", func() (string, error) { return string(pj), nil })
+	if e.Approval != nil {
+		// What no approval can make safe is refused at once.
+		err := s.step(ctx, r, "validate", func() (string, error) {
+			if _, err := s.validate(ctx, e); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("safety checks passed; waiting for the approval of a %s (at most %v); "+
+				"the steady state and the target lock are checked once approved", e.Approval.Role, e.Approval.Timeout), nil
+		})
+		if err != nil {
+			return s.endEarly(ctx, r, err)
+		}
+		s.launch(ctx, r, func(ctx context.Context) {
+			if err := s.awaitApproval(ctx, r); err != nil {
+				_, _ = s.endEarly(ctx, r, err)
+				return
+			}
+			r.info.Status = StatusRunning
+			if err := s.j.setStatus(context.WithoutCancel(ctx), r.info.ID, StatusRunning); err != nil {
+				_, _ = s.endEarly(ctx, r, err)
+				return
+			}
+			if err := s.validateStep(ctx, r); err != nil {
+				_, _ = s.endEarly(ctx, r, err)
+				return
+			}
+			s.execute(ctx, r)
+		})
+		return &r.info, nil
+	}
 	// 2. validate: safety, budgets, steady state before, target lock.
-	err = s.step(ctx, r, "validate", func() (string, error) {
+	if err := s.validateStep(ctx, r); err != nil {
+		return s.endEarly(ctx, r, err)
+	}
+	s.launch(ctx, r, func(ctx context.Context) { s.execute(ctx, r) })
+	return &r.info, nil
+}
+
+// validateStep is the step validate: safety checks, budgets, the steady
+// state before, the target lock and the "before" measurement.
+func (s *Service) validateStep(ctx context.Context, r *run) error {
+	e := r.e
+	return s.step(ctx, r, "validate", func() (string, error) {
 		slos, err := s.validate(ctx, e)
 		r.slos = slos
 		if err != nil {
@@ -203,7 +250,8 @@ func (s *Service) Start(ctx context.Context, e *Experiment, actor string) (*RunI
 		if bad := s.probe(ctx, e); len(bad) > 0 {
 			return "", &Refusal{Reasons: []string{"steady state does not hold before the experiment: " + strings.Join(bad, "; ")}}
 		}
-		if err := s.locks.Acquire(ctx, e.Target.Key(), "chaos", r.info.ID, now, lease); err != nil {
+		now := s.o.Clock.Now()
+		if err := s.locks.Acquire(ctx, e.Target.Key(), "chaos", r.info.ID, now, time.Duration(s.config().Lease)); err != nil {
 			var held *targetlock.HeldError
 			if errors.As(err, &held) {
 				return "", &Refusal{Reasons: []string{err.Error()}}
@@ -219,20 +267,33 @@ func (s *Service) Start(ctx context.Context, e *Experiment, actor string) (*RunI
 		}
 		return "safety checks passed; steady state holds; target " + e.Target.Key() + " locked", nil
 	})
-	if err != nil {
-		status := StatusFailed
-		var ref *Refusal
-		if errors.As(err, &ref) {
-			status = StatusRefused
-		}
-		r.info.Status = status
-		s.m.experiments.WithLabelValues(status).Inc()
-		_ = s.j.finishRun(context.WithoutCancel(ctx), r.info.ID, status, err.Error(), nil, "", "", s.o.Clock.Now())
-		return &r.info, err
+}
+
+// endEarly closes a run that ended before any fault: refused (a *Refusal),
+// aborted (a manual stop while waiting) or failed.
+func (s *Service) endEarly(ctx context.Context, r *run, err error) (*RunInfo, error) {
+	status := StatusFailed
+	var ref *Refusal
+	var stop *stopCause
+	switch {
+	case errors.As(err, &ref):
+		status = StatusRefused
+	case errors.As(err, &stop):
+		status = StatusAborted
 	}
+	r.info.Status = status
+	s.m.experiments.WithLabelValues(status).Inc()
+	_ = s.j.finishRun(context.WithoutCancel(ctx), r.info.ID, status, err.Error(), nil, "", "", s.o.Clock.Now())
+	return &r.info, err
+}
+
+// launch runs fn in the background as the runner of r: Stop and Halt
+// cancel its context, Wait waits for it.
+func (s *Service) launch(ctx context.Context, r *run, fn func(context.Context)) {
 	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	s.mu.Lock()
 	s.running[r.info.ID] = cancel
+	s.wake[r.info.ID] = make(chan struct{}, 1)
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
@@ -240,12 +301,95 @@ func (s *Service) Start(ctx context.Context, e *Experiment, actor string) (*RunI
 		defer func() {
 			s.mu.Lock()
 			delete(s.running, r.info.ID)
+			delete(s.wake, r.info.ID)
 			s.mu.Unlock()
 			cancel(nil)
 		}()
-		s.execute(runCtx, r)
+		fn(runCtx)
 	}()
-	return &r.info, nil
+}
+
+// awaitApproval is the step approval: it waits until the run is approved
+// (Approve, by any replica), renewing the run's lease every abort interval;
+// it fails with a *Refusal when the timeout passes and with the stop cause
+// when the run is stopped.
+func (s *Service) awaitApproval(ctx context.Context, r *run) error {
+	a := r.e.Approval
+	s.mu.Lock()
+	wake := s.wake[r.info.ID]
+	s.mu.Unlock()
+	return s.step(ctx, r, "approval", func() (string, error) {
+		bg := context.WithoutCancel(ctx)
+		lease := time.Duration(s.config().Lease)
+		deadline := s.o.Clock.Now().Add(time.Duration(a.Timeout))
+		for {
+			now := s.o.Clock.Now()
+			stopBy, err := s.j.renewRun(bg, r.info.ID, s.o.Owner, now.Add(lease))
+			if err != nil {
+				return "", err
+			}
+			if stopBy != "" {
+				return "", &stopCause{text: stopBy}
+			}
+			ap, err := s.j.approval(bg, r.info.ID)
+			if err != nil {
+				return "", err
+			}
+			if ap != nil {
+				r.info.Approval = ap
+				d := "approved by " + ap.By + " (" + ap.Role + ")"
+				if ap.Comment != "" {
+					d += ": " + ap.Comment
+				}
+				return d, nil
+			}
+			if !now.Before(deadline) {
+				return "", &Refusal{Reasons: []string{fmt.Sprintf("not approved within %v", a.Timeout)}}
+			}
+			select {
+			case <-ctx.Done():
+				var stop *stopCause
+				if errors.As(context.Cause(ctx), &stop) {
+					return "", stop
+				}
+				return "", &stopCause{text: context.Cause(ctx).Error()}
+			case <-wake:
+			case <-s.o.Clock.After(min(time.Duration(r.e.Abort.Interval), deadline.Sub(now))):
+			}
+		}
+	})
+}
+
+// Approve approves a run waiting for approval. The role is the approver's:
+// it must allow the experiment's approval.role.
+func (s *Service) Approve(ctx context.Context, id, by string, role auth.Role, comment string) (*RunInfo, error) {
+	e, err := s.j.spec(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if e.Approval == nil {
+		return nil, fmt.Errorf("experiment %s of run %s needs no approval: %w", e.Name, id, ErrConflict)
+	}
+	if need, _ := auth.ParseRole(e.Approval.Role); !role.Allows(need) {
+		return nil, fmt.Errorf("role %s may not approve run %s (experiment %s needs %s): %w", role, id, e.Name, e.Approval.Role, ErrForbidden)
+	}
+	if err := s.j.approve(ctx, id, ApprovalRecord{By: by, Role: role.String(), Comment: comment, At: s.o.Clock.Now().UTC()}); err != nil {
+		return nil, err
+	}
+	s.logger.Info("chaos run approved", "run", id, "experiment", e.Name, "by", by)
+	if s.o.Bus != nil {
+		s.o.Bus.Publish(events.Event{Type: "chaos.approved", Time: s.o.Clock.Now().UTC(), Service: e.Target.Service,
+			Data: map[string]any{"run": id, "experiment": e.Name, "by": by, "comment": comment}})
+	}
+	s.mu.Lock()
+	if ch, ok := s.wake[id]; ok {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	s.mu.Unlock()
+	return s.Get(ctx, id)
 }
 
 // step records one step around fn.

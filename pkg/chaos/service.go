@@ -88,6 +88,7 @@ type Service struct {
 	cfg         Config
 	experiments map[string]*Experiment
 	running     map[string]context.CancelCauseFunc
+	wake        map[string]chan struct{} // wakes a run waiting for approval
 	wg          sync.WaitGroup
 }
 
@@ -108,6 +109,7 @@ func New(o Options) *Service {
 	return &Service{
 		o: o, j: journal{o.DB}, locks: targetlock.New(o.DB), m: newMetrics(o.Registerer), logger: o.Logger,
 		http: &http.Client{}, cfg: DefaultConfig, experiments: map[string]*Experiment{}, running: map[string]context.CancelCauseFunc{},
+		wake: map[string]chan struct{}{},
 	}
 }
 
@@ -243,7 +245,7 @@ func (s *Service) Stop(ctx context.Context, id, actor string) error {
 	if err != nil {
 		return err
 	}
-	if r.Status != StatusRunning {
+	if r.Status != StatusRunning && r.Status != StatusWaiting {
 		return nil // idempotent: already over
 	}
 	cause := &stopCause{actor: actor}
@@ -295,9 +297,13 @@ func (s *Service) stopLocal(cause error) {
 type stopCause struct {
 	actor string
 	halt  bool
+	text  string // as recorded in the journal (a stop by another replica)
 }
 
 func (c *stopCause) Error() string {
+	if c.text != "" {
+		return c.text
+	}
 	if c.halt {
 		return "halted by " + c.actor
 	}

@@ -16,6 +16,9 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/promql/parser"
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/runbook"
 )
 
 // APIVersion and Kind identify an experiment document.
@@ -50,6 +53,10 @@ type Experiment struct {
 	// ExpectAlerts marks alerts of the target during the run as expected:
 	// incidents are tagged with the experiment and not paged.
 	ExpectAlerts bool `yaml:"expectAlerts,omitempty" json:"expectAlerts,omitempty"`
+	// Approval, when set, makes every run wait for an approval (through
+	// the API, srectl or the console) after the safety checks and before
+	// anything is injected.
+	Approval *Approval `yaml:"approval,omitempty" json:"approval,omitempty"`
 
 	// File names the source of the experiment (set by the loader).
 	File string `yaml:"-" json:"file,omitempty"`
@@ -91,6 +98,37 @@ func (e *Experiment) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	if e.MaxBudgetShare < 0 || e.MaxBudgetShare > 1 {
 		return fmt.Errorf("maxBudgetShare %v must be a share between 0 and 1", e.MaxBudgetShare)
+	}
+	return nil
+}
+
+// Approval is the approval gate of an experiment, the same gate as the
+// runbooks' (require_approval): a run waits until a principal with Role
+// approves it, at most Timeout.
+type Approval struct {
+	// Role is the least role allowed to approve: responder (default) or admin.
+	Role string `yaml:"role,omitempty" json:"role"`
+	// Timeout is how long a run waits; an unapproved run is refused then.
+	Timeout model.Duration `yaml:"timeout,omitempty" json:"timeout"`
+}
+
+// UnmarshalYAML sets defaults and validates.
+func (a *Approval) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain Approval
+	if err := unmarshal((*plain)(a)); err != nil {
+		return err
+	}
+	if a.Role == "" {
+		a.Role = auth.RoleResponder.String()
+	}
+	if r, ok := auth.ParseRole(a.Role); !ok || r < auth.RoleResponder {
+		return fmt.Errorf("approval.role %q must be responder or admin", a.Role)
+	}
+	if a.Timeout < 0 {
+		return fmt.Errorf("approval.timeout %v must be positive", a.Timeout)
+	}
+	if a.Timeout == 0 {
+		a.Timeout = model.Duration(runbook.DefaultApprovalTimeout)
 	}
 	return nil
 }

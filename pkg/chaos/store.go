@@ -64,15 +64,31 @@ var Migrations = []store.Migration{{
 	ID:       "chaos/0001_init",
 	SQLite:   fmt.Sprintf(chaosSchema, "REAL"),
 	Postgres: fmt.Sprintf(chaosSchema, "DOUBLE PRECISION"),
+}, {
+	// The approvals of runs that wait for one (experiments with approval:),
+	// as runbook_approvals is for runbook runs.
+	ID:     "chaos/0002_approvals",
+	SQLite: approvalSchema, Postgres: approvalSchema,
 }}
+
+const approvalSchema = `
+CREATE TABLE chaos_approvals (
+	run_id TEXT PRIMARY KEY REFERENCES chaos_runs (id),
+	approved_by TEXT NOT NULL,
+	role TEXT NOT NULL,
+	comment TEXT NOT NULL DEFAULT '',
+	at_ms BIGINT NOT NULL
+);
+`
 
 // Run statuses.
 const (
 	StatusRunning   = "running"
-	StatusSucceeded = "succeeded" // ran to the end, hypothesis held
-	StatusFailed    = "failed"    // ran to the end, hypothesis did not hold (or a step failed)
-	StatusAborted   = "aborted"   // stopped early by an abort condition or a manual stop
-	StatusRefused   = "refused"   // refused before anything started
+	StatusWaiting   = "waiting_approval" // safety checks passed, waiting for an approval
+	StatusSucceeded = "succeeded"        // ran to the end, hypothesis held
+	StatusFailed    = "failed"           // ran to the end, hypothesis did not hold (or a step failed)
+	StatusAborted   = "aborted"          // stopped early by an abort condition or a manual stop
+	StatusRefused   = "refused"          // refused before anything started
 )
 
 // Fault journal statuses.
@@ -85,18 +101,20 @@ const (
 
 // RunInfo is one run of an experiment.
 type RunInfo struct {
-	ID          string        `json:"id"`
-	Experiment  string        `json:"experiment"`
-	Service     string        `json:"service"`
-	Environment string        `json:"environment"`
-	Actor       string        `json:"actor"`
-	Status      string        `json:"status"`
-	Reason      string        `json:"reason,omitempty"`
-	Started     time.Time     `json:"started"`
-	Finished    *time.Time    `json:"finished,omitempty"`
-	Score       *float64      `json:"score,omitempty"`
-	Steps       []Step        `json:"steps"`
-	Faults      []FaultRecord `json:"faults"`
+	ID          string     `json:"id"`
+	Experiment  string     `json:"experiment"`
+	Service     string     `json:"service"`
+	Environment string     `json:"environment"`
+	Actor       string     `json:"actor"`
+	Status      string     `json:"status"`
+	Reason      string     `json:"reason,omitempty"`
+	Started     time.Time  `json:"started"`
+	Finished    *time.Time `json:"finished,omitempty"`
+	Score       *float64   `json:"score,omitempty"`
+	// Approval is who approved the run (experiments with approval: only).
+	Approval *ApprovalRecord `json:"approval,omitempty"`
+	Steps    []Step          `json:"steps"`
+	Faults   []FaultRecord   `json:"faults"`
 }
 
 // Step is one step of the workflow, with timestamps.
@@ -126,6 +144,12 @@ type FaultRecord struct {
 
 // ErrNotFound is returned for an unknown run.
 var ErrNotFound = errors.New("chaos run not found")
+
+// ErrConflict is returned for an action the run's state does not allow.
+var ErrConflict = errors.New("conflict")
+
+// ErrForbidden is returned when the caller's role does not allow an action.
+var ErrForbidden = errors.New("forbidden")
 
 func msPtr(v sql.NullInt64) *time.Time {
 	if !v.Valid {
@@ -195,7 +219,7 @@ func (j journal) renewRun(ctx context.Context, id, owner string, lease time.Time
 
 // requestStop marks running runs as to be stopped (all when id is "").
 func (j journal) requestStop(ctx context.Context, id, actor string) (int64, error) {
-	q := `UPDATE chaos_runs SET stop_requested = $1 WHERE status = 'running' AND stop_requested = ''`
+	q := `UPDATE chaos_runs SET stop_requested = $1 WHERE status IN ('running', 'waiting_approval') AND stop_requested = ''`
 	args := []any{actor}
 	if id != "" {
 		q += ` AND id = $2`
@@ -255,7 +279,7 @@ func (j journal) claimExpired(ctx context.Context, owner string, now, lease time
 
 // expiredRuns returns running runs whose runner stopped renewing.
 func (j journal) expiredRuns(ctx context.Context, now time.Time) ([]string, error) {
-	rows, err := j.db.QueryContext(ctx, `SELECT id FROM chaos_runs WHERE status = 'running' AND lease_ms < $1`, now.UnixMilli())
+	rows, err := j.db.QueryContext(ctx, `SELECT id FROM chaos_runs WHERE status IN ('running', 'waiting_approval') AND lease_ms < $1`, now.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("list expired runs: %w", err)
 	}
@@ -338,6 +362,9 @@ func (j journal) run(ctx context.Context, id string) (*RunInfo, string, error) {
 	if err := rows.Err(); err != nil {
 		return nil, "", err
 	}
+	if r.Approval, err = j.approval(ctx, id); err != nil {
+		return nil, "", err
+	}
 	r.Faults, err = j.faults(ctx, `WHERE run_id = $1`, id)
 	if r.Faults == nil {
 		r.Faults = []FaultRecord{}
@@ -380,7 +407,77 @@ func (j journal) report(ctx context.Context, id string) (md, js string, err erro
 }
 
 func (j journal) abandonRun(ctx context.Context, id, reason string, at time.Time) error {
-	_, err := j.db.ExecContext(ctx, `UPDATE chaos_runs SET status = 'aborted', reason = $1, finished_ms = $2 WHERE id = $3 AND status = 'running'`,
+	_, err := j.db.ExecContext(ctx, `UPDATE chaos_runs SET status = 'aborted', reason = $1, finished_ms = $2 WHERE id = $3 AND status IN ('running', 'waiting_approval')`,
 		reason, at.UnixMilli(), id)
 	return err
+}
+
+func (j journal) setStatus(ctx context.Context, id, status string) error {
+	if _, err := j.db.ExecContext(ctx, `UPDATE chaos_runs SET status = $1 WHERE id = $2`, status, id); err != nil {
+		return fmt.Errorf("record run status: %w", err)
+	}
+	return nil
+}
+
+// spec returns the experiment a run was started with.
+func (j journal) spec(ctx context.Context, id string) (*Experiment, error) {
+	var spec string
+	err := j.db.QueryRowContext(ctx, `SELECT spec FROM chaos_runs WHERE id = $1`, id).Scan(&spec)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read chaos run: %w", err)
+	}
+	var e Experiment
+	if err := json.Unmarshal([]byte(spec), &e); err != nil {
+		return nil, fmt.Errorf("run %s: stored experiment: %w", id, err)
+	}
+	return &e, nil
+}
+
+// ApprovalRecord is the approval of a run.
+type ApprovalRecord struct {
+	By      string    `json:"by"`
+	Role    string    `json:"role"`
+	Comment string    `json:"comment,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// approve records the approval of a waiting run; it is a no-op when the run
+// is already approved.
+func (j journal) approve(ctx context.Context, id string, a ApprovalRecord) error {
+	return j.db.InTx(ctx, func(tx *sql.Tx) error {
+		var status string
+		err := tx.QueryRowContext(ctx, `SELECT status FROM chaos_runs WHERE id = $1`, id).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("read chaos run: %w", err)
+		}
+		if status != StatusWaiting {
+			return fmt.Errorf("run %s is %s, not waiting for approval: %w", id, status, ErrConflict)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO chaos_approvals (run_id, approved_by, role, comment, at_ms) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (run_id) DO NOTHING`, id, a.By, a.Role, a.Comment, a.At.UnixMilli()); err != nil {
+			return fmt.Errorf("approve run %s: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// approval returns the approval of a run, nil when there is none.
+func (j journal) approval(ctx context.Context, id string) (*ApprovalRecord, error) {
+	var a ApprovalRecord
+	var at int64
+	err := j.db.QueryRowContext(ctx, `SELECT approved_by, role, comment, at_ms FROM chaos_approvals WHERE run_id = $1`, id).Scan(&a.By, &a.Role, &a.Comment, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read approval of run %s: %w", id, err)
+	}
+	a.At = time.UnixMilli(at).UTC()
+	return &a, nil
 }

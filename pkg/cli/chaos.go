@@ -15,13 +15,14 @@ import (
 )
 
 type chaosOptions struct {
-	api    sredAPI
-	output string
-	files  []string
-	name   string
-	id     string
-	format string
-	limit  int
+	api     sredAPI
+	output  string
+	files   []string
+	name    string
+	id      string
+	format  string
+	limit   int
+	comment string
 }
 
 func init() {
@@ -47,6 +48,10 @@ func init() {
 		stop := cmd.Command("stop", "Stop a run: it aborts and rolls every fault back (admin).")
 		stop.Arg("run", "Run ID.").Required().StringVar(&o.id)
 
+		approve := cmd.Command("approve", "Approve a run waiting for approval (experiments with approval:; the role the experiment names).")
+		approve.Arg("run", "Run ID.").Required().StringVar(&o.id)
+		approve.Flag("comment", "Why it may go ahead (recorded with the approval).").StringVar(&o.comment)
+
 		cmd.Command("halt", "Stop every running experiment at once and roll every fault back (admin; idempotent).")
 
 		report := cmd.Command("report", "Print the report of a finished run.")
@@ -61,6 +66,7 @@ func init() {
 			"chaos stop": func(env *Env) error {
 				return o.api.call(http.MethodPost, "/api/v1/chaos/runs/"+url.PathEscape(o.id)+"/stop", nil, nil, nil, nil)
 			},
+			"chaos approve": func(env *Env) error { return chaosApprove(env, o) },
 			"chaos halt": func(env *Env) error {
 				var res chaos.HaltResult
 				if err := o.api.call(http.MethodPost, "/api/v1/chaos/halt", nil, nil, nil, &res); err != nil {
@@ -180,4 +186,21 @@ func chaosReport(env *Env, o *chaosOptions) error {
 	}
 	_, err := io.WriteString(env.Stdout, chaos.Markdown(rep))
 	return err
+}
+
+func chaosApprove(env *Env, o *chaosOptions) error {
+	var r chaos.RunInfo
+	body := map[string]string{"comment": o.comment}
+	if err := o.api.call(http.MethodPost, "/api/v1/chaos/runs/"+url.PathEscape(o.id)+"/approve", nil, nil, body, &r); err != nil {
+		return err
+	}
+	if o.output == "json" {
+		return printJSON(env.Stdout, r)
+	}
+	by := "-"
+	if r.Approval != nil {
+		by = r.Approval.By
+	}
+	fmt.Fprintf(env.Stdout, "run %s of %s approved by %s; it goes on (srectl chaos status %s)\n", r.ID, r.Experiment, by, r.ID)
+	return nil
 }

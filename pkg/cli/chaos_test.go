@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -22,9 +24,12 @@ func TestChaosCommands(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 	require.NoError(t, db.Migrate(ctx, chaos.Migrations, targetlock.Migrations))
-	svc := chaos.New(chaos.Options{DB: db, NoAuth: true, Clock: chaos.NewManualClock(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC))})
+	svc := chaos.New(chaos.Options{DB: db, NoAuth: true, Drivers: map[string]chaos.Driver{chaos.DriverStress: nopDriver{}}, Clock: chaos.NewManualClock(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC))})
 	exps, err := chaos.LoadDir(filepath.Join("..", "..", "examples", "chaos"))
 	require.NoError(t, err)
+	gated, err := chaos.Parse([]byte(gatedExperiment), "gated.yml")
+	require.NoError(t, err)
+	exps = append(exps, gated)
 	require.NoError(t, svc.ApplyConfig(chaos.DefaultConfig, exps))
 	mux := http.NewServeMux()
 	svc.Routes(mux)
@@ -58,6 +63,23 @@ func TestChaosCommands(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.Contains(t, out, "refused")
 
+	// An experiment with an approval gate waits for "srectl chaos approve".
+	code, out, errs = run("run", "gated", "-o", "json")
+	require.Equal(t, 0, code, errs)
+	require.Contains(t, out, `"status": "waiting_approval"`)
+	var started chaos.RunInfo
+	require.NoError(t, json.Unmarshal([]byte(out), &started))
+	code, out, errs = run("approve", started.ID, "--comment", "game day")
+	require.Equal(t, 0, code, errs)
+	require.Contains(t, out, "run "+started.ID+" of gated approved by anonymous")
+	svc.Wait()
+	code, out, _ = run("status", started.ID)
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "approved by anonymous (admin): game day")
+	code, _, errs = run("approve", started.ID)
+	require.Equal(t, 4, code)
+	require.Contains(t, errs, "not waiting for approval")
+
 	code, out, _ = run("halt")
 	require.Equal(t, 0, code)
 	require.Contains(t, out, "halt: 0 running experiment(s) stopped")
@@ -66,3 +88,26 @@ func TestChaosCommands(t *testing.T) {
 	require.Equal(t, 4, code)
 	require.Contains(t, errs, "chaos run not found")
 }
+
+// gatedExperiment needs an approval; in this sred (no Prometheus, no
+// drivers) it is refused by the full validation once approved.
+const gatedExperiment = `apiVersion: chaos.sre.rootuip.io/v1
+kind: Experiment
+name: gated
+hypothesis:
+  description: the API holds
+  steadyState: [{name: up, promql: 'up == 1'}]
+target: {service: api, environment: staging, instances: 1, totalInstances: 4}
+faults: [{name: cpu, type: cpu-stress, cpuPercent: 50}]
+duration: 1m
+approval: {role: responder}
+`
+
+// nopDriver lets the gated experiment pass the driver check; it is never
+// asked to inject (the run is refused after its approval).
+type nopDriver struct{}
+
+func (nopDriver) Inject(context.Context, string, chaos.Fault) (json.RawMessage, error) {
+	return nil, errors.New("not expected to inject")
+}
+func (nopDriver) Revert(context.Context, string, chaos.Fault, json.RawMessage) error { return nil }
