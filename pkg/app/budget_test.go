@@ -371,7 +371,7 @@ func checkSLOList(t *testing.T, f *budgetFixture, url string) {
 	require.Len(t, list.SLOs, 2)
 	code, env = getJSON(t, url+"/api/v1/slos?time=yesterday", nil, nil)
 	require.Equal(t, http.StatusBadRequest, code)
-	require.Equal(t, `invalid time "yesterday": want RFC 3339 or Unix seconds`, env.Error)
+	require.Equal(t, `time: cannot parse "yesterday" as an RFC 3339 time or a Unix timestamp`, env.Error)
 }
 
 func checkSLODetail(t *testing.T, f *budgetFixture, url string) {

@@ -63,7 +63,7 @@ func ReceiverOptions(cfg *config.Config) (receiver.Options, error) {
 	if err != nil {
 		return receiver.Options{}, err
 	}
-	return receiver.Options{BearerToken: token, MaxBodyBytes: cfg.Webhook.MaxBodyBytes}, nil
+	return receiver.Options{BearerToken: token, MaxBodyBytes: cfg.Webhook.MaxBodyBytes, Limits: cfg.Webhook.Limits}, nil
 }
 
 // buildCore builds the incident service, the webhook receiver and the

@@ -6,6 +6,9 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rootuip/sre/pkg/limits"
+	"github.com/rootuip/sre/pkg/web"
 )
 
 // MetricHTTPRequestDuration is the latency histogram of every request sred
@@ -27,7 +30,7 @@ func (a *App) Handler() http.Handler { return a.handler }
 // instrument builds Handler once New has mounted every route (New
 // registers the histogram).
 func (a *App) instrument() http.Handler {
-	instrumented := promhttp.InstrumentHandlerDuration(a.metrics.httpDuration, a.secure(a.Mux),
+	instrumented := promhttp.InstrumentHandlerDuration(a.metrics.httpDuration, a.secure(refuseBadText(a.Mux)),
 		promhttp.WithLabelFromCtx("handler", func(ctx context.Context) string {
 			h, _ := ctx.Value(handlerKey{}).(string)
 			return h
@@ -54,4 +57,17 @@ func routeOf(mux *http.ServeMux, r *http.Request) string {
 		pattern = pattern[i+1:]
 	}
 	return pattern
+}
+
+// refuseBadText answers 400 to a request whose path, query or form holds
+// text the store cannot keep (limits.Request: NUL bytes, invalid UTF-8),
+// naming the parameter, before any handler sees it.
+func refuseBadText(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := limits.Request(r); err != nil {
+			web.Error(w, http.StatusBadRequest, "bad_data", err)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

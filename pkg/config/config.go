@@ -43,6 +43,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/limits"
 )
 
 // Config is sred.yml: the core sections, decoded and validated here, and
@@ -115,10 +116,13 @@ type WebhookConfig struct {
 	BearerTokenFile string `yaml:"bearer_token_file,omitempty"`
 	// MaxBodyBytes bounds a delivery's body; larger bodies get 413.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// Limits bound label, annotation and group sizes (limits.Webhook says
+	// which are truncated and which refused).
+	Limits limits.Webhook `yaml:"limits"`
 }
 
 // DefaultWebhookConfig holds the defaults of the `webhook` section.
-var DefaultWebhookConfig = WebhookConfig{MaxBodyBytes: 4 << 20}
+var DefaultWebhookConfig = WebhookConfig{MaxBodyBytes: 4 << 20, Limits: limits.DefaultWebhook}
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (c *WebhookConfig) UnmarshalYAML(unmarshal func(any) error) error {
@@ -133,7 +137,7 @@ func (c *WebhookConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	if c.MaxBodyBytes <= 0 {
 		return fmt.Errorf("webhook: max_body_bytes must be positive, got %d", c.MaxBodyBytes)
 	}
-	return nil
+	return c.Limits.Validate()
 }
 
 // Token returns the configured bearer token ("" when none), reading

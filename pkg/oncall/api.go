@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -68,13 +69,7 @@ func parseTimeParam(r *http.Request, name string, def time.Time) (time.Time, err
 	if v == "" {
 		return def, nil
 	}
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t, nil
-	}
-	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		return time.UnixMilli(int64(f * 1000)).UTC(), nil
-	}
-	return time.Time{}, fmt.Errorf("invalid %s %q: want RFC 3339 or a unix timestamp", name, v)
+	return limits.ParseTime(name, v)
 }
 
 func parseDays(r *http.Request, def int) (int, error) {
@@ -409,7 +404,7 @@ var localLayouts = []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-
 // when the request named no timezone).
 func parseShiftTime(field, v string, loc *time.Location) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t, nil
+		return t, limits.Time(field, t)
 	}
 	for _, l := range localLayouts {
 		if _, err := time.Parse(l, v); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -88,7 +89,63 @@ func (m *Message) Validate() error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	return nil
+	// Times outside the years 1 to 9999 UTC, NUL bytes and invalid UTF-8:
+	// neither JSON nor both backends represent them.
+	return limits.Check(m)
+}
+
+// Limit applies the size limits l to m (see limits.Webhook): it refuses
+// long label names and too many labels, and truncates long values and
+// large groups. It returns how many values each limit cut.
+func (m *Message) Limit(l limits.Webhook) (map[string]int, error) {
+	cut := map[string]int{}
+	names := func(field string, ls map[string]string) error {
+		if len(ls) > l.MaxLabelsPerAlert {
+			return fmt.Errorf("%s: %d labels, more than webhook.limits.max_labels_per_alert (%d)", field, len(ls), l.MaxLabelsPerAlert)
+		}
+		for k := range ls {
+			if len(k) > l.MaxLabelNameBytes {
+				return fmt.Errorf("%s: label name %q... is longer than webhook.limits.max_label_name_bytes (%d)", field, k[:min(len(k), 32)], l.MaxLabelNameBytes)
+			}
+		}
+		return nil
+	}
+	values := func(set map[string]string, max int, limit string) {
+		for k, v := range set {
+			if t, ok := limits.Truncate(v, max); ok {
+				set[k] = t
+				cut[limit]++
+			}
+		}
+	}
+	for i := range m.Alerts {
+		if err := names(fmt.Sprintf("alerts[%d].labels", i), m.Alerts[i].Labels); err != nil {
+			return nil, err
+		}
+	}
+	for name, set := range map[string]map[string]string{"groupLabels": m.GroupLabels, "commonLabels": m.CommonLabels} {
+		if err := names(name, set); err != nil {
+			return nil, err
+		}
+	}
+	if n := len(m.Alerts); n > l.MaxAlertsPerGroup {
+		m.TruncatedAlerts += uint64(n - l.MaxAlertsPerGroup)
+		m.Alerts = m.Alerts[:l.MaxAlertsPerGroup]
+		cut["alerts_per_group"] += n - l.MaxAlertsPerGroup
+	}
+	for i := range m.Alerts {
+		a := &m.Alerts[i]
+		values(a.Labels, l.MaxLabelValueBytes, "label_value")
+		values(a.Annotations, l.MaxAnnotationValueBytes, "annotation_value")
+		if t, ok := limits.Truncate(a.GeneratorURL, l.MaxAnnotationValueBytes); ok {
+			a.GeneratorURL = t
+			cut["annotation_value"]++
+		}
+	}
+	values(m.GroupLabels, l.MaxLabelValueBytes, "label_value")
+	values(m.CommonLabels, l.MaxLabelValueBytes, "label_value")
+	values(m.CommonAnnotations, l.MaxAnnotationValueBytes, "annotation_value")
+	return cut, nil
 }
 
 func (a *Alert) validate() error {
@@ -167,6 +224,9 @@ type Options struct {
 	BearerToken string
 	// MaxBodyBytes bounds a delivery's body.
 	MaxBodyBytes int64
+	// Limits bound label, annotation and group sizes (the zero value:
+	// limits.DefaultWebhook).
+	Limits limits.Webhook
 }
 
 // Handler serves the webhook endpoint.
@@ -179,6 +239,7 @@ type Handler struct {
 	hb   Heartbeats
 
 	requests *prometheus.CounterVec
+	limited  *prometheus.CounterVec
 }
 
 // SetHeartbeats makes the handler recognise heartbeat alerts in every
@@ -200,6 +261,10 @@ func NewHandler(ing Ingester, opts Options, logger *slog.Logger, reg prometheus.
 			Name: "sre_webhook_requests_total",
 			Help: "Requests to the Alertmanager webhook endpoint, by HTTP status code.",
 		}, []string{"code"}),
+		limited: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+			Name: "sre_webhook_limited_total",
+			Help: "Values of webhook deliveries cut by webhook.limits, by limit (label_value, annotation_value, alerts_per_group).",
+		}, []string{"limit"}),
 	}
 }
 
@@ -228,6 +293,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rerr != nil {
 		h.fail(w, rerr.Code, rerr.Type, rerr)
 		return
+	}
+	lim := opts.Limits
+	if lim == (limits.Webhook{}) {
+		lim = limits.DefaultWebhook
+	}
+	cut, err := msg.Limit(lim)
+	if err != nil {
+		h.fail(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid webhook payload: %w", err))
+		return
+	}
+	for limit, n := range cut {
+		h.limited.WithLabelValues(limit).Add(float64(n))
 	}
 	n := msg.Notification()
 	beats := 0

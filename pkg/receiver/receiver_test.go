@@ -21,6 +21,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/store"
 	tu "github.com/rootuip/sre/pkg/testutil"
 )
@@ -397,6 +398,27 @@ func TestBadInput(t *testing.T) {
 			m.Alerts[0].EndsAt = m.Alerts[0].StartsAt.Add(-time.Minute)
 		}), nil, 400, fmt.Sprintf(`invalid webhook payload: alerts[0]: "endsAt" %s is before "startsAt" %s`,
 			firing.Alerts[0].StartsAt.Add(-time.Minute).Format(time.RFC3339), firing.Alerts[0].StartsAt.Format(time.RFC3339))},
+		{"startsAt after 9999 UTC", mod(func(m *Message) {
+			m.Alerts[1].StartsAt = time.Date(9999, 12, 31, 23, 0, 0, 0, time.FixedZone("", -2*3600))
+		}), nil, 400, `invalid webhook payload: alerts[1].startsAt: time 9999-12-31T23:00:00-02:00 is outside the years 1 to 9999 UTC`},
+		{"endsAt before year 1 UTC", `{"version":"4","groupKey":"g","status":"firing","receiver":"sred","alerts":[{"status":"firing","labels":{"a":"b"},` +
+			`"startsAt":"2026-11-27T03:34:23Z","endsAt":"0001-01-01T00:00:00+01:00","fingerprint":"f"}]}`, nil, 400,
+			`invalid webhook payload: alerts[0].endsAt: time 0001-01-01T00:00:00+01:00 is outside the years 1 to 9999 UTC`},
+		{"NUL in a label value", mod(func(m *Message) { m.Alerts[0].Labels = map[string]string{"alertname": "a\x00b"} }), nil, 400,
+			`invalid webhook payload: alerts[0].labels["alertname"]: NUL byte at offset 1`},
+		{"NUL in an annotation", mod(func(m *Message) { m.CommonAnnotations = map[string]string{"summary": "\x00"} }), nil, 400,
+			`invalid webhook payload: commonAnnotations["summary"]: NUL byte at offset 0`},
+		{"NUL in the group key", mod(func(m *Message) { m.GroupKey = "{}:{a=\"\x00\"}" }), nil, 400,
+			`invalid webhook payload: groupKey: NUL byte at offset 7`},
+		{"label name too long", mod(func(m *Message) { m.Alerts[0].Labels = map[string]string{strings.Repeat("n", 257): "x"} }), nil, 400,
+			`invalid webhook payload: alerts[0].labels: label name "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"... is longer than webhook.limits.max_label_name_bytes (256)`},
+		{"too many labels", mod(func(m *Message) {
+			ls := map[string]string{}
+			for i := range 65 {
+				ls[fmt.Sprintf("l%d", i)] = "x"
+			}
+			m.Alerts[1].Labels = ls
+		}), nil, 400, `invalid webhook payload: alerts[1].labels: 65 labels, more than webhook.limits.max_labels_per_alert (64)`},
 		{"huge body", huge, nil, 413, "request body larger than 65536 bytes (webhook.max_body_bytes)"},
 		{"no token", firing, []string{"Authorization", ""}, 401, "missing or wrong bearer token"},
 		{"wrong token", firing, []string{"Authorization", "Bearer nope"}, 401, "missing or wrong bearer token"},
@@ -425,6 +447,47 @@ func TestBadInput(t *testing.T) {
 				require.Equal(t, before, snapshot(t, db), "a rejected delivery must change nothing")
 			})
 		}
+	})
+}
+
+// TestWebhookLimits: over-long values are truncated and alerts beyond
+// max_alerts_per_group left out (counted as truncated), on both backends;
+// the delivery is stored, and each cut is counted.
+func TestWebhookLimits(t *testing.T) {
+	lim := limits.Webhook{MaxLabelNameBytes: 64, MaxLabelValueBytes: 32, MaxLabelsPerAlert: 16, MaxAnnotationValueBytes: 128, MaxAlertsPerGroup: 2}
+	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, Options{Limits: lim})
+		m := recorded(t, "am-firing.json")
+		m.Alerts = append([]Alert(nil), m.Alerts...)
+		third := m.Alerts[1]
+		third.Fingerprint = "third"
+		m.Alerts = append(m.Alerts, third)
+		big := strings.Repeat("v", 4<<20-4096)
+		m.Alerts[0].Labels = map[string]string{"alertname": "HighErrorRate", "service": "api", "pod": big}
+		m.Alerts[0].Annotations = map[string]string{"description": strings.Repeat("é", 100)} // 200 bytes
+		code, body := e.post(t, m)
+		require.Equal(t, http.StatusOK, code, body)
+
+		inc := onlyIncident(t, e.svc)
+		require.Len(t, inc.Alerts, 2, "alerts beyond max_alerts_per_group are left out")
+		var pod, desc string
+		for _, a := range inc.Alerts {
+			require.NotEqual(t, "third", a.Fingerprint)
+			if a.Fingerprint == m.Alerts[0].Fingerprint {
+				pod, desc = a.Labels["pod"], a.Annotations["description"]
+			}
+		}
+		require.Equal(t, strings.Repeat("v", 32-len(limits.TruncationMark))+limits.TruncationMark, pod)
+		require.LessOrEqual(t, len(desc), 128)
+		require.True(t, strings.HasSuffix(desc, limits.TruncationMark))
+		require.NoError(t, limits.Text("description", desc), "cut on a UTF-8 boundary")
+
+		require.Equal(t, 1.0, testutil.ToFloat64(e.h.limited.WithLabelValues("label_value")))
+		require.Equal(t, 1.0, testutil.ToFloat64(e.h.limited.WithLabelValues("annotation_value")))
+		require.Equal(t, 1.0, testutil.ToFloat64(e.h.limited.WithLabelValues("alerts_per_group")))
+		var size int
+		require.NoError(t, db.QueryRow(`SELECT SUM(LENGTH(labels)) FROM incident_alerts`).Scan(&size))
+		require.Less(t, size, 4096, "the 4 MB label value is not stored")
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -225,6 +226,10 @@ func (e *Engine) handleCoverage(w http.ResponseWriter, r *http.Request) {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
 				web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("%s %q: want an RFC 3339 time", name, v))
+				return
+			}
+			if err := limits.Time(name, t); err != nil {
+				web.Error(w, http.StatusBadRequest, "bad_data", err)
 				return
 			}
 			*dst = t

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/limits"
 )
 
 // IncidentsAPI serves /api/v1/incidents (see docs/api.md).
@@ -80,13 +81,14 @@ func parseList(q map[string][]string, name string) []string {
 }
 
 func parseTime(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
+	t, err := limits.ParseTime("value", s)
+	if err != nil {
+		var fe *limits.FieldError
+		if errors.As(err, &fe) {
+			return t, fe.Err
+		}
 	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		return time.UnixMilli(int64(f * 1000)).UTC(), nil
-	}
-	return time.Time{}, fmt.Errorf("cannot parse %q as RFC 3339 time or unix timestamp", s)
+	return t, err
 }
 
 // ParseFilter reads list filters from a query string.
@@ -430,7 +432,7 @@ func (a *IncidentsAPI) statusUpdate(w http.ResponseWriter, r *http.Request) {
 	if req.NextUpdate != "" {
 		if d, err := time.ParseDuration(req.NextUpdate); err == nil && d > 0 {
 			u.NextUpdate = a.Service.Now().Add(d).UTC()
-		} else if t, err := time.Parse(time.RFC3339, req.NextUpdate); err == nil {
+		} else if t, err := limits.ParseTime("next_update", req.NextUpdate); err == nil {
 			u.NextUpdate = t
 		} else {
 			Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("next_update: cannot parse %q as a duration or RFC 3339 time", req.NextUpdate))

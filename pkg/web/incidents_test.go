@@ -84,7 +84,11 @@ func TestIncidentsAPI(t *testing.T) {
 			{name: "bad severity", method: "GET", path: "/api/v1/incidents?severity=SEV1", code: 400, errType: "bad_data",
 				err: `unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)`},
 			{name: "bad since", method: "GET", path: "/api/v1/incidents?since=yesterday", code: 400, errType: "bad_data",
-				err: `since: cannot parse "yesterday" as RFC 3339 time or unix timestamp`},
+				err: `since: cannot parse "yesterday" as an RFC 3339 time or a Unix timestamp`},
+			{name: "NaN since", method: "GET", path: "/api/v1/incidents?since=NaN", code: 400, errType: "bad_data", err: `since: NaN is not a finite number`},
+			{name: "infinite until", method: "GET", path: "/api/v1/incidents?until=%2BInf", code: 400, errType: "bad_data", err: `until: +Inf is not a finite number`},
+			{name: "since after 9999", method: "GET", path: "/api/v1/incidents?since=9999-12-31T23:59:59-01:00", code: 400, errType: "bad_data",
+				err: `since: time 9999-12-31T23:59:59-01:00 is outside the years 1 to 9999 UTC`},
 			{name: "bad limit", method: "GET", path: "/api/v1/incidents?limit=-1", code: 400, errType: "bad_data", err: `limit: want a non-negative integer, got "-1"`},
 			{name: "get", method: "GET", path: "/api/v1/incidents/" + id(1), code: 200, check: func(t *testing.T, d json.RawMessage) {
 				var inc incident.Incident
@@ -128,6 +132,8 @@ func TestIncidentsAPI(t *testing.T) {
 			{name: "assign", method: "POST", path: "/api/v1/incidents/" + id(1) + "/assign", body: `{"actor":"alice","assignee":"bob"}`, code: 200},
 			{name: "empty note", method: "POST", path: "/api/v1/incidents/" + id(1) + "/notes", body: `{"text":" "}`, code: 400, errType: "bad_data",
 				err: `"text" must not be empty`},
+			{name: "NUL note", method: "POST", path: "/api/v1/incidents/" + id(1) + "/notes", body: `{"text":"roll\u0000back"}`, code: 400, errType: "bad_data",
+				err: `text: NUL byte at offset 4`},
 			{name: "note", method: "POST", path: "/api/v1/incidents/" + id(1) + "/notes", body: `{"actor":"bob","text":"rolling back"}`, code: 200},
 			{name: "resolve", method: "POST", path: "/api/v1/incidents/" + id(1) + "/resolve", body: `{"actor":"bob","note":"rolled back"}`, code: 200},
 			{name: "resolve again", method: "POST", path: "/api/v1/incidents/" + id(1) + "/resolve", code: 409, errType: "conflict",

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/rootuip/sre/pkg/limits"
 )
 
 // Response is the envelope of every JSON answer, in the style of the Prometheus
@@ -38,7 +40,9 @@ func Error(w http.ResponseWriter, code int, errorType string, err error) {
 	_ = json.NewEncoder(w).Encode(Response{Status: "error", ErrorType: errorType, Error: msg})
 }
 
-// DecodeJSON reads a JSON body strictly (unknown fields are errors) with a size limit.
+// DecodeJSON reads a JSON body strictly (unknown fields are errors) with a
+// size limit, and refuses what the store cannot keep (limits.Check: times
+// outside the years 1 to 9999, NUL bytes), naming the field.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, maxBytes int64, v any) error {
 	if maxBytes <= 0 {
 		maxBytes = 1 << 20
@@ -55,5 +59,5 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, maxBytes int64, v any) e
 	if dec.More() {
 		return errors.New("invalid JSON body: trailing data after the JSON value")
 	}
-	return nil
+	return limits.Check(v)
 }

@@ -1,0 +1,236 @@
+// Package limits says which values sred accepts from the outside and refuses
+// the rest before they reach the store: times outside the years 1 to 9999
+// UTC (what RFC 3339, JSON and both backends represent), NaN and infinite
+// numbers (which JSON cannot encode), and text with NUL bytes or invalid
+// UTF-8 (which PostgreSQL cannot store). Each check returns an error naming
+// the field, for a 400 answer.
+//
+// It also holds the configurable size limits of webhook deliveries
+// (Webhook, the `webhook.limits` section of sred.yml).
+package limits
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// MinYear and MaxYear bound the accepted years, in UTC.
+const (
+	MinYear = 1
+	MaxYear = 9999
+)
+
+// FieldError is a refused value: Field names it (a JSON path such as
+// alerts[0].startsAt, or a query parameter).
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+func fieldErr(field string, format string, args ...any) error {
+	return &FieldError{Field: field, Err: fmt.Errorf(format, args...)}
+}
+
+// Time refuses a time outside the years MinYear to MaxYear in UTC. The zero
+// time (year 1) is accepted: it means "unset" everywhere in sred.
+func Time(field string, t time.Time) error {
+	if y := t.UTC().Year(); y < MinYear || y > MaxYear {
+		return fieldErr(field, "time %s is outside the years %d to %d UTC", t.Format(time.RFC3339Nano), MinYear, MaxYear)
+	}
+	return nil
+}
+
+// Float refuses NaN and infinities.
+func Float(field string, f float64) error {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return fieldErr(field, "%v is not a finite number", f)
+	}
+	return nil
+}
+
+// Text refuses NUL bytes and invalid UTF-8.
+func Text(field, s string) error {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return fieldErr(field, "NUL byte at offset %d", i)
+	}
+	if !utf8.ValidString(s) {
+		return fieldErr(field, "invalid UTF-8")
+	}
+	return nil
+}
+
+// ParseFloat parses a finite number.
+func ParseFloat(field, s string) (float64, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		return 0, fieldErr(field, "cannot parse %q as a number", s)
+	}
+	if err := Float(field, f); err != nil {
+		return 0, err
+	}
+	return f, nil
+}
+
+// ParseTime reads a time as RFC 3339 or Unix seconds (as the Prometheus API
+// does) and refuses what Time and Float refuse. The result is in UTC.
+func ParseTime(field, s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		if err := Time(field, t); err != nil {
+			return time.Time{}, err
+		}
+		return t.UTC(), nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return time.Time{}, fieldErr(field, "cannot parse %q as an RFC 3339 time or a Unix timestamp", s)
+	}
+	if err := Float(field, f); err != nil {
+		return time.Time{}, err
+	}
+	// Unix seconds of 0001-01-01 and 9999-12-31T23:59:59Z.
+	const minUnix, maxUnix = -62135596800, 253402300799
+	if f < minUnix || f > maxUnix {
+		return time.Time{}, fieldErr(field, "Unix timestamp %v is outside the years %d to %d UTC", f, MinYear, MaxYear)
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
+}
+
+var timeType = reflect.TypeOf(time.Time{})
+
+// Check walks a decoded value (structs, pointers, slices, arrays, maps) and
+// refuses the first time, number or text that Time, Float or Text refuse;
+// the error names the field by its JSON name (json tags), e.g.
+// alerts[3].labels["service"]. Map keys are checked as text.
+func Check(v any) error {
+	return check("", reflect.ValueOf(v))
+}
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+func check(path string, v reflect.Value) error {
+	if !v.IsValid() {
+		return nil
+	}
+	if v.Type() == timeType {
+		return Time(orValue(path), v.Interface().(time.Time))
+	}
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return nil
+		}
+		return check(path, v.Elem())
+	case reflect.String:
+		return Text(orValue(path), v.String())
+	case reflect.Float32, reflect.Float64:
+		return Float(orValue(path), v.Float())
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name := f.Name
+			if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag == "-" {
+				continue
+			} else if tag != "" {
+				name = tag
+			}
+			p := join(path, name)
+			if f.Anonymous && f.Tag.Get("json") == "" {
+				p = path
+			}
+			if err := check(p, v.Field(i)); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 {
+			return nil // []byte: raw JSON or binary, not text
+		}
+		for i := range v.Len() {
+			if err := check(fmt.Sprintf("%s[%d]", orValue(path), i), v.Index(i)); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		it := v.MapRange()
+		for it.Next() {
+			k := it.Key()
+			kp := fmt.Sprintf("%s[%v]", orValue(path), k)
+			if k.Kind() == reflect.String {
+				kp = fmt.Sprintf("%s[%q]", orValue(path), k.String())
+				if err := Text(orValue(path)+" key", k.String()); err != nil {
+					return err
+				}
+			}
+			if err := check(kp, it.Value()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func orValue(path string) string {
+	if path == "" {
+		return "value"
+	}
+	return path
+}
+
+// ErrRequest is wrapped by the errors of Request.
+var ErrRequest = errors.New("refused request")
+
+// Request refuses a request whose path, query parameters or URL-encoded
+// form body hold text that Text refuses (a NUL byte, invalid UTF-8). It
+// parses the form of URL-encoded bodies (r.ParseForm), as handlers do.
+func Request(r *http.Request) error {
+	if err := Text("path", r.URL.Path); err != nil {
+		return err
+	}
+	for name, vs := range r.URL.Query() {
+		if err := Text("query parameter "+strconv.Quote(name), name); err != nil {
+			return err
+		}
+		for _, v := range vs {
+			if err := Text("query parameter "+strconv.Quote(name), v); err != nil {
+				return err
+			}
+		}
+	}
+	ct := r.Header.Get("Content-Type")
+	if strings.HasPrefix(ct, "application/x-www-form-urlencoded") && r.Body != nil && r.Method != http.MethodGet {
+		if err := r.ParseForm(); err != nil {
+			return fmt.Errorf("form: %w", err)
+		}
+		for name, vs := range r.PostForm {
+			for _, v := range append([]string{name}, vs...) {
+				if err := Text("form field "+strconv.Quote(name), v); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,147 @@
+package limits
+
+import (
+	"math"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+type inner struct {
+	At    time.Time         `json:"at"`
+	Score float64           `json:"score"`
+	Tags  map[string]string `json:"tags"`
+}
+
+type outer struct {
+	Name  string     `json:"name"`
+	Items []inner    `json:"items"`
+	Due   *time.Time `json:"due,omitempty"`
+	Skip  string     `json:"-"`
+	Raw   []byte     `json:"raw"`
+	plain string
+}
+
+func TestCheck(t *testing.T) {
+	ok := time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
+	late := time.Date(9999, 12, 31, 23, 0, 0, 0, time.FixedZone("west", -2*3600))
+	early := time.Date(1, 1, 1, 0, 30, 0, 0, time.FixedZone("east", 3600))
+	cases := []struct {
+		name string
+		v    any
+		err  string
+	}{
+		{"valid", outer{Name: "x", Items: []inner{{At: ok, Score: 1, Tags: map[string]string{"a": "b"}}}, Due: &ok, Raw: []byte{0}}, ""},
+		{"zero time is unset", outer{Items: []inner{{}}}, ""},
+		{"unexported and skipped fields", outer{Skip: "\x00", plain: "\x00"}, ""},
+		{"after 9999 UTC", outer{Items: []inner{{At: ok}, {At: late}}}, "items[1].at: time 9999-12-31T23:00:00-02:00 is outside the years 1 to 9999 UTC"},
+		{"before year 1 UTC", outer{Due: &early}, "due: time 0001-01-01T00:30:00+01:00 is outside the years 1 to 9999 UTC"},
+		{"NaN", outer{Items: []inner{{Score: math.NaN()}}}, "items[0].score: NaN is not a finite number"},
+		{"Inf", outer{Items: []inner{{Score: math.Inf(-1)}}}, "items[0].score: -Inf is not a finite number"},
+		{"NUL in text", outer{Name: "a\x00b"}, "name: NUL byte at offset 1"},
+		{"NUL in map value", outer{Items: []inner{{Tags: map[string]string{"k": "\x00"}}}}, `items[0].tags["k"]: NUL byte at offset 0`},
+		{"NUL in map key", outer{Items: []inner{{Tags: map[string]string{"k\x00": ""}}}}, `items[0].tags key: NUL byte at offset 1`},
+		{"invalid UTF-8", outer{Name: "\xff"}, "name: invalid UTF-8"},
+		{"bare value", math.NaN(), "value: NaN is not a finite number"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := Check(c.v)
+			if c.err == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.EqualError(t, err, c.err)
+		})
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	cases := []struct {
+		in   string
+		want time.Time
+		err  string
+	}{
+		{"2026-03-14T09:30:00Z", time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC), ""},
+		{"2026-03-14T10:30:00+01:00", time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC), ""},
+		{"1773480600.5", time.Date(2026, 3, 14, 9, 30, 0, 5e8, time.UTC), ""},
+		{"-62135596800", time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), ""},
+		{"253402300799", time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), ""},
+		{"253402300800", time.Time{}, "at: Unix timestamp 2.534023008e+11 is outside the years 1 to 9999 UTC"},
+		{"NaN", time.Time{}, "at: NaN is not a finite number"},
+		{"nan", time.Time{}, "at: NaN is not a finite number"},
+		{"+Inf", time.Time{}, "at: +Inf is not a finite number"},
+		{"infinity", time.Time{}, "at: +Inf is not a finite number"},
+		{"1e309", time.Time{}, `at: cannot parse "1e309" as an RFC 3339 time or a Unix timestamp`},
+		{"0000-06-01T00:00:00Z", time.Time{}, "at: time 0000-06-01T00:00:00Z is outside the years 1 to 9999 UTC"},
+		{"tomorrow", time.Time{}, `at: cannot parse "tomorrow" as an RFC 3339 time or a Unix timestamp`},
+	}
+	for _, c := range cases {
+		t.Run(c.in, func(t *testing.T) {
+			got, err := ParseTime("at", c.in)
+			if c.err != "" {
+				require.EqualError(t, err, c.err)
+				return
+			}
+			require.NoError(t, err)
+			require.True(t, c.want.Equal(got), "got %s", got)
+			require.Equal(t, time.UTC, got.Location())
+		})
+	}
+}
+
+func TestRequest(t *testing.T) {
+	cases := []struct {
+		method, target, ctype, body, err string
+	}{
+		{"GET", "/api/v1/incidents?service=checkout", "", "", ""},
+		{"GET", "/api/v1/incidents?service=check%00out", "", "", `query parameter "service": NUL byte at offset 5`},
+		{"GET", "/api/v1/incidents?service=%ff", "", "", `query parameter "service": invalid UTF-8`},
+		{"GET", "/api/v1/incidents/INC%00", "", "", `path: NUL byte at offset 21`},
+		{"POST", "/incidents/INC-1/note", "application/x-www-form-urlencoded", "text=a%00b", `form field "text": NUL byte at offset 1`},
+		{"POST", "/incidents/INC-1/note", "application/x-www-form-urlencoded", "text=ab", ""},
+		{"POST", "/api/v1/incidents/INC-1/notes", "application/json", `{"text":"a"}`, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.target+c.body, func(t *testing.T) {
+			r := httptest.NewRequest(c.method, c.target, strings.NewReader(c.body))
+			if c.ctype != "" {
+				r.Header.Set("Content-Type", c.ctype)
+			}
+			err := Request(r)
+			if c.err == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.EqualError(t, err, c.err)
+		})
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	s, cut := Truncate("short", 16)
+	require.False(t, cut)
+	require.Equal(t, "short", s)
+	s, cut = Truncate(strings.Repeat("x", 100), 16)
+	require.True(t, cut)
+	require.Equal(t, strings.Repeat("x", 16-len(TruncationMark))+TruncationMark, s)
+	require.Len(t, s, 16)
+	// Never cuts inside a UTF-8 sequence.
+	s, cut = Truncate(strings.Repeat("é", 50), 16)
+	require.True(t, cut)
+	require.LessOrEqual(t, len(s), 16)
+	require.NoError(t, Text("s", s))
+}
+
+func TestWebhookValidate(t *testing.T) {
+	require.NoError(t, DefaultWebhook.Validate())
+	w := DefaultWebhook
+	w.MaxLabelValueBytes = 4
+	require.EqualError(t, w.Validate(), "webhook.limits: max_label_value_bytes must be at least 16, got 4")
+	w = DefaultWebhook
+	w.MaxAlertsPerGroup = 0
+	require.EqualError(t, w.Validate(), "webhook.limits: max_alerts_per_group must be at least 1, got 0")
+}

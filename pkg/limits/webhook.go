@@ -1,0 +1,88 @@
+package limits
+
+import (
+	"fmt"
+	"unicode/utf8"
+)
+
+// Webhook is the `webhook.limits` section of sred.yml: sizes of an
+// Alertmanager delivery. Values over a limit are truncated, names and counts
+// over a limit are refused (see docs/security.md):
+//
+//   - a label name longer than MaxLabelNameBytes, or an alert with more than
+//     MaxLabelsPerAlert labels: the delivery is refused (400);
+//   - a label value longer than MaxLabelValueBytes, an annotation value longer
+//     than MaxAnnotationValueBytes: cut at that many bytes (on a UTF-8
+//     boundary) and ended with TruncationMark;
+//   - more than MaxAlertsPerGroup alerts: the first MaxAlertsPerGroup are
+//     kept, the rest are counted in the delivery's truncatedAlerts, as
+//     Alertmanager's own max_alerts does.
+//
+// Each truncation counts in sre_webhook_limited_total{limit}.
+type Webhook struct {
+	MaxLabelNameBytes       int `yaml:"max_label_name_bytes"`
+	MaxLabelValueBytes      int `yaml:"max_label_value_bytes"`
+	MaxLabelsPerAlert       int `yaml:"max_labels_per_alert"`
+	MaxAnnotationValueBytes int `yaml:"max_annotation_value_bytes"`
+	MaxAlertsPerGroup       int `yaml:"max_alerts_per_group"`
+}
+
+// DefaultWebhook holds the defaults: generous for real alerts, small enough
+// that one delivery cannot grow the store or /metrics by orders of magnitude.
+var DefaultWebhook = Webhook{
+	MaxLabelNameBytes:       256,
+	MaxLabelValueBytes:      2048,
+	MaxLabelsPerAlert:       64,
+	MaxAnnotationValueBytes: 16384,
+	MaxAlertsPerGroup:       20000,
+}
+
+// TruncationMark ends a truncated value.
+const TruncationMark = "…"
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (w *Webhook) UnmarshalYAML(unmarshal func(any) error) error {
+	*w = DefaultWebhook
+	type plain Webhook
+	if err := unmarshal((*plain)(w)); err != nil {
+		return err
+	}
+	return w.Validate()
+}
+
+// Validate checks that every limit is positive and leaves room for the
+// truncation mark.
+func (w Webhook) Validate() error {
+	for _, f := range []struct {
+		name string
+		v    int
+		min  int
+	}{
+		{"max_label_name_bytes", w.MaxLabelNameBytes, 1},
+		{"max_label_value_bytes", w.MaxLabelValueBytes, 16},
+		{"max_labels_per_alert", w.MaxLabelsPerAlert, 1},
+		{"max_annotation_value_bytes", w.MaxAnnotationValueBytes, 16},
+		{"max_alerts_per_group", w.MaxAlertsPerGroup, 1},
+	} {
+		if f.v < f.min {
+			return fmt.Errorf("webhook.limits: %s must be at least %d, got %d", f.name, f.min, f.v)
+		}
+	}
+	return nil
+}
+
+// Truncate cuts s to at most max bytes, ending with TruncationMark, on a
+// UTF-8 boundary. It reports whether s was cut.
+func Truncate(s string, max int) (string, bool) {
+	if len(s) <= max {
+		return s, false
+	}
+	n := max - len(TruncationMark)
+	if n < 0 {
+		n = 0
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + TruncationMark, true
+}
