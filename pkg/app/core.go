@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/rootuip/sre/pkg/config"
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/receiver"
 	"github.com/rootuip/sre/pkg/web"
 )
@@ -16,9 +18,11 @@ import (
 // Core is the incident service, the Alertmanager webhook receiver and the
 // incidents API. Its sections (global, webhook, incidents) are the core
 // sections that package config decodes; Load derives the services' options.
+// It also creates the one work queue (pkg/jobs) every later subsystem puts
+// its jobs in.
 var Core = Spec[coreConfig]{
 	Name:       "core",
-	Migrations: incident.Migrations,
+	Migrations: slices.Concat(incident.Migrations, jobs.Migrations),
 	Load:       loadCore,
 	Build:      buildCore,
 }

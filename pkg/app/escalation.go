@@ -19,7 +19,7 @@ import (
 var Escalation = Spec[*EscalationConfig]{
 	Name:       "escalation",
 	Sections:   []string{"escalation", "oncall", "notifications"},
-	Migrations: slices.Concat(jobs.Migrations, oncall.Migrations, notify.Migrations, escalation.Migrations),
+	Migrations: slices.Concat(oncall.Migrations, notify.Migrations, escalation.Migrations),
 	Load:       LoadEscalation,
 	Build:      buildEscalation,
 }

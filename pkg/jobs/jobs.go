@@ -459,6 +459,29 @@ func Extend(ctx context.Context, ex Execer, id int64, owner string, until time.T
 	return leased(res, err, "extend lease of", id)
 }
 
+// ExpireLeases ends at once the leases of queue's running jobs whose owner is
+// not in live, so that they can be claimed now rather than when their lease
+// runs out, and returns how many. It is for a store that one process uses at
+// a time (SQLite, under sred's lock file): there a lease held by a worker not
+// alive in that process was left by a process that stopped.
+func ExpireLeases(ctx context.Context, ex Execer, queue string, live []string) (int64, error) {
+	args := []any{queue}
+	cond := ""
+	if len(live) > 0 {
+		ph := make([]string, len(live))
+		for i, o := range live {
+			args = append(args, o)
+			ph[i] = fmt.Sprintf("$%d", len(args))
+		}
+		cond = ` AND lease_owner NOT IN (` + strings.Join(ph, ", ") + `)`
+	}
+	res, err := ex.ExecContext(ctx, `UPDATE jobs SET lease_until = 0 WHERE queue = $1 AND state = 'running'`+cond, args...)
+	if err != nil {
+		return 0, fmt.Errorf("expire leases of %s: %w", queue, err)
+	}
+	return res.RowsAffected()
+}
+
 // Prune deletes the finished jobs (done, cancelled, failed) of queue that
 // finished before before, and returns how many.
 func Prune(ctx context.Context, ex Execer, queue string, before time.Time) (int64, error) {

@@ -36,9 +36,9 @@ type Config struct {
 	// PollInterval is how often the worker looks for pending runs,
 	// approvals, cancellations and expired leases.
 	PollInterval model.Duration `yaml:"poll_interval,omitempty"`
-	// LeaseDuration is how long a running execution and its target lock
-	// stay owned by a replica without a heartbeat. A run whose lease expired
-	// (its replica crashed) is marked interrupted.
+	// LeaseDuration is how long a run's job (in the work queue) and its
+	// target lock stay owned by a replica that stopped renewing them. A run
+	// whose lease expired (its replica died) is resumed by another replica.
 	LeaseDuration model.Duration `yaml:"lease_duration,omitempty"`
 	// MaxConcurrent is the number of runs one replica executes at once.
 	MaxConcurrent int `yaml:"max_concurrent,omitempty"`

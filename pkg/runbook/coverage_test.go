@@ -7,13 +7,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	sretest "github.com/rootuip/sre/pkg/testutil"
 )
 
 func TestAutomationCoverage(t *testing.T) {
-	sretest.Backends(t, [][]store.Migration{incident.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
+	sretest.Backends(t, withIncidents(), func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		now := time.Now()
 		// id, mitigated_by, resolved, run (started, dry_run, verified)

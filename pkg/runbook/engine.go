@@ -2,17 +2,14 @@ package runbook
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"slices"
-	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +21,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/store"
 )
 
@@ -89,6 +87,7 @@ type Engine struct {
 	db      *store.DB
 	logger  *slog.Logger
 	metrics *metrics
+	queue   *jobs.Metrics // the runbook queue's sre_jobs_* metrics
 	owner   string
 	// cycles counts the rounds of Run, for tests to wait on.
 	cycles atomic.Int64
@@ -109,6 +108,7 @@ type Engine struct {
 
 type activeRun struct {
 	run    *Run
+	job    int64 // the run's job, leased to this replica
 	cancel context.CancelCauseFunc
 }
 
@@ -122,8 +122,12 @@ var (
 
 type cancelRequest struct{ reason string }
 
-// leaseLost cancels a run whose lease or target lock this replica lost.
-type leaseLost struct{ reason string }
+// leaseLost cancels a run whose job lease (job) or target lock this
+// replica lost.
+type leaseLost struct {
+	reason string
+	job    bool
+}
 
 func (l *leaseLost) Error() string { return "lease lost: " + l.reason }
 
@@ -144,10 +148,7 @@ func New(opts Options, cfg Config, set *Set) (*Engine, error) {
 		opts.Now = time.Now
 	}
 	if opts.Owner == "" {
-		host, _ := os.Hostname()
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		opts.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+		opts.Owner = jobs.Owner()
 	}
 	e := &Engine{
 		opts:   opts,
@@ -158,6 +159,7 @@ func New(opts Options, cfg Config, set *Set) (*Engine, error) {
 		wake:   make(chan struct{}, 1),
 	}
 	e.metrics = newMetrics(opts.Registerer, e)
+	e.queue = jobs.NewMetrics(opts.DB, Queue, []jobs.Kind{KindRun}, clockFunc(opts.Now), opts.Registerer)
 	if err := e.Update(cfg, set); err != nil {
 		return nil, err
 	}
@@ -200,6 +202,11 @@ func (e *Engine) Runbooks() []*Runbook {
 func (e *Engine) Owner() string { return e.owner }
 
 func (e *Engine) now() time.Time { return e.opts.Now().UTC() }
+
+// clockFunc makes the engine's clock a jobs.Clock.
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }
 
 // Wake makes the worker look for work now instead of at the next poll.
 func (e *Engine) Wake() {
@@ -249,6 +256,11 @@ func (e *Engine) IncidentChanged(ctx context.Context, tx *sql.Tx, ch incident.Ch
 		if err != nil {
 			return fmt.Errorf("runbook %s: record run: %w", rb.Name, err)
 		}
+		if status == RunPending {
+			if err := enqueueRun(ctx, tx, now, now, id, inc.ID); err != nil {
+				return err
+			}
+		}
 		msg := fmt.Sprintf("runbook %s scheduled (run %d, target %s)", rb.Name, id, target)
 		if status == RunRejected {
 			msg = fmt.Sprintf("runbook %s not run: %s", rb.Name, reason)
@@ -286,8 +298,37 @@ func (e *Engine) cancelForIncident(ctx context.Context, tx *sql.Tx, incidentID, 
 	return nil
 }
 
-// Run is the worker actor: it marks runs that a crash left running as
-// interrupted, then claims and executes pending runs until ctx ends.
+// Queue is the work queue of runbook runs: each run is one job of kind
+// KindRun, enqueued with the run, whose lease is the run's. A replica
+// executing a run renews its job's lease every cycle; a run whose replica
+// died is claimed by another once the lease expired and resumes at the first
+// step its journal does not record as finished.
+const (
+	Queue             = "runbook"
+	KindRun jobs.Kind = "runbook.run"
+)
+
+// maxResumes bounds how many times a run is resumed after its replica
+// stopped: a step that brings sred down is not run forever.
+const maxResumes = 3
+
+type runJob struct {
+	RunID int64 `json:"run_id"`
+}
+
+func runKey(id int64) string { return "run/" + strconv.FormatInt(id, 10) }
+
+// enqueueRun puts run id in the queue, due at at.
+func enqueueRun(ctx context.Context, tx jobs.Execer, now, at time.Time, id int64, incidentID string) error {
+	if _, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindRun, Key: runKey(id), Group: incidentID,
+		RunAt: at, Payload: runJob{RunID: id}}); err != nil {
+		return fmt.Errorf("runbook run %d: %w", id, err)
+	}
+	return nil
+}
+
+// Run is the worker actor: it takes back the runs a stopped process left,
+// then claims and executes the runs of the queue until ctx ends.
 func (e *Engine) Run(ctx context.Context) error {
 	if err := e.Recover(ctx); err != nil {
 		return err
@@ -311,8 +352,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
-// shutdown cancels the runs in progress and waits for them to record
-// themselves as interrupted.
+// shutdown cancels the runs in progress and waits for them to hand their
+// jobs back to the queue.
 func (e *Engine) shutdown() {
 	defer func() {
 		liveMu.Lock()
@@ -331,88 +372,96 @@ func (e *Engine) shutdown() {
 func (e *Engine) Wait() { e.wg.Wait() }
 
 // liveOwners are the engines running in this process. On SQLite, which one
-// process uses at a time, a run owned by anyone else was left by a process
+// process uses at a time, a run leased to anyone else was left by a process
 // that stopped.
 var (
 	liveMu     sync.Mutex
 	liveOwners = map[string]bool{}
 )
 
-// Recover marks as interrupted the runs that were executing when a replica
-// stopped: on SQLite every run left running by an engine not alive in this
-// process, on PostgreSQL those whose lease expired. They are never repeated.
+// Recover prepares the queue when the worker starts: on SQLite the leases of
+// runs left by a process that stopped end at once (on PostgreSQL other
+// replicas may be alive: their leases run out), and open runs recorded
+// without a job (by a version of sred before the queue) get one.
 func (e *Engine) Recover(ctx context.Context) error {
-	// The lock is held through the query: an engine of this process that
+	// The lock is held through the update: an engine of this process that
 	// starts meanwhile cannot claim a run between the snapshot of the live
-	// owners and the update, and see it marked interrupted.
+	// owners and the update, and see its lease ended.
 	liveMu.Lock()
 	defer liveMu.Unlock()
 	liveOwners[e.owner] = true
-	owners := make([]string, 0, len(liveOwners))
-	for o := range liveOwners {
-		owners = append(owners, "'"+strings.ReplaceAll(o, "'", "''")+"'")
-	}
-	cond := `lease_until < $4`
 	if e.db.Dialect == store.SQLite {
-		cond = `(lease_until < $4 OR owner NOT IN (` + strings.Join(owners, ", ") + `))`
-	}
-	return e.interrupt(ctx, cond, e.now())
-}
-
-func (e *Engine) interrupt(ctx context.Context, cond string, now time.Time) error {
-	rows, err := e.db.QueryContext(ctx, `UPDATE runbook_runs SET status = $1, finished_at = $2, lease_until = 0,
-		reason = 'interrupted during step ' || CAST(current_step + 1 AS TEXT) || ' (replica ' || owner || ' stopped); not repeated'
-		WHERE status IN ($3, $5) AND `+cond+` RETURNING `+runColumns,
-		RunInterrupted, ms(now), RunRunning, ms(now), RunWaitingApproval)
-	if err != nil {
-		return fmt.Errorf("mark interrupted runs: %w", err)
-	}
-	var runs []*Run
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			rows.Close()
-			return fmt.Errorf("mark interrupted runs: %w", err)
+		owners := make([]string, 0, len(liveOwners))
+		for o := range liveOwners {
+			owners = append(owners, o)
 		}
-		runs = append(runs, r)
+		if n, err := jobs.ExpireLeases(ctx, e.db, Queue, owners); err != nil {
+			return err
+		} else if n > 0 {
+			e.logger.Warn("runbook runs left by a stopped process resume now", "runs", n)
+		}
+	}
+	rows, err := e.db.QueryContext(ctx, `SELECT id, incident_id, lease_until FROM runbook_runs WHERE status IN ($1, $2, $3)`,
+		RunPending, RunRunning, RunWaitingApproval)
+	if err != nil {
+		return fmt.Errorf("list open runbook runs: %w", err)
+	}
+	type open struct {
+		id    int64
+		inc   string
+		lease int64
+	}
+	var runs []open
+	for rows.Next() {
+		var o open
+		if err := rows.Scan(&o.id, &o.inc, &o.lease); err != nil {
+			rows.Close()
+			return fmt.Errorf("list open runbook runs: %w", err)
+		}
+		runs = append(runs, o)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("mark interrupted runs: %w", err)
+		return fmt.Errorf("list open runbook runs: %w", err)
 	}
-	for _, r := range runs {
-		_ = releaseLock(ctx, e.db, r.Target, r.ID)
-		e.logger.Warn("runbook run interrupted", "run", r.ID, "runbook", r.Runbook, "incident", r.IncidentID, "reason", r.Reason)
-		e.metrics.executions.WithLabelValues(r.Runbook, RunInterrupted).Inc()
-		e.record(ctx, r, &AuditEntry{Event: "run_finished", StepIndex: r.CurrentStep, Status: RunInterrupted, Error: r.Reason},
-			fmt.Sprintf("runbook %s run %d interrupted: %s", r.Runbook, r.ID, r.Reason))
+	now := e.now()
+	for _, o := range runs {
+		// A run an older replica executes under its own lease waits for it.
+		at := now
+		if o.lease > ms(now) {
+			at = time.UnixMilli(o.lease)
+		}
+		if err := enqueueRun(ctx, e.db, now, at, o.id, o.inc); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// Cycle does one round of the worker: expire leases of dead replicas, apply
-// the kill switch, renew leases and apply cancellations of running runs, and
-// claim pending runs.
+// Cycle does one round of the worker: apply the kill switch, renew the job
+// leases and target locks of the runs this replica executes and apply their
+// cancellations, and claim due runs (new ones, and those whose replica died).
 func (e *Engine) Cycle(ctx context.Context) error {
 	now := e.now()
-	if err := e.interrupt(ctx, `lease_until < $4`, now); err != nil {
-		return err
-	}
 	ks, err := getKillSwitch(ctx, e.db)
 	if err != nil {
 		return err
 	}
 	e.metrics.killSwitch.Set(float64(b2i(ks.Enabled)))
+	killed := ""
 	if ks.Enabled {
+		killed = fmt.Sprintf("kill switch engaged by %s: %s", ks.By, ks.Reason)
 		e.activeMu.Lock()
 		for _, a := range e.active {
 			a.cancel(errKilled)
 		}
 		e.activeMu.Unlock()
-		return e.skipPending(ctx, fmt.Sprintf("kill switch engaged by %s: %s", ks.By, ks.Reason), now)
+		if err := e.skipPending(ctx, killed, now); err != nil {
+			return err
+		}
 	}
-	// A failed renewal is reported, but pending runs are still claimed.
-	return errors.Join(e.heartbeat(ctx, now), e.claim(ctx, now))
+	// A failed renewal is reported, but due runs are still claimed.
+	return errors.Join(e.renew(ctx, now), e.claim(ctx, now, killed))
 }
 
 func (e *Engine) skipPending(ctx context.Context, reason string, now time.Time) error {
@@ -439,13 +488,13 @@ func (e *Engine) skipPending(ctx context.Context, reason string, now time.Time) 
 	return rows.Err()
 }
 
-// heartbeat renews the lease of every run this replica executes, with its
-// target lock, and applies cancellation requests. A run whose lease row is
-// gone (another replica found the lease expired, marked the run interrupted
-// and released its lock) or whose target lock another run holds now is
-// cancelled at once with errLeaseLost: it must not go on acting on a target
-// it no longer owns. An error renewing one run does not stop the others.
-func (e *Engine) heartbeat(ctx context.Context, now time.Time) error {
+// renew extends the job lease of every run this replica executes, with its
+// target lock, and applies cancellation requests. A run whose job is no
+// longer leased to this replica (the lease expired and another replica
+// claimed it to resume the run) or whose target lock another run holds now
+// is cancelled at once with a leaseLost cause: it must not go on acting on a
+// target it no longer owns. An error renewing one run does not stop the others.
+func (e *Engine) renew(ctx context.Context, now time.Time) error {
 	cfg, _ := e.config()
 	lease := time.Duration(cfg.LeaseDuration)
 	e.activeMu.Lock()
@@ -460,20 +509,22 @@ func (e *Engine) heartbeat(ctx context.Context, now time.Time) error {
 		var (
 			cancel int
 			reason string
-			lost   string
+			lost   *leaseLost
 		)
-		// The lease and the target lock are renewed in one transaction, and
-		// only while the run is in progress: a run that just finished (and
-		// released its lock in its own transaction) does not get it back.
+		// The job lease and the target lock are renewed in one transaction,
+		// and only while the run is in progress: a run that just finished
+		// (and released its lock in its own transaction) does not get it back.
 		err := e.db.InTx(ctx, func(tx *sql.Tx) error {
-			cancel, reason, lost = 0, "", ""
-			err := tx.QueryRowContext(ctx, `UPDATE runbook_runs SET lease_until = $1 WHERE id = $2 AND owner = $3 AND status IN ($4, $5)
-			RETURNING cancel_requested, cancel_reason`, ms(now.Add(lease)), a.run.ID, e.owner,
-				RunRunning, RunWaitingApproval).Scan(&cancel, &reason)
-			if errors.Is(err, sql.ErrNoRows) {
-				lost = "the run is no longer leased to this replica (another replica took it over)"
+			cancel, reason, lost = 0, "", nil
+			err := jobs.Extend(ctx, tx, a.job, e.owner, now.Add(lease))
+			if errors.Is(err, jobs.ErrLeaseLost) {
+				lost = &leaseLost{reason: "the run's job is no longer leased to this replica (another replica resumes it)", job: true}
 				return nil
 			}
+			if err != nil {
+				return fmt.Errorf("renew lease of run %d: %w", a.run.ID, err)
+			}
+			err = tx.QueryRowContext(ctx, `SELECT cancel_requested, cancel_reason FROM runbook_runs WHERE id = $1`, a.run.ID).Scan(&cancel, &reason)
 			if err != nil {
 				return fmt.Errorf("renew lease of run %d: %w", a.run.ID, err)
 			}
@@ -482,17 +533,17 @@ func (e *Engine) heartbeat(ctx context.Context, now time.Time) error {
 				return fmt.Errorf("renew lock of run %d: %w", a.run.ID, err)
 			}
 			if !ok {
-				lost = fmt.Sprintf("the lock on target %s is held by another run", a.run.Target)
+				lost = &leaseLost{reason: fmt.Sprintf("the lock on target %s is held by another run", a.run.Target)}
 			}
 			return nil
 		})
 		switch {
 		case err != nil:
 			errs = append(errs, err)
-		case lost != "":
+		case lost != nil:
 			e.logger.Warn("runbook run lost its lease; stopping it", "run", a.run.ID, "runbook", a.run.Runbook,
-				"incident", a.run.IncidentID, "reason", lost)
-			a.cancel(&leaseLost{reason: lost})
+				"incident", a.run.IncidentID, "reason", lost.reason)
+			a.cancel(lost)
 		case cancel != 0:
 			a.cancel(&cancelRequest{reason: reason})
 		}
@@ -500,125 +551,191 @@ func (e *Engine) heartbeat(ctx context.Context, now time.Time) error {
 	return errors.Join(errs...)
 }
 
-// claim starts pending runs, within the rate limits and target locks. On
-// PostgreSQL a transaction-scoped advisory lock serialises claims across
-// replicas, so limits and locks are exact, and rows are picked with
-// FOR UPDATE SKIP LOCKED.
-func (e *Engine) claim(ctx context.Context, now time.Time) error {
-	cfg, set := e.config()
+// claim takes due jobs of the queue, as many as this replica may start, and
+// for each decides within the rate limits and target locks: start a pending
+// run, resume one whose replica died, or close it. On PostgreSQL a
+// transaction-scoped advisory lock serialises these decisions across
+// replicas, so limits and locks are exact. With the kill switch engaged
+// (killed says why) nothing starts: due runs are closed.
+func (e *Engine) claim(ctx context.Context, now time.Time, killed string) error {
+	cfg, _ := e.config()
 	e.activeMu.Lock()
 	free := cfg.MaxConcurrent - len(e.active)
 	e.activeMu.Unlock()
+	if killed != "" {
+		free = 50
+	}
 	if free <= 0 {
 		return nil
 	}
-	type started struct {
-		run *Run
-		rb  *Runbook
+	got, err := jobs.Claim(ctx, e.db, jobs.ClaimOptions{Queue: Queue, Owner: e.owner, Now: now,
+		Lease: time.Duration(cfg.LeaseDuration), Limit: free})
+	if err != nil {
+		return err
 	}
-	var (
-		toStart []started
-		closed  []*Run
-	)
+	var errs []error
+	for _, j := range got {
+		if err := e.admit(ctx, j, now, killed); err != nil {
+			errs = append(errs, err)
+			// The job comes back once its lease expired.
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// admit decides what to do with the run of a claimed job.
+func (e *Engine) admit(ctx context.Context, j jobs.Job, now time.Time, killed string) error {
+	var p runJob
+	if err := j.Decode(&p); err != nil {
+		return errors.Join(err, jobs.Fail(ctx, e.db, j.ID, e.owner, now, err.Error()))
+	}
+	e.activeMu.Lock()
+	_, mine := e.active[p.RunID]
+	e.activeMu.Unlock()
+	if mine {
+		// Its lease ran out while this replica executes it (renewals
+		// failed): the claim renewed it.
+		return nil
+	}
+	cfg, set := e.config()
 	lease := time.Duration(cfg.LeaseDuration)
+	var (
+		run     *Run
+		rb      *Runbook
+		closed  bool
+		resumed bool
+	)
 	err := e.db.InTx(ctx, func(tx *sql.Tx) error {
-		toStart, closed = nil, nil
-		q := `SELECT ` + runColumns + ` FROM runbook_runs WHERE status = $1 ORDER BY id LIMIT 50`
+		run, rb, closed, resumed = nil, nil, false, false
 		if e.db.Dialect == store.Postgres {
 			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(store.LockRunbookClaim)); err != nil {
 				return fmt.Errorf("claim lock: %w", err)
 			}
-			q += ` FOR UPDATE SKIP LOCKED`
 		}
-		rows, err := tx.QueryContext(ctx, q, RunPending)
+		r, err := getRun(ctx, tx, p.RunID)
+		if errors.Is(err, ErrNotFound) {
+			return jobs.Complete(ctx, tx, j.ID, e.owner, now)
+		}
 		if err != nil {
-			return fmt.Errorf("claim runs: %w", err)
-		}
-		var pending []*Run
-		for rows.Next() {
-			r, err := scanRun(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			pending = append(pending, r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
-		for _, r := range pending {
-			if len(toStart) >= free {
-				break
-			}
-			rb := set.Get(r.Runbook)
-			final, reason := "", ""
-			if rb == nil {
-				if now.Sub(r.CreatedAt) < time.Minute {
-					continue // another replica may have it loaded (a rolling reload)
-				}
+		run = r
+		later := func(why string) error {
+			return jobs.Retry(ctx, tx, j.ID, e.owner, now.Add(time.Duration(cfg.PollInterval)), why)
+		}
+		final, reason := "", ""
+		switch r.Status {
+		case RunPending:
+			rb = set.Get(r.Runbook)
+			switch {
+			case killed != "":
+				final, reason = RunSkipped, killed
+			case rb == nil && now.Sub(r.CreatedAt) < time.Minute:
+				return later("runbook not loaded") // another replica may have it loaded (a rolling reload)
+			case rb == nil:
 				final, reason = RunSkipped, fmt.Sprintf("runbook %q is not loaded", r.Runbook)
-			} else if lim := e.rateLimit(cfg, rb); lim.PerHour > 0 || lim.PerTargetPerHour > 0 {
-				since := ms(now.Add(-time.Hour))
-				var n int
-				if lim.PerHour > 0 {
-					if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM runbook_runs WHERE runbook = $1 AND started_at >= $2`, r.Runbook, since).Scan(&n); err != nil {
-						return fmt.Errorf("rate limit: %w", err)
-					}
-					if n >= lim.PerHour {
-						final, reason = RunRateLimited, fmt.Sprintf("rate limit: runbook %s already started %d times in the last hour (limit %d)", r.Runbook, n, lim.PerHour)
-					}
-				}
-				if final == "" && lim.PerTargetPerHour > 0 {
-					if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM runbook_runs WHERE target = $1 AND started_at >= $2`, r.Target, since).Scan(&n); err != nil {
-						return fmt.Errorf("rate limit: %w", err)
-					}
-					if n >= lim.PerTargetPerHour {
-						final, reason = RunRateLimited, fmt.Sprintf("rate limit: target %s already had %d runs in the last hour (limit %d)", r.Target, n, lim.PerTargetPerHour)
-					}
-				}
-			}
-			if final != "" {
-				if _, err := tx.ExecContext(ctx, `UPDATE runbook_runs SET status = $1, reason = $2, finished_at = $3 WHERE id = $4`,
-					final, reason, ms(now), r.ID); err != nil {
+			default:
+				if final, reason, err = e.overLimit(ctx, tx, cfg, rb, r, now); err != nil {
 					return err
 				}
-				r.Status, r.Reason = final, reason
-				closed = append(closed, r)
-				continue
 			}
-			ok, err := acquireLock(ctx, tx, r.Target, r.ID, e.owner, now, lease)
-			if err != nil {
-				return err
+		case RunRunning, RunWaitingApproval:
+			// Its replica stopped: the lease expired, or it handed the run back.
+			rb = set.Get(r.Runbook)
+			var cancelled int
+			var cancelReason string
+			if err := tx.QueryRowContext(ctx, `SELECT cancel_requested, cancel_reason FROM runbook_runs WHERE id = $1`, r.ID).Scan(&cancelled, &cancelReason); err != nil {
+				return fmt.Errorf("run %d: %w", r.ID, err)
 			}
-			if !ok {
-				continue // another run holds the target: this one waits
+			var resumes int
+			if err := tx.QueryRowContext(ctx, `UPDATE runbook_runs SET resumes = resumes + 1 WHERE id = $1 RETURNING resumes`, r.ID).Scan(&resumes); err != nil {
+				return fmt.Errorf("run %d: %w", r.ID, err)
 			}
-			// Taking the lock may have waited for the previous holder's
-			// release: the run starts now, not when the cycle began.
-			st := e.now()
-			if _, err := tx.ExecContext(ctx, `UPDATE runbook_runs SET status = $1, owner = $2, lease_until = $3, started_at = $4
-				WHERE id = $5 AND status = $6`, RunRunning, e.owner, ms(st.Add(lease)), ms(st), r.ID, RunPending); err != nil {
-				return err
+			switch {
+			case killed != "":
+				final, reason = RunCancelled, killed
+			case cancelled != 0:
+				final, reason = RunCancelled, cancelReason
+			case resumes > maxResumes:
+				final, reason = RunInterrupted, fmt.Sprintf("replica stopped during step %d %d times; given up", r.CurrentStep+1, resumes)
+			case rb == nil:
+				final, reason = RunInterrupted, fmt.Sprintf("replica stopped during step %d and runbook %q is no longer loaded", r.CurrentStep+1, r.Runbook)
+			default:
+				resumed = true
 			}
-			r.Status, r.Owner = RunRunning, e.owner
-			r.StartedAt = &st
-			toStart = append(toStart, started{run: r, rb: rb})
+		default:
+			// Finished already (cancelled while pending, or closed elsewhere).
+			return jobs.Complete(ctx, tx, j.ID, e.owner, now)
 		}
-		return nil
+		if final != "" {
+			if _, err := tx.ExecContext(ctx, `UPDATE runbook_runs SET status = $1, reason = $2, finished_at = $3 WHERE id = $4`,
+				final, reason, ms(now), r.ID); err != nil {
+				return err
+			}
+			if err := releaseLock(ctx, tx, r.Target, r.ID); err != nil {
+				return err
+			}
+			r.Status, r.Reason, closed = final, reason, true
+			return jobs.Complete(ctx, tx, j.ID, e.owner, now)
+		}
+		ok, err := acquireLock(ctx, tx, r.Target, r.ID, e.owner, now, lease)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			run = nil
+			return later("target " + r.Target + " is locked by another run") // this one waits
+		}
+		// Taking the lock may have waited for the previous holder's
+		// release: the run starts now, not when the cycle began.
+		st := e.now()
+		if resumed {
+			_, err = tx.ExecContext(ctx, `UPDATE runbook_runs SET owner = $1 WHERE id = $2`, e.owner, r.ID)
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE runbook_runs SET status = $1, owner = $2, started_at = $3 WHERE id = $4 AND status = $5`,
+				RunRunning, e.owner, ms(st), r.ID, RunPending)
+			r.Status, r.StartedAt = RunRunning, &st
+		}
+		r.Owner = e.owner
+		return err
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("runbook run job %s: %w", j.Key, err)
 	}
-	for _, r := range closed {
-		e.metrics.executions.WithLabelValues(r.Runbook, r.Status).Inc()
-		e.record(ctx, r, &AuditEntry{Event: "run_finished", StepIndex: -1, Status: r.Status, Error: r.Reason},
-			fmt.Sprintf("runbook %s run %d %s: %s", r.Runbook, r.ID, r.Status, r.Reason))
-	}
-	for _, s := range toStart {
-		e.start(ctx, s.run, s.rb)
+	switch {
+	case run == nil:
+	case closed:
+		e.metrics.executions.WithLabelValues(run.Runbook, run.Status).Inc()
+		e.record(ctx, run, &AuditEntry{Event: "run_finished", StepIndex: -1, Status: run.Status, Error: run.Reason},
+			fmt.Sprintf("runbook %s run %d %s: %s", run.Runbook, run.ID, run.Status, run.Reason))
+	case rb != nil:
+		e.start(ctx, run, rb, j.ID, resumed)
 	}
 	return nil
+}
+
+// overLimit says whether starting r now would exceed its rate limits.
+func (e *Engine) overLimit(ctx context.Context, tx *sql.Tx, cfg Config, rb *Runbook, r *Run, now time.Time) (string, string, error) {
+	lim := e.rateLimit(cfg, rb)
+	since := ms(now.Add(-time.Hour))
+	var n int
+	if lim.PerHour > 0 {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM runbook_runs WHERE runbook = $1 AND started_at >= $2`, r.Runbook, since).Scan(&n); err != nil {
+			return "", "", fmt.Errorf("rate limit: %w", err)
+		}
+		if n >= lim.PerHour {
+			return RunRateLimited, fmt.Sprintf("rate limit: runbook %s already started %d times in the last hour (limit %d)", r.Runbook, n, lim.PerHour), nil
+		}
+	}
+	if lim.PerTargetPerHour > 0 {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM runbook_runs WHERE target = $1 AND started_at >= $2`, r.Target, since).Scan(&n); err != nil {
+			return "", "", fmt.Errorf("rate limit: %w", err)
+		}
+		if n >= lim.PerTargetPerHour {
+			return RunRateLimited, fmt.Sprintf("rate limit: target %s already had %d runs in the last hour (limit %d)", r.Target, n, lim.PerTargetPerHour), nil
+		}
+	}
+	return "", "", nil
 }
 
 func (e *Engine) rateLimit(cfg Config, rb *Runbook) RateLimit {
@@ -629,11 +746,12 @@ func (e *Engine) rateLimit(cfg Config, rb *Runbook) RateLimit {
 }
 
 // start executes run in its own goroutine. The run's context is cancelled
-// by the kill switch, a cancellation request, the maximum run time and shutdown.
-func (e *Engine) start(ctx context.Context, run *Run, rb *Runbook) {
+// by the kill switch, a cancellation request, the maximum run time, a lost
+// lease and shutdown.
+func (e *Engine) start(ctx context.Context, run *Run, rb *Runbook, job int64, resumed bool) {
 	rctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	e.activeMu.Lock()
-	e.active[run.ID] = &activeRun{run: run, cancel: cancel}
+	e.active[run.ID] = &activeRun{run: run, job: job, cancel: cancel}
 	e.metrics.active.Set(float64(len(e.active)))
 	e.activeMu.Unlock()
 	e.wg.Add(1)
@@ -642,7 +760,7 @@ func (e *Engine) start(ctx context.Context, run *Run, rb *Runbook) {
 		defer e.wg.Done()
 		defer stop()
 		defer cancel(nil)
-		e.execute(rctx, run, rb)
+		e.execute(rctx, run, rb, job, resumed)
 		e.activeMu.Lock()
 		delete(e.active, run.ID)
 		e.metrics.active.Set(float64(len(e.active)))
@@ -652,7 +770,7 @@ func (e *Engine) start(ctx context.Context, run *Run, rb *Runbook) {
 }
 
 // Cancel asks a run to stop: a pending run is cancelled at once, a running
-// one at its replica's next heartbeat.
+// one at its replica's next cycle.
 func (e *Engine) Cancel(ctx context.Context, runID int64, by, reason string) (*Run, error) {
 	now := e.now()
 	if reason == "" {
@@ -806,8 +924,10 @@ func (e *Engine) record(ctx context.Context, run *Run, a *AuditEntry, message st
 	}
 }
 
-// execute runs the steps of run in order.
-func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook) {
+// execute runs the steps of run in order. A resumed run (its replica
+// stopped) skips the steps its journal records as finished: the step that
+// was in progress runs again.
+func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook, job int64, resumed bool) {
 	cfg, _ := e.config()
 	maxRun := time.Duration(cfg.MaxRunTime)
 	if rb.MaxRunTime > 0 && time.Duration(rb.MaxRunTime) < maxRun {
@@ -817,15 +937,32 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook) {
 	defer cancel()
 	begin := time.Now()
 	log := e.logger.With("run", run.ID, "runbook", run.Runbook, "incident", run.IncidentID)
-	log.Info("runbook run started", "target", run.Target, "dry_run", run.DryRun)
-	e.record(ctx, run, &AuditEntry{Event: "run_started", StepIndex: -1, Status: RunRunning,
-		Input: map[string]any{"target": run.Target, "labels": run.Labels, "max_run_time": maxRun.String()}},
-		fmt.Sprintf("runbook %s run %d started on %s%s", run.Runbook, run.ID, run.Target, map[bool]string{true: " (dry-run)"}[run.DryRun]))
+	done, err := journal(ctx, e.db, run.ID)
+	if err != nil {
+		// Without the journal a resumed run would repeat its steps: the
+		// job comes back later.
+		log.Error("runbook run not started", "err", err)
+		e.handBack(ctx, run, job, fmt.Sprintf("step journal unreadable: %v", err), e.now().Add(time.Duration(cfg.PollInterval)), log)
+		return
+	}
+	if resumed {
+		log.Warn("runbook run resumed", "target", run.Target, "step", run.CurrentStep+1, "steps_done", len(done))
+		e.record(ctx, run, &AuditEntry{Event: "run_resumed", StepIndex: run.CurrentStep, Status: RunRunning,
+			Input: map[string]any{"owner": e.owner, "steps_done": len(done)}},
+			fmt.Sprintf("runbook %s run %d resumed at step %d on %s: its replica stopped; finished steps are not repeated",
+				run.Runbook, run.ID, run.CurrentStep+1, e.owner))
+	} else {
+		log.Info("runbook run started", "target", run.Target, "dry_run", run.DryRun)
+		e.record(ctx, run, &AuditEntry{Event: "run_started", StepIndex: -1, Status: RunRunning,
+			Input: map[string]any{"target": run.Target, "labels": run.Labels, "max_run_time": maxRun.String()}},
+			fmt.Sprintf("runbook %s run %d started on %s%s", run.Runbook, run.ID, run.Target, map[bool]string{true: " (dry-run)"}[run.DryRun]))
+	}
 
-	x := &execution{run: run, rb: rb, cfg: cfg, data: TemplateData{Labels: run.Labels, IncidentID: run.IncidentID, Severity: run.Severity, Runbook: run.Runbook, RunID: run.ID}}
+	x := &execution{run: run, rb: rb, cfg: cfg, verified: run.Verified,
+		data: TemplateData{Labels: run.Labels, IncidentID: run.IncidentID, Severity: run.Severity, Runbook: run.Runbook, RunID: run.ID}}
 	status, reason := RunSucceeded, ""
 	escalate := ""
-	if rb.RequireApproval || slices.Contains(cfg.ApprovalSeverities, incident.Severity(run.Severity)) {
+	if (rb.RequireApproval || slices.Contains(cfg.ApprovalSeverities, incident.Severity(run.Severity))) && !done[-1] {
 		timeout := rb.ApprovalTimeout
 		if timeout <= 0 {
 			timeout = model.Duration(DefaultApprovalTimeout)
@@ -834,11 +971,17 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook) {
 			Approval: &ApprovalStep{}, tmpls: map[string]*tmpl{}}
 		if res := e.runStep(ctx, x, -1, gate); res.Status != StepOK && res.Status != StepDryRun {
 			status, reason = RunFailed, "approval gate: "+res.Error
+		} else {
+			e.journal(ctx, x, -1, res.Status, log)
 		}
 	}
 	for i, s := range rb.Steps {
 		if status != RunSucceeded {
 			break
+		}
+		if done[i] {
+			x.step = i
+			continue
 		}
 		if ctx.Err() != nil {
 			status, reason = RunFailed, context.Cause(ctx).Error()
@@ -850,6 +993,7 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook) {
 				x.verified = true
 				e.markVerified(ctx, run, log)
 			}
+			e.journal(ctx, x, i, res.Status, log)
 			continue
 		}
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, errMaxRunTime) {
@@ -858,6 +1002,7 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook) {
 		}
 		switch s.OnFailure {
 		case FailContinue:
+			e.journal(ctx, x, i, res.Status, log)
 			continue
 		case FailEscalate:
 			escalate = fmt.Sprintf("runbook %s step %s failed: %s", rb.Name, s.Name, res.Error)
@@ -867,7 +1012,9 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook) {
 	switch cause := context.Cause(ctx); {
 	case cause == nil || status == RunSucceeded:
 	case errors.Is(cause, errShutdown):
-		status, reason = RunInterrupted, fmt.Sprintf("sred stopped during step %d; not repeated", x.step+1)
+		// The next replica resumes the run at the step that was stopped.
+		e.handBack(ctx, run, job, fmt.Sprintf("sred stopped during step %d", x.step+1), e.now(), log)
+		return
 	case errors.Is(cause, errKilled):
 		status, reason = RunCancelled, "kill switch engaged"
 	case errors.Is(cause, errMaxRunTime):
@@ -881,6 +1028,9 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook) {
 		switch {
 		case errors.As(cause, &cr):
 			status, reason = RunCancelled, cr.reason
+		case errors.As(cause, &ll) && ll.job:
+			e.lost(ctx, run, x, ll, log)
+			return
 		case errors.As(cause, &ll):
 			status, reason = RunInterrupted, fmt.Sprintf("%s during step %d; stopped, not repeated", ll.Error(), x.step+1)
 		}
@@ -891,7 +1041,43 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook) {
 	if escalate != "" && status == RunFailed {
 		e.escalate(ctx, run, escalate, log)
 	}
-	e.finish(ctx, run, rb, x, status, reason, time.Since(begin), log)
+	e.finish(ctx, run, rb, x, job, status, reason, time.Since(begin), log)
+}
+
+// journal records that step idx finished, so that a resumed run skips it.
+func (e *Engine) journal(ctx context.Context, x *execution, idx int, status string, log *slog.Logger) {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := journalStep(bctx, e.db, x.run.ID, idx, status, e.owner, e.now()); err != nil {
+		log.Error("a resumed run would repeat this step", "step", idx+1, "err", err)
+	}
+}
+
+// handBack returns the job of a run this replica stops executing to the
+// queue, due at at, the run still open: the replica that claims it resumes
+// the run. Should that fail, the job's lease expires and the same happens.
+func (e *Engine) handBack(ctx context.Context, run *Run, job int64, why string, at time.Time, log *slog.Logger) {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := jobs.Retry(bctx, e.db, job, e.owner, at, why); err != nil {
+		log.Error("hand the run back to the queue; it resumes once its lease expired", "err", err)
+	}
+	e.queue.Run("retry")
+	log.Info("runbook run handed back to the queue", "reason", why)
+	e.record(bctx, run, &AuditEntry{Event: "run_released", StepIndex: run.CurrentStep, Status: run.Status, Error: why},
+		fmt.Sprintf("runbook %s run %d handed back: %s; it resumes on the next replica", run.Runbook, run.ID, why))
+}
+
+// lost records that this replica stopped a run whose job another replica
+// claimed: that replica resumes and finishes it.
+func (e *Engine) lost(ctx context.Context, run *Run, x *execution, ll *leaseLost, log *slog.Logger) {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	e.metrics.executions.WithLabelValues(run.Runbook, "lease_lost").Inc()
+	e.queue.Run("lease_lost")
+	log.Warn("runbook run stopped: another replica resumes it", "step", x.step+1, "reason", ll.reason)
+	e.record(bctx, run, &AuditEntry{Event: "lease_lost", StepIndex: x.step, Status: run.Status, Error: ll.Error()},
+		fmt.Sprintf("runbook %s run %d stopped on %s during step %d: %s", run.Runbook, run.ID, e.owner, x.step+1, ll.Error()))
 }
 
 func (e *Engine) markVerified(ctx context.Context, run *Run, log *slog.Logger) {
@@ -918,13 +1104,18 @@ func (e *Engine) escalate(ctx context.Context, run *Run, reason string, log *slo
 	e.record(bctx, run, a, fmt.Sprintf("runbook %s run %d escalates the incident: %s", run.Runbook, run.ID, reason))
 }
 
-func (e *Engine) finish(ctx context.Context, run *Run, rb *Runbook, x *execution, status, reason string, d time.Duration, log *slog.Logger) {
+func (e *Engine) finish(ctx context.Context, run *Run, rb *Runbook, x *execution, job int64, status, reason string, d time.Duration, log *slog.Logger) {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	now := e.now()
-	// The end of the run and the release of its target lock commit together.
+	// The end of the run, the release of its target lock and the completion
+	// of its job commit together, and only while the job is still leased to
+	// this replica: otherwise another replica resumes the run and ends it.
 	err := e.db.InTx(bctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(bctx, `UPDATE runbook_runs SET status = $1, reason = $2, finished_at = $3, lease_until = 0
+		if err := jobs.Complete(bctx, tx, job, e.owner, now); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(bctx, `UPDATE runbook_runs SET status = $1, reason = $2, finished_at = $3
 		WHERE id = $4 AND owner = $5 AND status IN ($6, $7)`, status, reason, ms(now), run.ID, e.owner, RunRunning, RunWaitingApproval)
 		if err != nil {
 			return fmt.Errorf("record run end: %w", err)
@@ -937,8 +1128,14 @@ func (e *Engine) finish(ctx context.Context, run *Run, rb *Runbook, x *execution
 		}
 		return nil
 	})
+	if errors.Is(err, jobs.ErrLeaseLost) {
+		e.lost(ctx, run, x, &leaseLost{reason: "the run's job was claimed by another replica before the run ended", job: true}, log)
+		return
+	}
 	if err != nil {
 		log.Error("finish run", "err", err)
+	} else {
+		e.queue.Run("done")
 	}
 	run.Status, run.Reason = status, reason
 	result := status
@@ -947,7 +1144,7 @@ func (e *Engine) finish(ctx context.Context, run *Run, rb *Runbook, x *execution
 	case run.DryRun && status == RunSucceeded:
 		result = "dry_run"
 	case status == RunInterrupted && errors.As(context.Cause(ctx), &ll):
-		// The replica that took the run over counts it as interrupted.
+		// Another run took the target lock over.
 		result = "lease_lost"
 	}
 	e.metrics.executions.WithLabelValues(run.Runbook, result).Inc()

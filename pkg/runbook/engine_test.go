@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/store"
 	sretest "github.com/rootuip/sre/pkg/testutil"
 )
@@ -547,9 +548,13 @@ steps: [{name: hold, exec: {command: [/bin/sleep, "30"]}}]
 	})
 }
 
-// A run interrupted by a crash (SIGKILL of the process, mid-step) is marked
-// interrupted when the next process starts, and its step is not repeated.
-func TestCrashInterrupted(t *testing.T) {
+// A run whose replica died (SIGKILL of the process and its step, mid-step)
+// is claimed by another replica once its job's lease expired, and resumed:
+// the finished first step is not run again, the step in progress is, and the
+// run ends once. On PostgreSQL (other replicas may be alive) the run waits
+// for its lease, moved past with the engine's manual clock; on SQLite,
+// which one process uses at a time, the next process takes it at once.
+func TestExpiredLeaseResumed(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
 		dir := t.TempDir()
 		crashTest(t, "sqlite", dir, func() *store.DB {
@@ -568,18 +573,20 @@ func TestCrashInterrupted(t *testing.T) {
 	})
 }
 
-func crashRunbook(out string) string {
+func crashRunbook(marks, count string) string {
 	return fmt.Sprintf(`
 name: crashy
 matchers: ['alertname="X"']
 steps:
   - name: first
-    exec: {command: [/bin/true]}
+    exec:
+      command: [%q]
+      env: {RUNBOOK_HELPER: mark, RUNBOOK_OUT: %q}
   - name: long
     exec:
       command: [%q]
       env: {RUNBOOK_HELPER: count, RUNBOOK_OUT: %q}
-`, helperCmd(), out)
+`, helperCmd(), marks, helperCmd(), count)
 }
 
 func crashChild() int {
@@ -597,11 +604,11 @@ func crashChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
 	}
-	if err := db.Migrate(ctx, Migrations); err != nil {
+	if err := db.Migrate(ctx, jobs.Migrations, Migrations); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
 	}
-	rb, err := Parse([]byte(crashRunbook(os.Getenv("RUNBOOK_COUNT"))), "crash.yml")
+	rb, err := Parse([]byte(crashRunbook(os.Getenv("RUNBOOK_MARKS"), os.Getenv("RUNBOOK_COUNT"))), "crash.yml")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
@@ -625,9 +632,11 @@ func crashChild() int {
 }
 
 func crashTest(t *testing.T, dialect, dsn string, open func() *store.DB) {
-	count := filepath.Join(t.TempDir(), "count")
+	tmp := t.TempDir()
+	marks, count := filepath.Join(tmp, "marks"), filepath.Join(tmp, "count")
 	cmd := exec.Command(helperCmd())
-	cmd.Env = append(os.Environ(), "RUNBOOK_HELPER=engine", "RUNBOOK_DIALECT="+dialect, "RUNBOOK_DB="+dsn, "RUNBOOK_COUNT="+count)
+	cmd.Env = append(os.Environ(), "RUNBOOK_HELPER=engine", "RUNBOOK_DIALECT="+dialect, "RUNBOOK_DB="+dsn,
+		"RUNBOOK_MARKS="+marks, "RUNBOOK_COUNT="+count)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -635,59 +644,105 @@ func crashTest(t *testing.T, dialect, dsn string, open func() *store.DB) {
 	require.Eventually(t, func() bool {
 		b, _ := os.ReadFile(count)
 		return string(b) == "started\n"
-	}, 30*time.Second, 20*time.Millisecond, "child: %s", &stderr)
+	}, 60*time.Second, 20*time.Millisecond, "child: %s", &stderr)
 	// Crash: kill the engine and its step with SIGKILL, no chance to clean up.
 	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL))
 	_ = cmd.Wait()
 
 	db := open()
 	defer db.Close()
+	ctx := context.Background()
 	rec := &recorder{}
 	cfg := testConfig()
-	e := newEngine(t, db, cfg, rec, mustParse(t, crashRunbook(count)))
+	clock := jobs.NewManualClock(time.Now())
+	set, err := NewSet(cfg, mustParse(t, crashRunbook(marks, count)))
+	require.NoError(t, err)
+	e, err := New(Options{DB: db, Incidents: rec, Escalator: rec, Notifier: rec, Registerer: prometheus.NewRegistry(), Now: clock.Now}, cfg, set)
+	require.NoError(t, err)
+	run := waitRun(t, e, "INC-1", RunRunning)
+	require.Equal(t, 1, run.CurrentStep)
+	dead := run.Owner
 	if dialect == "postgres" {
-		// On PostgreSQL other replicas may be alive: the run is interrupted
-		// once its lease expires.
-		run := waitRun(t, e, "INC-1", RunRunning)
-		require.Equal(t, 1, run.CurrentStep)
-		time.Sleep(time.Duration(cfg.LeaseDuration))
+		// While the dead replica's lease runs, no one takes the run.
+		require.NoError(t, e.Recover(ctx))
+		require.NoError(t, e.Cycle(ctx))
+		e.activeMu.Lock()
+		require.Empty(t, e.active, "the run was claimed before its lease expired")
+		e.activeMu.Unlock()
+		clock.Advance(time.Duration(cfg.LeaseDuration) + time.Second)
 	}
 	startEngine(t, e)
-	run := waitRun(t, e, "INC-1", RunInterrupted)
-	require.Equal(t, "interrupted during step 2 (replica "+run.Owner+" stopped); not repeated", run.Reason)
-	// The engine keeps cycling; the step never runs again.
-	waitCycles(t, e, 3)
-	b, err := os.ReadFile(count)
+	run = waitRun(t, e, "INC-1", RunSucceeded)
+	require.Equal(t, e.Owner(), run.Owner)
+	require.NotEqual(t, dead, run.Owner)
+	b, err := os.ReadFile(marks)
 	require.NoError(t, err)
-	require.Equal(t, "started\n", string(b))
-	run = waitRun(t, e, "INC-1", RunInterrupted)
-	require.Equal(t, "run_finished", run.Audit[len(run.Audit)-1].Event)
+	require.Equal(t, "ran\n", string(b), "the finished step is not repeated")
+	b, err = os.ReadFile(count)
+	require.NoError(t, err)
+	require.Equal(t, "started\nstarted\n", string(b), "the step in progress runs again")
+	var events []string
+	for _, a := range run.Audit {
+		ev := a.Event
+		if a.StepName != "" {
+			ev += ":" + a.StepName + ":" + a.Status
+		}
+		events = append(events, ev)
+	}
+	require.Equal(t, []string{"run_pending", "run_started", "step:first:ok", "run_resumed", "step:long:ok", "run_finished"}, events)
 	tl, _, _, _, _ := rec.snapshot()
 	require.NotEmpty(t, tl)
-	require.Contains(t, tl[len(tl)-1].Message, "runbook crashy run 1 interrupted")
-	locks, err := e.Locks(context.Background())
+	require.Contains(t, tl[len(tl)-1].Message, "runbook crashy run 1 succeeded")
+	js, err := jobs.List(ctx, db, jobs.Filter{Queue: Queue})
+	require.NoError(t, err)
+	require.Len(t, js, 1)
+	require.Equal(t, jobs.StateDone, js[0].State)
+	require.Equal(t, 2, js[0].Attempts)
+	locks, err := e.Locks(ctx)
 	require.NoError(t, err)
 	require.Empty(t, locks)
 }
 
-func TestGracefulShutdownInterrupts(t *testing.T) {
+// A graceful stop hands the run in progress back to the queue, due at once:
+// the next replica resumes it at the step that was stopped.
+func TestGracefulShutdownHandsBack(t *testing.T) {
 	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
 		rec := &recorder{}
-		rb := mustParse(t, `
+		count := filepath.Join(t.TempDir(), "count")
+		rb := mustParse(t, fmt.Sprintf(`
 name: hold
 matchers: ['alertname="X"']
-steps: [{name: hold, exec: {command: [/bin/sleep, "30"]}}]
-`)
+steps:
+  - name: hold
+    exec:
+      command: [%q]
+      env: {RUNBOOK_HELPER: count, RUNBOOK_OUT: %q}
+`, helperCmd(), count))
 		e := newEngine(t, db, testConfig(), rec, rb)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- e.Run(ctx) }()
 		trigger(t, db, e, newIncident("INC-1", map[string]string{"alertname": "X"}), incident.ChangeCreated)
-		waitRun(t, e, "INC-1", RunRunning)
-		time.Sleep(100 * time.Millisecond)
+		require.Eventually(t, func() bool {
+			b, _ := os.ReadFile(count)
+			return string(b) == "started\n"
+		}, 60*time.Second, 10*time.Millisecond)
 		cancel()
 		require.NoError(t, <-done)
-		run := waitRun(t, e, "INC-1", RunInterrupted)
-		require.Equal(t, "sred stopped during step 1; not repeated", run.Reason)
+		run := waitRun(t, e, "INC-1", RunRunning)
+		require.Equal(t, "run_released", run.Audit[len(run.Audit)-1].Event)
+		require.Equal(t, "sred stopped during step 1", run.Audit[len(run.Audit)-1].Error)
+		js, err := jobs.List(context.Background(), db, jobs.Filter{Queue: Queue})
+		require.NoError(t, err)
+		require.Len(t, js, 1)
+		require.Equal(t, jobs.StatePending, js[0].State)
+
+		e2 := newEngine(t, db, testConfig(), rec, rb)
+		startEngine(t, e2)
+		run = waitRun(t, e2, "INC-1", RunSucceeded)
+		require.Equal(t, e2.Owner(), run.Owner)
+		b, err := os.ReadFile(count)
+		require.NoError(t, err)
+		require.Equal(t, "started\nstarted\n", string(b))
 	})
 }

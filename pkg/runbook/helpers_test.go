@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
 )
@@ -26,7 +27,8 @@ import (
 //	RUNBOOK_HELPER=argv      writes its arguments as JSON to $RUNBOOK_OUT
 //	RUNBOOK_HELPER=spawn     starts /bin/sleep 60, prints its pid, and sleeps
 //	RUNBOOK_HELPER=pidfile   starts /bin/sleep 60, writes "<its pid> <sleep's pid>" to $RUNBOOK_OUT, and sleeps
-//	RUNBOOK_HELPER=count     appends a line to $RUNBOOK_OUT, then sleeps 60s
+//	RUNBOOK_HELPER=count     appends a line to $RUNBOOK_OUT, then sleeps 60s if it was the first line
+//	RUNBOOK_HELPER=mark      appends a line to $RUNBOOK_OUT
 //	RUNBOOK_HELPER=engine    runs an engine on a database (crash test)
 func TestMain(m *testing.M) {
 	switch os.Getenv("RUNBOOK_HELPER") {
@@ -65,7 +67,17 @@ func TestMain(m *testing.M) {
 		}
 		fmt.Fprintln(f, "started")
 		f.Close()
-		time.Sleep(60 * time.Second)
+		if b, _ := os.ReadFile(os.Getenv("RUNBOOK_OUT")); string(b) == "started\n" {
+			time.Sleep(60 * time.Second)
+		}
+		os.Exit(0)
+	case "mark":
+		f, err := os.OpenFile(os.Getenv("RUNBOOK_OUT"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			os.Exit(3)
+		}
+		fmt.Fprintln(f, "ran")
+		f.Close()
 		os.Exit(0)
 	case "engine":
 		os.Exit(crashChild())
@@ -220,10 +232,12 @@ func waitRun(t *testing.T, e *Engine, incidentID string, statuses ...string) *Ru
 	return nil
 }
 
-func migrations() [][]store.Migration { return [][]store.Migration{Migrations} }
+func migrations() [][]store.Migration { return [][]store.Migration{jobs.Migrations, Migrations} }
 
 // withIncidents are the migrations of tests that use the real incident service.
-func withIncidents() [][]store.Migration { return [][]store.Migration{incident.Migrations, Migrations} }
+func withIncidents() [][]store.Migration {
+	return [][]store.Migration{incident.Migrations, jobs.Migrations, Migrations}
+}
 
 // newService returns the real incident service, calling the hooks that
 // hooks returns inside its transactions as sred does.

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/store"
 	sretest "github.com/rootuip/sre/pkg/testutil"
 )
@@ -24,11 +25,25 @@ func processGone(pid int) bool {
 	return err != nil || strings.Contains(string(b), ") Z ")
 }
 
-// A replica that lost its lease stops its run at its next heartbeat: when
-// another replica took the run over (it found the lease expired, marked the
-// run interrupted and released the lock) and when another run holds the
-// target lock now. The step's process group is killed, the run ends as
-// interrupted, counted as lease_lost, and this replica holds no lock.
+// takeJob plays another replica that claimed the job of run after its
+// lease expired: the job is leased to replica-b now.
+func takeJob(t *testing.T, db *store.DB, run *Run) {
+	t.Helper()
+	res, err := db.ExecContext(context.Background(), `UPDATE jobs SET lease_owner = 'replica-b', lease_until = $1 WHERE queue = $2 AND dedup_key = $3`,
+		ms(time.Now().Add(time.Hour)), Queue, runKey(run.ID))
+	require.NoError(t, err)
+	n, err := res.RowsAffected()
+	require.NoError(t, err)
+	require.Equal(t, int64(1), n)
+}
+
+// A replica that lost its lease stops its run at its next cycle: when
+// another replica claimed the run's job (its lease expired) to resume it,
+// and when another run holds the target lock now. The step's process group
+// is killed and the run counted as lease_lost. A run whose job was taken is
+// left open to the replica that resumes it (it keeps the target lock, which
+// belongs to the run); a run whose target lock was taken ends as interrupted
+// and its job is done.
 func TestLeaseLost(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -36,18 +51,16 @@ func TestLeaseLost(t *testing.T) {
 		takeOver func(t *testing.T, db *store.DB, run *Run)
 		status   string
 		reason   func(run *Run) string
-		locks    []Lock
+		locks    func(run *Run) []Lock
+		job      string
 	}{
 		{
-			name: "run taken over",
-			takeOver: func(t *testing.T, db *store.DB, run *Run) {
-				ctx := context.Background()
-				_, err := db.ExecContext(ctx, `UPDATE runbook_runs SET status = $1, reason = $2, finished_at = $3, lease_until = 0 WHERE id = $4`,
-					RunInterrupted, "interrupted by replica b", ms(time.Now()), run.ID)
-				require.NoError(t, err)
-				require.NoError(t, releaseLock(ctx, db, run.Target, run.ID))
-			},
-			reason: func(*Run) string { return "interrupted by replica b" },
+			name:     "job taken over",
+			takeOver: takeJob,
+			status:   RunRunning,
+			reason:   func(*Run) string { return "" },
+			locks:    func(run *Run) []Lock { return []Lock{{Target: "svc/api", RunID: run.ID, Owner: run.Owner}} },
+			job:      jobs.StateRunning,
 		},
 		{
 			name: "lock taken",
@@ -61,10 +74,12 @@ func TestLeaseLost(t *testing.T) {
 				require.NoError(t, err)
 				require.Equal(t, int64(1), n)
 			},
+			status: RunInterrupted,
 			reason: func(*Run) string {
 				return "lease lost: the lock on target svc/api is held by another run during step 1; stopped, not repeated"
 			},
-			locks: []Lock{{Target: "svc/api", RunID: 999, Owner: "replica-b"}},
+			locks: func(*Run) []Lock { return []Lock{{Target: "svc/api", RunID: 999, Owner: "replica-b"}} },
+			job:   jobs.StateDone,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,9 +116,13 @@ steps:
 				begin := time.Now()
 				tc.takeOver(t, db, run)
 				e.Wait() // the run ends without the step's timeout
-				require.Less(t, time.Since(begin), 10*time.Second)
-				run = waitRun(t, e, "INC-1", RunInterrupted)
+				require.Less(t, time.Since(begin), 30*time.Second)
+				run = waitRun(t, e, "INC-1", tc.status)
 				require.Equal(t, tc.reason(run), run.Reason)
+				js, err := jobs.List(context.Background(), db, jobs.Filter{Queue: Queue})
+				require.NoError(t, err)
+				require.Len(t, js, 1)
+				require.Equal(t, tc.job, js[0].State)
 
 				hold := stepAudit(t, run, "hold")
 				require.Equal(t, StepFailed, hold.Status)
@@ -122,20 +141,16 @@ steps:
 				for i := range locks {
 					locks[i].ExpiresAt = time.Time{}
 				}
-				want := tc.locks
-				if want == nil {
-					want = []Lock{}
-				}
-				require.Equal(t, want, locks, "this replica holds no lock")
+				require.Equal(t, tc.locks(run), locks)
 			})
 		})
 	}
 }
 
-// A failure renewing one run's lease does not stop the heartbeat: the
-// other runs are still renewed, and one that lost its lease is stopped.
-// A database trigger refuses the renewal of the first run.
-func TestHeartbeatGoesOnAfterError(t *testing.T) {
+// A failure renewing one run's lease does not stop the renewal of the
+// others, and one that lost its lease is stopped. A database trigger
+// refuses the renewal of the first run's job.
+func TestRenewalGoesOnAfterError(t *testing.T) {
 	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		dir := t.TempDir()
@@ -174,24 +189,21 @@ steps:
 		require.Less(t, runA.ID, runB.ID, "the failing run is renewed first")
 
 		if db.Dialect == store.SQLite {
-			_, err := db.ExecContext(ctx, fmt.Sprintf(`CREATE TRIGGER refuse_renewal BEFORE UPDATE OF lease_until ON runbook_runs
-				WHEN NEW.id = %d AND NEW.lease_until > 0 BEGIN SELECT RAISE(ABORT, 'renewal refused'); END`, runA.ID))
+			_, err := db.ExecContext(ctx, fmt.Sprintf(`CREATE TRIGGER refuse_renewal BEFORE UPDATE OF lease_until ON jobs
+				WHEN NEW.dedup_key = '%s' AND NEW.lease_until > 0 BEGIN SELECT RAISE(ABORT, 'renewal refused'); END`, runKey(runA.ID)))
 			require.NoError(t, err)
 		} else {
 			_, err := db.ExecContext(ctx, `CREATE FUNCTION refuse_renewal() RETURNS trigger AS $$
 				BEGIN RAISE EXCEPTION 'renewal refused'; END $$ LANGUAGE plpgsql`)
 			require.NoError(t, err)
-			_, err = db.ExecContext(ctx, fmt.Sprintf(`CREATE TRIGGER refuse_renewal BEFORE UPDATE OF lease_until ON runbook_runs
-				FOR EACH ROW WHEN (NEW.id = %d AND NEW.lease_until > 0) EXECUTE FUNCTION refuse_renewal()`, runA.ID))
+			_, err = db.ExecContext(ctx, fmt.Sprintf(`CREATE TRIGGER refuse_renewal BEFORE UPDATE OF lease_until ON jobs
+				FOR EACH ROW WHEN (NEW.dedup_key = '%s' AND NEW.lease_until > 0) EXECUTE FUNCTION refuse_renewal()`, runKey(runA.ID)))
 			require.NoError(t, err)
 		}
 		// Another replica takes the second run over.
-		_, err := db.ExecContext(ctx, `UPDATE runbook_runs SET status = $1, reason = $2, lease_until = 0 WHERE id = $3`,
-			RunInterrupted, "interrupted by replica b", runB.ID)
-		require.NoError(t, err)
-		require.NoError(t, releaseLock(ctx, db, runB.Target, runB.ID))
+		takeJob(t, db, runB)
 
-		err = e.Cycle(ctx)
+		err := e.Cycle(ctx)
 		require.ErrorContains(t, err, fmt.Sprintf("renew lease of run %d: ", runA.ID))
 		require.ErrorContains(t, err, "renewal refused")
 		require.Eventually(t, func() bool { return processGone(pids["second"][0]) && processGone(pids["second"][1]) },
@@ -203,7 +215,7 @@ steps:
 		require.Equal(t, RunRunning, waitRun(t, e, "INC-A", RunRunning).Status)
 
 		// Once renewals work again, the first run is cancelled normally.
-		_, err = db.ExecContext(ctx, `DROP TRIGGER refuse_renewal`+map[bool]string{true: ` ON runbook_runs`}[db.Dialect == store.Postgres])
+		_, err = db.ExecContext(ctx, `DROP TRIGGER refuse_renewal`+map[bool]string{true: ` ON jobs`}[db.Dialect == store.Postgres])
 		require.NoError(t, err)
 		_, err = e.Cancel(ctx, runA.ID, "alice", "done")
 		require.NoError(t, err)

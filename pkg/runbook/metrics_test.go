@@ -66,11 +66,17 @@ func TestMetrics(t *testing.T) {
 		require.NoError(t, e.Cycle(ctx))
 		_, err = e.SetKillSwitch(ctx, false, "alice", "done")
 		require.NoError(t, err)
-		// interrupted: sred stops during a step.
+		// interrupted: sred stops during a step, and the run cannot resume
+		// because its runbook is no longer loaded.
 		stop := startEngine(t, e)
 		open("INC-HOLD-2", "HOLD")
 		waitRun(t, e, "INC-HOLD-2", RunRunning)
 		stop()
+		waitRun(t, e, "INC-HOLD-2", RunRunning)
+		without, err := NewSet(cfg, rbs[:5]...)
+		require.NoError(t, err)
+		require.NoError(t, e.Update(cfg, without))
+		require.NoError(t, e.Cycle(ctx))
 		for id, status := range map[string]string{"INC-OK": RunSucceeded, "INC-BAD": RunFailed, "INC-DRY": RunSucceeded,
 			"INC-REJ": RunRejected, "INC-LIM-1": RunSucceeded, "INC-LIM-2": RunRateLimited, "INC-HOLD-1": RunCancelled,
 			"INC-OK-2": RunSkipped, "INC-HOLD-2": RunInterrupted} {
@@ -102,7 +108,6 @@ sre_runbook_steps_total{runbook="ok",status="ok",type="exec"} 1
 		require.Equal(t, []string{
 			`sre_runbook_execution_duration_seconds{runbook="bad"} 1`,
 			`sre_runbook_execution_duration_seconds{runbook="dry"} 1`,
-			`sre_runbook_execution_duration_seconds{runbook="held"} 1`,
 			`sre_runbook_execution_duration_seconds{runbook="limited"} 1`,
 			`sre_runbook_execution_duration_seconds{runbook="ok"} 1`,
 			`sre_runbook_step_duration_seconds{runbook="bad",type="exec"} 1`,

@@ -145,7 +145,61 @@ CREATE TABLE runbook_settings (
 	updated_by TEXT NOT NULL DEFAULT '',
 	updated_at BIGINT NOT NULL
 );`,
+}, {
+	// Runs become jobs of the one work queue (queue "runbook", kind
+	// runbook.run), whose lease replaces the run's own; the step journal
+	// records each finished step, so that a run resumed after its replica
+	// died does not repeat them.
+	ID: "runbook/0002_queue",
+	SQLite: `
+CREATE TABLE runbook_steps (
+	run_id BIGINT NOT NULL,
+	step_index INTEGER NOT NULL,
+	status TEXT NOT NULL,
+	owner TEXT NOT NULL DEFAULT '',
+	at BIGINT NOT NULL,
+	PRIMARY KEY (run_id, step_index)
+);
+ALTER TABLE runbook_runs ADD COLUMN resumes INTEGER NOT NULL DEFAULT 0;`,
+	Postgres: `
+CREATE TABLE runbook_steps (
+	run_id BIGINT NOT NULL,
+	step_index INTEGER NOT NULL,
+	status TEXT NOT NULL,
+	owner TEXT NOT NULL DEFAULT '',
+	at BIGINT NOT NULL,
+	PRIMARY KEY (run_id, step_index)
+);
+ALTER TABLE runbook_runs ADD COLUMN resumes INTEGER NOT NULL DEFAULT 0;`,
 }}
+
+// journalStep records in the step journal that step idx of run finished
+// with status (ok, dry_run, or a failure the runbook continues past).
+func journalStep(ctx context.Context, q querier, runID int64, idx int, status, owner string, now time.Time) error {
+	if _, err := q.ExecContext(ctx, `INSERT INTO runbook_steps (run_id, step_index, status, owner, at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (run_id, step_index) DO NOTHING`, runID, idx, status, owner, ms(now)); err != nil {
+		return fmt.Errorf("journal step %d of run %d: %w", idx, runID, err)
+	}
+	return nil
+}
+
+// journal returns the steps of run the journal records as finished.
+func journal(ctx context.Context, q querier, runID int64) (map[int]bool, error) {
+	rows, err := q.QueryContext(ctx, `SELECT step_index FROM runbook_steps WHERE run_id = $1`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("read the step journal of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	done := map[int]bool{}
+	for rows.Next() {
+		var i int
+		if err := rows.Scan(&i); err != nil {
+			return nil, fmt.Errorf("read the step journal of run %d: %w", runID, err)
+		}
+		done[i] = true
+	}
+	return done, rows.Err()
+}
 
 // Run statuses.
 const (
