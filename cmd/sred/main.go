@@ -35,6 +35,7 @@ func runMain(args []string) int {
 	postgresURL := a.Flag("storage.postgres-url", "PostgreSQL connection URL for running several replicas against one database (HA mode).").
 		Envar("SRED_POSTGRES_URL").String()
 	webConfig := kingpinflag.AddFlags(a, ":8095")
+	streamAddress := a.Flag("web.stream-address", "Also serve the WebSocket event stream (GET /api/v1/stream, and nothing else) on this address, e.g. :8096, with the TLS and authentication of the web listener. Empty: only on the web listener.").String()
 	noAuth := a.Flag("web.no-auth", "Serve without authentication: anyone who reaches the port acts as admin. For local trials only; sred refuses to start without users (auth.users_file) unless this is set.").Bool()
 	promslogConfig := &promslog.Config{}
 	promslogflag.AddFlags(a, promslogConfig)
@@ -125,6 +126,24 @@ func runMain(args []string) int {
 		g.Add(func() error {
 			if err := web.ListenAndServe(srv, webConfig, logger); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("web server: %w", err)
+			}
+			return nil
+		}, func(error) {
+			sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer scancel()
+			_ = srv.Shutdown(sctx)
+		})
+	}
+	if *streamAddress != "" {
+		// The stream's own listener: same web configuration file (TLS),
+		// same authentication (the app's middleware), one route.
+		addrs, systemd := []string{*streamAddress}, false
+		streamConfig := &web.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &systemd, WebConfigFile: webConfig.WebConfigFile}
+		srv := &http.Server{Handler: sred.StreamHandler(), ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+		g.Add(func() error {
+			if err := web.ListenAndServe(srv, streamConfig, logger); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("stream server: %w", err)
 			}
 			return nil
 		}, func(error) {

@@ -2,11 +2,13 @@ package app
 
 import (
 	"context"
+	"net/http"
 
 	"github.com/rootuip/sre/pkg/stream"
 )
 
-// Stream is the live event stream, GET /api/v1/events.
+// Stream is the live event stream: GET /api/v1/events (Server-Sent Events)
+// and GET /api/v1/stream (WebSocket, with replay after a reconnect).
 var Stream = Spec[struct{}]{
 	Name: "stream",
 	Build: func(ctx context.Context, a *App, _ struct{}) (func(context.Context, struct{}), error) {
@@ -14,10 +16,34 @@ var Stream = Spec[struct{}]{
 	},
 }
 
-// setupStream mounts the live event stream, GET /api/v1/events: every event
-// of a.Bus as Server-Sent Events (see package stream and docs/events.md).
+// StreamRoute is the WebSocket stream's route, the only one StreamHandler
+// serves.
+const StreamRoute = "/api/v1/stream"
+
+// setupStream mounts the live event streams (see package stream and
+// docs/events.md): every event of a.Bus as Server-Sent Events, and over
+// WebSocket from the hub, an actor that numbers events into a bounded
+// replay ring.
 func setupStream(_ context.Context, a *App) error {
-	h := stream.New(a.Bus, stream.Options{Logger: a.Logger.With("component", "stream"), Registerer: a.Registry})
+	logger := a.Logger.With("component", "stream")
+	h := stream.New(a.Bus, stream.Options{Logger: logger, Registerer: a.Registry})
 	h.Register(a.Mux)
+	hub := stream.NewHub(a.Bus, stream.HubOptions{Logger: logger, Registerer: a.Registry})
+	hub.Register(a.Mux)
+	a.AddActor(Actor{Name: "stream hub", Execute: hub.Run})
 	return nil
+}
+
+// StreamHandler serves only the WebSocket stream (GET /api/v1/stream),
+// with the authentication and instrumentation of Handler, for a listener
+// of its own (cmd/sred's --web.stream-address). Every other path is 404.
+func (a *App) StreamHandler() http.Handler {
+	h := a.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != StreamRoute {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

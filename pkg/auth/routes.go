@@ -68,6 +68,7 @@ var Routes = map[string]Access{
 	"PATCH /api/v1/incidents/{id}/action-items/{item}":      responder,
 	"POST /api/v1/incidents/{id}/status-updates":            responder,
 	"GET /api/v1/events":                                    viewer,
+	"GET /api/v1/stream":                                    viewer,
 	"GET /api/v1/audit":                                     admin,
 	"GET /api/v1/incidents/{id}/silences":                   viewer,
 	"GET /api/v1/escalation/incidents/{id}":                 viewer,

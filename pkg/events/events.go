@@ -62,11 +62,20 @@ func (b *Bus) Publish(ev Event) {
 
 // Subscribe returns a channel of events and a function that ends the subscription.
 func (b *Bus) Subscribe() (<-chan Event, func()) {
+	return b.SubscribeBuffer(b.buffer)
+}
+
+// SubscribeBuffer is Subscribe with a buffer of its own size (the bus's
+// when size <= 0), for a subscriber that must absorb bursts.
+func (b *Bus) SubscribeBuffer(size int) (<-chan Event, func()) {
+	if size <= 0 {
+		size = b.buffer
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	id := b.next
 	b.next++
-	ch := make(chan Event, b.buffer)
+	ch := make(chan Event, size)
 	b.subs[id] = ch
 	return ch, func() {
 		b.mu.Lock()

@@ -6,9 +6,13 @@
 // heartbeat comments so that proxies keep idle connections open. A stream
 // lasts until the client goes away or the server shuts down.
 //
-// The stream is live only: it does not replay past events (the timelines in
-// the store hold the history), and a client too slow to read loses events
+// The SSE stream is live only: it does not replay past events (the timelines
+// in the store hold the history), and a client too slow to read loses events
 // rather than slowing sred down (counted by sre_event_bus_dropped_total).
+//
+// Hub serves the same events over WebSocket, GET /api/v1/stream: numbered,
+// filtered by the client's first message, replayed from a bounded ring after
+// a reconnect; a client that lags more than the ring is dropped (ws.go).
 package stream
 
 import (

@@ -1,0 +1,108 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/rootuip/sre/pkg/stream"
+)
+
+// TestStreamWebSocketAuth: GET /api/v1/stream needs a viewer like every
+// read route (401 without credentials), refuses cross-origin browser
+// upgrades, and a viewer sees an incident a responder opens by hand. The
+// stream listener's handler (--web.stream-address) serves only the stream,
+// with the same authentication.
+func TestStreamWebSocketAuth(t *testing.T) {
+	dir := t.TempDir()
+	hash := func(pw string) string {
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		require.NoError(t, err)
+		return string(h)
+	}
+	users := filepath.Join(dir, "users.yml")
+	require.NoError(t, os.WriteFile(users, fmt.Appendf(nil, "users:\n  vic: {password: '%s', role: viewer}\n  rita: {password: '%s', role: responder}\n",
+		hash("vic-pw"), hash("rita-pw")), 0o600))
+	a, srv := runApp(t, "sqlite", fmt.Sprintf("auth:\n  users_file: %s\n", users), nil)
+	streamSrv := httptest.NewServer(a.StreamHandler())
+	t.Cleanup(streamSrv.Close)
+
+	basic := func(user, pw string) http.Header {
+		r, _ := http.NewRequest(http.MethodGet, "/", nil)
+		r.SetBasicAuth(user, pw)
+		return r.Header
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	wsURL := func(base string) string { return strings.Replace(base, "http://", "ws://", 1) + StreamRoute }
+
+	for _, base := range []string{srv.URL, streamSrv.URL} {
+		_, resp, err := websocket.Dial(ctx, wsURL(base), nil)
+		require.Error(t, err)
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, base)
+		_, resp, err = websocket.Dial(ctx, wsURL(base), &websocket.DialOptions{HTTPHeader: basic("vic", "wrong")})
+		require.Error(t, err)
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+		// A page of another origin cannot use the browser's credentials.
+		h := basic("vic", "vic-pw")
+		h.Set("Origin", "https://evil.example")
+		_, resp, err = websocket.Dial(ctx, wsURL(base), &websocket.DialOptions{HTTPHeader: h})
+		require.Error(t, err)
+		require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	}
+	// The stream listener serves nothing else.
+	req, err := http.NewRequest(http.MethodGet, streamSrv.URL+"/api/v1/incidents", nil)
+	require.NoError(t, err)
+	req.SetBasicAuth("vic", "vic-pw")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+
+	var conns []*websocket.Conn
+	for _, base := range []string{srv.URL, streamSrv.URL} {
+		c, resp, err := websocket.Dial(ctx, wsURL(base), &websocket.DialOptions{HTTPHeader: basic("vic", "vic-pw")})
+		require.NoError(t, err)
+		require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+		t.Cleanup(func() { c.CloseNow() })
+		require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(`{"types":["incident.created"]}`)))
+		require.Equal(t, stream.TypeSubscribed, readWS(ctx, t, c).Type)
+		conns = append(conns, c)
+	}
+
+	req, err = http.NewRequest(http.MethodPost, srv.URL+"/api/v1/incidents",
+		strings.NewReader(`{"title":"Checkout slow","service":"checkout","severity":"HIGH","description":"p99 over 2s"}`))
+	require.NoError(t, err)
+	req.SetBasicAuth("rita", "rita-pw")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	for _, c := range conns {
+		m := readWS(ctx, t, c)
+		require.Equal(t, "incident.created", m.Type)
+		require.Equal(t, "checkout", m.Service)
+		require.NotEmpty(t, m.ID)
+	}
+}
+
+func readWS(ctx context.Context, t *testing.T, c *websocket.Conn) stream.Message {
+	t.Helper()
+	_, b, err := c.Read(ctx)
+	require.NoError(t, err)
+	var m stream.Message
+	require.NoError(t, json.Unmarshal(b, &m), "%s", b)
+	return m
+}

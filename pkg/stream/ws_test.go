@@ -1,0 +1,250 @@
+package stream_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/stream"
+)
+
+// manualClock is the replay-age clock of the tests.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *manualClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *manualClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+type wsFixture struct {
+	hub   *stream.Hub
+	srv   *httptest.Server
+	reg   *prometheus.Registry
+	clock *manualClock
+}
+
+func startHub(t *testing.T, o stream.HubOptions) *wsFixture {
+	t.Helper()
+	f := &wsFixture{reg: prometheus.NewRegistry(), clock: &manualClock{now: time.Date(2026, 11, 27, 14, 0, 0, 0, time.UTC)}}
+	o.Registerer, o.Now = f.reg, f.clock.Now
+	f.hub = stream.NewHub(nil, o)
+	mux := http.NewServeMux()
+	f.hub.Register(mux)
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// wsClient is a WebSocket client of the stream, as any tool would be.
+type wsClient struct {
+	c *websocket.Conn
+}
+
+func dial(t *testing.T, url string, sub string) *wsClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, strings.Replace(url, "http://", "ws://", 1)+"/api/v1/stream", nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	c.SetReadLimit(1 << 20)
+	t.Cleanup(func() { c.CloseNow() })
+	require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(sub)))
+	return &wsClient{c: c}
+}
+
+func (w *wsClient) next(t *testing.T) stream.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	typ, b, err := w.c.Read(ctx)
+	require.NoError(t, err)
+	require.Equal(t, websocket.MessageText, typ)
+	var m stream.Message
+	require.NoError(t, json.Unmarshal(b, &m), "%s", b)
+	return m
+}
+
+func ev(i int, service string) events.Event {
+	return events.Event{Type: "incident.updated", Service: service, IncidentID: fmt.Sprintf("INC-2026-%04d", i), Data: map[string]any{"n": i}}
+}
+
+// TestStreamWebSocketFilters subscribes with filters in the first message:
+// only matching events arrive, each with an ID, after the acknowledgement.
+func TestStreamWebSocketFilters(t *testing.T) {
+	f := startHub(t, stream.HubOptions{})
+	c := dial(t, f.srv.URL, `{"types":["budget."],"services":["checkout"]}`)
+	ack := c.next(t)
+	require.Equal(t, stream.TypeSubscribed, ack.Type)
+	require.Equal(t, false, ack.Data["resumed"])
+	require.Empty(t, ack.ID)
+
+	f.hub.Ingest(events.Event{Type: "incident.created", Service: "checkout"})
+	f.hub.Ingest(events.Event{Type: "budget.state_changed", Service: "search"})
+	f.hub.Ingest(events.Event{Type: "budget.state_changed", Service: "checkout", Data: map[string]any{"to": "red"}})
+	m := c.next(t)
+	require.Equal(t, "budget.state_changed", m.Type)
+	require.Equal(t, "checkout", m.Service)
+	require.Equal(t, "red", m.Data["to"])
+	require.True(t, strings.HasSuffix(m.ID, "-3"), m.ID)
+	require.Equal(t, f.clock.Now().UTC(), m.Time, "the hub stamps events without a time")
+}
+
+// TestStreamWebSocketBadSubscribe: a subscribe message that is not what
+// the protocol says gets a stream.error naming the problem, then a close.
+func TestStreamWebSocketBadSubscribe(t *testing.T) {
+	f := startHub(t, stream.HubOptions{})
+	for _, c := range []struct{ name, msg, err string }{
+		{"not JSON", `types=budget`, "subscribe message: invalid character"},
+		{"unknown field", `{"type":["budget."]}`, `unknown field "type"`},
+		{"empty filter", `{"services":[""]}`, "services: empty"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cl := dial(t, f.srv.URL, c.msg)
+			m := cl.next(t)
+			require.Equal(t, stream.TypeError, m.Type)
+			require.Contains(t, m.Data["error"], c.err)
+			_, _, err := cl.c.Read(context.Background())
+			require.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err), "%v", err)
+		})
+	}
+	resp, err := http.Get(f.srv.URL + "/api/v1/stream?type=budget.")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "filters go in the first message")
+}
+
+// TestStreamWebSocketReplay resumes after a reconnect from the last event
+// ID received: the events missed are replayed in order, then live ones
+// follow. An ID older than the ring, or of another sred process, gets what
+// is kept with complete=false; events older than the replay age are not
+// replayed.
+func TestStreamWebSocketReplay(t *testing.T) {
+	f := startHub(t, stream.HubOptions{ReplayEvents: 8, ReplayAge: 15 * time.Minute})
+	c := dial(t, f.srv.URL, `{}`)
+	require.Equal(t, stream.TypeSubscribed, c.next(t).Type)
+	for i := 1; i <= 3; i++ {
+		f.hub.Ingest(ev(i, "api"))
+	}
+	var last string
+	for i := 1; i <= 3; i++ {
+		m := c.next(t)
+		require.Equal(t, float64(i), m.Data["n"])
+		last = m.ID
+	}
+	c.c.CloseNow()
+
+	// Missed while disconnected.
+	for i := 4; i <= 6; i++ {
+		f.hub.Ingest(ev(i, "api"))
+	}
+	c = dial(t, f.srv.URL, fmt.Sprintf(`{"last_event_id":%q}`, last))
+	ack := c.next(t)
+	require.Equal(t, stream.TypeSubscribed, ack.Type)
+	require.Equal(t, true, ack.Data["resumed"])
+	require.Equal(t, true, ack.Data["complete"])
+	require.Equal(t, float64(3), ack.Data["replay"])
+	for i := 4; i <= 6; i++ {
+		require.Equal(t, float64(i), c.next(t).Data["n"], "replayed")
+	}
+	f.hub.Ingest(ev(7, "api"))
+	m := c.next(t)
+	require.Equal(t, float64(7), m.Data["n"], "live after the replay")
+
+	// 7 events later the ring of 8 no longer holds event 1's successor 2.
+	first := strings.Replace(m.ID, "-7", "-1", 1)
+	for i := 8; i <= 14; i++ {
+		f.hub.Ingest(ev(i, "api"))
+	}
+	for _, id := range []string{first, "0000-3"} {
+		r := dial(t, f.srv.URL, fmt.Sprintf(`{"last_event_id":%q,"services":["api"]}`, id))
+		ack = r.next(t)
+		require.Equal(t, false, ack.Data["complete"], id)
+		require.Equal(t, float64(8), ack.Data["replay"], id)
+		for i := 7; i <= 14; i++ {
+			require.Equal(t, float64(i), r.next(t).Data["n"], "the ones kept, from the oldest")
+		}
+	}
+
+	// Twenty minutes later, the events before are too old to replay.
+	f.clock.Add(20 * time.Minute)
+	f.hub.Ingest(ev(15, "api"))
+	r := dial(t, f.srv.URL, fmt.Sprintf(`{"last_event_id":%q}`, m.ID))
+	ack = r.next(t)
+	require.Equal(t, false, ack.Data["complete"])
+	require.Equal(t, float64(1), ack.Data["replay"])
+	require.Equal(t, float64(15), r.next(t).Data["n"])
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(counter(t, f.reg, "sre_stream_replayed_events_total")) == 3+8+8+1
+	}, time.Minute, 10*time.Millisecond)
+}
+
+func counter(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: "copy"})
+			c.Add(mf.GetMetric()[0].GetCounter().GetValue())
+			return c
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return nil
+}
+
+// TestStreamWebSocketSlowClientDropped: a client that stops reading is
+// dropped once it lags by more than the replay ring, and counted; the hub
+// never waits for it and the client that reads gets every event.
+func TestStreamWebSocketSlowClientDropped(t *testing.T) {
+	f := startHub(t, stream.HubOptions{ReplayEvents: 16})
+	fast := dial(t, f.srv.URL, `{}`)
+	require.Equal(t, stream.TypeSubscribed, fast.next(t).Type)
+	slow := dial(t, f.srv.URL, `{}`)
+	require.Equal(t, stream.TypeSubscribed, slow.next(t).Type)
+
+	// 64 KiB events: the slow client's socket buffers fill after a few
+	// hundred; 2,000 events are 125 MiB.
+	pad := strings.Repeat("x", 64<<10)
+	dropped := func() float64 {
+		return testutil.ToFloat64(counter(t, f.reg, "sre_stream_dropped_clients_total"))
+	}
+	i := 0
+	for ; i < 2000 && dropped() == 0; i++ {
+		f.hub.Ingest(events.Event{Type: "incident.updated", Service: "api", Data: map[string]any{"n": i, "pad": pad}})
+		m := fast.next(t)
+		require.Equal(t, float64(i), m.Data["n"])
+	}
+	require.Equal(t, float64(1), dropped(), "the slow client is dropped after %d events", i)
+	// The slow client reads what its socket held, then the connection ends.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var err error
+	for n := 0; err == nil; n++ {
+		_, _, err = slow.c.Read(ctx)
+		require.Less(t, n, i)
+	}
+	require.NotErrorIs(t, err, context.DeadlineExceeded)
+	// The fast one goes on.
+	f.hub.Ingest(events.Event{Type: "incident.updated", Data: map[string]any{"n": -1}})
+	require.Equal(t, float64(-1), fast.next(t).Data["n"])
+	require.Eventually(t, func() bool { return f.hub.Clients() == 1 }, time.Minute, 10*time.Millisecond)
+}
