@@ -69,7 +69,13 @@ func (r runbookAutomation) AutomationVersion(ctx context.Context) (string, error
 
 // newCollector builds the incident statistics collector as sred runs it.
 func newCollector(a *App) (*collector.Collector, error) {
-	return collector.New(a.DB, collector.Options{Automation: runbookAutomation{a.DB}}, a.Logger.With("component", "collector"))
+	return collector.New(a.DB, collector.Options{
+		Automation: runbookAutomation{a.DB},
+		Services: func() ([]string, int) {
+			c := a.Config().Incidents
+			return c.MetricServices, c.MaxMetricServices
+		},
+	}, a.Logger.With("component", "collector"))
 }
 
 // setupCollector registers the incident statistics collector and a

@@ -86,6 +86,84 @@ type Options struct {
 	// changes its version does not reflect, and incidents leaving its
 	// window, show up within this time.
 	AutomationMaxAge time.Duration
+	// Services bounds the service label values (nil: DefaultMaxServices
+	// services): it returns the configured services, which alone keep
+	// their name when not empty, and the maximum number of services that
+	// keep their name otherwise (the ones with the most incidents). Every
+	// other service counts under OtherService. Called on every scrape, so
+	// a reloaded configuration applies at once.
+	Services func() (named []string, max int)
+}
+
+// OtherService is the service label value that stands for every service
+// beyond Options.Services.
+const OtherService = "other"
+
+// DefaultMaxServices is the number of services that keep their name when
+// Options.Services is nil.
+const DefaultMaxServices = 100
+
+// serviceNamer maps stored service names to exported label values.
+type serviceNamer func(string) string
+
+// namer returns the label value of each service, given the incidents count
+// of every service (from collector_services).
+func (c *Collector) namer(counts map[string]int64) serviceNamer {
+	named, max := []string(nil), DefaultMaxServices
+	if c.opts.Services != nil {
+		named, max = c.opts.Services()
+	}
+	keep := map[string]bool{}
+	if len(named) > 0 {
+		for _, s := range named {
+			keep[s] = true
+		}
+	} else {
+		if len(counts) <= max {
+			return func(s string) string { return s }
+		}
+		all := make([]string, 0, len(counts))
+		for s := range counts {
+			all = append(all, s)
+		}
+		sort.Slice(all, func(i, j int) bool {
+			if counts[all[i]] != counts[all[j]] {
+				return counts[all[i]] > counts[all[j]]
+			}
+			return all[i] < all[j]
+		})
+		for _, s := range all[:max] {
+			keep[s] = true
+		}
+	}
+	return func(s string) string {
+		if keep[s] {
+			return s
+		}
+		return OtherService
+	}
+}
+
+// serviceCounts reads the incidents count of every service.
+func (c *Collector) serviceCounts(ctx context.Context) (map[string]int64, error) {
+	rows, err := c.db.QueryContext(ctx, `SELECT service, incidents FROM collector_services`)
+	if err != nil {
+		return nil, fmt.Errorf("read services: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var s string
+		var n int64
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, fmt.Errorf("read services: %w", err)
+		}
+		out[s] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read services: %w", err)
+	}
+	return out, nil
 }
 
 // AutomationVersioner is an Automation source that can tell cheaply whether
@@ -301,20 +379,30 @@ func (c *Collector) collectOpen(ctx context.Context, ch chan<- prometheus.Metric
 		return fmt.Errorf("count open incidents: %w", err)
 	}
 	defer rows.Close()
-	var ms []prometheus.Metric
+	open := map[seriesKey]int64{}
 	for rows.Next() {
-		var service, severity string
+		var k seriesKey
 		var n int64
-		if err := rows.Scan(&service, &severity, &n); err != nil {
+		if err := rows.Scan(&k.service, &k.severity, &n); err != nil {
 			return fmt.Errorf("count open incidents: %w", err)
 		}
-		ms = append(ms, prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(n), service, severity))
+		open[k] += n
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("count open incidents: %w", err)
 	}
-	for _, m := range ms {
-		ch <- m
+	rows.Close()
+	counts, err := c.serviceCounts(ctx)
+	if err != nil {
+		return err
+	}
+	name := c.namer(counts)
+	merged := map[seriesKey]int64{}
+	for k, n := range open {
+		merged[seriesKey{name(k.service), k.severity}] += n
+	}
+	for k, n := range merged {
+		ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(n), k.service, k.severity)
 	}
 	return nil
 }
@@ -392,6 +480,49 @@ func (c *Collector) collectAggregates(ctx context.Context, ch chan<- prometheus.
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read services: %w", err)
 	}
+
+	// Services beyond Options.Services count under OtherService.
+	counts := make(map[string]int64, len(services))
+	for _, sv := range services {
+		counts[sv.name] = sv.n
+	}
+	name := c.namer(counts)
+	mergedTot := make(map[totalKey]total, len(tot))
+	for k, t := range tot {
+		k.service = name(k.service)
+		if m, ok := mergedTot[k]; ok {
+			t.n += m.n
+			t.sumMS += m.sumMS
+			if m.createdMS >= 0 && (t.createdMS < 0 || m.createdMS < t.createdMS) {
+				t.createdMS = m.createdMS
+			}
+		}
+		mergedTot[k] = t
+	}
+	tot = mergedTot
+	for agg, series := range buckets {
+		merged := make(map[seriesKey][]bucketRow, len(series))
+		for k, rs := range series {
+			k.service = name(k.service)
+			merged[k] = append(merged[k], rs...)
+		}
+		buckets[agg] = merged
+	}
+	byName := map[string]int{}
+	var mergedServices []svc
+	for _, sv := range services {
+		sv.name = name(sv.name)
+		i, ok := byName[sv.name]
+		if !ok {
+			byName[sv.name] = len(mergedServices)
+			mergedServices = append(mergedServices, sv)
+			continue
+		}
+		m := &mergedServices[i]
+		m.n += sv.n
+		m.first, m.last = min(m.first, sv.first), max(m.last, sv.last)
+	}
+	services = mergedServices
 
 	// Everything read: export.
 	for _, agg := range histogramAggs {

@@ -177,6 +177,14 @@ type IncidentsConfig struct {
 	TitleTemplate string `yaml:"title_template"`
 	// StatusUpdateTemplate is a Go text/template for status updates.
 	StatusUpdateTemplate string `yaml:"status_update_template"`
+	// MetricServices, when set, are the only service label values of the
+	// incident statistics on /metrics; every other service counts under
+	// service="other".
+	MetricServices []string `yaml:"metric_services,omitempty"`
+	// MaxMetricServices caps the service label values of the incident
+	// statistics when MetricServices is empty: the services with the most
+	// incidents keep their name, the rest count under service="other".
+	MaxMetricServices int `yaml:"max_metric_services"`
 }
 
 // DefaultIncidentsConfig holds the defaults of the `incidents` section.
@@ -198,6 +206,7 @@ var DefaultIncidentsConfig = IncidentsConfig{
 	FlapWindow:           model.Duration(time.Hour),
 	TitleTemplate:        incident.DefaultTitleTemplate,
 	StatusUpdateTemplate: incident.DefaultStatusUpdateTemplate,
+	MaxMetricServices:    100,
 }
 
 // UnmarshalYAML implements yaml.Unmarshaler.
@@ -222,6 +231,14 @@ func (c *IncidentsConfig) UnmarshalYAML(unmarshal func(any) error) error {
 }
 
 func (c *IncidentsConfig) validate() error {
+	if c.MaxMetricServices < 1 {
+		return fmt.Errorf("incidents: max_metric_services must be at least 1, got %d", c.MaxMetricServices)
+	}
+	for _, s := range c.MetricServices {
+		if s == "" {
+			return errors.New("incidents: metric_services: empty service name")
+		}
+	}
 	if len(c.ServiceLabels) == 0 {
 		return errors.New("incidents: service_labels must not be empty")
 	}
