@@ -91,16 +91,17 @@ type Config struct {
 // a subsystem's Build may use what the ones before it set on the App.
 func Subsystems() []Subsystem {
 	return []Subsystem{
-		Auth,       // users, roles, audit log: a.access (Handler's middleware)
-		Core,       // incidents, the webhook receiver: a.Incidents, a.Receiver
-		Escalation, // on-call, notifications, escalation: a.Escalation
-		Reconcile,  // Alertmanager reconciliation, silences, Watchdog
-		Runbooks,   // runbook automation
-		Budget,     // error budgets, the deploy gate, SLA reports
-		Collector,  // incident statistics on /metrics
-		Stream,     // live event stream
-		UI,         // incident pages
-		Chaos,      // chaos experiments (after Core: reads a.Incidents)
+		Auth,        // users, roles, audit log: a.access (Handler's middleware)
+		Core,        // incidents, the webhook receiver: a.Incidents, a.Receiver
+		Correlation, // service graph and correlation rules (after Core: a.Incidents)
+		Escalation,  // on-call, notifications, escalation: a.Escalation
+		Reconcile,   // Alertmanager reconciliation, silences, Watchdog
+		Runbooks,    // runbook automation
+		Budget,      // error budgets, the deploy gate, SLA reports
+		Collector,   // incident statistics on /metrics
+		Stream,      // live event stream
+		UI,          // incident pages
+		Chaos,       // chaos experiments (after Core: reads a.Incidents)
 	}
 }
 

@@ -54,6 +54,7 @@ var Routes = map[string]Access{
 	"GET /api/v1/incidents":                                 viewer,
 	"GET /api/v1/incidents/{id}":                            viewer,
 	"GET /api/v1/incidents/{id}/timeline":                   viewer,
+	"GET /api/v1/services":                                  viewer,
 	"POST /api/v1/incidents/{id}/ack":                       responder,
 	"POST /api/v1/incidents/{id}/investigate":               responder,
 	"POST /api/v1/incidents/{id}/assign":                    responder,

@@ -308,6 +308,7 @@ func (s *Service) create(ctx context.Context, tx *sql.Tx, opts Options, n Notifi
 	rec := &record{Incident: Incident{
 		ID: id, Title: title, Service: svc, Severity: sev, Status: StatusTriggered, Labels: labels,
 		GroupKey: n.GroupKey, Receiver: n.Receiver, DetectedAt: earliest(firing), CreatedAt: now, UpdatedAt: now,
+		RootService: svc,
 	}}
 	return rec, nil
 }
@@ -321,11 +322,11 @@ func (s *Service) insertIncident(ctx context.Context, tx *sql.Tx, r *record) err
 		urls = []string{}
 	}
 	_, err := s.exec(ctx, tx, `INSERT INTO incidents (id, title, service, severity, status, labels, group_key,
-		receiver, runbook_urls, detected_at, created_at, recovered_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		receiver, runbook_urls, detected_at, created_at, recovered_at, updated_at, root_service)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		inc.ID, inc.Title, inc.Service, string(inc.Severity), string(inc.Status), labelsJSON(inc.Labels),
 		inc.GroupKey, inc.Receiver, mustJSON(urls), ms(inc.DetectedAt), ms(inc.CreatedAt), nullMS(inc.RecoveredAt),
-		ms(inc.UpdatedAt))
+		ms(inc.UpdatedAt), inc.RootService)
 	if err != nil {
 		return fmt.Errorf("create incident %s: %w", inc.ID, err)
 	}

@@ -14,7 +14,7 @@ import (
 
 const incidentColumns = `id, title, service, severity, status, labels, group_key, receiver, runbook_urls,
 	assignee, impact, flapping, reopen_count, mitigated_by, detected_at, created_at, acknowledged_at,
-	investigating_at, resolved_at, recovered_at, postmortem_at, updated_at, snoozed_until`
+	investigating_at, resolved_at, recovered_at, postmortem_at, updated_at, snoozed_until, root_service`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -38,7 +38,7 @@ func scanIncident(r rowScanner) (*record, error) {
 	inc := &rec.Incident
 	if err := r.Scan(&inc.ID, &inc.Title, &inc.Service, &inc.Severity, &inc.Status, &labels, &inc.GroupKey,
 		&inc.Receiver, &urls, &inc.Assignee, &inc.Impact, &flapping, &rec.reopenCount, &inc.MitigatedBy,
-		&detected, &created, &acked, &investigating, &resolved, &recov, &postm, &updated, &snoozed); err != nil {
+		&detected, &created, &acked, &investigating, &resolved, &recov, &postm, &updated, &snoozed, &inc.RootService); err != nil {
 		return nil, err
 	}
 	inc.Labels = map[string]string{}
@@ -87,11 +87,11 @@ func (s *Service) save(ctx context.Context, tx *sql.Tx, rec *record) error {
 	_, err := s.exec(ctx, tx, `UPDATE incidents SET title = $2, service = $3, severity = $4, status = $5,
 		runbook_urls = $6, assignee = $7, impact = $8, flapping = $9, reopen_count = $10, mitigated_by = $11,
 		detected_at = $12, acknowledged_at = $13, investigating_at = $14, resolved_at = $15, recovered_at = $16,
-		postmortem_at = $17, updated_at = $18, snoozed_until = $19 WHERE id = $1`,
+		postmortem_at = $17, updated_at = $18, snoozed_until = $19, root_service = $20 WHERE id = $1`,
 		inc.ID, inc.Title, inc.Service, string(inc.Severity), string(inc.Status), mustJSON(urls), inc.Assignee,
 		inc.Impact, flapping, rec.reopenCount, inc.MitigatedBy, ms(inc.DetectedAt), nullMS(inc.AcknowledgedAt),
 		nullMS(rec.investigatingAt), nullMS(inc.ResolvedAt), nullMS(inc.RecoveredAt), nullMS(rec.postmortemAt),
-		ms(inc.UpdatedAt), nullMS(inc.SnoozedUntil))
+		ms(inc.UpdatedAt), nullMS(inc.SnoozedUntil), inc.RootService)
 	if err != nil {
 		return fmt.Errorf("save incident %s: %w", inc.ID, err)
 	}
@@ -141,6 +141,10 @@ func (s *Service) Get(ctx context.Context, id string) (*Incident, error) {
 		return nil, err
 	}
 	rec.Alerts = alerts
+	if rec.Links, err = loadLinks(ctx, s.db, id); err != nil {
+		return nil, err
+	}
+	rec.Services = servicesOf(rec.Links)
 	return &rec.Incident, nil
 }
 

@@ -115,6 +115,9 @@ type Service struct {
 	seenMu sync.Mutex
 	seen   map[string]int64
 
+	// corr is the correlation in force (SetCorrelation); nil: none.
+	corr atomic.Pointer[Correlation]
+
 	// sweepMu runs one sweep at a time in this process (see sweep).
 	sweepMu sync.Mutex
 

@@ -158,4 +158,30 @@ CREATE INDEX incidents_snoozed ON incidents (snoozed_until);
 ALTER TABLE alert_groups ADD COLUMN last_delivery_at BIGINT NOT NULL DEFAULT 0;
 `,
 	},
+	{
+		// root_service: the likely root cause among the incident's services.
+		// incident_links: every alert group placed on an incident, the one
+		// that opened it and those correlation attached to it; correlation
+		// looks for open incidents through it.
+		ID: "incident/0004_correlation",
+		SQLite: `
+ALTER TABLE incidents ADD COLUMN root_service TEXT NOT NULL DEFAULT '';
+UPDATE incidents SET root_service = service;
+CREATE TABLE incident_links (
+	incident_id TEXT NOT NULL REFERENCES incidents (id),
+	group_key   TEXT NOT NULL,
+	service     TEXT NOT NULL,
+	labels      TEXT NOT NULL,
+	reason      TEXT NOT NULL,
+	explanation TEXT NOT NULL DEFAULT '',
+	attached_at BIGINT NOT NULL,
+	PRIMARY KEY (incident_id, group_key)
+);
+CREATE INDEX incident_links_attached ON incident_links (attached_at);
+CREATE INDEX incident_links_group ON incident_links (group_key);
+INSERT INTO incident_links (incident_id, group_key, service, labels, reason, attached_at)
+	SELECT id, group_key, service, labels, 'opened', created_at FROM incidents
+	WHERE status IN ('triggered', 'acknowledged', 'investigating');
+`,
+	},
 }

@@ -66,6 +66,8 @@ type delivery struct {
 	// place
 	target                     *record
 	created, reopened, revived bool
+	attached                   bool  // correlation placed the group on an open incident
+	link                       *Link // the group's link to target, when new
 
 	// every stage
 	touched   map[string]*record
@@ -212,11 +214,22 @@ func (s *Service) placeStage(ctx context.Context, tx *sql.Tx, d *delivery) error
 			d.target = cur
 			d.reopened = true
 		default:
-			var err error
+			svc := serviceOf(opts, d.n, d.newFiring[0].Labels)
+			k, err := s.correlate(ctx, tx, d, svc)
+			if err != nil {
+				return err
+			}
+			if k != nil {
+				if err := s.attach(ctx, tx, d, k, svc); err != nil {
+					return err
+				}
+				break
+			}
 			if d.target, err = s.create(ctx, tx, opts, d.n, d.newFiring, now); err != nil {
 				return err
 			}
 			d.created = true // written by persist, once its alerts are merged
+			d.link = &Link{GroupKey: d.n.GroupKey, Service: svc, Labels: nonNil(d.n.CommonLabels), Reason: "opened", AttachedAt: now}
 		}
 	} else if cur != nil && cur.Status.Open() && len(d.newResolved) > 0 {
 		// Alerts that fired and resolved between two notifications of an
@@ -325,7 +338,14 @@ func (s *Service) persistStage(ctx context.Context, tx *sql.Tx, d *delivery) err
 		if err := s.insertIncident(ctx, tx, d.target); err != nil {
 			return err
 		}
+	}
+	if d.created || d.attached {
 		d.curID = sql.NullString{String: d.target.ID, Valid: true}
+	}
+	if d.link != nil {
+		if err := s.insertLink(ctx, tx, d.target.ID, d.link); err != nil {
+			return err
+		}
 	}
 	if s.db.Dialect == store.SQLite {
 		if _, err := s.exec(ctx, tx, `INSERT INTO alert_groups (group_key, incident_id, last_delivery_at) VALUES ($1, $2, $3)
@@ -334,7 +354,7 @@ func (s *Service) persistStage(ctx context.Context, tx *sql.Tx, d *delivery) err
 				ELSE excluded.last_delivery_at END`, d.n.GroupKey, d.curID, d.delivered); err != nil {
 			return fmt.Errorf("write group: %w", err)
 		}
-	} else if d.created {
+	} else if d.created || d.attached {
 		if _, err := s.exec(ctx, tx, `UPDATE alert_groups SET incident_id = $2 WHERE group_key = $1`,
 			d.n.GroupKey, d.target.ID); err != nil {
 			return fmt.Errorf("update group: %w", err)

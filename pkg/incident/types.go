@@ -91,6 +91,15 @@ type Incident struct {
 	RecoveredAt *time.Time `json:"recovered_at,omitempty"`
 	UpdatedAt   time.Time  `json:"updated_at"`
 
+	// RootService is the likely root cause among the services of the
+	// incident (the deepest failing dependency, see Correlation.Root).
+	RootService string `json:"root_service,omitempty"`
+	// Services are the affected services: those of every alert group on
+	// the incident (Get fills it, with Links).
+	Services []string `json:"services,omitempty"`
+	// Links are the alert groups on the incident and why they joined it.
+	Links []Link `json:"links,omitempty"`
+
 	Alerts []Alert `json:"alerts,omitempty"`
 }
 

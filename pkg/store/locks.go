@@ -16,4 +16,8 @@ const (
 	// snoozes and quiet periods of incidents.
 	LockSnoozeSweep LockKey = 727101
 	LockQuietSweep  LockKey = 727102
+	// LockCorrelation serialises, per transaction, the deliveries that may
+	// open an incident correlation could join, so that replicas receiving
+	// correlated alert groups at once still open one incident.
+	LockCorrelation LockKey = 727103
 )

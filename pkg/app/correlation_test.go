@@ -1,0 +1,368 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/incident"
+	tu "github.com/rootuip/sre/pkg/testutil"
+)
+
+// amGroup is one Alertmanager group notification (webhook payload v4) of
+// one alert, as Alertmanager sends it when its route groups by alertname
+// and service.
+type amGroup struct {
+	alertname, service string
+	labels             map[string]string // more labels of the alert (and the group's common labels)
+	starts             time.Time
+}
+
+func (g amGroup) groupKey() string {
+	return fmt.Sprintf(`{}:{alertname=%q, service=%q}`, g.alertname, g.service)
+}
+
+func (g amGroup) payload(status string, ends time.Time) string {
+	labels := map[string]string{"alertname": g.alertname, "service": g.service, "severity": "critical"}
+	for k, v := range g.labels {
+		labels[k] = v
+	}
+	sum := sha256.Sum256([]byte(g.groupKey()))
+	alert := map[string]any{
+		"status": status, "labels": labels, "annotations": map[string]string{"summary": g.alertname + " on " + g.service},
+		"startsAt": g.starts.UTC().Format(time.RFC3339Nano), "endsAt": "0001-01-01T00:00:00Z",
+		"fingerprint": hex.EncodeToString(sum[:8]),
+	}
+	if status == "resolved" {
+		alert["endsAt"] = ends.UTC().Format(time.RFC3339Nano)
+	}
+	b, _ := json.Marshal(map[string]any{
+		"version": "4", "groupKey": g.groupKey(), "status": status, "receiver": "sred",
+		"groupLabels":  map[string]string{"alertname": g.alertname, "service": g.service},
+		"commonLabels": labels, "alerts": []any{alert},
+	})
+	return string(b)
+}
+
+// deliver posts a notification to sred's real webhook and returns what it did.
+func deliver(t *testing.T, url, body string) incident.IngestResult {
+	t.Helper()
+	resp, err := http.Post(url+"/api/v1/webhook/alertmanager", "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
+	var env struct {
+		Data incident.IngestResult `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(b, &env), "%s", b)
+	return env.Data
+}
+
+func getIncident(t *testing.T, url, id string) incident.Incident {
+	t.Helper()
+	var inc incident.Incident
+	code, env := getJSON(t, url+"/api/v1/incidents/"+id, nil, &inc)
+	require.Equal(t, http.StatusOK, code, env.Error)
+	return inc
+}
+
+func timelineOf(t *testing.T, url, id, kind string) []string {
+	t.Helper()
+	var tl []incident.TimelineEntry
+	code, env := getJSON(t, url+"/api/v1/incidents/"+id+"/timeline", nil, &tl)
+	require.Equal(t, http.StatusOK, code, env.Error)
+	var out []string
+	for _, e := range tl {
+		if e.Kind == kind {
+			out = append(out, e.Message)
+		}
+	}
+	return out
+}
+
+func listIncidents(t *testing.T, url string) []incident.Incident {
+	t.Helper()
+	var page incident.Page
+	code, env := getJSON(t, url+"/api/v1/incidents?limit=1000", nil, &page)
+	require.Equal(t, http.StatusOK, code, env.Error)
+	return page.Incidents
+}
+
+// pagesSettled reports whether the escalation and notification queues
+// have no work due: every page that was to be sent by now has been.
+func pagesSettled(t *testing.T, a *App) bool {
+	var n int
+	require.NoError(t, a.DB.QueryRowContext(context.Background(),
+		`SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running') AND run_at <= $1`, time.Now().UnixMilli()).Scan(&n))
+	return n == 0
+}
+
+const stormConfig = `
+services:
+  db: {description: the orders database}
+  cache: {}
+  api: {depends_on: [db]}
+  checkout: {depends_on: [api, db]}
+  search: {depends_on: [db]}
+  web: {depends_on: [cache]}
+correlation:
+  window: 30m
+  label_rules:
+    - {name: same-cluster, labels: [cluster]}
+escalation:
+  policies:
+    - name: everything
+      levels:
+        - {after: 0m, users: [alice], channels: [webhook]}
+        - {after: 1h, users: [bob], channels: [webhook]}
+oncall:
+  users:
+    - {name: alice, email: alice@example.com}
+    - {name: bob, email: bob@example.com}
+notifications:
+  min_backoff: 1s
+  webhook: {url: %s, secret: s3cret}
+`
+
+// TestCorrelationStormDatabaseOutage replays the alert storm of a database
+// outage through the real webhook, on both backends: the API's alerts
+// arrive first, then the database's, then those of two more dependants,
+// and Alertmanager redelivers every group. Responders get one incident and
+// one page; the incident names the database as the likely root, lists the
+// four services, and its timeline says why each group joined.
+func TestCorrelationStormDatabaseOutage(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			sink := &pageSink{pages: map[string]int{}}
+			hooks := httptest.NewServer(sink)
+			defer hooks.Close()
+			a, srv := runApp(t, backend, fmt.Sprintf(stormConfig, hooks.URL), nil)
+			start := time.Now().Add(-2 * time.Minute)
+			storm := []amGroup{
+				{alertname: "HighErrorRate", service: "api", starts: start},
+				{alertname: "PostgresDown", service: "db", starts: start.Add(10 * time.Second)},
+				{alertname: "CheckoutFailing", service: "checkout", starts: start.Add(20 * time.Second)},
+				{alertname: "SearchLatency", service: "search", starts: start.Add(30 * time.Second)},
+			}
+			first := deliver(t, srv.URL, storm[0].payload("firing", time.Time{}))
+			require.Len(t, first.Created, 1)
+			id := first.Created[0]
+			for _, g := range storm[1:] {
+				res := deliver(t, srv.URL, g.payload("firing", time.Time{}))
+				require.Empty(t, res.Created, "%s opened an incident of its own", g.service)
+				require.Equal(t, []string{id}, res.Incidents, "%s", g.service)
+			}
+			// Alertmanager redelivers every group (repeat_interval, or a
+			// retry after a lost answer): nothing changes.
+			for _, g := range storm {
+				res := deliver(t, srv.URL, g.payload("firing", time.Time{}))
+				require.True(t, res.Duplicate, "%s redelivered", g.service)
+				require.Equal(t, []string{id}, res.Incidents)
+			}
+
+			incs := listIncidents(t, srv.URL)
+			require.Len(t, incs, 1, "one incident for the whole outage")
+			var graph struct {
+				Services map[string]struct {
+					DependsOn   []string `json:"depends_on"`
+					Description string   `json:"description"`
+				} `json:"services"`
+			}
+			code, env := getJSON(t, srv.URL+"/api/v1/services", nil, &graph)
+			require.Equal(t, http.StatusOK, code, env.Error)
+			require.Equal(t, []string{"api", "db"}, graph.Services["checkout"].DependsOn)
+			require.Equal(t, "the orders database", graph.Services["db"].Description)
+			inc := getIncident(t, srv.URL, id)
+			require.Equal(t, "db", inc.RootService)
+			require.Equal(t, []string{"api", "checkout", "db", "search"}, inc.Services)
+			require.Len(t, inc.Alerts, 4)
+			require.Len(t, inc.Links, 4)
+			require.Equal(t, "opened", inc.Links[0].Reason)
+
+			msgs := timelineOf(t, srv.URL, id, "correlation")
+			require.Equal(t, []string{
+				"attached because api, affected by " + id + ", depends on db",
+				"likely root: db (the deepest failing dependency of api, db)",
+				"attached because checkout depends on api, which has " + id,
+				"attached because search depends on db, which has " + id,
+			}, msgs)
+
+			// One page: level 0 of the policy, once.
+			waitFor(t, func() bool { return sink.count("alice") >= 1 && pagesSettled(t, a) }, "the page was not sent")
+			require.Equal(t, 1, sink.count("alice"), "one page for the outage")
+
+			// The database recovers, then its dependants: the incident
+			// resolves when the last group resolved.
+			for i, g := range storm {
+				res := deliver(t, srv.URL, g.payload("resolved", time.Now()))
+				require.Equal(t, []string{id}, res.Incidents)
+				inc := getIncident(t, srv.URL, id)
+				if i < len(storm)-1 {
+					require.True(t, inc.Status.Open(), "resolved while %s still fires", storm[len(storm)-1].service)
+				} else {
+					require.Equal(t, incident.StatusResolved, inc.Status)
+				}
+			}
+		})
+	}
+}
+
+// TestCorrelationStormUnrelatedOutages replays two unrelated outages at
+// once, interleaved: the database and its API in cluster eu-1, the cache and
+// its web front in us-1. They stay two incidents, each with its own root and
+// its own page; a service outside the graph in eu-1 joins the database's
+// incident by the shared-cluster rule.
+func TestCorrelationStormUnrelatedOutages(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			sink := &pageSink{pages: map[string]int{}}
+			hooks := httptest.NewServer(sink)
+			defer hooks.Close()
+			a, srv := runApp(t, backend, fmt.Sprintf(stormConfig, hooks.URL), nil)
+			start := time.Now().Add(-2 * time.Minute)
+			eu := map[string]string{"cluster": "eu-1"}
+			us := map[string]string{"cluster": "us-1"}
+			storm := []amGroup{
+				{alertname: "PostgresDown", service: "db", labels: eu, starts: start},
+				{alertname: "RedisDown", service: "cache", labels: us, starts: start},
+				{alertname: "HighErrorRate", service: "api", labels: eu, starts: start.Add(time.Second)},
+				{alertname: "HighLatency", service: "web", labels: us, starts: start.Add(time.Second)},
+				{alertname: "QueueBacklog", service: "billing-batch", labels: eu, starts: start.Add(2 * time.Second)},
+			}
+			var ids []string
+			for _, g := range storm {
+				res := deliver(t, srv.URL, g.payload("firing", time.Time{}))
+				ids = append(ids, res.Incidents...)
+			}
+			incs := listIncidents(t, srv.URL)
+			require.Len(t, incs, 2, "two unrelated outages are not merged")
+			dbID, cacheID := ids[0], ids[1]
+			require.NotEqual(t, dbID, cacheID)
+			require.Equal(t, []string{dbID, cacheID, dbID, cacheID, dbID}, ids)
+
+			db := getIncident(t, srv.URL, dbID)
+			require.Equal(t, "db", db.RootService)
+			require.Equal(t, []string{"api", "billing-batch", "db"}, db.Services)
+			cache := getIncident(t, srv.URL, cacheID)
+			require.Equal(t, "cache", cache.RootService)
+			require.Equal(t, []string{"cache", "web"}, cache.Services)
+			require.Equal(t, []string{
+				"attached because api depends on db, which has " + dbID,
+				`attached because it shares cluster="eu-1" with ` + dbID + " (rule same-cluster)",
+			}, timelineOf(t, srv.URL, dbID, "correlation"))
+			require.Equal(t, []string{"attached because web depends on cache, which has " + cacheID},
+				timelineOf(t, srv.URL, cacheID, "correlation"))
+
+			waitFor(t, func() bool { return sink.count("alice") >= 2 && pagesSettled(t, a) }, "the pages were not sent")
+			require.Equal(t, 2, sink.count("alice"), "one page per outage")
+		})
+	}
+}
+
+// TestCorrelationTwoReplicas runs two sred replicas on one PostgreSQL
+// database. In each round, the database and three dependants fire at the
+// same moment, their groups split between the replicas: every round gives
+// one incident, rooted at the database.
+func TestCorrelationTwoReplicas(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "sred.yml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte(`
+services:
+  db: {}
+  api: {depends_on: [db]}
+  checkout: {depends_on: [api, db]}
+  search: {depends_on: [db]}
+correlation: {window: 30m}
+`), 0o644))
+	pg := tu.PostgresSchemaURL(t)
+	var urls []string
+	for range 2 {
+		a, err := New(context.Background(), Options{ConfigFile: cfgFile, PostgresURL: pg})
+		require.NoError(t, err)
+		srv := httptest.NewServer(a.Handler())
+		t.Cleanup(func() {
+			srv.Close()
+			a.Close()
+		})
+		urls = append(urls, srv.URL)
+	}
+	services := []string{"db", "api", "checkout", "search"}
+	for round := range 8 {
+		start := time.Now().Add(-time.Minute)
+		var wg sync.WaitGroup
+		gate := make(chan struct{})
+		results := make([]incident.IngestResult, len(services))
+		for i, svc := range services {
+			g := amGroup{alertname: fmt.Sprintf("Outage%d", round), service: svc, starts: start}
+			url := urls[(i+round)%2]
+			wg.Go(func() {
+				<-gate
+				results[i] = deliver(t, url, g.payload("firing", time.Time{}))
+			})
+		}
+		close(gate)
+		wg.Wait()
+		ids := map[string]bool{}
+		created := 0
+		for _, r := range results {
+			for _, id := range r.Incidents {
+				ids[id] = true
+			}
+			created += len(r.Created)
+		}
+		require.Len(t, ids, 1, "round %d: one incident, got %v: %+v", round, ids, results)
+		require.Equal(t, 1, created, "round %d", round)
+		var id string
+		for k := range ids {
+			id = k
+		}
+		inc := getIncident(t, urls[round%2], id)
+		require.Equal(t, "db", inc.RootService, "round %d", round)
+		want := append([]string(nil), services...)
+		sort.Strings(want)
+		require.Equal(t, want, inc.Services)
+		// Resolved, so that the next round's groups do not join it.
+		resp, err := http.Post(urls[0]+"/api/v1/incidents/"+id+"/resolve", "application/json", strings.NewReader(`{"actor":"alice"}`))
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+}
+
+// TestCorrelationConfigErrors: sred.yml's service graph is checked as sred
+// and srectl check config load it; errors name the services.
+func TestCorrelationConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ src, err string }{
+		{"services:\n  api: {depends_on: [db]}\n", `services: api (sred.yml) depends on unknown service "db"`},
+		{"services:\n  api: {depends_on: [db]}\n  db: {depends_on: [api]}\n", `services: dependency cycle: api -> db -> api`},
+		{"correlation:\n  window: -1m\n", `not a valid duration`},
+	} {
+		f := filepath.Join(dir, "sred.yml")
+		require.NoError(t, os.WriteFile(f, []byte(tc.src), 0o644))
+		_, err := LoadConfig(f)
+		require.ErrorContains(t, err, tc.err)
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "graph.yml"), []byte("services:\n  db: {}\n  api: {depends_on: [db]}\n"), 0o644))
+	f := filepath.Join(dir, "sred.yml")
+	require.NoError(t, os.WriteFile(f, []byte("services:\n  web: {depends_on: [api]}\ncorrelation:\n  service_files: [graph.yml]\n"), 0o644))
+	cfg, err := LoadConfig(f)
+	require.NoError(t, err)
+	require.Equal(t, []string{"api", "db", "web"}, ServiceGraph(cfg).Names())
+}

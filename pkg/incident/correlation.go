@@ -1,0 +1,357 @@
+package incident
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rootuip/sre/pkg/store"
+)
+
+// Correlation tells the place stage when an alert group that would open a
+// new incident joins an open one instead: because its service depends on
+// a service of that incident (or the other way round), or because it
+// shares labels with it. It comes from the `services` and `correlation`
+// sections of sred.yml (package correlation) and changes on reload
+// (SetCorrelation). The zero value correlates nothing.
+type Correlation struct {
+	// Window: a group correlates with an incident only when the matching
+	// service (or labels) joined that incident at most this long ago.
+	Window time.Duration
+	// DependsOn maps each service to its transitive dependencies, each
+	// with the path that leads to it (service first, dependency last).
+	DependsOn map[string]map[string][]string
+	// SharedDependencies also attaches a group to an open incident of a
+	// service that shares a dependency with its own (api and search both
+	// depend on db): in a storm, dependants often alert before the root.
+	SharedDependencies bool
+	// LabelRules correlate groups that share the values of labels.
+	LabelRules []LabelRule
+}
+
+// LabelRule correlates a new alert group with an open incident when the
+// group's common labels and those of a group of the incident have the same,
+// not empty, value for every one of Labels.
+type LabelRule struct {
+	Name   string
+	Labels []string
+	// Window replaces Correlation.Window for this rule when not zero.
+	Window time.Duration
+}
+
+// Enabled reports whether c can correlate anything.
+func (c *Correlation) Enabled() bool {
+	return c != nil && (len(c.DependsOn) > 0 || len(c.LabelRules) > 0)
+}
+
+func (c *Correlation) known(svc string) bool {
+	_, ok := c.DependsOn[svc]
+	return ok
+}
+
+// sharedDependency returns the nearest dependency of a that b depends on
+// too ("" when none).
+func (c *Correlation) sharedDependency(a, b string) string {
+	best, bestLen := "", 0
+	for dep, p := range c.DependsOn[a] {
+		if c.DependsOn[b][dep] == nil {
+			continue
+		}
+		if best == "" || len(p) < bestLen || (len(p) == bestLen && dep < best) {
+			best, bestLen = dep, len(p)
+		}
+	}
+	return best
+}
+
+// dependsOn returns the path from a to b when a depends on b (transitively).
+func (c *Correlation) dependsOn(a, b string) []string {
+	return c.DependsOn[a][b]
+}
+
+// Root returns the likely root cause among the affected services: the
+// deepest failing dependency, that is an affected service with no affected
+// dependency; among several, the one most of the others depend on, then
+// the first by name. Services unknown to the graph count as leaves.
+func (c *Correlation) Root(affected []string) string {
+	var best string
+	bestDependants := -1
+	for _, s := range slices.Sorted(slices.Values(affected)) {
+		hasDep := false
+		dependants := 0
+		for _, o := range affected {
+			if o == s {
+				continue
+			}
+			if c.dependsOn(s, o) != nil {
+				hasDep = true
+			}
+			if c.dependsOn(o, s) != nil {
+				dependants++
+			}
+		}
+		if hasDep {
+			continue
+		}
+		if dependants > bestDependants {
+			best, bestDependants = s, dependants
+		}
+	}
+	return best
+}
+
+// SetCorrelation installs the correlation rules (on start and reload);
+// nil turns correlation off.
+func (s *Service) SetCorrelation(c *Correlation) {
+	s.corr.Store(c)
+}
+
+// Link is an alert group placed on an incident: the group that opened it,
+// or one correlation attached to it (or a responder merged into it).
+type Link struct {
+	GroupKey string            `json:"group_key"`
+	Service  string            `json:"service"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	// Reason is "opened", "dependency", "dependant", "service",
+	// "shared_dependency", "label" or "merged".
+	Reason string `json:"reason"`
+	// Explanation says why, as in the timeline.
+	Explanation string    `json:"explanation,omitempty"`
+	AttachedAt  time.Time `json:"attached_at"`
+}
+
+// correlationCandidate is an open incident a new group may join.
+type correlationCandidate struct {
+	incidentID  string
+	reason      string
+	rank        int // lower is better
+	depth       int // for dependencies: deeper is better
+	attached    int64
+	explanation string
+	rule        string
+}
+
+// correlate looks for the open incident the delivery's new firing group
+// joins instead of opening one. On PostgreSQL it first takes a
+// transaction-level advisory lock, so that replicas receiving correlated
+// groups at the same moment decide one after the other, each seeing the
+// incident the one before it committed.
+func (s *Service) correlate(ctx context.Context, tx *sql.Tx, d *delivery, svc string) (*correlationCandidate, error) {
+	c := s.corr.Load()
+	if !c.Enabled() {
+		return nil, nil
+	}
+	if !c.known(svc) && len(c.LabelRules) == 0 {
+		return nil, nil
+	}
+	if s.db.Dialect == store.Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(store.LockCorrelation)); err != nil {
+			return nil, fmt.Errorf("correlation lock: %w", err)
+		}
+	}
+	widest := c.Window
+	for _, r := range c.LabelRules {
+		widest = max(widest, r.Window)
+	}
+	if widest <= 0 {
+		return nil, nil
+	}
+	now := d.now
+	rows, err := tx.QueryContext(ctx, `SELECT l.incident_id, l.service, l.labels, l.attached_at
+		FROM incident_links l JOIN incidents i ON i.id = l.incident_id
+		WHERE i.status IN ('triggered', 'acknowledged', 'investigating') AND l.attached_at >= $1
+		ORDER BY l.attached_at, l.incident_id`, ms(now.Add(-widest)))
+	if err != nil {
+		return nil, fmt.Errorf("correlation candidates: %w", err)
+	}
+	defer rows.Close()
+	groupLabels := nonNil(d.n.CommonLabels)
+	var best *correlationCandidate
+	consider := func(k correlationCandidate) {
+		if best == nil || k.rank < best.rank || (k.rank == best.rank && k.depth > best.depth) {
+			best = &k
+		}
+	}
+	for rows.Next() {
+		var id, other, labels string
+		var at int64
+		if err := rows.Scan(&id, &other, &labels, &at); err != nil {
+			return nil, fmt.Errorf("correlation candidates: %w", err)
+		}
+		inWindow := c.Window > 0 && at >= ms(now.Add(-c.Window))
+		if inWindow && c.known(svc) {
+			switch {
+			case c.dependsOn(svc, other) != nil:
+				path := c.dependsOn(svc, other)
+				exp := fmt.Sprintf("attached because %s depends on %s, which has %s", svc, other, id)
+				if len(path) > 2 {
+					exp = fmt.Sprintf("attached because %s depends on %s (%s), which has %s", svc, other, strings.Join(path, " -> "), id)
+				}
+				consider(correlationCandidate{incidentID: id, reason: "dependency", rank: 0, depth: len(path), attached: at, explanation: exp})
+			case other == svc:
+				consider(correlationCandidate{incidentID: id, reason: "service", rank: 1, attached: at,
+					explanation: fmt.Sprintf("attached because %s already has %s", svc, id)})
+			case c.dependsOn(other, svc) != nil:
+				consider(correlationCandidate{incidentID: id, reason: "dependant", rank: 2, attached: at,
+					explanation: fmt.Sprintf("attached because %s, affected by %s, depends on %s", other, id, svc)})
+			case c.SharedDependencies:
+				if dep := c.sharedDependency(svc, other); dep != "" {
+					consider(correlationCandidate{incidentID: id, reason: "shared_dependency", rank: 3, attached: at,
+						explanation: fmt.Sprintf("attached because %s and %s, affected by %s, both depend on %s", svc, other, id, dep)})
+				}
+			}
+		}
+		if len(c.LabelRules) > 0 {
+			var ls map[string]string
+			_ = json.Unmarshal([]byte(labels), &ls)
+			for _, r := range c.LabelRules {
+				w := r.Window
+				if w == 0 {
+					w = c.Window
+				}
+				if w <= 0 || at < ms(now.Add(-w)) {
+					continue
+				}
+				if shared, ok := sharedLabels(r.Labels, groupLabels, ls); ok {
+					consider(correlationCandidate{incidentID: id, reason: "label", rank: 4, attached: at, rule: r.Name,
+						explanation: fmt.Sprintf("attached because it shares %s with %s (rule %s)", shared, id, r.Name)})
+					break
+				}
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("correlation candidates: %w", err)
+	}
+	return best, nil
+}
+
+// sharedLabels reports whether a and b have the same non-empty value for
+// every name, and renders them (cluster="eu-1", region="eu").
+func sharedLabels(names []string, a, b map[string]string) (string, bool) {
+	parts := make([]string, 0, len(names))
+	for _, n := range names {
+		v := a[n]
+		if v == "" || b[n] != v {
+			return "", false
+		}
+		var sb strings.Builder
+		sb.WriteString(n)
+		sb.WriteByte('=')
+		jsonString(&sb, v)
+		parts = append(parts, sb.String())
+	}
+	return strings.Join(parts, ", "), len(parts) > 0
+}
+
+// affectedServices returns the distinct services of an incident's links.
+func (s *Service) affectedServices(ctx context.Context, tx *sql.Tx, id string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT service FROM incident_links WHERE incident_id = $1`, id)
+	if err != nil {
+		return nil, fmt.Errorf("services of %s: %w", id, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("services of %s: %w", id, err)
+		}
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out, rows.Err()
+}
+
+// attach places the delivery's new group on the incident correlation chose,
+// explains why in its timeline and updates its likely root.
+func (s *Service) attach(ctx context.Context, tx *sql.Tx, d *delivery, k *correlationCandidate, svc string) error {
+	r, err := s.load(ctx, tx, k.incidentID)
+	if err != nil {
+		return err
+	}
+	affected, err := s.affectedServices(ctx, tx, r.ID)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(affected, svc) {
+		affected = append(affected, svc)
+		sort.Strings(affected)
+	}
+	root := r.RootService
+	if c := s.corr.Load(); c != nil {
+		if rt := c.Root(affected); rt != "" {
+			root = rt
+		}
+	}
+	data := map[string]any{"group_key": d.n.GroupKey, "service": svc, "reason": k.reason, "services": affected, "root": root}
+	if k.rule != "" {
+		data["rule"] = k.rule
+	}
+	d.tl = append(d.tl, TimelineEntry{IncidentID: r.ID, Time: d.now, Kind: "correlation", Actor: "sred",
+		Message: k.explanation, Data: data})
+	if root != r.RootService {
+		d.tl = append(d.tl, TimelineEntry{IncidentID: r.ID, Time: d.now, Kind: "correlation", Actor: "sred",
+			Message: fmt.Sprintf("likely root: %s (the deepest failing dependency of %s)", root, strings.Join(affected, ", ")),
+			Data:    map[string]any{"root": root, "previous_root": r.RootService, "services": affected}})
+		r.RootService = root
+	}
+	d.target = r
+	d.attached = true
+	d.link = &Link{GroupKey: d.n.GroupKey, Service: svc, Labels: nonNil(d.n.CommonLabels), Reason: k.reason,
+		Explanation: k.explanation, AttachedAt: d.now}
+	return nil
+}
+
+// insertLink records a group placed on an incident (once per pair).
+func (s *Service) insertLink(ctx context.Context, tx *sql.Tx, incidentID string, l *Link) error {
+	if _, err := s.exec(ctx, tx, `INSERT INTO incident_links (incident_id, group_key, service, labels, reason, explanation, attached_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (incident_id, group_key) DO NOTHING`,
+		incidentID, l.GroupKey, l.Service, labelsJSON(l.Labels), l.Reason, l.Explanation, ms(l.AttachedAt)); err != nil {
+		return fmt.Errorf("link group to %s: %w", incidentID, err)
+	}
+	return nil
+}
+
+// Links returns the alert groups placed on an incident, in the order they
+// joined it.
+func (s *Service) Links(ctx context.Context, id string) ([]Link, error) {
+	return loadLinks(ctx, s.db, id)
+}
+
+func loadLinks(ctx context.Context, q querier, id string) ([]Link, error) {
+	rows, err := q.QueryContext(ctx, `SELECT group_key, service, labels, reason, explanation, attached_at
+		FROM incident_links WHERE incident_id = $1 ORDER BY attached_at, group_key`, id)
+	if err != nil {
+		return nil, fmt.Errorf("links of %s: %w", id, err)
+	}
+	defer rows.Close()
+	out := []Link{}
+	for rows.Next() {
+		var l Link
+		var labels string
+		var at int64
+		if err := rows.Scan(&l.GroupKey, &l.Service, &labels, &l.Reason, &l.Explanation, &at); err != nil {
+			return nil, fmt.Errorf("links of %s: %w", id, err)
+		}
+		_ = json.Unmarshal([]byte(labels), &l.Labels)
+		l.AttachedAt = fromMS(at)
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// servicesOf returns the distinct services of links, sorted.
+func servicesOf(ls []Link) []string {
+	m := map[string]bool{}
+	for _, l := range ls {
+		m[l.Service] = true
+	}
+	return slices.Sorted(maps.Keys(m))
+}
