@@ -129,6 +129,7 @@ bench: tools $(BENCHSTAT)
 	@rm -f bench.out
 	$(call bench_pkg,./pkg/rulegen,.,1s)
 	$(call bench_pkg,./pkg/receiver,BenchmarkWebhook,1000x)
+	$(call bench_pkg,./pkg/incident,BenchmarkResolveLargeGroup,3x,3)
 	$(call bench_pkg,./pkg/app,BenchmarkAppWebhook,500x)
 	$(call bench_pkg,./pkg/app,BenchmarkMetricsScrape,20x,$(BENCH_COUNT_SLOW))
 	$(call bench_pkg,./pkg/events,.,200ms)

@@ -432,16 +432,25 @@ func (s *Service) loadGroupAlerts(ctx context.Context, tx *sql.Tx, groupKey stri
 	}
 	list := slices.Sorted(maps.Keys(fps))
 	for len(list) > 0 {
-		chunk := list[:min(len(list), 500)]
-		list = list[len(chunk):]
-		args := []any{groupKey}
-		ph := make([]string, len(chunk))
-		for i, fp := range chunk {
-			args = append(args, fp)
-			ph[i] = fmt.Sprintf("$%d", i+2)
+		var rows *sql.Rows
+		var err error
+		if s.db.Dialect == store.SQLite {
+			chunk := list[:min(len(list), 500)]
+			list = list[len(chunk):]
+			args := []any{groupKey}
+			ph := make([]string, len(chunk))
+			for i, fp := range chunk {
+				args = append(args, fp)
+				ph[i] = fmt.Sprintf("$%d", i+2)
+			}
+			rows, err = s.query(ctx, tx, `SELECT fingerprint, starts_at, incident_id, status, ends_at, annotations
+				FROM incident_alerts WHERE group_key = $1 AND fingerprint IN (`+strings.Join(ph, ", ")+`)`, args...)
+		} else {
+			// One statement for the whole group: an array parameter.
+			rows, err = s.query(ctx, tx, `SELECT fingerprint, starts_at, incident_id, status, ends_at, annotations
+				FROM incident_alerts WHERE group_key = $1 AND fingerprint = ANY($2::text[])`, groupKey, list)
+			list = nil
 		}
-		rows, err := s.query(ctx, tx, `SELECT fingerprint, starts_at, incident_id, status, ends_at, annotations
-			FROM incident_alerts WHERE group_key = $1 AND fingerprint IN (`+strings.Join(ph, ", ")+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("load alerts: %w", err)
 		}
@@ -626,29 +635,46 @@ func alertsEntry(incidentID, actor, kind, verb string, as []NotifiedAlert, now t
 		Data: map[string]any{"alerts": list}, rawData: raw.String()}
 }
 
-// resolveAlerts marks known firing episodes resolved, in one statement.
+// resolveAlerts marks known firing episodes resolved, in time linear in
+// their number: on PostgreSQL in one UPDATE joined with unnest() of three
+// arrays (one round trip), on SQLite with one prepared UPDATE per episode,
+// each a primary-key lookup (statements are cheap in-process; a joined
+// UPDATE ... FROM (VALUES ...) makes SQLite scan the values for every row of
+// the group, and hundreds of $N parameters are bound by name in linear time
+// each).
 func (s *Service) resolveAlerts(ctx context.Context, tx *sql.Tx, groupKey string, as []*incoming, now time.Time) error {
-	for len(as) > 0 {
-		chunk := as[:min(len(as), 500)]
-		as = as[len(chunk):]
-		var sb strings.Builder
-		sb.WriteString(`UPDATE incident_alerts SET status = 'resolved', ends_at = v.column3, updated_at = $2 FROM (VALUES `)
-		args := []any{groupKey, ms(now)}
-		for i, a := range chunk {
-			ends := a.EndsAt
-			if ends.IsZero() {
-				ends = now
-			}
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			n := len(args)
-			fmt.Fprintf(&sb, "($%d, CAST($%d AS BIGINT), CAST($%d AS BIGINT))", n+1, n+2, n+3)
-			args = append(args, a.key.fp, a.key.starts, ms(ends))
+	if len(as) == 0 {
+		return nil
+	}
+	endsOf := func(a *incoming) int64 {
+		if a.EndsAt.IsZero() {
+			return ms(now)
 		}
-		sb.WriteString(`) AS v WHERE incident_alerts.group_key = $1 AND incident_alerts.fingerprint = v.column1
-			AND incident_alerts.starts_at = v.column2`)
-		if _, err := s.exec(ctx, tx, sb.String(), args...); err != nil {
+		return ms(a.EndsAt)
+	}
+	if s.db.Dialect != store.SQLite {
+		fps := make([]string, len(as))
+		starts := make([]int64, len(as))
+		ends := make([]int64, len(as))
+		for i, a := range as {
+			fps[i], starts[i], ends[i] = a.key.fp, a.key.starts, endsOf(a)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE incident_alerts SET status = 'resolved', ends_at = v.ends, updated_at = $2
+			FROM unnest($3::text[], $4::bigint[], $5::bigint[]) AS v(fp, starts, ends)
+			WHERE incident_alerts.group_key = $1 AND incident_alerts.fingerprint = v.fp AND incident_alerts.starts_at = v.starts`,
+			groupKey, ms(now), fps, starts, ends); err != nil {
+			return fmt.Errorf("resolve alerts: %w", err)
+		}
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, `UPDATE incident_alerts SET status = 'resolved', ends_at = ?, updated_at = ?
+		WHERE group_key = ? AND fingerprint = ? AND starts_at = ?`)
+	if err != nil {
+		return fmt.Errorf("resolve alerts: %w", err)
+	}
+	defer st.Close()
+	for _, a := range as {
+		if _, err := st.ExecContext(ctx, endsOf(a), ms(now), groupKey, a.key.fp, a.key.starts); err != nil {
 			return fmt.Errorf("resolve alerts: %w", err)
 		}
 	}
