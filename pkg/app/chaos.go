@@ -104,6 +104,9 @@ func buildChaos(_ context.Context, a *App, c *ChaosConfig) (func(context.Context
 	opts := chaos.Options{DB: a.DB, Logger: logger, Registerer: a.Registry, Bus: a.Bus,
 		Budgets: chaos.BudgetReader{Service: budgets}, Incidents: chaos.IncidentReader{Service: a.Incidents}, Drivers: drivers,
 		NoAuth: a.NoAuth()}
+	if a.Escalation != nil {
+		opts.Alerts = chaos.EscalationWindows{Engine: a.Escalation}
+	}
 	if c.budget.prom != nil {
 		opts.Prom = c.budget.prom
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/slo"
 )
@@ -122,5 +123,20 @@ func (r IncidentReader) OpenedSince(ctx context.Context, service string, t time.
 // Tag implements Incidents with a timeline note by "chaos".
 func (r IncidentReader) Tag(ctx context.Context, id, note string) error {
 	_, err := r.Service.AddNote(ctx, id, "chaos", note)
+	return err
+}
+
+// EscalationWindows implements ExpectedAlerts with the escalation engine's
+// stored maintenance windows.
+type EscalationWindows struct{ Engine *escalation.Engine }
+
+// Expect implements ExpectedAlerts.
+func (w EscalationWindows) Expect(ctx context.Context, name string, matchers []string, start, end time.Time, by string) (int64, error) {
+	return w.Engine.AddMaintenance(ctx, &escalation.MaintenanceWindow{Name: name, Matchers: matchers, Start: start, End: end}, by)
+}
+
+// Unexpect implements ExpectedAlerts.
+func (w EscalationWindows) Unexpect(ctx context.Context, id int64) error {
+	_, err := w.Engine.DeleteMaintenance(ctx, id)
 	return err
 }

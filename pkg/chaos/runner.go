@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -174,6 +175,10 @@ type run struct {
 	aborted  string
 	faults   []FaultRecord
 	errs     []string
+	// window is the maintenance window of expectAlerts (0: none);
+	// tagged, the incidents already noted as expected.
+	window int64
+	tagged map[string]bool
 }
 
 // Start validates e and, unless refused, runs it in the background. A
@@ -417,6 +422,10 @@ func (s *Service) execute(ctx context.Context, r *run) {
 	lease := time.Duration(s.config().Lease)
 	// 3. execute: journal each fault before it takes effect.
 	injectErr := s.step(ctx, r, "execute", func() (string, error) {
+		expected, err := s.expectAlerts(bg, r)
+		if err != nil {
+			return "", err
+		}
 		for _, f := range e.Faults {
 			if err := context.Cause(ctx); ctx.Err() != nil {
 				return "", fmt.Errorf("stopped before injecting %s: %w", f.Name, err)
@@ -438,7 +447,7 @@ func (s *Service) execute(ctx context.Context, r *run) {
 			}
 			s.m.faultActive.WithLabelValues(e.Name, e.Target.Service, f.Name, f.Type, f.Driver, rec.ID).Set(1)
 		}
-		return fmt.Sprintf("%d fault(s) active", len(e.Faults)), nil
+		return fmt.Sprintf("%d fault(s) active", len(e.Faults)) + expected, nil
 	})
 	// 4. monitor
 	if injectErr == nil {
@@ -487,6 +496,11 @@ func (s *Service) execute(ctx context.Context, r *run) {
 	}
 	r.info.Status = status
 	_ = s.step(bg, r, "report", func() (string, error) { return s.report(bg, r, held) })
+	if r.window != 0 {
+		if err := s.o.Alerts.Unexpect(bg, r.window); err != nil {
+			s.logger.Warn("end the maintenance window of a chaos run", "run", r.info.ID, "window", r.window, "err", err)
+		}
+	}
 	s.m.experiments.WithLabelValues(status).Inc()
 }
 
@@ -531,10 +545,71 @@ func (s *Service) monitor(ctx context.Context, r *run) (string, error) {
 			r.aborted = reason
 			return "", errors.New("aborted: " + reason)
 		}
+		s.tagExpected(ctx, r)
 		r.probeBad = append(r.probeBad, s.probe(ctx, e)...)
 		m := s.measure(ctx, e)
 		r.during = r.during.worst(m)
 		checks++
+	}
+}
+
+// expectAlerts opens the maintenance window of an experiment with
+// expectAlerts: incidents of the target (service, and environment when the
+// incident has one) page nobody until the planned end of the run (its
+// duration and the report's interval); the window closes with the run.
+// Pages deferred by it fire at that planned end if the incident is still
+// open. It returns a note for the execute step.
+func (s *Service) expectAlerts(ctx context.Context, r *run) (string, error) {
+	e := r.e
+	if !e.ExpectAlerts || s.o.Alerts == nil {
+		return "", nil
+	}
+	now := s.o.Clock.Now()
+	end := now.Add(time.Duration(e.Duration) + time.Duration(e.Abort.Interval))
+	matchers := []string{
+		labels.MustNewMatcher(labels.MatchEqual, "service", e.Target.Service).String(),
+		labels.MustNewMatcher(labels.MatchRegexp, "environment", regexp.QuoteMeta(e.Target.Environment)+"|").String(),
+	}
+	id, err := s.o.Alerts.Expect(ctx, ExpectedNote(r.info.ID), matchers, now, end, "chaos")
+	if err != nil {
+		return "", fmt.Errorf("expectAlerts: cannot open a maintenance window, nothing injected: %w", err)
+	}
+	r.window = id
+	return fmt.Sprintf("; alerts of %s are expected: maintenance window %d until %s", e.Target.Key(), id, end.UTC().Format(time.RFC3339)), nil
+}
+
+// ExpectedNote is the name of the maintenance window of a run with
+// expectAlerts and the start of the timeline note of its incidents.
+func ExpectedNote(runID string) string { return "expected: chaos run " + runID }
+
+// tagExpected notes on each incident of the target opened since the start
+// of a run with expectAlerts that it is expected.
+func (s *Service) tagExpected(ctx context.Context, r *run) {
+	e := r.e
+	if !e.ExpectAlerts || s.o.Incidents == nil {
+		return
+	}
+	ids, err := s.o.Incidents.OpenedSince(ctx, e.Target.Service, r.info.Started)
+	if err != nil {
+		s.logger.Warn("read incidents opened during a chaos run", "run", r.info.ID, "err", err)
+		return
+	}
+	if r.tagged == nil {
+		r.tagged = map[string]bool{}
+	}
+	for _, id := range ids {
+		if r.tagged[id] {
+			continue
+		}
+		note := fmt.Sprintf("%s (experiment %s on %s): not paged while the run lasts.", ExpectedNote(r.info.ID), e.Name, e.Target.Key())
+		if s.o.Alerts == nil {
+			note = fmt.Sprintf("%s (experiment %s on %s).", ExpectedNote(r.info.ID), e.Name, e.Target.Key())
+		}
+		if err := s.o.Incidents.Tag(ctx, id, note); err != nil {
+			s.logger.Warn("note an expected incident", "run", r.info.ID, "incident", id, "err", err)
+			continue
+		}
+		r.tagged[id] = true
 	}
 }
 

@@ -134,8 +134,8 @@ func (s *Service) report(ctx context.Context, r *run, held bool) (string, error)
 		if err == nil {
 			for _, id := range ids {
 				note := fmt.Sprintf("Opened during chaos experiment %s (run %s).", e.Name, r.info.ID)
-				if e.ExpectAlerts {
-					note += " Alerts of this experiment are expected."
+				if e.ExpectAlerts && !r.tagged[id] {
+					note += " " + ExpectedNote(r.info.ID) + "."
 				}
 				if err := s.o.Incidents.Tag(ctx, id, note); err == nil {
 					incs = append(incs, id)

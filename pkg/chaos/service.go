@@ -57,6 +57,15 @@ type Incidents interface {
 	Tag(ctx context.Context, id, note string) error
 }
 
+// ExpectedAlerts keeps the alerts a run causes on its target from paging
+// (pkg/escalation's maintenance windows).
+type ExpectedAlerts interface {
+	// Expect stops paging incidents matching matchers in [start, end).
+	Expect(ctx context.Context, name string, matchers []string, start, end time.Time, by string) (int64, error)
+	// Unexpect ends what Expect started.
+	Unexpect(ctx context.Context, id int64) error
+}
+
 // Options are the dependencies of the service.
 type Options struct {
 	DB         *store.DB
@@ -65,9 +74,12 @@ type Options struct {
 	Bus        *events.Bus
 	Budgets    Budgets   // nil: no budget checks (documented as unsafe)
 	Incidents  Incidents // nil: no incident checks
-	Prom       Querier   // nil: PromQL probes and conditions fail (abort)
-	Clock      Clock
-	Drivers    map[string]Driver
+	// Alerts suppresses the pages of experiments with expectAlerts (nil:
+	// their incidents are only noted as expected).
+	Alerts  ExpectedAlerts
+	Prom    Querier // nil: PromQL probes and conditions fail (abort)
+	Clock   Clock
+	Drivers map[string]Driver
 	// NoAuth accepts requests without a principal as admin (the app's
 	// explicit no-auth trial mode only).
 	NoAuth bool

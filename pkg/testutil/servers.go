@@ -224,3 +224,6 @@ func StartAlertmanager(t testing.TB, o AlertmanagerOptions) *Process {
 	args = append(args, o.Args...)
 	return StartProcess(t, "alertmanager", bin, args, dir, url, "/-/ready")
 }
+
+// PID returns the process id.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
