@@ -98,6 +98,7 @@ func Subsystems() []Subsystem {
 		Reconcile,   // Alertmanager reconciliation, silences, Watchdog
 		Runbooks,    // runbook automation
 		Budget,      // error budgets, the deploy gate, SLA reports
+		Recovery,    // recovering SLO incidents: all-clear (reads a.Budgets)
 		Collector,   // incident statistics on /metrics
 		Stream,      // live event stream
 		UI,          // incident pages

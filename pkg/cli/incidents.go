@@ -136,6 +136,9 @@ func incidentsList(env *Env, o incidentsOptions) error {
 		if inc.Flapping {
 			status += " (flapping)"
 		}
+		if inc.RecoveringSince != nil && inc.Status.Open() {
+			status += " (recovering)"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", inc.ID, inc.Severity, status, inc.Service,
 			inc.CreatedAt.UTC().Format("2006-01-02 15:04"), dash(inc.Assignee), inc.Title)
 	}
@@ -173,6 +176,9 @@ func incidentsShow(env *Env, o incidentsOptions) error {
 	if inc.Flapping {
 		fmt.Fprint(w, " (flapping)")
 	}
+	if inc.RecoveringSince != nil && inc.Status.Open() {
+		fmt.Fprint(w, " (recovering: the SLO stopped burning, escalation stopped)")
+	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Service:   %s\n", inc.Service)
 	fmt.Fprintf(w, "Assignee:  %s\n", dash(inc.Assignee))
@@ -184,7 +190,7 @@ func incidentsShow(env *Env, o incidentsOptions) error {
 	for _, t := range []struct {
 		name string
 		at   *time.Time
-	}{{"Acked:", inc.AcknowledgedAt}, {"Snoozed:", inc.SnoozedUntil}, {"Resolved:", inc.ResolvedAt}, {"Recovered:", inc.RecoveredAt}} {
+	}{{"Acked:", inc.AcknowledgedAt}, {"Snoozed:", inc.SnoozedUntil}, {"Recovering:", inc.RecoveringSince}, {"Resolved:", inc.ResolvedAt}, {"Recovered:", inc.RecoveredAt}} {
 		if t.at != nil {
 			fmt.Fprintf(w, "%-10s %s\n", t.name, t.at.UTC().Format(time.RFC3339))
 		}

@@ -194,6 +194,11 @@ func (e *Engine) IncidentChanged(ctx context.Context, tx *sql.Tx, ch incident.Ch
 		return e.acknowledge(ctx, tx, inc.ID, ch.Actor, now)
 	case incident.ChangeResolved:
 		return e.resolve(ctx, tx, inc.ID, ch.Actor, now)
+	case incident.ChangeRecovering:
+		return e.recovering(ctx, tx, inc.ID, now)
+	case incident.ChangeBurningAgain:
+		// The outage is back: the escalation starts over.
+		return e.start(ctx, tx, inc, now)
 	}
 	return nil
 }

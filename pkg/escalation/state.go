@@ -26,6 +26,9 @@ const (
 	StateAcknowledged = "acknowledged"
 	StateResolved     = "resolved"
 	StateNoPolicy     = "no_policy"
+	// StateRecovering: the incident's SLO stopped burning (every short
+	// window under its threshold): no more pages, the all-clear went out.
+	StateRecovering = "recovering"
 )
 
 // Frozen is the policy as it was when the incident triggered: later config
@@ -222,7 +225,7 @@ func (e *Engine) enqueueStep(ctx context.Context, tx *sql.Tx, id string, epoch, 
 
 func (e *Engine) acknowledge(ctx context.Context, tx *sql.Tx, id, actor string, now time.Time) error {
 	st, err := e.load(ctx, tx, id)
-	if err != nil || st == nil || st.state == StateNoPolicy || st.state == StateResolved {
+	if err != nil || st == nil || st.state == StateNoPolicy || st.state == StateResolved || st.state == StateRecovering {
 		return err
 	}
 	if _, err := jobs.CancelGroup(ctx, tx, now, Queue, id); err != nil {

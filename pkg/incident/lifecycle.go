@@ -207,3 +207,39 @@ func timelineEvent(inc *Incident, e TimelineEntry) events.Event {
 	return events.Event{Type: "incident.timeline", Time: e.Time, Service: inc.Service, IncidentID: inc.ID,
 		Data: map[string]any{"kind": e.Kind, "actor": e.Actor, "message": e.Message}}
 }
+
+// MarkRecovering records that an open incident is recovering: every short
+// burn-rate window of its SLO is back under its threshold (detail says
+// which). The status does not change (the incident resolves when its
+// alerts do); hooks see ChangeRecovering (escalation stops, the all-clear
+// goes out). It changes nothing when the incident is already recovering.
+// extra functions run in the same transaction.
+func (s *Service) MarkRecovering(ctx context.Context, id, actor, detail string, extra ...func(ctx context.Context, tx *sql.Tx) error) (*Incident, error) {
+	return s.mutate(ctx, id, actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
+		if !r.Status.Open() {
+			return "", nil, reject(r, "mark recovering", "it is not open")
+		}
+		if r.RecoveringSince != nil {
+			return "", nil, nil
+		}
+		r.RecoveringSince = &now
+		return ChangeRecovering, &TimelineEntry{Kind: "recovering", Message: "recovering: " + detail}, nil
+	}, extra...)
+}
+
+// BurningAgain records that a recovering incident's SLO burns again over
+// a short window: RecoveringSince is cleared and hooks see
+// ChangeBurningAgain (escalation starts over). It changes nothing when the
+// incident is not recovering.
+func (s *Service) BurningAgain(ctx context.Context, id, actor, detail string, extra ...func(ctx context.Context, tx *sql.Tx) error) (*Incident, error) {
+	return s.mutate(ctx, id, actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
+		if !r.Status.Open() {
+			return "", nil, reject(r, "mark burning again", "it is not open")
+		}
+		if r.RecoveringSince == nil {
+			return "", nil, nil
+		}
+		r.RecoveringSince = nil
+		return ChangeBurningAgain, &TimelineEntry{Kind: "recovering", Message: "burning again: " + detail}, nil
+	}, extra...)
+}

@@ -184,4 +184,12 @@ INSERT INTO incident_links (incident_id, group_key, service, labels, reason, att
 	WHERE status IN ('triggered', 'acknowledged', 'investigating');
 `,
 	},
+	{
+		// recovering_since: when every short burn-rate window of the
+		// incident's SLO fell back under its threshold (NULL: not recovering).
+		ID: "incident/0005_recovering",
+		SQLite: `
+ALTER TABLE incidents ADD COLUMN recovering_since BIGINT;
+`,
+	},
 }

@@ -257,6 +257,7 @@ func (s *Service) placeStage(ctx context.Context, tx *sql.Tx, d *delivery) error
 		target.ResolvedAt = nil
 		target.RecoveredAt = nil
 		target.SnoozedUntil = nil
+		target.RecoveringSince = nil
 		target.UpdatedAt = now
 		if err := s.change(ctx, tx, d.p, Change{Kind: ChangeReopened, Incident: &target.Incident, Prev: prev, Actor: d.actor, Time: now}, nil); err != nil {
 			return err

@@ -82,6 +82,10 @@ type Incident struct {
 	// SnoozedUntil is the end of the snooze in progress: when it passes and
 	// the incident is still open, responders are notified again.
 	SnoozedUntil *time.Time `json:"snoozed_until,omitempty"`
+	// RecoveringSince is set while the incident is recovering: every short
+	// burn-rate window of its SLO is back under its threshold, escalation
+	// stopped and the all-clear went out; it resolves when its alerts do.
+	RecoveringSince *time.Time `json:"recovering_since,omitempty"`
 
 	DetectedAt     time.Time  `json:"detected_at"` // earliest alert startsAt
 	CreatedAt      time.Time  `json:"created_at"`
@@ -146,6 +150,12 @@ const (
 	ChangePostmortemDone ChangeKind = "postmortem_done"
 	// ChangeSnoozed: an open incident was snoozed until Incident.SnoozedUntil.
 	ChangeSnoozed ChangeKind = "snoozed"
+	// ChangeRecovering: every short burn-rate window of the incident's SLO
+	// is back under its threshold (Incident.RecoveringSince was set).
+	ChangeRecovering ChangeKind = "recovering"
+	// ChangeBurningAgain: a recovering incident's SLO burns again over a
+	// short window (Incident.RecoveringSince was cleared).
+	ChangeBurningAgain ChangeKind = "burning_again"
 )
 
 // InternalGroupPrefix starts the group key of incidents sred opens itself

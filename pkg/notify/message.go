@@ -21,6 +21,9 @@ const (
 	// EventReminder reminds the acknowledger of an unresolved incident (never
 	// sent to PagerDuty).
 	EventReminder = "reminder"
+	// EventAllClear tells everyone who was paged that the incident's SLO
+	// stopped burning (PagerDuty gets a resolve instead).
+	EventAllClear = "all_clear"
 )
 
 // Message is one notification to one destination, as stored in the outbox.

@@ -1,0 +1,96 @@
+package escalation
+
+// Recovering: the incident's SLO stopped burning. The escalation stops and
+// everyone who was paged hears the all-clear on the channel they were paged
+// on; PagerDuty gets a resolve.
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rootuip/sre/pkg/jobs"
+	"github.com/rootuip/sre/pkg/notify"
+)
+
+func (e *Engine) recovering(ctx context.Context, tx *sql.Tx, id string, now time.Time) error {
+	st, err := e.load(ctx, tx, id)
+	if err != nil || st == nil || st.state == StateResolved || st.state == StateRecovering {
+		return err
+	}
+	n, err := jobs.CancelGroup(ctx, tx, now, Queue, id)
+	if err != nil {
+		return err
+	}
+	if err := e.setState(ctx, tx, id, StateRecovering, st.level, now); err != nil {
+		return err
+	}
+	sent, err := e.allClear(ctx, tx, st, now)
+	if err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("Escalation stopped: the SLO is recovering (%d pending step(s) cancelled)", n)
+	if len(sent) > 0 {
+		msg += "; all-clear sent via " + strings.Join(sent, ", ")
+	} else {
+		msg += "; nobody had been paged, no all-clear to send"
+	}
+	return e.note(ctx, tx, id, now, msg, map[string]any{"all_clear": sent})
+}
+
+// allClear writes one all-clear message to every destination that got a
+// page (a trigger message) for the incident, and a resolve to PagerDuty.
+// It returns the channels written to ("email to alice", "slack").
+func (e *Engine) allClear(ctx context.Context, tx *sql.Tx, st *stateRow, now time.Time) ([]string, error) {
+	recs, err := notify.List(ctx, tx, st.snap.ID)
+	if err != nil {
+		return nil, err
+	}
+	_, _, ext := e.config()
+	incURL := ""
+	if ext != "" {
+		incURL = ext + "/incidents/" + url.PathEscape(st.snap.ID)
+	}
+	subject := fmt.Sprintf("[RECOVERING] Incident %s: %s", st.snap.ID, st.snap.Title)
+	body := fmt.Sprintf("✅ [RECOVERING] Incident: %s\nID: %s\nAll clear: the error budget is no longer burning fast "+
+		"(every short burn-rate window is back under its threshold). Escalation stopped; "+
+		"the incident resolves when its alerts resolve.\n", st.snap.Title, st.snap.ID)
+	if incURL != "" {
+		body += "Incident: " + incURL + "\n"
+	}
+	seen := map[string]bool{}
+	var sent []string
+	for _, r := range recs {
+		m := r.Message
+		if m == nil || m.Event != notify.EventTrigger {
+			continue
+		}
+		dest := m.Channel + "\x00" + m.User + "\x00" + m.To
+		if seen[dest] {
+			continue
+		}
+		seen[dest] = true
+		out := &notify.Message{IncidentID: st.snap.ID, Channel: m.Channel, Event: notify.EventAllClear, User: m.User, To: m.To,
+			Mentions: m.Mentions, Subject: subject, Body: body, Title: st.snap.Title, Service: st.snap.Service,
+			Severity: st.snap.Severity, Labels: st.snap.Labels, URL: incURL, Time: now}
+		if m.Channel == notify.ChannelPagerDuty {
+			out.Event = notify.EventResolve
+		}
+		key := fmt.Sprintf("esc/%s/%d/allclear/%s/%s/%s", st.snap.ID, st.epoch, m.Channel, m.User, m.To)
+		if _, err := notify.Enqueue(ctx, tx, now, key, out); err != nil {
+			return nil, err
+		}
+		what := m.Channel
+		if m.User != "" {
+			what += " to " + m.User
+		}
+		if !slices.Contains(sent, what) {
+			sent = append(sent, what)
+		}
+	}
+	return sent, nil
+}

@@ -1,0 +1,331 @@
+// Package recovery watches the open incidents of SLOs for the end of the
+// burn: a page tier keeps firing as long as its long window is over the
+// threshold (up to an hour after the fix for a 30-day SLO), but its short
+// window falls back within minutes. When every short burn-rate window of
+// the incident's SLO is back under its tier's threshold, the incident is
+// marked recovering (incident.Service.MarkRecovering): escalation stops and
+// everyone who was paged gets the all-clear; the incident resolves when its
+// alerts do. If a short window goes over again while it is recovering, the
+// escalation starts over (incident.Service.BurningAgain).
+//
+// The checks are jobs of the "recovery" queue (one pending check per open
+// incident of an SLO): a check is claimed under a lease, Prometheus is
+// queried outside any transaction, and the outcome, the job's completion
+// and the next check are written in one transaction.
+package recovery
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/jobs"
+	"github.com/rootuip/sre/pkg/rulegen"
+	"github.com/rootuip/sre/pkg/slo"
+	"github.com/rootuip/sre/pkg/store"
+)
+
+// Queue is the jobs queue of recovery checks.
+const Queue = "recovery"
+
+// KindCheck is the kind of a recovery check.
+const KindCheck jobs.Kind = "check"
+
+// DefaultInterval is the time between two checks of one incident.
+const DefaultInterval = 30 * time.Second
+
+// Actor names the checker in incident timelines.
+const Actor = "sred:recovery"
+
+// Burns reads the current short-window burn rates of an SLO
+// (budget.Service.CurrentBurn).
+type Burns interface {
+	CurrentBurn(ctx context.Context, service, sloName string, match map[string]string, at time.Time) ([]budget.WindowBurn, error)
+}
+
+// Incidents is what the checker needs of the incident service.
+type Incidents interface {
+	Get(ctx context.Context, id string) (*incident.Incident, error)
+	MarkRecovering(ctx context.Context, id, actor, detail string, extra ...func(ctx context.Context, tx *sql.Tx) error) (*incident.Incident, error)
+	BurningAgain(ctx context.Context, id, actor, detail string, extra ...func(ctx context.Context, tx *sql.Tx) error) (*incident.Incident, error)
+}
+
+// Options configure a Checker.
+type Options struct {
+	Clock    jobs.Clock
+	Logger   *slog.Logger
+	Interval time.Duration
+	// Registerer gets sre_recovery_checks_total and the queue's metrics.
+	Registerer prometheus.Registerer
+	// Owner names the checker in job leases (default jobs.Owner()).
+	Owner string
+}
+
+// Checker schedules and runs the recovery checks. It is an incident.Hook:
+// an incident of an SLO that opens (or re-opens) gets its first check.
+type Checker struct {
+	db        *store.DB
+	burns     Burns
+	incidents Incidents
+	// known reports whether service/slo is a configured SLO.
+	known func(service, sloName string) bool
+	opts  Options
+
+	checks *prometheus.CounterVec
+	poke   chan struct{}
+}
+
+// New returns a checker. known reports whether an SLO is configured (only
+// incidents of known SLOs are checked).
+func New(db *store.DB, burns Burns, incidents Incidents, known func(service, sloName string) bool, o Options) *Checker {
+	if o.Clock == nil {
+		o.Clock = jobs.SystemClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Interval <= 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.Owner == "" {
+		o.Owner = jobs.Owner()
+	}
+	c := &Checker{db: db, burns: burns, incidents: incidents, known: known, opts: o, poke: make(chan struct{}, 1)}
+	c.checks = promauto.With(o.Registerer).NewCounterVec(prometheus.CounterOpts{
+		Namespace: "sre",
+		Name:      "recovery_checks_total",
+		Help:      "Recovery checks of open SLO incidents, by result (burning, recovering, burning_again, no_data, error, closed).",
+	}, []string{"result"})
+	for _, r := range []string{"burning", "recovering", "burning_again", "no_data", "error", "closed"} {
+		c.checks.WithLabelValues(r)
+	}
+	if o.Registerer != nil {
+		jobs.NewMetrics(db, Queue, []jobs.Kind{KindCheck}, o.Clock, o.Registerer)
+	}
+	return c
+}
+
+type payload struct {
+	Incident string `json:"incident"`
+}
+
+// SLOOf returns the service and SLO an incident is about (its service and
+// slo labels, as the generated alerts set them).
+func SLOOf(inc *incident.Incident) (service, sloName string, ok bool) {
+	service, sloName = inc.Labels[rulegen.LabelService], inc.Labels[rulegen.LabelSLO]
+	return service, sloName, service != "" && sloName != ""
+}
+
+// IncidentChanged implements incident.Hook: the first check of an incident
+// of a known SLO is scheduled one interval after it opens or re-opens.
+func (c *Checker) IncidentChanged(ctx context.Context, tx *sql.Tx, ch incident.Change) error {
+	inc := ch.Incident
+	if inc == nil || (ch.Kind != incident.ChangeCreated && ch.Kind != incident.ChangeReopened) {
+		return nil
+	}
+	svc, name, ok := SLOOf(inc)
+	if !ok || (c.known != nil && !c.known(svc, name)) {
+		return nil
+	}
+	now := ch.Time
+	if now.IsZero() {
+		now = c.opts.Clock.Now()
+	}
+	return c.schedule(ctx, tx, inc.ID, now)
+}
+
+func (c *Checker) schedule(ctx context.Context, tx jobs.Execer, id string, now time.Time) error {
+	at := now.Add(c.opts.Interval)
+	_, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindCheck, Key: fmt.Sprintf("%s/%d", id, jobs.Millis(at)),
+		Group: id, RunAt: at, Payload: payload{Incident: id}})
+	return err
+}
+
+// Run runs the due checks every second until ctx is cancelled.
+func (c *Checker) Run(ctx context.Context) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		if _, err := c.RunDue(ctx); err != nil && ctx.Err() == nil {
+			c.opts.Logger.Warn("recovery checks", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// RunDue runs every check due at the clock's time and returns how many.
+func (c *Checker) RunDue(ctx context.Context) (int, error) {
+	n := 0
+	for {
+		now := c.opts.Clock.Now()
+		got, err := jobs.Claim(ctx, c.db, jobs.ClaimOptions{Queue: Queue, Owner: c.opts.Owner, Now: now, Lease: jobs.DefaultLease})
+		if err != nil {
+			return n, err
+		}
+		if len(got) == 0 {
+			return n, nil
+		}
+		n++
+		if err := c.check(ctx, got[0]); err != nil {
+			if ctx.Err() != nil {
+				return n, ctx.Err()
+			}
+			c.checks.WithLabelValues("error").Inc()
+			c.opts.Logger.Warn("recovery check", "key", got[0].Key, "err", err)
+			// The next check comes one interval later, as always.
+			if err := c.finish(ctx, got[0], c.opts.Clock.Now(), true); err != nil {
+				return n, err
+			}
+		}
+	}
+}
+
+// finish completes a check and, when next, schedules the following one.
+func (c *Checker) finish(ctx context.Context, j jobs.Job, now time.Time, next bool) error {
+	return c.db.InTx(ctx, func(tx *sql.Tx) error { return c.finishTx(ctx, tx, j, now, next) })
+}
+
+func (c *Checker) finishTx(ctx context.Context, tx *sql.Tx, j jobs.Job, now time.Time, next bool) error {
+	if err := jobs.Complete(ctx, tx, j.ID, c.opts.Owner, now); err != nil {
+		return err
+	}
+	if !next {
+		return nil
+	}
+	var p payload
+	if err := j.Decode(&p); err != nil {
+		return err
+	}
+	return c.schedule(ctx, tx, p.Incident, now)
+}
+
+func (c *Checker) check(ctx context.Context, j jobs.Job) error {
+	var p payload
+	if err := j.Decode(&p); err != nil {
+		return err
+	}
+	inc, err := c.incidents.Get(ctx, p.Incident)
+	if err != nil {
+		if errors.Is(err, incident.ErrNotFound) {
+			c.checks.WithLabelValues("closed").Inc()
+			return c.finish(ctx, j, c.opts.Clock.Now(), false)
+		}
+		return err
+	}
+	if !inc.Status.Open() {
+		// Resolved: no more checks (a re-open schedules them again).
+		c.checks.WithLabelValues("closed").Inc()
+		return c.finish(ctx, j, c.opts.Clock.Now(), false)
+	}
+	svc, name, _ := SLOOf(inc)
+	now := c.opts.Clock.Now()
+	ws, err := c.burns.CurrentBurn(ctx, svc, name, inc.Labels, now)
+	if err != nil {
+		return err
+	}
+	ws = Tiers(inc, ws)
+	next := func(ctx context.Context, tx *sql.Tx) error { return c.finishTx(ctx, tx, j, c.opts.Clock.Now(), true) }
+	detail := describe(svc, name, ws)
+	switch {
+	case budget.Recovered(ws) && inc.RecoveringSince == nil:
+		c.checks.WithLabelValues("recovering").Inc()
+		_, err = c.incidents.MarkRecovering(ctx, inc.ID, Actor, detail, next)
+	case inc.RecoveringSince != nil && burning(ws):
+		c.checks.WithLabelValues("burning_again").Inc()
+		_, err = c.incidents.BurningAgain(ctx, inc.ID, Actor, detail, next)
+	default:
+		result := "burning"
+		switch {
+		case inc.RecoveringSince != nil:
+			result = "recovering"
+		case !known(ws):
+			result = "no_data"
+		}
+		c.checks.WithLabelValues(result).Inc()
+		return c.finish(ctx, j, now, true)
+	}
+	var te *incident.TransitionError
+	if errors.As(err, &te) {
+		// Resolved between the read and the write.
+		c.checks.WithLabelValues("closed").Inc()
+		return c.finish(ctx, j, c.opts.Clock.Now(), false)
+	}
+	return err
+}
+
+// Tiers returns the windows that decide whether inc is recovering: those
+// of the page tiers, or of the ticket tiers when the incident's firing
+// alerts are all ticket-tier burn-rate alerts. A slow ticket tier (a 6h
+// short window at 1x for a 30-day SLO) would otherwise hold a paging
+// incident for hours after the fix.
+func Tiers(inc *incident.Incident, ws []budget.WindowBurn) []budget.WindowBurn {
+	sevOf := map[string]string{}
+	for _, w := range ws {
+		sevOf[w.Tier] = w.Severity
+	}
+	page, ticket := false, false
+	for _, a := range inc.Alerts {
+		if a.Status != "firing" {
+			continue
+		}
+		switch sevOf[a.Labels[rulegen.LabelBurnTier]] {
+		case slo.SeverityPage:
+			page = true
+		case slo.SeverityTicket:
+			ticket = true
+		}
+	}
+	sev := slo.SeverityPage
+	if ticket && !page {
+		sev = slo.SeverityTicket
+	}
+	var out []budget.WindowBurn
+	for _, w := range ws {
+		if w.Severity == sev {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// burning reports whether a short window is known and at or over its
+// threshold (missing data does not count).
+func burning(ws []budget.WindowBurn) bool {
+	for _, w := range ws {
+		if w.Burn != nil && !w.Under() {
+			return true
+		}
+	}
+	return false
+}
+
+func known(ws []budget.WindowBurn) bool {
+	for _, w := range ws {
+		if w.Burn == nil {
+			return false
+		}
+	}
+	return len(ws) > 0
+}
+
+// describe is "api/availability short windows: page 5m 0.2x < 14.4x, ...".
+func describe(svc, name string, ws []budget.WindowBurn) string {
+	parts := make([]string, len(ws))
+	for i, w := range ws {
+		parts[i] = w.String()
+	}
+	return fmt.Sprintf("%s/%s short burn-rate windows: %s", svc, name, strings.Join(parts, ", "))
+}
