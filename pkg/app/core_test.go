@@ -15,8 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
-	"github.com/rootuip/sre/pkg/jobs"
 	tu "github.com/rootuip/sre/pkg/testutil"
 )
 
@@ -89,7 +89,7 @@ notifications:
 	require.NoError(t, err)
 	defer a.Close()
 	// The incident service's clock, set before any goroutine reads it.
-	clock := jobs.NewManualClock(time.Now())
+	clock := clock.NewManual(time.Now())
 	a.Incidents.Now = clock.Now
 	var wg sync.WaitGroup
 	defer wg.Wait()

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/app"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/config"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
@@ -52,7 +53,7 @@ const (
 // newToy defines a subsystem that greets every new incident, delay after
 // it opened, through a durable job: what a new subsystem (chaos, rollouts)
 // does, through the same public wiring sred's own subsystems use.
-func newToy(clock jobs.Clock, worker **jobs.Worker) app.Spec[toyConfig] {
+func newToy(clock clock.Clock, worker **jobs.Worker) app.Spec[toyConfig] {
 	return app.Spec[toyConfig]{
 		Name:       "toy",
 		Sections:   []string{"toy"},
@@ -98,7 +99,7 @@ func TestToySubsystem(t *testing.T) {
 	file := filepath.Join(dir, "sred.yml")
 	write := func(s string) { require.NoError(t, os.WriteFile(file, []byte(s), 0o644)) }
 	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
-	clock := jobs.NewManualClock(start)
+	clock := clock.NewManual(start)
 	var worker *jobs.Worker
 	toy := newToy(clock, &worker)
 

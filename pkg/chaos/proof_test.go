@@ -23,6 +23,7 @@ import (
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/chaos"
 	"github.com/rootuip/sre/pkg/chaos/drivers/httpfault"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/rulegen"
 	"github.com/rootuip/sre/pkg/slo"
 	"github.com/rootuip/sre/pkg/store"
@@ -49,7 +50,7 @@ slos:
 // SLO rules), and the chaos service on top.
 type proof struct {
 	svc    *chaos.Service
-	clock  *chaos.ManualClock
+	clock  *clock.Manual
 	proxy  string
 	prom   *budget.Prom
 	slos   []chaos.SLOInfo
@@ -144,7 +145,7 @@ func newProof(t *testing.T) *proof {
 	if err := db.Migrate(ctx, chaos.Migrations, targetlock.Migrations); err != nil {
 		t.Fatal(err)
 	}
-	p.clock = chaos.NewManualClock(time.Now())
+	p.clock = clock.NewManual(time.Now())
 	p.svc = chaos.New(chaos.Options{DB: db, Prom: p.prom, Clock: p.clock, Budgets: staticBudgets{p.slos},
 		Drivers: map[string]chaos.Driver{chaos.DriverHTTPProxy: hf}})
 	c := chaos.DefaultConfig

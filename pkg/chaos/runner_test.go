@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/model"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/targetlock"
@@ -111,7 +112,7 @@ abort:
 
 type harness struct {
 	s     *Service
-	clock *ManualClock
+	clock *clock.Manual
 	q     *queries
 	d     *recDriver
 	b     *budgets
@@ -121,7 +122,7 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, db *store.DB, owner string) *harness {
-	h := &harness{clock: NewManualClock(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)),
+	h := &harness{clock: clock.NewManual(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)),
 		q: &queries{v: map[string]float64{"steady": 1, `avg(up{job="api"})`: 1,
 			`max(slo:sli_error:ratio_rate5m{service="api"})`: 0.001}},
 		b:   &budgets{slos: []SLOInfo{{BudgetState: BudgetState{SLO: "availability", State: "green"}, FastLong: time.Hour, FastShort: 5 * time.Minute, FastFactor: 14.4}}},

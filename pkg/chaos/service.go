@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/targetlock"
@@ -78,7 +79,7 @@ type Options struct {
 	// their incidents are only noted as expected).
 	Alerts  ExpectedAlerts
 	Prom    Querier // nil: PromQL probes and conditions fail (abort)
-	Clock   Clock
+	Clock   clock.Timer
 	Drivers map[string]Driver
 	// NoAuth accepts requests without a principal as admin (the app's
 	// explicit no-auth trial mode only).
@@ -110,7 +111,7 @@ func New(o Options) *Service {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Clock == nil {
-		o.Clock = SystemClock{}
+		o.Clock = clock.Real{}
 	}
 	if o.Owner == "" {
 		o.Owner = "sred-" + randomID()

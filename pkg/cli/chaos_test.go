@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/chaos"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/targetlock"
 )
@@ -24,7 +25,7 @@ func TestChaosCommands(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 	require.NoError(t, db.Migrate(ctx, chaos.Migrations, targetlock.Migrations))
-	svc := chaos.New(chaos.Options{DB: db, NoAuth: true, Drivers: map[string]chaos.Driver{chaos.DriverStress: nopDriver{}}, Clock: chaos.NewManualClock(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC))})
+	svc := chaos.New(chaos.Options{DB: db, NoAuth: true, Drivers: map[string]chaos.Driver{chaos.DriverStress: nopDriver{}}, Clock: clock.NewManual(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC))})
 	exps, err := chaos.LoadDir(filepath.Join("..", "..", "examples", "chaos"))
 	require.NoError(t, err)
 	gated, err := chaos.Parse([]byte(gatedExperiment), "gated.yml")

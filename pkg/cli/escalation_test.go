@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	sredapp "github.com/rootuip/sre/pkg/app"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
@@ -65,7 +66,7 @@ func TestEscalationSimulateOnline(t *testing.T) {
 		ctx := t.Context()
 		start := time.Date(2026, 3, 10, 8, 0, 0, 0, time.UTC)
 		dir := oncall.NewDirectory(db, &cfg.OnCall)
-		engine := escalation.NewEngine(db, &cfg.Escalation, dir, &cfg.Notifications, "", escalation.Options{Clock: jobs.NewManualClock(start), Registerer: prometheus.NewRegistry()})
+		engine := escalation.NewEngine(db, &cfg.Escalation, dir, &cfg.Notifications, "", escalation.Options{Clock: clock.NewManual(start), Registerer: prometheus.NewRegistry()})
 		require.NoError(t, dir.ReplaceOverrides(ctx, "api-primary", start.Add(-time.Hour), start.Add(time.Hour),
 			[]*oncall.Override{{User: "alice", Start: start.Add(-time.Hour), End: start.Add(time.Hour)}}, "bob", start))
 		_, err := engine.AddMaintenance(ctx, &escalation.MaintenanceWindow{Name: "deploy", Matchers: []string{`service="api"`}, Start: start, End: start.Add(20 * time.Minute)}, "bob")

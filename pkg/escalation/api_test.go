@@ -14,9 +14,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
-	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/store"
@@ -34,7 +34,7 @@ type apiRig struct {
 func newAPIRig(t *testing.T, db *store.DB) *apiRig {
 	t.Helper()
 	sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
-	r := newRig(t, db, jobs.NewManualClock(t0), escalationYAML, notifyConfig(t, sms, push, email, slack))
+	r := newRig(t, db, clock.NewManual(t0), escalationYAML, notifyConfig(t, sms, push, email, slack))
 	mux := http.NewServeMux()
 	(&web.IncidentsAPI{Service: r.svc}).Register(mux)
 	(&escalation.API{Engine: r.engine, Acks: r.svc}).Register(mux)

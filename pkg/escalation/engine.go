@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/notify"
@@ -101,7 +102,7 @@ CREATE TABLE escalation_maintenance (
 
 // Options configure an Engine.
 type Options struct {
-	Clock    jobs.Clock
+	Clock    clock.Clock
 	Logger   *slog.Logger
 	Timeline incident.TimelineWriter
 	// Registerer for the engine's metrics (may be nil).
@@ -115,7 +116,7 @@ type Options struct {
 type Engine struct {
 	db       *store.DB
 	dir      *oncall.Directory
-	clock    jobs.Clock
+	clock    clock.Clock
 	logger   *slog.Logger
 	timeline incident.TimelineWriter
 	horizon  time.Duration
@@ -131,7 +132,7 @@ type Engine struct {
 // NewEngine returns an engine. dir resolves users, teams and schedules.
 func NewEngine(db *store.DB, cfg *Config, dir *oncall.Directory, ncfg *notify.Config, externalURL string, o Options) *Engine {
 	if o.Clock == nil {
-		o.Clock = jobs.SystemClock{}
+		o.Clock = clock.Real{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
@@ -85,14 +86,14 @@ func newSink(t *testing.T) *sink {
 type rig struct {
 	dir    *oncall.Directory
 	db     *store.DB
-	clock  *jobs.ManualClock
+	clock  *clock.Manual
 	svc    *incident.Service
 	engine *escalation.Engine
 	worker *jobs.Worker
 	sender *notify.Sender
 }
 
-func newRig(t *testing.T, db *store.DB, clock *jobs.ManualClock, escYAML string, ncfg *notify.Config) *rig {
+func newRig(t *testing.T, db *store.DB, clock *clock.Manual, escYAML string, ncfg *notify.Config) *rig {
 	t.Helper()
 	r := &rig{db: db, clock: clock}
 	dir := oncall.NewDirectory(db, decode[oncall.Config](t, oncallYAML))
@@ -181,7 +182,7 @@ func TestCriticalEscalatesUntilAcknowledged(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		// Every CRITICAL channel is configured: SMS, phone and push through
 		// HTTP providers, email through a real SMTP server.
 		box := startMailbox(t)
@@ -263,7 +264,7 @@ func TestCriticalEscalatesUntilAcknowledged(t *testing.T) {
 func TestLowWaitsAnHour(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		r := newRig(t, db, clock, escalationYAML, notifyConfig(t, sms, push, email, slack))
 		id := r.open(t, "low")
 		r.tick(t)
@@ -287,7 +288,7 @@ func TestLowWaitsAnHour(t *testing.T) {
 func TestRestart(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		ncfg := notifyConfig(t, sms, push, email, slack)
 		first := newRig(t, db, clock, escalationYAML, ncfg)
 		id := first.open(t, "critical")
@@ -317,7 +318,7 @@ func TestReplicas(t *testing.T) {
 	}
 	sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 	ncfg := notifyConfig(t, sms, push, email, slack)
-	clock := jobs.NewManualClock(t0)
+	clock := clock.NewManual(t0)
 	a := newRig(t, open(), clock, escalationYAML, ncfg)
 	b := newRig(t, open(), clock, escalationYAML, ncfg)
 	var ids []string
@@ -356,7 +357,7 @@ func TestHandoffPagesNewOnCall(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		start := time.Date(2026, 3, 3, 9, 50, 0, 0, time.UTC) // bob on call until 10:00, then alice
-		clock := jobs.NewManualClock(start)
+		clock := clock.NewManual(start)
 		r := newRig(t, db, clock, `
 policies:
   - name: solo
@@ -377,7 +378,7 @@ func TestMaintenanceWindow(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		r := newRig(t, db, clock, escalationYAML, notifyConfig(t, sms, push, email, slack))
 		// A window stored at runtime, starting now, for the api service.
 		_, err := r.engine.AddMaintenance(ctx, &escalation.MaintenanceWindow{Name: "db-upgrade", Matchers: []string{`service="api"`},
@@ -399,7 +400,7 @@ func TestEscalateNow(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		r := newRig(t, db, clock, escalationYAML, notifyConfig(t, sms, push, email, slack))
 		id := r.open(t, "critical")
 		r.tick(t)
@@ -437,7 +438,7 @@ func TestAckReminder(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		r := newRig(t, db, clock, `
 ack_timeout: 30m
 ack_reminder: 10m
@@ -509,7 +510,7 @@ func TestChatMentions(t *testing.T) {
 		ncfg.Teams = &notify.TeamsConfig{WebhookURL: commoncfg.Secret(chat.URL + "/teams")}
 		ncfg.Mattermost = &notify.MattermostConfig{WebhookURL: commoncfg.Secret(chat.URL + "/mattermost")}
 		require.NoError(t, ncfg.Validate())
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		r := newRig(t, db, clock, `
 policies:
   - name: chat

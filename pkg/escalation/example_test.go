@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/app"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
@@ -43,7 +44,7 @@ func TestExampleConfig(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		start := time.Date(2026, 3, 2, 10, 30, 0, 0, time.UTC)
-		clock := jobs.NewManualClock(start)
+		clock := clock.NewManual(start)
 		var engine *escalation.Engine
 		svc, err := incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return []incident.Hook{engine} }, nil, nil, prometheus.NewRegistry())
 		require.NoError(t, err)

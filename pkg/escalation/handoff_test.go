@@ -6,8 +6,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/escalation"
-	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -26,7 +26,7 @@ func TestHandoffAfterRuntimeOverride(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		r := newRig(t, db, clock, soloPolicy, notifyConfig(t, sms, push, email, slack))
 		id := r.open(t, "critical")
 		r.tick(t)
@@ -60,7 +60,7 @@ func TestHandoffAfterReload(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		r := newRig(t, db, clock, soloPolicy, notifyConfig(t, sms, push, email, slack))
 		id := r.open(t, "critical")
 		r.tick(t)
@@ -92,7 +92,7 @@ schedules:
 func TestRepeatChain(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		r := newRig(t, db, clock, `
 policies:
   - name: twice
@@ -121,7 +121,7 @@ policies:
 func TestFrozenPolicy(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		ncfg := notifyConfig(t, sms, push, email, slack)
 		r := newRig(t, db, clock, escalationYAML, ncfg)
 		id := r.open(t, "critical")

@@ -13,8 +13,8 @@ import (
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/escalation"
-	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -46,7 +46,7 @@ func TestNotifyResponders(t *testing.T) {
 		defer chat.Close()
 		ncfg := notifyConfig(t, sms, push, email, &sink{Server: chat})
 		ncfg.Slack = &notify.SlackConfig{WebhookURL: commoncfg.Secret(chat.URL)}
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		r := newRig(t, db, clock, escalationYAML, ncfg)
 		id := r.open(t, "critical")
 

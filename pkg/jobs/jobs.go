@@ -34,12 +34,12 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/store"
 )
 
@@ -113,47 +113,6 @@ const (
 	DefaultRetention   = 7 * 24 * time.Hour
 	DefaultMaxAttempts = 10
 )
-
-// Clock tells the time. Tests use a ManualClock to move time without sleeping.
-type Clock interface {
-	Now() time.Time
-}
-
-// SystemClock is the wall clock.
-type SystemClock struct{}
-
-// Now implements Clock.
-func (SystemClock) Now() time.Time { return time.Now() }
-
-// ManualClock is a Clock that only moves when told to.
-type ManualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// NewManualClock returns a clock stopped at t.
-func NewManualClock(t time.Time) *ManualClock { return &ManualClock{t: t} }
-
-// Now implements Clock.
-func (c *ManualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward by d.
-func (c *ManualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// Set moves the clock to t.
-func (c *ManualClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // Millis converts t to unix milliseconds, the time format of every table here.
 func Millis(t time.Time) int64 { return t.UnixMilli() }
@@ -508,7 +467,7 @@ type Handler func(ctx context.Context, tx *sql.Tx, j Job) error
 
 // Options configure a Worker. Zero values take the defaults.
 type Options struct {
-	Clock  Clock
+	Clock  clock.Clock
 	Logger *slog.Logger
 	// Registerer gets the queue's metrics (see Metrics); nil registers none.
 	Registerer prometheus.Registerer
@@ -531,7 +490,7 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.Clock == nil {
-		o.Clock = SystemClock{}
+		o.Clock = clock.Real{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -699,7 +658,7 @@ func (w *Worker) runTx(ctx context.Context, j Job) error {
 type Metrics struct {
 	db     *store.DB
 	queue  string
-	clock  Clock
+	clock  clock.Clock
 	failed *prometheus.CounterVec
 	runs   *prometheus.CounterVec
 
@@ -708,12 +667,9 @@ type Metrics struct {
 
 // NewMetrics registers the metrics of queue with reg (if not nil); kinds'
 // failure counters start at zero.
-func NewMetrics(db *store.DB, queue string, kinds []Kind, clock Clock, reg prometheus.Registerer) *Metrics {
-	if clock == nil {
-		clock = SystemClock{}
-	}
+func NewMetrics(db *store.DB, queue string, kinds []Kind, clk clock.Clock, reg prometheus.Registerer) *Metrics {
 	labels := prometheus.Labels{"queue": queue}
-	m := &Metrics{db: db, queue: queue, clock: clock,
+	m := &Metrics{db: db, queue: queue, clock: clock.OrReal(clk),
 		pendingDesc: prometheus.NewDesc("sre_jobs_pending", "Jobs of the queue waiting to run or running (due or not).", nil, labels),
 		oldestDesc: prometheus.NewDesc("sre_jobs_oldest_due_seconds",
 			"How long the oldest due job of the queue has been waiting past its due time (0 when none is overdue).", nil, labels),

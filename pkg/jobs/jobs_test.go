@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -78,7 +79,7 @@ func TestDueOrderDedupCancel(t *testing.T) {
 	openers(t, func(t *testing.T, open func() *store.DB) {
 		ctx := context.Background()
 		db := open()
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		require.True(t, enqueue(t, db, jobs.New{Queue: "q", Kind: "test", Key: "a", Group: "inc1", RunAt: t0}))
 		require.False(t, enqueue(t, db, jobs.New{Queue: "q", Kind: "test", Key: "a", Group: "inc1", RunAt: t0}), "duplicate key must be ignored")
 		require.True(t, enqueue(t, db, jobs.New{Queue: "q", Kind: "test", Key: "b", Group: "inc1", RunAt: t0.Add(15 * time.Minute)}))
@@ -112,7 +113,7 @@ func TestFailingHandlerRollsBackAndRetries(t *testing.T) {
 	openers(t, func(t *testing.T, open func() *store.DB) {
 		ctx := context.Background()
 		db := open()
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		enqueue(t, db, jobs.New{Queue: "q", Kind: "test", Key: "x", RunAt: t0})
 		calls := 0
 		w := jobs.NewWorker(db, "q", func(ctx context.Context, tx *sql.Tx, j jobs.Job) error {
@@ -148,7 +149,7 @@ func TestFailingHandlerRollsBackAndRetries(t *testing.T) {
 func TestRestart(t *testing.T) {
 	openers(t, func(t *testing.T, open func() *store.DB) {
 		db1 := open()
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		enqueue(t, db1, jobs.New{Queue: "q", Kind: "test", Key: "step1", RunAt: t0.Add(15 * time.Minute)})
 
 		ctx1, kill := context.WithCancel(context.Background())
@@ -208,7 +209,7 @@ func TestStalledWorkerLosesLease(t *testing.T) {
 	{
 		ctx := context.Background()
 		dbA, dbB := open(), open()
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		enqueue(t, dbA, jobs.New{Queue: "q", Kind: "test", Key: "slow", RunAt: t0})
 		inHandler, release := make(chan struct{}), make(chan struct{})
 		wA := jobs.NewWorker(dbA, "q", func(ctx context.Context, tx *sql.Tx, j jobs.Job) error {
@@ -275,7 +276,7 @@ func TestRetention(t *testing.T) {
 	openers(t, func(t *testing.T, open func() *store.DB) {
 		ctx := context.Background()
 		db := open()
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		enqueue(t, db, jobs.New{Queue: "q", Kind: "test", Key: "old", RunAt: t0})
 		enqueue(t, db, jobs.New{Queue: "q", Kind: "test", Key: "later", RunAt: t0.Add(30 * 24 * time.Hour)})
 		enqueue(t, db, jobs.New{Queue: "other", Kind: "test", Key: "old", RunAt: t0})
@@ -312,7 +313,7 @@ func TestRetention(t *testing.T) {
 func TestReplicas(t *testing.T) {
 	openers(t, func(t *testing.T, open func() *store.DB) {
 		dbA, dbB := open(), open()
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		const n = 60
 		for i := range n {
 			enqueue(t, dbA, jobs.New{Queue: "q", Kind: "test", Key: fmt.Sprintf("job%02d", i), RunAt: t0})

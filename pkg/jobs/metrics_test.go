@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/store"
 )
@@ -22,7 +23,7 @@ func TestMetrics(t *testing.T) {
 	openers(t, func(t *testing.T, open func() *store.DB) {
 		ctx := context.Background()
 		db := open()
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		reg := prometheus.NewRegistry()
 		w := jobs.NewWorker(db, "q", func(context.Context, *sql.Tx, jobs.Job) error { return errors.New("boom") },
 			jobs.Options{Clock: clock, Registerer: reg, Kinds: []jobs.Kind{"step", "handoff"}, MaxAttempts: 2})

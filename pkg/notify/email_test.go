@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -103,7 +104,7 @@ func TestEmailTemporaryFailure(t *testing.T) {
 		srv.failRcpt = 451
 		srv.mu.Unlock()
 		t0 := time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC)
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		_, err := Enqueue(ctx, db, t0, "INC-1/email/alice", &Message{IncidentID: "INC-1", Channel: ChannelEmail, Event: EventTrigger,
 			User: "alice", To: "alice@example.com", Subject: "s", Body: "b", Time: t0})
 		require.NoError(t, err)

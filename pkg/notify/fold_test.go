@@ -11,6 +11,7 @@ import (
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/store"
@@ -25,7 +26,7 @@ func TestTimelineFoldsRetries(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		t0 := time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC)
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		svc, incID := openIncident(t, db, t0)
 		fail := answer{code: http.StatusServiceUnavailable}
 		flaky := newEndpoint(t, fail, fail, fail, fail, fail)

@@ -12,6 +12,7 @@ import (
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -52,7 +53,7 @@ func TestHangingChannelDoesNotHoldOthers(t *testing.T) {
 		}
 		require.NoError(t, cfg.Validate())
 		t0 := time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC)
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		enqueue := func(key, ch string) {
 			_, err := Enqueue(ctx, db, t0, key, &Message{IncidentID: "INC-1", Channel: ch, Event: EventTrigger, Subject: key, Body: key})
 			require.NoError(t, err)

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/store"
@@ -99,7 +100,7 @@ func TestDeliveryToRealEndpoints(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		t0 := time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC)
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		svc, incID := openIncident(t, db, t0)
 
 		smtpSrv := startSMTP(t)
@@ -296,7 +297,7 @@ func TestLeaseAfterCrash(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		t0 := time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC)
-		clock := jobs.NewManualClock(t0)
+		clock := clock.NewManual(t0)
 		hook := newEndpoint(t)
 		cfg := &Config{Webhook: &WebhookConfig{URL: hook.URL, Secret: commoncfg.Secret("k")}}
 		require.NoError(t, cfg.Validate())

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/store"
@@ -174,9 +175,6 @@ func Count(ctx context.Context, q jobs.RowQuerier, incidentID, channel string) (
 	return jobs.Count(ctx, q, jobs.Filter{Queue: Queue, Group: incidentID, Kind: jobs.Kind(channel)})
 }
 
-// Clock tells the time.
-type Clock = jobs.Clock
-
 // Sender drains the outbox. Several senders (replicas) may run against one
 // database: each claims jobs of the notify queue under a lease, so a message
 // is sent by one sender at a time, and a sender that dies mid-send leaves its
@@ -184,7 +182,7 @@ type Clock = jobs.Clock
 // delivery is at least once (PagerDuty dedups by key).
 type Sender struct {
 	db       *store.DB
-	clock    Clock
+	clock    clock.Clock
 	logger   *slog.Logger
 	timeline incident.TimelineWriter
 	owner    string
@@ -213,15 +211,13 @@ func (s *Sender) Poke() {
 }
 
 // NewSender returns a sender. timeline may be nil; reg may be nil.
-func NewSender(db *store.DB, cfg *Config, clock Clock, timeline incident.TimelineWriter, logger *slog.Logger, reg prometheus.Registerer) *Sender {
-	if clock == nil {
-		clock = jobs.SystemClock{}
-	}
+func NewSender(db *store.DB, cfg *Config, clk clock.Clock, timeline incident.TimelineWriter, logger *slog.Logger, reg prometheus.Registerer) *Sender {
+	clk = clock.OrReal(clk)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Sender{
-		db: db, clock: clock, logger: logger, timeline: timeline, cfg: cfg,
+		db: db, clock: clk, logger: logger, timeline: timeline, cfg: cfg,
 		owner:  jobs.Owner(),
 		poke:   make(chan struct{}, 1),
 		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
@@ -237,7 +233,7 @@ func NewSender(db *store.DB, cfg *Config, clock Clock, timeline incident.Timelin
 			s.sent.WithLabelValues(ch, r)
 		}
 	}
-	s.metrics = jobs.NewMetrics(db, Queue, Kinds(), clock, reg)
+	s.metrics = jobs.NewMetrics(db, Queue, Kinds(), clk, reg)
 	promauto.With(reg).NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "sre",
 		Name:      "notifications_pending",

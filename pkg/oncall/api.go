@@ -13,33 +13,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/web"
 )
 
-// Clock tells the time.
-type Clock interface{ Now() time.Time }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
 // API serves the on-call HTTP endpoints.
 type API struct {
 	dir    *Directory
-	clock  Clock
+	clock  clock.Clock
 	logger *slog.Logger
 }
 
-// NewAPI returns the on-call API over dir. clock may be nil.
-func NewAPI(dir *Directory, clock Clock, logger *slog.Logger) *API {
-	if clock == nil {
-		clock = systemClock{}
-	}
+// NewAPI returns the on-call API over dir. clk may be nil (the wall clock).
+func NewAPI(dir *Directory, clk clock.Clock, logger *slog.Logger) *API {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{dir: dir, clock: clock, logger: logger}
+	return &API{dir: dir, clock: clock.OrReal(clk), logger: logger}
 }
 
 // Register mounts the routes on mux.
@@ -503,16 +494,13 @@ func (a *API) putGuideSchedule(w http.ResponseWriter, r *http.Request) {
 // Collector exports sre_oncall_coverage_gap_seconds per schedule.
 type Collector struct {
 	dir   *Directory
-	clock Clock
+	clock clock.Clock
 	desc  *prometheus.Desc
 }
 
 // NewCollector returns the coverage collector.
-func NewCollector(dir *Directory, clock Clock) *Collector {
-	if clock == nil {
-		clock = systemClock{}
-	}
-	return &Collector{dir: dir, clock: clock, desc: prometheus.NewDesc("sre_oncall_coverage_gap_seconds",
+func NewCollector(dir *Directory, clk clock.Clock) *Collector {
+	return &Collector{dir: dir, clock: clock.OrReal(clk), desc: prometheus.NewDesc("sre_oncall_coverage_gap_seconds",
 		"Seconds without anybody on call within the gap horizon (oncall.gap_horizon) from now, per schedule.",
 		[]string{"schedule"}, nil)}
 }

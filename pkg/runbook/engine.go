@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/model"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
@@ -77,8 +78,9 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Owner names this replica in leases and locks (default: host-pid-random).
 	Owner string
-	// Now is the clock (default time.Now).
-	Now func() time.Time
+	// Clock tells the time of leases, due times and records (default the
+	// wall clock; tests move a clock.Manual).
+	Clock clock.Clock
 }
 
 // Engine triggers, executes and records runbook runs.
@@ -144,9 +146,7 @@ func New(opts Options, cfg Config, set *Set) (*Engine, error) {
 	if opts.Registerer == nil {
 		opts.Registerer = prometheus.NewRegistry()
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts.Clock = clock.OrReal(opts.Clock)
 	if opts.Owner == "" {
 		opts.Owner = jobs.Owner()
 	}
@@ -159,7 +159,7 @@ func New(opts Options, cfg Config, set *Set) (*Engine, error) {
 		wake:   make(chan struct{}, 1),
 	}
 	e.metrics = newMetrics(opts.Registerer, e)
-	e.queue = jobs.NewMetrics(opts.DB, Queue, []jobs.Kind{KindRun}, clockFunc(opts.Now), opts.Registerer)
+	e.queue = jobs.NewMetrics(opts.DB, Queue, []jobs.Kind{KindRun}, opts.Clock, opts.Registerer)
 	if err := e.Update(cfg, set); err != nil {
 		return nil, err
 	}
@@ -201,12 +201,7 @@ func (e *Engine) Runbooks() []*Runbook {
 // Owner is this replica's name in leases and locks.
 func (e *Engine) Owner() string { return e.owner }
 
-func (e *Engine) now() time.Time { return e.opts.Now().UTC() }
-
-// clockFunc makes the engine's clock a jobs.Clock.
-type clockFunc func() time.Time
-
-func (f clockFunc) Now() time.Time { return f() }
+func (e *Engine) now() time.Time { return e.opts.Clock.Now().UTC() }
 
 // Wake makes the worker look for work now instead of at the next poll.
 func (e *Engine) Wake() {

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/store"
@@ -654,10 +655,10 @@ func crashTest(t *testing.T, dialect, dsn string, open func() *store.DB) {
 	ctx := context.Background()
 	rec := &recorder{}
 	cfg := testConfig()
-	clock := jobs.NewManualClock(time.Now())
+	clk := clock.NewManual(time.Now())
 	set, err := NewSet(cfg, mustParse(t, crashRunbook(marks, count)))
 	require.NoError(t, err)
-	e, err := New(Options{DB: db, Incidents: rec, Escalator: rec, Notifier: rec, Registerer: prometheus.NewRegistry(), Now: clock.Now}, cfg, set)
+	e, err := New(Options{DB: db, Incidents: rec, Escalator: rec, Notifier: rec, Registerer: prometheus.NewRegistry(), Clock: clk}, cfg, set)
 	require.NoError(t, err)
 	run := waitRun(t, e, "INC-1", RunRunning)
 	require.Equal(t, 1, run.CurrentStep)
@@ -669,9 +670,11 @@ func crashTest(t *testing.T, dialect, dsn string, open func() *store.DB) {
 		e.activeMu.Lock()
 		require.Empty(t, e.active, "the run was claimed before its lease expired")
 		e.activeMu.Unlock()
-		clock.Advance(time.Duration(cfg.LeaseDuration) + time.Second)
+		clk.Advance(time.Duration(cfg.LeaseDuration) + time.Second)
 	}
 	startEngine(t, e)
+	waitRun(t, e, "INC-1", RunSucceeded)
+	e.Wait() // the run's last audit row and timeline entry are written
 	run = waitRun(t, e, "INC-1", RunSucceeded)
 	require.Equal(t, e.Owner(), run.Owner)
 	require.NotEqual(t, dead, run.Owner)

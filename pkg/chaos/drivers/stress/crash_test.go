@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rootuip/sre/pkg/chaos"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/targetlock"
 )
@@ -94,7 +95,7 @@ func TestRollbackAfterSIGKILL(t *testing.T) {
 	waitFor(t, "the orphaned fault to keep burning CPU", func() bool { c, _ := CPUTime(faultID); return c > c0 })
 
 	// The restarted sred, while the lease is valid: nothing happens.
-	clock := chaos.NewManualClock(time.Now())
+	clock := clock.NewManual(time.Now())
 	restarted := chaos.New(chaos.Options{DB: db, Prom: noProm{}, Clock: clock, Owner: "restarted",
 		Drivers: map[string]chaos.Driver{chaos.DriverStress: &Driver{}}})
 	if err := restarted.Recover(ctx); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/chaos"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/targetlock"
 )
@@ -108,7 +109,7 @@ func TestCleanedAfterAbort(t *testing.T) {
 	if err := db.Migrate(ctx, chaos.Migrations, targetlock.Migrations); err != nil {
 		t.Fatal(err)
 	}
-	clock := chaos.NewManualClock(time.Now())
+	clock := clock.NewManual(time.Now())
 	svc := chaos.New(chaos.Options{DB: db, Prom: noProm{}, Clock: clock, Drivers: map[string]chaos.Driver{chaos.DriverStress: &Driver{MaxRuntime: time.Minute}}})
 	e, err := chaos.Parse([]byte(`apiVersion: chaos.sre.rootuip.io/v1
 kind: Experiment
