@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/rulegen"
@@ -61,7 +62,7 @@ type Incidents interface {
 
 // Options configure a Checker.
 type Options struct {
-	Clock    jobs.Clock
+	Clock    clock.Clock
 	Logger   *slog.Logger
 	Interval time.Duration
 	// Registerer gets sre_recovery_checks_total and the queue's metrics.
@@ -88,7 +89,7 @@ type Checker struct {
 // incidents of known SLOs are checked).
 func New(db *store.DB, burns Burns, incidents Incidents, known func(service, sloName string) bool, o Options) *Checker {
 	if o.Clock == nil {
-		o.Clock = jobs.SystemClock{}
+		o.Clock = clock.Real{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

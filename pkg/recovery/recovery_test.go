@@ -19,6 +19,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/budget/budgettest"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
@@ -137,7 +138,7 @@ func TestRecoveringStopsEscalationAndSendsAllClear(t *testing.T) {
 
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		clock := jobs.NewManualClock(end.Add(-30 * time.Minute))
+		clock := clock.NewManual(end.Add(-30 * time.Minute))
 		sms, slack, pd := newSink(t), newSink(t), newSink(t)
 		ncfg := &notify.Config{
 			SMS:       &notify.ProviderConfig{URL: sms.URL, From: "+15550000000"},
@@ -257,7 +258,7 @@ func TestBurningAgainClearsRecovering(t *testing.T) {
 	url := startPrometheus(t, parsed)
 	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		clock := jobs.NewManualClock(end.Add(-32 * time.Minute))
+		clock := clock.NewManual(end.Add(-32 * time.Minute))
 		budgets := budget.New(budget.Options{DB: db, Registerer: prometheus.NewRegistry(), Now: clock.Now})
 		prom, err := budget.NewProm(url, commoncfg.DefaultHTTPClientConfig, 30*time.Second)
 		require.NoError(t, err)
