@@ -68,6 +68,8 @@ var Routes = map[string]Access{
 	"POST /api/v1/incidents/{id}/action-items":              responder,
 	"PATCH /api/v1/incidents/{id}/action-items/{item}":      responder,
 	"POST /api/v1/incidents/{id}/status-updates":            responder,
+	"POST /api/v1/incidents/{id}/split":                     responder,
+	"POST /api/v1/incidents/{id}/merge":                     responder,
 	"GET /api/v1/events":                                    viewer,
 	"GET /api/v1/stream":                                    viewer,
 	"GET /api/v1/audit":                                     admin,

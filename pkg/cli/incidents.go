@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -35,6 +36,9 @@ type incidentsOptions struct {
 	newService  string
 	newSeverity string
 	description string
+	// split and merge
+	groupKey string
+	from     string
 }
 
 func init() {
@@ -77,7 +81,17 @@ func init() {
 		cre.Flag("severity", "Severity: CRITICAL, HIGH, MEDIUM or LOW.").Required().StringVar(&o.newSeverity)
 		cre.Flag("description", "What is known so far (first timeline note).").StringVar(&o.description)
 
+		spl := cmd.Command("split", "Move an alert group that correlation wrongly attached to an incident out into an incident of its own (which pages).")
+		spl.Arg("id", "Incident ID.").Required().StringVar(&o.id)
+		spl.Flag("group-key", "Alertmanager group key of the alert group (see `incidents show`).").Required().StringVar(&o.groupKey)
+
+		mrg := cmd.Command("merge", "Merge an incident into another: its alerts and alert groups move, it is resolved as merged.")
+		mrg.Arg("into", "Incident that remains.").Required().StringVar(&o.id)
+		mrg.Arg("from", "Incident merged into it.").Required().StringVar(&o.from)
+
 		return map[string]func(*Env) error{
+			"incidents split":  func(env *Env) error { return incidentsSplit(env, o) },
+			"incidents merge":  func(env *Env) error { return incidentsMerge(env, o) },
 			"incidents create": func(env *Env) error { return incidentsCreate(env, o) },
 			"incidents list":   func(env *Env) error { return incidentsList(env, o) },
 			"incidents show":   func(env *Env) error { return incidentsShow(env, o) },
@@ -181,6 +195,12 @@ func incidentsShow(env *Env, o incidentsOptions) error {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Service:   %s\n", inc.Service)
+	if len(inc.Services) > 1 {
+		fmt.Fprintf(w, "Affected:  %s (likely root: %s)\n", strings.Join(inc.Services, ", "), dash(inc.RootService))
+	}
+	if inc.MergedInto != "" {
+		fmt.Fprintf(w, "Merged:    into %s\n", inc.MergedInto)
+	}
 	fmt.Fprintf(w, "Assignee:  %s\n", dash(inc.Assignee))
 	if inc.Impact != "" {
 		fmt.Fprintf(w, "Impact:    %s\n", inc.Impact)
@@ -197,6 +217,12 @@ func incidentsShow(env *Env, o incidentsOptions) error {
 	}
 	for _, u := range inc.RunbookURLs {
 		fmt.Fprintf(w, "Runbook:   %s\n", u)
+	}
+	if len(inc.Links) > 1 {
+		fmt.Fprintf(w, "\nAlert groups (%d):\n", len(inc.Links))
+		for _, l := range inc.Links {
+			fmt.Fprintf(w, "  %-10s %-18s %s\n", l.Service, l.Reason, l.GroupKey)
+		}
 	}
 	fmt.Fprintf(w, "\nAlerts (%d):\n", len(inc.Alerts))
 	for _, a := range inc.Alerts {
@@ -253,5 +279,47 @@ func incidentsCreate(env *Env, o incidentsOptions) error {
 		return printJSON(env.Stdout, inc)
 	}
 	fmt.Fprintf(env.Stdout, "%s opened: [%s] %s (%s)\n", inc.ID, inc.Severity, inc.Title, inc.Status)
+	return nil
+}
+
+func incidentsSplit(env *Env, o incidentsOptions) error {
+	if o.actor == "" {
+		return errors.New("no actor: set --actor or $USER")
+	}
+	var res incident.SplitResult
+	body := map[string]string{"actor": o.actor, "group_key": o.groupKey}
+	if err := o.call(http.MethodPost, "/api/v1/incidents/"+url.PathEscape(o.id)+"/split", nil, nil, body, &res); err != nil {
+		return err
+	}
+	if o.output == "json" {
+		return printJSON(env.Stdout, res)
+	}
+	if res.Duplicate {
+		fmt.Fprintf(env.Stdout, "alert group already split out of %s into %s (nothing changed)\n", o.id, res.Incident.ID)
+		return nil
+	}
+	fmt.Fprintf(env.Stdout, "alert group split out of %s into %s: [%s] %s (%s)\n", o.id, res.Incident.ID,
+		res.Incident.Severity, res.Incident.Title, res.Incident.Status)
+	return nil
+}
+
+func incidentsMerge(env *Env, o incidentsOptions) error {
+	if o.actor == "" {
+		return errors.New("no actor: set --actor or $USER")
+	}
+	var res incident.MergeResult
+	body := map[string]string{"actor": o.actor, "from": o.from}
+	if err := o.call(http.MethodPost, "/api/v1/incidents/"+url.PathEscape(o.id)+"/merge", nil, nil, body, &res); err != nil {
+		return err
+	}
+	if o.output == "json" {
+		return printJSON(env.Stdout, res)
+	}
+	if res.Duplicate {
+		fmt.Fprintf(env.Stdout, "%s was already merged into %s (nothing changed)\n", o.from, o.id)
+		return nil
+	}
+	fmt.Fprintf(env.Stdout, "%s merged into %s (services: %s; likely root: %s)\n", o.from, o.id,
+		strings.Join(res.Incident.Services, ", "), dash(res.Incident.RootService))
 	return nil
 }

@@ -14,7 +14,8 @@ import (
 
 const incidentColumns = `id, title, service, severity, status, labels, group_key, receiver, runbook_urls,
 	assignee, impact, flapping, reopen_count, mitigated_by, detected_at, created_at, acknowledged_at,
-	investigating_at, resolved_at, recovered_at, postmortem_at, updated_at, snoozed_until, root_service, recovering_since`
+	investigating_at, resolved_at, recovered_at, postmortem_at, updated_at, snoozed_until, root_service, recovering_since,
+	merged_into`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -38,7 +39,8 @@ func scanIncident(r rowScanner) (*record, error) {
 	inc := &rec.Incident
 	if err := r.Scan(&inc.ID, &inc.Title, &inc.Service, &inc.Severity, &inc.Status, &labels, &inc.GroupKey,
 		&inc.Receiver, &urls, &inc.Assignee, &inc.Impact, &flapping, &rec.reopenCount, &inc.MitigatedBy,
-		&detected, &created, &acked, &investigating, &resolved, &recov, &postm, &updated, &snoozed, &inc.RootService, &recovering); err != nil {
+		&detected, &created, &acked, &investigating, &resolved, &recov, &postm, &updated, &snoozed, &inc.RootService, &recovering,
+		&inc.MergedInto); err != nil {
 		return nil, err
 	}
 	inc.Labels = map[string]string{}
@@ -88,11 +90,11 @@ func (s *Service) save(ctx context.Context, tx *sql.Tx, rec *record) error {
 	_, err := s.exec(ctx, tx, `UPDATE incidents SET title = $2, service = $3, severity = $4, status = $5,
 		runbook_urls = $6, assignee = $7, impact = $8, flapping = $9, reopen_count = $10, mitigated_by = $11,
 		detected_at = $12, acknowledged_at = $13, investigating_at = $14, resolved_at = $15, recovered_at = $16,
-		postmortem_at = $17, updated_at = $18, snoozed_until = $19, root_service = $20, recovering_since = $21 WHERE id = $1`,
+		postmortem_at = $17, updated_at = $18, snoozed_until = $19, root_service = $20, recovering_since = $21, merged_into = $22 WHERE id = $1`,
 		inc.ID, inc.Title, inc.Service, string(inc.Severity), string(inc.Status), mustJSON(urls), inc.Assignee,
 		inc.Impact, flapping, rec.reopenCount, inc.MitigatedBy, ms(inc.DetectedAt), nullMS(inc.AcknowledgedAt),
 		nullMS(rec.investigatingAt), nullMS(inc.ResolvedAt), nullMS(inc.RecoveredAt), nullMS(rec.postmortemAt),
-		ms(inc.UpdatedAt), nullMS(inc.SnoozedUntil), inc.RootService, nullMS(inc.RecoveringSince))
+		ms(inc.UpdatedAt), nullMS(inc.SnoozedUntil), inc.RootService, nullMS(inc.RecoveringSince), inc.MergedInto)
 	if err != nil {
 		return fmt.Errorf("save incident %s: %w", inc.ID, err)
 	}

@@ -192,4 +192,9 @@ INSERT INTO incident_links (incident_id, group_key, service, labels, reason, att
 ALTER TABLE incidents ADD COLUMN recovering_since BIGINT;
 `,
 	},
+	{
+		// merged_into: the incident this one was merged into (Merge).
+		ID:     "incident/0006_merged_into",
+		SQLite: `ALTER TABLE incidents ADD COLUMN merged_into TEXT NOT NULL DEFAULT '';`,
+	},
 }

@@ -103,6 +103,8 @@ type Incident struct {
 	Services []string `json:"services,omitempty"`
 	// Links are the alert groups on the incident and why they joined it.
 	Links []Link `json:"links,omitempty"`
+	// MergedInto is the incident this one was merged into (Merge).
+	MergedInto string `json:"merged_into,omitempty"`
 
 	Alerts []Alert `json:"alerts,omitempty"`
 }

@@ -40,6 +40,8 @@ func (a *IncidentsAPI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/incidents/{id}/action-items", a.addActionItem)
 	mux.HandleFunc("PATCH /api/v1/incidents/{id}/action-items/{item}", a.updateActionItem)
 	mux.HandleFunc("POST /api/v1/incidents/{id}/status-updates", a.statusUpdate)
+	mux.HandleFunc("POST /api/v1/incidents/{id}/split", a.split)
+	mux.HandleFunc("POST /api/v1/incidents/{id}/merge", a.merge)
 }
 
 // ActionRequest is the body of the incident actions. Actor defaults to the
@@ -50,6 +52,10 @@ type ActionRequest struct {
 	Note     string `json:"note,omitempty"`
 	Text     string `json:"text,omitempty"`
 	Impact   string `json:"impact,omitempty"`
+	// GroupKey is the alert group to split out (split).
+	GroupKey string `json:"group_key,omitempty"`
+	// From is the incident to merge into this one (merge).
+	From string `json:"from,omitempty"`
 }
 
 const maxActionBody = 64 << 10
@@ -206,6 +212,29 @@ func (a *IncidentsAPI) act(w http.ResponseWriter, r *http.Request, fn func(req A
 }
 
 type badRequest struct{ error }
+
+// split moves an alert group out of the incident into one of its own.
+func (a *IncidentsAPI) split(w http.ResponseWriter, r *http.Request) {
+	a.act(w, r, func(req ActionRequest, id string) (any, error) {
+		if strings.TrimSpace(req.GroupKey) == "" {
+			return nil, badRequest{errors.New(`"group_key" must name the alert group to split out`)}
+		}
+		return a.Service.Split(r.Context(), id, req.GroupKey, req.Actor)
+	})
+}
+
+// merge merges the incident named by "from" into this one.
+func (a *IncidentsAPI) merge(w http.ResponseWriter, r *http.Request) {
+	a.act(w, r, func(req ActionRequest, id string) (any, error) {
+		if strings.TrimSpace(req.From) == "" {
+			return nil, badRequest{errors.New(`"from" must name the incident to merge into this one`)}
+		}
+		if req.From == id {
+			return nil, badRequest{errors.New(`"from" names this incident: an incident cannot be merged into itself`)}
+		}
+		return a.Service.Merge(r.Context(), id, req.From, req.Actor)
+	})
+}
 
 func (a *IncidentsAPI) ack(w http.ResponseWriter, r *http.Request) {
 	a.act(w, r, func(req ActionRequest, id string) (any, error) {
