@@ -197,8 +197,9 @@ func (e *Engine) IncidentChanged(ctx context.Context, tx *sql.Tx, ch incident.Ch
 		return e.resolve(ctx, tx, inc.ID, ch.Actor, now)
 	case incident.ChangeRecovering:
 		return e.recovering(ctx, tx, inc.ID, now)
-	case incident.ChangeBurningAgain:
-		// The outage is back: the escalation starts over.
+	case incident.ChangeBurningAgain, incident.ChangeSeverityRaised:
+		// The outage is back, or worse than it was: the escalation starts
+		// over, with the policy of the severity it has now.
 		return e.start(ctx, tx, inc, now)
 	}
 	return nil

@@ -3,6 +3,7 @@ package incident
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -240,6 +241,11 @@ func (s *Service) settle(ctx context.Context, tx *sql.Tx, opts Options, r *recor
 	}
 	r.UpdatedAt = now
 	prev := r.Status
+	if r.recheckSeverity && firing > 0 && r.Status.Open() {
+		if err := s.highestFiring(ctx, tx, opts, r); err != nil {
+			return err
+		}
+	}
 	resolve := opts.AutoResolve && total > 0 && firing == 0 && r.Status.Open()
 	if resolve {
 		r.Status = StatusResolved
@@ -258,6 +264,18 @@ func (s *Service) settle(ctx context.Context, tx *sql.Tx, opts Options, r *recor
 			return err
 		}
 	}
+	if r.sevBefore != "" && r.Severity != r.sevBefore && r.Status.Open() && !resolve {
+		kind, verb := ChangeSeverityRaised, "raised"
+		if r.Severity.Rank() > r.sevBefore.Rank() {
+			kind, verb = ChangeSeverityLowered, "lowered"
+		}
+		msg := fmt.Sprintf("severity %s: %s -> %s (the highest severity of its firing alerts)", verb, r.sevBefore, r.Severity)
+		if err := s.change(ctx, tx, p, Change{Kind: kind, Incident: &r.Incident, Prev: prev, Actor: actor, Time: now},
+			&TimelineEntry{IncidentID: r.ID, Time: now, Kind: "severity", Actor: actor, Message: msg,
+				Data: map[string]any{"from": string(r.sevBefore), "to": string(r.Severity)}}); err != nil {
+			return err
+		}
+	}
 	if resolve {
 		if err := s.change(ctx, tx, p, Change{Kind: ChangeResolved, Incident: &r.Incident, Prev: prev, Actor: actor, Time: now},
 			&TimelineEntry{IncidentID: r.ID, Time: now, Kind: "status", Actor: actor,
@@ -265,6 +283,35 @@ func (s *Service) settle(ctx context.Context, tx *sql.Tx, opts Options, r *recor
 				Data:    map[string]any{"from": string(prev), "to": string(StatusResolved)}}); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// highestFiring sets r's severity to the highest severity among its firing
+// alerts (the severity label, mapped as at creation).
+func (s *Service) highestFiring(ctx context.Context, tx *sql.Tx, opts Options, r *record) error {
+	rows, err := s.query(ctx, tx, `SELECT labels FROM incident_alerts WHERE incident_id = $1 AND status = 'firing'`, r.ID)
+	if err != nil {
+		return fmt.Errorf("severity of %s: %w", r.ID, err)
+	}
+	defer rows.Close()
+	best := Severity("")
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			return fmt.Errorf("severity of %s: %w", r.ID, err)
+		}
+		var ls map[string]string
+		_ = json.Unmarshal([]byte(raw), &ls)
+		if sv := mapSeverity(opts, ls[opts.SeverityLabel]); best == "" || sv.Rank() < best.Rank() {
+			best = sv
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("severity of %s: %w", r.ID, err)
+	}
+	if best != "" {
+		r.Severity = best
 	}
 	return nil
 }

@@ -25,6 +25,13 @@ type record struct {
 	reopenCount     int
 	investigatingAt *time.Time
 	postmortemAt    *time.Time
+
+	// sevBefore is the severity before the delivery being applied changed
+	// anything (set when the delivery touches the incident).
+	sevBefore Severity
+	// recheckSeverity: an alert of the incident's severity resolved, the
+	// severity may fall to the highest one still firing.
+	recheckSeverity bool
 }
 
 func scanIncident(r rowScanner) (*record, error) {

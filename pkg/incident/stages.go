@@ -78,6 +78,7 @@ type delivery struct {
 
 func (d *delivery) touch(r *record) {
 	if _, ok := d.touched[r.ID]; !ok {
+		r.sevBefore = r.Severity
 		d.touched[r.ID] = r
 		d.res.Incidents = append(d.res.Incidents, r.ID)
 	}
@@ -320,6 +321,9 @@ func (s *Service) resolveStage(ctx context.Context, tx *sql.Tx, d *delivery) err
 				}
 			}
 			d.touch(r)
+		}
+		if r := d.touched[id]; r != nil && mapSeverity(d.opts, a.Labels[d.opts.SeverityLabel]) == r.Severity {
+			r.recheckSeverity = true
 		}
 		if _, ok := resolvedBy[id]; !ok {
 			resolvedOrder = append(resolvedOrder, id)

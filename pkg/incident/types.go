@@ -158,6 +158,12 @@ const (
 	// ChangeBurningAgain: a recovering incident's SLO burns again over a
 	// short window (Incident.RecoveringSince was cleared).
 	ChangeBurningAgain ChangeKind = "burning_again"
+	// ChangeSeverityRaised: an alert of a higher severity joined the open
+	// incident (a page tier of the SLO whose ticket tier opened it).
+	ChangeSeverityRaised ChangeKind = "severity_raised"
+	// ChangeSeverityLowered: the alerts of its severity resolved, lower
+	// ones still fire.
+	ChangeSeverityLowered ChangeKind = "severity_lowered"
 )
 
 // InternalGroupPrefix starts the group key of incidents sred opens itself

@@ -1,0 +1,97 @@
+package incident_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+// sloNotification is one Alertmanager notification of a group by SLO: the
+// alerts of the SLO's tiers (tier -> status), as the generated rules label
+// them (severity page or ticket, burn_tier).
+func sloNotification(started time.Time, tiers map[string]string) incident.Notification {
+	n := incident.Notification{Receiver: "sred", Status: "resolved", GroupKey: `{}:{service="api",slo="availability"}`,
+		GroupLabels:  map[string]string{"service": "api", "slo": "availability"},
+		CommonLabels: map[string]string{"service": "api", "slo": "availability"}}
+	for _, tier := range []string{"page_fast", "ticket_fast"} {
+		status, ok := tiers[tier]
+		if !ok {
+			continue
+		}
+		sev, name := "page", "SLOBurnRatePage"
+		if tier == "ticket_fast" {
+			sev, name = "ticket", "SLOBurnRateTicket"
+		}
+		a := incident.NotifiedAlert{Status: status, Fingerprint: "fp-" + tier, StartsAt: started,
+			Labels: map[string]string{"alertname": name, "service": "api", "slo": "availability", "severity": sev, "burn_tier": tier}}
+		if status == "firing" {
+			n.Status = "firing"
+		} else {
+			a.EndsAt = started.Add(20 * time.Minute)
+		}
+		n.Alerts = append(n.Alerts, a)
+	}
+	return n
+}
+
+func TestSeverityFollowsTiers(t *testing.T) {
+	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		started := clock.Add(-10 * time.Minute)
+		severity := func(id string) incident.Severity {
+			t.Helper()
+			inc, err := f.svc.Get(ctx, id)
+			require.NoError(t, err)
+			require.True(t, inc.Status.Open())
+			return inc.Severity
+		}
+
+		// The ticket tier fires first: one MEDIUM incident.
+		res, err := f.svc.Ingest(ctx, sloNotification(started, map[string]string{"ticket_fast": "firing"}))
+		require.NoError(t, err)
+		require.Len(t, res.Created, 1)
+		id := res.Created[0]
+		require.Equal(t, incident.SeverityMedium, severity(id))
+
+		// The page tier joins: the same incident, now CRITICAL.
+		*f.now = clock.Add(time.Minute)
+		res, err = f.svc.Ingest(ctx, sloNotification(started, map[string]string{"ticket_fast": "firing", "page_fast": "firing"}))
+		require.NoError(t, err)
+		require.Empty(t, res.Created, "one outage, one incident")
+		require.Equal(t, incident.SeverityCritical, severity(id))
+
+		// The page tier resolves, the ticket tier still fires: MEDIUM again.
+		*f.now = clock.Add(30 * time.Minute)
+		res, err = f.svc.Ingest(ctx, sloNotification(started, map[string]string{"ticket_fast": "firing", "page_fast": "resolved"}))
+		require.NoError(t, err)
+		require.Empty(t, res.Created)
+		require.Equal(t, incident.SeverityMedium, severity(id))
+
+		require.Equal(t, []string{
+			id + " created<-",
+			id + " updated<-triggered",
+			id + " severity_raised<-triggered",
+			id + " updated<-triggered",
+			id + " severity_lowered<-triggered",
+		}, f.hookLog(t))
+		tl, err := f.svc.Timeline(ctx, id)
+		require.NoError(t, err)
+		var sev []string
+		for _, e := range tl {
+			if e.Kind == "severity" {
+				sev = append(sev, e.Message)
+			}
+		}
+		require.Equal(t, []string{
+			"severity raised: MEDIUM -> CRITICAL (the highest severity of its firing alerts)",
+			"severity lowered: CRITICAL -> MEDIUM (the highest severity of its firing alerts)",
+		}, sev)
+	})
+}
