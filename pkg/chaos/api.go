@@ -83,9 +83,9 @@ type ValidateResult struct {
 
 // handleValidate checks an experiment file sent as the body (YAML) and plans it.
 func (s *Service) handleValidate(w http.ResponseWriter, r *http.Request, _ string) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	body, err := web.ReadBody(w, r)
 	if err != nil {
-		web.Error(w, http.StatusRequestEntityTooLarge, "bad_data", fmt.Errorf("read body (at most 1 MiB): %w", err))
+		web.Error(w, http.StatusRequestEntityTooLarge, "bad_data", fmt.Errorf("read body: %w", err))
 		return
 	}
 	e, err := Parse(body, "request body")
@@ -227,9 +227,9 @@ func (s *Service) handleReport(w http.ResponseWriter, r *http.Request, _ string)
 // runbook approvals).
 func (s *Service) handleApprove(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	var req runbook.ApproveRequest
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	body, err := web.ReadBody(w, r)
 	if err != nil {
-		web.Error(w, http.StatusRequestEntityTooLarge, "bad_data", fmt.Errorf("read body (at most 64 KiB): %w", err))
+		web.Error(w, http.StatusRequestEntityTooLarge, "bad_data", fmt.Errorf("read body: %w", err))
 		return
 	}
 	if len(bytes.TrimSpace(body)) > 0 {

@@ -56,7 +56,7 @@ func (a *API) escalate(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Reason string `json:"reason"`
 	}
-	if err := web.DecodeJSON(w, r, 1<<16, &req); err != nil {
+	if err := web.DecodeJSON(w, r, &req); err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}
@@ -90,7 +90,7 @@ func (a *API) addMaintenance(w http.ResponseWriter, r *http.Request) {
 		Duration string `json:"duration,omitempty"`
 		By       string `json:"by,omitempty"`
 	}
-	if err := web.DecodeJSON(w, r, 1<<16, &req); err != nil {
+	if err := web.DecodeJSON(w, r, &req); err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}
@@ -138,7 +138,7 @@ func (a *API) simulate(w http.ResponseWriter, r *http.Request) {
 		Labels map[string]string `json:"labels"`
 		At     *time.Time        `json:"at,omitempty"`
 	}
-	if err := web.DecodeJSON(w, r, 1<<16, &req); err != nil {
+	if err := web.DecodeJSON(w, r, &req); err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}

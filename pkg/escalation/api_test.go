@@ -142,7 +142,7 @@ func TestAPIStatusAndEscalate(t *testing.T) {
 			{"not an object", `["x"]`, "invalid JSON body: json: cannot unmarshal array into Go value of type struct { Reason string \"json:\\\"reason\\\"\" }"},
 			{"unknown field", `{"reason":"x","level":3}`, `invalid JSON body: json: unknown field "level"`},
 			{"trailing data", `{"reason":"x"} {}`, "invalid JSON body: trailing data after the JSON value"},
-			{"huge", `{"reason":"` + strings.Repeat("x", 1<<17) + `"}`, "request body larger than 65536 bytes"},
+			{"huge", `{"reason":"` + strings.Repeat("x", web.MaxBody) + `"}`, "request body larger than 1048576 bytes"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				requireError(t, a.do(t, "POST", "/api/v1/escalation/incidents/"+id+"/escalate", tc.body), http.StatusBadRequest, "bad_data", tc.msg)

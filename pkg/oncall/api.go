@@ -312,7 +312,7 @@ func (a *API) putOverrides(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req OverridesRequest
-	if err := web.DecodeJSON(w, r, 1<<20, &req); err != nil {
+	if err := web.DecodeJSON(w, r, &req); err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}
@@ -412,7 +412,7 @@ func parseShiftTime(field, v string, loc *time.Location) (time.Time, error) {
 
 func (a *API) putGuideSchedule(w http.ResponseWriter, r *http.Request) {
 	var req GuideScheduleRequest
-	if err := web.DecodeJSON(w, r, 1<<20, &req); err != nil {
+	if err := web.DecodeJSON(w, r, &req); err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}

@@ -69,8 +69,6 @@ type KillSwitchRequest struct {
 	Reason  string `json:"reason,omitempty"`
 }
 
-const maxBody = 64 << 10
-
 // Register mounts the runbook API on mux.
 func (e *Engine) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/runbooks", e.handleList)
@@ -139,7 +137,7 @@ func writeErr(w http.ResponseWriter, err error) {
 // when no one is authenticated (the no-auth mode), and is then required
 // (a 400 with msg when it is missing).
 func decodeBy(w http.ResponseWriter, r *http.Request, req any, by *string, msg string) bool {
-	if err := web.DecodeJSON(w, r, maxBody, req); err != nil {
+	if err := web.DecodeJSON(w, r, req); err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return false
 	}

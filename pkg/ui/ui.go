@@ -40,6 +40,7 @@ import (
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/runbook"
+	"github.com/rootuip/sre/pkg/web"
 )
 
 //go:embed templates/*.html
@@ -359,8 +360,6 @@ func badRequest(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
 }
 
-const maxForm = 16 << 10
-
 // actor is the authenticated user; the form's actor field only in the
 // no-auth mode; else "web".
 func actor(r *http.Request) string {
@@ -373,7 +372,7 @@ func (u *UI) form(w http.ResponseWriter, r *http.Request) bool {
 		u.errorPage(w, r, http.StatusForbidden, errors.New("this action needs the responder role"))
 		return false
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBody)
 	if err := r.ParseForm(); err != nil {
 		u.errorPage(w, r, http.StatusBadRequest, fmt.Errorf("invalid form: %v", err))
 		return false

@@ -16,6 +16,7 @@ import (
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
 	"github.com/rootuip/sre/pkg/ui"
+	"github.com/rootuip/sre/pkg/web"
 )
 
 func get(t *testing.T, u string) (int, string) {
@@ -59,7 +60,7 @@ func TestUIPages(t *testing.T) {
 		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 		require.Contains(t, string(b), "actor longer than 200 characters")
 
-		resp, err = http.Post(srv.URL+"/incidents/"+ids[0]+"/resolve", "application/x-www-form-urlencoded", strings.NewReader("note="+strings.Repeat("x", 32<<10)))
+		resp, err = http.Post(srv.URL+"/incidents/"+ids[0]+"/resolve", "application/x-www-form-urlencoded", strings.NewReader("note="+strings.Repeat("x", web.MaxBody)))
 		require.NoError(t, err)
 		b, _ = io.ReadAll(resp.Body)
 		resp.Body.Close()

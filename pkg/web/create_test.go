@@ -51,7 +51,7 @@ func TestCreateIncident(t *testing.T) {
 			{"no service", `{"title":"x","severity":"high"}`, `"service" must not be empty`},
 			{"bad severity", `{"title":"x","service":"api","severity":"urgent"}`, `unknown severity "urgent"`},
 			{"newline service", `{"title":"x","service":"a\nb","severity":"low"}`, `"service" must be one line`},
-			{"huge", `{"title":"` + strings.Repeat("x", 70<<10) + `","service":"api","severity":"low"}`, "larger than"},
+			{"huge", `{"title":"` + strings.Repeat("x", web.MaxBody) + `","service":"api","severity":"low"}`, "larger than"},
 		} {
 			code, resp := call(t, "POST", srv.URL+"/api/v1/incidents", c.body)
 			require.Equal(t, http.StatusBadRequest, code, c.name)

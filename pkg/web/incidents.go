@@ -58,8 +58,6 @@ type ActionRequest struct {
 	From string `json:"from,omitempty"`
 }
 
-const maxActionBody = 64 << 10
-
 // ServiceError maps an incident service error to an HTTP answer: 404 for an
 // unknown incident, 409 for an invalid transition, 503 for store failures.
 func ServiceError(w http.ResponseWriter, err error) {
@@ -182,7 +180,7 @@ func (a *IncidentsAPI) timeline(w http.ResponseWriter, r *http.Request) {
 func readAction(w http.ResponseWriter, r *http.Request) (ActionRequest, bool) {
 	var req ActionRequest
 	if r.ContentLength != 0 {
-		if err := DecodeJSON(w, r, maxActionBody, &req); err != nil {
+		if err := DecodeJSON(w, r, &req); err != nil {
 			if !(r.ContentLength < 0 && strings.Contains(err.Error(), "EOF")) {
 				Error(w, http.StatusBadRequest, "bad_data", err)
 				return req, false
@@ -272,7 +270,7 @@ type SnoozeRequest struct {
 
 func (a *IncidentsAPI) snooze(w http.ResponseWriter, r *http.Request) {
 	var req SnoozeRequest
-	if err := DecodeJSON(w, r, maxActionBody, &req); err != nil {
+	if err := DecodeJSON(w, r, &req); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = errors.New(`missing body: want {"duration": "30m"}`)
 		}
@@ -366,7 +364,7 @@ func actorOf(r *http.Request, actor string) string {
 
 func (a *IncidentsAPI) addActionItem(w http.ResponseWriter, r *http.Request) {
 	var req ActionItemRequest
-	if err := DecodeJSON(w, r, maxActionBody, &req); err != nil {
+	if err := DecodeJSON(w, r, &req); err != nil {
 		Error(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}
@@ -413,7 +411,7 @@ func (a *IncidentsAPI) updateActionItem(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	var req ActionItemRequest
-	if err := DecodeJSON(w, r, maxActionBody, &req); err != nil {
+	if err := DecodeJSON(w, r, &req); err != nil {
 		Error(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}
@@ -452,7 +450,7 @@ func (a *IncidentsAPI) statusUpdate(w http.ResponseWriter, r *http.Request) {
 	var req StatusUpdateRequest
 	// An empty body posts the template with its defaults.
 	if r.ContentLength != 0 {
-		if err := DecodeJSON(w, r, maxActionBody, &req); err != nil && !(r.ContentLength < 0 && errors.Is(err, io.EOF)) {
+		if err := DecodeJSON(w, r, &req); err != nil && !(r.ContentLength < 0 && errors.Is(err, io.EOF)) {
 			Error(w, http.StatusBadRequest, "bad_data", err)
 			return
 		}
@@ -494,7 +492,7 @@ func (a *IncidentsAPI) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req CreateRequest
-	if err := DecodeJSON(w, r, maxActionBody, &req); err != nil {
+	if err := DecodeJSON(w, r, &req); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = errors.New(`missing body: want {"title": ..., "service": ..., "severity": ...}`)
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/rootuip/sre/pkg/limits"
@@ -40,14 +41,26 @@ func Error(w http.ResponseWriter, code int, errorType string, err error) {
 	_ = json.NewEncoder(w).Encode(Response{Status: "error", ErrorType: errorType, Error: msg})
 }
 
-// DecodeJSON reads a JSON body strictly (unknown fields are errors) with a
-// size limit, and refuses what the store cannot keep (limits.Check: times
-// outside the years 1 to 9999, NUL bytes), naming the field.
-func DecodeJSON(w http.ResponseWriter, r *http.Request, maxBytes int64, v any) error {
-	if maxBytes <= 0 {
-		maxBytes = 1 << 20
+// MaxBody bounds every request body sred reads, but the Alertmanager
+// webhook's (webhook.max_body_bytes): JSON requests, experiment files, forms.
+const MaxBody = 1 << 20
+
+// ReadBody reads a whole request body of at most MaxBody bytes; a larger one
+// is an error that says the limit.
+func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, fmt.Errorf("request body larger than %d bytes", mbe.Limit)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBytes))
+	return b, err
+}
+
+// DecodeJSON reads a JSON body strictly (unknown fields are errors) of at
+// most MaxBody bytes, and refuses what the store cannot keep (limits.Check:
+// times outside the years 1 to 9999, NUL bytes), naming the field.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
