@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/chaos"
 	"github.com/rootuip/sre/pkg/config"
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/events"
@@ -63,6 +64,8 @@ type App struct {
 	Runbooks *runbook.Engine
 	// Budgets is the error budget service (set by Budget).
 	Budgets *budget.Service
+	// Chaos is the chaos experiment service (set by Chaos).
+	Chaos *chaos.Service
 
 	mu       sync.RWMutex
 	cfg      *Config

@@ -123,6 +123,7 @@ func buildChaos(_ context.Context, a *App, c *ChaosConfig) (func(context.Context
 		return nil, err
 	}
 	svc.Routes(a.Mux)
+	a.Chaos = svc
 	a.AddActor(Actor{Name: "chaos", Execute: func(ctx context.Context) error {
 		defer hf.Close()
 		defer tox.Close()

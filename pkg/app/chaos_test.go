@@ -52,4 +52,9 @@ chaos:
 	rec = get(&auth.Principal{Name: "v", Role: auth.RoleViewer}, "/api/v1/chaos/experiments/checkout-pod-kill/plan")
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	require.Contains(t, rec.Body.String(), `driver \"chaosmesh\" is not available`)
+	// The console's chaos page, linked from the navigation.
+	rec = get(&auth.Principal{Name: "v", Role: auth.RoleViewer}, "/chaos")
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.Contains(t, rec.Body.String(), "checkout-pod-kill")
+	require.Contains(t, rec.Body.String(), `<a href="/chaos">Chaos</a>`)
 }

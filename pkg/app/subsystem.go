@@ -101,8 +101,8 @@ func Subsystems() []Subsystem {
 		Recovery,    // recovering SLO incidents: all-clear (reads a.Budgets)
 		Collector,   // incident statistics on /metrics
 		Stream,      // live event stream
-		UI,          // incident pages
-		Chaos,       // chaos experiments (after Core: reads a.Incidents)
+		Chaos,       // chaos experiments (after Core and Escalation: a.Incidents, a.Escalation)
+		UI,          // console pages (last: reads what the others set)
 	}
 }
 

@@ -6,8 +6,8 @@ import (
 	"github.com/rootuip/sre/pkg/ui"
 )
 
-// UI is the SRE console: the home page (/), SLO, incident, on-call and
-// runbook pages. Every message sred sends links to
+// UI is the SRE console: the home page (/), SLO, incident, on-call,
+// runbook and chaos pages. Every message sred sends links to
 // <external_url>/incidents/<id>. It is built last: it reads what the
 // subsystems before it set on the App (a nil one shows as not configured).
 var UI = Spec[struct{}]{
@@ -31,8 +31,19 @@ func setupUI(_ context.Context, a *App) error {
 	if a.Budgets != nil {
 		src.Budgets = a.Budgets
 	}
+	opts := ui.Options{Logger: a.Logger.With("component", "ui"), AllowAnonymous: a.NoAuth()}
+	if a.Chaos != nil {
+		src.Chaos = a.Chaos
+		opts.Extra = nil
+		for _, x := range ui.DefaultExtra {
+			if x.Name == "Chaos" {
+				x.Path = "/chaos"
+			}
+			opts.Extra = append(opts.Extra, x)
+		}
+	}
 	// Until the authentication middleware sets a principal on every
 	// request, requests without one act as in the no-auth mode.
-	ui.New(src, ui.Options{Logger: a.Logger.With("component", "ui"), AllowAnonymous: a.NoAuth()}).Register(a.Mux)
+	ui.New(src, opts).Register(a.Mux)
 	return nil
 }

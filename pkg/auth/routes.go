@@ -134,4 +134,7 @@ var Routes = map[string]Access{
 	"GET /oncall":                                   viewer,
 	"GET /runbooks":                                 viewer,
 	"POST /runbooks/runs/{id}/{action}":             responderForm,
+	"GET /chaos":                                    viewer,
+	"GET /chaos/runs/{id}":                          viewer,
+	"POST /chaos/runs/{id}/approve":                 responderForm,
 }

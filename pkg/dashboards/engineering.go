@@ -131,6 +131,29 @@ func engineering() *dashboard.DashboardBuilder {
 			thresholds: thresholds("green", step{1, "red"}),
 			min:        f(0),
 		})).
+		WithRow(dashboard.NewRowBuilder("Chaos experiments")).
+		WithPanel(newBarGauge(panelSpec{
+			title:       "Resilience score",
+			description: "Resilience score (0-100) of the last run of each experiment: 100 minus the availability, latency and error-rate degradation measured before, during and after the faults, plus the recovery bonus (docs/chaos.md).",
+			width:       8, height: 8,
+			queries:    []query{instant(`max by (experiment, service) (sre_chaos_resilience_score{service=~"$service"})`, "{{service}} / {{experiment}}")},
+			thresholds: thresholds("red", step{50, "yellow"}, step{80, "green"}),
+			min:        f(0), max: f(100),
+		})).
+		WithPanel(newBarGauge(panelSpec{
+			title:       "Experiment runs by result",
+			description: "Chaos experiment runs over the dashboard range, by result (succeeded, failed, aborted, refused).",
+			width:       8, height: 8,
+			queries: []query{instant(`sum by (result) (increase(sre_chaos_experiments_total[$__range]))`, "{{result}}")},
+			min:     f(0),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Faults injected",
+			description: "Faults injected at each moment, by service and fault type (every sred replica).",
+			width:       8, height: 8,
+			queries: []query{q(`sum by (service, type) (sre_chaos_fault_active{service=~"$service"})`, "{{service}} / {{type}}")},
+			min:     f(0),
+		})).
 		WithRow(dashboard.NewRowBuilder("Exporter health")).
 		WithPanel(newTimeseries(panelSpec{
 			title:       "Store collector duration",

@@ -3,7 +3,8 @@
 // MTTA/MTTR, deploy gate answers), one page per SLO (burn-down chart, burn
 // rates against the alert thresholds, policy history), the incident list
 // and incident pages with their action buttons, a form to open an incident
-// by hand, the on-call page and the runbooks page.
+// by hand, the on-call page, the runbooks page and the chaos pages
+// (experiments, runs with their step timeline and report links, approvals).
 //
 // Pages render on the server with html/template (label values and timeline
 // text are escaped) and work without JavaScript: buttons are plain forms
@@ -36,6 +37,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/chaos"
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/oncall"
@@ -108,6 +110,7 @@ type Sources struct {
 	OnCall     OnCall
 	Escalation Escalation
 	Runbooks   Runbooks
+	Chaos      Chaos
 }
 
 // Options configure the console.
@@ -236,6 +239,12 @@ var funcs = template.FuncMap{
 		}
 		return humanDuration(*d)
 	},
+	"score": func(f *float64) string {
+		if f == nil {
+			return "–"
+		}
+		return trimFloat(*f, 1)
+	},
 	"list": func(v ...string) []string { return v },
 	"add":  func(a, b int) int { return a + b },
 	"sub":  func(a, b int) int { return a - b },
@@ -282,6 +291,9 @@ func (u *UI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /oncall", u.oncallPage)
 	mux.HandleFunc("GET /runbooks", u.runbooksPage)
 	mux.Handle("POST /runbooks/runs/{id}/{action}", u.csrf.Handler(http.HandlerFunc(u.runAction)))
+	mux.HandleFunc("GET /chaos", u.chaosPage)
+	mux.HandleFunc("GET /chaos/runs/{id}", u.chaosRunPage)
+	mux.Handle("POST /chaos/runs/{id}/approve", u.csrf.Handler(http.HandlerFunc(u.chaosApprove)))
 }
 
 type label struct{ Name, Value string }
@@ -344,9 +356,11 @@ func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var te *incident.TransitionError
 	switch {
 	case errors.Is(err, incident.ErrNotFound), errors.Is(err, incident.ErrActionItemNotFound),
-		errors.Is(err, budget.ErrNotFound), errors.Is(err, runbook.ErrNotFound):
+		errors.Is(err, budget.ErrNotFound), errors.Is(err, runbook.ErrNotFound), errors.Is(err, chaos.ErrNotFound):
 		code = http.StatusNotFound
-	case errors.As(err, &te), errors.Is(err, incident.ErrInvalidTransition), errors.Is(err, runbook.ErrConflict):
+	case errors.Is(err, chaos.ErrForbidden):
+		code = http.StatusForbidden
+	case errors.As(err, &te), errors.Is(err, incident.ErrInvalidTransition), errors.Is(err, runbook.ErrConflict), errors.Is(err, chaos.ErrConflict):
 		code = http.StatusConflict
 	case errors.Is(err, errBadRequest):
 		code = http.StatusBadRequest
