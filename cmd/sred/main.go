@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/rootuip/sre/pkg/app"
+	"github.com/rootuip/sre/pkg/connlimit"
 )
 
 func main() {
@@ -36,6 +37,8 @@ func runMain(args []string) int {
 		Envar("SRED_POSTGRES_URL").String()
 	webConfig := kingpinflag.AddFlags(a, ":8095")
 	streamAddress := a.Flag("web.stream-address", "Also serve the WebSocket event stream (GET /api/v1/stream, and nothing else) on this address, e.g. :8096, with the TLS and authentication of the web listener. Empty: only on the web listener.").String()
+	maxConns := a.Flag("web.max-connections", "Maximum number of open HTTP connections per listener; beyond it a new connection is answered 503 and closed. Lowered at start to fit the file descriptor limit.").
+		Default("4096").Int()
 	noAuth := a.Flag("web.no-auth", "Serve without authentication: anyone who reaches the port acts as admin. For local trials only; sred refuses to start without users (auth.users_file) unless this is set.").Bool()
 	promslogConfig := &promslog.Config{}
 	promslogflag.AddFlags(a, promslogConfig)
@@ -46,6 +49,10 @@ func runMain(args []string) int {
 		return 2
 	}
 	logger := promslog.New(promslogConfig)
+	if *maxConns < 1 {
+		fmt.Fprintf(os.Stderr, "sred: --web.max-connections must be at least 1, got %d\n", *maxConns)
+		return 2
+	}
 	logger.Info("Starting sred", "version", version.Info())
 	logger.Info("Build context", "build_context", version.BuildContext())
 
@@ -75,6 +82,14 @@ func runMain(args []string) int {
 	} else {
 		logger.Info("Storage ready", "backend", "sqlite", "path", *storagePath)
 	}
+
+	nofile := raiseNoFile(logger)
+	listeners := 1
+	if *streamAddress != "" {
+		listeners = 2
+	}
+	conns := connectionCap(*maxConns, listeners, nofile, logger)
+	logger.Info("Connection limits", "max_connections_per_listener", conns, "nofile", nofile)
 
 	var g run.Group
 	{
@@ -118,13 +133,15 @@ func runMain(args []string) int {
 	}
 	{
 		// Timeouts bound what a slow or idle client holds: headers in
-		// 10 s, a whole request body in 1 min, idle keep-alive
-		// connections 2 min. There is no write timeout: the live event
-		// stream (GET /api/v1/events) writes for as long as it is open.
+		// 10 s, a whole request body in 1 min, an answer in 2 min, idle
+		// keep-alive connections 2 min; --web.max-connections bounds
+		// how many it holds. The live event streams (GET /api/v1/events,
+		// /api/v1/stream) clear their write deadline.
 		srv := &http.Server{Handler: sred.Handler(), ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+			ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+		lim := connlimit.New(conns, "web", sred.Registry)
 		g.Add(func() error {
-			if err := web.ListenAndServe(srv, webConfig, logger); !errors.Is(err, http.ErrServerClosed) {
+			if err := listenAndServe(srv, webConfig, lim, logger); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("web server: %w", err)
 			}
 			return nil
@@ -140,9 +157,10 @@ func runMain(args []string) int {
 		addrs, systemd := []string{*streamAddress}, false
 		streamConfig := &web.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &systemd, WebConfigFile: webConfig.WebConfigFile}
 		srv := &http.Server{Handler: sred.StreamHandler(), ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+			ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+		lim := connlimit.New(conns, "stream", sred.Registry)
 		g.Add(func() error {
-			if err := web.ListenAndServe(srv, streamConfig, logger); !errors.Is(err, http.ErrServerClosed) {
+			if err := listenAndServe(srv, streamConfig, lim, logger); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("stream server: %w", err)
 			}
 			return nil

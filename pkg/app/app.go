@@ -11,6 +11,7 @@ package app
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -339,10 +340,27 @@ func (a *App) Ready(ctx context.Context) error {
 	if !a.ready.Load() {
 		return errors.New("starting")
 	}
-	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := a.DB.PingContext(pctx); err != nil {
 		return fmt.Errorf("store: %w", err)
+	}
+	// A store that answers but cannot write (full disk, read-only
+	// database) is not ready: deliveries would fail. On SQLite the probe
+	// goes through the incident service's single writer, behind the
+	// writes queued before it.
+	now := time.Now()
+	var err error
+	if a.Incidents != nil {
+		err = a.Incidents.Write(pctx, func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, store.ProbeWriteSQL, now.UnixMilli())
+			return err
+		})
+	} else {
+		err = a.DB.ProbeWrite(pctx, now)
+	}
+	if err != nil {
+		return fmt.Errorf("store cannot write: %w", err)
 	}
 	return nil
 }

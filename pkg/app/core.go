@@ -12,6 +12,7 @@ import (
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/receiver"
+	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -22,7 +23,7 @@ import (
 // its jobs in.
 var Core = Spec[coreConfig]{
 	Name:       "core",
-	Migrations: slices.Concat(incident.Migrations, jobs.Migrations),
+	Migrations: slices.Concat(incident.Migrations, jobs.Migrations, store.ProbeMigrations),
 	Load:       loadCore,
 	Build:      buildCore,
 }

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/coreos/go-systemd/v22/activation"
+	"github.com/mdlayher/vsock"
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/rootuip/sre/pkg/connlimit"
+)
+
+// fdReserve is the number of file descriptors kept for everything but
+// client connections: the store, outgoing HTTP (Alertmanager, Prometheus,
+// notifications), runbook processes, log files.
+const fdReserve = 256
+
+// connectionCap returns the connection cap to use: max, lowered so that
+// the listeners' connections leave fdReserve descriptors of nofile.
+func connectionCap(max int, listeners int, nofile uint64, logger *slog.Logger) int {
+	if nofile == 0 || listeners < 1 {
+		return max
+	}
+	avail := int64(nofile) - fdReserve
+	if per := avail / int64(listeners); per < int64(max) {
+		capped := int(max64(per, 1))
+		logger.Warn("--web.max-connections lowered to fit the file descriptor limit; raise ulimit -n for more",
+			"requested", max, "used", capped, "nofile", nofile, "reserved", fdReserve)
+		return capped
+	}
+	return max
+}
+
+func max64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// listenAndServe is exporter-toolkit's web.ListenAndServe with every
+// listener wrapped by lim: the same addresses, systemd socket activation,
+// vsock://, TLS and web configuration file.
+func listenAndServe(srv *http.Server, flags *web.FlagConfig, lim *connlimit.Limiter, logger *slog.Logger) error {
+	var listeners []net.Listener
+	if flags.WebSystemdSocket != nil && *flags.WebSystemdSocket {
+		logger.Info("Listening on systemd activated listeners instead of port listeners.")
+		ls, err := activation.Listeners()
+		if err != nil {
+			return err
+		}
+		if len(ls) < 1 {
+			return errors.New("no socket activation file descriptors found")
+		}
+		listeners = ls
+	} else {
+		if flags.WebListenAddresses == nil || len(*flags.WebListenAddresses) == 0 {
+			return errors.New("no web listen address or systemd socket flag specified")
+		}
+		for _, address := range *flags.WebListenAddresses {
+			var l net.Listener
+			var err error
+			if rest, ok := strings.CutPrefix(address, "vsock://"); ok {
+				_, p, _ := strings.Cut(rest, ":")
+				port, perr := strconv.ParseUint(p, 10, 32)
+				if perr != nil {
+					return fmt.Errorf("invalid vsock address %q: %w", address, perr)
+				}
+				l, err = vsock.Listen(uint32(port), nil)
+			} else {
+				l, err = net.Listen("tcp", address)
+			}
+			if err != nil {
+				for _, o := range listeners {
+					o.Close()
+				}
+				return err
+			}
+			listeners = append(listeners, l)
+		}
+	}
+	wrapped := make([]net.Listener, len(listeners))
+	for i, l := range listeners {
+		defer l.Close()
+		wrapped[i] = lim.Listen(l)
+	}
+	return web.ServeMultiple(wrapped, srv, flags, logger)
+}
