@@ -130,10 +130,10 @@ next:
 }
 
 // waitFor polls cond on the test's goroutine (so cond may use require)
-// until it holds, for at most 20 seconds.
+// until it holds, for at most 60 seconds (generous: a loaded machine).
 func waitFor(t *testing.T, cond func() bool, msg string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatal(msg)

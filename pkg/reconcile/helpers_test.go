@@ -134,7 +134,7 @@ func waitIncident(t *testing.T, svc *incident.Service, n int) incident.Incident 
 			}
 		}
 		return false
-	}, 20*time.Second, 100*time.Millisecond, "no incident with %d alerts arrived through the webhook", n)
+	}, 60*time.Second, 100*time.Millisecond, "no incident with %d alerts arrived through the webhook", n)
 	return got
 }
 

@@ -439,6 +439,7 @@ steps:
 func TestKillSwitch(t *testing.T) {
 	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
 		rec := &recorder{}
+		pids := filepath.Join(t.TempDir(), "pids")
 		rb := mustParse(t, fmt.Sprintf(`
 name: long
 matchers: ['alertname="X"']
@@ -447,13 +448,14 @@ steps:
     timeout: 1m
     exec:
       command: [%q]
-      env: {RUNBOOK_HELPER: spawn}
-`, helperCmd()))
+      env: {RUNBOOK_HELPER: pidfile, RUNBOOK_OUT: %q}
+`, helperCmd(), pids))
 		e := newEngine(t, db, testConfig(), rec, rb)
 		startEngine(t, e)
 		trigger(t, db, e, newIncident("INC-1", map[string]string{"alertname": "X"}), incident.ChangeCreated)
 		waitRun(t, e, "INC-1", RunRunning)
-		time.Sleep(200 * time.Millisecond)
+		require.Eventually(t, func() bool { b, _ := os.ReadFile(pids); return len(b) > 0 }, 60*time.Second, 10*time.Millisecond,
+			"the step's process started")
 		_, err := e.SetKillSwitch(context.Background(), true, "alice", "bad automation")
 		require.NoError(t, err)
 		run := waitRun(t, e, "INC-1", RunCancelled)

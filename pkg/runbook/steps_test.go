@@ -16,6 +16,7 @@ import (
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -211,12 +212,14 @@ steps:
 		require.NoError(t, err)
 		var e *Engine
 		svc := newService(t, db, func() []incident.Hook { return []incident.Hook{e} })
-		e, err = New(Options{DB: db, Incidents: IncidentService{svc}, Escalator: rec, Prometheus: promAPI, Registerer: prometheus.NewRegistry()}, cfg, set)
+		polls := &countingQuerier{Querier: promAPI}
+		e, err = New(Options{DB: db, Incidents: IncidentService{svc}, Escalator: rec, Prometheus: polls, Registerer: prometheus.NewRegistry()}, cfg, set)
 		require.NoError(t, err)
 		startEngine(t, e)
 		id := ingest(t, svc, map[string]string{"alertname": "X", "job": "demo"})
 		waitRun(t, e, id, RunRunning)
-		time.Sleep(1500 * time.Millisecond)
+		// The step polled Prometheus, which has the value 0, three times.
+		require.Eventually(t, func() bool { return polls.empty.Load() >= 3 }, 60*time.Second, 10*time.Millisecond)
 		runs, err := e.ListRuns(context.Background(), RunFilter{IncidentID: id})
 		require.NoError(t, err)
 		require.Equal(t, RunRunning, runs[0].Status, "not verified while the value is 0")
@@ -230,7 +233,7 @@ steps:
 			inc, err = svc.Get(context.Background(), id)
 			require.NoError(t, err)
 			return inc.Status == incident.StatusResolved
-		}, 5*time.Second, 10*time.Millisecond, "resolved after the run ends")
+		}, 30*time.Second, 10*time.Millisecond, "resolved after the run ends")
 		require.Equal(t, "automation", inc.MitigatedBy)
 		tl, err := svc.Timeline(context.Background(), id)
 		require.NoError(t, err)
@@ -363,4 +366,18 @@ func (zeros) Read(p []byte) (int, error) {
 		p[i] = '0'
 	}
 	return len(p), nil
+}
+
+// countingQuerier counts the queries that returned no sample.
+type countingQuerier struct {
+	Querier
+	empty atomic.Int64
+}
+
+func (c *countingQuerier) Query(ctx context.Context, q string, ts time.Time, opts ...v1.Option) (model.Value, v1.Warnings, v1.Infos, error) {
+	v, w, i, err := c.Querier.Query(ctx, q, ts, opts...)
+	if err == nil && resultSize(v) == 0 {
+		c.empty.Add(1)
+	}
+	return v, w, i, err
 }
