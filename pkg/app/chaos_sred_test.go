@@ -236,3 +236,68 @@ func TestChaosExpectedAlerts(t *testing.T) {
 		return len(windows) == 0
 	}, "the maintenance window of the run outlived it")
 }
+
+// procState is the state letter of a process in /proc (T: stopped).
+func procState(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	require.NoError(t, err)
+	s := string(b)
+	return strings.Fields(s[strings.LastIndex(s, ")")+1:])[0]
+}
+
+// answers reports whether the demo service answers through the fault proxy
+// within the client's timeout.
+func answers(proxy string, timeout time.Duration) bool {
+	c := &http.Client{Timeout: timeout}
+	resp, err := c.Get("http://" + proxy + "/-/healthy")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// TestChaosSIGKILLRollback kills sred with SIGKILL in the middle of an
+// experiment that stopped the demo service (SIGSTOP) behind a proxy with
+// added latency. The stopped service outlives sred; the restarted sred
+// rolls every fault back once their lease expired: measured from outside,
+// the service runs again and answers through the proxied port. On SQLite
+// and on PostgreSQL.
+func TestChaosSIGKILLRollback(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			storage := []string{"--storage.path=" + filepath.Join(t.TempDir(), "data")}
+			if backend == "postgres" {
+				storage = []string{"--storage.postgres-url=" + tu.PostgresSchemaURL(t)}
+			}
+			r := newChaosRig(t, storage, "3s", `  - {name: slow, type: latency, proxy: backend, latency: 300ms}
+  - {name: freeze, type: process-stop, pidFile: demo.pid}`)
+			sred := r.start("sred-1")
+			require.True(t, answers(r.proxy, 10*time.Second), "the demo service answers through sred's proxy before the run")
+			run := startRun(t, sred)
+			require.Equal(t, "T", procState(t, r.demo.PID()), "the demo service is stopped by the experiment")
+			require.False(t, answers(r.proxy, 2*time.Second), "a stopped service does not answer")
+
+			sred.Kill()
+			require.Equal(t, "T", procState(t, r.demo.PID()), "the fault outlives the killed sred")
+
+			sred = r.start("sred-2")
+			eventually(t, func() bool { return procState(t, r.demo.PID()) != "T" && answers(r.proxy, 5*time.Second) },
+				"the restarted sred did not roll the faults back")
+			var got chaos.RunInfo
+			eventually(t, func() bool {
+				got = chaos.RunInfo{}
+				code, env := getJSON(t, sred.URL+"/api/v1/chaos/runs/"+run.ID, nil, &got)
+				require.Equal(t, http.StatusOK, code, env.Error)
+				return got.Status == chaos.StatusAborted
+			}, "the run of the killed sred was not closed")
+			require.Contains(t, got.Reason, "runner stopped renewing its lease")
+			require.Len(t, got.Faults, 2)
+			for _, f := range got.Faults {
+				require.Equal(t, chaos.FaultReverted, f.Status, "fault %s: %s", f.Name, f.Error)
+				require.NotNil(t, f.Reverted)
+			}
+		})
+	}
+}
