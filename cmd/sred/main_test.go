@@ -257,7 +257,8 @@ func TestReload(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfg, []byte("global:\n  incident_id_prefx: X\n"), 0o644))
 	code, body = s.do(t, http.MethodPost, "/-/reload", nil)
 	require.Equal(t, http.StatusInternalServerError, code)
-	require.Contains(t, body, "field incident_id_prefx not found in type config.plain")
+	require.Contains(t, body, `unknown field "incident_id_prefx"`)
+	require.NotContains(t, body, "config.plain", "reload errors name no Go type")
 	require.Equal(t, "0", metric(t, s, "sre_config_last_reload_successful"))
 	require.Contains(t, s.output(), `msg="Reload configuration"`)
 	var m map[string]any
@@ -453,6 +454,35 @@ func TestKillUnderLoad(t *testing.T) {
 			}
 			require.Empty(t, lost, "acknowledged groups lost after SIGKILL")
 			require.GreaterOrEqual(t, len(stored), n)
+		})
+	}
+}
+
+// TestStartConfigError: sred refuses to start on a bad sred.yml and says
+// why in the file's terms (no Go type names), and a referenced secret file
+// that does not exist is an error at start, not a silent gap later.
+func TestStartConfigError(t *testing.T) {
+	bin, err := buildSred()
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name, config string
+		want         []string
+	}{
+		{"unknown core field", "global:\n  incident_id_prefx: X\n", []string{"line 2: unknown field", "incident_id_prefx"}},
+		{"wrong type in a subsystem section", "escalation:\n  ack_timeout: [30m]\n", []string{"line 2: cannot use a list here: want a string"}},
+		{"missing secret file", "notifications:\n  ack_secret_file: missing-ack.key\n", []string{"notifications.ack_secret_file", "missing-ack.key", "does not exist"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := filepath.Join(dir, "sred.yml")
+			require.NoError(t, os.WriteFile(cfg, []byte(tc.config), 0o600))
+			cmd := exec.Command(bin, "--web.no-auth", "--web.listen-address=127.0.0.1:0", "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"))
+			out, err := cmd.CombinedOutput()
+			require.Error(t, err, string(out))
+			for _, w := range tc.want {
+				require.Contains(t, string(out), w)
+			}
+			require.NotRegexp(t, `\b(config|escalation|notify)\.(plain|Config)\b`, string(out), "no Go type names")
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/config"
 	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // A Subsystem is one part of sred: a package of its own, wired by one file
@@ -113,7 +114,14 @@ func LoadConfig(path string, extra ...Subsystem) (*Config, error) {
 	return loadConfig(path, append(Subsystems(), extra...))
 }
 
+// loadConfig loads sred.yml; its errors name no Go type (yamlerr): they
+// reach people at start, on reload and in `srectl check config`.
 func loadConfig(path string, subs []Subsystem) (*Config, error) {
+	cfg, err := loadConfigRaw(path, subs)
+	return cfg, yamlerr.Rewrite(err)
+}
+
+func loadConfigRaw(path string, subs []Subsystem) (*Config, error) {
 	var sections []string
 	for _, s := range subs {
 		_, secs, _ := s.describe()

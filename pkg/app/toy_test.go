@@ -105,10 +105,10 @@ func TestToySubsystem(t *testing.T) {
 
 	write("toy:\n  greting: hi\n")
 	_, err := app.LoadConfig(file, toy)
-	require.EqualError(t, err, "load config "+file+": yaml: unmarshal errors:\n  line 2: field greting not found in type app_test.plain")
+	require.EqualError(t, err, "load config "+file+": yaml: unmarshal errors:\n  line 2: unknown field \"greting\"")
 	write("toy:\n  greeting: hi\n")
 	_, err = app.LoadConfig(file)
-	require.EqualError(t, err, "load config "+file+": yaml: unmarshal errors:\n  line 1: field toy not found in type config.Config",
+	require.EqualError(t, err, "load config "+file+": yaml: unmarshal errors:\n  line 1: unknown field \"toy\"",
 		"without the toy subsystem its section is unknown")
 	cfg, err := app.LoadConfig(file, toy)
 	require.NoError(t, err)
