@@ -1,0 +1,174 @@
+package chaosmesh
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+
+	"github.com/rootuip/sre/pkg/chaos"
+)
+
+// chaosAPIServer plays a Kubernetes API server with the Chaos Mesh CRDs
+// installed, over TLS as API servers are: it admits a custom resource only
+// when it is valid against the CRD's schema (422 otherwise, as the API
+// server's structural schema validation does), keeps it until it is
+// deleted, and records every request with its bearer token.
+type chaosAPIServer struct {
+	*httptest.Server
+	schemas  map[string]*jsonschema.Schema
+	mu       sync.Mutex
+	objects  map[string]map[string]any // by path
+	requests []string
+}
+
+func newChaosAPIServer(t *testing.T) *chaosAPIServer {
+	s := &chaosAPIServer{schemas: crdSchemas(t), objects: map[string]map[string]any{}}
+	kinds := map[string]string{}
+	for k := range s.schemas {
+		kinds[strings.ToLower(k)] = k
+	}
+	prefix := "/apis/" + Group + "/" + Version + "/namespaces/"
+	s.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.requests = append(s.requests, r.Method+" "+r.URL.Path+" "+r.Header.Get("Authorization"))
+		status := func(code int, reason, msg string) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(code)
+			_ = json.NewEncoder(w).Encode(map[string]any{"kind": "Status", "apiVersion": "v1", "status": "Failure",
+				"reason": reason, "message": msg, "code": code})
+		}
+		if r.Header.Get("Authorization") != "Bearer chaos-token" {
+			status(http.StatusUnauthorized, "Unauthorized", "bad credentials")
+			return
+		}
+		parts := strings.Split(strings.TrimPrefix(r.URL.Path, prefix), "/") // ns, plural[, name]
+		if !strings.HasPrefix(r.URL.Path, prefix) || len(parts) < 2 || kinds[parts[1]] == "" {
+			status(http.StatusNotFound, "NotFound", "no such resource type "+r.URL.Path)
+			return
+		}
+		kind := kinds[parts[1]]
+		switch {
+		case r.Method == http.MethodPost && len(parts) == 2:
+			b, _ := io.ReadAll(r.Body)
+			var obj map[string]any
+			if err := json.Unmarshal(b, &obj); err != nil {
+				status(http.StatusBadRequest, "BadRequest", err.Error())
+				return
+			}
+			inst, _ := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+			if err := s.schemas[kind].Validate(inst); err != nil {
+				status(http.StatusUnprocessableEntity, "Invalid", fmt.Sprintf("%s is invalid: %v", kind, err))
+				return
+			}
+			md, _ := obj["metadata"].(map[string]any)
+			name, _ := md["name"].(string)
+			path := r.URL.Path + "/" + name
+			if _, ok := s.objects[path]; ok {
+				status(http.StatusConflict, "AlreadyExists", name+" already exists")
+				return
+			}
+			s.objects[path] = obj
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write(b)
+		case r.Method == http.MethodGet && len(parts) == 3:
+			obj, ok := s.objects[r.URL.Path]
+			if !ok {
+				status(http.StatusNotFound, "NotFound", parts[2]+" not found")
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(obj)
+		case r.Method == http.MethodDelete && len(parts) == 3:
+			if _, ok := s.objects[r.URL.Path]; !ok {
+				status(http.StatusNotFound, "NotFound", parts[2]+" not found")
+				return
+			}
+			delete(s.objects, r.URL.Path)
+			status(http.StatusOK, "", "")
+		default:
+			status(http.StatusMethodNotAllowed, "MethodNotAllowed", r.Method)
+		}
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *chaosAPIServer) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.objects)
+}
+
+// TestDriverAgainstTLSAPIServer drives every fault kind through the real
+// dynamic client over TLS: each resource is admitted by the CRD schema,
+// exists while the fault is active and is gone after the revert (twice:
+// idempotent); an invalid resource is refused with the schema's reason.
+func TestDriverAgainstTLSAPIServer(t *testing.T) {
+	srv := newChaosAPIServer(t)
+	cfg := &rest.Config{Host: srv.URL, BearerToken: "chaos-token",
+		TLSClientConfig: rest.TLSClientConfig{CAData: pemCert(srv.Server)}}
+	client, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Driver{Client: client, MaxDuration: time.Hour}
+	ctx := context.Background()
+	for _, f := range faults {
+		f.Driver, f.Kubernetes = chaos.DriverChaosMesh, sel
+		id := "chx-20261202-100000-abc-" + f.Name
+		st, err := d.Inject(ctx, id, f)
+		if err != nil {
+			t.Fatalf("%s: %v", f.Name, err)
+		}
+		if srv.count() != 1 {
+			t.Fatalf("%s: %d resources after inject", f.Name, srv.count())
+		}
+		if err := d.Revert(ctx, id, f, st); err != nil {
+			t.Fatalf("%s: revert: %v", f.Name, err)
+		}
+		if err := d.Revert(ctx, id, f, st); err != nil {
+			t.Fatalf("%s: second revert: %v", f.Name, err)
+		}
+		if srv.count() != 0 {
+			t.Fatalf("%s: %d resources after revert", f.Name, srv.count())
+		}
+	}
+	srv.mu.Lock()
+	for _, r := range srv.requests {
+		if !strings.HasSuffix(r, " Bearer chaos-token") {
+			t.Errorf("request without the token: %s", r)
+		}
+	}
+	srv.mu.Unlock()
+
+	// A manifest the CRD refuses (a negative CPU load) is refused by the
+	// server, and the error says why.
+	bad := chaos.Fault{Name: "bad", Type: chaos.FaultCPUStress, CPUPercent: -5, Workers: 1, Driver: chaos.DriverChaosMesh, Kubernetes: sel}
+	_, err = d.Inject(ctx, "chx-bad", bad)
+	if err == nil || !strings.Contains(err.Error(), "StressChaos is invalid") {
+		t.Fatalf("invalid StressChaos: %v", err)
+	}
+	if srv.count() != 0 {
+		t.Fatal("an invalid resource was stored")
+	}
+}
+
+// pemCert is the PEM certificate of s, for the client's CA.
+func pemCert(s *httptest.Server) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
+}
