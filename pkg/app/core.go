@@ -56,6 +56,7 @@ func IncidentOptions(cfg *config.Config) incident.Options {
 		AutoResolve:          ic.AutoResolve,
 		AutoResolveAfter:     time.Duration(ic.AutoResolveAfter),
 		FlapWindow:           time.Duration(ic.FlapWindow),
+		FlapThreshold:        ic.FlapThreshold,
 		TitleTemplate:        ic.TitleTemplate,
 		StatusUpdateTemplate: ic.StatusUpdateTemplate,
 		ExternalURL:          cfg.Global.ExternalURL,

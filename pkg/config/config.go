@@ -173,6 +173,10 @@ type IncidentsConfig struct {
 	// FlapWindow: an incident that fires again within this time of its
 	// resolution re-opens, flagged as flapping, instead of opening a new one.
 	FlapWindow model.Duration `yaml:"flap_window"`
+	// FlapThreshold damps a flapping incident: the re-opening (each within
+	// FlapWindow of its resolution) that brings its re-openings to this
+	// number, and every later one, do not restart its escalation (0: never).
+	FlapThreshold int `yaml:"flap_threshold"`
 	// TitleTemplate is a Go text/template for incident titles (see docs/sred.md).
 	TitleTemplate string `yaml:"title_template"`
 	// StatusUpdateTemplate is a Go text/template for status updates.
@@ -204,6 +208,7 @@ var DefaultIncidentsConfig = IncidentsConfig{
 	DefaultSeverity:      incident.SeverityMedium,
 	AutoResolve:          true,
 	FlapWindow:           model.Duration(time.Hour),
+	FlapThreshold:        2,
 	TitleTemplate:        incident.DefaultTitleTemplate,
 	StatusUpdateTemplate: incident.DefaultStatusUpdateTemplate,
 	MaxMetricServices:    100,
@@ -275,6 +280,9 @@ func (c *IncidentsConfig) validate() error {
 	c.DefaultSeverity = sev
 	if c.FlapWindow < 0 {
 		return fmt.Errorf("incidents: flap_window must not be negative, got %s", c.FlapWindow)
+	}
+	if c.FlapThreshold < 0 {
+		return fmt.Errorf("incidents: flap_threshold must not be negative, got %d", c.FlapThreshold)
 	}
 	if c.AutoResolveAfter < 0 || (c.AutoResolveAfter > 0 && time.Duration(c.AutoResolveAfter) < time.Minute) {
 		return fmt.Errorf("incidents: auto_resolve_after must be 0 (off) or at least 1m, got %s", c.AutoResolveAfter)

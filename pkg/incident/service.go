@@ -62,6 +62,11 @@ type Options struct {
 	// FlapWindow: firing again within this time of the resolution re-opens
 	// the incident, flagged as flapping.
 	FlapWindow time.Duration
+	// FlapThreshold damps flapping: the re-opening (within FlapWindow)
+	// that brings an incident's re-openings to this number, and every later
+	// one, does not restart escalation (ChangeFlapping instead of
+	// ChangeReopened). 0 never damps.
+	FlapThreshold int
 	// TitleTemplate and StatusUpdateTemplate are Go text/templates.
 	TitleTemplate        string
 	StatusUpdateTemplate string
@@ -84,6 +89,7 @@ func DefaultOptions() Options {
 		DefaultSeverity:      SeverityMedium,
 		AutoResolve:          true,
 		FlapWindow:           time.Hour,
+		FlapThreshold:        2,
 		TitleTemplate:        DefaultTitleTemplate,
 		StatusUpdateTemplate: DefaultStatusUpdateTemplate,
 	}

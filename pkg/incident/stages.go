@@ -260,10 +260,20 @@ func (s *Service) placeStage(ctx context.Context, tx *sql.Tx, d *delivery) error
 		target.SnoozedUntil = nil
 		target.RecoveringSince = nil
 		target.UpdatedAt = now
-		if err := s.change(ctx, tx, d.p, Change{Kind: ChangeReopened, Incident: &target.Incident, Prev: prev, Actor: d.actor, Time: now}, nil); err != nil {
+		kind := ChangeReopened
+		damped := !d.revived && opts.FlapThreshold > 0 && target.reopenCount >= opts.FlapThreshold
+		if damped {
+			kind = ChangeFlapping
+		}
+		if err := s.change(ctx, tx, d.p, Change{Kind: kind, Incident: &target.Incident, Prev: prev, Actor: d.actor, Time: now}, nil); err != nil {
 			return err
 		}
-		if d.revived {
+		if damped {
+			d.tl = append(d.tl, TimelineEntry{IncidentID: target.ID, Time: now, Kind: "status", Actor: d.actor,
+				Message: fmt.Sprintf("re-opened: fired again within the flap window of %s (flapping, re-opened %d times: damped, escalation not restarted)",
+					formatDuration(opts.FlapWindow), target.reopenCount),
+				Data: map[string]any{"from": string(prev), "to": string(StatusTriggered), "flapping": true, "damped": true, "reopen_count": target.reopenCount}})
+		} else if d.revived {
 			d.tl = append(d.tl, TimelineEntry{IncidentID: target.ID, Time: now, Kind: "status", Actor: d.actor,
 				Message: "re-opened: Alertmanager delivered alerts still firing after the incident was resolved for lack of deliveries",
 				Data:    map[string]any{"from": string(prev), "to": string(StatusTriggered)}})

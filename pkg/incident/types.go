@@ -146,6 +146,9 @@ const (
 	ChangeInvestigating ChangeKind = "investigating"
 	ChangeResolved      ChangeKind = "resolved"
 	ChangeReopened      ChangeKind = "reopened"
+	// ChangeFlapping: a flapping incident re-opened once more, damped
+	// (Options.FlapThreshold): its escalation does not restart.
+	ChangeFlapping ChangeKind = "flapping"
 	// ChangeMitigated: MitigatedBy was set (a runbook's verification passed).
 	ChangeMitigated ChangeKind = "mitigated"
 	// ChangePostmortemDone: a resolved incident's post-mortem was completed.
