@@ -190,7 +190,7 @@ func startTLSPrometheus(t *testing.T, dir, webConfig string, client *http.Client
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-done:
-		case <-time.After(5 * time.Second):
+		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
 			<-done
 		}

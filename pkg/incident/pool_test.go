@@ -28,7 +28,7 @@ func TestTransactionNeedsOneConnection(t *testing.T) {
 		require.NoError(t, err)
 		svc.Now = func() time.Time { return clock.Add(time.Minute) }
 		t.Cleanup(func() { svc.Close() })
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		max := db.Stats().MaxOpenConnections
 		require.Positive(t, max)

@@ -129,7 +129,7 @@ steps:
 				require.Equal(t, -1, *hold.ExitCode, "the process was killed")
 				require.Contains(t, hold.Error, "killed: lease lost: ")
 				require.Eventually(t, func() bool { return processGone(helper) && processGone(sleeper) },
-					5*time.Second, 10*time.Millisecond, "processes %d and %d still alive", helper, sleeper)
+					30*time.Second, 10*time.Millisecond, "processes %d and %d still alive", helper, sleeper)
 				for _, a := range run.Audit {
 					require.NotEqual(t, "after", a.StepName, "no step runs after the lease is lost")
 				}

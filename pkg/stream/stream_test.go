@@ -162,7 +162,7 @@ func TestStreamHeartbeatAndDisconnect(t *testing.T) {
 
 	// The client leaves: the handler ends and unsubscribes.
 	c.cancel()
-	require.Eventually(t, func() bool { return clients(t, reg) == 0 }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return clients(t, reg) == 0 }, 30*time.Second, 10*time.Millisecond)
 	bus.Publish(events.Event{Type: "incident.created"}) // no subscriber left: nothing blocks
 }
 
