@@ -55,7 +55,8 @@ type Runbook struct {
 	// Name identifies the runbook; alerts may link it with the `runbook` annotation.
 	Name        string `yaml:"name"`
 	Description string `yaml:"description,omitempty"`
-	// URLs link the runbook to alerts whose runbook_url annotation is one of them.
+	// URLs are the runbook's documentation: alerts whose runbook_url
+	// annotation is one of them link it (Linked), which starts nothing.
 	URLs []string `yaml:"urls,omitempty"`
 	// Matchers select incidents by their labels, in Alertmanager syntax; all must match.
 	Matchers []string `yaml:"matchers,omitempty"`
@@ -410,8 +411,8 @@ func (r *Runbook) UnmarshalYAML(n *yaml.Node) error {
 		}
 		r.matchers = append(r.matchers, ms...)
 	}
-	if len(r.matchers) == 0 && len(r.URLs) == 0 {
-		return errAt(n, "runbook %q: needs matchers or urls, or it would never run", r.Name)
+	if len(r.matchers) == 0 {
+		return errAt(n, "runbook %q: needs matchers, or it would never run (urls only link its documentation)", r.Name)
 	}
 	for i, s := range r.Severities {
 		sev, err := incident.ParseSeverity(string(s))
@@ -510,7 +511,7 @@ func (r *Runbook) compileStep(s *Step) error {
 			errs = append(errs, add("env."+k, v))
 		}
 		if err := errors.Join(errs...); err == nil {
-			errs = append(errs, checkMetachars(s))
+			errs = append(errs, checkMetachars(s), checkDashes(s))
 		}
 	case StepHTTP:
 		errs = append(errs, add("path", s.HTTP.Path), add("body", s.HTTP.Body))
@@ -650,10 +651,11 @@ func (s *Set) Get(name string) *Runbook {
 	return s.byName[name]
 }
 
-// Matches reports whether the runbook applies to inc in its current state:
-// its matchers all match the incident's labels, or an alert links it by its
-// `runbook` annotation or its runbook_url; and the incident's severity and
-// state are among those the runbook triggers on.
+// Matches reports whether the runbook runs for inc in its current state:
+// its matchers all match the incident's labels, and the incident's severity
+// and state are among those the runbook triggers on. A link (Linked) never
+// makes a runbook run: an alert chooses its annotations, not where a
+// runbook may act.
 func (r *Runbook) Matches(inc *incident.Incident) bool {
 	if len(r.Severities) > 0 && !slices.Contains(r.Severities, inc.Severity) {
 		return false
@@ -661,10 +663,14 @@ func (r *Runbook) Matches(inc *incident.Incident) bool {
 	if !slices.Contains(r.States, inc.Status) {
 		return false
 	}
-	return r.linked(inc) || len(r.matchers) > 0 && r.matchers.Matches(model.LabelSet(toLabelSet(inc.Labels)))
+	return len(r.matchers) > 0 && r.matchers.Matches(model.LabelSet(toLabelSet(inc.Labels)))
 }
 
-func (r *Runbook) linked(inc *incident.Incident) bool {
+// Linked reports whether an alert of inc links the runbook's
+// documentation: its runbook_url annotation is one of the runbook's urls,
+// or its `runbook` annotation names it. A link only documents; it starts
+// nothing (see Matches).
+func (r *Runbook) Linked(inc *incident.Incident) bool {
 	for _, u := range inc.RunbookURLs {
 		if slices.Contains(r.URLs, u) {
 			return true

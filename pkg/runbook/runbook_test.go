@@ -52,11 +52,18 @@ func TestLoadExamples(t *testing.T) {
 	inc.Status = incident.StatusTriggered
 	inc.Labels["alertname"] = "Other"
 	require.False(t, rb.Matches(inc))
+	// A link attaches documentation, it never bypasses the matchers: an
+	// alert of another namespace carrying the runbook's URL or name starts
+	// nothing.
 	inc.RunbookURLs = []string{"https://runbooks.rootuip.com/high-api-latency"}
-	require.True(t, rb.Matches(inc), "linked by runbook_url")
+	require.True(t, rb.Linked(inc), "linked by runbook_url")
+	require.False(t, rb.Matches(inc), "a runbook_url does not start the runbook")
 	inc.RunbookURLs = nil
 	inc.Alerts = []incident.Alert{{Annotations: map[string]string{"runbook": "high-api-latency"}}}
-	require.True(t, rb.Matches(inc), "linked by name")
+	require.True(t, rb.Linked(inc), "linked by name")
+	require.False(t, rb.Matches(inc), "a runbook annotation does not start the runbook")
+	inc.Alerts = nil
+	require.False(t, rb.Linked(inc))
 }
 
 func stepTypes(rb *Runbook) []StepType {
@@ -85,7 +92,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown nested field", head + "steps:\n  - name: a\n    exec:\n      comand: [/bin/true]\n", `bad.yml:6: unknown field "comand" in step exec (known fields: command, dir, env)`},
 		{"bad name", "name: Bad Name\nmatchers: ['a=\"b\"']\nsteps: [{name: a, wait: {duration: 1s}}]\n", `bad.yml:1: runbook name "Bad Name": want lower-case letters, digits, '-' or '_' (at most 64)`},
 		{"bad matcher", "name: rb\nmatchers: ['alertname=~\"(\"']\nsteps: [{name: a, wait: {duration: 1s}}]\n", "bad.yml:1: runbook \"rb\": matcher \"alertname=~\\\"(\\\"\": error parsing regexp: missing closing ): `^(?:()$`"},
-		{"no trigger", "name: rb\nsteps: [{name: a, wait: {duration: 1s}}]\n", `bad.yml:1: runbook "rb": needs matchers or urls, or it would never run`},
+		{"no trigger", "name: rb\nsteps: [{name: a, wait: {duration: 1s}}]\n", `bad.yml:1: runbook "rb": needs matchers, or it would never run (urls only link its documentation)`},
 		{"no steps", head, `bad.yml:1: runbook "rb": no steps`},
 		{"two actions", head + "steps:\n  - name: a\n    wait: {duration: 1s}\n    notify: {message: hi}\n", `bad.yml:4: step "a": want exactly one of exec, http, kubernetes, promql, wait, notify, approval (got 2)`},
 		{"bad severity", head + "severities: [URGENT]\nsteps: [{name: a, wait: {duration: 1s}}]\n", `bad.yml:1: runbook "rb": severities: unknown severity "URGENT" (want one of CRITICAL, HIGH, MEDIUM, LOW)`},
