@@ -83,6 +83,14 @@ func buildChaos(_ context.Context, a *App, c *ChaosConfig) (func(context.Context
 		tox.Close()
 		return nil, err
 	}
+	// A proxy whose address is taken (another sred on this host) does not
+	// stop sred: it is bound at the first run that needs it.
+	for name, err := range tox.Unbound() {
+		logger.Warn("Fault proxy not listening yet; bound at the first run that uses it", "proxy", name, "err", err)
+	}
+	for name, err := range hf.Unbound() {
+		logger.Warn("Fault proxy not listening yet; bound at the first run that uses it", "proxy", name, "err", err)
+	}
 	drivers := map[string]chaos.Driver{
 		chaos.DriverToxiproxy: tox,
 		chaos.DriverHTTPProxy: hf,

@@ -153,6 +153,10 @@ func (s *Service) validate(ctx context.Context, e *Experiment) ([]SLOInfo, error
 		want := map[string]string{DriverToxiproxy: "tcp", DriverHTTPProxy: "http"}[f.Driver]
 		if want != "" && proxies[f.Proxy] != want {
 			reasons = append(reasons, fmt.Sprintf("fault %s: no %s proxy %q in chaos.proxies", f.Name, want, f.Proxy))
+		} else if b, ok := s.o.Drivers[f.Driver].(ProxyBinder); ok && want != "" {
+			if err := b.Bind(f.Proxy); err != nil {
+				reasons = append(reasons, fmt.Sprintf("fault %s: %v", f.Name, err))
+			}
 		}
 	}
 	if len(reasons) > 0 {

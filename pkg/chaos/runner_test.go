@@ -472,3 +472,28 @@ func TestScore(t *testing.T) {
 		})
 	}
 }
+
+// unboundDriver is a proxy driver whose proxy cannot listen.
+type unboundDriver struct{ *recDriver }
+
+func (unboundDriver) Bind(proxy string) error {
+	return errors.New("tcp proxy " + proxy + " cannot listen on 127.0.0.1:15432: address already in use")
+}
+
+// TestRefusedOnUnboundProxy: a run whose fault needs a proxy that cannot
+// listen is refused with the reason, and nothing is injected.
+func TestRefusedOnUnboundProxy(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, "r1")
+		h.s.o.Drivers[DriverToxiproxy] = unboundDriver{h.d}
+		_, err := h.s.Start(context.Background(), load(t, testExp), "alice")
+		var ref *Refusal
+		if !errors.As(err, &ref) || !strings.Contains(strings.Join(ref.Reasons, ";"),
+			"fault a: tcp proxy p cannot listen on 127.0.0.1:15432: address already in use") {
+			t.Fatalf("got %v", err)
+		}
+		if len(h.d.log) != 0 {
+			t.Fatalf("injected: %v", h.d.log)
+		}
+	})
+}

@@ -30,6 +30,13 @@ type Driver interface {
 	Revert(ctx context.Context, id string, f Fault, state json.RawMessage) error
 }
 
+// ProxyBinder is a driver whose proxies are bound lazily: Bind makes a
+// proxy listen (a no-op when it does) or says why it cannot; a run using an
+// unbound proxy is refused with that reason.
+type ProxyBinder interface {
+	Bind(proxy string) error
+}
+
 // Querier runs instant PromQL queries (pkg/budget's Prom does).
 type Querier interface {
 	Instant(ctx context.Context, q string, at time.Time) (model.Vector, error)

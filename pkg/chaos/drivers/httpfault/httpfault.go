@@ -42,12 +42,14 @@ func (r rule) matches(path string) bool {
 }
 
 type proxy struct {
-	name  string
-	srv   *http.Server
-	ln    net.Listener
-	rp    *httputil.ReverseProxy
-	mu    sync.RWMutex
-	rules map[string]rule
+	name    string
+	listen  string
+	srv     *http.Server
+	ln      net.Listener // nil while it cannot listen (bindErr says why)
+	bindErr error
+	rp      *httputil.ReverseProxy
+	mu      sync.RWMutex
+	rules   map[string]rule
 }
 
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -96,27 +98,73 @@ func New(cfgs []chaos.ProxyConfig) (*Driver, error) {
 			d.Close()
 			return nil, fmt.Errorf("proxy %s: %w", c.Name, err)
 		}
-		ln, err := net.Listen("tcp", c.Listen)
-		if err != nil {
-			d.Close()
-			return nil, fmt.Errorf("start http proxy %s on %s: %w", c.Name, c.Listen, err)
-		}
-		p := &proxy{name: c.Name, ln: ln, rp: httputil.NewSingleHostReverseProxy(u), rules: map[string]rule{}}
+		p := &proxy{name: c.Name, listen: c.Listen, rp: httputil.NewSingleHostReverseProxy(u), rules: map[string]rule{}}
 		p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second}
-		go func() { _ = p.srv.Serve(ln) }()
 		d.proxies[c.Name] = p
+		_ = p.bind() // else bound lazily (Bind, Inject)
 	}
 	return d, nil
 }
 
-// Addr returns the address a proxy listens on.
-func (d *Driver) Addr(name string) string {
+// bind starts listening; it is a no-op once listening.
+func (p *proxy) bind() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", p.listen)
+	if err != nil {
+		p.bindErr = fmt.Errorf("http proxy %s cannot listen on %s: %w", p.name, p.listen, err)
+		return p.bindErr
+	}
+	p.ln, p.bindErr = ln, nil
+	go func() { _ = p.srv.Serve(ln) }()
+	return nil
+}
+
+// Bind makes a proxy listen if it could not so far (another process held
+// its address when sred started); it returns why it still cannot.
+func (d *Driver) Bind(name string) error {
+	d.mu.Lock()
+	p, ok := d.proxies[name]
+	d.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("no http proxy %q in the chaos configuration", name)
+	}
+	return p.bind()
+}
+
+// Unbound returns the proxies that are not listening, with the reason.
+func (d *Driver) Unbound() map[string]error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if p, ok := d.proxies[name]; ok {
+	out := map[string]error{}
+	for name, p := range d.proxies {
+		p.mu.Lock()
+		if p.ln == nil {
+			out[name] = p.bindErr
+		}
+		p.mu.Unlock()
+	}
+	return out
+}
+
+// Addr returns the address a proxy listens on (the configured one while it
+// is not listening).
+func (d *Driver) Addr(name string) string {
+	d.mu.Lock()
+	p, ok := d.proxies[name]
+	d.mu.Unlock()
+	if !ok {
+		return ""
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
 		return p.ln.Addr().String()
 	}
-	return ""
+	return p.listen
 }
 
 // Close stops every proxy.
@@ -135,6 +183,9 @@ func (d *Driver) Inject(_ context.Context, id string, f chaos.Fault) (json.RawMe
 	d.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("no http proxy %q in the chaos configuration", f.Proxy)
+	}
+	if err := p.bind(); err != nil {
+		return nil, err
 	}
 	r := rule{paths: f.Paths, share: f.Percent / 100}
 	switch f.Type {

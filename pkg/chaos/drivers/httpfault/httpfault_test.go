@@ -3,8 +3,10 @@ package httpfault
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,5 +93,43 @@ func TestDelay(t *testing.T) {
 	_ = d.Revert(ctx, "a", f, nil)
 	if d := took("/slow/x"); d >= time.Second {
 		t.Fatalf("after revert: %v", d)
+	}
+}
+
+// TestLazyBind: a proxy whose address is taken does not stop New; Inject
+// says why it cannot listen; once the address is free, Bind makes it
+// listen and its rules apply.
+func TestLazyBind(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer up.Close()
+	holder, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := holder.Addr().String()
+	d, err := New([]chaos.ProxyConfig{{Name: "pay", Kind: "http", Listen: addr, Upstream: up.URL}})
+	if err != nil {
+		t.Fatalf("New with a taken address: %v", err)
+	}
+	defer d.Close()
+	if err := d.Unbound()["pay"]; err == nil || !strings.Contains(err.Error(), "http proxy pay cannot listen on "+addr) {
+		t.Fatalf("Unbound: %v", err)
+	}
+	f := chaos.Fault{Name: "e", Type: chaos.FaultHTTPError, Proxy: "pay", Percent: 100, Status: 503}
+	if _, err := d.Inject(context.Background(), "f-1", f); err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("Inject on an unbound proxy: %v", err)
+	}
+	holder.Close()
+	if err := d.Bind("pay"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Inject(context.Background(), "f-1", f); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, "http://"+addr+"/", 5); got[503] != 5 {
+		t.Fatalf("codes %v, want 5 x 503", got)
+	}
+	if len(d.Unbound()) != 0 || d.Addr("pay") != addr {
+		t.Fatalf("unbound %v, addr %s", d.Unbound(), d.Addr("pay"))
 	}
 }

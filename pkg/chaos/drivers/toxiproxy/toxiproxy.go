@@ -30,27 +30,66 @@ type Driver struct {
 	// proxies by name; partitioned holds the ids of partition faults per proxy.
 	proxies     map[string]*toxi.Proxy
 	partitioned map[string]map[string]bool
+	// unbound holds the proxies that could not listen yet, with the error.
+	unbound map[string]error
 }
 
-// New starts one proxy per tcp proxy of cfgs.
+// New starts one proxy per tcp proxy of cfgs. A proxy whose address cannot
+// be bound now (another process holds it) does not stop sred: it is bound
+// lazily, by Bind before a run that uses it (see Unbound).
 func New(cfgs []chaos.ProxyConfig) (*Driver, error) {
 	d := &Driver{
 		server:      toxi.NewServer(toxi.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop()),
 		proxies:     map[string]*toxi.Proxy{},
 		partitioned: map[string]map[string]bool{},
+		unbound:     map[string]error{},
 	}
 	for _, c := range cfgs {
 		if c.Kind != "tcp" {
 			continue
 		}
 		p := toxi.NewProxy(d.server, c.Name, c.Listen, c.Upstream)
-		if err := p.Start(); err != nil {
-			d.Close()
-			return nil, fmt.Errorf("start proxy %s on %s: %w", c.Name, c.Listen, err)
-		}
 		d.proxies[c.Name] = p
+		if err := p.Start(); err != nil {
+			d.unbound[c.Name] = fmt.Errorf("tcp proxy %s cannot listen on %s: %w", c.Name, c.Listen, err)
+		}
 	}
 	return d, nil
+}
+
+// Bind makes a proxy listen if it could not so far; it returns why it
+// still cannot.
+func (d *Driver) Bind(name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.bind(name)
+}
+
+func (d *Driver) bind(name string) error {
+	p, err := d.proxy(name)
+	if err != nil {
+		return err
+	}
+	if _, down := d.unbound[name]; !down {
+		return nil
+	}
+	if err := p.Start(); err != nil {
+		d.unbound[name] = fmt.Errorf("tcp proxy %s cannot listen on %s: %w", name, p.Listen, err)
+		return d.unbound[name]
+	}
+	delete(d.unbound, name)
+	return nil
+}
+
+// Unbound returns the proxies that are not listening, with the reason.
+func (d *Driver) Unbound() map[string]error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[string]error{}
+	for k, v := range d.unbound {
+		out[k] = v
+	}
+	return out
 }
 
 // Addr returns the address a proxy listens on (useful with port 0).
@@ -116,6 +155,9 @@ func (d *Driver) Inject(_ context.Context, id string, f chaos.Fault) (json.RawMe
 	defer d.mu.Unlock()
 	p, err := d.proxy(f.Proxy)
 	if err != nil {
+		return nil, err
+	}
+	if err := d.bind(f.Proxy); err != nil {
 		return nil, err
 	}
 	st, _ := json.Marshal(state{Proxy: f.Proxy})

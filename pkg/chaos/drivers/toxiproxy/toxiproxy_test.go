@@ -3,6 +3,7 @@ package toxiproxy
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -149,4 +150,44 @@ func TestUnknownProxy(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `no tcp proxy "nope"`) {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// TestLazyBind: a proxy whose address is taken does not stop New; Bind and
+// Inject say why it cannot listen; once the address is free, Bind makes it
+// listen and faults apply.
+func TestLazyBind(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer up.Close()
+	holder, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := holder.Addr().String()
+	d, err := New([]chaos.ProxyConfig{{Name: "dep", Kind: "tcp", Listen: addr, Upstream: strings.TrimPrefix(up.URL, "http://")}})
+	if err != nil {
+		t.Fatalf("New with a taken address: %v", err)
+	}
+	defer d.Close()
+	if err := d.Unbound()["dep"]; err == nil || !strings.Contains(err.Error(), "tcp proxy dep cannot listen on "+addr) {
+		t.Fatalf("Unbound: %v", err)
+	}
+	f := chaos.Fault{Name: "l", Type: chaos.FaultLatency, Proxy: "dep", Latency: model.Duration(300 * time.Millisecond)}
+	if _, err := d.Inject(context.Background(), "f-1", f); err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("Inject on an unbound proxy: %v", err)
+	}
+	holder.Close()
+	if err := d.Bind("dep"); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Unbound()) != 0 {
+		t.Fatalf("still unbound: %v", d.Unbound())
+	}
+	if err := d.Bind("dep"); err != nil {
+		t.Fatalf("second Bind: %v", err)
+	}
+	run(t, d, f, func() {
+		if took, err := get("http://" + addr + "/"); err != nil || took < 300*time.Millisecond {
+			t.Fatalf("with latency: %v %v", took, err)
+		}
+	}, func() {})
 }
