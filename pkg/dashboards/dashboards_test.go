@@ -84,7 +84,8 @@ func committedTargets(t *testing.T) []target {
 }
 
 // dashboardTargets reads every panel target, those of the panels of
-// collapsed rows included, and query variable of dashboard JSON files.
+// collapsed rows included, query variable and annotation query of
+// dashboard JSON files.
 func dashboardTargets(t *testing.T, files []string) []target {
 	t.Helper()
 	var out []target
@@ -102,6 +103,12 @@ func dashboardTargets(t *testing.T, files []string) []target {
 					Query any    `json:"query"`
 				} `json:"list"`
 			} `json:"templating"`
+			Annotations struct {
+				List []struct {
+					Name string `json:"name"`
+					Expr string `json:"expr"`
+				} `json:"list"`
+			} `json:"annotations"`
 		}
 		if err := json.Unmarshal(b, &d); err != nil {
 			t.Fatalf("%s: %v", f, err)
@@ -132,6 +139,11 @@ func dashboardTargets(t *testing.T, files []string) []target {
 				continue
 			}
 			out = append(out, target{name, "variable " + v.Name, m[1]})
+		}
+		for _, a := range d.Annotations.List {
+			if a.Expr != "" {
+				out = append(out, target{name, "annotation " + a.Name, a.Expr})
+			}
 		}
 	}
 	return out

@@ -2,6 +2,7 @@ package dashboards
 
 import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
 )
 
 // quantile is the PromQL of a quantile of an incident duration histogram
@@ -17,12 +18,33 @@ const (
 	postmortemsSev1 = `max by (service, severity) (sre_incident_postmortems_completed_total{severity=~"CRITICAL|HIGH", service=~"$service"})`
 )
 
+// chaosFaultsActive is 1 per experiment and service while one of its faults
+// is injected.
+const chaosFaultsActive = `max by (experiment, service) (sre_chaos_fault_active{service=~"$service"}) > 0`
+
+// chaosAnnotation marks on every panel the time ranges in which a chaos
+// experiment had faults injected (contiguous samples become one region).
+func chaosAnnotation() *dashboard.AnnotationQueryBuilder {
+	return dashboard.NewAnnotationQueryBuilder().
+		Name("Chaos experiments").
+		Datasource(datasource).
+		Enable(true).
+		IconColor("orange").
+		Expr(chaosFaultsActive).
+		Step("30s").
+		TitleFormat("chaos {{experiment}}").
+		TextFormat("faults injected on {{service}}").
+		TagKeys("experiment,service").
+		Target(prometheus.NewDataqueryBuilder().Datasource(datasource).Expr(chaosFaultsActive).RefId("Anno"))
+}
+
 // engineering is for the engineers improving reliability: detailed SLI/SLO
 // metrics, performance trends and incident analysis.
 func engineering() *dashboard.DashboardBuilder {
 	return base("rootuip-sre-engineering", "SRE / Engineering",
 		"Detailed SLI/SLO metrics, performance trends and incident analysis.").
 		Time("now-7d", "now").
+		Annotation(chaosAnnotation()).
 		WithVariable(labelVariable("service", "Service", `label_values(`+sloInfo+`, service)`).
 			Multi(true).IncludeAll(true).AllValue(".*")).
 		WithRow(dashboard.NewRowBuilder("SLI / SLO detail")).
