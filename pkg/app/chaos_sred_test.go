@@ -35,9 +35,10 @@ type chaosRig struct {
 	sink    *arrivals
 }
 
-// newChaosRig writes sred.yml with one experiment (faults is its YAML list)
-// and builds sred; storage are the storage flags.
-func newChaosRig(t *testing.T, storage []string, lease string, faults string) *chaosRig {
+// newChaosRig writes sred.yml with one experiment (faults is its YAML list,
+// extra more top-level YAML of it) and builds sred; storage are the
+// storage flags.
+func newChaosRig(t *testing.T, storage []string, lease string, faults string, extra ...string) *chaosRig {
 	t.Helper()
 	root := tu.RepoRoot(t)
 	dir := t.TempDir()
@@ -71,7 +72,7 @@ faults:
 duration: 30m
 abort: {interval: 1s, burnRate: false}
 expectAlerts: true
-`), 0o644))
+`+strings.Join(extra, "")), 0o644))
 	r.cfg = filepath.Join(dir, "sred.yml")
 	require.NoError(t, os.WriteFile(r.cfg, []byte(fmt.Sprintf(`
 prometheus: {url: %s}
@@ -300,4 +301,53 @@ func TestChaosSIGKILLRollback(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestChaosApprovalAudited: a run of an experiment with approval: waits
+// (nothing injected), the approval through the API lets it go on, and the
+// approval is in the run's steps and in the audit log.
+func TestChaosApprovalAudited(t *testing.T) {
+	r := newChaosRig(t, []string{"--storage.path=" + filepath.Join(t.TempDir(), "data")}, "30s",
+		"  - {name: freeze, type: process-stop, pidFile: demo.pid}\n", "approval: {role: responder, timeout: 10m}\n")
+	sred := r.start("sred")
+	code, body := post(t, sred.URL+"/api/v1/chaos/experiments/api-latency/run", "")
+	require.Equal(t, http.StatusAccepted, code, body)
+	var resp struct{ Data chaos.RunInfo }
+	require.NoError(t, json.Unmarshal([]byte(body), &resp))
+	id := resp.Data.ID
+	require.Equal(t, chaos.StatusWaiting, resp.Data.Status)
+	eventually(t, func() bool {
+		var x chaos.RunInfo
+		getJSON(t, sred.URL+"/api/v1/chaos/runs/"+id, nil, &x)
+		return len(x.Steps) == 3 && x.Steps[2].Name == "approval" && x.Steps[2].Status == "running"
+	}, "the run does not wait for its approval")
+	require.NotEqual(t, "T", procState(t, r.demo.PID()), "nothing is injected before the approval")
+
+	code, body = post(t, sred.URL+"/api/v1/chaos/runs/"+id+"/approve", `{"comment":"game day"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	eventually(t, func() bool { return procState(t, r.demo.PID()) == "T" }, "the approved run did not inject its fault")
+	var run chaos.RunInfo
+	code, env := getJSON(t, sred.URL+"/api/v1/chaos/runs/"+id, nil, &run)
+	require.Equal(t, http.StatusOK, code, env.Error)
+	require.NotNil(t, run.Approval)
+	require.Equal(t, "anonymous", run.Approval.By)
+	require.Equal(t, "approved by anonymous (admin): game day", run.Steps[2].Detail)
+
+	var audit []struct {
+		Actor, Method, Route, Path string
+		Status                     int
+	}
+	code, env = getJSON(t, sred.URL+"/api/v1/audit", nil, &audit)
+	require.Equal(t, http.StatusOK, code, env.Error)
+	found := false
+	for _, e := range audit {
+		if e.Route == "POST /api/v1/chaos/runs/{id}/approve" && e.Path == "/api/v1/chaos/runs/"+id+"/approve" && e.Status == http.StatusOK {
+			found = true
+		}
+	}
+	require.True(t, found, "the approval is not in the audit log: %+v", audit)
+
+	code, body = post(t, sred.URL+"/api/v1/chaos/runs/"+id+"/stop", "")
+	require.Equal(t, http.StatusAccepted, code, body)
+	eventually(t, func() bool { return procState(t, r.demo.PID()) != "T" }, "the stopped run did not resume the process")
 }
