@@ -124,13 +124,18 @@ type Status struct {
 	Period    string            `json:"period"`
 	SLIKind   string            `json:"sli_kind"`
 	Time      time.Time         `json:"time"`
-	// SLIAchieved is 1 - the error ratio over the period (nil without data).
-	SLIAchieved *float64        `json:"sli_achieved"`
-	Budget      Budget          `json:"budget"`
-	BurnRates   []BurnRate      `json:"burn_rates"`
-	Forecast    Forecast        `json:"forecast"`
-	State       slo.BudgetState `json:"state"`
-	Policy      Thresholds      `json:"policy"`
+	// SLIAchieved is 1 - the error ratio over the period (nil without data):
+	// over the data that exists when the SLO is younger than its period.
+	SLIAchieved *float64 `json:"sli_achieved"`
+	// Coverage is the fraction of the period the data covers (1 once the
+	// SLO's recordings are as old as its period; nil without data). Every
+	// figure is over the covered part: nothing is extrapolated.
+	Coverage  *float64        `json:"coverage"`
+	Budget    Budget          `json:"budget"`
+	BurnRates []BurnRate      `json:"burn_rates"`
+	Forecast  Forecast        `json:"forecast"`
+	State     slo.BudgetState `json:"state"`
+	Policy    Thresholds      `json:"policy"`
 }
 
 // GroupString renders the group as `customer="acme"` ("" for an ungrouped SLO).
@@ -170,7 +175,8 @@ type Budget struct {
 	TotalMinutes     float64  `json:"total_minutes"`
 	ConsumedMinutes  *float64 `json:"consumed_minutes"`
 	RemainingMinutes *float64 `json:"remaining_minutes"`
-	// Events over the period (event-based SLIs only).
+	// Events over the covered part of the period (event-based SLIs only):
+	// the events that happened, not an extrapolation to the whole period.
 	TotalEvents        *float64 `json:"total_events,omitempty"`
 	BadEvents          *float64 `json:"bad_events,omitempty"`
 	AllowedBadEvents   *float64 `json:"allowed_bad_events,omitempty"`
@@ -204,6 +210,8 @@ type sample struct {
 	burn        map[time.Duration]*float64
 	avgErr      *float64
 	avgTotal    *float64
+	// first is the unix time of the first 5m rate sample in the period.
+	first *float64
 }
 
 // compute turns the samples of one group into a Status.
@@ -240,12 +248,18 @@ func compute(o Objective, at time.Time, s *sample) Status {
 	} else {
 		st.State = StateUnknown
 	}
+	covered := period.Seconds()
+	if s.first != nil {
+		// The first 5m rate sample covers the five minutes before it.
+		covered = math.Min(math.Max(float64(at.Unix())-*s.first+slo.BaseWindow.Seconds(), 0), period.Seconds())
+		st.Coverage = ptr(round(covered / period.Seconds()))
+	}
 	if kind := o.SLO.SLI.Kind(); (kind == slo.KindEvents || kind == slo.KindLatency) && s.avgTotal != nil {
-		total := *s.avgTotal * period.Seconds()
+		total := *s.avgTotal * covered
 		st.Budget.TotalEvents = ptr(round(total))
 		st.Budget.AllowedBadEvents = ptr(round(budget * total))
 		if s.avgErr != nil {
-			bad := *s.avgErr * period.Seconds()
+			bad := *s.avgErr * covered
 			st.Budget.BadEvents = ptr(round(bad))
 			st.Budget.RemainingBadEvents = ptr(round(budget*total - bad))
 		}
@@ -365,6 +379,9 @@ func (e *Evaluator) Evaluate(ctx context.Context, o Objective, at time.Time) ([]
 	if err := set(fmt.Sprintf("avg_over_time(%s%s[%s])", ErrorEventsRecord, sel, rng), func(s *sample, v *float64) { s.avgErr = v }); err != nil {
 		return nil, err
 	}
+	if err := set(CoverageStartQuery(o.Service, o.SLO.Name, o.Period()), func(s *sample, v *float64) { s.first = v }); err != nil {
+		return nil, err
+	}
 	if len(order) == 0 {
 		// No series at all: one status without data, so the SLO is listed.
 		order = append(order, "")
@@ -376,6 +393,13 @@ func (e *Evaluator) Evaluate(ctx context.Context, o Objective, at time.Time) ([]
 		out = append(out, compute(o, at, groups[k]))
 	}
 	return out, nil
+}
+
+// CoverageStartQuery is the PromQL of the time of the first 5m rate sample
+// of an SLO within its period (to the minute): how much of the period the
+// data covers.
+func CoverageStartQuery(service, sloName string, period time.Duration) string {
+	return fmt.Sprintf("min_over_time(timestamp(%s%s)[%s:1m])", TotalEventsRecord, selector(service, sloName), model.Duration(period))
 }
 
 // finite drops NaN and infinities (no traffic), which JSON cannot carry.

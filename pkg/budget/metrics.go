@@ -59,11 +59,12 @@ var (
 	descObjective = prometheus.NewDesc("sre_slo_objective_ratio", "Objective of the SLO as a ratio.", labelsSLO, nil)
 	descBurn      = prometheus.NewDesc("sre_slo_burn_rate", "Burn rate over an alert window; re-exports slo:burn_rate:ratio_rate<window>.", append(labelsSLO, "window"), nil)
 	descState     = prometheus.NewDesc("sre_slo_budget_policy_state", "Error-budget policy state: 1 for the current state (green, yellow, red, exhausted, unknown), 0 for the others.", append(labelsSLO, "state"), nil)
+	descCoverage  = prometheus.NewDesc("sre_slo_data_coverage_ratio", "Fraction of the SLO period its data covers (1 once the recordings are as old as the period): budgets of younger SLOs are over the covered part.", labelsSLO, nil)
 	descForecast  = prometheus.NewDesc("sre_slo_error_budget_exhaustion_seconds", "Forecast time until the error budget runs out at the current burn rate (absent when it does not run out).", labelsSLO, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRemaining, descConsumed, descSLI, descObjective, descBurn, descState, descForecast} {
+	for _, d := range []*prometheus.Desc{descRemaining, descConsumed, descSLI, descObjective, descBurn, descState, descForecast, descCoverage} {
 		ch <- d
 	}
 }
@@ -78,6 +79,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		if v := st.SLIAchieved; v != nil {
 			ch <- prometheus.MustNewConstMetric(descSLI, prometheus.GaugeValue, *v, lv...)
+		}
+		if v := st.Coverage; v != nil {
+			ch <- prometheus.MustNewConstMetric(descCoverage, prometheus.GaugeValue, *v, lv...)
 		}
 		for _, b := range st.BurnRates {
 			if b.Rate != nil {

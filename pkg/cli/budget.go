@@ -49,7 +49,7 @@ func init() {
 
 func budgetTable(w io.Writer, sts []budget.Status) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tSLO\tGROUP\tOBJECTIVE\tPERIOD\tSLI\tREMAINING\tREMAINING MIN\tSTATE\tBURN\tEXHAUSTED IN")
+	fmt.Fprintln(tw, "SERVICE\tSLO\tGROUP\tOBJECTIVE\tPERIOD\tCOVERED\tSLI\tREMAINING\tREMAINING MIN\tSTATE\tBURN\tEXHAUSTED IN")
 	for _, st := range sts {
 		burn := "-"
 		if st.Forecast.BurnRate != nil {
@@ -62,8 +62,8 @@ func budgetTable(w io.Writer, sts []budget.Status) error {
 		case st.Budget.RemainingRatio != nil && *st.Budget.RemainingRatio <= 0:
 			exh = "exhausted"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", st.Service, st.SLO, dashIfEmpty(st.GroupString()),
-			pct(&st.Objective, 3), st.Period, pct(st.SLIAchieved, 4), pct(st.Budget.RemainingRatio, 1),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", st.Service, st.SLO, dashIfEmpty(st.GroupString()),
+			pct(&st.Objective, 3), st.Period, pct(st.Coverage, 1), pct(st.SLIAchieved, 4), pct(st.Budget.RemainingRatio, 1),
 			num(st.Budget.RemainingMinutes), st.State, burn, exh)
 	}
 	return tw.Flush()

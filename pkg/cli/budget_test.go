@@ -102,9 +102,9 @@ customers:
 		stderr string
 	}{
 		{"budget table", []string{"budget"}, 0, []string{
-			"SERVICE   SLO           GROUP  OBJECTIVE  PERIOD  SLI        REMAINING  REMAINING MIN  STATE      BURN   EXHAUSTED IN\n" +
-				"checkout  availability  -      99.000%    1d      98.0000%   -100.0%    -14.4          exhausted  2x/5m  exhausted\n" +
-				"web       availability  -      99.000%    1d      100.0000%  100.0%     14.4           green      0x/5m  -\n",
+			"SERVICE   SLO           GROUP  OBJECTIVE  PERIOD  COVERED  SLI        REMAINING  REMAINING MIN  STATE      BURN   EXHAUSTED IN\n" +
+				"checkout  availability  -      99.000%    1d      100.0%   98.0000%   -100.0%    -14.4          exhausted  2x/5m  exhausted\n" +
+				"web       availability  -      99.000%    1d      100.0%   100.0000%  100.0%     14.4           green      0x/5m  -\n",
 		}, ""},
 		{"gate allows", []string{"gate", "--service=web"}, 0, []string{"allow: normal change allowed: error budget of SLO availability is green (100.00% remaining): normal operations"}, ""},
 		{"gate denies", []string{"gate", "--service=checkout", "--change=critical"}, 1, []string{"deny: critical change denied: error budget of SLO availability is exhausted (-100.00% remaining): emergency changes only"}, ""},

@@ -120,7 +120,7 @@ func TestBudgetHTTPConfigFile(t *testing.T) {
 		stderr string
 	}{
 		{"budget", []string{"budget", "--http.config.file=" + good}, 0,
-			"SERVICE  SLO  GROUP  OBJECTIVE  PERIOD  SLI  REMAINING  REMAINING MIN  STATE  BURN  EXHAUSTED IN\n", ""},
+			"SERVICE  SLO  GROUP  OBJECTIVE  PERIOD  COVERED  SLI  REMAINING  REMAINING MIN  STATE  BURN  EXHAUSTED IN\n", ""},
 		{"gate allows", []string{"gate", "--http.config.file=" + good, "--service=web", "--actor=bob"}, 0,
 			"allow: normal change allow for web by bob\n", ""},
 		{"gate denies", []string{"gate", "--http.config.file=" + good, "--service=checkout", "--actor=bob"}, 1,

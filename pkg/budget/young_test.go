@@ -1,0 +1,93 @@
+package budget_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	commoncfg "github.com/prometheus/common/config"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/budget/budgettest"
+	"github.com/rootuip/sre/pkg/rulegen"
+	"github.com/rootuip/sre/pkg/sla"
+	"github.com/rootuip/sre/pkg/slo"
+)
+
+// TestYoungSLOAgrees: an SLO whose data is two hours old (of a 30-day
+// period), with a 10-minute burst of 50% errors. The budget, the deploy
+// gate, the SLA report and the dashboards' achieved-SLI query all report
+// over the data that exists and agree; the budget says how much of the
+// period that is, and counts the events that happened, not the burst
+// extrapolated over the month.
+func TestYoungSLOAgrees(t *testing.T) {
+	end := time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)
+	start := end.Add(-2 * time.Hour)
+	burst := func(ts time.Time) bool {
+		return ts.After(end.Add(-40*time.Minute)) && !ts.After(end.Add(-30*time.Minute))
+	}
+	specs, err := slo.Parse([]byte(fmt.Sprintf(specs, "young", "")), "young.yml")
+	require.NoError(t, err)
+	srv := budgettest.Start(t, budgettest.Options{Specs: specs, End: end, Series: []budgettest.Series{
+		{Metric: "http_requests_total", Labels: map[string]string{"job": "young", "code": "200"}, Start: start, Initial: 1e6,
+			Inc: func(ts time.Time) float64 {
+				if burst(ts) {
+					return reqPerMinute / 2
+				}
+				return reqPerMinute
+			}},
+		{Metric: "http_requests_total", Labels: map[string]string{"job": "young", "code": "500"}, Start: start, Initial: 1e6,
+			Inc: func(ts time.Time) float64 {
+				if burst(ts) {
+					return reqPerMinute / 2
+				}
+				return 0
+			}},
+	}})
+	ctx := context.Background()
+	// What happened: 2h of 600 requests a minute, 3000 of them errors.
+	const total, bad = 2 * 60 * reqPerMinute, 10 * reqPerMinute / 2
+	wantSLI := 1 - bad/total
+
+	prom, err := budget.NewProm(srv.URL, commoncfg.DefaultHTTPClientConfig, 30*time.Second)
+	require.NoError(t, err)
+	s := budget.New(budget.Options{Now: func() time.Time { return end }})
+	require.NoError(t, s.Update(budget.DefaultConfig, specs, prom, nil))
+	sts, err := s.Statuses(ctx, end)
+	require.NoError(t, err)
+	require.Len(t, sts, 1)
+	st := sts[0]
+	require.NotNil(t, st.SLIAchieved)
+	require.InDelta(t, wantSLI, *st.SLIAchieved, 0.005, "budget: achieved SLI over the data that exists")
+	require.NotNil(t, st.Coverage)
+	require.InDelta(t, (2*time.Hour).Seconds()/period.Seconds(), *st.Coverage, (10*time.Minute).Seconds()/period.Seconds(), "coverage: 2h of 30d")
+	require.NotNil(t, st.Budget.TotalEvents)
+	require.InDelta(t, total, *st.Budget.TotalEvents, total*0.05, "the requests that happened, not 30 days of them")
+	require.InDelta(t, bad, *st.Budget.BadEvents, bad*0.05, "the errors that happened")
+	require.InDelta(t, errBudget*total, *st.Budget.AllowedBadEvents, errBudget*total*0.05)
+	remaining := 1 - (1-wantSLI)/errBudget
+	require.InDelta(t, remaining, *st.Budget.RemainingRatio, 5, "remaining over the covered data (%.1f budgets overspent)", -remaining)
+
+	// The gate decides on the same figure.
+	dec, err := s.Gate(ctx, budget.GateRequest{Service: "young"})
+	require.NoError(t, err)
+	require.False(t, dec.Allowed)
+	require.NotNil(t, dec.Remaining)
+	require.InDelta(t, *st.Budget.RemainingRatio, *dec.Remaining, 1e-9, "gate and budget")
+
+	// The SLA report over the 30-day period ending at the same time.
+	cu := &sla.Customer{ID: "ACME-001", Name: "Acme", Services: []sla.Service{{Service: "young", Availability: &sla.Target{SLO: "availability", Target: 99.9}}}}
+	rep, err := sla.Compute(ctx, prom, sla.Lookup(budget.Objectives(specs)), cu, sla.Range{Label: "30d", Start: end.Add(-period), End: end})
+	require.NoError(t, err)
+	got := rep.Services["young"].Availability.AchievedRatio
+	require.NotNil(t, got)
+	require.InDelta(t, *st.SLIAchieved, *got, 0.005, "SLA report and budget")
+
+	// The achieved-SLI panel of the SLO dashboard.
+	vec, err := prom.Instant(ctx, `1 - max(`+rulegen.ErrorRatioPeriod+`{service="young", slo="availability"})`, end)
+	require.NoError(t, err)
+	require.Len(t, vec, 1)
+	require.InDelta(t, *st.SLIAchieved, float64(vec[0].Value), 1e-9, "dashboard and budget")
+}
