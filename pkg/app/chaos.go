@@ -104,7 +104,8 @@ func buildChaos(_ context.Context, a *App, c *ChaosConfig) (func(context.Context
 			hf.Close()
 			return nil, fmt.Errorf("chaos: kubernetes client: %w", err)
 		}
-		drivers[chaos.DriverChaosMesh] = &chaosmesh.Driver{Client: dc, MaxDuration: time.Duration(c.Chaos.Safety.MaxDuration)}
+		drivers[chaos.DriverChaosMesh] = &chaosmesh.Driver{Client: dc, MaxDuration: time.Duration(c.Chaos.Safety.MaxDuration),
+			InjectTimeout: time.Minute}
 	}
 	// A budget service of its own (no poller, no metrics): what the chaos
 	// runner reads of the target's SLOs, from the same specs and Prometheus.

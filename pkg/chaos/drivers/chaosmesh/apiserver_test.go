@@ -31,11 +31,12 @@ type chaosAPIServer struct {
 	schemas  map[string]*jsonschema.Schema
 	mu       sync.Mutex
 	objects  map[string]map[string]any // by path
+	reads    map[string]int            // GETs of each object
 	requests []string
 }
 
 func newChaosAPIServer(t *testing.T) *chaosAPIServer {
-	s := &chaosAPIServer{schemas: crdSchemas(t), objects: map[string]map[string]any{}}
+	s := &chaosAPIServer{schemas: crdSchemas(t), objects: map[string]map[string]any{}, reads: map[string]int{}}
 	kinds := map[string]string{}
 	for k := range s.schemas {
 		kinds[strings.ToLower(k)] = k
@@ -91,6 +92,17 @@ func newChaosAPIServer(t *testing.T) *chaosAPIServer {
 				status(http.StatusNotFound, "NotFound", parts[2]+" not found")
 				return
 			}
+			// The Chaos Mesh controller, later than the creation: from the
+			// second read on, the fault is reported injected (never for a
+			// resource named "stuck").
+			s.reads[r.URL.Path]++
+			injected := "False"
+			if s.reads[r.URL.Path] > 1 && !strings.HasSuffix(parts[2], "-stuck") {
+				injected = "True"
+			}
+			obj["status"] = map[string]any{"conditions": []any{
+				map[string]any{"type": "Selected", "status": "True"},
+				map[string]any{"type": "AllInjected", "status": injected}}}
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(obj)
 		case r.Method == http.MethodDelete && len(parts) == 3:
@@ -126,7 +138,7 @@ func TestDriverAgainstTLSAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Driver{Client: client, MaxDuration: time.Hour}
+	d := &Driver{Client: client, MaxDuration: time.Hour, InjectTimeout: time.Minute, Poll: 20 * time.Millisecond}
 	ctx := context.Background()
 	for _, f := range faults {
 		f.Driver, f.Kubernetes = chaos.DriverChaosMesh, sel
@@ -137,6 +149,12 @@ func TestDriverAgainstTLSAPIServer(t *testing.T) {
 		}
 		if srv.count() != 1 {
 			t.Fatalf("%s: %d resources after inject", f.Name, srv.count())
+		}
+		srv.mu.Lock()
+		reads := srv.reads[prefixOf(f)+Name(id)]
+		srv.mu.Unlock()
+		if reads < 2 {
+			t.Fatalf("%s: Inject returned after %d read(s), before Chaos Mesh reported AllInjected", f.Name, reads)
 		}
 		if err := d.Revert(ctx, id, f, st); err != nil {
 			t.Fatalf("%s: revert: %v", f.Name, err)
@@ -156,6 +174,18 @@ func TestDriverAgainstTLSAPIServer(t *testing.T) {
 	}
 	srv.mu.Unlock()
 
+	// A resource Chaos Mesh never reports injected: Inject fails (and the
+	// runner rolls back).
+	stuck := chaos.Fault{Name: "stuck", Type: chaos.FaultCPUStress, CPUPercent: 50, Workers: 1, Driver: chaos.DriverChaosMesh, Kubernetes: sel}
+	quick := &Driver{Client: client, MaxDuration: time.Hour, InjectTimeout: 500 * time.Millisecond, Poll: 20 * time.Millisecond}
+	st, err := quick.Inject(ctx, "chx-stuck", stuck)
+	if err == nil || !strings.Contains(err.Error(), "Chaos Mesh did not report AllInjected within 500ms (conditions map[AllInjected:False Selected:True])") {
+		t.Fatalf("never injected: %v", err)
+	}
+	if err := quick.Revert(ctx, "chx-stuck", stuck, st); err != nil || srv.count() != 0 {
+		t.Fatalf("revert of the stuck resource: %v (%d left)", err, srv.count())
+	}
+
 	// A manifest the CRD refuses (a negative CPU load) is refused by the
 	// server, and the error says why.
 	bad := chaos.Fault{Name: "bad", Type: chaos.FaultCPUStress, CPUPercent: -5, Workers: 1, Driver: chaos.DriverChaosMesh, Kubernetes: sel}
@@ -171,4 +201,10 @@ func TestDriverAgainstTLSAPIServer(t *testing.T) {
 // pemCert is the PEM certificate of s, for the client's CA.
 func pemCert(s *httptest.Server) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
+}
+
+// prefixOf is the API path of the collection of f's resource in namespace checkout.
+func prefixOf(f chaos.Fault) string {
+	u, _ := Manifest("x", f, time.Hour)
+	return "/apis/" + Group + "/" + Version + "/namespaces/checkout/" + strings.ToLower(u.GetKind()) + "/"
 }

@@ -145,6 +145,12 @@ type Driver struct {
 	Client dynamic.Interface
 	// MaxDuration bounds every resource (spec.duration); default 1h.
 	MaxDuration time.Duration
+	// InjectTimeout, when set, makes Inject watch the resource until Chaos
+	// Mesh reports it injected (status condition AllInjected True) and fail
+	// when it does not within that time (the runner then rolls back).
+	InjectTimeout time.Duration
+	// Poll is how often the resource's status is read (default 1s).
+	Poll time.Duration
 }
 
 type state struct {
@@ -170,11 +176,57 @@ func (d *Driver) Inject(ctx context.Context, id string, f chaos.Fault) (json.Raw
 			return st, fmt.Errorf("create %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
 		}
 	}
-	// Watch it appear: the API server has it.
-	if _, err := res.Get(ctx, u.GetName(), metav1.GetOptions{}); err != nil {
-		return st, fmt.Errorf("read back %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+	// Watch it appear: the API server has it; then, with InjectTimeout,
+	// until Chaos Mesh's controller reports the fault injected.
+	var deadline time.Time
+	if d.InjectTimeout > 0 {
+		deadline = time.Now().Add(d.InjectTimeout)
 	}
-	return st, nil
+	poll := d.Poll
+	if poll <= 0 {
+		poll = time.Second
+	}
+	for {
+		got, err := res.Get(ctx, u.GetName(), metav1.GetOptions{})
+		if err != nil {
+			return st, fmt.Errorf("read back %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+		}
+		if deadline.IsZero() {
+			return st, nil
+		}
+		conds := Conditions(got.Object)
+		if conds["AllInjected"] == "True" {
+			return st, nil
+		}
+		if time.Now().After(deadline) {
+			return st, fmt.Errorf("%s %s/%s: Chaos Mesh did not report AllInjected within %v (conditions %v)",
+				u.GetKind(), u.GetNamespace(), u.GetName(), d.InjectTimeout, conds)
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(poll):
+		}
+	}
+}
+
+// Conditions returns the status conditions of a Chaos Mesh resource, type
+// to status ("True", "False", "Unknown").
+func Conditions(obj map[string]any) map[string]string {
+	out := map[string]string{}
+	cs, _, _ := unstructured.NestedSlice(obj, "status", "conditions")
+	for _, c := range cs {
+		m, ok := c.(map[string]any)
+		if !ok {
+			continue
+		}
+		t, _ := m["type"].(string)
+		v, _ := m["status"].(string)
+		if t != "" {
+			out[t] = v
+		}
+	}
+	return out
 }
 
 // Revert implements chaos.Driver: delete the resource (Chaos Mesh recovers
