@@ -101,6 +101,7 @@ func Subsystems() []Subsystem {
 		Budget,      // error budgets, the deploy gate, SLA reports
 		Recovery,    // recovering SLO incidents: all-clear (reads a.Budgets)
 		Collector,   // incident statistics on /metrics
+		Noise,       // the alert noise report (after Core: a.Incidents)
 		Stream,      // live event stream
 		Chaos,       // chaos experiments (after Core and Escalation: a.Incidents, a.Escalation)
 		UI,          // console pages (last: reads what the others set)

@@ -55,6 +55,7 @@ var Routes = map[string]Access{
 	"GET /api/v1/incidents/{id}":                            viewer,
 	"GET /api/v1/incidents/{id}/timeline":                   viewer,
 	"GET /api/v1/services":                                  viewer,
+	"GET /api/v1/reports/noise":                             viewer,
 	"POST /api/v1/incidents/{id}/ack":                       responder,
 	"POST /api/v1/incidents/{id}/investigate":               responder,
 	"POST /api/v1/incidents/{id}/assign":                    responder,

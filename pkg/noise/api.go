@@ -1,0 +1,93 @@
+package noise
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/web"
+)
+
+// API serves GET /api/v1/reports/noise.
+type API struct {
+	DB *store.DB
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// Register adds the route to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/reports/noise", a.serve)
+}
+
+// parseSince accepts a Prometheus duration back from now (30d) or an RFC
+// 3339 time.
+func parseSince(v string, now time.Time) (time.Time, error) {
+	if d, err := model.ParseDuration(v); err == nil {
+		return now.Add(-time.Duration(d)), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("want a duration (30d) or an RFC 3339 time, got %q", v)
+	}
+	return t, nil
+}
+
+func (a *API) serve(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	if a.Now != nil {
+		now = a.Now()
+	}
+	q := r.URL.Query()
+	o := Options{Until: now, Since: now.Add(-30 * 24 * time.Hour)}
+	bad := func(field string, err error) {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("%s: %w", field, err))
+	}
+	if v := q.Get("until"); v != "" {
+		t, err := parseSince(v, now)
+		if err != nil {
+			bad("until", err)
+			return
+		}
+		o.Until = t
+	}
+	if v := q.Get("since"); v != "" {
+		t, err := parseSince(v, o.Until)
+		if err != nil {
+			bad("since", err)
+			return
+		}
+		o.Since = t
+	}
+	if !o.Since.Before(o.Until) {
+		bad("since", errors.New("must be before until"))
+		return
+	}
+	if v := q.Get("short"); v != "" {
+		d, err := model.ParseDuration(v)
+		if err != nil || d <= 0 {
+			bad("short", fmt.Errorf("want a positive duration (10m), got %q", v))
+			return
+		}
+		o.ShortAfter = time.Duration(d)
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			bad("limit", fmt.Errorf("want a number, got %q", v))
+			return
+		}
+		o.Limit = n
+	}
+	rep, err := Build(r.Context(), a.DB, o)
+	if err != nil {
+		web.Error(w, http.StatusServiceUnavailable, "unavailable", err)
+		return
+	}
+	web.JSON(w, http.StatusOK, rep)
+}

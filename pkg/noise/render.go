@@ -1,0 +1,84 @@
+package noise
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Formats are the report's output formats.
+var Formats = []string{"text", "json", "md"}
+
+// Render writes the report as text, JSON or Markdown.
+func Render(w io.Writer, r *Report, format string) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	case "md":
+		return renderMarkdown(w, r)
+	case "text", "":
+		return renderText(w, r)
+	}
+	return fmt.Errorf("unknown format %q (want text, json or md)", format)
+}
+
+func ack(row Row) string {
+	if row.Acked == 0 {
+		return "-"
+	}
+	return formatDuration(time.Duration(row.MeanTimeToAckSeconds) * time.Second)
+}
+
+func renderText(w io.Writer, r *Report) error {
+	fmt.Fprintf(w, "Noise from %s to %s: %d pages\n\n", r.Since.Format(time.RFC3339), r.Until.Format(time.RFC3339), r.Pages)
+	if len(r.Rows) == 0 {
+		fmt.Fprintln(w, "No pages in this period.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "ALERT\tSERVICE\tPAGES\tPER WEEK\tSELF-RESOLVED<%s\tACK NO ACTION\tFLAPPING\tNIGHT\tMEAN ACK\n", r.ShortAfter)
+	for _, row := range r.Rows {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%d\t%d\t%d\t%.0f%%\t%s\n", row.Alertname, row.Service, row.Pages, row.PagesPerWeek,
+			row.AutoResolvedShort, row.AckedWithoutAction, row.Flapping, row.NightShare*100, ack(row))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	first := true
+	for _, row := range r.Rows {
+		if len(row.Suggestions) == 0 {
+			continue
+		}
+		if first {
+			fmt.Fprintln(w, "\nSuggestions:")
+			first = false
+		}
+		for _, s := range row.Suggestions {
+			fmt.Fprintf(w, "  %s/%s: %s\n", row.Service, row.Alertname, s)
+		}
+	}
+	return nil
+}
+
+func renderMarkdown(w io.Writer, r *Report) error {
+	fmt.Fprintf(w, "# Alert noise\n\n%s to %s: %d pages.\n\n", r.Since.Format(time.RFC3339), r.Until.Format(time.RFC3339), r.Pages)
+	if len(r.Rows) == 0 {
+		fmt.Fprintln(w, "No pages in this period.")
+		return nil
+	}
+	fmt.Fprintf(w, "| alert | service | pages | per week | self-resolved < %s | acked, no action | flapping | at night | mean ack | suggestion |\n", r.ShortAfter)
+	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+	for _, row := range r.Rows {
+		fmt.Fprintf(w, "| %s | %s | %d | %.1f | %d | %d | %d | %.0f%% | %s | %s |\n", mdEscape(row.Alertname), mdEscape(row.Service),
+			row.Pages, row.PagesPerWeek, row.AutoResolvedShort, row.AckedWithoutAction, row.Flapping, row.NightShare*100, ack(row),
+			mdEscape(strings.Join(row.Suggestions, "; ")))
+	}
+	return nil
+}
+
+func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
