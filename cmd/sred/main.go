@@ -39,6 +39,7 @@ func runMain(args []string) int {
 	streamAddress := a.Flag("web.stream-address", "Also serve the WebSocket event stream (GET /api/v1/stream, and nothing else) on this address, e.g. :8096, with the TLS and authentication of the web listener. Empty: only on the web listener.").String()
 	maxConns := a.Flag("web.max-connections", "Maximum number of open HTTP connections per listener; beyond it a new connection is answered 503 and closed. Lowered at start to fit the file descriptor limit.").
 		Default("4096").Int()
+	statusAddress := a.Flag("web.status-address", "Also serve the public status page (/status, /status.json, /status/feed.atom, and nothing else) on this address, e.g. :8097, with the TLS of the web listener, so that it can face the internet while the console does not.").String()
 	noAuth := a.Flag("web.no-auth", "Serve without authentication: anyone who reaches the port acts as admin. For local trials only; sred refuses to start without users (auth.users_file) unless this is set.").Bool()
 	promslogConfig := &promslog.Config{}
 	promslogflag.AddFlags(a, promslogConfig)
@@ -151,17 +152,24 @@ func runMain(args []string) int {
 			_ = srv.Shutdown(sctx)
 		})
 	}
-	if *streamAddress != "" {
-		// The stream's own listener: same web configuration file (TLS),
-		// same authentication (the app's middleware), one route.
-		addrs, systemd := []string{*streamAddress}, false
-		streamConfig := &web.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &systemd, WebConfigFile: webConfig.WebConfigFile}
-		srv := &http.Server{Handler: sred.StreamHandler(), ReadHeaderTimeout: 10 * time.Second,
+	// Listeners of their own for the WebSocket stream and the public
+	// status page: same web configuration file (TLS), same authentication
+	// (the app's middleware), only their routes.
+	for _, l := range []struct {
+		name, metric, addr string
+		h                  http.Handler
+	}{{"stream", "stream", *streamAddress, sred.StreamHandler()}, {"status page", "status", *statusAddress, sred.StatusHandler()}} {
+		if l.addr == "" {
+			continue
+		}
+		addrs, systemd := []string{l.addr}, false
+		cfg := &web.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &systemd, WebConfigFile: webConfig.WebConfigFile}
+		srv := &http.Server{Handler: l.h, ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
-		lim := connlimit.New(conns, "stream", sred.Registry)
+		lim := connlimit.New(conns, l.metric, sred.Registry)
 		g.Add(func() error {
-			if err := listenAndServe(srv, streamConfig, lim, logger); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("stream server: %w", err)
+			if err := listenAndServe(srv, cfg, lim, logger); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("%s server: %w", l.name, err)
 			}
 			return nil
 		}, func(error) {

@@ -14,15 +14,27 @@ import (
 	"github.com/rootuip/sre/pkg/testutil"
 )
 
-// TestStreamListener runs sred with --web.stream-address: the WebSocket
+// TestStreamListener runs sred with --web.stream-address and
+// --web.status-address: the WebSocket
 // stream answers on the second port (and nothing else does), and carries
 // an incident opened through the web listener.
 func TestStreamListener(t *testing.T) {
-	port := testutil.FreePort(t)
-	s := start(t, fmt.Sprintf("--web.stream-address=127.0.0.1:%d", port), "--storage.path="+t.TempDir(), "--config.file=/dev/null")
+	port, statusPort := testutil.FreePort(t), testutil.FreePort(t)
+	s := start(t, fmt.Sprintf("--web.stream-address=127.0.0.1:%d", port), fmt.Sprintf("--web.status-address=127.0.0.1:%d", statusPort),
+		"--storage.path="+t.TempDir(), "--config.file=/dev/null")
 	base := fmt.Sprintf("127.0.0.1:%d", port)
 
-	resp, err := http.Get("http://" + base + "/api/v1/incidents")
+	// The status listener serves the public page and nothing else.
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/status.json", statusPort))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	resp, err = http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/stream", statusPort))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+
+	resp, err = http.Get("http://" + base + "/api/v1/incidents")
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusNotFound, resp.StatusCode, "the stream listener serves the stream only")

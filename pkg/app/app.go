@@ -35,6 +35,7 @@ import (
 	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/receiver"
 	"github.com/rootuip/sre/pkg/runbook"
+	"github.com/rootuip/sre/pkg/status"
 	"github.com/rootuip/sre/pkg/store"
 )
 
@@ -67,6 +68,8 @@ type App struct {
 	Budgets *budget.Service
 	// Chaos is the chaos experiment service (set by Chaos).
 	Chaos *chaos.Service
+	// Status is the public status page (set by StatusPage).
+	Status *status.Service
 
 	mu       sync.RWMutex
 	cfg      *Config

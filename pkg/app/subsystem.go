@@ -103,6 +103,7 @@ func Subsystems() []Subsystem {
 		Collector,   // incident statistics on /metrics
 		Noise,       // the alert noise report (after Core: a.Incidents)
 		Stream,      // live event stream
+		StatusPage,  // public status page (after Budget: reads a.Budgets)
 		Chaos,       // chaos experiments (after Core and Escalation: a.Incidents, a.Escalation)
 		UI,          // console pages (last: reads what the others set)
 	}

@@ -445,6 +445,38 @@ type StatusUpdate struct {
 	Actions    string
 	NextUpdate time.Time
 	StatusPage string
+	// Public updates appear on the public status page with PublicMessage
+	// (or, when it is empty, the impact and actions).
+	Public        bool
+	PublicMessage string
+}
+
+// StatusUpdateHook is called inside the transaction of a status update with
+// the incident, the update and its rendered text: the status page enqueues
+// the update's notifications there, atomically with the timeline entry.
+type StatusUpdateHook func(ctx context.Context, tx *sql.Tx, inc *Incident, u StatusUpdate, text string, now time.Time) error
+
+// AddStatusUpdateHook registers h (at wiring time, before requests).
+func (s *Service) AddStatusUpdateHook(h StatusUpdateHook) {
+	s.statusUpdateHooks = append(s.statusUpdateHooks, h)
+}
+
+// PublicText is what a public status update says on the status page.
+func (u StatusUpdate) PublicText() string {
+	if m := strings.TrimSpace(u.PublicMessage); m != "" {
+		return m
+	}
+	var parts []string
+	if v := strings.TrimSpace(u.Impact); v != "" {
+		parts = append(parts, "Impact: "+v)
+	}
+	if v := strings.TrimSpace(u.Actions); v != "" {
+		parts = append(parts, "Actions: "+v)
+	}
+	if len(parts) == 0 {
+		return "We are investigating."
+	}
+	return strings.Join(parts, "\n")
 }
 
 // PostStatusUpdate renders the status-update template for an incident,
@@ -455,6 +487,7 @@ func (s *Service) PostStatusUpdate(ctx context.Context, id string, u StatusUpdat
 	opts := s.Options()
 	var text string
 	var inc Incident
+	var at time.Time
 	_, err := s.mutate(ctx, id, u.Actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
 		if u.Impact != "" {
 			r.Impact = strings.TrimSpace(u.Impact)
@@ -472,16 +505,28 @@ func (s *Service) PostStatusUpdate(ctx context.Context, id string, u StatusUpdat
 			return "", nil, fmt.Errorf("render status update: %w", err)
 		}
 		inc = r.Incident
+		at = now
 		data := map[string]any{"impact": u.Impact, "actions": u.Actions}
 		if !u.NextUpdate.IsZero() {
 			data["next_update"] = u.NextUpdate.UTC().Format(time.RFC3339)
 		}
+		if u.Public {
+			data["public"] = true
+			data["public_message"] = u.PublicText()
+		}
 		return "", &TimelineEntry{Kind: "status_update", Message: text, Data: data}, nil
+	}, func(ctx context.Context, tx *sql.Tx) error {
+		for _, h := range s.statusUpdateHooks {
+			if err := h(ctx, tx, &inc, u, text, at); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return "", err
 	}
 	s.bus.Publish(events.Event{Type: "incident.status_update", Service: inc.Service, IncidentID: id,
-		Data: map[string]any{"text": text, "actor": u.Actor, "severity": inc.Severity, "title": inc.Title}})
+		Data: map[string]any{"text": text, "actor": u.Actor, "severity": inc.Severity, "title": inc.Title, "public": u.Public}})
 	return text, nil
 }

@@ -99,11 +99,13 @@ func DefaultOptions() Options {
 // concurrent use, and several Services (replicas) may share one PostgreSQL
 // database: every decision is taken under database locks, not in memory.
 type Service struct {
-	db     *store.DB
-	hooks  func() []Hook
-	bus    *events.Bus
-	logger *slog.Logger
-	m      *metrics
+	// statusUpdateHooks run inside status updates' transactions.
+	statusUpdateHooks []StatusUpdateHook
+	db                *store.DB
+	hooks             func() []Hook
+	bus               *events.Bus
+	logger            *slog.Logger
+	m                 *metrics
 
 	mu   sync.RWMutex
 	opts Options

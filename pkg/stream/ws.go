@@ -96,9 +96,10 @@ type Hub struct {
 	unsub func()
 	epoch string
 
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	ring    []*entry
 	last    uint64 // sequence number of the newest entry (0: none)
+	pending int    // entries appended since the clients were last woken
 	notify  chan struct{}
 	clients map[*wsClient]struct{}
 
@@ -184,7 +185,18 @@ func (h *Hub) Run(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			h.Ingest(ev)
+			// During a burst, clients are woken once per batch of
+			// events (or when the input is drained), not per event.
+			e := h.encode(ev)
+			if e == nil {
+				continue
+			}
+			h.mu.Lock()
+			h.append(e)
+			if h.pending >= batch || len(h.in) == 0 {
+				h.wake()
+			}
+			h.mu.Unlock()
 		}
 	}
 }
@@ -196,26 +208,51 @@ type Message struct {
 	events.Event
 }
 
-// Ingest numbers ev, appends it to the ring and wakes the clients. It is
-// called by Run; tests and benchmarks may call it directly.
+// Ingest numbers ev, appends it to the ring and wakes the clients, as Run
+// does for the events of the bus; for tests and benchmarks.
 func (h *Hub) Ingest(ev events.Event) {
+	e := h.encode(ev)
+	if e == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.append(e)
+	h.wake()
+}
+
+// wake tells the clients waiting for events that there are new ones.
+func (h *Hub) wake() {
+	if h.pending == 0 {
+		return
+	}
+	h.pending = 0
+	close(h.notify)
+	h.notify = make(chan struct{})
+}
+
+// encode numbers ev and encodes it, outside the lock: only the hub's
+// goroutine (or Ingest) writes h.last.
+func (h *Hub) encode(ev events.Event) *entry {
 	now := h.o.Now()
 	if ev.Time.IsZero() {
 		ev.Time = now.UTC()
 	}
-	h.mu.Lock()
 	seq := h.last + 1
 	msg, err := json.Marshal(Message{ID: h.id(seq), Event: ev})
 	if err != nil {
-		h.mu.Unlock()
 		h.o.Logger.Warn("event stream: encode event", "type", ev.Type, "err", err)
-		return
+		return nil
 	}
+	return &entry{seq: seq, at: now, ev: ev, msg: msg}
+}
+
+// append adds e to the ring (h.mu held), dropping the clients that have
+// not yet written the entry it overwrites: they can no longer catch up.
+func (h *Hub) append(e *entry) {
 	n := uint64(len(h.ring))
-	if seq > n {
-		// The entry seq-n is overwritten: a client that has not written
-		// it yet can no longer catch up.
-		lost := seq - n
+	if e.seq > n {
+		lost := e.seq - n
 		for c := range h.clients {
 			if c.cursor.Load() < lost {
 				delete(h.clients, c)
@@ -224,11 +261,9 @@ func (h *Hub) Ingest(ev events.Event) {
 			}
 		}
 	}
-	h.ring[seq%n] = &entry{seq: seq, at: now, ev: ev, msg: msg}
-	h.last = seq
-	close(h.notify)
-	h.notify = make(chan struct{})
-	h.mu.Unlock()
+	h.ring[e.seq%n] = e
+	h.last = e.seq
+	h.pending++
 }
 
 func (h *Hub) id(seq uint64) string { return h.epoch + "-" + strconv.FormatUint(seq, 10) }
@@ -410,7 +445,7 @@ func (h *Hub) pump(ctx context.Context, c *websocket.Conn, cl *wsClient, f Filte
 	defer ping.Stop()
 	buf := make([]*entry, 0, batch)
 	for {
-		h.mu.Lock()
+		h.mu.RLock()
 		buf = buf[:0]
 		n := uint64(len(h.ring))
 		lagged := false
@@ -423,7 +458,7 @@ func (h *Hub) pump(ctx context.Context, c *websocket.Conn, cl *wsClient, f Filte
 			buf = append(buf, e)
 		}
 		notify := h.notify
-		h.mu.Unlock()
+		h.mu.RUnlock()
 		if lagged {
 			return errTooSlow
 		}

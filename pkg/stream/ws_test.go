@@ -196,7 +196,7 @@ func TestStreamWebSocketReplay(t *testing.T) {
 	}, time.Minute, 10*time.Millisecond)
 }
 
-func counter(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+func counter(t testing.TB, reg *prometheus.Registry, name string) prometheus.Collector {
 	t.Helper()
 	mfs, err := reg.Gather()
 	require.NoError(t, err)

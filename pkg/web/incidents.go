@@ -444,6 +444,10 @@ type StatusUpdateRequest struct {
 	// NextUpdate is an RFC 3339 time or a duration from now ("30m").
 	NextUpdate string `json:"next_update,omitempty"`
 	StatusPage string `json:"status_page,omitempty"`
+	// Public shows the update on the public status page, as
+	// PublicMessage (default: the impact and actions).
+	Public        bool   `json:"public,omitempty"`
+	PublicMessage string `json:"public_message,omitempty"`
 }
 
 func (a *IncidentsAPI) statusUpdate(w http.ResponseWriter, r *http.Request) {
@@ -455,7 +459,12 @@ func (a *IncidentsAPI) statusUpdate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	u := incident.StatusUpdate{Actor: actorOf(r, req.Actor), Impact: req.Impact, Actions: req.Actions, StatusPage: req.StatusPage}
+	if req.PublicMessage != "" && !req.Public {
+		Error(w, http.StatusBadRequest, "bad_data", errors.New("public_message: set public: true to publish it on the status page"))
+		return
+	}
+	u := incident.StatusUpdate{Actor: actorOf(r, req.Actor), Impact: req.Impact, Actions: req.Actions, StatusPage: req.StatusPage,
+		Public: req.Public, PublicMessage: req.PublicMessage}
 	if req.NextUpdate != "" {
 		if d, err := time.ParseDuration(req.NextUpdate); err == nil && d > 0 {
 			u.NextUpdate = a.Service.Now().Add(d).UTC()

@@ -1,0 +1,229 @@
+package status
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rootuip/sre/pkg/web"
+)
+
+//go:embed templates
+var assets embed.FS
+
+var page = template.Must(template.New("status.html").Funcs(template.FuncMap{
+	"utc":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"pct":  func(r float64) string { return fmt.Sprintf("%.2f%%", 100*r) },
+	"join": func(s []string) string { return joinNames(s) },
+}).ParseFS(assets, "templates/status.html"))
+
+// Routes are the public routes of the status page, and the API route.
+var Routes = []string{"GET /status", "GET /status.json", "GET /status/feed.atom", "GET /status/status.css"}
+
+// APIRoute serves the page in the API envelope (GET /api/v1/status).
+const APIRoute = "GET /api/v1/status"
+
+// Handler serves the status page.
+type Handler struct {
+	s      *Service
+	logger *slog.Logger
+}
+
+// NewHandler returns the handler of s.
+func NewHandler(s *Service, logger *slog.Logger) *Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{s: s, logger: logger}
+}
+
+// Register mounts the status page's routes on mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /status", h.html)
+	mux.HandleFunc("GET /status.json", h.serveJSON)
+	mux.HandleFunc("GET /status/feed.atom", h.atom)
+	mux.HandleFunc("GET /status/status.css", h.css)
+	mux.HandleFunc(APIRoute, h.api)
+}
+
+func headers(w http.ResponseWriter, ct string) {
+	hd := w.Header()
+	hd.Set("Content-Type", ct)
+	hd.Set("Cache-Control", "public, max-age=15")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; form-action 'none'")
+}
+
+func (h *Handler) page(w http.ResponseWriter, r *http.Request) (*Page, bool) {
+	p, err := h.s.Page(r.Context())
+	if err != nil {
+		// The cause (a store error) stays in the log: the page is public.
+		h.logger.Error("Compute status page", "err", err)
+		http.Error(w, "status temporarily unavailable", http.StatusServiceUnavailable)
+		return nil, false
+	}
+	return p, true
+}
+
+type view struct {
+	*Page
+	Active, Past []PublicIncident
+}
+
+func (h *Handler) html(w http.ResponseWriter, r *http.Request) {
+	p, ok := h.page(w, r)
+	if !ok {
+		return
+	}
+	v := view{Page: p}
+	for _, i := range p.Incidents {
+		if i.ResolvedAt == nil {
+			v.Active = append(v.Active, i)
+		} else {
+			v.Past = append(v.Past, i)
+		}
+	}
+	var b bytes.Buffer
+	if err := page.Execute(&b, v); err != nil {
+		h.logger.Error("Render status page", "err", err)
+		http.Error(w, "status temporarily unavailable", http.StatusInternalServerError)
+		return
+	}
+	headers(w, "text/html; charset=utf-8")
+	_, _ = w.Write(b.Bytes())
+}
+
+func (h *Handler) serveJSON(w http.ResponseWriter, r *http.Request) {
+	p, ok := h.page(w, r)
+	if !ok {
+		return
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		http.Error(w, "status temporarily unavailable", http.StatusInternalServerError)
+		return
+	}
+	headers(w, "application/json")
+	w.Header().Set("Access-Control-Allow-Origin", "*") // public data, for widgets
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func (h *Handler) api(w http.ResponseWriter, r *http.Request) {
+	p, err := h.s.Page(r.Context())
+	if err != nil {
+		web.Error(w, http.StatusServiceUnavailable, "unavailable", err)
+		return
+	}
+	web.JSON(w, http.StatusOK, p)
+}
+
+func (h *Handler) css(w http.ResponseWriter, _ *http.Request) {
+	b, err := assets.ReadFile("templates/status.css")
+	if err != nil {
+		http.Error(w, "no stylesheet", http.StatusInternalServerError)
+		return
+	}
+	headers(w, "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_, _ = w.Write(b)
+}
+
+// Atom (RFC 4287).
+type atomFeed struct {
+	XMLName xml.Name    `xml:"http://www.w3.org/2005/Atom feed"`
+	Title   string      `xml:"title"`
+	ID      string      `xml:"id"`
+	Updated string      `xml:"updated"`
+	Link    []atomLink  `xml:"link"`
+	Author  atomAuthor  `xml:"author"`
+	Entries []atomEntry `xml:"entry"`
+}
+
+type atomLink struct {
+	Href string `xml:"href,attr"`
+	Rel  string `xml:"rel,attr,omitempty"`
+	Type string `xml:"type,attr,omitempty"`
+}
+
+type atomAuthor struct {
+	Name string `xml:"name"`
+}
+
+type atomEntry struct {
+	Title   string    `xml:"title"`
+	ID      string    `xml:"id"`
+	Updated string    `xml:"updated"`
+	Link    *atomLink `xml:"link,omitempty"`
+	Content atomText  `xml:"content"`
+}
+
+type atomText struct {
+	Type string `xml:"type,attr"`
+	Body string `xml:",chardata"`
+}
+
+// Feed renders the page as an Atom feed: one entry per public update and
+// per scheduled maintenance, newest first.
+func Feed(p *Page) ([]byte, error) {
+	if p == nil {
+		return nil, errors.New("no page")
+	}
+	base := strings.TrimSuffix(p.URL, "/")
+	self := "/status"
+	if base != "" {
+		self = base
+	}
+	f := atomFeed{Title: p.Title, ID: "tag:sred,2026:status:" + opaque(p.Title), Updated: p.UpdatedAt.Format(time.RFC3339),
+		Link: []atomLink{{Href: self}, {Href: self + "/feed.atom", Rel: "self", Type: "application/atom+xml"}}, Author: atomAuthor{Name: p.Title}}
+	link := &atomLink{Href: self}
+	for _, i := range p.Incidents {
+		for _, u := range i.Updates {
+			f.Entries = append(f.Entries, atomEntry{
+				Title: fmt.Sprintf("%s (%s)", i.Title, i.Stage), ID: fmt.Sprintf("tag:sred,2026:status:%s:%d", i.ID, u.Time.UnixMilli()),
+				Updated: u.Time.Format(time.RFC3339), Link: link, Content: atomText{Type: "text", Body: u.Message},
+			})
+		}
+	}
+	for _, m := range p.Maintenance {
+		body := fmt.Sprintf("%s to %s: %s", m.Start.Format(time.RFC3339), m.End.Format(time.RFC3339), joinNames(m.Components))
+		if m.Description != "" {
+			body += ". " + m.Description
+		}
+		f.Entries = append(f.Entries, atomEntry{Title: "Scheduled maintenance: " + m.Title,
+			ID: fmt.Sprintf("tag:sred,2026:status:maintenance:%s:%d", opaque(m.Title), m.Start.Unix()), Updated: m.Start.Format(time.RFC3339),
+			Link: link, Content: atomText{Type: "text", Body: body}})
+	}
+	var b bytes.Buffer
+	b.WriteString(xml.Header)
+	enc := xml.NewEncoder(&b)
+	enc.Indent("", "  ")
+	if err := enc.Encode(f); err != nil {
+		return nil, err
+	}
+	b.WriteString("\n")
+	return b.Bytes(), nil
+}
+
+func (h *Handler) atom(w http.ResponseWriter, r *http.Request) {
+	p, ok := h.page(w, r)
+	if !ok {
+		return
+	}
+	b, err := Feed(p)
+	if err != nil {
+		h.logger.Error("Render status feed", "err", err)
+		http.Error(w, "status temporarily unavailable", http.StatusInternalServerError)
+		return
+	}
+	headers(w, "application/atom+xml; charset=utf-8")
+	_, _ = w.Write(b)
+}

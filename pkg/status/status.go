@@ -1,0 +1,461 @@
+package status
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/slo"
+)
+
+// State is the state of a component, worst last.
+type State string
+
+// States, from best to worst.
+const (
+	Operational      State = "operational"
+	UnderMaintenance State = "under_maintenance"
+	Degraded         State = "degraded_performance"
+	PartialOutage    State = "partial_outage"
+	MajorOutage      State = "major_outage"
+)
+
+var rank = map[State]int{Operational: 0, UnderMaintenance: 1, Degraded: 2, PartialOutage: 3, MajorOutage: 4}
+
+func worst(a, b State) State {
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
+}
+
+// Label is the state as the page says it.
+func (s State) Label() string {
+	switch s {
+	case UnderMaintenance:
+		return "Under maintenance"
+	case Degraded:
+		return "Degraded performance"
+	case PartialOutage:
+		return "Partial outage"
+	case MajorOutage:
+		return "Major outage"
+	}
+	return "Operational"
+}
+
+// stateOf is the impact of an open incident of this severity.
+func stateOf(sev incident.Severity) State {
+	switch sev {
+	case incident.SeverityCritical:
+		return MajorOutage
+	case incident.SeverityHigh:
+		return PartialOutage
+	}
+	return Degraded
+}
+
+// Page is the public status page: what /status, /status.json and the feed show.
+type Page struct {
+	Title       string            `json:"title"`
+	URL         string            `json:"url,omitempty"`
+	UpdatedAt   time.Time         `json:"updated_at"`
+	Status      State             `json:"status"`
+	Components  []ComponentStatus `json:"components"`
+	Incidents   []PublicIncident  `json:"incidents"`
+	Maintenance []MaintenanceInfo `json:"maintenance"`
+}
+
+// ComponentStatus is one component now and over the uptime days.
+type ComponentStatus struct {
+	Name        string  `json:"name"`
+	Description string  `json:"description,omitempty"`
+	Status      State   `json:"status"`
+	UptimeRatio float64 `json:"uptime_ratio"`
+	Uptime      []Day   `json:"uptime"`
+}
+
+// Day is one uptime bar: the share of the day without a major or partial
+// outage, and the worst state seen.
+type Day struct {
+	Date   string  `json:"date"` // YYYY-MM-DD, UTC
+	Uptime float64 `json:"uptime"`
+	Worst  State   `json:"worst"`
+}
+
+// PublicIncident is an incident as customers see it: the components it
+// affects, its impact and stage, and the status updates posted as public.
+type PublicIncident struct {
+	// ID is an opaque key (not the internal incident ID).
+	ID         string         `json:"id"`
+	Title      string         `json:"title"`
+	Stage      string         `json:"stage"` // investigating, monitoring, resolved
+	Impact     State          `json:"impact"`
+	Components []string       `json:"components"`
+	StartedAt  time.Time      `json:"started_at"`
+	ResolvedAt *time.Time     `json:"resolved_at,omitempty"`
+	Updates    []PublicUpdate `json:"updates"`
+}
+
+// PublicUpdate is a status update a responder marked public.
+type PublicUpdate struct {
+	Time    time.Time `json:"time"`
+	Message string    `json:"message"`
+}
+
+// MaintenanceInfo is a maintenance window not yet over.
+type MaintenanceInfo struct {
+	Title       string    `json:"title"`
+	Description string    `json:"description,omitempty"`
+	Components  []string  `json:"components"`
+	Start       time.Time `json:"start"`
+	End         time.Time `json:"end"`
+	InProgress  bool      `json:"in_progress"`
+}
+
+// Incidents is what the page reads of the incident service.
+type Incidents interface {
+	List(ctx context.Context, f incident.Filter) (*incident.Page, error)
+	Timeline(ctx context.Context, id string) ([]incident.TimelineEntry, error)
+}
+
+// Options configure a Service.
+type Options struct {
+	Incidents Incidents
+	// Budgets returns the last budget statuses (nil: no SLOs).
+	Budgets func() []budget.Status
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// CacheTTL bounds how often the page is computed. Default 15s.
+	CacheTTL time.Duration
+	// RecentDays is how long resolved incidents stay on the page and in
+	// the feed. Default 7.
+	RecentDays int
+}
+
+// Service computes the page.
+type Service struct {
+	o   Options
+	mu  sync.Mutex
+	cfg Config
+	// cache
+	page *Page
+	at   time.Time
+	key  string
+}
+
+// New returns a Service.
+func New(cfg Config, o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.CacheTTL <= 0 {
+		o.CacheTTL = 15 * time.Second
+	}
+	if o.RecentDays <= 0 {
+		o.RecentDays = 7
+	}
+	return &Service{o: o, cfg: cfg}
+}
+
+// SetConfig installs a reloaded configuration.
+func (s *Service) SetConfig(cfg Config) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg, s.page = cfg, nil
+}
+
+// Config returns the configuration in force.
+func (s *Service) Config() Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
+
+// Page returns the page, computed at most once per CacheTTL.
+func (s *Service) Page(ctx context.Context) (*Page, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.o.Now()
+	if s.page != nil && now.Sub(s.at) < s.o.CacheTTL && now.Sub(s.at) >= 0 {
+		return s.page, nil
+	}
+	p, err := s.compute(ctx, s.cfg, now)
+	if err != nil {
+		return nil, err
+	}
+	s.page, s.at = p, now
+	return p, nil
+}
+
+// Invalidate drops the cached page (after a status update).
+func (s *Service) Invalidate() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.page = nil
+}
+
+var openStatuses = []incident.Status{incident.StatusTriggered, incident.StatusAcknowledged, incident.StatusInvestigating}
+
+// list pages through every incident matching f.
+func (s *Service) list(ctx context.Context, f incident.Filter) ([]incident.Incident, error) {
+	var out []incident.Incident
+	f.Limit = 1000
+	for {
+		p, err := s.o.Incidents.List(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Incidents...)
+		if len(p.Incidents) < f.Limit || f.Offset+len(p.Incidents) >= p.Total {
+			return out, nil
+		}
+		f.Offset += len(p.Incidents)
+	}
+}
+
+// opaque is the public key of an incident: not its ID.
+func opaque(id string) string {
+	h := sha256.Sum256([]byte("sred-status\x00" + id))
+	return hex.EncodeToString(h[:8])
+}
+
+func (s *Service) compute(ctx context.Context, cfg Config, now time.Time) (*Page, error) {
+	now = now.UTC()
+	p := &Page{Title: cfg.Title, URL: cfg.URL, UpdatedAt: now, Status: Operational,
+		Components: []ComponentStatus{}, Incidents: []PublicIncident{}, Maintenance: []MaintenanceInfo{}}
+	byService := map[string][]string{} // service -> components
+	for _, c := range cfg.Components {
+		for _, svc := range c.Services {
+			byService[svc] = append(byService[svc], c.Name)
+		}
+	}
+	days := cfg.UptimeDays
+	if days <= 0 {
+		days = DefaultUptimeDays
+	}
+	today := now.Truncate(24 * time.Hour)
+	from := today.AddDate(0, 0, -(days - 1))
+	open, err := s.list(ctx, incident.Filter{Status: openStatuses})
+	if err != nil {
+		return nil, fmt.Errorf("status page: open incidents: %w", err)
+	}
+	past, err := s.list(ctx, incident.Filter{Status: []incident.Status{incident.StatusResolved}, Since: from.AddDate(0, 0, -1)})
+	if err != nil {
+		return nil, fmt.Errorf("status page: past incidents: %w", err)
+	}
+	compState := map[string]State{}
+	// outages[component] are the intervals of major or partial outages.
+	type span struct {
+		from, to time.Time
+		state    State
+	}
+	outages := map[string][]span{}
+	recent := now.AddDate(0, 0, -s.o.RecentDays)
+	for _, inc := range append(open, past...) {
+		comps := byService[inc.Service]
+		if len(comps) == 0 {
+			continue
+		}
+		st := stateOf(inc.Severity)
+		end := now
+		if inc.ResolvedAt != nil {
+			end = *inc.ResolvedAt
+		}
+		for _, c := range comps {
+			outages[c] = append(outages[c], span{inc.DetectedAt, end, st})
+			if inc.ResolvedAt == nil {
+				compState[c] = worst(compState[c], st)
+			}
+		}
+		if inc.ResolvedAt != nil && inc.ResolvedAt.Before(recent) {
+			continue
+		}
+		pi, err := s.public(ctx, inc, comps, st)
+		if err != nil {
+			return nil, err
+		}
+		if inc.ResolvedAt != nil && len(pi.Updates) == 0 {
+			continue // resolved without a public word: nothing to tell
+		}
+		p.Incidents = append(p.Incidents, pi)
+	}
+	slices.SortFunc(p.Incidents, func(a, b PublicIncident) int {
+		if (a.ResolvedAt == nil) != (b.ResolvedAt == nil) {
+			if a.ResolvedAt == nil {
+				return -1
+			}
+			return 1
+		}
+		return b.StartedAt.Compare(a.StartedAt)
+	})
+	// Error budgets spent: degraded performance.
+	if s.o.Budgets != nil {
+		for _, st := range s.o.Budgets() {
+			if st.State == slo.BudgetRed || st.State == slo.BudgetExhausted {
+				for _, c := range byService[st.Service] {
+					compState[c] = worst(compState[c], Degraded)
+				}
+			}
+		}
+	}
+	inMaint := map[string]bool{}
+	for _, m := range cfg.Maintenance {
+		if !m.End.After(now) {
+			continue
+		}
+		mi := MaintenanceInfo{Title: m.Title, Description: m.Description, Components: m.Components,
+			Start: m.Start.UTC(), End: m.End.UTC(), InProgress: !m.Start.After(now)}
+		if mi.InProgress {
+			for _, c := range m.Components {
+				inMaint[c] = true
+			}
+		}
+		p.Maintenance = append(p.Maintenance, mi)
+	}
+	slices.SortFunc(p.Maintenance, func(a, b MaintenanceInfo) int { return a.Start.Compare(b.Start) })
+	for _, c := range cfg.Components {
+		st := cmp.Or(compState[c.Name], Operational)
+		if st == Operational && inMaint[c.Name] {
+			st = UnderMaintenance
+		}
+		cs := ComponentStatus{Name: c.Name, Description: c.Description, Status: st}
+		var up, total float64
+		for d := from; !d.After(today); d = d.AddDate(0, 0, 1) {
+			dayEnd := d.Add(24 * time.Hour)
+			if dayEnd.After(now) {
+				dayEnd = now
+			}
+			day := Day{Date: d.Format("2006-01-02"), Worst: Operational}
+			var ivs [][2]time.Time
+			for _, o := range outages[c.Name] {
+				if !o.from.Before(dayEnd) || !o.to.After(d) {
+					continue
+				}
+				day.Worst = worst(day.Worst, o.state)
+				if o.state == Degraded {
+					continue // degraded is not down
+				}
+				ivs = append(ivs, [2]time.Time{maxTime(o.from, d), minTime(o.to, dayEnd)})
+			}
+			length := dayEnd.Sub(d)
+			down := union(ivs)
+			if length > 0 {
+				day.Uptime = 1 - float64(down)/float64(length)
+			} else {
+				day.Uptime = 1
+			}
+			up += float64(length - down)
+			total += float64(length)
+			cs.Uptime = append(cs.Uptime, day)
+		}
+		cs.UptimeRatio = 1
+		if total > 0 {
+			cs.UptimeRatio = up / total
+		}
+		p.Components = append(p.Components, cs)
+		p.Status = worst(p.Status, st)
+	}
+	return p, nil
+}
+
+// public turns an incident into what customers see.
+func (s *Service) public(ctx context.Context, inc incident.Incident, comps []string, st State) (PublicIncident, error) {
+	pi := PublicIncident{ID: opaque(inc.ID), Impact: st, Components: comps, StartedAt: inc.DetectedAt.UTC(),
+		Stage: "investigating", Updates: []PublicUpdate{}}
+	if inc.MitigatedBy != "" {
+		pi.Stage = "monitoring"
+	}
+	if inc.ResolvedAt != nil {
+		t := inc.ResolvedAt.UTC()
+		pi.ResolvedAt, pi.Stage = &t, "resolved"
+	}
+	pi.Title = st.Label() + " of " + joinNames(comps)
+	tl, err := s.o.Incidents.Timeline(ctx, inc.ID)
+	if err != nil {
+		return pi, fmt.Errorf("status page: timeline: %w", err)
+	}
+	for _, e := range tl {
+		if e.Kind != "status_update" {
+			continue
+		}
+		if pub, _ := e.Data["public"].(bool); !pub {
+			continue
+		}
+		msg, _ := e.Data["public_message"].(string)
+		if msg == "" {
+			continue
+		}
+		pi.Updates = append(pi.Updates, PublicUpdate{Time: e.Time.UTC(), Message: msg})
+	}
+	slices.SortFunc(pi.Updates, func(a, b PublicUpdate) int { return b.Time.Compare(a.Time) })
+	return pi, nil
+}
+
+func joinNames(n []string) string {
+	switch len(n) {
+	case 0:
+		return ""
+	case 1:
+		return n[0]
+	}
+	out := ""
+	for i, s := range n {
+		switch {
+		case i == 0:
+		case i == len(n)-1:
+			out += " and "
+		default:
+			out += ", "
+		}
+		out += s
+	}
+	return out
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// union is the total length of intervals that may overlap.
+func union(ivs [][2]time.Time) time.Duration {
+	slices.SortFunc(ivs, func(a, b [2]time.Time) int { return a[0].Compare(b[0]) })
+	var total time.Duration
+	var cur [2]time.Time
+	for i, iv := range ivs {
+		if !iv[1].After(iv[0]) {
+			continue
+		}
+		if i == 0 || cur[1].IsZero() || iv[0].After(cur[1]) {
+			if !cur[1].IsZero() {
+				total += cur[1].Sub(cur[0])
+			}
+			cur = iv
+			continue
+		}
+		if iv[1].After(cur[1]) {
+			cur[1] = iv[1]
+		}
+	}
+	if !cur[1].IsZero() {
+		total += cur[1].Sub(cur[0])
+	}
+	return total
+}
