@@ -84,6 +84,9 @@ func TestYoungSLOAgrees(t *testing.T) {
 	got := rep.Services["young"].Availability.AchievedRatio
 	require.NotNil(t, got)
 	require.InDelta(t, *st.SLIAchieved, *got, 0.005, "SLA report and budget")
+	cov := rep.Services["young"].Availability.Coverage
+	require.NotNil(t, cov, "the SLA report says how much of its range the data covers")
+	require.InDelta(t, *st.Coverage, *cov, (2*time.Minute).Seconds()/period.Seconds(), "SLA report coverage and budget coverage")
 
 	// The achieved-SLI panel of the SLO dashboard.
 	vec, err := prom.Instant(ctx, `1 - max(`+rulegen.ErrorRatioPeriod+`{service="young", slo="availability"})`, end)

@@ -93,6 +93,11 @@ func renderMarkdown(w io.Writer, r *Report) error {
 		}
 		fmt.Fprintf(&b, "| %s | %s (%s) | %s | %s | %s | %s | %s |\n", mdEscape.Replace(o.Service), o.Kind, mdEscape.Replace(o.SLO), o.Target, o.Achieved, o.Status, o.Scope, cr)
 	}
+	for _, o := range r.rows() {
+		if o.Coverage != nil && *o.Coverage < 0.995 {
+			fmt.Fprintf(&b, "\nThe data of %s %s covers %.1f%% of the period: its figure is over that part.\n", mdEscape.Replace(o.Service), o.Kind, *o.Coverage*100)
+		}
+	}
 	fmt.Fprintf(&b, "\nViolations: %d\n\nService credit: %s\n", r.Violations, fmtCredit(r.Credits))
 	_, err := w.Write(b.Bytes())
 	return err

@@ -77,6 +77,10 @@ type Objective struct {
 	// recordings (the raw series have no data for the range); empty
 	// without data.
 	Source string `json:"source,omitempty"`
+	// Coverage is the fraction of the range the SLO's data covers (from
+	// its first 5m rate recording in the range); below 1 for an SLO younger
+	// than the range, whose figure is over the covered part.
+	Coverage *float64 `json:"coverage,omitempty"`
 }
 
 // SLOLookup returns a service's SLO, and whether it exists.
@@ -194,6 +198,11 @@ func Compute(ctx context.Context, q Querier, lookup SLOLookup, cu *Customer, r R
 			}
 			obj.Source = source
 			obj.AchievedRatio = achieved
+			if achieved != nil {
+				if obj.Coverage, err = coverage(ctx, q, s.Service, o, customer, r); err != nil {
+					return nil, fmt.Errorf("SLA of %s, service %s: %w", cu.ID, s.Service, err)
+				}
+			}
 			switch {
 			case achieved == nil:
 				obj.Achieved, obj.Status = "n/a", StatusNoData
@@ -277,6 +286,32 @@ func achievedRatio(ctx context.Context, q Querier, service string, o *slo.SLO, c
 		return v, SourceRecordings, err
 	}
 	return nil, "", nil
+}
+
+// coverage is the fraction of r covered by the SLO's data: from its first
+// 5m rate recording within r (which covers the 5 minutes before it) to the
+// end of r.
+func coverage(ctx context.Context, q Querier, service string, o *slo.SLO, customer *labels.Matcher, r Range) (*float64, error) {
+	ms := []*labels.Matcher{
+		labels.MustNewMatcher(labels.MatchEqual, rulegen.LabelService, service),
+		labels.MustNewMatcher(labels.MatchEqual, rulegen.LabelSLO, o.Name),
+	}
+	if customer != nil {
+		ms = append(ms, customer)
+	}
+	parts := make([]string, len(ms))
+	for i, m := range ms {
+		parts[i] = m.String()
+	}
+	span := r.End.Sub(r.Start)
+	expr := fmt.Sprintf("min(min_over_time(timestamp(%s{%s})[%s:1m] @ %d))", rulegen.TotalEventsRate5m, strings.Join(parts, ","),
+		model.Duration(span), r.End.Unix())
+	first, err := pick(ctx, q, expr, nil, r.End)
+	if err != nil || first == nil || span <= 0 {
+		return nil, err
+	}
+	c := math.Min(math.Max(float64(r.End.Unix())-*first+slo.BaseWindow.Seconds(), 0)/span.Seconds(), 1)
+	return &c, nil
 }
 
 // pick runs an instant query and returns the finite value of the sample
