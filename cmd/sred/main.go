@@ -22,7 +22,11 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/rootuip/sre/pkg/app"
+	"github.com/rootuip/sre/pkg/chaos"
+	"github.com/rootuip/sre/pkg/chaos/drivers/chaosmesh"
 	"github.com/rootuip/sre/pkg/connlimit"
+	"github.com/rootuip/sre/pkg/kube"
+	"github.com/rootuip/sre/pkg/runbook"
 )
 
 func main() {
@@ -67,7 +71,7 @@ func runMain(args []string) int {
 	defer cleanup()
 	*webConfig.WebConfigFile = servedWebConfig
 	opts := app.Options{ConfigFile: *configFile, StoragePath: *storagePath, PostgresURL: *postgresURL, Logger: logger,
-		NoAuth: *noAuth, WebConfigUsers: webUsers}
+		NoAuth: *noAuth, WebConfigUsers: webUsers, Kubernetes: kubernetesClients}
 	sred, err := app.New(ctx, opts)
 	if err != nil {
 		logger.Error("Start sred", "err", err)
@@ -184,4 +188,19 @@ func runMain(args []string) int {
 	}
 	logger.Info("See you next time!")
 	return 0
+}
+
+// kubernetesClients are the client-go clients of the subsystems that act on
+// a cluster; only sred links them (pkg/kube).
+var kubernetesClients = app.Kubernetes{
+	Runbook: func(c runbook.KubernetesConfig) (runbook.Kubernetes, error) {
+		return kube.NewDeployments(c.Kubeconfig, c.Context)
+	},
+	ChaosMesh: func(kubeconfig, context string, maxDuration time.Duration) (chaos.Driver, error) {
+		dc, err := kube.Dynamic(kubeconfig, context)
+		if err != nil {
+			return nil, err
+		}
+		return &chaosmesh.Driver{Client: dc, MaxDuration: maxDuration, InjectTimeout: time.Minute}, nil
+	},
 }

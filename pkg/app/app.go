@@ -128,6 +128,20 @@ type Options struct {
 	WebConfigUsers map[string]string
 	// Subsystems are built after sred's own (Subsystems), in this order.
 	Subsystems []Subsystem
+	// Kubernetes builds the clients of the subsystems that act on a
+	// cluster; cmd/sred passes pkg/kube's (client-go), which this package
+	// does not link. Without them kubernetes runbook steps fail, and a chaos
+	// section naming a cluster is refused.
+	Kubernetes Kubernetes
+}
+
+// Kubernetes builds Kubernetes clients from the settings in force.
+type Kubernetes struct {
+	// Runbook is the client of runbook kubernetes steps.
+	Runbook func(runbook.KubernetesConfig) (runbook.Kubernetes, error)
+	// ChaosMesh is the Chaos Mesh driver of chaos experiments on the cluster
+	// of kubeconfig and context (in-cluster when kubeconfig is empty).
+	ChaosMesh func(kubeconfig, context string, maxDuration time.Duration) (chaos.Driver, error)
 }
 
 type appMetrics struct {

@@ -2,16 +2,13 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"time"
-
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/chaos"
-	"github.com/rootuip/sre/pkg/chaos/drivers/chaosmesh"
 	"github.com/rootuip/sre/pkg/chaos/drivers/httpfault"
 	"github.com/rootuip/sre/pkg/chaos/drivers/process"
 	"github.com/rootuip/sre/pkg/chaos/drivers/stress"
@@ -37,7 +34,8 @@ type ChaosConfig struct {
 	// budget is the slos section as the budget subsystem loads it: the
 	// SLOs of the targets and the Prometheus client.
 	budget *BudgetConfig
-	kube   *rest.Config
+	// kubeconfig is the chaos.kubernetes kubeconfig path, resolved.
+	kubeconfig string
 }
 
 // LoadChaos decodes the chaos section and loads the experiment files.
@@ -54,15 +52,10 @@ func LoadChaos(cfg *config.Config) (*ChaosConfig, error) {
 	if c.budget, err = LoadBudget(cfg); err != nil {
 		return nil, err
 	}
-	if k := c.Chaos.Kubernetes; k != nil {
-		if k.Kubeconfig == "" {
-			c.kube, err = rest.InClusterConfig()
-		} else {
-			rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: cfg.ResolvePath(k.Kubeconfig)}
-			c.kube, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: k.Context}).ClientConfig()
-		}
-		if err != nil {
-			return nil, fmt.Errorf("chaos: kubernetes: %w", err)
+	if k := c.Chaos.Kubernetes; k != nil && k.Kubeconfig != "" {
+		c.kubeconfig = cfg.ResolvePath(k.Kubeconfig)
+		if _, err := os.Stat(c.kubeconfig); err != nil {
+			return nil, fmt.Errorf("chaos: kubernetes: kubeconfig: %w", err)
 		}
 	}
 	return c, nil
@@ -97,15 +90,20 @@ func buildChaos(_ context.Context, a *App, c *ChaosConfig) (func(context.Context
 		chaos.DriverProcess:   process.Driver{},
 		chaos.DriverStress:    &stress.Driver{MaxRuntime: time.Duration(c.Chaos.Safety.MaxDuration) + time.Duration(c.Chaos.Lease)},
 	}
-	if c.kube != nil {
-		dc, err := dynamic.NewForConfig(c.kube)
+	if k := c.Chaos.Kubernetes; k != nil {
+		mesh := a.opts.Kubernetes.ChaosMesh
+		if mesh == nil {
+			tox.Close()
+			hf.Close()
+			return nil, errors.New("chaos: kubernetes is set, but this process has no Kubernetes client (app.Options.Kubernetes)")
+		}
+		d, err := mesh(c.kubeconfig, k.Context, time.Duration(c.Chaos.Safety.MaxDuration))
 		if err != nil {
 			tox.Close()
 			hf.Close()
-			return nil, fmt.Errorf("chaos: kubernetes client: %w", err)
+			return nil, fmt.Errorf("chaos: kubernetes: %w", err)
 		}
-		drivers[chaos.DriverChaosMesh] = &chaosmesh.Driver{Client: dc, MaxDuration: time.Duration(c.Chaos.Safety.MaxDuration),
-			InjectTimeout: time.Minute}
+		drivers[chaos.DriverChaosMesh] = d
 	}
 	// A budget service of its own (no poller, no metrics): what the chaos
 	// runner reads of the target's SLOs, from the same specs and Prometheus.

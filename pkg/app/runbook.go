@@ -134,7 +134,7 @@ func buildRunbooks(_ context.Context, a *App, c *RunbookConfig) (func(context.Co
 		Escalator:  runbookEscalator{a},
 		Notifier:   runbookEscalator{a},
 		Prometheus: prom,
-		Kubernetes: runbook.NewKubernetesClient,
+		Kubernetes: a.opts.Kubernetes.Runbook,
 		Bus:        a.Bus,
 		Logger:     logger,
 		Registerer: a.Registry,

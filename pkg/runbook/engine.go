@@ -17,7 +17,6 @@ import (
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
@@ -72,7 +71,7 @@ type Options struct {
 	// Kubernetes builds the client of kubernetes steps from the `kubernetes`
 	// settings in force (nil: kubernetes steps fail). The engine keeps the
 	// client until a reload changes those settings.
-	Kubernetes func(KubernetesConfig) (kubernetes.Interface, error)
+	Kubernetes func(KubernetesConfig) (Kubernetes, error)
 	Bus        *events.Bus
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -98,7 +97,7 @@ type Engine struct {
 	cfg         Config
 	set         *Set
 	httpClients map[string]*http.Client
-	kube        kubernetes.Interface
+	kube        Kubernetes
 	kubeCfg     KubernetesConfig // the settings kube was built from
 
 	activeMu sync.Mutex

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/kube"
 	"github.com/rootuip/sre/pkg/store"
 	sretest "github.com/rootuip/sre/pkg/testutil"
 )
@@ -115,7 +116,7 @@ current-context: staging
 	return file
 }
 
-// NewKubernetesClient talks to the cluster of the kubeconfig context the
+// The client of pkg/kube talks to the cluster of the kubeconfig context the
 // configuration names (else the current one) with that context's
 // credentials, and a reload that changes the context makes the engine use
 // a new client.
@@ -135,7 +136,7 @@ steps:
 		set, err := NewSet(cfg, rb)
 		require.NoError(t, err)
 		rec := &recorder{}
-		e, err := New(Options{DB: db, Incidents: rec, Kubernetes: NewKubernetesClient}, cfg, set)
+		e, err := New(Options{DB: db, Incidents: rec, Kubernetes: newKubernetesClient}, cfg, set)
 		require.NoError(t, err)
 		startEngine(t, e)
 
@@ -175,7 +176,12 @@ func TestKubernetesClientErrors(t *testing.T) {
 		{KubernetesConfig{Kubeconfig: missing}, "kubeconfig " + missing + ": stat " + missing + ": no such file or directory"},
 		{KubernetesConfig{}, "in-cluster kubernetes config: unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined"},
 	} {
-		_, err := NewKubernetesClient(tc.cfg)
+		_, err := newKubernetesClient(tc.cfg)
 		require.EqualError(t, err, tc.want)
 	}
+}
+
+// newKubernetesClient is the client sred passes in (cmd/sred).
+func newKubernetesClient(c KubernetesConfig) (Kubernetes, error) {
+	return kube.NewDeployments(c.Kubeconfig, c.Context)
 }

@@ -16,12 +16,6 @@ import (
 
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/util/retry"
 
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
@@ -332,29 +326,24 @@ func (e *Engine) runHTTP(ctx context.Context, s *Step, in map[string]any, maxOut
 	return res
 }
 
-// NewKubernetesClient returns a client for the cluster in cfg: the
-// kubeconfig file if set, else the in-cluster service account.
-func NewKubernetesClient(cfg KubernetesConfig) (kubernetes.Interface, error) {
-	if cfg.Kubeconfig == "" {
-		c, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("in-cluster kubernetes config: %w", err)
-		}
-		return kubernetes.NewForConfig(c)
-	}
-	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: cfg.Kubeconfig}
-	cc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: cfg.Context}).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("kubeconfig %s: %w", cfg.Kubeconfig, err)
-	}
-	return kubernetes.NewForConfig(cc)
+// Kubernetes is what kubernetes steps do on a cluster; pkg/kube implements
+// it with client-go, and cmd/sred passes it in, so that this package does
+// not link client-go.
+type Kubernetes interface {
+	// Scale sets a deployment's replicas to desired(current) and returns
+	// the counts before and after.
+	Scale(ctx context.Context, namespace, deployment string, desired func(current int32) int32) (from, to int32, err error)
+	// RolloutRestart restarts a deployment's pods, stamped with the time at.
+	RolloutRestart(ctx context.Context, namespace, deployment, at string) error
+	// DeletePod deletes a pod.
+	DeletePod(ctx context.Context, namespace, pod string) error
 }
 
 // kubeClient returns the Kubernetes client for the settings in force,
 // building it on first use and again after a reload changed them (another
 // kubeconfig, context or in-cluster): runs never act on a cluster the
 // configuration no longer names.
-func (e *Engine) kubeClient() (kubernetes.Interface, error) {
+func (e *Engine) kubeClient() (Kubernetes, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.kube != nil && e.kubeCfg == e.cfg.Kubernetes {
@@ -381,24 +370,7 @@ func (e *Engine) runKubernetes(ctx context.Context, s *Step, in map[string]any) 
 	switch k.Action {
 	case KubeScale:
 		name, _ := in["deployment"].(string)
-		var from, to int32
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			d, err := kc.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			from = 1
-			if d.Spec.Replicas != nil {
-				from = *d.Spec.Replicas
-			}
-			to = desiredReplicas(k, from)
-			if to == from {
-				return nil
-			}
-			d.Spec.Replicas = &to
-			_, err = kc.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{FieldManager: "sred-runbook"})
-			return err
-		})
+		from, to, err := kc.Scale(ctx, ns, name, func(current int32) int32 { return desiredReplicas(k, current) })
 		if err != nil {
 			return failed("scale deployment %s/%s: %v", ns, name, err)
 		}
@@ -410,14 +382,13 @@ func (e *Engine) runKubernetes(ctx context.Context, s *Step, in map[string]any) 
 	case KubeRolloutRestart:
 		name, _ := in["deployment"].(string)
 		at := e.now().Format(time.RFC3339)
-		patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":%q}}}}}`, at)
-		if _, err := kc.AppsV1().Deployments(ns).Patch(ctx, name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: "sred-runbook"}); err != nil {
+		if err := kc.RolloutRestart(ctx, ns, name, at); err != nil {
 			return failed("rollout restart deployment %s/%s: %v", ns, name, err)
 		}
 		return stepResult{Status: StepOK, Output: fmt.Sprintf("deployment %s/%s restarted at %s", ns, name, at)}
 	case KubeDeletePod:
 		name, _ := in["pod"].(string)
-		if err := kc.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+		if err := kc.DeletePod(ctx, ns, name); err != nil {
 			return failed("delete pod %s/%s: %v", ns, name, err)
 		}
 		return stepResult{Status: StepOK, Output: fmt.Sprintf("pod %s/%s deleted", ns, name)}

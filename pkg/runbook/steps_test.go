@@ -22,10 +22,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/kube"
 	"github.com/rootuip/sre/pkg/store"
 	sretest "github.com/rootuip/sre/pkg/testutil"
 )
@@ -119,7 +119,7 @@ steps:
 		set, err := NewSet(cfg, rb)
 		require.NoError(t, err)
 		e, err := New(Options{DB: db, Incidents: rec, Registerer: prometheus.NewRegistry(),
-			Kubernetes: func(KubernetesConfig) (kubernetes.Interface, error) { return kc, nil }}, cfg, set)
+			Kubernetes: func(KubernetesConfig) (Kubernetes, error) { return &kube.Deployments{Client: kc}, nil }}, cfg, set)
 		require.NoError(t, err)
 		startEngine(t, e)
 		trigger(t, db, e, newIncident("INC-1", map[string]string{"alertname": "X", "namespace": "prod", "pod": "api-7d9f-abcde"}), incident.ChangeCreated)
