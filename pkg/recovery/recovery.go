@@ -185,7 +185,12 @@ func (c *Checker) RunDue(ctx context.Context) (int, error) {
 				return n, ctx.Err()
 			}
 			c.checks.WithLabelValues("error").Inc()
-			c.opts.Logger.Warn("recovery check", "key", got[0].Key, "err", err)
+			if errors.Is(err, budget.ErrNoPrometheus) {
+				// Nothing to check against; checked again after a reload.
+				c.opts.Logger.Debug("recovery check", "key", got[0].Key, "err", err)
+			} else {
+				c.opts.Logger.Warn("recovery check", "key", got[0].Key, "err", err)
+			}
 			// The next check comes one interval later, as always.
 			if err := c.finish(ctx, got[0], c.opts.Clock.Now(), true); err != nil {
 				return n, err
