@@ -70,6 +70,8 @@ var Routes = map[string]Access{
 	"PATCH /api/v1/incidents/{id}/action-items/{item}":      responder,
 	"POST /api/v1/incidents/{id}/status-updates":            responder,
 	"POST /api/v1/incidents/{id}/split":                     responder,
+	"GET /api/v1/incidents/export":                          viewer,
+	"POST /api/v1/incidents/import":                         admin,
 	"POST /api/v1/incidents/{id}/merge":                     responder,
 	"GET /api/v1/events":                                    viewer,
 	"GET /api/v1/stream":                                    viewer,

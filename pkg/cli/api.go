@@ -117,7 +117,9 @@ func (a *sredAPI) call(method, path string, query url.Values, hdr http.Header, b
 	}
 	u.RawQuery = query.Encode()
 	var rd io.Reader
-	if body != nil {
+	if raw, ok := body.(rawBody); ok {
+		rd = bytes.NewReader(raw)
+	} else if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return fmt.Errorf("encode request: %w", err)

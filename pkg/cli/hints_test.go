@@ -24,7 +24,7 @@ func TestUsageErrorHints(t *testing.T) {
 		{[]string{"generat", "-i", spec}, "srectl: expected command but got \"generat\" (did you mean \"generate\"?)\n"},
 		{[]string{"incidents", "lst"}, "srectl: expected command but got \"lst\" (did you mean \"incidents list\"?)\n"},
 		{[]string{"runbook", "kil-switch"}, "srectl: expected command but got \"kil-switch\" (did you mean \"runbook kill-switch\"?)\n"},
-		{[]string{"incidents"}, "srectl: must select a subcommand of 'incidents' (commands: list, ls, show, ack, investigate, resolve, snooze, create, split, merge)\n"},
+		{[]string{"incidents"}, "srectl: must select a subcommand of 'incidents' (commands: list, ls, show, ack, investigate, resolve, snooze, create, split, merge, export, import)\n"},
 		{[]string{"gate", "--servic=web"}, "srectl: unknown long flag '--servic' (did you mean --service?)\n"},
 		{[]string{"gate", "--service=web", "--sred-url", "http://x"}, "srectl: unknown long flag '--sred-url' (did you mean --sred.url?)\n"},
 		{[]string{"incidents", "list", "--sred.ur=http://x"}, "srectl: unknown long flag '--sred.ur' (did you mean --sred.url?)\n"},

@@ -39,6 +39,9 @@ type incidentsOptions struct {
 	// split and merge
 	groupKey string
 	from     string
+	// export and import
+	exportSince string
+	importFile  string
 }
 
 func init() {
@@ -89,7 +92,14 @@ func init() {
 		mrg.Arg("into", "Incident that remains.").Required().StringVar(&o.id)
 		mrg.Arg("from", "Incident merged into it.").Required().StringVar(&o.from)
 
+		exp := cmd.Command("export", "Write the incidents created since --since (all without it) as JSON lines to stdout, oldest first: to archive them, or to move them to another store.")
+		exp.Flag("since", "A duration back from now (30d) or an RFC 3339 time.").StringVar(&o.exportSince)
+		imp := cmd.Command("import", "Import incidents from JSON lines (an export, e.g. of a SQLite sred into a PostgreSQL one); incidents that exist are skipped.")
+		imp.Arg("file", "File of JSON lines; - for stdin.").Required().StringVar(&o.importFile)
+
 		return map[string]func(*Env) error{
+			"incidents export": func(env *Env) error { return incidentsExport(env, o) },
+			"incidents import": func(env *Env) error { return incidentsImport(env, o) },
 			"incidents split":  func(env *Env) error { return incidentsSplit(env, o) },
 			"incidents merge":  func(env *Env) error { return incidentsMerge(env, o) },
 			"incidents create": func(env *Env) error { return incidentsCreate(env, o) },

@@ -40,6 +40,8 @@ func (a *IncidentsAPI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/incidents/{id}/action-items", a.addActionItem)
 	mux.HandleFunc("PATCH /api/v1/incidents/{id}/action-items/{item}", a.updateActionItem)
 	mux.HandleFunc("POST /api/v1/incidents/{id}/status-updates", a.statusUpdate)
+	mux.HandleFunc("GET /api/v1/incidents/export", a.export)
+	mux.HandleFunc("POST /api/v1/incidents/import", a.importLines)
 	mux.HandleFunc("POST /api/v1/incidents/{id}/split", a.split)
 	mux.HandleFunc("POST /api/v1/incidents/{id}/merge", a.merge)
 }
@@ -210,6 +212,39 @@ func (a *IncidentsAPI) act(w http.ResponseWriter, r *http.Request, fn func(req A
 }
 
 type badRequest struct{ error }
+
+// export streams the incidents created since ?since= (all without it) as
+// JSON lines, oldest first.
+func (a *IncidentsAPI) export(w http.ResponseWriter, r *http.Request) {
+	var since time.Time
+	if v := r.URL.Query().Get("since"); v != "" {
+		t, err := parseTime(v)
+		if err != nil {
+			Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("since: %w", err))
+			return
+		}
+		since = t
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	if _, err := a.Service.Export(r.Context(), since, w); err != nil {
+		// The status line is sent: end the stream with the error as its
+		// last line, which is not an incident record.
+		fmt.Fprintf(w, "{\"error\":%q}\n", err.Error())
+	}
+}
+
+// maxImportBytes bounds one import request.
+const maxImportBytes = 1 << 30
+
+// importLines imports JSON lines of incidents (an export).
+func (a *IncidentsAPI) importLines(w http.ResponseWriter, r *http.Request) {
+	res, err := a.Service.Import(r.Context(), http.MaxBytesReader(w, r.Body, maxImportBytes))
+	if err != nil {
+		Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("%w (imported %d, skipped %d before it)", err, res.Imported, res.Skipped))
+		return
+	}
+	JSON(w, http.StatusOK, res)
+}
 
 // split moves an alert group out of the incident into one of its own.
 func (a *IncidentsAPI) split(w http.ResponseWriter, r *http.Request) {

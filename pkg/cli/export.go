@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/rootuip/sre/pkg/incident"
+)
+
+func incidentsExport(env *Env, o incidentsOptions) error {
+	q := url.Values{}
+	if o.exportSince != "" {
+		if d, err := model.ParseDuration(o.exportSince); err == nil {
+			q.Set("since", time.Now().Add(-time.Duration(d)).UTC().Format(time.RFC3339))
+		} else if _, err := time.Parse(time.RFC3339, o.exportSince); err == nil {
+			q.Set("since", o.exportSince)
+		} else {
+			return fmt.Errorf("--since: want a duration (30d) or an RFC 3339 time, got %q", o.exportSince)
+		}
+	}
+	return o.stream(env.Stdout, q)
+}
+
+func incidentsImport(env *Env, o incidentsOptions) error {
+	var r io.Reader = os.Stdin
+	if o.importFile != "-" {
+		f, err := os.Open(o.importFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", o.importFile, err)
+	}
+	var res incident.ImportResult
+	if err := o.call(http.MethodPost, "/api/v1/incidents/import", nil, nil, rawBody(b), &res); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "imported %d incidents, skipped %d that exist\n", res.Imported, res.Skipped)
+	return nil
+}
+
+// rawBody is a request body sent as it is (call marshals other bodies).
+type rawBody []byte
+
+// stream copies GET /api/v1/incidents/export to w.
+func (a *sredAPI) stream(w io.Writer, q url.Values) error {
+	u, err := url.Parse(strings.TrimSuffix(a.url, "/") + "/api/v1/incidents/export")
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return a.configError(fmt.Errorf("invalid --sred.url %q", a.url))
+	}
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, u.String(), nil)
+	if err != nil {
+		return a.configError(err)
+	}
+	if tok := strings.TrimSpace(os.Getenv(TokenEnv)); tok != "" && a.httpConfigFile == "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	client, err := a.httpClient()
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return &ExitError{Code: 3, Err: fmt.Errorf("reach sred: %w", err)}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return &apiError{code: resp.StatusCode, msg: strings.TrimSpace(string(b)), refused: a.exitCodes().refused}
+	}
+	// An export that failed half-way ends with an error object.
+	br := bufio.NewReaderSize(resp.Body, 64<<10)
+	for {
+		line, err := br.ReadBytes('\n')
+		if bytes.HasPrefix(line, []byte(`{"error":`)) {
+			return &ExitError{Code: 3, Err: fmt.Errorf("sred failed half-way through the export: %s", bytes.TrimSpace(line))}
+		}
+		if len(line) > 0 {
+			if _, werr := w.Write(line); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return &ExitError{Code: 3, Err: fmt.Errorf("read the export: %w", err)}
+		}
+	}
+}
