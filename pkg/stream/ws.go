@@ -62,6 +62,9 @@ type HubOptions struct {
 	MaxClients int
 	// InputBuffer is the hub's buffer on the bus. Default 16,384 events.
 	InputBuffer int
+	// Coalesce is the least interval between two wake-ups of the clients
+	// during a burst (latency traded for throughput). Default 10ms.
+	Coalesce time.Duration
 	// Now is the clock of the replay age (time.Now when nil).
 	Now func() time.Time
 	// AcceptOptions are passed to websocket.Accept (nil: same origin only).
@@ -96,11 +99,17 @@ type Hub struct {
 	unsub func()
 	epoch string
 
-	mu      sync.RWMutex
-	ring    []*entry
-	last    uint64 // sequence number of the newest entry (0: none)
-	pending int    // entries appended since the clients were last woken
-	notify  chan struct{}
+	// Clients read the ring without a lock: the hub stores an entry,
+	// then last, then swaps and closes notify; a client loads notify,
+	// then last, then the entries, and checks each entry's sequence
+	// number (a slot already overwritten means it lagged too far).
+	ring   []atomic.Pointer[entry]
+	last   atomic.Uint64 // sequence number of the newest entry (0: none)
+	notify atomic.Pointer[chan struct{}]
+
+	// mu serializes the hub's appends with client registration.
+	mu      sync.Mutex
+	pending int // entries appended since the clients were last woken
 	clients map[*wsClient]struct{}
 
 	nclients atomic.Int64
@@ -135,16 +144,20 @@ func NewHub(bus *events.Bus, o HubOptions) *Hub {
 	if o.InputBuffer <= 0 {
 		o.InputBuffer = DefaultHubInputBuffer
 	}
+	if o.Coalesce <= 0 {
+		o.Coalesce = 10 * time.Millisecond
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	h := &Hub{
 		o:       o,
 		epoch:   strconv.FormatInt(o.Now().UnixNano(), 36),
-		ring:    make([]*entry, o.ReplayEvents),
-		notify:  make(chan struct{}),
+		ring:    make([]atomic.Pointer[entry], o.ReplayEvents),
 		clients: map[*wsClient]struct{}{},
 	}
+	ch := make(chan struct{})
+	h.notify.Store(&ch)
 	if bus != nil {
 		h.in, h.unsub = bus.SubscribeBuffer(o.InputBuffer)
 	}
@@ -177,26 +190,44 @@ func (h *Hub) Run(ctx context.Context) error {
 		return nil
 	}
 	defer h.unsub()
+	// During a burst, clients are woken at most once per Coalesce (and
+	// once per batch of events), not once per event: a thousand clients
+	// woken for every event would starve the hub of CPU. The first event
+	// after a quiet period wakes them at once.
+	var flush <-chan time.Time
+	var lastWake time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-flush:
+			flush = nil
+			h.mu.Lock()
+			h.wake()
+			h.mu.Unlock()
+			lastWake = time.Now()
 		case ev, ok := <-h.in:
 			if !ok {
 				return nil
 			}
-			// During a burst, clients are woken once per batch of
-			// events (or when the input is drained), not per event.
 			e := h.encode(ev)
 			if e == nil {
 				continue
 			}
 			h.mu.Lock()
 			h.append(e)
-			if h.pending >= batch || len(h.in) == 0 {
+			since := time.Since(lastWake)
+			woke := h.pending >= batch || since >= h.o.Coalesce
+			if woke {
 				h.wake()
 			}
 			h.mu.Unlock()
+			switch {
+			case woke:
+				lastWake = time.Now()
+			case flush == nil:
+				flush = time.After(h.o.Coalesce - since)
+			}
 		}
 	}
 }
@@ -227,8 +258,8 @@ func (h *Hub) wake() {
 		return
 	}
 	h.pending = 0
-	close(h.notify)
-	h.notify = make(chan struct{})
+	ch := make(chan struct{})
+	close(*h.notify.Swap(&ch))
 }
 
 // encode numbers ev and encodes it, outside the lock: only the hub's
@@ -238,7 +269,7 @@ func (h *Hub) encode(ev events.Event) *entry {
 	if ev.Time.IsZero() {
 		ev.Time = now.UTC()
 	}
-	seq := h.last + 1
+	seq := h.last.Load() + 1
 	msg, err := json.Marshal(Message{ID: h.id(seq), Event: ev})
 	if err != nil {
 		h.o.Logger.Warn("event stream: encode event", "type", ev.Type, "err", err)
@@ -261,8 +292,8 @@ func (h *Hub) append(e *entry) {
 			}
 		}
 	}
-	h.ring[e.seq%n] = e
-	h.last = e.seq
+	h.ring[e.seq%n].Store(e)
+	h.last.Store(e.seq)
 	h.pending++
 }
 
@@ -381,7 +412,7 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn) error {
 	cl := &wsClient{cancel: cancelCause}
 
 	h.mu.Lock()
-	last := h.last
+	last := h.last.Load()
 	oldest := uint64(1)
 	if n := uint64(len(h.ring)); last > n {
 		oldest = last - n + 1
@@ -403,7 +434,7 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn) error {
 		// Skip what is older than the replay age.
 		cut := h.o.Now().Add(-h.o.ReplayAge)
 		for start < last {
-			e := h.ring[(start+1)%uint64(len(h.ring))]
+			e := h.ring[(start+1)%uint64(len(h.ring))].Load()
 			if !e.at.Before(cut) {
 				break
 			}
@@ -445,20 +476,19 @@ func (h *Hub) pump(ctx context.Context, c *websocket.Conn, cl *wsClient, f Filte
 	defer ping.Stop()
 	buf := make([]*entry, 0, batch)
 	for {
-		h.mu.RLock()
+		notify := *h.notify.Load()
+		last := h.last.Load()
 		buf = buf[:0]
 		n := uint64(len(h.ring))
 		lagged := false
-		for s := cursor + 1; s <= h.last && len(buf) < batch; s++ {
-			e := h.ring[s%n]
-			if e.seq != s {
+		for s := cursor + 1; s <= last && len(buf) < batch; s++ {
+			e := h.ring[s%n].Load()
+			if e == nil || e.seq != s {
 				lagged = true // overwritten: the client was dropped
 				break
 			}
 			buf = append(buf, e)
 		}
-		notify := h.notify
-		h.mu.RUnlock()
 		if lagged {
 			return errTooSlow
 		}
@@ -511,6 +541,9 @@ func (h *Hub) writeControl(ctx context.Context, c *websocket.Conn, typ string, d
 	defer cancel()
 	return c.Write(wctx, websocket.MessageText, b)
 }
+
+// Last returns the sequence number of the newest event ingested (0: none).
+func (h *Hub) Last() uint64 { return h.last.Load() }
 
 // Clients returns the number of connected WebSocket clients.
 func (h *Hub) Clients() int { return int(h.nclients.Load()) }

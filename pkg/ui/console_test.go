@@ -189,6 +189,8 @@ func TestConsole(t *testing.T) {
 			{"note", url.Values{"text": {"DB <failover> started"}}, http.StatusSeeOther, "done=noted"},
 			{"status-update", url.Values{"impact": {"checkout errors"}, "next_update": {"soon"}}, http.StatusBadRequest, "next update"},
 			{"status-update", url.Values{"impact": {"checkout errors"}, "actions": {"failing over"}, "next_update": {"30m"}}, http.StatusSeeOther, "done=updated"},
+			{"status-update", url.Values{"public_message": {"Checkout is slow"}}, http.StatusBadRequest, "public message: tick"},
+			{"status-update", url.Values{"public": {"on"}, "public_message": {"Checkout is slow"}}, http.StatusSeeOther, "done=updated"},
 			{"investigate", url.Values{"assignee": {"bob"}}, http.StatusSeeOther, "done=assigned"},
 			{"snooze", url.Values{"duration": {"10s"}}, http.StatusBadRequest, "snooze duration must be between"},
 			{"snooze", url.Values{"duration": {"1h"}}, http.StatusSeeOther, "done=snoozed"},
@@ -224,6 +226,13 @@ func TestConsole(t *testing.T) {
 			actors[e.Actor] = true
 		}
 		require.True(t, actors["alice-responder"], "the principal is the actor")
+		var public []string
+		for _, e := range tl {
+			if e.Kind == "status_update" && e.Data["public"] == true {
+				public = append(public, e.Data["public_message"].(string))
+			}
+		}
+		require.Equal(t, []string{"Checkout is slow"}, public, "one status update was posted as public")
 		require.False(t, actors["mallory"], "the form's actor field does not override the principal")
 		code, body = responder.do("GET", "/incidents/"+id, nil)
 		require.Equal(t, http.StatusOK, code)

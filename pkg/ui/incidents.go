@@ -142,7 +142,12 @@ func (u *UI) act(w http.ResponseWriter, r *http.Request) {
 		_, err = u.src.Incidents.AddNote(r.Context(), id, who, field("text"))
 		what = "noted"
 	case "status-update":
-		su := incident.StatusUpdate{Actor: who, Impact: field("impact"), Actions: field("actions")}
+		su := incident.StatusUpdate{Actor: who, Impact: field("impact"), Actions: field("actions"),
+			Public: field("public") == "on", PublicMessage: field("public_message")}
+		if su.PublicMessage != "" && !su.Public {
+			err = badRequest("public message: tick \"Public\" to publish it on the status page")
+			break
+		}
 		if v := field("next_update"); v != "" {
 			d, perr := model.ParseDuration(v)
 			if perr != nil {

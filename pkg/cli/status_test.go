@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/status"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+// TestStatusCommand: srectl status prints the components of the status
+// page with their state and uptime, and the public updates.
+func TestStatusCommand(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		now := time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
+		svc.Now = func() time.Time { return now }
+		ctx := context.Background()
+		inc, err := svc.Create(ctx, incident.ManualIncident{Title: "db down", Service: "checkout", Severity: incident.SeverityHigh, Actor: "alice"})
+		require.NoError(t, err)
+		_, err = svc.PostStatusUpdate(ctx, inc.ID, incident.StatusUpdate{Actor: "alice", Public: true, PublicMessage: "Some payments fail."})
+		require.NoError(t, err)
+		cfg := status.Config{Components: []status.Component{{Name: "Checkout", Services: []string{"checkout"}}, {Name: "Search", Services: []string{"search"}}}}
+		require.NoError(t, cfg.Validate())
+		// An hour later: one hour of partial outage in 89 days and 13 hours.
+		page := status.New(cfg, status.Options{Incidents: svc, Now: func() time.Time { return now.Add(time.Hour) }})
+		mux := http.NewServeMux()
+		status.NewHandler(page, nil).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+
+		var stdout, stderr bytes.Buffer
+		code := Main([]string{"status", "--sred.url=" + srv.URL}, &stdout, &stderr)
+		require.Equal(t, 0, code, stderr.String())
+		require.Equal(t, "Service status: Partial outage\n\n"+
+			"COMPONENT  STATUS          UPTIME (90d)\n"+
+			"Checkout   Partial outage  99.953%\n"+
+			"Search     Operational     100.000%\n\n"+
+			"Partial outage of Checkout (investigating, since 2026-05-04 12:00 UTC)\n"+
+			"  2026-05-04 12:00  Some payments fail.\n", stdout.String())
+
+		stdout.Reset()
+		code = Main([]string{"status", "--sred.url=" + srv.URL, "-o", "json"}, &stdout, &stderr)
+		require.Equal(t, 0, code, stderr.String())
+		var p status.Page
+		require.NoError(t, json.Unmarshal(stdout.Bytes(), &p))
+		require.Equal(t, status.PartialOutage, p.Status)
+		require.Len(t, p.Components[0].Uptime, 90)
+	})
+}
