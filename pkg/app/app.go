@@ -34,6 +34,7 @@ import (
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/receiver"
+	"github.com/rootuip/sre/pkg/retention"
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/status"
 	"github.com/rootuip/sre/pkg/store"
@@ -64,6 +65,8 @@ type App struct {
 	OnCall *oncall.Directory
 	// Runbooks is the runbook engine (set by Runbooks).
 	Runbooks *runbook.Engine
+	// Compactor deletes expired rows (set by Retention).
+	Compactor *retention.Compactor
 	// Budgets is the error budget service (set by Budget).
 	Budgets *budget.Service
 	// Chaos is the chaos experiment service (set by Chaos).

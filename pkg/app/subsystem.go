@@ -102,6 +102,7 @@ func Subsystems() []Subsystem {
 		Recovery,    // recovering SLO incidents: all-clear (reads a.Budgets)
 		Collector,   // incident statistics on /metrics
 		Noise,       // the alert noise report (after Core: a.Incidents)
+		Retention,   // data retention: batched compaction of expired rows
 		Stream,      // live event stream
 		StatusPage,  // public status page (after Budget: reads a.Budgets)
 		Chaos,       // chaos experiments (after Core and Escalation: a.Incidents, a.Escalation)
