@@ -35,7 +35,7 @@ export SRE_ALERTMANAGER := $(ALERTMANAGER)
 # Go test timeout for the whole suite (end-to-end tests run real servers).
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build tools test test-unit test-rules generate lint fmt bench bench-http run demo demo-break demo-heal clean
+.PHONY: all build tools test test-unit test-rules generate lint fmt bench bench-http fuzz run demo demo-break demo-heal clean
 
 all: build
 
@@ -84,6 +84,18 @@ test-rules: tools
 
 test-unit: tools
 	$(GO) test $(GOFLAGS) -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# Fuzz targets (docs/security.md): `make test` runs each on its seed corpus
+# (f.Add seeds and testdata/fuzz/); `make fuzz` fuzzes each for FUZZTIME.
+FUZZTIME ?= 1m
+FUZZ_TARGETS := ./pkg/receiver:FuzzDecodeRequest ./pkg/config:FuzzLoad ./pkg/slo:FuzzParse \
+	./pkg/escalation:FuzzParseMatchers ./pkg/runbook:FuzzTemplate ./pkg/runbook:FuzzParse
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 # --- generated files --------------------------------------------------------
 # Regenerates everything that is generated and committed.
