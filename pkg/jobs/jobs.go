@@ -43,41 +43,29 @@ import (
 	"github.com/rootuip/sre/pkg/store"
 )
 
+// jobsSchema is the schema of both backends; %[1]s is the id column's type.
+const jobsSchema = `CREATE TABLE jobs (
+	id          %[1]s,
+	queue       TEXT NOT NULL,
+	dedup_key   TEXT NOT NULL,
+	grp         TEXT NOT NULL DEFAULT '',
+	run_at      BIGINT NOT NULL,
+	payload     TEXT NOT NULL DEFAULT '{}',
+	state       TEXT NOT NULL DEFAULT 'pending',
+	attempts    INTEGER NOT NULL DEFAULT 0,
+	last_error  TEXT NOT NULL DEFAULT '',
+	created_at  BIGINT NOT NULL,
+	finished_at BIGINT,
+	UNIQUE (queue, dedup_key)
+);
+CREATE INDEX jobs_due ON jobs (queue, state, run_at);
+CREATE INDEX jobs_grp ON jobs (queue, grp, state);`
+
 // Migrations create the jobs table.
 var Migrations = []store.Migration{{
-	ID: "jobs/0001_init",
-	SQLite: `CREATE TABLE jobs (
-	id          INTEGER PRIMARY KEY AUTOINCREMENT,
-	queue       TEXT NOT NULL,
-	dedup_key   TEXT NOT NULL,
-	grp         TEXT NOT NULL DEFAULT '',
-	run_at      BIGINT NOT NULL,
-	payload     TEXT NOT NULL DEFAULT '{}',
-	state       TEXT NOT NULL DEFAULT 'pending',
-	attempts    INTEGER NOT NULL DEFAULT 0,
-	last_error  TEXT NOT NULL DEFAULT '',
-	created_at  BIGINT NOT NULL,
-	finished_at BIGINT,
-	UNIQUE (queue, dedup_key)
-);
-CREATE INDEX jobs_due ON jobs (queue, state, run_at);
-CREATE INDEX jobs_grp ON jobs (queue, grp, state);`,
-	Postgres: `CREATE TABLE jobs (
-	id          BIGSERIAL PRIMARY KEY,
-	queue       TEXT NOT NULL,
-	dedup_key   TEXT NOT NULL,
-	grp         TEXT NOT NULL DEFAULT '',
-	run_at      BIGINT NOT NULL,
-	payload     TEXT NOT NULL DEFAULT '{}',
-	state       TEXT NOT NULL DEFAULT 'pending',
-	attempts    INTEGER NOT NULL DEFAULT 0,
-	last_error  TEXT NOT NULL DEFAULT '',
-	created_at  BIGINT NOT NULL,
-	finished_at BIGINT,
-	UNIQUE (queue, dedup_key)
-);
-CREATE INDEX jobs_due ON jobs (queue, state, run_at);
-CREATE INDEX jobs_grp ON jobs (queue, grp, state);`,
+	ID:       "jobs/0001_init",
+	SQLite:   fmt.Sprintf(jobsSchema, "INTEGER PRIMARY KEY AUTOINCREMENT"),
+	Postgres: fmt.Sprintf(jobsSchema, "BIGSERIAL PRIMARY KEY"),
 }, {
 	// Typed kinds and real leases. Escalation jobs carried their kind in
 	// the payload; it moves to its own column.

@@ -12,156 +12,85 @@ import (
 	"github.com/rootuip/sre/pkg/store"
 )
 
+// runbookSchema is the schema of both backends; %[1]s is the id column's type.
+const runbookSchema = `
+CREATE TABLE runbook_runs (
+	id %[1]s,
+	incident_id TEXT NOT NULL,
+	runbook TEXT NOT NULL,
+	target TEXT NOT NULL,
+	status TEXT NOT NULL,
+	reason TEXT NOT NULL DEFAULT '',
+	severity TEXT NOT NULL DEFAULT '',
+	labels TEXT NOT NULL DEFAULT '{}',
+	dry_run INTEGER NOT NULL DEFAULT 0,
+	continue_on_resolve INTEGER NOT NULL DEFAULT 0,
+	cancel_requested INTEGER NOT NULL DEFAULT 0,
+	cancel_reason TEXT NOT NULL DEFAULT '',
+	current_step INTEGER NOT NULL DEFAULT -1,
+	verified INTEGER NOT NULL DEFAULT 0,
+	owner TEXT NOT NULL DEFAULT '',
+	lease_until BIGINT NOT NULL DEFAULT 0,
+	created_at BIGINT NOT NULL,
+	started_at BIGINT NOT NULL DEFAULT 0,
+	finished_at BIGINT NOT NULL DEFAULT 0,
+	UNIQUE (incident_id, runbook)
+);
+CREATE INDEX runbook_runs_status ON runbook_runs (status, id);
+CREATE INDEX runbook_runs_started ON runbook_runs (runbook, started_at);
+CREATE INDEX runbook_runs_target ON runbook_runs (target, started_at);
+CREATE TABLE runbook_audit (
+	id %[1]s,
+	run_id BIGINT NOT NULL,
+	incident_id TEXT NOT NULL,
+	runbook TEXT NOT NULL,
+	at BIGINT NOT NULL,
+	event TEXT NOT NULL,
+	step_index INTEGER NOT NULL DEFAULT -1,
+	step_name TEXT NOT NULL DEFAULT '',
+	step_type TEXT NOT NULL DEFAULT '',
+	status TEXT NOT NULL,
+	dry_run INTEGER NOT NULL DEFAULT 0,
+	input TEXT NOT NULL DEFAULT '{}',
+	output TEXT NOT NULL DEFAULT '',
+	exit_code INTEGER,
+	duration_ms BIGINT NOT NULL DEFAULT 0,
+	error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX runbook_audit_run ON runbook_audit (run_id, id);
+CREATE TABLE runbook_approvals (
+	run_id BIGINT NOT NULL,
+	step_index INTEGER NOT NULL,
+	approved_by TEXT NOT NULL,
+	comment TEXT NOT NULL DEFAULT '',
+	at BIGINT NOT NULL,
+	PRIMARY KEY (run_id, step_index)
+);
+CREATE TABLE runbook_locks (
+	target TEXT PRIMARY KEY,
+	run_id BIGINT NOT NULL,
+	owner TEXT NOT NULL,
+	expires_at BIGINT NOT NULL
+);
+CREATE TABLE runbook_settings (
+	key TEXT PRIMARY KEY,
+	value TEXT NOT NULL,
+	updated_by TEXT NOT NULL DEFAULT '',
+	updated_at BIGINT NOT NULL
+);`
+
 // Migrations create the runbook tables. Times are unix milliseconds.
 var Migrations = []store.Migration{{
-	ID: "runbook/0001_init",
-	SQLite: `
-CREATE TABLE runbook_runs (
-	id INTEGER PRIMARY KEY AUTOINCREMENT,
-	incident_id TEXT NOT NULL,
-	runbook TEXT NOT NULL,
-	target TEXT NOT NULL,
-	status TEXT NOT NULL,
-	reason TEXT NOT NULL DEFAULT '',
-	severity TEXT NOT NULL DEFAULT '',
-	labels TEXT NOT NULL DEFAULT '{}',
-	dry_run INTEGER NOT NULL DEFAULT 0,
-	continue_on_resolve INTEGER NOT NULL DEFAULT 0,
-	cancel_requested INTEGER NOT NULL DEFAULT 0,
-	cancel_reason TEXT NOT NULL DEFAULT '',
-	current_step INTEGER NOT NULL DEFAULT -1,
-	verified INTEGER NOT NULL DEFAULT 0,
-	owner TEXT NOT NULL DEFAULT '',
-	lease_until BIGINT NOT NULL DEFAULT 0,
-	created_at BIGINT NOT NULL,
-	started_at BIGINT NOT NULL DEFAULT 0,
-	finished_at BIGINT NOT NULL DEFAULT 0,
-	UNIQUE (incident_id, runbook)
-);
-CREATE INDEX runbook_runs_status ON runbook_runs (status, id);
-CREATE INDEX runbook_runs_started ON runbook_runs (runbook, started_at);
-CREATE INDEX runbook_runs_target ON runbook_runs (target, started_at);
-CREATE TABLE runbook_audit (
-	id INTEGER PRIMARY KEY AUTOINCREMENT,
-	run_id BIGINT NOT NULL,
-	incident_id TEXT NOT NULL,
-	runbook TEXT NOT NULL,
-	at BIGINT NOT NULL,
-	event TEXT NOT NULL,
-	step_index INTEGER NOT NULL DEFAULT -1,
-	step_name TEXT NOT NULL DEFAULT '',
-	step_type TEXT NOT NULL DEFAULT '',
-	status TEXT NOT NULL,
-	dry_run INTEGER NOT NULL DEFAULT 0,
-	input TEXT NOT NULL DEFAULT '{}',
-	output TEXT NOT NULL DEFAULT '',
-	exit_code INTEGER,
-	duration_ms BIGINT NOT NULL DEFAULT 0,
-	error TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX runbook_audit_run ON runbook_audit (run_id, id);
-CREATE TABLE runbook_approvals (
-	run_id BIGINT NOT NULL,
-	step_index INTEGER NOT NULL,
-	approved_by TEXT NOT NULL,
-	comment TEXT NOT NULL DEFAULT '',
-	at BIGINT NOT NULL,
-	PRIMARY KEY (run_id, step_index)
-);
-CREATE TABLE runbook_locks (
-	target TEXT PRIMARY KEY,
-	run_id BIGINT NOT NULL,
-	owner TEXT NOT NULL,
-	expires_at BIGINT NOT NULL
-);
-CREATE TABLE runbook_settings (
-	key TEXT PRIMARY KEY,
-	value TEXT NOT NULL,
-	updated_by TEXT NOT NULL DEFAULT '',
-	updated_at BIGINT NOT NULL
-);`,
-	Postgres: `
-CREATE TABLE runbook_runs (
-	id BIGSERIAL PRIMARY KEY,
-	incident_id TEXT NOT NULL,
-	runbook TEXT NOT NULL,
-	target TEXT NOT NULL,
-	status TEXT NOT NULL,
-	reason TEXT NOT NULL DEFAULT '',
-	severity TEXT NOT NULL DEFAULT '',
-	labels TEXT NOT NULL DEFAULT '{}',
-	dry_run INTEGER NOT NULL DEFAULT 0,
-	continue_on_resolve INTEGER NOT NULL DEFAULT 0,
-	cancel_requested INTEGER NOT NULL DEFAULT 0,
-	cancel_reason TEXT NOT NULL DEFAULT '',
-	current_step INTEGER NOT NULL DEFAULT -1,
-	verified INTEGER NOT NULL DEFAULT 0,
-	owner TEXT NOT NULL DEFAULT '',
-	lease_until BIGINT NOT NULL DEFAULT 0,
-	created_at BIGINT NOT NULL,
-	started_at BIGINT NOT NULL DEFAULT 0,
-	finished_at BIGINT NOT NULL DEFAULT 0,
-	UNIQUE (incident_id, runbook)
-);
-CREATE INDEX runbook_runs_status ON runbook_runs (status, id);
-CREATE INDEX runbook_runs_started ON runbook_runs (runbook, started_at);
-CREATE INDEX runbook_runs_target ON runbook_runs (target, started_at);
-CREATE TABLE runbook_audit (
-	id BIGSERIAL PRIMARY KEY,
-	run_id BIGINT NOT NULL,
-	incident_id TEXT NOT NULL,
-	runbook TEXT NOT NULL,
-	at BIGINT NOT NULL,
-	event TEXT NOT NULL,
-	step_index INTEGER NOT NULL DEFAULT -1,
-	step_name TEXT NOT NULL DEFAULT '',
-	step_type TEXT NOT NULL DEFAULT '',
-	status TEXT NOT NULL,
-	dry_run INTEGER NOT NULL DEFAULT 0,
-	input TEXT NOT NULL DEFAULT '{}',
-	output TEXT NOT NULL DEFAULT '',
-	exit_code INTEGER,
-	duration_ms BIGINT NOT NULL DEFAULT 0,
-	error TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX runbook_audit_run ON runbook_audit (run_id, id);
-CREATE TABLE runbook_approvals (
-	run_id BIGINT NOT NULL,
-	step_index INTEGER NOT NULL,
-	approved_by TEXT NOT NULL,
-	comment TEXT NOT NULL DEFAULT '',
-	at BIGINT NOT NULL,
-	PRIMARY KEY (run_id, step_index)
-);
-CREATE TABLE runbook_locks (
-	target TEXT PRIMARY KEY,
-	run_id BIGINT NOT NULL,
-	owner TEXT NOT NULL,
-	expires_at BIGINT NOT NULL
-);
-CREATE TABLE runbook_settings (
-	key TEXT PRIMARY KEY,
-	value TEXT NOT NULL,
-	updated_by TEXT NOT NULL DEFAULT '',
-	updated_at BIGINT NOT NULL
-);`,
+	ID:       "runbook/0001_init",
+	SQLite:   fmt.Sprintf(runbookSchema, "INTEGER PRIMARY KEY AUTOINCREMENT"),
+	Postgres: fmt.Sprintf(runbookSchema, "BIGSERIAL PRIMARY KEY"),
 }, {
 	// Runs become jobs of the one work queue (queue "runbook", kind
 	// runbook.run), whose lease replaces the run's own; the step journal
 	// records each finished step, so that a run resumed after its replica
-	// died does not repeat them.
+	// died does not repeat them. One text: both backends run it.
 	ID: "runbook/0002_queue",
 	SQLite: `
-CREATE TABLE runbook_steps (
-	run_id BIGINT NOT NULL,
-	step_index INTEGER NOT NULL,
-	status TEXT NOT NULL,
-	owner TEXT NOT NULL DEFAULT '',
-	at BIGINT NOT NULL,
-	PRIMARY KEY (run_id, step_index)
-);
-ALTER TABLE runbook_runs ADD COLUMN resumes INTEGER NOT NULL DEFAULT 0;`,
-	Postgres: `
 CREATE TABLE runbook_steps (
 	run_id BIGINT NOT NULL,
 	step_index INTEGER NOT NULL,
