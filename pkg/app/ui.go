@@ -31,6 +31,9 @@ func setupUI(_ context.Context, a *App) error {
 	if a.Budgets != nil {
 		src.Budgets = a.Budgets
 	}
+	if l := a.Audit(); l != nil {
+		src.Audit = l
+	}
 	opts := ui.Options{Logger: a.Logger.With("component", "ui"), AllowAnonymous: a.NoAuth()}
 	if a.Chaos != nil {
 		src.Chaos = a.Chaos

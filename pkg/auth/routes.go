@@ -143,6 +143,7 @@ var Routes = map[string]Access{
 	"GET /runbooks":                                 viewer,
 	"POST /runbooks/runs/{id}/{action}":             responderForm,
 	"GET /chaos":                                    viewer,
+	"GET /audit":                                    admin,
 	"GET /chaos/runs/{id}":                          viewer,
 	"POST /chaos/runs/{id}/approve":                 responderForm,
 }

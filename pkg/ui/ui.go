@@ -111,6 +111,7 @@ type Sources struct {
 	Escalation Escalation
 	Runbooks   Runbooks
 	Chaos      Chaos
+	Audit      Audit
 }
 
 // Options configure the console.
@@ -292,6 +293,7 @@ func (u *UI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /runbooks", u.runbooksPage)
 	mux.Handle("POST /runbooks/runs/{id}/{action}", u.csrf.Handler(http.HandlerFunc(u.runAction)))
 	mux.HandleFunc("GET /chaos", u.chaosPage)
+	mux.HandleFunc("GET /audit", u.auditPage)
 	mux.HandleFunc("GET /chaos/runs/{id}", u.chaosRunPage)
 	mux.Handle("POST /chaos/runs/{id}/approve", u.csrf.Handler(http.HandlerFunc(u.chaosApprove)))
 }
@@ -313,9 +315,11 @@ type page struct {
 	Nav    string
 	Extra  []NavItem
 	CanAct bool
-	User   string
-	Done   string
-	Data   any
+	// Admin: the principal may read the audit log.
+	Admin bool
+	User  string
+	Done  string
+	Data  any
 }
 
 // canAct reports whether the request's principal may act on incidents.
@@ -331,6 +335,9 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, code int, name, titl
 	p := page{Title: title, Nav: nav, Extra: u.opts.Extra, CanAct: u.canAct(r), Done: r.URL.Query().Get("done"), Data: data}
 	if pr, ok := auth.FromContext(r.Context()); ok {
 		p.User = pr.Name
+		p.Admin = pr.NoAuth || pr.Role.Allows(auth.RoleAdmin)
+	} else {
+		p.Admin = u.opts.AllowAnonymous
 	}
 	var b strings.Builder
 	if err := u.tmpl.ExecuteTemplate(&b, name, p); err != nil {
