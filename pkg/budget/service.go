@@ -25,6 +25,10 @@ var ErrNotFound = errors.New("not found")
 // EventStateChanged is the events.Bus type of a budget state change.
 const EventStateChanged = "budget.state_changed"
 
+// EventUpdated is published when a poll sees an SLO's remaining budget,
+// burn rates or state change: the live values of the WebSocket stream.
+const EventUpdated = "budget.updated"
+
 // Options build a Service.
 type Options struct {
 	Logger     *slog.Logger
@@ -321,8 +325,10 @@ func (s *Service) Poll(ctx context.Context) error {
 	s.metrics.pollSuccess.Set(1)
 	s.metrics.lastPoll.Set(float64(start.UnixMilli()) / 1000)
 	s.snapMu.Lock()
+	prev := s.snapshot
 	s.snapshot = sts
 	s.snapMu.Unlock()
+	s.publishValues(prev, sts, start)
 	if s.db == nil {
 		return nil
 	}
@@ -347,6 +353,57 @@ func (s *Service) Poll(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// publishValues publishes a budget.updated event for every SLO (group)
+// whose state, remaining budget or burn rates differ from the last poll.
+func (s *Service) publishValues(prev, sts []Status, now time.Time) {
+	if s.bus == nil {
+		return
+	}
+	key := func(st Status) string { return st.Service + "\x00" + st.SLO + "\x00" + st.GroupString() }
+	old := make(map[string]Status, len(prev))
+	for _, st := range prev {
+		old[key(st)] = st
+	}
+	for _, st := range sts {
+		rates := make(map[string]any, len(st.BurnRates))
+		for _, br := range st.BurnRates {
+			rates[br.Window] = nullFloat(br.Rate)
+		}
+		o, ok := old[key(st)]
+		if ok && o.State == st.State && sameFloat(o.Budget.RemainingRatio, st.Budget.RemainingRatio) && sameRates(o.BurnRates, st.BurnRates) {
+			continue
+		}
+		if st.State == StateUnknown && (!ok || o.State == StateUnknown) {
+			continue // still no data: nothing to tell
+		}
+		data := map[string]any{"slo": st.SLO, "state": string(st.State), "remaining_ratio": nullFloat(st.Budget.RemainingRatio),
+			"sli_achieved": nullFloat(st.SLIAchieved), "burn_rates": rates}
+		if g := st.GroupString(); g != "" {
+			data["group"] = g
+		}
+		s.bus.Publish(events.Event{Type: EventUpdated, Time: now, Service: st.Service, Data: data})
+	}
+}
+
+func sameFloat(a, b *float64) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func sameRates(a, b []BurnRate) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Window != b[i].Window || !sameFloat(a[i].Rate, b[i].Rate) {
+			return false
+		}
+	}
+	return true
 }
 
 // Run polls every poll_interval until ctx ends. Errors are logged and
