@@ -61,6 +61,13 @@ func summarizeConfig(env *Env, cfg *sredapp.Config) {
 	fmt.Fprintf(env.Stdout, "  service labels: %v, severity label: %s (default %s), auto resolve: %t, flap window: %s\n",
 		cfg.Incidents.ServiceLabels, cfg.Incidents.SeverityLabel, cfg.Incidents.DefaultSeverity,
 		cfg.Incidents.AutoResolve, cfg.Incidents.FlapWindow)
+	if g := sredapp.ServiceGraph(cfg); g != nil && len(g.Services) > 0 {
+		deps := 0
+		for _, svc := range g.Services {
+			deps += len(svc.DependsOn)
+		}
+		fmt.Fprintf(env.Stdout, "  service graph: %d services, %d dependencies (correlation: docs/correlation.md)\n", len(g.Services), deps)
+	}
 	if cfg.Incidents.AutoResolveAfter > 0 {
 		fmt.Fprintf(env.Stdout, "  auto resolve after %s without a delivery\n", cfg.Incidents.AutoResolveAfter)
 	}

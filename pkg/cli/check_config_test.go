@@ -35,6 +35,9 @@ func TestCheckConfig(t *testing.T) {
 				filepath.Join(fixtures, "severity_map.bad.yml") + `: incidents: severity_map["critical"]: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)` + "\n\n"},
 		{"good and bad", []string{good, filepath.Join(fixtures, "prefix.bad.yml")}, 1, ""},
 	}
+	var example bytes.Buffer
+	require.Equal(t, 0, Main([]string{"check", "config", filepath.Join("..", "..", "examples", "sred.yml")}, &example, &example))
+	require.Contains(t, example.String(), "  service graph: 4 services, 4 dependencies (correlation: docs/correlation.md)\n")
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
