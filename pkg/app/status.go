@@ -61,6 +61,8 @@ func buildStatusPage(_ context.Context, a *App, c status.Config) (func(context.C
 	svc := status.New(c, status.Options{Incidents: a.Incidents, Budgets: budgets})
 	a.Status = svc
 	status.NewHandler(svc, a.Logger.With("component", "status")).Register(a.Mux)
+	// Status updates link to the page (the template's Status Page line).
+	a.Incidents.SetStatusPage(func() string { return svc.Config().URL })
 	a.Incidents.AddStatusUpdateHook(func(ctx context.Context, tx *sql.Tx, inc *incident.Incident, u incident.StatusUpdate, text string, now time.Time) error {
 		defer svc.Invalidate()
 		return enqueueStatusUpdate(ctx, tx, svc.Config(), inc, text, now)

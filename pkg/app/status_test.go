@@ -183,6 +183,13 @@ status_page:
 		}
 		return n == 2
 	}, "the status updates did not reach the webhook channel")
+	mu.Lock()
+	for _, b := range hooks {
+		if strings.Contains(b, "status_update") {
+			require.Contains(t, b, "Status Page: https://status.example.com", "the status update links to the page")
+		}
+	}
+	mu.Unlock()
 
 	// Resolved, the incident stays under past incidents; Checkout is back.
 	code, body = do("POST", "/api/v1/incidents/"+id+"/resolve", `{}`, true)

@@ -461,6 +461,10 @@ func (s *Service) AddStatusUpdateHook(h StatusUpdateHook) {
 	s.statusUpdateHooks = append(s.statusUpdateHooks, h)
 }
 
+// SetStatusPage sets where the status page's URL comes from: the link of
+// status updates that name none (at wiring time, before requests).
+func (s *Service) SetStatusPage(url func() string) { s.statusPage = url }
+
 // PublicText is what a public status update says on the status page.
 func (u StatusUpdate) PublicText() string {
 	if m := strings.TrimSpace(u.PublicMessage); m != "" {
@@ -488,6 +492,10 @@ func (s *Service) PostStatusUpdate(ctx context.Context, id string, u StatusUpdat
 	var text string
 	var inc Incident
 	var at time.Time
+	statusPage := u.StatusPage
+	if statusPage == "" && s.statusPage != nil {
+		statusPage = s.statusPage()
+	}
 	_, err := s.mutate(ctx, id, u.Actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
 		if u.Impact != "" {
 			r.Impact = strings.TrimSpace(u.Impact)
@@ -499,7 +507,7 @@ func (s *Service) PostStatusUpdate(ctx context.Context, id string, u StatusUpdat
 		var err error
 		text, err = RenderStatusUpdate(opts.StatusUpdateTemplate, StatusUpdateData{
 			Incident: &r.Incident, Impact: u.Impact, Actions: u.Actions, NextUpdate: u.NextUpdate,
-			StatusPage: u.StatusPage, URL: url,
+			StatusPage: statusPage, URL: url,
 		})
 		if err != nil {
 			return "", nil, fmt.Errorf("render status update: %w", err)

@@ -101,11 +101,14 @@ func DefaultOptions() Options {
 type Service struct {
 	// statusUpdateHooks run inside status updates' transactions.
 	statusUpdateHooks []StatusUpdateHook
-	db                *store.DB
-	hooks             func() []Hook
-	bus               *events.Bus
-	logger            *slog.Logger
-	m                 *metrics
+	// statusPage returns the status page's URL, the default link of
+	// status updates (nil or "": none).
+	statusPage func() string
+	db         *store.DB
+	hooks      func() []Hook
+	bus        *events.Bus
+	logger     *slog.Logger
+	m          *metrics
 
 	mu   sync.RWMutex
 	opts Options
