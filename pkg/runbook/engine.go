@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"slices"
 	"strconv"
 	"sync"
@@ -93,12 +92,12 @@ type Engine struct {
 	// cycles counts the rounds of Run, for tests to wait on.
 	cycles atomic.Int64
 
-	mu          sync.RWMutex
-	cfg         Config
-	set         *Set
-	httpClients map[string]*http.Client
-	kube        Kubernetes
-	kubeCfg     KubernetesConfig // the settings kube was built from
+	mu  sync.RWMutex
+	cfg Config
+	set *Set
+	// act runs exec, http and kubernetes steps, and other subsystems'
+	// actions (Actuator).
+	act *Actuator
 
 	activeMu sync.Mutex
 	active   map[int64]*activeRun
@@ -157,6 +156,11 @@ func New(opts Options, cfg Config, set *Set) (*Engine, error) {
 		active: map[int64]*activeRun{},
 		wake:   make(chan struct{}, 1),
 	}
+	act, err := NewActuator(cfg, opts.Kubernetes, opts.Clock)
+	if err != nil {
+		return nil, err
+	}
+	e.act = act
 	e.metrics = newMetrics(opts.Registerer, e)
 	e.queue = jobs.NewMetrics(opts.DB, Queue, []jobs.Kind{KindRun}, opts.Clock, opts.Registerer)
 	if err := e.Update(cfg, set); err != nil {
@@ -171,19 +175,19 @@ func (e *Engine) Update(cfg Config, set *Set) error {
 	if set == nil {
 		set = &Set{byName: map[string]*Runbook{}}
 	}
-	clients := map[string]*http.Client{}
-	for name, ep := range cfg.HTTPEndpoints {
-		c, err := newHTTPClient(name, ep)
-		if err != nil {
-			return fmt.Errorf("runbooks: http endpoint %q: %w", name, err)
-		}
-		clients[name] = c
+	if err := e.act.Update(cfg); err != nil {
+		return err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.cfg, e.set, e.httpClients = cfg, set, clients
+	e.cfg, e.set = cfg, set
 	return nil
 }
+
+// Actuator is the engine's actuator, which follows its configuration on
+// reload: other subsystems run their exec, http and kubernetes actions
+// through it, under the rules of runbook steps.
+func (e *Engine) Actuator() *Actuator { return e.act }
 
 func (e *Engine) config() (Config, *Set) {
 	e.mu.RLock()

@@ -175,12 +175,8 @@ func truncate(s string, n int) string {
 
 func (e *Engine) execStep(ctx context.Context, x *execution, idx int, s *Step, in map[string]any) stepResult {
 	switch s.typ {
-	case StepExec:
-		return runExec(ctx, in["argv"].([]string), in["env"].(map[string]string), s.Exec.Dir, x.cfg.MaxOutputBytes)
-	case StepHTTP:
-		return e.runHTTP(ctx, s, in, x.cfg.MaxOutputBytes)
-	case StepKubernetes:
-		return e.runKubernetes(ctx, s, in)
+	case StepExec, StepHTTP, StepKubernetes:
+		return e.act.exec(ctx, s, in, x.cfg.MaxOutputBytes)
 	case StepPromQL:
 		return e.runPromQL(ctx, s, in["query"].(string))
 	case StepWait:
@@ -271,12 +267,11 @@ func newHTTPClient(name string, ep HTTPEndpoint) (*http.Client, error) {
 // max_output_bytes an http step reads to count them.
 const maxHTTPBodyCount = 16 << 20
 
-func (e *Engine) runHTTP(ctx context.Context, s *Step, in map[string]any, maxOutput int) stepResult {
-	cfg, _ := e.config()
-	e.mu.RLock()
-	client := e.httpClients[s.HTTP.Endpoint]
-	e.mu.RUnlock()
-	ep, ok := cfg.HTTPEndpoints[s.HTTP.Endpoint]
+func (a *Actuator) runHTTP(ctx context.Context, s *Step, in map[string]any, maxOutput int) stepResult {
+	a.mu.RLock()
+	client := a.clients[s.HTTP.Endpoint]
+	ep, ok := a.cfg.HTTPEndpoints[s.HTTP.Endpoint]
+	a.mu.RUnlock()
 	if !ok || client == nil {
 		return failed("http endpoint %q is not configured", s.HTTP.Endpoint)
 	}
@@ -343,25 +338,25 @@ type Kubernetes interface {
 // building it on first use and again after a reload changed them (another
 // kubeconfig, context or in-cluster): runs never act on a cluster the
 // configuration no longer names.
-func (e *Engine) kubeClient() (Kubernetes, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.kube != nil && e.kubeCfg == e.cfg.Kubernetes {
-		return e.kube, nil
+func (a *Actuator) kubeClient() (Kubernetes, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.kube != nil && a.kubeCfg == a.cfg.Kubernetes {
+		return a.kube, nil
 	}
-	if e.opts.Kubernetes == nil {
+	if a.newKube == nil {
 		return nil, errors.New("no Kubernetes client is configured")
 	}
-	c, err := e.opts.Kubernetes(e.cfg.Kubernetes)
+	c, err := a.newKube(a.cfg.Kubernetes)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	e.kube, e.kubeCfg = c, e.cfg.Kubernetes
+	a.kube, a.kubeCfg = c, a.cfg.Kubernetes
 	return c, nil
 }
 
-func (e *Engine) runKubernetes(ctx context.Context, s *Step, in map[string]any) stepResult {
-	kc, err := e.kubeClient()
+func (a *Actuator) runKubernetes(ctx context.Context, s *Step, in map[string]any) stepResult {
+	kc, err := a.kubeClient()
 	if err != nil {
 		return failed("%v", err)
 	}
@@ -381,7 +376,7 @@ func (e *Engine) runKubernetes(ctx context.Context, s *Step, in map[string]any) 
 		return stepResult{Status: StepOK, Output: fmt.Sprintf("deployment %s/%s scaled from %d to %d replicas", ns, name, from, to)}
 	case KubeRolloutRestart:
 		name, _ := in["deployment"].(string)
-		at := e.now().Format(time.RFC3339)
+		at := a.clock.Now().UTC().Format(time.RFC3339)
 		if err := kc.RolloutRestart(ctx, ns, name, at); err != nil {
 			return failed("rollout restart deployment %s/%s: %v", ns, name, err)
 		}

@@ -16,7 +16,10 @@ const MaxLabelValueLength = 256
 // TemplateData is what step templates see. Only .Labels values come from
 // alerts, and each is checked against the allow-list before use.
 type TemplateData struct {
-	Labels     map[string]string
+	Labels map[string]string
+	// Vars are the caller's variables of an Action (the same map as
+	// Labels there, checked against the same allow-list).
+	Vars       map[string]string
 	IncidentID string
 	Severity   string
 	Runbook    string
@@ -118,9 +121,9 @@ func walkTemplate(n parse.Node, refs map[string]bool) error {
 		}
 	case *parse.FieldNode:
 		switch n.Ident[0] {
-		case "Labels":
+		case "Labels", "Vars":
 			if len(n.Ident) != 2 {
-				return fmt.Errorf("use .Labels.<name> to reach a label")
+				return fmt.Errorf("use .%s.<name> to reach a value", n.Ident[0])
 			}
 			refs[n.Ident[1]] = true
 		case "IncidentID", "Severity", "Runbook", "RunID":
@@ -195,6 +198,9 @@ func (t *tmpl) render(d TemplateData) (string, error) {
 		return "", err
 	}
 	d.Labels = labels
+	if d.Vars != nil {
+		d.Vars = labels
+	}
 	var b strings.Builder
 	if err := t.t.Execute(&b, d); err != nil {
 		return "", fmt.Errorf("render %q: %w", t.src, err)
