@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/change"
 	"github.com/rootuip/sre/pkg/chaos"
 	"github.com/rootuip/sre/pkg/config"
 	"github.com/rootuip/sre/pkg/escalation"
@@ -69,6 +70,9 @@ type App struct {
 	Compactor *retention.Compactor
 	// Budgets is the error budget service (set by Budget).
 	Budgets *budget.Service
+	// Changes records deployments and infrastructure changes (set by
+	// Changes): the stage runner records its rollouts with Record/Finish.
+	Changes *change.Service
 	// Chaos is the chaos experiment service (set by Chaos).
 	Chaos *chaos.Service
 	// Status is the public status page (set by StatusPage).

@@ -99,6 +99,7 @@ func Subsystems() []Subsystem {
 		Reconcile,   // Alertmanager reconciliation, silences, Watchdog
 		Runbooks,    // runbook automation
 		Budget,      // error budgets, the deploy gate, SLA reports
+		Changes,     // change records, DORA measures (after Budget and Core: the gate, incident hooks)
 		Recovery,    // recovering SLO incidents: all-clear (reads a.Budgets)
 		Collector,   // incident statistics on /metrics
 		Noise,       // the alert noise report (after Core: a.Incidents)

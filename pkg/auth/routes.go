@@ -113,6 +113,15 @@ var Routes = map[string]Access{
 	"GET /api/v1/runbooks/locks":                            viewer,
 	"GET /api/v1/runbooks/coverage":                         viewer,
 
+	// Change records (docs/changes.md): CI, Terraform, Argo CD, Flux and
+	// the rollout engines record changes as responders.
+	"POST /api/v1/changes":               responder,
+	"GET /api/v1/changes":                viewer,
+	"GET /api/v1/changes/{id}":           viewer,
+	"POST /api/v1/changes/{id}/finish":   responder,
+	"POST /api/v1/changes/flagger":       responder,
+	"POST /api/v1/changes/argo-rollouts": responder,
+
 	// Incidents opened by hand.
 	"POST /api/v1/incidents": responder,
 

@@ -1,6 +1,7 @@
 package budget
 
 import (
+	"context"
 	"crypto/subtle"
 	"fmt"
 	"time"
@@ -46,6 +47,51 @@ type Decision struct {
 	// because Prometheus could not be queried.
 	PrometheusError string    `json:"prometheus_error,omitempty"`
 	SLOs            []GateSLO `json:"slos"`
+	// YellowQuota is the quota of changes a day while the budget is
+	// yellow, and ChangesLast24h how many the service had, when the quota
+	// applied to this decision (a normal change in the yellow state).
+	YellowQuota    int  `json:"yellow_quota,omitempty"`
+	ChangesLast24h *int `json:"changes_last_24h,omitempty"`
+}
+
+// ChangeCounter counts the changes recorded for a service (pkg/change):
+// the gate enforces the yellow state's quota with it.
+type ChangeCounter interface {
+	CountChanges(ctx context.Context, service string, since time.Time) (int, error)
+}
+
+// SetChangeQuota makes the gate deny a normal change while the service's
+// budget is yellow once the service had perDay changes in the last 24
+// hours, as counted by c ("reduce deployment frequency" as a quota).
+// perDay 0 or a nil counter remove the quota.
+func (s *Service) SetChangeQuota(c ChangeCounter, perDay int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.changes, s.yellowQuota = c, perDay
+}
+
+// applyQuota denies an allowed normal change in the yellow state when the
+// service used its quota of changes for the last 24 hours.
+func (s *Service) applyQuota(ctx context.Context, d *Decision, req GateRequest, now time.Time) error {
+	s.mu.RLock()
+	counter, quota := s.changes, s.yellowQuota
+	s.mu.RUnlock()
+	if counter == nil || quota <= 0 || d.State != slo.BudgetYellow || req.Change == ChangeCritical || !d.Allowed {
+		return nil
+	}
+	n, err := counter.CountChanges(ctx, req.Service, now.Add(-24*time.Hour))
+	if err != nil {
+		return fmt.Errorf("deploy gate: count the changes of %s: %w", req.Service, err)
+	}
+	d.YellowQuota, d.ChangesLast24h = quota, &n
+	if n >= quota {
+		d.Allowed = false
+		d.Reason = fmt.Sprintf("%s change denied: error budget of SLO %s is yellow and service %s had %d changes in the last 24h, its quota while yellow (changes.yellow_max_changes_per_day: %d): reduce deployment frequency; critical changes still ship",
+			req.Change, d.SLO, req.Service, n, quota)
+	} else {
+		d.Reason += fmt.Sprintf(" (%d of %d changes a day used)", n, quota)
+	}
+	return nil
 }
 
 // GateSLO is the state of one SLO (group) considered by the gate.

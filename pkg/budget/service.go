@@ -54,6 +54,9 @@ type Service struct {
 	prom       *Prom
 	promErr    error // why there is no client
 	tokens     []string
+	// changes and yellowQuota are the yellow state's change quota (SetChangeQuota).
+	changes     ChangeCounter
+	yellowQuota int
 
 	snapMu   sync.RWMutex
 	snapshot []Status
@@ -280,6 +283,9 @@ func (s *Service) Gate(ctx context.Context, req GateRequest) (*Decision, error) 
 		s.logger.Warn("deploy gate without budgets", "service", req.Service, "allowed", d.Allowed, "err", err)
 	} else {
 		d = decide(cfg.Gate, req, sts)
+		if err := s.applyQuota(ctx, &d, req, now); err != nil {
+			return nil, err
+		}
 	}
 	d.Time = now.UTC()
 	d.Actor = req.Actor

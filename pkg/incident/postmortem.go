@@ -412,7 +412,15 @@ func renderPostmortem(inc *Incident, tl []TimelineEntry, items []ActionItem, d D
 	w("| Time to recover (first alert start → last alert end) | %s |\n", fmtDur(d.TimeToRecover))
 	w("| Time to resolve (incident → resolved) | %s |\n", fmtDur(d.TimeToResolve))
 
-	w("\n## Root cause\n\nTODO: the causes, and why the safeguards did not catch them.\n")
+	w("\n## Root cause\n\n")
+	if causes := LikelyCauses(tl); len(causes) > 0 {
+		w("Likely cause (a change recorded shortly before the first alert):\n\n")
+		for _, e := range causes {
+			w("- %s\n", mdCell(capitalize(strings.TrimPrefix(e.Message, "likely cause: "))))
+		}
+		w("\n")
+	}
+	w("TODO: the causes, and why the safeguards did not catch them.\n")
 
 	w("\n## Action items\n\n")
 	if len(items) == 0 {
@@ -429,6 +437,18 @@ func renderPostmortem(inc *Incident, tl []TimelineEntry, items []ActionItem, d D
 	}
 	w("\n## Lessons learned\n\nTODO: what went well, what went badly, where we got lucky.\n")
 	return b.String()
+}
+
+// LikelyCauses returns the timeline entries that name a change as the
+// likely cause of the incident.
+func LikelyCauses(tl []TimelineEntry) []TimelineEntry {
+	var out []TimelineEntry
+	for _, e := range tl {
+		if e.Kind == TimelineLikelyCause {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func capitalize(s string) string {

@@ -136,6 +136,12 @@ type TimelineEntry struct {
 	rawData string
 }
 
+// TimelineLikelyCause is the kind of the timeline entries that name a
+// recorded change (a deployment, a configuration or infrastructure change)
+// as the likely cause of an incident: the incident page and the post-mortem
+// draft show them as such.
+const TimelineLikelyCause = "likely_cause"
+
 // ChangeKind says what happened to an incident.
 type ChangeKind string
 

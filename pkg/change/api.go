@@ -1,0 +1,229 @@
+package change
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/limits"
+	"github.com/rootuip/sre/pkg/web"
+)
+
+// Register mounts the change routes on mux.
+func (s *Service) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/v1/changes", s.handleSubmit)
+	mux.HandleFunc("GET /api/v1/changes", s.handleList)
+	mux.HandleFunc("GET /api/v1/changes/{id}", s.handleGet)
+	mux.HandleFunc("POST /api/v1/changes/{id}/finish", s.handleFinish)
+	mux.HandleFunc("POST /api/v1/changes/flagger", s.handleFlagger)
+	mux.HandleFunc("POST /api/v1/changes/argo-rollouts", s.handleArgo)
+}
+
+// Request is the body of POST /api/v1/changes (the guide's
+// POST /api/automation/infrastructure). The override token travels in the
+// X-SRE-Override-Token header, as for GET /api/v1/gate.
+type Request struct {
+	Service     string     `json:"service"`
+	Kind        string     `json:"kind,omitempty"`    // deploy (default), config, infra
+	Outcome     string     `json:"outcome,omitempty"` // succeeded (default), in_progress, failed, rolled_back
+	Version     string     `json:"version,omitempty"`
+	Commit      string     `json:"commit,omitempty"`
+	CommitTime  *time.Time `json:"commit_time,omitempty"`
+	StartedAt   *time.Time `json:"started_at,omitempty"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+	Description string     `json:"description,omitempty"`
+	Actor       string     `json:"actor,omitempty"`
+	// Source names the tool that recorded it (ci, terraform, argocd,
+	// flux, ...); "api" by default.
+	Source string `json:"source,omitempty"`
+	// Change is the gate's kind of change: normal (default) or critical.
+	Change         string `json:"change,omitempty"`
+	OverrideReason string `json:"override_reason,omitempty"`
+}
+
+func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
+	var req Request
+	if err := web.DecodeJSON(w, r, &req); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	if req.Outcome == string(Refused) {
+		web.Error(w, http.StatusBadRequest, "bad_data", errors.New("outcome refused is the deploy gate's answer, not one to record"))
+		return
+	}
+	c := Change{Service: req.Service, Kind: Kind(req.Kind), Outcome: Outcome(req.Outcome), Version: req.Version, Commit: req.Commit,
+		CommitTime: req.CommitTime, FinishedAt: req.FinishedAt, Description: req.Description, Source: req.Source,
+		Actor: auth.ActorOf(r.Context(), req.Actor, "")}
+	if req.StartedAt != nil {
+		c.StartedAt = *req.StartedAt
+	}
+	out, err := s.Submit(r.Context(), c, GateInput{Change: req.Change, OverrideToken: r.Header.Get(budget.OverrideHeader), OverrideReason: req.OverrideReason})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	web.JSON(w, http.StatusCreated, out)
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	var refused *RefusedError
+	switch {
+	case errors.As(err, &refused):
+		web.Error(w, http.StatusConflict, "refused", err)
+	case errors.Is(err, ErrNotFound):
+		web.Error(w, http.StatusNotFound, "not_found", err)
+	case errors.Is(err, ErrFinished):
+		web.Error(w, http.StatusConflict, "conflict", err)
+	case errors.Is(err, ErrBadRequest), errors.Is(err, budget.ErrBadRequest):
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+	case errors.Is(err, budget.ErrBadOverrideToken):
+		web.Error(w, http.StatusForbidden, "forbidden", err)
+	default:
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+	}
+}
+
+// List is the answer of GET /api/v1/changes.
+type List struct {
+	Changes []Change `json:"changes"`
+	// Next is the cursor of the next (older) page, passed as ?before=.
+	Next string `json:"next,omitempty"`
+}
+
+func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var query Query
+	for k := range q {
+		switch k {
+		case "service", "kind", "outcome", "since", "until", "before", "limit":
+		default:
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown parameter %q (want service, kind, outcome, since, until, before or limit)", k))
+			return
+		}
+	}
+	query.Service = q.Get("service")
+	if v := q.Get("kind"); v != "" {
+		k, err := ParseKind(v)
+		if err != nil {
+			web.Error(w, http.StatusBadRequest, "bad_data", err)
+			return
+		}
+		query.Kind = k
+	}
+	if v := q.Get("outcome"); v != "" {
+		o, err := ParseOutcome(v)
+		if err != nil {
+			web.Error(w, http.StatusBadRequest, "bad_data", err)
+			return
+		}
+		query.Outcome = o
+	}
+	for name, into := range map[string]*time.Time{"since": &query.Since, "until": &query.Until} {
+		if v := q.Get(name); v != "" {
+			t, err := limits.ParseTime(name, v)
+			if err != nil {
+				web.Error(w, http.StatusBadRequest, "bad_data", err)
+				return
+			}
+			*into = t
+		}
+	}
+	query.Limit = DefaultLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxLimit {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("limit must be an integer between 1 and %d, got %q", MaxLimit, v))
+			return
+		}
+		query.Limit = n
+	}
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("before must be a change id, got %q", v))
+			return
+		}
+		query.Before = n
+	}
+	cs, err := s.List(r.Context(), query)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	out := List{Changes: cs}
+	if out.Changes == nil {
+		out.Changes = []Change{}
+	}
+	if len(cs) == query.Limit {
+		out.Next = strconv.FormatInt(cs[len(cs)-1].ID, 10)
+	}
+	web.JSON(w, http.StatusOK, out)
+}
+
+func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("change id must be a positive integer, got %q", r.PathValue("id")))
+		return 0, false
+	}
+	return id, true
+}
+
+func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	c, err := s.Get(r.Context(), id)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	web.JSON(w, http.StatusOK, c)
+}
+
+// FinishRequest is the body of POST /api/v1/changes/{id}/finish.
+type FinishRequest struct {
+	Outcome string `json:"outcome"`
+}
+
+func (s *Service) handleFinish(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	var req FinishRequest
+	if err := web.DecodeJSON(w, r, &req); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	if req.Outcome == "" || req.Outcome == string(Refused) {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("outcome must be succeeded, failed or rolled_back, got %q", req.Outcome))
+		return
+	}
+	c, err := s.Finish(r.Context(), id, Outcome(req.Outcome))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	web.JSON(w, http.StatusOK, c)
+}
+
+// readJSON decodes a third-party notification body leniently: those
+// tools add fields between versions.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	b, err := web.ReadBody(w, r)
+	if err == nil {
+		err = json.Unmarshal(b, v)
+	}
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid JSON body: %w", err))
+		return false
+	}
+	return true
+}

@@ -1,0 +1,354 @@
+// Package change records deployments and infrastructure changes, gates
+// them through the deploy gate, links them to the incidents that follow
+// them and exports the four DORA measures (docs/changes.md).
+package change
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/store"
+)
+
+// Kind says what changed.
+type Kind string
+
+// Kinds of change.
+const (
+	KindDeploy Kind = "deploy"
+	KindConfig Kind = "config"
+	KindInfra  Kind = "infra"
+)
+
+// ParseKind validates a kind name; empty means deploy.
+func ParseKind(s string) (Kind, error) {
+	switch k := Kind(s); k {
+	case "":
+		return KindDeploy, nil
+	case KindDeploy, KindConfig, KindInfra:
+		return k, nil
+	}
+	return "", fmt.Errorf("unknown change kind %q (want deploy, config or infra)", s)
+}
+
+// Outcome is where a change stands.
+type Outcome string
+
+// Outcomes of a change. InProgress is the only one that is not final.
+const (
+	InProgress Outcome = "in_progress"
+	Succeeded  Outcome = "succeeded"
+	Failed     Outcome = "failed"
+	RolledBack Outcome = "rolled_back"
+	// Refused: the deploy gate denied the change; it did not ship.
+	Refused Outcome = "refused"
+)
+
+// Outcomes lists the final outcomes, as the result label of
+// sre_deployments_total.
+var Outcomes = []Outcome{Succeeded, Failed, RolledBack, Refused}
+
+// ParseOutcome validates an outcome name; empty means succeeded.
+func ParseOutcome(s string) (Outcome, error) {
+	switch o := Outcome(s); o {
+	case "":
+		return Succeeded, nil
+	case InProgress, Succeeded, Failed, RolledBack, Refused:
+		return o, nil
+	}
+	return "", fmt.Errorf("unknown outcome %q (want in_progress, succeeded, failed, rolled_back or refused)", s)
+}
+
+// Final reports whether the outcome is final (the change is finished).
+func (o Outcome) Final() bool { return o != InProgress }
+
+// Sources of changes.
+const (
+	SourceAPI          = "api"
+	SourceRollout      = "rollout"
+	SourceArgoRollouts = "argo-rollouts"
+	SourceFlagger      = "flagger"
+)
+
+// Change is one recorded deployment or configuration or infrastructure
+// change of a service.
+type Change struct {
+	ID      int64  `json:"id"`
+	Service string `json:"service"`
+	Kind    Kind   `json:"kind"`
+	// Source says who recorded it: api (CI, Terraform, Argo CD, Flux,
+	// srectl), rollout (the stage runner), argo-rollouts, flagger.
+	Source string `json:"source"`
+	// Ref identifies the rollout that recorded it across notifications
+	// (flagger:<namespace>/<name>); empty for one-shot records.
+	Ref         string     `json:"ref,omitempty"`
+	Version     string     `json:"version,omitempty"`
+	Commit      string     `json:"commit,omitempty"`
+	CommitTime  *time.Time `json:"commit_time,omitempty"`
+	Description string     `json:"description,omitempty"`
+	Actor       string     `json:"actor,omitempty"`
+	Outcome     Outcome    `json:"outcome"`
+	StartedAt   time.Time  `json:"started_at"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+	// LeadTime is commit time to finish (seconds), for a change that
+	// succeeded with a commit time.
+	LeadTime *float64 `json:"lead_time_seconds,omitempty"`
+	// Gate is the deploy gate's answer when the change was gated.
+	Gate *Gate `json:"gate,omitempty"`
+	// Failed is set when the change failed: its outcome is failed or
+	// rolled_back, or an incident was linked to it.
+	Failed bool `json:"failed"`
+	// Incidents are the incidents linked to it (likely caused by it).
+	Incidents []Link `json:"incidents,omitempty"`
+}
+
+// Gate is the deploy gate's answer recorded with a change.
+type Gate struct {
+	Decision       string `json:"decision"` // allow | deny | skipped
+	State          string `json:"state,omitempty"`
+	Reason         string `json:"reason"`
+	Override       bool   `json:"override,omitempty"`
+	OverrideReason string `json:"override_reason,omitempty"`
+}
+
+// Link is an incident linked to a change.
+type Link struct {
+	ChangeID   int64      `json:"change_id"`
+	IncidentID string     `json:"incident_id"`
+	Service    string     `json:"service"`
+	OpenedAt   time.Time  `json:"opened_at"`
+	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
+}
+
+// Errors.
+var (
+	ErrNotFound   = errors.New("change not found")
+	ErrBadRequest = errors.New("bad request")
+	// ErrFinished is returned by Finish for a change already finished
+	// with another outcome.
+	ErrFinished = errors.New("change already finished")
+)
+
+// Options build a Service.
+type Options struct {
+	DB         *store.DB
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Bus        *events.Bus
+	// Now is the clock (time.Now by default).
+	Now func() time.Time
+	// Gate answers the deploy gate for Submit (nil: changes are not gated).
+	Gate Gater
+}
+
+// Service records changes and links them to incidents.
+type Service struct {
+	db     *store.DB
+	logger *slog.Logger
+	bus    *events.Bus
+	now    func() time.Time
+
+	mu   sync.RWMutex
+	cfg  Config
+	gate Gater
+}
+
+// New returns a Service with the default configuration.
+func New(o Options) *Service {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Service{db: o.DB, logger: o.Logger, bus: o.Bus, now: o.Now, cfg: DefaultConfig, gate: o.Gate}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(&collector{s: s})
+	}
+	return s
+}
+
+// SetConfig installs a configuration (reload).
+func (s *Service) SetConfig(c Config) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg = c
+}
+
+// SetGate installs the deploy gate Submit asks.
+func (s *Service) SetGate(g Gater) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gate = g
+}
+
+func (s *Service) config() (Config, Gater) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cfg, s.gate
+}
+
+// Field limits.
+const (
+	maxField = 200
+	maxText  = 4000
+)
+
+func (c *Change) normalise(now time.Time) error {
+	c.Service = strings.TrimSpace(c.Service)
+	if c.Service == "" {
+		return fmt.Errorf("%w: service is required", ErrBadRequest)
+	}
+	k, err := ParseKind(string(c.Kind))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	c.Kind = k
+	o, err := ParseOutcome(string(c.Outcome))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	c.Outcome = o
+	if c.Source == "" {
+		c.Source = SourceAPI
+	}
+	for name, v := range map[string]string{"service": c.Service, "source": c.Source, "ref": c.Ref, "version": c.Version, "commit": c.Commit, "actor": c.Actor} {
+		if len(v) > maxField {
+			return fmt.Errorf("%w: %s longer than %d bytes", ErrBadRequest, name, maxField)
+		}
+	}
+	if len(c.Description) > maxText {
+		return fmt.Errorf("%w: description longer than %d bytes", ErrBadRequest, maxText)
+	}
+	if c.StartedAt.IsZero() {
+		c.StartedAt = now
+	}
+	c.StartedAt = c.StartedAt.UTC().Truncate(time.Millisecond)
+	if c.CommitTime != nil {
+		t := c.CommitTime.UTC().Truncate(time.Millisecond)
+		if t.After(c.StartedAt) {
+			return fmt.Errorf("%w: commit_time %s is after the change started (%s)", ErrBadRequest, t.Format(time.RFC3339), c.StartedAt.Format(time.RFC3339))
+		}
+		c.CommitTime = &t
+	}
+	if c.Outcome.Final() {
+		if c.FinishedAt == nil {
+			t := c.StartedAt
+			if now.After(t) {
+				t = now.UTC().Truncate(time.Millisecond)
+			}
+			c.FinishedAt = &t
+		}
+	} else {
+		c.FinishedAt = nil
+	}
+	if c.FinishedAt != nil {
+		t := c.FinishedAt.UTC().Truncate(time.Millisecond)
+		if t.Before(c.StartedAt) {
+			return fmt.Errorf("%w: finished_at is before started_at", ErrBadRequest)
+		}
+		c.FinishedAt = &t
+	}
+	c.ID, c.Incidents, c.LeadTime = 0, nil, nil
+	c.Failed = c.Outcome == Failed || c.Outcome == RolledBack
+	return nil
+}
+
+// Record records a change as it is (no gate): the stage runner, which
+// asked the gate itself, records its deployment with Outcome InProgress
+// and calls Finish at the end. An empty Outcome means succeeded, an empty
+// Kind deploy, an empty Source "api", a zero StartedAt now.
+func (s *Service) Record(ctx context.Context, c Change) (Change, error) {
+	if err := c.normalise(s.now()); err != nil {
+		return Change{}, err
+	}
+	if err := s.db.InTx(ctx, func(tx *sql.Tx) error { return insert(ctx, tx, &c) }); err != nil {
+		return Change{}, err
+	}
+	c.fill()
+	s.publish("change.recorded", c)
+	s.logger.Info("Change recorded", "id", c.ID, "service", c.Service, "kind", c.Kind, "source", c.Source, "outcome", c.Outcome)
+	return c, nil
+}
+
+// Finish sets the final outcome of an in-progress change, now. Finishing
+// a change again with the outcome it has is a no-op; with another one it
+// is ErrFinished.
+func (s *Service) Finish(ctx context.Context, id int64, outcome Outcome) (Change, error) {
+	if !outcome.Final() {
+		return Change{}, fmt.Errorf("%w: finish needs a final outcome, got %q", ErrBadRequest, outcome)
+	}
+	if _, err := ParseOutcome(string(outcome)); err != nil || outcome == "" {
+		return Change{}, fmt.Errorf("%w: unknown outcome %q", ErrBadRequest, outcome)
+	}
+	now := s.now().UTC().Truncate(time.Millisecond)
+	var out Change
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		c, err := get(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if c.Outcome.Final() {
+			if c.Outcome == outcome {
+				out = *c
+				return nil
+			}
+			return fmt.Errorf("%w: change %d is %s", ErrFinished, id, c.Outcome)
+		}
+		if err := finish(ctx, tx, id, outcome, now); err != nil {
+			return err
+		}
+		c.Outcome, c.FinishedAt = outcome, &now
+		c.Failed = c.Failed || outcome == Failed || outcome == RolledBack
+		out = *c
+		return nil
+	})
+	if err != nil {
+		return Change{}, err
+	}
+	out.fill()
+	s.publish("change.finished", out)
+	s.logger.Info("Change finished", "id", id, "service", out.Service, "outcome", outcome)
+	return out, nil
+}
+
+// Get returns a change with its linked incidents.
+func (s *Service) Get(ctx context.Context, id int64) (Change, error) {
+	c, err := get(ctx, s.db, id)
+	if err != nil {
+		return Change{}, err
+	}
+	c.Incidents, err = links(ctx, s.db, "change_id = $1", id)
+	if err != nil {
+		return Change{}, err
+	}
+	c.fill()
+	return *c, nil
+}
+
+// fill computes the derived fields.
+func (c *Change) fill() {
+	c.LeadTime = nil
+	if c.Outcome == Succeeded && c.CommitTime != nil && c.FinishedAt != nil {
+		v := c.FinishedAt.Sub(*c.CommitTime).Seconds()
+		c.LeadTime = &v
+	}
+}
+
+func (s *Service) publish(typ string, c Change) {
+	if s.bus == nil {
+		return
+	}
+	s.bus.Publish(events.Event{Type: typ, Time: s.now(), Service: c.Service, Data: map[string]any{
+		"id": c.ID, "kind": string(c.Kind), "source": c.Source, "outcome": string(c.Outcome), "commit": c.Commit, "version": c.Version,
+	}})
+}

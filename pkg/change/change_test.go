@@ -1,0 +1,159 @@
+package change_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/change"
+	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+// env is a change service and an incident service on one store, with the
+// change hook installed, driven by a manual clock.
+type env struct {
+	clk       *clock.Manual
+	changes   *change.Service
+	incidents *incident.Service
+	reg       *prometheus.Registry
+}
+
+var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+func newEnv(t *testing.T, db *store.DB, cfg change.Config) *env {
+	t.Helper()
+	e := &env{clk: clock.NewManual(t0), reg: prometheus.NewRegistry()}
+	e.changes = change.New(change.Options{DB: db, Registerer: e.reg, Now: e.clk.Now})
+	e.changes.SetConfig(cfg)
+	var hooks []incident.Hook
+	svc, err := incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return hooks }, nil, nil, prometheus.NewRegistry())
+	require.NoError(t, err)
+	svc.Now = e.clk.Now
+	hooks = append(hooks, e.changes.Hook(svc))
+	e.incidents = svc
+	return e
+}
+
+func migrations() [][]store.Migration {
+	return [][]store.Migration{incident.Migrations, change.Migrations}
+}
+
+func tp(t time.Time) *time.Time { return &t }
+
+func (e *env) open(t *testing.T, service string) *incident.Incident {
+	t.Helper()
+	inc, err := e.incidents.Create(context.Background(), incident.ManualIncident{Title: service + " is down", Service: service, Severity: incident.SeverityCritical, Actor: "alice"})
+	require.NoError(t, err)
+	return inc
+}
+
+// A change that succeeded is linked to the incident that opens on its
+// service within the window, counts as failed, names itself as the likely
+// cause in the timeline and the post-mortem draft, and gives the DORA
+// measures their lead time and time to restore.
+func TestChangeLinkedToIncident(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db, change.DefaultConfig)
+
+		// The stage runner's calls: in progress, then finished.
+		c, err := e.changes.Record(ctx, change.Change{Service: "checkout", Source: change.SourceRollout, Version: "v2", Commit: "abc1234",
+			CommitTime: tp(t0.Add(-3 * time.Hour)), Outcome: change.InProgress, Actor: "ci"})
+		require.NoError(t, err)
+		require.Equal(t, change.InProgress, c.Outcome)
+		require.Nil(t, c.FinishedAt)
+		require.Equal(t, change.KindDeploy, c.Kind)
+		e.clk.Advance(20 * time.Minute)
+		c, err = e.changes.Finish(ctx, c.ID, change.Succeeded)
+		require.NoError(t, err)
+		require.Equal(t, change.Succeeded, c.Outcome)
+		require.InDelta(t, (3*time.Hour + 20*time.Minute).Seconds(), *c.LeadTime, 0.001)
+		// Finishing again the same way is a no-op; another way is refused.
+		_, err = e.changes.Finish(ctx, c.ID, change.Succeeded)
+		require.NoError(t, err)
+		_, err = e.changes.Finish(ctx, c.ID, change.RolledBack)
+		require.ErrorIs(t, err, change.ErrFinished)
+
+		// A change of another service is not linked.
+		_, err = e.changes.Record(ctx, change.Change{Service: "search", Kind: change.KindConfig})
+		require.NoError(t, err)
+
+		e.clk.Advance(10 * time.Minute)
+		inc := e.open(t, "checkout")
+		linked, err := e.changes.LinkedTo(ctx, inc.ID)
+		require.NoError(t, err)
+		require.Len(t, linked, 1)
+		require.Equal(t, c.ID, linked[0].ID)
+		require.True(t, linked[0].Failed)
+		require.Len(t, linked[0].Incidents, 1)
+		require.Equal(t, inc.ID, linked[0].Incidents[0].IncidentID)
+
+		tl, err := e.incidents.Timeline(ctx, inc.ID)
+		require.NoError(t, err)
+		causes := incident.LikelyCauses(tl)
+		require.Len(t, causes, 1)
+		require.Equal(t, "likely cause: deploy change 1 of checkout (version v2, commit abc1234) by ci via rollout, succeeded 10m0s before the first alert", causes[0].Message)
+		pm, err := e.incidents.Postmortem(ctx, inc.ID)
+		require.NoError(t, err)
+		require.Contains(t, pm.Markdown, "## Root cause\n\nLikely cause (a change recorded shortly before the first alert):\n\n- Deploy change 1 of checkout (version v2, commit abc1234) by ci via rollout, succeeded 10m0s before the first alert\n")
+
+		e.clk.Advance(45 * time.Minute)
+		_, err = e.incidents.Resolve(ctx, inc.ID, "alice", "rolled forward")
+		require.NoError(t, err)
+
+		// An incident past the window links nothing.
+		e.clk.Advance(2 * time.Hour)
+		late := e.open(t, "checkout")
+		linked, err = e.changes.LinkedTo(ctx, late.ID)
+		require.NoError(t, err)
+		require.Empty(t, linked)
+
+		require.NoError(t, promtest.GatherAndCompare(e.reg, strings.NewReader(`
+# HELP sre_change_failure_ratio Change failure rate: failed changes / changes that shipped (not refused) finished within changes.dora_window.
+# TYPE sre_change_failure_ratio gauge
+sre_change_failure_ratio{service="checkout"} 1
+sre_change_failure_ratio{service="search"} 0
+# HELP sre_change_failures_total Changes that failed: failed or rolled back, or linked to an incident that followed them.
+# TYPE sre_change_failures_total counter
+sre_change_failures_total{service="checkout"} 1
+sre_change_failures_total{service="search"} 0
+# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by service and result (succeeded, failed, rolled_back, refused).
+# TYPE sre_deployments_total counter
+sre_deployments_total{result="failed",service="checkout"} 0
+sre_deployments_total{result="failed",service="search"} 0
+sre_deployments_total{result="refused",service="checkout"} 0
+sre_deployments_total{result="refused",service="search"} 0
+sre_deployments_total{result="rolled_back",service="checkout"} 0
+sre_deployments_total{result="rolled_back",service="search"} 0
+sre_deployments_total{result="succeeded",service="checkout"} 1
+sre_deployments_total{result="succeeded",service="search"} 1
+# HELP sre_rollbacks_total Changes rolled back, by service.
+# TYPE sre_rollbacks_total counter
+sre_rollbacks_total{service="checkout"} 0
+sre_rollbacks_total{service="search"} 0
+`), change.MetricFailureRatio, change.MetricFailures, change.MetricDeployments, change.MetricRollbacks))
+
+		ms, err := e.changes.Metrics(ctx)
+		require.NoError(t, err)
+		require.Len(t, ms, 2)
+		m := ms[0]
+		require.Equal(t, "checkout", m.Service)
+		require.Equal(t, uint64(1), m.LeadTime.Count)
+		require.InDelta(t, 12000.0, m.LeadTime.Sum, 0.001)
+		require.Equal(t, uint64(0), m.LeadTime.Buckets[7200])
+		require.Equal(t, uint64(1), m.LeadTime.Buckets[14400])
+		require.Equal(t, uint64(1), m.RestoreTime.Count)
+		require.InDelta(t, 2700.0, m.RestoreTime.Sum, 0.001)
+		require.Equal(t, uint64(1), m.RestoreTime.Buckets[3600])
+		require.Equal(t, uint64(0), m.RestoreTime.Buckets[1800])
+		require.InDelta(t, 1.0/7, m.PerDay, 1e-9)
+	})
+}

@@ -1,0 +1,72 @@
+package change
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rootuip/sre/pkg/budget"
+)
+
+// Gater is the deploy gate (*budget.Service).
+type Gater interface {
+	Gate(ctx context.Context, req budget.GateRequest) (*budget.Decision, error)
+}
+
+// GateInput is what Submit passes to the deploy gate besides the service.
+type GateInput struct {
+	// Change is normal (default) or critical.
+	Change         string
+	OverrideToken  string
+	OverrideReason string
+}
+
+// RefusedError is returned by Submit when the deploy gate denied the
+// change: the change is recorded as refused.
+type RefusedError struct {
+	Change Change
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("change refused by the deploy gate (recorded as change %d): %s", e.Change.ID, e.Change.Gate.Reason)
+}
+
+// Submit gates a change through the deploy gate, then records it: a change
+// the gate denies is recorded as refused and Submit returns a
+// *RefusedError; an override token (with its reason) lets it through as
+// the gate does. A service with no SLO is not gated (the gate has nothing
+// to say): the change is recorded with the decision "skipped".
+// This is POST /api/v1/changes.
+func (s *Service) Submit(ctx context.Context, c Change, in GateInput) (Change, error) {
+	if err := c.normalise(s.now()); err != nil {
+		return Change{}, err
+	}
+	_, gater := s.config()
+	g := &Gate{Decision: "skipped", Reason: "no deploy gate configured"}
+	if gater != nil {
+		d, err := gater.Gate(ctx, budget.GateRequest{Service: c.Service, Change: in.Change, OverrideToken: in.OverrideToken,
+			OverrideReason: in.OverrideReason, Actor: c.Actor})
+		switch {
+		case errors.Is(err, budget.ErrNotFound):
+			g = &Gate{Decision: "skipped", Reason: fmt.Sprintf("service %q has no SLO: not gated", c.Service)}
+		case err != nil:
+			return Change{}, fmt.Errorf("deploy gate: %w", err)
+		default:
+			g = &Gate{Decision: d.Answer, State: string(d.State), Reason: d.Reason, Override: d.Override, OverrideReason: d.OverrideReason}
+			if !d.Allowed {
+				c.Outcome, c.Failed = Refused, false
+				t := c.StartedAt
+				c.FinishedAt = &t
+			}
+		}
+	}
+	c.Gate = g
+	out, err := s.Record(ctx, c)
+	if err != nil {
+		return Change{}, err
+	}
+	if out.Outcome == Refused && g.Decision == "deny" {
+		return out, &RefusedError{Change: out}
+	}
+	return out, nil
+}

@@ -1,0 +1,240 @@
+package change
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metric names (docs/metrics.md).
+const (
+	MetricDeployments          = "sre_deployments_total"
+	MetricRollbacks            = "sre_rollbacks_total"
+	MetricFailures             = "sre_change_failures_total"
+	MetricFailureRatio         = "sre_change_failure_ratio"
+	MetricFrequency            = "sre_deployment_frequency_per_day"
+	MetricLeadTime             = "sre_change_lead_time_seconds"
+	MetricRestoreTime          = "sre_change_restore_time_seconds"
+	MetricInProgress           = "sre_changes_in_progress"
+	MetricCollectorSuccess     = "sre_change_metrics_success"
+	metricsQueryTimeout        = 10 * time.Second
+	secondsPerDay          int = 86400
+)
+
+// Buckets of the DORA histograms, in seconds.
+var (
+	LeadTimeBuckets    = []float64{300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 604800, 2592000}
+	RestoreTimeBuckets = []float64{60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 604800}
+)
+
+var (
+	descDeployments = prometheus.NewDesc(MetricDeployments,
+		"Changes (deployments, configuration and infrastructure changes) finished, by service and result (succeeded, failed, rolled_back, refused).",
+		[]string{"service", "result"}, nil)
+	descRollbacks = prometheus.NewDesc(MetricRollbacks, "Changes rolled back, by service.", []string{"service"}, nil)
+	descFailures  = prometheus.NewDesc(MetricFailures,
+		"Changes that failed: failed or rolled back, or linked to an incident that followed them.", []string{"service"}, nil)
+	descRatio = prometheus.NewDesc(MetricFailureRatio,
+		"Change failure rate: failed changes / changes that shipped (not refused) finished within changes.dora_window.", []string{"service"}, nil)
+	descFrequency = prometheus.NewDesc(MetricFrequency,
+		"Deployment frequency: changes that succeeded within changes.dora_window, per day.", []string{"service"}, nil)
+	descLeadTime = prometheus.NewDesc(MetricLeadTime,
+		"Lead time for changes: commit time to the change's success, of the changes recorded with a commit time.", []string{"service"}, nil)
+	descRestore = prometheus.NewDesc(MetricRestoreTime,
+		"Time to restore: incidents linked to a change, from the incident opening to its resolution.", []string{"service"}, nil)
+	descInProgress = prometheus.NewDesc(MetricInProgress, "Changes in progress, by service.", []string{"service"}, nil)
+	descSuccess    = prometheus.NewDesc(MetricCollectorSuccess, "1 when the change metrics were read from the store at this scrape, 0 when that failed.", nil, nil)
+)
+
+// collector exports the DORA measures from the store at each scrape, so
+// that every replica exports the same values and a restart loses nothing.
+type collector struct{ s *Service }
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descDeployments, descRollbacks, descFailures, descRatio, descFrequency, descLeadTime, descRestore, descInProgress, descSuccess} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), metricsQueryTimeout)
+	defer cancel()
+	ms, err := c.s.Metrics(ctx)
+	if err != nil {
+		c.s.logger.Warn("Read change metrics", "err", err)
+		ch <- prometheus.MustNewConstMetric(descSuccess, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descSuccess, prometheus.GaugeValue, 1)
+	for _, m := range ms {
+		for _, o := range Outcomes {
+			ch <- prometheus.MustNewConstMetric(descDeployments, prometheus.CounterValue, float64(m.Results[o]), m.Service, string(o))
+		}
+		ch <- prometheus.MustNewConstMetric(descRollbacks, prometheus.CounterValue, float64(m.Results[RolledBack]), m.Service)
+		ch <- prometheus.MustNewConstMetric(descFailures, prometheus.CounterValue, float64(m.Failures), m.Service)
+		ch <- prometheus.MustNewConstMetric(descRatio, prometheus.GaugeValue, m.FailureRatio, m.Service)
+		ch <- prometheus.MustNewConstMetric(descFrequency, prometheus.GaugeValue, m.PerDay, m.Service)
+		ch <- prometheus.MustNewConstMetric(descInProgress, prometheus.GaugeValue, float64(m.InProgress), m.Service)
+		ch <- prometheus.MustNewConstHistogram(descLeadTime, m.LeadTime.Count, m.LeadTime.Sum, m.LeadTime.Buckets, m.Service)
+		ch <- prometheus.MustNewConstHistogram(descRestore, m.RestoreTime.Count, m.RestoreTime.Sum, m.RestoreTime.Buckets, m.Service)
+	}
+}
+
+// Histogram is a cumulative histogram read from the store.
+type Histogram struct {
+	Count   uint64             `json:"count"`
+	Sum     float64            `json:"sum"`
+	Buckets map[float64]uint64 `json:"-"`
+}
+
+// ServiceMetrics are the DORA measures of one service.
+type ServiceMetrics struct {
+	Service string `json:"service"`
+	// Results counts the finished changes by outcome (all time).
+	Results    map[Outcome]int `json:"results"`
+	InProgress int             `json:"in_progress"`
+	// Failures counts the failed changes (all time).
+	Failures int `json:"failures"`
+	// FailureRatio and PerDay are over changes.dora_window.
+	FailureRatio float64   `json:"failure_ratio"`
+	PerDay       float64   `json:"deployments_per_day"`
+	LeadTime     Histogram `json:"lead_time_seconds"`
+	RestoreTime  Histogram `json:"restore_time_seconds"`
+}
+
+// Metrics reads the DORA measures of every service that has changes.
+func (s *Service) Metrics(ctx context.Context) ([]ServiceMetrics, error) {
+	cfg, _ := s.config()
+	now := s.now()
+	since := ms(now.Add(-time.Duration(cfg.DORAWindow)))
+	by := map[string]*ServiceMetrics{}
+	var order []string
+	get := func(svc string) *ServiceMetrics {
+		m := by[svc]
+		if m == nil {
+			m = &ServiceMetrics{Service: svc, Results: map[Outcome]int{},
+				LeadTime: Histogram{Buckets: map[float64]uint64{}}, RestoreTime: Histogram{Buckets: map[float64]uint64{}}}
+			for _, b := range LeadTimeBuckets {
+				m.LeadTime.Buckets[b] = 0
+			}
+			for _, b := range RestoreTimeBuckets {
+				m.RestoreTime.Buckets[b] = 0
+			}
+			by[svc] = m
+			order = append(order, svc)
+		}
+		return m
+	}
+
+	// Results and failures, all time; shipped, failed and succeeded within the window.
+	rows, err := s.db.QueryContext(ctx, `SELECT service, outcome, COUNT(*), SUM(failed),
+		SUM(CASE WHEN finished_at >= $1 THEN 1 ELSE 0 END), SUM(CASE WHEN finished_at >= $1 THEN failed ELSE 0 END)
+		FROM changes GROUP BY service, outcome ORDER BY service, outcome`, since)
+	if err != nil {
+		return nil, fmt.Errorf("read change counts: %w", err)
+	}
+	type window struct{ shipped, failed, succeeded int }
+	win := map[string]*window{}
+	for rows.Next() {
+		var (
+			svc, outcome                string
+			n, failed, inWin, failedWin int
+		)
+		if err := rows.Scan(&svc, &outcome, &n, &failed, &inWin, &failedWin); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read change counts: %w", err)
+		}
+		m := get(svc)
+		w := win[svc]
+		if w == nil {
+			w = &window{}
+			win[svc] = w
+		}
+		switch o := Outcome(outcome); o {
+		case InProgress:
+			m.InProgress += n
+		case Refused:
+			m.Results[o] += n
+		default:
+			m.Results[o] += n
+			m.Failures += failed
+			w.shipped += inWin
+			w.failed += failedWin
+			if o == Succeeded {
+				w.succeeded += inWin
+			}
+		}
+		if Outcome(outcome) == InProgress {
+			// An in-progress change linked to an incident already failed.
+			m.Failures += failed
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read change counts: %w", err)
+	}
+	days := time.Duration(cfg.DORAWindow).Hours() / 24
+	for svc, w := range win {
+		m := by[svc]
+		if w.shipped > 0 {
+			m.FailureRatio = float64(w.failed) / float64(w.shipped)
+		}
+		m.PerDay = float64(w.succeeded) / days
+	}
+
+	// Lead time: commit to success.
+	if err := s.histogram(ctx, `SELECT service, %s FROM (SELECT service, (finished_at - commit_at) / 1000.0 AS v FROM changes
+		WHERE outcome = 'succeeded' AND commit_at IS NOT NULL AND finished_at IS NOT NULL) t GROUP BY service`,
+		LeadTimeBuckets, func(svc string) *Histogram { return &get(svc).LeadTime }); err != nil {
+		return nil, fmt.Errorf("read lead times: %w", err)
+	}
+	// Time to restore: incidents linked to changes, opened to resolved.
+	if err := s.histogram(ctx, `SELECT service, %s FROM (SELECT service, (resolved_at - opened_at) / 1000.0 AS v FROM change_incidents
+		WHERE resolved_at IS NOT NULL) t GROUP BY service`,
+		RestoreTimeBuckets, func(svc string) *Histogram { return &get(svc).RestoreTime }); err != nil {
+		return nil, fmt.Errorf("read restore times: %w", err)
+	}
+	out := make([]ServiceMetrics, 0, len(order))
+	for _, svc := range order {
+		out = append(out, *by[svc])
+	}
+	return out, nil
+}
+
+// histogram reads one cumulative histogram per service; query has a %s
+// where the aggregates of v go.
+func (s *Service) histogram(ctx context.Context, query string, buckets []float64, into func(string) *Histogram) error {
+	aggs := []string{"COUNT(*)", "COALESCE(SUM(v), 0)"}
+	for _, b := range buckets {
+		aggs = append(aggs, fmt.Sprintf("SUM(CASE WHEN v <= %g THEN 1 ELSE 0 END)", b))
+	}
+	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(query, strings.Join(aggs, ", ")))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			svc   string
+			count int64
+			sum   float64
+		)
+		counts := make([]int64, len(buckets))
+		dest := []any{&svc, &count, &sum}
+		for i := range counts {
+			dest = append(dest, &counts[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		h := into(svc)
+		h.Count, h.Sum = uint64(count), sum
+		for i, b := range buckets {
+			h.Buckets[b] = uint64(counts[i])
+		}
+	}
+	return rows.Err()
+}

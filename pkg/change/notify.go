@@ -1,0 +1,229 @@
+package change
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/web"
+)
+
+// FlaggerEvent is the body of Flagger's event webhook (the
+// -event-webhook flag, or a Canary webhook of type "event"): Flagger's
+// CanaryWebhookPayload with the event in its metadata.
+type FlaggerEvent struct {
+	Name      string            `json:"name"`
+	Namespace string            `json:"namespace"`
+	Phase     string            `json:"phase"`
+	Checksum  string            `json:"checksum,omitempty"`
+	BuildID   string            `json:"buildId,omitempty"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
+}
+
+// ArgoRolloutsNotification is the body of the Argo Rollouts notification
+// template of docs/changes.md (Argo Rollouts' webhook notification
+// service posts what the template renders).
+type ArgoRolloutsNotification struct {
+	Rollout   string `json:"rollout"`
+	Namespace string `json:"namespace"`
+	// Phase is the rollout's .status.phase: Progressing, Paused, Healthy,
+	// Degraded.
+	Phase string `json:"phase"`
+	// Aborted is .status.abort.
+	Aborted  bool   `json:"aborted,omitempty"`
+	Revision string `json:"revision,omitempty"`
+	Image    string `json:"image,omitempty"`
+	// Service, Commit and CommitTime are optional: the service defaults
+	// to the rollout's name; commit and commit time usually come from
+	// annotations the CI sets on the rollout.
+	Service    string `json:"service,omitempty"`
+	Commit     string `json:"commit,omitempty"`
+	CommitTime string `json:"commit_time,omitempty"`
+}
+
+// NotificationResult is the answer of the notification endpoints.
+type NotificationResult struct {
+	// Action is recorded, finished or ignored.
+	Action string  `json:"action"`
+	Reason string  `json:"reason,omitempty"`
+	Change *Change `json:"change,omitempty"`
+}
+
+// Progress records what a rollout engine reports about one rollout (its
+// ref): started opens an in-progress change (once: a repeated start is
+// ignored); a final outcome finishes the open one, or records a finished
+// change when none is open.
+func (s *Service) Progress(ctx context.Context, c Change, outcome Outcome) (NotificationResult, error) {
+	open, err := s.openByRef(ctx, c.Ref)
+	if err != nil {
+		return NotificationResult{}, err
+	}
+	switch {
+	case outcome == InProgress && open != nil:
+		return NotificationResult{Action: "ignored", Reason: fmt.Sprintf("change %d of %s is already in progress", open.ID, c.Ref), Change: open}, nil
+	case outcome == InProgress:
+		c.Outcome = InProgress
+		out, err := s.Record(ctx, c)
+		return NotificationResult{Action: "recorded", Change: &out}, err
+	case open != nil:
+		out, err := s.Finish(ctx, open.ID, outcome)
+		return NotificationResult{Action: "finished", Change: &out}, err
+	}
+	c.Outcome = outcome
+	out, err := s.Record(ctx, c)
+	return NotificationResult{Action: "recorded", Change: &out}, err
+}
+
+func (s *Service) openByRef(ctx context.Context, ref string) (*Change, error) {
+	if ref == "" {
+		return nil, nil
+	}
+	c, err := scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM changes WHERE ref = $1 AND outcome = $2 ORDER BY id DESC LIMIT 1`, ref, string(InProgress)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find the open change of %s: %w", ref, err)
+	}
+	return c, nil
+}
+
+// flaggerOutcome maps a Flagger canary phase to a change outcome; ok is
+// false for the phases that change nothing.
+func flaggerOutcome(phase string) (Outcome, bool) {
+	switch phase {
+	case "Progressing":
+		return InProgress, true
+	case "Succeeded":
+		return Succeeded, true
+	case "Failed":
+		// Flagger rolls a failed canary back to the primary.
+		return RolledBack, true
+	}
+	return "", false
+}
+
+func (s *Service) handleFlagger(w http.ResponseWriter, r *http.Request) {
+	var ev FlaggerEvent
+	if !readJSON(w, r, &ev) {
+		return
+	}
+	if ev.Name == "" || ev.Namespace == "" {
+		web.Error(w, http.StatusBadRequest, "bad_data", errors.New("a Flagger event needs name and namespace"))
+		return
+	}
+	outcome, ok := flaggerOutcome(ev.Phase)
+	if !ok {
+		web.JSON(w, http.StatusOK, NotificationResult{Action: "ignored", Reason: fmt.Sprintf("phase %q records nothing", ev.Phase)})
+		return
+	}
+	c := Change{Service: serviceOf(r, ev.Metadata["service"], ev.Name), Kind: KindDeploy, Source: SourceFlagger,
+		Ref: "flagger:" + ev.Namespace + "/" + ev.Name, Version: firstOf(ev.BuildID, ev.Metadata["lastBuildId"], ev.Checksum),
+		Commit: ev.Metadata["commit"], Description: ev.Metadata["eventMessage"], Actor: auth.ActorOf(r.Context(), "", "flagger")}
+	if t, err := flaggerTime(ev.Metadata["timestamp"]); err == nil && !t.IsZero() && !t.After(s.now()) {
+		c.StartedAt = t
+	}
+	if t, err := time.Parse(time.RFC3339, ev.Metadata["commit_time"]); err == nil {
+		c.CommitTime = &t
+	}
+	s.answerProgress(w, r, c, outcome)
+}
+
+func (s *Service) answerProgress(w http.ResponseWriter, r *http.Request, c Change, outcome Outcome) {
+	if c.CommitTime != nil && !c.StartedAt.IsZero() && c.CommitTime.After(c.StartedAt) {
+		c.CommitTime = nil
+	}
+	res, err := s.Progress(r.Context(), c, outcome)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	code := http.StatusOK
+	if res.Action == "recorded" {
+		code = http.StatusCreated
+	}
+	web.JSON(w, code, res)
+}
+
+// flaggerTime reads Flagger's timestamp metadata (unix milliseconds).
+func flaggerTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(n).UTC(), nil
+}
+
+// argoOutcome maps an Argo Rollouts phase to a change outcome.
+func argoOutcome(n ArgoRolloutsNotification) (Outcome, bool) {
+	if n.Aborted {
+		return RolledBack, true
+	}
+	switch n.Phase {
+	case "Progressing", "Paused":
+		return InProgress, true
+	case "Healthy":
+		return Succeeded, true
+	case "Degraded":
+		return Failed, true
+	}
+	return "", false
+}
+
+func (s *Service) handleArgo(w http.ResponseWriter, r *http.Request) {
+	var n ArgoRolloutsNotification
+	if !readJSON(w, r, &n) {
+		return
+	}
+	if n.Rollout == "" || n.Namespace == "" {
+		web.Error(w, http.StatusBadRequest, "bad_data", errors.New("an Argo Rollouts notification needs rollout and namespace"))
+		return
+	}
+	outcome, ok := argoOutcome(n)
+	if !ok {
+		web.JSON(w, http.StatusOK, NotificationResult{Action: "ignored", Reason: fmt.Sprintf("phase %q records nothing", n.Phase)})
+		return
+	}
+	c := Change{Service: serviceOf(r, n.Service, n.Rollout), Kind: KindDeploy, Source: SourceArgoRollouts,
+		Ref: "argo-rollouts:" + n.Namespace + "/" + n.Rollout, Version: firstOf(n.Revision, n.Image), Commit: n.Commit,
+		Actor: auth.ActorOf(r.Context(), "", "argo-rollouts")}
+	if n.Image != "" && n.Revision != "" {
+		c.Description = "revision " + n.Revision + ": " + n.Image
+	}
+	if n.CommitTime != "" {
+		t, err := time.Parse(time.RFC3339, n.CommitTime)
+		if err != nil {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("commit_time must be RFC 3339, got %q", n.CommitTime))
+			return
+		}
+		c.CommitTime = &t
+	}
+	s.answerProgress(w, r, c, outcome)
+}
+
+// serviceOf is the service a notification is about: ?service= first,
+// then what the payload says, then the rollout's name.
+func serviceOf(r *http.Request, fromBody, name string) string {
+	if v := strings.TrimSpace(r.URL.Query().Get("service")); v != "" {
+		return v
+	}
+	return firstOf(fromBody, name)
+}
+
+func firstOf(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

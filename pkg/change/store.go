@@ -1,0 +1,281 @@
+package change
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rootuip/sre/pkg/store"
+)
+
+// schema is the schema of both backends; %[1]s is the id column's type.
+// Times are unix milliseconds.
+const schema = `
+CREATE TABLE changes (
+	id %[1]s,
+	service TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	source TEXT NOT NULL,
+	ref TEXT NOT NULL DEFAULT '',
+	version TEXT NOT NULL DEFAULT '',
+	commit_sha TEXT NOT NULL DEFAULT '',
+	commit_at BIGINT,
+	description TEXT NOT NULL DEFAULT '',
+	actor TEXT NOT NULL DEFAULT '',
+	outcome TEXT NOT NULL,
+	failed INTEGER NOT NULL DEFAULT 0,
+	gate_decision TEXT NOT NULL DEFAULT '',
+	gate_state TEXT NOT NULL DEFAULT '',
+	gate_reason TEXT NOT NULL DEFAULT '',
+	gate_override INTEGER NOT NULL DEFAULT 0,
+	override_reason TEXT NOT NULL DEFAULT '',
+	started_at BIGINT NOT NULL,
+	finished_at BIGINT
+);
+CREATE INDEX changes_service ON changes (service, started_at);
+CREATE INDEX changes_started ON changes (started_at);
+CREATE INDEX changes_ref ON changes (ref, outcome);
+CREATE TABLE change_incidents (
+	change_id BIGINT NOT NULL,
+	incident_id TEXT NOT NULL,
+	service TEXT NOT NULL,
+	opened_at BIGINT NOT NULL,
+	resolved_at BIGINT,
+	PRIMARY KEY (change_id, incident_id)
+);
+CREATE INDEX change_incidents_incident ON change_incidents (incident_id);`
+
+// Migrations create the change tables.
+var Migrations = []store.Migration{{
+	ID:       "change/0001_init",
+	SQLite:   fmt.Sprintf(schema, "INTEGER PRIMARY KEY AUTOINCREMENT"),
+	Postgres: fmt.Sprintf(schema, "BIGSERIAL PRIMARY KEY"),
+}}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func nullMS(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func fromNullMS(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMS(v.Int64)
+	return &t
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func insert(ctx context.Context, q querier, c *Change) error {
+	var g Gate
+	if c.Gate != nil {
+		g = *c.Gate
+	}
+	err := q.QueryRowContext(ctx, `INSERT INTO changes (service, kind, source, ref, version, commit_sha, commit_at, description, actor,
+		outcome, failed, gate_decision, gate_state, gate_reason, gate_override, override_reason, started_at, finished_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id`,
+		c.Service, string(c.Kind), c.Source, c.Ref, c.Version, c.Commit, nullMS(c.CommitTime), c.Description, c.Actor,
+		string(c.Outcome), b2i(c.Failed), g.Decision, g.State, g.Reason, b2i(g.Override), g.OverrideReason,
+		ms(c.StartedAt), nullMS(c.FinishedAt)).Scan(&c.ID)
+	if err != nil {
+		return fmt.Errorf("record change: %w", err)
+	}
+	return nil
+}
+
+const columns = `id, service, kind, source, ref, version, commit_sha, commit_at, description, actor, outcome, failed,
+	gate_decision, gate_state, gate_reason, gate_override, override_reason, started_at, finished_at`
+
+func scan(sc interface{ Scan(...any) error }) (*Change, error) {
+	var (
+		c                  Change
+		kind, outcome      string
+		commitAt, finished sql.NullInt64
+		failed, override   int
+		started            int64
+		g                  Gate
+	)
+	if err := sc.Scan(&c.ID, &c.Service, &kind, &c.Source, &c.Ref, &c.Version, &c.Commit, &commitAt, &c.Description, &c.Actor,
+		&outcome, &failed, &g.Decision, &g.State, &g.Reason, &override, &g.OverrideReason, &started, &finished); err != nil {
+		return nil, err
+	}
+	c.Kind, c.Outcome, c.Failed = Kind(kind), Outcome(outcome), failed != 0
+	c.CommitTime, c.FinishedAt, c.StartedAt = fromNullMS(commitAt), fromNullMS(finished), fromMS(started)
+	if g.Decision != "" {
+		g.Override = override != 0
+		c.Gate = &g
+	}
+	return &c, nil
+}
+
+func get(ctx context.Context, q querier, id int64) (*Change, error) {
+	c, err := scan(q.QueryRowContext(ctx, `SELECT `+columns+` FROM changes WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %d", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read change %d: %w", id, err)
+	}
+	return c, nil
+}
+
+func finish(ctx context.Context, q querier, id int64, o Outcome, now time.Time) error {
+	failed := b2i(o == Failed || o == RolledBack)
+	if _, err := q.ExecContext(ctx, `UPDATE changes SET outcome = $1, finished_at = $2, failed = CASE WHEN failed = 1 THEN 1 ELSE $3 END WHERE id = $4`,
+		string(o), ms(now), failed, id); err != nil {
+		return fmt.Errorf("finish change %d: %w", id, err)
+	}
+	return nil
+}
+
+func links(ctx context.Context, q querier, where string, arg any) ([]Link, error) {
+	rows, err := q.QueryContext(ctx, `SELECT change_id, incident_id, service, opened_at, resolved_at FROM change_incidents WHERE `+where+` ORDER BY opened_at, change_id`, arg)
+	if err != nil {
+		return nil, fmt.Errorf("read incident links: %w", err)
+	}
+	defer rows.Close()
+	var out []Link
+	for rows.Next() {
+		var (
+			l        Link
+			opened   int64
+			resolved sql.NullInt64
+		)
+		if err := rows.Scan(&l.ChangeID, &l.IncidentID, &l.Service, &opened, &resolved); err != nil {
+			return nil, fmt.Errorf("read incident links: %w", err)
+		}
+		l.OpenedAt, l.ResolvedAt = fromMS(opened), fromNullMS(resolved)
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// Query selects changes for List.
+type Query struct {
+	Service string
+	Kind    Kind
+	Outcome Outcome
+	// Since and Until bound StartedAt (zero: unbounded).
+	Since, Until time.Time
+	// Before is a change id: only older changes (paging).
+	Before int64
+	Limit  int
+}
+
+// Page sizes of List.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// List returns changes, newest first, with their linked incidents.
+func (s *Service) List(ctx context.Context, q Query) ([]Change, error) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if q.Service != "" {
+		add("service = $%d", q.Service)
+	}
+	if q.Kind != "" {
+		add("kind = $%d", string(q.Kind))
+	}
+	if q.Outcome != "" {
+		add("outcome = $%d", string(q.Outcome))
+	}
+	if !q.Since.IsZero() {
+		add("started_at >= $%d", ms(q.Since))
+	}
+	if !q.Until.IsZero() {
+		add("started_at < $%d", ms(q.Until))
+	}
+	if q.Before > 0 {
+		add("id < $%d", q.Before)
+	}
+	if q.Limit <= 0 || q.Limit > MaxLimit {
+		q.Limit = DefaultLimit
+	}
+	sqlText := `SELECT ` + columns + ` FROM changes`
+	if len(where) > 0 {
+		sqlText += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	sqlText += fmt.Sprintf(` ORDER BY id DESC LIMIT %d`, q.Limit)
+	rows, err := s.db.QueryContext(ctx, sqlText, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list changes: %w", err)
+	}
+	var out []Change
+	for rows.Next() {
+		c, err := scan(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("list changes: %w", err)
+		}
+		out = append(out, *c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list changes: %w", err)
+	}
+	for i := range out {
+		if out[i].Incidents, err = links(ctx, s.db, "change_id = $1", out[i].ID); err != nil {
+			return nil, err
+		}
+		out[i].fill()
+	}
+	return out, nil
+}
+
+// CountChanges counts the changes of a service that started at or after
+// since and were not refused: the deploy gate's yellow quota reads it.
+func (s *Service) CountChanges(ctx context.Context, service string, since time.Time) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM changes WHERE service = $1 AND started_at >= $2 AND outcome <> $3`,
+		service, ms(since), string(Refused)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count changes of %s: %w", service, err)
+	}
+	return n, nil
+}
+
+// LinkedTo returns the changes linked to an incident (its likely causes).
+func (s *Service) LinkedTo(ctx context.Context, incidentID string) ([]Change, error) {
+	ls, err := links(ctx, s.db, "incident_id = $1", incidentID)
+	if err != nil {
+		return nil, err
+	}
+	var out []Change
+	for _, l := range ls {
+		c, err := s.Get(ctx, l.ChangeID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
