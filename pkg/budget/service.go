@@ -60,6 +60,7 @@ type Service struct {
 
 	snapMu   sync.RWMutex
 	snapshot []Status
+	alerts   []AlertRule
 }
 
 // New returns a Service without configuration (see Update).
@@ -335,6 +336,7 @@ func (s *Service) Poll(ctx context.Context) error {
 	s.snapshot = sts
 	s.snapMu.Unlock()
 	s.publishValues(prev, sts, start)
+	s.pollAlerts(ctx, start)
 	if s.db == nil {
 		return nil
 	}

@@ -23,6 +23,9 @@ type sloRow struct {
 	Achieved, Remaining *float64
 	State               string
 	BurnRates           []budget.BurnRate
+	// Alerts are the tiers of its generated alert rules that are pending
+	// or firing in Prometheus (tier -> state).
+	Alerts map[string]string
 }
 
 // serviceRow is one service with its SLOs and gate answer.
@@ -36,6 +39,8 @@ type serviceRow struct {
 	Gate       string
 	GateReason string
 	Open       bool // expanded: not green or matched a search
+	// Firing counts its SLOs with a generated alert rule firing.
+	Firing int
 }
 
 type homeData struct {
@@ -127,6 +132,7 @@ func (u *UI) home(w http.ResponseWriter, r *http.Request) {
 // with its last polled budget when there is one.
 func (u *UI) services(q, state string) ([]serviceRow, int, int) {
 	byService := map[string][]budget.Status{}
+	firing := budget.FiringBySLO(u.src.Budgets.AlertSnapshot())
 	seen := map[string]bool{}
 	for _, st := range u.src.Budgets.Snapshot() {
 		byService[st.Service] = append(byService[st.Service], st)
@@ -158,7 +164,16 @@ func (u *UI) services(q, state string) ([]serviceRow, int, int) {
 				continue
 			}
 			sr.SLOs = append(sr.SLOs, sloRow{Service: st.Service, SLO: st.SLO, Group: st.GroupString(), Objective: st.Objective,
-				Achieved: st.SLIAchieved, Remaining: st.Budget.RemainingRatio, State: s, BurnRates: st.BurnRates})
+				Achieved: st.SLIAchieved, Remaining: st.Budget.RemainingRatio, State: s, BurnRates: st.BurnRates,
+				Alerts: firing[st.Service+"/"+st.SLO]})
+		}
+		for _, row := range sr.SLOs {
+			for _, state := range row.Alerts {
+				if state == budget.RuleFiring {
+					sr.Firing++
+					break
+				}
+			}
 		}
 		if len(sr.SLOs) == 0 {
 			continue
@@ -208,6 +223,10 @@ type sloData struct {
 	Gate         string
 	GateReason   string
 	DetailErr    string
+	// Rules are the SLO's generated alert rules as Prometheus evaluates
+	// them; RulesErr says why they could not be read.
+	Rules    []budget.AlertRule
+	RulesErr string
 }
 
 // sloPage serves GET /slos/{service}/{slo}.
@@ -257,6 +276,15 @@ func (u *UI) sloPage(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			d.BurnCharts = append(d.BurnCharts, c)
+		}
+	}
+	if rules, err := u.src.Budgets.AlertRules(ctx); err != nil {
+		d.RulesErr = err.Error()
+	} else {
+		for _, rl := range rules {
+			if rl.Service == service && rl.SLO == name {
+				d.Rules = append(d.Rules, rl)
+			}
 		}
 	}
 	d.Gate, d.GateReason = gateAnswer(d.Statuses)

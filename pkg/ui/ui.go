@@ -78,6 +78,11 @@ type Budgets interface {
 	Snapshot() []budget.Status
 	// Detail is one SLO with its history (queries Prometheus).
 	Detail(ctx context.Context, service, slo string, at time.Time) (*budget.Detail, error)
+	// AlertRules reads the generated alert rules with their state from
+	// Prometheus' rules API.
+	AlertRules(ctx context.Context) ([]budget.AlertRule, error)
+	// AlertSnapshot is the generated alert rules as of the last poll.
+	AlertSnapshot() []budget.AlertRule
 }
 
 // OnCall is what the on-call page needs from the on-call directory.

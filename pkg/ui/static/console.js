@@ -34,11 +34,39 @@
       .then(function () { pending = false; if (again) { again = false; refresh(); } });
   }
 
+  // Numbers as the server renders them (pct, rate in ui.go).
+  function trim(s) { return s.indexOf(".") >= 0 ? s.replace(/0+$/, "").replace(/\.$/, "") : s; }
+  function pct(v) { return (typeof v !== "number" || !isFinite(v)) ? "\u2013" : trim((v * 100).toFixed(2)) + "%"; }
+  function rate(v) { return (typeof v !== "number" || !isFinite(v)) ? "\u2013" : trim(v.toFixed(2)) + "\u00d7"; }
+
+  // budget.updated carries the live values of one SLO (group): the rows
+  // that show it get their numbers in place, without fetching the page.
+  // A state change also arrives as budget.state_changed, which refreshes.
+  function updateValues(ev) {
+    var d = ev.data || {}, key = (ev.service || "") + "/" + (d.slo || ""), group = d.group || "";
+    var rows = document.querySelectorAll("tr[data-slo]"), n = 0;
+    for (var i = 0; i < rows.length; i++) {
+      var tr = rows[i];
+      if (tr.getAttribute("data-slo") !== key || (tr.getAttribute("data-group") || "") !== group) continue;
+      var a = tr.querySelector(".achieved"), r = tr.querySelector(".remaining");
+      if (a) a.textContent = pct(d.sli_achieved);
+      if (r) r.textContent = pct(d.remaining_ratio);
+      var rates = d.burn_rates || {};
+      tr.querySelectorAll(".rate[data-window]").forEach(function (el) {
+        var w = el.getAttribute("data-window");
+        if (w in rates) el.textContent = w + " " + rate(rates[w]);
+      });
+      n++;
+    }
+    if (n) document.body.setAttribute("data-values-updated", String(Date.now()));
+  }
+
   var es = new EventSource("/api/v1/events");
   function onEvent(e) {
     var ev;
     try { ev = JSON.parse(e.data); } catch (x) { return; }
     if (incident && ev.incident_id !== incident) return;
+    if (ev.type === "budget.updated") { updateValues(ev); return; }
     for (var i = 0; i < prefixes.length; i++) {
       if ((ev.type || "").indexOf(prefixes[i]) === 0) { refresh(); return; }
     }
@@ -51,7 +79,7 @@
   // Named events (event: incident.acknowledged) do not reach onmessage.
   ["incident.created", "incident.acknowledged", "incident.investigating", "incident.resolved", "incident.reopened",
    "incident.updated", "incident.assigned", "incident.snoozed", "incident.note", "incident.status_update", "incident.timeline",
-   "incident.postmortem_done", "incident.mitigated", "budget.state_changed", "runbook.run_started", "runbook.run_finished",
+   "incident.postmortem_done", "incident.mitigated", "budget.state_changed", "budget.updated", "budget.alert_state", "runbook.run_started", "runbook.run_finished",
    "runbook.step", "runbook.approval", "runbook.approval_requested"]
     .forEach(function (t) { es.addEventListener(t, onEvent); });
 

@@ -1,0 +1,217 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/rulegen"
+	"github.com/rootuip/sre/pkg/slo"
+	"github.com/rootuip/sre/pkg/status"
+	tu "github.com/rootuip/sre/pkg/testutil"
+)
+
+// consoleSpec is a 99% SLO over a day. Its budget alert fires without
+// delay once 80% of the budget is gone (red); the page tiers keep the
+// defaults (5.76x over 5m/5m, no for:).
+const consoleSpec = `apiVersion: sre.rootuip.io/v1
+kind: ServiceLevelObjectives
+service: checkout
+slos:
+  - name: availability
+    objective: 99
+    period: 1d
+    sli:
+      events:
+        errorSelector: http_requests_total{job="checkout",code=~"5.."}
+        totalSelector: http_requests_total{job="checkout"}
+`
+
+// browserArtifacts is where screenshots go: $SRE_TEST_ARTIFACTS when set.
+func browserArtifacts(t *testing.T) string {
+	if d := os.Getenv("SRE_TEST_ARTIFACTS"); d != "" {
+		require.NoError(t, os.MkdirAll(d, 0o755))
+		return d
+	}
+	return t.TempDir()
+}
+
+// TestConsoleBrowserPrometheus drives the console of a whole sred in
+// headless Chromium while a real Prometheus evaluates the generated rules
+// of a checkout SLO over a target whose counters the test steers:
+//
+//  1. good traffic only: the home page shows the SLO green;
+//  2. 0.95% errors against a 1% budget: without a reload, the page first
+//     updates the SLO's numbers in place (budget.updated), then shows it
+//     red (budget.state_changed); Prometheus' budget alert rule goes
+//     pending (its for: is 5m) and the home page marks it; /status shows
+//     Checkout in degraded performance;
+//  3. 50% errors: the page_fast burn-rate alert fires in Prometheus; the
+//     home page marks the service firing, and the SLO page lists every
+//     generated alert rule with the state the rules API reports.
+//
+// Screenshots of the home page, the SLO page and /status are written to
+// $SRE_TEST_ARTIFACTS (docs/images holds copies).
+func TestConsoleBrowserPrometheus(t *testing.T) {
+	bin, err := exec.LookPath("chromium")
+	require.NoError(t, err, "chromium is required (apt-get install -y chromium)")
+	dir := t.TempDir()
+
+	// The target: each scrape adds good and bad requests as the phase says.
+	var good, bad atomic.Int64
+	good.Store(10)
+	reg := prometheus.NewRegistry()
+	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "http_requests_total", Help: "Requests."}, []string{"code"})
+	reg.MustRegister(reqs)
+	reqs.WithLabelValues("500").Add(0) // the error series exists from the start
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqs.WithLabelValues("200").Add(float64(good.Load()))
+		reqs.WithLabelValues("500").Add(float64(bad.Load()))
+		metrics.ServeHTTP(w, r)
+	}))
+	defer target.Close()
+
+	specs, err := slo.Parse([]byte(consoleSpec), "checkout.yml")
+	require.NoError(t, err)
+	files, err := rulegen.Generate(specs)
+	require.NoError(t, err)
+	promFiles := map[string]string{}
+	promCfg := "global: {scrape_interval: 1s, evaluation_interval: 1s}\nrule_files:\n"
+	for _, f := range files {
+		b, err := f.Marshal()
+		require.NoError(t, err)
+		promFiles[f.Name] = string(b)
+		promCfg += "  - " + f.Name + "\n"
+	}
+	promCfg += fmt.Sprintf("scrape_configs:\n  - job_name: checkout\n    static_configs: [{targets: [%q]}]\n", strings.TrimPrefix(target.URL, "http://"))
+	prom := tu.StartPrometheus(t, tu.PrometheusOptions{Config: promCfg, Files: promFiles})
+
+	specDir := filepath.Join(dir, "slos")
+	require.NoError(t, os.MkdirAll(specDir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(specDir, "checkout.yml"), []byte(consoleSpec), 0o644))
+	_, srv := runApp(t, "sqlite", fmt.Sprintf(`prometheus:
+  url: %s
+slos:
+  spec_files: [%s]
+  poll_interval: 1s
+status_page:
+  title: Example status
+  components:
+    - {name: Checkout, description: Buying things, services: [checkout]}
+    - {name: Search, services: [search]}
+`, prom.URL, specDir), nil)
+
+	slos := func() []budget.Status {
+		var list budget.SLOList
+		code, env := getJSON(t, srv.URL+"/api/v1/slos", nil, &list)
+		require.Equal(t, http.StatusOK, code, env.Error)
+		return list.SLOs
+	}
+	waitFor(t, func() bool {
+		sts := slos()
+		return len(sts) == 1 && sts[0].State == slo.BudgetGreen
+	}, "the SLO never had data (green)")
+
+	actx, cancel := chromedp.NewExecAllocator(t.Context(), chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 900))
+	defer cancel()
+	tab, cancelTab := chromedp.NewContext(actx)
+	defer cancelTab()
+	// A safety net only: every step waits on a condition.
+	tab, cancelT := context.WithTimeout(tab, 4*time.Minute)
+	defer cancelT()
+	arts := browserArtifacts(t)
+	shoot := func(name string) {
+		t.Helper()
+		shot, err := chromedp.Run(tab, chromedp.FullScreenshot(80))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(arts, name), shot, 0o644))
+	}
+
+	// 1. Green. A marker in the page's window proves later that the page
+	// was never reloaded.
+	row := `tr.slo[data-slo="checkout/availability"]`
+	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-live-connected="true"]`))))
+	state, err := chromedp.Run(tab, chromedp.Evaluate[string](`window.sredMarker = "same page"; document.querySelector('`+row+`').dataset.state`))
+	require.NoError(t, err)
+	require.Equal(t, "green", state)
+	before, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.querySelector('`+row+` .remaining').textContent`))
+	require.NoError(t, err)
+	require.Equal(t, "100%", before)
+
+	// 2. 0.95% errors: budget.updated changes the numbers in place, then
+	// the row turns red.
+	good.Store(9905)
+	bad.Store(95)
+	require.NoError(t, chromedp.Do(tab, chromedp.WaitReady(chromedp.CSS(`body[data-values-updated]`))))
+	require.NoError(t, chromedp.Do(tab, chromedp.WaitVisible(chromedp.CSS(row+`[data-state="red"]`))))
+	marker, err := chromedp.Run(tab, chromedp.Evaluate[string](`window.sredMarker`))
+	require.NoError(t, err)
+	require.Equal(t, "same page", marker, "the home page was reloaded instead of updated live")
+	remaining, err := chromedp.Run(tab, chromedp.Text(chromedp.CSS(row+` .remaining`)))
+	require.NoError(t, err)
+	require.NotEqual(t, "100%", strings.TrimSpace(remaining))
+	// The budget alert (80% consumed, for: 5m) is pending in Prometheus.
+	require.NoError(t, chromedp.Do(tab, chromedp.WaitVisible(chromedp.CSS(row+` .alert.rule-pending[data-tier="budget"]`))))
+	shoot("console-home-slo-red.jpg")
+
+	// /status: Checkout is degraded (its budget is red), Search is not.
+	waitFor(t, func() bool {
+		var p status.Page
+		resp, err := http.Get(srv.URL + "/status.json")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&p))
+		return len(p.Components) == 2 && p.Components[0].Status == status.Degraded
+	}, "/status.json never showed Checkout degraded")
+	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(srv.URL+"/status"), chromedp.WaitVisible(chromedp.ID("components"))))
+	states, err := chromedp.Run(tab, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#components .component")).map(c => c.querySelector("h3").textContent + ": " + c.querySelector(".state").textContent)`))
+	require.NoError(t, err)
+	require.Equal(t, []string{"Checkout: Degraded performance", "Search: Operational"}, states)
+	shoot("status-degraded.jpg")
+
+	// 3. 50% errors: the page_fast burn-rate alert fires in Prometheus.
+	good.Store(5000)
+	bad.Store(5000)
+	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-live-connected="true"]`)),
+		chromedp.WaitVisible(chromedp.CSS(row+` .alert.rule-firing[data-tier="page_fast"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`details[data-service="checkout"] .firing`))))
+
+	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(srv.URL+"/slos/checkout/availability"),
+		chromedp.WaitVisible(chromedp.CSS(`#alert-rules tr.rule[data-tier="page_fast"][data-state="firing"]`))))
+	rules, err := chromedp.Run(tab, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#alert-rules tr.rule")).map(r => r.dataset.tier)`))
+	require.NoError(t, err)
+	// Every generated alert rule is listed, as Prometheus loaded them.
+	var want []string
+	for _, f := range files {
+		for _, g := range f.Groups {
+			for _, r := range g.Rules {
+				if r.Alert != "" {
+					want = append(want, r.Labels[rulegen.LabelBurnTier])
+				}
+			}
+		}
+	}
+	require.ElementsMatch(t, want, rules)
+	shoot("console-slo-alerts.jpg")
+	t.Logf("screenshots in %s", arts)
+}
