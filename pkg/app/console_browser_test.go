@@ -127,6 +127,12 @@ status_page:
 		sts := slos()
 		return len(sts) == 1 && sts[0].State == slo.BudgetGreen
 	}, "the SLO never had data (green)")
+	// The home page shows the budget poller's last answer.
+	waitFor(t, func() bool {
+		code, body := fetch(t, http.MethodGet, srv.URL+"/", nil, nil)
+		require.Equal(t, http.StatusOK, code, body)
+		return strings.Contains(body, `data-slo="checkout/availability" data-group="" data-state="green"`)
+	}, "the home page never showed the SLO green")
 
 	actx, cancel := chromedp.NewExecAllocator(t.Context(), chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
