@@ -17,6 +17,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/budget/budgettest"
+	"github.com/rootuip/sre/pkg/change"
 	"github.com/rootuip/sre/pkg/sla"
 	"github.com/rootuip/sre/pkg/slo"
 	"github.com/rootuip/sre/pkg/store"
@@ -40,7 +41,8 @@ slos:
 // TestBudgetGateSLACommands runs srectl budget, gate and sla report against
 // sred's handlers backed by a real Prometheus: "web" served 600 requests a
 // minute without errors for a day, "checkout" failed 12 a minute (2%, twice
-// its 1% budget: exhausted).
+// its 1% budget: exhausted), "search" 3.6 a minute (0.6%: 40% of its budget
+// left, yellow). srectl change runs against the same gate.
 func TestBudgetGateSLACommands(t *testing.T) {
 	end := time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)
 	var specs []*slo.Spec
@@ -49,7 +51,7 @@ func TestBudgetGateSLACommands(t *testing.T) {
 	for _, s := range []struct {
 		name   string
 		errors float64
-	}{{"web", 0}, {"checkout", 12}} {
+	}{{"web", 0}, {"checkout", 12}, {"search", 3.6}} {
 		sp, err := slo.Parse([]byte(fmt.Sprintf(cliSpecs, s.name)), s.name+".yml")
 		require.NoError(t, err)
 		specs = append(specs, sp...)
@@ -65,7 +67,7 @@ func TestBudgetGateSLACommands(t *testing.T) {
 	db, err := store.OpenSQLite(t.Context(), t.TempDir())
 	require.NoError(t, err)
 	defer db.Close()
-	require.NoError(t, db.Migrate(t.Context(), budget.Migrations))
+	require.NoError(t, db.Migrate(t.Context(), budget.Migrations, change.Migrations))
 	svc := budget.New(budget.Options{DB: db, Now: func() time.Time { return end }})
 	prom, err := budget.NewProm(srv.URL, commoncfg.DefaultHTTPClientConfig, 10*time.Second)
 	require.NoError(t, err)
@@ -85,9 +87,12 @@ customers:
 `), &slaCfg))
 	rep := sla.NewReporter(func() time.Time { return end })
 	require.NoError(t, rep.Update(slaCfg, prom, sla.Lookup(budget.Objectives(specs))))
+	changes := change.New(change.Options{DB: db, Gate: svc, Now: func() time.Time { return end }})
+	svc.SetChangeQuota(changes, 2)
 	mux := http.NewServeMux()
 	svc.Register(mux)
 	rep.Register(mux)
+	changes.Register(mux)
 	sred := httptest.NewServer(mux)
 	defer sred.Close()
 	down := fmt.Sprintf("http://127.0.0.1:%d", testutil.FreePort(t))
@@ -102,9 +107,10 @@ customers:
 		stderr string
 	}{
 		{"budget table", []string{"budget"}, 0, []string{
-			"SERVICE   SLO           GROUP  OBJECTIVE  PERIOD  COVERED  SLI        REMAINING  REMAINING MIN  STATE      BURN   EXHAUSTED IN\n" +
-				"checkout  availability  -      99.000%    1d      100.0%   98.0000%   -100.0%    -14.4          exhausted  2x/5m  exhausted\n" +
-				"web       availability  -      99.000%    1d      100.0%   100.0000%  100.0%     14.4           green      0x/5m  -\n",
+			"SERVICE   SLO           GROUP  OBJECTIVE  PERIOD  COVERED  SLI        REMAINING  REMAINING MIN  STATE      BURN     EXHAUSTED IN\n" +
+				"checkout  availability  -      99.000%    1d      100.0%   98.0000%   -100.0%    -14.4          exhausted  2x/5m    exhausted\n" +
+				"search    availability  -      99.000%    1d      100.0%   99.4000%   40.0%      5.8            yellow     0.6x/5m  16h0m0s\n" +
+				"web       availability  -      99.000%    1d      100.0%   100.0000%  100.0%     14.4           green      0x/5m    -\n",
 		}, ""},
 		{"gate allows", []string{"gate", "--service=web"}, 0, []string{"allow: normal change allowed: error budget of SLO availability is green (100.00% remaining): normal operations"}, ""},
 		{"gate denies", []string{"gate", "--service=checkout", "--change=critical"}, 1, []string{"deny: critical change denied: error budget of SLO availability is exhausted (-100.00% remaining): emergency changes only"}, ""},
@@ -118,6 +124,28 @@ customers:
 			"| web | availability (availability) | 99.9% | 100% | MET | service |  |",
 			"Service credit: 10%",
 		}, ""},
+		{"change allowed", []string{"change", "record", "--service=web", "--commit=3f2c1ab", "--commit-time=" + end.Add(-2*time.Hour).Format(time.RFC3339), "--actor=ci"}, 0,
+			[]string{"change 1: succeeded deploy of web (gate allow: normal change allowed: error budget of SLO availability is green (100.00% remaining): normal operations)\n"}, ""},
+		{"change refused", []string{"change", "record", "--service=checkout", "--kind=config"}, 1,
+			[]string{"refused: change refused by the deploy gate (recorded as change 2): normal change denied: error budget of SLO availability is exhausted (-100.00% remaining): emergency changes only\n"}, ""},
+		{"change override", []string{"change", "record", "--service=checkout", "--override-token-file=" + tokenFile, "--reason=rollback", "--actor=bob"}, 0,
+			[]string{"change 3: succeeded deploy of checkout (gate allow: emergency override: normal change denied"}, ""},
+		{"change no SLO", []string{"change", "record", "--service=batch", "--kind=infra", "--outcome=in_progress"}, 0,
+			[]string{"change 4: in_progress infra of batch (gate skipped: service \"batch\" has no SLO: not gated)\n"}, ""},
+		{"change finish", []string{"change", "finish", "4", "--outcome=rolled_back"}, 0, []string{"change 4: rolled_back infra of batch"}, ""},
+		{"change finish again", []string{"change", "finish", "4", "--outcome=succeeded"}, 1, nil, "srectl: sred answered 409: change already finished: change 4 is rolled_back"},
+		{"change bad commit time", []string{"change", "record", "--service=web", "--commit-time=yesterday"}, 2, nil,
+			`srectl: --commit-time must be RFC 3339 (2026-12-03T09:12:00Z), got "yesterday"`},
+		{"change yellow 1", []string{"change", "record", "--service=search"}, 0, []string{"(0 of 2 changes a day used)"}, ""},
+		{"change yellow 2", []string{"change", "record", "--service=search"}, 0, []string{"(1 of 2 changes a day used)"}, ""},
+		{"change yellow quota", []string{"change", "record", "--service=search"}, 1,
+			[]string{"refused: change refused by the deploy gate (recorded as change 7): normal change denied: error budget of SLO availability is yellow and service search had 2 changes in the last 24h, its quota while yellow (changes.yellow_max_changes_per_day: 2)"}, ""},
+		{"change yellow critical", []string{"change", "record", "--service=search", "--change=critical"}, 0, []string{"change 8: succeeded deploy of search (gate allow: critical change allowed"}, ""},
+		{"change list", []string{"change", "list", "--service=checkout"}, 0, []string{
+			"ID  SERVICE   KIND    OUTCOME    FAILED  STARTED               VERSION  COMMIT  LEAD TIME  INCIDENTS\n" +
+				"3   checkout  deploy  succeeded  false   " + end.Format(time.RFC3339) + "  -        -       -          -\n" +
+				"2   checkout  config  refused    false   " + end.Format(time.RFC3339) + "  -        -       -          -\n"}, ""},
+		{"change list json", []string{"change", "list", "--service=web", "-o", "json"}, 0, []string{`"lead_time_seconds": 7200`}, ""},
 		{"sla csv", []string{"sla", "report", "--customer=ACME-001", "--format=csv"}, 0, []string{"ACME-001,1d,"}, ""},
 		{"sla unknown", []string{"sla", "report", "--customer=NOPE"}, 4, nil, `srectl: sred answered 404: customer "NOPE": not found`},
 	} {

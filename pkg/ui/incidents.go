@@ -2,6 +2,7 @@ package ui
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -107,6 +108,7 @@ func (u *UI) show(w http.ResponseWriter, r *http.Request) {
 	}
 	u.render(w, r, http.StatusOK, "incident.html", inc.ID, "incidents", map[string]any{
 		"Incident": inc, "Timeline": tl, "Items": items, "Escalation": u.src.Escalation != nil,
+		"Causes": likelyCauses(tl),
 	})
 }
 
@@ -236,4 +238,23 @@ func (u *UI) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.done(w, r, inc.ID, "opened")
+}
+
+// likelyCause is a recorded change named as the likely cause of an
+// incident (its timeline's likely_cause entries, written by pkg/change).
+type likelyCause struct {
+	Text     string
+	ChangeID string
+}
+
+func likelyCauses(tl []incident.TimelineEntry) []likelyCause {
+	var out []likelyCause
+	for _, e := range incident.LikelyCauses(tl) {
+		c := likelyCause{Text: strings.TrimPrefix(e.Message, "likely cause: ")}
+		if id, ok := e.Data["change_id"]; ok {
+			c.ChangeID = fmt.Sprint(id)
+		}
+		out = append(out, c)
+	}
+	return out
 }

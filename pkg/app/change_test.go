@@ -1,0 +1,131 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/change"
+)
+
+// The proof of issue 14's change records: a change recorded with a commit
+// time through POST /api/v1/changes, followed by an incident opened through
+// the real Alertmanager webhook, shows in /metrics as a failed change with
+// its lead time and, once the incident resolves, its time to restore; the
+// incident page and the post-mortem draft name it as the likely cause.
+func TestChangeFollowedByIncident(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) { testChangeFollowedByIncident(t, backend) })
+	}
+}
+
+func send(t *testing.T, method, url, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, b
+}
+
+func testChangeFollowedByIncident(t *testing.T, backend string) {
+	_, srv := runApp(t, backend, "changes:\n  incident_link_window: 1h\n", nil)
+	now := time.Now().UTC().Truncate(time.Second)
+	ts := func(d time.Duration) string { return now.Add(d).Format(time.RFC3339) }
+
+	// The change: committed 3h ago, deployed from 30 to 20 minutes ago.
+	code, b := send(t, http.MethodPost, srv.URL+"/api/v1/changes", fmt.Sprintf(`{"service": "checkout", "kind": "deploy",
+		"commit": "3f2c1ab", "commit_time": %q, "started_at": %q, "finished_at": %q, "outcome": "succeeded",
+		"version": "v2.4.1", "source": "ci", "actor": "ci-bot"}`, ts(-3*time.Hour), ts(-30*time.Minute), ts(-20*time.Minute)))
+	require.Equal(t, http.StatusCreated, code, "%s", b)
+	var env struct {
+		Data change.Change `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(b, &env))
+	c := env.Data
+	require.Equal(t, change.Succeeded, c.Outcome)
+	require.Equal(t, "skipped", c.Gate.Decision, "no SLO: not gated")
+	require.InDelta(t, (2*time.Hour + 40*time.Minute).Seconds(), *c.LeadTime, 1e-9)
+
+	mfs, _ := scrape(t, srv.URL)
+	v, ok := metricValue(mfs, change.MetricFailures, map[string]string{"service": "checkout"})
+	require.True(t, ok)
+	require.Equal(t, 0.0, v, "no incident yet")
+
+	// The incident, through the real webhook: its alert started 5 minutes ago.
+	labels := map[string]string{"alertname": "CheckoutErrors", "service": "checkout", "severity": "critical"}
+	delivery, _ := json.Marshal(map[string]any{
+		"version": "4", "groupKey": `{}:{alertname="CheckoutErrors"}`, "status": "firing", "receiver": "sred",
+		"groupLabels": map[string]string{"alertname": "CheckoutErrors"}, "commonLabels": labels,
+		"alerts": []any{map[string]any{"status": "firing", "labels": labels, "annotations": map[string]string{"summary": "checkout 5xx"},
+			"startsAt": ts(-5 * time.Minute), "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "c0ffee0000000001"}},
+	})
+	res := deliver(t, srv.URL, string(delivery))
+	require.Len(t, res.Created, 1)
+	id := res.Created[0]
+
+	// The incident page and the post-mortem draft name the likely cause.
+	const cause = "deploy change 1 of checkout (version v2.4.1, commit 3f2c1ab) by ci-bot via ci, succeeded 15m0s before the first alert"
+	code, page := fetch(t, http.MethodGet, srv.URL+"/incidents/"+id, nil, nil)
+	require.Equal(t, http.StatusOK, code, page)
+	require.Contains(t, page, `<tr class="likely-cause"><th>Likely cause</th><td>`+cause+` (<a href="/api/v1/changes/1">change 1</a>)</td></tr>`)
+	code, pm := fetch(t, http.MethodGet, srv.URL+"/api/v1/incidents/"+id+"/postmortem?format=markdown", nil, nil)
+	require.Equal(t, http.StatusOK, code, pm)
+	require.Contains(t, pm, "Likely cause (a change recorded shortly before the first alert):\n\n- D"+cause[1:]+"\n")
+
+	// The change is failed; its incident is linked.
+	var got change.Change
+	code, _ = getJSON(t, srv.URL+"/api/v1/changes/1", nil, &got)
+	require.Equal(t, http.StatusOK, code)
+	require.True(t, got.Failed)
+	require.Len(t, got.Incidents, 1)
+	require.Equal(t, id, got.Incidents[0].IncidentID)
+	require.Nil(t, got.Incidents[0].ResolvedAt)
+
+	code, b = send(t, http.MethodPost, srv.URL+"/api/v1/incidents/"+id+"/resolve", `{"actor": "alice", "note": "rolled back"}`)
+	require.Equal(t, http.StatusOK, code, "%s", b)
+	inc := getIncident(t, srv.URL, id)
+	require.NotNil(t, inc.ResolvedAt)
+	restore := inc.ResolvedAt.Sub(inc.CreatedAt).Seconds()
+
+	mfs, body := scrape(t, srv.URL)
+	checkCatalogue(t, mfs, body)
+	svc := map[string]string{"service": "checkout"}
+	for _, m := range []struct {
+		name string
+		lbl  map[string]string
+		want float64
+	}{
+		{change.MetricDeployments, map[string]string{"service": "checkout", "result": "succeeded"}, 1},
+		{change.MetricDeployments, map[string]string{"service": "checkout", "result": "rolled_back"}, 0},
+		{change.MetricRollbacks, svc, 0},
+		{change.MetricFailures, svc, 1},
+		{change.MetricFailureRatio, svc, 1},
+		{change.MetricFrequency, svc, 1.0 / 7},
+	} {
+		v, ok := metricValue(mfs, m.name, m.lbl)
+		require.True(t, ok, "%s%v missing", m.name, m.lbl)
+		require.InDelta(t, m.want, v, 1e-9, "%s%v", m.name, m.lbl)
+	}
+	for _, h := range []struct {
+		name string
+		sum  float64
+	}{{change.MetricLeadTime, 9600}, {change.MetricRestoreTime, restore}} {
+		mf := mfs[h.name]
+		require.NotNil(t, mf, h.name)
+		require.Len(t, mf.GetMetric(), 1, h.name)
+		hist := mf.GetMetric()[0].GetHistogram()
+		require.Equal(t, uint64(1), hist.GetSampleCount(), h.name)
+		require.InDelta(t, h.sum, hist.GetSampleSum(), 1e-6, h.name)
+	}
+}
