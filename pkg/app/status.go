@@ -58,7 +58,11 @@ func buildStatusPage(_ context.Context, a *App, c status.Config) (func(context.C
 	if a.Budgets != nil {
 		budgets = a.Budgets.Snapshot
 	}
-	svc := status.New(c, status.Options{Incidents: a.Incidents, Budgets: budgets})
+	o := status.Options{Incidents: a.Incidents, Budgets: budgets, Logger: a.Logger.With("component", "status")}
+	if a.Budgets != nil {
+		o.DailySLI = a.Budgets.DailySLI
+	}
+	svc := status.New(c, o)
 	a.Status = svc
 	status.NewHandler(svc, a.Logger.With("component", "status")).Register(a.Mux)
 	// Status updates link to the page (the template's Status Page line).

@@ -60,6 +60,9 @@ status_page:
     - {name: Search, services: [search]}
   maintenance:
     - {title: Database upgrade, components: [Search], start: %s, end: %s}
+escalation:
+  maintenance_windows:
+    - {name: internal-window-xyz, matchers: ['service="search"'], start: %[3]s, end: %[4]s}
 `, users, hook.URL, start.Format(time.RFC3339), start.Add(time.Hour).Format(time.RFC3339)), nil)
 	statusSrv := httptest.NewServer(a.StatusHandler())
 	defer statusSrv.Close()
@@ -96,7 +99,8 @@ status_page:
 	require.Len(t, p.Maintenance, 1)
 	require.False(t, p.Maintenance[0].InProgress)
 
-	secrets := []string{"SecretCheckoutAlert", "db-primary-7", "hunter2-annotation", "rita", "internal-note-xyz", "internal-update-xyz"}
+	// The escalation maintenance window is internal: never on the page.
+	secrets := []string{"internal-window-xyz", "SecretCheckoutAlert", "db-primary-7", "hunter2-annotation", "rita", "internal-note-xyz", "internal-update-xyz"}
 	delivery := fmt.Sprintf(`{"version":"4","groupKey":"{}:{alertname=\"SecretCheckoutAlert\"}","status":"firing","receiver":"sred",
 		"groupLabels":{"alertname":"SecretCheckoutAlert"},"commonLabels":{"alertname":"SecretCheckoutAlert","service":"checkout","severity":"critical","instance":"db-primary-7"},
 		"alerts":[{"status":"firing","labels":{"alertname":"SecretCheckoutAlert","service":"checkout","severity":"critical","instance":"db-primary-7"},

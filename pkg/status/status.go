@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -82,13 +83,24 @@ type ComponentStatus struct {
 	Uptime      []Day   `json:"uptime"`
 }
 
-// Day is one uptime bar: the share of the day without a major or partial
-// outage, and the worst state seen.
+// Day is one uptime bar. Uptime is the worst SLI the component's services
+// achieved that day, from Prometheus (Source "sli"); on a day without SLI
+// data, the share of the day without a major or partial outage (Source
+// "incidents"). Incidents and Worst annotate it: how many incidents of the
+// component's services were open that day and the worst impact among them.
 type Day struct {
-	Date   string  `json:"date"` // YYYY-MM-DD, UTC
-	Uptime float64 `json:"uptime"`
-	Worst  State   `json:"worst"`
+	Date      string  `json:"date"` // YYYY-MM-DD, UTC
+	Uptime    float64 `json:"uptime"`
+	Source    string  `json:"source"` // sli or incidents
+	Incidents int     `json:"incidents"`
+	Worst     State   `json:"worst"`
 }
+
+// Uptime sources.
+const (
+	SourceSLI       = "sli"
+	SourceIncidents = "incidents"
+)
 
 // PublicIncident is an incident as customers see it: the components it
 // affects, its impact and stage, and the status updates posted as public.
@@ -138,6 +150,13 @@ type Options struct {
 	// RecentDays is how long resolved incidents stay on the page and in
 	// the feed. Default 7.
 	RecentDays int
+	// DailySLI returns per UTC date (YYYY-MM-DD) the worst SLI the
+	// services achieved that day, from the midnight from to the day of now
+	// (budget.Service.DailySLI: the recording rules in Prometheus). Nil,
+	// or an error, leaves the bars to the incidents.
+	DailySLI func(ctx context.Context, services []string, from, now time.Time) (map[string]float64, error)
+	// Logger reports a failed DailySLI.
+	Logger *slog.Logger
 }
 
 // Service computes the page.
@@ -161,6 +180,9 @@ func New(cfg Config, o Options) *Service {
 	}
 	if o.RecentDays <= 0 {
 		o.RecentDays = 7
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Service{o: o, cfg: cfg}
 }
@@ -327,18 +349,26 @@ func (s *Service) compute(ctx context.Context, cfg Config, now time.Time) (*Page
 			st = UnderMaintenance
 		}
 		cs := ComponentStatus{Name: c.Name, Description: c.Description, Status: st}
+		var sli map[string]float64
+		if s.o.DailySLI != nil {
+			if sli, err = s.o.DailySLI(ctx, c.Services, from, now); err != nil {
+				s.o.Logger.Warn("status page: daily SLI from Prometheus; uptime bars from incidents", "component", c.Name, "err", err)
+				sli = nil
+			}
+		}
 		var up, total float64
 		for d := from; !d.After(today); d = d.AddDate(0, 0, 1) {
 			dayEnd := d.Add(24 * time.Hour)
 			if dayEnd.After(now) {
 				dayEnd = now
 			}
-			day := Day{Date: d.Format("2006-01-02"), Worst: Operational}
+			day := Day{Date: d.Format("2006-01-02"), Worst: Operational, Source: SourceIncidents}
 			var ivs [][2]time.Time
 			for _, o := range outages[c.Name] {
 				if !o.from.Before(dayEnd) || !o.to.After(d) {
 					continue
 				}
+				day.Incidents++
 				day.Worst = worst(day.Worst, o.state)
 				if o.state == Degraded {
 					continue // degraded is not down
@@ -352,7 +382,10 @@ func (s *Service) compute(ctx context.Context, cfg Config, now time.Time) (*Page
 			} else {
 				day.Uptime = 1
 			}
-			up += float64(length - down)
+			if v, ok := sli[day.Date]; ok {
+				day.Uptime, day.Source = min(max(v, 0), 1), SourceSLI
+			}
+			up += day.Uptime * float64(length)
 			total += float64(length)
 			cs.Uptime = append(cs.Uptime, day)
 		}
