@@ -84,7 +84,7 @@ func TestUptimeBarsFromSLI(t *testing.T) {
 	daily, err := bs.DailySLI(ctx, []string{"checkout", "payments"}, from, end)
 	require.NoError(t, err)
 	want := map[string]float64{
-		base.Format(time.DateOnly):                 1,
+		base.Format(time.DateOnly):                  1,
 		base.AddDate(0, 0, 1).Format(time.DateOnly): 1 - 120*0.1/1440,
 		base.AddDate(0, 0, 2).Format(time.DateOnly): 1 - 30*0.5/1440,
 		base.AddDate(0, 0, 3).Format(time.DateOnly): 1,
