@@ -15,6 +15,7 @@ GOFLAGS   ?=
 
 PROMETHEUS_VERSION   := v0.316.0
 ALERTMANAGER_VERSION := v0.28.1
+NODE_EXPORTER_VERSION := v1.12.1
 # Prometheus without the service-discovery plugins (cloud SDKs) that these
 # tools never use: file_sd and http_sd remain (plugins/minimum.go of the
 # Prometheus module). promtool imports the Kubernetes SD itself, so the tag
@@ -27,10 +28,12 @@ TOOLS_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/rootuip-sre/tools
 PROMTOOL     := $(BIN)/promtool
 PROMETHEUS   := $(BIN)/prometheus
 ALERTMANAGER := $(BIN)/alertmanager
+NODE_EXPORTER := $(BIN)/node_exporter
 
 export SRE_PROMTOOL     := $(PROMTOOL)
 export SRE_PROMETHEUS   := $(PROMETHEUS)
 export SRE_ALERTMANAGER := $(ALERTMANAGER)
+export SRE_NODE_EXPORTER := $(NODE_EXPORTER)
 
 # Go test timeout for the whole suite (end-to-end tests run real servers).
 TEST_TIMEOUT ?= 30m
@@ -53,7 +56,7 @@ $(BIN)/demo:
 	$(GO) build -o $@ ./examples/demo
 
 # --- pinned tools -----------------------------------------------------------
-tools: $(PROMTOOL) $(PROMETHEUS) $(ALERTMANAGER)
+tools: $(PROMTOOL) $(PROMETHEUS) $(ALERTMANAGER) $(NODE_EXPORTER)
 
 # $(call tool,name,package,version,tags): builds name into
 # $(TOOLS_CACHE)/name-version[-tags]/ once (flock: a second clone building
@@ -71,6 +74,8 @@ endef
 $(eval $(call tool,promtool,github.com/prometheus/prometheus/cmd/promtool,$(PROMETHEUS_VERSION),$(PROMETHEUS_TAGS)))
 $(eval $(call tool,prometheus,github.com/prometheus/prometheus/cmd/prometheus,$(PROMETHEUS_VERSION),$(PROMETHEUS_TAGS)))
 $(eval $(call tool,alertmanager,github.com/prometheus/alertmanager/cmd/alertmanager,$(ALERTMANAGER_VERSION),))
+# The healing end-to-end test evaluates the node rules on its metrics.
+$(eval $(call tool,node_exporter,github.com/prometheus/node_exporter,$(NODE_EXPORTER_VERSION),))
 
 # --- tests ------------------------------------------------------------------
 test: tools test-rules test-unit

@@ -92,22 +92,23 @@ type Config struct {
 // a subsystem's Build may use what the ones before it set on the App.
 func Subsystems() []Subsystem {
 	return []Subsystem{
-		Auth,        // users, roles, audit log: a.access (Handler's middleware)
-		Core,        // incidents, the webhook receiver: a.Incidents, a.Receiver
-		Correlation, // service graph and correlation rules (after Core: a.Incidents)
-		Escalation,  // on-call, notifications, escalation: a.Escalation
-		Reconcile,   // Alertmanager reconciliation, silences, Watchdog
-		Runbooks,    // runbook automation
-		Budget,      // error budgets, the deploy gate, SLA reports
-		Changes,     // change records, DORA measures (after Budget and Core: the gate, incident hooks)
-		Recovery,    // recovering SLO incidents: all-clear (reads a.Budgets)
-		Collector,   // incident statistics on /metrics
-		Noise,       // the alert noise report (after Core: a.Incidents)
-		Retention,   // data retention: batched compaction of expired rows
-		Stream,      // live event stream
-		StatusPage,  // public status page (after Budget: reads a.Budgets)
-		Chaos,       // chaos experiments (after Core and Escalation: a.Incidents, a.Escalation)
-		UI,          // console pages (last: reads what the others set)
+		Auth,         // users, roles, audit log: a.access (Handler's middleware)
+		Core,         // incidents, the webhook receiver: a.Incidents, a.Receiver
+		Correlation,  // service graph and correlation rules (after Core: a.Incidents)
+		Escalation,   // on-call, notifications, escalation: a.Escalation
+		Reconcile,    // Alertmanager reconciliation, silences, Watchdog
+		Runbooks,     // runbook automation
+		HealthChecks, // health checks exported as blackbox_exporter's probe_* metrics
+		Budget,       // error budgets, the deploy gate, SLA reports
+		Changes,      // change records, DORA measures (after Budget and Core: the gate, incident hooks)
+		Recovery,     // recovering SLO incidents: all-clear (reads a.Budgets)
+		Collector,    // incident statistics on /metrics
+		Noise,        // the alert noise report (after Core: a.Incidents)
+		Retention,    // data retention: batched compaction of expired rows
+		Stream,       // live event stream
+		StatusPage,   // public status page (after Budget: reads a.Budgets)
+		Chaos,        // chaos experiments (after Core and Escalation: a.Incidents, a.Escalation)
+		UI,           // console pages (last: reads what the others set)
 	}
 }
 

@@ -7,12 +7,19 @@ import (
 	"strings"
 )
 
+// BlackboxCompatible are the metrics sred exports without the sre_ prefix, on
+// purpose: the health checks' results under blackbox_exporter's names, so
+// that rules read them the same whichever of the two probes.
+var BlackboxCompatible = []string{"probe_success", "probe_duration_seconds", "probe_http_status_code"}
+
 // Catalogue maps each metric listed in docs/metrics.md to its type
 // (counter, gauge, histogram, summary).
 type Catalogue map[string]string
 
 // ParseCatalogue reads the metric tables of docs/metrics.md: rows whose first
-// cell is a back-quoted sre_ metric name and whose second is its type.
+// cell is a back-quoted sre_ metric name, or one of the blackbox-compatible
+// probe_ names of the health checks (BlackboxCompatible), and whose second
+// is its type.
 func ParseCatalogue(r io.Reader) (Catalogue, error) {
 	c := Catalogue{}
 	sc := bufio.NewScanner(r)
@@ -20,7 +27,7 @@ func ParseCatalogue(r io.Reader) (Catalogue, error) {
 	for sc.Scan() {
 		line++
 		text := sc.Text()
-		if !strings.HasPrefix(text, "| `sre_") {
+		if !strings.HasPrefix(text, "| `sre_") && !strings.HasPrefix(text, "| `probe_") {
 			continue
 		}
 		cells := strings.Split(strings.Trim(text, "|"), "|")

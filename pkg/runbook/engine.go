@@ -706,17 +706,32 @@ func (e *Engine) admit(ctx context.Context, j jobs.Job, now time.Time, killed st
 		e.metrics.executions.WithLabelValues(run.Runbook, run.Status).Inc()
 		e.record(ctx, run, &AuditEntry{Event: "run_finished", StepIndex: -1, Status: run.Status, Error: run.Reason},
 			fmt.Sprintf("runbook %s run %d %s: %s", run.Runbook, run.ID, run.Status, run.Reason))
+		if run.Status == RunEscalated {
+			e.escalate(ctx, run, run.Reason, e.logger.With("runbook", run.Runbook, "run", run.ID, "incident", run.IncidentID))
+		}
 	case rb != nil:
 		e.start(ctx, run, rb, j.ID, resumed)
 	}
 	return nil
 }
 
-// overLimit says whether starting r now would exceed its rate limits.
+// overLimit says whether starting r now would exceed its runbook's
+// max_runs on the target (the run ends escalated) or its rate limits.
 func (e *Engine) overLimit(ctx context.Context, tx *sql.Tx, cfg Config, rb *Runbook, r *Run, now time.Time) (string, string, error) {
+	var n int
+	if rb.MaxRuns > 0 {
+		w := time.Duration(rb.Window)
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM runbook_runs WHERE runbook = $1 AND target = $2 AND started_at >= $3`,
+			r.Runbook, r.Target, ms(now.Add(-w))).Scan(&n); err != nil {
+			return "", "", fmt.Errorf("max_runs: %w", err)
+		}
+		if n >= rb.MaxRuns {
+			return RunEscalated, fmt.Sprintf("max_runs: runbook %s already ran %d times on %s in the last %s (limit %d); a human takes over",
+				r.Runbook, n, r.Target, model.Duration(w), rb.MaxRuns), nil
+		}
+	}
 	lim := e.rateLimit(cfg, rb)
 	since := ms(now.Add(-time.Hour))
-	var n int
 	if lim.PerHour > 0 {
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM runbook_runs WHERE runbook = $1 AND started_at >= $2`, r.Runbook, since).Scan(&n); err != nil {
 			return "", "", fmt.Errorf("rate limit: %w", err)

@@ -751,3 +751,54 @@ steps:
 		require.Equal(t, "started\nstarted\n", string(b))
 	})
 }
+
+// A runbook that already ran max_runs times on a target within its window
+// does not run again there: the run ends escalated and the incident is
+// escalated to a human. Runs older than the window, and other targets, do
+// not count.
+func TestMaxRunsEscalates(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		old := ms(time.Now().Add(-11 * time.Minute))
+		_, err := db.ExecContext(ctx, `INSERT INTO runbook_runs (incident_id, runbook, target, status, created_at, started_at, finished_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, "OLD-1", "restart", "a", RunSucceeded, old, old, old+1000)
+		require.NoError(t, err)
+		rec := &recorder{}
+		rb := mustParse(t, `
+name: restart
+matchers: ['alertname="X"']
+labels: {service: '[a-z]+'}
+target: '{{ .Labels.service }}'
+max_runs: 2
+window: 10m
+steps: [{name: restart, exec: {command: [/bin/true]}}]
+`)
+		e := newEngine(t, db, testConfig(), rec, rb)
+		startEngine(t, e)
+		want := map[string]string{"INC-1": RunSucceeded, "INC-2": RunSucceeded, "INC-3": RunEscalated, "INC-4": RunSucceeded}
+		for i, svc := range []string{"a", "a", "a", "b"} {
+			id := fmt.Sprintf("INC-%d", i+1)
+			trigger(t, db, e, newIncident(id, map[string]string{"alertname": "X", "service": svc}), incident.ChangeCreated)
+			run := waitRun(t, e, id, RunSucceeded, RunEscalated)
+			require.Equal(t, want[id], run.Status, id)
+		}
+		run := waitRun(t, e, "INC-3", RunEscalated)
+		const reason = "max_runs: runbook restart already ran 2 times on a in the last 10m (limit 2); a human takes over"
+		require.Equal(t, reason, run.Reason)
+		require.Nil(t, run.StartedAt, "an escalated run never starts")
+		_, _, _, escalated, _ := rec.snapshot()
+		require.Equal(t, []string{"INC-3: " + reason}, escalated)
+	})
+}
+
+func TestMaxRunsValidation(t *testing.T) {
+	for _, tc := range []struct{ src, err string }{
+		{"max_runs: -1", `max_runs must not be negative`},
+		{"window: 10m", `window is set without max_runs`},
+	} {
+		_, err := Parse([]byte("name: r\nmatchers: ['alertname=\"X\"']\n"+tc.src+"\nsteps: [{name: s, exec: {command: [/bin/true]}}]\n"), "r.yml")
+		require.ErrorContains(t, err, tc.err)
+	}
+	rb := mustParse(t, "name: r\nmatchers: ['alertname=\"X\"']\nmax_runs: 3\nsteps: [{name: s, exec: {command: [/bin/true]}}]\n")
+	require.Equal(t, time.Hour, time.Duration(rb.Window))
+}

@@ -19,7 +19,7 @@ func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 	m := &metrics{
 		executions: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_runbook_executions_total",
-			Help: "Runbook runs by final result (succeeded, failed, cancelled, interrupted, lease_lost, rate_limited, skipped, rejected, dry_run).",
+			Help: "Runbook runs by final result (succeeded, failed, cancelled, interrupted, lease_lost, rate_limited, escalated, skipped, rejected, dry_run).",
 		}, []string{"runbook", "result"}),
 		duration: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "sre_runbook_execution_duration_seconds",

@@ -84,7 +84,7 @@ func TestMetrics(t *testing.T) {
 		}
 
 		require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP sre_runbook_executions_total Runbook runs by final result (succeeded, failed, cancelled, interrupted, lease_lost, rate_limited, skipped, rejected, dry_run).
+# HELP sre_runbook_executions_total Runbook runs by final result (succeeded, failed, cancelled, interrupted, lease_lost, rate_limited, escalated, skipped, rejected, dry_run).
 # TYPE sre_runbook_executions_total counter
 sre_runbook_executions_total{result="cancelled",runbook="held"} 1
 sre_runbook_executions_total{result="dry_run",runbook="dry"} 1

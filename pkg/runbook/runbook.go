@@ -86,7 +86,13 @@ type Runbook struct {
 	ApprovalTimeout model.Duration `yaml:"approval_timeout,omitempty"`
 	// RateLimit overrides the global rate limit.
 	RateLimit *RateLimit `yaml:"rate_limit,omitempty"`
-	Steps     []*Step    `yaml:"steps"`
+	// MaxRuns bounds the runs of this runbook on one target within Window:
+	// past it a run does not start, it ends escalated and pages a human
+	// through its incident's escalation policy (no restart loops). 0: no bound.
+	MaxRuns int `yaml:"max_runs,omitempty"`
+	// Window is the span MaxRuns counts runs over (default 1h).
+	Window model.Duration `yaml:"window,omitempty"`
+	Steps  []*Step        `yaml:"steps"`
 
 	// File is where the runbook was loaded from.
 	File string `yaml:"-"`
@@ -214,6 +220,9 @@ var defaultTimeouts = map[StepType]time.Duration{
 // DefaultApprovalTimeout is how long a run waits for approval when its
 // runbook sets no approval_timeout.
 const DefaultApprovalTimeout = time.Hour
+
+// DefaultMaxRunsWindow is the window max_runs counts over when a runbook sets none.
+const DefaultMaxRunsWindow = time.Hour
 
 var (
 	nameRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9_-]{0,62}[a-z0-9])?$`)
@@ -434,6 +443,18 @@ func (r *Runbook) UnmarshalYAML(n *yaml.Node) error {
 	}
 	if r.ApprovalTimeout < 0 {
 		return errAt(n, "runbook %q: approval_timeout must be positive", r.Name)
+	}
+	if r.MaxRuns < 0 {
+		return errAt(n, "runbook %q: max_runs must not be negative", r.Name)
+	}
+	if r.Window < 0 {
+		return errAt(n, "runbook %q: window must be positive", r.Name)
+	}
+	if r.Window != 0 && r.MaxRuns == 0 {
+		return errAt(n, "runbook %q: window is set without max_runs (the number of runs allowed in it)", r.Name)
+	}
+	if r.Window == 0 {
+		r.Window = model.Duration(DefaultMaxRunsWindow)
 	}
 	if r.ApprovalTimeout == 0 {
 		r.ApprovalTimeout = model.Duration(DefaultApprovalTimeout)

@@ -142,6 +142,10 @@ const (
 	RunRateLimited     = "rate_limited"
 	RunSkipped         = "skipped"
 	RunRejected        = "rejected"
+	// RunEscalated: the runbook already ran max_runs times on the target
+	// within its window; the run did not start and the incident was
+	// escalated to a human instead.
+	RunEscalated = "escalated"
 )
 
 // Run is one execution of a runbook for an incident.
