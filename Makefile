@@ -84,7 +84,7 @@ test: tools test-rules test-unit
 test-rules: tools
 	$(PROMTOOL) check rules rules/*.yml examples/sred.rules.yml
 	$(PROMTOOL) test rules rules/tests/*.yml examples/tests/*.yml
-	$(PROMTOOL) check rules examples/rules/*.rules.yml
+	$(PROMTOOL) check rules examples/rules/*.rules.yml examples/rules/mapping/*.rules.yml
 	$(PROMTOOL) test rules examples/rules/tests/*.yml
 
 test-unit: tools

@@ -14,6 +14,19 @@
 //	POST /admin/heal                   back to no errors and no added latency
 //	GET  /admin/state                  the current settings as JSON
 //
+// For the healing rules (examples/rules/healing.rules.yml) it also exports
+// a memory gauge and a connection pool, labelled service (--service.name),
+// that the admin API drives:
+//
+//	service_memory_used_bytes, service_memory_limit_bytes   gauges
+//	db_pool_connections_in_use, db_pool_connections_max     gauges
+//
+//	POST /admin/memory?ratio=0.95      memory in use set to 95% of the limit (a leak)
+//	POST /admin/pool?in_use=19         connections in use (of 20)
+//	POST /admin/restart                a restart: memory back to its baseline, pool empty
+//	POST /admin/db/pool/reset          the pool emptied
+//	GET  /admin/resources              memory and pool as JSON
+//
 // A built-in load generator (--traffic.rps) sends requests to the service
 // itself over loopback, so the metrics move without any outside traffic.
 package main
@@ -57,6 +70,7 @@ func run(args []string) int {
 	errorRate := a.Flag("errors.rate", "Initial fraction of requests that fail with 500 (0..1).").Default("0").Float64()
 	latency := a.Flag("latency", "Initial latency added to every request.").Default("0s").Duration()
 	rps := a.Flag("traffic.rps", "Requests per second the built-in load generator sends to /api/work (0: off).").Default("20").Float64()
+	name := a.Flag("service.name", "Value of the service label of the memory and pool gauges.").Default("api").String()
 	logCfg := &promslog.Config{}
 	promslogflag.AddFlags(a, logCfg)
 	a.HelpFlag.Short('h')
@@ -68,7 +82,7 @@ func run(args []string) int {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	svc := newService(reg, logger)
+	svc := newNamedService(reg, logger, *name)
 	if err := svc.setErrorRate(*errorRate); err != nil {
 		fmt.Fprintf(os.Stderr, "demo-service: --errors.rate: %v\n", err)
 		return 2
@@ -124,10 +138,56 @@ type service struct {
 	heals          prometheus.Counter
 	requests       *prometheus.CounterVec
 	duration       *prometheus.HistogramVec
+
+	// The simulated resources of the healing rules.
+	resMu       sync.Mutex
+	memoryUsed  prometheus.Gauge
+	memoryLimit prometheus.Gauge
+	poolInUse   prometheus.Gauge
+	poolMax     prometheus.Gauge
+	restarts    prometheus.Counter
+	res         resources
 }
 
+// resources are the simulated memory and connection pool.
+type resources struct {
+	MemoryUsedBytes  float64 `json:"memory_used_bytes"`
+	MemoryLimitBytes float64 `json:"memory_limit_bytes"`
+	MemoryRatio      float64 `json:"memory_ratio"`
+	PoolInUse        int     `json:"pool_in_use"`
+	PoolMax          int     `json:"pool_max"`
+	Restarts         int     `json:"restarts"`
+}
+
+// The simulated resources at start and after a restart.
+const (
+	memoryLimit    = 512 << 20
+	memoryBaseline = 0.25
+	poolMax        = 20
+)
+
 func newService(reg prometheus.Registerer, logger *slog.Logger) *service {
+	return newNamedService(reg, logger, "api")
+}
+
+func newNamedService(reg prometheus.Registerer, logger *slog.Logger, name string) *service {
+	svcLabel := prometheus.Labels{"service": name}
 	s := &service{
+		memoryUsed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "service_memory_used_bytes", Help: "Memory the service uses (simulated: POST /admin/memory).", ConstLabels: svcLabel,
+		}),
+		memoryLimit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "service_memory_limit_bytes", Help: "Memory the service may use.", ConstLabels: svcLabel,
+		}),
+		poolInUse: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "db_pool_connections_in_use", Help: "Database connections in use (simulated: POST /admin/pool).", ConstLabels: svcLabel,
+		}),
+		poolMax: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "db_pool_connections_max", Help: "Size of the database connection pool.", ConstLabels: svcLabel,
+		}),
+		restarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "demo_restarts_total", Help: "Calls of POST /admin/restart.",
+		}),
 		logger: logger,
 		errorRateGauge: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "demo_error_rate", Help: "Fraction of /api/work requests that currently fail with 500.",
@@ -147,7 +207,9 @@ func newService(reg prometheus.Registerer, logger *slog.Logger) *service {
 			Buckets: []float64{.005, .01, .025, .05, .1, .2, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"handler", "method"}),
 	}
-	reg.MustRegister(s.errorRateGauge, s.latencyGauge, s.heals, s.requests, s.duration)
+	reg.MustRegister(s.errorRateGauge, s.latencyGauge, s.heals, s.requests, s.duration,
+		s.memoryUsed, s.memoryLimit, s.poolInUse, s.poolMax, s.restarts)
+	s.restart(false)
 	// Export the success and failure series from the start, so that a rate
 	// over them is 0 rather than missing before the first failure.
 	for _, code := range []string{"200", "500"} {
@@ -196,6 +258,11 @@ func (s *service) handler(reg prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("POST /admin/errors", s.adminErrors)
 	mux.HandleFunc("POST /admin/latency", s.adminLatency)
 	mux.HandleFunc("POST /admin/heal", s.adminHeal)
+	mux.HandleFunc("GET /admin/resources", s.adminResources)
+	mux.HandleFunc("POST /admin/memory", s.adminMemory)
+	mux.HandleFunc("POST /admin/pool", s.adminPool)
+	mux.HandleFunc("POST /admin/restart", s.adminRestart)
+	mux.HandleFunc("POST /admin/db/pool/reset", s.adminPoolReset)
 	return mux
 }
 
@@ -259,6 +326,74 @@ func (s *service) adminHeal(w http.ResponseWriter, _ *http.Request) {
 	s.heals.Inc()
 	s.logger.Info("Healed")
 	writeJSON(w, http.StatusOK, s.state())
+}
+
+// setResources changes the simulated resources under the lock and
+// updates the gauges; it returns the new state.
+func (s *service) setResources(change func(r *resources)) resources {
+	s.resMu.Lock()
+	defer s.resMu.Unlock()
+	change(&s.res)
+	s.res.MemoryRatio = s.res.MemoryUsedBytes / s.res.MemoryLimitBytes
+	s.memoryUsed.Set(s.res.MemoryUsedBytes)
+	s.memoryLimit.Set(s.res.MemoryLimitBytes)
+	s.poolInUse.Set(float64(s.res.PoolInUse))
+	s.poolMax.Set(float64(s.res.PoolMax))
+	return s.res
+}
+
+// restart brings memory back to its baseline and empties the pool.
+func (s *service) restart(count bool) resources {
+	if count {
+		s.restarts.Inc()
+	}
+	return s.setResources(func(r *resources) {
+		r.MemoryLimitBytes, r.MemoryUsedBytes = memoryLimit, memoryBaseline*memoryLimit
+		r.PoolMax, r.PoolInUse = poolMax, 0
+		if count {
+			r.Restarts++
+		}
+	})
+}
+
+func (s *service) adminResources(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.setResources(func(*resources) {}))
+}
+
+func (s *service) adminMemory(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query().Get("ratio")
+	ratio, err := strconv.ParseFloat(v, 64)
+	if err != nil || ratio != ratio || ratio < 0 || ratio > 1 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("parameter ratio=%q: want a number in [0, 1]", v)})
+		return
+	}
+	res := s.setResources(func(r *resources) { r.MemoryUsedBytes = ratio * r.MemoryLimitBytes })
+	s.logger.Info("Memory set", "ratio", ratio)
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *service) adminPool(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query().Get("in_use")
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > poolMax {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("parameter in_use=%q: want an integer in [0, %d]", v, poolMax)})
+		return
+	}
+	res := s.setResources(func(r *resources) { r.PoolInUse = n })
+	s.logger.Info("Pool set", "in_use", n)
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *service) adminRestart(w http.ResponseWriter, _ *http.Request) {
+	res := s.restart(true)
+	s.logger.Info("Restarted", "restarts", res.Restarts)
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *service) adminPoolReset(w http.ResponseWriter, _ *http.Request) {
+	res := s.setResources(func(r *resources) { r.PoolInUse = 0 })
+	s.logger.Info("Pool reset")
+	writeJSON(w, http.StatusOK, res)
 }
 
 func floatBits(f float64) uint64 { return math.Float64bits(f) }

@@ -158,3 +158,45 @@ func TestMetricsExposition(t *testing.T) {
 		}
 	}
 }
+
+// The memory and pool gauges of the healing rules move with the admin API;
+// a restart brings them back.
+func TestResources(t *testing.T) {
+	svc, _, srv := newTestServer(t)
+	ratio := func() float64 { return testutil.ToFloat64(svc.memoryUsed) / testutil.ToFloat64(svc.memoryLimit) }
+	if got := ratio(); got != memoryBaseline {
+		t.Fatalf("memory ratio at start = %v, want %v", got, memoryBaseline)
+	}
+	if code, body := do(t, "POST", srv.URL+"/admin/memory?ratio=0.95"); code != 200 ||
+		body != `{"memory_used_bytes":510027366.4,"memory_limit_bytes":536870912,"memory_ratio":0.95,"pool_in_use":0,"pool_max":20,"restarts":0}` {
+		t.Fatalf("set memory: %d %s", code, body)
+	}
+	if got := ratio(); got != 0.95 {
+		t.Errorf("memory ratio = %v, want 0.95", got)
+	}
+	if code, _ := do(t, "POST", srv.URL+"/admin/pool?in_use=20"); code != 200 {
+		t.Fatalf("set pool: %d", code)
+	}
+	if got := testutil.ToFloat64(svc.poolInUse) / testutil.ToFloat64(svc.poolMax); got != 1 {
+		t.Errorf("pool ratio = %v, want 1", got)
+	}
+	if code, body := do(t, "POST", srv.URL+"/admin/db/pool/reset"); code != 200 || !strings.Contains(body, `"pool_in_use":0`) {
+		t.Fatalf("pool reset: %d %s", code, body)
+	}
+	do(t, "POST", srv.URL+"/admin/pool?in_use=5")
+	if code, body := do(t, "POST", srv.URL+"/admin/restart"); code != 200 ||
+		body != `{"memory_used_bytes":134217728,"memory_limit_bytes":536870912,"memory_ratio":0.25,"pool_in_use":0,"pool_max":20,"restarts":1}` {
+		t.Fatalf("restart: %d %s", code, body)
+	}
+	if got := testutil.ToFloat64(svc.restarts); got != 1 {
+		t.Errorf("demo_restarts_total = %v, want 1", got)
+	}
+	for _, u := range []string{"/admin/memory?ratio=1.5", "/admin/memory?ratio=x", "/admin/pool?in_use=21", "/admin/pool?in_use=-1"} {
+		if code, _ := do(t, "POST", srv.URL+u); code != 400 {
+			t.Errorf("POST %s: %d, want 400", u, code)
+		}
+	}
+	if code, body := do(t, "GET", srv.URL+"/admin/resources"); code != 200 || !strings.Contains(body, `"restarts":1`) {
+		t.Errorf("resources: %d %s", code, body)
+	}
+}

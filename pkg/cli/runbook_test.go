@@ -93,7 +93,7 @@ func testRunbookCommands(t *testing.T, dir string, opts app.Options) {
 	code, out, errOut = run("validate", gated, bad)
 	require.Equal(t, 1, code)
 	require.Empty(t, out)
-	require.Equal(t, "srectl: "+bad+`:8: unknown field "approval_timout" in runbook (known fields: approval_timeout, continue_on_resolve, description, dry_run, labels, matchers, max_run_time, name, rate_limit, require_approval, resolve_on_verify, severities, states, steps, target, urls)`+"\n", errOut)
+	require.Equal(t, "srectl: "+bad+`:8: unknown field "approval_timout" in runbook (known fields: approval_timeout, continue_on_resolve, description, dry_run, labels, matchers, max_run_time, max_runs, name, rate_limit, require_approval, resolve_on_verify, severities, states, steps, target, urls, window)`+"\n", errOut)
 	// The shell guard: a label templated into a shell's code is refused.
 	shell := filepath.Join(dir, "shell.yml")
 	require.NoError(t, os.WriteFile(shell, []byte("name: shell\nmatchers: ['alertname=\"X\"']\nlabels: {service: '[a-z]+'}\nsteps:\n"+

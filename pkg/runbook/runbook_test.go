@@ -35,7 +35,8 @@ func TestLoadExamples(t *testing.T) {
 	for _, rb := range set.List() {
 		names = append(names, rb.Name)
 	}
-	require.Equal(t, []string{"api-service-down", "connection-pool-reset", "disk-cleanup", "high-api-latency", "memory-leak-restart"}, names)
+	require.Equal(t, []string{"api-service-down", "connection-pool-reset", "disk-cleanup", "high-api-latency", "memory-leak-restart", "service-restart"}, names)
+	require.Equal(t, 2, set.Get("service-restart").MaxRuns, "a service that keeps leaking pages a human on the third alert")
 
 	rb := set.Get("high-api-latency")
 	require.Equal(t, []StepType{StepKubernetes, StepHTTP, StepKubernetes, StepPromQL}, stepTypes(rb))
@@ -87,7 +88,7 @@ func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, src, err string
 	}{
-		{"unknown top field", head + "stepz: []\n", `bad.yml:3: unknown field "stepz" in runbook (known fields: approval_timeout, continue_on_resolve, description, dry_run, labels, matchers, max_run_time, name, rate_limit, require_approval, resolve_on_verify, severities, states, steps, target, urls)`},
+		{"unknown top field", head + "stepz: []\n", `bad.yml:3: unknown field "stepz" in runbook (known fields: approval_timeout, continue_on_resolve, description, dry_run, labels, matchers, max_run_time, max_runs, name, rate_limit, require_approval, resolve_on_verify, severities, states, steps, target, urls, window)`},
 		{"unknown step field", head + "steps:\n  - name: a\n    wait: {duration: 1s}\n    timout: 5s\n", `bad.yml:6: unknown field "timout" in step (known fields: approval, exec, http, kubernetes, labels, name, notify, on_failure, promql, timeout, verify, wait)`},
 		{"unknown nested field", head + "steps:\n  - name: a\n    exec:\n      comand: [/bin/true]\n", `bad.yml:6: unknown field "comand" in step exec (known fields: command, dir, env)`},
 		{"bad name", "name: Bad Name\nmatchers: ['a=\"b\"']\nsteps: [{name: a, wait: {duration: 1s}}]\n", `bad.yml:1: runbook name "Bad Name": want lower-case letters, digits, '-' or '_' (at most 64)`},
