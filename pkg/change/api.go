@@ -202,10 +202,6 @@ func (s *Service) handleFinish(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}
-	if req.Outcome == "" || req.Outcome == string(Refused) {
-		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("outcome must be succeeded, failed or rolled_back, got %q", req.Outcome))
-		return
-	}
 	c, err := s.Finish(r.Context(), id, Outcome(req.Outcome))
 	if err != nil {
 		writeErr(w, err)

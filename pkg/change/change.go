@@ -284,18 +284,28 @@ func (s *Service) Record(ctx context.Context, c Change) (Change, error) {
 // a change again with the outcome it has is a no-op; with another one it
 // is ErrFinished.
 func (s *Service) Finish(ctx context.Context, id int64, outcome Outcome) (Change, error) {
-	if !outcome.Final() {
-		return Change{}, fmt.Errorf("%w: finish needs a final outcome, got %q", ErrBadRequest, outcome)
+	return s.FinishAt(ctx, id, outcome, time.Time{})
+}
+
+// FinishAt is Finish at a given time (zero: now), as a notification that
+// says when the rollout ended reports it; a time before the change started
+// is taken as its start.
+func (s *Service) FinishAt(ctx context.Context, id int64, outcome Outcome, at time.Time) (Change, error) {
+	if outcome != Succeeded && outcome != Failed && outcome != RolledBack {
+		return Change{}, fmt.Errorf("%w: outcome must be succeeded, failed or rolled_back, got %q", ErrBadRequest, outcome)
 	}
-	if _, err := ParseOutcome(string(outcome)); err != nil || outcome == "" {
-		return Change{}, fmt.Errorf("%w: unknown outcome %q", ErrBadRequest, outcome)
+	if at.IsZero() {
+		at = s.now()
 	}
-	now := s.now().UTC().Truncate(time.Millisecond)
+	now := at.UTC().Truncate(time.Millisecond)
 	var out Change
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		c, err := get(ctx, tx, id)
 		if err != nil {
 			return err
+		}
+		if now.Before(c.StartedAt) {
+			now = c.StartedAt
 		}
 		if c.Outcome.Final() {
 			if c.Outcome == outcome {

@@ -35,10 +35,11 @@ type ArgoRolloutsNotification struct {
 	// Phase is the rollout's .status.phase: Progressing, Paused, Healthy,
 	// Degraded.
 	Phase string `json:"phase"`
-	// Aborted is .status.abort.
-	Aborted  bool   `json:"aborted,omitempty"`
-	Revision string `json:"revision,omitempty"`
-	Image    string `json:"image,omitempty"`
+	// Aborted is .status.abort: true or "true" (the template renders it
+	// as a string, as the field is absent until a rollout is aborted).
+	Aborted  flexBool `json:"aborted,omitempty"`
+	Revision string   `json:"revision,omitempty"`
+	Image    string   `json:"image,omitempty"`
 	// Service, Commit and CommitTime are optional: the service defaults
 	// to the rollout's name; commit and commit time usually come from
 	// annotations the CI sets on the rollout.
@@ -72,10 +73,20 @@ func (s *Service) Progress(ctx context.Context, c Change, outcome Outcome) (Noti
 		out, err := s.Record(ctx, c)
 		return NotificationResult{Action: "recorded", Change: &out}, err
 	case open != nil:
-		out, err := s.Finish(ctx, open.ID, outcome)
+		var at time.Time
+		if !c.StartedAt.IsZero() {
+			at = c.StartedAt // the notification's time
+		}
+		out, err := s.FinishAt(ctx, open.ID, outcome, at)
 		return NotificationResult{Action: "finished", Change: &out}, err
 	}
+	// The end of a rollout whose start was not seen: it started and
+	// finished when the notification says.
 	c.Outcome = outcome
+	if !c.StartedAt.IsZero() {
+		t := c.StartedAt
+		c.FinishedAt = &t
+	}
 	out, err := s.Record(ctx, c)
 	return NotificationResult{Action: "recorded", Change: &out}, err
 }
@@ -184,6 +195,9 @@ func (s *Service) handleArgo(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &n) {
 		return
 	}
+	for _, f := range []*string{&n.Rollout, &n.Namespace, &n.Phase, &n.Revision, &n.Image, &n.Service, &n.Commit, &n.CommitTime} {
+		*f = unrendered(*f)
+	}
 	if n.Rollout == "" || n.Namespace == "" {
 		web.Error(w, http.StatusBadRequest, "bad_data", errors.New("an Argo Rollouts notification needs rollout and namespace"))
 		return
@@ -226,4 +240,23 @@ func firstOf(vs ...string) string {
 		}
 	}
 	return ""
+}
+
+// flexBool reads a JSON boolean or its string form ("true"; anything else
+// is false).
+type flexBool bool
+
+func (b *flexBool) UnmarshalJSON(data []byte) error {
+	s := strings.Trim(string(data), `"`)
+	*b = flexBool(s == "true")
+	return nil
+}
+
+// unrendered clears what a Go template renders for a missing value.
+func unrendered(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "<no value>" {
+		return ""
+	}
+	return s
 }

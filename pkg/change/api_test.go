@@ -1,0 +1,270 @@
+package change_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/rootuip/sre/pkg/change"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+type answer struct {
+	Status    string          `json:"status"`
+	Data      json.RawMessage `json:"data"`
+	ErrorType string          `json:"errorType"`
+	Error     string          `json:"error"`
+}
+
+func call(t *testing.T, srv *httptest.Server, method, path, body string) (int, answer) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, srv.URL+path, rd)
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var a answer
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&a))
+	return resp.StatusCode, a
+}
+
+func decode[T any](t *testing.T, a answer) T {
+	t.Helper()
+	var v T
+	require.NoError(t, json.Unmarshal(a.Data, &v), "%s", a.Data)
+	return v
+}
+
+func serve(t *testing.T, e *env) *httptest.Server {
+	mux := http.NewServeMux()
+	e.changes.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func fixture(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	require.NoError(t, err)
+	return string(b)
+}
+
+// Flagger's event webhook, with the payloads Flagger posts
+// (CanaryWebhookPayload: name, namespace, phase, checksum and the event in
+// metadata): Progressing opens a change once, Succeeded finishes it at the
+// event's time, Failed records a rollback, other phases record nothing.
+func TestFlaggerEvents(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		e.clk.Set(time.Date(2026, 12, 2, 12, 30, 0, 0, time.UTC))
+		srv := serve(t, e)
+		started := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+
+		code, a := call(t, srv, http.MethodPost, "/api/v1/changes/flagger", fixture(t, "flagger-progressing.json"))
+		require.Equal(t, http.StatusCreated, code, a.Error)
+		res := decode[change.NotificationResult](t, a)
+		require.Equal(t, "recorded", res.Action)
+		c := res.Change
+		require.Equal(t, change.InProgress, c.Outcome)
+		require.Equal(t, "checkout", c.Service)
+		require.Equal(t, "flagger:shop/checkout", c.Ref)
+		require.Equal(t, change.SourceFlagger, c.Source)
+		require.Equal(t, "6d5f8c7b9", c.Version)
+		require.Equal(t, "flagger", c.Actor)
+		require.True(t, started.Equal(c.StartedAt), c.StartedAt)
+		require.Equal(t, "New revision detected! Scaling up checkout.shop", c.Description)
+
+		for _, f := range []string{"flagger-progressing-again.json", "flagger-waiting.json"} {
+			code, a = call(t, srv, http.MethodPost, "/api/v1/changes/flagger", fixture(t, f))
+			require.Equal(t, http.StatusOK, code, a.Error)
+			require.Equal(t, "ignored", decode[change.NotificationResult](t, a).Action, f)
+		}
+
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/flagger", fixture(t, "flagger-succeeded.json"))
+		require.Equal(t, http.StatusOK, code, a.Error)
+		res = decode[change.NotificationResult](t, a)
+		require.Equal(t, "finished", res.Action)
+		require.Equal(t, c.ID, res.Change.ID)
+		require.Equal(t, change.Succeeded, res.Change.Outcome)
+		require.True(t, started.Add(10*time.Minute).Equal(*res.Change.FinishedAt), res.Change.FinishedAt)
+
+		// A failed canary whose start sred did not see: recorded rolled back.
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/flagger?service=shop-checkout", fixture(t, "flagger-failed.json"))
+		require.Equal(t, http.StatusCreated, code, a.Error)
+		res = decode[change.NotificationResult](t, a)
+		require.Equal(t, change.RolledBack, res.Change.Outcome)
+		require.Equal(t, "shop-checkout", res.Change.Service)
+		require.True(t, res.Change.Failed)
+
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/flagger", `{"phase": "Progressing"}`)
+		require.Equal(t, http.StatusBadRequest, code)
+		require.Equal(t, "a Flagger event needs name and namespace", a.Error)
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/flagger", `{"name": `)
+		require.Equal(t, http.StatusBadRequest, code)
+		require.Contains(t, a.Error, "invalid JSON body")
+	})
+}
+
+// The Argo Rollouts notification template of examples/changes, rendered
+// as the notifications engine does (Go text/template over the rollout),
+// posts bodies the endpoint records: an update opens a change with the
+// commit from the rollout's annotations, completion finishes it with its
+// lead time, an abort records a rollback; annotations the rollout lacks
+// render as "<no value>" and count as absent.
+func TestArgoRolloutsNotifications(t *testing.T) {
+	var cm struct {
+		Data map[string]string `yaml:"data"`
+	}
+	b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "examples", "changes", "argo-rollouts-notifications.yaml"))
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(b, &cm))
+	var tmpl struct {
+		Webhook map[string]struct {
+			Method string `yaml:"method"`
+			Path   string `yaml:"path"`
+			Body   string `yaml:"body"`
+		} `yaml:"webhook"`
+	}
+	require.NoError(t, yaml.Unmarshal([]byte(cm.Data["template.sred-change"]), &tmpl))
+	hook := tmpl.Webhook["sred"]
+	require.Equal(t, http.MethodPost, hook.Method)
+	require.Equal(t, "/api/v1/changes/argo-rollouts", hook.Path)
+	body := template.Must(template.New("body").Parse(hook.Body))
+	render := func(t *testing.T, name string) string {
+		t.Helper()
+		var rollout map[string]any
+		require.NoError(t, json.Unmarshal([]byte(fixture(t, name)), &rollout))
+		var out bytes.Buffer
+		require.NoError(t, body.Execute(&out, map[string]any{"rollout": rollout}))
+		return out.String()
+	}
+
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		e.clk.Set(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
+		srv := serve(t, e)
+
+		code, a := call(t, srv, hook.Method, hook.Path, render(t, "argo-rollout-progressing.json"))
+		require.Equal(t, http.StatusCreated, code, a.Error)
+		c := decode[change.NotificationResult](t, a).Change
+		require.Equal(t, change.InProgress, c.Outcome)
+		require.Equal(t, "checkout", c.Service)
+		require.Equal(t, "argo-rollouts:shop/checkout", c.Ref)
+		require.Equal(t, "7", c.Version)
+		require.Equal(t, "3f2c1ab", c.Commit)
+		require.Equal(t, time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), *c.CommitTime)
+
+		e.clk.Advance(15 * time.Minute)
+		code, a = call(t, srv, hook.Method, hook.Path, render(t, "argo-rollout-healthy.json"))
+		require.Equal(t, http.StatusOK, code, a.Error)
+		res := decode[change.NotificationResult](t, a)
+		require.Equal(t, "finished", res.Action)
+		require.Equal(t, change.Succeeded, res.Change.Outcome)
+		require.InDelta(t, (27*time.Hour + 15*time.Minute).Seconds(), *res.Change.LeadTime, 1e-9)
+
+		code, a = call(t, srv, hook.Method, hook.Path, render(t, "argo-rollout-aborted.json"))
+		require.Equal(t, http.StatusCreated, code, a.Error)
+		c = decode[change.NotificationResult](t, a).Change
+		require.Equal(t, change.RolledBack, c.Outcome)
+		require.Equal(t, "payments", c.Service)
+		require.Equal(t, "12", c.Version)
+		require.Empty(t, c.Commit)
+		require.Nil(t, c.CommitTime)
+
+		code, a = call(t, srv, hook.Method, hook.Path, `{"rollout": "x", "namespace": "y", "phase": "Healthy", "commit_time": "yesterday"}`)
+		require.Equal(t, http.StatusBadRequest, code)
+		require.Equal(t, `commit_time must be RFC 3339, got "yesterday"`, a.Error)
+		code, a = call(t, srv, hook.Method, hook.Path, `{"rollout": "x", "namespace": "y", "phase": "Unknown"}`)
+		require.Equal(t, http.StatusOK, code)
+		require.Equal(t, "ignored", decode[change.NotificationResult](t, a).Action)
+	})
+}
+
+// POST /api/v1/changes refuses what it cannot record, naming the field;
+// GET /api/v1/changes filters and pages; finish is idempotent.
+func TestChangesAPI(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		srv := serve(t, e)
+		for _, tc := range []struct{ body, err string }{
+			{`{"kind": "deploy"}`, "bad request: service is required"},
+			{`{"service": "a", "kind": "rollout"}`, `bad request: unknown change kind "rollout" (want deploy, config or infra)`},
+			{`{"service": "a", "outcome": "done"}`, `bad request: unknown outcome "done" (want in_progress, succeeded, failed, rolled_back or refused)`},
+			{`{"service": "a", "outcome": "refused"}`, "outcome refused is the deploy gate's answer, not one to record"},
+			{`{"service": "a", "commit_time": "2026-12-01T13:00:00Z", "started_at": "2026-12-01T12:00:00Z"}`,
+				"bad request: commit_time 2026-12-01T13:00:00Z is after the change started (2026-12-01T12:00:00Z)"},
+			{`{"service": "a", "colour": "red"}`, `invalid JSON body: json: unknown field "colour"`},
+			{`{"service": "` + strings.Repeat("x", 201) + `"}`, "bad request: service longer than 200 bytes"},
+		} {
+			code, a := call(t, srv, http.MethodPost, "/api/v1/changes", tc.body)
+			require.Equal(t, http.StatusBadRequest, code, tc.body)
+			require.Equal(t, tc.err, a.Error, tc.body)
+		}
+
+		for i, svc := range []string{"api", "web", "api"} {
+			code, a := call(t, srv, http.MethodPost, "/api/v1/changes", `{"service": "`+svc+`", "outcome": "in_progress", "kind": "`+[]string{"deploy", "config", "infra"}[i]+`"}`)
+			require.Equal(t, http.StatusCreated, code, a.Error)
+			c := decode[change.Change](t, a)
+			require.Equal(t, "skipped", c.Gate.Decision)
+			require.Equal(t, "no deploy gate configured", c.Gate.Reason)
+		}
+		code, a := call(t, srv, http.MethodGet, "/api/v1/changes?service=api", "")
+		require.Equal(t, http.StatusOK, code)
+		l := decode[change.List](t, a)
+		require.Len(t, l.Changes, 2)
+		require.Equal(t, int64(3), l.Changes[0].ID)
+		code, a = call(t, srv, http.MethodGet, "/api/v1/changes?limit=2", "")
+		require.Equal(t, http.StatusOK, code)
+		l = decode[change.List](t, a)
+		require.Len(t, l.Changes, 2)
+		require.Equal(t, "2", l.Next)
+		code, a = call(t, srv, http.MethodGet, "/api/v1/changes?limit=2&before="+l.Next, "")
+		require.Equal(t, http.StatusOK, code)
+		l = decode[change.List](t, a)
+		require.Len(t, l.Changes, 1)
+		require.Equal(t, int64(1), l.Changes[0].ID)
+		require.Empty(t, l.Next)
+		code, a = call(t, srv, http.MethodGet, "/api/v1/changes?kind=config", "")
+		require.Equal(t, http.StatusOK, code)
+		require.Len(t, decode[change.List](t, a).Changes, 1)
+		code, a = call(t, srv, http.MethodGet, "/api/v1/changes?colour=red", "")
+		require.Equal(t, http.StatusBadRequest, code)
+		require.Equal(t, `unknown parameter "colour" (want service, kind, outcome, since, until, before or limit)`, a.Error)
+
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/1/finish", `{"outcome": "rolled_back"}`)
+		require.Equal(t, http.StatusOK, code, a.Error)
+		require.True(t, decode[change.Change](t, a).Failed)
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/1/finish", `{"outcome": "rolled_back"}`)
+		require.Equal(t, http.StatusOK, code, a.Error)
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/1/finish", `{"outcome": "succeeded"}`)
+		require.Equal(t, http.StatusConflict, code)
+		require.Equal(t, "change already finished: change 1 is rolled_back", a.Error)
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/1/finish", `{"outcome": "in_progress"}`)
+		require.Equal(t, http.StatusBadRequest, code)
+		require.Equal(t, `bad request: outcome must be succeeded, failed or rolled_back, got "in_progress"`, a.Error)
+		code, a = call(t, srv, http.MethodGet, "/api/v1/changes/99", "")
+		require.Equal(t, http.StatusNotFound, code)
+		require.Equal(t, "change not found: 99", a.Error)
+		code, a = call(t, srv, http.MethodGet, "/api/v1/changes/x", "")
+		require.Equal(t, http.StatusBadRequest, code)
+		require.Equal(t, `change id must be a positive integer, got "x"`, a.Error)
+	})
+}
