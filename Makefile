@@ -38,7 +38,7 @@ export SRE_NODE_EXPORTER := $(NODE_EXPORTER)
 # Go test timeout for the whole suite (end-to-end tests run real servers).
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build tools test test-unit test-rules generate lint fmt bench bench-http fuzz run demo demo-break demo-heal clean
+.PHONY: all build tools test test-unit test-rules generate lint fmt bench bench-http bench-generate fuzz run demo demo-break demo-heal clean
 
 all: build
 
@@ -145,6 +145,7 @@ bench: .SHELLFLAGS := -eo pipefail -c
 bench: tools $(BENCHSTAT)
 	@rm -f bench.out
 	$(call bench_pkg,./pkg/rulegen,.,1s)
+	$(call bench_pkg,./pkg/cli,BenchmarkGenerateFiles,3x)
 	$(call bench_pkg,./pkg/receiver,BenchmarkWebhook,1000x)
 	$(call bench_pkg,./pkg/incident,BenchmarkResolveLargeGroup,3x,3)
 	$(call bench_pkg,./pkg/app,BenchmarkAppWebhook,500x)
@@ -153,6 +154,7 @@ bench: tools $(BENCHSTAT)
 	$(call bench_pkg,./pkg/stream,BenchmarkWSBurst,3x,1)
 	$(BENCHSTAT) bench.out | tee bench.txt
 	$(MAKE) --no-print-directory bench-http | tee bench-http.txt
+	$(MAKE) --no-print-directory bench-generate | tee bench-generate.txt
 
 # Webhook ingestion over HTTP as a user meets it (docs/benchmarks.md,
 # "Webhook over HTTP"): builds sred, starts it from BENCH_HTTP_CONFIG on a
@@ -167,6 +169,23 @@ BENCH_HTTP_POSTGRES_URL ?=
 bench-http:
 	$(GO) run ./cmd/bench-http --config.file=$(BENCH_HTTP_CONFIG) --connections=$(BENCH_HTTP_CONNECTIONS) \
 		--duration=$(BENCH_HTTP_DURATION) $(if $(BENCH_HTTP_POSTGRES_URL),--storage.postgres-url=$(BENCH_HTTP_POSTGRES_URL))
+
+# srectl generate beside Sloth (docs/benchmarks.md, "Generation beside
+# Sloth"): writes BENCH_GENERATE_SLOS SLOs (two per file) in Sloth's format
+# and in the native one, runs sloth generate and srectl generate (cost
+# estimate on) in alternation under /usr/bin/time -v, BENCH_GENERATE_RUNS
+# times each, and prints median wall and CPU time, peak memory and the ratio
+# to Sloth. Sloth is built from source into the tool cache like the other
+# pinned tools, never into the repository.
+SLOTH_VERSION        := v0.16.0
+SLOTH                := $(BIN)/sloth
+BENCH_GENERATE_SLOS  ?= 1000
+BENCH_GENERATE_RUNS  ?= 5
+$(eval $(call tool,sloth,github.com/slok/sloth/cmd/sloth,$(SLOTH_VERSION),))
+
+bench-generate: $(SLOTH) $(BIN)/srectl
+	$(GO) run ./cmd/bench-generate --sloth=$(SLOTH) --srectl=$(BIN)/srectl \
+		--slos=$(BENCH_GENERATE_SLOS) --runs=$(BENCH_GENERATE_RUNS)
 
 # sred alone, without Prometheus: examples/sred.yml turns the Watchdog check
 # on, so a CRITICAL "alerting pipeline broken" incident opens after 10
@@ -185,4 +204,4 @@ demo-heal: $(BIN)/demo
 	$(BIN)/demo heal
 
 clean:
-	rm -rf $(BIN) data bench.out bench.txt bench-http.txt
+	rm -rf $(BIN) data bench.out bench.txt bench-http.txt bench-generate.txt

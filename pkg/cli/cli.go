@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"runtime/pprof"
 	"slices"
 	"sort"
 
@@ -45,6 +46,9 @@ type globalOptions struct {
 	// verbose prints errors whole (e.g. every line of a PromQL expression
 	// that Prometheus refused) instead of their first and last lines.
 	verbose bool
+	// cpuProfile is a file for a CPU profile of the command (hidden flag,
+	// for performance work: `srectl --cpuprofile=cpu.out generate ...`).
+	cpuProfile string
 }
 
 // newApp builds the kingpin model of srectl: every registered command, and
@@ -57,6 +61,7 @@ func newApp(stdout, stderr io.Writer) (*kingpin.Application, map[string]func(env
 	app.ErrorWriter(stderr)
 	g := &globalOptions{}
 	app.Flag("verbose", "Print errors whole (e.g. every line of a PromQL expression Prometheus refused).").BoolVar(&g.verbose)
+	app.Flag("cpuprofile", "Write a CPU profile of the command to this file.").Hidden().StringVar(&g.cpuProfile)
 
 	sorted := slices.Clone(commands)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].order < sorted[j].order })
@@ -108,6 +113,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "srectl: no action for command %q\n", selected)
 		return 2
 	}
+	if g.cpuProfile != "" {
+		stop, err := startCPUProfile(g.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "srectl: %v\n", err)
+			return 1
+		}
+		defer stop()
+	}
 	if err := act(&Env{Stdout: stdout, Stderr: stderr}); err != nil {
 		// Config and spec files are decoded from YAML: say what the file
 		// holds and what the place wants, not the Go types.
@@ -128,6 +141,23 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// startCPUProfile starts a CPU profile into path; stop ends it and closes
+// the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // exitCoder is an error that carries its own exit code (e.g. the deploy gate denies with 1,

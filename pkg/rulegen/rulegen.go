@@ -11,7 +11,6 @@ package rulegen
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -26,7 +25,6 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
-	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
@@ -46,6 +44,8 @@ type File struct {
 	// Sources are the spec files the rules come from.
 	Sources []string
 	Groups  []rulefmt.RuleGroup
+	// exprsParsed: every expression of Groups parsed during generation.
+	exprsParsed bool
 }
 
 // Generate compiles specs into one rule file per service, in service order.
@@ -92,7 +92,7 @@ func Generate(specs []*slo.Spec) ([]*File, error) {
 	for _, s := range specs {
 		f, ok := byService[s.Service]
 		if !ok {
-			f = &File{Name: s.Service + ".yml", Service: s.Service}
+			f = &File{Name: s.Service + ".yml", Service: s.Service, exprsParsed: true}
 			byService[s.Service] = f
 			names = append(names, s.Service)
 		}
@@ -495,14 +495,12 @@ func (f *File) Marshal() ([]byte, error) {
 	for _, s := range f.Sources {
 		fmt.Fprintf(&buf, "# Source: %s\n", s)
 	}
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(rulefmt.RuleGroups{Groups: f.Groups}); err != nil {
+	if err := encodeRuleGroups(&buf, f.Groups); err != nil {
 		return nil, fmt.Errorf("encode rules of %s: %w", f.Service, err)
 	}
-	// Check the file as Prometheus loads it (templates included).
-	if _, errs := rulefmt.Parse(buf.Bytes(), false, model.UTF8Validation, slo.Parser, promslog.NewNopLogger()); len(errs) > 0 {
-		return nil, fmt.Errorf("rules of %s: %w", f.Service, errors.Join(errs...))
+	// Check the rules as Prometheus loads them (templates included).
+	if err := checkGroups(f.Groups, f.exprsParsed); err != nil {
+		return nil, fmt.Errorf("rules of %s: %w", f.Service, err)
 	}
 	return buf.Bytes(), nil
 }
