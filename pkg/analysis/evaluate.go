@@ -61,6 +61,12 @@ type Target struct {
 	Baseline map[string]string `json:"baseline,omitempty"`
 }
 
+// TargetError says that the target of an evaluation is incomplete or
+// invalid (the API answers 400).
+type TargetError struct{ Msg string }
+
+func (e *TargetError) Error() string { return "target: " + e.Msg }
+
 // Result is the verdict of one analysis run.
 type Result struct {
 	Analysis string    `json:"analysis"`
@@ -158,17 +164,17 @@ func (e *Evaluator) Evaluate(ctx context.Context, spec *Spec, t Target, at time.
 		t.Service = spec.Service
 	}
 	if len(t.Canary) == 0 {
-		return Result{}, errors.New("target: canary labels are required (the label set selecting the canary's series)")
+		return Result{}, &TargetError{"canary labels are required (the label set selecting the canary's series)"}
 	}
 	if err := validLabels("canary", t.Canary); err != nil {
-		return Result{}, fmt.Errorf("target: %w", err)
+		return Result{}, &TargetError{err.Error()}
 	}
 	if err := validLabels("baseline", t.Baseline); err != nil {
-		return Result{}, fmt.Errorf("target: %w", err)
+		return Result{}, &TargetError{err.Error()}
 	}
 	for _, c := range spec.all {
 		if (c.Type == Compare || c.Type == MannWhitney) && len(t.Baseline) == 0 {
-			return Result{}, fmt.Errorf("target: check %q compares with the baseline: baseline labels are required", c.Name)
+			return Result{}, &TargetError{fmt.Sprintf("check %q compares with the baseline: baseline labels are required", c.Name)}
 		}
 	}
 	r := evalRun{q: q, spec: spec, target: t, at: at, data: QueryData{

@@ -65,7 +65,7 @@ func startProm(t *testing.T) (*budget.Prom, time.Time) {
 	end := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
 	start := end.Add(-3 * time.Hour)
 	var specs []*slo.Spec
-	for _, s := range [][2]string{{"api", "99"}, {"fragile", "99.9"}} {
+	for _, s := range [][2]string{{"api", "99"}, {"fragile", "99.9"}, {"calm", "99"}} {
 		sp, err := slo.Parse([]byte(fmt.Sprintf(sloSpec, s[0], s[1])), s[0]+".yml")
 		if err != nil {
 			t.Fatal(err)
@@ -95,6 +95,9 @@ func startProm(t *testing.T) (*budget.Prom, time.Time) {
 	// fragile: 5% errors against a 0.1% budget, a burn rate of 50.
 	add("http_requests_total", map[string]string{"job": "fragile", "code": "200"}, 1e6, constant(95))
 	add("http_requests_total", map[string]string{"job": "fragile", "code": "500"}, 1e6, constant(5))
+	// calm: no errors, its budget is whole (the gate allows it).
+	add("http_requests_total", map[string]string{"job": "calm", "code": "200"}, 1e6, constant(100))
+	add("http_requests_total", map[string]string{"job": "calm", "code": "500"}, 1e6, constant(0))
 	for name, f := range p90Tracks {
 		f := f
 		add("latency_p90_ms", map[string]string{"job": "api", "track": name}, f(start.Unix()/60),
@@ -346,6 +349,9 @@ checks:
 			}
 		}
 	})
+
+	t.Run("argo rollouts web provider", func(t *testing.T) { testArgoWebProvider(t, ev, end) })
+	t.Run("flagger webhooks", func(t *testing.T) { testFlaggerWebhooks(t, prom, ev, end) })
 
 	t.Run("metrics", func(t *testing.T) {
 		if n := testutil.ToFloat64(ev.metrics.runs.WithLabelValues("api", "fail")); n < 3 {

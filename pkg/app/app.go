@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rootuip/sre/pkg/analysis"
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/change"
 	"github.com/rootuip/sre/pkg/chaos"
@@ -73,6 +74,9 @@ type App struct {
 	// Changes records deployments and infrastructure changes (set by
 	// Changes): the stage runner records its rollouts with Record/Finish.
 	Changes *change.Service
+	// Analysis serves rollout analyses (set by Analysis): Spec(name) and
+	// Evaluator().Evaluate judge a canary for the stage runner.
+	Analysis *analysis.Service
 	// Chaos is the chaos experiment service (set by Chaos).
 	Chaos *chaos.Service
 	// Status is the public status page (set by StatusPage).

@@ -101,6 +101,7 @@ func Subsystems() []Subsystem {
 		HealthChecks, // health checks exported as blackbox_exporter's probe_* metrics
 		Budget,       // error budgets, the deploy gate, SLA reports
 		Changes,      // change records, DORA measures (after Budget and Core: the gate, incident hooks)
+		Analysis,     // rollout analysis for Argo Rollouts, Flagger and the stage runner (after Budget: the gate)
 		Recovery,     // recovering SLO incidents: all-clear (reads a.Budgets)
 		Collector,    // incident statistics on /metrics
 		Noise,        // the alert noise report (after Core: a.Incidents)

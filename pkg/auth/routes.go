@@ -122,6 +122,16 @@ var Routes = map[string]Access{
 	"POST /api/v1/changes/flagger":       responder,
 	"POST /api/v1/changes/argo-rollouts": responder,
 
+	// Rollout analysis (docs/rollouts.md): the Argo Rollouts web metric
+	// provider and the Flagger webhooks only read Prometheus and the gate.
+	"GET /api/v1/analysis":                            viewer,
+	"GET /api/v1/analysis/{name}":                     viewer,
+	"GET /api/v1/analysis/{name}/run":                 viewer,
+	"POST /api/v1/analysis/{name}/run":                viewerJS,
+	"POST /api/v1/analysis/flagger/pre-rollout":       viewerJS,
+	"POST /api/v1/analysis/flagger/confirm-promotion": viewerJS,
+	"POST /api/v1/analysis/flagger/rollback":          viewerJS,
+
 	// Incidents opened by hand.
 	"POST /api/v1/incidents": responder,
 

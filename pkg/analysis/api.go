@@ -1,0 +1,420 @@
+package analysis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/limits"
+	"github.com/rootuip/sre/pkg/web"
+)
+
+// Gate is the deploy gate (budget.Service) the Flagger pre-rollout hook asks.
+type Gate interface {
+	Gate(ctx context.Context, req budget.GateRequest) (*budget.Decision, error)
+}
+
+// Service serves the analyses of the configured specs over HTTP: the
+// Argo Rollouts web metric provider endpoint and the Flagger webhooks.
+type Service struct {
+	ev     *Evaluator
+	clock  clock.Clock
+	logger *slog.Logger
+
+	mu    sync.RWMutex
+	specs map[string]*Spec
+	gate  Gate
+}
+
+// Options configure a Service.
+type Options struct {
+	Evaluator *Evaluator
+	// Gate answers the Flagger pre-rollout hook (nil: the hook answers 503).
+	Gate   Gate
+	Clock  clock.Clock
+	Logger *slog.Logger
+}
+
+// NewService returns a service with no specs.
+func NewService(o Options) *Service {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{ev: o.Evaluator, gate: o.Gate, clock: clock.OrReal(o.Clock), logger: o.Logger, specs: map[string]*Spec{}}
+}
+
+// SetSpecs installs the specs (on start and reload).
+func (s *Service) SetSpecs(specs []*Spec) {
+	m := make(map[string]*Spec, len(specs))
+	for _, sp := range specs {
+		m[sp.Name] = sp
+	}
+	s.mu.Lock()
+	s.specs = m
+	s.mu.Unlock()
+}
+
+// Spec returns the spec named name.
+func (s *Service) Spec(name string) (*Spec, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sp, ok := s.specs[name]
+	return sp, ok
+}
+
+// Specs returns the specs sorted by name.
+func (s *Service) Specs() []*Spec {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*Spec, 0, len(s.specs))
+	for _, sp := range s.specs {
+		out = append(out, sp)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Flagger webhook routes.
+const (
+	FlaggerPreRollout       = "/api/v1/analysis/flagger/pre-rollout"
+	FlaggerConfirmPromotion = "/api/v1/analysis/flagger/confirm-promotion"
+	FlaggerRollback         = "/api/v1/analysis/flagger/rollback"
+)
+
+// Register mounts the routes on mux.
+func (s *Service) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/analysis", s.handleList)
+	mux.HandleFunc("GET /api/v1/analysis/{name}", s.handleGet)
+	mux.HandleFunc("GET /api/v1/analysis/{name}/run", s.handleRun)
+	mux.HandleFunc("POST /api/v1/analysis/{name}/run", s.handleRun)
+	mux.HandleFunc("POST "+FlaggerPreRollout, s.handlePreRollout)
+	mux.HandleFunc("POST "+FlaggerConfirmPromotion, s.handleConfirmPromotion)
+	mux.HandleFunc("POST "+FlaggerRollback, s.handleRollback)
+}
+
+// SpecView is a spec as the API shows it: every check it runs.
+type SpecView struct {
+	Name        string  `json:"name"`
+	Service     string  `json:"service"`
+	Description string  `json:"description,omitempty"`
+	File        string  `json:"file,omitempty"`
+	Interval    string  `json:"interval"`
+	MinRequests float64 `json:"minRequests"`
+	Checks      []Check `json:"checks"`
+}
+
+func view(sp *Spec) SpecView {
+	return SpecView{Name: sp.Name, Service: sp.Service, Description: sp.Description, File: sp.File,
+		Interval: sp.Interval.String(), MinRequests: sp.MinRequests, Checks: sp.AllChecks()}
+}
+
+func (s *Service) handleList(w http.ResponseWriter, _ *http.Request) {
+	out := []SpecView{}
+	for _, sp := range s.Specs() {
+		out = append(out, view(sp))
+	}
+	web.JSON(w, http.StatusOK, out)
+}
+
+func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
+	sp, ok := s.Spec(r.PathValue("name"))
+	if !ok {
+		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("no analysis named %q", r.PathValue("name")))
+		return
+	}
+	web.JSON(w, http.StatusOK, view(sp))
+}
+
+// RunRequest is the body of POST /api/v1/analysis/{name}/run (the Argo
+// Rollouts web provider's jsonBody). GET takes the same as parameters:
+// service, canary and baseline as k=v,k=v lists, time.
+type RunRequest struct {
+	Service  string            `json:"service,omitempty"`
+	Canary   map[string]string `json:"canary"`
+	Baseline map[string]string `json:"baseline,omitempty"`
+	// Time is when to evaluate (RFC 3339 or Unix seconds); now by default.
+	Time string `json:"time,omitempty"`
+}
+
+// ParseLabels reads a k=v,k=v label list (values may be quoted: k="a,b").
+func ParseLabels(s string) (map[string]string, error) {
+	out := map[string]string{}
+	s = strings.TrimSpace(s)
+	for s != "" {
+		k, rest, ok := strings.Cut(s, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("label list %q: want name=value pairs separated by commas", s)
+		}
+		var v string
+		rest = strings.TrimLeft(rest, " ")
+		if strings.HasPrefix(rest, `"`) {
+			end := strings.Index(rest[1:], `"`)
+			if end < 0 {
+				return nil, fmt.Errorf("label %s: unterminated quoted value", k)
+			}
+			v, rest = rest[1:end+1], rest[end+2:]
+			rest = strings.TrimLeft(rest, " ")
+			if rest != "" && rest[0] != ',' {
+				return nil, fmt.Errorf("label %s: want a comma after the quoted value", k)
+			}
+		} else {
+			v, rest, _ = strings.Cut(rest, ",")
+			v = strings.TrimSpace(v)
+			rest = "," + rest
+		}
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("label %s given twice", k)
+		}
+		out[k] = v
+		s = strings.TrimSpace(strings.TrimPrefix(rest, ","))
+	}
+	return out, nil
+}
+
+func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
+	sp, ok := s.Spec(r.PathValue("name"))
+	if !ok {
+		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("no analysis named %q", r.PathValue("name")))
+		return
+	}
+	var req RunRequest
+	if r.Method == http.MethodPost {
+		if err := web.DecodeJSON(w, r, &req); err != nil {
+			web.Error(w, http.StatusBadRequest, "bad_data", err)
+			return
+		}
+	} else {
+		q := r.URL.Query()
+		for k := range q {
+			if k != "service" && k != "canary" && k != "baseline" && k != "time" {
+				web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown parameter %q (want service, canary, baseline or time)", k))
+				return
+			}
+		}
+		var err error
+		req.Service, req.Time = q.Get("service"), q.Get("time")
+		if req.Canary, err = ParseLabels(q.Get("canary")); err != nil {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("canary: %w", err))
+			return
+		}
+		if req.Baseline, err = ParseLabels(q.Get("baseline")); err != nil {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("baseline: %w", err))
+			return
+		}
+	}
+	at := s.clock.Now()
+	if req.Time != "" {
+		t, err := limits.ParseTime("time", req.Time)
+		if err != nil {
+			web.Error(w, http.StatusBadRequest, "bad_data", err)
+			return
+		}
+		at = t
+	}
+	res, err := s.ev.Evaluate(r.Context(), sp, Target{Service: req.Service, Canary: req.Canary, Baseline: req.Baseline}, at)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	s.logger.Info("Analysis run", "analysis", sp.Name, "service", res.Service, "verdict", res.Verdict, "reason", res.Reason)
+	// Always 200 with the result: the caller's successCondition reads
+	// the verdict (Argo Rollouts counts a non-2xx answer as an error).
+	web.JSON(w, http.StatusOK, res)
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ErrNoQuerier), errors.Is(err, budget.ErrNoPrometheus), budget.IsUnavailable(err):
+		web.Error(w, http.StatusServiceUnavailable, "unavailable", err)
+	case errors.Is(err, budget.ErrNotFound):
+		web.Error(w, http.StatusNotFound, "not_found", err)
+	case errors.As(err, new(*TargetError)), errors.Is(err, budget.ErrBadRequest):
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+	default:
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+	}
+}
+
+// FlaggerPayload is the body of a Flagger webhook (Flagger's
+// CanaryWebhookPayload).
+type FlaggerPayload struct {
+	Name      string            `json:"name"`
+	Namespace string            `json:"namespace"`
+	Phase     string            `json:"phase"`
+	Checksum  string            `json:"checksum,omitempty"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
+}
+
+// Metadata keys sred reads from a Flagger webhook.
+const (
+	// MetaAnalysis names the analysis spec (the canary's name by default).
+	MetaAnalysis = "analysis"
+	// MetaService names the service (the spec's service by default; for the
+	// pre-rollout gate, the canary's name when there is no spec).
+	MetaService = "service"
+	// MetaCanary and MetaBaseline are k=v,k=v label lists.
+	MetaCanary   = "canary"
+	MetaBaseline = "baseline"
+	// MetaChange is the gate's change kind: normal (default) or critical.
+	MetaChange = "change"
+)
+
+// FlaggerAnswer is what the Flagger hooks answer (Flagger logs the body
+// of a non-2xx answer in its events).
+type FlaggerAnswer struct {
+	// Hook is pre-rollout, confirm-promotion or rollback.
+	Hook     string           `json:"hook"`
+	Canary   string           `json:"canary"`
+	Message  string           `json:"message"`
+	Decision *budget.Decision `json:"decision,omitempty"`
+	Result   *Result          `json:"result,omitempty"`
+}
+
+func readFlagger(w http.ResponseWriter, r *http.Request) (FlaggerPayload, bool) {
+	var p FlaggerPayload
+	b, err := web.ReadBody(w, r)
+	if err == nil {
+		// Not strict: Flagger may add fields to its payload.
+		err = json.Unmarshal(b, &p)
+	}
+	if err == nil && (p.Name == "" || p.Namespace == "") {
+		err = errors.New("name and namespace of the canary are required (Flagger's webhook payload)")
+	}
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("flagger webhook: %w", err))
+		return p, false
+	}
+	return p, true
+}
+
+// handlePreRollout asks the deploy gate: 200 lets Flagger route traffic to
+// the canary, 403 holds it (Flagger rolls back after its threshold of
+// failed hooks).
+func (s *Service) handlePreRollout(w http.ResponseWriter, r *http.Request) {
+	p, ok := readFlagger(w, r)
+	if !ok {
+		return
+	}
+	s.mu.RLock()
+	gate := s.gate
+	s.mu.RUnlock()
+	if gate == nil {
+		web.Error(w, http.StatusServiceUnavailable, "unavailable", errors.New("no deploy gate (configure slos in sred.yml)"))
+		return
+	}
+	svc := p.Metadata[MetaService]
+	if svc == "" {
+		name := p.Metadata[MetaAnalysis]
+		if name == "" {
+			name = p.Name
+		}
+		if sp, ok := s.Spec(name); ok {
+			svc = sp.Service
+		} else {
+			svc = p.Name
+		}
+	}
+	d, err := gate.Gate(r.Context(), budget.GateRequest{Service: svc, Change: p.Metadata[MetaChange], Actor: "flagger:" + p.Namespace + "/" + p.Name})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	ans := FlaggerAnswer{Hook: "pre-rollout", Canary: p.Namespace + "/" + p.Name, Decision: d, Message: d.Reason}
+	code := http.StatusOK
+	if !d.Allowed {
+		code = http.StatusForbidden
+	}
+	web.JSON(w, code, ans)
+}
+
+// flaggerRun evaluates the canary of a Flagger webhook.
+func (s *Service) flaggerRun(w http.ResponseWriter, r *http.Request, hook string) (*Result, FlaggerPayload, bool) {
+	p, ok := readFlagger(w, r)
+	if !ok {
+		return nil, p, false
+	}
+	name := p.Metadata[MetaAnalysis]
+	if name == "" {
+		name = p.Name
+	}
+	sp, ok := s.Spec(name)
+	if !ok {
+		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("flagger %s hook of %s/%s: no analysis named %q (set metadata.analysis)", hook, p.Namespace, p.Name, name))
+		return nil, p, false
+	}
+	canary, err := ParseLabels(p.Metadata[MetaCanary])
+	if err == nil && len(canary) == 0 {
+		err = errors.New("metadata.canary is required: the labels of the canary's series, e.g. app=podinfo,track=canary")
+	}
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("flagger %s hook: canary: %w", hook, err))
+		return nil, p, false
+	}
+	baseline, err := ParseLabels(p.Metadata[MetaBaseline])
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("flagger %s hook: baseline: %w", hook, err))
+		return nil, p, false
+	}
+	res, err := s.ev.Evaluate(r.Context(), sp, Target{Service: p.Metadata[MetaService], Canary: canary, Baseline: baseline}, s.clock.Now())
+	if err != nil {
+		writeErr(w, err)
+		return nil, p, false
+	}
+	s.logger.Info("Analysis run", "analysis", sp.Name, "hook", hook, "canary", p.Namespace+"/"+p.Name, "verdict", res.Verdict, "reason", res.Reason)
+	return &res, p, true
+}
+
+// handleConfirmPromotion answers 200 when the analysis passes (Flagger
+// promotes) and 412 otherwise (Flagger holds the promotion and asks again).
+func (s *Service) handleConfirmPromotion(w http.ResponseWriter, r *http.Request) {
+	res, p, ok := s.flaggerRun(w, r, "confirm-promotion")
+	if !ok {
+		return
+	}
+	ans := FlaggerAnswer{Hook: "confirm-promotion", Canary: p.Namespace + "/" + p.Name, Result: res}
+	code := http.StatusOK
+	if res.Verdict == Pass {
+		ans.Message = "analysis passed: promote"
+	} else {
+		code = http.StatusPreconditionFailed
+		ans.Message = fmt.Sprintf("analysis %s: promotion held: %s", res.Verdict, res.Reason)
+	}
+	web.JSON(w, code, ans)
+}
+
+// handleRollback answers 200 when the analysis fails (Flagger stops the
+// analysis and rolls the canary back) and 412 otherwise (no rollback).
+func (s *Service) handleRollback(w http.ResponseWriter, r *http.Request) {
+	res, p, ok := s.flaggerRun(w, r, "rollback")
+	if !ok {
+		return
+	}
+	ans := FlaggerAnswer{Hook: "rollback", Canary: p.Namespace + "/" + p.Name, Result: res}
+	code := http.StatusPreconditionFailed
+	if res.Verdict == Fail {
+		code = http.StatusOK
+		ans.Message = "analysis failed: roll back: " + res.Reason
+	} else {
+		ans.Message = fmt.Sprintf("analysis %s: no rollback", res.Verdict)
+	}
+	web.JSON(w, code, ans)
+}
+
+// SetGate replaces the deploy gate.
+func (s *Service) SetGate(g Gate) {
+	s.mu.Lock()
+	s.gate = g
+	s.mu.Unlock()
+}
+
+// Evaluator returns the evaluator the service runs analyses with.
+func (s *Service) Evaluator() *Evaluator { return s.ev }

@@ -1,0 +1,305 @@
+package analysis
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"k8s.io/client-go/util/jsonpath"
+
+	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/slo"
+)
+
+func newServer(t *testing.T, ev *Evaluator, gate Gate, end time.Time) *httptest.Server {
+	t.Helper()
+	specs, err := LoadDir("../../examples/rollouts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs = append(specs, parse(t, strings.Replace(analysisSpec, "name: api", "name: podinfo", 1)))
+	svc := NewService(Options{Evaluator: ev, Gate: gate, Clock: clock.NewManual(end)})
+	svc.SetSpecs(specs)
+	mux := http.NewServeMux()
+	svc.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// argoMetric is the part of an Argo Rollouts AnalysisTemplate metric the
+// web provider reads (spec.metrics[].provider.web and the conditions).
+type argoMetric struct {
+	Method           string
+	URL              string
+	Headers          map[string]string
+	JSONBody         any
+	JSONPath         string
+	SuccessCondition string
+	FailureCondition string
+}
+
+// measureArgo does what Argo Rollouts' web metric provider does
+// (metricproviders/webmetric and utils/evaluate of argoproj/argo-rollouts):
+// the request with jsonBody and Content-Type: application/json, a non-2xx
+// answer is an Error measurement, the body is decoded as JSON, jsonPath
+// (client-go's, "{$}" by default) selects the result and the expr
+// conditions decide: Failed if failureCondition holds, Successful if
+// successCondition holds, Inconclusive if neither.
+func measureArgo(t *testing.T, m argoMetric) (phase string, value string) {
+	t.Helper()
+	var body io.Reader
+	if m.JSONBody != nil {
+		b, err := json.Marshal(m.JSONBody)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(m.Method, m.URL, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range m.Headers {
+		req.Header.Set(k, v)
+	}
+	if m.JSONBody != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
+		return "Error", string(b)
+	}
+	var data any
+	if err := json.Unmarshal(b, &data); err != nil {
+		t.Fatalf("answer is not JSON: %v: %s", err, b)
+	}
+	jp := jsonpath.New("metrics")
+	if m.JSONPath == "" {
+		m.JSONPath = "{$}"
+	}
+	if err := jp.Parse(m.JSONPath); err != nil {
+		t.Fatal(err)
+	}
+	res, err := jp.FindResults(data)
+	if err != nil || len(res) == 0 || len(res[0]) == 0 {
+		t.Fatalf("jsonPath %s finds nothing in %s: %v", m.JSONPath, b, err)
+	}
+	val := res[0][0].Interface()
+	vb, _ := json.Marshal(val)
+	eval := func(cond string) bool {
+		if cond == "" {
+			return false
+		}
+		env := map[string]any{"result": val}
+		prog, err := expr.Compile(cond, expr.Env(env))
+		if err != nil {
+			t.Fatalf("condition %s: %v", cond, err)
+		}
+		out, err := expr.Run(prog, env)
+		if err != nil {
+			t.Fatalf("condition %s: %v", cond, err)
+		}
+		return out.(bool)
+	}
+	ok, failed := eval(m.SuccessCondition), eval(m.FailureCondition)
+	switch {
+	case failed:
+		return "Failed", string(vb)
+	case ok:
+		return "Successful", string(vb)
+	}
+	return "Inconclusive", string(vb)
+}
+
+func testArgoWebProvider(t *testing.T, ev *Evaluator, end time.Time) {
+	srv := newServer(t, ev, nil, end)
+	// As in examples/kubernetes/analysis-template.yml.
+	post := func(track string) argoMetric {
+		return argoMetric{
+			Method: "POST", URL: srv.URL + "/api/v1/analysis/podinfo/run",
+			JSONBody: map[string]any{
+				"canary":   map[string]string{"job": "api", "track": track},
+				"baseline": map[string]string{"job": "api", "track": "stable"},
+			},
+			JSONPath:         "{$.data}",
+			SuccessCondition: `result.verdict == "pass"`,
+			FailureCondition: `result.verdict == "fail"`,
+		}
+	}
+	get := func(track string) argoMetric {
+		q := url.Values{"canary": {"job=api,track=" + track}, "baseline": {"job=api,track=stable"}}
+		return argoMetric{
+			Method: "GET", URL: srv.URL + "/api/v1/analysis/podinfo/run?" + q.Encode(),
+			JSONPath:         "{$.data.verdict}",
+			SuccessCondition: `result == "pass"`,
+			FailureCondition: `result == "fail"`,
+		}
+	}
+	for _, tc := range []struct{ track, phase string }{
+		{"good", "Successful"},
+		{"bad", "Failed"},
+		{"slow", "Failed"},
+		{"idle", "Inconclusive"}, // no traffic: Argo pauses the rollout
+	} {
+		for _, m := range []argoMetric{post(tc.track), get(tc.track)} {
+			phase, value := measureArgo(t, m)
+			if phase != tc.phase {
+				t.Errorf("%s %s: phase %s, want %s (value %s)", m.Method, tc.track, phase, tc.phase, value)
+			}
+		}
+	}
+	// A target without canary labels is an Error measurement (400), not a verdict.
+	m := post("good")
+	m.JSONBody = map[string]any{"baseline": map[string]string{"track": "stable"}}
+	if phase, value := measureArgo(t, m); phase != "Error" || !strings.Contains(value, "canary labels are required") {
+		t.Errorf("no canary: %s %s", phase, value)
+	}
+	// An unknown field in the body is refused (strict).
+	m.JSONBody = map[string]any{"canary": map[string]string{"track": "good"}, "weight": 10}
+	if phase, value := measureArgo(t, m); phase != "Error" || !strings.Contains(value, "unknown field") {
+		t.Errorf("unknown field: %s %s", phase, value)
+	}
+	m = get("good")
+	m.URL = srv.URL + "/api/v1/analysis/nope/run?canary=track%3Dgood"
+	if phase, value := measureArgo(t, m); phase != "Error" || !strings.Contains(value, `no analysis named \"nope\"`) {
+		t.Errorf("unknown analysis: %s %s", phase, value)
+	}
+}
+
+// flaggerCall posts a webhook as Flagger's CallWebhook does and reports
+// whether Flagger counts it a success (status <= 202).
+func flaggerCall(t *testing.T, u string, metadata map[string]string) (bool, FlaggerAnswer, int) {
+	t.Helper()
+	// Flagger's CanaryWebhookPayload.
+	payload := map[string]any{"name": "podinfo", "namespace": "test", "phase": "Progressing", "checksum": "85d557f47b", "metadata": metadata}
+	b, _ := json.Marshal(payload)
+	req, _ := http.NewRequest("POST", u, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Data  FlaggerAnswer `json:"data"`
+		Error string        `json:"error"`
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(body, &env); err != nil {
+		t.Fatalf("answer: %v: %s", err, body)
+	}
+	if env.Error != "" {
+		env.Data.Message = env.Error
+	}
+	return resp.StatusCode <= 202, env.Data, resp.StatusCode
+}
+
+func testFlaggerWebhooks(t *testing.T, prom *budget.Prom, ev *Evaluator, end time.Time) {
+	var specs []*slo.Spec
+	for _, s := range [][2]string{{"api", "99"}, {"calm", "99"}} {
+		sp, err := slo.Parse([]byte(strings.Replace(strings.Replace(sloSpec, "%[1]s", s[0], -1), "%[2]s", s[1], 1)), s[0]+".yml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		specs = append(specs, sp...)
+	}
+	gate := budget.New(budget.Options{Now: func() time.Time { return end }})
+	if err := gate.Update(budget.DefaultConfig, specs, prom, nil); err != nil {
+		t.Fatal(err)
+	}
+	srv := newServer(t, ev, gate, end)
+	meta := func(track string) map[string]string {
+		return map[string]string{"analysis": "podinfo", "canary": "job=api,track=" + track, "baseline": "job=api,track=stable"}
+	}
+
+	t.Run("pre-rollout gate", func(t *testing.T) {
+		// calm has its whole budget; api has spent 150% of it (1.5% errors
+		// against 1%): exhausted, every normal change is denied.
+		ok, ans, _ := flaggerCall(t, srv.URL+FlaggerPreRollout, map[string]string{"service": "calm"})
+		if !ok || ans.Decision == nil || !ans.Decision.Allowed {
+			t.Errorf("calm: success %v, %+v", ok, ans)
+		}
+		ok, ans, code := flaggerCall(t, srv.URL+FlaggerPreRollout, map[string]string{"service": "api"})
+		if ok || code != http.StatusForbidden || ans.Decision == nil || ans.Decision.State != slo.BudgetExhausted {
+			t.Errorf("api: success %v code %d, %+v", ok, code, ans)
+		}
+		// The service defaults to the analysis' service (podinfo -> api).
+		if ok, _, _ := flaggerCall(t, srv.URL+FlaggerPreRollout, map[string]string{"analysis": "podinfo"}); ok {
+			t.Error("podinfo (service api) allowed")
+		}
+		_, ans, code = flaggerCall(t, srv.URL+FlaggerPreRollout, map[string]string{"service": "ghost"})
+		if code != http.StatusNotFound || !strings.Contains(ans.Message, `service "ghost" has no SLO`) {
+			t.Errorf("ghost: %d %q", code, ans.Message)
+		}
+	})
+
+	t.Run("confirm-promotion and rollback", func(t *testing.T) {
+		for _, tc := range []struct {
+			track             string
+			promote, rollback bool
+		}{
+			{"good", true, false},
+			{"bad", false, true},   // 10% errors: rolled back at once
+			{"idle", false, false}, // no traffic: held, neither promoted nor rolled back
+			{"down", false, true},
+		} {
+			ok, ans, _ := flaggerCall(t, srv.URL+FlaggerConfirmPromotion, meta(tc.track))
+			if ok != tc.promote || ans.Result == nil {
+				t.Errorf("%s: confirm-promotion success %v, want %v: %+v", tc.track, ok, tc.promote, ans)
+			}
+			ok, ans, _ = flaggerCall(t, srv.URL+FlaggerRollback, meta(tc.track))
+			if ok != tc.rollback || ans.Result == nil {
+				t.Errorf("%s: rollback success %v, want %v: %+v", tc.track, ok, tc.rollback, ans)
+			}
+		}
+		_, ans, code := flaggerCall(t, srv.URL+FlaggerConfirmPromotion, map[string]string{"analysis": "podinfo"})
+		if code != http.StatusBadRequest || !strings.Contains(ans.Message, "metadata.canary is required") {
+			t.Errorf("no canary: %d %q", code, ans.Message)
+		}
+	})
+}
+
+func TestParseLabels(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want map[string]string
+		err  string
+	}{
+		{"", map[string]string{}, ""},
+		{"job=api, track=canary", map[string]string{"job": "api", "track": "canary"}, ""},
+		{`pod="a,b",x=1`, map[string]string{"pod": "a,b", "x": "1"}, ""},
+		{"job", nil, "want name=value pairs"},
+		{"a=1,a=2", nil, "label a given twice"},
+		{`a="x`, nil, "unterminated quoted value"},
+	} {
+		got, err := ParseLabels(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || len(got) != len(tc.want) {
+			t.Errorf("%q: %v %v, want %v", tc.in, got, err, tc.want)
+		}
+		for k, v := range tc.want {
+			if got[k] != v {
+				t.Errorf("%q: %s=%q, want %q", tc.in, k, got[k], v)
+			}
+		}
+	}
+}
