@@ -5,13 +5,17 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/api"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/change"
+	tu "github.com/rootuip/sre/pkg/testutil"
 )
 
 // The proof of issue 14's change records: a change recorded with a commit
@@ -127,5 +131,83 @@ func testChangeFollowedByIncident(t *testing.T, backend string) {
 		hist := mf.GetMetric()[0].GetHistogram()
 		require.Equal(t, uint64(1), hist.GetSampleCount(), h.name)
 		require.InDelta(t, h.sum, hist.GetSampleSum(), 1e-6, h.name)
+	}
+}
+
+// TestDORAPanelsOnPrometheus has the real Prometheus scrape sred after
+// three changes of a service (two succeeded, one rolled back) and an
+// incident that followed the last one, and evaluates the DORA panels of the
+// committed Executive and Operations dashboards against the figures those
+// changes give.
+func TestDORAPanelsOnPrometheus(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) { testDORAPanels(t, backend) })
+	}
+}
+
+func testDORAPanels(t *testing.T, backend string) {
+	_, srv := runApp(t, backend, "{}\n", nil)
+	now := time.Now().UTC().Truncate(time.Second)
+	ts := func(d time.Duration) string { return now.Add(d).Format(time.RFC3339) }
+	// Prometheus keeps a created timestamp's 0 only within the last hour:
+	// the first change started 40 minutes ago.
+	for _, c := range []struct {
+		commit, start, end time.Duration
+		outcome            string
+	}{
+		{-2 * time.Hour, -40 * time.Minute, -30 * time.Minute, "succeeded"}, // lead time 5400s
+		{-90 * time.Minute, -25 * time.Minute, -20 * time.Minute, "rolled_back"},
+		{-time.Hour, -15 * time.Minute, -10 * time.Minute, "succeeded"}, // lead time 3000s
+	} {
+		code, b := send(t, http.MethodPost, srv.URL+"/api/v1/changes", fmt.Sprintf(`{"service": "checkout", "commit_time": %q,
+			"started_at": %q, "finished_at": %q, "outcome": %q}`, ts(c.commit), ts(c.start), ts(c.end), c.outcome))
+		require.Equal(t, http.StatusCreated, code, "%s", b)
+	}
+	id := openIncident(t, srv.URL, "CheckoutDown", "checkout", "CRITICAL", time.Now())
+	postJSON(t, srv.URL+"/api/v1/incidents/"+id+"/resolve", map[string]string{"actor": "alice", "note": "fixed"})
+	inc := getIncident(t, srv.URL, id)
+	restore := inc.ResolvedAt.Sub(inc.CreatedAt).Seconds()
+	var c change.Change
+	code, _ := getJSON(t, srv.URL+"/api/v1/changes/3", nil, &c)
+	require.Equal(t, http.StatusOK, code)
+	require.Len(t, c.Incidents, 1, "the incident is linked to the latest change")
+
+	u, err := url.Parse(srv.URL)
+	require.NoError(t, err)
+	prom := tu.StartPrometheus(t, tu.PrometheusOptions{
+		Config: fmt.Sprintf(`
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - job_name: sred
+    scrape_protocols: [PrometheusProto, OpenMetricsText1.0.0, PrometheusText0.0.4]
+    static_configs: [{targets: [%q]}]
+`, u.Host),
+		Args: []string{"--enable-feature=created-timestamp-zero-ingestion"},
+	})
+	client, err := api.NewClient(api.Config{Address: prom.URL})
+	require.NoError(t, err)
+	papi := v1.NewAPI(client)
+	panels := dashboardPanels(t)
+	at := lastScrape(t, papi, lastScrape(t, papi, time.Time{}))
+
+	checkout := `{service="checkout"}`
+	for _, w := range []struct {
+		dashboard, panel string
+		values           map[string]float64
+	}{
+		{"executive.json", "Deployment frequency", map[string]float64{"": 2.0 / 7}},
+		{"executive.json", "Lead time for changes", map[string]float64{"": (5400.0 + 3000) / 2}},
+		{"executive.json", "Change failure rate", map[string]float64{"": 2.0 / 3}},
+		{"executive.json", "Time to restore", map[string]float64{"": restore}},
+		{"operations.json", "Change failure rate", map[string]float64{checkout: 2.0 / 3}},
+		{"operations.json", "Deployment frequency", map[string]float64{checkout: 2.0 / 7}},
+	} {
+		got := evalPanel(t, papi, panels, w.dashboard, w.panel, at)
+		require.Len(t, got, len(w.values), "%s %q: %v", w.dashboard, w.panel, got)
+		for k, v := range w.values {
+			g, ok := got[k]
+			require.True(t, ok, "%s %q has no series %s: %v", w.dashboard, w.panel, k, got)
+			require.InDelta(t, v, g, 1e-6, "%s %q %s", w.dashboard, w.panel, k)
+		}
 	}
 }

@@ -70,16 +70,19 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descSuccess, prometheus.GaugeValue, 1)
 	for _, m := range ms {
+		// The created timestamp (the service's first change) lets
+		// increase() see the first change of a new series.
+		ct := m.Since
 		for _, o := range Outcomes {
-			ch <- prometheus.MustNewConstMetric(descDeployments, prometheus.CounterValue, float64(m.Results[o]), m.Service, string(o))
+			ch <- prometheus.MustNewConstMetricWithCreatedTimestamp(descDeployments, prometheus.CounterValue, float64(m.Results[o]), ct, m.Service, string(o))
 		}
-		ch <- prometheus.MustNewConstMetric(descRollbacks, prometheus.CounterValue, float64(m.Results[RolledBack]), m.Service)
-		ch <- prometheus.MustNewConstMetric(descFailures, prometheus.CounterValue, float64(m.Failures), m.Service)
+		ch <- prometheus.MustNewConstMetricWithCreatedTimestamp(descRollbacks, prometheus.CounterValue, float64(m.Results[RolledBack]), ct, m.Service)
+		ch <- prometheus.MustNewConstMetricWithCreatedTimestamp(descFailures, prometheus.CounterValue, float64(m.Failures), ct, m.Service)
 		ch <- prometheus.MustNewConstMetric(descRatio, prometheus.GaugeValue, m.FailureRatio, m.Service)
 		ch <- prometheus.MustNewConstMetric(descFrequency, prometheus.GaugeValue, m.PerDay, m.Service)
 		ch <- prometheus.MustNewConstMetric(descInProgress, prometheus.GaugeValue, float64(m.InProgress), m.Service)
-		ch <- prometheus.MustNewConstHistogram(descLeadTime, m.LeadTime.Count, m.LeadTime.Sum, m.LeadTime.Buckets, m.Service)
-		ch <- prometheus.MustNewConstHistogram(descRestore, m.RestoreTime.Count, m.RestoreTime.Sum, m.RestoreTime.Buckets, m.Service)
+		ch <- prometheus.MustNewConstHistogramWithCreatedTimestamp(descLeadTime, m.LeadTime.Count, m.LeadTime.Sum, m.LeadTime.Buckets, ct, m.Service)
+		ch <- prometheus.MustNewConstHistogramWithCreatedTimestamp(descRestore, m.RestoreTime.Count, m.RestoreTime.Sum, m.RestoreTime.Buckets, ct, m.Service)
 	}
 }
 
@@ -93,6 +96,9 @@ type Histogram struct {
 // ServiceMetrics are the DORA measures of one service.
 type ServiceMetrics struct {
 	Service string `json:"service"`
+	// Since is when the service's first change started (the counters'
+	// created timestamp).
+	Since time.Time `json:"since"`
 	// Results counts the finished changes by outcome (all time).
 	Results    map[Outcome]int `json:"results"`
 	InProgress int             `json:"in_progress"`
@@ -130,7 +136,7 @@ func (s *Service) Metrics(ctx context.Context) ([]ServiceMetrics, error) {
 	}
 
 	// Results and failures, all time; shipped, failed and succeeded within the window.
-	rows, err := s.db.QueryContext(ctx, `SELECT service, outcome, COUNT(*), SUM(failed),
+	rows, err := s.db.QueryContext(ctx, `SELECT service, outcome, MIN(started_at), COUNT(*), SUM(failed),
 		SUM(CASE WHEN finished_at >= $1 THEN 1 ELSE 0 END), SUM(CASE WHEN finished_at >= $1 THEN failed ELSE 0 END)
 		FROM changes GROUP BY service, outcome ORDER BY service, outcome`, since)
 	if err != nil {
@@ -141,13 +147,17 @@ func (s *Service) Metrics(ctx context.Context) ([]ServiceMetrics, error) {
 	for rows.Next() {
 		var (
 			svc, outcome                string
+			first                       int64
 			n, failed, inWin, failedWin int
 		)
-		if err := rows.Scan(&svc, &outcome, &n, &failed, &inWin, &failedWin); err != nil {
+		if err := rows.Scan(&svc, &outcome, &first, &n, &failed, &inWin, &failedWin); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read change counts: %w", err)
 		}
 		m := get(svc)
+		if t := fromMS(first); m.Since.IsZero() || t.Before(m.Since) {
+			m.Since = t
+		}
 		w := win[svc]
 		if w == nil {
 			w = &window{}

@@ -309,6 +309,10 @@ func TestMetricNamesKnown(t *testing.T) {
 		"sre_incident_detection_seconds_bucket", "sre_incident_mtbf_seconds", "sre_incident_postmortem_completion_ratio",
 		"sre_automation_coverage_ratio", "sre_toil_ratio", "sre_runbook_executions_total", "sre_notifications_total",
 		"sre_escalation_steps_total", "sre_gate_decisions_total", "sre_slo_budget_policy_state",
+		// The four DORA measures (pkg/change).
+		"sre_deployments_total", "sre_rollbacks_total", "sre_change_failures_total", "sre_change_failure_ratio",
+		"sre_deployment_frequency_per_day", "sre_change_lead_time_seconds_bucket", "sre_change_lead_time_seconds_sum",
+		"sre_change_restore_time_seconds_sum",
 		rulegen.ErrorBudgetRemaining, rulegen.BurnRateRecord(3600e9), rulegen.ErrorRatioPeriod,
 	} {
 		if !used[name] {

@@ -125,5 +125,36 @@ func executive() *dashboard.DashboardBuilder {
 			unit:        "s", width: 12, height: 8,
 			queries: []query{q(`sum by (severity) (`+increaseBySeries("sre_incident_time_to_resolve_seconds_sum", "", "1d")+`)`, "{{severity}}")},
 			min:     f(0),
+		})).
+		WithRow(dashboard.NewRowBuilder("Delivery performance (DORA)")).
+		WithPanel(newStat(panelSpec{
+			title:       "Deployment frequency",
+			description: "Changes that succeeded per day, all services, over changes.dora_window (7d by default).",
+			unit:        "short",
+			queries:     []query{instant(`sum(max by (service) (`+deployFrequency+`))`, "")},
+			thresholds:  thresholds("blue"),
+		})).
+		WithPanel(newStat(panelSpec{
+			title:       "Lead time for changes",
+			description: "Mean time from commit to the change's success, of the changes that succeeded in the selected range (DORA: elite under a day).",
+			unit:        "s",
+			queries:     []query{instant(serviceMean(changeLeadTime, "$__range", ""), "")},
+			thresholds:  thresholds("green", step{86400, "yellow"}, step{7 * 86400, "red"}),
+		})).
+		WithPanel(newStat(panelSpec{
+			title: "Change failure rate",
+			description: "Failed changes (failed, rolled back, or followed by an incident) / changes shipped in the selected range " +
+				"(DORA: elite below 15%).",
+			unit: "percentunit",
+			queries: []query{instant(`sum(`+perService(changeFailures, "", "$__range")+`) / sum(max by (service, result) (increase(`+
+				deployments+`{result!="refused"}[$__range])))`, "")},
+			thresholds: thresholds("green", step{0.15, "yellow"}, step{0.3, "red"}),
+		})).
+		WithPanel(newStat(panelSpec{
+			title:       "Time to restore",
+			description: "Mean time from opening to resolution of the incidents linked to a change, resolved in the selected range (DORA: elite under an hour).",
+			unit:        "s",
+			queries:     []query{instant(serviceMean(changeRestore, "$__range", ""), "")},
+			thresholds:  thresholds("green", step{3600, "yellow"}, step{86400, "red"}),
 		}))
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/change"
 	"github.com/rootuip/sre/pkg/collector"
 	"github.com/rootuip/sre/pkg/rulegen"
 	"github.com/rootuip/sre/pkg/slo"
@@ -92,4 +93,32 @@ func policyState(matchers, by string) string {
 		agg = "max by (" + by + ")"
 	}
 	return agg + " (" + strings.Join(terms, " or ") + ")"
+}
+
+// Change records and the DORA measures (pkg/change), read from the store:
+// identical on every replica, so queries take the max per series first.
+var (
+	deployments     = change.MetricDeployments
+	rollbacks       = change.MetricRollbacks
+	changeFailures  = change.MetricFailures
+	changeFailRatio = change.MetricFailureRatio
+	deployFrequency = change.MetricFrequency
+	changeLeadTime  = change.MetricLeadTime
+	changeRestore   = change.MetricRestoreTime
+)
+
+// perService is the increase of a per-service store counter over r, the
+// replicas' copies collapsed.
+func perService(metric, selector, r string) string {
+	return `max by (service) (increase(` + metric + selector + `[` + r + `]))`
+}
+
+// serviceMean is the mean of a per-service store histogram over r, by
+// the labels in by ("" for one figure).
+func serviceMean(histogram, r, by string) string {
+	agg := "sum"
+	if by != "" {
+		agg = "sum by (" + by + ")"
+	}
+	return agg + ` (` + perService(histogram+"_sum", "", r) + `) / ` + agg + ` (` + perService(histogram+"_count", "", r) + `)`
 }

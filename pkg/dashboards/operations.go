@@ -139,5 +139,56 @@ func operations() *dashboard.DashboardBuilder {
 			queries: []query{q(`sum by (decision, change, override) (increase(sre_gate_decisions_total[$__rate_interval]))`,
 				"{{decision}} {{change}} override={{override}}")},
 			min: f(0),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title: "Deployments by result",
+			description: "Changes recorded (srectl change record, POST /api/v1/changes, the stage runner, Argo Rollouts and Flagger) " +
+				"by service and result: succeeded, failed, rolled_back, or refused by the deploy gate.",
+			width: 12, height: 8,
+			queries: []query{q(`sum by (service, result) (max by (service, result) (increase(`+deployments+`[$__rate_interval])))`,
+				"{{service}} {{result}}")},
+			min: f(0),
+		})).
+		WithPanel(newBarGauge(panelSpec{
+			title: "Change failure rate",
+			description: "Share of the changes shipped within changes.dora_window (7d by default) that failed: failed, rolled back, " +
+				"or followed by an incident on the service within changes.incident_link_window (DORA: elite below 15%).",
+			unit: "percentunit", width: 6, height: 8,
+			queries:    []query{instant(`max by (service) (`+changeFailRatio+`)`, "{{service}}")},
+			thresholds: thresholds("green", step{0.15, "yellow"}, step{0.3, "red"}),
+			min:        f(0), max: f(1),
+		})).
+		WithPanel(newBarGauge(panelSpec{
+			title:       "Deployment frequency",
+			description: "Changes that succeeded per day, over changes.dora_window.",
+			unit:        "short", width: 6, height: 8,
+			queries:    []query{instant(`max by (service) (`+deployFrequency+`)`, "{{service}}")},
+			thresholds: thresholds("blue"),
+			min:        f(0),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Lead time for changes (median, 1d)",
+			description: "Commit time to the change's success, median of the changes of the last day (changes recorded with a commit time).",
+			unit:        "s", width: 8, height: 8,
+			queries: []query{q(`histogram_quantile(0.5, sum by (service, le) (max by (service, le) (increase(`+changeLeadTime+`_bucket[1d]))))`,
+				"{{service}}")},
+			min: f(0),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Time to restore (mean, 1d)",
+			description: "Incidents linked to a change as its likely cause: mean time from the incident opening to its resolution, over the last day.",
+			unit:        "s", width: 8, height: 8,
+			queries: []query{q(serviceMean(changeRestore, "1d", "service"), "{{service}}")},
+			min:     f(0),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Rollbacks and failed changes",
+			description: "Changes rolled back, and changes that failed (rolled back, failed, or followed by an incident).",
+			width:       8, height: 8,
+			queries: []query{
+				q(`sum by (service) (`+perService(rollbacks, "", "$__rate_interval")+`)`, "{{service}} rolled back"),
+				q(`sum by (service) (`+perService(changeFailures, "", "$__rate_interval")+`)`, "{{service}} failed"),
+			},
+			min: f(0),
 		}))
 }
