@@ -37,6 +37,7 @@ import (
 	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/receiver"
 	"github.com/rootuip/sre/pkg/retention"
+	"github.com/rootuip/sre/pkg/rollout"
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/status"
 	"github.com/rootuip/sre/pkg/store"
@@ -79,6 +80,8 @@ type App struct {
 	Analysis *analysis.Service
 	// Chaos is the chaos experiment service (set by Chaos).
 	Chaos *chaos.Service
+	// Rollouts is the stage runner of progressive deliveries.
+	Rollouts *rollout.Service
 	// Status is the public status page (set by StatusPage).
 	Status *status.Service
 
@@ -225,10 +228,21 @@ func New(ctx context.Context, o Options) (*App, error) {
 		}, []string{"handler", "method", "code"}),
 	}
 	a.Bus = events.NewBus(1024, a.metrics.busDrops.Inc)
+	// Migrations of shared packages (targetlock: chaos, rollouts, scaling)
+	// are listed by each subsystem that uses them and applied once.
 	var sets [][]store.Migration
+	seen := map[string]bool{}
 	for _, s := range subs {
-		if _, _, ms := s.describe(); len(ms) > 0 {
-			sets = append(sets, ms)
+		_, _, ms := s.describe()
+		var own []store.Migration
+		for _, m := range ms {
+			if !seen[m.ID] {
+				seen[m.ID] = true
+				own = append(own, m)
+			}
+		}
+		if len(own) > 0 {
+			sets = append(sets, own)
 		}
 	}
 	if err := db.Migrate(ctx, sets...); err != nil {

@@ -148,6 +148,15 @@ var Routes = map[string]Access{
 	"GET /api/v1/chaos/runs/{id}/report":        viewer,
 	"POST /api/v1/chaos/halt":                   admin,
 
+	// Rollouts without Kubernetes (the stage runner).
+	"GET /api/v1/rollouts/definitions":   viewer,
+	"GET /api/v1/rollouts":               viewer,
+	"POST /api/v1/rollouts":              admin,
+	"GET /api/v1/rollouts/{id}":          viewer,
+	"POST /api/v1/rollouts/{id}/promote": admin,
+	"POST /api/v1/rollouts/{id}/pause":   responder,
+	"POST /api/v1/rollouts/{id}/abort":   responder,
+
 	// Console.
 	"GET /{$}":                                      viewer,
 	"GET /console/static/":                          viewer,

@@ -1,0 +1,92 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/config"
+	"github.com/rootuip/sre/pkg/rollout"
+	"github.com/rootuip/sre/pkg/runbook"
+	"github.com/rootuip/sre/pkg/targetlock"
+)
+
+// Rollouts is the stage runner of progressive deliveries without
+// Kubernetes (docs/rollout-runner.md): it owns the rollouts section.
+var Rollouts = Spec[*RolloutConfig]{
+	Name:       "rollouts",
+	Sections:   []string{"rollouts"},
+	Migrations: slices.Concat(targetlock.Migrations, rollout.Migrations),
+	Load:       LoadRollouts,
+	Build:      buildRollouts,
+}
+
+// RolloutConfig is what the rollout runner runs with.
+type RolloutConfig struct {
+	Config      rollout.Config
+	Definitions []*rollout.Definition
+}
+
+// LoadRollouts decodes the rollouts section and loads the definitions.
+func LoadRollouts(cfg *config.Config) (*RolloutConfig, error) {
+	c := &RolloutConfig{Config: rollout.DefaultConfig}
+	if err := cfg.Decode("rollouts", &c.Config); err != nil {
+		return nil, err
+	}
+	defs, err := rollout.Load(c.Config.Files, cfg.ResolvePath)
+	if err != nil {
+		return nil, err
+	}
+	c.Definitions = defs
+	// Actions call only the endpoints the runbooks section declares.
+	var rb runbook.Config
+	if err := cfg.Decode("runbooks", &rb); err != nil {
+		return nil, err
+	}
+	for _, d := range defs {
+		for _, ep := range d.Endpoints() {
+			if _, ok := rb.HTTPEndpoints[ep]; !ok {
+				return nil, fmt.Errorf("rollouts: %s: rollout %q: http endpoint %q is not in runbooks.http_endpoints", d.File, d.Name, ep)
+			}
+		}
+	}
+	return c, nil
+}
+
+// rolloutGate asks the budget subsystem's deploy gate.
+type rolloutGate struct{ a *App }
+
+func (g rolloutGate) Ask(ctx context.Context, service, change, actor string) (rollout.GateAnswer, error) {
+	if g.a.Budgets == nil {
+		return rollout.GateAnswer{}, errors.New("the budgets subsystem is not set up")
+	}
+	d, err := g.a.Budgets.Gate(ctx, budget.GateRequest{Service: service, Change: change, Actor: "rollout:" + actor})
+	if err != nil {
+		return rollout.GateAnswer{}, err
+	}
+	return rollout.GateAnswer{Allowed: d.Allowed, State: string(d.State), Reason: d.Reason}, nil
+}
+
+// buildRollouts serves /api/v1/rollouts/... and runs the stage runner,
+// with the runbook engine's actuators and the deploy gate.
+func buildRollouts(_ context.Context, a *App, c *RolloutConfig) (func(context.Context, *RolloutConfig), error) {
+	logger := a.Logger.With("component", "rollout")
+	opts := rollout.Options{DB: a.DB, Logger: logger, Registerer: a.Registry, Bus: a.Bus, Gate: rolloutGate{a}}
+	if a.Runbooks != nil {
+		opts.Actuator = a.Runbooks.Actuator()
+	}
+	svc := rollout.New(opts)
+	if err := svc.ApplyConfig(c.Config, c.Definitions); err != nil {
+		return nil, err
+	}
+	svc.Routes(a.Mux, a.NoAuth())
+	a.Rollouts = svc
+	a.AddActor(Actor{Name: "rollouts", Execute: svc.Run})
+	return func(_ context.Context, c *RolloutConfig) {
+		if err := svc.ApplyConfig(c.Config, c.Definitions); err != nil {
+			logger.Error("Apply rollouts configuration", "err", err)
+		}
+	}, nil
+}
