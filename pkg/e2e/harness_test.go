@@ -45,12 +45,37 @@ var programs = map[string]string{
 	"demo-service": "./examples/demo-service",
 }
 
+// TestMain runs the tests, or, with E2E_HELPER=record, acts as the
+// actuator of an exec runbook step: it appends its arguments as one JSON
+// line to $E2E_RECORD (healing_test.go counts the calls).
 func TestMain(m *testing.M) {
+	if os.Getenv("E2E_HELPER") == "record" {
+		os.Exit(record(os.Getenv("E2E_RECORD"), os.Args[1:]))
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
 	os.Exit(code)
+}
+
+func record(path string, args []string) int {
+	line, err := json.Marshal(args)
+	if err != nil {
+		return 3
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	defer f.Close()
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	fmt.Println("recorded")
+	return 0
 }
 
 // binaries builds sred, srectl and the demo service with `go build` into a

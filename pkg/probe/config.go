@@ -71,6 +71,7 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
 
 // UnmarshalYAML sets the defaults and validates the section.
 func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = Config{}
 	type plain Config
 	if err := unmarshal((*plain)(c)); err != nil {
 		return err

@@ -43,6 +43,13 @@ checks:
 	require.Equal(t, "GET", c.Checks[0].HTTP.Method)
 	require.Equal(t, 2*time.Minute, time.Duration(c.Checks[1].Interval))
 	require.Equal(t, DefaultTimeout, time.Duration(c.Checks[1].Timeout))
+
+	// The timeout defaults to at most the interval; decoding twice (sred
+	// decodes the section's defaults first) keeps nothing of the first.
+	var twice Config
+	require.NoError(t, yaml.Unmarshal([]byte("{}"), &twice))
+	require.NoError(t, yaml.Unmarshal([]byte("interval: 1s"), &twice))
+	require.Equal(t, time.Second, time.Duration(twice.Timeout))
 }
 
 // One invalid configuration per error, each with its exact message.
