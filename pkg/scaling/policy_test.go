@@ -1,0 +1,94 @@
+package scaling
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+// The guide's two policies ship as written.
+func TestExamplesAsTheGuideWrites(t *testing.T) {
+	ps, err := LoadPaths(filepath.Join(testutil.RepoRoot(t), "examples", "scaling"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*Policy{}
+	for _, p := range ps {
+		byName[p.Name] = p
+	}
+	api, ml := byName["api"], byName["ml-pipeline"]
+	if api == nil || ml == nil {
+		t.Fatalf("policies %v", byName)
+	}
+	if api.Service != "api" || api.MinInstances != 2 || api.MaxInstances != 20 || api.Metric.Type != MetricCPU ||
+		*api.ScaleUp.Threshold != 80 || *api.ScaleDown.Threshold != 30 ||
+		time.Duration(api.ScaleUp.Cooldown) != 5*time.Minute || time.Duration(api.ScaleDown.Cooldown) != 5*time.Minute {
+		t.Fatalf("api policy is not the guide's: %+v", api)
+	}
+	if ml.Service != "mlPipeline" || ml.MinInstances != 1 || ml.MaxInstances != 10 || ml.Metric.Type != MetricMemory ||
+		ml.TargetValue != 70 || *ml.ScaleUp.Threshold != 80 ||
+		time.Duration(ml.ScaleUp.Cooldown) != 10*time.Minute || time.Duration(ml.ScaleDown.Cooldown) != 10*time.Minute {
+		t.Fatalf("mlPipeline policy is not the guide's: %+v", ml)
+	}
+	if api.Target.Controller != ControllerKubernetes || ml.Target.Controller != ControllerSred || !ml.DryRun {
+		t.Fatalf("controllers: api %s, ml %s (dry run %v)", api.Target.Controller, ml.Target.Controller, ml.DryRun)
+	}
+}
+
+const good = `service: api
+target: {action: {exec: {command: [scale, "{{ .Vars.replicas }}"]}}}
+min_instances: 1
+max_instances: 5
+metric: {type: cpu}
+scale_up: {threshold: 80}
+scale_down: {threshold: 30}
+`
+
+// One broken policy per error, each with the message it gets.
+func TestPolicyErrors(t *testing.T) {
+	for _, tc := range []struct{ name, doc, want string }{
+		{"unknown field", good + "maximum: 3\n", `line 8: policy: unknown field "maximum" (want name, service,`},
+		{"unknown rule field", strings.Replace(good, "{threshold: 80}", "{threshold: 80, cooldwn: 5m}", 1), `line 6: scale_up/scale_down: unknown field "cooldwn"`},
+		{"no service", strings.Replace(good, "service: api\n", "", 1), "policy: service is required"},
+		{"min above max", strings.Replace(good, "min_instances: 1", "min_instances: 9", 1), "min_instances 9 is above max_instances 5"},
+		{"no target", strings.Replace(good, `target: {action: {exec: {command: [scale, "{{ .Vars.replicas }}"]}}}`, "target: {}", 1), "target needs kubernetes (a workload) or action"},
+		{"undeclared variable", strings.Replace(good, ".Vars.replicas", ".Vars.count", 1), "count"},
+		{"metric type", strings.Replace(good, "type: cpu", "type: disk", 1), `metric.type "disk": want cpu, memory or promql`},
+		{"promql without query", strings.Replace(good, "type: cpu", "type: promql", 1), "metric.query is required for a promql metric"},
+		{"bad promql", strings.Replace(good, "type: cpu", "type: promql, query: 'rate(x[5m]'", 1), "metric.query:"},
+		{"fraction", strings.Replace(good, "threshold: 80", "threshold: 0.8", 1), "scale_up.threshold 0.8 looks like a fraction; cpu is in percent (write 80)"},
+		{"percent range", strings.Replace(good, "threshold: 80", "threshold: 180", 1), "cpu is a percentage: 180 is outside 0-100"},
+		{"thresholds crossed", strings.Replace(good, "threshold: 30", "threshold: 90", 1), "scale_down.threshold 90 must be below scale_up.threshold 80 (no flapping)"},
+		{"threshold missing", strings.Replace(good, "scale_down: {threshold: 30}", "scale_down: {}", 1), "a threshold policy needs scale_up.threshold and scale_down.threshold (or set target_value)"},
+		{"target above up", good + "target_value: 90\n", "scale_up.threshold 80 is below target_value 90"},
+		{"schedule tz", good + "schedules: [{name: b, start: '09:00', end: '18:00', time_zone: Mars/Base, min_instances: 2}]\n", `schedule b: time_zone "Mars/Base"`},
+		{"schedule order", good + "schedules: [{name: b, start: '18:00', end: '09:00', min_instances: 2}]\n", "end 09:00 must be after start 18:00"},
+		{"schedule day", good + "schedules: [{name: b, days: [monday], start: '09:00', end: '18:00', min_instances: 2}]\n", `day "monday": want mon, tue`},
+		{"schedule floor", good + "schedules: [{name: b, start: '09:00', end: '18:00', min_instances: 7}]\n", "schedule b: min_instances 7 is outside [1, 5]"},
+		{"hpa cooldown", strings.Replace(good, `{action: {exec: {command: [scale, "{{ .Vars.replicas }}"]}}}`, "{kubernetes: {namespace: p, name: api}}", 1) + "", ""},
+		{"hpa period", strings.Replace(strings.Replace(good, `{action: {exec: {command: [scale, "{{ .Vars.replicas }}"]}}}`, "{kubernetes: {namespace: p, name: api}}", 1), "{threshold: 80}", "{threshold: 80, cooldown: 1h}", 1), "scale_up.cooldown 1h: the HPA allows at most 30m"},
+		{"kube kind", strings.Replace(good, `{action: {exec: {command: [scale, "{{ .Vars.replicas }}"]}}}`, "{kubernetes: {namespace: p, name: api, kind: Pod}}", 1), `kind "Pod": want Deployment or StatefulSet`},
+		{"controller", strings.Replace(good, `{action: {exec: {command: [scale, "{{ .Vars.replicas }}"]}}}`, `{controller: kubernetes, action: {exec: {command: [x]}}}`, 1), "controller kubernetes needs target.kubernetes"},
+		{"bad name", "name: API_1\n" + good, `policy "API_1": name must be lower-case`},
+		{"two documents", good + "---\n" + good, "want exactly one policy, found 2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.doc), "p.yml")
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("want no error, got %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "scaling.") || strings.Contains(err.Error(), "!!") {
+				t.Fatalf("error names a Go type: %v", err)
+			}
+		})
+	}
+}
