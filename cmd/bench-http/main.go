@@ -46,6 +46,8 @@ type options struct {
 	maxRequests int
 	alerts      int
 	keep        bool
+	channels    []string
+	rounds      int
 }
 
 func run(args []string) int {
@@ -60,6 +62,9 @@ func run(args []string) int {
 	a.Flag("max-requests", "Requests after which a step ends even before --duration.").Default("200000").IntVar(&o.maxRequests)
 	a.Flag("alerts", "Alerts in every delivery.").Default("10").IntVar(&o.alerts)
 	a.Flag("keep", "Keep the temporary directory (store and sred log).").BoolVar(&o.keep)
+	var channels string
+	a.Flag("channels", "Comma-separated notification set-ups, one sred each: failing (the configuration as it is; examples/sred.yml points every channel at 127.0.0.1:9, which refuses connections) and working (a copy whose 127.0.0.1:9 endpoints, secret files included, point at a local sink answering every request).").Default("failing,working").StringVar(&channels)
+	a.Flag("rounds", "Rounds of every --channels set-up, in alternation, each on a fresh sred and store.").Default("1").IntVar(&o.rounds)
 	a.HelpFlag.Short('h')
 	if _, err := a.Parse(args); err != nil {
 		fmt.Fprintf(os.Stderr, "bench-http: %v\n", err)
@@ -73,7 +78,15 @@ func run(args []string) int {
 		}
 		o.conns = append(o.conns, n)
 	}
-	if o.duration <= 0 || o.maxRequests < 1 || o.alerts < 1 {
+	for _, f := range strings.Split(channels, ",") {
+		f = strings.TrimSpace(f)
+		if f != "failing" && f != "working" {
+			fmt.Fprintf(os.Stderr, "bench-http: invalid --channels value %q (failing or working)\n", f)
+			return 2
+		}
+		o.channels = append(o.channels, f)
+	}
+	if o.duration <= 0 || o.maxRequests < 1 || o.alerts < 1 || o.rounds < 1 {
 		fmt.Fprintln(os.Stderr, "bench-http: --duration, --max-requests and --alerts must be positive")
 		return 2
 	}
@@ -112,24 +125,54 @@ func bench(o options) error {
 	}
 	defer noop.Close()
 
-	sred, err := startSred(bin, dir, o)
+	configs := map[string]string{"failing": o.configFile}
+	if slices.Contains(o.channels, "working") {
+		sink, err := startSinks()
+		if err != nil {
+			return err
+		}
+		defer sink.Close()
+		working, cleanup, err := workingConfig(o.configFile, dir, sink)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		configs["working"] = working
+	}
+
+	fmt.Printf("config %s, store %s, %d alerts per delivery, %s or %d requests per step, loopback\n",
+		o.configFile, storeName(o), o.alerts, o.duration, o.maxRequests)
+	const row = "%-14s %6s %13s %8s %8s %8s %8s %7s  %s\n"
+	fmt.Printf(row, "target", "conns", "deliveries/s", "p50 ms", "p99 ms", "max ms", "2xx", "errors", "load avg (1m 5m 15m)")
+	nonce := time.Now().UnixNano()
+	for round := 1; round <= o.rounds; round++ {
+		for _, ch := range o.channels {
+			if err := benchSred(o, bin, filepath.Join(dir, fmt.Sprintf("%s-%d", ch, round)), configs[ch], ch, noop, row, fmt.Sprintf("%x-%d", nonce, round)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// benchSred starts sred from config on a fresh store in dir and runs every
+// step against the no-op handler and it.
+func benchSred(o options, bin, dir, config, channels string, noop *noopServer, row, nonce string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	sred, err := startSred(bin, dir, config, o)
 	if err != nil {
 		return err
 	}
 	defer sred.stop()
-
-	fmt.Printf("config %s, store %s, %d alerts per delivery, %s or %d requests per step, loopback\n",
-		o.configFile, storeName(o), o.alerts, o.duration, o.maxRequests)
-	fmt.Fprintf(os.Stderr, "sred at %s (profiles at %s/debug/pprof/), log %s\n", sred.url, sred.url, sred.log)
-	const row = "%-6s %6s %13s %8s %8s %8s %8s %7s  %s\n"
-	fmt.Printf(row, "target", "conns", "deliveries/s", "p50 ms", "p99 ms", "max ms", "2xx", "errors", "load avg (1m 5m 15m)")
-	nonce := time.Now().UnixNano()
+	fmt.Fprintf(os.Stderr, "sred (%s channels) at %s (profiles at %s/debug/pprof/), log %s\n", channels, sred.url, sred.url, sred.log)
 	for _, c := range o.conns {
 		for _, t := range []struct{ name, url string }{
 			{"no-op", "http://" + noop.Addr().String() + "/"},
-			{"sred", sred.url + "/api/v1/webhook/alertmanager"},
+			{"sred/" + channels, sred.url + "/api/v1/webhook/alertmanager"},
 		} {
-			r := drive(t.url, c, o, fmt.Sprintf("%x-%s-%d", nonce, t.name, c))
+			r := drive(t.url, c, o, fmt.Sprintf("%s-%s-%d", nonce, t.name, c))
 			if r.ok == 0 && r.firstErr != nil {
 				return fmt.Errorf("%s with %d connections: %w", t.name, c, r.firstErr)
 			}
@@ -197,7 +240,7 @@ type sredProc struct {
 	done chan struct{}
 }
 
-func startSred(bin, dir string, o options) (*sredProc, error) {
+func startSred(bin, dir, config string, o options) (*sredProc, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -209,7 +252,7 @@ func startSred(bin, dir string, o options) (*sredProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"--config.file=" + o.configFile, "--web.listen-address=" + addr, "--log.level=warn", "--web.no-auth"}
+	args := []string{"--config.file=" + config, "--web.listen-address=" + addr, "--log.level=warn", "--web.no-auth"}
 	if o.postgresURL != "" {
 		args = append(args, "--storage.postgres-url="+o.postgresURL)
 	} else {

@@ -306,12 +306,22 @@ type ClaimOptions struct {
 	Limit int
 	// ExcludeKinds are left out (e.g. the busy lanes of a sender).
 	ExcludeKinds []Kind
+	// Kinds, if set, are the only kinds taken (e.g. one message to probe a
+	// notification channel that was failing).
+	Kinds []Kind
 }
 
 // Claim leases due jobs: pending ones due by now, and running ones whose
 // lease expired (their worker died or stalled). Each claim counts as an
 // attempt.
 func Claim(ctx context.Context, db *store.DB, o ClaimOptions) ([]Job, error) {
+	return ClaimIn(ctx, db, db.Dialect, o)
+}
+
+// ClaimIn is Claim in a transaction of the given dialect's database (e.g.
+// one of the incident service's batched writes, so that claiming does not
+// take SQLite's write lock on its own).
+func ClaimIn(ctx context.Context, q Querier, dialect store.Dialect, o ClaimOptions) ([]Job, error) {
 	if o.Owner == "" {
 		return nil, errors.New("claim jobs: owner is required")
 	}
@@ -330,13 +340,21 @@ func Claim(ctx context.Context, db *store.DB, o ClaimOptions) ([]Job, error) {
 		}
 		skip = ` AND kind NOT IN (` + strings.Join(ph, ", ") + `)`
 	}
+	if len(o.Kinds) > 0 {
+		ph := make([]string, len(o.Kinds))
+		for i, k := range o.Kinds {
+			args = append(args, string(k))
+			ph[i] = fmt.Sprintf("$%d", len(args))
+		}
+		skip += ` AND kind IN (` + strings.Join(ph, ", ") + `)`
+	}
 	inner := `SELECT id FROM jobs WHERE queue = $4
 AND ((state = 'pending' AND run_at <= $3) OR (state = 'running' AND lease_until <= $3))` + skip + `
 ORDER BY run_at, id LIMIT $5`
-	if db.Dialect == store.Postgres {
+	if dialect == store.Postgres {
 		inner += ` FOR UPDATE SKIP LOCKED`
 	}
-	rows, err := db.QueryContext(ctx, `UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1
+	rows, err := q.QueryContext(ctx, `UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1
 WHERE id IN (`+inner+`) RETURNING `+jobColumns, args...)
 	if err != nil {
 		return nil, fmt.Errorf("claim jobs of %s: %w", o.Queue, err)

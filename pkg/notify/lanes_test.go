@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -94,6 +95,101 @@ func TestHangingChannelDoesNotHoldOthers(t *testing.T) {
 		slack.mu.Lock()
 		require.Len(t, slack.reqs, 2)
 		slack.mu.Unlock()
+		cancel()
+		require.NoError(t, <-done)
+	})
+}
+
+// TestFailingChannelPauses: a channel whose endpoint fails is paused for the
+// retry backoff; its queued messages wait without attempts while the other
+// channels deliver; when the pause ends one message probes the endpoint
+// (a failure doubles the pause), and once a probe is delivered the rest go.
+func TestFailingChannelPauses(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var (
+			mu       sync.Mutex
+			down     = true
+			requests int
+		)
+		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			requests++
+			if down {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+		}))
+		defer hook.Close()
+		hookRequests := func() int { mu.Lock(); defer mu.Unlock(); return requests }
+		slack := newEndpoint(t)
+		cfg := &Config{
+			Webhook: &WebhookConfig{URL: hook.URL, Secret: commoncfg.Secret("k")},
+			Slack:   &SlackConfig{WebhookURL: commoncfg.Secret(slack.URL + "/hook")},
+		}
+		require.NoError(t, cfg.Validate())
+		t0 := time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC)
+		clk := clock.NewManual(t0)
+		const queued = 10
+		for i := range queued {
+			_, err := Enqueue(ctx, db, t0, fmt.Sprintf("hook-%d", i), &Message{IncidentID: "INC-1", Channel: ChannelWebhook, Event: EventTrigger, Subject: "x"})
+			require.NoError(t, err)
+		}
+		attempts := func() (total int, states map[string]int) {
+			recs, err := List(ctx, db, "INC-1")
+			require.NoError(t, err)
+			states = map[string]int{}
+			for _, r := range recs {
+				if r.Channel == ChannelWebhook {
+					total += r.Attempts
+					states[r.State]++
+				}
+			}
+			return total, states
+		}
+		s := NewSender(db, cfg, clk, nil, nil, prometheus.NewRegistry())
+		s.Tick = 10 * time.Millisecond
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		// settled waits until several claim rounds ran after cond held.
+		settled := func(cond func() bool) {
+			t.Helper()
+			require.Eventually(t, cond, 30*time.Second, 5*time.Millisecond)
+			from := s.rounds.Load()
+			require.Eventually(t, func() bool { return s.rounds.Load() >= from+5 }, 30*time.Second, 5*time.Millisecond)
+		}
+
+		// The first batch fails together: one failure of the channel.
+		settled(func() bool { _, st := attempts(); return st[StatePending] == queued })
+		total, _ := attempts()
+		require.Equal(t, queued, total)
+		require.Equal(t, queued, hookRequests())
+		// Paused: messages enqueued meanwhile wait, other channels deliver.
+		_, err := Enqueue(ctx, db, t0, "slack-1", &Message{IncidentID: "INC-1", Channel: ChannelSlack, Event: EventTrigger, Subject: "x"})
+		require.NoError(t, err)
+		s.Poke()
+		settled(func() bool { return len(slack.Requests()) == 1 })
+		require.Equal(t, queued, hookRequests(), "no attempt while the channel is paused")
+
+		// The pause (min_backoff) ends: one probe, which fails and doubles it.
+		clk.Advance(time.Duration(DefaultMinBackoff))
+		settled(func() bool { return hookRequests() == queued+1 })
+		total, _ = attempts()
+		require.Equal(t, queued+1, total, "one message probes the channel")
+		clk.Advance(time.Duration(DefaultMinBackoff))
+		settled(func() bool { return true })
+		require.Equal(t, queued+1, hookRequests(), "the second pause is twice as long")
+
+		// The endpoint is back: the next probe is delivered, then the rest.
+		mu.Lock()
+		down = false
+		mu.Unlock()
+		clk.Advance(time.Duration(DefaultMinBackoff) * 3)
+		settled(func() bool { _, st := attempts(); return st[StateDelivered] == queued })
+		require.Equal(t, queued+1+queued, hookRequests())
 		cancel()
 		require.NoError(t, <-done)
 	})

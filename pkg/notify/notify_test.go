@@ -305,7 +305,7 @@ func TestLeaseAfterCrash(t *testing.T) {
 		require.NoError(t, err)
 
 		dead := NewSender(db, cfg, clock, nil, nil, nil)
-		claimed, err := dead.claim(ctx, t0, nil) // claims, then "dies" before sending
+		claimed, err := dead.claim(ctx, t0, jobs.ClaimOptions{}) // claims, then "dies" before sending
 		require.NoError(t, err)
 		require.Len(t, claimed, 1)
 

@@ -3,6 +3,7 @@ package notify
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -195,6 +196,16 @@ type Sender struct {
 	mu  sync.RWMutex
 	cfg *Config
 
+	// write runs the outbox's writes: the incident service's batched
+	// writer when the timeline writer is one (see Writer), else a
+	// transaction of its own.
+	write func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error
+
+	// chMu guards channels: the channels whose endpoint failed (see
+	// channelHealth).
+	chMu     sync.Mutex
+	channels map[string]*channelHealth
+
 	poke    chan struct{}
 	rounds  atomic.Int64 // claim rounds of Run, for tests to wait on
 	sent    *prometheus.CounterVec
@@ -210,7 +221,26 @@ func (s *Sender) Poke() {
 	}
 }
 
-// NewSender returns a sender. timeline may be nil; reg may be nil.
+// Writer runs fn in a write transaction shared with other writes:
+// incident.Service.Write, which on SQLite applies it in the single writer's
+// next batch, so that the outbox's claims and outcomes do not take the
+// write lock (and an fsync) on their own while deliveries are ingested.
+type Writer interface {
+	Write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error
+}
+
+// channelHealth is the state of a channel whose endpoint failed: after a
+// retryable failure (refused connection, timeout, 5xx, 429) the channel
+// pauses for the retry backoff of its consecutive failures; its messages
+// wait in the outbox without attempts. When the pause ends one message
+// probes the endpoint; a delivery ends the pause, a failure doubles it.
+type channelHealth struct {
+	failures int
+	until    time.Time
+}
+
+// NewSender returns a sender. timeline may be nil; reg may be nil. When
+// timeline is also a Writer, the outbox writes go through it.
 func NewSender(db *store.DB, cfg *Config, clk clock.Clock, timeline incident.TimelineWriter, logger *slog.Logger, reg prometheus.Registerer) *Sender {
 	clk = clock.OrReal(clk)
 	if logger == nil {
@@ -222,6 +252,13 @@ func NewSender(db *store.DB, cfg *Config, clk clock.Clock, timeline incident.Tim
 		poke:   make(chan struct{}, 1),
 		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		Tick:   time.Second, Batch: 32,
+		channels: map[string]*channelHealth{},
+	}
+	s.write = func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+		return db.InTx(ctx, func(tx *sql.Tx) error { return fn(ctx, tx) })
+	}
+	if w, ok := timeline.(Writer); ok {
+		s.write = w.Write
 	}
 	s.sent = promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 		Namespace: "sre",
@@ -291,9 +328,19 @@ func (s *Sender) Run(ctx context.Context) error {
 		mu.Unlock()
 		cfg := s.config()
 		now := s.clock.Now()
-		batch, err := s.claim(ctx, now, exclude)
+		// Paused channels are left out; a failing channel whose pause
+		// ended gets one message, its probe.
+		paused, probes := s.channelStates(now, exclude)
+		batch, err := s.claim(ctx, now, jobs.ClaimOptions{ExcludeKinds: append(exclude, append(paused, probes...)...)})
 		if err != nil && ctx.Err() == nil {
 			s.logger.Warn("deliver notifications", "err", err)
+		}
+		for _, ch := range probes {
+			probe, err := s.claim(ctx, now, jobs.ClaimOptions{Kinds: []jobs.Kind{ch}, Limit: 1})
+			if err != nil && ctx.Err() == nil {
+				s.logger.Warn("deliver notifications", "channel", ch, "err", err)
+			}
+			batch = append(batch, probe...)
 		}
 		s.rounds.Add(1)
 		lanes := map[string][]claimed{}
@@ -343,10 +390,77 @@ type claimed struct {
 	msg      Message
 }
 
-// claim leases up to Batch due messages, leaving out the channels in exclude.
-func (s *Sender) claim(ctx context.Context, now time.Time, exclude []jobs.Kind) ([]claimed, error) {
-	js, err := jobs.Claim(ctx, s.db, jobs.ClaimOptions{Queue: Queue, Owner: s.owner, Now: now,
-		Lease: time.Duration(s.config().Lease), Limit: s.Batch, ExcludeKinds: exclude})
+// channelStates returns the failing channels not in busy: paused ones, and
+// those whose pause is over and that send one message to probe.
+func (s *Sender) channelStates(now time.Time, busy []jobs.Kind) (paused, probes []jobs.Kind) {
+	s.chMu.Lock()
+	defer s.chMu.Unlock()
+	for ch, h := range s.channels {
+		switch {
+		case slices.Contains(busy, jobs.Kind(ch)):
+		case now.Before(h.until):
+			paused = append(paused, jobs.Kind(ch))
+		default:
+			probes = append(probes, jobs.Kind(ch))
+		}
+	}
+	return paused, probes
+}
+
+// channelResult records a delivery's outcome in its channel's health and
+// returns the channel's pause (zero when it is healthy).
+func (s *Sender) channelResult(cfg *Config, ch string, now time.Time, derr error) time.Duration {
+	var de *DeliveryError
+	s.chMu.Lock()
+	defer s.chMu.Unlock()
+	switch {
+	case derr == nil:
+		if _, ok := s.channels[ch]; ok {
+			delete(s.channels, ch)
+			s.logger.Info("notification channel delivers again", "channel", ch)
+		}
+		return 0
+	case errors.As(derr, &de) && de.Retryable:
+		h := s.channels[ch]
+		if h == nil {
+			h = &channelHealth{}
+			s.channels[ch] = h
+		}
+		if !now.Before(h.until) {
+			// The first failure, or a probe's: the messages of one batch
+			// failing together count once.
+			h.failures++
+			if h.failures == 1 {
+				s.logger.Warn("notification channel failing, pausing it", "channel", ch, "err", derr)
+			}
+		}
+		pause := backoff(cfg, h.failures)
+		if de.RetryAfter > 0 {
+			// The receiver said when to come back (429 Retry-After).
+			pause = min(de.RetryAfter, time.Duration(cfg.MaxBackoff))
+		}
+		if until := now.Add(pause); until.After(h.until) {
+			h.until = until
+		}
+		return h.until.Sub(now)
+	}
+	// A message the endpoint refused for its own sake says nothing of
+	// the channel.
+	return 0
+}
+
+// claim leases due messages: up to Batch, or as o says.
+func (s *Sender) claim(ctx context.Context, now time.Time, o jobs.ClaimOptions) ([]claimed, error) {
+	o.Queue, o.Owner, o.Now, o.Lease = Queue, s.owner, now, time.Duration(s.config().Lease)
+	if o.Limit == 0 {
+		o.Limit = s.Batch
+	}
+	var js []jobs.Job
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		js, err = jobs.ClaimIn(ctx, tx, s.db.Dialect, o)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications: %w", err)
 	}
@@ -373,7 +487,7 @@ func (s *Sender) claim(ctx context.Context, now time.Time, exclude []jobs.Kind) 
 // attempted. Run does not wait: see its lanes.
 func (s *Sender) DeliverDue(ctx context.Context) (int, error) {
 	cfg := s.config()
-	batch, err := s.claim(ctx, s.clock.Now(), nil)
+	batch, err := s.claim(ctx, s.clock.Now(), jobs.ClaimOptions{})
 	if len(batch) == 0 {
 		return 0, err
 	}
@@ -418,10 +532,11 @@ func (s *Sender) record(ctx context.Context, cfg *Config, c *claimed, derr error
 	if m.User != "" {
 		who = m.Channel + " to " + m.User
 	}
+	pause := s.channelResult(cfg, m.Channel, now, derr)
 	switch {
 	case derr == nil:
 		result = "delivered"
-		err = jobs.Complete(ctx, s.db, c.id, s.owner, now)
+		err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error { return jobs.Complete(ctx, tx, c.id, s.owner, now) })
 		kindMsg = fmt.Sprintf("Notification (%s) sent by %s", m.Event, who)
 		if c.attempts > 1 {
 			kindMsg += fmt.Sprintf(" after %d attempts", c.attempts)
@@ -435,13 +550,19 @@ func (s *Sender) record(ctx context.Context, cfg *Config, c *claimed, derr error
 			if de.RetryAfter > 0 {
 				wait = min(de.RetryAfter, time.Duration(cfg.MaxBackoff))
 			}
+			// Not before the channel's pause ends.
+			wait = max(wait, pause)
 			result = "retry"
-			err = jobs.Retry(ctx, s.db, c.id, s.owner, now.Add(wait), derr.Error())
+			err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				return jobs.Retry(ctx, tx, c.id, s.owner, now.Add(wait), derr.Error())
+			})
 			data["retry_in"] = wait.String()
 			kindMsg = fmt.Sprintf("Notification (%s) by %s failed (attempt %d), retrying in %s: %v", m.Event, who, c.attempts, wait, derr)
 		} else {
 			result = "failed"
-			err = jobs.Fail(ctx, s.db, c.id, s.owner, now, derr.Error())
+			err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				return jobs.Fail(ctx, tx, c.id, s.owner, now, derr.Error())
+			})
 			kindMsg = fmt.Sprintf("Notification (%s) by %s failed after %d attempt(s), giving up: %v", m.Event, who, c.attempts, derr)
 		}
 	}
