@@ -14,6 +14,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/model"
 
+	"github.com/rootuip/sre/pkg/analysis"
 	"github.com/rootuip/sre/pkg/rulegen"
 	"github.com/rootuip/sre/pkg/slo"
 	// Sloth and OpenSLO files load into the same model.
@@ -31,6 +32,10 @@ func init() {
 		cmd.Flag("prometheus-rule", "Write prometheus-operator PrometheusRule objects instead of plain rule files.").BoolVar(&o.promRule)
 		cmd.Flag("prometheus-rule.label", "Label of the PrometheusRule objects (repeatable, name=value).").StringMapVar(&o.promRuleLabels)
 		cmd.Flag("inhibit-rules", "Write Alertmanager inhibit_rules (a page silences the same SLO's tickets) to this file, or - for standard output.").IsSetByUser(&o.inhibitSet).StringVar(&o.inhibit)
+		cmd.Flag("argo-rollouts", "Also write an Argo Rollouts AnalysisTemplate per service (the SLO burn-rate checks, no call to sred) into this directory.").PlaceHolder("DIR").StringVar(&o.argo)
+		cmd.Flag("flagger", "Also write the Flagger MetricTemplates of each service (the SLO burn-rate checks) into this directory.").PlaceHolder("DIR").StringVar(&o.flagger)
+		cmd.Flag("flagger.namespace", "Namespace of the Flagger MetricTemplates (none: the Canary's).").StringVar(&o.flaggerNS)
+		cmd.Flag("rollouts.prometheus-address", "Prometheus the Argo Rollouts and Flagger templates query.").Default(analysis.DefaultPrometheusAddress).StringVar(&o.rolloutsProm)
 		cmd.Flag("quiet", "Do not print the cost and cardinality estimate.").Short('q').BoolVar(&o.quiet)
 		return map[string]func(*Env) error{"generate": func(env *Env) error { return runGenerate(env, o) }}
 	})
@@ -44,6 +49,10 @@ type generateOptions struct {
 	promRuleLabels map[string]string
 	inhibit        string
 	inhibitSet     bool
+	argo           string
+	flagger        string
+	flaggerNS      string
+	rolloutsProm   string
 	quiet          bool
 }
 
@@ -114,6 +123,24 @@ func runGenerate(env *Env, o generateOptions) error {
 			return err
 		}
 	}
+	engines := map[string]map[string][]byte{}
+	if o.argo != "" {
+		gen, err := analysis.ArgoAnalysisTemplates(specs, o.rolloutsProm)
+		if err != nil {
+			return fmt.Errorf("argo rollouts templates: %w", err)
+		}
+		engines[o.argo] = generatedFiles(gen)
+	}
+	if o.flagger != "" {
+		gen, err := analysis.FlaggerMetricTemplates(specs, o.rolloutsProm, o.flaggerNS)
+		if err != nil {
+			return fmt.Errorf("flagger templates: %w", err)
+		}
+		if _, same := engines[o.flagger]; same {
+			return &ExitError{Code: 2, Err: errors.New("--argo-rollouts and --flagger need different directories (both write <service>.yml)")}
+		}
+		engines[o.flagger] = generatedFiles(gen)
+	}
 
 	if o.output == "-" {
 		for i, name := range order {
@@ -127,6 +154,11 @@ func runGenerate(env *Env, o generateOptions) error {
 	}
 	if suites != nil {
 		if err := writeGenerated(o.tests, suites); err != nil {
+			return err
+		}
+	}
+	for dir, files := range engines {
+		if err := writeGenerated(dir, files); err != nil {
 			return err
 		}
 	}
@@ -145,6 +177,14 @@ func runGenerate(env *Env, o generateOptions) error {
 		printEstimate(env.Stderr, specs)
 	}
 	return nil
+}
+
+func generatedFiles(gen []analysis.Generated) map[string][]byte {
+	out := make(map[string][]byte, len(gen))
+	for _, g := range gen {
+		out[g.Name] = g.Data
+	}
+	return out
 }
 
 // writeGenerated writes files into dir and removes generated files (those

@@ -355,3 +355,37 @@ func TestGenerateImported(t *testing.T) {
 	g = parseRules(t, "web", []byte(docs[1]))
 	require.Equal(t, "slo:web:web-availability", g.Groups[0].Name)
 }
+
+// --argo-rollouts and --flagger write the templates golden-tested and
+// validated against the published CRDs in pkg/analysis
+// (TestGenerateEngineTemplates): the same bytes, one file per service.
+func TestGenerateRolloutEngines(t *testing.T) {
+	inRepo(t)
+	dir := t.TempDir()
+	argo, flagger := filepath.Join(dir, "argo"), filepath.Join(dir, "flagger")
+	code, _, stderr := srectl(t, "generate", "-q", "-i", "examples/slos", "-o", filepath.Join(dir, "rules"),
+		"--argo-rollouts", argo, "--flagger", flagger, "--flagger.namespace", "flagger-system")
+	require.Equal(t, 0, code, stderr)
+	for sub, out := range map[string]string{"argo-rollouts": argo, "flagger": flagger} {
+		want := listDir(t, filepath.Join("pkg", "analysis", "testdata", "golden", sub))
+		require.Equal(t, want, listDir(t, out))
+		for _, f := range want {
+			golden, err := os.ReadFile(filepath.Join("pkg", "analysis", "testdata", "golden", sub, f))
+			require.NoError(t, err)
+			got, err := os.ReadFile(filepath.Join(out, f))
+			require.NoError(t, err)
+			require.Equal(t, string(golden), string(got), "%s/%s", sub, f)
+		}
+	}
+	// The Prometheus address is a flag; one directory cannot take both.
+	code, _, stderr = srectl(t, "generate", "-q", "-i", "examples/slos/api.yml", "-o", filepath.Join(dir, "rules"),
+		"--argo-rollouts", argo, "--rollouts.prometheus-address", "http://prom.example:9090")
+	require.Equal(t, 0, code, stderr)
+	data, err := os.ReadFile(filepath.Join(argo, "api.yml"))
+	require.NoError(t, err)
+	require.Contains(t, string(data), "value: http://prom.example:9090")
+	require.NoFileExists(t, filepath.Join(argo, "checkout.yml"), "stale generated files are removed")
+	code, _, stderr = srectl(t, "generate", "-q", "-i", "examples/slos/api.yml", "--argo-rollouts", argo, "--flagger", argo)
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "need different directories")
+}
