@@ -25,6 +25,7 @@ type Event struct {
 type Bus struct {
 	mu     sync.RWMutex
 	subs   map[int]chan Event
+	hooks  map[int]func(Event)
 	next   int
 	drops  func()
 	buffer int
@@ -36,7 +37,7 @@ func NewBus(buffer int, onDrop func()) *Bus {
 	if buffer <= 0 {
 		buffer = 256
 	}
-	return &Bus{subs: map[int]chan Event{}, drops: onDrop, buffer: buffer}
+	return &Bus{subs: map[int]chan Event{}, hooks: map[int]func(Event){}, drops: onDrop, buffer: buffer}
 }
 
 // Publish sends ev to every subscriber without blocking.
@@ -49,6 +50,9 @@ func (b *Bus) Publish(ev Event) {
 	}
 	b.mu.RLock()
 	defer b.mu.RUnlock()
+	for _, fn := range b.hooks {
+		fn(ev)
+	}
 	for _, ch := range b.subs {
 		select {
 		case ch <- ev:
@@ -57,6 +61,24 @@ func (b *Bus) Publish(ev Event) {
 				b.drops()
 			}
 		}
+	}
+}
+
+// Attach calls fn with every event, inside Publish, until the returned
+// function is called. fn must be quick and never block (it must not take
+// a lock that a goroutine waiting on the publisher holds): it is for a
+// subscriber that must see every event with no goroutine of its own to
+// be scheduled, such as the WebSocket stream's ring (package stream).
+func (b *Bus) Attach(fn func(Event)) func() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	id := b.next
+	b.next++
+	b.hooks[id] = fn
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		delete(b.hooks, id)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -60,7 +61,9 @@ type HubOptions struct {
 	WriteTimeout time.Duration
 	// MaxClients bounds concurrent WebSocket clients. Default 2048.
 	MaxClients int
-	// InputBuffer is the hub's buffer on the bus. Default 16,384 events.
+	// InputBuffer is unused: the hub numbers events inside Publish
+	// (events.Bus.Attach), it has no buffer on the bus. Kept for
+	// compatibility.
 	InputBuffer int
 	// Coalesce is the least interval between two wake-ups of the clients
 	// during a burst (latency traded for throughput). Default 10ms.
@@ -95,9 +98,10 @@ var errTooSlow = errors.New("client too slow: it fell behind the replay buffer")
 // the ring (it lags more than ReplayEvents) is dropped and counted.
 type Hub struct {
 	o     HubOptions
-	in    <-chan events.Event
 	unsub func()
 	epoch string
+	// kick asks Run for a delayed wake-up of the clients.
+	kick chan struct{}
 
 	// Clients read the ring without a lock: the hub stores an entry,
 	// then last, then swaps and closes notify; a client loads notify,
@@ -108,9 +112,15 @@ type Hub struct {
 	notify atomic.Pointer[chan struct{}]
 
 	// mu serializes the hub's appends with client registration.
-	mu      sync.Mutex
-	pending int // entries appended since the clients were last woken
-	clients map[*wsClient]struct{}
+	mu       sync.Mutex
+	pending  int // entries appended since the clients were last woken
+	lastWake time.Time
+	kicked   bool // a delayed wake-up is due
+	clients  map[*wsClient]struct{}
+	// minCursor is at most the lowest cursor of the clients: appends
+	// look for clients to drop only when the entry they overwrite is
+	// newer than it, not at every event.
+	minCursor uint64
 
 	nclients atomic.Int64
 	dropped  prometheus.Counter
@@ -155,11 +165,12 @@ func NewHub(bus *events.Bus, o HubOptions) *Hub {
 		epoch:   strconv.FormatInt(o.Now().UnixNano(), 36),
 		ring:    make([]atomic.Pointer[entry], o.ReplayEvents),
 		clients: map[*wsClient]struct{}{},
+		kick:    make(chan struct{}, 1),
 	}
 	ch := make(chan struct{})
 	h.notify.Store(&ch)
 	if bus != nil {
-		h.in, h.unsub = bus.SubscribeBuffer(o.InputBuffer)
+		h.unsub = bus.Attach(h.publish)
 	}
 	f := promauto.With(o.Registerer)
 	h.dropped = f.NewCounter(prometheus.CounterOpts{
@@ -183,51 +194,64 @@ func NewHub(bus *events.Bus, o HubOptions) *Hub {
 	return h
 }
 
-// Run reads the bus until ctx ends.
+// Run wakes the clients for the events numbered during a burst, until ctx
+// ends; then the hub leaves the bus.
+//
+// Events are numbered into the ring inside events.Bus.Publish (the hub
+// is attached to the bus), on the publisher's goroutine: ingestion never
+// waits for this goroutine, or any other, to be scheduled, however many
+// clients compete for the CPU. The first event after a quiet period wakes
+// the clients at once; during a burst they are woken at most once per
+// Coalesce, by Run: a thousand clients woken for every event would take
+// the CPU from the publishers.
 func (h *Hub) Run(ctx context.Context) error {
-	if h.in == nil {
-		<-ctx.Done()
-		return nil
+	if h.unsub != nil {
+		defer h.unsub()
 	}
-	defer h.unsub()
-	// During a burst, clients are woken at most once per Coalesce (and
-	// once per batch of events), not once per event: a thousand clients
-	// woken for every event would starve the hub of CPU. The first event
-	// after a quiet period wakes them at once.
-	var flush <-chan time.Time
-	var lastWake time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-flush:
-			flush = nil
-			h.mu.Lock()
-			h.wake()
-			h.mu.Unlock()
-			lastWake = time.Now()
-		case ev, ok := <-h.in:
-			if !ok {
+		case <-h.kick:
+		}
+		h.mu.Lock()
+		d := h.o.Coalesce - time.Since(h.lastWake)
+		h.mu.Unlock()
+		if d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
 				return nil
+			case <-t.C:
 			}
-			e := h.encode(ev)
-			if e == nil {
-				continue
-			}
-			h.mu.Lock()
-			h.append(e)
-			since := time.Since(lastWake)
-			woke := h.pending >= batch || since >= h.o.Coalesce
-			if woke {
-				h.wake()
-			}
-			h.mu.Unlock()
-			switch {
-			case woke:
-				lastWake = time.Now()
-			case flush == nil:
-				flush = time.After(h.o.Coalesce - since)
-			}
+		}
+		h.mu.Lock()
+		h.kicked = false
+		h.wake()
+		h.mu.Unlock()
+	}
+}
+
+// publish is the hub's hook on the bus: it numbers ev into the ring and
+// wakes the clients now, or asks Run to within Coalesce.
+func (h *Hub) publish(ev events.Event) {
+	at, body := h.encode(ev)
+	if body == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.append(ev, at, body)
+	if time.Since(h.lastWake) >= h.o.Coalesce {
+		h.wake()
+		return
+	}
+	if !h.kicked {
+		h.kicked = true
+		select {
+		case h.kick <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -239,21 +263,24 @@ type Message struct {
 	events.Event
 }
 
-// Ingest numbers ev, appends it to the ring and wakes the clients, as Run
-// does for the events of the bus; for tests and benchmarks.
+// Ingest numbers ev, appends it to the ring and wakes the clients at once,
+// as the bus hook does for the first event after a quiet period; for tests
+// and benchmarks.
 func (h *Hub) Ingest(ev events.Event) {
-	e := h.encode(ev)
-	if e == nil {
+	at, body := h.encode(ev)
+	if body == nil {
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.append(e)
+	h.append(ev, at, body)
 	h.wake()
 }
 
-// wake tells the clients waiting for events that there are new ones.
+// wake tells the clients waiting for events that there are new ones (h.mu
+// held).
 func (h *Hub) wake() {
+	h.lastWake = time.Now()
 	if h.pending == 0 {
 		return
 	}
@@ -262,34 +289,49 @@ func (h *Hub) wake() {
 	close(*h.notify.Swap(&ch))
 }
 
-// encode numbers ev and encodes it, outside the lock: only the hub's
-// goroutine (or Ingest) writes h.last.
-func (h *Hub) encode(ev events.Event) *entry {
+// encode encodes ev once for every client, before the lock; append adds
+// its ID.
+func (h *Hub) encode(ev events.Event) (time.Time, []byte) {
 	now := h.o.Now()
 	if ev.Time.IsZero() {
 		ev.Time = now.UTC()
 	}
-	seq := h.last.Load() + 1
-	msg, err := json.Marshal(Message{ID: h.id(seq), Event: ev})
-	if err != nil {
+	b, err := json.Marshal(ev)
+	if err != nil || len(b) < 2 || b[0] != '{' {
 		h.o.Logger.Warn("event stream: encode event", "type", ev.Type, "err", err)
-		return nil
+		return now, nil
 	}
-	return &entry{seq: seq, at: now, ev: ev, msg: msg}
+	return now, b
 }
 
-// append adds e to the ring (h.mu held), dropping the clients that have
-// not yet written the entry it overwrites: they can no longer catch up.
-func (h *Hub) append(e *entry) {
+// append numbers the encoded event, adds it to the ring (h.mu held) and
+// drops the clients that have not yet written the entry it overwrites:
+// they can no longer catch up. The message is the event's JSON object
+// with its "id" first, as Message encodes it.
+func (h *Hub) append(ev events.Event, at time.Time, body []byte) {
+	seq := h.last.Load() + 1
+	id := h.id(seq)
+	msg := make([]byte, 0, len(body)+len(id)+8)
+	msg = append(msg, `{"id":"`...)
+	msg = append(msg, id...)
+	msg = append(msg, `",`...)
+	msg = append(msg, body[1:]...)
+	e := &entry{seq: seq, at: at, ev: ev, msg: msg}
 	n := uint64(len(h.ring))
 	if e.seq > n {
-		lost := e.seq - n
-		for c := range h.clients {
-			if c.cursor.Load() < lost {
-				delete(h.clients, c)
-				c.cancel(errTooSlow)
-				h.dropped.Inc()
+		if lost := e.seq - n; lost > h.minCursor {
+			low := uint64(math.MaxUint64)
+			for c := range h.clients {
+				cur := c.cursor.Load()
+				if cur < lost {
+					delete(h.clients, c)
+					c.cancel(errTooSlow)
+					h.dropped.Inc()
+					continue
+				}
+				low = min(low, cur)
 			}
+			h.minCursor = low
 		}
 	}
 	h.ring[e.seq%n].Store(e)
@@ -318,7 +360,16 @@ type Subscribe struct {
 	// LastEventID resumes after this event (the id of the last event the
 	// client received before it was disconnected).
 	LastEventID string `json:"last_event_id"`
+	// Batch asks for several events per WebSocket message: a JSON array
+	// of the events ready when the client is written to (at most
+	// maxBatchBytes of them, always at least one), instead of one object
+	// per message. Fewer frames and system calls when events come in bursts.
+	Batch bool `json:"batch"`
 }
+
+// maxBatchBytes bounds one batched message (a single larger event is sent
+// alone, in an array of one).
+const maxBatchBytes = 64 << 10
 
 func (s Subscribe) check() error {
 	if len(s.Types) > maxFilters || len(s.Services) > maxFilters {
@@ -446,6 +497,7 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn) error {
 	}
 	cl.cursor.Store(start)
 	h.clients[cl] = struct{}{}
+	h.minCursor = min(h.minCursor, start)
 	h.mu.Unlock()
 	defer func() {
 		h.mu.Lock()
@@ -467,27 +519,35 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn) error {
 	if err := h.writeControl(ctx, c, TypeSubscribed, ack); err != nil {
 		return err
 	}
-	return h.pump(ctx, c, cl, f, start, last)
+	return h.pump(ctx, c, cl, f, sub.Batch, start, last)
 }
 
-// pump writes the ring to the client from its cursor on.
-func (h *Hub) pump(ctx context.Context, c *websocket.Conn, cl *wsClient, f Filter, cursor, replayEnd uint64) error {
+// pump writes the ring to the client from its cursor on. Each event was
+// encoded once by the hub; a pass over the ring writes what matches under
+// one write deadline, one message per event or, for a client that asked
+// for batches, a few JSON arrays assembled in the client's own buffer.
+func (h *Hub) pump(ctx context.Context, c *websocket.Conn, cl *wsClient, f Filter, batched bool, cursor, replayEnd uint64) error {
 	ping := time.NewTicker(h.o.Ping)
 	defer ping.Stop()
 	buf := make([]*entry, 0, batch)
+	var out []byte // the batched message being assembled
 	for {
 		notify := *h.notify.Load()
 		last := h.last.Load()
 		buf = buf[:0]
 		n := uint64(len(h.ring))
 		lagged := false
+		scanned := cursor
 		for s := cursor + 1; s <= last && len(buf) < batch; s++ {
 			e := h.ring[s%n].Load()
 			if e == nil || e.seq != s {
 				lagged = true // overwritten: the client was dropped
 				break
 			}
-			buf = append(buf, e)
+			scanned = s
+			if f.Match(e.ev) {
+				buf = append(buf, e)
+			}
 		}
 		if lagged {
 			return errTooSlow
@@ -495,7 +555,7 @@ func (h *Hub) pump(ctx context.Context, c *websocket.Conn, cl *wsClient, f Filte
 		if err := context.Cause(ctx); err != nil {
 			return err
 		}
-		if len(buf) == 0 {
+		if scanned == cursor {
 			select {
 			case <-ctx.Done():
 				return context.Cause(ctx)
@@ -510,26 +570,68 @@ func (h *Hub) pump(ctx context.Context, c *websocket.Conn, cl *wsClient, f Filte
 			}
 			continue
 		}
-		for _, e := range buf {
-			if f.Match(e.ev) {
-				wctx, cancel := context.WithTimeout(ctx, h.o.WriteTimeout)
-				err := c.Write(wctx, websocket.MessageText, e.msg)
-				cancel()
-				if err != nil {
-					if cause := context.Cause(ctx); cause != nil {
-						return cause
-					}
-					return err
+		if len(buf) > 0 {
+			var err error
+			if batched {
+				out, err = h.writeBatches(ctx, c, buf, out)
+			} else {
+				err = h.writeEach(ctx, c, buf)
+			}
+			if err != nil {
+				if cause := context.Cause(ctx); cause != nil {
+					return cause
 				}
-				h.sent.Inc()
+				return err
+			}
+			for _, e := range buf {
 				if e.seq <= replayEnd {
 					h.replayed.Inc()
 				}
 			}
-			cursor = e.seq
-			cl.cursor.Store(cursor)
+		}
+		cursor = scanned
+		cl.cursor.Store(cursor)
+	}
+}
+
+// writeEach writes one message per event, under one write deadline.
+func (h *Hub) writeEach(ctx context.Context, c *websocket.Conn, es []*entry) error {
+	wctx, cancel := context.WithTimeout(ctx, h.o.WriteTimeout)
+	defer cancel()
+	for _, e := range es {
+		if err := c.Write(wctx, websocket.MessageText, e.msg); err != nil {
+			return err
 		}
 	}
+	h.sent.Add(float64(len(es)))
+	return nil
+}
+
+// writeBatches writes the events as JSON arrays of at most maxBatchBytes,
+// assembled from their encodings in out (reused across calls).
+func (h *Hub) writeBatches(ctx context.Context, c *websocket.Conn, es []*entry, out []byte) ([]byte, error) {
+	wctx, cancel := context.WithTimeout(ctx, h.o.WriteTimeout)
+	defer cancel()
+	for len(es) > 0 {
+		out = append(out[:0], '[')
+		k := 0
+		for ; k < len(es) && (k == 0 || len(out)+len(es[k].msg)+2 <= maxBatchBytes); k++ {
+			if k > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, es[k].msg...)
+		}
+		out = append(out, ']')
+		if err := c.Write(wctx, websocket.MessageText, out); err != nil {
+			return out, err
+		}
+		h.sent.Add(float64(k))
+		es = es[k:]
+	}
+	if cap(out) > 4*maxBatchBytes {
+		out = nil // do not keep a buffer grown by one huge event
+	}
+	return out, nil
 }
 
 func (h *Hub) writeControl(ctx context.Context, c *websocket.Conn, typ string, data map[string]any) error {

@@ -2,6 +2,7 @@ package stream_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -34,23 +35,26 @@ import (
 //     heap_MiB (live heap after the burst, after a GC).
 //
 // Subscribers: none; 1,000 each filtering one of 100 services (100 events a
-// burst each). Slow clients being dropped is TestStreamWebSocketSlowClientDropped.
+// burst each), reading one event per message or (/batch) asking for
+// batched messages (JSON arrays). Slow clients being dropped is
+// TestStreamWebSocketSlowClientDropped.
 func BenchmarkWSBurst(b *testing.B) {
 	for _, c := range []struct {
 		name       string
-		subs, slow int
-		filtered   bool
+		subs, slow        int
+		filtered, batched bool
 	}{
-		{"subscribers=0", 0, 0, false},
-		{"subscribers=1000/filtered", 1000, 0, true},
+		{"subscribers=0", 0, 0, false, false},
+		{"subscribers=1000/filtered", 1000, 0, true, false},
+		{"subscribers=1000/filtered/batch", 1000, 0, true, true},
 	} {
-		b.Run(c.name, func(b *testing.B) { benchWSBurst(b, c.subs, c.slow, c.filtered) })
+		b.Run(c.name, func(b *testing.B) { benchWSBurst(b, c.subs, c.slow, c.filtered, c.batched) })
 	}
 }
 
 const burst = 10000
 
-func benchWSBurst(b *testing.B, subs, slow int, filtered bool) {
+func benchWSBurst(b *testing.B, subs, slow int, filtered, batched bool) {
 	reg := prometheus.NewRegistry()
 	bus := events.NewBus(1024, nil)
 	hub := stream.NewHub(bus, stream.HubOptions{Registerer: reg})
@@ -74,7 +78,7 @@ func benchWSBurst(b *testing.B, subs, slow int, filtered bool) {
 		conns = append(conns, c)
 		sub := `{"types":["incident."]}`
 		if filtered {
-			sub = fmt.Sprintf(`{"services":["svc-%d"]}`, i%100)
+			sub = fmt.Sprintf(`{"services":["svc-%d"],"batch":%t}`, i%100, batched)
 		}
 		require.NoError(b, c.Write(ctx, websocket.MessageText, []byte(sub)))
 		_, _, err = c.Read(ctx)
@@ -88,11 +92,20 @@ func benchWSBurst(b *testing.B, subs, slow int, filtered bool) {
 			defer wg.Done()
 			defer ended[i].Store(true)
 			for {
-				if _, _, err := c.Read(ctx); err != nil {
+				_, msg, err := c.Read(ctx)
+				if err != nil {
 					return
 				}
-				counts[i].Add(1)
-				received.Add(1)
+				k := int64(1)
+				if batched {
+					var evs []json.RawMessage
+					if json.Unmarshal(msg, &evs) != nil {
+						return
+					}
+					k = int64(len(evs))
+				}
+				counts[i].Add(k)
+				received.Add(k)
 			}
 		}()
 	}

@@ -248,3 +248,63 @@ func TestStreamWebSocketSlowClientDropped(t *testing.T) {
 	require.Equal(t, float64(-1), fast.next(t).Data["n"])
 	require.Eventually(t, func() bool { return f.hub.Clients() == 1 }, time.Minute, 10*time.Millisecond)
 }
+
+// TestStreamWebSocketBatch: a client that asks for batches gets JSON arrays
+// holding the same events, in the same order and with the same IDs, as a
+// client reading one event per message, filtered alike; 600 events make
+// more than one pass over the ring.
+func TestStreamWebSocketBatch(t *testing.T) {
+	f := startHub(t, stream.HubOptions{})
+	single := dial(t, f.srv.URL, `{"services":["api"]}`)
+	batched := dial(t, f.srv.URL, `{"services":["api"],"batch":true}`)
+	require.Equal(t, stream.TypeSubscribed, single.next(t).Type)
+	require.Equal(t, stream.TypeSubscribed, batched.next(t).Type)
+	for i := range 600 {
+		svc := "api"
+		if i%2 == 1 {
+			svc = "web"
+		}
+		f.hub.Ingest(events.Event{Type: "incident.updated", Service: svc, Data: map[string]any{"n": i}})
+	}
+	var want []stream.Message
+	for len(want) < 300 {
+		want = append(want, single.next(t))
+	}
+	var got []stream.Message
+	messages := 0
+	for len(got) < 300 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		typ, b, err := batched.c.Read(ctx)
+		cancel()
+		require.NoError(t, err)
+		require.Equal(t, websocket.MessageText, typ)
+		var ms []stream.Message
+		require.NoError(t, json.Unmarshal(b, &ms), "a batch is a JSON array: %s", b)
+		require.NotEmpty(t, ms)
+		got = append(got, ms...)
+		messages++
+	}
+	require.Equal(t, want, got)
+	for i, m := range got {
+		require.Equal(t, "api", m.Service)
+		require.Equal(t, float64(2*i), m.Data["n"])
+	}
+	t.Logf("300 events in %d batched messages", messages)
+}
+
+// TestHubIngestsInPublish: the hub numbers an event inside Publish, on the
+// publisher's goroutine, without Run being scheduled; after Run ends the
+// hub has left the bus.
+func TestHubIngestsInPublish(t *testing.T) {
+	bus := events.NewBus(16, nil)
+	hub := stream.NewHub(bus, stream.HubOptions{})
+	bus.Publish(events.Event{Type: "incident.created", Service: "api"})
+	require.Equal(t, uint64(1), hub.Last(), "numbered before Publish returned")
+	bus.Publish(events.Event{Type: "incident.updated", Service: "api"})
+	require.Equal(t, uint64(2), hub.Last())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.NoError(t, hub.Run(ctx))
+	bus.Publish(events.Event{Type: "incident.resolved", Service: "api"})
+	require.Equal(t, uint64(2), hub.Last(), "no longer attached")
+}
