@@ -40,7 +40,7 @@ import (
 // TestStreamWebSocketSlowClientDropped.
 func BenchmarkWSBurst(b *testing.B) {
 	for _, c := range []struct {
-		name       string
+		name              string
 		subs, slow        int
 		filtered, batched bool
 	}{
