@@ -2,6 +2,7 @@ package app
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 
 	tu "github.com/rootuip/sre/pkg/testutil"
 )
@@ -56,4 +58,50 @@ func TestAnalysisSubsystem(t *testing.T) {
 	require.NoError(t, os.WriteFile(bad, []byte("analysis:\n  spec_files: [missing/]\n"), 0o644))
 	_, err = LoadConfig(bad)
 	require.ErrorContains(t, err, "analysis: read analysis specs")
+}
+
+// TestAnalysisRoutesAuth: as the engines call them through sred's access
+// control: Flagger with a viewer's basic auth in the webhook URL (its
+// webhooks send no headers), Argo Rollouts with a viewer token in
+// Authorization; without credentials, 401.
+func TestAnalysisRoutesAuth(t *testing.T) {
+	dir := t.TempDir()
+	pw, err := bcrypt.GenerateFromPassword([]byte("flagger-pw"), bcrypt.MinCost)
+	require.NoError(t, err)
+	tok, err := bcrypt.GenerateFromPassword([]byte("argo-token-0123456789"), bcrypt.MinCost)
+	require.NoError(t, err)
+	users := filepath.Join(dir, "users.yml")
+	require.NoError(t, os.WriteFile(users, []byte(fmt.Sprintf("users:\n  flagger: {password: '%s', role: viewer}\ntokens:\n  - {name: argo, hash: '%s', role: viewer}\n", pw, tok)), 0o600))
+	specs := filepath.Join(tu.RepoRoot(t), "examples", "rollouts")
+	_, srv := runApp(t, "sqlite", "auth:\n  users_file: "+users+"\nanalysis:\n  spec_files: ["+specs+"]\n", nil)
+
+	flagger := func(u string) int {
+		t.Helper()
+		resp, err := http.Post(u, "application/json", strings.NewReader(
+			`{"name":"api","namespace":"prod","phase":"Progressing","checksum":"85d557f47b","metadata":{"analysis":"api","canary":"app=api","baseline":"app=api-primary"}}`))
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	withUser := strings.Replace(srv.URL, "http://", "http://flagger:flagger-pw@", 1)
+	require.Equal(t, http.StatusUnauthorized, flagger(srv.URL+"/api/v1/analysis/flagger/confirm-promotion"))
+	// Authenticated: the analysis runs, and answers 503 for want of a Prometheus.
+	require.Equal(t, http.StatusServiceUnavailable, flagger(withUser+"/api/v1/analysis/flagger/confirm-promotion"))
+	require.Equal(t, http.StatusServiceUnavailable, flagger(withUser+"/api/v1/analysis/flagger/rollback"))
+
+	argo := func(token string) int {
+		t.Helper()
+		req, err := http.NewRequest("POST", srv.URL+"/api/v1/analysis/api/run", strings.NewReader(`{"canary":{"app":"api"},"baseline":{"app":"api-primary"}}`))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusUnauthorized, argo(""))
+	require.Equal(t, http.StatusServiceUnavailable, argo("argo-token-0123456789"))
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/alecthomas/kingpin/v2"
 
@@ -81,5 +82,12 @@ func summarizeConfig(env *Env, cfg *sredapp.Config) {
 	}
 	if cfg.Prometheus.URL != "" {
 		fmt.Fprintf(env.Stdout, "  prometheus: %s\n", cfg.Prometheus.URL)
+	}
+	if ac := sredapp.Analysis.Of(cfg); ac != nil && len(ac.Specs) > 0 {
+		names := make([]string, len(ac.Specs))
+		for i, s := range ac.Specs {
+			names[i] = fmt.Sprintf("%s (%d checks)", s.Name, len(s.AllChecks()))
+		}
+		fmt.Fprintf(env.Stdout, "  rollout analyses: %s (docs/rollouts.md)\n", strings.Join(names, ", "))
 	}
 }
