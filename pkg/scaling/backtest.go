@@ -13,7 +13,7 @@ import (
 // RangeQuerier is the part of the Prometheus API the controller and the
 // backtest use.
 type RangeQuerier interface {
-	QueryRange(ctx context.Context, query string, r v1.Range, opts ...v1.Option) (model.Value, v1.Warnings, error)
+	QueryRange(ctx context.Context, query string, r v1.Range, opts ...v1.Option) (model.Value, v1.Warnings, v1.Infos, error)
 }
 
 // lookback is how many intervals before from the samples start: enough to
@@ -33,7 +33,7 @@ func Fetch(ctx context.Context, prom RangeQuerier, p *Policy, from, to time.Time
 		return nil, errors.New("no Prometheus is configured (set prometheus.url)")
 	}
 	r := v1.Range{Start: from.Add(-p.lookback()), End: to, Step: time.Duration(p.Interval)}
-	v, _, err := prom.QueryRange(ctx, p.Query(), r)
+	v, _, _, err := prom.QueryRange(ctx, p.Query(), r)
 	if err != nil {
 		return nil, fmt.Errorf("query %s: %w", p.Query(), err)
 	}
@@ -171,4 +171,15 @@ func replay(p *Policy, samples []Sample, from, to time.Time, initial int) Backte
 		}
 	}
 	return r
+}
+
+// RunBacktest fetches the policy's metric from Prometheus over [from, to]
+// (from aligned down to the interval) and replays the policy on it.
+func RunBacktest(ctx context.Context, prom RangeQuerier, p *Policy, from, to time.Time, initial int) (BacktestResult, error) {
+	from = from.Truncate(time.Duration(p.Interval))
+	samples, err := Fetch(ctx, prom, p, from, to)
+	if err != nil {
+		return BacktestResult{}, err
+	}
+	return Backtest(p, samples, from, to, initial), nil
 }

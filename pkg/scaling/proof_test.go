@@ -1,0 +1,454 @@
+package scaling_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/model"
+
+	"github.com/rootuip/sre/pkg/audit"
+	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/runbook"
+	"github.com/rootuip/sre/pkg/scaling"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/targetlock"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+// target is the controllable service: it exposes a load gauge the test
+// sets, and a scale endpoint that records the instance counts it is
+// called with (through the runbook engine's http actuator).
+type target struct {
+	srv   *httptest.Server
+	load  prometheus.Gauge
+	mu    sync.Mutex
+	calls []int
+}
+
+func newTarget(t *testing.T) *target {
+	tg := &target{load: prometheus.NewGauge(prometheus.GaugeOpts{Name: "demo_load_percent", Help: "Load the test drives."})}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(tg.load)
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("POST /scale", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		tg.mu.Lock()
+		tg.calls = append(tg.calls, n)
+		tg.mu.Unlock()
+	})
+	tg.srv = httptest.NewServer(mux)
+	t.Cleanup(tg.srv.Close)
+	return tg
+}
+
+func (tg *target) Calls() []int {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return slices.Clone(tg.calls)
+}
+
+const proofPolicy = `
+name: demo
+service: demo
+environment: test
+target:
+  action:
+    timeout: 10s
+    http:
+      endpoint: demo
+      path: /scale
+      method: POST
+      body: "{{ .Vars.replicas }}"
+min_instances: 1
+max_instances: 4
+initial_instances: 2
+metric:
+  type: promql
+  query: max(demo_load_percent)
+interval: 1s
+scale_up: {threshold: 80, step: 1, cooldown: 3s, stabilization: 2s}
+scale_down: {threshold: 30, step: 1, cooldown: 3s, stabilization: 2s}
+`
+
+// driver sets the gauge so that Prometheus holds one chosen value at each
+// second (the policy's evaluation grid): it sets a value, waits until a
+// scrape has it, then until a scrape is past the next whole second, and
+// only then sets the next value. It waits on Prometheus, never on a timer.
+type driver struct {
+	t    *testing.T
+	tg   *target
+	prom v1.API
+	// points are the grid seconds each value was held at.
+	points []time.Time
+}
+
+func (d *driver) latest() (float64, time.Time, bool) {
+	v, _, _, err := d.prom.Query(context.Background(), `timestamp(demo_load_percent)`, time.Time{})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	tv, _, _, err := d.prom.Query(context.Background(), `demo_load_percent`, time.Time{})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	ts, vs := v.(model.Vector), tv.(model.Vector)
+	if len(ts) != 1 || len(vs) != 1 {
+		return 0, time.Time{}, false
+	}
+	sec := float64(ts[0].Value)
+	return float64(vs[0].Value), time.UnixMilli(int64(sec * 1000)).UTC(), true
+}
+
+func (d *driver) waitFor(cond func(v float64, at time.Time) bool, what string) time.Time {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if v, at, ok := d.latest(); ok && cond(v, at) {
+			return at
+		}
+		// Prometheus scrapes every 100ms: ask again (no fixed wait).
+		time.Sleep(20 * time.Millisecond) // a polling pause, not a timing assumption
+	}
+	d.t.Fatalf("Prometheus never showed %s", what)
+	return time.Time{}
+}
+
+func (d *driver) hold(vals ...float64) {
+	for _, v := range vals {
+		d.tg.load.Set(v)
+		at := d.waitFor(func(got float64, _ time.Time) bool { return got == v }, fmt.Sprintf("demo_load_percent = %g", v))
+		next := at.Truncate(time.Second).Add(time.Second)
+		d.waitFor(func(got float64, at time.Time) bool { return got == v && at.After(next) }, fmt.Sprintf("a scrape of %g after %s", v, next))
+		d.points = append(d.points, next)
+	}
+}
+
+// The proof: a real Prometheus scrapes the target while the test drives
+// its load above and below the thresholds; sred's controller, on a manual
+// clock, evaluates every second of that history, scales up, respects its
+// cooldown, does not flap on a noisy signal, stays within its bounds and
+// calls the actuator with the counts it decided; the backtest over the
+// same history takes the same decisions. Then the same history with the
+// target locked by a rollout, and with a rate limit, acts on nothing.
+func TestScalingProof(t *testing.T) {
+	tg := newTarget(t)
+	addr := strings.TrimPrefix(tg.srv.URL, "http://")
+	prom := testutil.StartPrometheus(t, testutil.PrometheusOptions{Config: fmt.Sprintf(`global:
+  scrape_interval: 100ms
+  scrape_timeout: 100ms
+scrape_configs:
+- job_name: demo
+  static_configs:
+  - targets: [%q]
+`, addr)})
+	c, err := api.NewClient(api.Config{Address: prom.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	papi := v1.NewAPI(c)
+	p, err := scaling.Parse([]byte(proofPolicy), "demo.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	d := &driver{t: t, tg: tg, prom: papi}
+	steady := []float64{50, 50, 50, 50}
+	high := []float64{95, 95, 95, 95, 95, 95, 95, 95, 95, 95}
+	noisy := []float64{85, 20, 85, 20, 85, 20, 85, 20}
+	low := []float64{10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10}
+	d.hold(steady...)
+	d.hold(high...)
+	d.hold(noisy...)
+	d.hold(low...)
+	pts := d.points
+	phase := func(from, n int) (time.Time, time.Time) { return pts[from], pts[from+n-1] }
+	highFrom, highTo := phase(len(steady), len(high))
+	noisyFrom, noisyTo := phase(len(steady)+len(high), len(noisy))
+	lowFrom, lowTo := phase(len(steady)+len(high)+len(noisy), len(low))
+	start, end := pts[len(steady)-1], pts[len(pts)-1]
+
+	rcfg := runbook.DefaultConfig
+	rcfg.HTTPEndpoints = map[string]runbook.HTTPEndpoint{"demo": {URL: tg.srv.URL}}
+	act, err := runbook.NewActuator(rcfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	migrations := [][]store.Migration{scaling.Migrations, targetlock.Migrations, audit.Migrations}
+
+	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		before := len(tg.Calls())
+		clk := clock.NewManual(start)
+		bus := events.NewBus(1024, nil)
+		evs, stop := bus.Subscribe()
+		defer stop()
+		reg := prometheus.NewRegistry()
+		ctl := scaling.New(scaling.Options{DB: db, Prometheus: papi, Actuator: act, Bus: bus, Audit: audit.New(db, nil),
+			Clock: clk, Registerer: reg, Owner: "sred-test"})
+		ctl.SetConfig(scaling.DefaultConfig, []*scaling.Policy{p})
+
+		// Live: the manual clock walks the history second by second.
+		var live []scaling.Record
+		for now := start; !now.After(end); now = now.Add(time.Second) {
+			clk.Set(now)
+			rs := ctl.EvaluateDue(context.Background())
+			if len(rs) != 1 {
+				t.Fatalf("%s: %d evaluations, want 1", now, len(rs))
+			}
+			live = append(live, rs...)
+		}
+		var acted []scaling.Record
+		for _, r := range live {
+			if r.Acts() {
+				if r.Result != scaling.ResultOK {
+					t.Fatalf("action at %s: %s %s", r.Time, r.Result, r.Detail)
+				}
+				acted = append(acted, r)
+			}
+		}
+		in := func(r scaling.Record, from, to time.Time) bool { return !r.Time.Before(from) && !r.Time.After(to) }
+
+		// Scale-up while the load is high, one step at a time, up to max.
+		var ups []scaling.Record
+		for _, r := range acted {
+			if r.Direction == scaling.Up {
+				if !in(r, highFrom, highTo) {
+					t.Errorf("scaled up outside the high phase: %s %s", r.Time, r.Reason)
+				}
+				if r.To != r.From+1 {
+					t.Errorf("up step %d -> %d, want one instance", r.From, r.To)
+				}
+				ups = append(ups, r)
+			}
+		}
+		if len(ups) != 2 || ups[len(ups)-1].To != p.MaxInstances {
+			t.Fatalf("ups %v, want 2 -> 3 -> 4 (max_instances)", summary(ups))
+		}
+		// Cooldown: every action at least 3s after the previous one, and
+		// the controller said it held back in between.
+		for i := 1; i < len(acted); i++ {
+			if gap := acted[i].Time.Sub(acted[i-1].Time); gap < 3*time.Second {
+				t.Errorf("actions %s and %s only %s apart (cooldown 3s)", acted[i-1].Time, acted[i].Time, gap)
+			}
+		}
+		held, atMax, atMin := 0, 0, 0
+		for _, r := range live {
+			if r.Held != "" {
+				held++
+			}
+			if strings.Contains(r.Reason, "at max_instances 4") {
+				atMax++
+			}
+			if strings.Contains(r.Reason, "at the floor of 1") {
+				atMin++
+			}
+			if r.To < p.MinInstances || r.To > p.MaxInstances {
+				t.Errorf("decision outside [1, 4]: %+v", r.Decision)
+			}
+		}
+		if held == 0 || atMax == 0 || atMin == 0 {
+			t.Fatalf("held by cooldown %d, at max %d, at min %d: want each at least once", held, atMax, atMin)
+		}
+		// No flapping on the noisy signal.
+		for _, r := range acted {
+			if in(r, noisyFrom, noisyTo) {
+				t.Errorf("acted on the noisy signal: %s %s", r.Time, r.Reason)
+			}
+		}
+		noisyEvals := 0
+		for _, r := range live {
+			if in(r, noisyFrom.Add(2*time.Second), noisyTo) {
+				noisyEvals++
+				if !strings.Contains(r.Reason, "not for the whole 2s stabilization window") {
+					t.Errorf("noisy evaluation at %s: %s", r.Time, r.Reason)
+				}
+			}
+		}
+		if noisyEvals < 4 {
+			t.Fatalf("%d evaluations over the noisy signal", noisyEvals)
+		}
+		// Scale-down to the floor while the load is low.
+		var downs []scaling.Record
+		for _, r := range acted {
+			if r.Direction == scaling.Down {
+				if !in(r, lowFrom, lowTo) {
+					t.Errorf("scaled down outside the low phase: %s %s", r.Time, r.Reason)
+				}
+				downs = append(downs, r)
+			}
+		}
+		if len(downs) != 3 || downs[2].To != p.MinInstances {
+			t.Fatalf("downs %v, want 4 -> 3 -> 2 -> 1", summary(downs))
+		}
+		// The actuator was called with exactly the decided counts.
+		var want []int
+		for _, r := range acted {
+			want = append(want, r.To)
+		}
+		if got := tg.Calls()[before:]; !slices.Equal(got, want) {
+			t.Fatalf("actuator called with %v, decisions %v", got, want)
+		}
+
+		t.Logf("actions: %s", summary(acted))
+		// The backtest over the same history takes the same decisions.
+		bt, err := scaling.RunBacktest(context.Background(), papi, p, start, end, p.InitialInstances)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var liveAll []scaling.Decision
+		for _, r := range live {
+			if r.Acts() || r.Held != "" {
+				r.Decision.Window = nil
+				liveAll = append(liveAll, r.Decision)
+			}
+		}
+		if got, want := decisionsText(bt.Decisions), decisionsText(liveAll); got != want {
+			t.Fatalf("backtest decisions differ from the live run:\nbacktest:\n%s\nlive:\n%s", got, want)
+		}
+		if bt.Actions != len(acted) || bt.MaxSeen != 4 || bt.MinSeen != 1 || bt.AboveUp == 0 {
+			t.Fatalf("backtest summary: %d actions (live %d), instances %d-%d, above %s", bt.Actions, len(acted), bt.MinSeen, bt.MaxSeen, bt.AboveUp)
+		}
+		var report strings.Builder
+		if err := scaling.WriteBacktest(&report, bt); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("backtest:\n%s", report.String())
+		if bt.SavedByLongerCooldown <= 0 {
+			t.Fatalf("a %s cooldown saves %d of %d actions", bt.LongerCooldown, bt.SavedByLongerCooldown, bt.Actions)
+		}
+
+		// Reported: events with the metric values, metrics, audit log, stored decisions.
+		got := 0
+		for len(evs) > 0 {
+			ev := <-evs
+			if ev.Type == "scaling.decision" && ev.Service == "demo" {
+				if _, ok := ev.Data["value"].(float64); !ok || len(ev.Data["window"].([]map[string]any)) == 0 {
+					t.Fatalf("event without the metric values: %+v", ev)
+				}
+				got++
+			}
+		}
+		if got != len(acted) {
+			t.Fatalf("%d decision events, %d actions", got, len(acted))
+		}
+		if v := counter(t, reg, "sre_scaling_decisions_total", "up"); v != 2 {
+			t.Fatalf("sre_scaling_decisions_total{direction=up} = %g", v)
+		}
+		if v := counter(t, reg, "sre_scaling_desired_instances", ""); v != 1 {
+			t.Fatalf("sre_scaling_desired_instances = %g", v)
+		}
+		entries, err := audit.New(db, nil).List(context.Background(), audit.Query{Actor: "scaling", Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != len(acted) || !strings.Contains(entries[0].Path, "demo down 2 -> 1 (ok)") {
+			t.Fatalf("audit entries %+v", entries)
+		}
+		stored, err := ctl.Decisions(context.Background(), "demo", time.Time{}, 100)
+		if err != nil || len(stored) != len(acted) {
+			t.Fatalf("stored decisions %d (%v), want %d", len(stored), err, len(acted))
+		}
+
+		// Shared per-target lock: while a rollout holds test/demo, nothing
+		// acts; a rate limit of one action an hour allows one.
+		if _, err := db.ExecContext(context.Background(), `DELETE FROM scaling_state`); err != nil {
+			t.Fatal(err)
+		}
+		locks := targetlock.New(db)
+		if err := locks.Acquire(context.Background(), "test/demo", "rollout", "rollout-1", highFrom, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		calls := len(tg.Calls())
+		ctl2 := scaling.New(scaling.Options{DB: db, Prometheus: papi, Actuator: act, Bus: bus, Clock: clk, Owner: "sred-test"})
+		cfg := scaling.DefaultConfig
+		cfg.MaxActionsPerHour = 1000
+		ctl2.SetConfig(cfg, []*scaling.Policy{p})
+		clk.Set(highFrom.Add(2 * time.Second))
+		r, err := ctl2.Evaluate(context.Background(), p, highFrom.Add(2*time.Second))
+		if err != nil || r.Result != scaling.ResultLocked || !strings.Contains(r.Detail, "locked by rollout rollout-1") {
+			t.Fatalf("with the target locked: %+v, %v", r, err)
+		}
+		if len(tg.Calls()) != calls {
+			t.Fatal("the actuator ran while a rollout held the target")
+		}
+		if err := locks.Release(context.Background(), "test/demo", "rollout-1"); err != nil {
+			t.Fatal(err)
+		}
+		cfg.MaxActionsPerHour = len(acted) + 1
+		ctl2.SetConfig(cfg, []*scaling.Policy{p})
+		if r, err := ctl2.Evaluate(context.Background(), p, highFrom.Add(2*time.Second)); err != nil || r.Result != scaling.ResultOK {
+			t.Fatalf("after the release: %+v, %v", r, err)
+		}
+		if r, err := ctl2.Evaluate(context.Background(), p, highFrom.Add(6*time.Second)); err != nil || r.Result != scaling.ResultRateLimited {
+			t.Fatalf("past the rate limit: %+v, %v", r, err)
+		}
+		if got := tg.Calls()[calls:]; !slices.Equal(got, []int{3}) {
+			t.Fatalf("actuator calls %v, want [3]", got)
+		}
+	})
+}
+
+func summary(rs []scaling.Record) string {
+	var parts []string
+	for _, r := range rs {
+		parts = append(parts, fmt.Sprintf("%d->%d@%s", r.From, r.To, r.Time.Format("15:04:05")))
+	}
+	return strings.Join(parts, " ")
+}
+
+func decisionsText(ds []scaling.Decision) string {
+	var b strings.Builder
+	for _, d := range ds {
+		fmt.Fprintf(&b, "%s %s held=%s %d->%d value=%g: %s\n", d.Time.Format(time.RFC3339), d.Direction, d.Held, d.From, d.To, d.Value, d.Reason)
+	}
+	return b.String()
+}
+
+func counter(t *testing.T, reg *prometheus.Registry, name, direction string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.Metric {
+			match := direction == ""
+			for _, l := range m.Label {
+				if l.GetName() == "direction" && l.GetValue() == direction {
+					match = true
+				}
+			}
+			if !match {
+				continue
+			}
+			if m.Counter != nil {
+				sum += m.Counter.GetValue()
+			} else if m.Gauge != nil {
+				sum += m.Gauge.GetValue()
+			}
+		}
+	}
+	return sum
+}

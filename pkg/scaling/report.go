@@ -1,0 +1,76 @@
+package scaling
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// ParseTime reads a backtest bound: RFC 3339, or a duration before now
+// ("6h" is six hours ago), or "now".
+func ParseTime(s string, now time.Time) (time.Time, error) {
+	if s == "" || s == "now" {
+		return now, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if d, err := parseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("time %q: want RFC 3339 (2026-12-03T09:00:00Z), a duration before now (6h, 2d) or now", s)
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	if strings.HasSuffix(s, "d") {
+		var n int
+		if _, err := fmt.Sscanf(s, "%dd", &n); err == nil && fmt.Sprintf("%dd", n) == s {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	}
+	return time.ParseDuration(s)
+}
+
+// WriteBacktest prints a backtest: a summary, the decisions, and the
+// instance count over time (one line per change).
+func WriteBacktest(w io.Writer, r BacktestResult) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Backtest of scaling policy %s (service %s) from %s to %s, every %s\n", r.Policy, r.Service,
+		r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339), r.Interval)
+	fmt.Fprintf(&b, "  actions: %d (%d up, %d down), %d held back by a cooldown\n", r.Actions, r.Ups, r.Downs, r.Held)
+	fmt.Fprintf(&b, "  instances: between %d and %d\n", r.MinSeen, r.MaxSeen)
+	fmt.Fprintf(&b, "  time above %g: %s\n", r.UpThreshold, r.AboveUp)
+	if r.DownThreshold != nil {
+		fmt.Fprintf(&b, "  time below %g: %s\n", *r.DownThreshold, r.BelowDown)
+	}
+	fmt.Fprintf(&b, "  a cooldown of %s would take %d actions: %d fewer\n", r.LongerCooldown, r.LongerActions, r.SavedByLongerCooldown)
+	if _, err := io.WriteString(w, b.String()+"\nDecisions:\n"); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tDIRECTION\tFROM\tTO\tVALUE\tREASON")
+	for _, d := range r.Decisions {
+		dir := d.Direction
+		if d.Held != "" {
+			dir = d.Held + " (held)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", d.Time.UTC().Format(time.RFC3339), dir, d.From, d.To, fmtV(d.Value), d.Reason)
+	}
+	if len(r.Decisions) == 0 {
+		fmt.Fprintln(tw, "(none)")
+	}
+	tw.Flush()
+	io.WriteString(w, "\nInstances over time:\n")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FROM\tINSTANCES")
+	prev := -1
+	for _, p := range r.Points {
+		if p.Instances != prev {
+			fmt.Fprintf(tw, "%s\t%d\n", p.Time.UTC().Format(time.RFC3339), p.Instances)
+			prev = p.Instances
+		}
+	}
+	return tw.Flush()
+}
