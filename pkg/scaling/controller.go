@@ -171,16 +171,16 @@ type Record struct {
 // interval and acts through the actuator, under the per-target lock and a
 // rate limit. For targets the HPA or KEDA scales it only observes.
 type Controller struct {
-	o       Options
-	locks   *targetlock.Locks
-	m       metrics
-	evalMu  sync.Mutex // one evaluation round at a time
-	mu      sync.RWMutex
-	cfg     Config
-	byName  map[string]*Policy
-	order   []string
-	next    map[string]time.Time
-	hpa     map[string]HPAStatus
+	o      Options
+	locks  *targetlock.Locks
+	m      metrics
+	evalMu sync.Mutex // one evaluation round at a time
+	mu     sync.RWMutex
+	cfg    Config
+	byName map[string]*Policy
+	order  []string
+	next   map[string]time.Time
+	hpa    map[string]HPAStatus
 }
 
 type metrics struct {
