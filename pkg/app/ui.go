@@ -31,6 +31,9 @@ func setupUI(_ context.Context, a *App) error {
 	if a.Budgets != nil {
 		src.Budgets = a.Budgets
 	}
+	if a.Changes != nil {
+		src.Changes = a.Changes
+	}
 	if l := a.Audit(); l != nil {
 		src.Audit = l
 	}

@@ -172,6 +172,7 @@ var Routes = map[string]Access{
 	"POST /runbooks/runs/{id}/{action}":             responderForm,
 	"GET /chaos":                                    viewer,
 	"GET /audit":                                    admin,
+	"GET /changes":                                  viewer,
 	"GET /chaos/runs/{id}":                          viewer,
 	"POST /chaos/runs/{id}/approve":                 responderForm,
 }

@@ -117,6 +117,7 @@ type Sources struct {
 	Runbooks   Runbooks
 	Chaos      Chaos
 	Audit      Audit
+	Changes    Changes
 }
 
 // Options configure the console.
@@ -299,6 +300,7 @@ func (u *UI) Register(mux *http.ServeMux) {
 	mux.Handle("POST /runbooks/runs/{id}/{action}", u.csrf.Handler(http.HandlerFunc(u.runAction)))
 	mux.HandleFunc("GET /chaos", u.chaosPage)
 	mux.HandleFunc("GET /audit", u.auditPage)
+	mux.HandleFunc("GET /changes", u.changesPage)
 	mux.HandleFunc("GET /chaos/runs/{id}", u.chaosRunPage)
 	mux.Handle("POST /chaos/runs/{id}/approve", u.csrf.Handler(http.HandlerFunc(u.chaosApprove)))
 }
