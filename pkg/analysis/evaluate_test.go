@@ -353,6 +353,38 @@ checks:
 	t.Run("argo rollouts web provider", func(t *testing.T) { testArgoWebProvider(t, ev, end) })
 	t.Run("flagger webhooks", func(t *testing.T) { testFlaggerWebhooks(t, prom, ev, end) })
 
+	t.Run("generated templates", func(t *testing.T) {
+		// The queries `srectl generate --argo-rollouts/--flagger` writes read
+		// the generated recordings: api burns at 1.5 (passes 14.4), fragile
+		// at 50 (fails), calm at 0.
+		var specs []*slo.Spec
+		for _, s := range [][2]string{{"api", "99"}, {"fragile", "99.9"}, {"calm", "99"}} {
+			sp, err := slo.Parse([]byte(fmt.Sprintf(sloSpec, s[0], s[1])), s[0]+".yml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			specs = append(specs, sp...)
+		}
+		want := map[string]float64{"api": 1.5, "fragile": 50, "calm": 0}
+		checks := SLOChecks(specs)
+		if len(checks) != 3 {
+			t.Fatalf("%d checks", len(checks))
+		}
+		for _, c := range checks {
+			vec, err := prom.Instant(ctx, c.Query, end)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(vec) != 1 || math.Abs(float64(vec[0].Value)-want[c.Service]) > 1e-6 {
+				t.Errorf("%s: %s = %v, want %v", c.Service, c.Query, vec, want[c.Service])
+				continue
+			}
+			if pass := float64(vec[0].Value) <= c.Max; pass != (c.Service != "fragile") {
+				t.Errorf("%s: burn rate %v against max %v: pass %v", c.Service, vec[0].Value, c.Max, pass)
+			}
+		}
+	})
+
 	t.Run("metrics", func(t *testing.T) {
 		if n := testutil.ToFloat64(ev.metrics.runs.WithLabelValues("api", "fail")); n < 3 {
 			t.Errorf("sre_analysis_runs_total{service=api,verdict=fail} = %v, want at least 3", n)
