@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/change"
 	"github.com/rootuip/sre/pkg/config"
 	"github.com/rootuip/sre/pkg/rollout"
 	"github.com/rootuip/sre/pkg/runbook"
@@ -45,7 +46,19 @@ func LoadRollouts(cfg *config.Config) (*RolloutConfig, error) {
 	if err := cfg.Decode("runbooks", &rb); err != nil {
 		return nil, err
 	}
+	// Stages are judged by the analysis section's specs.
+	ac, err := LoadAnalysis(cfg)
+	if err != nil {
+		return nil, err
+	}
+	specs := map[string]bool{}
+	for _, sp := range ac.Specs {
+		specs[sp.Name] = true
+	}
 	for _, d := range defs {
+		if d.Analysis != nil && !specs[d.Analysis.Spec] {
+			return nil, fmt.Errorf("rollouts: %s: rollout %q: analysis spec %q is not loaded (analysis.spec_files)", d.File, d.Name, d.Analysis.Spec)
+		}
 		for _, ep := range d.Endpoints() {
 			if _, ok := rb.HTTPEndpoints[ep]; !ok {
 				return nil, fmt.Errorf("rollouts: %s: rollout %q: http endpoint %q is not in runbooks.http_endpoints", d.File, d.Name, ep)
@@ -69,6 +82,29 @@ func (g rolloutGate) Ask(ctx context.Context, service, change, actor string) (ro
 	return rollout.GateAnswer{Allowed: d.Allowed, State: string(d.State), Reason: d.Reason}, nil
 }
 
+// changeRecorder records the runner's deployments as changes.
+type changeRecorder struct{ c *change.Service }
+
+func (r changeRecorder) Started(ctx context.Context, d rollout.Deployment) (int64, error) {
+	g := &change.Gate{Decision: "allow", State: d.Gate.State, Reason: d.Gate.Reason}
+	outcome := change.InProgress
+	if d.Refused {
+		g.Decision, outcome = "deny", change.Refused
+	}
+	c, err := r.c.Record(ctx, change.Change{Service: d.Service, Kind: change.KindDeploy, Source: change.SourceRollout,
+		Ref: fmt.Sprintf("rollout:%d", d.RolloutID), Version: d.Version, Actor: d.Actor, Outcome: outcome, Gate: g, StartedAt: d.Started,
+		Description: fmt.Sprintf("rollout %d of %s (srectl rollout status %d)", d.RolloutID, d.Rollout, d.RolloutID)})
+	if err != nil {
+		return 0, err
+	}
+	return c.ID, nil
+}
+
+func (r changeRecorder) Finished(ctx context.Context, id int64, outcome string) error {
+	_, err := r.c.Finish(ctx, id, change.Outcome(outcome))
+	return err
+}
+
 // buildRollouts serves /api/v1/rollouts/... and runs the stage runner,
 // with the runbook engine's actuators and the deploy gate.
 func buildRollouts(_ context.Context, a *App, c *RolloutConfig) (func(context.Context, *RolloutConfig), error) {
@@ -76,6 +112,12 @@ func buildRollouts(_ context.Context, a *App, c *RolloutConfig) (func(context.Co
 	opts := rollout.Options{DB: a.DB, Logger: logger, Registerer: a.Registry, Bus: a.Bus, Gate: rolloutGate{a}}
 	if a.Runbooks != nil {
 		opts.Actuator = a.Runbooks.Actuator()
+	}
+	if a.Analysis != nil {
+		opts.Analyzer = rollout.SpecAnalyzer{Spec: a.Analysis.Spec, Evaluator: a.Analysis.Evaluator()}
+	}
+	if a.Changes != nil {
+		opts.Recorder = changeRecorder{a.Changes}
 	}
 	svc := rollout.New(opts)
 	if err := svc.ApplyConfig(c.Config, c.Definitions); err != nil {

@@ -64,14 +64,14 @@ func writeErr(w http.ResponseWriter, err error) {
 
 // DefinitionSummary is one loaded definition.
 type DefinitionSummary struct {
-	Name        string  `json:"name"`
-	Description string  `json:"description,omitempty"`
-	Service     string  `json:"service"`
-	Environment string  `json:"environment"`
-	Strategy    string  `json:"strategy"`
-	Analysis    string  `json:"analysis,omitempty"`
-	Stages      []Stage `json:"stages"`
-	File        string  `json:"file"`
+	Name        string       `json:"name"`
+	Description string       `json:"description,omitempty"`
+	Service     string       `json:"service"`
+	Environment string       `json:"environment"`
+	Strategy    string       `json:"strategy"`
+	Analysis    *AnalysisRef `json:"analysis,omitempty"`
+	Stages      []Stage      `json:"stages"`
+	File        string       `json:"file"`
 }
 
 func (h handlers) definitions(w http.ResponseWriter, _ *http.Request, _ string) {

@@ -45,15 +45,50 @@ type Definition struct {
 	VersionPattern string `yaml:"version_pattern,omitempty"`
 	// Change is the deploy gate's change kind: normal (default) or critical.
 	Change string `yaml:"change,omitempty"`
-	// Analysis names the analysis spec (pkg/analysis, docs/rollouts.md)
-	// that judges each stage. Without it stages are timed only.
-	Analysis string `yaml:"analysis,omitempty"`
+	// Analysis judges each stage (docs/rollouts.md). Without it stages are
+	// timed only.
+	Analysis *AnalysisRef `yaml:"analysis,omitempty"`
 	// Canary and BlueGreen: exactly one is set.
 	Canary    *Canary    `yaml:"canary,omitempty"`
 	BlueGreen *BlueGreen `yaml:"blue_green,omitempty"`
 
 	// File is where the definition was loaded from.
 	File string `yaml:"-"`
+}
+
+// AnalysisRef names the analysis spec that judges the stages and the
+// label sets telling the canary's series from the stable version's.
+type AnalysisRef struct {
+	// Spec is the name of an analysis spec (analysis.spec_files).
+	Spec string `yaml:"spec"`
+	// Canary and Baseline select the series of the new and the stable
+	// version, e.g. {job: api, track: canary} and {job: api, track: stable}.
+	Canary   map[string]string `yaml:"canary"`
+	Baseline map[string]string `yaml:"baseline,omitempty"`
+}
+
+var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+// UnmarshalYAML implements yaml.Unmarshaler: validation.
+func (a *AnalysisRef) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain AnalysisRef
+	if err := unmarshal((*plain)(a)); err != nil {
+		return err
+	}
+	if a.Spec == "" {
+		return errors.New("analysis.spec: name the analysis spec that judges the stages")
+	}
+	if len(a.Canary) == 0 {
+		return errors.New("analysis.canary: the labels selecting the canary's series are required (e.g. {track: canary})")
+	}
+	for side, ls := range map[string]map[string]string{"canary": a.Canary, "baseline": a.Baseline} {
+		for k := range ls {
+			if !labelNameRE.MatchString(k) {
+				return fmt.Errorf("analysis.%s: %q is not a Prometheus label name", side, k)
+			}
+		}
+	}
+	return nil
 }
 
 // Canary shifts traffic to the new version in weighted stages.

@@ -194,21 +194,22 @@ func (s *Service) hold(ctx context.Context, ro *Rollout, jobID int64) {
 
 // analyze asks the analyzer about the stage; every doubt is inconclusive.
 func (s *Service) analyze(ctx context.Context, ro *Rollout, st Stage, now time.Time) Verdict {
-	if ro.def.Analysis == "" {
+	if ro.def.Analysis == nil {
 		return Verdict{Result: VerdictPass, Reason: "the definition names no analysis: the stage was timed only"}
 	}
 	s.mu.RLock()
 	a := s.analyzer
 	s.mu.RUnlock()
 	if a == nil {
-		return Verdict{Result: VerdictInconclusive, Reason: "no analysis engine is available to judge analysis " + ro.def.Analysis}
+		return Verdict{Result: VerdictInconclusive, Reason: "no analysis engine is available to run analysis " + ro.def.Analysis.Spec}
 	}
 	start := now.Add(-st.Duration)
 	if ro.StageStarted != nil {
 		start = *ro.StageStarted
 	}
-	v, err := a.Analyze(ctx, AnalysisRequest{Spec: ro.def.Analysis, Service: ro.Service, Rollout: ro.Name, RolloutID: ro.ID, Stage: st.Name,
-		Weight: ro.Weight, Canary: ro.Version, Baseline: ro.Stable, Start: start, End: now})
+	v, err := a.Analyze(ctx, AnalysisRequest{Spec: ro.def.Analysis.Spec, Service: ro.Service, Rollout: ro.Name, RolloutID: ro.ID, Stage: st.Name,
+		Weight: ro.Weight, Version: ro.Version, Stable: ro.Stable, Canary: ro.def.Analysis.Canary, Baseline: ro.def.Analysis.Baseline,
+		Start: start, End: now})
 	if err != nil {
 		return Verdict{Result: VerdictInconclusive, Reason: fmt.Sprintf("analysis error: %v", err)}
 	}
@@ -260,7 +261,22 @@ func (s *Service) Abort(ctx context.Context, id int64, actor, reason string) (*R
 	return s.manual(ctx, id, actor, "abort", reason)
 }
 
+// manual applies a manual command; a transition finishing at the same
+// moment makes it read the rollout again (a few times) and retry.
 func (s *Service) manual(ctx context.Context, id int64, actor, op, reason string) (*Rollout, error) {
+	var err error
+	for range 5 {
+		var ro *Rollout
+		if ro, err = s.manualOnce(ctx, id, actor, op, reason); !errors.Is(err, errMoved) {
+			return ro, err
+		}
+	}
+	return nil, fmt.Errorf("%w: rollout %d moved on meanwhile; look at it and try again", ErrConflict, id)
+}
+
+var errMoved = errors.New("moved on")
+
+func (s *Service) manualOnce(ctx context.Context, id int64, actor, op, reason string) (*Rollout, error) {
 	ro, err := getRollout(ctx, s.db, id)
 	if err != nil {
 		return nil, err
@@ -305,7 +321,7 @@ func (s *Service) manual(ctx context.Context, id int64, actor, op, reason string
 		t.event(Event{Kind: "aborted", Status: "rollback", Actor: actor, Message: by})
 	}
 	if !s.commit(ctx, t, 0) {
-		return nil, fmt.Errorf("%w: rollout %d moved on meanwhile; look at it and try again", ErrConflict, id)
+		return nil, errMoved
 	}
 	s.logger.Info("Rollout "+op, "rollout", id, "actor", actor, "reason", reason)
 	return s.Get(ctx, id)

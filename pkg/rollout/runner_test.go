@@ -36,7 +36,7 @@ const canaryDef = `
 name: api-canary
 service: api
 environment: staging
-analysis: api-canary
+analysis: {spec: api, canary: {track: canary}, baseline: {track: stable}}
 canary:
   stages:
     - {weight: 10, duration: 5m}
@@ -50,7 +50,7 @@ const blueGreenDef = `
 name: api-bluegreen
 service: api
 environment: staging
-analysis: api-canary
+analysis: {spec: api, canary: {track: canary}, baseline: {track: stable}}
 blue_green:
   deploy: {http: {endpoint: proxy, method: POST, path: '/deploy/{{ .Vars.version }}'}}
   health: {http: {endpoint: proxy, method: GET, path: '/health/{{ .Vars.version }}'}}
@@ -248,8 +248,9 @@ func TestCanaryPromotedStageByStage(t *testing.T) {
 		require.Nil(t, h.lock("staging/api"), "the lock is released")
 
 		require.Len(t, h.an.reqs, 2)
-		require.Equal(t, AnalysisRequest{Spec: "api-canary", Service: "api", Rollout: "api-canary", RolloutID: ro.ID, Stage: "weight-10",
-			Weight: 10, Canary: "v2", Baseline: "v1", Start: t0, End: t0.Add(5 * time.Minute)}, h.an.reqs[0])
+		require.Equal(t, AnalysisRequest{Spec: "api", Service: "api", Rollout: "api-canary", RolloutID: ro.ID, Stage: "weight-10",
+			Weight: 10, Version: "v2", Stable: "v1", Canary: map[string]string{"track": "canary"}, Baseline: map[string]string{"track": "stable"},
+			Start: t0, End: t0.Add(5 * time.Minute)}, h.an.reqs[0])
 		require.Equal(t, []string{"started:running", "gate:allow", "stage:entered", "action:ok", "stage:holding", "analysis:pass",
 			"stage:entered", "action:ok", "stage:holding", "analysis:pass", "stage:entered", "action:ok", "succeeded:succeeded"}, kinds(ro))
 		require.Equal(t, "succeeded", h.rec.finished[ro.ChangeID])
@@ -522,7 +523,7 @@ func TestGateAnsweredByJob(t *testing.T) {
 		text := `name: api-canary
 service: api
 environment: staging
-analysis: api-canary
+analysis: {spec: api, canary: {track: canary}, baseline: {track: stable}}
 canary:
   stages: [{weight: 100}]
   set_weight: {http: {endpoint: proxy, method: PUT, path: /weight, body: '{"canary": {{ .Vars.weight }}}'}}

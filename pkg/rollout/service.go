@@ -72,8 +72,10 @@ type AnalysisRequest struct {
 	Stage     string
 	// Weight is the canary's share of traffic during the stage.
 	Weight int
-	// Canary is the new version, Baseline the stable one.
-	Canary, Baseline string
+	// Version is the new version, Stable the one it replaces.
+	Version, Stable string
+	// Canary and Baseline are the label sets selecting their series.
+	Canary, Baseline map[string]string
 	// Start and End bound the stage.
 	Start, End time.Time
 }
@@ -544,6 +546,11 @@ func (t *transition) enter(i int) {
 // outcome.
 func (s *Service) commit(ctx context.Context, t *transition, jobID int64) bool {
 	ctx = context.WithoutCancel(ctx)
+	if Final(t.ro.State) {
+		// Before the rollout's row: a sred dying in between does the
+		// transition again, and finishing a change twice alike is a no-op.
+		s.recordOutcome(ctx, t.ro)
+	}
 	saved := false
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		ok, err := save(ctx, tx, t.ro, t.prev)
@@ -594,23 +601,26 @@ func (s *Service) commit(ctx context.Context, t *transition, jobID int64) bool {
 	return true
 }
 
+// recordOutcome finishes the change record of a final rollout.
+func (s *Service) recordOutcome(ctx context.Context, ro *Rollout) {
+	s.mu.RLock()
+	rec := s.recorder
+	s.mu.RUnlock()
+	outcome := map[string]string{StateSucceeded: "succeeded", StateRolledBack: "rolled_back", StateAborted: "rolled_back", StateFailed: "failed"}[ro.State]
+	if rec == nil || ro.ChangeID == 0 || outcome == "" {
+		return
+	}
+	if err := rec.Finished(ctx, ro.ChangeID, outcome); err != nil {
+		s.logger.Warn("record rollout outcome as a change", "rollout", ro.ID, "change", ro.ChangeID, "err", err)
+	}
+}
+
 // finished releases the lock and records the outcome of a final rollout.
 func (s *Service) finished(ctx context.Context, ro *Rollout) {
 	if err := s.locks.Release(ctx, ro.def.Target(), holderOf(ro.ID)); err != nil {
 		s.logger.Warn("release rollout target lock", "rollout", ro.ID, "err", err)
 	}
 	s.m.finished.WithLabelValues(ro.Strategy, ro.State).Inc()
-	s.mu.RLock()
-	rec := s.recorder
-	s.mu.RUnlock()
-	if rec != nil && ro.ChangeID > 0 {
-		outcome := map[string]string{StateSucceeded: "succeeded", StateRolledBack: "rolled_back", StateAborted: "rolled_back", StateFailed: "failed"}[ro.State]
-		if outcome != "" {
-			if err := rec.Finished(ctx, ro.ChangeID, outcome); err != nil {
-				s.logger.Warn("record rollout outcome as a change", "rollout", ro.ID, "change", ro.ChangeID, "err", err)
-			}
-		}
-	}
 	s.logger.Info("Rollout finished", "rollout", ro.ID, "name", ro.Name, "version", ro.Version, "state", ro.State, "reason", ro.Reason)
 }
 

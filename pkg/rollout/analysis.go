@@ -1,0 +1,43 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rootuip/sre/pkg/analysis"
+	"github.com/rootuip/sre/pkg/clock"
+)
+
+// SpecAnalyzer judges stages with the analysis engine (pkg/analysis): the
+// definition's spec, evaluated for its canary and baseline label sets.
+type SpecAnalyzer struct {
+	// Spec returns a loaded spec by name.
+	Spec      func(name string) (*analysis.Spec, bool)
+	Evaluator *analysis.Evaluator
+	// Clock is the time of the queries: Prometheus' (the wall clock when nil).
+	Clock clock.Clock
+}
+
+// Analyze implements Analyzer.
+func (a SpecAnalyzer) Analyze(ctx context.Context, r AnalysisRequest) (Verdict, error) {
+	spec, ok := a.Spec(r.Spec)
+	if !ok {
+		return Verdict{}, fmt.Errorf("no analysis spec %q is loaded (see analysis.spec_files)", r.Spec)
+	}
+	res, err := a.Evaluator.Evaluate(ctx, spec, analysis.Target{Service: r.Service, Canary: r.Canary, Baseline: r.Baseline},
+		clock.OrReal(a.Clock).Now())
+	if err != nil {
+		return Verdict{}, err
+	}
+	checks := make([]map[string]any, 0, len(res.Checks))
+	for _, c := range res.Checks {
+		m := map[string]any{"name": c.Name, "type": string(c.Type), "verdict": string(c.Verdict), "threshold": c.Threshold, "reason": c.Reason}
+		if c.Value != nil {
+			m["value"] = *c.Value
+		}
+		checks = append(checks, m)
+	}
+	return Verdict{Result: string(res.Verdict), Reason: res.Reason, Detail: map[string]any{
+		"analysis": res.Analysis, "requests": res.Requests, "min_requests": res.MinRequests, "checks": checks,
+	}}, nil
+}
