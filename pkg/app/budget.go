@@ -84,7 +84,11 @@ func LoadBudget(cfg *config.Config) (*BudgetConfig, error) {
 // what the generated recording rules hold, as of the last poll.
 func buildBudget(_ context.Context, a *App, c *BudgetConfig) (func(context.Context, *BudgetConfig), error) {
 	logger := a.Logger.With("component", "budget")
-	svc := budget.New(budget.Options{Logger: logger, DB: a.DB, Bus: a.Bus, Registerer: a.Registry})
+	opts := budget.Options{Logger: logger, DB: a.DB, Bus: a.Bus, Registerer: a.Registry}
+	if a.Incidents != nil {
+		opts.Incidents = a.Incidents // an exhausted budget opens a CRITICAL incident
+	}
+	svc := budget.New(opts)
 	reporter := sla.NewReporter(nil)
 	apply := func(c *BudgetConfig) error {
 		var q sla.Querier

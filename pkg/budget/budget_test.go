@@ -23,6 +23,7 @@ import (
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/budget/budgettest"
 	"github.com/rootuip/sre/pkg/events"
+	sreincident "github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/rulegen"
 	"github.com/rootuip/sre/pkg/sla"
 	"github.com/rootuip/sre/pkg/slo"
@@ -96,6 +97,32 @@ func TestWithPrometheus(t *testing.T) {
 	t.Run("budget alert", func(t *testing.T) { testBudgetAlertGenerated(t, srv, end) })
 	t.Run("gate", func(t *testing.T) { testGate(t, srv, end) })
 	t.Run("poller", func(t *testing.T) { testPollerRecordsStateChanges(t, srv, end) })
+	t.Run("exhaustion opens an incident", func(t *testing.T) { testExhaustionOpensIncident(t, srv, end) })
+}
+
+// A poll that sees a budget exhausted (payments, -50%) opens one CRITICAL
+// incident for it, and for no other SLO; polling again opens no other.
+func testExhaustionOpensIncident(t *testing.T, srv *budgettest.Server, end time.Time) {
+	testutil.Backends(t, [][]store.Migration{sreincident.Migrations, budget.Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		incs, err := sreincident.NewService(db, sreincident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		s := budget.New(budget.Options{DB: db, Registerer: prometheus.NewRegistry(), Incidents: incs, Now: func() time.Time { return end }})
+		prom, err := budget.NewProm(srv.URL, commoncfg.DefaultHTTPClientConfig, 10*time.Second)
+		require.NoError(t, err)
+		require.NoError(t, s.Update(budget.DefaultConfig, loadSpecs(t), prom, nil))
+		for range 2 {
+			require.NoError(t, s.Poll(ctx))
+			page, err := incs.List(ctx, sreincident.Filter{})
+			require.NoError(t, err)
+			require.Len(t, page.Incidents, 1)
+			inc := page.Incidents[0]
+			require.Equal(t, "payments", inc.Service)
+			require.Equal(t, sreincident.SeverityCritical, inc.Severity)
+			require.Equal(t, budget.AlertExhausted, inc.Labels["alertname"])
+			require.Equal(t, "availability", inc.Labels["slo"])
+		}
+	})
 }
 
 func startProm(t *testing.T) (*budgettest.Server, time.Time) {

@@ -37,6 +37,9 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Now is the clock (time.Now by default).
 	Now func() time.Time
+	// Incidents, when set, receives the exhaustion of a budget: a CRITICAL
+	// incident (exhaust.go).
+	Incidents Incidents
 }
 
 // Service holds the budgets of the configured SLOs: it answers the API and
@@ -47,6 +50,8 @@ type Service struct {
 	bus     *events.Bus
 	now     func() time.Time
 	metrics *metrics
+	// incidents turns exhaustion into incidents (nil: it does not).
+	incidents Incidents
 
 	mu         sync.RWMutex
 	cfg        Config
@@ -71,7 +76,7 @@ func New(o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Service{logger: o.Logger, db: o.DB, bus: o.Bus, now: o.Now, cfg: DefaultConfig, promErr: ErrNoPrometheus}
+	s := &Service{logger: o.Logger, db: o.DB, bus: o.Bus, now: o.Now, cfg: DefaultConfig, promErr: ErrNoPrometheus, incidents: o.Incidents}
 	s.metrics = newMetrics(s, o.Registerer)
 	return s
 }
@@ -359,6 +364,7 @@ func (s *Service) Poll(ctx context.Context) error {
 				"remaining_ratio": nullFloat(ev.Remaining), "message": ev.Message,
 			}})
 		}
+		s.transition(ctx, st, ev, ev.prevSince)
 	}
 	return nil
 }

@@ -104,6 +104,9 @@ type Event struct {
 	To        slo.BudgetState `json:"to"`
 	Remaining *float64        `json:"remaining_ratio"`
 	Message   string          `json:"message"`
+
+	// prevSince is when the previous state began (zero for the first).
+	prevSince time.Time
 }
 
 // recordState compares st with the stored state and, if it changed (or was
@@ -114,8 +117,12 @@ func recordState(ctx context.Context, db *store.DB, st Status, now time.Time) (*
 	grp := st.GroupString()
 	err := db.InTx(ctx, func(tx *sql.Tx) error {
 		var prev string
-		err := tx.QueryRowContext(ctx, `SELECT state FROM budget_states WHERE service = $1 AND slo = $2 AND grp = $3`,
-			st.Service, st.SLO, grp).Scan(&prev)
+		var prevSince int64
+		q := `SELECT state, since_ms FROM budget_states WHERE service = $1 AND slo = $2 AND grp = $3`
+		if db.Dialect == store.Postgres {
+			q += ` FOR UPDATE` // replicas polling at once record a transition once
+		}
+		err := tx.QueryRowContext(ctx, q, st.Service, st.SLO, grp).Scan(&prev, &prevSince)
 		if err != nil && err != sql.ErrNoRows {
 			return err
 		}
@@ -136,6 +143,8 @@ ON CONFLICT (service, slo, grp) DO UPDATE SET state = excluded.state, remaining 
 			From: slo.BudgetState(prev), To: st.State, Remaining: rem, Message: stateMessage(st, slo.BudgetState(prev))}
 		if ev.From == "" {
 			ev.From = StateUnknown
+		} else {
+			ev.prevSince = time.UnixMilli(prevSince).UTC()
 		}
 		return tx.QueryRowContext(ctx, `INSERT INTO budget_events (time_ms, service, slo, grp, from_state, to_state, remaining, message)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,

@@ -243,3 +243,24 @@ func (s *Service) BurningAgain(ctx context.Context, id, actor, detail string, ex
 		return ChangeBurningAgain, &TimelineEntry{Kind: "recovering", Message: "burning again: " + detail}, nil
 	}, extra...)
 }
+
+// Raise records a finding on an open incident (kind is the timeline
+// entry's kind, message its text) and raises its severity to sev when that
+// is higher: hooks see ChangeSeverityRaised then (escalation follows the
+// new severity). A lower or equal sev only adds the entry. The severity
+// follows the incident's firing alerts again when one of its severity
+// resolves.
+func (s *Service) Raise(ctx context.Context, id, actor string, sev Severity, kind, message string) (*Incident, error) {
+	return s.mutate(ctx, id, actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
+		if !r.Status.Open() {
+			return "", nil, reject(r, "raise", "it is not open")
+		}
+		if sev.Rank() >= r.Severity.Rank() {
+			return "", &TimelineEntry{Kind: kind, Message: message}, nil
+		}
+		from := r.Severity
+		r.Severity = sev
+		return ChangeSeverityRaised, &TimelineEntry{Kind: "severity", Message: fmt.Sprintf("severity raised: %s -> %s (%s)", from, sev, message),
+			Data: map[string]any{"from": string(from), "to": string(sev), "reason": kind}}, nil
+	})
+}

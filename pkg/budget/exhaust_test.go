@@ -1,0 +1,104 @@
+package budget
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/slo"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+// The exhaustion of a budget opens a CRITICAL incident, or raises the
+// SLO's open incident to CRITICAL (one incident per outage); leaving
+// exhausted resolves the incident it opened, and only that one. On both
+// store backends, with the real incident service.
+func TestExhaustionIncident(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		incs, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		s := New(Options{DB: db, Incidents: incs})
+		rem := -0.5
+		at := time.Now().UTC().Truncate(time.Millisecond)
+		status := func(service, sloName string, state slo.BudgetState) Status {
+			return Status{Service: service, SLO: sloName, State: state, Budget: Budget{RemainingRatio: &rem}}
+		}
+		record := func(st Status, when time.Time) {
+			t.Helper()
+			ev, err := recordState(ctx, db, st, when)
+			require.NoError(t, err)
+			require.NotNil(t, ev)
+			s.transition(ctx, st, ev, ev.prevSince)
+		}
+		list := func(service string) []incident.Incident {
+			t.Helper()
+			p, err := incs.List(ctx, incident.Filter{Service: service, WithAlerts: true})
+			require.NoError(t, err)
+			return p.Incidents
+		}
+
+		// payments: no incident open. Red, then exhausted: a CRITICAL incident.
+		record(status("payments", "availability", slo.BudgetRed), at)
+		require.Empty(t, list("payments"), "red opens nothing")
+		record(status("payments", "availability", slo.BudgetExhausted), at.Add(time.Minute))
+		got := list("payments")
+		require.Len(t, got, 1)
+		opened := got[0]
+		require.Equal(t, incident.SeverityCritical, opened.Severity)
+		require.Equal(t, incident.StatusTriggered, opened.Status)
+		require.Equal(t, AlertExhausted, opened.Labels["alertname"])
+		require.Equal(t, "availability", opened.Labels["slo"])
+		require.Equal(t, "Error budget of payments/availability exhausted (-50.00% remaining)", opened.Title)
+		require.Equal(t, at.Add(time.Minute), opened.DetectedAt.UTC())
+
+		// checkout: its SLO's budget alert opened a MEDIUM incident; the
+		// exhaustion joins it and raises it to CRITICAL.
+		res, err := incs.Ingest(ctx, incident.Notification{Receiver: "sred", Status: "firing", GroupKey: `{}/{slo=~".+"}:{service="checkout", slo="availability"}`,
+			CommonLabels: map[string]string{"alertname": "SLOErrorBudgetConsumed", "service": "checkout", "slo": "availability", "severity": "warning"},
+			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "f1", StartsAt: at.Add(-time.Hour),
+				Labels: map[string]string{"alertname": "SLOErrorBudgetConsumed", "service": "checkout", "slo": "availability", "severity": "warning", "burn_tier": "budget"}}}})
+		require.NoError(t, err)
+		require.Len(t, res.Created, 1)
+		outage := res.Created[0]
+		record(status("checkout", "latency", slo.BudgetExhausted), at) // another SLO of the service: its own incident
+		record(status("checkout", "availability", slo.BudgetExhausted), at)
+		got = list("checkout")
+		require.Len(t, got, 2)
+		byID := map[string]incident.Incident{got[0].ID: got[0], got[1].ID: got[1]}
+		require.Equal(t, incident.SeverityCritical, byID[outage].Severity, "the outage's incident is raised")
+		tl, err := incs.Timeline(ctx, outage)
+		require.NoError(t, err)
+		var raised []string
+		for _, e := range tl {
+			if e.Kind == "severity" && e.Actor == Actor {
+				raised = append(raised, e.Message)
+			}
+		}
+		require.Equal(t, []string{"severity raised: MEDIUM -> CRITICAL (error budget exhausted: error budget of checkout/availability is exhausted (-50.00% remaining))"}, raised)
+
+		// The budget recovers (a new period): the incident sred opened
+		// resolves; the outage's incident is left to its alerts.
+		record(status("payments", "availability", slo.BudgetGreen), at.Add(time.Hour))
+		record(status("checkout", "availability", slo.BudgetGreen), at.Add(time.Hour))
+		p, err := incs.Get(ctx, opened.ID)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusResolved, p.Status)
+		o, err := incs.Get(ctx, outage)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusTriggered, o.Status)
+
+		// Exhausted again soon after: like any alert firing again within
+		// incidents.flap_window of its resolution, it re-opens the incident.
+		record(status("payments", "availability", slo.BudgetExhausted), at.Add(2*time.Hour))
+		got = list("payments")
+		require.Len(t, got, 1)
+		require.Equal(t, opened.ID, got[0].ID)
+		require.Equal(t, incident.StatusTriggered, got[0].Status)
+	})
+}
