@@ -41,6 +41,10 @@ type Request struct {
 	// Source names the tool that recorded it (ci, terraform, argocd,
 	// flux, ...); "api" by default.
 	Source string `json:"source,omitempty"`
+	// Key is an idempotency key (e.g. the CI job's id): a retry with the
+	// key of a change recorded before returns that change (200) and records
+	// nothing.
+	Key string `json:"key,omitempty"`
 	// Change is the gate's kind of change: normal (default) or critical.
 	Change         string `json:"change,omitempty"`
 	OverrideReason string `json:"override_reason,omitempty"`
@@ -57,17 +61,21 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := Change{Service: req.Service, Kind: Kind(req.Kind), Outcome: Outcome(req.Outcome), Version: req.Version, Commit: req.Commit,
-		CommitTime: req.CommitTime, FinishedAt: req.FinishedAt, Description: req.Description, Source: req.Source,
+		CommitTime: req.CommitTime, FinishedAt: req.FinishedAt, Description: req.Description, Source: req.Source, Key: req.Key,
 		Actor: auth.ActorOf(r.Context(), req.Actor, "")}
 	if req.StartedAt != nil {
 		c.StartedAt = *req.StartedAt
 	}
-	out, err := s.Submit(r.Context(), c, GateInput{Change: req.Change, OverrideToken: r.Header.Get(budget.OverrideHeader), OverrideReason: req.OverrideReason})
+	out, existed, err := s.submit(r.Context(), c, GateInput{Change: req.Change, OverrideToken: r.Header.Get(budget.OverrideHeader), OverrideReason: req.OverrideReason})
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	web.JSON(w, http.StatusCreated, out)
+	code := http.StatusCreated
+	if existed {
+		code = http.StatusOK
+	}
+	web.JSON(w, code, out)
 }
 
 func writeErr(w http.ResponseWriter, err error) {

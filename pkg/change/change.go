@@ -90,7 +90,11 @@ type Change struct {
 	Source string `json:"source"`
 	// Ref identifies the rollout that recorded it across notifications
 	// (flagger:<namespace>/<name>); empty for one-shot records.
-	Ref         string     `json:"ref,omitempty"`
+	Ref string `json:"ref,omitempty"`
+	// Key is an idempotency key: recording a change with the key of one
+	// recorded before records nothing and returns that one (a CI job that
+	// retries). Empty: every record is a new change.
+	Key         string     `json:"key,omitempty"`
 	Version     string     `json:"version,omitempty"`
 	Commit      string     `json:"commit,omitempty"`
 	CommitTime  *time.Time `json:"commit_time,omitempty"`
@@ -221,7 +225,7 @@ func (c *Change) normalise(now time.Time) error {
 	if c.Source == "" {
 		c.Source = SourceAPI
 	}
-	for name, v := range map[string]string{"service": c.Service, "source": c.Source, "ref": c.Ref, "version": c.Version, "commit": c.Commit, "actor": c.Actor} {
+	for name, v := range map[string]string{"service": c.Service, "source": c.Source, "ref": c.Ref, "key": c.Key, "version": c.Version, "commit": c.Commit, "actor": c.Actor} {
 		if len(v) > maxField {
 			return fmt.Errorf("%w: %s longer than %d bytes", ErrBadRequest, name, maxField)
 		}
@@ -268,16 +272,33 @@ func (c *Change) normalise(now time.Time) error {
 // and calls Finish at the end. An empty Outcome means succeeded, an empty
 // Kind deploy, an empty Source "api", a zero StartedAt now.
 func (s *Service) Record(ctx context.Context, c Change) (Change, error) {
+	out, _, err := s.record(ctx, c)
+	return out, err
+}
+
+// record is Record; existed reports that c.Key named a change recorded
+// before, which it returns.
+func (s *Service) record(ctx context.Context, c Change) (Change, bool, error) {
 	if err := c.normalise(s.now()); err != nil {
-		return Change{}, err
+		return Change{}, false, err
 	}
-	if err := s.db.InTx(ctx, func(tx *sql.Tx) error { return insert(ctx, tx, &c) }); err != nil {
-		return Change{}, err
+	var existed bool
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		existed, err = insert(ctx, tx, &c)
+		return err
+	})
+	if err != nil {
+		return Change{}, false, err
+	}
+	if existed {
+		out, err := s.Get(ctx, c.ID)
+		return out, true, err
 	}
 	c.fill()
 	s.publish("change.recorded", c)
 	s.logger.Info("Change recorded", "id", c.ID, "service", c.Service, "kind", c.Kind, "source", c.Source, "outcome", c.Outcome)
-	return c, nil
+	return c, false, nil
 }
 
 // Finish sets the final outcome of an in-progress change, now. Finishing

@@ -38,8 +38,28 @@ func (e *RefusedError) Error() string {
 // to say): the change is recorded with the decision "skipped".
 // This is POST /api/v1/changes.
 func (s *Service) Submit(ctx context.Context, c Change, in GateInput) (Change, error) {
+	out, _, err := s.submit(ctx, c, in)
+	return out, err
+}
+
+// submit is Submit; existed reports a retry: c.Key named a change recorded
+// before, which it returns as it was (the gate is not asked again).
+func (s *Service) submit(ctx context.Context, c Change, in GateInput) (Change, bool, error) {
 	if err := c.normalise(s.now()); err != nil {
-		return Change{}, err
+		return Change{}, false, err
+	}
+	if c.Key != "" {
+		prev, err := byKey(ctx, s.db, c.Key)
+		switch {
+		case err == nil:
+			out, err := s.Get(ctx, prev.ID)
+			if err == nil && out.Outcome == Refused && out.Gate != nil && out.Gate.Decision == "deny" {
+				err = &RefusedError{Change: out}
+			}
+			return out, true, err
+		case !errors.Is(err, ErrNotFound):
+			return Change{}, false, err
+		}
 	}
 	_, gater := s.config()
 	g := &Gate{Decision: "skipped", Reason: "no deploy gate configured"}
@@ -50,7 +70,7 @@ func (s *Service) Submit(ctx context.Context, c Change, in GateInput) (Change, e
 		case errors.Is(err, budget.ErrNotFound):
 			g = &Gate{Decision: "skipped", Reason: fmt.Sprintf("service %q has no SLO: not gated", c.Service)}
 		case err != nil:
-			return Change{}, fmt.Errorf("deploy gate: %w", err)
+			return Change{}, false, fmt.Errorf("deploy gate: %w", err)
 		default:
 			g = &Gate{Decision: d.Answer, State: string(d.State), Reason: d.Reason, Override: d.Override, OverrideReason: d.OverrideReason}
 			if !d.Allowed {
@@ -61,12 +81,12 @@ func (s *Service) Submit(ctx context.Context, c Change, in GateInput) (Change, e
 		}
 	}
 	c.Gate = g
-	out, err := s.Record(ctx, c)
+	out, existed, err := s.record(ctx, c)
 	if err != nil {
-		return Change{}, err
+		return Change{}, false, err
 	}
-	if out.Outcome == Refused && g.Decision == "deny" {
-		return out, &RefusedError{Change: out}
+	if out.Outcome == Refused && out.Gate != nil && out.Gate.Decision == "deny" {
+		return out, existed, &RefusedError{Change: out}
 	}
-	return out, nil
+	return out, existed, nil
 }

@@ -53,6 +53,12 @@ var Migrations = []store.Migration{{
 	ID:       "change/0001_init",
 	SQLite:   fmt.Sprintf(schema, "INTEGER PRIMARY KEY AUTOINCREMENT"),
 	Postgres: fmt.Sprintf(schema, "BIGSERIAL PRIMARY KEY"),
+}, {
+	// The idempotency key of a record (Change.Key): one text, both backends
+	// have partial unique indexes.
+	ID: "change/0002_key",
+	SQLite: `ALTER TABLE changes ADD COLUMN idem_key TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX changes_idem_key ON changes (idem_key) WHERE idem_key <> '';`,
 }}
 
 type querier interface {
@@ -87,25 +93,48 @@ func b2i(b bool) int {
 	return 0
 }
 
-func insert(ctx context.Context, q querier, c *Change) error {
+// insert records c; a change with the same (non-empty) key recorded
+// before is read back into c instead, and existed is true.
+func insert(ctx context.Context, q querier, c *Change) (existed bool, err error) {
 	var g Gate
 	if c.Gate != nil {
 		g = *c.Gate
 	}
-	err := q.QueryRowContext(ctx, `INSERT INTO changes (service, kind, source, ref, version, commit_sha, commit_at, description, actor,
-		outcome, failed, gate_decision, gate_state, gate_reason, gate_override, override_reason, started_at, finished_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id`,
+	err = q.QueryRowContext(ctx, `INSERT INTO changes (service, kind, source, ref, version, commit_sha, commit_at, description, actor,
+		outcome, failed, gate_decision, gate_state, gate_reason, gate_override, override_reason, started_at, finished_at, idem_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+		ON CONFLICT (idem_key) WHERE idem_key <> '' DO NOTHING RETURNING id`,
 		c.Service, string(c.Kind), c.Source, c.Ref, c.Version, c.Commit, nullMS(c.CommitTime), c.Description, c.Actor,
 		string(c.Outcome), b2i(c.Failed), g.Decision, g.State, g.Reason, b2i(g.Override), g.OverrideReason,
-		ms(c.StartedAt), nullMS(c.FinishedAt)).Scan(&c.ID)
-	if err != nil {
-		return fmt.Errorf("record change: %w", err)
+		ms(c.StartedAt), nullMS(c.FinishedAt), c.Key).Scan(&c.ID)
+	if errors.Is(err, sql.ErrNoRows) && c.Key != "" {
+		prev, err := byKey(ctx, q, c.Key)
+		if err != nil {
+			return false, err
+		}
+		*c = *prev
+		return true, nil
 	}
-	return nil
+	if err != nil {
+		return false, fmt.Errorf("record change: %w", err)
+	}
+	return false, nil
+}
+
+// byKey reads the change recorded with an idempotency key (ErrNotFound).
+func byKey(ctx context.Context, q querier, key string) (*Change, error) {
+	c, err := scan(q.QueryRowContext(ctx, `SELECT `+columns+` FROM changes WHERE idem_key = $1`, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: key %q", ErrNotFound, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read change with key %q: %w", key, err)
+	}
+	return c, nil
 }
 
 const columns = `id, service, kind, source, ref, version, commit_sha, commit_at, description, actor, outcome, failed,
-	gate_decision, gate_state, gate_reason, gate_override, override_reason, started_at, finished_at`
+	gate_decision, gate_state, gate_reason, gate_override, override_reason, started_at, finished_at, idem_key`
 
 func scan(sc interface{ Scan(...any) error }) (*Change, error) {
 	var (
@@ -117,7 +146,7 @@ func scan(sc interface{ Scan(...any) error }) (*Change, error) {
 		g                  Gate
 	)
 	if err := sc.Scan(&c.ID, &c.Service, &kind, &c.Source, &c.Ref, &c.Version, &c.Commit, &commitAt, &c.Description, &c.Actor,
-		&outcome, &failed, &g.Decision, &g.State, &g.Reason, &override, &g.OverrideReason, &started, &finished); err != nil {
+		&outcome, &failed, &g.Decision, &g.State, &g.Reason, &override, &g.OverrideReason, &started, &finished, &c.Key); err != nil {
 		return nil, err
 	}
 	c.Kind, c.Outcome, c.Failed = Kind(kind), Outcome(outcome), failed != 0

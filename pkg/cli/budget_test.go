@@ -133,14 +133,16 @@ customers:
 		{"change no SLO", []string{"change", "record", "--service=batch", "--kind=infra", "--outcome=in_progress"}, 0,
 			[]string{"change 4: in_progress infra of batch (gate skipped: service \"batch\" has no SLO: not gated)\n"}, ""},
 		{"change finish", []string{"change", "finish", "4", "--outcome=rolled_back"}, 0, []string{"change 4: rolled_back infra of batch"}, ""},
+		{"change retried", []string{"change", "record", "--service=batch", "--kind=infra", "--key=job-1", "--outcome=in_progress"}, 0, []string{"change 5: in_progress infra of batch"}, ""},
+		{"change retried again", []string{"change", "record", "--service=batch", "--kind=infra", "--key=job-1", "--outcome=in_progress"}, 0, []string{"change 5: in_progress infra of batch"}, ""},
 		{"change finish again", []string{"change", "finish", "4", "--outcome=succeeded"}, 1, nil, "srectl: sred answered 409: change already finished: change 4 is rolled_back"},
 		{"change bad commit time", []string{"change", "record", "--service=web", "--commit-time=yesterday"}, 2, nil,
 			`srectl: --commit-time must be RFC 3339 (2026-12-03T09:12:00Z), got "yesterday"`},
 		{"change yellow 1", []string{"change", "record", "--service=search"}, 0, []string{"(0 of 2 changes a day used)"}, ""},
 		{"change yellow 2", []string{"change", "record", "--service=search"}, 0, []string{"(1 of 2 changes a day used)"}, ""},
 		{"change yellow quota", []string{"change", "record", "--service=search"}, 1,
-			[]string{"refused: change refused by the deploy gate (recorded as change 7): normal change denied: error budget of SLO availability is yellow and service search had 2 changes in the last 24h, its quota while yellow (changes.yellow_max_changes_per_day: 2)"}, ""},
-		{"change yellow critical", []string{"change", "record", "--service=search", "--change=critical"}, 0, []string{"change 8: succeeded deploy of search (gate allow: critical change allowed"}, ""},
+			[]string{"refused: change refused by the deploy gate (recorded as change 8): normal change denied: error budget of SLO availability is yellow and service search had 2 changes in the last 24h, its quota while yellow (changes.yellow_max_changes_per_day: 2)"}, ""},
+		{"change yellow critical", []string{"change", "record", "--service=search", "--change=critical"}, 0, []string{"change 9: succeeded deploy of search (gate allow: critical change allowed"}, ""},
 		{"change list", []string{"change", "list", "--service=checkout"}, 0, []string{
 			"ID  SERVICE   KIND    OUTCOME    FAILED  STARTED               VERSION  COMMIT  LEAD TIME  INCIDENTS\n" +
 				"3   checkout  deploy  succeeded  false   " + end.Format(time.RFC3339) + "  -        -       -          -\n" +

@@ -36,6 +36,7 @@ func init() {
 			EnumVar(&req.Outcome, "succeeded", "in_progress", "failed", "rolled_back")
 		record.Flag("release", "Version or release shipped (recorded as the change's version).").StringVar(&req.Version)
 		record.Flag("description", "What changed.").StringVar(&req.Description)
+		record.Flag("key", "Idempotency key (e.g. the CI job's id): a retry with the key of a recorded change records nothing.").StringVar(&req.Key)
 		record.Flag("source", "Tool that made the change (ci, terraform, argocd, flux, ...).").Default("srectl").StringVar(&req.Source)
 		record.Flag("actor", "Who made it (recorded); defaults to $USER.").Default(defaultActor()).StringVar(&req.Actor)
 		record.Flag("change", "The gate's kind of change: normal or critical (critical changes ship while the budget is red).").Default(budget.ChangeNormal).EnumVar(&req.Change, budget.ChangeNormal, budget.ChangeCritical)
