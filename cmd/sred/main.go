@@ -27,6 +27,7 @@ import (
 	"github.com/rootuip/sre/pkg/connlimit"
 	"github.com/rootuip/sre/pkg/kube"
 	"github.com/rootuip/sre/pkg/runbook"
+	"github.com/rootuip/sre/pkg/scaling"
 )
 
 func main() {
@@ -202,5 +203,8 @@ var kubernetesClients = app.Kubernetes{
 			return nil, err
 		}
 		return &chaosmesh.Driver{Client: dc, MaxDuration: maxDuration, InjectTimeout: time.Minute}, nil
+	},
+	HPA: func(kubeconfig, context string) (scaling.HPAReader, error) {
+		return kube.NewHPAs(kubeconfig, context)
 	},
 }

@@ -39,6 +39,7 @@ import (
 	"github.com/rootuip/sre/pkg/retention"
 	"github.com/rootuip/sre/pkg/rollout"
 	"github.com/rootuip/sre/pkg/runbook"
+	"github.com/rootuip/sre/pkg/scaling"
 	"github.com/rootuip/sre/pkg/status"
 	"github.com/rootuip/sre/pkg/store"
 )
@@ -82,6 +83,8 @@ type App struct {
 	Chaos *chaos.Service
 	// Rollouts is the stage runner of progressive deliveries.
 	Rollouts *rollout.Service
+	// Scaling is the scaling controller (set by Scaling).
+	Scaling *scaling.Controller
 	// Status is the public status page (set by StatusPage).
 	Status *status.Service
 
@@ -156,6 +159,9 @@ type Kubernetes struct {
 	// ChaosMesh is the Chaos Mesh driver of chaos experiments on the cluster
 	// of kubeconfig and context (in-cluster when kubeconfig is empty).
 	ChaosMesh func(kubeconfig, context string, maxDuration time.Duration) (chaos.Driver, error)
+	// HPA reads the status of the HPAs of scaling policies Kubernetes
+	// scales, on the cluster of kubeconfig and context.
+	HPA func(kubeconfig, context string) (scaling.HPAReader, error)
 }
 
 type appMetrics struct {

@@ -109,6 +109,7 @@ func Subsystems() []Subsystem {
 		Stream,       // live event stream
 		StatusPage,   // public status page (after Budget: reads a.Budgets)
 		Chaos,        // chaos experiments (after Core and Escalation: a.Incidents, a.Escalation)
+		Scaling,      // auto-scaling policies (after Runbooks and Auth: the actuator, the audit log)
 		Rollouts,     // the rollout stage runner (after Runbooks, Budget and Changes: actuators, the gate, change records)
 		UI,           // console pages (last: reads what the others set)
 	}

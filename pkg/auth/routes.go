@@ -149,6 +149,9 @@ var Routes = map[string]Access{
 	"POST /api/v1/chaos/halt":                   admin,
 
 	// Rollouts without Kubernetes (the stage runner).
+	"GET /api/v1/scaling/policies":       viewer,
+	"GET /api/v1/scaling/decisions":      viewer,
+	"GET /api/v1/scaling/backtest":       viewer,
 	"GET /api/v1/rollouts/definitions":   viewer,
 	"GET /api/v1/rollouts":               viewer,
 	"POST /api/v1/rollouts":              admin,

@@ -32,7 +32,7 @@ func TestUsageErrorHints(t *testing.T) {
 		{[]string{"--hepl"}, "srectl: unknown long flag '--hepl' (did you mean --help?)\n"},
 		// Nothing close: no guess.
 		{[]string{"gate", "--service=web", "--colour"}, "srectl: unknown long flag '--colour'\n"},
-		{[]string{"frobnicate"}, "srectl: expected command but got \"frobnicate\" (commands: help, generate, validate, incidents, status, alert, check, oncall, escalation, runbook, budget, gate, sla, chaos, report, change, rollout, dashboards; see srectl --help)\n"},
+		{[]string{"frobnicate"}, "srectl: expected command but got \"frobnicate\" (commands: help, generate, validate, incidents, status, alert, check, oncall, escalation, runbook, budget, gate, sla, chaos, report, change, rollout, scaling, dashboards; see srectl --help)\n"},
 		{[]string{"gate"}, "srectl: required flag(s) '--service' not provided\n"},
 	} {
 		t.Run(tc.args[0], func(t *testing.T) {

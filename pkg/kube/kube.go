@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/rootuip/sre/pkg/scaling"
 )
 
 // RESTConfig returns the client configuration of a cluster: the kubeconfig
@@ -108,4 +110,38 @@ func (d *Deployments) RolloutRestart(ctx context.Context, namespace, name, at st
 // DeletePod deletes a pod.
 func (d *Deployments) DeletePod(ctx context.Context, namespace, name string) error {
 	return d.Client.CoreV1().Pods(namespace).Delete(ctx, name, metav1.DeleteOptions{})
+}
+
+// HPAs reads HorizontalPodAutoscalers (autoscaling/v2): sred observes the
+// HPAs of the scaling policies Kubernetes scales, it never changes them.
+type HPAs struct {
+	Client kubernetes.Interface
+}
+
+// NewHPAs returns HPAs on the cluster of kubeconfig and context
+// (in-cluster if kubeconfig is empty).
+func NewHPAs(kubeconfig, context string) (*HPAs, error) {
+	c, err := RESTConfig(kubeconfig, context)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(c)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return &HPAs{Client: cs}, nil
+}
+
+// HPAStatus returns the current and desired replicas of an HPA and when it
+// last scaled.
+func (h *HPAs) HPAStatus(ctx context.Context, namespace, name string) (scaling.HPAStatus, error) {
+	hpa, err := h.Client.AutoscalingV2().HorizontalPodAutoscalers(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return scaling.HPAStatus{}, err
+	}
+	st := scaling.HPAStatus{CurrentReplicas: hpa.Status.CurrentReplicas, DesiredReplicas: hpa.Status.DesiredReplicas}
+	if hpa.Status.LastScaleTime != nil {
+		st.LastScaleTime = hpa.Status.LastScaleTime.UTC()
+	}
+	return st, nil
 }

@@ -1,6 +1,7 @@
 package scaling
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -73,4 +74,15 @@ func WriteBacktest(w io.Writer, r BacktestResult) error {
 		}
 	}
 	return tw.Flush()
+}
+
+var (
+	errBadLimit = errors.New("limit: want 1 to 1000")
+	errOrder    = errors.New("to must be after from")
+)
+
+func errNoPolicy(name string) error { return fmt.Errorf("no scaling policy %q", name) }
+
+func errTooLong(n int) error {
+	return fmt.Errorf("the range holds %d evaluations: at most 11000 (Prometheus's limit of points per series)", n)
 }

@@ -1,0 +1,122 @@
+package scaling
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/rootuip/sre/pkg/web"
+)
+
+// PolicyStatus is a policy with the state of its target.
+type PolicyStatus struct {
+	*Policy
+	State State `json:"state"`
+	// HPA is the last observed status of the HPA of a policy Kubernetes
+	// scales (nil when not observed).
+	HPA *HPAStatus `json:"hpa,omitempty"`
+}
+
+// Register serves the scaling API (roles in auth.Routes):
+//
+//	GET /api/v1/scaling/policies   the policies and the state of their targets
+//	GET /api/v1/scaling/decisions  the stored actions (?policy=, ?limit=)
+//	GET /api/v1/scaling/backtest   ?policy=&from=&to= (RFC 3339 or a duration before now)
+func (c *Controller) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/scaling/policies", c.servePolicies)
+	mux.HandleFunc("GET /api/v1/scaling/decisions", c.serveDecisions)
+	mux.HandleFunc("GET /api/v1/scaling/backtest", c.serveBacktest)
+}
+
+// Statuses returns every policy with its state.
+func (c *Controller) Statuses(r *http.Request) ([]PolicyStatus, error) {
+	hpa := c.HPAStatuses()
+	out := []PolicyStatus{}
+	for _, p := range c.Policies() {
+		st, err := c.State(r.Context(), p)
+		if err != nil {
+			return nil, err
+		}
+		ps := PolicyStatus{Policy: p, State: st}
+		if h, ok := hpa[p.Name]; ok {
+			ps.HPA = &h
+		}
+		out = append(out, ps)
+	}
+	return out, nil
+}
+
+func (c *Controller) servePolicies(w http.ResponseWriter, r *http.Request) {
+	out, err := c.Statuses(r)
+	if err != nil {
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	web.JSON(w, http.StatusOK, out)
+}
+
+func (c *Controller) serveDecisions(w http.ResponseWriter, r *http.Request) {
+	limit := 100
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			web.Error(w, http.StatusBadRequest, "bad_data", errBadLimit)
+			return
+		}
+		limit = n
+	}
+	out, err := c.Decisions(r.Context(), r.URL.Query().Get("policy"), time.Time{}, limit)
+	if err != nil {
+		web.Error(w, http.StatusInternalServerError, "internal", err)
+		return
+	}
+	if out == nil {
+		out = []Record{}
+	}
+	web.JSON(w, http.StatusOK, out)
+}
+
+// Backtest replays the named policy over [from, to] against Prometheus.
+func (c *Controller) Backtest(r *http.Request, name, fromS, toS string) (BacktestResult, int, error) {
+	p := c.Policy(name)
+	if p == nil {
+		return BacktestResult{}, http.StatusNotFound, errNoPolicy(name)
+	}
+	now := c.o.Clock.Now().UTC()
+	if fromS == "" {
+		fromS = "6h"
+	}
+	from, err := ParseTime(fromS, now)
+	if err != nil {
+		return BacktestResult{}, http.StatusBadRequest, err
+	}
+	to, err := ParseTime(toS, now)
+	if err != nil {
+		return BacktestResult{}, http.StatusBadRequest, err
+	}
+	if !to.After(from) {
+		return BacktestResult{}, http.StatusBadRequest, errOrder
+	}
+	if n := to.Sub(from) / time.Duration(p.Interval); n > 11000 {
+		return BacktestResult{}, http.StatusBadRequest, errTooLong(int(n))
+	}
+	res, err := RunBacktest(r.Context(), c.o.Prometheus, p, from, to, p.InitialInstances)
+	if err != nil {
+		return BacktestResult{}, http.StatusBadGateway, err
+	}
+	return res, http.StatusOK, nil
+}
+
+func (c *Controller) serveBacktest(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	res, code, err := c.Backtest(r, q.Get("policy"), q.Get("from"), q.Get("to"))
+	if err != nil {
+		kind := map[int]string{http.StatusNotFound: "not_found", http.StatusBadRequest: "bad_data"}[code]
+		if kind == "" {
+			kind = "unavailable"
+		}
+		web.Error(w, code, kind, err)
+		return
+	}
+	web.JSON(w, http.StatusOK, res)
+}
