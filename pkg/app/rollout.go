@@ -2,11 +2,9 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
-	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/change"
 	"github.com/rootuip/sre/pkg/config"
 	"github.com/rootuip/sre/pkg/rollout"
@@ -68,20 +66,6 @@ func LoadRollouts(cfg *config.Config) (*RolloutConfig, error) {
 	return c, nil
 }
 
-// rolloutGate asks the budget subsystem's deploy gate.
-type rolloutGate struct{ a *App }
-
-func (g rolloutGate) Ask(ctx context.Context, service, change, actor string) (rollout.GateAnswer, error) {
-	if g.a.Budgets == nil {
-		return rollout.GateAnswer{}, errors.New("the budgets subsystem is not set up")
-	}
-	d, err := g.a.Budgets.Gate(ctx, budget.GateRequest{Service: service, Change: change, Actor: "rollout:" + actor})
-	if err != nil {
-		return rollout.GateAnswer{}, err
-	}
-	return rollout.GateAnswer{Allowed: d.Allowed, State: string(d.State), Reason: d.Reason}, nil
-}
-
 // changeRecorder records the runner's deployments as changes.
 type changeRecorder struct{ c *change.Service }
 
@@ -109,7 +93,7 @@ func (r changeRecorder) Finished(ctx context.Context, id int64, outcome string) 
 // with the runbook engine's actuators and the deploy gate.
 func buildRollouts(_ context.Context, a *App, c *RolloutConfig) (func(context.Context, *RolloutConfig), error) {
 	logger := a.Logger.With("component", "rollout")
-	opts := rollout.Options{DB: a.DB, Logger: logger, Registerer: a.Registry, Bus: a.Bus, Gate: rolloutGate{a}}
+	opts := rollout.Options{DB: a.DB, Logger: logger, Registerer: a.Registry, Bus: a.Bus, Gate: rollout.BudgetGate{Budgets: a.Budgets}}
 	if a.Runbooks != nil {
 		opts.Actuator = a.Runbooks.Actuator()
 	}

@@ -2,9 +2,11 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/rootuip/sre/pkg/analysis"
+	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/clock"
 )
 
@@ -40,4 +42,19 @@ func (a SpecAnalyzer) Analyze(ctx context.Context, r AnalysisRequest) (Verdict, 
 	return Verdict{Result: string(res.Verdict), Reason: res.Reason, Detail: map[string]any{
 		"analysis": res.Analysis, "requests": res.Requests, "min_requests": res.MinRequests, "checks": checks,
 	}}, nil
+}
+
+// BudgetGate is the deploy gate of pkg/budget.
+type BudgetGate struct{ Budgets *budget.Service }
+
+// Ask implements Gate: the budget service decides and records the decision.
+func (g BudgetGate) Ask(ctx context.Context, service, change, actor string) (GateAnswer, error) {
+	if g.Budgets == nil {
+		return GateAnswer{}, errors.New("the budgets subsystem is not set up")
+	}
+	d, err := g.Budgets.Gate(ctx, budget.GateRequest{Service: service, Change: change, Actor: "rollout:" + actor})
+	if err != nil {
+		return GateAnswer{}, err
+	}
+	return GateAnswer{Allowed: d.Allowed, State: string(d.State), Reason: d.Reason}, nil
 }
