@@ -111,16 +111,19 @@ var latencyGood = map[string]float64{"acme": 0.97, "globex": 0.92}
 type fixture struct {
 	srv       *budgettest.Server
 	end       time.Time
-	month     time.Time // first day of the previous calendar month
+	month     time.Time // first day of the calendar month before end
 	incidents []incident
 	specs     []*slo.Spec
 	cfg       sla.Config
 }
 
 func setup(t *testing.T) *fixture {
-	end := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
-	thisMonth := time.Date(end.Year(), end.Month(), 1, 0, 0, 0, 0, time.UTC)
-	month := thisMonth.AddDate(0, -1, 0)
+	// Fixed dates: the incidents below lie wholly inside or wholly outside
+	// every range the test reports on (the month, 30d and 7d before end)
+	// whatever the day the test runs; Prometheus keeps the blocks whatever
+	// their age (budgettest's retention is relative to the newest block).
+	end := time.Date(2026, time.July, 20, 9, 0, 0, 0, time.UTC)
+	month := time.Date(2026, time.June, 1, 0, 0, 0, 0, time.UTC)
 	f := &fixture{end: end, month: month}
 	f.incidents = []incident{
 		{"api", "acme", month.Add(10 * 24 * time.Hour), 72, 100},
