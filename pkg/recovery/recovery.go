@@ -236,20 +236,36 @@ func (c *Checker) check(ctx context.Context, j jobs.Job) error {
 		c.checks.WithLabelValues("closed").Inc()
 		return c.finish(ctx, j, c.opts.Clock.Now(), false)
 	}
-	svc, name, _ := SLOOf(inc)
 	now := c.opts.Clock.Now()
-	ws, err := c.burns.CurrentBurn(ctx, svc, name, inc.Labels, now)
-	if err != nil {
-		return err
+	// Every SLO with alerts on the incident: correlation attaches the
+	// groups of the other SLOs of an outage (success rate and availability
+	// of one service) to one incident, which recovers when all of them do.
+	var ws []budget.WindowBurn
+	var details []string
+	recovered, burn, have := true, false, true
+	for _, s := range SLOsOf(inc) {
+		if c.known != nil && !c.known(s.Service, s.SLO) {
+			continue
+		}
+		sws, err := c.burns.CurrentBurn(ctx, s.Service, s.SLO, s.Match, now)
+		if err != nil {
+			return fmt.Errorf("%s/%s: %w", s.Service, s.SLO, err)
+		}
+		sws = tiers(inc.Alerts, s, sws)
+		ws = append(ws, sws...)
+		details = append(details, describe(s.Service, s.SLO, sws))
+		recovered = recovered && budget.Recovered(sws)
+		burn = burn || burning(sws)
+		have = have && known(sws)
 	}
-	ws = Tiers(inc, ws)
+	recovered = recovered && len(details) > 0
 	next := func(ctx context.Context, tx *sql.Tx) error { return c.finishTx(ctx, tx, j, c.opts.Clock.Now(), true) }
-	detail := describe(svc, name, ws)
+	detail := strings.Join(details, "; ")
 	switch {
-	case budget.Recovered(ws) && inc.RecoveringSince == nil:
+	case recovered && inc.RecoveringSince == nil:
 		c.checks.WithLabelValues("recovering").Inc()
 		_, err = c.incidents.MarkRecovering(ctx, inc.ID, Actor, detail, next)
-	case inc.RecoveringSince != nil && burning(ws):
+	case inc.RecoveringSince != nil && burn:
 		c.checks.WithLabelValues("burning_again").Inc()
 		_, err = c.incidents.BurningAgain(ctx, inc.ID, Actor, detail, next)
 	default:
@@ -257,7 +273,7 @@ func (c *Checker) check(ctx context.Context, j jobs.Job) error {
 		switch {
 		case inc.RecoveringSince != nil:
 			result = "recovering"
-		case !known(ws):
+		case !have || len(ws) == 0:
 			result = "no_data"
 		}
 		c.checks.WithLabelValues(result).Inc()
@@ -272,19 +288,58 @@ func (c *Checker) check(ctx context.Context, j jobs.Job) error {
 	return err
 }
 
+// SLO is one SLO an incident's alerts are about, with the labels that
+// select its series (the groupBy labels, such as customer).
+type SLO struct {
+	Service, SLO string
+	Match        map[string]string
+}
+
+// SLOsOf returns the SLOs of an incident: its own (SLOOf) first, then those
+// of its alerts, in the order they fired (groups that correlation attached).
+func SLOsOf(inc *incident.Incident) []SLO {
+	var out []SLO
+	seen := map[string]bool{}
+	add := func(labels map[string]string) {
+		svc, name := labels[rulegen.LabelService], labels[rulegen.LabelSLO]
+		if svc == "" || name == "" || seen[svc+"/"+name] {
+			return
+		}
+		seen[svc+"/"+name] = true
+		out = append(out, SLO{Service: svc, SLO: name, Match: labels})
+	}
+	add(inc.Labels)
+	for _, a := range inc.Alerts {
+		if a.Status == "firing" {
+			add(a.Labels)
+		}
+	}
+	return out
+}
+
 // Tiers returns the windows that decide whether inc is recovering: those
 // of the page tiers, or of the ticket tiers when the incident's firing
 // alerts are all ticket-tier burn-rate alerts. A slow ticket tier (a 6h
 // short window at 1x for a 30-day SLO) would otherwise hold a paging
 // incident for hours after the fix.
 func Tiers(inc *incident.Incident, ws []budget.WindowBurn) []budget.WindowBurn {
+	svc, name, _ := SLOOf(inc)
+	return tiers(inc.Alerts, SLO{Service: svc, SLO: name}, ws)
+}
+
+// tiers is Tiers for the windows ws of the SLO s, looking at the alerts of
+// s only (those without slo labels count for the incident's own SLO).
+func tiers(alerts []incident.Alert, s SLO, ws []budget.WindowBurn) []budget.WindowBurn {
 	sevOf := map[string]string{}
 	for _, w := range ws {
 		sevOf[w.Tier] = w.Severity
 	}
 	page, ticket := false, false
-	for _, a := range inc.Alerts {
+	for _, a := range alerts {
 		if a.Status != "firing" {
+			continue
+		}
+		if svc, name := a.Labels[rulegen.LabelService], a.Labels[rulegen.LabelSLO]; (svc != "" || name != "") && (svc != s.Service || name != s.SLO) {
 			continue
 		}
 		switch sevOf[a.Labels[rulegen.LabelBurnTier]] {

@@ -323,3 +323,88 @@ func TestTiers(t *testing.T) {
 		})
 	}
 }
+
+// One outage burns two SLOs of a service; correlation puts both alert
+// groups on one incident, which recovers only when the short windows of
+// both SLOs are back under their thresholds. At end availability's are (as
+// above), but "errors-hourly"'s page window, whose short window is 1h,
+// still holds 25 minutes of the outage (8.3x >= 6x).
+func TestRecoveringWaitsForEverySLOOfTheIncident(t *testing.T) {
+	const twoSLOs = specYAML + `
+  - name: errors-hourly
+    objective: 99.9
+    period: 30d
+    sli:
+      events:
+        errorSelector: http_requests_total{code=~"5.."}
+        totalSelector: http_requests_total
+    alerting:
+      page:
+        windows: [{name: page_hourly, longWindow: 2h, shortWindow: 1h, burnRate: 6}]
+      ticket: {disabled: true}
+`
+	parsed, err := slo.Parse([]byte(twoSLOs), "api.yml")
+	require.NoError(t, err)
+	url := startPrometheus(t, parsed)
+	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := clock.NewManual(end.Add(-time.Minute))
+		budgets := budget.New(budget.Options{DB: db, Registerer: prometheus.NewRegistry(), Now: clock.Now})
+		prom, err := budget.NewProm(url, commoncfg.DefaultHTTPClientConfig, 30*time.Second)
+		require.NoError(t, err)
+		require.NoError(t, budgets.Update(budget.DefaultConfig, parsed, prom, nil))
+		var checker *recovery.Checker
+		svc, err := incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return []incident.Hook{checker} }, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		svc.Now = clock.Now
+		svc.SetCorrelation(&incident.Correlation{Window: time.Hour, DependsOn: map[string]map[string][]string{"api": {}}})
+		checker = recovery.New(db, budgets, svc, nil, recovery.Options{Clock: clock, Interval: time.Minute})
+
+		group := func(sloName, tier string) map[string]string {
+			return map[string]string{"alertname": "SLOBurnRatePage", "service": "api", "slo": sloName, "severity": "critical", "burn_tier": tier}
+		}
+		ingest := func(labels map[string]string, status string) *incident.IngestResult {
+			t.Helper()
+			a := incident.NotifiedAlert{Status: status, Fingerprint: labels["slo"], StartsAt: end.Add(-90 * time.Minute), Labels: labels}
+			if status == "resolved" {
+				a.EndsAt = clock.Now()
+			}
+			res, err := svc.Ingest(ctx, incident.Notification{Receiver: "sred", Status: status, GroupKey: "{}:{service=\"api\",slo=\"" + labels["slo"] + "\"}",
+				CommonLabels: labels, Alerts: []incident.NotifiedAlert{a}})
+			require.NoError(t, err)
+			return res
+		}
+		res := ingest(group("availability", "page_fast"), "firing")
+		require.Len(t, res.Created, 1)
+		id := res.Created[0]
+		res = ingest(group("errors-hourly", "page_hourly"), "firing")
+		require.Empty(t, res.Created, "the second SLO's group joins the incident")
+		inc, err := svc.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, []recovery.SLO{{Service: "api", SLO: "availability", Match: inc.Labels}, {Service: "api", SLO: "errors-hourly", Match: group("errors-hourly", "page_hourly")}},
+			recovery.SLOsOf(inc))
+
+		clock.Set(end)
+		n, err := checker.RunDue(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		inc, err = svc.Get(ctx, id)
+		require.NoError(t, err)
+		require.Nil(t, inc.RecoveringSince, "errors-hourly still burns")
+
+		// errors-hourly's alert resolves: only availability's windows
+		// count, and they are back under.
+		ingest(group("errors-hourly", "page_hourly"), "resolved")
+		clock.Advance(time.Minute)
+		n, err = checker.RunDue(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		inc, err = svc.Get(ctx, id)
+		require.NoError(t, err)
+		require.NotNil(t, inc.RecoveringSince, "every SLO with a firing alert is back under its thresholds")
+		require.True(t, inc.Status.Open())
+		tl, err := svc.Timeline(ctx, id)
+		require.NoError(t, err)
+		require.Contains(t, tl[len(tl)-1].Message, "recovering: api/availability short burn-rate windows: page_fast 5m")
+	})
+}
