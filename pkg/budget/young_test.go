@@ -3,15 +3,18 @@ package budget_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	commoncfg "github.com/prometheus/common/config"
+	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/budget/budgettest"
-	"github.com/rootuip/sre/pkg/rulegen"
+	"github.com/rootuip/sre/pkg/dashboards"
 	"github.com/rootuip/sre/pkg/sla"
 	"github.com/rootuip/sre/pkg/slo"
 )
@@ -53,7 +56,8 @@ func TestYoungSLOAgrees(t *testing.T) {
 
 	prom, err := budget.NewProm(srv.URL, commoncfg.DefaultHTTPClientConfig, 30*time.Second)
 	require.NoError(t, err)
-	s := budget.New(budget.Options{Now: func() time.Time { return end }})
+	reg := prometheus.NewRegistry()
+	s := budget.New(budget.Options{Now: func() time.Time { return end }, Registerer: reg})
 	require.NoError(t, s.Update(budget.DefaultConfig, specs, prom, nil))
 	sts, err := s.Statuses(ctx, end)
 	require.NoError(t, err)
@@ -88,9 +92,46 @@ func TestYoungSLOAgrees(t *testing.T) {
 	require.NotNil(t, cov, "the SLA report says how much of its range the data covers")
 	require.InDelta(t, *st.Coverage, *cov, (2*time.Minute).Seconds()/period.Seconds(), "SLA report coverage and budget coverage")
 
-	// The achieved-SLI panel of the SLO dashboard.
-	vec, err := prom.Instant(ctx, `1 - max(`+rulegen.ErrorRatioPeriod+`{service="young", slo="availability"})`, end)
+	// The SLO detail dashboard: its achieved-ratio panel's query, as
+	// generated into dashboards/, evaluated by the same Prometheus.
+	dash := strings.NewReplacer("$service", "young", "$slo", "availability")
+	vec, err := prom.Instant(ctx, dash.Replace(dashboards.AchievedQuery), end)
 	require.NoError(t, err)
 	require.Len(t, vec, 1)
 	require.InDelta(t, *st.SLIAchieved, float64(vec[0].Value), 1e-9, "dashboard and budget")
+	// Its data-coverage panel shows sred's gauge, which sred's poll sets
+	// to the budget's coverage.
+	expr, err := slo.Parser.ParseExpr(dash.Replace(dashboards.CoverageQuery))
+	require.NoError(t, err)
+	var selected []string
+	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok {
+			selected = append(selected, vs.String())
+		}
+		return nil
+	})
+	require.Equal(t, []string{`sre_slo_data_coverage_ratio{service="young",slo="availability"}`}, selected)
+	require.NoError(t, s.Poll(ctx))
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	var gauge *float64
+	for _, mf := range mfs {
+		if mf.GetName() != "sre_slo_data_coverage_ratio" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			ls := map[string]string{}
+			for _, l := range m.GetLabel() {
+				ls[l.GetName()] = l.GetValue()
+			}
+			if ls["service"] == "young" && ls["slo"] == "availability" {
+				gauge = ptr(m.GetGauge().GetValue())
+			}
+		}
+	}
+	require.NotNil(t, gauge, "sred exports sre_slo_data_coverage_ratio for the young SLO")
+	require.InDelta(t, *st.Coverage, *gauge, 1e-9, "dashboard coverage and budget coverage")
+	require.InDelta(t, *cov, *gauge, (2*time.Minute).Seconds()/period.Seconds(), "dashboard coverage and SLA report coverage")
 }
+
+func ptr[T any](v T) *T { return &v }

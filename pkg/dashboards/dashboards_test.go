@@ -313,7 +313,7 @@ func TestMetricNamesKnown(t *testing.T) {
 		"sre_deployments_total", "sre_rollbacks_total", "sre_change_failures_total", "sre_change_failure_ratio",
 		"sre_deployment_frequency_per_day", "sre_change_lead_time_seconds_bucket", "sre_change_lead_time_seconds_sum",
 		"sre_change_restore_time_seconds_sum",
-		rulegen.ErrorBudgetRemaining, rulegen.BurnRateRecord(3600e9), rulegen.ErrorRatioPeriod,
+		"sre_slo_data_coverage_ratio", rulegen.ErrorBudgetRemaining, rulegen.BurnRateRecord(3600e9), rulegen.ErrorRatioPeriod,
 	} {
 		if !used[name] {
 			t.Errorf("no dashboard shows %s", name)

@@ -65,6 +65,10 @@ func mean(histogram, selector, r string) string {
 // the SLO's own budgetPolicy thresholds, 0 for the other states.
 const budgetPolicyState = "sre_slo_budget_policy_state"
 
+// dataCoverage is sred's gauge of the fraction of an SLO's period its data
+// covers (pkg/budget).
+const dataCoverage = "sre_slo_data_coverage_ratio"
+
 // policyStates are the states of budgetPolicyState with the rank the
 // dashboards show (worse is higher, as the deploy gate ranks them; unknown,
 // an SLO without data, is 0) and how they are displayed.

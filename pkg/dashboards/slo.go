@@ -7,6 +7,14 @@ import (
 // sel is the selector of the SLO picked in the dashboard variables.
 const sel = `{service="$service", slo="$slo"}`
 
+// The SLO detail dashboard's queries of the achieved ratio and the data
+// coverage of the SLO picked in $service and $slo (tests evaluate them
+// against Prometheus next to sred's budget and SLA figures).
+var (
+	AchievedQuery = `1 - max(` + errorRatioPeriod + sel + `)`
+	CoverageQuery = `min(` + dataCoverage + sel + `)`
+)
+
 // sloDetail shows one SLO: its budget burn-down, the burn rate of every
 // alert window and the alerts of its rules.
 func sloDetail() *dashboard.DashboardBuilder {
@@ -19,23 +27,32 @@ func sloDetail() *dashboard.DashboardBuilder {
 		WithPanel(newStat(panelSpec{
 			title:       "Objective",
 			description: "Target ratio of good events over the SLO period.",
-			unit:        "percentunit", width: 4, height: 5,
+			unit:        "percentunit", width: 3, height: 5,
 			queries:    []query{instant(`max(`+objective+sel+`)`, "")},
 			thresholds: thresholds("blue"),
 		})).
 		WithPanel(newStat(panelSpec{
 			title:       "Period",
 			description: "Length of the SLO period (rolling window).",
-			unit:        "s", width: 4, height: 5,
+			unit:        "s", width: 3, height: 5,
 			queries:    []query{instant(`max(`+periodSeconds+sel+`)`, "")},
 			thresholds: thresholds("blue"),
 		})).
 		WithPanel(newStat(panelSpec{
-			title:       "Achieved over the period",
-			description: "Ratio of good events over the whole period (a ratio of sums, not an average of ratios).",
-			unit:        "percentunit", width: 4, height: 5,
-			queries:    []query{instant(`1 - max(`+errorRatioPeriod+sel+`)`, "")},
+			title: "Achieved over the period",
+			description: "Ratio of good events over the period (a ratio of sums, not an average of ratios), over the data that exists: " +
+				"for an SLO younger than its period, over the covered part (Data coverage), as sred's budget, gate and SLA reports.",
+			unit: "percentunit", width: 4, height: 5,
+			queries:    []query{instant(AchievedQuery, "")},
 			thresholds: thresholds("blue"),
+		})).
+		WithPanel(newStat(panelSpec{
+			title: "Data coverage",
+			description: "Fraction of the SLO period its data covers, as sred computes it (sre_slo_data_coverage_ratio): below 100% the SLO " +
+				"is younger than its period, and the achieved ratio and the budget are over the covered part, not extrapolated to the period.",
+			unit: "percentunit", width: 3, height: 5,
+			queries:    []query{instant(CoverageQuery, "")},
+			thresholds: thresholds("orange", step{1, "green"}),
 		})).
 		WithPanel(newStat(panelSpec{
 			title:       "Error budget remaining",
@@ -56,7 +73,7 @@ func sloDetail() *dashboard.DashboardBuilder {
 		WithPanel(newStat(panelSpec{
 			title:       "Burn rate (1h)",
 			description: "Error ratio over the last hour divided by the error budget.",
-			width:       4, height: 5,
+			width:       3, height: 5,
 			queries:    []query{instant(`max(`+burnRate1h+sel+`)`, "")},
 			thresholds: thresholds("green", step{1, "yellow"}, step{6, "orange"}, step{14.4, "red"}),
 		})).
