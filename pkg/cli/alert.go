@@ -40,7 +40,7 @@ func init() {
 		o := alertOptions{labels: map[string]string{}, annotations: map[string]string{}}
 		cmd := app.Command("alert", "Send a test alert to sred's Alertmanager webhook, as Alertmanager would (starting now).")
 		o.flags(cmd)
-		cmd.Flag("label", "Label of the alert (repeatable, name=value). Default: the page tier of api/availability (alertname=SLOBurnRatePage, service=api, slo=availability, severity=page, burn_tier=page_fast).").
+		cmd.Flag("label", "Label of the alert (repeatable, name=value). Default: the page tier of api/availability (alertname=SLOBurnRatePage, service=api, slo=availability, severity=page, burn_tier=page_fast; annotated burn_rate_threshold=14.4).").
 			Short('l').StringMapVar(&o.labels)
 		cmd.Flag("annotation", "Annotation of the alert (repeatable, name=value).").StringMapVar(&o.annotations)
 		cmd.Flag("webhook.token-file", "File holding the webhook bearer token (webhook.bearer_token_file of sred.yml).").StringVar(&o.tokenFile)
@@ -71,6 +71,11 @@ func runAlert(env *Env, o alertOptions, resolve bool) error {
 	annotations := o.annotations
 	if len(annotations) == 0 {
 		annotations = map[string]string{"summary": fmt.Sprintf("Test alert %s from srectl alert fire", labels["alertname"])}
+		if len(o.labels) == 0 {
+			// The factor of the page_fast tier of a 30-day SLO, as the
+			// generated rules annotate it.
+			annotations[incident.AnnotationBurnRate] = "14.4"
+		}
 	}
 	var hdr http.Header
 	if o.tokenFile != "" {

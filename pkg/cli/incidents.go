@@ -236,7 +236,7 @@ func incidentsShow(env *Env, o incidentsOptions) error {
 	}
 	fmt.Fprintf(w, "\nAlerts (%d):\n", len(inc.Alerts))
 	for _, a := range inc.Alerts {
-		fmt.Fprintf(w, "  %-8s %s since %s\n", a.Status, a.Labels["alertname"], a.StartsAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(w, "  %-8s %s since %s\n", a.Status, alertName(a), a.StartsAt.UTC().Format(time.RFC3339))
 	}
 	fmt.Fprintf(w, "\nTimeline:\n")
 	for _, e := range tl {
@@ -332,4 +332,20 @@ func incidentsMerge(env *Env, o incidentsOptions) error {
 	fmt.Fprintf(env.Stdout, "%s merged into %s (services: %s; likely root: %s)\n", o.from, o.id,
 		strings.Join(res.Incident.Services, ", "), dash(res.Incident.RootService))
 	return nil
+}
+
+// alertName is an alert's name, with the SLO, tier and burn factor of the
+// generated SLO alerts: "SLOBurnRatePage api/availability page_fast 14.4x".
+func alertName(a incident.Alert) string {
+	parts := []string{a.Labels["alertname"]}
+	if s := a.Labels["slo"]; s != "" {
+		parts = append(parts, a.Labels["service"]+"/"+s)
+	}
+	if t := a.Labels["burn_tier"]; t != "" {
+		parts = append(parts, t)
+	}
+	if f := a.Annotations[incident.AnnotationBurnRate]; f != "" {
+		parts = append(parts, f+"x")
+	}
+	return strings.Join(parts, " ")
 }

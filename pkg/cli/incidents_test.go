@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
@@ -112,5 +115,52 @@ func TestIncidentsCommands(t *testing.T) {
 		inc, err := svc.Get(context.Background(), "INC-2026-0003")
 		require.NoError(t, err)
 		require.Equal(t, "manual", inc.Receiver)
+	})
+}
+
+// The title_template of examples/sred.yml names an SLO incident after the
+// SLO, the factor of the fastest tier firing and the severity, and
+// `incidents show` names each alert's SLO, tier and factor.
+func TestIncidentsShowNamesSLOAndBurnFactor(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "examples", "sred.yml"))
+	require.NoError(t, err)
+	var ex struct {
+		Incidents struct {
+			TitleTemplate string `yaml:"title_template"`
+		} `yaml:"incidents"`
+	}
+	require.NoError(t, yaml.Unmarshal(b, &ex))
+	require.NotEmpty(t, ex.Incidents.TitleTemplate)
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		opts := incident.DefaultOptions()
+		opts.TitleTemplate = ex.Incidents.TitleTemplate
+		svc, err := incident.NewService(db, opts, nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+		svc.Now = func() time.Time { return now }
+		alert := func(tier, factor string) incident.NotifiedAlert {
+			return incident.NotifiedAlert{Status: "firing", Fingerprint: tier, StartsAt: now.Add(-time.Minute),
+				Labels:      map[string]string{"alertname": "SLOBurnRatePage", "service": "api", "slo": "availability", "severity": "page", "burn_tier": tier},
+				Annotations: map[string]string{"summary": "api SLO availability is burning its error budget 20x too fast", incident.AnnotationBurnRate: factor}}
+		}
+		res, err := svc.Ingest(context.Background(), incident.Notification{
+			Receiver: "sred", Status: "firing", GroupKey: `{}:{service="api",slo="availability"}`,
+			GroupLabels:  map[string]string{"service": "api", "slo": "availability"},
+			CommonLabels: map[string]string{"alertname": "SLOBurnRatePage", "service": "api", "slo": "availability", "severity": "page"},
+			Alerts:       []incident.NotifiedAlert{alert("page_slow", "6"), alert("page_fast", "14.4")},
+		})
+		require.NoError(t, err)
+		require.Len(t, res.Created, 1)
+		mux := http.NewServeMux()
+		(&web.IncidentsAPI{Service: svc}).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		var stdout, stderr bytes.Buffer
+		code := Main([]string{"incidents", "--sred.url=" + srv.URL, "show", res.Created[0]}, &stdout, &stderr)
+		require.Equal(t, 0, code, stderr.String())
+		out := stdout.String()
+		require.Contains(t, out, "INC-2026-0001 [CRITICAL] api/availability burning 14.4x: page\n")
+		require.Contains(t, out, "  firing   SLOBurnRatePage api/availability page_fast 14.4x since 2026-05-04T09:59:00Z\n")
+		require.Contains(t, out, "  firing   SLOBurnRatePage api/availability page_slow 6x since 2026-05-04T09:59:00Z\n")
 	})
 }

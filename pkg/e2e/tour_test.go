@@ -99,7 +99,7 @@ func TestReadmeTour(t *testing.T) {
 	if d := inc.DetectedAt.Sub(start); d < -time.Second || time.Since(inc.DetectedAt) > 5*time.Minute {
 		t.Errorf("%s detected at %s, want during the tour (started %s)", id, inc.DetectedAt, start)
 	}
-	if want := "api/availability burning its error budget: page"; inc.Title != want {
+	if want := "api/availability burning 14.4x: page"; inc.Title != want {
 		t.Errorf("%s title %q, want %q (title_template of examples/sred.yml)", id, inc.Title, want)
 	}
 	if inc.AcknowledgedAt == nil {

@@ -343,10 +343,11 @@ func (s *Service) create(ctx context.Context, tx *sql.Tx, opts Options, n Notifi
 		}
 	}
 	alertnames := slices.Sorted(maps.Keys(names))
+	burnRate, burnTier := fastestBurn(n.Alerts)
 	title, err := renderTitleCached(opts.TitleTemplate, TitleData{
 		Service: svc, Severity: sev, Receiver: n.Receiver,
 		GroupLabels: nonNil(n.GroupLabels), CommonLabels: labels, CommonAnnotations: nonNil(n.CommonAnnotations),
-		Alertnames: alertnames,
+		Alertnames: alertnames, BurnRate: burnRate, BurnTier: burnTier,
 	})
 	if err != nil || title == "" {
 		s.logger.Warn("Render incident title", "err", err)
@@ -736,3 +737,21 @@ func nonNil(m map[string]string) map[string]string {
 }
 
 func formatDuration(d time.Duration) string { return model.Duration(d).String() }
+
+// fastestBurn returns the highest burn_rate_threshold annotation of the
+// firing alerts (as written) and the burn_tier label of its alert.
+func fastestBurn(alerts []NotifiedAlert) (rate, tier string) {
+	best := 0.0
+	for _, a := range alerts {
+		if a.Status != "firing" {
+			continue
+		}
+		v := a.Annotations[AnnotationBurnRate]
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= best {
+			continue
+		}
+		best, rate, tier = f, v, a.Labels["burn_tier"]
+	}
+	return rate, tier
+}

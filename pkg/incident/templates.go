@@ -39,6 +39,12 @@ type TitleData struct {
 	CommonAnnotations map[string]string
 	// Alertnames are the distinct alertname labels of the group, sorted.
 	Alertnames []string
+	// BurnRate is the highest burn_rate_threshold annotation of the firing
+	// alerts (the factor of the fastest burn-rate tier firing, as the rule
+	// generator writes it, e.g. "14.4"), empty when none has one.
+	BurnRate string
+	// BurnTier is the burn_tier label of that alert (e.g. "page_fast").
+	BurnTier string
 }
 
 // StatusUpdateData is what status_update_template renders.
@@ -98,6 +104,8 @@ var sampleTitleData = TitleData{
 	CommonLabels:      map[string]string{"alertname": "HighErrorRate", "service": "api"},
 	CommonAnnotations: map[string]string{},
 	Alertnames:        []string{"HighErrorRate"},
+	BurnRate:          "14.4",
+	BurnTier:          "page_fast",
 }
 
 func renderTitle(text string, d TitleData) (string, error) {
@@ -155,3 +163,7 @@ func RenderStatusUpdate(text string, d StatusUpdateData) (string, error) {
 	}
 	return b.String(), nil
 }
+
+// AnnotationBurnRate is the annotation in which the rule generator writes
+// a burn-rate alert's factor (rulegen.AnnotationBurnRate): TitleData.BurnRate.
+const AnnotationBurnRate = "burn_rate_threshold"

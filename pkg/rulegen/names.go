@@ -43,6 +43,11 @@ const (
 	LabelSLIKind   = "sli_kind"
 )
 
+// AnnotationBurnRate is the annotation of a burn-rate alert that holds its
+// tier's factor (14.4 for a 30-day SLO's page_fast): sred names incidents
+// after it ("api/availability burning 14.4x: page").
+const AnnotationBurnRate = "burn_rate_threshold"
+
 // Alert names.
 const (
 	// AlertPage fires for a page tier (severity="page").

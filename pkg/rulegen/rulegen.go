@@ -462,12 +462,14 @@ func (g *gen) burnAlert(w slo.Window) {
 	summary := fmt.Sprintf("%s SLO %s%s is burning its error budget {{ $value | humanize }}x too fast", g.spec.Service, o.Name, g.groupText())
 	desc := fmt.Sprintf("The error rate over the last %s and %s is above %sx the error budget of the %s%% objective over %s; at this rate %.3g%% of the period's budget goes in %s.",
 		WindowName(w.Long), WindowName(w.Short), f, num(o.Objective), o.PeriodName(), budgetShare, WindowName(w.Long))
+	annotations := g.annotations(summary, desc, tier.Annotations)
+	annotations[AnnotationBurnRate] = f
 	g.rules = append(g.rules, rulefmt.Rule{
 		Alert:       name,
 		Expr:        expr,
 		For:         model.Duration(w.For),
 		Labels:      g.alertLabels(tier.Labels, map[string]string{LabelSeverity: w.Severity, LabelBurnTier: w.Name}),
-		Annotations: g.annotations(summary, desc, tier.Annotations),
+		Annotations: annotations,
 	})
 }
 
