@@ -36,7 +36,12 @@ func loadYAML(path string) (*yaml.Node, error) {
 	return &doc, nil
 }
 
-func writeYAML(path string, doc *yaml.Node) error {
+func writeYAML(o options, path string, doc *yaml.Node) error {
+	if o.edit != nil {
+		if err := o.edit(filepath.Base(path), doc); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
@@ -111,11 +116,20 @@ func writePrometheusConfig(o options, dst string) error {
 	if err != nil {
 		return err
 	}
+	// The generated rules (../rules/*.yml) are read from o.rules.
+	rulesDir, err := filepath.Abs(o.rules)
+	if err != nil {
+		return err
+	}
+	generated := filepath.Join(filepath.Dir(examples), "rules")
 	var ruleFiles []string
 	for _, f := range lookupSeq(doc, "rule_files") {
 		p := f.Value
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(examples, p)
+		}
+		if filepath.Dir(p) == generated {
+			p = filepath.Join(rulesDir, filepath.Base(p))
 		}
 		ruleFiles = append(ruleFiles, p)
 	}
@@ -157,7 +171,7 @@ func writePrometheusConfig(o options, dst string) error {
 			return fmt.Errorf("prometheus.yml: no scrape job %q", job)
 		}
 	}
-	return writeYAML(dst, doc)
+	return writeYAML(o, dst, doc)
 }
 
 // writeAlertmanagerConfig writes examples/alertmanager.yml with the demo's
@@ -189,7 +203,7 @@ func writeAlertmanagerConfig(o options, specs []*slo.Spec, dst string) error {
 	if err := set(doc, inhibit, "inhibit_rules"); err != nil {
 		return err
 	}
-	return writeYAML(dst, doc)
+	return writeYAML(o, dst, doc)
 }
 
 func loadInhibit(b []byte) (*yaml.Node, error) {
@@ -232,12 +246,15 @@ func writeSredConfig(o options, dir string) error {
 			return fmt.Errorf("sred.yml: %w", err)
 		}
 	}
-	for _, sub := range []string{"secrets", "slos", "runbooks", "chaos"} {
+	for _, sub := range []string{"secrets", "runbooks", "chaos"} {
 		if err := copyDir(filepath.Join(o.examples, sub), filepath.Join(dir, sub)); err != nil {
 			return err
 		}
 	}
-	return writeYAML(filepath.Join(dir, "sred.yml"), doc)
+	if err := copyDir(o.sloDir(), filepath.Join(dir, "slos")); err != nil {
+		return err
+	}
+	return writeYAML(o, filepath.Join(dir, "sred.yml"), doc)
 }
 
 func copyDir(src, dst string) error {

@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,11 +110,226 @@ func testOptions(t *testing.T, root string) options {
 	}
 }
 
+// testAPISLOs replaces examples/slos/api.yml in TestDemo: the SLOs of api
+// that an outage of the demo burns, with the objectives and SLIs of the
+// shipped file but page windows a test can wait for. The shipped page
+// tiers of a 99.99%/30d SLO have 5m and 30m short windows: the incident
+// would turn recovering 30 minutes after the heal. Here the one page tier
+// has the shortest short window there is (5m: every window is built on the
+// 5m rates) and a 6m long one: the short windows fall back under their
+// threshold about 5 minutes after the heal. The ticket tiers and the
+// budget alert are off: on the few minutes of data a fresh Prometheus
+// holds they would fire for the rest of their days-long windows.
+const testAPISLOs = `apiVersion: sre.rootuip.io/v1
+kind: ServiceLevelObjectives
+service: api
+labels:
+  team: platform
+slos:
+  - name: availability
+    objective: 99.99
+    period: 30d
+    sli:
+      events:
+        errorSelector: http_requests_total{job="api",code=~"5.."}
+        totalSelector: http_requests_total{job="api"}
+    alerting:
+      page:
+        for: 1m
+        windows: [{name: page_fast, longWindow: 6m, shortWindow: 5m, burnRate: 14.4}]
+      ticket: {disabled: true}
+      budget: {disabled: true}
+  - name: success-rate
+    objective: 99.5
+    period: 24h
+    sli:
+      events:
+        errorSelector: http_requests_total{job="api",code=~"5..|429"}
+        totalSelector: http_requests_total{job="api"}
+    alerting:
+      page:
+        for: 1m
+        windows: [{name: page_fast, longWindow: 6m, shortWindow: 5m, burnRate: 14.4}]
+      ticket: {disabled: true}
+      budget: {disabled: true}
+  # The SLA of examples/sred.yml names it; the outage does not touch it.
+  - name: latency
+    objective: 95
+    period: 7d
+    sli:
+      latency:
+        histogram: http_request_duration_seconds{job="api"}
+        threshold: 200ms
+    alerting:
+      page: {disabled: true}
+      ticket: {disabled: true}
+      budget: {disabled: true}
+`
+
+// testSLOs writes examples/slos with api.yml replaced by testAPISLOs and
+// the rules generated from them; it returns both directories.
+func testSLOs(t *testing.T, root string) (slos, rules string) {
+	t.Helper()
+	slos, rules = t.TempDir(), t.TempDir()
+	if err := copyDir(filepath.Join(root, "examples", "slos"), slos); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(slos, "api.yml"), []byte(testAPISLOs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	specs, err := slo.LoadFiles(slos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := rulegen.Generate(specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A page alert resolves in the evaluation its short window falls back
+	// under the threshold, which is also when sred finds the SLO
+	// recovering. With the shipped Alertmanager configuration the resolve
+	// reaches sred up to a group_interval (5m) later; the test shortens
+	// that interval and makes the lag explicit instead: the page alerts
+	// keep firing 3 minutes after their condition ends, so that the
+	// recovering comes first for certain.
+	for _, f := range files {
+		for gi := range f.Groups {
+			for ri, r := range f.Groups[gi].Rules {
+				if r.Alert == rulegen.AlertPage {
+					f.Groups[gi].Rules[ri].KeepFiringFor = model.Duration(3 * time.Minute)
+				}
+			}
+		}
+	}
+	for _, f := range files {
+		b, err := f.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(rules, f.Name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return slos, rules
+}
+
+// capture is a webhook channel receiver that records sred's messages.
+type capture struct {
+	*httptest.Server
+	mu   sync.Mutex
+	msgs []webhookMessage
+}
+
+type webhookMessage struct {
+	IncidentID string `json:"incident_id"`
+	Event      string `json:"event"`
+	Subject    string `json:"subject"`
+	Level      int    `json:"level"`
+}
+
+func newCapture(t *testing.T) *capture {
+	c := &capture{}
+	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m webhookMessage
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		c.mu.Lock()
+		c.msgs = append(c.msgs, m)
+		c.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(c.Close)
+	return c
+}
+
+func (c *capture) events(id string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, m := range c.msgs {
+		if m.IncidentID == id {
+			out = append(out, fmt.Sprintf("%s/%d", m.Event, m.Level))
+		}
+	}
+	return out
+}
+
+// testEdits shortens the intervals of the demo's configurations and sends
+// CRITICAL pages to the webhook channel too, at hook.
+func testEdits(hook string) func(file string, doc *yaml.Node) error {
+	return func(file string, doc *yaml.Node) error {
+		switch file {
+		case "prometheus.yml":
+			for _, k := range []string{"scrape_interval", "evaluation_interval"} {
+				if err := set(doc, scalar("5s"), "global", k); err != nil {
+					return err
+				}
+			}
+		case "alertmanager.yml":
+			routes := lookup(doc, "route", "routes")
+			if routes == nil {
+				return fmt.Errorf("no route.routes")
+			}
+			for _, r := range routes.Content {
+				if lookup(r, "group_interval") != nil {
+					continue // the Watchdog's
+				}
+				if err := set(r, scalar("5s"), "group_wait"); err != nil {
+					return err
+				}
+				if err := set(r, scalar("10s"), "group_interval"); err != nil {
+					return err
+				}
+			}
+		case "sred.yml":
+			if err := set(doc, scalar(hook), "notifications", "webhook", "url"); err != nil {
+				return err
+			}
+			if err := set(doc, seq("sms", "phone", "push", "email", "webhook"), "escalation", "severities", "CRITICAL", "channels"); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+type testIncident struct {
+	ID              string            `json:"id"`
+	Title           string            `json:"title"`
+	Severity        string            `json:"severity"`
+	Status          string            `json:"status"`
+	Labels          map[string]string `json:"labels"`
+	RecoveringSince *time.Time        `json:"recovering_since"`
+	Alerts          []struct {
+		Status string            `json:"status"`
+		Labels map[string]string `json:"labels"`
+	} `json:"alerts"`
+}
+
+// firing returns the service/slo/burn_tier of the incident's firing alerts.
+func (inc testIncident) firing() []string {
+	var out []string
+	for _, a := range inc.Alerts {
+		if a.Status == "firing" {
+			out = append(out, a.Labels["service"]+"/"+a.Labels["slo"]+"/"+a.Labels["burn_tier"])
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // TestDemo runs `demo up` on free ports with the real programs, checks that
 // Prometheus scrapes the demo and loaded the rules and the Watchdog, that
-// Alertmanager runs with the inhibit rules, then breaks the demo and waits
-// for sred to open the incident of the availability SLO, CRITICAL (its
-// page tier), one incident per SLO.
+// Alertmanager runs with the inhibit rules, then breaks the demo and
+// follows the outage to its end: one incident for it (the availability and
+// success-rate SLOs of api both burn; their groups share the incident),
+// CRITICAL while the page tier fires, "recovering" after the heal (the
+// escalation stopped, the all-clear delivered on the webhook channel that
+// got the page) while the page alerts still fire, resolved when they
+// resolve. The SLOs are those of examples/slos with shorter page windows
+// (testAPISLOs); every wait is on a condition, with a generous safety net.
 func TestDemo(t *testing.T) {
 	root := testutil.RepoRoot(t)
 	bin := t.TempDir()
@@ -121,7 +340,10 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 		}
 	}
+	hook := newCapture(t)
 	o := testOptions(t, root)
+	o.slos, o.rules = testSLOs(t, root)
+	o.edit = testEdits(hook.URL + "/sred")
 	o.sred = filepath.Join(bin, "sred")
 	o.demoService = filepath.Join(bin, "demo-service")
 	o.prometheus = testutil.Tool(t, "prometheus")
@@ -202,42 +424,73 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("Alertmanager's configuration file lacks %q:\n%s", want, amFile)
 	}
 
+	sred := "http://" + o.sredAddr
+	// incidents lists every incident with its alerts; every one must be
+	// about an SLO (grouped by SLO) and there must be at most one.
+	incidents := func() ([]testIncident, string) {
+		var r struct {
+			Data struct {
+				Incidents []testIncident `json:"incidents"`
+			} `json:"data"`
+		}
+		if err := getJSON(sred+"/api/v1/incidents?limit=100&alerts=true", &r); err != nil {
+			return nil, err.Error()
+		}
+		for _, inc := range r.Data.Incidents {
+			if inc.Labels["slo"] == "" {
+				t.Fatalf("incident %s has no slo label (not grouped by SLO): %+v", inc.ID, inc)
+			}
+		}
+		if len(r.Data.Incidents) > 1 {
+			t.Fatalf("%d incidents for one outage, want one: %+v", len(r.Data.Incidents), r.Data.Incidents)
+		}
+		return r.Data.Incidents, fmt.Sprintf("%+v", r.Data.Incidents)
+	}
+	timeline := func(id string) string {
+		var r struct {
+			Data []struct {
+				Message string `json:"message"`
+			} `json:"data"`
+		}
+		if err := getJSON(sred+"/api/v1/incidents/"+id+"/timeline", &r); err != nil {
+			t.Fatal(err)
+		}
+		var msgs []string
+		for _, e := range r.Data {
+			msgs = append(msgs, e.Message)
+		}
+		return strings.Join(msgs, "\n")
+	}
+
 	if code := runMain([]string{"break", "--demo.listen-address=" + o.demoAddr}, io.Discard, io.Discard); code != 0 {
 		t.Fatalf("demo break exited %d", code)
 	}
-	sred := "http://" + o.sredAddr
-	waitFor(t, "sred opens a CRITICAL incident for api/availability", 6*time.Minute, func() (bool, string) {
-		var r struct {
-			Data struct {
-				Incidents []struct {
-					ID       string            `json:"id"`
-					Severity string            `json:"severity"`
-					Status   string            `json:"status"`
-					Labels   map[string]string `json:"labels"`
-				} `json:"incidents"`
-			} `json:"data"`
+	var inc testIncident
+	both := []string{"api/availability/page_fast", "api/success-rate/page_fast"}
+	waitFor(t, "one CRITICAL incident with the page alerts of both SLOs of api", 8*time.Minute, func() (bool, string) {
+		incs, last := incidents()
+		if len(incs) != 1 {
+			return false, last
 		}
-		if err := getJSON(sred+"/api/v1/incidents?limit=100", &r); err != nil {
-			return false, err.Error()
-		}
-		perSLO := map[string]int{}
-		found := false
-		for _, inc := range r.Data.Incidents {
-			if inc.Labels["slo"] == "" {
-				t.Fatalf("incident %s has no slo label (not grouped by SLO): %v", inc.ID, inc.Labels)
-			}
-			perSLO[inc.Labels["service"]+"/"+inc.Labels["slo"]]++
-			if inc.Labels["service"] == "api" && inc.Labels["slo"] == "availability" && inc.Severity == "CRITICAL" {
-				found = true
-			}
-		}
-		for k, n := range perSLO {
-			if n > 1 {
-				t.Fatalf("%d incidents for %s, want one per SLO: %+v", n, k, r.Data.Incidents)
-			}
-		}
-		return found, fmt.Sprintf("%+v", r.Data.Incidents)
+		inc = incs[0]
+		return inc.Severity == "CRITICAL" && fmt.Sprint(inc.firing()) == fmt.Sprint(both) && inc.RecoveringSince == nil, last
 	})
+	id := inc.ID
+	if !strings.Contains(inc.Title, "api/") {
+		t.Errorf("title %q does not name the SLO", inc.Title)
+	}
+	var paged string // event/level of the first page
+	waitFor(t, "the page reaches the webhook channel", 2*time.Minute, func() (bool, string) {
+		ev := hook.events(id)
+		for _, e := range ev {
+			if strings.HasPrefix(e, "trigger/") {
+				paged = e
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(ev)
+	})
+
 	if code := runMain([]string{"heal", "--demo.listen-address=" + o.demoAddr}, io.Discard, io.Discard); code != 0 {
 		t.Fatalf("demo heal exited %d", code)
 	}
@@ -246,6 +499,49 @@ func TestDemo(t *testing.T) {
 	}
 	if err := getJSON("http://"+o.demoAddr+"/admin/state", &st); err != nil || st.ErrorRate != 0 {
 		t.Fatalf("demo state after heal: %+v %v", st, err)
+	}
+	waitFor(t, "the incident turns recovering", 10*time.Minute, func() (bool, string) {
+		incs, last := incidents()
+		if len(incs) != 1 {
+			return false, last
+		}
+		inc = incs[0]
+		if inc.Status == "resolved" && inc.RecoveringSince == nil {
+			t.Fatalf("the incident resolved without turning recovering first: %s\n%s", last, timeline(inc.ID))
+		}
+		return inc.RecoveringSince != nil, last
+	})
+	// Recovering comes before the resolve: the page alerts still fire.
+	if inc.ID != id || inc.Status == "resolved" || len(inc.firing()) == 0 || inc.Severity != "CRITICAL" {
+		t.Fatalf("recovering incident: %+v, want %s open, CRITICAL, its page alerts still firing", inc, id)
+	}
+	waitFor(t, "the all-clear reaches the webhook channel", 2*time.Minute, func() (bool, string) {
+		ev := hook.events(id)
+		return slices.ContainsFunc(ev, func(e string) bool { return strings.HasPrefix(e, "all_clear/") }), fmt.Sprint(ev)
+	})
+	if tl := timeline(id); !strings.Contains(tl, "Escalation stopped: the SLO is recovering") || !strings.Contains(tl, "all-clear sent via") {
+		t.Fatalf("timeline of %s lacks the stopped escalation and the all-clear:\n%s", id, tl)
+	}
+
+	waitFor(t, "the incident resolves when the page alerts resolve", 15*time.Minute, func() (bool, string) {
+		incs, last := incidents()
+		if len(incs) != 1 {
+			return false, last
+		}
+		inc = incs[0]
+		return inc.Status == "resolved", last
+	})
+	if inc.ID != id || len(inc.firing()) != 0 {
+		t.Fatalf("resolved incident: %+v, want %s with no firing alert", inc, id)
+	}
+	// Nobody was paged after the all-clear, and no later escalation level
+	// was paged at all.
+	ev := hook.events(id)
+	cleared := slices.IndexFunc(ev, func(e string) bool { return strings.HasPrefix(e, "all_clear/") })
+	for i, e := range ev {
+		if strings.HasPrefix(e, "trigger/") && (i > cleared || e != paged) {
+			t.Fatalf("paged after the all-clear or at a later level (first page %s): %v", paged, ev)
+		}
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/rootuip/sre/pkg/slo"
 	// The SLO directory may hold Sloth and OpenSLO specs too.
 	_ "github.com/rootuip/sre/pkg/slo/openslo"
@@ -28,7 +30,10 @@ const demoJob = "api"
 type options struct {
 	examples string // examples/ of the repository
 	rules    string // the generated rule files (rules/)
-	dataDir  string // everything the stack writes; emptied at start
+	// slos holds the SLO specs the rules were generated from (default
+	// examples/slos): sred gets a copy, the inhibit rules come from them.
+	slos    string
+	dataDir string // everything the stack writes; emptied at start
 
 	sred, demoService, prometheus, alertmanager string // binaries
 
@@ -36,6 +41,18 @@ type options struct {
 
 	readyTimeout time.Duration
 	logger       *slog.Logger
+
+	// edit, when set, changes each configuration before it is written
+	// (file is prometheus.yml, alertmanager.yml or sred.yml): tests use it
+	// to shorten intervals and capture notifications.
+	edit func(file string, doc *yaml.Node) error
+}
+
+func (o options) sloDir() string {
+	if o.slos != "" {
+		return o.slos
+	}
+	return filepath.Join(o.examples, "slos")
 }
 
 // process is one running program of the stack.
@@ -72,7 +89,7 @@ func start(ctx context.Context, o options) (_ *stack, err error) {
 			return nil, err
 		}
 	}
-	specs, err := slo.LoadFiles(filepath.Join(o.examples, "slos"))
+	specs, err := slo.LoadFiles(o.sloDir())
 	if err != nil {
 		return nil, fmt.Errorf("load SLO specs: %w", err)
 	}
