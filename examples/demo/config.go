@@ -227,8 +227,8 @@ func lookupSeq(n *yaml.Node, key string) []*yaml.Node {
 }
 
 // writeSredConfig writes examples/sred.yml with the demo's addresses next
-// to copies of the files it names relative to itself (secrets, SLO specs,
-// runbooks, chaos experiments).
+// to copies of the files it names relative to itself (the directories of
+// examples/: secrets, SLO specs, runbooks, chaos experiments, rollouts, ...).
 func writeSredConfig(o options, dir string) error {
 	doc, err := loadYAML(filepath.Join(o.examples, "sred.yml"))
 	if err != nil {
@@ -246,9 +246,20 @@ func writeSredConfig(o options, dir string) error {
 			return fmt.Errorf("sred.yml: %w", err)
 		}
 	}
-	for _, sub := range []string{"secrets", "runbooks", "chaos"} {
-		if err := copyDir(filepath.Join(o.examples, sub), filepath.Join(dir, sub)); err != nil {
-			return err
+	// Every directory of examples/ (sred.yml names several: secrets,
+	// runbooks, chaos, rollouts, ...), but the SLO specs come from
+	// o.sloDir() and the Go programs are left out.
+	entries, err := os.ReadDir(o.examples)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		switch name := e.Name(); {
+		case !e.IsDir() || name == "slos" || name == "demo" || name == "demo-service" || name == "weighted-proxy":
+		default:
+			if err := copyDir(filepath.Join(o.examples, name), filepath.Join(dir, name)); err != nil {
+				return err
+			}
 		}
 	}
 	if err := copyDir(o.sloDir(), filepath.Join(dir, "slos")); err != nil {
