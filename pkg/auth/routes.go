@@ -121,6 +121,7 @@ var Routes = map[string]Access{
 	"POST /api/v1/changes/{id}/finish":   responder,
 	"POST /api/v1/changes/flagger":       responder,
 	"POST /api/v1/changes/argo-rollouts": responder,
+	"POST /api/v1/changes/flux":          responder,
 
 	// Rollout analysis (docs/rollouts.md): the Argo Rollouts web metric
 	// provider and the Flagger webhooks only read Prometheus and the gate.

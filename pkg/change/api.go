@@ -22,6 +22,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/changes/{id}/finish", s.handleFinish)
 	mux.HandleFunc("POST /api/v1/changes/flagger", s.handleFlagger)
 	mux.HandleFunc("POST /api/v1/changes/argo-rollouts", s.handleArgo)
+	mux.HandleFunc("POST /api/v1/changes/flux", s.handleFlux)
 }
 
 // Request is the body of POST /api/v1/changes (the guide's

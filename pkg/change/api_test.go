@@ -282,3 +282,90 @@ func TestChangesAPI(t *testing.T) {
 		require.Equal(t, `change id must be a positive integer, got "x"`, a.Error)
 	})
 }
+
+// The Argo CD notification template of examples/changes, rendered over an
+// Application as the notifications engine does, posts a body that
+// POST /api/v1/changes records (not gated here: no gate configured); the
+// same notification again records nothing.
+func TestArgoCDNotification(t *testing.T) {
+	var cm struct {
+		Data map[string]string `yaml:"data"`
+	}
+	b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "examples", "changes", "argocd-notifications.yaml"))
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(b, &cm))
+	var tmpl struct {
+		Webhook map[string]struct {
+			Method string `yaml:"method"`
+			Path   string `yaml:"path"`
+			Body   string `yaml:"body"`
+		} `yaml:"webhook"`
+	}
+	require.NoError(t, yaml.Unmarshal([]byte(cm.Data["template.sred-change"]), &tmpl))
+	hook := tmpl.Webhook["sred"]
+	var app map[string]any
+	require.NoError(t, json.Unmarshal([]byte(fixture(t, "argocd-application.json")), &app))
+	var body bytes.Buffer
+	require.NoError(t, template.Must(template.New("body").Parse(hook.Body)).Execute(&body, map[string]any{"app": app}))
+
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		e.clk.Set(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
+		srv := serve(t, e)
+		code, a := call(t, srv, hook.Method, hook.Path, body.String())
+		require.Equal(t, http.StatusCreated, code, a.Error)
+		c := decode[change.Change](t, a)
+		require.Equal(t, "checkout", c.Service)
+		require.Equal(t, "argocd", c.Source)
+		require.Equal(t, change.Succeeded, c.Outcome)
+		require.Equal(t, "9c1e2d3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d", c.Commit)
+		require.Equal(t, time.Date(2026, 12, 2, 11, 52, 30, 0, time.UTC), *c.FinishedAt)
+		code, a = call(t, srv, hook.Method, hook.Path, body.String())
+		require.Equal(t, http.StatusOK, code, a.Error)
+		require.Equal(t, c.ID, decode[change.Change](t, a).ID)
+	})
+}
+
+// Flux's events as a generic Provider posts them: a successful
+// reconciliation of a revision is one succeeded change (repeated events of
+// the revision record nothing), a failed upgrade a failed change named by
+// the object's service annotation, progress events nothing.
+func TestFluxEvents(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		e.clk.Set(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
+		srv := serve(t, e)
+
+		code, a := call(t, srv, http.MethodPost, "/api/v1/changes/flux", fixture(t, "flux-progressing.json"))
+		require.Equal(t, http.StatusOK, code, a.Error)
+		require.Equal(t, "ignored", decode[change.NotificationResult](t, a).Action)
+
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/flux", fixture(t, "flux-succeeded.json"))
+		require.Equal(t, http.StatusCreated, code, a.Error)
+		c := decode[change.NotificationResult](t, a).Change
+		require.Equal(t, "checkout", c.Service)
+		require.Equal(t, change.Succeeded, c.Outcome)
+		require.Equal(t, "flux", c.Source)
+		require.Equal(t, "07a684d59d1bc9a58e0c0d07ed480812b2b9a29e", c.Commit)
+		require.Equal(t, "main@sha1:07a684d59d1bc9a58e0c0d07ed480812b2b9a29e", c.Version)
+		require.Equal(t, time.Date(2026, 12, 2, 11, 56, 0, 0, time.UTC), *c.FinishedAt)
+
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/flux", fixture(t, "flux-succeeded.json"))
+		require.Equal(t, http.StatusOK, code, a.Error)
+		res := decode[change.NotificationResult](t, a)
+		require.Equal(t, "ignored", res.Action)
+		require.Equal(t, c.ID, res.Change.ID)
+
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/flux", fixture(t, "flux-failed.json"))
+		require.Equal(t, http.StatusCreated, code, a.Error)
+		c = decode[change.NotificationResult](t, a).Change
+		require.Equal(t, "payments-api", c.Service)
+		require.Equal(t, change.Failed, c.Outcome)
+		require.True(t, c.Failed)
+		require.Equal(t, "1.4.0", c.Commit)
+
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/flux", `{"severity": "info", "reason": "ReconciliationSucceeded"}`)
+		require.Equal(t, http.StatusBadRequest, code)
+		require.Equal(t, "a Flux event needs involvedObject kind, name and namespace", a.Error)
+	})
+}

@@ -260,3 +260,94 @@ func unrendered(s string) string {
 	}
 	return s
 }
+
+// FluxEvent is the body of a Flux notification-controller Provider of
+// type generic (or generic-hmac): the event of a Kustomization,
+// HelmRelease, ... as Flux posts it.
+type FluxEvent struct {
+	InvolvedObject struct {
+		Kind      string `json:"kind"`
+		Name      string `json:"name"`
+		Namespace string `json:"namespace"`
+	} `json:"involvedObject"`
+	Severity            string            `json:"severity"`
+	Timestamp           string            `json:"timestamp"`
+	Message             string            `json:"message"`
+	Reason              string            `json:"reason"`
+	Metadata            map[string]string `json:"metadata,omitempty"`
+	ReportingController string            `json:"reportingController"`
+}
+
+// fluxOutcome: an error event is a failed change, a successful
+// reconciliation, installation or upgrade a succeeded one; the other
+// events (progress, dependency waits) record nothing.
+func fluxOutcome(ev FluxEvent) (Outcome, bool) {
+	if ev.Severity == "error" {
+		return Failed, true
+	}
+	switch ev.Reason {
+	case "ReconciliationSucceeded", "InstallSucceeded", "UpgradeSucceeded":
+		return Succeeded, true
+	}
+	return "", false
+}
+
+// fluxCommit is the commit of a Flux revision: main@sha1:<sha>, or the
+// older main/<sha>.
+func fluxCommit(rev string) string {
+	if i := strings.LastIndex(rev, ":"); i >= 0 {
+		return rev[i+1:]
+	}
+	if i := strings.LastIndex(rev, "/"); i >= 0 {
+		return rev[i+1:]
+	}
+	return rev
+}
+
+// handleFlux records Flux's events: one change per object and revision (an
+// idempotency key, as Flux repeats events), a failed one per revision that
+// failed.
+func (s *Service) handleFlux(w http.ResponseWriter, r *http.Request) {
+	var ev FluxEvent
+	if !readJSON(w, r, &ev) {
+		return
+	}
+	obj := ev.InvolvedObject
+	if obj.Kind == "" || obj.Name == "" || obj.Namespace == "" {
+		web.Error(w, http.StatusBadRequest, "bad_data", errors.New("a Flux event needs involvedObject kind, name and namespace"))
+		return
+	}
+	outcome, ok := fluxOutcome(ev)
+	rev := ev.Metadata["revision"]
+	if !ok || rev == "" {
+		web.JSON(w, http.StatusOK, NotificationResult{Action: "ignored", Reason: fmt.Sprintf("event %s without a revision or outcome records nothing", ev.Reason)})
+		return
+	}
+	kind := KindDeploy
+	if obj.Kind == "Terraform" {
+		kind = KindInfra
+	}
+	c := Change{Service: serviceOf(r, ev.Metadata["service"], obj.Name), Kind: kind, Source: "flux", Outcome: outcome,
+		Version: rev, Commit: fluxCommit(rev), Description: ev.Message, Actor: auth.ActorOf(r.Context(), "", "flux"),
+		Key: "flux:" + obj.Kind + "/" + obj.Namespace + "/" + obj.Name + ":" + rev}
+	if outcome == Failed {
+		c.Key += ":failed"
+	}
+	if len(c.Description) > maxText {
+		c.Description = strings.ToValidUTF8(c.Description[:maxText], "")
+	}
+	if t, err := time.Parse(time.RFC3339, ev.Timestamp); err == nil && !t.After(s.now()) {
+		c.StartedAt = t
+		c.FinishedAt = &t
+	}
+	out, existed, err := s.record(r.Context(), c)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if existed {
+		web.JSON(w, http.StatusOK, NotificationResult{Action: "ignored", Reason: "already recorded", Change: &out})
+		return
+	}
+	web.JSON(w, http.StatusCreated, NotificationResult{Action: "recorded", Change: &out})
+}
