@@ -1,7 +1,6 @@
 package analysis
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -283,7 +282,7 @@ func (r *evalRun) check(ctx context.Context, c Check, requests float64) (CheckRe
 }
 
 func (r *evalRun) query(c Check, selector string) (string, error) {
-	var b bytes.Buffer
+	var b limitedBuffer
 	d := r.data
 	d.Selector = selector
 	if err := c.tmpl.Execute(&b, d); err != nil {

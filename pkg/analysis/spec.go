@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strings"
 	"text/template"
+	tparse "text/template/parse"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -346,7 +347,10 @@ func parseTemplate(name, q string) (*template.Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("query template: %w", err)
 	}
-	var b bytes.Buffer
+	if hasRange(t.Tree.Root) {
+		return nil, errors.New("query template: range is not allowed in a query (a query renders once per side)")
+	}
+	var b limitedBuffer
 	sample := QueryData{Service: "svc", Selector: `job="svc",track="canary"`, Canary: `job="svc",track="canary"`, Baseline: `job="svc",track="baseline"`, Interval: "5m"}
 	if err := t.Execute(&b, sample); err != nil {
 		return nil, fmt.Errorf("query template: %w", yamlerr.Rewrite(err))
@@ -355,6 +359,42 @@ func parseTemplate(name, q string) (*template.Template, error) {
 		return nil, fmt.Errorf("query %q is not valid PromQL once rendered (%s): %w (write label matchers as { {{.Selector}} } with spaces)", q, b.String(), err)
 	}
 	return t, nil
+}
+
+// hasRange reports whether a template tree loops.
+func hasRange(n tparse.Node) bool {
+	switch n := n.(type) {
+	case *tparse.ListNode:
+		if n == nil {
+			return false
+		}
+		for _, c := range n.Nodes {
+			if hasRange(c) {
+				return true
+			}
+		}
+	case *tparse.RangeNode:
+		return true
+	case *tparse.IfNode:
+		return hasRange(n.List) || hasRange(n.ElseList)
+	case *tparse.WithNode:
+		return hasRange(n.List) || hasRange(n.ElseList)
+	}
+	return false
+}
+
+// maxQueryBytes bounds a rendered query: a template cannot make the
+// loader or a run produce megabytes ({{range 1000000000}}).
+const maxQueryBytes = 64 << 10
+
+// limitedBuffer is a bytes.Buffer that refuses to grow past maxQueryBytes.
+type limitedBuffer struct{ bytes.Buffer }
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if l.Len()+len(p) > maxQueryBytes {
+		return 0, fmt.Errorf("rendered query longer than %d bytes", maxQueryBytes)
+	}
+	return l.Buffer.Write(p)
 }
 
 // QueryData is what query templates see.
@@ -419,7 +459,11 @@ func (s *Spec) UnmarshalYAML(unmarshal func(any) error) error {
 	for _, c := range builtins {
 		seen[c.Name] = true
 	}
-	for _, c := range s.Checks {
+	for i, c := range s.Checks {
+		if c.Name == "" {
+			// A null item decodes without UnmarshalYAML.
+			return fmt.Errorf("checks[%d]: a check must be a mapping with name, type, query and noData", i)
+		}
 		if seen[c.Name] {
 			return fmt.Errorf("checks: name %q is used twice (the built-in checks are %s, %s, %s and %s)", c.Name, CheckErrorRate, CheckLatency, CheckHealth, CheckBurnRate)
 		}
@@ -516,6 +560,10 @@ func Parse(data []byte, file string) (*Spec, error) {
 			return nil, fmt.Errorf("%s: empty analysis spec", file)
 		}
 		return nil, fmt.Errorf("%s: %w", file, yamlerr.Rewrite(err))
+	}
+	if s.all == nil {
+		// A null document (~, a bare tag) decodes without UnmarshalYAML.
+		return nil, fmt.Errorf("%s: not an analysis spec: want a mapping with apiVersion %q and kind %q", file, APIVersion, Kind)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {

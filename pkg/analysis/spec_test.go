@@ -79,10 +79,13 @@ func TestBadSpecs(t *testing.T) {
 		{"bad promql", head + "checks:\n- name: c\n  type: threshold\n  query: 'rate(x{ {{.Selector}} }'\n  max: 1\n  noData: fail\n", "is not valid PromQL once rendered"},
 		{"braces", head + "checks:\n- name: c\n  type: threshold\n  query: 'x{{{.Selector}}}'\n  max: 1\n  noData: fail\n", "query template"},
 		{"unknown template field", head + "checks:\n- name: c\n  type: threshold\n  query: 'x{ {{.Version}} }'\n  max: 1\n  noData: fail\n", "the template data has no field Version"},
+		{"range", head + "checks:\n- name: c\n  type: threshold\n  query: '{{range 1000000000}}{{end}}up'\n  max: 1\n  noData: fail\n", "range is not allowed"},
+		{"huge query", head + "checks:\n- name: c\n  type: threshold\n  query: 'up{{if true}}{{printf \"%099999d\" 0}}{{end}}'\n  max: 1\n  noData: fail\n", "rendered query longer than 65536 bytes"},
 		{"p band", head + "checks:\n- name: c\n  type: mannWhitney\n  query: x\n  failPValue: 0.1\n  inconclusivePValue: 0.05\n  noData: fail\n", "must satisfy 0 < failPValue <= inconclusivePValue < 1"},
 		{"duplicate builtin", head + "checks:\n- name: latency\n  type: threshold\n  query: x\n  max: 1\n  noData: fail\n", `name "latency" is used twice`},
 		{"health max", head + "rollbackTriggers:\n  healthChecks: {max: 2}\n", "rollbackTriggers.healthChecks takes no max"},
 		{"all disabled", head + "rollbackTriggers:\n  errorRate: {enabled: false}\n  latencyIncrease: {enabled: false}\n  healthChecks: {enabled: false}\n  burnRate: {enabled: false}\n", "every check is disabled"},
+		{"null document", "~\n", `x.yml: not an analysis spec: want a mapping with apiVersion "sre.rootuip.io/v1" and kind "RolloutAnalysis"`},
 		{"two documents", head + "---\n" + head, "one analysis spec per file"},
 	}
 	for _, tc := range tests {
