@@ -192,11 +192,15 @@ rollouts:
 	}
 	require.Equal(t, map[string]change.Outcome{"api": change.RolledBack, "checkout": change.Refused}, outcomes)
 
+	// Counted once the runner finished the rollout's bookkeeping.
+	require.Eventually(t, func() bool {
+		mfs, _ := scrape(t, srv.URL)
+		v, _ := metricValue(mfs, "sre_rollout_finished_total", map[string]string{"strategy": "canary", "result": "aborted"})
+		return v == 1
+	}, time.Minute, 10*time.Millisecond)
 	mfs, _ := scrape(t, srv.URL)
-	v, ok := metricValue(mfs, "sre_rollout_finished_total", map[string]string{"strategy": "canary", "result": "aborted"})
+	v, ok := metricValue(mfs, "sre_rollout_active", map[string]string{"state": "running"})
 	require.True(t, ok)
-	require.Equal(t, 1.0, v)
-	v, _ = metricValue(mfs, "sre_rollout_active", map[string]string{"state": "running"})
 	require.Equal(t, 0.0, v)
 	require.NotNil(t, a.Rollouts)
 }

@@ -66,20 +66,25 @@ type proxyAPI struct {
 	mu    sync.Mutex
 	calls []string
 	fail  map[string]bool
+	// during, if set, runs while a call is served (outside the lock).
+	during func(call string)
 }
 
 func newProxyAPI(t *testing.T) *proxyAPI {
 	p := &proxyAPI{fail: map[string]bool{}}
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		p.mu.Lock()
-		defer p.mu.Unlock()
 		call := r.Method + " " + r.URL.Path
 		if len(b) > 0 {
 			var v struct{ Canary int }
 			_ = json.Unmarshal(b, &v)
 			call = fmt.Sprintf("weight %d", v.Canary)
 		}
+		if p.during != nil {
+			p.during(call)
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
 		p.calls = append(p.calls, call)
 		if p.fail[call] {
 			http.Error(w, "refused", http.StatusInternalServerError)
@@ -548,5 +553,32 @@ seq, actor, definition, created_ms, updated_ms) VALUES ('api-canary', 'api', 'st
 		require.NoError(t, err)
 		require.Equal(t, StateSucceeded, list[0].State)
 		require.True(t, strings.HasPrefix(kinds(h.get(list[0].ID))[0], "gate:allow"))
+	})
+}
+
+// TestManualCommandDuringAction: a pause that lands while a stage's action
+// is in flight wins; the weight the action set is still recorded.
+func TestManualCommandDuringAction(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, canaryDef)
+		var id int64
+		h.proxy.during = func(call string) {
+			if call == "weight 10" {
+				_, err := h.svc.Pause(context.Background(), id, "bob", "not now")
+				require.NoError(t, err)
+			}
+		}
+		ro := h.start("api-canary", "v2")
+		id = ro.ID
+		h.run()
+		ro = h.get(id)
+		require.Equal(t, StatePaused, ro.State)
+		require.Equal(t, 10, ro.Weight, "the weight the action set")
+		require.Contains(t, kinds(ro), "action:ok")
+		require.Contains(t, ro.Events[len(ro.Events)-1].Message, "moved by hand meanwhile")
+		h.proxy.during = nil
+		ro, err := h.svc.Promote(context.Background(), id, "bob", "")
+		require.NoError(t, err)
+		require.Equal(t, "weight-50", ro.Stages[ro.Stage].Name)
 	})
 }

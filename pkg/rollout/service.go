@@ -486,10 +486,11 @@ func (s *Service) stageName(ro *Rollout) string {
 
 // transition is one move of a rollout, written in one transaction.
 type transition struct {
-	ro     *Rollout
-	prev   int64
-	now    time.Time
-	events []Event
+	ro         *Rollout
+	prev       int64
+	prevWeight int
+	now        time.Time
+	events     []Event
 	// next is when the next transition is due (nil: none queued).
 	next *time.Time
 	// actions records the outcome of actions for the metrics: what
@@ -499,7 +500,7 @@ type transition struct {
 
 func (s *Service) begin(ro *Rollout) *transition {
 	cp := *ro
-	t := &transition{ro: &cp, prev: ro.seq, now: s.now()}
+	t := &transition{ro: &cp, prev: ro.seq, prevWeight: ro.Weight, now: s.now()}
 	cp.seq++
 	cp.Updated = t.now
 	return t
@@ -558,6 +559,11 @@ func (s *Service) commit(ctx context.Context, t *transition, jobID int64) bool {
 			return err
 		}
 		saved = ok
+		if !ok {
+			// A manual command moved the rollout meanwhile and wins; what
+			// this transition's action did to the traffic is still a fact.
+			return s.keepFacts(ctx, tx, t)
+		}
 		if ok {
 			for _, e := range t.events {
 				if err := insertEvent(ctx, tx, t.ro.ID, t.now, e); err != nil {
@@ -599,6 +605,27 @@ func (s *Service) commit(ctx context.Context, t *transition, jobID int64) bool {
 		s.Wake()
 	}
 	return true
+}
+
+// keepFacts records the actions of a transition that lost to a manual
+// command, and the weight they set.
+func (s *Service) keepFacts(ctx context.Context, tx *sql.Tx, t *transition) error {
+	for _, e := range t.events {
+		if e.Kind != "action" {
+			continue
+		}
+		e.Message += " (the rollout was moved by hand meanwhile)"
+		if err := insertEvent(ctx, tx, t.ro.ID, t.now, e); err != nil {
+			return err
+		}
+	}
+	if t.ro.Weight == t.prevWeight {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE rollouts SET weight = $1 WHERE id = $2`, t.ro.Weight, t.ro.ID); err != nil {
+		return fmt.Errorf("save rollout %d weight: %w", t.ro.ID, err)
+	}
+	return nil
 }
 
 // recordOutcome finishes the change record of a final rollout.
