@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -79,6 +80,17 @@ func TestScalingWired(t *testing.T) {
 			code, env = getJSON(t, srv.URL+"/api/v1/scaling/backtest?policy=ml-pipeline&from=yesterday", nil, nil)
 			require.Equal(t, http.StatusBadRequest, code)
 			require.Contains(t, env.Error, `time "yesterday": want RFC 3339`)
+
+			// The console page graphs the backtest.
+			resp, err := http.Get(srv.URL + "/scaling?policy=ml-pipeline&from=2m&to=1m")
+			require.NoError(t, err)
+			page, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			require.Equal(t, http.StatusOK, resp.StatusCode, string(page))
+			for _, want := range []string{"ml-pipeline", "(dry run)", `<svg class="chart"`, "Instances of ml-pipeline", "0 actions (0 up, 0 down)", `href="/scaling"`} {
+				require.Contains(t, string(page), want)
+			}
 
 			var recs []scaling.Record
 			code, env = getJSON(t, srv.URL+"/api/v1/scaling/decisions", nil, &recs)

@@ -40,10 +40,18 @@ func setupUI(_ context.Context, a *App) error {
 	opts := ui.Options{Logger: a.Logger.With("component", "ui"), AllowAnonymous: a.NoAuth()}
 	if a.Chaos != nil {
 		src.Chaos = a.Chaos
+	}
+	if a.Scaling != nil {
+		src.Scaling = a.Scaling
+	}
+	if a.Chaos != nil || a.Scaling != nil {
 		opts.Extra = nil
 		for _, x := range ui.DefaultExtra {
-			if x.Name == "Chaos" {
+			if x.Name == "Chaos" && a.Chaos != nil {
 				x.Path = "/chaos"
+			}
+			if x.Name == "Scaling" && a.Scaling != nil {
+				x.Path = "/scaling"
 			}
 			opts.Extra = append(opts.Extra, x)
 		}

@@ -175,6 +175,7 @@ var Routes = map[string]Access{
 	"GET /runbooks":                                 viewer,
 	"POST /runbooks/runs/{id}/{action}":             responderForm,
 	"GET /chaos":                                    viewer,
+	"GET /scaling":                                  viewer,
 	"GET /audit":                                    admin,
 	"GET /changes":                                  viewer,
 	"GET /chaos/runs/{id}":                          viewer,

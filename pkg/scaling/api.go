@@ -1,6 +1,7 @@
 package scaling
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -29,11 +30,11 @@ func (c *Controller) Register(mux *http.ServeMux) {
 }
 
 // Statuses returns every policy with its state.
-func (c *Controller) Statuses(r *http.Request) ([]PolicyStatus, error) {
+func (c *Controller) Statuses(ctx context.Context) ([]PolicyStatus, error) {
 	hpa := c.HPAStatuses()
 	out := []PolicyStatus{}
 	for _, p := range c.Policies() {
-		st, err := c.State(r.Context(), p)
+		st, err := c.State(ctx, p)
 		if err != nil {
 			return nil, err
 		}
@@ -47,7 +48,7 @@ func (c *Controller) Statuses(r *http.Request) ([]PolicyStatus, error) {
 }
 
 func (c *Controller) servePolicies(w http.ResponseWriter, r *http.Request) {
-	out, err := c.Statuses(r)
+	out, err := c.Statuses(r.Context())
 	if err != nil {
 		web.Error(w, http.StatusInternalServerError, "internal", err)
 		return
@@ -77,7 +78,7 @@ func (c *Controller) serveDecisions(w http.ResponseWriter, r *http.Request) {
 }
 
 // Backtest replays the named policy over [from, to] against Prometheus.
-func (c *Controller) Backtest(r *http.Request, name, fromS, toS string) (BacktestResult, int, error) {
+func (c *Controller) Backtest(ctx context.Context, name, fromS, toS string) (BacktestResult, int, error) {
 	p := c.Policy(name)
 	if p == nil {
 		return BacktestResult{}, http.StatusNotFound, errNoPolicy(name)
@@ -100,7 +101,7 @@ func (c *Controller) Backtest(r *http.Request, name, fromS, toS string) (Backtes
 	if n := to.Sub(from) / time.Duration(p.Interval); n > 11000 {
 		return BacktestResult{}, http.StatusBadRequest, errTooLong(int(n))
 	}
-	res, err := RunBacktest(r.Context(), c.o.Prometheus, p, from, to, p.InitialInstances)
+	res, err := RunBacktest(ctx, c.o.Prometheus, p, from, to, p.InitialInstances)
 	if err != nil {
 		return BacktestResult{}, http.StatusBadGateway, err
 	}
@@ -109,7 +110,7 @@ func (c *Controller) Backtest(r *http.Request, name, fromS, toS string) (Backtes
 
 func (c *Controller) serveBacktest(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	res, code, err := c.Backtest(r, q.Get("policy"), q.Get("from"), q.Get("to"))
+	res, code, err := c.Backtest(r.Context(), q.Get("policy"), q.Get("from"), q.Get("to"))
 	if err != nil {
 		kind := map[int]string{http.StatusNotFound: "not_found", http.StatusBadRequest: "bad_data"}[code]
 		if kind == "" {

@@ -118,6 +118,7 @@ type Sources struct {
 	Chaos      Chaos
 	Audit      Audit
 	Changes    Changes
+	Scaling    Scaling
 }
 
 // Options configure the console.
@@ -299,6 +300,7 @@ func (u *UI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /runbooks", u.runbooksPage)
 	mux.Handle("POST /runbooks/runs/{id}/{action}", u.csrf.Handler(http.HandlerFunc(u.runAction)))
 	mux.HandleFunc("GET /chaos", u.chaosPage)
+	mux.HandleFunc("GET /scaling", u.scalingPage)
 	mux.HandleFunc("GET /audit", u.auditPage)
 	mux.HandleFunc("GET /changes", u.changesPage)
 	mux.HandleFunc("GET /chaos/runs/{id}", u.chaosRunPage)

@@ -1,0 +1,87 @@
+package ui_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/scaling"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
+	"github.com/rootuip/sre/pkg/ui"
+)
+
+// replayed serves a real backtest (scaling.Backtest over a day of
+// samples) to the scaling page.
+type replayed struct {
+	p       *scaling.Policy
+	samples []scaling.Sample
+	from    time.Time
+}
+
+func (r replayed) Statuses(context.Context) ([]scaling.PolicyStatus, error) {
+	return []scaling.PolicyStatus{{Policy: r.p, State: scaling.State{Instances: 3}}}, nil
+}
+
+func (r replayed) Decisions(context.Context, string, time.Time, int) ([]scaling.Record, error) {
+	return nil, nil
+}
+
+func (r replayed) Backtest(_ context.Context, name, _, _ string) (scaling.BacktestResult, int, error) {
+	return scaling.Backtest(r.p, r.samples, r.from, r.from.Add(2*time.Hour), r.p.InitialInstances), http.StatusOK, nil
+}
+
+// TestScalingPage graphs a backtest as server-rendered SVG: the metric
+// with its thresholds, the instances with their bounds, and the decisions.
+func TestScalingPage(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		p, err := scaling.Parse([]byte(`service: api
+target: {action: {exec: {command: [scale, "{{ .Vars.replicas }}"]}}}
+min_instances: 2
+max_instances: 6
+metric: {type: cpu}
+interval: 1m
+scale_up: {threshold: 80, cooldown: 5m, stabilization: 2m}
+scale_down: {threshold: 30, cooldown: 5m, stabilization: 5m}
+`), "api.yml")
+		require.NoError(t, err)
+		from := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+		var samples []scaling.Sample
+		for i := -10; i <= 120; i++ {
+			v := 50.0
+			if i >= 20 && i < 60 {
+				v = 92
+			} else if i >= 80 {
+				v = 12
+			}
+			samples = append(samples, scaling.Sample{Time: from.Add(time.Duration(i) * time.Minute), Value: v})
+		}
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		mux := http.NewServeMux()
+		ui.New(ui.Sources{Incidents: svc, Scaling: replayed{p: p, samples: samples, from: from}},
+			ui.Options{Extra: []ui.NavItem{{Name: "Scaling", Path: "/scaling"}}}).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+
+		code, body := get(t, srv.URL+"/scaling?policy=api&from=2h")
+		require.Equal(t, http.StatusOK, code, body)
+		require.Equal(t, 2, strings.Count(body, `<svg class="chart"`))
+		require.Equal(t, 2, strings.Count(body, `<polyline class="series"`))
+		for _, want := range []string{"Metric of api", "Instances of api", ">scale up</text>", ">scale down</text>", ">max</text>",
+			"cpu 92 &gt; 80 for 2m0s: 2 -&gt; 3", "held: up", "time above 80: 40m0s", `href="/scaling"`} {
+			require.Contains(t, body, want)
+		}
+
+		code, body = get(t, srv.URL+"/scaling")
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, body, `<option value="api" selected>`)
+	})
+}
