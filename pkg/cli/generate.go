@@ -16,6 +16,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/analysis"
 	"github.com/rootuip/sre/pkg/rulegen"
+	"github.com/rootuip/sre/pkg/scaling"
 	"github.com/rootuip/sre/pkg/slo"
 	// Sloth and OpenSLO files load into the same model.
 	_ "github.com/rootuip/sre/pkg/slo/openslo"
@@ -26,7 +27,9 @@ func init() {
 	registerCommand(10, func(app *kingpin.Application) map[string]func(*Env) error {
 		o := generateOptions{promRuleLabels: map[string]string{}}
 		cmd := app.Command("generate", "Compile SLO specs into Prometheus rule files (one per service).")
-		cmd.Flag("input", "SLO spec file or directory (repeatable). Reads sre.rootuip.io/v1, Sloth prometheus/v1 and OpenSLO v1.").Short('i').Required().StringsVar(&o.inputs)
+		cmd.Flag("input", "SLO spec file or directory (repeatable). Reads sre.rootuip.io/v1, Sloth prometheus/v1 and OpenSLO v1.").Short('i').StringsVar(&o.inputs)
+		cmd.Flag("scaling", "Scaling policy file or directory (repeatable): render each policy with a Kubernetes target as a KEDA ScaledObject and an HPA v2 (as srectl scaling generate).").StringsVar(&o.scaling)
+		cmd.Flag("scaling.prometheus-address", "Prometheus server of the KEDA triggers.").Default("http://prometheus.monitoring.svc:9090").StringVar(&o.scalingProm)
 		cmd.Flag("output", "Directory for the rule files, or - for standard output.").Short('o').Default("-").StringVar(&o.output)
 		cmd.Flag("tests", "Also write a promtool test suite per SLO into this directory.").StringVar(&o.tests)
 		cmd.Flag("prometheus-rule", "Write prometheus-operator PrometheusRule objects instead of plain rule files.").BoolVar(&o.promRule)
@@ -54,6 +57,8 @@ type generateOptions struct {
 	flaggerNS      string
 	rolloutsProm   string
 	quiet          bool
+	scaling        []string
+	scalingProm    string
 }
 
 func runGenerate(env *Env, o generateOptions) error {
@@ -63,6 +68,20 @@ func runGenerate(env *Env, o generateOptions) error {
 	}
 	if o.inhibitSet && o.inhibit == "" {
 		o.inhibit = "-"
+	}
+	if len(o.inputs) == 0 && len(o.scaling) == 0 {
+		return &ExitError{Code: 2, Err: errors.New("required flag(s) '--input' (or --scaling) not provided")}
+	}
+	if len(o.scaling) > 0 {
+		if err := runScalingGenerate(env, o.scaling, o.output, []string{"keda", "hpa"}, scaling.RenderOptions{PrometheusAddress: o.scalingProm}); err != nil {
+			return err
+		}
+		if len(o.inputs) == 0 {
+			return nil
+		}
+		if o.output == "-" {
+			io.WriteString(env.Stdout, "---\n")
+		}
 	}
 	if o.tests != "" && o.output == "-" {
 		return &ExitError{Code: 2, Err: errors.New("--tests needs -o DIR: the suites reference the rule files")}

@@ -326,7 +326,7 @@ func TestGenerateUsageErrors(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		{[]string{"generate"}, 2, "srectl: required flag(s) '--input' not provided\n"},
+		{[]string{"generate"}, 2, "srectl: required flag(s) '--input' (or --scaling) not provided\n"},
 		{[]string{"generate", "-i", filepath.Join("..", "..", "examples", "slos"), "--tests", filepath.Join(dir, "tests")}, 2,
 			"srectl: --tests needs -o DIR: the suites reference the rule files\n"},
 		{[]string{"generate", "-i", filepath.Join(dir, "missing.yml"), "-o", dir}, 1,
