@@ -38,7 +38,7 @@ func TestCheckConfig(t *testing.T) {
 	var example bytes.Buffer
 	require.Equal(t, 0, Main([]string{"check", "config", filepath.Join("..", "..", "examples", "sred.yml")}, &example, &example))
 	require.Contains(t, example.String(), "  service graph: 4 services, 4 dependencies (correlation: docs/correlation.md)\n")
-	require.Contains(t, example.String(), "  rollout analyses: api (6 checks) (docs/rollouts.md)\n")
+	require.Contains(t, example.String(), "  rollout analyses: api (6 checks)")
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
