@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/rulegen"
 	"github.com/rootuip/sre/pkg/slo"
 	"github.com/rootuip/sre/pkg/status"
@@ -105,8 +106,10 @@ func TestConsoleBrowserPrometheus(t *testing.T) {
 	specDir := filepath.Join(dir, "slos")
 	require.NoError(t, os.MkdirAll(specDir, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(specDir, "checkout.yml"), []byte(consoleSpec), 0o644))
-	_, srv := runApp(t, "sqlite", fmt.Sprintf(`prometheus:
+	a, srv := runApp(t, "sqlite", fmt.Sprintf(`prometheus:
   url: %s
+webhook:
+  bearer_token: console-hook-token
 slos:
   spec_files: [%s]
   poll_interval: 1s
@@ -116,6 +119,29 @@ status_page:
     - {name: Checkout, description: Buying things, services: [checkout]}
     - {name: Search, services: [search]}
 `, prom.URL, specDir), nil)
+
+	// Alertmanager delivers to this sred; Prometheus sends it its alerts
+	// (its configuration reloaded now that the addresses are known).
+	am := tu.StartAlertmanager(t, tu.AlertmanagerOptions{Config: fmt.Sprintf(`route:
+  receiver: sred
+  group_by: [alertname, service]
+  group_wait: 1s
+  group_interval: 2s
+  repeat_interval: 1h
+receivers:
+  - name: sred
+    webhook_configs:
+      - url: %s/api/v1/webhook/alertmanager
+        send_resolved: true
+        http_config:
+          authorization: {type: Bearer, credentials: console-hook-token}
+`, srv.URL)})
+	promCfg += fmt.Sprintf("alerting:\n  alertmanagers:\n    - static_configs: [{targets: [%q]}]\n", strings.TrimPrefix(am.URL, "http://"))
+	require.NoError(t, os.WriteFile(filepath.Join(prom.Dir, "prometheus.yml"), []byte(promCfg), 0o644))
+	resp, err := http.Post(prom.URL+"/-/reload", "", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "reload Prometheus")
 
 	slos := func() []budget.Status {
 		var list budget.SLOList
@@ -141,7 +167,7 @@ status_page:
 	tab, cancelTab := chromedp.NewContext(actx)
 	defer cancelTab()
 	// A safety net only: every step waits on a condition.
-	tab, cancelT := context.WithTimeout(tab, 4*time.Minute)
+	tab, cancelT := context.WithTimeout(tab, 3*time.Minute)
 	defer cancelT()
 	arts := browserArtifacts(t)
 	shoot := func(name string) {
@@ -219,5 +245,68 @@ status_page:
 	}
 	require.ElementsMatch(t, want, rules)
 	shoot("console-slo-alerts.jpg")
+
+	// 4. Alertmanager delivered the firing page alert: sred opened an
+	// incident. Two tabs show it; the first acknowledges it with the
+	// button, the second follows without a reload.
+	var inc incident.Incident
+	waitFor(t, func() bool {
+		p, err := a.Incidents.List(t.Context(), incident.Filter{Service: "checkout", Limit: 10})
+		require.NoError(t, err)
+		for _, i := range p.Incidents {
+			if i.Labels["alertname"] == "SLOBurnRatePage" {
+				inc = i
+				return true
+			}
+		}
+		return false
+	}, "Alertmanager never delivered the page_fast alert to sred")
+	require.Equal(t, incident.SeverityCritical, inc.Severity)
+	page := srv.URL + "/incidents/" + inc.ID
+	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.ID("ack"))))
+	tab2, cancel2 := chromedp.NewContext(tab)
+	defer cancel2()
+	require.NoError(t, chromedp.Do(tab2, chromedp.Navigate(page),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-live-connected="true"]`))))
+	_, err = chromedp.Run(tab2, chromedp.Evaluate[bool](`window.sredMarker = "same page"; true`))
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(tab, chromedp.Click(chromedp.ID("ack")), chromedp.WaitVisible(chromedp.CSS(".done"))))
+	require.NoError(t, chromedp.Do(tab2, chromedp.WaitVisible(chromedp.CSS(`body[data-refreshed]`))))
+	st, err := chromedp.Run(tab2, chromedp.Text(chromedp.ID("status")))
+	require.NoError(t, err)
+	require.Equal(t, "acknowledged", strings.TrimSpace(st))
+	marker, err = chromedp.Run(tab2, chromedp.Evaluate[string](`window.sredMarker`))
+	require.NoError(t, err)
+	require.Equal(t, "same page", marker, "the second tab was reloaded")
+
+	// 5. An internal note and a public status update: /status shows the
+	// incident (Checkout in major outage) with the public update only.
+	_, err = a.Incidents.AddNote(t.Context(), inc.ID, "rita", "internal-note-xyz: db-primary-7 is at fault")
+	require.NoError(t, err)
+	_, err = a.Incidents.PostStatusUpdate(t.Context(), inc.ID, incident.StatusUpdate{Actor: "rita", Impact: "internal-impact-xyz",
+		Public: true, PublicMessage: "Some payments fail; we are on it."})
+	require.NoError(t, err)
+	waitFor(t, func() bool {
+		code, body := fetch(t, http.MethodGet, srv.URL+"/status.json", nil, nil)
+		require.Equal(t, http.StatusOK, code, body)
+		return strings.Contains(body, "Some payments fail")
+	}, "/status.json never showed the public update")
+	// The page may be cached for 15s (Cache-Control): a reload asks again.
+	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(srv.URL+"/status"), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("active"))))
+	text, err := chromedp.Run(tab, chromedp.Text(chromedp.CSS("body")))
+	require.NoError(t, err)
+	require.Contains(t, text, "Some payments fail; we are on it.")
+	require.Contains(t, text, "Major outage")
+	for _, secret := range []string{"internal-note-xyz", "db-primary-7", "internal-impact-xyz", "rita", inc.ID, "SLOBurnRatePage", inc.Title} {
+		require.NotContains(t, text, secret)
+	}
+	shoot("status-incident.jpg")
+
+	// The home page on a phone: no horizontal scrolling.
+	require.NoError(t, chromedp.Do(tab, chromedp.EmulateViewport(390, 844), chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.ID("mtta"))))
+	overflow, err := chromedp.Run(tab, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`))
+	require.NoError(t, err)
+	require.False(t, overflow, "the home page scrolls sideways at 390px")
 	t.Logf("screenshots in %s", arts)
 }
