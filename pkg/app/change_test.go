@@ -1,20 +1,25 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/change"
+	"github.com/rootuip/sre/pkg/incident"
 	tu "github.com/rootuip/sre/pkg/testutil"
 )
 
@@ -210,4 +215,41 @@ scrape_configs:
 			require.InDelta(t, v, g, 1e-6, "%s %q %s", w.dashboard, w.panel, k)
 		}
 	}
+}
+
+// A reload installs the changes section: an incident 10 minutes after a
+// change is not linked with a 5m window, and is after a reload to 1h.
+func TestChangesReload(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "sred.yml")
+	write := func(s string) { require.NoError(t, os.WriteFile(file, []byte(s), 0o644)) }
+	write("changes: {incident_link_window: 5m}\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := New(ctx, Options{ConfigFile: file, StoragePath: filepath.Join(dir, "data")})
+	require.NoError(t, err)
+	defer a.Close()
+	go func() { _ = a.reloadLoop(ctx) }()
+
+	done := time.Now().Add(-10 * time.Minute)
+	_, err = a.Changes.Record(ctx, change.Change{Service: "api", StartedAt: done.Add(-time.Minute), FinishedAt: &done})
+	require.NoError(t, err)
+	open := func() []change.Change {
+		inc, err := a.Incidents.Create(ctx, incident.ManualIncident{Title: "api down", Service: "api", Severity: incident.SeverityHigh, Actor: "alice"})
+		require.NoError(t, err)
+		linked, err := a.Changes.LinkedTo(ctx, inc.ID)
+		require.NoError(t, err)
+		return linked
+	}
+	require.Empty(t, open(), "10 minutes is outside a 5m window")
+
+	write("changes: {incident_link_window: 1h, yellow_max_changes_per_day: 2}\n")
+	require.NoError(t, a.RequestReload(ctx))
+	require.Equal(t, model.Duration(time.Hour), Changes.Of(a.Config()).IncidentLinkWindow)
+	require.Equal(t, 2, Changes.Of(a.Config()).YellowMaxChangesPerDay)
+	require.Len(t, open(), 1)
+
+	write("changes: {incident_link_window: 10s}\n")
+	require.ErrorContains(t, a.RequestReload(ctx), "changes: incident_link_window must be between 1m and 7d, got 10s")
+	require.Equal(t, model.Duration(time.Hour), Changes.Of(a.Config()).IncidentLinkWindow, "a bad section changes nothing")
 }

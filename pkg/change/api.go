@@ -230,5 +230,10 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid JSON body: %w", err))
 		return false
 	}
+	// What the store cannot keep (NUL bytes, invalid UTF-8), by field.
+	if err := limits.Check(v); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return false
+	}
 	return true
 }

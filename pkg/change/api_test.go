@@ -117,6 +117,9 @@ func TestFlaggerEvents(t *testing.T) {
 		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/flagger", `{"phase": "Progressing"}`)
 		require.Equal(t, http.StatusBadRequest, code)
 		require.Equal(t, "a Flagger event needs name and namespace", a.Error)
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/flagger", `{"name": "a\u0000b", "namespace": "shop", "phase": "Succeeded"}`)
+		require.Equal(t, http.StatusBadRequest, code)
+		require.Equal(t, "name: NUL byte at offset 1", a.Error)
 		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/flagger", `{"name": `)
 		require.Equal(t, http.StatusBadRequest, code)
 		require.Contains(t, a.Error, "invalid JSON body")
@@ -213,6 +216,7 @@ func TestChangesAPI(t *testing.T) {
 				"bad request: commit_time 2026-12-01T13:00:00Z is after the change started (2026-12-01T12:00:00Z)"},
 			{`{"service": "a", "colour": "red"}`, `invalid JSON body: json: unknown field "colour"`},
 			{`{"service": "` + strings.Repeat("x", 201) + `"}`, "bad request: service longer than 200 bytes"},
+			{`{"service": "a", "commit": "a\u0000"}`, "commit: NUL byte at offset 1"},
 		} {
 			code, a := call(t, srv, http.MethodPost, "/api/v1/changes", tc.body)
 			require.Equal(t, http.StatusBadRequest, code, tc.body)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/store"
 )
 
@@ -232,6 +233,12 @@ func (c *Change) normalise(now time.Time) error {
 	}
 	if len(c.Description) > maxText {
 		return fmt.Errorf("%w: description longer than %d bytes", ErrBadRequest, maxText)
+	}
+	for name, v := range map[string]string{"service": c.Service, "source": c.Source, "ref": c.Ref, "key": c.Key, "version": c.Version,
+		"commit": c.Commit, "actor": c.Actor, "description": c.Description} {
+		if err := limits.Text(name, v); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadRequest, err)
+		}
 	}
 	if c.StartedAt.IsZero() {
 		c.StartedAt = now
