@@ -36,6 +36,7 @@ func main() {
 type options struct {
 	sloth  string
 	srectl string
+	before string
 	slos   int
 	runs   int
 	keep   bool
@@ -46,6 +47,7 @@ func run(args []string) int {
 	var o options
 	a.Flag("sloth", "sloth binary (v0.16.0).").Required().StringVar(&o.sloth)
 	a.Flag("srectl", "srectl binary; built from ./cmd/srectl into a temporary directory when empty.").StringVar(&o.srectl)
+	a.Flag("srectl.before", "Another srectl binary (e.g. an older build) to run beside them, on the Sloth files.").StringVar(&o.before)
 	a.Flag("slos", "SLOs to generate (two per file, an even number).").Default("1000").IntVar(&o.slos)
 	a.Flag("runs", "Runs of each command, in alternation.").Default("5").IntVar(&o.runs)
 	a.Flag("keep", "Keep the temporary directory (inputs and outputs).").BoolVar(&o.keep)
@@ -113,6 +115,11 @@ func bench(o options) error {
 		{name: "srectl generate (native files)", argv: func(out string) []string {
 			return []string{srectl, "generate", "-i", nativeDir, "-o", out}
 		}},
+	}
+	if o.before != "" {
+		variants = append(variants, &variant{name: "srectl before (Sloth files)", argv: func(out string) []string {
+			return []string{o.before, "generate", "-i", slothDir, "-o", out}
+		}})
 	}
 	fmt.Printf("%d SLOs in %d files; %d runs of each, in alternation\n", o.slos, o.slos/2, o.runs)
 	fmt.Printf("load average at start: %s\n", loadavg())

@@ -4,7 +4,12 @@
 // request, 10 firing alerts each) over N keep-alive connections on
 // loopback, for a bounded time per step. Beside every sred figure it prints
 // the ceiling of a no-op Go handler measured in the same run, with the same
-// client, so that the load generator's own cost is visible.
+// client, so that the load generator's own cost is visible. Every step runs
+// against sred with the configuration's notification endpoints as they are
+// ("failing": examples/sred.yml points them at 127.0.0.1:9, which refuses
+// connections) and with them pointing at a local sink ("working"), each on
+// a fresh store (on PostgreSQL both share the database given), so that the
+// cost of failing channels shows in the same run.
 //
 //	go run ./cmd/bench-http --config.file=examples/sred.yml --connections=8,32,64
 //
