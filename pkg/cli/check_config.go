@@ -8,6 +8,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 
 	sredapp "github.com/rootuip/sre/pkg/app"
+	"github.com/rootuip/sre/pkg/change"
 	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
@@ -90,4 +91,16 @@ func summarizeConfig(env *Env, cfg *sredapp.Config) {
 		}
 		fmt.Fprintf(env.Stdout, "  rollout analyses: %s (docs/rollouts.md)\n", strings.Join(names, ", "))
 	}
+	if cc := sredapp.Changes.Of(cfg); cc != change.DefaultConfig {
+		summarizeChanges(env, cc)
+	}
+}
+
+func summarizeChanges(env *Env, cc change.Config) {
+	quota := "none"
+	if cc.YellowMaxChangesPerDay > 0 {
+		quota = fmt.Sprintf("%d a day", cc.YellowMaxChangesPerDay)
+	}
+	fmt.Fprintf(env.Stdout, "  changes: incidents linked within %s, yellow quota %s, DORA window %s (docs/changes.md)\n",
+		cc.IncidentLinkWindow, quota, cc.DORAWindow)
 }

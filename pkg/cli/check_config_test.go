@@ -38,6 +38,7 @@ func TestCheckConfig(t *testing.T) {
 	var example bytes.Buffer
 	require.Equal(t, 0, Main([]string{"check", "config", filepath.Join("..", "..", "examples", "sred.yml")}, &example, &example))
 	require.Contains(t, example.String(), "  service graph: 4 services, 4 dependencies (correlation: docs/correlation.md)\n")
+	require.Contains(t, example.String(), "  changes: incidents linked within 1h, yellow quota 3 a day, DORA window 1w (docs/changes.md)\n")
 	require.Contains(t, example.String(), "  rollout analyses: api (6 checks)")
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
