@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -109,7 +110,16 @@ var Migrations = []store.Migration{{
 		value DOUBLE PRECISION NOT NULL, reason TEXT NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL
 	);
 	CREATE INDEX scaling_decisions_policy ON scaling_decisions (policy, at_ms)`,
+}, {
+	// The evaluation time a replica claimed last: several sred replicas on
+	// PostgreSQL evaluate each policy once per interval.
+	ID:     "scaling/0002_last_eval",
+	SQLite: `ALTER TABLE scaling_state ADD COLUMN last_eval_ms BIGINT NOT NULL DEFAULT 0`,
 }}
+
+// ErrEvaluated is returned by Evaluate when another replica (or an earlier
+// call) already evaluated the policy at that time, or is acting on it.
+var ErrEvaluated = errors.New("already evaluated by another replica")
 
 // Results of an acting decision.
 const (
@@ -301,6 +311,9 @@ func (c *Controller) EvaluateDue(ctx context.Context) []Record {
 			continue
 		}
 		r, err := c.Evaluate(ctx, p, at)
+		if errors.Is(err, ErrEvaluated) {
+			continue
+		}
 		if err != nil {
 			c.o.Logger.Warn("Scaling evaluation failed", "policy", p.Name, "err", err)
 			continue
@@ -368,7 +381,7 @@ func (c *Controller) saveState(ctx context.Context, p *Policy, st State) error {
 	if !st.LastAction.IsZero() {
 		ms = st.LastAction.UnixMilli()
 	}
-	_, err := c.o.DB.ExecContext(ctx, `INSERT INTO scaling_state (policy, instances, last_action_ms) VALUES ($1, $2, $3)
+	_, err := c.o.DB.ExecContext(ctx, `INSERT INTO scaling_state (policy, instances, last_action_ms, last_eval_ms) VALUES ($1, $2, $3, 0)
 		ON CONFLICT (policy) DO UPDATE SET instances = excluded.instances, last_action_ms = excluded.last_action_ms`,
 		p.Name, st.Instances, ms)
 	if err != nil {
@@ -377,9 +390,32 @@ func (c *Controller) saveState(ctx context.Context, p *Policy, st State) error {
 	return nil
 }
 
+// claim takes the evaluation of p at `at` for this replica: false when
+// another replica (or an earlier call) has taken it or a later one.
+func (c *Controller) claim(ctx context.Context, p *Policy, at time.Time) (bool, error) {
+	if _, err := c.o.DB.ExecContext(ctx, `INSERT INTO scaling_state (policy, instances, last_action_ms, last_eval_ms) VALUES ($1, $2, 0, 0)
+		ON CONFLICT (policy) DO NOTHING`, p.Name, p.InitialInstances); err != nil {
+		return false, fmt.Errorf("claim scaling evaluation of %s: %w", p.Name, err)
+	}
+	res, err := c.o.DB.ExecContext(ctx, `UPDATE scaling_state SET last_eval_ms = $1 WHERE policy = $2 AND last_eval_ms < $1`, at.UnixMilli(), p.Name)
+	if err != nil {
+		return false, fmt.Errorf("claim scaling evaluation of %s: %w", p.Name, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 // Evaluate decides for p at now (reading the metric from Prometheus) and
-// acts on the decision.
+// acts on the decision. Each (policy, time) is evaluated once across
+// replicas: otherwise it returns ErrEvaluated.
 func (c *Controller) Evaluate(ctx context.Context, p *Policy, now time.Time) (Record, error) {
+	ok, err := c.claim(ctx, p, now)
+	if err != nil {
+		return Record{}, err
+	}
+	if !ok {
+		return Record{}, ErrEvaluated
+	}
 	st, err := c.State(ctx, p)
 	if err != nil {
 		return Record{}, err
@@ -397,7 +433,10 @@ func (c *Controller) Evaluate(ctx context.Context, p *Policy, now time.Time) (Re
 		c.m.desired.WithLabelValues(p.Service).Set(float64(st.Instances))
 		return Record{Decision: d}, nil
 	}
-	r := c.act(ctx, p, d)
+	r, err := c.act(ctx, p, d)
+	if err != nil {
+		return Record{}, err
+	}
 	if r.Result == ResultOK || r.Result == ResultDryRun {
 		if err := c.saveState(ctx, p, State{Instances: d.To, LastAction: now}); err != nil {
 			return r, err
@@ -414,32 +453,36 @@ func (c *Controller) Evaluate(ctx context.Context, p *Policy, now time.Time) (Re
 
 // act carries out an acting decision: dry run, rate limit, target lock,
 // then the actuator.
-func (c *Controller) act(ctx context.Context, p *Policy, d Decision) Record {
+func (c *Controller) act(ctx context.Context, p *Policy, d Decision) (Record, error) {
 	cfg := c.config()
 	r := Record{Decision: d}
 	if p.DryRun || cfg.DryRun {
 		r.Result, r.Detail = ResultDryRun, "dry run: nothing was changed"
-		return r
+		return r, nil
 	}
 	var n int
 	if err := c.o.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM scaling_decisions WHERE policy = $1 AND at_ms > $2 AND result IN ('ok', 'failed')`,
 		p.Name, d.Time.Add(-time.Hour).UnixMilli()).Scan(&n); err != nil {
 		r.Result, r.Detail = ResultFailed, fmt.Sprintf("count recent actions: %v", err)
-		return r
+		return r, nil
 	}
 	if n >= cfg.MaxActionsPerHour {
 		r.Result, r.Detail = ResultRateLimited, fmt.Sprintf("%d actions in the last hour (max_actions_per_hour %d)", n, cfg.MaxActionsPerHour)
-		return r
+		return r, nil
 	}
 	holder := "scaling/" + p.Name + "@" + c.o.Owner
 	if err := c.locks.Acquire(ctx, p.TargetKey(), "scaling", holder, c.o.Clock.Now().UTC(), time.Duration(cfg.LockLease)); err != nil {
 		var held *targetlock.HeldError
+		if errors.As(err, &held) && held.Lock.Kind == "scaling" && strings.HasPrefix(held.Lock.Holder, "scaling/"+p.Name+"@") {
+			// Another replica is acting on this policy's previous decision.
+			return r, ErrEvaluated
+		}
 		if errors.As(err, &held) {
 			r.Result, r.Detail = ResultLocked, err.Error()
 		} else {
 			r.Result, r.Detail = ResultFailed, err.Error()
 		}
-		return r
+		return r, nil
 	}
 	defer func() {
 		if err := c.locks.Release(context.WithoutCancel(ctx), p.TargetKey(), holder); err != nil {
@@ -449,21 +492,21 @@ func (c *Controller) act(ctx context.Context, p *Policy, d Decision) Record {
 	act, err := c.action(p, d, cfg)
 	if err != nil {
 		r.Result, r.Detail = ResultFailed, err.Error()
-		return r
+		return r, nil
 	}
 	if c.o.Actuator == nil {
 		r.Result, r.Detail = ResultFailed, "no actuator: the runbooks subsystem is not set up"
-		return r
+		return r, nil
 	}
 	res := c.o.Actuator.Actuate(ctx, act, map[string]string{
 		"service": p.Service, "policy": p.Name, "replicas": fmt.Sprint(d.To), "current": fmt.Sprint(d.From), "direction": d.Direction,
 	})
 	if !res.OK() {
 		r.Result, r.Detail = ResultFailed, res.Err().Error()
-		return r
+		return r, nil
 	}
 	r.Result, r.Detail = ResultOK, fmt.Sprintf("%s in %s", p.actionKind(), res.Duration.Round(time.Millisecond))
-	return r
+	return r, nil
 }
 
 func (p *Policy) actionKind() string {

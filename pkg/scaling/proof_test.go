@@ -2,6 +2,7 @@ package scaling_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -200,20 +201,35 @@ scrape_configs:
 		bus := events.NewBus(1024, nil)
 		evs, stop := bus.Subscribe()
 		defer stop()
-		reg := prometheus.NewRegistry()
+		// Two replicas of sred share the store: each second is evaluated
+		// (and acted on) once.
+		reg, reg2 := prometheus.NewRegistry(), prometheus.NewRegistry()
 		ctl := scaling.New(scaling.Options{DB: db, Prometheus: papi, Actuator: act, Bus: bus, Audit: audit.New(db, nil),
-			Clock: clk, Registerer: reg, Owner: "sred-test"})
+			Clock: clk, Registerer: reg, Owner: "sred-a"})
 		ctl.SetConfig(scaling.DefaultConfig, []*scaling.Policy{p})
+		replica := scaling.New(scaling.Options{DB: db, Prometheus: papi, Actuator: act, Bus: bus, Audit: audit.New(db, nil),
+			Clock: clk, Registerer: reg2, Owner: "sred-b"})
+		replica.SetConfig(scaling.DefaultConfig, []*scaling.Policy{p})
 
 		// Live: the manual clock walks the history second by second.
 		var live []scaling.Record
 		for now := start; !now.After(end); now = now.Add(time.Second) {
 			clk.Set(now)
-			rs := ctl.EvaluateDue(context.Background())
-			if len(rs) != 1 {
-				t.Fatalf("%s: %d evaluations, want 1", now, len(rs))
+			var wg sync.WaitGroup
+			var rs [2][]scaling.Record
+			for i, c := range []*scaling.Controller{ctl, replica} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					rs[i] = c.EvaluateDue(context.Background())
+				}()
 			}
-			live = append(live, rs...)
+			wg.Wait()
+			if n := len(rs[0]) + len(rs[1]); n != 1 {
+				t.Fatalf("%s: %d evaluations by the two replicas, want 1", now, n)
+			}
+			live = append(live, rs[0]...)
+			live = append(live, rs[1]...)
 		}
 		var acted []scaling.Record
 		for _, r := range live {
@@ -349,11 +365,11 @@ scrape_configs:
 		if got != len(acted) {
 			t.Fatalf("%d decision events, %d actions", got, len(acted))
 		}
-		if v := counter(t, reg, "sre_scaling_decisions_total", "up"); v != 2 {
+		if v := counter(t, reg, "sre_scaling_decisions_total", "up") + counter(t, reg2, "sre_scaling_decisions_total", "up"); v != 2 {
 			t.Fatalf("sre_scaling_decisions_total{direction=up} = %g", v)
 		}
-		if v := counter(t, reg, "sre_scaling_desired_instances", ""); v != 1 {
-			t.Fatalf("sre_scaling_desired_instances = %g", v)
+		if v := counter(t, reg, "sre_scaling_decisions_total", "") + counter(t, reg2, "sre_scaling_decisions_total", ""); int(v) != len(live) {
+			t.Fatalf("sre_scaling_decisions_total = %g, %d evaluations", v, len(live))
 		}
 		entries, err := audit.New(db, nil).List(context.Background(), audit.Query{Actor: "scaling", Limit: 100})
 		if err != nil {
@@ -394,10 +410,13 @@ scrape_configs:
 		}
 		cfg.MaxActionsPerHour = len(acted) + 1
 		ctl2.SetConfig(cfg, []*scaling.Policy{p})
-		if r, err := ctl2.Evaluate(context.Background(), p, highFrom.Add(2*time.Second)); err != nil || r.Result != scaling.ResultOK {
+		if _, err := ctl2.Evaluate(context.Background(), p, highFrom.Add(2*time.Second)); !errors.Is(err, scaling.ErrEvaluated) {
+			t.Fatalf("a second evaluation at the same time: %v", err)
+		}
+		if r, err := ctl2.Evaluate(context.Background(), p, highFrom.Add(3*time.Second)); err != nil || r.Result != scaling.ResultOK {
 			t.Fatalf("after the release: %+v, %v", r, err)
 		}
-		if r, err := ctl2.Evaluate(context.Background(), p, highFrom.Add(6*time.Second)); err != nil || r.Result != scaling.ResultRateLimited {
+		if r, err := ctl2.Evaluate(context.Background(), p, highFrom.Add(7*time.Second)); err != nil || r.Result != scaling.ResultRateLimited {
 			t.Fatalf("past the rate limit: %+v, %v", r, err)
 		}
 		if got := tg.Calls()[calls:]; !slices.Equal(got, []int{3}) {
