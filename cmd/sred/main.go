@@ -26,6 +26,7 @@ import (
 	"github.com/rootuip/sre/pkg/chaos/drivers/chaosmesh"
 	"github.com/rootuip/sre/pkg/connlimit"
 	"github.com/rootuip/sre/pkg/kube"
+	"github.com/rootuip/sre/pkg/kube/hpa"
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/scaling"
 )
@@ -205,6 +206,6 @@ var kubernetesClients = app.Kubernetes{
 		return &chaosmesh.Driver{Client: dc, MaxDuration: maxDuration, InjectTimeout: time.Minute}, nil
 	},
 	HPA: func(kubeconfig, context string) (scaling.HPAReader, error) {
-		return kube.NewHPAs(kubeconfig, context)
+		return hpa.New(kubeconfig, context)
 	},
 }

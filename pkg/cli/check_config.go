@@ -94,6 +94,13 @@ func summarizeConfig(env *Env, cfg *sredapp.Config) {
 	if cc := sredapp.Changes.Of(cfg); cc != change.DefaultConfig {
 		summarizeChanges(env, cc)
 	}
+	if rc := sredapp.Rollouts.Of(cfg); rc != nil && len(rc.Definitions) > 0 {
+		names := make([]string, len(rc.Definitions))
+		for i, d := range rc.Definitions {
+			names[i] = fmt.Sprintf("%s (%s of %s, %d stages)", d.Name, d.Strategy(), d.Service, len(d.Plan()))
+		}
+		fmt.Fprintf(env.Stdout, "  rollouts: %s (docs/rollout-runner.md)\n", strings.Join(names, ", "))
+	}
 }
 
 func summarizeChanges(env *Env, cc change.Config) {

@@ -16,8 +16,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/retry"
-
-	"github.com/rootuip/sre/pkg/scaling"
 )
 
 // RESTConfig returns the client configuration of a cluster: the kubeconfig
@@ -107,41 +105,21 @@ func (d *Deployments) RolloutRestart(ctx context.Context, namespace, name, at st
 	return err
 }
 
+// Patch applies a JSON merge patch to a deployment or a service.
+func (d *Deployments) Patch(ctx context.Context, namespace, kind, name string, patch []byte) error {
+	opts := metav1.PatchOptions{FieldManager: FieldManager}
+	switch kind {
+	case "deployment":
+		_, err := d.Client.AppsV1().Deployments(namespace).Patch(ctx, name, types.MergePatchType, patch, opts)
+		return err
+	case "service":
+		_, err := d.Client.CoreV1().Services(namespace).Patch(ctx, name, types.MergePatchType, patch, opts)
+		return err
+	}
+	return fmt.Errorf("patch: kind %q: want deployment or service", kind)
+}
+
 // DeletePod deletes a pod.
 func (d *Deployments) DeletePod(ctx context.Context, namespace, name string) error {
 	return d.Client.CoreV1().Pods(namespace).Delete(ctx, name, metav1.DeleteOptions{})
-}
-
-// HPAs reads HorizontalPodAutoscalers (autoscaling/v2): sred observes the
-// HPAs of the scaling policies Kubernetes scales, it never changes them.
-type HPAs struct {
-	Client kubernetes.Interface
-}
-
-// NewHPAs returns HPAs on the cluster of kubeconfig and context
-// (in-cluster if kubeconfig is empty).
-func NewHPAs(kubeconfig, context string) (*HPAs, error) {
-	c, err := RESTConfig(kubeconfig, context)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := kubernetes.NewForConfig(c)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	return &HPAs{Client: cs}, nil
-}
-
-// HPAStatus returns the current and desired replicas of an HPA and when it
-// last scaled.
-func (h *HPAs) HPAStatus(ctx context.Context, namespace, name string) (scaling.HPAStatus, error) {
-	hpa, err := h.Client.AutoscalingV2().HorizontalPodAutoscalers(namespace).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return scaling.HPAStatus{}, err
-	}
-	st := scaling.HPAStatus{CurrentReplicas: hpa.Status.CurrentReplicas, DesiredReplicas: hpa.Status.DesiredReplicas}
-	if hpa.Status.LastScaleTime != nil {
-		st.LastScaleTime = hpa.Status.LastScaleTime.UTC()
-	}
-	return st, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	yaml "go.yaml.in/yaml/v3"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
@@ -40,6 +41,10 @@ func TestActionParse(t *testing.T) {
 		{"exec", "exec: {command: [/usr/bin/true, '{{ .Vars.weight }}']}", ""},
 		{"http", "http: {endpoint: proxy, path: '/weight/{{ .Vars.weight }}', method: put}", ""},
 		{"kubernetes", "kubernetes: {action: scale, namespace: prod, deployment: 'api-{{ .Vars.version }}', replicas: 3}", ""},
+		{"patch", `kubernetes: {action: patch, namespace: prod, service: api, patch: '{"spec": {"selector": {"version": "{{ .Vars.version }}"}}}'}`, ""},
+		{"patch needs one target", "kubernetes: {action: patch, namespace: prod, service: api, deployment: api, patch: '{}'}", "patch needs exactly one of deployment or service"},
+		{"patch needs a patch", "kubernetes: {action: patch, namespace: prod, service: api}", "patch needs patch (a JSON merge patch)"},
+		{"service is for patch", "kubernetes: {action: rollout_restart, namespace: prod, deployment: api, service: api}", "service and patch are for patch only"},
 		{"promql is not an action", "promql: {query: up}", "action: want exec, http or kubernetes (got promql)"},
 		{"two kinds", "exec: {command: [/bin/true]}\nhttp: {endpoint: x}", "want exactly one of"},
 		{"name is the caller's", "name: x\nexec: {command: [/bin/true]}", `action: unknown field "name"`},
@@ -150,4 +155,26 @@ func TestActuateKubernetes(t *testing.T) {
 	res := a.Actuate(context.Background(), act, map[string]string{"track": "canary"})
 	require.True(t, res.OK(), res.Error)
 	require.Equal(t, "deployment prod/api-canary scaled from 2 to 4 replicas", res.Output)
+
+	// A blue-green switch: the service's selector patched to the new version.
+	_, err = kc.CoreV1().Services("prod").Create(context.Background(), &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "prod"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "api", "version": "v1"}}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	sw, err := parseAction(t, `kubernetes: {action: patch, namespace: prod, service: api, patch: '{"spec": {"selector": {"version": "{{ .Vars.version }}"}}}'}`,
+		map[string]string{"version": "v[0-9]+"})
+	require.NoError(t, err)
+	res = a.Actuate(context.Background(), sw, map[string]string{"version": "v2"})
+	require.True(t, res.OK(), res.Error)
+	require.Equal(t, "service prod/api patched", res.Output)
+	svc, err := kc.CoreV1().Services("prod").Get(context.Background(), "api", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"app": "api", "version": "v2"}, svc.Spec.Selector)
+
+	// A patch that does not render to a JSON object changes nothing.
+	bad, err := parseAction(t, `kubernetes: {action: patch, namespace: prod, deployment: api-canary, patch: '{"spec": {{ .Vars.version }}'}`,
+		map[string]string{"version": "v[0-9]+"})
+	require.NoError(t, err)
+	res = a.Actuate(context.Background(), bad, map[string]string{"version": "v2"})
+	require.False(t, res.OK())
+	require.Contains(t, res.Error, "patch of deployment prod/api-canary is not a JSON object")
 }

@@ -153,6 +153,7 @@ const (
 	KubeScale          = "scale"
 	KubeRolloutRestart = "rollout_restart"
 	KubeDeletePod      = "delete_pod"
+	KubePatch          = "patch"
 )
 
 // KubernetesStep acts on a deployment or a pod.
@@ -161,6 +162,12 @@ type KubernetesStep struct {
 	Namespace  string `yaml:"namespace"`
 	Deployment string `yaml:"deployment,omitempty"`
 	Pod        string `yaml:"pod,omitempty"`
+	// Service is the service a patch changes (e.g. its selector, to switch
+	// a blue-green deployment).
+	Service string `yaml:"service,omitempty"`
+	// Patch is a JSON merge patch (RFC 7386) of the deployment or service,
+	// a template; it must render to a JSON object.
+	Patch string `yaml:"patch,omitempty"`
 	// Replicas scales to N; By scales by N (negative: down). Min and Max bound the result.
 	Replicas *int32 `yaml:"replicas,omitempty"`
 	By       *int32 `yaml:"by,omitempty"`
@@ -392,11 +399,24 @@ func (k *KubernetesStep) validate() error {
 		if k.Pod == "" {
 			return errors.New("delete_pod needs pod")
 		}
+	case KubePatch:
+		if (k.Deployment == "") == (k.Service == "") {
+			return errors.New("patch needs exactly one of deployment or service")
+		}
+		if strings.TrimSpace(k.Patch) == "" {
+			return errors.New("patch needs patch (a JSON merge patch)")
+		}
 	default:
-		return fmt.Errorf("action %q: want scale, rollout_restart or delete_pod", k.Action)
+		return fmt.Errorf("action %q: want scale, rollout_restart, delete_pod or patch", k.Action)
 	}
-	if k.Pod != "" && k.Action != KubeDeletePod || k.Deployment != "" && k.Action == KubeDeletePod {
+	if k.Action != KubePatch && (k.Service != "" || k.Patch != "") {
+		return fmt.Errorf("service and patch are for patch only")
+	}
+	if k.Action != KubePatch && (k.Pod != "" && k.Action != KubeDeletePod || k.Deployment != "" && k.Action == KubeDeletePod) {
 		return fmt.Errorf("%s takes %s only", k.Action, map[bool]string{true: "pod", false: "deployment"}[k.Action == KubeDeletePod])
+	}
+	if k.Action == KubePatch && k.Pod != "" {
+		return errors.New("patch takes deployment or service, not pod")
 	}
 	if k.Action != KubeScale && (k.Replicas != nil || k.By != nil || k.Min != nil || k.Max != nil) {
 		return fmt.Errorf("replicas, by, min and max are for scale only")
@@ -540,7 +560,8 @@ func (r *Runbook) compileStep(s *Step) error {
 			errs = append(errs, add("headers."+k, v))
 		}
 	case StepKubernetes:
-		errs = append(errs, add("namespace", s.Kubernetes.Namespace), add("deployment", s.Kubernetes.Deployment), add("pod", s.Kubernetes.Pod))
+		errs = append(errs, add("namespace", s.Kubernetes.Namespace), add("deployment", s.Kubernetes.Deployment), add("pod", s.Kubernetes.Pod),
+			add("service", s.Kubernetes.Service), add("patch", s.Kubernetes.Patch))
 	case StepPromQL:
 		if err := add("query", s.PromQL.Query); err != nil {
 			errs = append(errs, err)

@@ -3,6 +3,7 @@ package runbook
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -332,6 +333,9 @@ type Kubernetes interface {
 	RolloutRestart(ctx context.Context, namespace, deployment, at string) error
 	// DeletePod deletes a pod.
 	DeletePod(ctx context.Context, namespace, pod string) error
+	// Patch applies a JSON merge patch to a deployment or a service
+	// (kind "deployment" or "service").
+	Patch(ctx context.Context, namespace, kind, name string, patch []byte) error
 }
 
 // kubeClient returns the Kubernetes client for the settings in force,
@@ -381,6 +385,20 @@ func (a *Actuator) runKubernetes(ctx context.Context, s *Step, in map[string]any
 			return failed("rollout restart deployment %s/%s: %v", ns, name, err)
 		}
 		return stepResult{Status: StepOK, Output: fmt.Sprintf("deployment %s/%s restarted at %s", ns, name, at)}
+	case KubePatch:
+		kind, name := "deployment", in["deployment"].(string)
+		if k.Service != "" {
+			kind, name = "service", in["service"].(string)
+		}
+		patch, _ := in["patch"].(string)
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(patch), &obj); err != nil {
+			return failed("patch of %s %s/%s is not a JSON object: %v", kind, ns, name, err)
+		}
+		if err := kc.Patch(ctx, ns, kind, name, []byte(patch)); err != nil {
+			return failed("patch %s %s/%s: %v", kind, ns, name, err)
+		}
+		return stepResult{Status: StepOK, Output: fmt.Sprintf("%s %s/%s patched", kind, ns, name)}
 	case KubeDeletePod:
 		name, _ := in["pod"].(string)
 		if err := kc.DeletePod(ctx, ns, name); err != nil {
