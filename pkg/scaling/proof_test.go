@@ -1,12 +1,15 @@
 package scaling_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +24,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/audit"
+	"github.com/rootuip/sre/pkg/cli"
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/runbook"
@@ -347,6 +351,19 @@ scrape_configs:
 			t.Fatal(err)
 		}
 		t.Logf("backtest:\n%s", report.String())
+		// srectl scaling backtest prints the same.
+		pf := filepath.Join(t.TempDir(), "demo.yml")
+		if err := os.WriteFile(pf, []byte(proofPolicy), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		if code := cli.Main([]string{"scaling", "backtest", "--policy", pf, "--from", start.Format(time.RFC3339),
+			"--to", end.Format(time.RFC3339), "--prometheus.url", prom.URL}, &out, &errb); code != 0 {
+			t.Fatalf("srectl scaling backtest: exit %d: %s", code, errb.String())
+		}
+		if out.String() != report.String() {
+			t.Fatalf("srectl scaling backtest printed:\n%s\nwant:\n%s", out.String(), report.String())
+		}
 		if bt.SavedByLongerCooldown <= 0 {
 			t.Fatalf("a %s cooldown saves %d of %d actions", bt.LongerCooldown, bt.SavedByLongerCooldown, bt.Actions)
 		}
