@@ -25,6 +25,9 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/changes/flux", s.handleFlux)
 }
 
+// maxSkew is how far in the future a recorded change may say it started.
+const maxSkew = 5 * time.Minute
+
 // Request is the body of POST /api/v1/changes (the guide's
 // POST /api/automation/infrastructure). The override token travels in the
 // X-SRE-Override-Token header, as for GET /api/v1/gate.
@@ -65,6 +68,11 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		CommitTime: req.CommitTime, FinishedAt: req.FinishedAt, Description: req.Description, Source: req.Source, Key: req.Key,
 		Actor: auth.ActorOf(r.Context(), req.Actor, "")}
 	if req.StartedAt != nil {
+		// CI runners' clocks drift, but not by more than this.
+		if req.StartedAt.After(s.now().Add(maxSkew)) {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("started_at %s is in the future", req.StartedAt.UTC().Format(time.RFC3339)))
+			return
+		}
 		c.StartedAt = *req.StartedAt
 	}
 	out, existed, err := s.submit(r.Context(), c, GateInput{Change: req.Change, OverrideToken: r.Header.Get(budget.OverrideHeader), OverrideReason: req.OverrideReason})
