@@ -2,6 +2,7 @@ package scaling
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -119,4 +120,57 @@ func testGauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("%s not gathered", name)
 	return 0
+}
+
+// cluster records the scale calls of the runbook engine's kubernetes client.
+type cluster struct {
+	runbook.Kubernetes // the other actions are not used here
+	mu                 sync.Mutex
+	current            int32
+	scaled             []string
+}
+
+func (k *cluster) Scale(_ context.Context, ns, dep string, desired func(int32) int32) (int32, int32, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	from := k.current
+	k.current = desired(from)
+	k.scaled = append(k.scaled, fmt.Sprintf("%s/%s %d->%d", ns, dep, from, k.current))
+	return from, k.current, nil
+}
+
+// A Deployment that sred scales (controller: sred) is scaled to the
+// decided count through the runbook engine's kubernetes action.
+func TestKubernetesScaleAction(t *testing.T) {
+	p, err := Parse([]byte(`service: api
+target: {kubernetes: {namespace: production, name: api}, controller: sred}
+min_instances: 2
+max_instances: 20
+metric: {type: cpu}
+scale_up: {threshold: 80}
+scale_down: {threshold: 30}
+`), "api.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &cluster{current: 3}
+	act, err := runbook.NewActuator(runbook.DefaultConfig, func(runbook.KubernetesConfig) (runbook.Kubernetes, error) { return k, nil }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(Options{})
+	a, err := c.action(p, Decision{Direction: Up, From: 3, To: 5}, DefaultConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := act.Actuate(context.Background(), a, map[string]string{"replicas": "5"}); !res.OK() {
+		t.Fatalf("scale: %v", res.Err())
+	}
+	if len(k.scaled) != 1 || k.scaled[0] != "production/api 3->5" {
+		t.Fatalf("scaled %v", k.scaled)
+	}
+	p.Target.Kubernetes.Kind = "StatefulSet"
+	if _, err := c.action(p, Decision{To: 5}, DefaultConfig); err == nil {
+		t.Fatal("sred scaled a StatefulSet")
+	}
 }
