@@ -16,6 +16,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/runbook"
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // Strategies.
@@ -317,7 +318,7 @@ func Parse(data []byte, file string) (*Definition, error) {
 	dec.KnownFields(true)
 	var d Definition
 	if err := dec.Decode(&d); err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return nil, fmt.Errorf("%s: %w", file, yamlerr.Rewrite(err))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
