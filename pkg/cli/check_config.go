@@ -101,6 +101,17 @@ func summarizeConfig(env *Env, cfg *sredapp.Config) {
 		}
 		fmt.Fprintf(env.Stdout, "  rollouts: %s (docs/rollout-runner.md)\n", strings.Join(names, ", "))
 	}
+	if sc := sredapp.Scaling.Of(cfg); sc != nil && len(sc.Policies) > 0 {
+		names := make([]string, len(sc.Policies))
+		for i, p := range sc.Policies {
+			names[i] = fmt.Sprintf("%s (%s %d-%d, scaled by %s", p.Name, p.Metric.Type, p.MinInstances, p.MaxInstances, p.Target.Controller)
+			if p.DryRun || sc.Config.DryRun {
+				names[i] += ", dry run"
+			}
+			names[i] += ")"
+		}
+		fmt.Fprintf(env.Stdout, "  scaling policies: %s (docs/scaling.md)\n", strings.Join(names, ", "))
+	}
 }
 
 func summarizeChanges(env *Env, cc change.Config) {

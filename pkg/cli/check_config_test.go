@@ -40,6 +40,7 @@ func TestCheckConfig(t *testing.T) {
 	require.Contains(t, example.String(), "  service graph: 4 services, 4 dependencies (correlation: docs/correlation.md)\n")
 	require.Contains(t, example.String(), "  changes: incidents linked within 1h, yellow quota 3 a day, DORA window 1w (docs/changes.md)\n")
 	require.Contains(t, example.String(), "  rollout analyses: api (6 checks)")
+	require.Contains(t, example.String(), "  scaling policies: api (cpu 2-20, scaled by kubernetes), ml-pipeline (memory 1-10, scaled by sred, dry run) (docs/scaling.md)\n")
 	require.Contains(t, example.String(), "  rollouts: api-blue-green (blue_green of api, 5 stages), api-canary (canary of api, 3 stages) (docs/rollout-runner.md)\n")
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
