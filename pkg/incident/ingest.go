@@ -233,6 +233,25 @@ func (s *Service) settle(ctx context.Context, tx *sql.Tx, opts Options, r *recor
 	if total > 0 && fromMS(minStart).Before(r.DetectedAt) {
 		r.DetectedAt = fromMS(minStart)
 	}
+	return s.settled(ctx, tx, opts, r, now, p, actor, firing > 0, func() int64 {
+		if total > 0 && firing == 0 {
+			return maxEnd
+		}
+		return -1
+	}())
+}
+
+// settled finishes settle once the alerts' aggregates are known: firing
+// says whether any alert fires; recovered is the latest end when every
+// alert resolved (-1 otherwise).
+func (s *Service) settled(ctx context.Context, tx *sql.Tx, opts Options, r *record, now time.Time, p *pending, actor string, firingAny bool, recovered int64) error {
+	firing, total := 0, 1
+	if firingAny {
+		firing = 1
+	} else if recovered < 0 {
+		total = 0
+	}
+	maxEnd := recovered
 	if total > 0 && firing == 0 {
 		t := fromMS(maxEnd)
 		r.RecoveredAt = &t
@@ -255,14 +274,8 @@ func (s *Service) settle(ctx context.Context, tx *sql.Tx, opts Options, r *recor
 	if err := s.save(ctx, tx, r); err != nil {
 		return err
 	}
-	if created {
-		if err := s.change(ctx, tx, p, Change{Kind: ChangeCreated, Incident: &r.Incident, Prev: "", Actor: actor, Time: now}, nil); err != nil {
-			return err
-		}
-	} else {
-		if err := s.change(ctx, tx, p, Change{Kind: ChangeUpdated, Incident: &r.Incident, Prev: prev, Actor: actor, Time: now}, nil); err != nil {
-			return err
-		}
+	if err := s.change(ctx, tx, p, Change{Kind: ChangeUpdated, Incident: &r.Incident, Prev: prev, Actor: actor, Time: now}, nil); err != nil {
+		return err
 	}
 	if r.sevBefore != "" && r.Severity != r.sevBefore && r.Status.Open() && !resolve {
 		kind, verb := ChangeSeverityRaised, "raised"

@@ -385,9 +385,38 @@ func (s *Service) persistStage(ctx context.Context, tx *sql.Tx, d *delivery) err
 func (s *Service) settleStage(ctx context.Context, tx *sql.Tx, d *delivery) error {
 	for _, id := range d.res.Incidents {
 		r := d.touched[id]
-		if err := s.settle(ctx, tx, d.opts, r, d.now, d.p, d.created && r == d.target, d.actor); err != nil {
+		created := d.created && r == d.target
+		if !created && settleFiring(d, r) {
+			// The delivery stored a firing alert on r: r has alerts, at
+			// least one firing, and its earliest start is DetectedAt or
+			// one of this delivery's (DetectedAt only ever moves back to
+			// an alert's start). No need to aggregate all of r's alerts,
+			// which costs in proportion to a storm's size.
+			if err := s.settled(ctx, tx, d.opts, r, d.now, d.p, d.actor, true, 0); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := s.settle(ctx, tx, d.opts, r, d.now, d.p, created, d.actor); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// settleFiring reports whether the delivery stored a firing alert on r, and
+// moves r's DetectedAt back to the earliest start of those alerts (as the
+// aggregate in settle would, to the millisecond as stored).
+func settleFiring(d *delivery, r *record) bool {
+	found := false
+	for _, a := range d.newAlerts {
+		if a.incidentID != r.ID || a.Status != "firing" {
+			continue
+		}
+		found = true
+		if t := fromMS(ms(a.StartsAt)); t.Before(r.DetectedAt) {
+			r.DetectedAt = t
+		}
+	}
+	return found
 }
