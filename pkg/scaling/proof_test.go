@@ -190,6 +190,21 @@ scrape_configs:
 	noisyFrom, noisyTo := phase(len(steady)+len(high), len(noisy))
 	lowFrom, lowTo := phase(len(steady)+len(high)+len(noisy), len(low))
 	start, end := pts[len(steady)-1], pts[len(pts)-1]
+	// The history holds one driven value per second (what the assertions
+	// below rely on); a stall of the machine longer than a second would
+	// show here first, named as such.
+	hist, err := scaling.Fetch(context.Background(), papi, p, noisyFrom, noisyTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range hist {
+		if s.Time.Before(noisyFrom) {
+			continue
+		}
+		if i := int(s.Time.Sub(noisyFrom) / time.Second); s.Value != noisy[i] {
+			t.Fatalf("Prometheus holds %g at %s, the driver set %g for that second: the machine stalled", s.Value, s.Time, noisy[i])
+		}
+	}
 
 	rcfg := runbook.DefaultConfig
 	rcfg.HTTPEndpoints = map[string]runbook.HTTPEndpoint{"demo": {URL: tg.srv.URL}}
