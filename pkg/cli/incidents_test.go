@@ -162,5 +162,17 @@ func TestIncidentsShowNamesSLOAndBurnFactor(t *testing.T) {
 		require.Contains(t, out, "INC-2026-0001 [CRITICAL] api/availability burning 14.4x: page\n")
 		require.Contains(t, out, "  firing   SLOBurnRatePage api/availability page_fast 14.4x since 2026-05-04T09:59:00Z\n")
 		require.Contains(t, out, "  firing   SLOBurnRatePage api/availability page_slow 6x since 2026-05-04T09:59:00Z\n")
+
+		// sred's own alert of an exhausted budget (pkg/budget).
+		exhausted := map[string]string{"alertname": "SLOErrorBudgetExhausted", "service": "checkout", "slo": "orders", "severity": "critical", "burn_tier": "exhausted"}
+		res, err = svc.Ingest(context.Background(), incident.Notification{
+			Receiver: "sred", Status: "firing", GroupKey: "budget-exhausted/checkout/orders", CommonLabels: exhausted,
+			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "ex", StartsAt: now, Labels: exhausted}},
+		})
+		require.NoError(t, err)
+		require.Len(t, res.Created, 1)
+		inc, err := svc.Get(context.Background(), res.Created[0])
+		require.NoError(t, err)
+		require.Equal(t, "checkout/orders error budget exhausted: critical", inc.Title)
 	})
 }
