@@ -44,7 +44,10 @@ func setupUI(_ context.Context, a *App) error {
 	if a.Scaling != nil {
 		src.Scaling = a.Scaling
 	}
-	if a.Chaos != nil || a.Scaling != nil {
+	if a.Rollouts != nil {
+		src.Rollouts = a.Rollouts
+	}
+	if a.Chaos != nil || a.Scaling != nil || a.Rollouts != nil {
 		opts.Extra = nil
 		for _, x := range ui.DefaultExtra {
 			if x.Name == "Chaos" && a.Chaos != nil {
@@ -52,6 +55,9 @@ func setupUI(_ context.Context, a *App) error {
 			}
 			if x.Name == "Scaling" && a.Scaling != nil {
 				x.Path = "/scaling"
+			}
+			if x.Name == "Rollouts" && a.Rollouts != nil {
+				x.Path = "/rollouts"
 			}
 			opts.Extra = append(opts.Extra, x)
 		}

@@ -176,6 +176,7 @@ var Routes = map[string]Access{
 	"POST /runbooks/runs/{id}/{action}":             responderForm,
 	"GET /chaos":                                    viewer,
 	"GET /scaling":                                  viewer,
+	"GET /rollouts":                                 viewer,
 	"GET /audit":                                    admin,
 	"GET /changes":                                  viewer,
 	"GET /chaos/runs/{id}":                          viewer,

@@ -119,6 +119,7 @@ type Sources struct {
 	Audit      Audit
 	Changes    Changes
 	Scaling    Scaling
+	Rollouts   Rollouts
 }
 
 // Options configure the console.
@@ -301,6 +302,7 @@ func (u *UI) Register(mux *http.ServeMux) {
 	mux.Handle("POST /runbooks/runs/{id}/{action}", u.csrf.Handler(http.HandlerFunc(u.runAction)))
 	mux.HandleFunc("GET /chaos", u.chaosPage)
 	mux.HandleFunc("GET /scaling", u.scalingPage)
+	mux.HandleFunc("GET /rollouts", u.rolloutsPage)
 	mux.HandleFunc("GET /audit", u.auditPage)
 	mux.HandleFunc("GET /changes", u.changesPage)
 	mux.HandleFunc("GET /chaos/runs/{id}", u.chaosRunPage)
