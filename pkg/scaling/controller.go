@@ -142,7 +142,7 @@ type HPAStatus struct {
 	LastScaleTime   time.Time `json:"last_scale_time"`
 }
 
-// HPAReader reads the status of an HPA (pkg/kube).
+// HPAReader reads the status of an HPA (pkg/kube/hpa).
 type HPAReader interface {
 	HPAStatus(ctx context.Context, namespace, name string) (HPAStatus, error)
 }

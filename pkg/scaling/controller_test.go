@@ -17,7 +17,7 @@ import (
 	"github.com/rootuip/sre/pkg/testutil"
 )
 
-// hpaCluster is what the HPA controller reports; pkg/kube reads the real one.
+// hpaCluster is what the HPA controller reports; pkg/kube/hpa reads the real one.
 type hpaCluster struct {
 	mu      sync.Mutex
 	desired int32
