@@ -94,7 +94,7 @@ test-unit: tools
 # (f.Add seeds and testdata/fuzz/); `make fuzz` fuzzes each for FUZZTIME.
 FUZZTIME ?= 1m
 FUZZ_TARGETS := ./pkg/receiver:FuzzDecodeRequest ./pkg/config:FuzzLoad ./pkg/slo:FuzzParse \
-	./pkg/escalation:FuzzParseMatchers ./pkg/runbook:FuzzTemplate ./pkg/runbook:FuzzParse ./pkg/scaling:FuzzParse
+	./pkg/escalation:FuzzParseMatchers ./pkg/runbook:FuzzTemplate ./pkg/runbook:FuzzParse ./pkg/scaling:FuzzParse ./pkg/rollout:FuzzParse
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

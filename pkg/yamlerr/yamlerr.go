@@ -13,7 +13,7 @@ import (
 )
 
 var (
-	notFound    = regexp.MustCompile("field (\\S+) not found in type \\S+")
+	notFound    = regexp.MustCompile("field (.+?) not found in type \\S+")
 	cannotInto  = regexp.MustCompile("cannot unmarshal !!(\\w+) `((?:[^`]|``)*)` into (\\S+)")
 	cannotPlain = regexp.MustCompile("cannot unmarshal !!(\\w+) into (\\S+)")
 	// A template of a config file (titles, messages) using a field its data lacks.
