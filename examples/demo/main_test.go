@@ -135,7 +135,7 @@ slos:
         totalSelector: http_requests_total{job="api"}
     alerting:
       page:
-        for: 1m
+        for: 30s
         windows: [{name: page_fast, longWindow: 6m, shortWindow: 5m, burnRate: 14.4}]
       ticket: {disabled: true}
       budget: {disabled: true}
@@ -148,7 +148,7 @@ slos:
         totalSelector: http_requests_total{job="api"}
     alerting:
       page:
-        for: 1m
+        for: 30s
         windows: [{name: page_fast, longWindow: 6m, shortWindow: 5m, burnRate: 14.4}]
       ticket: {disabled: true}
       budget: {disabled: true}
@@ -190,13 +190,13 @@ func testSLOs(t *testing.T, root string) (slos, rules string) {
 	// recovering. With the shipped Alertmanager configuration the resolve
 	// reaches sred up to a group_interval (5m) later; the test shortens
 	// that interval and makes the lag explicit instead: the page alerts
-	// keep firing 3 minutes after their condition ends, so that the
-	// recovering comes first for certain.
+	// keep firing 90 seconds after their condition ends (sred checks
+	// every 30 seconds), so that the recovering comes first.
 	for _, f := range files {
 		for gi := range f.Groups {
 			for ri, r := range f.Groups[gi].Rules {
 				if r.Alert == rulegen.AlertPage {
-					f.Groups[gi].Rules[ri].KeepFiringFor = model.Duration(3 * time.Minute)
+					f.Groups[gi].Rules[ri].KeepFiringFor = model.Duration(90 * time.Second)
 				}
 			}
 		}
