@@ -226,9 +226,14 @@ func lookupSeq(n *yaml.Node, key string) []*yaml.Node {
 	return s.Content
 }
 
+// exampleDemoAddr is where examples/sred.yml's health checks expect the
+// demo service.
+const exampleDemoAddr = "localhost:8080"
+
 // writeSredConfig writes examples/sred.yml with the demo's addresses next
 // to copies of the files it names relative to itself (the directories of
-// examples/: secrets, SLO specs, runbooks, chaos experiments, rollouts, ...).
+// examples/: secrets, SLO specs, runbooks, chaos experiments, rollouts, ...),
+// its health checks pointed at the demo service.
 func writeSredConfig(o options, dir string) error {
 	doc, err := loadYAML(filepath.Join(o.examples, "sred.yml"))
 	if err != nil {
@@ -244,6 +249,16 @@ func writeSredConfig(o options, dir string) error {
 	} {
 		if err := set(doc, scalar(e.value), e.path...); err != nil {
 			return fmt.Errorf("sred.yml: %w", err)
+		}
+	}
+	// The health checks of the demo service probe it where it listens.
+	if checks := lookup(doc, "health_checks", "checks"); checks != nil {
+		for _, c := range checks.Content {
+			for _, path := range [][]string{{"http", "url"}, {"tcp", "address"}} {
+				if v := lookup(c, path...); v != nil {
+					v.Value = strings.ReplaceAll(v.Value, exampleDemoAddr, o.demoAddr)
+				}
+			}
 		}
 	}
 	// Every directory of examples/ (sred.yml names several: secrets,

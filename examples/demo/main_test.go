@@ -89,6 +89,14 @@ func TestDemoConfigs(t *testing.T) {
 	if err := writeSredConfig(o, filepath.Join(o.dataDir, "sred")); err != nil {
 		t.Fatal(err)
 	}
+	b, err = os.ReadFile(filepath.Join(o.dataDir, "sred", "sred.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("url: http://"+o.demoAddr+"/-/healthy")) || !bytes.Contains(b, []byte("address: "+o.demoAddr)) ||
+		bytes.Contains(b, []byte(exampleDemoAddr)) {
+		t.Errorf("sred.yml: the health checks do not probe the demo at %s:\n%s", o.demoAddr, b)
+	}
 	out, err = exec.Command("go", "run", filepath.Join(root, "cmd", "srectl"), "check", "config", filepath.Join(o.dataDir, "sred", "sred.yml")).CombinedOutput()
 	if err != nil {
 		t.Fatalf("srectl check config of the demo's sred.yml: %v\n%s", err, out)
