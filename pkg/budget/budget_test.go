@@ -111,7 +111,7 @@ func testExhaustionOpensIncident(t *testing.T, srv *budgettest.Server, end time.
 		prom, err := budget.NewProm(srv.URL, commoncfg.DefaultHTTPClientConfig, 10*time.Second)
 		require.NoError(t, err)
 		require.NoError(t, s.Update(budget.DefaultConfig, loadSpecs(t), prom, nil))
-		for range 2 {
+		for poll := range 2 {
 			require.NoError(t, s.Poll(ctx))
 			page, err := incs.List(ctx, sreincident.Filter{})
 			require.NoError(t, err)
@@ -121,6 +121,13 @@ func testExhaustionOpensIncident(t *testing.T, srv *budgettest.Server, end time.
 			require.Equal(t, sreincident.SeverityCritical, inc.Severity)
 			require.Equal(t, budget.AlertExhausted, inc.Labels["alertname"])
 			require.Equal(t, "availability", inc.Labels["slo"])
+			// Its errors are ten days old: the first poll opens the
+			// incident, the next sees it no longer burning and resolves it.
+			want := sreincident.StatusTriggered
+			if poll == 1 {
+				want = sreincident.StatusResolved
+			}
+			require.Equal(t, want, inc.Status)
 		}
 	})
 }

@@ -62,13 +62,13 @@ func (s *Service) transition(ctx context.Context, st Status, ev *Event, prevSinc
 
 func (s *Service) openExhausted(ctx context.Context, inc Incidents, st Status, ev *Event) (string, bool, error) {
 	msg := "error budget exhausted: " + ev.Message
-	page, err := inc.List(ctx, incident.Filter{Service: st.Service, Limit: 1000,
+	page, err := inc.List(ctx, incident.Filter{Limit: 1000, WithAlerts: true,
 		Status: []incident.Status{incident.StatusTriggered, incident.StatusAcknowledged, incident.StatusInvestigating}})
 	if err != nil {
 		return "", false, err
 	}
 	for _, i := range page.Incidents { // newest first
-		if i.Labels["slo"] != st.SLO || !sameGroup(i.Labels, st.Group) {
+		if !aboutSLO(i, st) {
 			continue
 		}
 		if _, err := inc.Raise(ctx, i.ID, Actor, incident.SeverityCritical, "budget", msg); err != nil {
@@ -84,6 +84,64 @@ func (s *Service) openExhausted(ctx context.Context, inc Incidents, st Status, e
 		return "", false, fmt.Errorf("no incident for %s", AlertExhausted)
 	}
 	return res.Incidents[0], len(res.Created) > 0, nil
+}
+
+// aboutSLO reports whether incident i is about st's SLO (and group): its
+// own labels name it, or one of its alerts does (groups that correlation
+// attached to it, such as another SLO's page during the same outage).
+func aboutSLO(i incident.Incident, st Status) bool {
+	is := func(ls map[string]string) bool {
+		return ls["service"] == st.Service && ls["slo"] == st.SLO && sameGroup(ls, st.Group)
+	}
+	if is(i.Labels) || (i.Service == st.Service && i.Labels["slo"] == st.SLO && sameGroup(i.Labels, st.Group)) {
+		return true
+	}
+	for _, a := range i.Alerts {
+		if is(a.Labels) {
+			return true
+		}
+	}
+	return false
+}
+
+// settleExhausted resolves the alert of an exhausted budget once the SLO
+// no longer burns over its shortest window (burn rate at most 1): the
+// outage that spent the budget is over, so the incident follows its other
+// alerts again (and resolves with them); the budget stays exhausted for the
+// gate. It does nothing while the SLO burns, and is idempotent (a resolved
+// episode stays resolved; the next exhaustion is a new transition).
+func (s *Service) settleExhausted(ctx context.Context, st Status) {
+	if s.incidents == nil || s.db == nil || st.State != slo.BudgetExhausted || burning(st) {
+		return
+	}
+	var since int64
+	err := s.db.QueryRowContext(ctx, `SELECT since_ms FROM budget_states WHERE service = $1 AND slo = $2 AND grp = $3`,
+		st.Service, st.SLO, st.GroupString()).Scan(&since)
+	if err != nil {
+		s.logger.Error("read the state of an exhausted error budget", "service", st.Service, "slo", st.SLO, "err", err)
+		return
+	}
+	n := exhaustedNotification(s.incidents.Options(), st, time.UnixMilli(since).UTC(), "resolved", s.now().UTC())
+	if _, err := s.incidents.Ingest(ctx, n); err != nil {
+		s.logger.Error("resolve the alert of an exhausted error budget", "service", st.Service, "slo", st.SLO, "err", err)
+	}
+}
+
+// burning reports whether the SLO burns budget over its shortest window
+// (true when that rate is unknown).
+func burning(st Status) bool {
+	var rate *float64
+	shortest := time.Duration(-1)
+	for _, br := range st.BurnRates {
+		d, err := model.ParseDuration(br.Window)
+		if err != nil {
+			continue
+		}
+		if shortest < 0 || time.Duration(d) < shortest {
+			shortest, rate = time.Duration(d), br.Rate
+		}
+	}
+	return rate == nil || *rate > 1
 }
 
 // sameGroup reports whether labels carry the values of the SLO's group.
@@ -119,7 +177,8 @@ func exhaustedNotification(opts incident.Options, st Status, start time.Time, st
 	ann := map[string]string{
 		"summary": fmt.Sprintf("Error budget of %s exhausted (%s remaining)", name, rem),
 		"description": "The SLO's error budget for its period is spent: the budget policy allows emergency changes only " +
-			"until it recovers. sred opened this incident itself (the budget poll); it resolves when the budget is positive again.",
+			"until it recovers. sred raised this alert itself (the budget poll); it resolves when the SLO no longer burns over its shortest window, " +
+			"or when the budget is positive again.",
 	}
 	ls := model.LabelSet{}
 	for k, v := range labels {

@@ -354,6 +354,7 @@ func (s *Service) Poll(ctx context.Context) error {
 			return err
 		}
 		if ev == nil {
+			s.settleExhausted(ctx, st)
 			continue
 		}
 		s.metrics.stateChanges.WithLabelValues(st.Service, st.SLO, string(ev.To)).Inc()
