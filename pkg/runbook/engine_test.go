@@ -285,7 +285,7 @@ steps:
       env: {RUNBOOK_HELPER: argv, RUNBOOK_OUT: %q}
 `, helperCmd(), out))
 		e := newEngine(t, db, testConfig(), rec, rb)
-		startEngine(t, e)
+		stop := startEngine(t, e)
 		trigger(t, db, e, newIncident("INC-1", map[string]string{"alertname": "X"}), incident.ChangeCreated)
 		run := waitRun(t, e, "INC-1", RunWaitingApproval)
 		require.Equal(t, 0, run.CurrentStep)
@@ -303,7 +303,9 @@ steps:
 		require.ErrorIs(t, err, ErrConflict)
 
 		// Approval required by severity: the run waits before its first step,
-		// and fails when nobody approves in time.
+		// and fails when nobody approves in time. The first engine stops
+		// first: it shares the queue and would claim the second runbook's run.
+		stop()
 		cfg := testConfig()
 		cfg.ApprovalSeverities = []incident.Severity{incident.SeverityCritical}
 		rb2 := mustParse(t, `
