@@ -6,7 +6,8 @@
 // marked recovering (incident.Service.MarkRecovering): escalation stops and
 // everyone who was paged gets the all-clear; the incident resolves when its
 // alerts do. If a short window goes over again while it is recovering, the
-// escalation starts over (incident.Service.BurningAgain).
+// escalation starts over (incident.Service.BurningAgain); for an incident
+// that paged, only a page tier's short window counts then.
 //
 // The checks are jobs of the "recovery" queue (one pending check per open
 // incident of an SLO): a check is claimed under a lease, Prometheus is
@@ -243,20 +244,32 @@ func (c *Checker) check(ctx context.Context, j jobs.Job) error {
 	var ws []budget.WindowBurn
 	var details []string
 	recovered, burn, have := true, false, true
+	// Once an incident that paged is recovering, only its page tiers
+	// restart the escalation: the ticket alerts that arrive when the page
+	// alerts resolve (inhibited until then) burn on for hours in their
+	// slower windows, and must not page the responders again after the
+	// all-clear. They keep the incident open until they resolve.
+	paged, pageBurn := false, false
 	for _, s := range SLOsOf(inc) {
 		if c.known != nil && !c.known(s.Service, s.SLO) {
 			continue
 		}
-		sws, err := c.burns.CurrentBurn(ctx, s.Service, s.SLO, s.Match, now)
+		all, err := c.burns.CurrentBurn(ctx, s.Service, s.SLO, s.Match, now)
 		if err != nil {
 			return fmt.Errorf("%s/%s: %w", s.Service, s.SLO, err)
 		}
-		sws = tiers(inc.Alerts, s, sws)
+		sws := tiers(inc.Alerts, s, all)
 		ws = append(ws, sws...)
 		details = append(details, describe(s.Service, s.SLO, sws))
 		recovered = recovered && budget.Recovered(sws)
 		burn = burn || burning(sws)
+		pageBurn = pageBurn || burning(ofSeverity(all, slo.SeverityPage))
+		paged = paged || pagedOnce(inc.Alerts, all)
 		have = have && known(sws)
+	}
+	again := burn
+	if paged {
+		again = pageBurn
 	}
 	recovered = recovered && len(details) > 0
 	next := func(ctx context.Context, tx *sql.Tx) error { return c.finishTx(ctx, tx, j, c.opts.Clock.Now(), true) }
@@ -265,7 +278,7 @@ func (c *Checker) check(ctx context.Context, j jobs.Job) error {
 	case recovered && inc.RecoveringSince == nil:
 		c.checks.WithLabelValues("recovering").Inc()
 		_, err = c.incidents.MarkRecovering(ctx, inc.ID, Actor, detail, next)
-	case inc.RecoveringSince != nil && burn:
+	case inc.RecoveringSince != nil && again:
 		c.checks.WithLabelValues("burning_again").Inc()
 		_, err = c.incidents.BurningAgain(ctx, inc.ID, Actor, detail, next)
 	default:
@@ -353,6 +366,32 @@ func tiers(alerts []incident.Alert, s SLO, ws []budget.WindowBurn) []budget.Wind
 	if ticket && !page {
 		sev = slo.SeverityTicket
 	}
+	var out []budget.WindowBurn
+	for _, w := range ws {
+		if w.Severity == sev {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// pagedOnce reports whether an alert of a page tier of ws was ever among
+// alerts (firing or resolved).
+func pagedOnce(alerts []incident.Alert, ws []budget.WindowBurn) bool {
+	page := map[string]bool{}
+	for _, w := range ws {
+		page[w.Tier] = w.Severity == slo.SeverityPage
+	}
+	for _, a := range alerts {
+		if page[a.Labels[rulegen.LabelBurnTier]] {
+			return true
+		}
+	}
+	return false
+}
+
+// ofSeverity returns the windows of ws whose tier has severity sev.
+func ofSeverity(ws []budget.WindowBurn, sev string) []budget.WindowBurn {
 	var out []budget.WindowBurn
 	for _, w := range ws {
 		if w.Severity == sev {

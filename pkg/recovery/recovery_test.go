@@ -297,6 +297,78 @@ func TestBurningAgainClearsRecovering(t *testing.T) {
 	})
 }
 
+// After the all-clear the page alert resolves and the ticket alert of the
+// same SLO (inhibited until then) fires on: its 2h and 6h short windows
+// still hold the outage at end, but the page tiers' are back under. The
+// incident stays open and recovering: the responders are not paged again
+// for a ticket-tier burn. A page tier burning again would restart it
+// (TestBurningAgainClearsRecovering).
+func TestTicketAlertsAfterAllClearDoNotPageAgain(t *testing.T) {
+	parsed, err := slo.Parse([]byte(specYAML), "api.yml")
+	require.NoError(t, err)
+	url := startPrometheus(t, parsed)
+	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := clock.NewManual(end)
+		budgets := budget.New(budget.Options{DB: db, Registerer: prometheus.NewRegistry(), Now: clock.Now})
+		prom, err := budget.NewProm(url, commoncfg.DefaultHTTPClientConfig, 30*time.Second)
+		require.NoError(t, err)
+		require.NoError(t, budgets.Update(budget.DefaultConfig, parsed, prom, nil))
+		var checker *recovery.Checker
+		var changes []incident.ChangeKind
+		record := incident.HookFunc(func(_ context.Context, _ *sql.Tx, ch incident.Change) error {
+			changes = append(changes, ch.Kind)
+			return nil
+		})
+		svc, err := incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return []incident.Hook{record, checker} }, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		svc.Now = clock.Now
+		checker = recovery.New(db, budgets, svc, nil, recovery.Options{Clock: clock, Interval: time.Minute})
+		page := map[string]string{"alertname": "SLOBurnRatePage", "service": "api", "slo": "availability", "severity": "critical", "burn_tier": "page_fast"}
+		ticket := map[string]string{"alertname": "SLOBurnRateTicket", "service": "api", "slo": "availability", "severity": "warning", "burn_tier": "ticket_fast"}
+		group := "{}:{service=\"api\",slo=\"availability\"}"
+		res, err := svc.Ingest(ctx, incident.Notification{Receiver: "sred", Status: "firing", GroupKey: group, CommonLabels: page,
+			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "fp-page", StartsAt: end.Add(-90 * time.Minute), Labels: page}}})
+		require.NoError(t, err)
+		require.Len(t, res.Created, 1)
+		id := res.Created[0]
+		clock.Advance(time.Minute)
+		_, err = checker.RunDue(ctx)
+		require.NoError(t, err)
+		inc, err := svc.Get(ctx, id)
+		require.NoError(t, err)
+		require.NotNil(t, inc.RecoveringSince, "the page tiers' short windows are under at end")
+
+		// The page alert resolves, the ticket alert fires.
+		_, err = svc.Ingest(ctx, incident.Notification{Receiver: "sred", Status: "firing", GroupKey: group, CommonLabels: map[string]string{"service": "api", "slo": "availability"},
+			Alerts: []incident.NotifiedAlert{
+				{Status: "resolved", Fingerprint: "fp-page", StartsAt: end.Add(-90 * time.Minute), EndsAt: clock.Now(), Labels: page},
+				{Status: "firing", Fingerprint: "fp-ticket", StartsAt: clock.Now(), Labels: ticket},
+			}})
+		require.NoError(t, err)
+		ws, err := budgets.CurrentBurn(ctx, "api", "availability", nil, clock.Now())
+		require.NoError(t, err)
+		require.True(t, func() bool {
+			for _, w := range ws {
+				if w.Severity == slo.SeverityTicket && w.Burn != nil && !w.Under() {
+					return true
+				}
+			}
+			return false
+		}(), "the fixture's ticket windows still burn: %+v", ws)
+		for range 3 {
+			clock.Advance(time.Minute)
+			_, err = checker.RunDue(ctx)
+			require.NoError(t, err)
+		}
+		inc, err = svc.Get(ctx, id)
+		require.NoError(t, err)
+		require.True(t, inc.Status.Open(), "the ticket alert keeps it open")
+		require.NotNil(t, inc.RecoveringSince, "still recovering: no page again for a ticket-tier burn")
+		require.NotContains(t, changes, incident.ChangeBurningAgain)
+	})
+}
+
 func TestTiers(t *testing.T) {
 	ws := []budget.WindowBurn{{Tier: "page_fast", Severity: "page"}, {Tier: "page_slow", Severity: "page"},
 		{Tier: "ticket_fast", Severity: "ticket"}, {Tier: "ticket_slow", Severity: "ticket"}}
