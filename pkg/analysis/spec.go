@@ -18,9 +18,7 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"text/template"
 	tparse "text/template/parse"
@@ -30,6 +28,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/rootuip/sre/pkg/specfiles"
 	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
@@ -596,27 +595,5 @@ func LoadDir(dir string) ([]*Spec, error) {
 		}
 		return []*Spec{s}, nil
 	}
-	var paths []string
-	for _, pat := range []string{"*.yml", "*.yaml"} {
-		m, err := filepath.Glob(filepath.Join(dir, pat))
-		if err != nil {
-			return nil, err
-		}
-		paths = append(paths, m...)
-	}
-	sort.Strings(paths)
-	var out []*Spec
-	seen := map[string]string{}
-	for _, p := range paths {
-		s, err := Load(p)
-		if err != nil {
-			return nil, err
-		}
-		if prev, ok := seen[s.Name]; ok {
-			return nil, fmt.Errorf("%s: analysis %q already defined in %s", p, s.Name, prev)
-		}
-		seen[s.Name] = p
-		out = append(out, s)
-	}
-	return out, nil
+	return specfiles.Load("analysis", Load, func(s *Spec) string { return s.Name }, dir)
 }

@@ -7,9 +7,7 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/runbook"
+	"github.com/rootuip/sre/pkg/specfiles"
 )
 
 // APIVersion and Kind identify an experiment document.
@@ -451,27 +450,5 @@ func LoadFile(path string) (*Experiment, error) {
 
 // LoadDir reads every *.yml and *.yaml file of dir; names must be unique.
 func LoadDir(dir string) ([]*Experiment, error) {
-	var paths []string
-	for _, pat := range []string{"*.yml", "*.yaml"} {
-		m, err := filepath.Glob(filepath.Join(dir, pat))
-		if err != nil {
-			return nil, err
-		}
-		paths = append(paths, m...)
-	}
-	sort.Strings(paths)
-	var out []*Experiment
-	seen := map[string]string{}
-	for _, p := range paths {
-		e, err := LoadFile(p)
-		if err != nil {
-			return nil, err
-		}
-		if prev, ok := seen[e.Name]; ok {
-			return nil, fmt.Errorf("%s: experiment %q already defined in %s", p, e.Name, prev)
-		}
-		seen[e.Name] = p
-		out = append(out, e)
-	}
-	return out, nil
+	return specfiles.Load("experiment", LoadFile, func(e *Experiment) string { return e.Name }, dir)
 }

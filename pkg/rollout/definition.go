@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/runbook"
+	"github.com/rootuip/sre/pkg/specfiles"
 	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
@@ -342,12 +342,10 @@ func Load(paths []string, resolve func(string) string) ([]*Definition, error) {
 		}
 		files := []string{p}
 		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			files = nil
-			for _, ext := range []string{"*.yml", "*.yaml"} {
-				m, _ := filepath.Glob(filepath.Join(p, ext))
-				files = append(files, m...)
+			if files, err = specfiles.Files(p); err != nil {
+				errs = append(errs, fmt.Errorf("rollouts: %w", err))
+				continue
 			}
-			sort.Strings(files)
 		} else if strings.ContainsAny(p, "*?[") {
 			m, err := filepath.Glob(p)
 			if err != nil {

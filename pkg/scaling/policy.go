@@ -14,9 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -25,6 +23,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/runbook"
+	"github.com/rootuip/sre/pkg/specfiles"
 )
 
 // Metric kinds.
@@ -523,31 +522,10 @@ func LoadFile(path string) (*Policy, error) {
 // LoadPaths reads policy files and directories (*.yml, *.yaml); names must
 // be unique.
 func LoadPaths(paths ...string) ([]*Policy, error) {
-	var out []*Policy
-	seen := map[string]string{}
 	for _, path := range paths {
-		files := []string{path}
-		if fi, err := os.Stat(path); err != nil {
+		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("scaling policy: %w", err)
-		} else if fi.IsDir() {
-			files = nil
-			for _, pat := range []string{"*.yml", "*.yaml"} {
-				m, _ := filepath.Glob(filepath.Join(path, pat))
-				files = append(files, m...)
-			}
-			sort.Strings(files)
-		}
-		for _, f := range files {
-			p, err := LoadFile(f)
-			if err != nil {
-				return nil, err
-			}
-			if prev, ok := seen[p.Name]; ok {
-				return nil, fmt.Errorf("%s: policy %q already defined in %s", f, p.Name, prev)
-			}
-			seen[p.Name] = f
-			out = append(out, p)
 		}
 	}
-	return out, nil
+	return specfiles.Load("policy", LoadFile, func(p *Policy) string { return p.Name }, paths...)
 }
