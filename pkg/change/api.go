@@ -69,7 +69,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		Actor: auth.ActorOf(r.Context(), req.Actor, "")}
 	if req.StartedAt != nil {
 		// CI runners' clocks drift, but not by more than this.
-		if req.StartedAt.After(s.now().Add(maxSkew)) {
+		if req.StartedAt.After(s.clock.Now().Add(maxSkew)) {
 			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("started_at %s is in the future", req.StartedAt.UTC().Format(time.RFC3339)))
 			return
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/store"
@@ -149,8 +150,8 @@ type Options struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Bus        *events.Bus
-	// Now is the clock (time.Now by default).
-	Now func() time.Time
+	// Clock is the clock (clock.Real by default).
+	Clock clock.Clock
 	// Gate answers the deploy gate for Submit (nil: changes are not gated).
 	Gate Gater
 }
@@ -160,7 +161,7 @@ type Service struct {
 	db     *store.DB
 	logger *slog.Logger
 	bus    *events.Bus
-	now    func() time.Time
+	clock  clock.Clock
 
 	mu   sync.RWMutex
 	cfg  Config
@@ -172,10 +173,7 @@ func New(o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	s := &Service{db: o.DB, logger: o.Logger, bus: o.Bus, now: o.Now, cfg: DefaultConfig, gate: o.Gate}
+	s := &Service{db: o.DB, logger: o.Logger, bus: o.Bus, clock: clock.OrReal(o.Clock), cfg: DefaultConfig, gate: o.Gate}
 	if o.Registerer != nil {
 		o.Registerer.MustRegister(&collector{s: s})
 	}
@@ -286,7 +284,7 @@ func (s *Service) Record(ctx context.Context, c Change) (Change, error) {
 // record is Record; existed reports that c.Key named a change recorded
 // before, which it returns.
 func (s *Service) record(ctx context.Context, c Change) (Change, bool, error) {
-	if err := c.normalise(s.now()); err != nil {
+	if err := c.normalise(s.clock.Now()); err != nil {
 		return Change{}, false, err
 	}
 	var existed bool
@@ -323,7 +321,7 @@ func (s *Service) FinishAt(ctx context.Context, id int64, outcome Outcome, at ti
 		return Change{}, fmt.Errorf("%w: outcome must be succeeded, failed or rolled_back, got %q", ErrBadRequest, outcome)
 	}
 	if at.IsZero() {
-		at = s.now()
+		at = s.clock.Now()
 	}
 	now := at.UTC().Truncate(time.Millisecond)
 	var out Change
@@ -386,7 +384,7 @@ func (s *Service) publish(typ string, c Change) {
 	if s.bus == nil {
 		return
 	}
-	s.bus.Publish(events.Event{Type: typ, Time: s.now(), Service: c.Service, Data: map[string]any{
+	s.bus.Publish(events.Event{Type: typ, Time: s.clock.Now(), Service: c.Service, Data: map[string]any{
 		"id": c.ID, "kind": string(c.Kind), "source": c.Source, "outcome": string(c.Outcome), "commit": c.Commit, "version": c.Version,
 	}})
 }

@@ -31,7 +31,7 @@ var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 func newEnv(t *testing.T, db *store.DB, cfg change.Config) *env {
 	t.Helper()
 	e := &env{clk: clock.NewManual(t0), reg: prometheus.NewRegistry()}
-	e.changes = change.New(change.Options{DB: db, Registerer: e.reg, Now: e.clk.Now})
+	e.changes = change.New(change.Options{DB: db, Registerer: e.reg, Clock: e.clk})
 	e.changes.SetConfig(cfg)
 	var hooks []incident.Hook
 	svc, err := incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return hooks }, nil, nil, prometheus.NewRegistry())

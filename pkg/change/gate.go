@@ -45,7 +45,7 @@ func (s *Service) Submit(ctx context.Context, c Change, in GateInput) (Change, e
 // submit is Submit; existed reports a retry: c.Key named a change recorded
 // before, which it returns as it was (the gate is not asked again).
 func (s *Service) submit(ctx context.Context, c Change, in GateInput) (Change, bool, error) {
-	if err := c.normalise(s.now()); err != nil {
+	if err := c.normalise(s.clock.Now()); err != nil {
 		return Change{}, false, err
 	}
 	if c.Key != "" {

@@ -114,7 +114,7 @@ type ServiceMetrics struct {
 // Metrics reads the DORA measures of every service that has changes.
 func (s *Service) Metrics(ctx context.Context) ([]ServiceMetrics, error) {
 	cfg, _ := s.config()
-	now := s.now()
+	now := s.clock.Now()
 	since := ms(now.Add(-time.Duration(cfg.DORAWindow)))
 	by := map[string]*ServiceMetrics{}
 	var order []string

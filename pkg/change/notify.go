@@ -137,7 +137,7 @@ func (s *Service) handleFlagger(w http.ResponseWriter, r *http.Request) {
 	c := Change{Service: serviceOf(r, ev.Metadata["service"], ev.Name), Kind: KindDeploy, Source: SourceFlagger,
 		Ref: "flagger:" + ev.Namespace + "/" + ev.Name, Version: firstOf(ev.BuildID, ev.Metadata["lastBuildId"], ev.Checksum),
 		Commit: ev.Metadata["commit"], Description: ev.Metadata["eventMessage"], Actor: auth.ActorOf(r.Context(), "", "flagger")}
-	if t, err := flaggerTime(ev.Metadata["timestamp"]); err == nil && !t.IsZero() && !t.After(s.now()) {
+	if t, err := flaggerTime(ev.Metadata["timestamp"]); err == nil && !t.IsZero() && !t.After(s.clock.Now()) {
 		c.StartedAt = t
 	}
 	if t, err := time.Parse(time.RFC3339, ev.Metadata["commit_time"]); err == nil {
@@ -336,7 +336,7 @@ func (s *Service) handleFlux(w http.ResponseWriter, r *http.Request) {
 	if len(c.Description) > maxText {
 		c.Description = strings.ToValidUTF8(c.Description[:maxText], "")
 	}
-	if t, err := time.Parse(time.RFC3339, ev.Timestamp); err == nil && !t.After(s.now()) {
+	if t, err := time.Parse(time.RFC3339, ev.Timestamp); err == nil && !t.After(s.clock.Now()) {
 		c.StartedAt = t
 		c.FinishedAt = &t
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/budget/budgettest"
 	"github.com/rootuip/sre/pkg/change"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/sla"
 	"github.com/rootuip/sre/pkg/slo"
 	"github.com/rootuip/sre/pkg/store"
@@ -87,7 +88,7 @@ customers:
 `), &slaCfg))
 	rep := sla.NewReporter(func() time.Time { return end })
 	require.NoError(t, rep.Update(slaCfg, prom, sla.Lookup(budget.Objectives(specs))))
-	changes := change.New(change.Options{DB: db, Gate: svc, Now: func() time.Time { return end }})
+	changes := change.New(change.Options{DB: db, Gate: svc, Clock: clock.NewManual(end)})
 	svc.SetChangeQuota(changes, 2)
 	mux := http.NewServeMux()
 	svc.Register(mux)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/change"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -25,7 +26,7 @@ func TestChangesPage(t *testing.T) {
 		ctx := context.Background()
 		now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 		clk := func() time.Time { return now }
-		changes := change.New(change.Options{DB: db, Now: clk})
+		changes := change.New(change.Options{DB: db, Clock: clock.NewManual(now)})
 		var hook incident.Hook
 		svc, err := incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return []incident.Hook{hook} }, nil, nil, prometheus.NewRegistry())
 		require.NoError(t, err)
