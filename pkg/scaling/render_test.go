@@ -2,113 +2,35 @@ package scaling
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-	"sigs.k8s.io/yaml"
-
 	"github.com/rootuip/sre/pkg/testutil"
+	"github.com/rootuip/sre/pkg/testutil/crdschema"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-// strict forbids unknown fields in every object schema that lists its
-// properties (the API server prunes or refuses them).
-func strict(v any) {
-	switch x := v.(type) {
-	case map[string]any:
-		if _, ok := x["properties"]; ok {
-			if _, has := x["additionalProperties"]; !has && x["x-kubernetes-preserve-unknown-fields"] != true {
-				x["additionalProperties"] = false
-			}
-		}
-		for _, c := range x {
-			strict(c)
-		}
-	case []any:
-		for _, c := range x {
-			strict(c)
-		}
-	}
-}
-
-func compile(t *testing.T, url string, doc any) *jsonschema.Schema {
+// schemas are the published KEDA ScaledObject CRD and the HPA v2 API
+// definitions, both strict (crdschema).
+func schemas(t *testing.T) crdschema.Schemas {
 	t.Helper()
-	strict(doc)
-	b, _ := json.Marshal(doc)
-	d, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource(url, d); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.Compile(url)
-	if err != nil {
-		t.Fatalf("compile %s: %v", url, err)
-	}
+	s := crdschema.Load(t, "testdata/schema/keda.sh_scaledobjects.yaml")
+	s.AddOpenAPI(t, "testdata/schema/autoscaling-v2.json", "autoscaling/v2/HorizontalPodAutoscaler",
+		"io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler")
 	return s
 }
 
-// schemas are the published KEDA ScaledObject and HPA v2 schemas.
-func schemas(t *testing.T) map[string]*jsonschema.Schema {
+func validate(t *testing.T, s crdschema.Schemas, rendered []byte) error {
 	t.Helper()
-	b, err := os.ReadFile("testdata/schema/keda.sh_scaledobjects.yaml")
-	if err != nil {
-		t.Fatal(err)
+	objs, err := s.ValidateYAML(rendered)
+	if err == nil && len(objs) != 1 {
+		t.Fatalf("rendered %d objects, want 1", len(objs))
 	}
-	var crd struct {
-		Spec struct {
-			Versions []struct {
-				Name   string
-				Schema struct {
-					OpenAPIV3Schema map[string]any `json:"openAPIV3Schema"`
-				}
-			}
-		}
-	}
-	if err := yaml.Unmarshal(b, &crd); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]*jsonschema.Schema{}
-	for _, v := range crd.Spec.Versions {
-		if v.Name == "v1alpha1" {
-			out["ScaledObject"] = compile(t, "file:///ScaledObject.json", v.Schema.OpenAPIV3Schema)
-		}
-	}
-	b, err = os.ReadFile("testdata/schema/autoscaling-v2.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var api map[string]any
-	if err := json.Unmarshal(b, &api); err != nil {
-		t.Fatal(err)
-	}
-	out["HorizontalPodAutoscaler"] = compile(t, "file:///hpa.json", map[string]any{
-		"definitions": api["definitions"],
-		"$ref":        "#/definitions/io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler",
-	})
-	if len(out) != 2 {
-		t.Fatalf("schemas: %v", out)
-	}
-	return out
-}
-
-func validate(t *testing.T, s map[string]*jsonschema.Schema, rendered []byte) error {
-	t.Helper()
-	var obj map[string]any
-	if err := yaml.Unmarshal(rendered, &obj); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := json.Marshal(obj)
-	inst, _ := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-	return s[obj["kind"].(string)].Validate(inst)
+	return err
 }
 
 var renderOpts = RenderOptions{PrometheusAddress: "http://prometheus.monitoring.svc:9090"}

@@ -68,22 +68,8 @@ func Load(t testing.TB, files ...string) Schemas {
 			}
 			for _, v := range crd.Spec.Versions {
 				strict(v.Schema.OpenAPIV3Schema, true)
-				sb, _ := json.Marshal(v.Schema.OpenAPIV3Schema)
-				doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(sb))
-				if err != nil {
-					t.Fatal(err)
-				}
 				key := crd.Spec.Group + "/" + v.Name + "/" + crd.Spec.Names.Kind
-				c := jsonschema.NewCompiler()
-				url := "file:///" + strings.ReplaceAll(key, "/", "_") + ".json"
-				if err := c.AddResource(url, doc); err != nil {
-					t.Fatal(err)
-				}
-				sch, err := c.Compile(url)
-				if err != nil {
-					t.Fatalf("%s: %s: %v", f, key, err)
-				}
-				out[key] = sch
+				out[key] = compile(t, key, v.Schema.OpenAPIV3Schema)
 			}
 		}
 	}
@@ -91,6 +77,57 @@ func Load(t testing.TB, files ...string) Schemas {
 		t.Fatalf("no CRD in %v", files)
 	}
 	return out
+}
+
+// AddOpenAPI compiles the definition ref (e.g.
+// io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler) of a Kubernetes
+// OpenAPI v2 document (its "definitions") kept in testdata, strictly, for
+// objects of apiVersionKind (e.g. autoscaling/v2/HorizontalPodAutoscaler):
+// the built-in APIs have no CRD.
+func (s Schemas) AddOpenAPI(t testing.TB, file, apiVersionKind, ref string) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var api struct {
+		Definitions map[string]any `json:"definitions"`
+	}
+	if err := json.Unmarshal(b, &api); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	if api.Definitions[ref] == nil {
+		t.Fatalf("%s: no definition %s", file, ref)
+	}
+	for _, d := range api.Definitions {
+		if m, ok := d.(map[string]any); ok {
+			strict(m, false)
+		}
+	}
+	s[apiVersionKind] = compile(t, apiVersionKind, map[string]any{"definitions": api.Definitions, "$ref": "#/definitions/" + ref})
+}
+
+// compile compiles one JSON schema document named by key.
+func compile(t testing.TB, key string, schema map[string]any) *jsonschema.Schema {
+	t.Helper()
+	sb, err := json.Marshal(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(sb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	url := "file:///" + strings.ReplaceAll(key, "/", "_") + ".json"
+	if err := c.AddResource(url, doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile(url)
+	if err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
+	return sch
 }
 
 // strict forbids unknown fields in every object schema that lists its

@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/rootuip/sre/pkg/chaos"
+	"github.com/rootuip/sre/pkg/testutil/crdschema"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -40,7 +41,8 @@ var faults = []chaos.Fault{
 }
 
 // crdSchemas compiles the openAPIV3Schema of each Chaos Mesh CRD kept in
-// testdata/crd (from github.com/chaos-mesh/chaos-mesh config/crd/bases).
+// testdata/crd (from github.com/chaos-mesh/chaos-mesh config/crd/bases),
+// strictly (crdschema), by kind.
 func crdSchemas(t *testing.T) map[string]*jsonschema.Schema {
 	t.Helper()
 	files, _ := filepath.Glob("testdata/crd/*.yaml")
@@ -48,43 +50,9 @@ func crdSchemas(t *testing.T) map[string]*jsonschema.Schema {
 		t.Fatalf("%d CRD files", len(files))
 	}
 	out := map[string]*jsonschema.Schema{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var crd struct {
-			Spec struct {
-				Names    struct{ Kind string }
-				Versions []struct {
-					Name   string
-					Schema struct {
-						OpenAPIV3Schema json.RawMessage `json:"openAPIV3Schema"`
-					}
-				}
-			}
-		}
-		if err := yaml.Unmarshal(b, &crd); err != nil {
-			t.Fatal(err)
-		}
-		for _, v := range crd.Spec.Versions {
-			if v.Name != Version {
-				continue
-			}
-			doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(v.Schema.OpenAPIV3Schema))
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := jsonschema.NewCompiler()
-			url := "file:///" + crd.Spec.Names.Kind + ".json"
-			if err := c.AddResource(url, doc); err != nil {
-				t.Fatal(err)
-			}
-			sch, err := c.Compile(url)
-			if err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			out[crd.Spec.Names.Kind] = sch
+	for key, sch := range crdschema.Load(t, files...) {
+		if kind, ok := strings.CutPrefix(key, Group+"/"+Version+"/"); ok {
+			out[kind] = sch
 		}
 	}
 	return out
