@@ -27,6 +27,8 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/rootuip/sre/pkg/slo/slobench"
+
+	"github.com/rootuip/sre/cmd/internal/benchenv"
 )
 
 func main() {
@@ -82,24 +84,14 @@ type variant struct {
 }
 
 func bench(o options) error {
-	dir, err := os.MkdirTemp("", "sre-bench-generate-")
+	dir, done, err := benchenv.Dir("sre-bench-generate-", o.keep)
 	if err != nil {
 		return err
 	}
-	if o.keep {
-		fmt.Fprintf(os.Stderr, "keeping %s\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
-	srectl := o.srectl
-	if srectl == "" {
-		srectl = filepath.Join(dir, "srectl")
-		fmt.Fprintln(os.Stderr, "building srectl ...")
-		cmd := exec.Command("go", "build", "-o", srectl, "./cmd/srectl")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("build srectl: %w", err)
-		}
+	defer done()
+	srectl, err := benchenv.Binary(o.srectl, dir, "./cmd/srectl")
+	if err != nil {
+		return err
 	}
 	slothDir, nativeDir := filepath.Join(dir, "sloth"), filepath.Join(dir, "native")
 	if err := slobench.Write(slothDir, nativeDir, o.slos/2); err != nil {
@@ -122,7 +114,7 @@ func bench(o options) error {
 		}})
 	}
 	fmt.Printf("%d SLOs in %d files; %d runs of each, in alternation\n", o.slos, o.slos/2, o.runs)
-	fmt.Printf("load average at start: %s\n", loadavg())
+	fmt.Printf("load average at start: %s\n", benchenv.LoadAvg())
 	for r := 0; r < o.runs; r++ {
 		for i, v := range variants {
 			// Sloth wants an existing output directory.
@@ -138,7 +130,7 @@ func bench(o options) error {
 			os.RemoveAll(out)
 		}
 	}
-	fmt.Printf("load average at end:   %s\n\n", loadavg())
+	fmt.Printf("load average at end:   %s\n\n", benchenv.LoadAvg())
 	base := median(variants[0].runs)
 	fmt.Printf("%-32s %9s %9s %9s %10s %12s %12s\n", "command (median)", "wall", "user+sys", "max RSS", "runs", "Sloth/this", "Sloth/this")
 	fmt.Printf("%-32s %9s %9s %9s %10s %12s %12s\n", "", "", "", "", "", "(wall)", "(CPU)")
@@ -243,16 +235,4 @@ func clock(s string) time.Duration {
 		d = d*60 + f
 	}
 	return time.Duration(d * float64(time.Second))
-}
-
-func loadavg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -36,6 +36,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/rootuip/sre/cmd/internal/benchenv"
 )
 
 func main() {
@@ -103,24 +105,14 @@ func run(args []string) int {
 }
 
 func bench(o options) error {
-	dir, err := os.MkdirTemp("", "sred-bench-http-")
+	dir, done, err := benchenv.Dir("sred-bench-http-", o.keep)
 	if err != nil {
 		return err
 	}
-	if o.keep {
-		fmt.Fprintf(os.Stderr, "keeping %s\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
-	bin := o.sredBinary
-	if bin == "" {
-		bin = filepath.Join(dir, "sred")
-		fmt.Fprintln(os.Stderr, "building sred ...")
-		cmd := exec.Command("go", "build", "-o", bin, "./cmd/sred")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("build sred: %w", err)
-		}
+	defer done()
+	bin, err := benchenv.Binary(o.sredBinary, dir, "./cmd/sred")
+	if err != nil {
+		return err
 	}
 
 	// The no-op ceiling: a Go handler that reads the body and answers 200.
@@ -183,7 +175,7 @@ func benchSred(o options, bin, dir, config, channels string, noop *noopServer, r
 			}
 			fmt.Printf(row, t.name, strconv.Itoa(c), fmt.Sprintf("%.0f", r.rate()),
 				fmt.Sprintf("%.1f", ms(r.quantile(0.5))), fmt.Sprintf("%.1f", ms(r.quantile(0.99))),
-				fmt.Sprintf("%.1f", ms(r.quantile(1))), strconv.Itoa(r.ok), strconv.Itoa(r.errs), loadavg())
+				fmt.Sprintf("%.1f", ms(r.quantile(1))), strconv.Itoa(r.ok), strconv.Itoa(r.errs), benchenv.LoadAvg())
 			if r.firstErr != nil {
 				fmt.Fprintf(os.Stderr, "  first error: %v\n", r.firstErr)
 			}
@@ -203,18 +195,6 @@ func storeName(o options) string {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
 
 type noopServer struct {
 	ln  net.Listener
