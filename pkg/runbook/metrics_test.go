@@ -3,6 +3,8 @@ package runbook
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -24,13 +26,14 @@ import (
 func TestMetrics(t *testing.T) {
 	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
+		pids := filepath.Join(t.TempDir(), "pids")
 		rbs := []*Runbook{
 			mustParse(t, "name: ok\nmatchers: ['alertname=\"OK\"']\nsteps: [{name: hello, exec: {command: [/bin/echo, hello]}}]\n"),
 			mustParse(t, "name: bad\nmatchers: ['alertname=\"BAD\"']\nsteps: [{name: fail, exec: {command: [/bin/false]}}]\n"),
 			mustParse(t, "name: dry\nmatchers: ['alertname=\"DRY\"']\ndry_run: true\nsteps: [{name: act, exec: {command: [/bin/echo, dry]}}]\n"),
 			mustParse(t, "name: limited\nmatchers: ['alertname=\"LIM\"']\nrate_limit: {per_hour: 1}\nsteps: [{name: act, exec: {command: [/bin/true]}}]\n"),
 			mustParse(t, "name: rejects\nmatchers: ['alertname=\"REJ\"']\nlabels: {service: '[a-z]+'}\ntarget: '{{ .Labels.service }}'\nsteps: [{name: act, exec: {command: [/bin/true]}}]\n"),
-			mustParse(t, "name: held\nmatchers: ['alertname=\"HOLD\"']\nsteps: [{name: hold, exec: {command: [/bin/sleep, '30']}}, {name: settle, wait: {duration: 1s}}]\n"),
+			mustParse(t, fmt.Sprintf("name: held\nmatchers: ['alertname=\"HOLD\"']\nsteps: [{name: hold, exec: {command: [%q], env: {RUNBOOK_HELPER: pidfile, RUNBOOK_OUT: %q}}}, {name: settle, wait: {duration: 1s}}]\n", helperCmd(), pids)),
 		}
 		cfg := testConfig()
 		cfg.MaxConcurrent = 10
@@ -71,6 +74,10 @@ func TestMetrics(t *testing.T) {
 		stop := startEngine(t, e)
 		open("INC-HOLD-2", "HOLD")
 		waitRun(t, e, "INC-HOLD-2", RunRunning)
+		// The step's process started: stopping now interrupts the step (a
+		// failed exec step), not a run that had not reached it yet.
+		require.Eventually(t, func() bool { b, _ := os.ReadFile(pids); return len(b) > 0 }, 60*time.Second, 10*time.Millisecond,
+			"the held step's process started")
 		stop()
 		waitRun(t, e, "INC-HOLD-2", RunRunning)
 		without, err := NewSet(cfg, rbs[:5]...)
