@@ -94,8 +94,17 @@ func buildEscalation(_ context.Context, a *App, c *EscalationConfig) (func(conte
 	// A fired step wakes the sender: its messages go out at once, not on the
 	// sender's next tick.
 	worker.AfterRun = sender.Poke
-	a.AddActor(Actor{Name: "escalation-worker", Execute: worker.Run})
-	a.AddActor(Actor{Name: "notification-sender", Execute: sender.Run})
+	// The retention compaction (set up later, running before the actors
+	// start) prunes both queues in batches, with the retention section's
+	// finished_jobs and notification_outbox.
+	a.AddActor(Actor{Name: "escalation-worker", Execute: func(ctx context.Context) error {
+		worker.NoPrune = a.Compactor != nil
+		return worker.Run(ctx)
+	}})
+	a.AddActor(Actor{Name: "notification-sender", Execute: func(ctx context.Context) error {
+		sender.NoPrune = a.Compactor != nil
+		return sender.Run(ctx)
+	}})
 	if err := a.Registry.Register(oncall.NewCollector(dir, nil)); err != nil {
 		return nil, err
 	}

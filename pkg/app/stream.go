@@ -3,16 +3,26 @@ package app
 import (
 	"context"
 	"net/http"
+	"time"
 
+	"github.com/rootuip/sre/pkg/config"
+	"github.com/rootuip/sre/pkg/retention"
 	"github.com/rootuip/sre/pkg/stream"
 )
 
 // Stream is the live event stream: GET /api/v1/events (Server-Sent Events)
-// and GET /api/v1/stream (WebSocket, with replay after a reconnect).
-var Stream = Spec[struct{}]{
+// and GET /api/v1/stream (WebSocket, with replay after a reconnect). The
+// replay ring's size and age come from the retention section
+// (stream_replay_events, stream_replay), read at start.
+var Stream = Spec[retention.Config]{
 	Name: "stream",
-	Build: func(ctx context.Context, a *App, _ struct{}) (func(context.Context, struct{}), error) {
-		return nil, setupStream(ctx, a)
+	Load: func(cfg *config.Config) (retention.Config, error) {
+		var c retention.Config
+		err := cfg.Decode("retention", &c)
+		return c, err
+	},
+	Build: func(ctx context.Context, a *App, c retention.Config) (func(context.Context, retention.Config), error) {
+		return nil, setupStream(ctx, a, c)
 	},
 }
 
@@ -24,11 +34,12 @@ const StreamRoute = "/api/v1/stream"
 // docs/events.md): every event of a.Bus as Server-Sent Events, and over
 // WebSocket from the hub, an actor that numbers events into a bounded
 // replay ring.
-func setupStream(_ context.Context, a *App) error {
+func setupStream(_ context.Context, a *App, c retention.Config) error {
 	logger := a.Logger.With("component", "stream")
 	h := stream.New(a.Bus, stream.Options{Logger: logger, Registerer: a.Registry})
 	h.Register(a.Mux)
-	hub := stream.NewHub(a.Bus, stream.HubOptions{Logger: logger, Registerer: a.Registry})
+	hub := stream.NewHub(a.Bus, stream.HubOptions{Logger: logger, Registerer: a.Registry,
+		ReplayEvents: c.StreamReplayEvents, ReplayAge: time.Duration(c.StreamReplay)})
 	hub.Register(a.Mux)
 	a.AddActor(Actor{Name: "stream hub", Execute: hub.Run})
 	return nil

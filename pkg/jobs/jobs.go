@@ -534,6 +534,9 @@ type Worker struct {
 	// AfterRun, if set, is called after each job's transaction committed
 	// (e.g. to wake the notification sender for the messages it wrote).
 	AfterRun func()
+	// NoPrune leaves finished jobs to another component (sred's retention
+	// compaction, which deletes them in batches); set it before Run.
+	NoPrune bool
 
 	pruned time.Time
 }
@@ -557,7 +560,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		if _, err := w.RunDue(ctx); err != nil && ctx.Err() == nil {
 			w.opts.Logger.Warn("run due jobs", "queue", w.queue, "err", err)
 		}
-		if now := w.opts.Clock.Now(); now.Sub(w.pruned) >= time.Hour {
+		if now := w.opts.Clock.Now(); !w.NoPrune && now.Sub(w.pruned) >= time.Hour {
 			if _, err := w.Prune(ctx); err != nil && ctx.Err() == nil {
 				w.opts.Logger.Warn("prune finished jobs", "queue", w.queue, "err", err)
 			}

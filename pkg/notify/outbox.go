@@ -192,6 +192,9 @@ type Sender struct {
 	// Tick is how often Run looks for due messages; Batch bounds one claim.
 	Tick  time.Duration
 	Batch int
+	// NoPrune leaves finished messages to another component (sred's
+	// retention compaction, which deletes them in batches); set it before Run.
+	NoPrune bool
 
 	mu  sync.RWMutex
 	cfg *Config
@@ -358,7 +361,7 @@ func (s *Sender) Run(ctx context.Context) error {
 				mu.Unlock()
 			})
 		}
-		if now.Sub(pruned) >= time.Hour {
+		if !s.NoPrune && now.Sub(pruned) >= time.Hour {
 			if _, err := s.Prune(ctx); err != nil && ctx.Err() == nil {
 				s.logger.Warn("prune delivered notifications", "err", err)
 			}

@@ -1,94 +1,95 @@
 // Package retention deletes old data in small batches (compaction) so the
 // store does not grow forever, without blocking ingestion: each batch is
-// one short transaction. It exports sre_store_rows{table} and
+// one short transaction (on SQLite, one write of the incident service's
+// group-commit writer, so batches queue behind webhook deliveries instead
+// of competing for the write lock). It exports sre_store_rows{table} and
 // sre_store_deleted_rows_total{table}.
 package retention
 
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/model"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/store"
 )
 
-// Config is the `retention` section of sred.yml.
-type Config struct {
-	// ResolvedIncidents deletes incidents resolved (or post-mortem done)
-	// longer ago than this, with their alerts, timeline, links and action
-	// items. 0 (the default) keeps them forever.
-	ResolvedIncidents model.Duration `yaml:"resolved_incidents,omitempty"`
-	// Interval between compaction runs (default 10m).
-	Interval model.Duration `yaml:"interval,omitempty"`
-	// BatchSize is the number of incidents deleted per transaction (default 100).
-	BatchSize int `yaml:"batch_size,omitempty"`
-}
-
-// UnmarshalYAML implements yaml.Unmarshaler: defaults and validation.
-func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
-	*c = Config{Interval: model.Duration(10 * time.Minute), BatchSize: 100}
-	type plain Config
-	if err := unmarshal((*plain)(c)); err != nil {
-		return err
-	}
-	if c.ResolvedIncidents < 0 {
-		return errors.New("retention: resolved_incidents must not be negative")
-	}
-	if c.ResolvedIncidents > 0 && time.Duration(c.ResolvedIncidents) < time.Hour {
-		return fmt.Errorf("retention: resolved_incidents must be 0 (keep) or at least 1h, got %s", c.ResolvedIncidents)
-	}
-	if c.Interval <= 0 {
-		return errors.New("retention: interval must be positive")
-	}
-	if c.BatchSize <= 0 || c.BatchSize > 10000 {
-		return fmt.Errorf("retention: batch_size must be between 1 and 10000, got %d", c.BatchSize)
-	}
-	return nil
-}
-
 // Tables are the tables whose rows are counted on /metrics.
-var Tables = []string{"incidents", "incident_alerts", "incident_timeline", "incident_links", "alert_groups"}
+var Tables = []string{"incidents", "incident_alerts", "incident_timeline", "incident_links", "alert_groups", "jobs", "runbook_audit"}
 
 // childTables hold rows of an incident, deleted with it (before it).
 var childTables = []string{"incident_action_items", "incident_timeline", "incident_links", "incident_alerts"}
+
+// NotifyQueue is the jobs queue of the notification outbox (notify.Queue;
+// not imported, so that this package stays below the subsystems).
+const NotifyQueue = "notify"
+
+// WriteFunc runs fn in a transaction and returns once it committed:
+// incident.Service.Write (group commit on SQLite), or the store's InTx.
+type WriteFunc func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error
+
+// Options configure a Compactor. Zero values take the defaults.
+type Options struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Clock tells the time of the cutoffs and paces Run (default: the wall clock).
+	Clock clock.Timer
+	// Write runs each batch (default: its own transaction, db.InTx).
+	Write WriteFunc
+}
 
 // Compactor deletes expired data.
 type Compactor struct {
 	db      *store.DB
 	logger  *slog.Logger
+	clock   clock.Timer
+	write   WriteFunc
 	deleted *prometheus.CounterVec
 	rows    *prometheus.Desc
-	// Now is the clock (tests replace it).
-	Now func() time.Time
 }
 
-// New returns a compactor; its metrics register on reg.
-func New(db *store.DB, logger *slog.Logger, reg prometheus.Registerer) (*Compactor, error) {
-	c := &Compactor{db: db, logger: logger, Now: time.Now,
+// New returns a compactor; its metrics register on o.Registerer.
+func New(db *store.DB, o Options) (*Compactor, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Write == nil {
+		o.Write = func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+			return db.InTx(ctx, func(tx *sql.Tx) error { return fn(ctx, tx) })
+		}
+	}
+	c := &Compactor{db: db, logger: o.Logger, clock: o.Clock, write: o.Write,
 		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_store_deleted_rows_total",
-			Help: "Rows deleted by retention compaction, by table.",
+			Help: "Rows deleted by retention compaction, by table (runbook_audit: step outputs cleared, the audit rows stay).",
 		}, []string{"table"}),
 		rows: prometheus.NewDesc("sre_store_rows", "Rows stored, by table.", []string{"table"}, nil),
 	}
-	for _, t := range append(append([]string(nil), childTables...), "incidents", "alert_groups") {
+	for _, t := range append(append([]string(nil), childTables...), "incidents", "alert_groups", "jobs", "runbook_audit") {
 		c.deleted.WithLabelValues(t)
 	}
-	if err := reg.Register(c.deleted); err != nil {
-		return nil, err
-	}
-	if err := reg.Register(c); err != nil {
-		return nil, err
+	if o.Registerer != nil {
+		if err := o.Registerer.Register(c.deleted); err != nil {
+			return nil, err
+		}
+		if err := o.Registerer.Register(c); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
+
+// SetClock replaces the clock (tests: a manual clock); call it before Run.
+func (c *Compactor) SetClock(clk clock.Timer) { c.clock = clk }
 
 // Describe implements prometheus.Collector (sre_store_rows).
 func (c *Compactor) Describe(ch chan<- *prometheus.Desc) { ch <- c.rows }
@@ -114,100 +115,173 @@ func (c *Compactor) Run(ctx context.Context, cfg func() Config) error {
 		if _, err := c.Compact(ctx, conf); err != nil && ctx.Err() == nil {
 			c.logger.Warn("Retention compaction", "err", err)
 		}
-		t := time.NewTimer(time.Duration(conf.Interval))
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return nil
-		case <-t.C:
+		case <-c.clock.After(time.Duration(conf.Interval)):
 		}
 	}
 }
 
-// Compact deletes what expired, in batches of conf.BatchSize incidents,
-// each in its own transaction, and returns the rows deleted by table.
+// policy is one kind of data: its retention and how one batch goes.
+type policy struct {
+	name  string
+	keep  time.Duration
+	batch func(ctx context.Context, tx *sql.Tx, cutoff int64, size int, counts map[string]int64) (int, error)
+}
+
+func (c *Compactor) policies(conf Config) []policy {
+	return []policy{
+		{"resolved incidents", time.Duration(conf.ResolvedIncidents), c.incidentsBatch},
+		{"alert payloads", time.Duration(conf.AlertPayloads), alertsBatch},
+		{"notification outbox", conf.Outbox(), jobsBatch(`queue = '` + NotifyQueue + `'`)},
+		{"finished jobs", time.Duration(conf.FinishedJobs), jobsBatch(`queue <> '` + NotifyQueue + `'`)},
+		{"runbook outputs", time.Duration(conf.RunbookOutputs), outputsBatch},
+	}
+}
+
+// Compact deletes what expired, kind after kind, in batches of
+// conf.BatchSize, each batch in its own short write, and returns the rows
+// deleted by table.
 func (c *Compactor) Compact(ctx context.Context, conf Config) (map[string]int64, error) {
 	out := map[string]int64{}
-	if conf.ResolvedIncidents <= 0 {
-		return out, nil
+	now := c.clock.Now()
+	for _, p := range c.policies(conf) {
+		if p.keep <= 0 {
+			continue
+		}
+		cutoff := now.Add(-p.keep).UnixMilli()
+		for {
+			var n int
+			counts := map[string]int64{}
+			err := c.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				clear(counts)
+				var err error
+				n, err = p.batch(ctx, tx, cutoff, conf.BatchSize, counts)
+				return err
+			})
+			if err != nil {
+				return out, fmt.Errorf("%s: %w", p.name, err)
+			}
+			for t, k := range counts {
+				if k == 0 {
+					continue
+				}
+				out[t] += k
+				c.deleted.WithLabelValues(t).Add(float64(k))
+			}
+			if n < conf.BatchSize {
+				break
+			}
+		}
 	}
-	cutoff := c.Now().Add(-time.Duration(conf.ResolvedIncidents)).UnixMilli()
-	for {
-		n, err := c.batch(ctx, cutoff, conf.BatchSize, out)
+	return out, nil
+}
+
+// incidentsBatch deletes up to size incidents resolved (or post-mortem
+// done) before cutoff, with their rows in the child tables and their
+// groups' rows (a group that fires again opens a new incident).
+func (c *Compactor) incidentsBatch(ctx context.Context, tx *sql.Tx, cutoff int64, size int, counts map[string]int64) (int, error) {
+	q := `SELECT id FROM incidents WHERE status IN ('resolved', 'postmortem_done') AND resolved_at < $1
+		ORDER BY resolved_at LIMIT $2`
+	if c.db.Dialect == store.Postgres {
+		q += ` FOR UPDATE SKIP LOCKED` // replicas share the work
+	}
+	rows, err := tx.QueryContext(ctx, q, cutoff, size)
+	if err != nil {
+		return 0, fmt.Errorf("select expired incidents: %w", err)
+	}
+	var ids []any
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	ph := make([]string, len(ids))
+	for i := range ids {
+		ph[i] = fmt.Sprintf("$%d", i+1)
+	}
+	in := "(" + strings.Join(ph, ", ") + ")"
+	del := func(table, where string) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE `+where+` IN `+in, ids...)
 		if err != nil {
-			return out, err
+			return fmt.Errorf("delete from %s: %w", table, err)
 		}
-		if n < conf.BatchSize {
-			return out, nil
+		n, _ := res.RowsAffected()
+		counts[table] += n
+		return nil
+	}
+	for _, t := range childTables {
+		if err := del(t, "incident_id"); err != nil {
+			return 0, err
 		}
+	}
+	if err := del("alert_groups", "incident_id"); err != nil {
+		return 0, err
+	}
+	if err := del("incidents", "id"); err != nil {
+		return 0, err
+	}
+	return len(ids), nil
+}
+
+// alertsBatch deletes up to size alert episodes (labels, annotations,
+// generator URL: the payload Alertmanager delivered) that resolved before
+// cutoff and whose incident is closed (or that never had one). The
+// incident and its timeline stay.
+func alertsBatch(ctx context.Context, tx *sql.Tx, cutoff int64, size int, counts map[string]int64) (int, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM incident_alerts WHERE (group_key, fingerprint, starts_at) IN (
+		SELECT a.group_key, a.fingerprint, a.starts_at FROM incident_alerts a
+		LEFT JOIN incidents i ON i.id = a.incident_id
+		WHERE a.status = 'resolved' AND a.ends_at < $1
+			AND (a.incident_id IS NULL OR i.status IN ('resolved', 'postmortem_done'))
+		ORDER BY a.ends_at LIMIT $2)`, cutoff, size)
+	if err != nil {
+		return 0, fmt.Errorf("delete resolved alert episodes: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	counts["incident_alerts"] += n
+	return int(n), nil
+}
+
+// jobsBatch returns the batch that deletes up to size jobs of the queues
+// matching where that finished (done, cancelled, failed) before cutoff.
+func jobsBatch(where string) func(ctx context.Context, tx *sql.Tx, cutoff int64, size int, counts map[string]int64) (int, error) {
+	return func(ctx context.Context, tx *sql.Tx, cutoff int64, size int, counts map[string]int64) (int, error) {
+		res, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE id IN (
+			SELECT id FROM jobs WHERE state IN ('done', 'cancelled', 'failed') AND finished_at < $1 AND `+where+`
+			ORDER BY finished_at LIMIT $2)`, cutoff, size)
+		if err != nil {
+			return 0, fmt.Errorf("delete finished jobs: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		counts["jobs"] += n
+		return int(n), nil
 	}
 }
 
-func (c *Compactor) batch(ctx context.Context, cutoff int64, size int, out map[string]int64) (int, error) {
-	var ids []string
-	var counts map[string]int64
-	err := c.db.InTx(ctx, func(tx *sql.Tx) error {
-		ids, counts = nil, map[string]int64{}
-		q := `SELECT id FROM incidents WHERE status IN ('resolved', 'postmortem_done') AND resolved_at < $1
-			ORDER BY resolved_at LIMIT $2`
-		if c.db.Dialect == store.Postgres {
-			q += ` FOR UPDATE SKIP LOCKED`
-		}
-		rows, err := tx.QueryContext(ctx, q, cutoff, size)
-		if err != nil {
-			return fmt.Errorf("select expired incidents: %w", err)
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if len(ids) == 0 {
-			return nil
-		}
-		ph := make([]string, len(ids))
-		args := make([]any, len(ids))
-		for i, id := range ids {
-			ph[i] = fmt.Sprintf("$%d", i+1)
-			args[i] = id
-		}
-		in := "(" + strings.Join(ph, ", ") + ")"
-		del := func(table, where string) error {
-			res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE `+where+` IN `+in, args...)
-			if err != nil {
-				return fmt.Errorf("delete from %s: %w", table, err)
-			}
-			n, _ := res.RowsAffected()
-			counts[table] += n
-			return nil
-		}
-		for _, t := range childTables {
-			if err := del(t, "incident_id"); err != nil {
-				return err
-			}
-		}
-		// A group whose incident goes opens a new one on its next delivery.
-		if err := del("alert_groups", "incident_id"); err != nil {
-			return err
-		}
-		if err := del("incidents", "id"); err != nil {
-			return err
-		}
-		return nil
-	})
+// outputsBatch clears the output text of up to size runbook steps recorded
+// before cutoff in runs that finished before cutoff; the audit rows
+// (who ran what, status, exit code, duration) stay.
+func outputsBatch(ctx context.Context, tx *sql.Tx, cutoff int64, size int, counts map[string]int64) (int, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE runbook_audit SET output = '' WHERE id IN (
+		SELECT a.id FROM runbook_audit a JOIN runbook_runs r ON r.id = a.run_id
+		WHERE a.output <> '' AND a.at < $1 AND r.finished_at > 0 AND r.finished_at < $1
+		ORDER BY a.at LIMIT $2)`, cutoff, size)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("clear runbook outputs: %w", err)
 	}
-	for t, n := range counts {
-		out[t] += n
-		c.deleted.WithLabelValues(t).Add(float64(n))
-	}
-	return len(ids), nil
+	n, _ := res.RowsAffected()
+	counts["runbook_audit"] += n
+	return int(n), nil
 }

@@ -1,0 +1,208 @@
+package retention_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/jobs"
+	"github.com/rootuip/sre/pkg/retention"
+	"github.com/rootuip/sre/pkg/runbook"
+	"github.com/rootuip/sre/pkg/store"
+	tu "github.com/rootuip/sre/pkg/testutil"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func migrations() [][]store.Migration {
+	return [][]store.Migration{incident.Migrations, jobs.Migrations, runbook.Migrations, retention.Migrations}
+}
+
+func exec(t *testing.T, db *store.DB, q string, args ...any) {
+	t.Helper()
+	_, err := db.ExecContext(context.Background(), q, args...)
+	require.NoError(t, err, q)
+}
+
+func strings(t *testing.T, db *store.DB, q string, args ...any) []string {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), q, args...)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		require.NoError(t, rows.Scan(&s))
+		out = append(out, s)
+	}
+	require.NoError(t, rows.Err())
+	slices.Sort(out)
+	return out
+}
+
+func addIncident(t *testing.T, db *store.DB, id, status string, resolved time.Time) {
+	t.Helper()
+	var res any
+	if !resolved.IsZero() {
+		res = ms(resolved)
+	}
+	exec(t, db, `INSERT INTO incidents (id, title, service, severity, status, labels, group_key, detected_at, created_at, resolved_at, updated_at)
+		VALUES ($1, $1, 'api', 'page', $2, '{}', $1, $3, $3, $4, $3)`, id, status, ms(t0.Add(-time.Hour)), res)
+	exec(t, db, `INSERT INTO alert_groups (group_key, incident_id) VALUES ($1, $1)`, id)
+	exec(t, db, `INSERT INTO incident_timeline (incident_id, at, kind, actor, message) VALUES ($1, $2, 'created', 'sred', 'opened')`, id, ms(t0))
+}
+
+func addAlert(t *testing.T, db *store.DB, fp string, incidentID any, status string, ends time.Time) {
+	t.Helper()
+	var e any
+	if !ends.IsZero() {
+		e = ms(ends)
+	}
+	exec(t, db, `INSERT INTO incident_alerts (group_key, fingerprint, starts_at, incident_id, status, ends_at, labels, annotations, first_seen_at, updated_at)
+		VALUES ('g', $1, $2, $3, $4, $5, '{"alertname":"X"}', '{"summary":"payload"}', $2, $2)`, fp, ms(t0.Add(-2*time.Hour)), incidentID, status, e)
+}
+
+func addJob(t *testing.T, db *store.DB, queue, key, state string, finished time.Time) {
+	t.Helper()
+	var f any
+	if !finished.IsZero() {
+		f = ms(finished)
+	}
+	exec(t, db, `INSERT INTO jobs (queue, dedup_key, run_at, state, created_at, finished_at) VALUES ($1, $2, $3, $4, $3, $5)`,
+		queue, key, ms(t0), state, f)
+}
+
+func addRun(t *testing.T, db *store.DB, id int64, incidentID string, finished time.Time, outputs ...string) {
+	t.Helper()
+	var f int64
+	status := "running"
+	if !finished.IsZero() {
+		f, status = ms(finished), "succeeded"
+	}
+	exec(t, db, `INSERT INTO runbook_runs (id, incident_id, runbook, target, status, created_at, finished_at) VALUES ($1, $2, 'restart', 'api', $3, $4, $5)`,
+		id, incidentID, status, ms(t0), f)
+	for i, o := range outputs {
+		exec(t, db, `INSERT INTO runbook_audit (run_id, incident_id, runbook, at, event, step_index, status, output) VALUES ($1, $2, 'restart', $3, 'step', $4, 'ok', $5)`,
+			id, incidentID, ms(t0), i, o)
+	}
+}
+
+// TestCompactKinds stores rows of every kind, some expired and some not,
+// on both backends, moves a manual clock past each retention and checks
+// that compaction (in batches of 2) deletes exactly the expired ones: the
+// resolved incidents with their rows, the resolved alert episodes of
+// closed incidents, finished notifications and jobs (each with its own
+// retention), and the outputs of finished runbook runs; open incidents,
+// firing alerts, pending jobs and running runbooks stay.
+func TestCompactKinds(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		day := 24 * time.Hour
+		// Incidents: two resolved on t0 (expire), one resolved 10 days
+		// later, one open.
+		addIncident(t, db, "INC-1", "resolved", t0)
+		addIncident(t, db, "INC-2", "postmortem_done", t0)
+		addIncident(t, db, "INC-3", "resolved", t0.Add(10*day))
+		addIncident(t, db, "INC-4", "triggered", time.Time{})
+		// Alert episodes.
+		addAlert(t, db, "closed-old", "INC-3", "resolved", t0)            // expires
+		addAlert(t, db, "orphan-old", nil, "resolved", t0)                // expires
+		addAlert(t, db, "closed-new", "INC-3", "resolved", t0.Add(9*day)) // kept: recent
+		addAlert(t, db, "open-old", "INC-4", "resolved", t0)              // kept: incident open
+		addAlert(t, db, "firing", "INC-4", "firing", time.Time{})         // kept: firing
+		// Jobs.
+		addJob(t, db, "notify", "n-old", "done", t0)
+		addJob(t, db, "notify", "n-failed", "failed", t0)
+		addJob(t, db, "notify", "n-new", "done", t0.Add(10*day))
+		addJob(t, db, "escalation", "e-old", "done", t0)
+		addJob(t, db, "runbook", "r-old", "cancelled", t0)
+		addJob(t, db, "escalation", "e-pending", "pending", time.Time{})
+		// Runbook runs.
+		addRun(t, db, 1, "INC-3", t0, "restarted", "healthy", "")
+		addRun(t, db, 2, "INC-4", time.Time{}, "still running")
+
+		clk := clock.NewManual(t0.Add(3 * day))
+		reg := prometheus.NewRegistry()
+		c, err := retention.New(db, retention.Options{Clock: clk, Registerer: reg})
+		require.NoError(t, err)
+
+		// Defaults: only finished jobs (7d) expire; nothing is 7 days old.
+		conf := retention.Default()
+		out, err := c.Compact(ctx, conf)
+		require.NoError(t, err)
+		require.Empty(t, out)
+
+		d := func(x time.Duration) model.Duration { return model.Duration(x) }
+		outbox := d(2 * day)
+		conf.ResolvedIncidents = d(2 * day)
+		conf.AlertPayloads = d(2 * day)
+		conf.NotificationOutbox = &outbox
+		conf.FinishedJobs = d(5 * day) // not yet
+		conf.RunbookOutputs = d(2 * day)
+		conf.BatchSize = 2
+		out, err = c.Compact(ctx, conf)
+		require.NoError(t, err)
+		require.Equal(t, map[string]int64{
+			"incidents": 2, "alert_groups": 2, "incident_timeline": 2,
+			"incident_alerts": 2, "jobs": 2, "runbook_audit": 2,
+		}, out)
+		require.Equal(t, []string{"INC-3", "INC-4"}, strings(t, db, `SELECT id FROM incidents`))
+		require.Equal(t, []string{"INC-3", "INC-4"}, strings(t, db, `SELECT incident_id FROM incident_timeline`))
+		require.Equal(t, []string{"closed-new", "firing", "open-old"}, strings(t, db, `SELECT fingerprint FROM incident_alerts`))
+		require.Equal(t, []string{"e-old", "e-pending", "n-new", "r-old"}, strings(t, db, `SELECT dedup_key FROM jobs`))
+		require.Equal(t, []string{"", "", "", "still running"}, strings(t, db, `SELECT output FROM runbook_audit`))
+		require.Equal(t, 2.0, deleted(t, reg, "incidents"))
+		require.Equal(t, 2.0, deleted(t, reg, "runbook_audit"))
+
+		// Later, finished_jobs expires too; a second run finds nothing else.
+		clk.Advance(3 * day)
+		out, err = c.Compact(ctx, conf)
+		require.NoError(t, err)
+		require.Equal(t, map[string]int64{"jobs": 2}, out)
+		require.Equal(t, []string{"e-pending", "n-new"}, strings(t, db, `SELECT dedup_key FROM jobs`))
+		out, err = c.Compact(ctx, conf)
+		require.NoError(t, err)
+		require.Empty(t, out)
+
+		rows := map[string]float64{}
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		for _, mf := range mfs {
+			if mf.GetName() == "sre_store_rows" {
+				for _, m := range mf.GetMetric() {
+					rows[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+				}
+			}
+		}
+		require.Equal(t, map[string]float64{"incidents": 2, "incident_alerts": 3, "incident_timeline": 2,
+			"incident_links": 0, "alert_groups": 2, "jobs": 2, "runbook_audit": 4}, rows)
+	})
+}
+
+// deleted returns sre_store_deleted_rows_total{table}.
+func deleted(t *testing.T, reg *prometheus.Registry, table string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != "sre_store_deleted_rows_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() == table {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no sre_store_deleted_rows_total{table=%q}", table)
+	return 0
+}
