@@ -125,13 +125,15 @@ func (c Config) Outbox() time.Duration {
 }
 
 // Migrations add the indexes the compaction's batches walk: resolved
-// incidents by resolution time, resolved alert episodes by end, and runbook
+// incidents by resolution time, groups by incident (a batch deletes the
+// groups of its incidents), resolved alert episodes by end, and runbook
 // steps that still have an output by time. They follow the incident and
 // runbook migrations (pkg/app lists them after those subsystems).
 var Migrations = []store.Migration{{
 	ID: "retention/0001_indexes",
 	SQLite: `
 CREATE INDEX incidents_resolved ON incidents (resolved_at);
+CREATE INDEX alert_groups_incident ON alert_groups (incident_id);
 CREATE INDEX incident_alerts_ends ON incident_alerts (ends_at) WHERE status = 'resolved';
 CREATE INDEX runbook_audit_output ON runbook_audit (at) WHERE output <> '';`,
 }}
