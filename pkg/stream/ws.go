@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,11 +30,16 @@ const (
 	DefaultPing            = 15 * time.Second
 	DefaultSubscribeWait   = 10 * time.Second
 	DefaultWriteTimeout    = 30 * time.Second
+	DefaultStallTimeout    = 100 * time.Millisecond
+	DefaultCoalesce        = 50 * time.Millisecond
 	DefaultMaxWSClients    = 2048
 	DefaultHubInputBuffer  = 16384
 	maxSubscribeMessageLen = 64 << 10
-	// batch bounds the entries a client copies out of the ring at once.
+	// batch bounds the events written to a client in one pass of a writer.
 	batch = 256
+	// maxPassBytes bounds the bytes of one pass (a single larger event is
+	// written alone).
+	maxPassBytes = 64 << 10
 )
 
 // Control message types sent by the hub (never published on the bus).
@@ -57,8 +63,19 @@ type HubOptions struct {
 	Ping time.Duration
 	// SubscribeWait bounds the wait for the subscribe message. Default 10s.
 	SubscribeWait time.Duration
-	// WriteTimeout bounds one write to a client. Default 30s.
+	// WriteTimeout bounds a write to a client (a pass of events, a ping);
+	// a client that does not take its events within it is dropped and
+	// counted. Default 30s.
 	WriteTimeout time.Duration
+	// Writers is the number of goroutines writing events to the clients,
+	// the fan-out's share of the CPU: default max(1, GOMAXPROCS-1), so
+	// that the fan-out can never take every core from ingestion.
+	Writers int
+	// StallTimeout is how long a writer waits for a client's socket to
+	// take a pass of events before it hands the rest of the write to a
+	// goroutine of the client's own (bounded by WriteTimeout) and moves on
+	// to the next client. Default 100ms.
+	StallTimeout time.Duration
 	// MaxClients bounds concurrent WebSocket clients. Default 2048.
 	MaxClients int
 	// InputBuffer is unused: the hub numbers events inside Publish
@@ -66,7 +83,9 @@ type HubOptions struct {
 	// compatibility.
 	InputBuffer int
 	// Coalesce is the least interval between two wake-ups of the clients
-	// during a burst (latency traded for throughput). Default 10ms.
+	// during a burst (latency traded for throughput): each wake-up writes a
+	// client all its pending events in one system call. The first event
+	// after a quiet Coalesce wakes them at once. Default 50ms.
 	Coalesce time.Duration
 	// Now is the clock of the replay age (time.Now when nil).
 	Now func() time.Time
@@ -85,17 +104,36 @@ type entry struct {
 // wsClient is one connected WebSocket client.
 type wsClient struct {
 	cursor atomic.Uint64 // last sequence number written (or skipped)
+	// queued is set while the client waits in the writers' queue or a
+	// writer (or its own goroutine finishing a stalled write) writes to
+	// it: at most one pass at a time, and a client is queued once.
+	queued atomic.Bool
+	// missed is set by a wake-up that found the client queued: the end
+	// of its pass queues it again for the events the wake-up was about.
+	missed atomic.Bool
+	ctx    context.Context
 	cancel context.CancelCauseFunc
+	conn   *websocket.Conn
+	cork   *corkConn // nil when the connection could not be corked
+	f      Filter
+	batch  bool
+	// replayEnd is the last event that was a replay for this client.
+	replayEnd uint64
 }
 
 // errTooSlow is the cause of a client dropped for lagging.
 var errTooSlow = errors.New("client too slow: it fell behind the replay buffer")
 
-// Hub is the WebSocket side of the live stream: one actor reads the event
-// bus, numbers every event, encodes it once and appends it to a bounded
-// ring; each client reads the ring at its own pace from its own cursor.
-// Publishing never waits for a client: a client whose cursor falls out of
-// the ring (it lags more than ReplayEvents) is dropped and counted.
+// Hub is the WebSocket side of the live stream: every event published on
+// the bus is numbered, encoded once and appended to a bounded ring, on the
+// publisher's goroutine; each client reads the ring from its own cursor.
+// The fan-out is background work of a bounded pool of writers (Writers):
+// woken at most once per Coalesce during a burst, a writer takes a client
+// from the queue of clients with events to read and writes all its pending
+// events in one system call. Publishing never waits for a client or a
+// writer: a client whose cursor falls out of the ring (it lags more than
+// ReplayEvents), or whose socket does not take its events within
+// WriteTimeout, is dropped and counted.
 type Hub struct {
 	o     HubOptions
 	unsub func()
@@ -103,13 +141,12 @@ type Hub struct {
 	// kick asks Run for a delayed wake-up of the clients.
 	kick chan struct{}
 
-	// Clients read the ring without a lock: the hub stores an entry,
-	// then last, then swaps and closes notify; a client loads notify,
-	// then last, then the entries, and checks each entry's sequence
-	// number (a slot already overwritten means it lagged too far).
-	ring   []atomic.Pointer[entry]
-	last   atomic.Uint64 // sequence number of the newest entry (0: none)
-	notify atomic.Pointer[chan struct{}]
+	// Writers read the ring without a lock: the hub stores an entry,
+	// then last; a writer loads last, then the entries, and checks each
+	// entry's sequence number (a slot already overwritten means the client
+	// lagged too far).
+	ring []atomic.Pointer[entry]
+	last atomic.Uint64 // sequence number of the newest entry (0: none)
 
 	// mu serializes the hub's appends with client registration.
 	mu       sync.Mutex
@@ -121,6 +158,12 @@ type Hub struct {
 	// look for clients to drop only when the entry they overwrite is
 	// newer than it, not at every event.
 	minCursor uint64
+
+	// qmu guards the writers' queue of clients and the writer count.
+	qmu     sync.Mutex
+	queue   []*wsClient
+	writers int
+	bufs    sync.Pool // *writerBuf
 
 	nclients atomic.Int64
 	dropped  prometheus.Counter
@@ -154,8 +197,14 @@ func NewHub(bus *events.Bus, o HubOptions) *Hub {
 	if o.InputBuffer <= 0 {
 		o.InputBuffer = DefaultHubInputBuffer
 	}
+	if o.Writers <= 0 {
+		o.Writers = max(1, runtime.GOMAXPROCS(0)-1)
+	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = DefaultStallTimeout
+	}
 	if o.Coalesce <= 0 {
-		o.Coalesce = 10 * time.Millisecond
+		o.Coalesce = DefaultCoalesce
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -167,15 +216,13 @@ func NewHub(bus *events.Bus, o HubOptions) *Hub {
 		clients: map[*wsClient]struct{}{},
 		kick:    make(chan struct{}, 1),
 	}
-	ch := make(chan struct{})
-	h.notify.Store(&ch)
 	if bus != nil {
 		h.unsub = bus.Attach(h.publish)
 	}
 	f := promauto.With(o.Registerer)
 	h.dropped = f.NewCounter(prometheus.CounterOpts{
 		Name: "sre_stream_dropped_clients_total",
-		Help: "WebSocket stream clients disconnected because they fell behind the replay buffer.",
+		Help: "WebSocket stream clients disconnected because they fell behind the replay buffer or did not take their events within the write timeout.",
 	})
 	h.sent = f.NewCounter(prometheus.CounterOpts{
 		Name: "sre_stream_messages_sent_total",
@@ -194,16 +241,16 @@ func NewHub(bus *events.Bus, o HubOptions) *Hub {
 	return h
 }
 
-// Run wakes the clients for the events numbered during a burst, until ctx
+// Run wakes the clients for the events published on the bus, until ctx
 // ends; then the hub leaves the bus.
 //
 // Events are numbered into the ring inside events.Bus.Publish (the hub
-// is attached to the bus), on the publisher's goroutine: ingestion never
-// waits for this goroutine, or any other, to be scheduled, however many
-// clients compete for the CPU. The first event after a quiet period wakes
+// is attached to the bus), on the publisher's goroutine, which then only
+// signals Run (once until Run has woken the clients): ingestion never
+// waits for this goroutine, a writer or a client to be scheduled, and
+// does no work per client. The first event after a quiet period wakes
 // the clients at once; during a burst they are woken at most once per
-// Coalesce, by Run: a thousand clients woken for every event would take
-// the CPU from the publishers.
+// Coalesce, and every wake-up writes all the events a client has pending.
 func (h *Hub) Run(ctx context.Context) error {
 	if h.unsub != nil {
 		defer h.unsub()
@@ -234,7 +281,7 @@ func (h *Hub) Run(ctx context.Context) error {
 }
 
 // publish is the hub's hook on the bus: it numbers ev into the ring and
-// wakes the clients now, or asks Run to within Coalesce.
+// asks Run to wake the clients.
 func (h *Hub) publish(ev events.Event) {
 	at, body := h.encode(ev)
 	if body == nil {
@@ -243,10 +290,6 @@ func (h *Hub) publish(ev events.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.append(ev, at, body)
-	if time.Since(h.lastWake) >= h.o.Coalesce {
-		h.wake()
-		return
-	}
 	if !h.kicked {
 		h.kicked = true
 		select {
@@ -264,8 +307,7 @@ type Message struct {
 }
 
 // Ingest numbers ev, appends it to the ring and wakes the clients at once,
-// as the bus hook does for the first event after a quiet period; for tests
-// and benchmarks.
+// without Run; for tests and benchmarks.
 func (h *Hub) Ingest(ev events.Event) {
 	at, body := h.encode(ev)
 	if body == nil {
@@ -277,16 +319,231 @@ func (h *Hub) Ingest(ev events.Event) {
 	h.wake()
 }
 
-// wake tells the clients waiting for events that there are new ones (h.mu
-// held).
+// wakeScan bounds the events a wake-up checks against an idle client's
+// filter; a client further behind is queued for a writer.
+const wakeScan = 64
+
+// wake queues the clients that have events to read for the writers (h.mu
+// held). An idle client none of whose new events match its filter (a tool
+// following one service during another's burst) does not take a writer's
+// time: its cursor moves past them here.
 func (h *Hub) wake() {
 	h.lastWake = time.Now()
 	if h.pending == 0 {
 		return
 	}
 	h.pending = 0
-	ch := make(chan struct{})
-	close(*h.notify.Swap(&ch))
+	last := h.last.Load()
+	n := uint64(len(h.ring))
+	for c := range h.clients {
+		if c.queued.Load() {
+			c.missed.Store(true)
+			if c.queued.Load() {
+				continue // its pass ends after the store: endPass sees missed
+			}
+		}
+		cur := c.cursor.Load()
+		if cur >= last {
+			continue
+		}
+		if last-cur <= wakeScan {
+			match := false
+			for s := cur + 1; s <= last && !match; s++ {
+				e := h.ring[s%n].Load()
+				match = e == nil || e.seq != s || c.f.Match(e.ev)
+			}
+			if !match {
+				// Nothing for it. A client that is not queued is
+				// only queued under h.mu (here) or by the end of its
+				// own pass: once the CAS succeeds, no writer moves
+				// its cursor, which cannot have passed last.
+				if c.queued.CompareAndSwap(false, true) {
+					c.cursor.Store(last)
+					c.queued.Store(false)
+				}
+				continue
+			}
+		}
+		h.schedule(c)
+	}
+}
+
+// schedule queues c for a writer unless it is queued or being written to,
+// and starts a writer if fewer than Writers run.
+func (h *Hub) schedule(c *wsClient) {
+	if !c.queued.CompareAndSwap(false, true) {
+		return
+	}
+	h.qmu.Lock()
+	h.queue = append(h.queue, c)
+	start := h.writers < h.o.Writers
+	if start {
+		h.writers++
+	}
+	h.qmu.Unlock()
+	if start {
+		go h.writer()
+	}
+}
+
+// writerBuf is the memory of a writer: the events of a pass, the batched
+// message being assembled and the corked frames.
+type writerBuf struct {
+	es   []*entry
+	out  []byte
+	cork []byte
+}
+
+// writer writes to the queued clients, one pass each in turn, until the
+// queue is empty.
+func (h *Hub) writer() {
+	w, _ := h.bufs.Get().(*writerBuf)
+	if w == nil {
+		w = &writerBuf{es: make([]*entry, 0, batch)}
+	}
+	defer h.bufs.Put(w)
+	for {
+		h.qmu.Lock()
+		if len(h.queue) == 0 {
+			h.queue = nil
+			h.writers--
+			h.qmu.Unlock()
+			return
+		}
+		c := h.queue[0]
+		h.queue[0] = nil
+		h.queue = h.queue[1:]
+		h.qmu.Unlock()
+		h.pass(w, c)
+	}
+}
+
+// pass writes the events after c's cursor that match its filter, at most
+// batch of them or maxPassBytes, in one flush. A client with more to read
+// goes back to the end of the queue.
+func (h *Hub) pass(w *writerBuf, c *wsClient) {
+	if c.ctx.Err() != nil {
+		return // gone: never queued again
+	}
+	cursor := c.cursor.Load()
+	last := h.last.Load()
+	n := uint64(len(h.ring))
+	es, size, scanned := w.es[:0], 0, cursor
+	more := false
+	for s := cursor + 1; s <= last; s++ {
+		if len(es) == batch || size >= maxPassBytes {
+			more = true // the rest in another pass, after the other clients
+			break
+		}
+		e := h.ring[s%n].Load()
+		if e == nil || e.seq != s {
+			// Overwritten: append dropped the client.
+			c.cancel(errTooSlow)
+			return
+		}
+		scanned = s
+		if c.f.Match(e.ev) {
+			es = append(es, e)
+			size += len(e.msg)
+		}
+	}
+	w.es = es
+	if len(es) > 0 {
+		stalled, err := h.write(w, c, es)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				h.dropSlow(c, err)
+			}
+			c.cancel(err)
+			return
+		}
+		for _, e := range es {
+			if e.seq <= c.replayEnd {
+				h.replayed.Inc()
+			}
+		}
+		h.sent.Add(float64(len(es)))
+		if stalled != nil {
+			// The client's own goroutine finishes the write, then
+			// ends the pass.
+			go func() {
+				if err := stalled(); err != nil {
+					h.dropSlow(c, err)
+					return
+				}
+				h.endPass(c, scanned, more)
+			}()
+			return
+		}
+	}
+	h.endPass(c, scanned, more)
+}
+
+// endPass stores c's cursor and queues it again if it has more to read
+// now: the pass left some, or a wake-up came during the pass. The events
+// published since the pass began otherwise wait for the next wake-up, so
+// that a client is written at most once per Coalesce during a burst.
+func (h *Hub) endPass(c *wsClient, cursor uint64, more bool) {
+	c.cursor.Store(cursor)
+	c.queued.Store(false)
+	if c.missed.Swap(false) || more {
+		if h.last.Load() > cursor {
+			h.schedule(c)
+		}
+	}
+}
+
+// dropSlow drops a client whose socket did not take its events in time.
+func (h *Hub) dropSlow(c *wsClient, err error) {
+	if c.ctx.Err() != nil {
+		return // gone already (left, or dropped for lagging)
+	}
+	h.dropped.Inc()
+	c.cancel(fmt.Errorf("%w: %w", errTooSlow, err))
+}
+
+// write writes es to c, one message per event or as JSON arrays, corked:
+// the frames go to the socket in one write. When the socket does not take
+// them within StallTimeout, write returns a function that finishes the
+// write within WriteTimeout, to be called on another goroutine.
+func (h *Hub) write(w *writerBuf, c *wsClient, es []*entry) (stalled func() error, err error) {
+	if c.cork == nil {
+		// Not corked: the writes go to the socket one by one, each may
+		// wait for it.
+		ctx, cancel := context.WithTimeout(c.ctx, h.o.WriteTimeout)
+		defer cancel()
+		if c.batch {
+			w.out, err = writeBatches(ctx, c.conn, es, w.out)
+			return nil, err
+		}
+		return nil, writeEach(ctx, c.conn, es)
+	}
+	// Corked frames are written to memory, with no deadline and no
+	// cancellation (a context that can end costs the library a callback
+	// registration per frame): the pings are written by the client's
+	// goroutine only while it holds the client's queued flag, so no frame
+	// of the hub waits on the socket while a writer writes (the library's
+	// pong to a client's ping has a deadline of its own).
+	c.cork.cork(w.cork)
+	if c.batch {
+		w.out, err = writeBatches(context.Background(), c.conn, es, w.out)
+	} else {
+		err = writeEach(context.Background(), c.conn, es)
+	}
+	b := c.cork.uncork()
+	if cap(b) <= 4*maxPassBytes {
+		w.cork = b[:0] // do not keep a buffer grown by one huge event
+	}
+	if err != nil {
+		return nil, err
+	}
+	k, timeout, err := c.cork.flush(b, time.Now().Add(h.o.StallTimeout))
+	if !timeout {
+		return nil, err
+	}
+	rest := append([]byte(nil), b[k:]...)
+	deadline := time.Now().Add(h.o.WriteTimeout - h.o.StallTimeout)
+	return func() error { return c.cork.rest(rest, deadline) }, nil
 }
 
 // encode encodes ev once for every client, before the lock; append adds
@@ -412,13 +669,14 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.o.Logger.Debug("event stream: clear deadline", "err", err)
 		}
 	}
-	c, err := websocket.Accept(w, r, h.o.AcceptOptions)
+	cw := &corkWriter{ResponseWriter: w}
+	c, err := websocket.Accept(cw, r, h.o.AcceptOptions)
 	if err != nil {
 		h.o.Logger.Debug("event stream: websocket accept", "remote", r.RemoteAddr, "err", err)
 		return
 	}
 	defer c.CloseNow() //nolint:errcheck // closing a connection that may be gone
-	err = h.serve(r.Context(), c)
+	err = h.serve(r.Context(), c, cw.conn)
 	var ce websocket.CloseError
 	switch {
 	case errors.Is(err, errTooSlow):
@@ -429,7 +687,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Hub) serve(ctx context.Context, c *websocket.Conn) error {
+func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn) error {
 	c.SetReadLimit(maxSubscribeMessageLen)
 	sctx, cancel := context.WithTimeout(ctx, h.o.SubscribeWait)
 	typ, b, err := c.Read(sctx)
@@ -460,7 +718,7 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn) error {
 	ctx = c.CloseRead(ctx)
 	ctx, cancelCause := context.WithCancelCause(ctx)
 	defer cancelCause(nil)
-	cl := &wsClient{cancel: cancelCause}
+	cl := &wsClient{ctx: ctx, cancel: cancelCause, conn: c, cork: cork, f: f, batch: sub.Batch}
 
 	h.mu.Lock()
 	last := h.last.Load()
@@ -496,6 +754,9 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn) error {
 		}
 	}
 	cl.cursor.Store(start)
+	cl.replayEnd = last
+	// Queued by wake-ups only once the acknowledgement is written.
+	cl.queued.Store(true)
 	h.clients[cl] = struct{}{}
 	h.minCursor = min(h.minCursor, start)
 	h.mu.Unlock()
@@ -519,99 +780,57 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn) error {
 	if err := h.writeControl(ctx, c, TypeSubscribed, ack); err != nil {
 		return err
 	}
-	return h.pump(ctx, c, cl, f, sub.Batch, start, last)
-}
-
-// pump writes the ring to the client from its cursor on. Each event was
-// encoded once by the hub; a pass over the ring writes what matches under
-// one write deadline, one message per event or, for a client that asked
-// for batches, a few JSON arrays assembled in the client's own buffer.
-func (h *Hub) pump(ctx context.Context, c *websocket.Conn, cl *wsClient, f Filter, batched bool, cursor, replayEnd uint64) error {
+	// The writers write the events from now on (the replay first); this
+	// goroutine only pings.
+	h.endPass(cl, start, true)
 	ping := time.NewTicker(h.o.Ping)
 	defer ping.Stop()
-	buf := make([]*entry, 0, batch)
-	var out []byte // the batched message being assembled
 	for {
-		notify := *h.notify.Load()
-		last := h.last.Load()
-		buf = buf[:0]
-		n := uint64(len(h.ring))
-		lagged := false
-		scanned := cursor
-		for s := cursor + 1; s <= last && len(buf) < batch; s++ {
-			e := h.ring[s%n].Load()
-			if e == nil || e.seq != s {
-				lagged = true // overwritten: the client was dropped
-				break
-			}
-			scanned = s
-			if f.Match(e.ev) {
-				buf = append(buf, e)
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-ping.C:
+			if err := h.ping(ctx, cl); err != nil {
+				return errors.Join(context.Cause(ctx), err)
 			}
 		}
-		if lagged {
-			return errTooSlow
-		}
-		if err := context.Cause(ctx); err != nil {
-			return err
-		}
-		if scanned == cursor {
-			select {
-			case <-ctx.Done():
-				return context.Cause(ctx)
-			case <-notify:
-			case <-ping.C:
-				pctx, cancel := context.WithTimeout(ctx, h.o.WriteTimeout)
-				err := c.Ping(pctx)
-				cancel()
-				if err != nil {
-					return errors.Join(context.Cause(ctx), err)
-				}
-			}
-			continue
-		}
-		if len(buf) > 0 {
-			var err error
-			if batched {
-				out, err = h.writeBatches(ctx, c, buf, out)
-			} else {
-				err = h.writeEach(ctx, c, buf)
-			}
-			if err != nil {
-				if cause := context.Cause(ctx); cause != nil {
-					return cause
-				}
-				return err
-			}
-			for _, e := range buf {
-				if e.seq <= replayEnd {
-					h.replayed.Inc()
-				}
-			}
-		}
-		cursor = scanned
-		cl.cursor.Store(cursor)
 	}
 }
 
-// writeEach writes one message per event, under one write deadline.
-func (h *Hub) writeEach(ctx context.Context, c *websocket.Conn, es []*entry) error {
-	wctx, cancel := context.WithTimeout(ctx, h.o.WriteTimeout)
-	defer cancel()
+// ping pings the client, holding its queued flag as a writer would: no
+// pass writes to it meanwhile (the pass that waits for the flag comes
+// after).
+func (h *Hub) ping(ctx context.Context, c *wsClient) error {
+	for !c.queued.CompareAndSwap(false, true) {
+		// A writer or a stalled write has it: ping after that.
+		t := time.NewTimer(h.o.StallTimeout)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return context.Cause(ctx)
+		case <-t.C:
+		}
+	}
+	pctx, cancel := context.WithTimeout(ctx, h.o.WriteTimeout)
+	err := c.conn.Ping(pctx)
+	cancel()
+	h.endPass(c, c.cursor.Load(), false)
+	return err
+}
+
+// writeEach writes one message per event.
+func writeEach(ctx context.Context, c *websocket.Conn, es []*entry) error {
 	for _, e := range es {
-		if err := c.Write(wctx, websocket.MessageText, e.msg); err != nil {
+		if err := c.Write(ctx, websocket.MessageText, e.msg); err != nil {
 			return err
 		}
 	}
-	h.sent.Add(float64(len(es)))
 	return nil
 }
 
 // writeBatches writes the events as JSON arrays of at most maxBatchBytes,
 // assembled from their encodings in out (reused across calls).
-func (h *Hub) writeBatches(ctx context.Context, c *websocket.Conn, es []*entry, out []byte) ([]byte, error) {
-	wctx, cancel := context.WithTimeout(ctx, h.o.WriteTimeout)
-	defer cancel()
+func writeBatches(ctx context.Context, c *websocket.Conn, es []*entry, out []byte) ([]byte, error) {
 	for len(es) > 0 {
 		out = append(out[:0], '[')
 		k := 0
@@ -622,10 +841,9 @@ func (h *Hub) writeBatches(ctx context.Context, c *websocket.Conn, es []*entry, 
 			out = append(out, es[k].msg...)
 		}
 		out = append(out, ']')
-		if err := c.Write(wctx, websocket.MessageText, out); err != nil {
+		if err := c.Write(ctx, websocket.MessageText, out); err != nil {
 			return out, err
 		}
-		h.sent.Add(float64(k))
 		es = es[k:]
 	}
 	if cap(out) > 4*maxBatchBytes {

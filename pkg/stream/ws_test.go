@@ -308,3 +308,41 @@ func TestHubIngestsInPublish(t *testing.T) {
 	bus.Publish(events.Event{Type: "incident.resolved", Service: "api"})
 	require.Equal(t, uint64(2), hub.Last(), "no longer attached")
 }
+
+// TestStreamWebSocketStalledClient: with a single writer, a client that
+// stops reading does not hold it: once its socket is full, the rest of its
+// write goes on its own goroutine and the client that reads gets every
+// event. A stalled client that does not take its events within the write
+// timeout is dropped and counted, while the ring still holds its events.
+func TestStreamWebSocketStalledClient(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		timeout time.Duration
+	}{{"not dropped before the write timeout", time.Hour}, {"dropped after the write timeout", time.Second}} {
+		t.Run(c.name, func(t *testing.T) {
+			f := startHub(t, stream.HubOptions{Writers: 1, StallTimeout: time.Millisecond, WriteTimeout: c.timeout})
+			fast := dial(t, f.srv.URL, `{}`)
+			require.Equal(t, stream.TypeSubscribed, fast.next(t).Type)
+			slow := dial(t, f.srv.URL, `{}`)
+			require.Equal(t, stream.TypeSubscribed, slow.next(t).Type)
+			dropped := func() float64 {
+				return testutil.ToFloat64(counter(t, f.reg, "sre_stream_dropped_clients_total"))
+			}
+			// 64 KiB events: 500 are 32 MiB, more than the slow client's
+			// socket buffers hold; the ring (10,000) holds them all.
+			pad := strings.Repeat("x", 64<<10)
+			for i := range 500 {
+				f.hub.Ingest(events.Event{Type: "incident.updated", Service: "api", Data: map[string]any{"n": i, "pad": pad}})
+				require.Equal(t, float64(i), fast.next(t).Data["n"])
+			}
+			if c.timeout == time.Hour {
+				require.Zero(t, dropped())
+				require.Equal(t, 2, f.hub.Clients())
+				return
+			}
+			require.Eventually(t, func() bool { return dropped() == 1 && f.hub.Clients() == 1 }, time.Minute, 10*time.Millisecond)
+			f.hub.Ingest(events.Event{Type: "incident.updated", Data: map[string]any{"n": -1}})
+			require.Equal(t, float64(-1), fast.next(t).Data["n"])
+		})
+	}
+}

@@ -1,0 +1,108 @@
+package stream
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// corkConn is the connection of a WebSocket client under the library's
+// buffered writer. While a writer of the pool writes a pass of events it
+// is corked: the frames collect in the writer's buffer and go to the
+// socket in one system call (uncork and flush), instead of one per
+// message. Writes of other goroutines (pings, the close frame) go straight
+// to the socket when it is not corked.
+type corkConn struct {
+	net.Conn
+	mu     sync.Mutex // guards corked and buf
+	corked bool
+	buf    []byte
+	// wire is held by whoever writes to the socket: a flush cut short by
+	// its deadline keeps it until the rest of its bytes are written, so
+	// that no frame of another goroutine lands inside a frame.
+	wire sync.Mutex
+}
+
+func (c *corkConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	if c.corked {
+		c.buf = append(c.buf, p...)
+		c.mu.Unlock()
+		return len(p), nil
+	}
+	c.mu.Unlock()
+	c.wire.Lock()
+	defer c.wire.Unlock()
+	return c.Conn.Write(p)
+}
+
+// cork collects the writes that follow in buf (its length reset).
+func (c *corkConn) cork(buf []byte) {
+	c.mu.Lock()
+	c.corked, c.buf = true, buf[:0]
+	c.mu.Unlock()
+}
+
+// uncork ends the collection and returns what was collected.
+func (c *corkConn) uncork() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.buf
+	c.corked, c.buf = false, nil
+	return b
+}
+
+// flush writes p to the socket by the deadline. It returns how much was
+// written; when the deadline cut the write short (timeout true), the
+// socket is still held and the caller must finish with rest.
+func (c *corkConn) flush(p []byte, deadline time.Time) (n int, timeout bool, err error) {
+	c.wire.Lock()
+	n, err = c.write(p, deadline)
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		return n, true, err
+	}
+	c.wire.Unlock()
+	return n, false, err
+}
+
+// rest finishes a flush cut short, by the deadline, and releases the socket.
+func (c *corkConn) rest(p []byte, deadline time.Time) error {
+	defer c.wire.Unlock()
+	_, err := c.write(p, deadline)
+	return err
+}
+
+func (c *corkConn) write(p []byte, deadline time.Time) (int, error) {
+	if err := c.Conn.SetWriteDeadline(deadline); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Write(p)
+	if derr := c.Conn.SetWriteDeadline(time.Time{}); err == nil {
+		err = derr
+	}
+	return n, err
+}
+
+// corkWriter hands the WebSocket library a corkConn when it hijacks the
+// connection.
+type corkWriter struct {
+	http.ResponseWriter
+	conn *corkConn
+}
+
+func (w *corkWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		return nil, nil, err
+	}
+	w.conn = &corkConn{Conn: nc}
+	brw.Writer.Reset(w.conn)
+	return w.conn, brw, nil
+}
