@@ -710,8 +710,9 @@ func (r *Runbook) Matches(inc *incident.Incident) bool {
 
 // Linked reports whether an alert of inc links the runbook's
 // documentation: its runbook_url annotation is one of the runbook's urls,
-// or its `runbook` annotation names it. A link only documents; it starts
-// nothing (see Matches).
+// or its `runbook` annotation names it. A link only documents (the
+// console's incident page lists linked runbooks as documentation); it
+// starts nothing (see Matches).
 func (r *Runbook) Linked(inc *incident.Incident) bool {
 	for _, u := range inc.RunbookURLs {
 		if slices.Contains(r.URLs, u) {

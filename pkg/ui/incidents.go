@@ -108,8 +108,35 @@ func (u *UI) show(w http.ResponseWriter, r *http.Request) {
 	}
 	u.render(w, r, http.StatusOK, "incident.html", inc.ID, "incidents", map[string]any{
 		"Incident": inc, "Timeline": tl, "Items": items, "Escalation": u.src.Escalation != nil,
-		"Causes": likelyCauses(tl),
+		"Causes": likelyCauses(tl), "Runbooks": u.incidentRunbooks(inc),
 	})
+}
+
+// incidentRunbook is a runbook as an incident page shows it.
+type incidentRunbook struct {
+	Name, Description string
+	URLs              []string
+	// Runs: its matchers select the incident in its current state.
+	// Otherwise an alert only links its documentation (Linked).
+	Runs bool
+}
+
+// incidentRunbooks lists the runbooks an incident's alerts link (a
+// runbook_url annotation naming one of a runbook's urls, or a `runbook:
+// <name>` annotation) and those whose matchers select it. A link shows the
+// runbook's documentation; only the matchers make it run.
+func (u *UI) incidentRunbooks(inc *incident.Incident) []incidentRunbook {
+	if u.src.Runbooks == nil {
+		return nil
+	}
+	var out []incidentRunbook
+	for _, rb := range u.src.Runbooks.Runbooks() {
+		runs, linked := rb.Matches(inc), rb.Linked(inc)
+		if runs || linked {
+			out = append(out, incidentRunbook{Name: rb.Name, Description: rb.Description, URLs: rb.URLs, Runs: runs})
+		}
+	}
+	return out
 }
 
 func (u *UI) done(w http.ResponseWriter, r *http.Request, id, what string) {

@@ -1,6 +1,8 @@
 package ui_test
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
 	"github.com/rootuip/sre/pkg/ui"
@@ -73,5 +76,63 @@ func TestUIPages(t *testing.T) {
 		code, body = get(t, srv.URL+"/incidents/"+url.PathEscape("<nope>"))
 		require.Equal(t, http.StatusNotFound, code)
 		require.Contains(t, body, "&lt;nope&gt;")
+	})
+}
+
+// runbookSet is the runbooks the console lists, parsed from YAML by the
+// runbook package; the incident page needs nothing else of the engine.
+type runbookSet struct{ list []*runbook.Runbook }
+
+var errNoEngine = errors.New("no runbook engine in this test")
+
+func (s runbookSet) Runbooks() []*runbook.Runbook { return s.list }
+func (runbookSet) ListRuns(context.Context, runbook.RunFilter) ([]*runbook.Run, error) {
+	return nil, errNoEngine
+}
+func (runbookSet) GetRun(context.Context, int64) (*runbook.Run, error) { return nil, errNoEngine }
+func (runbookSet) Approve(context.Context, int64, string, string) (*runbook.Run, error) {
+	return nil, errNoEngine
+}
+func (runbookSet) Cancel(context.Context, int64, string, string) (*runbook.Run, error) {
+	return nil, errNoEngine
+}
+
+// TestIncidentPageRunbooks: the incident page shows the runbooks an alert
+// links (by runbook_url or a `runbook: <name>` annotation) as documentation
+// that does not run, and the runbooks whose matchers select the incident
+// as running; a runbook neither linked nor matching is not shown.
+func TestIncidentPageRunbooks(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		var set runbookSet
+		for _, src := range []string{
+			"name: restart-api\nurls: [https://docs.example/restart]\nmatchers: ['namespace=\"prod\"']\nsteps: [{name: w, wait: {duration: 1s}}]\n",
+			"name: drain\nmatchers: ['namespace=\"staging\"']\nsteps: [{name: w, wait: {duration: 1s}}]\n",
+			"name: prod-page\nmatchers: ['alertname=\"Down\"']\nsteps: [{name: w, wait: {duration: 1s}}]\n",
+			"name: unrelated\nmatchers: ['alertname=\"Other\"']\nsteps: [{name: w, wait: {duration: 1s}}]\n",
+		} {
+			rb, err := runbook.Parse([]byte(src), "rb.yml")
+			require.NoError(t, err)
+			set.list = append(set.list, rb)
+		}
+		mux := http.NewServeMux()
+		ui.New(ui.Sources{Incidents: svc, Runbooks: set}, ui.Options{AllowAnonymous: true}).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+
+		// An alert of another namespace links restart-api by URL and drain
+		// by name: neither selects it, prod-page does.
+		lbls := map[string]string{"alertname": "Down", "service": "api", "severity": "critical", "namespace": "dev"}
+		res, err := svc.Ingest(t.Context(), incident.Notification{Receiver: "sred", Status: "firing", GroupKey: "{}:dev", CommonLabels: lbls,
+			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "a", StartsAt: time.Now(), Labels: lbls,
+				Annotations: map[string]string{"runbook_url": "https://docs.example/restart", "runbook": "drain"}}}})
+		require.NoError(t, err)
+		code, body := get(t, srv.URL+"/incidents/"+res.Created[0])
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, body, `<th>Runbook restart-api</th><td>linked by an alert: documentation only, it does not run here <a href="https://docs.example/restart">`)
+		require.Contains(t, body, `<th>Runbook drain</th><td>linked by an alert: documentation only, it does not run here</td>`)
+		require.Contains(t, body, `<th>Runbook prod-page</th><td>runs for this incident (its matchers select it)</td>`)
+		require.NotContains(t, body, "unrelated")
 	})
 }
