@@ -2,7 +2,11 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"net"
 	"net/http"
 	"strings"
@@ -81,6 +85,8 @@ func TestMaxConnections(t *testing.T) {
 		}, time.Minute, 20*time.Millisecond)
 	}
 	over := dial()
+	_, err := io.WriteString(over, "POST /api/v1/webhook/alertmanager HTTP/1.1\r\nHost: sred\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+	require.NoError(t, err)
 	b, err := io.ReadAll(over)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(string(b), "HTTP/1.1 503 Service Unavailable\r\n"), "%q", b)
@@ -108,4 +114,47 @@ func TestMaxConnections(t *testing.T) {
 		return served
 	}, time.Minute, 20*time.Millisecond, "a connection is served again once one closed")
 	require.Contains(t, s.output(), "Connection limits")
+}
+
+// TestMaxConnectionsTLS runs sred behind --web.config.file with TLS and
+// --web.max-connections=1: while a client holds the one connection, a new
+// TLS client completes its handshake with sred's certificate and reads
+// 503 with Retry-After and Connection: close (what Alertmanager retries),
+// not a broken handshake.
+func TestMaxConnectionsTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	webCfg := filepath.Join(dir, "web.yml")
+	require.NoError(t, os.WriteFile(webCfg, []byte(fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\n", certFile, keyFile)), 0o600))
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, MaxConnsPerHost: 1}}
+	s := startWith(t, &sred{url: "https://", client: client}, "--web.no-auth", "--config.file=../../examples/sred.yml",
+		"--storage.path="+filepath.Join(dir, "data"), "--web.config.file="+webCfg, "--web.max-connections=1")
+
+	over := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}}
+	var resp *http.Response
+	require.Eventually(t, func() bool {
+		// sred may still be closing a connection of the readiness checks.
+		code, _ := s.do(t, http.MethodGet, "/-/healthy", nil) // holds the client's one connection
+		if code != http.StatusOK {
+			return false
+		}
+		r, err := over.Post(s.url+"/api/v1/webhook/alertmanager", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			return false
+		}
+		if r.StatusCode != http.StatusServiceUnavailable {
+			r.Body.Close()
+			return false
+		}
+		resp = r
+		return true
+	}, time.Minute, 20*time.Millisecond)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NotNil(t, resp.TLS, "answered inside TLS")
+	require.True(t, resp.Close, "Connection: close")
+	require.Equal(t, "1", resp.Header.Get("Retry-After"))
+	require.Equal(t, "too many open connections, retry in a moment\n", string(body))
+	code, _ := s.do(t, http.MethodGet, "/-/ready", nil)
+	require.Equal(t, http.StatusOK, code, "the held connection is still served")
 }

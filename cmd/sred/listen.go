@@ -1,17 +1,21 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/mdlayher/vsock"
 	"github.com/prometheus/exporter-toolkit/web"
+	yamlv2 "go.yaml.in/yaml/v2"
 
 	"github.com/rootuip/sre/pkg/connlimit"
 )
@@ -85,10 +89,39 @@ func listenAndServe(srv *http.Server, flags *web.FlagConfig, lim *connlimit.Limi
 			listeners = append(listeners, l)
 		}
 	}
+	var tlsConfig func() *tls.Config
+	if flags.WebConfigFile != nil && *flags.WebConfigFile != "" {
+		path := *flags.WebConfigFile
+		tlsConfig = func() *tls.Config { return webTLSConfig(path) }
+	}
 	wrapped := make([]net.Listener, len(listeners))
 	for i, l := range listeners {
 		defer l.Close()
-		wrapped[i] = lim.Listen(l)
+		wrapped[i] = lim.ListenTLS(l, tlsConfig)
 	}
 	return web.ServeMultiple(wrapped, srv, flags, logger)
+}
+
+// webTLSConfig reads the TLS server configuration of the web configuration
+// file at path as exporter-toolkit does for each new connection (the same
+// defaults, paths relative to the file), for the connections refused by
+// the connection cap: they are answered 503 inside a TLS handshake with
+// the server's certificate. It returns nil when the file configures no TLS
+// (plain HTTP) or cannot be read (the refusal is then plain text, which a
+// TLS client reads as a failed handshake).
+func webTLSConfig(path string) *tls.Config {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	c := web.Config{TLSConfig: web.TLSConfig{MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13}}
+	if err := yamlv2.Unmarshal(b, &c); err != nil {
+		return nil
+	}
+	c.TLSConfig.SetDirectory(filepath.Dir(path))
+	cfg, err := web.ConfigToTLSConfig(&c.TLSConfig)
+	if err != nil {
+		return nil
+	}
+	return cfg
 }
