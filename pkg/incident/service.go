@@ -136,6 +136,12 @@ type Service struct {
 	// preparer from NewService to Close.
 	w *workers
 
+	// writeHook, set by tests only (export_test.go), runs at the start
+	// of every Write's function, inside its transaction: on SQLite in the
+	// writer, with the number of the writer's transaction (batch), on
+	// PostgreSQL with batch 0.
+	writeHook func(ctx context.Context, batch int64)
+
 	// Now is the clock (tests may replace it before use).
 	Now func() time.Time
 }

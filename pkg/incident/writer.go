@@ -41,6 +41,8 @@ type workers struct {
 
 	prep chan string // statements to prepare outside any transaction
 
+	batches int64 // transactions begun by the writer (its goroutine only)
+
 	stop    context.CancelFunc // ends the workers' context
 	stopped chan struct{}      // closed by Close
 	wg      sync.WaitGroup
@@ -105,7 +107,12 @@ func (s *Service) Write(ctx context.Context, fn func(ctx context.Context, tx *sq
 		return ErrClosed
 	}
 	if s.db.Dialect != store.SQLite {
-		return s.db.InTx(ctx, func(tx *sql.Tx) error { return fn(ctx, tx) })
+		return s.db.InTx(ctx, func(tx *sql.Tx) error {
+			if h := s.writeHook; h != nil {
+				h(ctx, 0)
+			}
+			return fn(ctx, tx)
+		})
 	}
 	if ctx.Value(writerKey{}) != nil {
 		return errors.New("incident: Write asked from inside a Write (it would wait for itself)")
@@ -182,6 +189,7 @@ func (s *Service) applyBatch(batch []*writeOp) {
 		fail(fmt.Errorf("begin transaction: %w", err))
 		return
 	}
+	s.w.batches++
 	for _, op := range batch {
 		if _, err := s.exec(ctx, tx, `SAVEPOINT delivery`); err != nil {
 			tx.Rollback() //nolint:errcheck
@@ -189,6 +197,9 @@ func (s *Service) applyBatch(batch []*writeOp) {
 			return
 		}
 		octx := context.WithValue(context.WithoutCancel(op.ctx), writerKey{}, true)
+		if h := s.writeHook; h != nil {
+			h(octx, s.w.batches)
+		}
 		if op.err = op.apply(octx, tx); op.err != nil {
 			if _, err := s.exec(ctx, tx, `ROLLBACK TO SAVEPOINT delivery`); err != nil {
 				tx.Rollback() //nolint:errcheck

@@ -1,0 +1,16 @@
+package incident
+
+import "context"
+
+// SetWriteHook makes h run at the start of every Write's function, inside
+// its transaction: on SQLite in the writer goroutine with the number of
+// the writer's transaction, on PostgreSQL with 0. Set it before the
+// Service's first write.
+func SetWriteHook(s *Service, h func(ctx context.Context, batch int64)) { s.writeHook = h }
+
+// QueuedWrites is the number of writes waiting for the SQLite writer.
+func QueuedWrites(s *Service) int {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	return len(s.w.queue)
+}
