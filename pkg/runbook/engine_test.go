@@ -34,7 +34,7 @@ labels:
 steps:
   - name: echo
     exec:
-      command: [%q, "--service", "{{ .Labels.service }}", "plain {{ .Labels.service }}"]
+      command: [%q, "--", "{{ .Labels.service }}", "plain {{ .Labels.service }}"]
       env:
         RUNBOOK_HELPER: argv
         RUNBOOK_OUT: %q
@@ -71,7 +71,7 @@ func TestExecHostileLabels(t *testing.T) {
 			require.NoError(t, err)
 			var argv []string
 			require.NoError(t, json.Unmarshal(b, &argv))
-			require.Equal(t, []string{"--service", v, "plain " + v}, argv, "each value is one inert argument")
+			require.Equal(t, []string{"--", v, "plain " + v}, argv, "each value is one inert argument")
 			_, err = os.Stat(filepath.Join(dir, "MARKER"))
 			require.True(t, os.IsNotExist(err), "no shell ran the value")
 			stop()

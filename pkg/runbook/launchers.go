@@ -2,7 +2,6 @@ package runbook
 
 import (
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 )
@@ -37,6 +36,9 @@ type launcherSpec struct {
 	alwaysShell bool
 	// env: NAME=VALUE operands before the program set its environment.
 	env bool
+	// noProgram: the operands are not a program (script's log file); only
+	// the code options run one.
+	noProgram bool
 }
 
 var dockerRun = launcherSpec{positional: 1,
@@ -94,24 +96,61 @@ var launcherSpecs = map[string]launcherSpec{
 	"command":     {},
 	"exec":        {},
 	"parallel":    {alwaysShell: true},
-	"kubectl":     {values: []string{"-n", "--namespace", "--context", "--cluster", "--user", "--kubeconfig", "-s", "--server", "--token", "--as", "--as-group", "--request-timeout", "-c", "--container", "-f", "--filename", "--image", "--pod-running-timeout", "-l", "--selector"}, subcommands: map[string]launcherSpec{"exec": kubectlExec, "run": kubectlExec, "debug": kubectlExec}},
-	"docker":      dockerLike,
-	"podman":      dockerLike,
-	"nerdctl":     dockerLike,
-	"ip":          {},
-	"find":        {find: true},
-	"awk":         {script: true, values: []string{"-F", "--field-separator", "-v", "--assign"}, code: []string{"-f", "--file", "-e", "--source"}},
-	"gawk":        {script: true, values: []string{"-F", "--field-separator", "-v", "--assign"}, code: []string{"-f", "--file", "-e", "--source"}},
-	"mawk":        {script: true, values: []string{"-F", "-v"}, code: []string{"-f"}},
-	"nawk":        {script: true, values: []string{"-F", "-v"}, code: []string{"-f"}},
-	"sed":         {script: true, values: []string{"-l", "--line-length"}, code: []string{"-e", "--expression", "-f", "--file"}},
-	"gsed":        {script: true, values: []string{"-l", "--line-length"}, code: []string{"-e", "--expression", "-f", "--file"}},
+	// Programs that run their arguments through a shell or as commands of
+	// their own language: no templated argument at all.
+	"su":        {alwaysShell: true},
+	"runuser":   {alwaysShell: true},
+	"sg":        {alwaysShell: true},
+	"tmux":      {alwaysShell: true},
+	"capsh":     {alwaysShell: true},
+	"hyperfine": {alwaysShell: true},
+	"vi":        {alwaysShell: true},
+	"vim":       {alwaysShell: true},
+	"nvim":      {alwaysShell: true},
+	"ex":        {alwaysShell: true},
+	"view":      {alwaysShell: true},
+	"emacs":     {alwaysShell: true},
+	"gdb":       {alwaysShell: true},
+	"dc":        {alwaysShell: true},
+	"pkexec":    {values: []string{"--user"}},
+	"script": {noProgram: true, code: []string{"-c", "--command"},
+		values: []string{"-E", "--echo", "-I", "--log-in", "-O", "--log-out", "-B", "--log-io", "-T", "--log-timing", "-m", "--logging-format", "-o", "--output-limit"}},
+	"screen":         {values: []string{"-S", "-L", "-Logfile", "-e", "-h", "-p", "-T", "-t", "-X"}, code: []string{"-c"}},
+	"faketime":       {positional: 1, values: []string{"-p", "-m", "-f"}},
+	"eatmydata":      {},
+	"chronic":        {},
+	"unbuffer":       {},
+	"catchsegv":      {},
+	"torsocks":       {values: []string{"-u", "--user", "-p", "--pass", "-a", "--address", "-P", "--port"}},
+	"proxychains":    {values: []string{"-f"}},
+	"runcon":         {values: []string{"-u", "--user", "-r", "--role", "-t", "--type", "-l", "--range"}},
+	"choom":          {values: []string{"-n", "--adjust", "-p", "--pid"}},
+	"cpulimit":       {values: []string{"-l", "--limit", "-p", "--pid", "-e", "--exe", "-c", "--cpu"}},
+	"valgrind":       {},
+	"entr":           {shell: []string{"-s"}},
+	"systemd-nspawn": {values: []string{"-D", "--directory", "-i", "--image", "-M", "--machine", "-u", "--user", "--bind", "--bind-ro", "-E", "--setenv", "--chdir"}},
+	"lxc-attach":     {dashDash: true},
+	"crictl":         {values: []string{"-r", "--runtime-endpoint", "-i", "--image-endpoint", "-c", "--config"}, subcommands: map[string]launcherSpec{"exec": dockerExec}},
+	"oc":             {values: []string{"-n", "--namespace", "--context", "--cluster", "--user", "--kubeconfig", "-s", "--server", "--token", "--as", "-c", "--container"}, subcommands: map[string]launcherSpec{"exec": kubectlExec, "run": kubectlExec, "debug": kubectlExec, "rsh": {alwaysShell: true}}},
+	"git":            {values: []string{"-C", "--git-dir", "--work-tree", "--namespace"}, code: []string{"-c", "--config-env", "--exec-path"}},
+	"kubectl":        {values: []string{"-n", "--namespace", "--context", "--cluster", "--user", "--kubeconfig", "-s", "--server", "--token", "--as", "--as-group", "--request-timeout", "-c", "--container", "-f", "--filename", "--image", "--pod-running-timeout", "-l", "--selector"}, subcommands: map[string]launcherSpec{"exec": kubectlExec, "run": kubectlExec, "debug": kubectlExec}},
+	"docker":         dockerLike,
+	"podman":         dockerLike,
+	"nerdctl":        dockerLike,
+	"ip":             {},
+	"find":           {find: true},
+	"awk":            {script: true, values: []string{"-F", "--field-separator", "-v", "--assign"}, code: []string{"-f", "--file", "-e", "--source"}},
+	"gawk":           {script: true, values: []string{"-F", "--field-separator", "-v", "--assign"}, code: []string{"-f", "--file", "-e", "--source"}},
+	"mawk":           {script: true, values: []string{"-F", "-v"}, code: []string{"-f"}},
+	"nawk":           {script: true, values: []string{"-F", "-v"}, code: []string{"-f"}},
+	"sed":            {script: true, values: []string{"-l", "--line-length"}, code: []string{"-e", "--expression", "-f", "--file"}},
+	"gsed":           {script: true, values: []string{"-l", "--line-length"}, code: []string{"-e", "--expression", "-f", "--file"}},
 	// The hand-off programs: their program is read the same way; the
 	// arguments after it are checked for shell metacharacters.
-	"ssh":     {positional: 1, values: []string{"-p", "-i", "-l", "-o", "-F", "-J", "-L", "-R", "-D", "-b", "-c", "-E", "-e", "-I", "-m", "-O", "-Q", "-S", "-W", "-w", "-B"}},
-	"su":      {values: []string{"-g", "--group", "-G", "--supp-group", "-w", "--whitelist-environment"}, shell: []string{}},
-	"runuser": {values: []string{"-g", "--group", "-G", "--supp-group", "-u", "--user", "-w", "--whitelist-environment"}},
-	"watch":   {values: []string{"-n", "--interval", "-d", "--differences", "-q", "--equexit"}},
+	// ssh -o ProxyCommand=... and LocalCommand=... run local commands, a
+	// config file (-F) can hold them: their values cannot be templates.
+	"ssh":   {positional: 1, values: []string{"-p", "-i", "-l", "-J", "-L", "-R", "-D", "-b", "-c", "-E", "-e", "-I", "-m", "-O", "-Q", "-S", "-W", "-w", "-B"}, code: []string{"-o", "-F"}},
+	"watch": {values: []string{"-n", "--interval", "-d", "--differences", "-q", "--equexit"}},
 }
 
 // launchTarget reads the launcher argv[i] and returns the index of the
@@ -119,7 +158,7 @@ var launcherSpecs = map[string]launcherSpec{
 // arguments. It fails when a template sits where the program, a command
 // line or code is.
 func launchTarget(argv []string, i int, dashy *[]int) (prog int, shell bool, err error) {
-	name := path.Base(argv[i])
+	name := programName(argv[i])
 	spec := launcherSpecs[name]
 	if name == "ip" {
 		// ip [options] netns|vrf exec NAME program ...
@@ -245,6 +284,9 @@ func scanLauncher(argv []string, j int, name string, spec launcherSpec, dashy *[
 			positional--
 			continue
 		}
+		if spec.noProgram {
+			return -1, false, nil
+		}
 		if spec.subcommands != nil {
 			if isTemplate(a) {
 				return -1, false, fmt.Errorf("command[%d] is the subcommand of %s: it cannot be a template", j, name)
@@ -255,6 +297,9 @@ func scanLauncher(argv []string, j int, name string, spec launcherSpec, dashy *[
 			}
 			if !ok {
 				return -1, false, nil // a subcommand that runs no program
+			}
+			if sub.alwaysShell {
+				return j, true, nil
 			}
 			return scanLauncher(argv, j+1, name+" "+a, sub, dashy)
 		}

@@ -11,41 +11,38 @@ import (
 // The shell guard. Exec steps run argv without a shell, but a step can
 // still name a shell, an interpreter or a program that runs other programs,
 // and alert labels templated into the code or the program such a program
-// runs would be code. The guard reads the literal arguments of a step:
+// runs, or read as options, would choose what runs. The guard reads the
+// literal arguments of a step (docs/runbooks.md, "The shell guard"):
 //
-//   - A launcher (a program that runs another program: env, timeout, nice,
-//     nohup, sudo, doas, setsid, stdbuf, ionice, chrt, taskset, busybox,
-//     xargs, flock, time, chroot, nsenter, unshare, systemd-run, setpriv,
-//     strace, ltrace, numactl, cgexec, firejail, fakeroot, setarch, prlimit,
-//     kubectl exec/run/debug, docker/podman/nerdctl exec/run, ip netns exec,
-//     find -exec/-execdir/-ok/-okdir, and the hand-off programs below) is
-//     read with its options (launcherSpecs): the argument in the position
-//     of the program it runs must be literal, an option whose value is a
-//     command line or code (env -S, flock -c, docker --entrypoint, ...)
+//   - For every program: command[0] is literal (Parse), and an argument
+//     that begins with a template cannot start with "-" unless it follows
+//     the program's literal "--" (checkDashes: no option injection).
+//   - A launcher (launcherSpecs: env, timeout, sudo, kubectl exec, docker
+//     run, find -exec, ...) is read with its options: the argument in the
+//     position of the program it runs must be literal, an option whose
+//     value is a command line or code (env -S, flock -c, ssh -o, ...)
 //     cannot be a template, and the program it runs is checked the same way
 //     in turn. A template where the guard cannot tell an option from the
 //     program is refused.
-//   - A shell (sh, bash, zsh, dash, ksh, mksh, ash, fish, csh, tcsh, pwsh,
-//     powershell), or a launcher told to run one (sudo -s/-i, doas -s,
-//     parallel, which runs its arguments through a shell), takes no
-//     templated argument at all.
-//   - An interpreter given inline code (python -c, perl -e/-E, ruby -e,
-//     node -e/-p/--eval/--print, php -r, lua -e, Rscript -e) takes no
-//     templated argument either; awk and sed take no templated program
-//     text (sed's e flag and awk's system() run commands).
+//   - A shell (shellNames), or a program that runs its arguments through
+//     one or as its own commands (sudo -s, su, runuser, parallel, tmux,
+//     editors, gdb, ...), takes no templated argument at all.
+//   - An interpreter given inline code (inlineFlags) takes no templated
+//     argument either, and without it no template before its script;
+//     awk and sed take no templated program text.
 //   - A label templated into the environment of a shell or of an
 //     interpreter given inline code, or into the arguments of a program
-//     that hands its arguments to a shell (ssh, su, runuser, watch), must
-//     have an allow-list pattern that cannot match a shell metacharacter
+//     that hands its arguments to a shell (ssh, watch), must have an
+//     allow-list pattern that cannot match a shell metacharacter
 //     (shellMetachars).
 //
-// The guard recognises programs by name and knows the options listed in
-// launcherSpecs; an option it does not know that takes a value can mislead
-// it. It is a safety net under the allow-list, not a sandbox.
+// Programs are recognised by name (programName: base name, lower case, no
+// version suffix); the guard knows the options listed in launcherSpecs. It
+// is a safety net under the allow-list, not a sandbox.
 
 var (
 	shellNames   = []string{"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "pwsh", "powershell"}
-	handoffNames = []string{"ssh", "su", "runuser", "watch"}
+	handoffNames = []string{"ssh", "watch"}
 	// inlineFlags are the options that make an interpreter run code given
 	// on its command line; single letters also match inside clusters (-le).
 	inlineFlags = map[string][]string{
@@ -56,7 +53,15 @@ var (
 		"nodejs":  {"e", "p", "--eval", "--print"},
 		"php":     {"r"},
 		"lua":     {"e"},
+		"luajit":  {"e"},
 		"rscript": {"e"},
+		"expect":  {"c"},
+		// osascript runs -e lines; tclsh and wish read their script
+		// from a file or stdin only.
+		"osascript": {"e"},
+		"tclsh":     {},
+		"wish":      {},
+		"jshell":    {},
 	}
 )
 
@@ -67,13 +72,22 @@ const shellMetachars = "|&;<>()$`\\\"' \t\n\r*?[]#~{}!"
 
 func isTemplate(s string) bool { return strings.Contains(s, "{{") }
 
+// programName is the name the guard knows a program by: the base name of
+// its path, lower-cased, without a ".exe" suffix and without a version
+// suffix (digits, dots, dashes and underscores at the end, after at least
+// one letter: /usr/bin/python3.11, lua5.4, perl5.36, php8.2, node18).
+func programName(arg string) string {
+	p := strings.ToLower(path.Base(arg))
+	p = strings.TrimSuffix(p, ".exe")
+	if t := strings.TrimRight(p, "0123456789._-"); t != "" && t != p && strings.ContainsAny(p[len(t):], "0123456789") {
+		return t
+	}
+	return p
+}
+
 // interpreter returns the inline-code flags of program, if it is an interpreter.
 func interpreter(program string) ([]string, bool) {
-	p := strings.ToLower(program)
-	if strings.HasPrefix(p, "python") && strings.Trim(p[len("python"):], "0123456789.") == "" {
-		return inlineFlags["python"], true
-	}
-	f, ok := inlineFlags[p]
+	f, ok := inlineFlags[programName(program)]
 	return f, ok
 }
 
@@ -89,7 +103,7 @@ const (
 )
 
 func kindOf(arg string) programKind {
-	p := path.Base(arg)
+	p := programName(arg)
 	switch {
 	case slices.Contains(shellNames, p):
 		return kindShell
@@ -123,9 +137,6 @@ func walkLaunchers(argv []string, dashy *[]int) (int, programKind, error) {
 		if k != kindWrapper && k != kindHandoff {
 			return i, k, nil
 		}
-		if k == kindHandoff && !slices.Contains([]string{"ssh", "watch"}, path.Base(argv[i])) {
-			return i, kindHandoff, nil // su, runuser: the user and -c are read by checkMetachars
-		}
 		p, shell, err := launchTarget(argv, i, dashy)
 		if err != nil {
 			return i, k, err
@@ -144,20 +155,37 @@ func walkLaunchers(argv []string, dashy *[]int) (int, programKind, error) {
 	return i, kindOf(argv[i]), nil
 }
 
-// checkDashes checks, for an exec step's compiled templates, that the
-// templated operands a launcher reads while it still reads options cannot
-// render with a leading "-" (which would make them options, e.g. docker's
-// --entrypoint): the label at the start of such an argument must have a
-// pattern that cannot start with "-".
+// checkDashes checks, for an exec step's compiled templates, that no
+// templated argument can render as an option: an argument that begins
+// with a template (its first character comes from a label) must not be
+// able to start with "-", for every program, known or not (option
+// injection: find's -delete, a script's --force, docker's --entrypoint).
+// Allowed are the values of a launcher's options (read as values whatever
+// they start with) and the arguments after a literal "--" that follows the
+// program which reads them; an argument beginning with literal text
+// (--name={{ ... }}) says itself what it is.
 func checkDashes(s *Step) error {
+	argv := s.Exec.Command
 	var dashy []int
-	if _, _, err := walkLaunchers(s.Exec.Command, &dashy); err != nil {
+	prog, _, err := walkLaunchers(argv, &dashy)
+	if err != nil {
 		return nil // reported by checkShellArgs
 	}
-	for _, j := range dashy {
-		a := s.Exec.Command[j]
-		if !strings.HasPrefix(strings.TrimSpace(a), "{{") {
+	for j := 1; j < len(argv); j++ {
+		if !strings.HasPrefix(argv[j], "{{") {
 			continue // starts with literal text
+		}
+		var whose string
+		switch {
+		case j < prog:
+			if !slices.Contains(dashy, j) {
+				continue // a launcher option's value
+			}
+			whose = "an operand of " + programName(argv[0]) + ", which would read a value starting with \"-\" as an option"
+		case slices.Contains(argv[prog+1:j], "--"):
+			continue // after the program's end of options
+		default:
+			whose = "an argument of " + path.Base(argv[prog]) + ", which would read a value starting with \"-\" as an option"
 		}
 		key := fmt.Sprintf("command[%d]", j)
 		t := s.tmpls[key]
@@ -166,8 +194,8 @@ func checkDashes(s *Step) error {
 		}
 		for _, l := range t.labels {
 			if patternCanStartWith(t.allow[l].String(), '-') {
-				return fmt.Errorf("%s: label %q is an operand of %s, which would read a value starting with \"-\" as an option, and its pattern %q can start with \"-\"; restrict the pattern or put the value after a literal \"--\"",
-					key, l, path.Base(s.Exec.Command[0]), strings.TrimSuffix(strings.TrimPrefix(t.allow[l].String(), "^(?:"), ")$"))
+				return fmt.Errorf("%s: label %q is %s, and its pattern %q can start with \"-\"; restrict the pattern, start the argument with literal text (--name={{ ... }}) or put it after a literal \"--\"",
+					key, l, whose, strings.TrimSuffix(strings.TrimPrefix(t.allow[l].String(), "^(?:"), ")$"))
 			}
 		}
 	}
@@ -278,9 +306,12 @@ func checkShellArgs(argv []string) error {
 			what = "a shell (" + path.Base(argv[i]) + ")"
 		}
 	case kindInterpreter:
-		flags, _ := interpreter(path.Base(argv[i]))
+		flags, _ := interpreter(argv[i])
 		flag, ok := hasInlineFlag(argv[i+1:], flags)
 		if !ok {
+			if j := scriptTemplate(argv, i); j > 0 {
+				return fmt.Errorf("command[%d] could be the script %s runs, or the value of one of its options: it cannot be a template (a label value would choose the code; name the script first, with its extension, e.g. /opt/fix.py)", j, path.Base(argv[i]))
+			}
 			return nil
 		}
 		what = fmt.Sprintf("inline code (%s %s)", path.Base(argv[i]), flag)
@@ -293,6 +324,41 @@ func checkShellArgs(argv []string) error {
 		}
 	}
 	return nil
+}
+
+// scriptExtensions mark a literal argument of an interpreter as its
+// script even right after a one-letter option (which could take it as its
+// value).
+var scriptExtensions = []string{".py", ".pl", ".pm", ".rb", ".js", ".mjs", ".cjs", ".ts", ".php", ".lua", ".r", ".tcl", ".tk", ".exp", ".scpt", ".applescript", ".jsh"}
+
+// scriptTemplate returns the index of a templated argument of the
+// interpreter argv[i] that comes before its script (the first literal
+// operand that is not right after a one-letter option, or that has a
+// script's extension; python's -m MODULE), or 0: such a template could be
+// the script itself or an option's value that chooses code.
+func scriptTemplate(argv []string, i int) int {
+	afterShort := false
+	for j := i + 1; j < len(argv); j++ {
+		a := argv[j]
+		switch {
+		case isTemplate(a):
+			return j
+		case a == "--":
+			afterShort = false
+		case a == "-m" && programName(argv[i]) == "python":
+			if j+1 < len(argv) && !isTemplate(argv[j+1]) {
+				return 0
+			}
+		case strings.HasPrefix(a, "-") && a != "-":
+			afterShort = len(a) == 2
+		default:
+			if !afterShort || slices.Contains(scriptExtensions, strings.ToLower(path.Ext(a))) {
+				return 0
+			}
+			afterShort = false
+		}
+	}
+	return 0
 }
 
 // checkMetachars checks, for an exec step's compiled templates, that the
@@ -310,7 +376,7 @@ func checkMetachars(s *Step) error {
 	switch k {
 	case kindShell, kindInterpreter:
 		if k == kindInterpreter {
-			flags, _ := interpreter(path.Base(s.Exec.Command[i]))
+			flags, _ := interpreter(s.Exec.Command[i])
 			if _, ok := hasInlineFlag(s.Exec.Command[i+1:], flags); !ok {
 				return nil // a script file: its environment is as inert as its arguments
 			}

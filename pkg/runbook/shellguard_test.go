@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // TestShellGuardWrappers: a label templated into the position of the
@@ -15,6 +16,7 @@ import (
 func TestShellGuardWrappers(t *testing.T) {
 	const head = "name: rb\nmatchers: ['alertname=\"X\"']\nlabels: {service: '[a-z][a-z0-9-]{0,40}', any: '(?s).*'}\nsteps:\n  - name: a\n    exec:\n      command: "
 	const s = "'{{ .Labels.service }}'"
+	refused := map[string]bool{} // the programs of the refused cases
 	for _, tc := range []struct {
 		name, command, err string
 	}{
@@ -70,19 +72,134 @@ func TestShellGuardWrappers(t *testing.T) {
 		{"option-like operand", "[docker, exec, '{{ .Labels.any }}', /opt/check]", `command[2]: label "any" is an operand of docker, which would read a value starting with "-" as an option`},
 		{"option-like operand of kubectl exec", "[kubectl, exec, '{{ .Labels.any }}', --, /opt/check]", `command[2]: label "any" is an operand of kubectl`},
 
+		// Programs that run their arguments through a shell or as code.
+		{"su", "[su, ops, -c, /opt/restart, " + s + "]", `exec.command runs a shell (su): command[4] cannot be a template`},
+		{"su user", "[su, " + s + ", -c, /opt/restart]", `exec.command runs a shell (su): command[1] cannot be a template`},
+		{"runuser", "[runuser, -u, ops, --, /opt/restart, " + s + "]", `exec.command runs a shell (runuser)`},
+		{"sg", "[sg, ops, " + s + "]", `exec.command runs a shell (sg)`},
+		{"tmux", "[tmux, new-session, -d, " + s + "]", `exec.command runs a shell (tmux)`},
+		{"capsh", "[capsh, --, -c, " + s + "]", `exec.command runs a shell (capsh)`},
+		{"hyperfine", "[hyperfine, " + s + "]", `exec.command runs a shell (hyperfine)`},
+		{"vi", "[vi, -c, " + s + ", /tmp/f]", `exec.command runs a shell (vi)`},
+		{"vim", "[vim, '+{{ .Labels.service }}', /tmp/f]", `exec.command runs a shell (vim)`},
+		{"nvim", "[nvim, --cmd, " + s + "]", `exec.command runs a shell (nvim)`},
+		{"ex", "[ex, -c, " + s + "]", `exec.command runs a shell (ex)`},
+		{"view", "[view, -c, " + s + "]", `exec.command runs a shell (view)`},
+		{"emacs", "[emacs, --batch, --eval, " + s + "]", `exec.command runs a shell (emacs)`},
+		{"gdb", "[gdb, -batch, -ex, " + s + "]", `exec.command runs a shell (gdb)`},
+		{"dc", "[dc, -e, " + s + "]", `exec.command runs a shell (dc)`},
+		{"oc rsh", "[oc, rsh, pod-0, " + s + "]", `exec.command runs a shell (oc)`},
+		{"entr -s", "[entr, -s, " + s + "]", `exec.command runs a shell (entr)`},
+		{"script -c", "[script, -q, -c, " + s + ", /dev/null]", `command[3] is the value of script -c, a command line or code`},
+		{"screen -c", "[screen, -c, " + s + "]", `command[2] is the value of screen -c`},
+		{"ssh -o", "[ssh, -o, 'ProxyCommand={{ .Labels.service }}', ops@bastion, /opt/x]", `command[2] is the value of ssh -o, a command line or code`},
+		{"ssh -F", "[ssh, '-F{{ .Labels.service }}', ops@bastion, /opt/x]", `command[1] is the value of ssh -F`},
+		{"git -c", "[git, -c, 'core.sshCommand={{ .Labels.service }}', fetch]", `command[2] is the value of git -c`},
+		{"git subcommand", "[git, -C, /srv/repo, " + s + "]", `command[3] is the program git runs`},
+		// Launchers: the program they run is literal.
+		{"pkexec", "[pkexec, --user, root, " + s + "]", `command[3] is the program pkexec runs`},
+		{"doas", "[doas, -u, root, " + s + "]", `command[3] is the program doas runs`},
+		{"chrt", "[chrt, -f, '10', " + s + "]", `command[3] is the program chrt runs`},
+		{"taskset", "[taskset, '0x3', " + s + "]", `command[2] is the program taskset runs`},
+		{"screen", "[screen, -d, -m, -S, fix, " + s + "]", `command[5] is the program screen runs`},
+		{"faketime", "[faketime, '2026-01-01 00:00:00', " + s + "]", `command[2] is the program faketime runs`},
+		{"eatmydata", "[eatmydata, " + s + "]", `command[1] is the program eatmydata runs`},
+		{"chronic", "[chronic, " + s + "]", `command[1] is the program chronic runs`},
+		{"unbuffer", "[unbuffer, " + s + "]", `command[1] is the program unbuffer runs`},
+		{"catchsegv", "[catchsegv, " + s + "]", `command[1] is the program catchsegv runs`},
+		{"torsocks", "[torsocks, " + s + "]", `command[1] is the program torsocks runs`},
+		{"proxychains4", "[proxychains4, -f, /etc/p.conf, " + s + "]", `command[3] is the program proxychains runs`},
+		{"runcon", "[runcon, -t, unconfined_t, " + s + "]", `command[3] is the program runcon runs`},
+		{"choom", "[choom, -n, '100', --, " + s + "]", `command[4] is the program choom runs`},
+		{"cpulimit", "[cpulimit, -l, '50', --, " + s + "]", `command[4] is the program cpulimit runs`},
+		{"valgrind", "[valgrind, --tool=memcheck, " + s + "]", `command[2] is the program valgrind runs`},
+		{"entr", "[entr, -r, " + s + "]", `command[2] is the program entr runs`},
+		{"systemd-nspawn", "[systemd-nspawn, -D, /srv/c, " + s + "]", `command[3] is the program systemd-nspawn runs`},
+		{"lxc-attach", "[lxc-attach, -n, web, --, " + s + "]", `command[4] is the program lxc-attach runs`},
+		{"crictl exec", "[crictl, exec, -i, abc123, " + s + "]", `command[4] is the program crictl exec runs`},
+		{"oc exec", "[oc, exec, pod-0, --, " + s + "]", `command[4] is the program oc exec runs`},
+		{"nerdctl run", "[nerdctl, run, alpine, " + s + "]", `command[3] is the program nerdctl run runs`},
+		{"prlimit", "[prlimit, --nofile=1024, " + s + "]", `command[2] is the program prlimit runs`},
+		{"setarch", "[setarch, x86_64, " + s + "]", `command[2] is the program setarch runs`},
+		{"numactl", "[numactl, -N, '0', " + s + "]", `command[3] is the program numactl runs`},
+		{"cgexec", "[cgexec, -g, 'cpu:low', " + s + "]", `command[3] is the program cgexec runs`},
+		{"firejail", "[firejail, --quiet, " + s + "]", `command[2] is the program firejail runs`},
+		{"fakeroot", "[fakeroot, " + s + "]", `command[1] is the program fakeroot runs`},
+		{"ltrace", "[ltrace, -f, " + s + "]", `command[2] is the program ltrace runs`},
+		{"command", "[command, -p, " + s + "]", `command[2] is the program command runs`},
+		{"exec", "[exec, " + s + "]", `command[1] is the program exec runs`},
+		{"ip vrf exec", "[ip, vrf, exec, blue, " + s + "]", `command[4] is the program ip runs`},
+		{"find -ok", "[find, /tmp, -ok, " + s + ", ';']", `command[3] is the program find -ok runs`},
+		{"find -okdir", "[find, /tmp, -okdir, " + s + ", ';']", `command[3] is the program find -okdir runs`},
+		// Interpreters: inline code, or a template before the script.
+		{"python path and version", "[/usr/bin/python3.11, -c, 'import sys', " + s + "]", `exec.command runs inline code (python3.11 -c)`},
+		{"python script position", "[/usr/bin/python3.11, " + s + "]", `command[1] could be the script python3.11 runs`},
+		{"python -m template", "[python3, -m, " + s + "]", `command[2] could be the script python3 runs`},
+		{"perl versioned", "[perl5.36, -E, 'say 1', " + s + "]", `exec.command runs inline code (perl5.36 -E)`},
+		{"perl -I then template", "[perl, -I, /opt/lib, " + s + "]", `command[3] could be the script perl runs`},
+		{"ruby script position", "[ruby3.2, -W0, " + s + "]", `command[2] could be the script ruby3.2 runs`},
+		{"node", "[node18, -p, '1', " + s + "]", `exec.command runs inline code (node18 -p)`},
+		{"nodejs", "[nodejs, -e, '1', " + s + "]", `exec.command runs inline code (nodejs -e)`},
+		{"php", "[php8.2, -r, 'echo 1;', " + s + "]", `exec.command runs inline code (php8.2 -r)`},
+		{"lua", "[lua5.4, -e, 'print(1)', " + s + "]", `exec.command runs inline code (lua5.4 -e)`},
+		{"luajit", "[luajit, -e, 'print(1)', " + s + "]", `exec.command runs inline code (luajit -e)`},
+		{"rscript", "[Rscript, -e, '1', " + s + "]", `exec.command runs inline code (Rscript -e)`},
+		{"expect", "[expect, -c, 'spawn x', " + s + "]", `exec.command runs inline code (expect -c)`},
+		{"tclsh", "[tclsh8.6, " + s + "]", `command[1] could be the script tclsh8.6 runs`},
+		{"wish", "[wish, " + s + "]", `command[1] could be the script wish runs`},
+		{"osascript", "[osascript, -e, 'beep', " + s + "]", `exec.command runs inline code (osascript -e)`},
+		{"jshell", "[jshell, " + s + "]", `command[1] could be the script jshell runs`},
+		{"mawk", "[mawk, " + s + "]", `command[1] is the program text of mawk`},
+		{"nawk", "[nawk, -f, " + s + "]", `command[2] is the value of nawk -f`},
+		{"gsed", "[gsed, '--expression={{ .Labels.service }}', /tmp/f]", `command[1] is the value of gsed --expression`},
+		{"sed e command", "[sed, -n, '{{ .Labels.service }}e', /tmp/f]", `command[2] is the program text of sed`},
+		// Shells, path-qualified and versioned.
+		{"bash path", "[/usr/local/bin/bash5, /opt/x.sh, " + s + "]", `exec.command runs the shell bash5: command[2] cannot be a template`},
+		{"pwsh", "[pwsh, -File, /opt/x.ps1, " + s + "]", `exec.command runs the shell pwsh`},
+		{"powershell.exe", "[powershell.exe, -Command, x, " + s + "]", `exec.command runs the shell powershell.exe`},
+		{"zsh", "[zsh, /opt/x.sh, " + s + "]", `exec.command runs the shell zsh`},
+		{"dash", "[dash, /opt/x.sh, " + s + "]", `exec.command runs the shell dash`},
+		{"ksh", "[ksh93, /opt/x.sh, " + s + "]", `exec.command runs the shell ksh93`},
+		{"mksh", "[mksh, /opt/x.sh, " + s + "]", `exec.command runs the shell mksh`},
+		{"ash", "[ash, /opt/x.sh, " + s + "]", `exec.command runs the shell ash`},
+		{"fish", "[fish, /opt/x.sh, " + s + "]", `exec.command runs the shell fish`},
+		{"csh", "[csh, /opt/x.sh, " + s + "]", `exec.command runs the shell csh`},
+		{"tcsh", "[tcsh, /opt/x.sh, " + s + "]", `exec.command runs the shell tcsh`},
+		{"sh", "[/bin/sh, /opt/x.sh, " + s + "]", `exec.command runs the shell sh`},
+		// Option injection, for any program: a templated argument that can
+		// start with "-" and is not after the program's "--".
+		{"option injection find", "[find, '{{ .Labels.any }}', -name, x]", `command[1]: label "any" is an argument of find, which would read a value starting with "-" as an option`},
+		{"option injection unknown program", "[/opt/restart, '{{ .Labels.any }}']", `command[1]: label "any" is an argument of restart, which would read a value starting with "-" as an option, and its pattern "(?s).*" can start with "-"`},
+		{"option injection behind a launcher", "[timeout, 30s, /opt/restart, '{{ .Labels.any }}']", `command[3]: label "any" is an argument of restart`},
+		{"launcher's -- is not the program's", "[kubectl, exec, pod-0, --, /opt/check, '{{ .Labels.any }}']", `command[5]: label "any" is an argument of check`},
+
+		{"option value of the program", "[/opt/restart, '--service={{ .Labels.any }}']", ""},
+		{"after the program's --", "[/opt/restart, --, '{{ .Labels.any }}']", ""},
+		{"python module", "[python3, -m, tool, " + s + "]", ""},
+		{"script with extension after a flag", "[perl, -w, /opt/x.pl, " + s + "]", ""},
+		{"script", "[script, -q, -c, /opt/check, /tmp/typescript]", ""},
+		{"ssh -o literal", "[ssh, -o, BatchMode=yes, " + s + ", /opt/restart]", ""},
+		{"git log", "[git, -C, /srv/repo, log, " + s + "]", ""},
 		{"timeout kubectl", "[timeout, 30s, kubectl, -n, " + s + ", rollout, restart, 'deployment/{{ .Labels.service }}']", ""},
 		{"sudo user", "[sudo, -u, " + s + ", /usr/local/bin/restart]", ""},
-		{"kubectl exec args", "[kubectl, exec, -n, " + s + ", 'deploy/{{ .Labels.service }}', --, /opt/check, '{{ .Labels.any }}']", ""},
+		{"kubectl exec args", "[kubectl, exec, -n, " + s + ", 'deploy/{{ .Labels.service }}', --, /opt/check, " + s + ", --, '{{ .Labels.any }}']", ""},
 		{"docker restart", "[docker, restart, " + s + "]", ""},
-		{"docker exec container", "[docker, exec, " + s + ", /opt/check, '{{ .Labels.any }}']", ""},
+		{"docker exec container", "[docker, exec, " + s + ", /opt/check, '--reason={{ .Labels.any }}']", ""},
 		{"find name", "[find, /var/log, -name, '{{ .Labels.service }}.log', -delete]", ""},
 		{"find -exec literal", "[find, /var/log, -name, '{{ .Labels.service }}.log', -exec, gzip, '{}', ';']", ""},
 		{"env assignment", "[env, 'SERVICE={{ .Labels.any }}', /opt/restart]", ""},
 		{"awk -v", "[awk, -v, 'svc={{ .Labels.any }}', '{print svc}', /var/log/x]", ""},
 		{"ssh host", "[ssh, " + s + ", /opt/restart, " + s + "]", ""},
 		{"xargs literal", "[xargs, -n, '1', /opt/restart, " + s + "]", ""},
-		{"nice literal", "[nice, -n, '10', /opt/restart, '{{ .Labels.any }}']", ""},
+		{"nice literal", "[nice, -n, '10', /opt/restart, " + s + ", --, '{{ .Labels.any }}']", ""},
 	} {
+		if tc.err != "" {
+			var argv []string
+			require.NoError(t, yaml.Unmarshal([]byte(tc.command), &argv), tc.name)
+			for _, a := range argv {
+				refused[programName(a)] = true
+			}
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(head+tc.command+"\n"), "rb.yml")
 			if tc.err == "" {
@@ -92,5 +209,28 @@ func TestShellGuardWrappers(t *testing.T) {
 			require.Error(t, err)
 			require.Contains(t, err.Error(), tc.err)
 		})
+	}
+	// Every program the guard knows has a refused case.
+	var known []string
+	known = append(known, shellNames...)
+	known = append(known, handoffNames...)
+	for name := range launcherSpecs {
+		known = append(known, name)
+	}
+	for name := range inlineFlags {
+		known = append(known, name)
+	}
+	for _, name := range known {
+		require.True(t, refused[name], "no refused case for %s", name)
+	}
+}
+
+func TestProgramName(t *testing.T) {
+	for in, want := range map[string]string{
+		"/usr/bin/python3.11": "python", "python3": "python", "lua5.4": "lua", "perl5.36.0": "perl",
+		"PowerShell.exe": "powershell", "node18": "node", "/bin/sh": "sh", "proxychains4": "proxychains",
+		"systemd-run": "systemd-run", "ip": "ip", "k3s": "k3s", "7z": "7z", "tclsh8.6": "tclsh",
+	} {
+		require.Equal(t, want, programName(in), in)
 	}
 }
