@@ -1,6 +1,7 @@
 package incident
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -135,6 +136,46 @@ type correlationCandidate struct {
 	attached    int64
 	explanation string
 	rule        string
+	// services are the distinct services of the incident's links (attach
+	// uses them for the likely root), when correlation read them.
+	services []string
+}
+
+// openServicesQuery returns, for every open incident, each distinct service
+// of its links with the earliest time a link of that service was attached
+// at or after $1 (NULL when none was). It walks the index on (incident_id,
+// service, attached_at) one service at a time (a loose index scan, the
+// same on both backends), so its cost grows with the open incidents and
+// their services, not with the alert groups attached to them: a storm of
+// thousands of groups of a few services costs as much as a handful.
+const openServicesQuery = `WITH RECURSIVE open_incidents (id) AS (
+	SELECT id FROM incidents WHERE status IN ('triggered', 'acknowledged', 'investigating')
+), svc (incident_id, service) AS (
+	SELECT o.id, (SELECT MIN(l.service) FROM incident_links l WHERE l.incident_id = o.id) FROM open_incidents o
+	UNION ALL
+	SELECT s.incident_id, (SELECT MIN(l.service) FROM incident_links l WHERE l.incident_id = s.incident_id AND l.service > s.service)
+	FROM svc s WHERE s.service IS NOT NULL
+)
+SELECT s.incident_id, s.service, (SELECT MIN(l.attached_at) FROM incident_links l
+	WHERE l.incident_id = s.incident_id AND l.service = s.service AND l.attached_at >= $1)
+FROM svc s WHERE s.service IS NOT NULL`
+
+// linkServicesQuery is openServicesQuery's walk for one incident: the
+// distinct services of its links, in order.
+const linkServicesQuery = `WITH RECURSIVE svc (service) AS (
+	SELECT MIN(service) FROM incident_links WHERE incident_id = $1
+	UNION ALL
+	SELECT (SELECT MIN(l.service) FROM incident_links l WHERE l.incident_id = $1 AND l.service > svc.service)
+	FROM svc WHERE svc.service IS NOT NULL
+)
+SELECT service FROM svc WHERE service IS NOT NULL`
+
+// serviceCandidate is one (open incident, service) pair of
+// openServicesQuery, with the earliest link of that service within the
+// window.
+type serviceCandidate struct {
+	incidentID, service string
+	at                  int64
 }
 
 // correlate looks for the open incident the delivery's new firing group
@@ -142,12 +183,36 @@ type correlationCandidate struct {
 // transaction-level advisory lock, so that replicas receiving correlated
 // groups at the same moment decide one after the other, each seeing the
 // incident the one before it committed.
+//
+// The decision is the one of examining every link (alert group) attached
+// to an open incident within the window, in the order they were attached:
+// the best reason wins (dependency, deepest first; same service;
+// dependant; shared dependency; shared labels), and among equals the
+// incident whose link came first. For the service graph only the earliest
+// link of each (incident, service) within the window can decide, so that
+// is all correlate reads (openServicesQuery); labels are read link by link
+// only when no service relation placed the group, and stop at the first
+// link that shares them.
 func (s *Service) correlate(ctx context.Context, tx *sql.Tx, d *delivery, svc string) (*correlationCandidate, error) {
 	c := s.corr.Load()
 	if !c.Enabled() {
 		return nil, nil
 	}
-	if !c.known(svc) && len(c.LabelRules) == 0 {
+	byGraph := c.Window > 0 && c.known(svc)
+	groupLabels := nonNil(d.n.CommonLabels)
+	var rules []LabelRule
+	for _, r := range c.LabelRules {
+		w := r.Window
+		if w == 0 {
+			w = c.Window
+		}
+		if w <= 0 || !hasLabels(r.Labels, groupLabels) {
+			continue // no link can share labels the group does not have
+		}
+		r.Window = w
+		rules = append(rules, r)
+	}
+	if !byGraph && len(rules) == 0 {
 		return nil, nil
 	}
 	if s.db.Dialect == store.Postgres {
@@ -155,37 +220,27 @@ func (s *Service) correlate(ctx context.Context, tx *sql.Tx, d *delivery, svc st
 			return nil, fmt.Errorf("correlation lock: %w", err)
 		}
 	}
-	widest := c.Window
-	for _, r := range c.LabelRules {
-		widest = max(widest, r.Window)
-	}
-	if widest <= 0 {
-		return nil, nil
-	}
 	now := d.now
-	rows, err := tx.QueryContext(ctx, `SELECT l.incident_id, l.service, l.labels, l.attached_at
-		FROM incident_links l JOIN incidents i ON i.id = l.incident_id
-		WHERE i.status IN ('triggered', 'acknowledged', 'investigating') AND l.attached_at >= $1
-		ORDER BY l.attached_at, l.incident_id`, ms(now.Add(-widest)))
-	if err != nil {
-		return nil, fmt.Errorf("correlation candidates: %w", err)
-	}
-	defer rows.Close()
-	groupLabels := nonNil(d.n.CommonLabels)
 	var best *correlationCandidate
 	consider := func(k correlationCandidate) {
 		if best == nil || k.rank < best.rank || (k.rank == best.rank && k.depth > best.depth) {
 			best = &k
 		}
 	}
-	for rows.Next() {
-		var id, other, labels string
-		var at int64
-		if err := rows.Scan(&id, &other, &labels, &at); err != nil {
-			return nil, fmt.Errorf("correlation candidates: %w", err)
+	if byGraph {
+		pairs, err := s.openServices(ctx, tx, ms(now.Add(-c.Window)))
+		if err != nil {
+			return nil, err
 		}
-		inWindow := c.Window > 0 && at >= ms(now.Add(-c.Window))
-		if inWindow && c.known(svc) {
+		services := map[string][]string{}
+		for _, p := range pairs {
+			services[p.incidentID] = append(services[p.incidentID], p.service)
+		}
+		for _, p := range pairs {
+			if p.at < 0 {
+				continue // no link of the service within the window
+			}
+			id, other, at := p.incidentID, p.service, p.at
 			switch {
 			case c.dependsOn(svc, other) != nil:
 				path := c.dependsOn(svc, other)
@@ -207,29 +262,93 @@ func (s *Service) correlate(ctx context.Context, tx *sql.Tx, d *delivery, svc st
 				}
 			}
 		}
-		if len(c.LabelRules) > 0 {
-			var ls map[string]string
-			_ = json.Unmarshal([]byte(labels), &ls)
-			for _, r := range c.LabelRules {
-				w := r.Window
-				if w == 0 {
-					w = c.Window
-				}
-				if w <= 0 || at < ms(now.Add(-w)) {
-					continue
-				}
-				if shared, ok := sharedLabels(r.Labels, groupLabels, ls); ok {
-					consider(correlationCandidate{incidentID: id, reason: "label", rank: 4, attached: at, rule: r.Name,
-						explanation: fmt.Sprintf("attached because it shares %s with %s (rule %s)", shared, id, r.Name)})
-					break
-				}
+		if best != nil {
+			best.services = services[best.incidentID]
+			sort.Strings(best.services)
+			return best, nil
+		}
+	}
+	if len(rules) == 0 {
+		return nil, nil
+	}
+	// Shared labels rank last: the first link (in the order attached) that
+	// shares a rule's labels within that rule's window decides.
+	widest := time.Duration(0)
+	for _, r := range rules {
+		widest = max(widest, r.Window)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT l.incident_id, l.labels, l.attached_at
+		FROM incident_links l JOIN incidents i ON i.id = l.incident_id
+		WHERE i.status IN ('triggered', 'acknowledged', 'investigating') AND l.attached_at >= $1
+		ORDER BY l.attached_at, l.incident_id`, ms(now.Add(-widest)))
+	if err != nil {
+		return nil, fmt.Errorf("correlation candidates: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, labels string
+		var at int64
+		if err := rows.Scan(&id, &labels, &at); err != nil {
+			return nil, fmt.Errorf("correlation candidates: %w", err)
+		}
+		var ls map[string]string
+		_ = json.Unmarshal([]byte(labels), &ls)
+		for _, r := range rules {
+			if at < ms(now.Add(-r.Window)) {
+				continue
+			}
+			if shared, ok := sharedLabels(r.Labels, groupLabels, ls); ok {
+				return &correlationCandidate{incidentID: id, reason: "label", rank: 4, attached: at, rule: r.Name,
+					explanation: fmt.Sprintf("attached because it shares %s with %s (rule %s)", shared, id, r.Name)}, nil
 			}
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("correlation candidates: %w", err)
 	}
-	return best, nil
+	return nil, nil
+}
+
+// openServices runs openServicesQuery: the pairs in the order their
+// earliest link within the window was attached (then incident, service),
+// the order correlate examines them in; at is -1 for a pair without a link
+// within the window (since $1).
+func (s *Service) openServices(ctx context.Context, tx *sql.Tx, since int64) ([]serviceCandidate, error) {
+	rows, err := s.query(ctx, tx, openServicesQuery, since)
+	if err != nil {
+		return nil, fmt.Errorf("correlation candidates: %w", err)
+	}
+	defer rows.Close()
+	var out []serviceCandidate
+	for rows.Next() {
+		var p serviceCandidate
+		var at sql.NullInt64
+		if err := rows.Scan(&p.incidentID, &p.service, &at); err != nil {
+			return nil, fmt.Errorf("correlation candidates: %w", err)
+		}
+		p.at = -1
+		if at.Valid {
+			p.at = at.Int64
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("correlation candidates: %w", err)
+	}
+	slices.SortFunc(out, func(a, b serviceCandidate) int {
+		return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.incidentID, b.incidentID), cmp.Compare(a.service, b.service))
+	})
+	return out, nil
+}
+
+// hasLabels reports whether ls has a non-empty value for every name.
+func hasLabels(names []string, ls map[string]string) bool {
+	for _, n := range names {
+		if ls[n] == "" {
+			return false
+		}
+	}
+	return len(names) > 0
 }
 
 // sharedLabels reports whether a and b have the same non-empty value for
@@ -250,9 +369,11 @@ func sharedLabels(names []string, a, b map[string]string) (string, bool) {
 	return strings.Join(parts, ", "), len(parts) > 0
 }
 
-// affectedServices returns the distinct services of an incident's links.
+// affectedServices returns the distinct services of an incident's links,
+// sorted (linkServicesQuery: one index probe per service, however many
+// groups are attached).
 func (s *Service) affectedServices(ctx context.Context, tx *sql.Tx, id string) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT service FROM incident_links WHERE incident_id = $1`, id)
+	rows, err := s.query(ctx, tx, linkServicesQuery, id)
 	if err != nil {
 		return nil, fmt.Errorf("services of %s: %w", id, err)
 	}
@@ -276,9 +397,11 @@ func (s *Service) attach(ctx context.Context, tx *sql.Tx, d *delivery, k *correl
 	if err != nil {
 		return err
 	}
-	affected, err := s.affectedServices(ctx, tx, r.ID)
-	if err != nil {
-		return err
+	affected := slices.Clone(k.services)
+	if affected == nil {
+		if affected, err = s.affectedServices(ctx, tx, r.ID); err != nil {
+			return err
+		}
 	}
 	if !slices.Contains(affected, svc) {
 		affected = append(affected, svc)

@@ -197,4 +197,11 @@ ALTER TABLE incidents ADD COLUMN recovering_since BIGINT;
 		ID:     "incident/0006_merged_into",
 		SQLite: `ALTER TABLE incidents ADD COLUMN merged_into TEXT NOT NULL DEFAULT '';`,
 	},
+	{
+		// Correlation reads the earliest link of each (open incident,
+		// service) within the window, and an incident's distinct services,
+		// by walking this index (correlation.go, openServicesQuery).
+		ID:     "incident/0007_link_services",
+		SQLite: `CREATE INDEX incident_links_service ON incident_links (incident_id, service, attached_at);`,
+	},
 }
