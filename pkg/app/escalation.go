@@ -87,8 +87,12 @@ func buildEscalation(_ context.Context, a *App, c *EscalationConfig) (func(conte
 	// A runtime override or swap re-plans the handoffs of running escalations.
 	dir.OnChange(engine.SchedulesChanged)
 	a.AddHook(engine)
+	// The worker's claims and jobs run through the incident service's
+	// writer: on SQLite they join the deliveries' batches instead of taking
+	// the write lock themselves (the handlers write with the transaction
+	// they are given, never through another Write).
 	worker := jobs.NewWorker(a.DB, escalation.Queue, engine.Handle, jobs.Options{
-		Logger: logger, Registerer: a.Registry, Kinds: escalation.Kinds,
+		Logger: logger, Registerer: a.Registry, Kinds: escalation.Kinds, Write: a.Incidents.Write,
 	})
 	sender := notify.NewSender(a.DB, &c.Notifications, nil, a.Incidents, a.Logger.With("component", "notify"), a.Registry)
 	// A fired step wakes the sender: its messages go out at once, not on the

@@ -492,6 +492,15 @@ type Options struct {
 	MaxAttempts int
 	// MinBackoff and MaxBackoff bound the retry backoff (1s and 17m).
 	MinBackoff, MaxBackoff time.Duration
+	// Write, if set, runs the worker's transactions: each claim, each
+	// job's handler with its completion, and each failure's record. Give
+	// it incident.Service.Write, which on SQLite applies them in the single
+	// writer's next batch (group commit) instead of taking the write lock
+	// and an fsync of their own beside the webhook's deliveries. fn's
+	// changes must commit or roll back together (a savepoint of their own
+	// at least). The handler must then not ask for another Write. Nil: a
+	// transaction of the worker's own.
+	Write func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error
 }
 
 func (o *Options) defaults() {
@@ -522,6 +531,25 @@ func (o *Options) defaults() {
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 1024 * time.Second
 	}
+}
+
+// write runs fn through Options.Write, or in a transaction of its own.
+func (w *Worker) write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if w.opts.Write != nil {
+		return w.opts.Write(ctx, fn)
+	}
+	tx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%s: begin transaction: %w", w.queue, err)
+	}
+	defer tx.Rollback() //nolint:errcheck
+	if err := fn(ctx, tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%s: commit: %w", w.queue, err)
+	}
+	return nil
 }
 
 // Worker claims and runs the due jobs of one queue.
@@ -598,7 +626,12 @@ func (w *Worker) RunDue(ctx context.Context) (int, error) {
 // runOne claims one due job and runs it. It reports whether a job was taken.
 func (w *Worker) runOne(ctx context.Context) (bool, error) {
 	now := w.opts.Clock.Now()
-	got, err := Claim(ctx, w.db, ClaimOptions{Queue: w.queue, Owner: w.opts.Owner, Now: now, Lease: w.opts.Lease})
+	var got []Job
+	err := w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		got, err = ClaimIn(ctx, tx, w.db.Dialect, ClaimOptions{Queue: w.queue, Owner: w.opts.Owner, Now: now, Lease: w.opts.Lease})
+		return err
+	})
 	if err != nil || len(got) == 0 {
 		return false, err
 	}
@@ -622,7 +655,9 @@ func (w *Worker) runOne(ctx context.Context) (bool, error) {
 		return false, ctx.Err()
 	}
 	if j.Attempts >= w.opts.MaxAttempts {
-		if err := Fail(ctx, w.db, j.ID, w.opts.Owner, now, herr.Error()); err != nil {
+		if err := w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			return Fail(ctx, tx, j.ID, w.opts.Owner, now, herr.Error())
+		}); err != nil {
 			return false, fmt.Errorf("record job %s failure: %w", j.Key, err)
 		}
 		w.metrics.runs.WithLabelValues("failed").Inc()
@@ -631,7 +666,9 @@ func (w *Worker) runOne(ctx context.Context) (bool, error) {
 		return true, nil
 	}
 	wait := Backoff(w.opts.MinBackoff, w.opts.MaxBackoff, j.Attempts)
-	if err := Retry(ctx, w.db, j.ID, w.opts.Owner, now.Add(wait), herr.Error()); err != nil {
+	if err := w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return Retry(ctx, tx, j.ID, w.opts.Owner, now.Add(wait), herr.Error())
+	}); err != nil {
 		return false, fmt.Errorf("record job %s failure: %w", j.Key, err)
 	}
 	w.metrics.runs.WithLabelValues("retry").Inc()
@@ -643,21 +680,12 @@ func (w *Worker) runOne(ctx context.Context) (bool, error) {
 // runTx runs the handler in a transaction that completes the job, and commits
 // only while the job is still leased to this worker.
 func (w *Worker) runTx(ctx context.Context, j Job) error {
-	tx, err := w.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("run job %s: %w", j.Key, err)
-	}
-	defer tx.Rollback() //nolint:errcheck
-	if err := w.handler(ctx, tx, j); err != nil {
-		return err
-	}
-	if err := Complete(ctx, tx, j.ID, w.opts.Owner, w.opts.Clock.Now()); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("complete job %s: commit: %w", j.Key, err)
-	}
-	return nil
+	return w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if err := w.handler(ctx, tx, j); err != nil {
+			return err
+		}
+		return Complete(ctx, tx, j.ID, w.opts.Owner, w.opts.Clock.Now())
+	})
 }
 
 // Metrics are the metrics of one queue: sre_jobs_pending,

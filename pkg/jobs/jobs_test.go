@@ -6,12 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -339,5 +343,62 @@ func TestReplicas(t *testing.T) {
 		for k, c := range got {
 			require.Equal(t, 1, c, "job %s ran %d times", k, c)
 		}
+	})
+}
+
+// TestWorkerThroughWriter: with Options.Write set to the incident service's
+// Write, the worker's claims, each job's handler with its completion and a
+// failure's record all run through it (on SQLite, inside the single
+// writer's batches: the handler is inside a Write), with the same outcome
+// as in transactions of the worker's own: a failing handler's writes roll
+// back and the job is retried.
+func TestWorkerThroughWriter(t *testing.T) {
+	openers(t, func(t *testing.T, open func() *store.DB) {
+		ctx := context.Background()
+		db := open()
+		require.NoError(t, db.Migrate(ctx, incident.Migrations))
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		t.Cleanup(func() { svc.Close() })
+		clock := clock.NewManual(t0)
+		enqueue(t, db, jobs.New{Queue: "q", Kind: "test", Key: "x", RunAt: t0})
+		enqueue(t, db, jobs.New{Queue: "q", Kind: "test", Key: "y", RunAt: t0})
+		var writes atomic.Int64
+		calls := map[string]int{}
+		w := jobs.NewWorker(db, "q", func(ctx context.Context, tx *sql.Tx, j jobs.Job) error {
+			calls[j.Key]++
+			if db.Dialect == store.SQLite {
+				// Inside the writer's batch: another Write would wait for itself.
+				require.ErrorContains(t, svc.Write(ctx, func(context.Context, *sql.Tx) error { return nil }), "inside a Write")
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO fired (key, worker) VALUES ($1, 'w')`, j.Key); err != nil {
+				return err
+			}
+			if j.Key == "y" && calls[j.Key] == 1 {
+				return errors.New("boom")
+			}
+			return nil
+		}, jobs.Options{Clock: clock, Write: func(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
+			writes.Add(1)
+			return svc.Write(ctx, fn)
+		}})
+		n, err := w.RunDue(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 2, n)
+		require.Equal(t, map[string]int{"x": 1}, fired(t, db), "the failed attempt's writes must roll back")
+		// Claim x, run x, claim y, run y, record y's retry, the empty claim.
+		require.EqualValues(t, 6, writes.Load())
+		var lastErr, state string
+		require.NoError(t, db.QueryRow(`SELECT last_error, state FROM jobs WHERE dedup_key = 'y'`).Scan(&lastErr, &state))
+		require.Equal(t, "boom", lastErr)
+		require.Equal(t, jobs.StatePending, state)
+
+		clock.Advance(2 * time.Second)
+		n, err = w.RunDue(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		require.Equal(t, map[string]int{"x": 1, "y": 1}, fired(t, db))
+		require.NoError(t, db.QueryRow(`SELECT state FROM jobs WHERE dedup_key = 'y'`).Scan(&state))
+		require.Equal(t, jobs.StateDone, state)
 	})
 }
