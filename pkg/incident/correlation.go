@@ -71,6 +71,24 @@ func (c *Correlation) sharedDependency(a, b string) string {
 	return best
 }
 
+// related returns the services whose links can place a group of svc by
+// the graph: svc, its dependencies, its dependants and, with
+// SharedDependencies, the services sharing a dependency with it.
+func (c *Correlation) related(svc string) []string {
+	out := []string{svc}
+	for other := range c.DependsOn {
+		if other == svc {
+			continue
+		}
+		if c.dependsOn(svc, other) != nil || c.dependsOn(other, svc) != nil ||
+			(c.SharedDependencies && c.sharedDependency(svc, other) != "") {
+			out = append(out, other)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // dependsOn returns the path from a to b when a depends on b (transitively).
 func (c *Correlation) dependsOn(a, b string) []string {
 	return c.DependsOn[a][b]
@@ -136,32 +154,25 @@ type correlationCandidate struct {
 	attached    int64
 	explanation string
 	rule        string
-	// services are the distinct services of the incident's links (attach
-	// uses them for the likely root), when correlation read them.
-	services []string
 }
 
-// openServicesQuery returns, for every open incident, each distinct service
-// of its links with the earliest time a link of that service was attached
-// at or after $1 (NULL when none was). It walks the index on (incident_id,
-// service, attached_at) one service at a time (a loose index scan, the
-// same on both backends), so its cost grows with the open incidents and
-// their services, not with the alert groups attached to them: a storm of
-// thousands of groups of a few services costs as much as a handful.
-const openServicesQuery = `WITH RECURSIVE open_incidents (id) AS (
-	SELECT id FROM incidents WHERE status IN ('triggered', 'acknowledged', 'investigating')
-), svc (incident_id, service) AS (
-	SELECT o.id, (SELECT MIN(l.service) FROM incident_links l WHERE l.incident_id = o.id) FROM open_incidents o
-	UNION ALL
-	SELECT s.incident_id, (SELECT MIN(l.service) FROM incident_links l WHERE l.incident_id = s.incident_id AND l.service > s.service)
-	FROM svc s WHERE s.service IS NOT NULL
-)
-SELECT s.incident_id, s.service, (SELECT MIN(l.attached_at) FROM incident_links l
-	WHERE l.incident_id = s.incident_id AND l.service = s.service AND l.attached_at >= $1)
-FROM svc s WHERE s.service IS NOT NULL`
+// relatedLinksQuery returns, for one service ($1), every open incident
+// that had a group of that service attached at or after $2, with the
+// earliest such attachment. incident_link_services (one row per incident
+// and service, with the latest attachment) finds the incidents through its
+// (service, last_at) index; the index on incident_links (incident_id,
+// service, attached_at) gives the earliest link within the window. Its cost
+// grows with the open incidents of the service, not with the alert groups
+// attached to them: a storm of thousands of groups costs as much as one.
+const relatedLinksQuery = `SELECT s.incident_id, (SELECT MIN(l.attached_at) FROM incident_links l
+	WHERE l.incident_id = s.incident_id AND l.service = s.service AND l.attached_at >= $2)
+FROM incident_link_services s JOIN incidents i ON i.id = s.incident_id
+WHERE s.service = $1 AND s.last_at >= $2 AND i.status IN ('triggered', 'acknowledged', 'investigating')`
 
-// linkServicesQuery is openServicesQuery's walk for one incident: the
-// distinct services of its links, in order.
+// linkServicesQuery returns the distinct services of an incident's links
+// by walking the index on incident_links (incident_id, service,
+// attached_at) one service at a time (a loose index scan, the same on both
+// backends): one probe per service, however many groups are attached.
 const linkServicesQuery = `WITH RECURSIVE svc (service) AS (
 	SELECT MIN(service) FROM incident_links WHERE incident_id = $1
 	UNION ALL
@@ -170,9 +181,8 @@ const linkServicesQuery = `WITH RECURSIVE svc (service) AS (
 )
 SELECT service FROM svc WHERE service IS NOT NULL`
 
-// serviceCandidate is one (open incident, service) pair of
-// openServicesQuery, with the earliest link of that service within the
-// window.
+// serviceCandidate is an open incident with a link of a service within
+// the window: the earliest such link.
 type serviceCandidate struct {
 	incidentID, service string
 	at                  int64
@@ -193,6 +203,11 @@ type serviceCandidate struct {
 // is all correlate reads (openServicesQuery); labels are read link by link
 // only when no service relation placed the group, and stop at the first
 // link that shares them.
+//
+// Only the services the group's service relates to by the graph can place
+// it (itself, its dependencies and dependants, and with shared
+// dependencies the services sharing one), so those are the services read
+// (relatedLinksQuery).
 func (s *Service) correlate(ctx context.Context, tx *sql.Tx, d *delivery, svc string) (*correlationCandidate, error) {
 	c := s.corr.Load()
 	if !c.Enabled() {
@@ -215,64 +230,46 @@ func (s *Service) correlate(ctx context.Context, tx *sql.Tx, d *delivery, svc st
 	if !byGraph && len(rules) == 0 {
 		return nil, nil
 	}
+	now := d.now
+	if byGraph && s.db.Dialect == store.Postgres {
+		// A group joining an incident that already has a group of its
+		// service within the window changes no other delivery's decision
+		// (the incidents and services within the window stay the same, and
+		// so does the earliest link of each): it needs neither the lock nor
+		// to wait for the deliveries holding it. Its incident must still be
+		// open (read without a lock: attach locks it, after the deliveries
+		// that hold the correlation lock and wait for it).
+		best, joined, err := s.graphCandidate(ctx, tx, c, svc, now)
+		if err != nil {
+			return nil, err
+		}
+		if best != nil && joined {
+			var status string
+			if err := tx.QueryRowContext(ctx, `SELECT status FROM incidents WHERE id = $1`, best.incidentID).Scan(&status); err != nil {
+				return nil, fmt.Errorf("correlation: status of %s: %w", best.incidentID, err)
+			}
+			if Status(status).Open() {
+				return best, nil
+			}
+		}
+	}
 	if s.db.Dialect == store.Postgres {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(store.LockCorrelation)); err != nil {
 			return nil, fmt.Errorf("correlation lock: %w", err)
 		}
 	}
-	now := d.now
-	var best *correlationCandidate
-	consider := func(k correlationCandidate) {
-		if best == nil || k.rank < best.rank || (k.rank == best.rank && k.depth > best.depth) {
-			best = &k
-		}
-	}
 	if byGraph {
-		pairs, err := s.openServices(ctx, tx, ms(now.Add(-c.Window)))
-		if err != nil {
-			return nil, err
-		}
-		services := map[string][]string{}
-		for _, p := range pairs {
-			services[p.incidentID] = append(services[p.incidentID], p.service)
-		}
-		for _, p := range pairs {
-			if p.at < 0 {
-				continue // no link of the service within the window
-			}
-			id, other, at := p.incidentID, p.service, p.at
-			switch {
-			case c.dependsOn(svc, other) != nil:
-				path := c.dependsOn(svc, other)
-				exp := fmt.Sprintf("attached because %s depends on %s, which has %s", svc, other, id)
-				if len(path) > 2 {
-					exp = fmt.Sprintf("attached because %s depends on %s (%s), which has %s", svc, other, strings.Join(path, " -> "), id)
-				}
-				consider(correlationCandidate{incidentID: id, reason: "dependency", rank: 0, depth: len(path), attached: at, explanation: exp})
-			case other == svc:
-				consider(correlationCandidate{incidentID: id, reason: "service", rank: 1, attached: at,
-					explanation: fmt.Sprintf("attached because %s already has %s", svc, id)})
-			case c.dependsOn(other, svc) != nil:
-				consider(correlationCandidate{incidentID: id, reason: "dependant", rank: 2, attached: at,
-					explanation: fmt.Sprintf("attached because %s, affected by %s, depends on %s", other, id, svc)})
-			case c.SharedDependencies:
-				if dep := c.sharedDependency(svc, other); dep != "" {
-					consider(correlationCandidate{incidentID: id, reason: "shared_dependency", rank: 3, attached: at,
-						explanation: fmt.Sprintf("attached because %s and %s, affected by %s, both depend on %s", svc, other, id, dep)})
-				}
-			}
-		}
-		if best != nil {
-			best.services = services[best.incidentID]
-			sort.Strings(best.services)
-			return best, nil
+		best, _, err := s.graphCandidate(ctx, tx, c, svc, now)
+		if err != nil || best != nil {
+			return best, err
 		}
 	}
 	if len(rules) == 0 {
 		return nil, nil
 	}
 	// Shared labels rank last: the first link (in the order attached) that
-	// shares a rule's labels within that rule's window decides.
+	// shares a rule's labels within that rule's window decides (after
+	// graphCandidate found nothing).
 	widest := time.Duration(0)
 	for _, r := range rules {
 		widest = max(widest, r.Window)
@@ -309,31 +306,77 @@ func (s *Service) correlate(ctx context.Context, tx *sql.Tx, d *delivery, svc st
 	return nil, nil
 }
 
-// openServices runs openServicesQuery: the pairs in the order their
-// earliest link within the window was attached (then incident, service),
-// the order correlate examines them in; at is -1 for a pair without a link
-// within the window (since $1).
-func (s *Service) openServices(ctx context.Context, tx *sql.Tx, since int64) ([]serviceCandidate, error) {
-	rows, err := s.query(ctx, tx, openServicesQuery, since)
+// graphCandidate is the best open incident for a group of svc by the
+// service graph (nil: none), and whether that incident already has a link
+// of svc within the window.
+func (s *Service) graphCandidate(ctx context.Context, tx *sql.Tx, c *Correlation, svc string, now time.Time) (*correlationCandidate, bool, error) {
+	pairs, err := s.relatedLinks(ctx, tx, c.related(svc), ms(now.Add(-c.Window)))
 	if err != nil {
-		return nil, fmt.Errorf("correlation candidates: %w", err)
+		return nil, false, err
 	}
-	defer rows.Close()
+	var best *correlationCandidate
+	consider := func(k correlationCandidate) {
+		if best == nil || k.rank < best.rank || (k.rank == best.rank && k.depth > best.depth) {
+			best = &k
+		}
+	}
+	for _, p := range pairs {
+		id, other, at := p.incidentID, p.service, p.at
+		switch {
+		case c.dependsOn(svc, other) != nil:
+			path := c.dependsOn(svc, other)
+			exp := fmt.Sprintf("attached because %s depends on %s, which has %s", svc, other, id)
+			if len(path) > 2 {
+				exp = fmt.Sprintf("attached because %s depends on %s (%s), which has %s", svc, other, strings.Join(path, " -> "), id)
+			}
+			consider(correlationCandidate{incidentID: id, reason: "dependency", rank: 0, depth: len(path), attached: at, explanation: exp})
+		case other == svc:
+			consider(correlationCandidate{incidentID: id, reason: "service", rank: 1, attached: at,
+				explanation: fmt.Sprintf("attached because %s already has %s", svc, id)})
+		case c.dependsOn(other, svc) != nil:
+			consider(correlationCandidate{incidentID: id, reason: "dependant", rank: 2, attached: at,
+				explanation: fmt.Sprintf("attached because %s, affected by %s, depends on %s", other, id, svc)})
+		case c.SharedDependencies:
+			if dep := c.sharedDependency(svc, other); dep != "" {
+				consider(correlationCandidate{incidentID: id, reason: "shared_dependency", rank: 3, attached: at,
+					explanation: fmt.Sprintf("attached because %s and %s, affected by %s, both depend on %s", svc, other, id, dep)})
+			}
+		}
+	}
+	joined := false
+	if best != nil {
+		joined = slices.ContainsFunc(pairs, func(p serviceCandidate) bool { return p.incidentID == best.incidentID && p.service == svc })
+	}
+	return best, joined, nil
+}
+
+// relatedLinks runs relatedLinksQuery for each service and returns the
+// incidents with a link of it within the window (since), in the order
+// their earliest such link was attached (then incident, service): the
+// order correlate examines them in.
+func (s *Service) relatedLinks(ctx context.Context, tx *sql.Tx, services []string, since int64) ([]serviceCandidate, error) {
 	var out []serviceCandidate
-	for rows.Next() {
-		var p serviceCandidate
-		var at sql.NullInt64
-		if err := rows.Scan(&p.incidentID, &p.service, &at); err != nil {
+	for _, svc := range services {
+		rows, err := s.query(ctx, tx, relatedLinksQuery, svc, since)
+		if err != nil {
 			return nil, fmt.Errorf("correlation candidates: %w", err)
 		}
-		p.at = -1
-		if at.Valid {
-			p.at = at.Int64
+		for rows.Next() {
+			p := serviceCandidate{service: svc}
+			var at sql.NullInt64
+			if err := rows.Scan(&p.incidentID, &at); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("correlation candidates: %w", err)
+			}
+			if at.Valid { // else the link(s) within the window moved away (split)
+				p.at = at.Int64
+				out = append(out, p)
+			}
 		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("correlation candidates: %w", err)
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("correlation candidates: %w", err)
+		}
 	}
 	slices.SortFunc(out, func(a, b serviceCandidate) int {
 		return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.incidentID, b.incidentID), cmp.Compare(a.service, b.service))
@@ -397,11 +440,9 @@ func (s *Service) attach(ctx context.Context, tx *sql.Tx, d *delivery, k *correl
 	if err != nil {
 		return err
 	}
-	affected := slices.Clone(k.services)
-	if affected == nil {
-		if affected, err = s.affectedServices(ctx, tx, r.ID); err != nil {
-			return err
-		}
+	affected, err := s.affectedServices(ctx, tx, r.ID)
+	if err != nil {
+		return err
 	}
 	if !slices.Contains(affected, svc) {
 		affected = append(affected, svc)
@@ -437,6 +478,16 @@ func (s *Service) insertLink(ctx context.Context, tx *sql.Tx, incidentID string,
 	if _, err := s.exec(ctx, tx, `INSERT INTO incident_links (incident_id, group_key, service, labels, reason, explanation, attached_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (incident_id, group_key) DO NOTHING`,
 		incidentID, l.GroupKey, l.Service, labelsJSON(l.Labels), l.Reason, l.Explanation, ms(l.AttachedAt)); err != nil {
+		return fmt.Errorf("link group to %s: %w", incidentID, err)
+	}
+	// The incident's summary for correlation (relatedLinksQuery): its
+	// services, each with the latest attachment. Links deleted later (split,
+	// merge) leave it as it is: it only narrows where correlation looks,
+	// and the links themselves decide.
+	if _, err := s.exec(ctx, tx, `INSERT INTO incident_link_services (incident_id, service, last_at) VALUES ($1, $2, $3)
+		ON CONFLICT (incident_id, service) DO UPDATE SET last_at = CASE
+			WHEN incident_link_services.last_at > excluded.last_at THEN incident_link_services.last_at
+			ELSE excluded.last_at END`, incidentID, l.Service, ms(l.AttachedAt)); err != nil {
 		return fmt.Errorf("link group to %s: %w", incidentID, err)
 	}
 	return nil

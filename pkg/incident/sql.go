@@ -198,10 +198,24 @@ ALTER TABLE incidents ADD COLUMN recovering_since BIGINT;
 		SQLite: `ALTER TABLE incidents ADD COLUMN merged_into TEXT NOT NULL DEFAULT '';`,
 	},
 	{
-		// Correlation reads the earliest link of each (open incident,
-		// service) within the window, and an incident's distinct services,
-		// by walking this index (correlation.go, openServicesQuery).
-		ID:     "incident/0007_link_services",
-		SQLite: `CREATE INDEX incident_links_service ON incident_links (incident_id, service, attached_at);`,
+		// incident_link_services: per incident, the services of its links,
+		// each with the latest attachment (an upper bound: deleted links
+		// leave it). Correlation finds the open incidents a service joined
+		// within the window through it, then the earliest link of the
+		// service through incident_links_service, which also lists an
+		// incident's services (correlation.go, relatedLinksQuery).
+		ID: "incident/0007_link_services",
+		SQLite: `
+CREATE INDEX incident_links_service ON incident_links (incident_id, service, attached_at);
+CREATE TABLE incident_link_services (
+	incident_id TEXT NOT NULL,
+	service     TEXT NOT NULL,
+	last_at     BIGINT NOT NULL,
+	PRIMARY KEY (incident_id, service)
+);
+CREATE INDEX incident_link_services_service ON incident_link_services (service, last_at);
+INSERT INTO incident_link_services (incident_id, service, last_at)
+	SELECT incident_id, service, MAX(attached_at) FROM incident_links GROUP BY incident_id, service;
+`,
 	},
 }

@@ -24,7 +24,7 @@ import (
 var Tables = []string{"incidents", "incident_alerts", "incident_timeline", "incident_links", "alert_groups", "jobs", "runbook_audit"}
 
 // childTables hold rows of an incident, deleted with it (before it).
-var childTables = []string{"incident_action_items", "incident_timeline", "incident_links", "incident_alerts"}
+var childTables = []string{"incident_action_items", "incident_timeline", "incident_links", "incident_link_services", "incident_alerts"}
 
 // NotifyQueue is the jobs queue of the notification outbox (notify.Queue;
 // not imported, so that this package stays below the subsystems).
