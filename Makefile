@@ -157,22 +157,28 @@ bench: tools $(BENCHSTAT)
 	$(MAKE) --no-print-directory bench-generate | tee bench-generate.txt
 
 # Webhook ingestion over HTTP as a user meets it (docs/benchmarks.md,
-# "Webhook over HTTP"): builds sred, starts it from BENCH_HTTP_CONFIG on a
-# temporary SQLite store (or BENCH_HTTP_POSTGRES_URL), posts distinct
-# 10-alert Alertmanager deliveries over 8, 32 and 64 keep-alive loopback
-# connections for BENCH_HTTP_DURATION each, and prints deliveries/s and
-# p50/p99/max beside a no-op handler measured in the same run; every step
-# runs against sred with the configuration's notification endpoints as they
-# are (failing: examples/sred.yml points them at 127.0.0.1:9) and with them
-# pointing at a local sink (working), each on a fresh store (about 3 minutes).
+# "Webhook over HTTP"): builds sred, starts it from BENCH_HTTP_CONFIG, posts
+# distinct 10-alert Alertmanager deliveries over 8, 32 and 64 keep-alive
+# loopback connections for BENCH_HTTP_DURATION each, and prints
+# deliveries/s, p50/p99/max and sred's CPU seconds per 1,000 deliveries
+# beside a no-op handler measured in the same run; every step runs against
+# sred with the configuration's notification endpoints as they are
+# (failing: examples/sred.yml points them at 127.0.0.1:9) and with them
+# pointing at a local sink (working), each on a fresh store, for every set-up
+# of BENCH_HTTP_SETUPS: SQLite, one sred on PostgreSQL
+# (BENCH_HTTP_POSTGRES_URL, a fresh schema each) and two sred replicas behind
+# a round-robin load balancer (about 7 minutes). BENCH_HTTP_SETUPS=sqlite
+# runs without PostgreSQL.
 BENCH_HTTP_CHANNELS    ?= failing,working
 BENCH_HTTP_CONFIG      ?= examples/sred.yml
 BENCH_HTTP_CONNECTIONS ?= 8,32,64
 BENCH_HTTP_DURATION    ?= 10s
-BENCH_HTTP_POSTGRES_URL ?=
+BENCH_HTTP_SETUPS      ?= sqlite,postgres,postgres-2
+BENCH_HTTP_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 bench-http:
 	$(GO) run ./cmd/bench-http --config.file=$(BENCH_HTTP_CONFIG) --connections=$(BENCH_HTTP_CONNECTIONS) \
-		--duration=$(BENCH_HTTP_DURATION) --channels=$(BENCH_HTTP_CHANNELS) $(if $(BENCH_HTTP_POSTGRES_URL),--storage.postgres-url=$(BENCH_HTTP_POSTGRES_URL))
+		--duration=$(BENCH_HTTP_DURATION) --channels=$(BENCH_HTTP_CHANNELS) --setups=$(BENCH_HTTP_SETUPS) \
+		--storage.postgres-url='$(BENCH_HTTP_POSTGRES_URL)'
 
 # Retention compaction under webhook load (docs/benchmarks.md, "Retention
 # compaction under webhook load"): for SQLite and PostgreSQL, seeds a store
