@@ -311,6 +311,36 @@ type ClaimOptions struct {
 	Kinds []Kind
 }
 
+// Due reports whether Claim with o would take a job now, with a read only:
+// a worker polling an idle queue asks this first and takes the write lock
+// (on SQLite, the one writer's) only when there is something to claim.
+func Due(ctx context.Context, q RowQuerier, o ClaimOptions) (bool, error) {
+	args := []any{o.Queue, Millis(o.Now)}
+	where := `queue = $1 AND ((state = 'pending' AND run_at <= $2) OR (state = 'running' AND lease_until <= $2))`
+	kinds := func(op string, ks []Kind) {
+		ph := make([]string, len(ks))
+		for i, k := range ks {
+			args = append(args, string(k))
+			ph[i] = fmt.Sprintf("$%d", len(args))
+		}
+		where += ` AND kind ` + op + ` (` + strings.Join(ph, ", ") + `)`
+	}
+	if len(o.ExcludeKinds) > 0 {
+		kinds("NOT IN", o.ExcludeKinds)
+	}
+	if len(o.Kinds) > 0 {
+		kinds("IN", o.Kinds)
+	}
+	var one int
+	switch err := q.QueryRowContext(ctx, `SELECT 1 FROM jobs WHERE `+where+` LIMIT 1`, args...).Scan(&one); {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("look for due jobs of %s: %w", o.Queue, err)
+	}
+	return true, nil
+}
+
 // Claim leases due jobs: pending ones due by now, and running ones whose
 // lease expired (their worker died or stalled). Each claim counts as an
 // attempt.

@@ -163,7 +163,7 @@ func TestFailingChannelPauses(t *testing.T) {
 		}
 
 		// The first batch fails together: one failure of the channel.
-		settled(func() bool { _, st := attempts(); return st[StatePending] == queued })
+		settled(func() bool { total, st := attempts(); return total == queued && st[StatePending] == queued })
 		total, _ := attempts()
 		require.Equal(t, queued, total)
 		require.Equal(t, queued, hookRequests())
@@ -176,7 +176,8 @@ func TestFailingChannelPauses(t *testing.T) {
 
 		// The pause (min_backoff) ends: one probe, which fails and doubles it.
 		clk.Advance(time.Duration(DefaultMinBackoff))
-		settled(func() bool { return hookRequests() == queued+1 })
+		// (and its outcome is recorded before the clock moves on)
+		settled(func() bool { _, st := attempts(); return hookRequests() == queued+1 && st[StatePending] == queued })
 		total, _ = attempts()
 		require.Equal(t, queued+1, total, "one message probes the channel")
 		clk.Advance(time.Duration(DefaultMinBackoff))

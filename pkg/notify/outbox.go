@@ -334,9 +334,22 @@ func (s *Sender) Run(ctx context.Context) error {
 		// Paused channels are left out; a failing channel whose pause
 		// ended gets one message, its probe.
 		paused, probes := s.channelStates(now, exclude)
-		batch, err := s.claim(ctx, now, jobs.ClaimOptions{ExcludeKinds: append(exclude, append(paused, probes...)...)})
+		// Claims write (on SQLite they take the one write lock): look
+		// first, with a read, whether any message of a free lane is due,
+		// so that an idle or paused outbox costs no write on every tick
+		// and does not crowd out the writes of the deliveries' outcomes.
+		due, err := jobs.Due(ctx, s.db, jobs.ClaimOptions{Queue: Queue, Now: now, ExcludeKinds: append(exclude, paused...)})
 		if err != nil && ctx.Err() == nil {
 			s.logger.Warn("deliver notifications", "err", err)
+		}
+		var batch []claimed
+		if due {
+			batch, err = s.claim(ctx, now, jobs.ClaimOptions{ExcludeKinds: append(exclude, append(paused, probes...)...)})
+			if err != nil && ctx.Err() == nil {
+				s.logger.Warn("deliver notifications", "err", err)
+			}
+		} else {
+			probes = nil
 		}
 		for _, ch := range probes {
 			probe, err := s.claim(ctx, now, jobs.ClaimOptions{Kinds: []jobs.Kind{ch}, Limit: 1})
