@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -20,8 +21,6 @@ import (
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/audit"
 	"github.com/rootuip/sre/pkg/cli"
@@ -34,22 +33,18 @@ import (
 	"github.com/rootuip/sre/pkg/testutil"
 )
 
-// target is the controllable service: it exposes a load gauge the test
-// sets, and a scale endpoint that records the instance counts it is
-// called with (through the runbook engine's http actuator).
+// target is the controllable service: a scale endpoint that records the
+// instance counts it is called with (through the runbook engine's http
+// actuator).
 type target struct {
 	srv   *httptest.Server
-	load  prometheus.Gauge
 	mu    sync.Mutex
 	calls []int
 }
 
 func newTarget(t *testing.T) *target {
-	tg := &target{load: prometheus.NewGauge(prometheus.GaugeOpts{Name: "demo_load_percent", Help: "Load the test drives."})}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(tg.load)
+	tg := &target{}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST /scale", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		n, err := strconv.Atoi(strings.TrimSpace(string(b)))
@@ -95,76 +90,55 @@ scale_up: {threshold: 80, step: 1, cooldown: 3s, stabilization: 2s}
 scale_down: {threshold: 30, step: 1, cooldown: 3s, stabilization: 2s}
 `
 
-// driver sets the gauge so that Prometheus holds one chosen value at each
-// second (the policy's evaluation grid): it sets a value, waits until a
-// scrape has it, then until a scrape is past the next whole second, and
-// only then sets the next value. It waits on Prometheus, never on a timer.
-type driver struct {
-	t    *testing.T
-	tg   *target
-	prom v1.API
-	// points are the grid seconds each value was held at.
-	points []time.Time
-}
+// proofStart is the first second of the load history.
+var proofStart = time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC)
 
-func (d *driver) latest() (float64, time.Time, bool) {
-	v, _, _, err := d.prom.Query(context.Background(), `timestamp(demo_load_percent)`, time.Time{})
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	tv, _, _, err := d.prom.Query(context.Background(), `demo_load_percent`, time.Time{})
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	ts, vs := v.(model.Vector), tv.(model.Vector)
-	if len(ts) != 1 || len(vs) != 1 {
-		return 0, time.Time{}, false
-	}
-	sec := float64(ts[0].Value)
-	return float64(vs[0].Value), time.UnixMilli(int64(sec * 1000)).UTC(), true
-}
-
-func (d *driver) waitFor(cond func(v float64, at time.Time) bool, what string) time.Time {
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		if v, at, ok := d.latest(); ok && cond(v, at) {
-			return at
+// startPrometheusWith starts a real Prometheus holding demo_load_percent
+// with vals[i] at proofStart + i seconds and a sample every 100ms in
+// between (as a 100ms scrape of a gauge held for each second would give),
+// imported with `promtool tsdb create-blocks-from openmetrics`: each
+// second holds exactly its value, whatever the machine's load. It returns
+// Prometheus and the time of each value.
+func startPrometheusWith(t *testing.T, vals []float64) (*testutil.Process, []time.Time) {
+	t.Helper()
+	dir := t.TempDir()
+	var om strings.Builder
+	om.WriteString("# HELP demo_load_percent Load the test drives.\n# TYPE demo_load_percent gauge\n")
+	points := make([]time.Time, len(vals))
+	for i, v := range vals {
+		points[i] = proofStart.Add(time.Duration(i) * time.Second)
+		for ms := 0; ms < 1000; ms += 100 {
+			at := points[i].Add(time.Duration(ms) * time.Millisecond)
+			fmt.Fprintf(&om, "demo_load_percent{job=\"demo\",instance=\"demo:80\"} %g %d.%03d\n", v, at.Unix(), ms)
 		}
-		// Prometheus scrapes every 100ms: ask again (no fixed wait).
-		time.Sleep(20 * time.Millisecond) // a polling pause, not a timing assumption
 	}
-	d.t.Fatalf("Prometheus never showed %s", what)
-	return time.Time{}
+	om.WriteString("# EOF\n")
+	omFile, data := filepath.Join(dir, "load.om"), filepath.Join(dir, "data")
+	if err := os.WriteFile(omFile, []byte(om.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(testutil.Tool(t, "promtool"), "tsdb", "create-blocks-from", "openmetrics", omFile, data).CombinedOutput(); err != nil {
+		t.Fatalf("promtool tsdb create-blocks-from openmetrics: %v\n%s", err, out)
+	}
+	prom := testutil.StartPrometheus(t, testutil.PrometheusOptions{Config: "global: {}\n", DataDir: data,
+		Args: []string{"--storage.tsdb.retention.time=1000d"}})
+	return prom, points
 }
 
-func (d *driver) hold(vals ...float64) {
-	for _, v := range vals {
-		d.tg.load.Set(v)
-		at := d.waitFor(func(got float64, _ time.Time) bool { return got == v }, fmt.Sprintf("demo_load_percent = %g", v))
-		next := at.Truncate(time.Second).Add(time.Second)
-		d.waitFor(func(got float64, at time.Time) bool { return got == v && at.After(next) }, fmt.Sprintf("a scrape of %g after %s", v, next))
-		d.points = append(d.points, next)
-	}
-}
-
-// The proof: a real Prometheus scrapes the target while the test drives
-// its load above and below the thresholds; sred's controller, on a manual
-// clock, evaluates every second of that history, scales up, respects its
-// cooldown, does not flap on a noisy signal, stays within its bounds and
-// calls the actuator with the counts it decided; the backtest over the
-// same history takes the same decisions. Then the same history with the
-// target locked by a rollout, and with a rate limit, acts on nothing.
+// The proof: a real Prometheus holds a load history above and below the
+// thresholds; sred's controller, on a manual clock, evaluates every second
+// of that history, scales up, respects its cooldown, does not flap on a
+// noisy signal, stays within its bounds and calls the actuator with the
+// counts it decided; the backtest over the same history takes the same
+// decisions. Then the same history with the target locked by a rollout,
+// and with a rate limit, acts on nothing.
 func TestScalingProof(t *testing.T) {
 	tg := newTarget(t)
-	addr := strings.TrimPrefix(tg.srv.URL, "http://")
-	prom := testutil.StartPrometheus(t, testutil.PrometheusOptions{Config: fmt.Sprintf(`global:
-  scrape_interval: 100ms
-  scrape_timeout: 100ms
-scrape_configs:
-- job_name: demo
-  static_configs:
-  - targets: [%q]
-`, addr)})
+	steady := []float64{50, 50, 50, 50}
+	high := []float64{95, 95, 95, 95, 95, 95, 95, 95, 95, 95}
+	noisy := []float64{85, 20, 85, 20, 85, 20, 85, 20}
+	low := []float64{10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10}
+	prom, pts := startPrometheusWith(t, slices.Concat(steady, high, noisy, low))
 	c, err := api.NewClient(api.Config{Address: prom.URL})
 	if err != nil {
 		t.Fatal(err)
@@ -175,35 +149,24 @@ scrape_configs:
 		t.Fatal(err)
 	}
 
-	d := &driver{t: t, tg: tg, prom: papi}
-	steady := []float64{50, 50, 50, 50}
-	high := []float64{95, 95, 95, 95, 95, 95, 95, 95, 95, 95}
-	noisy := []float64{85, 20, 85, 20, 85, 20, 85, 20}
-	low := []float64{10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10}
-	d.hold(steady...)
-	d.hold(high...)
-	d.hold(noisy...)
-	d.hold(low...)
-	pts := d.points
 	phase := func(from, n int) (time.Time, time.Time) { return pts[from], pts[from+n-1] }
 	highFrom, highTo := phase(len(steady), len(high))
 	noisyFrom, noisyTo := phase(len(steady)+len(high), len(noisy))
 	lowFrom, lowTo := phase(len(steady)+len(high)+len(noisy), len(low))
 	start, end := pts[len(steady)-1], pts[len(pts)-1]
-	// The history holds one driven value per second (what the assertions
-	// below rely on); a stall of the machine longer than a second would
-	// show here first, named as such.
+	// Prometheus gives the policy's query one imported value per second.
 	hist, err := scaling.Fetch(context.Background(), papi, p, noisyFrom, noisyTo)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var got []float64
 	for _, s := range hist {
-		if s.Time.Before(noisyFrom) {
-			continue
+		if !s.Time.Before(noisyFrom) {
+			got = append(got, s.Value)
 		}
-		if i := int(s.Time.Sub(noisyFrom) / time.Second); s.Value != noisy[i] {
-			t.Fatalf("Prometheus holds %g at %s, the driver set %g for that second: the machine stalled", s.Value, s.Time, noisy[i])
-		}
+	}
+	if !slices.Equal(got, noisy) {
+		t.Fatalf("Prometheus returns %v over the noisy phase, imported %v", got, noisy)
 	}
 
 	rcfg := runbook.DefaultConfig
@@ -342,7 +305,13 @@ scrape_configs:
 			t.Fatalf("actuator called with %v, decisions %v", got, want)
 		}
 
-		t.Logf("actions: %s", summary(acted))
+		// The history is exact, so are the decisions' times: up 2s into
+		// the high phase (its stabilization), again after the cooldown;
+		// down 2s after the load went under 30 (the noisy phase's last
+		// second), then every cooldown down to the floor.
+		if got, want := summary(acted), "2->3@14:30:06 3->4@14:30:09 4->3@14:30:23 3->2@14:30:26 2->1@14:30:29"; got != want {
+			t.Fatalf("actions %s, want %s", got, want)
+		}
 		// The backtest over the same history takes the same decisions.
 		bt, err := scaling.RunBacktest(context.Background(), papi, p, start, end, p.InitialInstances)
 		if err != nil {
