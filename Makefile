@@ -152,6 +152,7 @@ bench: tools $(BENCHSTAT)
 	$(call bench_pkg,./pkg/app,BenchmarkMetricsScrape,20x,$(BENCH_COUNT_SLOW))
 	$(call bench_pkg,./pkg/events,.,200ms)
 	$(call bench_pkg,./pkg/stream,BenchmarkWSBurst,3x,1)
+	$(call bench_pkg,./pkg/retention,BenchmarkCompactBatch,20x,3)
 	$(BENCHSTAT) bench.out | tee bench.txt
 	$(MAKE) --no-print-directory bench-http | tee bench-http.txt
 	$(MAKE) --no-print-directory bench-generate | tee bench-generate.txt
