@@ -187,7 +187,7 @@ bench-http:
 # the database), then alternately runs sred on a copy of it with retention
 # off and with resolved_incidents: 24h (compaction deleting from the start)
 # under a steady webhook load, and prints p50/p99 and the p99 ratio per
-# round with the load average (under 5 minutes on two idle cores).
+# round with the load average (estimated under 5 minutes on two idle cores).
 BENCH_RETENTION_ROWS     ?= 1000000
 BENCH_RETENTION_RATE     ?= 100
 BENCH_RETENTION_DURATION ?= 10s
