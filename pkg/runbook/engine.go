@@ -60,10 +60,22 @@ type Querier interface {
 	Query(ctx context.Context, query string, ts time.Time, opts ...v1.Option) (model.Value, v1.Warnings, v1.Infos, error)
 }
 
+// Writer runs fn in a write transaction shared with other writes:
+// incident.Service.Write, which on SQLite applies it in the single writer's
+// next batch (group commit), so that the engine's claims, lease renewals,
+// journal and audit rows do not take SQLite's write lock on their own. fn
+// must not ask for another Write.
+type Writer interface {
+	Write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error
+}
+
 // Options are the engine's collaborators. DB and Incidents are required.
 type Options struct {
-	DB         *store.DB
-	Incidents  Incidents
+	DB        *store.DB
+	Incidents Incidents
+	// Writer runs the engine's writes (default: Incidents when it is a
+	// Writer, as the incident service is, else a transaction of DB's own).
+	Writer     Writer
 	Escalator  Escalator // nil: escalation requests are recorded only
 	Notifier   Notifier  // nil: notify steps write the timeline and the event stream only
 	Prometheus Querier   // nil: promql steps fail
@@ -89,6 +101,8 @@ type Engine struct {
 	metrics *metrics
 	queue   *jobs.Metrics // the runbook queue's sre_jobs_* metrics
 	owner   string
+	// write runs the engine's writes (Options.Writer).
+	write func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error
 	// cycles counts the rounds of Run, for tests to wait on.
 	cycles atomic.Int64
 
@@ -161,6 +175,15 @@ func New(opts Options, cfg Config, set *Set) (*Engine, error) {
 		return nil, err
 	}
 	e.act = act
+	e.write = func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+		return opts.DB.InTx(ctx, func(tx *sql.Tx) error { return fn(ctx, tx) })
+	}
+	if opts.Writer == nil {
+		opts.Writer, _ = opts.Incidents.(Writer)
+	}
+	if opts.Writer != nil {
+		e.write = opts.Writer.Write
+	}
 	e.metrics = newMetrics(opts.Registerer, e)
 	e.queue = jobs.NewMetrics(opts.DB, Queue, []jobs.Kind{KindRun}, opts.Clock, opts.Registerer)
 	if err := e.Update(cfg, set); err != nil {
@@ -379,8 +402,9 @@ var (
 
 // Recover prepares the queue when the worker starts: on SQLite the leases of
 // runs left by a process that stopped end at once (on PostgreSQL other
-// replicas may be alive: their leases run out), and open runs recorded
-// without a job (by a version of sred before the queue) get one.
+// replicas may be alive: their leases run out). Open runs recorded by a
+// version of sred before the queue got their job in migration
+// runbook/0003_jobs.
 func (e *Engine) Recover(ctx context.Context) error {
 	// The lock is held through the update: an engine of this process that
 	// starts meanwhile cannot claim a run between the snapshot of the live
@@ -388,50 +412,24 @@ func (e *Engine) Recover(ctx context.Context) error {
 	liveMu.Lock()
 	defer liveMu.Unlock()
 	liveOwners[e.owner] = true
-	if e.db.Dialect == store.SQLite {
-		owners := make([]string, 0, len(liveOwners))
-		for o := range liveOwners {
-			owners = append(owners, o)
-		}
-		if n, err := jobs.ExpireLeases(ctx, e.db, Queue, owners); err != nil {
-			return err
-		} else if n > 0 {
-			e.logger.Warn("runbook runs left by a stopped process resume now", "runs", n)
-		}
+	if e.db.Dialect != store.SQLite {
+		return nil
 	}
-	rows, err := e.db.QueryContext(ctx, `SELECT id, incident_id, lease_until FROM runbook_runs WHERE status IN ($1, $2, $3)`,
-		RunPending, RunRunning, RunWaitingApproval)
+	owners := make([]string, 0, len(liveOwners))
+	for o := range liveOwners {
+		owners = append(owners, o)
+	}
+	var n int64
+	err := e.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		n, err = jobs.ExpireLeases(ctx, tx, Queue, owners)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("list open runbook runs: %w", err)
+		return err
 	}
-	type open struct {
-		id    int64
-		inc   string
-		lease int64
-	}
-	var runs []open
-	for rows.Next() {
-		var o open
-		if err := rows.Scan(&o.id, &o.inc, &o.lease); err != nil {
-			rows.Close()
-			return fmt.Errorf("list open runbook runs: %w", err)
-		}
-		runs = append(runs, o)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("list open runbook runs: %w", err)
-	}
-	now := e.now()
-	for _, o := range runs {
-		// A run an older replica executes under its own lease waits for it.
-		at := now
-		if o.lease > ms(now) {
-			at = time.UnixMilli(o.lease)
-		}
-		if err := enqueueRun(ctx, e.db, now, at, o.id, o.inc); err != nil {
-			return err
-		}
+	if n > 0 {
+		e.logger.Warn("runbook runs left by a stopped process resume now", "runs", n)
 	}
 	return nil
 }
@@ -463,27 +461,33 @@ func (e *Engine) Cycle(ctx context.Context) error {
 }
 
 func (e *Engine) skipPending(ctx context.Context, reason string, now time.Time) error {
-	rows, err := e.db.QueryContext(ctx, `UPDATE runbook_runs SET status = $1, reason = $2, finished_at = $3
-		WHERE status = $4 RETURNING `+runColumns, RunSkipped, reason, ms(now), RunPending)
-	if err != nil {
-		return fmt.Errorf("skip pending runs: %w", err)
-	}
 	var runs []*Run
-	for rows.Next() {
-		r, err := scanRun(rows)
+	err := e.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		runs = nil
+		rows, err := tx.QueryContext(ctx, `UPDATE runbook_runs SET status = $1, reason = $2, finished_at = $3
+		WHERE status = $4 RETURNING `+runColumns, RunSkipped, reason, ms(now), RunPending)
 		if err != nil {
-			rows.Close()
-			return err
+			return fmt.Errorf("skip pending runs: %w", err)
 		}
-		runs = append(runs, r)
+		defer rows.Close()
+		for rows.Next() {
+			r, err := scanRun(rows)
+			if err != nil {
+				return err
+			}
+			runs = append(runs, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return err
 	}
-	rows.Close()
 	for _, r := range runs {
 		e.metrics.executions.WithLabelValues(r.Runbook, RunSkipped).Inc()
 		e.record(ctx, r, &AuditEntry{Event: "run_finished", StepIndex: -1, Status: RunSkipped, Error: reason},
 			fmt.Sprintf("runbook %s run %d skipped: %s", r.Runbook, r.ID, reason))
 	}
-	return rows.Err()
+	return nil
 }
 
 // renew extends the job lease of every run this replica executes, with its
@@ -512,7 +516,7 @@ func (e *Engine) renew(ctx context.Context, now time.Time) error {
 		// The job lease and the target lock are renewed in one transaction,
 		// and only while the run is in progress: a run that just finished
 		// (and released its lock in its own transaction) does not get it back.
-		err := e.db.InTx(ctx, func(tx *sql.Tx) error {
+		err := e.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			cancel, reason, lost = 0, "", nil
 			err := jobs.Extend(ctx, tx, a.job, e.owner, now.Add(lease))
 			if errors.Is(err, jobs.ErrLeaseLost) {
@@ -566,8 +570,13 @@ func (e *Engine) claim(ctx context.Context, now time.Time, killed string) error 
 	if free <= 0 {
 		return nil
 	}
-	got, err := jobs.Claim(ctx, e.db, jobs.ClaimOptions{Queue: Queue, Owner: e.owner, Now: now,
-		Lease: time.Duration(cfg.LeaseDuration), Limit: free})
+	var got []jobs.Job
+	err := e.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		got, err = jobs.ClaimIn(ctx, tx, e.db.Dialect, jobs.ClaimOptions{Queue: Queue, Owner: e.owner, Now: now,
+			Lease: time.Duration(cfg.LeaseDuration), Limit: free})
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -585,7 +594,9 @@ func (e *Engine) claim(ctx context.Context, now time.Time, killed string) error 
 func (e *Engine) admit(ctx context.Context, j jobs.Job, now time.Time, killed string) error {
 	var p runJob
 	if err := j.Decode(&p); err != nil {
-		return errors.Join(err, jobs.Fail(ctx, e.db, j.ID, e.owner, now, err.Error()))
+		return errors.Join(err, e.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			return jobs.Fail(ctx, tx, j.ID, e.owner, now, err.Error())
+		}))
 	}
 	e.activeMu.Lock()
 	_, mine := e.active[p.RunID]
@@ -603,7 +614,7 @@ func (e *Engine) admit(ctx context.Context, j jobs.Job, now time.Time, killed st
 		closed  bool
 		resumed bool
 	)
-	err := e.db.InTx(ctx, func(tx *sql.Tx) error {
+	err := e.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		run, rb, closed, resumed = nil, nil, false, false
 		if e.db.Dialect == store.Postgres {
 			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(store.LockRunbookClaim)); err != nil {
@@ -790,7 +801,7 @@ func (e *Engine) Cancel(ctx context.Context, runID int64, by, reason string) (*R
 		reason = "cancelled by " + by
 	}
 	var run *Run
-	err := e.db.InTx(ctx, func(tx *sql.Tx) error {
+	err := e.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		r, err := getRun(ctx, tx, runID)
 		if err != nil {
 			return err
@@ -829,7 +840,7 @@ var ErrConflict = errors.New("conflict")
 // every run in progress (killing their processes) and skips pending runs.
 func (e *Engine) SetKillSwitch(ctx context.Context, enabled bool, by, reason string) (KillSwitch, error) {
 	ks := KillSwitch{Enabled: enabled, By: by, Reason: reason, UpdatedAt: e.now()}
-	if err := setKillSwitch(ctx, e.db, ks); err != nil {
+	if err := e.write(ctx, func(ctx context.Context, tx *sql.Tx) error { return setKillSwitch(ctx, tx, ks) }); err != nil {
 		return ks, err
 	}
 	e.metrics.killSwitch.Set(float64(b2i(enabled)))
@@ -852,7 +863,7 @@ func (e *Engine) Approve(ctx context.Context, runID int64, by, comment string) (
 	}
 	now := e.now()
 	var run *Run
-	err := e.db.InTx(ctx, func(tx *sql.Tx) error {
+	err := e.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		r, err := getRun(ctx, tx, runID)
 		if err != nil {
 			return err
@@ -903,7 +914,7 @@ func (e *Engine) record(ctx context.Context, run *Run, a *AuditEntry, message st
 	if a.Time.IsZero() {
 		a.Time = e.now()
 	}
-	if err := insertAudit(ctx, e.db, a); err != nil {
+	if err := e.write(ctx, func(ctx context.Context, tx *sql.Tx) error { return insertAudit(ctx, tx, a) }); err != nil {
 		e.logger.Error("runbook audit", "run", run.ID, "err", err)
 	}
 	data := map[string]any{"run_id": run.ID, "status": a.Status, "dry_run": run.DryRun}
@@ -938,8 +949,10 @@ func (e *Engine) record(ctx context.Context, run *Run, a *AuditEntry, message st
 }
 
 // execute runs the steps of run in order. A resumed run (its replica
-// stopped) skips the steps its journal records as finished: the step that
-// was in progress runs again.
+// stopped) skips the steps its journal records as finished. The step that
+// was in progress runs again if it is safe to repeat (Step.SafeToRepeat);
+// otherwise the run ends interrupted at that step and the incident
+// escalates: exactly once, or a human decides.
 func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook, job int64, resumed bool) {
 	cfg, _ := e.config()
 	maxRun := time.Duration(cfg.MaxRunTime)
@@ -950,7 +963,7 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook, job int64, 
 	defer cancel()
 	begin := time.Now()
 	log := e.logger.With("run", run.ID, "runbook", run.Runbook, "incident", run.IncidentID)
-	done, err := journal(ctx, e.db, run.ID)
+	done, started, err := journal(ctx, e.db, run.ID)
 	if err != nil {
 		// Without the journal a resumed run would repeat its steps: the
 		// job comes back later.
@@ -982,6 +995,10 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook, job int64, 
 		}
 		gate := &Step{Name: "approval-gate", typ: StepApproval, OnFailure: FailStop, Timeout: timeout,
 			Approval: &ApprovalStep{}, tmpls: map[string]*tmpl{}}
+		if err := e.startStep(ctx, x, -1); err != nil {
+			e.handBack(ctx, run, job, err.Error(), e.now().Add(time.Duration(cfg.PollInterval)), log)
+			return
+		}
 		if res := e.runStep(ctx, x, -1, gate); res.Status != StepOK && res.Status != StepDryRun {
 			status, reason = RunFailed, "approval gate: "+res.Error
 		} else {
@@ -999,6 +1016,22 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook, job int64, 
 		if ctx.Err() != nil {
 			status, reason = RunFailed, context.Cause(ctx).Error()
 			break
+		}
+		if started[i] && !s.SafeToRepeat() {
+			// Its replica died during the step: whether it took effect is
+			// unknown, and running it again could do it twice.
+			x.step = i
+			status = RunInterrupted
+			reason = fmt.Sprintf("its replica stopped during step %d (%s), which is not idempotent: not run again, a human decides", i+1, s.Name)
+			escalate = fmt.Sprintf("runbook %s run %d was interrupted during step %s, which is not idempotent: check whether it took effect and finish the remediation by hand",
+				rb.Name, run.ID, s.Name)
+			log.Warn("runbook run interrupted: the step in progress when its replica stopped is not idempotent", "step", i+1, "name", s.Name)
+			break
+		}
+		if err := e.startStep(ctx, x, i); err != nil {
+			// Not started: the run comes back to this step later.
+			e.handBack(ctx, run, job, err.Error(), e.now().Add(time.Duration(cfg.PollInterval)), log)
+			return
 		}
 		res := e.runStep(ctx, x, i, s)
 		if res.Status == StepOK || res.Status == StepDryRun {
@@ -1051,17 +1084,31 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook, job int64, 
 	if run.DryRun && status == RunSucceeded {
 		reason = "dry-run: nothing was executed"
 	}
-	if escalate != "" && status == RunFailed {
+	if escalate != "" && (status == RunFailed || status == RunInterrupted) {
 		e.escalate(ctx, run, escalate, log)
 	}
 	e.finish(ctx, run, rb, x, job, status, reason, time.Since(begin), log)
+}
+
+// startStep records in the journal that step idx of the run starts, before
+// it runs: a replica that resumes the run knows the step was in progress.
+func (e *Engine) startStep(ctx context.Context, x *execution, idx int) error {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	now := e.now()
+	return e.write(bctx, func(ctx context.Context, tx *sql.Tx) error {
+		return journalStart(ctx, tx, x.run.ID, idx, e.owner, now)
+	})
 }
 
 // journal records that step idx finished, so that a resumed run skips it.
 func (e *Engine) journal(ctx context.Context, x *execution, idx int, status string, log *slog.Logger) {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := journalStep(bctx, e.db, x.run.ID, idx, status, e.owner, e.now()); err != nil {
+	now := e.now()
+	if err := e.write(bctx, func(ctx context.Context, tx *sql.Tx) error {
+		return journalStep(ctx, tx, x.run.ID, idx, status, e.owner, now)
+	}); err != nil {
 		log.Error("a resumed run would repeat this step", "step", idx+1, "err", err)
 	}
 }
@@ -1072,7 +1119,9 @@ func (e *Engine) journal(ctx context.Context, x *execution, idx int, status stri
 func (e *Engine) handBack(ctx context.Context, run *Run, job int64, why string, at time.Time, log *slog.Logger) {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := jobs.Retry(bctx, e.db, job, e.owner, at, why); err != nil {
+	if err := e.write(bctx, func(ctx context.Context, tx *sql.Tx) error {
+		return jobs.Retry(ctx, tx, job, e.owner, at, why)
+	}); err != nil {
 		log.Error("hand the run back to the queue; it resumes once its lease expired", "err", err)
 	}
 	e.queue.Run("retry")
@@ -1096,7 +1145,10 @@ func (e *Engine) lost(ctx context.Context, run *Run, x *execution, ll *leaseLost
 func (e *Engine) markVerified(ctx context.Context, run *Run, log *slog.Logger) {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if _, err := e.db.ExecContext(bctx, `UPDATE runbook_runs SET verified = 1 WHERE id = $1`, run.ID); err != nil {
+	if err := e.write(bctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE runbook_runs SET verified = 1 WHERE id = $1`, run.ID)
+		return err
+	}); err != nil {
 		log.Error("record verification", "err", err)
 	}
 	if err := e.opts.Incidents.MarkMitigated(bctx, run.IncidentID, "automation"); err != nil {
@@ -1124,7 +1176,7 @@ func (e *Engine) finish(ctx context.Context, run *Run, rb *Runbook, x *execution
 	// The end of the run, the release of its target lock and the completion
 	// of its job commit together, and only while the job is still leased to
 	// this replica: otherwise another replica resumes the run and ends it.
-	err := e.db.InTx(bctx, func(tx *sql.Tx) error {
+	err := e.write(bctx, func(bctx context.Context, tx *sql.Tx) error {
 		if err := jobs.Complete(bctx, tx, job, e.owner, now); err != nil {
 			return err
 		}

@@ -553,33 +553,46 @@ steps: [{name: hold, exec: {command: [/bin/sleep, "30"]}}]
 	})
 }
 
-// A run whose replica died (SIGKILL of the process and its step, mid-step)
-// is claimed by another replica once its job's lease expired, and resumed:
-// the finished first step is not run again, the step in progress is, and the
-// run ends once. On PostgreSQL (other replicas may be alive) the run waits
-// for its lease, moved past with the engine's manual clock; on SQLite,
-// which one process uses at a time, the next process takes it at once.
+// A run whose replica died (SIGKILL of the process and its step) is claimed
+// by another replica once its job's lease expired, and resumed at the first
+// step its journal does not record as finished: the finished first step is
+// not run again. The step in progress when the replica died runs again when
+// it is idempotent ("again"); when it is not ("once"), it is not repeated:
+// the run ends interrupted at that step and the incident escalates to a
+// human. A run waiting for approval ("approval") waits again on the next
+// replica, and goes on once approved. On PostgreSQL (other replicas may be
+// alive) the run waits for its lease, moved past with the engine's manual
+// clock; on SQLite, which one process uses at a time, the next process
+// takes it at once. The resuming engine writes through the real incident
+// service's writer (group commit on SQLite).
 func TestExpiredLeaseResumed(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		dir := t.TempDir()
-		crashTest(t, "sqlite", dir, func() *store.DB {
-			db, err := store.OpenSQLite(context.Background(), dir)
-			require.NoError(t, err)
-			return db
+	for _, variant := range []string{"again", "once", "approval"} {
+		t.Run(variant, func(t *testing.T) {
+			t.Run("sqlite", func(t *testing.T) {
+				dir := t.TempDir()
+				crashTest(t, "sqlite", dir, variant, func() *store.DB {
+					db, err := store.OpenSQLite(context.Background(), dir)
+					require.NoError(t, err)
+					return db
+				})
+			})
+			t.Run("postgres", func(t *testing.T) {
+				url := sretest.PostgresSchemaURL(t)
+				crashTest(t, "postgres", url, variant, func() *store.DB {
+					db, err := store.OpenPostgres(context.Background(), url)
+					require.NoError(t, err)
+					return db
+				})
+			})
 		})
-	})
-	t.Run("postgres", func(t *testing.T) {
-		url := sretest.PostgresSchemaURL(t)
-		crashTest(t, "postgres", url, func() *store.DB {
-			db, err := store.OpenPostgres(context.Background(), url)
-			require.NoError(t, err)
-			return db
-		})
-	})
+	}
 }
 
-func crashRunbook(marks, count string) string {
-	return fmt.Sprintf(`
+// crashRunbook is the runbook of the crash test's variant: a first step,
+// then one the replica dies in (long, idempotent or not) or an approval
+// step and a last step.
+func crashRunbook(variant, marks, count string) string {
+	head := fmt.Sprintf(`
 name: crashy
 matchers: ['alertname="X"']
 steps:
@@ -587,11 +600,22 @@ steps:
     exec:
       command: [%q]
       env: {RUNBOOK_HELPER: mark, RUNBOOK_OUT: %q}
-  - name: long
+`, helperCmd(), marks)
+	if variant == "approval" {
+		return head + fmt.Sprintf(`  - name: ask
+    approval: {message: 'go on?'}
+  - name: last
+    exec:
+      command: [%q]
+      env: {RUNBOOK_HELPER: mark, RUNBOOK_OUT: %q}
+`, helperCmd(), count)
+	}
+	return head + fmt.Sprintf(`  - name: long
+    idempotent: %t
     exec:
       command: [%q]
       env: {RUNBOOK_HELPER: count, RUNBOOK_OUT: %q}
-`, helperCmd(), marks, helperCmd(), count)
+`, variant == "again", helperCmd(), count)
 }
 
 func crashChild() int {
@@ -609,11 +633,11 @@ func crashChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
 	}
-	if err := db.Migrate(ctx, jobs.Migrations, Migrations); err != nil {
+	if err := db.Migrate(ctx, withIncidents()...); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
 	}
-	rb, err := Parse([]byte(crashRunbook(os.Getenv("RUNBOOK_MARKS"), os.Getenv("RUNBOOK_COUNT"))), "crash.yml")
+	rb, err := Parse([]byte(crashRunbook(os.Getenv("RUNBOOK_VARIANT"), os.Getenv("RUNBOOK_MARKS"), os.Getenv("RUNBOOK_COUNT"))), "crash.yml")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
@@ -636,35 +660,45 @@ func crashChild() int {
 	return 0
 }
 
-func crashTest(t *testing.T, dialect, dsn string, open func() *store.DB) {
+func crashTest(t *testing.T, dialect, dsn, variant string, open func() *store.DB) {
 	tmp := t.TempDir()
 	marks, count := filepath.Join(tmp, "marks"), filepath.Join(tmp, "count")
 	cmd := exec.Command(helperCmd())
 	cmd.Env = append(os.Environ(), "RUNBOOK_HELPER=engine", "RUNBOOK_DIALECT="+dialect, "RUNBOOK_DB="+dsn,
-		"RUNBOOK_MARKS="+marks, "RUNBOOK_COUNT="+count)
+		"RUNBOOK_MARKS="+marks, "RUNBOOK_COUNT="+count, "RUNBOOK_VARIANT="+variant)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
-	require.Eventually(t, func() bool {
-		b, _ := os.ReadFile(count)
-		return string(b) == "started\n"
-	}, 60*time.Second, 20*time.Millisecond, "child: %s", &stderr)
+	db := open()
+	defer db.Close()
+	ctx := context.Background()
+	if variant == "approval" {
+		require.Eventually(t, func() bool {
+			var st string
+			err := db.QueryRowContext(ctx, `SELECT status FROM runbook_runs WHERE incident_id = 'INC-1'`).Scan(&st)
+			return err == nil && st == RunWaitingApproval
+		}, 60*time.Second, 20*time.Millisecond, "child: %s", &stderr)
+	} else {
+		require.Eventually(t, func() bool {
+			b, _ := os.ReadFile(count)
+			return string(b) == "started\n"
+		}, 60*time.Second, 20*time.Millisecond, "child: %s", &stderr)
+	}
 	// Crash: kill the engine and its step with SIGKILL, no chance to clean up.
 	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL))
 	_ = cmd.Wait()
 
-	db := open()
-	defer db.Close()
-	ctx := context.Background()
 	rec := &recorder{}
 	cfg := testConfig()
 	clk := clock.NewManual(time.Now())
-	set, err := NewSet(cfg, mustParse(t, crashRunbook(marks, count)))
+	set, err := NewSet(cfg, mustParse(t, crashRunbook(variant, marks, count)))
 	require.NoError(t, err)
-	e, err := New(Options{DB: db, Incidents: rec, Escalator: rec, Notifier: rec, Registerer: prometheus.NewRegistry(), Clock: clk}, cfg, set)
+	svc := newService(t, db, func() []incident.Hook { return nil })
+	defer svc.Close()
+	e, err := New(Options{DB: db, Incidents: rec, Writer: svc, Escalator: rec, Notifier: rec, Registerer: prometheus.NewRegistry(), Clock: clk}, cfg, set)
 	require.NoError(t, err)
-	run := waitRun(t, e, "INC-1", RunRunning)
+	run := waitRun(t, e, "INC-1", RunRunning, RunWaitingApproval)
 	require.Equal(t, 1, run.CurrentStep)
 	dead := run.Owner
 	if dialect == "postgres" {
@@ -677,17 +711,28 @@ func crashTest(t *testing.T, dialect, dsn string, open func() *store.DB) {
 		clk.Advance(time.Duration(cfg.LeaseDuration) + time.Second)
 	}
 	startEngine(t, e)
-	waitRun(t, e, "INC-1", RunSucceeded)
+	want := map[string]string{"again": RunSucceeded, "once": RunInterrupted, "approval": RunSucceeded}[variant]
+	if variant == "approval" {
+		// The approval still waits, on this replica now.
+		require.Eventually(t, func() bool {
+			r, err := e.GetRun(ctx, run.ID)
+			require.NoError(t, err)
+			return r.Owner == e.Owner() && r.Status == RunWaitingApproval && r.Audit[len(r.Audit)-1].Event == "approval_requested"
+		}, 30*time.Second, 10*time.Millisecond)
+		waitCycles(t, e, 3)
+		_, err := os.Stat(count)
+		require.True(t, os.IsNotExist(err), "nothing runs before approval")
+		_, err = e.Approve(ctx, run.ID, "alice", "")
+		require.NoError(t, err)
+	}
+	waitRun(t, e, "INC-1", want)
 	e.Wait() // the run's last audit row and timeline entry are written
-	run = waitRun(t, e, "INC-1", RunSucceeded)
+	run = waitRun(t, e, "INC-1", want)
 	require.Equal(t, e.Owner(), run.Owner)
 	require.NotEqual(t, dead, run.Owner)
 	b, err := os.ReadFile(marks)
 	require.NoError(t, err)
 	require.Equal(t, "ran\n", string(b), "the finished step is not repeated")
-	b, err = os.ReadFile(count)
-	require.NoError(t, err)
-	require.Equal(t, "started\nstarted\n", string(b), "the step in progress runs again")
 	var events []string
 	for _, a := range run.Audit {
 		ev := a.Event
@@ -696,10 +741,31 @@ func crashTest(t *testing.T, dialect, dsn string, open func() *store.DB) {
 		}
 		events = append(events, ev)
 	}
-	require.Equal(t, []string{"run_pending", "run_started", "step:first:ok", "run_resumed", "step:long:ok", "run_finished"}, events)
+	_, _, _, escalated, _ := rec.snapshot()
+	b, err = os.ReadFile(count)
+	require.NoError(t, err)
+	switch variant {
+	case "again":
+		require.Equal(t, "started\nstarted\n", string(b), "the idempotent step in progress runs again")
+		require.Equal(t, []string{"run_pending", "run_started", "step:first:ok", "run_resumed", "step:long:ok", "run_finished"}, events)
+		require.Empty(t, escalated)
+	case "once":
+		require.Equal(t, "started\n", string(b), "the step in progress is not idempotent: it does not run again")
+		require.Equal(t, "its replica stopped during step 2 (long), which is not idempotent: not run again, a human decides", run.Reason)
+		require.Equal(t, []string{"run_pending", "run_started", "step:first:ok", "run_resumed", "escalation", "run_finished"}, events)
+		require.Equal(t, []string{"INC-1: runbook crashy run 1 was interrupted during step long, which is not idempotent: " +
+			"check whether it took effect and finish the remediation by hand"}, escalated)
+		require.Equal(t, 1.0, testutil.ToFloat64(e.metrics.executions.WithLabelValues("crashy", RunInterrupted)))
+	case "approval":
+		require.Equal(t, "ran\n", string(b), "the step after the approval runs once")
+		require.Equal(t, []string{"run_pending", "run_started", "step:first:ok", "approval_requested:ask:waiting_approval", "run_resumed",
+			"approval_requested:ask:waiting_approval", "step:ask:ok", "step:last:ok", "run_finished"}, events)
+		require.Equal(t, "approved by alice", stepAudit(t, run, "ask").Output)
+		require.Empty(t, escalated)
+	}
 	tl, _, _, _, _ := rec.snapshot()
 	require.NotEmpty(t, tl)
-	require.Contains(t, tl[len(tl)-1].Message, "runbook crashy run 1 succeeded")
+	require.Contains(t, tl[len(tl)-1].Message, "runbook crashy run 1 "+want)
 	js, err := jobs.List(ctx, db, jobs.Filter{Queue: Queue})
 	require.NoError(t, err)
 	require.Len(t, js, 1)
@@ -721,6 +787,7 @@ name: hold
 matchers: ['alertname="X"']
 steps:
   - name: hold
+    idempotent: true
     exec:
       command: [%q]
       env: {RUNBOOK_HELPER: count, RUNBOOK_OUT: %q}

@@ -114,6 +114,13 @@ type Step struct {
 	Timeout model.Duration `yaml:"timeout,omitempty"`
 	// Labels adds to or overrides the runbook's allow-list for this step.
 	Labels map[string]string `yaml:"labels,omitempty"`
+	// Idempotent declares an exec, http or kubernetes step safe to run
+	// again (scale to N, a check): when the replica running it dies, the
+	// replica that resumes the run runs it again. A step that is not
+	// idempotent is not repeated: the run ends interrupted at that step and
+	// the incident escalates to a human. promql, wait, notify and approval
+	// steps are always safe to repeat.
+	Idempotent *bool `yaml:"idempotent,omitempty"`
 
 	Exec       *ExecStep       `yaml:"exec,omitempty"`
 	HTTP       *HTTPStep       `yaml:"http,omitempty"`
@@ -126,6 +133,19 @@ type Step struct {
 	typ   StepType
 	allow allowList
 	tmpls map[string]*tmpl
+}
+
+// repeatable says whether steps of type t are always safe to run again: they
+// only read (promql), wait, or act once per run and step (notify, approval).
+func (t StepType) repeatable() bool {
+	return t == StepPromQL || t == StepWait || t == StepNotify || t == StepApproval
+}
+
+// SafeToRepeat says whether the step may run again when the replica that
+// ran it died before it finished: it declares idempotent: true, or its type
+// is always safe to repeat.
+func (s *Step) SafeToRepeat() bool {
+	return s.typ.repeatable() || s.Idempotent != nil && *s.Idempotent
 }
 
 // ExecStep runs a program with an argument list: no shell is involved.
@@ -260,6 +280,9 @@ func (s *Step) UnmarshalYAML(n *yaml.Node) error {
 		return errAt(n, "step %q: want exactly one of exec, http, kubernetes, promql, wait, notify, approval (got %d)", s.Name, len(set))
 	}
 	s.typ = set[0]
+	if s.Idempotent != nil && !*s.Idempotent && s.typ.repeatable() {
+		return errAt(n, "step %q: idempotent: false does not apply to %s steps, which are always safe to run again", s.Name, s.typ)
+	}
 	switch s.OnFailure {
 	case "":
 		s.OnFailure = FailStop

@@ -89,7 +89,7 @@ func TestParseErrors(t *testing.T) {
 		name, src, err string
 	}{
 		{"unknown top field", head + "stepz: []\n", `bad.yml:3: unknown field "stepz" in runbook (known fields: approval_timeout, continue_on_resolve, description, dry_run, labels, matchers, max_run_time, max_runs, name, rate_limit, require_approval, resolve_on_verify, severities, states, steps, target, urls, window)`},
-		{"unknown step field", head + "steps:\n  - name: a\n    wait: {duration: 1s}\n    timout: 5s\n", `bad.yml:6: unknown field "timout" in step (known fields: approval, exec, http, kubernetes, labels, name, notify, on_failure, promql, timeout, verify, wait)`},
+		{"unknown step field", head + "steps:\n  - name: a\n    wait: {duration: 1s}\n    timout: 5s\n", `bad.yml:6: unknown field "timout" in step (known fields: approval, exec, http, idempotent, kubernetes, labels, name, notify, on_failure, promql, timeout, verify, wait)`},
 		{"unknown nested field", head + "steps:\n  - name: a\n    exec:\n      comand: [/bin/true]\n", `bad.yml:6: unknown field "comand" in step exec (known fields: command, dir, env)`},
 		{"bad name", "name: Bad Name\nmatchers: ['a=\"b\"']\nsteps: [{name: a, wait: {duration: 1s}}]\n", `bad.yml:1: runbook name "Bad Name": want lower-case letters, digits, '-' or '_' (at most 64)`},
 		{"bad matcher", "name: rb\nmatchers: ['alertname=~\"(\"']\nsteps: [{name: a, wait: {duration: 1s}}]\n", "bad.yml:1: runbook \"rb\": matcher \"alertname=~\\\"(\\\"\": error parsing regexp: missing closing ): `^(?:()$`"},
@@ -124,6 +124,8 @@ func TestParseErrors(t *testing.T) {
 		{"shell env metachars", head + "labels: {service: '.+'}\nsteps:\n  - name: a\n    exec:\n      command: [/bin/sh, /opt/restart.sh]\n      env: {SERVICE: '{{ .Labels.service }}'}\n", `bad.yml:5: runbook "rb": step "a": env.SERVICE: label "service" reaches the environment of sh, and its pattern ".+" can match the shell metacharacter "|"; restrict the pattern`},
 		{"ssh metachars", head + "labels: {service: '[a-z ]+'}\nsteps:\n  - name: a\n    exec:\n      command: [ssh, ops@bastion, /opt/restart, '{{ .Labels.service }}']\n", `bad.yml:5: runbook "rb": step "a": command[3]: label "service" reaches the arguments of ssh, which hands them to a shell, and its pattern "[a-z ]+" can match the shell metacharacter " "; restrict the pattern`},
 		{"su runs a shell", head + "labels: {service: '[a-z]+'}\nsteps:\n  - name: a\n    exec:\n      command: [timeout, 30s, su, ops, -c, '/opt/restart {{ .Labels.service }}']\n", `bad.yml:5: step "a": exec.command runs a shell (su): command[5] cannot be a template (a label value would become code; pass it in env and quote it, "$NAME")`},
+		{"idempotent false on a wait", head + "steps:\n  - name: a\n    idempotent: false\n    wait: {duration: 1s}\n", `bad.yml:4: step "a": idempotent: false does not apply to wait steps, which are always safe to run again`},
+		{"idempotent not a bool", head + "steps:\n  - name: a\n    idempotent: maybe\n    exec: {command: [/bin/true]}\n", `bad.yml: line 5: cannot unmarshal !!str ` + "`maybe`" + ` into bool`},
 		{"duplicate key", head + "name: again\nsteps: [{name: a, wait: {duration: 1s}}]\n", `bad.yml:3: field "name" set twice in runbook`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

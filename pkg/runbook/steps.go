@@ -3,6 +3,7 @@ package runbook
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,10 +77,6 @@ func failed(format string, args ...any) stepResult {
 // the audit log, the timeline and the metrics.
 func (e *Engine) runStep(ctx context.Context, x *execution, idx int, s *Step) stepResult {
 	x.step = idx
-	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	_, _ = e.db.ExecContext(bctx, `UPDATE runbook_runs SET current_step = $1 WHERE id = $2`, idx, x.run.ID)
-	cancel()
-
 	begin := time.Now()
 	rendered, err := renderStep(s, x.data)
 	var res stepResult
@@ -500,8 +497,7 @@ func (e *Engine) runNotify(ctx context.Context, x *execution, s *Step, message s
 // waitApproval pauses the run until a responder approves it through the API
 // or the step times out.
 func (e *Engine) waitApproval(ctx context.Context, x *execution, idx int, step, message string) stepResult {
-	if _, err := e.db.ExecContext(ctx, `UPDATE runbook_runs SET status = $1, current_step = $2 WHERE id = $3 AND status = $4`,
-		RunWaitingApproval, idx, x.run.ID, RunRunning); err != nil {
+	if err := e.setStatus(ctx, x.run.ID, RunRunning, RunWaitingApproval); err != nil {
 		return failed("wait for approval: %v", err)
 	}
 	if message == "" {
@@ -517,7 +513,7 @@ func (e *Engine) waitApproval(ctx context.Context, x *execution, idx int, step, 
 			x.run.ID, idx).Scan(&by, &comment)
 		if err == nil {
 			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			_, err = e.db.ExecContext(bctx, `UPDATE runbook_runs SET status = $1 WHERE id = $2 AND status = $3`, RunRunning, x.run.ID, RunWaitingApproval)
+			err = e.setStatus(bctx, x.run.ID, RunWaitingApproval, RunRunning)
 			cancel()
 			if err != nil {
 				return failed("resume after approval: %v", err)
@@ -529,10 +525,19 @@ func (e *Engine) waitApproval(ctx context.Context, x *execution, idx int, step, 
 		case <-ctx.Done():
 			t.Stop()
 			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			_, _ = e.db.ExecContext(bctx, `UPDATE runbook_runs SET status = $1 WHERE id = $2 AND status = $3`, RunRunning, x.run.ID, RunWaitingApproval)
+			_ = e.setStatus(bctx, x.run.ID, RunWaitingApproval, RunRunning)
 			cancel()
 			return failed("no approval: %v", context.Cause(ctx))
 		case <-t.C:
 		}
 	}
+}
+
+// setStatus moves run id from status from to status to (running and
+// waiting_approval) through the engine's writer.
+func (e *Engine) setStatus(ctx context.Context, id int64, from, to string) error {
+	return e.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE runbook_runs SET status = $1 WHERE id = $2 AND status = $3`, to, id, from)
+		return err
+	})
 }

@@ -100,34 +100,76 @@ CREATE TABLE runbook_steps (
 	PRIMARY KEY (run_id, step_index)
 );
 ALTER TABLE runbook_runs ADD COLUMN resumes INTEGER NOT NULL DEFAULT 0;`,
+}, {
+	// The queue's job lease replaced the run's own heartbeat
+	// (runbook_runs.lease_until). Open runs recorded by a version of sred
+	// before the queue get their job here (the engine did it at start
+	// before), due when their old lease ends (at once if it ended), and
+	// the column goes. One text: both backends run it.
+	ID: "runbook/0003_jobs",
+	SQLite: `
+INSERT INTO jobs (queue, kind, dedup_key, grp, run_at, payload, state, created_at)
+SELECT 'runbook', 'runbook.run', 'run/' || id, incident_id,
+	CASE WHEN lease_until > created_at THEN lease_until ELSE created_at END,
+	'{"run_id":' || id || '}', 'pending', created_at
+FROM runbook_runs WHERE status IN ('pending', 'running', 'waiting_approval')
+ON CONFLICT (queue, dedup_key) DO NOTHING;
+ALTER TABLE runbook_runs DROP COLUMN lease_until;`,
 }}
+
+// stepStarted is the journal status of a step that started and has not
+// finished (yet): if the run is resumed, its replica died during the step.
+const stepStarted = "started"
+
+// journalStart records in the step journal that step idx of run starts,
+// with the step the run is at.
+func journalStart(ctx context.Context, q querier, runID int64, idx int, owner string, now time.Time) error {
+	if _, err := q.ExecContext(ctx, `UPDATE runbook_runs SET current_step = $1 WHERE id = $2`, idx, runID); err != nil {
+		return fmt.Errorf("record the start of step %d of run %d: %w", idx, runID, err)
+	}
+	if _, err := q.ExecContext(ctx, `INSERT INTO runbook_steps (run_id, step_index, status, owner, at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (run_id, step_index) DO UPDATE SET owner = excluded.owner, at = excluded.at
+		WHERE runbook_steps.status = $3`, runID, idx, stepStarted, owner, ms(now)); err != nil {
+		return fmt.Errorf("record the start of step %d of run %d: %w", idx, runID, err)
+	}
+	return nil
+}
 
 // journalStep records in the step journal that step idx of run finished
 // with status (ok, dry_run, or a failure the runbook continues past).
 func journalStep(ctx context.Context, q querier, runID int64, idx int, status, owner string, now time.Time) error {
 	if _, err := q.ExecContext(ctx, `INSERT INTO runbook_steps (run_id, step_index, status, owner, at) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (run_id, step_index) DO NOTHING`, runID, idx, status, owner, ms(now)); err != nil {
+		ON CONFLICT (run_id, step_index) DO UPDATE SET status = excluded.status, owner = excluded.owner, at = excluded.at
+		WHERE runbook_steps.status = $6`, runID, idx, status, owner, ms(now), stepStarted); err != nil {
 		return fmt.Errorf("journal step %d of run %d: %w", idx, runID, err)
 	}
 	return nil
 }
 
-// journal returns the steps of run the journal records as finished.
-func journal(ctx context.Context, q querier, runID int64) (map[int]bool, error) {
-	rows, err := q.QueryContext(ctx, `SELECT step_index FROM runbook_steps WHERE run_id = $1`, runID)
+// journal returns the steps of run the journal records: finished (done),
+// and started without finishing (started: the replica died during them).
+func journal(ctx context.Context, q querier, runID int64) (done, started map[int]bool, err error) {
+	rows, err := q.QueryContext(ctx, `SELECT step_index, status FROM runbook_steps WHERE run_id = $1`, runID)
 	if err != nil {
-		return nil, fmt.Errorf("read the step journal of run %d: %w", runID, err)
+		return nil, nil, fmt.Errorf("read the step journal of run %d: %w", runID, err)
 	}
 	defer rows.Close()
-	done := map[int]bool{}
+	done, started = map[int]bool{}, map[int]bool{}
 	for rows.Next() {
-		var i int
-		if err := rows.Scan(&i); err != nil {
-			return nil, fmt.Errorf("read the step journal of run %d: %w", runID, err)
+		var (
+			i      int
+			status string
+		)
+		if err := rows.Scan(&i, &status); err != nil {
+			return nil, nil, fmt.Errorf("read the step journal of run %d: %w", runID, err)
 		}
-		done[i] = true
+		if status == stepStarted {
+			started[i] = true
+		} else {
+			done[i] = true
+		}
 	}
-	return done, rows.Err()
+	return done, started, rows.Err()
 }
 
 // Run statuses.
