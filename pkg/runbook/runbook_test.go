@@ -42,6 +42,9 @@ func TestLoadExamples(t *testing.T) {
 	require.Equal(t, []StepType{StepKubernetes, StepHTTP, StepKubernetes, StepPromQL}, stepTypes(rb))
 	require.Equal(t, FailEscalate, rb.Steps[3].OnFailure, "verify steps escalate by default")
 	require.Equal(t, FailContinue, rb.Steps[1].OnFailure)
+	require.False(t, rb.Steps[2].SafeToRepeat(), "a restart is not repeated after a crash unless declared idempotent")
+	require.True(t, rb.Steps[3].SafeToRepeat(), "a promql check is always safe to repeat")
+	require.True(t, set.Get("api-service-down").Steps[2].SafeToRepeat(), "scale-to-5 is declared idempotent")
 
 	inc := &incident.Incident{ID: "INC-1", Severity: incident.SeverityHigh, Status: incident.StatusTriggered,
 		Labels: map[string]string{"alertname": "SLOBurnRatePage", "service": "api", "slo": "latency"}}
