@@ -191,6 +191,10 @@ type Controller struct {
 	order  []string
 	next   map[string]time.Time
 	hpa    map[string]HPAStatus
+	// queryDown is set while the metric source (Prometheus) fails the
+	// policies' queries: it is logged once when it goes down and once when
+	// it answers again, not on every evaluation of every policy.
+	queryDown bool
 }
 
 type metrics struct {
@@ -198,7 +202,13 @@ type metrics struct {
 	desired   *prometheus.GaugeVec
 	value     *prometheus.GaugeVec
 	actions   *prometheus.CounterVec
+	queryErrs prometheus.Counter
 }
+
+// queryError is a failed query of the metric source.
+type queryError struct{ error }
+
+func (e queryError) Unwrap() error { return e.error }
 
 // New returns a controller; SetConfig gives it its policies.
 func New(o Options) *Controller {
@@ -224,6 +234,8 @@ func New(o Options) *Controller {
 				Help: "The value of a scaling policy's metric at its last evaluation."}, []string{"service"}),
 			actions: f.NewCounterVec(prometheus.CounterOpts{Name: "sre_scaling_actions_total",
 				Help: "Scaling actions by service and result (ok, failed, dry_run, locked, rate_limited)."}, []string{"service", "result"}),
+			queryErrs: f.NewCounter(prometheus.CounterOpts{Name: "sre_scaling_query_failures_total",
+				Help: "Queries of a scaling policy's metric that failed (Prometheus down or refusing the query); the policy is not evaluated then."}),
 		},
 		byName: map[string]*Policy{}, next: map[string]time.Time{}, hpa: map[string]HPAStatus{},
 	}
@@ -314,6 +326,9 @@ func (c *Controller) EvaluateDue(ctx context.Context) []Record {
 		if errors.Is(err, ErrEvaluated) {
 			continue
 		}
+		if qe := (queryError{}); errors.As(err, &qe) {
+			continue // logged once by queryResult, counted
+		}
 		if err != nil {
 			c.o.Logger.Warn("Scaling evaluation failed", "policy", p.Name, "err", err)
 			continue
@@ -321,6 +336,28 @@ func (c *Controller) EvaluateDue(ctx context.Context) []Record {
 		out = append(out, r)
 	}
 	return out
+}
+
+// queryResult counts a failed query of the metric source and logs when the
+// source goes down (a warning) and when it answers again (info): once each,
+// however many policies and evaluations fail meanwhile.
+func (c *Controller) queryResult(err error) {
+	if errors.Is(err, context.Canceled) {
+		return // shutting down, not the source's failure
+	}
+	c.mu.Lock()
+	was := c.queryDown
+	c.queryDown = err != nil
+	c.mu.Unlock()
+	switch {
+	case err != nil:
+		c.m.queryErrs.Inc()
+		if !was {
+			c.o.Logger.Warn("Scaling queries fail; policies are not evaluated until the metric source answers", "err", err)
+		}
+	case was:
+		c.o.Logger.Info("Scaling queries answer again")
+	}
 }
 
 // observe reads the HPA of a policy Kubernetes scales and reports it.
@@ -421,8 +458,9 @@ func (c *Controller) Evaluate(ctx context.Context, p *Policy, now time.Time) (Re
 		return Record{}, err
 	}
 	samples, err := Fetch(ctx, c.o.Prometheus, p, now, now)
+	c.queryResult(err)
 	if err != nil {
-		return Record{}, err
+		return Record{}, queryError{err}
 	}
 	d := Decide(p, st, samples, now)
 	c.m.decisions.WithLabelValues(p.Service, d.Direction).Inc()
