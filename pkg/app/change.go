@@ -41,6 +41,8 @@ func buildChanges(_ context.Context, a *App, c change.Config) (func(context.Cont
 	apply(c)
 	if a.Incidents != nil {
 		a.AddHook(svc.Hook(a.Incidents))
+		// Incident exports carry their change links (and the changes).
+		a.Incidents.AddExportPart("changes", change.ExportPart{Dialect: a.DB.Dialect})
 	}
 	svc.Register(a.Mux)
 	a.Changes = svc

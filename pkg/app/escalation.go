@@ -87,6 +87,8 @@ func buildEscalation(_ context.Context, a *App, c *EscalationConfig) (func(conte
 	// A runtime override or swap re-plans the handoffs of running escalations.
 	dir.OnChange(engine.SchedulesChanged)
 	a.AddHook(engine)
+	// Incident exports carry the escalation state; an import resumes it.
+	a.Incidents.AddExportPart("escalation", escalation.ExportPart{})
 	// The worker's claims and jobs run through the incident service's
 	// writer: on SQLite they join the deliveries' batches instead of taking
 	// the write lock themselves (the handlers write with the transaction

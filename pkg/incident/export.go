@@ -2,27 +2,38 @@ package incident
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rootuip/sre/pkg/store"
 )
 
 // ExportRecord is one incident in the export format (JSON lines, one
-// record a line): every column of the incident, its alert episodes (with
-// their groups), its timeline and its alert groups' links.
+// record a line): every column of the incident, its alert episodes, the
+// alert groups it holds, its timeline (notes and status updates included),
+// its links, its post-mortem action items, and the parts other subsystems
+// keep for it (Parts: the escalation state, the change links).
 type ExportRecord struct {
-	Incident        Incident        `json:"incident"`
-	ReopenCount     int             `json:"reopen_count,omitempty"`
-	InvestigatingAt *time.Time      `json:"investigating_at,omitempty"`
-	PostmortemAt    *time.Time      `json:"postmortem_at,omitempty"`
-	Alerts          []ExportAlert   `json:"alerts"`
-	Timeline        []TimelineEntry `json:"timeline"`
-	Links           []Link          `json:"links"`
+	Incident        Incident              `json:"incident"`
+	ReopenCount     int                   `json:"reopen_count,omitempty"`
+	InvestigatingAt *time.Time            `json:"investigating_at,omitempty"`
+	PostmortemAt    *time.Time            `json:"postmortem_at,omitempty"`
+	Alerts          []ExportAlert         `json:"alerts"`
+	Groups          []ExportGroup         `json:"groups,omitempty"`
+	Timeline        []ExportTimelineEntry `json:"timeline"`
+	Links           []Link                `json:"links"`
+	ActionItems     []ExportActionItem    `json:"action_items,omitempty"`
+	// Parts are keyed by the name an ExportPart was added with.
+	Parts map[string]json.RawMessage `json:"parts,omitempty"`
 }
 
 // ExportAlert is a stored alert episode.
@@ -33,77 +44,286 @@ type ExportAlert struct {
 	UpdatedAt   time.Time `json:"updated_at"`
 }
 
-// Export writes the incidents created at or after since (all when zero),
-// oldest first, as JSON lines to w.
-func (s *Service) Export(ctx context.Context, since time.Time, w io.Writer) (int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM incidents WHERE created_at >= $1 ORDER BY created_at, id`, ms(since))
-	if err != nil {
-		return 0, fmt.Errorf("export: %w", err)
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("export: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("export: %w", err)
-	}
-	enc := json.NewEncoder(w)
-	for i, id := range ids {
-		rec, err := s.exportOne(ctx, id)
-		if err != nil {
-			return i, err
-		}
-		if err := enc.Encode(rec); err != nil {
-			return i, fmt.Errorf("export %s: %w", id, err)
-		}
-	}
-	return len(ids), nil
+// ExportGroup is an Alertmanager group whose current incident is this one.
+type ExportGroup struct {
+	GroupKey string `json:"group_key"`
+	// LastDeliveryAt is the group's last delivery (nil: none recorded).
+	LastDeliveryAt *time.Time `json:"last_delivery_at,omitempty"`
 }
 
-func (s *Service) exportOne(ctx context.Context, id string) (*ExportRecord, error) {
-	r, err := scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = $1`, id))
-	if err != nil {
-		return nil, fmt.Errorf("export %s: %w", id, err)
-	}
-	out := &ExportRecord{Incident: r.Incident, ReopenCount: r.reopenCount, InvestigatingAt: r.investigatingAt, PostmortemAt: r.postmortemAt,
-		Alerts: []ExportAlert{}}
-	rows, err := s.db.QueryContext(ctx, `SELECT group_key, fingerprint, starts_at, ends_at, status, labels, annotations, generator_url,
-		first_seen_at, updated_at FROM incident_alerts WHERE incident_id = $1 ORDER BY group_key, starts_at, fingerprint`, id)
-	if err != nil {
-		return nil, fmt.Errorf("export %s: %w", id, err)
-	}
-	for rows.Next() {
-		var a ExportAlert
-		var starts, seen, updated int64
-		var ends sql.NullInt64
-		var labels, ann string
-		if err := rows.Scan(&a.GroupKey, &a.Fingerprint, &starts, &ends, &a.Status, &labels, &ann, &a.GeneratorURL, &seen, &updated); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("export %s: %w", id, err)
+// ExportTimelineEntry is a timeline entry; Data is the stored JSON as it is.
+type ExportTimelineEntry struct {
+	// ID and IncidentID are read (and ignored) in exports of older sred
+	// versions; imported entries get new IDs.
+	ID         int64  `json:"id,omitempty"`
+	IncidentID string `json:"incident_id,omitempty"`
+
+	Time    time.Time       `json:"time"`
+	Kind    string          `json:"kind"`
+	Actor   string          `json:"actor"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+// ExportActionItem is a post-mortem action item.
+type ExportActionItem struct {
+	Title     string          `json:"title"`
+	Owner     string          `json:"owner,omitempty"`
+	State     ActionItemState `json:"state"`
+	DueAt     *time.Time      `json:"due_at,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// Querier reads rows (a *sql.DB or *sql.Tx).
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// ExportPart exports and imports the rows another subsystem keeps for
+// incidents (escalation state, change links), as one JSON value per
+// incident in ExportRecord.Parts.
+type ExportPart interface {
+	// ExportIncidents returns the part of each incident of ids that has one.
+	ExportIncidents(ctx context.Context, q Querier, ids []string) (map[string]json.RawMessage, error)
+	// ValidateIncident checks one incident's part before anything is written;
+	// its error names the field.
+	ValidateIncident(id string, part json.RawMessage) error
+	// ImportIncidents writes the parts of incidents that were just imported
+	// (none of them existed before), in the import's transaction.
+	ImportIncidents(ctx context.Context, tx *sql.Tx, parts map[string]json.RawMessage) error
+}
+
+type namedPart struct {
+	name string
+	part ExportPart
+}
+
+// AddExportPart adds a part to every exported record under name; Import
+// writes it with the incident. Call it while wiring, before serving.
+func (s *Service) AddExportPart(name string, p ExportPart) {
+	s.exportParts = append(s.exportParts, namedPart{name, p})
+}
+
+func (s *Service) exportPart(name string) ExportPart {
+	for _, p := range s.exportParts {
+		if p.name == name {
+			return p.part
 		}
-		a.StartsAt, a.EndsAt, a.FirstSeenAt, a.UpdatedAt = fromMS(starts), fromNullMS(ends), fromMS(seen), fromMS(updated)
-		_ = json.Unmarshal([]byte(labels), &a.Labels)
-		_ = json.Unmarshal([]byte(ann), &a.Annotations)
-		out.Alerts = append(out.Alerts, a)
+	}
+	return nil
+}
+
+// exportChunk is how many incidents Export reads at once.
+const exportChunk = 500
+
+// Export writes the incidents created at or after since (all when zero),
+// oldest first, as JSON lines to w. It reads exportChunk incidents at a
+// time, each chunk in one read transaction (a consistent view of its
+// incidents), with one query per table.
+func (s *Service) Export(ctx context.Context, since time.Time, w io.Writer) (int, error) {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	enc := json.NewEncoder(bw)
+	// Stored JSON (timeline data, parts) is written as it is.
+	enc.SetEscapeHTML(false)
+	n := 0
+	lastAt, lastID := ms(since)-1, ""
+	for {
+		recs, err := s.exportChunk(ctx, ms(since), lastAt, lastID)
+		if err != nil {
+			bw.Flush() //nolint:errcheck
+			return n, err
+		}
+		for _, rec := range recs {
+			if err := enc.Encode(rec); err != nil {
+				return n, fmt.Errorf("export %s: %w", rec.Incident.ID, err)
+			}
+			n++
+		}
+		if err := bw.Flush(); err != nil {
+			return n, fmt.Errorf("export: %w", err)
+		}
+		if len(recs) < exportChunk {
+			return n, nil
+		}
+		last := recs[len(recs)-1].Incident
+		lastAt, lastID = ms(last.CreatedAt), last.ID
+	}
+}
+
+func (s *Service) exportChunk(ctx context.Context, since, afterAt int64, afterID string) ([]*ExportRecord, error) {
+	var opts *sql.TxOptions
+	if s.db.Dialect == store.Postgres {
+		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	}
+	tx, err := s.db.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck
+	rows, err := tx.QueryContext(ctx, `SELECT `+incidentColumns+` FROM incidents
+		WHERE created_at >= $1 AND (created_at > $2 OR (created_at = $2 AND id > $3))
+		ORDER BY created_at, id LIMIT `+strconv.Itoa(exportChunk), since, afterAt, afterID)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	var recs []*ExportRecord
+	byID := map[string]*ExportRecord{}
+	for rows.Next() {
+		r, err := scanIncident(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("export: %w", err)
+		}
+		rec := &ExportRecord{Incident: r.Incident, ReopenCount: r.reopenCount, InvestigatingAt: r.investigatingAt,
+			PostmortemAt: r.postmortemAt, Alerts: []ExportAlert{}, Timeline: []ExportTimelineEntry{}, Links: []Link{}}
+		recs = append(recs, rec)
+		byID[rec.Incident.ID] = rec
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("export %s: %w", id, err)
+		return nil, fmt.Errorf("export: %w", err)
 	}
-	if out.Timeline, err = s.Timeline(ctx, id); err != nil {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.Incident.ID
+	}
+	in := `incident_id IN (` + store.Placeholders(1, len(ids)) + `)`
+	args := store.Args(ids)
+	each := func(what, q string, scan func(rows *sql.Rows) error) error {
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("export %s: %w", what, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return fmt.Errorf("export %s: %w", what, err)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("export %s: %w", what, err)
+		}
+		return nil
+	}
+	err = each("alerts", `SELECT incident_id, group_key, fingerprint, starts_at, ends_at, status, labels, annotations, generator_url,
+		first_seen_at, updated_at FROM incident_alerts WHERE `+in+` ORDER BY incident_id, group_key, starts_at, fingerprint`,
+		func(rows *sql.Rows) error {
+			var a ExportAlert
+			var id, labels, ann string
+			var starts, seen, updated int64
+			var ends sql.NullInt64
+			if err := rows.Scan(&id, &a.GroupKey, &a.Fingerprint, &starts, &ends, &a.Status, &labels, &ann, &a.GeneratorURL, &seen, &updated); err != nil {
+				return err
+			}
+			a.StartsAt, a.EndsAt, a.FirstSeenAt, a.UpdatedAt = fromMS(starts), fromNullMS(ends), fromMS(seen), fromMS(updated)
+			if err := json.Unmarshal([]byte(labels), &a.Labels); err != nil {
+				return fmt.Errorf("%s: labels of alert %s: %w", id, a.Fingerprint, err)
+			}
+			if err := json.Unmarshal([]byte(ann), &a.Annotations); err != nil {
+				return fmt.Errorf("%s: annotations of alert %s: %w", id, a.Fingerprint, err)
+			}
+			byID[id].Alerts = append(byID[id].Alerts, a)
+			return nil
+		})
+	if err != nil {
 		return nil, err
 	}
-	if out.Links, err = loadLinks(ctx, s.db, id); err != nil {
+	err = each("alert groups", `SELECT incident_id, group_key, last_delivery_at FROM alert_groups WHERE `+in+` ORDER BY incident_id, group_key`,
+		func(rows *sql.Rows) error {
+			var id string
+			var g ExportGroup
+			var last int64
+			if err := rows.Scan(&id, &g.GroupKey, &last); err != nil {
+				return err
+			}
+			if last != 0 {
+				t := fromMS(last)
+				g.LastDeliveryAt = &t
+			}
+			byID[id].Groups = append(byID[id].Groups, g)
+			return nil
+		})
+	if err != nil {
 		return nil, err
 	}
-	out.Incident.Services, out.Incident.Links = nil, nil
-	return out, nil
+	err = each("timeline", `SELECT incident_id, at, kind, actor, message, data FROM incident_timeline WHERE `+in+` ORDER BY incident_id, id`,
+		func(rows *sql.Rows) error {
+			var id, data string
+			var e ExportTimelineEntry
+			var at int64
+			if err := rows.Scan(&id, &at, &e.Kind, &e.Actor, &e.Message, &data); err != nil {
+				return err
+			}
+			e.Time = fromMS(at)
+			if data != "" && data != "{}" {
+				if !json.Valid([]byte(data)) {
+					return fmt.Errorf("%s: timeline data is not JSON: %q", id, data)
+				}
+				e.Data = json.RawMessage(data)
+			}
+			byID[id].Timeline = append(byID[id].Timeline, e)
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	err = each("links", `SELECT incident_id, group_key, service, labels, reason, explanation, attached_at FROM incident_links
+		WHERE `+in+` ORDER BY incident_id, attached_at, group_key`,
+		func(rows *sql.Rows) error {
+			var id, labels string
+			var l Link
+			var at int64
+			if err := rows.Scan(&id, &l.GroupKey, &l.Service, &labels, &l.Reason, &l.Explanation, &at); err != nil {
+				return err
+			}
+			if err := json.Unmarshal([]byte(labels), &l.Labels); err != nil {
+				return fmt.Errorf("%s: labels of link %s: %w", id, l.GroupKey, err)
+			}
+			l.AttachedAt = fromMS(at)
+			byID[id].Links = append(byID[id].Links, l)
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	err = each("action items", `SELECT incident_id, title, owner, state, due_at, created_at, updated_at FROM incident_action_items
+		WHERE `+in+` ORDER BY incident_id, id`,
+		func(rows *sql.Rows) error {
+			var id string
+			var it ExportActionItem
+			var due sql.NullInt64
+			var created, updated int64
+			if err := rows.Scan(&id, &it.Title, &it.Owner, &it.State, &due, &created, &updated); err != nil {
+				return err
+			}
+			it.DueAt, it.CreatedAt, it.UpdatedAt = fromNullMS(due), fromMS(created), fromMS(updated)
+			byID[id].ActionItems = append(byID[id].ActionItems, it)
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range s.exportParts {
+		parts, err := p.part.ExportIncidents(ctx, tx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("export %s: %w", p.name, err)
+		}
+		for id, raw := range parts {
+			rec := byID[id]
+			if rec == nil {
+				continue
+			}
+			if rec.Parts == nil {
+				rec.Parts = map[string]json.RawMessage{}
+			}
+			rec.Parts[p.name] = raw
+		}
+	}
+	return recs, nil
 }
 
 // ImportResult says what Import did.
@@ -113,117 +333,380 @@ type ImportResult struct {
 	Skipped  int `json:"skipped"`
 }
 
-// Import reads JSON lines of ExportRecord and writes each incident that
-// does not exist yet, with its alerts, timeline and links, in one
-// transaction per incident (importing again skips what is there). The ID
-// sequence moves past the imported IDs. A malformed line is an error naming
-// its line number; the lines before it stay imported.
-func (s *Service) Import(ctx context.Context, r io.Reader) (*ImportResult, error) {
-	res := &ImportResult{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		b := sc.Bytes()
-		if len(strings.TrimSpace(string(b))) == 0 {
-			continue
-		}
-		var rec ExportRecord
-		if err := json.Unmarshal(b, &rec); err != nil {
-			return res, fmt.Errorf("import line %d: %w", line, err)
-		}
-		if rec.Incident.ID == "" {
-			return res, fmt.Errorf("import line %d: incident.id is missing", line)
-		}
-		var imported bool
-		err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			var err error
-			imported, err = s.importOne(ctx, tx, &rec)
-			return err
-		})
-		if err != nil {
-			return res, fmt.Errorf("import line %d (%s): %w", line, rec.Incident.ID, err)
-		}
-		if imported {
-			res.Imported++
-		} else {
-			res.Skipped++
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return res, fmt.Errorf("import line %d: %w", line+1, err)
-	}
-	return res, nil
+// importBatch is how many lines Import writes in one transaction.
+const importBatch = 500
+
+// importLine is a decoded, validated line.
+type importLine struct {
+	n   int
+	rec *ExportRecord
 }
 
-func (s *Service) importOne(ctx context.Context, tx *sql.Tx, rec *ExportRecord) (bool, error) {
+// Import reads JSON lines of ExportRecord and writes each incident that
+// does not exist yet, with everything the record carries (importing again
+// skips what is there). Every line is decoded and validated before it is
+// written; lines are written importBatch at a time, each batch in one
+// transaction with a few multi-row statements. A line is applied whole or
+// not at all: an invalid line, or one the database refuses, is an error
+// naming its line number (and field), and the lines before it stay
+// imported. The ID sequence moves past the imported IDs.
+func (s *Service) Import(ctx context.Context, r io.Reader) (*ImportResult, error) {
+	res := &ImportResult{}
+	br := bufio.NewReaderSize(r, 1<<20)
+	var batch []importLine
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		defer func() { batch = batch[:0] }()
+		var imported, skipped int
+		err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			var err error
+			imported, skipped, err = s.importLines(ctx, tx, batch)
+			return err
+		})
+		if err == nil {
+			res.Imported += imported
+			res.Skipped += skipped
+			return nil
+		}
+		if ctx.Err() != nil || len(batch) == 1 {
+			if len(batch) == 1 {
+				return fmt.Errorf("import line %d (%s): %w", batch[0].n, batch[0].rec.Incident.ID, err)
+			}
+			return err
+		}
+		// The batch was rolled back: write it line by line, to name the
+		// line the database refuses and keep the lines before it.
+		for _, l := range batch {
+			err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				var err error
+				imported, skipped, err = s.importLines(ctx, tx, []importLine{l})
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("import line %d (%s): %w", l.n, l.rec.Incident.ID, err)
+			}
+			res.Imported += imported
+			res.Skipped += skipped
+		}
+		return nil
+	}
+	n := 0
+	for {
+		b, rerr := br.ReadBytes('\n')
+		if rerr != nil && rerr != io.EOF {
+			return res, fmt.Errorf("import line %d: %w", n+1, rerr)
+		}
+		if len(b) > 0 {
+			n++
+		}
+		if b = bytes.TrimSpace(b); len(b) > 0 {
+			rec, err := s.decodeLine(b)
+			if err != nil {
+				if ferr := flush(); ferr != nil {
+					return res, ferr
+				}
+				return res, fmt.Errorf("import line %d: %w", n, err)
+			}
+			batch = append(batch, importLine{n: n, rec: rec})
+			if len(batch) == importBatch {
+				if err := flush(); err != nil {
+					return res, err
+				}
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+	}
+	return res, flush()
+}
+
+// decodeLine decodes and validates one line.
+func (s *Service) decodeLine(b []byte) (*ExportRecord, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var rec ExportRecord
+	if err := dec.Decode(&rec); err != nil {
+		return nil, describeJSONError(err)
+	}
+	if dec.More() {
+		return nil, errors.New("more than one JSON value on the line")
+	}
+	if err := s.validateRecord(&rec); err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+// describeJSONError names the field of a type error.
+func describeJSONError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return fmt.Errorf("field %s: want %s, got JSON %s", te.Field, te.Type, te.Value)
+	}
+	return err
+}
+
+func (s *Service) validateRecord(rec *ExportRecord) error {
 	inc := &rec.Incident
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM incidents WHERE id = $1`, inc.ID).Scan(&n); err != nil {
-		return false, err
-	}
-	if n > 0 {
-		return false, nil
-	}
-	urls := inc.RunbookURLs
-	if urls == nil {
-		urls = []string{}
-	}
-	flapping := 0
-	if inc.Flapping {
-		flapping = 1
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO incidents (id, title, service, severity, status, labels, group_key, receiver,
-		runbook_urls, assignee, impact, flapping, reopen_count, mitigated_by, detected_at, created_at, acknowledged_at,
-		investigating_at, resolved_at, recovered_at, postmortem_at, updated_at, snoozed_until, root_service, recovering_since, merged_into)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)`,
-		inc.ID, inc.Title, inc.Service, string(inc.Severity), string(inc.Status), labelsJSON(nonNil(inc.Labels)), inc.GroupKey, inc.Receiver,
-		mustJSON(urls), inc.Assignee, inc.Impact, flapping, rec.ReopenCount, inc.MitigatedBy, ms(inc.DetectedAt), ms(inc.CreatedAt),
-		nullMS(inc.AcknowledgedAt), nullMS(rec.InvestigatingAt), nullMS(inc.ResolvedAt), nullMS(inc.RecoveredAt), nullMS(rec.PostmortemAt),
-		ms(inc.UpdatedAt), nullMS(inc.SnoozedUntil), inc.RootService, nullMS(inc.RecoveringSince), inc.MergedInto); err != nil {
-		return false, fmt.Errorf("insert incident: %w", err)
-	}
-	for _, a := range rec.Alerts {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO incident_alerts (group_key, fingerprint, starts_at, incident_id, status,
-			ends_at, labels, annotations, generator_url, first_seen_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-			ON CONFLICT (group_key, fingerprint, starts_at) DO NOTHING`,
-			a.GroupKey, a.Fingerprint, ms(a.StartsAt), inc.ID, a.Status, nullMS(a.EndsAt), labelsJSON(nonNil(a.Labels)),
-			labelsJSON(nonNil(a.Annotations)), a.GeneratorURL, ms(a.FirstSeenAt), ms(a.UpdatedAt)); err != nil {
-			return false, fmt.Errorf("insert alert: %w", err)
+	bad := func(field, format string, a ...any) error {
+		id := inc.ID
+		if id == "" {
+			id = "?"
 		}
-		// The group's current incident is its latest.
-		if _, err := tx.ExecContext(ctx, `INSERT INTO alert_groups (group_key, incident_id) VALUES ($1, $2)
-			ON CONFLICT (group_key) DO UPDATE SET incident_id = excluded.incident_id
-			WHERE alert_groups.incident_id IS NULL
-				OR (SELECT created_at FROM incidents WHERE id = alert_groups.incident_id) <= $3`,
-			a.GroupKey, inc.ID, ms(inc.CreatedAt)); err != nil {
-			return false, fmt.Errorf("record group: %w", err)
+		return fmt.Errorf("incident %s: field %s: %s", id, field, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case strings.TrimSpace(inc.ID) == "":
+		return bad("incident.id", "is missing")
+	case inc.Title == "":
+		return bad("incident.title", "is missing")
+	case inc.CreatedAt.IsZero():
+		return bad("incident.created_at", "is missing")
+	case inc.UpdatedAt.IsZero():
+		return bad("incident.updated_at", "is missing")
+	case inc.DetectedAt.IsZero():
+		return bad("incident.detected_at", "is missing")
+	case rec.ReopenCount < 0:
+		return bad("reopen_count", "is negative (%d)", rec.ReopenCount)
+	}
+	if !slices.Contains([]Severity{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow}, inc.Severity) {
+		return bad("incident.severity", "%q is not one of CRITICAL, HIGH, MEDIUM, LOW", inc.Severity)
+	}
+	if !slices.Contains([]Status{StatusTriggered, StatusAcknowledged, StatusInvestigating, StatusResolved, StatusPostmortemDone}, inc.Status) {
+		return bad("incident.status", "%q is not one of triggered, acknowledged, investigating, resolved, postmortem_done", inc.Status)
+	}
+	for i, a := range rec.Alerts {
+		switch {
+		case a.GroupKey == "":
+			return bad(fmt.Sprintf("alerts[%d].group_key", i), "is missing")
+		case a.Fingerprint == "":
+			return bad(fmt.Sprintf("alerts[%d].fingerprint", i), "is missing")
+		case a.StartsAt.IsZero():
+			return bad(fmt.Sprintf("alerts[%d].starts_at", i), "is missing")
+		case a.Status != "firing" && a.Status != "resolved":
+			return bad(fmt.Sprintf("alerts[%d].status", i), "%q is not firing or resolved", a.Status)
 		}
 	}
-	for _, e := range rec.Timeline {
-		data := "{}"
-		if len(e.Data) > 0 {
-			data = mustJSON(e.Data)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO incident_timeline (incident_id, at, kind, actor, message, data)
-			VALUES ($1, $2, $3, $4, $5, $6)`, inc.ID, ms(e.Time), e.Kind, e.Actor, e.Message, data); err != nil {
-			return false, fmt.Errorf("insert timeline: %w", err)
+	for i, g := range rec.Groups {
+		if g.GroupKey == "" {
+			return bad(fmt.Sprintf("groups[%d].group_key", i), "is missing")
 		}
 	}
-	for i := range rec.Links {
-		if err := s.insertLink(ctx, tx, inc.ID, &rec.Links[i]); err != nil {
-			return false, err
+	for i, e := range rec.Timeline {
+		switch {
+		case e.Time.IsZero():
+			return bad(fmt.Sprintf("timeline[%d].time", i), "is missing")
+		case e.Kind == "":
+			return bad(fmt.Sprintf("timeline[%d].kind", i), "is missing")
+		case len(e.Data) > 0 && (e.Data[0] != '{' && string(e.Data) != "null"):
+			return bad(fmt.Sprintf("timeline[%d].data", i), "is not an object")
 		}
 	}
-	if year, seq, ok := idSequence(inc.ID); ok {
+	for i, l := range rec.Links {
+		switch {
+		case l.GroupKey == "":
+			return bad(fmt.Sprintf("links[%d].group_key", i), "is missing")
+		case l.Reason == "":
+			return bad(fmt.Sprintf("links[%d].reason", i), "is missing")
+		case l.AttachedAt.IsZero():
+			return bad(fmt.Sprintf("links[%d].attached_at", i), "is missing")
+		}
+	}
+	for i, it := range rec.ActionItems {
+		if it.Title == "" {
+			return bad(fmt.Sprintf("action_items[%d].title", i), "is missing")
+		}
+		if _, err := ParseActionItemState(string(it.State)); err != nil {
+			return bad(fmt.Sprintf("action_items[%d].state", i), "%v", err)
+		}
+		if it.CreatedAt.IsZero() {
+			return bad(fmt.Sprintf("action_items[%d].created_at", i), "is missing")
+		}
+	}
+	names := make([]string, 0, len(rec.Parts))
+	for name := range rec.Parts {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		p := s.exportPart(name)
+		if p == nil {
+			return bad("parts."+name, "this sred has no %s subsystem to import it into (enable it, or remove the part)", name)
+		}
+		if err := p.ValidateIncident(inc.ID, rec.Parts[name]); err != nil {
+			return bad("parts."+name, "%v", err)
+		}
+	}
+	return nil
+}
+
+// importLines writes the incidents of lines that do not exist yet; a line
+// whose incident exists (or came earlier in lines) is skipped whole.
+func (s *Service) importLines(ctx context.Context, tx *sql.Tx, lines []importLine) (imported, skipped int, err error) {
+	ids := make([]string, len(lines))
+	for i, l := range lines {
+		ids[i] = l.rec.Incident.ID
+	}
+	exists := map[string]bool{}
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM incidents WHERE id IN (`+store.Placeholders(1, len(ids))+`)`, store.Args(ids)...)
+	if err != nil {
+		return 0, 0, fmt.Errorf("look up existing incidents: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, 0, err
+		}
+		exists[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, 0, err
+	}
+	var (
+		incRows, alertRows, tlRows, linkRows, itemRows [][]any
+		groups                                         = map[string][]any{}
+		groupOrder                                     []string
+		groupAt                                        = map[string]int64{}
+		seq                                            = map[int]int64{}
+		parts                                          = map[string]map[string]json.RawMessage{}
+	)
+	for _, l := range lines {
+		rec := l.rec
+		inc := &rec.Incident
+		if exists[inc.ID] {
+			skipped++
+			continue
+		}
+		exists[inc.ID] = true
+		imported++
+		urls := inc.RunbookURLs
+		if urls == nil {
+			urls = []string{}
+		}
+		flapping := 0
+		if inc.Flapping {
+			flapping = 1
+		}
+		incRows = append(incRows, []any{inc.ID, inc.Title, inc.Service, string(inc.Severity), string(inc.Status),
+			labelsJSON(nonNil(inc.Labels)), inc.GroupKey, inc.Receiver, mustJSON(urls), inc.Assignee, inc.Impact, flapping,
+			rec.ReopenCount, inc.MitigatedBy, ms(inc.DetectedAt), ms(inc.CreatedAt), nullMS(inc.AcknowledgedAt),
+			nullMS(rec.InvestigatingAt), nullMS(inc.ResolvedAt), nullMS(inc.RecoveredAt), nullMS(rec.PostmortemAt),
+			ms(inc.UpdatedAt), nullMS(inc.SnoozedUntil), inc.RootService, nullMS(inc.RecoveringSince), inc.MergedInto})
+		for _, a := range rec.Alerts {
+			alertRows = append(alertRows, []any{a.GroupKey, a.Fingerprint, ms(a.StartsAt), inc.ID, a.Status, nullMS(a.EndsAt),
+				labelsJSON(nonNil(a.Labels)), labelsJSON(nonNil(a.Annotations)), a.GeneratorURL, ms(a.FirstSeenAt), ms(a.UpdatedAt)})
+		}
+		// The groups this incident holds; an export without them (older
+		// sred) holds the groups of its alerts. A group's current incident
+		// is its latest.
+		held := rec.Groups
+		if held == nil {
+			for _, a := range rec.Alerts {
+				if !slices.ContainsFunc(held, func(g ExportGroup) bool { return g.GroupKey == a.GroupKey }) {
+					held = append(held, ExportGroup{GroupKey: a.GroupKey})
+				}
+			}
+		}
+		for _, g := range held {
+			var last int64
+			if g.LastDeliveryAt != nil {
+				last = ms(*g.LastDeliveryAt)
+			}
+			if prev, ok := groups[g.GroupKey]; ok {
+				if groupAt[g.GroupKey] > ms(inc.CreatedAt) {
+					continue
+				}
+				last = max(last, prev[2].(int64))
+			} else {
+				groupOrder = append(groupOrder, g.GroupKey)
+			}
+			groups[g.GroupKey] = []any{g.GroupKey, inc.ID, last}
+			groupAt[g.GroupKey] = ms(inc.CreatedAt)
+		}
+		for _, e := range rec.Timeline {
+			data := "{}"
+			if len(e.Data) > 0 && string(e.Data) != "null" {
+				data = string(e.Data)
+			}
+			tlRows = append(tlRows, []any{inc.ID, ms(e.Time), e.Kind, e.Actor, e.Message, data})
+		}
+		for _, lk := range rec.Links {
+			linkRows = append(linkRows, []any{inc.ID, lk.GroupKey, lk.Service, labelsJSON(lk.Labels), lk.Reason, lk.Explanation, ms(lk.AttachedAt)})
+		}
+		for _, it := range rec.ActionItems {
+			updated := it.UpdatedAt
+			if updated.IsZero() {
+				updated = it.CreatedAt
+			}
+			itemRows = append(itemRows, []any{inc.ID, it.Title, it.Owner, string(it.State), nullMS(it.DueAt), ms(it.CreatedAt), ms(updated)})
+		}
+		for name, raw := range rec.Parts {
+			if parts[name] == nil {
+				parts[name] = map[string]json.RawMessage{}
+			}
+			parts[name][inc.ID] = raw
+		}
+		if year, n, ok := idSequence(inc.ID); ok {
+			seq[year] = max(seq[year], n)
+		}
+	}
+	if imported == 0 {
+		return 0, skipped, nil
+	}
+	if err := store.InsertRows(ctx, tx, "incidents", []string{"id", "title", "service", "severity", "status", "labels", "group_key",
+		"receiver", "runbook_urls", "assignee", "impact", "flapping", "reopen_count", "mitigated_by", "detected_at", "created_at",
+		"acknowledged_at", "investigating_at", "resolved_at", "recovered_at", "postmortem_at", "updated_at", "snoozed_until",
+		"root_service", "recovering_since", "merged_into"}, incRows, ""); err != nil {
+		return 0, 0, err
+	}
+	if err := store.InsertRows(ctx, tx, "incident_alerts", []string{"group_key", "fingerprint", "starts_at", "incident_id", "status",
+		"ends_at", "labels", "annotations", "generator_url", "first_seen_at", "updated_at"}, alertRows,
+		`ON CONFLICT (group_key, fingerprint, starts_at) DO NOTHING`); err != nil {
+		return 0, 0, err
+	}
+	groupRows := make([][]any, 0, len(groupOrder))
+	for _, gk := range groupOrder {
+		groupRows = append(groupRows, groups[gk])
+	}
+	if err := store.InsertRows(ctx, tx, "alert_groups", []string{"group_key", "incident_id", "last_delivery_at"}, groupRows,
+		`ON CONFLICT (group_key) DO UPDATE SET incident_id = excluded.incident_id,
+			last_delivery_at = CASE WHEN alert_groups.last_delivery_at > excluded.last_delivery_at THEN alert_groups.last_delivery_at ELSE excluded.last_delivery_at END
+		WHERE alert_groups.incident_id IS NULL
+			OR (SELECT created_at FROM incidents WHERE id = alert_groups.incident_id) <= (SELECT created_at FROM incidents WHERE id = excluded.incident_id)`); err != nil {
+		return 0, 0, err
+	}
+	if err := store.InsertRows(ctx, tx, "incident_timeline", []string{"incident_id", "at", "kind", "actor", "message", "data"}, tlRows, ""); err != nil {
+		return 0, 0, err
+	}
+	if err := store.InsertRows(ctx, tx, "incident_links", []string{"incident_id", "group_key", "service", "labels", "reason", "explanation",
+		"attached_at"}, linkRows, `ON CONFLICT (incident_id, group_key) DO NOTHING`); err != nil {
+		return 0, 0, err
+	}
+	if err := store.InsertRows(ctx, tx, "incident_action_items", []string{"incident_id", "title", "owner", "state", "due_at", "created_at",
+		"updated_at"}, itemRows, ""); err != nil {
+		return 0, 0, err
+	}
+	for _, p := range s.exportParts {
+		if len(parts[p.name]) == 0 {
+			continue
+		}
+		if err := p.part.ImportIncidents(ctx, tx, parts[p.name]); err != nil {
+			return 0, 0, fmt.Errorf("import %s: %w", p.name, err)
+		}
+	}
+	for year, n := range seq {
 		q := `INSERT INTO incident_seq (year, last) VALUES ($1, $2)
 			ON CONFLICT (year) DO UPDATE SET last = CASE WHEN incident_seq.last > excluded.last THEN incident_seq.last ELSE excluded.last END`
-		if _, err := tx.ExecContext(ctx, q, year, seq); err != nil {
-			return false, fmt.Errorf("move the ID sequence: %w", err)
+		if _, err := tx.ExecContext(ctx, q, year, n); err != nil {
+			return 0, 0, fmt.Errorf("move the ID sequence: %w", err)
 		}
 	}
-	return true, nil
+	return imported, skipped, nil
 }
 
 // idSequence parses PREFIX-YYYY-NNNN.

@@ -99,6 +99,8 @@ func DefaultOptions() Options {
 // concurrent use, and several Services (replicas) may share one PostgreSQL
 // database: every decision is taken under database locks, not in memory.
 type Service struct {
+	// exportParts are the other subsystems' parts of exported incidents.
+	exportParts []namedPart
 	// statusUpdateHooks run inside status updates' transactions.
 	statusUpdateHooks []StatusUpdateHook
 	// statusPage returns the status page's URL, the default link of
