@@ -88,7 +88,7 @@ func buildEscalation(_ context.Context, a *App, c *EscalationConfig) (func(conte
 	dir.OnChange(engine.SchedulesChanged)
 	a.AddHook(engine)
 	// Incident exports carry the escalation state; an import resumes it.
-	a.Incidents.AddExportPart("escalation", escalation.ExportPart{})
+	a.Incidents.AddExportPart("escalation", escalation.ExportPart{Dialect: a.DB.Dialect})
 	// The worker's claims and jobs run through the incident service's
 	// writer: on SQLite they join the deliveries' batches instead of taking
 	// the write lock themselves (the handlers write with the transaction

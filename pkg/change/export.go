@@ -204,7 +204,7 @@ func (p ExportPart) ImportIncidents(ctx context.Context, tx *sql.Tx, parts map[s
 			links = append(links, []any{id, incID, l.Service, l.OpenedAt.UnixMilli(), resolved})
 		}
 	}
-	if err := store.InsertRows(ctx, tx, "changes", changeColumns, changes, `ON CONFLICT (id) DO NOTHING`); err != nil {
+	if err := store.InsertRows(ctx, tx, p.Dialect, "changes", changeColumns, changes, `ON CONFLICT (id) DO NOTHING`); err != nil {
 		return err
 	}
 	if len(order) > 0 {
@@ -240,6 +240,6 @@ func (p ExportPart) ImportIncidents(ctx context.Context, tx *sql.Tx, parts map[s
 			}
 		}
 	}
-	return store.InsertRows(ctx, tx, "change_incidents", []string{"change_id", "incident_id", "service", "opened_at", "resolved_at"}, links,
+	return store.InsertRows(ctx, tx, p.Dialect, "change_incidents", []string{"change_id", "incident_id", "service", "opened_at", "resolved_at"}, links,
 		`ON CONFLICT (change_id, incident_id) DO NOTHING`)
 }

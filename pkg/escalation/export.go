@@ -19,7 +19,7 @@ import (
 )
 
 // ExportPart exports and imports escalation state with incidents.
-type ExportPart struct{}
+type ExportPart struct{ Dialect store.Dialect }
 
 var _ incident.ExportPart = ExportPart{}
 
@@ -209,7 +209,7 @@ func (ExportPart) ValidateIncident(_ string, raw json.RawMessage) error {
 }
 
 // ImportIncidents implements incident.ExportPart.
-func (ExportPart) ImportIncidents(ctx context.Context, tx *sql.Tx, parts map[string]json.RawMessage) error {
+func (p ExportPart) ImportIncidents(ctx context.Context, tx *sql.Tx, parts map[string]json.RawMessage) error {
 	ids := make([]string, 0, len(parts))
 	for id := range parts {
 		ids = append(ids, id)
@@ -231,14 +231,14 @@ func (ExportPart) ImportIncidents(ctx context.Context, tx *sql.Tx, parts map[str
 				t.LastError, jobs.Millis(t.CreatedAt)})
 		}
 	}
-	if err := store.InsertRows(ctx, tx, "escalation_state", []string{"incident_id", "policy", "frozen", "snapshot", "epoch", "state",
+	if err := store.InsertRows(ctx, tx, p.Dialect, "escalation_state", []string{"incident_id", "policy", "frozen", "snapshot", "epoch", "state",
 		"level", "started_at", "updated_at"}, states, `ON CONFLICT (incident_id) DO NOTHING`); err != nil {
 		return err
 	}
-	if err := store.InsertRows(ctx, tx, "escalation_pages", []string{"incident_id", "epoch", "user_name", "level", "paged_at"}, pages,
+	if err := store.InsertRows(ctx, tx, p.Dialect, "escalation_pages", []string{"incident_id", "epoch", "user_name", "level", "paged_at"}, pages,
 		`ON CONFLICT DO NOTHING`); err != nil {
 		return err
 	}
-	return store.InsertRows(ctx, tx, "jobs", []string{"queue", "kind", "dedup_key", "grp", "run_at", "payload", "state", "attempts",
+	return store.InsertRows(ctx, tx, p.Dialect, "jobs", []string{"queue", "kind", "dedup_key", "grp", "run_at", "payload", "state", "attempts",
 		"last_error", "created_at"}, timers, `ON CONFLICT (queue, dedup_key) DO NOTHING`)
 }

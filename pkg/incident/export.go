@@ -67,6 +67,9 @@ type ExportTimelineEntry struct {
 
 // ExportActionItem is a post-mortem action item.
 type ExportActionItem struct {
+	// ID is kept on import when no other item has it (the post-mortem and
+	// the API name items by it); otherwise the item gets a new one.
+	ID    int64           `json:"id,omitempty"`
 	Title     string          `json:"title"`
 	Owner     string          `json:"owner,omitempty"`
 	State     ActionItemState `json:"state"`
@@ -290,14 +293,14 @@ func (s *Service) exportChunk(ctx context.Context, since, afterAt int64, afterID
 	if err != nil {
 		return nil, err
 	}
-	err = each("action items", `SELECT incident_id, title, owner, state, due_at, created_at, updated_at FROM incident_action_items
+	err = each("action items", `SELECT incident_id, id, title, owner, state, due_at, created_at, updated_at FROM incident_action_items
 		WHERE `+in+` ORDER BY incident_id, id`,
 		func(rows *sql.Rows) error {
 			var id string
 			var it ExportActionItem
 			var due sql.NullInt64
 			var created, updated int64
-			if err := rows.Scan(&id, &it.Title, &it.Owner, &it.State, &due, &created, &updated); err != nil {
+			if err := rows.Scan(&id, &it.ID, &it.Title, &it.Owner, &it.State, &due, &created, &updated); err != nil {
 				return err
 			}
 			it.DueAt, it.CreatedAt, it.UpdatedAt = fromNullMS(due), fromMS(created), fromMS(updated)
@@ -643,7 +646,7 @@ func (s *Service) importLines(ctx context.Context, tx *sql.Tx, lines []importLin
 			if updated.IsZero() {
 				updated = it.CreatedAt
 			}
-			itemRows = append(itemRows, []any{inc.ID, it.Title, it.Owner, string(it.State), nullMS(it.DueAt), ms(it.CreatedAt), ms(updated)})
+			itemRows = append(itemRows, []any{it.ID, inc.ID, it.Title, it.Owner, string(it.State), nullMS(it.DueAt), ms(it.CreatedAt), ms(updated)})
 		}
 		for name, raw := range rec.Parts {
 			if parts[name] == nil {
@@ -658,13 +661,13 @@ func (s *Service) importLines(ctx context.Context, tx *sql.Tx, lines []importLin
 	if imported == 0 {
 		return 0, skipped, nil
 	}
-	if err := store.InsertRows(ctx, tx, "incidents", []string{"id", "title", "service", "severity", "status", "labels", "group_key",
+	if err := store.InsertRows(ctx, tx, s.db.Dialect, "incidents", []string{"id", "title", "service", "severity", "status", "labels", "group_key",
 		"receiver", "runbook_urls", "assignee", "impact", "flapping", "reopen_count", "mitigated_by", "detected_at", "created_at",
 		"acknowledged_at", "investigating_at", "resolved_at", "recovered_at", "postmortem_at", "updated_at", "snoozed_until",
 		"root_service", "recovering_since", "merged_into"}, incRows, ""); err != nil {
 		return 0, 0, err
 	}
-	if err := store.InsertRows(ctx, tx, "incident_alerts", []string{"group_key", "fingerprint", "starts_at", "incident_id", "status",
+	if err := store.InsertRows(ctx, tx, s.db.Dialect, "incident_alerts", []string{"group_key", "fingerprint", "starts_at", "incident_id", "status",
 		"ends_at", "labels", "annotations", "generator_url", "first_seen_at", "updated_at"}, alertRows,
 		`ON CONFLICT (group_key, fingerprint, starts_at) DO NOTHING`); err != nil {
 		return 0, 0, err
@@ -673,22 +676,21 @@ func (s *Service) importLines(ctx context.Context, tx *sql.Tx, lines []importLin
 	for _, gk := range groupOrder {
 		groupRows = append(groupRows, groups[gk])
 	}
-	if err := store.InsertRows(ctx, tx, "alert_groups", []string{"group_key", "incident_id", "last_delivery_at"}, groupRows,
+	if err := store.InsertRows(ctx, tx, s.db.Dialect, "alert_groups", []string{"group_key", "incident_id", "last_delivery_at"}, groupRows,
 		`ON CONFLICT (group_key) DO UPDATE SET incident_id = excluded.incident_id,
 			last_delivery_at = CASE WHEN alert_groups.last_delivery_at > excluded.last_delivery_at THEN alert_groups.last_delivery_at ELSE excluded.last_delivery_at END
 		WHERE alert_groups.incident_id IS NULL
 			OR (SELECT created_at FROM incidents WHERE id = alert_groups.incident_id) <= (SELECT created_at FROM incidents WHERE id = excluded.incident_id)`); err != nil {
 		return 0, 0, err
 	}
-	if err := store.InsertRows(ctx, tx, "incident_timeline", []string{"incident_id", "at", "kind", "actor", "message", "data"}, tlRows, ""); err != nil {
+	if err := store.InsertRows(ctx, tx, s.db.Dialect, "incident_timeline", []string{"incident_id", "at", "kind", "actor", "message", "data"}, tlRows, ""); err != nil {
 		return 0, 0, err
 	}
-	if err := store.InsertRows(ctx, tx, "incident_links", []string{"incident_id", "group_key", "service", "labels", "reason", "explanation",
+	if err := store.InsertRows(ctx, tx, s.db.Dialect, "incident_links", []string{"incident_id", "group_key", "service", "labels", "reason", "explanation",
 		"attached_at"}, linkRows, `ON CONFLICT (incident_id, group_key) DO NOTHING`); err != nil {
 		return 0, 0, err
 	}
-	if err := store.InsertRows(ctx, tx, "incident_action_items", []string{"incident_id", "title", "owner", "state", "due_at", "created_at",
-		"updated_at"}, itemRows, ""); err != nil {
+	if err := s.importActionItems(ctx, tx, itemRows); err != nil {
 		return 0, 0, err
 	}
 	for _, p := range s.exportParts {
@@ -721,4 +723,59 @@ func idSequence(id string) (int, int64, bool) {
 		return 0, 0, false
 	}
 	return year, seq, true
+}
+
+// importActionItems inserts action items (rows: id first, 0 for none),
+// keeping each ID no other item has.
+func (s *Service) importActionItems(ctx context.Context, tx *sql.Tx, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	var want []any
+	for _, r := range rows {
+		if id := r[0].(int64); id > 0 {
+			want = append(want, id)
+		}
+	}
+	taken := map[int64]bool{}
+	for start := 0; start < len(want); start += 1000 {
+		chunk := want[start:min(len(want), start+1000)]
+		res, err := tx.QueryContext(ctx, `SELECT id FROM incident_action_items WHERE id IN (`+store.Placeholders(1, len(chunk))+`)`, chunk...)
+		if err != nil {
+			return fmt.Errorf("look up action item IDs: %w", err)
+		}
+		for res.Next() {
+			var id int64
+			if err := res.Scan(&id); err != nil {
+				res.Close()
+				return err
+			}
+			taken[id] = true
+		}
+		res.Close()
+		if err := res.Err(); err != nil {
+			return err
+		}
+	}
+	var keep, renew [][]any
+	for _, r := range rows {
+		if id := r[0].(int64); id > 0 && !taken[id] {
+			taken[id] = true
+			keep = append(keep, r)
+		} else {
+			renew = append(renew, r[1:])
+		}
+	}
+	cols := []string{"incident_id", "title", "owner", "state", "due_at", "created_at", "updated_at"}
+	if err := store.InsertRows(ctx, tx, s.db.Dialect, "incident_action_items", append([]string{"id"}, cols...), keep, ""); err != nil {
+		return err
+	}
+	if len(keep) > 0 && s.db.Dialect == store.Postgres {
+		// Explicit IDs do not move the sequence: new items come after them.
+		if _, err := tx.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('incident_action_items', 'id'),
+			GREATEST((SELECT MAX(id) FROM incident_action_items), 1))`); err != nil {
+			return fmt.Errorf("move the action item ID sequence: %w", err)
+		}
+	}
+	return store.InsertRows(ctx, tx, s.db.Dialect, "incident_action_items", cols, renew, "")
 }

@@ -19,9 +19,11 @@ const maxBulkParams = 30000
 
 // InsertRows inserts rows (each with one value per column) into table with
 // multi-row INSERT statements of up to maxBulkParams parameters, each
-// followed by suffix (an ON CONFLICT clause, or ""). It is the bulk path of
-// imports: a few statements instead of one per row.
-func InsertRows(ctx context.Context, q Execer, table string, cols []string, rows [][]any, suffix string) error {
+// followed by suffix (an ON CONFLICT clause without parameters, or ""). It
+// is the bulk path of imports: a few statements instead of one per row. On
+// SQLite the parameters are anonymous (?): SQLite looks numbered ones ($n)
+// up by name, which is quadratic in their number.
+func InsertRows(ctx context.Context, q Execer, d Dialect, table string, cols []string, rows [][]any, suffix string) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -45,8 +47,12 @@ func InsertRows(ctx context.Context, q Execer, table string, cols []string, rows
 				if j > 0 {
 					sb.WriteString(", ")
 				}
-				sb.WriteByte('$')
-				sb.WriteString(strconv.Itoa(len(args) + j + 1))
+				if d == SQLite {
+					sb.WriteByte('?')
+				} else {
+					sb.WriteByte('$')
+					sb.WriteString(strconv.Itoa(len(args) + j + 1))
+				}
 			}
 			sb.WriteByte(')')
 			args = append(args, r...)
