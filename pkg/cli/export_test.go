@@ -147,4 +147,28 @@ func TestIncidentsExportImport(t *testing.T) {
 	code, _, errOut = run("import", "--sred.url="+dstURL, bad)
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "import line 2: invalid character")
+
+	// A line that fails validation names its line and field, and nothing
+	// of it is stored; the valid line before it is.
+	first := strings.SplitN(out, "\n", 2)[0]
+	okLine := strings.ReplaceAll(first, "INC-2026-0001", "INC-2026-0101")
+	for _, c := range []struct{ line, want string }{
+		{strings.Replace(first, `"severity":"CRITICAL"`, `"severity":"SEVERE"`, 1),
+			`import line 2: incident INC-2026-0001: field incident.severity: "SEVERE" is not one of CRITICAL, HIGH, MEDIUM, LOW`},
+		{strings.Replace(first, `"fingerprint":"fp-g-db"`, `"fingerprint":""`, 1), "import line 2: incident INC-2026-0001: field alerts[1].fingerprint: is missing"},
+		{strings.Replace(first, `"title":"`, `"title":5,"x":"`, 1), "import line 2: field incident.title: want string, got JSON number"},
+		{strings.Replace(first, `"links":`, `"parts":{"escalation":{}},"links":`, 1),
+			"import line 2: incident INC-2026-0001: field parts.escalation: this sred has no escalation subsystem"},
+	} {
+		c.line = strings.ReplaceAll(c.line, "INC-2026-0001", "INC-2026-0102")
+		c.want = strings.ReplaceAll(c.want, "INC-2026-0001", "INC-2026-0102")
+		require.NoError(t, os.WriteFile(bad, []byte(okLine+"\n"+c.line+"\n"), 0o644))
+		code, _, errOut = run("import", "--sred.url="+dstURL, bad)
+		require.Equal(t, 1, code)
+		require.Contains(t, errOut, c.want)
+		_, err = dst.Get(ctx, "INC-2026-0102")
+		require.ErrorIs(t, err, incident.ErrNotFound)
+		_, err = dst.Get(ctx, "INC-2026-0101")
+		require.NoError(t, err)
+	}
 }
