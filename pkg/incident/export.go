@@ -69,7 +69,7 @@ type ExportTimelineEntry struct {
 type ExportActionItem struct {
 	// ID is kept on import when no other item has it (the post-mortem and
 	// the API name items by it); otherwise the item gets a new one.
-	ID    int64           `json:"id,omitempty"`
+	ID        int64           `json:"id,omitempty"`
 	Title     string          `json:"title"`
 	Owner     string          `json:"owner,omitempty"`
 	State     ActionItemState `json:"state"`
