@@ -464,6 +464,11 @@ func (e *Engine) skipPending(ctx context.Context, reason string, now time.Time) 
 	var runs []*Run
 	err := e.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		runs = nil
+		// The switch may have been released since the cycle read it: the
+		// runs recorded since then are not skipped.
+		if ks, err := getKillSwitch(ctx, tx); err != nil || !ks.Enabled {
+			return err
+		}
 		rows, err := tx.QueryContext(ctx, `UPDATE runbook_runs SET status = $1, reason = $2, finished_at = $3
 		WHERE status = $4 RETURNING `+runColumns, RunSkipped, reason, ms(now), RunPending)
 		if err != nil {
@@ -616,6 +621,15 @@ func (e *Engine) admit(ctx context.Context, j jobs.Job, now time.Time, killed st
 	)
 	err := e.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		run, rb, closed, resumed = nil, nil, false, false
+		if killed != "" {
+			// Released since the cycle read it: the job comes back at the
+			// next cycle, under the usual limits.
+			if ks, err := getKillSwitch(ctx, tx); err != nil {
+				return err
+			} else if !ks.Enabled {
+				return jobs.Retry(ctx, tx, j.ID, e.owner, now, "kill switch released")
+			}
+		}
 		if e.db.Dialect == store.Postgres {
 			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(store.LockRunbookClaim)); err != nil {
 				return fmt.Errorf("claim lock: %w", err)
