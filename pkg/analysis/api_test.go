@@ -217,7 +217,7 @@ func testFlaggerWebhooks(t *testing.T, prom *budget.Prom, ev *Evaluator, end tim
 		}
 		specs = append(specs, sp...)
 	}
-	gate := budget.New(budget.Options{Now: func() time.Time { return end }})
+	gate := budget.New(budget.Options{Clock: clock.NewManual(end)})
 	if err := gate.Update(budget.DefaultConfig, specs, prom, nil); err != nil {
 		t.Fatal(err)
 	}

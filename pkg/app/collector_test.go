@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/dashboards"
 	"github.com/rootuip/sre/pkg/receiver"
 	tu "github.com/rootuip/sre/pkg/testutil"
@@ -54,9 +54,8 @@ func TestMetricsScrape(t *testing.T) {
 
 func testMetricsScrape(t *testing.T, backend string) {
 	base := time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Second)
-	var clock atomic.Int64 // minutes after base
-	now := func() time.Time { return base.Add(time.Duration(clock.Load()) * time.Minute) }
-	at := func(minutes int64) { clock.Store(minutes) }
+	clk := clock.NewManual(base)
+	at := func(minutes int64) { clk.Set(base.Add(time.Duration(minutes) * time.Minute)) }
 	sink := &hookSink{t: t, secret: "s3cret"}
 	hooks := httptest.NewServer(sink)
 	t.Cleanup(hooks.Close)
@@ -74,7 +73,7 @@ oncall:
     - {name: alice, email: alice@example.com}
 notifications:
   webhook: {url: %s, secret: s3cret}
-`, hooks.URL), func(a *App) { a.Incidents.Now = now })
+`, hooks.URL), func(a *App) { a.Incidents.Clock = clk })
 
 	post := func(path string, body any) {
 		t.Helper()
@@ -101,7 +100,7 @@ notifications:
 			"groupLabels": map[string]string{"alertname": name}, "commonLabels": lbl,
 			"alerts": []map[string]any{{
 				"status": "firing", "labels": lbl, "annotations": map[string]string{"summary": service + " down"},
-				"startsAt": now().Add(-ago).Format(time.RFC3339Nano), "endsAt": "0001-01-01T00:00:00Z",
+				"startsAt": clk.Now().Add(-ago).Format(time.RFC3339Nano), "endsAt": "0001-01-01T00:00:00Z",
 				"fingerprint": fmt.Sprintf("%016x", n),
 			}},
 		}

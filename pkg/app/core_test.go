@@ -90,7 +90,7 @@ notifications:
 	defer a.Close()
 	// The incident service's clock, set before any goroutine reads it.
 	clock := clock.NewManual(time.Now())
-	a.Incidents.Now = clock.Now
+	a.Incidents.Clock = clock
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/receiver"
 	tu "github.com/rootuip/sre/pkg/testutil"
 )
@@ -51,9 +51,9 @@ func testDashboardQueries(t *testing.T, backend string) {
 	// Prometheus keeps a created timestamp's 0 only within its head block's
 	// appendable window (the last hour): the incidents are recent.
 	base := time.Now().UTC().Add(-40 * time.Minute).Truncate(time.Second)
-	var clock atomic.Int64
-	now := func() time.Time { return base.Add(time.Duration(clock.Load()) * time.Minute) }
-	_, srv := runApp(t, backend, "{}\n", func(a *App) { a.Incidents.Now = now })
+	clk := clock.NewManual(base)
+	setAt := func(minutes int64) { clk.Set(base.Add(time.Duration(minutes) * time.Minute)) }
+	_, srv := runApp(t, backend, "{}\n", func(a *App) { a.Incidents.Clock = clk })
 
 	incidents := []knownIncident{
 		{"api", "CRITICAL", 0, 2, 10},
@@ -103,11 +103,11 @@ func testDashboardQueries(t *testing.T, backend string) {
 	}
 	ids := make([]string, len(incidents))
 	for _, ev := range events {
-		clock.Store(ev.at)
+		setAt(ev.at)
 		inc := incidents[ev.inc]
 		switch ev.do {
 		case "open":
-			ids[ev.inc] = openIncident(t, srv.URL, fmt.Sprintf("Down%d", ev.inc), inc.service, inc.severity, now())
+			ids[ev.inc] = openIncident(t, srv.URL, fmt.Sprintf("Down%d", ev.inc), inc.service, inc.severity, clk.Now())
 		case "ack":
 			postJSON(t, srv.URL+"/api/v1/incidents/"+ids[ev.inc]+"/ack", map[string]string{"actor": "alice"})
 		case "resolve":
@@ -164,7 +164,7 @@ scrape_configs:
 	require.Empty(t, got, "open incidents before any scrape")
 
 	// Once every incident is resolved, it shows 0 (sred counted them).
-	clock.Store(38)
+	setAt(38)
 	for i, inc := range incidents {
 		if inc.res < 0 {
 			postJSON(t, srv.URL+"/api/v1/incidents/"+ids[i]+"/resolve", map[string]string{"actor": "alice", "note": "fixed"})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/noise"
 )
 
@@ -12,9 +13,11 @@ import (
 var Noise = Spec[struct{}]{
 	Name: "noise",
 	Build: func(_ context.Context, a *App, _ struct{}) (func(context.Context, struct{}), error) {
-		now := func() time.Time { return a.Incidents.Now() }
-		(&noise.API{DB: a.DB, Now: now}).Register(a.Mux)
-		if err := a.Registry.Register(&noise.Collector{DB: a.DB, Now: now, Logger: a.Logger.With("component", "noise")}); err != nil {
+		// The incident service's clock, read at each call: tests set it
+		// after the app is built.
+		clk := clock.Func(func() time.Time { return a.Incidents.Clock.Now() })
+		(&noise.API{DB: a.DB, Clock: clk}).Register(a.Mux)
+		if err := a.Registry.Register(&noise.Collector{DB: a.DB, Clock: clk, Logger: a.Logger.With("component", "noise")}); err != nil {
 			return nil, err
 		}
 		return nil, nil

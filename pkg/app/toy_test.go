@@ -120,7 +120,7 @@ func TestToySubsystem(t *testing.T) {
 	require.NoError(t, err)
 	defer a.Close()
 	require.NotNil(t, worker)
-	a.Incidents.Now = clock.Now
+	a.Incidents.Clock = clock
 	go func() {
 		for _, act := range a.Actors() {
 			if act.Name == "reload" {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/web"
 )
@@ -61,16 +62,13 @@ type Entry struct {
 
 // Log is the stored audit log.
 type Log struct {
-	db  *store.DB
-	now func() time.Time
+	db    *store.DB
+	clock clock.Clock
 }
 
-// New returns the log stored in db.
-func New(db *store.DB, now func() time.Time) *Log {
-	if now == nil {
-		now = time.Now
-	}
-	return &Log{db: db, now: now}
+// New returns the log stored in db; clk tells the time (clock.Real when nil).
+func New(db *store.DB, clk clock.Clock) *Log {
+	return &Log{db: db, clock: clock.OrReal(clk)}
 }
 
 // maxField bounds every stored text field.
@@ -87,7 +85,7 @@ func clip(s string) string {
 // Record stores e (its ID and, when zero, its Time are set).
 func (l *Log) Record(ctx context.Context, e Entry) error {
 	if e.Time.IsZero() {
-		e.Time = l.now()
+		e.Time = l.clock.Now()
 	}
 	_, err := l.db.ExecContext(ctx, `INSERT INTO audit_log (at, actor, role, method, route, path, remote, status)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, e.Time.UnixMilli(), clip(e.Actor), clip(e.Role), clip(e.Method),

@@ -22,6 +22,7 @@ import (
 	"github.com/rootuip/sre/pkg/app"
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/budget/budgettest"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	sreincident "github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/rulegen"
@@ -107,7 +108,7 @@ func testExhaustionOpensIncident(t *testing.T, srv *budgettest.Server, end time.
 		ctx := context.Background()
 		incs, err := sreincident.NewService(db, sreincident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
 		require.NoError(t, err)
-		s := budget.New(budget.Options{DB: db, Registerer: prometheus.NewRegistry(), Incidents: incs, Now: func() time.Time { return end }})
+		s := budget.New(budget.Options{DB: db, Registerer: prometheus.NewRegistry(), Incidents: incs, Clock: clock.NewManual(end)})
 		prom, err := budget.NewProm(srv.URL, commoncfg.DefaultHTTPClientConfig, 10*time.Second)
 		require.NoError(t, err)
 		require.NoError(t, s.Update(budget.DefaultConfig, loadSpecs(t), prom, nil))
@@ -194,7 +195,7 @@ func expectedRemaining(service, customer string) float64 {
 
 func newService(t *testing.T, url string, db *store.DB, now time.Time, gate budget.GateConfig, reg prometheus.Registerer, bus *events.Bus) *budget.Service {
 	t.Helper()
-	s := budget.New(budget.Options{DB: db, Bus: bus, Registerer: reg, Now: func() time.Time { return now }})
+	s := budget.New(budget.Options{DB: db, Bus: bus, Registerer: reg, Clock: clock.NewManual(now)})
 	cfg := budget.DefaultConfig
 	cfg.Gate = gate
 	prom, err := budget.NewProm(url, commoncfg.DefaultHTTPClientConfig, 10*time.Second)
@@ -440,7 +441,7 @@ func testPollerRecordsStateChanges(t *testing.T, srv *budgettest.Server, end tim
 		evs, cancel := bus.Subscribe()
 		defer cancel()
 		now := end.Add(-time.Hour)
-		s := budget.New(budget.Options{DB: db, Bus: bus, Registerer: reg, Now: func() time.Time { return now }})
+		s := budget.New(budget.Options{DB: db, Bus: bus, Registerer: reg, Clock: clock.NewManual(now)})
 		prom, err := budget.NewProm(srv.URL, commoncfg.DefaultHTTPClientConfig, 10*time.Second)
 		require.NoError(t, err)
 		require.NoError(t, s.Update(budget.DefaultConfig, loadSpecs(t), prom, nil))

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/slo"
 	"github.com/rootuip/sre/pkg/store"
@@ -35,8 +36,8 @@ type Options struct {
 	DB         *store.DB
 	Bus        *events.Bus
 	Registerer prometheus.Registerer
-	// Now is the clock (time.Now by default).
-	Now func() time.Time
+	// Clock tells the time (clock.Real by default).
+	Clock clock.Clock
 	// Incidents, when set, receives the exhaustion of a budget: a CRITICAL
 	// incident (exhaust.go).
 	Incidents Incidents
@@ -73,10 +74,7 @@ func New(o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	s := &Service{logger: o.Logger, db: o.DB, bus: o.Bus, now: o.Now, cfg: DefaultConfig, promErr: ErrNoPrometheus, incidents: o.Incidents}
+	s := &Service{logger: o.Logger, db: o.DB, bus: o.Bus, now: clock.OrReal(o.Clock).Now, cfg: DefaultConfig, promErr: ErrNoPrometheus, incidents: o.Incidents}
 	s.metrics = newMetrics(s, o.Registerer)
 	return s
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/budget/budgettest"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/dashboards"
 	"github.com/rootuip/sre/pkg/sla"
 	"github.com/rootuip/sre/pkg/slo"
@@ -57,7 +58,7 @@ func TestYoungSLOAgrees(t *testing.T) {
 	prom, err := budget.NewProm(srv.URL, commoncfg.DefaultHTTPClientConfig, 30*time.Second)
 	require.NoError(t, err)
 	reg := prometheus.NewRegistry()
-	s := budget.New(budget.Options{Now: func() time.Time { return end }, Registerer: reg})
+	s := budget.New(budget.Options{Clock: clock.NewManual(end), Registerer: reg})
 	require.NoError(t, s.Update(budget.DefaultConfig, specs, prom, nil))
 	sts, err := s.Statuses(ctx, end)
 	require.NoError(t, err)

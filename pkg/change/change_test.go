@@ -36,7 +36,7 @@ func newEnv(t *testing.T, db *store.DB, cfg change.Config) *env {
 	var hooks []incident.Hook
 	svc, err := incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return hooks }, nil, nil, prometheus.NewRegistry())
 	require.NoError(t, err)
-	svc.Now = e.clk.Now
+	svc.Clock = e.clk
 	hooks = append(hooks, e.changes.Hook(svc))
 	e.incidents = svc
 	return e

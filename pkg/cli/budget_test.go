@@ -69,7 +69,7 @@ func TestBudgetGateSLACommands(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 	require.NoError(t, db.Migrate(t.Context(), budget.Migrations, change.Migrations))
-	svc := budget.New(budget.Options{DB: db, Now: func() time.Time { return end }})
+	svc := budget.New(budget.Options{DB: db, Clock: clock.NewManual(end)})
 	prom, err := budget.NewProm(srv.URL, commoncfg.DefaultHTTPClientConfig, 10*time.Second)
 	require.NoError(t, err)
 	cfg := budget.DefaultConfig
@@ -86,7 +86,7 @@ customers:
       - {service: web, availability: {target: 99.9}}
     credits: [{below: 99.9, credit: 10}]
 `), &slaCfg))
-	rep := sla.NewReporter(func() time.Time { return end })
+	rep := sla.NewReporter(clock.NewManual(end))
 	require.NoError(t, rep.Update(slaCfg, prom, sla.Lookup(budget.Objectives(specs))))
 	changes := change.New(change.Options{DB: db, Gate: svc, Clock: clock.NewManual(end)})
 	svc.SetChangeQuota(changes, 2)

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
@@ -22,13 +23,13 @@ import (
 	"github.com/rootuip/sre/pkg/web"
 )
 
-func serveIncidents(t *testing.T, db *store.DB, now *time.Time) (*incident.Service, string) {
+func serveIncidents(t *testing.T, db *store.DB, clk clock.Clock) (*incident.Service, string) {
 	t.Helper()
 	require.NoError(t, db.Migrate(context.Background(), incident.Migrations))
 	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
 	require.NoError(t, err)
 	t.Cleanup(func() { svc.Close() })
-	svc.Now = func() time.Time { return *now }
+	svc.Clock = clk
 	mux := http.NewServeMux()
 	(&web.IncidentsAPI{Service: svc}).Register(mux)
 	srv := httptest.NewServer(mux)
@@ -42,11 +43,11 @@ func serveIncidents(t *testing.T, db *store.DB, now *time.Time) (*incident.Servi
 // Importing again skips them; the next incident gets the next ID.
 func TestIncidentsExportImport(t *testing.T) {
 	ctx := context.Background()
-	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	clk := clock.NewManual(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
 	srcDB, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "sred.db"))
 	require.NoError(t, err)
 	defer srcDB.Close()
-	src, srcURL := serveIncidents(t, srcDB, &now)
+	src, srcURL := serveIncidents(t, srcDB, clk)
 	src.SetCorrelation(&incident.Correlation{Window: time.Hour,
 		DependsOn: map[string]map[string][]string{"db": {}, "api": {"db": {"api", "db"}}, "web": {}}})
 	fire := func(gk, service string, status string, starts time.Time) {
@@ -54,36 +55,36 @@ func TestIncidentsExportImport(t *testing.T) {
 		a := incident.NotifiedAlert{Status: status, Fingerprint: "fp-" + gk, StartsAt: starts, Labels: l,
 			Annotations: map[string]string{"summary": service + " is down", "runbook_url": "https://runbooks.example.com/" + service}}
 		if status == "resolved" {
-			a.EndsAt = now
+			a.EndsAt = clk.Now()
 		}
 		_, err := src.Ingest(ctx, incident.Notification{Receiver: "sred", Status: status, GroupKey: gk, CommonLabels: l,
 			Alerts: []incident.NotifiedAlert{a}})
 		require.NoError(t, err)
 	}
-	fire("g-db", "db", "firing", now.Add(-time.Minute))
-	now = now.Add(time.Minute)
-	fire("g-api", "api", "firing", now.Add(-time.Minute))
-	now = now.Add(time.Minute)
+	fire("g-db", "db", "firing", clk.Now().Add(-time.Minute))
+	clk.Advance(time.Minute)
+	fire("g-api", "api", "firing", clk.Now().Add(-time.Minute))
+	clk.Advance(time.Minute)
 	_, err = src.Acknowledge(ctx, "INC-2026-0001", "alice")
 	require.NoError(t, err)
 	_, err = src.AddNote(ctx, "INC-2026-0001", "alice", "failing over the primary")
 	require.NoError(t, err)
-	fire("g-web", "web", "firing", now.Add(-time.Minute))
-	now = now.Add(time.Minute)
-	fire("g-web", "web", "resolved", now.Add(-3*time.Minute))
+	fire("g-web", "web", "firing", clk.Now().Add(-time.Minute))
+	clk.Advance(time.Minute)
+	fire("g-web", "web", "resolved", clk.Now().Add(-3*time.Minute))
 	for i := range 20 {
-		now = now.Add(time.Minute)
+		clk.Advance(time.Minute)
 		gk := fmt.Sprintf("g-batch-%d", i)
-		fire(gk, "batch", "firing", now.Add(-time.Minute))
+		fire(gk, "batch", "firing", clk.Now().Add(-time.Minute))
 		if i%2 == 0 {
-			fire(gk, "batch", "resolved", now.Add(-time.Minute))
+			fire(gk, "batch", "resolved", clk.Now().Add(-time.Minute))
 		}
 	}
 
 	dstDB, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t))
 	require.NoError(t, err)
 	defer dstDB.Close()
-	dst, dstURL := serveIncidents(t, dstDB, &now)
+	dst, dstURL := serveIncidents(t, dstDB, clk)
 
 	run := func(args ...string) (int, string, string) {
 		var stdout, stderr bytes.Buffer
@@ -130,13 +131,13 @@ func TestIncidentsExportImport(t *testing.T) {
 	// incident; a new group gets the next ID.
 	res, err := dst.Ingest(ctx, incident.Notification{Receiver: "sred", Status: "firing", GroupKey: "g-api",
 		CommonLabels: map[string]string{"alertname": "Down", "service": "api", "severity": "critical"},
-		Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "fp-g-api", StartsAt: now.Add(-21*time.Minute - 2*time.Minute),
+		Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "fp-g-api", StartsAt: clk.Now().Add(-21*time.Minute - 2*time.Minute),
 			Labels: map[string]string{"alertname": "Down", "service": "api", "severity": "critical"}}}})
 	require.NoError(t, err)
 	require.Equal(t, []string{"INC-2026-0001"}, res.Incidents)
 	res, err = dst.Ingest(ctx, incident.Notification{Receiver: "sred", Status: "firing", GroupKey: "g-new",
 		CommonLabels: map[string]string{"alertname": "Down", "service": "cache"},
-		Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "fp-new", StartsAt: now,
+		Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "fp-new", StartsAt: clk.Now(),
 			Labels: map[string]string{"alertname": "Down", "service": "cache"}}}})
 	require.NoError(t, err)
 	require.Equal(t, []string{"INC-2026-0023"}, res.Created)

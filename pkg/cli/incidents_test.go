@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
@@ -27,7 +28,7 @@ func TestIncidentsCommands(t *testing.T) {
 		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
 		require.NoError(t, err)
 		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
-		svc.Now = func() time.Time { return now }
+		svc.Clock = clock.NewManual(now)
 		for _, g := range []struct{ service, severity string }{{"checkout", "critical"}, {"search", "warning"}} {
 			_, err := svc.Ingest(context.Background(), incident.Notification{
 				Receiver: "sred", Status: "firing", GroupKey: g.service,
@@ -137,7 +138,7 @@ func TestIncidentsShowNamesSLOAndBurnFactor(t *testing.T) {
 		svc, err := incident.NewService(db, opts, nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
 		require.NoError(t, err)
 		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
-		svc.Now = func() time.Time { return now }
+		svc.Clock = clock.NewManual(now)
 		alert := func(tier, factor string) incident.NotifiedAlert {
 			return incident.NotifiedAlert{Status: "firing", Fingerprint: tier, StartsAt: now.Add(-time.Minute),
 				Labels:      map[string]string{"alertname": "SLOBurnRatePage", "service": "api", "slo": "availability", "severity": "page", "burn_tier": tier},

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
@@ -27,7 +28,7 @@ func TestIncidentsSplitMerge(t *testing.T) {
 		require.NoError(t, err)
 		defer svc.Close()
 		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
-		svc.Now = func() time.Time { return now }
+		svc.Clock = clock.NewManual(now)
 		svc.SetCorrelation(&incident.Correlation{Window: time.Hour,
 			DependsOn: map[string]map[string][]string{"db": {}, "api": {"db": {"api", "db"}}}})
 		for _, service := range []string{"db", "api"} {

@@ -14,6 +14,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/sla"
 	"github.com/rootuip/sre/pkg/slo"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -39,7 +40,7 @@ customers:
 `), &slaCfg))
 	// A fixed clock: the query names the time (@) and must read the same twice.
 	end := time.Now().UTC().Truncate(time.Hour)
-	rep := sla.NewReporter(func() time.Time { return end })
+	rep := sla.NewReporter(clock.NewManual(end))
 	require.NoError(t, rep.Update(slaCfg, prom, sla.Lookup(budget.Objectives(specs))))
 	mux := http.NewServeMux()
 	rep.Register(mux)

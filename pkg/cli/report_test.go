@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/noise"
@@ -38,13 +39,13 @@ func TestReportNoise(t *testing.T) {
 		defer svc.Close()
 		start := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
 		end := start.Add(7 * 24 * time.Hour)
-		now := end
-		svc.Now = func() time.Time { return now }
+		clk := clock.NewManual(end)
+		svc.Clock = clk
 		day := func(d, h int) time.Time { return start.Add(time.Duration(d)*24*time.Hour + time.Duration(h)*time.Hour) }
 		// page delivers a firing alert of group gk at at, and returns its
 		// incident and a function resolving it after a while.
 		page := func(gk, alertname, service string, labels map[string]string, at time.Time) (string, func(after time.Duration)) {
-			now = at
+			clk.Set(at)
 			l := map[string]string{"alertname": alertname, "service": service}
 			for k, v := range labels {
 				l[k] = v
@@ -52,7 +53,7 @@ func TestReportNoise(t *testing.T) {
 			note := func(status string) incident.Notification {
 				a := incident.NotifiedAlert{Status: status, Fingerprint: "fp-" + gk, StartsAt: at, Labels: l}
 				if status == "resolved" {
-					a.EndsAt = now
+					a.EndsAt = clk.Now()
 				}
 				return incident.Notification{Receiver: "sred", Status: status, GroupKey: gk, CommonLabels: l, Alerts: []incident.NotifiedAlert{a}}
 			}
@@ -60,7 +61,7 @@ func TestReportNoise(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, res.Incidents, 1)
 			return res.Incidents[0], func(after time.Duration) {
-				now = at.Add(after)
+				clk.Set(at.Add(after))
 				_, err := svc.Ingest(ctx, note("resolved"))
 				require.NoError(t, err)
 			}
@@ -74,7 +75,7 @@ func TestReportNoise(t *testing.T) {
 		// Alertmanager after 40 minutes, nothing done.
 		for d := range 3 {
 			id, resolve := page(fmt.Sprintf("lat-%d", d), "HighLatency", "api", nil, day(d, 14))
-			now = day(d, 14).Add(5 * time.Minute)
+			clk.Set(day(d, 14).Add(5 * time.Minute))
 			_, err := svc.Acknowledge(ctx, id, "alice")
 			require.NoError(t, err)
 			resolve(40 * time.Minute)
@@ -82,12 +83,12 @@ func TestReportNoise(t *testing.T) {
 		// Three SLO pages responders work on (notes), resolved by hand.
 		for d := range 3 {
 			id, _ := page(fmt.Sprintf("slo-%d", d), "SLOBurnRateHigh", "checkout", map[string]string{"slo": "availability"}, day(d, 10))
-			now = day(d, 10).Add(2 * time.Minute)
+			clk.Set(day(d, 10).Add(2 * time.Minute))
 			_, err := svc.Acknowledge(ctx, id, "bob")
 			require.NoError(t, err)
 			_, err = svc.AddNote(ctx, id, "bob", "rolled back the release")
 			require.NoError(t, err)
-			now = day(d, 11)
+			clk.Set(day(d, 11))
 			_, err = svc.Resolve(ctx, id, "bob", "rolled back")
 			require.NoError(t, err)
 		}
@@ -104,7 +105,7 @@ func TestReportNoise(t *testing.T) {
 		page("old", "DiskIOSaturated", "storage", nil, start.Add(-24*time.Hour))
 
 		mux := http.NewServeMux()
-		(&noise.API{DB: db, Now: func() time.Time { return end }}).Register(mux)
+		(&noise.API{DB: db, Clock: clock.NewManual(end)}).Register(mux)
 		srv := httptest.NewServer(mux)
 		defer srv.Close()
 		for _, format := range noise.Formats {

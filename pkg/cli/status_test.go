@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/status"
@@ -26,7 +27,7 @@ func TestStatusCommand(t *testing.T) {
 		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
 		require.NoError(t, err)
 		now := time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
-		svc.Now = func() time.Time { return now }
+		svc.Clock = clock.NewManual(now)
 		ctx := context.Background()
 		inc, err := svc.Create(ctx, incident.ManualIncident{Title: "db down", Service: "checkout", Severity: incident.SeverityHigh, Actor: "alice"})
 		require.NoError(t, err)
@@ -35,7 +36,7 @@ func TestStatusCommand(t *testing.T) {
 		cfg := status.Config{Components: []status.Component{{Name: "Checkout", Services: []string{"checkout"}}, {Name: "Search", Services: []string{"search"}}}}
 		require.NoError(t, cfg.Validate())
 		// An hour later: one hour of partial outage in 89 days and 13 hours.
-		page := status.New(cfg, status.Options{Incidents: svc, Now: func() time.Time { return now.Add(time.Hour) }})
+		page := status.New(cfg, status.Options{Incidents: svc, Clock: clock.NewManual(now.Add(time.Hour))})
 		mux := http.NewServeMux()
 		status.NewHandler(page, nil).Register(mux)
 		srv := httptest.NewServer(mux)

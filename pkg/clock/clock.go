@@ -29,6 +29,14 @@ func (Real) Now() time.Time { return time.Now() }
 // After implements Timer.
 func (Real) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
+// Func is a function used as a Clock, as http.HandlerFunc is a Handler:
+// for a clock that follows another one replaced later (a test setting the
+// incident service's clock after the app is built).
+type Func func() time.Time
+
+// Now implements Clock.
+func (f Func) Now() time.Time { return f() }
+
 // OrReal returns c, or the wall clock if c is nil.
 func OrReal(c Clock) Clock {
 	if c == nil {

@@ -100,7 +100,7 @@ func newRig(t *testing.T, db *store.DB, clock *clock.Manual, escYAML string, ncf
 	var err error
 	r.svc, err = incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return []incident.Hook{r.engine} }, nil, nil, prometheus.NewRegistry())
 	require.NoError(t, err)
-	r.svc.Now = clock.Now
+	r.svc.Clock = clock
 	r.engine = escalation.NewEngine(db, decode[escalation.Config](t, escYAML), dir, ncfg, "https://sred.example.com",
 		escalation.Options{Clock: clock, Timeline: r.svc, Registerer: prometheus.NewRegistry()})
 	r.dir = dir

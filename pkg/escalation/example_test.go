@@ -48,7 +48,7 @@ func TestExampleConfig(t *testing.T) {
 		var engine *escalation.Engine
 		svc, err := incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return []incident.Hook{engine} }, nil, nil, prometheus.NewRegistry())
 		require.NoError(t, err)
-		svc.Now = clock.Now
+		svc.Clock = clock
 		engine = escalation.NewEngine(db, &cfg.Escalation, oncall.NewDirectory(db, &cfg.OnCall), nc, loaded.Global.ExternalURL,
 			escalation.Options{Clock: clock, Timeline: svc, Registerer: prometheus.NewRegistry()})
 		worker := jobs.NewWorker(db, escalation.Queue, engine.Handle, jobs.Options{Clock: clock, Kinds: escalation.Kinds, Registerer: prometheus.NewRegistry()})

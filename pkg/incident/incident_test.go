@@ -11,13 +11,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
 )
 
-var clock = time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
+var epoch = time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
 
 // hookTable is written by the test hook inside the incident's transaction.
 var hookTable = store.Migration{ID: "test/0001_hook", SQLite: `CREATE TABLE hook_log (incident_id TEXT, kind TEXT, prev TEXT)`}
@@ -28,15 +29,14 @@ type fixture struct {
 	svc    *incident.Service
 	db     *store.DB
 	bus    *events.Bus
-	now    *time.Time
+	clock  *clock.Manual
 	failOn incident.ChangeKind
 }
 
 func newFixture(t *testing.T, db *store.DB) *fixture {
 	t.Helper()
 	f := &fixture{db: db, bus: events.NewBus(64, nil)}
-	now := clock
-	f.now = &now
+	f.clock = clock.NewManual(epoch)
 	hook := incident.HookFunc(func(ctx context.Context, tx *sql.Tx, ch incident.Change) error {
 		if ch.Kind == f.failOn {
 			return errors.New("hook refused")
@@ -47,7 +47,7 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 	svc, err := incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return []incident.Hook{hook} },
 		f.bus, nil, prometheus.NewRegistry())
 	require.NoError(t, err)
-	svc.Now = func() time.Time { return *f.now }
+	svc.Clock = f.clock
 	t.Cleanup(func() { svc.Close() })
 	f.svc = svc
 	return f
@@ -70,7 +70,7 @@ func notification(group, service, severity string, started time.Time, fps ...str
 
 func (f *fixture) open(t *testing.T, group, service, severity string) string {
 	t.Helper()
-	res, err := f.svc.Ingest(context.Background(), notification(group, service, severity, clock.Add(-5*time.Minute), group+"-a"))
+	res, err := f.svc.Ingest(context.Background(), notification(group, service, severity, epoch.Add(-5*time.Minute), group+"-a"))
 	require.NoError(t, err)
 	require.Len(t, res.Created, 1)
 	return res.Created[0]
@@ -126,7 +126,7 @@ func TestLifecycle(t *testing.T) {
 				"cannot complete the post-mortem of incident INC-2026-0001: it is postmortem_done, only a resolved incident can complete its post-mortem"},
 		}
 		for _, s := range steps {
-			*f.now = f.now.Add(time.Minute)
+			f.clock.Advance(time.Minute)
 			inc, err := s.do()
 			if s.err != "" {
 				require.EqualError(t, err, s.err, s.name)
@@ -139,8 +139,8 @@ func TestLifecycle(t *testing.T) {
 		inc, err := f.svc.Get(ctx, id)
 		require.NoError(t, err)
 		require.Equal(t, "bob", inc.Assignee)
-		require.Equal(t, clock.Add(time.Minute), *inc.AcknowledgedAt)
-		require.Equal(t, clock.Add(7*time.Minute), *inc.ResolvedAt)
+		require.Equal(t, epoch.Add(time.Minute), *inc.AcknowledgedAt)
+		require.Equal(t, epoch.Add(7*time.Minute), *inc.ResolvedAt)
 
 		tl, err := f.svc.Timeline(ctx, id)
 		require.NoError(t, err)
@@ -192,7 +192,7 @@ func TestHookFailureRollsBack(t *testing.T) {
 
 		// A failing hook on creation refuses the delivery: nothing is stored.
 		f.failOn = incident.ChangeCreated
-		_, err = f.svc.Ingest(ctx, notification("g2", "cart", "critical", clock, "x"))
+		_, err = f.svc.Ingest(ctx, notification("g2", "cart", "critical", epoch, "x"))
 		require.Error(t, err)
 		page, err := f.svc.List(ctx, incident.Filter{})
 		require.NoError(t, err)
@@ -234,13 +234,13 @@ func TestListFiltersAndIDs(t *testing.T) {
 		f := newFixture(t, db)
 		ctx := context.Background()
 		a := f.open(t, "g1", "checkout", "critical")
-		*f.now = f.now.Add(time.Hour)
+		f.clock.Advance(time.Hour)
 		b := f.open(t, "g2", "search", "warning")
-		*f.now = f.now.Add(time.Hour)
+		f.clock.Advance(time.Hour)
 		c := f.open(t, "g3", "checkout", "info")
 		_, err := f.svc.Resolve(ctx, b, "alice", "")
 		require.NoError(t, err)
-		*f.now = time.Date(2027, 1, 1, 0, 0, 1, 0, time.UTC)
+		f.clock.Set(time.Date(2027, 1, 1, 0, 0, 1, 0, time.UTC))
 		d := f.open(t, "g4", "search", "bogus")
 		require.Equal(t, []string{"INC-2026-0001", "INC-2026-0002", "INC-2026-0003", "INC-2027-0001"}, []string{a, b, c, d})
 
@@ -258,7 +258,7 @@ func TestListFiltersAndIDs(t *testing.T) {
 		require.Equal(t, []string{b}, ids(incident.Filter{Status: []incident.Status{incident.StatusResolved}}))
 		require.Equal(t, []string{d, b}, ids(incident.Filter{Severity: []incident.Severity{incident.SeverityMedium}}), "warning and unknown map to MEDIUM")
 		require.Equal(t, []string{c}, ids(incident.Filter{Severity: []incident.Severity{incident.SeverityLow}}))
-		require.Equal(t, []string{c, b}, ids(incident.Filter{Since: clock.Add(30 * time.Minute), Until: clock.Add(3 * time.Hour)}))
+		require.Equal(t, []string{c, b}, ids(incident.Filter{Since: epoch.Add(30 * time.Minute), Until: epoch.Add(3 * time.Hour)}))
 		require.Equal(t, []string{c, b}, ids(incident.Filter{Limit: 2, Offset: 1}))
 		page, err := f.svc.List(ctx, incident.Filter{Limit: 1})
 		require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
@@ -46,7 +47,7 @@ func largeGroup(g string, n int, status string, started time.Time) incident.Noti
 func largeService(t testing.TB, db *store.DB) *incident.Service {
 	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(64, nil), nil, prometheus.NewRegistry())
 	require.NoError(t, err)
-	svc.Now = func() time.Time { return clock }
+	svc.Clock = clock.NewManual(epoch)
 	t.Cleanup(func() { svc.Close() })
 	return svc
 }
@@ -60,7 +61,7 @@ func TestLargeGroupResolve(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		svc := largeService(t, db)
-		started := clock.Add(-time.Hour)
+		started := epoch.Add(-time.Hour)
 		res, err := svc.Ingest(ctx, largeGroup("big", n, "firing", started))
 		require.NoError(t, err)
 		require.Len(t, res.Created, 1)
@@ -254,7 +255,7 @@ func BenchmarkResolveLargeGroup(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				started := clock.Add(-time.Duration(b.N-i) * time.Hour)
+				started := epoch.Add(-time.Duration(b.N-i) * time.Hour)
 				_, err := svc.Ingest(ctx, largeGroup("big", n, "firing", started))
 				require.NoError(b, err)
 				round, writeStart = i, time.Time{}

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
@@ -26,7 +27,7 @@ func TestTransactionNeedsOneConnection(t *testing.T) {
 
 		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
 		require.NoError(t, err)
-		svc.Now = func() time.Time { return clock.Add(time.Minute) }
+		svc.Clock = clock.NewManual(epoch.Add(time.Minute))
 		t.Cleanup(func() { svc.Close() })
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

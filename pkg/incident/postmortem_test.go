@@ -35,19 +35,19 @@ func TestPostmortem(t *testing.T) {
 	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
-		started := clock.Add(-4 * time.Minute)
+		started := epoch.Add(-4 * time.Minute)
 		n := notification("g1", "checkout", "critical", started, "a", "b")
 		n.Alerts[1].Labels["instance"] = "b|pipe"
 		_, err := f.svc.Ingest(ctx, n)
 		require.NoError(t, err)
 		id := "INC-2026-0001"
-		step := func(d time.Duration) { *f.now = f.now.Add(d) }
+		step := func(d time.Duration) { f.clock.Advance(d) }
 		step(3 * time.Minute)
 		_, err = f.svc.Acknowledge(ctx, id, "alice")
 		require.NoError(t, err)
 		step(2 * time.Minute)
 		text, err := f.svc.PostStatusUpdate(ctx, id, incident.StatusUpdate{Actor: "alice", Impact: "15% of checkouts failing",
-			Actions: "rolling back release 42", NextUpdate: f.now.Add(30 * time.Minute), StatusPage: "https://status.example.com"})
+			Actions: "rolling back release 42", NextUpdate: f.clock.Now().Add(30 * time.Minute), StatusPage: "https://status.example.com"})
 		require.NoError(t, err)
 		require.Equal(t, "🚨 [CRITICAL] Incident: HighLatency on checkout\nID: INC-2026-0001\nStatus: acknowledged\n"+
 			"Started: 09:26 UTC\nImpact: 15% of checkouts failing\nActions: rolling back release 42\n"+
@@ -57,7 +57,7 @@ func TestPostmortem(t *testing.T) {
 		resolved.Status = "resolved"
 		resolved.Alerts = nil
 		for _, a := range n.Alerts {
-			a.Status, a.EndsAt = "resolved", f.now.Add(-time.Minute)
+			a.Status, a.EndsAt = "resolved", f.clock.Now().Add(-time.Minute)
 			resolved.Alerts = append(resolved.Alerts, a)
 		}
 		_, err = f.svc.Ingest(ctx, resolved)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/store"
 )
@@ -144,8 +145,8 @@ type Service struct {
 	// PostgreSQL with batch 0.
 	writeHook func(ctx context.Context, batch int64)
 
-	// Now is the clock (tests may replace it before use).
-	Now func() time.Time
+	// Clock tells the time (clock.Real; tests set a clock.Manual before use).
+	Clock clock.Clock
 }
 
 type metrics struct {
@@ -234,7 +235,7 @@ func NewService(db *store.DB, opts Options, hooks func() []Hook, bus *events.Bus
 	}
 	s := &Service{
 		db: db, hooks: hooks, bus: bus, logger: logger, m: newMetrics(reg),
-		opts: opts, Now: time.Now,
+		opts: opts, Clock: clock.Real{},
 	}
 	s.startWorkers()
 	return s, nil
@@ -294,7 +295,7 @@ func (s *Service) Options() Options {
 // DB returns the store the service writes to.
 func (s *Service) DB() *store.DB { return s.db }
 
-func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Millisecond) }
+func (s *Service) now() time.Time { return s.Clock.Now().UTC().Truncate(time.Millisecond) }
 
 // ms converts a time to unix milliseconds.
 func ms(t time.Time) int64 { return t.UnixMilli() }

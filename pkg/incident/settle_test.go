@@ -21,7 +21,7 @@ func TestSettleKeepsAggregates(t *testing.T) {
 	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		f := newFixture(t, db)
-		id := f.open(t, "g1", "checkout", "critical") // g1-a, started clock-5m
+		id := f.open(t, "g1", "checkout", "critical") // g1-a, started epoch-5m
 		check := func(step string) *incident.Incident {
 			t.Helper()
 			inc, err := f.svc.Get(ctx, id)
@@ -45,33 +45,33 @@ func TestSettleKeepsAggregates(t *testing.T) {
 		check("opened")
 
 		// An alert that started earlier joins: detection moves back.
-		*f.now = clock.Add(time.Minute)
-		n := notification("g1", "checkout", "critical", clock.Add(-5*time.Minute), "g1-a")
-		n.Alerts = append(n.Alerts, notification("g1", "checkout", "critical", clock.Add(-10*time.Minute).Add(123*time.Microsecond), "g1-b").Alerts...)
+		f.clock.Set(epoch.Add(time.Minute))
+		n := notification("g1", "checkout", "critical", epoch.Add(-5*time.Minute), "g1-a")
+		n.Alerts = append(n.Alerts, notification("g1", "checkout", "critical", epoch.Add(-10*time.Minute).Add(123*time.Microsecond), "g1-b").Alerts...)
 		res, err := f.svc.Ingest(ctx, n)
 		require.NoError(t, err)
 		require.Equal(t, []string{id}, res.Incidents)
-		require.Equal(t, clock.Add(-10*time.Minute), check("earlier alert").DetectedAt.UTC())
+		require.Equal(t, epoch.Add(-10*time.Minute), check("earlier alert").DetectedAt.UTC())
 
 		// Both resolve while a third fires: still open, not recovered.
-		*f.now = clock.Add(2 * time.Minute)
-		n = notification("g1", "checkout", "critical", clock.Add(-5*time.Minute), "g1-a")
-		b := notification("g1", "checkout", "critical", clock.Add(-10*time.Minute).Add(123*time.Microsecond), "g1-b").Alerts
-		c := notification("g1", "checkout", "critical", clock.Add(time.Minute), "g1-c").Alerts
+		f.clock.Set(epoch.Add(2 * time.Minute))
+		n = notification("g1", "checkout", "critical", epoch.Add(-5*time.Minute), "g1-a")
+		b := notification("g1", "checkout", "critical", epoch.Add(-10*time.Minute).Add(123*time.Microsecond), "g1-b").Alerts
+		c := notification("g1", "checkout", "critical", epoch.Add(time.Minute), "g1-c").Alerts
 		n.Alerts = append(n.Alerts, b...)
-		n.Alerts[0].Status, n.Alerts[0].EndsAt = "resolved", clock.Add(90*time.Second)
-		n.Alerts[1].Status, n.Alerts[1].EndsAt = "resolved", clock.Add(100*time.Second)
+		n.Alerts[0].Status, n.Alerts[0].EndsAt = "resolved", epoch.Add(90*time.Second)
+		n.Alerts[1].Status, n.Alerts[1].EndsAt = "resolved", epoch.Add(100*time.Second)
 		n.Alerts = append(n.Alerts, c...)
 		_, err = f.svc.Ingest(ctx, n)
 		require.NoError(t, err)
 		check("resolves beside a new firing alert")
 
 		// The last one resolves: recovered at the latest end.
-		*f.now = clock.Add(3 * time.Minute)
-		c[0].Status, c[0].EndsAt = "resolved", clock.Add(150*time.Second)
+		f.clock.Set(epoch.Add(3 * time.Minute))
+		c[0].Status, c[0].EndsAt = "resolved", epoch.Add(150*time.Second)
 		_, err = f.svc.Ingest(ctx, incident.Notification{Receiver: "sred", Status: "resolved", GroupKey: "g1",
 			GroupLabels: n.GroupLabels, CommonLabels: n.CommonLabels, Alerts: c})
 		require.NoError(t, err)
-		require.Equal(t, clock.Add(150*time.Second), check("all resolved").RecoveredAt.UTC())
+		require.Equal(t, epoch.Add(150*time.Second), check("all resolved").RecoveredAt.UTC())
 	})
 }

@@ -44,7 +44,7 @@ func TestSeverityFollowsTiers(t *testing.T) {
 	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		f := newFixture(t, db)
-		started := clock.Add(-10 * time.Minute)
+		started := epoch.Add(-10 * time.Minute)
 		severity := func(id string) incident.Severity {
 			t.Helper()
 			inc, err := f.svc.Get(ctx, id)
@@ -61,14 +61,14 @@ func TestSeverityFollowsTiers(t *testing.T) {
 		require.Equal(t, incident.SeverityMedium, severity(id))
 
 		// The page tier joins: the same incident, now CRITICAL.
-		*f.now = clock.Add(time.Minute)
+		f.clock.Set(epoch.Add(time.Minute))
 		res, err = f.svc.Ingest(ctx, sloNotification(started, map[string]string{"ticket_fast": "firing", "page_fast": "firing"}))
 		require.NoError(t, err)
 		require.Empty(t, res.Created, "one outage, one incident")
 		require.Equal(t, incident.SeverityCritical, severity(id))
 
 		// The page tier resolves, the ticket tier still fires: MEDIUM again.
-		*f.now = clock.Add(30 * time.Minute)
+		f.clock.Set(epoch.Add(30 * time.Minute))
 		res, err = f.svc.Ingest(ctx, sloNotification(started, map[string]string{"ticket_fast": "firing", "page_fast": "resolved"}))
 		require.NoError(t, err)
 		require.Empty(t, res.Created)

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
@@ -53,7 +54,7 @@ func TestSnooze(t *testing.T) {
 
 		inc, err := f.svc.Snooze(ctx, id, "alice", 30*time.Minute)
 		require.NoError(t, err)
-		until := clock.Add(30 * time.Minute)
+		until := epoch.Add(30 * time.Minute)
 		require.Equal(t, until, *inc.SnoozedUntil)
 		require.Equal(t, incident.StatusAcknowledged, inc.Status, "a snooze does not change the status")
 		require.Contains(t, f.hookLog(t), id+" snoozed<-acknowledged")
@@ -67,13 +68,13 @@ func TestSnooze(t *testing.T) {
 			woken = append(woken, inc.ID)
 			return "paged level 1", nil
 		}
-		*f.now = until.Add(-time.Second)
+		f.clock.Set(until.Add(-time.Second))
 		got, err := f.svc.WakeSnoozed(ctx, wake)
 		require.NoError(t, err)
 		require.Empty(t, got)
 
 		// A wake that fails leaves the snooze for the next attempt.
-		*f.now = until
+		f.clock.Set(until)
 		got, err = f.svc.WakeSnoozed(ctx, func(context.Context, *incident.Incident) (string, error) {
 			return "", errors.New("escalation store down")
 		})
@@ -107,7 +108,7 @@ func TestSnooze(t *testing.T) {
 		require.Nil(t, inc.SnoozedUntil, "resolving ends the snooze")
 		_, err = f.svc.Snooze(ctx, id, "bob", time.Hour)
 		require.EqualError(t, err, "cannot snooze incident INC-2026-0001: it is resolved, only an open incident can be snoozed")
-		*f.now = until.Add(3 * time.Hour)
+		f.clock.Set(until.Add(3 * time.Hour))
 		got, err = f.svc.WakeSnoozed(ctx, wake)
 		require.NoError(t, err)
 		require.Empty(t, got)
@@ -132,28 +133,28 @@ func TestResolveQuiet(t *testing.T) {
 	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		f := quietFixture(t, db)
 		ctx := context.Background()
-		n := notification(`{}:{alertname="HighLatency"}`, "checkout", "critical", clock.Add(-5*time.Minute), "a", "b")
+		n := notification(`{}:{alertname="HighLatency"}`, "checkout", "critical", epoch.Add(-5*time.Minute), "a", "b")
 		res, err := f.svc.Ingest(ctx, n)
 		require.NoError(t, err)
 		id := res.Created[0]
 		// Alertmanager repeats the notification (repeat_interval 1h): a
 		// duplicate that writes nothing, but counts as a delivery.
-		*f.now = clock.Add(time.Hour)
+		f.clock.Set(epoch.Add(time.Hour))
 		res, err = f.svc.Ingest(ctx, n)
 		require.NoError(t, err)
 		require.True(t, res.Duplicate)
 		// An incident sred opened itself never gets deliveries: left alone.
 		res, err = f.svc.Ingest(ctx, incident.Notification{Receiver: "sred", Status: "firing", GroupKey: incident.InternalGroupPrefix + "watchdog/x",
-			Actor: "watchdog", Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "w", StartsAt: clock,
+			Actor: "watchdog", Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "w", StartsAt: epoch,
 				Labels: map[string]string{"alertname": "AlertingPipelineBroken"}}}})
 		require.NoError(t, err)
 		own := res.Created[0]
 
-		*f.now = clock.Add(3*time.Hour - time.Millisecond)
+		f.clock.Set(epoch.Add(3*time.Hour - time.Millisecond))
 		got, err := f.svc.ResolveQuiet(ctx, 0)
 		require.NoError(t, err)
 		require.Empty(t, got, "the duplicate at +1h counts: quiet for less than 2h")
-		*f.now = clock.Add(3 * time.Hour)
+		f.clock.Set(epoch.Add(3 * time.Hour))
 		got, err = f.svc.ResolveQuiet(ctx, 0)
 		require.NoError(t, err)
 		require.Equal(t, []string{id}, got)
@@ -164,11 +165,11 @@ func TestResolveQuiet(t *testing.T) {
 		inc, err := f.svc.Get(ctx, id)
 		require.NoError(t, err)
 		require.Equal(t, incident.StatusResolved, inc.Status)
-		require.Equal(t, clock.Add(3*time.Hour), *inc.ResolvedAt)
-		require.Equal(t, clock.Add(time.Hour), *inc.RecoveredAt, "recovered at the last delivery")
+		require.Equal(t, epoch.Add(3*time.Hour), *inc.ResolvedAt)
+		require.Equal(t, epoch.Add(time.Hour), *inc.RecoveredAt, "recovered at the last delivery")
 		for _, a := range inc.Alerts {
 			require.Equal(t, "stale", a.Status)
-			require.Equal(t, clock.Add(time.Hour), *a.EndsAt)
+			require.Equal(t, epoch.Add(time.Hour), *a.EndsAt)
 		}
 		require.Equal(t, "sred: resolved automatically: no delivery from Alertmanager since 2026-03-14T10:30:00Z "+
 			"(incidents.auto_resolve_after: 2h) while 2 alert(s) were still firing; their resolve was presumably lost",
@@ -180,7 +181,7 @@ func TestResolveQuiet(t *testing.T) {
 
 		// The alerts were in fact still firing: the next delivery re-opens
 		// the incident (not as flapping), with both alerts firing again.
-		*f.now = clock.Add(4 * time.Hour)
+		f.clock.Set(epoch.Add(4 * time.Hour))
 		res, err = f.svc.Ingest(ctx, n)
 		require.NoError(t, err)
 		require.False(t, res.Duplicate)
@@ -201,7 +202,7 @@ func TestResolveQuiet(t *testing.T) {
 		require.True(t, res.Duplicate, "the revived alerts are stored as firing again")
 
 		// A stale alert whose resolve finally arrives is resolved.
-		*f.now = clock.Add(7 * time.Hour)
+		f.clock.Set(epoch.Add(7 * time.Hour))
 		got, err = f.svc.ResolveQuiet(ctx, 0)
 		require.NoError(t, err)
 		require.Equal(t, []string{id}, got)
@@ -209,14 +210,14 @@ func TestResolveQuiet(t *testing.T) {
 		r.Status = "resolved"
 		r.Alerts = append([]incident.NotifiedAlert(nil), n.Alerts...)
 		for i := range r.Alerts {
-			r.Alerts[i].Status, r.Alerts[i].EndsAt = "resolved", clock.Add(6*time.Hour)
+			r.Alerts[i].Status, r.Alerts[i].EndsAt = "resolved", epoch.Add(6*time.Hour)
 		}
 		_, err = f.svc.Ingest(ctx, r)
 		require.NoError(t, err)
 		inc, err = f.svc.Get(ctx, id)
 		require.NoError(t, err)
 		require.Equal(t, incident.StatusResolved, inc.Status)
-		require.Equal(t, clock.Add(6*time.Hour), *inc.RecoveredAt)
+		require.Equal(t, epoch.Add(6*time.Hour), *inc.RecoveredAt)
 		for _, a := range inc.Alerts {
 			require.Equal(t, "resolved", a.Status)
 		}
@@ -228,7 +229,7 @@ func TestResolveQuietOff(t *testing.T) {
 	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 		id := f.open(t, "g1", "checkout", "critical")
-		*f.now = clock.Add(1000 * time.Hour)
+		f.clock.Set(epoch.Add(1000 * time.Hour))
 		got, err := f.svc.ResolveQuiet(context.Background(), 0)
 		require.NoError(t, err)
 		require.Empty(t, got)
@@ -248,12 +249,12 @@ func TestResolveQuietReplicas(t *testing.T) {
 		for _, g := range []string{"g1", "g2", "g3"} {
 			ids = append(ids, f.open(t, g, "svc-"+g, "warning"))
 		}
-		later := clock.Add(5 * time.Hour)
+		later := epoch.Add(5 * time.Hour)
 		var replicas []*incident.Service
 		for range 4 {
 			svc, err := incident.NewService(db, f.svc.Options(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
 			require.NoError(t, err)
-			svc.Now = func() time.Time { return later }
+			svc.Clock = clock.NewManual(later)
 			t.Cleanup(func() { svc.Close() })
 			replicas = append(replicas, svc)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
@@ -68,7 +69,7 @@ func TestCloseStopsWorkers(t *testing.T) {
 		waitNoServiceGoroutines(t)
 		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(64, nil), nil, prometheus.NewRegistry())
 		require.NoError(t, err)
-		svc.Now = func() time.Time { return clock }
+		svc.Clock = clock.NewManual(epoch)
 		require.NotEmpty(t, serviceGoroutines(), "the workers start with the service")
 		ctx := context.Background()
 		var wg sync.WaitGroup
@@ -78,7 +79,7 @@ func TestCloseStopsWorkers(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				g := fmt.Sprintf("g%d", i)
-				res, err := svc.Ingest(ctx, notification(g, "checkout", "critical", clock.Add(-time.Minute), g+"-a", g+"-b"))
+				res, err := svc.Ingest(ctx, notification(g, "checkout", "critical", epoch.Add(-time.Minute), g+"-a", g+"-b"))
 				if err == nil && len(res.Created) == 1 {
 					err = svc.AddTimeline(ctx, nil, incident.TimelineEntry{IncidentID: res.Created[0], Kind: "note", Actor: "alice", Message: "looking"})
 				}
@@ -93,7 +94,7 @@ func TestCloseStopsWorkers(t *testing.T) {
 		require.NoError(t, svc.Close())
 		waitNoServiceGoroutines(t)
 
-		_, err = svc.Ingest(ctx, notification("late", "checkout", "critical", clock, "late-a"))
+		_, err = svc.Ingest(ctx, notification("late", "checkout", "critical", epoch, "late-a"))
 		require.ErrorIs(t, err, incident.ErrClosed)
 		err = svc.Write(ctx, func(context.Context, *sql.Tx) error { return nil })
 		require.ErrorIs(t, err, incident.ErrClosed)
@@ -113,7 +114,7 @@ func TestCloseWhileWriting(t *testing.T) {
 	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(64, nil), nil, prometheus.NewRegistry())
 		require.NoError(t, err)
-		svc.Now = func() time.Time { return clock }
+		svc.Clock = clock.NewManual(epoch)
 		ctx := context.Background()
 		const n = 40
 		stored := make(chan string, n)
@@ -127,7 +128,7 @@ func TestCloseWhileWriting(t *testing.T) {
 					close(started)
 				}
 				g := fmt.Sprintf("race-%d", i)
-				_, err := svc.Ingest(ctx, notification(g, "api", "high", clock.Add(-time.Minute), g+"-a"))
+				_, err := svc.Ingest(ctx, notification(g, "api", "high", epoch.Add(-time.Minute), g+"-a"))
 				switch {
 				case err == nil:
 					stored <- g

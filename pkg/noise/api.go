@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/web"
 )
@@ -16,8 +17,8 @@ import (
 // API serves GET /api/v1/reports/noise.
 type API struct {
 	DB *store.DB
-	// Now is the clock (time.Now when nil).
-	Now func() time.Time
+	// Clock tells the time (clock.Real when nil).
+	Clock clock.Clock
 }
 
 // Register adds the route to mux.
@@ -39,10 +40,7 @@ func parseSince(v string, now time.Time) (time.Time, error) {
 }
 
 func (a *API) serve(w http.ResponseWriter, r *http.Request) {
-	now := time.Now()
-	if a.Now != nil {
-		now = a.Now()
-	}
+	now := clock.OrReal(a.Clock).Now()
 	q := r.URL.Query()
 	o := Options{Until: now, Since: now.Add(-30 * 24 * time.Hour)}
 	bad := func(field string, err error) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/store"
 )
 
@@ -17,7 +18,7 @@ import (
 // scrape.
 type Collector struct {
 	DB       *store.DB
-	Now      func() time.Time
+	Clock    clock.Clock // clock.Real when nil
 	Window   time.Duration
 	CacheFor time.Duration
 	MaxRows  int
@@ -68,10 +69,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (c *Collector) report() *Report {
-	now := time.Now()
-	if c.Now != nil {
-		now = c.Now()
-	}
+	now := clock.OrReal(c.Clock).Now()
 	cacheFor := c.CacheFor
 	if cacheFor <= 0 {
 		cacheFor = 5 * time.Minute

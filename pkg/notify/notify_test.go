@@ -83,7 +83,7 @@ func writeFile(t *testing.T, dir, name, content string) string {
 func openIncident(t *testing.T, db *store.DB, now time.Time) (*incident.Service, string) {
 	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
 	require.NoError(t, err)
-	svc.Now = func() time.Time { return now }
+	svc.Clock = clock.NewManual(now)
 	res, err := svc.Ingest(context.Background(), incident.Notification{
 		Receiver: "sred", Status: "firing", GroupKey: `{}:{alertname="APIDown"}`,
 		GroupLabels:  map[string]string{"alertname": "APIDown"},

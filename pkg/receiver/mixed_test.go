@@ -8,11 +8,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
@@ -61,7 +61,7 @@ func TestMixedServiceGroup(t *testing.T) {
 		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(16, nil),
 			slog.New(slog.NewTextHandler(&logs, nil)), reg)
 		require.NoError(t, err)
-		svc.Now = func() time.Time { return clock }
+		svc.Clock = clock.NewManual(epoch)
 		mux := http.NewServeMux()
 		mux.Handle("POST "+Path, NewHandler(svc, Options{}, nil, reg))
 		srv := httptest.NewServer(mux)

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/limits"
@@ -28,8 +29,8 @@ import (
 
 var migrations = [][]store.Migration{incident.Migrations}
 
-// clock is the fixed time of the service under test.
-var clock = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+// epoch is the fixed time of the service under test.
+var epoch = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 type env struct {
 	db  *store.DB
@@ -44,7 +45,7 @@ func newEnv(t testing.TB, db *store.DB, opts Options) *env {
 	reg := prometheus.NewRegistry()
 	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(16, nil), nil, reg)
 	require.NoError(t, err)
-	svc.Now = func() time.Time { return clock }
+	svc.Clock = clock.NewManual(epoch)
 	h := NewHandler(svc, opts, nil, reg)
 	mux := http.NewServeMux()
 	mux.Handle("POST "+Path, h)
@@ -184,7 +185,7 @@ func TestRecordedFiringThenResolved(t *testing.T) {
 		require.Equal(t, firing.GroupKey, inc.GroupKey)
 		require.Equal(t, []string{"https://runbooks.example.com/api/high-error-rate"}, inc.RunbookURLs)
 		require.Equal(t, firing.Alerts[0].StartsAt.UTC(), inc.DetectedAt)
-		require.Equal(t, clock, inc.CreatedAt)
+		require.Equal(t, epoch, inc.CreatedAt)
 		require.Len(t, inc.Alerts, 2)
 		for _, a := range inc.Alerts {
 			require.Equal(t, "firing", a.Status)
@@ -195,7 +196,7 @@ func TestRecordedFiringThenResolved(t *testing.T) {
 		e.mustPost(t, resolved)
 		inc = onlyIncident(t, e.svc)
 		require.Equal(t, incident.StatusResolved, inc.Status)
-		require.Equal(t, clock, *inc.ResolvedAt)
+		require.Equal(t, epoch, *inc.ResolvedAt)
 		require.Equal(t, resolved.Alerts[0].EndsAt.UTC(), *inc.RecoveredAt)
 		for _, a := range inc.Alerts {
 			require.Equal(t, "resolved", a.Status)

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 )
 
@@ -51,8 +52,8 @@ type Reconciler struct {
 	mu      sync.Mutex
 	missing map[missingKey]missingSince
 
-	// Now is the clock (tests may replace it).
-	Now func() time.Time
+	// Clock tells the time (clock.Real; tests set a clock.Manual before use).
+	Clock clock.Clock
 }
 
 type missingKey struct {
@@ -126,7 +127,7 @@ func NewReconciler(am Alertmanager, inc *incident.Service, watchdog *Watchdog, o
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Reconciler{am: am, inc: inc, watchdog: watchdog, logger: logger, opts: opts, m: m,
-		missing: map[missingKey]missingSince{}, Now: time.Now}
+		missing: map[missingKey]missingSince{}, Clock: clock.Real{}}
 }
 
 // Result says what one poll did.
@@ -161,12 +162,12 @@ func (r *Reconciler) Reconcile(ctx context.Context) (*Result, error) {
 		return res, err
 	}
 	r.m.runs.WithLabelValues("success").Inc()
-	r.m.lastOK.Set(float64(r.Now().Unix()))
+	r.m.lastOK.Set(float64(r.Clock.Now().Unix()))
 	return res, nil
 }
 
 func (r *Reconciler) reconcile(ctx context.Context) (*Result, error) {
-	now := r.Now().UTC()
+	now := r.Clock.Now().UTC()
 	alerts, err := r.am.Alerts(ctx)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 )
@@ -51,8 +52,8 @@ type Silencer struct {
 	m      *Metrics
 	opts   atomic.Pointer[SilenceOptions]
 
-	// Now is the clock (tests may replace it).
-	Now func() time.Time
+	// Clock tells the time (clock.Real; tests set a clock.Manual before use).
+	Clock clock.Clock
 }
 
 // NewSilencer returns a Silencer.
@@ -60,7 +61,7 @@ func NewSilencer(db *store.DB, am Alertmanager, inc *incident.Service, opts Sile
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Silencer{db: db, am: am, inc: inc, logger: logger, m: m, Now: time.Now}
+	s := &Silencer{db: db, am: am, inc: inc, logger: logger, m: m, Clock: clock.Real{}}
 	s.SetOptions(opts)
 	return s
 }
@@ -158,7 +159,7 @@ func (s *Silencer) Sync(ctx context.Context) (int, error) {
 // claim leases one due request for a minute. The lease is taken with a
 // conditional UPDATE, so on PostgreSQL two replicas never take the same one.
 func (s *Silencer) claim(ctx context.Context) (silenceRequest, bool, error) {
-	now := s.Now().UnixMilli()
+	now := s.Clock.Now().UnixMilli()
 	var r silenceRequest
 	var want int
 	err := s.db.QueryRowContext(ctx, `UPDATE reconcile_silence_requests SET lease_until = $2
@@ -183,7 +184,7 @@ func (s *Silencer) fail(ctx context.Context, r silenceRequest, cause error) {
 		backoff = 5 * time.Minute
 	}
 	if _, err := s.db.ExecContext(ctx, `UPDATE reconcile_silence_requests SET lease_until = $2, attempts = attempts + 1,
-		last_error = $3 WHERE incident_id = $1`, r.incidentID, s.Now().Add(backoff).UnixMilli(), cause.Error()); err != nil {
+		last_error = $3 WHERE incident_id = $1`, r.incidentID, s.Clock.Now().Add(backoff).UnixMilli(), cause.Error()); err != nil {
 		s.logger.Error("Record silence request failure", "incident", r.incidentID, "err", err)
 	}
 	s.logger.Warn("Silence request failed", "incident", r.incidentID, "err", cause, "retry_in", backoff)
@@ -240,7 +241,7 @@ func (s *Silencer) silence(ctx context.Context, r silenceRequest) error {
 		if a.Status != "firing" || len(a.Labels) == 0 {
 			continue
 		}
-		now := s.Now().UTC()
+		now := s.Clock.Now().UTC()
 		ends := now.Add(o.Duration)
 		verb := "acknowledged"
 		if r.until > 0 {
@@ -293,7 +294,7 @@ func (s *Silencer) expire(ctx context.Context, r silenceRequest) error {
 			return err
 		}
 		s.m.silences.WithLabelValues("expire", "success").Inc()
-		now := s.Now().UTC()
+		now := s.Clock.Now().UTC()
 		if _, err := s.db.ExecContext(ctx, `UPDATE reconcile_silences SET state = 'expired', expired_at = $2 WHERE silence_id = $1`,
 			id, now.UnixMilli()); err != nil {
 			return fmt.Errorf("record expiry of silence %s: %w", id, err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	tu "github.com/rootuip/sre/pkg/testutil"
@@ -123,8 +124,8 @@ func TestSilenceRetriedWhenAlertmanagerDown(t *testing.T) {
 
 		down := &Swappable{} // not configured yet: every call fails
 		s := NewSilencer(db, down, e.svc, DefaultSilenceOptions(), nil, e.m)
-		now := time.Now().Add(-3 * time.Second)
-		s.Now = func() time.Time { return now }
+		clk := clock.NewManual(time.Now().Add(-3 * time.Second))
+		s.Clock = clk
 		e.hooks = []incident.Hook{s}
 		_, err := e.svc.Investigate(ctx, inc.ID, "bob", "")
 		require.NoError(t, err)
@@ -144,7 +145,7 @@ func TestSilenceRetriedWhenAlertmanagerDown(t *testing.T) {
 		n, err = s.Sync(ctx)
 		require.NoError(t, err)
 		require.Zero(t, n)
-		now = time.Now() // past the 2s backoff
+		clk.Advance(3 * time.Second) // past the 2s backoff
 		n, err = s.Sync(ctx)
 		require.NoError(t, err)
 		require.Equal(t, 1, n)

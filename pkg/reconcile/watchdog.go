@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 )
@@ -49,8 +50,8 @@ type Watchdog struct {
 	m      *Metrics
 	opts   atomic.Pointer[WatchdogOptions]
 
-	// Now is the clock (tests may replace it).
-	Now func() time.Time
+	// Clock tells the time (clock.Real; tests set a clock.Manual before use).
+	Clock clock.Clock
 }
 
 // NewWatchdog returns a Watchdog.
@@ -58,7 +59,7 @@ func NewWatchdog(db *store.DB, inc *incident.Service, opts WatchdogOptions, logg
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	w := &Watchdog{db: db, inc: inc, logger: logger, m: m, Now: time.Now}
+	w := &Watchdog{db: db, inc: inc, logger: logger, m: m, Clock: clock.Real{}}
 	w.SetOptions(opts)
 	return w
 }
@@ -80,7 +81,7 @@ func (w *Watchdog) IsHeartbeat(labels map[string]string) bool {
 func (w *Watchdog) Observe(ctx context.Context, alerts []incident.NotifiedAlert) (bool, error) {
 	for _, a := range alerts {
 		if a.Status == "firing" && w.IsHeartbeat(a.Labels) {
-			return true, w.Heartbeat(ctx, w.Now(), "webhook")
+			return true, w.Heartbeat(ctx, w.Clock.Now(), "webhook")
 		}
 	}
 	return false, nil
@@ -181,7 +182,7 @@ func (w *Watchdog) Check(ctx context.Context) (string, error) {
 	if o.Alertname == "" || o.Timeout <= 0 {
 		return "", nil
 	}
-	now := w.Now().UTC()
+	now := w.Clock.Now().UTC()
 	var st watchdogState
 	err := w.db.InTx(ctx, func(tx *sql.Tx) error {
 		var err error

@@ -12,15 +12,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	tu "github.com/rootuip/sre/pkg/testutil"
 )
-
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time          { return c.t }
-func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 func heartbeat() []incident.NotifiedAlert {
 	return []incident.NotifiedAlert{{Status: "firing", Labels: map[string]string{"alertname": "Watchdog", "severity": "none"},
@@ -34,16 +30,16 @@ func TestWatchdogGap(t *testing.T) {
 	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		e := newEnv(t, db)
-		c := &clock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+		c := clock.NewManual(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
 		w := e.watchdog
-		w.Now = c.now
+		w.Clock = c
 		replica := NewWatchdog(db, e.svc, w.Options(), nil, NewMetrics(nil))
-		replica.Now = c.now
+		replica.Clock = c
 
 		id, err := w.Check(ctx) // sred's start counts as a heartbeat
 		require.NoError(t, err)
 		require.Empty(t, id)
-		c.advance(time.Minute)
+		c.Advance(time.Minute)
 		seen, err := w.Observe(ctx, heartbeat())
 		require.NoError(t, err)
 		require.True(t, seen)
@@ -51,12 +47,12 @@ func TestWatchdogGap(t *testing.T) {
 		require.NoError(t, err)
 		require.False(t, seen)
 
-		c.advance(4*time.Minute + 59*time.Second) // 10:05:59, last heartbeat 10:01
+		c.Advance(4*time.Minute + 59*time.Second) // 10:05:59, last heartbeat 10:01
 		id, err = w.Check(ctx)
 		require.NoError(t, err)
 		require.Empty(t, id)
 
-		c.advance(time.Second) // 10:06:00: timeout reached
+		c.Advance(time.Second) // 10:06:00: timeout reached
 		id, err = w.Check(ctx)
 		require.NoError(t, err)
 		require.NotEmpty(t, id)
@@ -81,7 +77,7 @@ func TestWatchdogGap(t *testing.T) {
 		require.True(t, contains(timelineKinds(t, e.svc, id)["watchdog"], "no Watchdog heartbeat since 2026-03-01T10:01:00Z (timeout 5m)"))
 
 		// The heartbeat returns: the incident resolves.
-		c.advance(3 * time.Minute)
+		c.Advance(3 * time.Minute)
 		seen, err = w.Observe(ctx, heartbeat())
 		require.NoError(t, err)
 		require.True(t, seen)
@@ -105,15 +101,15 @@ func TestWatchdogAutoResolveOff(t *testing.T) {
 		o := e.svc.Options()
 		o.AutoResolve = false
 		require.NoError(t, e.svc.SetOptions(o))
-		c := &clock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
-		e.watchdog.Now = c.now
+		c := clock.NewManual(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+		e.watchdog.Clock = c
 		_, err := e.watchdog.Check(ctx)
 		require.NoError(t, err)
-		c.advance(6 * time.Minute)
+		c.Advance(6 * time.Minute)
 		id, err := e.watchdog.Check(ctx)
 		require.NoError(t, err)
 		require.NotEmpty(t, id)
-		require.NoError(t, e.watchdog.Heartbeat(ctx, c.now(), "poll"))
+		require.NoError(t, e.watchdog.Heartbeat(ctx, c.Now(), "poll"))
 		got, err := e.svc.Get(ctx, id)
 		require.NoError(t, err)
 		require.Equal(t, incident.StatusResolved, got.Status)

@@ -147,7 +147,7 @@ func TestRecoveringStopsEscalationAndSendsAllClear(t *testing.T) {
 		}
 		require.NoError(t, ncfg.Validate())
 
-		budgets := budget.New(budget.Options{DB: db, Registerer: prometheus.NewRegistry(), Now: clock.Now})
+		budgets := budget.New(budget.Options{DB: db, Registerer: prometheus.NewRegistry(), Clock: clock})
 		prom, err := budget.NewProm(url, commoncfg.DefaultHTTPClientConfig, 30*time.Second)
 		require.NoError(t, err)
 		require.NoError(t, budgets.Update(budget.DefaultConfig, []*slo.Spec{specs}, prom, nil))
@@ -156,7 +156,7 @@ func TestRecoveringStopsEscalationAndSendsAllClear(t *testing.T) {
 		var checker *recovery.Checker
 		svc, err := incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return []incident.Hook{engine, checker} }, nil, nil, prometheus.NewRegistry())
 		require.NoError(t, err)
-		svc.Now = clock.Now
+		svc.Clock = clock
 		dir := oncall.NewDirectory(db, decode[oncall.Config](t, oncallYAML))
 		engine = escalation.NewEngine(db, decode[escalation.Config](t, escalationYAML), dir, ncfg, "https://sred.example.com",
 			escalation.Options{Clock: clock, Timeline: svc, Registerer: prometheus.NewRegistry()})
@@ -259,7 +259,7 @@ func TestBurningAgainClearsRecovering(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		clock := clock.NewManual(end.Add(-32 * time.Minute))
-		budgets := budget.New(budget.Options{DB: db, Registerer: prometheus.NewRegistry(), Now: clock.Now})
+		budgets := budget.New(budget.Options{DB: db, Registerer: prometheus.NewRegistry(), Clock: clock})
 		prom, err := budget.NewProm(url, commoncfg.DefaultHTTPClientConfig, 30*time.Second)
 		require.NoError(t, err)
 		require.NoError(t, budgets.Update(budget.DefaultConfig, parsed, prom, nil))
@@ -271,7 +271,7 @@ func TestBurningAgainClearsRecovering(t *testing.T) {
 		})
 		svc, err := incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return []incident.Hook{record, checker} }, nil, nil, prometheus.NewRegistry())
 		require.NoError(t, err)
-		svc.Now = clock.Now
+		svc.Clock = clock
 		checker = recovery.New(db, budgets, svc, nil, recovery.Options{Clock: clock, Interval: time.Minute})
 		labels := map[string]string{"alertname": "SLOBurnRatePage", "service": "api", "slo": "availability", "severity": "critical", "burn_tier": "page_fast"}
 		res, err := svc.Ingest(ctx, incident.Notification{Receiver: "sred", Status: "firing", GroupKey: "g",
@@ -310,7 +310,7 @@ func TestTicketAlertsAfterAllClearDoNotPageAgain(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		clock := clock.NewManual(end)
-		budgets := budget.New(budget.Options{DB: db, Registerer: prometheus.NewRegistry(), Now: clock.Now})
+		budgets := budget.New(budget.Options{DB: db, Registerer: prometheus.NewRegistry(), Clock: clock})
 		prom, err := budget.NewProm(url, commoncfg.DefaultHTTPClientConfig, 30*time.Second)
 		require.NoError(t, err)
 		require.NoError(t, budgets.Update(budget.DefaultConfig, parsed, prom, nil))
@@ -322,7 +322,7 @@ func TestTicketAlertsAfterAllClearDoNotPageAgain(t *testing.T) {
 		})
 		svc, err := incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return []incident.Hook{record, checker} }, nil, nil, prometheus.NewRegistry())
 		require.NoError(t, err)
-		svc.Now = clock.Now
+		svc.Clock = clock
 		checker = recovery.New(db, budgets, svc, nil, recovery.Options{Clock: clock, Interval: time.Minute})
 		page := map[string]string{"alertname": "SLOBurnRatePage", "service": "api", "slo": "availability", "severity": "critical", "burn_tier": "page_fast"}
 		ticket := map[string]string{"alertname": "SLOBurnRateTicket", "service": "api", "slo": "availability", "severity": "warning", "burn_tier": "ticket_fast"}
@@ -421,14 +421,14 @@ func TestRecoveringWaitsForEverySLOOfTheIncident(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		clock := clock.NewManual(end.Add(-time.Minute))
-		budgets := budget.New(budget.Options{DB: db, Registerer: prometheus.NewRegistry(), Now: clock.Now})
+		budgets := budget.New(budget.Options{DB: db, Registerer: prometheus.NewRegistry(), Clock: clock})
 		prom, err := budget.NewProm(url, commoncfg.DefaultHTTPClientConfig, 30*time.Second)
 		require.NoError(t, err)
 		require.NoError(t, budgets.Update(budget.DefaultConfig, parsed, prom, nil))
 		var checker *recovery.Checker
 		svc, err := incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return []incident.Hook{checker} }, nil, nil, prometheus.NewRegistry())
 		require.NoError(t, err)
-		svc.Now = clock.Now
+		svc.Clock = clock
 		svc.SetCorrelation(&incident.Correlation{Window: time.Hour, DependsOn: map[string]map[string][]string{"api": {}}})
 		checker = recovery.New(db, budgets, svc, nil, recovery.Options{Clock: clock, Interval: time.Minute})
 

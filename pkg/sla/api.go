@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/slo"
 	"github.com/rootuip/sre/pkg/web"
 )
 
 // Reporter answers SLA report requests.
 type Reporter struct {
-	now func() time.Time
+	clock clock.Clock
 
 	mu     sync.RWMutex
 	cfg    Config
@@ -23,12 +24,9 @@ type Reporter struct {
 	lookup SLOLookup
 }
 
-// NewReporter returns a Reporter; now is the clock (time.Now when nil).
-func NewReporter(now func() time.Time) *Reporter {
-	if now == nil {
-		now = time.Now
-	}
-	return &Reporter{now: now, lookup: func(string, string) (*slo.SLO, bool) { return nil, false }}
+// NewReporter returns a Reporter; clk tells the time (clock.Real when nil).
+func NewReporter(clk clock.Clock) *Reporter {
+	return &Reporter{clock: clock.OrReal(clk), lookup: func(string, string) (*slo.SLO, bool) { return nil, false }}
 }
 
 // Update installs a configuration. It fails if a contract names an SLO
@@ -53,7 +51,7 @@ func (s *Reporter) Report(r *http.Request, customer, period, month string) (*Rep
 	if !ok {
 		return nil, fmt.Errorf("customer %q: %w", customer, ErrNotFound)
 	}
-	rng, err := ParseRange(period, month, time.Duration(cu.Period), s.now())
+	rng, err := ParseRange(period, month, time.Duration(cu.Period), s.clock.Now())
 	if err != nil {
 		return nil, err
 	}

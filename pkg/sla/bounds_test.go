@@ -15,6 +15,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/budget/budgettest"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/sla"
 	"github.com/rootuip/sre/pkg/slo"
 )
@@ -106,7 +107,7 @@ func TestReportsExactAtBounds(t *testing.T) {
 	require.NoError(t, yaml.Unmarshal([]byte(cfgText.String()), &cfg))
 	prom, err := budget.NewProm(srv.URL, commoncfg.DefaultHTTPClientConfig, 30*time.Second)
 	require.NoError(t, err)
-	mux := reportMux(t, cfg, specs, prom, func() time.Time { return now })
+	mux := reportMux(t, cfg, specs, prom, clock.NewManual(now))
 
 	// achieved is computed by hand, minute by minute, over (from, to].
 	achieved := func(customer string, latency bool, from, to time.Time) float64 {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/budget/budgettest"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/sla"
 	"github.com/rootuip/sre/pkg/slo"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -220,9 +221,9 @@ func status(achieved, target float64) string {
 
 // reportMux returns a mux serving the API of a Reporter updated with cfg,
 // the objectives of specs and prom, its clock now (nil: the time of day).
-func reportMux(t *testing.T, cfg sla.Config, specs []*slo.Spec, prom sla.Querier, now func() time.Time) *http.ServeMux {
+func reportMux(t *testing.T, cfg sla.Config, specs []*slo.Spec, prom sla.Querier, clk clock.Clock) *http.ServeMux {
 	t.Helper()
-	rep := sla.NewReporter(now)
+	rep := sla.NewReporter(clk)
 	require.NoError(t, rep.Update(cfg, prom, sla.Lookup(budget.Objectives(specs))))
 	mux := http.NewServeMux()
 	rep.Register(mux)
@@ -233,7 +234,7 @@ func TestReportsFromRealPrometheus(t *testing.T) {
 	f := setup(t)
 	prom, err := budget.NewProm(f.srv.URL, commoncfg.DefaultHTTPClientConfig, 30*time.Second)
 	require.NoError(t, err)
-	mux := reportMux(t, f.cfg, f.specs, prom, func() time.Time { return f.end })
+	mux := reportMux(t, f.cfg, f.specs, prom, clock.NewManual(f.end))
 
 	monthEnd := f.month.AddDate(0, 1, 0)
 	for _, tc := range []struct {

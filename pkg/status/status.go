@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/slo"
 )
@@ -143,8 +144,8 @@ type Options struct {
 	Incidents Incidents
 	// Budgets returns the last budget statuses (nil: no SLOs).
 	Budgets func() []budget.Status
-	// Now is the clock (time.Now when nil).
-	Now func() time.Time
+	// Clock tells the time (clock.Real when nil).
+	Clock clock.Clock
 	// CacheTTL bounds how often the page is computed. Default 15s.
 	CacheTTL time.Duration
 	// RecentDays is how long resolved incidents stay on the page and in
@@ -172,9 +173,7 @@ type Service struct {
 
 // New returns a Service.
 func New(cfg Config, o Options) *Service {
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Clock = clock.OrReal(o.Clock)
 	if o.CacheTTL <= 0 {
 		o.CacheTTL = 15 * time.Second
 	}
@@ -205,7 +204,7 @@ func (s *Service) Config() Config {
 func (s *Service) Page(ctx context.Context) (*Page, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.o.Now()
+	now := s.o.Clock.Now()
 	if s.page != nil && now.Sub(s.at) < s.o.CacheTTL && now.Sub(s.at) >= 0 {
 		return s.page, nil
 	}

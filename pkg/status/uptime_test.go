@@ -12,6 +12,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/budget/budgettest"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/slo"
 	"github.com/rootuip/sre/pkg/status"
@@ -76,7 +77,7 @@ func TestUptimeBarsFromSLI(t *testing.T) {
 	srv := budgettest.Start(t, budgettest.Options{Specs: specs, Series: series, End: end, Recent: time.Hour})
 	prom, err := budget.NewProm(srv.URL, commoncfg.DefaultHTTPClientConfig, 30*time.Second)
 	require.NoError(t, err)
-	bs := budget.New(budget.Options{Now: func() time.Time { return end }})
+	bs := budget.New(budget.Options{Clock: clock.NewManual(end)})
 	require.NoError(t, bs.Update(budget.DefaultConfig, specs, prom, nil))
 
 	ctx := context.Background()
@@ -102,19 +103,19 @@ func TestUptimeBarsFromSLI(t *testing.T) {
 	require.Empty(t, none, "a service without SLOs has no SLI")
 
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
-		clock := base.AddDate(0, 0, 2).Add(12 * time.Hour)
+		clk := clock.NewManual(base.AddDate(0, 0, 2).Add(12 * time.Hour))
 		inc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
 		require.NoError(t, err)
-		inc.Now = func() time.Time { return clock }
+		inc.Clock = clk
 		created, err := inc.Create(ctx, incident.ManualIncident{Title: "Payments failing", Service: "payments", Severity: incident.SeverityHigh, Actor: "rita"})
 		require.NoError(t, err)
-		clock = clock.Add(30 * time.Minute)
+		clk.Advance(30 * time.Minute)
 		_, err = inc.Resolve(ctx, created.ID, "rita", "fixed")
 		require.NoError(t, err)
 
 		cfg := status.Config{Components: []status.Component{{Name: "Shop", Services: []string{"checkout", "payments"}}, {Name: "Search", Services: []string{"search"}}}, UptimeDays: 6}
 		require.NoError(t, cfg.Validate())
-		page, err := status.New(cfg, status.Options{Incidents: inc, DailySLI: bs.DailySLI, Now: func() time.Time { return end }}).Page(ctx)
+		page, err := status.New(cfg, status.Options{Incidents: inc, DailySLI: bs.DailySLI, Clock: clock.NewManual(end)}).Page(ctx)
 		require.NoError(t, err)
 		shop := page.Components[0]
 		require.Len(t, shop.Uptime, 6)

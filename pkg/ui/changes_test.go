@@ -25,15 +25,15 @@ func TestChangesPage(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations, change.Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
-		clk := func() time.Time { return now }
-		changes := change.New(change.Options{DB: db, Clock: clock.NewManual(now)})
+		clk := clock.NewManual(now)
+		changes := change.New(change.Options{DB: db, Clock: clk})
 		var hook incident.Hook
 		svc, err := incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return []incident.Hook{hook} }, nil, nil, prometheus.NewRegistry())
 		require.NoError(t, err)
 		hook = changes.Hook(svc)
-		svc.Now = clk
+		svc.Clock = clk
 		mux := http.NewServeMux()
-		ui.New(ui.Sources{Incidents: svc, Changes: changes}, ui.Options{AllowAnonymous: true, Now: clk}).Register(mux)
+		ui.New(ui.Sources{Incidents: svc, Changes: changes}, ui.Options{AllowAnonymous: true, Clock: clk}).Register(mux)
 		srv := httptest.NewServer(mux)
 		defer srv.Close()
 

@@ -183,7 +183,7 @@ func (u *UI) act(w http.ResponseWriter, r *http.Request) {
 				err = badRequest("next update: %v", perr)
 				break
 			}
-			su.NextUpdate = u.opts.Now().Add(time.Duration(d)).UTC()
+			su.NextUpdate = u.opts.Clock.Now().Add(time.Duration(d)).UTC()
 		}
 		_, err = u.src.Incidents.PostStatusUpdate(r.Context(), id, su)
 		what = "updated"

@@ -33,7 +33,7 @@ func (u *UI) oncallPage(w http.ResponseWriter, r *http.Request) {
 		u.render(w, r, http.StatusOK, "oncall.html", "On call", "oncall", d)
 		return
 	}
-	now := u.opts.Now()
+	now := u.opts.Clock.Now()
 	var err error
 	if d.Schedules, err = u.src.OnCall.Who(r.Context(), "", "", now, 7); err != nil {
 		u.fail(w, r, err)

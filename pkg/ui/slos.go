@@ -85,7 +85,7 @@ func gateAnswer(sts []budget.Status) (answer, reason string) {
 // (green, yellow, red, exhausted, unknown, or "attention" for not green).
 func (u *UI) home(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	now := u.opts.Now()
+	now := u.opts.Clock.Now()
 	d := homeData{Query: strings.TrimSpace(r.URL.Query().Get("q")), State: r.URL.Query().Get("state"),
 		States: []string{"attention", "exhausted", "red", "yellow", "green", "unknown"}, Severities: incident.Severities}
 	if len(d.Query) > 200 {
@@ -256,7 +256,7 @@ func (u *UI) sloPage(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	if det, err := u.src.Budgets.Detail(ctx, service, name, u.opts.Now()); err != nil {
+	if det, err := u.src.Budgets.Detail(ctx, service, name, u.opts.Clock.Now()); err != nil {
 		d.DetailErr = err.Error()
 	} else {
 		d.Statuses, d.Events = det.Statuses, det.Events

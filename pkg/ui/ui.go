@@ -38,6 +38,7 @@ import (
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/chaos"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/oncall"
@@ -128,8 +129,8 @@ type Options struct {
 	// AllowAnonymous lets requests without an authenticated principal act
 	// (sred's explicit no-auth mode); otherwise they only read.
 	AllowAnonymous bool
-	// Now is the clock (time.Now when nil).
-	Now func() time.Time
+	// Clock tells the time (clock.Real when nil).
+	Clock clock.Clock
 	// Extra adds navigation entries (e.g. Chaos, Rollouts, Scaling) served
 	// by other packages; an entry with an empty Path shows as "soon".
 	Extra []NavItem
@@ -162,7 +163,7 @@ const statsTTL = time.Minute
 // stats returns the 30-day figures (cached for statsTTL) with the open
 // incident counts of now.
 func (u *UI) stats(ctx context.Context) (*incident.Stats, error) {
-	now := u.opts.Now()
+	now := u.opts.Clock.Now()
 	u.statsMu.Lock()
 	cached, at := u.cached, u.statsAt
 	u.statsMu.Unlock()
@@ -190,9 +191,7 @@ func New(src Sources, o Options) *UI {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Clock = clock.OrReal(o.Clock)
 	if o.Extra == nil {
 		o.Extra = DefaultExtra
 	}

@@ -502,7 +502,7 @@ func (a *IncidentsAPI) statusUpdate(w http.ResponseWriter, r *http.Request) {
 		Public: req.Public, PublicMessage: req.PublicMessage}
 	if req.NextUpdate != "" {
 		if d, err := time.ParseDuration(req.NextUpdate); err == nil && d > 0 {
-			u.NextUpdate = a.Service.Now().Add(d).UTC()
+			u.NextUpdate = a.Service.Clock.Now().Add(d).UTC()
 		} else if t, err := limits.ParseTime("next_update", req.NextUpdate); err == nil {
 			u.NextUpdate = t
 		} else {

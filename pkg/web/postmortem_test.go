@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
@@ -44,11 +45,11 @@ func TestPostmortemAPI(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
 		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
 		require.NoError(t, err)
-		now := time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
-		svc.Now = func() time.Time { return now }
+		clk := clock.NewManual(time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC))
+		svc.Clock = clk
 		ctx := context.Background()
 		n := notification("g1", "checkout", "critical")
-		n.Alerts[0].StartsAt = now.Add(-4 * time.Minute)
+		n.Alerts[0].StartsAt = clk.Now().Add(-4 * time.Minute)
 		_, err = svc.Ingest(ctx, n)
 		require.NoError(t, err)
 		mux := http.NewServeMux()
@@ -179,7 +180,7 @@ func TestPostmortemAPI(t *testing.T) {
 			}},
 		}
 		for _, c := range cases {
-			now = time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC).Add(c.at)
+			clk.Set(time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC).Add(c.at))
 			code, resp := call(t, c.method, srv.URL+c.path, c.body)
 			require.Equal(t, c.code, code, "%s: %+v", c.name, resp)
 			if c.err != "" {
