@@ -29,6 +29,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/specfiles"
+	"github.com/rootuip/sre/pkg/web"
 	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
@@ -548,8 +549,8 @@ func (s *Spec) AllChecks() []Check { return s.all }
 
 // Parse reads one spec strictly (unknown fields are errors).
 func Parse(data []byte, file string) (*Spec, error) {
-	if len(data) > 1<<20 {
-		return nil, fmt.Errorf("%s: analysis spec larger than 1 MiB", file)
+	if len(data) > web.MaxBody {
+		return nil, fmt.Errorf("%s: analysis spec larger than %d bytes", file, web.MaxBody)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

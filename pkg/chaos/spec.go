@@ -18,6 +18,7 @@ import (
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/specfiles"
+	"github.com/rootuip/sre/pkg/web"
 )
 
 // APIVersion and Kind identify an experiment document.
@@ -416,8 +417,8 @@ func (m *Measure) UnmarshalYAML(unmarshal func(any) error) error {
 
 // Parse reads one experiment strictly (unknown fields are errors).
 func Parse(data []byte, file string) (*Experiment, error) {
-	if len(data) > 1<<20 {
-		return nil, fmt.Errorf("%s: experiment larger than 1 MiB", file)
+	if len(data) > web.MaxBody {
+		return nil, fmt.Errorf("%s: experiment larger than %d bytes", file, web.MaxBody)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

@@ -122,7 +122,7 @@ type WebhookConfig struct {
 }
 
 // DefaultWebhookConfig holds the defaults of the `webhook` section.
-var DefaultWebhookConfig = WebhookConfig{MaxBodyBytes: 4 << 20, Limits: limits.DefaultWebhook}
+var DefaultWebhookConfig = WebhookConfig{MaxBodyBytes: limits.DefaultWebhookBodyBytes, Limits: limits.DefaultWebhook}
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (c *WebhookConfig) UnmarshalYAML(unmarshal func(any) error) error {

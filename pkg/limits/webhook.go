@@ -37,6 +37,11 @@ var DefaultWebhook = Webhook{
 	MaxAlertsPerGroup:       20000,
 }
 
+// DefaultWebhookBodyBytes bounds an Alertmanager delivery's body when
+// webhook.max_body_bytes is not set (larger ones get 413). Every other
+// request body sred reads is bounded by web.MaxBody.
+const DefaultWebhookBodyBytes = 4 << 20
+
 // TruncationMark ends a truncated value.
 const TruncationMark = "…"
 

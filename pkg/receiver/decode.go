@@ -8,10 +8,9 @@ import (
 	"io"
 	"net/http"
 	"strings"
-)
 
-// DefaultMaxBodyBytes limits a webhook body when no limit is configured.
-const DefaultMaxBodyBytes = 4 << 20
+	"github.com/rootuip/sre/pkg/limits"
+)
 
 // RequestError is a webhook delivery refused by DecodeRequest: the HTTP status
 // code and error type to answer with (see web.Error).
@@ -28,8 +27,8 @@ func (e *RequestError) Unwrap() error { return e.Err }
 
 // DecodeRequest checks and decodes an Alertmanager webhook delivery: the
 // bearer token (when bearerToken is not empty; a missing or wrong one sets
-// WWW-Authenticate on w), the body size (maxBodyBytes, DefaultMaxBodyBytes
-// when <= 0), the JSON and the payload (Message.Validate). It is shared by every endpoint that accepts Alertmanager
+// WWW-Authenticate on w), the body size (maxBodyBytes,
+// limits.DefaultWebhookBodyBytes when <= 0), the JSON and the payload (Message.Validate). It is shared by every endpoint that accepts Alertmanager
 // webhook deliveries, so that they refuse bad input alike.
 func DecodeRequest(w http.ResponseWriter, r *http.Request, bearerToken string, maxBodyBytes int64) (*Message, *RequestError) {
 	if bearerToken != "" {
@@ -40,7 +39,7 @@ func DecodeRequest(w http.ResponseWriter, r *http.Request, bearerToken string, m
 		}
 	}
 	if maxBodyBytes <= 0 {
-		maxBodyBytes = DefaultMaxBodyBytes
+		maxBodyBytes = limits.DefaultWebhookBodyBytes
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {

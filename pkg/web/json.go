@@ -42,7 +42,9 @@ func Error(w http.ResponseWriter, code int, errorType string, err error) {
 }
 
 // MaxBody bounds every request body sred reads, but the Alertmanager
-// webhook's (webhook.max_body_bytes): JSON requests, experiment files, forms.
+// webhook's (webhook.max_body_bytes, limits.DefaultWebhookBodyBytes by
+// default): JSON requests, forms, and the experiment and analysis spec files
+// (chaos.Parse, analysis.Parse), posted or loaded.
 const MaxBody = 1 << 20
 
 // ReadBody reads a whole request body of at most MaxBody bytes; a larger one
