@@ -401,8 +401,17 @@ func (c *Collector) collectOpen(ctx context.Context, ch chan<- prometheus.Metric
 	for k, n := range open {
 		merged[seriesKey{name(k.service), k.severity}] += n
 	}
+	withOpen := map[string]bool{}
 	for k, n := range merged {
 		ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(n), k.service, k.severity)
+		withOpen[k.severity] = true
+	}
+	// A severity without open incidents is 0 (without a service), not
+	// absent: sum by (severity) and alerts on it are defined at once.
+	for _, sev := range incident.Severities {
+		if !withOpen[string(sev)] {
+			ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, 0, "", string(sev))
+		}
 	}
 	return nil
 }
@@ -524,9 +533,18 @@ func (c *Collector) collectAggregates(ctx context.Context, ch chan<- prometheus.
 	}
 	services = mergedServices
 
-	// Everything read: export.
+	// Everything read: export. seen[desc] holds the severities exported for
+	// a family by service and severity; zeros() fills in the others.
+	seen := map[*prometheus.Desc]map[string]bool{}
+	mark := func(d *prometheus.Desc, severity string) {
+		if seen[d] == nil {
+			seen[d] = map[string]bool{}
+		}
+		seen[d][severity] = true
+	}
 	for _, agg := range histogramAggs {
 		for k, rs := range buckets[agg] {
+			mark(c.histograms[agg], k.severity)
 			t := tot[totalKey{agg, k.service, k.severity}]
 			cum := make(map[float64]uint64, len(c.buckets))
 			for _, b := range c.buckets {
@@ -552,15 +570,19 @@ func (c *Collector) collectAggregates(ctx context.Context, ch chan<- prometheus.
 		switch k.agg {
 		case aggCreated:
 			ch <- t.counter(c.stored, k)
+			mark(c.stored, k.severity)
 		case aggPostmortem:
 			ch <- t.counter(c.postmortems, k)
+			mark(c.postmortems, k.severity)
 			pmDone[k.severity] += t.n
 		case aggAutomated:
 			ch <- t.counter(c.automated, k)
+			mark(c.automated, k.severity)
 		case aggResolve:
 			resolved[k.severity] += t.n
 		}
 	}
+	c.zeros(ch, seen)
 	for _, sev := range []incident.Severity{incident.SeverityCritical, incident.SeverityHigh} {
 		if n := resolved[string(sev)]; n > 0 {
 			ch <- prometheus.MustNewConstMetric(c.pmRatio, prometheus.GaugeValue,
@@ -575,6 +597,31 @@ func (c *Collector) collectAggregates(ctx context.Context, ch chan<- prometheus.
 		}
 	}
 	return tot, nil
+}
+
+// zeros exports, for every severity that a counter or histogram by service
+// and severity has no series of yet, a zero series without a service: on a
+// fresh store every family a dashboard or alert reads exists from the start
+// (as Alertmanager's counters do), so panels show 0 instead of "No data"
+// and sums by severity are defined. A severity's zero series gives way to
+// its real ones once it has incidents.
+func (c *Collector) zeros(ch chan<- prometheus.Metric, seen map[*prometheus.Desc]map[string]bool) {
+	cum := make(map[float64]uint64, len(c.buckets))
+	for _, b := range c.buckets {
+		cum[b] = 0
+	}
+	for _, sev := range incident.Severities {
+		for _, agg := range histogramAggs {
+			if d := c.histograms[agg]; !seen[d][string(sev)] {
+				ch <- prometheus.MustNewConstHistogram(d, 0, 0, cum, "", string(sev))
+			}
+		}
+		for _, d := range []*prometheus.Desc{c.stored, c.postmortems, c.automated} {
+			if !seen[d][string(sev)] {
+				ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, 0, "", string(sev))
+			}
+		}
+	}
 }
 
 // created returns the created timestamp of the series of t, if it has one.
