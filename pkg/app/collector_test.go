@@ -388,16 +388,19 @@ func assertTrue(t *testing.T, ok bool, format string, args ...any) bool {
 
 // TestMetricsCatalogueCurrent checks docs/metrics.md, the dashboards and the
 // alert rules against the metrics a freshly started sred (SQLite, empty
-// store) really has:
-//   - every catalogued family is exposed on /metrics, or at least registered
-//     with sred's registry (a vector that only has series once there is data,
+// store) really exposes, scraped from /metrics and parsed with expfmt:
+//   - every exposed family of sred is catalogued;
+//   - every catalogued family is exposed, or at least registered with
+//     sred's registry (a vector that only has series once there is data,
 //     such as runbook executions): registering a descriptor of the same name
 //     with another help string fails exactly when the name is registered;
-//   - every sre_incident* series a dashboard panel or alert rule reads
-//     (parsed with the PromQL parser) is exposed at once, at zero, as
-//     Alertmanager exports its counters: otherwise panels show "No data"
-//     and absent() alerts fire on a healthy sred. The exceptions are listed
-//     below with their reason.
+//     afterEvent names the sre_incident* gauges that have no value before
+//     their event, with the reason;
+//   - every series a dashboard panel or rule reads (parsed with the PromQL
+//     parser) is sred's and catalogued, recorded by a shipped rule, or
+//     named in external; the sre_incident* ones are exposed at once, at
+//     zero, as Alertmanager exports its counters: otherwise panels show
+//     "No data" and absent() alerts fire on a healthy sred.
 func TestMetricsCatalogueCurrent(t *testing.T) {
 	a, srv := runApp(t, "sqlite", "{}\n", nil)
 	mfs, _ := scrape(t, srv.URL)
