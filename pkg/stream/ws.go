@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/web"
 )
@@ -87,8 +88,8 @@ type HubOptions struct {
 	// client all its pending events in one system call. The first event
 	// after a quiet Coalesce wakes them at once. Default 50ms.
 	Coalesce time.Duration
-	// Now is the clock of the replay age (time.Now when nil).
-	Now func() time.Time
+	// Clock tells the time of the replay age (clock.Real when nil).
+	Clock clock.Clock
 	// AcceptOptions are passed to websocket.Accept (nil: same origin only).
 	AcceptOptions *websocket.AcceptOptions
 }
@@ -206,12 +207,10 @@ func NewHub(bus *events.Bus, o HubOptions) *Hub {
 	if o.Coalesce <= 0 {
 		o.Coalesce = DefaultCoalesce
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Clock = clock.OrReal(o.Clock)
 	h := &Hub{
 		o:       o,
-		epoch:   strconv.FormatInt(o.Now().UnixNano(), 36),
+		epoch:   strconv.FormatInt(o.Clock.Now().UnixNano(), 36),
 		ring:    make([]atomic.Pointer[entry], o.ReplayEvents),
 		clients: map[*wsClient]struct{}{},
 		kick:    make(chan struct{}, 1),
@@ -549,7 +548,7 @@ func (h *Hub) write(w *writerBuf, c *wsClient, es []*entry) (stalled func() erro
 // encode encodes ev once for every client, before the lock; append adds
 // its ID.
 func (h *Hub) encode(ev events.Event) (time.Time, []byte) {
-	now := h.o.Now()
+	now := h.o.Clock.Now()
 	if ev.Time.IsZero() {
 		ev.Time = now.UTC()
 	}
@@ -741,7 +740,7 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn) erro
 			start = seq
 		}
 		// Skip what is older than the replay age.
-		cut := h.o.Now().Add(-h.o.ReplayAge)
+		cut := h.o.Clock.Now().Add(-h.o.ReplayAge)
 		for start < last {
 			e := h.ring[(start+1)%uint64(len(h.ring))].Load()
 			if !e.at.Before(cut) {
@@ -853,7 +852,7 @@ func writeBatches(ctx context.Context, c *websocket.Conn, es []*entry, out []byt
 }
 
 func (h *Hub) writeControl(ctx context.Context, c *websocket.Conn, typ string, data map[string]any) error {
-	b, err := json.Marshal(Message{Event: events.Event{Type: typ, Time: h.o.Now().UTC(), Data: data}})
+	b, err := json.Marshal(Message{Event: events.Event{Type: typ, Time: h.o.Clock.Now().UTC(), Data: data}})
 	if err != nil {
 		return err
 	}

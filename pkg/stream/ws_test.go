@@ -43,7 +43,7 @@ type wsFixture struct {
 func startHub(t *testing.T, o stream.HubOptions) *wsFixture {
 	t.Helper()
 	f := &wsFixture{reg: prometheus.NewRegistry(), clock: &manualClock{now: time.Date(2026, 11, 27, 14, 0, 0, 0, time.UTC)}}
-	o.Registerer, o.Now = f.reg, f.clock.Now
+	o.Registerer, o.Clock = f.reg, f.clock
 	f.hub = stream.NewHub(nil, o)
 	mux := http.NewServeMux()
 	f.hub.Register(mux)
