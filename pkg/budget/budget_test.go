@@ -440,8 +440,8 @@ func testPollerRecordsStateChanges(t *testing.T, srv *budgettest.Server, end tim
 		bus := events.NewBus(1000, nil)
 		evs, cancel := bus.Subscribe()
 		defer cancel()
-		now := end.Add(-time.Hour)
-		s := budget.New(budget.Options{DB: db, Bus: bus, Registerer: reg, Clock: clock.NewManual(now)})
+		clk := clock.NewManual(end.Add(-time.Hour))
+		s := budget.New(budget.Options{DB: db, Bus: bus, Registerer: reg, Clock: clk})
 		prom, err := budget.NewProm(srv.URL, commoncfg.DefaultHTTPClientConfig, 10*time.Second)
 		require.NoError(t, err)
 		require.NoError(t, s.Update(budget.DefaultConfig, loadSpecs(t), prom, nil))
@@ -463,7 +463,7 @@ func testPollerRecordsStateChanges(t *testing.T, srv *budgettest.Server, end tim
 		require.Len(t, again, 1)
 
 		drain(evs)
-		now = end
+		clk.Set(end)
 		require.NoError(t, s.Poll(context.Background()))
 		later, err := budget.ListEvents(context.Background(), db, "checkout", "availability", 10)
 		require.NoError(t, err)
