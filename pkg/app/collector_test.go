@@ -215,8 +215,10 @@ notifications:
 		}
 		require.Equal(t, want, b.GetCumulativeCount(), "le=%v", b.GetUpperBound())
 	}
-	require.Len(t, mfs["sre_incidents_open"].GetMetric(), 1)
+	// One series open, and a 0 without a service for every other severity.
+	require.Len(t, mfs["sre_incidents_open"].GetMetric(), 4)
 	require.Equal(t, 1.0, value("sre_incidents_open", apiCrit))
+	require.Equal(t, 0.0, value("sre_incidents_open", map[string]string{"service": "", "severity": "HIGH"}))
 	require.Equal(t, 3.0, value("sre_incidents_stored_total", apiCrit))
 	require.Equal(t, 1.0, value("sre_incidents_stored_total", webHigh))
 	// MTBF: detections at -1m, 59m and 119m: 120m over two gaps.
