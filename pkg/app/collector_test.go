@@ -304,7 +304,12 @@ notifications:
 	ttr := hist("sre_incident_time_to_resolve_seconds", "api", "CRITICAL")
 	require.Equal(t, uint64(3), ttr.GetSampleCount())
 	require.Equal(t, 600.0+900+1800, ttr.GetSampleSum())
-	require.Nil(t, mfs["sre_incidents_open"], "no incident is open")
+	// No incident is open: a 0 per severity, without a service.
+	require.Len(t, mfs["sre_incidents_open"].GetMetric(), 4)
+	for _, m := range mfs["sre_incidents_open"].GetMetric() {
+		require.Zero(t, m.GetGauge().GetValue(), "no incident is open")
+		require.Empty(t, label(m, "service"), "no incident is open")
+	}
 	require.Equal(t, 2.0, value("sre_incident_postmortems_completed_total", apiCrit))
 	require.Equal(t, 1.0, value("sre_incident_postmortems_completed_total", webHigh))
 	require.InDelta(t, 2.0/3, value("sre_incident_postmortem_completion_ratio", map[string]string{"severity": "CRITICAL"}), 1e-15)
