@@ -121,7 +121,7 @@ func TestSmallDeliveryDuringLargeGroup(t *testing.T) {
 	const n = 2000 // what is shown does not depend on the size; the benchmark resolves 20,000
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		started := clock.Add(-time.Hour)
+		started := epoch.Add(-time.Hour)
 		var (
 			svc      *incident.Service
 			mu       sync.Mutex
@@ -177,7 +177,7 @@ func TestSmallDeliveryDuringLargeGroup(t *testing.T) {
 		svc, err = incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return []incident.Hook{hook} },
 			events.NewBus(64, nil), nil, prometheus.NewRegistry())
 		require.NoError(t, err)
-		svc.Now = func() time.Time { return clock }
+		svc.Clock = clock.NewManual(epoch)
 		t.Cleanup(func() { svc.Close() })
 		incident.SetWriteHook(svc, func(ctx context.Context, batch int64) {
 			if name := nameOf(ctx); name != "" {
@@ -245,7 +245,7 @@ func BenchmarkResolveLargeGroup(b *testing.B) {
 				writeStart = time.Now()
 				i := round
 				wg.Go(func() {
-					_, err := svc.Ingest(context.Background(), largeGroup(fmt.Sprintf("small-%d", i), 1, "firing", clock))
+					_, err := svc.Ingest(context.Background(), largeGroup(fmt.Sprintf("small-%d", i), 1, "firing", epoch))
 					worst = max(worst, time.Since(writeStart))
 					if err != nil {
 						b.Error(err)
