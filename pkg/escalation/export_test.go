@@ -42,7 +42,7 @@ func newMigrationRig(t *testing.T, db *store.DB, clk *clock.Manual, ncfg *notify
 	svc, err := incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return hooks }, nil, nil, prometheus.NewRegistry())
 	require.NoError(t, err)
 	t.Cleanup(func() { svc.Close() })
-	svc.Now = clk.Now
+	svc.Clock = clk
 	r.svc = svc
 	r.dir = oncall.NewDirectory(db, decode[oncall.Config](t, oncallYAML))
 	r.engine = escalation.NewEngine(db, decode[escalation.Config](t, escalationYAML), r.dir, ncfg, "https://sred.example.com",
