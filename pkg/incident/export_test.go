@@ -14,3 +14,13 @@ func QueuedWrites(s *Service) int {
 	defer s.w.mu.Unlock()
 	return len(s.w.queue)
 }
+
+// MaxAlertsPerWrite is how many episodes one write of a notification applies.
+func MaxAlertsPerWrite() int { return maxAlertsPerWrite }
+
+// SetMaxAlertsPerWrite changes it until the test ends.
+func SetMaxAlertsPerWrite(t interface{ Cleanup(func()) }, n int) {
+	old := maxAlertsPerWrite
+	maxAlertsPerWrite = n
+	t.Cleanup(func() { maxAlertsPerWrite = old })
+}

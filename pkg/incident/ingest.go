@@ -197,20 +197,97 @@ func (s *Service) duplicateOf(ctx context.Context, n Notification) (*IngestResul
 // and each group's row lock orders deliveries of one group), grouped with
 // other writes on SQLite (group commit; every answer still waits for the
 // durable commit).
+//
+// A notification of more than maxAlertsPerWrite episodes is applied in
+// parts of at most that many, each a write of its own (firing episodes
+// first), so that a large group neither holds the write lock for long (a
+// one-alert delivery of another group goes in between its parts) nor
+// outgrows the writer's time limit on a slow machine. Each part is what a
+// notification of the group holding those episodes would apply, and
+// applying a notification is idempotent (episodes only move from firing to
+// resolved, resolves are never inferred from a missing alert), so a
+// failure half-way is answered as an error and the redelivery applies what
+// is left.
 func (s *Service) ingestWrite(ctx context.Context, n Notification) (*IngestResult, *pending, error) {
 	opts := s.Options()
-	var res *IngestResult
-	var p *pending
-	err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		p = &pending{}
-		var err error
-		res, err = s.ingestTx(ctx, tx, opts, n, p)
-		return err
-	})
-	if err != nil {
-		return nil, nil, err
+	parts := splitNotification(n, maxAlertsPerWrite)
+	total := &IngestResult{Incidents: []string{}, Alerts: map[string]int{}, Duplicate: true}
+	all := &pending{}
+	for _, part := range parts {
+		var res *IngestResult
+		var p *pending
+		err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			p = &pending{}
+			var err error
+			res, err = s.ingestTx(ctx, tx, opts, part, p)
+			return err
+		})
+		if err != nil {
+			if len(parts) > 1 {
+				// What the parts before stored is published: it is committed.
+				s.publish(all)
+			}
+			return nil, nil, err
+		}
+		if len(parts) == 1 {
+			return res, p, nil
+		}
+		total.merge(res)
+		all.events = append(all.events, p.events...)
+		all.kinds = append(all.kinds, p.kinds...)
+		all.changed = append(all.changed, p.changed...)
 	}
-	return res, p, nil
+	return total, all, nil
+}
+
+// maxAlertsPerWrite bounds the episodes one write applies (see ingestWrite).
+var maxAlertsPerWrite = 1000
+
+// splitNotification returns n in parts of at most max distinct episodes,
+// firing ones first; n itself when it is small enough.
+func splitNotification(n Notification, max int) []Notification {
+	byKey, order := mergeAlerts(n)
+	if len(order) <= max {
+		return []Notification{n}
+	}
+	alerts := make([]NotifiedAlert, 0, len(order))
+	for _, k := range order {
+		if byKey[k].Status != "resolved" {
+			alerts = append(alerts, byKey[k].NotifiedAlert)
+		}
+	}
+	for _, k := range order {
+		if byKey[k].Status == "resolved" {
+			alerts = append(alerts, byKey[k].NotifiedAlert)
+		}
+	}
+	var parts []Notification
+	for len(alerts) > 0 {
+		k := min(max, len(alerts))
+		part := n
+		part.Alerts = alerts[:k:k]
+		parts = append(parts, part)
+		alerts = alerts[k:]
+	}
+	return parts
+}
+
+// merge adds the result of one part of a notification to r.
+func (r *IngestResult) merge(o *IngestResult) {
+	for _, id := range o.Incidents {
+		if !slices.Contains(r.Incidents, id) {
+			r.Incidents = append(r.Incidents, id)
+		}
+	}
+	for _, id := range o.Created {
+		if !slices.Contains(r.Created, id) {
+			r.Created = append(r.Created, id)
+		}
+	}
+	for k, v := range o.Alerts {
+		r.Alerts[k] += v
+	}
+	r.Duplicate = r.Duplicate && o.Duplicate
 }
 
 // settle recomputes an incident's derived fields from its alerts, resolves

@@ -112,11 +112,12 @@ func nameOf(ctx context.Context) string { s, _ := ctx.Value(deliveryKey{}).(stri
 //     large group's transaction, once it has resolved every alert and the
 //     incident (its row locks held), and commits while that transaction is
 //     still open: had it waited for it, the test would never end.
-//   - SQLite (one writer): the large group's write transaction, and only
-//     it. The delivery is queued while the writer applies the large group
-//     and is applied in the writer's next transaction: decoding the large
-//     delivery, its duplicate check and the read of its stored alerts ran
-//     before, outside the writer, and nothing else is queued before it.
+//   - SQLite (one writer): one part of the large group, and only it. A
+//     group of more than maxAlertsPerWrite episodes is applied in parts,
+//     each a write of its own; the one-alert delivery, sent as the first
+//     part begins, is queued while the writer applies it and is applied
+//     before the large group's last part (in the transaction right after
+//     the first part's, or in the next part's), not after the whole group.
 func TestSmallDeliveryDuringLargeGroup(t *testing.T) {
 	const n = 2000 // what is shown does not depend on the size; the benchmark resolves 20,000
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
@@ -140,35 +141,26 @@ func TestSmallDeliveryDuringLargeGroup(t *testing.T) {
 		// Runs inside the large group's transaction once it resolved the
 		// incident (every alert resolved before it).
 		hook := incident.HookFunc(func(ctx context.Context, tx *sql.Tx, ch incident.Change) error {
-			if nameOf(ctx) != "big-resolve" || ch.Kind != incident.ChangeResolved {
+			if nameOf(ctx) != "big-resolve" || ch.Kind != incident.ChangeResolved || db.Dialect != store.Postgres {
 				return nil
 			}
 			var err error
+			// PostgreSQL (SQLite: sent at the first part's write, see the write hook).
 			sent.Do(func() {
 				sendSmall()
-				if db.Dialect == store.Postgres {
-					// It commits while this transaction is open.
-					select {
-					case err = <-small:
-						if err == nil {
-							var open int
-							err = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM incidents WHERE group_key = 'small'`).Scan(&open)
-							if err == nil && open != 1 {
-								err = fmt.Errorf("the one-alert delivery's incident is not visible outside its transaction (%d)", open)
-							}
+				// It commits while this transaction is open.
+				select {
+				case err = <-small:
+					if err == nil {
+						var open int
+						err = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM incidents WHERE group_key = 'small'`).Scan(&open)
+						if err == nil && open != 1 {
+							err = fmt.Errorf("the one-alert delivery's incident is not visible outside its transaction (%d)", open)
 						}
-						small <- err
-					case <-time.After(5 * time.Minute):
-						err = errors.New("the one-alert delivery waited for the large group's transaction")
 					}
-					return
-				}
-				// SQLite: wait until it is queued behind this write.
-				for give := time.Now().Add(5 * time.Minute); incident.QueuedWrites(svc) == 0; runtime.Gosched() {
-					if time.Now().After(give) {
-						err = errors.New("the one-alert delivery never reached the writer while the large group was applied")
-						return
-					}
+					small <- err
+				case <-time.After(5 * time.Minute):
+					err = errors.New("the one-alert delivery waited for the large group's transaction")
 				}
 			})
 			return err
@@ -180,11 +172,26 @@ func TestSmallDeliveryDuringLargeGroup(t *testing.T) {
 		svc.Clock = clock.NewManual(epoch)
 		t.Cleanup(func() { svc.Close() })
 		incident.SetWriteHook(svc, func(ctx context.Context, batch int64) {
-			if name := nameOf(ctx); name != "" {
-				mu.Lock()
-				batches[name] = append(batches[name], batch)
-				mu.Unlock()
+			name := nameOf(ctx)
+			if name == "" {
+				return
 			}
+			mu.Lock()
+			batches[name] = append(batches[name], batch)
+			mu.Unlock()
+			if name != "big-resolve" || db.Dialect != store.SQLite {
+				return
+			}
+			sent.Do(func() {
+				sendSmall()
+				// Wait until it is queued behind this part.
+				for give := time.Now().Add(5 * time.Minute); incident.QueuedWrites(svc) == 0; runtime.Gosched() {
+					if time.Now().After(give) {
+						t.Error("the one-alert delivery never reached the writer while the large group was applied")
+						return
+					}
+				}
+			})
 		})
 
 		_, err = svc.Ingest(named(ctx, "big-fire"), largeGroup("big", n, "firing", started))
@@ -198,10 +205,13 @@ func TestSmallDeliveryDuringLargeGroup(t *testing.T) {
 		if db.Dialect == store.SQLite {
 			mu.Lock()
 			defer mu.Unlock()
-			require.Len(t, batches["big-resolve"], 1, "the large group is one write")
+			big := batches["big-resolve"]
+			require.Len(t, big, (n+incident.MaxAlertsPerWrite()-1)/incident.MaxAlertsPerWrite(), "the large group is applied in parts")
+			require.Greater(t, len(big), 1)
 			require.Len(t, batches["small"], 1)
-			require.Equal(t, batches["big-resolve"][0]+1, batches["small"][0],
-				"the one-alert delivery is applied in the writer's transaction right after the large group's")
+			require.Greater(t, batches["small"][0], big[0], "the one-alert delivery is applied after the part it was queued behind")
+			require.LessOrEqual(t, batches["small"][0], big[len(big)-1],
+				"the one-alert delivery is applied before the large group's last part, not behind the whole group")
 		}
 	})
 }
@@ -271,5 +281,76 @@ func BenchmarkResolveLargeGroup(b *testing.B) {
 			b.ReportMetric(worst.Seconds(), "small-behind-large-s")
 			b.ReportMetric(write.Seconds(), "large-write-s")
 		})
+	}
+}
+
+// TestLargeGroupInParts applies a notification of more episodes than one
+// write takes (firing and resolved ones mixed, one episode listed twice)
+// and checks that the parts leave what the whole notification in one write
+// leaves: the same incident, alerts, counts and status, on both backends.
+func TestLargeGroupInParts(t *testing.T) {
+	notification := func(status string) incident.Notification {
+		n := largeGroup("mixed", 25, status, clock.Add(-time.Hour))
+		if status == "resolved" {
+			for i := range n.Alerts {
+				if i%3 == 0 { // these stay firing
+					n.Alerts[i].Status, n.Alerts[i].EndsAt = "firing", time.Time{}
+				}
+			}
+		}
+		n.Alerts[3].Labels["severity"] = "warning"
+		n.Alerts = append(n.Alerts, n.Alerts[7]) // listed twice
+		return n
+	}
+	type outcome struct {
+		res    []any
+		status incident.Status
+		sev    incident.Severity
+		title  string
+		alerts map[string]int
+	}
+	run := func(t *testing.T, db *store.DB, max int) outcome {
+		if max > 0 {
+			incident.SetMaxAlertsPerWrite(t, max)
+		}
+		svc := largeService(t, db)
+		ctx := context.Background()
+		fired, err := svc.Ingest(ctx, notification("firing"))
+		require.NoError(t, err)
+		require.Len(t, fired.Created, 1, "%+v", fired)
+		part, err := svc.Ingest(ctx, notification("resolved"))
+		require.NoError(t, err)
+		inc, err := svc.Get(ctx, fired.Created[0])
+		require.NoError(t, err)
+		counts := map[string]int{}
+		rows, err := db.Query(`SELECT status, COUNT(*) FROM incident_alerts WHERE group_key = 'mixed' GROUP BY status`)
+		require.NoError(t, err)
+		defer rows.Close()
+		for rows.Next() {
+			var st string
+			var c int
+			require.NoError(t, rows.Scan(&st, &c))
+			counts[st] = c
+		}
+		require.NoError(t, rows.Err())
+		return outcome{
+			res:    []any{len(fired.Created), fired.Alerts, part.Alerts, part.Duplicate, len(part.Incidents)},
+			status: inc.Status, sev: inc.Severity, title: inc.Title, alerts: counts,
+		}
+	}
+	got := map[string][2]outcome{} // dialect -> in parts, whole
+	for i, max := range []int{10, 0} {
+		testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+			o := got[string(db.Dialect)]
+			o[i] = run(t, db, max)
+			got[string(db.Dialect)] = o
+		})
+	}
+	require.NotEmpty(t, got)
+	for dialect, o := range got {
+		parts, whole := o[0], o[1]
+		require.Equal(t, map[string]int{"firing": 9, "resolved": 16}, parts.alerts, dialect)
+		require.Equal(t, incident.StatusTriggered, parts.status, dialect)
+		require.Equal(t, whole, parts, dialect)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -58,7 +59,10 @@ func OpenSQLite(ctx context.Context, dir string) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create storage directory: %w", err)
 	}
-	return openSQLiteDSN(ctx, "file:"+filepath.Join(dir, "sred.db"))
+	// A URI filename: '?' starts its parameters and '#' its fragment, so
+	// the path is escaped (SQLite decodes %XX), or a directory named
+	// "a#1" would open the database "a".
+	return openSQLiteDSN(ctx, "file:"+(&url.URL{Path: filepath.Join(dir, "sred.db")}).EscapedPath())
 }
 
 // OpenSQLiteMemory opens a private in-memory database (tests only).

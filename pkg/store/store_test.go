@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -72,4 +73,30 @@ func TestMigrateRejectsDuplicateIDs(t *testing.T) {
 		err := db.Migrate(context.Background(), set, []store.Migration{{ID: "t/0001_init", SQLite: "SELECT 1"}})
 		require.EqualError(t, err, `migrate: duplicate migration ID "t/0001_init"`)
 	})
+}
+
+// TestOpenSQLitePathCharacters opens stores in directories whose names hold
+// the characters a SQLite URI filename gives a meaning to: each is its own
+// database, at the path given.
+func TestOpenSQLitePathCharacters(t *testing.T) {
+	root := t.TempDir()
+	for i, name := range []string{"a#1", "a?mode=memory", "a%20b", "a b", "a"} {
+		dir := filepath.Join(root, name)
+		db, err := store.OpenSQLite(context.Background(), dir)
+		require.NoError(t, err, name)
+		_, err = db.Exec(`CREATE TABLE marker (n INTEGER)`)
+		require.NoError(t, err, name)
+		_, err = db.Exec(`INSERT INTO marker (n) VALUES ($1)`, i)
+		require.NoError(t, err, name)
+		require.NoError(t, db.Close())
+		require.FileExists(t, filepath.Join(dir, "sred.db"), name)
+	}
+	for i, name := range []string{"a#1", "a?mode=memory", "a%20b", "a b", "a"} {
+		db, err := store.OpenSQLite(context.Background(), filepath.Join(root, name))
+		require.NoError(t, err, name)
+		var n int
+		require.NoError(t, db.QueryRow(`SELECT n FROM marker`).Scan(&n), name)
+		require.Equal(t, i, n, name)
+		require.NoError(t, db.Close())
+	}
 }
