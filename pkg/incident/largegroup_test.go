@@ -290,7 +290,7 @@ func BenchmarkResolveLargeGroup(b *testing.B) {
 // leaves: the same incident, alerts, counts and status, on both backends.
 func TestLargeGroupInParts(t *testing.T) {
 	notification := func(status string) incident.Notification {
-		n := largeGroup("mixed", 25, status, clock.Add(-time.Hour))
+		n := largeGroup("mixed", 25, status, epoch.Add(-time.Hour))
 		if status == "resolved" {
 			for i := range n.Alerts {
 				if i%3 == 0 { // these stay firing
