@@ -31,6 +31,7 @@ import (
 	"github.com/rootuip/sre/pkg/change"
 	"github.com/rootuip/sre/pkg/chaos"
 	"github.com/rootuip/sre/pkg/config"
+	"github.com/rootuip/sre/pkg/correlation"
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
@@ -87,6 +88,9 @@ type App struct {
 	Scaling *scaling.Controller
 	// Status is the public status page (set by StatusPage).
 	Status *status.Service
+	// Graph returns the service dependency graph in force (set by
+	// Correlation; it changes on reload).
+	Graph func() *correlation.Graph
 
 	mu       sync.RWMutex
 	cfg      *Config

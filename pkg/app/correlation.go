@@ -51,6 +51,7 @@ func ServiceGraph(cfg *Config) *correlation.Graph {
 func buildCorrelation(_ context.Context, a *App, c correlationConfig) (func(context.Context, correlationConfig), error) {
 	var graph atomic.Pointer[correlation.Graph]
 	graph.Store(c.graph)
+	a.Graph = graph.Load
 	a.Incidents.SetCorrelation(c.rules)
 	a.Mux.HandleFunc("GET /api/v1/services", func(w http.ResponseWriter, _ *http.Request) {
 		web.JSON(w, http.StatusOK, graph.Load())

@@ -3,13 +3,15 @@ package app
 import (
 	"context"
 
+	"github.com/rootuip/sre/pkg/noise"
 	"github.com/rootuip/sre/pkg/ui"
 )
 
 // UI is the SRE console: the home page (/), SLO, incident, on-call,
-// runbook and chaos pages. Every message sred sends links to
-// <external_url>/incidents/<id>. It is built last: it reads what the
-// subsystems before it set on the App (a nil one shows as not configured).
+// runbook and chaos pages, the dependency graph and the noise report.
+// Every message sred sends links to <external_url>/incidents/<id>. It is
+// built last: it reads what the subsystems before it set on the App (a nil
+// one shows as not configured).
 var UI = Spec[struct{}]{
 	Name: "ui",
 	Build: func(ctx context.Context, a *App, _ struct{}) (func(context.Context, struct{}), error) {
@@ -34,6 +36,10 @@ func setupUI(_ context.Context, a *App) error {
 	if a.Changes != nil {
 		src.Changes = a.Changes
 	}
+	if a.Graph != nil {
+		src.Graph = a.Graph
+	}
+	src.Noise = func(ctx context.Context, o noise.Options) (*noise.Report, error) { return noise.Build(ctx, a.DB, o) }
 	if l := a.Audit(); l != nil {
 		src.Audit = l
 	}

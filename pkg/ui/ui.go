@@ -3,8 +3,10 @@
 // MTTA/MTTR, deploy gate answers), one page per SLO (burn-down chart, burn
 // rates against the alert thresholds, policy history), the incident list
 // and incident pages with their action buttons, a form to open an incident
-// by hand, the on-call page, the runbooks page and the chaos pages
-// (experiments, runs with their step timeline and report links, approvals).
+// by hand, the on-call page, the runbooks page, the chaos pages
+// (experiments, runs with their step timeline and report links, approvals),
+// the service dependency graph with the likely root of what fails, and the
+// alert noise report.
 //
 // Pages render on the server with html/template (label values and timeline
 // text are escaped) and work without JavaScript: buttons are plain forms
@@ -39,6 +41,7 @@ import (
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/chaos"
 	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/correlation"
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/oncall"
@@ -121,6 +124,10 @@ type Sources struct {
 	Changes    Changes
 	Scaling    Scaling
 	Rollouts   Rollouts
+	// Graph returns the service dependency graph in force (nil: none).
+	Graph func() *correlation.Graph
+	// Noise builds the alert noise report.
+	Noise NoiseReport
 }
 
 // Options configure the console.
@@ -304,6 +311,8 @@ func (u *UI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /rollouts", u.rolloutsPage)
 	mux.HandleFunc("GET /audit", u.auditPage)
 	mux.HandleFunc("GET /changes", u.changesPage)
+	mux.HandleFunc("GET /graph", u.graphPage)
+	mux.HandleFunc("GET /noise", u.noisePage)
 	mux.HandleFunc("GET /chaos/runs/{id}", u.chaosRunPage)
 	mux.Handle("POST /chaos/runs/{id}/approve", u.csrf.Handler(http.HandlerFunc(u.chaosApprove)))
 }

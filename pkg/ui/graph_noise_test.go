@@ -1,0 +1,228 @@
+package ui_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/correlation"
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/noise"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
+	"github.com/rootuip/sre/pkg/ui"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// golden compares the page's main element with testdata/name.
+func golden(t *testing.T, name, body string) {
+	t.Helper()
+	start := strings.Index(body, `<main id="main" tabindex="-1">`)
+	end := strings.Index(body, "</main>")
+	require.True(t, start >= 0 && end > start, "no main element in %s", body)
+	got := body[start : end+len("</main>")]
+	path := filepath.Join("testdata", name)
+	if *update {
+		require.NoError(t, os.MkdirAll("testdata", 0o755))
+		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, string(want), got, "%s differs (go test -run %s -update rewrites it)", path, t.Name())
+}
+
+// testGraph is the graph of docs/correlation.md with a cache nothing
+// depends on.
+func testGraph(t testing.TB) (*correlation.Graph, *incident.Correlation) {
+	t.Helper()
+	svcs := correlation.Services{
+		"postgres": {Description: "the orders database"},
+		"api":      {DependsOn: []string{"postgres"}},
+		"checkout": {DependsOn: []string{"api", "postgres"}},
+		"search":   {DependsOn: []string{"postgres"}},
+		"cache":    {},
+	}
+	cfg := correlation.Config{Window: model.Duration(30 * time.Minute), SharedDependencies: true}
+	g, err := correlation.Load(svcs, cfg, nil)
+	require.NoError(t, err)
+	return g, correlation.Compile(g, cfg)
+}
+
+// fire delivers a firing alert group of one alert.
+func fire(t *testing.T, svc *incident.Service, gk, alertname, service, severity string, at time.Time) string {
+	t.Helper()
+	l := map[string]string{"alertname": alertname, "service": service, "severity": severity}
+	res, err := svc.Ingest(context.Background(), incident.Notification{Receiver: "sred", Status: "firing", GroupKey: gk, CommonLabels: l,
+		Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "fp-" + gk, StartsAt: at, Labels: l}}})
+	require.NoError(t, err)
+	require.Len(t, res.Incidents, 1)
+	return res.Incidents[0]
+}
+
+// TestGraphPage shows the service dependency graph over the real incident
+// service with the real correlation rules, on both backends (golden
+// files): without a graph, with no open incident, and during a database
+// outage the API alerted first (correlation attaches the database's group
+// to the API's incident): postgres is highlighted as the likely root, api
+// and the incident's services are marked failing, an unrelated cache
+// outage is a second root, and a service outside the graph is named. A
+// viewer reads it; the navigation links it.
+func TestGraphPage(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		defer svc.Close()
+		svc.Clock = clock.Func(func() time.Time { return now })
+		g, rules := testGraph(t)
+		svc.SetCorrelation(rules)
+
+		// No graph configured.
+		mux := http.NewServeMux()
+		ui.New(ui.Sources{Incidents: svc}, ui.Options{Clock: svc.Clock}).Register(mux)
+		bare := httptest.NewServer(principal(mux))
+		defer bare.Close()
+		code, body := (&client{t: t, base: bare.URL, role: "viewer", c: http.DefaultClient}).do("GET", "/graph", nil)
+		require.Equal(t, http.StatusOK, code, body)
+		golden(t, "graph_disabled.html", body)
+
+		mux = http.NewServeMux()
+		ui.New(ui.Sources{Incidents: svc, Graph: func() *correlation.Graph { return g }}, ui.Options{Clock: svc.Clock}).Register(mux)
+		srv := httptest.NewServer(principal(mux))
+		defer srv.Close()
+		viewer := &client{t: t, base: srv.URL, role: "viewer", c: http.DefaultClient}
+		code, body = viewer.do("GET", "/graph", nil)
+		require.Equal(t, http.StatusOK, code, body)
+		require.Contains(t, body, `<a href="/graph" aria-current="page">Dependencies</a>`)
+		require.Contains(t, body, `<a href="/noise">Noise</a>`)
+		require.NotContains(t, body, "likely root")
+		golden(t, "graph_empty.html", body)
+
+		// The API alerts, then its database: one incident, rooted at postgres.
+		apiInc := fire(t, svc, "{}:api", "HighErrorRate", "api", "critical", now)
+		now = now.Add(2 * time.Minute)
+		require.Equal(t, apiInc, fire(t, svc, "{}:postgres", "PostgresDown", "postgres", "critical", now))
+		now = now.Add(time.Minute)
+		cacheInc := fire(t, svc, "{}:cache", "CacheDown", "cache", "high", now)
+		require.NotEqual(t, apiInc, cacheInc)
+		now = now.Add(time.Minute)
+		fire(t, svc, "{}:legacy", "LegacyDown", "legacy", "low", now)
+		inc, err := svc.Get(context.Background(), apiInc)
+		require.NoError(t, err)
+		require.Equal(t, "postgres", inc.RootService)
+
+		code, body = viewer.do("GET", "/graph", nil)
+		require.Equal(t, http.StatusOK, code, body)
+		for _, want := range []string{
+			`<li id="svc-postgres" class="node failing root">`,
+			`<li id="svc-api" class="node failing">`,
+			`<li id="svc-cache" class="node failing root">`,
+			`<li id="svc-checkout" class="node">`,
+			`likely root: <a href="#svc-cache"><strong>cache</strong></a>, <a href="#svc-postgres"><strong>postgres</strong></a>`,
+			`Depends on: <a href="#svc-postgres" class="failing">postgres</a> (failing)`,
+			`href="/incidents/` + apiInc + `"`,
+			"Open incidents of services outside the graph: legacy.",
+		} {
+			require.Contains(t, body, want)
+		}
+		golden(t, "graph_outage.html", body)
+	})
+}
+
+// TestNoisePage shows the noise report (noise.Build over the real store,
+// both backends, golden files): with no page, then a week with a disk
+// alert resolving by itself at night and a latency alert acknowledged and
+// closed without action, each with its suggestion; the since filter
+// narrows the period and a bad one is refused. A viewer reads it.
+func TestNoisePage(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		start := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+		now := start.Add(7 * 24 * time.Hour)
+		opts := incident.DefaultOptions()
+		opts.AutoResolve = true
+		svc, err := incident.NewService(db, opts, nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		defer svc.Close()
+		svc.Clock = clock.Func(func() time.Time { return now })
+		end := now
+		report := func(ctx context.Context, o noise.Options) (*noise.Report, error) { return noise.Build(ctx, db, o) }
+		mux := http.NewServeMux()
+		ui.New(ui.Sources{Incidents: svc, Noise: report}, ui.Options{Clock: clock.Func(func() time.Time { return end })}).Register(mux)
+		srv := httptest.NewServer(principal(mux))
+		defer srv.Close()
+		viewer := &client{t: t, base: srv.URL, role: "viewer", c: http.DefaultClient}
+
+		code, body := viewer.do("GET", "/noise", nil)
+		require.Equal(t, http.StatusOK, code, body)
+		require.Contains(t, body, `<a href="/noise" aria-current="page">Noise</a>`)
+		require.Contains(t, body, "No pages in this period.")
+		golden(t, "noise_empty.html", body)
+
+		// resolve delivers the resolution of the alert fired at started.
+		resolve := func(gk, alertname, service string, started, at time.Time) {
+			l := map[string]string{"alertname": alertname, "service": service, "severity": ""}
+			now = at
+			_, err := svc.Ingest(ctx, incident.Notification{Receiver: "sred", Status: "resolved", GroupKey: gk, CommonLabels: l,
+				Alerts: []incident.NotifiedAlert{{Status: "resolved", Fingerprint: "fp-" + gk, StartsAt: started, EndsAt: at, Labels: l}}})
+			require.NoError(t, err)
+		}
+		day := func(d, h int) time.Time { return start.Add(time.Duration(d)*24*time.Hour + time.Duration(h)*time.Hour) }
+		for d := range 3 {
+			gk := fmt.Sprintf("disk-%d", d)
+			at := day(d+3, 3)
+			now = at
+			fire(t, svc, gk, "DiskIOSaturated", "storage", "", at)
+			resolve(gk, "DiskIOSaturated", "storage", at, at.Add(4*time.Minute))
+		}
+		for d := range 2 {
+			gk := fmt.Sprintf("lat-%d", d)
+			at := day(d+4, 14)
+			now = at
+			id := fire(t, svc, gk, "HighLatency", "api", "", at)
+			now = at.Add(5 * time.Minute)
+			_, err := svc.Acknowledge(ctx, id, "alice")
+			require.NoError(t, err)
+			resolve(gk, "HighLatency", "api", at, at.Add(40*time.Minute))
+		}
+		// A page 20 days ago: in the 30-day report, not in the 7-day one.
+		now = end.Add(-20 * 24 * time.Hour)
+		fire(t, svc, "old", "OldAlert", "billing", "", now)
+
+		code, body = viewer.do("GET", "/noise?since=7d", nil)
+		require.Equal(t, http.StatusOK, code, body)
+		for _, want := range []string{
+			`<option selected>7d</option>`,
+			`<tr class="noisy"><td>DiskIOSaturated</td><td>storage</td><td>3</td><td>3.0</td><td>3</td><td>0 of 0</td><td>0</td><td>100%</td><td>–</td></tr>`,
+			`<tr class="noisy"><td>HighLatency</td><td>api</td><td>2</td><td>2.0</td><td>0</td><td>2 of 2</td><td>0</td><td>0%</td><td>5m00s</td></tr>`,
+			"<strong>storage/DiskIOSaturated</strong>: raise `for:`",
+			"<strong>api/HighLatency</strong>: move it to the ticket tier",
+		} {
+			require.Contains(t, body, want)
+		}
+		require.NotContains(t, body, "OldAlert")
+		golden(t, "noise_week.html", body)
+
+		code, body = viewer.do("GET", "/noise", nil)
+		require.Equal(t, http.StatusOK, code, body)
+		require.Contains(t, body, `<option selected>30d</option>`)
+		require.Contains(t, body, "<td>OldAlert</td><td>billing</td><td>1</td>")
+
+		code, body = viewer.do("GET", "/noise?since=yesterday", nil)
+		require.Equal(t, http.StatusBadRequest, code)
+		require.Contains(t, body, "since: want a positive duration (7d, 30d, 90d), got &#34;yesterday&#34;")
+	})
+}
