@@ -188,6 +188,11 @@ func TestCorrelationStormDatabaseOutage(t *testing.T) {
 			require.Equal(t, http.StatusOK, code, env.Error)
 			require.Equal(t, []string{"api", "db"}, graph.Services["checkout"].DependsOn)
 			require.Equal(t, "the orders database", graph.Services["db"].Description)
+			// The console's graph page highlights the root.
+			code, page := getPage(t, srv.URL+"/graph")
+			require.Equal(t, http.StatusOK, code, page)
+			require.Contains(t, page, `<li id="svc-db" class="node failing root">`)
+			require.Contains(t, page, `<li id="svc-api" class="node failing">`)
 			inc := getIncident(t, srv.URL, id)
 			require.Equal(t, "db", inc.RootService)
 			require.Equal(t, []string{"api", "checkout", "db", "search"}, inc.Services)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -30,6 +31,10 @@ func TestNoiseReportAndMetrics(t *testing.T) {
 			require.Equal(t, 2, rep.Rows[0].Pages)
 			require.Equal(t, 2, rep.Rows[0].AutoResolvedShort)
 			require.Equal(t, []string{"raise `for:` of alert DiskIOSaturated: 2 of 2 pages resolved by themselves within 10m"}, rep.Rows[0].Suggestions)
+			// The console's noise page shows the same report.
+			code, page := getPage(t, srv.URL+"/noise?since=7d")
+			require.Equal(t, http.StatusOK, code, page)
+			require.Contains(t, page, "<strong>storage/DiskIOSaturated</strong>: raise `for:` of alert DiskIOSaturated: 2 of 2 pages resolved by themselves within 10m")
 			code, env = getJSON(t, srv.URL+"/api/v1/reports/noise?short=soon", nil, nil)
 			require.Equal(t, http.StatusBadRequest, code)
 			require.Contains(t, env.Error, `short: want a positive duration (10m), got "soon"`)
@@ -44,4 +49,15 @@ func TestNoiseReportAndMetrics(t *testing.T) {
 			require.Equal(t, 2.0, v)
 		})
 	}
+}
+
+// getPage returns the status and body of a console page.
+func getPage(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
 }

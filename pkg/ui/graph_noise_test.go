@@ -149,7 +149,6 @@ func TestGraphPage(t *testing.T) {
 // narrows the period and a bad one is refused. A viewer reads it.
 func TestNoisePage(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
 		start := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
 		now := start.Add(7 * 24 * time.Hour)
 		opts := incident.DefaultOptions()
@@ -172,32 +171,7 @@ func TestNoisePage(t *testing.T) {
 		require.Contains(t, body, "No pages in this period.")
 		golden(t, "noise_empty.html", body)
 
-		// resolve delivers the resolution of the alert fired at started.
-		resolve := func(gk, alertname, service string, started, at time.Time) {
-			l := map[string]string{"alertname": alertname, "service": service, "severity": ""}
-			now = at
-			_, err := svc.Ingest(ctx, incident.Notification{Receiver: "sred", Status: "resolved", GroupKey: gk, CommonLabels: l,
-				Alerts: []incident.NotifiedAlert{{Status: "resolved", Fingerprint: "fp-" + gk, StartsAt: started, EndsAt: at, Labels: l}}})
-			require.NoError(t, err)
-		}
-		day := func(d, h int) time.Time { return start.Add(time.Duration(d)*24*time.Hour + time.Duration(h)*time.Hour) }
-		for d := range 3 {
-			gk := fmt.Sprintf("disk-%d", d)
-			at := day(d+3, 3)
-			now = at
-			fire(t, svc, gk, "DiskIOSaturated", "storage", "", at)
-			resolve(gk, "DiskIOSaturated", "storage", at, at.Add(4*time.Minute))
-		}
-		for d := range 2 {
-			gk := fmt.Sprintf("lat-%d", d)
-			at := day(d+4, 14)
-			now = at
-			id := fire(t, svc, gk, "HighLatency", "api", "", at)
-			now = at.Add(5 * time.Minute)
-			_, err := svc.Acknowledge(ctx, id, "alice")
-			require.NoError(t, err)
-			resolve(gk, "HighLatency", "api", at, at.Add(40*time.Minute))
-		}
+		noisyWeek(t, svc, start, func(t time.Time) { now = t })
 		// A page 20 days ago: in the 30-day report, not in the 7-day one.
 		now = end.Add(-20 * 24 * time.Hour)
 		fire(t, svc, "old", "OldAlert", "billing", "", now)
@@ -225,4 +199,40 @@ func TestNoisePage(t *testing.T) {
 		require.Equal(t, http.StatusBadRequest, code)
 		require.Contains(t, body, "since: want a positive duration (7d, 30d, 90d), got &#34;yesterday&#34;")
 	})
+}
+
+// noisyWeek records, in the week from start, three disk pages at 03:00
+// that resolve by themselves in 4 minutes and two latency pages
+// acknowledged after 5 minutes and closed by Alertmanager after 40, with
+// nothing done. setNow moves the incident service's clock. The service
+// must resolve incidents automatically.
+func noisyWeek(t *testing.T, svc *incident.Service, start time.Time, setNow func(time.Time)) {
+	t.Helper()
+	ctx := context.Background()
+	// resolve delivers the resolution of the alert fired at started.
+	resolve := func(gk, alertname, service string, started, at time.Time) {
+		l := map[string]string{"alertname": alertname, "service": service, "severity": ""}
+		setNow(at)
+		_, err := svc.Ingest(ctx, incident.Notification{Receiver: "sred", Status: "resolved", GroupKey: gk, CommonLabels: l,
+			Alerts: []incident.NotifiedAlert{{Status: "resolved", Fingerprint: "fp-" + gk, StartsAt: started, EndsAt: at, Labels: l}}})
+		require.NoError(t, err)
+	}
+	day := func(d, h int) time.Time { return start.Add(time.Duration(d)*24*time.Hour + time.Duration(h)*time.Hour) }
+	for d := range 3 {
+		gk := fmt.Sprintf("disk-%d", d)
+		at := day(d+3, 3)
+		setNow(at)
+		fire(t, svc, gk, "DiskIOSaturated", "storage", "", at)
+		resolve(gk, "DiskIOSaturated", "storage", at, at.Add(4*time.Minute))
+	}
+	for d := range 2 {
+		gk := fmt.Sprintf("lat-%d", d)
+		at := day(d+4, 14)
+		setNow(at)
+		id := fire(t, svc, gk, "HighLatency", "api", "", at)
+		setNow(at.Add(5 * time.Minute))
+		_, err := svc.Acknowledge(ctx, id, "alice")
+		require.NoError(t, err)
+		resolve(gk, "HighLatency", "api", at, at.Add(40*time.Minute))
+	}
 }
