@@ -179,6 +179,8 @@ var Routes = map[string]Access{
 	"GET /rollouts":                                 viewer,
 	"GET /audit":                                    admin,
 	"GET /changes":                                  viewer,
+	"GET /graph":                                    viewer,
+	"GET /noise":                                    viewer,
 	"GET /chaos/runs/{id}":                          viewer,
 	"POST /chaos/runs/{id}/approve":                 responderForm,
 }
