@@ -64,8 +64,28 @@ func NewWatchdog(db *store.DB, inc *incident.Service, opts WatchdogOptions, logg
 	return w
 }
 
-// SetOptions replaces the options (on config reload).
-func (w *Watchdog) SetOptions(o WatchdogOptions) { w.opts.Store(&o) }
+// SetOptions replaces the options (on config reload). While the watchdog
+// is enabled, sre_watchdog_heartbeats_total is exported from the start, at
+// zero before the first heartbeat, so that an alert on its increase fires
+// when no heartbeat ever arrived; while it is disabled the counter has no
+// series, so that the alert does not fire on an install without it.
+func (w *Watchdog) SetOptions(o WatchdogOptions) {
+	w.opts.Store(&o)
+	if w.m == nil {
+		return
+	}
+	if o.Alertname == "" {
+		w.m.watchdogs.Reset()
+		return
+	}
+	for _, source := range heartbeatSources {
+		w.m.watchdogs.WithLabelValues(source)
+	}
+}
+
+// heartbeatSources are where a heartbeat is seen: a webhook delivery or a
+// poll of Alertmanager's alerts.
+var heartbeatSources = []string{"webhook", "poll"}
 
 // Options returns the options in force.
 func (w *Watchdog) Options() WatchdogOptions { return *w.opts.Load() }
