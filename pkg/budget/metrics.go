@@ -41,6 +41,14 @@ func newMetrics(s *Service, reg prometheus.Registerer) *metrics {
 			Help: "Deploy-gate answers, by decision, change kind and whether an emergency override was used.",
 		}, []string{"decision", "change", "override"}),
 	}
+	// Every answer is exported at zero from the start (docs/metrics.md).
+	for _, decision := range []string{"allow", "deny"} {
+		for _, change := range []string{ChangeNormal, ChangeCritical} {
+			for _, override := range []string{"false", "true"} {
+				m.gateDecisions.WithLabelValues(decision, change, override)
+			}
+		}
+	}
 	reg.MustRegister(&collector{s: s})
 	return m
 }

@@ -147,8 +147,18 @@ func NewEngine(db *store.DB, cfg *Config, dir *oncall.Directory, ncfg *notify.Co
 		Name:      "escalation_steps_total",
 		Help:      "Escalation steps fired, by severity and outcome (paged, suppressed, no_targets, handoff, reescalated, reminded, no_policy).",
 	}, []string{"severity", "outcome"})
+	// Every severity's outcomes are exported at zero from the start
+	// (docs/metrics.md), as Alertmanager exports its notification counters.
+	for _, sev := range incident.Severities {
+		for _, outcome := range stepOutcomes {
+			e.steps.WithLabelValues(string(sev), outcome)
+		}
+	}
 	return e
 }
+
+// stepOutcomes are the outcomes sre_escalation_steps_total counts.
+var stepOutcomes = []string{"paged", "no_targets", "suppressed", "handoff", "reminded", "reescalated", "no_policy"}
 
 // SetConfig swaps the configuration (on reload). Running escalations keep
 // their frozen policy.

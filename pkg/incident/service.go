@@ -164,7 +164,7 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
-	return &metrics{
+	m := &metrics{
 		deliveries: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_webhook_deliveries_total",
 			Help: "Alertmanager webhook deliveries applied to the store, by outcome (changed, duplicate, error).",
@@ -207,6 +207,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Incident changes, by kind (created, acknowledged, investigating, resolved, reopened, ...).",
 		}, []string{"kind"}),
 	}
+	// Every outcome is exported at zero from the start (docs/metrics.md):
+	// the webhook-errors alert reads outcome="error" before any delivery.
+	for _, outcome := range []string{"changed", "duplicate", "error"} {
+		m.deliveries.WithLabelValues(outcome)
+	}
+	return m
 }
 
 // Metrics are the service's ingest counters, exposed for tests.

@@ -255,7 +255,7 @@ func NewHandler(ing Ingester, opts Options, logger *slog.Logger, reg prometheus.
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{
+	h := &Handler{
 		ing: ing, logger: logger, opts: opts,
 		requests: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_webhook_requests_total",
@@ -266,6 +266,13 @@ func NewHandler(ing Ingester, opts Options, logger *slog.Logger, reg prometheus.
 			Help: "Values of webhook deliveries cut by webhook.limits, by limit (label_value, annotation_value, alerts_per_group).",
 		}, []string{"limit"}),
 	}
+	// The answers of a healthy and of a failing store are exported at zero
+	// from the start (docs/metrics.md): an error-rate alert has its
+	// denominator and a 5xx series before the first request.
+	for _, code := range []int{http.StatusOK, http.StatusBadRequest, http.StatusServiceUnavailable} {
+		h.requests.WithLabelValues(fmt.Sprint(code))
+	}
+	return h
 }
 
 // SetOptions replaces the options (on config reload).

@@ -204,6 +204,13 @@ func (e *Engine) Update(cfg Config, set *Set) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.cfg, e.set = cfg, set
+	// Every loaded runbook's results are exported at zero from the start
+	// (docs/metrics.md), so panels and alerts see them before a first run.
+	for _, rb := range set.List() {
+		for _, result := range executionResults {
+			e.metrics.executions.WithLabelValues(rb.Name, result)
+		}
+	}
 	return nil
 }
 
@@ -1149,7 +1156,7 @@ func (e *Engine) handBack(ctx context.Context, run *Run, job int64, why string, 
 func (e *Engine) lost(ctx context.Context, run *Run, x *execution, ll *leaseLost, log *slog.Logger) {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	e.metrics.executions.WithLabelValues(run.Runbook, "lease_lost").Inc()
+	e.metrics.executions.WithLabelValues(run.Runbook, runLeaseLost).Inc()
 	e.queue.Run("lease_lost")
 	log.Warn("runbook run stopped: another replica resumes it", "step", x.step+1, "reason", ll.reason)
 	e.record(bctx, run, &AuditEntry{Event: "lease_lost", StepIndex: x.step, Status: run.Status, Error: ll.Error()},
@@ -1221,10 +1228,10 @@ func (e *Engine) finish(ctx context.Context, run *Run, rb *Runbook, x *execution
 	var ll *leaseLost
 	switch {
 	case run.DryRun && status == RunSucceeded:
-		result = "dry_run"
+		result = runDryRun
 	case status == RunInterrupted && errors.As(context.Cause(ctx), &ll):
 		// Another run took the target lock over.
-		result = "lease_lost"
+		result = runLeaseLost
 	}
 	e.metrics.executions.WithLabelValues(run.Runbook, result).Inc()
 	e.metrics.duration.WithLabelValues(run.Runbook).Observe(d.Seconds())

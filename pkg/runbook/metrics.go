@@ -5,6 +5,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
+// runLeaseLost is the result of a run stopped on this replica because
+// another replica claimed it after its lease expired.
+const runLeaseLost = "lease_lost"
+
+// runDryRun is the result of a dry run that went through.
+const runDryRun = "dry_run"
+
+// executionResults are the final results sre_runbook_executions_total
+// counts, each exported at zero for every loaded runbook.
+var executionResults = []string{RunSucceeded, RunFailed, RunCancelled, RunInterrupted, runLeaseLost, RunRateLimited, RunEscalated, RunSkipped, RunRejected, runDryRun}
+
 type metrics struct {
 	executions   *prometheus.CounterVec
 	duration     *prometheus.HistogramVec

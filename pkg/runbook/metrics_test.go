@@ -90,18 +90,35 @@ func TestMetrics(t *testing.T) {
 			waitRun(t, e, id, status)
 		}
 
+		// Every loaded runbook's results are exported from the start: at
+		// zero but these.
+		counted := map[string]string{
+			`{result="cancelled",runbook="held"}`:       "1",
+			`{result="dry_run",runbook="dry"}`:          "1",
+			`{result="failed",runbook="bad"}`:           "1",
+			`{result="interrupted",runbook="held"}`:     "1",
+			`{result="rate_limited",runbook="limited"}`: "1",
+			`{result="rejected",runbook="rejects"}`:     "1",
+			`{result="skipped",runbook="ok"}`:           "1",
+			`{result="succeeded",runbook="limited"}`:    "1",
+			`{result="succeeded",runbook="ok"}`:         "1",
+		}
+		var executions []string
+		for _, rb := range rbs {
+			for _, result := range executionResults {
+				series := fmt.Sprintf(`{result=%q,runbook=%q}`, result, rb.Name)
+				v, ok := counted[series]
+				if !ok {
+					v = "0"
+				}
+				executions = append(executions, "sre_runbook_executions_total"+series+" "+v)
+			}
+		}
+		sort.Strings(executions)
 		require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP sre_runbook_executions_total Runbook runs by final result (succeeded, failed, cancelled, interrupted, lease_lost, rate_limited, escalated, skipped, rejected, dry_run).
 # TYPE sre_runbook_executions_total counter
-sre_runbook_executions_total{result="cancelled",runbook="held"} 1
-sre_runbook_executions_total{result="dry_run",runbook="dry"} 1
-sre_runbook_executions_total{result="failed",runbook="bad"} 1
-sre_runbook_executions_total{result="interrupted",runbook="held"} 1
-sre_runbook_executions_total{result="rate_limited",runbook="limited"} 1
-sre_runbook_executions_total{result="rejected",runbook="rejects"} 1
-sre_runbook_executions_total{result="skipped",runbook="ok"} 1
-sre_runbook_executions_total{result="succeeded",runbook="limited"} 1
-sre_runbook_executions_total{result="succeeded",runbook="ok"} 1
+`+strings.Join(executions, "\n")+`
 # HELP sre_runbook_steps_total Runbook steps by type and status (ok, failed, timeout, dry_run).
 # TYPE sre_runbook_steps_total counter
 sre_runbook_steps_total{runbook="bad",status="failed",type="exec"} 1
