@@ -133,7 +133,8 @@ func engineering() *dashboard.DashboardBuilder {
 			title:       "Incidents opened by service",
 			description: "New incidents per hour by service.",
 			width:       12, height: 8,
-			queries: []query{q(`sum by (service) (`+increaseBySeries("sre_incidents_stored_total", `{service=~"$service"}`, "1h")+`)`, "{{service}}")},
+			// Not the zero series without a service, which "All" (.*) matches.
+			queries: []query{q(`sum by (service) (`+increaseBySeries("sre_incidents_stored_total", `{service=~"$service", service!=""}`, "1h")+`)`, "{{service}}")},
 			min:     f(0),
 		})).
 		WithPanel(newBarGauge(panelSpec{

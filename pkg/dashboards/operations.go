@@ -55,7 +55,9 @@ func operations() *dashboard.DashboardBuilder {
 			title:       "Open incidents by service",
 			description: "Incidents triggered, acknowledged or under investigation.",
 			width:       8, height: 8,
-			queries: []query{q(`sum by (service) (`+incidentsOpen+`)`, "{{service}}")},
+			// The zero series of the severities without open incidents
+			// have no service (docs/metrics.md): no row without a name.
+			queries: []query{q(`sum by (service) (max by (service, severity) (sre_incidents_open{service!=""}))`, "{{service}}")},
 			min:     f(0),
 		})).
 		WithRow(dashboard.NewRowBuilder("Error budget status")).
