@@ -33,6 +33,14 @@ func runApp(t *testing.T, backend, config string, prepare func(*App)) (*App, *ht
 	if backend == "postgres" {
 		o.PostgresURL = tu.PostgresSchemaURL(t)
 	}
+	return runAppOptions(t, o, prepare)
+}
+
+// runAppOptions starts sred with o (a configuration file of its own, such
+// as examples/sred.yml, whose relative paths resolve from its directory)
+// as runApp does.
+func runAppOptions(t *testing.T, o Options, prepare func(*App)) (*App, *httptest.Server) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := New(ctx, o)
 	if err != nil {
