@@ -262,7 +262,8 @@ func (s *Service) List(ctx context.Context, f Filter) (*Page, error) {
 // are gap-free. On PostgreSQL it commits on its own, so that the row lock
 // is held for one statement instead of the whole delivery (holding it until
 // the delivery commits serialises every incident creation of every replica:
-// about 150 creations/s in BenchmarkWebhook); a delivery that fails after
+// about 150 creations/s in BenchmarkWebhook), through store.DB.Side, not
+// the pool whose connection tx holds; a delivery that fails after
 // allocating leaves a gap in the sequence.
 func (s *Service) nextID(ctx context.Context, tx *sql.Tx, prefix string, t time.Time) (string, error) {
 	year := t.UTC().Year()
@@ -271,7 +272,7 @@ func (s *Service) nextID(ctx context.Context, tx *sql.Tx, prefix string, t time.
 		ON CONFLICT (year) DO UPDATE SET last = incident_seq.last + 1 RETURNING last`
 	var row *sql.Row
 	if s.db.Dialect == store.Postgres {
-		row = s.db.QueryRowContext(ctx, q, year)
+		row = s.db.Side().QueryRowContext(ctx, q, year) // not the main pool: see Side
 	} else {
 		row = s.queryRow(ctx, tx, q, year)
 	}

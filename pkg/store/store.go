@@ -37,11 +37,30 @@ type DB struct {
 	Dialect Dialect
 
 	lock *os.File // the storage directory's lock (SQLite); see lockDir
+	side *sql.DB  // see Side (PostgreSQL)
+}
+
+// Side is a small pool of its own (PostgreSQL; the main pool on SQLite)
+// for a single statement that runs while its caller holds a transaction
+// of the main pool and must not be part of it (the incident ID
+// allocation, which commits on its own so that its row lock is held for
+// one statement). Taken from the main pool, such a statement waits for a
+// free connection, and when every connection is held by a transaction
+// waiting for it or for a lock one of them holds, none is ever freed:
+// with more concurrent deliveries than connections, ingestion stopped.
+func (db *DB) Side() *sql.DB {
+	if db.side != nil {
+		return db.side
+	}
+	return db.DB
 }
 
 // Close closes the database and releases the storage directory's lock.
 func (db *DB) Close() error {
 	err := db.DB.Close()
+	if db.side != nil {
+		db.side.Close()
+	}
 	if db.lock != nil {
 		db.lock.Close()
 		db.lock = nil
@@ -114,7 +133,15 @@ func OpenPostgres(ctx context.Context, url string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}
-	return &DB{DB: db, Dialect: Postgres}, nil
+	side, err := sql.Open("pgx", url)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	side.SetMaxOpenConns(2)
+	side.SetMaxIdleConns(2)
+	side.SetConnMaxIdleTime(5 * time.Minute)
+	return &DB{DB: db, Dialect: Postgres, side: side}, nil
 }
 
 // Migration is one versioned schema change. ID must be unique and stable
