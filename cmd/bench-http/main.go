@@ -34,7 +34,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -301,7 +300,7 @@ func benchSred(o options, st setup, bin, dir, config, channels string, noop *noo
 	}
 	defer sred.stop()
 	for _, p := range sred.procs {
-		fmt.Fprintf(os.Stderr, "sred (%s, %s channels) at %s (profiles at %s/debug/pprof/), log %s\n", st.name, channels, p.url, p.url, p.log)
+		fmt.Fprintf(os.Stderr, "sred (%s, %s channels) at %s (profiles at %s/debug/pprof/), log %s\n", st.name, channels, p.URL, p.URL, p.Log)
 	}
 	if sred.proxy != nil {
 		fmt.Fprintf(os.Stderr, "round-robin load balancer at %s\n", sred.url)
@@ -342,7 +341,7 @@ func benchSred(o options, st setup, bin, dir, config, channels string, noop *noo
 		}
 	}
 	if !sred.alive() {
-		return nil, fmt.Errorf("sred exited during the run (log: %s)", sred.procs[0].log)
+		return nil, fmt.Errorf("sred exited during the run (log: %s)", sred.procs[0].Log)
 	}
 	return out, nil
 }
@@ -371,17 +370,10 @@ func startNoop() (*noopServer, error) {
 func (n *noopServer) Addr() net.Addr { return n.ln.Addr() }
 func (n *noopServer) Close()         { _ = n.srv.Close() }
 
-type sredProc struct {
-	cmd  *exec.Cmd
-	url  string
-	log  string
-	done chan struct{}
-}
-
 // sredSet is the sred processes of one set-up and the URL the load goes to
 // (the load balancer's when there are several).
 type sredSet struct {
-	procs []*sredProc
+	procs []*benchenv.Sred
 	proxy *proxy
 	url   string
 	drop  func() // drops the PostgreSQL schema
@@ -408,11 +400,11 @@ func startSreds(bin, dir, config string, st setup, o options) (*sredSet, error) 
 		}
 		set.procs = append(set.procs, p)
 	}
-	set.url = set.procs[0].url
+	set.url = set.procs[0].URL
 	if len(set.procs) > 1 {
 		var backends []string
 		for _, p := range set.procs {
-			backends = append(backends, strings.TrimPrefix(p.url, "http://"))
+			backends = append(backends, strings.TrimPrefix(p.URL, "http://"))
 		}
 		px, err := startProxy(backends)
 		if err != nil {
@@ -429,14 +421,14 @@ func (s *sredSet) stop() {
 		s.proxy.Close()
 	}
 	for _, p := range s.procs {
-		p.stop()
+		p.Stop()
 	}
 	s.drop()
 }
 
 func (s *sredSet) alive() bool {
 	for _, p := range s.procs {
-		if !p.alive() {
+		if !p.Alive() {
 			return false
 		}
 	}
@@ -447,7 +439,7 @@ func (s *sredSet) alive() bool {
 func (s *sredSet) cpu() time.Duration {
 	var t time.Duration
 	for _, p := range s.procs {
-		c, err := procCPU(p.cmd.Process.Pid)
+		c, err := procCPU(p.Cmd.Process.Pid)
 		if err != nil {
 			return -1
 		}
@@ -525,75 +517,13 @@ func procCPU(pid int) (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / clockTicks, nil
 }
 
-func startSred(bin, dir, config, postgresURL string) (*sredProc, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	logPath := filepath.Join(dir, "sred.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	args := []string{"--config.file=" + config, "--web.listen-address=" + addr, "--log.level=warn", "--web.no-auth"}
+// startSred starts one sred on a SQLite store in dir, or on postgresURL.
+func startSred(bin, dir, config, postgresURL string) (*benchenv.Sred, error) {
+	store := "--storage.path=" + filepath.Join(dir, "data")
 	if postgresURL != "" {
-		args = append(args, "--storage.postgres-url="+postgresURL)
-	} else {
-		args = append(args, "--storage.path="+filepath.Join(dir, "data"))
+		store = "--storage.postgres-url=" + postgresURL
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start sred: %w", err)
-	}
-	p := &sredProc{cmd: cmd, url: "http://" + addr, log: logPath, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(p.url + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p, nil
-			}
-		}
-		if !p.alive() {
-			return nil, fmt.Errorf("sred exited at start (log: %s)", logPath)
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, fmt.Errorf("sred not ready after 60s (log: %s)", logPath)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (p *sredProc) alive() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-func (p *sredProc) stop() {
-	if !p.alive() {
-		return
-	}
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+	return benchenv.StartSred(bin, dir, config, 60*time.Second, store)
 }
 
 type result struct {

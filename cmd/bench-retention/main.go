@@ -22,10 +22,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -148,7 +146,7 @@ func benchBackend(o options, bin, dir, backend string, s seeder, incidents int, 
 	if err != nil {
 		return err
 	}
-	p.stop()
+	p.Stop()
 	fmt.Fprintf(os.Stderr, "%s: migrated in %s\n", backend, time.Since(start).Round(time.Second))
 	if err := s.seed(incidents); err != nil {
 		return fmt.Errorf("seed: %w", err)
@@ -173,20 +171,20 @@ func benchBackend(o options, bin, dir, backend string, s seeder, incidents int, 
 			if err != nil {
 				return err
 			}
-			before, err := deletedRows(p.url)
+			before, err := deletedRows(p.URL)
 			if err != nil {
-				p.stop()
+				p.Stop()
 				return err
 			}
-			r := drive(p.url+"/api/v1/webhook/alertmanager", o, fmt.Sprintf("%s-%d-%s-%d", backend, round, mode, time.Now().UnixNano()))
-			after, err := deletedRows(p.url)
-			alive := p.alive()
-			p.stop()
+			r := drive(p.URL+"/api/v1/webhook/alertmanager", o, fmt.Sprintf("%s-%d-%s-%d", backend, round, mode, time.Now().UnixNano()))
+			after, err := deletedRows(p.URL)
+			alive := p.Alive()
+			p.Stop()
 			if err != nil {
 				return err
 			}
 			if !alive {
-				return fmt.Errorf("sred exited during the run (log: %s)", p.log)
+				return fmt.Errorf("sred exited during the run (log: %s)", p.Log)
 			}
 			if r.ok == 0 && r.firstErr != nil {
 				return fmt.Errorf("webhook load: %w", r.firstErr)
@@ -238,78 +236,10 @@ func deletedRows(base string) (float64, error) {
 	return sum, sc.Err()
 }
 
-type sredProc struct {
-	cmd  *exec.Cmd
-	url  string
-	log  string
-	done chan struct{}
-}
-
 // startSred runs sred with config on the store storeArg (a --storage flag)
 // and waits until it is ready.
-func startSred(bin, dir, config, storeArg string) (*sredProc, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	logPath := filepath.Join(dir, "sred.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, "--config.file="+config, "--web.listen-address="+addr, "--log.level=warn", "--web.no-auth", storeArg)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start sred: %w", err)
-	}
-	p := &sredProc{cmd: cmd, url: "http://" + addr, log: logPath, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		resp, err := http.Get(p.url + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p, nil
-			}
-		}
-		if !p.alive() {
-			return nil, fmt.Errorf("sred exited at start (log: %s)", logPath)
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, fmt.Errorf("sred not ready after 2m (log: %s)", logPath)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (p *sredProc) alive() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-func (p *sredProc) stop() {
-	if !p.alive() {
-		return
-	}
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-	case <-time.After(60 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+func startSred(bin, dir, config, storeArg string) (*benchenv.Sred, error) {
+	return benchenv.StartSred(bin, dir, config, 2*time.Minute, storeArg)
 }
 
 type result struct {

@@ -1,14 +1,18 @@
 // Package benchenv is what the whole-process benchmark programs
-// (cmd/bench-http, cmd/bench-generate) share: a scratch directory, the
-// binary under test built from this checkout, and the machine's load.
+// (cmd/bench-http, cmd/bench-generate, cmd/bench-retention) share: a
+// scratch directory, the binary under test built from this checkout, a sred
+// process started and stopped, and the machine's load.
 package benchenv
 
 import (
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Dir makes a scratch directory; done removes it unless keep is set (then
@@ -54,4 +58,83 @@ func LoadAvg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// Sred is a sred process started by StartSred.
+type Sred struct {
+	Cmd  *exec.Cmd
+	URL  string // http://127.0.0.1:PORT
+	Log  string // its standard output and error
+	done chan struct{}
+}
+
+// StartSred runs bin (sred) with config, listening on a free loopback
+// port, its output in dir/sred.log, with the extra flags (the store's), and
+// waits until /-/ready answers 200 or until ready has passed.
+func StartSred(bin, dir, config string, ready time.Duration, flags ...string) (*Sred, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	logPath := filepath.Join(dir, "sred.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"--config.file=" + config, "--web.listen-address=" + addr, "--log.level=warn", "--web.no-auth"}, flags...)
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start sred: %w", err)
+	}
+	p := &Sred{Cmd: cmd, URL: "http://" + addr, Log: logPath, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
+	deadline := time.Now().Add(ready)
+	for {
+		resp, err := http.Get(p.URL + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p, nil
+			}
+		}
+		if !p.Alive() {
+			return nil, fmt.Errorf("sred exited at start (log: %s)", logPath)
+		}
+		if time.Now().After(deadline) {
+			p.Stop()
+			return nil, fmt.Errorf("sred not ready after %s (log: %s)", ready, logPath)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Alive tells whether the process is still running.
+func (p *Sred) Alive() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Stop interrupts the process and waits for it (killing it after 60 s).
+func (p *Sred) Stop() {
+	if !p.Alive() {
+		return
+	}
+	_ = p.Cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		_ = p.Cmd.Process.Kill()
+		<-p.done
+	}
 }
