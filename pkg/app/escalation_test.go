@@ -106,6 +106,15 @@ notifications:
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 
 	waitFor(t, func() bool { return len(sink.pages("alice")) == 1 }, "level 0 was not paged")
+	// Kill A once it has recorded level 0's page as sent: a replica killed
+	// between sending a message and recording it sends it again after the
+	// lease (cmd/sred's queue tests cover that case); this test is about
+	// the escalation timer of level 1.
+	waitFor(t, func() bool {
+		mfs, _ := scrape(t, a.URL)
+		v, ok := metricValue(mfs, "sre_jobs_pending", map[string]string{"queue": notify.Queue})
+		return ok && v == 0
+	}, "replica A did not record level 0's page")
 	a.Kill()
 	var page struct {
 		Incidents []incident.Incident `json:"incidents"`
