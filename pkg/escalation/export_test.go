@@ -71,10 +71,9 @@ func (r *migrationRig) fire(t *testing.T, gk, service, status string, starts tim
 	return res
 }
 
-// bulkIncidents is the volume of TestMigrateSQLiteToPostgres.
-const bulkIncidents = 100_000
 
-// TestMigrateSQLiteToPostgres moves a SQLite store of 100,000 incidents to
+// TestMigrateSQLiteToPostgres moves a SQLite store of 100,000 incidents
+// (bulkIncidents; 10,000 under the race detector, see volume_race_test.go) to
 // PostgreSQL through Export and Import and compares every column of every
 // exported table, row by row in both stores (streaming). A few incidents
 // are written through sred's own write path (webhook deliveries with
