@@ -71,7 +71,6 @@ func (r *migrationRig) fire(t *testing.T, gk, service, status string, starts tim
 	return res
 }
 
-
 // TestMigrateSQLiteToPostgres moves a SQLite store of 100,000 incidents
 // (bulkIncidents; 10,000 under the race detector, see volume_race_test.go) to
 // PostgreSQL through Export and Import and compares every column of every
