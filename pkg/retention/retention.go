@@ -2,7 +2,8 @@
 // store does not grow forever, without blocking ingestion: each batch is
 // one short transaction (on SQLite, one write of the incident service's
 // group-commit writer, so batches queue behind webhook deliveries instead
-// of competing for the write lock). It exports sre_store_rows{table} and
+// of competing for the write lock). It exports sre_store_rows{table}
+// (counted after each compaction pass, not at scrape) and
 // sre_store_deleted_rows_total{table}.
 package retention
 
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,7 +22,7 @@ import (
 	"github.com/rootuip/sre/pkg/store"
 )
 
-// Tables are the tables whose rows are counted on /metrics.
+// Tables are the tables whose rows are counted for /metrics.
 var Tables = []string{"incidents", "incident_alerts", "incident_timeline", "incident_links", "alert_groups", "jobs", "runbook_audit"}
 
 // childTables hold rows of an incident, deleted with it (before it).
@@ -67,6 +69,12 @@ type Compactor struct {
 	pause   func(ctx context.Context, batch time.Duration)
 	deleted *prometheus.CounterVec
 	rows    *prometheus.Desc
+
+	// countMu serialises counts; mu guards counts, the last one taken
+	// (nil before the first).
+	countMu sync.Mutex
+	mu      sync.Mutex
+	counts  map[string]float64
 }
 
 // New returns a compactor; its metrics register on o.Registerer.
@@ -90,7 +98,9 @@ func New(db *store.DB, o Options) (*Compactor, error) {
 			Name: "sre_store_deleted_rows_total",
 			Help: "Rows deleted by retention compaction, by table (runbook_audit: step outputs cleared, the audit rows stay).",
 		}, []string{"table"}),
-		rows: prometheus.NewDesc("sre_store_rows", "Rows stored, by table.", []string{"table"}, nil),
+		rows: prometheus.NewDesc("sre_store_rows",
+			"Rows stored, by table, as counted after the last retention compaction pass (every retention.interval; the first scrape before one counts once).",
+			[]string{"table"}, nil),
 	}
 	for _, t := range append(append([]string(nil), childTables...), "incidents", "alert_groups", "jobs", "runbook_audit") {
 		c.deleted.WithLabelValues(t)
@@ -112,18 +122,53 @@ func (c *Compactor) SetClock(clk clock.Timer) { c.clock = clk }
 // Describe implements prometheus.Collector (sre_store_rows).
 func (c *Compactor) Describe(ch chan<- *prometheus.Desc) { ch <- c.rows }
 
-// Collect implements prometheus.Collector: one COUNT(*) per table.
+// Collect implements prometheus.Collector: the counts of the last
+// compaction pass. A scrape runs no query, except the first one before
+// any pass, which counts once (COUNT(*) of a large table reads all of it).
 func (c *Compactor) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	counts := c.lastCounts()
+	if counts == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c.countMu.Lock()
+		if counts = c.lastCounts(); counts == nil {
+			counts = c.count(ctx)
+		}
+		c.countMu.Unlock()
+	}
+	for _, t := range Tables {
+		if n, ok := counts[t]; ok {
+			ch <- prometheus.MustNewConstMetric(c.rows, prometheus.GaugeValue, n, t)
+		}
+	}
+}
+
+func (c *Compactor) lastCounts() map[string]float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.counts
+}
+
+// count counts the rows of each table (a table that fails keeps its last
+// count) and keeps the result for Collect; the caller holds countMu.
+func (c *Compactor) count(ctx context.Context) map[string]float64 {
+	counts := map[string]float64{}
+	last := c.lastCounts()
 	for _, t := range Tables {
 		var n float64
 		if err := c.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+t).Scan(&n); err != nil {
 			c.logger.Warn("Count rows", "table", t, "err", err)
+			if v, ok := last[t]; ok {
+				counts[t] = v
+			}
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(c.rows, prometheus.GaugeValue, n, t)
+		counts[t] = n
 	}
+	c.mu.Lock()
+	c.counts = counts
+	c.mu.Unlock()
+	return counts
 }
 
 // Run compacts every interval until ctx ends; cfg returns the config in force.
@@ -160,8 +205,16 @@ func (c *Compactor) policies(conf Config) []policy {
 
 // Compact deletes what expired, kind after kind, in batches of
 // conf.BatchSize, each batch in its own short write, and returns the rows
-// deleted by table.
+// deleted by table. Then (also after an error) it counts the rows of
+// Tables for sre_store_rows.
 func (c *Compactor) Compact(ctx context.Context, conf Config) (map[string]int64, error) {
+	defer func() {
+		if ctx.Err() == nil {
+			c.countMu.Lock()
+			c.count(ctx)
+			c.countMu.Unlock()
+		}
+	}()
 	out := map[string]int64{}
 	now := c.clock.Now()
 	for _, p := range c.policies(conf) {

@@ -173,19 +173,63 @@ func TestCompactKinds(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, out)
 
-		rows := map[string]float64{}
-		mfs, err := reg.Gather()
+		require.Equal(t, map[string]float64{"incidents": 2, "incident_alerts": 3, "incident_timeline": 2,
+			"incident_links": 0, "alert_groups": 2, "jobs": 2, "runbook_audit": 4}, storeRows(t, reg))
+	})
+}
+
+// TestStoreRowsCountedPerPass: sre_store_rows is counted after each
+// compaction pass, not at scrape (COUNT(*) reads a whole table). The first
+// scrape before any pass counts once; rows added later show only after the
+// next pass, whether or not it deleted anything; a pass that fails
+// (a table missing) still counts the others. Both backends.
+func TestStoreRowsCountedPerPass(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		addIncident(t, db, "INC-1", "triggered", time.Time{})
+		reg := prometheus.NewRegistry()
+		c, err := retention.New(db, retention.Options{Clock: clock.NewManual(t0), Registerer: reg})
 		require.NoError(t, err)
-		for _, mf := range mfs {
-			if mf.GetName() == "sre_store_rows" {
-				for _, m := range mf.GetMetric() {
-					rows[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
-				}
+		want := map[string]float64{"incidents": 1, "incident_alerts": 0, "incident_timeline": 1,
+			"incident_links": 0, "alert_groups": 1, "jobs": 0, "runbook_audit": 0}
+		require.Equal(t, want, storeRows(t, reg), "the first scrape counts")
+
+		addIncident(t, db, "INC-2", "triggered", time.Time{})
+		addJob(t, db, "escalation", "e-pending", "pending", time.Time{})
+		for range 3 {
+			require.Equal(t, want, storeRows(t, reg), "a scrape does not count again")
+		}
+
+		out, err := c.Compact(ctx, retention.Default())
+		require.NoError(t, err)
+		require.Empty(t, out)
+		want["incidents"], want["incident_timeline"], want["alert_groups"], want["jobs"] = 2, 2, 2, 1
+		require.Equal(t, want, storeRows(t, reg), "the pass counted")
+
+		addIncident(t, db, "INC-3", "triggered", time.Time{})
+		require.Equal(t, want, storeRows(t, reg))
+		exec(t, db, `DROP TABLE runbook_audit`)
+		_, err = c.Compact(ctx, retention.Config{RunbookOutputs: model.Duration(time.Hour), BatchSize: 10})
+		require.ErrorContains(t, err, "runbook outputs")
+		want["incidents"], want["incident_timeline"], want["alert_groups"] = 3, 3, 3
+		require.Equal(t, want, storeRows(t, reg), "a failed pass counts too; runbook_audit keeps its last count")
+	})
+}
+
+// storeRows returns sre_store_rows by table.
+func storeRows(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	rows := map[string]float64{}
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == "sre_store_rows" {
+			for _, m := range mf.GetMetric() {
+				rows[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
 			}
 		}
-		require.Equal(t, map[string]float64{"incidents": 2, "incident_alerts": 3, "incident_timeline": 2,
-			"incident_links": 0, "alert_groups": 2, "jobs": 2, "runbook_audit": 4}, rows)
-	})
+	}
+	return rows
 }
 
 // deleted returns sre_store_deleted_rows_total{table}.
