@@ -30,6 +30,7 @@ import (
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/change"
 	"github.com/rootuip/sre/pkg/chaos"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/config"
 	"github.com/rootuip/sre/pkg/correlation"
 	"github.com/rootuip/sre/pkg/escalation"
@@ -154,6 +155,10 @@ type Options struct {
 	// does not link. Without them kubernetes runbook steps fail, and a chaos
 	// section naming a cluster is refused.
 	Kubernetes Kubernetes
+	// Clock times the app's background rounds that take it (the incident
+	// statistics rollup, every collector.DefaultRollupInterval); the wall
+	// clock when nil. Tests pass a clock.Manual and move it to run a round.
+	Clock clock.Timer
 }
 
 // Kubernetes builds Kubernetes clients from the settings in force.

@@ -24,11 +24,6 @@ var Collector = Spec[struct{}]{
 // automation coverage and toil are exported.
 const AutomationWindow = 30 * 24 * time.Hour
 
-// collectorRollupInterval is how often the background rollup folds changed
-// incidents into the collector's aggregate tables (scrapes do it too; the
-// background pass keeps them short after bursts of changes). Tests shorten it.
-var collectorRollupInterval = 15 * time.Second
-
 // runbookAutomation reads automation coverage and toil from the runbook
 // engine's records over the incidents created in the last AutomationWindow.
 type runbookAutomation struct{ db *store.DB }
@@ -75,12 +70,14 @@ func newCollector(a *App) (*collector.Collector, error) {
 			c := a.Config().Incidents
 			return c.MetricServices, c.MaxMetricServices
 		},
+		Clock: a.opts.Clock,
 	}, a.Logger.With("component", "collector"))
 }
 
 // setupCollector registers the incident statistics collector and a
-// background rollup that keeps scrapes short after bursts of changes and
-// keeps the automation ratios current.
+// background rollup, every collector.DefaultRollupInterval on
+// Options.Clock, that keeps scrapes short after bursts of changes and keeps
+// the automation ratios current.
 func setupCollector(_ context.Context, a *App) error {
 	c, err := newCollector(a)
 	if err != nil {
@@ -90,7 +87,7 @@ func setupCollector(_ context.Context, a *App) error {
 		return err
 	}
 	a.AddActor(Actor{Name: "collector-rollup", Execute: func(ctx context.Context) error {
-		return c.Run(ctx, collectorRollupInterval)
+		return c.Run(ctx)
 	}})
 	return nil
 }

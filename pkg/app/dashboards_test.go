@@ -33,8 +33,6 @@ import (
 // open incidents, MTTR, MTTA and incidents opened per severity (the last
 // proves that increase() sees the first incident of a new series).
 func TestDashboardQueriesOnPrometheus(t *testing.T) {
-	defer func(d time.Duration) { collectorRollupInterval = d }(collectorRollupInterval)
-	collectorRollupInterval = 100 * time.Millisecond
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) { testDashboardQueries(t, backend) })
 	}
@@ -53,7 +51,11 @@ func testDashboardQueries(t *testing.T, backend string) {
 	base := time.Now().UTC().Add(-40 * time.Minute).Truncate(time.Second)
 	clk := clock.NewManual(base)
 	setAt := func(minutes int64) { clk.Set(base.Add(time.Duration(minutes) * time.Minute)) }
-	_, srv := runApp(t, backend, "{}\n", func(a *App) { a.Incidents.Clock = clk })
+	// The manual clock is the app's too: the replay below runs the
+	// background rollup's rounds (Prometheus's scrapes roll up as well).
+	o := appOptions(t, backend, "{}\n")
+	o.Clock = clk
+	_, srv := runAppOptions(t, o, func(a *App) { a.Incidents.Clock = clk })
 
 	incidents := []knownIncident{
 		{"api", "CRITICAL", 0, 2, 10},

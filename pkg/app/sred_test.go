@@ -26,6 +26,13 @@ import (
 // on a real HTTP server and runs its actors until the test ends.
 func runApp(t *testing.T, backend, config string, prepare func(*App)) (*App, *httptest.Server) {
 	t.Helper()
+	return runAppOptions(t, appOptions(t, backend, config), prepare)
+}
+
+// appOptions are the options runApp starts sred with: config in a file of
+// a temporary directory, the store on backend ("sqlite" or "postgres").
+func appOptions(t *testing.T, backend, config string) Options {
+	t.Helper()
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "sred.yml")
 	require.NoError(t, os.WriteFile(cfgFile, []byte(config), 0o644))
@@ -33,7 +40,7 @@ func runApp(t *testing.T, backend, config string, prepare func(*App)) (*App, *ht
 	if backend == "postgres" {
 		o.PostgresURL = tu.PostgresSchemaURL(t)
 	}
-	return runAppOptions(t, o, prepare)
+	return o
 }
 
 // runAppOptions starts sred with o (a configuration file of its own, such

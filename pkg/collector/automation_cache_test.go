@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/store"
 )
 
@@ -50,8 +51,9 @@ func (v *versionedAutomation) readCount() int {
 }
 
 // A versioned source is read again only when its version changes or the
-// ratios are older than AutomationMaxAge; the background rollup reads it so
-// that scrapes find the ratios current; a failing version check fails the
+// ratios are older than AutomationMaxAge on the collector's clock; the
+// background rollup reads it, once its clock reaches the next round and not
+// before, so that scrapes find the ratios current; a failing version check fails the
 // part and exports nothing.
 func TestAutomationVersionedCache(t *testing.T) {
 	db, err := store.OpenSQLiteMemory(context.Background())
@@ -64,7 +66,8 @@ func TestAutomationVersionedCache(t *testing.T) {
 	}
 	src := &versionedAutomation{}
 	src.set("v1", 0.5)
-	c := newCollector(t, db, Options{Automation: src, AutomationMaxAge: time.Hour})
+	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	c := newCollector(t, db, Options{Automation: src, AutomationMaxAge: time.Hour, RollupInterval: time.Minute, Clock: clk})
 	coverage := func() float64 {
 		t.Helper()
 		return testutil.ToFloat64(onlyCollector{c, MetricAutomationCoverage})
@@ -87,26 +90,54 @@ func TestAutomationVersionedCache(t *testing.T) {
 		}
 	}
 
-	// Older than the max age: read again even with the same version.
-	aged := newCollector(t, db, Options{Automation: src, AutomationMaxAge: time.Millisecond})
+	// Older than the max age (on the collector's clock): read again even
+	// with the same version.
+	aged := newCollector(t, db, Options{Automation: src, AutomationMaxAge: time.Minute, Clock: clk})
 	before := src.readCount()
 	testutil.CollectAndCount(aged, MetricAutomationCoverage)
-	time.Sleep(5 * time.Millisecond)
+	clk.Advance(59 * time.Second)
+	testutil.CollectAndCount(aged, MetricAutomationCoverage)
+	if got := src.readCount() - before; got != 1 {
+		t.Errorf("%d reads for two scrapes 59s apart with a 1m max age, want 1", got)
+	}
+	clk.Advance(time.Second)
 	testutil.CollectAndCount(aged, MetricAutomationCoverage)
 	if got := src.readCount() - before; got != 2 {
-		t.Errorf("%d reads for two scrapes 5ms apart with a 1ms max age, want 2", got)
+		t.Errorf("%d reads for three scrapes over 1m with a 1m max age, want 2", got)
 	}
 
-	// The background loop reads a new version without any scrape.
+	// The background loop reads a new version without any scrape, when
+	// its clock reaches the next round.
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = c.Run(ctx, 10*time.Millisecond) }()
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	waitRound := func() {
+		t.Helper()
+		for {
+			n, changed := clk.Waiters()
+			if n > 0 {
+				return
+			}
+			select {
+			case <-changed:
+			case <-done:
+				t.Fatal("Run returned")
+			case <-time.After(time.Minute): // a guard against a hang, not a timing
+				t.Fatal("Run did not wait on its clock")
+			}
+		}
+	}
+	// The first round runs at once, then Run waits for the clock.
+	waitRound()
 	src.set("v3", 0.25)
 	before = src.readCount()
-	deadline := time.Now().Add(10 * time.Second)
-	for src.readCount() == before && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	clk.Advance(59 * time.Second)
+	if n, _ := clk.Waiters(); n != 1 || src.readCount() != before {
+		t.Fatalf("the background loop ran before its interval: %d timers pending, %d reads", n, src.readCount()-before)
 	}
+	clk.Advance(time.Second)
+	// The second round re-reads the ratios, then waits for the clock again.
+	waitRound()
 	cancel()
 	<-done
 	if src.readCount() == before {

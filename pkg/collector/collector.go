@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 )
@@ -93,7 +94,19 @@ type Options struct {
 	// other service counts under OtherService. Called on every scrape, so
 	// a reloaded configuration applies at once.
 	Services func() (named []string, max int)
+	// RollupInterval is the time between two rounds of Run (default
+	// DefaultRollupInterval).
+	RollupInterval time.Duration
+	// Clock times Run's rounds and the age of cached automation ratios
+	// (the wall clock when nil): with a clock.Manual, a round runs when the
+	// clock is moved past RollupInterval after the previous one.
+	Clock clock.Timer
 }
+
+// DefaultRollupInterval is how often Run folds changed incidents into the
+// aggregate tables by default. Scrapes do it too: the background rounds
+// only keep scrapes short after bursts of changes.
+const DefaultRollupInterval = 15 * time.Second
 
 // OtherService is the service label value that stands for every service
 // beyond Options.Services.
@@ -237,6 +250,15 @@ func New(db *store.DB, opts Options, logger *slog.Logger) (*Collector, error) {
 	if opts.AutomationMaxAge < 0 {
 		return nil, fmt.Errorf("collector automation max age must not be negative, got %s", opts.AutomationMaxAge)
 	}
+	if opts.RollupInterval == 0 {
+		opts.RollupInterval = DefaultRollupInterval
+	}
+	if opts.RollupInterval < 0 {
+		return nil, fmt.Errorf("collector rollup interval must not be negative, got %s", opts.RollupInterval)
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
 	ss := []string{"service", "severity"}
 	c := &Collector{
 		db:      db,
@@ -328,12 +350,12 @@ func (c *Collector) Rollup(ctx context.Context) error {
 	return err
 }
 
-// Run calls Rollup every interval until ctx is done, logging failures; with
-// an AutomationVersioner source it also re-reads the automation ratios when
-// they may have changed, so that scrapes find them current.
-func (c *Collector) Run(ctx context.Context, interval time.Duration) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+// Run calls Rollup at once and then Options.RollupInterval (on
+// Options.Clock) after the end of each round, until ctx is done, logging
+// failures; with an AutomationVersioner source it also re-reads the
+// automation ratios when they may have changed, so that scrapes find them
+// current.
+func (c *Collector) Run(ctx context.Context) error {
 	_, versioned := c.opts.Automation.(AutomationVersioner)
 	for {
 		if err := c.Rollup(ctx); err != nil && ctx.Err() == nil {
@@ -350,7 +372,7 @@ func (c *Collector) Run(ctx context.Context, interval time.Duration) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-c.opts.Clock.After(c.opts.RollupInterval):
 		}
 	}
 }
@@ -656,7 +678,7 @@ func (c *Collector) automationRatios(ctx context.Context) (automationRatios, err
 	if err != nil {
 		return automationRatios{}, fmt.Errorf("read automation version: %w", err)
 	}
-	now := time.Now()
+	now := c.opts.Clock.Now()
 	if c.auto.filled && c.auto.version == version && now.Sub(c.auto.at) < c.opts.AutomationMaxAge {
 		return c.auto.ratios, nil
 	}
