@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -255,6 +257,67 @@ func (s *Service) List(ctx context.Context, f Filter) (*Page, error) {
 	}
 	return page, nil
 }
+
+// OpenWithServices returns the open incidents (triggered, acknowledged,
+// investigating), newest first, at most limit, each with Services (those
+// of its alert groups, as Get fills them; Alerts and Links stay empty),
+// in one query; more says whether further incidents are open. Pages that
+// draw every open incident by service (the console's dependency graph)
+// read it instead of a Get per incident.
+func (s *Service) OpenWithServices(ctx context.Context, limit int) (incs []Incident, more bool, err error) {
+	cols := strings.Split(incidentColumns, ",")
+	for i, c := range cols {
+		cols[i] = "o." + strings.TrimSpace(c)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+strings.Join(cols, ", ")+`, l.service
+		FROM (SELECT `+incidentColumns+` FROM incidents
+			WHERE status IN ($1, $2, $3) ORDER BY created_at DESC, id DESC LIMIT $4) o
+		LEFT JOIN incident_links l ON l.incident_id = o.id
+		ORDER BY o.created_at DESC, o.id DESC`,
+		string(StatusTriggered), string(StatusAcknowledged), string(StatusInvestigating), limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("open incidents with services: %w", err)
+	}
+	defer rows.Close()
+	incs = []Incident{}
+	services := map[string]bool{}
+	flush := func() {
+		if len(incs) > 0 {
+			incs[len(incs)-1].Services = slices.Sorted(maps.Keys(services))
+		}
+		clear(services)
+	}
+	for rows.Next() {
+		var svc sql.NullString
+		rec, err := scanIncident(withExtra{rows, []any{&svc}})
+		if err != nil {
+			return nil, false, fmt.Errorf("open incidents with services: %w", err)
+		}
+		if len(incs) == 0 || incs[len(incs)-1].ID != rec.ID {
+			flush()
+			incs = append(incs, rec.Incident)
+		}
+		if svc.Valid {
+			services[svc.String] = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("open incidents with services: %w", err)
+	}
+	flush()
+	if len(incs) > limit {
+		return incs[:limit], true, nil
+	}
+	return incs, false, nil
+}
+
+// withExtra scans the columns of r into dest and then into extra.
+type withExtra struct {
+	r     rowScanner
+	extra []any
+}
+
+func (w withExtra) Scan(dest ...any) error { return w.r.Scan(append(dest, w.extra...)...) }
 
 // nextID allocates the next incident ID of year t. The upsert locks the
 // year's row, so concurrent creators (on any replica) get distinct numbers.

@@ -11,7 +11,7 @@ import (
 )
 
 // graphIncidentLimit caps the open incidents the dependency graph page
-// reads (each with its alert groups, for the affected services).
+// reads (with their alert groups' services, in one query).
 const graphIncidentLimit = 200
 
 // graphIncident is an open incident as the graph page shows it.
@@ -66,24 +66,16 @@ func (u *UI) graphPage(w http.ResponseWriter, r *http.Request) {
 		u.render(w, r, http.StatusOK, "graph.html", "Dependencies", "graph", d)
 		return
 	}
-	open, err := u.src.Incidents.List(r.Context(), incident.Filter{
-		Status: []incident.Status{incident.StatusTriggered, incident.StatusAcknowledged, incident.StatusInvestigating},
-		Limit:  graphIncidentLimit,
-	})
+	// One query: the open incidents with the services of their alert
+	// groups (correlation attached them: they are affected too).
+	open, more, err := u.src.Incidents.OpenWithServices(r.Context(), graphIncidentLimit)
 	if err != nil {
 		u.fail(w, r, err)
 		return
 	}
-	d.Truncated = open.Total > len(open.Incidents)
+	d.Truncated = more
 	byService := map[string][]graphIncident{}
-	for _, listed := range open.Incidents {
-		// Get reads the incident's alert groups: the services correlation
-		// attached to it are affected too.
-		inc, err := u.src.Incidents.Get(r.Context(), listed.ID)
-		if err != nil {
-			u.fail(w, r, err)
-			return
-		}
+	for _, inc := range open {
 		gi := graphIncident{ID: inc.ID, Title: inc.Title, Root: inc.RootService, Severity: inc.Severity, Status: inc.Status}
 		services := append([]string{inc.Service}, inc.Services...)
 		slices.Sort(services)

@@ -142,6 +142,78 @@ func TestGraphPage(t *testing.T) {
 	})
 }
 
+// countingIncidents counts the incident reads of a page.
+type countingIncidents struct {
+	ui.Incidents
+	gets, lists, opens int
+}
+
+func (c *countingIncidents) Get(ctx context.Context, id string) (*incident.Incident, error) {
+	c.gets++
+	return c.Incidents.Get(ctx, id)
+}
+
+func (c *countingIncidents) List(ctx context.Context, f incident.Filter) (*incident.Page, error) {
+	c.lists++
+	return c.Incidents.List(ctx, f)
+}
+
+func (c *countingIncidents) OpenWithServices(ctx context.Context, limit int) ([]incident.Incident, bool, error) {
+	c.opens++
+	return c.Incidents.OpenWithServices(ctx, limit)
+}
+
+// TestGraphPageReadsOnce: /graph reads the open incidents with their
+// services in one call (incident.Service.OpenWithServices, one query), not
+// one read per incident, on both backends: with 200 open incidents it
+// shows them all, the database's group that correlation attached to the
+// API's incident marking postgres failing; with 201 it shows the 200
+// newest and says so.
+func TestGraphPageReadsOnce(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		defer svc.Close()
+		svc.Clock = clock.Func(func() time.Time { return now })
+		g, rules := testGraph(t)
+		svc.SetCorrelation(rules)
+		src := &countingIncidents{Incidents: svc}
+		mux := http.NewServeMux()
+		ui.New(ui.Sources{Incidents: src, Graph: func() *correlation.Graph { return g }}, ui.Options{Clock: svc.Clock}).Register(mux)
+		srv := httptest.NewServer(principal(mux))
+		defer srv.Close()
+		viewer := &client{t: t, base: srv.URL, role: "viewer", c: http.DefaultClient}
+
+		fire(t, svc, "{}:api", "HighErrorRate", "api", "critical", now)
+		now = now.Add(time.Minute)
+		fire(t, svc, "{}:postgres", "PostgresDown", "postgres", "critical", now)
+		for i := range 199 {
+			now = now.Add(time.Second)
+			fire(t, svc, fmt.Sprintf("{}:other-%03d", i), "Down", fmt.Sprintf("other-%03d", i), "low", now)
+		}
+		code, body := viewer.do("GET", "/graph", nil)
+		require.Equal(t, http.StatusOK, code, body)
+		require.Equal(t, 1, src.opens)
+		require.Zero(t, src.gets, "no read per incident")
+		require.Zero(t, src.lists)
+		has := func(s string) bool { return strings.Contains(body, s) }
+		require.False(t, has("Only the 200 newest open incidents are read."), "200 open incidents are all read")
+		require.True(t, has(`<li id="svc-postgres" class="node failing root">`), "the API's incident names postgres")
+		require.True(t, has(`<li id="svc-api" class="node failing">`))
+		require.True(t, has("other-198"))
+
+		now = now.Add(time.Second)
+		fire(t, svc, "{}:other-199", "Down", "other-199", "low", now)
+		_, body = viewer.do("GET", "/graph", nil)
+		require.Equal(t, 2, src.opens)
+		require.Zero(t, src.gets)
+		require.True(t, has("Only the 200 newest open incidents are read."))
+		require.False(t, has(`<li id="svc-api" class="node failing">`), "the API's incident is the oldest of 201: cut")
+		require.True(t, has("other-199"))
+	})
+}
+
 // TestNoisePage shows the noise report (noise.Build over the real store,
 // both backends, golden files): with no page, then a week with a disk
 // alert resolving by itself at night and a latency alert acknowledged and

@@ -59,6 +59,9 @@ var staticFS embed.FS
 type Incidents interface {
 	Get(ctx context.Context, id string) (*incident.Incident, error)
 	List(ctx context.Context, f incident.Filter) (*incident.Page, error)
+	// OpenWithServices is every open incident (at most limit) with the
+	// services of its alert groups, in one query.
+	OpenWithServices(ctx context.Context, limit int) ([]incident.Incident, bool, error)
 	Timeline(ctx context.Context, id string) ([]incident.TimelineEntry, error)
 	Stats(ctx context.Context, since time.Time) (*incident.Stats, error)
 	OpenCounts(ctx context.Context) (map[incident.Severity]int, error)
