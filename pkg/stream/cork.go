@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -55,12 +57,22 @@ func (c *corkConn) uncork() []byte {
 	return b
 }
 
-// flush writes p to the socket by the deadline. It returns how much was
-// written; when the deadline cut the write short (timeout true), the
-// socket is still held and the caller must finish with rest.
-func (c *corkConn) flush(p []byte, deadline time.Time) (n int, timeout bool, err error) {
+// flush writes p to the socket: on a socket of the system (TCP, Unix), at
+// once if the socket takes it, with no deadline to set; on another (TLS),
+// within stall. It returns how much was written; when the socket did not
+// take it all (timeout true), the socket is still held and the caller must
+// finish with rest.
+func (c *corkConn) flush(p []byte, stall time.Duration) (n int, timeout bool, err error) {
 	c.wire.Lock()
-	n, err = c.write(p, deadline)
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		n, blocked, err := writeNow(sc, p)
+		if blocked {
+			return n, true, err
+		}
+		c.wire.Unlock()
+		return n, false, err
+	}
+	n, err = c.write(p, time.Now().Add(stall))
 	var ne net.Error
 	if err != nil && errors.As(err, &ne) && ne.Timeout() {
 		return n, true, err
@@ -105,4 +117,39 @@ func (w *corkWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.conn = &corkConn{Conn: nc}
 	brw.Writer.Reset(w.conn)
 	return w.conn, brw, nil
+}
+
+// writeNow writes p to a non-blocking socket with write system calls
+// until it is written or the socket is full (blocked true, with n the
+// bytes written): it never waits, and sets no deadline.
+func writeNow(sc syscall.Conn, p []byte) (n int, blocked bool, err error) {
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return 0, false, err
+	}
+	var serr error
+	if err := rc.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			k, err := syscall.Write(int(fd), p[n:])
+			if k > 0 {
+				n += k
+			}
+			switch err {
+			case nil, syscall.EINTR:
+			case syscall.EAGAIN:
+				blocked = true
+				return true
+			default:
+				serr = err
+				return true
+			}
+		}
+		return true
+	}); err != nil {
+		return n, false, err
+	}
+	if serr != nil {
+		return n, false, os.NewSyscallError("write", serr)
+	}
+	return n, blocked, nil
 }

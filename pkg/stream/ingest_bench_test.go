@@ -87,7 +87,10 @@ func subscribeMessage(i int) string {
 // had every event it asked for; deliveries/op to subscribers;
 // dropped_clients; heap_MiB of the
 // server with subscribers after a GC; clients_cpu_s, the CPU time of the
-// subscriber process. The fan-out's own CPU time is in the CPU profile
+// subscriber process; cpu_s/1k/0 and cpu_s/1k/1000, the CPU time of the
+// server process per 1,000 events during the bursts into the server
+// without and with subscribers (the latter until the subscribers had
+// their events: the fan-out's CPU included). The fan-out's own CPU time is in the CPU profile
 // (-cpuprofile; the Hub's writer goroutines), see docs/benchmarks.md.
 func BenchmarkWSIngest(b *testing.B) {
 	bare := newIngestServer(b)
@@ -95,7 +98,7 @@ func BenchmarkWSIngest(b *testing.B) {
 	cl := startClients(b, subd.url)
 	defer cl.stop(b)
 
-	var t0, t1 time.Duration
+	var t0, t1, cpu0, cpu1 time.Duration
 	var ev0, ev1 int64
 	var drain time.Duration
 	b.ResetTimer()
@@ -106,9 +109,11 @@ func BenchmarkWSIngest(b *testing.B) {
 		}
 		for _, s := range order {
 			before := s.perService()
+			c := processCPU()
 			d, events := s.burst(b)
 			if s == bare {
 				t0, ev0 = t0+d, ev0+events
+				cpu0 += processCPU() - c
 				continue
 			}
 			t1, ev1 = t1+d, ev1+events
@@ -124,6 +129,9 @@ func BenchmarkWSIngest(b *testing.B) {
 				}
 			}
 			drain += cl.wait(b, want)
+			// The fan-out's CPU after the burst (the drain) is the
+			// burst's too.
+			cpu1 += processCPU() - c
 		}
 	}
 	b.StopTimer()
@@ -139,6 +147,8 @@ func BenchmarkWSIngest(b *testing.B) {
 	b.ReportMetric(testutil.ToFloat64(counter(b, subd.reg, "sre_stream_dropped_clients_total")), "dropped_clients")
 	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap_MiB")
 	b.ReportMetric(cl.cpu(b).Seconds(), "clients_cpu_s")
+	b.ReportMetric(cpu0.Seconds()/float64(ev0)*1000, "cpu_s/1k/0")
+	b.ReportMetric(cpu1.Seconds()/float64(ev1)*1000, "cpu_s/1k/1000")
 }
 
 // ingestServer is sred's ingestion path: the webhook handler, the incident

@@ -94,12 +94,16 @@ type HubOptions struct {
 	AcceptOptions *websocket.AcceptOptions
 }
 
-// entry is one event of the ring, encoded once for every client.
+// entry is one event of the ring, encoded once for every client: frame
+// is the WebSocket text frame of the event (header and payload), msg its
+// payload (the JSON object), written as is to every client that takes
+// single events on an uncompressed connection.
 type entry struct {
-	seq uint64
-	at  time.Time
-	ev  events.Event
-	msg []byte
+	seq   uint64
+	at    time.Time
+	ev    events.Event
+	frame []byte
+	msg   []byte
 }
 
 // wsClient is one connected WebSocket client.
@@ -116,8 +120,12 @@ type wsClient struct {
 	cancel context.CancelCauseFunc
 	conn   *websocket.Conn
 	cork   *corkConn // nil when the connection could not be corked
-	f      Filter
-	batch  bool
+	// raw is set when the hub writes its frames straight to cork (no
+	// compression was negotiated): the frames encoded once in the ring,
+	// without the library's writer.
+	raw   bool
+	f     Filter
+	batch bool
 	// replayEnd is the last event that was a replay for this client.
 	replayEnd uint64
 }
@@ -517,6 +525,22 @@ func (h *Hub) write(w *writerBuf, c *wsClient, es []*entry) (stalled func() erro
 		}
 		return nil, writeEach(ctx, c.conn, es)
 	}
+	if c.raw {
+		// The frames encoded in the ring, or arrays framed here, one
+		// copy each into the pass's buffer.
+		b := w.cork[:0]
+		if c.batch {
+			b = appendBatchFrames(b, es)
+		} else {
+			for _, e := range es {
+				b = append(b, e.frame...)
+			}
+		}
+		if cap(b) <= 4*maxPassBytes {
+			w.cork = b[:0] // do not keep a buffer grown by one huge event
+		}
+		return h.flush(c, b)
+	}
 	// Corked frames are written to memory, with no deadline and no
 	// cancellation (a context that can end costs the library a callback
 	// registration per frame): the pings are written by the client's
@@ -536,13 +560,73 @@ func (h *Hub) write(w *writerBuf, c *wsClient, es []*entry) (stalled func() erro
 	if err != nil {
 		return nil, err
 	}
-	k, timeout, err := c.cork.flush(b, time.Now().Add(h.o.StallTimeout))
+	return h.flush(c, b)
+}
+
+// flush writes the frames of a pass, b, to c's socket: at once when the
+// socket takes them (one system call, no deadline), else what is left is
+// returned as a function finishing the write within WriteTimeout, to be
+// called on another goroutine.
+func (h *Hub) flush(c *wsClient, b []byte) (stalled func() error, err error) {
+	k, timeout, err := c.cork.flush(b, h.o.StallTimeout)
 	if !timeout {
 		return nil, err
 	}
 	rest := append([]byte(nil), b[k:]...)
 	deadline := time.Now().Add(h.o.WriteTimeout - h.o.StallTimeout)
 	return func() error { return c.cork.rest(rest, deadline) }, nil
+}
+
+// appendFrameHeader appends the header of an unmasked, final WebSocket
+// text frame of n bytes of payload (RFC 6455, section 5.2), as a server
+// sends it.
+func appendFrameHeader(b []byte, n int) []byte {
+	const finText = 0x80 | 0x1
+	switch {
+	case n < 126:
+		return append(b, finText, byte(n))
+	case n <= math.MaxUint16:
+		return append(b, finText, 126, byte(n>>8), byte(n))
+	default:
+		return append(b, finText, 127,
+			byte(uint64(n)>>56), byte(uint64(n)>>48), byte(uint64(n)>>40), byte(uint64(n)>>32),
+			byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+}
+
+// frameHeaderLen is the length of the header appendFrameHeader writes.
+func frameHeaderLen(n int) int {
+	switch {
+	case n < 126:
+		return 2
+	case n <= math.MaxUint16:
+		return 4
+	default:
+		return 10
+	}
+}
+
+// appendBatchFrames appends the events as text frames of JSON arrays of
+// at most maxBatchBytes each (a larger event alone), as writeBatches
+// writes them through the library.
+func appendBatchFrames(b []byte, es []*entry) []byte {
+	for len(es) > 0 {
+		n, k := 2+len(es[0].msg), 1 // [ msg ]
+		for ; k < len(es) && n+len(es[k].msg)+1 <= maxBatchBytes; k++ {
+			n += len(es[k].msg) + 1
+		}
+		b = appendFrameHeader(b, n)
+		b = append(b, '[')
+		for i, e := range es[:k] {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, e.msg...)
+		}
+		b = append(b, ']')
+		es = es[k:]
+	}
+	return b
 }
 
 // encode encodes ev once for every client, before the lock; append adds
@@ -567,15 +651,17 @@ func (h *Hub) encode(ev events.Event) (time.Time, []byte) {
 func (h *Hub) append(ev events.Event, at time.Time, body []byte) {
 	seq := h.last.Load() + 1
 	id := h.id(seq)
-	msg := make([]byte, 0, len(body)+len(id)+8)
-	msg = append(msg, `{"id":"`...)
-	msg = append(msg, id...)
-	msg = append(msg, `",`...)
-	msg = append(msg, body[1:]...)
-	e := &entry{seq: seq, at: at, ev: ev, msg: msg}
-	n := uint64(len(h.ring))
-	if e.seq > n {
-		if lost := e.seq - n; lost > h.minCursor {
+	n := len(`{"id":"`) + len(id) + len(`",`) + len(body) - 1
+	hl := frameHeaderLen(n)
+	frame := appendFrameHeader(make([]byte, 0, hl+n), n)
+	frame = append(frame, `{"id":"`...)
+	frame = append(frame, id...)
+	frame = append(frame, `",`...)
+	frame = append(frame, body[1:]...)
+	e := &entry{seq: seq, at: at, ev: ev, frame: frame, msg: frame[hl:]}
+	size := uint64(len(h.ring))
+	if e.seq > size {
+		if lost := e.seq - size; lost > h.minCursor {
 			low := uint64(math.MaxUint64)
 			for c := range h.clients {
 				cur := c.cursor.Load()
@@ -590,7 +676,7 @@ func (h *Hub) append(ev events.Event, at time.Time, body []byte) {
 			h.minCursor = low
 		}
 	}
-	h.ring[e.seq%n].Store(e)
+	h.ring[e.seq%size].Store(e)
 	h.last.Store(e.seq)
 	h.pending++
 }
@@ -675,7 +761,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer c.CloseNow() //nolint:errcheck // closing a connection that may be gone
-	err = h.serve(r.Context(), c, cw.conn)
+	// Without compression the hub writes its frames straight to the
+	// connection.
+	raw := cw.conn != nil && w.Header().Get("Sec-WebSocket-Extensions") == ""
+	err = h.serve(r.Context(), c, cw.conn, raw)
 	var ce websocket.CloseError
 	switch {
 	case errors.Is(err, errTooSlow):
@@ -686,7 +775,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn) error {
+func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw bool) error {
 	c.SetReadLimit(maxSubscribeMessageLen)
 	sctx, cancel := context.WithTimeout(ctx, h.o.SubscribeWait)
 	typ, b, err := c.Read(sctx)
@@ -717,7 +806,7 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn) erro
 	ctx = c.CloseRead(ctx)
 	ctx, cancelCause := context.WithCancelCause(ctx)
 	defer cancelCause(nil)
-	cl := &wsClient{ctx: ctx, cancel: cancelCause, conn: c, cork: cork, f: f, batch: sub.Batch}
+	cl := &wsClient{ctx: ctx, cancel: cancelCause, conn: c, cork: cork, raw: raw, f: f, batch: sub.Batch}
 
 	h.mu.Lock()
 	last := h.last.Load()

@@ -346,3 +346,71 @@ func TestStreamWebSocketStalledClient(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamWebSocketFrames: the hub frames events itself, once per event
+// (or per batch), when no compression was negotiated. Events whose
+// messages cross the frame header's length boundaries (125/126 bytes,
+// 65,535/65,536 bytes) reach a client taking single events and a batching
+// client intact, in order, with their IDs; a client that negotiated
+// compression gets the same through the library's writer.
+func TestStreamWebSocketFrames(t *testing.T) {
+	f := startHub(t, stream.HubOptions{AcceptOptions: &websocket.AcceptOptions{CompressionMode: websocket.CompressionContextTakeover}})
+	single := dial(t, f.srv.URL, `{}`)
+	batched := dial(t, f.srv.URL, `{"batch":true}`)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cc, resp, err := websocket.Dial(ctx, strings.Replace(f.srv.URL, "http://", "ws://", 1)+"/api/v1/stream",
+		&websocket.DialOptions{CompressionMode: websocket.CompressionContextTakeover})
+	require.NoError(t, err)
+	require.Contains(t, resp.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")
+	cc.SetReadLimit(1 << 20)
+	t.Cleanup(func() { cc.CloseNow() })
+	require.NoError(t, cc.Write(ctx, websocket.MessageText, []byte(`{}`)))
+	compressed := &wsClient{c: cc}
+	for _, c := range []*wsClient{single, batched, compressed} {
+		require.Equal(t, stream.TypeSubscribed, c.next(t).Type)
+	}
+	var pads []int
+	for n := range 200 {
+		pads = append(pads, n) // messages of about 100 to 300 bytes
+	}
+	for n := 65535 - 220; n < 65535-20; n++ {
+		pads = append(pads, n) // messages of about 65,400 to 65,600 bytes
+	}
+	for i, n := range pads {
+		f.hub.Ingest(events.Event{Type: "incident.updated", Service: "api", Data: map[string]any{"n": i, "pad": strings.Repeat("x", n)}})
+	}
+	check := func(t *testing.T, ms []stream.Message) {
+		t.Helper()
+		require.Len(t, ms, len(pads))
+		for i, m := range ms {
+			require.Equal(t, float64(i), m.Data["n"])
+			require.Len(t, m.Data["pad"], pads[i])
+			require.True(t, strings.HasSuffix(m.ID, fmt.Sprintf("-%d", i+1)), "id %s of event %d", m.ID, i)
+		}
+	}
+	var got []stream.Message
+	for len(got) < len(pads) {
+		got = append(got, single.next(t))
+	}
+	check(t, got)
+	got = got[:0]
+	for len(got) < len(pads) {
+		got = append(got, compressed.next(t))
+	}
+	check(t, got)
+	got = got[:0]
+	for len(got) < len(pads) {
+		typ, b, err := batched.c.Read(ctx)
+		require.NoError(t, err)
+		require.Equal(t, websocket.MessageText, typ)
+		var ms []stream.Message
+		require.NoError(t, json.Unmarshal(b, &ms), "a batch is a JSON array")
+		require.NotEmpty(t, ms)
+		if len(ms) > 1 {
+			require.LessOrEqual(t, len(b), 64<<10, "a batch of several events is at most 64 KiB")
+		}
+		got = append(got, ms...)
+	}
+	check(t, got)
+}
