@@ -20,7 +20,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
-	_ "modernc.org/sqlite"             // SQLite driver "sqlite"
+	"modernc.org/sqlite"               // SQLite driver
 )
 
 // Dialect names the SQL backend.
@@ -98,10 +98,12 @@ func openSQLiteDSN(ctx context.Context, base string) (*DB, error) {
 		// Savepoint sub-journals and temporary indexes stay in memory
 		// instead of temporary files (durability comes from the WAL).
 		"&_pragma=temp_store(MEMORY)"
-	db, err := sql.Open("sqlite", dsn)
+	conn, err := sqlite.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
+	// Statements run as text are kept prepared per connection (stmtcache.go).
+	db := sql.OpenDB(cachingConnector{conn})
 	// SQLite has one writer at a time; a small pool avoids lock thrashing.
 	db.SetMaxOpenConns(4)
 	// Keep every connection open: closing an idle one throws away the
