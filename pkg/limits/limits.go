@@ -17,6 +17,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -115,8 +116,186 @@ var timeType = reflect.TypeOf(time.Time{})
 // refuses the first time, number or text that Time, Float or Text refuse;
 // the error names the field by its JSON name (json tags), e.g.
 // alerts[3].labels["service"]. Map keys are checked as text.
+//
+// Every webhook delivery goes through it, so the walk allocates nothing
+// while the values are good: the field's path is kept as a stack of steps
+// and written out only for the error.
 func Check(v any) error {
-	return check("", reflect.ValueOf(v))
+	var buf [8]step
+	c := checker{path: buf[:0]}
+	return c.check(reflect.ValueOf(v))
+}
+
+// step is one step of a path: a field, a slice index or a map key.
+type step struct {
+	kind  uint8  // stepField, stepIndex, stepKey or stepTextKey
+	name  string // field name; key of stepTextKey
+	index int
+	key   reflect.Value // key of stepKey
+}
+
+const (
+	stepField = iota
+	stepIndex
+	stepKey     // a map key of any kind
+	stepTextKey // a map key of kind string
+)
+
+type checker struct {
+	path []step
+}
+
+// at writes out the path, as the field names of errors.
+func (c *checker) at() string {
+	path := ""
+	for _, s := range c.path {
+		switch s.kind {
+		case stepField:
+			path = join(path, s.name)
+		case stepIndex:
+			path = fmt.Sprintf("%s[%d]", orValue(path), s.index)
+		case stepTextKey:
+			path = fmt.Sprintf("%s[%q]", orValue(path), s.name)
+		case stepKey:
+			path = fmt.Sprintf("%s[%v]", orValue(path), s.key)
+		}
+	}
+	return path
+}
+
+func (c *checker) text(s string) error {
+	if strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) {
+		return nil
+	}
+	return Text(orValue(c.at()), s)
+}
+
+func (c *checker) key(s string) error {
+	if strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) {
+		return nil
+	}
+	return Text(orValue(c.at())+" key", s)
+}
+
+// field is what check needs of a struct field.
+type field struct {
+	index int
+	name  string // its JSON name
+	embed bool   // anonymous without a json tag: its fields are the parent's
+}
+
+var fieldsOf sync.Map // reflect.Type -> []field
+
+func fields(t reflect.Type) []field {
+	if v, ok := fieldsOf.Load(t); ok {
+		return v.([]field)
+	}
+	var fs []field
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name := f.Name
+		if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag == "-" {
+			continue
+		} else if tag != "" {
+			name = tag
+		}
+		fs = append(fs, field{index: i, name: name, embed: f.Anonymous && f.Tag.Get("json") == ""})
+	}
+	fieldsOf.Store(t, fs)
+	return fs
+}
+
+func (c *checker) check(v reflect.Value) error {
+	if !v.IsValid() {
+		return nil
+	}
+	if v.Type() == timeType {
+		var t time.Time
+		if v.CanAddr() {
+			t = *v.Addr().Interface().(*time.Time) // no copy to the heap
+		} else {
+			t = v.Interface().(time.Time)
+		}
+		if err := Time("", t); err != nil {
+			return Time(orValue(c.at()), t)
+		}
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return nil
+		}
+		return c.check(v.Elem())
+	case reflect.String:
+		return c.text(v.String())
+	case reflect.Float32, reflect.Float64:
+		if f := v.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+			return Float(orValue(c.at()), f)
+		}
+	case reflect.Struct:
+		for _, f := range fields(v.Type()) {
+			if !f.embed {
+				c.path = append(c.path, step{kind: stepField, name: f.name})
+			}
+			err := c.check(v.Field(f.index))
+			if !f.embed {
+				c.path = c.path[:len(c.path)-1]
+			}
+			if err != nil {
+				return err
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 {
+			return nil // []byte: raw JSON or binary, not text
+		}
+		for i := range v.Len() {
+			c.path = append(c.path, step{kind: stepIndex, index: i})
+			err := c.check(v.Index(i))
+			c.path = c.path[:len(c.path)-1]
+			if err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		if m, ok := mapOfText(v); ok {
+			// Labels and annotations, the bulk of a delivery.
+			for k, val := range m {
+				if err := c.key(k); err != nil {
+					return err
+				}
+				c.path = append(c.path, step{kind: stepTextKey, name: k})
+				err := c.text(val)
+				c.path = c.path[:len(c.path)-1]
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		it := v.MapRange()
+		for it.Next() {
+			k := it.Key()
+			st := step{kind: stepKey, key: k}
+			if k.Kind() == reflect.String {
+				if err := c.key(k.String()); err != nil {
+					return err
+				}
+				st = step{kind: stepTextKey, name: k.String()}
+			}
+			c.path = append(c.path, st)
+			err := c.check(it.Value())
+			c.path = c.path[:len(c.path)-1]
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func join(path, name string) string {
@@ -126,70 +305,13 @@ func join(path, name string) string {
 	return path + "." + name
 }
 
-func check(path string, v reflect.Value) error {
-	if !v.IsValid() {
-		return nil
+// mapOfText returns v as a map[string]string when it is one.
+func mapOfText(v reflect.Value) (map[string]string, bool) {
+	if !v.CanInterface() {
+		return nil, false
 	}
-	if v.Type() == timeType {
-		return Time(orValue(path), v.Interface().(time.Time))
-	}
-	switch v.Kind() {
-	case reflect.Pointer, reflect.Interface:
-		if v.IsNil() {
-			return nil
-		}
-		return check(path, v.Elem())
-	case reflect.String:
-		return Text(orValue(path), v.String())
-	case reflect.Float32, reflect.Float64:
-		return Float(orValue(path), v.Float())
-	case reflect.Struct:
-		t := v.Type()
-		for i := range t.NumField() {
-			f := t.Field(i)
-			if !f.IsExported() {
-				continue
-			}
-			name := f.Name
-			if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag == "-" {
-				continue
-			} else if tag != "" {
-				name = tag
-			}
-			p := join(path, name)
-			if f.Anonymous && f.Tag.Get("json") == "" {
-				p = path
-			}
-			if err := check(p, v.Field(i)); err != nil {
-				return err
-			}
-		}
-	case reflect.Slice, reflect.Array:
-		if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 {
-			return nil // []byte: raw JSON or binary, not text
-		}
-		for i := range v.Len() {
-			if err := check(fmt.Sprintf("%s[%d]", orValue(path), i), v.Index(i)); err != nil {
-				return err
-			}
-		}
-	case reflect.Map:
-		it := v.MapRange()
-		for it.Next() {
-			k := it.Key()
-			kp := fmt.Sprintf("%s[%v]", orValue(path), k)
-			if k.Kind() == reflect.String {
-				kp = fmt.Sprintf("%s[%q]", orValue(path), k.String())
-				if err := Text(orValue(path)+" key", k.String()); err != nil {
-					return err
-				}
-			}
-			if err := check(kp, it.Value()); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	m, ok := v.Interface().(map[string]string)
+	return m, ok
 }
 
 func orValue(path string) string {

@@ -25,6 +25,15 @@ type outer struct {
 	plain string
 }
 
+type Base struct {
+	Score float64 `json:"score"`
+}
+
+type embedding struct {
+	Base
+	Note string `json:"note"`
+}
+
 func TestCheck(t *testing.T) {
 	ok := time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
 	late := time.Date(9999, 12, 31, 23, 0, 0, 0, time.FixedZone("west", -2*3600))
@@ -46,6 +55,10 @@ func TestCheck(t *testing.T) {
 		{"NUL in map key", outer{Items: []inner{{Tags: map[string]string{"k\x00": ""}}}}, `items[0].tags key: NUL byte at offset 1`},
 		{"invalid UTF-8", outer{Name: "\xff"}, "name: invalid UTF-8"},
 		{"bare value", math.NaN(), "value: NaN is not a finite number"},
+		{"map of numbers", map[int]float64{3: math.Inf(1)}, "value[3]: +Inf is not a finite number"},
+		{"map of structs", map[string]inner{"x\"y": {At: late}}, `value["x\"y"].at: time 9999-12-31T23:00:00-02:00 is outside the years 1 to 9999 UTC`},
+		{"embedded fields", embedding{Base: Base{Score: math.NaN()}}, "score: NaN is not a finite number"},
+		{"array of pointers", [2]*inner{nil, {Tags: map[string]string{"\xff": ""}}}, "value[1].tags key: invalid UTF-8"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -57,6 +70,20 @@ func TestCheck(t *testing.T) {
 			require.EqualError(t, err, c.err)
 		})
 	}
+}
+
+// TestCheckAllocatesNothing: a good value is checked without allocating but
+// the buffer of its path
+// (every webhook delivery is checked).
+func TestCheckAllocatesNothing(t *testing.T) {
+	at := time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
+	v := &outer{Name: "x", Due: &at}
+	for i := range 10 {
+		v.Items = append(v.Items, inner{At: at, Score: float64(i), Tags: map[string]string{"service": "api", "instance": "10.0.0.1:8080"}})
+	}
+	require.NoError(t, Check(v))
+	// One allocation: the path's buffer, which the error would render.
+	require.LessOrEqual(t, testing.AllocsPerRun(100, func() { _ = Check(v) }), 1.0)
 }
 
 func TestParseTime(t *testing.T) {
