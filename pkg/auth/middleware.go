@@ -2,13 +2,14 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
 	"sync"
+
+	"github.com/rootuip/sre/pkg/envelope"
 )
 
 // Anonymous is the principal of every request in the explicit no-auth mode:
@@ -154,16 +155,14 @@ func isWrite(method string) bool {
 	return true
 }
 
-// fail answers an error: the JSON envelope of the API under /api/, plain
+// fail answers an error: the API's JSON error envelope under /api/, plain
 // text elsewhere.
 func fail(w http.ResponseWriter, r *http.Request, code int, typ, msg string) {
 	if !strings.HasPrefix(r.URL.Path, "/api/") {
 		http.Error(w, msg, code)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"status": "error", "errorType": typ, "error": msg})
+	envelope.Error(w, code, typ, msg)
 }
 
 type statusWriter struct {

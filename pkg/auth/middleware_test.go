@@ -2,9 +2,13 @@ package auth_test
 
 import (
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/web"
 )
 
 func hash(t testing.TB, s string) string {
@@ -214,4 +219,51 @@ func TestActorOf(t *testing.T) {
 	require.Equal(t, "anonymous", auth.ActorOf(auth.NewContext(ctx, auth.Anonymous), "", "anonymous"))
 	rita := auth.NewContext(ctx, auth.Principal{Name: "rita", Role: auth.RoleResponder})
 	require.Equal(t, "rita", auth.ActorOf(rita, "the-boss", "api"), "authenticated: the body cannot choose")
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// TestRefusalBodies pins the answers of refused requests
+// (testdata/refusals.golden): under /api/ the API's error envelope, the
+// same bytes web.Error writes for the same code, type and message, so a
+// client reads a 401 or 403 of the middleware as any other API error;
+// plain text elsewhere (the console, /-/ endpoints).
+func TestRefusalBodies(t *testing.T) {
+	srv, _ := server(t, false, true)
+	ack := "/api/v1/incidents/INC-1/ack"
+	var out strings.Builder
+	for _, c := range []struct {
+		name string
+		req  req
+	}{
+		{"api without credentials", req{method: "GET", path: "/api/v1/incidents"}},
+		{"api wrong token", req{method: "GET", path: "/api/v1/incidents", token: "tok-nope"}},
+		{"api role too low", req{method: "POST", path: ack, body: `{}`, user: "vera", pass: "vera-pw"}},
+		{"api text body", req{method: "POST", path: ack, body: `{}`, hdr: []string{"Content-Type", "text/plain"}, user: "rita", pass: "rita-pw"}},
+		{"reload without credentials", req{method: "POST", path: "/-/reload"}},
+		{"console role too low", req{method: "POST", path: "/incidents/INC-1/ack", body: "actor=x", hdr: []string{"Content-Type", "application/x-www-form-urlencoded"}, user: "vera", pass: "vera-pw"}},
+	} {
+		code, body, hdr := do(t, srv, c.req)
+		fmt.Fprintf(&out, "== %s: %s %s\n%d %s\n", c.name, c.req.method, c.req.path, code, hdr.Get("Content-Type"))
+		if v := hdr.Get("WWW-Authenticate"); v != "" {
+			fmt.Fprintf(&out, "WWW-Authenticate: %s\n", v)
+		}
+		out.WriteString(body)
+		if !strings.HasPrefix(c.req.path, "/api/") {
+			continue
+		}
+		var env web.Response
+		require.NoError(t, json.Unmarshal([]byte(body), &env), c.name)
+		rec := httptest.NewRecorder()
+		web.Error(rec, code, env.ErrorType, errors.New(env.Error))
+		require.Equal(t, rec.Body.String(), body, "%s: the middleware's envelope differs from the API's", c.name)
+		require.Equal(t, rec.Header().Get("Content-Type"), hdr.Get("Content-Type"), c.name)
+	}
+	golden := filepath.Join("testdata", "refusals.golden")
+	if *update {
+		require.NoError(t, os.WriteFile(golden, []byte(out.String()), 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	require.NoError(t, err)
+	require.Equal(t, string(want), out.String(), "go test ./pkg/auth -run TestRefusalBodies -update rewrites %s", golden)
 }

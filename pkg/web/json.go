@@ -10,35 +10,25 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/rootuip/sre/pkg/envelope"
 	"github.com/rootuip/sre/pkg/limits"
 )
 
 // Response is the envelope of every JSON answer, in the style of the Prometheus
 // HTTP API: {"status":"success","data":...} or {"status":"error","error":"..."}.
-type Response struct {
-	Status    string `json:"status"`
-	Data      any    `json:"data,omitempty"`
-	ErrorType string `json:"errorType,omitempty"`
-	Error     string `json:"error,omitempty"`
-}
+type Response = envelope.Response
 
 // JSON writes data with the given status code in the success envelope.
-func JSON(w http.ResponseWriter, code int, data any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(Response{Status: "success", Data: data})
-}
+func JSON(w http.ResponseWriter, code int, data any) { envelope.JSON(w, code, data) }
 
 // Error writes an error envelope. errorType is a short machine-readable word
 // such as "bad_data", "not_found", "conflict", "unavailable".
 func Error(w http.ResponseWriter, code int, errorType string, err error) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
 	msg := "unknown error"
 	if err != nil {
 		msg = err.Error()
 	}
-	_ = json.NewEncoder(w).Encode(Response{Status: "error", ErrorType: errorType, Error: msg})
+	envelope.Error(w, code, errorType, msg)
 }
 
 // MaxBody bounds every request body sred reads, but the Alertmanager

@@ -1,0 +1,39 @@
+// Package envelope writes the JSON envelope of every answer of sred's HTTP
+// API, in the style of the Prometheus HTTP API:
+// {"status":"success","data":...} or
+// {"status":"error","errorType":"...","error":"..."}. It imports nothing of
+// sred, so that both the handlers (pkg/web and the subsystems' APIs) and the
+// authentication middleware in front of them (pkg/auth) answer with the same
+// bytes.
+package envelope
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// Response is the envelope. Its fields are encoded in this order.
+type Response struct {
+	Status    string `json:"status"`
+	Data      any    `json:"data,omitempty"`
+	ErrorType string `json:"errorType,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// JSON writes data with the given status code in the success envelope.
+func JSON(w http.ResponseWriter, code int, data any) {
+	write(w, code, Response{Status: "success", Data: data})
+}
+
+// Error writes the error envelope with the given status code. errorType is
+// a short machine-readable word such as "bad_data", "not_found",
+// "conflict", "unavailable", "unauthorized", "forbidden".
+func Error(w http.ResponseWriter, code int, errorType, msg string) {
+	write(w, code, Response{Status: "error", ErrorType: errorType, Error: msg})
+}
+
+func write(w http.ResponseWriter, code int, r Response) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(r)
+}

@@ -1,0 +1,44 @@
+package envelope_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/rootuip/sre/pkg/envelope"
+)
+
+// The bytes every API client reads: the field order, the trailing newline,
+// HTML characters escaped, empty fields left out.
+func TestEnvelopeBytes(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		write func(w http.ResponseWriter)
+		code  int
+		body  string
+	}{
+		{"success", func(w http.ResponseWriter) { envelope.JSON(w, 200, map[string]int{"b": 2, "a": 1}) }, 200,
+			`{"status":"success","data":{"a":1,"b":2}}` + "\n"},
+		{"success without data", func(w http.ResponseWriter) { envelope.JSON(w, 202, nil) }, 202,
+			`{"status":"success"}` + "\n"},
+		{"error", func(w http.ResponseWriter) {
+			envelope.Error(w, 401, "unauthorized", "missing or wrong credentials (basic auth or Authorization: Bearer <token>)")
+		}, 401, `{"status":"error","errorType":"unauthorized","error":"missing or wrong credentials (basic auth or Authorization: Bearer \u003ctoken\u003e)"}` + "\n"},
+		{"error with quotes", func(w http.ResponseWriter) { envelope.Error(w, 415, "bad_data", `got "text/plain" & more`) }, 415,
+			`{"status":"error","errorType":"bad_data","error":"got \"text/plain\" \u0026 more"}` + "\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			tc.write(rec)
+			if rec.Code != tc.code {
+				t.Errorf("code %d, want %d", rec.Code, tc.code)
+			}
+			if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q, want application/json", ct)
+			}
+			if got := rec.Body.String(); got != tc.body {
+				t.Errorf("body\n%s\nwant\n%s", got, tc.body)
+			}
+		})
+	}
+}
