@@ -33,6 +33,7 @@ const (
 	DefaultWriteTimeout    = 30 * time.Second
 	DefaultStallTimeout    = 100 * time.Millisecond
 	DefaultCoalesce        = 50 * time.Millisecond
+	DefaultLinger          = time.Second
 	DefaultMaxWSClients    = 2048
 	DefaultHubInputBuffer  = 16384
 	maxSubscribeMessageLen = 64 << 10
@@ -88,6 +89,13 @@ type HubOptions struct {
 	// client all its pending events in one system call. The first event
 	// after a quiet Coalesce wakes them at once. Default 50ms.
 	Coalesce time.Duration
+	// Linger is how long, during a burst, a client with only a few events
+	// pending (fewer than 64 matching its filter) may wait to be written,
+	// counted from its last wake-up: a tool following one service gets
+	// that service's events of a burst in a few writes instead of one
+	// write (one system call) per event. Outside bursts (the first event
+	// after a quiet Coalesce) every client is written at once. Default 1s.
+	Linger time.Duration
 	// Clock tells the time of the replay age (clock.Real when nil).
 	Clock clock.Clock
 	// AcceptOptions are passed to websocket.Accept (nil: same origin only).
@@ -128,6 +136,8 @@ type wsClient struct {
 	batch bool
 	// replayEnd is the last event that was a replay for this client.
 	replayEnd uint64
+	// woken is when a wake-up last queued the client (h.mu).
+	woken time.Time
 }
 
 // errTooSlow is the cause of a client dropped for lagging.
@@ -177,6 +187,7 @@ type Hub struct {
 	nclients atomic.Int64
 	dropped  prometheus.Counter
 	sent     prometheus.Counter
+	writes   prometheus.Counter
 	replayed prometheus.Counter
 }
 
@@ -215,6 +226,9 @@ func NewHub(bus *events.Bus, o HubOptions) *Hub {
 	if o.Coalesce <= 0 {
 		o.Coalesce = DefaultCoalesce
 	}
+	if o.Linger <= 0 {
+		o.Linger = DefaultLinger
+	}
 	o.Clock = clock.OrReal(o.Clock)
 	h := &Hub{
 		o:       o,
@@ -234,6 +248,10 @@ func NewHub(bus *events.Bus, o HubOptions) *Hub {
 	h.sent = f.NewCounter(prometheus.CounterOpts{
 		Name: "sre_stream_messages_sent_total",
 		Help: "Events written to WebSocket stream clients (replayed ones included).",
+	})
+	h.writes = f.NewCounter(prometheus.CounterOpts{
+		Name: "sre_stream_writes_total",
+		Help: "Writes of events to WebSocket stream clients, each of one or more events (a pass of a writer).",
 	})
 	h.replayed = f.NewCounter(prometheus.CounterOpts{
 		Name: "sre_stream_replayed_events_total",
@@ -282,7 +300,16 @@ func (h *Hub) Run(ctx context.Context) error {
 		}
 		h.mu.Lock()
 		h.kicked = false
-		h.wake()
+		if h.wake(d > 0) {
+			// Clients left lingering: wake them again after Coalesce,
+			// even if no event comes.
+			h.pending++
+			h.kicked = true
+			select {
+			case h.kick <- struct{}{}:
+			default:
+			}
+		}
 		h.mu.Unlock()
 	}
 }
@@ -323,7 +350,7 @@ func (h *Hub) Ingest(ev events.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.append(ev, at, body)
-	h.wake()
+	h.wake(false)
 }
 
 // wakeScan bounds the events a wake-up checks against an idle client's
@@ -333,11 +360,14 @@ const wakeScan = 64
 // wake queues the clients that have events to read for the writers (h.mu
 // held). An idle client none of whose new events match its filter (a tool
 // following one service during another's burst) does not take a writer's
-// time: its cursor moves past them here.
-func (h *Hub) wake() {
-	h.lastWake = time.Now()
+// time: its cursor moves past them here. In a burst (linger), a client
+// with fewer than wakeScan matching events, woken less than Linger ago,
+// is left for a later wake-up; wake reports whether it left any.
+func (h *Hub) wake(linger bool) (lingering bool) {
+	now := time.Now()
+	h.lastWake = now
 	if h.pending == 0 {
-		return
+		return false
 	}
 	h.pending = 0
 	last := h.last.Load()
@@ -354,12 +384,15 @@ func (h *Hub) wake() {
 			continue
 		}
 		if last-cur <= wakeScan {
-			match := false
-			for s := cur + 1; s <= last && !match; s++ {
+			match, lost := 0, false
+			for s := cur + 1; s <= last && !lost; s++ {
 				e := h.ring[s%n].Load()
-				match = e == nil || e.seq != s || c.f.Match(e.ev)
+				lost = e == nil || e.seq != s
+				if lost || c.f.Match(e.ev) {
+					match++
+				}
 			}
-			if !match {
+			if match == 0 {
 				// Nothing for it. A client that is not queued is
 				// only queued under h.mu (here) or by the end of its
 				// own pass: once the CAS succeeds, no writer moves
@@ -370,9 +403,15 @@ func (h *Hub) wake() {
 				}
 				continue
 			}
+			if linger && !lost && now.Sub(c.woken) < h.o.Linger {
+				lingering = true
+				continue
+			}
 		}
+		c.woken = now
 		h.schedule(c)
 	}
+	return lingering
 }
 
 // schedule queues c for a writer unless it is queued or being written to,
@@ -470,6 +509,7 @@ func (h *Hub) pass(w *writerBuf, c *wsClient) {
 			}
 		}
 		h.sent.Add(float64(len(es)))
+		h.writes.Inc()
 		if stalled != nil {
 			// The client's own goroutine finishes the write, then
 			// ends the pass.

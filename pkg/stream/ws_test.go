@@ -414,3 +414,50 @@ func TestStreamWebSocketFrames(t *testing.T) {
 	}
 	check(t, got)
 }
+
+// TestStreamWebSocketLingerDelivers: during a burst (Run coalescing the
+// wake-ups), a client following one service may be left lingering with
+// its few events; they still reach it, in order and with the IDs every
+// other client sees, also when the burst ends with its event and nothing
+// is published after it.
+func TestStreamWebSocketLingerDelivers(t *testing.T) {
+	bus := events.NewBus(16, nil)
+	reg := prometheus.NewRegistry()
+	hub := stream.NewHub(bus, stream.HubOptions{Registerer: reg})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go hub.Run(ctx) //nolint:errcheck
+	mux := http.NewServeMux()
+	hub.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	follower := dial(t, srv.URL, `{"services":["b"]}`)
+	all := dial(t, srv.URL, `{}`)
+	require.Equal(t, stream.TypeSubscribed, follower.next(t).Type)
+	require.Equal(t, stream.TypeSubscribed, all.next(t).Type)
+
+	bus.Publish(ev(0, "b"))
+	first := follower.next(t)
+	require.Equal(t, all.next(t), first)
+	const burst = 500
+	for i := 1; i <= burst; i++ {
+		svc := "a"
+		if i == burst/2 || i == burst {
+			svc = "b"
+		}
+		bus.Publish(ev(i, svc))
+	}
+	var bs []stream.Message
+	for i := 1; i <= burst; i++ {
+		m := all.next(t)
+		require.Equal(t, fmt.Sprintf("INC-2026-%04d", i), m.IncidentID)
+		if m.Service == "b" {
+			bs = append(bs, m)
+		}
+	}
+	require.Len(t, bs, 2)
+	for _, want := range bs {
+		require.Equal(t, want, follower.next(t), "the follower's events, in order, with the same IDs")
+	}
+	t.Logf("%v writes for %v deliveries", testutil.ToFloat64(counter(t, reg, "sre_stream_writes_total")), testutil.ToFloat64(counter(t, reg, "sre_stream_messages_sent_total")))
+}
