@@ -136,8 +136,12 @@ type wsClient struct {
 	batch bool
 	// replayEnd is the last event that was a replay for this client.
 	replayEnd uint64
-	// woken is when a wake-up last queued the client (h.mu).
-	woken time.Time
+	// woken is when a wake-up last queued the client; base is the cursor
+	// when the wake-ups began counting its matching events, seen the
+	// last event they checked, matched how many of those match (h.mu).
+	woken      time.Time
+	base, seen uint64
+	matched    int
 }
 
 // errTooSlow is the cause of a client dropped for lagging.
@@ -353,16 +357,20 @@ func (h *Hub) Ingest(ev events.Event) {
 	h.wake(false)
 }
 
-// wakeScan bounds the events a wake-up checks against an idle client's
-// filter; a client further behind is queued for a writer.
+// wakeScan is the number of matching pending events that gets a client
+// written at the next wake-up even in a burst; a wake-up counts a client's
+// matching events up to it.
 const wakeScan = 64
 
 // wake queues the clients that have events to read for the writers (h.mu
 // held). An idle client none of whose new events match its filter (a tool
 // following one service during another's burst) does not take a writer's
 // time: its cursor moves past them here. In a burst (linger), a client
-// with fewer than wakeScan matching events, woken less than Linger ago,
-// is left for a later wake-up; wake reports whether it left any.
+// with fewer than wakeScan matching events, woken less than Linger ago and
+// lagging less than half the ring, is left for a later wake-up; wake
+// reports whether it left any. Each wake-up checks only the events a
+// client's filter has not seen yet (c.seen), so a lingering client costs
+// one filter match per event.
 func (h *Hub) wake(linger bool) (lingering bool) {
 	now := time.Now()
 	h.lastWake = now
@@ -379,34 +387,40 @@ func (h *Hub) wake(linger bool) (lingering bool) {
 				continue // its pass ends after the store: endPass sees missed
 			}
 		}
+		// A client that is not queued is only queued under h.mu (here)
+		// or by the end of its own pass: its cursor does not move now.
 		cur := c.cursor.Load()
 		if cur >= last {
 			continue
 		}
-		if last-cur <= wakeScan {
-			match, lost := 0, false
-			for s := cur + 1; s <= last && !lost; s++ {
-				e := h.ring[s%n].Load()
-				lost = e == nil || e.seq != s
-				if lost || c.f.Match(e.ev) {
-					match++
-				}
+		if c.base != cur || c.seen < cur {
+			c.base, c.seen, c.matched = cur, cur, 0 // a pass wrote to it
+		}
+		lost := false
+		for s := c.seen + 1; s <= last && c.matched < wakeScan; s++ {
+			e := h.ring[s%n].Load()
+			if e == nil || e.seq != s {
+				lost = true // overwritten: the pass drops the client
+				break
 			}
-			if match == 0 {
-				// Nothing for it. A client that is not queued is
-				// only queued under h.mu (here) or by the end of its
-				// own pass: once the CAS succeeds, no writer moves
-				// its cursor, which cannot have passed last.
-				if c.queued.CompareAndSwap(false, true) {
-					c.cursor.Store(last)
-					c.queued.Store(false)
-				}
-				continue
+			if c.f.Match(e.ev) {
+				c.matched++
 			}
-			if linger && !lost && now.Sub(c.woken) < h.o.Linger {
-				lingering = true
-				continue
+			c.seen = s
+		}
+		if !lost && c.matched == 0 {
+			// Nothing for it (c.seen is last): once the CAS
+			// succeeds, no writer moves its cursor.
+			if c.queued.CompareAndSwap(false, true) {
+				c.cursor.Store(last)
+				c.base = last
+				c.queued.Store(false)
 			}
+			continue
+		}
+		if linger && !lost && c.matched < wakeScan && now.Sub(c.woken) < h.o.Linger && last-cur < n/2 {
+			lingering = true
+			continue
 		}
 		c.woken = now
 		h.schedule(c)
