@@ -118,9 +118,23 @@ type templateChecker struct {
 	seen map[string]error // keyed by alert name and text
 }
 
+// templatesOK holds the alert templates that parsed, across files, keyed
+// by the alert name and the text from its first action on (see check).
+var templatesOK sync.Map
+
 func (c *templateChecker) check(alert, text string) error {
-	if !strings.Contains(text, "{{") {
+	i := strings.Index(text, "{{")
+	if i < 0 {
 		// Text without an action parses whatever it holds.
+		return nil
+	}
+	// Before its first "{{" the lexer reads plain text, which nothing can
+	// make invalid: whether a template parses depends on the text from
+	// there on. So "svc-0001 SLO x is burning ... {{ $value | humanize }}x"
+	// parses if the same summary of svc-0000 did. Only successes are shared:
+	// an error reports a line and column of the whole text.
+	okKey := alert + "\x00" + text[i:]
+	if _, ok := templatesOK.Load(okKey); ok {
 		return nil
 	}
 	key := alert + "\x00" + text
@@ -129,6 +143,9 @@ func (c *templateChecker) check(alert, text string) error {
 	}
 	_, err := parse.Parse("__alert_"+alert, templateDefs+text, "", "", templateFuncs(), textTemplateBuiltins)
 	c.seen[key] = err
+	if err == nil {
+		templatesOK.Store(okKey, struct{}{})
+	}
 	return err
 }
 

@@ -177,3 +177,31 @@ func TestEncodeMatchesYAML(t *testing.T) {
 		})
 	}
 }
+
+// TestTemplatesSharedFromFirstAction: a template that parsed is not parsed
+// again when another text (of another SLO, in another file) is the same
+// from its first action on; everything else still is, and errors still
+// name the line in the whole text.
+func TestTemplatesSharedFromFirstAction(t *testing.T) {
+	group := func(summary string) []rulefmt.RuleGroup {
+		return []rulefmt.RuleGroup{{Name: "g", Rules: []rulefmt.Rule{{Alert: "SLOBurnRatePage", Expr: "x", Annotations: map[string]string{"summary": summary}}}}}
+	}
+	for _, summary := range []string{
+		"svc-a SLO a is burning its error budget {{ $value | humanize }}x too fast",
+		"svc-b SLO b is burning its error budget {{ $value | humanize }}x too fast",
+		"svc-c\n{{ $value | humanize }}x too fast",
+		"svc-d {{ $value | humanize }}x too fast {{ $nope }}",
+		"svc-e\n\n{{ $nope }} {{ $value | humanize }}x too fast",
+		"svc-f {{ $value | nosuchfunc }}x too fast",
+		"{{ $value | humanize }}x too fast {{",
+	} {
+		err := checkGroups(group(summary), true)
+		if rulefmtVerdict(t, group(summary)) == 0 {
+			require.NoError(t, err, summary)
+		} else {
+			require.Error(t, err, summary)
+		}
+	}
+	err := checkGroups(group("svc-e\n\n{{ $nope }} {{ $value | humanize }}x too fast"), true)
+	require.ErrorContains(t, err, "__alert_SLOBurnRatePage:3:")
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/prometheus/prometheus/model/rulefmt"
@@ -83,11 +84,12 @@ func encodeRuleGroups(buf *bytes.Buffer, groups []rulefmt.RuleGroup) error {
 				field(m.name)
 				buf.Truncate(buf.Len() - 1) // "labels:" ends the line
 				buf.WriteByte('\n')
-				keys := make([]string, 0, len(m.m))
+				keys := e.keys[:0]
 				for k := range m.m {
 					keys = append(keys, k)
 				}
 				slices.SortFunc(keys, yamlKeyCompare)
+				e.keys = keys
 				for _, k := range keys {
 					buf.WriteString("          ")
 					buf.WriteString(k)
@@ -100,6 +102,29 @@ func encodeRuleGroups(buf *bytes.Buffer, groups []rulefmt.RuleGroup) error {
 		}
 	}
 	return nil
+}
+
+// encodedSizeHint is a little more than the size of f as Marshal writes it
+// (encodeRuleGroups and the header), for sizing its buffer.
+func encodedSizeHint(f *File) int {
+	n := len(Header) + 256
+	for _, s := range f.Sources {
+		n += len(s) + 11
+	}
+	for _, g := range f.Groups {
+		n += len(g.Name) + 32
+		for i := range g.Rules {
+			r := &g.Rules[i]
+			n += 64 + len(r.Record) + len(r.Alert) + len(r.Expr) + 12*strings.Count(r.Expr, "\n")
+			for k, v := range r.Labels {
+				n += len(k) + len(v) + 16
+			}
+			for k, v := range r.Annotations {
+				n += len(k) + len(v) + 16
+			}
+		}
+	}
+	return n + n/16
 }
 
 // simpleGroups: only the fields generation sets are used (no group interval,
@@ -139,10 +164,14 @@ func encodeYAML(buf *bytes.Buffer, v any) error {
 }
 
 type ruleEncoder struct {
-	buf *bytes.Buffer
-	// others are the scalars yaml.v3 encoded, as after "k: " at column 0.
-	others map[string]string
+	buf  *bytes.Buffer
+	keys []string // reused to sort each map's keys
 }
+
+// otherScalars are the scalars yaml.v3 encoded (see other), across files:
+// a yaml.v3 encoder costs some 100 KiB of buffers, and the same label value
+// (a Slack channel, say) recurs in every service's file.
+var otherScalars sync.Map
 
 // value writes s as the value of a mapping key at column indent, and the
 // line break that ends it.
@@ -205,18 +234,15 @@ const spaces = "                                "
 // other encodes s with yaml.v3 as a mapping value at column 0, without
 // the key.
 func (e *ruleEncoder) other(s string) (string, error) {
-	if enc, ok := e.others[s]; ok {
-		return enc, nil
+	if enc, ok := otherScalars.Load(s); ok {
+		return enc.(string), nil
 	}
 	var b bytes.Buffer
 	if err := encodeYAML(&b, map[string]string{"k": s}); err != nil {
 		return "", err
 	}
 	enc := strings.TrimPrefix(b.String(), "k: ")
-	if e.others == nil {
-		e.others = map[string]string{}
-	}
-	e.others[s] = enc
+	otherScalars.Store(s, enc)
 	return enc, nil
 }
 
@@ -340,15 +366,31 @@ func yamlKeyCompare(a, b string) int {
 }
 
 func yamlKeyLess(a, b string) bool {
-	ar, br := []rune(a), []rune(b)
+	if isASCII(a) && isASCII(b) {
+		// Bytes are runes: no conversion (label names are ASCII).
+		return keyLess([]byte(a), []byte(b))
+	}
+	return keyLess([]rune(a), []rune(b))
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func keyLess[E byte | rune](ar, br []E) bool {
 	digits := false
 	for i := 0; i < len(ar) && i < len(br); i++ {
 		if ar[i] == br[i] {
-			digits = unicode.IsDigit(ar[i])
+			digits = unicode.IsDigit(rune(ar[i]))
 			continue
 		}
-		al := unicode.IsLetter(ar[i])
-		bl := unicode.IsLetter(br[i])
+		al := unicode.IsLetter(rune(ar[i]))
+		bl := unicode.IsLetter(rune(br[i]))
 		if al && bl {
 			return ar[i] < br[i]
 		}
@@ -361,7 +403,7 @@ func yamlKeyLess(a, b string) bool {
 		var ai, bi int
 		var an, bn int64
 		if ar[i] == '0' || br[i] == '0' {
-			for j := i - 1; j >= 0 && unicode.IsDigit(ar[j]); j-- {
+			for j := i - 1; j >= 0 && unicode.IsDigit(rune(ar[j])); j-- {
 				if ar[j] != '0' {
 					an = 1
 					bn = 1
@@ -369,10 +411,10 @@ func yamlKeyLess(a, b string) bool {
 				}
 			}
 		}
-		for ai = i; ai < len(ar) && unicode.IsDigit(ar[ai]); ai++ {
+		for ai = i; ai < len(ar) && unicode.IsDigit(rune(ar[ai])); ai++ {
 			an = an*10 + int64(ar[ai]-'0')
 		}
-		for bi = i; bi < len(br) && unicode.IsDigit(br[bi]); bi++ {
+		for bi = i; bi < len(br) && unicode.IsDigit(rune(br[bi])); bi++ {
 			bn = bn*10 + int64(br[bi]-'0')
 		}
 		if an != bn {

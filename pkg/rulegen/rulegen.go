@@ -135,6 +135,7 @@ type gen struct {
 	// ident is `{service="...",slo="..."}`, the matchers of every record of the SLO.
 	ident  string
 	shapes *shapeCache // nil: parse every expression
+	parsed map[string]parsedText
 }
 
 // GenerateSLO compiles one SLO into its rule group.
@@ -162,12 +163,12 @@ func generateSLO(spec *slo.Spec, o *slo.SLO, shapes *shapeCache) (rulefmt.RuleGr
 		g.by = "sum by (" + strings.Join(o.GroupBy, ", ") + ")"
 	}
 
-	errExpr, totalExpr, err := g.sliExprs()
+	errExpr, totalExpr, errShape, totalShape, err := g.sliExprs()
 	if err != nil {
 		return rulefmt.RuleGroup{}, fmt.Errorf("%s/%s: %w", spec.Service, o.Name, err)
 	}
-	g.record(TotalEventsRate5m, totalExpr, nil)
-	g.record(ErrorEventsRate5m, errExpr, nil)
+	g.recordShaped(TotalEventsRate5m, totalExpr, totalShape)
+	g.recordShaped(ErrorEventsRate5m, errExpr, errShape)
 
 	budget := o.ErrorBudget()
 	for _, w := range Windows(o) {
@@ -230,14 +231,27 @@ func (g *gen) ratioExpr(w time.Duration, r string) string {
 func (g *gen) record(name, expr string, extra map[string]string) {
 	l := maps.Clone(g.labels)
 	maps.Copy(l, extra)
-	g.check(expr)
+	g.check(expr, "")
 	g.rules = append(g.rules, rulefmt.Rule{Record: name, Expr: expr, Labels: l})
 }
 
-func (g *gen) check(expr string) {
+// recordShaped records expr, whose shape (the SLI's own text swapped for
+// placeholders, see sliExprs) is shape, or "" for none.
+func (g *gen) recordShaped(name, expr, shape string) {
+	g.check(expr, shape)
+	g.rules = append(g.rules, rulefmt.Rule{Record: name, Expr: expr, Labels: maps.Clone(g.labels)})
+}
+
+// check parses expr, unless an expression of the same shape parsed: expr
+// with the SLO's matchers swapped for a placeholder, and, given a shape, the
+// SLI's own selectors and queries too (see swappable).
+func (g *gen) check(expr, shape string) {
 	var key string
 	if g.shapes != nil {
-		key = strings.ReplaceAll(expr, g.ident, shapePlaceholder)
+		if shape == "" {
+			shape = expr
+		}
+		key = strings.ReplaceAll(shape, g.ident, shapePlaceholder)
 		if _, ok := g.shapes.ok.Load(key); ok {
 			return
 		}
@@ -260,29 +274,118 @@ func (g *gen) rate(sel string) string {
 	return fmt.Sprintf("%s (rate(%s[5m]))", g.by, sel)
 }
 
-// sliExprs returns the 5m error and total event rate expressions.
-func (g *gen) sliExprs() (errExpr, totalExpr string, err error) {
+// sliExprs returns the 5m error and total event rate expressions, and
+// their shapes (see embed), or "" for a shape when the SLI's own text cannot
+// be swapped for a placeholder.
+func (g *gen) sliExprs() (errExpr, totalExpr, errShape, totalShape string, err error) {
+	errExpr, totalExpr, err = g.sliTexts(func(_ fragmentKind, text string) string { return text })
+	if err != nil || g.shapes == nil {
+		return errExpr, totalExpr, "", "", err
+	}
+	swappable := true
+	errShape, totalShape, err = g.sliTexts(func(kind fragmentKind, text string) string {
+		if !g.swappable(kind, text) {
+			swappable = false
+		}
+		return fragmentPlaceholder
+	})
+	if err != nil || !swappable {
+		return errExpr, totalExpr, "", "", nil
+	}
+	return errExpr, totalExpr, errShape, totalShape, nil
+}
+
+// fragmentKind is how a generated expression embeds PromQL text of the
+// SLI (a fragment): a selector followed by a range, or an instant vector
+// expression on its own or in parentheses.
+type fragmentKind int
+
+const (
+	fragmentSelector fragmentKind = iota
+	fragmentVector
+)
+
+// fragmentPlaceholder stands for the SLI's own selectors and queries in
+// the shape of an expression: a selector with no offset or @, and an
+// instant vector.
+const fragmentPlaceholder = "sli__"
+
+// swappable reports whether text, embedded as kind, may be swapped for
+// fragmentPlaceholder without changing whether the expression parses. The
+// PromQL parser checks an expression from the types of its operands: a
+// selector without offset or @ followed by a range is a range vector
+// whatever its name and matchers; an instant vector in parentheses, or as
+// the whole expression, is an instant vector whatever it computes. So if
+// text parses alone as such, the expression parses exactly when its shape
+// does. Text with a '#' could end in a comment that swallows what follows
+// it: it is not swapped.
+func (g *gen) swappable(kind fragmentKind, text string) bool {
+	if strings.Contains(text, "#") {
+		return false
+	}
+	e, err := g.parse(text)
+	if err != nil {
+		return false
+	}
+	switch kind {
+	case fragmentSelector:
+		vs, ok := e.(*parser.VectorSelector)
+		return ok && vs.OriginalOffset == 0 && vs.OriginalOffsetExpr == nil && vs.Timestamp == nil &&
+			vs.StartOrEnd == 0 && !vs.Anchored && !vs.Smoothed
+	case fragmentVector:
+		return e.Type() == parser.ValueTypeVector
+	}
+	return false
+}
+
+// parse parses PromQL text of the SLI once: validation parsed the spec's
+// own selectors and queries already (slo.SLO.ParsedExpr).
+func (g *gen) parse(text string) (parser.Expr, error) {
+	if e := g.slo.ParsedExpr(text); e != nil {
+		return e, nil
+	}
+	if p, ok := g.parsed[text]; ok {
+		return p.expr, p.err
+	}
+	e, err := slo.Parser.ParseExpr(text)
+	if g.parsed == nil {
+		g.parsed = map[string]parsedText{}
+	}
+	g.parsed[text] = parsedText{e, err}
+	return e, err
+}
+
+type parsedText struct {
+	expr parser.Expr
+	err  error
+}
+
+// sliTexts builds the 5m error and total event rate expressions, with
+// embed(kind, text) in place of each selector and query of the SLI.
+func (g *gen) sliTexts(embed func(fragmentKind, string) string) (errExpr, totalExpr string, err error) {
+	rate := func(sel string) string { return g.rate(embed(fragmentSelector, sel)) }
 	sli := g.slo.SLI
 	switch {
 	case sli.Events != nil:
 		e := sli.Events
 		var ee, te string
 		if e.ErrorSelector != "" {
-			ee, te = g.rate(e.ErrorSelector), g.rate(e.TotalSelector)
+			ee, te = rate(e.ErrorSelector), rate(e.TotalSelector)
 		} else {
-			ee, te = EventQueries(g.slo, "5m")
+			ee = g.eventQuery(e.ErrorQuery, embed)
+			te = g.eventQuery(e.TotalQuery, embed)
 		}
 		// No error series yet (no 5xx ever) means zero errors, not no data.
 		return fmt.Sprintf("(%s)\nor\n0 * (%s)", ee, te), te, nil
 	case sli.Latency != nil:
 		l := sli.Latency
-		vs, err := parseSelector(l.Histogram)
+		vs, err := g.selector(l.Histogram)
 		if err != nil {
 			return "", "", err
 		}
 		thr := float64(l.Threshold)
 		if l.Native {
-			h := g.rate(vs.String())
+			h := rate(vs.String())
 			// Without traffic histogram_fraction is NaN: the comparison
 			// drops it and the error rate is 0, never a NaN that would
 			// stick in the period's sums.
@@ -292,18 +395,41 @@ func (g *gen) sliExprs() (errExpr, totalExpr string, err error) {
 		count := withName(vs, vs.Name+"_count")
 		bucket := withName(vs, vs.Name+"_bucket")
 		bucket.LabelMatchers = append(bucket.LabelMatchers, labels.MustNewMatcher(labels.MatchRegexp, "le", LeRegexp(thr)))
-		total := g.rate(count.String())
+		total := rate(count.String())
 		// Requests slower than the threshold; clamped at 0 because _count
 		// and _bucket may be scraped a moment apart.
-		return fmt.Sprintf("clamp_min(\n  %s\n  -\n  %s,\n  0\n)", total, g.rate(bucket.String())), total, nil
+		return fmt.Sprintf("clamp_min(\n  %s\n  -\n  %s,\n  0\n)", total, rate(bucket.String())), total, nil
 	case sli.Bool != nil:
-		good := fmt.Sprintf("avg%s (avg_over_time(%s[5m]))", strings.TrimPrefix(g.by, "sum"), sli.Bool.Selector)
+		good := fmt.Sprintf("avg%s (avg_over_time(%s[5m]))", strings.TrimPrefix(g.by, "sum"), embed(fragmentSelector, sli.Bool.Selector))
 		return fmt.Sprintf("1 - clamp(%s, 0, 1)", good), fmt.Sprintf("0 * %s + 1", good), nil
 	case sli.Raw != nil:
-		r := strings.ReplaceAll(sli.Raw.ErrorRatioQuery, slo.WindowPlaceholder, "5m")
+		r := embed(fragmentVector, strings.ReplaceAll(sli.Raw.ErrorRatioQuery, slo.WindowPlaceholder, "5m"))
 		return fmt.Sprintf("clamp_max((%s) >= 0, 1)", r), fmt.Sprintf("0 * ((%s) >= 0) + 1", r), nil
 	}
 	return "", "", fmt.Errorf("no SLI")
+}
+
+// eventQuery is EventQueries' query over 5m, q embedded.
+func (g *gen) eventQuery(q string, embed func(fragmentKind, string) string) string {
+	q = strings.ReplaceAll(q, slo.WindowPlaceholder, "5m")
+	var sums bool
+	if e, err := g.parse(q); err == nil {
+		sums = exprSumsBy(e, g.slo.GroupBy)
+	}
+	return wrapSum(embed(fragmentVector, q), sums, g.slo.GroupBy)
+}
+
+// selector parses an SLI selector.
+func (g *gen) selector(s string) (*parser.VectorSelector, error) {
+	e, err := g.parse(s)
+	if err != nil {
+		return nil, err
+	}
+	vs, ok := e.(*parser.VectorSelector)
+	if !ok {
+		return nil, fmt.Errorf("%q is not a series selector", s)
+	}
+	return vs, nil
 }
 
 // EventQueries returns the error and total queries of an events SLI given
@@ -320,15 +446,21 @@ func EventQueries(o *slo.SLO, window string) (errQuery, totalQuery string) {
 	}
 	wrap := func(q string) string {
 		q = strings.ReplaceAll(q, slo.WindowPlaceholder, window)
-		if sumsBy(q, o.GroupBy) {
-			return q
-		}
-		if len(o.GroupBy) == 0 {
-			return "sum (" + q + ")"
-		}
-		return "sum by (" + strings.Join(o.GroupBy, ", ") + ") (" + q + ")"
+		return wrapSum(q, sumsBy(q, o.GroupBy), o.GroupBy)
 	}
 	return wrap(e.ErrorQuery), wrap(e.TotalQuery)
+}
+
+// wrapSum is q summed by exactly the labels by, or q when it already is
+// such a sum.
+func wrapSum(q string, sums bool, by []string) string {
+	if sums {
+		return q
+	}
+	if len(by) == 0 {
+		return "sum (" + q + ")"
+	}
+	return "sum by (" + strings.Join(by, ", ") + ") (" + q + ")"
 }
 
 // sumsBy reports whether q's outermost operation is `sum by (labels)` with
@@ -338,6 +470,10 @@ func sumsBy(q string, by []string) bool {
 	if err != nil {
 		return false
 	}
+	return exprSumsBy(expr, by)
+}
+
+func exprSumsBy(expr parser.Expr, by []string) bool {
 	for {
 		p, ok := expr.(*parser.ParenExpr)
 		if !ok {
@@ -457,7 +593,7 @@ func (g *gen) burnAlert(w slo.Window) {
 		expr += fmt.Sprintf("\nand\navg_over_time(%s[%s]) * %s >= %s",
 			g.sel(TotalEventsRate5m), WindowName(w.Long), num(w.Long.Seconds()), num(o.Alerting.MinEvents))
 	}
-	g.check(expr)
+	g.check(expr, "")
 	budgetShare := w.BurnRate * w.Long.Seconds() / o.PeriodDuration().Seconds() * 100
 	summary := fmt.Sprintf("%s SLO %s%s is burning its error budget {{ $value | humanize }}x too fast", g.spec.Service, o.Name, g.groupText())
 	desc := fmt.Sprintf("The error rate over the last %s and %s is above %sx the error budget of the %s%% objective over %s; at this rate %.3g%% of the period's budget goes in %s.",
@@ -478,7 +614,7 @@ func (g *gen) budgetAlert() {
 	b := o.Alerting.Budget
 	remaining := math.Round((1-b.Consumed/100)*1e12) / 1e12
 	expr := fmt.Sprintf("%s <= %s", g.sel(ErrorBudgetRemaining), num(remaining))
-	g.check(expr)
+	g.check(expr, "")
 	summary := fmt.Sprintf("%s SLO %s%s has {{ $value | humanizePercentage }} of its error budget left", g.spec.Service, o.Name, g.groupText())
 	desc := fmt.Sprintf("More than %s%% of the error budget of the %s%% objective over %s is consumed.", num(b.Consumed), num(o.Objective), o.PeriodName())
 	g.rules = append(g.rules, rulefmt.Rule{
@@ -493,9 +629,13 @@ func (g *gen) budgetAlert() {
 // Marshal renders the file as a Prometheus rule file.
 func (f *File) Marshal() ([]byte, error) {
 	var buf bytes.Buffer
+	// Sized at once: growing by doubling allocated about 2.5 times the file.
+	buf.Grow(encodedSizeHint(f))
 	buf.WriteString(Header)
 	for _, s := range f.Sources {
-		fmt.Fprintf(&buf, "# Source: %s\n", s)
+		buf.WriteString("# Source: ")
+		buf.WriteString(s)
+		buf.WriteByte('\n')
 	}
 	if err := encodeRuleGroups(&buf, f.Groups); err != nil {
 		return nil, fmt.Errorf("encode rules of %s: %w", f.Service, err)

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/promql/parser"
 )
 
 // APIVersion is the only spec version this package reads.
@@ -88,6 +89,8 @@ type SLO struct {
 
 	// periodText is the period as the spec spells it (7d, not 1w).
 	periodText string
+	// parsed are the SLI's selectors and queries Validate parsed, by text.
+	parsed map[string]parser.Expr
 }
 
 // SLI is the indicator of an SLO: exactly one of its fields is set.

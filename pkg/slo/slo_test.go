@@ -210,3 +210,20 @@ func TestOutageDetection(t *testing.T) {
 		require.Equal(t, c.want, w.OutageDetection(c.budget), "%s with budget %v", w, c.budget)
 	}
 }
+
+// Validation keeps what it parsed of the SLI for rule generation, by exact
+// text: a query with its window placeholder set to 5m, a selector as written.
+func TestParsedExpr(t *testing.T) {
+	specs, err := slo.Parse([]byte("apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: api\nslos:\n"+
+		"  - name: q\n    objective: 99\n    sli:\n      events:\n        errorQuery: sum(rate(x{code=\"500\"}[{{.window}}]))\n        totalQuery: sum(rate(x[{{.window}}]))\n"+
+		"  - name: s\n    objective: 99\n    sli:\n      latency:\n        histogram: h{job=\"api\"}\n        threshold: 300ms\n"), "api.yml")
+	require.NoError(t, err)
+	q, s := &specs[0].SLOs[0], &specs[0].SLOs[1]
+	require.Equal(t, `sum(rate(x{code="500"}[5m]))`, q.ParsedExpr(`sum(rate(x{code="500"}[5m]))`).String())
+	require.NotNil(t, q.ParsedExpr(`sum(rate(x[5m]))`))
+	require.Nil(t, q.ParsedExpr(`sum(rate(x[{{.window}}]))`), "queries are kept with their window set")
+	require.Nil(t, q.ParsedExpr(`h{job="api"}`), "another SLO's selector")
+	require.Equal(t, `h{job="api"}`, s.ParsedExpr(`h{job="api"}`).String())
+	s.SLI.Latency.Histogram = `h{job="web"}`
+	require.Nil(t, s.ParsedExpr(s.SLI.Latency.Histogram), "text changed after validation")
+}

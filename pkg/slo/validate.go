@@ -198,6 +198,7 @@ func (s *Spec) validateSLO(add func(string, string, ...any), p string, o *SLO) {
 
 func (s *Spec) validateSLI(add func(string, string, ...any), p string, o *SLO) {
 	sli := o.SLI
+	o.parsed = nil
 	n := 0
 	for _, set := range []bool{sli.Events != nil, sli.Latency != nil, sli.Bool != nil, sli.Raw != nil} {
 		if set {
@@ -218,8 +219,8 @@ func (s *Spec) validateSLI(add func(string, string, ...any), p string, o *SLO) {
 				add(ep, "set either errorSelector and totalSelector, or errorQuery and totalQuery, not both")
 				return
 			}
-			errM := checkSelector(add, ep+".errorSelector", e.ErrorSelector)
-			totM := checkSelector(add, ep+".totalSelector", e.TotalSelector)
+			errM := o.checkSelector(add, ep+".errorSelector", e.ErrorSelector)
+			totM := o.checkSelector(add, ep+".totalSelector", e.TotalSelector)
 			if errM == nil || totM == nil {
 				return
 			}
@@ -239,15 +240,15 @@ func (s *Spec) validateSLI(add func(string, string, ...any), p string, o *SLO) {
 			// The generator sums both queries by exactly the groupBy labels
 			// (rulegen.EventQueries), so their own label sets may differ;
 			// only a groupBy label they drop cannot come back.
-			checkQuery(add, ep+".errorQuery", e.ErrorQuery, o.GroupBy)
-			checkQuery(add, ep+".totalQuery", e.TotalQuery, o.GroupBy)
+			o.checkQuery(add, ep+".errorQuery", e.ErrorQuery)
+			o.checkQuery(add, ep+".totalQuery", e.TotalQuery)
 		default:
 			add(ep, "missing errorSelector and totalSelector (or errorQuery and totalQuery)")
 		}
 	case sli.Latency != nil:
 		l := sli.Latency
 		lp := p + ".latency"
-		ms := checkSelector(add, lp+".histogram", l.Histogram)
+		ms := o.checkSelector(add, lp+".histogram", l.Histogram)
 		if ms != nil {
 			name := metricName(ms)
 			for _, suf := range []string{"_bucket", "_count", "_sum"} {
@@ -265,14 +266,30 @@ func (s *Spec) validateSLI(add func(string, string, ...any), p string, o *SLO) {
 			add(lp+".threshold", "threshold must be a positive number (got %v)", t)
 		}
 	case sli.Bool != nil:
-		checkSelector(add, p+".bool.selector", sli.Bool.Selector)
+		o.checkSelector(add, p+".bool.selector", sli.Bool.Selector)
 	case sli.Raw != nil:
-		checkQuery(add, p+".raw.errorRatioQuery", sli.Raw.ErrorRatioQuery, o.GroupBy)
+		o.checkQuery(add, p+".raw.errorRatioQuery", sli.Raw.ErrorRatioQuery)
 	}
 }
 
+// keepParsed remembers what validation parsed, for ParsedExpr.
+func (o *SLO) keepParsed(text string, expr parser.Expr) {
+	if o.parsed == nil {
+		o.parsed = map[string]parser.Expr{}
+	}
+	o.parsed[text] = expr
+}
+
+// ParsedExpr returns the expression Validate parsed from exactly text (a
+// selector of the SLI, or one of its queries with the window placeholder
+// replaced by 5m), or nil: rule generation need not parse the SLI's own
+// PromQL again. The expression is shared: do not modify it.
+func (o *SLO) ParsedExpr(text string) parser.Expr {
+	return o.parsed[text]
+}
+
 // checkSelector parses a vector selector with a metric name.
-func checkSelector(add func(string, string, ...any), path, sel string) []*labels.Matcher {
+func (o *SLO) checkSelector(add func(string, string, ...any), path, sel string) []*labels.Matcher {
 	if strings.TrimSpace(sel) == "" {
 		add(path, "missing selector")
 		return nil
@@ -282,6 +299,7 @@ func checkSelector(add func(string, string, ...any), path, sel string) []*labels
 		add(path, "invalid selector %q: %v", sel, err)
 		return nil
 	}
+	o.keepParsed(sel, expr)
 	vs, ok := expr.(*parser.VectorSelector)
 	if !ok {
 		add(path, "%q is not a series selector (use errorQuery/totalQuery for expressions)", sel)
@@ -379,7 +397,8 @@ func outputGrouping(e parser.Expr) *grouping {
 
 // checkQuery parses a query with the window placeholder and checks that its
 // result keeps the SLO's grouping labels. It returns the result's grouping.
-func checkQuery(add func(string, string, ...any), path, q string, groupBy []string) *grouping {
+func (o *SLO) checkQuery(add func(string, string, ...any), path, q string) *grouping {
+	groupBy := o.GroupBy
 	if strings.TrimSpace(q) == "" {
 		add(path, "missing query")
 		return nil
@@ -388,11 +407,13 @@ func checkQuery(add func(string, string, ...any), path, q string, groupBy []stri
 		add(path, "query must use the range placeholder %s (e.g. rate(x[%s]))", WindowPlaceholder, WindowPlaceholder)
 		return nil
 	}
-	expr, err := Parser.ParseExpr(strings.ReplaceAll(q, WindowPlaceholder, "5m"))
+	q5m := strings.ReplaceAll(q, WindowPlaceholder, "5m")
+	expr, err := Parser.ParseExpr(q5m)
 	if err != nil {
 		add(path, "invalid PromQL: %v", err)
 		return nil
 	}
+	o.keepParsed(q5m, expr)
 	if t := expr.Type(); t != parser.ValueTypeVector {
 		add(path, "query must return an instant vector, not a %s", t)
 		return nil
