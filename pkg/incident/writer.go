@@ -43,6 +43,10 @@ type workers struct {
 
 	batches int64 // transactions begun by the writer (its goroutine only)
 
+	// conn is the writer's own connection, kept from batch to batch (its
+	// goroutine only; see writerTx).
+	conn *sql.Conn
+
 	stop    context.CancelFunc // ends the workers' context
 	stopped chan struct{}      // closed by Close
 	wg      sync.WaitGroup
@@ -142,6 +146,11 @@ func (s *Service) Write(ctx context.Context, fn func(ctx context.Context, tx *sq
 // runWriter applies queued writes, up to maxBatch per transaction, until
 // Close; then it applies what is still queued and returns.
 func (s *Service) runWriter() {
+	defer func() {
+		if s.w.conn != nil {
+			s.w.conn.Close()
+		}
+	}()
 	for {
 		select {
 		case <-s.w.wake:
@@ -184,7 +193,7 @@ func (s *Service) applyBatch(batch []*writeOp) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.writerTx(ctx)
 	if err != nil {
 		fail(fmt.Errorf("begin transaction: %w", err))
 		return
@@ -220,6 +229,33 @@ func (s *Service) applyBatch(batch []*writeOp) {
 			op.err = fmt.Errorf("commit: %w", err)
 		}
 	}
+}
+
+// writerTx begins the writer's transaction on the writer's own connection
+// when the pool has others for everyone else (not with the one connection of
+// an in-memory database). SQLite drops a connection's page cache whenever
+// it sees a write of another connection: a writer taking any connection of
+// the pool read back, at every batch, the pages the previous batch had
+// written on another one (pread, about 3% of sred's CPU under webhook load),
+// and prepared its statements on every connection.
+func (s *Service) writerTx(ctx context.Context) (*sql.Tx, error) {
+	if s.w.conn == nil {
+		if s.db.Stats().MaxOpenConnections == 1 {
+			return s.db.BeginTx(ctx, nil)
+		}
+		c, err := s.db.Conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.w.conn = c
+	}
+	tx, err := s.w.conn.BeginTx(ctx, nil)
+	if err != nil {
+		// Perhaps a broken connection: the next batch takes one afresh.
+		s.w.conn.Close()
+		s.w.conn = nil
+	}
+	return tx, err
 }
 
 // runPreparer prepares, outside any transaction, the statements first run

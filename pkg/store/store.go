@@ -105,10 +105,12 @@ func openSQLiteDSN(ctx context.Context, base string) (*DB, error) {
 	// Statements run as text are kept prepared per connection (stmtcache.go).
 	db := sql.OpenDB(cachingConnector{conn})
 	// SQLite has one writer at a time; a small pool avoids lock thrashing.
-	db.SetMaxOpenConns(4)
+	// One connection is the incident service's writer's own (it keeps its
+	// page cache warm), four are for everything else.
+	db.SetMaxOpenConns(5)
 	// Keep every connection open: closing an idle one throws away the
 	// statements prepared on it, which are then parsed again.
-	db.SetMaxIdleConns(4)
+	db.SetMaxIdleConns(5)
 	if base == "file::memory:" {
 		db.SetMaxOpenConns(1) // each connection would see its own memory database
 	}
