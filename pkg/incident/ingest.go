@@ -140,9 +140,10 @@ func (s *Service) Ingest(ctx context.Context, n Notification) (*IngestResult, er
 // mergeAlerts indexes a notification's alerts by episode; an episode listed
 // twice keeps its resolved form.
 func mergeAlerts(n Notification) (map[alertKey]*incoming, []alertKey) {
-	byKey := map[alertKey]*incoming{}
-	var order []alertKey
-	for _, a := range n.Alerts {
+	byKey := make(map[alertKey]*incoming, len(n.Alerts))
+	order := make([]alertKey, 0, len(n.Alerts))
+	slab := make([]incoming, len(n.Alerts)) // one allocation for all
+	for i, a := range n.Alerts {
 		k := alertKey{a.Fingerprint, ms(a.StartsAt)}
 		if prev, ok := byKey[k]; ok {
 			if a.Status == "resolved" && prev.Status != "resolved" {
@@ -150,7 +151,8 @@ func mergeAlerts(n Notification) (map[alertKey]*incoming, []alertKey) {
 			}
 			continue
 		}
-		byKey[k] = &incoming{NotifiedAlert: a, key: k}
+		slab[i] = incoming{NotifiedAlert: a, key: k}
+		byKey[k] = &slab[i]
 		order = append(order, k)
 	}
 	return byKey, order

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rootuip/sre/pkg/store"
@@ -287,8 +288,11 @@ func (s *Service) placeStage(ctx context.Context, tx *sql.Tx, d *delivery) error
 			Message: fmt.Sprintf("incident created: [%s] %s", target.Severity, target.Title),
 			Data:    map[string]any{"to": string(StatusTriggered), "group_key": d.n.GroupKey}})
 	}
-	var fired, firedResolved []NotifiedAlert
-	for _, a := range append(append([]*incoming(nil), d.newFiring...), d.newResolved...) {
+	n := len(d.newFiring) + len(d.newResolved)
+	fired := make([]NotifiedAlert, 0, n)
+	var firedResolved []NotifiedAlert
+	d.newAlerts = slices.Grow(d.newAlerts, n)
+	for _, a := range append(append(make([]*incoming, 0, n), d.newFiring...), d.newResolved...) {
 		d.newAlerts = append(d.newAlerts, newAlert{target.ID, a.NotifiedAlert})
 		fired = append(fired, a.NotifiedAlert)
 		if a.Status == "resolved" {

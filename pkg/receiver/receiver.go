@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -348,6 +349,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // again from the remaining alerts, as Alertmanager would have for a group
 // without them.
 func splitHeartbeats(ctx context.Context, hb Heartbeats, n incident.Notification) (incident.Notification, int, error) {
+	if !slices.ContainsFunc(n.Alerts, func(a incident.NotifiedAlert) bool { return hb.IsHeartbeat(a.Labels) }) {
+		return n, 0, nil // the usual case: nothing to split
+	}
 	var beats, rest []incident.NotifiedAlert
 	for _, a := range n.Alerts {
 		if hb.IsHeartbeat(a.Labels) {
