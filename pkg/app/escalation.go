@@ -82,6 +82,9 @@ func buildEscalation(_ context.Context, a *App, c *EscalationConfig) (func(conte
 	dir := oncall.NewDirectory(a.DB, &c.OnCall)
 	engine := escalation.NewEngine(a.DB, &c.Escalation, dir, &c.Notifications, c.ExternalURL, escalation.Options{
 		Logger: logger, Timeline: a.Incidents, Registerer: a.Registry,
+		// EscalateNow (console, API, runbooks, ended snoozes) writes in
+		// the incident service's writer too, like the worker below.
+		Write: a.Incidents.Write,
 	})
 	a.Escalation = engine
 	// A runtime override or swap re-plans the handoffs of running escalations.

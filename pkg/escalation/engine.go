@@ -109,6 +109,12 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// HandoffHorizon bounds the look-ahead for the next shift handoff.
 	HandoffHorizon time.Duration
+	// Write runs the transaction of an action asked from outside a
+	// transaction (EscalateNow). Give it incident.Service.Write, as the
+	// escalation worker's jobs.Options.Write: on SQLite the action then
+	// joins the single writer's next batch instead of taking the write
+	// lock itself. Nil: a transaction of its own (db.InTx).
+	Write func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error
 }
 
 // Engine runs escalations. It is an incident.Hook (IncidentChanged) and the
@@ -120,6 +126,7 @@ type Engine struct {
 	logger   *slog.Logger
 	timeline incident.TimelineWriter
 	horizon  time.Duration
+	write    func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error
 
 	mu          sync.RWMutex
 	cfg         *Config
@@ -140,7 +147,12 @@ func NewEngine(db *store.DB, cfg *Config, dir *oncall.Directory, ncfg *notify.Co
 	if o.HandoffHorizon == 0 {
 		o.HandoffHorizon = 7 * 24 * time.Hour
 	}
-	e := &Engine{db: db, dir: dir, clock: o.Clock, logger: o.Logger, timeline: o.Timeline, horizon: o.HandoffHorizon}
+	if o.Write == nil {
+		o.Write = func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+			return db.InTx(ctx, func(tx *sql.Tx) error { return fn(ctx, tx) })
+		}
+	}
+	e := &Engine{db: db, dir: dir, clock: o.Clock, logger: o.Logger, timeline: o.Timeline, horizon: o.HandoffHorizon, write: o.Write}
 	e.SetConfig(cfg, ncfg, externalURL)
 	e.steps = promauto.With(o.Registerer).NewCounterVec(prometheus.CounterOpts{
 		Namespace: "sre",

@@ -2,11 +2,14 @@ package escalation_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,6 +94,9 @@ type rig struct {
 	engine *escalation.Engine
 	worker *jobs.Worker
 	sender *notify.Sender
+	// writes counts the engine's Options.Write (the incident service's
+	// writer, as sred wires it).
+	writes atomic.Int64
 }
 
 func newRig(t *testing.T, db *store.DB, clock *clock.Manual, escYAML string, ncfg *notify.Config) *rig {
@@ -102,7 +108,11 @@ func newRig(t *testing.T, db *store.DB, clock *clock.Manual, escYAML string, ncf
 	require.NoError(t, err)
 	r.svc.Clock = clock
 	r.engine = escalation.NewEngine(db, decode[escalation.Config](t, escYAML), dir, ncfg, "https://sred.example.com",
-		escalation.Options{Clock: clock, Timeline: r.svc, Registerer: prometheus.NewRegistry()})
+		escalation.Options{Clock: clock, Timeline: r.svc, Registerer: prometheus.NewRegistry(),
+			Write: func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+				r.writes.Add(1)
+				return r.svc.Write(ctx, fn)
+			}})
 	r.dir = dir
 	dir.OnChange(r.engine.SchedulesChanged)
 	r.worker = jobs.NewWorker(db, escalation.Queue, r.engine.Handle, jobs.Options{Clock: clock, Kinds: escalation.Kinds, Registerer: prometheus.NewRegistry()})
@@ -396,6 +406,11 @@ func TestMaintenanceWindow(t *testing.T) {
 	})
 }
 
+// TestEscalateNow: an acknowledged incident's escalation pages the next
+// level at once, in the caller's transaction (EscalateNowTx: rolled back,
+// nothing happens) or through the engine's Options.Write (EscalateNow: on
+// SQLite, the incident service's writer), on both backends; a resolved
+// incident has no escalation to advance.
 func TestEscalateNow(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -407,13 +422,27 @@ func TestEscalateNow(t *testing.T) {
 		_, err := r.svc.Acknowledge(ctx, id, "bob")
 		require.NoError(t, err)
 		clock.Advance(time.Minute)
+
+		// With the caller's transaction: rolled back, it leaves nothing.
+		errRollback := errors.New("caller rolls back")
+		require.ErrorIs(t, db.InTx(ctx, func(tx *sql.Tx) error {
+			require.NoError(t, r.engine.EscalateNowTx(ctx, tx, id, "rolled back"))
+			return errRollback
+		}), errRollback)
+		r.tick(t)
+		require.Empty(t, r.timeline(t, id, "Escalated now"))
+		require.Zero(t, r.writes.Load())
+
+		// Without one: through Options.Write (the incident service's writer).
 		require.NoError(t, r.engine.EscalateNow(ctx, id, "runbook restart-api: verification failed"))
+		require.Equal(t, int64(1), r.writes.Load())
 		r.tick(t)
 		require.Equal(t, []string{`Escalated now (runbook restart-api: verification failed): level 1 (policy "default"): paging carol via sms, phone (no push contact for carol); level 2 at 10:46:00 UTC if not acknowledged`},
 			r.timeline(t, id, "Escalated now"))
 		_, err = r.svc.Resolve(ctx, id, "bob", "")
 		require.NoError(t, err)
 		require.ErrorIs(t, r.engine.EscalateNow(ctx, id, "x"), escalation.ErrNoEscalation)
+		require.Equal(t, int64(2), r.writes.Load())
 	})
 }
 

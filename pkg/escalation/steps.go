@@ -421,27 +421,35 @@ var ErrNoEscalation = errors.New("incident has no escalation to advance")
 
 // EscalateNow pages the next level of an incident's escalation at once
 // (for example when a runbook's verification failed), even if it was
-// acknowledged. reason is written to the timeline.
+// acknowledged. reason is written to the timeline. It runs through
+// Options.Write (incident.Service.Write: on SQLite, in the writer's batch);
+// a caller that holds a transaction calls EscalateNowTx instead.
 func (e *Engine) EscalateNow(ctx context.Context, incidentID, reason string) error {
+	return e.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return e.EscalateNowTx(ctx, tx, incidentID, reason)
+	})
+}
+
+// EscalateNowTx is EscalateNow with the caller's transaction, like the
+// engine's other actions (IncidentChanged, Handle, SchedulesChanged).
+func (e *Engine) EscalateNowTx(ctx context.Context, tx *sql.Tx, incidentID, reason string) error {
 	if reason == "" {
 		reason = "manual"
 	}
-	return e.db.InTx(ctx, func(tx *sql.Tx) error {
-		now := e.clock.Now()
-		st, err := e.load(ctx, tx, incidentID)
-		if err != nil {
-			return err
-		}
-		if st == nil || st.state == StateNoPolicy || st.state == StateResolved {
-			return fmt.Errorf("escalate %s now: %w", incidentID, ErrNoEscalation)
-		}
-		if _, err := jobs.CancelGroup(ctx, tx, now, Queue, incidentID); err != nil {
-			return err
-		}
-		level := min(st.level+1, len(st.frozen.Levels)-1)
-		if err := e.setState(ctx, tx, incidentID, StateActive, st.level, now); err != nil {
-			return err
-		}
-		return e.enqueueStep(ctx, tx, incidentID, st.epoch, 0, level, now, now, reason)
-	})
+	now := e.clock.Now()
+	st, err := e.load(ctx, tx, incidentID)
+	if err != nil {
+		return err
+	}
+	if st == nil || st.state == StateNoPolicy || st.state == StateResolved {
+		return fmt.Errorf("escalate %s now: %w", incidentID, ErrNoEscalation)
+	}
+	if _, err := jobs.CancelGroup(ctx, tx, now, Queue, incidentID); err != nil {
+		return err
+	}
+	level := min(st.level+1, len(st.frozen.Levels)-1)
+	if err := e.setState(ctx, tx, incidentID, StateActive, st.level, now); err != nil {
+		return err
+	}
+	return e.enqueueStep(ctx, tx, incidentID, st.epoch, 0, level, now, now, reason)
 }
