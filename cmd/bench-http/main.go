@@ -26,7 +26,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -272,8 +271,8 @@ func summary(w io.Writer, rs []stepResult) {
 				ratio = pct(f.rate, wk.rate)
 			}
 			fmt.Fprintf(w, row, st, strconv.Itoa(c), fmt.Sprintf("%.0f", noop),
-				cell(f, func(a *agg) string { return fmt.Sprintf("%.0f", a.rate) }), cell(f, func(a *agg) string { return fmt.Sprintf("%.1f", ms(a.p99)) }),
-				cell(wk, func(a *agg) string { return fmt.Sprintf("%.0f", a.rate) }), cell(wk, func(a *agg) string { return fmt.Sprintf("%.1f", ms(a.p99)) }),
+				cell(f, func(a *agg) string { return fmt.Sprintf("%.0f", a.rate) }), cell(f, func(a *agg) string { return fmt.Sprintf("%.1f", benchenv.Millis(a.p99)) }),
+				cell(wk, func(a *agg) string { return fmt.Sprintf("%.0f", a.rate) }), cell(wk, func(a *agg) string { return fmt.Sprintf("%.1f", benchenv.Millis(a.p99)) }),
 				ratio, cell(f, func(a *agg) string { return fmt.Sprintf("%.2f", a.cpu) }), cell(wk, func(a *agg) string { return fmt.Sprintf("%.2f", a.cpu) }))
 		}
 		if len(connOrder) > 1 {
@@ -323,9 +322,9 @@ func benchSred(o options, st setup, bin, dir, config, channels string, noop *noo
 			if isSred && r.ok > 0 && cpu >= 0 {
 				cpuCol = fmt.Sprintf("%.2f", cpu.Seconds()*1000/float64(r.ok))
 			}
+			q := func(x float64) string { return fmt.Sprintf("%.1f", benchenv.Millis(benchenv.Quantile(r.latencies, x))) }
 			fmt.Printf(row, t.name, st.name, strconv.Itoa(c), fmt.Sprintf("%.0f", r.rate()),
-				fmt.Sprintf("%.1f", ms(r.quantile(0.5))), fmt.Sprintf("%.1f", ms(r.quantile(0.99))),
-				fmt.Sprintf("%.1f", ms(r.quantile(1))), strconv.Itoa(r.ok), strconv.Itoa(r.errs), cpuCol, benchenv.LoadAvg())
+				q(0.5), q(0.99), q(1), strconv.Itoa(r.ok), strconv.Itoa(r.errs), cpuCol, benchenv.LoadAvg())
 			if r.firstErr != nil {
 				fmt.Fprintf(os.Stderr, "  first error: %v\n", r.firstErr)
 			}
@@ -333,7 +332,7 @@ func benchSred(o options, st setup, bin, dir, config, channels string, noop *noo
 				noopRate = r.rate()
 				continue
 			}
-			sr := stepResult{setup: st.name, channels: channels, conns: c, rate: r.rate(), noop: noopRate, p99: r.quantile(0.99)}
+			sr := stepResult{setup: st.name, channels: channels, conns: c, rate: r.rate(), noop: noopRate, p99: benchenv.Quantile(r.latencies, 0.99)}
 			if r.ok > 0 && cpu >= 0 {
 				sr.cpuPer1k = cpu.Seconds() * 1000 / float64(r.ok)
 			}
@@ -345,8 +344,6 @@ func benchSred(o options, st setup, bin, dir, config, channels string, noop *noo
 	}
 	return out, nil
 }
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 type noopServer struct {
 	ln  net.Listener
@@ -535,14 +532,6 @@ type result struct {
 
 func (r *result) rate() float64 { return float64(r.ok) / r.elapsed.Seconds() }
 
-func (r *result) quantile(q float64) time.Duration {
-	if len(r.latencies) == 0 {
-		return 0
-	}
-	i := int(q*float64(len(r.latencies))+0.5) - 1
-	return r.latencies[max(0, min(i, len(r.latencies)-1))]
-}
-
 // drive posts distinct deliveries to url over conns keep-alive connections
 // until o.duration has passed or o.maxRequests were sent.
 func drive(url string, conns int, o options, prefix string) *result {
@@ -568,9 +557,9 @@ func drive(url string, conns int, o options, prefix string) *result {
 				if i > int64(o.maxRequests) {
 					break
 				}
-				body := payload(prefix, i, o.alerts)
+				body := benchenv.Payload(prefix, i, o.alerts, "https://runbooks.example.com/high-error-rate")
 				t0 := time.Now()
-				err := post(client, url, body)
+				err := benchenv.Post(client, url, body)
 				d := time.Since(t0)
 				if err != nil {
 					errs++
@@ -596,62 +585,4 @@ func drive(url string, conns int, o options, prefix string) *result {
 	res.elapsed = time.Since(start)
 	slices.Sort(res.latencies)
 	return res
-}
-
-func post(c *http.Client, url string, body []byte) error {
-	resp, err := c.Post(url, "application/json", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
-	}
-	return nil
-}
-
-var services = []string{"api", "checkout", "payments", "search"}
-
-// payload is delivery i: a new Alertmanager group of n firing alerts.
-func payload(prefix string, i int64, n int) []byte {
-	svc := services[i%int64(len(services))]
-	name := "HighErrorRate"
-	group := fmt.Sprintf("%s-%d", prefix, i)
-	type alert struct {
-		Status       string            `json:"status"`
-		Labels       map[string]string `json:"labels"`
-		Annotations  map[string]string `json:"annotations"`
-		StartsAt     time.Time         `json:"startsAt"`
-		EndsAt       time.Time         `json:"endsAt"`
-		GeneratorURL string            `json:"generatorURL"`
-		Fingerprint  string            `json:"fingerprint"`
-	}
-	start := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
-	m := map[string]any{
-		"version": "4", "status": "firing", "receiver": "sred", "externalURL": "http://127.0.0.1:9093",
-		"groupKey":          fmt.Sprintf(`{}:{alertname=%q, group=%q, service=%q}`, name, group, svc),
-		"truncatedAlerts":   0,
-		"groupLabels":       map[string]string{"alertname": name, "service": svc, "group": group},
-		"commonLabels":      map[string]string{"alertname": name, "service": svc, "group": group, "severity": "critical"},
-		"commonAnnotations": map[string]string{"summary": "error rate above 5%"},
-	}
-	alerts := make([]alert, n)
-	for j := range alerts {
-		alerts[j] = alert{
-			Status: "firing",
-			Labels: map[string]string{"alertname": name, "service": svc, "group": group, "severity": "critical",
-				"instance": fmt.Sprintf("10.0.%d.%d:8080", j/256, j%256)},
-			Annotations:  map[string]string{"summary": "error rate above 5%", "runbook_url": "https://runbooks.example.com/high-error-rate"},
-			StartsAt:     start,
-			GeneratorURL: "http://127.0.0.1:9090/graph",
-			Fingerprint:  fmt.Sprintf("%012x%04x", i, j),
-		}
-	}
-	m["alerts"] = alerts
-	b, err := json.Marshal(m)
-	if err != nil {
-		panic(errors.Join(errors.New("encode payload"), err))
-	}
-	return b
 }

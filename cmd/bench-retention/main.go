@@ -18,10 +18,7 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -191,15 +188,15 @@ func benchBackend(o options, bin, dir, backend string, s seeder, incidents int, 
 			}
 			ratio := ""
 			if mode == "off" {
-				p99off = r.quantile(0.99)
+				p99off = benchenv.Quantile(r.latencies, 0.99)
 			} else {
-				p99on = r.quantile(0.99)
+				p99on = benchenv.Quantile(r.latencies, 0.99)
 			}
 			if p99on > 0 && p99off > 0 {
 				ratio = fmt.Sprintf("%.2f", float64(p99on)/float64(p99off))
 			}
-			fmt.Printf(row, backend, strconv.Itoa(round), mode,
-				fmt.Sprintf("%.1f", ms(r.quantile(0.5))), fmt.Sprintf("%.1f", ms(r.quantile(0.99))), fmt.Sprintf("%.1f", ms(r.quantile(1))),
+			q := func(x float64) string { return fmt.Sprintf("%.1f", benchenv.Millis(benchenv.Quantile(r.latencies, x))) }
+			fmt.Printf(row, backend, strconv.Itoa(round), mode, q(0.5), q(0.99), q(1),
 				strconv.Itoa(r.ok), strconv.Itoa(r.errs), strconv.FormatInt(int64(after-before), 10), ratio, benchenv.LoadAvg())
 			if r.firstErr != nil {
 				fmt.Fprintf(os.Stderr, "  first error: %v\n", r.firstErr)
@@ -208,8 +205,6 @@ func benchBackend(o options, bin, dir, backend string, s seeder, incidents int, 
 	}
 	return nil
 }
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // deletedRows sums sre_store_deleted_rows_total over its tables.
 func deletedRows(base string) (float64, error) {
@@ -248,14 +243,6 @@ type result struct {
 	firstErr  error
 }
 
-func (r *result) quantile(q float64) time.Duration {
-	if len(r.latencies) == 0 {
-		return 0
-	}
-	i := int(q*float64(len(r.latencies))+0.5) - 1
-	return r.latencies[max(0, min(i, len(r.latencies)-1))]
-}
-
 // drive posts o.rate deliveries per second for o.duration, open loop: the
 // i-th delivery is due at start + i/rate and its latency is measured from
 // when it was due, so that a stalled sred shows in the figures instead of
@@ -280,7 +267,7 @@ func drive(url string, o options, prefix string) *result {
 				if d := time.Until(at); d > 0 {
 					time.Sleep(d)
 				}
-				err := post(client, url, payload(prefix, int64(i), o.alerts))
+				err := benchenv.Post(client, url, benchenv.Payload(prefix, int64(i), o.alerts, ""))
 				d := time.Since(at)
 				mu.Lock()
 				if err != nil {
@@ -303,61 +290,4 @@ func drive(url string, o options, prefix string) *result {
 	wg.Wait()
 	slices.Sort(res.latencies)
 	return res
-}
-
-func post(c *http.Client, url string, body []byte) error {
-	resp, err := c.Post(url, "application/json", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
-	}
-	return nil
-}
-
-var services = []string{"api", "checkout", "payments", "search"}
-
-// payload is delivery i: a new Alertmanager group of n firing alerts.
-func payload(prefix string, i int64, n int) []byte {
-	svc := services[i%int64(len(services))]
-	name := "HighErrorRate"
-	group := fmt.Sprintf("%s-%d", prefix, i)
-	type alert struct {
-		Status       string            `json:"status"`
-		Labels       map[string]string `json:"labels"`
-		Annotations  map[string]string `json:"annotations"`
-		StartsAt     time.Time         `json:"startsAt"`
-		EndsAt       time.Time         `json:"endsAt"`
-		GeneratorURL string            `json:"generatorURL"`
-		Fingerprint  string            `json:"fingerprint"`
-	}
-	start := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
-	alerts := make([]alert, n)
-	for j := range alerts {
-		alerts[j] = alert{
-			Status: "firing",
-			Labels: map[string]string{"alertname": name, "service": svc, "group": group, "severity": "critical",
-				"instance": fmt.Sprintf("10.0.%d.%d:8080", j/256, j%256)},
-			Annotations:  map[string]string{"summary": "error rate above 5%"},
-			StartsAt:     start,
-			GeneratorURL: "http://127.0.0.1:9090/graph",
-			Fingerprint:  fmt.Sprintf("%012x%04x", i, j),
-		}
-	}
-	b, err := json.Marshal(map[string]any{
-		"version": "4", "status": "firing", "receiver": "sred", "externalURL": "http://127.0.0.1:9093",
-		"groupKey":          fmt.Sprintf(`{}:{alertname=%q, group=%q, service=%q}`, name, group, svc),
-		"truncatedAlerts":   0,
-		"groupLabels":       map[string]string{"alertname": name, "service": svc, "group": group},
-		"commonLabels":      map[string]string{"alertname": name, "service": svc, "group": group, "severity": "critical"},
-		"commonAnnotations": map[string]string{"summary": "error rate above 5%"},
-		"alerts":            alerts,
-	})
-	if err != nil {
-		panic(err)
-	}
-	return b
 }

@@ -1,7 +1,8 @@
 // Package benchenv is what the whole-process benchmark programs
 // (cmd/bench-http, cmd/bench-generate, cmd/bench-retention) share: a
 // scratch directory, the binary under test built from this checkout, a sred
-// process started and stopped, and the machine's load.
+// process started and stopped, the machine's load, and the webhook load
+// (Payload, Post) with its latency quantiles (Quantile).
 package benchenv
 
 import (
