@@ -172,7 +172,10 @@ bench: tools $(BENCHSTAT)
 # of BENCH_HTTP_SETUPS: SQLite, one sred on PostgreSQL
 # (BENCH_HTTP_POSTGRES_URL, a fresh schema each) and two sred replicas behind
 # a round-robin load balancer (about 7 minutes). BENCH_HTTP_SETUPS=sqlite
-# runs without PostgreSQL.
+# runs without PostgreSQL. BENCH_HTTP_RATE=1000 offers 1,000 deliveries/s
+# shared by the connections (open loop, latency from when each was due)
+# instead of each connection sending as soon as it is answered.
+BENCH_HTTP_RATE        ?= 0
 BENCH_HTTP_CHANNELS    ?= failing,working
 BENCH_HTTP_CONFIG      ?= examples/sred.yml
 BENCH_HTTP_CONNECTIONS ?= 8,32,64
@@ -182,7 +185,7 @@ BENCH_HTTP_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disab
 bench-http:
 	$(GO) run ./cmd/bench-http --config.file=$(BENCH_HTTP_CONFIG) --connections=$(BENCH_HTTP_CONNECTIONS) \
 		--duration=$(BENCH_HTTP_DURATION) --channels=$(BENCH_HTTP_CHANNELS) --setups=$(BENCH_HTTP_SETUPS) \
-		--storage.postgres-url='$(BENCH_HTTP_POSTGRES_URL)'
+		--storage.postgres-url='$(BENCH_HTTP_POSTGRES_URL)' --rate=$(BENCH_HTTP_RATE)
 
 # Retention compaction under webhook load (docs/benchmarks.md, "Retention
 # compaction under webhook load"): for SQLite and PostgreSQL, seeds a store

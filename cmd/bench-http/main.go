@@ -63,6 +63,10 @@ type options struct {
 	channels    []string
 	rounds      int
 	setups      []setup
+	// rate is the offered load in deliveries/s shared by the connections
+	// (open loop, as wrk2 runs); 0 sends each next delivery as soon as a
+	// connection is free (closed loop).
+	rate float64
 }
 
 // setup is how sred runs: its store and how many replicas.
@@ -95,6 +99,7 @@ func run(args []string) int {
 	var channels string
 	a.Flag("channels", "Comma-separated notification set-ups, one sred each: failing (the configuration as it is; examples/sred.yml points every channel at 127.0.0.1:9, which refuses connections) and working (a copy whose 127.0.0.1:9 endpoints, secret files included, point at a local sink answering every request).").Default("failing,working").StringVar(&channels)
 	a.Flag("rounds", "Rounds of every --channels set-up, in alternation, each on a fresh sred and store.").Default("1").IntVar(&o.rounds)
+	a.Flag("rate", "Offered load in deliveries/s (open loop): delivery k is due at k/rate after the step starts, whichever connection is free sends it, and its latency counts from when it was due, so time spent waiting for a free connection is in the figures (as wrk2 measures, without coordinated omission). 0: closed loop, each connection sends its next delivery when the previous one is answered.").Default("0").Float64Var(&o.rate)
 	a.HelpFlag.Short('h')
 	if _, err := a.Parse(args); err != nil {
 		fmt.Fprintf(os.Stderr, "bench-http: %v\n", err)
@@ -124,8 +129,8 @@ func run(args []string) int {
 		}
 		o.setups = append(o.setups, st)
 	}
-	if o.duration <= 0 || o.maxRequests < 1 || o.alerts < 1 || o.rounds < 1 {
-		fmt.Fprintln(os.Stderr, "bench-http: --duration, --max-requests and --alerts must be positive")
+	if o.duration <= 0 || o.maxRequests < 1 || o.alerts < 1 || o.rounds < 1 || o.rate < 0 {
+		fmt.Fprintln(os.Stderr, "bench-http: --duration, --max-requests, --alerts and --rounds must be positive, --rate not negative")
 		return 2
 	}
 	if err := bench(o); err != nil {
@@ -168,8 +173,12 @@ func bench(o options) error {
 		configs["working"] = working
 	}
 
-	fmt.Printf("config %s, %d alerts per delivery, %s or %d requests per step, loopback; cpu s/1k: sred's CPU seconds (user+system, all replicas) per 1,000 deliveries\n",
-		o.configFile, o.alerts, o.duration, o.maxRequests)
+	load := "closed loop (each connection sends when answered)"
+	if o.rate > 0 {
+		load = fmt.Sprintf("open loop at %.0f deliveries/s offered (latency from when each was due)", o.rate)
+	}
+	fmt.Printf("config %s, %d alerts per delivery, %s or %d requests per step, loopback, %s; cpu s/1k: sred's CPU seconds (user+system, all replicas) per 1,000 deliveries\n",
+		o.configFile, o.alerts, o.duration, o.maxRequests, load)
 	const row = "%-14s %-10s %6s %13s %8s %8s %8s %8s %7s %9s  %s\n"
 	fmt.Printf(row, "target", "setup", "conns", "deliveries/s", "p50 ms", "p99 ms", "max ms", "2xx", "errors", "cpu s/1k", "load avg (1m 5m 15m)")
 	nonce := time.Now().UnixNano()
@@ -533,7 +542,11 @@ type result struct {
 func (r *result) rate() float64 { return float64(r.ok) / r.elapsed.Seconds() }
 
 // drive posts distinct deliveries to url over conns keep-alive connections
-// until o.duration has passed or o.maxRequests were sent.
+// until o.duration has passed or o.maxRequests were sent. With o.rate set,
+// delivery k (from 0) is due at start + k/o.rate: a free connection waits
+// until the next delivery is due, and a delivery's latency runs from when it
+// was due, so a server that falls behind the offered rate shows it in the
+// latencies rather than in a slower schedule.
 func drive(url string, conns int, o options, prefix string) *result {
 	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}
 	defer tr.CloseIdleConnections()
@@ -559,6 +572,18 @@ func drive(url string, conns int, o options, prefix string) *result {
 				}
 				body := benchenv.Payload(prefix, i, o.alerts, "https://runbooks.example.com/high-error-rate")
 				t0 := time.Now()
+				if o.rate > 0 {
+					t0 = start.Add(time.Duration(float64(i-1) / o.rate * float64(time.Second)))
+					if wait := time.Until(t0); wait > 0 {
+						select {
+						case <-ctx.Done():
+						case <-time.After(wait):
+						}
+						if ctx.Err() != nil {
+							break
+						}
+					}
+				}
 				err := benchenv.Post(client, url, body)
 				d := time.Since(t0)
 				if err != nil {
