@@ -41,7 +41,7 @@ const (
 	batch = 256
 	// maxPassBytes bounds the bytes of one pass (a single larger event is
 	// written alone).
-	maxPassBytes = 64 << 10
+	maxPassBytes = 128 << 10
 )
 
 // Control message types sent by the hub (never published on the bus).
@@ -73,10 +73,12 @@ type HubOptions struct {
 	// the fan-out's share of the CPU: default max(1, GOMAXPROCS-1), so
 	// that the fan-out can never take every core from ingestion.
 	Writers int
-	// StallTimeout is how long a writer waits for a client's socket to
-	// take a pass of events before it hands the rest of the write to a
+	// StallTimeout is how long a writer waits for a client's connection
+	// to take a pass of events before it hands the rest of the write to a
 	// goroutine of the client's own (bounded by WriteTimeout) and moves on
-	// to the next client. Default 100ms.
+	// to the next client, on a connection that is not a socket of the
+	// system (TLS); on a TCP socket the writer never waits: what the socket
+	// does not take at once is handed over. Default 100ms.
 	StallTimeout time.Duration
 	// MaxClients bounds concurrent WebSocket clients. Default 2048.
 	MaxClients int
@@ -90,7 +92,7 @@ type HubOptions struct {
 	// after a quiet Coalesce wakes them at once. Default 50ms.
 	Coalesce time.Duration
 	// Linger is how long, during a burst, a client with only a few events
-	// pending (fewer than 64 matching its filter) may wait to be written,
+	// pending (fewer than 128 matching its filter) may wait to be written,
 	// counted from its last wake-up: a tool following one service gets
 	// that service's events of a burst in a few writes instead of one
 	// write (one system call) per event. Outside bursts (the first event
@@ -360,7 +362,7 @@ func (h *Hub) Ingest(ev events.Event) {
 // wakeScan is the number of matching pending events that gets a client
 // written at the next wake-up even in a burst; a wake-up counts a client's
 // matching events up to it.
-const wakeScan = 64
+const wakeScan = 128
 
 // wake queues the clients that have events to read for the writers (h.mu
 // held). An idle client none of whose new events match its filter (a tool
