@@ -8,8 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -97,19 +100,24 @@ func runGenerate(env *Env, o generateOptions) error {
 	}
 	// Everything is rendered before anything is written: an error leaves
 	// the output directories as they were.
-	outputs := map[string][]byte{}
-	var order []string
-	for _, f := range files {
-		var data []byte
+	// Files are encoded and checked in parallel; the first error in file
+	// order is reported, as one after the other.
+	rendered := make([][]byte, len(files))
+	errs := make([]error, len(files))
+	forEach(len(files), func(i int) {
 		if o.promRule {
-			data, err = f.MarshalPrometheusRule(o.promRuleLabels)
+			rendered[i], errs[i] = files[i].MarshalPrometheusRule(o.promRuleLabels)
 		} else {
-			data, err = f.Marshal()
+			rendered[i], errs[i] = files[i].Marshal()
 		}
-		if err != nil {
-			return err
+	})
+	outputs := make(map[string][]byte, len(files))
+	order := make([]string, 0, len(files))
+	for i, f := range files {
+		if errs[i] != nil {
+			return errs[i]
 		}
-		outputs[f.Name] = data
+		outputs[f.Name] = rendered[i]
 		order = append(order, f.Name)
 	}
 	var suites map[string][]byte
@@ -197,6 +205,29 @@ func runGenerate(env *Env, o generateOptions) error {
 		printEstimate(env.Stderr, specs)
 	}
 	return nil
+}
+
+// forEach calls f(0) ... f(n-1) on up to GOMAXPROCS goroutines.
+func forEach(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var (
+		wg   sync.WaitGroup
+		next atomic.Int64
+	)
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func generatedFiles(gen []analysis.Generated) map[string][]byte {

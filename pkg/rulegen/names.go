@@ -1,6 +1,7 @@
 package rulegen
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -62,12 +63,28 @@ const (
 )
 
 // WindowName formats a window as in the rule names, e.g. 5m, 1h, 1h24m, 3d.
-func WindowName(w time.Duration) string { return model.Duration(w).String() }
+func WindowName(w time.Duration) string { return windowNamesOf(w).window }
 
 // ErrorRatioRecord is the name of the error ratio over window w, e.g.
 // slo:sli_error:ratio_rate1h.
-func ErrorRatioRecord(w time.Duration) string { return "slo:sli_error:ratio_rate" + WindowName(w) }
+func ErrorRatioRecord(w time.Duration) string { return windowNamesOf(w).errorRatio }
 
 // BurnRateRecord is the name of the burn rate over window w, e.g.
 // slo:burn_rate:ratio_rate1h (error ratio / error budget).
-func BurnRateRecord(w time.Duration) string { return "slo:burn_rate:ratio_rate" + WindowName(w) }
+func BurnRateRecord(w time.Duration) string { return windowNamesOf(w).burnRate }
+
+// windowNames are the names of a window, formatted once per window: an SLO
+// names its few windows some 40 times.
+type windowNames struct{ window, errorRatio, burnRate string }
+
+var windowNamesCache sync.Map // time.Duration -> *windowNames
+
+func windowNamesOf(w time.Duration) *windowNames {
+	if n, ok := windowNamesCache.Load(w); ok {
+		return n.(*windowNames)
+	}
+	name := model.Duration(w).String()
+	n := &windowNames{window: name, errorRatio: "slo:sli_error:ratio_rate" + name, burnRate: "slo:burn_rate:ratio_rate" + name}
+	windowNamesCache.Store(w, n)
+	return n
+}

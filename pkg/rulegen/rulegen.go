@@ -136,6 +136,8 @@ type gen struct {
 	ident  string
 	shapes *shapeCache // nil: parse every expression
 	parsed map[string]parsedText
+	// histCount and histBucket: see histogramSelectors.
+	histCount, histBucket string
 }
 
 // GenerateSLO compiles one SLO into its rule group.
@@ -392,13 +394,11 @@ func (g *gen) sliTexts(embed func(fragmentKind, string) string) (errExpr, totalE
 			return fmt.Sprintf("(\n  histogram_count(%s)\n  * (1 - histogram_fraction(0, %s, %s))\n  >= 0\n)\nor\n0 * histogram_count(%s)", h, num(thr), h, h),
 				fmt.Sprintf("histogram_count(%s)", h), nil
 		}
-		count := withName(vs, vs.Name+"_count")
-		bucket := withName(vs, vs.Name+"_bucket")
-		bucket.LabelMatchers = append(bucket.LabelMatchers, labels.MustNewMatcher(labels.MatchRegexp, "le", LeRegexp(thr)))
-		total := rate(count.String())
+		count, bucket := g.histogramSelectors(vs, thr)
+		total := rate(count)
 		// Requests slower than the threshold; clamped at 0 because _count
 		// and _bucket may be scraped a moment apart.
-		return fmt.Sprintf("clamp_min(\n  %s\n  -\n  %s,\n  0\n)", total, rate(bucket.String())), total, nil
+		return fmt.Sprintf("clamp_min(\n  %s\n  -\n  %s,\n  0\n)", total, rate(bucket)), total, nil
 	case sli.Bool != nil:
 		good := fmt.Sprintf("avg%s (avg_over_time(%s[5m]))", strings.TrimPrefix(g.by, "sum"), embed(fragmentSelector, sli.Bool.Selector))
 		return fmt.Sprintf("1 - clamp(%s, 0, 1)", good), fmt.Sprintf("0 * %s + 1", good), nil
@@ -407,6 +407,20 @@ func (g *gen) sliTexts(embed func(fragmentKind, string) string) (errExpr, totalE
 		return fmt.Sprintf("clamp_max((%s) >= 0, 1)", r), fmt.Sprintf("0 * ((%s) >= 0) + 1", r), nil
 	}
 	return "", "", fmt.Errorf("no SLI")
+}
+
+// histogramSelectors are the _count and the _bucket (le=~ the threshold)
+// selectors of a classic histogram, written once per SLO (sliExprs builds
+// its expressions twice). The le matcher is only written, not used: its
+// regexp is compiled when the bucket selector is parsed (check, swappable).
+func (g *gen) histogramSelectors(vs *parser.VectorSelector, thr float64) (count, bucket string) {
+	if g.histCount == "" {
+		c := withName(vs, vs.Name+"_count")
+		b := withName(vs, vs.Name+"_bucket")
+		b.LabelMatchers = append(b.LabelMatchers, &labels.Matcher{Type: labels.MatchRegexp, Name: "le", Value: LeRegexp(thr)})
+		g.histCount, g.histBucket = c.String(), b.String()
+	}
+	return g.histCount, g.histBucket
 }
 
 // eventQuery is EventQueries' query over 5m, q embedded.

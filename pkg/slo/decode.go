@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -180,40 +181,75 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		d.errorf(n, path, "expected a mapping, got %s", kindName(n))
 		return
 	}
-	t := v.Type()
-	fields := map[string]int{}
-	var known []string
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
-		if tag == "" || tag == "-" || !f.IsExported() {
-			continue
-		}
-		fields[tag] = i
-		known = append(known, tag)
-	}
-	seen := map[string]bool{}
+	t := structFieldsOf(v.Type())
+	var seen uint64 // by field index; structs with more fields use seenMore
+	var seenMore map[int]bool
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		if !d.scalar(k, path) {
 			continue
 		}
 		p := join(path, k.Value)
-		idx, ok := fields[k.Value]
+		idx, ok := t.fields[k.Value]
 		if !ok {
-			d.errorf(k, p, "unknown field %q (known fields: %s)", k.Value, strings.Join(known, ", "))
+			d.errorf(k, p, "unknown field %q (known fields: %s)", k.Value, strings.Join(t.known, ", "))
 			continue
 		}
-		if seen[k.Value] {
-			d.errorf(k, p, "duplicate field %q", k.Value)
-			continue
+		if idx < 64 {
+			if seen&(1<<idx) != 0 {
+				d.errorf(k, p, "duplicate field %q", k.Value)
+				continue
+			}
+			seen |= 1 << idx
+		} else {
+			if seenMore[idx] {
+				d.errorf(k, p, "duplicate field %q", k.Value)
+				continue
+			}
+			if seenMore == nil {
+				seenMore = map[int]bool{}
+			}
+			seenMore[idx] = true
 		}
-		seen[k.Value] = true
 		d.decode(val, v.Field(idx), p)
 	}
-	if f := v.FieldByName("Line"); f.IsValid() && f.Kind() == reflect.Int && f.CanSet() {
-		f.SetInt(int64(n.Line))
+	if t.line != nil {
+		if f := v.FieldByIndex(t.line); f.CanSet() {
+			f.SetInt(int64(n.Line))
+		}
 	}
+}
+
+// structFields is what decodeStruct needs of a struct type: its fields by
+// yaml name, their names in order, and the index of its `Line int` field
+// (nil if none).
+type structFields struct {
+	fields map[string]int
+	known  []string
+	line   []int
+}
+
+var structFieldsCache sync.Map // reflect.Type -> *structFields
+
+func structFieldsOf(t reflect.Type) *structFields {
+	if sf, ok := structFieldsCache.Load(t); ok {
+		return sf.(*structFields)
+	}
+	sf := &structFields{fields: map[string]int{}}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if tag == "" || tag == "-" || !f.IsExported() {
+			continue
+		}
+		sf.fields[tag] = i
+		sf.known = append(sf.known, tag)
+	}
+	if f, ok := t.FieldByName("Line"); ok && f.Type.Kind() == reflect.Int {
+		sf.line = f.Index
+	}
+	structFieldsCache.Store(t, sf)
+	return sf
 }
 
 // DecodeStrict decodes a YAML node into v, a pointer to a struct with yaml

@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -129,16 +131,23 @@ func LoadFiles(paths ...string) ([]*Spec, error) {
 		all  []*Spec
 		errs Errors
 	)
-	for _, p := range paths {
-		var (
-			specs []*Spec
-			err   error
-		)
+	// Files are read, decoded and validated in parallel (each on its own),
+	// and their results taken in order, as one after the other.
+	type loaded struct {
+		specs []*Spec
+		err   error
+	}
+	results := make([]loaded, len(paths))
+	forEach(len(paths), func(i int) {
+		p := paths[i]
 		if st, serr := os.Stat(p); serr == nil && st.IsDir() {
-			specs, err = LoadDir(p)
+			results[i].specs, results[i].err = LoadDir(p)
 		} else {
-			specs, err = LoadFile(p)
+			results[i].specs, results[i].err = LoadFile(p)
 		}
+	})
+	for _, r := range results {
+		specs, err := r.specs, r.err
 		if err != nil {
 			var es Errors
 			if errors.As(err, &es) {
@@ -154,6 +163,29 @@ func LoadFiles(paths ...string) ([]*Spec, error) {
 		return nil, errs
 	}
 	return all, nil
+}
+
+// forEach calls f(0) ... f(n-1) on up to GOMAXPROCS goroutines.
+func forEach(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var (
+		wg   sync.WaitGroup
+		next atomic.Int64
+	)
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func checkUnique(specs []*Spec) Errors {

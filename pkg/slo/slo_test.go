@@ -1,7 +1,9 @@
 package slo_test
 
 import (
+	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -21,6 +23,7 @@ func TestBadSpecs(t *testing.T) {
 		"budget-policy-order.yml":   "testdata/bad/budget-policy-order.yml:12:7: slos[0].budgetPolicy: thresholds must satisfy 100 >= green > yellow > exhausted >= 0 (got green 20, yellow 50, exhausted 0)",
 		"detection-ticket.yml":      "testdata/bad/detection-ticket.yml:12:27: slos[0].alerting.ticket.maxDetectionTime: only the page tier has a maxDetectionTime",
 		"detection-unreachable.yml": "testdata/bad/detection-unreachable.yml:12:9: slos[0].alerting.page.maxDetectionTime: a total outage pages after 6m at the earliest (even with a 5m long window), above maxDetectionTime 5m: lower the page tier's for:, or raise maxDetectionTime (0 disables the bound)",
+		"duplicate-field.yml":       "testdata/bad/duplicate-field.yml:7:5: slos[0].objective: duplicate field \"objective\"",
 		"duplicate-slo.yml":         "testdata/bad/duplicate-slo.yml:11:11: slos[1].name: duplicate SLO name \"availability\" (also slos[0])",
 		"error-selector-wider.yml":  "testdata/bad/error-selector-wider.yml:9:24: slos[0].sli.events.errorSelector: must repeat every matcher of totalSelector (missing job=\"api\"): errors and totals would count different series",
 		"groupby-dropped.yml":       "testdata/bad/groupby-dropped.yml:10:21: slos[0].sli.events.errorQuery: result drops the groupBy label \"customer\" (aggregate by it)\ntestdata/bad/groupby-dropped.yml:11:21: slos[0].sli.events.totalQuery: result drops the groupBy label \"customer\" (aggregate by it)",
@@ -226,4 +229,61 @@ func TestParsedExpr(t *testing.T) {
 	require.Equal(t, `h{job="api"}`, s.ParsedExpr(`h{job="api"}`).String())
 	s.SLI.Latency.Histogram = `h{job="web"}`
 	require.Nil(t, s.ParsedExpr(s.SLI.Latency.Histogram), "text changed after validation")
+}
+
+// LoadFiles reads files in parallel: the specs and the errors come in the
+// order of the files, as read one after the other, and a file that cannot
+// be read is reported as the first such file in order.
+func TestLoadFilesInOrder(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	for i := range 40 {
+		p := filepath.Join(dir, fmt.Sprintf("s%02d.yml", i))
+		objective := "99.9"
+		if i%7 == 3 {
+			objective = "0.999" // a validation error, reported with its file
+		}
+		spec := fmt.Sprintf("apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: svc-%02d\nslos:\n  - name: up\n    objective: %s\n    sli:\n      bool:\n        selector: up{job=\"svc-%02d\"}\n", i, objective, i)
+		require.NoError(t, os.WriteFile(p, []byte(spec), 0o644))
+		paths = append(paths, p)
+	}
+	var (
+		want     []string
+		wantErrs []string
+	)
+	for _, p := range paths {
+		specs, err := slo.LoadFile(p)
+		if err != nil {
+			for _, e := range err.(slo.Errors) {
+				wantErrs = append(wantErrs, e.Error())
+			}
+			continue
+		}
+		want = append(want, specs[0].Service)
+	}
+	_, err := slo.LoadFiles(paths...)
+	var got []string
+	for _, e := range err.(slo.Errors) {
+		got = append(got, e.Error())
+	}
+	require.Len(t, wantErrs, 6)
+	require.Equal(t, wantErrs, got)
+
+	var valid []string
+	for i, p := range paths {
+		if i%7 != 3 {
+			valid = append(valid, p)
+		}
+	}
+	specs, err := slo.LoadFiles(valid...)
+	require.NoError(t, err)
+	var services []string
+	for _, s := range specs {
+		services = append(services, s.Service)
+	}
+	require.Equal(t, want, services)
+
+	missing := []string{valid[0], filepath.Join(dir, "missing-1.yml"), valid[1], filepath.Join(dir, "missing-2.yml")}
+	_, err = slo.LoadFiles(missing...)
+	require.ErrorContains(t, err, "missing-1.yml")
 }

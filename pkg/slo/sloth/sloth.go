@@ -166,6 +166,10 @@ var fieldNames = map[string]string{
 // the native one (slos[0].sli.events.errorQuery). Label and annotation
 // keys are kept as they are.
 func nativePath(path string) string {
+	if !strings.Contains(path, "_") && !strings.Contains(path, "version") && !strings.Contains(path, "disable") {
+		// None of fieldNames' keys can be in it.
+		return path
+	}
 	parts := strings.Split(path, ".")
 	for i, p := range parts {
 		if i > 0 && (parts[i-1] == "labels" || parts[i-1] == "annotations") {
