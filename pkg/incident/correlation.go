@@ -169,6 +169,13 @@ const relatedLinksQuery = `SELECT s.incident_id, (SELECT MIN(l.attached_at) FROM
 FROM incident_link_services s JOIN incidents i ON i.id = s.incident_id
 WHERE s.service = $1 AND s.last_at >= $2 AND i.status IN ('triggered', 'acknowledged', 'investigating')`
 
+// relatedLinksAnyQuery is relatedLinksQuery for every service of an array
+// ($1) at once, with the service (PostgreSQL).
+const relatedLinksAnyQuery = `SELECT s.incident_id, (SELECT MIN(l.attached_at) FROM incident_links l
+	WHERE l.incident_id = s.incident_id AND l.service = s.service AND l.attached_at >= $2), s.service
+FROM incident_link_services s JOIN incidents i ON i.id = s.incident_id
+WHERE s.service = ANY($1::text[]) AND s.last_at >= $2 AND i.status IN ('triggered', 'acknowledged', 'investigating')`
+
 // linkServicesQuery returns the distinct services of an incident's links
 // by walking the index on incident_links (incident_id, service,
 // attached_at) one service at a time (a loose index scan, the same on both
@@ -356,26 +363,46 @@ func (s *Service) graphCandidate(ctx context.Context, tx *sql.Tx, c *Correlation
 // order correlate examines them in.
 func (s *Service) relatedLinks(ctx context.Context, tx *sql.Tx, services []string, since int64) ([]serviceCandidate, error) {
 	var out []serviceCandidate
-	for _, svc := range services {
-		rows, err := s.query(ctx, tx, relatedLinksQuery, svc, since)
-		if err != nil {
-			return nil, fmt.Errorf("correlation candidates: %w", err)
-		}
+	// scan appends the candidates of rows; svc is their service, "" when
+	// rows carry it (relatedLinksAnyQuery).
+	scan := func(rows *sql.Rows, svc string) error {
+		defer rows.Close()
 		for rows.Next() {
 			p := serviceCandidate{service: svc}
 			var at sql.NullInt64
-			if err := rows.Scan(&p.incidentID, &at); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("correlation candidates: %w", err)
+			dest := []any{&p.incidentID, &at}
+			if svc == "" {
+				dest = append(dest, &p.service)
+			}
+			if err := rows.Scan(dest...); err != nil {
+				return err
 			}
 			if at.Valid { // else the link(s) within the window moved away (split)
 				p.at = at.Int64
 				out = append(out, p)
 			}
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		return rows.Err()
+	}
+	if s.db.Dialect == store.Postgres {
+		// Every service in one statement (one round trip): an array
+		// parameter, the same index probes per service.
+		rows, err := s.query(ctx, tx, relatedLinksAnyQuery, services, since)
+		if err == nil {
+			err = scan(rows, "")
+		}
+		if err != nil {
 			return nil, fmt.Errorf("correlation candidates: %w", err)
+		}
+	} else {
+		for _, svc := range services {
+			rows, err := s.query(ctx, tx, relatedLinksQuery, svc, since)
+			if err == nil {
+				err = scan(rows, svc)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("correlation candidates: %w", err)
+			}
 		}
 	}
 	slices.SortFunc(out, func(a, b serviceCandidate) int {
@@ -475,22 +502,35 @@ func (s *Service) attach(ctx context.Context, tx *sql.Tx, d *delivery, k *correl
 
 // insertLink records a group placed on an incident (once per pair).
 func (s *Service) insertLink(ctx context.Context, tx *sql.Tx, incidentID string, l *Link) error {
-	if _, err := s.exec(ctx, tx, `INSERT INTO incident_links (incident_id, group_key, service, labels, reason, explanation, attached_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (incident_id, group_key) DO NOTHING`,
-		incidentID, l.GroupKey, l.Service, labelsJSON(l.Labels), l.Reason, l.Explanation, ms(l.AttachedAt)); err != nil {
+	if _, err := s.exec(ctx, tx, insertLinkSQL+`($1, $2, $3, $4, $5, $6, $7)`+insertLinkConflict,
+		linkRow(incidentID, l)...); err != nil {
 		return fmt.Errorf("link group to %s: %w", incidentID, err)
 	}
 	// The incident's summary for correlation (relatedLinksQuery): its
 	// services, each with the latest attachment. Links deleted later (split,
 	// merge) leave it as it is: it only narrows where correlation looks,
 	// and the links themselves decide.
-	if _, err := s.exec(ctx, tx, `INSERT INTO incident_link_services (incident_id, service, last_at) VALUES ($1, $2, $3)
-		ON CONFLICT (incident_id, service) DO UPDATE SET last_at = CASE
-			WHEN incident_link_services.last_at > excluded.last_at THEN incident_link_services.last_at
-			ELSE excluded.last_at END`, incidentID, l.Service, ms(l.AttachedAt)); err != nil {
+	if _, err := s.exec(ctx, tx, insertLinkServiceSQL+`($1, $2, $3)`+insertLinkServiceConflict,
+		incidentID, l.Service, ms(l.AttachedAt)); err != nil {
 		return fmt.Errorf("link group to %s: %w", incidentID, err)
 	}
 	return nil
+}
+
+const (
+	insertLinkSQL             = `INSERT INTO incident_links (incident_id, group_key, service, labels, reason, explanation, attached_at) VALUES `
+	insertLinkConflict        = ` ON CONFLICT (incident_id, group_key) DO NOTHING`
+	insertLinkServiceSQL      = `INSERT INTO incident_link_services (incident_id, service, last_at) VALUES `
+	insertLinkServiceConflict = ` ON CONFLICT (incident_id, service) DO UPDATE SET last_at = CASE
+			WHEN incident_link_services.last_at > excluded.last_at THEN incident_link_services.last_at
+			ELSE excluded.last_at END`
+)
+
+// linkRow is the row insertLinkSQL writes (7 columns: its incident_id,
+// service and attached_at, 1st, 3rd and 7th, are the row of
+// insertLinkServiceSQL).
+func linkRow(incidentID string, l *Link) []any {
+	return []any{incidentID, l.GroupKey, l.Service, labelsJSON(l.Labels), l.Reason, l.Explanation, ms(l.AttachedAt)}
 }
 
 // Links returns the alert groups placed on an incident, in the order they

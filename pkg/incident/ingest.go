@@ -456,21 +456,26 @@ func (s *Service) create(ctx context.Context, tx *sql.Tx, opts Options, n Notifi
 // insertIncident writes a new incident with every column (its final state
 // for the delivery that creates it).
 func (s *Service) insertIncident(ctx context.Context, tx *sql.Tx, r *record) error {
-	inc := &r.Incident
+	_, err := s.exec(ctx, tx, insertIncidentSQL+`($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		incidentRow(&r.Incident)...)
+	if err != nil {
+		return fmt.Errorf("create incident %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+const insertIncidentSQL = `INSERT INTO incidents (id, title, service, severity, status, labels, group_key,
+		receiver, runbook_urls, detected_at, created_at, recovered_at, updated_at, root_service) VALUES `
+
+// incidentRow is the row insertIncidentSQL writes for inc.
+func incidentRow(inc *Incident) []any {
 	urls := inc.RunbookURLs
 	if urls == nil {
 		urls = []string{}
 	}
-	_, err := s.exec(ctx, tx, `INSERT INTO incidents (id, title, service, severity, status, labels, group_key,
-		receiver, runbook_urls, detected_at, created_at, recovered_at, updated_at, root_service)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-		inc.ID, inc.Title, inc.Service, string(inc.Severity), string(inc.Status), labelsJSON(inc.Labels),
+	return []any{inc.ID, inc.Title, inc.Service, string(inc.Severity), string(inc.Status), labelsJSON(inc.Labels),
 		inc.GroupKey, inc.Receiver, mustJSON(urls), ms(inc.DetectedAt), ms(inc.CreatedAt), nullMS(inc.RecoveredAt),
-		ms(inc.UpdatedAt), inc.RootService)
-	if err != nil {
-		return fmt.Errorf("create incident %s: %w", inc.ID, err)
-	}
-	return nil
+		ms(inc.UpdatedAt), inc.RootService}
 }
 
 type newAlert struct {
@@ -485,34 +490,41 @@ func (s *Service) insertAlerts(ctx context.Context, tx *sql.Tx, groupKey string,
 		chunk := as[:min(len(as), 500)]
 		as = as[len(chunk):]
 		var sb strings.Builder
-		sb.WriteString(`INSERT INTO incident_alerts (group_key, fingerprint, starts_at, incident_id, status,
-			ends_at, labels, annotations, generator_url, first_seen_at, updated_at) VALUES `)
+		sb.WriteString(insertAlertsSQL)
 		args := make([]any, 0, len(chunk)*cols)
 		for i, a := range chunk {
-			var inc sql.NullString
-			if a.incidentID != "" {
-				inc = sql.NullString{String: a.incidentID, Valid: true}
-			}
-			var ends sql.NullInt64
-			if a.Status == "resolved" {
-				e := a.EndsAt
-				if e.IsZero() {
-					e = now
-				}
-				ends = sql.NullInt64{Int64: ms(e), Valid: true}
-			}
 			if i > 0 {
 				sb.WriteString(", ")
 			}
 			s.placeholders(&sb, len(args), cols)
-			args = append(args, groupKey, a.Fingerprint, ms(a.StartsAt), inc, a.Status, ends,
-				labelsJSON(a.Labels), labelsJSON(a.Annotations), a.GeneratorURL, ms(now), ms(now))
+			args = append(args, alertRow(groupKey, a, now)...)
 		}
 		if _, err := s.exec(ctx, tx, sb.String(), args...); err != nil {
 			return fmt.Errorf("store alerts: %w", err)
 		}
 	}
 	return nil
+}
+
+const insertAlertsSQL = `INSERT INTO incident_alerts (group_key, fingerprint, starts_at, incident_id, status,
+			ends_at, labels, annotations, generator_url, first_seen_at, updated_at) VALUES `
+
+// alertRow is the row insertAlertsSQL writes for a (11 columns).
+func alertRow(groupKey string, a newAlert, now time.Time) []any {
+	var inc sql.NullString
+	if a.incidentID != "" {
+		inc = sql.NullString{String: a.incidentID, Valid: true}
+	}
+	var ends sql.NullInt64
+	if a.Status == "resolved" {
+		e := a.EndsAt
+		if e.IsZero() {
+			e = now
+		}
+		ends = sql.NullInt64{Int64: ms(e), Valid: true}
+	}
+	return []any{groupKey, a.Fingerprint, ms(a.StartsAt), inc, a.Status, ends,
+		labelsJSON(a.Labels), labelsJSON(a.Annotations), a.GeneratorURL, ms(now), ms(now)}
 }
 
 // insertTimeline appends entries with multi-row INSERTs, in order.
@@ -522,26 +534,33 @@ func (s *Service) insertTimeline(ctx context.Context, tx *sql.Tx, es []TimelineE
 		chunk := es[:min(len(es), 500)]
 		es = es[len(chunk):]
 		var sb strings.Builder
-		sb.WriteString(`INSERT INTO incident_timeline (incident_id, at, kind, actor, message, data) VALUES `)
+		sb.WriteString(insertTimelineSQL)
 		args := make([]any, 0, len(chunk)*cols)
 		for i, e := range chunk {
-			data := "{}"
-			if e.rawData != "" {
-				data = e.rawData
-			} else if len(e.Data) > 0 {
-				data = mustJSON(e.Data)
-			}
 			if i > 0 {
 				sb.WriteString(", ")
 			}
 			s.placeholders(&sb, len(args), cols)
-			args = append(args, e.IncidentID, ms(e.Time), e.Kind, e.Actor, e.Message, data)
+			args = append(args, timelineRow(e)...)
 		}
 		if _, err := s.exec(ctx, tx, sb.String(), args...); err != nil {
 			return fmt.Errorf("add timeline: %w", err)
 		}
 	}
 	return nil
+}
+
+const insertTimelineSQL = `INSERT INTO incident_timeline (incident_id, at, kind, actor, message, data) VALUES `
+
+// timelineRow is the row insertTimelineSQL writes for e (6 columns).
+func timelineRow(e TimelineEntry) []any {
+	data := "{}"
+	if e.rawData != "" {
+		data = e.rawData
+	} else if len(e.Data) > 0 {
+		data = mustJSON(e.Data)
+	}
+	return []any{e.IncidentID, ms(e.Time), e.Kind, e.Actor, e.Message, data}
 }
 
 // placeholders writes "($n+1, ..., $n+k)", or "(?, ..., ?)" on SQLite:

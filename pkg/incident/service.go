@@ -414,16 +414,17 @@ func (s *Service) addTimeline(ctx context.Context, tx *sql.Tx, e TimelineEntry) 
 	if len(e.Data) > 0 {
 		data = mustJSON(e.Data)
 	}
-	var one int
-	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM incidents WHERE id = $1`, e.IncidentID).Scan(&one); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("add timeline to %s: %w", e.IncidentID, ErrNotFound)
-		}
+	// One statement: the entry is written only if its incident exists.
+	res, err := tx.ExecContext(ctx, `INSERT INTO incident_timeline (incident_id, at, kind, actor, message, data)
+		SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM incidents WHERE id = $1)`,
+		e.IncidentID, ms(e.Time), e.Kind, e.Actor, e.Message, data)
+	if err != nil {
 		return fmt.Errorf("add timeline to %s: %w", e.IncidentID, err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO incident_timeline (incident_id, at, kind, actor, message, data)
-		VALUES ($1, $2, $3, $4, $5, $6)`, e.IncidentID, ms(e.Time), e.Kind, e.Actor, e.Message, data); err != nil {
+	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("add timeline to %s: %w", e.IncidentID, err)
+	} else if n == 0 {
+		return fmt.Errorf("add timeline to %s: %w", e.IncidentID, ErrNotFound)
 	}
 	return nil
 }

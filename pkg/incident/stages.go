@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rootuip/sre/pkg/store"
@@ -132,11 +133,15 @@ func (s *Service) loadStage(ctx context.Context, tx *sql.Tx, d *delivery) error 
 		case err != nil:
 			return fmt.Errorf("read group: %w", err)
 		}
-	} else if err := s.queryRow(ctx, tx, `INSERT INTO alert_groups (group_key, last_delivery_at) VALUES ($1, $2)
+	} else if err := s.queryRow(ctx, tx,
+		// xmax = 0 in RETURNING: the row was inserted, not updated (the
+		// updated row carries this transaction's lock in its xmax), so the
+		// group is new and, as on SQLite, has no stored alerts to read.
+		`INSERT INTO alert_groups (group_key, last_delivery_at) VALUES ($1, $2)
 		ON CONFLICT (group_key) DO UPDATE SET last_delivery_at = CASE
 			WHEN alert_groups.last_delivery_at > excluded.last_delivery_at THEN alert_groups.last_delivery_at
 			ELSE excluded.last_delivery_at END
-		RETURNING incident_id`, d.n.GroupKey, d.delivered).Scan(&d.curID); err != nil {
+		RETURNING incident_id, xmax = 0`, d.n.GroupKey, d.delivered).Scan(&d.curID, &newGroup); err != nil {
 		return fmt.Errorf("lock group: %w", err)
 	}
 	d.byKey, d.order = mergeAlerts(d.n)
@@ -353,6 +358,9 @@ func (s *Service) resolveStage(ctx context.Context, tx *sql.Tx, d *delivery) err
 // persistStage writes the new incident, the group's row, the new episodes
 // and the timeline entries.
 func (s *Service) persistStage(ctx context.Context, tx *sql.Tx, d *delivery) error {
+	if s.db.Dialect == store.Postgres && len(d.newAlerts) <= maxMergedRows && len(d.tl) <= maxMergedRows {
+		return s.persistMerged(ctx, tx, d)
+	}
 	if d.created {
 		if err := s.insertIncident(ctx, tx, d.target); err != nil {
 			return err
@@ -383,6 +391,83 @@ func (s *Service) persistStage(ctx context.Context, tx *sql.Tx, d *delivery) err
 		return err
 	}
 	return s.insertTimeline(ctx, tx, d.tl)
+}
+
+// maxMergedRows bounds the alerts and the timeline entries persistMerged
+// writes in its one statement (PostgreSQL takes at most 65,535 parameters;
+// 500 alerts are 5,500); larger deliveries take persistStage's statements.
+const maxMergedRows = 500
+
+// persistMerged is persistStage on PostgreSQL in one statement, one round
+// trip instead of one per table: every write is a data-modifying WITH
+// query of it. PostgreSQL runs each of them exactly once and to completion
+// whatever the main query reads, and checks the foreign keys (the alerts',
+// the link's and the group's reference to a new incident) after all of
+// them. The rows are those persistStage writes, in the same order.
+func (s *Service) persistMerged(ctx context.Context, tx *sql.Tx, d *delivery) error {
+	var writes []string
+	var args []any
+	var sb strings.Builder
+	// values adds a row of parameters and returns its placeholders.
+	values := func(row []any) string {
+		sb.Reset()
+		s.placeholders(&sb, len(args), len(row))
+		args = append(args, row...)
+		return sb.String()
+	}
+	if d.created {
+		writes = append(writes, insertIncidentSQL+values(incidentRow(&d.target.Incident)))
+	}
+	if d.created || d.attached {
+		d.curID = sql.NullString{String: d.target.ID, Valid: true}
+	}
+	if d.link != nil {
+		n := len(args) // incident_id, service and attached_at: $n+1, $n+3, $n+7
+		writes = append(writes, insertLinkSQL+values(linkRow(d.target.ID, d.link))+insertLinkConflict,
+			insertLinkServiceSQL+fmt.Sprintf("($%d, $%d, $%d)", n+1, n+3, n+7)+insertLinkServiceConflict)
+	}
+	if d.created || d.attached {
+		n := len(args)
+		args = append(args, d.n.GroupKey, d.target.ID)
+		writes = append(writes, fmt.Sprintf(`UPDATE alert_groups SET incident_id = $%d WHERE group_key = $%d`, n+2, n+1))
+	}
+	if len(d.newAlerts) > 0 {
+		rows := make([]string, len(d.newAlerts))
+		for i, a := range d.newAlerts {
+			rows[i] = values(alertRow(d.n.GroupKey, a, d.now))
+		}
+		writes = append(writes, insertAlertsSQL+strings.Join(rows, ", "))
+	}
+	if len(d.tl) > 0 {
+		rows := make([]string, len(d.tl))
+		for i, e := range d.tl {
+			rows[i] = values(timelineRow(e))
+		}
+		writes = append(writes, insertTimelineSQL+strings.Join(rows, ", "))
+	}
+	var q string
+	switch len(writes) {
+	case 0:
+		return nil
+	case 1:
+		q = writes[0]
+	default:
+		var b strings.Builder
+		b.WriteString("WITH ")
+		for i, w := range writes[:len(writes)-1] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "w%d AS (%s)", i, w)
+		}
+		b.WriteByte(' ')
+		b.WriteString(writes[len(writes)-1])
+		q = b.String()
+	}
+	if _, err := s.exec(ctx, tx, q, args...); err != nil {
+		return fmt.Errorf("store delivery of group %s: %w", d.n.GroupKey, err)
+	}
+	return nil
 }
 
 // settleStage recomputes every touched incident from its stored alerts.
