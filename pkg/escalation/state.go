@@ -156,17 +156,6 @@ func (e *Engine) start(ctx context.Context, tx *sql.Tx, inc *incident.Incident, 
 	cfg, _, _ := e.config()
 	ls := LabelSet(inc)
 	p := cfg.Select(ls)
-	prev, err := e.load(ctx, tx, inc.ID)
-	if err != nil {
-		return err
-	}
-	epoch := 1
-	if prev != nil {
-		epoch = prev.epoch + 1
-	}
-	if _, err := jobs.CancelGroup(ctx, tx, now, Queue, inc.ID); err != nil {
-		return err
-	}
 	snap := snapshot{ID: inc.ID, Title: inc.Title, Service: inc.Service, Severity: string(inc.Severity), Labels: inc.Labels, Impact: inc.Impact, Started: inc.DetectedAt}
 	if snap.Started.IsZero() {
 		snap.Started = inc.CreatedAt
@@ -187,12 +176,22 @@ func (e *Engine) start(ctx context.Context, tx *sql.Tx, inc *incident.Incident, 
 	if err != nil {
 		return fmt.Errorf("start escalation of %s: encode incident: %w", inc.ID, err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO escalation_state (incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, -1, $7, $7)
+	// The escalation's epoch is the previous one's plus one (1 for the
+	// first): the upsert computes it and returns it, and locks the state
+	// row as reading it FOR UPDATE did, in one statement. The incident's
+	// pending jobs are cancelled after it, once any transaction that held
+	// the row (a step of the previous epoch) has committed.
+	var epoch int
+	if err := tx.QueryRowContext(ctx, `INSERT INTO escalation_state (incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at)
+VALUES ($1, $2, $3, $4, 1, $5, -1, $6, $6)
 ON CONFLICT (incident_id) DO UPDATE SET policy = excluded.policy, frozen = excluded.frozen, snapshot = excluded.snapshot,
-	epoch = excluded.epoch, state = excluded.state, level = -1, started_at = excluded.started_at, updated_at = excluded.updated_at`,
-		inc.ID, policyName, string(fb), string(sb), epoch, state, jobs.Millis(now)); err != nil {
+	epoch = escalation_state.epoch + 1, state = excluded.state, level = -1, started_at = excluded.started_at, updated_at = excluded.updated_at
+RETURNING epoch`,
+		inc.ID, policyName, string(fb), string(sb), state, jobs.Millis(now)).Scan(&epoch); err != nil {
 		return fmt.Errorf("start escalation of %s: %w", inc.ID, err)
+	}
+	if _, err := jobs.CancelGroup(ctx, tx, now, Queue, inc.ID); err != nil {
+		return err
 	}
 	if p == nil {
 		e.steps.WithLabelValues(string(inc.Severity), "no_policy").Inc()
