@@ -340,6 +340,13 @@ func (s *Service) settled(ctx context.Context, tx *sql.Tx, opts Options, r *reco
 	r.UpdatedAt = now
 	prev := r.Status
 	if r.recheckSeverity && firing > 0 && r.Status.Open() {
+		if w := r.deferred; w != nil {
+			// highestFiring reads the alerts the statement writes.
+			r.deferred = nil
+			if err := w.exec(ctx, s, tx); err != nil {
+				return fmt.Errorf("store delivery: %w", err)
+			}
+		}
 		if err := s.highestFiring(ctx, tx, opts, r); err != nil {
 			return err
 		}

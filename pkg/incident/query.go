@@ -34,6 +34,10 @@ type record struct {
 	// recheckSeverity: an alert of the incident's severity resolved, the
 	// severity may fall to the highest one still firing.
 	recheckSeverity bool
+	// deferred is the delivery's persisting statement not yet run
+	// (PostgreSQL, see persistMerged): save runs it with its UPDATE, any
+	// statement reading the delivery's rows runs it first (flushDeferred).
+	deferred *deferredWrite
 }
 
 func scanIncident(r rowScanner) (*record, error) {
@@ -85,8 +89,55 @@ func (s *Service) load(ctx context.Context, tx *sql.Tx, id string) (*record, err
 	return rec, nil
 }
 
-// save writes every mutable column of rec.
+// save writes every mutable column of rec. With a deferred persisting
+// statement (rec.deferred), the UPDATE is one more query of it, and both go
+// in one round trip.
 func (s *Service) save(ctx context.Context, tx *sql.Tx, rec *record) error {
+	if w := rec.deferred; w != nil {
+		rec.deferred = nil
+		w.add(saveSQL(len(w.args)), saveRow(rec)...)
+		if err := w.exec(ctx, s, tx); err != nil {
+			return fmt.Errorf("store delivery and save incident %s: %w", rec.ID, err)
+		}
+		return nil
+	}
+	if _, err := s.exec(ctx, tx, saveSQL(0), saveRow(rec)...); err != nil {
+		return fmt.Errorf("save incident %s: %w", rec.ID, err)
+	}
+	return nil
+}
+
+// saveColumns are the columns save writes, $n+2 and on (the ID is $n+1).
+var saveColumns = []string{"title", "service", "severity", "status", "runbook_urls", "assignee", "impact", "flapping",
+	"reopen_count", "mitigated_by", "detected_at", "acknowledged_at", "investigating_at", "resolved_at", "recovered_at",
+	"postmortem_at", "updated_at", "snoozed_until", "root_service", "recovering_since", "merged_into"}
+
+// saveSQL0 is saveSQL(0), the statement of a save on its own.
+var saveSQL0 = saveSQLAt(0)
+
+// saveSQL is the UPDATE of save with its parameters from $n+1.
+func saveSQL(n int) string {
+	if n == 0 {
+		return saveSQL0
+	}
+	return saveSQLAt(n)
+}
+
+func saveSQLAt(n int) string {
+	var sb strings.Builder
+	sb.WriteString("UPDATE incidents SET ")
+	for i, c := range saveColumns {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		fmt.Fprintf(&sb, "%s = $%d", c, n+i+2)
+	}
+	fmt.Fprintf(&sb, " WHERE id = $%d", n+1)
+	return sb.String()
+}
+
+// saveRow is the ID and the saveColumns of rec.
+func saveRow(rec *record) []any {
 	inc := &rec.Incident
 	flapping := 0
 	if inc.Flapping {
@@ -96,18 +147,10 @@ func (s *Service) save(ctx context.Context, tx *sql.Tx, rec *record) error {
 	if urls == nil {
 		urls = []string{}
 	}
-	_, err := s.exec(ctx, tx, `UPDATE incidents SET title = $2, service = $3, severity = $4, status = $5,
-		runbook_urls = $6, assignee = $7, impact = $8, flapping = $9, reopen_count = $10, mitigated_by = $11,
-		detected_at = $12, acknowledged_at = $13, investigating_at = $14, resolved_at = $15, recovered_at = $16,
-		postmortem_at = $17, updated_at = $18, snoozed_until = $19, root_service = $20, recovering_since = $21, merged_into = $22 WHERE id = $1`,
-		inc.ID, inc.Title, inc.Service, string(inc.Severity), string(inc.Status), mustJSON(urls), inc.Assignee,
+	return []any{inc.ID, inc.Title, inc.Service, string(inc.Severity), string(inc.Status), mustJSON(urls), inc.Assignee,
 		inc.Impact, flapping, rec.reopenCount, inc.MitigatedBy, ms(inc.DetectedAt), nullMS(inc.AcknowledgedAt),
 		nullMS(rec.investigatingAt), nullMS(inc.ResolvedAt), nullMS(inc.RecoveredAt), nullMS(rec.postmortemAt),
-		ms(inc.UpdatedAt), nullMS(inc.SnoozedUntil), inc.RootService, nullMS(inc.RecoveringSince), inc.MergedInto)
-	if err != nil {
-		return fmt.Errorf("save incident %s: %w", inc.ID, err)
-	}
-	return nil
+		ms(inc.UpdatedAt), nullMS(inc.SnoozedUntil), inc.RootService, nullMS(inc.RecoveringSince), inc.MergedInto}
 }
 
 type querier interface {

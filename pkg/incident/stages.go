@@ -72,6 +72,7 @@ type delivery struct {
 	link                       *Link // the group's link to target, when new
 
 	// every stage
+	deferred  *deferredWrite // persist's statement, run by settle (PostgreSQL)
 	touched   map[string]*record
 	changed   bool
 	tl        []TimelineEntry // written in one statement by persist
@@ -404,67 +405,97 @@ const maxMergedRows = 500
 // whatever the main query reads, and checks the foreign keys (the alerts',
 // the link's and the group's reference to a new incident) after all of
 // them. The rows are those persistStage writes, in the same order.
+//
+// The statement is not run here but left to settle (d.deferred): the
+// incident's UPDATE (save) joins it, one round trip less while the
+// incident's row lock is held; settle runs it first whenever it reads.
 func (s *Service) persistMerged(ctx context.Context, tx *sql.Tx, d *delivery) error {
-	var writes []string
-	var args []any
+	w := &deferredWrite{}
 	var sb strings.Builder
 	// values adds a row of parameters and returns its placeholders.
 	values := func(row []any) string {
 		sb.Reset()
-		s.placeholders(&sb, len(args), len(row))
-		args = append(args, row...)
+		s.placeholders(&sb, len(w.args), len(row))
+		w.args = append(w.args, row...)
 		return sb.String()
 	}
 	if d.created {
-		writes = append(writes, insertIncidentSQL+values(incidentRow(&d.target.Incident)))
+		w.add(insertIncidentSQL + values(incidentRow(&d.target.Incident)))
 	}
 	if d.created || d.attached {
 		d.curID = sql.NullString{String: d.target.ID, Valid: true}
 	}
 	if d.link != nil {
-		n := len(args) // incident_id, service and attached_at: $n+1, $n+3, $n+7
-		writes = append(writes, insertLinkSQL+values(linkRow(d.target.ID, d.link))+insertLinkConflict,
-			insertLinkServiceSQL+fmt.Sprintf("($%d, $%d, $%d)", n+1, n+3, n+7)+insertLinkServiceConflict)
+		n := len(w.args) // incident_id, service and attached_at: $n+1, $n+3, $n+7
+		w.add(insertLinkSQL + values(linkRow(d.target.ID, d.link)) + insertLinkConflict)
+		w.add(insertLinkServiceSQL + fmt.Sprintf("($%d, $%d, $%d)", n+1, n+3, n+7) + insertLinkServiceConflict)
 	}
 	if d.created || d.attached {
-		n := len(args)
-		args = append(args, d.n.GroupKey, d.target.ID)
-		writes = append(writes, fmt.Sprintf(`UPDATE alert_groups SET incident_id = $%d WHERE group_key = $%d`, n+2, n+1))
+		n := len(w.args)
+		w.add(fmt.Sprintf(`UPDATE alert_groups SET incident_id = $%d WHERE group_key = $%d`, n+2, n+1), d.n.GroupKey, d.target.ID)
 	}
 	if len(d.newAlerts) > 0 {
 		rows := make([]string, len(d.newAlerts))
 		for i, a := range d.newAlerts {
 			rows[i] = values(alertRow(d.n.GroupKey, a, d.now))
 		}
-		writes = append(writes, insertAlertsSQL+strings.Join(rows, ", "))
+		w.add(insertAlertsSQL + strings.Join(rows, ", "))
 	}
 	if len(d.tl) > 0 {
 		rows := make([]string, len(d.tl))
 		for i, e := range d.tl {
 			rows[i] = values(timelineRow(e))
 		}
-		writes = append(writes, insertTimelineSQL+strings.Join(rows, ", "))
+		w.add(insertTimelineSQL + strings.Join(rows, ", "))
 	}
-	var q string
-	switch len(writes) {
-	case 0:
-		return nil
-	case 1:
-		q = writes[0]
-	default:
+	if len(w.writes) > 0 {
+		d.deferred = w
+	}
+	return nil
+}
+
+// deferredWrite is a statement of several writes being built: each a
+// data-modifying query with its parameters numbered after the ones before.
+type deferredWrite struct {
+	writes []string
+	args   []any
+}
+
+// add appends a write whose parameters, args, are numbered after w.args.
+func (w *deferredWrite) add(q string, args ...any) {
+	w.writes = append(w.writes, q)
+	w.args = append(w.args, args...)
+}
+
+// exec runs the writes in one statement: the last one is the main query,
+// the others WITH queries of it.
+func (w *deferredWrite) exec(ctx context.Context, s *Service, tx *sql.Tx) error {
+	q := w.writes[len(w.writes)-1]
+	if len(w.writes) > 1 {
 		var b strings.Builder
 		b.WriteString("WITH ")
-		for i, w := range writes[:len(writes)-1] {
+		for i, q := range w.writes[:len(w.writes)-1] {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			fmt.Fprintf(&b, "w%d AS (%s)", i, w)
+			fmt.Fprintf(&b, "w%d AS (%s)", i, q)
 		}
 		b.WriteByte(' ')
-		b.WriteString(writes[len(writes)-1])
+		b.WriteString(q)
 		q = b.String()
 	}
-	if _, err := s.exec(ctx, tx, q, args...); err != nil {
+	_, err := s.exec(ctx, tx, q, w.args...)
+	return err
+}
+
+// flushDeferred runs the delivery's deferred persisting statement, if any.
+func (s *Service) flushDeferred(ctx context.Context, tx *sql.Tx, d *delivery) error {
+	w := d.deferred
+	if w == nil {
+		return nil
+	}
+	d.deferred = nil
+	if err := w.exec(ctx, s, tx); err != nil {
 		return fmt.Errorf("store delivery of group %s: %w", d.n.GroupKey, err)
 	}
 	return nil
@@ -481,16 +512,23 @@ func (s *Service) settleStage(ctx context.Context, tx *sql.Tx, d *delivery) erro
 			// one of this delivery's (DetectedAt only ever moves back to
 			// an alert's start). No need to aggregate all of r's alerts,
 			// which costs in proportion to a storm's size.
-			if err := s.settled(ctx, tx, d.opts, r, d.now, d.p, d.actor, true, 0); err != nil {
+			// r's save runs the deferred persisting statement with it.
+			r.deferred, d.deferred = d.deferred, nil
+			err := s.settled(ctx, tx, d.opts, r, d.now, d.p, d.actor, true, 0)
+			r.deferred = nil
+			if err != nil {
 				return err
 			}
 			continue
+		}
+		if err := s.flushDeferred(ctx, tx, d); err != nil {
+			return err
 		}
 		if err := s.settle(ctx, tx, d.opts, r, d.now, d.p, created, d.actor); err != nil {
 			return err
 		}
 	}
-	return nil
+	return s.flushDeferred(ctx, tx, d)
 }
 
 // settleFiring reports whether the delivery stored a firing alert on r, and
