@@ -1,13 +1,11 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -25,6 +23,7 @@ import (
 	"github.com/rootuip/sre/pkg/slo"
 	"github.com/rootuip/sre/pkg/status"
 	tu "github.com/rootuip/sre/pkg/testutil"
+	"github.com/rootuip/sre/pkg/testutil/browser"
 )
 
 // consoleSpec is a 99% SLO over a day. Its budget alert fires without
@@ -43,15 +42,6 @@ slos:
         totalSelector: http_requests_total{job="checkout"}
 `
 
-// browserArtifacts is where screenshots go: $SRE_TEST_ARTIFACTS when set.
-func browserArtifacts(t *testing.T) string {
-	if d := os.Getenv("SRE_TEST_ARTIFACTS"); d != "" {
-		require.NoError(t, os.MkdirAll(d, 0o755))
-		return d
-	}
-	return t.TempDir()
-}
-
 // TestConsoleBrowserPrometheus drives the console of a whole sred in
 // headless Chromium while a real Prometheus evaluates the generated rules
 // of a checkout SLO over a target whose counters the test steers:
@@ -69,8 +59,7 @@ func browserArtifacts(t *testing.T) string {
 // Screenshots of the home page, the SLO page and /status are written to
 // $SRE_TEST_ARTIFACTS (docs/images holds copies).
 func TestConsoleBrowserPrometheus(t *testing.T) {
-	bin, err := exec.LookPath("chromium")
-	require.NoError(t, err, "chromium is required (apt-get install -y chromium)")
+	browser.Chromium(t) // before the long set-up
 	dir := t.TempDir()
 
 	// The target: each scrape adds good and bad requests as the phase says.
@@ -160,22 +149,11 @@ receivers:
 		return strings.Contains(body, `data-slo="checkout/availability" data-group="" data-state="green"`)
 	}, "the home page never showed the SLO green")
 
-	actx, cancel := chromedp.NewExecAllocator(t.Context(), chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 900))
-	defer cancel()
-	tab, cancelTab := chromedp.NewContext(actx)
-	defer cancelTab()
 	// A safety net only: every step waits on a condition.
-	tab, cancelT := context.WithTimeout(tab, 3*time.Minute)
-	defer cancelT()
-	arts := browserArtifacts(t)
-	shoot := func(name string) {
-		t.Helper()
-		shot, err := chromedp.Run(tab, chromedp.FullScreenshot(80))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(arts, name), shot, 0o644))
-	}
+	tab, closeBrowser := browser.Tab(t, 3*time.Minute)
+	defer closeBrowser()
+	arts := browser.Artifacts(t)
+	shoot := func(name string) { t.Helper(); browser.Screenshot(t, tab, arts, name) }
 
 	// 1. Green. A marker in the page's window proves later that the page
 	// was never reloaded.

@@ -4,9 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +17,7 @@ import (
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/noise"
 	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil/browser"
 	"github.com/rootuip/sre/pkg/ui"
 )
 
@@ -32,8 +30,6 @@ import (
 // Tab in order, with a focus indicator) and do not scroll sideways at a
 // phone's width (390 px). Screenshots go to $SRE_TEST_ARTIFACTS.
 func TestBrowserGraphAndNoise(t *testing.T) {
-	bin, err := exec.LookPath("chromium")
-	require.NoError(t, err, "chromium is required (apt-get install -y chromium)")
 	ctx := t.Context()
 	db, err := store.OpenSQLite(ctx, t.TempDir())
 	require.NoError(t, err)
@@ -63,28 +59,17 @@ func TestBrowserGraphAndNoise(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	actx, cancel := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 900))
-	defer cancel()
-	tab, cancelTab := chromedp.NewContext(actx)
-	defer cancelTab()
 	// A safety net only: every step waits on a condition.
-	tab, cancelT := context.WithTimeout(tab, 3*time.Minute)
-	defer cancelT()
-	dir := artifactDir(t)
+	tab, closeBrowser := browser.Tab(t, 3*time.Minute)
+	defer closeBrowser()
+	dir := browser.Artifacts(t)
 	text := func(sel string) string {
 		t.Helper()
 		s, err := chromedp.Run(tab, chromedp.Text(chromedp.CSS(sel)))
 		require.NoError(t, err)
 		return strings.Join(strings.Fields(s), " ")
 	}
-	shot := func(name string) {
-		t.Helper()
-		b, err := chromedp.Run(tab, chromedp.FullScreenshot(80))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
-	}
+	shot := func(name string) { t.Helper(); browser.Screenshot(t, tab, dir, name) }
 
 	// The graph: reached from the navigation, postgres is the likely root.
 	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(srv.URL+"/"), chromedp.WaitReady(chromedp.CSS("main")),

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/stream"
+	"github.com/rootuip/sre/pkg/testutil/browser"
 	"github.com/rootuip/sre/pkg/ui"
 )
 
@@ -127,8 +127,6 @@ func tabTo(t *testing.T, tab context.Context, css string) {
 // incident is acknowledged with Enter and a note added with Space, without
 // a pointer.
 func TestBrowserKeyboard(t *testing.T) {
-	bin, err := exec.LookPath("chromium")
-	require.NoError(t, err, "chromium is required (apt-get install -y chromium)")
 	ctx := t.Context()
 	db, err := store.OpenSQLite(ctx, t.TempDir())
 	require.NoError(t, err)
@@ -151,15 +149,9 @@ func TestBrowserKeyboard(t *testing.T) {
 	require.NoError(t, err)
 	id := res.Created[0]
 
-	actx, cancel := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 900))
-	defer cancel()
-	tab, cancelTab := chromedp.NewContext(actx)
-	defer cancelTab()
 	// A safety net only: every step waits on a condition.
-	tab, cancelT := context.WithTimeout(tab, 3*time.Minute)
-	defer cancelT()
+	tab, closeBrowser := browser.Tab(t, 3*time.Minute)
+	defer closeBrowser()
 
 	for _, page := range []string{"/", "/incidents/" + id} {
 		require.NoError(t, chromedp.Do(tab, chromedp.Navigate(srv.URL+page), chromedp.WaitReady(chromedp.CSS("main"))))

@@ -1,11 +1,9 @@
 package ui_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil/browser"
 	"github.com/rootuip/sre/pkg/ui"
 )
 
@@ -32,8 +31,6 @@ func as(name string, role auth.Role, h http.Handler) http.Handler {
 // another site posts to the console (as a responder's browser would,
 // with the responder's credentials) is refused and changes nothing.
 func TestBrowserViewerAndCrossSite(t *testing.T) {
-	bin, err := exec.LookPath("chromium")
-	require.NoError(t, err, "chromium is required (apt-get install -y chromium)")
 	ctx := t.Context()
 	db, err := store.OpenSQLite(ctx, t.TempDir())
 	require.NoError(t, err)
@@ -64,15 +61,9 @@ func TestBrowserViewerAndCrossSite(t *testing.T) {
 	defer evil.Close()
 	evilURL := strings.Replace(evil.URL, "127.0.0.1", "localhost", 1)
 
-	actx, cancel := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 900))
-	defer cancel()
-	tab, cancelTab := chromedp.NewContext(actx)
-	defer cancelTab()
 	// A safety net only: every step waits on a condition.
-	tab, cancelT := context.WithTimeout(tab, 2*time.Minute)
-	defer cancelT()
+	tab, closeBrowser := browser.Tab(t, 2*time.Minute)
+	defer closeBrowser()
 
 	// The viewer: the incident, no button, no form that posts.
 	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(viewer.URL+"/incidents/"+id), chromedp.WaitVisible(chromedp.ID("status"))))

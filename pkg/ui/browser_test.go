@@ -1,12 +1,8 @@
 package ui_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,25 +15,15 @@ import (
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/stream"
+	"github.com/rootuip/sre/pkg/testutil/browser"
 	"github.com/rootuip/sre/pkg/ui"
 )
-
-// artifactDir is where screenshots go: $SRE_TEST_ARTIFACTS when set.
-func artifactDir(t *testing.T) string {
-	if d := os.Getenv("SRE_TEST_ARTIFACTS"); d != "" {
-		require.NoError(t, os.MkdirAll(d, 0o755))
-		return d
-	}
-	return t.TempDir()
-}
 
 // TestBrowserLiveAck drives the console in headless Chromium (Debian's
 // chromium; the test fails when it is missing): two tabs show the same
 // incident, the first acknowledges it with the button, and the second shows
 // the new status without a reload (through the event stream).
 func TestBrowserLiveAck(t *testing.T) {
-	bin, err := exec.LookPath("chromium")
-	require.NoError(t, err, "chromium is required (apt-get install -y chromium)")
 	ctx := t.Context()
 	db, err := store.OpenSQLite(ctx, t.TempDir())
 	require.NoError(t, err)
@@ -58,15 +44,9 @@ func TestBrowserLiveAck(t *testing.T) {
 	require.NoError(t, err)
 	id := res.Created[0]
 
-	actx, cancel := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 900))
-	defer cancel()
-	tab1, cancel1 := chromedp.NewContext(actx)
-	defer cancel1()
 	// A safety net only: every step waits on a condition.
-	tab1, cancelT := context.WithTimeout(tab1, 2*time.Minute)
-	defer cancelT()
+	tab1, closeBrowser := browser.Tab(t, 2*time.Minute)
+	defer closeBrowser()
 
 	page := srv.URL + "/incidents/" + id
 	require.NoError(t, chromedp.Do(tab1, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.ID("ack"))))
@@ -78,10 +58,8 @@ func TestBrowserLiveAck(t *testing.T) {
 	status, err := chromedp.Run(tab2, chromedp.Text(chromedp.ID("status")))
 	require.NoError(t, err)
 	require.Equal(t, "triggered", strings.TrimSpace(status))
-	dir := artifactDir(t)
-	shot, err := chromedp.Run(tab1, chromedp.FullScreenshot(80))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "console-incident.jpg"), shot, 0o644))
+	dir := browser.Artifacts(t)
+	browser.Screenshot(t, tab1, dir, "console-incident.jpg")
 
 	require.NoError(t, chromedp.Do(tab1, chromedp.Click(chromedp.ID("ack")), chromedp.WaitVisible(chromedp.CSS(".done"))))
 	status, err = chromedp.Run(tab1, chromedp.Text(chromedp.ID("status")))
@@ -93,14 +71,10 @@ func TestBrowserLiveAck(t *testing.T) {
 	status, err = chromedp.Run(tab2, chromedp.Text(chromedp.ID("status")))
 	require.NoError(t, err)
 	require.Equal(t, "acknowledged", strings.TrimSpace(status))
-	shot, err = chromedp.Run(tab2, chromedp.FullScreenshot(80))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "console-incident-live.jpg"), shot, 0o644))
+	browser.Screenshot(t, tab2, dir, "console-incident-live.jpg")
 
 	require.NoError(t, chromedp.Do(tab1, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("mtta"))))
-	shot, err = chromedp.Run(tab1, chromedp.FullScreenshot(80))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "console-home.jpg"), shot, 0o644))
+	browser.Screenshot(t, tab1, dir, "console-home.jpg")
 	t.Logf("screenshots in %s", dir)
 	inc, err := svc.Get(ctx, id)
 	require.NoError(t, err)
