@@ -9,8 +9,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/rootuip/sre/pkg/testutil"
 )
 
 // relabel loads a recorded payload and rewrites it: groupKey, and in every
@@ -49,12 +47,6 @@ func relabel(t *testing.T, name, groupKey string, set map[string]string) []byte 
 // service taken from the job label when there is no service label, and
 // auto_resolve: false keeping an incident open when its alerts resolve.
 func TestNonDefaultConfig(t *testing.T) {
-	storages := map[string]func(t *testing.T) []string{
-		"sqlite": func(t *testing.T) []string { return []string{"--storage.path=" + t.TempDir()} },
-		"postgres": func(t *testing.T) []string {
-			return []string{"--storage.postgres-url=" + testutil.PostgresSchemaURL(t)}
-		},
-	}
 	for _, name := range []string{"sqlite", "postgres"} {
 		t.Run(name, func(t *testing.T) {
 			cfg := filepath.Join(t.TempDir(), "sred.yml")
@@ -65,7 +57,7 @@ func TestNonDefaultConfig(t *testing.T) {
     SEV3: low
   auto_resolve: false
 `), 0o644))
-			s := start(t, append([]string{"--config.file=" + cfg}, storages[name](t)...)...)
+			s := start(t, append([]string{"--config.file=" + cfg}, storageArgs(t, name)...)...)
 
 			type want struct{ service, severity, status string }
 			get := func(id string) want {

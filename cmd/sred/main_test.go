@@ -21,19 +21,82 @@ import (
 	"github.com/rootuip/sre/pkg/testutil"
 )
 
-// buildSred compiles cmd/sred once per test binary.
-var buildSred = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "sred-bin-")
+// goBuild compiles the command pkg (a directory relative to cmd/sred)
+// into a new temporary directory as name.
+func goBuild(name, pkg string) (string, error) {
+	dir, err := os.MkdirTemp("", name+"-bin-")
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "sred")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	bin := filepath.Join(dir, name)
+	out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
+		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
 	}
 	return bin, nil
-})
+}
+
+// buildSred compiles cmd/sred once per test binary.
+var buildSred = sync.OnceValues(func() (string, error) { return goBuild("sred", ".") })
+
+// storageArgs are the flags of a fresh, empty store of backend: "sqlite"
+// (a temporary directory) or "postgres" (a schema of its own).
+func storageArgs(t *testing.T, backend string) []string {
+	t.Helper()
+	switch backend {
+	case "sqlite":
+		return []string{"--storage.path=" + t.TempDir()}
+	case "postgres":
+		return []string{"--storage.postgres-url=" + testutil.PostgresSchemaURL(t)}
+	}
+	t.Fatalf("unknown backend %q", backend)
+	return nil
+}
+
+// replicaSet is one sred configuration on one PostgreSQL schema: each
+// start is one more replica of the same deployment.
+type replicaSet struct{ args []string }
+
+// newReplicaSet writes config as dir/sred.yml and takes a PostgreSQL
+// schema of its own for the replicas.
+func newReplicaSet(t *testing.T, dir, config string) *replicaSet {
+	t.Helper()
+	cfg := filepath.Join(dir, "sred.yml")
+	require.NoError(t, os.WriteFile(cfg, []byte(config), 0o644))
+	return &replicaSet{args: append([]string{"--config.file=" + cfg}, storageArgs(t, "postgres")...)}
+}
+
+// start starts one replica (sred built once per test binary) and waits
+// until it is ready.
+func (r *replicaSet) start(t *testing.T) *sred {
+	t.Helper()
+	return start(t, r.args...)
+}
+
+// pagingConfig is a sred.yml whose api policy pages alice at once on the
+// webhook channel (hookURL/sred) for critical incidents; notifications
+// goes into the notifications section before the webhook, extra after
+// everything.
+func pagingConfig(hookURL, notifications, extra string) string {
+	return `global:
+  incident_id_prefix: INC
+escalation:
+  severities:
+    CRITICAL: {channels: [webhook]}
+  policies:
+    - name: api
+      matchers: ['service="api"']
+      levels:
+        - {after: 0m, users: [alice]}
+oncall:
+  users:
+    - {name: alice, email: alice@example.com}
+notifications:
+` + notifications + `  webhook:
+    url: ` + hookURL + `/sred
+    secret: test-secret
+` + extra
+}
 
 type sred struct {
 	cmd    *exec.Cmd
@@ -188,17 +251,11 @@ func incidentIDs(t *testing.T, s *sred) []string {
 // TestKillAfterAck posts a delivery, SIGKILLs sred right after the 2xx,
 // restarts it on the same storage and finds everything it acknowledged.
 func TestKillAfterAck(t *testing.T) {
-	storages := map[string]func(t *testing.T) []string{
-		"sqlite": func(t *testing.T) []string { return []string{"--storage.path=" + t.TempDir()} },
-		"postgres": func(t *testing.T) []string {
-			return []string{"--storage.postgres-url=" + testutil.PostgresSchemaURL(t)}
-		},
-	}
 	for _, name := range []string{"sqlite", "postgres"} {
 		t.Run(name, func(t *testing.T) {
 			cfg := filepath.Join(t.TempDir(), "sred.yml")
 			writeConfig(t, cfg, "INC")
-			args := append([]string{"--config.file=" + cfg}, storages[name](t)...)
+			args := append([]string{"--config.file=" + cfg}, storageArgs(t, name)...)
 			s := start(t, args...)
 			code, body := s.do(t, http.MethodPost, "/api/v1/webhook/alertmanager", payload(t, "am-firing.json"))
 			require.Equal(t, http.StatusOK, code, body)
@@ -382,12 +439,6 @@ func groupKeys(t *testing.T, s *sred) map[string]bool {
 // concurrently; sred is SIGKILLed mid-stream; after a restart on the same
 // storage, every group whose delivery got a 2xx is there.
 func TestKillUnderLoad(t *testing.T) {
-	storages := map[string]func(t *testing.T) []string{
-		"sqlite": func(t *testing.T) []string { return []string{"--storage.path=" + t.TempDir()} },
-		"postgres": func(t *testing.T) []string {
-			return []string{"--storage.postgres-url=" + testutil.PostgresSchemaURL(t)}
-		},
-	}
 	var tmpl map[string]any
 	require.NoError(t, json.Unmarshal(payload(t, "am-firing.json"), &tmpl))
 	tmpl["groupKey"] = "GROUPKEY"
@@ -399,7 +450,7 @@ func TestKillUnderLoad(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg := filepath.Join(t.TempDir(), "sred.yml")
 			writeConfig(t, cfg, "INC")
-			args := append([]string{"--config.file=" + cfg}, storages[name](t)...)
+			args := append([]string{"--config.file=" + cfg}, storageArgs(t, name)...)
 			s := start(t, args...)
 
 			const senders = 8

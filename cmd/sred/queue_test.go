@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/rootuip/sre/pkg/testutil"
 )
 
 // receiver is a webhook endpoint that never answers its first request (the
@@ -71,33 +69,10 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	rc := &receiver{first: make(chan struct{})}
 	hook := httptest.NewServer(rc)
 	defer hook.Close()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "sred.yml")
-	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `global:
-  incident_id_prefix: INC
-escalation:
-  severities:
-    CRITICAL: {channels: [webhook]}
-  policies:
-    - name: api
-      matchers: ['service="api"']
-      levels:
-        - {after: 0m, users: [alice]}
-oncall:
-  users:
-    - {name: alice, email: alice@example.com}
-notifications:
-  lease: %s
-  timeout: 4s
-  max_attempts: 3
-  min_backoff: 1s
-  webhook:
-    url: %s/sred
-    secret: test-secret
-`, lease, hook.URL), 0o644))
-	args := []string{"--config.file=" + cfg, "--storage.postgres-url=" + testutil.PostgresSchemaURL(t)}
+	replicas := newReplicaSet(t, t.TempDir(), pagingConfig(hook.URL,
+		fmt.Sprintf("  lease: %s\n  timeout: 4s\n  max_attempts: 3\n  min_backoff: 1s\n", lease), ""))
 
-	a := start(t, args...)
+	a := replicas.start(t)
 	code, body := a.do(t, http.MethodPost, "/api/v1/webhook/alertmanager", payload(t, "am-firing.json"))
 	require.Equal(t, http.StatusOK, code, body)
 	select {
@@ -108,7 +83,7 @@ notifications:
 	// Mid-job: the message is claimed and its request is in flight.
 	require.NoError(t, a.cmd.Process.Signal(syscall.SIGKILL))
 
-	b := start(t, args...)
+	b := replicas.start(t)
 	id := strings.Split(incidentIDs(t, b)[0], " ")[0]
 	type record struct {
 		State    string `json:"state"`
@@ -198,32 +173,10 @@ func TestRunbookReplicaKilledMidStep(t *testing.T) {
 			}
 		})
 	}
-	cfg := filepath.Join(dir, "sred.yml")
-	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `global:
-  incident_id_prefix: INC
-escalation:
-  severities:
-    CRITICAL: {channels: [webhook]}
-  policies:
-    - name: api
-      matchers: ['service="api"']
-      levels:
-        - {after: 0m, users: [alice]}
-oncall:
-  users:
-    - {name: alice, email: alice@example.com}
-notifications:
-  webhook:
-    url: %s/sred
-    secret: test-secret
-runbooks:
-  files: ['runbooks/*.yml']
-  poll_interval: 1s
-  lease_duration: %s
-`, hook.URL, lease), 0o644))
-	args := []string{"--config.file=" + cfg, "--storage.postgres-url=" + testutil.PostgresSchemaURL(t)}
+	replicas := newReplicaSet(t, dir, pagingConfig(hook.URL, "",
+		fmt.Sprintf("runbooks:\n  files: ['runbooks/*.yml']\n  poll_interval: 1s\n  lease_duration: %s\n", lease)))
 
-	a := start(t, args...)
+	a := replicas.start(t)
 	code, body := a.do(t, http.MethodPost, "/api/v1/webhook/alertmanager", payload(t, "am-firing.json"))
 	require.Equal(t, http.StatusOK, code, body)
 	deadline := time.Now().Add(60 * time.Second)
@@ -241,7 +194,7 @@ runbooks:
 	require.NoError(t, a.cmd.Process.Signal(syscall.SIGKILL))
 	killed := time.Now()
 
-	b := start(t, args...)
+	b := replicas.start(t)
 	type audit struct {
 		Event    string    `json:"event"`
 		StepName string    `json:"step_name"`

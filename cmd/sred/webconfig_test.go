@@ -26,18 +26,7 @@ import (
 )
 
 // buildSrectl compiles cmd/srectl once per test binary.
-var buildSrectl = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "srectl-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "srectl")
-	out, err := exec.Command("go", "build", "-o", bin, "../srectl").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+var buildSrectl = sync.OnceValues(func() (string, error) { return goBuild("srectl", "../srectl") })
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and its key to dir.
 func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
