@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/rootuip/sre/pkg/receiver"
 )
 
 // Post sends body (JSON) to url; an answer other than 2xx is an error
@@ -36,23 +38,14 @@ func Payload(prefix string, i int64, n int, runbookURL string) []byte {
 	svc := services[i%int64(len(services))]
 	name := "HighErrorRate"
 	group := fmt.Sprintf("%s-%d", prefix, i)
-	type alert struct {
-		Status       string            `json:"status"`
-		Labels       map[string]string `json:"labels"`
-		Annotations  map[string]string `json:"annotations"`
-		StartsAt     time.Time         `json:"startsAt"`
-		EndsAt       time.Time         `json:"endsAt"`
-		GeneratorURL string            `json:"generatorURL"`
-		Fingerprint  string            `json:"fingerprint"`
-	}
 	start := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
-	alerts := make([]alert, n)
+	alerts := make([]receiver.Alert, n)
 	for j := range alerts {
 		annotations := map[string]string{"summary": "error rate above 5%"}
 		if runbookURL != "" {
 			annotations["runbook_url"] = runbookURL
 		}
-		alerts[j] = alert{
+		alerts[j] = receiver.Alert{
 			Status: "firing",
 			Labels: map[string]string{"alertname": name, "service": svc, "group": group, "severity": "critical",
 				"instance": fmt.Sprintf("10.0.%d.%d:8080", j/256, j%256)},
@@ -62,14 +55,13 @@ func Payload(prefix string, i int64, n int, runbookURL string) []byte {
 			Fingerprint:  fmt.Sprintf("%012x%04x", i, j),
 		}
 	}
-	b, err := json.Marshal(map[string]any{
-		"version": "4", "status": "firing", "receiver": "sred", "externalURL": "http://127.0.0.1:9093",
-		"groupKey":          fmt.Sprintf(`{}:{alertname=%q, group=%q, service=%q}`, name, group, svc),
-		"truncatedAlerts":   0,
-		"groupLabels":       map[string]string{"alertname": name, "service": svc, "group": group},
-		"commonLabels":      map[string]string{"alertname": name, "service": svc, "group": group, "severity": "critical"},
-		"commonAnnotations": map[string]string{"summary": "error rate above 5%"},
-		"alerts":            alerts,
+	b, err := json.Marshal(receiver.Message{
+		Version: receiver.SupportedVersion, Status: "firing", Receiver: "sred", ExternalURL: "http://127.0.0.1:9093",
+		GroupKey:          fmt.Sprintf(`{}:{alertname=%q, group=%q, service=%q}`, name, group, svc),
+		GroupLabels:       map[string]string{"alertname": name, "service": svc, "group": group},
+		CommonLabels:      map[string]string{"alertname": name, "service": svc, "group": group, "severity": "critical"},
+		CommonAnnotations: map[string]string{"summary": "error rate above 5%"},
+		Alerts:            alerts,
 	})
 	if err != nil {
 		panic(errors.Join(errors.New("encode payload"), err))

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rootuip/sre/pkg/receiver"
 )
 
 func TestQuantile(t *testing.T) {
@@ -45,32 +47,29 @@ func TestQuantile(t *testing.T) {
 }
 
 // TestPayloadAndPost: a delivery decodes as Alertmanager's webhook body
-// with n alerts of one new group, the runbook_url only when given; Post
+// with n alerts of one new group that sred's own check (Message.Validate)
+// accepts, the runbook_url only when given; Post
 // sends it as JSON and turns an answer other than 2xx into an error.
 func TestPayloadAndPost(t *testing.T) {
-	type body struct {
-		Status   string            `json:"status"`
-		GroupKey string            `json:"groupKey"`
-		Common   map[string]string `json:"commonLabels"`
-		Alerts   []struct {
-			Fingerprint string            `json:"fingerprint"`
-			Labels      map[string]string `json:"labels"`
-			Annotations map[string]string `json:"annotations"`
-		} `json:"alerts"`
-	}
-	var got []body
+	var got []receiver.Message
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var b body
+		var b receiver.Message
 		if r.Header.Get("Content-Type") != "application/json" {
 			http.Error(w, "not JSON", http.StatusUnsupportedMediaType)
 			return
 		}
-		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&b); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		if len(b.Alerts) == 0 {
 			http.Error(w, "no alerts", http.StatusBadRequest)
+			return
+		}
+		if err := b.Validate(); err != nil { // sred's own check
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		got = append(got, b)
@@ -90,7 +89,7 @@ func TestPayloadAndPost(t *testing.T) {
 		t.Fatalf("%d deliveries, want 2", len(got))
 	}
 	a, b := got[0], got[1]
-	if a.Status != "firing" || len(a.Alerts) != 3 || a.Common["group"] != "run-5" || a.Common["service"] != "checkout" ||
+	if a.Status != "firing" || len(a.Alerts) != 3 || a.CommonLabels["group"] != "run-5" || a.CommonLabels["service"] != "checkout" ||
 		!strings.Contains(a.GroupKey, `group="run-5"`) {
 		t.Fatalf("delivery 5: %+v", a)
 	}
@@ -100,7 +99,7 @@ func TestPayloadAndPost(t *testing.T) {
 	if _, ok := a.Alerts[0].Annotations["runbook_url"]; ok {
 		t.Fatalf("runbook_url without one given: %+v", a.Alerts[0].Annotations)
 	}
-	if b.Common["service"] != "payments" || b.Alerts[0].Annotations["runbook_url"] != "https://runbooks.example.com/x" {
+	if b.CommonLabels["service"] != "payments" || b.Alerts[0].Annotations["runbook_url"] != "https://runbooks.example.com/x" {
 		t.Fatalf("delivery 6: %+v", b)
 	}
 }
