@@ -61,6 +61,19 @@ func testGraph(t testing.TB) (*correlation.Graph, *incident.Correlation) {
 	return g, correlation.Compile(g, cfg)
 }
 
+// graphService is the incident service of the graph tests on db, its
+// clock at *now, correlating by testGraph, and testGraph's graph.
+func graphService(t *testing.T, db *store.DB, now *time.Time) (*incident.Service, *correlation.Graph) {
+	t.Helper()
+	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+	require.NoError(t, err)
+	t.Cleanup(func() { svc.Close() })
+	svc.Clock = clock.Func(func() time.Time { return *now })
+	g, rules := testGraph(t)
+	svc.SetCorrelation(rules)
+	return svc, g
+}
+
 // fire delivers a firing alert group of one alert.
 func fire(t *testing.T, svc *incident.Service, gk, alertname, service, severity string, at time.Time) string {
 	t.Helper()
@@ -83,12 +96,7 @@ func fire(t *testing.T, svc *incident.Service, gk, alertname, service, severity 
 func TestGraphPage(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
 		now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
-		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
-		require.NoError(t, err)
-		defer svc.Close()
-		svc.Clock = clock.Func(func() time.Time { return now })
-		g, rules := testGraph(t)
-		svc.SetCorrelation(rules)
+		svc, g := graphService(t, db, &now)
 
 		// No graph configured.
 		mux := http.NewServeMux()
@@ -172,12 +180,7 @@ func (c *countingIncidents) OpenWithServices(ctx context.Context, limit int) ([]
 func TestGraphPageReadsOnce(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
 		now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
-		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
-		require.NoError(t, err)
-		defer svc.Close()
-		svc.Clock = clock.Func(func() time.Time { return now })
-		g, rules := testGraph(t)
-		svc.SetCorrelation(rules)
+		svc, g := graphService(t, db, &now)
 		src := &countingIncidents{Incidents: svc}
 		mux := http.NewServeMux()
 		ui.New(ui.Sources{Incidents: src, Graph: func() *correlation.Graph { return g }}, ui.Options{Clock: svc.Clock}).Register(mux)
