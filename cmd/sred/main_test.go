@@ -329,7 +329,7 @@ func TestReload(t *testing.T) {
 	// SIGHUP reloads too.
 	writeConfig(t, cfg, "SEV")
 	require.NoError(t, s.cmd.Process.Signal(syscall.SIGHUP))
-	require.Eventually(t, func() bool { return metric(t, s, "sre_config_last_reload_successful") == "1" }, 10*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return metric(t, s, "sre_config_last_reload_successful") == "1" }, 60*time.Second, 50*time.Millisecond)
 	m["groupKey"] = "third-group"
 	b, _ = json.Marshal(m)
 	code, body = s.do(t, http.MethodPost, "/api/v1/webhook/alertmanager", b)

@@ -690,7 +690,8 @@ func readSeries(t *testing.T, root string) map[string]string {
 func TestMetricsAutomationVersion(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
-			a, srv := runApp(t, backend, "{}\n", nil)
+			clk := clock.NewManual(time.Now())
+			a, srv := runApp(t, backend, "{}\n", func(a *App) { a.Incidents.Clock = clk })
 			ctx := context.Background()
 			src := runbookAutomation{a.DB}
 			version := func() string {
@@ -701,10 +702,10 @@ func TestMetricsAutomationVersion(t *testing.T) {
 			}
 			empty := version()
 			require.Equal(t, empty, version(), "nothing changed")
-			id := openIncident(t, srv.URL, "VersionProbe", "api", "HIGH", time.Now())
+			id := openIncident(t, srv.URL, "VersionProbe", "api", "HIGH", clk.Now())
 			opened := version()
 			require.NotEqual(t, empty, opened, "an incident was created")
-			time.Sleep(2 * time.Millisecond) // updated_at has millisecond resolution
+			clk.Advance(time.Second) // the acknowledgement's updated_at is later
 			postJSON(t, srv.URL+"/api/v1/incidents/"+id+"/ack", map[string]string{"actor": "alice"})
 			acked := version()
 			require.NotEqual(t, opened, acked, "an incident was acknowledged")

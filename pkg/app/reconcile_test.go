@@ -77,7 +77,7 @@ alertmanager:
 			fp = got[0].Fingerprint
 		}
 		return fp != ""
-	}, 10*time.Second, 50*time.Millisecond)
+	}, 60*time.Second, 50*time.Millisecond)
 	res, err := a.Incidents.Ingest(ctx, incident.Notification{Receiver: "x", Status: "firing", GroupKey: `{}:{alertname="X"}`,
 		Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: fp, StartsAt: start, Labels: labels}}})
 	require.NoError(t, err)

@@ -271,7 +271,7 @@ receivers:
 		inc, err = a.Incidents.Get(ctx, apiID)
 		require.NoError(t, err)
 		return inc.Status == incident.StatusResolved
-	}, 10*time.Second, 20*time.Millisecond, "resolved once the run ends")
+	}, 60*time.Second, 20*time.Millisecond, "resolved once the run ends")
 	require.Equal(t, "automation", inc.MitigatedBy)
 
 	tl, err := a.Incidents.Timeline(ctx, apiID)

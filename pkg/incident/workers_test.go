@@ -44,10 +44,10 @@ func serviceGoroutines() []string {
 
 // waitNoServiceGoroutines waits until no goroutine runs the incident
 // package's code (a goroutine that has returned from its function may still
-// be listed for an instant); the 10 s deadline is only a safety net.
+// be listed for an instant); the 60 s deadline is only a safety net.
 func waitNoServiceGoroutines(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		gs := serviceGoroutines()
 		if len(gs) == 0 {

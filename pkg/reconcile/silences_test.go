@@ -85,7 +85,7 @@ func TestSilenceOnAckAndExpireOnResolve(t *testing.T) {
 			getJSON(t, am.URL+"/api/v2/alerts", &alerts)
 			return len(alerts) == 1 && alerts[0].Status.State == "suppressed" &&
 				len(alerts[0].Status.SilencedBy) == 1 && alerts[0].Status.SilencedBy[0] == recs[0].ID
-		}, 10*time.Second, 100*time.Millisecond, "the alert is not silenced in Alertmanager")
+		}, 60*time.Second, 100*time.Millisecond, "the alert is not silenced in Alertmanager")
 		require.True(t, contains(timelineKinds(t, e.svc, inc.ID)["silence"], "silence "+recs[0].ID+" created"))
 
 		// Syncing again does nothing: one silence per alert.

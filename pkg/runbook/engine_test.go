@@ -522,7 +522,7 @@ steps: [{name: hold, exec: {command: [/bin/sleep, "%s"]}}]
 			runs, err := e.ListRuns(context.Background(), RunFilter{IncidentID: id, Status: RunRunning})
 			require.NoError(t, err)
 			return len(runs) == 2
-		}, 10*time.Second, 20*time.Millisecond)
+		}, 60*time.Second, 20*time.Millisecond)
 		_, err = svc.Resolve(context.Background(), id, "alice", "fixed by hand")
 		require.NoError(t, err)
 		var got map[string]*Run

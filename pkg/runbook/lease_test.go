@@ -207,10 +207,10 @@ steps:
 		require.ErrorContains(t, err, fmt.Sprintf("renew lease of run %d: ", runA.ID))
 		require.ErrorContains(t, err, "renewal refused")
 		require.Eventually(t, func() bool { return processGone(pids["second"][0]) && processGone(pids["second"][1]) },
-			10*time.Second, 10*time.Millisecond, "the second run's processes were killed")
+			60*time.Second, 10*time.Millisecond, "the second run's processes were killed")
 		require.Eventually(t, func() bool {
 			return testutil.ToFloat64(e.metrics.executions.WithLabelValues("second", "lease_lost")) == 1
-		}, 10*time.Second, 10*time.Millisecond)
+		}, 60*time.Second, 10*time.Millisecond)
 		require.False(t, processGone(pids["first"][0]), "the first run goes on")
 		require.Equal(t, RunRunning, waitRun(t, e, "INC-A", RunRunning).Status)
 
