@@ -929,13 +929,32 @@ func (e *Engine) Locks(ctx context.Context) ([]Lock, error) { return listLocks(c
 // record writes an audit row and a timeline entry for run, logging errors:
 // bookkeeping must not stop a remediation in progress.
 func (e *Engine) record(ctx context.Context, run *Run, a *AuditEntry, message string) {
+	_ = e.recordWith(ctx, run, a, message, nil)
+}
+
+// recordWith is record whose audit row is written in one transaction with
+// change (when not nil), so that a reader who sees the change sees the row
+// too (a run shown waiting for approval has its approval_requested entry).
+// When change is given and the write fails, nothing is recorded and the
+// error is returned.
+func (e *Engine) recordWith(ctx context.Context, run *Run, a *AuditEntry, message string, change func(context.Context, *sql.Tx) error) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	a.RunID, a.IncidentID, a.Runbook, a.DryRun = run.ID, run.IncidentID, run.Runbook, run.DryRun
 	if a.Time.IsZero() {
 		a.Time = e.now()
 	}
-	if err := e.write(ctx, func(ctx context.Context, tx *sql.Tx) error { return insertAudit(ctx, tx, a) }); err != nil {
+	if err := e.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if change != nil {
+			if err := change(ctx, tx); err != nil {
+				return err
+			}
+		}
+		return insertAudit(ctx, tx, a)
+	}); err != nil {
+		if change != nil {
+			return err
+		}
 		e.logger.Error("runbook audit", "run", run.ID, "err", err)
 	}
 	data := map[string]any{"run_id": run.ID, "status": a.Status, "dry_run": run.DryRun}
@@ -967,6 +986,7 @@ func (e *Engine) record(ctx context.Context, run *Run, a *AuditEntry, message st
 	if e.opts.Bus != nil {
 		e.opts.Bus.Publish(events.Event{Type: "runbook." + a.Event, Time: a.Time, IncidentID: run.IncidentID, Data: data})
 	}
+	return nil
 }
 
 // execute runs the steps of run in order. A resumed run (its replica

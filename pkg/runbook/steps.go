@@ -497,15 +497,19 @@ func (e *Engine) runNotify(ctx context.Context, x *execution, s *Step, message s
 // waitApproval pauses the run until a responder approves it through the API
 // or the step times out.
 func (e *Engine) waitApproval(ctx context.Context, x *execution, idx int, step, message string) stepResult {
-	if err := e.setStatus(ctx, x.run.ID, RunRunning, RunWaitingApproval); err != nil {
-		return failed("wait for approval: %v", err)
-	}
 	if message == "" {
 		message = "approve to continue"
 	}
-	e.record(ctx, x.run, &AuditEntry{Event: "approval_requested", StepIndex: idx, StepName: step, StepType: string(StepApproval), Status: RunWaitingApproval,
+	// The status and its audit entry in one write: whoever sees the run
+	// waiting sees why.
+	if err := e.recordWith(ctx, x.run, &AuditEntry{Event: "approval_requested", StepIndex: idx, StepName: step, StepType: string(StepApproval), Status: RunWaitingApproval,
 		Input: map[string]any{"message": message}},
-		fmt.Sprintf("runbook %s run %d waits for approval: %s (POST /api/v1/runbooks/runs/%d/approve)", x.run.Runbook, x.run.ID, message, x.run.ID))
+		fmt.Sprintf("runbook %s run %d waits for approval: %s (POST /api/v1/runbooks/runs/%d/approve)", x.run.Runbook, x.run.ID, message, x.run.ID),
+		func(ctx context.Context, tx *sql.Tx) error {
+			return setStatusTx(ctx, tx, x.run.ID, RunRunning, RunWaitingApproval)
+		}); err != nil {
+		return failed("wait for approval: %v", err)
+	}
 	cfg, _ := e.config()
 	for {
 		var by, comment string
@@ -536,8 +540,11 @@ func (e *Engine) waitApproval(ctx context.Context, x *execution, idx int, step, 
 // setStatus moves run id from status from to status to (running and
 // waiting_approval) through the engine's writer.
 func (e *Engine) setStatus(ctx context.Context, id int64, from, to string) error {
-	return e.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE runbook_runs SET status = $1 WHERE id = $2 AND status = $3`, to, id, from)
-		return err
-	})
+	return e.write(ctx, func(ctx context.Context, tx *sql.Tx) error { return setStatusTx(ctx, tx, id, from, to) })
+}
+
+// setStatusTx moves run id from status from to status to within tx.
+func setStatusTx(ctx context.Context, tx *sql.Tx, id int64, from, to string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE runbook_runs SET status = $1 WHERE id = $2 AND status = $3`, to, id, from)
+	return err
 }
