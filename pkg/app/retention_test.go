@@ -80,16 +80,10 @@ func TestRetentionCompaction(t *testing.T) {
 // waitWaiters waits until a timer waits on clk.
 func waitWaiters(t *testing.T, clk *clock.Manual) {
 	t.Helper()
-	for {
-		n, changed := clk.Waiters()
-		if n > 0 {
-			return
-		}
-		select {
-		case <-changed:
-		case <-time.After(time.Minute):
-			t.Fatal("nothing waits on the clock")
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := clk.WaitWaiters(ctx, 1); err != nil {
+		t.Fatalf("nothing waits on the clock: %v", err)
 	}
 }
 

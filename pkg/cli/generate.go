@@ -8,17 +8,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"text/tabwriter"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/analysis"
+	"github.com/rootuip/sre/pkg/parallel"
 	"github.com/rootuip/sre/pkg/rulegen"
 	"github.com/rootuip/sre/pkg/scaling"
 	"github.com/rootuip/sre/pkg/slo"
@@ -104,7 +102,7 @@ func runGenerate(env *Env, o generateOptions) error {
 	// order is reported, as one after the other.
 	rendered := make([][]byte, len(files))
 	errs := make([]error, len(files))
-	forEach(len(files), func(i int) {
+	parallel.ForEach(len(files), func(i int) {
 		if o.promRule {
 			rendered[i], errs[i] = files[i].MarshalPrometheusRule(o.promRuleLabels)
 		} else {
@@ -205,29 +203,6 @@ func runGenerate(env *Env, o generateOptions) error {
 		printEstimate(env.Stderr, specs)
 	}
 	return nil
-}
-
-// forEach calls f(0) ... f(n-1) on up to GOMAXPROCS goroutines.
-func forEach(n int, f func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 {
-		for i := range n {
-			f(i)
-		}
-		return
-	}
-	var (
-		wg   sync.WaitGroup
-		next atomic.Int64
-	)
-	for range workers {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				f(i)
-			}
-		})
-	}
-	wg.Wait()
 }
 
 func generatedFiles(gen []analysis.Generated) map[string][]byte {

@@ -4,6 +4,8 @@
 package clock
 
 import (
+	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -121,4 +123,20 @@ func (c *Manual) Waiters() (int, <-chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.waiters), c.changed
+}
+
+// WaitWaiters blocks until at least n timers are pending or ctx ends: tests
+// wait with it for code to block on the clock instead of sleeping.
+func (c *Manual) WaitWaiters(ctx context.Context, n int) error {
+	for {
+		got, changed := c.Waiters()
+		if got >= n {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("%d timers wait on the clock, want %d: %w", got, n, context.Cause(ctx))
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package clock
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -33,4 +34,20 @@ func TestOrReal(t *testing.T) {
 	require.Equal(t, Real{}, OrReal(nil))
 	m := NewManual(time.Unix(0, 0))
 	require.Same(t, m, OrReal(m))
+}
+
+// TestWaitWaiters: WaitWaiters returns once enough timers wait, and says how
+// many wait when its context ends first.
+func TestWaitWaiters(t *testing.T) {
+	c := NewManual(time.Unix(0, 0))
+	done := make(chan error, 1)
+	go func() { done <- c.WaitWaiters(context.Background(), 2) }()
+	c.After(time.Minute)
+	c.After(time.Hour)
+	require.NoError(t, <-done)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.EqualError(t, c.WaitWaiters(ctx, 3), "2 timers wait on the clock, want 3: context canceled")
+	require.NoError(t, c.WaitWaiters(ctx, 2), "enough wait already: the context does not matter")
 }

@@ -113,18 +113,11 @@ func TestAutomationVersionedCache(t *testing.T) {
 	go func() { defer close(done); _ = c.Run(ctx) }()
 	waitRound := func() {
 		t.Helper()
-		for {
-			n, changed := clk.Waiters()
-			if n > 0 {
-				return
-			}
-			select {
-			case <-changed:
-			case <-done:
-				t.Fatal("Run returned")
-			case <-time.After(time.Minute): // a guard against a hang, not a timing
-				t.Fatal("Run did not wait on its clock")
-			}
+		// A guard against a hang, not a timing.
+		wctx, stop := context.WithTimeout(context.Background(), time.Minute)
+		defer stop()
+		if err := clk.WaitWaiters(wctx, 1); err != nil {
+			t.Fatalf("Run did not wait on its clock: %v", err)
 		}
 	}
 	// The first round runs at once, then Run waits for the clock.

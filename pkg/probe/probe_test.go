@@ -200,13 +200,7 @@ checks:
 	// waitIdle waits until the loop blocks on the clock again.
 	waitIdle := func() {
 		t.Helper()
-		for {
-			n, changed := clk.Waiters()
-			if n > 0 {
-				return
-			}
-			<-changed
-		}
+		require.NoError(t, clk.WaitWaiters(context.Background(), 1))
 	}
 	step := func(d time.Duration, wantFast, wantSlow int32) {
 		t.Helper()

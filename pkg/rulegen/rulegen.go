@@ -436,14 +436,7 @@ func (g *gen) eventQuery(q string, embed func(fragmentKind, string) string) stri
 // selector parses an SLI selector.
 func (g *gen) selector(s string) (*parser.VectorSelector, error) {
 	e, err := g.parse(s)
-	if err != nil {
-		return nil, err
-	}
-	vs, ok := e.(*parser.VectorSelector)
-	if !ok {
-		return nil, fmt.Errorf("%q is not a series selector", s)
-	}
-	return vs, nil
+	return asSelector(s, e, err)
 }
 
 // EventQueries returns the error and total queries of an events SLI given
@@ -504,6 +497,11 @@ func exprSumsBy(expr parser.Expr, by []string) bool {
 
 func parseSelector(s string) (*parser.VectorSelector, error) {
 	e, err := slo.Parser.ParseExpr(s)
+	return asSelector(s, e, err)
+}
+
+// asSelector is e, parsed from s with err, as a series selector.
+func asSelector(s string, e parser.Expr, err error) (*parser.VectorSelector, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -10,14 +10,14 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/rootuip/sre/pkg/parallel"
 )
 
 // Error is a problem in a spec file, at a line and column, about a field.
@@ -138,7 +138,7 @@ func LoadFiles(paths ...string) ([]*Spec, error) {
 		err   error
 	}
 	results := make([]loaded, len(paths))
-	forEach(len(paths), func(i int) {
+	parallel.ForEach(len(paths), func(i int) {
 		p := paths[i]
 		if st, serr := os.Stat(p); serr == nil && st.IsDir() {
 			results[i].specs, results[i].err = LoadDir(p)
@@ -163,29 +163,6 @@ func LoadFiles(paths ...string) ([]*Spec, error) {
 		return nil, errs
 	}
 	return all, nil
-}
-
-// forEach calls f(0) ... f(n-1) on up to GOMAXPROCS goroutines.
-func forEach(n int, f func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 {
-		for i := range n {
-			f(i)
-		}
-		return
-	}
-	var (
-		wg   sync.WaitGroup
-		next atomic.Int64
-	)
-	for range workers {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				f(i)
-			}
-		})
-	}
-	wg.Wait()
 }
 
 func checkUnique(specs []*Spec) Errors {

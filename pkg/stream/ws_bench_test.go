@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -14,12 +12,10 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/events"
-	"github.com/rootuip/sre/pkg/stream"
 )
 
 // BenchmarkWSBurst publishes bursts of 10,000 events on the event bus of a
@@ -55,16 +51,10 @@ func BenchmarkWSBurst(b *testing.B) {
 const burst = 10000
 
 func benchWSBurst(b *testing.B, subs, slow int, filtered, batched bool) {
-	reg := prometheus.NewRegistry()
 	bus := events.NewBus(1024, nil)
-	hub := stream.NewHub(bus, stream.HubOptions{Registerer: reg})
+	hub, reg, srv := serveBus(b, bus)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go hub.Run(ctx) //nolint:errcheck
-	mux := http.NewServeMux()
-	hub.Register(mux)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
 	url := strings.Replace(srv.URL, "http://", "ws://", 1) + "/api/v1/stream"
 
 	var received atomic.Int64

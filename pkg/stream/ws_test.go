@@ -40,6 +40,22 @@ type wsFixture struct {
 	clock *manualClock
 }
 
+// serveBus runs a hub on bus, its metrics in a registry of its own, behind
+// a test server, until the test ends.
+func serveBus(tb testing.TB, bus *events.Bus) (*stream.Hub, *prometheus.Registry, *httptest.Server) {
+	tb.Helper()
+	reg := prometheus.NewRegistry()
+	hub := stream.NewHub(bus, stream.HubOptions{Registerer: reg})
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	go hub.Run(ctx) //nolint:errcheck
+	mux := http.NewServeMux()
+	hub.Register(mux)
+	srv := httptest.NewServer(mux)
+	tb.Cleanup(srv.Close)
+	return hub, reg, srv
+}
+
 func startHub(t *testing.T, o stream.HubOptions) *wsFixture {
 	t.Helper()
 	f := &wsFixture{reg: prometheus.NewRegistry(), clock: &manualClock{now: time.Date(2026, 11, 27, 14, 0, 0, 0, time.UTC)}}
@@ -422,15 +438,7 @@ func TestStreamWebSocketFrames(t *testing.T) {
 // is published after it.
 func TestStreamWebSocketLingerDelivers(t *testing.T) {
 	bus := events.NewBus(16, nil)
-	reg := prometheus.NewRegistry()
-	hub := stream.NewHub(bus, stream.HubOptions{Registerer: reg})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go hub.Run(ctx) //nolint:errcheck
-	mux := http.NewServeMux()
-	hub.Register(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
+	_, reg, srv := serveBus(t, bus)
 	follower := dial(t, srv.URL, `{"services":["b"]}`)
 	all := dial(t, srv.URL, `{}`)
 	require.Equal(t, stream.TypeSubscribed, follower.next(t).Type)
