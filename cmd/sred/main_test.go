@@ -55,7 +55,10 @@ func storageArgs(t *testing.T, backend string) []string {
 
 // replicaSet is one sred configuration on one PostgreSQL schema: each
 // start is one more replica of the same deployment.
-type replicaSet struct{ args []string }
+type replicaSet struct {
+	args []string
+	url  string // the PostgreSQL schema's URL
+}
 
 // newReplicaSet writes config as dir/sred.yml and takes a PostgreSQL
 // schema of its own for the replicas.
@@ -63,7 +66,8 @@ func newReplicaSet(t *testing.T, dir, config string) *replicaSet {
 	t.Helper()
 	cfg := filepath.Join(dir, "sred.yml")
 	require.NoError(t, os.WriteFile(cfg, []byte(config), 0o644))
-	return &replicaSet{args: append([]string{"--config.file=" + cfg}, storageArgs(t, "postgres")...)}
+	url := testutil.PostgresSchemaURL(t)
+	return &replicaSet{args: []string{"--config.file=" + cfg, "--storage.postgres-url=" + url}, url: url}
 }
 
 // start starts one replica (sred built once per test binary) and waits

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/notify"
 )
 
 // receiver is a webhook endpoint that never answers its first request (the
@@ -80,7 +83,14 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("replica A sent no page within 30s:\n%s", a.output())
 	}
-	// Mid-job: the message is claimed and its request is in flight.
+	// Mid-job: the message is claimed and its request is in flight. Its
+	// lease as A holds it (A may still extend it, never shorten it):
+	// B may claim the message only once this time has passed.
+	db, err := sql.Open("pgx", replicas.url)
+	require.NoError(t, err)
+	defer db.Close()
+	var leaseUntil int64
+	require.NoError(t, db.QueryRow(`SELECT lease_until FROM jobs WHERE queue = $1 AND state = 'running'`, notify.Queue).Scan(&leaseUntil))
 	require.NoError(t, a.cmd.Process.Signal(syscall.SIGKILL))
 
 	b := replicas.start(t)
@@ -112,9 +122,10 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	reqs, accepted := rc.snapshot()
 	require.Equal(t, []string{"trigger"}, accepted, "the page is accepted exactly once")
 	require.Len(t, reqs, 2, "one request from A (killed), one from B")
-	// A claimed the message just before its request; B could only claim it
-	// once the lease ran out (the clocks of both are this machine's).
-	require.GreaterOrEqual(t, reqs[1].Sub(reqs[0]), lease-time.Second, "B sent before A's lease expired")
+	// B could only claim the message once A's lease had run out, and sent
+	// it after claiming it (sred's clocks and the receiver's are this
+	// machine's), however long A took between its claim and its request.
+	require.False(t, reqs[1].Before(time.UnixMilli(leaseUntil)), "B sent at %s, before A's lease expired at %s", reqs[1], time.UnixMilli(leaseUntil))
 }
 
 // runbookStep is a runbook whose three steps each append a line to out
