@@ -97,8 +97,8 @@ type Options struct {
 	// RollupInterval is the time between two rounds of Run (default
 	// DefaultRollupInterval).
 	RollupInterval time.Duration
-	// Clock times Run's rounds and the age of cached automation ratios
-	// (the wall clock when nil): with a clock.Manual, a round runs when the
+	// Clock times Run's rounds, the age of cached automation ratios and
+	// the rollup's look-back (Lag) (the wall clock when nil): with a clock.Manual, a round runs when the
 	// clock is moved past RollupInterval after the previous one.
 	Clock clock.Timer
 }
@@ -265,7 +265,7 @@ func New(db *store.DB, opts Options, logger *slog.Logger) (*Collector, error) {
 		logger:  logger,
 		opts:    opts,
 		buckets: opts.Buckets,
-		rollup:  &rollup{db: db, lag: opts.Lag, batch: opts.Batch, buckets: opts.Buckets, now: time.Now},
+		rollup:  &rollup{db: db, lag: opts.Lag, batch: opts.Batch, buckets: opts.Buckets, now: opts.Clock.Now},
 		open: prometheus.NewDesc(MetricIncidentsOpen,
 			"Incidents open now (triggered, acknowledged or investigating), by service and severity.", ss, nil),
 		stored: prometheus.NewDesc(MetricIncidentsStored,

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	sretest "github.com/rootuip/sre/pkg/testutil"
@@ -592,6 +593,30 @@ func TestCreatedTimestamps(t *testing.T) {
 			if ct, ok := got[k]; !ok || !ct.IsZero() {
 				t.Errorf("%s: created timestamp %v (present %v), want none", k, ct, ok)
 			}
+		}
+	})
+}
+
+// The rollup's look-back is measured on Options.Clock, the clock the
+// incidents' updated_at comes from: an incident whose transaction committed
+// after a later one (updated_at older than the watermark, within Lag) is
+// still counted when that clock is far from the wall clock, as it is under
+// sred's manual test clock or a replayed store.
+func TestRollupLookBackOnClock(t *testing.T) {
+	sretest.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		now := time.Date(2020, 6, 1, 12, 0, 0, 0, time.UTC)
+		c := newCollector(t, db, Options{Clock: clock.NewManual(now)})
+		upsert(t, db, row{id: "INC-A", service: "api", severity: "LOW", status: "resolved",
+			created: 0, resolved: d(time.Minute), updated: now})
+		if n, _ := histogram(t, c, MetricTimeToResolve, "api", "LOW"); n != 1 {
+			t.Fatalf("after INC-A: count %d, want 1", n)
+		}
+		// INC-B's transaction committed after INC-A's but carries an
+		// earlier updated_at, one minute behind the watermark.
+		upsert(t, db, row{id: "INC-B", service: "api", severity: "LOW", status: "resolved",
+			created: 0, resolved: d(2 * time.Minute), updated: now.Add(-time.Minute)})
+		if n, sum := histogram(t, c, MetricTimeToResolve, "api", "LOW"); n != 2 || sum != 180 {
+			t.Errorf("after the late INC-B: count %d sum %g, want 2 and 180", n, sum)
 		}
 	})
 }
