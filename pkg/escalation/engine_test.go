@@ -252,8 +252,11 @@ func TestCriticalEscalatesUntilAcknowledged(t *testing.T) {
 		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push", "bob/email", "carol/sms", "carol/phone", "carol/email",
 			"bob/sms", "bob/phone", "bob/push", "bob/email"}, r.paged(t, id))
 
-		// The acknowledge link of the message works for the re-escalation.
+		// The acknowledge link of the message works for the re-escalation,
+		// through Options.Write (the incident service's writer).
+		writes := r.writes.Load()
 		require.NoError(t, r.engine.Acknowledge(ctx, id, "bob"))
+		require.Equal(t, writes+1, r.writes.Load(), "Acknowledge goes through Options.Write")
 		clock.Advance(15 * time.Minute)
 		r.tick(t)
 		require.Len(t, r.paged(t, id), 11)

@@ -77,7 +77,9 @@ schedules:
     layers: [{rotation: daily, start: "2026-03-01T10:00", users: [bob, alice]}]
 `)
 		r.dir.SetConfig(swapped)
+		writes := r.writes.Load()
 		require.NoError(t, r.engine.RecheckHandoffs(ctx, []string{"primary"}))
+		require.Equal(t, writes+1, r.writes.Load(), "RecheckHandoffs goes through Options.Write")
 		r.tick(t)
 		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push", "alice/sms", "alice/phone", "alice/push"}, r.paged(t, id))
 		st, err := r.engine.Get(ctx, id)

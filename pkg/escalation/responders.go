@@ -47,7 +47,8 @@ var ErrNoResponders = errors.New("no responders to notify")
 // schedules, its teams), on the channels of level 0 or n.Channels. Chat and
 // webhook channels get one message that mentions them; email, SMS, phone and
 // push one message per user. PagerDuty is skipped: a notice is not a page.
-// The notification sender delivers the messages with its retries.
+// The notification sender delivers the messages with its retries. It runs
+// through Options.Write, like EscalateNow.
 func (e *Engine) NotifyResponders(ctx context.Context, n Notice) (*Noticed, error) {
 	if n.Key == "" {
 		return nil, errors.New("notify responders: a key is required")
@@ -63,7 +64,7 @@ func (e *Engine) NotifyResponders(ctx context.Context, n Notice) (*Noticed, erro
 		}
 	}
 	out := &Noticed{}
-	err := e.db.InTx(ctx, func(tx *sql.Tx) error {
+	err := e.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		*out = Noticed{}
 		now := e.clock.Now()
 		st, err := e.load(ctx, tx, n.IncidentID)

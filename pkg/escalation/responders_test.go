@@ -51,8 +51,10 @@ func TestNotifyResponders(t *testing.T) {
 		id := r.open(t, "critical")
 
 		// Before level 0 fired: its current on-call (bob), on its channels.
+		writes := r.writes.Load()
 		got, err := r.engine.NotifyResponders(ctx, escalation.Notice{IncidentID: id, Key: "run1/tell", From: "runbook api-restart", Message: "Restarting api"})
 		require.NoError(t, err)
+		require.Equal(t, writes+1, r.writes.Load(), "NotifyResponders goes through Options.Write")
 		require.Equal(t, &escalation.Noticed{Users: []string{"bob"}, Channels: []string{"sms", "phone", "push"}, Skipped: []string{"email"}}, got)
 		again, err := r.engine.NotifyResponders(ctx, escalation.Notice{IncidentID: id, Key: "run1/tell", Message: "Restarting api"})
 		require.NoError(t, err)

@@ -282,9 +282,10 @@ func (e *Engine) resolve(ctx context.Context, tx *sql.Tx, id, actor string, now 
 // it): the core refuses the repeated status change, so the acknowledge link
 // handler calls this instead.
 // It returns ErrNoEscalation when the incident has no running or
-// acknowledged escalation (no policy matched, or it is resolved).
+// acknowledged escalation (no policy matched, or it is resolved). It runs
+// through Options.Write, like EscalateNow.
 func (e *Engine) Acknowledge(ctx context.Context, incidentID, actor string) error {
-	return e.db.InTx(ctx, func(tx *sql.Tx) error {
+	return e.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		st, err := e.load(ctx, tx, incidentID)
 		if err != nil {
 			return err

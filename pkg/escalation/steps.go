@@ -292,10 +292,13 @@ func (e *Engine) SchedulesChanged(ctx context.Context, tx *sql.Tx, schedules []s
 	return nil
 }
 
-// RecheckHandoffs runs SchedulesChanged in a transaction of its own, for a
-// configuration reload that may have changed rotations.
+// RecheckHandoffs runs SchedulesChanged through Options.Write (on SQLite,
+// in the incident writer's batch), for a configuration reload that may
+// have changed rotations.
 func (e *Engine) RecheckHandoffs(ctx context.Context, schedules []string) error {
-	return e.db.InTx(ctx, func(tx *sql.Tx) error { return e.SchedulesChanged(ctx, tx, schedules, e.clock.Now()) })
+	return e.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return e.SchedulesChanged(ctx, tx, schedules, e.clock.Now())
+	})
 }
 
 func (e *Engine) handoff(ctx context.Context, tx *sql.Tx, st *stateRow, p job, now time.Time) error {
