@@ -24,3 +24,6 @@ func SetMaxAlertsPerWrite(t interface{ Cleanup(func()) }, n int) {
 	maxAlertsPerWrite = n
 	t.Cleanup(func() { maxAlertsPerWrite = old })
 }
+
+// EpisodeReads is how many duplicate checks read a group's stored episodes.
+func EpisodeReads(s *Service) int64 { return s.episodeReads.Load() }

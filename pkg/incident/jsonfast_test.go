@@ -46,7 +46,7 @@ func BenchmarkLabelsJSON(b *testing.B) {
 }
 
 // TestAlertsEntryRawData: the timeline data built by hand is what
-// encoding/json gives for Data.
+// encoding/json gives for the data as a map.
 func TestAlertsEntryRawData(t *testing.T) {
 	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	as := []NotifiedAlert{
@@ -54,7 +54,22 @@ func TestAlertsEntryRawData(t *testing.T) {
 		{Status: "resolved", Fingerprint: `b"<2>`, StartsAt: now.Add(-time.Hour), EndsAt: now, Labels: map[string]string{"alertname": "Y"}},
 	}
 	e := alertsEntry("INC-1", "alertmanager", "alert_fired", "fired", as, now)
-	require.Equal(t, mustJSON(e.Data), e.rawData)
+	require.Equal(t, mustJSON(alertsData(as)), e.rawData)
+	require.Nil(t, e.Data, "the entry is only stored: its data is not built as a map")
+}
+
+// alertsData is the data of alertsEntry's entry as a map, as reading the
+// entry back gives it.
+func alertsData(as []NotifiedAlert) map[string]any {
+	list := make([]any, 0, len(as))
+	for _, a := range as {
+		d := map[string]any{"fingerprint": a.Fingerprint, "starts_at": a.StartsAt.UTC().Format(time.RFC3339Nano)}
+		if !a.EndsAt.IsZero() && a.Status == "resolved" {
+			d["ends_at"] = a.EndsAt.UTC().Format(time.RFC3339Nano)
+		}
+		list = append(list, d)
+	}
+	return map[string]any{"alerts": list}
 }
 
 // TestAnonymous: SQLite statement texts get ? parameters only when $1..$N

@@ -144,6 +144,9 @@ type Service struct {
 	// writer, with the number of the writer's transaction (batch), on
 	// PostgreSQL with batch 0.
 	writeHook func(ctx context.Context, batch int64)
+	// episodeReads counts the duplicate checks that read a group's stored
+	// episodes (duplicateOf; read by tests).
+	episodeReads atomic.Int64
 
 	// Clock tells the time (clock.Real; tests set a clock.Manual before use).
 	Clock clock.Clock
@@ -551,7 +554,15 @@ func (s *Service) anonymous(q string) string {
 	return out
 }
 
+// exec, query and queryRow run q in tx (on the database when tx is nil)
+// through its prepared form. In a SQLite transaction (the writer's above
+// all) that is the connection's own statement cache (store): q runs as
+// text and the connection runs it prepared, without the *sql.Stmt that
+// tx.StmtContext allocates, and registers on the transaction, per call.
 func (s *Service) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	if tx != nil && s.db.Dialect == store.SQLite {
+		return tx.ExecContext(ctx, s.anonymous(q), args...)
+	}
 	if st := s.prepared(ctx, tx, q); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -559,6 +570,9 @@ func (s *Service) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (
 }
 
 func (s *Service) query(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
+	if tx != nil && s.db.Dialect == store.SQLite {
+		return tx.QueryContext(ctx, s.anonymous(q), args...)
+	}
 	if st := s.prepared(ctx, tx, q); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -569,6 +583,9 @@ func (s *Service) query(ctx context.Context, tx *sql.Tx, q string, args ...any) 
 }
 
 func (s *Service) queryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+	if tx != nil && s.db.Dialect == store.SQLite {
+		return tx.QueryRowContext(ctx, s.anonymous(q), args...)
+	}
 	if st := s.prepared(ctx, tx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}

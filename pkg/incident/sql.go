@@ -218,4 +218,12 @@ INSERT INTO incident_link_services (incident_id, service, last_at)
 	SELECT incident_id, service, MAX(attached_at) FROM incident_links GROUP BY incident_id, service;
 `,
 	},
+	{
+		// incident_links_group (group_key) serves no query: a link is
+		// looked up by its incident, or by its incident and group (the
+		// primary key). Every delivery of a new group inserts a link, and
+		// each index is one more B-tree insert.
+		ID:     "incident/0008_drop_links_group",
+		SQLite: `DROP INDEX IF EXISTS incident_links_group;`,
+	},
 }

@@ -1,0 +1,98 @@
+package incident_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+// TestDuplicateCheckNewGroup: on SQLite the duplicate check of a
+// delivery of a new group does not read the group's episodes (one probe
+// tells the group has none), and the delivery is applied; the same
+// delivery again is read, and answered as a duplicate, as is a repeat of
+// a group whose episodes resolved.
+func TestDuplicateCheckNewGroup(t *testing.T) {
+	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		n := notification("g-new", "checkout", "critical", epoch.Add(-time.Minute), "a", "b")
+		reads := incident.EpisodeReads(f.svc)
+		res, err := f.svc.Ingest(ctx, n)
+		require.NoError(t, err)
+		require.False(t, res.Duplicate)
+		require.Len(t, res.Created, 1)
+		require.Equal(t, 2, res.Alerts["new"])
+		if db.Dialect == store.SQLite {
+			require.Equal(t, reads, incident.EpisodeReads(f.svc), "a new group's episodes are not read")
+		}
+
+		res, err = f.svc.Ingest(ctx, n)
+		require.NoError(t, err)
+		require.True(t, res.Duplicate)
+		require.Equal(t, 2, res.Alerts["unchanged"])
+		require.Equal(t, []string{res.Incidents[0]}, res.Incidents)
+
+		// A group whose stored episodes are not those delivered is no
+		// duplicate either: the new episode is applied.
+		res, err = f.svc.Ingest(ctx, notification("g-new", "checkout", "critical", epoch.Add(-time.Minute), "a", "b", "c"))
+		require.NoError(t, err)
+		require.False(t, res.Duplicate)
+		require.Equal(t, 1, res.Alerts["new"])
+	})
+}
+
+// TestAlertEpisodeNulls: an episode stored without an incident (a resolve
+// that arrived with nowhere to go) and an episode still firing keep NULL
+// incident_id and ends_at, and a resolved one its end.
+func TestAlertEpisodeNulls(t *testing.T) {
+	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		late := notification("g-late", "checkout", "critical", epoch.Add(-time.Hour), "l")
+		late.Status, late.Alerts[0].Status, late.Alerts[0].EndsAt = "resolved", "resolved", epoch.Add(-time.Minute)
+		res, err := f.svc.Ingest(ctx, late)
+		require.NoError(t, err)
+		require.Equal(t, 1, res.Alerts["late"])
+		_, err = f.svc.Ingest(ctx, notification("g-fire", "checkout", "critical", epoch.Add(-time.Minute), "f"))
+		require.NoError(t, err)
+
+		rows, err := db.Query(`SELECT fingerprint, incident_id IS NULL, ends_at FROM incident_alerts ORDER BY fingerprint`)
+		require.NoError(t, err)
+		defer rows.Close()
+		type row struct {
+			fp     string
+			noInc  bool
+			endsAt *int64
+		}
+		var got []row
+		for rows.Next() {
+			var r row
+			require.NoError(t, rows.Scan(&r.fp, &r.noInc, &r.endsAt))
+			got = append(got, r)
+		}
+		require.NoError(t, rows.Err())
+		end := epoch.Add(-time.Minute).UnixMilli()
+		require.Equal(t, []row{{"f", false, nil}, {"l", true, &end}}, got)
+	})
+}
+
+// TestLinksGroupIndexDropped: the migrations leave no index on
+// incident_links (group_key) alone, which no query uses and every new
+// group's link paid for.
+func TestLinksGroupIndexDropped(t *testing.T) {
+	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		q := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'incident_links_group'`
+		if db.Dialect == store.Postgres {
+			q = `SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'incident_links_group' AND schemaname = current_schema()`
+		}
+		var n int
+		require.NoError(t, db.QueryRow(q).Scan(&n))
+		require.Zero(t, n)
+	})
+}
