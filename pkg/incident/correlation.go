@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -154,6 +155,10 @@ type correlationCandidate struct {
 	attached    int64
 	explanation string
 	rule        string
+	// pre is the incident as read without a lock by the check that it is
+	// still open (PostgreSQL): attach tells from it whether the group's
+	// alerts change the incident's row.
+	pre *record
 }
 
 // relatedLinksQuery returns, for one service ($1), every open incident
@@ -170,11 +175,23 @@ FROM incident_link_services s JOIN incidents i ON i.id = s.incident_id
 WHERE s.service = $1 AND s.last_at >= $2 AND i.status IN ('triggered', 'acknowledged', 'investigating')`
 
 // relatedLinksAnyQuery is relatedLinksQuery for every service of an array
-// ($1) at once, with the service (PostgreSQL).
-const relatedLinksAnyQuery = `SELECT s.incident_id, (SELECT MIN(l.attached_at) FROM incident_links l
+// ($1) at once, with the service (PostgreSQL). It looks linkServiceSlackMS
+// further back in incident_link_services: on PostgreSQL a join moves an
+// incident's last_at forward only once it is that much behind (persistMerged).
+var relatedLinksAnyQuery = fmt.Sprintf(`SELECT s.incident_id, (SELECT MIN(l.attached_at) FROM incident_links l
 	WHERE l.incident_id = s.incident_id AND l.service = s.service AND l.attached_at >= $2), s.service
 FROM incident_link_services s JOIN incidents i ON i.id = s.incident_id
-WHERE s.service = ANY($1::text[]) AND s.last_at >= $2 AND i.status IN ('triggered', 'acknowledged', 'investigating')`
+WHERE s.service = ANY($1::text[]) AND s.last_at >= $2::bigint - %d AND i.status IN ('triggered', 'acknowledged', 'investigating')`,
+	linkServiceSlackMS)
+
+// linkServiceSlackMS is how far behind the latest attachment of a service
+// an incident's incident_link_services.last_at may be on PostgreSQL:
+// persistMerged moves it forward only once it is that far behind, so that
+// the groups of a storm joining one incident do not each take that row's
+// lock until they commit (one of them does, once a minute). The links
+// themselves (incident_links) still decide, to the millisecond; the
+// summary only narrows where correlation looks.
+const linkServiceSlackMS = 60_000
 
 // linkServicesQuery returns the distinct services of an incident's links
 // by walking the index on incident_links (incident_id, service,
@@ -251,11 +268,12 @@ func (s *Service) correlate(ctx context.Context, tx *sql.Tx, d *delivery, svc st
 			return nil, err
 		}
 		if best != nil && joined {
-			var status string
-			if err := tx.QueryRowContext(ctx, `SELECT status FROM incidents WHERE id = $1`, best.incidentID).Scan(&status); err != nil {
-				return nil, fmt.Errorf("correlation: status of %s: %w", best.incidentID, err)
+			pre, err := s.loadWith(ctx, tx, best.incidentID, lockNone)
+			if err != nil {
+				return nil, fmt.Errorf("correlation: %w", err)
 			}
-			if Status(status).Open() {
+			if pre.Status.Open() {
+				best.pre = pre
 				return best, nil
 			}
 		}
@@ -462,10 +480,29 @@ func (s *Service) affectedServices(ctx context.Context, tx *sql.Tx, id string) (
 
 // attach places the delivery's new group on the incident correlation chose,
 // explains why in its timeline and updates its likely root.
+//
+// On PostgreSQL a group joining an incident that already has a group of
+// its service (k.pre), whose alerts change nothing of the incident's row
+// (joinKeepsRow), locks the row FOR SHARE: deliveries joining one incident
+// at once hold it together, none waits for another, and save writes the
+// incident only if something changed after all. Otherwise the row is
+// locked FOR UPDATE, as before. Either way the incident must be open once
+// locked: a status change committed since correlation read it sends the
+// delivery round again (errIncidentMoved).
 func (s *Service) attach(ctx context.Context, tx *sql.Tx, d *delivery, k *correlationCandidate, svc string) error {
-	r, err := s.load(ctx, tx, k.incidentID)
+	lock := lockNone
+	if s.db.Dialect == store.Postgres {
+		lock = lockUpdate
+		if k.pre != nil && joinKeepsRow(k.pre, d) {
+			lock = lockShare
+		}
+	}
+	r, err := s.loadWith(ctx, tx, k.incidentID, lock)
 	if err != nil {
 		return err
+	}
+	if !r.Status.Open() {
+		return fmt.Errorf("%w: %s is %s", errIncidentMoved, r.ID, r.Status)
 	}
 	affected, err := s.affectedServices(ctx, tx, r.ID)
 	if err != nil {
@@ -568,4 +605,27 @@ func servicesOf(ls []Link) []string {
 		m[l.Service] = true
 	}
 	return slices.Sorted(maps.Keys(m))
+}
+
+// errIncidentMoved: the incident correlation chose changed status before
+// the delivery locked it; the delivery runs again (ingestWrite).
+var errIncidentMoved = errors.New("incident changed status while the delivery joined it")
+
+// joinKeepsRow reports whether placing the delivery's new alerts on r (as
+// read before locking it) leaves every column of r's row but updated_at
+// as it is: the severity, runbook URLs and detection time placeStage
+// merges from them, and no recovery to clear (settle). The likely root
+// cannot change either: the group's service already has a link on r.
+func joinKeepsRow(r *record, d *delivery) bool {
+	if r.RecoveredAt != nil {
+		return false
+	}
+	inc := r.Incident
+	inc.RunbookURLs = slices.Clone(inc.RunbookURLs)
+	for _, as := range [][]*incoming{d.newFiring, d.newResolved} {
+		for _, a := range as {
+			mergeAlertInfo(&inc, a.NotifiedAlert, d.opts)
+		}
+	}
+	return inc.Severity == r.Severity && slices.Equal(inc.RunbookURLs, r.RunbookURLs) && ms(inc.DetectedAt) == ms(r.DetectedAt)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -230,7 +231,7 @@ func (s *Service) ingestWrite(ctx context.Context, n Notification) (*IngestResul
 	for _, part := range parts {
 		var res *IngestResult
 		var p *pending
-		err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		err := s.writeAgain(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			p = &pending{}
 			var err error
 			res, err = s.ingestTx(ctx, tx, opts, part, p)
@@ -253,6 +254,25 @@ func (s *Service) ingestWrite(ctx context.Context, n Notification) (*IngestResul
 	}
 	return total, all, nil
 }
+
+// writeAgain is Write, run again (up to maxWriteAttempts in all) when the
+// transaction was rolled back for a reason running it again can cure: on
+// PostgreSQL, a deadlock PostgreSQL broke (two deliveries holding an
+// incident's share lock that both need to write its row) or the incident
+// a delivery joins changing status before it was locked
+// (errIncidentMoved). fn starts from nothing each time.
+func (s *Service) writeAgain(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.Write(ctx, fn)
+		if err == nil || attempt == maxWriteAttempts || ctx.Err() != nil ||
+			!(errors.Is(err, errIncidentMoved) || store.Retryable(err)) {
+			return err
+		}
+		s.logger.Debug("Delivery rolled back, applying it again", "attempt", attempt, "err", err)
+	}
+}
+
+const maxWriteAttempts = 5
 
 // maxAlertsPerWrite bounds the episodes one write applies (see ingestWrite).
 var maxAlertsPerWrite = 1000

@@ -38,6 +38,9 @@ type record struct {
 	// (PostgreSQL, see persistMerged): save runs it with its UPDATE, any
 	// statement reading the delivery's rows runs it first (flushDeferred).
 	deferred *deferredWrite
+	// shared is the row as loaded (saveRow) when the delivery holds only a
+	// share lock on it (PostgreSQL, a group joining an open incident).
+	shared []any
 }
 
 func scanIncident(r rowScanner) (*record, error) {
@@ -75,11 +78,32 @@ func scanIncident(r rowScanner) (*record, error) {
 
 // load reads one incident inside tx, locking its row on PostgreSQL.
 func (s *Service) load(ctx context.Context, tx *sql.Tx, id string) (*record, error) {
-	q := `SELECT ` + incidentColumns + ` FROM incidents WHERE id = $1`
-	if s.db.Dialect == "postgres" {
-		q += ` FOR UPDATE`
+	if s.db.Dialect == store.Postgres {
+		return s.loadWith(ctx, tx, id, lockUpdate)
 	}
+	return s.loadWith(ctx, tx, id, lockNone)
+}
+
+// rowLock is how loadWith locks the incident's row (PostgreSQL).
+type rowLock string
+
+const (
+	lockNone   rowLock = ""
+	lockUpdate rowLock = " FOR UPDATE"
+	// lockShare: concurrent deliveries joining the incident hold it
+	// together; a change of the incident's status (FOR UPDATE, UPDATE) waits
+	// for all of them, and they for it. save writes nothing when the
+	// delivery changed none of the columns but updated_at.
+	lockShare rowLock = " FOR SHARE"
+)
+
+// loadWith reads one incident inside tx, its row locked as lock says.
+func (s *Service) loadWith(ctx context.Context, tx *sql.Tx, id string, lock rowLock) (*record, error) {
+	q := `SELECT ` + incidentColumns + ` FROM incidents WHERE id = $1` + string(lock)
 	rec, err := scanIncident(s.queryRow(ctx, tx, q, id))
+	if err == nil && lock == lockShare {
+		rec.shared = saveRow(rec)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
@@ -92,7 +116,26 @@ func (s *Service) load(ctx context.Context, tx *sql.Tx, id string) (*record, err
 // save writes every mutable column of rec. With a deferred persisting
 // statement (rec.deferred), the UPDATE is one more query of it, and both go
 // in one round trip.
+//
+// When rec was loaded under a share lock (loadWith, lockShare) and only
+// its updated_at changed, save writes nothing to the incident (the
+// delivery's own rows still go in): concurrent deliveries joining one
+// incident then hold its row together instead of one after the other,
+// and updated_at keeps the time of the incident's last own change. Any
+// other change takes the row's exclusive lock through the UPDATE (a
+// deadlock between two such deliveries is broken by PostgreSQL, and the
+// delivery runs again: ingestWrite).
 func (s *Service) save(ctx context.Context, tx *sql.Tx, rec *record) error {
+	if rec.shared != nil && sameRowButUpdated(saveRow(rec), rec.shared) {
+		rec.UpdatedAt = fromMS(rec.shared[updatedAtArg].(int64))
+		if w := rec.deferred; w != nil {
+			rec.deferred = nil
+			if err := w.exec(ctx, s, tx); err != nil {
+				return fmt.Errorf("store delivery on incident %s: %w", rec.ID, err)
+			}
+		}
+		return nil
+	}
 	if w := rec.deferred; w != nil {
 		rec.deferred = nil
 		w.add(saveSQL(len(w.args)), saveRow(rec)...)
@@ -134,6 +177,20 @@ func saveSQLAt(n int) string {
 	}
 	fmt.Fprintf(&sb, " WHERE id = $%d", n+1)
 	return sb.String()
+}
+
+// updatedAtArg is the index of updated_at in saveRow.
+var updatedAtArg = slices.Index(saveColumns, "updated_at") + 1
+
+// sameRowButUpdated reports whether two saveRows differ at most in
+// updated_at.
+func sameRowButUpdated(a, b []any) bool {
+	for i := range a {
+		if i != updatedAtArg && a[i] != b[i] {
+			return false
+		}
+	}
+	return len(a) == len(b)
 }
 
 // saveRow is the ID and the saveColumns of rec.

@@ -428,7 +428,12 @@ func (s *Service) persistMerged(ctx context.Context, tx *sql.Tx, d *delivery) er
 	if d.link != nil {
 		n := len(w.args) // incident_id, service and attached_at: $n+1, $n+3, $n+7
 		w.add(insertLinkSQL + values(linkRow(d.target.ID, d.link)) + insertLinkConflict)
-		w.add(insertLinkServiceSQL + fmt.Sprintf("($%d, $%d, $%d)", n+1, n+3, n+7) + insertLinkServiceConflict)
+		// The incident's per-service summary without the row lock of an
+		// upsert on every join (see linkServiceSlackMS): every group of a
+		// storm joining one incident writes the same row.
+		w.add(insertLinkServiceSQL + fmt.Sprintf("($%d, $%d, $%d)", n+1, n+3, n+7) + ` ON CONFLICT (incident_id, service) DO NOTHING`)
+		w.add(fmt.Sprintf(`UPDATE incident_link_services SET last_at = $%[3]d
+			WHERE incident_id = $%[1]d AND service = $%[2]d AND last_at < $%[3]d - %[4]d`, n+1, n+3, n+7, linkServiceSlackMS))
 	}
 	if d.created || d.attached {
 		n := len(w.args)

@@ -261,3 +261,18 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	return nil
 }
+
+// Retryable reports whether err is PostgreSQL breaking a deadlock
+// (SQLSTATE 40P01) or failing a serialization (40001): the transaction was
+// rolled back and running it again from the start can succeed.
+func Retryable(err error) bool {
+	var st interface{ SQLState() string }
+	if !errors.As(err, &st) {
+		return false
+	}
+	switch st.SQLState() {
+	case "40P01", "40001":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,119 @@
+package incident_test
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+// TestJoinersShareIncidentRow (PostgreSQL): groups joining the open
+// incident of their service hold its row together. While another
+// transaction holds the row FOR SHARE, as a concurrent joining delivery
+// does, a group whose alerts change nothing of the incident joins without
+// waiting for it, writes nothing to the incident's row (updated_at stays)
+// and leaves the incident's per-service summary alone within a minute of
+// its last move; a group raising the severity does wait for the lock (its
+// UPDATE needs the row alone), and raises it once the other transaction
+// ends. A minute later a join moves the summary forward again.
+func TestJoinersShareIncidentRow(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, migrations...))
+	f := newFixture(t, db)
+	f.svc.SetCorrelation(&incident.Correlation{Window: time.Hour, DependsOn: map[string]map[string][]string{"api": {}}})
+	id := f.open(t, "g0", "api", "high")
+	created := epoch
+	lastAt := func() int64 {
+		var v int64
+		require.NoError(t, db.QueryRow(`SELECT last_at FROM incident_link_services WHERE incident_id = $1 AND service = 'api'`, id).Scan(&v))
+		return v
+	}
+	require.Equal(t, created.UnixMilli(), lastAt())
+
+	// hold takes the incident's row FOR SHARE in a transaction of its own
+	// and returns it with its backend's PID.
+	hold := func() (*sql.Tx, int) {
+		tx, err := db.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		var pid int
+		require.NoError(t, tx.QueryRow(`SELECT pg_backend_pid() FROM incidents WHERE id = $1 FOR SHARE`, id).Scan(&pid))
+		return tx, pid
+	}
+	// ingest delivers n while pid holds its lock and reports whether the
+	// delivery had to wait for pid (then pid's transaction is ended, and
+	// the delivery finishes).
+	ingest := func(n incident.Notification, holder *sql.Tx, pid int) (*incident.IngestResult, bool) {
+		type result struct {
+			res *incident.IngestResult
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			res, err := f.svc.Ingest(ctx, n)
+			done <- result{res, err}
+		}()
+		waited := false
+		for {
+			select {
+			case r := <-done:
+				require.NoError(t, r.err)
+				require.NoError(t, holder.Rollback())
+				return r.res, waited
+			default:
+			}
+			if waited {
+				continue
+			}
+			var blocked int
+			require.NoError(t, db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&blocked))
+			if blocked > 0 {
+				waited = true
+				require.NoError(t, holder.Rollback())
+				holder, _ = db.BeginTx(ctx, nil) // rolled back on return
+			}
+		}
+	}
+	readUpdated := func() (int64, string) {
+		var at int64
+		var sev string
+		require.NoError(t, db.QueryRow(`SELECT updated_at, severity FROM incidents WHERE id = $1`, id).Scan(&at, &sev))
+		return at, sev
+	}
+
+	f.clock.Advance(10 * time.Second)
+	holder, pid := hold()
+	res, waited := ingest(notification("g1", "api", "high", epoch.Add(-4*time.Minute), "g1-a", "g1-b"), holder, pid)
+	require.False(t, waited, "a join changing nothing of the incident waited for another joiner's share lock")
+	require.Equal(t, []string{id}, res.Incidents)
+	require.Empty(t, res.Created)
+	at, sev := readUpdated()
+	require.Equal(t, created.UnixMilli(), at, "updated_at of an incident whose row the join left as it was")
+	require.Equal(t, "HIGH", sev)
+	require.Equal(t, created.UnixMilli(), lastAt(), "the per-service summary moved within a minute of its last move")
+	got, err := f.svc.Get(ctx, id)
+	require.NoError(t, err)
+	require.Len(t, got.Alerts, 3)
+
+	f.clock.Advance(10 * time.Second)
+	holder, pid = hold()
+	res, waited = ingest(notification("g2", "api", "critical", epoch.Add(-4*time.Minute), "g2-a"), holder, pid)
+	require.True(t, waited, "a join raising the severity must write the incident's row, after the other joiners")
+	require.Equal(t, []string{id}, res.Incidents)
+	at, sev = readUpdated()
+	require.Equal(t, epoch.Add(20*time.Second).UnixMilli(), at)
+	require.Equal(t, "CRITICAL", sev)
+
+	f.clock.Advance(time.Minute)
+	_, err = f.svc.Ingest(ctx, notification("g3", "api", "critical", epoch.Add(-4*time.Minute), "g3-a"))
+	require.NoError(t, err)
+	require.Equal(t, epoch.Add(80*time.Second).UnixMilli(), lastAt(), "a minute on, a join moves the summary forward")
+}
