@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rootuip/sre/pkg/store"
@@ -427,23 +428,101 @@ func (w withExtra) Scan(dest ...any) error { return w.r.Scan(append(dest, w.extr
 // the delivery commits serialises every incident creation of every replica:
 // about 150 creations/s in BenchmarkWebhook), through store.DB.Side, not
 // the pool whose connection tx holds; a delivery that fails after
-// allocating leaves a gap in the sequence.
+// allocating leaves a gap in the sequence. Concurrent creators of one
+// sred on PostgreSQL share that statement (idAllocator): each commit of it
+// waits for the one before (the row lock), so one per creation bounded
+// every replica's creations by the commits one after the other.
 func (s *Service) nextID(ctx context.Context, tx *sql.Tx, prefix string, t time.Time) (string, error) {
 	year := t.UTC().Year()
 	var seq int64
-	const q = `INSERT INTO incident_seq (year, last) VALUES ($1, 1)
-		ON CONFLICT (year) DO UPDATE SET last = incident_seq.last + 1 RETURNING last`
-	var row *sql.Row
 	if s.db.Dialect == store.Postgres {
-		row = s.db.Side().QueryRowContext(ctx, q, year) // not the main pool: see Side
-	} else {
-		row = s.queryRow(ctx, tx, q, year)
+		var err error
+		if seq, err = s.idAlloc.next(ctx, s.db.Side(), year); err != nil { // not the main pool: see Side
+			return "", fmt.Errorf("allocate incident id: %w", err)
+		}
+		return fmt.Sprintf("%s-%d-%04d", prefix, year, seq), nil
 	}
-	err := row.Scan(&seq)
-	if err != nil {
+	if err := s.queryRow(ctx, tx, allocateIDsSQL, year, 1).Scan(&seq); err != nil {
 		return "", fmt.Errorf("allocate incident id: %w", err)
 	}
 	return fmt.Sprintf("%s-%d-%04d", prefix, year, seq), nil
+}
+
+// allocateIDsSQL takes the next $2 numbers of year $1 and returns the last.
+const allocateIDsSQL = `INSERT INTO incident_seq (year, last) VALUES ($1, $2)
+		ON CONFLICT (year) DO UPDATE SET last = incident_seq.last + excluded.last RETURNING last`
+
+// idAllocator hands out incident numbers on PostgreSQL: the creators that
+// ask while one allocation runs wait for it to end, then the first of them
+// allocates for all (one statement and commit for the year's numbers of
+// the lot) and gives each its number, in the order they asked. Nobody
+// waits longer than one allocation for a turn, and no number is taken
+// that no creator asked for.
+type idAllocator struct {
+	mu      sync.Mutex
+	running bool
+	queue   []*idRequest
+	// onAllocate, when set (tests), is told the size of each allocation.
+	onAllocate func(n int)
+}
+
+type idRequest struct {
+	year int
+	seq  int64
+	err  error
+	done chan struct{}
+}
+
+// next returns the next number of year, allocated through db.
+func (a *idAllocator) next(ctx context.Context, db *sql.DB, year int) (int64, error) {
+	r := &idRequest{year: year, done: make(chan struct{})}
+	a.mu.Lock()
+	a.queue = append(a.queue, r)
+	if a.running {
+		a.mu.Unlock()
+		select {
+		case <-r.done:
+			return r.seq, r.err
+		case <-ctx.Done():
+			return 0, ctx.Err() // the number is allocated all the same: a gap
+		}
+	}
+	a.running = true
+	for len(a.queue) > 0 {
+		batch := a.queue
+		a.queue = nil
+		a.mu.Unlock()
+		a.allocate(ctx, db, batch)
+		a.mu.Lock()
+	}
+	a.running = false
+	a.mu.Unlock()
+	return r.seq, r.err
+}
+
+// allocate gives every request of batch its number, one statement per year.
+func (a *idAllocator) allocate(ctx context.Context, db *sql.DB, batch []*idRequest) {
+	for len(batch) > 0 {
+		year := batch[0].year
+		var mine, rest []*idRequest
+		for _, r := range batch {
+			if r.year == year {
+				mine = append(mine, r)
+			} else {
+				rest = append(rest, r)
+			}
+		}
+		if a.onAllocate != nil {
+			a.onAllocate(len(mine))
+		}
+		var last int64
+		err := db.QueryRowContext(context.WithoutCancel(ctx), allocateIDsSQL, year, len(mine)).Scan(&last)
+		for i, r := range mine {
+			r.seq, r.err = last-int64(len(mine)-1-i), err
+			close(r.done)
+		}
+		batch = rest
+	}
 }
 
 // FiringAlert is a stored alert episode still firing, for reconciliation.

@@ -131,6 +131,8 @@ type Service struct {
 
 	// corr is the correlation in force (SetCorrelation); nil: none.
 	corr atomic.Pointer[Correlation]
+	// idAlloc allocates incident numbers on PostgreSQL (nextID).
+	idAlloc idAllocator
 
 	// sweepMu runs one sweep at a time in this process (see sweep).
 	sweepMu sync.Mutex
