@@ -193,6 +193,15 @@ WHERE s.service = ANY($1::text[]) AND s.last_at >= $2::bigint - %d AND i.status 
 // summary only narrows where correlation looks.
 const linkServiceSlackMS = 60_000
 
+// relatedLinksInQuery is relatedLinksAnyQuery for SQLite: the window's
+// start is $1, the n services $2..$n+1 (an IN list).
+func relatedLinksInQuery(n int) string {
+	return `SELECT s.incident_id, (SELECT MIN(l.attached_at) FROM incident_links l
+	WHERE l.incident_id = s.incident_id AND l.service = s.service AND l.attached_at >= $1), s.service
+FROM incident_link_services s JOIN incidents i ON i.id = s.incident_id
+WHERE s.service IN (` + store.Placeholders(2, n) + `) AND s.last_at >= $1 AND i.status IN ('triggered', 'acknowledged', 'investigating')`
+}
+
 // linkServicesQuery returns the distinct services of an incident's links
 // by walking the index on incident_links (incident_id, service,
 // attached_at) one service at a time (a loose index scan, the same on both
@@ -412,15 +421,30 @@ func (s *Service) relatedLinks(ctx context.Context, tx *sql.Tx, services []strin
 		if err != nil {
 			return nil, fmt.Errorf("correlation candidates: %w", err)
 		}
+	} else if len(services) == 1 {
+		rows, err := s.query(ctx, tx, relatedLinksQuery, services[0], since)
+		if err == nil {
+			err = scan(rows, services[0])
+		}
+		if err != nil {
+			return nil, fmt.Errorf("correlation candidates: %w", err)
+		}
 	} else {
+		// Every service in one statement, an IN list probing the same
+		// (service, last_at) index once per service: one statement
+		// instead of one per service (four for a service with a
+		// dependency, a dependant and one sharing its dependency).
+		args := make([]any, 0, len(services)+1)
+		args = append(args, since)
 		for _, svc := range services {
-			rows, err := s.query(ctx, tx, relatedLinksQuery, svc, since)
-			if err == nil {
-				err = scan(rows, svc)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("correlation candidates: %w", err)
-			}
+			args = append(args, svc)
+		}
+		rows, err := s.query(ctx, tx, relatedLinksInQuery(len(services)), args...)
+		if err == nil {
+			err = scan(rows, "")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("correlation candidates: %w", err)
 		}
 	}
 	slices.SortFunc(out, func(a, b serviceCandidate) int {

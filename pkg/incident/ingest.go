@@ -280,6 +280,9 @@ var maxAlertsPerWrite = 1000
 // splitNotification returns n in parts of at most max distinct episodes,
 // firing ones first; n itself when it is small enough.
 func splitNotification(n Notification, max int) []Notification {
+	if len(n.Alerts) <= max {
+		return []Notification{n} // no more distinct episodes than alerts
+	}
 	byKey, order := mergeAlerts(n)
 	if len(order) <= max {
 		return []Notification{n}
@@ -528,21 +531,53 @@ func (s *Service) insertAlerts(ctx context.Context, tx *sql.Tx, groupKey string,
 	for len(as) > 0 {
 		chunk := as[:min(len(as), 500)]
 		as = as[len(chunk):]
-		var sb strings.Builder
-		sb.WriteString(insertAlertsSQL)
 		args := make([]any, 0, len(chunk)*cols)
-		for i, a := range chunk {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			s.placeholders(&sb, len(args), cols)
-			args = append(args, alertRow(groupKey, a, now)...)
+		for _, a := range chunk {
+			args = appendAlertRow(args, groupKey, a, now)
 		}
-		if _, err := s.exec(ctx, tx, sb.String(), args...); err != nil {
+		if _, err := s.exec(ctx, tx, s.insertText(insertAlertsSQL, len(chunk), cols), args...); err != nil {
 			return fmt.Errorf("store alerts: %w", err)
 		}
 	}
 	return nil
+}
+
+// insertText returns head followed by rows rows of cols parameters each,
+// numbered from 1 (placeholders): the text of a multi-row INSERT, built
+// once per head and number of rows up to maxInsertTextRows and reused
+// (every 10-alert delivery would otherwise build the same text again).
+func (s *Service) insertText(head string, rows, cols int) string {
+	build := func() string {
+		var sb strings.Builder
+		sb.Grow(len(head) + rows*cols*6)
+		sb.WriteString(head)
+		for i := range rows {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			s.placeholders(&sb, i*cols, cols)
+		}
+		return sb.String()
+	}
+	if rows > maxInsertTextRows {
+		return build()
+	}
+	k := insertTextKey{head, rows, cols}
+	if v, ok := s.insertTexts.Load(k); ok {
+		return v.(string)
+	}
+	q := build()
+	s.insertTexts.Store(k, q)
+	return q
+}
+
+// maxInsertTextRows bounds the row counts whose INSERT texts insertText
+// keeps.
+const maxInsertTextRows = 64
+
+type insertTextKey struct {
+	head       string
+	rows, cols int
 }
 
 const insertAlertsSQL = `INSERT INTO incident_alerts (group_key, fingerprint, starts_at, incident_id, status,
@@ -550,6 +585,11 @@ const insertAlertsSQL = `INSERT INTO incident_alerts (group_key, fingerprint, st
 
 // alertRow is the row insertAlertsSQL writes for a (11 columns).
 func alertRow(groupKey string, a newAlert, now time.Time) []any {
+	return appendAlertRow(make([]any, 0, 11), groupKey, a, now)
+}
+
+// appendAlertRow appends alertRow's values to args.
+func appendAlertRow(args []any, groupKey string, a newAlert, now time.Time) []any {
 	// Plain values (nil for NULL), not sql.Null*: database/sql converts
 	// them without calling a driver.Valuer.
 	var inc, ends any
@@ -563,8 +603,8 @@ func alertRow(groupKey string, a newAlert, now time.Time) []any {
 		}
 		ends = ms(e)
 	}
-	return []any{groupKey, a.Fingerprint, ms(a.StartsAt), inc, a.Status, ends,
-		labelsJSON(a.Labels), labelsJSON(a.Annotations), a.GeneratorURL, ms(now), ms(now)}
+	return append(args, groupKey, a.Fingerprint, ms(a.StartsAt), inc, a.Status, ends,
+		labelsJSON(a.Labels), labelsJSON(a.Annotations), a.GeneratorURL, ms(now), ms(now))
 }
 
 // insertTimeline appends entries with multi-row INSERTs, in order.
@@ -573,17 +613,11 @@ func (s *Service) insertTimeline(ctx context.Context, tx *sql.Tx, es []TimelineE
 	for len(es) > 0 {
 		chunk := es[:min(len(es), 500)]
 		es = es[len(chunk):]
-		var sb strings.Builder
-		sb.WriteString(insertTimelineSQL)
 		args := make([]any, 0, len(chunk)*cols)
-		for i, e := range chunk {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			s.placeholders(&sb, len(args), cols)
-			args = append(args, timelineRow(e)...)
+		for _, e := range chunk {
+			args = appendTimelineRow(args, e)
 		}
-		if _, err := s.exec(ctx, tx, sb.String(), args...); err != nil {
+		if _, err := s.exec(ctx, tx, s.insertText(insertTimelineSQL, len(chunk), cols), args...); err != nil {
 			return fmt.Errorf("add timeline: %w", err)
 		}
 	}
@@ -594,13 +628,18 @@ const insertTimelineSQL = `INSERT INTO incident_timeline (incident_id, at, kind,
 
 // timelineRow is the row insertTimelineSQL writes for e (6 columns).
 func timelineRow(e TimelineEntry) []any {
+	return appendTimelineRow(make([]any, 0, 6), e)
+}
+
+// appendTimelineRow appends timelineRow's values to args.
+func appendTimelineRow(args []any, e TimelineEntry) []any {
 	data := "{}"
 	if e.rawData != "" {
 		data = e.rawData
 	} else if len(e.Data) > 0 {
 		data = mustJSON(e.Data)
 	}
-	return []any{e.IncidentID, ms(e.Time), e.Kind, e.Actor, e.Message, data}
+	return append(args, e.IncidentID, ms(e.Time), e.Kind, e.Actor, e.Message, data)
 }
 
 // placeholders writes "($n+1, ..., $n+k)", or "(?, ..., ?)" on SQLite:

@@ -149,6 +149,8 @@ type Service struct {
 	// episodeReads counts the duplicate checks that read a group's stored
 	// episodes (duplicateOf; read by tests).
 	episodeReads atomic.Int64
+	// insertTexts holds the texts of multi-row INSERTs (insertText).
+	insertTexts sync.Map
 
 	// Clock tells the time (clock.Real; tests set a clock.Manual before use).
 	Clock clock.Clock

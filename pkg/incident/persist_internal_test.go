@@ -1,0 +1,56 @@
+package incident
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/store"
+)
+
+// TestInsertText: the text of a multi-row INSERT is the head and a
+// parameter list per row, numbered on from row to row on PostgreSQL, and
+// is built once per number of rows.
+func TestInsertText(t *testing.T) {
+	for _, tc := range []struct {
+		dialect store.Dialect
+		want    string
+	}{
+		{store.SQLite, `INSERT INTO t (a, b) VALUES (?, ?), (?, ?), (?, ?)`},
+		{store.Postgres, `INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4), ($5, $6)`},
+	} {
+		s := &Service{db: &store.DB{Dialect: tc.dialect}}
+		require.Equal(t, tc.want, s.insertText(`INSERT INTO t (a, b) VALUES `, 3, 2))
+		allocs := testing.AllocsPerRun(100, func() { s.insertText(`INSERT INTO t (a, b) VALUES `, 3, 2) })
+		require.Zero(t, allocs, "built once, then reused")
+	}
+	s := &Service{db: &store.DB{Dialect: store.SQLite}}
+	long := s.insertText(`INSERT INTO t (a) VALUES `, maxInsertTextRows+1, 1)
+	require.Equal(t, maxInsertTextRows+1, strings.Count(long, "?"))
+}
+
+// TestRelatedLinksInQueryPlan: on SQLite the one statement reading the
+// related services' incidents probes the (service, last_at) index, as the
+// statement per service did, rather than scanning incident_link_services.
+func TestRelatedLinksInQueryPlan(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.OpenSQLite(ctx, t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, Migrations))
+	rows, err := db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+relatedLinksInQuery(3), int64(0), "a", "b", "c")
+	require.NoError(t, err)
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
+		plan = append(plan, detail)
+	}
+	require.NoError(t, rows.Err())
+	all := strings.Join(plan, "\n")
+	require.Contains(t, all, "incident_link_services_service (service=? AND last_at>?)", all)
+}
