@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -94,7 +95,12 @@ func (s *Service) Ingest(ctx context.Context, n Notification) (*IngestResult, er
 		p   *pending
 		err error
 	)
-	if dup, ok := s.duplicateOf(ctx, n); ok {
+	var dup *IngestResult
+	isDup := false
+	if !s.groups.unseen(s.db.Dialect, n.GroupKey) {
+		dup, isDup = s.duplicateOf(ctx, n)
+	}
+	if isDup {
 		res, p = dup, &pending{}
 		if n.Actor == "" {
 			s.noteDelivery(n.GroupKey, s.now())
@@ -168,17 +174,11 @@ func mergeAlerts(n Notification) (map[alertKey]*incoming, []alertKey) {
 // without entering the write path. ok is false when n may change something
 // (or the read failed): the caller applies it in a transaction.
 //
-// On SQLite a group with no stored episode (a new group, as most
-// deliveries of a storm are) is told by one probe of incident_alerts'
-// primary key (its first column is the group) instead of reading the
-// episodes, one probe each: such a notification is never a duplicate.
+// It only saves work: when it answers false the transaction applies n and
+// finds what it would have found. So Ingest skips it for a group this
+// process has not seen (seenGroups): on SQLite, a new group, as most
+// deliveries of a storm are.
 func (s *Service) duplicateOf(ctx context.Context, n Notification) (*IngestResult, bool) {
-	if s.db.Dialect == store.SQLite && len(n.Alerts) > 0 {
-		var one int
-		if err := s.db.QueryRowContext(ctx, `SELECT 1 FROM incident_alerts WHERE group_key = ? LIMIT 1`, n.GroupKey).Scan(&one); err != nil {
-			return nil, false // sql.ErrNoRows: a new group
-		}
-	}
 	s.episodeReads.Add(1)
 	byKey, order := mergeAlerts(n)
 	stored, err := s.loadGroupAlerts(ctx, nil, n.GroupKey, byKey)
@@ -205,6 +205,42 @@ func (s *Service) duplicateOf(ctx context.Context, n Notification) (*IngestResul
 		}
 	}
 	return res, true
+}
+
+// seenGroups remembers the groups Ingest was given since the process
+// started (SQLite only), so that the first delivery of a group skips the
+// duplicate check: a read outside the writer, whose read transaction
+// alone costs about as much as the probe of the group. On SQLite one
+// process owns the database; a group stored before the process started
+// (or by an import) takes the write path once, which applies the
+// delivery correctly, duplicate or not. On PostgreSQL another replica may
+// have stored the group, and its duplicates should not wait for its row
+// lock: every delivery is checked. At most maxSeenGroups keys are kept;
+// then the set starts over (each group then takes the write path once
+// more).
+type seenGroups struct {
+	mu   sync.Mutex
+	keys map[string]struct{}
+}
+
+const maxSeenGroups = 16384
+
+// unseen reports whether the duplicate check can be skipped for group,
+// and remembers group.
+func (g *seenGroups) unseen(d store.Dialect, group string) bool {
+	if d != store.SQLite {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.keys[group]; ok {
+		return false
+	}
+	if g.keys == nil || len(g.keys) >= maxSeenGroups {
+		g.keys = make(map[string]struct{}, 1024)
+	}
+	g.keys[group] = struct{}{}
+	return true
 }
 
 // ingestWrite applies a notification through Write: in its own

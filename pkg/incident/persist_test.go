@@ -12,11 +12,12 @@ import (
 	"github.com/rootuip/sre/pkg/testutil"
 )
 
-// TestDuplicateCheckNewGroup: on SQLite the duplicate check of a
-// delivery of a new group does not read the group's episodes (one probe
-// tells the group has none), and the delivery is applied; the same
-// delivery again is read, and answered as a duplicate, as is a repeat of
-// a group whose episodes resolved.
+// TestDuplicateCheckNewGroup: on SQLite a delivery of a group the
+// process has not seen skips the duplicate check (no read of the group's
+// episodes) and is applied; the same delivery again is checked and
+// answered as a duplicate. After a restart (another Service on the same
+// store) the first repeat takes the write path and is still answered as a
+// duplicate, changing nothing.
 func TestDuplicateCheckNewGroup(t *testing.T) {
 	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
@@ -44,6 +45,20 @@ func TestDuplicateCheckNewGroup(t *testing.T) {
 		require.NoError(t, err)
 		require.False(t, res.Duplicate)
 		require.Equal(t, 1, res.Alerts["new"])
+
+		var timeline int
+		require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM incident_timeline`).Scan(&timeline))
+		restarted := newFixture(t, db)
+		res, err = restarted.svc.Ingest(ctx, n)
+		require.NoError(t, err)
+		require.True(t, res.Duplicate)
+		require.Equal(t, 2, res.Alerts["unchanged"])
+		if db.Dialect == store.SQLite {
+			require.Zero(t, incident.EpisodeReads(restarted.svc), "an unseen group takes the write path")
+		}
+		var after int
+		require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM incident_timeline`).Scan(&after))
+		require.Equal(t, timeline, after, "a duplicate writes no timeline entry")
 	})
 }
 

@@ -149,6 +149,8 @@ type Service struct {
 	// episodeReads counts the duplicate checks that read a group's stored
 	// episodes (duplicateOf; read by tests).
 	episodeReads atomic.Int64
+	// groups are the alert groups delivered since start (SQLite).
+	groups seenGroups
 	// insertTexts holds the texts of multi-row INSERTs (insertText).
 	insertTexts sync.Map
 
