@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -85,10 +86,11 @@ func (m *Message) Validate() error {
 			return fmt.Errorf("alerts[%d]: %w", i, err)
 		}
 	}
-	for name, set := range map[string]map[string]string{"groupLabels": m.GroupLabels, "commonLabels": m.CommonLabels} {
-		if err := validLabels(set); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
+	if err := validLabels(m.GroupLabels); err != nil {
+		return fmt.Errorf("groupLabels: %w", err)
+	}
+	if err := validLabels(m.CommonLabels); err != nil {
+		return fmt.Errorf("commonLabels: %w", err)
 	}
 	// Times outside the years 1 to 9999 UTC, NUL bytes and invalid UTF-8:
 	// neither JSON nor both backends represent them.
@@ -97,10 +99,14 @@ func (m *Message) Validate() error {
 
 // Limit applies the size limits l to m (see limits.Webhook): it refuses
 // long label names and too many labels, and truncates long values and
-// large groups. It returns how many values each limit cut.
+// large groups. It returns how many values each limit cut (nil when none
+// was). It allocates nothing for a delivery within the limits.
 func (m *Message) Limit(l limits.Webhook) (map[string]int, error) {
-	cut := map[string]int{}
-	names := func(field string, ls map[string]string) error {
+	var cut map[string]int
+	names := func(field string, i int, ls map[string]string) error {
+		if i >= 0 {
+			field = fmt.Sprintf("alerts[%d].labels", i)
+		}
 		if len(ls) > l.MaxLabelsPerAlert {
 			return fmt.Errorf("%s: %d labels, more than webhook.limits.max_labels_per_alert (%d)", field, len(ls), l.MaxLabelsPerAlert)
 		}
@@ -111,28 +117,48 @@ func (m *Message) Limit(l limits.Webhook) (map[string]int, error) {
 		}
 		return nil
 	}
+	// tooLong reports whether ls breaks a names limit, without building
+	// the field's name that only an error needs.
+	tooLong := func(ls map[string]string) bool {
+		if len(ls) > l.MaxLabelsPerAlert {
+			return true
+		}
+		for k := range ls {
+			if len(k) > l.MaxLabelNameBytes {
+				return true
+			}
+		}
+		return false
+	}
+	add := func(limit string, n int) {
+		if cut == nil {
+			cut = map[string]int{}
+		}
+		cut[limit] += n
+	}
 	values := func(set map[string]string, max int, limit string) {
 		for k, v := range set {
 			if t, ok := limits.Truncate(v, max); ok {
 				set[k] = t
-				cut[limit]++
+				add(limit, 1)
 			}
 		}
 	}
 	for i := range m.Alerts {
-		if err := names(fmt.Sprintf("alerts[%d].labels", i), m.Alerts[i].Labels); err != nil {
-			return nil, err
+		if tooLong(m.Alerts[i].Labels) {
+			return nil, names("", i, m.Alerts[i].Labels)
 		}
 	}
-	for name, set := range map[string]map[string]string{"groupLabels": m.GroupLabels, "commonLabels": m.CommonLabels} {
-		if err := names(name, set); err != nil {
-			return nil, err
-		}
+	if tooLong(m.GroupLabels) {
+		return nil, names("groupLabels", -1, m.GroupLabels)
+	}
+	if tooLong(m.CommonLabels) {
+		return nil, names("commonLabels", -1, m.CommonLabels)
 	}
 	if n := len(m.Alerts); n > l.MaxAlertsPerGroup {
 		m.TruncatedAlerts += uint64(n - l.MaxAlertsPerGroup)
 		m.Alerts = m.Alerts[:l.MaxAlertsPerGroup]
-		cut["alerts_per_group"] += n - l.MaxAlertsPerGroup
+		add("alerts_per_group", n-l.MaxAlertsPerGroup)
 	}
 	for i := range m.Alerts {
 		a := &m.Alerts[i]
@@ -140,7 +166,7 @@ func (m *Message) Limit(l limits.Webhook) (map[string]int, error) {
 		values(a.Annotations, l.MaxAnnotationValueBytes, "annotation_value")
 		if t, ok := limits.Truncate(a.GeneratorURL, l.MaxAnnotationValueBytes); ok {
 			a.GeneratorURL = t
-			cut["annotation_value"]++
+			add("annotation_value", 1)
 		}
 	}
 	values(m.GroupLabels, l.MaxLabelValueBytes, "label_value")
@@ -190,6 +216,7 @@ func (m *Message) Notification() incident.Notification {
 		GroupLabels: m.GroupLabels, CommonLabels: m.CommonLabels, CommonAnnotations: m.CommonAnnotations,
 		ExternalURL: m.ExternalURL, TruncatedAlerts: int(min(m.TruncatedAlerts, 1<<31)),
 	}
+	n.Alerts = make([]incident.NotifiedAlert, 0, len(m.Alerts))
 	for _, a := range m.Alerts {
 		ends := a.EndsAt
 		if ends.Year() <= 1 {
@@ -241,6 +268,8 @@ type Handler struct {
 
 	requests *prometheus.CounterVec
 	limited  *prometheus.CounterVec
+	// ok counts the 200 answers, looked up once rather than per delivery.
+	ok prometheus.Counter
 }
 
 // SetHeartbeats makes the handler recognise heartbeat alerts in every
@@ -271,8 +300,9 @@ func NewHandler(ing Ingester, opts Options, logger *slog.Logger, reg prometheus.
 	// from the start (docs/metrics.md): an error-rate alert has its
 	// denominator and a 5xx series before the first request.
 	for _, code := range []int{http.StatusOK, http.StatusBadRequest, http.StatusServiceUnavailable} {
-		h.requests.WithLabelValues(fmt.Sprint(code))
+		h.requests.WithLabelValues(strconv.Itoa(code))
 	}
+	h.ok = h.requests.WithLabelValues("200")
 	return h
 }
 
@@ -290,7 +320,7 @@ func (h *Handler) options() (Options, Heartbeats) {
 }
 
 func (h *Handler) fail(w http.ResponseWriter, code int, typ string, err error) {
-	h.requests.WithLabelValues(fmt.Sprint(code)).Inc()
+	h.requests.WithLabelValues(strconv.Itoa(code)).Inc()
 	web.Error(w, code, typ, err)
 }
 
@@ -325,7 +355,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if len(n.Alerts) == 0 {
 			// Only heartbeats: they never become incidents.
-			h.requests.WithLabelValues("200").Inc()
+			h.ok.Inc()
 			web.JSON(w, http.StatusOK, &incident.IngestResult{Incidents: []string{}, Alerts: map[string]int{"heartbeat": beats}})
 			return
 		}
@@ -339,7 +369,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if beats > 0 {
 		res.Alerts["heartbeat"] = beats
 	}
-	h.requests.WithLabelValues("200").Inc()
+	h.ok.Inc()
 	web.JSON(w, http.StatusOK, res)
 }
 
