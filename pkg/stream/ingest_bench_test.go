@@ -92,7 +92,9 @@ func subscribeMessage(i int) string {
 // subscriber process; cpu_s/1k/0 and cpu_s/1k/1000, the CPU time of the
 // server process per 1,000 events during the bursts into the server
 // without and with subscribers (the latter until the subscribers had
-// their events: the fan-out's CPU included). The fan-out's own CPU time is in the CPU profile
+// their events: the fan-out's CPU included), and cpu_ratio, the second
+// over the first (the figure to compare on a loaded machine);
+// loadavg_1m, the machine's load average at the end. The fan-out's own CPU time is in the CPU profile
 // (-cpuprofile; the Hub's writer goroutines), see docs/benchmarks.md.
 func BenchmarkWSIngest(b *testing.B) {
 	bare := newIngestServer(b)
@@ -158,6 +160,24 @@ func BenchmarkWSIngest(b *testing.B) {
 	b.ReportMetric(cl.cpu(b).Seconds(), "clients_cpu_s")
 	b.ReportMetric(cpu0.Seconds()/float64(ev0)*1000, "cpu_s/1k/0")
 	b.ReportMetric(cpu1.Seconds()/float64(ev1)*1000, "cpu_s/1k/1000")
+	b.ReportMetric(cpu1.Seconds()/float64(ev1)/(cpu0.Seconds()/float64(ev0)), "cpu_ratio")
+	if la, err := loadAverage(); err == nil {
+		b.ReportMetric(la, "loadavg_1m")
+	}
+}
+
+// loadAverage is the machine's load average over the last minute, which
+// says how far the figures of a run can be compared with another's.
+func loadAverage() (float64, error) {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, fmt.Errorf("/proc/loadavg: %q", b)
+	}
+	return strconv.ParseFloat(f[0], 64)
 }
 
 // ingestServer is sred's ingestion path: the webhook handler, the incident

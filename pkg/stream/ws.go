@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,13 +139,30 @@ type wsClient struct {
 	batch bool
 	// replayEnd is the last event that was a replay for this client.
 	replayEnd uint64
-	// woken is when a wake-up last queued the client; base is the cursor
-	// when the wake-ups began counting its matching events, seen the
-	// last event they checked, matched how many of those match (h.mu).
-	woken      time.Time
-	base, seen uint64
-	matched    int
+	// woken is when a wake-up last queued the client (h.imu).
+	woken time.Time
+	// all is set when the filter takes every event: the client reads the
+	// ring from its cursor, the index never lists its events.
+	all bool
+	// dirty is set while the client is in the hub's list of clients the
+	// next wake-up looks at (h.imu).
+	dirty bool
+
+	// pmu guards scanTo and pend, the client's share of the index: the
+	// events after the cursor up to scanTo are read from the ring and
+	// matched against the filter by the pass (a replay, an unfiltered
+	// client, or a pend that overflowed); after scanTo, pend holds the
+	// sequence numbers of the events that match, in order, up to the
+	// hub's distributed.
+	pmu    sync.Mutex
+	scanTo uint64
+	pend   []uint64
 }
+
+// maxPend bounds a client's pend: beyond it the client's events are read
+// from the ring and matched by its pass (as a replay is), so the index
+// holds at most maxPend sequence numbers per client.
+const maxPend = 512
 
 // errTooSlow is the cause of a client dropped for lagging.
 var errTooSlow = errors.New("client too slow: it fell behind the replay buffer")
@@ -179,10 +197,25 @@ type Hub struct {
 	lastWake time.Time
 	kicked   bool // a delayed wake-up is due
 	clients  map[*wsClient]struct{}
-	// minCursor is at most the lowest cursor of the clients: appends
-	// look for clients to drop only when the entry they overwrite is
-	// newer than it, not at every event.
+	// minCursor is at most the lowest position of the clients (need):
+	// appends look for clients to drop only when the entry they overwrite
+	// is newer than it, not at every event.
 	minCursor uint64
+
+	// imu guards the index of the clients, which the wake-ups use to visit
+	// only the clients an event is for: the clients filtered by service
+	// under each of their services (bySvc), those filtered by type only
+	// (anySvc), those taking every event (every); and the clients the next
+	// wake-up looks at (dirty). Lock order: mu, imu, a client's pmu, qmu.
+	imu    sync.Mutex
+	bySvc  map[string][]*wsClient
+	anySvc []*wsClient
+	every  []*wsClient
+	dirty  []*wsClient
+	spare  []*wsClient // the previous dirty list, reused
+	// distributed is the last event whose sequence number is in the pend
+	// of every client it matches (written under imu).
+	distributed atomic.Uint64
 
 	// qmu guards the writers' queue of clients and the writer count.
 	qmu     sync.Mutex
@@ -241,6 +274,7 @@ func NewHub(bus *events.Bus, o HubOptions) *Hub {
 		epoch:   strconv.FormatInt(o.Clock.Now().UnixNano(), 36),
 		ring:    make([]atomic.Pointer[entry], o.ReplayEvents),
 		clients: map[*wsClient]struct{}{},
+		bySvc:   map[string][]*wsClient{},
 		kick:    make(chan struct{}, 1),
 	}
 	if bus != nil {
@@ -282,6 +316,8 @@ func NewHub(bus *events.Bus, o HubOptions) *Hub {
 // does no work per client. The first event after a quiet period wakes
 // the clients at once; during a burst they are woken at most once per
 // Coalesce, and every wake-up writes all the events a client has pending.
+// A wake-up hands each new event only to the clients it is for (by the
+// index of the clients by service) and looks only at those clients.
 func (h *Hub) Run(ctx context.Context) error {
 	if h.unsub != nil {
 		defer h.unsub()
@@ -306,17 +342,23 @@ func (h *Hub) Run(ctx context.Context) error {
 		}
 		h.mu.Lock()
 		h.kicked = false
-		if h.wake(d > 0) {
+		pending := h.pending
+		h.pending = 0
+		h.lastWake = time.Now()
+		h.mu.Unlock()
+		// Publishers go on meanwhile: the wake-up holds imu, not mu.
+		if pending > 0 && h.wake(d > 0) {
 			// Clients left lingering: wake them again after Coalesce,
 			// even if no event comes.
+			h.mu.Lock()
 			h.pending++
 			h.kicked = true
 			select {
 			case h.kick <- struct{}{}:
 			default:
 			}
+			h.mu.Unlock()
 		}
-		h.mu.Unlock()
 	}
 }
 
@@ -354,87 +396,237 @@ func (h *Hub) Ingest(ev events.Event) {
 		return
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.append(ev, at, body)
+	h.pending = 0
+	h.lastWake = time.Now()
+	h.mu.Unlock()
 	h.wake(false)
 }
 
 // wakeScan is the number of matching pending events that gets a client
-// written at the next wake-up even in a burst; a wake-up counts a client's
-// matching events up to it.
+// written at the next wake-up even in a burst.
 const wakeScan = 128
 
-// wake queues the clients that have events to read for the writers (h.mu
-// held). An idle client none of whose new events match its filter (a tool
-// following one service during another's burst) does not take a writer's
-// time: its cursor moves past them here. In a burst (linger), a client
+// wake hands the new events to the clients they are for (distribute) and
+// queues for the writers the clients that got some: a client none of whose
+// filters takes a new event (a tool following one service during
+// another's burst) is not even looked at. In a burst (linger), a client
 // with fewer than wakeScan matching events, woken less than Linger ago and
 // lagging less than half the ring, is left for a later wake-up; wake
-// reports whether it left any. Each wake-up checks only the events a
-// client's filter has not seen yet (c.seen), so a lingering client costs
-// one filter match per event.
+// reports whether it left any.
 func (h *Hub) wake(linger bool) (lingering bool) {
 	now := time.Now()
-	h.lastWake = now
-	if h.pending == 0 {
-		return false
-	}
-	h.pending = 0
 	last := h.last.Load()
 	n := uint64(len(h.ring))
-	for c := range h.clients {
+	h.imu.Lock()
+	defer h.imu.Unlock()
+	h.distribute(last)
+	for _, c := range h.every {
+		h.markDirty(c)
+	}
+	cur := h.dirty
+	h.dirty = h.spare[:0]
+	for i, c := range cur {
+		cur[i] = nil
+		c.dirty = false
+		if c.ctx.Err() != nil {
+			continue
+		}
 		if c.queued.Load() {
 			c.missed.Store(true)
 			if c.queued.Load() {
 				continue // its pass ends after the store: endPass sees missed
 			}
 		}
-		// A client that is not queued is only queued under h.mu (here)
-		// or by the end of its own pass: its cursor does not move now.
-		cur := c.cursor.Load()
-		if cur >= last {
+		// A client that is not queued is only queued here (imu) or by
+		// the end of its own pass: its cursor does not move now.
+		cursor := c.cursor.Load()
+		matched := h.backlog(c, cursor, last)
+		if matched == 0 {
 			continue
 		}
-		if c.base != cur || c.seen < cur {
-			c.base, c.seen, c.matched = cur, cur, 0 // a pass wrote to it
-		}
-		lost := false
-		for s := c.seen + 1; s <= last && c.matched < wakeScan; s++ {
-			e := h.ring[s%n].Load()
-			if e == nil || e.seq != s {
-				lost = true // overwritten: the pass drops the client
-				break
-			}
-			if c.f.Match(e.ev) {
-				c.matched++
-			}
-			c.seen = s
-		}
-		if !lost && c.matched == 0 {
-			// Nothing for it (c.seen is last): once the CAS
-			// succeeds, no writer moves its cursor.
-			if c.queued.CompareAndSwap(false, true) {
-				c.cursor.Store(last)
-				c.base = last
-				c.queued.Store(false)
-			}
-			continue
-		}
-		if linger && !lost && c.matched < wakeScan && now.Sub(c.woken) < h.o.Linger && last-cur < n/2 {
+		if linger && matched < wakeScan && now.Sub(c.woken) < h.o.Linger && last-cursor < n/2 {
 			lingering = true
+			h.markDirty(c) // looked at again by the next wake-up
 			continue
 		}
 		c.woken = now
-		h.schedule(c)
+		h.kickClient(c)
 	}
+	h.spare = cur[:0]
 	return lingering
 }
 
-// schedule queues c for a writer unless it is queued or being written to,
-// and starts a writer if fewer than Writers run.
-func (h *Hub) schedule(c *wsClient) {
-	if !c.queued.CompareAndSwap(false, true) {
+// markDirty adds c to the clients the next wake-up looks at (imu held).
+func (h *Hub) markDirty(c *wsClient) {
+	if !c.dirty {
+		c.dirty = true
+		h.dirty = append(h.dirty, c)
+	}
+}
+
+// distribute appends the sequence number of each event up to last not yet
+// distributed to the pend of every client whose filter takes it, visiting
+// only the clients filtered on its service and those with no service
+// filter (imu held). Clients taking every event read the ring instead.
+func (h *Hub) distribute(last uint64) {
+	from := h.distributed.Load()
+	if from >= last {
 		return
+	}
+	if len(h.bySvc) > 0 || len(h.anySvc) > 0 {
+		n := uint64(len(h.ring))
+		for s := from + 1; s <= last; s++ {
+			e := h.ring[s%n].Load()
+			if e == nil || e.seq != s {
+				// Overwritten before it was distributed: append
+				// dropped the clients that could still need it.
+				continue
+			}
+			for _, c := range h.bySvc[e.ev.Service] {
+				c.add(e)
+				h.markDirty(c)
+			}
+			for _, c := range h.anySvc {
+				if c.add(e) {
+					h.markDirty(c)
+				}
+			}
+		}
+	}
+	h.distributed.Store(last)
+}
+
+// add appends e to c's pend if c's filter takes it, and reports whether it
+// did (or e overflowed the pend, which the pass now reads from the ring).
+func (c *wsClient) add(e *entry) bool {
+	if !c.f.Match(e.ev) {
+		return false
+	}
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	if e.seq <= c.scanTo {
+		return false
+	}
+	if len(c.pend) >= maxPend {
+		c.pend = c.pend[:0]
+		c.scanTo = e.seq
+		return true
+	}
+	c.pend = append(c.pend, e.seq)
+	return true
+}
+
+// backlog is the number of events pending for c after cursor, up to
+// wakeScan (read from the ring up to scanTo: at most that many).
+func (h *Hub) backlog(c *wsClient, cursor, last uint64) int {
+	if c.all {
+		return int(min(last-min(cursor, last), wakeScan))
+	}
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	k := 0
+	if c.scanTo > cursor {
+		k = int(min(c.scanTo-cursor, wakeScan))
+	}
+	i := 0
+	for i < len(c.pend) && c.pend[i] <= cursor {
+		i++
+	}
+	return min(k+len(c.pend)-i, wakeScan)
+}
+
+// hasWork reports whether c has events pending after cursor.
+func (h *Hub) hasWork(c *wsClient, cursor uint64) bool {
+	if c.all {
+		return h.last.Load() > cursor
+	}
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	return cursor < c.scanTo || (len(c.pend) > 0 && c.pend[len(c.pend)-1] > cursor)
+}
+
+// need is the position after which c may still read the ring: its cursor
+// while it reads the ring from there, else before its first pending event,
+// else the last event distributed (its events up to there are written).
+func (h *Hub) need(c *wsClient) uint64 {
+	cur := c.cursor.Load()
+	if c.all {
+		return cur
+	}
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	if cur < c.scanTo {
+		return cur
+	}
+	for _, s := range c.pend {
+		if s > cur {
+			return s - 1
+		}
+	}
+	return max(cur, h.distributed.Load())
+}
+
+// index adds c to the index (mu held): its events from the next one
+// distributed on are listed in its pend, those before are read from the
+// ring from its cursor.
+func (h *Hub) index(c *wsClient) {
+	h.imu.Lock()
+	defer h.imu.Unlock()
+	c.all = len(c.f.Types) == 0 && len(c.f.Services) == 0
+	c.pmu.Lock()
+	c.scanTo = h.distributed.Load()
+	c.pmu.Unlock()
+	switch {
+	case c.all:
+		h.every = append(h.every, c)
+	case len(c.f.Services) == 0:
+		h.anySvc = append(h.anySvc, c)
+	default:
+		for i, s := range c.f.Services {
+			if !slices.Contains(c.f.Services[:i], s) {
+				h.bySvc[s] = append(h.bySvc[s], c)
+			}
+		}
+	}
+}
+
+// unindex removes c from the index (mu held); removing it again does
+// nothing.
+func (h *Hub) unindex(c *wsClient) {
+	h.imu.Lock()
+	defer h.imu.Unlock()
+	switch {
+	case c.all:
+		h.every = remove(h.every, c)
+	case len(c.f.Services) == 0:
+		h.anySvc = remove(h.anySvc, c)
+	default:
+		for _, s := range c.f.Services {
+			if cs := remove(h.bySvc[s], c); len(cs) > 0 {
+				h.bySvc[s] = cs
+			} else {
+				delete(h.bySvc, s)
+			}
+		}
+	}
+}
+
+// remove deletes c from cs, not keeping the order.
+func remove(cs []*wsClient, c *wsClient) []*wsClient {
+	if i := slices.Index(cs, c); i >= 0 {
+		cs[i] = cs[len(cs)-1]
+		cs[len(cs)-1] = nil
+		cs = cs[:len(cs)-1]
+	}
+	return cs
+}
+
+// schedule queues c for a writer unless it is queued or being written to
+// (then it reports false), and starts a writer if fewer than Writers run.
+func (h *Hub) schedule(c *wsClient) bool {
+	if !c.queued.CompareAndSwap(false, true) {
+		return false
 	}
 	h.qmu.Lock()
 	h.queue = append(h.queue, c)
@@ -445,6 +637,18 @@ func (h *Hub) schedule(c *wsClient) {
 	h.qmu.Unlock()
 	if start {
 		go h.writer()
+	}
+	return true
+}
+
+// kickClient queues c, or, when a pass or a ping holds it, marks it missed
+// so that the end of that pass queues it again.
+func (h *Hub) kickClient(c *wsClient) {
+	for !h.schedule(c) {
+		c.missed.Store(true)
+		if c.queued.Load() {
+			return // its pass ends after the store: endPass sees missed
+		}
 	}
 }
 
@@ -481,26 +685,34 @@ func (h *Hub) writer() {
 }
 
 // pass writes the events after c's cursor that match its filter, at most
-// batch of them or maxPassBytes, in one flush. A client with more to read
-// goes back to the end of the queue.
+// batch of them or maxPassBytes, in one flush: those up to scanTo read
+// from the ring and matched here, then those listed in its pend. A client
+// with more to read goes back to the end of the queue.
 func (h *Hub) pass(w *writerBuf, c *wsClient) {
 	if c.ctx.Err() != nil {
 		return // gone: never queued again
 	}
 	cursor := c.cursor.Load()
-	last := h.last.Load()
 	n := uint64(len(h.ring))
 	es, size, scanned := w.es[:0], 0, cursor
+	full := func() bool { return len(es) == batch || size >= maxPassBytes }
+	var scanTo uint64
+	if c.all {
+		scanTo = h.last.Load()
+	} else {
+		c.pmu.Lock()
+		scanTo = c.scanTo
+		c.pmu.Unlock()
+	}
 	more := false
-	for s := cursor + 1; s <= last; s++ {
-		if len(es) == batch || size >= maxPassBytes {
+	for s := cursor + 1; s <= scanTo; s++ {
+		if full() {
 			more = true // the rest in another pass, after the other clients
 			break
 		}
 		e := h.ring[s%n].Load()
 		if e == nil || e.seq != s {
-			// Overwritten: append dropped the client.
-			c.cancel(errTooSlow)
+			h.lagged(c)
 			return
 		}
 		scanned = s
@@ -508,6 +720,41 @@ func (h *Hub) pass(w *writerBuf, c *wsClient) {
 			es = append(es, e)
 			size += len(e.msg)
 		}
+	}
+	if !more && !c.all {
+		c.pmu.Lock()
+		if c.scanTo != scanTo {
+			// The pend overflowed meanwhile: the ring up to the new
+			// scanTo in the next pass.
+			more = true
+		} else {
+			i := 0
+			for ; i < len(c.pend); i++ {
+				s := c.pend[i]
+				if s <= scanned {
+					continue
+				}
+				if full() {
+					more = true
+					break
+				}
+				e := h.ring[s%n].Load()
+				if e == nil || e.seq != s {
+					c.pmu.Unlock()
+					h.lagged(c)
+					return
+				}
+				es = append(es, e)
+				size += len(e.msg)
+				scanned = s
+			}
+			if i == len(c.pend) {
+				// Every event distributed so far is written.
+				scanned = max(scanned, h.distributed.Load())
+			}
+			c.pend = c.pend[:copy(c.pend, c.pend[i:])]
+		}
+		c.pmu.Unlock()
 	}
 	w.es = es
 	if len(es) > 0 {
@@ -542,6 +789,16 @@ func (h *Hub) pass(w *writerBuf, c *wsClient) {
 	h.endPass(c, scanned, more)
 }
 
+// lagged drops a client whose pass found an event it needs overwritten in
+// the ring, unless append dropped it already.
+func (h *Hub) lagged(c *wsClient) {
+	if c.ctx.Err() != nil {
+		return
+	}
+	h.dropped.Inc()
+	c.cancel(errTooSlow)
+}
+
 // endPass stores c's cursor and queues it again if it has more to read
 // now: the pass left some, or a wake-up came during the pass. The events
 // published since the pass began otherwise wait for the next wake-up, so
@@ -550,7 +807,7 @@ func (h *Hub) endPass(c *wsClient, cursor uint64, more bool) {
 	c.cursor.Store(cursor)
 	c.queued.Store(false)
 	if c.missed.Swap(false) || more {
-		if h.last.Load() > cursor {
+		if h.hasWork(c, cursor) {
 			h.schedule(c)
 		}
 	}
@@ -720,14 +977,15 @@ func (h *Hub) append(ev events.Event, at time.Time, body []byte) {
 		if lost := e.seq - size; lost > h.minCursor {
 			low := uint64(math.MaxUint64)
 			for c := range h.clients {
-				cur := c.cursor.Load()
-				if cur < lost {
+				need := h.need(c)
+				if need < lost {
 					delete(h.clients, c)
+					h.unindex(c)
 					c.cancel(errTooSlow)
 					h.dropped.Inc()
 					continue
 				}
-				low = min(low, cur)
+				low = min(low, need)
 			}
 			h.minCursor = low
 		}
@@ -903,10 +1161,12 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 	cl.queued.Store(true)
 	h.clients[cl] = struct{}{}
 	h.minCursor = min(h.minCursor, start)
+	h.index(cl)
 	h.mu.Unlock()
 	defer func() {
 		h.mu.Lock()
 		delete(h.clients, cl)
+		h.unindex(cl)
 		h.mu.Unlock()
 	}()
 

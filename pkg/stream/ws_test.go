@@ -70,7 +70,8 @@ func startHub(t *testing.T, o stream.HubOptions) *wsFixture {
 
 // wsClient is a WebSocket client of the stream, as any tool would be.
 type wsClient struct {
-	c *websocket.Conn
+	c       *websocket.Conn
+	batched []stream.Message // read but not yet returned (nextBatched)
 }
 
 func dial(t *testing.T, url string, sub string) *wsClient {
@@ -230,11 +231,19 @@ func counter(t testing.TB, reg *prometheus.Registry, name string) prometheus.Col
 // TestStreamWebSocketSlowClientDropped: a client that stops reading is
 // dropped once it lags by more than the replay ring, and counted; the hub
 // never waits for it and the client that reads gets every event.
+// The slow client takes every event, or (filtered) is in the index of
+// the clients by service.
 func TestStreamWebSocketSlowClientDropped(t *testing.T) {
+	for _, sub := range []string{`{}`, `{"services":["api"]}`} {
+		t.Run(sub, func(t *testing.T) { testSlowClientDropped(t, sub) })
+	}
+}
+
+func testSlowClientDropped(t *testing.T, sub string) {
 	f := startHub(t, stream.HubOptions{ReplayEvents: 16})
 	fast := dial(t, f.srv.URL, `{}`)
 	require.Equal(t, stream.TypeSubscribed, fast.next(t).Type)
-	slow := dial(t, f.srv.URL, `{}`)
+	slow := dial(t, f.srv.URL, sub)
 	require.Equal(t, stream.TypeSubscribed, slow.next(t).Type)
 
 	// 64 KiB events: the slow client's socket buffers fill after a few
@@ -260,7 +269,7 @@ func TestStreamWebSocketSlowClientDropped(t *testing.T) {
 	}
 	require.NotErrorIs(t, err, context.DeadlineExceeded)
 	// The fast one goes on.
-	f.hub.Ingest(events.Event{Type: "incident.updated", Data: map[string]any{"n": -1}})
+	f.hub.Ingest(events.Event{Type: "incident.updated", Service: "api", Data: map[string]any{"n": -1}})
 	require.Equal(t, float64(-1), fast.next(t).Data["n"])
 	require.Eventually(t, func() bool { return f.hub.Clients() == 1 }, time.Minute, 10*time.Millisecond)
 }
@@ -468,4 +477,126 @@ func TestStreamWebSocketLingerDelivers(t *testing.T) {
 		require.Equal(t, want, follower.next(t), "the follower's events, in order, with the same IDs")
 	}
 	t.Logf("%v writes for %v deliveries", testutil.ToFloat64(counter(t, reg, "sre_stream_writes_total")), testutil.ToFloat64(counter(t, reg, "sre_stream_messages_sent_total")))
+}
+
+// TestStreamWebSocketIndex: the hub hands each event only to the clients
+// filtered on its service and to those with no service filter; every
+// client still gets exactly the events its filter takes, in order, with
+// the IDs every client sees: a client on one service never sees another's,
+// a client on several services (one named twice) gets each of their
+// events once, clients filtered by type only or by nothing get theirs, and
+// a client resuming from an event ID gets its service's events after it,
+// replayed, then live. Events come one wake-up each (Ingest), and in
+// bursts of 1,500 coalesced by Run, more than a client's list of pending
+// events holds (maxPend, 512) for the clients taking most of them.
+func TestStreamWebSocketIndex(t *testing.T) {
+	subs := []string{
+		`{"services":["a"]}`,
+		`{"services":["b"]}`,
+		`{"services":["a","b","a"]}`,
+		`{}`,
+		`{"types":["budget."]}`,
+		`{"types":["budget."],"services":["a"]}`,
+		`{"services":["c"],"batch":true}`,
+	}
+	// Event i: service a, b, c or none, type incident. or budget.
+	event := func(i int) events.Event {
+		e := ev(i, []string{"a", "b", "c", "", "a", "b"}[i%6])
+		if i%5 == 0 {
+			e.Type = "budget.state_changed"
+		}
+		return e
+	}
+	for _, c := range []struct {
+		name   string
+		events int
+	}{{"one wake-up per event", 120}, {"bursts", 3000}} {
+		t.Run(c.name, func(t *testing.T) {
+			bus := events.NewBus(16, nil)
+			hub, _, srv := serveBus(t, bus)
+			publish := func(i int) { bus.Publish(event(i)) }
+			if c.events < 1000 {
+				publish = func(i int) { hub.Ingest(event(i)) }
+			}
+			var clients []*wsClient
+			var filters []stream.Filter
+			for _, sub := range subs {
+				cl := dial(t, srv.URL, sub)
+				require.Equal(t, stream.TypeSubscribed, cl.next(t).Type)
+				var s stream.Subscribe
+				require.NoError(t, json.Unmarshal([]byte(sub), &s))
+				clients = append(clients, cl)
+				filters = append(filters, stream.Filter{Types: s.Types, Services: s.Services})
+			}
+			half := c.events / 2
+			for i := range half {
+				publish(i)
+			}
+			// The client taking everything tells the ID of the last
+			// event of the first half.
+			var resumeID string
+			for range half {
+				resumeID = clients[3].next(t).ID
+			}
+			for i := half; i < c.events; i++ {
+				publish(i)
+			}
+			resumed := dial(t, srv.URL, fmt.Sprintf(`{"services":["b"],"last_event_id":%q}`, resumeID))
+			ack := resumed.next(t)
+			require.Equal(t, true, ack.Data["complete"])
+			// One last event each for the services, every filter takes
+			// one of them: nothing misrouted can come after it.
+			publish(c.events*10 + 0) // budget., a
+			publish(c.events*10 + 1) // incident., b
+			publish(c.events*10 + 2) // incident., c
+			all := make([]int, 0, c.events+3)
+			for i := range c.events {
+				all = append(all, i)
+			}
+			all = append(all, c.events*10, c.events*10+1, c.events*10+2)
+			read := func(cl *wsClient, batch bool) stream.Message {
+				if !batch {
+					return cl.next(t)
+				}
+				return cl.nextBatched(t)
+			}
+			for k, cl := range clients {
+				var want []int
+				for _, i := range all {
+					if filters[k].Match(event(i)) && (k != 3 || i >= half) {
+						want = append(want, i)
+					}
+				}
+				for _, i := range want {
+					m := read(cl, k == 6)
+					require.Equal(t, event(i).IncidentID, m.IncidentID, "client %s", subs[k])
+				}
+			}
+			var want []int
+			for _, i := range all {
+				if i >= half && event(i).Service == "b" {
+					want = append(want, i)
+				}
+			}
+			for _, i := range want {
+				require.Equal(t, event(i).IncidentID, resumed.next(t).IncidentID, "resumed client")
+			}
+		})
+	}
+}
+
+// nextBatched returns the next event of a batching client.
+func (w *wsClient) nextBatched(t *testing.T) stream.Message {
+	t.Helper()
+	if len(w.batched) == 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, b, err := w.c.Read(ctx)
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(b, &w.batched), "%s", b)
+		require.NotEmpty(t, w.batched)
+	}
+	m := w.batched[0]
+	w.batched = w.batched[1:]
+	return m
 }
