@@ -148,6 +148,9 @@ func BenchmarkWSIngest(b *testing.B) {
 	b.ReportMetric(r1/r0, "ratio")
 	b.ReportMetric(float64(drain.Milliseconds())/float64(b.N), "drain_ms")
 	b.ReportMetric(float64(cl.delivered)/float64(b.N), "deliveries/op")
+	if cl.delivered > 0 {
+		b.ReportMetric(float64(cl.bytes)/float64(cl.delivered), "B/delivery")
+	}
 	if mfs, err := subd.reg.Gather(); err == nil {
 		for _, mf := range mfs {
 			if mf.GetName() == "sre_stream_writes_total" {
@@ -318,6 +321,7 @@ type subscriberProc struct {
 	out       *bufio.Scanner
 	delivered int64
 	base      int64
+	bytes     int64 // received by the subscribers so far
 }
 
 func startClients(b *testing.B, url string) *subscriberProc {
@@ -357,7 +361,7 @@ func (c *subscriberProc) wait(b *testing.B, want int64) time.Duration {
 		fmt.Fprintln(c.in, "count")
 		require.True(b, c.out.Scan(), "the subscriber process answers")
 		var got, open int64
-		_, err := fmt.Sscan(c.out.Text(), &got, &open)
+		_, err := fmt.Sscan(c.out.Text(), &got, &open, &c.bytes)
 		require.NoError(b, err)
 		if got != last {
 			last, progress = got, time.Now()
@@ -391,7 +395,7 @@ func (c *subscriberProc) cpu(b *testing.B) time.Duration {
 func runClients(url string, in io.Reader, out io.Writer) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var received, open atomic.Int64
+	var received, open, bytes atomic.Int64
 	var wg sync.WaitGroup
 	for i := range ingestSubs {
 		c, _, err := websocket.Dial(ctx, url, nil)
@@ -420,10 +424,12 @@ func runClients(url string, in io.Reader, out io.Writer) error {
 				if err != nil {
 					return
 				}
-				if _, err := io.Copy(io.Discard, r); err != nil {
+				n, err := io.Copy(io.Discard, r)
+				if err != nil {
 					return
 				}
 				received.Add(1)
+				bytes.Add(n)
 			}
 		}()
 	}
@@ -432,7 +438,7 @@ func runClients(url string, in io.Reader, out io.Writer) error {
 	for sc.Scan() {
 		switch sc.Text() {
 		case "count":
-			fmt.Fprintln(out, received.Load(), open.Load())
+			fmt.Fprintln(out, received.Load(), open.Load(), bytes.Load())
 		case "cpu":
 			fmt.Fprintln(out, processCPU())
 		}
