@@ -169,14 +169,18 @@ var errTooSlow = errors.New("client too slow: it fell behind the replay buffer")
 
 // Hub is the WebSocket side of the live stream: every event published on
 // the bus is numbered, encoded once and appended to a bounded ring, on the
-// publisher's goroutine; each client reads the ring from its own cursor.
-// The fan-out is background work of a bounded pool of writers (Writers):
-// woken at most once per Coalesce during a burst, a writer takes a client
-// from the queue of clients with events to read and writes all its pending
-// events in one system call. Publishing never waits for a client or a
-// writer: a client whose cursor falls out of the ring (it lags more than
-// ReplayEvents), or whose socket does not take its events within
-// WriteTimeout, is dropped and counted.
+// publisher's goroutine. A client taking every event reads the ring from
+// its own cursor; the others are indexed by service: a wake-up (at most
+// once per Coalesce during a burst, on Run's goroutine) lists each new
+// event's sequence number in the pend of the clients filtered on its
+// service, and of those without a service filter, whose filters take it,
+// and looks only at the clients that got events. The fan-out is
+// background work of a bounded pool of writers (Writers): a writer takes
+// a client from the queue of clients with events to read and writes all
+// its pending events in one system call. Publishing never waits for a
+// client, a wake-up or a writer: a client whose oldest pending event falls
+// out of the ring (it lags more than ReplayEvents), or whose socket does
+// not take its events within WriteTimeout, is dropped and counted.
 type Hub struct {
 	o     HubOptions
 	unsub func()
