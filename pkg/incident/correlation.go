@@ -155,9 +155,10 @@ type correlationCandidate struct {
 	attached    int64
 	explanation string
 	rule        string
-	// pre is the incident as read without a lock by the check that it is
-	// still open (PostgreSQL): attach tells from it whether the group's
-	// alerts change the incident's row.
+	// pre is the incident as correlation read it, without a lock
+	// (PostgreSQL, a group joining an incident that has a group of its
+	// service): attach tells from it whether the group's alerts change the
+	// incident's row.
 	pre *record
 }
 
@@ -178,8 +179,13 @@ WHERE s.service = $1 AND s.last_at >= $2 AND i.status IN ('triggered', 'acknowle
 // ($1) at once, with the service (PostgreSQL). It looks linkServiceSlackMS
 // further back in incident_link_services: on PostgreSQL a join moves an
 // incident's last_at forward only once it is that much behind (persistMerged).
+//
+// It also returns what joinKeepsRow needs of each incident (severity,
+// runbook URLs, detection and recovery times), so that the group joining
+// it tells without reading the incident again whether its alerts change it.
 var relatedLinksAnyQuery = fmt.Sprintf(`SELECT s.incident_id, (SELECT MIN(l.attached_at) FROM incident_links l
-	WHERE l.incident_id = s.incident_id AND l.service = s.service AND l.attached_at >= $2), s.service
+	WHERE l.incident_id = s.incident_id AND l.service = s.service AND l.attached_at >= $2), s.service,
+	i.status, i.severity, i.runbook_urls, i.detected_at, i.recovered_at
 FROM incident_link_services s JOIN incidents i ON i.id = s.incident_id
 WHERE s.service = ANY($1::text[]) AND s.last_at >= $2::bigint - %d AND i.status IN ('triggered', 'acknowledged', 'investigating')`,
 	linkServiceSlackMS)
@@ -219,6 +225,9 @@ SELECT service FROM svc WHERE service IS NOT NULL`
 type serviceCandidate struct {
 	incidentID, service string
 	at                  int64
+	// inc is the incident as the query read it, without a lock
+	// (PostgreSQL: relatedLinksAnyQuery).
+	inc *record
 }
 
 // correlate looks for the open incident the delivery's new firing group
@@ -270,21 +279,15 @@ func (s *Service) correlate(ctx context.Context, tx *sql.Tx, d *delivery, svc st
 		// (the incidents and services within the window stay the same, and
 		// so does the earliest link of each): it needs neither the lock nor
 		// to wait for the deliveries holding it. Its incident must still be
-		// open (read without a lock: attach locks it, after the deliveries
-		// that hold the correlation lock and wait for it).
+		// open: the query read it open, without a lock, and attach checks
+		// again once it holds the incident's row (the delivery runs again
+		// if it changed status in between).
 		best, joined, err := s.graphCandidate(ctx, tx, c, svc, now)
 		if err != nil {
 			return nil, err
 		}
-		if best != nil && joined {
-			pre, err := s.loadWith(ctx, tx, best.incidentID, lockNone)
-			if err != nil {
-				return nil, fmt.Errorf("correlation: %w", err)
-			}
-			if pre.Status.Open() {
-				best.pre = pre
-				return best, nil
-			}
+		if best != nil && joined && best.pre != nil && best.pre.Status.Open() {
+			return best, nil
 		}
 	}
 	if s.db.Dialect == store.Postgres {
@@ -379,7 +382,10 @@ func (s *Service) graphCandidate(ctx context.Context, tx *sql.Tx, c *Correlation
 	}
 	joined := false
 	if best != nil {
-		joined = slices.ContainsFunc(pairs, func(p serviceCandidate) bool { return p.incidentID == best.incidentID && p.service == svc })
+		i := slices.IndexFunc(pairs, func(p serviceCandidate) bool { return p.incidentID == best.incidentID && p.service == svc })
+		if joined = i >= 0; joined {
+			best.pre = pairs[i].inc
+		}
 	}
 	return best, joined, nil
 }
@@ -398,11 +404,19 @@ func (s *Service) relatedLinks(ctx context.Context, tx *sql.Tx, services []strin
 			p := serviceCandidate{service: svc}
 			var at sql.NullInt64
 			dest := []any{&p.incidentID, &at}
+			var status, severity, urls string
+			var detected int64
+			var recovered sql.NullInt64
 			if svc == "" {
-				dest = append(dest, &p.service)
+				dest = append(dest, &p.service, &status, &severity, &urls, &detected, &recovered)
 			}
 			if err := rows.Scan(dest...); err != nil {
 				return err
+			}
+			if svc == "" {
+				p.inc = &record{Incident: Incident{ID: p.incidentID, Status: Status(status), Severity: Severity(severity),
+					DetectedAt: fromMS(detected), RecoveredAt: fromNullMS(recovered)}}
+				_ = json.Unmarshal([]byte(urls), &p.inc.RunbookURLs)
 			}
 			if at.Valid { // else the link(s) within the window moved away (split)
 				p.at = at.Int64
@@ -502,6 +516,33 @@ func (s *Service) affectedServices(ctx context.Context, tx *sql.Tx, id string) (
 	return out, rows.Err()
 }
 
+// loadWithServices is loadWith and affectedServices in one statement
+// (PostgreSQL): the incident's row, locked as lock says, and the distinct
+// services of its links, sorted.
+func (s *Service) loadWithServices(ctx context.Context, tx *sql.Tx, id string, lock rowLock) (*record, []string, error) {
+	var raw string
+	rec, err := scanIncident(withExtra{s.queryRow(ctx, tx, loadWithServicesQuery+string(lock), id), []any{&raw}})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("load incident %s: %w", id, err)
+	}
+	if lock == lockShare {
+		rec.shared = saveRow(rec)
+	}
+	var affected []string
+	if err := json.Unmarshal([]byte(raw), &affected); err != nil {
+		return nil, nil, fmt.Errorf("services of %s: %w", id, err)
+	}
+	return rec, affected, nil
+}
+
+// loadWithServicesQuery reads an incident ($1) and its services as a JSON
+// array (linkServicesQuery); the caller appends the row lock.
+const loadWithServicesQuery = `SELECT ` + incidentColumns + `, COALESCE((SELECT json_agg(service ORDER BY service)
+	FROM (` + linkServicesQuery + `) svcs), '[]') FROM incidents WHERE id = $1`
+
 // attach places the delivery's new group on the incident correlation chose,
 // explains why in its timeline and updates its likely root.
 //
@@ -521,16 +562,19 @@ func (s *Service) attach(ctx context.Context, tx *sql.Tx, d *delivery, k *correl
 			lock = lockShare
 		}
 	}
-	r, err := s.loadWith(ctx, tx, k.incidentID, lock)
+	var r *record
+	var affected []string
+	var err error
+	if s.db.Dialect == store.Postgres {
+		r, affected, err = s.loadWithServices(ctx, tx, k.incidentID, lock)
+	} else if r, err = s.loadWith(ctx, tx, k.incidentID, lock); err == nil {
+		affected, err = s.affectedServices(ctx, tx, r.ID)
+	}
 	if err != nil {
 		return err
 	}
 	if !r.Status.Open() {
 		return fmt.Errorf("%w: %s is %s", errIncidentMoved, r.ID, r.Status)
-	}
-	affected, err := s.affectedServices(ctx, tx, r.ID)
-	if err != nil {
-		return err
 	}
 	if !slices.Contains(affected, svc) {
 		affected = append(affected, svc)
