@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -47,6 +48,8 @@ func runMain(args []string) int {
 		Default("4096").Int()
 	statusAddress := a.Flag("web.status-address", "Also serve the public status page (/status, /status.json, /status/feed.atom, and nothing else) on this address, e.g. :8097, with the TLS of the web listener, so that it can face the internet while the console does not.").String()
 	noAuth := a.Flag("web.no-auth", "Serve without authentication: anyone who reaches the port acts as admin. For local trials only; sred refuses to start without users (auth.users_file) unless this is set.").Bool()
+	gcPercent := a.Flag("runtime.gogc", "Garbage collection target percentage, as GOGC (a negative value turns collection off); ignored when the GOGC environment variable is set. sred trades some memory for CPU by default (docs/sred.md, Flags).").
+		Default(strconv.Itoa(defaultGCPercent)).Int()
 	promslogConfig := &promslog.Config{}
 	promslogflag.AddFlags(a, promslogConfig)
 	a.Version(version.Print("sred"))
@@ -61,6 +64,7 @@ func runMain(args []string) int {
 		return 2
 	}
 	logger.Info("Starting sred", "version", version.Info())
+	setGCPercent(*gcPercent, logger)
 	logger.Info("Build context", "build_context", version.BuildContext())
 
 	ctx, cancel := context.WithCancel(context.Background())
