@@ -397,7 +397,9 @@ func (s *Service) graphCandidate(ctx context.Context, tx *sql.Tx, c *Correlation
 func (s *Service) relatedLinks(ctx context.Context, tx *sql.Tx, services []string, since int64) ([]serviceCandidate, error) {
 	var out []serviceCandidate
 	// scan appends the candidates of rows; svc is their service, "" when
-	// rows carry it (relatedLinksAnyQuery).
+	// rows carry it (relatedLinksInQuery, relatedLinksAnyQuery); the rows
+	// of relatedLinksAnyQuery (PostgreSQL) carry their incident's columns.
+	withIncident := s.db.Dialect == store.Postgres
 	scan := func(rows *sql.Rows, svc string) error {
 		defer rows.Close()
 		for rows.Next() {
@@ -408,12 +410,15 @@ func (s *Service) relatedLinks(ctx context.Context, tx *sql.Tx, services []strin
 			var detected int64
 			var recovered sql.NullInt64
 			if svc == "" {
-				dest = append(dest, &p.service, &status, &severity, &urls, &detected, &recovered)
+				dest = append(dest, &p.service)
+			}
+			if withIncident {
+				dest = append(dest, &status, &severity, &urls, &detected, &recovered)
 			}
 			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
-			if svc == "" {
+			if withIncident {
 				p.inc = &record{Incident: Incident{ID: p.incidentID, Status: Status(status), Severity: Severity(severity),
 					DetectedAt: fromMS(detected), RecoveredAt: fromNullMS(recovered)}}
 				_ = json.Unmarshal([]byte(urls), &p.inc.RunbookURLs)
@@ -548,17 +553,19 @@ const loadWithServicesQuery = `SELECT ` + incidentColumns + `, COALESCE((SELECT 
 //
 // On PostgreSQL a group joining an incident that already has a group of
 // its service (k.pre), whose alerts change nothing of the incident's row
-// (joinKeepsRow), locks the row FOR SHARE: deliveries joining one incident
-// at once hold it together, none waits for another, and save writes the
-// incident only if something changed after all. Otherwise the row is
-// locked FOR UPDATE, as before. Either way the incident must be open once
-// locked: a status change committed since correlation read it sends the
-// delivery round again (errIncidentMoved).
+// (joinKeepsRow), locks the row FOR KEY SHARE (lockShare): deliveries
+// joining one incident at once hold it together, none waits for another,
+// and save writes nothing. Otherwise the row is locked FOR NO KEY UPDATE
+// (lockWrite): it waits for the other deliveries writing the row, not for
+// those only joining. Either way the incident must be open once locked:
+// a status change committed since correlation read it sends the delivery
+// round again (errIncidentMoved); status changes lock FOR UPDATE and wait
+// for the joining deliveries.
 func (s *Service) attach(ctx context.Context, tx *sql.Tx, d *delivery, k *correlationCandidate, svc string) error {
 	lock := lockNone
 	if s.db.Dialect == store.Postgres {
-		lock = lockUpdate
-		if k.pre != nil && joinKeepsRow(k.pre, d) {
+		lock = lockWrite
+		if k.pre != nil && ctx.Value(lockForWriteKey{}) == nil && joinKeepsRow(k.pre, d) {
 			lock = lockShare
 		}
 	}

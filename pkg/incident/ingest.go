@@ -305,8 +305,16 @@ func (s *Service) writeAgain(ctx context.Context, fn func(ctx context.Context, t
 			return err
 		}
 		s.logger.Debug("Delivery rolled back, applying it again", "attempt", attempt, "err", err)
+		if errors.Is(err, errIncidentMoved) {
+			// Once round with the incident's row to itself (attach).
+			ctx = context.WithValue(ctx, lockForWriteKey{}, true)
+		}
 	}
 }
+
+// lockForWriteKey marks a delivery run again because the incident it
+// joined under a share lock had to be written: attach locks it to write.
+type lockForWriteKey struct{}
 
 const maxWriteAttempts = 5
 

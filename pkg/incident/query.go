@@ -92,10 +92,18 @@ const (
 	lockNone   rowLock = ""
 	lockUpdate rowLock = " FOR UPDATE"
 	// lockShare: concurrent deliveries joining the incident hold it
-	// together; a change of the incident's status (FOR UPDATE, UPDATE) waits
+	// together (FOR KEY SHARE, the lock their rows' foreign keys take
+	// anyway); a change of the incident's status (load, FOR UPDATE) waits
 	// for all of them, and they for it. save writes nothing when the
-	// delivery changed none of the columns but updated_at.
-	lockShare rowLock = " FOR SHARE"
+	// delivery changed none of the columns but updated_at, and sends the
+	// delivery round again otherwise (errIncidentMoved: it then locks with
+	// lockWrite).
+	lockShare rowLock = " FOR KEY SHARE"
+	// lockWrite: a delivery joining the incident that changes its row
+	// (severity, runbook URLs, root): it waits for the others that write
+	// it, not for those that only join (FOR NO KEY UPDATE and FOR KEY SHARE
+	// do not conflict), and reads the row as the writer before it left it.
+	lockWrite rowLock = " FOR NO KEY UPDATE"
 )
 
 // loadWith reads one incident inside tx, its row locked as lock says.
@@ -123,11 +131,14 @@ func (s *Service) loadWith(ctx context.Context, tx *sql.Tx, id string, lock rowL
 // delivery's own rows still go in): concurrent deliveries joining one
 // incident then hold its row together instead of one after the other,
 // and updated_at keeps the time of the incident's last own change. Any
-// other change takes the row's exclusive lock through the UPDATE (a
-// deadlock between two such deliveries is broken by PostgreSQL, and the
-// delivery runs again: ingestWrite).
+// other change under a share lock sends the delivery round again
+// (errIncidentMoved): upgrading a share lock that others hold too would
+// wait for them, and they for it.
 func (s *Service) save(ctx context.Context, tx *sql.Tx, rec *record) error {
-	if rec.shared != nil && sameRowButUpdated(saveRow(rec), rec.shared) {
+	if rec.shared != nil && !sameRowButUpdated(saveRow(rec), rec.shared) {
+		return fmt.Errorf("%w: %s changed since the delivery read it", errIncidentMoved, rec.ID)
+	}
+	if rec.shared != nil {
 		rec.UpdatedAt = fromMS(rec.shared[updatedAtArg].(int64))
 		if w := rec.deferred; w != nil {
 			rec.deferred = nil

@@ -15,13 +15,15 @@ import (
 
 // TestJoinersShareIncidentRow (PostgreSQL): groups joining the open
 // incident of their service hold its row together. While another
-// transaction holds the row FOR SHARE, as a concurrent joining delivery
-// does, a group whose alerts change nothing of the incident joins without
-// waiting for it, writes nothing to the incident's row (updated_at stays)
-// and leaves the incident's per-service summary alone within a minute of
-// its last move; a group raising the severity does wait for the lock (its
-// UPDATE needs the row alone), and raises it once the other transaction
-// ends. A minute later a join moves the summary forward again.
+// transaction holds the row FOR KEY SHARE, as a concurrent joining
+// delivery does, a group whose alerts change nothing of the incident joins
+// without waiting for it, writes nothing to the incident's row
+// (updated_at stays) and leaves the incident's per-service summary alone
+// within a minute of its last move; a group raising the severity does not
+// wait for it either (FOR NO KEY UPDATE) and raises it. A transaction
+// holding the row FOR UPDATE, as a status change does, makes a joining
+// group wait, which then joins once it ends. A minute later a join moves
+// the summary forward again.
 func TestJoinersShareIncidentRow(t *testing.T) {
 	ctx := context.Background()
 	db, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t))
@@ -39,13 +41,13 @@ func TestJoinersShareIncidentRow(t *testing.T) {
 	}
 	require.Equal(t, created.UnixMilli(), lastAt())
 
-	// hold takes the incident's row FOR SHARE in a transaction of its own
-	// and returns it with its backend's PID.
-	hold := func() (*sql.Tx, int) {
+	// hold takes the incident's row (lock: FOR KEY SHARE or FOR UPDATE)
+	// in a transaction of its own and returns it with its backend's PID.
+	hold := func(lock string) (*sql.Tx, int) {
 		tx, err := db.BeginTx(ctx, nil)
 		require.NoError(t, err)
 		var pid int
-		require.NoError(t, tx.QueryRow(`SELECT pg_backend_pid() FROM incidents WHERE id = $1 FOR SHARE`, id).Scan(&pid))
+		require.NoError(t, tx.QueryRow(`SELECT pg_backend_pid() FROM incidents WHERE id = $1 FOR `+lock, id).Scan(&pid))
 		return tx, pid
 	}
 	// ingest delivers n while pid holds its lock and reports whether the
@@ -90,7 +92,7 @@ func TestJoinersShareIncidentRow(t *testing.T) {
 	}
 
 	f.clock.Advance(10 * time.Second)
-	holder, pid := hold()
+	holder, pid := hold("KEY SHARE")
 	res, waited := ingest(notification("g1", "api", "high", epoch.Add(-4*time.Minute), "g1-a", "g1-b"), holder, pid)
 	require.False(t, waited, "a join changing nothing of the incident waited for another joiner's share lock")
 	require.Equal(t, []string{id}, res.Incidents)
@@ -104,13 +106,18 @@ func TestJoinersShareIncidentRow(t *testing.T) {
 	require.Len(t, got.Alerts, 3)
 
 	f.clock.Advance(10 * time.Second)
-	holder, pid = hold()
+	holder, pid = hold("KEY SHARE")
 	res, waited = ingest(notification("g2", "api", "critical", epoch.Add(-4*time.Minute), "g2-a"), holder, pid)
-	require.True(t, waited, "a join raising the severity must write the incident's row, after the other joiners")
+	require.False(t, waited, "a join raising the severity waited for another joiner")
 	require.Equal(t, []string{id}, res.Incidents)
 	at, sev = readUpdated()
 	require.Equal(t, epoch.Add(20*time.Second).UnixMilli(), at)
 	require.Equal(t, "CRITICAL", sev)
+
+	holder, pid = hold("UPDATE")
+	res, waited = ingest(notification("g2b", "api", "critical", epoch.Add(-4*time.Minute), "g2b-a"), holder, pid)
+	require.True(t, waited, "a join did not wait for a status change holding the incident's row")
+	require.Equal(t, []string{id}, res.Incidents)
 
 	f.clock.Advance(time.Minute)
 	_, err = f.svc.Ingest(ctx, notification("g3", "api", "critical", epoch.Add(-4*time.Minute), "g3-a"))
