@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 )
@@ -113,9 +114,43 @@ func parseTemplates(subject, body string) (*templates, error) {
 	return &templates{subject: s, body: b}, nil
 }
 
+// parsed holds the templates parsed for Render, by their text: every page
+// of every incident renders one of the few configured pairs, and parsing
+// (with its check against sample data) cost more than rendering. Parsed
+// templates are safe to execute concurrently. It is emptied when it holds
+// maxParsed pairs, which only many reloads with changed templates reach.
+var parsed struct {
+	sync.Mutex
+	m map[[2]string]*templates
+}
+
+const maxParsed = 64
+
+// cachedTemplates returns the parsed templates of subject and body.
+func cachedTemplates(subject, body string) (*templates, error) {
+	key := [2]string{subject, body}
+	parsed.Lock()
+	t := parsed.m[key]
+	parsed.Unlock()
+	if t != nil {
+		return t, nil
+	}
+	t, err := parseTemplates(subject, body)
+	if err != nil {
+		return nil, err
+	}
+	parsed.Lock()
+	if parsed.m == nil || len(parsed.m) >= maxParsed {
+		parsed.m = map[[2]string]*templates{}
+	}
+	parsed.m[key] = t
+	parsed.Unlock()
+	return t, nil
+}
+
 // Render renders the subject and body of a message.
 func (c *Config) Render(d TemplateData) (subject, body string, err error) {
-	t, err := parseTemplates(c.Subject, c.Body)
+	t, err := cachedTemplates(c.Subject, c.Body)
 	if err != nil {
 		return "", "", err
 	}
