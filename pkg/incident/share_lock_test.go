@@ -124,3 +124,56 @@ func TestJoinersShareIncidentRow(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, epoch.Add(80*time.Second).UnixMilli(), lastAt(), "a minute on, a join moves the summary forward")
 }
+
+// TestJoinOfIncidentResolvedMeanwhile (PostgreSQL): a group about to join
+// its service's open incident while a status change holds the incident's
+// row (FOR UPDATE) and resolves it: once that commits, the delivery finds
+// the incident resolved where correlation had read it open, runs again,
+// and opens an incident of its own; the resolved incident gets none of
+// its alerts.
+func TestJoinOfIncidentResolvedMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, migrations...))
+	f := newFixture(t, db)
+	f.svc.SetCorrelation(&incident.Correlation{Window: time.Hour, DependsOn: map[string]map[string][]string{"api": {}}})
+	id := f.open(t, "g0", "api", "high")
+	f.clock.Advance(10 * time.Second)
+
+	holder, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	var pid int
+	require.NoError(t, holder.QueryRow(`SELECT pg_backend_pid() FROM incidents WHERE id = $1 FOR UPDATE`, id).Scan(&pid))
+	_, err = holder.Exec(`UPDATE incidents SET status = 'resolved', resolved_at = $2 WHERE id = $1`, id, epoch.UnixMilli())
+	require.NoError(t, err)
+
+	type result struct {
+		res *incident.IngestResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := f.svc.Ingest(ctx, notification("g1", "api", "high", epoch.Add(-4*time.Minute), "g1-a"))
+		done <- result{res, err}
+	}()
+	for blocked := 0; blocked == 0; {
+		select {
+		case r := <-done:
+			holder.Rollback() //nolint:errcheck
+			t.Fatalf("the delivery did not wait for the status change: %+v, %v", r.res, r.err)
+		default:
+		}
+		require.NoError(t, db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&blocked))
+	}
+	require.NoError(t, holder.Commit())
+	r := <-done
+	require.NoError(t, r.err)
+	require.Len(t, r.res.Created, 1)
+	require.NotEqual(t, id, r.res.Created[0])
+	require.Equal(t, r.res.Created, r.res.Incidents)
+	got, err := f.svc.Get(ctx, id)
+	require.NoError(t, err)
+	require.Len(t, got.Alerts, 1, "the resolved incident keeps only its own alert")
+}
