@@ -98,6 +98,7 @@ type Kind string
 // Defaults of a queue.
 const (
 	DefaultLease       = 2 * time.Minute
+	DefaultClaimBatch  = 16
 	DefaultRetention   = 7 * 24 * time.Hour
 	DefaultMaxAttempts = 10
 )
@@ -531,6 +532,13 @@ type Options struct {
 	// at least). The handler must then not ask for another Write. Nil: a
 	// transaction of the worker's own.
 	Write func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error
+	// ClaimBatch is how many due jobs one claim takes (default 16); each
+	// still runs in a transaction of its own. Under load every webhook
+	// delivery that opens an incident makes a job due at once, and one
+	// claim per job was a transaction of its own per job. A claimed job's
+	// handler must check that its work is still wanted (a job cancelled
+	// after the claim still runs, as one cancelled while it ran did).
+	ClaimBatch int
 }
 
 func (o *Options) defaults() {
@@ -551,6 +559,9 @@ func (o *Options) defaults() {
 	}
 	if o.Tick <= 0 {
 		o.Tick = time.Second
+	}
+	if o.ClaimBatch <= 0 {
+		o.ClaimBatch = DefaultClaimBatch
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = DefaultMaxAttempts
@@ -638,34 +649,67 @@ func (w *Worker) Prune(ctx context.Context) (int64, error) {
 }
 
 // RunDue runs every job due at the clock's current time and returns how many
-// it took (including failed attempts, which are rescheduled).
+// it took (including failed attempts, which are rescheduled). It claims up
+// to ClaimBatch jobs at a time and runs them one by one; the jobs of a claim
+// it does not get to (an error, ctx cancelled) go back to pending at once,
+// their attempt not counted, instead of waiting for their lease to expire.
 func (w *Worker) RunDue(ctx context.Context) (int, error) {
 	n := 0
 	for {
-		ran, err := w.runOne(ctx)
-		if err != nil {
+		got, err := w.claim(ctx)
+		if err != nil || len(got) == 0 {
 			return n, err
 		}
-		if !ran {
-			return n, nil
+		for i, j := range got {
+			ran, err := w.run(ctx, j)
+			if err != nil || !ran {
+				w.release(ctx, got[i+1:])
+				return n, err
+			}
+			n++
 		}
-		n++
 	}
 }
 
-// runOne claims one due job and runs it. It reports whether a job was taken.
-func (w *Worker) runOne(ctx context.Context) (bool, error) {
+// claim claims up to ClaimBatch due jobs in one transaction.
+func (w *Worker) claim(ctx context.Context) ([]Job, error) {
 	now := w.opts.Clock.Now()
 	var got []Job
 	err := w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		got, err = ClaimIn(ctx, tx, w.db.Dialect, ClaimOptions{Queue: w.queue, Owner: w.opts.Owner, Now: now, Lease: w.opts.Lease})
+		got, err = ClaimIn(ctx, tx, w.db.Dialect, ClaimOptions{Queue: w.queue, Owner: w.opts.Owner, Now: now, Lease: w.opts.Lease, Limit: w.opts.ClaimBatch})
 		return err
 	})
-	if err != nil || len(got) == 0 {
-		return false, err
+	return got, err
+}
+
+// release gives claimed jobs that were not run back to the queue, as if
+// they had not been claimed.
+func (w *Worker) release(ctx context.Context, js []Job) {
+	if len(js) == 0 {
+		return
 	}
-	j := got[0]
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for _, j := range js {
+			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'pending', lease_owner = '', lease_until = 0, attempts = attempts - 1
+WHERE id = $1 AND lease_owner = $2 AND state = 'running'`, j.ID, w.opts.Owner); err != nil {
+				return fmt.Errorf("release job %s: %w", j.Key, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// Their leases expire and another claim takes them.
+		w.opts.Logger.Warn("release claimed jobs", "queue", w.queue, "jobs", len(js), "err", err)
+	}
+}
+
+// run runs a claimed job. It reports whether the job was taken (false
+// with ctx cancelled).
+func (w *Worker) run(ctx context.Context, j Job) (bool, error) {
+	now := w.opts.Clock.Now()
 	log := w.opts.Logger.With("queue", w.queue, "kind", j.Kind, "key", j.Key, "attempt", j.Attempts)
 	herr := w.runTx(ctx, j)
 	if herr == nil {

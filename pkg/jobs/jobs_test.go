@@ -386,8 +386,9 @@ func TestWorkerThroughWriter(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, 2, n)
 		require.Equal(t, map[string]int{"x": 1}, fired(t, db), "the failed attempt's writes must roll back")
-		// Claim x, run x, claim y, run y, record y's retry, the empty claim.
-		require.EqualValues(t, 6, writes.Load())
+		// Claim x and y together, run x, run y, record y's retry, the empty
+		// claim (one claim per job before ClaimBatch: 6).
+		require.EqualValues(t, 5, writes.Load())
 		var lastErr, state string
 		require.NoError(t, db.QueryRow(`SELECT last_error, state FROM jobs WHERE dedup_key = 'y'`).Scan(&lastErr, &state))
 		require.Equal(t, "boom", lastErr)
@@ -400,5 +401,47 @@ func TestWorkerThroughWriter(t *testing.T) {
 		require.Equal(t, map[string]int{"x": 1, "y": 1}, fired(t, db))
 		require.NoError(t, db.QueryRow(`SELECT state FROM jobs WHERE dedup_key = 'y'`).Scan(&state))
 		require.Equal(t, jobs.StateDone, state)
+	})
+}
+
+// TestWorkerReleasesUnrun: jobs claimed together but not run (the context
+// was cancelled while the first ran, so its transaction rolled back and it
+// keeps its lease, as before) go back to pending at once, their attempt not
+// counted, and the next RunDue runs them.
+func TestWorkerReleasesUnrun(t *testing.T) {
+	openers(t, func(t *testing.T, open func() *store.DB) {
+		db := open()
+		clock := clock.NewManual(t0)
+		for _, k := range []string{"a", "b", "c"} {
+			enqueue(t, db, jobs.New{Queue: "q", Kind: "test", Key: k, RunAt: t0})
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var ran []string
+		w := jobs.NewWorker(db, "q", func(ctx context.Context, tx *sql.Tx, j jobs.Job) error {
+			ran = append(ran, j.Key)
+			cancel() // stop after this job
+			return nil
+		}, jobs.Options{Clock: clock})
+		n, err := w.RunDue(ctx)
+		require.ErrorIs(t, err, context.Canceled)
+		require.Zero(t, n)
+		require.Equal(t, []string{"a"}, ran)
+		rows, err := db.Query(`SELECT dedup_key, state, attempts, lease_owner FROM jobs WHERE dedup_key IN ('b', 'c') ORDER BY dedup_key`)
+		require.NoError(t, err)
+		defer rows.Close()
+		for rows.Next() {
+			var key, state, owner string
+			var attempts int
+			require.NoError(t, rows.Scan(&key, &state, &attempts, &owner))
+			require.Equal(t, jobs.StatePending, state, key)
+			require.Zero(t, attempts, key)
+			require.Empty(t, owner, key)
+		}
+		require.NoError(t, rows.Err())
+
+		n, err = w.RunDue(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 2, n)
+		require.Equal(t, []string{"a", "b", "c"}, ran)
 	})
 }
