@@ -122,11 +122,17 @@ func Start(t *testing.T, o Options) *Server {
 		if len(rules) == 0 {
 			return
 		}
-		rf := filepath.Join(dir, name+".yml")
-		writeRules(t, rf, rules)
+		rf := name + ".yml"
+		writeRules(t, filepath.Join(dir, rf), rules)
 		out := filepath.Join(dir, name)
 		// 162h blocks keep each range query under Prometheus' 11000 points.
-		run(t, promtool, "tsdb", "create-blocks-from", "--quiet", "--max-block-duration=162h", "rules",
+		// promtool runs in dir and is given the rule file's name only: the
+		// timestamps of a group's evaluations are offset within the
+		// interval by a hash of the group's name and file path, so a path
+		// in the test's random temporary directory gave every run other
+		// timestamps, and the figures read at End could differ between
+		// runs.
+		runIn(t, dir, promtool, "tsdb", "create-blocks-from", "--quiet", "--max-block-duration=162h", "rules",
 			"--url="+prom.URL, "--output-dir="+out, "--eval-interval="+Step.String(),
 			"--start="+strconv.FormatInt(from.Unix(), 10), "--end="+strconv.FormatInt(o.End.Unix(), 10), rf)
 		moveBlocks(t, out, data)
@@ -161,11 +167,19 @@ func Start(t *testing.T, o Options) *Server {
 
 func run(t *testing.T, bin string, args ...string) {
 	t.Helper()
+	runIn(t, "", bin, args...)
+}
+
+// runIn runs bin with args in directory dir ("" for the current one).
+func runIn(t *testing.T, dir, bin string, args ...string) {
+	t.Helper()
 	began := time.Now()
 	defer func() {
 		t.Logf("%s %s: %s", filepath.Base(bin), strings.Join(args[:4], " "), time.Since(began).Round(time.Millisecond))
 	}()
-	out, err := exec.Command(bin, args...).CombinedOutput()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args[:3], " "), err, out)
 	}
