@@ -39,5 +39,7 @@ func TestDue(t *testing.T) {
 		require.Len(t, got, 1)
 		require.False(t, due(jobs.ClaimOptions{Now: t0.Add(90 * time.Second)}), "leased")
 		require.True(t, due(jobs.ClaimOptions{Now: t0.Add(2 * time.Minute)}), "the lease expired")
+		require.False(t, due(jobs.ClaimOptions{Now: t0.Add(2 * time.Minute), ExcludeKinds: []jobs.Kind{"a"}}), "the lease expired, its kind left out")
+		require.True(t, due(jobs.ClaimOptions{Now: t0.Add(2 * time.Minute), Kinds: []jobs.Kind{"a"}}), "the lease expired, its kind asked for")
 	})
 }
