@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/store"
+	sretest "github.com/rootuip/sre/pkg/testutil"
 )
 
 // TestInsertText: the text of a multi-row INSERT is the head and a
@@ -40,17 +41,6 @@ func TestRelatedLinksInQueryPlan(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	require.NoError(t, db.Migrate(ctx, Migrations))
-	rows, err := db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+relatedLinksInQuery(3), int64(0), "a", "b", "c")
-	require.NoError(t, err)
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
-		plan = append(plan, detail)
-	}
-	require.NoError(t, rows.Err())
-	all := strings.Join(plan, "\n")
+	all := sretest.QueryPlan(t, db, relatedLinksInQuery(3), int64(0), "a", "b", "c")
 	require.Contains(t, all, "incident_link_services_service (service=? AND last_at>?)", all)
 }

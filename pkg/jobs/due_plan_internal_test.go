@@ -2,13 +2,13 @@ package jobs
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/store"
+	sretest "github.com/rootuip/sre/pkg/testutil"
 )
 
 // TestDueQueryPlan: on SQLite, looking for due pending jobs with kinds left
@@ -23,18 +23,7 @@ func TestDueQueryPlan(t *testing.T) {
 	t.Cleanup(func() { db.Close() })
 	require.NoError(t, db.Migrate(ctx, Migrations))
 	q, args := dueQuery(ClaimOptions{Queue: "notify", Now: time.Unix(1e9, 0), ExcludeKinds: []Kind{"slack", "email"}})
-	rows, err := db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q, args...)
-	require.NoError(t, err)
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
-		plan = append(plan, detail)
-	}
-	require.NoError(t, rows.Err())
-	all := strings.Join(plan, "\n")
+	all := sretest.QueryPlan(t, db, q, args...)
 	require.Contains(t, all, "USING COVERING INDEX jobs_due (queue=? AND state=? AND run_at<?)", all)
 	require.Contains(t, all, "USING INDEX jobs_due (queue=? AND state=?)", all)
 }

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/rootuip/sre/pkg/store"
@@ -129,4 +130,28 @@ func Backends(t *testing.T, migrations [][]store.Migration, fn func(t *testing.T
 		}
 		fn(t, db)
 	})
+}
+
+// QueryPlan returns SQLite's EXPLAIN QUERY PLAN of query with args, one
+// line per step, for tests that require a statement to use an index.
+func QueryPlan(t testing.TB, db *store.DB, query string, args ...any) string {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), `EXPLAIN QUERY PLAN `+query, args...)
+	if err != nil {
+		t.Fatalf("explain %s: %v", query, err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatalf("explain %s: %v", query, err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("explain %s: %v", query, err)
+	}
+	return strings.Join(plan, "\n")
 }
