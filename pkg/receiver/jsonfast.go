@@ -114,53 +114,61 @@ func (d *fastDecoder) key() ([]byte, bool) {
 }
 
 func (d *fastDecoder) message(m *Message) bool {
+	return d.object(func(k []byte) (bit uint16, ok bool) {
+		switch string(k) {
+		case "version":
+			m.Version, ok = d.str()
+			return 1 << 0, ok
+		case "groupKey":
+			m.GroupKey, ok = d.str()
+			return 1 << 1, ok
+		case "truncatedAlerts":
+			m.TruncatedAlerts, ok = d.uint()
+			return 1 << 2, ok
+		case "status":
+			m.Status, ok = d.str()
+			return 1 << 3, ok
+		case "receiver":
+			m.Receiver, ok = d.str()
+			return 1 << 4, ok
+		case "groupLabels":
+			m.GroupLabels, ok = d.labels()
+			return 1 << 5, ok
+		case "commonLabels":
+			m.CommonLabels, ok = d.labels()
+			return 1 << 6, ok
+		case "commonAnnotations":
+			m.CommonAnnotations, ok = d.labels()
+			return 1 << 7, ok
+		case "externalURL":
+			m.ExternalURL, ok = d.str()
+			return 1 << 8, ok
+		case "alerts":
+			m.Alerts, ok = d.alerts()
+			return 1 << 9, ok
+		}
+		return 0, false
+	}) && d.end()
+}
+
+// object reads an object whose fields field decodes: field returns the
+// field's bit (each field may appear once) and false for an unknown field
+// or a value it cannot take, as the fast path leaves those to
+// encoding/json.
+func (d *fastDecoder) object(field func(k []byte) (bit uint16, ok bool)) bool {
 	if !d.next('{') {
 		return false
 	}
-	var seen uint16
 	if d.next('}') {
-		return d.end()
+		return true
 	}
+	var seen uint16
 	for {
 		k, ok := d.key()
 		if !ok {
 			return false
 		}
-		var bit uint16
-		switch string(k) {
-		case "version":
-			bit = 1 << 0
-			m.Version, ok = d.str()
-		case "groupKey":
-			bit = 1 << 1
-			m.GroupKey, ok = d.str()
-		case "truncatedAlerts":
-			bit = 1 << 2
-			m.TruncatedAlerts, ok = d.uint()
-		case "status":
-			bit = 1 << 3
-			m.Status, ok = d.str()
-		case "receiver":
-			bit = 1 << 4
-			m.Receiver, ok = d.str()
-		case "groupLabels":
-			bit = 1 << 5
-			m.GroupLabels, ok = d.labels()
-		case "commonLabels":
-			bit = 1 << 6
-			m.CommonLabels, ok = d.labels()
-		case "commonAnnotations":
-			bit = 1 << 7
-			m.CommonAnnotations, ok = d.labels()
-		case "externalURL":
-			bit = 1 << 8
-			m.ExternalURL, ok = d.str()
-		case "alerts":
-			bit = 1 << 9
-			m.Alerts, ok = d.alerts()
-		default:
-			return false
-		}
+		bit, ok := field(k)
 		if !ok || seen&bit != 0 {
 			return false
 		}
@@ -170,7 +178,7 @@ func (d *fastDecoder) message(m *Message) bool {
 			return false
 		}
 		if !more {
-			return d.end()
+			return true
 		}
 	}
 }
@@ -205,56 +213,30 @@ func (d *fastDecoder) alerts() ([]Alert, bool) {
 }
 
 func (d *fastDecoder) alert(a *Alert) bool {
-	if !d.next('{') {
-		return false
-	}
-	if d.next('}') {
-		return true
-	}
-	var seen uint8
-	for {
-		k, ok := d.key()
-		if !ok {
-			return false
-		}
-		var bit uint8
+	return d.object(func(k []byte) (bit uint16, ok bool) {
 		switch string(k) {
 		case "status":
-			bit = 1 << 0
 			a.Status, ok = d.str()
+			return 1 << 0, ok
 		case "labels":
-			bit = 1 << 1
 			a.Labels, ok = d.labels()
+			return 1 << 1, ok
 		case "annotations":
-			bit = 1 << 2
 			a.Annotations, ok = d.labels()
+			return 1 << 2, ok
 		case "startsAt":
-			bit = 1 << 3
-			ok = d.time(&a.StartsAt)
+			return 1 << 3, d.time(&a.StartsAt)
 		case "endsAt":
-			bit = 1 << 4
-			ok = d.time(&a.EndsAt)
+			return 1 << 4, d.time(&a.EndsAt)
 		case "generatorURL":
-			bit = 1 << 5
 			a.GeneratorURL, ok = d.str()
+			return 1 << 5, ok
 		case "fingerprint":
-			bit = 1 << 6
 			a.Fingerprint, ok = d.str()
-		default:
-			return false
+			return 1 << 6, ok
 		}
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		more, ok := d.more('}')
-		if !ok {
-			return false
-		}
-		if !more {
-			return true
-		}
-	}
+		return 0, false
+	})
 }
 
 // labels reads an object of strings into a new map (encoding/json makes an
