@@ -26,13 +26,7 @@ import (
 // the summary forward again.
 func TestJoinersShareIncidentRow(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Migrate(ctx, migrations...))
-	f := newFixture(t, db)
-	f.svc.SetCorrelation(&incident.Correlation{Window: time.Hour, DependsOn: map[string]map[string][]string{"api": {}}})
-	id := f.open(t, "g0", "api", "high")
+	db, f, id := openAPIIncidentOnPostgres(t)
 	created := epoch
 	lastAt := func() int64 {
 		var v int64
@@ -133,13 +127,7 @@ func TestJoinersShareIncidentRow(t *testing.T) {
 // its alerts.
 func TestJoinOfIncidentResolvedMeanwhile(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Migrate(ctx, migrations...))
-	f := newFixture(t, db)
-	f.svc.SetCorrelation(&incident.Correlation{Window: time.Hour, DependsOn: map[string]map[string][]string{"api": {}}})
-	id := f.open(t, "g0", "api", "high")
+	db, f, id := openAPIIncidentOnPostgres(t)
 	f.clock.Advance(10 * time.Second)
 
 	holder, err := db.BeginTx(ctx, nil)
@@ -176,4 +164,19 @@ func TestJoinOfIncidentResolvedMeanwhile(t *testing.T) {
 	got, err := f.svc.Get(ctx, id)
 	require.NoError(t, err)
 	require.Len(t, got.Alerts, 1, "the resolved incident keeps only its own alert")
+}
+
+// openAPIIncidentOnPostgres opens a store on a PostgreSQL schema of its
+// own, a fixture whose correlation groups the api service's alerts, and
+// an incident of group g0 of api.
+func openAPIIncidentOnPostgres(t *testing.T) (*store.DB, *fixture, string) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, migrations...))
+	f := newFixture(t, db)
+	f.svc.SetCorrelation(&incident.Correlation{Window: time.Hour, DependsOn: map[string]map[string][]string{"api": {}}})
+	return db, f, f.open(t, "g0", "api", "high")
 }
