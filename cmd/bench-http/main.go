@@ -209,7 +209,7 @@ func bench(o options) error {
 		load = fmt.Sprintf("open loop at %.0f deliveries/s offered (latency from when each was due), load from %s", o.rate, driverName("go", o))
 	}
 	fmt.Printf("config %s, %d alerts per delivery, %s per step, loopback, %s\n", o.configFile, o.alerts, o.duration, load)
-	fmt.Println("cpu s/1k: sred's CPU seconds (user+system, all replicas) per 1,000 deliveries; gen s/1k and gen cores: the load generator's (wrk: its process; go: this whole process, no-op handler and notification sink included) per 1,000 answers and per second; stored: the step's deliveries sred stored (at least its 2xx answers, checked)")
+	fmt.Println("cpu s/1k: sred's CPU seconds (user+system, all replicas) per 1,000 deliveries stored; gen s/1k and gen cores: the load generator's (wrk: its process; go: this whole process, no-op handler and notification sink included) per 1,000 answers and per second; stored: the step's deliveries sred stored (at least its 2xx answers, checked)")
 	fmt.Printf(row, "target", "setup", "conns", "deliveries/s", "p50 ms", "p99 ms", "max ms", "2xx", "errors", "stored", "cpu s/1k", "gen s/1k", "gen cores", "load avg (1m 5m 15m)")
 	nonce := time.Now().UnixNano()
 	var all []stepResult
@@ -423,27 +423,33 @@ func benchSred(o options, st setup, bin, dir, config, channels string, noop *noo
 			if err != nil {
 				return nil, fmt.Errorf("%s (%s) with %d connections: %w", t.name, st.name, c, err)
 			}
-			cpu := sred.cpu() - cpu0
 			if m.ok == 0 && m.firstErr != "" {
 				return nil, fmt.Errorf("%s (%s) with %d connections: no 2xx answer; first error: %s", t.name, st.name, c, m.firstErr)
 			}
 			cpuCol, storedCol := "-", "-"
-			if isSred && m.ok > 0 && cpu >= 0 {
-				cpuCol = fmt.Sprintf("%.2f", cpu.Seconds()*1000/float64(m.ok))
-			}
+			stored := 0
 			if isSred {
 				// Every 2xx is durable: the step's groups in the store are
 				// at least its 2xx answers, and at most every request
-				// that may have reached sred.
-				n, err := sred.stored(prefix)
+				// that may have reached sred. wrk stops with requests in
+				// flight: their deliveries are let settle first, so that
+				// the CPU they cost and they themselves fall in this step.
+				n, err := sred.settled(prefix, m.unanswered > 0)
 				if err != nil {
 					return nil, fmt.Errorf("count the deliveries sred stored: %w", err)
 				}
-				storedCol = strconv.Itoa(n)
+				stored, storedCol = n, strconv.Itoa(n)
 				if n < m.ok || n > m.ok+m.failed+m.unanswered {
 					return nil, fmt.Errorf("%s (%s) with %d connections: sred stored %d of the step's deliveries, answered %d with 2xx (%d other answers or errors, up to %d in flight when the load stopped): a 2xx that is not durable",
 						t.name, st.name, c, n, m.ok, m.failed, m.unanswered)
 				}
+			}
+			cpu := sred.cpu() - cpu0
+			// Per delivery stored: with wrk, those in flight at its end
+			// were processed (and their CPU spent) without being counted
+			// as answered.
+			if isSred && stored > 0 && cpu >= 0 {
+				cpuCol = fmt.Sprintf("%.2f", cpu.Seconds()*1000/float64(stored))
 			}
 			genCol, coresCol := "-", "-"
 			if m.ok+m.failed > 0 && m.genCPU > 0 {
@@ -464,8 +470,8 @@ func benchSred(o options, st setup, bin, dir, config, channels string, noop *noo
 				continue
 			}
 			sr := stepResult{setup: st.name, channels: channels, conns: c, offered: o.rate, rate: m.rate(), noop: noopRate, p99: m.p99}
-			if m.ok > 0 && cpu >= 0 {
-				sr.cpuPer1k = cpu.Seconds() * 1000 / float64(m.ok)
+			if stored > 0 && cpu >= 0 {
+				sr.cpuPer1k = cpu.Seconds() * 1000 / float64(stored)
 			}
 			out = append(out, sr)
 		}
@@ -636,6 +642,24 @@ func (s *sredSet) stored(prefix string) (int, error) {
 	// The group key holds group="PREFIX-N" (benchenv.Payload).
 	if err := db.QueryRowContext(ctx, q, `group="`+prefix+`-`).Scan(&n); err != nil {
 		return 0, err
+	}
+	return n, nil
+}
+
+// settled is stored(prefix), once it no longer grows when inFlight says
+// requests may still be in sred's hands (read every 200 ms, 10 s at most).
+func (s *sredSet) settled(prefix string, inFlight bool) (int, error) {
+	n, err := s.stored(prefix)
+	if err != nil || !inFlight {
+		return n, err
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+		m, err := s.stored(prefix)
+		if err != nil || m == n {
+			return m, err
+		}
+		n = m
 	}
 	return n, nil
 }
