@@ -4,15 +4,23 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	crand "crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/metrics"
+	"runtime/trace"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,6 +71,16 @@ const (
 // machine too busy to run them in minutes (the figure to report is 10,000).
 var ingestBurst = flag.Int("stream.burst", 10000, "events per burst of BenchmarkWSIngest")
 
+// ingestClients chooses how the subscriber process reads: "frames" reads
+// the WebSocket frames itself (a header, the payload skipped, a pong for a
+// ping), "library" reads each message through coder/websocket's Reader as
+// a tool using the library would. Both count every event message of every
+// subscriber; frames costs the process about a tenth of the CPU per
+// message, which on a machine where the subscribers share the server's
+// cores (they stand for tools on other machines) leaves that CPU to the
+// server.
+var ingestClients = flag.String("stream.clients", "frames", `how BenchmarkWSIngest's subscribers read: "frames" or "library"`)
+
 func subscribeMessage(i int) string {
 	if i < ingestAll {
 		return `{}`
@@ -105,6 +123,7 @@ func BenchmarkWSIngest(b *testing.B) {
 	var t0, t1, cpu0, cpu1 time.Duration
 	var ev0, ev1 int64
 	var drain time.Duration
+	var lat0, lat1 latencies
 	b.ResetTimer()
 	for n := range b.N {
 		order := []*ingestServer{bare, subd}
@@ -112,14 +131,25 @@ func BenchmarkWSIngest(b *testing.B) {
 			order[0], order[1] = subd, bare
 		}
 		for _, s := range order {
+			name := "0"
+			if s == subd {
+				name = "1000"
+			}
+			// The bursts are marked in a runtime trace (-trace), for
+			// the time of ingestion's goroutines by state in each.
+			trace.Log(context.Background(), "wsbench", "start/"+name)
 			before := s.perService()
 			c := processCPU()
+			l := schedLatencies()
 			d, events := s.burst(b)
 			if s == bare {
 				t0, ev0 = t0+d, ev0+events
 				cpu0 += processCPU() - c
+				lat0.add(schedLatencies().sub(l))
+				trace.Log(context.Background(), "wsbench", "end/"+name)
 				continue
 			}
+			lat1.add(schedLatencies().sub(l))
 			t1, ev1 = t1+d, ev1+events
 			// Every subscriber has every event it asked for, or was dropped.
 			after := s.perService()
@@ -136,6 +166,7 @@ func BenchmarkWSIngest(b *testing.B) {
 			// The fan-out's CPU after the burst (the drain) is the
 			// burst's too.
 			cpu1 += processCPU() - c
+			trace.Log(context.Background(), "wsbench", "end/"+name)
 		}
 	}
 	b.StopTimer()
@@ -164,9 +195,85 @@ func BenchmarkWSIngest(b *testing.B) {
 	b.ReportMetric(cpu0.Seconds()/float64(ev0)*1000, "cpu_s/1k/0")
 	b.ReportMetric(cpu1.Seconds()/float64(ev1)*1000, "cpu_s/1k/1000")
 	b.ReportMetric(cpu1.Seconds()/float64(ev1)/(cpu0.Seconds()/float64(ev0)), "cpu_ratio")
+	b.ReportMetric(lat0.mean()*1e6, "sched_µs/0")
+	b.ReportMetric(lat1.mean()*1e6, "sched_µs/1000")
+	b.ReportMetric(lat0.quantile(0.99)*1e6, "sched_p99_µs/0")
+	b.ReportMetric(lat1.quantile(0.99)*1e6, "sched_p99_µs/1000")
 	if la, err := loadAverage(); err == nil {
 		b.ReportMetric(la, "loadavg_1m")
 	}
+}
+
+// latencies is a histogram of the Go scheduler's latencies (the time
+// goroutines spent runnable before running, /sched/latencies:seconds):
+// what ingestion's goroutines wait for a processor beside the fan-out.
+type latencies struct {
+	buckets []float64
+	counts  []uint64
+}
+
+func schedLatencies() latencies {
+	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	metrics.Read(s)
+	h := s[0].Value.Float64Histogram()
+	return latencies{buckets: h.Buckets, counts: slices.Clone(h.Counts)}
+}
+
+func (l latencies) sub(o latencies) latencies {
+	for i := range l.counts {
+		l.counts[i] -= o.counts[i]
+	}
+	return l
+}
+
+func (l *latencies) add(o latencies) {
+	if l.counts == nil {
+		l.buckets, l.counts = o.buckets, make([]uint64, len(o.counts))
+	}
+	for i := range o.counts {
+		l.counts[i] += o.counts[i]
+	}
+}
+
+// mid is the middle of bucket i (its lower bound for the last, open one).
+func (l latencies) mid(i int) float64 {
+	lo, hi := l.buckets[i], l.buckets[i+1]
+	if math.IsInf(lo, -1) {
+		lo = 0
+	}
+	if math.IsInf(hi, 1) {
+		return lo
+	}
+	return (lo + hi) / 2
+}
+
+func (l latencies) mean() float64 {
+	var n uint64
+	var sum float64
+	for i, c := range l.counts {
+		n += c
+		sum += float64(c) * l.mid(i)
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
+}
+
+func (l latencies) quantile(q float64) float64 {
+	var n uint64
+	for _, c := range l.counts {
+		n += c
+	}
+	want := uint64(math.Ceil(q * float64(n)))
+	var k uint64
+	for i, c := range l.counts {
+		k += c
+		if k >= want && c > 0 {
+			return l.mid(i)
+		}
+	}
+	return 0
 }
 
 // loadAverage is the machine's load average over the last minute, which
@@ -337,7 +444,8 @@ func startClients(b *testing.B, url string) *subscriberProc {
 		args = append([]string{nice, "-n", "19"}, args...)
 	}
 	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), clientsEnv+"="+strings.Replace(url, "http://", "ws://", 1)+"/api/v1/stream")
+	cmd.Env = append(os.Environ(), clientsEnv+"="+strings.Replace(url, "http://", "ws://", 1)+"/api/v1/stream",
+		clientsEnv+"_READ="+*ingestClients)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	require.NoError(b, err)
@@ -397,6 +505,35 @@ func runClients(url string, in io.Reader, out io.Writer) error {
 	defer cancel()
 	var received, open, bytes atomic.Int64
 	var wg sync.WaitGroup
+	if os.Getenv(clientsEnv+"_READ") == "frames" {
+		conns := make([]net.Conn, 0, ingestSubs)
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for i := range ingestSubs {
+			c, r, err := dialFrames(url, subscribeMessage(i))
+			if err != nil {
+				return err
+			}
+			conns = append(conns, c)
+			open.Add(1)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer open.Add(-1)
+				readFrames(c, r, &received, &bytes)
+			}()
+		}
+		fmt.Fprintln(out, "ready")
+		answer(in, out, &received, &open, &bytes)
+		for _, c := range conns {
+			c.Close()
+		}
+		wg.Wait()
+		return nil
+	}
 	for i := range ingestSubs {
 		c, _, err := websocket.Dial(ctx, url, nil)
 		if err != nil {
@@ -434,6 +571,14 @@ func runClients(url string, in io.Reader, out io.Writer) error {
 		}()
 	}
 	fmt.Fprintln(out, "ready")
+	answer(in, out, &received, &open, &bytes)
+	cancel()
+	wg.Wait()
+	return nil
+}
+
+// answer answers the benchmark's commands until in ends.
+func answer(in io.Reader, out io.Writer, received, open, bytes *atomic.Int64) {
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
 		switch sc.Text() {
@@ -443,9 +588,146 @@ func runClients(url string, in io.Reader, out io.Writer) error {
 			fmt.Fprintln(out, processCPU())
 		}
 	}
-	cancel()
-	wg.Wait()
-	return nil
+}
+
+// dialFrames opens a WebSocket connection to url by hand (RFC 6455: the
+// upgrade request, then masked frames from the client), sends the
+// subscribe message and reads the acknowledgement.
+func dialFrames(url, sub string) (net.Conn, *bufio.Reader, error) {
+	u, err := neturl.Parse(url)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		return nil, nil, err
+	}
+	key := make([]byte, 16)
+	_, _ = crand.Read(key)
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
+		u.Path, u.Host, base64.StdEncoding.EncodeToString(key))
+	r := bufio.NewReaderSize(c, 64<<10)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		c.Close()
+		return nil, nil, fmt.Errorf("upgrade answered %s", resp.Status)
+	}
+	if _, err := c.Write(clientFrame(0x1, []byte(sub))); err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	// The acknowledgement (stream.subscribed) is not an event.
+	op, p, err := nextFrame(r, true)
+	if err != nil || op != 0x1 || !bytes.Contains(p, []byte(stream.TypeSubscribed)) {
+		c.Close()
+		return nil, nil, fmt.Errorf("subscribe: %d %q %v", op, p, err)
+	}
+	return c, r, nil
+}
+
+// readFrames counts the event messages on c until it ends: each text
+// message is one event (the hub sends every event in a single frame;
+// a fragmented message is counted at its final frame), its payload
+// skipped, not parsed. Pings are answered.
+func readFrames(c net.Conn, r *bufio.Reader, received, bytes *atomic.Int64) {
+	defer c.Close()
+	for {
+		h0, err := r.ReadByte()
+		if err != nil {
+			return
+		}
+		h1, err := r.ReadByte()
+		if err != nil {
+			return
+		}
+		n := int64(h1 & 0x7f)
+		switch n {
+		case 126, 127:
+			k := 2
+			if n == 127 {
+				k = 8
+			}
+			n = 0
+			for range k {
+				b, err := r.ReadByte()
+				if err != nil {
+					return
+				}
+				n = n<<8 | int64(b)
+			}
+		}
+		switch op := h0 & 0x0f; op {
+		case 0x9: // ping: the pong carries its payload
+			p := make([]byte, n)
+			if _, err := io.ReadFull(r, p); err != nil {
+				return
+			}
+			if _, err := c.Write(clientFrame(0xA, p)); err != nil {
+				return
+			}
+			continue
+		case 0x8: // close
+			return
+		}
+		if _, err := r.Discard(int(n)); err != nil {
+			return
+		}
+		bytes.Add(n)
+		if h0&0x80 != 0 && h0&0x0f != 0xA {
+			received.Add(1)
+		}
+	}
+}
+
+// nextFrame reads one whole frame from a server (unmasked).
+func nextFrame(r *bufio.Reader, keep bool) (byte, []byte, error) {
+	var h [2]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return 0, nil, err
+	}
+	n := int(h[1] & 0x7f)
+	if n >= 126 {
+		k := 2
+		if n == 127 {
+			k = 8
+		}
+		b := make([]byte, k)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return 0, nil, err
+		}
+		n = 0
+		for _, x := range b {
+			n = n<<8 | int(x)
+		}
+	}
+	p := make([]byte, n)
+	_, err := io.ReadFull(r, p)
+	return h[0] & 0x0f, p, err
+}
+
+// clientFrame is a final, masked frame of a client (RFC 6455, 5.3).
+func clientFrame(op byte, p []byte) []byte {
+	b := []byte{0x80 | op}
+	switch n := len(p); {
+	case n < 126:
+		b = append(b, 0x80|byte(n))
+	case n <= 0xffff:
+		b = append(b, 0x80|126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0x80|127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	var mask [4]byte
+	_, _ = crand.Read(mask[:])
+	b = append(b, mask[:]...)
+	for i, x := range p {
+		b = append(b, x^mask[i%4])
+	}
+	return b
 }
 
 // processCPU is the CPU time (user and system) of this process.

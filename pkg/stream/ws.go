@@ -62,7 +62,9 @@ type HubOptions struct {
 	ReplayEvents int
 	// ReplayAge bounds the age of replayed events. Default 15 minutes.
 	ReplayAge time.Duration
-	// Ping is the interval of WebSocket pings. Default 15s.
+	// Ping is how long a connection may go without a write before the
+	// hub pings it: a client written to more often (events in a burst)
+	// gets no ping, one idle for Ping gets one. Default 15s.
 	Ping time.Duration
 	// SubscribeWait bounds the wait for the subscribe message. Default 10s.
 	SubscribeWait time.Duration
@@ -99,7 +101,9 @@ type HubOptions struct {
 	// write (one system call) per event. Outside bursts (the first event
 	// after a quiet Coalesce) every client is written at once. Default 1s.
 	Linger time.Duration
-	// Clock tells the time of the replay age (clock.Real when nil).
+	// Clock tells the time of the replay age and of the pings (clock.Real
+	// when nil); the pings wait on it when it is a clock.Timer, else on
+	// the wall clock.
 	Clock clock.Clock
 	// AcceptOptions are passed to websocket.Accept (nil: same origin only).
 	AcceptOptions *websocket.AcceptOptions
@@ -147,6 +151,10 @@ type wsClient struct {
 	// dirty is set while the client is in the hub's list of clients the
 	// next wake-up looks at (h.imu).
 	dirty bool
+	// written is when the hub last wrote to the client (events or a ping,
+	// UnixNano of Clock): the ping waits until the connection has been
+	// idle for Ping.
+	written atomic.Int64
 
 	// pmu guards scanTo and pend, the client's share of the index: the
 	// events after the cursor up to scanTo are read from the ring and
@@ -762,6 +770,9 @@ func (h *Hub) pass(w *writerBuf, c *wsClient) {
 	}
 	w.es = es
 	if len(es) > 0 {
+		// Before the write: once the client has the events, the ping
+		// sees them.
+		c.written.Store(h.o.Clock.Now().UnixNano())
 		stalled, err := h.write(w, c, es)
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
@@ -1189,19 +1200,33 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 		return err
 	}
 	// The writers write the events from now on (the replay first); this
-	// goroutine only pings.
+	// goroutine only pings, when the connection has been idle for Ping:
+	// during a burst the passes' writes keep it alive, and 1,000 clients
+	// cost no ping (a timer, a write and a pong to read, each) of their
+	// own.
+	cl.written.Store(h.o.Clock.Now().UnixNano())
 	h.endPass(cl, start, true)
-	ping := time.NewTicker(h.o.Ping)
-	defer ping.Stop()
+	timer, ok := h.o.Clock.(clock.Timer)
+	if !ok {
+		timer = clock.Real{}
+	}
+	wait := h.o.Ping
 	for {
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
-		case <-ping.C:
-			if err := h.ping(ctx, cl); err != nil {
-				return errors.Join(context.Cause(ctx), err)
-			}
+		case <-timer.After(wait):
 		}
+		idle := h.o.Clock.Now().Sub(time.Unix(0, cl.written.Load()))
+		if idle < h.o.Ping {
+			wait = h.o.Ping - idle
+			continue
+		}
+		if err := h.ping(ctx, cl); err != nil {
+			return errors.Join(context.Cause(ctx), err)
+		}
+		cl.written.Store(h.o.Clock.Now().UnixNano())
+		wait = h.o.Ping
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/stream"
 )
@@ -599,4 +601,78 @@ func (w *wsClient) nextBatched(t *testing.T) stream.Message {
 	m := w.batched[0]
 	w.batched = w.batched[1:]
 	return m
+}
+
+// TestStreamWebSocketPingsIdleConnections: the hub pings a connection only
+// after Ping without a write: a client idle for Ping gets a ping, one that
+// was written an event within the last Ping gets none until it has been
+// idle for Ping again (during a burst the events keep a connection alive,
+// and the hub spends no ping on it). The clock is a manual one: the hub's
+// ping waits on it.
+func TestStreamWebSocketPingsIdleConnections(t *testing.T) {
+	const ping = 15 * time.Second
+	clk := clock.NewManual(time.Date(2026, 11, 27, 14, 0, 0, 0, time.UTC))
+	hub := stream.NewHub(nil, stream.HubOptions{Clock: clk, Ping: ping})
+	mux := http.NewServeMux()
+	hub.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var pings atomic.Int64
+	c, _, err := websocket.Dial(ctx, strings.Replace(srv.URL, "http://", "ws://", 1)+"/api/v1/stream", &websocket.DialOptions{
+		OnPingReceived: func(context.Context, []byte) bool { pings.Add(1); return true },
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.CloseNow() })
+	require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(`{}`)))
+	// The client reads all the time (pings are answered while reading).
+	msgs := make(chan stream.Message, 16)
+	go func() {
+		for {
+			_, b, err := c.Read(ctx)
+			if err != nil {
+				close(msgs)
+				return
+			}
+			var m stream.Message
+			if json.Unmarshal(b, &m) == nil {
+				msgs <- m
+			}
+		}
+	}()
+	next := func() stream.Message {
+		t.Helper()
+		select {
+		case m, ok := <-msgs:
+			require.True(t, ok, "the connection ended")
+			return m
+		case <-ctx.Done():
+			t.Fatal("no message")
+		}
+		return stream.Message{}
+	}
+	require.Equal(t, stream.TypeSubscribed, next().Type)
+
+	// Idle for Ping: one ping. The hub waits on the clock again only
+	// after the pong, so the count is settled when it does.
+	require.NoError(t, clk.WaitWaiters(ctx, 1))
+	clk.Advance(ping)
+	require.NoError(t, clk.WaitWaiters(ctx, 1))
+	require.EqualValues(t, 1, pings.Load())
+
+	// An event half a Ping later: the next Ping after the first ping
+	// finds the connection written half a Ping ago, no ping.
+	clk.Advance(ping / 2)
+	hub.Ingest(ev(1, "api"))
+	require.Equal(t, "INC-2026-0001", next().IncidentID)
+	clk.Advance(ping / 2)
+	require.NoError(t, clk.WaitWaiters(ctx, 1))
+	require.EqualValues(t, 1, pings.Load(), "a connection written within Ping was pinged")
+
+	// Idle for Ping since the event: pinged again.
+	clk.Advance(ping / 2)
+	require.NoError(t, clk.WaitWaiters(ctx, 1))
+	require.EqualValues(t, 2, pings.Load(), "an idle connection was not pinged")
 }
