@@ -676,3 +676,45 @@ func TestStreamWebSocketPingsIdleConnections(t *testing.T) {
 	require.NoError(t, clk.WaitWaiters(ctx, 1))
 	require.EqualValues(t, 2, pings.Load(), "an idle connection was not pinged")
 }
+
+// TestStreamWebSocketEventsPerWrite: the events pending for a client when
+// it is woken go out in one write (one system call), every event framed
+// once in the ring: 200 events published before the hub's first wake-up
+// reach a client taking everything and one following their service in one
+// write each (sre_stream_writes_total 2, sre_stream_messages_sent_total
+// 400), as separate messages with the same IDs and bytes for both.
+func TestStreamWebSocketEventsPerWrite(t *testing.T) {
+	bus := events.NewBus(16, nil)
+	reg := prometheus.NewRegistry()
+	hub := stream.NewHub(bus, stream.HubOptions{Registerer: reg})
+	mux := http.NewServeMux()
+	hub.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	all := dial(t, srv.URL, `{}`)
+	one := dial(t, srv.URL, `{"services":["api"]}`)
+	require.Equal(t, stream.TypeSubscribed, all.next(t).Type)
+	require.Equal(t, stream.TypeSubscribed, one.next(t).Type)
+	const n = 200 // fewer than a pass takes
+	for i := range n {
+		bus.Publish(ev(i, "api"))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go hub.Run(ctx) //nolint:errcheck
+	rctx, rcancel := context.WithTimeout(context.Background(), time.Minute)
+	defer rcancel()
+	for i := range n {
+		_, a, err := all.c.Read(rctx)
+		require.NoError(t, err)
+		_, b, err := one.c.Read(rctx)
+		require.NoError(t, err)
+		require.Equal(t, string(a), string(b), "event %d", i)
+		require.Contains(t, string(a), fmt.Sprintf(`"incident_id":"INC-2026-%04d"`, i))
+	}
+	// The counters move once the write has returned.
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(counter(t, reg, "sre_stream_messages_sent_total")) == 2*n
+	}, time.Minute, time.Millisecond)
+	require.Equal(t, float64(2), testutil.ToFloat64(counter(t, reg, "sre_stream_writes_total")), "writes for %d events to 2 clients", n)
+}
