@@ -180,7 +180,11 @@ func (e *Engine) start(ctx context.Context, tx *sql.Tx, inc *incident.Incident, 
 	// first): the upsert computes it and returns it, and locks the state
 	// row as reading it FOR UPDATE did, in one statement. The incident's
 	// pending jobs are cancelled after it, once any transaction that held
-	// the row (a step of the previous epoch) has committed.
+	// the row (a step of the previous epoch) has committed. The first
+	// epoch has nothing to cancel: every job of the queue in the incident's
+	// group is enqueued by an escalation that has its state row, and there
+	// was none. A new incident's escalation (every delivery that opens
+	// one) skips the UPDATE: 1 of the 4 statements of a start.
 	var epoch int
 	if err := tx.QueryRowContext(ctx, `INSERT INTO escalation_state (incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at)
 VALUES ($1, $2, $3, $4, 1, $5, -1, $6, $6)
@@ -190,8 +194,10 @@ RETURNING epoch`,
 		inc.ID, policyName, string(fb), string(sb), state, jobs.Millis(now)).Scan(&epoch); err != nil {
 		return fmt.Errorf("start escalation of %s: %w", inc.ID, err)
 	}
-	if _, err := jobs.CancelGroup(ctx, tx, now, Queue, inc.ID); err != nil {
-		return err
+	if epoch > 1 {
+		if _, err := jobs.CancelGroup(ctx, tx, now, Queue, inc.ID); err != nil {
+			return err
+		}
 	}
 	if p == nil {
 		e.steps.WithLabelValues(string(inc.Severity), "no_policy").Inc()
