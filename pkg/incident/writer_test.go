@@ -1,0 +1,163 @@
+package incident_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/store"
+)
+
+// holdWriter runs a write that holds the SQLite writer until the n writes
+// queued by queue (in goroutines) are all waiting behind it, so that they
+// share the writer's next transaction; then it lets go and waits for them.
+func holdWriter(t *testing.T, svc *incident.Service, n int, queue func(wg *sync.WaitGroup)) {
+	t.Helper()
+	ctx := context.Background()
+	entered, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- svc.Write(ctx, func(context.Context, *sql.Tx) error {
+			close(entered)
+			<-release
+			return nil
+		})
+	}()
+	<-entered
+	var wg sync.WaitGroup
+	queue(&wg)
+	for give := time.Now().Add(5 * time.Minute); incident.QueuedWrites(svc) < n; runtime.Gosched() {
+		if time.Now().After(give) {
+			t.Fatalf("only %d of %d writes queued behind the held writer", incident.QueuedWrites(svc), n)
+		}
+	}
+	close(release)
+	require.NoError(t, <-held)
+	wg.Wait()
+}
+
+// TestBatchOfDeliveries: deliveries that share the SQLite writer's
+// transaction share one savepoint (a savepoint copies each page a write
+// changes first: once per batch instead of once per delivery), and one
+// failing delivery in the batch, or a failing write of another kind, is
+// rolled back alone: every other delivery of the batch is stored and
+// answered, nothing of the failing ones is.
+func TestBatchOfDeliveries(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.OpenSQLite(ctx, t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, incident.Migrations))
+	var (
+		mu      sync.Mutex
+		batches = map[string]map[int64]bool{} // delivery -> the writer transactions that ran it
+	)
+	hook := incident.HookFunc(func(ctx context.Context, tx *sql.Tx, ch incident.Change) error {
+		if nameOf(ctx) == "bad" && ch.Kind == incident.ChangeCreated {
+			return errors.New("hook refused") // after the incident's rows were written
+		}
+		return nil
+	})
+	svc, err := incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return []incident.Hook{hook} },
+		events.NewBus(64, nil), nil, prometheus.NewRegistry())
+	require.NoError(t, err)
+	svc.Clock = clock.NewManual(epoch)
+	t.Cleanup(func() { svc.Close() })
+	incident.SetWriteHook(svc, func(ctx context.Context, batch int64) {
+		if name := nameOf(ctx); name != "" {
+			mu.Lock()
+			if batches[name] == nil {
+				batches[name] = map[int64]bool{}
+			}
+			batches[name][batch] = true
+			mu.Unlock()
+		}
+	})
+	stored := func(group string) (incidents, alerts int) {
+		require.NoError(t, db.QueryRowContext(ctx, `SELECT COUNT(*) FROM incidents WHERE group_key = $1`, group).Scan(&incidents))
+		require.NoError(t, db.QueryRowContext(ctx, `SELECT COUNT(*) FROM incident_alerts WHERE group_key = $1`, group).Scan(&alerts))
+		return incidents, alerts
+	}
+
+	// Four deliveries in one transaction: one savepoint for them (and one
+	// for the write holding the writer).
+	sp0 := incident.Savepoints(svc)
+	errs := make([]error, 4)
+	holdWriter(t, svc, 4, func(wg *sync.WaitGroup) {
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				name := fmt.Sprintf("first-%d", i)
+				_, errs[i] = svc.Ingest(named(ctx, name), notification(name, "api", "critical", epoch, "a", "b"))
+			}()
+		}
+	})
+	for i, err := range errs {
+		require.NoError(t, err)
+		inc, alerts := stored(fmt.Sprintf("first-%d", i))
+		require.Equal(t, [2]int{1, 2}, [2]int{inc, alerts})
+	}
+	require.Equal(t, int64(2), incident.Savepoints(svc)-sp0, "the held write's savepoint and one for the four deliveries")
+	require.Len(t, batches["first-0"], 1)
+	for i := range errs {
+		require.Equal(t, batches["first-0"], batches[fmt.Sprintf("first-%d", i)], "one transaction")
+	}
+
+	// Four good deliveries, a failing one and a failing write of another
+	// kind in one transaction.
+	names := []string{"good-0", "good-1", "bad", "good-2", "good-3"}
+	errs = make([]error, len(names))
+	var plainErr error
+	refused := errors.New("refused")
+	holdWriter(t, svc, len(names)+1, func(wg *sync.WaitGroup) {
+		for i, name := range names {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = svc.Ingest(named(ctx, name), notification(name, "api", "critical", epoch, "a", "b"))
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			plainErr = svc.Write(named(ctx, "plain"), func(ctx context.Context, tx *sql.Tx) error {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO incident_seq (year, last) VALUES (1999, 7)`); err != nil {
+					return err
+				}
+				return refused
+			})
+		}()
+	})
+	for i, name := range names {
+		inc, alerts := stored(name)
+		if name == "bad" {
+			require.ErrorContains(t, errs[i], "hook refused")
+			require.Equal(t, [2]int{0, 0}, [2]int{inc, alerts}, "nothing of the failing delivery is stored")
+			continue
+		}
+		require.NoError(t, errs[i], name)
+		require.Equal(t, [2]int{1, 2}, [2]int{inc, alerts}, name)
+		require.Equal(t, batches["bad"], batches[name], "%s shared the failing delivery's transaction", name)
+	}
+	require.ErrorIs(t, plainErr, refused)
+	var n int
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT COUNT(*) FROM incident_seq WHERE year = 1999`).Scan(&n))
+	require.Zero(t, n, "the failing write's row is rolled back")
+	require.Equal(t, batches["bad"], batches["plain"])
+	require.Len(t, batches["bad"], 1)
+	page, err := svc.List(ctx, incident.Filter{})
+	require.NoError(t, err)
+	require.Equal(t, 8, page.Total)
+}
