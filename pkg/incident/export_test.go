@@ -31,3 +31,9 @@ func EpisodeReads(s *Service) int64 { return s.episodeReads.Load() }
 // Savepoints is how many savepoints the SQLite writer took. Read it only
 // while no write is under way (after the writes' answers).
 func Savepoints(s *Service) int64 { return s.w.savepoints }
+
+// CheckpointEvery is how many of the writer's commits ask for a WAL checkpoint.
+const CheckpointEvery = checkpointEvery
+
+// Checkpoints is how many WAL checkpoints the checkpointer ran.
+func Checkpoints(s *Service) int64 { return s.w.checkpoints.Load() }

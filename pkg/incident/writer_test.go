@@ -161,3 +161,41 @@ func TestBatchOfDeliveries(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 8, page.Total)
 }
+
+// TestCheckpointsOffTheWriter: the writer's connection does not checkpoint
+// the WAL on its commits (SQLite's automatic checkpoint would run inside
+// the commit that crosses 1,000 frames, while the queued deliveries wait);
+// the checkpointer does, asked every CheckpointEvery commits.
+func TestCheckpointsOffTheWriter(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.OpenSQLite(ctx, t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, incident.Migrations))
+	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(64, nil), nil, prometheus.NewRegistry())
+	require.NoError(t, err)
+	svc.Clock = clock.NewManual(epoch)
+	t.Cleanup(func() { svc.Close() })
+
+	var auto int
+	require.NoError(t, svc.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&auto)
+	}))
+	require.Zero(t, auto, "the writer's connection checkpoints nothing itself")
+	var other int
+	require.NoError(t, db.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&other))
+	require.Equal(t, 1000, other, "the other connections keep SQLite's default")
+
+	require.Zero(t, incident.Checkpoints(svc))
+	// One write at a time: a commit each (the first write above was one).
+	for i := 1; i < incident.CheckpointEvery; i++ {
+		g := fmt.Sprintf("g%d", i)
+		_, err := svc.Ingest(ctx, notification(g, "api", "critical", epoch, g+"-a"))
+		require.NoError(t, err)
+	}
+	for give := time.Now().Add(5 * time.Minute); incident.Checkpoints(svc) == 0; runtime.Gosched() {
+		if time.Now().After(give) {
+			t.Fatalf("no checkpoint after %d commits", incident.CheckpointEvery)
+		}
+	}
+}
