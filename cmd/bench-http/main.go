@@ -403,7 +403,7 @@ func benchSred(o options, st setup, bin, dir, config, channels string, noop *noo
 	}
 	var out []stepResult
 	var noopRate float64
-	for _, c := range o.conns {
+	for k, c := range o.conns {
 		targets := []struct{ name, url string }{
 			{"no-op", "http://" + noop.Addr().String() + "/"},
 			{"sred/" + channels, sred.url + "/api/v1/webhook/alertmanager"},
@@ -417,7 +417,8 @@ func benchSred(o options, st setup, bin, dir, config, channels string, noop *noo
 			if o.rate > 0 {
 				name += fmt.Sprintf("@%.0f", o.rate)
 			}
-			prefix := fmt.Sprintf("%s-%s-%s-%d", nonce, st.name, name, c)
+			// The step's number too: --connections may repeat a value.
+			prefix := fmt.Sprintf("%s-%s-%s-%d.%d", nonce, st.name, name, c, k+1)
 			cpu0 := sred.cpu()
 			m, err := step(t.url, c, o, prefix, dir)
 			if err != nil {
