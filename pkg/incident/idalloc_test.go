@@ -64,3 +64,42 @@ func TestIDAllocatorShares(t *testing.T) {
 	slices.Sort(got)
 	require.Equal(t, []int64{1, 2, 3, 4, 5, 6}, got)
 }
+
+// TestIDAllocationCommitsAsync (PostgreSQL): the shared allocation's
+// statement turns synchronous_commit off for its own transaction only (see
+// allocateIDsAsyncSQL): the transaction that runs it sees it off, the next
+// one on the same connection sees the server's setting again, and the
+// numbers are taken as before.
+func TestIDAllocationCommitsAsync(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, Migrations))
+	db.SetMaxOpenConns(1) // one connection: the setting must not outlive its transaction on it
+
+	var server string
+	require.NoError(t, db.QueryRow(`SHOW synchronous_commit`).Scan(&server))
+	require.NotEqual(t, "off", server, "the test needs synchronous commits by default")
+
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	var last int64
+	require.NoError(t, tx.QueryRow(allocateIDsAsyncSQL, 2026, 3).Scan(&last))
+	require.Equal(t, int64(3), last)
+	var inTx string
+	require.NoError(t, tx.QueryRow(`SHOW synchronous_commit`).Scan(&inTx))
+	require.Equal(t, "off", inTx)
+	require.NoError(t, tx.Commit())
+
+	var after string
+	require.NoError(t, db.QueryRow(`SHOW synchronous_commit`).Scan(&after))
+	require.Equal(t, server, after)
+
+	var a idAllocator
+	v, err := a.next(ctx, db.DB, 2026)
+	require.NoError(t, err)
+	require.Equal(t, int64(4), v)
+	require.NoError(t, db.QueryRow(`SHOW synchronous_commit`).Scan(&after))
+	require.Equal(t, server, after)
+}

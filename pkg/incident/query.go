@@ -463,6 +463,23 @@ func (s *Service) nextID(ctx context.Context, tx *sql.Tx, prefix string, t time.
 const allocateIDsSQL = `INSERT INTO incident_seq (year, last) VALUES ($1, $2)
 		ON CONFLICT (year) DO UPDATE SET last = incident_seq.last + excluded.last RETURNING last`
 
+// allocateIDsAsyncSQL is allocateIDsSQL for PostgreSQL's shared allocation
+// (idAllocator), whose statement is a transaction of its own: it commits
+// without waiting for its WAL to reach the disk (synchronous_commit off
+// for that transaction alone, set_config's third argument). Every incident
+// that gets one of its numbers is written by a later transaction whose
+// commit is synchronous and flushes the WAL up to its own commit record,
+// which lies after the allocation's: no stored incident can outlive, in a
+// crash, the allocation of its number, and a delivery is answered only
+// after that flush. What a crash can lose is an allocation whose incidents
+// were never committed: their numbers are taken again, as if never
+// allocated. Under webhook load each creating delivery waited for two WAL
+// flushes, the allocation's and its own, and the allocations of both
+// replicas queued on the year's row for the whole of each flush.
+const allocateIDsAsyncSQL = `INSERT INTO incident_seq (year, last)
+		SELECT $1, $2 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async
+		ON CONFLICT (year) DO UPDATE SET last = incident_seq.last + excluded.last RETURNING last`
+
 // idAllocator hands out incident numbers on PostgreSQL: the creators that
 // ask while one allocation runs wait for it to end, then the first of them
 // allocates for all (one statement and commit for the year's numbers of
@@ -527,7 +544,7 @@ func (a *idAllocator) allocate(ctx context.Context, db *sql.DB, batch []*idReque
 			a.onAllocate(len(mine))
 		}
 		var last int64
-		err := db.QueryRowContext(context.WithoutCancel(ctx), allocateIDsSQL, year, len(mine)).Scan(&last)
+		err := db.QueryRowContext(context.WithoutCancel(ctx), allocateIDsAsyncSQL, year, len(mine)).Scan(&last)
 		for i, r := range mine {
 			r.seq, r.err = last-int64(len(mine)-1-i), err
 			close(r.done)
