@@ -183,11 +183,18 @@ WHERE s.service = $1 AND s.last_at >= $2 AND i.status IN ('triggered', 'acknowle
 // It also returns what joinKeepsRow needs of each incident (severity,
 // runbook URLs, detection and recovery times), so that the group joining
 // it tells without reading the incident again whether its alerts change it.
+//
+// Each incident is read by its primary key, once per row of
+// incident_link_services found (a LATERAL subquery that OFFSET 0 keeps
+// from being merged into a join): as a plain join, with statistics taken
+// before a storm of new incidents, the planner hashed every open incident
+// of the database for every delivery, a cost growing with the storm.
 var relatedLinksAnyQuery = fmt.Sprintf(`SELECT s.incident_id, (SELECT MIN(l.attached_at) FROM incident_links l
 	WHERE l.incident_id = s.incident_id AND l.service = s.service AND l.attached_at >= $2), s.service,
 	i.status, i.severity, i.runbook_urls, i.detected_at, i.recovered_at
-FROM incident_link_services s JOIN incidents i ON i.id = s.incident_id
-WHERE s.service = ANY($1::text[]) AND s.last_at >= $2::bigint - %d AND i.status IN ('triggered', 'acknowledged', 'investigating')`,
+FROM incident_link_services s CROSS JOIN LATERAL (SELECT status, severity, runbook_urls, detected_at, recovered_at
+	FROM incidents WHERE id = s.incident_id AND status IN ('triggered', 'acknowledged', 'investigating') OFFSET 0) i
+WHERE s.service = ANY($1::text[]) AND s.last_at >= $2::bigint - %d`,
 	linkServiceSlackMS)
 
 // linkServiceSlackMS is how far behind the latest attachment of a service

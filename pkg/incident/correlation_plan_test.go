@@ -1,0 +1,91 @@
+package incident
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+// TestRelatedLinksPlanProbesIncidents (PostgreSQL): correlation's query
+// reads the incidents of the links it finds by their primary key, one
+// probe per link row, however many open incidents there are and whatever
+// the statistics say. A storm of new incidents (a webhook benchmark opens
+// one per second delivery) left the statistics saying a few open
+// incidents while thousands were: the planner hashed every open incident
+// for every joining delivery (a bitmap scan of incidents_status, 2.4 of
+// the query's 3.5 ms with 413 open incidents; the query was PostgreSQL's
+// largest share of CPU under webhook load, and grew with the storm).
+func TestRelatedLinksPlanProbesIncidents(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, Migrations))
+	for _, q := range []string{
+		// As in a storm: statistics from before the incidents came.
+		`ALTER TABLE incidents SET (autovacuum_enabled = false)`,
+		`ALTER TABLE incident_link_services SET (autovacuum_enabled = false)`,
+		`ANALYZE incidents`,
+		`ANALYZE incident_link_services`,
+		`INSERT INTO incidents (id, title, service, severity, status, labels, group_key, detected_at, created_at, updated_at, root_service)
+			SELECT 'INC-P-' || g, 't', 'payments', 'critical', 'triggered', '{}', 'gp' || g, 1000, 1000, 1000, 'payments'
+			FROM generate_series(1, 3000) g`,
+		`INSERT INTO incident_link_services (incident_id, service, last_at) SELECT id, service, 1000 FROM incidents`,
+		`INSERT INTO incidents (id, title, service, severity, status, labels, group_key, detected_at, created_at, updated_at, root_service)
+			VALUES ('INC-A', 't', 'api', 'critical', 'triggered', '{}', 'ga', 1000, 1000, 1000, 'api')`,
+		`INSERT INTO incident_links (incident_id, group_key, service, labels, reason, attached_at) VALUES
+			('INC-A', 'ga', 'api', '{}', 'opened', 1000), ('INC-A', 'gc', 'checkout', '{}', 'dependency', 1000)`,
+		`INSERT INTO incident_link_services (incident_id, service, last_at) VALUES ('INC-A', 'api', 1000), ('INC-A', 'checkout', 1000)`,
+	} {
+		_, err := db.ExecContext(ctx, q)
+		require.NoError(t, err, q)
+	}
+
+	var raw string
+	require.NoError(t, db.QueryRowContext(ctx, `EXPLAIN (FORMAT JSON) `+relatedLinksAnyQuery,
+		[]string{"api", "checkout", "ingest", "postgres"}, 500).Scan(&raw))
+	var plan []struct{ Plan planNode }
+	require.NoError(t, json.Unmarshal([]byte(raw), &plan))
+	var incidentScans []planNode
+	var walk func(n planNode)
+	walk = func(n planNode) {
+		if n.Relation == "incidents" {
+			incidentScans = append(incidentScans, n)
+		}
+		for _, c := range n.Plans {
+			walk(c)
+		}
+	}
+	walk(plan[0].Plan)
+	require.NotEmpty(t, incidentScans, raw)
+	for _, n := range incidentScans {
+		require.Contains(t, []string{"Index Scan", "Index Only Scan"}, n.Type, raw)
+		require.Equal(t, "incidents_pkey", n.Index, raw)
+	}
+
+	// And the query still answers: the api incident, with both services.
+	s, err := NewService(db, DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	pairs, err := s.relatedLinks(ctx, nil, []string{"api", "checkout", "ingest", "postgres"}, 500)
+	require.NoError(t, err)
+	require.Len(t, pairs, 2)
+	for _, p := range pairs {
+		require.Equal(t, "INC-A", p.incidentID)
+		require.Equal(t, StatusTriggered, p.inc.Status)
+	}
+}
+
+// planNode is a node of PostgreSQL's EXPLAIN (FORMAT JSON).
+type planNode struct {
+	Type     string     `json:"Node Type"`
+	Relation string     `json:"Relation Name"`
+	Index    string     `json:"Index Name"`
+	Plans    []planNode `json:"Plans"`
+}
