@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -71,4 +72,59 @@ func TestDistributeVisitsOnlyIndexedClients(t *testing.T) {
 	require.Empty(t, distribute())
 	require.Equal(t, s1-1, h.need(bySvc[7][0]), "lags from its first pending event")
 	require.Equal(t, h.last.Load(), h.need(bySvc[9][0]), "nothing pending: needs nothing of the ring")
+}
+
+// TestWakeLingersUntilAFullPass: in a burst (a coalesced wake-up), a
+// client woken recently is written only once it has 256 matching events
+// pending (a full pass, one write), not for fewer; a client taking every
+// event and one following a service alike.
+func TestWakeLingersUntilAFullPass(t *testing.T) {
+	h := NewHub(nil, HubOptions{})
+	// Every writer busy: a wake-up queues clients, nothing writes them.
+	h.writers = h.o.Writers
+	add := func(f Filter) *wsClient {
+		// Woken "now" as far as Linger is concerned, whatever the
+		// wall clock does during the test.
+		c := &wsClient{ctx: context.Background(), cancel: func(error) {}, f: f, woken: time.Now().Add(time.Hour)}
+		h.mu.Lock()
+		h.clients[c] = struct{}{}
+		h.index(c)
+		h.mu.Unlock()
+		return c
+	}
+	all := add(Filter{})
+	one := add(Filter{Services: []string{"api"}})
+	publish := func(n int, svc string) {
+		for range n {
+			e := events.Event{Type: "incident.updated", Service: svc}
+			at, body := h.encode(e)
+			h.mu.Lock()
+			h.append(e, at, body)
+			h.mu.Unlock()
+		}
+	}
+	queued := func() []*wsClient {
+		h.qmu.Lock()
+		defer h.qmu.Unlock()
+		q := append([]*wsClient(nil), h.queue...)
+		h.queue = h.queue[:0]
+		return q
+	}
+
+	publish(255, "api")
+	require.True(t, h.wake(true), "clients left lingering")
+	require.Empty(t, queued(), "written with 255 events pending")
+	publish(1, "api")
+	require.False(t, h.wake(true))
+	require.ElementsMatch(t, []*wsClient{all, one}, queued(), "256 events pending: both written")
+
+	// Outside a burst every client with an event is written at once.
+	all.queued.Store(false)
+	one.queued.Store(false)
+	all.cursor.Store(h.last.Load())
+	one.cursor.Store(h.last.Load())
+	one.pend = one.pend[:0]
+	publish(1, "api")
+	require.False(t, h.wake(false))
+	require.ElementsMatch(t, []*wsClient{all, one}, queued())
 }

@@ -95,7 +95,7 @@ type HubOptions struct {
 	// after a quiet Coalesce wakes them at once. Default 50ms.
 	Coalesce time.Duration
 	// Linger is how long, during a burst, a client with only a few events
-	// pending (fewer than 128 matching its filter) may wait to be written,
+	// pending (fewer than 256 matching its filter) may wait to be written,
 	// counted from its last wake-up: a tool following one service gets
 	// that service's events of a burst in a few writes instead of one
 	// write (one system call) per event. Outside bursts (the first event
@@ -416,8 +416,11 @@ func (h *Hub) Ingest(ev events.Event) {
 }
 
 // wakeScan is the number of matching pending events that gets a client
-// written at the next wake-up even in a burst.
-const wakeScan = 128
+// written at the next wake-up even in a burst: a full pass (batch), so
+// that in a burst a client taking every event is written once per 256
+// events (one system call for the hub, one wake-up for the client)
+// rather than once per 128.
+const wakeScan = batch
 
 // wake hands the new events to the clients they are for (distribute) and
 // queues for the writers the clients that got some: a client none of whose
