@@ -28,10 +28,6 @@ func SetMaxAlertsPerWrite(t interface{ Cleanup(func()) }, n int) {
 // EpisodeReads is how many duplicate checks read a group's stored episodes.
 func EpisodeReads(s *Service) int64 { return s.episodeReads.Load() }
 
-// Savepoints is how many savepoints the SQLite writer took. Read it only
-// while no write is under way (after the writes' answers).
-func Savepoints(s *Service) int64 { return s.w.savepoints }
-
 // CheckpointEvery is how many of the writer's commits ask for a WAL checkpoint.
 const CheckpointEvery = checkpointEvery
 

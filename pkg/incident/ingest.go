@@ -296,12 +296,10 @@ func (s *Service) ingestWrite(ctx context.Context, n Notification) (*IngestResul
 // PostgreSQL, a deadlock PostgreSQL broke (two deliveries holding an
 // incident's share lock that both need to write its row) or the incident
 // a delivery joins changing status before it was locked
-// (errIncidentMoved). fn starts from nothing each time; on SQLite the
-// writer may also run it again within its transaction, after rolling back
-// the savepoint it shared with other deliveries (writeOp.again).
+// (errIncidentMoved). fn starts from nothing each time.
 func (s *Service) writeAgain(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := s.write(ctx, fn, true)
+		err := s.Write(ctx, fn)
 		if err == nil || attempt == maxWriteAttempts || ctx.Err() != nil ||
 			!(errors.Is(err, errIncidentMoved) || store.Retryable(err)) {
 			return err

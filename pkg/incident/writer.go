@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,10 +23,6 @@ const maxBatch = 64
 type writeOp struct {
 	ctx   context.Context
 	apply func(ctx context.Context, tx *sql.Tx) error
-	// again: apply starts from nothing each time it runs and may run
-	// again after its changes were rolled back (a delivery, see
-	// writeAgain), so it may share a savepoint with others (applyBatch).
-	again bool
 	err   error
 	done  chan struct{}
 }
@@ -47,8 +42,7 @@ type workers struct {
 
 	prep chan string // statements to prepare outside any transaction
 
-	batches    int64 // transactions begun by the writer (its goroutine only)
-	savepoints int64 // savepoints the writer took (its goroutine only; tests)
+	batches int64 // transactions begun by the writer (its goroutine only)
 
 	// conn is the writer's own connection, kept from batch to batch (its
 	// goroutine only; see writerTx).
@@ -122,17 +116,10 @@ func (s *Service) closed() bool {
 // Write runs fn in a transaction and returns once it is committed. On
 // SQLite, which has one writer at a time and pays one fsync per commit, fn
 // joins the writes of other goroutines (webhook deliveries above all) in
-// one transaction (group commit), in a savepoint: if fn fails, only its
-// own changes are rolled back. On PostgreSQL fn has its own transaction.
+// one transaction (group commit), in its own savepoint: if fn fails, only
+// its own changes are rolled back. On PostgreSQL fn has its own transaction.
 // fn must not ask for another Write.
 func (s *Service) Write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	return s.write(ctx, fn, false)
-}
-
-// write is Write; again tells that fn may run more than once in the
-// writer's transaction, each run's changes rolled back before the next
-// (see writeOp.again).
-func (s *Service) write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error, again bool) error {
 	if s.closed() {
 		return ErrClosed
 	}
@@ -147,7 +134,7 @@ func (s *Service) write(ctx context.Context, fn func(ctx context.Context, tx *sq
 	if ctx.Value(writerKey{}) != nil {
 		return errors.New("incident: Write asked from inside a Write (it would wait for itself)")
 	}
-	op := &writeOp{ctx: ctx, apply: fn, again: again, done: make(chan struct{})}
+	op := &writeOp{ctx: ctx, apply: fn, done: make(chan struct{})}
 	s.w.mu.Lock()
 	if s.w.closed {
 		s.w.mu.Unlock()
@@ -202,17 +189,8 @@ func (s *Service) runWriter() {
 	}
 }
 
-// applyBatch applies a batch in one transaction and answers every write
-// after the commit. A write that fails must not take the others with it,
-// so each is applied in a savepoint rolled back if it fails. A savepoint
-// copies every page a write changes first (since the savepoint began) to
-// the sub-journal: the pages a batch's writes share (the tables' last
-// leaves and inner pages) were copied once per write, 3-5% of sred's CPU
-// under webhook load. So the writes that may run again (deliveries,
-// writeOp.again) share one savepoint: if one of them fails, the savepoint
-// is rolled back and each of them runs again in its own, as the others
-// do. Writes of one batch were asked concurrently, so their order among
-// themselves is free: the others first, then the shared ones.
+// applyBatch applies a batch in one transaction, each write in its own
+// savepoint, and answers every write after the commit.
 func (s *Service) applyBatch(batch []*writeOp) {
 	defer func() {
 		for _, op := range batch {
@@ -234,32 +212,26 @@ func (s *Service) applyBatch(batch []*writeOp) {
 		return
 	}
 	s.w.batches++
-	var shared []*writeOp
 	for _, op := range batch {
-		if op.again {
-			shared = append(shared, op)
-			continue
-		}
-		if err := s.applyOps(ctx, tx, op); err != nil {
+		if _, err := s.exec(ctx, tx, `SAVEPOINT delivery`); err != nil {
 			tx.Rollback() //nolint:errcheck
-			fail(err)
+			fail(fmt.Errorf("savepoint: %w", err))
 			return
 		}
-	}
-	if len(shared) > 0 {
-		err := s.applyOps(ctx, tx, shared...)
-		if err == nil && len(shared) > 1 && slices.ContainsFunc(shared, func(op *writeOp) bool { return op.err != nil }) {
-			// Rolled back together: each again, alone.
-			for _, op := range shared {
-				op.err = nil
-				if err = s.applyOps(ctx, tx, op); err != nil {
-					break
-				}
+		octx := context.WithValue(context.WithoutCancel(op.ctx), writerKey{}, true)
+		if h := s.writeHook; h != nil {
+			h(octx, s.w.batches)
+		}
+		if op.err = op.apply(octx, tx); op.err != nil {
+			if _, err := s.exec(ctx, tx, `ROLLBACK TO SAVEPOINT delivery`); err != nil {
+				tx.Rollback() //nolint:errcheck
+				fail(fmt.Errorf("rollback to savepoint: %w", err))
+				return
 			}
 		}
-		if err != nil {
+		if _, err := s.exec(ctx, tx, `RELEASE SAVEPOINT delivery`); err != nil {
 			tx.Rollback() //nolint:errcheck
-			fail(err)
+			fail(fmt.Errorf("release savepoint: %w", err))
 			return
 		}
 	}
@@ -311,33 +283,6 @@ func (s *Service) runCheckpointer(ctx context.Context) {
 			s.w.checkpoints.Add(1)
 		}
 	}
-}
-
-// applyOps applies ops in one savepoint, in order, and rolls the savepoint
-// back at the first that fails (its error in op.err; those after it are
-// not applied). The error returned is the savepoint's own: the
-// transaction is then unusable.
-func (s *Service) applyOps(ctx context.Context, tx *sql.Tx, ops ...*writeOp) error {
-	if _, err := s.exec(ctx, tx, `SAVEPOINT delivery`); err != nil {
-		return fmt.Errorf("savepoint: %w", err)
-	}
-	s.w.savepoints++
-	for _, op := range ops {
-		octx := context.WithValue(context.WithoutCancel(op.ctx), writerKey{}, true)
-		if h := s.writeHook; h != nil {
-			h(octx, s.w.batches)
-		}
-		if op.err = op.apply(octx, tx); op.err != nil {
-			if _, err := s.exec(ctx, tx, `ROLLBACK TO SAVEPOINT delivery`); err != nil {
-				return fmt.Errorf("rollback to savepoint: %w", err)
-			}
-			break
-		}
-	}
-	if _, err := s.exec(ctx, tx, `RELEASE SAVEPOINT delivery`); err != nil {
-		return fmt.Errorf("release savepoint: %w", err)
-	}
-	return nil
 }
 
 // writerTx begins the writer's transaction on the writer's own connection
