@@ -31,5 +31,8 @@ func EpisodeReads(s *Service) int64 { return s.episodeReads.Load() }
 // CheckpointEvery is how many of the writer's commits ask for a WAL checkpoint.
 const CheckpointEvery = checkpointEvery
 
+// RestartFrames is the WAL length at which the writer checkpoints itself.
+const RestartFrames = restartFrames
+
 // Checkpoints is how many WAL checkpoints the checkpointer ran.
 func Checkpoints(s *Service) int64 { return s.w.checkpoints.Load() }

@@ -258,6 +258,20 @@ func (s *Service) applyBatch(batch []*writeOp) {
 // ones), 320-3,200 frames, about SQLite's automatic checkpoint's 1,000.
 const checkpointEvery = 32
 
+// restartFrames is the WAL length at which the writer's own commit
+// checkpoints after all (SQLite's automatic checkpoint, set on its
+// connection in writerTx), so that the WAL starts again from its
+// beginning. SQLite starts it again only at a write that begins with
+// every frame copied and no reader in the WAL; the checkpointer's copies
+// finish while the writer has its next batch's transaction open (under
+// load it always has one), so with the writer never checkpointing the WAL
+// only grew: 170 MB in a 10 s run at 32 connections, against 5 MB with
+// SQLite's own checkpoints, and every read looks a page up in the WAL's
+// index first. By the time the writer's commit crosses restartFrames the
+// checkpointer has copied most of them: the writer copies what came since
+// and syncs, once per restartFrames instead of a whole copy every 1,000.
+const restartFrames = 4096
+
 // runCheckpointer copies the WAL's frames into the database (a PASSIVE
 // checkpoint: it never waits for, nor blocks, the writer) when the writer
 // asks, until ctx ends. SQLite's automatic checkpoint runs inside the
@@ -301,9 +315,10 @@ func (s *Service) writerTx(ctx context.Context) (*sql.Tx, error) {
 		if err != nil {
 			return nil, err
 		}
-		// Its commits leave the WAL checkpoints to the checkpointer
-		// (runCheckpointer). The setting is the connection's own.
-		if _, err := c.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`); err != nil {
+		// Its commits leave the WAL's copying to the checkpointer
+		// (runCheckpointer) but for restartFrames (see there). The
+		// setting is the connection's own.
+		if _, err := c.ExecContext(ctx, fmt.Sprintf(`PRAGMA wal_autocheckpoint = %d`, restartFrames)); err != nil {
 			c.Close()
 			return nil, err
 		}

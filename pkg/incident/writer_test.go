@@ -135,6 +135,45 @@ func TestBatchOfDeliveries(t *testing.T) {
 	require.Equal(t, 4, page.Total)
 }
 
+// TestWALStartsAgain: the WAL starts again from its beginning after
+// RestartFrames frames even when every checkpoint of the checkpointer ends
+// while the writer has a transaction open, as under load: every write
+// below runs a PASSIVE checkpoint on another connection while its
+// transaction is open. With the writer's connection never checkpointing
+// itself, the WAL kept every frame written.
+func TestWALStartsAgain(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.OpenSQLite(ctx, t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, incident.Migrations))
+	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(64, nil), nil, prometheus.NewRegistry())
+	require.NoError(t, err)
+	svc.Clock = clock.NewManual(epoch)
+	t.Cleanup(func() { svc.Close() })
+	_, err = db.ExecContext(ctx, `CREATE TABLE wal_test (b BLOB)`)
+	require.NoError(t, err)
+
+	walLength := func() int {
+		var busy, log, done int
+		require.NoError(t, db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done))
+		return log
+	}
+	written := 0
+	for written < 2*incident.RestartFrames {
+		require.NoError(t, svc.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			// 100 rows of one page each.
+			if _, err := tx.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 100) INSERT INTO wal_test SELECT randomblob(4000) FROM n`); err != nil {
+				return err
+			}
+			walLength()
+			return nil
+		}))
+		written += 100
+	}
+	require.Less(t, walLength(), incident.RestartFrames+200, "the WAL started again (%d frames written)", written)
+}
+
 // TestCheckpointsOffTheWriter: the writer's connection does not checkpoint
 // the WAL on its commits (SQLite's automatic checkpoint would run inside
 // the commit that crosses 1,000 frames, while the queued deliveries wait);
@@ -154,7 +193,7 @@ func TestCheckpointsOffTheWriter(t *testing.T) {
 	require.NoError(t, svc.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&auto)
 	}))
-	require.Zero(t, auto, "the writer's connection checkpoints nothing itself")
+	require.Equal(t, incident.RestartFrames, auto, "the writer's connection checkpoints only a long WAL itself")
 	var other int
 	require.NoError(t, db.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&other))
 	require.Equal(t, 1000, other, "the other connections keep SQLite's default")
