@@ -28,8 +28,13 @@ func SetMaxAlertsPerWrite(t interface{ Cleanup(func()) }, n int) {
 // EpisodeReads is how many duplicate checks read a group's stored episodes.
 func EpisodeReads(s *Service) int64 { return s.episodeReads.Load() }
 
-// CheckpointEvery is how many of the writer's commits ask for a WAL checkpoint.
-const CheckpointEvery = checkpointEvery
+// CheckpointFirst is how many of the writer's commits ask for its first
+// WAL checkpoint.
+const CheckpointFirst = checkpointFirst
+
+// CheckpointEvery is how many commits apart the writer asks for a
+// checkpoint now.
+func CheckpointEvery(s *Service) int64 { return s.w.every.Load() }
 
 // RestartFrames is the WAL length at which the writer checkpoints itself.
 const RestartFrames = restartFrames

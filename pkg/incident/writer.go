@@ -48,11 +48,15 @@ type workers struct {
 	// goroutine only; see writerTx).
 	conn *sql.Conn
 
-	// checkpoint wakes the checkpointer (capacity 1; see runCheckpointer);
-	// commits counts the writer's commits on conn (its goroutine only).
-	checkpoint  chan struct{}
-	commits     int64
-	checkpoints atomic.Int64 // checkpoints run by the checkpointer (tests)
+	// checkpoint wakes the checkpointer with the writer's commit count
+	// (capacity 1; see runCheckpointer); commits counts the writer's
+	// commits on conn and asked the count at the last wake-up (its
+	// goroutine only); every is how many commits apart it wakes the
+	// checkpointer (set by the checkpointer).
+	checkpoint     chan int64
+	commits, asked int64
+	every          atomic.Int64
+	checkpoints    atomic.Int64 // checkpoints run by the checkpointer (tests)
 
 	stop    context.CancelFunc // ends the workers' context
 	stopped chan struct{}      // closed by Close
@@ -62,7 +66,7 @@ type workers struct {
 
 func (s *Service) startWorkers() {
 	ctx, cancel := context.WithCancel(context.Background())
-	s.w = &workers{wake: make(chan struct{}, 1), prep: make(chan string, 64), checkpoint: make(chan struct{}, 1),
+	s.w = &workers{wake: make(chan struct{}, 1), prep: make(chan string, 64), checkpoint: make(chan int64, 1),
 		stop: cancel, stopped: make(chan struct{})}
 	s.w.wg.Add(1)
 	go func() {
@@ -75,6 +79,7 @@ func (s *Service) startWorkers() {
 			defer s.w.wg.Done()
 			s.runWriter()
 		}()
+		s.w.every.Store(checkpointFirst)
 		s.w.wg.Add(1)
 		go func() {
 			defer s.w.wg.Done()
@@ -244,19 +249,28 @@ func (s *Service) applyBatch(batch []*writeOp) {
 		return
 	}
 	if s.w.conn != nil {
-		if s.w.commits++; s.w.commits%checkpointEvery == 0 {
+		if s.w.commits++; s.w.commits-s.w.asked >= s.w.every.Load() {
 			select {
-			case s.w.checkpoint <- struct{}{}:
-			default: // one is under way or already asked for
+			case s.w.checkpoint <- s.w.commits:
+				s.w.asked = s.w.commits
+			default: // one is under way
 			}
 		}
 	}
 }
 
-// checkpointEvery is how many of the writer's commits ask for a WAL
-// checkpoint: at 10-100 WAL frames per commit (small batches to large
-// ones), 320-3,200 frames, about SQLite's automatic checkpoint's 1,000.
-const checkpointEvery = 32
+// The checkpointer is woken every so many of the writer's commits:
+// checkpointFirst at first, then as many as wrote about checkpointFrames
+// WAL frames (SQLite's automatic checkpoint's threshold) at the rate of
+// frames per commit the last checkpoint found (10 to 100 and more, small
+// batches to large ones), at most checkpointMax. A checkpoint at every
+// few frames would copy the pages every commit writes (the tables' last
+// pages) to the database again and again.
+const (
+	checkpointFirst  = 16
+	checkpointFrames = 1000
+	checkpointMax    = 256
+)
 
 // restartFrames is the WAL length at which the writer's own commit
 // checkpoints after all (SQLite's automatic checkpoint, set on its
@@ -282,21 +296,46 @@ const restartFrames = 4096
 // The WAL's own fsync at every commit, what makes a delivery durable, is
 // unchanged.
 func (s *Service) runCheckpointer(ctx context.Context) {
+	// The writer's commit count and the WAL's frames at the last
+	// checkpoint.
+	var last, lastLog int64
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.w.checkpoint:
+		case commits := <-s.w.checkpoint:
 			cctx, cancel := context.WithTimeout(ctx, time.Minute)
-			var busy, log, done int
+			// log: the WAL's frames, written since the WAL last started
+			// over. After a checkpoint that copied every frame the next
+			// write starts it from the beginning, unless a reader still
+			// reads it: then it grows on.
+			var busy, log, done int64
 			err := s.db.QueryRowContext(cctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done)
 			cancel()
-			if err != nil && ctx.Err() == nil {
-				s.logger.Warn("WAL checkpoint failed", "err", err)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.logger.Warn("WAL checkpoint failed", "err", err)
+				}
+			} else {
+				frames := log
+				if log >= lastLog {
+					frames = log - lastLog // perhaps not started over
+				}
+				if n := commits - last; n > 0 && frames > 0 {
+					s.w.every.Store(checkpointEvery(frames, n))
+				}
+				lastLog = log
 			}
+			last = commits
 			s.w.checkpoints.Add(1)
 		}
 	}
+}
+
+// checkpointEvery is how many commits write about checkpointFrames WAL
+// frames when n commits wrote frames of them.
+func checkpointEvery(frames, n int64) int64 {
+	return min(max(checkpointFrames*n/frames, 1), checkpointMax)
 }
 
 // writerTx begins the writer's transaction on the writer's own connection
