@@ -27,3 +27,28 @@ func TestDueQueryPlan(t *testing.T) {
 	require.Contains(t, all, "USING COVERING INDEX jobs_due (queue=? AND state=? AND run_at<?)", all)
 	require.Contains(t, all, "USING INDEX jobs_due (queue=? AND state=?)", all)
 }
+
+// TestClaimQueryPlan: on SQLite a claim reads the due pending jobs from
+// the index jobs_due and the expired leases from the running jobs only,
+// not every job of the queue (asked with an OR, SQLite read all of them
+// through the primary key's index on queue and sorted them at every claim,
+// so that a queue of steps pending in the future made each claim dearer),
+// with and without kinds.
+func TestClaimQueryPlan(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.OpenSQLite(ctx, t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, Migrations))
+	for _, o := range []ClaimOptions{
+		{Queue: "escalation", Owner: "w", Now: time.Unix(1e9, 0), Limit: 16},
+		{Queue: "notify", Owner: "w", Now: time.Unix(1e9, 0), ExcludeKinds: []Kind{"slack", "email"}},
+		{Queue: "notify", Owner: "w", Now: time.Unix(1e9, 0), Kinds: []Kind{"slack"}, Limit: 1},
+	} {
+		q, args := claimQuery(o, store.SQLite, time.Minute)
+		all := sretest.QueryPlan(t, db, q, args...)
+		require.Contains(t, all, "INDEX jobs_due (queue=? AND state=? AND run_at<?)", all)
+		require.Contains(t, all, "INDEX jobs_due (queue=? AND state=?)", all)
+		require.NotContains(t, all, "sqlite_autoindex_jobs_1 (queue=?)", all)
+	}
+}
