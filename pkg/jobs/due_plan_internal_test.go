@@ -17,11 +17,7 @@ import (
 // rejected by kind in the index rather than by a read of each row; the
 // expired leases are looked for among the running jobs only.
 func TestDueQueryPlan(t *testing.T) {
-	ctx := context.Background()
-	db, err := store.OpenSQLite(ctx, t.TempDir())
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Migrate(ctx, Migrations))
+	db := openPlanDB(t)
 	q, args := dueQuery(ClaimOptions{Queue: "notify", Now: time.Unix(1e9, 0), ExcludeKinds: []Kind{"slack", "email"}})
 	all := sretest.QueryPlan(t, db, q, args...)
 	require.Contains(t, all, "USING COVERING INDEX jobs_due (queue=? AND state=? AND run_at<?)", all)
@@ -35,11 +31,7 @@ func TestDueQueryPlan(t *testing.T) {
 // so that a queue of steps pending in the future made each claim dearer),
 // with and without kinds.
 func TestClaimQueryPlan(t *testing.T) {
-	ctx := context.Background()
-	db, err := store.OpenSQLite(ctx, t.TempDir())
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Migrate(ctx, Migrations))
+	db := openPlanDB(t)
 	for _, o := range []ClaimOptions{
 		{Queue: "escalation", Owner: "w", Now: time.Unix(1e9, 0), Limit: 16},
 		{Queue: "notify", Owner: "w", Now: time.Unix(1e9, 0), ExcludeKinds: []Kind{"slack", "email"}},
@@ -51,4 +43,15 @@ func TestClaimQueryPlan(t *testing.T) {
 		require.Contains(t, all, "INDEX jobs_due (queue=? AND state=?)", all)
 		require.NotContains(t, all, "sqlite_autoindex_jobs_1 (queue=?)", all)
 	}
+}
+
+// openPlanDB opens a migrated SQLite store of jobs for the query-plan tests.
+func openPlanDB(t *testing.T) *store.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.OpenSQLite(ctx, t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, Migrations))
+	return db
 }
