@@ -143,15 +143,8 @@ func TestBatchOfDeliveries(t *testing.T) {
 // itself, the WAL kept every frame written.
 func TestWALStartsAgain(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.OpenSQLite(ctx, t.TempDir())
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Migrate(ctx, incident.Migrations))
-	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(64, nil), nil, prometheus.NewRegistry())
-	require.NoError(t, err)
-	svc.Clock = clock.NewManual(epoch)
-	t.Cleanup(func() { svc.Close() })
-	_, err = db.ExecContext(ctx, `CREATE TABLE wal_test (b BLOB)`)
+	db, svc := openFileService(t)
+	_, err := db.ExecContext(ctx, `CREATE TABLE wal_test (b BLOB)`)
 	require.NoError(t, err)
 
 	walLength := func() int {
@@ -181,14 +174,7 @@ func TestWALStartsAgain(t *testing.T) {
 // frames' worth, as SQLite's automatic checkpoint).
 func TestCheckpointsOffTheWriter(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.OpenSQLite(ctx, t.TempDir())
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Migrate(ctx, incident.Migrations))
-	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(64, nil), nil, prometheus.NewRegistry())
-	require.NoError(t, err)
-	svc.Clock = clock.NewManual(epoch)
-	t.Cleanup(func() { svc.Close() })
+	db, svc := openFileService(t)
 
 	var auto int
 	require.NoError(t, svc.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -215,4 +201,21 @@ func TestCheckpointsOffTheWriter(t *testing.T) {
 	// next checkpoint waits for more commits.
 	require.Greater(t, incident.CheckpointEvery(svc), int64(incident.CheckpointFirst))
 	t.Logf("checkpoint every %d commits", incident.CheckpointEvery(svc))
+}
+
+// openFileService opens an incident service on a migrated SQLite store in
+// a file (the WAL tests need one; a memory database has no WAL), on a
+// manual clock.
+func openFileService(t *testing.T) (*store.DB, *incident.Service) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.OpenSQLite(ctx, t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, incident.Migrations))
+	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(64, nil), nil, prometheus.NewRegistry())
+	require.NoError(t, err)
+	svc.Clock = clock.NewManual(epoch)
+	t.Cleanup(func() { svc.Close() })
+	return db, svc
 }
