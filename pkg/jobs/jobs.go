@@ -86,6 +86,16 @@ CREATE INDEX jobs_finished ON jobs (state, finished_at);`,
 	ID:       "jobs/0003_due_kind",
 	SQLite:   `DROP INDEX jobs_due; CREATE INDEX jobs_due ON jobs (queue, state, run_at, kind);`,
 	Postgres: `DROP INDEX jobs_due; CREATE INDEX jobs_due ON jobs (queue, state, run_at, kind);`,
+}, {
+	// The kind before run_at, for looking for due jobs of some kinds
+	// (Due and claims with Kinds): one seek per kind, however many due
+	// jobs of the other kinds wait. A notification sender with a failing
+	// channel paused looks for the other channels' messages once a second;
+	// in jobs_due it walked every due message of the paused channel's
+	// backlog, which grows for as long as the channel fails.
+	ID:       "jobs/0004_kind_due",
+	SQLite:   `CREATE INDEX jobs_kind_due ON jobs (queue, state, kind, run_at);`,
+	Postgres: `CREATE INDEX jobs_kind_due ON jobs (queue, state, kind, run_at);`,
 }}
 
 // Job states.

@@ -338,15 +338,26 @@ func (s *Sender) Run(ctx context.Context) error {
 		// first, with a read, whether any message of a free lane is due,
 		// so that an idle or paused outbox costs no write on every tick
 		// and does not crowd out the writes of the deliveries' outcomes.
-		due, err := jobs.Due(ctx, s.db, jobs.ClaimOptions{Queue: Queue, Now: now, ExcludeKinds: append(exclude, paused...)})
-		if err != nil && ctx.Err() == nil {
-			s.logger.Warn("deliver notifications", "err", err)
+		// The free lanes are named (Kinds), not the others left out:
+		// the index jobs_kind_due then seeks each free channel's due
+		// messages, where leaving the paused ones out walked every due
+		// message of their backlog on every tick.
+		free := freeKinds(append(exclude, paused...))
+		var due bool
+		var err error
+		if len(free) > 0 {
+			due, err = jobs.Due(ctx, s.db, jobs.ClaimOptions{Queue: Queue, Now: now, Kinds: free})
+			if err != nil && ctx.Err() == nil {
+				s.logger.Warn("deliver notifications", "err", err)
+			}
 		}
 		var batch []claimed
 		if due {
-			batch, err = s.claim(ctx, now, jobs.ClaimOptions{ExcludeKinds: append(exclude, append(paused, probes...)...)})
-			if err != nil && ctx.Err() == nil {
-				s.logger.Warn("deliver notifications", "err", err)
+			if sendable := freeKinds(append(exclude, append(paused, probes...)...)); len(sendable) > 0 {
+				batch, err = s.claim(ctx, now, jobs.ClaimOptions{Kinds: sendable})
+				if err != nil && ctx.Err() == nil {
+					s.logger.Warn("deliver notifications", "err", err)
+				}
 			}
 		} else {
 			probes = nil
@@ -407,6 +418,18 @@ type claimed struct {
 }
 
 // channelStates returns the failing channels not in busy: paused ones, and
+// freeKinds is every kind a notification can have (its channel, and ""
+// of messages stored before jobs had kinds) but those of busy.
+func freeKinds(busy []jobs.Kind) []jobs.Kind {
+	free := make([]jobs.Kind, 0, len(Channels)+1)
+	for _, k := range append([]string{""}, Channels...) {
+		if !slices.Contains(busy, jobs.Kind(k)) {
+			free = append(free, jobs.Kind(k))
+		}
+	}
+	return free
+}
+
 // those whose pause is over and that send one message to probe.
 func (s *Sender) channelStates(now time.Time, busy []jobs.Kind) (paused, probes []jobs.Kind) {
 	s.chMu.Lock()
