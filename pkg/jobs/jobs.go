@@ -730,7 +730,13 @@ func (w *Worker) claim(ctx context.Context) ([]Job, error) {
 		got, err = ClaimIn(ctx, tx, w.db.Dialect, ClaimOptions{Queue: w.queue, Owner: w.opts.Owner, Now: now, Lease: w.opts.Lease, Limit: w.opts.ClaimBatch})
 		return err
 	})
-	return got, err
+	if err != nil {
+		// got is not read: a write whose ctx ended returns at once while
+		// the writer may still run the claim (its jobs' leases then expire
+		// and another claim takes them).
+		return nil, err
+	}
+	return got, nil
 }
 
 // release gives claimed jobs that were not run back to the queue, as if

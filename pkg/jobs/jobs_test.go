@@ -445,3 +445,47 @@ func TestWorkerReleasesUnrun(t *testing.T) {
 		require.Equal(t, []string{"a", "b", "c"}, ran)
 	})
 }
+
+// TestWorkerClaimAbandoned: a Write that returns before its function ran
+// (its ctx ended, as incident.Service.Write does while the writer may still
+// run it) leaves the claim's result unread: RunDue returns the error and
+// reads nothing the writer goroutine may still be writing (the race
+// detector caught the read at sred's shutdown). The claimed job's lease
+// expires and a later claim runs it.
+func TestWorkerClaimAbandoned(t *testing.T) {
+	openers(t, func(t *testing.T, open func() *store.DB) {
+		db := open()
+		clk := clock.NewManual(t0)
+		enqueue(t, db, jobs.New{Queue: "q", Kind: "test", Key: "a", RunAt: t0})
+		var wg sync.WaitGroup
+		var ran []string
+		w := jobs.NewWorker(db, "q", func(ctx context.Context, tx *sql.Tx, j jobs.Job) error {
+			ran = append(ran, j.Key)
+			return nil
+		}, jobs.Options{Clock: clk, Write: func(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
+			if ctx.Err() != nil {
+				// The writer runs it later, unsynchronised with the caller.
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_ = db.InTx(context.Background(), func(tx *sql.Tx) error { return fn(context.Background(), tx) })
+				}()
+				return ctx.Err()
+			}
+			return db.InTx(ctx, func(tx *sql.Tx) error { return fn(ctx, tx) })
+		}})
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		n, err := w.RunDue(ctx)
+		require.ErrorIs(t, err, context.Canceled)
+		require.Zero(t, n)
+		wg.Wait()
+		require.Empty(t, ran)
+
+		clk.Advance(jobs.DefaultLease + time.Second)
+		n, err = w.RunDue(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		require.Equal(t, []string{"a"}, ran)
+	})
+}
