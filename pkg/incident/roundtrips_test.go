@@ -112,10 +112,23 @@ func TestJoinRoundTrips(t *testing.T) {
 		return proxy.count.Load() - before
 	}
 	// The first runs of a statement prepare it (in the background, a
-	// round trip more): join until two joins in a row cost the same.
-	prev, n := join("g1"), join("g2")
-	for i := 3; n != prev && i < 10; i++ {
-		prev, n = n, join(fmt.Sprintf("g%d", i))
+	// round trip more, counted in whichever join it falls): after a few
+	// joins, most cost 8 and none fewer. (Two in a row costing the same
+	// was the test before; a background prepare falling into the second
+	// of them made it 9 once, on a loaded machine.) A statement more per
+	// join makes every join cost 9.
+	for i := 1; i <= 4; i++ {
+		join(fmt.Sprintf("warm%d", i))
 	}
-	require.Equal(t, int64(8), n)
+	var costs []int64
+	eight := 0
+	for i := 1; i <= 7; i++ {
+		n := join(fmt.Sprintf("g%d", i))
+		costs = append(costs, n)
+		require.GreaterOrEqual(t, n, int64(8), "round trips per join: %v", costs)
+		if n == 8 {
+			eight++
+		}
+	}
+	require.GreaterOrEqual(t, eight, 4, "most joins cost 8 round trips: %v", costs)
 }
