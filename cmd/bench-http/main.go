@@ -51,7 +51,7 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 type options struct {
@@ -95,7 +95,24 @@ var setups = map[string]setup{
 	"postgres-2": {name: "postgres-2", postgres: true, replicas: 2},
 }
 
-func run(args []string) int {
+// run runs the benchmark as the command line args says, the figures on
+// stdout and progress and errors on stderr, and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	o, err := parseOptions(args, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench-http: %v\n", err)
+		return 2
+	}
+	if err := bench(stdout, o); err != nil {
+		fmt.Fprintf(stderr, "bench-http: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// parseOptions reads and checks the command line; stderr gets the notes
+// on a load generator chosen for the user.
+func parseOptions(args []string, stderr io.Writer) (options, error) {
 	a := kingpin.New("bench-http", "Load sred's Alertmanager webhook over HTTP and compare with a no-op handler.")
 	var o options
 	var conns string
@@ -121,57 +138,48 @@ func run(args []string) int {
 	a.Flag("tail-rate", "After the steps, run every number of connections again at this fixed offered load (open loop, Go client, the first --channels set-up, a fresh sred and store each) and print the tail ratio at a fixed rate beside the closed-loop one. 0: not run.").Default("0").Float64Var(&o.tailRate)
 	a.HelpFlag.Short('h')
 	if _, err := a.Parse(args); err != nil {
-		fmt.Fprintf(os.Stderr, "bench-http: %v\n", err)
-		return 2
+		return o, err
 	}
 	for _, f := range strings.Split(conns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {
-			fmt.Fprintf(os.Stderr, "bench-http: invalid --connections value %q\n", f)
-			return 2
+			return o, fmt.Errorf("invalid --connections value %q", f)
 		}
 		o.conns = append(o.conns, n)
 	}
 	for _, f := range strings.Split(channels, ",") {
 		f = strings.TrimSpace(f)
 		if f != "failing" && f != "working" {
-			fmt.Fprintf(os.Stderr, "bench-http: invalid --channels value %q (failing or working)\n", f)
-			return 2
+			return o, fmt.Errorf("invalid --channels value %q (failing or working)", f)
 		}
 		o.channels = append(o.channels, f)
 	}
 	for _, f := range strings.Split(setupList, ",") {
 		st, ok := setups[strings.TrimSpace(f)]
 		if !ok {
-			fmt.Fprintf(os.Stderr, "bench-http: invalid --setups value %q (sqlite, postgres or postgres-2)\n", f)
-			return 2
+			return o, fmt.Errorf("invalid --setups value %q (sqlite, postgres or postgres-2)", f)
 		}
 		o.setups = append(o.setups, st)
 	}
 	if o.duration <= 0 || o.maxRequests < 1 || o.alerts < 1 || o.rounds < 1 || o.rate < 0 || o.tailRate < 0 || o.wrkThreads < 1 {
-		fmt.Fprintln(os.Stderr, "bench-http: --duration, --max-requests, --alerts, --rounds and --wrk.threads must be positive, --rate and --tail-rate not negative")
-		return 2
+		return o, errors.New("--duration, --max-requests, --alerts, --rounds and --wrk.threads must be positive, --rate and --tail-rate not negative")
 	}
 	if o.driver == "" {
 		o.driver = "go"
 		if _, err := exec.LookPath(o.wrkBinary); err == nil {
 			o.driver = "wrk"
 		} else {
-			fmt.Fprintf(os.Stderr, "bench-http: %s not found, the closed-loop steps run on the Go client (apt-get install wrk; make bench-http installs it)\n", o.wrkBinary)
+			fmt.Fprintf(stderr, "bench-http: %s not found, the closed-loop steps run on the Go client (apt-get install wrk; make bench-http installs it)\n", o.wrkBinary)
 		}
 	}
 	if o.driver == "wrk" && o.rate > 0 {
-		fmt.Fprintln(os.Stderr, "bench-http: --rate runs on the Go client (--driver=go): wrk has no open loop")
+		fmt.Fprintln(stderr, "bench-http: --rate runs on the Go client (--driver=go): wrk has no open loop")
 		o.driver = "go"
 	}
-	if err := bench(o); err != nil {
-		fmt.Fprintf(os.Stderr, "bench-http: %v\n", err)
-		return 1
-	}
-	return 0
+	return o, nil
 }
 
-func bench(o options) error {
+func bench(w io.Writer, o options) error {
 	dir, done, err := benchenv.Dir("sred-bench-http-", o.keep)
 	if err != nil {
 		return err
@@ -208,44 +216,22 @@ func bench(o options) error {
 	if o.rate > 0 {
 		load = fmt.Sprintf("open loop at %.0f deliveries/s offered (latency from when each was due), load from %s", o.rate, driverName("go", o))
 	}
-	fmt.Printf("config %s, %d alerts per delivery, %s per step, loopback, %s\n", o.configFile, o.alerts, o.duration, load)
-	fmt.Println("cpu s/1k: sred's CPU seconds (user+system, all replicas) per 1,000 deliveries stored; gen s/1k and gen cores: the load generator's (wrk: its process; go: this whole process, no-op handler and notification sink included) per 1,000 answers and per second; stored: the step's deliveries sred stored (at least its 2xx answers, checked)")
-	fmt.Printf(row, "target", "setup", "conns", "deliveries/s", "p50 ms", "p99 ms", "max ms", "2xx", "errors", "stored", "cpu s/1k", "gen s/1k", "gen cores", "load avg (1m 5m 15m)")
+	fmt.Fprintf(w, "config %s, %d alerts per delivery, %s per step, loopback, %s\n", o.configFile, o.alerts, o.duration, load)
+	fmt.Fprintln(w, "cpu s/1k: sred's CPU seconds (user+system, all replicas) per 1,000 deliveries stored; gen s/1k and gen cores: the load generator's (wrk: its process; go: this whole process, no-op handler and notification sink included) per 1,000 answers and per second; stored: the step's deliveries sred stored (at least its 2xx answers, checked)")
+	fmt.Fprintf(w, row, "target", "setup", "conns", "deliveries/s", "p50 ms", "p99 ms", "max ms", "2xx", "errors", "stored", "cpu s/1k", "gen s/1k", "gen cores", "load avg (1m 5m 15m)")
 	nonce := time.Now().UnixNano()
 	var all []stepResult
-	// plans are the sred runs of one set-up and channels: the steps in
-	// turn on one sred, or each on its own (--fresh-store), and the
-	// fixed-rate steps of --tail-rate, each on its own.
-	type plan struct {
-		conns  []int
-		rate   float64
-		driver string
-		name   string
-	}
-	var plans []plan
-	if o.freshStore {
-		for _, c := range o.conns {
-			plans = append(plans, plan{[]int{c}, o.rate, o.driver, strconv.Itoa(c)})
-		}
-	} else {
-		plans = append(plans, plan{o.conns, o.rate, o.driver, "steps"})
-	}
-	if o.tailRate > 0 {
-		for _, c := range o.conns {
-			plans = append(plans, plan{[]int{c}, o.tailRate, "go", fmt.Sprintf("rate-%.0f-%d", o.tailRate, c)})
-		}
-	}
 	for _, st := range o.setups {
 		for round := 1; round <= o.rounds; round++ {
 			for _, ch := range o.channels {
-				for _, p := range plans {
-					if p.rate != o.rate && ch != o.channels[0] {
-						continue // the fixed-rate tail: the first channels set-up only
+				for _, p := range plans(o) {
+					if !p.runsOn(ch, o) {
+						continue
 					}
 					po := o
 					po.conns, po.rate, po.driver = p.conns, p.rate, p.driver
 					po.skipNoop = p.rate != o.rate // the ceiling is measured with the main steps
-					rs, err := benchSred(po, st, bin, filepath.Join(dir, fmt.Sprintf("%s-%s-%d-%s", st.name, ch, round, p.name)), configs[ch], ch, noop, fmt.Sprintf("%x-%d", nonce, round))
+					rs, err := benchSred(w, po, st, bin, filepath.Join(dir, fmt.Sprintf("%s-%s-%d-%s", st.name, ch, round, p.name)), configs[ch], ch, noop, fmt.Sprintf("%x-%d", nonce, round))
 					if err != nil {
 						return err
 					}
@@ -254,8 +240,42 @@ func bench(o options) error {
 			}
 		}
 	}
-	summary(os.Stdout, all, o.rate)
+	summary(w, all, o.rate)
 	return nil
+}
+
+// plan is a sred run of one set-up and channels: the steps in turn on one
+// sred, or each on its own (--fresh-store), or a fixed-rate step of
+// --tail-rate on its own.
+type plan struct {
+	conns  []int
+	rate   float64
+	driver string
+	name   string
+}
+
+// plans are the sred runs of every set-up, round and channels, in order.
+func plans(o options) []plan {
+	var ps []plan
+	if o.freshStore {
+		for _, c := range o.conns {
+			ps = append(ps, plan{[]int{c}, o.rate, o.driver, strconv.Itoa(c)})
+		}
+	} else {
+		ps = append(ps, plan{o.conns, o.rate, o.driver, "steps"})
+	}
+	if o.tailRate > 0 {
+		for _, c := range o.conns {
+			ps = append(ps, plan{[]int{c}, o.tailRate, "go", fmt.Sprintf("rate-%.0f-%d", o.tailRate, c)})
+		}
+	}
+	return ps
+}
+
+// runsOn tells whether p runs with the channels ch: the fixed-rate tail
+// with the first channels set-up only.
+func (p plan) runsOn(ch string, o options) bool {
+	return p.rate == o.rate || ch == o.channels[0]
 }
 
 const row = "%-14s %-10s %6s %13s %8s %8s %8s %8s %7s %8s %9s %9s %9s  %s\n"
@@ -386,7 +406,7 @@ func summary(w io.Writer, rs []stepResult, mainRate float64) {
 
 // benchSred starts sred (st.replicas processes) from config on a fresh
 // store in dir and runs every step against the no-op handler and it.
-func benchSred(o options, st setup, bin, dir, config, channels string, noop *noopServer, nonce string) ([]stepResult, error) {
+func benchSred(w io.Writer, o options, st setup, bin, dir, config, channels string, noop *noopServer, nonce string) ([]stepResult, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -440,26 +460,16 @@ func benchSred(o options, st setup, bin, dir, config, channels string, noop *noo
 					return nil, fmt.Errorf("count the deliveries sred stored: %w", err)
 				}
 				stored, storedCol = n, strconv.Itoa(n)
-				if n < m.ok || n > m.ok+m.failed+m.unanswered {
-					return nil, fmt.Errorf("%s (%s) with %d connections: sred stored %d of the step's deliveries, answered %d with 2xx (%d other answers or errors, up to %d in flight when the load stopped): a 2xx that is not durable",
-						t.name, st.name, c, n, m.ok, m.failed, m.unanswered)
+				if err := checkStored(n, m); err != nil {
+					return nil, fmt.Errorf("%s (%s) with %d connections: %w", t.name, st.name, c, err)
 				}
 			}
 			cpu := sred.cpu() - cpu0
-			// Per delivery stored: with wrk, those in flight at its end
-			// were processed (and their CPU spent) without being counted
-			// as answered.
-			if isSred && stored > 0 && cpu >= 0 {
-				cpuCol = fmt.Sprintf("%.2f", cpu.Seconds()*1000/float64(stored))
+			perK, cpuOK := cpuPer1k(cpu, stored)
+			if isSred && cpuOK {
+				cpuCol = fmt.Sprintf("%.2f", perK)
 			}
-			genCol, coresCol := "-", "-"
-			if m.ok+m.failed > 0 && m.genCPU > 0 {
-				genCol = fmt.Sprintf("%.2f", m.genCPU.Seconds()*1000/float64(m.ok+m.failed))
-				coresCol = fmt.Sprintf("%.2f", m.genCPU.Seconds()/m.elapsed.Seconds())
-			}
-			ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", benchenv.Millis(d)) }
-			fmt.Printf(row, name, st.name, strconv.Itoa(c), fmt.Sprintf("%.0f", m.rate()),
-				ms(m.p50), ms(m.p99), ms(m.max), strconv.Itoa(m.ok), strconv.Itoa(m.failed), storedCol, cpuCol, genCol, coresCol, benchenv.LoadAvg())
+			fmt.Fprint(w, stepLine(name, st.name, c, m, storedCol, cpuCol, benchenv.LoadAvg()))
 			if m.firstErr != "" {
 				fmt.Fprintf(os.Stderr, "  first error: %s\n", m.firstErr)
 			}
@@ -471,8 +481,8 @@ func benchSred(o options, st setup, bin, dir, config, channels string, noop *noo
 				continue
 			}
 			sr := stepResult{setup: st.name, channels: channels, conns: c, offered: o.rate, rate: m.rate(), noop: noopRate, p99: m.p99}
-			if stored > 0 && cpu >= 0 {
-				sr.cpuPer1k = cpu.Seconds() * 1000 / float64(stored)
+			if cpuOK {
+				sr.cpuPer1k = perK
 			}
 			out = append(out, sr)
 		}
@@ -498,6 +508,45 @@ type measure struct {
 
 func (m *measure) rate() float64 { return float64(m.ok) / m.elapsed.Seconds() }
 
+// checkStored is the durability check of a sred step: every 2xx is
+// durable, so the step's groups in the store (stored) are at least its 2xx
+// answers, and at most every request that may have reached sred (the
+// other answers and errors, and those in flight when the load stopped).
+func checkStored(stored int, m *measure) error {
+	if stored < m.ok || stored > m.ok+m.failed+m.unanswered {
+		return fmt.Errorf("sred stored %d of the step's deliveries, answered %d with 2xx (%d other answers or errors, up to %d in flight when the load stopped): a 2xx that is not durable",
+			stored, m.ok, m.failed, m.unanswered)
+	}
+	return nil
+}
+
+// cpuPer1k is sred's CPU seconds per 1,000 deliveries stored, cpu spent
+// over a step that stored them; false when there is no figure (nothing
+// stored, or the CPU time could not be read). Per delivery stored, not
+// answered: with wrk, those in flight at its end were processed (and
+// their CPU spent) without being counted as answered.
+func cpuPer1k(cpu time.Duration, stored int) (float64, bool) {
+	if stored <= 0 || cpu < 0 {
+		return 0, false
+	}
+	return cpu.Seconds() * 1000 / float64(stored), true
+}
+
+// stepLine is the output row of one step: name, set-up and connections,
+// what the load generator measured (m), the deliveries sred stored and
+// its CPU per 1,000 (stored and cpu: "-" for the no-op handler) and the
+// load average.
+func stepLine(name, setup string, conns int, m *measure, stored, cpu, load string) string {
+	gen, cores := "-", "-"
+	if m.ok+m.failed > 0 && m.genCPU > 0 {
+		gen = fmt.Sprintf("%.2f", m.genCPU.Seconds()*1000/float64(m.ok+m.failed))
+		cores = fmt.Sprintf("%.2f", m.genCPU.Seconds()/m.elapsed.Seconds())
+	}
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", benchenv.Millis(d)) }
+	return fmt.Sprintf(row, name, setup, strconv.Itoa(conns), fmt.Sprintf("%.0f", m.rate()),
+		ms(m.p50), ms(m.p99), ms(m.max), strconv.Itoa(m.ok), strconv.Itoa(m.failed), stored, cpu, gen, cores, load)
+}
+
 // step runs one step's load against url: wrk for the closed loop when
 // o.driver is "wrk", else the Go client.
 func step(url string, conns int, o options, prefix, dir string) (*measure, error) {
@@ -507,17 +556,29 @@ func step(url string, conns int, o options, prefix, dir string) (*measure, error
 		if err != nil {
 			return nil, err
 		}
-		return &measure{ok: r.OK(), failed: r.NonOK + r.SocketErrs, unanswered: conns, elapsed: r.Elapsed,
-			p50: r.Quantile(0.5), p99: r.Quantile(0.99), max: r.Quantile(1), genCPU: r.CPU, firstErr: r.FirstError, corrected: r.Corrected}, nil
+		return wrkMeasure(r, conns), nil
 	}
 	cpu0 := selfCPU()
 	r := drive(url, conns, o, prefix)
-	m := &measure{ok: r.ok, failed: r.errs, elapsed: r.elapsed, genCPU: selfCPU() - cpu0,
+	return goMeasure(r, selfCPU()-cpu0), nil
+}
+
+// wrkMeasure is what a wrk run of conns connections measured: it stops
+// with up to one request per connection in flight.
+func wrkMeasure(r *benchenv.WrkResult, conns int) *measure {
+	return &measure{ok: r.OK(), failed: r.NonOK + r.SocketErrs, unanswered: conns, elapsed: r.Elapsed,
+		p50: r.Quantile(0.5), p99: r.Quantile(0.99), max: r.Quantile(1), genCPU: r.CPU, firstErr: r.FirstError, corrected: r.Corrected}
+}
+
+// goMeasure is what a run of the Go client (drive) measured, gen the CPU
+// time this process spent meanwhile.
+func goMeasure(r *result, gen time.Duration) *measure {
+	m := &measure{ok: r.ok, failed: r.errs, elapsed: r.elapsed, genCPU: gen,
 		p50: benchenv.Quantile(r.latencies, 0.5), p99: benchenv.Quantile(r.latencies, 0.99), max: benchenv.Quantile(r.latencies, 1)}
 	if r.firstErr != nil {
 		m.firstErr = r.firstErr.Error()
 	}
-	return m, nil
+	return m
 }
 
 // selfCPU is this process's CPU time (user and system) so far.
@@ -729,20 +790,29 @@ func procCPU(pid int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	t, err := statCPU(b)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return t, nil
+}
+
+// statCPU is the user and system CPU time of a /proc/PID/stat line.
+func statCPU(b []byte) (time.Duration, error) {
 	// The command name (field 2) is in parentheses and may hold spaces;
 	// utime and stime are fields 14 and 15.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		return 0, errors.New("unexpected format")
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		return 0, errors.New("unexpected format")
 	}
 	ut, err1 := strconv.ParseInt(f[11], 10, 64)
 	st, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		return 0, err
 	}
 	return time.Duration(ut+st) * time.Second / clockTicks, nil
 }

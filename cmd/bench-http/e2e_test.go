@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestBenchSQLite runs the program as `make bench-http` does, on a sred
+// built from this checkout on SQLite, with both channels set-ups, two
+// numbers of connections and the fixed-rate tail, on the Go client with a
+// request count per step (the duration is far longer than the steps
+// take): every sred row says what sred answered and stored, the
+// durability check passed, and the summary has every row and tail line.
+// Nothing here depends on how fast the machine is.
+// sredBinary builds cmd/sred of this checkout, into the same file on every
+// run: go build leaves a binary that is up to date as it is, so that only
+// the first run pays for linking sred (seconds of CPU; a fresh file would
+// be linked every time).
+func sredBinary(t *testing.T) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	// One file per checkout (worktrees build their own sred).
+	dir := filepath.Join(cache, "sre-bench-http-test", fmt.Sprintf("%x", sha256.Sum256([]byte(wd)))[:16])
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	bin := filepath.Join(dir, "sred")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/rootuip/sre/cmd/sred").CombinedOutput()
+	require.NoError(t, err, "build sred: %s", out)
+	return bin
+}
+
+func TestBenchSQLite(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Now()
+	bin := sredBinary(t)
+	t.Logf("sred built in %v", time.Since(start))
+	// workingConfig writes its copy next to the configuration: a copy of
+	// examples/, not the checkout, gets it.
+	examples := filepath.Join(dir, "examples")
+	require.NoError(t, os.CopyFS(examples, os.DirFS("../../examples")))
+
+	const n = "25"
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"--sred.binary=" + bin, "--config.file=" + filepath.Join(examples, "sred.yml"), "--setups=sqlite",
+		"--channels=failing,working", "--connections=1,2", "--driver=go", "--max-requests=" + n, "--duration=10m",
+		"--tail-rate=100000"}, &stdout, &stderr)
+	t.Logf("ran in %v", time.Since(start))
+	t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	require.Equal(t, 0, code)
+	require.NotContains(t, stderr.String(), "not durable")
+
+	// Rows: target setup conns deliveries/s p50 p99 max 2xx errors stored cpu gen cores load...
+	type rowKey struct{ target, conns string }
+	rows := map[rowKey][]string{}
+	var order []rowKey
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 13 || f[1] != "sqlite" || !(strings.HasPrefix(f[0], "sred/") || f[0] == "no-op") {
+			continue
+		}
+		k := rowKey{f[0], f[2]}
+		rows[k] = f
+		order = append(order, k)
+	}
+	require.Equal(t, []rowKey{
+		{"no-op", "1"}, {"sred/failing", "1"}, {"no-op", "2"}, {"sred/failing", "2"},
+		{"sred/failing@100000", "1"}, {"sred/failing@100000", "2"},
+		{"no-op", "1"}, {"sred/working", "1"}, {"no-op", "2"}, {"sred/working", "2"},
+	}, order, "per channels set-up the steps in turn, then with the first one the tail at a fixed rate, without the no-op")
+	for k, f := range rows {
+		require.Equal(t, n, f[7], "%v: 2xx", k)
+		require.Equal(t, "0", f[8], "%v: errors", k)
+		if k.target == "no-op" {
+			require.Equal(t, "-", f[9], "%v: stored", k)
+			continue
+		}
+		require.Equal(t, n, f[9], "%v: every 2xx stored, nothing else", k)
+		require.NotEqual(t, "-", f[10], "%v: a CPU figure", k)
+	}
+
+	sum := stdout.String()[strings.Index(stdout.String(), "summary (averages"):]
+	for _, want := range []string{
+		"sqlite          1 ",
+		"sqlite          2 ",
+		"sqlite     p99 at 2 connections / p99 at 1 (failing, closed loop): ",
+		"sqlite     p99 at 2 connections / p99 at 1 (working, closed loop): ",
+		"sqlite     p99 at 2 connections / p99 at 1 (failing, 100000/s offered): ",
+	} {
+		require.Contains(t, sum, want)
+	}
+}
