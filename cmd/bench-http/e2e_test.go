@@ -15,11 +15,12 @@ import (
 )
 
 // TestBenchSQLite runs the program as `make bench-http` does, on a sred
-// built from this checkout on SQLite, with both channels set-ups, two
-// numbers of connections and the fixed-rate tail, on the Go client with a
-// request count per step (the duration is far longer than the steps
-// take): every sred row says what sred answered and stored, the
-// durability check passed, and the summary has every row and tail line.
+// built from this checkout on SQLite, with both channels set-ups and the
+// fixed-rate tail, one connection, on the Go client with a request count
+// per step (the duration is far longer than the steps take): every sred
+// row says what sred answered and stored, the durability check passed,
+// and the summary has its row. (Three sred runs: 5-8 s at load 20 on the
+// 2 cores.)
 // Nothing here depends on how fast the machine is.
 // sredBinary builds cmd/sred of this checkout, into the same file on every
 // run: go build leaves a binary that is up to date as it is, so that only
@@ -55,7 +56,7 @@ func TestBenchSQLite(t *testing.T) {
 	const n = "25"
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"--sred.binary=" + bin, "--config.file=" + filepath.Join(examples, "sred.yml"), "--setups=sqlite",
-		"--channels=failing,working", "--connections=1,2", "--driver=go", "--max-requests=" + n, "--duration=10m",
+		"--channels=failing,working", "--connections=1", "--driver=go", "--max-requests=" + n, "--duration=10m",
 		"--tail-rate=100000"}, &stdout, &stderr)
 	t.Logf("ran in %v", time.Since(start))
 	t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
@@ -76,9 +77,9 @@ func TestBenchSQLite(t *testing.T) {
 		order = append(order, k)
 	}
 	require.Equal(t, []rowKey{
-		{"no-op", "1"}, {"sred/failing", "1"}, {"no-op", "2"}, {"sred/failing", "2"},
-		{"sred/failing@100000", "1"}, {"sred/failing@100000", "2"},
-		{"no-op", "1"}, {"sred/working", "1"}, {"no-op", "2"}, {"sred/working", "2"},
+		{"no-op", "1"}, {"sred/failing", "1"},
+		{"sred/failing@100000", "1"},
+		{"no-op", "1"}, {"sred/working", "1"},
 	}, order, "per channels set-up the steps in turn, then with the first one the tail at a fixed rate, without the no-op")
 	for k, f := range rows {
 		require.Equal(t, n, f[7], "%v: 2xx", k)
@@ -91,14 +92,10 @@ func TestBenchSQLite(t *testing.T) {
 		require.NotEqual(t, "-", f[10], "%v: a CPU figure", k)
 	}
 
-	sum := stdout.String()[strings.Index(stdout.String(), "summary (averages"):]
-	for _, want := range []string{
-		"sqlite          1 ",
-		"sqlite          2 ",
-		"sqlite     p99 at 2 connections / p99 at 1 (failing, closed loop): ",
-		"sqlite     p99 at 2 connections / p99 at 1 (working, closed loop): ",
-		"sqlite     p99 at 2 connections / p99 at 1 (failing, 100000/s offered): ",
-	} {
-		require.Contains(t, sum, want)
+	// setup conns no-op/s failing/s p99 working/s p99 fail/work cpu/1k fail, work
+	sum := strings.Fields(stdout.String()[strings.LastIndex(stdout.String(), "\nsqlite "):])
+	require.Len(t, sum, 10, "the summary's row")
+	for i, f := range sum {
+		require.NotEqual(t, "-", f, "summary column %d: failing and working channels both ran", i+1)
 	}
 }

@@ -123,7 +123,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	a.Flag("setups", "Comma-separated set-ups, run in turn: sqlite (a temporary SQLite store), postgres (one sred on PostgreSQL), postgres-2 (two sred replicas on one PostgreSQL database behind a round-robin TCP load balancer).").Default("sqlite").StringVar(&setupList)
 	a.Flag("connections", "Comma-separated numbers of concurrent keep-alive connections, one step each.").Default("8,32,64").StringVar(&conns)
 	a.Flag("duration", "Time each step (handler x connections) runs.").Default("10s").DurationVar(&o.duration)
-	a.Flag("max-requests", "Requests after which a step ends even before --duration.").Default("200000").IntVar(&o.maxRequests)
+	a.Flag("max-requests", "Requests after which a step of the Go client ends even before --duration (wrk runs for --duration).").Default("200000").IntVar(&o.maxRequests)
 	a.Flag("alerts", "Alerts in every delivery.").Default("10").IntVar(&o.alerts)
 	a.Flag("keep", "Keep the temporary directory (store and sred log).").BoolVar(&o.keep)
 	var channels string
@@ -163,6 +163,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.duration <= 0 || o.maxRequests < 1 || o.alerts < 1 || o.rounds < 1 || o.rate < 0 || o.tailRate < 0 || o.wrkThreads < 1 {
 		return o, errors.New("--duration, --max-requests, --alerts, --rounds and --wrk.threads must be positive, --rate and --tail-rate not negative")
+	}
+	if o.tailRate > 0 && o.tailRate == o.rate {
+		// The summary keys the steps by their offered rate: the tail's
+		// would be averaged with the main steps as more rounds of them.
+		return o, errors.New("--tail-rate equal to --rate runs the steps again at the same offered load (and the summary would average them as more rounds): leave --tail-rate at 0")
 	}
 	if o.driver == "" {
 		o.driver = "go"
@@ -299,6 +304,7 @@ type stepResult struct {
 	rate, noop      float64
 	p99             time.Duration
 	cpuPer1k        float64
+	noCPU           bool // no cpuPer1k: nothing stored, or the CPU time could not be read
 }
 
 // summary prints, per set-up and number of connections, the sred figures
@@ -316,6 +322,7 @@ func summary(w io.Writer, rs []stepResult, mainRate float64) {
 		rate, noop, cpu float64
 		p99             time.Duration
 		n               int
+		cpuN            int // the rounds with a CPU figure
 	}
 	m := map[key]*agg{}
 	var setupOrder []string
@@ -328,7 +335,10 @@ func summary(w io.Writer, rs []stepResult, mainRate float64) {
 		a := m[k]
 		a.rate += r.rate
 		a.noop += r.noop
-		a.cpu += r.cpuPer1k
+		if !r.noCPU {
+			a.cpu += r.cpuPer1k
+			a.cpuN++
+		}
 		a.p99 = max(a.p99, r.p99)
 		a.n++
 		if !slices.Contains(setupOrder, r.setup) {
@@ -349,13 +359,23 @@ func summary(w io.Writer, rs []stepResult, mainRate float64) {
 		if a == nil || a.n == 0 {
 			return nil
 		}
-		return &agg{rate: a.rate / float64(a.n), noop: a.noop / float64(a.n), cpu: a.cpu / float64(a.n), p99: a.p99, n: a.n}
+		avg := &agg{rate: a.rate / float64(a.n), noop: a.noop / float64(a.n), p99: a.p99, n: a.n, cpuN: a.cpuN}
+		if a.cpuN > 0 {
+			avg.cpu = a.cpu / float64(a.cpuN)
+		}
+		return avg
 	}
 	get := func(setup, ch string, c int) *agg { return getAt(setup, ch, c, mainRate) }
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "summary (averages over rounds; p99: the worst round)")
 	const row = "%-10s %6s %10s %10s %10s %10s %10s %9s %12s %12s\n"
 	fmt.Fprintf(w, row, "setup", "conns", "no-op/s", "failing/s", "p99 ms", "working/s", "p99 ms", "fail/work", "cpu/1k fail", "cpu/1k work")
+	cpu := func(a *agg) string {
+		if a.cpuN == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", a.cpu)
+	}
 	pct := func(a, b float64) string {
 		if b == 0 {
 			return "-"
@@ -384,7 +404,7 @@ func summary(w io.Writer, rs []stepResult, mainRate float64) {
 			fmt.Fprintf(w, row, st, strconv.Itoa(c), fmt.Sprintf("%.0f", noop),
 				cell(f, func(a *agg) string { return fmt.Sprintf("%.0f", a.rate) }), cell(f, func(a *agg) string { return fmt.Sprintf("%.1f", benchenv.Millis(a.p99)) }),
 				cell(wk, func(a *agg) string { return fmt.Sprintf("%.0f", a.rate) }), cell(wk, func(a *agg) string { return fmt.Sprintf("%.1f", benchenv.Millis(a.p99)) }),
-				ratio, cell(f, func(a *agg) string { return fmt.Sprintf("%.2f", a.cpu) }), cell(wk, func(a *agg) string { return fmt.Sprintf("%.2f", a.cpu) }))
+				ratio, cell(f, cpu), cell(wk, cpu))
 		}
 		if len(connOrder) > 1 {
 			lo, hi := slices.Min(connOrder), slices.Max(connOrder)
@@ -480,10 +500,7 @@ func benchSred(w io.Writer, o options, st setup, bin, dir, config, channels stri
 				noopRate = m.rate()
 				continue
 			}
-			sr := stepResult{setup: st.name, channels: channels, conns: c, offered: o.rate, rate: m.rate(), noop: noopRate, p99: m.p99}
-			if cpuOK {
-				sr.cpuPer1k = perK
-			}
+			sr := stepResult{setup: st.name, channels: channels, conns: c, offered: o.rate, rate: m.rate(), noop: noopRate, p99: m.p99, cpuPer1k: perK, noCPU: !cpuOK}
 			out = append(out, sr)
 		}
 	}

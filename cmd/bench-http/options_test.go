@@ -84,6 +84,9 @@ func TestParseOptions(t *testing.T) {
 		{name: "zero max requests", args: []string{"--max-requests=0"}, err: `must be positive`},
 		{name: "zero alerts", args: []string{"--alerts=0"}, err: `must be positive`},
 		{name: "zero rounds", args: []string{"--rounds=0"}, err: `must be positive`},
+		// The tail's steps would be the main steps again, on every channels
+		// set-up, and averaged with them in the summary.
+		{name: "tail rate equal to the rate", args: []string{"--rate=400", "--tail-rate=400"}, err: `--tail-rate equal to --rate`},
 		{name: "zero wrk threads", args: []string{"--wrk.threads=0"}, err: `must be positive`},
 	}
 	for _, tt := range tests {

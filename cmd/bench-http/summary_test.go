@@ -79,12 +79,23 @@ func TestSummary(t *testing.T) {
 		}, lines: []string{
 			"sqlite         32       3000          -          -       1300       47.7         -            -         0.84",
 		}},
+		// Steps that stored nothing have no CPU figure: "-" as in their
+		// rows, not 0.00.
 		{name: "no p99 at the fewest", rs: []stepResult{
-			{setup: "sqlite", channels: "failing", conns: 8, rate: 0, noop: 3000},
+			{setup: "sqlite", channels: "failing", conns: 8, rate: 0, noop: 3000, noCPU: true},
 			{setup: "sqlite", channels: "failing", conns: 64, rate: 1500, noop: 3000, p99: msDur(60), cpuPer1k: 0.8},
-			{setup: "sqlite", channels: "working", conns: 8, rate: 0, noop: 3000},
+			{setup: "sqlite", channels: "working", conns: 8, rate: 0, noop: 3000, noCPU: true},
 		}, lines: []string{
-			"sqlite          8       3000          0        0.0          0        0.0         -         0.00         0.00",
+			"sqlite          8       3000          0        0.0          0        0.0         -            -            -",
+		}},
+		// A round without a CPU figure is left out of the CPU average, not
+		// counted as 0: (1.2+1.0)/2, not (1.2+1.0+0)/3.
+		{name: "a round without CPU", rs: []stepResult{
+			{setup: "sqlite", channels: "failing", conns: 32, rate: 1200, noop: 3000, p99: msDur(40), cpuPer1k: 1.2},
+			{setup: "sqlite", channels: "failing", conns: 32, rate: 1100, noop: 3000, p99: msDur(50), noCPU: true},
+			{setup: "sqlite", channels: "failing", conns: 32, rate: 1300, noop: 3000, p99: msDur(45), cpuPer1k: 1.0},
+		}, lines: []string{
+			"sqlite         32       3000       1200       50.0          -          -         -         1.10            -",
 		}},
 	}
 	for _, tt := range tests {
