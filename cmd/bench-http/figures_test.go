@@ -193,3 +193,28 @@ func TestStatCPU(t *testing.T) {
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, self, time.Duration(0))
 }
+
+// TestCPUSpent: the CPU time of a step from sred's readings before and
+// after it; a reading that failed (-1) leaves the step without a figure
+// (cpuPer1k says none), not with sred's whole CPU time so far.
+func TestCPUSpent(t *testing.T) {
+	tests := []struct {
+		name          string
+		before, after time.Duration
+		want          time.Duration
+	}{
+		{name: "a step", before: 3 * time.Second, after: 4500 * time.Millisecond, want: 1500 * time.Millisecond},
+		{name: "nothing spent", before: time.Second, after: time.Second, want: 0},
+		{name: "first reading failed", before: -1, after: 40 * time.Second, want: -1},
+		{name: "second reading failed", before: 40 * time.Second, after: -1, want: -1},
+		{name: "both failed", before: -1, after: -1, want: -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := cpuSpent(tt.before, tt.after)
+			require.Equal(t, tt.want, got)
+			_, ok := cpuPer1k(got, 1000)
+			require.Equal(t, tt.want >= 0, ok)
+		})
+	}
+}

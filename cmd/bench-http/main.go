@@ -484,7 +484,7 @@ func benchSred(w io.Writer, o options, st setup, bin, dir, config, channels stri
 					return nil, fmt.Errorf("%s (%s) with %d connections: %w", t.name, st.name, c, err)
 				}
 			}
-			cpu := sred.cpu() - cpu0
+			cpu := cpuSpent(cpu0, sred.cpu())
 			perK, cpuOK := cpuPer1k(cpu, stored)
 			if isSred && cpuOK {
 				cpuCol = fmt.Sprintf("%.2f", perK)
@@ -535,6 +535,15 @@ func checkStored(stored int, m *measure) error {
 			stored, m.ok, m.failed, m.unanswered)
 	}
 	return nil
+}
+
+// cpuSpent is the CPU time spent between two readings of sredSet.cpu;
+// -1 (no figure) when either failed.
+func cpuSpent(before, after time.Duration) time.Duration {
+	if before < 0 || after < 0 {
+		return -1
+	}
+	return after - before
 }
 
 // cpuPer1k is sred's CPU seconds per 1,000 deliveries stored, cpu spent
