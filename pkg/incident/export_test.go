@@ -1,12 +1,22 @@
 package incident
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // SetWriteHook makes h run at the start of every Write's function, inside
 // its transaction: on SQLite in the writer goroutine with the number of
 // the writer's transaction, on PostgreSQL with 0. Set it before the
 // Service's first write.
 func SetWriteHook(s *Service, h func(ctx context.Context, batch int64)) { s.writeHook = h }
+
+// SetWriterNow sets what tells the SQLite writer's batches their time
+// against BatchLimit; call it before the first write.
+func SetWriterNow(s *Service, now func() time.Time) { s.w.now = now }
+
+// BatchLimit bounds the time of one SQLite writer transaction.
+const BatchLimit = batchLimit
 
 // QueuedWrites is the number of writes waiting for the SQLite writer.
 func QueuedWrites(s *Service) int {

@@ -56,7 +56,7 @@ func BenchmarkIngestNewGroups(b *testing.B) {
 	}
 	b.SetParallelism(16) // 32 goroutines on 2 cores
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0, g0 := cpuTime(), goroutinesCreated()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -68,6 +68,7 @@ func BenchmarkIngestNewGroups(b *testing.B) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64(goroutinesCreated()-g0)/float64(b.N), "goroutines/op")
 }
 
 // cpuTime is the process's user and system CPU time so far.

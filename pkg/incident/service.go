@@ -577,6 +577,9 @@ func (s *Service) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (
 
 func (s *Service) query(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
 	if tx != nil && s.db.Dialect == store.SQLite {
+		if c := writerConn(ctx, tx); c != nil {
+			return c.QueryContext(ctx, s.anonymous(q), args...)
+		}
 		return tx.QueryContext(ctx, s.anonymous(q), args...)
 	}
 	if st := s.prepared(ctx, tx, q); st != nil {
@@ -590,6 +593,9 @@ func (s *Service) query(ctx context.Context, tx *sql.Tx, q string, args ...any) 
 
 func (s *Service) queryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
 	if tx != nil && s.db.Dialect == store.SQLite {
+		if c := writerConn(ctx, tx); c != nil {
+			return c.QueryRowContext(ctx, s.anonymous(q), args...)
+		}
 		return tx.QueryRowContext(ctx, s.anonymous(q), args...)
 	}
 	if st := s.prepared(ctx, tx, q); st != nil {

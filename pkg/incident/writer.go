@@ -18,6 +18,11 @@ var ErrClosed = errors.New("incident service closed")
 // maxBatch bounds how many writes share one SQLite transaction.
 const maxBatch = 64
 
+// batchLimit bounds the time of one SQLite writer transaction: a batch
+// still running after it stops before its next write, rolled back, and
+// every write of it fails (see applyBatch).
+const batchLimit = 30 * time.Second
+
 // writeOp is one write waiting for the SQLite writer: a webhook delivery, a
 // timeline entry, or any other Write.
 type writeOp struct {
@@ -28,8 +33,36 @@ type writeOp struct {
 }
 
 // writerKey marks the context of writes run by the writer, so that a write
-// asked from inside one fails instead of waiting for itself.
+// asked from inside one fails instead of waiting for itself; its value is
+// the writer's *writerBatch.
 type writerKey struct{}
+
+// writerBatch is the writer's transaction under way and the connection it
+// runs on (nil: the pool's only connection, an in-memory database).
+type writerBatch struct {
+	conn *sql.Conn
+	tx   *sql.Tx
+}
+
+// writerConn is the connection of the writer's transaction tx when ctx is
+// the context of a write the writer runs in it; nil otherwise. A query run
+// on that connection runs inside tx (one SQLite connection, one
+// transaction) without the goroutine that database/sql starts for every
+// query of a transaction, to close its rows if the transaction's context
+// ends first (Rows.awaitDone): the writer's transaction has a context that
+// cannot end, and it commits or rolls back only on the writer's goroutine,
+// after the write returned. Its rows must be closed before the write
+// returns, as any rows of a transaction.
+func writerConn(ctx context.Context, tx *sql.Tx) *sql.Conn {
+	if tx == nil || ctx.Done() != nil {
+		return nil
+	}
+	b, _ := ctx.Value(writerKey{}).(*writerBatch)
+	if b == nil || b.tx != tx {
+		return nil
+	}
+	return b.conn
+}
 
 // workers are the Service's goroutines: the SQLite writer (group commit)
 // and the statement preparer. They start with the Service (NewService) and
@@ -43,6 +76,8 @@ type workers struct {
 	prep chan string // statements to prepare outside any transaction
 
 	batches int64 // transactions begun by the writer (its goroutine only)
+
+	now func() time.Time // tells the batch's time against batchLimit
 
 	// conn is the writer's own connection, kept from batch to batch (its
 	// goroutine only; see writerTx).
@@ -67,7 +102,7 @@ type workers struct {
 func (s *Service) startWorkers() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.w = &workers{wake: make(chan struct{}, 1), prep: make(chan string, 64), checkpoint: make(chan int64, 1),
-		stop: cancel, stopped: make(chan struct{})}
+		now: time.Now, stop: cancel, stopped: make(chan struct{})}
 	s.w.wg.Add(1)
 	go func() {
 		defer s.w.wg.Done()
@@ -209,21 +244,37 @@ func (s *Service) applyBatch(batch []*writeOp) {
 			}
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	// The batch's statements run with contexts that cannot end: for a
+	// statement whose context can, modernc's SQLite starts a goroutine to
+	// watch it (interruptOnDone), and database/sql one for the rows of a
+	// query whose context or transaction's context can (Rows.awaitDone,
+	// see writerConn), each created and scheduled by the writer's
+	// goroutine, whose time bounds ingestion. The writes' own contexts are cut from their callers' (a
+	// delivery whose caller gave up is still applied or not as one); the
+	// batch's limit is checked between its writes, and the transaction
+	// ends only by the writer's hand (see writerConn). A BEGIN waits for
+	// another connection's write at most busy_timeout.
+	deadline := s.w.now().Add(batchLimit)
+	ctx := context.Background()
 	tx, err := s.writerTx(ctx)
 	if err != nil {
 		fail(fmt.Errorf("begin transaction: %w", err))
 		return
 	}
 	s.w.batches++
+	wb := &writerBatch{conn: s.w.conn, tx: tx}
 	for _, op := range batch {
+		if s.w.now().After(deadline) {
+			tx.Rollback() //nolint:errcheck
+			fail(fmt.Errorf("batch over %s: %w", batchLimit, context.DeadlineExceeded))
+			return
+		}
 		if _, err := s.exec(ctx, tx, `SAVEPOINT delivery`); err != nil {
 			tx.Rollback() //nolint:errcheck
 			fail(fmt.Errorf("savepoint: %w", err))
 			return
 		}
-		octx := context.WithValue(context.WithoutCancel(op.ctx), writerKey{}, true)
+		octx := context.WithValue(context.WithoutCancel(op.ctx), writerKey{}, wb)
 		if h := s.writeHook; h != nil {
 			h(octx, s.w.batches)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/metrics"
 	"sync"
 	"testing"
 	"time"
@@ -218,4 +219,100 @@ func openFileService(t *testing.T) (*store.DB, *incident.Service) {
 	svc.Clock = clock.NewManual(epoch)
 	t.Cleanup(func() { svc.Close() })
 	return db, svc
+}
+
+// TestWriterStartsNoGoroutinePerWrite: a batch of the SQLite writer
+// starts no goroutine per delivery. Its statements run with contexts that
+// cannot end: modernc's SQLite watches the context of a statement that can
+// with a goroutine of its own (interruptOnDone: the SAVEPOINT and RELEASE
+// around every write), and database/sql the rows of every query of a
+// transaction (Rows.awaitDone), goroutines that the writer's goroutine, the
+// bound of ingestion, created and scheduled (about 5 per delivery).
+func TestWriterStartsNoGoroutinePerWrite(t *testing.T) {
+	ctx := context.Background()
+	_, svc := openFileService(t)
+	const n = 40
+	var (
+		applied     int // the writer runs the writes one after another
+		first, last uint64
+	)
+	incident.SetWriteHook(svc, func(ctx context.Context, _ int64) {
+		if nameOf(ctx) == "" {
+			return
+		}
+		if applied++; applied == 1 {
+			first = goroutinesCreated()
+		} else if applied == n {
+			last = goroutinesCreated()
+		}
+	})
+	errs := make([]error, n)
+	holdWriter(t, svc, n, func(wg *sync.WaitGroup) {
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				g := fmt.Sprintf("g%d", i)
+				_, errs[i] = svc.Ingest(named(ctx, g), notification(g, "api", "critical", epoch, g+"-a", g+"-b"))
+			}()
+		}
+	})
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	require.Equal(t, n, applied)
+	page, err := svc.List(ctx, incident.Filter{})
+	require.NoError(t, err)
+	require.Equal(t, n, page.Total)
+	require.LessOrEqual(t, last-first, uint64(4), "goroutines started while the writer applied %d deliveries", n-1)
+}
+
+// goroutinesCreated is how many goroutines the process has started so far.
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
+// TestBatchOverLimit: a SQLite writer batch still running after BatchLimit
+// stops before its next write; it is rolled back and every write of it
+// fails, and the writer goes on with the next batch.
+func TestBatchOverLimit(t *testing.T) {
+	ctx := context.Background()
+	db, svc := openFileService(t)
+	now := clock.NewManual(epoch)
+	incident.SetWriterNow(svc, now.Now)
+	names := []string{"g0", "g1", "g2"}
+	advanced := false
+	incident.SetWriteHook(svc, func(ctx context.Context, _ int64) {
+		if nameOf(ctx) != "" && !advanced { // the batch's first write
+			advanced = true
+			now.Advance(incident.BatchLimit + time.Second)
+		}
+	})
+	errs := make([]error, len(names))
+	holdWriter(t, svc, len(names), func(wg *sync.WaitGroup) {
+		for i, g := range names {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = svc.Ingest(named(ctx, g), notification(g, "api", "critical", epoch, g+"-a"))
+			}()
+		}
+	})
+	for i, err := range errs {
+		require.ErrorIs(t, err, context.DeadlineExceeded, "%s: %v", names[i], errs)
+	}
+	var n int
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT COUNT(*) FROM incident_alerts`).Scan(&n))
+	require.Zero(t, n, "nothing of the batch is stored")
+
+	_, err := svc.Ingest(ctx, notification("g3", "api", "critical", epoch, "g3-a"))
+	require.NoError(t, err, "the next batch")
+	page, err := svc.List(ctx, incident.Filter{})
+	require.NoError(t, err)
+	require.Equal(t, 1, page.Total)
 }
