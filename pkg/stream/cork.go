@@ -26,6 +26,21 @@ type corkConn struct {
 	// its deadline keeps it until the rest of its bytes are written, so
 	// that no frame of another goroutine lands inside a frame.
 	wire sync.Mutex
+	// nw writes to the socket without waiting (nil when the connection is
+	// not a socket of the system), made once per connection: a flush
+	// allocates nothing (wire held).
+	nw *nowWriter
+}
+
+// newCorkConn wraps nc.
+func newCorkConn(nc net.Conn) *corkConn {
+	c := &corkConn{Conn: nc}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.nw = newNowWriter(rc)
+		}
+	}
+	return c
 }
 
 func (c *corkConn) Write(p []byte) (int, error) {
@@ -64,8 +79,8 @@ func (c *corkConn) uncork() []byte {
 // finish with rest.
 func (c *corkConn) flush(p []byte, stall time.Duration) (n int, timeout bool, err error) {
 	c.wire.Lock()
-	if sc, ok := c.Conn.(syscall.Conn); ok {
-		n, blocked, err := writeNow(sc, p)
+	if c.nw != nil {
+		n, blocked, err := c.nw.write(p)
 		if blocked {
 			return n, true, err
 		}
@@ -114,38 +129,57 @@ func (w *corkWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err := brw.Writer.Flush(); err != nil {
 		return nil, nil, err
 	}
-	w.conn = &corkConn{Conn: nc}
+	w.conn = newCorkConn(nc)
 	brw.Writer.Reset(w.conn)
 	return w.conn, brw, nil
 }
 
-// writeNow writes p to a non-blocking socket with write system calls
-// until it is written or the socket is full (blocked true, with n the
-// bytes written): it never waits, and sets no deadline.
-func writeNow(sc syscall.Conn, p []byte) (n int, blocked bool, err error) {
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return 0, false, err
-	}
-	var serr error
-	if err := rc.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			k, err := syscall.Write(int(fd), p[n:])
-			if k > 0 {
-				n += k
-			}
-			switch err {
-			case nil, syscall.EINTR:
-			case syscall.EAGAIN:
-				blocked = true
-				return true
-			default:
-				serr = err
-				return true
-			}
+// nowWriter writes to a non-blocking socket with write system calls
+// until a buffer is written or the socket is full: it never waits, and
+// sets no deadline. The function handed to the socket is made once, so
+// that a write allocates nothing; one write at a time.
+type nowWriter struct {
+	rc      syscall.RawConn
+	fn      func(fd uintptr) bool
+	p       []byte
+	n       int
+	blocked bool
+	err     error
+}
+
+func newNowWriter(rc syscall.RawConn) *nowWriter {
+	w := &nowWriter{rc: rc}
+	w.fn = w.writeFD
+	return w
+}
+
+func (w *nowWriter) writeFD(fd uintptr) bool {
+	for w.n < len(w.p) {
+		k, err := syscall.Write(int(fd), w.p[w.n:])
+		if k > 0 {
+			w.n += k
 		}
-		return true
-	}); err != nil {
+		switch err {
+		case nil, syscall.EINTR:
+		case syscall.EAGAIN:
+			w.blocked = true
+			return true
+		default:
+			w.err = err
+			return true
+		}
+	}
+	return true
+}
+
+// write writes p (blocked true, with n the bytes written, when the socket
+// is full).
+func (w *nowWriter) write(p []byte) (n int, blocked bool, err error) {
+	w.p, w.n, w.blocked, w.err = p, 0, false, nil
+	err = w.rc.Write(w.fn)
+	n, blocked, serr := w.n, w.blocked, w.err
+	w.p = nil
+	if err != nil {
 		return n, false, err
 	}
 	if serr != nil {

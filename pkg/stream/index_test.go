@@ -75,7 +75,7 @@ func TestDistributeVisitsOnlyIndexedClients(t *testing.T) {
 }
 
 // TestWakeLingersUntilAFullPass: in a burst (a coalesced wake-up), a
-// client woken recently is written only once it has 256 matching events
+// client woken recently is written only once it has 512 matching events
 // pending (a full pass, one write), not for fewer; a client taking every
 // event and one following a service alike.
 func TestWakeLingersUntilAFullPass(t *testing.T) {
@@ -111,12 +111,12 @@ func TestWakeLingersUntilAFullPass(t *testing.T) {
 		return q
 	}
 
-	publish(255, "api")
+	publish(511, "api")
 	require.True(t, h.wake(true), "clients left lingering")
-	require.Empty(t, queued(), "written with 255 events pending")
+	require.Empty(t, queued(), "written with 511 events pending")
 	publish(1, "api")
 	require.False(t, h.wake(true))
-	require.ElementsMatch(t, []*wsClient{all, one}, queued(), "256 events pending: both written")
+	require.ElementsMatch(t, []*wsClient{all, one}, queued(), "512 events pending: both written")
 
 	// Outside a burst every client with an event is written at once.
 	all.queued.Store(false)

@@ -39,10 +39,10 @@ const (
 	DefaultHubInputBuffer  = 16384
 	maxSubscribeMessageLen = 64 << 10
 	// batch bounds the events written to a client in one pass of a writer.
-	batch = 256
+	batch = 512
 	// maxPassBytes bounds the bytes of one pass (a single larger event is
 	// written alone).
-	maxPassBytes = 128 << 10
+	maxPassBytes = 256 << 10
 )
 
 // Control message types sent by the hub (never published on the bus).
@@ -95,7 +95,7 @@ type HubOptions struct {
 	// after a quiet Coalesce wakes them at once. Default 50ms.
 	Coalesce time.Duration
 	// Linger is how long, during a burst, a client with only a few events
-	// pending (fewer than 256 matching its filter) may wait to be written,
+	// pending (fewer than 512 matching its filter) may wait to be written,
 	// counted from its last wake-up: a tool following one service gets
 	// that service's events of a burst in a few writes instead of one
 	// write (one system call) per event. Outside bursts (the first event
@@ -417,9 +417,10 @@ func (h *Hub) Ingest(ev events.Event) {
 
 // wakeScan is the number of matching pending events that gets a client
 // written at the next wake-up even in a burst: a full pass (batch), so
-// that in a burst a client taking every event is written once per 256
+// that in a burst a client taking every event is written once per 512
 // events (one system call for the hub, one wake-up for the client)
-// rather than once per 128.
+// rather than once per 256: a write's fixed cost (the system call, the
+// TCP send and the reader's wake-up) is most of its cost at these sizes.
 const wakeScan = batch
 
 // wake hands the new events to the clients they are for (distribute) and
