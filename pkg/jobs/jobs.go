@@ -331,10 +331,10 @@ type ClaimOptions struct {
 // Due reports whether Claim with o would take a job now, with a read only:
 // a worker polling an idle queue asks this first and takes the write lock
 // (on SQLite, the one writer's) only when there is something to claim.
-func Due(ctx context.Context, q RowQuerier, o ClaimOptions) (bool, error) {
-	query, args := dueQuery(o)
+func Due(ctx context.Context, db *store.DB, o ClaimOptions) (bool, error) {
+	query, args := dueQuery(o, db.Dialect)
 	var one int
-	switch err := q.QueryRowContext(ctx, query, args...).Scan(&one); {
+	switch err := db.QueryRowContext(ctx, query, args...).Scan(&one); {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil
 	case err != nil:
@@ -351,7 +351,16 @@ func Due(ctx context.Context, q RowQuerier, o ClaimOptions) (bool, error) {
 // grows for as long as it fails, are then rejected by their kind in the
 // index, not each by a read of its row (with the index on (queue, state,
 // run_at), 47% of sred's CPU at 100 deliveries/s with failing channels).
-func dueQuery(o ClaimOptions) (string, []any) {
+//
+// With Kinds on PostgreSQL the pending jobs are looked for kind by kind
+// (a LATERAL subquery per element of an array), each an equality on kind
+// in jobs_kind_due (queue, state, kind, run_at): asked with kind IN (...),
+// the planner (statistics from before the backlog, or none) walked the
+// index by run_at alone and read every due message of the paused
+// channels' backlog to reject it by kind (808 buffers and 872 heap reads
+// for a backlog of 872 messages, 5.3 ms, against 14 buffers and 0.7 ms;
+// the sender asks about once a second per replica).
+func dueQuery(o ClaimOptions, dialect store.Dialect) (string, []any) {
 	args := []any{o.Queue, Millis(o.Now)}
 	var kinds string
 	add := func(op string, ks []Kind) {
@@ -364,6 +373,18 @@ func dueQuery(o ClaimOptions) (string, []any) {
 	}
 	if len(o.ExcludeKinds) > 0 {
 		add("NOT IN", o.ExcludeKinds)
+	}
+	if dialect == store.Postgres && len(o.Kinds) > 0 {
+		ks := make([]string, len(o.Kinds))
+		for i, k := range o.Kinds {
+			ks[i] = string(k)
+		}
+		args = append(args, ks)
+		arr := fmt.Sprintf("$%d::text[]", len(args))
+		return `SELECT 1 FROM unnest(` + arr + `) AS k (kind) CROSS JOIN LATERAL (SELECT 1 FROM jobs
+	WHERE queue = $1 AND state = 'pending' AND kind = k.kind AND run_at <= $2` + kinds + ` LIMIT 1) AS j
+UNION ALL SELECT 1 FROM jobs WHERE queue = $1 AND state = 'running' AND lease_until <= $2` + kinds +
+			` AND kind = ANY(` + arr + `) LIMIT 1`, args
 	}
 	if len(o.Kinds) > 0 {
 		add("IN", o.Kinds)
