@@ -97,8 +97,8 @@ func (s *Service) Ingest(ctx context.Context, n Notification) (*IngestResult, er
 	)
 	var dup *IngestResult
 	isDup := false
-	if !s.groups.unseen(s.db.Dialect, n.GroupKey) {
-		dup, isDup = s.duplicateOf(ctx, n)
+	if first := s.groups.unseen(n.GroupKey); s.db.Dialect != store.SQLite || !first {
+		dup, isDup = s.duplicateOf(ctx, n, first)
 	}
 	if isDup {
 		res, p = dup, &pending{}
@@ -177,11 +177,13 @@ func mergeAlerts(n Notification) (map[alertKey]*incoming, []alertKey) {
 // It only saves work: when it answers false the transaction applies n and
 // finds what it would have found. So Ingest skips it for a group this
 // process has not seen (seenGroups): on SQLite, a new group, as most
-// deliveries of a storm are.
-func (s *Service) duplicateOf(ctx context.Context, n Notification) (*IngestResult, bool) {
+// deliveries of a storm are. On PostgreSQL, where another replica may have
+// stored such a group, first tells it to read the group's alerts only if
+// the group is stored (firstSight in loadGroupAlerts).
+func (s *Service) duplicateOf(ctx context.Context, n Notification, first bool) (*IngestResult, bool) {
 	s.episodeReads.Add(1)
 	byKey, order := mergeAlerts(n)
-	stored, err := s.loadGroupAlerts(ctx, nil, n.GroupKey, byKey)
+	stored, err := s.loadGroupAlerts(ctx, nil, n.GroupKey, byKey, first)
 	if err != nil || len(stored) < len(order) {
 		return nil, false
 	}
@@ -208,16 +210,17 @@ func (s *Service) duplicateOf(ctx context.Context, n Notification) (*IngestResul
 }
 
 // seenGroups remembers the groups Ingest was given since the process
-// started (SQLite only), so that the first delivery of a group skips the
-// duplicate check: a read outside the writer, whose read transaction
+// started, so that the first delivery of a group skips the duplicate
+// check on SQLite: a read outside the writer, whose read transaction
 // alone costs about as much as the probe of the group. On SQLite one
 // process owns the database; a group stored before the process started
 // (or by an import) takes the write path once, which applies the
 // delivery correctly, duplicate or not. On PostgreSQL another replica may
 // have stored the group, and its duplicates should not wait for its row
-// lock: every delivery is checked. At most maxSeenGroups keys are kept;
-// then the set starts over (each group then takes the write path once
-// more).
+// lock: every delivery is checked, the first of a group by a cheaper
+// read when the group is not stored (loadGroupAlerts). At most
+// maxSeenGroups keys are kept; then the set starts over (each group then
+// takes the write path once more on SQLite).
 type seenGroups struct {
 	mu   sync.Mutex
 	keys map[string]struct{}
@@ -225,12 +228,8 @@ type seenGroups struct {
 
 const maxSeenGroups = 16384
 
-// unseen reports whether the duplicate check can be skipped for group,
-// and remembers group.
-func (g *seenGroups) unseen(d store.Dialect, group string) bool {
-	if d != store.SQLite {
-		return false
-	}
+// unseen reports whether group is new to this process, and remembers it.
+func (g *seenGroups) unseen(group string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if _, ok := g.keys[group]; ok {
@@ -706,7 +705,15 @@ func (s *Service) placeholders(sb *strings.Builder, n, k int) {
 	sb.WriteByte(')')
 }
 
-func (s *Service) loadGroupAlerts(ctx context.Context, tx *sql.Tx, groupKey string, keys map[alertKey]*incoming) (map[alertKey]storedAlert, error) {
+// loadGroupAlerts reads the stored episodes of groupKey among keys. On
+// PostgreSQL, with firstSight (a group this process has not seen, most
+// often a new one), the read of the group's alerts is gated on the
+// group's row (an uncorrelated EXISTS, evaluated once before the scan):
+// one probe of alert_groups instead of one probe of incident_alerts per
+// fingerprint (PostgreSQL descends the index once per element of the
+// array) for a group that has none; a group that does costs one probe
+// more, once per process.
+func (s *Service) loadGroupAlerts(ctx context.Context, tx *sql.Tx, groupKey string, keys map[alertKey]*incoming, firstSight bool) (map[alertKey]storedAlert, error) {
 	out := map[alertKey]storedAlert{}
 	fps := map[string]bool{}
 	for k := range keys {
@@ -729,8 +736,11 @@ func (s *Service) loadGroupAlerts(ctx context.Context, tx *sql.Tx, groupKey stri
 				FROM incident_alerts WHERE group_key = $1 AND fingerprint IN (`+strings.Join(ph, ", ")+`)`, args...)
 		} else {
 			// One statement for the whole group: an array parameter.
-			rows, err = s.query(ctx, tx, `SELECT fingerprint, starts_at, incident_id, status, ends_at, annotations
-				FROM incident_alerts WHERE group_key = $1 AND fingerprint = ANY($2::text[])`, groupKey, list)
+			q := groupAlertsQuery
+			if firstSight {
+				q = groupAlertsGatedQuery
+			}
+			rows, err = s.query(ctx, tx, q, groupKey, list)
 			list = nil
 		}
 		if err != nil {
@@ -756,6 +766,15 @@ func (s *Service) loadGroupAlerts(ctx context.Context, tx *sql.Tx, groupKey stri
 	}
 	return out, nil
 }
+
+// groupAlertsQuery reads a group's episodes of some fingerprints
+// (PostgreSQL); groupAlertsGatedQuery only when the group is stored.
+const (
+	groupAlertsQuery = `SELECT fingerprint, starts_at, incident_id, status, ends_at, annotations
+	FROM incident_alerts WHERE group_key = $1 AND fingerprint = ANY($2::text[])`
+	groupAlertsGatedQuery = groupAlertsQuery + `
+	AND EXISTS (SELECT 1 FROM alert_groups WHERE group_key = $1)`
+)
 
 func withinFlap(r *record, start time.Time, window time.Duration) bool {
 	ref := r.ResolvedAt

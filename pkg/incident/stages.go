@@ -149,7 +149,7 @@ func (s *Service) loadStage(ctx context.Context, tx *sql.Tx, d *delivery) error 
 	d.stored = map[alertKey]storedAlert{}
 	if !newGroup {
 		var err error
-		if d.stored, err = s.loadGroupAlerts(ctx, tx, d.n.GroupKey, d.byKey); err != nil {
+		if d.stored, err = s.loadGroupAlerts(ctx, tx, d.n.GroupKey, d.byKey, false); err != nil {
 			return err
 		}
 	}
