@@ -189,12 +189,21 @@ WHERE s.service = $1 AND s.last_at >= $2 AND i.status IN ('triggered', 'acknowle
 // from being merged into a join): as a plain join, with statistics taken
 // before a storm of new incidents, the planner hashed every open incident
 // of the database for every delivery, a cost growing with the storm.
+//
+// The parameters are read through scalar subqueries ((SELECT $1), values
+// of InitPlans the planner does not see), so that a custom plan costs what
+// the generic one does and PostgreSQL keeps the generic plan of the
+// prepared statement after its first five executions: with the values in
+// sight the custom plans looked cheaper (fewer rows for the array and the
+// window than the generic estimate) and the statement was planned again
+// at almost every execution (0.45 plans per delivery in bench-http
+// postgres-2, 0.37-0.67 ms of planning per delivery), for the same plan.
 var relatedLinksAnyQuery = fmt.Sprintf(`SELECT s.incident_id, (SELECT MIN(l.attached_at) FROM incident_links l
-	WHERE l.incident_id = s.incident_id AND l.service = s.service AND l.attached_at >= $2), s.service,
+	WHERE l.incident_id = s.incident_id AND l.service = s.service AND l.attached_at >= (SELECT $2::bigint)), s.service,
 	i.status, i.severity, i.runbook_urls, i.detected_at, i.recovered_at
 FROM incident_link_services s CROSS JOIN LATERAL (SELECT status, severity, runbook_urls, detected_at, recovered_at
 	FROM incidents WHERE id = s.incident_id AND status IN ('triggered', 'acknowledged', 'investigating') OFFSET 0) i
-WHERE s.service = ANY($1::text[]) AND s.last_at >= $2::bigint - %d`,
+WHERE s.service = ANY((SELECT $1::text[])::text[]) AND s.last_at >= (SELECT $2::bigint - %d)`,
 	linkServiceSlackMS)
 
 // linkServiceSlackMS is how far behind the latest attachment of a service

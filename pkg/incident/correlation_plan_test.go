@@ -21,6 +21,8 @@ import (
 // for every joining delivery (a bitmap scan of incidents_status, 2.4 of
 // the query's 3.5 ms with 413 open incidents; the query was PostgreSQL's
 // largest share of CPU under webhook load, and grew with the storm).
+// Prepared, it keeps its generic plan rather than being planned again at
+// every execution.
 func TestRelatedLinksPlanProbesIncidents(t *testing.T) {
 	ctx := context.Background()
 	db, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t))
@@ -68,6 +70,22 @@ func TestRelatedLinksPlanProbesIncidents(t *testing.T) {
 		require.Contains(t, []string{"Index Scan", "Index Only Scan"}, n.Type, raw)
 		require.Equal(t, "incidents_pkey", n.Index, raw)
 	}
+
+	// Prepared, as sred runs it, PostgreSQL keeps its generic plan after
+	// the first five executions instead of planning it again at each.
+	conn, err := db.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, `PREPARE related (text[], bigint) AS `+relatedLinksAnyQuery)
+	require.NoError(t, err)
+	for range 10 {
+		_, err = conn.ExecContext(ctx, `EXECUTE related ('{api,checkout,ingest,postgres}', 500)`)
+		require.NoError(t, err)
+	}
+	var generic, custom int
+	require.NoError(t, conn.QueryRowContext(ctx,
+		`SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'related'`).Scan(&generic, &custom))
+	require.Equal(t, 5, generic, "custom plans: %d", custom)
 
 	// And the query still answers: the api incident, with both services.
 	s, err := NewService(db, DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
