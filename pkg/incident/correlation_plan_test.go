@@ -25,10 +25,7 @@ import (
 // every execution.
 func TestRelatedLinksPlanProbesIncidents(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Migrate(ctx, Migrations))
+	db := openMigratedPostgres(t)
 	for _, q := range []string{
 		// As in a storm: statistics from before the incidents came.
 		`ALTER TABLE incidents SET (autovacuum_enabled = false)`,
@@ -49,22 +46,8 @@ func TestRelatedLinksPlanProbesIncidents(t *testing.T) {
 		require.NoError(t, err, q)
 	}
 
-	var raw string
-	require.NoError(t, db.QueryRowContext(ctx, `EXPLAIN (FORMAT JSON) `+relatedLinksAnyQuery,
-		[]string{"api", "checkout", "ingest", "postgres"}, 500).Scan(&raw))
-	var plan []struct{ Plan planNode }
-	require.NoError(t, json.Unmarshal([]byte(raw), &plan))
-	var incidentScans []planNode
-	var walk func(n planNode)
-	walk = func(n planNode) {
-		if n.Relation == "incidents" {
-			incidentScans = append(incidentScans, n)
-		}
-		for _, c := range n.Plans {
-			walk(c)
-		}
-	}
-	walk(plan[0].Plan)
+	incidentScans, raw := explainScans(t, db, `EXPLAIN (FORMAT JSON) `+relatedLinksAnyQuery, "incidents",
+		[]string{"api", "checkout", "ingest", "postgres"}, 500)
 	require.NotEmpty(t, incidentScans, raw)
 	for _, n := range incidentScans {
 		require.Contains(t, []string{"Index Scan", "Index Only Scan"}, n.Type, raw)
@@ -100,10 +83,47 @@ func TestRelatedLinksPlanProbesIncidents(t *testing.T) {
 	}
 }
 
-// planNode is a node of PostgreSQL's EXPLAIN (FORMAT JSON).
+// planNode is a node of PostgreSQL's EXPLAIN (FORMAT JSON); Loops is set
+// with ANALYZE.
 type planNode struct {
 	Type     string     `json:"Node Type"`
 	Relation string     `json:"Relation Name"`
 	Index    string     `json:"Index Name"`
+	Loops    int        `json:"Actual Loops"`
 	Plans    []planNode `json:"Plans"`
+}
+
+// openMigratedPostgres opens a fresh PostgreSQL schema with the incident
+// migrations applied, closed at the end of the test.
+func openMigratedPostgres(t *testing.T) *store.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, Migrations))
+	return db
+}
+
+// explainScans runs explain (an EXPLAIN (..., FORMAT JSON) statement) and
+// returns the plan's nodes that read relation, in plan order, and the raw
+// plan for messages.
+func explainScans(t *testing.T, db *store.DB, explain, relation string, args ...any) ([]planNode, string) {
+	t.Helper()
+	var raw string
+	require.NoError(t, db.QueryRowContext(context.Background(), explain, args...).Scan(&raw))
+	var plan []struct{ Plan planNode }
+	require.NoError(t, json.Unmarshal([]byte(raw), &plan))
+	var scans []planNode
+	var walk func(n planNode)
+	walk = func(n planNode) {
+		if n.Relation == relation {
+			scans = append(scans, n)
+		}
+		for _, c := range n.Plans {
+			walk(c)
+		}
+	}
+	walk(plan[0].Plan)
+	return scans, raw
 }

@@ -2,14 +2,10 @@ package incident
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
-
-	"github.com/rootuip/sre/pkg/store"
-	"github.com/rootuip/sre/pkg/testutil"
 )
 
 // TestGroupAlertsGatedSkipsUnknownGroup (PostgreSQL): the duplicate check
@@ -20,10 +16,7 @@ import (
 // buffers per check); for a stored one, the same rows as the ungated read.
 func TestGroupAlertsGatedSkipsUnknownGroup(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Migrate(ctx, Migrations))
+	db := openMigratedPostgres(t)
 	for _, q := range []string{
 		`INSERT INTO alert_groups (group_key) VALUES ('g-old')`,
 		`INSERT INTO incident_alerts (group_key, fingerprint, starts_at, status, labels, annotations, first_seen_at, updated_at)
@@ -37,21 +30,11 @@ func TestGroupAlertsGatedSkipsUnknownGroup(t *testing.T) {
 	// alertScans returns the loops of the scans of incident_alerts in the
 	// executed plan of q for group.
 	alertScans := func(q, group string) []int {
-		var raw string
-		require.NoError(t, db.QueryRowContext(ctx, `EXPLAIN (ANALYZE, FORMAT JSON) `+q, group, fps).Scan(&raw))
-		var plan []struct{ Plan gatedPlanNode }
-		require.NoError(t, json.Unmarshal([]byte(raw), &plan))
+		nodes, _ := explainScans(t, db, `EXPLAIN (ANALYZE, FORMAT JSON) `+q, "incident_alerts", group, fps)
 		var loops []int
-		var walk func(n gatedPlanNode)
-		walk = func(n gatedPlanNode) {
-			if n.Relation == "incident_alerts" {
-				loops = append(loops, n.Loops)
-			}
-			for _, c := range n.Plans {
-				walk(c)
-			}
+		for _, n := range nodes {
+			loops = append(loops, n.Loops)
 		}
-		walk(plan[0].Plan)
 		return loops
 	}
 	require.Equal(t, []int{1}, alertScans(groupAlertsQuery, "g-new"), "ungated: the new group's alerts are looked for")
@@ -73,11 +56,4 @@ func TestGroupAlertsGatedSkipsUnknownGroup(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, got, "first sight %v", first)
 	}
-}
-
-// gatedPlanNode is a node of PostgreSQL's EXPLAIN (ANALYZE, FORMAT JSON).
-type gatedPlanNode struct {
-	Relation string          `json:"Relation Name"`
-	Loops    int             `json:"Actual Loops"`
-	Plans    []gatedPlanNode `json:"Plans"`
 }

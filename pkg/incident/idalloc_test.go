@@ -7,9 +7,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/rootuip/sre/pkg/store"
-	"github.com/rootuip/sre/pkg/testutil"
 )
 
 // TestIDAllocatorShares (PostgreSQL): creators asking for incident numbers
@@ -21,11 +18,8 @@ import (
 func TestIDAllocatorShares(t *testing.T) {
 	const n = 6
 	ctx := context.Background()
-	db, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Migrate(ctx, Migrations))
-	_, err = db.Exec(`INSERT INTO incident_seq (year, last) VALUES (2026, 0)`)
+	db := openMigratedPostgres(t)
+	_, err := db.Exec(`INSERT INTO incident_seq (year, last) VALUES (2026, 0)`)
 	require.NoError(t, err)
 	holder, err := db.BeginTx(ctx, nil)
 	require.NoError(t, err)
@@ -72,10 +66,7 @@ func TestIDAllocatorShares(t *testing.T) {
 // numbers are taken as before.
 func TestIDAllocationCommitsAsync(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Migrate(ctx, Migrations))
+	db := openMigratedPostgres(t)
 	db.SetMaxOpenConns(1) // one connection: the setting must not outlive its transaction on it
 
 	var server string
