@@ -223,6 +223,10 @@ checks:
 `)
 	p.SetConfig(c2)
 	require.Eventually(t, func() bool { return fast.hits.Load() == 4 }, 30*time.Second, 5*time.Millisecond)
+	// The changed check's result is recorded after its request is
+	// answered, and the loop may already wait on the clock again: wait for
+	// the series, not for the loop (once failed under a concurrent build).
+	require.Eventually(t, func() bool { return promtest.CollectAndCount(p, "probe_success") == 1 }, 30*time.Second, 5*time.Millisecond)
 	waitIdle()
 	require.Equal(t, 1, promtest.CollectAndCount(p, "probe_success"))
 	require.Equal(t, int32(2), slow.hits.Load())
