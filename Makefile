@@ -187,7 +187,8 @@ bench: tools $(BENCHSTAT)
 # (BENCH_HTTP_POSTGRES_URL, a fresh schema each) and two sred replicas behind
 # a round-robin load balancer. Then, for the tail goal, each number of
 # connections again at a fixed BENCH_HTTP_TAIL_RATE deliveries/s (open
-# loop, the Go client, failing channels, a fresh sred each; 0 skips it):
+# loop, the Go client, the first of BENCH_HTTP_CHANNELS, a fresh sred
+# each, after the steps of both channel set-ups; 0 skips it):
 # the summary prints p99 at 64 over p99 at 8 both ways (about 9 minutes in
 # all). BENCH_HTTP_SETUPS=sqlite runs without PostgreSQL. BENCH_HTTP_RATE=1000
 # offers 1,000 deliveries/s shared by the connections (open loop, latency

@@ -78,9 +78,9 @@ func TestBenchSQLite(t *testing.T) {
 	}
 	require.Equal(t, []rowKey{
 		{"no-op", "1"}, {"sred/failing", "1"},
-		{"sred/failing@100000", "1"},
 		{"no-op", "1"}, {"sred/working", "1"},
-	}, order, "per channels set-up the steps in turn, then with the first one the tail at a fixed rate, without the no-op")
+		{"sred/failing@100000", "1"},
+	}, order, "per channels set-up the steps in turn, then, after them all, the tail at a fixed rate with the first one, without the no-op")
 	for k, f := range rows {
 		require.Equal(t, n, f[7], "%v: 2xx", k)
 		require.Equal(t, "0", f[8], "%v: errors", k)

@@ -135,7 +135,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	a.Flag("wrk.threads", "wrk threads (each an event loop on its own core at most); at most the connections, which they must divide.").Default("2").IntVar(&o.wrkThreads)
 	a.Flag("warm", "The Go client opens all its connections before a step's clock starts (wrk does too: its latencies start at a request's first byte).").Default("true").BoolVar(&o.warm)
 	a.Flag("fresh-store", "Run every step (number of connections) on a fresh sred and store instead of the steps in turn on one: the later steps then do not run on the earlier steps' deliveries.").BoolVar(&o.freshStore)
-	a.Flag("tail-rate", "After the steps, run every number of connections again at this fixed offered load (open loop, Go client, the first --channels set-up, a fresh sred and store each) and print the tail ratio at a fixed rate beside the closed-loop one. 0: not run.").Default("0").Float64Var(&o.tailRate)
+	a.Flag("tail-rate", "After the steps of every set-up and round (those of every --channels set-up), run every number of connections again at this fixed offered load (open loop, Go client, the first --channels set-up only, a fresh sred and store each) and print the tail ratio at a fixed rate beside the closed-loop one. 0: not run.").Default("0").Float64Var(&o.tailRate)
 	a.HelpFlag.Short('h')
 	if _, err := a.Parse(args); err != nil {
 		return o, err
@@ -226,27 +226,52 @@ func bench(w io.Writer, o options) error {
 	fmt.Fprintf(w, row, "target", "setup", "conns", "deliveries/s", "p50 ms", "p99 ms", "max ms", "2xx", "errors", "stored", "cpu s/1k", "gen s/1k", "gen cores", "load avg (1m 5m 15m)")
 	nonce := time.Now().UnixNano()
 	var all []stepResult
-	for _, st := range o.setups {
-		for round := 1; round <= o.rounds; round++ {
-			for _, ch := range o.channels {
-				for _, p := range plans(o) {
-					if !p.runsOn(ch, o) {
-						continue
-					}
-					po := o
-					po.conns, po.rate, po.driver = p.conns, p.rate, p.driver
-					po.skipNoop = p.rate != o.rate // the ceiling is measured with the main steps
-					rs, err := benchSred(w, po, st, bin, filepath.Join(dir, fmt.Sprintf("%s-%s-%d-%s", st.name, ch, round, p.name)), configs[ch], ch, noop, fmt.Sprintf("%x-%d", nonce, round))
-					if err != nil {
-						return err
-					}
-					all = append(all, rs...)
-				}
-			}
+	for _, r := range schedule(o) {
+		po := o
+		po.conns, po.rate, po.driver = r.conns, r.rate, r.driver
+		po.skipNoop = r.rate != o.rate // the ceiling is measured with the main steps
+		rs, err := benchSred(w, po, r.setup, bin, filepath.Join(dir, fmt.Sprintf("%s-%s-%d-%s", r.setup.name, r.channels, r.round, r.name)), configs[r.channels], r.channels, noop, fmt.Sprintf("%x-%d", nonce, r.round))
+		if err != nil {
+			return err
 		}
+		all = append(all, rs...)
 	}
 	summary(w, all, o.rate)
 	return nil
+}
+
+// sredRun is one sred run of bench: a plan's steps on a set-up with a
+// channels set-up, in a round.
+type sredRun struct {
+	setup    setup
+	round    int
+	channels string
+	plan
+}
+
+// schedule is bench's sred runs in order: for every set-up and round, the
+// steps with every --channels set-up in turn, then, after all of them, the
+// fixed-rate tail of --tail-rate with the first channels set-up only.
+func schedule(o options) []sredRun {
+	var rs []sredRun
+	for _, st := range o.setups {
+		for round := 1; round <= o.rounds; round++ {
+			var tail []sredRun
+			for _, ch := range o.channels {
+				for _, p := range plans(o) {
+					r := sredRun{st, round, ch, p}
+					switch {
+					case p.rate == o.rate:
+						rs = append(rs, r)
+					case ch == o.channels[0]:
+						tail = append(tail, r)
+					}
+				}
+			}
+			rs = append(rs, tail...)
+		}
+	}
+	return rs
 }
 
 // plan is a sred run of one set-up and channels: the steps in turn on one
@@ -259,7 +284,9 @@ type plan struct {
 	name   string
 }
 
-// plans are the sred runs of every set-up, round and channels, in order.
+// plans are the sred runs of every set-up, round and channels: the main
+// steps', then the fixed-rate tail's (schedule runs these after the main
+// steps of every channels set-up, with the first one only).
 func plans(o options) []plan {
 	var ps []plan
 	if o.freshStore {
@@ -275,12 +302,6 @@ func plans(o options) []plan {
 		}
 	}
 	return ps
-}
-
-// runsOn tells whether p runs with the channels ch: the fixed-rate tail
-// with the first channels set-up only.
-func (p plan) runsOn(ch string, o options) bool {
-	return p.rate == o.rate || ch == o.channels[0]
 }
 
 const row = "%-14s %-10s %6s %13s %8s %8s %8s %8s %7s %8s %9s %9s %9s  %s\n"

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,38 +120,73 @@ func TestRunInvalid(t *testing.T) {
 	require.Empty(t, stdout.String())
 }
 
-// TestPlans: the sred runs of a set-up and channels, and which channels
-// the fixed-rate tail runs with.
+// TestPlans: the sred runs of a set-up and channels: the main steps', then
+// the fixed-rate tail's.
 func TestPlans(t *testing.T) {
 	tests := []struct {
 		name string
 		o    options
 		want []plan
-		// on: for each plan, whether it runs with the failing and with the
-		// working channels (--channels=failing,working).
-		on [][2]bool
 	}{
 		{name: "steps in turn", o: options{conns: []int{8, 32, 64}, driver: "wrk"},
-			want: []plan{{[]int{8, 32, 64}, 0, "wrk", "steps"}}, on: [][2]bool{{true, true}}},
+			want: []plan{{[]int{8, 32, 64}, 0, "wrk", "steps"}}},
 		{name: "fresh store", o: options{conns: []int{8, 32}, driver: "wrk", freshStore: true},
-			want: []plan{{[]int{8}, 0, "wrk", "8"}, {[]int{32}, 0, "wrk", "32"}}, on: [][2]bool{{true, true}, {true, true}}},
+			want: []plan{{[]int{8}, 0, "wrk", "8"}, {[]int{32}, 0, "wrk", "32"}}},
 		{name: "open loop", o: options{conns: []int{8, 32}, driver: "go", rate: 1000},
-			want: []plan{{[]int{8, 32}, 1000, "go", "steps"}}, on: [][2]bool{{true, true}}},
-		{name: "tail rate: the Go client, the first channels only", o: options{conns: []int{8, 64}, driver: "wrk", tailRate: 400},
-			want: []plan{{[]int{8, 64}, 0, "wrk", "steps"}, {[]int{8}, 400, "go", "rate-400-8"}, {[]int{64}, 400, "go", "rate-400-64"}},
-			on:   [][2]bool{{true, true}, {true, false}, {true, false}}},
+			want: []plan{{[]int{8, 32}, 1000, "go", "steps"}}},
+		{name: "tail rate: the Go client", o: options{conns: []int{8, 64}, driver: "wrk", tailRate: 400},
+			want: []plan{{[]int{8, 64}, 0, "wrk", "steps"}, {[]int{8}, 400, "go", "rate-400-8"}, {[]int{64}, 400, "go", "rate-400-64"}}},
 		{name: "fresh store and tail rate", o: options{conns: []int{8, 64}, driver: "go", freshStore: true, tailRate: 250.4},
-			want: []plan{{[]int{8}, 0, "go", "8"}, {[]int{64}, 0, "go", "64"}, {[]int{8}, 250.4, "go", "rate-250-8"}, {[]int{64}, 250.4, "go", "rate-250-64"}},
-			on:   [][2]bool{{true, true}, {true, true}, {true, false}, {true, false}}},
+			want: []plan{{[]int{8}, 0, "go", "8"}, {[]int{64}, 0, "go", "64"}, {[]int{8}, 250.4, "go", "rate-250-8"}, {[]int{64}, 250.4, "go", "rate-250-64"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.o.channels = []string{"failing", "working"}
-			ps := plans(tt.o)
-			require.Equal(t, tt.want, ps)
-			for i, p := range ps {
-				require.Equal(t, tt.on[i], [2]bool{p.runsOn("failing", tt.o), p.runsOn("working", tt.o)}, "plan %s", p.name)
+			require.Equal(t, tt.want, plans(tt.o))
+		})
+	}
+}
+
+// TestSchedule: the sred runs in order. The fixed-rate tail runs after the
+// steps of every channels set-up of a set-up and round (as --tail-rate's
+// help says), with the first channels set-up only; it ran right after the
+// first channels set-up's steps, before the others'.
+func TestSchedule(t *testing.T) {
+	sqlite, pg2 := setups["sqlite"], setups["postgres-2"]
+	tests := []struct {
+		name string
+		o    options
+		// want: set-up, round, channels and plan name of every run.
+		want []string
+	}{
+		{name: "no tail", o: options{setups: []setup{sqlite}, rounds: 1, channels: []string{"failing", "working"}},
+			want: []string{"sqlite 1 failing steps", "sqlite 1 working steps"}},
+		{name: "tail after both channels set-ups", o: options{setups: []setup{sqlite}, rounds: 1, channels: []string{"failing", "working"}, tailRate: 400},
+			want: []string{"sqlite 1 failing steps", "sqlite 1 working steps", "sqlite 1 failing rate-400-8", "sqlite 1 failing rate-400-64"}},
+		{name: "the first channels set-up, whichever it is", o: options{setups: []setup{sqlite}, rounds: 1, channels: []string{"working", "failing"}, tailRate: 400},
+			want: []string{"sqlite 1 working steps", "sqlite 1 failing steps", "sqlite 1 working rate-400-8", "sqlite 1 working rate-400-64"}},
+		{name: "one channels set-up", o: options{setups: []setup{sqlite}, rounds: 1, channels: []string{"working"}, tailRate: 400},
+			want: []string{"sqlite 1 working steps", "sqlite 1 working rate-400-8", "sqlite 1 working rate-400-64"}},
+		{name: "every round and set-up", o: options{setups: []setup{sqlite, pg2}, rounds: 2, channels: []string{"failing", "working"}, tailRate: 400, freshStore: true},
+			want: []string{
+				"sqlite 1 failing 8", "sqlite 1 failing 64", "sqlite 1 working 8", "sqlite 1 working 64", "sqlite 1 failing rate-400-8", "sqlite 1 failing rate-400-64",
+				"sqlite 2 failing 8", "sqlite 2 failing 64", "sqlite 2 working 8", "sqlite 2 working 64", "sqlite 2 failing rate-400-8", "sqlite 2 failing rate-400-64",
+				"postgres-2 1 failing 8", "postgres-2 1 failing 64", "postgres-2 1 working 8", "postgres-2 1 working 64", "postgres-2 1 failing rate-400-8", "postgres-2 1 failing rate-400-64",
+				"postgres-2 2 failing 8", "postgres-2 2 failing 64", "postgres-2 2 working 8", "postgres-2 2 working 64", "postgres-2 2 failing rate-400-8", "postgres-2 2 failing rate-400-64",
+			}},
+		// The main steps open loop too: the tail is told apart by its rate.
+		{name: "open loop and tail", o: options{setups: []setup{sqlite}, rounds: 1, channels: []string{"failing", "working"}, rate: 1000, tailRate: 400},
+			want: []string{"sqlite 1 failing steps", "sqlite 1 working steps", "sqlite 1 failing rate-400-8", "sqlite 1 failing rate-400-64"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.o.conns, tt.o.driver = []int{8, 64}, "go"
+			var got []string
+			for _, r := range schedule(tt.o) {
+				got = append(got, fmt.Sprintf("%s %d %s %s", r.setup.name, r.round, r.channels, r.name))
+				require.Equal(t, r.rate == tt.o.tailRate && tt.o.tailRate > 0, strings.HasPrefix(r.name, "rate-"), "%s: the tail's rate", r.name)
 			}
+			require.Equal(t, tt.want, got)
 		})
 	}
 }
