@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -95,13 +96,49 @@ func TestCPUPer1k(t *testing.T) {
 
 // TestWrkMeasure: wrk's counts and histogram as a step's figures.
 func TestWrkMeasure(t *testing.T) {
-	r := &benchenv.WrkResult{Requests: 1000, NonOK: 10, SocketErrs: 3, FirstError: "503 overloaded", Elapsed: 10 * time.Second,
-		Latencies: benchenv.Histogram{{Micros: 1000, Count: 500}, {Micros: 2000, Count: 480}, {Micros: 5000, Count: 10}, {Micros: 90000, Count: 10}},
+	r := &benchenv.WrkResult{Requests: 1000, NonOK: 10, SocketErrs: 3, Timeouts: 2, FirstError: "503 overloaded", Elapsed: 10 * time.Second,
+		Latencies: benchenv.Histogram{{Micros: 1000, Count: 500}, {Micros: 2000, Count: 480}, {Micros: 5000, Count: 10}, {Micros: 90000, Count: 8}},
 		CPU:       300 * time.Millisecond}
 	m := wrkMeasure(r, 8)
-	require.Equal(t, &measure{ok: 990, failed: 13, unanswered: 8, elapsed: 10 * time.Second,
+	require.Equal(t, &measure{ok: 990, failed: 13, unanswered: 8, timeouts: 2, elapsed: 10 * time.Second,
 		p50: time.Millisecond, p99: 5 * time.Millisecond, max: 90 * time.Millisecond, genCPU: 300 * time.Millisecond, firstErr: "503 overloaded"}, m)
 	require.InDelta(t, 99.0, m.rate(), 1e-9)
+}
+
+// TestWrkStep: a wrk step's counts, from the line webhook.lua prints to
+// the step's row. wrk counts an answer slower than its --timeout both in
+// its requests and as a timeout error: the row counts it once, by its
+// status (it was counted again among the errors).
+func TestWrkStep(t *testing.T) {
+	tests := []struct {
+		name                 string
+		result               string // webhook.lua's wrk-result line
+		ok, failed, timeouts int
+		errorsCol            string
+	}{
+		{name: "all answered in time", result: "requests=1000 duration_us=10000000 non2xx=0 connect=0 read=0 write=0 timeout=0", ok: 1000, errorsCol: "0"},
+		{name: "slow 2xx answers", result: "requests=1000 duration_us=10000000 non2xx=0 connect=0 read=0 write=0 timeout=5", ok: 1000, timeouts: 5, errorsCol: "0"},
+		{name: "slow answers and other answers", result: "requests=1000 duration_us=10000000 non2xx=10 connect=0 read=0 write=0 timeout=5", ok: 990, failed: 10, timeouts: 5, errorsCol: "10"},
+		{name: "socket errors", result: "requests=1000 duration_us=10000000 non2xx=10 connect=1 read=2 write=3 timeout=4", ok: 990, failed: 16, timeouts: 4, errorsCol: "16"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			wrk := filepath.Join(dir, "wrk")
+			require.NoError(t, os.WriteFile(wrk, []byte("#!/bin/sh\necho 'wrk-result "+tt.result+"'\n"), 0o755))
+			o := options{driver: "wrk", wrkBinary: wrk, wrkThreads: 2, duration: 10 * time.Second, alerts: 10}
+			m, err := step("http://127.0.0.1:9/api/v1/webhook/alertmanager", 8, o, "t-sqlite-sred-8.1", dir)
+			require.NoError(t, err)
+			require.Equal(t, [3]int{tt.ok, tt.failed, tt.timeouts}, [3]int{m.ok, m.failed, m.timeouts}, "2xx, errors, timeouts")
+			// target setup conns deliveries/s p50 p99 max 2xx errors ...
+			f := strings.Fields(stepLine("sred/failing", "sqlite", 8, m, "-", "-", "0.00 0.00 0.00"))
+			require.Equal(t, []string{strconv.Itoa(tt.ok), tt.errorsCol}, f[7:9])
+			// Every 2xx stored and one per connection in flight: at most
+			// every request that may have reached sred, slow answers once.
+			require.NoError(t, checkStored(tt.ok+tt.failed+8, m))
+			require.Error(t, checkStored(tt.ok+tt.failed+8+1, m))
+		})
+	}
 }
 
 // TestGoMeasure: the Go client's counts and latencies (sorted, of the

@@ -514,6 +514,9 @@ func benchSred(w io.Writer, o options, st setup, bin, dir, config, channels stri
 			if m.firstErr != "" {
 				fmt.Fprintf(os.Stderr, "  first error: %s\n", m.firstErr)
 			}
+			if m.timeouts > 0 {
+				fmt.Fprintf(os.Stderr, "  %d answers slower than wrk's timeout (%s): counted by their status, not in the latencies\n", m.timeouts, wrkTimeout)
+			}
 			if m.corrected {
 				fmt.Fprintln(os.Stderr, "  latencies: wrk's own percentiles, corrected for coordinated omission (its histogram could not be read)")
 			}
@@ -536,6 +539,7 @@ type measure struct {
 	ok         int // 2xx answers
 	failed     int // other answers and transport errors
 	unanswered int // requests that may have reached the target without being counted
+	timeouts   int // wrk: answers (in ok or failed) slower than its timeout, not in the latencies
 	elapsed    time.Duration
 	p50, p99   time.Duration
 	max        time.Duration
@@ -599,7 +603,7 @@ func stepLine(name, setup string, conns int, m *measure, stored, cpu, load strin
 func step(url string, conns int, o options, prefix, dir string) (*measure, error) {
 	if o.driver == "wrk" && o.rate == 0 {
 		r, err := benchenv.RunWrk(benchenv.WrkOptions{Binary: o.wrkBinary, Dir: dir, URL: url, Connections: conns, Threads: o.wrkThreads,
-			Duration: o.duration, Timeout: 30 * time.Second, Prefix: prefix, Alerts: o.alerts, RunbookURL: runbookURL})
+			Duration: o.duration, Timeout: wrkTimeout, Prefix: prefix, Alerts: o.alerts, RunbookURL: runbookURL})
 		if err != nil {
 			return nil, err
 		}
@@ -610,10 +614,15 @@ func step(url string, conns int, o options, prefix, dir string) (*measure, error
 	return goMeasure(r, selfCPU()-cpu0), nil
 }
 
+// wrkTimeout is wrk's --timeout: answers slower than this are left out of
+// its latency histogram.
+const wrkTimeout = 30 * time.Second
+
 // wrkMeasure is what a wrk run of conns connections measured: it stops
-// with up to one request per connection in flight.
+// with up to one request per connection in flight. wrk's timeouts are
+// answers, in its 2xx or other answers already: not errors besides.
 func wrkMeasure(r *benchenv.WrkResult, conns int) *measure {
-	return &measure{ok: r.OK(), failed: r.NonOK + r.SocketErrs, unanswered: conns, elapsed: r.Elapsed,
+	return &measure{ok: r.OK(), failed: r.NonOK + r.SocketErrs, unanswered: conns, timeouts: r.Timeouts, elapsed: r.Elapsed,
 		p50: r.Quantile(0.5), p99: r.Quantile(0.99), max: r.Quantile(1), genCPU: r.CPU, firstErr: r.FirstError, corrected: r.Corrected}
 }
 

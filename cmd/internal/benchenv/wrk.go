@@ -43,9 +43,13 @@ type WrkOptions struct {
 
 // WrkResult is what a wrk run measured.
 type WrkResult struct {
-	Requests   int           // answers received, any status
-	NonOK      int           // answers other than 2xx
-	SocketErrs int           // connect, read and write errors and timeouts
+	Requests   int // answers received, any status
+	NonOK      int // answers other than 2xx
+	SocketErrs int // connect, read and write errors: requests not answered
+	// Timeouts is the answers slower than WrkOptions.Timeout: wrk counts
+	// them in Requests (and by their status in NonOK or OK) and as
+	// timeout errors, and leaves them out of the latency histogram.
+	Timeouts   int
 	FirstError string        // status and body of the first answer other than 2xx
 	Elapsed    time.Duration // wrk's own run time
 	// Latencies is the histogram of the answers' latencies, time from the
@@ -219,8 +223,14 @@ func parseWrk(out []byte, connections int) (*WrkResult, error) {
 					durationUs = n
 				case "non2xx":
 					r.NonOK = int(n)
-				case "connect", "read", "write", "timeout":
+				case "connect", "read", "write":
 					r.SocketErrs += int(n)
+				case "timeout":
+					// An answer, already in requests (wrk's
+					// response_complete counts it there, then as a
+					// timeout when its latency does not fit the
+					// histogram): not a socket error besides.
+					r.Timeouts = int(n)
 				}
 			}
 		case strings.HasPrefix(line, "wrk-corrected "):
