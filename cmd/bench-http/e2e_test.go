@@ -67,11 +67,19 @@ func TestBenchSQLite(t *testing.T) {
 	type rowKey struct{ target, conns string }
 	rows := map[rowKey][]string{}
 	var order []rowKey
+	setupAt := -1 // where the set-up column starts
 	for _, line := range strings.Split(stdout.String(), "\n") {
 		f := strings.Fields(line)
+		if len(f) > 2 && f[0] == "target" && setupAt < 0 {
+			setupAt = strings.Index(line, " setup ") + 1
+		}
 		if len(f) < 13 || f[1] != "sqlite" || !(strings.HasPrefix(f[0], "sred/") || f[0] == "no-op") {
 			continue
 		}
+		// The longest target, sred/failing@100000, does not push the
+		// columns of its row out of line.
+		require.Positive(t, setupAt, "the heading before the rows")
+		require.True(t, strings.HasPrefix(line[min(setupAt, len(line)):], "sqlite "), "the set-up under its heading:\n%s", line)
 		k := rowKey{f[0], f[2]}
 		rows[k] = f
 		order = append(order, k)

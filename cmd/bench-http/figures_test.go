@@ -131,7 +131,7 @@ func TestWrkStep(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, [3]int{tt.ok, tt.failed, tt.timeouts}, [3]int{m.ok, m.failed, m.timeouts}, "2xx, errors, timeouts")
 			// target setup conns deliveries/s p50 p99 max 2xx errors ...
-			f := strings.Fields(stepLine("sred/failing", "sqlite", 8, m, "-", "-", "0.00 0.00 0.00"))
+			f := strings.Fields(newStepTable(nil, nil).line("sred/failing", "sqlite", 8, m, "-", "-", "0.00 0.00 0.00"))
 			require.Equal(t, []string{strconv.Itoa(tt.ok), tt.errorsCol}, f[7:9])
 			// Every 2xx stored and one per connection in flight: at most
 			// every request that may have reached sred, slow answers once.
@@ -178,22 +178,88 @@ func TestGoMeasure(t *testing.T) {
 	}
 }
 
-// TestStepLine: the rows of a step (testdata/steps.golden).
+// TestStepLine: the rows of a step, whose columns line up whatever the
+// names' lengths (testdata/steps-*.golden): the target and set-up columns
+// are as wide as the longest name of the run (runsTable), the load average
+// starts under its heading on every row.
 func TestStepLine(t *testing.T) {
-	var b strings.Builder
-	fmt.Fprintf(&b, row, "target", "setup", "conns", "deliveries/s", "p50 ms", "p99 ms", "max ms", "2xx", "errors", "stored", "cpu s/1k", "gen s/1k", "gen cores", "load avg (1m 5m 15m)")
-	add := func(name, setup string, c int, m *measure, stored, cpu string) {
-		b.WriteString(stepLine(name, setup, c, m, stored, cpu, "1.52 1.10 0.98"))
-	}
 	// The no-op handler with wrk: 12,000 answers in 10 s.
-	add("no-op", "sqlite", 8, &measure{ok: 12000, unanswered: 8, elapsed: 10 * time.Second, p50: 620 * time.Microsecond, p99: 2140 * time.Microsecond, max: 9 * time.Millisecond, genCPU: 400 * time.Millisecond}, "-", "-")
+	noop := &measure{ok: 12000, unanswered: 8, elapsed: 10 * time.Second, p50: 620 * time.Microsecond, p99: 2140 * time.Microsecond, max: 9 * time.Millisecond, genCPU: 400 * time.Millisecond}
 	// sred with wrk: 1,200/s, 3 errors, 1,000 + 8 in flight stored, 1.02 s/1k.
-	add("sred/failing", "sqlite", 8, &measure{ok: 12000, failed: 3, unanswered: 8, elapsed: 10 * time.Second, p50: 5500 * time.Microsecond, p99: 41449 * time.Microsecond, max: 120 * time.Millisecond, genCPU: 450 * time.Millisecond}, "12008", "1.02")
-	// Open loop on the Go client, two replicas.
-	add("sred/working@400", "postgres-2", 64, &measure{ok: 3999, failed: 1, elapsed: 10 * time.Second, p50: 3 * time.Millisecond, p99: 55550 * time.Microsecond, max: 1234567 * time.Microsecond, genCPU: 2500 * time.Millisecond}, "4000", "2.75")
+	sred := &measure{ok: 12000, failed: 3, unanswered: 8, elapsed: 10 * time.Second, p50: 5500 * time.Microsecond, p99: 41449 * time.Microsecond, max: 120 * time.Millisecond, genCPU: 450 * time.Millisecond}
+	// Open loop on the Go client.
+	open := &measure{ok: 3999, failed: 1, elapsed: 10 * time.Second, p50: 3 * time.Millisecond, p99: 55550 * time.Microsecond, max: 1234567 * time.Microsecond, genCPU: 2500 * time.Millisecond}
 	// No answer at all and no CPU figure: no generator figures.
-	add("sred/failing", "postgres", 32, &measure{elapsed: 10 * time.Second}, "0", "-")
-	golden(t, "steps.golden", b.String())
+	none := &measure{elapsed: 10 * time.Second}
+	type step struct {
+		name, setup string
+		conns       int
+		m           *measure
+		stored, cpu string
+	}
+	tests := []struct {
+		name  string
+		o     options
+		steps []step
+	}{
+		{name: "closed loop", o: options{setups: []setup{setups["sqlite"], setups["postgres"]}, channels: []string{"failing", "working"}, rounds: 1, conns: []int{8, 32}},
+			steps: []step{
+				{"no-op", "sqlite", 8, noop, "-", "-"},
+				{"sred/failing", "sqlite", 8, sred, "12008", "1.02"},
+				{"sred/working", "postgres", 32, none, "0", "-"},
+			}},
+		// The tail at 100,000/s with working channels first, two replicas:
+		// a target name longer than the heading and than the default run's.
+		{name: "long names", o: options{setups: []setup{setups["sqlite"], setups["postgres-2"]}, channels: []string{"working", "failing"}, rounds: 1, conns: []int{8, 64}, tailRate: 100000},
+			steps: []step{
+				{"no-op", "sqlite", 8, noop, "-", "-"},
+				{"sred/failing", "sqlite", 8, sred, "12008", "1.02"},
+				{"sred/working@100000", "postgres-2", 64, open, "4000", "2.75"},
+				{"sred/failing", "postgres-2", 32, none, "0", "-"},
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tab := runsTable(tt.o, schedule(tt.o))
+			var b strings.Builder
+			b.WriteString(tab.header())
+			for _, s := range tt.steps {
+				b.WriteString(tab.line(s.name, s.setup, s.conns, s.m, s.stored, s.cpu, "1.52 1.10 0.98"))
+			}
+			golden(t, "steps-"+strings.ReplaceAll(tt.name, " ", "-")+".golden", b.String())
+			lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+			at := strings.Index(lines[0], "load avg")
+			for _, l := range lines[1:] {
+				require.Equal(t, at, strings.Index(l, "1.52 1.10 0.98"), "the load average under its heading:\n%s\n%s", lines[0], l)
+			}
+		})
+	}
+}
+
+// TestRunsTable: the target and set-up columns are as wide as the longest
+// name a run prints, the headings at least.
+func TestRunsTable(t *testing.T) {
+	tests := []struct {
+		name string
+		o    options
+		want stepTable
+	}{
+		{name: "the default run", o: options{setups: []setup{setups["sqlite"], setups["postgres"], setups["postgres-2"]}, channels: []string{"failing", "working"}, tailRate: 400},
+			want: stepTable{target: len("sred/failing@400"), setup: len("postgres-2")}},
+		{name: "no tail, SQLite", o: options{setups: []setup{setups["sqlite"]}, channels: []string{"working"}},
+			want: stepTable{target: len("sred/working"), setup: len("sqlite")}},
+		{name: "open loop: no-op and sred at the rate", o: options{setups: []setup{setups["sqlite"]}, channels: []string{"failing"}, rate: 1500},
+			want: stepTable{target: len("sred/failing@1500"), setup: len("sqlite")}},
+		{name: "the tail: sred only, the first channels", o: options{setups: []setup{setups["sqlite"]}, channels: []string{"working", "failing"}, tailRate: 100000},
+			want: stepTable{target: len("sred/working@100000"), setup: len("sqlite")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.o.rounds, tt.o.conns, tt.o.driver = 1, []int{8, 64}, "go"
+			require.Equal(t, tt.want, runsTable(tt.o, schedule(tt.o)))
+		})
+	}
+	require.Equal(t, stepTable{target: 6, setup: 5}, newStepTable([]string{"no-op"}, []string{"s"}), "the headings' widths at least")
 }
 
 // TestStatCPU: utime and stime (fields 14 and 15 of /proc/PID/stat, in

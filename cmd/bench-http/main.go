@@ -223,14 +223,16 @@ func bench(w io.Writer, o options) error {
 	}
 	fmt.Fprintf(w, "config %s, %d alerts per delivery, %s per step, loopback, %s\n", o.configFile, o.alerts, o.duration, load)
 	fmt.Fprintln(w, "cpu s/1k: sred's CPU seconds (user+system, all replicas) per 1,000 deliveries stored; gen s/1k and gen cores: the load generator's (wrk: its process; go: this whole process, no-op handler and notification sink included) per 1,000 answers and per second; stored: the step's deliveries sred stored (at least its 2xx answers, checked)")
-	fmt.Fprintf(w, row, "target", "setup", "conns", "deliveries/s", "p50 ms", "p99 ms", "max ms", "2xx", "errors", "stored", "cpu s/1k", "gen s/1k", "gen cores", "load avg (1m 5m 15m)")
+	runs := schedule(o)
+	tab := runsTable(o, runs)
+	fmt.Fprint(w, tab.header())
 	nonce := time.Now().UnixNano()
 	var all []stepResult
-	for _, r := range schedule(o) {
+	for _, r := range runs {
 		po := o
 		po.conns, po.rate, po.driver = r.conns, r.rate, r.driver
-		po.skipNoop = r.rate != o.rate // the ceiling is measured with the main steps
-		rs, err := benchSred(w, po, r.setup, bin, filepath.Join(dir, fmt.Sprintf("%s-%s-%d-%s", r.setup.name, r.channels, r.round, r.name)), configs[r.channels], r.channels, noop, fmt.Sprintf("%x-%d", nonce, r.round))
+		po.skipNoop = r.skipsNoop(o)
+		rs, err := benchSred(w, po, tab, r.setup, bin, filepath.Join(dir, fmt.Sprintf("%s-%s-%d-%s", r.setup.name, r.channels, r.round, r.name)), configs[r.channels], r.channels, noop, fmt.Sprintf("%x-%d", nonce, r.round))
 		if err != nil {
 			return err
 		}
@@ -274,6 +276,25 @@ func schedule(o options) []sredRun {
 	return rs
 }
 
+// skipsNoop tells whether r runs its steps against sred only: the no-op
+// ceiling is measured with the main steps, not with the fixed-rate tail.
+func (r sredRun) skipsNoop(o options) bool { return r.rate != o.rate }
+
+// runsTable is the layout of the rows of the steps of runs: the target
+// and set-up columns as wide as the longest of their names, all known
+// before the first step.
+func runsTable(o options, runs []sredRun) stepTable {
+	var targets, setups []string
+	for _, r := range runs {
+		if !r.skipsNoop(o) {
+			targets = append(targets, stepName("no-op", r.rate))
+		}
+		targets = append(targets, stepName("sred/"+r.channels, r.rate))
+		setups = append(setups, r.setup.name)
+	}
+	return newStepTable(targets, setups)
+}
+
 // plan is a sred run of one set-up and channels: the steps in turn on one
 // sred, or each on its own (--fresh-store), or a fixed-rate step of
 // --tail-rate on its own.
@@ -304,7 +325,40 @@ func plans(o options) []plan {
 	return ps
 }
 
-const row = "%-14s %-10s %6s %13s %8s %8s %8s %8s %7s %8s %9s %9s %9s  %s\n"
+// stepTable is the layout of the step rows: the target and set-up columns
+// as wide as the longest name they will hold (the rows are printed as the
+// steps end, so the names are given beforehand), the figures right-aligned
+// in columns as wide as their headings.
+type stepTable struct{ target, setup int }
+
+// newStepTable is the layout of rows of the targets and set-ups given.
+func newStepTable(targets, setups []string) stepTable {
+	t := stepTable{target: len("target"), setup: len("setup")}
+	for _, n := range targets {
+		t.target = max(t.target, len(n))
+	}
+	for _, n := range setups {
+		t.setup = max(t.setup, len(n))
+	}
+	return t
+}
+
+func (t stepTable) row(target, setup string, figures ...any) string {
+	return fmt.Sprintf("%-*s %-*s %6s %13s %8s %8s %8s %8s %7s %8s %9s %9s %9s  %s\n", append([]any{t.target, target, t.setup, setup}, figures...)...)
+}
+
+func (t stepTable) header() string {
+	return t.row("target", "setup", "conns", "deliveries/s", "p50 ms", "p99 ms", "max ms", "2xx", "errors", "stored", "cpu s/1k", "gen s/1k", "gen cores", "load avg (1m 5m 15m)")
+}
+
+// stepName is the target column of a step against target ("no-op",
+// "sred/failing") at the offered rate (0: closed loop).
+func stepName(target string, rate float64) string {
+	if rate > 0 {
+		return fmt.Sprintf("%s@%.0f", target, rate)
+	}
+	return target
+}
 
 func driverName(d string, o options) string {
 	if d == "wrk" {
@@ -447,7 +501,7 @@ func summary(w io.Writer, rs []stepResult, mainRate float64) {
 
 // benchSred starts sred (st.replicas processes) from config on a fresh
 // store in dir and runs every step against the no-op handler and it.
-func benchSred(w io.Writer, o options, st setup, bin, dir, config, channels string, noop *noopServer, nonce string) ([]stepResult, error) {
+func benchSred(w io.Writer, o options, tab stepTable, st setup, bin, dir, config, channels string, noop *noopServer, nonce string) ([]stepResult, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -474,10 +528,7 @@ func benchSred(w io.Writer, o options, st setup, bin, dir, config, channels stri
 		}
 		for _, t := range targets {
 			isSred := t.name != "no-op"
-			name := t.name
-			if o.rate > 0 {
-				name += fmt.Sprintf("@%.0f", o.rate)
-			}
+			name := stepName(t.name, o.rate)
 			// The step's number too: --connections may repeat a value.
 			prefix := fmt.Sprintf("%s-%s-%s-%d.%d", nonce, st.name, name, c, k+1)
 			cpu0 := sred.cpu()
@@ -510,7 +561,7 @@ func benchSred(w io.Writer, o options, st setup, bin, dir, config, channels stri
 			if isSred && cpuOK {
 				cpuCol = fmt.Sprintf("%.2f", perK)
 			}
-			fmt.Fprint(w, stepLine(name, st.name, c, m, storedCol, cpuCol, benchenv.LoadAvg()))
+			fmt.Fprint(w, tab.line(name, st.name, c, m, storedCol, cpuCol, benchenv.LoadAvg()))
 			if m.firstErr != "" {
 				fmt.Fprintf(os.Stderr, "  first error: %s\n", m.firstErr)
 			}
@@ -583,18 +634,18 @@ func cpuPer1k(cpu time.Duration, stored int) (float64, bool) {
 	return cpu.Seconds() * 1000 / float64(stored), true
 }
 
-// stepLine is the output row of one step: name, set-up and connections,
+// line is the output row of one step: name, set-up and connections,
 // what the load generator measured (m), the deliveries sred stored and
 // its CPU per 1,000 (stored and cpu: "-" for the no-op handler) and the
 // load average.
-func stepLine(name, setup string, conns int, m *measure, stored, cpu, load string) string {
+func (t stepTable) line(name, setup string, conns int, m *measure, stored, cpu, load string) string {
 	gen, cores := "-", "-"
 	if m.ok+m.failed > 0 && m.genCPU > 0 {
 		gen = fmt.Sprintf("%.2f", m.genCPU.Seconds()*1000/float64(m.ok+m.failed))
 		cores = fmt.Sprintf("%.2f", m.genCPU.Seconds()/m.elapsed.Seconds())
 	}
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", benchenv.Millis(d)) }
-	return fmt.Sprintf(row, name, setup, strconv.Itoa(conns), fmt.Sprintf("%.0f", m.rate()),
+	return t.row(name, setup, strconv.Itoa(conns), fmt.Sprintf("%.0f", m.rate()),
 		ms(m.p50), ms(m.p99), ms(m.max), strconv.Itoa(m.ok), strconv.Itoa(m.failed), stored, cpu, gen, cores, load)
 }
 
