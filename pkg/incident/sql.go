@@ -226,4 +226,47 @@ INSERT INTO incident_link_services (incident_id, service, last_at)
 		ID:     "incident/0008_drop_links_group",
 		SQLite: `DROP INDEX IF EXISTS incident_links_group;`,
 	},
+	{
+		// SQLite: incident_alerts becomes a rowid table (it was WITHOUT
+		// ROWID), its primary key a separate index. A WITHOUT ROWID table
+		// keeps whole rows (labels and annotations, about 400 bytes) in
+		// the B-tree of its key, about ten to a page: every delivery of a
+		// new group filled a page, and a page of an index B-tree splits by
+		// rebalancing it with its siblings; its secondary index repeated
+		// the whole key (group, fingerprint, start) in every entry. As a
+		// rowid table, new rows go to the table's last page (SQLite's
+		// quick balance for appends), the key index holds only the key,
+		// and incident_alerts_incident the incident and the rowid.
+		// Dropping the table drops incident_alerts_ends (retention's index
+		// of resolved episodes by end): it is made again here, and
+		// retention's migration makes it only if it is missing.
+		// PostgreSQL's tables are heaps already: nothing to do there.
+		ID: "incident/0009_alerts_rowid",
+		SQLite: `
+CREATE TABLE incident_alerts_rowid (
+	group_key     TEXT NOT NULL,
+	fingerprint   TEXT NOT NULL,
+	starts_at     BIGINT NOT NULL,
+	incident_id   TEXT REFERENCES incidents (id),
+	status        TEXT NOT NULL,
+	ends_at       BIGINT,
+	labels        TEXT NOT NULL,
+	annotations   TEXT NOT NULL,
+	generator_url TEXT NOT NULL DEFAULT '',
+	first_seen_at BIGINT NOT NULL,
+	updated_at    BIGINT NOT NULL,
+	PRIMARY KEY (group_key, fingerprint, starts_at)
+);
+INSERT INTO incident_alerts_rowid (group_key, fingerprint, starts_at, incident_id, status, ends_at,
+		labels, annotations, generator_url, first_seen_at, updated_at)
+	SELECT group_key, fingerprint, starts_at, incident_id, status, ends_at,
+		labels, annotations, generator_url, first_seen_at, updated_at
+	FROM incident_alerts ORDER BY updated_at;
+DROP TABLE incident_alerts;
+ALTER TABLE incident_alerts_rowid RENAME TO incident_alerts;
+CREATE INDEX incident_alerts_incident ON incident_alerts (incident_id);
+CREATE INDEX incident_alerts_ends ON incident_alerts (ends_at) WHERE status = 'resolved';
+`,
+		Postgres: `SELECT 1;`,
+	},
 }

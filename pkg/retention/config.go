@@ -129,11 +129,15 @@ func (c Config) Outbox() time.Duration {
 // groups of its incidents), resolved alert episodes by end, and runbook
 // steps that still have an output by time. They follow the incident and
 // runbook migrations (pkg/app lists them after those subsystems).
+// incident_alerts_ends is also made by the incident migration that
+// rebuilt incident_alerts (incident/0009_alerts_rowid, which dropped it
+// with the table), before this one on a new store: made here only if
+// missing.
 var Migrations = []store.Migration{{
 	ID: "retention/0001_indexes",
 	SQLite: `
 CREATE INDEX incidents_resolved ON incidents (resolved_at);
 CREATE INDEX alert_groups_incident ON alert_groups (incident_id);
-CREATE INDEX incident_alerts_ends ON incident_alerts (ends_at) WHERE status = 'resolved';
+CREATE INDEX IF NOT EXISTS incident_alerts_ends ON incident_alerts (ends_at) WHERE status = 'resolved';
 CREATE INDEX runbook_audit_output ON runbook_audit (at) WHERE output <> '';`,
 }}
