@@ -169,6 +169,14 @@ type metrics struct {
 	ingestDuration   prometheus.Histogram
 	incidentsCreated *prometheus.CounterVec
 	transitions      *prometheus.CounterVec
+
+	// The SQLite writer's (writer.go): how many writes share a
+	// transaction, how long its commits take, and how much of the time it
+	// is busy (a rate near 1 is the writer saturated: ingestion cannot go
+	// faster on this store).
+	writerBatch  prometheus.Histogram
+	writerCommit prometheus.Histogram
+	writerBusy   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -215,6 +223,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "sre_incident_transitions_total",
 			Help: "Incident changes, by kind (created, acknowledged, investigating, resolved, reopened, ...).",
 		}, []string{"kind"}),
+		writerBatch: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sre_store_writer_batch_writes",
+			Help:    "Writes (webhook deliveries, timeline entries, ...) applied in one transaction of the SQLite writer (group commit).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
+		}),
+		writerCommit: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sre_store_writer_commit_duration_seconds",
+			Help:    "Time of the SQLite writer's commits (the WAL's writes and fsync).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}),
+		writerBusy: f.NewCounter(prometheus.CounterOpts{
+			Name: "sre_store_writer_busy_seconds_total",
+			Help: "Time the SQLite writer spent applying and committing transactions; its rate is the writer's utilisation (1: saturated).",
+		}),
 	}
 	// Every outcome is exported at zero from the start (docs/metrics.md):
 	// the webhook-errors alert reads outcome="error" before any delivery.

@@ -254,7 +254,10 @@ func (s *Service) applyBatch(batch []*writeOp) {
 	// batch's limit is checked between its writes, and the transaction
 	// ends only by the writer's hand (see writerConn). A BEGIN waits for
 	// another connection's write at most busy_timeout.
-	deadline := s.w.now().Add(batchLimit)
+	start := s.w.now()
+	defer func() { s.m.writerBusy.Add(s.w.now().Sub(start).Seconds()) }()
+	s.m.writerBatch.Observe(float64(len(batch)))
+	deadline := start.Add(batchLimit)
 	ctx := context.Background()
 	tx, err := s.writerTx(ctx)
 	if err != nil {
@@ -291,7 +294,10 @@ func (s *Service) applyBatch(batch []*writeOp) {
 			return
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	commitStart := s.w.now()
+	err = tx.Commit()
+	s.m.writerCommit.Observe(s.w.now().Sub(commitStart).Seconds())
+	if err != nil {
 		// Every write of the batch is lost, including those that had
 		// succeeded: none may be answered as stored.
 		for _, op := range batch {

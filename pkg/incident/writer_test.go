@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/clock"
@@ -315,4 +316,57 @@ func TestBatchOverLimit(t *testing.T) {
 	page, err := svc.List(ctx, incident.Filter{})
 	require.NoError(t, err)
 	require.Equal(t, 1, page.Total)
+}
+
+// TestWriterMetrics: the SQLite writer exports the writes of each of its
+// transactions, the time of its commits and the time it was busy (on the
+// writer's clock, a manual one here: each delivery of the batch takes a
+// second of it, the commits none).
+func TestWriterMetrics(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.OpenSQLite(ctx, t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, incident.Migrations))
+	reg := prometheus.NewRegistry()
+	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(64, nil), nil, reg)
+	require.NoError(t, err)
+	svc.Clock = clock.NewManual(epoch)
+	t.Cleanup(func() { svc.Close() })
+	now := clock.NewManual(epoch)
+	incident.SetWriterNow(svc, now.Now)
+	incident.SetWriteHook(svc, func(ctx context.Context, _ int64) {
+		if nameOf(ctx) != "" {
+			now.Advance(time.Second)
+		}
+	})
+	names := []string{"g0", "g1", "g2"}
+	errs := make([]error, len(names))
+	holdWriter(t, svc, len(names), func(wg *sync.WaitGroup) {
+		for i, g := range names {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = svc.Ingest(named(ctx, g), notification(g, "api", "critical", epoch, g+"-a"))
+			}()
+		}
+	})
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	got := map[string]*dto.Metric{}
+	for _, mf := range mfs {
+		got[mf.GetName()] = mf.GetMetric()[0]
+	}
+	// Two transactions: the holding write alone, then the three deliveries.
+	batch := got["sre_store_writer_batch_writes"].GetHistogram()
+	require.Equal(t, uint64(2), batch.GetSampleCount())
+	require.Equal(t, 4.0, batch.GetSampleSum())
+	commit := got["sre_store_writer_commit_duration_seconds"].GetHistogram()
+	require.Equal(t, uint64(2), commit.GetSampleCount())
+	require.Zero(t, commit.GetSampleSum())
+	require.Equal(t, 3.0, got["sre_store_writer_busy_seconds_total"].GetCounter().GetValue())
 }
