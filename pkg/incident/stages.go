@@ -190,7 +190,7 @@ func (s *Service) classifyStage(ctx context.Context, tx *sql.Tx, d *delivery) er
 			d.resolves = append(d.resolves, a)
 		default:
 			// Same state. Annotations may carry new template values.
-			ann := labelsJSON(a.Annotations)
+			ann := a.annotationsStored()
 			if a.Status == "firing" && ann != st.annotations {
 				if _, err := s.exec(ctx, tx, `UPDATE incident_alerts SET annotations = $4, updated_at = $5
 					WHERE group_key = $1 AND fingerprint = $2 AND starts_at = $3`,
