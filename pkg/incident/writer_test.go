@@ -210,12 +210,18 @@ func TestCheckpointsOffTheWriter(t *testing.T) {
 // manual clock.
 func openFileService(t *testing.T) (*store.DB, *incident.Service) {
 	t.Helper()
+	return openFileServiceWith(t, prometheus.NewRegistry())
+}
+
+// openFileServiceWith is openFileService with the service's metrics in reg.
+func openFileServiceWith(t *testing.T, reg prometheus.Registerer) (*store.DB, *incident.Service) {
+	t.Helper()
 	ctx := context.Background()
 	db, err := store.OpenSQLite(ctx, t.TempDir())
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	require.NoError(t, db.Migrate(ctx, incident.Migrations))
-	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(64, nil), nil, prometheus.NewRegistry())
+	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(64, nil), nil, reg)
 	require.NoError(t, err)
 	svc.Clock = clock.NewManual(epoch)
 	t.Cleanup(func() { svc.Close() })
@@ -294,16 +300,7 @@ func TestBatchOverLimit(t *testing.T) {
 			now.Advance(incident.BatchLimit + time.Second)
 		}
 	})
-	errs := make([]error, len(names))
-	holdWriter(t, svc, len(names), func(wg *sync.WaitGroup) {
-		for i, g := range names {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, errs[i] = svc.Ingest(named(ctx, g), notification(g, "api", "critical", epoch, g+"-a"))
-			}()
-		}
-	})
+	errs := ingestHeld(t, svc, names)
 	for i, err := range errs {
 		require.ErrorIs(t, err, context.DeadlineExceeded, "%s: %v", names[i], errs)
 	}
@@ -323,16 +320,8 @@ func TestBatchOverLimit(t *testing.T) {
 // writer's clock, a manual one here: each delivery of the batch takes a
 // second of it, the commits none).
 func TestWriterMetrics(t *testing.T) {
-	ctx := context.Background()
-	db, err := store.OpenSQLite(ctx, t.TempDir())
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Migrate(ctx, incident.Migrations))
 	reg := prometheus.NewRegistry()
-	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(64, nil), nil, reg)
-	require.NoError(t, err)
-	svc.Clock = clock.NewManual(epoch)
-	t.Cleanup(func() { svc.Close() })
+	_, svc := openFileServiceWith(t, reg)
 	now := clock.NewManual(epoch)
 	incident.SetWriterNow(svc, now.Now)
 	incident.SetWriteHook(svc, func(ctx context.Context, _ int64) {
@@ -341,16 +330,7 @@ func TestWriterMetrics(t *testing.T) {
 		}
 	})
 	names := []string{"g0", "g1", "g2"}
-	errs := make([]error, len(names))
-	holdWriter(t, svc, len(names), func(wg *sync.WaitGroup) {
-		for i, g := range names {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, errs[i] = svc.Ingest(named(ctx, g), notification(g, "api", "critical", epoch, g+"-a"))
-			}()
-		}
-	})
+	errs := ingestHeld(t, svc, names)
 	for _, err := range errs {
 		require.NoError(t, err)
 	}
@@ -369,4 +349,23 @@ func TestWriterMetrics(t *testing.T) {
 	require.Equal(t, uint64(2), commit.GetSampleCount())
 	require.Zero(t, commit.GetSampleSum())
 	require.Equal(t, 3.0, got["sre_store_writer_busy_seconds_total"].GetCounter().GetValue())
+}
+
+// ingestHeld ingests a one-alert notification of each group of names, all
+// queued behind a held writer (holdWriter) so that they share its next
+// transaction, and returns their errors in order.
+func ingestHeld(t *testing.T, svc *incident.Service, names []string) []error {
+	t.Helper()
+	ctx := context.Background()
+	errs := make([]error, len(names))
+	holdWriter(t, svc, len(names), func(wg *sync.WaitGroup) {
+		for i, g := range names {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = svc.Ingest(named(ctx, g), notification(g, "api", "critical", epoch, g+"-a"))
+			}()
+		}
+	})
+	return errs
 }
