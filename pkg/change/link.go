@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/store"
 )
 
 // TimelineKind is the kind of the timeline entry that names a change as
@@ -57,7 +58,7 @@ func (s *Service) link(ctx context.Context, tx *sql.Tx, tl incident.TimelineWrit
 		at = inc.CreatedAt
 	}
 	from := at.Add(-time.Duration(cfg.IncidentLinkWindow))
-	c, err := scan(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM changes
+	c, err := scan(store.TxQueries(ctx, tx).QueryRowContext(ctx, `SELECT `+columns+` FROM changes
 		WHERE service = $1 AND started_at <= $2 AND outcome <> $3
 		AND ((finished_at IS NULL AND outcome = $4) OR finished_at >= $5)
 		ORDER BY started_at DESC, id DESC LIMIT 1`,

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/rootuip/sre/pkg/notify"
+	"github.com/rootuip/sre/pkg/store"
 )
 
 // EventUpdate is the event of a message to an incident's responders that is
@@ -73,7 +74,7 @@ func (e *Engine) NotifyResponders(ctx context.Context, n Notice) (*Noticed, erro
 		}
 		var users []string
 		if st != nil && st.state != StateNoPolicy && len(st.frozen.Levels) > 0 {
-			rows, err := tx.QueryContext(ctx, `SELECT user_name FROM escalation_pages WHERE incident_id = $1 AND epoch = $2 ORDER BY paged_at, user_name`,
+			rows, err := store.TxQueries(ctx, tx).QueryContext(ctx, `SELECT user_name FROM escalation_pages WHERE incident_id = $1 AND epoch = $2 ORDER BY paged_at, user_name`,
 				n.IncidentID, st.epoch)
 			if err != nil {
 				return fmt.Errorf("responders of %s: %w", n.IncidentID, err)

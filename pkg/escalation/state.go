@@ -125,7 +125,7 @@ func (e *Engine) load(ctx context.Context, tx *sql.Tx, id string) (*stateRow, er
 		frozen, snap string
 		started      int64
 	)
-	err := tx.QueryRowContext(ctx, q, id).Scan(&r.policy, &frozen, &snap, &r.epoch, &r.state, &r.level, &started)
+	err := store.TxQueries(ctx, tx).QueryRowContext(ctx, q, id).Scan(&r.policy, &frozen, &snap, &r.epoch, &r.state, &r.level, &started)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -186,7 +186,7 @@ func (e *Engine) start(ctx context.Context, tx *sql.Tx, inc *incident.Incident, 
 	// was none. A new incident's escalation (every delivery that opens
 	// one) skips the UPDATE: 1 of the 4 statements of a start.
 	var epoch int
-	if err := tx.QueryRowContext(ctx, `INSERT INTO escalation_state (incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at)
+	if err := store.TxQueries(ctx, tx).QueryRowContext(ctx, `INSERT INTO escalation_state (incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at)
 VALUES ($1, $2, $3, $4, 1, $5, -1, $6, $6)
 ON CONFLICT (incident_id) DO UPDATE SET policy = excluded.policy, frozen = excluded.frozen, snapshot = excluded.snapshot,
 	epoch = escalation_state.epoch + 1, state = excluded.state, level = -1, started_at = excluded.started_at, updated_at = excluded.updated_at

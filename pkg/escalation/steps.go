@@ -16,6 +16,7 @@ import (
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/notify"
+	"github.com/rootuip/sre/pkg/store"
 )
 
 // job is the payload of an escalation timer.
@@ -250,7 +251,7 @@ func (e *Engine) scheduleHandoff(ctx context.Context, tx *sql.Tx, st *stateRow, 
 // schedule as it is now. It runs inside the transaction of the change (an
 // oncall.ChangeHook).
 func (e *Engine) SchedulesChanged(ctx context.Context, tx *sql.Tx, schedules []string, now time.Time) error {
-	rows, err := tx.QueryContext(ctx, `SELECT incident_id FROM escalation_state WHERE state = $1 ORDER BY incident_id`, StateActive)
+	rows, err := store.TxQueries(ctx, tx).QueryContext(ctx, `SELECT incident_id FROM escalation_state WHERE state = $1 ORDER BY incident_id`, StateActive)
 	if err != nil {
 		return fmt.Errorf("running escalations: %w", err)
 	}
@@ -311,7 +312,7 @@ func (e *Engine) handoff(ctx context.Context, tx *sql.Tx, st *stateRow, p job, n
 	}
 	if u != "" {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM escalation_pages WHERE incident_id = $1 AND epoch = $2 AND user_name = $3`,
+		if err := store.TxQueries(ctx, tx).QueryRowContext(ctx, `SELECT COUNT(*) FROM escalation_pages WHERE incident_id = $1 AND epoch = $2 AND user_name = $3`,
 			st.snap.ID, st.epoch, u).Scan(&n); err != nil {
 			return fmt.Errorf("handoff of %s: %w", st.snap.ID, err)
 		}
@@ -354,7 +355,7 @@ func (e *Engine) remind(ctx context.Context, tx *sql.Tx, st *stateRow, p job, no
 	if e.dir.Config().User(p.User) != nil {
 		users = append(users, p.User)
 	} else {
-		rows, err := tx.QueryContext(ctx, `SELECT user_name, MIN(paged_at) FROM escalation_pages WHERE incident_id = $1 AND epoch = $2 GROUP BY user_name ORDER BY MIN(paged_at), user_name`,
+		rows, err := store.TxQueries(ctx, tx).QueryContext(ctx, `SELECT user_name, MIN(paged_at) FROM escalation_pages WHERE incident_id = $1 AND epoch = $2 GROUP BY user_name ORDER BY MIN(paged_at), user_name`,
 			st.snap.ID, st.epoch)
 		if err != nil {
 			return fmt.Errorf("reminder of %s: %w", st.snap.ID, err)

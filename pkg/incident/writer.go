@@ -45,23 +45,11 @@ type writerBatch struct {
 }
 
 // writerConn is the connection of the writer's transaction tx when ctx is
-// the context of a write the writer runs in it; nil otherwise. A query run
-// on that connection runs inside tx (one SQLite connection, one
-// transaction) without the goroutine that database/sql starts for every
-// query of a transaction, to close its rows if the transaction's context
-// ends first (Rows.awaitDone): the writer's transaction has a context that
-// cannot end, and it commits or rolls back only on the writer's goroutine,
-// after the write returned. Its rows must be closed before the write
-// returns, as any rows of a transaction.
+// the context of a write the writer runs in it (store.TxQueries, which
+// says why); nil otherwise.
 func writerConn(ctx context.Context, tx *sql.Tx) *sql.Conn {
-	if tx == nil || ctx.Done() != nil {
-		return nil
-	}
-	b, _ := ctx.Value(writerKey{}).(*writerBatch)
-	if b == nil || b.tx != tx {
-		return nil
-	}
-	return b.conn
+	c, _ := store.TxQueries(ctx, tx).(*sql.Conn)
+	return c
 }
 
 // workers are the Service's goroutines: the SQLite writer (group commit)
@@ -278,6 +266,11 @@ func (s *Service) applyBatch(batch []*writeOp) {
 			return
 		}
 		octx := context.WithValue(context.WithoutCancel(op.ctx), writerKey{}, wb)
+		if wb.conn != nil {
+			// The hooks' queries (escalation, jobs, changes) run on the
+			// writer's connection too (store.TxQueries).
+			octx = store.WithTxConn(octx, tx, wb.conn)
+		}
 		if h := s.writeHook; h != nil {
 			h(octx, s.w.batches)
 		}

@@ -748,7 +748,7 @@ func (w *Worker) claim(ctx context.Context) ([]Job, error) {
 	var got []Job
 	err := w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		got, err = ClaimIn(ctx, tx, w.db.Dialect, ClaimOptions{Queue: w.queue, Owner: w.opts.Owner, Now: now, Lease: w.opts.Lease, Limit: w.opts.ClaimBatch})
+		got, err = ClaimIn(ctx, store.TxQueries(ctx, tx), w.db.Dialect, ClaimOptions{Queue: w.queue, Owner: w.opts.Owner, Now: now, Lease: w.opts.Lease, Limit: w.opts.ClaimBatch})
 		return err
 	})
 	if err != nil {

@@ -497,7 +497,7 @@ func (s *Sender) claim(ctx context.Context, now time.Time, o jobs.ClaimOptions) 
 	var js []jobs.Job
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		js, err = jobs.ClaimIn(ctx, tx, s.db.Dialect, o)
+		js, err = jobs.ClaimIn(ctx, store.TxQueries(ctx, tx), s.db.Dialect, o)
 		return err
 	})
 	if err != nil {

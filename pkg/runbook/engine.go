@@ -585,7 +585,7 @@ func (e *Engine) claim(ctx context.Context, now time.Time, killed string) error 
 	var got []jobs.Job
 	err := e.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		got, err = jobs.ClaimIn(ctx, tx, e.db.Dialect, jobs.ClaimOptions{Queue: Queue, Owner: e.owner, Now: now,
+		got, err = jobs.ClaimIn(ctx, store.TxQueries(ctx, tx), e.db.Dialect, jobs.ClaimOptions{Queue: Queue, Owner: e.owner, Now: now,
 			Lease: time.Duration(cfg.LeaseDuration), Limit: free})
 		return err
 	})
