@@ -3,7 +3,6 @@ package escalation_test
 import (
 	"context"
 	"fmt"
-	"runtime/metrics"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +13,7 @@ import (
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
 )
 
 // TestWriterHooksStartNoGoroutinePerDelivery (SQLite): the escalation's
@@ -48,11 +48,11 @@ func TestWriterHooksStartNoGoroutinePerDelivery(t *testing.T) {
 			require.Len(t, res.Created, 1)
 		}
 		deliver(0) // the writer's connection, its statements prepared
-		before := goroutinesCreated()
+		before := testutil.GoroutinesCreated()
 		for i := 1; i <= n; i++ {
 			deliver(i)
 		}
-		return goroutinesCreated() - before
+		return testutil.GoroutinesCreated() - before
 	}
 	const n = 20
 	plain, err := incident.NewService(open(), incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
@@ -69,14 +69,4 @@ func TestWriterHooksStartNoGoroutinePerDelivery(t *testing.T) {
 	require.Len(t, steps, n+1, "every delivery started an escalation")
 	require.LessOrEqual(t, withHooks, base+4,
 		"goroutines started by the escalation's statements in %d deliveries (%d with the hook, %d without)", n, withHooks, base)
-}
-
-// goroutinesCreated is how many goroutines the process has started so far.
-func goroutinesCreated() uint64 {
-	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
-	}
-	return s[0].Value.Uint64()
 }

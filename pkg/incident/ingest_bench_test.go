@@ -16,6 +16,7 @@ import (
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
 )
 
 // BenchmarkIngestNewGroups is what `make bench-http` sends, in-process:
@@ -56,7 +57,7 @@ func BenchmarkIngestNewGroups(b *testing.B) {
 	}
 	b.SetParallelism(16) // 32 goroutines on 2 cores
 	b.ReportAllocs()
-	cpu0, g0 := cpuTime(), goroutinesCreated()
+	cpu0, g0 := cpuTime(), testutil.GoroutinesCreated()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -68,7 +69,7 @@ func BenchmarkIngestNewGroups(b *testing.B) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
-	b.ReportMetric(float64(goroutinesCreated()-g0)/float64(b.N), "goroutines/op")
+	b.ReportMetric(float64(testutil.GoroutinesCreated()-g0)/float64(b.N), "goroutines/op")
 }
 
 // cpuTime is the process's user and system CPU time so far.

@@ -33,16 +33,8 @@ type writeOp struct {
 }
 
 // writerKey marks the context of writes run by the writer, so that a write
-// asked from inside one fails instead of waiting for itself; its value is
-// the writer's *writerBatch.
+// asked from inside one fails instead of waiting for itself.
 type writerKey struct{}
-
-// writerBatch is the writer's transaction under way and the connection it
-// runs on (nil: the pool's only connection, an in-memory database).
-type writerBatch struct {
-	conn *sql.Conn
-	tx   *sql.Tx
-}
 
 // writerConn is the connection of the writer's transaction tx when ctx is
 // the context of a write the writer runs in it (store.TxQueries, which
@@ -253,7 +245,6 @@ func (s *Service) applyBatch(batch []*writeOp) {
 		return
 	}
 	s.w.batches++
-	wb := &writerBatch{conn: s.w.conn, tx: tx}
 	for _, op := range batch {
 		if s.w.now().After(deadline) {
 			tx.Rollback() //nolint:errcheck
@@ -265,11 +256,11 @@ func (s *Service) applyBatch(batch []*writeOp) {
 			fail(fmt.Errorf("savepoint: %w", err))
 			return
 		}
-		octx := context.WithValue(context.WithoutCancel(op.ctx), writerKey{}, wb)
-		if wb.conn != nil {
+		octx := context.WithValue(context.WithoutCancel(op.ctx), writerKey{}, true)
+		if s.w.conn != nil { // not the pool's only connection (an in-memory database)
 			// The hooks' queries (escalation, jobs, changes) run on the
 			// writer's connection too (store.TxQueries).
-			octx = store.WithTxConn(octx, tx, wb.conn)
+			octx = store.WithTxConn(octx, tx, s.w.conn)
 		}
 		if h := s.writeHook; h != nil {
 			h(octx, s.w.batches)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"runtime/metrics"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
 )
 
 // holdWriter runs a write that holds the SQLite writer until the n writes
@@ -248,9 +248,9 @@ func TestWriterStartsNoGoroutinePerWrite(t *testing.T) {
 			return
 		}
 		if applied++; applied == 1 {
-			first = goroutinesCreated()
+			first = testutil.GoroutinesCreated()
 		} else if applied == n {
-			last = goroutinesCreated()
+			last = testutil.GoroutinesCreated()
 		}
 	})
 	errs := make([]error, n)
@@ -272,16 +272,6 @@ func TestWriterStartsNoGoroutinePerWrite(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, n, page.Total)
 	require.LessOrEqual(t, last-first, uint64(4), "goroutines started while the writer applied %d deliveries", n-1)
-}
-
-// goroutinesCreated is how many goroutines the process has started so far.
-func goroutinesCreated() uint64 {
-	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
-	}
-	return s[0].Value.Uint64()
 }
 
 // TestBatchOverLimit: a SQLite writer batch still running after BatchLimit
