@@ -428,10 +428,17 @@ func (s *Service) AddTimeline(ctx context.Context, tx *sql.Tx, e TimelineEntry) 
 	// each taking the write lock and an fsync of its own.
 	err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.addTimeline(ctx, tx, e) })
 	if err == nil {
-		s.bus.Publish(events.Event{Type: "incident.timeline", Time: e.Time, IncidentID: e.IncidentID,
-			Data: map[string]any{"kind": e.Kind, "actor": e.Actor, "message": e.Message}})
+		s.PublishTimeline(e)
 	}
 	return err
+}
+
+// PublishTimeline announces on the event bus (the live stream) an entry
+// that AddTimeline wrote in a caller's transaction, once that has
+// committed; AddTimeline without a transaction announces its own.
+func (s *Service) PublishTimeline(e TimelineEntry) {
+	s.bus.Publish(events.Event{Type: "incident.timeline", Time: e.Time, IncidentID: e.IncidentID,
+		Data: map[string]any{"kind": e.Kind, "actor": e.Actor, "message": e.Message}})
 }
 
 func (s *Service) addTimeline(ctx context.Context, tx *sql.Tx, e TimelineEntry) error {

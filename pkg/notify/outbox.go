@@ -535,20 +535,34 @@ func (s *Sender) DeliverDue(ctx context.Context) (int, error) {
 }
 
 // deliverAll sends claimed messages concurrently (at most Batch, as
-// claimed), each within cfg.Timeout, shorter than the lease.
+// claimed), each within cfg.Timeout, shorter than the lease. The outcomes
+// are recorded as they come, those that are in by the time the previous
+// ones are recorded together in one write (see record).
 func (s *Sender) deliverAll(ctx context.Context, cfg *Config, batch []claimed) {
 	d := &deliverer{cfg: cfg, client: s.client, now: s.clock.Now}
-	var wg sync.WaitGroup
+	results := make(chan outcome, len(batch))
 	for i := range batch {
 		c := &batch[i]
-		wg.Go(func() {
+		go func() {
 			sctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.Timeout))
 			err := d.deliver(sctx, &c.msg)
 			cancel()
-			s.record(ctx, cfg, c, err)
-		})
+			results <- outcome{c: c, derr: err}
+		}()
 	}
-	wg.Wait()
+	for left := len(batch); left > 0; {
+		ready := []outcome{<-results}
+		for more := true; more; {
+			select {
+			case o := <-results:
+				ready = append(ready, o)
+			default:
+				more = false
+			}
+		}
+		left -= len(ready)
+		s.record(ctx, cfg, ready)
+	}
 }
 
 // backoff is min_backoff * 2^(attempt-1), capped at max_backoff.
@@ -556,17 +570,86 @@ func backoff(cfg *Config, attempt int) time.Duration {
 	return jobs.Backoff(time.Duration(cfg.MinBackoff), time.Duration(cfg.MaxBackoff), attempt)
 }
 
-func (s *Sender) record(ctx context.Context, cfg *Config, c *claimed, derr error) {
-	now := s.clock.Now()
+// outcome is a delivery attempt's result and what recording it writes.
+type outcome struct {
+	c    *claimed
+	derr error
+
+	now    time.Time
+	result string                                      // delivered, retry or failed
+	apply  func(ctx context.Context, tx *sql.Tx) error // the job's move to its next state
+	entry  *incident.TimelineEntry                     // nil: folded (foldRetry)
+	err    error                                       // apply's: jobs.ErrLeaseLost
+}
+
+// timelinePublisher is a timeline writer that announces entries written in
+// a caller's transaction once it has committed (incident.Service).
+type timelinePublisher interface {
+	PublishTimeline(e incident.TimelineEntry)
+}
+
+// record writes the outcomes of delivery attempts in one write: each
+// message's move to done, back to pending or to failed, with its timeline
+// entry in the same transaction, so that a delivered message and the entry
+// that says so are stored together (or neither is, and the message is sent
+// again after its lease: at least once). A burst of deliveries to a
+// working channel is a few writes instead of two per message (on SQLite
+// each a write in the writer's batch; on PostgreSQL a transaction each).
+func (s *Sender) record(ctx context.Context, cfg *Config, outs []outcome) {
+	for i := range outs {
+		s.prepare(cfg, &outs[i])
+	}
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for i := range outs {
+			o := &outs[i]
+			if o.err = o.apply(ctx, tx); o.err != nil {
+				if errors.Is(o.err, jobs.ErrLeaseLost) {
+					continue // another sender owns it now: its outcome is that sender's
+				}
+				return o.err
+			}
+			if o.entry == nil || s.timeline == nil {
+				continue
+			}
+			if err := s.timeline.AddTimeline(ctx, tx, *o.entry); err != nil {
+				if errors.Is(err, incident.ErrNotFound) {
+					// The incident is gone (deleted by retention):
+					// the message's outcome still counts.
+					s.logger.Warn("write notification to timeline", "incident", o.entry.IncidentID, "err", err)
+					o.entry = nil
+					continue
+				}
+				return fmt.Errorf("write notification to timeline of %s: %w", o.entry.IncidentID, err)
+			}
+		}
+		return nil
+	})
+	for i := range outs {
+		o := &outs[i]
+		if err != nil || o.err != nil {
+			e := o.err
+			if err != nil {
+				e = err
+			}
+			s.logger.Error("record notification outcome", "key", o.c.key, "result", o.result, "err", e)
+			continue
+		}
+		s.recorded(o)
+	}
+}
+
+// prepare works out what recording o writes: the job's next state, after
+// the backoff of a retry, and the timeline entry; it updates the channel's
+// health.
+func (s *Sender) prepare(cfg *Config, o *outcome) {
+	o.now = s.clock.Now()
+	now, c, derr := o.now, o.c, o.derr
 	m := &c.msg
 	data := map[string]any{"channel": m.Channel, "event": m.Event, "attempt": c.attempts}
 	if m.User != "" {
 		data["user"] = m.User
 	}
-	var (
-		result, kindMsg string
-		err             error
-	)
+	var kindMsg string
 	who := m.Channel
 	if m.User != "" {
 		who = m.Channel + " to " + m.User
@@ -574,8 +657,8 @@ func (s *Sender) record(ctx context.Context, cfg *Config, c *claimed, derr error
 	pause := s.channelResult(cfg, m.Channel, now, derr)
 	switch {
 	case derr == nil:
-		result = "delivered"
-		err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error { return jobs.Complete(ctx, tx, c.id, s.owner, now) })
+		o.result = "delivered"
+		o.apply = func(ctx context.Context, tx *sql.Tx) error { return jobs.Complete(ctx, tx, c.id, s.owner, now) }
 		kindMsg = fmt.Sprintf("Notification (%s) sent by %s", m.Event, who)
 		if c.attempts > 1 {
 			kindMsg += fmt.Sprintf(" after %d attempts", c.attempts)
@@ -591,45 +674,44 @@ func (s *Sender) record(ctx context.Context, cfg *Config, c *claimed, derr error
 			}
 			// Not before the channel's pause ends.
 			wait = max(wait, pause)
-			result = "retry"
-			err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			o.result = "retry"
+			o.apply = func(ctx context.Context, tx *sql.Tx) error {
 				return jobs.Retry(ctx, tx, c.id, s.owner, now.Add(wait), derr.Error())
-			})
+			}
 			data["retry_in"] = wait.String()
 			kindMsg = fmt.Sprintf("Notification (%s) by %s failed (attempt %d), retrying in %s: %v", m.Event, who, c.attempts, wait, derr)
 		} else {
-			result = "failed"
-			err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			o.result = "failed"
+			o.apply = func(ctx context.Context, tx *sql.Tx) error {
 				return jobs.Fail(ctx, tx, c.id, s.owner, now, derr.Error())
-			})
+			}
 			kindMsg = fmt.Sprintf("Notification (%s) by %s failed after %d attempt(s), giving up: %v", m.Event, who, c.attempts, derr)
 		}
 	}
-	if err != nil {
-		// ErrLeaseLost: the lease expired during the attempt and another
-		// sender owns the message now; its outcome is that sender's.
-		s.logger.Error("record notification outcome", "key", c.key, "result", result, "err", err)
-		return
+	// The timeline gets the first failure and the outcome, which counts the
+	// attempts (foldRetries): not one entry per retry.
+	if !foldRetry(o.result, c.attempts) {
+		o.entry = &incident.TimelineEntry{IncidentID: m.IncidentID, Time: now, Kind: "notification", Actor: "sred", Message: kindMsg, Data: data}
 	}
-	jr := result
-	if result == "delivered" {
+}
+
+// recorded counts and logs an outcome that was stored, and announces its
+// timeline entry.
+func (s *Sender) recorded(o *outcome) {
+	m := &o.c.msg
+	jr := o.result
+	if jr == "delivered" {
 		jr = jobs.StateDone
 	}
 	s.metrics.Run(jr)
-	if result == "failed" {
+	if o.result == "failed" {
 		s.metrics.Failed(jobs.Kind(m.Channel))
 	}
-	s.sent.WithLabelValues(m.Channel, result).Inc()
-	if result != "delivered" {
-		s.logger.Warn("notification not delivered", "incident", m.IncidentID, "channel", m.Channel, "user", m.User, "result", result, "err", derr)
+	s.sent.WithLabelValues(m.Channel, o.result).Inc()
+	if o.result != "delivered" {
+		s.logger.Warn("notification not delivered", "incident", m.IncidentID, "channel", m.Channel, "user", m.User, "result", o.result, "err", o.derr)
 	}
-	// The timeline gets the first failure and the outcome, which counts the
-	// attempts (foldRetries): not one entry per retry.
-	if s.timeline != nil && !foldRetry(result, c.attempts) {
-		if err := s.timeline.AddTimeline(ctx, nil, incident.TimelineEntry{
-			IncidentID: m.IncidentID, Time: now, Kind: "notification", Actor: "sred", Message: kindMsg, Data: data,
-		}); err != nil {
-			s.logger.Warn("write notification to timeline", "incident", m.IncidentID, "err", err)
-		}
+	if p, ok := s.timeline.(timelinePublisher); ok && o.entry != nil {
+		p.PublishTimeline(*o.entry)
 	}
 }

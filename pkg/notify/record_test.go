@@ -1,0 +1,194 @@
+package notify
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	commoncfg "github.com/prometheus/common/config"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/jobs"
+	"github.com/rootuip/sre/pkg/store"
+	sretestutil "github.com/rootuip/sre/pkg/testutil"
+)
+
+// countingWriter is the incident service with its writes counted: the
+// sender's timeline writer and Writer.
+type countingWriter struct {
+	*incident.Service
+	writes atomic.Int64
+}
+
+func (c *countingWriter) Write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	c.writes.Add(1)
+	return c.Service.Write(ctx, fn)
+}
+
+// recordSetup is an incident and a sender whose writes are counted and
+// whose timeline events are collected, with n webhook messages claimed.
+func recordSetup(t *testing.T, db *store.DB, n int) (*Sender, *countingWriter, []claimed, func() []events.Event) {
+	t.Helper()
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC)
+	bus := events.NewBus(64, nil)
+	var (
+		mu  sync.Mutex
+		evs []events.Event
+	)
+	t.Cleanup(bus.Attach(func(ev events.Event) {
+		if ev.Type == "incident.timeline" {
+			mu.Lock()
+			evs = append(evs, ev)
+			mu.Unlock()
+		}
+	}))
+	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, bus, nil, prometheus.NewRegistry())
+	require.NoError(t, err)
+	t.Cleanup(func() { svc.Close() })
+	svc.Clock = clock.NewManual(t0)
+	res, err := svc.Ingest(ctx, incident.Notification{
+		Receiver: "sred", Status: "firing", GroupKey: `{}:{alertname="APIDown"}`,
+		GroupLabels:  map[string]string{"alertname": "APIDown"},
+		CommonLabels: map[string]string{"alertname": "APIDown", "service": "api", "severity": "critical"},
+		Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "f1", StartsAt: t0.Add(-time.Minute),
+			Labels: map[string]string{"alertname": "APIDown", "service": "api", "severity": "critical"}}},
+	})
+	require.NoError(t, err)
+	incID := res.Created[0]
+	cfg := &Config{MaxAttempts: 3, MinBackoff: 1, MaxBackoff: 1,
+		Webhook: &WebhookConfig{URL: "http://127.0.0.1:9/", Secret: commoncfg.Secret("k")}}
+	require.NoError(t, cfg.Validate())
+	for i := range n {
+		_, err := Enqueue(ctx, db, t0, fmt.Sprintf("%s/webhook/%d", incID, i),
+			&Message{IncidentID: incID, Channel: ChannelWebhook, Event: EventTrigger, Subject: "x"})
+		require.NoError(t, err)
+	}
+	cw := &countingWriter{Service: svc}
+	s := NewSender(db, cfg, clock.NewManual(t0), cw, nil, prometheus.NewRegistry())
+	batch, err := s.claim(ctx, t0, jobs.ClaimOptions{})
+	require.NoError(t, err)
+	require.Len(t, batch, n)
+	cw.writes.Store(0)
+	return s, cw, batch, func() []events.Event {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]events.Event(nil), evs...)
+	}
+}
+
+func notificationEntries(t *testing.T, svc *incident.Service, incID string) []incident.TimelineEntry {
+	t.Helper()
+	tl, err := svc.Timeline(context.Background(), incID)
+	require.NoError(t, err)
+	var out []incident.TimelineEntry
+	for _, e := range tl {
+		if e.Kind == "notification" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// The outcomes of messages delivered at the same time are recorded in one
+// write: every job's state and its timeline entry together, each entry
+// announced on the live stream after the commit. One whose lease another
+// sender took meanwhile is left to that sender without holding back the
+// others. (Each outcome used to be two writes, the job's and the entry's.)
+func TestOutcomesRecordedInOneWrite(t *testing.T) {
+	sretestutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s, cw, batch, published := recordSetup(t, db, 5)
+		incID := batch[0].msg.IncidentID
+		// Another sender's lease on the third message (ours expired).
+		_, err := db.ExecContext(ctx, `UPDATE jobs SET lease_owner = 'other' WHERE id = $1`, batch[2].id)
+		require.NoError(t, err)
+
+		outs := make([]outcome, len(batch))
+		for i := range batch {
+			outs[i] = outcome{c: &batch[i]}
+		}
+		outs[4].derr = &DeliveryError{Retryable: true, Err: fmt.Errorf("503 Service Unavailable")}
+		s.record(ctx, s.config(), outs)
+
+		require.EqualValues(t, 1, cw.writes.Load(), "writes to record 5 outcomes")
+		states := map[int64]string{}
+		for _, c := range batch {
+			var st, owner string
+			require.NoError(t, db.QueryRowContext(ctx, `SELECT state, lease_owner FROM jobs WHERE id = $1`, c.id).Scan(&st, &owner))
+			states[c.id] = st + "/" + owner
+		}
+		require.Equal(t, map[int64]string{
+			batch[0].id: "done/", batch[1].id: "done/", batch[2].id: "running/other",
+			batch[3].id: "done/", batch[4].id: "pending/",
+		}, states)
+		entries := notificationEntries(t, cw.Service, incID)
+		require.Len(t, entries, 4, "the message another sender owns has none")
+		require.Len(t, published(), 4)
+		require.Equal(t, entries[0].Message, published()[0].Data["message"])
+		require.InDelta(t, 3, testutil.ToFloat64(s.sent.WithLabelValues(ChannelWebhook, "delivered")), 0)
+		require.InDelta(t, 1, testutil.ToFloat64(s.sent.WithLabelValues(ChannelWebhook, "retry")), 0)
+	})
+}
+
+// A write that fails stores none of its outcomes: no message is marked
+// delivered without its timeline entry, and the messages stay leased to be
+// sent again when the lease ends (at least once).
+func TestOutcomesWriteFailsTogether(t *testing.T) {
+	sretestutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s, cw, batch, published := recordSetup(t, db, 3)
+		incID := batch[0].msg.IncidentID
+		outs := make([]outcome, len(batch))
+		for i := range batch {
+			outs[i] = outcome{c: &batch[i]}
+		}
+		// The timeline cannot be written: the write fails at the first entry.
+		_, err := db.ExecContext(ctx, `ALTER TABLE incident_timeline RENAME TO incident_timeline_gone`)
+		require.NoError(t, err)
+		s.record(ctx, s.config(), outs)
+		_, err = db.ExecContext(ctx, `ALTER TABLE incident_timeline_gone RENAME TO incident_timeline`)
+		require.NoError(t, err)
+
+		require.EqualValues(t, 1, cw.writes.Load())
+		for _, c := range batch {
+			var st string
+			require.NoError(t, db.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = $1`, c.id).Scan(&st))
+			require.Equal(t, jobs.StateRunning, st)
+		}
+		require.Empty(t, notificationEntries(t, cw.Service, incID))
+		require.Empty(t, published())
+		require.InDelta(t, 0, testutil.ToFloat64(s.sent.WithLabelValues(ChannelWebhook, "delivered")), 0)
+	})
+}
+
+// Messages sent together by deliverAll are recorded in at most one write
+// each (fewer when their outcomes come in together), not two.
+func TestDeliverAllRecordsInFewWrites(t *testing.T) {
+	sretestutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s, cw, batch, published := recordSetup(t, db, 6)
+		ep := newEndpoint(t)
+		cfg := *s.config()
+		wh := *cfg.Webhook
+		wh.URL = ep.URL
+		cfg.Webhook = &wh
+		s.deliverAll(ctx, &cfg, batch)
+		require.Len(t, ep.Requests(), 6)
+		require.LessOrEqual(t, cw.writes.Load(), int64(6))
+		require.Len(t, notificationEntries(t, cw.Service, batch[0].msg.IncidentID), 6)
+		require.Len(t, published(), 6)
+		var done int
+		require.NoError(t, db.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE state = $1`, jobs.StateDone).Scan(&done))
+		require.Equal(t, 6, done)
+	})
+}
