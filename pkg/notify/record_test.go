@@ -192,3 +192,25 @@ func TestDeliverAllRecordsInFewWrites(t *testing.T) {
 		require.Equal(t, 6, done)
 	})
 }
+
+// An outcome whose incident is gone (deleted by retention, say) is still
+// recorded: the message is done, without a timeline entry, and the other
+// outcomes of the write are not held back.
+func TestOutcomeOfAGoneIncident(t *testing.T) {
+	sretestutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s, cw, batch, published := recordSetup(t, db, 2)
+		incID := batch[0].msg.IncidentID
+		batch[1].msg.IncidentID = "INC-2026-9999"
+		s.record(ctx, s.config(), []outcome{{c: &batch[0]}, {c: &batch[1]}})
+
+		require.EqualValues(t, 1, cw.writes.Load())
+		var done int
+		require.NoError(t, db.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE state = $1`, jobs.StateDone).Scan(&done))
+		require.Equal(t, 2, done)
+		require.Len(t, notificationEntries(t, cw.Service, incID), 1)
+		require.Len(t, published(), 1)
+		require.Equal(t, incID, published()[0].IncidentID)
+		require.InDelta(t, 2, testutil.ToFloat64(s.sent.WithLabelValues(ChannelWebhook, "delivered")), 0)
+	})
+}
