@@ -22,6 +22,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/store"
@@ -81,7 +82,12 @@ func writeFile(t *testing.T, dir, name, content string) string {
 }
 
 func openIncident(t *testing.T, db *store.DB, now time.Time) (*incident.Service, string) {
-	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+	return openIncidentOn(t, db, now, nil)
+}
+
+// openIncidentOn is openIncident with the service's events published on bus.
+func openIncidentOn(t *testing.T, db *store.DB, now time.Time, bus *events.Bus) (*incident.Service, string) {
+	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, bus, nil, prometheus.NewRegistry())
 	require.NoError(t, err)
 	svc.Clock = clock.NewManual(now)
 	res, err := svc.Ingest(context.Background(), incident.Notification{

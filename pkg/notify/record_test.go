@@ -52,19 +52,8 @@ func recordSetup(t *testing.T, db *store.DB, n int) (*Sender, *countingWriter, [
 			mu.Unlock()
 		}
 	}))
-	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, bus, nil, prometheus.NewRegistry())
-	require.NoError(t, err)
+	svc, incID := openIncidentOn(t, db, t0, bus)
 	t.Cleanup(func() { svc.Close() })
-	svc.Clock = clock.NewManual(t0)
-	res, err := svc.Ingest(ctx, incident.Notification{
-		Receiver: "sred", Status: "firing", GroupKey: `{}:{alertname="APIDown"}`,
-		GroupLabels:  map[string]string{"alertname": "APIDown"},
-		CommonLabels: map[string]string{"alertname": "APIDown", "service": "api", "severity": "critical"},
-		Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "f1", StartsAt: t0.Add(-time.Minute),
-			Labels: map[string]string{"alertname": "APIDown", "service": "api", "severity": "critical"}}},
-	})
-	require.NoError(t, err)
-	incID := res.Created[0]
 	cfg := &Config{MaxAttempts: 3, MinBackoff: 1, MaxBackoff: 1,
 		Webhook: &WebhookConfig{URL: "http://127.0.0.1:9/", Secret: commoncfg.Secret("k")}}
 	require.NoError(t, cfg.Validate())
