@@ -575,7 +575,6 @@ type outcome struct {
 	c    *claimed
 	derr error
 
-	now    time.Time
 	result string                                      // delivered, retry or failed
 	apply  func(ctx context.Context, tx *sql.Tx) error // the job's move to its next state
 	entry  *incident.TimelineEntry                     // nil: folded (foldRetry)
@@ -642,8 +641,7 @@ func (s *Sender) record(ctx context.Context, cfg *Config, outs []outcome) {
 // the backoff of a retry, and the timeline entry; it updates the channel's
 // health.
 func (s *Sender) prepare(cfg *Config, o *outcome) {
-	o.now = s.clock.Now()
-	now, c, derr := o.now, o.c, o.derr
+	now, c, derr := s.clock.Now(), o.c, o.derr
 	m := &c.msg
 	data := map[string]any{"channel": m.Channel, "event": m.Event, "attempt": c.attempts}
 	if m.User != "" {
