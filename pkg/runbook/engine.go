@@ -247,7 +247,10 @@ func (e *Engine) Wake() {
 // IncidentChanged implements incident.Hook. Inside the incident's
 // transaction it records a pending run for each runbook that matches (at
 // most one per incident and runbook, whatever the number of deliveries), and
-// cancels the incident's runs when it resolves.
+// cancels the incident's runs when it resolves. It wakes the worker only when
+// it recorded a pending run: a change that schedules nothing (most of them,
+// and every one of a storm's deliveries after the first) costs the worker no
+// cycle (a kill-switch read and a claim each).
 func (e *Engine) IncidentChanged(ctx context.Context, tx *sql.Tx, ch incident.Change) error {
 	inc := ch.Incident
 	if inc == nil {
@@ -261,6 +264,7 @@ func (e *Engine) IncidentChanged(ctx context.Context, tx *sql.Tx, ch incident.Ch
 		return nil
 	}
 	cfg, set := e.config()
+	scheduled := false
 	for _, rb := range set.List() {
 		if !rb.Matches(inc) {
 			continue
@@ -288,6 +292,7 @@ func (e *Engine) IncidentChanged(ctx context.Context, tx *sql.Tx, ch incident.Ch
 			if err := enqueueRun(ctx, tx, now, now, id, inc.ID); err != nil {
 				return err
 			}
+			scheduled = true
 		}
 		msg := fmt.Sprintf("runbook %s scheduled (run %d, target %s)", rb.Name, id, target)
 		if status == RunRejected {
@@ -308,7 +313,9 @@ func (e *Engine) IncidentChanged(ctx context.Context, tx *sql.Tx, ch incident.Ch
 			return err
 		}
 	}
-	e.Wake()
+	if scheduled {
+		e.Wake()
+	}
 	return nil
 }
 

@@ -183,6 +183,40 @@ steps: [{name: hello, exec: {command: [/bin/echo, hello]}}]
 	})
 }
 
+// TestChangeWakesWorkerOnlyForNewRun: the hook wakes the worker when it
+// records a pending run, and not for a change that schedules nothing (no
+// runbook matches, or the incident already has its run): under a storm every
+// delivery is a change, and each wake-up was a worker cycle of its own.
+func TestChangeWakesWorkerOnlyForNewRun(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		rb := mustParse(t, `
+name: once
+matchers: ['alertname="X"']
+steps: [{name: hello, exec: {command: [/bin/echo, hello]}}]
+`)
+		e := newEngine(t, db, testConfig(), &recorder{}, rb)
+		woken := func() bool {
+			select {
+			case <-e.wake:
+				return true
+			default:
+				return false
+			}
+		}
+		trigger(t, db, e, newIncident("INC-1", map[string]string{"alertname": "Y"}), incident.ChangeCreated)
+		require.False(t, woken(), "no runbook matches: nothing to claim")
+		inc := newIncident("INC-2", map[string]string{"alertname": "X"})
+		trigger(t, db, e, inc, incident.ChangeCreated)
+		require.True(t, woken(), "a pending run was recorded")
+		trigger(t, db, e, inc, incident.ChangeUpdated)
+		require.False(t, woken(), "the incident already has its run")
+		runs, err := e.ListRuns(context.Background(), RunFilter{IncidentID: "INC-2"})
+		require.NoError(t, err)
+		require.Len(t, runs, 1)
+		require.Equal(t, RunPending, runs[0].Status)
+	})
+}
+
 func stepAudit(t *testing.T, run *Run, step string) AuditEntry {
 	t.Helper()
 	for _, a := range run.Audit {
