@@ -154,6 +154,9 @@ ON CONFLICT DO NOTHING`, id, st.epoch, u, level, jobs.Millis(now)); err != nil {
 		return &notify.Message{IncidentID: id, Event: ps.event, User: user, Subject: subj, Body: body, Title: st.snap.Title,
 			Service: st.snap.Service, Severity: st.snap.Severity, Level: level, Labels: st.snap.Labels, URL: incURL, AckURL: d.AckURL, Time: now}, nil
 	}
+	// The messages are written together once rendered: one statement for
+	// all of them (one round trip on PostgreSQL instead of one each).
+	var msgs []notify.Pending
 	for _, ch := range channels {
 		if !ncfg.Configured(ch) {
 			out.skipped = append(out.skipped, ch)
@@ -171,9 +174,7 @@ ON CONFLICT DO NOTHING`, id, st.epoch, u, level, jobs.Millis(now)); err != nil {
 					out.noContact[u] = append(out.noContact[u], ch)
 					continue
 				}
-				if _, err := notify.Enqueue(ctx, tx, now, base+"/"+ch+"/"+u, m); err != nil {
-					return nil, err
-				}
+				msgs = append(msgs, notify.Pending{Key: base + "/" + ch + "/" + u, Message: m})
 				out.perUser[u] = append(out.perUser[u], ch)
 				reached = true
 			}
@@ -200,7 +201,10 @@ ON CONFLICT DO NOTHING`, id, st.epoch, u, level, jobs.Millis(now)); err != nil {
 				m.Mentions = append(m.Mentions, id)
 			}
 		}
-		if _, err := notify.Enqueue(ctx, tx, now, base+"/"+ch, m); err != nil {
+		msgs = append(msgs, notify.Pending{Key: base + "/" + ch, Message: m})
+	}
+	if len(msgs) > 0 {
+		if _, err := notify.EnqueueAll(ctx, tx, now, msgs); err != nil {
 			return nil, err
 		}
 	}

@@ -210,6 +210,55 @@ VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7) ON CONFLICT (queue, dedup_key) DO
 	return n == 1, nil
 }
 
+// enqueueAllRows bounds the rows of one EnqueueAll statement (7 parameters
+// each; SQLite takes at most 32,766 parameters, PostgreSQL 65,535).
+const enqueueAllRows = 500
+
+// EnqueueAll inserts jobs as Enqueue does each, in one statement (per
+// enqueueAllRows): on PostgreSQL one round trip instead of one per job, as
+// an escalation page writes a message per channel. A job whose key is
+// already in its queue, or repeats an earlier job of js, is dropped. It
+// reports how many were new.
+func EnqueueAll(ctx context.Context, ex Execer, now time.Time, js []New) (int64, error) {
+	var added int64
+	for len(js) > 0 {
+		part := js[:min(len(js), enqueueAllRows)]
+		js = js[len(part):]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO jobs (queue, kind, dedup_key, grp, run_at, payload, state, created_at) VALUES `)
+		args := make([]any, 0, 7*len(part))
+		for i, j := range part {
+			if j.Queue == "" || j.Key == "" || j.Kind == "" {
+				return added, fmt.Errorf("enqueue job %q/%q: queue, kind and key are required", j.Queue, j.Key)
+			}
+			payload := []byte("{}")
+			if j.Payload != nil {
+				var err error
+				if payload, err = json.Marshal(j.Payload); err != nil {
+					return added, fmt.Errorf("enqueue job %s/%s: encode payload: %w", j.Queue, j.Key, err)
+				}
+			}
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, 'pending', $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7)
+			args = append(args, j.Queue, string(j.Kind), j.Key, j.Group, Millis(j.RunAt), string(payload), Millis(now))
+		}
+		q.WriteString(` ON CONFLICT (queue, dedup_key) DO NOTHING`)
+		res, err := ex.ExecContext(ctx, q.String(), args...)
+		if err != nil {
+			return added, fmt.Errorf("enqueue %d jobs of %s: %w", len(part), part[0].Queue, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return added, fmt.Errorf("enqueue %d jobs of %s: %w", len(part), part[0].Queue, err)
+		}
+		added += n
+	}
+	return added, nil
+}
+
 // CancelGroup cancels every pending job of group in queue and returns how many.
 func CancelGroup(ctx context.Context, ex Execer, now time.Time, queue, group string) (int64, error) {
 	res, err := ex.ExecContext(ctx, `UPDATE jobs SET state = 'cancelled', finished_at = $1

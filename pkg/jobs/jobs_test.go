@@ -489,3 +489,60 @@ func TestWorkerClaimAbandoned(t *testing.T) {
 		require.Equal(t, []string{"a"}, ran)
 	})
 }
+
+// TestEnqueueAll: the jobs EnqueueAll writes in one statement are the rows
+// Enqueue writes one by one; keys already stored, or repeated in the batch,
+// are dropped and not counted; a batch larger than one statement's rows is
+// written whole.
+func TestEnqueueAll(t *testing.T) {
+	openers(t, func(t *testing.T, open func() *store.DB) {
+		ctx := context.Background()
+		db := open()
+		type payload struct {
+			N int `json:"n"`
+		}
+		mk := func(queue string, i int) jobs.New {
+			return jobs.New{Queue: queue, Kind: jobs.Kind(fmt.Sprintf("kind%d", i%3)), Key: fmt.Sprintf("k%d", i),
+				Group: fmt.Sprintf("inc%d", i%2), RunAt: t0.Add(time.Duration(i) * time.Second), Payload: payload{N: i}}
+		}
+		for i := range 3 {
+			require.True(t, enqueue(t, db, mk("one", i)))
+		}
+		n, err := jobs.EnqueueAll(ctx, db, t0, []jobs.New{mk("all", 0), mk("all", 1), mk("all", 2)})
+		require.NoError(t, err)
+		require.EqualValues(t, 3, n)
+		one, err := jobs.List(ctx, db, jobs.Filter{Queue: "one"})
+		require.NoError(t, err)
+		all, err := jobs.List(ctx, db, jobs.Filter{Queue: "all"})
+		require.NoError(t, err)
+		require.Len(t, all, 3)
+		for i := range one {
+			a, b := one[i], all[i]
+			require.Equal(t, []any{a.Kind, a.Key, a.Group, a.RunAt, string(a.Payload), a.State, a.CreatedAt},
+				[]any{b.Kind, b.Key, b.Group, b.RunAt, string(b.Payload), b.State, b.CreatedAt}, "job %d", i)
+		}
+
+		// k1 is stored, k7 repeated: 2 new of 4.
+		n, err = jobs.EnqueueAll(ctx, db, t0, []jobs.New{mk("all", 1), mk("all", 7), mk("all", 8), mk("all", 7)})
+		require.NoError(t, err)
+		require.EqualValues(t, 2, n)
+		count, err := jobs.Count(ctx, db, jobs.Filter{Queue: "all"})
+		require.NoError(t, err)
+		require.Equal(t, 5, count)
+
+		// More rows than one statement takes.
+		var many []jobs.New
+		for i := range 1203 {
+			many = append(many, mk("many", i))
+		}
+		n, err = jobs.EnqueueAll(ctx, db, t0, many)
+		require.NoError(t, err)
+		require.EqualValues(t, 1203, n)
+		count, err = jobs.Count(ctx, db, jobs.Filter{Queue: "many"})
+		require.NoError(t, err)
+		require.Equal(t, 1203, count)
+
+		_, err = jobs.EnqueueAll(ctx, db, t0, []jobs.New{mk("bad", 1), {Queue: "bad", Kind: "x"}})
+		require.ErrorContains(t, err, "queue, kind and key are required")
+	})
+}

@@ -126,6 +126,30 @@ func Enqueue(ctx context.Context, ex Execer, now time.Time, dedupKey string, m *
 	return ok, nil
 }
 
+// Pending is a message to write to the outbox with its deduplication key.
+type Pending struct {
+	Key     string
+	Message *Message
+}
+
+// EnqueueAll writes messages to the outbox as Enqueue does each, in one
+// statement (jobs.EnqueueAll); it reports how many were new.
+func EnqueueAll(ctx context.Context, ex Execer, now time.Time, ms []Pending) (int64, error) {
+	js := make([]jobs.New, len(ms))
+	for i, p := range ms {
+		m := p.Message
+		if !slices.Contains(Channels, m.Channel) {
+			return 0, fmt.Errorf("enqueue notification %s: unknown channel %q", p.Key, m.Channel)
+		}
+		js[i] = jobs.New{Queue: Queue, Kind: jobs.Kind(m.Channel), Key: p.Key, Group: m.IncidentID, RunAt: now, Payload: m}
+	}
+	n, err := jobs.EnqueueAll(ctx, ex, now, js)
+	if err != nil {
+		return 0, fmt.Errorf("enqueue notifications: %w", err)
+	}
+	return n, nil
+}
+
 // Record is one outbox row, as listed by the API.
 type Record struct {
 	ID          int64      `json:"id"`
