@@ -37,6 +37,12 @@ type EscalationConfig struct {
 
 // LoadEscalation decodes and checks the escalation, oncall and
 // notifications sections.
+// escalationLanes is how many escalation jobs of different incidents run at
+// once (jobs.Options.Concurrency): on SQLite they share the writer's
+// batches, on PostgreSQL they are transactions of the pool beside the
+// deliveries'.
+const escalationLanes = 8
+
 func LoadEscalation(cfg *config.Config) (*EscalationConfig, error) {
 	c := &EscalationConfig{ExternalURL: cfg.Global.ExternalURL}
 	if err := cfg.Decode("escalation", &c.Escalation); err != nil {
@@ -96,8 +102,12 @@ func buildEscalation(_ context.Context, a *App, c *EscalationConfig) (func(conte
 	// writer: on SQLite they join the deliveries' batches instead of taking
 	// the write lock themselves (the handlers write with the transaction
 	// they are given, never through another Write).
+	// The jobs of different incidents run side by side (escalationLanes):
+	// one after another, a storm's first pages fell behind its new
+	// incidents, each step waiting for a commit of its own.
 	worker := jobs.NewWorker(a.DB, escalation.Queue, engine.Handle, jobs.Options{
 		Logger: logger, Registerer: a.Registry, Kinds: escalation.Kinds, Write: a.Incidents.Write,
+		Concurrency: escalationLanes,
 	})
 	sender := notify.NewSender(a.DB, &c.Notifications, nil, a.Incidents, a.Logger.With("component", "notify"), a.Registry)
 	// A fired step wakes the sender: its messages go out at once, not on the

@@ -34,6 +34,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -659,6 +660,14 @@ type Options struct {
 	// handler must check that its work is still wanted (a job cancelled
 	// after the claim still runs, as one cancelled while it ran did).
 	ClaimBatch int
+	// Concurrency is how many jobs of a claim run at once (default 1: one
+	// after another). Jobs of one Group (an incident's escalation) still
+	// run one after another, in their claim's order, and so do the jobs
+	// without a group; only different groups run side by side. Each job
+	// is still a write of its own: through Write on SQLite the concurrent
+	// ones join one batch of the single writer instead of a batch each,
+	// and on PostgreSQL they are concurrent transactions.
+	Concurrency int
 }
 
 func (o *Options) defaults() {
@@ -682,6 +691,9 @@ func (o *Options) defaults() {
 	}
 	if o.ClaimBatch <= 0 {
 		o.ClaimBatch = DefaultClaimBatch
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 1
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = DefaultMaxAttempts
@@ -780,6 +792,14 @@ func (w *Worker) RunDue(ctx context.Context) (int, error) {
 		if err != nil || len(got) == 0 {
 			return n, err
 		}
+		if w.opts.Concurrency > 1 {
+			ran, err := w.runLanes(ctx, got)
+			n += ran
+			if err != nil {
+				return n, err
+			}
+			continue
+		}
 		for i, j := range got {
 			ran, err := w.run(ctx, j)
 			if err != nil || !ran {
@@ -789,6 +809,68 @@ func (w *Worker) RunDue(ctx context.Context) (int, error) {
 			n++
 		}
 	}
+}
+
+// runLanes runs the jobs of a claim, Concurrency at a time: the jobs of
+// one group (and those without a group) one after another in claim order,
+// different groups side by side. After an error (or ctx cancelled) no job
+// starts any more; the jobs not run go back to the queue as RunDue's do. It
+// returns how many ran and the first error.
+func (w *Worker) runLanes(ctx context.Context, got []Job) (int, error) {
+	var (
+		lanes [][]Job
+		index = map[string]int{}
+	)
+	for _, j := range got {
+		i, ok := index[j.Group]
+		if !ok {
+			i = len(lanes)
+			index[j.Group] = i
+			lanes = append(lanes, nil)
+		}
+		lanes[i] = append(lanes[i], j)
+	}
+	var (
+		mu      sync.Mutex
+		ran     int
+		first   error
+		stopped bool
+		left    []Job
+		wg      sync.WaitGroup
+		slots   = make(chan struct{}, w.opts.Concurrency)
+	)
+	for _, lane := range lanes {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			for i, j := range lane {
+				mu.Lock()
+				if stopped {
+					left = append(left, lane[i:]...)
+					mu.Unlock()
+					return
+				}
+				mu.Unlock()
+				ok, err := w.run(ctx, j)
+				mu.Lock()
+				if !ok || err != nil {
+					stopped = true
+					if first == nil {
+						first = err
+					}
+					left = append(left, lane[i+1:]...)
+					mu.Unlock()
+					return
+				}
+				ran++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	w.release(ctx, left)
+	return ran, first
 }
 
 // claim claims up to ClaimBatch due jobs in one transaction.

@@ -546,3 +546,80 @@ func TestEnqueueAll(t *testing.T) {
 		require.ErrorContains(t, err, "queue, kind and key are required")
 	})
 }
+
+// TestConcurrentLanes: with Concurrency, the jobs of different groups of a
+// claim run side by side (on PostgreSQL three handlers wait for each other:
+// one after another they would never finish; SQLite's transactions take
+// its one write lock at BEGIN, so there they run one at a time, as the
+// writes of one batch do through incident.Service.Write), while the jobs of
+// one group, and those without a group, run one after another in their
+// order.
+func TestConcurrentLanes(t *testing.T) {
+	openers(t, func(t *testing.T, open func() *store.DB) {
+		ctx := context.Background()
+		db := open()
+		meet := "meet"
+		if db.Dialect == store.SQLite {
+			meet = "alone"
+		}
+		for i, g := range []string{"g1", "g2", "g3"} {
+			require.True(t, enqueue(t, db, jobs.New{Queue: "q", Kind: jobs.Kind(meet), Key: "meet-" + g, Group: g, RunAt: t0.Add(time.Duration(i) * time.Millisecond)}))
+		}
+		for i := range 4 {
+			require.True(t, enqueue(t, db, jobs.New{Queue: "q", Kind: "seq", Key: fmt.Sprintf("g4-%d", i), Group: "g4", RunAt: t0.Add(time.Duration(10+i) * time.Millisecond)}))
+			require.True(t, enqueue(t, db, jobs.New{Queue: "q", Kind: "seq", Key: fmt.Sprintf("none-%d", i), RunAt: t0.Add(time.Duration(20+i) * time.Millisecond)}))
+		}
+		var (
+			mu       sync.Mutex
+			met      = make(chan struct{})
+			arrived  int
+			inFlight = map[string]int{}
+			overlap  []string
+			order    = map[string][]string{}
+		)
+		h := func(ctx context.Context, tx *sql.Tx, j jobs.Job) error {
+			mu.Lock()
+			switch j.Kind {
+			case "alone":
+				mu.Unlock()
+			case "meet":
+				arrived++
+				if arrived == 3 {
+					close(met)
+				}
+				mu.Unlock()
+				select {
+				case <-met:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			default:
+				inFlight[j.Group]++
+				if inFlight[j.Group] > 1 {
+					overlap = append(overlap, j.Key)
+				}
+				order[j.Group] = append(order[j.Group], j.Key)
+				mu.Unlock()
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO fired (key, worker) VALUES ($1, 'w')`, j.Key)
+			mu.Lock()
+			if j.Kind == "seq" {
+				inFlight[j.Group]--
+			}
+			mu.Unlock()
+			return err
+		}
+		// A bound for a broken worker only: the three handlers meet at once
+		// when they run side by side.
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		w := jobs.NewWorker(db, "q", h, jobs.Options{Clock: clock.NewManual(t0.Add(time.Second)), Concurrency: 4, ClaimBatch: 16})
+		n, err := w.RunDue(rctx)
+		require.NoError(t, err, "the handlers of three groups did not run side by side")
+		require.Equal(t, 11, n)
+		require.Len(t, fired(t, db), 11)
+		require.Empty(t, overlap, "jobs of one group ran side by side")
+		require.Equal(t, []string{"g4-0", "g4-1", "g4-2", "g4-3"}, order["g4"])
+		require.Equal(t, []string{"none-0", "none-1", "none-2", "none-3"}, order[""])
+	})
+}
