@@ -35,14 +35,14 @@ type EscalationConfig struct {
 	Warnings []string
 }
 
-// LoadEscalation decodes and checks the escalation, oncall and
-// notifications sections.
 // escalationLanes is how many escalation jobs of different incidents run at
 // once (jobs.Options.Concurrency): on SQLite they share the writer's
 // batches, on PostgreSQL they are transactions of the pool beside the
 // deliveries'.
 const escalationLanes = 8
 
+// LoadEscalation decodes and checks the escalation, oncall and
+// notifications sections.
 func LoadEscalation(cfg *config.Config) (*EscalationConfig, error) {
 	c := &EscalationConfig{ExternalURL: cfg.Global.ExternalURL}
 	if err := cfg.Decode("escalation", &c.Escalation); err != nil {

@@ -185,22 +185,32 @@ type New struct {
 	Payload any
 }
 
+// payload checks that j names its queue, kind and key, and encodes its
+// payload ("{}" without one).
+func (j New) payload() (string, error) {
+	if j.Queue == "" || j.Key == "" || j.Kind == "" {
+		return "", fmt.Errorf("enqueue job %q/%q: queue, kind and key are required", j.Queue, j.Key)
+	}
+	if j.Payload == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(j.Payload)
+	if err != nil {
+		return "", fmt.Errorf("enqueue job %s/%s: encode payload: %w", j.Queue, j.Key, err)
+	}
+	return string(b), nil
+}
+
 // Enqueue inserts a job, usually inside the caller's transaction. It reports
 // whether the job was new.
 func Enqueue(ctx context.Context, ex Execer, now time.Time, j New) (bool, error) {
-	if j.Queue == "" || j.Key == "" || j.Kind == "" {
-		return false, fmt.Errorf("enqueue job %q/%q: queue, kind and key are required", j.Queue, j.Key)
-	}
-	payload := []byte("{}")
-	if j.Payload != nil {
-		var err error
-		if payload, err = json.Marshal(j.Payload); err != nil {
-			return false, fmt.Errorf("enqueue job %s/%s: encode payload: %w", j.Queue, j.Key, err)
-		}
+	payload, err := j.payload()
+	if err != nil {
+		return false, err
 	}
 	res, err := ex.ExecContext(ctx, `INSERT INTO jobs (queue, kind, dedup_key, grp, run_at, payload, state, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7) ON CONFLICT (queue, dedup_key) DO NOTHING`,
-		j.Queue, string(j.Kind), j.Key, j.Group, Millis(j.RunAt), string(payload), Millis(now))
+		j.Queue, string(j.Kind), j.Key, j.Group, Millis(j.RunAt), payload, Millis(now))
 	if err != nil {
 		return false, fmt.Errorf("enqueue job %s/%s: %w", j.Queue, j.Key, err)
 	}
@@ -229,22 +239,16 @@ func EnqueueAll(ctx context.Context, ex Execer, now time.Time, js []New) (int64,
 		q.WriteString(`INSERT INTO jobs (queue, kind, dedup_key, grp, run_at, payload, state, created_at) VALUES `)
 		args := make([]any, 0, 7*len(part))
 		for i, j := range part {
-			if j.Queue == "" || j.Key == "" || j.Kind == "" {
-				return added, fmt.Errorf("enqueue job %q/%q: queue, kind and key are required", j.Queue, j.Key)
-			}
-			payload := []byte("{}")
-			if j.Payload != nil {
-				var err error
-				if payload, err = json.Marshal(j.Payload); err != nil {
-					return added, fmt.Errorf("enqueue job %s/%s: encode payload: %w", j.Queue, j.Key, err)
-				}
+			payload, err := j.payload()
+			if err != nil {
+				return added, err
 			}
 			if i > 0 {
 				q.WriteString(", ")
 			}
 			n := len(args)
 			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, 'pending', $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7)
-			args = append(args, j.Queue, string(j.Kind), j.Key, j.Group, Millis(j.RunAt), string(payload), Millis(now))
+			args = append(args, j.Queue, string(j.Kind), j.Key, j.Group, Millis(j.RunAt), payload, Millis(now))
 		}
 		q.WriteString(` ON CONFLICT (queue, dedup_key) DO NOTHING`)
 		res, err := ex.ExecContext(ctx, q.String(), args...)
