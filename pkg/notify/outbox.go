@@ -116,10 +116,11 @@ type Execer = jobs.Execer
 // the escalation step that decided it). A message whose dedupKey is already
 // in the outbox is dropped; it reports whether the message was new.
 func Enqueue(ctx context.Context, ex Execer, now time.Time, dedupKey string, m *Message) (bool, error) {
-	if !slices.Contains(Channels, m.Channel) {
-		return false, fmt.Errorf("enqueue notification %s: unknown channel %q", dedupKey, m.Channel)
+	j, err := Pending{Key: dedupKey, Message: m}.job(now)
+	if err != nil {
+		return false, err
 	}
-	ok, err := jobs.Enqueue(ctx, ex, now, jobs.New{Queue: Queue, Kind: jobs.Kind(m.Channel), Key: dedupKey, Group: m.IncidentID, RunAt: now, Payload: m})
+	ok, err := jobs.Enqueue(ctx, ex, now, j)
 	if err != nil {
 		return false, fmt.Errorf("enqueue notification: %w", err)
 	}
@@ -132,16 +133,25 @@ type Pending struct {
 	Message *Message
 }
 
+// job is p as a job of the notify queue, due at now.
+func (p Pending) job(now time.Time) (jobs.New, error) {
+	m := p.Message
+	if !slices.Contains(Channels, m.Channel) {
+		return jobs.New{}, fmt.Errorf("enqueue notification %s: unknown channel %q", p.Key, m.Channel)
+	}
+	return jobs.New{Queue: Queue, Kind: jobs.Kind(m.Channel), Key: p.Key, Group: m.IncidentID, RunAt: now, Payload: m}, nil
+}
+
 // EnqueueAll writes messages to the outbox as Enqueue does each, in one
 // statement (jobs.EnqueueAll); it reports how many were new.
 func EnqueueAll(ctx context.Context, ex Execer, now time.Time, ms []Pending) (int64, error) {
 	js := make([]jobs.New, len(ms))
 	for i, p := range ms {
-		m := p.Message
-		if !slices.Contains(Channels, m.Channel) {
-			return 0, fmt.Errorf("enqueue notification %s: unknown channel %q", p.Key, m.Channel)
+		j, err := p.job(now)
+		if err != nil {
+			return 0, err
 		}
-		js[i] = jobs.New{Queue: Queue, Kind: jobs.Kind(m.Channel), Key: p.Key, Group: m.IncidentID, RunAt: now, Payload: m}
+		js[i] = j
 	}
 	n, err := jobs.EnqueueAll(ctx, ex, now, js)
 	if err != nil {
