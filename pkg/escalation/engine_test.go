@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -559,5 +562,60 @@ policies:
 		}
 		require.Equal(t, map[string][]string{"slack": {"UBOB"}, "teams": {"bob@example.com"}, "mattermost": {"bob"}}, got)
 		require.Equal(t, 2, chat.n)
+	})
+}
+
+// TestPageAckLinksPerUser: a page renders each user's message once and
+// reuses it on the user's other channels, so every message must still carry
+// an acknowledge link signed for its own user; the secret file is read at
+// every page, so a rotated secret signs the next page's links.
+func TestPageAckLinksPerUser(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		clock := clock.NewManual(t0)
+		ncfg := notifyConfig(t, sms, push, email, slack)
+		secret := filepath.Join(t.TempDir(), "ack.key")
+		require.NoError(t, os.WriteFile(secret, []byte("key-1\n"), 0o600))
+		ncfg.AckSecret, ncfg.AckSecretFile = "", secret
+		require.NoError(t, ncfg.Validate())
+		r := newRig(t, db, clock, `
+ack_timeout: 30m
+policies:
+  - name: default
+    levels: [{after: 0m, users: [bob, carol]}, {after: 15m, users: [dave]}]
+`, ncfg)
+		id := r.open(t, "critical")
+		r.tick(t)
+		// links returns "user/channel" of the level's messages whose link
+		// verifies with key for that same user.
+		links := func(key string, users ...string) []string {
+			t.Helper()
+			recs, err := notify.List(ctx, db, id)
+			require.NoError(t, err)
+			var out []string
+			for _, rec := range recs {
+				if rec.Event != notify.EventTrigger || !slices.Contains(users, rec.User) {
+					continue
+				}
+				tok, ok := strings.CutPrefix(rec.Message.AckURL, "https://sred.example.com/ack/")
+				require.True(t, ok, "%s/%s has no acknowledge link: %q", rec.User, rec.Channel, rec.Message.AckURL)
+				claims, err := notify.VerifyAck(key, tok, clock.Now())
+				if err != nil {
+					continue
+				}
+				require.Equal(t, id, claims.IncidentID)
+				require.Equal(t, rec.User, claims.User, "the link of %s/%s", rec.User, rec.Channel)
+				out = append(out, rec.User+"/"+rec.Channel)
+			}
+			return out
+		}
+		require.Equal(t, []string{"bob/sms", "carol/sms", "bob/phone", "carol/phone", "bob/push"}, links("key-1", "bob", "carol"))
+
+		require.NoError(t, os.WriteFile(secret, []byte("key-2\n"), 0o600))
+		clock.Advance(15 * time.Minute)
+		r.tick(t)
+		require.Empty(t, links("key-1", "dave"), "the rotated secret signs the next page")
+		require.Equal(t, []string{"dave/sms", "dave/phone"}, links("key-2", "dave"))
 	})
 }
