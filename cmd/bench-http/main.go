@@ -222,7 +222,7 @@ func bench(w io.Writer, o options) error {
 		load = fmt.Sprintf("open loop at %.0f deliveries/s offered (latency from when each was due), load from %s", o.rate, driverName("go", o))
 	}
 	fmt.Fprintf(w, "config %s, %d alerts per delivery, %s per step, loopback, %s\n", o.configFile, o.alerts, o.duration, load)
-	fmt.Fprintln(w, "cpu s/1k: sred's CPU seconds (user+system, all replicas) per 1,000 deliveries stored; gen s/1k and gen cores: the load generator's (wrk: its process; go: this whole process, no-op handler and notification sink included) per 1,000 answers and per second; stored: the step's deliveries sred stored (at least its 2xx answers, checked)")
+	fmt.Fprintln(w, "cpu s/1k: sred's CPU seconds (user+system, all replicas) per 1,000 deliveries stored; gen s/1k and gen cores: the load generator's (wrk: its process; go: this whole process, no-op handler and notification sink included) per 1,000 answers and per second; stored: the step's deliveries sred stored (at least its 2xx answers, checked); paged: of the incidents the step's deliveries opened with an escalation, the share whose first escalation step (the first page) had run when the step ended")
 	runs := schedule(o)
 	tab := runsTable(o, runs)
 	fmt.Fprint(w, tab.header())
@@ -344,11 +344,11 @@ func newStepTable(targets, setups []string) stepTable {
 }
 
 func (t stepTable) row(target, setup string, figures ...any) string {
-	return fmt.Sprintf("%-*s %-*s %6s %13s %8s %8s %8s %8s %7s %8s %9s %9s %9s  %s\n", append([]any{t.target, target, t.setup, setup}, figures...)...)
+	return fmt.Sprintf("%-*s %-*s %6s %13s %8s %8s %8s %8s %7s %8s %9s %9s %9s %6s  %s\n", append([]any{t.target, target, t.setup, setup}, figures...)...)
 }
 
 func (t stepTable) header() string {
-	return t.row("target", "setup", "conns", "deliveries/s", "p50 ms", "p99 ms", "max ms", "2xx", "errors", "stored", "cpu s/1k", "gen s/1k", "gen cores", "load avg (1m 5m 15m)")
+	return t.row("target", "setup", "conns", "deliveries/s", "p50 ms", "p99 ms", "max ms", "2xx", "errors", "stored", "cpu s/1k", "gen s/1k", "gen cores", "paged", "load avg (1m 5m 15m)")
 }
 
 // stepName is the target column of a step against target ("no-op",
@@ -539,7 +539,7 @@ func benchSred(w io.Writer, o options, tab stepTable, st setup, bin, dir, config
 			if m.ok == 0 && m.firstErr != "" {
 				return nil, fmt.Errorf("%s (%s) with %d connections: no 2xx answer; first error: %s", t.name, st.name, c, m.firstErr)
 			}
-			cpuCol, storedCol := "-", "-"
+			cpuCol, storedCol, pagedC := "-", "-", "-"
 			stored := 0
 			if isSred {
 				// Every 2xx is durable: the step's groups in the store are
@@ -555,13 +555,18 @@ func benchSred(w io.Writer, o options, tab stepTable, st setup, bin, dir, config
 				if err := checkStored(n, m); err != nil {
 					return nil, fmt.Errorf("%s (%s) with %d connections: %w", t.name, st.name, c, err)
 				}
+				opened, first, err := sred.paged(prefix)
+				if err != nil {
+					return nil, fmt.Errorf("count the step's incidents paged: %w", err)
+				}
+				pagedC = pagedCol(opened, first)
 			}
 			cpu := cpuSpent(cpu0, sred.cpu())
 			perK, cpuOK := cpuPer1k(cpu, stored)
 			if isSred && cpuOK {
 				cpuCol = fmt.Sprintf("%.2f", perK)
 			}
-			fmt.Fprint(w, tab.line(name, st.name, c, m, storedCol, cpuCol, benchenv.LoadAvg()))
+			fmt.Fprint(w, tab.line(name, st.name, c, m, storedCol, cpuCol, pagedC, benchenv.LoadAvg()))
 			if m.firstErr != "" {
 				fmt.Fprintf(os.Stderr, "  first error: %s\n", m.firstErr)
 			}
@@ -635,10 +640,10 @@ func cpuPer1k(cpu time.Duration, stored int) (float64, bool) {
 }
 
 // line is the output row of one step: name, set-up and connections,
-// what the load generator measured (m), the deliveries sred stored and
-// its CPU per 1,000 (stored and cpu: "-" for the no-op handler) and the
-// load average.
-func (t stepTable) line(name, setup string, conns int, m *measure, stored, cpu, load string) string {
+// what the load generator measured (m), the deliveries sred stored, its
+// CPU per 1,000 and the share of the step's new incidents paged (stored,
+// cpu and paged: "-" for the no-op handler) and the load average.
+func (t stepTable) line(name, setup string, conns int, m *measure, stored, cpu, paged, load string) string {
 	gen, cores := "-", "-"
 	if m.ok+m.failed > 0 && m.genCPU > 0 {
 		gen = fmt.Sprintf("%.2f", m.genCPU.Seconds()*1000/float64(m.ok+m.failed))
@@ -646,7 +651,7 @@ func (t stepTable) line(name, setup string, conns int, m *measure, stored, cpu, 
 	}
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", benchenv.Millis(d)) }
 	return t.row(name, setup, strconv.Itoa(conns), fmt.Sprintf("%.0f", m.rate()),
-		ms(m.p50), ms(m.p99), ms(m.max), strconv.Itoa(m.ok), strconv.Itoa(m.failed), stored, cpu, gen, cores, load)
+		ms(m.p50), ms(m.p99), ms(m.max), strconv.Itoa(m.ok), strconv.Itoa(m.failed), stored, cpu, gen, cores, paged, load)
 }
 
 // step runs one step's load against url: wrk for the closed loop when
@@ -793,26 +798,50 @@ func (s *sredSet) alive() bool {
 	return true
 }
 
-// stored counts the alert groups in the store whose group label starts
-// with prefix: the deliveries of one step (each is a new group).
-func (s *sredSet) stored(prefix string) (int, error) {
-	driver, dsn, q := "pgx", s.postgresURL, `SELECT count(*) FROM alert_groups WHERE strpos(group_key, $1) > 0`
+// query runs q (FIND(column) stands for the backend's substring search)
+// on sred's store with the group label of the step's deliveries (prefix)
+// as its only argument, and scans its one row into dest.
+func (s *sredSet) query(q, prefix string, dest ...any) error {
+	driver, dsn, find := "pgx", s.postgresURL, "strpos"
 	if dsn == "" {
-		driver, dsn, q = "sqlite", "file:"+s.sqlitePath+"?_pragma=busy_timeout(10000)", `SELECT count(*) FROM alert_groups WHERE instr(group_key, ?) > 0`
+		driver, dsn, find = "sqlite", "file:"+s.sqlitePath+"?_pragma=busy_timeout(10000)", "instr"
 	}
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer db.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var n int
 	// The group key holds group="PREFIX-N" (benchenv.Payload).
-	if err := db.QueryRowContext(ctx, q, `group="`+prefix+`-`).Scan(&n); err != nil {
-		return 0, err
+	return db.QueryRowContext(ctx, strings.ReplaceAll(q, "FIND(", find+"("), `group="`+prefix+`-`).Scan(dest...)
+}
+
+// stored counts the alert groups in the store whose group label starts
+// with prefix: the deliveries of one step (each is a new group).
+func (s *sredSet) stored(prefix string) (int, error) {
+	var n int
+	err := s.query(`SELECT count(*) FROM alert_groups WHERE FIND(group_key, $1) > 0`, prefix, &n)
+	return n, err
+}
+
+// paged counts the incidents the step's deliveries opened (the group that
+// opened an incident is its group_key) that have an escalation, and of
+// them those whose first escalation step (level 0: the first page) has run.
+func (s *sredSet) paged(prefix string) (opened, first int, err error) {
+	err = s.query(`SELECT count(*), COALESCE(SUM(CASE WHEN e.level >= 0 THEN 1 ELSE 0 END), 0)
+FROM incidents i JOIN escalation_state e ON e.incident_id = i.id WHERE FIND(i.group_key, $1) > 0`, prefix, &opened, &first)
+	return opened, first, err
+}
+
+// pagedCol is the paged column: the share of the step's new incidents
+// with an escalation whose first page had run when the step ended ("-"
+// when it opened none).
+func pagedCol(opened, first int) string {
+	if opened <= 0 {
+		return "-"
 	}
-	return n, nil
+	return fmt.Sprintf("%.0f%%", 100*float64(first)/float64(opened))
 }
 
 // settled is stored(prefix), once it no longer grows when inFlight says
