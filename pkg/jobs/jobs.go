@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -97,7 +98,35 @@ CREATE INDEX jobs_finished ON jobs (state, finished_at);`,
 	ID:       "jobs/0004_kind_due",
 	SQLite:   `CREATE INDEX jobs_kind_due ON jobs (queue, state, kind, run_at);`,
 	Postgres: `CREATE INDEX jobs_kind_due ON jobs (queue, state, kind, run_at);`,
+}, {
+	// Each index holds only the jobs its queries look for: the due
+	// indexes the live jobs (pending and running), jobs_finished the
+	// finished ones that retention deletes. Every job ends finished and
+	// stays until retention, and every change of state moved it in all
+	// three: a job's enqueue, claim and completion were 15 index writes
+	// in them, now 9 (TestPartialIndexes), and the due indexes no longer
+	// grow with the finished jobs. The queries name the states as these
+	// predicates do (a literal state; IN for the finished ones), which is
+	// what lets SQLite and PostgreSQL use the indexes.
+	ID:       "jobs/0005_partial",
+	SQLite:   partialIndexes,
+	Postgres: partialIndexes,
 }}
+
+const partialIndexes = `DROP INDEX jobs_due;
+DROP INDEX jobs_kind_due;
+DROP INDEX jobs_finished;
+CREATE INDEX jobs_due ON jobs (queue, state, run_at, kind) WHERE ` + liveStates + `;
+CREATE INDEX jobs_kind_due ON jobs (queue, state, kind, run_at) WHERE ` + liveStates + `;
+CREATE INDEX jobs_finished ON jobs (state, finished_at) WHERE ` + finishedStates + `;`
+
+// liveStates and finishedStates are the predicates of the partial
+// indexes; a query that looks for jobs by these indexes must name a state
+// that implies them (state = 'pending', or the predicate itself).
+const (
+	liveStates     = `(state = 'pending' OR state = 'running')`
+	finishedStates = `state IN ('done', 'cancelled', 'failed')`
+)
 
 // Job states.
 const (
@@ -295,14 +324,33 @@ func (f Filter) where() (string, []any) {
 		conds = append(conds, fmt.Sprintf("kind = $%d", len(args)))
 	}
 	if len(f.States) > 0 {
-		ph := make([]string, len(f.States))
-		for i, st := range f.States {
-			args = append(args, st)
-			ph[i] = fmt.Sprintf("$%d", len(args))
-		}
-		conds = append(conds, "state IN ("+strings.Join(ph, ", ")+")")
+		conds = append(conds, statesCond(f.States))
 	}
 	return strings.Join(conds, " AND "), args
+}
+
+// statesCond selects jobs in any of states, written as literals so that
+// the planner can prove the partial indexes' predicates (a parameter
+// proves nothing): the live states as liveStates is, the finished ones as
+// finishedStates is. A name that is not a state matches no job.
+func statesCond(states []string) string {
+	switch {
+	case slices.Equal(states, []string{StatePending, StateRunning}) || slices.Equal(states, []string{StateRunning, StatePending}):
+		return liveStates
+	case slices.Equal(states, []string{StateDone, StateCancelled, StateFailed}):
+		return finishedStates
+	}
+	ors := make([]string, 0, len(states))
+	for _, st := range states {
+		switch st {
+		case StatePending, StateRunning, StateDone, StateCancelled, StateFailed:
+			ors = append(ors, "state = '"+st+"'")
+		}
+	}
+	if len(ors) == 0 {
+		return "1 = 0"
+	}
+	return "(" + strings.Join(ors, " OR ") + ")"
 }
 
 const jobColumns = `id, queue, kind, dedup_key, grp, run_at, payload, state, attempts, last_error, created_at, finished_at, lease_owner, lease_until`
@@ -606,7 +654,7 @@ func ExpireLeases(ctx context.Context, ex Execer, queue string, live []string) (
 // Prune deletes the finished jobs (done, cancelled, failed) of queue that
 // finished before before, and returns how many.
 func Prune(ctx context.Context, ex Execer, queue string, before time.Time) (int64, error) {
-	res, err := ex.ExecContext(ctx, `DELETE FROM jobs WHERE queue = $1 AND state IN ('done', 'cancelled', 'failed') AND finished_at < $2`,
+	res, err := ex.ExecContext(ctx, `DELETE FROM jobs WHERE queue = $1 AND `+finishedStates+` AND finished_at < $2`,
 		queue, Millis(before))
 	if err != nil {
 		return 0, fmt.Errorf("prune jobs of %s: %w", queue, err)
@@ -1024,6 +1072,11 @@ func (m *Metrics) Failed(kind Kind) { m.failed.WithLabelValues(string(kind)).Inc
 // Run counts one attempt's result (done, retry, failed, lease_lost).
 func (m *Metrics) Run(result string) { m.runs.WithLabelValues(result).Inc() }
 
+// pendingQuery counts the live jobs of queue $1 and finds the oldest due
+// at $2, from a due index (its predicate in the query).
+const pendingQuery = `SELECT COUNT(*), MIN(CASE WHEN (state = 'pending' AND run_at <= $2) OR (state = 'running' AND lease_until <= $2) THEN run_at END)
+FROM jobs WHERE queue = $1 AND ` + liveStates
+
 // Describe implements prometheus.Collector for the table gauges.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.pendingDesc
@@ -1039,8 +1092,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		pending int64
 		oldest  sql.NullInt64
 	)
-	err := m.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(CASE WHEN (state = 'pending' AND run_at <= $2) OR (state = 'running' AND lease_until <= $2) THEN run_at END)
-FROM jobs WHERE queue = $1 AND state IN ('pending', 'running')`, m.queue, now).Scan(&pending, &oldest)
+	err := m.db.QueryRowContext(ctx, pendingQuery, m.queue, now).Scan(&pending, &oldest)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(m.pendingDesc, fmt.Errorf("count jobs of %s: %w", m.queue, err))
 		return
