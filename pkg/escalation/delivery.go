@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rootuip/sre/pkg/jobs"
@@ -142,19 +143,8 @@ ON CONFLICT DO NOTHING`, id, st.epoch, u, level, jobs.Millis(now)); err != nil {
 	// once per user, and the acknowledge secret read once per page. The
 	// step runs in the store's write transaction, where a file read and a
 	// rendering per channel and user were a third of the step's time.
-	var (
-		keyRead  bool
-		key      string
-		keyErr   error
-		rendered = make(map[string]*notify.Message, len(users))
-	)
-	ackKey := func() (string, error) {
-		if !keyRead {
-			key, keyErr = ncfg.AckKey()
-			keyRead = true
-		}
-		return key, keyErr
-	}
+	ackKey := sync.OnceValues(ncfg.AckKey)
+	rendered := make(map[string]*notify.Message, len(users))
 	render := func(user string) (*notify.Message, error) {
 		if m, ok := rendered[user]; ok {
 			c := *m

@@ -330,15 +330,12 @@ func (f Filter) where() (string, []any) {
 }
 
 // statesCond selects jobs in any of states, written as literals so that
-// the planner can prove the partial indexes' predicates (a parameter
-// proves nothing): the live states as liveStates is, the finished ones as
-// finishedStates is. A name that is not a state matches no job.
+// the planner can prove the due indexes' predicate (a parameter proves
+// nothing; the live states, in either order, as liveStates is). A name
+// that is not a state matches no job.
 func statesCond(states []string) string {
-	switch {
-	case slices.Equal(states, []string{StatePending, StateRunning}) || slices.Equal(states, []string{StateRunning, StatePending}):
+	if len(states) == 2 && slices.Contains(states, StatePending) && slices.Contains(states, StateRunning) {
 		return liveStates
-	case slices.Equal(states, []string{StateDone, StateCancelled, StateFailed}):
-		return finishedStates
 	}
 	ors := make([]string, 0, len(states))
 	for _, st := range states {
