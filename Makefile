@@ -38,7 +38,7 @@ export SRE_NODE_EXPORTER := $(NODE_EXPORTER)
 # Go test timeout for the whole suite (end-to-end tests run real servers).
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build tools deps-wrk test test-unit test-rules generate lint fmt bench bench-http bench-generate bench-retention fuzz run demo demo-break demo-heal clean
+.PHONY: all build tools deps-wrk deps-pgbench test test-unit test-rules generate lint fmt bench bench-http bench-generate bench-retention fuzz run demo demo-break demo-heal clean
 
 all: build
 
@@ -89,7 +89,7 @@ test-rules: tools
 
 # The SQLite -> PostgreSQL move of 100,000 incidents runs without the race
 # detector (under it the test moves 10,000: pkg/escalation/volume_*_test.go).
-test-unit: tools deps-wrk
+test-unit: tools deps-wrk deps-pgbench
 	$(GO) test $(GOFLAGS) -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(GO) test $(GOFLAGS) -count=1 -timeout $(TEST_TIMEOUT) -run '^TestMigrateSQLiteToPostgres$$' ./pkg/escalation/
 
@@ -99,6 +99,13 @@ test-unit: tools deps-wrk
 deps-wrk:
 	@command -v wrk >/dev/null 2>&1 || { echo "installing wrk (apt-get)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+
+# pgbench (in Debian's postgresql-client) writes bench-http's PostgreSQL
+# ceiling, and cmd/bench-http's test runs it: installed with apt-get when
+# missing.
+deps-pgbench:
+	@command -v pgbench >/dev/null 2>&1 || { echo "installing pgbench (apt-get postgresql-client)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client >/dev/null; }
 
 # Fuzz targets (docs/security.md): `make test` runs each on its seed corpus
 # (f.Add seeds and testdata/fuzz/); `make fuzz` fuzzes each for FUZZTIME.
@@ -192,7 +199,12 @@ bench: tools $(BENCHSTAT)
 # the summary prints p99 at 64 over p99 at 8 both ways (about 9 minutes in
 # all). BENCH_HTTP_SETUPS=sqlite runs without PostgreSQL. BENCH_HTTP_RATE=1000
 # offers 1,000 deliveries/s shared by the connections (open loop, latency
-# from when each was due, the Go client) in every step instead.
+# from when each was due, the Go client) in every step instead. After the
+# steps of each PostgreSQL set-up, BENCH_HTTP_PGBENCH (pgbench, from
+# PostgreSQL's client; empty skips it) writes the rows that its last step's
+# deliveries wrote, one transaction per delivery, at every number of
+# connections: PostgreSQL's own ceiling for those writes on the machine,
+# printed as pgbench rows beside sred's.
 BENCH_HTTP_RATE        ?= 0
 BENCH_HTTP_TAIL_RATE   ?= 400
 BENCH_HTTP_DRIVER      ?=
@@ -202,10 +214,12 @@ BENCH_HTTP_CONNECTIONS ?= 8,32,64
 BENCH_HTTP_DURATION    ?= 10s
 BENCH_HTTP_SETUPS      ?= sqlite,postgres,postgres-2
 BENCH_HTTP_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
-bench-http: deps-wrk
+BENCH_HTTP_PGBENCH     ?= pgbench
+bench-http: deps-wrk $(if $(BENCH_HTTP_PGBENCH),deps-pgbench)
 	$(GO) run ./cmd/bench-http --config.file=$(BENCH_HTTP_CONFIG) --connections=$(BENCH_HTTP_CONNECTIONS) \
 		--duration=$(BENCH_HTTP_DURATION) --channels=$(BENCH_HTTP_CHANNELS) --setups=$(BENCH_HTTP_SETUPS) \
 		--storage.postgres-url='$(BENCH_HTTP_POSTGRES_URL)' --rate=$(BENCH_HTTP_RATE) --tail-rate=$(BENCH_HTTP_TAIL_RATE) \
+		--pgbench='$(BENCH_HTTP_PGBENCH)' \
 		$(if $(BENCH_HTTP_DRIVER),--driver=$(BENCH_HTTP_DRIVER))
 
 # Retention compaction under webhook load (docs/benchmarks.md, "Retention

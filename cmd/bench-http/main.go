@@ -80,6 +80,9 @@ type options struct {
 	freshStore bool // every step (number of connections) on a fresh sred and store
 	tailRate   float64
 	skipNoop   bool
+	// pgbench is the pgbench binary of the PostgreSQL ceiling run after
+	// every postgres set-up's steps (pgceiling.go); empty: not run.
+	pgbench string
 }
 
 // setup is how sred runs: its store and how many replicas.
@@ -135,6 +138,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	a.Flag("wrk.threads", "wrk threads (each an event loop on its own core at most); at most the connections, which they must divide.").Default("2").IntVar(&o.wrkThreads)
 	a.Flag("warm", "The Go client opens all its connections before a step's clock starts (wrk does too: its latencies start at a request's first byte).").Default("true").BoolVar(&o.warm)
 	a.Flag("fresh-store", "Run every step (number of connections) on a fresh sred and store instead of the steps in turn on one: the later steps then do not run on the earlier steps' deliveries.").BoolVar(&o.freshStore)
+	a.Flag("pgbench", "pgbench binary: after a postgres set-up's steps (with the first --channels set-up), it writes the rows that the last step's deliveries wrote (copied from one that opened an incident and one that joined one, one transaction per delivery), at every number of connections: PostgreSQL's own ceiling for those writes on this machine, beside sred's. Empty: not run.").Default("pgbench").StringVar(&o.pgbench)
 	a.Flag("tail-rate", "After the steps of every set-up and round (those of every --channels set-up), run every number of connections again at this fixed offered load (open loop, Go client, the first --channels set-up only, a fresh sred and store each) and print the tail ratio at a fixed rate beside the closed-loop one. 0: not run.").Default("0").Float64Var(&o.tailRate)
 	a.HelpFlag.Short('h')
 	if _, err := a.Parse(args); err != nil {
@@ -168,6 +172,13 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		// The summary keys the steps by their offered rate: the tail's
 		// would be averaged with the main steps as more rounds of them.
 		return o, errors.New("--tail-rate equal to --rate runs the steps again at the same offered load (and the summary would average them as more rounds): leave --tail-rate at 0")
+	}
+	if o.pgbench != "" && slices.ContainsFunc(o.setups, func(st setup) bool { return st.postgres }) {
+		p, err := exec.LookPath(o.pgbench)
+		if err != nil {
+			return o, fmt.Errorf("--pgbench: %w (it comes with PostgreSQL's client, apt-get install postgresql-client; --pgbench='' runs without the PostgreSQL ceiling)", err)
+		}
+		o.pgbench = p
 	}
 	if o.driver == "" {
 		o.driver = "go"
@@ -280,6 +291,13 @@ func schedule(o options) []sredRun {
 // ceiling is measured with the main steps, not with the fixed-rate tail.
 func (r sredRun) skipsNoop(o options) bool { return r.rate != o.rate }
 
+// ceiling reports whether the run ends with the PostgreSQL ceiling: the
+// main steps (not the fixed-rate tail) of a postgres set-up with the first
+// channels set-up, with pgbench.
+func (r sredRun) ceiling(o options) bool {
+	return r.setup.postgres && o.pgbench != "" && !r.skipsNoop(o) && r.channels == o.channels[0]
+}
+
 // runsTable is the layout of the rows of the steps of runs: the target
 // and set-up columns as wide as the longest of their names, all known
 // before the first step.
@@ -291,6 +309,9 @@ func runsTable(o options, runs []sredRun) stepTable {
 		}
 		targets = append(targets, stepName("sred/"+r.channels, r.rate))
 		setups = append(setups, r.setup.name)
+		if r.ceiling(o) {
+			targets = append(targets, pgbenchTarget)
+		}
 	}
 	return newStepTable(targets, setups)
 }
@@ -518,6 +539,7 @@ func benchSred(w io.Writer, o options, tab stepTable, st setup, bin, dir, config
 	}
 	var out []stepResult
 	var noopRate float64
+	lastPrefix := "" // the last sred step's
 	for k, c := range o.conns {
 		targets := []struct{ name, url string }{
 			{"no-op", "http://" + noop.Addr().String() + "/"},
@@ -580,12 +602,21 @@ func benchSred(w io.Writer, o options, tab stepTable, st setup, bin, dir, config
 				noopRate = m.rate()
 				continue
 			}
+			lastPrefix = prefix
 			sr := stepResult{setup: st.name, channels: channels, conns: c, offered: o.rate, rate: m.rate(), noop: noopRate, p99: m.p99, cpuPer1k: perK, noCPU: !cpuOK}
 			out = append(out, sr)
 		}
 	}
 	if !sred.alive() {
 		return nil, fmt.Errorf("sred exited during the run (log: %s)", sred.procs[0].Log)
+	}
+	if st.postgres && o.pgbench != "" && !o.skipNoop && channels == o.channels[0] && lastPrefix != "" {
+		// pgbench has the database to itself: sred's connections and
+		// its workers' polling would take from its clients and CPU.
+		sred.stopProcs()
+		if err := sred.ceiling(w, o, tab, st, dir, lastPrefix, out[len(out)-1].rate); err != nil {
+			return nil, fmt.Errorf("PostgreSQL ceiling (%s): %w", st.name, err)
+		}
 	}
 	return out, nil
 }
@@ -780,13 +811,20 @@ func startSreds(bin, dir, config string, st setup, o options) (*sredSet, error) 
 }
 
 func (s *sredSet) stop() {
+	s.stopProcs()
+	s.drop()
+}
+
+// stopProcs stops the load balancer and the replicas, and leaves the
+// store.
+func (s *sredSet) stopProcs() {
 	if s.proxy != nil {
 		s.proxy.Close()
+		s.proxy = nil
 	}
 	for _, p := range s.procs {
 		p.Stop()
 	}
-	s.drop()
 }
 
 func (s *sredSet) alive() bool {

@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rootuip/sre/cmd/internal/benchenv"
+)
+
+// The PostgreSQL ceiling: after a postgres set-up's steps, pgbench writes
+// the rows that the deliveries of its last step wrote, copied from a
+// delivery that opened an incident and one that joined one, in one
+// transaction per delivery and in the same proportion, against the same
+// schema, at every number of connections of the steps. It is what
+// PostgreSQL gives for those writes on this machine with a client that
+// does nothing else (prepared statements, no reads of its own, no
+// correlation, no escalation steps afterwards): an upper bound for sred's
+// deliveries/s on PostgreSQL, as the no-op handler is over HTTP.
+
+// pgSample is what the ceiling's transactions copy: a delivery that opened
+// an incident (its incident, group and creation time) and one that joined
+// an incident opened by another group, each with the ids of the timeline
+// entries and jobs it wrote.
+type pgSample struct {
+	schema string
+	// create: the incident, the group that opened it, its timeline
+	// entries and jobs written at its creation.
+	createInc, createGroup string
+	createTimeline         []int64
+	createJobs             []int64
+	// join: the incident joined and the joining group, its timeline
+	// entries written then (one per kind).
+	joinInc, joinGroup string
+	joinTimeline       []int64
+	// permille of the step's deliveries that opened an incident.
+	createPermille int
+}
+
+// pgCeilingSample reads the sample from the store of the step of prefix.
+func (s *sredSet) pgCeilingSample(prefix string) (*pgSample, error) {
+	u, err := url.Parse(s.postgresURL)
+	if err != nil {
+		return nil, err
+	}
+	sm := &pgSample{schema: u.Query().Get("search_path")}
+	if sm.schema == "" {
+		return nil, errors.New("no schema in the store's URL")
+	}
+	db, err := sql.Open("pgx", s.postgresURL)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	group := `group="` + prefix + `-`
+	var createdAt, attachedAt int64
+	if err := db.QueryRowContext(ctx, `SELECT i.id, i.group_key, i.created_at FROM incidents i
+WHERE strpos(i.group_key, $1) > 0 AND EXISTS (SELECT 1 FROM jobs j WHERE j.grp = i.id)
+ORDER BY i.created_at, i.id LIMIT 1`, group).Scan(&sm.createInc, &sm.createGroup, &createdAt); err != nil {
+		return nil, fmt.Errorf("a delivery that opened an incident: %w", err)
+	}
+	if err := db.QueryRowContext(ctx, `SELECT l.incident_id, l.group_key, l.attached_at FROM incident_links l
+WHERE strpos(l.group_key, $1) > 0 AND l.reason <> 'opened' ORDER BY l.attached_at LIMIT 1`, group).Scan(&sm.joinInc, &sm.joinGroup, &attachedAt); err != nil {
+		return nil, fmt.Errorf("a delivery that joined an incident: %w", err)
+	}
+	ids := func(q string, args ...any) ([]int64, error) {
+		rows, err := db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var out []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return nil, err
+			}
+			out = append(out, id)
+		}
+		return out, rows.Err()
+	}
+	if sm.createTimeline, err = ids(`SELECT id FROM incident_timeline WHERE incident_id = $1 AND at = $2 ORDER BY id`, sm.createInc, createdAt); err != nil {
+		return nil, err
+	}
+	if sm.createJobs, err = ids(`SELECT id FROM jobs WHERE grp = $1 AND created_at = $2 ORDER BY id`, sm.createInc, createdAt); err != nil {
+		return nil, err
+	}
+	// Other deliveries may have joined the incident in the same
+	// millisecond: one entry of each kind is what one delivery writes.
+	if sm.joinTimeline, err = ids(`SELECT MIN(id) FROM incident_timeline WHERE incident_id = $1 AND at = $2 GROUP BY kind ORDER BY 1`, sm.joinInc, attachedAt); err != nil {
+		return nil, err
+	}
+	var stored, opened int
+	if err := db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM alert_groups WHERE strpos(group_key, $1) > 0),
+	(SELECT count(*) FROM incidents WHERE strpos(group_key, $1) > 0)`, group).Scan(&stored, &opened); err != nil {
+		return nil, err
+	}
+	if stored == 0 {
+		return nil, errors.New("the step stored no delivery")
+	}
+	sm.createPermille = 1000 * opened / stored
+	return sm, nil
+}
+
+// pgbenchScript is one delivery as pgbench runs it: the rows of the
+// opening delivery or of the joining one (chosen at random in the step's
+// proportion), copied under a new group key and, for an opening one, a new
+// incident ID. :client_id and :g make the keys unique; the sample's keys
+// are variables (-D), so they travel as parameters, never as SQL text.
+func (sm *pgSample) script() string {
+	t := func(name string) string { return `"` + sm.schema + `".` + name }
+	const (
+		newGroup = `'pgbench/' || :client_id || '/' || :g`
+		newInc   = `'PGB-' || :client_id || '-' || :g`
+	)
+	var b strings.Builder
+	fmt.Fprintf(&b, "\\set g random(1, 1000000000000)\n\\set create random(1, 1000) <= %d\nBEGIN;\n", sm.createPermille)
+	fmt.Fprintf(&b, "INSERT INTO %s (group_key, incident_id, last_delivery_at) VALUES (%s, NULL, 0);\n", t("alert_groups"), newGroup)
+	b.WriteString("\\if :create\n")
+	fmt.Fprintf(&b, `INSERT INTO %[1]s (id, title, service, severity, status, labels, group_key, receiver, runbook_urls, assignee, impact, flapping,
+	reopen_count, mitigated_by, detected_at, created_at, acknowledged_at, investigating_at, resolved_at, recovered_at, postmortem_at, updated_at,
+	snoozed_until, root_service, recovering_since, merged_into)
+SELECT %[2]s, title, service, severity, status, labels, %[3]s, receiver, runbook_urls, assignee, impact, flapping,
+	reopen_count, mitigated_by, detected_at, created_at, acknowledged_at, investigating_at, resolved_at, recovered_at, postmortem_at, updated_at,
+	snoozed_until, root_service, recovering_since, merged_into FROM %[1]s WHERE id = :ci;
+`, t("incidents"), newInc, newGroup)
+	sm.copyRows(&b, t, newInc, newGroup, ":ci", ":cg", sm.createTimeline)
+	fmt.Fprintf(&b, `INSERT INTO %[1]s (incident_id, service, last_at) SELECT %[2]s, service, last_at FROM %[1]s WHERE incident_id = :ci;
+`, t("incident_link_services"), newInc)
+	fmt.Fprintf(&b, `INSERT INTO %[1]s (incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at)
+SELECT %[2]s, policy, frozen, snapshot, epoch, state, level, started_at, updated_at FROM %[1]s WHERE incident_id = :ci;
+`, t("escalation_state"), newInc)
+	if len(sm.createJobs) > 0 {
+		fmt.Fprintf(&b, `INSERT INTO %[1]s (queue, kind, dedup_key, grp, run_at, payload, state, attempts, last_error, created_at)
+SELECT queue, kind, dedup_key || '/' || %[2]s, %[2]s, run_at, payload, 'pending', 0, '', created_at FROM %[1]s WHERE id IN (%[3]s);
+`, t("jobs"), newInc, idList(sm.createJobs))
+	}
+	fmt.Fprintf(&b, "UPDATE %s SET incident_id = %s WHERE group_key = %s;\n", t("alert_groups"), newInc, newGroup)
+	b.WriteString("\\else\n")
+	sm.copyRows(&b, t, ":ji", newGroup, ":ji", ":jg", sm.joinTimeline)
+	fmt.Fprintf(&b, "UPDATE %s SET incident_id = :ji WHERE group_key = %s;\n", t("alert_groups"), newGroup)
+	b.WriteString("\\endif\nCOMMIT;\n")
+	return b.String()
+}
+
+// copyRows writes the statements copying a delivery's alerts, link and
+// timeline entries (of the group fromGroup on the incident fromInc) to the
+// group toGroup on the incident toInc.
+func (sm *pgSample) copyRows(b *strings.Builder, t func(string) string, toInc, toGroup, fromInc, fromGroup string, timeline []int64) {
+	fmt.Fprintf(b, `INSERT INTO %[1]s (group_key, fingerprint, starts_at, incident_id, status, ends_at, labels, annotations, generator_url, first_seen_at, updated_at)
+SELECT %[2]s, fingerprint, starts_at, %[3]s, status, ends_at, labels, annotations, generator_url, first_seen_at, updated_at FROM %[1]s WHERE group_key = %[4]s;
+`, t("incident_alerts"), toGroup, toInc, fromGroup)
+	fmt.Fprintf(b, `INSERT INTO %[1]s (incident_id, group_key, service, labels, reason, explanation, attached_at)
+SELECT %[2]s, %[3]s, service, labels, reason, explanation, attached_at FROM %[1]s WHERE incident_id = %[4]s AND group_key = %[5]s;
+`, t("incident_links"), toInc, toGroup, fromInc, fromGroup)
+	if len(timeline) > 0 {
+		fmt.Fprintf(b, `INSERT INTO %[1]s (incident_id, at, kind, actor, message, data)
+SELECT %[2]s, at, kind, actor, message, data FROM %[1]s WHERE id IN (%[3]s) ORDER BY id;
+`, t("incident_timeline"), toInc, idList(timeline))
+	}
+}
+
+// idList is ids as an SQL list.
+func idList(ids []int64) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.FormatInt(id, 10)
+	}
+	return strings.Join(s, ", ")
+}
+
+// pgbenchResult is what one pgbench run measured.
+type pgbenchResult struct {
+	tps          float64
+	done, failed int
+	latencyAvg   time.Duration
+	elapsed, cpu time.Duration
+	output       string
+}
+
+var (
+	pgbenchTPS    = regexp.MustCompile(`(?m)^tps = ([0-9.]+)`)
+	pgbenchDone   = regexp.MustCompile(`(?m)^number of transactions actually processed: ([0-9]+)`)
+	pgbenchFailed = regexp.MustCompile(`(?m)^number of failed transactions: ([0-9]+)`)
+	pgbenchAvg    = regexp.MustCompile(`(?m)^latency average = ([0-9.]+) ms`)
+)
+
+// parsePgbench reads pgbench's report.
+func parsePgbench(out string) (*pgbenchResult, error) {
+	r := &pgbenchResult{output: out}
+	m := pgbenchTPS.FindStringSubmatch(out)
+	d := pgbenchDone.FindStringSubmatch(out)
+	if m == nil || d == nil {
+		return nil, fmt.Errorf("no tps in pgbench's report:\n%s", out)
+	}
+	r.tps, _ = strconv.ParseFloat(m[1], 64)
+	r.done, _ = strconv.Atoi(d[1])
+	if f := pgbenchFailed.FindStringSubmatch(out); f != nil {
+		r.failed, _ = strconv.Atoi(f[1])
+	}
+	if a := pgbenchAvg.FindStringSubmatch(out); a != nil {
+		ms, _ := strconv.ParseFloat(a[1], 64)
+		r.latencyAvg = time.Duration(ms * float64(time.Millisecond))
+	}
+	return r, nil
+}
+
+// runPgbench runs the sample's script on conns connections for d against
+// the database of base (the store's URL without its schema, which the
+// script names), or for transactions transactions per connection when
+// transactions > 0.
+func runPgbench(binary, base, dir string, sm *pgSample, conns int, d time.Duration, transactions int) (*pgbenchResult, error) {
+	script := filepath.Join(dir, "pgbench-delivery.sql")
+	if err := os.WriteFile(script, []byte(sm.script()), 0o644); err != nil {
+		return nil, err
+	}
+	args := []string{"--no-vacuum", "--protocol=prepared", "--client=" + strconv.Itoa(conns), "--jobs=" + strconv.Itoa(min(conns, 2)),
+		"--file=" + script,
+		"--define=ci=" + sm.createInc, "--define=cg=" + sm.createGroup, "--define=ji=" + sm.joinInc, "--define=jg=" + sm.joinGroup}
+	if transactions > 0 {
+		args = append(args, "--transactions="+strconv.Itoa(transactions))
+	} else {
+		args = append(args, "--time="+strconv.Itoa(max(1, int(d.Seconds()))))
+	}
+	args = append(args, libpqURL(base))
+	cmd := exec.Command(binary, args...)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	elapsed := time.Since(start)
+	if err != nil {
+		return nil, fmt.Errorf("pgbench: %w\n%s", err, out)
+	}
+	r, err := parsePgbench(string(out))
+	if err != nil {
+		return nil, err
+	}
+	r.elapsed = elapsed
+	if ps := cmd.ProcessState; ps != nil {
+		r.cpu = ps.UserTime() + ps.SystemTime()
+	}
+	return r, nil
+}
+
+// libpqURL is the PostgreSQL URL u as libpq reads it: without the
+// parameters only pgx knows (search_path: the script names its schema).
+func libpqURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	q := p.Query()
+	q.Del("search_path")
+	p.RawQuery = q.Encode()
+	return p.String()
+}
+
+// pgbenchTarget is the target column of the ceiling's rows.
+const pgbenchTarget = "pgbench"
+
+// ceiling runs the PostgreSQL ceiling after a set-up's steps: pgbench at
+// every number of connections of the steps, for as long as a step (or, on
+// the Go client, as many deliveries as its --max-requests), each a row of
+// the table; last is sred's deliveries/s in its last step, given as a
+// share of pgbench's at the same number of connections.
+func (s *sredSet) ceiling(w io.Writer, o options, tab stepTable, st setup, dir, prefix string, last float64) error {
+	sm, err := s.pgCeilingSample(prefix)
+	if err != nil {
+		return err
+	}
+	for i, c := range o.conns {
+		transactions := 0
+		if o.driver == "go" {
+			transactions = (o.maxRequests + c - 1) / c
+		}
+		r, err := runPgbench(o.pgbench, s.postgresURL, dir, sm, c, o.duration, transactions)
+		if err != nil {
+			return err
+		}
+		gen, cores := "-", "-"
+		if r.done > 0 && r.cpu > 0 {
+			gen = fmt.Sprintf("%.2f", r.cpu.Seconds()*1000/float64(r.done))
+			cores = fmt.Sprintf("%.2f", r.cpu.Seconds()/r.elapsed.Seconds())
+		}
+		fmt.Fprint(w, tab.row(pgbenchTarget, st.name, strconv.Itoa(c), fmt.Sprintf("%.0f", r.tps), "-", "-", "-",
+			strconv.Itoa(r.done), strconv.Itoa(r.failed), "-", "-", gen, cores, "-", benchenv.LoadAvg()))
+		if r.failed > 0 {
+			fmt.Fprintf(os.Stderr, "  pgbench: %d failed transactions\n%s\n", r.failed, r.output)
+		}
+		if i == len(o.conns)-1 && r.tps > 0 {
+			fmt.Fprintf(os.Stderr, "  %s: sred's last step reached %.0f%% of pgbench's deliveries/s at %d connections (latency average %.1f ms; %.1f%% of its deliveries opened an incident)\n",
+				st.name, 100*last/r.tps, c, benchenv.Millis(r.latencyAvg), float64(sm.createPermille)/10)
+		}
+	}
+	return nil
+}

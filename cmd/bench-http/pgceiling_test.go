@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+// TestPgCeiling runs the PostgreSQL ceiling as bench-http does after a
+// postgres set-up's steps: a real sred on a fresh schema takes 20
+// deliveries, pgbench copies what the deliveries wrote, and every one of
+// its transactions is one delivery's rows, for a new group: an opening one
+// (a new incident with its escalation state, link, timeline entries and
+// jobs, as many as the sample's) or a joining one (on the sample's joined
+// incident).
+func TestPgCeiling(t *testing.T) {
+	pgbench, err := exec.LookPath("pgbench")
+	require.NoError(t, err, "pgbench (PostgreSQL's client) is needed")
+	bin := sredBinary(t)
+	config, err := filepath.Abs("../../examples/sred.yml")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	o := options{postgresURL: testutil.PostgresURL(), duration: 10 * time.Minute, maxRequests: 20, alerts: 10, warm: true}
+	set, err := startSreds(bin, dir, config, setups["postgres"], o)
+	require.NoError(t, err)
+	t.Cleanup(set.stop)
+	const prefix = "ceiling-test"
+	r := drive(set.url+"/api/v1/webhook/alertmanager", 2, o, prefix)
+	require.Equal(t, 20, r.ok, "deliveries answered 2xx (first error: %v)", r.firstErr)
+
+	sm, err := set.pgCeilingSample(prefix)
+	require.NoError(t, err)
+	require.NotEmpty(t, sm.createTimeline, "the opening delivery's timeline entries")
+	require.NotEmpty(t, sm.createJobs, "the opening delivery's jobs (its escalation's first step)")
+	require.NotEmpty(t, sm.joinTimeline, "the joining delivery's timeline entries")
+	require.NotEqual(t, sm.createGroup, sm.joinGroup, "a delivery that joined another group's incident")
+	require.True(t, sm.createPermille > 0 && sm.createPermille < 1000, "some deliveries opened an incident, some joined one: %d‰", sm.createPermille)
+
+	const clients, each = 2, 10
+	res, err := runPgbench(pgbench, set.postgresURL, dir, sm, clients, 0, each)
+	require.NoError(t, err)
+	require.Equal(t, clients*each, res.done, "transactions:\n%s", res.output)
+	require.Zero(t, res.failed)
+	require.Positive(t, res.tps)
+
+	db, err := sql.Open("pgx", set.postgresURL)
+	require.NoError(t, err)
+	defer db.Close()
+	ctx := context.Background()
+	count := func(q string, args ...any) int {
+		t.Helper()
+		var n int
+		require.NoError(t, db.QueryRowContext(ctx, q, args...).Scan(&n), q)
+		return n
+	}
+	rows, err := db.QueryContext(ctx, `SELECT group_key, incident_id FROM alert_groups WHERE group_key LIKE 'pgbench/%'`)
+	require.NoError(t, err)
+	groups := map[string]string{}
+	for rows.Next() {
+		var g string
+		var inc sql.NullString
+		require.NoError(t, rows.Scan(&g, &inc))
+		require.True(t, inc.Valid, "group %s placed on an incident", g)
+		groups[g] = inc.String
+	}
+	require.NoError(t, rows.Err())
+	require.Len(t, groups, clients*each, "one new group per transaction")
+	opened := 0
+	for g, inc := range groups {
+		require.Equal(t, 10, count(`SELECT count(*) FROM incident_alerts WHERE group_key = $1 AND incident_id = $2`, g, inc), "the alerts of %s", g)
+		require.Equal(t, 1, count(`SELECT count(*) FROM incident_links WHERE group_key = $1 AND incident_id = $2`, g, inc), "the link of %s", g)
+		if inc == sm.joinInc {
+			continue
+		}
+		require.True(t, strings.HasPrefix(inc, "PGB-"), "group %s opened a new incident, or joined %s: %s", g, sm.joinInc, inc)
+		opened++
+		require.Equal(t, 1, count(`SELECT count(*) FROM incidents WHERE id = $1 AND group_key = $2`, inc, g))
+		require.Equal(t, 1, count(`SELECT count(*) FROM escalation_state WHERE incident_id = $1`, inc))
+		require.Equal(t, len(sm.createTimeline), count(`SELECT count(*) FROM incident_timeline WHERE incident_id = $1`, inc))
+		require.Equal(t, len(sm.createJobs), count(`SELECT count(*) FROM jobs WHERE grp = $1`, inc))
+	}
+	joined := clients*each - opened
+	// The joined incident holds the sample's own entries besides the
+	// copies: each joining transaction adds one entry per kind.
+	require.Equal(t, joined*len(sm.joinTimeline), count(`SELECT count(*) FROM incident_timeline t WHERE incident_id = $1
+		AND EXISTS (SELECT 1 FROM incident_timeline s WHERE s.id IN (`+idList(sm.joinTimeline)+`) AND s.kind = t.kind AND s.data = t.data AND s.id <> t.id)`, sm.joinInc))
+}
