@@ -269,4 +269,13 @@ CREATE INDEX incident_alerts_ends ON incident_alerts (ends_at) WHERE status = 'r
 `,
 		Postgres: `SELECT 1;`,
 	},
+	{
+		// incidents_group (group_key) serves no query: an incident is
+		// found from its group through alert_groups (the group's row
+		// names its incident), and the quiet-incident sweep joins
+		// alert_groups to the open incidents by their primary key. Every
+		// new incident inserted an entry into it.
+		ID:     "incident/0010_drop_incidents_group",
+		SQLite: `DROP INDEX IF EXISTS incidents_group;`,
+	},
 }
