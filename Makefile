@@ -204,7 +204,8 @@ bench: tools $(BENCHSTAT)
 # PostgreSQL's client; empty skips it) writes the rows that its last step's
 # deliveries wrote, one transaction per delivery, at every number of
 # connections: PostgreSQL's own ceiling for those writes on the machine,
-# printed as pgbench rows beside sred's.
+# printed as pgbench rows beside sred's; after the SQLite set-up's, a
+# replay row does the same on SQLite (one connection, sred's settings).
 BENCH_HTTP_RATE        ?= 0
 BENCH_HTTP_TAIL_RATE   ?= 400
 BENCH_HTTP_DRIVER      ?=

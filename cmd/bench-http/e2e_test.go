@@ -105,6 +105,17 @@ func TestBenchSQLite(t *testing.T) {
 		require.Regexp(t, `^[0-9]+%$`, f[13], "%v: the share of new incidents paged", k)
 	}
 
+	// After the failing channels' steps, the SQLite ceiling: the replay of
+	// as many deliveries as the step's.
+	var replays [][]string
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		if f := strings.Fields(line); len(f) >= 14 && f[0] == replayTarget {
+			replays = append(replays, f)
+		}
+	}
+	require.Len(t, replays, 1, "one replay, after the first channels set-up's steps")
+	require.Equal(t, []string{"sqlite", "1", n, "0"}, []string{replays[0][1], replays[0][2], replays[0][7], replays[0][8]}, "set-up, connections, deliveries, errors")
+
 	// setup conns no-op/s failing/s p99 working/s p99 fail/work cpu/1k fail, work
 	sum := strings.Fields(stdout.String()[strings.LastIndex(stdout.String(), "\nsqlite "):])
 	require.Len(t, sum, 10, "the summary's row")

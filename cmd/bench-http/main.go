@@ -83,6 +83,9 @@ type options struct {
 	// pgbench is the pgbench binary of the PostgreSQL ceiling run after
 	// every postgres set-up's steps (pgceiling.go); empty: not run.
 	pgbench string
+	// replay runs the SQLite ceiling after the sqlite set-up's steps
+	// (sqliteceiling.go).
+	replay bool
 }
 
 // setup is how sred runs: its store and how many replicas.
@@ -139,6 +142,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	a.Flag("warm", "The Go client opens all its connections before a step's clock starts (wrk does too: its latencies start at a request's first byte).").Default("true").BoolVar(&o.warm)
 	a.Flag("fresh-store", "Run every step (number of connections) on a fresh sred and store instead of the steps in turn on one: the later steps then do not run on the earlier steps' deliveries.").BoolVar(&o.freshStore)
 	a.Flag("pgbench", "pgbench binary: after a postgres set-up's steps (with the first --channels set-up), it writes the rows that the last step's deliveries wrote (copied from one that opened an incident and one that joined one, one transaction per delivery), at every number of connections: PostgreSQL's own ceiling for those writes on this machine, beside sred's. Empty: not run.").Default("pgbench").StringVar(&o.pgbench)
+	a.Flag("replay", "After the sqlite set-up's steps (with the first --channels set-up), sred stopped, write the rows that the last step's deliveries wrote again into its store, copied as pgbench copies them, on one connection in transactions of 16 deliveries as sred's writer batches them: SQLite's own ceiling for those writes on this machine, beside sred's.").Default("true").BoolVar(&o.replay)
 	a.Flag("tail-rate", "After the steps of every set-up and round (those of every --channels set-up), run every number of connections again at this fixed offered load (open loop, Go client, the first --channels set-up only, a fresh sred and store each) and print the tail ratio at a fixed rate beside the closed-loop one. 0: not run.").Default("0").Float64Var(&o.tailRate)
 	a.HelpFlag.Short('h')
 	if _, err := a.Parse(args); err != nil {
@@ -298,6 +302,12 @@ func (r sredRun) ceiling(o options) bool {
 	return r.setup.postgres && o.pgbench != "" && !r.skipsNoop(o) && r.channels == o.channels[0]
 }
 
+// replays reports whether the run ends with the SQLite ceiling: the main
+// steps of the sqlite set-up with the first channels set-up, with --replay.
+func (r sredRun) replays(o options) bool {
+	return !r.setup.postgres && o.replay && !r.skipsNoop(o) && r.channels == o.channels[0]
+}
+
 // runsTable is the layout of the rows of the steps of runs: the target
 // and set-up columns as wide as the longest of their names, all known
 // before the first step.
@@ -311,6 +321,9 @@ func runsTable(o options, runs []sredRun) stepTable {
 		setups = append(setups, r.setup.name)
 		if r.ceiling(o) {
 			targets = append(targets, pgbenchTarget)
+		}
+		if r.replays(o) {
+			targets = append(targets, replayTarget)
 		}
 	}
 	return newStepTable(targets, setups)
@@ -610,12 +623,20 @@ func benchSred(w io.Writer, o options, tab stepTable, st setup, bin, dir, config
 	if !sred.alive() {
 		return nil, fmt.Errorf("sred exited during the run (log: %s)", sred.procs[0].Log)
 	}
-	if st.postgres && o.pgbench != "" && !o.skipNoop && channels == o.channels[0] && lastPrefix != "" {
-		// pgbench has the database to itself: sred's connections and
-		// its workers' polling would take from its clients and CPU.
+	// The main steps (not the fixed-rate tail's) with the first channels
+	// set-up end with the store's own ceiling (sredRun.ceiling, replays).
+	main := !o.skipNoop && channels == o.channels[0]
+	if lastPrefix != "" && main && (st.postgres && o.pgbench != "" || !st.postgres && o.replay) {
+		// The ceiling has the store to itself: sred's connections and
+		// its workers would take from its CPU (and its clients).
 		sred.stopProcs()
-		if err := sred.ceiling(w, o, tab, st, dir, lastPrefix, out[len(out)-1].rate); err != nil {
-			return nil, fmt.Errorf("PostgreSQL ceiling (%s): %w", st.name, err)
+		if st.postgres {
+			err = sred.ceiling(w, o, tab, st, dir, lastPrefix, out[len(out)-1].rate)
+		} else {
+			err = sred.sqliteCeiling(w, o, tab, st, lastPrefix, out[len(out)-1].rate)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s ceiling: %w", st.name, err)
 		}
 	}
 	return out, nil

@@ -48,7 +48,10 @@ func TestParseOptions(t *testing.T) {
 			require.Zero(t, o.rate)
 			require.Zero(t, o.tailRate)
 			require.False(t, o.freshStore)
+			require.True(t, o.replay)
 		}},
+		{name: "no replay", args: []string{"--no-replay", "--wrk.binary=" + wrk},
+			want: func(t *testing.T, o options) { require.False(t, o.replay) }},
 		{name: "wrk missing: the Go client", args: []string{"--wrk.binary=" + missing}, stderrRE: `no-wrk not found, the closed-loop steps run on the Go client`,
 			want: func(t *testing.T, o options) { require.Equal(t, "go", o.driver) }},
 		{name: "rate moves wrk to the Go client", args: []string{"--driver=wrk", "--rate=1000", "--wrk.binary=" + wrk}, stderrRE: `--rate runs on the Go client`,

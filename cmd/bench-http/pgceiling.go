@@ -53,8 +53,8 @@ func (s *sredSet) pgCeilingSample(prefix string) (*pgSample, error) {
 	if err != nil {
 		return nil, err
 	}
-	sm := &pgSample{schema: u.Query().Get("search_path")}
-	if sm.schema == "" {
+	schema := u.Query().Get("search_path")
+	if schema == "" {
 		return nil, errors.New("no schema in the store's URL")
 	}
 	db, err := sql.Open("pgx", s.postgresURL)
@@ -62,17 +62,30 @@ func (s *sredSet) pgCeilingSample(prefix string) (*pgSample, error) {
 		return nil, err
 	}
 	defer db.Close()
+	sm, err := readSample(db, "strpos", prefix)
+	if err != nil {
+		return nil, err
+	}
+	sm.schema = schema
+	return sm, nil
+}
+
+// readSample reads the sample of the step of prefix from db (find: the
+// backend's substring search).
+func readSample(db *sql.DB, find, prefix string) (*pgSample, error) {
+	sm := &pgSample{}
+	var err error
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	group := `group="` + prefix + `-`
 	var createdAt, attachedAt int64
 	if err := db.QueryRowContext(ctx, `SELECT i.id, i.group_key, i.created_at FROM incidents i
-WHERE strpos(i.group_key, $1) > 0 AND EXISTS (SELECT 1 FROM jobs j WHERE j.grp = i.id)
+WHERE `+find+`(i.group_key, $1) > 0 AND EXISTS (SELECT 1 FROM jobs j WHERE j.grp = i.id)
 ORDER BY i.created_at, i.id LIMIT 1`, group).Scan(&sm.createInc, &sm.createGroup, &createdAt); err != nil {
 		return nil, fmt.Errorf("a delivery that opened an incident: %w", err)
 	}
 	if err := db.QueryRowContext(ctx, `SELECT l.incident_id, l.group_key, l.attached_at FROM incident_links l
-WHERE strpos(l.group_key, $1) > 0 AND l.reason <> 'opened' ORDER BY l.attached_at LIMIT 1`, group).Scan(&sm.joinInc, &sm.joinGroup, &attachedAt); err != nil {
+WHERE `+find+`(l.group_key, $1) > 0 AND l.reason <> 'opened' ORDER BY l.attached_at LIMIT 1`, group).Scan(&sm.joinInc, &sm.joinGroup, &attachedAt); err != nil {
 		return nil, fmt.Errorf("a delivery that joined an incident: %w", err)
 	}
 	ids := func(q string, args ...any) ([]int64, error) {
@@ -103,8 +116,8 @@ WHERE strpos(l.group_key, $1) > 0 AND l.reason <> 'opened' ORDER BY l.attached_a
 		return nil, err
 	}
 	var stored, opened int
-	if err := db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM alert_groups WHERE strpos(group_key, $1) > 0),
-	(SELECT count(*) FROM incidents WHERE strpos(group_key, $1) > 0)`, group).Scan(&stored, &opened); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM alert_groups WHERE `+find+`(group_key, $1) > 0),
+	(SELECT count(*) FROM incidents WHERE `+find+`(group_key, $1) > 0)`, group).Scan(&stored, &opened); err != nil {
 		return nil, err
 	}
 	if stored == 0 {
@@ -122,8 +135,8 @@ WHERE strpos(l.group_key, $1) > 0 AND l.reason <> 'opened' ORDER BY l.attached_a
 func (sm *pgSample) script() string {
 	t := func(name string) string { return `"` + sm.schema + `".` + name }
 	const (
-		newGroup = `'pgbench/' || :client_id || '/' || :g`
-		newInc   = `'PGB-' || :client_id || '-' || :g`
+		newGroup = `'ceiling/' || :client_id || '/' || :g`
+		newInc   = `'CEIL-' || :client_id || '-' || :g`
 	)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\\set g random(1, 1000000000000)\n\\set create random(1, 1000) <= %d\nBEGIN;\n", sm.createPermille)

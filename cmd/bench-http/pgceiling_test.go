@@ -54,6 +54,16 @@ func TestPgCeiling(t *testing.T) {
 	db, err := sql.Open("pgx", set.postgresURL)
 	require.NoError(t, err)
 	defer db.Close()
+	checkCopies(t, db, sm, clients*each)
+}
+
+// checkCopies checks the rows that n replayed deliveries of sm wrote to
+// db: a new group each, with the sample's 10 alerts and its link, on a new
+// incident with the opening delivery's escalation state, timeline entries
+// and jobs, or on the joined incident with one more timeline entry of each
+// of the joining delivery's kinds.
+func checkCopies(t *testing.T, db *sql.DB, sm *pgSample, n int) {
+	t.Helper()
 	ctx := context.Background()
 	count := func(q string, args ...any) int {
 		t.Helper()
@@ -61,7 +71,7 @@ func TestPgCeiling(t *testing.T) {
 		require.NoError(t, db.QueryRowContext(ctx, q, args...).Scan(&n), q)
 		return n
 	}
-	rows, err := db.QueryContext(ctx, `SELECT group_key, incident_id FROM alert_groups WHERE group_key LIKE 'pgbench/%'`)
+	rows, err := db.QueryContext(ctx, `SELECT group_key, incident_id FROM alert_groups WHERE group_key LIKE 'ceiling/%'`)
 	require.NoError(t, err)
 	groups := map[string]string{}
 	for rows.Next() {
@@ -72,7 +82,7 @@ func TestPgCeiling(t *testing.T) {
 		groups[g] = inc.String
 	}
 	require.NoError(t, rows.Err())
-	require.Len(t, groups, clients*each, "one new group per transaction")
+	require.Len(t, groups, n, "one new group per delivery")
 	opened := 0
 	for g, inc := range groups {
 		require.Equal(t, 10, count(`SELECT count(*) FROM incident_alerts WHERE group_key = $1 AND incident_id = $2`, g, inc), "the alerts of %s", g)
@@ -80,16 +90,53 @@ func TestPgCeiling(t *testing.T) {
 		if inc == sm.joinInc {
 			continue
 		}
-		require.True(t, strings.HasPrefix(inc, "PGB-"), "group %s opened a new incident, or joined %s: %s", g, sm.joinInc, inc)
+		require.True(t, strings.HasPrefix(inc, "CEIL-"), "group %s opened a new incident, or joined %s: %s", g, sm.joinInc, inc)
 		opened++
 		require.Equal(t, 1, count(`SELECT count(*) FROM incidents WHERE id = $1 AND group_key = $2`, inc, g))
 		require.Equal(t, 1, count(`SELECT count(*) FROM escalation_state WHERE incident_id = $1`, inc))
 		require.Equal(t, len(sm.createTimeline), count(`SELECT count(*) FROM incident_timeline WHERE incident_id = $1`, inc))
 		require.Equal(t, len(sm.createJobs), count(`SELECT count(*) FROM jobs WHERE grp = $1`, inc))
 	}
-	joined := clients*each - opened
+	joined := n - opened
 	// The joined incident holds the sample's own entries besides the
-	// copies: each joining transaction adds one entry per kind.
+	// copies: each joining delivery adds one entry per kind.
 	require.Equal(t, joined*len(sm.joinTimeline), count(`SELECT count(*) FROM incident_timeline t WHERE incident_id = $1
 		AND EXISTS (SELECT 1 FROM incident_timeline s WHERE s.id IN (`+idList(sm.joinTimeline)+`) AND s.kind = t.kind AND s.data = t.data AND s.id <> t.id)`, sm.joinInc))
+}
+
+// TestSQLiteReplay runs the SQLite ceiling as bench-http does after the
+// sqlite set-up's steps: a real sred on SQLite takes 20 deliveries and
+// stops, and the replay writes 40 deliveries' rows into its store (more
+// than one transaction of replayBatch), in the step's proportion of
+// opening and joining ones.
+func TestSQLiteReplay(t *testing.T) {
+	bin := sredBinary(t)
+	config, err := filepath.Abs("../../examples/sred.yml")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	o := options{duration: 10 * time.Minute, maxRequests: 20, alerts: 10, warm: true}
+	set, err := startSreds(bin, dir, config, setups["sqlite"], o)
+	require.NoError(t, err)
+	t.Cleanup(set.stop)
+	const prefix = "replay-test"
+	r := drive(set.url+"/api/v1/webhook/alertmanager", 2, o, prefix)
+	require.Equal(t, 20, r.ok, "deliveries answered 2xx (first error: %v)", r.firstErr)
+	set.stopProcs()
+
+	db, err := sql.Open("sqlite", "file:"+set.sqlitePath)
+	require.NoError(t, err)
+	defer db.Close()
+	sm, err := readSample(db, "instr", prefix)
+	require.NoError(t, err)
+	require.NotEmpty(t, sm.createTimeline)
+	require.NotEmpty(t, sm.createJobs)
+	require.NotEmpty(t, sm.joinTimeline)
+	const n = 2*replayBatch + 8
+	res, err := sqliteReplay(set.sqlitePath, sm, 0, n)
+	require.NoError(t, err)
+	require.Equal(t, n, res.done)
+	checkCopies(t, db, sm, n)
+	var opened int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM incidents WHERE id LIKE 'CEIL-%'`).Scan(&opened))
+	require.InDelta(t, n*sm.createPermille/1000, opened, 1, "the step's share of opening deliveries")
 }
