@@ -24,15 +24,16 @@ import (
 // transaction per delivery and in the same proportion, against the same
 // schema, at every number of connections of the steps. It is what
 // PostgreSQL gives for those writes on this machine with a client that
-// does nothing else (prepared statements, no reads of its own, no
-// correlation, no escalation steps afterwards): an upper bound for sred's
-// deliveries/s on PostgreSQL, as the no-op handler is over HTTP.
+// does nothing else (prepared statements, none of sred's reads, no
+// escalation steps afterwards): an upper bound for sred's deliveries/s on
+// PostgreSQL, as the no-op handler is over HTTP. sqliteceiling.go does the
+// same on SQLite with the same sample.
 
-// pgSample is what the ceiling's transactions copy: a delivery that opened
+// deliverySample is what the ceilings' transactions copy: a delivery that opened
 // an incident (its incident, group and creation time) and one that joined
 // an incident opened by another group, each with the ids of the timeline
 // entries and jobs it wrote.
-type pgSample struct {
+type deliverySample struct {
 	schema string
 	// create: the incident, the group that opened it, its timeline
 	// entries and jobs written at its creation.
@@ -48,7 +49,7 @@ type pgSample struct {
 }
 
 // pgCeilingSample reads the sample from the store of the step of prefix.
-func (s *sredSet) pgCeilingSample(prefix string) (*pgSample, error) {
+func (s *sredSet) pgCeilingSample(prefix string) (*deliverySample, error) {
 	u, err := url.Parse(s.postgresURL)
 	if err != nil {
 		return nil, err
@@ -72,8 +73,8 @@ func (s *sredSet) pgCeilingSample(prefix string) (*pgSample, error) {
 
 // readSample reads the sample of the step of prefix from db (find: the
 // backend's substring search).
-func readSample(db *sql.DB, find, prefix string) (*pgSample, error) {
-	sm := &pgSample{}
+func readSample(db *sql.DB, find, prefix string) (*deliverySample, error) {
+	sm := &deliverySample{}
 	var err error
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -127,12 +128,12 @@ WHERE `+find+`(l.group_key, $1) > 0 AND l.reason <> 'opened' ORDER BY l.attached
 	return sm, nil
 }
 
-// pgbenchScript is one delivery as pgbench runs it: the rows of the
+// script is one delivery as pgbench runs it: the rows of the
 // opening delivery or of the joining one (chosen at random in the step's
 // proportion), copied under a new group key and, for an opening one, a new
 // incident ID. :client_id and :g make the keys unique; the sample's keys
 // are variables (-D), so they travel as parameters, never as SQL text.
-func (sm *pgSample) script() string {
+func (sm *deliverySample) script() string {
 	t := func(name string) string { return `"` + sm.schema + `".` + name }
 	const (
 		newGroup = `'ceiling/' || :client_id || '/' || :g`
@@ -171,7 +172,7 @@ SELECT queue, kind, dedup_key || '/' || %[2]s, %[2]s, run_at, payload, 'pending'
 // copyRows writes the statements copying a delivery's alerts, link and
 // timeline entries (of the group fromGroup on the incident fromInc) to the
 // group toGroup on the incident toInc.
-func (sm *pgSample) copyRows(b *strings.Builder, t func(string) string, toInc, toGroup, fromInc, fromGroup string, timeline []int64) {
+func (sm *deliverySample) copyRows(b *strings.Builder, t func(string) string, toInc, toGroup, fromInc, fromGroup string, timeline []int64) {
 	fmt.Fprintf(b, `INSERT INTO %[1]s (group_key, fingerprint, starts_at, incident_id, status, ends_at, labels, annotations, generator_url, first_seen_at, updated_at)
 SELECT %[2]s, fingerprint, starts_at, %[3]s, status, ends_at, labels, annotations, generator_url, first_seen_at, updated_at FROM %[1]s WHERE group_key = %[4]s;
 `, t("incident_alerts"), toGroup, toInc, fromGroup)
@@ -234,7 +235,7 @@ func parsePgbench(out string) (*pgbenchResult, error) {
 // the database of base (the store's URL without its schema, which the
 // script names), or for transactions transactions per connection when
 // transactions > 0.
-func runPgbench(binary, base, dir string, sm *pgSample, conns int, d time.Duration, transactions int) (*pgbenchResult, error) {
+func runPgbench(binary, base, dir string, sm *deliverySample, conns int, d time.Duration, transactions int) (*pgbenchResult, error) {
 	script := filepath.Join(dir, "pgbench-delivery.sql")
 	if err := os.WriteFile(script, []byte(sm.script()), 0o644); err != nil {
 		return nil, err

@@ -62,7 +62,7 @@ func TestPgCeiling(t *testing.T) {
 // incident with the opening delivery's escalation state, timeline entries
 // and jobs, or on the joined incident with one more timeline entry of each
 // of the joining delivery's kinds.
-func checkCopies(t *testing.T, db *sql.DB, sm *pgSample, n int) {
+func checkCopies(t *testing.T, db *sql.DB, sm *deliverySample, n int) {
 	t.Helper()
 	ctx := context.Background()
 	count := func(q string, args ...any) int {

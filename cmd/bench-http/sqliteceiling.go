@@ -39,7 +39,7 @@ func (r *replayResult) rate() float64 { return float64(r.done) / r.elapsed.Secon
 
 // sqliteReplay replays the sample's deliveries into the SQLite store at
 // path for d, or n deliveries when n > 0.
-func sqliteReplay(path string, sm *pgSample, d time.Duration, n int) (*replayResult, error) {
+func sqliteReplay(path string, sm *deliverySample, d time.Duration, n int) (*replayResult, error) {
 	db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"+
 		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)")
 	if err != nil {
