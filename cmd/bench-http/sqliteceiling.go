@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rootuip/sre/cmd/internal/benchenv"
@@ -14,12 +15,15 @@ import (
 
 // The SQLite ceiling: after the sqlite set-up's steps, sred stopped,
 // bench-http writes the rows of the last step's deliveries again into
-// sred's store, copied as pgbench copies them on PostgreSQL (pgceiling.go),
-// on one connection with sred's own settings (WAL, synchronous=FULL,
-// foreign keys), replayBatch deliveries per transaction, each in a
-// savepoint, as sred's writer applies them. It is what SQLite, the same
-// library sred links, gives for those writes on this machine: an upper
-// bound for sred's deliveries/s on SQLite.
+// sred's store: the rows of a delivery that opened an incident and of one
+// that joined one (the sample pgceiling.go reads), read once, then written
+// for every replayed delivery under its own keys with their values bound,
+// as sred binds them, in the step's proportion of the two, on one
+// connection with sred's own settings (WAL, synchronous=FULL, foreign
+// keys), replayBatch deliveries per transaction, each in a savepoint, as
+// sred's writer applies them. It is what SQLite, the same library sred
+// links, gives for those writes on this machine at that batch size: an
+// upper bound for sred's deliveries/s when its writer batches as many.
 
 // replayBatch is the deliveries of one replay transaction: about what
 // sred's writer batched at 32 connections (16-19 writes per batch).
@@ -27,6 +31,22 @@ const replayBatch = 16
 
 // replayTarget is the target column of the SQLite ceiling's row.
 const replayTarget = "replay"
+
+// text is a TEXT value as read into an any.
+func text(v any) string {
+	if b, ok := v.([]byte); ok {
+		return string(b)
+	}
+	s, _ := v.(string)
+	return s
+}
+
+// tableRows are rows of a table read from the sample, by column.
+type tableRows struct {
+	table string
+	cols  []string
+	rows  [][]any
+}
 
 // replayResult is what one replay measured.
 type replayResult struct {
@@ -73,55 +93,132 @@ func sqliteReplay(path string, sm *deliverySample, d time.Duration, n int) (*rep
 			st.Close()
 		}
 	}()
-	deliver := func(tx *sql.Tx, k int, create bool) error {
+	// The sample's rows, read once: every delivery writes them again
+	// with its own keys, its values bound as sred binds them (a read of
+	// the source rows per copy would cost the replay about a quarter of
+	// its time, measured).
+	load := func(table string, cols []string, where string, args ...any) (*tableRows, error) {
+		rows, err := conn.QueryContext(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM `+table+` WHERE `+where, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read the sample's %s: %w", table, err)
+		}
+		defer rows.Close()
+		tr := &tableRows{table: table, cols: cols}
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				return nil, err
+			}
+			tr.rows = append(tr.rows, vals)
+		}
+		return tr, rows.Err()
+	}
+	var (
+		incidentCols = []string{"id", "group_key", "title", "service", "severity", "status", "labels", "receiver", "runbook_urls", "assignee", "impact",
+			"flapping", "reopen_count", "mitigated_by", "detected_at", "created_at", "acknowledged_at", "investigating_at", "resolved_at", "recovered_at",
+			"postmortem_at", "updated_at", "snoozed_until", "root_service", "recovering_since", "merged_into"}
+		alertCols = []string{"group_key", "incident_id", "fingerprint", "starts_at", "status", "ends_at", "labels", "annotations", "generator_url",
+			"first_seen_at", "updated_at"}
+		linkCols     = []string{"group_key", "incident_id", "service", "labels", "reason", "explanation", "attached_at"}
+		timelineCols = []string{"incident_id", "at", "kind", "actor", "message", "data"}
+	)
+	type delivery struct{ incident, alerts, link, timeline, services, escalation, jobs *tableRows }
+	var create, join delivery
+	for _, l := range []struct {
+		dst   **tableRows
+		table string
+		cols  []string
+		where string
+		args  []any
+	}{
+		{&create.incident, "incidents", incidentCols, "id = $1", []any{sm.createInc}},
+		{&create.alerts, "incident_alerts", alertCols, "group_key = $1", []any{sm.createGroup}},
+		{&create.link, "incident_links", linkCols, "incident_id = $1 AND group_key = $2", []any{sm.createInc, sm.createGroup}},
+		{&create.timeline, "incident_timeline", timelineCols, "id IN (" + idList(sm.createTimeline) + ") ORDER BY id", nil},
+		{&create.services, "incident_link_services", []string{"incident_id", "service", "last_at"}, "incident_id = $1", []any{sm.createInc}},
+		{&create.escalation, "escalation_state", []string{"incident_id", "policy", "frozen", "snapshot", "epoch", "state", "level", "started_at", "updated_at"},
+			"incident_id = $1", []any{sm.createInc}},
+		{&create.jobs, "jobs", []string{"grp", "dedup_key", "queue", "kind", "run_at", "payload", "created_at"}, "id IN (" + idList(sm.createJobs) + ") ORDER BY id", nil},
+		{&join.alerts, "incident_alerts", alertCols, "group_key = $1", []any{sm.joinGroup}},
+		{&join.link, "incident_links", linkCols, "incident_id = $1 AND group_key = $2", []any{sm.joinInc, sm.joinGroup}},
+		{&join.timeline, "incident_timeline", timelineCols, "id IN (" + idList(sm.joinTimeline) + ") ORDER BY id", nil},
+	} {
+		tr, err := load(l.table, l.cols, l.where, l.args...)
+		if err != nil {
+			return nil, err
+		}
+		*l.dst = tr
+	}
+	// insert writes tr's rows in one statement, their first column set
+	// to first and the second (when second is not nil) to second.
+	insert := func(tx *sql.Tx, tr *tableRows, first any, second func(v any) any, extra string) error {
+		if tr == nil || len(tr.rows) == 0 {
+			return nil
+		}
+		var q strings.Builder
+		q.WriteString(`INSERT INTO ` + tr.table + ` (` + strings.Join(tr.cols, ", ") + extra + `) VALUES `)
+		args := make([]any, 0, len(tr.rows)*len(tr.cols))
+		for i, row := range tr.rows {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(")
+			for j, v := range row {
+				if j > 0 {
+					q.WriteString(", ")
+				}
+				fmt.Fprintf(&q, "$%d", len(args)+1)
+				switch {
+				case j == 0:
+					v = first
+				case j == 1 && second != nil:
+					v = second(v)
+				}
+				args = append(args, v)
+			}
+			if extra != "" {
+				q.WriteString(", 'pending', 0, ''")
+			}
+			q.WriteString(")")
+		}
+		return exec(tx, q.String(), args...)
+	}
+	const jobsState = ", state, attempts, last_error"
+	deliver := func(tx *sql.Tx, k int, opens bool) error {
 		group := "ceiling/0/" + strconv.Itoa(k)
 		if err := exec(tx, `INSERT INTO alert_groups (group_key, incident_id, last_delivery_at) VALUES ($1, NULL, 0)`, group); err != nil {
 			return err
 		}
-		inc, fromGroup := sm.joinInc, sm.joinGroup
-		timeline := sm.joinTimeline
-		if create {
-			inc, fromGroup, timeline = "CEIL-0-"+strconv.Itoa(k), sm.createGroup, sm.createTimeline
-			if err := exec(tx, `INSERT INTO incidents (id, title, service, severity, status, labels, group_key, receiver, runbook_urls, assignee, impact, flapping,
-	reopen_count, mitigated_by, detected_at, created_at, acknowledged_at, investigating_at, resolved_at, recovered_at, postmortem_at, updated_at,
-	snoozed_until, root_service, recovering_since, merged_into)
-SELECT $1, title, service, severity, status, labels, $2, receiver, runbook_urls, assignee, impact, flapping,
-	reopen_count, mitigated_by, detected_at, created_at, acknowledged_at, investigating_at, resolved_at, recovered_at, postmortem_at, updated_at,
-	snoozed_until, root_service, recovering_since, merged_into FROM incidents WHERE id = $3`, inc, group, sm.createInc); err != nil {
+		d, inc := join, sm.joinInc
+		if opens {
+			d, inc = create, "CEIL-0-"+strconv.Itoa(k)
+			if err := insert(tx, d.incident, inc, func(any) any { return group }, ""); err != nil {
 				return err
 			}
 		}
-		if err := exec(tx, `INSERT INTO incident_alerts (group_key, fingerprint, starts_at, incident_id, status, ends_at, labels, annotations, generator_url, first_seen_at, updated_at)
-SELECT $1, fingerprint, starts_at, $2, status, ends_at, labels, annotations, generator_url, first_seen_at, updated_at FROM incident_alerts WHERE group_key = $3`, group, inc, fromGroup); err != nil {
-			return err
+		steps := []struct {
+			tr     *tableRows
+			second func(any) any
+			extra  string
+		}{
+			{d.alerts, func(any) any { return inc }, ""},
+			{d.link, func(any) any { return inc }, ""},
+			{d.timeline, nil, ""},
+			{d.services, nil, ""},
+			{d.escalation, nil, ""},
+			{d.jobs, func(v any) any { return text(v) + "/" + inc }, jobsState},
 		}
-		linkInc := sm.joinInc
-		if create {
-			linkInc = sm.createInc
-		}
-		if err := exec(tx, `INSERT INTO incident_links (incident_id, group_key, service, labels, reason, explanation, attached_at)
-SELECT $1, $2, service, labels, reason, explanation, attached_at FROM incident_links WHERE incident_id = $3 AND group_key = $4`, inc, group, linkInc, fromGroup); err != nil {
-			return err
-		}
-		if len(timeline) > 0 {
-			if err := exec(tx, `INSERT INTO incident_timeline (incident_id, at, kind, actor, message, data)
-SELECT $1, at, kind, actor, message, data FROM incident_timeline WHERE id IN (`+idList(timeline)+`) ORDER BY id`, inc); err != nil {
-				return err
+		for _, st := range steps {
+			first := any(inc)
+			if st.tr != nil && st.tr.cols[0] == "group_key" {
+				first = group
 			}
-		}
-		if create {
-			if err := exec(tx, `INSERT INTO incident_link_services (incident_id, service, last_at) SELECT $1, service, last_at FROM incident_link_services WHERE incident_id = $2`, inc, sm.createInc); err != nil {
+			if err := insert(tx, st.tr, first, st.second, st.extra); err != nil {
 				return err
-			}
-			if err := exec(tx, `INSERT INTO escalation_state (incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at)
-SELECT $1, policy, frozen, snapshot, epoch, state, level, started_at, updated_at FROM escalation_state WHERE incident_id = $2`, inc, sm.createInc); err != nil {
-				return err
-			}
-			if len(sm.createJobs) > 0 {
-				if err := exec(tx, `INSERT INTO jobs (queue, kind, dedup_key, grp, run_at, payload, state, attempts, last_error, created_at)
-SELECT queue, kind, dedup_key || '/' || $1, $1, run_at, payload, 'pending', 0, '', created_at FROM jobs WHERE id IN (`+idList(sm.createJobs)+`)`, inc); err != nil {
-					return err
-				}
 			}
 		}
 		return exec(tx, `UPDATE alert_groups SET incident_id = $1 WHERE group_key = $2`, inc, group)
@@ -136,12 +233,12 @@ SELECT queue, kind, dedup_key || '/' || $1, $1, run_at, payload, 'pending', 0, '
 		}
 		for b := 0; b < replayBatch && (n <= 0 || k < n); b++ {
 			// The step's share of opening deliveries, spread evenly.
-			create := (k+1)*sm.createPermille/1000 > k*sm.createPermille/1000
+			opens := (k+1)*sm.createPermille/1000 > k*sm.createPermille/1000
 			if _, err := tx.ExecContext(ctx, `SAVEPOINT delivery`); err != nil {
 				tx.Rollback() //nolint:errcheck
 				return nil, err
 			}
-			if err := deliver(tx, k, create); err != nil {
+			if err := deliver(tx, k, opens); err != nil {
 				tx.Rollback() //nolint:errcheck
 				return nil, fmt.Errorf("delivery %d: %w", k, err)
 			}
