@@ -24,17 +24,9 @@ import (
 func TestPgCeiling(t *testing.T) {
 	pgbench, err := exec.LookPath("pgbench")
 	require.NoError(t, err, "pgbench (PostgreSQL's client) is needed")
-	bin := sredBinary(t)
-	config, err := filepath.Abs("../../examples/sred.yml")
-	require.NoError(t, err)
-	dir := t.TempDir()
-	o := options{postgresURL: testutil.PostgresURL(), duration: 10 * time.Minute, maxRequests: 20, alerts: 10, warm: true}
-	set, err := startSreds(bin, dir, config, setups["postgres"], o)
-	require.NoError(t, err)
-	t.Cleanup(set.stop)
 	const prefix = "ceiling-test"
-	r := drive(set.url+"/api/v1/webhook/alertmanager", 2, o, prefix)
-	require.Equal(t, 20, r.ok, "deliveries answered 2xx (first error: %v)", r.firstErr)
+	dir := t.TempDir()
+	set := sredWithDeliveries(t, dir, setups["postgres"], prefix)
 
 	sm, err := set.pgCeilingSample(prefix)
 	require.NoError(t, err)
@@ -110,17 +102,8 @@ func checkCopies(t *testing.T, db *sql.DB, sm *deliverySample, n int) {
 // than one transaction of replayBatch), in the step's proportion of
 // opening and joining ones.
 func TestSQLiteReplay(t *testing.T) {
-	bin := sredBinary(t)
-	config, err := filepath.Abs("../../examples/sred.yml")
-	require.NoError(t, err)
-	dir := t.TempDir()
-	o := options{duration: 10 * time.Minute, maxRequests: 20, alerts: 10, warm: true}
-	set, err := startSreds(bin, dir, config, setups["sqlite"], o)
-	require.NoError(t, err)
-	t.Cleanup(set.stop)
 	const prefix = "replay-test"
-	r := drive(set.url+"/api/v1/webhook/alertmanager", 2, o, prefix)
-	require.Equal(t, 20, r.ok, "deliveries answered 2xx (first error: %v)", r.firstErr)
+	set := sredWithDeliveries(t, t.TempDir(), setups["sqlite"], prefix)
 	set.stopProcs()
 
 	db, err := sql.Open("sqlite", "file:"+set.sqlitePath)
@@ -139,4 +122,20 @@ func TestSQLiteReplay(t *testing.T) {
 	var opened int
 	require.NoError(t, db.QueryRow(`SELECT count(*) FROM incidents WHERE id LIKE 'CEIL-%'`).Scan(&opened))
 	require.InDelta(t, n*sm.createPermille/1000, opened, 1, "the step's share of opening deliveries")
+}
+
+// sredWithDeliveries starts sred (examples/sred.yml) in dir on the set-up's
+// store and sends it 20 deliveries of the step prefix over 2 connections,
+// each answered 2xx.
+func sredWithDeliveries(t *testing.T, dir string, st setup, prefix string) *sredSet {
+	t.Helper()
+	config, err := filepath.Abs("../../examples/sred.yml")
+	require.NoError(t, err)
+	o := options{postgresURL: testutil.PostgresURL(), duration: 10 * time.Minute, maxRequests: 20, alerts: 10, warm: true}
+	set, err := startSreds(sredBinary(t), dir, config, st, o)
+	require.NoError(t, err)
+	t.Cleanup(set.stop)
+	r := drive(set.url+"/api/v1/webhook/alertmanager", 2, o, prefix)
+	require.Equal(t, 20, r.ok, "deliveries answered 2xx (first error: %v)", r.firstErr)
+	return set
 }
