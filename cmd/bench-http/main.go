@@ -295,17 +295,20 @@ func schedule(o options) []sredRun {
 // ceiling is measured with the main steps, not with the fixed-rate tail.
 func (r sredRun) skipsNoop(o options) bool { return r.rate != o.rate }
 
-// ceiling reports whether the run ends with the PostgreSQL ceiling: the
-// main steps (not the fixed-rate tail) of a postgres set-up with the first
-// channels set-up, with pgbench.
-func (r sredRun) ceiling(o options) bool {
-	return r.setup.postgres && o.pgbench != "" && !r.skipsNoop(o) && r.channels == o.channels[0]
-}
-
-// replays reports whether the run ends with the SQLite ceiling: the main
-// steps of the sqlite set-up with the first channels set-up, with --replay.
-func (r sredRun) replays(o options) bool {
-	return !r.setup.postgres && o.replay && !r.skipsNoop(o) && r.channels == o.channels[0]
+// storeCeiling is the row the run ends with, its store's own ceiling:
+// pgbenchTarget on PostgreSQL with pgbench, replayTarget on SQLite with
+// --replay, after the main steps (not the fixed-rate tail's) of the first
+// channels set-up; "" for none.
+func storeCeiling(o options, st setup, channels string, tail bool) string {
+	switch {
+	case tail || channels != o.channels[0]:
+		return ""
+	case st.postgres && o.pgbench != "":
+		return pgbenchTarget
+	case !st.postgres && o.replay:
+		return replayTarget
+	}
+	return ""
 }
 
 // runsTable is the layout of the rows of the steps of runs: the target
@@ -319,11 +322,8 @@ func runsTable(o options, runs []sredRun) stepTable {
 		}
 		targets = append(targets, stepName("sred/"+r.channels, r.rate))
 		setups = append(setups, r.setup.name)
-		if r.ceiling(o) {
-			targets = append(targets, pgbenchTarget)
-		}
-		if r.replays(o) {
-			targets = append(targets, replayTarget)
+		if c := storeCeiling(o, r.setup, r.channels, r.skipsNoop(o)); c != "" {
+			targets = append(targets, c)
 		}
 	}
 	return newStepTable(targets, setups)
@@ -623,10 +623,7 @@ func benchSred(w io.Writer, o options, tab stepTable, st setup, bin, dir, config
 	if !sred.alive() {
 		return nil, fmt.Errorf("sred exited during the run (log: %s)", sred.procs[0].Log)
 	}
-	// The main steps (not the fixed-rate tail's) with the first channels
-	// set-up end with the store's own ceiling (sredRun.ceiling, replays).
-	main := !o.skipNoop && channels == o.channels[0]
-	if lastPrefix != "" && main && (st.postgres && o.pgbench != "" || !st.postgres && o.replay) {
+	if c := storeCeiling(o, st, channels, o.skipNoop); c != "" && lastPrefix != "" {
 		// The ceiling has the store to itself: sred's connections and
 		// its workers would take from its CPU (and its clients).
 		sred.stopProcs()
