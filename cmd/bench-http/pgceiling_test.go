@@ -77,6 +77,12 @@ func checkCopies(t *testing.T, db *sql.DB, sm *deliverySample, n int) {
 	require.Len(t, groups, n, "one new group per delivery")
 	opened := 0
 	for g, inc := range groups {
+		// A copy's key ends with its sample's, as long as sred's keys.
+		from := sm.createGroup
+		if inc == sm.joinInc {
+			from = sm.joinGroup
+		}
+		require.True(t, strings.HasSuffix(g, "/"+from), "group %s is a copy of %s", g, from)
 		require.Equal(t, 10, count(`SELECT count(*) FROM incident_alerts WHERE group_key = $1 AND incident_id = $2`, g, inc), "the alerts of %s", g)
 		require.Equal(t, 1, count(`SELECT count(*) FROM incident_links WHERE group_key = $1 AND incident_id = $2`, g, inc), "the link of %s", g)
 		if inc == sm.joinInc {

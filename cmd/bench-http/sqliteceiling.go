@@ -189,13 +189,14 @@ func sqliteReplay(path string, sm *deliverySample, d time.Duration, n int) (*rep
 	}
 	const jobsState = ", state, attempts, last_error"
 	deliver := func(tx *sql.Tx, k int, opens bool) error {
-		group := "ceiling/0/" + strconv.Itoa(k)
+		d, inc, group := join, sm.joinInc, ceilingGroup(0, k, sm.joinGroup)
+		if opens {
+			d, inc, group = create, "CEIL-0-"+strconv.Itoa(k), ceilingGroup(0, k, sm.createGroup)
+		}
 		if err := exec(tx, `INSERT INTO alert_groups (group_key, incident_id, last_delivery_at) VALUES ($1, NULL, 0)`, group); err != nil {
 			return err
 		}
-		d, inc := join, sm.joinInc
 		if opens {
-			d, inc = create, "CEIL-0-"+strconv.Itoa(k)
 			if err := insert(tx, d.incident, inc, func(any) any { return group }, ""); err != nil {
 				return err
 			}
