@@ -8,6 +8,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/escalation"
+	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -148,5 +149,35 @@ policies:
 		other := r.open(t, "high")
 		r.tick(t)
 		require.Equal(t, []string{"erin/sms"}, r.paged(t, other), "a new incident gets the reloaded policy")
+	})
+}
+
+// TestStepOfRemovedSchedule: a reload that removes a schedule a frozen
+// policy pages leaves its step with nobody to page on it and nothing to
+// watch; the step still runs (it failed on the missing schedule's handoff
+// before).
+func TestStepOfRemovedSchedule(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		clock := clock.NewManual(t0)
+		r := newRig(t, db, clock, soloPolicy, notifyConfig(t, sms, push, email, slack))
+		id := r.open(t, "critical")
+		r.dir.SetConfig(decode[oncall.Config](t, `
+users:
+  - {name: erin, email: erin@example.com, phone: "+15550000005"}
+`))
+		r.tick(t)
+		require.Empty(t, r.paged(t, id))
+		require.Equal(t, []string{"Escalation level 0 (policy \"solo\"): nobody to page (unknown schedule primary); level 1 at 12:30:00 UTC if not acknowledged"},
+			r.timeline(t, id, "Escalation level 0"))
+		pending, err := jobs.List(ctx, db, jobs.Filter{Queue: escalation.Queue, Group: id, States: []string{jobs.StatePending}})
+		require.NoError(t, err)
+		require.Len(t, pending, 1, "level 1 is pending, no handoff is watched")
+		require.Equal(t, escalation.KindStep, pending[0].Kind)
+
+		clock.Set(t0.Add(2 * time.Hour))
+		r.tick(t)
+		require.Equal(t, []string{"erin/sms", "erin/phone"}, r.paged(t, id))
 	})
 }

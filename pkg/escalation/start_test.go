@@ -149,3 +149,50 @@ func TestFirstEscalationCancelsNothing(t *testing.T) {
 		require.Contains(t, ids, j.ID, "the first epoch's pending job %s is cancelled", j.Key)
 	}
 }
+
+// TestScheduleStepReadsOverridesOnce: a step that pages a schedule, and
+// the shift handoff it then watches for, each read the schedule's stored
+// overrides once: who is on call now and the next handoff come from the
+// same read (they were one read each).
+func TestScheduleStepReadsOverridesOnce(t *testing.T) {
+	ctx := context.Background()
+	db, log := openLoggedSQLite(t)
+	sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+	clock := clock.NewManual(t0)
+	r := newRig(t, db, clock, soloPolicy, notifyConfig(t, sms, push, email, slack))
+	id := r.open(t, "critical")
+	const read = "FROM oncall_overrides"
+
+	log.reset()
+	r.tick(t) // level 0 pages primary (bob) and watches its next handoff
+	require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id))
+	require.Equal(t, 1, log.count(read), "one read of primary's overrides for the step")
+	handoffs, err := jobs.List(ctx, db, jobs.Filter{Queue: escalation.Queue, Group: id, States: []string{jobs.StatePending}})
+	require.NoError(t, err)
+	var at []time.Time
+	for _, j := range handoffs {
+		if j.Kind == escalation.KindHandoff {
+			at = append(at, j.RunAt)
+		}
+	}
+	require.Equal(t, []time.Time{time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)}, at, "the handoff to alice is watched")
+
+	// Level 1 (erin, no schedule) first, then the handoff: alice is paged
+	// and the next handoff (back to bob) watched, from one read.
+	clock.Set(t0.Add(2 * time.Hour))
+	r.tick(t)
+	clock.Set(time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC))
+	log.reset()
+	r.tick(t)
+	require.Contains(t, r.paged(t, id), "alice/sms")
+	require.Equal(t, 1, log.count(read), "one read of primary's overrides for the handoff")
+	handoffs, err = jobs.List(ctx, db, jobs.Filter{Queue: escalation.Queue, Group: id, States: []string{jobs.StatePending}})
+	require.NoError(t, err)
+	at = nil
+	for _, j := range handoffs {
+		if j.Kind == escalation.KindHandoff {
+			at = append(at, j.RunAt)
+		}
+	}
+	require.Equal(t, []time.Time{time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)}, at, "the handoff back to bob is watched")
+}

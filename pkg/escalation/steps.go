@@ -16,6 +16,7 @@ import (
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/notify"
+	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/store"
 )
 
@@ -108,10 +109,12 @@ func (s *snapshot) labels() map[string]string {
 	return out
 }
 
-// resolveTargets turns a level's targets into user names, in order, once each.
-func (e *Engine) resolveTargets(ctx context.Context, tx *sql.Tx, l FrozenLevel, t time.Time) ([]string, []string, error) {
+// resolveTargets turns a level's targets into user names, in order, once
+// each. windows holds each known schedule of the level over [t,
+// t+horizon), read once: who is on call at t, and the next handoff that
+// scheduleHandoff watches for.
+func (e *Engine) resolveTargets(ctx context.Context, tx *sql.Tx, l FrozenLevel, t time.Time) (users, notes []string, windows map[string]*oncall.Window, err error) {
 	oc := e.dir.Config()
-	var users, notes []string
 	add := func(u string) {
 		if !slices.Contains(users, u) {
 			users = append(users, u)
@@ -126,10 +129,15 @@ func (e *Engine) resolveTargets(ctx context.Context, tx *sql.Tx, l FrozenLevel, 
 			notes = append(notes, fmt.Sprintf("unknown schedule %s", s))
 			continue
 		}
-		u, err := e.dir.OnCall(ctx, tx, s, t)
+		w, err := e.dir.Window(ctx, tx, s, t, t.Add(e.horizon))
 		if err != nil {
-			return nil, nil, fmt.Errorf("who is on call for %s: %w", s, err)
+			return nil, nil, nil, fmt.Errorf("who is on call for %s: %w", s, err)
 		}
+		if windows == nil {
+			windows = map[string]*oncall.Window{}
+		}
+		windows[s] = w
+		u := w.OnCall()
 		if u == "" {
 			notes = append(notes, fmt.Sprintf("schedule %s has nobody on call", s))
 			continue
@@ -146,7 +154,7 @@ func (e *Engine) resolveTargets(ctx context.Context, tx *sql.Tx, l FrozenLevel, 
 			add(m)
 		}
 	}
-	return users, notes, nil
+	return users, notes, windows, nil
 }
 
 func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, due, now time.Time) error {
@@ -169,7 +177,7 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 			map[string]any{"maintenance_window": w.Name, "level": p.Level})
 	}
 	lvl := st.frozen.Levels[p.Level]
-	users, problems, err := e.resolveTargets(ctx, tx, lvl, now)
+	users, problems, windows, err := e.resolveTargets(ctx, tx, lvl, now)
 	if err != nil {
 		return err
 	}
@@ -225,21 +233,28 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 		return err
 	}
 	// Watch the schedules paged at this level: a handoff before the
-	// incident is acknowledged pages the new on-call person.
+	// incident is acknowledged pages the new on-call person. A schedule
+	// removed by a reload since the policy was frozen has no window and
+	// nothing to watch.
 	for _, s := range lvl.Schedules {
-		if err := e.scheduleHandoff(ctx, tx, st, s, p.Level, now); err != nil {
+		if err := e.scheduleHandoff(ctx, tx, st, s, windows[s], p.Level, now); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (e *Engine) scheduleHandoff(ctx context.Context, tx *sql.Tx, st *stateRow, schedule string, level int, now time.Time) error {
-	at, ok, err := e.dir.NextHandoff(ctx, tx, schedule, now, e.horizon)
-	if err != nil || !ok {
-		return err
+// scheduleHandoff enqueues the handoff check of schedule at its next
+// handoff within w (nil: none).
+func (e *Engine) scheduleHandoff(ctx context.Context, tx *sql.Tx, st *stateRow, schedule string, w *oncall.Window, level int, now time.Time) error {
+	if w == nil {
+		return nil
 	}
-	_, err = jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindHandoff, Key: fmt.Sprintf("%s/%d/handoff/%s/%d", st.snap.ID, st.epoch, schedule, jobs.Millis(at)),
+	at, ok := w.NextHandoff()
+	if !ok {
+		return nil
+	}
+	_, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindHandoff, Key: fmt.Sprintf("%s/%d/handoff/%s/%d", st.snap.ID, st.epoch, schedule, jobs.Millis(at)),
 		Group: st.snap.ID, RunAt: at, Payload: job{Incident: st.snap.ID, Epoch: st.epoch, Level: level, Schedule: schedule}})
 	return err
 }
@@ -306,11 +321,11 @@ func (e *Engine) handoff(ctx context.Context, tx *sql.Tx, st *stateRow, p job, n
 	if p.Level >= len(st.frozen.Levels) || e.dir.Config().Schedule(p.Schedule) == nil {
 		return nil // the schedule was removed by a reload: nothing to watch
 	}
-	u, err := e.dir.OnCall(ctx, tx, p.Schedule, now)
+	w, err := e.dir.Window(ctx, tx, p.Schedule, now, now.Add(e.horizon))
 	if err != nil {
 		return err
 	}
-	if u != "" {
+	if u := w.OnCall(); u != "" {
 		var n int
 		if err := store.TxQueries(ctx, tx).QueryRowContext(ctx, `SELECT COUNT(*) FROM escalation_pages WHERE incident_id = $1 AND epoch = $2 AND user_name = $3`,
 			st.snap.ID, st.epoch, u).Scan(&n); err != nil {
@@ -328,7 +343,7 @@ func (e *Engine) handoff(ctx context.Context, tx *sql.Tx, st *stateRow, p job, n
 			}
 		}
 	}
-	return e.scheduleHandoff(ctx, tx, st, p.Schedule, p.Level, now)
+	return e.scheduleHandoff(ctx, tx, st, p.Schedule, w, p.Level, now)
 }
 
 // scheduleReminder enqueues reminder n of the acknowledgement made by actor

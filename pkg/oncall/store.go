@@ -216,16 +216,48 @@ func (d *Directory) DeleteOverride(ctx context.Context, schedule string, id int6
 // OnCall returns who is on call for schedule at t ("" for nobody), reading
 // stored overrides through q (a transaction, or nil for the pool).
 func (d *Directory) OnCall(ctx context.Context, q Querier, schedule string, t time.Time) (string, error) {
-	s := d.Config().Schedule(schedule)
-	if s == nil {
-		return "", fmt.Errorf("unknown schedule %q", schedule)
-	}
-	ovs, err := d.Overrides(ctx, q, schedule, t, t.Add(time.Millisecond))
+	w, err := d.Window(ctx, q, schedule, t, t.Add(time.Millisecond))
 	if err != nil {
 		return "", err
 	}
-	u, _ := s.At(t, ovs)
-	return u, nil
+	return w.OnCall(), nil
+}
+
+// Window is a schedule over [from, to) with its stored overrides, read
+// once: who is on call at from and the next handoff after it, as OnCall
+// and NextHandoff answer them, from one read of oncall_overrides instead
+// of one each (an escalation step that pages a schedule asks both).
+type Window struct {
+	s        *Schedule
+	from, to time.Time
+	ovs      []*Override
+}
+
+// Window reads the stored overrides of schedule that overlap [from, to)
+// through q (a transaction, or nil for the pool).
+func (d *Directory) Window(ctx context.Context, q Querier, schedule string, from, to time.Time) (*Window, error) {
+	s := d.Config().Schedule(schedule)
+	if s == nil {
+		return nil, fmt.Errorf("unknown schedule %q", schedule)
+	}
+	ovs, err := d.Overrides(ctx, q, schedule, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return &Window{s: s, from: from, to: to, ovs: ovs}, nil
+}
+
+// OnCall is who is on call at the window's start ("" for nobody). An
+// override of the window that does not cover its start changes nothing.
+func (w *Window) OnCall() string {
+	u, _ := w.s.At(w.from, w.ovs)
+	return u
+}
+
+// NextHandoff is the first instant after the window's start at which
+// someone else goes on call, and whether there is one before its end.
+func (w *Window) NextHandoff() (time.Time, bool) {
+	return w.s.NextHandoff(w.from, w.to.Sub(w.from), w.ovs)
 }
 
 // Shifts returns the shifts of schedule in [from, to) with stored overrides.
@@ -244,12 +276,10 @@ func (d *Directory) Shifts(ctx context.Context, q Querier, schedule string, from
 // NextHandoff returns the next time after t someone else goes on call for
 // schedule, within horizon.
 func (d *Directory) NextHandoff(ctx context.Context, q Querier, schedule string, t time.Time, horizon time.Duration) (time.Time, bool, error) {
-	sh, err := d.Shifts(ctx, q, schedule, t, t.Add(horizon))
+	w, err := d.Window(ctx, q, schedule, t, t.Add(horizon))
 	if err != nil {
 		return time.Time{}, false, err
 	}
-	if len(sh) < 2 {
-		return time.Time{}, false, nil
-	}
-	return sh[1].Start, true, nil
+	at, ok := w.NextHandoff()
+	return at, ok, nil
 }
