@@ -155,7 +155,6 @@ func TestFirstEscalationCancelsNothing(t *testing.T) {
 // overrides once: who is on call now and the next handoff come from the
 // same read (they were one read each).
 func TestScheduleStepReadsOverridesOnce(t *testing.T) {
-	ctx := context.Background()
 	db, log := openLoggedSQLite(t)
 	sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 	clock := clock.NewManual(t0)
@@ -167,15 +166,7 @@ func TestScheduleStepReadsOverridesOnce(t *testing.T) {
 	r.tick(t) // level 0 pages primary (bob) and watches its next handoff
 	require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id))
 	require.Equal(t, 1, log.count(read), "one read of primary's overrides for the step")
-	handoffs, err := jobs.List(ctx, db, jobs.Filter{Queue: escalation.Queue, Group: id, States: []string{jobs.StatePending}})
-	require.NoError(t, err)
-	var at []time.Time
-	for _, j := range handoffs {
-		if j.Kind == escalation.KindHandoff {
-			at = append(at, j.RunAt)
-		}
-	}
-	require.Equal(t, []time.Time{time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)}, at, "the handoff to alice is watched")
+	require.Equal(t, []time.Time{time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)}, pendingHandoffs(t, db, id), "the handoff to alice is watched")
 
 	// Level 1 (erin, no schedule) first, then the handoff: alice is paged
 	// and the next handoff (back to bob) watched, from one read.
@@ -186,13 +177,19 @@ func TestScheduleStepReadsOverridesOnce(t *testing.T) {
 	r.tick(t)
 	require.Contains(t, r.paged(t, id), "alice/sms")
 	require.Equal(t, 1, log.count(read), "one read of primary's overrides for the handoff")
-	handoffs, err = jobs.List(ctx, db, jobs.Filter{Queue: escalation.Queue, Group: id, States: []string{jobs.StatePending}})
+	require.Equal(t, []time.Time{time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)}, pendingHandoffs(t, db, id), "the handoff back to bob is watched")
+}
+
+// pendingHandoffs lists when the pending handoff checks of incident id run.
+func pendingHandoffs(t *testing.T, db *store.DB, id string) []time.Time {
+	t.Helper()
+	pending, err := jobs.List(context.Background(), db, jobs.Filter{Queue: escalation.Queue, Group: id, States: []string{jobs.StatePending}})
 	require.NoError(t, err)
-	at = nil
-	for _, j := range handoffs {
+	var at []time.Time
+	for _, j := range pending {
 		if j.Kind == escalation.KindHandoff {
 			at = append(at, j.RunAt)
 		}
 	}
-	require.Equal(t, []time.Time{time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)}, at, "the handoff back to bob is watched")
+	return at
 }
