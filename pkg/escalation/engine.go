@@ -107,7 +107,9 @@ type Options struct {
 	Timeline incident.TimelineWriter
 	// Registerer for the engine's metrics (may be nil).
 	Registerer prometheus.Registerer
-	// HandoffHorizon bounds the look-ahead for the next shift handoff.
+	// HandoffHorizon bounds the look-ahead for the next shift handoff
+	// (default, and for any value not above 0: 7 days). A step reads who
+	// is on call and the next handoff over it at once.
 	HandoffHorizon time.Duration
 	// Write runs the transaction of an action asked from outside a
 	// transaction (EscalateNow). Give it incident.Service.Write, as the
@@ -144,7 +146,7 @@ func NewEngine(db *store.DB, cfg *Config, dir *oncall.Directory, ncfg *notify.Co
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.HandoffHorizon == 0 {
+	if o.HandoffHorizon <= 0 {
 		o.HandoffHorizon = 7 * 24 * time.Hour
 	}
 	if o.Write == nil {
