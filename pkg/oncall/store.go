@@ -262,24 +262,9 @@ func (w *Window) NextHandoff() (time.Time, bool) {
 
 // Shifts returns the shifts of schedule in [from, to) with stored overrides.
 func (d *Directory) Shifts(ctx context.Context, q Querier, schedule string, from, to time.Time) ([]Shift, error) {
-	s := d.Config().Schedule(schedule)
-	if s == nil {
-		return nil, fmt.Errorf("unknown schedule %q", schedule)
-	}
-	ovs, err := d.Overrides(ctx, q, schedule, from, to)
+	w, err := d.Window(ctx, q, schedule, from, to)
 	if err != nil {
 		return nil, err
 	}
-	return s.Shifts(from, to, ovs), nil
-}
-
-// NextHandoff returns the next time after t someone else goes on call for
-// schedule, within horizon.
-func (d *Directory) NextHandoff(ctx context.Context, q Querier, schedule string, t time.Time, horizon time.Duration) (time.Time, bool, error) {
-	w, err := d.Window(ctx, q, schedule, t, t.Add(horizon))
-	if err != nil {
-		return time.Time{}, false, err
-	}
-	at, ok := w.NextHandoff()
-	return at, ok, nil
+	return w.s.Shifts(from, to, w.ovs), nil
 }
