@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/testutil"
 )
 
 // TestBenchSQLite runs the program as `make bench-http` does, on a sred
@@ -63,7 +65,7 @@ func TestBenchSQLite(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.NotContains(t, stderr.String(), "not durable")
 
-	// Rows: target setup conns deliveries/s p50 p99 max 2xx errors stored cpu gen cores paged load...
+	// Rows: target setup conns deliveries/s p50 p99 max 2xx errors stored cpu db gen cores paged load...
 	type rowKey struct{ target, conns string }
 	rows := map[rowKey][]string{}
 	var order []rowKey
@@ -73,7 +75,7 @@ func TestBenchSQLite(t *testing.T) {
 		if len(f) > 2 && f[0] == "target" && setupAt < 0 {
 			setupAt = strings.Index(line, " setup ") + 1
 		}
-		if len(f) < 14 || f[1] != "sqlite" || !(strings.HasPrefix(f[0], "sred/") || f[0] == "no-op") {
+		if len(f) < 15 || f[1] != "sqlite" || !(strings.HasPrefix(f[0], "sred/") || f[0] == "no-op") {
 			continue
 		}
 		// The longest target, sred/failing@100000, does not push the
@@ -94,22 +96,23 @@ func TestBenchSQLite(t *testing.T) {
 		require.Equal(t, "0", f[8], "%v: errors", k)
 		if k.target == "no-op" {
 			require.Equal(t, "-", f[9], "%v: stored", k)
-			require.Equal(t, "-", f[13], "%v: paged", k)
+			require.Equal(t, "-", f[14], "%v: paged", k)
 			continue
 		}
 		require.Equal(t, n, f[9], "%v: every 2xx stored, nothing else", k)
 		require.NotEqual(t, "-", f[10], "%v: a CPU figure", k)
+		require.Equal(t, "-", f[11], "%v: no PostgreSQL on a SQLite set-up", k)
 		// One connection, one delivery at a time: the escalation worker
 		// keeps up, but may not have run the last page yet when the step
 		// ends.
-		require.Regexp(t, `^[0-9]+%$`, f[13], "%v: the share of new incidents paged", k)
+		require.Regexp(t, `^[0-9]+%$`, f[14], "%v: the share of new incidents paged", k)
 	}
 
 	// After the failing channels' steps, the SQLite ceiling: the replay of
 	// as many deliveries as the step's.
 	var replays [][]string
 	for _, line := range strings.Split(stdout.String(), "\n") {
-		if f := strings.Fields(line); len(f) >= 14 && f[0] == replayTarget {
+		if f := strings.Fields(line); len(f) >= 15 && f[0] == replayTarget {
 			replays = append(replays, f)
 		}
 	}
@@ -122,4 +125,41 @@ func TestBenchSQLite(t *testing.T) {
 	for i, f := range sum {
 		require.NotEqual(t, "-", f, "summary column %d: failing and working channels both ran", i+1)
 	}
+}
+
+// TestBenchPostgres runs bench-http's postgres set-up as a user does, on a
+// few deliveries: the sred row and the pgbench rows carry PostgreSQL's own
+// CPU per 1,000 deliveries (db s/1k), read from the server on this
+// machine, beside sred's.
+func TestBenchPostgres(t *testing.T) {
+	_, err := exec.LookPath("pgbench")
+	require.NoError(t, err, "pgbench (PostgreSQL's client) is needed")
+	dir := t.TempDir()
+	bin := sredBinary(t)
+	examples := filepath.Join(dir, "examples")
+	require.NoError(t, os.CopyFS(examples, os.DirFS("../../examples")))
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"--sred.binary=" + bin, "--config.file=" + filepath.Join(examples, "sred.yml"), "--setups=postgres",
+		"--storage.postgres-url=" + testutil.PostgresURL(), "--channels=failing", "--connections=1", "--driver=go", "--max-requests=25",
+		"--duration=10m"}, &stdout, &stderr)
+	t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	require.Equal(t, 0, code)
+	require.NotContains(t, stderr.String(), "cannot be read")
+
+	// target setup conns deliveries/s p50 p99 max 2xx errors stored cpu db gen cores paged load...
+	seen := map[string]bool{}
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 15 || f[1] != "postgres" || (f[0] != "sred/failing" && f[0] != pgbenchTarget) {
+			continue
+		}
+		seen[f[0]] = true
+		require.Regexp(t, `^[0-9]+\.[0-9]{2}$`, f[11], "%s: PostgreSQL's CPU per 1,000 deliveries:\n%s", f[0], line)
+		if f[0] == pgbenchTarget {
+			require.Equal(t, "-", f[10], "pgbench: no sred")
+		} else {
+			require.Regexp(t, `^[0-9]+\.[0-9]{2}$`, f[10], "sred's CPU per 1,000 deliveries")
+		}
+	}
+	require.Equal(t, map[string]bool{"sred/failing": true, pgbenchTarget: true}, seen, "a sred row and a pgbench row")
 }

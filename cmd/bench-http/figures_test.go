@@ -131,7 +131,7 @@ func TestWrkStep(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, [3]int{tt.ok, tt.failed, tt.timeouts}, [3]int{m.ok, m.failed, m.timeouts}, "2xx, errors, timeouts")
 			// target setup conns deliveries/s p50 p99 max 2xx errors ...
-			f := strings.Fields(newStepTable(nil, nil).line("sred/failing", "sqlite", 8, m, "-", "-", "-", "0.00 0.00 0.00"))
+			f := strings.Fields(newStepTable(nil, nil).line("sred/failing", "sqlite", 8, m, "-", "-", "-", "-", "0.00 0.00 0.00"))
 			require.Equal(t, []string{strconv.Itoa(tt.ok), tt.errorsCol}, f[7:9])
 			// Every 2xx stored and one per connection in flight: at most
 			// every request that may have reached sred, slow answers once.
@@ -192,10 +192,10 @@ func TestStepLine(t *testing.T) {
 	// No answer at all and no CPU figure: no generator figures.
 	none := &measure{elapsed: 10 * time.Second}
 	type step struct {
-		name, setup        string
-		conns              int
-		m                  *measure
-		stored, cpu, paged string
+		name, setup            string
+		conns                  int
+		m                      *measure
+		stored, cpu, db, paged string
 	}
 	tests := []struct {
 		name  string
@@ -204,18 +204,18 @@ func TestStepLine(t *testing.T) {
 	}{
 		{name: "closed loop", o: options{setups: []setup{setups["sqlite"], setups["postgres"]}, channels: []string{"failing", "working"}, rounds: 1, conns: []int{8, 32}},
 			steps: []step{
-				{"no-op", "sqlite", 8, noop, "-", "-", "-"},
-				{"sred/failing", "sqlite", 8, sred, "12008", "1.02", "34%"},
-				{"sred/working", "postgres", 32, none, "0", "-", "-"},
+				{"no-op", "sqlite", 8, noop, "-", "-", "-", "-"},
+				{"sred/failing", "sqlite", 8, sred, "12008", "1.02", "-", "34%"},
+				{"sred/working", "postgres", 32, none, "0", "-", "-", "-"},
 			}},
 		// The tail at 100,000/s with working channels first, two replicas:
 		// a target name longer than the heading and than the default run's.
 		{name: "long names", o: options{setups: []setup{setups["sqlite"], setups["postgres-2"]}, channels: []string{"working", "failing"}, rounds: 1, conns: []int{8, 64}, tailRate: 100000},
 			steps: []step{
-				{"no-op", "sqlite", 8, noop, "-", "-", "-"},
-				{"sred/failing", "sqlite", 8, sred, "12008", "1.02", "34%"},
-				{"sred/working@100000", "postgres-2", 64, open, "4000", "2.75", "100%"},
-				{"sred/failing", "postgres-2", 32, none, "0", "-", "-"},
+				{"no-op", "sqlite", 8, noop, "-", "-", "-", "-"},
+				{"sred/failing", "sqlite", 8, sred, "12008", "1.02", "-", "34%"},
+				{"sred/working@100000", "postgres-2", 64, open, "4000", "2.75", "1.31", "100%"},
+				{"sred/failing", "postgres-2", 32, none, "0", "-", "-", "-"},
 			}},
 	}
 	for _, tt := range tests {
@@ -224,7 +224,7 @@ func TestStepLine(t *testing.T) {
 			var b strings.Builder
 			b.WriteString(tab.header())
 			for _, s := range tt.steps {
-				b.WriteString(tab.line(s.name, s.setup, s.conns, s.m, s.stored, s.cpu, s.paged, "1.52 1.10 0.98"))
+				b.WriteString(tab.line(s.name, s.setup, s.conns, s.m, s.stored, s.cpu, s.db, s.paged, "1.52 1.10 0.98"))
 			}
 			golden(t, "steps-"+strings.ReplaceAll(tt.name, " ", "-")+".golden", b.String())
 			lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")

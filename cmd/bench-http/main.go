@@ -15,7 +15,9 @@
 // proxy.go); each PostgreSQL sred gets a fresh schema of the database given.
 // Beside each sred step it prints the CPU seconds the sred processes used
 // per 1,000 deliveries (from /proc/PID/stat), which the machine's load
-// changes far less than the throughput.
+// changes far less than the throughput, and on PostgreSQL, when the server
+// runs on this machine, the server's own (pgcpu.go): together with the
+// load generator's, the whole CPU a delivery costs.
 //
 //	go run ./cmd/bench-http --config.file=examples/sred.yml --connections=8,32,64 --setups=sqlite
 //
@@ -23,7 +25,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -378,11 +379,11 @@ func newStepTable(targets, setups []string) stepTable {
 }
 
 func (t stepTable) row(target, setup string, figures ...any) string {
-	return fmt.Sprintf("%-*s %-*s %6s %13s %8s %8s %8s %8s %7s %8s %9s %9s %9s %6s  %s\n", append([]any{t.target, target, t.setup, setup}, figures...)...)
+	return fmt.Sprintf("%-*s %-*s %6s %13s %8s %8s %8s %8s %7s %8s %8s %9s %9s %9s %6s  %s\n", append([]any{t.target, target, t.setup, setup}, figures...)...)
 }
 
 func (t stepTable) header() string {
-	return t.row("target", "setup", "conns", "deliveries/s", "p50 ms", "p99 ms", "max ms", "2xx", "errors", "stored", "cpu s/1k", "gen s/1k", "gen cores", "paged", "load avg (1m 5m 15m)")
+	return t.row("target", "setup", "conns", "deliveries/s", "p50 ms", "p99 ms", "max ms", "2xx", "errors", "stored", "cpu s/1k", "db s/1k", "gen s/1k", "gen cores", "paged", "load avg (1m 5m 15m)")
 }
 
 // stepName is the target column of a step against target ("no-op",
@@ -566,7 +567,7 @@ func benchSred(w io.Writer, o options, tab stepTable, st setup, bin, dir, config
 			name := stepName(t.name, o.rate)
 			// The step's number too: --connections may repeat a value.
 			prefix := fmt.Sprintf("%s-%s-%s-%d.%d", nonce, st.name, name, c, k+1)
-			cpu0 := sred.cpu()
+			cpu0, db0 := sred.cpu(), sred.pg.cpu()
 			m, err := step(t.url, c, o, prefix, dir)
 			if err != nil {
 				return nil, fmt.Errorf("%s (%s) with %d connections: %w", t.name, st.name, c, err)
@@ -598,10 +599,14 @@ func benchSred(w io.Writer, o options, tab stepTable, st setup, bin, dir, config
 			}
 			cpu := cpuSpent(cpu0, sred.cpu())
 			perK, cpuOK := cpuPer1k(cpu, stored)
+			dbCol := "-"
 			if isSred && cpuOK {
 				cpuCol = fmt.Sprintf("%.2f", perK)
 			}
-			fmt.Fprint(w, tab.line(name, st.name, c, m, storedCol, cpuCol, pagedC, benchenv.LoadAvg()))
+			if dbK, ok := cpuPer1k(cpuSpent(db0, sred.pg.cpu()), stored); isSred && ok {
+				dbCol = fmt.Sprintf("%.2f", dbK)
+			}
+			fmt.Fprint(w, tab.line(name, st.name, c, m, storedCol, cpuCol, dbCol, pagedC, benchenv.LoadAvg()))
 			if m.firstErr != "" {
 				fmt.Fprintf(os.Stderr, "  first error: %s\n", m.firstErr)
 			}
@@ -690,9 +695,11 @@ func cpuPer1k(cpu time.Duration, stored int) (float64, bool) {
 
 // line is the output row of one step: name, set-up and connections,
 // what the load generator measured (m), the deliveries sred stored, its
-// CPU per 1,000 and the share of the step's new incidents paged (stored,
-// cpu and paged: "-" for the no-op handler) and the load average.
-func (t stepTable) line(name, setup string, conns int, m *measure, stored, cpu, paged, load string) string {
+// CPU per 1,000, PostgreSQL's (db: "-" but on a PostgreSQL set-up whose
+// server runs on this machine), and the share of the step's new incidents
+// paged (stored, cpu, db and paged: "-" for the no-op handler) and the
+// load average.
+func (t stepTable) line(name, setup string, conns int, m *measure, stored, cpu, db, paged, load string) string {
 	gen, cores := "-", "-"
 	if m.ok+m.failed > 0 && m.genCPU > 0 {
 		gen = fmt.Sprintf("%.2f", m.genCPU.Seconds()*1000/float64(m.ok+m.failed))
@@ -700,7 +707,7 @@ func (t stepTable) line(name, setup string, conns int, m *measure, stored, cpu, 
 	}
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", benchenv.Millis(d)) }
 	return t.row(name, setup, strconv.Itoa(conns), fmt.Sprintf("%.0f", m.rate()),
-		ms(m.p50), ms(m.p99), ms(m.max), strconv.Itoa(m.ok), strconv.Itoa(m.failed), stored, cpu, gen, cores, paged, load)
+		ms(m.p50), ms(m.p99), ms(m.max), strconv.Itoa(m.ok), strconv.Itoa(m.failed), stored, cpu, db, gen, cores, paged, load)
 }
 
 // step runs one step's load against url: wrk for the closed loop when
@@ -785,6 +792,9 @@ type sredSet struct {
 	// store is the SQLite file (of the one replica) or the PostgreSQL URL
 	// (with the schema's search_path) of the set-up's store.
 	sqlitePath, postgresURL string
+	// pg is the PostgreSQL server, when it runs on this machine (the
+	// db s/1k column; nil: no figure).
+	pg *pgServer
 }
 
 // startSreds starts st.replicas sred processes on a fresh store: a SQLite
@@ -800,6 +810,11 @@ func startSreds(bin, dir, config string, st setup, o options) (*sredSet, error) 
 		}
 		pgURL, set.drop = u, drop
 		set.postgresURL = pgURL
+		pg, err := findPgServer(pgURL)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "PostgreSQL's CPU time (db s/1k) cannot be read: %v\n", err)
+		}
+		set.pg = pg
 	}
 	for i := range st.replicas {
 		p, err := startSred(bin, filepath.Join(dir, fmt.Sprintf("replica-%d", i+1)), config, pgURL)
@@ -991,22 +1006,8 @@ func procCPU(pid int) (time.Duration, error) {
 
 // statCPU is the user and system CPU time of a /proc/PID/stat line.
 func statCPU(b []byte) (time.Duration, error) {
-	// The command name (field 2) is in parentheses and may hold spaces;
-	// utime and stime are fields 14 and 15.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("unexpected format")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, errors.New("unexpected format")
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
+	st, err := parseStat(b)
+	return st.self, err
 }
 
 // hostPort is the host:port of an http:// URL.

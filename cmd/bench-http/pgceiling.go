@@ -80,9 +80,12 @@ func readSample(db *sql.DB, find, prefix string) (*deliverySample, error) {
 	defer cancel()
 	group := `group="` + prefix + `-`
 	var createdAt, attachedAt int64
+	// An incident with jobs (its escalation's first step) when there is
+	// one: with a configuration whose escalation policies match no
+	// incident, none has any.
 	if err := db.QueryRowContext(ctx, `SELECT i.id, i.group_key, i.created_at FROM incidents i
-WHERE `+find+`(i.group_key, $1) > 0 AND EXISTS (SELECT 1 FROM jobs j WHERE j.grp = i.id)
-ORDER BY i.created_at, i.id LIMIT 1`, group).Scan(&sm.createInc, &sm.createGroup, &createdAt); err != nil {
+WHERE `+find+`(i.group_key, $1) > 0
+ORDER BY CASE WHEN EXISTS (SELECT 1 FROM jobs j WHERE j.grp = i.id) THEN 0 ELSE 1 END, i.created_at, i.id LIMIT 1`, group).Scan(&sm.createInc, &sm.createGroup, &createdAt); err != nil {
 		return nil, fmt.Errorf("a delivery that opened an incident: %w", err)
 	}
 	if err := db.QueryRowContext(ctx, `SELECT l.incident_id, l.group_key, l.attached_at FROM incident_links l
@@ -316,9 +319,14 @@ func (s *sredSet) ceiling(w io.Writer, o options, tab stepTable, st setup, dir, 
 		if o.driver == "go" {
 			transactions = (o.maxRequests + c - 1) / c
 		}
+		db0 := s.pg.cpu()
 		r, err := runPgbench(o.pgbench, s.postgresURL, dir, sm, c, o.duration, transactions)
 		if err != nil {
 			return err
+		}
+		dbCol := "-"
+		if dbK, ok := cpuPer1k(cpuSpent(db0, s.pg.cpu()), r.done); ok {
+			dbCol = fmt.Sprintf("%.2f", dbK)
 		}
 		gen, cores := "-", "-"
 		if r.done > 0 && r.cpu > 0 {
@@ -326,7 +334,7 @@ func (s *sredSet) ceiling(w io.Writer, o options, tab stepTable, st setup, dir, 
 			cores = fmt.Sprintf("%.2f", r.cpu.Seconds()/r.elapsed.Seconds())
 		}
 		fmt.Fprint(w, tab.row(pgbenchTarget, st.name, strconv.Itoa(c), fmt.Sprintf("%.0f", r.tps), "-", "-", "-",
-			strconv.Itoa(r.done), strconv.Itoa(r.failed), "-", "-", gen, cores, "-", benchenv.LoadAvg()))
+			strconv.Itoa(r.done), strconv.Itoa(r.failed), "-", "-", dbCol, gen, cores, "-", benchenv.LoadAvg()))
 		if r.failed > 0 {
 			fmt.Fprintf(os.Stderr, "  pgbench: %d failed transactions\n%s\n", r.failed, r.output)
 		}

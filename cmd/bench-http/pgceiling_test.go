@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -26,7 +27,7 @@ func TestPgCeiling(t *testing.T) {
 	require.NoError(t, err, "pgbench (PostgreSQL's client) is needed")
 	const prefix = "ceiling-test"
 	dir := t.TempDir()
-	set := sredWithDeliveries(t, dir, setups["postgres"], prefix)
+	set := sredWithDeliveries(t, dir, setups["postgres"], exampleConfig(t), prefix)
 
 	sm, err := set.pgCeilingSample(prefix)
 	require.NoError(t, err)
@@ -109,7 +110,7 @@ func checkCopies(t *testing.T, db *sql.DB, sm *deliverySample, n int) {
 // opening and joining ones.
 func TestSQLiteReplay(t *testing.T) {
 	const prefix = "replay-test"
-	set := sredWithDeliveries(t, t.TempDir(), setups["sqlite"], prefix)
+	set := sredWithDeliveries(t, t.TempDir(), setups["sqlite"], exampleConfig(t), prefix)
 	set.stopProcs()
 
 	db, err := sql.Open("sqlite", "file:"+set.sqlitePath)
@@ -130,13 +131,65 @@ func TestSQLiteReplay(t *testing.T) {
 	require.InDelta(t, n*sm.createPermille/1000, opened, 1, "the step's share of opening deliveries")
 }
 
-// sredWithDeliveries starts sred (examples/sred.yml) in dir on the set-up's
-// store and sends it 20 deliveries of the step prefix over 2 connections,
-// each answered 2xx.
-func sredWithDeliveries(t *testing.T, dir string, st setup, prefix string) *sredSet {
+// TestSampleWithoutEscalation: with a configuration whose escalation
+// policies match no incident (bench-http --config.file), no delivery
+// writes jobs; the ceilings still find their sample, an opening delivery
+// without jobs, and replay it. (The sample's query asked for an incident
+// with jobs, and the run ended on "no rows in result set".)
+func TestSampleWithoutEscalation(t *testing.T) {
+	example := exampleConfig(t)
+	data, err := os.ReadFile(example)
+	require.NoError(t, err)
+	text := string(data)
+	const none = "      matchers: ['service=\"no-such-service\"']\n"
+	for from, to := range map[string]string{
+		"    - name: api\n      matchers: ['service=~\"api|checkout\"']\n": "    - name: api\n" + none,
+		"    - name: default\n": "    - name: default\n" + none,
+	} {
+		require.Contains(t, text, from, "the example's escalation policies")
+		text = strings.Replace(text, from, to, 1)
+	}
+	// In a copy of examples/, so that its relative paths still resolve.
+	examples := filepath.Join(t.TempDir(), "examples")
+	require.NoError(t, os.CopyFS(examples, os.DirFS(filepath.Dir(example))))
+	config := filepath.Join(examples, "no-escalation.yml")
+	require.NoError(t, os.WriteFile(config, []byte(text), 0o644))
+
+	const prefix = "no-escalation"
+	set := sredWithDeliveries(t, t.TempDir(), setups["sqlite"], config, prefix)
+	set.stopProcs()
+	db, err := sql.Open("sqlite", "file:"+set.sqlitePath)
+	require.NoError(t, err)
+	defer db.Close()
+	var jobs int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM jobs WHERE queue = 'escalation'`).Scan(&jobs))
+	require.Zero(t, jobs, "no escalation step planned")
+
+	sm, err := readSample(db, "instr", prefix)
+	require.NoError(t, err)
+	require.Empty(t, sm.createJobs)
+	require.NotEmpty(t, sm.createTimeline)
+	require.NotEmpty(t, sm.joinTimeline)
+	const n = replayBatch + 4
+	res, err := sqliteReplay(set.sqlitePath, sm, 0, n)
+	require.NoError(t, err)
+	require.Equal(t, n, res.done)
+	checkCopies(t, db, sm, n)
+}
+
+// exampleConfig is examples/sred.yml's absolute path.
+func exampleConfig(t *testing.T) string {
 	t.Helper()
 	config, err := filepath.Abs("../../examples/sred.yml")
 	require.NoError(t, err)
+	return config
+}
+
+// sredWithDeliveries starts sred from config in dir on the set-up's store
+// and sends it 20 deliveries of the step prefix over 2 connections, each
+// answered 2xx.
+func sredWithDeliveries(t *testing.T, dir string, st setup, config, prefix string) *sredSet {
+	t.Helper()
 	o := options{postgresURL: testutil.PostgresURL(), duration: 10 * time.Minute, maxRequests: 20, alerts: 10, warm: true}
 	set, err := startSreds(sredBinary(t), dir, config, st, o)
 	require.NoError(t, err)

@@ -285,7 +285,7 @@ func (s *sredSet) sqliteCeiling(w io.Writer, o options, tab stepTable, st setup,
 		cpu = fmt.Sprintf("%.2f", perK)
 	}
 	fmt.Fprint(w, tab.row(replayTarget, st.name, "1", fmt.Sprintf("%.0f", r.rate()), "-", "-", "-",
-		strconv.Itoa(r.done), "0", "-", cpu, "-", "-", "-", benchenv.LoadAvg()))
+		strconv.Itoa(r.done), "0", "-", cpu, "-", "-", "-", "-", benchenv.LoadAvg()))
 	if r.rate() > 0 {
 		fmt.Fprintf(os.Stderr, "  %s: sred's last step reached %.0f%% of the replay's deliveries/s (%d deliveries per transaction; %.1f%% of them opened an incident)\n",
 			st.name, 100*last/r.rate(), replayBatch, float64(sm.createPermille)/10)
