@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -137,10 +138,110 @@ func TestDueKindsQueryPlanPostgres(t *testing.T) {
 
 // duePlanNode is a node of PostgreSQL's EXPLAIN (FORMAT JSON).
 type duePlanNode struct {
-	Relation  string        `json:"Relation Name"`
-	Index     string        `json:"Index Name"`
-	IndexCond string        `json:"Index Cond"`
-	Plans     []duePlanNode `json:"Plans"`
+	Type       string        `json:"Node Type"`
+	Relation   string        `json:"Relation Name"`
+	Index      string        `json:"Index Name"`
+	IndexCond  string        `json:"Index Cond"`
+	ActualRows float64       `json:"Actual Rows"`
+	Plans      []duePlanNode `json:"Plans"`
+}
+
+// TestClaimQueryPlanPostgres (PostgreSQL): a claim of 8 jobs from a queue
+// with 2,000 due pending jobs (a storm's first pages fallen behind) reads 8
+// of them from jobs_due, in run_at order, whatever the statistics say:
+// with an OR of the pending and the expired jobs, PostgreSQL read every due
+// job of the queue with a bitmap scan and sorted them, at every claim. The
+// claim still takes the oldest first, the expired leases among them, and a
+// claim beside it in another transaction takes the next ones.
+func TestClaimQueryPlanPostgres(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.OpenPostgres(ctx, sretest.PostgresSchemaURL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, Migrations))
+	for _, q := range []string{
+		// Statistics from before the backlog, as in a benchmark's storm.
+		`ALTER TABLE jobs SET (autovacuum_enabled = false)`,
+		`ANALYZE jobs`,
+		// Due at 1001..3000 ms, in the reverse order of their ids.
+		`INSERT INTO jobs (queue, kind, dedup_key, run_at, created_at)
+			SELECT 'escalation', 'step', 's' || g, 3001 - g, 1000 FROM generate_series(1, 2000) g`,
+		// An expired lease, due at 1500: among the first 8 by run_at.
+		`INSERT INTO jobs (queue, kind, dedup_key, run_at, created_at, state, lease_owner, lease_until)
+			VALUES ('escalation', 'step', 'expired', 1500, 1000, 'running', 'gone', 2000)`,
+		// A live lease and a job of another queue, not claimed.
+		`INSERT INTO jobs (queue, kind, dedup_key, run_at, created_at, state, lease_owner, lease_until)
+			VALUES ('escalation', 'step', 'live', 1, 1000, 'running', 'other', 99999)`,
+		`INSERT INTO jobs (queue, kind, dedup_key, run_at, created_at) VALUES ('notify', 'email', 'n', 1, 1000)`,
+	} {
+		_, err := db.ExecContext(ctx, q)
+		require.NoError(t, err, q)
+	}
+	o := ClaimOptions{Queue: "escalation", Owner: "w1", Now: time.UnixMilli(4000), Limit: 8}
+	q, args := claimQuery(o, store.Postgres, time.Minute)
+
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	var raw string
+	require.NoError(t, tx.QueryRowContext(ctx, `EXPLAIN (ANALYZE, FORMAT JSON) `+q, args...).Scan(&raw))
+	require.NoError(t, tx.Rollback())
+	var plan []struct{ Plan duePlanNode }
+	require.NoError(t, json.Unmarshal([]byte(raw), &plan))
+	var pending []duePlanNode
+	var walk func(n duePlanNode)
+	walk = func(n duePlanNode) {
+		if n.Relation == "jobs" && n.Type != "ModifyTable" {
+			require.LessOrEqual(t, n.ActualRows, float64(8), "a scan of jobs reads at most the 8 jobs claimed, of 2,000 due:\n%s", raw)
+			if strings.Contains(n.IndexCond, "'pending'") {
+				pending = append(pending, n)
+			}
+		}
+		for _, c := range n.Plans {
+			walk(c)
+		}
+	}
+	walk(plan[0].Plan)
+	require.Len(t, pending, 1, raw)
+	require.Equal(t, "Index Scan", pending[0].Type, raw)
+	require.Equal(t, "jobs_due", pending[0].Index, raw)
+
+	// The oldest first: due at 1001..1007 and the expired lease at 1500.
+	keys := func(js []Job) []string {
+		var out []string
+		for _, j := range js {
+			out = append(out, j.Key)
+		}
+		return out
+	}
+	// Two claims in transactions open side by side: the second skips the
+	// jobs the first locked and takes the next ones.
+	tx1, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer tx1.Rollback() //nolint:errcheck
+	first, err := ClaimIn(ctx, tx1, store.Postgres, o)
+	require.NoError(t, err)
+	require.Equal(t, []string{"s2000", "s1999", "s1998", "s1997", "s1996", "s1995", "s1994", "s1993"}, keys(first))
+	tx2, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer tx2.Rollback() //nolint:errcheck
+	o.Owner = "w2"
+	second, err := ClaimIn(ctx, tx2, store.Postgres, o)
+	require.NoError(t, err)
+	require.Equal(t, []string{"s1992", "s1991", "s1990", "s1989", "s1988", "s1987", "s1986", "s1985"}, keys(second))
+	require.NoError(t, tx1.Rollback())
+	require.NoError(t, tx2.Rollback())
+
+	// The expired lease, due at 1500, in its place among the 600 oldest
+	// (after s1501, due in the same millisecond with a smaller id).
+	o.Limit = 600
+	all, err := Claim(ctx, db, o)
+	require.NoError(t, err)
+	require.Len(t, all, 600)
+	at := slices.Index(keys(all), "expired")
+	require.Equal(t, 500, at, "%v", keys(all))
+	require.Equal(t, "s1501", all[at-1].Key)
+	require.Equal(t, "s1500", all[at+1].Key)
+	require.NotContains(t, keys(all), "live")
 }
 
 // TestPartialIndexes: a job is in the due indexes while it is pending or
