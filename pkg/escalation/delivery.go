@@ -34,11 +34,14 @@ func (e *Engine) pagerDutyEvent(ctx context.Context, tx *sql.Tx, st *stateRow, e
 	return err
 }
 
-// page writes the outbox messages for users at one level and records who
-// was paged. It returns what was sent to whom.
-func (e *Engine) page(ctx context.Context, tx *sql.Tx, st *stateRow, cycle, level int, users, channels []string, now, next time.Time, tag string) (*sentSet, error) {
+// page writes the outbox messages for users at one level, with the
+// escalation's own jobs also (its next step, its handoff checks) in the
+// same statement, and records who was paged. It returns what was sent to
+// whom.
+func (e *Engine) page(ctx context.Context, tx *sql.Tx, st *stateRow, cycle, level int, users, channels []string, now, next time.Time, tag string, also []jobs.New) (*sentSet, error) {
 	return e.send(ctx, tx, st, pageSpec{cycle: cycle, level: level, users: users, channels: channels, now: now, next: next, tag: tag,
-		event: notify.EventTrigger, status: "triggered", actions: fmt.Sprintf("Escalation level %d: paging %s", level, strings.Join(users, ", ")), record: true})
+		event: notify.EventTrigger, status: "triggered", actions: fmt.Sprintf("Escalation level %d: paging %s", level, strings.Join(users, ", ")), record: true,
+		also: also})
 }
 
 // pageSpec describes one batch of messages of an escalation.
@@ -51,6 +54,9 @@ type pageSpec struct {
 	actions         string
 	// record writes the users to escalation_pages (pages, not reminders).
 	record bool
+	// also are jobs of the escalation queue written with the messages, in
+	// one statement (on PostgreSQL one round trip for all of them).
+	also []jobs.New
 }
 
 // sentSet is what one page or reminder sent.
@@ -218,9 +224,13 @@ ON CONFLICT DO NOTHING`, id, st.epoch, u, level, jobs.Millis(now)); err != nil {
 		}
 		msgs = append(msgs, notify.Pending{Key: base + "/" + ch, Message: m})
 	}
-	if len(msgs) > 0 {
-		if _, err := notify.EnqueueAll(ctx, tx, now, msgs); err != nil {
-			return nil, err
+	js, err := notify.Jobs(now, msgs)
+	if err != nil {
+		return nil, err
+	}
+	if js = append(js, ps.also...); len(js) > 0 {
+		if _, err := jobs.EnqueueAll(ctx, tx, now, js); err != nil {
+			return nil, fmt.Errorf("enqueue the messages and jobs of %s's escalation: %w", id, err)
 		}
 	}
 	sort.Strings(out.skipped)

@@ -167,6 +167,18 @@ func TestScheduleStepReadsOverridesOnce(t *testing.T) {
 	require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id))
 	require.Equal(t, 1, log.count(read), "one read of primary's overrides for the step")
 	require.Equal(t, []time.Time{time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)}, pendingHandoffs(t, db, id), "the handoff to alice is watched")
+	// The page's messages, the next level's step and the handoff check are
+	// written in one statement (on PostgreSQL one round trip, not three).
+	require.Equal(t, 1, log.count("INSERT INTO jobs"), "the step's jobs in one statement")
+	steps, err := jobs.List(context.Background(), db, jobs.Filter{Queue: escalation.Queue, Group: id, States: []string{jobs.StatePending}})
+	require.NoError(t, err)
+	var next []string
+	for _, j := range steps {
+		if j.Kind == escalation.KindStep {
+			next = append(next, j.Key)
+		}
+	}
+	require.Equal(t, []string{id + "/1/step/0/1"}, next, "level 1's step is planned")
 
 	// Level 1 (erin, no schedule) first, then the handoff: alice is paged
 	// and the next handoff (back to bob) watched, from one read.

@@ -219,13 +219,18 @@ func describeOffsets(f *Frozen) string {
 }
 
 func (e *Engine) enqueueStep(ctx context.Context, tx *sql.Tx, id string, epoch, cycle, level int, at, now time.Time, reason string) error {
+	_, err := jobs.Enqueue(ctx, tx, now, stepJob(id, epoch, cycle, level, at, now, reason))
+	return err
+}
+
+// stepJob is the job of an escalation's step at level of cycle, due at at.
+func stepJob(id string, epoch, cycle, level int, at, now time.Time, reason string) jobs.New {
 	key := fmt.Sprintf("%s/%d/step/%d/%d", id, epoch, cycle, level)
 	if reason != "" {
 		key = fmt.Sprintf("%s/%d/now/%d", id, epoch, jobs.Millis(now))
 	}
-	_, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindStep, Key: key, Group: id, RunAt: at,
-		Payload: job{Incident: id, Epoch: epoch, Cycle: cycle, Level: level, Reason: reason}})
-	return err
+	return jobs.New{Queue: Queue, Kind: KindStep, Key: key, Group: id, RunAt: at,
+		Payload: job{Incident: id, Epoch: epoch, Cycle: cycle, Level: level, Reason: reason}}
 }
 
 func (e *Engine) acknowledge(ctx context.Context, tx *sql.Tx, id, actor string, now time.Time) error {

@@ -201,7 +201,21 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 	if len(users) == 0 {
 		outcome = "no_targets"
 	}
-	out, err := e.page(ctx, tx, st, p.Cycle, p.Level, users, lvl.Channels, now, next, "")
+	// The next level's step and the handoff checks of the schedules paged
+	// at this level (a handoff before the incident is acknowledged pages
+	// the new on-call person; a schedule removed by a reload since the
+	// policy was frozen has no window and nothing to watch) are written
+	// with the page's messages, in one statement.
+	var also []jobs.New
+	if !next.IsZero() {
+		also = append(also, stepJob(id, st.epoch, nextCycle, nextLevel, next, now, ""))
+	}
+	for _, s := range lvl.Schedules {
+		if j, ok := handoffJob(st, s, windows[s], p.Level); ok {
+			also = append(also, j)
+		}
+	}
+	out, err := e.page(ctx, tx, st, p.Cycle, p.Level, users, lvl.Channels, now, next, "", also)
 	if err != nil {
 		return err
 	}
@@ -223,40 +237,35 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 	}
 	if !next.IsZero() {
 		msg += fmt.Sprintf("; level %d at %s if not acknowledged", nextLevel, next.UTC().Format("15:04:05 UTC"))
-		if err := e.enqueueStep(ctx, tx, id, st.epoch, nextCycle, nextLevel, next, now, ""); err != nil {
-			return err
-		}
 	}
 	data := map[string]any{"level": p.Level, "cycle": p.Cycle, "users": users, "policy": st.frozen.Policy}
 	out.addTo(data)
-	if err := e.note(ctx, tx, id, now, msg, data); err != nil {
-		return err
-	}
-	// Watch the schedules paged at this level: a handoff before the
-	// incident is acknowledged pages the new on-call person. A schedule
-	// removed by a reload since the policy was frozen has no window and
-	// nothing to watch.
-	for _, s := range lvl.Schedules {
-		if err := e.scheduleHandoff(ctx, tx, st, s, windows[s], p.Level, now); err != nil {
-			return err
-		}
-	}
-	return nil
+	return e.note(ctx, tx, id, now, msg, data)
 }
 
 // scheduleHandoff enqueues the handoff check of schedule at its next
 // handoff within w (nil: none).
 func (e *Engine) scheduleHandoff(ctx context.Context, tx *sql.Tx, st *stateRow, schedule string, w *oncall.Window, level int, now time.Time) error {
-	if w == nil {
-		return nil
-	}
-	at, ok := w.NextHandoff()
+	j, ok := handoffJob(st, schedule, w, level)
 	if !ok {
 		return nil
 	}
-	_, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindHandoff, Key: fmt.Sprintf("%s/%d/handoff/%s/%d", st.snap.ID, st.epoch, schedule, jobs.Millis(at)),
-		Group: st.snap.ID, RunAt: at, Payload: job{Incident: st.snap.ID, Epoch: st.epoch, Level: level, Schedule: schedule}})
+	_, err := jobs.Enqueue(ctx, tx, now, j)
 	return err
+}
+
+// handoffJob is the handoff check of schedule at its next handoff within w;
+// false when there is none (or no window: a schedule removed by a reload).
+func handoffJob(st *stateRow, schedule string, w *oncall.Window, level int) (jobs.New, bool) {
+	if w == nil {
+		return jobs.New{}, false
+	}
+	at, ok := w.NextHandoff()
+	if !ok {
+		return jobs.New{}, false
+	}
+	return jobs.New{Queue: Queue, Kind: KindHandoff, Key: fmt.Sprintf("%s/%d/handoff/%s/%d", st.snap.ID, st.epoch, schedule, jobs.Millis(at)),
+		Group: st.snap.ID, RunAt: at, Payload: job{Incident: st.snap.ID, Epoch: st.epoch, Level: level, Schedule: schedule}}, true
 }
 
 // SchedulesChanged re-plans the shift handoffs of the running escalations
@@ -332,7 +341,7 @@ func (e *Engine) handoff(ctx context.Context, tx *sql.Tx, st *stateRow, p job, n
 			return fmt.Errorf("handoff of %s: %w", st.snap.ID, err)
 		}
 		if n == 0 {
-			out, err := e.page(ctx, tx, st, 0, p.Level, []string{u}, st.frozen.Levels[p.Level].Channels, now, time.Time{}, "handoff/"+p.Schedule)
+			out, err := e.page(ctx, tx, st, 0, p.Level, []string{u}, st.frozen.Levels[p.Level].Channels, now, time.Time{}, "handoff/"+p.Schedule, nil)
 			if err != nil {
 				return err
 			}

@@ -142,16 +142,27 @@ func (p Pending) job(now time.Time) (jobs.New, error) {
 	return jobs.New{Queue: Queue, Kind: jobs.Kind(m.Channel), Key: p.Key, Group: m.IncidentID, RunAt: now, Payload: m}, nil
 }
 
-// EnqueueAll writes messages to the outbox as Enqueue does each, in one
-// statement (jobs.EnqueueAll); it reports how many were new.
-func EnqueueAll(ctx context.Context, ex Execer, now time.Time, ms []Pending) (int64, error) {
+// Jobs are the jobs of the notify queue that EnqueueAll writes for ms,
+// for a caller that writes them in one statement with jobs of its own
+// (jobs.EnqueueAll).
+func Jobs(now time.Time, ms []Pending) ([]jobs.New, error) {
 	js := make([]jobs.New, len(ms))
 	for i, p := range ms {
 		j, err := p.job(now)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		js[i] = j
+	}
+	return js, nil
+}
+
+// EnqueueAll writes messages to the outbox as Enqueue does each, in one
+// statement (jobs.EnqueueAll); it reports how many were new.
+func EnqueueAll(ctx context.Context, ex Execer, now time.Time, ms []Pending) (int64, error) {
+	js, err := Jobs(now, ms)
+	if err != nil {
+		return 0, err
 	}
 	n, err := jobs.EnqueueAll(ctx, ex, now, js)
 	if err != nil {
