@@ -83,38 +83,20 @@ func TestDueKindsQueryPlan(t *testing.T) {
 // run_at and reject the backlog by kind, row by row, on every look.
 func TestDueKindsQueryPlanPostgres(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.OpenPostgres(ctx, sretest.PostgresSchemaURL(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Migrate(ctx, Migrations))
-	for _, q := range []string{
-		// Statistics from before the backlog, as in a benchmark's storm.
-		`ALTER TABLE jobs SET (autovacuum_enabled = false)`,
-		`ANALYZE jobs`,
+	db := openBacklogPostgres(t,
 		`INSERT INTO jobs (queue, kind, dedup_key, run_at, created_at)
 			SELECT 'notify', 'email', 'e' || g, 1000 + g, 1000 FROM generate_series(1, 2000) g`,
-		`INSERT INTO jobs (queue, kind, dedup_key, run_at, created_at) VALUES ('notify', 'slack', 's1', 5000, 1000)`,
-	} {
-		_, err := db.ExecContext(ctx, q)
-		require.NoError(t, err, q)
-	}
+		`INSERT INTO jobs (queue, kind, dedup_key, run_at, created_at) VALUES ('notify', 'slack', 's1', 5000, 1000)`)
 	o := ClaimOptions{Queue: "notify", Now: time.UnixMilli(4000), Kinds: []Kind{"slack", "webhook"}}
 	q, args := dueQuery(o, store.Postgres)
 	var raw string
 	require.NoError(t, db.QueryRowContext(ctx, `EXPLAIN (FORMAT JSON) `+q, args...).Scan(&raw))
-	var plan []struct{ Plan duePlanNode }
-	require.NoError(t, json.Unmarshal([]byte(raw), &plan))
 	var pending []duePlanNode
-	var walk func(n duePlanNode)
-	walk = func(n duePlanNode) {
-		if n.Relation == "jobs" && strings.Contains(n.IndexCond, "'pending'") {
+	for _, n := range planScans(t, raw) {
+		if strings.Contains(n.IndexCond, "'pending'") {
 			pending = append(pending, n)
 		}
-		for _, c := range n.Plans {
-			walk(c)
-		}
 	}
-	walk(plan[0].Plan)
 	require.Len(t, pending, 1, raw)
 	require.Equal(t, "jobs_kind_due", pending[0].Index, raw)
 	require.Contains(t, pending[0].IndexCond, "kind =", raw)
@@ -136,6 +118,44 @@ func TestDueKindsQueryPlanPostgres(t *testing.T) {
 	require.False(t, ok, "a kind both asked for and left out")
 }
 
+// openBacklogPostgres opens a migrated PostgreSQL store of jobs whose
+// planner statistics are those of an empty queue (autovacuum off for the
+// table), as in a benchmark's storm, then runs backlog, the statements that
+// fill it.
+func openBacklogPostgres(t *testing.T, backlog ...string) *store.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.OpenPostgres(ctx, sretest.PostgresSchemaURL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, Migrations))
+	for _, q := range append([]string{`ALTER TABLE jobs SET (autovacuum_enabled = false)`, `ANALYZE jobs`}, backlog...) {
+		_, err := db.ExecContext(ctx, q)
+		require.NoError(t, err, q)
+	}
+	return db
+}
+
+// planScans lists the nodes of the plan raw (EXPLAIN (FORMAT JSON)) that
+// read the table jobs: its scans, not the UPDATE writing it.
+func planScans(t *testing.T, raw string) []duePlanNode {
+	t.Helper()
+	var plan []struct{ Plan duePlanNode }
+	require.NoError(t, json.Unmarshal([]byte(raw), &plan))
+	var out []duePlanNode
+	var walk func(n duePlanNode)
+	walk = func(n duePlanNode) {
+		if n.Relation == "jobs" && n.Type != "ModifyTable" {
+			out = append(out, n)
+		}
+		for _, c := range n.Plans {
+			walk(c)
+		}
+	}
+	walk(plan[0].Plan)
+	return out
+}
+
 // duePlanNode is a node of PostgreSQL's EXPLAIN (FORMAT JSON).
 type duePlanNode struct {
 	Type       string        `json:"Node Type"`
@@ -155,14 +175,7 @@ type duePlanNode struct {
 // claim beside it in another transaction takes the next ones.
 func TestClaimQueryPlanPostgres(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.OpenPostgres(ctx, sretest.PostgresSchemaURL(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Migrate(ctx, Migrations))
-	for _, q := range []string{
-		// Statistics from before the backlog, as in a benchmark's storm.
-		`ALTER TABLE jobs SET (autovacuum_enabled = false)`,
-		`ANALYZE jobs`,
+	db := openBacklogPostgres(t,
 		// Due at 1001..3000 ms, in the reverse order of their ids.
 		`INSERT INTO jobs (queue, kind, dedup_key, run_at, created_at)
 			SELECT 'escalation', 'step', 's' || g, 3001 - g, 1000 FROM generate_series(1, 2000) g`,
@@ -172,11 +185,7 @@ func TestClaimQueryPlanPostgres(t *testing.T) {
 		// A live lease and a job of another queue, not claimed.
 		`INSERT INTO jobs (queue, kind, dedup_key, run_at, created_at, state, lease_owner, lease_until)
 			VALUES ('escalation', 'step', 'live', 1, 1000, 'running', 'other', 99999)`,
-		`INSERT INTO jobs (queue, kind, dedup_key, run_at, created_at) VALUES ('notify', 'email', 'n', 1, 1000)`,
-	} {
-		_, err := db.ExecContext(ctx, q)
-		require.NoError(t, err, q)
-	}
+		`INSERT INTO jobs (queue, kind, dedup_key, run_at, created_at) VALUES ('notify', 'email', 'n', 1, 1000)`)
 	o := ClaimOptions{Queue: "escalation", Owner: "w1", Now: time.UnixMilli(4000), Limit: 8}
 	q, args := claimQuery(o, store.Postgres, time.Minute)
 
@@ -185,22 +194,13 @@ func TestClaimQueryPlanPostgres(t *testing.T) {
 	var raw string
 	require.NoError(t, tx.QueryRowContext(ctx, `EXPLAIN (ANALYZE, FORMAT JSON) `+q, args...).Scan(&raw))
 	require.NoError(t, tx.Rollback())
-	var plan []struct{ Plan duePlanNode }
-	require.NoError(t, json.Unmarshal([]byte(raw), &plan))
 	var pending []duePlanNode
-	var walk func(n duePlanNode)
-	walk = func(n duePlanNode) {
-		if n.Relation == "jobs" && n.Type != "ModifyTable" {
-			require.LessOrEqual(t, n.ActualRows, float64(8), "a scan of jobs reads at most the 8 jobs claimed, of 2,000 due:\n%s", raw)
-			if strings.Contains(n.IndexCond, "'pending'") {
-				pending = append(pending, n)
-			}
-		}
-		for _, c := range n.Plans {
-			walk(c)
+	for _, n := range planScans(t, raw) {
+		require.LessOrEqual(t, n.ActualRows, float64(8), "a scan of jobs reads at most the 8 jobs claimed, of 2,000 due:\n%s", raw)
+		if strings.Contains(n.IndexCond, "'pending'") {
+			pending = append(pending, n)
 		}
 	}
-	walk(plan[0].Plan)
 	require.Len(t, pending, 1, raw)
 	require.Equal(t, "Index Scan", pending[0].Type, raw)
 	require.Equal(t, "jobs_due", pending[0].Index, raw)
