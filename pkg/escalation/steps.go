@@ -111,8 +111,8 @@ func (s *snapshot) labels() map[string]string {
 
 // resolveTargets turns a level's targets into user names, in order, once
 // each. windows holds each known schedule of the level over [t,
-// t+horizon), read once: who is on call at t, and the next handoff that
-// scheduleHandoff watches for.
+// t+horizon), read once: who is on call at t, and the next handoff whose
+// check (handoffJob) the step plans.
 func (e *Engine) resolveTargets(ctx context.Context, tx *sql.Tx, l FrozenLevel, t time.Time) (users, notes []string, windows map[string]*oncall.Window, err error) {
 	oc := e.dir.Config()
 	add := func(u string) {
