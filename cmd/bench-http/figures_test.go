@@ -282,13 +282,13 @@ func TestStatCPU(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := statCPU([]byte(tt.line))
+			got, err := parseStat([]byte(tt.line))
 			if tt.err {
 				require.Error(t, err)
 				return
 			}
 			require.NoError(t, err)
-			require.Equal(t, tt.want, got)
+			require.Equal(t, tt.want, got.self)
 		})
 	}
 	// This process's own, as the benchmark reads sred's.

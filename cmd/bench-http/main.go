@@ -993,20 +993,7 @@ const clockTicks = 100
 
 // procCPU reads a process's user and system CPU time from /proc/PID/stat.
 func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	t, err := statCPU(b)
-	if err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	return t, nil
-}
-
-// statCPU is the user and system CPU time of a /proc/PID/stat line.
-func statCPU(b []byte) (time.Duration, error) {
-	st, err := parseStat(b)
+	st, err := procStat(pid)
 	return st.self, err
 }
 

@@ -8,7 +8,6 @@ import (
 
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/escalation"
-	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -158,7 +157,6 @@ policies:
 // before).
 func TestStepOfRemovedSchedule(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
-		ctx := t.Context()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
 		r := newRig(t, db, clock, soloPolicy, notifyConfig(t, sms, push, email, slack))
@@ -171,8 +169,7 @@ users:
 		require.Empty(t, r.paged(t, id))
 		require.Equal(t, []string{"Escalation level 0 (policy \"solo\"): nobody to page (unknown schedule primary); level 1 at 12:30:00 UTC if not acknowledged"},
 			r.timeline(t, id, "Escalation level 0"))
-		pending, err := jobs.List(ctx, db, jobs.Filter{Queue: escalation.Queue, Group: id, States: []string{jobs.StatePending}})
-		require.NoError(t, err)
+		pending := pendingJobs(t, db, id, "")
 		require.Len(t, pending, 1, "level 1 is pending, no handoff is watched")
 		require.Equal(t, escalation.KindStep, pending[0].Kind)
 

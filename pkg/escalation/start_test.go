@@ -170,13 +170,9 @@ func TestScheduleStepReadsOverridesOnce(t *testing.T) {
 	// The page's messages, the next level's step and the handoff check are
 	// written in one statement (on PostgreSQL one round trip, not three).
 	require.Equal(t, 1, log.count("INSERT INTO jobs"), "the step's jobs in one statement")
-	steps, err := jobs.List(context.Background(), db, jobs.Filter{Queue: escalation.Queue, Group: id, States: []string{jobs.StatePending}})
-	require.NoError(t, err)
 	var next []string
-	for _, j := range steps {
-		if j.Kind == escalation.KindStep {
-			next = append(next, j.Key)
-		}
+	for _, j := range pendingJobs(t, db, id, escalation.KindStep) {
+		next = append(next, j.Key)
 	}
 	require.Equal(t, []string{id + "/1/step/0/1"}, next, "level 1's step is planned")
 
@@ -195,13 +191,24 @@ func TestScheduleStepReadsOverridesOnce(t *testing.T) {
 // pendingHandoffs lists when the pending handoff checks of incident id run.
 func pendingHandoffs(t *testing.T, db *store.DB, id string) []time.Time {
 	t.Helper()
-	pending, err := jobs.List(context.Background(), db, jobs.Filter{Queue: escalation.Queue, Group: id, States: []string{jobs.StatePending}})
-	require.NoError(t, err)
 	var at []time.Time
-	for _, j := range pending {
-		if j.Kind == escalation.KindHandoff {
-			at = append(at, j.RunAt)
-		}
+	for _, j := range pendingJobs(t, db, id, escalation.KindHandoff) {
+		at = append(at, j.RunAt)
 	}
 	return at
+}
+
+// pendingJobs lists the pending escalation jobs of incident id of kind
+// (every kind for "").
+func pendingJobs(t *testing.T, db *store.DB, id string, kind jobs.Kind) []jobs.Job {
+	t.Helper()
+	pending, err := jobs.List(context.Background(), db, jobs.Filter{Queue: escalation.Queue, Group: id, States: []string{jobs.StatePending}})
+	require.NoError(t, err)
+	var out []jobs.Job
+	for _, j := range pending {
+		if kind == "" || j.Kind == kind {
+			out = append(out, j)
+		}
+	}
+	return out
 }
