@@ -59,6 +59,7 @@ type options struct {
 	configFile  string
 	sredBinary  string
 	postgresURL string
+	pgPool      int
 	conns       []int
 	duration    time.Duration
 	maxRequests int
@@ -126,6 +127,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	a.Flag("config.file", "sred configuration file (its relative paths resolve from its directory).").Default("examples/sred.yml").StringVar(&o.configFile)
 	a.Flag("sred.binary", "sred binary to run; built from ./cmd/sred into a temporary directory when empty.").StringVar(&o.sredBinary)
 	a.Flag("storage.postgres-url", "PostgreSQL database of the postgres set-ups; every sred (or pair of replicas) gets a fresh schema of it, dropped at the end unless --keep.").Default("postgres://postgres@127.0.0.1:5432/test?sslmode=disable").StringVar(&o.postgresURL)
+	a.Flag("sred.postgres-max-connections", "sred's --storage.postgres-max-connections on the postgres set-ups (every replica's main pool). 0: sred's default.").Default("0").IntVar(&o.pgPool)
 	var setupList string
 	a.Flag("setups", "Comma-separated set-ups, run in turn: sqlite (a temporary SQLite store), postgres (one sred on PostgreSQL), postgres-2 (two sred replicas on one PostgreSQL database behind a round-robin TCP load balancer).").Default("sqlite").StringVar(&setupList)
 	a.Flag("connections", "Comma-separated numbers of concurrent keep-alive connections, one step each.").Default("8,32,64").StringVar(&conns)
@@ -817,7 +819,7 @@ func startSreds(bin, dir, config string, st setup, o options) (*sredSet, error) 
 		set.pg = pg
 	}
 	for i := range st.replicas {
-		p, err := startSred(bin, filepath.Join(dir, fmt.Sprintf("replica-%d", i+1)), config, pgURL)
+		p, err := startSred(bin, filepath.Join(dir, fmt.Sprintf("replica-%d", i+1)), config, pgURL, o.pgPool)
 		if err != nil {
 			set.stop()
 			return nil, err
@@ -1006,13 +1008,17 @@ func hostPort(u string) string {
 	return p.Host
 }
 
-// startSred starts one sred on a SQLite store in dir, or on postgresURL.
-func startSred(bin, dir, config, postgresURL string) (*benchenv.Sred, error) {
-	store := "--storage.path=" + filepath.Join(dir, "data")
+// startSred starts one sred on a SQLite store in dir, or on postgresURL
+// with a main pool of pgPool connections (0: sred's default).
+func startSred(bin, dir, config, postgresURL string, pgPool int) (*benchenv.Sred, error) {
+	store := []string{"--storage.path=" + filepath.Join(dir, "data")}
 	if postgresURL != "" {
-		store = "--storage.postgres-url=" + postgresURL
+		store = []string{"--storage.postgres-url=" + postgresURL}
+		if pgPool > 0 {
+			store = append(store, "--storage.postgres-max-connections="+strconv.Itoa(pgPool))
+		}
 	}
-	return benchenv.StartSred(bin, dir, config, 60*time.Second, store)
+	return benchenv.StartSred(bin, dir, config, 60*time.Second, store...)
 }
 
 type result struct {

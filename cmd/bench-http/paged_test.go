@@ -66,7 +66,7 @@ VALUES ($1, 'api', '{}', '{}', 1, 'active', $2, 1, 1)`, inc.id, inc.level)
 	})
 	t.Run("postgres", func(t *testing.T) {
 		u := testutil.PostgresSchemaURL(t)
-		db, err := store.OpenPostgres(context.Background(), u)
+		db, err := store.OpenPostgres(context.Background(), u, store.PostgresOptions{})
 		require.NoError(t, err)
 		t.Cleanup(func() { db.Close() })
 		check(t, db, &sredSet{postgresURL: u})

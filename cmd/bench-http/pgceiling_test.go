@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"database/sql"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -197,4 +199,28 @@ func sredWithDeliveries(t *testing.T, dir string, st setup, config, prefix strin
 	r := drive(set.url+"/api/v1/webhook/alertmanager", 2, o, prefix)
 	require.Equal(t, 20, r.ok, "deliveries answered 2xx (first error: %v)", r.firstErr)
 	return set
+}
+
+// TestStartSredsPostgresPool starts the replicas of a postgres-2 set-up
+// with --sred.postgres-max-connections: each replica's main pool has that
+// size (its /metrics), so the pool sizes compared in docs/benchmarks.md
+// are the ones asked for.
+func TestStartSredsPostgresPool(t *testing.T) {
+	o := options{postgresURL: testutil.PostgresURL(), pgPool: 3}
+	set, err := startSreds(sredBinary(t), t.TempDir(), exampleConfig(t), setups["postgres-2"], o)
+	require.NoError(t, err)
+	t.Cleanup(set.stop)
+	require.Len(t, set.procs, 2)
+	for _, p := range set.procs {
+		resp, err := http.Get(p.URL + "/metrics")
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		const series = `go_sql_max_open_connections{db_name="main"} `
+		i := strings.Index(string(body), "\n"+series)
+		require.GreaterOrEqual(t, i, 0, "%s/metrics has no %s", p.URL, series)
+		value, _, _ := strings.Cut(string(body[i+1+len(series):]), "\n")
+		require.Equal(t, "3", value, "%s/metrics: %s", p.URL, series)
+	}
 }

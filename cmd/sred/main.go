@@ -30,6 +30,7 @@ import (
 	"github.com/rootuip/sre/pkg/kube/hpa"
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/scaling"
+	"github.com/rootuip/sre/pkg/store"
 )
 
 func main() {
@@ -42,6 +43,8 @@ func runMain(args []string) int {
 	storagePath := a.Flag("storage.path", "Directory of the embedded SQLite database (used unless --storage.postgres-url is set).").Default("data/").String()
 	postgresURL := a.Flag("storage.postgres-url", "PostgreSQL connection URL for running several replicas against one database (HA mode).").
 		Envar("SRED_POSTGRES_URL").String()
+	postgresMaxConns := a.Flag("storage.postgres-max-connections", "Maximum number of open connections of this replica's main PostgreSQL pool (at least 2; two more serve the incident ID allocation). Transactions beyond it wait for a free connection, inside sred rather than inside PostgreSQL; the wait is go_sql_wait_duration_seconds_total{db_name=\"main\"} on /metrics.").
+		Default(strconv.Itoa(store.DefaultPostgresMaxConns)).Int()
 	webConfig := kingpinflag.AddFlags(a, ":8095")
 	streamAddress := a.Flag("web.stream-address", "Also serve the WebSocket event stream (GET /api/v1/stream, and nothing else) on this address, e.g. :8096, with the TLS and authentication of the web listener. Empty: only on the web listener.").String()
 	maxConns := a.Flag("web.max-connections", "Maximum number of open HTTP connections per listener; beyond it a new connection is answered 503 and closed. Lowered at start to fit the file descriptor limit.").
@@ -63,6 +66,10 @@ func runMain(args []string) int {
 		fmt.Fprintf(os.Stderr, "sred: --web.max-connections must be at least 1, got %d\n", *maxConns)
 		return 2
 	}
+	if *postgresMaxConns < 2 {
+		fmt.Fprintf(os.Stderr, "sred: --storage.postgres-max-connections must be at least 2 (a sweep holds one connection while its work takes another), got %d\n", *postgresMaxConns)
+		return 2
+	}
 	logger.Info("Starting sred", "version", version.Info())
 	setGCPercent(*gcPercent, logger)
 	logger.Info("Build context", "build_context", version.BuildContext())
@@ -76,7 +83,7 @@ func runMain(args []string) int {
 	}
 	defer cleanup()
 	*webConfig.WebConfigFile = servedWebConfig
-	opts := app.Options{ConfigFile: *configFile, StoragePath: *storagePath, PostgresURL: *postgresURL, Logger: logger,
+	opts := app.Options{ConfigFile: *configFile, StoragePath: *storagePath, PostgresURL: *postgresURL, PostgresMaxConns: *postgresMaxConns, Logger: logger,
 		NoAuth: *noAuth, WebConfigUsers: webUsers, Kubernetes: kubernetesClients}
 	sred, err := app.New(ctx, opts)
 	if err != nil {

@@ -350,12 +350,34 @@ func TestFlags(t *testing.T) {
 	out, err = exec.Command(bin, "--help").CombinedOutput()
 	require.NoError(t, err, string(out))
 	for _, flag := range []string{"--config.file", "--web.listen-address", "--web.config.file", "--log.level", "--log.format",
-		"--storage.path", "--storage.postgres-url", "SRED_POSTGRES_URL"} {
+		"--storage.path", "--storage.postgres-url", "SRED_POSTGRES_URL", "--storage.postgres-max-connections"} {
 		require.Contains(t, string(out), flag)
 	}
 	out, err = exec.Command(bin, "--config.file=/nonexistent/sred.yml", "--storage.path="+t.TempDir()).CombinedOutput()
 	require.Error(t, err)
 	require.Contains(t, string(out), "no such file or directory")
+}
+
+// TestPostgresPoolFlag starts sred on PostgreSQL with a pool of its own
+// size: /metrics shows the main pool and the ID allocation's side pool at
+// the sizes set, and a pool too small to work is refused at start with the
+// reason.
+func TestPostgresPoolFlag(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "sred.yml")
+	writeConfig(t, cfg, "INC")
+	url := testutil.PostgresSchemaURL(t)
+	s := start(t, "--config.file="+cfg, "--storage.postgres-url="+url, "--storage.postgres-max-connections=3")
+	_, body := s.do(t, http.MethodGet, "/metrics", nil)
+	require.Equal(t, 3.0, metricValue(body, `go_sql_max_open_connections{db_name="main"}`), body)
+	require.Equal(t, 2.0, metricValue(body, `go_sql_max_open_connections{db_name="side"}`), body)
+	require.Contains(t, body, `go_sql_wait_duration_seconds_total{db_name="main"}`)
+
+	bin, err := buildSred()
+	require.NoError(t, err)
+	out, err := exec.Command(bin, "--web.no-auth", "--web.listen-address=127.0.0.1:0", "--config.file="+cfg,
+		"--storage.postgres-url="+url, "--storage.postgres-max-connections=1").CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "--storage.postgres-max-connections must be at least 2 (a sweep holds one connection while its work takes another), got 1")
 }
 
 // TestAlertmanagerToSred points the pinned Alertmanager at a running sred:

@@ -136,7 +136,10 @@ type Options struct {
 	StoragePath string
 	// PostgresURL selects PostgreSQL (HA mode) when not empty.
 	PostgresURL string
-	Logger      *slog.Logger
+	// PostgresMaxConns bounds the replica's main pool of PostgreSQL
+	// connections (0: store.DefaultPostgresMaxConns).
+	PostgresMaxConns int
+	Logger           *slog.Logger
 	// Registry receives every metric; a new one (with Go, process and build
 	// info collectors) is created when nil.
 	Registry *prometheus.Registry
@@ -206,12 +209,25 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	var db *store.DB
 	if o.PostgresURL != "" {
-		db, err = store.OpenPostgres(ctx, o.PostgresURL)
+		db, err = store.OpenPostgres(ctx, o.PostgresURL, store.PostgresOptions{MaxConns: o.PostgresMaxConns})
 	} else {
 		db, err = store.OpenSQLiteExclusive(ctx, o.StoragePath)
 	}
 	if err != nil {
 		return nil, err
+	}
+	// The pools' connections in use and the time spent waiting for one
+	// (go_sql_*{db_name="main"}, and "side" for PostgreSQL's ID
+	// allocation): what --storage.postgres-max-connections is tuned by.
+	pools := []prometheus.Collector{collectors.NewDBStatsCollector(db.DB, "main")}
+	if db.Dialect == store.Postgres {
+		pools = append(pools, collectors.NewDBStatsCollector(db.Side(), "side"))
+	}
+	for _, c := range pools {
+		if err := reg.Register(c); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("register the storage pool's metrics: %w", err)
+		}
 	}
 	a := &App{
 		Logger:   o.Logger,

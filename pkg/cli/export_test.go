@@ -81,7 +81,7 @@ func TestIncidentsExportImport(t *testing.T) {
 		}
 	}
 
-	dstDB, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t))
+	dstDB, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t), store.PostgresOptions{})
 	require.NoError(t, err)
 	defer dstDB.Close()
 	dst, dstURL := serveIncidents(t, dstDB, clk)

@@ -27,7 +27,7 @@ func benchBackends(b *testing.B, fn func(b *testing.B, db *store.DB)) {
 			return db
 		},
 		"postgres": func(b *testing.B) *store.DB {
-			db, err := store.OpenPostgres(context.Background(), sretest.PostgresSchemaURL(b))
+			db, err := store.OpenPostgres(context.Background(), sretest.PostgresSchemaURL(b), store.PostgresOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -326,7 +326,7 @@ func TestReplicas(t *testing.T) {
 	url := testutil.PostgresSchemaURL(t)
 	ctx := context.Background()
 	open := func() *store.DB {
-		db, err := store.OpenPostgres(ctx, url)
+		db, err := store.OpenPostgres(ctx, url, store.PostgresOptions{})
 		require.NoError(t, err)
 		t.Cleanup(func() { db.Close() })
 		require.NoError(t, db.Migrate(ctx, allMigrations...))

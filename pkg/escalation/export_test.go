@@ -145,7 +145,7 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 	t.Logf("filled SQLite with %d incidents in %s", bulkIncidents+len(writePath), time.Since(start).Round(time.Millisecond))
 
 	// The destination: another process on PostgreSQL, the same clock.
-	dstDB, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t))
+	dstDB, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t), store.PostgresOptions{})
 	require.NoError(t, err)
 	defer dstDB.Close()
 	dst := newMigrationRig(t, dstDB, clk, ncfg)

@@ -100,7 +100,7 @@ type planNode struct {
 func openMigratedPostgres(t *testing.T) *store.DB {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t))
+	db, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t), store.PostgresOptions{})
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	require.NoError(t, db.Migrate(ctx, Migrations))

@@ -233,7 +233,7 @@ func BenchmarkResolveLargeGroup(b *testing.B) {
 			if backend == "sqlite" {
 				db, err = store.OpenSQLite(context.Background(), b.TempDir())
 			} else {
-				db, err = store.OpenPostgres(context.Background(), testutil.PostgresSchemaURL(b))
+				db, err = store.OpenPostgres(context.Background(), testutil.PostgresSchemaURL(b), store.PostgresOptions{})
 			}
 			require.NoError(b, err)
 			b.Cleanup(func() { db.Close() })

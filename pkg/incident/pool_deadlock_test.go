@@ -23,7 +23,7 @@ import (
 // store's side pool instead.
 func TestCreationsHoldingEveryConnection(t *testing.T) {
 	const n = 3
-	db, err := store.OpenPostgres(context.Background(), testutil.PostgresSchemaURL(t))
+	db, err := store.OpenPostgres(context.Background(), testutil.PostgresSchemaURL(t), store.PostgresOptions{})
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	require.NoError(t, db.Migrate(context.Background(), incident.Migrations))

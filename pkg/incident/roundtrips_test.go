@@ -94,7 +94,7 @@ func TestJoinRoundTrips(t *testing.T) {
 	require.NoError(t, err)
 	proxy := newRoundTripProxy(t, u.Host)
 	u.Host = proxy.ln.Addr().String()
-	db, err := store.OpenPostgres(ctx, u.String())
+	db, err := store.OpenPostgres(ctx, u.String(), store.PostgresOptions{})
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	require.NoError(t, db.Migrate(ctx, migrations...))

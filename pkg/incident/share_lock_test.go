@@ -172,7 +172,7 @@ func TestJoinOfIncidentResolvedMeanwhile(t *testing.T) {
 func openAPIIncidentOnPostgres(t *testing.T) (*store.DB, *fixture, string) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t))
+	db, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t), store.PostgresOptions{})
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	require.NoError(t, db.Migrate(ctx, migrations...))

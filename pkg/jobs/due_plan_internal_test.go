@@ -125,7 +125,7 @@ func TestDueKindsQueryPlanPostgres(t *testing.T) {
 func openBacklogPostgres(t *testing.T, backlog ...string) *store.DB {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.OpenPostgres(ctx, sretest.PostgresSchemaURL(t))
+	db, err := store.OpenPostgres(ctx, sretest.PostgresSchemaURL(t), store.PostgresOptions{})
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	require.NoError(t, db.Migrate(ctx, Migrations))
@@ -307,7 +307,7 @@ func TestPartialIndexes(t *testing.T) {
 		require.Contains(t, finished, "INDEX jobs_finished (state=? AND finished_at<?)", "retention")
 	})
 	t.Run("postgres", func(t *testing.T) {
-		db, err := store.OpenPostgres(ctx, sretest.PostgresSchemaURL(t))
+		db, err := store.OpenPostgres(ctx, sretest.PostgresSchemaURL(t), store.PostgresOptions{})
 		require.NoError(t, err)
 		t.Cleanup(func() { db.Close() })
 		require.NoError(t, db.Migrate(ctx, Migrations))

@@ -42,7 +42,7 @@ func openers(t *testing.T, fn func(t *testing.T, open func() *store.DB)) {
 	t.Run("postgres", func(t *testing.T) {
 		url := testutil.PostgresSchemaURL(t)
 		fn(t, func() *store.DB {
-			db, err := store.OpenPostgres(context.Background(), url)
+			db, err := store.OpenPostgres(context.Background(), url, store.PostgresOptions{})
 			require.NoError(t, err)
 			t.Cleanup(func() { db.Close() })
 			require.NoError(t, db.Migrate(context.Background(), jobs.Migrations, testMigrations))
@@ -204,7 +204,7 @@ func TestRestart(t *testing.T) {
 func TestStalledWorkerLosesLease(t *testing.T) {
 	url := testutil.PostgresSchemaURL(t)
 	open := func() *store.DB {
-		db, err := store.OpenPostgres(context.Background(), url)
+		db, err := store.OpenPostgres(context.Background(), url, store.PostgresOptions{})
 		require.NoError(t, err)
 		t.Cleanup(func() { db.Close() })
 		require.NoError(t, db.Migrate(context.Background(), jobs.Migrations, testMigrations))

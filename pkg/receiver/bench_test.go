@@ -59,7 +59,7 @@ func BenchmarkWebhook(b *testing.B) {
 				if backend == "sqlite" {
 					db, err = store.OpenSQLite(context.Background(), b.TempDir())
 				} else {
-					db, err = store.OpenPostgres(context.Background(), tu.PostgresSchemaURL(b))
+					db, err = store.OpenPostgres(context.Background(), tu.PostgresSchemaURL(b), store.PostgresOptions{})
 				}
 				require.NoError(b, err)
 				defer db.Close()

@@ -262,7 +262,7 @@ func freshLike(t *testing.T, db *store.DB) *store.DB {
 	var fresh *store.DB
 	var err error
 	if db.Dialect == store.Postgres {
-		fresh, err = store.OpenPostgres(context.Background(), tu.PostgresSchemaURL(t))
+		fresh, err = store.OpenPostgres(context.Background(), tu.PostgresSchemaURL(t), store.PostgresOptions{})
 	} else {
 		fresh, err = store.OpenSQLite(context.Background(), t.TempDir())
 	}
@@ -510,9 +510,9 @@ func TestReplicas(t *testing.T) {
 	open := map[string]func(t *testing.T) (*store.DB, *store.DB){
 		"postgres": func(t *testing.T) (*store.DB, *store.DB) {
 			url := tu.PostgresSchemaURL(t)
-			a, err := store.OpenPostgres(context.Background(), url)
+			a, err := store.OpenPostgres(context.Background(), url, store.PostgresOptions{})
 			require.NoError(t, err)
-			b, err := store.OpenPostgres(context.Background(), url)
+			b, err := store.OpenPostgres(context.Background(), url, store.PostgresOptions{})
 			require.NoError(t, err)
 			return a, b
 		},

@@ -60,7 +60,7 @@ func BenchmarkCompactBatch(b *testing.B) {
 			if backend == "sqlite" {
 				db, err = store.OpenSQLite(ctx, b.TempDir())
 			} else {
-				db, err = store.OpenPostgres(ctx, tu.PostgresSchemaURL(b))
+				db, err = store.OpenPostgres(ctx, tu.PostgresSchemaURL(b), store.PostgresOptions{})
 			}
 			if err != nil {
 				b.Fatal(err)

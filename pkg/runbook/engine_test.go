@@ -627,7 +627,7 @@ func TestExpiredLeaseResumed(t *testing.T) {
 			t.Run("postgres", func(t *testing.T) {
 				url := sretest.PostgresSchemaURL(t)
 				crashTest(t, "postgres", url, variant, func() *store.DB {
-					db, err := store.OpenPostgres(context.Background(), url)
+					db, err := store.OpenPostgres(context.Background(), url, store.PostgresOptions{})
 					require.NoError(t, err)
 					return db
 				})
@@ -675,7 +675,7 @@ func crashChild() int {
 	if os.Getenv("RUNBOOK_DIALECT") == "sqlite" {
 		db, err = store.OpenSQLite(ctx, os.Getenv("RUNBOOK_DB"))
 	} else {
-		db, err = store.OpenPostgres(ctx, os.Getenv("RUNBOOK_DB"))
+		db, err = store.OpenPostgres(ctx, os.Getenv("RUNBOOK_DB"), store.PostgresOptions{})
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -28,7 +28,7 @@ func TestPostgresGenericPlans(t *testing.T) {
 			if tc.extra != "" {
 				u += "&" + tc.extra
 			}
-			db, err := store.OpenPostgres(ctx, u)
+			db, err := store.OpenPostgres(ctx, u, store.PostgresOptions{})
 			require.NoError(t, err)
 			t.Cleanup(func() { db.Close() })
 			for _, q := range []*sql.DB{db.DB, db.Side()} {

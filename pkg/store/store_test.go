@@ -33,9 +33,9 @@ func TestMigrateConcurrently(t *testing.T) {
 		},
 		"postgres": func(t *testing.T) (*store.DB, *store.DB) {
 			url := testutil.PostgresSchemaURL(t)
-			a, err := store.OpenPostgres(ctx, url)
+			a, err := store.OpenPostgres(ctx, url, store.PostgresOptions{})
 			require.NoError(t, err)
-			b, err := store.OpenPostgres(ctx, url)
+			b, err := store.OpenPostgres(ctx, url, store.PostgresOptions{})
 			require.NoError(t, err)
 			return a, b
 		},
@@ -98,5 +98,37 @@ func TestOpenSQLitePathCharacters(t *testing.T) {
 		require.NoError(t, db.QueryRow(`SELECT n FROM marker`).Scan(&n), name)
 		require.Equal(t, i, n, name)
 		require.NoError(t, db.Close())
+	}
+}
+
+// TestOpenPostgresPoolSize opens PostgreSQL with the default pool, a pool
+// set by PostgresOptions, and one too small to work: a sweep holds one
+// connection for its advisory lock while its work takes another, so a
+// pool of 1 would wait for itself.
+func TestOpenPostgresPoolSize(t *testing.T) {
+	ctx := context.Background()
+	url := testutil.PostgresSchemaURL(t)
+	for _, tc := range []struct {
+		name    string
+		set     int
+		want    int
+		wantErr string
+	}{
+		{name: "default", set: 0, want: store.DefaultPostgresMaxConns},
+		{name: "set", set: 3, want: 3},
+		{name: "one", set: 1, wantErr: "a pool of 1 connections: at least 2 are needed"},
+		{name: "negative", set: -4, wantErr: "a pool of -4 connections: at least 2 are needed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, err := store.OpenPostgres(ctx, url, store.PostgresOptions{MaxConns: tc.set})
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			defer db.Close()
+			require.Equal(t, tc.want, db.Stats().MaxOpenConnections)
+			require.Equal(t, 2, db.Side().Stats().MaxOpenConnections)
+		})
 	}
 }

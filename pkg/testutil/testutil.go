@@ -120,7 +120,7 @@ func Backends(t *testing.T, migrations [][]store.Migration, fn func(t *testing.T
 		fn(t, db)
 	})
 	t.Run("postgres", func(t *testing.T) {
-		db, err := store.OpenPostgres(context.Background(), PostgresSchemaURL(t))
+		db, err := store.OpenPostgres(context.Background(), PostgresSchemaURL(t), store.PostgresOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
