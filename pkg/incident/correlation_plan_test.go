@@ -99,12 +99,7 @@ type planNode struct {
 // migrations applied, closed at the end of the test.
 func openMigratedPostgres(t *testing.T) *store.DB {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.OpenPostgres(ctx, testutil.PostgresSchemaURL(t), store.PostgresOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Migrate(ctx, Migrations))
-	return db
+	return testutil.OpenPostgres(t, Migrations)
 }
 
 // explainScans runs explain (an EXPLAIN (..., FORMAT JSON) statement) and

@@ -125,10 +125,7 @@ func TestDueKindsQueryPlanPostgres(t *testing.T) {
 func openBacklogPostgres(t *testing.T, backlog ...string) *store.DB {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.OpenPostgres(ctx, sretest.PostgresSchemaURL(t), store.PostgresOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Migrate(ctx, Migrations))
+	db := sretest.OpenPostgres(t, Migrations)
 	for _, q := range append([]string{`ALTER TABLE jobs SET (autovacuum_enabled = false)`, `ANALYZE jobs`}, backlog...) {
 		_, err := db.ExecContext(ctx, q)
 		require.NoError(t, err, q)
@@ -307,10 +304,7 @@ func TestPartialIndexes(t *testing.T) {
 		require.Contains(t, finished, "INDEX jobs_finished (state=? AND finished_at<?)", "retention")
 	})
 	t.Run("postgres", func(t *testing.T) {
-		db, err := store.OpenPostgres(ctx, sretest.PostgresSchemaURL(t), store.PostgresOptions{})
-		require.NoError(t, err)
-		t.Cleanup(func() { db.Close() })
-		require.NoError(t, db.Migrate(ctx, Migrations))
+		db := sretest.OpenPostgres(t, Migrations)
 		// A small table is read whole unless scans are ruled out: what is
 		// asked here is whether the indexes can serve each query at all.
 		conn, err := db.Conn(ctx)

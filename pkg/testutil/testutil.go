@@ -120,16 +120,24 @@ func Backends(t *testing.T, migrations [][]store.Migration, fn func(t *testing.T
 		fn(t, db)
 	})
 	t.Run("postgres", func(t *testing.T) {
-		db, err := store.OpenPostgres(context.Background(), PostgresSchemaURL(t), store.PostgresOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if err := db.Migrate(context.Background(), migrations...); err != nil {
-			t.Fatal(err)
-		}
-		fn(t, db)
+		fn(t, OpenPostgres(t, migrations...))
 	})
+}
+
+// OpenPostgres opens a fresh PostgreSQL schema (PostgresSchemaURL) with the
+// default pool, applies the migrations, and closes it at the end of the
+// test.
+func OpenPostgres(t testing.TB, migrations ...[]store.Migration) *store.DB {
+	t.Helper()
+	db, err := store.OpenPostgres(context.Background(), PostgresSchemaURL(t), store.PostgresOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background(), migrations...); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }
 
 // QueryPlan returns SQLite's EXPLAIN QUERY PLAN of query with args, one
