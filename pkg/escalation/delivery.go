@@ -17,6 +17,7 @@ import (
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/oncall"
+	"github.com/rootuip/sre/pkg/store"
 )
 
 // pagerDutyEvent sends acknowledge/resolve to PagerDuty when a trigger was sent.
@@ -38,10 +39,10 @@ func (e *Engine) pagerDutyEvent(ctx context.Context, tx *sql.Tx, st *stateRow, e
 // escalation's own jobs also (its next step, its handoff checks) in the
 // same statement, and records who was paged. It returns what was sent to
 // whom.
-func (e *Engine) page(ctx context.Context, tx *sql.Tx, st *stateRow, cycle, level int, users, channels []string, now, next time.Time, tag string, also []jobs.New) (*sentSet, error) {
+func (e *Engine) page(ctx context.Context, tx *sql.Tx, b *store.Batch, st *stateRow, cycle, level int, users, channels []string, now, next time.Time, tag string, also []jobs.New) (*sentSet, error) {
 	return e.send(ctx, tx, st, pageSpec{cycle: cycle, level: level, users: users, channels: channels, now: now, next: next, tag: tag,
 		event: notify.EventTrigger, status: "triggered", actions: fmt.Sprintf("Escalation level %d: paging %s", level, strings.Join(users, ", ")), record: true,
-		also: also})
+		also: also, batch: b})
 }
 
 // pageSpec describes one batch of messages of an escalation.
@@ -57,6 +58,9 @@ type pageSpec struct {
 	// also are jobs of the escalation queue written with the messages, in
 	// one statement (on PostgreSQL one round trip for all of them).
 	also []jobs.New
+	// batch, when set, takes the page's writes (the pages recorded, the
+	// messages and jobs) instead of their running at once.
+	batch *store.Batch
 }
 
 // sentSet is what one page or reminder sent.
@@ -132,13 +136,24 @@ func (e *Engine) send(ctx context.Context, tx *sql.Tx, st *stateRow, ps pageSpec
 	if ext != "" {
 		incURL = ext + "/incidents/" + url.PathEscape(id)
 	}
-	for _, u := range users {
-		if !ps.record {
-			break
+	if ps.record && len(users) > 0 {
+		// Who was paged, in one statement.
+		var q strings.Builder
+		q.WriteString(`INSERT INTO escalation_pages (incident_id, epoch, user_name, level, paged_at) VALUES `)
+		args := make([]any, 0, 5*len(users))
+		for i, u := range users {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5)
+			args = append(args, id, st.epoch, u, level, jobs.Millis(now))
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO escalation_pages (incident_id, epoch, user_name, level, paged_at) VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT DO NOTHING`, id, st.epoch, u, level, jobs.Millis(now)); err != nil {
-			return nil, fmt.Errorf("record page of %s: %w", u, err)
+		q.WriteString(` ON CONFLICT DO NOTHING`)
+		if ps.batch != nil {
+			ps.batch.Add(q.String(), args...)
+		} else if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return nil, fmt.Errorf("record the pages of %s: %w", strings.Join(users, ", "), err)
 		}
 	}
 	data := notify.TemplateData{ID: id, Title: st.snap.Title, Service: st.snap.Service, Severity: st.snap.Severity, Status: ps.status,
@@ -229,7 +244,13 @@ ON CONFLICT DO NOTHING`, id, st.epoch, u, level, jobs.Millis(now)); err != nil {
 		return nil, err
 	}
 	if js = append(js, ps.also...); len(js) > 0 {
-		if _, err := jobs.EnqueueAll(ctx, tx, now, js); err != nil {
+		var err error
+		if ps.batch != nil {
+			err = jobs.EnqueueAllTo(ps.batch, now, js)
+		} else {
+			_, err = jobs.EnqueueAll(ctx, tx, now, js)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("enqueue the messages and jobs of %s's escalation: %w", id, err)
 		}
 	}

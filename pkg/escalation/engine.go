@@ -189,13 +189,47 @@ func (e *Engine) config() (*Config, *notify.Config, string) {
 }
 
 func (e *Engine) note(ctx context.Context, tx *sql.Tx, id string, t time.Time, msg string, data map[string]any) error {
+	return e.noteTo(ctx, tx, nil, id, t, msg, data)
+}
+
+// timelineBatcher is a TimelineWriter that can add an entry's write to a
+// batch (incident.Service).
+type timelineBatcher interface {
+	AddTimelineTo(b *store.Batch, e incident.TimelineEntry) error
+}
+
+// noteTo is note with the entry's write added to b when b is not nil and
+// the timeline can batch it.
+func (e *Engine) noteTo(ctx context.Context, tx *sql.Tx, b *store.Batch, id string, t time.Time, msg string, data map[string]any) error {
 	if e.timeline == nil {
 		return nil
 	}
-	if err := e.timeline.AddTimeline(ctx, tx, incident.TimelineEntry{IncidentID: id, Time: t, Kind: "escalation", Actor: "sred", Message: msg, Data: data}); err != nil {
+	entry := incident.TimelineEntry{IncidentID: id, Time: t, Kind: "escalation", Actor: "sred", Message: msg, Data: data}
+	var err error
+	if tb, ok := e.timeline.(timelineBatcher); ok && b != nil {
+		err = tb.AddTimelineTo(b, entry)
+	} else {
+		err = e.timeline.AddTimeline(ctx, tx, entry)
+	}
+	if err != nil {
 		return fmt.Errorf("escalation timeline of %s: %w", id, err)
 	}
 	return nil
+}
+
+// IncidentChangedIn implements incident.BatchHook: a new incident's
+// escalation starts in the statement that writes the incident (its state,
+// its first step's job and its timeline entry: on PostgreSQL three round
+// trips less for every delivery that opens an incident).
+func (e *Engine) IncidentChangedIn(ctx context.Context, ch incident.Change, w *incident.Writes) (bool, error) {
+	if ch.Kind != incident.ChangeCreated || ch.Incident == nil {
+		return false, nil
+	}
+	now := ch.Time
+	if now.IsZero() {
+		now = e.clock.Now()
+	}
+	return true, e.startIn(ctx, nil, w, ch.Incident, now)
 }
 
 // IncidentChanged implements incident.Hook: it runs inside the incident's

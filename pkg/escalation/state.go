@@ -142,9 +142,11 @@ func (e *Engine) load(ctx context.Context, tx *sql.Tx, id string) (*stateRow, er
 	return &r, nil
 }
 
+// setStateSQL sets an escalation's state, level and time of change.
+const setStateSQL = `UPDATE escalation_state SET state = $1, level = $2, updated_at = $3 WHERE incident_id = $4`
+
 func (e *Engine) setState(ctx context.Context, tx *sql.Tx, id, state string, level int, now time.Time) error {
-	_, err := tx.ExecContext(ctx, `UPDATE escalation_state SET state = $1, level = $2, updated_at = $3 WHERE incident_id = $4`,
-		state, level, jobs.Millis(now), id)
+	_, err := tx.ExecContext(ctx, setStateSQL, state, level, jobs.Millis(now), id)
 	if err != nil {
 		return fmt.Errorf("update escalation of %s: %w", id, err)
 	}
@@ -153,6 +155,22 @@ func (e *Engine) setState(ctx context.Context, tx *sql.Tx, id, state string, lev
 
 // start freezes the policy onto the incident and schedules level 0.
 func (e *Engine) start(ctx context.Context, tx *sql.Tx, inc *incident.Incident, now time.Time) error {
+	return e.startIn(ctx, tx, nil, inc, now)
+}
+
+// startIn is start with its writes added to w (when not nil) rather than
+// run: for a new incident, written by the same statement (see
+// IncidentChangedIn), whose escalation is its first.
+func (e *Engine) startIn(ctx context.Context, tx *sql.Tx, w *incident.Writes, inc *incident.Incident, now time.Time) error {
+	note := func(msg string, data map[string]any) error {
+		if w == nil {
+			return e.note(ctx, tx, inc.ID, now, msg, data)
+		}
+		if e.timeline != nil {
+			w.Timeline = append(w.Timeline, incident.TimelineEntry{IncidentID: inc.ID, Time: now, Kind: "escalation", Actor: "sred", Message: msg, Data: data})
+		}
+		return nil
+	}
 	cfg, _, _ := e.config()
 	ls := LabelSet(inc)
 	p := cfg.Select(ls)
@@ -184,9 +202,14 @@ func (e *Engine) start(ctx context.Context, tx *sql.Tx, inc *incident.Incident, 
 	// epoch has nothing to cancel: every job of the queue in the incident's
 	// group is enqueued by an escalation that has its state row, and there
 	// was none. A new incident's escalation (every delivery that opens
-	// one) skips the UPDATE: 1 of the 4 statements of a start.
-	var epoch int
-	if err := store.TxQueries(ctx, tx).QueryRowContext(ctx, `INSERT INTO escalation_state (incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at)
+	// one) skips the UPDATE: 1 of the 4 statements of a start. In a batch
+	// (a new incident's, whose state row cannot exist yet) the epoch is 1
+	// and the row a plain insert.
+	epoch := 1
+	if w != nil {
+		w.Add(`INSERT INTO escalation_state (incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at)
+VALUES ($1, $2, $3, $4, 1, $5, -1, $6, $6)`, inc.ID, policyName, string(fb), string(sb), state, jobs.Millis(now))
+	} else if err := store.TxQueries(ctx, tx).QueryRowContext(ctx, `INSERT INTO escalation_state (incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at)
 VALUES ($1, $2, $3, $4, 1, $5, -1, $6, $6)
 ON CONFLICT (incident_id) DO UPDATE SET policy = excluded.policy, frozen = excluded.frozen, snapshot = excluded.snapshot,
 	epoch = escalation_state.epoch + 1, state = excluded.state, level = -1, started_at = excluded.started_at, updated_at = excluded.updated_at
@@ -201,12 +224,17 @@ RETURNING epoch`,
 	}
 	if p == nil {
 		e.steps.WithLabelValues(string(inc.Severity), "no_policy").Inc()
-		return e.note(ctx, tx, inc.ID, now, "No escalation policy matches this incident: nobody will be paged", nil)
+		return note("No escalation policy matches this incident: nobody will be paged", nil)
 	}
-	if err := e.enqueueStep(ctx, tx, inc.ID, epoch, 0, 0, now.Add(frozen.Levels[0].Offset), now, ""); err != nil {
+	step := stepJob(inc.ID, epoch, 0, 0, now.Add(frozen.Levels[0].Offset), now, "")
+	if w != nil {
+		if err := jobs.EnqueueAllTo(&w.Batch, now, []jobs.New{step}); err != nil {
+			return err
+		}
+	} else if _, err := jobs.Enqueue(ctx, tx, now, step); err != nil {
 		return err
 	}
-	return e.note(ctx, tx, inc.ID, now, fmt.Sprintf("Escalation policy %q frozen onto the incident (%d levels, %s)", p.Name, len(frozen.Levels), describeOffsets(frozen)),
+	return note(fmt.Sprintf("Escalation policy %q frozen onto the incident (%d levels, %s)", p.Name, len(frozen.Levels), describeOffsets(frozen)),
 		map[string]any{"policy": p.Name, "epoch": epoch})
 }
 

@@ -215,13 +215,16 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 			also = append(also, j)
 		}
 	}
-	out, err := e.page(ctx, tx, st, p.Cycle, p.Level, users, lvl.Channels, now, next, "", also)
+	// The step's writes (who was paged, the messages and the escalation's
+	// jobs, its state, its timeline entry) depend on nothing written by
+	// each other: on PostgreSQL they run in one statement, one round trip
+	// instead of four.
+	b := &store.Batch{}
+	out, err := e.page(ctx, tx, b, st, p.Cycle, p.Level, users, lvl.Channels, now, next, "", also)
 	if err != nil {
 		return err
 	}
-	if err := e.setState(ctx, tx, id, StateActive, p.Level, now); err != nil {
-		return err
-	}
+	b.Add(setStateSQL, StateActive, p.Level, jobs.Millis(now), id)
 	e.steps.WithLabelValues(st.snap.Severity, outcome).Inc()
 	msg := fmt.Sprintf("Escalation level %d (policy %q): ", p.Level, st.frozen.Policy)
 	if p.Reason != "" {
@@ -240,7 +243,13 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 	}
 	data := map[string]any{"level": p.Level, "cycle": p.Cycle, "users": users, "policy": st.frozen.Policy}
 	out.addTo(data)
-	return e.note(ctx, tx, id, now, msg, data)
+	if err := e.noteTo(ctx, tx, b, id, now, msg, data); err != nil {
+		return err
+	}
+	if err := b.Exec(ctx, e.db.Dialect, tx); err != nil {
+		return fmt.Errorf("escalation step of %s: %w", id, err)
+	}
+	return nil
 }
 
 // scheduleHandoff enqueues the handoff check of schedule at its next
@@ -341,7 +350,7 @@ func (e *Engine) handoff(ctx context.Context, tx *sql.Tx, st *stateRow, p job, n
 			return fmt.Errorf("handoff of %s: %w", st.snap.ID, err)
 		}
 		if n == 0 {
-			out, err := e.page(ctx, tx, st, 0, p.Level, []string{u}, st.frozen.Levels[p.Level].Channels, now, time.Time{}, "handoff/"+p.Schedule, nil)
+			out, err := e.page(ctx, tx, nil, st, 0, p.Level, []string{u}, st.frozen.Levels[p.Level].Channels, now, time.Time{}, "handoff/"+p.Schedule, nil)
 			if err != nil {
 				return err
 			}

@@ -2,83 +2,20 @@ package incident_test
 
 import (
 	"context"
-	"encoding/binary"
+	"database/sql"
 	"fmt"
-	"io"
-	"net"
-	"net/url"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
 )
-
-// roundTripProxy forwards PostgreSQL connections and counts the client's
-// round trips: Sync messages (the end of an extended-protocol statement)
-// and simple queries.
-type roundTripProxy struct {
-	ln    net.Listener
-	count atomic.Int64
-}
-
-func newRoundTripProxy(t *testing.T, target string) *roundTripProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &roundTripProxy{ln: ln}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			go func() { io.Copy(c, s); c.Close() }() //nolint:errcheck
-			go func() { p.read(c, s); s.Close() }()
-		}
-	}()
-	return p
-}
-
-// read copies client messages to the server, counting round trips.
-func (p *roundTripProxy) read(c, s net.Conn) {
-	var hdr [5]byte
-	// The startup message has a length and no type.
-	if _, err := io.ReadFull(c, hdr[:4]); err != nil {
-		return
-	}
-	n := binary.BigEndian.Uint32(hdr[:4])
-	if _, err := s.Write(hdr[:4]); err != nil {
-		return
-	}
-	if _, err := io.CopyN(s, c, int64(n)-4); err != nil {
-		return
-	}
-	for {
-		if _, err := io.ReadFull(c, hdr[:]); err != nil {
-			return
-		}
-		if hdr[0] == 'S' || hdr[0] == 'Q' {
-			p.count.Add(1)
-		}
-		n := binary.BigEndian.Uint32(hdr[1:])
-		if _, err := s.Write(hdr[:]); err != nil {
-			return
-		}
-		if _, err := io.CopyN(s, c, int64(n)-4); err != nil {
-			return
-		}
-	}
-}
 
 // TestJoinRoundTrips (PostgreSQL): a new group joining its service's open
 // incident, whose alerts change nothing of it, costs 8 round trips to
@@ -90,11 +27,8 @@ func (p *roundTripProxy) read(c, s net.Conn) {
 // incident and its services in statements of their own.)
 func TestJoinRoundTrips(t *testing.T) {
 	ctx := context.Background()
-	u, err := url.Parse(testutil.PostgresSchemaURL(t))
-	require.NoError(t, err)
-	proxy := newRoundTripProxy(t, u.Host)
-	u.Host = proxy.ln.Addr().String()
-	db, err := store.OpenPostgres(ctx, u.String(), store.PostgresOptions{})
+	u, proxy := testutil.PostgresURLThroughProxy(t)
+	db, err := store.OpenPostgres(ctx, u, store.PostgresOptions{})
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	require.NoError(t, db.Migrate(ctx, migrations...))
@@ -105,11 +39,11 @@ func TestJoinRoundTrips(t *testing.T) {
 	db.SetMaxOpenConns(1) // one connection: its prepared statements are the delivery's
 
 	join := func(group string) int64 {
-		before := proxy.count.Load()
+		before := proxy.Count()
 		res, err := f.svc.Ingest(ctx, notification(group, "api", "low", epoch.Add(-4*time.Minute), group+"-a", group+"-b"))
 		require.NoError(t, err)
 		require.Equal(t, []string{id}, res.Incidents)
-		return proxy.count.Load() - before
+		return proxy.Count() - before
 	}
 	// The first runs of a statement prepare it (in the background, a
 	// round trip more, counted in whichever join it falls): after a few
@@ -131,4 +65,112 @@ func TestJoinRoundTrips(t *testing.T) {
 		}
 	}
 	require.GreaterOrEqual(t, eight, 4, "most joins cost 8 round trips: %v", costs)
+}
+
+// batchHook writes a row of hook_log and a timeline entry for every new
+// incident: into the statement writing the incident (incident.BatchHook)
+// when batch is set, in statements of its own otherwise. fail adds a
+// write that PostgreSQL refuses.
+type batchHook struct {
+	svc         *incident.Service
+	batch, fail bool
+}
+
+func (h *batchHook) entry(ch incident.Change) incident.TimelineEntry {
+	return incident.TimelineEntry{IncidentID: ch.Incident.ID, Time: ch.Time, Kind: "test", Actor: "hook", Message: "batched hook"}
+}
+
+func (h *batchHook) IncidentChangedIn(_ context.Context, ch incident.Change, w *incident.Writes) (bool, error) {
+	if !h.batch || ch.Kind != incident.ChangeCreated {
+		return false, nil
+	}
+	w.Add(`INSERT INTO hook_log VALUES ($1, $2, $3)`, ch.Incident.ID, string(ch.Kind), "batched")
+	if h.fail {
+		w.Add(`INSERT INTO hook_log (incident_id, kind, prev) SELECT $1, $2, $3 FROM no_such_table`, ch.Incident.ID, "x", "y")
+	}
+	w.Timeline = append(w.Timeline, h.entry(ch))
+	return true, nil
+}
+
+func (h *batchHook) IncidentChanged(ctx context.Context, tx *sql.Tx, ch incident.Change) error {
+	if ch.Kind != incident.ChangeCreated {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO hook_log VALUES ($1, $2, $3)`, ch.Incident.ID, string(ch.Kind), "own"); err != nil {
+		return err
+	}
+	return h.svc.AddTimeline(ctx, tx, h.entry(ch))
+}
+
+// TestCreateRoundTripsBatchHook (PostgreSQL): the writes a BatchHook adds
+// for a new incident join the statement that writes the delivery's rows:
+// the hook's two writes cost no round trip (they cost two run as the
+// hook's own statements), its timeline entry comes after the incident's
+// own entries, and a batched write that fails fails the delivery whole.
+func TestCreateRoundTripsBatchHook(t *testing.T) {
+	ctx := context.Background()
+	u, proxy := testutil.PostgresURLThroughProxy(t)
+	db, err := store.OpenPostgres(ctx, u, store.PostgresOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, migrations...))
+	h := &batchHook{}
+	svc, err := incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return []incident.Hook{h} },
+		events.NewBus(64, nil), nil, prometheus.NewRegistry())
+	require.NoError(t, err)
+	t.Cleanup(func() { svc.Close() })
+	h.svc = svc
+	svc.Clock = clock.NewManual(epoch)
+	db.SetMaxOpenConns(1) // one connection: its prepared statements are the delivery's
+
+	n := 0
+	create := func() (string, int64) {
+		n++
+		before := proxy.Count()
+		// A service of its own: nothing to correlate with.
+		res, err := svc.Ingest(ctx, notification(fmt.Sprintf("g%d", n), fmt.Sprintf("svc%d", n), "high", epoch.Add(-time.Minute), "a", "b"))
+		require.NoError(t, err)
+		require.Len(t, res.Created, 1)
+		return res.Created[0], proxy.Count() - before
+	}
+	// The fewest round trips of several creations: the first runs of a
+	// statement prepare it in the background, a round trip more in
+	// whichever creation it falls.
+	fewest := func(batch bool) int64 {
+		h.batch = batch
+		best := int64(-1)
+		for range 6 {
+			_, c := create()
+			if best < 0 || c < best {
+				best = c
+			}
+		}
+		return best
+	}
+	own, batched := fewest(false), fewest(true)
+	require.Equal(t, own-2, batched, "round trips of a creation: the hook's writes on their own %d, batched %d", own, batched)
+
+	id, _ := create()
+	var prev string
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT prev FROM hook_log WHERE incident_id = $1`, id).Scan(&prev))
+	require.Equal(t, "batched", prev)
+	tl, err := svc.Timeline(ctx, id)
+	require.NoError(t, err)
+	var kinds []string
+	for _, e := range tl {
+		kinds = append(kinds, e.Kind)
+	}
+	require.Equal(t, []string{"status", "alert_fired", "test"}, kinds)
+
+	h.fail = true
+	count := func() (incidents, groups int) {
+		require.NoError(t, db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM incidents), (SELECT count(*) FROM alert_groups)`).Scan(&incidents, &groups))
+		return incidents, groups
+	}
+	i0, g0 := count()
+	_, err = svc.Ingest(ctx, notification("broken", "broken", "high", epoch.Add(-time.Minute), "a"))
+	require.ErrorContains(t, err, "store delivery of group broken")
+	require.ErrorContains(t, err, "no_such_table")
+	i1, g1 := count()
+	require.Equal(t, [2]int{i0, g0}, [2]int{i1, g1}, "a failed batched write stores nothing of the delivery")
 }

@@ -446,14 +446,11 @@ func (s *Service) persistMerged(ctx context.Context, tx *sql.Tx, d *delivery) er
 		}
 		w.add(insertAlertsSQL + strings.Join(rows, ", "))
 	}
-	if len(d.tl) > 0 {
-		rows := make([]string, len(d.tl))
-		for i, e := range d.tl {
-			rows[i] = values(timelineRow(e))
-		}
-		w.add(insertTimelineSQL + strings.Join(rows, ", "))
-	}
-	if len(w.writes) > 0 {
+	// The timeline entries are written last, by exec, with any that the
+	// hooks of a new incident add (changeIn), in one INSERT: in the order
+	// added, which a statement's several INSERTs would not keep.
+	w.tl = d.tl
+	if len(w.writes) > 0 || len(w.tl) > 0 {
 		d.deferred = w
 	}
 	return nil
@@ -464,6 +461,7 @@ func (s *Service) persistMerged(ctx context.Context, tx *sql.Tx, d *delivery) er
 type deferredWrite struct {
 	writes []string
 	args   []any
+	tl     []TimelineEntry // written by exec, after writes
 }
 
 // add appends a write whose parameters, args, are numbered after w.args.
@@ -475,6 +473,19 @@ func (w *deferredWrite) add(q string, args ...any) {
 // exec runs the writes in one statement: the last one is the main query,
 // the others WITH queries of it.
 func (w *deferredWrite) exec(ctx context.Context, s *Service, tx *sql.Tx) error {
+	if len(w.tl) > 0 {
+		var sb strings.Builder
+		sb.WriteString(insertTimelineSQL)
+		for i, e := range w.tl {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			s.placeholders(&sb, len(w.args), 6)
+			w.args = appendTimelineRow(w.args, e)
+		}
+		w.tl = nil
+		w.writes = append(w.writes, sb.String())
+	}
 	q := w.writes[len(w.writes)-1]
 	if len(w.writes) > 1 {
 		var b strings.Builder
@@ -522,6 +533,15 @@ func (s *Service) settleStage(ctx context.Context, tx *sql.Tx, d *delivery) erro
 			err := s.settled(ctx, tx, d.opts, r, d.now, d.p, d.actor, true, 0)
 			r.deferred = nil
 			if err != nil {
+				return err
+			}
+			continue
+		}
+		if w := d.deferred; created && w != nil {
+			// A new incident (written whole by persist, see settle): the
+			// hooks' writes of its creation join the statement writing it.
+			d.deferred = nil
+			if err := s.changeIn(ctx, tx, d.p, Change{Kind: ChangeCreated, Incident: &r.Incident, Actor: d.actor, Time: d.now}, w, d.n.GroupKey); err != nil {
 				return err
 			}
 			continue

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/rootuip/sre/pkg/store"
 )
 
 // Severity of an incident, from the guide: CRITICAL, HIGH, MEDIUM, LOW.
@@ -197,6 +199,25 @@ type Change struct {
 // happen later, from workers that read what the hook wrote.
 type Hook interface {
 	IncidentChanged(ctx context.Context, tx *sql.Tx, ch Change) error
+}
+
+// BatchHook is a Hook that can add the writes of a new incident's change
+// to the statement writing the incident itself (on PostgreSQL, the
+// delivery's rows: one round trip for both). Its writes must hold to what
+// store.Batch allows: they see nothing of the incident nor of each other.
+type BatchHook interface {
+	Hook
+	// IncidentChangedIn adds ch's writes to w and reports true, or reports
+	// false: IncidentChanged is then called, once w has run.
+	IncidentChangedIn(ctx context.Context, ch Change, w *Writes) (bool, error)
+}
+
+// Writes are what BatchHooks add to the statement writing a new incident.
+type Writes struct {
+	store.Batch
+	// Timeline are entries written after the incident's own ones, in the
+	// same INSERT and in this order. Each must have its Time and Kind.
+	Timeline []TimelineEntry
 }
 
 // HookFunc adapts a function to Hook.

@@ -264,23 +264,11 @@ func EnqueueAll(ctx context.Context, ex Execer, now time.Time, js []New) (int64,
 	for len(js) > 0 {
 		part := js[:min(len(js), enqueueAllRows)]
 		js = js[len(part):]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO jobs (queue, kind, dedup_key, grp, run_at, payload, state, created_at) VALUES `)
-		args := make([]any, 0, 7*len(part))
-		for i, j := range part {
-			payload, err := j.payload()
-			if err != nil {
-				return added, err
-			}
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			n := len(args)
-			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, 'pending', $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7)
-			args = append(args, j.Queue, string(j.Kind), j.Key, j.Group, Millis(j.RunAt), payload, Millis(now))
+		q, args, err := enqueueAllSQL(now, part)
+		if err != nil {
+			return added, err
 		}
-		q.WriteString(` ON CONFLICT (queue, dedup_key) DO NOTHING`)
-		res, err := ex.ExecContext(ctx, q.String(), args...)
+		res, err := ex.ExecContext(ctx, q, args...)
 		if err != nil {
 			return added, fmt.Errorf("enqueue %d jobs of %s: %w", len(part), part[0].Queue, err)
 		}
@@ -291,6 +279,43 @@ func EnqueueAll(ctx context.Context, ex Execer, now time.Time, js []New) (int64,
 		added += n
 	}
 	return added, nil
+}
+
+// EnqueueAllTo adds to b the statements EnqueueAll would run, for jobs
+// that need not know which were new: on PostgreSQL they join the batch's
+// other writes in one round trip (see store.Batch).
+func EnqueueAllTo(b *store.Batch, now time.Time, js []New) error {
+	for len(js) > 0 {
+		part := js[:min(len(js), enqueueAllRows)]
+		js = js[len(part):]
+		q, args, err := enqueueAllSQL(now, part)
+		if err != nil {
+			return err
+		}
+		b.Add(q, args...)
+	}
+	return nil
+}
+
+// enqueueAllSQL is the statement inserting js (at most enqueueAllRows).
+func enqueueAllSQL(now time.Time, js []New) (string, []any, error) {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO jobs (queue, kind, dedup_key, grp, run_at, payload, state, created_at) VALUES `)
+	args := make([]any, 0, 7*len(js))
+	for i, j := range js {
+		payload, err := j.payload()
+		if err != nil {
+			return "", nil, err
+		}
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		n := len(args)
+		fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, 'pending', $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7)
+		args = append(args, j.Queue, string(j.Kind), j.Key, j.Group, Millis(j.RunAt), payload, Millis(now))
+	}
+	q.WriteString(` ON CONFLICT (queue, dedup_key) DO NOTHING`)
+	return q.String(), args, nil
 }
 
 // CancelGroup cancels every pending job of group in queue and returns how many.
