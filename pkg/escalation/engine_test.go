@@ -396,9 +396,17 @@ func TestMaintenanceWindow(t *testing.T) {
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
 		r := newRig(t, db, clock, escalationYAML, notifyConfig(t, sms, push, email, slack))
-		// A window stored at runtime, starting now, for the api service.
-		_, err := r.engine.AddMaintenance(ctx, &escalation.MaintenanceWindow{Name: "db-upgrade", Matchers: []string{`service="api"`},
+		// A window stored at runtime, starting now, for the api service,
+		// beside one of another service active too (the step reads both
+		// with its state) and one of the web service that starts later.
+		_, err := r.engine.AddMaintenance(ctx, &escalation.MaintenanceWindow{Name: "cache-flush", Matchers: []string{`service="cache"`},
+			Start: t0.Add(-time.Minute), End: t0.Add(time.Hour)}, "alice")
+		require.NoError(t, err)
+		_, err = r.engine.AddMaintenance(ctx, &escalation.MaintenanceWindow{Name: "db-upgrade", Matchers: []string{`service="api"`},
 			Start: t0, End: t0.Add(20 * time.Minute)}, "alice")
+		require.NoError(t, err)
+		_, err = r.engine.AddMaintenance(ctx, &escalation.MaintenanceWindow{Name: "web-later", Matchers: []string{`service="web"`},
+			Start: t0.Add(time.Hour), End: t0.Add(2 * time.Hour)}, "alice")
 		require.NoError(t, err)
 		id := r.open(t, "critical")
 		other := r.open(t, "critical", "service", "web")

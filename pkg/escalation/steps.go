@@ -43,14 +43,18 @@ func (e *Engine) Handle(ctx context.Context, tx *sql.Tx, j jobs.Job) error {
 	if err := j.Decode(&p); err != nil {
 		return err
 	}
-	st, err := e.load(ctx, tx, p.Incident)
+	now := e.clock.Now()
+	var at time.Time
+	if j.Kind == KindStep {
+		at = now // a step looks for a maintenance window
+	}
+	st, err := e.loadAt(ctx, tx, p.Incident, at)
 	if err != nil {
 		return err
 	}
 	if st == nil || st.epoch != p.Epoch {
 		return nil // superseded by a newer trigger
 	}
-	now := e.clock.Now()
 	switch j.Kind {
 	case KindStep:
 		if st.state != StateActive {
@@ -77,17 +81,21 @@ func (e *Engine) Handle(ctx context.Context, tx *sql.Tx, j jobs.Job) error {
 }
 
 // activeWindow returns the maintenance window silencing the incident at t.
-func (e *Engine) activeWindow(ctx context.Context, q querier, ls map[string]string, t time.Time) (*MaintenanceWindow, error) {
+// The stored windows are st's when it read them at t (loadAt).
+func (e *Engine) activeWindow(ctx context.Context, q querier, st *stateRow, t time.Time) (*MaintenanceWindow, error) {
 	cfg, _, _ := e.config()
-	set := labelSetOf(ls)
+	set := labelSetOf(st.snap.labels())
 	for _, w := range cfg.MaintenanceWindows {
 		if w.Active(t) && w.Matches(set) {
 			return w, nil
 		}
 	}
-	stored, err := ListMaintenance(ctx, q, t, t.Add(time.Millisecond))
-	if err != nil {
-		return nil, err
+	stored := st.maint
+	if !st.maintRead {
+		var err error
+		if stored, err = ListMaintenance(ctx, q, t, t.Add(time.Millisecond)); err != nil {
+			return nil, err
+		}
 	}
 	for _, w := range stored {
 		if w.Active(t) && w.Matches(set) {
@@ -162,7 +170,7 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 	if p.Level >= len(st.frozen.Levels) {
 		return nil
 	}
-	w, err := e.activeWindow(ctx, tx, st.snap.labels(), now)
+	w, err := e.activeWindow(ctx, tx, st, now)
 	if err != nil {
 		return err
 	}
@@ -217,9 +225,14 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 	}
 	// The step's writes (who was paged, the messages and the escalation's
 	// jobs, its state, its timeline entry) depend on nothing written by
-	// each other: on PostgreSQL they run in one statement, one round trip
-	// instead of four.
-	b := &store.Batch{}
+	// each other: on PostgreSQL they run in one statement, with the job's
+	// completion when a worker runs the step: one round trip instead of
+	// five.
+	b := jobs.CompletionBatch(ctx)
+	own := b == nil
+	if own {
+		b = &store.Batch{}
+	}
 	out, err := e.page(ctx, tx, b, st, p.Cycle, p.Level, users, lvl.Channels, now, next, "", also)
 	if err != nil {
 		return err
@@ -245,6 +258,9 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 	out.addTo(data)
 	if err := e.noteTo(ctx, tx, b, id, now, msg, data); err != nil {
 		return err
+	}
+	if !own {
+		return nil // written by the worker, with the job's completion
 	}
 	if err := b.Exec(ctx, e.db.Dialect, tx); err != nil {
 		return fmt.Errorf("escalation step of %s: %w", id, err)

@@ -636,10 +636,13 @@ func leased(res sql.Result, err error, what string, id int64) error {
 
 // Complete marks a job leased to owner done.
 func Complete(ctx context.Context, ex Execer, id int64, owner string, now time.Time) error {
-	res, err := ex.ExecContext(ctx, `UPDATE jobs SET state = 'done', finished_at = $1, last_error = '', lease_owner = '', lease_until = 0
-WHERE id = $2 AND lease_owner = $3 AND state = 'running'`, Millis(now), id, owner)
+	res, err := ex.ExecContext(ctx, completeSQL, Millis(now), id, owner)
 	return leased(res, err, "complete", id)
 }
+
+// completeSQL marks job $2 leased to $3 done at $1.
+const completeSQL = `UPDATE jobs SET state = 'done', finished_at = $1, last_error = '', lease_owner = '', lease_until = 0
+WHERE id = $2 AND lease_owner = $3 AND state = 'running'`
 
 // Retry puts a job leased to owner back in the queue, due at at.
 func Retry(ctx context.Context, ex Execer, id int64, owner string, at time.Time, cause string) error {
@@ -1047,14 +1050,31 @@ func (w *Worker) run(ctx context.Context, j Job) (bool, error) {
 }
 
 // runTx runs the handler in a transaction that completes the job, and commits
-// only while the job is still leased to this worker.
+// only while the job is still leased to this worker. The writes the
+// handler leaves in the context's batch (CompletionBatch) run with the
+// completion, in one statement on PostgreSQL.
 func (w *Worker) runTx(ctx context.Context, j Job) error {
 	return w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if err := w.handler(ctx, tx, j); err != nil {
+		b := &store.Batch{}
+		if err := w.handler(context.WithValue(ctx, completionKey{}, b), tx, j); err != nil {
 			return err
 		}
-		return Complete(ctx, tx, j.ID, w.opts.Owner, w.opts.Clock.Now())
+		b.Add(completeSQL, Millis(w.opts.Clock.Now()), j.ID, w.opts.Owner)
+		res, err := b.ExecResult(ctx, w.db.Dialect, tx)
+		return leased(res, err, "complete", j.ID)
 	})
+}
+
+type completionKey struct{}
+
+// CompletionBatch is the batch of a job handler's context whose writes
+// the worker runs with the job's completion (one round trip on
+// PostgreSQL; see store.Batch for what may be batched), or nil outside a
+// worker. A handler may leave in it writes that need not run before its
+// own statements that follow.
+func CompletionBatch(ctx context.Context) *store.Batch {
+	b, _ := ctx.Value(completionKey{}).(*store.Batch)
+	return b
 }
 
 // Metrics are the metrics of one queue: sre_jobs_pending,

@@ -210,15 +210,25 @@ func TestStalledWorkerLosesLease(t *testing.T) {
 		require.NoError(t, db.Migrate(context.Background(), jobs.Migrations, testMigrations))
 		return db
 	}
-	{
+	// A's write is a statement of its own, then one left in the completion
+	// batch: either way it rolls back with the lost lease.
+	for i, batched := range []bool{false, true} {
 		ctx := context.Background()
 		dbA, dbB := open(), open()
+		if i > 0 {
+			_, err := dbA.ExecContext(ctx, `DELETE FROM fired`)
+			require.NoError(t, err)
+		}
 		clock := clock.NewManual(t0)
-		enqueue(t, dbA, jobs.New{Queue: "q", Kind: "test", Key: "slow", RunAt: t0})
+		enqueue(t, dbA, jobs.New{Queue: "q", Kind: "test", Key: fmt.Sprintf("slow-%d", i), RunAt: t0})
 		inHandler, release := make(chan struct{}), make(chan struct{})
 		wA := jobs.NewWorker(dbA, "q", func(ctx context.Context, tx *sql.Tx, j jobs.Job) error {
 			close(inHandler)
 			<-release
+			if batched {
+				jobs.CompletionBatch(ctx).Add(`INSERT INTO fired (key, worker) VALUES ($1, 'A')`, j.Key)
+				return nil
+			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO fired (key, worker) VALUES ($1, 'A')`, j.Key)
 			return err
 		}, jobs.Options{Clock: clock, Lease: time.Minute})
@@ -232,11 +242,38 @@ func TestStalledWorkerLosesLease(t *testing.T) {
 		require.Equal(t, 1, n)
 		close(release)
 		require.NoError(t, <-doneA)
-		require.Equal(t, map[string]int{"slow": 1}, fired(t, dbA))
+		require.Equal(t, map[string]int{fmt.Sprintf("slow-%d", i): 1}, fired(t, dbA))
 		var worker string
 		require.NoError(t, dbA.QueryRow(`SELECT worker FROM fired`).Scan(&worker))
 		require.Equal(t, "B", worker)
 	}
+}
+
+// TestCompletionBatch: a handler's writes left in the completion batch
+// are made with the job's completion, on both backends; outside a worker
+// there is no batch.
+func TestCompletionBatch(t *testing.T) {
+	openers(t, func(t *testing.T, open func() *store.DB) {
+		ctx := context.Background()
+		db := open()
+		require.Nil(t, jobs.CompletionBatch(ctx))
+		enqueue(t, db, jobs.New{Queue: "q", Kind: "test", Key: "a", RunAt: t0})
+		enqueue(t, db, jobs.New{Queue: "q", Kind: "test", Key: "b", RunAt: t0})
+		w := jobs.NewWorker(db, "q", func(ctx context.Context, tx *sql.Tx, j jobs.Job) error {
+			b := jobs.CompletionBatch(ctx)
+			require.NotNil(t, b)
+			b.Add(`INSERT INTO fired (key, worker) VALUES ($1, $2)`, j.Key, "batched")
+			b.Add(`INSERT INTO fired (key, worker) VALUES ($1, $2)`, j.Key+"-again", "batched")
+			return nil
+		}, jobs.Options{Clock: clock.NewManual(t0)})
+		n, err := w.RunDue(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 2, n)
+		require.Equal(t, map[string]int{"a": 1, "a-again": 1, "b": 1, "b-again": 1}, fired(t, db))
+		done, err := jobs.List(ctx, db, jobs.Filter{Queue: "q", States: []string{"done"}})
+		require.NoError(t, err)
+		require.Len(t, done, 2)
+	})
 }
 
 // TestLeaseAPI drives the claim/complete API the notification sender uses.

@@ -83,24 +83,32 @@ func (b *Batch) AppendTo(writes []string, args []any) ([]string, []any) {
 
 // Exec runs the batch's writes in tx (see Batch) and empties it.
 func (b *Batch) Exec(ctx context.Context, d Dialect, tx *sql.Tx) error {
+	_, err := b.ExecResult(ctx, d, tx)
+	return err
+}
+
+// ExecResult is Exec, returning the result of the last write (the rows
+// it affected); nil for an empty batch.
+func (b *Batch) ExecResult(ctx context.Context, d Dialect, tx *sql.Tx) (sql.Result, error) {
 	if len(b.writes) == 0 {
-		return nil
+		return nil, nil
 	}
 	defer b.reset()
 	if d == Postgres {
 		q, args := b.Statement()
-		_, err := tx.ExecContext(ctx, q, args...)
-		return err
+		return tx.ExecContext(ctx, q, args...)
 	}
 	off := 0
+	var res sql.Result
 	for i, q := range b.writes {
 		n := b.nargs[i]
-		if _, err := tx.ExecContext(ctx, q, b.args[off:off+n]...); err != nil {
-			return fmt.Errorf("write %d of %d: %w", i+1, len(b.writes), err)
+		var err error
+		if res, err = tx.ExecContext(ctx, q, b.args[off:off+n]...); err != nil {
+			return nil, fmt.Errorf("write %d of %d: %w", i+1, len(b.writes), err)
 		}
 		off += n
 	}
-	return nil
+	return res, nil
 }
 
 func (b *Batch) reset() {
