@@ -137,8 +137,11 @@ func TestBudgetsPrometheusTLSAuth(t *testing.T) {
 		list = budget.SLOList{}
 		code, env := getJSON(t, srv.URL+"/api/v1/slos", nil, &list)
 		require.Equal(t, http.StatusOK, code, env.Error)
-		return len(list.SLOs) == 1 && list.SLOs[0].Budget.RemainingRatio != nil
-	}, "no budget read through TLS and basic auth")
+		// The budget and the SLI achieved come from different series,
+		// which Prometheus's first evaluations may fill one after the
+		// other: wait for both.
+		return len(list.SLOs) == 1 && list.SLOs[0].Budget.RemainingRatio != nil && list.SLOs[0].SLIAchieved != nil
+	}, "no budget and SLI read through TLS and basic auth")
 	st := list.SLOs[0]
 	nearPtr(t, 0.75, st.Budget.RemainingRatio, "1 error in 4000 spends a quarter of a 0.1% budget")
 	nearPtr(t, 0.99975, st.SLIAchieved, "SLI achieved")

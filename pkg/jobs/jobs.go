@@ -966,10 +966,16 @@ func (w *Worker) runLanes(ctx context.Context, got []Job) (int, error) {
 // claim claims up to ClaimBatch due jobs in one transaction.
 func (w *Worker) claim(ctx context.Context) ([]Job, error) {
 	now := w.opts.Clock.Now()
+	o := ClaimOptions{Queue: w.queue, Owner: w.opts.Owner, Now: now, Lease: w.opts.Lease, Limit: w.opts.ClaimBatch}
+	if w.db.Dialect == store.Postgres {
+		// The claim is one statement, atomic on its own: without a
+		// transaction around it, BEGIN and COMMIT cost no round trips.
+		return ClaimIn(ctx, w.db, w.db.Dialect, o)
+	}
 	var got []Job
 	err := w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		got, err = ClaimIn(ctx, store.TxQueries(ctx, tx), w.db.Dialect, ClaimOptions{Queue: w.queue, Owner: w.opts.Owner, Now: now, Lease: w.opts.Lease, Limit: w.opts.ClaimBatch})
+		got, err = ClaimIn(ctx, store.TxQueries(ctx, tx), w.db.Dialect, o)
 		return err
 	})
 	if err != nil {

@@ -384,11 +384,12 @@ func TestReplicas(t *testing.T) {
 }
 
 // TestWorkerThroughWriter: with Options.Write set to the incident service's
-// Write, the worker's claims, each job's handler with its completion and a
-// failure's record all run through it (on SQLite, inside the single
-// writer's batches: the handler is inside a Write), with the same outcome
-// as in transactions of the worker's own: a failing handler's writes roll
-// back and the job is retried.
+// Write, each job's handler with its completion and a failure's record run
+// through it, and on SQLite the worker's claims too (inside the single
+// writer's batches: the handler is inside a Write; on PostgreSQL a claim
+// is a statement without a transaction), with the same outcome as in
+// transactions of the worker's own: a failing handler's writes roll back
+// and the job is retried.
 func TestWorkerThroughWriter(t *testing.T) {
 	openers(t, func(t *testing.T, open func() *store.DB) {
 		ctx := context.Background()
@@ -424,8 +425,13 @@ func TestWorkerThroughWriter(t *testing.T) {
 		require.Equal(t, 2, n)
 		require.Equal(t, map[string]int{"x": 1}, fired(t, db), "the failed attempt's writes must roll back")
 		// Claim x and y together, run x, run y, record y's retry, the empty
-		// claim (one claim per job before ClaimBatch: 6).
-		require.EqualValues(t, 5, writes.Load())
+		// claim (one claim per job before ClaimBatch: 6); the claims not
+		// through the writer on PostgreSQL.
+		want := 5
+		if db.Dialect == store.Postgres {
+			want = 3
+		}
+		require.EqualValues(t, want, writes.Load())
 		var lastErr, state string
 		require.NoError(t, db.QueryRow(`SELECT last_error, state FROM jobs WHERE dedup_key = 'y'`).Scan(&lastErr, &state))
 		require.Equal(t, "boom", lastErr)
