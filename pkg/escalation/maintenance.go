@@ -42,16 +42,22 @@ WHERE ends_at > $1 AND starts_at < $2 ORDER BY starts_at, id`, jobs.Millis(from)
 		if err := rows.Scan(&w.ID, &w.Name, &matchers, &s, &e); err != nil {
 			return nil, fmt.Errorf("list maintenance windows: %w", err)
 		}
-		if err := json.Unmarshal([]byte(matchers), &w.Matchers); err != nil {
-			return nil, fmt.Errorf("maintenance window %d: %w", w.ID, err)
-		}
-		w.Start, w.End = jobs.FromMillis(s), jobs.FromMillis(e)
-		if err := w.Validate(); err != nil {
+		if err := w.stored(matchers, s, e); err != nil {
 			return nil, err
 		}
 		out = append(out, &w)
 	}
 	return out, rows.Err()
+}
+
+// stored completes w, read with its ID and name, from its stored matchers
+// (JSON) and times (milliseconds), and validates it.
+func (w *MaintenanceWindow) stored(matchers string, start, end int64) error {
+	if err := json.Unmarshal([]byte(matchers), &w.Matchers); err != nil {
+		return fmt.Errorf("maintenance window %d: %w", w.ID, err)
+	}
+	w.Start, w.End = jobs.FromMillis(start), jobs.FromMillis(end)
+	return w.Validate()
 }
 
 // AddMaintenance stores a maintenance window (it may start now or later).

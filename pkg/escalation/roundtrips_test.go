@@ -11,7 +11,6 @@ import (
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/jobs"
-	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
 )
 
@@ -28,11 +27,7 @@ import (
 // they were 16.
 func TestStepRoundTrips(t *testing.T) {
 	ctx := context.Background()
-	u, proxy := testutil.PostgresURLThroughProxy(t)
-	db, err := store.OpenPostgres(ctx, u, store.PostgresOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Migrate(ctx, allMigrations...))
+	db, proxy := testutil.OpenPostgresThroughProxy(t, allMigrations...)
 	clk := clock.NewManual(t0)
 	sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 	r := newRig(t, db, clk, escalationYAML, notifyConfig(t, sms, push, email, slack))

@@ -202,11 +202,7 @@ func decodeMaintenance(s string) ([]*MaintenanceWindow, error) {
 				return nil, fmt.Errorf("maintenance windows: column %d: %w", i+1, err)
 			}
 		}
-		if err := json.Unmarshal([]byte(matchers), &w.Matchers); err != nil {
-			return nil, fmt.Errorf("maintenance window %d: %w", w.ID, err)
-		}
-		w.Start, w.End = jobs.FromMillis(s), jobs.FromMillis(e)
-		if err := w.Validate(); err != nil {
+		if err := w.stored(matchers, s, e); err != nil {
 			return nil, err
 		}
 		out = append(out, &w)

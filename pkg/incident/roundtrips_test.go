@@ -13,7 +13,6 @@ import (
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
-	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
 )
 
@@ -27,11 +26,7 @@ import (
 // incident and its services in statements of their own.)
 func TestJoinRoundTrips(t *testing.T) {
 	ctx := context.Background()
-	u, proxy := testutil.PostgresURLThroughProxy(t)
-	db, err := store.OpenPostgres(ctx, u, store.PostgresOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Migrate(ctx, migrations...))
+	db, proxy := testutil.OpenPostgresThroughProxy(t, migrations...)
 	f := newFixture(t, db)
 	f.svc.SetCorrelation(&incident.Correlation{Window: time.Hour, DependsOn: map[string]map[string][]string{"api": {}}})
 	id := f.open(t, "g0", "api", "low")
@@ -109,11 +104,7 @@ func (h *batchHook) IncidentChanged(ctx context.Context, tx *sql.Tx, ch incident
 // own entries, and a batched write that fails fails the delivery whole.
 func TestCreateRoundTripsBatchHook(t *testing.T) {
 	ctx := context.Background()
-	u, proxy := testutil.PostgresURLThroughProxy(t)
-	db, err := store.OpenPostgres(ctx, u, store.PostgresOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Migrate(ctx, migrations...))
+	db, proxy := testutil.OpenPostgresThroughProxy(t, migrations...)
 	h := &batchHook{}
 	svc, err := incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return []incident.Hook{h} },
 		events.NewBus(64, nil), nil, prometheus.NewRegistry())

@@ -27,8 +27,9 @@ type Batch struct {
 }
 
 // Add appends a write whose placeholders are numbered $1 to $len(args),
-// as if it ran alone; Add renumbers them after the writes before it. q
-// must hold no '$' but in its placeholders (no dollar-quoted strings).
+// as if it ran alone; they are renumbered after the writes before it. q
+// must hold no '$' followed by a digit but in its placeholders (no
+// dollar-quoted strings).
 func (b *Batch) Add(q string, args ...any) {
 	b.writes = append(b.writes, q)
 	b.nargs = append(b.nargs, len(args))

@@ -105,11 +105,7 @@ func TestBatchExec(t *testing.T) {
 // trip.
 func TestBatchOneRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	u, proxy := testutil.PostgresURLThroughProxy(t)
-	db, err := store.OpenPostgres(ctx, u, store.PostgresOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Migrate(ctx, set))
+	db, proxy := testutil.OpenPostgresThroughProxy(t, set)
 	tx, err := db.BeginTx(ctx, nil)
 	require.NoError(t, err)
 	defer tx.Rollback() //nolint:errcheck

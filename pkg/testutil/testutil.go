@@ -129,7 +129,20 @@ func Backends(t *testing.T, migrations [][]store.Migration, fn func(t *testing.T
 // test.
 func OpenPostgres(t testing.TB, migrations ...[]store.Migration) *store.DB {
 	t.Helper()
-	db, err := store.OpenPostgres(context.Background(), PostgresSchemaURL(t), store.PostgresOptions{})
+	return openPostgres(t, PostgresSchemaURL(t), migrations)
+}
+
+// OpenPostgresThroughProxy is OpenPostgres with its connections through a
+// RoundTripProxy, which counts their round trips.
+func OpenPostgresThroughProxy(t testing.TB, migrations ...[]store.Migration) (*store.DB, *RoundTripProxy) {
+	t.Helper()
+	u, p := PostgresURLThroughProxy(t)
+	return openPostgres(t, u, migrations), p
+}
+
+func openPostgres(t testing.TB, url string, migrations [][]store.Migration) *store.DB {
+	t.Helper()
+	db, err := store.OpenPostgres(context.Background(), url, store.PostgresOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
