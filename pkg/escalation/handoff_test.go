@@ -1,6 +1,8 @@
 package escalation_test
 
 import (
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,5 +178,41 @@ users:
 		clock.Set(t0.Add(2 * time.Hour))
 		r.tick(t)
 		require.Equal(t, []string{"erin/sms", "erin/phone"}, r.paged(t, id))
+	})
+}
+
+// TestStepOverrides: each level's step pages who the stored overrides of
+// its own schedules put on call (on PostgreSQL read with the escalation's
+// state, for the level's schedules found in the frozen policy), and
+// watches the handoff at the end of the override.
+func TestStepOverrides(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		clock := clock.NewManual(t0)
+		r := newRig(t, db, clock, escalationYAML, notifyConfig(t, sms, push, email, slack))
+		from := t0.Add(-30 * time.Minute)
+		require.NoError(t, r.dir.ReplaceOverrides(ctx, "primary", from, t0.Add(time.Hour),
+			[]*oncall.Override{{User: "dave", Start: from, End: t0.Add(time.Hour), Reason: "swap"}}, "bob", from))
+		require.NoError(t, r.dir.ReplaceOverrides(ctx, "secondary", t0, t0.Add(2*time.Hour),
+			[]*oncall.Override{{User: "erin", Start: t0, End: t0.Add(2 * time.Hour)}}, "carol", from))
+		users := func(id string) []string {
+			var out []string
+			for _, p := range r.paged(t, id) {
+				if u, _, _ := strings.Cut(p, "/"); !slices.Contains(out, u) {
+					out = append(out, u)
+				}
+			}
+			return out
+		}
+
+		id := r.open(t, "critical")
+		r.tick(t)
+		require.Equal(t, []string{"dave"}, users(id), "level 0: primary's override")
+		require.Equal(t, []time.Time{t0.Add(time.Hour)}, pendingHandoffs(t, db, id), "bob is back on primary when the override ends")
+
+		clock.Set(t0.Add(15 * time.Minute))
+		r.tick(t)
+		require.Equal(t, []string{"dave", "erin"}, users(id), "level 1: secondary's override, not carol")
 	})
 }

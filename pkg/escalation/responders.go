@@ -93,7 +93,7 @@ func (e *Engine) NotifyResponders(ctx context.Context, n Notice) (*Noticed, erro
 			if err := rows.Err(); err != nil {
 				return fmt.Errorf("responders of %s: %w", n.IncidentID, err)
 			}
-			l0, _, _, err := e.resolveTargets(ctx, tx, st.frozen.Levels[0], now)
+			l0, _, _, err := e.resolveTargets(ctx, tx, st, 0, st.frozen.Levels[0], now)
 			if err != nil {
 				return err
 			}

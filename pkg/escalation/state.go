@@ -17,6 +17,7 @@ import (
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/notify"
+	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/store"
 )
 
@@ -117,23 +118,43 @@ type stateRow struct {
 	// loadAt read them (maintRead), in ListMaintenance's order.
 	maint     []*MaintenanceWindow
 	maintRead bool
+	// ovs are the stored on-call overrides of the schedules of level
+	// ovsLevel over [at, at+horizon), by schedule, when loadAt read them
+	// with the state (ovsRead, PostgreSQL).
+	ovs      map[string][]*oncall.Override
+	ovsLevel int
+	ovsAt    time.Time
+	ovsRead  bool
 }
 
 func (e *Engine) load(ctx context.Context, tx *sql.Tx, id string) (*stateRow, error) {
-	return e.loadAt(ctx, tx, id, time.Time{})
+	return e.loadAt(ctx, tx, id, time.Time{}, -1)
 }
 
 // loadAt is load that also reads, when at is not zero, the stored
 // maintenance windows active at at, in the same statement (a step's
-// check for a window, one round trip less).
-func (e *Engine) loadAt(ctx context.Context, tx *sql.Tx, id string, at time.Time) (*stateRow, error) {
+// check for a window, one round trip less). On PostgreSQL it also reads
+// there, when level is not negative, the stored overrides of the
+// schedules of the frozen policy's level over [at, at+horizon), which the
+// step's resolveTargets would read schedule by schedule: one round trip
+// less for a level with one schedule.
+func (e *Engine) loadAt(ctx context.Context, tx *sql.Tx, id string, at time.Time, level int) (*stateRow, error) {
 	q := `SELECT policy, frozen, snapshot, epoch, state, level, started_at`
 	args := []any{id}
+	withOverrides := !at.IsZero() && level >= 0 && e.db.Dialect == store.Postgres
 	if !at.IsZero() {
 		args = append(args, jobs.Millis(at), jobs.Millis(at.Add(time.Millisecond)))
 		if e.db.Dialect == store.Postgres {
 			q += `, (SELECT json_agg(json_build_array(m.id, m.name, m.matchers, m.starts_at, m.ends_at) ORDER BY m.starts_at, m.id)::text
 	FROM escalation_maintenance m WHERE m.ends_at > $2 AND m.starts_at < $3)`
+			if withOverrides {
+				// Overrides.Directory's query, for the schedules of the
+				// level read from the frozen policy in this row.
+				args = append(args, level, jobs.Millis(at.Add(e.horizon)))
+				q += `, (SELECT json_agg(json_build_array(o.schedule, o.id, o.user_name, o.starts_at, o.ends_at, o.reason) ORDER BY o.id)::text
+	FROM oncall_overrides o WHERE o.schedule IN (SELECT json_array_elements_text(frozen::json -> 'levels' -> $4::int -> 'schedules'))
+	AND o.ends_at > $2 AND o.starts_at < $5)`
+			}
 		} else {
 			q += `, (SELECT json_group_array(json_array(id, name, matchers, starts_at, ends_at)) FROM
 	(SELECT id, name, matchers, starts_at, ends_at FROM escalation_maintenance WHERE ends_at > $2 AND starts_at < $3 ORDER BY starts_at, id))`
@@ -147,11 +168,14 @@ func (e *Engine) loadAt(ctx context.Context, tx *sql.Tx, id string, at time.Time
 		r            stateRow
 		frozen, snap string
 		started      int64
-		maint        sql.NullString
+		maint, ovs   sql.NullString
 	)
 	dest := []any{&r.policy, &frozen, &snap, &r.epoch, &r.state, &r.level, &started}
 	if !at.IsZero() {
 		dest = append(dest, &maint)
+	}
+	if withOverrides {
+		dest = append(dest, &ovs)
 	}
 	err := store.TxQueries(ctx, tx).QueryRowContext(ctx, q, args...).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -173,7 +197,54 @@ func (e *Engine) loadAt(ctx context.Context, tx *sql.Tx, id string, at time.Time
 		}
 		r.maintRead = true
 	}
+	if withOverrides {
+		if r.ovs, err = decodeOverrides(ovs.String); err != nil {
+			return nil, fmt.Errorf("escalation of %s: %w", id, err)
+		}
+		r.ovsLevel, r.ovsAt, r.ovsRead = level, at, true
+	}
 	return &r, nil
+}
+
+// overridesOf returns the stored overrides of schedule over [at,
+// at+horizon) when loadAt read them for level at at, and whether it did.
+func (r *stateRow) overridesOf(level int, at time.Time, schedule string) ([]*oncall.Override, bool) {
+	if !r.ovsRead || r.ovsLevel != level || !r.ovsAt.Equal(at) {
+		return nil, false
+	}
+	return r.ovs[schedule], true
+}
+
+// decodeOverrides decodes on-call overrides aggregated by loadAt as a JSON
+// array of [schedule, id, user, starts_at, ends_at, reason] (empty or
+// null: none), by schedule in the array's order.
+func decodeOverrides(s string) (map[string][]*oncall.Override, error) {
+	if s == "" || s == "null" {
+		return nil, nil
+	}
+	var rows [][]json.RawMessage
+	if err := json.Unmarshal([]byte(s), &rows); err != nil {
+		return nil, fmt.Errorf("on-call overrides: %w", err)
+	}
+	out := map[string][]*oncall.Override{}
+	for _, row := range rows {
+		if len(row) != 6 {
+			return nil, fmt.Errorf("on-call overrides: a row of %d columns", len(row))
+		}
+		var (
+			o        oncall.Override
+			schedule string
+			s, e     int64
+		)
+		for i, dst := range []any{&schedule, &o.ID, &o.User, &s, &e, &o.Reason} {
+			if err := json.Unmarshal(row[i], dst); err != nil {
+				return nil, fmt.Errorf("on-call overrides: column %d: %w", i+1, err)
+			}
+		}
+		o.Start, o.End = time.UnixMilli(s).UTC(), time.UnixMilli(e).UTC()
+		out[schedule] = append(out[schedule], &o)
+	}
+	return out, nil
 }
 
 // decodeMaintenance decodes maintenance windows aggregated by a query as

@@ -45,10 +45,12 @@ func (e *Engine) Handle(ctx context.Context, tx *sql.Tx, j jobs.Job) error {
 	}
 	now := e.clock.Now()
 	var at time.Time
+	level := -1
 	if j.Kind == KindStep {
-		at = now // a step looks for a maintenance window
+		at = now        // a step looks for a maintenance window
+		level = p.Level // and at who is on call for the level
 	}
-	st, err := e.loadAt(ctx, tx, p.Incident, at)
+	st, err := e.loadAt(ctx, tx, p.Incident, at, level)
 	if err != nil {
 		return err
 	}
@@ -121,7 +123,10 @@ func (s *snapshot) labels() map[string]string {
 // each. windows holds each known schedule of the level over [t,
 // t+horizon), read once: who is on call at t, and the next handoff whose
 // check (handoffJob) the step plans.
-func (e *Engine) resolveTargets(ctx context.Context, tx *sql.Tx, l FrozenLevel, t time.Time) (users, notes []string, windows map[string]*oncall.Window, err error) {
+//
+// The overrides of each schedule are st's when loadAt read them for
+// level at t (PostgreSQL), read from tx otherwise.
+func (e *Engine) resolveTargets(ctx context.Context, tx *sql.Tx, st *stateRow, level int, l FrozenLevel, t time.Time) (users, notes []string, windows map[string]*oncall.Window, err error) {
 	oc := e.dir.Config()
 	add := func(u string) {
 		if !slices.Contains(users, u) {
@@ -137,7 +142,12 @@ func (e *Engine) resolveTargets(ctx context.Context, tx *sql.Tx, l FrozenLevel, 
 			notes = append(notes, fmt.Sprintf("unknown schedule %s", s))
 			continue
 		}
-		w, err := e.dir.Window(ctx, tx, s, t, t.Add(e.horizon))
+		var w *oncall.Window
+		if ovs, ok := st.overridesOf(level, t, s); ok {
+			w, err = e.dir.WindowWith(s, t, t.Add(e.horizon), ovs)
+		} else {
+			w, err = e.dir.Window(ctx, tx, s, t, t.Add(e.horizon))
+		}
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("who is on call for %s: %w", s, err)
 		}
@@ -185,7 +195,7 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 			map[string]any{"maintenance_window": w.Name, "level": p.Level})
 	}
 	lvl := st.frozen.Levels[p.Level]
-	users, problems, windows, err := e.resolveTargets(ctx, tx, lvl, now)
+	users, problems, windows, err := e.resolveTargets(ctx, tx, st, p.Level, lvl, now)
 	if err != nil {
 		return err
 	}

@@ -131,8 +131,9 @@ func (s *Service) Ingest(ctx context.Context, n Notification) (*IngestResult, er
 	)
 	var dup *IngestResult
 	isDup := false
-	if first := s.groups.unseen(n.GroupKey); s.db.Dialect != store.SQLite || !first {
-		dup, isDup = s.duplicateOf(ctx, n, first)
+	first := s.groups.unseen(n.GroupKey)
+	if !first {
+		dup, isDup = s.duplicateOf(ctx, nil, n)
 	}
 	if isDup {
 		res, p = dup, &pending{}
@@ -141,7 +142,7 @@ func (s *Service) Ingest(ctx context.Context, n Notification) (*IngestResult, er
 		}
 	} else {
 		n.Alerts = encodeAlerts(n.Alerts)
-		res, p, err = s.ingestWrite(ctx, n)
+		res, p, err = s.ingestWrite(ctx, n, first)
 	}
 	s.m.ingestDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
@@ -211,14 +212,17 @@ func mergeAlerts(n Notification) (map[alertKey]*incoming, []alertKey) {
 //
 // It only saves work: when it answers false the transaction applies n and
 // finds what it would have found. So Ingest skips it for a group this
-// process has not seen (seenGroups): on SQLite, a new group, as most
-// deliveries of a storm are. On PostgreSQL, where another replica may have
-// stored such a group, first tells it to read the group's alerts only if
-// the group is stored (firstSight in loadGroupAlerts).
-func (s *Service) duplicateOf(ctx context.Context, n Notification, first bool) (*IngestResult, bool) {
+// process has not seen (seenGroups), as most deliveries of a storm are.
+// On SQLite such a group takes the write path. On PostgreSQL, where
+// another replica may have stored it, the transaction's first statement
+// inserts the group's row only if it is not stored, without waiting for a
+// lock on a stored one, and runs this check (tx) when it is (loadStage):
+// the duplicates of another replica's group still wait for no lock, and a
+// new group costs no round trip more.
+func (s *Service) duplicateOf(ctx context.Context, tx *sql.Tx, n Notification) (*IngestResult, bool) {
 	s.episodeReads.Add(1)
 	byKey, order := mergeAlerts(n)
-	stored, err := s.loadGroupAlerts(ctx, nil, n.GroupKey, byKey, first)
+	stored, err := s.loadGroupAlerts(ctx, tx, n.GroupKey, byKey)
 	if err != nil || len(stored) < len(order) {
 		return nil, false
 	}
@@ -293,20 +297,31 @@ func (g *seenGroups) unseen(group string) bool {
 // resolved, resolves are never inferred from a missing alert), so a
 // failure half-way is answered as an error and the redelivery applies what
 // is left.
-func (s *Service) ingestWrite(ctx context.Context, n Notification) (*IngestResult, *pending, error) {
+//
+// firstSight is a group this process has not seen (seenGroups): on
+// PostgreSQL its first part's transaction checks for a duplicate itself
+// (loadStage) and rolls back when it is one.
+func (s *Service) ingestWrite(ctx context.Context, n Notification, firstSight bool) (*IngestResult, *pending, error) {
 	opts := s.Options()
 	parts := splitNotification(n, maxAlertsPerWrite)
 	total := &IngestResult{Incidents: []string{}, Alerts: map[string]int{}, Duplicate: true}
 	all := &pending{}
-	for _, part := range parts {
+	for i, part := range parts {
 		var res *IngestResult
 		var p *pending
 		err := s.writeAgain(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			p = &pending{}
 			var err error
-			res, err = s.ingestTx(ctx, tx, opts, part, p)
+			res, err = s.ingestTx(ctx, tx, opts, part, p, firstSight && i == 0)
 			return err
 		})
+		var dup *duplicateDelivery
+		if errors.As(err, &dup) {
+			res, p, err = dup.res, &pending{}, nil
+			if part.Actor == "" {
+				s.noteDelivery(part.GroupKey, s.now())
+			}
+		}
 		if err != nil {
 			if len(parts) > 1 {
 				// What the parts before stored is published: it is committed.
@@ -740,15 +755,15 @@ func (s *Service) placeholders(sb *strings.Builder, n, k int) {
 	sb.WriteByte(')')
 }
 
-// loadGroupAlerts reads the stored episodes of groupKey among keys. On
-// PostgreSQL, with firstSight (a group this process has not seen, most
-// often a new one), the read of the group's alerts is gated on the
-// group's row (an uncorrelated EXISTS, evaluated once before the scan):
-// one probe of alert_groups instead of one probe of incident_alerts per
-// fingerprint (PostgreSQL descends the index once per element of the
-// array) for a group that has none; a group that does costs one probe
-// more, once per process.
-func (s *Service) loadGroupAlerts(ctx context.Context, tx *sql.Tx, groupKey string, keys map[alertKey]*incoming, firstSight bool) (map[alertKey]storedAlert, error) {
+// duplicateDelivery is what a PostgreSQL transaction returns when the
+// delivery it applies turned out to change nothing (loadStage): it rolls
+// back, and ingestWrite answers res.
+type duplicateDelivery struct{ res *IngestResult }
+
+func (d *duplicateDelivery) Error() string { return "duplicate delivery" }
+
+// loadGroupAlerts reads the stored episodes of groupKey among keys.
+func (s *Service) loadGroupAlerts(ctx context.Context, tx *sql.Tx, groupKey string, keys map[alertKey]*incoming) (map[alertKey]storedAlert, error) {
 	out := map[alertKey]storedAlert{}
 	fps := map[string]bool{}
 	for k := range keys {
@@ -771,11 +786,7 @@ func (s *Service) loadGroupAlerts(ctx context.Context, tx *sql.Tx, groupKey stri
 				FROM incident_alerts WHERE group_key = $1 AND fingerprint IN (`+strings.Join(ph, ", ")+`)`, args...)
 		} else {
 			// One statement for the whole group: an array parameter.
-			q := groupAlertsQuery
-			if firstSight {
-				q = groupAlertsGatedQuery
-			}
-			rows, err = s.query(ctx, tx, q, groupKey, list)
+			rows, err = s.query(ctx, tx, groupAlertsQuery, groupKey, list)
 			list = nil
 		}
 		if err != nil {
@@ -803,13 +814,9 @@ func (s *Service) loadGroupAlerts(ctx context.Context, tx *sql.Tx, groupKey stri
 }
 
 // groupAlertsQuery reads a group's episodes of some fingerprints
-// (PostgreSQL); groupAlertsGatedQuery only when the group is stored.
-const (
-	groupAlertsQuery = `SELECT fingerprint, starts_at, incident_id, status, ends_at, annotations
+// (PostgreSQL).
+const groupAlertsQuery = `SELECT fingerprint, starts_at, incident_id, status, ends_at, annotations
 	FROM incident_alerts WHERE group_key = $1 AND fingerprint = ANY($2::text[])`
-	groupAlertsGatedQuery = groupAlertsQuery + `
-	AND EXISTS (SELECT 1 FROM alert_groups WHERE group_key = $1)`
-)
 
 func withinFlap(r *record, start time.Time, window time.Duration) bool {
 	ref := r.ResolvedAt

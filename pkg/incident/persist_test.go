@@ -2,6 +2,7 @@ package incident_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -110,4 +111,78 @@ func TestLinksGroupIndexDropped(t *testing.T) {
 		require.NoError(t, db.QueryRow(q).Scan(&n))
 		require.Zero(t, n)
 	})
+}
+
+// TestFirstSightPostgres (PostgreSQL): a replica that has not seen a group
+// checks its deliveries for a duplicate inside the transaction, after an
+// insert of the group's row that takes no lock on a stored one.
+//   - A new group's delivery reads no stored episodes (no duplicate check:
+//     the insert tells it is new).
+//   - Another replica's duplicate of a stored group is answered as one
+//     while a transaction holds the group's row lock: it waits for no lock,
+//     as the check before the transaction did (it fails when the first
+//     sight takes the locking upsert: the delivery then waits for the
+//     lock, which pg_blocking_pids shows).
+//   - A delivery of a stored group that is no duplicate is applied.
+func TestFirstSightPostgres(t *testing.T) {
+	ctx := context.Background()
+	db := testutil.OpenPostgres(t, migrations...)
+	a := newFixture(t, db)
+	n := notification("g-ha", "checkout", "critical", epoch.Add(-time.Minute), "a", "b")
+	res, err := a.svc.Ingest(ctx, n)
+	require.NoError(t, err)
+	require.Len(t, res.Created, 1)
+	require.Zero(t, incident.EpisodeReads(a.svc), "a new group's episodes are not read")
+	var groupAt int64
+	require.NoError(t, db.QueryRow(`SELECT last_delivery_at FROM alert_groups WHERE group_key = 'g-ha'`).Scan(&groupAt))
+	require.NotZero(t, groupAt, "the inserted group records its delivery")
+
+	// Another replica, and a transaction holding the group's row lock.
+	b := newFixture(t, db)
+	lock, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer lock.Rollback() //nolint:errcheck
+	var lockPID int
+	require.NoError(t, lock.QueryRow(`SELECT pg_backend_pid()`).Scan(&lockPID))
+	_, err = lock.Exec(`SELECT 1 FROM alert_groups WHERE group_key = 'g-ha' FOR UPDATE`)
+	require.NoError(t, err)
+
+	type outcome struct {
+		res *incident.IngestResult
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		r, err := b.svc.Ingest(ctx, n)
+		done <- outcome{r, err}
+	}()
+	var got outcome
+	for waiting := false; ; {
+		select {
+		case got = <-done:
+		default:
+			require.NoError(t, db.QueryRow(`SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)))`, lockPID).Scan(&waiting))
+			require.False(t, waiting, "the duplicate waits for the group's row lock")
+			runtime.Gosched()
+			continue
+		}
+		break
+	}
+	require.NoError(t, got.err)
+	require.True(t, got.res.Duplicate)
+	require.Equal(t, 2, got.res.Alerts["unchanged"])
+	require.Equal(t, res.Created, got.res.Incidents)
+	require.Equal(t, int64(1), incident.EpisodeReads(b.svc), "checked once, in the transaction")
+	require.NoError(t, lock.Rollback())
+
+	// A stored group's delivery that changes something is applied.
+	c := newFixture(t, db)
+	res, err = c.svc.Ingest(ctx, notification("g-ha", "checkout", "critical", epoch.Add(-time.Minute), "a", "b", "c"))
+	require.NoError(t, err)
+	require.False(t, res.Duplicate)
+	require.Equal(t, 1, res.Alerts["new"])
+	require.Equal(t, 2, res.Alerts["unchanged"])
+	var alerts int
+	require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM incident_alerts WHERE group_key = 'g-ha'`).Scan(&alerts))
+	require.Equal(t, 3, alerts)
 }

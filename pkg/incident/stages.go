@@ -52,6 +52,9 @@ type delivery struct {
 	actor string
 	p     *pending
 	res   *IngestResult
+	// firstSight: a group this process has not seen, not checked for a
+	// duplicate before the transaction (ingestWrite).
+	firstSight bool
 
 	// load
 	delivered int64          // last_delivery_at to record (0: leave it)
@@ -88,9 +91,9 @@ func (d *delivery) touch(r *record) {
 }
 
 // ingestTx runs the stages for n inside tx.
-func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Notification, p *pending) (*IngestResult, error) {
+func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Notification, p *pending, firstSight bool) (*IngestResult, error) {
 	d := &delivery{
-		n: n, opts: opts, now: s.now(), actor: n.Actor, p: p,
+		n: n, opts: opts, now: s.now(), actor: n.Actor, p: p, firstSight: firstSight,
 		res:     &IngestResult{Incidents: []string{}, Alerts: map[string]int{}},
 		touched: map[string]*record{},
 	}
@@ -121,12 +124,38 @@ func (s *Service) ingestTx(ctx context.Context, tx *sql.Tx, opts Options, n Noti
 // as it is. On SQLite the writer's transaction holds the write lock (BEGIN
 // IMMEDIATE) from its start: reading the group is enough, and persist
 // writes its row once.
+//
+// On PostgreSQL a group this process has not seen (d.firstSight) was not
+// checked for a duplicate before the transaction. Its row is inserted
+// only if it is not stored (ON CONFLICT DO NOTHING takes no lock on a
+// stored row; it waits only for a transaction inserting the same group):
+// a new group, as most of a storm's are, then goes on without the check's
+// round trip. A stored one (another replica's, or this process's before
+// a restart) is checked here as Ingest checks a seen group, without a
+// lock, and a duplicate rolls back (duplicateDelivery); otherwise the
+// upsert below locks its row and the delivery is applied.
 func (s *Service) loadStage(ctx context.Context, tx *sql.Tx, d *delivery) error {
 	if d.actor == "alertmanager" {
 		d.delivered = ms(d.now)
 	}
 	newGroup := false
-	if s.db.Dialect == store.SQLite {
+	if d.firstSight && s.db.Dialect == store.Postgres {
+		err := s.queryRow(ctx, tx, `INSERT INTO alert_groups (group_key, last_delivery_at) VALUES ($1, $2)
+			ON CONFLICT (group_key) DO NOTHING RETURNING incident_id`, d.n.GroupKey, d.delivered).Scan(&d.curID)
+		switch {
+		case err == nil:
+			newGroup = true
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("insert group: %w", err)
+		default:
+			if dup, ok := s.duplicateOf(ctx, tx, d.n); ok {
+				return &duplicateDelivery{res: dup}
+			}
+		}
+	}
+	if newGroup {
+		// Inserted above, with no stored alerts.
+	} else if s.db.Dialect == store.SQLite {
 		err := s.queryRow(ctx, tx, `SELECT incident_id FROM alert_groups WHERE group_key = $1`, d.n.GroupKey).Scan(&d.curID)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
@@ -149,7 +178,7 @@ func (s *Service) loadStage(ctx context.Context, tx *sql.Tx, d *delivery) error 
 	d.stored = map[alertKey]storedAlert{}
 	if !newGroup {
 		var err error
-		if d.stored, err = s.loadGroupAlerts(ctx, tx, d.n.GroupKey, d.byKey, false); err != nil {
+		if d.stored, err = s.loadGroupAlerts(ctx, tx, d.n.GroupKey, d.byKey); err != nil {
 			return err
 		}
 	}
