@@ -59,7 +59,8 @@ type pageSpec struct {
 	// one statement (on PostgreSQL one round trip for all of them).
 	also []jobs.New
 	// batch, when set, takes the page's writes (the pages recorded, the
-	// messages and jobs) instead of their running at once.
+	// messages and jobs), run by the caller; otherwise send runs them, in
+	// one statement on PostgreSQL.
 	batch *store.Batch
 }
 
@@ -136,6 +137,10 @@ func (e *Engine) send(ctx context.Context, tx *sql.Tx, st *stateRow, ps pageSpec
 	if ext != "" {
 		incURL = ext + "/incidents/" + url.PathEscape(id)
 	}
+	b := ps.batch
+	if b == nil {
+		b = &store.Batch{}
+	}
 	if ps.record && len(users) > 0 {
 		// Who was paged, in one statement.
 		var q strings.Builder
@@ -150,11 +155,7 @@ func (e *Engine) send(ctx context.Context, tx *sql.Tx, st *stateRow, ps pageSpec
 			args = append(args, id, st.epoch, u, level, jobs.Millis(now))
 		}
 		q.WriteString(` ON CONFLICT DO NOTHING`)
-		if ps.batch != nil {
-			ps.batch.Add(q.String(), args...)
-		} else if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return nil, fmt.Errorf("record the pages of %s: %w", strings.Join(users, ", "), err)
-		}
+		b.Add(q.String(), args...)
 	}
 	data := notify.TemplateData{ID: id, Title: st.snap.Title, Service: st.snap.Service, Severity: st.snap.Severity, Status: ps.status,
 		Labels: st.snap.Labels, Started: st.snap.Started, Impact: st.snap.Impact, Level: level, Users: users, NextUpdate: next, URL: incURL,
@@ -244,14 +245,13 @@ func (e *Engine) send(ctx context.Context, tx *sql.Tx, st *stateRow, ps pageSpec
 		return nil, err
 	}
 	if js = append(js, ps.also...); len(js) > 0 {
-		var err error
-		if ps.batch != nil {
-			err = jobs.EnqueueAllTo(ps.batch, now, js)
-		} else {
-			_, err = jobs.EnqueueAll(ctx, tx, now, js)
-		}
-		if err != nil {
+		if err := jobs.EnqueueAllTo(b, now, js); err != nil {
 			return nil, fmt.Errorf("enqueue the messages and jobs of %s's escalation: %w", id, err)
+		}
+	}
+	if ps.batch == nil {
+		if err := b.Exec(ctx, e.db.Dialect, tx); err != nil {
+			return nil, fmt.Errorf("record the pages, messages and jobs of %s's escalation: %w", id, err)
 		}
 	}
 	sort.Strings(out.skipped)

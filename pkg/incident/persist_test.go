@@ -147,26 +147,16 @@ func TestFirstSightPostgres(t *testing.T) {
 	_, err = lock.Exec(`SELECT 1 FROM alert_groups WHERE group_key = 'g-ha' FOR UPDATE`)
 	require.NoError(t, err)
 
-	type outcome struct {
-		res *incident.IngestResult
-		err error
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		r, err := b.svc.Ingest(ctx, n)
-		done <- outcome{r, err}
-	}()
-	var got outcome
-	for waiting := false; ; {
+	done := ingestAsync(ctx, b.svc, n)
+	var got ingested
+	for received := false; !received; {
 		select {
 		case got = <-done:
+			received = true
 		default:
-			require.NoError(t, db.QueryRow(`SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)))`, lockPID).Scan(&waiting))
-			require.False(t, waiting, "the duplicate waits for the group's row lock")
+			require.False(t, blockedBy(t, db, lockPID), "the duplicate waits for the group's row lock")
 			runtime.Gosched()
-			continue
 		}
-		break
 	}
 	require.NoError(t, got.err)
 	require.True(t, got.res.Duplicate)

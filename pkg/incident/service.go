@@ -395,18 +395,25 @@ func (s *Service) change(ctx context.Context, tx *sql.Tx, p *pending, ch Change,
 func (s *Service) changeIn(ctx context.Context, tx *sql.Tx, p *pending, ch Change, w *deferredWrite, group string) error {
 	var hw Writes
 	hooks := s.hooks()
-	rest := make([]Hook, 0, len(hooks))
-	for _, h := range hooks {
-		if bh, ok := h.(BatchHook); ok {
-			done, err := bh.IncidentChangedIn(ctx, ch, &hw)
-			if err != nil {
-				return fmt.Errorf("incident %s: hook for %s: %w", ch.Incident.ID, ch.Kind, err)
-			}
-			if done {
-				continue
-			}
+	// after[i]: hooks[i].IncidentChanged runs once w has run; prober[j]:
+	// the hook of probe j, whose IncidentChanged then runs if it found a row.
+	after := make([]bool, len(hooks))
+	var prober []int
+	for i, h := range hooks {
+		bh, ok := h.(BatchHook)
+		if !ok {
+			after[i] = true
+			continue
 		}
-		rest = append(rest, h)
+		n := len(hw.probes)
+		done, err := bh.IncidentChangedIn(ctx, ch, &hw)
+		if err != nil {
+			return fmt.Errorf("incident %s: hook for %s: %w", ch.Incident.ID, ch.Kind, err)
+		}
+		for range hw.probes[n:] {
+			prober = append(prober, i)
+		}
+		after[i] = !done
 	}
 	for _, e := range hw.Timeline {
 		if e.Kind == "" || e.Time.IsZero() {
@@ -415,8 +422,24 @@ func (s *Service) changeIn(ctx context.Context, tx *sql.Tx, p *pending, ch Chang
 	}
 	w.writes, w.args = hw.AppendTo(w.writes, w.args)
 	w.tl = append(w.tl, hw.Timeline...)
-	if err := w.exec(ctx, s, tx); err != nil {
+	for _, pr := range hw.probes {
+		w.probes = append(w.probes, store.ShiftPlaceholders(pr.query, len(w.args)))
+		w.args = append(w.args, pr.args...)
+	}
+	found, err := w.execProbes(ctx, s, tx)
+	if err != nil {
 		return fmt.Errorf("store delivery of group %s: %w", group, err)
+	}
+	for j, ok := range found {
+		if ok {
+			after[prober[j]] = true
+		}
+	}
+	rest := make([]Hook, 0, len(hooks))
+	for i, h := range hooks {
+		if after[i] {
+			rest = append(rest, h)
+		}
 	}
 	return s.changed(ctx, tx, p, ch, rest)
 }

@@ -137,23 +137,14 @@ func TestJoinOfIncidentResolvedMeanwhile(t *testing.T) {
 	_, err = holder.Exec(`UPDATE incidents SET status = 'resolved', resolved_at = $2 WHERE id = $1`, id, epoch.UnixMilli())
 	require.NoError(t, err)
 
-	type result struct {
-		res *incident.IngestResult
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		res, err := f.svc.Ingest(ctx, notification("g1", "api", "high", epoch.Add(-4*time.Minute), "g1-a"))
-		done <- result{res, err}
-	}()
-	for blocked := 0; blocked == 0; {
+	done := ingestAsync(ctx, f.svc, notification("g1", "api", "high", epoch.Add(-4*time.Minute), "g1-a"))
+	for !blockedBy(t, db, pid) {
 		select {
 		case r := <-done:
 			holder.Rollback() //nolint:errcheck
 			t.Fatalf("the delivery did not wait for the status change: %+v, %v", r.res, r.err)
 		default:
 		}
-		require.NoError(t, db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&blocked))
 	}
 	require.NoError(t, holder.Commit())
 	r := <-done
@@ -164,6 +155,32 @@ func TestJoinOfIncidentResolvedMeanwhile(t *testing.T) {
 	got, err := f.svc.Get(ctx, id)
 	require.NoError(t, err)
 	require.Len(t, got.Alerts, 1, "the resolved incident keeps only its own alert")
+}
+
+// ingested is what an Ingest run by ingestAsync returned.
+type ingested struct {
+	res *incident.IngestResult
+	err error
+}
+
+// ingestAsync applies n on a goroutine of its own and sends what Ingest
+// returned on the channel.
+func ingestAsync(ctx context.Context, svc *incident.Service, n incident.Notification) <-chan ingested {
+	done := make(chan ingested, 1)
+	go func() {
+		res, err := svc.Ingest(ctx, n)
+		done <- ingested{res, err}
+	}()
+	return done
+}
+
+// blockedBy reports whether a PostgreSQL backend waits for a lock held by
+// the backend pid.
+func blockedBy(t *testing.T, db *store.DB, pid int) bool {
+	t.Helper()
+	var blocked bool
+	require.NoError(t, db.QueryRow(`SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)))`, pid).Scan(&blocked))
+	return blocked
 }
 
 // openAPIIncidentOnPostgres opens a store on a PostgreSQL schema of its

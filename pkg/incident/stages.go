@@ -491,6 +491,9 @@ type deferredWrite struct {
 	writes []string
 	args   []any
 	tl     []TimelineEntry // written by exec, after writes
+	// probes are queries whose finding a row the statement returns
+	// (Writes.Probe), their placeholders numbered among args.
+	probes []string
 }
 
 // add appends a write whose parameters, args, are numbered after w.args.
@@ -500,8 +503,16 @@ func (w *deferredWrite) add(q string, args ...any) {
 }
 
 // exec runs the writes in one statement: the last one is the main query,
-// the others WITH queries of it.
+// the others WITH queries of it. With probes, every write is a WITH query
+// and the main query returns whether each probe finds a row, as the
+// database was before the statement (execProbes).
 func (w *deferredWrite) exec(ctx context.Context, s *Service, tx *sql.Tx) error {
+	_, err := w.execProbes(ctx, s, tx)
+	return err
+}
+
+// execProbes is exec, returning whether each probe found a row.
+func (w *deferredWrite) execProbes(ctx context.Context, s *Service, tx *sql.Tx) ([]bool, error) {
 	if len(w.tl) > 0 {
 		var sb strings.Builder
 		sb.WriteString(insertTimelineSQL)
@@ -515,22 +526,48 @@ func (w *deferredWrite) exec(ctx context.Context, s *Service, tx *sql.Tx) error 
 		w.tl = nil
 		w.writes = append(w.writes, sb.String())
 	}
-	q := w.writes[len(w.writes)-1]
-	if len(w.writes) > 1 {
+	writes := w.writes
+	var main string
+	if len(w.probes) == 0 {
+		main, writes = writes[len(writes)-1], writes[:len(writes)-1]
+	} else {
+		var b strings.Builder
+		b.WriteString("SELECT ")
+		for i, p := range w.probes {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "EXISTS (%s)", p)
+		}
+		main = b.String()
+	}
+	q := main
+	if len(writes) > 0 {
 		var b strings.Builder
 		b.WriteString("WITH ")
-		for i, q := range w.writes[:len(w.writes)-1] {
+		for i, q := range writes {
 			if i > 0 {
 				b.WriteString(", ")
 			}
 			fmt.Fprintf(&b, "w%d AS (%s)", i, q)
 		}
 		b.WriteByte(' ')
-		b.WriteString(q)
+		b.WriteString(main)
 		q = b.String()
 	}
-	_, err := s.exec(ctx, tx, q, w.args...)
-	return err
+	if len(w.probes) == 0 {
+		_, err := s.exec(ctx, tx, q, w.args...)
+		return nil, err
+	}
+	found := make([]bool, len(w.probes))
+	dest := make([]any, len(found))
+	for i := range found {
+		dest[i] = &found[i]
+	}
+	if err := s.queryRow(ctx, tx, q, w.args...).Scan(dest...); err != nil {
+		return nil, err
+	}
+	return found, nil
 }
 
 // flushDeferred runs the delivery's deferred persisting statement, if any.

@@ -208,7 +208,9 @@ type Hook interface {
 type BatchHook interface {
 	Hook
 	// IncidentChangedIn adds ch's writes to w and reports true, or reports
-	// false: IncidentChanged is then called, once w has run.
+	// false: IncidentChanged is then called, once w has run. A hook that
+	// reports true after adding probes (w.Probe) has IncidentChanged
+	// called once w has run only when one of them found a row.
 	IncidentChangedIn(ctx context.Context, ch Change, w *Writes) (bool, error)
 }
 
@@ -218,6 +220,25 @@ type Writes struct {
 	// Timeline are entries written after the incident's own ones, in the
 	// same INSERT and in this order. Each must have its Time and Kind.
 	Timeline []TimelineEntry
+
+	probes []probe
+}
+
+// probe is a query of Writes.Probe, its placeholders numbered from $1.
+type probe struct {
+	query string
+	args  []any
+}
+
+// Probe asks, in the statement writing the new incident, whether query (a
+// SELECT, with placeholders numbered $1 to $len(args) and no other '$'
+// followed by a digit) finds a row, as the database was before the
+// statement. The hook's IncidentChanged then runs after the statement
+// only when one of its probes found one: a hook that writes only when a
+// row exists (a change that is the new incident's likely cause) costs no
+// round trip when none does.
+func (w *Writes) Probe(query string, args ...any) {
+	w.probes = append(w.probes, probe{query: query, args: args})
 }
 
 // HookFunc adapts a function to Hook.

@@ -119,6 +119,11 @@ func (b *Batch) reset() {
 	b.args = b.args[:0]
 }
 
+// ShiftPlaceholders adds by to every placeholder number ($N) of q, which
+// must hold no other '$' followed by a digit: a query numbered from $1
+// placed after by arguments of a statement.
+func ShiftPlaceholders(q string, by int) string { return shiftPlaceholders(q, by) }
+
 // shiftPlaceholders adds by to every placeholder number of q.
 func shiftPlaceholders(q string, by int) string {
 	return forPlaceholders(q, func(n int) int { return n + by })

@@ -1,0 +1,122 @@
+package change_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/change"
+	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+// delivery is a one-alert Alertmanager delivery of a new group of service.
+func delivery(group, service string, started time.Time) incident.Notification {
+	labels := map[string]string{"alertname": "Errors", "service": service, "severity": "critical"}
+	return incident.Notification{
+		Receiver: "sred", Status: "firing", GroupKey: group,
+		GroupLabels: map[string]string{"alertname": "Errors", "service": service}, CommonLabels: labels,
+		Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: group + "-fp", StartsAt: started, Labels: labels}},
+	}
+}
+
+// TestLinkOnDelivery: an incident opened by a webhook delivery is linked
+// to the change of its service still in progress, on both backends (on
+// PostgreSQL through the probe in the statement writing the incident),
+// with the likely cause after the incident's own timeline entries; an
+// incident of a service with no such change (another service's change, a
+// change finished before the window) links nothing.
+func TestLinkOnDelivery(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db, change.DefaultConfig)
+		c, err := e.changes.Record(ctx, change.Change{Service: "checkout", Version: "v2", Outcome: change.InProgress, Actor: "ci"})
+		require.NoError(t, err)
+		old, err := e.changes.Record(ctx, change.Change{Service: "search", Version: "v7", Actor: "ci",
+			StartedAt: t0.Add(-5 * time.Hour), FinishedAt: tp(t0.Add(-4 * time.Hour)), Outcome: change.Succeeded})
+		require.NoError(t, err)
+		e.clk.Advance(10 * time.Minute)
+
+		res, err := e.incidents.Ingest(ctx, delivery("g-checkout", "checkout", t0.Add(5*time.Minute)))
+		require.NoError(t, err)
+		require.Len(t, res.Created, 1)
+		linked, err := e.changes.LinkedTo(ctx, res.Created[0])
+		require.NoError(t, err)
+		require.Len(t, linked, 1)
+		require.Equal(t, c.ID, linked[0].ID)
+		require.True(t, linked[0].Failed)
+		tl, err := e.incidents.Timeline(ctx, res.Created[0])
+		require.NoError(t, err)
+		var kinds []string
+		for _, en := range tl {
+			kinds = append(kinds, en.Kind)
+		}
+		require.Equal(t, []string{"status", "alert_fired", change.TimelineKind}, kinds)
+
+		for _, svc := range []string{"search", "payments"} {
+			res, err := e.incidents.Ingest(ctx, delivery("g-"+svc, svc, t0.Add(5*time.Minute)))
+			require.NoError(t, err)
+			require.Len(t, res.Created, 1)
+			linked, err := e.changes.LinkedTo(ctx, res.Created[0])
+			require.NoError(t, err)
+			require.Empty(t, linked, svc)
+		}
+		got, err := e.changes.Get(ctx, old.ID)
+		require.NoError(t, err)
+		require.False(t, got.Failed, "a change finished before the window is no likely cause")
+	})
+}
+
+// TestLinkProbeRoundTrips (PostgreSQL), counted on the wire: a new
+// incident of a service without a recent change costs no round trip for
+// the change hook (its probe runs in the statement writing the incident;
+// the lookup was a statement of its own); with a change in progress, the
+// link's reads and writes follow that statement.
+func TestLinkProbeRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	db, proxy := testutil.OpenPostgresThroughProxy(t, migrations()...)
+	clk := clock.NewManual(t0)
+	changes := change.New(change.Options{DB: db, Registerer: prometheus.NewRegistry(), Clock: clk})
+	changes.SetConfig(change.DefaultConfig)
+	var hooks []incident.Hook
+	svc, err := incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return hooks }, nil, nil, prometheus.NewRegistry())
+	require.NoError(t, err)
+	t.Cleanup(func() { svc.Close() })
+	svc.Clock = clk
+	db.SetMaxOpenConns(1) // one connection: its prepared statements are the deliveries'
+
+	n := 0
+	fewest := func(service string) int64 {
+		best := int64(-1)
+		for range 5 {
+			n++
+			before := proxy.Count()
+			res, err := svc.Ingest(ctx, delivery(fmt.Sprintf("g%d", n), service, t0))
+			require.NoError(t, err)
+			require.Len(t, res.Created, 1)
+			if c := proxy.Count() - before; best < 0 || c < best {
+				best = c
+			}
+		}
+		return best
+	}
+	without := fewest("checkout")
+	hooks = append(hooks, changes.Hook(svc))
+	require.Equal(t, without, fewest("checkout"), "no change of the service: the hook costs no round trip")
+
+	_, err = changes.Record(ctx, change.Change{Service: "checkout", Outcome: change.InProgress, Actor: "ci"})
+	require.NoError(t, err)
+	require.Greater(t, fewest("checkout"), without, "a likely cause is read and linked after the statement")
+	var links int
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT COUNT(*) FROM change_incidents`).Scan(&links))
+	require.Equal(t, 5, links)
+	var failed bool
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT failed <> 0 FROM changes`).Scan(&failed))
+	require.True(t, failed)
+}
