@@ -52,6 +52,9 @@ func (h *linkHook) IncidentChangedIn(_ context.Context, ch incident.Change, w *i
 	return true, nil
 }
 
+// IncidentChanged implements incident.Hook: a new incident is linked to
+// its likely cause (after a probe that found one, on PostgreSQL), and a
+// linked incident's resolution and reopening are recorded.
 func (h *linkHook) IncidentChanged(ctx context.Context, tx *sql.Tx, ch incident.Change) error {
 	s, tl := h.s, h.tl
 	inc := ch.Incident

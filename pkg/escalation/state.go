@@ -148,8 +148,8 @@ func (e *Engine) loadAt(ctx context.Context, tx *sql.Tx, id string, at time.Time
 			q += `, (SELECT json_agg(json_build_array(m.id, m.name, m.matchers, m.starts_at, m.ends_at) ORDER BY m.starts_at, m.id)::text
 	FROM escalation_maintenance m WHERE m.ends_at > $2 AND m.starts_at < $3)`
 			if withOverrides {
-				// Overrides.Directory's query, for the schedules of the
-				// level read from the frozen policy in this row.
+				// oncall.Directory.Overrides' query, for the schedules
+				// of the level read from the frozen policy in this row.
 				args = append(args, level, jobs.Millis(at.Add(e.horizon)))
 				q += `, (SELECT json_agg(json_build_array(o.schedule, o.id, o.user_name, o.starts_at, o.ends_at, o.reason) ORDER BY o.id)::text
 	FROM oncall_overrides o WHERE o.schedule IN (SELECT json_array_elements_text(frozen::json -> 'levels' -> $4::int -> 'schedules'))

@@ -236,15 +236,14 @@ type Window struct {
 // Window reads the stored overrides of schedule that overlap [from, to)
 // through q (a transaction, or nil for the pool).
 func (d *Directory) Window(ctx context.Context, q Querier, schedule string, from, to time.Time) (*Window, error) {
-	s := d.Config().Schedule(schedule)
-	if s == nil {
+	if d.Config().Schedule(schedule) == nil {
 		return nil, fmt.Errorf("unknown schedule %q", schedule)
 	}
 	ovs, err := d.Overrides(ctx, q, schedule, from, to)
 	if err != nil {
 		return nil, err
 	}
-	return &Window{s: s, from: from, to: to, ovs: ovs}, nil
+	return d.WindowWith(schedule, from, to, ovs)
 }
 
 // WindowWith is Window with the stored overrides of schedule over [from,
