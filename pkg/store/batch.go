@@ -49,7 +49,7 @@ func (b *Batch) Statement() (string, []any) {
 	off := 0
 	for i, q := range b.writes {
 		if off > 0 {
-			q = shiftPlaceholders(q, off)
+			q = ShiftPlaceholders(q, off)
 		}
 		off += b.nargs[i]
 		if i == len(b.writes)-1 {
@@ -75,7 +75,7 @@ func (b *Batch) Statement() (string, []any) {
 func (b *Batch) AppendTo(writes []string, args []any) ([]string, []any) {
 	off := 0
 	for i, q := range b.writes {
-		writes = append(writes, shiftPlaceholders(q, len(args)))
+		writes = append(writes, ShiftPlaceholders(q, len(args)))
 		args = append(args, b.args[off:off+b.nargs[i]]...)
 		off += b.nargs[i]
 	}
@@ -122,10 +122,7 @@ func (b *Batch) reset() {
 // ShiftPlaceholders adds by to every placeholder number ($N) of q, which
 // must hold no other '$' followed by a digit: a query numbered from $1
 // placed after by arguments of a statement.
-func ShiftPlaceholders(q string, by int) string { return shiftPlaceholders(q, by) }
-
-// shiftPlaceholders adds by to every placeholder number of q.
-func shiftPlaceholders(q string, by int) string {
+func ShiftPlaceholders(q string, by int) string {
 	return forPlaceholders(q, func(n int) int { return n + by })
 }
 
