@@ -327,7 +327,10 @@ func (s *Service) ingestWrite(ctx context.Context, n Notification, firstSight bo
 				// What the parts before stored is published: it is committed.
 				s.publish(all)
 			}
-			return nil, nil, err
+			// Named here, not where the statement was run: on PostgreSQL
+			// a delivery's last write fails with its COMMIT
+			// (store.AtCommit).
+			return nil, nil, fmt.Errorf("store delivery of group %s: %w", part.GroupKey, err)
 		}
 		if len(parts) == 1 {
 			return res, p, nil

@@ -392,7 +392,7 @@ func (s *Service) change(ctx context.Context, tx *sql.Tx, p *pending, ch Change,
 // changeIn is change for an incident the pending statement w writes (a
 // new one): the hooks that can (BatchHook) add their writes to w, which
 // then runs, before the other hooks run theirs.
-func (s *Service) changeIn(ctx context.Context, tx *sql.Tx, p *pending, ch Change, w *deferredWrite, group string) error {
+func (s *Service) changeIn(ctx context.Context, tx *sql.Tx, p *pending, ch Change, w *deferredWrite) error {
 	var hw Writes
 	hooks := s.hooks()
 	// after[i]: hooks[i].IncidentChanged runs once w has run; prober[j]:
@@ -428,7 +428,7 @@ func (s *Service) changeIn(ctx context.Context, tx *sql.Tx, p *pending, ch Chang
 	}
 	found, err := w.execProbes(ctx, s, tx)
 	if err != nil {
-		return fmt.Errorf("store delivery of group %s: %w", group, err)
+		return err // named after the group by ingestWrite
 	}
 	for j, ok := range found {
 		if ok {

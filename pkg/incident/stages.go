@@ -556,7 +556,10 @@ func (w *deferredWrite) execProbes(ctx context.Context, s *Service, tx *sql.Tx) 
 		q = b.String()
 	}
 	if len(w.probes) == 0 {
-		_, err := s.exec(ctx, tx, q, w.args...)
+		// Nothing is read from it: on PostgreSQL it goes with the
+		// transaction's next statement or its COMMIT, one round trip less
+		// (store.AtCommit). Its error is then theirs, wrapped the same.
+		_, err := s.exec(store.AtCommit(ctx), tx, q, w.args...)
 		return nil, err
 	}
 	found := make([]bool, len(w.probes))
@@ -577,10 +580,7 @@ func (s *Service) flushDeferred(ctx context.Context, tx *sql.Tx, d *delivery) er
 		return nil
 	}
 	d.deferred = nil
-	if err := w.exec(ctx, s, tx); err != nil {
-		return fmt.Errorf("store delivery of group %s: %w", d.n.GroupKey, err)
-	}
-	return nil
+	return w.exec(ctx, s, tx) // its errors name the group in ingestWrite
 }
 
 // settleStage recomputes every touched incident from its stored alerts.
@@ -607,7 +607,7 @@ func (s *Service) settleStage(ctx context.Context, tx *sql.Tx, d *delivery) erro
 			// A new incident (written whole by persist, see settle): the
 			// hooks' writes of its creation join the statement writing it.
 			d.deferred = nil
-			if err := s.changeIn(ctx, tx, d.p, Change{Kind: ChangeCreated, Incident: &r.Incident, Actor: d.actor, Time: d.now}, w, d.n.GroupKey); err != nil {
+			if err := s.changeIn(ctx, tx, d.p, Change{Kind: ChangeCreated, Incident: &r.Incident, Actor: d.actor, Time: d.now}, w); err != nil {
 				return err
 			}
 			continue

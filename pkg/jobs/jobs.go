@@ -111,7 +111,22 @@ CREATE INDEX jobs_finished ON jobs (state, finished_at);`,
 	ID:       "jobs/0005_partial",
 	SQLite:   partialIndexes,
 	Postgres: partialIndexes,
+}, {
+	// On PostgreSQL a job's completion is sent with its transaction's
+	// COMMIT (runTx), so its rows affected are not read: the statement
+	// itself fails when the job is no longer leased to the worker, with
+	// this function's error (SQLSTATE leaseLostState). SQLite reads the
+	// rows affected.
+	ID:     "jobs/0006_lease_lost",
+	SQLite: `SELECT 1`,
+	Postgres: `CREATE OR REPLACE FUNCTION sre_job_lease_lost(job BIGINT) RETURNS BIGINT LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE EXCEPTION 'job % is no longer leased to this worker', job USING ERRCODE = '` + leaseLostState + `';
+END $$`,
 }}
+
+// leaseLostState is the SQLSTATE of sre_job_lease_lost's error.
+const leaseLostState = "SRE01"
 
 const partialIndexes = `DROP INDEX jobs_due;
 DROP INDEX jobs_kind_due;
@@ -1059,16 +1074,32 @@ func (w *Worker) run(ctx context.Context, j Job) (bool, error) {
 // only while the job is still leased to this worker. The writes the
 // handler leaves in the context's batch (CompletionBatch) run with the
 // completion, in one statement on PostgreSQL.
+//
+// On PostgreSQL that statement goes with the transaction's COMMIT, in its
+// round trip (store.AtCommit): the statement itself fails when the job is
+// no longer leased to the worker (sre_job_lease_lost, in a query after the
+// completion), instead of the worker reading its rows affected first.
 func (w *Worker) runTx(ctx context.Context, j Job) error {
-	return w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		b := &store.Batch{}
 		if err := w.handler(context.WithValue(ctx, completionKey{}, b), tx, j); err != nil {
 			return err
 		}
-		b.Add(completeSQL, Millis(w.opts.Clock.Now()), j.ID, w.opts.Owner)
+		now := Millis(w.opts.Clock.Now())
+		if w.db.Dialect == store.Postgres {
+			b.Add(completeSQL+` RETURNING id`, now, j.ID, w.opts.Owner)
+			b.Add(fmt.Sprintf(`SELECT sre_job_lease_lost($1) WHERE NOT EXISTS (SELECT FROM w%d)`, b.Len()-1), j.ID)
+			return b.Exec(store.AtCommit(ctx), w.db.Dialect, tx)
+		}
+		b.Add(completeSQL, now, j.ID, w.opts.Owner)
 		res, err := b.ExecResult(ctx, w.db.Dialect, tx)
 		return leased(res, err, "complete", j.ID)
 	})
+	var st interface{ SQLState() string }
+	if errors.As(err, &st) && st.SQLState() == leaseLostState {
+		return fmt.Errorf("complete job %d: %w (%w)", j.ID, ErrLeaseLost, err)
+	}
+	return err
 }
 
 type completionKey struct{}

@@ -10,11 +10,13 @@ import (
 )
 
 // RoundTripProxy forwards PostgreSQL connections and counts the client's
-// round trips: Sync messages (the end of an extended-protocol statement)
-// and simple queries.
+// round trips: Sync messages (the end of an extended-protocol statement,
+// or of a pipeline of several) and simple queries; and its statements:
+// Execute messages and simple queries.
 type RoundTripProxy struct {
-	ln    net.Listener
-	count atomic.Int64
+	ln         net.Listener
+	count      atomic.Int64
+	statements atomic.Int64
 }
 
 // NewRoundTripProxy starts a proxy to the server at target (host:port),
@@ -51,6 +53,9 @@ func (p *RoundTripProxy) Addr() string { return p.ln.Addr().String() }
 // Count is how many round trips the proxy has seen.
 func (p *RoundTripProxy) Count() int64 { return p.count.Load() }
 
+// Statements is how many statements the proxy has seen run.
+func (p *RoundTripProxy) Statements() int64 { return p.statements.Load() }
+
 // PostgresURLThroughProxy is a fresh schema's URL (PostgresSchemaURL) through a new
 // proxy, and the proxy.
 func PostgresURLThroughProxy(t testing.TB) (string, *RoundTripProxy) {
@@ -84,6 +89,9 @@ func (p *RoundTripProxy) read(c, s net.Conn) {
 		}
 		if hdr[0] == 'S' || hdr[0] == 'Q' {
 			p.count.Add(1)
+		}
+		if hdr[0] == 'E' || hdr[0] == 'Q' {
+			p.statements.Add(1)
 		}
 		n := binary.BigEndian.Uint32(hdr[1:])
 		if _, err := s.Write(hdr[:]); err != nil {
