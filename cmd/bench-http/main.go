@@ -59,6 +59,7 @@ type options struct {
 	configFile  string
 	sredBinary  string
 	postgresURL string
+	pgLatency   time.Duration
 	pgPool      int
 	conns       []int
 	duration    time.Duration
@@ -127,6 +128,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	a.Flag("config.file", "sred configuration file (its relative paths resolve from its directory).").Default("examples/sred.yml").StringVar(&o.configFile)
 	a.Flag("sred.binary", "sred binary to run; built from ./cmd/sred into a temporary directory when empty.").StringVar(&o.sredBinary)
 	a.Flag("storage.postgres-url", "PostgreSQL database of the postgres set-ups; every sred (or pair of replicas) gets a fresh schema of it, dropped at the end unless --keep.").Default("postgres://postgres@127.0.0.1:5432/test?sslmode=disable").StringVar(&o.postgresURL)
+	a.Flag("postgres.latency", "Round-trip time added between every sred and PostgreSQL on the postgres set-ups, as PostgreSQL on another host adds (a proxy in this program delays each direction by half; pgbench and this program's own reads go straight). 0: none.").Default("0").DurationVar(&o.pgLatency)
 	a.Flag("sred.postgres-max-connections", "sred's --storage.postgres-max-connections on the postgres set-ups (every replica's main pool). 0: sred's default.").Default("0").IntVar(&o.pgPool)
 	var setupList string
 	a.Flag("setups", "Comma-separated set-ups, run in turn: sqlite (a temporary SQLite store), postgres (one sred on PostgreSQL), postgres-2 (two sred replicas on one PostgreSQL database behind a round-robin TCP load balancer).").Default("sqlite").StringVar(&setupList)
@@ -239,7 +241,11 @@ func bench(w io.Writer, o options) error {
 	if o.rate > 0 {
 		load = fmt.Sprintf("open loop at %.0f deliveries/s offered (latency from when each was due), load from %s", o.rate, driverName("go", o))
 	}
-	fmt.Fprintf(w, "config %s, %d alerts per delivery, %s per step, loopback, %s\n", o.configFile, o.alerts, o.duration, load)
+	network := "loopback"
+	if o.pgLatency > 0 {
+		network += fmt.Sprintf(" (PostgreSQL round trips +%s)", o.pgLatency)
+	}
+	fmt.Fprintf(w, "config %s, %d alerts per delivery, %s per step, %s, %s\n", o.configFile, o.alerts, o.duration, network, load)
 	fmt.Fprintln(w, "cpu s/1k: sred's CPU seconds (user+system, all replicas) per 1,000 deliveries stored; gen s/1k and gen cores: the load generator's (wrk: its process; go: this whole process, no-op handler and notification sink included) per 1,000 answers and per second; stored: the step's deliveries sred stored (at least its 2xx answers, checked); paged: of the incidents the step's deliveries opened with an escalation, the share whose first escalation step (the first page) had run when the step ended")
 	runs := schedule(o)
 	tab := runsTable(o, runs)
@@ -789,8 +795,11 @@ func (n *noopServer) Close()         { _ = n.srv.Close() }
 type sredSet struct {
 	procs []*benchenv.Sred
 	proxy *proxy
-	url   string
-	drop  func() // drops the PostgreSQL schema
+	// pgProxy is the latency between the replicas and PostgreSQL
+	// (--postgres.latency), nil without.
+	pgProxy *proxy
+	url     string
+	drop    func() // drops the PostgreSQL schema
 	// store is the SQLite file (of the one replica) or the PostgreSQL URL
 	// (with the schema's search_path) of the set-up's store.
 	sqlitePath, postgresURL string
@@ -818,8 +827,24 @@ func startSreds(bin, dir, config string, st setup, o options) (*sredSet, error) 
 		}
 		set.pg = pg
 	}
+	sredPgURL := pgURL
+	if pgURL != "" && o.pgLatency > 0 {
+		u, err := url.Parse(pgURL)
+		if err != nil {
+			set.stop()
+			return nil, err
+		}
+		px, err := startDelayProxy([]string{u.Host}, o.pgLatency/2)
+		if err != nil {
+			set.stop()
+			return nil, fmt.Errorf("PostgreSQL latency proxy: %w", err)
+		}
+		set.pgProxy = px
+		u.Host = px.Addr()
+		sredPgURL = u.String()
+	}
 	for i := range st.replicas {
-		p, err := startSred(bin, filepath.Join(dir, fmt.Sprintf("replica-%d", i+1)), config, pgURL, o.pgPool)
+		p, err := startSred(bin, filepath.Join(dir, fmt.Sprintf("replica-%d", i+1)), config, sredPgURL, o.pgPool)
 		if err != nil {
 			set.stop()
 			return nil, err
@@ -859,6 +884,10 @@ func (s *sredSet) stopProcs() {
 	}
 	for _, p := range s.procs {
 		p.Stop()
+	}
+	if s.pgProxy != nil {
+		s.pgProxy.Close()
+		s.pgProxy = nil
 	}
 }
 

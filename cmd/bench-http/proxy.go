@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // proxy is the load balancer in front of several sred replicas: a TCP proxy
@@ -13,9 +14,15 @@ import (
 // copies bytes both ways. The load generator's keep-alive connections are
 // thus spread evenly over the replicas; every request of one connection
 // goes to the same replica.
+//
+// With a delay (startDelayProxy) it stands for a network between sred and
+// PostgreSQL on another host: every chunk of bytes crosses it delay after
+// it was read, in each direction, in order, without waiting for the chunks
+// before it to be answered (latency, not a bandwidth limit).
 type proxy struct {
 	ln       net.Listener
 	backends []string
+	delay    time.Duration
 	next     atomic.Uint64
 	wg       sync.WaitGroup
 	mu       sync.Mutex
@@ -23,11 +30,16 @@ type proxy struct {
 }
 
 func startProxy(backends []string) (*proxy, error) {
+	return startDelayProxy(backends, 0)
+}
+
+// startDelayProxy is startProxy whose copies add delay each way.
+func startDelayProxy(backends []string, delay time.Duration) (*proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &proxy{ln: ln, backends: backends, conns: map[net.Conn]struct{}{}}
+	p := &proxy{ln: ln, backends: backends, delay: delay, conns: map[net.Conn]struct{}{}}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -80,15 +92,51 @@ func (p *proxy) pipe(client net.Conn, backend string) {
 	done := make(chan struct{})
 	go func() {
 		// TCP to TCP: io.Copy splices in the kernel on Linux.
-		_, _ = io.Copy(server, client)
+		p.copy(server, client)
 		if tc, ok := server.(*net.TCPConn); ok {
 			_ = tc.CloseWrite()
 		}
 		close(done)
 	}()
-	_, _ = io.Copy(client, server)
+	p.copy(client, server)
 	client.Close()
 	<-done
+}
+
+// copy copies src to dst, each chunk p.delay after it was read.
+func (p *proxy) copy(dst io.Writer, src io.Reader) {
+	if p.delay <= 0 {
+		_, _ = io.Copy(dst, src)
+		return
+	}
+	type chunk struct {
+		b  []byte
+		at time.Time
+	}
+	chunks := make(chan chunk, 1024)
+	go func() {
+		defer close(chunks)
+		for {
+			buf := make([]byte, 32<<10)
+			n, err := src.Read(buf)
+			if n > 0 {
+				chunks <- chunk{buf[:n], time.Now().Add(p.delay)}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for c := range chunks {
+		if d := time.Until(c.at); d > 0 {
+			time.Sleep(d)
+		}
+		if _, err := dst.Write(c.b); err != nil {
+			for range chunks { //nolint:revive // drained until the reader stops
+			}
+			return
+		}
+	}
 }
 
 // Close stops accepting, closes every connection and waits for the copies.

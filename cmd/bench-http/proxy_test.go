@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -180,4 +181,52 @@ func TestProxyClose(t *testing.T) {
 		c.Close()
 		t.Fatalf("the proxy still accepts at %s", addr)
 	}
+}
+
+// TestDelayProxy: through a proxy with a delay, what is sent arrives
+// unchanged and in order, and a round trip takes at least the delay each
+// way.
+func TestDelayProxy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(c, c); c.Close() }() // echo
+		}
+	}()
+	const delay = 20 * time.Millisecond
+	p, err := startDelayProxy([]string{ln.Addr().String()}, delay)
+	require.NoError(t, err)
+	defer p.Close()
+	c, err := net.Dial("tcp", p.Addr())
+	require.NoError(t, err)
+	defer c.Close()
+
+	start := time.Now()
+	msg := []byte("ping")
+	_, err = c.Write(msg)
+	require.NoError(t, err)
+	got := make([]byte, len(msg))
+	_, err = io.ReadFull(c, got)
+	require.NoError(t, err)
+	require.Equal(t, msg, got)
+	require.GreaterOrEqual(t, time.Since(start), 2*delay, "a round trip crosses the delay both ways")
+
+	// Ten messages sent at once come back in order.
+	var want bytes.Buffer
+	for i := range 10 {
+		m := fmt.Sprintf("message %d;", i)
+		want.WriteString(m)
+		_, err := c.Write([]byte(m))
+		require.NoError(t, err)
+	}
+	got = make([]byte, want.Len())
+	_, err = io.ReadFull(c, got)
+	require.NoError(t, err)
+	require.Equal(t, want.String(), string(got))
 }
