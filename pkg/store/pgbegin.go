@@ -209,14 +209,21 @@ func (c *pgConn) ExecContext(ctx context.Context, query string, argsV []driver.N
 	if err != nil {
 		return nil, err
 	}
-	tag, err := br.Exec()
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
+	tag, err := lastExec(br)
 	if err != nil {
 		return nil, err
 	}
 	return driver.RowsAffected(tag.RowsAffected()), nil
+}
+
+// lastExec reads the answer of a batch's last statement, an exec, and
+// closes the batch.
+func lastExec(br pgx.BatchResults) (pgconn.CommandTag, error) {
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
 }
 
 func (c *pgConn) QueryContext(ctx context.Context, query string, argsV []driver.NamedValue) (driver.Rows, error) {
@@ -265,10 +272,7 @@ func (t pgTx) Commit() error {
 	if c.waiting() {
 		var br pgx.BatchResults
 		if br, err = c.pipeline(c.txCtx, "commit", nil); err == nil {
-			tag, err = br.Exec()
-			if cerr := br.Close(); err == nil {
-				err = cerr
-			}
+			tag, err = lastExec(br)
 		}
 		if err != nil {
 			// A write sent with COMMIT failed, and COMMIT was not run:
