@@ -50,13 +50,18 @@ func BenchmarkPostgresTx(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				defer tx.Rollback() //nolint:errcheck // after a failure: the schema's drop waits for nothing
-				var at int64
-				if err := tx.QueryRowContext(ctx, `SELECT $1::bigint + 1`, int64(i)).Scan(&at); err != nil {
+				// fail ends the transaction first: the schema's drop at the
+				// end would wait for it.
+				fail := func(err error) {
+					_ = tx.Rollback()
 					b.Fatal(err)
 				}
+				var at int64
+				if err := tx.QueryRowContext(ctx, `SELECT $1::bigint + 1`, int64(i)).Scan(&at); err != nil {
+					fail(err)
+				}
 				if _, err := tx.ExecContext(write, `INSERT INTO things (id, at) VALUES ($1, $2)`, fmt.Sprint("tx-", txSeq.Add(1)), at); err != nil {
-					b.Fatal(err)
+					fail(err)
 				}
 				if err := tx.Commit(); err != nil {
 					b.Fatal(err)
