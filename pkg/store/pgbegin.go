@@ -24,7 +24,9 @@ import (
 //     batch: the messages of both, one Sync, one answer). The transaction,
 //     its statements and their errors are the same: BEGIN runs first, and
 //     the statement inside the transaction it opens. A transaction that
-//     runs no statement sends nothing.
+//     runs no statement sends nothing. An exec without arguments, which
+//     pgx sends as a simple query that may hold several statements (a
+//     migration's), is sent alone after what waits.
 //   - A write run with a context marked by AtCommit, whose answer the
 //     caller does not need (the last write of a delivery or of an
 //     escalation step), waits and goes with the transaction's next
@@ -205,6 +207,14 @@ func (c *pgConn) ExecContext(ctx context.Context, query string, argsV []driver.N
 	if !c.waiting() {
 		return c.Conn.ExecContext(ctx, query, argsV)
 	}
+	if len(argsV) == 0 {
+		// pgx runs an exec without arguments as a simple query, which
+		// may hold several statements (a migration's); a batch may not.
+		if err := c.flush(ctx); err != nil {
+			return nil, err
+		}
+		return c.Conn.ExecContext(ctx, query, argsV)
+	}
 	br, err := c.pipeline(ctx, query, namedArgs(argsV))
 	if err != nil {
 		return nil, err
@@ -214,6 +224,28 @@ func (c *pgConn) ExecContext(ctx context.Context, query string, argsV []driver.N
 		return nil, err
 	}
 	return driver.RowsAffected(tag.RowsAffected()), nil
+}
+
+// flush sends a waiting BEGIN and the waiting writes, and reads their
+// answers.
+func (c *pgConn) flush(ctx context.Context) error {
+	if len(c.atCommit) == 0 {
+		c.begin = false
+		if _, err := c.Conn.Conn().Exec(ctx, "begin"); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		return nil
+	}
+	last := c.atCommit[len(c.atCommit)-1]
+	c.atCommit = c.atCommit[:len(c.atCommit)-1]
+	br, err := c.pipeline(ctx, last.query, last.args)
+	if err != nil {
+		return err
+	}
+	if _, err := lastExec(br); err != nil {
+		return fmt.Errorf("write sent at commit: %w", err)
+	}
+	return nil
 }
 
 // lastExec reads the answer of a batch's last statement, an exec, and

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"testing"
 	"time"
 
@@ -78,6 +79,38 @@ func TestPostgresBeginWithFirstStatement(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("several statements without arguments", func(t *testing.T) {
+		// pgx runs them as one simple query; the first of a transaction,
+		// and one after a write waiting for it (AtCommit), still run
+		// inside the transaction.
+		for _, waiting := range []bool{false, true} {
+			for _, end := range []string{"commit", "rollback"} {
+				prefix := fmt.Sprintf("multi-%v-%s", waiting, end)
+				tx, err := db.BeginTx(ctx, nil)
+				require.NoError(t, err)
+				defer tx.Rollback() //nolint:errcheck
+				if waiting {
+					_, err = tx.ExecContext(store.AtCommit(ctx), insert, prefix+"-w", 1)
+					require.NoError(t, err)
+				}
+				_, err = tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO things (id, at) VALUES ('%[1]s-a', 1); INSERT INTO things (id, at) VALUES ('%[1]s-b', 2)`, prefix))
+				require.NoError(t, err)
+				require.False(t, stored(prefix+"-a"), "seen outside its transaction")
+				if end == "commit" {
+					require.NoError(t, tx.Commit())
+				} else {
+					require.NoError(t, tx.Rollback())
+				}
+				for _, id := range []string{"-a", "-b"} {
+					require.Equal(t, end == "commit", stored(prefix+id), id)
+				}
+				if waiting {
+					require.Equal(t, end == "commit", stored(prefix+"-w"))
+				}
+			}
+		}
+	})
 
 	t.Run("nothing run", func(t *testing.T) {
 		before := proxy.Count()
