@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -57,7 +56,7 @@ func BenchmarkIngestNewGroups(b *testing.B) {
 	}
 	b.SetParallelism(16) // 32 goroutines on 2 cores
 	b.ReportAllocs()
-	cpu0, g0 := cpuTime(), testutil.GoroutinesCreated()
+	cpu0, g0 := testutil.ProcessCPU(), testutil.GoroutinesCreated()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -68,15 +67,6 @@ func BenchmarkIngestNewGroups(b *testing.B) {
 		}
 	})
 	b.StopTimer()
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64(testutil.ProcessCPU()-cpu0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 	b.ReportMetric(float64(testutil.GoroutinesCreated()-g0)/float64(b.N), "goroutines/op")
-}
-
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

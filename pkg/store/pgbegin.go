@@ -150,16 +150,28 @@ func (c *pgConn) pipeline(ctx context.Context, query string, args []any) (pgx.Ba
 	if begin {
 		if _, err := br.Exec(); err != nil {
 			br.Close()
-			return nil, fmt.Errorf("begin: %w", err)
+			return nil, sentWith("begin", err)
 		}
 	}
 	for range writes {
 		if _, err := br.Exec(); err != nil {
 			br.Close()
-			return nil, fmt.Errorf("write sent at commit: %w", err)
+			return nil, sentWith("write sent at commit", err)
 		}
 	}
 	return br, nil
+}
+
+// sentWith names the statement of a batch whose answer was err. pgx
+// answers a statement of the batch that could not be prepared (a syntax
+// error, an unknown table: any of them, often the last) at the first
+// one: that error names the problem itself.
+func sentWith(what string, err error) error {
+	var pre pgx.ErrPreprocessingBatch
+	if errors.As(err, &pre) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 func namedArgs(argsV []driver.NamedValue) []any {

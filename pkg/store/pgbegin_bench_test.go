@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -43,7 +42,7 @@ func BenchmarkPostgresTx(b *testing.B) {
 			bc.db.SetMaxOpenConns(1)
 			write := store.AtCommit(ctx)
 			b.ReportAllocs()
-			cpu0 := processCPU()
+			cpu0 := testutil.ProcessCPU()
 			b.ResetTimer()
 			for i := range b.N {
 				tx, err := bc.db.BeginTx(ctx, nil)
@@ -68,18 +67,9 @@ func BenchmarkPostgresTx(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-us/op")
+			b.ReportMetric(float64(testutil.ProcessCPU()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-us/op")
 		})
 	}
 }
 
 var txSeq atomic.Int64
-
-// processCPU is the process's user and system CPU time so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}

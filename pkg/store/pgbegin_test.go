@@ -133,6 +133,14 @@ func TestPostgresBeginWithFirstStatement(t *testing.T) {
 			require.ErrorContains(t, err, "duplicate key", name)
 			require.NoError(t, tx.Rollback(), name)
 		}
+		// A first statement that cannot be prepared: its error names it,
+		// not BEGIN, whose answer carries it.
+		tx, err := db.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		_, err = tx.ExecContext(ctx, `INSERT INTO no_such_table (id) VALUES ($1)`, 1)
+		require.ErrorContains(t, err, `relation "no_such_table" does not exist`)
+		require.NotContains(t, err.Error(), "begin:")
+		require.NoError(t, tx.Rollback())
 		// The connections are usable again, and outside a transaction.
 		for range 3 {
 			_, err := db.ExecContext(ctx, insert, "after-"+time.Now().Format(time.RFC3339Nano), 2)

@@ -25,7 +25,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,6 +38,7 @@ import (
 	"github.com/rootuip/sre/pkg/receiver"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/stream"
+	sretest "github.com/rootuip/sre/pkg/testutil"
 )
 
 // clientsEnv makes the test binary a swarm of WebSocket subscribers
@@ -139,12 +139,12 @@ func BenchmarkWSIngest(b *testing.B) {
 			// the time of ingestion's goroutines by state in each.
 			trace.Log(context.Background(), "wsbench", "start/"+name)
 			before := s.perService()
-			c := processCPU()
+			c := sretest.ProcessCPU()
 			l := schedLatencies()
 			d, events := s.burst(b)
 			if s == bare {
 				t0, ev0 = t0+d, ev0+events
-				cpu0 += processCPU() - c
+				cpu0 += sretest.ProcessCPU() - c
 				lat0.add(schedLatencies().sub(l))
 				trace.Log(context.Background(), "wsbench", "end/"+name)
 				continue
@@ -165,7 +165,7 @@ func BenchmarkWSIngest(b *testing.B) {
 			drain += cl.wait(b, want)
 			// The fan-out's CPU after the burst (the drain) is the
 			// burst's too.
-			cpu1 += processCPU() - c
+			cpu1 += sretest.ProcessCPU() - c
 			trace.Log(context.Background(), "wsbench", "end/"+name)
 		}
 	}
@@ -585,7 +585,7 @@ func answer(in io.Reader, out io.Writer, received, open, bytes *atomic.Int64) {
 		case "count":
 			fmt.Fprintln(out, received.Load(), open.Load(), bytes.Load())
 		case "cpu":
-			fmt.Fprintln(out, processCPU())
+			fmt.Fprintln(out, sretest.ProcessCPU())
 		}
 	}
 }
@@ -728,13 +728,4 @@ func clientFrame(op byte, p []byte) []byte {
 		b = append(b, x^mask[i%4])
 	}
 	return b
-}
-
-// processCPU is the CPU time (user and system) of this process.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
