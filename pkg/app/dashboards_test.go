@@ -164,6 +164,33 @@ scrape_configs:
 		}
 	}
 
+	// The health row reads sred's own series as a real Prometheus stores
+	// them: each panel has the series named here (matched by their
+	// labels; the instance is the test server's address).
+	health := map[string][]string{
+		"Webhook deliveries":          {`outcome="changed"`},
+		"Store writer utilisation":    {`instance=`},
+		"Job lag by queue":            {`queue="escalation"`, `queue="notify"`, `queue="runbook"`, `queue="recovery"`},
+		"Jobs pending by queue":       {`queue="escalation"`, `queue="notify"`, `queue="runbook"`, `queue="recovery"`},
+		"Store connection pool waits": {`db_name="main"`},
+	}
+	if backend == "postgres" {
+		health["Store connection pool waits"] = append(health["Store connection pool waits"], `db_name="side"`)
+	}
+	for panel, want := range health {
+		got := evalPanel(t, papi, panels, "engineering.json", panel, at)
+		for _, w := range want {
+			found := false
+			for k, v := range got {
+				if strings.Contains(k, w) {
+					found = true
+					require.GreaterOrEqual(t, v, 0.0, "%q %s", panel, k)
+				}
+			}
+			require.True(t, found, "engineering.json %q has no series with %s: %v", panel, w, got)
+		}
+	}
+
 	// Before sred was first scraped, "Open incidents" has no data rather
 	// than a reassuring 0.
 	got := evalPanel(t, papi, panels, "executive.json", "Open incidents", first.Add(-2*time.Second))

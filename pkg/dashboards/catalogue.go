@@ -12,6 +12,12 @@ import (
 // that rules read them the same whichever of the two probes.
 var BlackboxCompatible = []string{"probe_success", "probe_duration_seconds", "probe_http_status_code"}
 
+// DBStats are the series of client_golang's database/sql collector that
+// sred registers for its store's connection pools (db_name main, and side
+// on PostgreSQL; docs/metrics.md) and the dashboards read: not sred's
+// namespace, the library's names.
+var DBStats = []string{"go_sql_wait_duration_seconds_total", "go_sql_wait_count_total", "go_sql_in_use_connections", "go_sql_max_open_connections"}
+
 // Catalogue maps each metric listed in docs/metrics.md to its type
 // (counter, gauge, histogram, summary).
 type Catalogue map[string]string

@@ -177,7 +177,57 @@ func engineering() *dashboard.DashboardBuilder {
 			queries: []query{q(`sum by (service, type) (sre_chaos_fault_active{service=~"$service"})`, "{{service}} / {{type}}")},
 			min:     f(0),
 		})).
-		WithRow(dashboard.NewRowBuilder("Exporter health")).
+		// sred itself: whether it keeps up with Alertmanager and its own
+		// queues (docs/metrics.md, docs/benchmarks.md).
+		WithRow(dashboard.NewRowBuilder("sred health")).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Webhook deliveries",
+			description: "Alertmanager deliveries applied to the store per second, every replica, by outcome (changed, duplicate, error).",
+			unit:        "reqps", width: 8, height: 6,
+			queries: []query{q(`sum by (outcome) (rate(sre_webhook_deliveries_total[5m]))`, "{{outcome}}")},
+			min:     f(0),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Webhook store latency",
+			description: "Time to apply one delivery to the store, commit included, per replica (p50 and p99). The answer to Alertmanager waits for it.",
+			unit:        "s", width: 8, height: 6,
+			queries: []query{
+				q(`histogram_quantile(0.5, sum by (instance, le) (rate(sre_webhook_ingest_duration_seconds_bucket[5m])))`, "p50 {{instance}}"),
+				q(`histogram_quantile(0.99, sum by (instance, le) (rate(sre_webhook_ingest_duration_seconds_bucket[5m])))`, "p99 {{instance}}"),
+			},
+			thresholds: thresholds("green", step{0.05, "yellow"}, step{1, "red"}),
+			min:        f(0),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Store writer utilisation",
+			description: "SQLite: the share of the time the store's one writer was applying or committing a transaction, per replica. Near 100%, deliveries queue for it (0 on PostgreSQL, which has no such writer).",
+			unit:        "percentunit", width: 8, height: 6,
+			queries:    []query{q(`max by (instance) (rate(sre_store_writer_busy_seconds_total[5m]))`, "{{instance}}")},
+			thresholds: thresholds("green", step{0.8, "yellow"}, step{0.95, "red"}),
+			min:        f(0), max: f(1),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Job lag by queue",
+			description: "How long the oldest due job of each queue has waited past its due time: escalation steps (late pages), notifications, runbooks, recovery checks. 0 when none is overdue.",
+			unit:        "s", width: 8, height: 6,
+			queries:    []query{q(`max by (queue) (sre_jobs_oldest_due_seconds)`, "{{queue}}")},
+			thresholds: thresholds("green", step{30, "yellow"}, step{120, "red"}),
+			min:        f(0),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Jobs pending by queue",
+			description: "Jobs waiting to run or running, due or not, by queue.",
+			width:       8, height: 6,
+			queries: []query{q(`max by (queue) (sre_jobs_pending)`, "{{queue}}")},
+			min:     f(0),
+		})).
+		WithPanel(newTimeseries(panelSpec{
+			title:       "Store connection pool waits",
+			description: "Seconds spent per second waiting for a free store connection, per replica and pool (main; on PostgreSQL also side, the incident numbers' pool). Waits that grow while PostgreSQL has idle CPU say the pool is too small (--storage.postgres-max-connections).",
+			unit:        "s", width: 8, height: 6,
+			queries: []query{q(`sum by (instance, db_name) (rate(go_sql_wait_duration_seconds_total[5m]))`, "{{instance}} {{db_name}}")},
+			min:     f(0),
+		})).
 		WithPanel(newTimeseries(panelSpec{
 			title:       "Store collector duration",
 			description: "Time each part of the incident statistics collector spent per scrape.",
