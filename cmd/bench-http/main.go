@@ -86,6 +86,10 @@ type options struct {
 	// pgbench is the pgbench binary of the PostgreSQL ceiling run after
 	// every postgres set-up's steps (pgceiling.go); empty: not run.
 	pgbench string
+	// pgbenchSet, above 1, adds a set-based row to the PostgreSQL
+	// ceiling: transactions of that many deliveries, each table's rows of
+	// them in one statement (deliverySample.setScript).
+	pgbenchSet int
 	// replay runs the SQLite ceiling after the sqlite set-up's steps
 	// (sqliteceiling.go).
 	replay bool
@@ -146,6 +150,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	a.Flag("wrk.threads", "wrk threads (each an event loop on its own core at most); at most the connections, which they must divide.").Default("2").IntVar(&o.wrkThreads)
 	a.Flag("warm", "The Go client opens all its connections before a step's clock starts (wrk does too: its latencies start at a request's first byte).").Default("true").BoolVar(&o.warm)
 	a.Flag("fresh-store", "Run every step (number of connections) on a fresh sred and store instead of the steps in turn on one: the later steps then do not run on the earlier steps' deliveries.").BoolVar(&o.freshStore)
+	a.Flag("pgbench.set", "With --pgbench, also run the ceiling set-based, after each pgbench row: transactions of this many deliveries, the rows of the opening ones (the step's share) in one statement per table and the joining ones' the same way, as an ingestion path writing many deliveries at once would; its rows' target is pgbench-setN. 0: not run.").Default("0").IntVar(&o.pgbenchSet)
 	a.Flag("pgbench", "pgbench binary: after a postgres set-up's steps (with the first --channels set-up), it writes the rows that the last step's deliveries wrote (copied from one that opened an incident and one that joined one, one transaction per delivery), at every number of connections: PostgreSQL's own ceiling for those writes on this machine, beside sred's. Empty: not run.").Default("pgbench").StringVar(&o.pgbench)
 	a.Flag("replay", "After the sqlite set-up's steps (with the first --channels set-up), sred stopped, write the rows that the last step's deliveries wrote again into its store (those of one that opened an incident and one that joined one, in the step's proportion, values bound), on one connection in transactions of 16 deliveries as sred's writer batches them at 32 connections: SQLite's own ceiling for those writes on this machine, beside sred's.").Default("true").BoolVar(&o.replay)
 	a.Flag("tail-rate", "After the steps of every set-up and round (those of every --channels set-up), run every number of connections again at this fixed offered load (open loop, Go client, the first --channels set-up only, a fresh sred and store each) and print the tail ratio at a fixed rate beside the closed-loop one. 0: not run.").Default("0").Float64Var(&o.tailRate)

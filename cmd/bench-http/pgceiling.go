@@ -139,45 +139,119 @@ WHERE `+find+`(l.group_key, $1) > 0 AND l.reason <> 'opened' ORDER BY l.attached
 // A new group key ends with the sample's (ceilingGroup), as long as the
 // keys sred stored.
 func (sm *deliverySample) script() string {
-	t := func(name string) string { return `"` + sm.schema + `".` + name }
-	const (
-		prefix = `'ceiling/' || :client_id || '/' || :g || '/' || `
-		newInc = `'CEIL-' || :client_id || '-' || :g`
-	)
-	group := func(newGroup string) string {
-		return fmt.Sprintf("INSERT INTO %s (group_key, incident_id, last_delivery_at) VALUES (%s, NULL, 0);\n", t("alert_groups"), newGroup)
-	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\\set g random(1, 1000000000000)\n\\set create random(1, 1000) <= %d\nBEGIN;\n", sm.createPermille)
 	b.WriteString("\\if :create\n")
-	newGroup := prefix + ":cg"
-	b.WriteString(group(newGroup))
-	fmt.Fprintf(&b, `INSERT INTO %[1]s (id, title, service, severity, status, labels, group_key, receiver, runbook_urls, assignee, impact, flapping,
+	sm.opening(&b, 0)
+	b.WriteString("\\else\n")
+	sm.joining(&b, 0)
+	b.WriteString("\\endif\nCOMMIT;\n")
+	return b.String()
+}
+
+// setScript is n deliveries in one transaction as a set-based ingestion
+// path would write them: the rows of the opening ones (the step's share of
+// n, rounded) in one statement per table, then the joining ones' the
+// same way, each statement over generate_series (s, part of the new keys).
+func (sm *deliverySample) setScript(n int) string {
+	opening := (n*sm.createPermille + 500) / 1000
+	var b strings.Builder
+	b.WriteString("\\set g random(1, 1000000000000)\nBEGIN;\n")
+	if opening > 0 {
+		sm.opening(&b, opening)
+	}
+	if n > opening {
+		sm.joining(&b, n-opening)
+	}
+	b.WriteString("COMMIT;\n")
+	return b.String()
+}
+
+// copySet is how the statements of opening and joining write one
+// delivery (n 0) or n at once.
+type copySet struct {
+	schema string
+	n      int
+}
+
+// t is a table of the sample's schema.
+func (c copySet) t(name string) string { return `"` + c.schema + `".` + name }
+
+// from is the source of a copying INSERT ... SELECT: the table, times n.
+func (c copySet) from(name string) string {
+	if c.n == 0 {
+		return c.t(name)
+	}
+	return fmt.Sprintf("%s CROSS JOIN generate_series(1, %d) AS s", c.t(name), c.n)
+}
+
+// series is what makes a new key unique within the transaction.
+func (c copySet) series() string {
+	if c.n == 0 {
+		return ""
+	}
+	return " || '/' || s"
+}
+
+// newGroup is a new group key ending with the sample's from.
+func (c copySet) newGroup(from string) string {
+	return `'ceiling/' || :client_id || '/' || :g` + c.series() + ` || '/' || ` + from
+}
+
+// insertGroup writes the new groups (no incident yet, as sred's first
+// statement does).
+func (c copySet) insertGroup(b *strings.Builder, group string) {
+	if c.n == 0 {
+		fmt.Fprintf(b, "INSERT INTO %s (group_key, incident_id, last_delivery_at) VALUES (%s, NULL, 0);\n", c.t("alert_groups"), group)
+		return
+	}
+	fmt.Fprintf(b, "INSERT INTO %s (group_key, incident_id, last_delivery_at) SELECT %s, NULL, 0 FROM generate_series(1, %d) AS s;\n",
+		c.t("alert_groups"), group, c.n)
+}
+
+// placeGroup sets the new groups' incident.
+func (c copySet) placeGroup(b *strings.Builder, group, inc string) {
+	if c.n == 0 {
+		fmt.Fprintf(b, "UPDATE %s SET incident_id = %s WHERE group_key = %s;\n", c.t("alert_groups"), inc, group)
+		return
+	}
+	fmt.Fprintf(b, "UPDATE %s SET incident_id = %s FROM generate_series(1, %d) AS s WHERE group_key = %s;\n", c.t("alert_groups"), inc, c.n, group)
+}
+
+// opening writes the statements of an opening delivery (n 0) or of n.
+func (sm *deliverySample) opening(b *strings.Builder, n int) {
+	c := copySet{schema: sm.schema, n: n}
+	newGroup := c.newGroup(":cg")
+	newInc := `'CEIL-' || :client_id || '-' || :g` + strings.ReplaceAll(c.series(), "'/'", "'-'")
+	c.insertGroup(b, newGroup)
+	fmt.Fprintf(b, `INSERT INTO %[1]s (id, title, service, severity, status, labels, group_key, receiver, runbook_urls, assignee, impact, flapping,
 	reopen_count, mitigated_by, detected_at, created_at, acknowledged_at, investigating_at, resolved_at, recovered_at, postmortem_at, updated_at,
 	snoozed_until, root_service, recovering_since, merged_into)
 SELECT %[2]s, title, service, severity, status, labels, %[3]s, receiver, runbook_urls, assignee, impact, flapping,
 	reopen_count, mitigated_by, detected_at, created_at, acknowledged_at, investigating_at, resolved_at, recovered_at, postmortem_at, updated_at,
-	snoozed_until, root_service, recovering_since, merged_into FROM %[1]s WHERE id = :ci;
-`, t("incidents"), newInc, newGroup)
-	sm.copyRows(&b, t, newInc, newGroup, ":ci", ":cg", sm.createTimeline)
-	fmt.Fprintf(&b, `INSERT INTO %[1]s (incident_id, service, last_at) SELECT %[2]s, service, last_at FROM %[1]s WHERE incident_id = :ci;
-`, t("incident_link_services"), newInc)
-	fmt.Fprintf(&b, `INSERT INTO %[1]s (incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at)
-SELECT %[2]s, policy, frozen, snapshot, epoch, state, level, started_at, updated_at FROM %[1]s WHERE incident_id = :ci;
-`, t("escalation_state"), newInc)
+	snoozed_until, root_service, recovering_since, merged_into FROM %[4]s WHERE id = :ci;
+`, c.t("incidents"), newInc, newGroup, c.from("incidents"))
+	c.copyRows(b, newInc, newGroup, ":ci", ":cg", sm.createTimeline)
+	fmt.Fprintf(b, `INSERT INTO %[1]s (incident_id, service, last_at) SELECT %[2]s, service, last_at FROM %[3]s WHERE incident_id = :ci;
+`, c.t("incident_link_services"), newInc, c.from("incident_link_services"))
+	fmt.Fprintf(b, `INSERT INTO %[1]s (incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at)
+SELECT %[2]s, policy, frozen, snapshot, epoch, state, level, started_at, updated_at FROM %[3]s WHERE incident_id = :ci;
+`, c.t("escalation_state"), newInc, c.from("escalation_state"))
 	if len(sm.createJobs) > 0 {
-		fmt.Fprintf(&b, `INSERT INTO %[1]s (queue, kind, dedup_key, grp, run_at, payload, state, attempts, last_error, created_at)
-SELECT queue, kind, dedup_key || '/' || %[2]s, %[2]s, run_at, payload, 'pending', 0, '', created_at FROM %[1]s WHERE id IN (%[3]s);
-`, t("jobs"), newInc, idList(sm.createJobs))
+		fmt.Fprintf(b, `INSERT INTO %[1]s (queue, kind, dedup_key, grp, run_at, payload, state, attempts, last_error, created_at)
+SELECT queue, kind, dedup_key || '/' || %[2]s, %[2]s, run_at, payload, 'pending', 0, '', created_at FROM %[3]s WHERE id IN (%[4]s);
+`, c.t("jobs"), newInc, c.from("jobs"), idList(sm.createJobs))
 	}
-	fmt.Fprintf(&b, "UPDATE %s SET incident_id = %s WHERE group_key = %s;\n", t("alert_groups"), newInc, newGroup)
-	b.WriteString("\\else\n")
-	newGroup = prefix + ":jg"
-	b.WriteString(group(newGroup))
-	sm.copyRows(&b, t, ":ji", newGroup, ":ji", ":jg", sm.joinTimeline)
-	fmt.Fprintf(&b, "UPDATE %s SET incident_id = :ji WHERE group_key = %s;\n", t("alert_groups"), newGroup)
-	b.WriteString("\\endif\nCOMMIT;\n")
-	return b.String()
+	c.placeGroup(b, newGroup, newInc)
+}
+
+// joining writes the statements of a joining delivery (n 0) or of n.
+func (sm *deliverySample) joining(b *strings.Builder, n int) {
+	c := copySet{schema: sm.schema, n: n}
+	newGroup := c.newGroup(":jg")
+	c.insertGroup(b, newGroup)
+	c.copyRows(b, ":ji", newGroup, ":ji", ":jg", sm.joinTimeline)
+	c.placeGroup(b, newGroup, ":ji")
 }
 
 // ceilingGroup is the group key of a ceiling's delivery g of client:
@@ -193,17 +267,17 @@ func ceilingGroup(client, g int, from string) string {
 // copyRows writes the statements copying a delivery's alerts, link and
 // timeline entries (of the group fromGroup on the incident fromInc) to the
 // group toGroup on the incident toInc.
-func (sm *deliverySample) copyRows(b *strings.Builder, t func(string) string, toInc, toGroup, fromInc, fromGroup string, timeline []int64) {
+func (c copySet) copyRows(b *strings.Builder, toInc, toGroup, fromInc, fromGroup string, timeline []int64) {
 	fmt.Fprintf(b, `INSERT INTO %[1]s (group_key, fingerprint, starts_at, incident_id, status, ends_at, labels, annotations, generator_url, first_seen_at, updated_at)
-SELECT %[2]s, fingerprint, starts_at, %[3]s, status, ends_at, labels, annotations, generator_url, first_seen_at, updated_at FROM %[1]s WHERE group_key = %[4]s;
-`, t("incident_alerts"), toGroup, toInc, fromGroup)
+SELECT %[2]s, fingerprint, starts_at, %[3]s, status, ends_at, labels, annotations, generator_url, first_seen_at, updated_at FROM %[4]s WHERE group_key = %[5]s;
+`, c.t("incident_alerts"), toGroup, toInc, c.from("incident_alerts"), fromGroup)
 	fmt.Fprintf(b, `INSERT INTO %[1]s (incident_id, group_key, service, labels, reason, explanation, attached_at)
-SELECT %[2]s, %[3]s, service, labels, reason, explanation, attached_at FROM %[1]s WHERE incident_id = %[4]s AND group_key = %[5]s;
-`, t("incident_links"), toInc, toGroup, fromInc, fromGroup)
+SELECT %[2]s, %[3]s, service, labels, reason, explanation, attached_at FROM %[4]s WHERE incident_id = %[5]s AND group_key = %[6]s;
+`, c.t("incident_links"), toInc, toGroup, c.from("incident_links"), fromInc, fromGroup)
 	if len(timeline) > 0 {
 		fmt.Fprintf(b, `INSERT INTO %[1]s (incident_id, at, kind, actor, message, data)
-SELECT %[2]s, at, kind, actor, message, data FROM %[1]s WHERE id IN (%[3]s) ORDER BY id;
-`, t("incident_timeline"), toInc, idList(timeline))
+SELECT %[2]s, at, kind, actor, message, data FROM %[3]s WHERE id IN (%[4]s) ORDER BY id;
+`, c.t("incident_timeline"), toInc, c.from("incident_timeline"), idList(timeline))
 	}
 }
 
@@ -257,8 +331,13 @@ func parsePgbench(out string) (*pgbenchResult, error) {
 // script names), or for transactions transactions per connection when
 // transactions > 0.
 func runPgbench(binary, base, dir string, sm *deliverySample, conns int, d time.Duration, transactions int) (*pgbenchResult, error) {
-	script := filepath.Join(dir, "pgbench-delivery.sql")
-	if err := os.WriteFile(script, []byte(sm.script()), 0o644); err != nil {
+	return runPgbenchScript(binary, base, filepath.Join(dir, "pgbench-delivery.sql"), sm.script(), sm, conns, d, transactions)
+}
+
+// runPgbenchScript runs text, written to the file script, as runPgbench
+// runs the sample's script.
+func runPgbenchScript(binary, base, script, text string, sm *deliverySample, conns int, d time.Duration, transactions int) (*pgbenchResult, error) {
+	if err := os.WriteFile(script, []byte(text), 0o644); err != nil {
 		return nil, err
 	}
 	args := []string{"--no-vacuum", "--protocol=prepared", "--client=" + strconv.Itoa(conns), "--jobs=" + strconv.Itoa(min(conns, 2)),
@@ -314,16 +393,19 @@ func (s *sredSet) ceiling(w io.Writer, o options, tab stepTable, st setup, dir, 
 	if err != nil {
 		return err
 	}
-	for i, c := range o.conns {
+	// row runs text (per deliveries a transaction) and prints its row.
+	row := func(target, file, text string, per, c int) (*pgbenchResult, error) {
 		transactions := 0
 		if o.driver == "go" {
-			transactions = (o.maxRequests + c - 1) / c
+			transactions = (o.maxRequests + c*per - 1) / (c * per)
 		}
 		db0 := s.pg.cpu()
-		r, err := runPgbench(o.pgbench, s.postgresURL, dir, sm, c, o.duration, transactions)
+		r, err := runPgbenchScript(o.pgbench, s.postgresURL, filepath.Join(dir, file), text, sm, c, o.duration, transactions)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		r.tps *= float64(per)
+		r.done *= per
 		dbCol := "-"
 		if dbK, ok := cpuPer1k(cpuSpent(db0, s.pg.cpu()), r.done); ok {
 			dbCol = fmt.Sprintf("%.2f", dbK)
@@ -333,14 +415,26 @@ func (s *sredSet) ceiling(w io.Writer, o options, tab stepTable, st setup, dir, 
 			gen = fmt.Sprintf("%.2f", r.cpu.Seconds()*1000/float64(r.done))
 			cores = fmt.Sprintf("%.2f", r.cpu.Seconds()/r.elapsed.Seconds())
 		}
-		fmt.Fprint(w, tab.row(pgbenchTarget, st.name, strconv.Itoa(c), fmt.Sprintf("%.0f", r.tps), "-", "-", "-",
+		fmt.Fprint(w, tab.row(target, st.name, strconv.Itoa(c), fmt.Sprintf("%.0f", r.tps), "-", "-", "-",
 			strconv.Itoa(r.done), strconv.Itoa(r.failed), "-", "-", dbCol, gen, cores, "-", benchenv.LoadAvg()))
 		if r.failed > 0 {
 			fmt.Fprintf(os.Stderr, "  pgbench: %d failed transactions\n%s\n", r.failed, r.output)
 		}
+		return r, nil
+	}
+	for i, c := range o.conns {
+		r, err := row(pgbenchTarget, "pgbench-delivery.sql", sm.script(), 1, c)
+		if err != nil {
+			return err
+		}
 		if i == len(o.conns)-1 && r.tps > 0 {
 			fmt.Fprintf(os.Stderr, "  %s: sred's last step reached %.0f%% of pgbench's deliveries/s at %d connections (latency average %.1f ms; %.1f%% of its deliveries opened an incident)\n",
 				st.name, 100*last/r.tps, c, benchenv.Millis(r.latencyAvg), float64(sm.createPermille)/10)
+		}
+		if n := o.pgbenchSet; n > 1 {
+			if _, err := row(fmt.Sprintf("%s-set%d", pgbenchTarget, n), "pgbench-set.sql", sm.setScript(n), n, c); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

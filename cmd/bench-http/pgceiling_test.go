@@ -50,6 +50,23 @@ func TestPgCeiling(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 	checkCopies(t, db, sm, clients*each)
+
+	// The set-based ceiling (--pgbench.set): every transaction writes per
+	// deliveries, the step's share of them opening incidents, with the
+	// same rows as that many deliveries one by one.
+	opened := func() int {
+		var n int
+		require.NoError(t, db.QueryRow(`SELECT count(*) FROM incidents WHERE id LIKE 'CEIL-%'`).Scan(&n))
+		return n
+	}
+	before := opened()
+	const transactions, per = 3, 16
+	res, err = runPgbenchScript(pgbench, set.postgresURL, filepath.Join(dir, "set.sql"), sm.setScript(per), sm, clients, 0, transactions)
+	require.NoError(t, err)
+	require.Equal(t, clients*transactions, res.done, "transactions:\n%s", res.output)
+	require.Zero(t, res.failed)
+	checkCopies(t, db, sm, clients*each+clients*transactions*per)
+	require.Equal(t, clients*transactions*((per*sm.createPermille+500)/1000), opened()-before, "opening deliveries of the set-based transactions")
 }
 
 // checkCopies checks the rows that n replayed deliveries of sm wrote to
