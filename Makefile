@@ -204,8 +204,11 @@ bench: tools $(BENCHSTAT)
 # PostgreSQL's client; empty skips it) writes the rows that its last step's
 # deliveries wrote, one transaction per delivery, at every number of
 # connections: PostgreSQL's own ceiling for those writes on the machine,
-# printed as pgbench rows beside sred's; after the SQLite set-up's, a
-# replay row does the same on SQLite (one connection, sred's settings).
+# printed as pgbench rows beside sred's, each followed by a pgbench-setN row
+# writing the same rows set-based, BENCH_HTTP_PGBENCH_SET deliveries a
+# transaction in one statement per table (0 skips it); after the SQLite
+# set-up's, a replay row does the same on SQLite (one connection, sred's
+# settings).
 BENCH_HTTP_RATE        ?= 0
 BENCH_HTTP_TAIL_RATE   ?= 400
 BENCH_HTTP_DRIVER      ?=
@@ -216,11 +219,12 @@ BENCH_HTTP_DURATION    ?= 10s
 BENCH_HTTP_SETUPS      ?= sqlite,postgres,postgres-2
 BENCH_HTTP_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 BENCH_HTTP_PGBENCH     ?= pgbench
+BENCH_HTTP_PGBENCH_SET ?= 16
 bench-http: deps-wrk $(if $(BENCH_HTTP_PGBENCH),deps-pgbench)
 	$(GO) run ./cmd/bench-http --config.file=$(BENCH_HTTP_CONFIG) --connections=$(BENCH_HTTP_CONNECTIONS) \
 		--duration=$(BENCH_HTTP_DURATION) --channels=$(BENCH_HTTP_CHANNELS) --setups=$(BENCH_HTTP_SETUPS) \
 		--storage.postgres-url='$(BENCH_HTTP_POSTGRES_URL)' --rate=$(BENCH_HTTP_RATE) --tail-rate=$(BENCH_HTTP_TAIL_RATE) \
-		--pgbench='$(BENCH_HTTP_PGBENCH)' \
+		--pgbench='$(BENCH_HTTP_PGBENCH)' --pgbench.set=$(BENCH_HTTP_PGBENCH_SET) \
 		$(if $(BENCH_HTTP_DRIVER),--driver=$(BENCH_HTTP_DRIVER))
 
 # Retention compaction under webhook load (docs/benchmarks.md, "Retention
