@@ -250,6 +250,8 @@ func TestRunsTable(t *testing.T) {
 			want: stepTable{target: len("sred/working"), setup: len("sqlite")}},
 		{name: "open loop: no-op and sred at the rate", o: options{setups: []setup{setups["sqlite"]}, channels: []string{"failing"}, rate: 1500},
 			want: stepTable{target: len("sred/failing@1500"), setup: len("sqlite")}},
+		{name: "the set-based PostgreSQL ceiling", o: options{setups: []setup{setups["postgres"]}, channels: []string{"failing"}, pgbench: "pgbench", pgbenchSet: 128},
+			want: stepTable{target: len("pgbench-set128"), setup: len("postgres")}},
 		{name: "the tail: sred only, the first channels", o: options{setups: []setup{setups["sqlite"]}, channels: []string{"working", "failing"}, tailRate: 100000},
 			want: stepTable{target: len("sred/working@100000"), setup: len("sqlite")}},
 	}

@@ -338,6 +338,9 @@ func runsTable(o options, runs []sredRun) stepTable {
 		setups = append(setups, r.setup.name)
 		if c := storeCeiling(o, r.setup, r.channels, r.skipsNoop(o)); c != "" {
 			targets = append(targets, c)
+			if c == pgbenchTarget && o.pgbenchSet > 1 {
+				targets = append(targets, pgbenchSetTarget(o.pgbenchSet))
+			}
 		}
 	}
 	return newStepTable(targets, setups)

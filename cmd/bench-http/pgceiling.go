@@ -383,6 +383,10 @@ func libpqURL(u string) string {
 // pgbenchTarget is the target column of the ceiling's rows.
 const pgbenchTarget = "pgbench"
 
+// pgbenchSetTarget is the target column of the set-based ceiling's rows
+// (--pgbench.set=n).
+func pgbenchSetTarget(n int) string { return fmt.Sprintf("%s-set%d", pgbenchTarget, n) }
+
 // ceiling runs the PostgreSQL ceiling after a set-up's steps: pgbench at
 // every number of connections of the steps, for as long as a step (or, on
 // the Go client, as many deliveries as its --max-requests), each a row of
@@ -432,7 +436,7 @@ func (s *sredSet) ceiling(w io.Writer, o options, tab stepTable, st setup, dir, 
 				st.name, 100*last/r.tps, c, benchenv.Millis(r.latencyAvg), float64(sm.createPermille)/10)
 		}
 		if n := o.pgbenchSet; n > 1 {
-			if _, err := row(fmt.Sprintf("%s-set%d", pgbenchTarget, n), "pgbench-set.sql", sm.setScript(n), n, c); err != nil {
+			if _, err := row(pgbenchSetTarget(n), "pgbench-set.sql", sm.setScript(n), n, c); err != nil {
 				return err
 			}
 		}
