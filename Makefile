@@ -224,7 +224,7 @@ bench-http: deps-wrk $(if $(BENCH_HTTP_PGBENCH),deps-pgbench)
 	$(GO) run ./cmd/bench-http --config.file=$(BENCH_HTTP_CONFIG) --connections=$(BENCH_HTTP_CONNECTIONS) \
 		--duration=$(BENCH_HTTP_DURATION) --channels=$(BENCH_HTTP_CHANNELS) --setups=$(BENCH_HTTP_SETUPS) \
 		--storage.postgres-url='$(BENCH_HTTP_POSTGRES_URL)' --rate=$(BENCH_HTTP_RATE) --tail-rate=$(BENCH_HTTP_TAIL_RATE) \
-		--pgbench='$(BENCH_HTTP_PGBENCH)' --pgbench.set=$(BENCH_HTTP_PGBENCH_SET) \
+		--pgbench='$(BENCH_HTTP_PGBENCH)' $(if $(BENCH_HTTP_PGBENCH_SET),--pgbench.set=$(BENCH_HTTP_PGBENCH_SET)) \
 		$(if $(BENCH_HTTP_DRIVER),--driver=$(BENCH_HTTP_DRIVER))
 
 # Retention compaction under webhook load (docs/benchmarks.md, "Retention
