@@ -193,6 +193,14 @@ func (c copySet) series() string {
 	return " || '/' || s"
 }
 
+// newInc is a new incident's ID.
+func (c copySet) newInc() string {
+	if c.n == 0 {
+		return `'CEIL-' || :client_id || '-' || :g`
+	}
+	return `'CEIL-' || :client_id || '-' || :g || '-' || s`
+}
+
 // newGroup is a new group key ending with the sample's from.
 func (c copySet) newGroup(from string) string {
 	return `'ceiling/' || :client_id || '/' || :g` + c.series() + ` || '/' || ` + from
@@ -222,7 +230,7 @@ func (c copySet) placeGroup(b *strings.Builder, group, inc string) {
 func (sm *deliverySample) opening(b *strings.Builder, n int) {
 	c := copySet{schema: sm.schema, n: n}
 	newGroup := c.newGroup(":cg")
-	newInc := `'CEIL-' || :client_id || '-' || :g` + strings.ReplaceAll(c.series(), "'/'", "'-'")
+	newInc := c.newInc()
 	c.insertGroup(b, newGroup)
 	fmt.Fprintf(b, `INSERT INTO %[1]s (id, title, service, severity, status, labels, group_key, receiver, runbook_urls, assignee, impact, flapping,
 	reopen_count, mitigated_by, detected_at, created_at, acknowledged_at, investigating_at, resolved_at, recovered_at, postmortem_at, updated_at,

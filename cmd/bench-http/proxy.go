@@ -116,11 +116,11 @@ func (p *proxy) copy(dst io.Writer, src io.Reader) {
 	chunks := make(chan chunk, 1024)
 	go func() {
 		defer close(chunks)
+		buf := make([]byte, 32<<10)
 		for {
-			buf := make([]byte, 32<<10)
 			n, err := src.Read(buf)
-			if n > 0 {
-				chunks <- chunk{buf[:n], time.Now().Add(p.delay)}
+			if n > 0 { // a chunk of its own: buf is read into again
+				chunks <- chunk{append([]byte(nil), buf[:n]...), time.Now().Add(p.delay)}
 			}
 			if err != nil {
 				return
