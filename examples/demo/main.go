@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -38,6 +39,10 @@ func envOr(name, def string) string {
 	return def
 }
 
+// defaultDataDir is where make demo writes the stack's configurations,
+// data and logs: relative to the working directory, the repository's root.
+var defaultDataDir = filepath.Join("data", "demo")
+
 func runMain(args []string, stdout, stderr io.Writer) int {
 	a := kingpin.New("demo", "Run the demo service, Prometheus, Alertmanager and sred on 127.0.0.1; break and heal the demo.")
 	a.HelpFlag.Short('h')
@@ -50,7 +55,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	up.Flag("alertmanager", "Alertmanager binary ($SRE_ALERTMANAGER).").Default(envOr("SRE_ALERTMANAGER", filepath.Join("bin", "alertmanager"))).StringVar(&o.alertmanager)
 	up.Flag("examples.dir", "The examples directory (configurations, SLO specs, runbooks, secrets).").Default("examples").StringVar(&o.examples)
 	up.Flag("rules.dir", "The generated rule files.").Default("rules").StringVar(&o.rules)
-	up.Flag("data.dir", "Where the stack writes configurations, data and logs (emptied at start).").Default(filepath.Join("data", "demo")).StringVar(&o.dataDir)
+	up.Flag("data.dir", "Where the stack writes configurations, data and logs (emptied at start).").Default(defaultDataDir).StringVar(&o.dataDir)
 	up.Flag("prometheus.listen-address", "Address of Prometheus.").Default("127.0.0.1:9090").StringVar(&o.prometheusAddr)
 	up.Flag("alertmanager.listen-address", "Address of Alertmanager.").Default("127.0.0.1:9093").StringVar(&o.alertmanagerAddr)
 	up.Flag("sred.listen-address", "Address of sred.").Default("127.0.0.1:8095").StringVar(&o.sredAddr)
@@ -76,7 +81,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "demo: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "The demo service now fails %g of its requests. The page fires in about 2 minutes: watch %s.\n", *rate, "bin/srectl incidents list")
+		fmt.Fprintf(stdout, "The demo service now fails %s of its requests. The page fires in about 2 minutes: watch %s.\n", share(*rate), "bin/srectl incidents list")
 		return 0
 	case heal.FullCommand():
 		if err := post(ctx, "http://"+*demoAddr+"/admin/heal"); err != nil {
@@ -108,6 +113,15 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "demo: %s exited (%v); last lines of %s:\n%s\n", p.name, p.err, p.log, tailFile(p.log, 20))
 		return 1
 	}
+}
+
+// share names a rate of failed requests: "every one" for 1, "12.5%" for
+// 0.125.
+func share(rate float64) string {
+	if rate >= 1 {
+		return "every one"
+	}
+	return strconv.FormatFloat(rate*100, 'g', 4, 64) + "%"
 }
 
 func printBanner(w io.Writer, o options) {

@@ -75,6 +75,12 @@ type stack struct {
 // service, Alertmanager, sred and Prometheus, each ready before the next
 // starts. On error everything started is stopped.
 func start(ctx context.Context, o options) (_ *stack, err error) {
+	// The programs run in the data directory (run) and are given paths
+	// inside it: a relative one, as the default data/demo, would be
+	// resolved from there a second time.
+	if o.dataDir, err = filepath.Abs(o.dataDir); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
 	s := &stack{opts: o}
 	defer func() {
 		if err != nil {
