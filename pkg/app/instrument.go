@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -62,10 +64,24 @@ func routeOf(mux *http.ServeMux, r *http.Request) string {
 // refuseBadText answers 400 to a request whose path, query or form holds
 // text the store cannot keep (limits.Request: NUL bytes, invalid UTF-8),
 // naming the parameter, before any handler sees it.
+//
+// A URL-encoded form body is read here, on every route, public ones and
+// the webhook included: it is read to at most web.MaxBody bytes, as every
+// other body but the webhook's, and a larger one is a 413 (net/http's own
+// bound, 10 MB, let a few clients hold gigabytes).
 func refuseBadText(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+			r.Body = http.MaxBytesReader(w, r.Body, web.MaxBody)
+		}
 		if err := limits.Request(r); err != nil {
-			web.Error(w, http.StatusBadRequest, "bad_data", err)
+			code := http.StatusBadRequest
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				code = http.StatusRequestEntityTooLarge
+				err = fmt.Errorf("form: request body larger than %d bytes", mbe.Limit)
+			}
+			web.Error(w, code, "bad_data", err)
 			return
 		}
 		h.ServeHTTP(w, r)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -58,6 +59,59 @@ func TestInputLimits(t *testing.T) {
 			inc, err := a.Incidents.Get(t.Context(), page.Incidents[0].ID)
 			require.NoError(t, err)
 			require.Len(t, inc.Alerts, 1, "webhook.limits.max_alerts_per_group of sred.yml applies")
+
+			// Invalid UTF-8 is refused, not stored as U+FFFD by the JSON
+			// decoder: in a delivery and in an API body.
+			code, body = do("POST", "/api/v1/webhook/alertmanager", strings.Replace(strings.ReplaceAll(delivery, `Down`, `Up`), `"api"}`, "\"a\xffpi\"}", 1))
+			require.Equal(t, http.StatusBadRequest, code, body)
+			require.Contains(t, body, `invalid JSON body: body: invalid UTF-8 at byte offset`)
+			code, body = do("POST", "/api/v1/incidents", "{\"title\":\"bad\xff\xfe\",\"service\":\"api\",\"severity\":\"LOW\"}")
+			require.Equal(t, http.StatusBadRequest, code, body)
+			require.Contains(t, body, `request body: invalid UTF-8 at byte offset 13`)
+			page, err = a.Incidents.List(t.Context(), incident.Filter{})
+			require.NoError(t, err)
+			require.Equal(t, 1, page.Total, "refused bodies store nothing")
+
+			// A URL-encoded form is read to at most 1 MiB before any
+			// handler or credential check (a public route here).
+			req, err := http.NewRequest("POST", srv.URL+"/ack/x", strings.NewReader("a="+strings.Repeat("b", 2<<20)))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, string(b))
+			require.Contains(t, string(b), `form: request body larger than 1048576 bytes`)
+
+			// An import is checked as the API's bodies are: a time no
+			// answer could encode, or an ID a path would read otherwise,
+			// is refused and nothing is stored.
+			code, body = do("GET", "/api/v1/incidents/export", "")
+			require.Equal(t, http.StatusOK, code, body)
+			var line map[string]any
+			require.NoError(t, json.Unmarshal([]byte(strings.SplitN(body, "\n", 2)[0]), &line))
+			imp := func(id, created string) (int, string) {
+				line["incident"].(map[string]any)["id"] = id
+				line["incident"].(map[string]any)["created_at"] = created
+				b, err := json.Marshal(line)
+				require.NoError(t, err)
+				return do("POST", "/api/v1/incidents/import", string(b)+"\n")
+			}
+			code, body = imp("INC-2026-9001", "9999-12-31T23:00:00-02:00")
+			require.Equal(t, http.StatusBadRequest, code, body)
+			require.Contains(t, body, `incident INC-2026-9001: field incident.created_at: time 9999-12-31T23:00:00-02:00 is outside the years 1 to 9999 UTC`)
+			code, body = imp("../../etc/passwd", "2026-11-27T03:34:23Z")
+			require.Equal(t, http.StatusBadRequest, code, body)
+			require.Contains(t, body, `field incident.id: \"../../etc/passwd\" is not an incident ID`)
+			code, body = do("GET", "/api/v1/incidents", "")
+			require.Equal(t, http.StatusOK, code, body)
+			require.Contains(t, body, `"total":1`)
+
+			// A window whose end (start plus duration) is past the year 9999.
+			code, body = do("POST", "/api/v1/escalation/maintenance", `{"name":"m","matchers":["service=\"x\""],"start":"9999-12-31T23:00:00Z","duration":"2h"}`)
+			require.Equal(t, http.StatusBadRequest, code, body)
+			require.Contains(t, body, `the window's end (start plus duration): duration: time 10000-01-01T01:00:00Z is outside the years 1 to 9999 UTC`)
 		})
 	}
 }

@@ -32,8 +32,16 @@ func Error(w http.ResponseWriter, code int, errorType, msg string) {
 	write(w, code, Response{Status: "error", ErrorType: errorType, Error: msg})
 }
 
+// write encodes r before it sends the status line: an answer that cannot
+// be encoded (a time outside the years 0 to 9999, say) is a 500 naming why,
+// not the status asked for with an empty body.
 func write(w http.ResponseWriter, code int, r Response) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		code = http.StatusInternalServerError
+		b, _ = json.Marshal(Response{Status: "error", ErrorType: "internal", Error: "encode answer: " + err.Error()})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(r)
+	_, _ = w.Write(append(b, '\n'))
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/rootuip/sre/pkg/envelope"
 )
@@ -24,6 +25,9 @@ func TestEnvelopeBytes(t *testing.T) {
 		{"error", func(w http.ResponseWriter) {
 			envelope.Error(w, 401, "unauthorized", "missing or wrong credentials (basic auth or Authorization: Bearer <token>)")
 		}, 401, `{"status":"error","errorType":"unauthorized","error":"missing or wrong credentials (basic auth or Authorization: Bearer \u003ctoken\u003e)"}` + "\n"},
+		{"data that cannot be encoded", func(w http.ResponseWriter) {
+			envelope.JSON(w, 200, map[string]time.Time{"at": time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)})
+		}, 500, `{"status":"error","errorType":"internal","error":"encode answer: json: error calling MarshalJSON for type time.Time: Time.MarshalJSON: year outside of range [0,9999]"}` + "\n"},
 		{"error with quotes", func(w http.ResponseWriter) { envelope.Error(w, 415, "bad_data", `got "text/plain" & more`) }, 415,
 			`{"status":"error","errorType":"bad_data","error":"got \"text/plain\" \u0026 more"}` + "\n"},
 	} {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/web"
@@ -105,6 +106,10 @@ func (a *API) addMaintenance(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		mw.End = mw.Start.Add(d)
+		if err := limits.Time("duration", mw.End); err != nil {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("the window's end (start plus duration): %w", err))
+			return
+		}
 	}
 	id, err := a.Engine.AddMaintenance(r.Context(), &mw, auth.ActorOf(r.Context(), req.By, ""))
 	if err != nil {
@@ -149,6 +154,10 @@ func (a *API) simulate(w http.ResponseWriter, r *http.Request) {
 	sim, err := a.Engine.Simulate(r.Context(), req.Labels, at)
 	if err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	if err := limits.Check(sim); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("at %s: the escalation's steps would fall after the year %d: %w", at.UTC().Format(time.RFC3339), limits.MaxYear, err))
 		return
 	}
 	web.JSON(w, http.StatusOK, sim)

@@ -142,12 +142,15 @@ func TestAPIStatusAndEscalate(t *testing.T) {
 			{"not an object", `["x"]`, "invalid JSON body: json: cannot unmarshal array into Go value of type struct { Reason string \"json:\\\"reason\\\"\" }"},
 			{"unknown field", `{"reason":"x","level":3}`, `invalid JSON body: json: unknown field "level"`},
 			{"trailing data", `{"reason":"x"} {}`, "invalid JSON body: trailing data after the JSON value"},
-			{"huge", `{"reason":"` + strings.Repeat("x", web.MaxBody) + `"}`, "request body larger than 1048576 bytes"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				requireError(t, a.do(t, "POST", "/api/v1/escalation/incidents/"+id+"/escalate", tc.body), http.StatusBadRequest, "bad_data", tc.msg)
 			})
 		}
+		t.Run("huge", func(t *testing.T) {
+			requireError(t, a.do(t, "POST", "/api/v1/escalation/incidents/"+id+"/escalate", `{"reason":"`+strings.Repeat("x", web.MaxBody)+`"}`),
+				http.StatusRequestEntityTooLarge, "bad_data", "request body larger than 1048576 bytes")
+		})
 		require.Equal(t, before, a.snapshot(t, id))
 
 		// Escalate now: level 1 is paged at once.
@@ -247,6 +250,10 @@ func TestAPISimulate(t *testing.T) {
 			{"unknown field", `{"labels":{},"when":"now"}`, `invalid JSON body: json: unknown field "when"`},
 			{"label not a string", `{"labels":{"service":1}}`, "invalid JSON body: json: cannot unmarshal number into Go struct field .labels of type string"},
 			{"bad severity", `{"labels":{"severity":"urgent"}}`, `unknown severity "urgent" (want one of CRITICAL, HIGH, MEDIUM, LOW)`},
+			// Its steps would fall in the year 10000, which no answer can
+			// encode (an empty 200 before).
+			{"steps past the year 9999", `{"labels":{"service":"api","severity":"high"},"at":"9999-12-31T23:59:59Z"}`,
+				`at 9999-12-31T23:59:59Z: the escalation's steps would fall after the year 9999: steps[1].at: time 10000-01-01T00:04:59Z is outside the years 1 to 9999 UTC`},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				requireError(t, a.do(t, "POST", "/api/v1/escalation/simulate", tc.body), http.StatusBadRequest, "bad_data", tc.msg)

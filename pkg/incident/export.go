@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/store"
 )
 
@@ -428,6 +430,10 @@ func (s *Service) Import(ctx context.Context, r io.Reader) (*ImportResult, error
 
 // decodeLine decodes and validates one line.
 func (s *Service) decodeLine(b []byte) (*ExportRecord, error) {
+	// encoding/json would read invalid UTF-8 as U+FFFD and store that.
+	if err := limits.UTF8("line", b); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var rec ExportRecord
@@ -452,11 +458,16 @@ func describeJSONError(err error) error {
 	return err
 }
 
+// importIDRE is what an imported incident's ID may be: sred's own IDs
+// (PREFIX-2026-0001) and other plain names, nothing a path or a query
+// would read otherwise.
+var importIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
 func (s *Service) validateRecord(rec *ExportRecord) error {
 	inc := &rec.Incident
 	bad := func(field, format string, a ...any) error {
 		id := inc.ID
-		if id == "" {
+		if id == "" || !importIDRE.MatchString(id) {
 			id = "?"
 		}
 		return fmt.Errorf("incident %s: field %s: %s", id, field, fmt.Sprintf(format, a...))
@@ -464,6 +475,12 @@ func (s *Service) validateRecord(rec *ExportRecord) error {
 	switch {
 	case strings.TrimSpace(inc.ID) == "":
 		return bad("incident.id", "is missing")
+	case !importIDRE.MatchString(inc.ID):
+		id := inc.ID
+		if len(id) > 80 {
+			id = id[:80] + "..."
+		}
+		return bad("incident.id", "%q is not an incident ID (letters, digits, '.', '_' and '-', at most 64, such as INC-2026-0001)", id)
 	case inc.Title == "":
 		return bad("incident.title", "is missing")
 	case inc.CreatedAt.IsZero():
@@ -474,6 +491,15 @@ func (s *Service) validateRecord(rec *ExportRecord) error {
 		return bad("incident.detected_at", "is missing")
 	case rec.ReopenCount < 0:
 		return bad("reopen_count", "is negative (%d)", rec.ReopenCount)
+	}
+	// Times outside the years 1 to 9999 (which no answer could encode),
+	// NUL bytes, non-finite numbers: as the API refuses them.
+	if err := limits.Check(rec); err != nil {
+		var fe *limits.FieldError
+		if errors.As(err, &fe) {
+			return bad(fe.Field, "%v", fe.Err)
+		}
+		return bad("?", "%v", err)
 	}
 	if !slices.Contains([]Severity{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow}, inc.Severity) {
 		return bad("incident.severity", "%q is not one of CRITICAL, HIGH, MEDIUM, LOW", inc.Severity)

@@ -226,6 +226,12 @@ func TestNotesTimelineAndMitigation(t *testing.T) {
 		require.Len(t, tl, 6)
 		require.Equal(t, map[string]any{"step": "restart"}, tl[3].Data)
 		require.Equal(t, "mitigated by automation", tl[4].Message)
+		// The note's answer carries its stored entry's ID.
+		require.Equal(t, "error rate climbing since deploy", tl[2].Message)
+		require.NotZero(t, e.ID)
+		require.Equal(t, tl[2].ID, e.ID)
+		_, err = f.svc.AddNote(ctx, "INC-1999-0001", "alice", "nowhere")
+		require.ErrorIs(t, err, incident.ErrNotFound)
 	})
 }
 

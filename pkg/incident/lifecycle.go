@@ -52,7 +52,8 @@ func (s *Service) mutate(ctx context.Context, id, actor string, fn func(r *recor
 				return err
 			}
 		} else if entry != nil {
-			if err := s.addTimeline(ctx, tx, *entry); err != nil {
+			// Its ID is the caller's to answer (a note's).
+			if err := s.addTimelineID(ctx, tx, entry); err != nil {
 				return err
 			}
 			p.events = append(p.events, timelineEvent(&r.Incident, *entry))

@@ -519,6 +519,28 @@ func (s *Service) AddTimelineTo(b *store.Batch, e TimelineEntry) error {
 	return nil
 }
 
+// addTimelineID is addTimeline for one entry whose ID the caller needs: it
+// sets e.ID to the stored entry's.
+func (s *Service) addTimelineID(ctx context.Context, tx *sql.Tx, e *TimelineEntry) error {
+	if e.Kind == "" {
+		return errors.New("timeline entry without kind")
+	}
+	data := "{}"
+	if len(e.Data) > 0 {
+		data = mustJSON(e.Data)
+	}
+	err := tx.QueryRowContext(ctx, `INSERT INTO incident_timeline (incident_id, at, kind, actor, message, data)
+		SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM incidents WHERE id = $1) RETURNING id`,
+		e.IncidentID, ms(e.Time), e.Kind, e.Actor, e.Message, data).Scan(&e.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("add timeline to %s: %w", e.IncidentID, err)
+	}
+	return nil
+}
+
 func (s *Service) addTimeline(ctx context.Context, tx *sql.Tx, e TimelineEntry) error {
 	if e.Time.IsZero() {
 		e.Time = s.now()

@@ -72,6 +72,23 @@ func Text(field, s string) error {
 	return nil
 }
 
+// UTF8 refuses bytes that are not valid UTF-8, naming the offset of the
+// first bad one. A JSON decoder would read them as U+FFFD and store that
+// instead: bodies are checked before they are decoded.
+func UTF8(field string, b []byte) error {
+	if utf8.Valid(b) {
+		return nil
+	}
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return fieldErr(field, "invalid UTF-8 at byte offset %d", i)
+		}
+		i += n
+	}
+	return fieldErr(field, "invalid UTF-8")
+}
+
 // ParseFloat parses a finite number.
 func ParseFloat(field, s string) (float64, error) {
 	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)

@@ -172,3 +172,21 @@ func TestWebhookValidate(t *testing.T) {
 	w.MaxAlertsPerGroup = 0
 	require.EqualError(t, w.Validate(), "webhook.limits: max_alerts_per_group must be at least 1, got 0")
 }
+
+// A body's first bad byte is named by its offset; valid text passes.
+func TestUTF8(t *testing.T) {
+	for _, tc := range []struct{ in, err string }{
+		{`{"title":"ok"}`, ""},
+		{"{\"title\":\"café ✓\"}", ""},
+		{"{\"title\":\"bad\xff\"}", "body: invalid UTF-8 at byte offset 13"},
+		{"ab\xc3", "body: invalid UTF-8 at byte offset 2"},       // cut multi-byte rune
+		{"\xed\xa0\x80", "body: invalid UTF-8 at byte offset 0"}, // surrogate half
+	} {
+		err := UTF8("body", []byte(tc.in))
+		if tc.err == "" {
+			require.NoError(t, err, "%q", tc.in)
+			continue
+		}
+		require.EqualError(t, err, tc.err, "%q", tc.in)
+	}
+}

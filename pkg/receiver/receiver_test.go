@@ -405,6 +405,15 @@ func TestBadInput(t *testing.T) {
 		{"endsAt before year 1 UTC", `{"version":"4","groupKey":"g","status":"firing","receiver":"sred","alerts":[{"status":"firing","labels":{"a":"b"},` +
 			`"startsAt":"2026-11-27T03:34:23Z","endsAt":"0001-01-01T00:00:00+01:00","fingerprint":"f"}]}`, nil, 400,
 			`invalid webhook payload: alerts[0].endsAt: time 0001-01-01T00:00:00+01:00 is outside the years 1 to 9999 UTC`},
+		{"startsAt not a time", `{"version":"4","groupKey":"g","status":"firing","receiver":"sred","alerts":[{"status":"firing","labels":{"a":"b"},` +
+			`"startsAt":"2026-11-27T03:34:23Z","fingerprint":"f"},{"status":"firing","labels":{"a":"c"},"startsAt":"yesterday","fingerprint":"g"}]}`, nil, 400,
+			`invalid JSON body: alerts[1].startsAt: "yesterday" is not an RFC 3339 time (as 2026-12-05T10:00:00Z) of the years 0 to 9999`},
+		{"endsAt in the year 10000", `{"version":"4","groupKey":"g","status":"resolved","receiver":"sred","alerts":[{"status":"resolved","labels":{"a":"b"},` +
+			`"startsAt":"2026-11-27T03:34:23Z","endsAt":"10000-01-01T00:00:00Z","fingerprint":"f"}]}`, nil, 400,
+			`invalid JSON body: alerts[0].endsAt: "10000-01-01T00:00:00Z" is not an RFC 3339 time (as 2026-12-05T10:00:00Z) of the years 0 to 9999`},
+		{"invalid UTF-8 in a label value", "{\"version\":\"4\",\"groupKey\":\"g\",\"status\":\"firing\",\"receiver\":\"sred\",\"alerts\":[{\"status\":\"firing\",\"labels\":{\"a\":\"b\xff\"}," +
+			`"startsAt":"2026-11-27T03:34:23Z","fingerprint":"f"}]}`, nil, 400,
+			`invalid JSON body: body: invalid UTF-8 at byte offset 111`},
 		{"NUL in a label value", mod(func(m *Message) { m.Alerts[0].Labels = map[string]string{"alertname": "a\x00b"} }), nil, 400,
 			`invalid webhook payload: alerts[0].labels["alertname"]: NUL byte at offset 1`},
 		{"NUL in an annotation", mod(func(m *Message) { m.CommonAnnotations = map[string]string{"summary": "\x00"} }), nil, 400,

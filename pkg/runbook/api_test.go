@@ -61,7 +61,7 @@ steps:
 			{"POST", runPath + "/approve", `{"by": "alice", "extra": 1}`, 400, `{"status":"error","errorType":"bad_data","error":"invalid JSON body: json: unknown field \"extra\""}`},
 			{"POST", runPath + "/approve", `{"by": `, 400, `{"status":"error","errorType":"bad_data","error":"invalid JSON body: unexpected EOF"}`},
 			{"POST", runPath + "/approve", `{"by": "  "}`, 400, `{"status":"error","errorType":"bad_data","error":"\"by\" (the approver) is required"}`},
-			{"POST", runPath + "/approve", `{"by": "` + strings.Repeat("a", web.MaxBody) + `"}`, 400, `{"status":"error","errorType":"bad_data","error":"request body larger than 1048576 bytes"}`},
+			{"POST", runPath + "/approve", `{"by": "` + strings.Repeat("a", web.MaxBody) + `"}`, 413, `{"status":"error","errorType":"bad_data","error":"request body larger than 1048576 bytes"}`},
 			{"POST", "/api/v1/runbooks/runs/abc/approve", `{"by": "alice"}`, 400, `{"status":"error","errorType":"bad_data","error":"run id \"abc\": want a positive integer"}`},
 			{"POST", "/api/v1/runbooks/runs/999/approve", `{"by": "alice"}`, 404, `{"status":"error","errorType":"not_found","error":"run 999: not found"}`},
 			{"GET", "/api/v1/runbooks/runs?limit=0", ``, 400, `{"status":"error","errorType":"bad_data","error":"limit \"0\": want an integer between 1 and 1000"}`},

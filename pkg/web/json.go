@@ -4,6 +4,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,11 +23,17 @@ type Response = envelope.Response
 func JSON(w http.ResponseWriter, code int, data any) { envelope.JSON(w, code, data) }
 
 // Error writes an error envelope. errorType is a short machine-readable word
-// such as "bad_data", "not_found", "conflict", "unavailable".
+// such as "bad_data", "not_found", "conflict", "unavailable". A 400 for a
+// body ReadBody or DecodeJSON refused as too large is a 413, whichever
+// handler answers it.
 func Error(w http.ResponseWriter, code int, errorType string, err error) {
 	msg := "unknown error"
 	if err != nil {
 		msg = err.Error()
+		var be *BodyError
+		if code == http.StatusBadRequest && errors.As(err, &be) {
+			code = be.Code
+		}
 	}
 	envelope.Error(w, code, errorType, msg)
 }
@@ -37,28 +44,59 @@ func Error(w http.ResponseWriter, code int, errorType string, err error) {
 // (chaos.Parse, analysis.Parse), posted or loaded.
 const MaxBody = 1 << 20
 
+// BodyError is a request body ReadBody refused; Code is the status to
+// answer (BodyStatus).
+type BodyError struct {
+	Code int
+	Err  error
+}
+
+func (e *BodyError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *BodyError) Unwrap() error { return e.Err }
+
+// BodyStatus is the status to answer for an error of ReadBody: 413 for a
+// body over the limit, 400 otherwise.
+func BodyStatus(err error) int {
+	var be *BodyError
+	if errors.As(err, &be) {
+		return be.Code
+	}
+	return http.StatusBadRequest
+}
+
 // ReadBody reads a whole request body of at most MaxBody bytes; a larger one
-// is an error that says the limit.
+// is an error that says the limit. A body that is not valid UTF-8 is refused
+// too, naming the offset: JSON and YAML decoders would store U+FFFD in
+// place of the bad bytes.
 func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return nil, fmt.Errorf("request body larger than %d bytes", mbe.Limit)
+		return nil, &BodyError{Code: http.StatusRequestEntityTooLarge, Err: fmt.Errorf("request body larger than %d bytes", mbe.Limit)}
 	}
-	return b, err
+	if err != nil {
+		return nil, &BodyError{Code: http.StatusBadRequest, Err: err}
+	}
+	if err := limits.UTF8("request body", b); err != nil {
+		return nil, &BodyError{Code: http.StatusBadRequest, Err: err}
+	}
+	return b, nil
 }
 
 // DecodeJSON reads a JSON body strictly (unknown fields are errors) of at
-// most MaxBody bytes, and refuses what the store cannot keep (limits.Check:
-// times outside the years 1 to 9999, NUL bytes), naming the field.
+// most MaxBody bytes, and refuses what the store cannot keep (invalid
+// UTF-8; limits.Check: times outside the years 1 to 9999, NUL bytes),
+// naming the field.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
+	b, err := ReadBody(w, r)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return fmt.Errorf("request body larger than %d bytes", mbe.Limit)
-		}
 		return fmt.Errorf("invalid JSON body: %w", err)
 	}
 	if dec.More() {

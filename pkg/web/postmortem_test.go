@@ -75,7 +75,7 @@ func TestPostmortemAPI(t *testing.T) {
 				err: `invalid JSON body: json: unknown field "impct"`},
 			{name: "status update bad next_update", method: "POST", path: inc + "/status-updates", body: `{"next_update":"soon"}`, code: 400, errType: "bad_data",
 				err: `next_update: cannot parse "soon" as a duration or RFC 3339 time`},
-			{name: "status update huge body", method: "POST", path: inc + "/status-updates", body: `{"impact":"` + strings.Repeat("x", web.MaxBody) + `"}`, code: 400,
+			{name: "status update huge body", method: "POST", path: inc + "/status-updates", body: `{"impact":"` + strings.Repeat("x", web.MaxBody) + `"}`, code: 413,
 				errType: "bad_data", err: "request body larger than 1048576 bytes"},
 			{name: "status update unknown incident", method: "POST", path: "/api/v1/incidents/INC-1999-0001/status-updates", body: `{}`, code: 404,
 				errType: "not_found", err: "incident not found: INC-1999-0001"},
