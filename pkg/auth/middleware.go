@@ -110,7 +110,14 @@ func Middleware(o Options, next http.Handler) http.Handler {
 		}
 		if write && acc.JSON && r.ContentLength != 0 {
 			ct := r.Header.Get("Content-Type")
-			if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			mt, _, err := mime.ParseMediaType(ct)
+			switch {
+			case err == nil && mt == "application/json":
+			case err == nil && acc.YAML && (mt == "application/yaml" || mt == "application/x-yaml" || mt == "text/yaml"):
+			case acc.YAML:
+				fail(w, r, http.StatusUnsupportedMediaType, "bad_data", fmt.Sprintf("Content-Type must be application/yaml or application/json, got %q", ct))
+				return
+			default:
 				fail(w, r, http.StatusUnsupportedMediaType, "bad_data", fmt.Sprintf("Content-Type must be application/json, got %q", ct))
 				return
 			}

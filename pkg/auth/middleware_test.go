@@ -56,7 +56,7 @@ func server(t *testing.T, noAuth, webhookToken bool) (*httptest.Server, *[]writt
 	}
 	for _, p := range []string{"GET /-/healthy", "POST /-/reload", "GET /api/v1/incidents",
 		"POST /api/v1/incidents/{id}/ack", "POST /api/v1/webhook/alertmanager", "POST /incidents/{id}/{action}",
-		"POST /api/v1/undeclared"} {
+		"POST /api/v1/undeclared", "POST /api/v1/chaos/validate"} {
 		mux.HandleFunc(p, echo)
 	}
 	var log []written
@@ -140,6 +140,9 @@ func TestMiddleware(t *testing.T) {
 		{"responder acks without body", req{method: "POST", path: ack, user: "rita", pass: "rita-pw"}, 200, `"name":"rita"`},
 		{"text/plain body refused", req{method: "POST", path: ack, body: `{}`, hdr: []string{"Content-Type", "text/plain"}, user: "rita", pass: "rita-pw"}, 415, `Content-Type must be application/json, got \"text/plain\"`},
 		{"form body refused on JSON route", req{method: "POST", path: ack, body: `a=b`, hdr: []string{"Content-Type", "application/x-www-form-urlencoded"}, user: "rita", pass: "rita-pw"}, 415, "Content-Type must be application/json"},
+		{"YAML spec file accepted", req{method: "POST", path: "/api/v1/chaos/validate", body: "name: x\n", hdr: []string{"Content-Type", "application/yaml"}, user: "vera", pass: "vera-pw"}, 200, `"name":"vera"`},
+		{"text/plain spec file refused", req{method: "POST", path: "/api/v1/chaos/validate", body: "name: x\n", hdr: []string{"Content-Type", "text/plain"}, user: "vera", pass: "vera-pw"}, 415, `Content-Type must be application/yaml or application/json, got \"text/plain\"`},
+		{"YAML refused on a JSON route", req{method: "POST", path: ack, body: `{}`, hdr: []string{"Content-Type", "application/yaml"}, user: "rita", pass: "rita-pw"}, 415, `Content-Type must be application/json, got \"application/yaml\"`},
 		{"cross-site fetch refused", req{method: "POST", path: ack, body: `{}`, hdr: []string{"Sec-Fetch-Site", "cross-site"}, user: "rita", pass: "rita-pw"}, 403, "cross-origin request refused"},
 		{"cross-origin Origin refused", req{method: "POST", path: ack, body: `{}`, hdr: []string{"Origin", "https://evil.example"}, user: "rita", pass: "rita-pw"}, 403, "cross-origin request refused"},
 		{"same-origin fetch allowed", req{method: "POST", path: ack, body: `{}`, hdr: []string{"Sec-Fetch-Site", "same-origin"}, user: "rita", pass: "rita-pw"}, 200, `"name":"rita"`},
@@ -169,6 +172,7 @@ func TestMiddleware(t *testing.T) {
 	require.Equal(t, []written{
 		{"rita", "POST /api/v1/incidents/{id}/ack", 200},
 		{"rita", "POST /api/v1/incidents/{id}/ack", 200},
+		{"vera", "POST /api/v1/chaos/validate", 200},
 		{"rita", "POST /api/v1/incidents/{id}/ack", 200},
 		{"rita", "POST /incidents/{id}/{action}", 200},
 		{"ci-token", "POST /-/reload", 200},

@@ -14,15 +14,20 @@ type Access struct {
 	// JSON routes take a JSON body: a state-changing request with a body
 	// must say Content-Type: application/json.
 	JSON bool
+	// YAML routes take a spec file: with JSON set, application/yaml
+	// (application/x-yaml, text/yaml) is accepted too.
+	YAML bool
 }
 
 var (
-	public    = Access{Public: true}
-	webhook   = Access{Webhook: true}
-	viewer    = Access{Role: RoleViewer}
-	viewerJS  = Access{Role: RoleViewer, JSON: true}
-	responder = Access{Role: RoleResponder, JSON: true}
-	admin     = Access{Role: RoleAdmin, JSON: true}
+	public   = Access{Public: true}
+	webhook  = Access{Webhook: true}
+	viewer   = Access{Role: RoleViewer}
+	viewerJS = Access{Role: RoleViewer, JSON: true}
+	// viewerSpec routes check a spec file posted as YAML or JSON.
+	viewerSpec = Access{Role: RoleViewer, JSON: true, YAML: true}
+	responder  = Access{Role: RoleResponder, JSON: true}
+	admin      = Access{Role: RoleAdmin, JSON: true}
 	// form routes are the console's HTML forms (cross-origin protected,
 	// form-encoded bodies).
 	responderForm = Access{Role: RoleResponder}
@@ -139,7 +144,7 @@ var Routes = map[string]Access{
 	// Chaos experiments: reading and validating is open to viewers,
 	// running, stopping and halting is for admins.
 	"GET /api/v1/chaos/experiments":             viewer,
-	"POST /api/v1/chaos/validate":               viewerJS,
+	"POST /api/v1/chaos/validate":               viewerSpec,
 	"GET /api/v1/chaos/experiments/{name}/plan": viewer,
 	"POST /api/v1/chaos/experiments/{name}/run": admin,
 	"GET /api/v1/chaos/runs":                    viewer,
