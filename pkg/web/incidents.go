@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/common/model"
 
@@ -189,9 +190,21 @@ func readAction(w http.ResponseWriter, r *http.Request) (ActionRequest, bool) {
 			}
 		}
 	}
+	if n := utf8.RuneCountInString(req.Actor); n > maxActor {
+		Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf(`"actor" longer than %d characters`, maxActor))
+		return req, false
+	}
 	req.Actor = actorOf(r, req.Actor)
 	return req, true
 }
+
+// Limits of an action's free text, in characters (as the console's and a
+// manual incident's).
+const (
+	maxActor  = 200
+	maxNote   = 25000
+	maxImpact = incident.MaxManualDescription
+)
 
 func (a *IncidentsAPI) act(w http.ResponseWriter, r *http.Request, fn func(req ActionRequest, id string) (any, error)) {
 	req, ok := readAction(w, r)
@@ -339,6 +352,9 @@ func (a *IncidentsAPI) note(w http.ResponseWriter, r *http.Request) {
 		if strings.TrimSpace(req.Text) == "" {
 			return nil, badRequest{errors.New(`"text" must not be empty`)}
 		}
+		if utf8.RuneCountInString(req.Text) > maxNote {
+			return nil, badRequest{fmt.Errorf(`"text" longer than %d characters`, maxNote)}
+		}
 		return a.Service.AddNote(r.Context(), id, req.Actor, req.Text)
 	})
 }
@@ -347,6 +363,9 @@ func (a *IncidentsAPI) impact(w http.ResponseWriter, r *http.Request) {
 	a.act(w, r, func(req ActionRequest, id string) (any, error) {
 		if strings.TrimSpace(req.Impact) == "" {
 			return nil, badRequest{errors.New(`"impact" must not be empty`)}
+		}
+		if utf8.RuneCountInString(req.Impact) > maxImpact {
+			return nil, badRequest{fmt.Errorf(`"impact" longer than %d characters`, maxImpact)}
 		}
 		return a.Service.SetImpact(r.Context(), id, req.Actor, req.Impact)
 	})
