@@ -85,7 +85,7 @@ type ValidateResult struct {
 func (s *Service) handleValidate(w http.ResponseWriter, r *http.Request, _ string) {
 	body, err := web.ReadBody(w, r)
 	if err != nil {
-		web.Error(w, web.BodyStatus(err), "bad_data", fmt.Errorf("read body: %w", err))
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("read body: %w", err))
 		return
 	}
 	e, err := Parse(body, "request body")
@@ -229,7 +229,7 @@ func (s *Service) handleApprove(w http.ResponseWriter, r *http.Request, p auth.P
 	var req runbook.ApproveRequest
 	body, err := web.ReadBody(w, r)
 	if err != nil {
-		web.Error(w, web.BodyStatus(err), "bad_data", fmt.Errorf("read body: %w", err))
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("read body: %w", err))
 		return
 	}
 	if len(bytes.TrimSpace(body)) > 0 {

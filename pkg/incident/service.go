@@ -519,29 +519,14 @@ func (s *Service) AddTimelineTo(b *store.Batch, e TimelineEntry) error {
 	return nil
 }
 
-// addTimelineID is addTimeline for one entry whose ID the caller needs: it
-// sets e.ID to the stored entry's.
-func (s *Service) addTimelineID(ctx context.Context, tx *sql.Tx, e *TimelineEntry) error {
-	if e.Kind == "" {
-		return errors.New("timeline entry without kind")
-	}
-	data := "{}"
-	if len(e.Data) > 0 {
-		data = mustJSON(e.Data)
-	}
-	err := tx.QueryRowContext(ctx, `INSERT INTO incident_timeline (incident_id, at, kind, actor, message, data)
-		SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM incidents WHERE id = $1) RETURNING id`,
-		e.IncidentID, ms(e.Time), e.Kind, e.Actor, e.Message, data).Scan(&e.ID)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("add timeline to %s: %w", e.IncidentID, err)
-	}
-	return nil
+// addTimeline writes one timeline entry, only if its incident exists.
+func (s *Service) addTimeline(ctx context.Context, tx *sql.Tx, e TimelineEntry) error {
+	return s.addTimelineID(ctx, tx, &e)
 }
 
-func (s *Service) addTimeline(ctx context.Context, tx *sql.Tx, e TimelineEntry) error {
+// addTimelineID is addTimeline setting e.ID to the stored entry's (a note's
+// answer carries it) and e.Time to now when unset.
+func (s *Service) addTimelineID(ctx context.Context, tx *sql.Tx, e *TimelineEntry) error {
 	if e.Time.IsZero() {
 		e.Time = s.now()
 	}
@@ -553,16 +538,14 @@ func (s *Service) addTimeline(ctx context.Context, tx *sql.Tx, e TimelineEntry) 
 		data = mustJSON(e.Data)
 	}
 	// One statement: the entry is written only if its incident exists.
-	res, err := tx.ExecContext(ctx, `INSERT INTO incident_timeline (incident_id, at, kind, actor, message, data)
-		SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM incidents WHERE id = $1)`,
-		e.IncidentID, ms(e.Time), e.Kind, e.Actor, e.Message, data)
+	err := tx.QueryRowContext(ctx, `INSERT INTO incident_timeline (incident_id, at, kind, actor, message, data)
+		SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM incidents WHERE id = $1) RETURNING id`,
+		e.IncidentID, ms(e.Time), e.Kind, e.Actor, e.Message, data).Scan(&e.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
 	if err != nil {
 		return fmt.Errorf("add timeline to %s: %w", e.IncidentID, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("add timeline to %s: %w", e.IncidentID, err)
-	} else if n == 0 {
-		return fmt.Errorf("add timeline to %s: %w", e.IncidentID, ErrNotFound)
 	}
 	return nil
 }

@@ -107,7 +107,7 @@ func (h handlers) list(w http.ResponseWriter, r *http.Request, _ string) {
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	body, err := web.ReadBody(w, r)
 	if err != nil {
-		web.Error(w, web.BodyStatus(err), "bad_data", fmt.Errorf("read body: %w", err))
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("read body: %w", err))
 		return false
 	}
 	if len(bytes.TrimSpace(body)) == 0 {

@@ -45,7 +45,7 @@ func Error(w http.ResponseWriter, code int, errorType string, err error) {
 const MaxBody = 1 << 20
 
 // BodyError is a request body ReadBody refused; Code is the status to
-// answer (BodyStatus).
+// answer, which Error gives it (413 for a body over the limit).
 type BodyError struct {
 	Code int
 	Err  error
@@ -55,16 +55,6 @@ func (e *BodyError) Error() string { return e.Err.Error() }
 
 // Unwrap returns the cause.
 func (e *BodyError) Unwrap() error { return e.Err }
-
-// BodyStatus is the status to answer for an error of ReadBody: 413 for a
-// body over the limit, 400 otherwise.
-func BodyStatus(err error) int {
-	var be *BodyError
-	if errors.As(err, &be) {
-		return be.Code
-	}
-	return http.StatusBadRequest
-}
 
 // ReadBody reads a whole request body of at most MaxBody bytes; a larger one
 // is an error that says the limit. A body that is not valid UTF-8 is refused
