@@ -538,7 +538,9 @@ func (s *Service) addTimelineID(ctx context.Context, tx *sql.Tx, e *TimelineEntr
 		data = mustJSON(e.Data)
 	}
 	// One statement: the entry is written only if its incident exists.
-	err := tx.QueryRowContext(ctx, `INSERT INTO incident_timeline (incident_id, at, kind, actor, message, data)
+	// Through queryRow: on the SQLite writer's connection, whose contexts
+	// cannot end, database/sql starts no goroutine for the row.
+	err := s.queryRow(ctx, tx, `INSERT INTO incident_timeline (incident_id, at, kind, actor, message, data)
 		SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM incidents WHERE id = $1) RETURNING id`,
 		e.IncidentID, ms(e.Time), e.Kind, e.Actor, e.Message, data).Scan(&e.ID)
 	if errors.Is(err, sql.ErrNoRows) {
