@@ -10,6 +10,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/jsonerr"
 	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/web"
 )
@@ -232,7 +233,7 @@ func (s *Service) handleFinish(w http.ResponseWriter, r *http.Request) {
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	b, err := web.ReadBody(w, r)
 	if err == nil {
-		err = json.Unmarshal(b, v)
+		err = jsonerr.Rewrite(json.Unmarshal(b, v), b, v)
 	}
 	if err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid JSON body: %w", err))

@@ -9,8 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
+	"github.com/rootuip/sre/pkg/jsonerr"
 	"github.com/rootuip/sre/pkg/limits"
 )
 
@@ -68,7 +68,7 @@ func DecodeRequest(w http.ResponseWriter, r *http.Request, bearerToken string, m
 		// What the fast decoder does not take, and every error, is
 		// encoding/json's to decode and to word.
 		if err := json.Unmarshal(body, msg); err != nil {
-			return nil, &RequestError{Code: http.StatusBadRequest, Type: "bad_data", Err: fmt.Errorf("invalid JSON body: %w", timeField(body, err))}
+			return nil, &RequestError{Code: http.StatusBadRequest, Type: "bad_data", Err: fmt.Errorf("invalid JSON body: %w", jsonerr.Rewrite(err, body, msg))}
 		}
 	}
 	if err := msg.Validate(); err != nil {
@@ -91,41 +91,4 @@ func putBody(b *bytes.Buffer) {
 	}
 	b.Reset()
 	bodyPool.Put(b)
-}
-
-// timeField names the alert field of a time encoding/json could not parse
-// (its error names neither the field nor the alert): err itself otherwise.
-func timeField(body []byte, err error) error {
-	var pe *time.ParseError
-	if !errors.As(err, &pe) {
-		return err
-	}
-	var m struct {
-		Alerts []struct {
-			StartsAt json.RawMessage `json:"startsAt"`
-			EndsAt   json.RawMessage `json:"endsAt"`
-		} `json:"alerts"`
-	}
-	if json.Unmarshal(body, &m) != nil {
-		return err
-	}
-	for i, a := range m.Alerts {
-		for _, f := range []struct {
-			name string
-			raw  json.RawMessage
-		}{{"startsAt", a.StartsAt}, {"endsAt", a.EndsAt}} {
-			if len(f.raw) == 0 {
-				continue
-			}
-			var t time.Time
-			if json.Unmarshal(f.raw, &t) != nil {
-				v := string(f.raw)
-				if len(v) > 64 {
-					v = strings.ToValidUTF8(v[:64], "") + "..."
-				}
-				return fmt.Errorf("alerts[%d].%s: %s is not an RFC 3339 time (as 2026-12-05T10:00:00Z) of the years 0 to 9999", i, f.name, v)
-			}
-		}
-	}
-	return err
 }

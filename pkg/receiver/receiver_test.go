@@ -382,8 +382,8 @@ func TestBadInput(t *testing.T) {
 		msg    string
 	}{
 		{"malformed JSON", `{"version": "4", "alerts": [`, nil, 400, "invalid JSON body: unexpected end of JSON input"},
-		{"not an object", `[1, 2]`, nil, 400, "invalid JSON body: json: cannot unmarshal array into Go value of type receiver.Message"},
-		{"wrong type", `{"version": 4}`, nil, 400, "invalid JSON body: json: cannot unmarshal number into Go struct field Message.version of type string"},
+		{"not an object", `[1, 2]`, nil, 400, "invalid JSON body: want an object, got a list"},
+		{"wrong type", `{"version": 4}`, nil, 400, "invalid JSON body: version: want a string, got a number"},
 		{"unknown version", mod(func(m *Message) { m.Version = "3" }), nil, 400, `invalid webhook payload: unsupported payload version "3" (want "4")`},
 		{"missing version", mod(func(m *Message) { m.Version = "" }), nil, 400, `invalid webhook payload: missing "version"`},
 		{"missing groupKey", mod(func(m *Message) { m.GroupKey = "" }), nil, 400, `invalid webhook payload: missing "groupKey"`},
@@ -407,10 +407,10 @@ func TestBadInput(t *testing.T) {
 			`invalid webhook payload: alerts[0].endsAt: time 0001-01-01T00:00:00+01:00 is outside the years 1 to 9999 UTC`},
 		{"startsAt not a time", `{"version":"4","groupKey":"g","status":"firing","receiver":"sred","alerts":[{"status":"firing","labels":{"a":"b"},` +
 			`"startsAt":"2026-11-27T03:34:23Z","fingerprint":"f"},{"status":"firing","labels":{"a":"c"},"startsAt":"yesterday","fingerprint":"g"}]}`, nil, 400,
-			`invalid JSON body: alerts[1].startsAt: "yesterday" is not an RFC 3339 time (as 2026-12-05T10:00:00Z) of the years 0 to 9999`},
+			`invalid JSON body: alerts[1].startsAt: cannot parse "yesterday" as an RFC 3339 time (as 2026-12-05T10:00:00Z)`},
 		{"endsAt in the year 10000", `{"version":"4","groupKey":"g","status":"resolved","receiver":"sred","alerts":[{"status":"resolved","labels":{"a":"b"},` +
 			`"startsAt":"2026-11-27T03:34:23Z","endsAt":"10000-01-01T00:00:00Z","fingerprint":"f"}]}`, nil, 400,
-			`invalid JSON body: alerts[0].endsAt: "10000-01-01T00:00:00Z" is not an RFC 3339 time (as 2026-12-05T10:00:00Z) of the years 0 to 9999`},
+			`invalid JSON body: alerts[0].endsAt: cannot parse "10000-01-01T00:00:00Z" as an RFC 3339 time (as 2026-12-05T10:00:00Z)`},
 		{"invalid UTF-8 in a label value", "{\"version\":\"4\",\"groupKey\":\"g\",\"status\":\"firing\",\"receiver\":\"sred\",\"alerts\":[{\"status\":\"firing\",\"labels\":{\"a\":\"b\xff\"}," +
 			`"startsAt":"2026-11-27T03:34:23Z","fingerprint":"f"}]}`, nil, 400,
 			`invalid JSON body: body: invalid UTF-8 at byte offset 111`},

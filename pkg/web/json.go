@@ -12,6 +12,7 @@ import (
 	"net/http"
 
 	"github.com/rootuip/sre/pkg/envelope"
+	"github.com/rootuip/sre/pkg/jsonerr"
 	"github.com/rootuip/sre/pkg/limits"
 )
 
@@ -87,7 +88,7 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("invalid JSON body: %w", err)
+		return fmt.Errorf("invalid JSON body: %w", jsonerr.Rewrite(err, b, v))
 	}
 	if dec.More() {
 		return errors.New("invalid JSON body: trailing data after the JSON value")
