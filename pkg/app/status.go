@@ -22,10 +22,11 @@ import (
 // GET /api/v1/status, and delivers the status updates posted on incidents
 // to the channels of status_page.notify through the notification outbox.
 var StatusPage = Spec[status.Config]{
-	Name:     "status page",
-	Sections: []string{"status_page"},
-	Load:     LoadStatusPage,
-	Build:    buildStatusPage,
+	Name:       "status page",
+	Sections:   []string{"status_page"},
+	Load:       LoadStatusPage,
+	Build:      buildStatusPage,
+	Migrations: status.Migrations,
 }
 
 // LoadStatusPage decodes and checks the status_page section.
@@ -53,12 +54,16 @@ func LoadStatusPage(cfg *config.Config) (status.Config, error) {
 	return c, nil
 }
 
-func buildStatusPage(_ context.Context, a *App, c status.Config) (func(context.Context, status.Config), error) {
+func buildStatusPage(ctx context.Context, a *App, c status.Config) (func(context.Context, status.Config), error) {
 	var budgets func() []budget.Status
 	if a.Budgets != nil {
 		budgets = a.Budgets.Snapshot
 	}
-	o := status.Options{Incidents: a.Incidents, Budgets: budgets, Logger: a.Logger.With("component", "status")}
+	key, err := status.LoadKey(ctx, a.DB)
+	if err != nil {
+		return nil, err
+	}
+	o := status.Options{Incidents: a.Incidents, Budgets: budgets, Logger: a.Logger.With("component", "status"), Key: key}
 	if a.Budgets != nil {
 		o.DailySLI = a.Budgets.DailySLI
 	}

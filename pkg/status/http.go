@@ -182,7 +182,7 @@ func Feed(p *Page) ([]byte, error) {
 	if base != "" {
 		self = base
 	}
-	f := atomFeed{Title: p.Title, ID: "tag:sred,2026:status:" + opaque(p.Title), Updated: p.UpdatedAt.Format(time.RFC3339),
+	f := atomFeed{Title: p.Title, ID: "tag:sred,2026:status:" + feedID(p.Title), Updated: p.UpdatedAt.Format(time.RFC3339),
 		Link: []atomLink{{Href: self}, {Href: self + "/feed.atom", Rel: "self", Type: "application/atom+xml"}}, Author: atomAuthor{Name: p.Title}}
 	link := &atomLink{Href: self}
 	for _, i := range p.Incidents {
@@ -199,7 +199,7 @@ func Feed(p *Page) ([]byte, error) {
 			body += ". " + m.Description
 		}
 		f.Entries = append(f.Entries, atomEntry{Title: "Scheduled maintenance: " + m.Title,
-			ID: fmt.Sprintf("tag:sred,2026:status:maintenance:%s:%d", opaque(m.Title), m.Start.Unix()), Updated: m.Start.Format(time.RFC3339),
+			ID: fmt.Sprintf("tag:sred,2026:status:maintenance:%s:%d", feedID(m.Title), m.Start.Unix()), Updated: m.Start.Format(time.RFC3339),
 			Link: link, Content: atomText{Type: "text", Body: body}})
 	}
 	var b bytes.Buffer

@@ -3,8 +3,7 @@ package status
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -158,6 +157,9 @@ type Options struct {
 	DailySLI func(ctx context.Context, services []string, from, now time.Time) (map[string]float64, error)
 	// Logger reports a failed DailySLI.
 	Logger *slog.Logger
+	// Key is the secret of the incidents' public keys (LoadKey); a random
+	// one when empty.
+	Key []byte
 }
 
 // Service computes the page.
@@ -182,6 +184,10 @@ func New(cfg Config, o Options) *Service {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(o.Key) == 0 {
+		o.Key = make([]byte, 32)
+		_, _ = rand.Read(o.Key) // never fails (crypto/rand)
 	}
 	return &Service{o: o, cfg: cfg}
 }
@@ -240,12 +246,6 @@ func (s *Service) list(ctx context.Context, f incident.Filter) ([]incident.Incid
 		}
 		f.Offset += len(p.Incidents)
 	}
-}
-
-// opaque is the public key of an incident: not its ID.
-func opaque(id string) string {
-	h := sha256.Sum256([]byte("sred-status\x00" + id))
-	return hex.EncodeToString(h[:8])
 }
 
 func (s *Service) compute(ctx context.Context, cfg Config, now time.Time) (*Page, error) {
@@ -400,7 +400,7 @@ func (s *Service) compute(ctx context.Context, cfg Config, now time.Time) (*Page
 
 // public turns an incident into what customers see.
 func (s *Service) public(ctx context.Context, inc incident.Incident, comps []string, st State) (PublicIncident, error) {
-	pi := PublicIncident{ID: opaque(inc.ID), Impact: st, Components: comps, StartedAt: inc.DetectedAt.UTC(),
+	pi := PublicIncident{ID: publicID(s.o.Key, inc.ID), Impact: st, Components: comps, StartedAt: inc.DetectedAt.UTC(),
 		Stage: "investigating", Updates: []PublicUpdate{}}
 	if inc.MitigatedBy != "" {
 		pi.Stage = "monitoring"
