@@ -3,12 +3,11 @@ package app
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/config"
+	"github.com/rootuip/sre/pkg/secretfile"
 	"github.com/rootuip/sre/pkg/sla"
 	"github.com/rootuip/sre/pkg/slo"
 )
@@ -50,14 +49,15 @@ func LoadBudget(cfg *config.Config) (*BudgetConfig, error) {
 	c.SLOs.Gate.OverrideTokenFiles = nil
 	for _, f := range files {
 		f = cfg.ResolvePath(f)
-		// Read now, as the budget service will: a reload must not fail
-		// half-way on a missing or short token file.
-		b, err := os.ReadFile(f)
+		// Checked now, so that a missing or short token file fails the load
+		// or reload; the budget service reads it again at each gate request
+		// with a token, so a rotated token needs no reload.
+		t, err := secretfile.Read(f)
 		if err != nil {
-			return nil, fmt.Errorf("slos: gate: read override token file: %w", err)
+			return nil, fmt.Errorf("slos: gate: override token file: %w", err)
 		}
-		if len(strings.TrimSpace(string(b))) < 16 {
-			return nil, fmt.Errorf("slos: gate: override token in %s must be at least 16 characters", f)
+		if len(t) < budget.MinOverrideTokenLen {
+			return nil, fmt.Errorf("slos: gate: override token in %s must be at least %d characters", f, budget.MinOverrideTokenLen)
 		}
 		c.SLOs.Gate.OverrideTokenFiles = append(c.SLOs.Gate.OverrideTokenFiles, f)
 	}
@@ -109,8 +109,7 @@ func buildBudget(_ context.Context, a *App, c *BudgetConfig) (func(context.Conte
 	a.AddActor(Actor{Name: "budget-poller", Execute: svc.Run})
 	return func(_ context.Context, c *BudgetConfig) {
 		if err := apply(c); err != nil {
-			// LoadBudget checked the token files and the contracts: this
-			// only happens if a token file changed in between.
+			// LoadBudget checked the contracts: this does not happen.
 			logger.Error("Apply budget configuration", "err", err)
 		}
 	}, nil

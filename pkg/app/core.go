@@ -35,13 +35,10 @@ type coreConfig struct {
 }
 
 func loadCore(cfg *config.Config) (coreConfig, error) {
-	ropts, err := ReceiverOptions(cfg)
-	if err != nil {
-		return coreConfig{}, err
-	}
 	// The incidents section validated its templates, the only options the
-	// incident service can refuse.
-	return coreConfig{incidents: IncidentOptions(cfg), receiver: ropts}, nil
+	// incident service can refuse; config.Load checked that a token file
+	// can be read.
+	return coreConfig{incidents: IncidentOptions(cfg), receiver: ReceiverOptions(cfg)}, nil
 }
 
 // IncidentOptions derives the incident service's options from a config.
@@ -63,13 +60,11 @@ func IncidentOptions(cfg *config.Config) incident.Options {
 	}
 }
 
-// ReceiverOptions derives the webhook handler's options from a config.
-func ReceiverOptions(cfg *config.Config) (receiver.Options, error) {
-	token, err := cfg.Webhook.Token()
-	if err != nil {
-		return receiver.Options{}, err
-	}
-	return receiver.Options{BearerToken: token, MaxBodyBytes: cfg.Webhook.MaxBodyBytes, Limits: cfg.Webhook.Limits}, nil
+// ReceiverOptions derives the webhook handler's options from a config. The
+// bearer token file is read at each delivery, not here: a rotated token is
+// in force without a reload.
+func ReceiverOptions(cfg *config.Config) receiver.Options {
+	return receiver.Options{BearerToken: cfg.Webhook.Token(), MaxBodyBytes: cfg.Webhook.MaxBodyBytes, Limits: cfg.Webhook.Limits}
 }
 
 // buildCore builds the incident service, the webhook receiver and the

@@ -32,11 +32,7 @@ func loadReconcile(cfg *config.Config) (reconcileConfig, error) {
 	if err != nil {
 		return reconcileConfig{}, err
 	}
-	wopts, err := watchdogWebhookOptions(cfg)
-	if err != nil {
-		return reconcileConfig{}, err
-	}
-	return reconcileConfig{am: c, silences: silenceOptions(cfg), watchdog: watchdogOptions(cfg), webhook: wopts}, nil
+	return reconcileConfig{am: c, silences: silenceOptions(cfg), watchdog: watchdogOptions(cfg), webhook: watchdogWebhookOptions(cfg)}, nil
 }
 
 // alertmanagerClient builds the API v2 client of the `alertmanager` section
@@ -68,12 +64,10 @@ func watchdogOptions(cfg *config.Config) reconcile.WatchdogOptions {
 	}
 }
 
-func watchdogWebhookOptions(cfg *config.Config) (reconcile.WebhookOptions, error) {
-	token, err := cfg.Webhook.Token()
-	if err != nil {
-		return reconcile.WebhookOptions{}, err
-	}
-	return reconcile.WebhookOptions{BearerToken: token, MaxBodyBytes: cfg.Webhook.MaxBodyBytes}, nil
+// watchdogWebhookOptions are the main webhook's token (its file read at
+// each delivery) and body limit.
+func watchdogWebhookOptions(cfg *config.Config) reconcile.WebhookOptions {
+	return reconcile.WebhookOptions{BearerToken: cfg.Webhook.Token(), MaxBodyBytes: cfg.Webhook.MaxBodyBytes}
 }
 
 func buildReconcile(_ context.Context, a *App, c reconcileConfig) (func(context.Context, reconcileConfig), error) {

@@ -159,7 +159,7 @@ func writeErr(w http.ResponseWriter, err error) {
 		web.Error(w, http.StatusNotFound, "not_found", err)
 	case errors.Is(err, ErrBadOverrideToken):
 		web.Error(w, http.StatusForbidden, "forbidden", err)
-	case IsUnavailable(err), errors.Is(err, ErrNoPrometheus):
+	case IsUnavailable(err), errors.Is(err, ErrNoPrometheus), errors.Is(err, ErrOverrideTokenUnavailable):
 		web.Error(w, http.StatusServiceUnavailable, "unavailable", err)
 	case errors.Is(err, ErrBadRequest):
 		web.Error(w, http.StatusBadRequest, "bad_data", err)

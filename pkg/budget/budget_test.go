@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -597,7 +598,14 @@ func TestExampleConfig(t *testing.T) {
 	require.NotEmpty(t, specs)
 	require.NoError(t, cfg.SLA.Check(sla.Lookup(budget.Objectives(specs))))
 	s := budget.New(budget.Options{})
-	require.NoError(t, s.Update(cfg.SLOs, specs, nil, nil), "override token files are resolved against the config's directory")
+	require.NoError(t, s.Update(cfg.SLOs, specs, nil, nil))
+	// The override token files are resolved against the config's
+	// directory: the example's token is accepted.
+	token, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "examples", "secrets", "gate_override_token"))
+	require.NoError(t, err)
+	d, err := s.Gate(context.Background(), budget.GateRequest{Service: "api", OverrideToken: strings.TrimSpace(string(token)), OverrideReason: "test"})
+	require.NoError(t, err)
+	require.True(t, d.Override)
 }
 
 func TestConfigErrors(t *testing.T) {

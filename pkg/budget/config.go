@@ -115,8 +115,8 @@ func (c *GateConfig) UnmarshalYAML(unmarshal func(any) error) error {
 		return fmt.Errorf("slos: gate: on_no_data must be %q or %q, got %q", FailDeny, FailAllow, c.OnNoData)
 	}
 	for i, t := range c.OverrideTokens {
-		if len(t) < 16 {
-			return fmt.Errorf("slos: gate: override_tokens[%d] must be at least 16 characters", i)
+		if len(t) < MinOverrideTokenLen {
+			return fmt.Errorf("slos: gate: override_tokens[%d] must be at least %d characters", i, MinOverrideTokenLen)
 		}
 	}
 	for i, f := range c.OverrideTokenFiles {

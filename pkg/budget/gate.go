@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rootuip/sre/pkg/secretfile"
 	"github.com/rootuip/sre/pkg/slo"
 )
 
@@ -144,15 +145,39 @@ func decide(cfg GateConfig, req GateRequest, sts []Status) Decision {
 	return d
 }
 
-// checkToken compares a presented token with the configured ones in constant time.
-func checkToken(tokens []string, presented string) bool {
+// MinOverrideTokenLen is the shortest override token accepted.
+const MinOverrideTokenLen = 16
+
+// checkOverride checks a presented override token against the configured
+// ones, in constant time, reading the token files now (a rotated file is
+// in force at once). A file that cannot be read, is empty or holds a
+// token shorter than MinOverrideTokenLen matches nothing: when no other
+// token matches, the error says so (ErrOverrideTokenUnavailable), rather
+// than calling a token that may be the right one invalid.
+func (s *Service) checkOverride(tokens []secretfile.Source, presented string) error {
 	ok := false
-	for _, t := range tokens {
-		if t != "" && subtle.ConstantTimeCompare([]byte(t), []byte(presented)) == 1 {
+	var errs []error
+	for _, src := range tokens {
+		t, err := src.Get()
+		if err == nil && len(t) < MinOverrideTokenLen {
+			err = fmt.Errorf("override token in %s must be at least %d characters", src.File, MinOverrideTokenLen)
+		}
+		if err != nil {
+			s.logger.Error("deploy gate override token file", "err", err)
+			errs = append(errs, err)
+			continue
+		}
+		if subtle.ConstantTimeCompare([]byte(t), []byte(presented)) == 1 {
 			ok = true
 		}
 	}
-	return ok
+	switch {
+	case ok:
+		return nil
+	case errs != nil:
+		return ErrOverrideTokenUnavailable
+	}
+	return ErrBadOverrideToken
 }
 
 func (d *Decision) finish() {

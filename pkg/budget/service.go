@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/secretfile"
 	"github.com/rootuip/sre/pkg/slo"
 	"github.com/rootuip/sre/pkg/store"
 )
@@ -59,7 +59,8 @@ type Service struct {
 	objectives []Objective
 	prom       *Prom
 	promErr    error // why there is no client
-	tokens     []string
+	// tokens are the override tokens: inline, or files read at each use.
+	tokens []secretfile.Source
 	// changes and yellowQuota are the yellow state's change quota (SetChangeQuota).
 	changes     ChangeCounter
 	yellowQuota int
@@ -81,21 +82,17 @@ func New(o Options) *Service {
 
 // Update installs a configuration: the SLOs from the spec files, the
 // Prometheus client (nil with promErr saying why) and the override tokens.
+// The token files are not read here but at each gate request with a token
+// (checkOverride), so a rotated token is in force without a reload; a
+// file that cannot be read then is logged and matches nothing. Update
+// returns no error today.
 func (s *Service) Update(cfg Config, specs []*slo.Spec, prom *Prom, promErr error) error {
-	var tokens []string
+	var tokens []secretfile.Source
 	for _, t := range cfg.Gate.OverrideTokens {
-		tokens = append(tokens, string(t))
+		tokens = append(tokens, secretfile.Inline(string(t)))
 	}
 	for _, f := range cfg.Gate.OverrideTokenFiles {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return fmt.Errorf("slos: gate: read override token file: %w", err)
-		}
-		t := strings.TrimSpace(string(b))
-		if len(t) < 16 {
-			return fmt.Errorf("slos: gate: override token in %s must be at least 16 characters", f)
-		}
-		tokens = append(tokens, t)
+		tokens = append(tokens, secretfile.FromFile(f))
 	}
 	if prom == nil && promErr == nil {
 		promErr = ErrNoPrometheus
@@ -265,9 +262,9 @@ func (s *Service) Gate(ctx context.Context, req GateRequest) (*Decision, error) 
 	tokens := s.tokens
 	s.mu.RUnlock()
 	if req.OverrideToken != "" {
-		if !checkToken(tokens, req.OverrideToken) {
-			s.logger.Warn("deploy gate override with an invalid token", "service", req.Service, "actor", req.Actor)
-			return nil, ErrBadOverrideToken
+		if err := s.checkOverride(tokens, req.OverrideToken); err != nil {
+			s.logger.Warn("deploy gate override refused", "service", req.Service, "actor", req.Actor, "err", err)
+			return nil, err
 		}
 		if strings.TrimSpace(req.OverrideReason) == "" {
 			return nil, fmt.Errorf("%w: an emergency override needs a reason", ErrBadRequest)
@@ -321,6 +318,11 @@ var ErrBadRequest = errors.New("bad request")
 
 // ErrBadOverrideToken is returned when an override token matches no configured token.
 var ErrBadOverrideToken = errors.New("invalid emergency override token")
+
+// ErrOverrideTokenUnavailable is returned when an override token matches
+// none of the configured tokens that could be read, and a token file could
+// not be read (or holds no valid token): sred's log names the file.
+var ErrOverrideTokenUnavailable = errors.New("emergency override token cannot be checked: an override token file cannot be read (slos.gate.override_token_files; see sred's log)")
 
 // Poll computes every budget once, records state changes (timeline table,
 // event bus, metrics) and keeps the result for the metrics collector.

@@ -44,6 +44,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/limits"
+	"github.com/rootuip/sre/pkg/secretfile"
 )
 
 // Config is sred.yml: the core sections, decoded and validated here, and
@@ -140,17 +141,14 @@ func (c *WebhookConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	return c.Limits.Validate()
 }
 
-// Token returns the configured bearer token ("" when none), reading
-// bearer_token_file if set.
-func (c WebhookConfig) Token() (string, error) {
+// Token returns the bearer token deliveries must present: bearer_token,
+// or bearer_token_file, read at each use so that a rotated token is in
+// force without a reload (the zero Source when neither is set).
+func (c WebhookConfig) Token() secretfile.Source {
 	if c.BearerTokenFile != "" {
-		b, err := os.ReadFile(c.BearerTokenFile)
-		if err != nil {
-			return "", fmt.Errorf("webhook: read bearer_token_file: %w", err)
-		}
-		return strings.TrimSpace(string(b)), nil
+		return secretfile.FromFile(c.BearerTokenFile)
 	}
-	return string(c.BearerToken), nil
+	return secretfile.Inline(string(c.BearerToken))
 }
 
 // IncidentsConfig is the `incidents` section: how alerts map to incidents.

@@ -74,7 +74,7 @@ alertmanager:
 	cfg, err := LoadFile(path)
 	require.NoError(t, err)
 	require.Equal(t, filepath.Join(dir, "token"), cfg.Webhook.BearerTokenFile)
-	tok, err := cfg.Webhook.Token()
+	tok, err := cfg.Webhook.Token().Get()
 	require.NoError(t, err)
 	require.Equal(t, "s3cret", tok)
 	out := cfg.String()
@@ -84,7 +84,7 @@ alertmanager:
 	cfg, err = Load([]byte("webhook:\n  bearer_token: topsecret\n"))
 	require.NoError(t, err)
 	require.NotContains(t, cfg.String(), "topsecret")
-	tok, err = cfg.Webhook.Token()
+	tok, err = cfg.Webhook.Token().Get()
 	require.NoError(t, err)
 	require.Equal(t, "topsecret", tok)
 }

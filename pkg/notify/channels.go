@@ -138,12 +138,15 @@ func (d *deliverer) slack(ctx context.Context, m *Message) error {
 	if err != nil {
 		return retryable(fmt.Errorf("slack: %w", err))
 	}
-	text := m.Subject
+	// The subject and body are alert text: escaped in every text field,
+	// the top-level text (the notification's fallback) as well as the
+	// block. The mentions are sred's, of the paged users.
+	subject := slackEscape(m.Subject)
 	var mentions []string
 	for _, id := range m.Mentions {
 		mentions = append(mentions, "<@"+id+">")
 	}
-	section := "*" + slackEscape(m.Subject) + "*\n" + slackEscape(strings.TrimSpace(m.Body))
+	section := "*" + subject + "*\n" + slackEscape(strings.TrimSpace(m.Body))
 	if len(mentions) > 0 {
 		section += "\nPaging: " + strings.Join(mentions, " ")
 	}
@@ -158,7 +161,9 @@ func (d *deliverer) slack(ctx context.Context, m *Message) error {
 	if len(buttons) > 0 {
 		blocks = append(blocks, map[string]any{"type": "actions", "elements": buttons})
 	}
-	payload := map[string]any{"text": text, "blocks": blocks}
+	// No previews of the links in alert text (a remote image would load
+	// in every client that shows the message).
+	payload := map[string]any{"text": subject, "blocks": blocks, "unfurl_links": false, "unfurl_media": false}
 	if sc.Channel != "" {
 		payload["channel"] = sc.Channel
 	}
@@ -170,11 +175,6 @@ func (d *deliverer) slack(ctx context.Context, m *Message) error {
 		return fmt.Errorf("slack: %w", err)
 	}
 	return nil
-}
-
-// slackEscape escapes the three characters Slack's mrkdwn reserves.
-func slackEscape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
 // --- Microsoft Teams -----------------------------------------------------
@@ -202,13 +202,18 @@ func (d *deliverer) teams(ctx context.Context, m *Message) error {
 	if err != nil {
 		return retryable(fmt.Errorf("teams: %w", err))
 	}
+	// TextBlocks and facts are Markdown: the alert text in them is
+	// escaped, sred's links in the body are kept.
 	body := []map[string]any{
-		{"type": "TextBlock", "text": m.Subject, "weight": "Bolder", "size": "Medium", "wrap": true, "color": teamsColor(m.Severity)},
-		{"type": "TextBlock", "text": strings.TrimSpace(m.Body), "wrap": true},
+		{"type": "TextBlock", "text": escapeText(m.Subject, teamsEscape), "weight": "Bolder", "size": "Medium", "wrap": true, "color": teamsColor(m.Severity)},
+		{"type": "TextBlock", "text": escapeText(strings.TrimSpace(m.Body), teamsEscape, m.URL, m.AckURL), "wrap": true},
 	}
-	facts := []map[string]string{{"title": "Incident", "value": m.IncidentID}, {"title": "Severity", "value": m.Severity}}
+	fact := func(title, value string) map[string]string {
+		return map[string]string{"title": title, "value": escapeText(value, teamsEscape)}
+	}
+	facts := []map[string]string{fact("Incident", m.IncidentID), fact("Severity", m.Severity)}
 	if m.Service != "" {
-		facts = append(facts, map[string]string{"title": "Service", "value": m.Service})
+		facts = append(facts, fact("Service", m.Service))
 	}
 	body = append(body, map[string]any{"type": "FactSet", "facts": facts})
 	card := map[string]any{
@@ -255,6 +260,8 @@ func (d *deliverer) teams(ctx context.Context, m *Message) error {
 
 // mattermost posts Markdown text to an incoming webhook; paged users are
 // @-mentioned by their Mattermost username (oncall.users[].mattermost).
+// The subject and body are escaped (mattermostEscape), sred's links in the
+// body kept.
 func (d *deliverer) mattermost(ctx context.Context, m *Message) error {
 	mc := d.cfg.Mattermost
 	if mc == nil {
@@ -265,8 +272,8 @@ func (d *deliverer) mattermost(ctx context.Context, m *Message) error {
 		return retryable(fmt.Errorf("mattermost: %w", err))
 	}
 	var b strings.Builder
-	b.WriteString("#### " + m.Subject + "\n")
-	b.WriteString(strings.TrimSpace(m.Body) + "\n")
+	b.WriteString("#### " + escapeText(m.Subject, mattermostEscape) + "\n")
+	b.WriteString(escapeText(strings.TrimSpace(m.Body), mattermostEscape, m.URL, m.AckURL) + "\n")
 	if len(m.Mentions) > 0 {
 		var at []string
 		for _, name := range m.Mentions {

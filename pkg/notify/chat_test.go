@@ -126,9 +126,10 @@ push:
 		require.Equal(t, "application/vnd.microsoft.card.adaptive", tm.Attachments[0].ContentType)
 		require.Equal(t, "AdaptiveCard", card.Type)
 		require.Equal(t, "1.4", card.Version)
-		require.Equal(t, base.Subject, card.Body[0].Text)
+		// The subject and body are escaped Markdown (TestChatChannelsEscapeAlertText).
+		require.Equal(t, `\[CRITICAL\] Incident `+incID+`: API "down"`, card.Body[0].Text)
 		require.Equal(t, "Attention", card.Body[0].Color)
-		require.Equal(t, strings.TrimSpace(base.Body), card.Body[1].Text)
+		require.Equal(t, "🚨 \\[CRITICAL\\] Incident: API down\nID: "+incID, card.Body[1].Text)
 		require.Equal(t, []map[string]string{{"title": "Incident", "value": incID}, {"title": "Severity", "value": "CRITICAL"}, {"title": "Service", "value": "api"}}, card.Body[2].Facts)
 		require.Equal(t, "Paging: <at>alice@example.com</at>", card.Body[3].Text)
 		require.Len(t, card.MSTeams.Entities, 1)
@@ -145,7 +146,7 @@ push:
 		var mp map[string]string
 		require.NoError(t, json.Unmarshal(mm.Requests()[0].Body, &mp))
 		require.Equal(t, map[string]string{
-			"text": "#### " + base.Subject + "\n" + strings.TrimSpace(base.Body) + "\nPaging: @alice @bob\n" +
+			"text": "#### \\[CRITICAL\\] Incident " + incID + ": API \"down\"\n🚨 \\[CRITICAL\\] Incident: API down\nID: " + incID + "\nPaging: @alice @bob\n" +
 				"[Acknowledge](" + base.AckURL + ") · [Open incident](" + base.URL + ")",
 			"channel": "incidents", "username": "sred", "icon_url": "https://sred.example.com/icon.png",
 		}, mp)

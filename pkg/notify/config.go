@@ -13,10 +13,8 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"text/template"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/jobs"
+	"github.com/rootuip/sre/pkg/secretfile"
 )
 
 // Channel names.
@@ -460,7 +459,7 @@ func (c *Config) Configured(channel string) bool {
 }
 
 // secret returns an inline secret or reads its file at use time (so a
-// rotated file is picked up without a reload).
+// rotated file is picked up without a reload; secretfile.Read).
 func (c *Config) secret(s commoncfg.Secret, file string) (string, error) {
 	if file == "" {
 		return string(s), nil
@@ -468,56 +467,7 @@ func (c *Config) secret(s commoncfg.Secret, file string) (string, error) {
 	if !filepath.IsAbs(file) && c.baseDir != "" {
 		file = filepath.Join(c.baseDir, file)
 	}
-	return readSecretFile(file, time.Now())
-}
-
-// secretFiles caches the secret files read, by path (fileSecret).
-var secretFiles sync.Map
-
-type fileSecret struct {
-	info  os.FileInfo
-	value string
-}
-
-// secretSettle is how long a secret file must have been left unchanged
-// before its content is kept between reads.
-const secretSettle = 2 * time.Second
-
-// readSecretFile returns the trimmed content of file. It is read when used
-// (every notification reads its provider's token, every page the
-// acknowledge secret), so a rotated secret is picked up without a reload;
-// what is kept between reads is only a content whose file is the same one
-// (os.SameFile: not a new file renamed into place, nor a Kubernetes
-// secret's symlink swapped to a new one), of the same size and
-// modification time, and was last modified at least secretSettle before
-// (now): a file written again within the file system's timestamp
-// granularity of the read that kept it would otherwise look unchanged, as
-// git's racily clean index entries do. A check is one stat instead of an
-// open, read and close.
-func readSecretFile(file string, now time.Time) (string, error) {
-	fi, err := os.Stat(file)
-	if err != nil {
-		return "", fmt.Errorf("read secret file: %w", err)
-	}
-	if v, ok := secretFiles.Load(file); ok {
-		c := v.(fileSecret)
-		if os.SameFile(fi, c.info) && fi.Size() == c.info.Size() && fi.ModTime().Equal(c.info.ModTime()) {
-			return c.value, nil
-		}
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", fmt.Errorf("read secret file: %w", err)
-	}
-	value := strings.TrimSpace(string(b))
-	if now.Sub(fi.ModTime()) >= secretSettle {
-		// fi is from before the read: a change during it shows at the
-		// next stat.
-		secretFiles.Store(file, fileSecret{info: fi, value: value})
-	} else {
-		secretFiles.Delete(file)
-	}
-	return value, nil
+	return secretfile.Read(file)
 }
 
 // AckKey returns the key that signs acknowledge links ("" if none).

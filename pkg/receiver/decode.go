@@ -12,6 +12,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/jsonerr"
 	"github.com/rootuip/sre/pkg/limits"
+	"github.com/rootuip/sre/pkg/secretfile"
 )
 
 // RequestError is a webhook delivery refused by DecodeRequest: the HTTP status
@@ -20,6 +21,9 @@ type RequestError struct {
 	Code int
 	Type string
 	Err  error
+	// Cause, when set, is what sred's log needs and the client must not
+	// see (the path of a token file that cannot be read).
+	Cause error
 }
 
 func (e *RequestError) Error() string { return e.Err.Error() }
@@ -27,15 +31,28 @@ func (e *RequestError) Error() string { return e.Err.Error() }
 // Unwrap returns the cause.
 func (e *RequestError) Unwrap() error { return e.Err }
 
+// ErrTokenUnavailable answers a delivery when the webhook's bearer token
+// file cannot be read or is empty: 503, which Alertmanager retries, and
+// never a delivery let through unchecked.
+var ErrTokenUnavailable = errors.New("the webhook's bearer token cannot be read (webhook.bearer_token_file; see sred's log)")
+
 // DecodeRequest checks and decodes an Alertmanager webhook delivery: the
-// bearer token (when bearerToken is not empty; a missing or wrong one sets
-// WWW-Authenticate on w), the body size (maxBodyBytes,
-// limits.DefaultWebhookBodyBytes when <= 0), the JSON and the payload (Message.Validate). It is shared by every endpoint that accepts Alertmanager
-// webhook deliveries, so that they refuse bad input alike.
-func DecodeRequest(w http.ResponseWriter, r *http.Request, bearerToken string, maxBodyBytes int64) (*Message, *RequestError) {
-	if bearerToken != "" {
+// bearer token (when token is set; read at each delivery, so a rotated
+// token file is in force without a reload; compared in constant time; a
+// missing or wrong one sets WWW-Authenticate on w), the body size
+// (maxBodyBytes, limits.DefaultWebhookBodyBytes when <= 0), the JSON and
+// the payload (Message.Validate). It is shared by every endpoint that
+// accepts Alertmanager webhook deliveries, so that they refuse bad input
+// alike.
+func DecodeRequest(w http.ResponseWriter, r *http.Request, token secretfile.Source, maxBodyBytes int64) (*Message, *RequestError) {
+	if !token.IsZero() {
+		want, err := token.Get()
+		if err != nil {
+			return nil, &RequestError{Code: http.StatusServiceUnavailable, Type: "unavailable", Err: ErrTokenUnavailable,
+				Cause: fmt.Errorf("webhook.bearer_token_file: %w", err)}
+		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(bearerToken)) != 1 {
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sred webhook"`)
 			return nil, &RequestError{Code: http.StatusUnauthorized, Type: "unauthorized", Err: errors.New("missing or wrong bearer token")}
 		}

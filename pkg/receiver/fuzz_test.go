@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/rootuip/sre/pkg/limits"
+	"github.com/rootuip/sre/pkg/secretfile"
 )
 
 // FuzzDecodeRequest feeds arbitrary bodies to the webhook decoder: it must
@@ -36,7 +37,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	lim := limits.Webhook{MaxLabelNameBytes: 64, MaxLabelValueBytes: 64, MaxLabelsPerAlert: 8, MaxAnnotationValueBytes: 64, MaxAlertsPerGroup: 4}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httptest.NewRequest(http.MethodPost, Path, bytes.NewReader(body))
-		msg, rerr := DecodeRequest(httptest.NewRecorder(), r, "", 1<<20)
+		msg, rerr := DecodeRequest(httptest.NewRecorder(), r, secretfile.Source{}, 1<<20)
 		if rerr != nil {
 			if rerr.Code < 400 || rerr.Code > 499 {
 				t.Fatalf("refused with %d: %v", rerr.Code, rerr)

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/secretfile"
 )
 
 // FuzzDecodeFast holds the fast decoder to encoding/json: whatever it
@@ -100,7 +102,7 @@ func TestDecodeRequestAllocs(t *testing.T) {
 	w := httptest.NewRecorder()
 	allocs := testing.AllocsPerRun(200, func() {
 		r := httptest.NewRequest(http.MethodPost, Path, bytes.NewReader(body))
-		if _, rerr := DecodeRequest(w, r, "", 0); rerr != nil {
+		if _, rerr := DecodeRequest(w, r, secretfile.Source{}, 0); rerr != nil {
 			t.Fatal(rerr)
 		}
 	})

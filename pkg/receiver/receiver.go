@@ -27,6 +27,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/limits"
+	"github.com/rootuip/sre/pkg/secretfile"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -248,8 +249,9 @@ type Heartbeats interface {
 
 // Options configure the handler; they can change on reload.
 type Options struct {
-	// BearerToken, when not empty, is required as "Authorization: Bearer <token>".
-	BearerToken string
+	// BearerToken, when set, is required as "Authorization: Bearer
+	// <token>"; a token file is read at each delivery.
+	BearerToken secretfile.Source
 	// MaxBodyBytes bounds a delivery's body.
 	MaxBodyBytes int64
 	// Limits bound label, annotation and group sizes (the zero value:
@@ -329,6 +331,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	opts, hb := h.options()
 	msg, rerr := DecodeRequest(w, r, opts.BearerToken, opts.MaxBodyBytes)
 	if rerr != nil {
+		if rerr.Cause != nil {
+			h.logger.Error("Check webhook delivery", "err", rerr.Cause)
+		}
 		h.fail(w, rerr.Code, rerr.Type, rerr)
 		return
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/limits"
+	"github.com/rootuip/sre/pkg/secretfile"
 	"github.com/rootuip/sre/pkg/store"
 	tu "github.com/rootuip/sre/pkg/testutil"
 )
@@ -434,7 +435,7 @@ func TestBadInput(t *testing.T) {
 		{"wrong token", firing, []string{"Authorization", "Bearer nope"}, 401, "missing or wrong bearer token"},
 	}
 	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
-		e := newEnv(t, db, Options{MaxBodyBytes: 64 << 10, BearerToken: "s3cret"})
+		e := newEnv(t, db, Options{MaxBodyBytes: 64 << 10, BearerToken: secretfile.Inline("s3cret")})
 		auth := []string{"Authorization", "Bearer s3cret"}
 		code, body := e.post(t, shifted(firing, -time.Hour), auth...) // existing data that must survive
 		require.Equal(t, 200, code, body)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/secretfile"
 	"github.com/rootuip/sre/pkg/store"
 	tu "github.com/rootuip/sre/pkg/testutil"
 )
@@ -149,7 +150,7 @@ func TestWatchdogThroughAlertmanager(t *testing.T) {
 func TestWatchdogWebhookErrors(t *testing.T) {
 	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db)
-		h := NewWatchdogHandler(e.watchdog, WebhookOptions{BearerToken: "s3cret", MaxBodyBytes: 512})
+		h := NewWatchdogHandler(e.watchdog, WebhookOptions{BearerToken: secretfile.Inline("s3cret"), MaxBodyBytes: 512})
 		good := `{"version":"4","groupKey":"{}:{}","status":"firing","receiver":"w","alerts":[{"status":"firing",
 			"labels":{"alertname":"Watchdog"},"startsAt":"2026-03-01T10:00:00Z","fingerprint":"ab"}]}`
 		for _, tc := range []struct {

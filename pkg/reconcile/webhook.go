@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/rootuip/sre/pkg/receiver"
+	"github.com/rootuip/sre/pkg/secretfile"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -13,10 +14,11 @@ import (
 // alert posts (see docs/reconcile.md).
 const WatchdogPath = "/api/v1/webhook/watchdog"
 
-// WebhookOptions configure the Watchdog webhook: the same bearer token and
-// body limit as the main webhook.
+// WebhookOptions configure the Watchdog webhook: the same bearer token
+// (a token file is read at each delivery) and body limit as the main
+// webhook.
 type WebhookOptions struct {
-	BearerToken  string
+	BearerToken  secretfile.Source
 	MaxBodyBytes int64
 }
 

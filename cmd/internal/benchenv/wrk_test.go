@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rootuip/sre/pkg/receiver"
+	"github.com/rootuip/sre/pkg/secretfile"
 )
 
 var startsAtRE = regexp.MustCompile(`"startsAt":"[0-9T:-]+Z"`)
@@ -63,7 +64,7 @@ func TestWrkScript(t *testing.T) {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		m, rerr := receiver.DecodeRequest(w, r, "", 0)
+		m, rerr := receiver.DecodeRequest(w, r, secretfile.Source{}, 0)
 		if rerr != nil {
 			fail("DecodeRequest: %v", rerr)
 			http.Error(w, rerr.Error(), rerr.Code)
