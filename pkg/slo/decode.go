@@ -2,6 +2,7 @@ package slo
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -76,8 +77,17 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		if !d.scalar(n, path) {
 			return
 		}
-		if f, err := strconv.ParseFloat(n.Value, 64); err == nil {
-			v.SetFloat(f)
+		if isNumberTag(n) {
+			if f, ok := d.number(n, path); ok {
+				v.SetFloat(f)
+			}
+			return
+		}
+		if f, err := strconv.ParseFloat(strings.TrimSpace(n.Value), 64); err == nil && isQuoted(n) {
+			d.errorf(n, path, "expected a number or a duration, got the string %q (write it without quotes)", n.Value)
+			return
+		} else if err == nil && !finite(f) {
+			d.errorf(n, path, "%s is not a finite number", n.Value)
 			return
 		}
 		dur, err := model.ParseDuration(n.Value)
@@ -135,18 +145,16 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		if !d.scalar(n, path) {
 			return
 		}
-		f, err := strconv.ParseFloat(strings.TrimSpace(n.Value), 64)
-		if err != nil {
-			d.errorf(n, path, "invalid number %q", n.Value)
-			return
+		if f, ok := d.number(n, path); ok {
+			v.SetFloat(f)
 		}
-		v.SetFloat(f)
 	case reflect.Bool:
 		if !d.scalar(n, path) {
 			return
 		}
-		b, err := strconv.ParseBool(n.Value)
-		if err != nil {
+		// Only a YAML boolean (true, false): not 1, "true" or yes.
+		var b bool
+		if n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
 			d.errorf(n, path, "invalid boolean %q (use true or false)", n.Value)
 			return
 		}
@@ -154,6 +162,47 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	default:
 		d.errorf(n, path, "unsupported field type %s", v.Type())
 	}
+}
+
+// isNumberTag reports whether a scalar is a YAML number (!!int or !!float,
+// resolved or explicit).
+func isNumberTag(n *yaml.Node) bool {
+	t := n.ShortTag()
+	return t == "!!int" || t == "!!float"
+}
+
+func isQuoted(n *yaml.Node) bool {
+	return n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// number decodes a scalar that must be a finite YAML number: a string
+// (quoted "99.9", or a plain NaN, Inf or hex float that YAML reads as a
+// string) is not a number, and neither are .nan and .inf.
+func (d *decoder) number(n *yaml.Node, path string) (float64, bool) {
+	if !isNumberTag(n) {
+		f, err := strconv.ParseFloat(strings.TrimSpace(n.Value), 64)
+		switch {
+		case err == nil && isQuoted(n):
+			d.errorf(n, path, "expected a number, got the string %q (write it without quotes)", n.Value)
+		case err == nil && !finite(f):
+			d.errorf(n, path, "%s is not a finite number", n.Value)
+		default:
+			d.errorf(n, path, "invalid number %q", n.Value)
+		}
+		return 0, false
+	}
+	var f float64
+	if err := n.Decode(&f); err != nil {
+		d.errorf(n, path, "invalid number %q", n.Value)
+		return 0, false
+	}
+	if !finite(f) {
+		d.errorf(n, path, "%s is not a finite number", n.Value)
+		return 0, false
+	}
+	return f, true
 }
 
 func (d *decoder) scalar(n *yaml.Node, path string) bool {

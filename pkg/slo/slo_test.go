@@ -50,6 +50,13 @@ func TestBadSpecs(t *testing.T) {
 		"unsupported-version.yml":   "testdata/bad/unsupported-version.yml:1:10: version: unsupported version \"prometheus/v2\" (supported: sre.rootuip.io/v1, openslo/v1, sloth prometheus/v1)",
 		"wrong-apiversion.yml":      "testdata/bad/wrong-apiversion.yml:1:13: apiVersion: unsupported version \"sre.rootuip.io/v2\" (supported: sre.rootuip.io/v1, openslo/v1, sloth prometheus/v1)",
 		"wrong-kind.yml":            "testdata/bad/wrong-kind.yml:2:7: kind: unsupported kind \"SLO\" (want ServiceLevelObjectives)",
+		"objective-nan.yml":         "testdata/bad/objective-nan.yml:6:16: slos[0].objective: NaN is not a finite number",
+		"objective-string.yml":      "testdata/bad/objective-string.yml:6:16: slos[0].objective: expected a number, got the string \"99.9\" (write it without quotes)",
+		"objective-hex-float.yml":   "testdata/bad/objective-hex-float.yml:6:16: slos[0].objective: invalid number \"0x1.8fp6\"",
+		"min-events-inf.yml":        "testdata/bad/min-events-inf.yml:12:18: slos[0].alerting.minEvents: .inf is not a finite number",
+		"budget-consumed-nan.yml":   "testdata/bad/budget-consumed-nan.yml:12:26: slos[0].alerting.budget.consumed: NaN is not a finite number",
+		"burn-rate-inf.yml":         "testdata/bad/burn-rate-inf.yml:14:57: slos[0].alerting.page.windows[0].burnRate: Inf is not a finite number",
+		"disabled-not-bool.yml":     "testdata/bad/disabled-not-bool.yml:12:24: slos[0].alerting.page.disabled: invalid boolean \"1\" (use true or false)",
 	}
 	files, err := filepath.Glob("testdata/bad/*.yml")
 	require.NoError(t, err)

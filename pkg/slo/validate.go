@@ -433,8 +433,8 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 	a := &o.Alerting
 	ap := p + ".alerting"
 	checkLabels(add, ap+".labels", a.Labels)
-	if a.MinEvents < 0 || math.IsNaN(a.MinEvents) {
-		add(ap+".minEvents", "must not be negative")
+	if !(a.MinEvents >= 0) || math.IsInf(a.MinEvents, 0) {
+		add(ap+".minEvents", "must be a finite number, not negative (got %v)", a.MinEvents)
 	}
 	if a.MinEvents > 0 && o.SLI.Kind() != KindEvents && o.SLI.Kind() != KindLatency {
 		add(ap+".minEvents", "needs an events or latency SLI (the %s SLI has no event count)", o.SLI.Kind())
@@ -462,7 +462,7 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 			if (w.BurnRate == 0) == (w.BudgetConsumed == 0) {
 				add(wp, "set exactly one of burnRate and budgetConsumed")
 			}
-			if w.BurnRate < 0 || w.BudgetConsumed < 0 || w.BudgetConsumed > 100 {
+			if !(w.BurnRate >= 0) || math.IsInf(w.BurnRate, 0) || !(w.BudgetConsumed >= 0 && w.BudgetConsumed <= 100) {
 				add(wp, "burnRate must be positive and budgetConsumed a percentage")
 			}
 			if w.Name != "" && !severityRE.MatchString(w.Name) {
@@ -501,7 +501,7 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 	}
 	b := a.Budget
 	if !b.Disabled {
-		if b.Consumed <= 0 || b.Consumed > 100 {
+		if !(b.Consumed > 0 && b.Consumed <= 100) {
 			add(ap+".budget.consumed", "must be a percentage in (0, 100]")
 		}
 		if !severityRE.MatchString(b.Severity) {

@@ -219,6 +219,11 @@ func TestImportAlertConditions(t *testing.T) {
 	bad := strings.Replace(policy, "kind: burnrate", "kind: timeToBurn", 1)
 	_, err = slo.Parse([]byte(sloDoc(ratioBad, objectives...)+bad), "shop.yml")
 	require.EqualError(t, err, `shop.yml:31:9: AlertCondition.spec.condition.kind: condition kind "timeToBurn" is not supported (only burnrate)`)
+
+	// A threshold must be a finite number (NaN would switch the alert off).
+	bad = strings.Replace(policy, "threshold: 10", "threshold: NaN", 1)
+	_, err = slo.Parse([]byte(sloDoc(ratioBad, objectives...)+bad), "shop.yml")
+	require.EqualError(t, err, `shop.yml:32:56: AlertCondition.spec.condition.threshold: NaN is not a finite number`)
 }
 
 func TestTimeslicesFixture(t *testing.T) {
