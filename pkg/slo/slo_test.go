@@ -57,6 +57,8 @@ func TestBadSpecs(t *testing.T) {
 		"budget-consumed-nan.yml":   "testdata/bad/budget-consumed-nan.yml:12:26: slos[0].alerting.budget.consumed: NaN is not a finite number",
 		"burn-rate-inf.yml":         "testdata/bad/burn-rate-inf.yml:14:57: slos[0].alerting.page.windows[0].burnRate: Inf is not a finite number",
 		"disabled-not-bool.yml":     "testdata/bad/disabled-not-bool.yml:12:24: slos[0].alerting.page.disabled: invalid boolean \"1\" (use true or false)",
+		"objective-budget-zero.yml": "testdata/bad/objective-budget-zero.yml:6:16: slos[0].objective: objective 99.99999999996 leaves an error budget below 1e-12 (budgets are kept to 12 decimals); it must be at most 99.9999999999",
+		"groupby-fixed-label.yml":   "testdata/bad/groupby-fixed-label.yml:8:24: slos[0].labels.customer: label \"customer\" is in groupBy: a fixed value would give every group the same labels (duplicate series)\ntestdata/bad/groupby-fixed-label.yml:14:26: slos[0].alerting.labels.customer: label \"customer\" is in groupBy: a fixed value would give every group the same labels (duplicate series)",
 	}
 	files, err := filepath.Glob("testdata/bad/*.yml")
 	require.NoError(t, err)

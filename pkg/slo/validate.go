@@ -29,6 +29,10 @@ const (
 	MaxPeriod = 366 * 24 * time.Hour
 )
 
+// MaxObjective is the highest objective: its error budget, 1e-12, is the
+// smallest that ErrorBudget's rounding to 12 decimals keeps above 0.
+const MaxObjective = 99.9999999999
+
 // Parser is the PromQL parser used for validation and generation.
 var Parser = parser.NewParser(parser.Options{})
 
@@ -172,6 +176,8 @@ func (s *Spec) validateSLO(add func(string, string, ...any), p string, o *SLO) {
 		add(p+".objective", "objective %v looks like a fraction; write it as a percentage (%v)", obj, roundRatio(obj*100))
 	case obj >= 100:
 		add(p+".objective", "objective %v leaves no error budget; it must be below 100", obj)
+	case obj > MaxObjective || o.ErrorBudget() <= 0:
+		add(p+".objective", "objective %v leaves an error budget below 1e-12 (budgets are kept to 12 decimals); it must be at most %v", obj, MaxObjective)
 	}
 	if d := o.PeriodDuration(); d < MinPeriod || d > MaxPeriod {
 		add(p+".period", "period %s must be between 1d and 366d", o.PeriodName())
@@ -188,11 +194,35 @@ func (s *Spec) validateSLO(add func(string, string, ...any), p string, o *SLO) {
 		}
 	}
 	checkLabels(add, p+".labels", o.Labels)
+	s.checkGroupedLabels(add, p, o)
 	s.validateSLI(add, p+".sli", o)
 	s.validateAlerting(add, p, o)
 	bp := o.BudgetPolicy
 	if !(bp.Green > bp.Yellow && bp.Yellow > bp.Exhausted && bp.Exhausted >= 0 && bp.Green <= 100) {
 		add(p+".budgetPolicy", "thresholds must satisfy 100 >= green > yellow > exhausted >= 0 (got green %v, yellow %v, exhausted %v)", bp.Green, bp.Yellow, bp.Exhausted)
+	}
+}
+
+// checkGroupedLabels refuses a groupBy label that a labels field also
+// sets: the fixed value would replace the grouped one, so the rules of
+// every group would have the same labels and fail at evaluation (duplicate
+// series).
+func (s *Spec) checkGroupedLabels(add func(string, string, ...any), p string, o *SLO) {
+	for _, l := range o.GroupBy {
+		for _, f := range []struct {
+			path   string
+			labels map[string]string
+		}{
+			{"labels", s.Labels},
+			{p + ".labels", o.Labels},
+			{p + ".alerting.labels", o.Alerting.Labels},
+			{p + ".alerting.page.labels", o.Alerting.Page.Labels},
+			{p + ".alerting.ticket.labels", o.Alerting.Ticket.Labels},
+		} {
+			if _, ok := f.labels[l]; ok {
+				add(f.path+"."+l, "label %q is in groupBy: a fixed value would give every group the same labels (duplicate series)", l)
+			}
+		}
 	}
 }
 
@@ -473,7 +503,7 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 	if a.Ticket.MaxDetectionTime != 0 {
 		add(ap+".ticket.maxDetectionTime", "only the page tier has a maxDetectionTime")
 	}
-	if o.Objective < 1 || o.Objective >= 100 || o.PeriodDuration() < MinPeriod || o.PeriodDuration() > MaxPeriod {
+	if !(o.Objective >= 1 && o.Objective <= MaxObjective) || o.ErrorBudget() <= 0 || o.PeriodDuration() < MinPeriod || o.PeriodDuration() > MaxPeriod {
 		return // the windows depend on both; their errors are already reported
 	}
 	if bound := time.Duration(a.Page.MaxDetectionTime); bound > 0 && !a.Page.Disabled {
