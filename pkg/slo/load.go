@@ -97,7 +97,8 @@ func LoadFile(path string) ([]*Spec, error) {
 }
 
 // LoadDir reads every *.yml and *.yaml file under dir (recursively, in
-// lexical order) and validates that no (service, SLO) pair is defined twice.
+// lexical order; the extension in any case, as Sloth), which must hold at
+// least one, and validates that no (service, SLO) pair is defined twice.
 // A path naming a file is read with LoadFile.
 func LoadDir(dir string) ([]*Spec, error) {
 	st, err := os.Stat(dir)
@@ -112,13 +113,18 @@ func LoadDir(dir string) ([]*Spec, error) {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() && (strings.HasSuffix(p, ".yml") || strings.HasSuffix(p, ".yaml")) {
+		// As Sloth: the extension in any case (.yml, .YAML).
+		if ext := strings.ToLower(filepath.Ext(p)); !d.IsDir() && (ext == ".yml" || ext == ".yaml") {
 			files = append(files, p)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load SLO specs: %w", err)
+	}
+	if len(files) == 0 {
+		// As an empty file: generating nothing would remove every rule.
+		return nil, Errors{{File: dir, Msg: "no SLO spec found (no .yml or .yaml file in the directory)"}}
 	}
 	sort.Strings(files)
 	return LoadFiles(files...)
