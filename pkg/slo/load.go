@@ -212,7 +212,9 @@ func Parse(data []byte, file string) ([]*Spec, error) {
 			}
 			return nil, Errors{e}
 		}
-		if len(n.Content) == 0 {
+		// An empty document (a trailing ---, or one with only comments)
+		// comes back as an empty null scalar: skip it, as Sloth does.
+		if len(n.Content) == 0 || isEmptyDocument(n.Content[0]) {
 			continue
 		}
 		docs = append(docs, n.Content[0])
@@ -276,6 +278,10 @@ docs:
 		return nil, errs
 	}
 	return specs, nil
+}
+
+func isEmptyDocument(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null" && n.Value == "" && n.Style == 0
 }
 
 func unknownFormat(doc *yaml.Node, file string) *Error {

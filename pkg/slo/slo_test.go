@@ -296,3 +296,22 @@ func TestLoadFilesInOrder(t *testing.T) {
 	_, err = slo.LoadFiles(missing...)
 	require.ErrorContains(t, err, "missing-1.yml")
 }
+
+// An empty document (a trailing ---, or one with only a comment) is
+// skipped, as Sloth skips it; a file of only empty documents is empty.
+func TestEmptyDocuments(t *testing.T) {
+	spec := "apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: api\nslos:\n  - name: x\n    objective: 99\n    sli: {bool: {selector: up}}\n"
+	for _, data := range []string{
+		spec + "---\n",
+		spec + "---\n# nothing here\n",
+		"---\n# first\n---\n" + spec + "---\n---\n",
+	} {
+		specs, err := slo.Parse([]byte(data), "api.yml")
+		require.NoError(t, err, "%q", data)
+		require.Len(t, specs, 1)
+	}
+	_, err := slo.Parse([]byte("---\n# only a comment\n---\n"), "api.yml")
+	require.EqualError(t, err, "api.yml: no SLO spec found (empty file)")
+	_, err = slo.Parse([]byte(spec+"--- ~\n"), "api.yml")
+	require.ErrorContains(t, err, "api.yml:8:5: expected a mapping", "an explicit null is not empty")
+}
