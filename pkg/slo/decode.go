@@ -14,7 +14,12 @@ import (
 )
 
 // Position is a line and column in a spec file.
-type Position struct{ Line, Column int }
+type Position struct {
+	Line, Column int
+	// null: the field is written without a value (field: or field: ~),
+	// which leaves it unset, as when it is left out.
+	null bool
+}
 
 // positions maps a field path (e.g. "slos[0].objective") to where its value is.
 type positions map[string]Position
@@ -51,8 +56,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
-	d.pos[path] = Position{n.Line, n.Column}
+	d.pos[path] = Position{Line: n.Line, Column: n.Column}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		d.pos[path] = Position{Line: n.Line, Column: n.Column, null: true}
 		return
 	}
 	switch v.Type() {

@@ -59,6 +59,10 @@ func TestBadSpecs(t *testing.T) {
 		"disabled-not-bool.yml":     "testdata/bad/disabled-not-bool.yml:12:24: slos[0].alerting.page.disabled: invalid boolean \"1\" (use true or false)",
 		"objective-budget-zero.yml": "testdata/bad/objective-budget-zero.yml:6:16: slos[0].objective: objective 99.99999999996 leaves an error budget below 1e-12 (budgets are kept to 12 decimals); it must be at most 99.9999999999",
 		"groupby-fixed-label.yml":   "testdata/bad/groupby-fixed-label.yml:8:24: slos[0].labels.customer: label \"customer\" is in groupBy: a fixed value would give every group the same labels (duplicate series)\ntestdata/bad/groupby-fixed-label.yml:14:26: slos[0].alerting.labels.customer: label \"customer\" is in groupBy: a fixed value would give every group the same labels (duplicate series)",
+		"objective-zero.yml":        "testdata/bad/objective-zero.yml:6:16: slos[0].objective: objective 0 must be a percentage, at least 1 and below 100",
+		"period-zero.yml":           "testdata/bad/period-zero.yml:7:13: slos[0].period: period 0d must be between 1d and 366d",
+		"budget-consumed-zero.yml":  "testdata/bad/budget-consumed-zero.yml:12:26: slos[0].alerting.budget.consumed: must be a percentage in (0, 100]",
+		"burn-rate-zero.yml":        "testdata/bad/burn-rate-zero.yml:14:57: slos[0].alerting.page.windows[0].burnRate: must be a positive number (got 0)",
 	}
 	files, err := filepath.Glob("testdata/bad/*.yml")
 	require.NoError(t, err)
@@ -314,4 +318,21 @@ func TestEmptyDocuments(t *testing.T) {
 	require.EqualError(t, err, "api.yml: no SLO spec found (empty file)")
 	_, err = slo.Parse([]byte(spec+"--- ~\n"), "api.yml")
 	require.ErrorContains(t, err, "api.yml:8:5: expected a mapping", "an explicit null is not empty")
+}
+
+// A window's for: 0s is its own for:, not the tier's; a window without
+// for: takes the tier's. An explicit `period:` or `for:` without a value
+// (null) is left out.
+func TestExplicitZeroFor(t *testing.T) {
+	spec := "apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: api\nslos:\n  - name: x\n    objective: 99.9\n    period:\n" +
+		"    sli: {bool: {selector: up}}\n    alerting:\n      budget: {for: ~}\n      page:\n        for: 2m\n        windows:\n" +
+		"          - {longWindow: 1h, shortWindow: 5m, burnRate: 14.4, for: 0s}\n          - {longWindow: 6h, shortWindow: 30m, burnRate: 6}\n"
+	specs, err := slo.Parse([]byte(spec), "api.yml")
+	require.NoError(t, err)
+	o := &specs[0].SLOs[0]
+	ws := o.Windows()
+	require.Equal(t, time.Duration(0), ws[0].For, "for: 0s is kept")
+	require.Equal(t, 2*time.Minute, ws[1].For, "the tier's for:")
+	require.Equal(t, slo.DefaultPeriod, o.Period)
+	require.Equal(t, slo.DefaultBudgetFor, o.Alerting.Budget.For)
 }

@@ -67,44 +67,64 @@ func (s *Spec) SetPosition(path string, line, column int) {
 	if s.pos == nil {
 		s.pos = positions{}
 	}
-	s.pos[path] = Position{line, column}
+	s.pos[path] = Position{Line: line, Column: column}
 }
 
-// ApplyDefaults fills unset optional fields with their defaults.
+// given reports whether a field path is written in the file with a value
+// (not left out, and not field: ~).
+func (s *Spec) given(path string) bool {
+	p, ok := s.pos[path]
+	return ok && !p.null
+}
+
+// ApplyDefaults fills unset optional fields with their defaults. A value
+// written in the file, even 0, is kept (and validated: period: 0d is out of
+// range, not 30d).
 func (s *Spec) ApplyDefaults() {
 	for i := range s.SLOs {
 		o := &s.SLOs[i]
-		if o.Period == 0 {
+		given := func(field string) bool { return s.given(fmt.Sprintf("slos[%d].%s", i, field)) }
+		if o.Period == 0 && o.periodText == "" && !given("period") {
 			o.Period = DefaultPeriod
 		}
 		// A threshold left out takes the guide's default (green 50, yellow
-		// 20, exhausted 0); one written in the file, even 0, is kept.
-		given := func(field string) bool {
-			_, ok := s.pos[fmt.Sprintf("slos[%d].budgetPolicy.%s", i, field)]
-			return ok
-		}
-		if o.BudgetPolicy.Green == 0 && !given("green") {
+		// 20, exhausted 0).
+		if o.BudgetPolicy.Green == 0 && !given("budgetPolicy.green") {
 			o.BudgetPolicy.Green = DefaultBudgetPolicy.Green
 		}
-		if o.BudgetPolicy.Yellow == 0 && !given("yellow") {
+		if o.BudgetPolicy.Yellow == 0 && !given("budgetPolicy.yellow") {
 			o.BudgetPolicy.Yellow = DefaultBudgetPolicy.Yellow
 		}
-		if o.BudgetPolicy.Exhausted == 0 && !given("exhausted") {
+		if o.BudgetPolicy.Exhausted == 0 && !given("budgetPolicy.exhausted") {
 			o.BudgetPolicy.Exhausted = DefaultBudgetPolicy.Exhausted
 		}
-		if o.Alerting.Budget.Consumed == 0 {
+		if o.Alerting.Budget.Consumed == 0 && !given("alerting.budget.consumed") {
 			o.Alerting.Budget.Consumed = DefaultBudgetConsumed
 		}
-		if o.Alerting.Budget.Severity == "" {
+		if o.Alerting.Budget.Severity == "" && !given("alerting.budget.severity") {
 			o.Alerting.Budget.Severity = DefaultBudgetSeverity
 		}
-		if o.Alerting.Budget.For == 0 {
+		if o.Alerting.Budget.For == 0 && !given("alerting.budget.for") {
 			o.Alerting.Budget.For = DefaultBudgetFor
 		}
 		// maxDetectionTime: 0 written in the file disables the bound.
-		if _, ok := s.pos[fmt.Sprintf("slos[%d].alerting.page.maxDetectionTime", i)]; !ok && o.Alerting.Page.MaxDetectionTime == 0 {
+		if o.Alerting.Page.MaxDetectionTime == 0 && !given("alerting.page.maxDetectionTime") {
 			o.Alerting.Page.MaxDetectionTime = DefaultMaxDetectionTime
 		}
+		// A window's for: 0s overrides the tier's for:.
+		for _, t := range []struct {
+			name string
+			tier *Tier
+		}{{"page", &o.Alerting.Page}, {"ticket", &o.Alerting.Ticket}} {
+			for j := range t.tier.Windows {
+				w := &t.tier.Windows[j]
+				wp := fmt.Sprintf("alerting.%s.windows[%d].", t.name, j)
+				w.forSet = w.For != 0 || given(wp+"for")
+				w.burnRateSet = w.BurnRate != 0 || given(wp+"burnRate")
+				w.budgetConsumedSet = w.BudgetConsumed != 0 || given(wp+"budgetConsumed")
+			}
+		}
+		o.objectiveSet = o.Objective != 0 || given("objective")
 	}
 }
 
@@ -168,10 +188,10 @@ func (s *Spec) validateSLO(add func(string, string, ...any), p string, o *SLO) {
 		add(p+".name", "invalid SLO name %q (letters, digits, '_', '.', '-'; at most 63)", o.Name)
 	}
 	switch obj := o.Objective; {
-	case obj == 0:
+	case obj == 0 && !o.objectiveSet:
 		add(p+".objective", "missing objective (a percentage such as 99.9)")
-	case math.IsNaN(obj) || obj < 0:
-		add(p+".objective", "objective %v must be a percentage between 0 and 100", obj)
+	case math.IsNaN(obj) || obj <= 0:
+		add(p+".objective", "objective %v must be a percentage, at least 1 and below 100", obj)
 	case obj < 1:
 		add(p+".objective", "objective %v looks like a fraction; write it as a percentage (%v)", obj, roundRatio(obj*100))
 	case obj >= 100:
@@ -489,11 +509,14 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 			case long > o.PeriodDuration():
 				add(wp+".longWindow", "must not exceed the period %s", o.PeriodName())
 			}
-			if (w.BurnRate == 0) == (w.BudgetConsumed == 0) {
+			if w.burnRateSet == w.budgetConsumedSet {
 				add(wp, "set exactly one of burnRate and budgetConsumed")
 			}
-			if !(w.BurnRate >= 0) || math.IsInf(w.BurnRate, 0) || !(w.BudgetConsumed >= 0 && w.BudgetConsumed <= 100) {
-				add(wp, "burnRate must be positive and budgetConsumed a percentage")
+			if w.burnRateSet && (!(w.BurnRate > 0) || math.IsInf(w.BurnRate, 0)) {
+				add(wp+".burnRate", "must be a positive number (got %v)", w.BurnRate)
+			}
+			if w.budgetConsumedSet && !(w.BudgetConsumed > 0 && w.BudgetConsumed <= 100) {
+				add(wp+".budgetConsumed", "must be a percentage in (0, 100] (got %v)", w.BudgetConsumed)
 			}
 			if w.Name != "" && !severityRE.MatchString(w.Name) {
 				add(wp+".name", "invalid tier name %q (lower case letters, digits, '_', '-')", w.Name)

@@ -108,6 +108,8 @@ func TestImportErrors(t *testing.T) {
 			`shop.yml:15:15: spec.timeWindow: exactly one time window is supported (got 2)`},
 		{"invalid duration", sloDoc(ratioBad, "  budgetingMethod: Occurrences", "  timeWindow:", "    - duration: 1 week", "      isRolling: true", "  objectives: [{target: 0.99}]"),
 			`shop.yml:16:17: spec.timeWindow[0].duration: invalid duration "1 week" (use a Prometheus duration such as 7d or 28d)`},
+		{"zero duration", sloDoc(ratioBad, "  budgetingMethod: Occurrences", "  timeWindow:", "    - duration: 0d", "      isRolling: true", "  objectives: [{target: 0.99}]"),
+			`shop.yml:16:17: slos[0].period: period 0d must be between 1d and 366d`},
 		{"objective 1.0", sloDoc(ratioBad, append(append([]string{}, rolling7d...), "  objectives:", "    - target: 1.0")...),
 			`shop.yml:19:15: slos[0].objective: objective 100 leaves no error budget; it must be below 100`},
 		{"period too short", sloDoc(ratioBad, "  budgetingMethod: Occurrences", "  timeWindow:", "    - duration: 1h", "      isRolling: true", "  objectives: [{target: 0.99}]"),
