@@ -100,6 +100,11 @@ func runGenerate(env *Env, o generateOptions) error {
 	if err != nil {
 		return fmt.Errorf("generate: %w", err)
 	}
+	if o.promRule {
+		if err := rulegen.CheckPrometheusRuleNames(files); err != nil {
+			return &ExitError{Code: 1, Err: fmt.Errorf("generate: %w", err)}
+		}
+	}
 	// Everything is rendered before anything is written: an error leaves
 	// the output directories as they were.
 	// Files are encoded and checked in parallel; the first error in file

@@ -472,3 +472,31 @@ func TestGenerateNoSpecs(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, stdout, "in 1 specs are valid")
 }
+
+// Services whose Kubernetes names are the same (my_service, my-service)
+// are refused before anything is written when generating Kubernetes
+// objects (PrometheusRule, Argo Rollouts and Flagger templates); plain
+// rule files, named as the service is, are fine.
+func TestGenerateKubernetesNameCollision(t *testing.T) {
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "slos.yml")
+	doc := "apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: %s\nslos:\n  - name: a\n    objective: 99.9\n    sli: {bool: {selector: up}}\n"
+	require.NoError(t, os.WriteFile(spec, []byte(fmt.Sprintf(doc, "my_service")+"---\n"+fmt.Sprintf(doc, "my-service")), 0o644))
+	out := filepath.Join(dir, "out")
+	for _, c := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"--prometheus-rule"}, `srectl: generate: services "my-service" and "my_service" would both be the PrometheusRule "my-service-slos"`},
+		{[]string{"--argo-rollouts", filepath.Join(dir, "argo")}, `srectl: argo rollouts templates: service "my_service" and service "my-service" would both be the AnalysisTemplate "my-service-slo-burn-rate"`},
+		{[]string{"--flagger", filepath.Join(dir, "flagger")}, `srectl: flagger templates: SLO my_service/a and SLO my-service/a would both be the MetricTemplate "my-service-a-burn-rate"`},
+	} {
+		code, _, stderr := srectl(t, append([]string{"generate", "-q", "-i", spec, "-o", out}, c.args...)...)
+		require.Equal(t, 1, code, "%v: %s", c.args, stderr)
+		require.True(t, strings.HasPrefix(stderr, c.stderr), "%v: %s", c.args, stderr)
+		require.Equal(t, []string{"slos.yml"}, listDir(t, dir), "nothing written")
+	}
+	code, _, stderr := srectl(t, "generate", "-q", "-i", spec, "-o", out)
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, []string{"my-service.yml", "my_service.yml"}, listDir(t, out))
+}

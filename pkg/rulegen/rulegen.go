@@ -672,13 +672,34 @@ type prometheusRule struct {
 	} `yaml:"spec"`
 }
 
+// PrometheusRuleName is the name of the PrometheusRule object of a
+// service: <service>-slos, lower case, with '-' for '_' and '.'.
+func PrometheusRuleName(service string) string {
+	return strings.ToLower(strings.NewReplacer("_", "-", ".", "-").Replace(service)) + "-slos"
+}
+
+// CheckPrometheusRuleNames returns an error naming both services when two
+// files would be PrometheusRule objects of the same name (my_service and
+// my-service are both my-service-slos): one would replace the other.
+func CheckPrometheusRuleNames(files []*File) error {
+	seen := map[string]string{}
+	for _, f := range files {
+		name := PrometheusRuleName(f.Service)
+		if other, ok := seen[name]; ok && other != f.Service {
+			return fmt.Errorf("services %q and %q would both be the PrometheusRule %q (Kubernetes names are lower case, with '-' for '_' and '.'): rename one", other, f.Service, name)
+		}
+		seen[name] = f.Service
+	}
+	return nil
+}
+
 // MarshalPrometheusRule renders the file as a prometheus-operator
 // PrometheusRule object (monitoring.coreos.com/v1) named <service>-slos.
 func (f *File) MarshalPrometheusRule(objLabels map[string]string) ([]byte, error) {
 	var pr prometheusRule
 	pr.APIVersion = "monitoring.coreos.com/v1"
 	pr.Kind = "PrometheusRule"
-	pr.Metadata.Name = strings.ToLower(strings.NewReplacer("_", "-", ".", "-").Replace(f.Service)) + "-slos"
+	pr.Metadata.Name = PrometheusRuleName(f.Service)
 	pr.Metadata.Labels = objLabels
 	pr.Spec.Groups = f.Groups
 	var buf bytes.Buffer

@@ -464,3 +464,18 @@ func TestNativeSuiteCatchesNaN(t *testing.T) {
         exp: {} 1E+00
         got: nil`)
 }
+
+// PrometheusRule names fold case and turn '_' and '.' into '-': services
+// my_service and My.Service would be the same object, one replacing the
+// other.
+func TestPrometheusRuleNameCollision(t *testing.T) {
+	doc := "apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: %s\nslos:\n  - name: a\n    objective: 99.9\n    sli: {bool: {selector: up}}\n"
+	specs, err := slo.Parse([]byte(fmt.Sprintf(doc, "my_service")+"---\n"+fmt.Sprintf(doc, "My.Service")+"---\n"+fmt.Sprintf(doc, "other")), "s.yml")
+	require.NoError(t, err)
+	files, err := rulegen.Generate(specs)
+	require.NoError(t, err)
+	require.Equal(t, "my-service-slos", rulegen.PrometheusRuleName("My.Service"))
+	require.EqualError(t, rulegen.CheckPrometheusRuleNames(files),
+		`services "My.Service" and "my_service" would both be the PrometheusRule "my-service-slos" (Kubernetes names are lower case, with '-' for '_' and '.'): rename one`)
+	require.NoError(t, rulegen.CheckPrometheusRuleNames(files[1:]))
+}
