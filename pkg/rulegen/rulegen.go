@@ -23,6 +23,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -646,7 +648,7 @@ func (f *File) Marshal() ([]byte, error) {
 	buf.WriteString(Header)
 	for _, s := range f.Sources {
 		buf.WriteString("# Source: ")
-		buf.WriteString(s)
+		buf.WriteString(sourceName(s))
 		buf.WriteByte('\n')
 	}
 	if err := encodeRuleGroups(&buf, f.Groups); err != nil {
@@ -657,6 +659,19 @@ func (f *File) Marshal() ([]byte, error) {
 		return nil, fmt.Errorf("rules of %s: %w", f.Service, err)
 	}
 	return buf.Bytes(), nil
+}
+
+// sourceName is a spec file name for the "# Source:" comment: as it is,
+// or quoted as a Go string when it holds a control character, a Unicode
+// line break or invalid UTF-8 (a newline ended the comment and broke the
+// file).
+func sourceName(s string) string {
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+	}) {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 // prometheusRule is a prometheus-operator PrometheusRule object.
