@@ -33,6 +33,36 @@ type decoder struct {
 	// durations holds the text of every duration decoded, by field path.
 	durations map[string]string
 	errs      Errors
+	// budget is how many nodes decoding may visit, aliases expanded
+	// (aliasBudget); over it, decoding stops with one error.
+	budget, visited int
+	overBudget      bool
+}
+
+// Alias expansion budget: a document may expand to aliasExpansionFactor
+// times its own nodes, plus aliasExpansionFloor. yaml.v3 limits aliases
+// when it decodes into Go values, but this decoder walks the node tree and
+// follows aliases itself: 1,000 SLOs aliasing one anchored window list
+// took 35 s and 3.7 GB to validate.
+const (
+	aliasExpansionFactor = 10
+	aliasExpansionFloor  = 10000
+)
+
+// aliasBudget is the number of nodes decoding n may visit.
+func aliasBudget(n *yaml.Node) int {
+	count := 0
+	var walk func(*yaml.Node)
+	walk = func(n *yaml.Node) {
+		count++
+		if n.Kind != yaml.AliasNode {
+			for _, c := range n.Content {
+				walk(c)
+			}
+		}
+	}
+	walk(n)
+	return aliasExpansionFactor*count + aliasExpansionFloor
 }
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
@@ -53,6 +83,16 @@ func join(path, field string) string {
 }
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	if d.overBudget {
+		return
+	}
+	if d.budget > 0 {
+		if d.visited++; d.visited > d.budget {
+			d.overBudget = true
+			d.errorf(n, path, "aliases expand the document to more than %d values (%d times its size plus %d): too much aliasing", d.budget, aliasExpansionFactor, aliasExpansionFloor)
+			return
+		}
+	}
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
@@ -324,7 +364,7 @@ func DecodeStrict(file string, n *yaml.Node, v any, prefix string) error {
 // that importers can point validation errors at the exact line (see
 // Spec.SetPosition).
 func DecodeStrictPositions(file string, n *yaml.Node, v any, prefix string) (map[string]Position, error) {
-	d := &decoder{file: file, pos: positions{}}
+	d := &decoder{file: file, pos: positions{}, budget: aliasBudget(n)}
 	d.decode(n, reflect.ValueOf(v).Elem(), prefix)
 	return d.pos, d.errs.err()
 }

@@ -48,10 +48,18 @@ func (e *Error) Error() string {
 // Errors is a list of problems, one per line in its message.
 type Errors []*Error
 
+// MaxErrorsShown is how many errors Errors.Error lists before "and N
+// more errors".
+const MaxErrorsShown = 100
+
 func (es Errors) Error() string {
-	s := make([]string, len(es))
-	for i, e := range es {
+	n := min(len(es), MaxErrorsShown)
+	s := make([]string, n, n+1)
+	for i, e := range es[:n] {
 		s[i] = e.Error()
+	}
+	if more := len(es) - n; more > 0 {
+		s = append(s, fmt.Sprintf("... and %d more errors", more))
 	}
 	return strings.Join(s, "\n")
 }
@@ -337,7 +345,7 @@ func scalarField(m *yaml.Node, key string) string {
 
 // decodeSpec decodes and validates one native document.
 func decodeSpec(doc *yaml.Node, file string) (*Spec, error) {
-	d := &decoder{file: file, pos: positions{}, durations: map[string]string{}}
+	d := &decoder{file: file, pos: positions{}, durations: map[string]string{}, budget: aliasBudget(doc)}
 	s := &Spec{}
 	d.decode(doc, reflect.ValueOf(s).Elem(), "")
 	if len(d.errs) > 0 {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -335,4 +336,48 @@ func TestExplicitZeroFor(t *testing.T) {
 	require.Equal(t, 2*time.Minute, ws[1].For, "the tier's for:")
 	require.Equal(t, slo.DefaultPeriod, o.Period)
 	require.Equal(t, slo.DefaultBudgetFor, o.Alerting.Budget.For)
+}
+
+// Aliases expand to at most 10 times the document's own nodes (plus
+// 10,000): 1,000 SLOs aliasing one anchored list of 40 windows took
+// seconds and gigabytes to validate. Reasonable reuse (an anchored
+// alerting block for a few SLOs) is fine.
+func TestAliasExpansionBudget(t *testing.T) {
+	bomb := func(slos, windows int) []byte {
+		var b strings.Builder
+		b.WriteString("apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: svc\nslos:\n")
+		b.WriteString("  - name: s0\n    objective: 99.9\n    sli: {bool: {selector: up}}\n    alerting:\n      page:\n        windows: &w\n")
+		for i := range windows {
+			fmt.Fprintf(&b, "          - {longWindow: %dh, shortWindow: 5m, burnRate: 14.4, name: w%d}\n", i%20+1, i)
+		}
+		for i := 1; i < slos; i++ {
+			fmt.Fprintf(&b, "  - {name: s%d, objective: 99.9, sli: {bool: {selector: up}}, alerting: {page: {windows: *w}}}\n", i)
+		}
+		return []byte(b.String())
+	}
+	_, err := slo.Parse(bomb(1000, 40), "bomb.yml")
+	var es slo.Errors
+	require.ErrorAs(t, err, &es)
+	require.Len(t, es, 1)
+	require.Regexp(t, `^bomb.yml:\d+:\d+: slos\[\d+\]\.alerting\.page\.windows\[\d+\]: aliases expand the document to more than \d+ values \(10 times its size plus 10000\): too much aliasing$`, err.Error())
+
+	specs, err := slo.Parse(bomb(20, 4), "reuse.yml")
+	require.NoError(t, err)
+	require.Len(t, specs[0].SLOs, 20)
+	require.Len(t, specs[0].SLOs[19].Alerting.Page.Windows, 4)
+}
+
+// At most 100 errors are listed, then how many more there are.
+func TestErrorsCapped(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: svc\nslos:\n")
+	for i := range 150 {
+		fmt.Fprintf(&b, "  - {name: s%d, objective: 0.5, sli: {bool: {selector: up}}}\n", i)
+	}
+	_, err := slo.Parse([]byte(b.String()), "many.yml")
+	lines := strings.Split(err.Error(), "\n")
+	require.Len(t, lines, 101)
+	require.Equal(t, "many.yml:5:27: slos[0].objective: objective 0.5 looks like a fraction; write it as a percentage (50)", lines[0])
+	require.Equal(t, "... and 50 more errors", lines[100])
+	require.Len(t, err.(slo.Errors), 150, "the list itself is whole")
 }
