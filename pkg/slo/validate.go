@@ -1,7 +1,9 @@
 package slo
 
 import (
+	"context"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -12,6 +14,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/template"
 )
 
 var (
@@ -162,6 +165,41 @@ func (s *Spec) Validate() error {
 		s.validateSLO(add, p, o)
 	}
 	return errs.err()
+}
+
+// alertTemplateDefs are the variables Prometheus defines before every
+// alert template (as rulefmt's template test does).
+const alertTemplateDefs = "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}"
+
+var templateErrRE = regexp.MustCompile(`^template: annotation:(\d+)(?::\d+)?: (.*)$`)
+
+// checkTemplate parses an annotation as Prometheus parses alert templates,
+// so that a bad one is reported once, at its field, instead of for every
+// generated alert.
+func checkTemplate(add func(string, string, ...any), path, text string) {
+	if !strings.Contains(text, "{{") {
+		return
+	}
+	err := template.NewTemplateExpander(context.Background(), alertTemplateDefs+text, "annotation", nil, 0, nil, nil, nil).ParseTest()
+	if err == nil {
+		return
+	}
+	// "template: annotation:1:12: unclosed action": the text is quoted in
+	// the message; only a line other than the first is worth naming.
+	msg := err.Error()
+	if m := templateErrRE.FindStringSubmatch(msg); m != nil {
+		msg = m[2]
+		if m[1] != "1" {
+			msg = "line " + m[1] + ": " + msg
+		}
+	}
+	add(path, "invalid template %q: %s", text, msg)
+}
+
+func checkTemplates(add func(string, string, ...any), path string, m map[string]string) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		checkTemplate(add, path+"."+k, m[k])
+	}
 }
 
 func checkLabels(add func(string, string, ...any), path string, m map[string]string) {
@@ -530,7 +568,10 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 		return // the windows depend on both; their errors are already reported
 	}
 	if bound := time.Duration(a.Page.MaxDetectionTime); bound > 0 && !a.Page.Disabled {
-		if d := o.DetectionTime(); d > bound {
+		// A tier whose windows can never fire (burn rate x error budget
+		// >= 1) is reported below; its detection time is infinite, not
+		// the 106751d of time.Duration's maximum.
+		if d := o.DetectionTime(); d > bound && o.fastestPossibleDetection() != math.MaxInt64 {
 			add(ap+".page.maxDetectionTime", "a total outage pages after %s at the earliest (even with a %s long window), above maxDetectionTime %s: lower the page tier's for:, or raise maxDetectionTime (0 disables the bound)",
 				model.Duration(o.fastestPossibleDetection()), model.Duration(BaseWindow), model.Duration(bound))
 		}
@@ -551,6 +592,12 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 		if w.Severity == SeverityPage && w.BurnRate <= 1 {
 			add(ap, "page tier %s has burn rate %g: a budget-neutral burn (1x) would page", w.Name, w.BurnRate)
 		}
+	}
+	checkTemplates(add, ap+".annotations", a.Annotations)
+	checkTemplates(add, ap+".page.annotations", a.Page.Annotations)
+	checkTemplates(add, ap+".ticket.annotations", a.Ticket.Annotations)
+	if a.RunbookURL != "" {
+		checkTemplate(add, ap+".runbookURL", a.RunbookURL)
 	}
 	b := a.Budget
 	if !b.Disabled {

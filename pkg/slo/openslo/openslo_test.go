@@ -222,6 +222,12 @@ func TestImportAlertConditions(t *testing.T) {
 	_, err = slo.Parse([]byte(sloDoc(ratioBad, objectives...)+bad), "shop.yml")
 	require.EqualError(t, err, `shop.yml:31:9: AlertCondition.spec.condition.kind: condition kind "timeToBurn" is not supported (only burnrate)`)
 
+	// A window error points at the condition's lookbackWindow, not at the
+	// SLO.
+	bad = strings.Replace(policy, "lookbackWindow: 2h", "lookbackWindow: 4m", 1)
+	_, err = slo.Parse([]byte(sloDoc(ratioBad, objectives...)+bad), "shop.yml")
+	require.EqualError(t, err, `shop.yml:32:76: slos[0].alerting.page.windows[0].shortWindow: must be shorter than longWindow`)
+
 	// A threshold must be a finite number (NaN would switch the alert off).
 	bad = strings.Replace(policy, "threshold: 10", "threshold: NaN", 1)
 	_, err = slo.Parse([]byte(sloDoc(ratioBad, objectives...)+bad), "shop.yml")
@@ -231,4 +237,18 @@ func TestImportAlertConditions(t *testing.T) {
 func TestTimeslicesFixture(t *testing.T) {
 	_, err := slo.LoadFile("testdata/timeslices.yml")
 	require.EqualError(t, err, `testdata/timeslices.yml:23:20: spec.budgetingMethod: budgeting method "Timeslices" is not supported (only Occurrences)`)
+}
+
+// Objects are referenced by name within a file: a second SLI,
+// AlertPolicy or AlertCondition of the same name is an error (the last
+// one silently won).
+func TestImportDuplicateNames(t *testing.T) {
+	for _, kind := range []string{"SLI", "AlertPolicy", "AlertCondition"} {
+		obj := "apiVersion: openslo/v1\nkind: " + kind + "\nmetadata:\n  name: dup\nspec: {}\n"
+		_, err := slo.Parse([]byte(obj+"---\n"+obj), "shop.yml")
+		require.EqualError(t, err, `shop.yml:10:9: metadata.name: `+kind+` "dup" is already defined at line 4`, kind)
+	}
+	// The same name in different kinds is fine.
+	_, err := slo.Parse([]byte("apiVersion: openslo/v1\nkind: AlertPolicy\nmetadata: {name: dup}\nspec: {}\n---\napiVersion: openslo/v1\nkind: AlertCondition\nmetadata: {name: dup}\nspec: {}\n"), "shop.yml")
+	require.NoError(t, err)
 }
