@@ -417,8 +417,8 @@ func (g *gen) sliTexts(embed func(fragmentKind, string) string) (errExpr, totalE
 // regexp is compiled when the bucket selector is parsed (check, swappable).
 func (g *gen) histogramSelectors(vs *parser.VectorSelector, thr float64) (count, bucket string) {
 	if g.histCount == "" {
-		c := withName(vs, vs.Name+"_count")
-		b := withName(vs, vs.Name+"_bucket")
+		c := withName(vs, slo.SelectorMetricName(vs)+"_count")
+		b := withName(vs, slo.SelectorMetricName(vs)+"_bucket")
 		b.LabelMatchers = append(b.LabelMatchers, &labels.Matcher{Type: labels.MatchRegexp, Name: "le", Value: LeRegexp(thr)})
 		g.histCount, g.histBucket = c.String(), b.String()
 	}
@@ -514,9 +514,14 @@ func asSelector(s string, e parser.Expr, err error) (*parser.VectorSelector, err
 	return vs, nil
 }
 
-// withName copies a selector with another metric name.
+// withName copies a selector with another metric name. A name that is
+// not a legacy metric name (http.server.duration_count) is only a
+// __name__ matcher: written before the braces, it would not parse.
 func withName(vs *parser.VectorSelector, name string) *parser.VectorSelector {
-	out := &parser.VectorSelector{Name: name}
+	out := &parser.VectorSelector{}
+	if model.LegacyValidation.IsValidMetricName(name) {
+		out.Name = name
+	}
 	for _, m := range vs.LabelMatchers {
 		if m.Name == labels.MetricName {
 			continue

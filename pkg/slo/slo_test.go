@@ -384,3 +384,30 @@ func TestErrorsCapped(t *testing.T) {
 	require.Equal(t, "... and 50 more errors", lines[100])
 	require.Len(t, err.(slo.Errors), 150, "the list itself is whole")
 }
+
+// A metric name may be written as Prometheus 3 quotes it,
+// {"http.server.request.count", ...}, or as {__name__="x"}; a selector
+// whose name is not one fixed value has none.
+func TestSelectorMetricName(t *testing.T) {
+	doc := func(total, errSel string) string {
+		return "apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: api\nslos:\n  - name: x\n    objective: 99.9\n    sli:\n      events:\n" +
+			"        errorSelector: '" + errSel + "'\n        totalSelector: '" + total + "'\n"
+	}
+	for _, c := range []struct{ total, errSel, want string }{
+		{`{"http.server.request.count", job="api"}`, `{"http.server.request.count", job="api", code="500"}`, ""},
+		{`{__name__="requests_total", job="api"}`, `{__name__="requests_total", job="api", code="500"}`, ""},
+		{`requests_total{job="api"}`, `{"requests_total", job="api", code="500"}`, ""},
+		// Same counter: the error selector must still repeat the total's matchers.
+		{`{"http.server.request.count", job="api"}`, `{"http.server.request.count", code="500"}`,
+			`api.yml:9:24: slos[0].sli.events.errorSelector: must repeat every matcher of totalSelector (missing job="api"): errors and totals would count different series`},
+		{`{__name__=~"a|b"}`, `a{code="500"}`,
+			`api.yml:10:24: slos[0].sli.events.totalSelector: selector "{__name__=~\"a|b\"}" has no metric name (write name{...}, {"name", ...} or {__name__="name", ...})`},
+	} {
+		_, err := slo.Parse([]byte(doc(c.total, c.errSel)), "api.yml")
+		if c.want == "" {
+			require.NoError(t, err, c.total)
+		} else {
+			require.EqualError(t, err, c.want)
+		}
+	}
+}

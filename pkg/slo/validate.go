@@ -393,8 +393,8 @@ func (o *SLO) checkSelector(add func(string, string, ...any), path, sel string) 
 		add(path, "%q is not a series selector (use errorQuery/totalQuery for expressions)", sel)
 		return nil
 	}
-	if vs.Name == "" {
-		add(path, "selector %q has no metric name", sel)
+	if SelectorMetricName(vs) == "" {
+		add(path, "selector %q has no metric name (write name{...}, {\"name\", ...} or {__name__=\"name\", ...})", sel)
 		return nil
 	}
 	if vs.OriginalOffset != 0 || vs.Timestamp != nil {
@@ -402,6 +402,17 @@ func (o *SLO) checkSelector(add func(string, string, ...any), path, sel string) 
 		return nil
 	}
 	return vs.LabelMatchers
+}
+
+// SelectorMetricName is the metric name a selector selects: its name as
+// in x{...}, or the value of its __name__="..." matcher, which is how the
+// parser reads Prometheus 3's quoted names ({"http.server.duration", ...})
+// and {__name__="x"}. It is "" when the name is not one fixed value.
+func SelectorMetricName(vs *parser.VectorSelector) string {
+	if vs.Name != "" {
+		return vs.Name
+	}
+	return metricName(vs.LabelMatchers)
 }
 
 // errs returns the matchers of a missing from b.
