@@ -65,6 +65,24 @@ func k8sName(s string) string {
 	return strings.Trim(s, "-")
 }
 
+// k8sNames detects two objects (or metrics) that would get the same
+// Kubernetes name: k8sName folds case and turns _ and . into -, so
+// services my_service and my-service are both my-service.
+type k8sNames struct {
+	kind string
+	seen map[string]string // name -> what has it
+}
+
+func newK8sNames(kind string) *k8sNames { return &k8sNames{kind: kind, seen: map[string]string{}} }
+
+func (n *k8sNames) add(name, what string) error {
+	if other, ok := n.seen[name]; ok && other != what {
+		return fmt.Errorf("%s and %s would both be the %s %q (Kubernetes names are lower case, with '-' for '_' and '.'): rename one", other, what, n.kind, name)
+	}
+	n.seen[name] = what
+	return nil
+}
+
 func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 // Generated is one generated manifest file.
@@ -135,9 +153,17 @@ func ArgoAnalysisTemplates(specs []*slo.Spec, promAddress string) ([]Generated, 
 	}
 	order, m := byService(SLOChecks(specs))
 	var out []Generated
+	templates := newK8sNames("AnalysisTemplate")
 	for _, svc := range order {
+		if err := templates.add(k8sName(svc+"-slo-burn-rate"), fmt.Sprintf("service %q", svc)); err != nil {
+			return nil, err
+		}
 		var metrics []map[string]any
+		metricNames := newK8sNames("metric of AnalysisTemplate " + k8sName(svc+"-slo-burn-rate"))
 		for _, c := range m[svc] {
+			if err := metricNames.add(k8sName(c.SLO+"-burn-rate"), fmt.Sprintf("SLO %s/%s", c.Service, c.SLO)); err != nil {
+				return nil, err
+			}
 			max := fmtFloat(c.Max)
 			metrics = append(metrics, map[string]any{
 				"name":              k8sName(c.SLO + "-burn-rate"),
@@ -179,11 +205,15 @@ func FlaggerMetricTemplates(specs []*slo.Spec, promAddress, namespace string) ([
 	}
 	order, m := byService(SLOChecks(specs))
 	var out []Generated
+	templates := newK8sNames("MetricTemplate")
 	for _, svc := range order {
 		var objs []object
 		var comment strings.Builder
 		fmt.Fprintf(&comment, "# SLO burn-rate MetricTemplates of service %s for Flagger (docs/rollouts.md).\n# Reference them from a Canary's analysis.metrics:\n", svc)
 		for _, c := range m[svc] {
+			if err := templates.add(c.Name, fmt.Sprintf("SLO %s/%s", c.Service, c.SLO)); err != nil {
+				return nil, err
+			}
 			max := fmtFloat(c.Max)
 			fmt.Fprintf(&comment, "#   - name: %s\n#     templateRef: {name: %s%s}\n#     thresholdRange: {max: %s}\n#     interval: 1m\n", c.Name, c.Name, nsRef(namespace), max)
 			objs = append(objs, object{

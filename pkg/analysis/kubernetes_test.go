@@ -3,6 +3,7 @@ package analysis
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"math"
 	"net/url"
 	"os"
@@ -282,5 +283,53 @@ func checkArgoConditions(t *testing.T, m map[string]any) {
 		if s, f := eval(succ, tc.result), eval(fail, tc.result); s != tc.succ || f != tc.fail {
 			t.Errorf("%s / %s with %v: success %v failure %v, want %v %v", succ, fail, tc.result, s, f, tc.succ, tc.fail)
 		}
+	}
+}
+
+// Kubernetes names fold case and turn '_' and '.' into '-': two services,
+// or two SLOs, that would share a template or metric name are an error
+// naming both (one template or metric replaced the other).
+func TestEngineNameCollisions(t *testing.T) {
+	doc := "apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: %s\nslos:\n  - name: %s\n    objective: 99.9\n    sli: {bool: {selector: up}}\n"
+	specsOf := func(pairs ...[2]string) []*slo.Spec {
+		var parts []string
+		for _, p := range pairs {
+			parts = append(parts, fmt.Sprintf(doc, p[0], p[1]))
+		}
+		specs, err := slo.Parse([]byte(strings.Join(parts, "---\n")), "s.yml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return specs
+	}
+	for _, c := range []struct {
+		name    string
+		specs   []*slo.Spec
+		argo    string
+		flagger string
+	}{
+		{"services", specsOf([2]string{"my_service", "a"}, [2]string{"My-Service", "a"}),
+			`service "my_service" and service "My-Service" would both be the AnalysisTemplate "my-service-slo-burn-rate" (Kubernetes names are lower case, with '-' for '_' and '.'): rename one`,
+			`SLO my_service/a and SLO My-Service/a would both be the MetricTemplate "my-service-a-burn-rate" (Kubernetes names are lower case, with '-' for '_' and '.'): rename one`},
+		{"SLOs of a service", specsOf([2]string{"api", "a_b"}, [2]string{"api", "a.b"}),
+			`SLO api/a_b and SLO api/a.b would both be the metric of AnalysisTemplate api-slo-burn-rate "a-b-burn-rate" (Kubernetes names are lower case, with '-' for '_' and '.'): rename one`,
+			`SLO api/a_b and SLO api/a.b would both be the MetricTemplate "api-a-b-burn-rate" (Kubernetes names are lower case, with '-' for '_' and '.'): rename one`},
+		{"service and SLO", specsOf([2]string{"a-b", "c"}, [2]string{"a", "b-c"}), "",
+			`SLO a-b/c and SLO a/b-c would both be the MetricTemplate "a-b-c-burn-rate" (Kubernetes names are lower case, with '-' for '_' and '.'): rename one`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ArgoAnalysisTemplates(c.specs, "")
+			if c.argo == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+			} else if err == nil || err.Error() != c.argo {
+				t.Fatalf("argo: got %v, want %s", err, c.argo)
+			}
+			_, err = FlaggerMetricTemplates(c.specs, "", "")
+			if err == nil || err.Error() != c.flagger {
+				t.Fatalf("flagger: got %v, want %s", err, c.flagger)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -88,6 +89,9 @@ func runGenerate(env *Env, o generateOptions) error {
 	if o.tests != "" && o.output == "-" {
 		return &ExitError{Code: 2, Err: errors.New("--tests needs -o DIR: the suites reference the rule files")}
 	}
+	if err := checkOutputs(o); err != nil {
+		return &ExitError{Code: 2, Err: err}
+	}
 	specs, err := slo.LoadFiles(o.inputs...)
 	if err != nil {
 		return &ExitError{Code: 1, Err: err}
@@ -95,6 +99,11 @@ func runGenerate(env *Env, o generateOptions) error {
 	files, err := rulegen.Generate(specs)
 	if err != nil {
 		return fmt.Errorf("generate: %w", err)
+	}
+	if o.promRule {
+		if err := rulegen.CheckPrometheusRuleNames(files); err != nil {
+			return &ExitError{Code: 1, Err: fmt.Errorf("generate: %w", err)}
+		}
 	}
 	// Everything is rendered before anything is written: an error leaves
 	// the output directories as they were.
@@ -121,6 +130,7 @@ func runGenerate(env *Env, o generateOptions) error {
 	var suites map[string][]byte
 	if o.tests != "" {
 		suites = map[string][]byte{}
+		suiteOf := map[string]string{} // file name -> service/SLO
 		for _, s := range specs {
 			rel, err := filepath.Rel(o.tests, filepath.Join(o.output, s.Service+".yml"))
 			if err != nil {
@@ -139,7 +149,12 @@ func runGenerate(env *Env, o generateOptions) error {
 				if err != nil {
 					return fmt.Errorf("test suite of %s/%s: %w", s.Service, s.SLOs[i].Name, err)
 				}
-				suites[rulegen.SuiteFileName(s.Service, s.SLOs[i].Name)] = data
+				name, id := rulegen.SuiteFileName(s.Service, s.SLOs[i].Name), s.Service+"/"+s.SLOs[i].Name
+				if other, ok := suiteOf[name]; ok {
+					return &ExitError{Code: 1, Err: fmt.Errorf("tests: the test suites of SLOs %s and %s would both be %s: rename one of them", other, id, filepath.Join(o.tests, name))}
+				}
+				suiteOf[name] = id
+				suites[name] = data
 			}
 		}
 	}
@@ -161,9 +176,6 @@ func runGenerate(env *Env, o generateOptions) error {
 		gen, err := analysis.FlaggerMetricTemplates(specs, o.rolloutsProm, o.flaggerNS)
 		if err != nil {
 			return fmt.Errorf("flagger templates: %w", err)
-		}
-		if _, same := engines[o.flagger]; same {
-			return &ExitError{Code: 2, Err: errors.New("--argo-rollouts and --flagger need different directories (both write <service>.yml)")}
 		}
 		engines[o.flagger] = generatedFiles(gen)
 	}
@@ -203,6 +215,74 @@ func runGenerate(env *Env, o generateOptions) error {
 		printEstimate(env.Stderr, specs)
 	}
 	return nil
+}
+
+// checkOutputs refuses, before anything is read or written, two output
+// options naming the same directory (one would remove or overwrite the
+// other's files: rule files are stale test suites to --tests), and an
+// output that cannot be written: a directory that is a file, or an
+// inhibit rules file in a directory that does not exist.
+func checkOutputs(o generateOptions) error {
+	type output struct{ flag, dir string }
+	var dirs []output
+	for _, d := range []output{{"-o", o.output}, {"--tests", o.tests}, {"--argo-rollouts", o.argo}, {"--flagger", o.flagger}} {
+		if d.dir != "" && d.dir != "-" {
+			dirs = append(dirs, d)
+		}
+	}
+	seen := map[string]output{}
+	for _, d := range dirs {
+		p, err := samePath(d.dir)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", d.flag, d.dir, err)
+		}
+		if other, ok := seen[p]; ok {
+			return fmt.Errorf("%s and %s name the same directory %s: each needs its own (the generated files of one would replace or remove the other's)", other.flag, d.flag, d.dir)
+		}
+		seen[p] = d
+		if st, err := os.Stat(d.dir); err == nil && !st.IsDir() {
+			return fmt.Errorf("%s %s: not a directory", d.flag, d.dir)
+		}
+	}
+	if o.inhibit != "" && o.inhibit != "-" {
+		if st, err := os.Stat(o.inhibit); err == nil && st.IsDir() {
+			return fmt.Errorf("--inhibit-rules %s: is a directory (name a file)", o.inhibit)
+		}
+		dir := filepath.Dir(o.inhibit)
+		st, err := os.Stat(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("--inhibit-rules %s: directory %s does not exist", o.inhibit, dir)
+		}
+		if err != nil {
+			return fmt.Errorf("--inhibit-rules %s: %w", o.inhibit, err)
+		}
+		if !st.IsDir() {
+			return fmt.Errorf("--inhibit-rules %s: %s is not a directory", o.inhibit, dir)
+		}
+	}
+	return nil
+}
+
+// samePath is the cleaned absolute form of a path, with symbolic links
+// resolved as far as the path exists, to compare output directories.
+func samePath(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	// Resolve the longest existing prefix; keep the rest as written.
+	rest := ""
+	for cur := abs; ; {
+		if r, err := filepath.EvalSymlinks(cur); err == nil {
+			return filepath.Join(r, rest), nil
+		}
+		parent := filepath.Dir(cur)
+		if parent == cur {
+			return abs, nil
+		}
+		rest = filepath.Join(filepath.Base(cur), rest)
+		cur = parent
+	}
 }
 
 func generatedFiles(gen []analysis.Generated) map[string][]byte {

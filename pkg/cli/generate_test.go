@@ -387,5 +387,116 @@ func TestGenerateRolloutEngines(t *testing.T) {
 	require.NoFileExists(t, filepath.Join(argo, "checkout.yml"), "stale generated files are removed")
 	code, _, stderr = srectl(t, "generate", "-q", "-i", "examples/slos/api.yml", "--argo-rollouts", argo, "--flagger", argo)
 	require.Equal(t, 2, code)
-	require.Contains(t, stderr, "need different directories")
+	require.Contains(t, stderr, "--argo-rollouts and --flagger name the same directory")
+}
+
+// Two output options naming the same directory (however spelled) are
+// refused before anything is read or written: --tests would remove the
+// rule files as stale suites, --argo-rollouts and --flagger overwrite them.
+// So is an inhibit rules file in a missing directory (it was written last,
+// after the rules).
+func TestGenerateOutputConflicts(t *testing.T) {
+	inRepo(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	code, _, stderr := srectl(t, "generate", "-q", "-i", "examples/slos/api.yml", "-o", out)
+	require.Equal(t, 0, code, stderr)
+	before := listDir(t, dir)
+	rules, err := os.ReadFile(filepath.Join(out, "api.yml"))
+	require.NoError(t, err)
+	for _, c := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"--tests", out}, "srectl: -o and --tests name the same directory " + out},
+		{[]string{"--tests", out + "/../out/"}, "srectl: -o and --tests name the same directory " + out + "/../out/"},
+		{[]string{"--argo-rollouts", out}, "srectl: -o and --argo-rollouts name the same directory " + out},
+		{[]string{"--flagger", out}, "srectl: -o and --flagger name the same directory " + out},
+		{[]string{"--tests", filepath.Join(dir, "t"), "--flagger", filepath.Join(dir, "t")}, "srectl: --tests and --flagger name the same directory " + filepath.Join(dir, "t")},
+		{[]string{"--tests", filepath.Join(out, "api.yml")}, "srectl: --tests " + filepath.Join(out, "api.yml") + ": not a directory"},
+		{[]string{"--tests", filepath.Join(dir, "t"), "--inhibit-rules", filepath.Join(dir, "missing", "inhibit.yml")},
+			"srectl: --inhibit-rules " + filepath.Join(dir, "missing", "inhibit.yml") + ": directory " + filepath.Join(dir, "missing") + " does not exist"},
+	} {
+		args := append([]string{"generate", "-q", "-i", "examples/slos", "-o", out}, c.args...)
+		code, stdout, stderr := srectl(t, args...)
+		require.Equal(t, 2, code, "%v: %s", c.args, stderr)
+		require.True(t, strings.HasPrefix(stderr, c.stderr), "%v: %s", c.args, stderr)
+		require.Empty(t, stdout)
+		require.Equal(t, before, listDir(t, dir), "%v: nothing written", c.args)
+		got, err := os.ReadFile(filepath.Join(out, "api.yml"))
+		require.NoError(t, err)
+		require.Equal(t, string(rules), string(got))
+	}
+}
+
+// Test suites are named <service>-<slo>.yml: service a-b with SLO c and
+// service a with SLO b-c would share one file, and one suite was lost.
+func TestGenerateSuiteNameCollision(t *testing.T) {
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "slos.yml")
+	doc := "apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: %s\nslos:\n  - name: %s\n    objective: 99.9\n    sli: {bool: {selector: up}}\n"
+	require.NoError(t, os.WriteFile(spec, []byte(fmt.Sprintf(doc, "a-b", "c")+"---\n"+fmt.Sprintf(doc, "a", "b-c")), 0o644))
+	out, tests := filepath.Join(dir, "out"), filepath.Join(dir, "tests")
+	code, stdout, stderr := srectl(t, "generate", "-q", "-i", spec, "-o", out, "--tests", tests)
+	require.Equal(t, 1, code)
+	require.Empty(t, stdout)
+	require.Equal(t, "srectl: tests: the test suites of SLOs a-b/c and a/b-c would both be "+filepath.Join(tests, "a-b-c.yml")+": rename one of them\n", stderr)
+	require.Equal(t, []string{"slos.yml"}, listDir(t, dir), "nothing written")
+}
+
+// An input directory without spec files is an error, as an empty file is
+// (and as Sloth's "0 slo specs have been discovered"): generating from it
+// removed every rule file. Extensions match in any case, as Sloth's.
+func TestGenerateNoSpecs(t *testing.T) {
+	inRepo(t)
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")
+	require.NoError(t, os.MkdirAll(in, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(in, "README.md"), []byte("specs go here\n"), 0o644))
+	code, _, stderr := srectl(t, "generate", "-q", "-i", "examples/slos/api.yml", "-o", out)
+	require.Equal(t, 0, code, stderr)
+	want := "srectl: " + in + ": no SLO spec found (no .yml or .yaml file in the directory)\n"
+	code, _, stderr = srectl(t, "generate", "-q", "-i", in, "-o", out)
+	require.Equal(t, 1, code)
+	require.Equal(t, want, stderr)
+	require.Equal(t, []string{"api.yml"}, listDir(t, out), "the rules are kept")
+	code, stdout, stderr := srectl(t, "validate", in)
+	require.Equal(t, 1, code)
+	require.Equal(t, want, stderr)
+	require.Empty(t, stdout)
+
+	api, err := os.ReadFile("examples/slos/api.yml")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(in, "API.YML"), api, 0o644))
+	code, stdout, stderr = srectl(t, "validate", in)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "in 1 specs are valid")
+}
+
+// Services whose Kubernetes names are the same (my_service, my-service)
+// are refused before anything is written when generating Kubernetes
+// objects (PrometheusRule, Argo Rollouts and Flagger templates); plain
+// rule files, named as the service is, are fine.
+func TestGenerateKubernetesNameCollision(t *testing.T) {
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "slos.yml")
+	doc := "apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: %s\nslos:\n  - name: a\n    objective: 99.9\n    sli: {bool: {selector: up}}\n"
+	require.NoError(t, os.WriteFile(spec, []byte(fmt.Sprintf(doc, "my_service")+"---\n"+fmt.Sprintf(doc, "my-service")), 0o644))
+	out := filepath.Join(dir, "out")
+	for _, c := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"--prometheus-rule"}, `srectl: generate: services "my-service" and "my_service" would both be the PrometheusRule "my-service-slos"`},
+		{[]string{"--argo-rollouts", filepath.Join(dir, "argo")}, `srectl: argo rollouts templates: service "my_service" and service "my-service" would both be the AnalysisTemplate "my-service-slo-burn-rate"`},
+		{[]string{"--flagger", filepath.Join(dir, "flagger")}, `srectl: flagger templates: SLO my_service/a and SLO my-service/a would both be the MetricTemplate "my-service-a-burn-rate"`},
+	} {
+		code, _, stderr := srectl(t, append([]string{"generate", "-q", "-i", spec, "-o", out}, c.args...)...)
+		require.Equal(t, 1, code, "%v: %s", c.args, stderr)
+		require.True(t, strings.HasPrefix(stderr, c.stderr), "%v: %s", c.args, stderr)
+		require.Equal(t, []string{"slos.yml"}, listDir(t, dir), "nothing written")
+	}
+	code, _, stderr := srectl(t, "generate", "-q", "-i", spec, "-o", out)
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, []string{"my-service.yml", "my_service.yml"}, listDir(t, out))
 }

@@ -23,6 +23,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -415,8 +417,8 @@ func (g *gen) sliTexts(embed func(fragmentKind, string) string) (errExpr, totalE
 // regexp is compiled when the bucket selector is parsed (check, swappable).
 func (g *gen) histogramSelectors(vs *parser.VectorSelector, thr float64) (count, bucket string) {
 	if g.histCount == "" {
-		c := withName(vs, vs.Name+"_count")
-		b := withName(vs, vs.Name+"_bucket")
+		c := withName(vs, slo.SelectorMetricName(vs)+"_count")
+		b := withName(vs, slo.SelectorMetricName(vs)+"_bucket")
 		b.LabelMatchers = append(b.LabelMatchers, &labels.Matcher{Type: labels.MatchRegexp, Name: "le", Value: LeRegexp(thr)})
 		g.histCount, g.histBucket = c.String(), b.String()
 	}
@@ -512,9 +514,14 @@ func asSelector(s string, e parser.Expr, err error) (*parser.VectorSelector, err
 	return vs, nil
 }
 
-// withName copies a selector with another metric name.
+// withName copies a selector with another metric name. A name that is
+// not a legacy metric name (http.server.duration_count) is only a
+// __name__ matcher: written before the braces, it would not parse.
 func withName(vs *parser.VectorSelector, name string) *parser.VectorSelector {
-	out := &parser.VectorSelector{Name: name}
+	out := &parser.VectorSelector{}
+	if model.LegacyValidation.IsValidMetricName(name) {
+		out.Name = name
+	}
 	for _, m := range vs.LabelMatchers {
 		if m.Name == labels.MetricName {
 			continue
@@ -646,7 +653,7 @@ func (f *File) Marshal() ([]byte, error) {
 	buf.WriteString(Header)
 	for _, s := range f.Sources {
 		buf.WriteString("# Source: ")
-		buf.WriteString(s)
+		buf.WriteString(sourceName(s))
 		buf.WriteByte('\n')
 	}
 	if err := encodeRuleGroups(&buf, f.Groups); err != nil {
@@ -657,6 +664,19 @@ func (f *File) Marshal() ([]byte, error) {
 		return nil, fmt.Errorf("rules of %s: %w", f.Service, err)
 	}
 	return buf.Bytes(), nil
+}
+
+// sourceName is a spec file name for the "# Source:" comment: as it is,
+// or quoted as a Go string when it holds a control character, a Unicode
+// line break or invalid UTF-8 (a newline ended the comment and broke the
+// file).
+func sourceName(s string) string {
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+	}) {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 // prometheusRule is a prometheus-operator PrometheusRule object.
@@ -672,13 +692,34 @@ type prometheusRule struct {
 	} `yaml:"spec"`
 }
 
+// PrometheusRuleName is the name of the PrometheusRule object of a
+// service: <service>-slos, lower case, with '-' for '_' and '.'.
+func PrometheusRuleName(service string) string {
+	return strings.ToLower(strings.NewReplacer("_", "-", ".", "-").Replace(service)) + "-slos"
+}
+
+// CheckPrometheusRuleNames returns an error naming both services when two
+// files would be PrometheusRule objects of the same name (my_service and
+// my-service are both my-service-slos): one would replace the other.
+func CheckPrometheusRuleNames(files []*File) error {
+	seen := map[string]string{}
+	for _, f := range files {
+		name := PrometheusRuleName(f.Service)
+		if other, ok := seen[name]; ok && other != f.Service {
+			return fmt.Errorf("services %q and %q would both be the PrometheusRule %q (Kubernetes names are lower case, with '-' for '_' and '.'): rename one", other, f.Service, name)
+		}
+		seen[name] = f.Service
+	}
+	return nil
+}
+
 // MarshalPrometheusRule renders the file as a prometheus-operator
 // PrometheusRule object (monitoring.coreos.com/v1) named <service>-slos.
 func (f *File) MarshalPrometheusRule(objLabels map[string]string) ([]byte, error) {
 	var pr prometheusRule
 	pr.APIVersion = "monitoring.coreos.com/v1"
 	pr.Kind = "PrometheusRule"
-	pr.Metadata.Name = strings.ToLower(strings.NewReplacer("_", "-", ".", "-").Replace(f.Service)) + "-slos"
+	pr.Metadata.Name = PrometheusRuleName(f.Service)
 	pr.Metadata.Labels = objLabels
 	pr.Spec.Groups = f.Groups
 	var buf bytes.Buffer

@@ -464,3 +464,43 @@ func TestNativeSuiteCatchesNaN(t *testing.T) {
         exp: {} 1E+00
         got: nil`)
 }
+
+// PrometheusRule names fold case and turn '_' and '.' into '-': services
+// my_service and My.Service would be the same object, one replacing the
+// other.
+func TestPrometheusRuleNameCollision(t *testing.T) {
+	doc := "apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: %s\nslos:\n  - name: a\n    objective: 99.9\n    sli: {bool: {selector: up}}\n"
+	specs, err := slo.Parse([]byte(fmt.Sprintf(doc, "my_service")+"---\n"+fmt.Sprintf(doc, "My.Service")+"---\n"+fmt.Sprintf(doc, "other")), "s.yml")
+	require.NoError(t, err)
+	files, err := rulegen.Generate(specs)
+	require.NoError(t, err)
+	require.Equal(t, "my-service-slos", rulegen.PrometheusRuleName("My.Service"))
+	require.EqualError(t, rulegen.CheckPrometheusRuleNames(files),
+		`services "My.Service" and "my_service" would both be the PrometheusRule "my-service-slos" (Kubernetes names are lower case, with '-' for '_' and '.'): rename one`)
+	require.NoError(t, rulegen.CheckPrometheusRuleNames(files[1:]))
+}
+
+// A spec file name with a newline (or another control character) is
+// quoted in the "# Source:" comment: written as it is, it ended the
+// comment and the rest of the name broke the file.
+func TestSourceNameQuoted(t *testing.T) {
+	spec := "apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: api\nslos:\n  - name: a\n    objective: 99.9\n    sli: {bool: {selector: up}}\n"
+	for name, want := range map[string]string{
+		"slos/api.yml":        "# Source: slos/api.yml\n",
+		"ev\nil.yml":          "# Source: \"ev\\nil.yml\"\n",
+		"a\rb\x00.yml":        "# Source: \"a\\rb\\x00.yml\"\n",
+		"x\u2028y.yml":        "# Source: \"x\\u2028y.yml\"\n",
+		"caf\xe9.yml":         "# Source: \"caf\\xe9.yml\"\n",
+		"café \"quoted\".yml": "# Source: café \"quoted\".yml\n",
+	} {
+		specs, err := slo.Parse([]byte(spec), name)
+		require.NoError(t, err)
+		files, err := rulegen.Generate(specs)
+		require.NoError(t, err)
+		data, err := files[0].Marshal()
+		require.NoError(t, err)
+		require.Contains(t, string(data), rulegen.Header+want, "%q", name)
+		var v map[string]any
+		require.NoError(t, yaml.Unmarshal(data, &v), "%q", name)
+	}
+}

@@ -72,8 +72,8 @@ func RangeExprs(o *slo.SLO, start, end time.Time) (errExpr, totalExpr string, er
 			totalExpr = fmt.Sprintf("histogram_count(%s)", h)
 			break
 		}
-		count := withName(vs, vs.Name+"_count")
-		bucket := withName(vs, vs.Name+"_bucket")
+		count := withName(vs, slo.SelectorMetricName(vs)+"_count")
+		bucket := withName(vs, slo.SelectorMetricName(vs)+"_bucket")
 		bucket.LabelMatchers = append(bucket.LabelMatchers, labels.MustNewMatcher(labels.MatchRegexp, "le", LeRegexp(float64(l.Threshold))))
 		totalExpr = fmt.Sprintf("%s (%s)", by, r.count(count.String()))
 		errExpr = fmt.Sprintf("clamp_min(\n  %s\n  -\n  %s (%s),\n  0\n)", totalExpr, by, r.count(bucket.String()))

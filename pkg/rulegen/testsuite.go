@@ -627,12 +627,12 @@ func newFixture(o *slo.SLO) (*fixture, error) {
 			b.Set(labels.MetricName, name)
 			return b.Labels()
 		}
-		inf := labels.NewBuilder(with(vs.Name + "_bucket"))
+		inf := labels.NewBuilder(with(slo.SelectorMetricName(vs) + "_bucket"))
 		inf.Set("le", "+Inf")
 		fx.series = []fixtureSeries{
-			{labels: with(vs.Name + "_bucket"), role: roleGood, le: true},
+			{labels: with(slo.SelectorMetricName(vs) + "_bucket"), role: roleGood, le: true},
 			{labels: inf.Labels(), role: roleTotal},
-			{labels: with(vs.Name + "_count"), role: roleTotal},
+			{labels: with(slo.SelectorMetricName(vs) + "_count"), role: roleTotal},
 		}
 	case sli.Bool != nil:
 		vs, err := parseSelector(sli.Bool.Selector)

@@ -2,6 +2,7 @@ package slo
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -13,7 +14,12 @@ import (
 )
 
 // Position is a line and column in a spec file.
-type Position struct{ Line, Column int }
+type Position struct {
+	Line, Column int
+	// null: the field is written without a value (field: or field: ~),
+	// which leaves it unset, as when it is left out.
+	null bool
+}
 
 // positions maps a field path (e.g. "slos[0].objective") to where its value is.
 type positions map[string]Position
@@ -27,6 +33,36 @@ type decoder struct {
 	// durations holds the text of every duration decoded, by field path.
 	durations map[string]string
 	errs      Errors
+	// budget is how many nodes decoding may visit, aliases expanded
+	// (aliasBudget); over it, decoding stops with one error.
+	budget, visited int
+	overBudget      bool
+}
+
+// Alias expansion budget: a document may expand to aliasExpansionFactor
+// times its own nodes, plus aliasExpansionFloor. yaml.v3 limits aliases
+// when it decodes into Go values, but this decoder walks the node tree and
+// follows aliases itself: 1,000 SLOs aliasing one anchored window list
+// took 35 s and 3.7 GB to validate.
+const (
+	aliasExpansionFactor = 10
+	aliasExpansionFloor  = 10000
+)
+
+// aliasBudget is the number of nodes decoding n may visit.
+func aliasBudget(n *yaml.Node) int {
+	count := 0
+	var walk func(*yaml.Node)
+	walk = func(n *yaml.Node) {
+		count++
+		if n.Kind != yaml.AliasNode {
+			for _, c := range n.Content {
+				walk(c)
+			}
+		}
+	}
+	walk(n)
+	return aliasExpansionFactor*count + aliasExpansionFloor
 }
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
@@ -47,11 +83,22 @@ func join(path, field string) string {
 }
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	if d.overBudget {
+		return
+	}
+	if d.budget > 0 {
+		if d.visited++; d.visited > d.budget {
+			d.overBudget = true
+			d.errorf(n, path, "aliases expand the document to more than %d values (%d times its size plus %d): too much aliasing", d.budget, aliasExpansionFactor, aliasExpansionFloor)
+			return
+		}
+	}
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
-	d.pos[path] = Position{n.Line, n.Column}
+	d.pos[path] = Position{Line: n.Line, Column: n.Column}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		d.pos[path] = Position{Line: n.Line, Column: n.Column, null: true}
 		return
 	}
 	switch v.Type() {
@@ -76,8 +123,17 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		if !d.scalar(n, path) {
 			return
 		}
-		if f, err := strconv.ParseFloat(n.Value, 64); err == nil {
-			v.SetFloat(f)
+		if isNumberTag(n) {
+			if f, ok := d.number(n, path); ok {
+				v.SetFloat(f)
+			}
+			return
+		}
+		if f, err := strconv.ParseFloat(strings.TrimSpace(n.Value), 64); err == nil && isQuoted(n) {
+			d.errorf(n, path, "expected a number or a duration, got the string %q (write it without quotes)", n.Value)
+			return
+		} else if err == nil && !finite(f) {
+			d.errorf(n, path, "%s is not a finite number", n.Value)
 			return
 		}
 		dur, err := model.ParseDuration(n.Value)
@@ -135,18 +191,16 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		if !d.scalar(n, path) {
 			return
 		}
-		f, err := strconv.ParseFloat(strings.TrimSpace(n.Value), 64)
-		if err != nil {
-			d.errorf(n, path, "invalid number %q", n.Value)
-			return
+		if f, ok := d.number(n, path); ok {
+			v.SetFloat(f)
 		}
-		v.SetFloat(f)
 	case reflect.Bool:
 		if !d.scalar(n, path) {
 			return
 		}
-		b, err := strconv.ParseBool(n.Value)
-		if err != nil {
+		// Only a YAML boolean (true, false): not 1, "true" or yes.
+		var b bool
+		if n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
 			d.errorf(n, path, "invalid boolean %q (use true or false)", n.Value)
 			return
 		}
@@ -154,6 +208,47 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	default:
 		d.errorf(n, path, "unsupported field type %s", v.Type())
 	}
+}
+
+// isNumberTag reports whether a scalar is a YAML number (!!int or !!float,
+// resolved or explicit).
+func isNumberTag(n *yaml.Node) bool {
+	t := n.ShortTag()
+	return t == "!!int" || t == "!!float"
+}
+
+func isQuoted(n *yaml.Node) bool {
+	return n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// number decodes a scalar that must be a finite YAML number: a string
+// (quoted "99.9", or a plain NaN, Inf or hex float that YAML reads as a
+// string) is not a number, and neither are .nan and .inf.
+func (d *decoder) number(n *yaml.Node, path string) (float64, bool) {
+	if !isNumberTag(n) {
+		f, err := strconv.ParseFloat(strings.TrimSpace(n.Value), 64)
+		switch {
+		case err == nil && isQuoted(n):
+			d.errorf(n, path, "expected a number, got the string %q (write it without quotes)", n.Value)
+		case err == nil && !finite(f):
+			d.errorf(n, path, "%s is not a finite number", n.Value)
+		default:
+			d.errorf(n, path, "invalid number %q", n.Value)
+		}
+		return 0, false
+	}
+	var f float64
+	if err := n.Decode(&f); err != nil {
+		d.errorf(n, path, "invalid number %q", n.Value)
+		return 0, false
+	}
+	if !finite(f) {
+		d.errorf(n, path, "%s is not a finite number", n.Value)
+		return 0, false
+	}
+	return f, true
 }
 
 func (d *decoder) scalar(n *yaml.Node, path string) bool {
@@ -269,7 +364,7 @@ func DecodeStrict(file string, n *yaml.Node, v any, prefix string) error {
 // that importers can point validation errors at the exact line (see
 // Spec.SetPosition).
 func DecodeStrictPositions(file string, n *yaml.Node, v any, prefix string) (map[string]Position, error) {
-	d := &decoder{file: file, pos: positions{}}
+	d := &decoder{file: file, pos: positions{}, budget: aliasBudget(n)}
 	d.decode(n, reflect.ValueOf(v).Elem(), prefix)
 	return d.pos, d.errs.err()
 }

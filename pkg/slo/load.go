@@ -48,10 +48,18 @@ func (e *Error) Error() string {
 // Errors is a list of problems, one per line in its message.
 type Errors []*Error
 
+// MaxErrorsShown is how many errors Errors.Error lists before "and N
+// more errors".
+const MaxErrorsShown = 100
+
 func (es Errors) Error() string {
-	s := make([]string, len(es))
-	for i, e := range es {
+	n := min(len(es), MaxErrorsShown)
+	s := make([]string, n, n+1)
+	for i, e := range es[:n] {
 		s[i] = e.Error()
+	}
+	if more := len(es) - n; more > 0 {
+		s = append(s, fmt.Sprintf("... and %d more errors", more))
 	}
 	return strings.Join(s, "\n")
 }
@@ -97,7 +105,8 @@ func LoadFile(path string) ([]*Spec, error) {
 }
 
 // LoadDir reads every *.yml and *.yaml file under dir (recursively, in
-// lexical order) and validates that no (service, SLO) pair is defined twice.
+// lexical order; the extension in any case, as Sloth), which must hold at
+// least one, and validates that no (service, SLO) pair is defined twice.
 // A path naming a file is read with LoadFile.
 func LoadDir(dir string) ([]*Spec, error) {
 	st, err := os.Stat(dir)
@@ -112,13 +121,18 @@ func LoadDir(dir string) ([]*Spec, error) {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() && (strings.HasSuffix(p, ".yml") || strings.HasSuffix(p, ".yaml")) {
+		// As Sloth: the extension in any case (.yml, .YAML).
+		if ext := strings.ToLower(filepath.Ext(p)); !d.IsDir() && (ext == ".yml" || ext == ".yaml") {
 			files = append(files, p)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load SLO specs: %w", err)
+	}
+	if len(files) == 0 {
+		// As an empty file: generating nothing would remove every rule.
+		return nil, Errors{{File: dir, Msg: "no SLO spec found (no .yml or .yaml file in the directory)"}}
 	}
 	sort.Strings(files)
 	return LoadFiles(files...)
@@ -206,7 +220,9 @@ func Parse(data []byte, file string) ([]*Spec, error) {
 			}
 			return nil, Errors{e}
 		}
-		if len(n.Content) == 0 {
+		// An empty document (a trailing ---, or one with only comments)
+		// comes back as an empty null scalar: skip it, as Sloth does.
+		if len(n.Content) == 0 || isEmptyDocument(n.Content[0]) {
 			continue
 		}
 		docs = append(docs, n.Content[0])
@@ -272,6 +288,10 @@ docs:
 	return specs, nil
 }
 
+func isEmptyDocument(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null" && n.Value == "" && n.Style == 0
+}
+
 func unknownFormat(doc *yaml.Node, file string) *Error {
 	e := &Error{File: file, Line: doc.Line, Column: doc.Column}
 	if doc.Kind != yaml.MappingNode {
@@ -325,7 +345,7 @@ func scalarField(m *yaml.Node, key string) string {
 
 // decodeSpec decodes and validates one native document.
 func decodeSpec(doc *yaml.Node, file string) (*Spec, error) {
-	d := &decoder{file: file, pos: positions{}, durations: map[string]string{}}
+	d := &decoder{file: file, pos: positions{}, durations: map[string]string{}, budget: aliasBudget(doc)}
 	s := &Spec{}
 	d.decode(doc, reflect.ValueOf(s).Elem(), "")
 	if len(d.errs) > 0 {

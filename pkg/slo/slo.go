@@ -89,6 +89,8 @@ type SLO struct {
 
 	// periodText is the period as the spec spells it (7d, not 1w).
 	periodText string
+	// objectiveSet: the spec writes the objective, even as 0 (ApplyDefaults).
+	objectiveSet bool
 	// parsed are the SLI's selectors and queries Validate parsed, by text.
 	parsed map[string]parser.Expr
 }
@@ -220,8 +222,13 @@ type BurnWindow struct {
 	// BudgetConsumed is the share of the period's budget (percent) that a
 	// burn at BurnRate consumes over the long window.
 	BudgetConsumed float64 `yaml:"budgetConsumed,omitempty"`
-	// For delays firing; defaults to the tier's For.
+	// For delays firing; defaults to the tier's For. A for: 0s written in
+	// the spec is kept.
 	For model.Duration `yaml:"for,omitempty"`
+
+	// Whether the spec sets For, BurnRate and BudgetConsumed, even to 0
+	// (ApplyDefaults); a value other than 0 counts as set.
+	forSet, burnRateSet, budgetConsumedSet bool
 }
 
 // BudgetAlert fires when a share of the period's error budget is consumed.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,37 +20,53 @@ import (
 // One fixture per validation error, each with its exact message (file:line:column: field: problem).
 func TestBadSpecs(t *testing.T) {
 	want := map[string]string{
-		"bad-duration.yml":          "testdata/bad/bad-duration.yml:7:13: slos[0].period: invalid duration \"30days\" (use a Prometheus duration such as 5m, 24h, 30d)",
-		"budget-policy-order.yml":   "testdata/bad/budget-policy-order.yml:12:7: slos[0].budgetPolicy: thresholds must satisfy 100 >= green > yellow > exhausted >= 0 (got green 20, yellow 50, exhausted 0)",
-		"detection-ticket.yml":      "testdata/bad/detection-ticket.yml:12:27: slos[0].alerting.ticket.maxDetectionTime: only the page tier has a maxDetectionTime",
-		"detection-unreachable.yml": "testdata/bad/detection-unreachable.yml:12:9: slos[0].alerting.page.maxDetectionTime: a total outage pages after 6m at the earliest (even with a 5m long window), above maxDetectionTime 5m: lower the page tier's for:, or raise maxDetectionTime (0 disables the bound)",
-		"duplicate-field.yml":       "testdata/bad/duplicate-field.yml:7:5: slos[0].objective: duplicate field \"objective\"",
-		"duplicate-slo.yml":         "testdata/bad/duplicate-slo.yml:11:11: slos[1].name: duplicate SLO name \"availability\" (also slos[0])",
-		"error-selector-wider.yml":  "testdata/bad/error-selector-wider.yml:9:24: slos[0].sli.events.errorSelector: must repeat every matcher of totalSelector (missing job=\"api\"): errors and totals would count different series",
-		"groupby-dropped.yml":       "testdata/bad/groupby-dropped.yml:10:21: slos[0].sli.events.errorQuery: result drops the groupBy label \"customer\" (aggregate by it)\ntestdata/bad/groupby-dropped.yml:11:21: slos[0].sli.events.totalQuery: result drops the groupBy label \"customer\" (aggregate by it)",
-		"groupby-reserved.yml":      "testdata/bad/groupby-reserved.yml:7:15: slos[0].groupBy[0]: cannot group by \"slo\": the label is reserved (set by the generator)",
-		"invalid-promql.yml":        "testdata/bad/invalid-promql.yml:9:24: slos[0].sli.events.errorSelector: invalid selector \"http_requests_total{job=\\\"api\\\",code=~\\\"5..\\\"\": 1:42: parse error: unexpected end of input inside braces",
-		"invalid-yaml.yml":          "testdata/bad/invalid-yaml.yml:5:1: invalid YAML: did not find expected ',' or ']'",
-		"latency-bucket-name.yml":   "testdata/bad/latency-bucket-name.yml:9:20: slos[0].sli.latency.histogram: use the histogram's base name \"http_request_duration_seconds\", without _bucket",
-		"latency-threshold.yml":     "testdata/bad/latency-threshold.yml:10:20: slos[0].sli.latency.threshold: invalid threshold \"fast\" (use a number in the histogram's unit or a duration such as 200ms)",
-		"min-events-bool.yml":       "testdata/bad/min-events-bool.yml:11:18: slos[0].alerting.minEvents: needs an events or latency SLI (the bool SLI has no event count)",
-		"missing-service.yml":       "testdata/bad/missing-service.yml:1:1: service: missing service name",
-		"missing-window.yml":        "testdata/bad/missing-window.yml:9:21: slos[0].sli.events.errorQuery: query must use the range placeholder {{.window}} (e.g. rate(x[{{.window}}]))",
-		"no-sli.yml":                "testdata/bad/no-sli.yml:5:5: slos[0].sli: exactly one of events, latency, bool or raw must be set (got 0)",
-		"not-a-list.yml":            "testdata/bad/not-a-list.yml:4:7: slos: expected a list, got \"availability\"",
-		"objective-100.yml":         "testdata/bad/objective-100.yml:6:16: slos[0].objective: objective 100 leaves no error budget; it must be below 100",
-		"objective-fraction.yml":    "testdata/bad/objective-fraction.yml:6:16: slos[0].objective: objective 0.999 looks like a fraction; write it as a percentage (99.9)",
-		"objective-missing.yml":     "testdata/bad/objective-missing.yml:5:5: slos[0].objective: missing objective (a percentage such as 99.9)",
-		"page-budget-neutral.yml":   "testdata/bad/page-budget-neutral.yml:12:7: slos[0].alerting: page tier page_3d has burn rate 1: a budget-neutral burn (1x) would page",
-		"period-too-short.yml":      "testdata/bad/period-too-short.yml:7:13: slos[0].period: period 1h must be between 1d and 366d",
-		"reserved-label.yml":        "testdata/bad/reserved-label.yml:5:13: labels.severity: label \"severity\" is reserved (set by the generator)",
-		"short-window.yml":          "testdata/bad/short-window.yml:15:26: slos[0].alerting.page.windows[0].shortWindow: must be at least 5m",
-		"tier-never-fires.yml":      "testdata/bad/tier-never-fires.yml:5:5: slos[0].alerting: burn tier page_fast can never fire: burn rate 14.4 x error budget 0.1 >= 1 (lower the factor, or disable the tier)",
-		"two-slis.yml":              "testdata/bad/two-slis.yml:8:7: slos[0].sli: exactly one of events, latency, bool or raw must be set (got 2)",
-		"unknown-field.yml":         "testdata/bad/unknown-field.yml:7:5: slos[0].target: unknown field \"target\" (known fields: name, objective, period, description, groupBy, labels, sli, alerting, budgetPolicy)",
-		"unsupported-version.yml":   "testdata/bad/unsupported-version.yml:1:10: version: unsupported version \"prometheus/v2\" (supported: sre.rootuip.io/v1, openslo/v1, sloth prometheus/v1)",
-		"wrong-apiversion.yml":      "testdata/bad/wrong-apiversion.yml:1:13: apiVersion: unsupported version \"sre.rootuip.io/v2\" (supported: sre.rootuip.io/v1, openslo/v1, sloth prometheus/v1)",
-		"wrong-kind.yml":            "testdata/bad/wrong-kind.yml:2:7: kind: unsupported kind \"SLO\" (want ServiceLevelObjectives)",
+		"bad-duration.yml":             "testdata/bad/bad-duration.yml:7:13: slos[0].period: invalid duration \"30days\" (use a Prometheus duration such as 5m, 24h, 30d)",
+		"budget-policy-order.yml":      "testdata/bad/budget-policy-order.yml:12:7: slos[0].budgetPolicy: thresholds must satisfy 100 >= green > yellow > exhausted >= 0 (got green 20, yellow 50, exhausted 0)",
+		"detection-ticket.yml":         "testdata/bad/detection-ticket.yml:12:27: slos[0].alerting.ticket.maxDetectionTime: only the page tier has a maxDetectionTime",
+		"detection-unreachable.yml":    "testdata/bad/detection-unreachable.yml:12:9: slos[0].alerting.page.maxDetectionTime: a total outage pages after 6m at the earliest (even with a 5m long window), above maxDetectionTime 5m: lower the page tier's for:, or raise maxDetectionTime (0 disables the bound)",
+		"duplicate-field.yml":          "testdata/bad/duplicate-field.yml:7:5: slos[0].objective: duplicate field \"objective\"",
+		"duplicate-slo.yml":            "testdata/bad/duplicate-slo.yml:11:11: slos[1].name: duplicate SLO name \"availability\" (also slos[0])",
+		"error-selector-wider.yml":     "testdata/bad/error-selector-wider.yml:9:24: slos[0].sli.events.errorSelector: must repeat every matcher of totalSelector (missing job=\"api\"): errors and totals would count different series",
+		"groupby-dropped.yml":          "testdata/bad/groupby-dropped.yml:10:21: slos[0].sli.events.errorQuery: result drops the groupBy label \"customer\" (aggregate by it)\ntestdata/bad/groupby-dropped.yml:11:21: slos[0].sli.events.totalQuery: result drops the groupBy label \"customer\" (aggregate by it)",
+		"groupby-reserved.yml":         "testdata/bad/groupby-reserved.yml:7:15: slos[0].groupBy[0]: cannot group by \"slo\": the label is reserved (set by the generator)",
+		"invalid-promql.yml":           "testdata/bad/invalid-promql.yml:9:24: slos[0].sli.events.errorSelector: invalid selector \"http_requests_total{job=\\\"api\\\",code=~\\\"5..\\\"\": 1:42: parse error: unexpected end of input inside braces",
+		"invalid-yaml.yml":             "testdata/bad/invalid-yaml.yml:5:1: invalid YAML: did not find expected ',' or ']'",
+		"latency-bucket-name.yml":      "testdata/bad/latency-bucket-name.yml:9:20: slos[0].sli.latency.histogram: use the histogram's base name \"http_request_duration_seconds\", without _bucket",
+		"latency-threshold.yml":        "testdata/bad/latency-threshold.yml:10:20: slos[0].sli.latency.threshold: invalid threshold \"fast\" (use a number in the histogram's unit or a duration such as 200ms)",
+		"min-events-bool.yml":          "testdata/bad/min-events-bool.yml:11:18: slos[0].alerting.minEvents: needs an events or latency SLI (the bool SLI has no event count)",
+		"missing-service.yml":          "testdata/bad/missing-service.yml:1:1: service: missing service name",
+		"missing-window.yml":           "testdata/bad/missing-window.yml:9:21: slos[0].sli.events.errorQuery: query must use the range placeholder {{.window}} (e.g. rate(x[{{.window}}]))",
+		"no-sli.yml":                   "testdata/bad/no-sli.yml:5:5: slos[0].sli: exactly one of events, latency, bool or raw must be set (got 0)",
+		"not-a-list.yml":               "testdata/bad/not-a-list.yml:4:7: slos: expected a list, got \"availability\"",
+		"objective-100.yml":            "testdata/bad/objective-100.yml:6:16: slos[0].objective: objective 100 leaves no error budget; it must be below 100",
+		"objective-fraction.yml":       "testdata/bad/objective-fraction.yml:6:16: slos[0].objective: objective 0.999 looks like a fraction; write it as a percentage (99.9)",
+		"objective-missing.yml":        "testdata/bad/objective-missing.yml:5:5: slos[0].objective: missing objective (a percentage such as 99.9)",
+		"page-budget-neutral.yml":      "testdata/bad/page-budget-neutral.yml:12:7: slos[0].alerting: page tier page_3d has burn rate 1: a budget-neutral burn (1x) would page",
+		"period-too-short.yml":         "testdata/bad/period-too-short.yml:7:13: slos[0].period: period 1h must be between 1d and 366d",
+		"reserved-label.yml":           "testdata/bad/reserved-label.yml:5:13: labels.severity: label \"severity\" is reserved (set by the generator)",
+		"short-window.yml":             "testdata/bad/short-window.yml:15:26: slos[0].alerting.page.windows[0].shortWindow: must be at least 5m",
+		"tier-never-fires.yml":         "testdata/bad/tier-never-fires.yml:5:5: slos[0].alerting: burn tier page_fast can never fire: burn rate 14.4 x error budget 0.1 >= 1 (lower the factor, or disable the tier)",
+		"two-slis.yml":                 "testdata/bad/two-slis.yml:8:7: slos[0].sli: exactly one of events, latency, bool or raw must be set (got 2)",
+		"unknown-field.yml":            "testdata/bad/unknown-field.yml:7:5: slos[0].target: unknown field \"target\" (known fields: name, objective, period, description, groupBy, labels, sli, alerting, budgetPolicy)",
+		"unsupported-version.yml":      "testdata/bad/unsupported-version.yml:1:10: version: unsupported version \"prometheus/v2\" (supported: sre.rootuip.io/v1, openslo/v1, sloth prometheus/v1)",
+		"wrong-apiversion.yml":         "testdata/bad/wrong-apiversion.yml:1:13: apiVersion: unsupported version \"sre.rootuip.io/v2\" (supported: sre.rootuip.io/v1, openslo/v1, sloth prometheus/v1)",
+		"wrong-kind.yml":               "testdata/bad/wrong-kind.yml:2:7: kind: unsupported kind \"SLO\" (want ServiceLevelObjectives)",
+		"objective-nan.yml":            "testdata/bad/objective-nan.yml:6:16: slos[0].objective: NaN is not a finite number",
+		"objective-string.yml":         "testdata/bad/objective-string.yml:6:16: slos[0].objective: expected a number, got the string \"99.9\" (write it without quotes)",
+		"objective-hex-float.yml":      "testdata/bad/objective-hex-float.yml:6:16: slos[0].objective: invalid number \"0x1.8fp6\"",
+		"min-events-inf.yml":           "testdata/bad/min-events-inf.yml:12:18: slos[0].alerting.minEvents: .inf is not a finite number",
+		"budget-consumed-nan.yml":      "testdata/bad/budget-consumed-nan.yml:12:26: slos[0].alerting.budget.consumed: NaN is not a finite number",
+		"burn-rate-inf.yml":            "testdata/bad/burn-rate-inf.yml:14:57: slos[0].alerting.page.windows[0].burnRate: Inf is not a finite number",
+		"disabled-not-bool.yml":        "testdata/bad/disabled-not-bool.yml:12:24: slos[0].alerting.page.disabled: invalid boolean \"1\" (use true or false)",
+		"objective-budget-zero.yml":    "testdata/bad/objective-budget-zero.yml:6:16: slos[0].objective: objective 99.99999999996 leaves an error budget below 1e-12 (budgets are kept to 12 decimals); it must be at most 99.9999999999",
+		"groupby-fixed-label.yml":      "testdata/bad/groupby-fixed-label.yml:8:24: slos[0].labels.customer: label \"customer\" is in groupBy: a fixed value would give every group the same labels (duplicate series)\ntestdata/bad/groupby-fixed-label.yml:14:26: slos[0].alerting.labels.customer: label \"customer\" is in groupBy: a fixed value would give every group the same labels (duplicate series)",
+		"objective-zero.yml":           "testdata/bad/objective-zero.yml:6:16: slos[0].objective: objective 0 must be a percentage, at least 1 and below 100",
+		"period-zero.yml":              "testdata/bad/period-zero.yml:7:13: slos[0].period: period 0d must be between 1d and 366d",
+		"budget-consumed-zero.yml":     "testdata/bad/budget-consumed-zero.yml:12:26: slos[0].alerting.budget.consumed: must be a percentage in (0, 100]",
+		"burn-rate-zero.yml":           "testdata/bad/burn-rate-zero.yml:14:57: slos[0].alerting.page.windows[0].burnRate: must be a positive number (got 0)",
+		"objective-one.yml":            "testdata/bad/objective-one.yml:5:5: slos[0].alerting: burn tier page_fast can never fire: burn rate 14.4 x error budget 0.99 >= 1 (lower the factor, or disable the tier)\ntestdata/bad/objective-one.yml:5:5: slos[0].alerting: burn tier page_slow can never fire: burn rate 6 x error budget 0.99 >= 1 (lower the factor, or disable the tier)\ntestdata/bad/objective-one.yml:5:5: slos[0].alerting: burn tier ticket_fast can never fire: burn rate 3 x error budget 0.99 >= 1 (lower the factor, or disable the tier)",
+		"annotation-template.yml":      "testdata/bad/annotation-template.yml:13:26: slos[0].alerting.annotations.bad: invalid template \"{{ .Unclosed\": unclosed action\ntestdata/bad/annotation-template.yml:13:98: slos[0].alerting.annotations.f: invalid template \"{{ nosuchfunc 1 }}\": function \"nosuchfunc\" not defined\ntestdata/bad/annotation-template.yml:12:19: slos[0].alerting.runbookURL: invalid template \"https://x/{{ .Foo\": unclosed action",
+		"annotation-template-line.yml": "testdata/bad/annotation-template-line.yml:12:24: slos[0].alerting.annotations.x: invalid template \"a\\n{{ end }}\": line 2: unexpected {{end}}",
 	}
 	files, err := filepath.Glob("testdata/bad/*.yml")
 	require.NoError(t, err)
@@ -286,4 +303,111 @@ func TestLoadFilesInOrder(t *testing.T) {
 	missing := []string{valid[0], filepath.Join(dir, "missing-1.yml"), valid[1], filepath.Join(dir, "missing-2.yml")}
 	_, err = slo.LoadFiles(missing...)
 	require.ErrorContains(t, err, "missing-1.yml")
+}
+
+// An empty document (a trailing ---, or one with only a comment) is
+// skipped, as Sloth skips it; a file of only empty documents is empty.
+func TestEmptyDocuments(t *testing.T) {
+	spec := "apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: api\nslos:\n  - name: x\n    objective: 99\n    sli: {bool: {selector: up}}\n"
+	for _, data := range []string{
+		spec + "---\n",
+		spec + "---\n# nothing here\n",
+		"---\n# first\n---\n" + spec + "---\n---\n",
+	} {
+		specs, err := slo.Parse([]byte(data), "api.yml")
+		require.NoError(t, err, "%q", data)
+		require.Len(t, specs, 1)
+	}
+	_, err := slo.Parse([]byte("---\n# only a comment\n---\n"), "api.yml")
+	require.EqualError(t, err, "api.yml: no SLO spec found (empty file)")
+	_, err = slo.Parse([]byte(spec+"--- ~\n"), "api.yml")
+	require.ErrorContains(t, err, "api.yml:8:5: expected a mapping", "an explicit null is not empty")
+}
+
+// A window's for: 0s is its own for:, not the tier's; a window without
+// for: takes the tier's. An explicit `period:` or `for:` without a value
+// (null) is left out.
+func TestExplicitZeroFor(t *testing.T) {
+	spec := "apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: api\nslos:\n  - name: x\n    objective: 99.9\n    period:\n" +
+		"    sli: {bool: {selector: up}}\n    alerting:\n      budget: {for: ~}\n      page:\n        for: 2m\n        windows:\n" +
+		"          - {longWindow: 1h, shortWindow: 5m, burnRate: 14.4, for: 0s}\n          - {longWindow: 6h, shortWindow: 30m, burnRate: 6}\n"
+	specs, err := slo.Parse([]byte(spec), "api.yml")
+	require.NoError(t, err)
+	o := &specs[0].SLOs[0]
+	ws := o.Windows()
+	require.Equal(t, time.Duration(0), ws[0].For, "for: 0s is kept")
+	require.Equal(t, 2*time.Minute, ws[1].For, "the tier's for:")
+	require.Equal(t, slo.DefaultPeriod, o.Period)
+	require.Equal(t, slo.DefaultBudgetFor, o.Alerting.Budget.For)
+}
+
+// Aliases expand to at most 10 times the document's own nodes (plus
+// 10,000): 1,000 SLOs aliasing one anchored list of 40 windows took
+// seconds and gigabytes to validate. Reasonable reuse (an anchored
+// alerting block for a few SLOs) is fine.
+func TestAliasExpansionBudget(t *testing.T) {
+	bomb := func(slos, windows int) []byte {
+		var b strings.Builder
+		b.WriteString("apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: svc\nslos:\n")
+		b.WriteString("  - name: s0\n    objective: 99.9\n    sli: {bool: {selector: up}}\n    alerting:\n      page:\n        windows: &w\n")
+		for i := range windows {
+			fmt.Fprintf(&b, "          - {longWindow: %dh, shortWindow: 5m, burnRate: 14.4, name: w%d}\n", i%20+1, i)
+		}
+		for i := 1; i < slos; i++ {
+			fmt.Fprintf(&b, "  - {name: s%d, objective: 99.9, sli: {bool: {selector: up}}, alerting: {page: {windows: *w}}}\n", i)
+		}
+		return []byte(b.String())
+	}
+	_, err := slo.Parse(bomb(1000, 40), "bomb.yml")
+	var es slo.Errors
+	require.ErrorAs(t, err, &es)
+	require.Len(t, es, 1)
+	require.Regexp(t, `^bomb.yml:\d+:\d+: slos\[\d+\]\.alerting\.page\.windows\[\d+\]: aliases expand the document to more than \d+ values \(10 times its size plus 10000\): too much aliasing$`, err.Error())
+
+	specs, err := slo.Parse(bomb(20, 4), "reuse.yml")
+	require.NoError(t, err)
+	require.Len(t, specs[0].SLOs, 20)
+	require.Len(t, specs[0].SLOs[19].Alerting.Page.Windows, 4)
+}
+
+// At most 100 errors are listed, then how many more there are.
+func TestErrorsCapped(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: svc\nslos:\n")
+	for i := range 150 {
+		fmt.Fprintf(&b, "  - {name: s%d, objective: 0.5, sli: {bool: {selector: up}}}\n", i)
+	}
+	_, err := slo.Parse([]byte(b.String()), "many.yml")
+	lines := strings.Split(err.Error(), "\n")
+	require.Len(t, lines, 101)
+	require.Equal(t, "many.yml:5:27: slos[0].objective: objective 0.5 looks like a fraction; write it as a percentage (50)", lines[0])
+	require.Equal(t, "... and 50 more errors", lines[100])
+	require.Len(t, err.(slo.Errors), 150, "the list itself is whole")
+}
+
+// A metric name may be written as Prometheus 3 quotes it,
+// {"http.server.request.count", ...}, or as {__name__="x"}; a selector
+// whose name is not one fixed value has none.
+func TestSelectorMetricName(t *testing.T) {
+	doc := func(total, errSel string) string {
+		return "apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: api\nslos:\n  - name: x\n    objective: 99.9\n    sli:\n      events:\n" +
+			"        errorSelector: '" + errSel + "'\n        totalSelector: '" + total + "'\n"
+	}
+	for _, c := range []struct{ total, errSel, want string }{
+		{`{"http.server.request.count", job="api"}`, `{"http.server.request.count", job="api", code="500"}`, ""},
+		{`{__name__="requests_total", job="api"}`, `{__name__="requests_total", job="api", code="500"}`, ""},
+		{`requests_total{job="api"}`, `{"requests_total", job="api", code="500"}`, ""},
+		// Same counter: the error selector must still repeat the total's matchers.
+		{`{"http.server.request.count", job="api"}`, `{"http.server.request.count", code="500"}`,
+			`api.yml:9:24: slos[0].sli.events.errorSelector: must repeat every matcher of totalSelector (missing job="api"): errors and totals would count different series`},
+		{`{__name__=~"a|b"}`, `a{code="500"}`,
+			`api.yml:10:24: slos[0].sli.events.totalSelector: selector "{__name__=~\"a|b\"}" has no metric name (write name{...}, {"name", ...} or {__name__="name", ...})`},
+	} {
+		_, err := slo.Parse([]byte(doc(c.total, c.errSel)), "api.yml")
+		if c.want == "" {
+			require.NoError(t, err, c.total)
+		} else {
+			require.EqualError(t, err, c.want)
+		}
+	}
 }

@@ -1,7 +1,9 @@
 package slo
 
 import (
+	"context"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -12,6 +14,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/template"
 )
 
 var (
@@ -28,6 +31,10 @@ const (
 	MinPeriod = 24 * time.Hour
 	MaxPeriod = 366 * 24 * time.Hour
 )
+
+// MaxObjective is the highest objective: its error budget, 1e-12, is the
+// smallest that ErrorBudget's rounding to 12 decimals keeps above 0.
+const MaxObjective = 99.9999999999
 
 // Parser is the PromQL parser used for validation and generation.
 var Parser = parser.NewParser(parser.Options{})
@@ -63,44 +70,64 @@ func (s *Spec) SetPosition(path string, line, column int) {
 	if s.pos == nil {
 		s.pos = positions{}
 	}
-	s.pos[path] = Position{line, column}
+	s.pos[path] = Position{Line: line, Column: column}
 }
 
-// ApplyDefaults fills unset optional fields with their defaults.
+// given reports whether a field path is written in the file with a value
+// (not left out, and not field: ~).
+func (s *Spec) given(path string) bool {
+	p, ok := s.pos[path]
+	return ok && !p.null
+}
+
+// ApplyDefaults fills unset optional fields with their defaults. A value
+// written in the file, even 0, is kept (and validated: period: 0d is out of
+// range, not 30d).
 func (s *Spec) ApplyDefaults() {
 	for i := range s.SLOs {
 		o := &s.SLOs[i]
-		if o.Period == 0 {
+		given := func(field string) bool { return s.given(fmt.Sprintf("slos[%d].%s", i, field)) }
+		if o.Period == 0 && o.periodText == "" && !given("period") {
 			o.Period = DefaultPeriod
 		}
 		// A threshold left out takes the guide's default (green 50, yellow
-		// 20, exhausted 0); one written in the file, even 0, is kept.
-		given := func(field string) bool {
-			_, ok := s.pos[fmt.Sprintf("slos[%d].budgetPolicy.%s", i, field)]
-			return ok
-		}
-		if o.BudgetPolicy.Green == 0 && !given("green") {
+		// 20, exhausted 0).
+		if o.BudgetPolicy.Green == 0 && !given("budgetPolicy.green") {
 			o.BudgetPolicy.Green = DefaultBudgetPolicy.Green
 		}
-		if o.BudgetPolicy.Yellow == 0 && !given("yellow") {
+		if o.BudgetPolicy.Yellow == 0 && !given("budgetPolicy.yellow") {
 			o.BudgetPolicy.Yellow = DefaultBudgetPolicy.Yellow
 		}
-		if o.BudgetPolicy.Exhausted == 0 && !given("exhausted") {
+		if o.BudgetPolicy.Exhausted == 0 && !given("budgetPolicy.exhausted") {
 			o.BudgetPolicy.Exhausted = DefaultBudgetPolicy.Exhausted
 		}
-		if o.Alerting.Budget.Consumed == 0 {
+		if o.Alerting.Budget.Consumed == 0 && !given("alerting.budget.consumed") {
 			o.Alerting.Budget.Consumed = DefaultBudgetConsumed
 		}
-		if o.Alerting.Budget.Severity == "" {
+		if o.Alerting.Budget.Severity == "" && !given("alerting.budget.severity") {
 			o.Alerting.Budget.Severity = DefaultBudgetSeverity
 		}
-		if o.Alerting.Budget.For == 0 {
+		if o.Alerting.Budget.For == 0 && !given("alerting.budget.for") {
 			o.Alerting.Budget.For = DefaultBudgetFor
 		}
 		// maxDetectionTime: 0 written in the file disables the bound.
-		if _, ok := s.pos[fmt.Sprintf("slos[%d].alerting.page.maxDetectionTime", i)]; !ok && o.Alerting.Page.MaxDetectionTime == 0 {
+		if o.Alerting.Page.MaxDetectionTime == 0 && !given("alerting.page.maxDetectionTime") {
 			o.Alerting.Page.MaxDetectionTime = DefaultMaxDetectionTime
 		}
+		// A window's for: 0s overrides the tier's for:.
+		for _, t := range []struct {
+			name string
+			tier *Tier
+		}{{"page", &o.Alerting.Page}, {"ticket", &o.Alerting.Ticket}} {
+			for j := range t.tier.Windows {
+				w := &t.tier.Windows[j]
+				wp := fmt.Sprintf("alerting.%s.windows[%d].", t.name, j)
+				w.forSet = w.For != 0 || given(wp+"for")
+				w.burnRateSet = w.BurnRate != 0 || given(wp+"burnRate")
+				w.budgetConsumedSet = w.BudgetConsumed != 0 || given(wp+"budgetConsumed")
+			}
+		}
+		o.objectiveSet = o.Objective != 0 || given("objective")
 	}
 }
 
@@ -140,6 +167,41 @@ func (s *Spec) Validate() error {
 	return errs.err()
 }
 
+// alertTemplateDefs are the variables Prometheus defines before every
+// alert template (as rulefmt's template test does).
+const alertTemplateDefs = "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}"
+
+var templateErrRE = regexp.MustCompile(`^template: annotation:(\d+)(?::\d+)?: (.*)$`)
+
+// checkTemplate parses an annotation as Prometheus parses alert templates,
+// so that a bad one is reported once, at its field, instead of for every
+// generated alert.
+func checkTemplate(add func(string, string, ...any), path, text string) {
+	if !strings.Contains(text, "{{") {
+		return
+	}
+	err := template.NewTemplateExpander(context.Background(), alertTemplateDefs+text, "annotation", nil, 0, nil, nil, nil).ParseTest()
+	if err == nil {
+		return
+	}
+	// "template: annotation:1:12: unclosed action": the text is quoted in
+	// the message; only a line other than the first is worth naming.
+	msg := err.Error()
+	if m := templateErrRE.FindStringSubmatch(msg); m != nil {
+		msg = m[2]
+		if m[1] != "1" {
+			msg = "line " + m[1] + ": " + msg
+		}
+	}
+	add(path, "invalid template %q: %s", text, msg)
+}
+
+func checkTemplates(add func(string, string, ...any), path string, m map[string]string) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		checkTemplate(add, path+"."+k, m[k])
+	}
+}
+
 func checkLabels(add func(string, string, ...any), path string, m map[string]string) {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -164,14 +226,16 @@ func (s *Spec) validateSLO(add func(string, string, ...any), p string, o *SLO) {
 		add(p+".name", "invalid SLO name %q (letters, digits, '_', '.', '-'; at most 63)", o.Name)
 	}
 	switch obj := o.Objective; {
-	case obj == 0:
+	case obj == 0 && !o.objectiveSet:
 		add(p+".objective", "missing objective (a percentage such as 99.9)")
-	case math.IsNaN(obj) || obj < 0:
-		add(p+".objective", "objective %v must be a percentage between 0 and 100", obj)
+	case math.IsNaN(obj) || obj <= 0:
+		add(p+".objective", "objective %v must be a percentage, at least 1 and below 100", obj)
 	case obj < 1:
 		add(p+".objective", "objective %v looks like a fraction; write it as a percentage (%v)", obj, roundRatio(obj*100))
 	case obj >= 100:
 		add(p+".objective", "objective %v leaves no error budget; it must be below 100", obj)
+	case obj > MaxObjective || o.ErrorBudget() <= 0:
+		add(p+".objective", "objective %v leaves an error budget below 1e-12 (budgets are kept to 12 decimals); it must be at most %v", obj, MaxObjective)
 	}
 	if d := o.PeriodDuration(); d < MinPeriod || d > MaxPeriod {
 		add(p+".period", "period %s must be between 1d and 366d", o.PeriodName())
@@ -188,11 +252,35 @@ func (s *Spec) validateSLO(add func(string, string, ...any), p string, o *SLO) {
 		}
 	}
 	checkLabels(add, p+".labels", o.Labels)
+	s.checkGroupedLabels(add, p, o)
 	s.validateSLI(add, p+".sli", o)
 	s.validateAlerting(add, p, o)
 	bp := o.BudgetPolicy
 	if !(bp.Green > bp.Yellow && bp.Yellow > bp.Exhausted && bp.Exhausted >= 0 && bp.Green <= 100) {
 		add(p+".budgetPolicy", "thresholds must satisfy 100 >= green > yellow > exhausted >= 0 (got green %v, yellow %v, exhausted %v)", bp.Green, bp.Yellow, bp.Exhausted)
+	}
+}
+
+// checkGroupedLabels refuses a groupBy label that a labels field also
+// sets: the fixed value would replace the grouped one, so the rules of
+// every group would have the same labels and fail at evaluation (duplicate
+// series).
+func (s *Spec) checkGroupedLabels(add func(string, string, ...any), p string, o *SLO) {
+	for _, l := range o.GroupBy {
+		for _, f := range []struct {
+			path   string
+			labels map[string]string
+		}{
+			{"labels", s.Labels},
+			{p + ".labels", o.Labels},
+			{p + ".alerting.labels", o.Alerting.Labels},
+			{p + ".alerting.page.labels", o.Alerting.Page.Labels},
+			{p + ".alerting.ticket.labels", o.Alerting.Ticket.Labels},
+		} {
+			if _, ok := f.labels[l]; ok {
+				add(f.path+"."+l, "label %q is in groupBy: a fixed value would give every group the same labels (duplicate series)", l)
+			}
+		}
 	}
 }
 
@@ -305,8 +393,8 @@ func (o *SLO) checkSelector(add func(string, string, ...any), path, sel string) 
 		add(path, "%q is not a series selector (use errorQuery/totalQuery for expressions)", sel)
 		return nil
 	}
-	if vs.Name == "" {
-		add(path, "selector %q has no metric name", sel)
+	if SelectorMetricName(vs) == "" {
+		add(path, "selector %q has no metric name (write name{...}, {\"name\", ...} or {__name__=\"name\", ...})", sel)
 		return nil
 	}
 	if vs.OriginalOffset != 0 || vs.Timestamp != nil {
@@ -314,6 +402,17 @@ func (o *SLO) checkSelector(add func(string, string, ...any), path, sel string) 
 		return nil
 	}
 	return vs.LabelMatchers
+}
+
+// SelectorMetricName is the metric name a selector selects: its name as
+// in x{...}, or the value of its __name__="..." matcher, which is how the
+// parser reads Prometheus 3's quoted names ({"http.server.duration", ...})
+// and {__name__="x"}. It is "" when the name is not one fixed value.
+func SelectorMetricName(vs *parser.VectorSelector) string {
+	if vs.Name != "" {
+		return vs.Name
+	}
+	return metricName(vs.LabelMatchers)
 }
 
 // errs returns the matchers of a missing from b.
@@ -433,8 +532,8 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 	a := &o.Alerting
 	ap := p + ".alerting"
 	checkLabels(add, ap+".labels", a.Labels)
-	if a.MinEvents < 0 || math.IsNaN(a.MinEvents) {
-		add(ap+".minEvents", "must not be negative")
+	if !(a.MinEvents >= 0) || math.IsInf(a.MinEvents, 0) {
+		add(ap+".minEvents", "must be a finite number, not negative (got %v)", a.MinEvents)
 	}
 	if a.MinEvents > 0 && o.SLI.Kind() != KindEvents && o.SLI.Kind() != KindLatency {
 		add(ap+".minEvents", "needs an events or latency SLI (the %s SLI has no event count)", o.SLI.Kind())
@@ -459,11 +558,14 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 			case long > o.PeriodDuration():
 				add(wp+".longWindow", "must not exceed the period %s", o.PeriodName())
 			}
-			if (w.BurnRate == 0) == (w.BudgetConsumed == 0) {
+			if w.burnRateSet == w.budgetConsumedSet {
 				add(wp, "set exactly one of burnRate and budgetConsumed")
 			}
-			if w.BurnRate < 0 || w.BudgetConsumed < 0 || w.BudgetConsumed > 100 {
-				add(wp, "burnRate must be positive and budgetConsumed a percentage")
+			if w.burnRateSet && (!(w.BurnRate > 0) || math.IsInf(w.BurnRate, 0)) {
+				add(wp+".burnRate", "must be a positive number (got %v)", w.BurnRate)
+			}
+			if w.budgetConsumedSet && !(w.BudgetConsumed > 0 && w.BudgetConsumed <= 100) {
+				add(wp+".budgetConsumed", "must be a percentage in (0, 100] (got %v)", w.BudgetConsumed)
 			}
 			if w.Name != "" && !severityRE.MatchString(w.Name) {
 				add(wp+".name", "invalid tier name %q (lower case letters, digits, '_', '-')", w.Name)
@@ -473,11 +575,14 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 	if a.Ticket.MaxDetectionTime != 0 {
 		add(ap+".ticket.maxDetectionTime", "only the page tier has a maxDetectionTime")
 	}
-	if o.Objective < 1 || o.Objective >= 100 || o.PeriodDuration() < MinPeriod || o.PeriodDuration() > MaxPeriod {
+	if !(o.Objective >= 1 && o.Objective <= MaxObjective) || o.ErrorBudget() <= 0 || o.PeriodDuration() < MinPeriod || o.PeriodDuration() > MaxPeriod {
 		return // the windows depend on both; their errors are already reported
 	}
 	if bound := time.Duration(a.Page.MaxDetectionTime); bound > 0 && !a.Page.Disabled {
-		if d := o.DetectionTime(); d > bound {
+		// A tier whose windows can never fire (burn rate x error budget
+		// >= 1) is reported below; its detection time is infinite, not
+		// the 106751d of time.Duration's maximum.
+		if d := o.DetectionTime(); d > bound && o.fastestPossibleDetection() != math.MaxInt64 {
 			add(ap+".page.maxDetectionTime", "a total outage pages after %s at the earliest (even with a %s long window), above maxDetectionTime %s: lower the page tier's for:, or raise maxDetectionTime (0 disables the bound)",
 				model.Duration(o.fastestPossibleDetection()), model.Duration(BaseWindow), model.Duration(bound))
 		}
@@ -499,9 +604,15 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 			add(ap, "page tier %s has burn rate %g: a budget-neutral burn (1x) would page", w.Name, w.BurnRate)
 		}
 	}
+	checkTemplates(add, ap+".annotations", a.Annotations)
+	checkTemplates(add, ap+".page.annotations", a.Page.Annotations)
+	checkTemplates(add, ap+".ticket.annotations", a.Ticket.Annotations)
+	if a.RunbookURL != "" {
+		checkTemplate(add, ap+".runbookURL", a.RunbookURL)
+	}
 	b := a.Budget
 	if !b.Disabled {
-		if b.Consumed <= 0 || b.Consumed > 100 {
+		if !(b.Consumed > 0 && b.Consumed <= 100) {
 			add(ap+".budget.consumed", "must be a percentage in (0, 100]")
 		}
 		if !severityRE.MatchString(b.Severity) {

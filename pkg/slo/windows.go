@@ -126,7 +126,7 @@ func (s *SLO) Windows() []Window {
 			if w.BurnRate == 0 && w.Long > 0 {
 				w.BurnRate = burnRate(bw.BudgetConsumed/100, s.PeriodDuration(), w.Long)
 			}
-			if bw.For != 0 {
+			if bw.For != 0 || bw.forSet {
 				w.For = time.Duration(bw.For)
 			}
 			out = append(out, w)

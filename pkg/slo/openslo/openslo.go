@@ -18,6 +18,7 @@ package openslo
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -45,6 +46,8 @@ type object struct {
 	Kind       string    `yaml:"kind"`
 	Metadata   metadata  `yaml:"metadata"`
 	Spec       yaml.Node `yaml:"spec"`
+
+	doc *yaml.Node // the whole document
 }
 
 type metricSource struct {
@@ -162,6 +165,20 @@ func decodeObject(file string, doc *yaml.Node) (*object, error) {
 	return o, nil
 }
 
+// nameNode is the node of an object's metadata.name, or the object's.
+func nameNode(doc *yaml.Node) *yaml.Node {
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if md := doc.Content[i+1]; doc.Content[i].Value == "metadata" && md.Kind == yaml.MappingNode {
+			for j := 0; j+1 < len(md.Content); j += 2 {
+				if md.Content[j].Value == "name" {
+					return md.Content[j+1]
+				}
+			}
+		}
+	}
+	return doc
+}
+
 type docs struct {
 	file       string
 	slos       []*object
@@ -179,6 +196,18 @@ func (importer) Import(file string, nodes []*yaml.Node) ([]*slo.Spec, error) {
 			errs = append(errs, err.(slo.Errors)...)
 			continue
 		}
+		// References resolve by name: a second object of a kind with the
+		// same name would silently replace the first.
+		byName := map[string]map[string]*object{"SLI": d.slis, "AlertPolicy": d.policies, "AlertCondition": d.conditions}
+		if m, ok := byName[o.Kind]; ok {
+			if prev, dup := m[o.Metadata.Name]; dup {
+				at := nameNode(n)
+				errs = append(errs, &slo.Error{File: file, Line: at.Line, Column: at.Column, Field: "metadata.name",
+					Msg: fmt.Sprintf("%s %q is already defined at line %d", o.Kind, o.Metadata.Name, nameNode(prev.doc).Line)})
+				continue
+			}
+		}
+		o.doc = n
 		switch o.Kind {
 		case "SLO":
 			d.slos = append(d.slos, o)
@@ -282,7 +311,7 @@ func (d *docs) convert(o *object) ([]converted, error) {
 	if err != nil {
 		return nil, err
 	}
-	alerting, err := d.alerting(sp.AlertPolicies)
+	alerting, alertPos, err := d.alerting(sp.AlertPolicies)
 	if err != nil {
 		return nil, err
 	}
@@ -318,6 +347,7 @@ func (d *docs) convert(o *object) ([]converted, error) {
 			return nil, d.errAt(pos, "spec.timeWindow[0].duration", &o.Spec, "invalid duration %q (use a Prometheus duration such as 7d or 28d)", sp.TimeWindow[0].Duration)
 		}
 		c := converted{service: sp.Service, slo: n, pos: map[string]slo.Position{}}
+		maps.Copy(c.pos, alertPos)
 		for rel, src := range map[string]string{
 			"objective": targetPath,
 			"period":    "spec.timeWindow[0].duration",
@@ -494,11 +524,16 @@ func rateTemplate(q string, e parser.Expr) (string, error) {
 
 // alerting turns alert policies into tiers. Without policies the
 // workbook's defaults apply.
-func (d *docs) alerting(policies []yaml.Node) (slo.Alerting, error) {
+//
+// It also returns where each window's values come from, by native path
+// under the SLO (alerting.page.windows[0].shortWindow is the condition's
+// lookbackWindow), for validation errors.
+func (d *docs) alerting(policies []yaml.Node) (slo.Alerting, map[string]slo.Position, error) {
 	var a slo.Alerting
 	if len(policies) == 0 {
-		return a, nil
+		return a, nil, nil
 	}
+	winPos := map[string]slo.Position{}
 	var page, ticket []slo.BurnWindow
 	var pageAfter model.Duration
 	for i := range policies {
@@ -508,7 +543,7 @@ func (d *docs) alerting(policies []yaml.Node) (slo.Alerting, error) {
 		case pn.Kind == yaml.ScalarNode:
 			p, ok := d.policies[pn.Value]
 			if !ok {
-				return a, d.errf(pn, "spec.alertPolicies", "AlertPolicy %q is not defined in this file", pn.Value)
+				return a, nil, d.errf(pn, "spec.alertPolicies", "AlertPolicy %q is not defined in this file", pn.Value)
 			}
 			spec = &p.Spec
 		case pn.Kind == yaml.MappingNode:
@@ -519,12 +554,12 @@ func (d *docs) alerting(policies []yaml.Node) (slo.Alerting, error) {
 				AlertPolicyRef string    `yaml:"alertPolicyRef"`
 			}
 			if err := pn.Decode(&ref); err != nil {
-				return a, d.errf(pn, "spec.alertPolicies", "%v", err)
+				return a, nil, d.errf(pn, "spec.alertPolicies", "%v", err)
 			}
 			if ref.AlertPolicyRef != "" {
 				p, ok := d.policies[ref.AlertPolicyRef]
 				if !ok {
-					return a, d.errf(pn, "spec.alertPolicies", "AlertPolicy %q is not defined in this file", ref.AlertPolicyRef)
+					return a, nil, d.errf(pn, "spec.alertPolicies", "AlertPolicy %q is not defined in this file", ref.AlertPolicyRef)
 				}
 				spec = &p.Spec
 			} else {
@@ -533,7 +568,7 @@ func (d *docs) alerting(policies []yaml.Node) (slo.Alerting, error) {
 		}
 		var ps policySpec
 		if err := slo.DecodeStrict(d.file, spec, &ps, "AlertPolicy.spec"); err != nil {
-			return a, err
+			return a, nil, err
 		}
 		for j := range ps.Conditions {
 			cn := &ps.Conditions[j]
@@ -545,25 +580,26 @@ func (d *docs) alerting(policies []yaml.Node) (slo.Alerting, error) {
 				Spec         yaml.Node `yaml:"spec"`
 			}
 			if err := cn.Decode(&ref); err != nil {
-				return a, d.errf(cn, "conditions", "%v", err)
+				return a, nil, d.errf(cn, "conditions", "%v", err)
 			}
 			node := &ref.Spec
 			name := ref.Metadata.Name
 			if ref.ConditionRef != "" {
 				c, ok := d.conditions[ref.ConditionRef]
 				if !ok {
-					return a, d.errf(cn, "conditions", "AlertCondition %q is not defined in this file", ref.ConditionRef)
+					return a, nil, d.errf(cn, "conditions", "AlertCondition %q is not defined in this file", ref.ConditionRef)
 				}
 				node, name = &c.Spec, c.Metadata.Name
 			}
-			if err := slo.DecodeStrict(d.file, node, &cs, "AlertCondition.spec"); err != nil {
-				return a, err
+			cpos, err := slo.DecodeStrictPositions(d.file, node, &cs, "AlertCondition.spec")
+			if err != nil {
+				return a, nil, err
 			}
 			if cs.Condition.Kind != "burnrate" {
-				return a, d.errf(node, "AlertCondition.spec.condition.kind", "condition kind %q is not supported (only burnrate)", cs.Condition.Kind)
+				return a, nil, d.errf(node, "AlertCondition.spec.condition.kind", "condition kind %q is not supported (only burnrate)", cs.Condition.Kind)
 			}
 			if cs.Condition.Op != "" && cs.Condition.Op != "gt" && cs.Condition.Op != "gte" {
-				return a, d.errf(node, "AlertCondition.spec.condition.op", "op %q is not supported (gt or gte)", cs.Condition.Op)
+				return a, nil, d.errf(node, "AlertCondition.spec.condition.op", "op %q is not supported (gt or gte)", cs.Condition.Op)
 			}
 			long := time.Duration(cs.Condition.LookbackWindow)
 			short := (long / 12).Round(time.Minute)
@@ -577,12 +613,26 @@ func (d *docs) alerting(policies []yaml.Node) (slo.Alerting, error) {
 				BurnRate:    cs.Condition.Threshold,
 				For:         cs.Condition.AlertAfter,
 			}
+			var wp string
 			switch strings.ToLower(cs.Severity) {
 			case "page", "critical":
+				wp = fmt.Sprintf("alerting.page.windows[%d]", len(page))
 				page = append(page, w)
 				pageAfter = max(pageAfter, w.For)
 			default:
+				wp = fmt.Sprintf("alerting.ticket.windows[%d]", len(ticket))
 				ticket = append(ticket, w)
+			}
+			for rel, src := range map[string]string{
+				"":             "condition",
+				".longWindow":  "condition.lookbackWindow",
+				".shortWindow": "condition.lookbackWindow",
+				".burnRate":    "condition.threshold",
+				".for":         "condition.alertAfter",
+			} {
+				if p, ok := cpos["AlertCondition.spec."+src]; ok {
+					winPos[wp+rel] = p
+				}
 			}
 		}
 	}
@@ -593,7 +643,7 @@ func (d *docs) alerting(policies []yaml.Node) (slo.Alerting, error) {
 		a.Page.MaxDetectionTime = slo.DefaultMaxDetectionTime + pageAfter
 	}
 	a.Ticket = slo.Tier{Disabled: len(ticket) == 0, Windows: ticket}
-	return a, nil
+	return a, winPos, nil
 }
 
 func sanitize(s string) string {

@@ -108,6 +108,8 @@ func TestImportErrors(t *testing.T) {
 			`shop.yml:15:15: spec.timeWindow: exactly one time window is supported (got 2)`},
 		{"invalid duration", sloDoc(ratioBad, "  budgetingMethod: Occurrences", "  timeWindow:", "    - duration: 1 week", "      isRolling: true", "  objectives: [{target: 0.99}]"),
 			`shop.yml:16:17: spec.timeWindow[0].duration: invalid duration "1 week" (use a Prometheus duration such as 7d or 28d)`},
+		{"zero duration", sloDoc(ratioBad, "  budgetingMethod: Occurrences", "  timeWindow:", "    - duration: 0d", "      isRolling: true", "  objectives: [{target: 0.99}]"),
+			`shop.yml:16:17: slos[0].period: period 0d must be between 1d and 366d`},
 		{"objective 1.0", sloDoc(ratioBad, append(append([]string{}, rolling7d...), "  objectives:", "    - target: 1.0")...),
 			`shop.yml:19:15: slos[0].objective: objective 100 leaves no error budget; it must be below 100`},
 		{"period too short", sloDoc(ratioBad, "  budgetingMethod: Occurrences", "  timeWindow:", "    - duration: 1h", "      isRolling: true", "  objectives: [{target: 0.99}]"),
@@ -219,9 +221,34 @@ func TestImportAlertConditions(t *testing.T) {
 	bad := strings.Replace(policy, "kind: burnrate", "kind: timeToBurn", 1)
 	_, err = slo.Parse([]byte(sloDoc(ratioBad, objectives...)+bad), "shop.yml")
 	require.EqualError(t, err, `shop.yml:31:9: AlertCondition.spec.condition.kind: condition kind "timeToBurn" is not supported (only burnrate)`)
+
+	// A window error points at the condition's lookbackWindow, not at the
+	// SLO.
+	bad = strings.Replace(policy, "lookbackWindow: 2h", "lookbackWindow: 4m", 1)
+	_, err = slo.Parse([]byte(sloDoc(ratioBad, objectives...)+bad), "shop.yml")
+	require.EqualError(t, err, `shop.yml:32:76: slos[0].alerting.page.windows[0].shortWindow: must be shorter than longWindow`)
+
+	// A threshold must be a finite number (NaN would switch the alert off).
+	bad = strings.Replace(policy, "threshold: 10", "threshold: NaN", 1)
+	_, err = slo.Parse([]byte(sloDoc(ratioBad, objectives...)+bad), "shop.yml")
+	require.EqualError(t, err, `shop.yml:32:56: AlertCondition.spec.condition.threshold: NaN is not a finite number`)
 }
 
 func TestTimeslicesFixture(t *testing.T) {
 	_, err := slo.LoadFile("testdata/timeslices.yml")
 	require.EqualError(t, err, `testdata/timeslices.yml:23:20: spec.budgetingMethod: budgeting method "Timeslices" is not supported (only Occurrences)`)
+}
+
+// Objects are referenced by name within a file: a second SLI,
+// AlertPolicy or AlertCondition of the same name is an error (the last
+// one silently won).
+func TestImportDuplicateNames(t *testing.T) {
+	for _, kind := range []string{"SLI", "AlertPolicy", "AlertCondition"} {
+		obj := "apiVersion: openslo/v1\nkind: " + kind + "\nmetadata:\n  name: dup\nspec: {}\n"
+		_, err := slo.Parse([]byte(obj+"---\n"+obj), "shop.yml")
+		require.EqualError(t, err, `shop.yml:10:9: metadata.name: `+kind+` "dup" is already defined at line 4`, kind)
+	}
+	// The same name in different kinds is fine.
+	_, err := slo.Parse([]byte("apiVersion: openslo/v1\nkind: AlertPolicy\nmetadata: {name: dup}\nspec: {}\n---\napiVersion: openslo/v1\nkind: AlertCondition\nmetadata: {name: dup}\nspec: {}\n"), "shop.yml")
+	require.NoError(t, err)
 }
