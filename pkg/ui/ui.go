@@ -391,7 +391,7 @@ func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {
 		code = http.StatusForbidden
 	case errors.As(err, &te), errors.Is(err, incident.ErrInvalidTransition), errors.Is(err, runbook.ErrConflict), errors.Is(err, chaos.ErrConflict):
 		code = http.StatusConflict
-	case errors.Is(err, errBadRequest):
+	case errors.Is(err, errBadRequest), errors.Is(err, incident.ErrInvalid):
 		code = http.StatusBadRequest
 	}
 	u.errorPage(w, r, code, err)
