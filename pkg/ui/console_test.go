@@ -219,6 +219,10 @@ func TestConsole(t *testing.T) {
 			require.Equal(t, s.code, resp.StatusCode, "%s: %s", s.action, b)
 			if s.code == http.StatusSeeOther {
 				require.Contains(t, resp.Header.Get("Location"), s.want, s.action)
+				// The page redirected to shows the action's banner.
+				code, page := responder.do("GET", resp.Header.Get("Location"), nil)
+				require.Equal(t, http.StatusOK, code)
+				require.Contains(t, page, `<p class="done" role="status">`, "%s: no banner for %s", s.action, resp.Header.Get("Location"))
 			} else {
 				require.Contains(t, string(b), s.want, s.action)
 			}

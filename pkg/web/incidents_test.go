@@ -112,6 +112,8 @@ func TestIncidentsAPI(t *testing.T) {
 				err: `"duration" must be between 1m and 30d, got 10s`},
 			{name: "snooze trailing data", method: "POST", path: "/api/v1/incidents/" + id(2) + "/snooze", body: `{"duration":"1h"} {}`, code: 400, errType: "bad_data",
 				err: `invalid JSON body: trailing data after the JSON value`},
+			{name: "snooze trailing brace", method: "POST", path: "/api/v1/incidents/" + id(2) + "/snooze", body: `{"duration":"1h"}}`, code: 400, errType: "bad_data",
+				err: `invalid JSON body: trailing data after the JSON value`},
 			{name: "snooze unknown", method: "POST", path: "/api/v1/incidents/INC-1999-0001/snooze", body: `{"duration":"1h"}`, code: 404, errType: "not_found",
 				err: "incident not found: INC-1999-0001"},
 			{name: "snooze", method: "POST", path: "/api/v1/incidents/" + id(2) + "/snooze", body: `{"actor":"bob","duration":"1h30m"}`, code: 200,
