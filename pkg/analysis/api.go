@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/limits"
@@ -279,6 +280,12 @@ type FlaggerAnswer struct {
 	Result   *Result          `json:"result,omitempty"`
 }
 
+// Limits of Kubernetes names (a DNS subdomain, a namespace's DNS label).
+const (
+	maxKubeName      = 253
+	maxKubeNamespace = 63
+)
+
 func readFlagger(w http.ResponseWriter, r *http.Request) (FlaggerPayload, bool) {
 	var p FlaggerPayload
 	b, err := web.ReadBody(w, r)
@@ -289,6 +296,12 @@ func readFlagger(w http.ResponseWriter, r *http.Request) (FlaggerPayload, bool) 
 	if err == nil && (p.Name == "" || p.Namespace == "") {
 		err = errors.New("name and namespace of the canary are required (Flagger's webhook payload)")
 	}
+	if err == nil && (len(p.Name) > maxKubeName || len(p.Namespace) > maxKubeNamespace) {
+		err = fmt.Errorf("name and namespace of the canary are Kubernetes names: at most %d and %d bytes", maxKubeName, maxKubeNamespace)
+	}
+	if err == nil {
+		err = limits.Check(&p)
+	}
 	if err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("flagger webhook: %w", err))
 		return p, false
@@ -298,7 +311,8 @@ func readFlagger(w http.ResponseWriter, r *http.Request) (FlaggerPayload, bool) 
 
 // handlePreRollout asks the deploy gate: 200 lets Flagger route traffic to
 // the canary, 403 holds it (Flagger rolls back after its threshold of
-// failed hooks).
+// failed hooks). The decision is recorded with the authenticated principal
+// as its actor ("flagger" without one) and the canary as its subject.
 func (s *Service) handlePreRollout(w http.ResponseWriter, r *http.Request) {
 	p, ok := readFlagger(w, r)
 	if !ok {
@@ -323,7 +337,10 @@ func (s *Service) handlePreRollout(w http.ResponseWriter, r *http.Request) {
 			svc = p.Name
 		}
 	}
-	d, err := gate.Gate(r.Context(), budget.GateRequest{Service: svc, Change: p.Metadata[MetaChange], Actor: "flagger:" + p.Namespace + "/" + p.Name})
+	// The actor is who called (Flagger's credentials), not what the body
+	// says; the canary it names is the decision's subject.
+	d, err := gate.Gate(r.Context(), budget.GateRequest{Service: svc, Change: p.Metadata[MetaChange],
+		Actor: auth.ActorOf(r.Context(), "", "flagger"), Subject: "flagger canary " + p.Namespace + "/" + p.Name})
 	if err != nil {
 		writeErr(w, err)
 		return

@@ -134,6 +134,9 @@ escalation:
 			defer resp.Body.Close()
 			b, _ := io.ReadAll(resp.Body)
 			require.Equal(t, http.StatusOK, resp.StatusCode, "%s%s: %s", base, path, b)
+			// Public, meant to be cached: not the API's no-store.
+			require.Equal(t, "public, max-age=15", resp.Header.Get("Cache-Control"), path)
+			require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"), path)
 			return string(b)
 		}
 		html, js, atom := get("/status"), get("/status.json"), get("/status/feed.atom")
@@ -174,6 +177,20 @@ escalation:
 	require.Equal(t, http.StatusUnauthorized, code)
 	code, body = do("GET", "/api/v1/status", "", true)
 	require.Equal(t, http.StatusOK, code, body)
+	// The API's answers, refusals included, are for one principal: never
+	// cached, never sniffed.
+	for _, user := range []bool{false, true} {
+		req, err := http.NewRequest("GET", srv.URL+"/api/v1/status", nil)
+		require.NoError(t, err)
+		if user {
+			req.SetBasicAuth("rita", "rita-pw")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, "no-store", resp.Header.Get("Cache-Control"), "credentials: %v", user)
+		require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"), "credentials: %v", user)
+	}
 
 	// Both status updates went out on the webhook channel.
 	waitFor(t, func() bool {

@@ -24,7 +24,14 @@ type GateRequest struct {
 	// whatever the budget (emergency override); OverrideReason is required then.
 	OverrideToken  string
 	OverrideReason string
-	Actor          string
+	// Actor is who asks: the authenticated principal (recorded).
+	Actor string
+	// Subject names the change asked about when the request is not the
+	// change itself, for the record: "flagger canary <namespace>/<name>".
+	// It is answered as the decision's subject and recorded at the end of
+	// its reason ("... (for flagger canary shop/checkout)"): the
+	// gate_decisions table has no column of its own for it.
+	Subject string
 }
 
 // Decision is the gate's answer.
@@ -44,6 +51,8 @@ type Decision struct {
 	Override       bool     `json:"override"`
 	OverrideReason string   `json:"override_reason,omitempty"`
 	Actor          string   `json:"actor,omitempty"`
+	// Subject is the request's Subject.
+	Subject string `json:"subject,omitempty"`
 	// PrometheusError is set when the answer is the configured fail mode
 	// because Prometheus could not be queried.
 	PrometheusError string    `json:"prometheus_error,omitempty"`

@@ -289,7 +289,7 @@ func (s *Service) Gate(ctx context.Context, req GateRequest) (*Decision, error) 
 		}
 	}
 	d.Time = now.UTC()
-	d.Actor = req.Actor
+	d.Actor, d.Subject = req.Actor, req.Subject
 	if req.OverrideToken != "" {
 		d.Override = true
 		d.OverrideReason = req.OverrideReason
@@ -308,6 +308,7 @@ func (s *Service) Gate(ctx context.Context, req GateRequest) (*Decision, error) 
 	if s.bus != nil {
 		s.bus.Publish(events.Event{Type: "budget.gate_decision", Time: d.Time, Service: d.Service, Data: map[string]any{
 			"change": d.Change, "decision": d.Answer, "state": string(d.State), "reason": d.Reason, "override": d.Override, "actor": d.Actor,
+			"subject": d.Subject,
 		}})
 	}
 	return &d, nil

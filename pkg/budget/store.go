@@ -14,7 +14,9 @@ import (
 )
 
 // Migrations create the budget tables: the last known state per SLO group,
-// the timeline of state changes (per service) and the gate's decisions.
+// the timeline of state changes (per service) and the gate's decisions;
+// then the index by time of the gate's decisions, which retention walks to
+// delete the expired ones (retention.gate_decisions).
 var Migrations = []store.Migration{{
 	ID: "budget/0001_init",
 	SQLite: `
@@ -91,6 +93,9 @@ CREATE TABLE gate_decisions (
 );
 CREATE INDEX gate_decisions_service ON gate_decisions (service, time_ms);
 `,
+}, {
+	ID:     "budget/0002_gate_decisions_time",
+	SQLite: `CREATE INDEX gate_decisions_time ON gate_decisions (time_ms);`,
 }}
 
 // Event is one budget state change in a service's timeline.
@@ -306,6 +311,8 @@ type GateRecord struct {
 	Actor          string    `json:"actor,omitempty"`
 }
 
+// recordDecision records a decision; its subject, if any, at the end of
+// the reason.
 func recordDecision(ctx context.Context, db *store.DB, d *Decision) error {
 	b := func(v bool) int {
 		if v {
@@ -313,9 +320,13 @@ func recordDecision(ctx context.Context, db *store.DB, d *Decision) error {
 		}
 		return 0
 	}
+	reason := d.Reason
+	if d.Subject != "" {
+		reason += " (for " + d.Subject + ")"
+	}
 	err := db.QueryRowContext(ctx, `INSERT INTO gate_decisions (time_ms, service, change_kind, allowed, state, reason, override, override_reason, actor)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-		d.Time.UnixMilli(), d.Service, d.Change, b(d.Allowed), string(d.State), d.Reason, b(d.Override), d.OverrideReason, d.Actor).Scan(&d.ID)
+		d.Time.UnixMilli(), d.Service, d.Change, b(d.Allowed), string(d.State), reason, b(d.Override), d.OverrideReason, d.Actor).Scan(&d.ID)
 	if err != nil {
 		return fmt.Errorf("record gate decision: %w", err)
 	}

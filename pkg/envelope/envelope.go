@@ -34,14 +34,21 @@ func Error(w http.ResponseWriter, code int, errorType, msg string) {
 
 // write encodes r before it sends the status line: an answer that cannot
 // be encoded (a time outside the years 0 to 9999, say) is a 500 naming why,
-// not the status asked for with an empty body.
+// not the status asked for with an empty body. API answers are what one
+// principal may read: Cache-Control: no-store keeps them out of shared
+// caches and the browser's; nosniff keeps a browser from reading them as
+// anything but JSON. (The public status page's JSON, meant to be cached,
+// is not written here.)
 func write(w http.ResponseWriter, code int, r Response) {
 	b, err := json.Marshal(r)
 	if err != nil {
 		code = http.StatusInternalServerError
 		b, _ = json.Marshal(Response{Status: "error", ErrorType: "internal", Error: "encode answer: " + err.Error()})
 	}
-	w.Header().Set("Content-Type", "application/json")
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	_, _ = w.Write(append(b, '\n'))
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // The bytes every API client reads: the field order, the trailing newline,
-// HTML characters escaped, empty fields left out.
+// HTML characters escaped, empty fields left out; and the headers.
 func TestEnvelopeBytes(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -37,8 +37,16 @@ func TestEnvelopeBytes(t *testing.T) {
 			if rec.Code != tc.code {
 				t.Errorf("code %d, want %d", rec.Code, tc.code)
 			}
-			if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
-				t.Errorf("Content-Type %q, want application/json", ct)
+			for name, want := range map[string]string{
+				"Content-Type": "application/json",
+				// What one principal may read: kept by no cache.
+				"Cache-Control": "no-store",
+				// Read as JSON only, never sniffed as HTML.
+				"X-Content-Type-Options": "nosniff",
+			} {
+				if got := rec.Header().Get(name); got != want {
+					t.Errorf("%s %q, want %q", name, got, want)
+				}
 			}
 			if got := rec.Body.String(); got != tc.body {
 				t.Errorf("body\n%s\nwant\n%s", got, tc.body)

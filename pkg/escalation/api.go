@@ -171,6 +171,15 @@ var ackTmpl = template.Must(template.New("ack").Parse(`<!doctype html>
 <form method="post"><button type="submit">Acknowledge as {{ .User }}</button></form>{{ end }}
 </body></html>`))
 
+// ackHeaders are the console's page headers (web.PageHeaders: CSP with
+// frame-ancestors 'none', so no other site can frame the button and trick
+// a click; nosniff; no-store), with no referrer at all: the page's URL
+// carries the acknowledge token.
+func ackHeaders(h http.Header) {
+	web.PageHeaders(h)
+	h.Set("Referrer-Policy", "no-referrer")
+}
+
 func (a *API) claims(w http.ResponseWriter, r *http.Request) (notify.AckClaims, bool) {
 	_, nc, _ := a.Engine.config()
 	key, err := nc.AckKey()
@@ -193,7 +202,7 @@ func (a *API) ackPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	ackHeaders(w.Header())
 	_ = ackTmpl.Execute(w, map[string]string{"ID": c.IncidentID, "User": c.User})
 }
 
@@ -222,7 +231,7 @@ func (a *API) ack(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, code, typ, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	ackHeaders(w.Header())
 	_ = ackTmpl.Execute(w, map[string]string{"ID": c.IncidentID, "User": c.User, "Message": "Acknowledged by " + c.User + "."})
 }
 

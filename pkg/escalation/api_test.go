@@ -46,6 +46,7 @@ func newAPIRig(t *testing.T, db *store.DB) *apiRig {
 type reply struct {
 	Code        int
 	ContentType string
+	Header      http.Header
 	Body        string
 	Env         web.Response
 }
@@ -62,11 +63,29 @@ func (a *apiRig) do(t *testing.T, method, path, body string) reply {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	out := reply{Code: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: string(b)}
+	out := reply{Code: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Header: resp.Header, Body: string(b)}
 	if strings.HasPrefix(out.ContentType, "application/json") {
 		require.NoError(t, json.Unmarshal(b, &out.Env), string(b))
 	}
 	return out
+}
+
+// requireAckHeaders checks the headers of the acknowledge page: those of
+// the console's pages (no framing by another site, which could trick a
+// click on the button; nosniff; not cached), and no referrer (the URL
+// carries the token).
+func requireAckHeaders(t *testing.T, got reply) {
+	t.Helper()
+	for name, want := range map[string]string{
+		"Content-Security-Policy": web.PageCSP,
+		"X-Content-Type-Options":  "nosniff",
+		"Cache-Control":           "no-store",
+		"Referrer-Policy":         "no-referrer",
+	} {
+		require.Equal(t, want, got.Header.Get(name), name)
+	}
+	require.Contains(t, got.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'")
+	require.Contains(t, got.Header.Get("Content-Security-Policy"), "form-action 'self'", "the form posts to the page itself")
 }
 
 // requireError checks an error envelope: status code, type and exact message.
@@ -278,6 +297,7 @@ func TestAckLink(t *testing.T) {
 		require.Equal(t, "text/html; charset=utf-8", got.ContentType)
 		require.Contains(t, got.Body, "<h1>Acknowledge incident "+id+"</h1>")
 		require.Contains(t, got.Body, `<form method="post"><button type="submit">Acknowledge as bob</button></form>`)
+		requireAckHeaders(t, got)
 		require.Equal(t, before, a.snapshot(t, id))
 
 		// Bad tokens: forged, truncated, signed with another key, garbage.
@@ -301,6 +321,7 @@ func TestAckLink(t *testing.T) {
 		got = a.do(t, "POST", path, "")
 		require.Equal(t, http.StatusOK, got.Code, got.Body)
 		require.Contains(t, got.Body, "<p>Acknowledged by bob.</p>")
+		requireAckHeaders(t, got)
 		inc, err := a.svc.Get(ctx, id)
 		require.NoError(t, err)
 		require.Equal(t, incident.StatusAcknowledged, inc.Status)

@@ -3,7 +3,6 @@ package incident
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -12,14 +11,15 @@ import (
 )
 
 // mutate loads an incident under lock, lets fn change it, saves it, runs the
-// hooks for the change fn returns (if any) and publishes after commit.
+// hooks for the change fn returns (if any) and publishes after commit. It
+// refuses an empty or over-long actor (checkActor) before it starts.
 // fn returns the change kind ("" for none), the timeline entry to add, and
 // an error (a *TransitionError for a rejected change). extra functions run
 // in the same transaction after the incident is saved.
 func (s *Service) mutate(ctx context.Context, id, actor string, fn func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error),
 	extra ...func(ctx context.Context, tx *sql.Tx) error) (*Incident, error) {
-	if strings.TrimSpace(actor) == "" {
-		return nil, errors.New("actor must not be empty")
+	if err := checkActor(actor); err != nil {
+		return nil, err
 	}
 	p := &pending{}
 	var out *Incident
@@ -91,10 +91,14 @@ func (s *Service) Acknowledge(ctx context.Context, id, actor string) (*Incident,
 
 // Investigate moves a triggered or acknowledged incident to investigating,
 // assigning it to assignee (the actor when empty). On an incident already
-// being investigated it only changes the assignee.
+// being investigated it only changes the assignee. The assignee is at most
+// MaxAssignee characters.
 func (s *Service) Investigate(ctx context.Context, id, actor, assignee string) (*Incident, error) {
 	if assignee == "" {
 		assignee = actor
+	}
+	if err := checkLine("assignee", assignee, MaxAssignee); err != nil {
+		return nil, err
 	}
 	return s.mutate(ctx, id, actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
 		switch r.Status {
@@ -121,7 +125,7 @@ func (s *Service) Investigate(ctx context.Context, id, actor, assignee string) (
 // incident moves to investigating, as in Investigate.
 func (s *Service) Assign(ctx context.Context, id, actor, assignee string) (*Incident, error) {
 	if strings.TrimSpace(assignee) == "" {
-		return nil, errors.New("assignee must not be empty")
+		return nil, invalid("assignee", "assignee must not be empty")
 	}
 	return s.Investigate(ctx, id, actor, assignee)
 }
@@ -136,8 +140,12 @@ func (s *Service) assign(r *record, assignee string) (ChangeKind, *TimelineEntry
 		Data: map[string]any{"from": prev, "to": assignee}}, nil
 }
 
-// Resolve resolves an open incident with a resolution note.
+// Resolve resolves an open incident with a resolution note (at most
+// MaxNote characters).
 func (s *Service) Resolve(ctx context.Context, id, actor, note string) (*Incident, error) {
+	if err := checkText("note", note, MaxNote); err != nil {
+		return nil, err
+	}
 	return s.mutate(ctx, id, actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
 		if !r.Status.Open() {
 			return "", nil, reject(r, "resolve", fmt.Sprintf("it is already %s", r.Status))
@@ -169,11 +177,14 @@ func (s *Service) CompletePostmortem(ctx context.Context, id, actor string) (*In
 	})
 }
 
-// AddNote appends a note to the timeline.
+// AddNote appends a note (at most MaxNote characters) to the timeline.
 func (s *Service) AddNote(ctx context.Context, id, actor, text string) (*TimelineEntry, error) {
 	text = strings.TrimSpace(text)
 	if text == "" {
-		return nil, errors.New("note must not be empty")
+		return nil, invalid("text", "note must not be empty")
+	}
+	if err := checkText("text", text, MaxNote); err != nil {
+		return nil, err
 	}
 	var entry TimelineEntry
 	_, err := s.mutate(ctx, id, actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
@@ -186,10 +197,15 @@ func (s *Service) AddNote(ctx context.Context, id, actor, text string) (*Timelin
 	return &entry, nil
 }
 
-// SetImpact records the impact statement of an incident.
+// SetImpact records the impact statement (at most MaxImpact characters) of
+// an incident.
 func (s *Service) SetImpact(ctx context.Context, id, actor, impact string) (*Incident, error) {
+	impact = strings.TrimSpace(impact)
+	if err := checkText("impact", impact, MaxImpact); err != nil {
+		return nil, err
+	}
 	return s.mutate(ctx, id, actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
-		r.Impact = strings.TrimSpace(impact)
+		r.Impact = impact
 		return "", &TimelineEntry{Kind: "impact", Message: "impact: " + r.Impact}, nil
 	})
 }

@@ -3,7 +3,6 @@ package incident
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -28,24 +27,26 @@ type ManualIncident struct {
 	Actor string
 }
 
-// Check validates a manual incident, naming the first bad field.
+// Check validates a manual incident, naming the first bad field (a
+// *ValidationError).
 func (m ManualIncident) Check() error {
 	switch {
 	case strings.TrimSpace(m.Title) == "":
-		return errors.New(`"title" must not be empty`)
+		return invalid("title", `"title" must not be empty`)
 	case utf8.RuneCountInString(m.Title) > MaxManualTitle:
-		return fmt.Errorf(`"title" longer than %d characters`, MaxManualTitle)
+		return invalid("title", `"title" longer than %d characters`, MaxManualTitle)
 	case strings.TrimSpace(m.Service) == "":
-		return errors.New(`"service" must not be empty`)
+		return invalid("service", `"service" must not be empty`)
 	case len(m.Service) > MaxManualService || strings.ContainsAny(m.Service, "\r\n\t"):
-		return fmt.Errorf(`"service" must be one line of at most %d bytes`, MaxManualService)
+		return invalid("service", `"service" must be one line of at most %d bytes`, MaxManualService)
 	case utf8.RuneCountInString(m.Description) > MaxManualDescription:
-		return fmt.Errorf(`"description" longer than %d characters`, MaxManualDescription)
-	case strings.TrimSpace(m.Actor) == "":
-		return errors.New("actor must not be empty")
+		return invalid("description", `"description" longer than %d characters`, MaxManualDescription)
+	}
+	if err := checkActor(m.Actor); err != nil {
+		return err
 	}
 	if _, err := ParseSeverity(string(m.Severity)); err != nil {
-		return fmt.Errorf(`"severity": %w`, err)
+		return invalid("severity", `"severity": %v`, err)
 	}
 	return nil
 }

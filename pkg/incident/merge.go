@@ -60,11 +60,11 @@ func (s *Service) lockGroup(ctx context.Context, tx *sql.Tx, groupKey string) (s
 // id changes nothing (Duplicate); so do Alertmanager's redeliveries of the
 // group, which go to its new incident.
 func (s *Service) Split(ctx context.Context, id, groupKey, actor string) (*SplitResult, error) {
-	if strings.TrimSpace(actor) == "" {
-		return nil, errors.New("actor must not be empty")
+	if err := checkActor(actor); err != nil {
+		return nil, err
 	}
 	if groupKey == "" {
-		return nil, errors.New("group_key must not be empty")
+		return nil, invalid("group_key", "group_key must not be empty")
 	}
 	var res *SplitResult
 	var p *pending
@@ -227,11 +227,11 @@ func (s *Service) reroot(r *record, services []string) {
 // is resolved with merged_into set, and both timelines record it. into
 // must be open. Merging again changes nothing (Duplicate).
 func (s *Service) Merge(ctx context.Context, into, from, actor string) (*MergeResult, error) {
-	if strings.TrimSpace(actor) == "" {
-		return nil, errors.New("actor must not be empty")
+	if err := checkActor(actor); err != nil {
+		return nil, err
 	}
 	if into == from {
-		return nil, errors.New("cannot merge an incident into itself")
+		return nil, invalid("from", "cannot merge an incident into itself")
 	}
 	var res *MergeResult
 	var p *pending

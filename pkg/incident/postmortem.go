@@ -66,7 +66,7 @@ func ParseActionItemState(s string) (ActionItemState, error) {
 	case ActionOpen, ActionInProgress, ActionDone, ActionWontDo:
 		return st, nil
 	}
-	return "", fmt.Errorf("unknown action item state %q (want open, in_progress, done or wont_do)", s)
+	return "", invalid("state", "unknown action item state %q (want open, in_progress, done or wont_do)", s)
 }
 
 // ActionItem is a follow-up of a post-mortem, with an owner and a state.
@@ -84,11 +84,12 @@ type ActionItem struct {
 // ErrActionItemNotFound is returned for an unknown action item.
 var ErrActionItemNotFound = errors.New("action item not found")
 
-// AddActionItem records a new open action item on an incident.
+// AddActionItem records a new open action item on an incident. Its title
+// is at most MaxActionItemTitle characters, its owner MaxActionItemOwner.
 func (s *Service) AddActionItem(ctx context.Context, id, actor string, item ActionItem) (*ActionItem, error) {
 	item.Title = strings.TrimSpace(item.Title)
-	if item.Title == "" {
-		return nil, errors.New("action item title must not be empty")
+	if err := checkActionItem(&item.Title, &item.Owner); err != nil {
+		return nil, err
 	}
 	if item.State == "" {
 		item.State = ActionOpen
@@ -134,8 +135,8 @@ func (s *Service) UpdateActionItem(ctx context.Context, id string, itemID int64,
 			return nil, err
 		}
 	}
-	if u.Title != nil && strings.TrimSpace(*u.Title) == "" {
-		return nil, errors.New("action item title must not be empty")
+	if err := checkActionItem(u.Title, u.Owner); err != nil {
+		return nil, err
 	}
 	var item *ActionItem
 	_, err := s.mutate(ctx, id, actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
@@ -506,8 +507,12 @@ func (u StatusUpdate) PublicText() string {
 // PostStatusUpdate renders the status-update template for an incident,
 // records the text in the timeline (kind "status_update") and publishes an
 // "incident.status_update" event with the text, for notification channels.
-// A non-empty Impact also becomes the incident's impact.
+// A non-empty Impact also becomes the incident's impact. The update's text
+// is refused over its limits (StatusUpdate.Check).
 func (s *Service) PostStatusUpdate(ctx context.Context, id string, u StatusUpdate) (string, error) {
+	if err := u.Check(); err != nil {
+		return "", err
+	}
 	opts := s.Options()
 	var text string
 	var inc Incident

@@ -33,7 +33,7 @@ const (
 // incident must be acknowledged first.
 func (s *Service) Snooze(ctx context.Context, id, actor string, d time.Duration) (*Incident, error) {
 	if d < MinSnooze || d > MaxSnooze {
-		return nil, fmt.Errorf("snooze duration must be between %s and %s, got %s",
+		return nil, invalid("duration", "snooze duration must be between %s and %s, got %s",
 			formatDuration(MinSnooze), formatDuration(MaxSnooze), formatDuration(d))
 	}
 	return s.mutate(ctx, id, actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {

@@ -16,6 +16,9 @@ const (
 	DefaultBatchSize          = 100
 	DefaultFinishedJobs       = 7 * 24 * time.Hour
 	DefaultNotificationOutbox = 7 * 24 * time.Hour
+	// DefaultGateDecisions is one SLO period as the examples set it (30d):
+	// the decisions taken while the budget in force was spent stay.
+	DefaultGateDecisions      = 30 * 24 * time.Hour
 	DefaultStreamReplay       = 15 * time.Minute
 	DefaultStreamReplayEvents = 10000
 )
@@ -42,6 +45,11 @@ type Config struct {
 	// RunbookOutputs clears the output text of runbook steps of runs that
 	// finished longer ago; the audit rows stay. Default 0: keep.
 	RunbookOutputs model.Duration `yaml:"runbook_outputs,omitempty"`
+	// GateDecisions deletes the deploy gate's recorded decisions
+	// (gate_decisions: one row per GET /api/v1/gate and Flagger
+	// pre-rollout hook, which a viewer may call) taken longer ago.
+	// Default 30d.
+	GateDecisions model.Duration `yaml:"gate_decisions,omitempty"`
 	// StreamReplay is the age limit of the WebSocket stream's replay ring
 	// (in memory only; nothing of the stream is stored). Default 15m.
 	StreamReplay model.Duration `yaml:"stream_replay,omitempty"`
@@ -58,6 +66,7 @@ type Config struct {
 func Default() Config {
 	return Config{
 		FinishedJobs:       model.Duration(DefaultFinishedJobs),
+		GateDecisions:      model.Duration(DefaultGateDecisions),
 		StreamReplay:       model.Duration(DefaultStreamReplay),
 		StreamReplayEvents: DefaultStreamReplayEvents,
 		Interval:           model.Duration(DefaultInterval),
@@ -85,6 +94,7 @@ func (c *Config) Validate() error {
 		{"alert_payloads", c.AlertPayloads},
 		{"finished_jobs", c.FinishedJobs},
 		{"runbook_outputs", c.RunbookOutputs},
+		{"gate_decisions", c.GateDecisions},
 	}
 	if c.NotificationOutbox != nil {
 		keeps = append(keeps, struct {

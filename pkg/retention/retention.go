@@ -23,7 +23,7 @@ import (
 )
 
 // Tables are the tables whose rows are counted for /metrics.
-var Tables = []string{"incidents", "incident_alerts", "incident_timeline", "incident_links", "alert_groups", "jobs", "runbook_audit"}
+var Tables = []string{"incidents", "incident_alerts", "incident_timeline", "incident_links", "alert_groups", "jobs", "runbook_audit", "gate_decisions"}
 
 // childTables hold rows of an incident, deleted with it (before it).
 var childTables = []string{"incident_action_items", "incident_timeline", "incident_links", "incident_link_services", "incident_alerts"}
@@ -102,7 +102,7 @@ func New(db *store.DB, o Options) (*Compactor, error) {
 			"Rows stored, by table, as counted after the last retention compaction pass (every retention.interval; the first scrape before one counts once).",
 			[]string{"table"}, nil),
 	}
-	for _, t := range append(append([]string(nil), childTables...), "incidents", "alert_groups", "jobs", "runbook_audit") {
+	for _, t := range append(append([]string(nil), childTables...), "incidents", "alert_groups", "jobs", "runbook_audit", "gate_decisions") {
 		c.deleted.WithLabelValues(t)
 	}
 	if o.Registerer != nil {
@@ -200,6 +200,7 @@ func (c *Compactor) policies(conf Config) []policy {
 		{"notification outbox", conf.Outbox(), c.jobsBatch(`queue = '` + NotifyQueue + `'`)},
 		{"finished jobs", time.Duration(conf.FinishedJobs), c.jobsBatch(`queue <> '` + NotifyQueue + `'`)},
 		{"runbook outputs", time.Duration(conf.RunbookOutputs), outputsBatch},
+		{"gate decisions", time.Duration(conf.GateDecisions), gateBatch},
 	}
 }
 
@@ -366,5 +367,19 @@ func outputsBatch(ctx context.Context, tx *sql.Tx, cutoff int64, size int, count
 	}
 	n, _ := res.RowsAffected()
 	counts["runbook_audit"] += n
+	return int(n), nil
+}
+
+// gateBatch deletes up to size deploy gate decisions (gate_decisions, a
+// table of pkg/budget) taken before cutoff, walking its index by time
+// (migration budget/0002_gate_decisions_time).
+func gateBatch(ctx context.Context, tx *sql.Tx, cutoff int64, size int, counts map[string]int64) (int, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM gate_decisions WHERE id IN (
+		SELECT id FROM gate_decisions WHERE time_ms < $1 LIMIT $2)`, cutoff, size) // in no order, as jobsBatch
+	if err != nil {
+		return 0, fmt.Errorf("delete gate decisions: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	counts["gate_decisions"] += n
 	return int(n), nil
 }

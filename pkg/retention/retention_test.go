@@ -10,11 +10,13 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/retention"
 	"github.com/rootuip/sre/pkg/runbook"
+	"github.com/rootuip/sre/pkg/slo"
 	"github.com/rootuip/sre/pkg/store"
 	tu "github.com/rootuip/sre/pkg/testutil"
 )
@@ -24,7 +26,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func migrations() [][]store.Migration {
-	return [][]store.Migration{incident.Migrations, jobs.Migrations, runbook.Migrations, retention.Migrations}
+	return [][]store.Migration{incident.Migrations, jobs.Migrations, runbook.Migrations, budget.Migrations, retention.Migrations}
 }
 
 func exec(t *testing.T, db *store.DB, q string, args ...any) {
@@ -96,12 +98,19 @@ func addRun(t *testing.T, db *store.DB, id int64, incidentID string, finished ti
 	}
 }
 
+func addDecision(t *testing.T, db *store.DB, actor string, at time.Time) {
+	t.Helper()
+	exec(t, db, `INSERT INTO gate_decisions (time_ms, service, change_kind, allowed, state, reason, override, override_reason, actor)
+		VALUES ($1, 'api', 'normal', 1, 'green', 'allowed', 0, '', $2)`, ms(at), actor)
+}
+
 // TestCompactKinds stores rows of every kind, some expired and some not,
 // on both backends, moves a manual clock past each retention and checks
 // that compaction (in batches of 2) deletes exactly the expired ones: the
 // resolved incidents with their rows, the resolved alert episodes of
 // closed incidents, finished notifications and jobs (each with its own
-// retention), and the outputs of finished runbook runs; open incidents,
+// retention), the outputs of finished runbook runs and the deploy gate's
+// decisions; open incidents,
 // firing alerts, pending jobs and running runbooks stay.
 func TestCompactKinds(t *testing.T) {
 	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
@@ -129,13 +138,20 @@ func TestCompactKinds(t *testing.T) {
 		// Runbook runs.
 		addRun(t, db, 1, "INC-3", t0, "restarted", "healthy", "")
 		addRun(t, db, 2, "INC-4", time.Time{}, "still running")
+		// Deploy gate decisions: three on t0 (expire, two batches), one
+		// 10 days later.
+		for _, a := range []string{"old-1", "old-2", "old-3"} {
+			addDecision(t, db, a, t0)
+		}
+		addDecision(t, db, "new", t0.Add(10*day))
 
 		clk := clock.NewManual(t0.Add(3 * day))
 		reg := prometheus.NewRegistry()
 		c, err := retention.New(db, retention.Options{Clock: clk, Registerer: reg})
 		require.NoError(t, err)
 
-		// Defaults: only finished jobs (7d) expire; nothing is 7 days old.
+		// Defaults: only finished jobs (7d) and gate decisions (30d)
+		// expire; nothing is 7 days old.
 		conf := retention.Default()
 		out, err := c.Compact(ctx, conf)
 		require.NoError(t, err)
@@ -148,13 +164,16 @@ func TestCompactKinds(t *testing.T) {
 		conf.NotificationOutbox = &outbox
 		conf.FinishedJobs = d(5 * day) // not yet
 		conf.RunbookOutputs = d(2 * day)
+		conf.GateDecisions = d(2 * day)
 		conf.BatchSize = 2
 		out, err = c.Compact(ctx, conf)
 		require.NoError(t, err)
 		require.Equal(t, map[string]int64{
 			"incidents": 2, "alert_groups": 2, "incident_timeline": 2,
-			"incident_alerts": 2, "jobs": 2, "runbook_audit": 2,
+			"incident_alerts": 2, "jobs": 2, "runbook_audit": 2, "gate_decisions": 3,
 		}, out)
+		require.Equal(t, []string{"new"}, strings(t, db, `SELECT actor FROM gate_decisions`))
+		require.Equal(t, 3.0, deleted(t, reg, "gate_decisions"))
 		require.Equal(t, []string{"INC-3", "INC-4"}, strings(t, db, `SELECT id FROM incidents`))
 		require.Equal(t, []string{"INC-3", "INC-4"}, strings(t, db, `SELECT incident_id FROM incident_timeline`))
 		require.Equal(t, []string{"closed-new", "firing", "open-old"}, strings(t, db, `SELECT fingerprint FROM incident_alerts`))
@@ -174,9 +193,72 @@ func TestCompactKinds(t *testing.T) {
 		require.Empty(t, out)
 
 		require.Equal(t, map[string]float64{"incidents": 2, "incident_alerts": 3, "incident_timeline": 2,
-			"incident_links": 0, "alert_groups": 2, "jobs": 2, "runbook_audit": 4}, storeRows(t, reg))
+			"incident_links": 0, "alert_groups": 2, "jobs": 2, "runbook_audit": 4, "gate_decisions": 1}, storeRows(t, reg))
 	})
 }
+
+// TestGateDecisionsExpireByDefault: every GET /api/v1/gate (a viewer's
+// right) records a decision; with the retention section's defaults the
+// decisions older than 30 days go, so asking the gate does not grow the
+// store without bound. Decisions are recorded by the real budget service
+// (without Prometheus: its fail mode's answer, recorded as any other).
+// Both backends, a manual clock.
+func TestGateDecisionsExpireByDefault(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		day := 24 * time.Hour
+		clk := clock.NewManual(t0)
+		bs := budget.New(budget.Options{DB: db, Clock: clk, Registerer: prometheus.NewRegistry()})
+		sp, err := slo.Parse([]byte(sloSpec), "api.yml")
+		require.NoError(t, err)
+		require.NoError(t, bs.Update(budget.DefaultConfig, sp, nil, nil))
+		gate := func(actor string) {
+			t.Helper()
+			_, err := bs.Gate(ctx, budget.GateRequest{Service: "api", Actor: actor})
+			require.NoError(t, err)
+		}
+		for range 5 {
+			gate("ci-old")
+		}
+		clk.Advance(29 * day)
+		gate("ci-recent")
+		clk.Advance(2 * day) // the first five are 31 days old
+
+		c, err := retention.New(db, retention.Options{Clock: clk, Registerer: prometheus.NewRegistry()})
+		require.NoError(t, err)
+		conf := retention.Default()
+		require.Equal(t, model.Duration(30*day), conf.GateDecisions)
+		conf.BatchSize = 2
+		out, err := c.Compact(ctx, conf)
+		require.NoError(t, err)
+		require.Equal(t, map[string]int64{"gate_decisions": 5}, out)
+		recs, err := budget.ListDecisions(ctx, db, "api", 10)
+		require.NoError(t, err)
+		require.Len(t, recs, 1)
+		require.Equal(t, "ci-recent", recs[0].Actor)
+
+		// 0s keeps them forever.
+		clk.Advance(60 * day)
+		conf.GateDecisions = 0
+		out, err = c.Compact(ctx, conf)
+		require.NoError(t, err)
+		require.Empty(t, out)
+	})
+}
+
+const sloSpec = `
+apiVersion: sre.rootuip.io/v1
+kind: ServiceLevelObjectives
+service: api
+slos:
+  - name: availability
+    objective: 99.9
+    period: 30d
+    sli:
+      events:
+        errorSelector: http_requests_total{job="api",code=~"5.."}
+        totalSelector: http_requests_total{job="api"}
+`
 
 // TestStoreRowsCountedPerPass: sre_store_rows is counted after each
 // compaction pass, not at scrape (COUNT(*) reads a whole table). The first
@@ -191,7 +273,7 @@ func TestStoreRowsCountedPerPass(t *testing.T) {
 		c, err := retention.New(db, retention.Options{Clock: clock.NewManual(t0), Registerer: reg})
 		require.NoError(t, err)
 		want := map[string]float64{"incidents": 1, "incident_alerts": 0, "incident_timeline": 1,
-			"incident_links": 0, "alert_groups": 1, "jobs": 0, "runbook_audit": 0}
+			"incident_links": 0, "alert_groups": 1, "jobs": 0, "runbook_audit": 0, "gate_decisions": 0}
 		require.Equal(t, want, storeRows(t, reg), "the first scrape counts")
 
 		addIncident(t, db, "INC-2", "triggered", time.Time{})

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,8 @@ import (
 
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/jsonerr"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -1116,15 +1119,25 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 	if err != nil {
 		return fmt.Errorf("read subscribe message: %w", err)
 	}
+	// Read as the HTTP API reads a JSON body (web.DecodeJSON): valid
+	// UTF-8, one strict JSON value and nothing after it, no text the store
+	// or a filter could not hold (limits.Check: NUL bytes).
 	var sub Subscribe
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	if err == nil && typ != websocket.MessageText {
+	if typ != websocket.MessageText {
 		err = errors.New("the subscribe message must be a text message")
 	}
 	if err == nil {
+		err = limits.UTF8("subscribe message", b)
+	}
+	if err == nil {
 		if derr := dec.Decode(&sub); derr != nil {
-			err = fmt.Errorf("subscribe message: %w", derr)
+			err = fmt.Errorf("subscribe message: %w", jsonerr.Rewrite(derr, b, &sub))
+		} else if web.TrailingData(dec) {
+			err = errors.New("subscribe message: trailing data after the JSON value")
+		} else if cerr := limits.Check(&sub); cerr != nil {
+			err = fmt.Errorf("subscribe message: %w", cerr)
 		} else {
 			err = sub.check()
 		}

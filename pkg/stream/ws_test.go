@@ -134,6 +134,15 @@ func TestStreamWebSocketBadSubscribe(t *testing.T) {
 		{"not JSON", `types=budget`, "subscribe message: invalid character"},
 		{"unknown field", `{"type":["budget."]}`, `unknown field "type"`},
 		{"empty filter", `{"services":[""]}`, "services: empty"},
+		// Read as the HTTP API reads a JSON body (web.DecodeJSON).
+		{"trailing value", `{}{"x":1}`, "subscribe message: trailing data after the JSON value"},
+		{"trailing brace", `{"types":["budget."]}}`, "subscribe message: trailing data after the JSON value"},
+		{"trailing text", `{} types=budget`, "subscribe message: trailing data after the JSON value"},
+		{"NUL in a service", `{"services":["api\u0000x"]}`, "subscribe message: services[0]: NUL byte at offset 3"},
+		{"NUL in a type", `{"types":["\u0000"]}`, "subscribe message: types[0]: NUL byte at offset 0"},
+		{"NUL in the last event ID", `{"last_event_id":"1\u0000"}`, "subscribe message: last_event_id: NUL byte at offset 1"},
+		{"invalid UTF-8", "{\"services\":[\"api\xff\"]}", "subscribe message: invalid UTF-8 at byte offset 17"},
+		{"wrong type", `{"services":"api"}`, "subscribe message: services: want a list, got a string"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cl := dial(t, f.srv.URL, c.msg)

@@ -187,6 +187,14 @@ func TestConsole(t *testing.T) {
 			{"ack", url.Values{}, http.StatusConflict, "only a triggered incident can be acknowledged"},
 			{"note", url.Values{"text": {"  "}}, http.StatusBadRequest, "the note is empty"},
 			{"note", url.Values{"text": {"DB <failover> started"}}, http.StatusSeeOther, "done=noted"},
+			// The limits of the service's actions hold on the forms.
+			{"note", url.Values{"text": {strings.Repeat("A", 100000)}}, http.StatusBadRequest, "&#34;text&#34; longer than 25000 characters"},
+			{"note", url.Values{"text": {strings.Repeat("é", incident.MaxNote+1)}}, http.StatusBadRequest, "&#34;text&#34; longer than 25000 characters"},
+			{"investigate", url.Values{"assignee": {strings.Repeat("b", incident.MaxAssignee+1)}}, http.StatusBadRequest, "&#34;assignee&#34; longer than 200 characters"},
+			{"status-update", url.Values{"impact": {strings.Repeat("A", 100000)}}, http.StatusBadRequest, "&#34;impact&#34; longer than 10000 characters"},
+			{"status-update", url.Values{"public": {"on"}, "public_message": {strings.Repeat("A", incident.MaxPublicMessage+1)}}, http.StatusBadRequest,
+				"&#34;public_message&#34; longer than 10000 characters"},
+			{"resolve", url.Values{"note": {strings.Repeat("A", incident.MaxNote+1)}}, http.StatusBadRequest, "&#34;note&#34; longer than 25000 characters"},
 			{"status-update", url.Values{"impact": {"checkout errors"}, "next_update": {"soon"}}, http.StatusBadRequest, "next update"},
 			{"status-update", url.Values{"impact": {"checkout errors"}, "actions": {"failing over"}, "next_update": {"30m"}}, http.StatusSeeOther, "done=updated"},
 			{"status-update", url.Values{"public_message": {"Checkout is slow"}}, http.StatusBadRequest, "public message: tick"},
@@ -211,6 +219,10 @@ func TestConsole(t *testing.T) {
 			require.Equal(t, s.code, resp.StatusCode, "%s: %s", s.action, b)
 			if s.code == http.StatusSeeOther {
 				require.Contains(t, resp.Header.Get("Location"), s.want, s.action)
+				// The page redirected to shows the action's banner.
+				code, page := responder.do("GET", resp.Header.Get("Location"), nil)
+				require.Equal(t, http.StatusOK, code)
+				require.Contains(t, page, `<p class="done" role="status">`, "%s: no banner for %s", s.action, resp.Header.Get("Location"))
 			} else {
 				require.Contains(t, string(b), s.want, s.action)
 			}
@@ -219,8 +231,12 @@ func TestConsole(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, incident.StatusPostmortemDone, inc.Status)
 		require.Equal(t, "bob", inc.Assignee)
+		require.Equal(t, "checkout errors", inc.Impact, "the refused impact was not stored")
 		tl, err := svc.Timeline(t.Context(), id)
 		require.NoError(t, err)
+		for _, e := range tl {
+			require.LessOrEqual(t, len(e.Message), 2*incident.MaxNote, "refused text was not stored: %s entry of %d bytes", e.Kind, len(e.Message))
+		}
 		actors := map[string]bool{}
 		for _, e := range tl {
 			actors[e.Actor] = true

@@ -139,8 +139,10 @@ func (u *UI) incidentRunbooks(inc *incident.Incident) []incidentRunbook {
 	return out
 }
 
-func (u *UI) done(w http.ResponseWriter, r *http.Request, id, what string) {
-	http.Redirect(w, r, "/incidents/"+url.PathEscape(id)+"?done="+url.QueryEscape(what), http.StatusSeeOther)
+// done redirects to the incident's page with the banner of code (a key of
+// doneBanners).
+func (u *UI) done(w http.ResponseWriter, r *http.Request, id, code string) {
+	http.Redirect(w, r, "/incidents/"+url.PathEscape(id)+"?done="+code, http.StatusSeeOther)
 }
 
 // act serves the action buttons of an incident page:
@@ -209,7 +211,7 @@ func (u *UI) act(w http.ResponseWriter, r *http.Request) {
 		what = "escalated"
 	case "postmortem-done":
 		_, err = u.src.Incidents.CompletePostmortem(r.Context(), id, who)
-		what = "closed with its post-mortem"
+		what = "closed"
 	default:
 		u.errorPage(w, r, http.StatusNotFound, errors.New("unknown action "+strconv.Quote(r.PathValue("action"))))
 		return
@@ -237,7 +239,7 @@ func (u *UI) itemDone(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
-	u.done(w, r, id, "action item done")
+	u.done(w, r, id, "action-item-done")
 }
 
 func (u *UI) newForm(w http.ResponseWriter, r *http.Request) {

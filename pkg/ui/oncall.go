@@ -135,5 +135,9 @@ func (u *UI) runAction(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/runbooks?done="+r.PathValue("action")+"d", http.StatusSeeOther)
+	done := "approved"
+	if r.PathValue("action") == "deny" {
+		done = "denied"
+	}
+	http.Redirect(w, r, "/runbooks?done="+done, http.StatusSeeOther)
 }

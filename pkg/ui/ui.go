@@ -340,8 +340,36 @@ type page struct {
 	// Admin: the principal may read the audit log.
 	Admin bool
 	User  string
-	Done  string
-	Data  any
+	// Done is the banner of a completed action: the text of a known
+	// ?done= code (doneBanners), never text from the URL.
+	Done string
+	Data any
+}
+
+// doneBanners are the banners the console shows after an action
+// redirected back with ?done=<code>. The text is fixed here: a link with
+// ?done=<anything else> shows no banner, so nobody can make the trusted
+// console display words of their choosing ("session expired, re-enter
+// your password at ...").
+var doneBanners = map[string]string{
+	"acknowledged":     "Incident acknowledged.",
+	"assigned":         "Incident assigned.",
+	"resolved":         "Incident resolved.",
+	"noted":            "Note added.",
+	"updated":          "Status update posted.",
+	"snoozed":          "Incident snoozed.",
+	"escalated":        "Incident escalated.",
+	"closed":           "Incident closed with its post-mortem.",
+	"action-item-done": "Action item done.",
+	"opened":           "Incident opened.",
+	"approved":         "Run approved.",
+	"denied":           "Run denied.",
+}
+
+// doneBanner is the banner of the request's ?done= code, "" for none or
+// an unknown one.
+func doneBanner(r *http.Request) string {
+	return doneBanners[r.URL.Query().Get("done")]
 }
 
 // canAct reports whether the request's principal may act on incidents.
@@ -354,7 +382,7 @@ func (u *UI) canAct(r *http.Request) bool {
 }
 
 func (u *UI) render(w http.ResponseWriter, r *http.Request, code int, name, title, nav string, data any) {
-	p := page{Title: title, Nav: nav, Extra: u.opts.Extra, CanAct: u.canAct(r), Done: r.URL.Query().Get("done"), Data: data}
+	p := page{Title: title, Nav: nav, Extra: u.opts.Extra, CanAct: u.canAct(r), Done: doneBanner(r), Data: data}
 	if pr, ok := auth.FromContext(r.Context()); ok {
 		p.User = pr.Name
 		p.Admin = pr.NoAuth || pr.Role.Allows(auth.RoleAdmin)
@@ -367,11 +395,7 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, code int, name, titl
 		http.Error(w, "render page: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	web.PageHeaders(w.Header())
 	w.WriteHeader(code)
 	_, _ = w.Write([]byte(b.String()))
 }
@@ -391,7 +415,7 @@ func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {
 		code = http.StatusForbidden
 	case errors.As(err, &te), errors.Is(err, incident.ErrInvalidTransition), errors.Is(err, runbook.ErrConflict), errors.Is(err, chaos.ErrConflict):
 		code = http.StatusConflict
-	case errors.Is(err, errBadRequest):
+	case errors.Is(err, errBadRequest), errors.Is(err, incident.ErrInvalid):
 		code = http.StatusBadRequest
 	}
 	u.errorPage(w, r, code, err)

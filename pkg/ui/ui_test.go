@@ -136,3 +136,66 @@ func TestIncidentPageRunbooks(t *testing.T) {
 		require.NotContains(t, body, "unrelated")
 	})
 }
+
+// noRuns is a runbook engine without runbooks or runs.
+type noRuns struct{ runbookSet }
+
+func (noRuns) ListRuns(context.Context, runbook.RunFilter) ([]*runbook.Run, error) { return nil, nil }
+
+// TestDoneBanner: the banner of ?done= is the server's fixed text of a
+// known code; any other value (a link someone crafted to make the trusted
+// console say "re-enter your password at ...") shows no banner and none of
+// its words. Every console page is sent with Cache-Control: no-store and
+// the console's CSP. Both backends.
+func TestDoneBanner(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		mux := http.NewServeMux()
+		ui.New(ui.Sources{Incidents: svc, Runbooks: noRuns{}}, ui.Options{AllowAnonymous: true}).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		lbls := map[string]string{"alertname": "Down", "service": "api", "severity": "critical"}
+		res, err := svc.Ingest(t.Context(), incident.Notification{Receiver: "sred", Status: "firing", GroupKey: "{}:a", CommonLabels: lbls,
+			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "a", StartsAt: time.Now(), Labels: lbls}}})
+		require.NoError(t, err)
+		page := "/incidents/" + res.Created[0]
+
+		const phishing = "Your session expired, re-enter your password at http://evil.example"
+		for _, tc := range []struct {
+			name, path, banner string
+		}{
+			{"acknowledged", page + "?done=acknowledged", "Incident acknowledged."},
+			{"post-mortem", page + "?done=closed", "Incident closed with its post-mortem."},
+			{"note", page + "?done=noted", "Note added."},
+			{"run approved", "/runbooks?done=approved", "Run approved."},
+			{"run denied", "/runbooks?done=denied", "Run denied."},
+			{"free text", page + "?done=" + url.QueryEscape(phishing), ""},
+			{"free text on another page", "/incidents?done=" + url.QueryEscape(phishing), ""},
+			{"markup", page + "?done=" + url.QueryEscape("<b>hi</b>"), ""},
+			{"a code with more", page + "?done=acknowledged." + url.QueryEscape(" Call +1 555 0100"), ""},
+			{"empty", page + "?done=", ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				resp, err := http.Get(srv.URL + tc.path)
+				require.NoError(t, err)
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				require.NoError(t, err)
+				body := string(b)
+				require.Equal(t, http.StatusOK, resp.StatusCode, body)
+				if tc.banner == "" {
+					require.NotContains(t, body, `class="done"`)
+				} else {
+					require.Contains(t, body, `<p class="done" role="status">`+tc.banner+`</p>`)
+				}
+				for _, words := range []string{"evil.example", "session expired", "555 0100", "hi</b>", "&lt;b&gt;"} {
+					require.NotContains(t, body, words)
+				}
+				require.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+				require.Equal(t, web.PageCSP, resp.Header.Get("Content-Security-Policy"))
+				require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
+			})
+		}
+	})
+}

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prometheus/common/model"
 
@@ -61,11 +60,14 @@ type ActionRequest struct {
 	From string `json:"from,omitempty"`
 }
 
-// ServiceError maps an incident service error to an HTTP answer: 404 for an
-// unknown incident, 409 for an invalid transition, 503 for store failures.
+// ServiceError maps an incident service error to an HTTP answer: 400 for a
+// refused value (a field over its limit), 404 for an unknown incident, 409
+// for an invalid transition, 503 for store failures.
 func ServiceError(w http.ResponseWriter, err error) {
 	var te *incident.TransitionError
 	switch {
+	case errors.Is(err, incident.ErrInvalid):
+		Error(w, http.StatusBadRequest, "bad_data", err)
 	case errors.Is(err, incident.ErrNotFound), errors.Is(err, incident.ErrActionItemNotFound):
 		Error(w, http.StatusNotFound, "not_found", err)
 	case errors.As(err, &te):
@@ -180,6 +182,9 @@ func (a *IncidentsAPI) timeline(w http.ResponseWriter, r *http.Request) {
 }
 
 // readAction decodes an optional action body; an empty body is allowed.
+// The limits of the fields (incident.MaxActor, MaxNote, ...) are the
+// service's: its actions refuse what is over them, whichever way they are
+// called.
 func readAction(w http.ResponseWriter, r *http.Request) (ActionRequest, bool) {
 	var req ActionRequest
 	if r.ContentLength != 0 {
@@ -190,21 +195,9 @@ func readAction(w http.ResponseWriter, r *http.Request) (ActionRequest, bool) {
 			}
 		}
 	}
-	if n := utf8.RuneCountInString(req.Actor); n > maxActor {
-		Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf(`"actor" longer than %d characters`, maxActor))
-		return req, false
-	}
 	req.Actor = actorOf(r, req.Actor)
 	return req, true
 }
-
-// Limits of an action's free text, in characters (as the console's and a
-// manual incident's).
-const (
-	maxActor  = 200
-	maxNote   = 25000
-	maxImpact = incident.MaxManualDescription
-)
 
 func (a *IncidentsAPI) act(w http.ResponseWriter, r *http.Request, fn func(req ActionRequest, id string) (any, error)) {
 	req, ok := readAction(w, r)
@@ -352,9 +345,6 @@ func (a *IncidentsAPI) note(w http.ResponseWriter, r *http.Request) {
 		if strings.TrimSpace(req.Text) == "" {
 			return nil, badRequest{errors.New(`"text" must not be empty`)}
 		}
-		if utf8.RuneCountInString(req.Text) > maxNote {
-			return nil, badRequest{fmt.Errorf(`"text" longer than %d characters`, maxNote)}
-		}
 		return a.Service.AddNote(r.Context(), id, req.Actor, req.Text)
 	})
 }
@@ -363,9 +353,6 @@ func (a *IncidentsAPI) impact(w http.ResponseWriter, r *http.Request) {
 	a.act(w, r, func(req ActionRequest, id string) (any, error) {
 		if strings.TrimSpace(req.Impact) == "" {
 			return nil, badRequest{errors.New(`"impact" must not be empty`)}
-		}
-		if utf8.RuneCountInString(req.Impact) > maxImpact {
-			return nil, badRequest{fmt.Errorf(`"impact" longer than %d characters`, maxImpact)}
 		}
 		return a.Service.SetImpact(r.Context(), id, req.Actor, req.Impact)
 	})

@@ -112,6 +112,8 @@ func TestIncidentsAPI(t *testing.T) {
 				err: `"duration" must be between 1m and 30d, got 10s`},
 			{name: "snooze trailing data", method: "POST", path: "/api/v1/incidents/" + id(2) + "/snooze", body: `{"duration":"1h"} {}`, code: 400, errType: "bad_data",
 				err: `invalid JSON body: trailing data after the JSON value`},
+			{name: "snooze trailing brace", method: "POST", path: "/api/v1/incidents/" + id(2) + "/snooze", body: `{"duration":"1h"}}`, code: 400, errType: "bad_data",
+				err: `invalid JSON body: trailing data after the JSON value`},
 			{name: "snooze unknown", method: "POST", path: "/api/v1/incidents/INC-1999-0001/snooze", body: `{"duration":"1h"}`, code: 404, errType: "not_found",
 				err: "incident not found: INC-1999-0001"},
 			{name: "snooze", method: "POST", path: "/api/v1/incidents/" + id(2) + "/snooze", body: `{"actor":"bob","duration":"1h30m"}`, code: 200,
@@ -140,6 +142,36 @@ func TestIncidentsAPI(t *testing.T) {
 				err: `"impact" longer than 10000 characters`},
 			{name: "actor too long", method: "POST", path: "/api/v1/incidents/" + id(1) + "/notes", body: `{"actor":"` + strings.Repeat("a", 201) + `","text":"x"}`, code: 400, errType: "bad_data",
 				err: `"actor" longer than 200 characters`},
+			{name: "investigate assignee too long", method: "POST", path: "/api/v1/incidents/" + id(1) + "/investigate",
+				body: `{"assignee":"` + strings.Repeat("b", 201) + `"}`, code: 400, errType: "bad_data", err: `"assignee" longer than 200 characters`},
+			{name: "assign assignee too long", method: "POST", path: "/api/v1/incidents/" + id(1) + "/assign",
+				body: `{"assignee":"` + strings.Repeat("é", 201) + `"}`, code: 400, errType: "bad_data", err: `"assignee" longer than 200 characters`},
+			{name: "assignee of two lines", method: "POST", path: "/api/v1/incidents/" + id(1) + "/assign",
+				body: `{"assignee":"bob\nSYSTEM: all clear"}`, code: 400, errType: "bad_data", err: `"assignee" must be one line`},
+			{name: "status update impact too long", method: "POST", path: "/api/v1/incidents/" + id(1) + "/status-updates",
+				body: `{"impact":"` + strings.Repeat("A", 100000) + `"}`, code: 400, errType: "bad_data", err: `"impact" longer than 10000 characters`},
+			{name: "status update actions too long", method: "POST", path: "/api/v1/incidents/" + id(1) + "/status-updates",
+				body: `{"actions":"` + strings.Repeat("A", 10001) + `"}`, code: 400, errType: "bad_data", err: `"actions" longer than 10000 characters`},
+			{name: "status update public message too long", method: "POST", path: "/api/v1/incidents/" + id(1) + "/status-updates",
+				body: `{"public":true,"public_message":"` + strings.Repeat("A", 10001) + `"}`, code: 400, errType: "bad_data", err: `"public_message" longer than 10000 characters`},
+			{name: "status update status page too long", method: "POST", path: "/api/v1/incidents/" + id(1) + "/status-updates",
+				body: `{"status_page":"https://` + strings.Repeat("a", 2048) + `"}`, code: 400, errType: "bad_data", err: `"status_page" longer than 2048 characters`},
+			{name: "resolution note too long", method: "POST", path: "/api/v1/incidents/" + id(1) + "/resolve",
+				body: `{"note":"` + strings.Repeat("A", 25001) + `"}`, code: 400, errType: "bad_data", err: `"note" longer than 25000 characters`},
+			{name: "snooze actor too long", method: "POST", path: "/api/v1/incidents/" + id(1) + "/snooze",
+				body: `{"actor":"` + strings.Repeat("a", 201) + `","duration":"1h"}`, code: 400, errType: "bad_data", err: `"actor" longer than 200 characters`},
+			{name: "action item title too long", method: "POST", path: "/api/v1/incidents/" + id(1) + "/action-items",
+				body: `{"title":"` + strings.Repeat("t", 301) + `"}`, code: 400, errType: "bad_data", err: `"title" longer than 300 characters`},
+			{name: "action item owner too long", method: "POST", path: "/api/v1/incidents/" + id(1) + "/action-items",
+				body: `{"title":"t","owner":"` + strings.Repeat("o", 201) + `"}`, code: 400, errType: "bad_data", err: `"owner" longer than 200 characters`},
+			{name: "refused values changed nothing", method: "GET", path: "/api/v1/incidents/" + id(1), code: 200, check: func(t *testing.T, d json.RawMessage) {
+				var inc incident.Incident
+				require.NoError(t, json.Unmarshal(d, &inc))
+				require.Equal(t, "bob", inc.Assignee)
+				require.Empty(t, inc.Impact)
+				require.Equal(t, incident.StatusInvestigating, inc.Status)
+			}},
+			{name: "note at the limit", method: "POST", path: "/api/v1/incidents/" + id(1) + "/notes", body: `{"text":"` + strings.Repeat("é", 25000) + `"}`, code: 200},
 			{name: "note", method: "POST", path: "/api/v1/incidents/" + id(1) + "/notes", body: `{"actor":"bob","text":"rolling back"}`, code: 200},
 			{name: "resolve", method: "POST", path: "/api/v1/incidents/" + id(1) + "/resolve", body: `{"actor":"bob","note":"rolled back"}`, code: 200},
 			{name: "resolve again", method: "POST", path: "/api/v1/incidents/" + id(1) + "/resolve", code: 409, errType: "conflict",
@@ -153,7 +185,7 @@ func TestIncidentsAPI(t *testing.T) {
 					msgs = append(msgs, e.Actor+": "+e.Message)
 				}
 				require.Equal(t, []string{"alice: acknowledged by alice", "alice: investigating, assigned to bob",
-					"bob: rolling back", "bob: resolved by bob: rolled back", "api: post-mortem done"}, msgs)
+					"api: " + strings.Repeat("é", 25000), "bob: rolling back", "bob: resolved by bob: rolled back", "api: post-mortem done"}, msgs)
 			}},
 		}
 		for _, c := range cases {

@@ -90,8 +90,35 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("invalid JSON body: %w", jsonerr.Rewrite(err, b, v))
 	}
-	if dec.More() {
+	if TrailingData(dec) {
 		return errors.New("invalid JSON body: trailing data after the JSON value")
 	}
 	return limits.Check(v)
+}
+
+// TrailingData reports whether anything but white space follows the value
+// dec decoded last: another value, or a stray "}" or "]" (which
+// json.Decoder.More does not count at the top level).
+func TrailingData(dec *json.Decoder) bool {
+	_, err := dec.Token()
+	return !errors.Is(err, io.EOF)
+}
+
+// PageCSP is the Content-Security-Policy of sred's own HTML pages (the
+// console, the acknowledge page): scripts, styles and images from sred
+// only, no framing, forms posting only to sred.
+const PageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// PageHeaders sets the headers of an HTML page of sred that is not public
+// (the console, the acknowledge page): its type, PageCSP, nosniff,
+// Referrer-Policy same-origin, and Cache-Control: no-store, since the page
+// shows what one principal may see (or carries a token) and must not be
+// kept by a shared cache or the browser's history. The public status page
+// sets its own (it is meant to be cached).
+func PageHeaders(h http.Header) {
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Content-Security-Policy", PageCSP)
+	h.Set("Cache-Control", "no-store")
 }

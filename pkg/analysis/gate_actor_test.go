@@ -1,0 +1,123 @@
+package analysis
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/slo"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+// TestPreRolloutRecordsPrincipal: the Flagger pre-rollout hook records its
+// gate decision with the authenticated principal as the actor, not a name
+// made of the body's canary (which any caller writes); the canary is the
+// decision's subject, answered and recorded at the end of its reason.
+// Without a principal the actor is "flagger". Names longer than
+// Kubernetes allows are refused. The real budget service on both backends,
+// without Prometheus (its fail mode answers, recorded as any decision).
+func TestPreRolloutRecordsPrincipal(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{budget.Migrations}, func(t *testing.T, db *store.DB) {
+		end := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		gate := budget.New(budget.Options{DB: db, Clock: clock.NewManual(end), Registerer: prometheus.NewRegistry()})
+		sp, err := slo.Parse([]byte(fmt.Sprintf(sloSpec, "api", "99")), "api.yml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := gate.Update(budget.DefaultConfig, sp, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		svc := NewService(Options{Gate: gate, Clock: clock.NewManual(end)})
+		mux := http.NewServeMux()
+		svc.Register(mux)
+		// The principal of the X-Test-User header, as the authentication
+		// middleware would set it.
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if u := r.Header.Get("X-Test-User"); u != "" {
+				r = r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: u, Role: auth.RoleViewer}))
+			}
+			mux.ServeHTTP(w, r)
+		}))
+		defer srv.Close()
+
+		post := func(user, name, namespace string) (int, FlaggerAnswer, string) {
+			t.Helper()
+			b, _ := json.Marshal(map[string]any{"name": name, "namespace": namespace, "phase": "Progressing",
+				"metadata": map[string]string{"service": "api"}})
+			req, _ := http.NewRequest("POST", srv.URL+FlaggerPreRollout, bytes.NewReader(b))
+			req.Header.Set("Content-Type", "application/json")
+			if user != "" {
+				req.Header.Set("X-Test-User", user)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			var env struct {
+				Data  FlaggerAnswer `json:"data"`
+				Error string        `json:"error"`
+			}
+			if err := json.Unmarshal(body, &env); err != nil {
+				t.Fatalf("answer: %v: %s", err, body)
+			}
+			return resp.StatusCode, env.Data, env.Error
+		}
+
+		for _, tc := range []struct {
+			name, user, canary, namespace string
+			code                          int
+			actor, err                    string
+		}{
+			{name: "principal", user: "flagger-prod", canary: "podinfo", namespace: "test", code: http.StatusForbidden, actor: "flagger-prod"},
+			{name: "a body naming someone else", user: "flagger-prod", canary: "admin", namespace: "kube-system", code: http.StatusForbidden, actor: "flagger-prod"},
+			{name: "no principal", canary: "podinfo", namespace: "test", code: http.StatusForbidden, actor: "flagger"},
+			{name: "name too long", user: "flagger-prod", canary: strings.Repeat("n", 254), namespace: "test", code: http.StatusBadRequest,
+				err: "flagger webhook: name and namespace of the canary are Kubernetes names: at most 253 and 63 bytes"},
+			{name: "namespace too long", user: "flagger-prod", canary: "podinfo", namespace: strings.Repeat("n", 64), code: http.StatusBadRequest,
+				err: "flagger webhook: name and namespace of the canary are Kubernetes names: at most 253 and 63 bytes"},
+		} {
+			code, ans, msg := post(tc.user, tc.canary, tc.namespace)
+			if code != tc.code {
+				t.Fatalf("%s: code %d, want %d (%s)", tc.name, code, tc.code, msg)
+			}
+			if tc.err != "" {
+				if msg != tc.err {
+					t.Errorf("%s: error %q, want %q", tc.name, msg, tc.err)
+				}
+				continue
+			}
+			subject := "flagger canary " + tc.namespace + "/" + tc.canary
+			if ans.Decision == nil || ans.Decision.Actor != tc.actor || ans.Decision.Subject != subject {
+				t.Errorf("%s: decision %+v, want actor %q, subject %q", tc.name, ans.Decision, tc.actor, subject)
+			}
+			recs, err := budget.ListDecisions(t.Context(), db, "api", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) != 1 || recs[0].Actor != tc.actor || !strings.HasSuffix(recs[0].Reason, " (for "+subject+")") {
+				t.Errorf("%s: recorded %+v, want actor %q and the reason ending with the subject %q", tc.name, recs, tc.actor, subject)
+			}
+		}
+		recs, err := budget.ListDecisions(t.Context(), db, "api", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 3 {
+			t.Errorf("%d decisions recorded, want 3 (refused requests record none)", len(recs))
+		}
+	})
+}
