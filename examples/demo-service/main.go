@@ -64,20 +64,40 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
-func run(args []string) int {
+// flags are the command line's settings.
+type flags struct {
+	listen    *string
+	errorRate *float64
+	latency   *time.Duration
+	rps       *float64
+	name      *string
+	log       *promslog.Config
+}
+
+// newApp declares the command line (also read by the test of the
+// Kubernetes examples' container arguments).
+func newApp() (*kingpin.Application, *flags) {
 	a := kingpin.New("demo-service", "A demo HTTP service with a controllable error rate and latency.")
-	listen := a.Flag("web.listen-address", "Address to listen on.").Default("127.0.0.1:8080").String()
-	errorRate := a.Flag("errors.rate", "Initial fraction of requests that fail with 500 (0..1).").Default("0").Float64()
-	latency := a.Flag("latency", "Initial latency added to every request.").Default("0s").Duration()
-	rps := a.Flag("traffic.rps", "Requests per second the built-in load generator sends to /api/work (0: off).").Default("20").Float64()
-	name := a.Flag("service.name", "Value of the service label of the memory and pool gauges.").Default("api").String()
-	logCfg := &promslog.Config{}
-	promslogflag.AddFlags(a, logCfg)
+	f := &flags{
+		listen:    a.Flag("web.listen-address", "Address to listen on.").Default("127.0.0.1:8080").String(),
+		errorRate: a.Flag("errors.rate", "Initial fraction of requests that fail with 500 (0..1).").Default("0").Float64(),
+		latency:   a.Flag("latency", "Initial latency added to every request.").Default("0s").Duration(),
+		rps:       a.Flag("traffic.rps", "Requests per second the built-in load generator sends to /api/work (0: off).").Default("20").Float64(),
+		name:      a.Flag("service.name", "Value of the service label of the memory and pool gauges.").Default("api").String(),
+		log:       &promslog.Config{},
+	}
+	promslogflag.AddFlags(a, f.log)
 	a.HelpFlag.Short('h')
+	return a, f
+}
+
+func run(args []string) int {
+	a, f := newApp()
 	if _, err := a.Parse(args); err != nil {
 		fmt.Fprintf(os.Stderr, "demo-service: %v\n", err)
 		return 2
 	}
+	listen, errorRate, latency, rps, name, logCfg := f.listen, f.errorRate, f.latency, f.rps, f.name, f.log
 	logger := promslog.New(logCfg)
 
 	reg := prometheus.NewRegistry()
