@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/envelope"
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/web"
 )
@@ -139,7 +141,7 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request, actor string
 	var ref *Refusal
 	switch {
 	case errors.As(err, &ref):
-		web.JSON(w, http.StatusConflict, RefusedResult{Run: info, Reasons: ref.Reasons})
+		envelope.ErrorData(w, http.StatusConflict, "refused", "refused: "+strings.Join(ref.Reasons, "; "), RefusedResult{Run: info, Reasons: ref.Reasons})
 	case err != nil:
 		web.Error(w, http.StatusInternalServerError, "internal", err)
 	default:

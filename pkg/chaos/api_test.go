@@ -61,6 +61,8 @@ func TestAPI(t *testing.T) {
 		check(c, b, 403, "role responder may not do this (needs admin)")
 		c, b = do(auth.RoleAdmin, "POST", "/api/v1/chaos/experiments/pay/run", "")
 		check(c, b, 409, `"reasons":["service \"payment\" is excluded from chaos experiments"]`)
+		check(c, b, 409, `"status":"error"`)
+		check(c, b, 409, `"errorType":"refused","error":"refused: service \"payment\" is excluded from chaos experiments"`)
 		c, b = do(auth.RoleAdmin, "POST", "/api/v1/chaos/experiments/nope/run", "")
 		check(c, b, 404, `no experiment \"nope\" is loaded`)
 		c, b = do(auth.RoleAdmin, "POST", "/api/v1/chaos/experiments/api-latency/run", "")

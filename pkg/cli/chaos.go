@@ -119,7 +119,8 @@ func chaosRun(env *Env, o *chaosOptions) error {
 	err := o.api.call(http.MethodPost, "/api/v1/chaos/experiments/"+url.PathEscape(o.name)+"/run", nil, nil, nil, &info)
 	var ae *apiError
 	if errors.As(err, &ae) && ae.code == http.StatusConflict {
-		return &ExitError{Code: 4, Err: fmt.Errorf("experiment %s refused: %s", o.name, ae.msg)}
+		// The answer's error lists the reasons ("refused: a; b").
+		return &ExitError{Code: 4, Err: fmt.Errorf("experiment %s refused: %s", o.name, strings.TrimPrefix(ae.msg, "refused: "))}
 	}
 	if err != nil {
 		return err

@@ -58,7 +58,7 @@ func TestChaosCommands(t *testing.T) {
 
 	code, _, errs = run("run", "api-backend-latency")
 	require.Equal(t, 4, code, errs)
-	require.Contains(t, errs, "experiment api-backend-latency refused")
+	require.Contains(t, errs, `experiment api-backend-latency refused: fault backend-latency: driver "toxiproxy" is not available in this sred; fault backend-latency: no tcp proxy "api-backend" in chaos.proxies`, "the reasons are printed")
 
 	code, out, _ = run("status")
 	require.Equal(t, 0, code)

@@ -32,6 +32,13 @@ func Error(w http.ResponseWriter, code int, errorType, msg string) {
 	write(w, code, Response{Status: "error", ErrorType: errorType, Error: msg})
 }
 
+// ErrorData writes the error envelope with data beside the error, as the
+// Prometheus API does for a refusal whose details a client may read (a
+// refused chaos run and its reasons).
+func ErrorData(w http.ResponseWriter, code int, errorType, msg string, data any) {
+	write(w, code, Response{Status: "error", ErrorType: errorType, Error: msg, Data: data})
+}
+
 // write encodes r before it sends the status line: an answer that cannot
 // be encoded (a time outside the years 0 to 9999, say) is a 500 naming why,
 // not the status asked for with an empty body. API answers are what one
