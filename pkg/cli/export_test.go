@@ -172,4 +172,20 @@ func TestIncidentsExportImport(t *testing.T) {
 		_, err = dst.Get(ctx, "INC-2026-0101")
 		require.NoError(t, err)
 	}
+
+	// An incident the importing sred opened itself (its budget poller, a
+	// delivery) under an ID the export also has is another incident: the
+	// import stops at its line, naming both, rather than skip the exported
+	// one as if it were there.
+	own, err := dst.Create(ctx, incident.ManualIncident{Title: "opened before the import", Service: "api", Severity: incident.SeverityHigh, Actor: "rita"})
+	require.NoError(t, err)
+	clash := strings.ReplaceAll(first, "INC-2026-0001", own.ID)
+	require.NoError(t, os.WriteFile(bad, []byte(clash+"\n"), 0o644))
+	code, imp, errOut = run("import", "--sred.url="+dstURL, bad)
+	require.Equal(t, 1, code, imp)
+	require.Contains(t, errOut, "import line 1 ("+own.ID+"): incident "+own.ID+" exists here as another incident (created 2026-05-04T10:")
+	require.Contains(t, errOut, `group "manual:`+own.ID+`")`)
+	kept, err := dst.Get(ctx, own.ID)
+	require.NoError(t, err)
+	require.Equal(t, "opened before the import", kept.Title)
 }

@@ -572,6 +572,20 @@ func (s *Service) validateRecord(rec *ExportRecord) error {
 	return nil
 }
 
+// IDTakenError is an imported incident whose ID another incident of the
+// importing store has.
+type IDTakenError struct {
+	Line     int
+	ID       string
+	Created  time.Time
+	GroupKey string
+}
+
+func (e *IDTakenError) Error() string {
+	return fmt.Sprintf("incident %s exists here as another incident (created %s, group %q): import into a store whose incidents all came from the export (docs/storage.md, Moving from SQLite to PostgreSQL)",
+		e.ID, e.Created.Format(time.RFC3339), e.GroupKey)
+}
+
 // importLines writes the incidents of lines that do not exist yet; a line
 // whose incident exists (or came earlier in lines) is skipped whole.
 func (s *Service) importLines(ctx context.Context, tx *sql.Tx, lines []importLine) (imported, skipped int, err error) {
@@ -579,22 +593,40 @@ func (s *Service) importLines(ctx context.Context, tx *sql.Tx, lines []importLin
 	for i, l := range lines {
 		ids[i] = l.rec.Incident.ID
 	}
+	// An incident is the same one when its ID, creation time and group
+	// key are: importing again skips it. Another incident with its ID (one
+	// the importing sred opened itself before the import) is an error:
+	// skipping it would lose the imported one.
+	type stored struct {
+		created  int64
+		groupKey string
+	}
 	exists := map[string]bool{}
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM incidents WHERE id IN (`+store.Placeholders(1, len(ids))+`)`, store.Args(ids)...)
+	have := map[string]stored{}
+	rows, err := tx.QueryContext(ctx, `SELECT id, created_at, group_key FROM incidents WHERE id IN (`+store.Placeholders(1, len(ids))+`)`, store.Args(ids)...)
 	if err != nil {
 		return 0, 0, fmt.Errorf("look up existing incidents: %w", err)
 	}
 	for rows.Next() {
 		var id string
-		if err := rows.Scan(&id); err != nil {
+		var st stored
+		if err := rows.Scan(&id, &st.created, &st.groupKey); err != nil {
 			rows.Close()
 			return 0, 0, err
 		}
 		exists[id] = true
+		have[id] = st
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return 0, 0, err
+	}
+	for _, l := range lines {
+		inc := &l.rec.Incident
+		st, ok := have[inc.ID]
+		if ok && (st.created != ms(inc.CreatedAt) || st.groupKey != inc.GroupKey) {
+			return 0, 0, &IDTakenError{Line: l.n, ID: inc.ID, Created: time.UnixMilli(st.created).UTC(), GroupKey: st.groupKey}
+		}
 	}
 	var (
 		incRows, alertRows, tlRows, linkRows, itemRows [][]any

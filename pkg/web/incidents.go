@@ -246,7 +246,12 @@ const maxImportBytes = 1 << 30
 func (a *IncidentsAPI) importLines(w http.ResponseWriter, r *http.Request) {
 	res, err := a.Service.Import(r.Context(), http.MaxBytesReader(w, r.Body, maxImportBytes))
 	if err != nil {
-		Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("%w (imported %d, skipped %d before it)", err, res.Imported, res.Skipped))
+		code, typ := http.StatusBadRequest, "bad_data"
+		var taken *incident.IDTakenError
+		if errors.As(err, &taken) {
+			code, typ = http.StatusConflict, "conflict"
+		}
+		Error(w, code, typ, fmt.Errorf("%w (imported %d, skipped %d before it)", err, res.Imported, res.Skipped))
 		return
 	}
 	JSON(w, http.StatusOK, res)
