@@ -249,9 +249,16 @@ func compute(o Objective, at time.Time, s *sample) Status {
 		st.State = StateUnknown
 	}
 	covered := period.Seconds()
-	if s.first != nil {
+	switch {
+	case s.first != nil:
 		// The first 5m rate sample covers the five minutes before it.
 		covered = math.Min(math.Max(float64(at.Unix())-*s.first+slo.BaseWindow.Seconds(), 0), period.Seconds())
+		st.Coverage = ptr(round(covered / period.Seconds()))
+	case s.avgTotal != nil:
+		// Events recorded, but no first sample at the coverage query's 1m
+		// steps: the data is younger than a minute, and covers the first
+		// sample's five minutes (not the whole period).
+		covered = math.Min(slo.BaseWindow.Seconds(), period.Seconds())
 		st.Coverage = ptr(round(covered / period.Seconds()))
 	}
 	if kind := o.SLO.SLI.Kind(); (kind == slo.KindEvents || kind == slo.KindLatency) && s.avgTotal != nil {
