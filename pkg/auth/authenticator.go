@@ -116,11 +116,15 @@ type Authenticator struct {
 	mu  sync.Mutex
 	gen *generation
 
+	sessMu   sync.Mutex
+	sessions map[*session]struct{}
+
 	fakeMu     sync.Mutex
 	fakeHashes map[int][]byte // by cost
 
 	attempts    *prometheus.CounterVec
 	comparisons prometheus.Counter
+	revoked     prometheus.Counter
 }
 
 // generation is the users in force and what was learnt about them; a
@@ -146,8 +150,9 @@ type verdict struct {
 	g grant
 }
 
-// grant names the entry of the users file a credential matched: its name
-// and its secret as written in the file.
+// grant names the entry of the users file a credential matched (its name
+// and its secret as written in the file): a reload that removes or changes
+// that entry ends the streams it opened.
 type grant struct {
 	name, secret string
 }
@@ -227,6 +232,7 @@ func NewAuthenticator(f *UsersFile, l Limits) *Authenticator {
 		l:          l,
 		sem:        make(chan struct{}, l.Comparisons),
 		failures:   &failures{burst: time.Duration(l.FailureBurst) * l.FailureEvery, every: l.FailureEvery, max: l.Clients, clients: map[string]*client{}},
+		sessions:   map[*session]struct{}{},
 		fakeHashes: map[int][]byte{},
 	}
 	if _, err := rand.Read(a.key[:]); err != nil {
@@ -244,12 +250,17 @@ func NewAuthenticator(f *UsersFile, l Limits) *Authenticator {
 		Name: "sre_auth_bcrypt_comparisons_total",
 		Help: "bcrypt comparisons of passwords (and of tokens given as bcrypt hashes).",
 	})
+	a.revoked = reg.NewCounter(prometheus.CounterOpts{
+		Name: "sre_auth_streams_revoked_total",
+		Help: "Live streams ended because a reload removed their user or token, changed its credential or lowered its role below the stream's.",
+	})
 	a.SetUsers(f)
 	return a
 }
 
 // SetUsers replaces the users and tokens (on reload): what was learnt about
-// the old ones is forgotten.
+// the old ones is forgotten, and the live streams of users and tokens that
+// no longer authenticate or may no longer stream are ended.
 func (a *Authenticator) SetUsers(f *UsersFile) {
 	if f == nil {
 		f = &UsersFile{}
@@ -269,9 +280,20 @@ func (a *Authenticator) SetUsers(f *UsersFile) {
 			g.bcryptTokens = append(g.bcryptTokens, t)
 		}
 	}
+	// Streams register under sessMu (hold), checked against the users in
+	// force then: a stream is either checked there against f or here.
+	a.sessMu.Lock()
+	defer a.sessMu.Unlock()
 	a.mu.Lock()
 	a.gen = g
 	a.mu.Unlock()
+	for s := range a.sessions {
+		if err := f.allows(s.g, s.need); err != nil {
+			delete(a.sessions, s)
+			a.revoked.Inc()
+			s.cancel(err)
+		}
+	}
 }
 
 // AddUsers adds basic-auth users given as name -> bcrypt hash with one role

@@ -21,7 +21,8 @@ var Anonymous = Principal{Name: "anonymous", Role: RoleAdmin, NoAuth: true}
 
 // Options configure Middleware.
 type Options struct {
-	// Authenticator checks basic-auth passwords and bearer tokens.
+	// Authenticator checks basic-auth passwords and bearer tokens, and
+	// ends the streams (Access.Stream) of credentials a reload revokes.
 	Authenticator *Authenticator
 	// NoAuth is the explicit no-auth mode for local trials: every request
 	// acts as Anonymous.
@@ -50,7 +51,8 @@ type Options struct {
 // and requires Content-Type: application/json on the bodies of JSON routes.
 //
 // A client over its limit of failed attempts (Limits) is answered 429 with
-// Retry-After.
+// Retry-After. The context of a Stream route's request is canceled, with a
+// cause wrapping ErrRevoked, when a reload revokes its credentials.
 //
 // A route missing from the table needs RoleAdmin (fail closed).
 func Middleware(o Options, next http.Handler) http.Handler {
@@ -139,6 +141,11 @@ func Middleware(o Options, next http.Handler) http.Handler {
 				fail(w, r, http.StatusUnsupportedMediaType, "bad_data", fmt.Sprintf("Content-Type must be application/json, got %q", ct))
 				return
 			}
+		}
+		if acc.Stream && !o.NoAuth {
+			ctx, end := o.Authenticator.hold(r.Context(), v, acc.Role)
+			defer end()
+			r = r.WithContext(ctx)
 		}
 		serve(w, r, next, o, p, route, write && !acc.Webhook)
 	})
