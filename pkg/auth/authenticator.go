@@ -41,15 +41,15 @@ const (
 // ErrUnauthenticated is the error of missing or wrong credentials.
 var ErrUnauthenticated = errors.New("missing or wrong credentials (basic auth or Authorization: Bearer <token>)")
 
-// LimitedError is the error of a client over its limit of failed attempts:
-// it is answered 429 with Retry-After, whatever its credentials, until
-// RetryAfter has passed.
+// LimitedError is the error of a client over its limit of failed attempts
+// for a user name (or with tokens): it is answered 429 with Retry-After,
+// whatever the password, until RetryAfter has passed.
 type LimitedError struct {
 	RetryAfter time.Duration
 }
 
 func (e *LimitedError) Error() string {
-	return fmt.Sprintf("too many failed authentication attempts from this address: retry in %s", retrySeconds(e.RetryAfter))
+	return fmt.Sprintf("too many failed authentication attempts for this user from this address: retry in %s", retrySeconds(e.RetryAfter))
 }
 
 // RetryAfterSeconds is RetryAfter in whole seconds, rounded up (at least
@@ -70,8 +70,9 @@ type Limits struct {
 	// holds all of them.
 	Comparisons int
 	// FailureBurst is how many failed attempts a client may make in a row
-	// (default 10); beyond it every request of the client is answered 429
-	// until FailureEvery has passed.
+	// for one user name, or with tokens (default 10); beyond it every
+	// request of the client for that user (or with a token that is not a
+	// SHA-256 one) is answered 429 until FailureEvery has passed.
 	FailureBurst int
 	// FailureEvery gives a client one more failed attempt per interval
 	// (default 6s: 10 a minute).
@@ -102,11 +103,13 @@ type Limits struct {
 // one comparison.
 //
 // A client (an IPv4 address, or an IPv6 /64) may fail Limits.FailureBurst
-// times in a row, then once per Limits.FailureEvery: beyond that, every one
-// of its requests is refused with a LimitedError (429), without any
-// comparison and whatever its credentials, so that a client guessing
-// passwords or sending random tokens neither holds the comparisons valid
-// users wait for nor learns anything.
+// times in a row for one user name (or with tokens), then once per
+// Limits.FailureEvery: beyond that, every one of its requests for that user
+// is refused with a LimitedError (429), without any comparison and whatever
+// the password, so that a client guessing a password neither holds the
+// comparisons valid users wait for nor learns anything; the other users
+// behind the same address (a reverse proxy) are not locked out, and a
+// SHA-256 token, which cannot be guessed, is never limited.
 type Authenticator struct {
 	l        Limits
 	key      [32]byte // of the keyed hashes of the index and the caches
@@ -359,13 +362,39 @@ func (a *Authenticator) check(ctx context.Context, client string, c credentials)
 	a.mu.Lock()
 	g := a.gen
 	a.mu.Unlock()
-	cl, err := a.failures.acquire(client, a.l.Clock.Now())
+	key := a.credKey(c)
+	if c.token {
+		// A SHA-256 token is found without a comparison, and cannot be
+		// guessed: it is never limited, so that others' failures behind
+		// the same address (a reverse proxy) do not lock its holder out.
+		a.mu.Lock()
+		t, ok := g.tokens[key]
+		a.mu.Unlock()
+		if ok {
+			return tokenVerdict(t), nil
+		}
+	}
+	// Failures are limited per client and user name (per client for
+	// tokens), as Grafana limits logins per user: a client guessing one
+	// user's password, or many users behind the same reverse proxy, does
+	// not lock the other users out. Comparisons run one at a time per
+	// client whatever the user, so that guessing many users' passwords at
+	// once does not hold every comparison.
+	limitKey := "t\x00" + client
+	if !c.token {
+		limitKey = "p\x00" + client + "\x00" + c.user
+	}
+	cl, err := a.failures.acquire(limitKey, a.l.Clock.Now())
 	if err != nil {
 		return verdict{}, err
 	}
 	defer a.failures.release(cl)
+	turn, err := a.failures.acquire("c\x00"+client, a.l.Clock.Now())
+	if err != nil {
+		return verdict{}, err
+	}
+	defer a.failures.release(turn)
 
-	key := a.credKey(c)
 	if v, ok := a.known(g, key, c); ok {
 		return v, nil
 	}
@@ -378,7 +407,7 @@ func (a *Authenticator) check(ctx context.Context, client string, c credentials)
 		// No token to compare with: no bcrypt for unknown tokens.
 		return verdict{}, ErrUnauthenticated
 	}
-	v, ok, err := a.verify(ctx, g, cl, key, c)
+	v, ok, err := a.verify(ctx, g, turn, key, c)
 	if err != nil {
 		return verdict{}, err
 	}

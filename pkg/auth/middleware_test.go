@@ -216,9 +216,10 @@ func TestTooManyFailedAttempts(t *testing.T) {
 	}{
 		{0, req{method: "GET", path: api, user: "vera", pass: "nope"}, 401, "", "missing or wrong credentials"},
 		{0, req{method: "GET", path: api, token: "tok-nope"}, 401, "", "missing or wrong credentials"},
+		{0, req{method: "GET", path: api, user: "vera", pass: "nope"}, 401, "", "missing or wrong credentials"},
 		{0, req{method: "GET", path: api, user: "vera", pass: "nope"}, 429, "60",
-			`{"status":"error","errorType":"too_many_requests","error":"too many failed authentication attempts from this address: retry in 1m0s"}`},
-		{0, req{method: "GET", path: metrics, user: "vera", pass: "vera-pw"}, 429, "60", "too many failed authentication attempts from this address: retry in 1m0s\n"},
+			`{"status":"error","errorType":"too_many_requests","error":"too many failed authentication attempts for this user from this address: retry in 1m0s"}`},
+		{0, req{method: "GET", path: metrics, user: "vera", pass: "vera-pw"}, 429, "60", "too many failed authentication attempts for this user from this address: retry in 1m0s\n"},
 		{59 * time.Second, req{method: "GET", path: api, user: "vera", pass: "vera-pw"}, 429, "1", "retry in 1s"},
 		{time.Second, req{method: "GET", path: api, user: "vera", pass: "vera-pw"}, 200, "", "ok"},
 		{0, req{method: "GET", path: api, user: "vera", pass: "nope"}, 401, "", "missing or wrong credentials"},
