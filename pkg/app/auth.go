@@ -67,25 +67,29 @@ func (a *App) Audit() *audit.Log {
 	return a.access.audit
 }
 
-func (a *App) authenticator(c authConfig) (*auth.Authenticator, error) {
-	authn := auth.NewAuthenticator(c.users)
-	if len(a.opts.WebConfigUsers) > 0 {
-		if err := authn.AddUsers(a.opts.WebConfigUsers, auth.RoleAdmin); err != nil {
-			return nil, err
-		}
+// users returns the users and tokens of c with the basic_auth_users of
+// --web.config.file (admins).
+func (a *App) users(c authConfig) (*auth.UsersFile, error) {
+	return c.users.WithUsers(a.opts.WebConfigUsers, auth.RoleAdmin)
+}
+
+// warnBcryptTokens warns about the tokens given as bcrypt hashes.
+func (a *App) warnBcryptTokens(u *auth.UsersFile) {
+	if names := u.BcryptTokens(); len(names) > 0 {
+		a.Logger.Warn("API tokens given as bcrypt hashes: every unknown bearer token a client sends is compared with each of them; give their SHA-256 instead (sha256: in the users file, see docs/security.md)", "tokens", names)
 	}
-	return authn, nil
 }
 
 // setupAuth decides the authentication mode (fixed until restart) and
 // mounts the audit log's API.
 func setupAuth(_ context.Context, a *App, c authConfig) (func(context.Context, authConfig), error) {
-	authn, err := a.authenticator(c)
+	users, err := a.users(c)
 	if err != nil {
 		return nil, err
 	}
+	a.warnBcryptTokens(users)
 	a.access = &access{
-		authn:  authn,
+		authn:  auth.NewAuthenticator(users, auth.Limits{Registerer: a.Registry}),
 		noAuth: a.opts.NoAuth || (c.users == nil && len(a.opts.WebConfigUsers) == 0),
 		audit:  audit.New(a.DB, nil),
 		errors: promauto.With(a.Registry).NewCounter(prometheus.CounterOpts{
@@ -105,15 +109,18 @@ func setupAuth(_ context.Context, a *App, c authConfig) (func(context.Context, a
 	}
 	a.access.audit.Register(a.Mux)
 	return func(_ context.Context, c authConfig) {
-		next, err := a.authenticator(c)
+		next, err := a.users(c)
 		if err != nil {
 			// A user in both files: keep the users in force.
 			a.Logger.Error("Reload users", "err", err)
 			return
 		}
+		a.warnBcryptTokens(next)
 		// The mode stays what it was at start: a users file that is now
-		// empty lets nobody in, it does not turn authentication off.
-		a.access.authn.SetUsers(next.Users())
+		// empty lets nobody in, it does not turn authentication off. The
+		// live streams of users and tokens removed, changed or lowered
+		// below the stream's role end here.
+		a.access.authn.SetUsers(next)
 		a.access.webhookToken.Store(c.webhookToken)
 	}, nil
 }

@@ -31,9 +31,18 @@ type sseClient struct {
 
 func connectSSE(t *testing.T, url string) *sseClient {
 	t.Helper()
+	return connectSSEHeader(t, url, nil)
+}
+
+// connectSSEHeader connects with the request headers hdr (credentials).
+func connectSSEHeader(t *testing.T, url string, hdr http.Header) *sseClient {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	require.NoError(t, err)
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	t.Cleanup(func() { cancel(); resp.Body.Close() })
@@ -74,6 +83,24 @@ func (c *sseClient) next(t *testing.T) sseMessage {
 		t.Fatal("nothing on the event stream")
 	}
 	return sseMessage{}
+}
+
+// rest returns what the stream still sends until it ends.
+func (c *sseClient) rest(t *testing.T) []sseMessage {
+	t.Helper()
+	var out []sseMessage
+	timeout := time.After(time.Minute) // a safety net: heartbeats come every 15 s
+	for {
+		select {
+		case m, ok := <-c.msgs:
+			if !ok {
+				return out
+			}
+			out = append(out, m)
+		case <-timeout:
+			t.Fatalf("the event stream did not end; got %v", out)
+		}
+	}
 }
 
 // waitEvent returns the next event of type typ, skipping the others; it

@@ -2,10 +2,12 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -19,7 +21,8 @@ var Anonymous = Principal{Name: "anonymous", Role: RoleAdmin, NoAuth: true}
 
 // Options configure Middleware.
 type Options struct {
-	// Authenticator checks basic-auth passwords and bearer tokens.
+	// Authenticator checks basic-auth passwords and bearer tokens, and
+	// ends the streams (Access.Stream) of credentials a reload revokes.
 	Authenticator *Authenticator
 	// NoAuth is the explicit no-auth mode for local trials: every request
 	// acts as Anonymous.
@@ -47,6 +50,10 @@ type Options struct {
 // of http.CrossOriginProtection: Sec-Fetch-Site, then Origin against Host)
 // and requires Content-Type: application/json on the bodies of JSON routes.
 //
+// A client over its limit of failed attempts (Limits) is answered 429 with
+// Retry-After. The context of a Stream route's request is canceled, with a
+// cause wrapping ErrRevoked, when a reload revokes its credentials.
+//
 // A route missing from the table needs RoleAdmin (fail closed).
 func Middleware(o Options, next http.Handler) http.Handler {
 	if o.Routes == nil {
@@ -56,7 +63,7 @@ func Middleware(o Options, next http.Handler) http.Handler {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Authenticator == nil {
-		o.Authenticator = NewAuthenticator(nil)
+		o.Authenticator = NewAuthenticator(nil, Limits{})
 	}
 	cop := http.NewCrossOriginProtection()
 	var warned sync.Map
@@ -98,12 +105,25 @@ func Middleware(o Options, next http.Handler) http.Handler {
 				return
 			}
 		}
-		p, ok := o.authenticate(r)
-		if !ok {
+		v, err := o.authenticate(r)
+		var limited *LimitedError
+		switch {
+		case err == nil:
+		case errors.As(err, &limited):
+			w.Header().Set("Retry-After", strconv.FormatInt(limited.RetryAfterSeconds(), 10))
+			fail(w, r, http.StatusTooManyRequests, "too_many_requests", err.Error())
+			return
+		case errors.Is(err, ErrUnauthenticated):
 			w.Header().Set("WWW-Authenticate", `Basic realm="sred", charset="UTF-8"`)
-			fail(w, r, http.StatusUnauthorized, "unauthorized", "missing or wrong credentials (basic auth or Authorization: Bearer <token>)")
+			fail(w, r, http.StatusUnauthorized, "unauthorized", err.Error())
+			return
+		default:
+			// The client left while its credentials waited for a
+			// comparison: nobody reads the answer.
+			fail(w, r, http.StatusServiceUnavailable, "unavailable", "authentication abandoned: "+err.Error())
 			return
 		}
+		p := v.p
 		if !p.Role.Allows(acc.Role) {
 			fail(w, r, http.StatusForbidden, "forbidden", fmt.Sprintf("%s has role %s; %s needs %s", p.Name, p.Role, route, acc.Role))
 			return
@@ -121,6 +141,11 @@ func Middleware(o Options, next http.Handler) http.Handler {
 				fail(w, r, http.StatusUnsupportedMediaType, "bad_data", fmt.Sprintf("Content-Type must be application/json, got %q", ct))
 				return
 			}
+		}
+		if acc.Stream && !o.NoAuth {
+			ctx, end := o.Authenticator.hold(r.Context(), v, acc.Role)
+			defer end()
+			r = r.WithContext(ctx)
 		}
 		serve(w, r, next, o, p, route, write && !acc.Webhook)
 	})
@@ -141,17 +166,11 @@ func serve(w http.ResponseWriter, r *http.Request, next http.Handler, o Options,
 	o.OnWrite(r, p, route, sw.code)
 }
 
-func (o Options) authenticate(r *http.Request) (Principal, bool) {
+func (o Options) authenticate(r *http.Request) (verdict, error) {
 	if o.NoAuth {
-		return Anonymous, true
+		return verdict{p: Anonymous}, nil
 	}
-	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		return o.Authenticator.Token(strings.TrimSpace(tok))
-	}
-	if u, pw, ok := r.BasicAuth(); ok {
-		return o.Authenticator.Password(u, pw)
-	}
-	return Principal{}, false
+	return o.Authenticator.authenticate(r)
 }
 
 func isWrite(method string) bool {

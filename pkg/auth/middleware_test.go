@@ -1,21 +1,26 @@
 package auth_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -26,6 +31,12 @@ func hash(t testing.TB, s string) string {
 	return string(h)
 }
 
+// sha is the hexadecimal SHA-256 of a token, as the users file gives it.
+func sha(token string) string {
+	d := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(d[:])
+}
+
 func testUsers(t testing.TB) *auth.UsersFile {
 	f, err := auth.ParseUsers([]byte(fmt.Sprintf(`
 users:
@@ -33,9 +44,9 @@ users:
   rita: {password: %q, role: responder, oncall: rita-oncall}
   adam: {password: %q, role: admin}
 tokens:
-  - {name: ci-token, hash: %q, role: admin}
+  - {name: ci-token, sha256: %s, role: admin}
   - {name: bot, hash: %q, role: viewer}
-`, hash(t, "vera-pw"), hash(t, "rita-pw"), hash(t, "adam-pw"), hash(t, "tok-admin"), hash(t, "tok-viewer"))))
+`, hash(t, "vera-pw"), hash(t, "rita-pw"), hash(t, "adam-pw"), sha("tok-admin"), hash(t, "tok-viewer"))))
 	require.NoError(t, err)
 	return f
 }
@@ -61,7 +72,7 @@ func server(t *testing.T, noAuth, webhookToken bool) (*httptest.Server, *[]writt
 	}
 	var log []written
 	h := auth.Middleware(auth.Options{
-		Authenticator: auth.NewAuthenticator(testUsers(t)),
+		Authenticator: auth.NewAuthenticator(testUsers(t), auth.Limits{}),
 		NoAuth:        noAuth,
 		Route:         func(r *http.Request) string { _, p := mux.Handler(r); return p },
 		OnWrite: func(r *http.Request, p auth.Principal, route string, code int) {
@@ -178,6 +189,48 @@ func TestMiddleware(t *testing.T) {
 		{"ci-token", "POST /-/reload", 200},
 		{"adam", "POST /api/v1/undeclared", 200},
 	}, *log)
+}
+
+// TestTooManyFailedAttempts: over its limit of failed attempts a client is
+// answered 429 with Retry-After, in the API's envelope under /api/, plain
+// text elsewhere, whatever its credentials; once the time has passed it
+// may try again.
+func TestTooManyFailedAttempts(t *testing.T) {
+	clk := clock.NewManual(time.Date(2026, 11, 27, 14, 0, 0, 0, time.UTC))
+	mux := http.NewServeMux()
+	for _, p := range []string{"GET /api/v1/incidents", "GET /metrics"} {
+		mux.HandleFunc(p, func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	}
+	srv := httptest.NewServer(auth.Middleware(auth.Options{
+		Authenticator: auth.NewAuthenticator(testUsers(t), auth.Limits{FailureBurst: 2, FailureEvery: time.Minute, Clock: clk}),
+		Route:         func(r *http.Request) string { _, p := mux.Handler(r); return p },
+	}, mux))
+	t.Cleanup(srv.Close)
+	api, metrics := "/api/v1/incidents", "/metrics"
+	for i, c := range []struct {
+		advance    time.Duration
+		req        req
+		code       int
+		retryAfter string
+		body       string
+	}{
+		{0, req{method: "GET", path: api, user: "vera", pass: "nope"}, 401, "", "missing or wrong credentials"},
+		{0, req{method: "GET", path: api, token: "tok-nope"}, 401, "", "missing or wrong credentials"},
+		{0, req{method: "GET", path: api, user: "vera", pass: "nope"}, 401, "", "missing or wrong credentials"},
+		{0, req{method: "GET", path: api, user: "vera", pass: "nope"}, 429, "60",
+			`{"status":"error","errorType":"too_many_requests","error":"too many failed authentication attempts for this user from this address: retry in 1m0s"}`},
+		{0, req{method: "GET", path: metrics, user: "vera", pass: "vera-pw"}, 429, "60", "too many failed authentication attempts for this user from this address: retry in 1m0s\n"},
+		{59 * time.Second, req{method: "GET", path: api, user: "vera", pass: "vera-pw"}, 429, "1", "retry in 1s"},
+		{time.Second, req{method: "GET", path: api, user: "vera", pass: "vera-pw"}, 200, "", "ok"},
+		{0, req{method: "GET", path: api, user: "vera", pass: "nope"}, 401, "", "missing or wrong credentials"},
+		{0, req{method: "GET", path: api, user: "vera", pass: "nope"}, 429, "60", "retry in 1m0s"},
+	} {
+		clk.Advance(c.advance)
+		code, body, hdr := do(t, srv, c.req)
+		require.Equal(t, c.code, code, "step %d: %s", i, body)
+		require.Equal(t, c.retryAfter, hdr.Get("Retry-After"), "step %d", i)
+		require.Contains(t, body, c.body, "step %d", i)
+	}
 }
 
 // TestWebhookWithoutOwnToken: without webhook.bearer_token, a delivery

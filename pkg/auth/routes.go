@@ -17,6 +17,10 @@ type Access struct {
 	// YAML routes take a spec file: with JSON set, application/yaml
 	// (application/x-yaml, text/yaml) is accepted too.
 	YAML bool
+	// Stream routes are long-lived (the live event streams): a request is
+	// ended when a reload removes its user or token, changes its password
+	// or token, or lowers its role below Role (Middleware).
+	Stream bool
 }
 
 var (
@@ -24,6 +28,8 @@ var (
 	webhook  = Access{Webhook: true}
 	viewer   = Access{Role: RoleViewer}
 	viewerJS = Access{Role: RoleViewer, JSON: true}
+	// viewerStream routes are the live event streams.
+	viewerStream = Access{Role: RoleViewer, Stream: true}
 	// viewerSpec routes check a spec file posted as YAML or JSON.
 	viewerSpec = Access{Role: RoleViewer, JSON: true, YAML: true}
 	responder  = Access{Role: RoleResponder, JSON: true}
@@ -78,8 +84,8 @@ var Routes = map[string]Access{
 	"GET /api/v1/incidents/export":                          viewer,
 	"POST /api/v1/incidents/import":                         admin,
 	"POST /api/v1/incidents/{id}/merge":                     responder,
-	"GET /api/v1/events":                                    viewer,
-	"GET /api/v1/stream":                                    viewer,
+	"GET /api/v1/events":                                    viewerStream,
+	"GET /api/v1/stream":                                    viewerStream,
 	"GET /api/v1/status":                                    viewer,
 	"GET /status":                                           public,
 	"GET /status.json":                                      public,

@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +11,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 
 	yaml "go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/bcrypt"
@@ -49,11 +49,15 @@ func (c *Config) SetDirectory(dir string) {
 //	    oncall: alice          # on-call identity (oncall users), optional
 //	tokens:
 //	  - name: srectl-ci        # recorded as the actor
-//	    hash: $2y$10$...       # bcrypt hash of the token
+//	    sha256: 9f86d08...     # SHA-256 of the token, 64 hexadecimal digits
 //	    role: viewer
 //
-// Passwords and tokens are stored as bcrypt hashes only, as exporter-toolkit
-// stores basic_auth_users.
+// Passwords are stored as bcrypt hashes only, as exporter-toolkit stores
+// basic_auth_users. Tokens are random secrets (at least 128 bits) stored as
+// their SHA-256, which finds the token of a request with one hash, whatever
+// the number of tokens; a token may still be given as a bcrypt hash (hash:),
+// which costs a bcrypt comparison per such token for every unknown token a
+// client sends.
 type UsersFile struct {
 	Users  map[string]User `yaml:"users"`
 	Tokens []Token         `yaml:"tokens"`
@@ -68,13 +72,37 @@ type User struct {
 	OnCall string `yaml:"oncall,omitempty"`
 }
 
-// Token is one API token.
+// Token is one API token: exactly one of SHA256 and Hash is set.
 type Token struct {
 	Name string `yaml:"name"`
-	// Hash is the bcrypt hash of the token.
-	Hash   string `yaml:"hash"`
+	// SHA256 is the SHA-256 of the token in hexadecimal (printf %s
+	// "$TOKEN" | sha256sum). A token is a random secret of at least 128
+	// bits (openssl rand -hex 32), so its SHA-256 needs no salt nor work
+	// factor, and a request's token is found with one hash.
+	SHA256 string `yaml:"sha256,omitempty"`
+	// Hash is the bcrypt hash of the token. Deprecated: with bcrypt hashed
+	// tokens, every token a client sends that is not known yet is compared
+	// with each of them.
+	Hash   string `yaml:"hash,omitempty"`
 	Role   Role   `yaml:"role"`
 	OnCall string `yaml:"oncall,omitempty"`
+}
+
+// secret is what authenticates the token, as written in the file.
+func (t Token) secret() string {
+	if t.SHA256 != "" {
+		return "sha256:" + strings.ToLower(t.SHA256)
+	}
+	return "bcrypt:" + t.Hash
+}
+
+// digest returns the token's SHA-256 (ok false for a bcrypt hashed token).
+func (t Token) digest() (d [sha256.Size]byte, ok bool) {
+	if len(t.SHA256) != hex.EncodedLen(sha256.Size) {
+		return d, false
+	}
+	_, err := hex.Decode(d[:], []byte(t.SHA256))
+	return d, err == nil
 }
 
 // UnmarshalYAML reads a role by name.
@@ -122,6 +150,7 @@ func (f *UsersFile) Validate() error {
 		}
 		names[name] = true
 	}
+	digests := map[[sha256.Size]byte]int{}
 	for i, t := range f.Tokens {
 		if t.Name == "" {
 			return fmt.Errorf("tokens[%d]: name is required (it is recorded as the actor)", i)
@@ -130,8 +159,25 @@ func (f *UsersFile) Validate() error {
 			return fmt.Errorf("tokens[%d]: name %q is already used by a user or another token", i, t.Name)
 		}
 		names[t.Name] = true
-		if err := checkHash(fmt.Sprintf("tokens[%d] (%s): hash", i, t.Name), t.Hash); err != nil {
-			return err
+		what := fmt.Sprintf("tokens[%d] (%s)", i, t.Name)
+		switch {
+		case t.SHA256 == "" && t.Hash == "":
+			return fmt.Errorf("%s: sha256 (the token's SHA-256) is required", what)
+		case t.SHA256 != "" && t.Hash != "":
+			return fmt.Errorf("%s: give sha256 or hash, not both", what)
+		case t.SHA256 != "":
+			d, ok := t.digest()
+			if !ok {
+				return fmt.Errorf("%s: sha256: want the 64 hexadecimal digits of the token's SHA-256 (printf %%s \"$TOKEN\" | sha256sum), never the token itself", what)
+			}
+			if j, dup := digests[d]; dup {
+				return fmt.Errorf("%s: the same token as tokens[%d] (%s)", what, j, f.Tokens[j].Name)
+			}
+			digests[d] = i
+		default:
+			if err := checkHash(what+": hash", t.Hash); err != nil {
+				return fmt.Errorf("%w (or give the token's SHA-256 as sha256)", err)
+			}
 		}
 		if t.Role == RoleNone {
 			return fmt.Errorf("tokens[%d] (%s): role is required (viewer, responder or admin)", i, t.Name)
@@ -167,67 +213,15 @@ func LoadUsersFile(path string) (*UsersFile, error) {
 	return f, nil
 }
 
-// Authenticator checks credentials against a users file. Successful and
-// failed bcrypt comparisons are cached (keyed by a SHA-256 of the
-// credentials, as exporter-toolkit does) so that a client sending its
-// credentials with every request costs one bcrypt comparison, not one per
-// request; comparisons run one at a time.
-type Authenticator struct {
-	mu    sync.RWMutex
-	users *UsersFile
-
-	bcryptMu sync.Mutex
-	cacheMu  sync.Mutex
-	cache    map[[32]byte]cached
-}
-
-type cached struct {
-	p  Principal
-	ok bool
-}
-
-// maxCache bounds the credential cache; it is emptied when full.
-const maxCache = 4096
-
-// fakeHash is compared when the user does not exist, so that response times
-// do not tell which users exist.
-var fakeHash = []byte("$2a$10$xigoqRvU4BahZJSXUNJZS.tyMBem4B3t/FeNUHi81.dtUoRxzOmE6")
-
-// NewAuthenticator returns an authenticator for f (nil: nobody).
-func NewAuthenticator(f *UsersFile) *Authenticator {
-	a := &Authenticator{}
-	a.SetUsers(f)
-	return a
-}
-
-// SetUsers replaces the users and tokens (on reload) and empties the cache.
-func (a *Authenticator) SetUsers(f *UsersFile) {
+// WithUsers returns f (nil: nobody) with the basic-auth users given as name
+// -> bcrypt hash added with one role (the basic_auth_users of
+// --web.config.file). A name already in f is an error; f is not changed.
+func (f *UsersFile) WithUsers(hashes map[string]string, role Role) (*UsersFile, error) {
 	if f == nil {
 		f = &UsersFile{}
 	}
-	a.mu.Lock()
-	a.users = f
-	a.mu.Unlock()
-	a.cacheMu.Lock()
-	a.cache = map[[32]byte]cached{}
-	a.cacheMu.Unlock()
-}
-
-// Empty reports whether no user and no token is configured.
-func (a *Authenticator) Empty() bool {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	return len(a.users.Users) == 0 && len(a.users.Tokens) == 0
-}
-
-// AddUsers adds basic-auth users given as name -> bcrypt hash with one role
-// (the basic_auth_users of --web.config.file). A name already in the users
-// file is an error.
-func (a *Authenticator) AddUsers(hashes map[string]string, role Role) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	next := &UsersFile{Users: map[string]User{}, Tokens: a.users.Tokens}
-	for n, u := range a.users.Users {
+	next := &UsersFile{Users: make(map[string]User, len(f.Users)+len(hashes)), Tokens: f.Tokens}
+	for n, u := range f.Users {
 		next.Users[n] = u
 	}
 	names := make([]string, 0, len(hashes))
@@ -237,86 +231,24 @@ func (a *Authenticator) AddUsers(hashes map[string]string, role Role) error {
 	sort.Strings(names)
 	for _, n := range names {
 		if _, dup := next.Users[n]; dup {
-			return fmt.Errorf("user %q is defined both in the users file and in basic_auth_users of the web config file", n)
+			return nil, fmt.Errorf("user %q is defined both in the users file and in basic_auth_users of the web config file", n)
 		}
 		next.Users[n] = User{PasswordHash: hashes[n], Role: role}
 	}
 	if err := next.Validate(); err != nil {
-		return err
+		return nil, err
 	}
-	a.users = next
-	return nil
+	return next, nil
 }
 
-func (a *Authenticator) lookup(key [32]byte, check func() (Principal, bool)) (Principal, bool) {
-	a.cacheMu.Lock()
-	c, hit := a.cache[key]
-	a.cacheMu.Unlock()
-	if hit {
-		return c.p, c.ok
-	}
-	a.bcryptMu.Lock()
-	p, ok := check()
-	a.bcryptMu.Unlock()
-	a.cacheMu.Lock()
-	if len(a.cache) >= maxCache {
-		a.cache = map[[32]byte]cached{}
-	}
-	a.cache[key] = cached{p, ok}
-	a.cacheMu.Unlock()
-	return p, ok
-}
-
-func credKey(kind, a, b string) [32]byte {
-	h := sha256.New()
-	for _, s := range []string{kind, a, b} {
-		fmt.Fprintf(h, "%d:%s", len(s), s)
-	}
-	var k [32]byte
-	copy(k[:], h.Sum(nil))
-	return k
-}
-
-// Password checks a user's password.
-func (a *Authenticator) Password(user, password string) (Principal, bool) {
-	a.mu.RLock()
-	u, found := a.users.Users[user]
-	a.mu.RUnlock()
-	key := credKey("user", user+"\x00"+u.PasswordHash, password)
-	return a.lookup(key, func() (Principal, bool) {
-		hash := []byte(u.PasswordHash)
-		if !found {
-			hash = fakeHash
+// BcryptTokens returns the names of the tokens given as bcrypt hashes
+// (deprecated: see Token.Hash).
+func (f *UsersFile) BcryptTokens() []string {
+	var names []string
+	for _, t := range f.Tokens {
+		if t.SHA256 == "" {
+			names = append(names, t.Name)
 		}
-		err := bcrypt.CompareHashAndPassword(hash, []byte(password))
-		if !found || err != nil {
-			return Principal{}, false
-		}
-		return Principal{Name: user, Role: u.Role, OnCallID: u.OnCall}, true
-	})
-}
-
-// Token checks an API token.
-func (a *Authenticator) Token(token string) (Principal, bool) {
-	a.mu.RLock()
-	tokens := a.users.Tokens
-	a.mu.RUnlock()
-	if token == "" || len(tokens) == 0 {
-		return Principal{}, false
 	}
-	return a.lookup(credKey("token", "", token), func() (Principal, bool) {
-		for _, t := range tokens {
-			if bcrypt.CompareHashAndPassword([]byte(t.Hash), []byte(token)) == nil {
-				return Principal{Name: t.Name, Role: t.Role, OnCallID: t.OnCall}, true
-			}
-		}
-		return Principal{}, false
-	})
-}
-
-// Users returns the users and tokens in force.
-func (a *Authenticator) Users() *UsersFile {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	return a.users
+	return names
 }

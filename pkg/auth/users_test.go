@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -21,6 +22,12 @@ func TestParseUsersErrors(t *testing.T) {
 		{"token without name", "tokens:\n  - {hash: '" + goodHash + "', role: viewer}\n", "tokens[0]: name is required"},
 		{"token named like a user", "users:\n  a: {password: '" + goodHash + "', role: viewer}\ntokens:\n  - {name: a, hash: '" + goodHash + "', role: viewer}\n", `tokens[0]: name "a" is already used`},
 		{"clear-text token", "tokens:\n  - {name: ci, hash: abc, role: viewer}\n", "tokens[0] (ci): hash: not a bcrypt hash"},
+		{"token without secret", "tokens:\n  - {name: ci, role: viewer}\n", "tokens[0] (ci): sha256 (the token's SHA-256) is required"},
+		{"token with sha256 and hash", "tokens:\n  - {name: ci, sha256: " + sha("t") + ", hash: '" + goodHash + "', role: viewer}\n", "tokens[0] (ci): give sha256 or hash, not both"},
+		{"clear-text token as sha256", "tokens:\n  - {name: ci, sha256: my-secret-token, role: viewer}\n", "tokens[0] (ci): sha256: want the 64 hexadecimal digits of the token's SHA-256"},
+		{"long sha256", "tokens:\n  - {name: ci, sha256: " + sha("t") + "00, role: viewer}\n", "tokens[0] (ci): sha256: want the 64 hexadecimal digits"},
+		{"short sha256", "tokens:\n  - {name: ci, sha256: " + sha("t")[:62] + ", role: viewer}\n", "tokens[0] (ci): sha256: want the 64 hexadecimal digits"},
+		{"same token twice", "tokens:\n  - {name: ci, sha256: " + sha("t") + ", role: viewer}\n  - {name: bot, sha256: " + strings.ToUpper(sha("t")) + ", role: admin}\n", "tokens[1] (bot): the same token as tokens[0] (ci)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := auth.ParseUsers([]byte(c.in))
@@ -29,24 +36,24 @@ func TestParseUsersErrors(t *testing.T) {
 	}
 	f, err := auth.ParseUsers(nil)
 	require.NoError(t, err, "an empty file lists nobody")
-	require.True(t, auth.NewAuthenticator(f).Empty())
+	require.True(t, auth.NewAuthenticator(f, auth.Limits{}).Empty())
 }
 
 func TestAuthenticatorReloadAndWebConfigUsers(t *testing.T) {
-	a := auth.NewAuthenticator(testUsers(t))
-	p, ok := a.Password("rita", "rita-pw")
-	require.True(t, ok)
+	a := auth.NewAuthenticator(testUsers(t), auth.Limits{})
+	p, err := login(a, "192.0.2.1:1234", "rita", "rita-pw")
+	require.NoError(t, err)
 	require.Equal(t, auth.Principal{Name: "rita", Role: auth.RoleResponder, OnCallID: "rita-oncall"}, p)
 	require.NoError(t, a.AddUsers(map[string]string{"legacy": hash(t, "legacy-pw")}, auth.RoleAdmin))
-	p, ok = a.Password("legacy", "legacy-pw")
-	require.True(t, ok)
+	p, err = login(a, "192.0.2.1:1234", "legacy", "legacy-pw")
+	require.NoError(t, err)
 	require.Equal(t, auth.RoleAdmin, p.Role)
 	require.ErrorContains(t, a.AddUsers(map[string]string{"rita": hash(t, "x")}, auth.RoleAdmin),
 		`user "rita" is defined both in the users file and in basic_auth_users of the web config file`)
 	// A reload that removes rita ends her access, cached or not.
 	a.SetUsers(&auth.UsersFile{})
-	_, ok = a.Password("rita", "rita-pw")
-	require.False(t, ok)
-	_, ok = a.Token("tok-admin")
-	require.False(t, ok)
+	_, err = login(a, "192.0.2.1:1234", "rita", "rita-pw")
+	require.ErrorIs(t, err, auth.ErrUnauthenticated)
+	_, err = bearer(a, "192.0.2.1:1234", "tok-admin")
+	require.ErrorIs(t, err, auth.ErrUnauthenticated)
 }

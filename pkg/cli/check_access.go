@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/prometheus/exporter-toolkit/web"
 	yaml "go.yaml.in/yaml/v3"
@@ -42,11 +43,10 @@ func checkAccess(cfg *app.Config, webConfig string) ([]string, error) {
 		}
 		webUsers = wc.Users
 	}
-	authn := auth.NewAuthenticator(users)
-	if err := authn.AddUsers(webUsers, auth.RoleAdmin); err != nil {
+	all, err := users.WithUsers(webUsers, auth.RoleAdmin)
+	if err != nil {
 		return nil, err
 	}
-	all := authn.Users()
 	webhookToken := cfg.Webhook.BearerToken != "" || cfg.Webhook.BearerTokenFile != ""
 	responders := 0
 	for _, u := range all.Users {
@@ -66,6 +66,9 @@ func checkAccess(cfg *app.Config, webConfig string) ([]string, error) {
 		warnings = append(warnings, "the webhook has no bearer token (webhook.bearer_token) and no user or token may deliver (role responder or admin): every Alertmanager delivery will get 401/403 and be lost (Alertmanager does not retry 4xx)")
 	case !webhookToken:
 		warnings = append(warnings, "the webhook has no bearer token (webhook.bearer_token): Alertmanager must authenticate as a responder or admin user (http_config.basic_auth) or token (http_config.authorization)")
+	}
+	if names := all.BcryptTokens(); len(names) > 0 {
+		warnings = append(warnings, fmt.Sprintf("tokens %s are given as bcrypt hashes: every unknown bearer token a client sends costs one bcrypt comparison per such token; give each token's SHA-256 instead (sha256: in the users file, docs/security.md)", strings.Join(names, ", ")))
 	}
 	if len(webUsers) > 0 {
 		warnings = append(warnings, fmt.Sprintf("%d basic_auth_users of the web config file are admins checked by sred (not by exporter-toolkit); give them roles by moving them to auth.users_file", len(webUsers)))

@@ -6,6 +6,12 @@
 // heartbeat comments so that proxies keep idle connections open. A stream
 // lasts until the client goes away or the server shuts down.
 //
+// A stream whose request context is canceled with a cause other than
+// context.Canceled (the auth middleware, when a reload revokes the
+// client's credentials) ends with that cause: a last `: closed: <cause>`
+// comment on the SSE stream, a close frame with status 1008 and the cause
+// as reason on the WebSocket.
+//
 // The SSE stream is live only: it does not replay past events (the timelines
 // in the store hold the history), and a client too slow to read loses events
 // rather than slowing sred down (counted by sre_event_bus_dropped_total).
@@ -189,6 +195,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.run(r.Context(), rc, w, ch, f); err != nil {
+		if cause := context.Cause(r.Context()); cause != nil && !errors.Is(cause, context.Canceled) {
+			// The server ended the request (the auth middleware when a
+			// reload revokes the client's credentials): say why.
+			err = cause
+			_ = h.write(rc, w, ": closed: "+strings.Join(strings.Fields(cause.Error()), " ")+"\n\n")
+		}
 		h.logger.Debug("event stream ended", "remote", r.RemoteAddr, "err", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
@@ -1149,7 +1150,10 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 	}
 	f := Filter{Types: sub.Types, Services: sub.Services}
 	// From now on the reader only answers pings and notices the close.
-	ctx = c.CloseRead(ctx)
+	// The hub writes until this goroutine stops it: when the request's
+	// context ends, it closes the connection first (end).
+	req := ctx
+	ctx = c.CloseRead(context.WithoutCancel(ctx))
 	ctx, cancelCause := context.WithCancelCause(ctx)
 	defer cancelCause(nil)
 	cl := &wsClient{ctx: ctx, cancel: cancelCause, conn: c, cork: cork, raw: raw, f: f, batch: sub.Batch}
@@ -1232,6 +1236,8 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
+		case <-req.Done():
+			return h.end(cl, context.Cause(req))
 		case <-timer.After(wait):
 		}
 		idle := h.o.Clock.Now().Sub(time.Unix(0, cl.written.Load()))
@@ -1245,6 +1251,47 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 		cl.written.Store(h.o.Clock.Now().UnixNano())
 		wait = h.o.Ping
 	}
+}
+
+// end ends the stream of c whose request's context ended with cause. A
+// cause other than context.Canceled is the server ending the request (the
+// auth middleware when a reload revokes the client's credentials): the
+// client gets a close frame with status 1008 (policy violation) and the
+// cause as reason, written while holding c's queued flag as ping does, so
+// that no pass writes meanwhile nor after.
+func (h *Hub) end(c *wsClient, cause error) error {
+	if cause == nil || errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	for !c.queued.CompareAndSwap(false, true) {
+		// A writer or a stalled write has it: close after that.
+		t := time.NewTimer(h.o.StallTimeout)
+		select {
+		case <-c.ctx.Done():
+			t.Stop()
+			return cause
+		case <-t.C:
+		}
+	}
+	if err := c.conn.Close(websocket.StatusPolicyViolation, closeReason(cause)); err != nil {
+		return fmt.Errorf("%w (close: %w)", cause, err)
+	}
+	return cause
+}
+
+// closeReason is the text of err cut to what a close frame holds (123
+// bytes), on a character boundary.
+func closeReason(err error) string {
+	s := err.Error()
+	const maxReason = 123
+	if len(s) <= maxReason {
+		return s
+	}
+	i := maxReason
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
 }
 
 // ping pings the client, holding its queued flag as a writer would: no
