@@ -482,6 +482,11 @@ func (e *Engine) reescalate(ctx context.Context, tx *sql.Tx, st *stateRow, now t
 // running escalation (no policy matched, or resolved).
 var ErrNoEscalation = errors.New("incident has no escalation to advance")
 
+// ErrUnknownIncident is returned by EscalateNow for an incident it knows
+// nothing of: no such incident (or none whose escalation was ever
+// started). It is an ErrNoEscalation too.
+var ErrUnknownIncident = fmt.Errorf("%w: unknown incident", ErrNoEscalation)
+
 // EscalateNow pages the next level of an incident's escalation at once
 // (for example when a runbook's verification failed), even if it was
 // acknowledged. reason is written to the timeline. It runs through
@@ -504,7 +509,10 @@ func (e *Engine) EscalateNowTx(ctx context.Context, tx *sql.Tx, incidentID, reas
 	if err != nil {
 		return err
 	}
-	if st == nil || st.state == StateNoPolicy || st.state == StateResolved {
+	if st == nil {
+		return fmt.Errorf("escalate %s now: %w", incidentID, ErrUnknownIncident)
+	}
+	if st.state == StateNoPolicy || st.state == StateResolved {
 		return fmt.Errorf("escalate %s now: %w", incidentID, ErrNoEscalation)
 	}
 	if _, err := jobs.CancelGroup(ctx, tx, now, Queue, incidentID); err != nil {
