@@ -87,7 +87,9 @@ func printSimulation(w io.Writer, sim *escalation.Simulation, labels map[string]
 		if len(s.Skipped) > 0 {
 			notes = append(notes, "not configured: "+strings.Join(s.Skipped, ", "))
 		}
-		fmt.Fprintf(tw, "%s\t+%s\t%s\t%s\t%s\t%s\n", s.At.Format("2006-01-02 15:04 MST"), s.At.Sub(start), lvl,
+		// To the second: a window's end stored in milliseconds less a start
+		// taken from the clock showed its nanoseconds (+1h9m59.078841286s).
+		fmt.Fprintf(tw, "%s\t+%s\t%s\t%s\t%s\t%s\n", s.At.Format("2006-01-02 15:04 MST"), s.At.Sub(start).Round(time.Second), lvl,
 			orDash(strings.Join(s.Users, ", ")), orDash(strings.Join(s.Channels, ", ")), strings.Join(notes, "; "))
 	}
 	tw.Flush()

@@ -88,6 +88,19 @@ func TestEscalationSimulateOnline(t *testing.T) {
 		}, lines[:4])
 		require.NotContains(t, out.String(), "Offline")
 
+		// A trigger time with nanoseconds (the default, now): AFTER is
+		// rounded to the second (+19m59.078841286s before).
+		out.Reset()
+		code = Main([]string{"escalation", "simulate", "--sred.url", srv.URL, "-l", "service=api", "-l", "severity=low", "--at", "2026-03-10T08:00:00.921158714Z"}, &out, &errb)
+		require.Equal(t, 0, code, errb.String())
+		lines = strings.Split(out.String(), "\n")
+		require.Equal(t, []string{
+			`Policy "api", severity LOW, triggered 2026-03-10T08:00:00Z`,
+			"AT                    AFTER      LEVEL         USERS       CHANNELS      NOTES",
+			`2026-03-10 08:20 UTC  +19m59s    0             alice       email, slack  maintenance window "deploy": deferred from 2026-03-10T08:00:00Z to its end`,
+			"2026-03-10 09:20 UTC  +1h19m59s  1             dan         email, slack  ",
+		}, lines[:4])
+
 		errb.Reset()
 		code = Main([]string{"escalation", "simulate", "--sred.url", srv.URL, "-l", "severity=urgent"}, &out, &errb)
 		require.Equal(t, 1, code)

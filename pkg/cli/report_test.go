@@ -101,6 +101,18 @@ func TestReportNoise(t *testing.T) {
 			_, resolve = page(gk, "QueueBacklog", "billing", nil, day(d, 16).Add(10*time.Minute))
 			resolve(3 * time.Minute)
 		}
+		// Two pages acknowledged within a second and after 12.3 seconds:
+		// their mean time to acknowledge shows as "<1s" and "12s" (the
+		// first was "0d").
+		for _, tc := range []struct {
+			alertname string
+			after     time.Duration
+		}{{"PodCrashLooping", 400 * time.Millisecond}, {"CertExpiring", 12300 * time.Millisecond}} {
+			id, _ := page("ack-"+tc.alertname, tc.alertname, "web", nil, day(5, 12))
+			clk.Set(day(5, 12).Add(tc.after))
+			_, err := svc.Acknowledge(ctx, id, "carol")
+			require.NoError(t, err)
+		}
 		// One page before the period: not counted.
 		page("old", "DiskIOSaturated", "storage", nil, start.Add(-24*time.Hour))
 

@@ -63,7 +63,10 @@ func (a *API) escalate(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := a.Engine.EscalateNow(r.Context(), r.PathValue("id"), req.Reason); err != nil {
 		code, typ := http.StatusInternalServerError, "internal"
-		if errors.Is(err, ErrNoEscalation) {
+		switch {
+		case errors.Is(err, ErrUnknownIncident):
+			code, typ = http.StatusNotFound, "not_found"
+		case errors.Is(err, ErrNoEscalation):
 			code, typ = http.StatusConflict, "conflict"
 		}
 		web.Error(w, code, typ, err)
@@ -111,9 +114,14 @@ func (a *API) addMaintenance(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if err := mw.Validate(); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
 	id, err := a.Engine.AddMaintenance(r.Context(), &mw, auth.ActorOf(r.Context(), req.By, ""))
 	if err != nil {
-		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		// Valid, so the store failed.
+		web.Error(w, http.StatusInternalServerError, "internal", err)
 		return
 	}
 	mw.ID = id
@@ -153,7 +161,11 @@ func (a *API) simulate(w http.ResponseWriter, r *http.Request) {
 	}
 	sim, err := a.Engine.Simulate(r.Context(), req.Labels, at)
 	if err != nil {
-		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		code, typ := http.StatusBadRequest, "bad_data"
+		if errors.Is(err, errStore) {
+			code, typ = http.StatusInternalServerError, "internal"
+		}
+		web.Error(w, code, typ, err)
 		return
 	}
 	if err := limits.Check(sim); err != nil {
@@ -224,7 +236,7 @@ func (a *API) ack(w http.ResponseWriter, r *http.Request) {
 		code, typ := http.StatusInternalServerError, "ack_failed"
 		switch {
 		case errors.Is(err, incident.ErrNotFound):
-			code = http.StatusNotFound
+			code, typ = http.StatusNotFound, "not_found"
 		case errors.Is(err, incident.ErrInvalidTransition):
 			code, typ = http.StatusConflict, "conflict"
 		}

@@ -33,8 +33,14 @@ type apiRig struct {
 
 func newAPIRig(t *testing.T, db *store.DB) *apiRig {
 	t.Helper()
+	return newAPIRigWith(t, db, escalationYAML)
+}
+
+// newAPIRigWith is newAPIRig with the escalation section escYAML.
+func newAPIRigWith(t *testing.T, db *store.DB, escYAML string) *apiRig {
+	t.Helper()
 	sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
-	r := newRig(t, db, clock.NewManual(t0), escalationYAML, notifyConfig(t, sms, push, email, slack))
+	r := newRig(t, db, clock.NewManual(t0), escYAML, notifyConfig(t, sms, push, email, slack))
 	mux := http.NewServeMux()
 	(&web.IncidentsAPI{Service: r.svc}).Register(mux)
 	(&escalation.API{Engine: r.engine, Acks: r.svc}).Register(mux)
@@ -132,7 +138,9 @@ func (a *apiRig) ackPath(t *testing.T, id, user string) string {
 
 func TestAPIStatusAndEscalate(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
-		a := newAPIRig(t, db)
+		// escalationYAML's policy, but for the batch service, which no
+		// policy pages.
+		a := newAPIRigWith(t, db, strings.Replace(escalationYAML, "  - name: default\n", "  - name: default\n    matchers: ['service!=\"batch\"']\n", 1))
 		id := a.open(t, "critical")
 		a.tick(t)
 
@@ -166,10 +174,13 @@ func TestAPIStatusAndEscalate(t *testing.T) {
 				requireError(t, a.do(t, "POST", "/api/v1/escalation/incidents/"+id+"/escalate", tc.body), http.StatusBadRequest, "bad_data", tc.msg)
 			})
 		}
-		t.Run("huge", func(t *testing.T) {
-			requireError(t, a.do(t, "POST", "/api/v1/escalation/incidents/"+id+"/escalate", `{"reason":"`+strings.Repeat("x", web.MaxBody)+`"}`),
-				http.StatusRequestEntityTooLarge, "bad_data", "request body larger than 1048576 bytes")
-		})
+		// A body over 1 MiB is a 413 on every route that reads one.
+		for _, path := range []string{"/api/v1/escalation/incidents/" + id + "/escalate", "/api/v1/escalation/maintenance", "/api/v1/escalation/simulate"} {
+			t.Run("huge "+path, func(t *testing.T) {
+				requireError(t, a.do(t, "POST", path, `{"reason":"`+strings.Repeat("x", web.MaxBody)+`"}`),
+					http.StatusRequestEntityTooLarge, "bad_data", "request body larger than 1048576 bytes")
+			})
+		}
 		require.Equal(t, before, a.snapshot(t, id))
 
 		// Escalate now: level 1 is paged at once.
@@ -180,15 +191,30 @@ func TestAPIStatusAndEscalate(t *testing.T) {
 		require.Equal(t, []string{`Escalated now (customer report): level 1 (policy "default"): paging carol via sms, phone (no push contact for carol); level 2 at 10:45:00 UTC if not acknowledged`},
 			a.timeline(t, id, "Escalated now"))
 
-		// A resolved incident has nothing to escalate.
+		// An incident no policy pages, a resolved one and an unknown one
+		// have nothing to escalate: that changes nothing.
+		batch := a.open(t, "critical", "service", "batch")
+		got = a.do(t, "GET", "/api/v1/escalation/incidents/"+batch, "")
+		require.Equal(t, http.StatusOK, got.Code, got.Body)
+		require.Equal(t, escalation.StateNoPolicy, got.Env.Data.(map[string]any)["state"])
 		got = a.do(t, "POST", "/api/v1/incidents/"+id+"/resolve", `{"actor":"carol"}`)
 		require.Equal(t, http.StatusOK, got.Code, got.Body)
-		before = a.snapshot(t, id)
-		requireError(t, a.do(t, "POST", "/api/v1/escalation/incidents/"+id+"/escalate", `{}`),
-			http.StatusConflict, "conflict", "escalate "+id+" now: incident has no escalation to advance")
-		requireError(t, a.do(t, "POST", "/api/v1/escalation/incidents/INC-1999-0001/escalate", `{}`),
-			http.StatusConflict, "conflict", "escalate INC-1999-0001 now: incident has no escalation to advance")
-		require.Equal(t, before, a.snapshot(t, id))
+		for _, tc := range []struct {
+			name, id string
+			code     int
+			typ, msg string
+		}{
+			{"no policy", batch, http.StatusConflict, "conflict", "escalate " + batch + " now: incident has no escalation to advance"},
+			{"resolved", id, http.StatusConflict, "conflict", "escalate " + id + " now: incident has no escalation to advance"},
+			{"unknown incident", "INC-1999-0001", http.StatusNotFound, "not_found", "escalate INC-1999-0001 now: incident has no escalation to advance: unknown incident"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				before, beforeBatch := a.snapshot(t, id), a.snapshot(t, batch)
+				requireError(t, a.do(t, "POST", "/api/v1/escalation/incidents/"+tc.id+"/escalate", `{}`), tc.code, tc.typ, tc.msg)
+				require.Equal(t, before, a.snapshot(t, id))
+				require.Equal(t, beforeBatch, a.snapshot(t, batch))
+			})
+		}
 	})
 }
 
@@ -315,7 +341,7 @@ func TestAckLink(t *testing.T) {
 		// A valid token for an incident that does not exist.
 		ghost, err := notify.SignAck("ack-key", notify.AckClaims{IncidentID: "INC-1999-0001", User: "bob", Expires: t0.Add(time.Hour).Unix()})
 		require.NoError(t, err)
-		requireError(t, a.do(t, "POST", "/ack/"+ghost, ""), http.StatusNotFound, "ack_failed", "incident not found: INC-1999-0001")
+		requireError(t, a.do(t, "POST", "/ack/"+ghost, ""), http.StatusNotFound, "not_found", "incident not found: INC-1999-0001")
 
 		// POST acknowledges as the user the link was sent to.
 		got = a.do(t, "POST", path, "")
@@ -418,5 +444,31 @@ func TestSimulateMatchesEngine(t *testing.T) {
 			}
 		}
 		require.Equal(t, planned, done, "the engine did what the dry run planned")
+	})
+}
+
+// TestAPIStoreFailure: a store that fails is a 500, never a 400 that would
+// blame the request. (Escalating writes through the incident service's
+// writer, whose own connection outlives the pool's Close.)
+func TestAPIStoreFailure(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		a := newAPIRig(t, db)
+		id := a.open(t, "critical")
+		a.tick(t)
+		require.NoError(t, db.Close())
+		for _, tc := range []struct{ method, path, body string }{
+			{"GET", "/api/v1/escalation/incidents/" + id, ""},
+			{"GET", "/api/v1/escalation/maintenance", ""},
+			{"POST", "/api/v1/escalation/maintenance", `{"name":"db-upgrade","matchers":["service=\"api\""],"duration":"1h"}`},
+			{"DELETE", "/api/v1/escalation/maintenance/1", ""},
+			{"POST", "/api/v1/escalation/simulate", `{"labels":{"service":"api","severity":"high"}}`},
+		} {
+			t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+				got := a.do(t, tc.method, tc.path, tc.body)
+				require.Equal(t, http.StatusInternalServerError, got.Code, got.Body)
+				require.Equal(t, "internal", got.Env.ErrorType, got.Body)
+				require.Contains(t, got.Env.Error, "sql: database is closed")
+			})
+		}
 	})
 }

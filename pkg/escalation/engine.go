@@ -98,6 +98,11 @@ CREATE TABLE escalation_maintenance (
 	created_by TEXT NOT NULL DEFAULT '',
 	created_at BIGINT NOT NULL
 );`,
+}, {
+	// acked_by: who acknowledged the escalation's current epoch (empty
+	// while it is not acknowledged), told when the severity rises.
+	ID:     "escalation/0002_acked_by",
+	SQLite: `ALTER TABLE escalation_state ADD COLUMN acked_by TEXT NOT NULL DEFAULT '';`,
 }}
 
 // Options configure an Engine.
@@ -255,10 +260,14 @@ func (e *Engine) IncidentChanged(ctx context.Context, tx *sql.Tx, ch incident.Ch
 		return e.resolve(ctx, tx, inc.ID, ch.Actor, now)
 	case incident.ChangeRecovering:
 		return e.recovering(ctx, tx, inc.ID, now)
-	case incident.ChangeBurningAgain, incident.ChangeSeverityRaised:
-		// The outage is back, or worse than it was: the escalation starts
-		// over, with the policy of the severity it has now.
+	case incident.ChangeBurningAgain:
+		// The outage is back: the escalation starts over.
 		return e.start(ctx, tx, inc, now)
+	case incident.ChangeSeverityRaised:
+		// Worse than it was: an escalation still paging starts over with
+		// the policy of the new severity; an acknowledged one only takes
+		// that policy for later (severityRaised).
+		return e.severityRaised(ctx, tx, inc, now)
 	}
 	return nil
 }

@@ -339,7 +339,7 @@ var exportedTables = []struct {
 	// Action items keep their IDs (the post-mortem and the API name them).
 	{"incident_links", "incident_id, group_key, service, labels, reason, explanation, attached_at", "", []string{"incident_id:text", "group_key:text"}},
 	{"incident_action_items", "id, incident_id, title, owner, state, due_at, created_at, updated_at", "", []string{"incident_id:text", "id"}},
-	{"escalation_state", "incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at", "", []string{"incident_id:text"}},
+	{"escalation_state", "incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at, acked_by", "", []string{"incident_id:text"}},
 	{"escalation_pages", "incident_id, epoch, user_name, level, paged_at", "", []string{"incident_id:text", "epoch", "user_name:text", "level"}},
 	{"jobs", "queue, kind, dedup_key, grp, run_at, payload, state, attempts, last_error, created_at", "queue = 'escalation' AND state = 'pending'", []string{"dedup_key:text"}},
 	{"changes", "id, service, kind, source, ref, version, commit_sha, commit_at, description, actor, outcome, failed, gate_decision, gate_state, gate_reason, gate_override, override_reason, started_at, finished_at, idem_key", "", []string{"id"}},

@@ -2,6 +2,7 @@ package escalation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -61,13 +62,17 @@ func Simulate(cfg *Config, oc *oncall.Config, nc *notify.Config, lbls map[string
 	return SimulateWith(cfg, oc, nc, lbls, start, SimOptions{})
 }
 
+// errStore marks an online dry run's failure to read the store (not a
+// refused simulation).
+var errStore = errors.New("the store failed")
+
 // Simulate is the online dry run: it uses the overrides and maintenance
 // windows stored in the database as well as the configuration.
 func (e *Engine) Simulate(ctx context.Context, lbls map[string]string, start time.Time) (*Simulation, error) {
 	cfg, nc, _ := e.config()
 	stored, err := ListMaintenance(ctx, e.db, start, start.Add(100*365*24*time.Hour))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errStore, err)
 	}
 	return SimulateWith(cfg, e.dir.Config(), nc, lbls, start, SimOptions{
 		Windows: stored,

@@ -114,6 +114,8 @@ type stateRow struct {
 	state   string
 	level   int
 	started time.Time
+	// ackedBy is who acknowledged the current epoch ("" if nobody did).
+	ackedBy string
 	// maint are the stored maintenance windows active at the time
 	// loadAt read them (maintRead), in ListMaintenance's order.
 	maint     []*MaintenanceWindow
@@ -139,7 +141,7 @@ func (e *Engine) load(ctx context.Context, tx *sql.Tx, id string) (*stateRow, er
 // step's resolveTargets would read schedule by schedule: one round trip
 // less for a level with one schedule.
 func (e *Engine) loadAt(ctx context.Context, tx *sql.Tx, id string, at time.Time, level int) (*stateRow, error) {
-	q := `SELECT policy, frozen, snapshot, epoch, state, level, started_at`
+	q := `SELECT policy, frozen, snapshot, epoch, state, level, started_at, acked_by`
 	args := []any{id}
 	withOverrides := !at.IsZero() && level >= 0 && e.db.Dialect == store.Postgres
 	if !at.IsZero() {
@@ -170,7 +172,7 @@ func (e *Engine) loadAt(ctx context.Context, tx *sql.Tx, id string, at time.Time
 		started      int64
 		maint, ovs   sql.NullString
 	)
-	dest := []any{&r.policy, &frozen, &snap, &r.epoch, &r.state, &r.level, &started}
+	dest := []any{&r.policy, &frozen, &snap, &r.epoch, &r.state, &r.level, &started, &r.ackedBy}
 	if !at.IsZero() {
 		dest = append(dest, &maint)
 	}
@@ -310,28 +312,14 @@ func (e *Engine) startIn(ctx context.Context, tx *sql.Tx, w *incident.Writes, in
 		}
 		return nil
 	}
-	cfg, _, _ := e.config()
-	ls := LabelSet(inc)
-	p := cfg.Select(ls)
-	snap := snapshot{ID: inc.ID, Title: inc.Title, Service: inc.Service, Severity: string(inc.Severity), Labels: inc.Labels, Impact: inc.Impact, Started: inc.DetectedAt}
-	if snap.Started.IsZero() {
-		snap.Started = inc.CreatedAt
+	fz, err := e.freeze(inc)
+	if err != nil {
+		return fmt.Errorf("start escalation of %s: %w", inc.ID, err)
 	}
-	var frozen *Frozen
+	p, frozen, fb, sb := fz.policy, fz.frozen, fz.fb, fz.sb
 	state, policyName := StateNoPolicy, ""
 	if p != nil {
-		frozen = cfg.Freeze(p, inc.Severity)
 		state, policyName = StateActive, p.Name
-	} else {
-		frozen = &Frozen{Severity: string(inc.Severity)}
-	}
-	fb, err := json.Marshal(frozen)
-	if err != nil {
-		return fmt.Errorf("start escalation of %s: encode policy: %w", inc.ID, err)
-	}
-	sb, err := json.Marshal(snap)
-	if err != nil {
-		return fmt.Errorf("start escalation of %s: encode incident: %w", inc.ID, err)
 	}
 	// The escalation's epoch is the previous one's plus one (1 for the
 	// first): the upsert computes it and returns it, and locks the state
@@ -351,7 +339,8 @@ VALUES ($1, $2, $3, $4, 1, $5, -1, $6, $6)`, inc.ID, policyName, string(fb), str
 	} else if err := store.TxQueries(ctx, tx).QueryRowContext(ctx, `INSERT INTO escalation_state (incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at)
 VALUES ($1, $2, $3, $4, 1, $5, -1, $6, $6)
 ON CONFLICT (incident_id) DO UPDATE SET policy = excluded.policy, frozen = excluded.frozen, snapshot = excluded.snapshot,
-	epoch = escalation_state.epoch + 1, state = excluded.state, level = -1, started_at = excluded.started_at, updated_at = excluded.updated_at
+	epoch = escalation_state.epoch + 1, state = excluded.state, level = -1, started_at = excluded.started_at, updated_at = excluded.updated_at,
+	acked_by = ''
 RETURNING epoch`,
 		inc.ID, policyName, string(fb), string(sb), state, jobs.Millis(now)).Scan(&epoch); err != nil {
 		return fmt.Errorf("start escalation of %s: %w", inc.ID, err)
@@ -375,6 +364,38 @@ RETURNING epoch`,
 	}
 	return note(fmt.Sprintf("Escalation policy %q frozen onto the incident (%d levels, %s)", p.Name, len(frozen.Levels), describeOffsets(frozen)),
 		map[string]any{"policy": p.Name, "epoch": epoch})
+}
+
+// frozenIncident is an incident's policy, frozen as it is now, and its
+// snapshot, with their encodings as the state row keeps them.
+type frozenIncident struct {
+	policy *Policy // nil: no policy matches
+	frozen *Frozen
+	snap   snapshot
+	fb, sb []byte
+}
+
+// freeze selects the policy of inc as it is now and freezes it.
+func (e *Engine) freeze(inc *incident.Incident) (*frozenIncident, error) {
+	cfg, _, _ := e.config()
+	f := &frozenIncident{policy: cfg.Select(LabelSet(inc)),
+		snap: snapshot{ID: inc.ID, Title: inc.Title, Service: inc.Service, Severity: string(inc.Severity), Labels: inc.Labels, Impact: inc.Impact, Started: inc.DetectedAt}}
+	if f.snap.Started.IsZero() {
+		f.snap.Started = inc.CreatedAt
+	}
+	if f.policy != nil {
+		f.frozen = cfg.Freeze(f.policy, inc.Severity)
+	} else {
+		f.frozen = &Frozen{Severity: string(inc.Severity)}
+	}
+	var err error
+	if f.fb, err = json.Marshal(f.frozen); err != nil {
+		return nil, fmt.Errorf("encode policy: %w", err)
+	}
+	if f.sb, err = json.Marshal(f.snap); err != nil {
+		return nil, fmt.Errorf("encode incident: %w", err)
+	}
+	return f, nil
 }
 
 func describeOffsets(f *Frozen) string {
@@ -402,14 +423,23 @@ func stepJob(id string, epoch, cycle, level int, at, now time.Time, reason strin
 
 func (e *Engine) acknowledge(ctx context.Context, tx *sql.Tx, id, actor string, now time.Time) error {
 	st, err := e.load(ctx, tx, id)
-	if err != nil || st == nil || st.state == StateNoPolicy || st.state == StateResolved || st.state == StateRecovering {
+	if err != nil || st == nil || st.state == StateResolved {
 		return err
+	}
+	if st.state == StateNoPolicy || st.state == StateRecovering {
+		// Nothing to stop: who acknowledged is only recorded, to be told
+		// if the severity rises (severityRaised).
+		if _, err := tx.ExecContext(ctx, `UPDATE escalation_state SET acked_by = $1 WHERE incident_id = $2`, actor, id); err != nil {
+			return fmt.Errorf("acknowledge escalation of %s: %w", id, err)
+		}
+		return nil
 	}
 	if _, err := jobs.CancelGroup(ctx, tx, now, Queue, id); err != nil {
 		return err
 	}
-	if err := e.setState(ctx, tx, id, StateAcknowledged, st.level, now); err != nil {
-		return err
+	if _, err := tx.ExecContext(ctx, `UPDATE escalation_state SET state = $1, level = $2, updated_at = $3, acked_by = $4 WHERE incident_id = $5`,
+		StateAcknowledged, st.level, jobs.Millis(now), actor, id); err != nil {
+		return fmt.Errorf("acknowledge escalation of %s: %w", id, err)
 	}
 	if err := e.pagerDutyEvent(ctx, tx, st, notify.EventAcknowledge, now); err != nil {
 		return err
@@ -420,7 +450,7 @@ func (e *Engine) acknowledge(ctx context.Context, tx *sql.Tx, id, actor string, 
 	}
 	if st.frozen.AckTimeout > 0 {
 		if _, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindAckTimeout, Key: fmt.Sprintf("%s/%d/acktimeout/%d", id, st.epoch, jobs.Millis(now)), Group: id,
-			RunAt: now.Add(st.frozen.AckTimeout), Payload: job{Incident: id, Epoch: st.epoch}}); err != nil {
+			RunAt: now.Add(st.frozen.AckTimeout), Payload: job{Incident: id, Epoch: st.epoch, After: st.frozen.AckTimeout}}); err != nil {
 			return err
 		}
 		msg += fmt.Sprintf("; re-escalates if not resolved within %s", st.frozen.AckTimeout)

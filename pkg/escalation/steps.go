@@ -34,6 +34,9 @@ type job struct {
 	Count int `json:"count,omitempty"`
 	// AckAt is when the reminded acknowledgement was made (reminder).
 	AckAt time.Time `json:"ack_at,omitzero"`
+	// After is the acknowledgement timeout it was planned with (ack
+	// timeout; absent in those planned before it was recorded).
+	After time.Duration `json:"after,omitempty"`
 }
 
 // Handle fires one escalation timer, inside the transaction that completes
@@ -69,10 +72,16 @@ func (e *Engine) Handle(ctx context.Context, tx *sql.Tx, j jobs.Job) error {
 		}
 		return e.handoff(ctx, tx, st, p, now)
 	case KindAckTimeout:
-		if st.state != StateAcknowledged {
+		if st.state != StateAcknowledged || len(st.frozen.Levels) == 0 {
 			return nil
 		}
-		return e.reescalate(ctx, tx, st, now)
+		// The timeout planned at the acknowledgement, which the policy
+		// frozen since (a raised severity's) may not share.
+		after := p.After
+		if after <= 0 {
+			after = st.frozen.AckTimeout
+		}
+		return e.reescalate(ctx, tx, st, after, now)
 	case KindReminder:
 		if st.state != StateAcknowledged {
 			return nil
@@ -410,27 +419,11 @@ func (e *Engine) scheduleReminder(ctx context.Context, tx *sql.Tx, st *stateRow,
 // outside the on-call directory, the users paged so far) that the incident
 // is still open, then schedules the next reminder.
 func (e *Engine) remind(ctx context.Context, tx *sql.Tx, st *stateRow, p job, now time.Time) error {
-	users := []string{}
-	if e.dir.Config().User(p.User) != nil {
-		users = append(users, p.User)
-	} else {
-		rows, err := store.TxQueries(ctx, tx).QueryContext(ctx, `SELECT user_name, MIN(paged_at) FROM escalation_pages WHERE incident_id = $1 AND epoch = $2 GROUP BY user_name ORDER BY MIN(paged_at), user_name`,
-			st.snap.ID, st.epoch)
-		if err != nil {
-			return fmt.Errorf("reminder of %s: %w", st.snap.ID, err)
-		}
-		for rows.Next() {
-			var u string
-			var at int64
-			if err := rows.Scan(&u, &at); err != nil {
-				rows.Close()
-				return fmt.Errorf("reminder of %s: %w", st.snap.ID, err)
-			}
-			users = append(users, u)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("reminder of %s: %w", st.snap.ID, err)
+	users := []string{p.User}
+	if e.dir.Config().User(p.User) == nil {
+		var err error
+		if users, err = e.pagedUsers(ctx, tx, st); err != nil {
+			return fmt.Errorf("reminder: %w", err)
 		}
 	}
 	ackAt := p.AckAt
@@ -463,10 +456,12 @@ func (e *Engine) remind(ctx context.Context, tx *sql.Tx, st *stateRow, p job, no
 	return e.note(ctx, tx, st.snap.ID, now, msg, out.addTo(map[string]any{"reminder": p.Count, "users": users}))
 }
 
-func (e *Engine) reescalate(ctx context.Context, tx *sql.Tx, st *stateRow, now time.Time) error {
+// reescalate starts the escalation over from level 0 once the
+// acknowledgement timed out, after the time it had.
+func (e *Engine) reescalate(ctx context.Context, tx *sql.Tx, st *stateRow, after time.Duration, now time.Time) error {
 	id := st.snap.ID
 	epoch := st.epoch + 1
-	if _, err := tx.ExecContext(ctx, `UPDATE escalation_state SET epoch = $1, state = $2, level = -1, started_at = $3, updated_at = $3 WHERE incident_id = $4`,
+	if _, err := tx.ExecContext(ctx, `UPDATE escalation_state SET epoch = $1, state = $2, level = -1, started_at = $3, updated_at = $3, acked_by = '' WHERE incident_id = $4`,
 		epoch, StateActive, jobs.Millis(now), id); err != nil {
 		return fmt.Errorf("re-escalate %s: %w", id, err)
 	}
@@ -474,13 +469,18 @@ func (e *Engine) reescalate(ctx context.Context, tx *sql.Tx, st *stateRow, now t
 	if err := e.enqueueStep(ctx, tx, id, epoch, 0, 0, now.Add(st.frozen.Levels[0].Offset), now, ""); err != nil {
 		return err
 	}
-	return e.note(ctx, tx, id, now, fmt.Sprintf("Acknowledgement timed out after %s without resolution: re-escalating from level 0", st.frozen.AckTimeout),
+	return e.note(ctx, tx, id, now, fmt.Sprintf("Acknowledgement timed out after %s without resolution: re-escalating from level 0", after),
 		map[string]any{"epoch": epoch})
 }
 
 // ErrNoEscalation is returned by EscalateNow for an incident without a
 // running escalation (no policy matched, or resolved).
 var ErrNoEscalation = errors.New("incident has no escalation to advance")
+
+// ErrUnknownIncident is returned by EscalateNow for an incident it knows
+// nothing of: no such incident (or none whose escalation was ever
+// started). It is an ErrNoEscalation too.
+var ErrUnknownIncident = fmt.Errorf("%w: unknown incident", ErrNoEscalation)
 
 // EscalateNow pages the next level of an incident's escalation at once
 // (for example when a runbook's verification failed), even if it was
@@ -504,7 +504,10 @@ func (e *Engine) EscalateNowTx(ctx context.Context, tx *sql.Tx, incidentID, reas
 	if err != nil {
 		return err
 	}
-	if st == nil || st.state == StateNoPolicy || st.state == StateResolved {
+	if st == nil {
+		return fmt.Errorf("escalate %s now: %w", incidentID, ErrUnknownIncident)
+	}
+	if st.state == StateNoPolicy || st.state == StateResolved {
 		return fmt.Errorf("escalate %s now: %w", incidentID, ErrNoEscalation)
 	}
 	if _, err := jobs.CancelGroup(ctx, tx, now, Queue, incidentID); err != nil {

@@ -31,7 +31,16 @@ func ack(row Row) string {
 	if row.Acked == 0 {
 		return "-"
 	}
-	return formatDuration(time.Duration(row.MeanTimeToAckSeconds) * time.Second)
+	return formatAck(time.Duration(row.MeanTimeToAckSeconds * float64(time.Second)))
+}
+
+// formatAck shows a mean time to acknowledge to the second: "<1s", "12s",
+// "3m", "3m20s", "90m", "2h", "1h30m1s", "1d".
+func formatAck(d time.Duration) string {
+	if d < time.Second {
+		return "<1s"
+	}
+	return formatDuration(d.Round(time.Second))
 }
 
 func renderText(w io.Writer, r *Report) error {
