@@ -42,6 +42,9 @@ type record struct {
 	// shared is the row as loaded (saveRow) when the delivery holds only a
 	// share lock on it (PostgreSQL, a group joining an open incident).
 	shared []any
+	// groups are the alert groups whose new firing alerts the change being
+	// applied places on the incident (Change.Groups).
+	groups []AlertGroup
 }
 
 func scanIncident(r rowScanner) (*record, error) {
