@@ -429,7 +429,8 @@ func (s *Service) settle(ctx context.Context, tx *sql.Tx, opts Options, r *recor
 	if created {
 		// Written whole by insertIncident: it has firing alerts (it was
 		// opened for them) and DetectedAt is already their earliest start.
-		return s.change(ctx, tx, p, Change{Kind: ChangeCreated, Incident: &r.Incident, Prev: "", Actor: actor, Time: now}, nil)
+		return s.change(ctx, tx, p, Change{Kind: ChangeCreated, Incident: &r.Incident, Prev: "", Actor: actor, Time: now,
+			Groups: r.groups}, nil)
 	}
 	var firing int
 	var total int
@@ -491,7 +492,8 @@ func (s *Service) settled(ctx context.Context, tx *sql.Tx, opts Options, r *reco
 	if err := s.save(ctx, tx, r); err != nil {
 		return err
 	}
-	if err := s.change(ctx, tx, p, Change{Kind: ChangeUpdated, Incident: &r.Incident, Prev: prev, Actor: actor, Time: now}, nil); err != nil {
+	if err := s.change(ctx, tx, p, Change{Kind: ChangeUpdated, Incident: &r.Incident, Prev: prev, Actor: actor, Time: now,
+		Groups: r.groups}, nil); err != nil {
 		return err
 	}
 	if r.sevBefore != "" && r.Severity != r.sevBefore && r.Status.Open() && !resolve {
@@ -500,7 +502,7 @@ func (s *Service) settled(ctx context.Context, tx *sql.Tx, opts Options, r *reco
 			kind, verb = ChangeSeverityLowered, "lowered"
 		}
 		msg := fmt.Sprintf("severity %s: %s -> %s (the highest severity of its firing alerts)", verb, r.sevBefore, r.Severity)
-		if err := s.change(ctx, tx, p, Change{Kind: kind, Incident: &r.Incident, Prev: prev, Actor: actor, Time: now},
+		if err := s.change(ctx, tx, p, Change{Kind: kind, Incident: &r.Incident, Prev: prev, Actor: actor, Time: now, Groups: r.groups},
 			&TimelineEntry{IncidentID: r.ID, Time: now, Kind: "severity", Actor: actor, Message: msg,
 				Data: map[string]any{"from": string(r.sevBefore), "to": string(r.Severity)}}); err != nil {
 			return err

@@ -42,6 +42,9 @@ type record struct {
 	// shared is the row as loaded (saveRow) when the delivery holds only a
 	// share lock on it (PostgreSQL, a group joining an open incident).
 	shared []any
+	// groups are the alert groups whose new firing alerts the change being
+	// applied places on the incident (Change.Groups).
+	groups []AlertGroup
 }
 
 func scanIncident(r rowScanner) (*record, error) {
@@ -555,6 +558,9 @@ func (a *idAllocator) allocate(ctx context.Context, db *sql.DB, batch []*idReque
 
 // FiringAlert is a stored alert episode still firing, for reconciliation.
 type FiringAlert struct {
+	// GroupKey is the alert's own group: the one that delivered it, not
+	// necessarily its incident's (Incident.GroupKey), as correlation
+	// attaches other groups to an incident.
 	GroupKey    string
 	IncidentID  string
 	Fingerprint string
@@ -573,7 +579,21 @@ func (s *Service) FiringAlerts(ctx context.Context, groupKey string) ([]FiringAl
 		q += ` AND group_key = $1`
 		args = append(args, groupKey)
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY group_key, fingerprint, starts_at`, args...)
+	return s.firingAlerts(ctx, q+` ORDER BY group_key, fingerprint, starts_at`, args...)
+}
+
+// OpenFiringAlerts lists the alert episodes stored as firing on open
+// incidents (triggered, acknowledged, investigating), by incident, each
+// with its own group (FiringAlert.GroupKey).
+func (s *Service) OpenFiringAlerts(ctx context.Context) ([]FiringAlert, error) {
+	return s.firingAlerts(ctx, `SELECT a.group_key, a.incident_id, a.fingerprint, a.starts_at, a.first_seen_at, a.labels
+		FROM incidents i JOIN incident_alerts a ON a.incident_id = i.id
+		WHERE i.status IN ('triggered', 'acknowledged', 'investigating') AND a.status = 'firing'
+		ORDER BY a.incident_id, a.group_key, a.fingerprint, a.starts_at`)
+}
+
+func (s *Service) firingAlerts(ctx context.Context, q string, args ...any) ([]FiringAlert, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list firing alerts: %w", err)
 	}
@@ -590,5 +610,8 @@ func (s *Service) FiringAlerts(ctx context.Context, groupKey string) ([]FiringAl
 		_ = json.Unmarshal([]byte(labels), &a.Labels)
 		out = append(out, a)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list firing alerts: %w", err)
+	}
+	return out, nil
 }

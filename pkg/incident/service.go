@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -386,7 +387,47 @@ func (s *Service) change(ctx context.Context, tx *sql.Tx, p *pending, ch Change,
 			return err
 		}
 	}
+	if err := s.changeGroups(ctx, tx, &ch); err != nil {
+		return err
+	}
 	return s.changed(ctx, tx, p, ch, s.hooks())
+}
+
+// changeGroups completes ch.Groups as Change documents it: a change of an
+// open incident's status or severity concerns every alert group on it (its
+// links), which the change's own groups join; an incident without links
+// (opened by hand, or before links were recorded) is its own group. A
+// change of a closed incident concerns none.
+func (s *Service) changeGroups(ctx context.Context, tx *sql.Tx, ch *Change) error {
+	inc := ch.Incident
+	if !inc.Status.Open() {
+		ch.Groups = nil
+		return nil
+	}
+	switch ch.Kind {
+	case ChangeCreated:
+		if len(ch.Groups) > 0 {
+			return nil
+		}
+	case ChangeAcknowledged, ChangeInvestigating, ChangeReopened, ChangeFlapping, ChangeSeverityRaised, ChangeSeverityLowered:
+	default:
+		return nil
+	}
+	links, err := loadLinks(ctx, tx, inc.ID)
+	if err != nil {
+		return err
+	}
+	groups := slices.Clip(ch.Groups)
+	for _, l := range links {
+		if !slices.ContainsFunc(groups, func(g AlertGroup) bool { return g.GroupKey == l.GroupKey }) {
+			groups = append(groups, AlertGroup{GroupKey: l.GroupKey, Labels: nonNil(l.Labels)})
+		}
+	}
+	if len(groups) == 0 {
+		groups = []AlertGroup{{GroupKey: inc.GroupKey, Labels: nonNil(inc.Labels)}}
+	}
+	ch.Groups = groups
+	return nil
 }
 
 // changeIn is change for an incident the pending statement w writes (a

@@ -286,6 +286,11 @@ func (s *Service) placeStage(ctx context.Context, tx *sql.Tx, d *delivery) error
 		return nil
 	}
 	d.touch(target)
+	if len(d.newFiring) > 0 {
+		// Hooks match this group's labels, not the incident's (those of
+		// the group that opened it): the group may have joined it.
+		target.groups = []AlertGroup{{GroupKey: d.n.GroupKey, Labels: nonNil(d.n.CommonLabels)}}
+	}
 	prev := target.Status
 	if d.reopened {
 		target.Status = StatusTriggered
@@ -301,7 +306,8 @@ func (s *Service) placeStage(ctx context.Context, tx *sql.Tx, d *delivery) error
 		if damped {
 			kind = ChangeFlapping
 		}
-		if err := s.change(ctx, tx, d.p, Change{Kind: kind, Incident: &target.Incident, Prev: prev, Actor: d.actor, Time: now}, nil); err != nil {
+		if err := s.change(ctx, tx, d.p, Change{Kind: kind, Incident: &target.Incident, Prev: prev, Actor: d.actor, Time: now,
+			Groups: target.groups}, nil); err != nil {
 			return err
 		}
 		if damped {
@@ -607,7 +613,8 @@ func (s *Service) settleStage(ctx context.Context, tx *sql.Tx, d *delivery) erro
 			// A new incident (written whole by persist, see settle): the
 			// hooks' writes of its creation join the statement writing it.
 			d.deferred = nil
-			if err := s.changeIn(ctx, tx, d.p, Change{Kind: ChangeCreated, Incident: &r.Incident, Actor: d.actor, Time: d.now}, w); err != nil {
+			if err := s.changeIn(ctx, tx, d.p, Change{Kind: ChangeCreated, Incident: &r.Incident, Actor: d.actor, Time: d.now,
+				Groups: r.groups}, w); err != nil {
 				return err
 			}
 			continue

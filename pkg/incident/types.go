@@ -189,6 +189,36 @@ type Change struct {
 	Prev     Status
 	Actor    string
 	Time     time.Time
+	// Groups are the alert groups of the incident the change concerns
+	// (Incident.Labels are only those of the group that opened it):
+	//   - ChangeCreated: the group whose alerts opened the incident (a
+	//     delivery, a split), or the incident itself (Labels, GroupKey)
+	//     for one opened by hand;
+	//   - ChangeUpdated: the group whose new firing alerts a delivery
+	//     placed on the incident (a group that joined it, or was already
+	//     on it); none for other updates (alerts resolved, a merge);
+	//   - ChangeMitigated, ChangeSnoozed, ChangeRecovering,
+	//     ChangeBurningAgain: none;
+	//   - the changes of an open incident's status or severity
+	//     (acknowledged, investigating, reopened, flapping,
+	//     severity_raised, severity_lowered): every group on the incident
+	//     (its links), with the group a delivery brought;
+	//   - none when the incident is not open.
+	// A hook that acts on alerts by their labels (runbooks) looks at these,
+	// not at Incident.Labels.
+	Groups []AlertGroup
+}
+
+// AlertGroup is an alert group on an incident, as hooks see it.
+type AlertGroup struct {
+	// GroupKey is the group's key: Alertmanager's, or one of sred's own
+	// (InternalGroupPrefix, the budget poller's, "manual:<id>").
+	GroupKey string
+	// Labels are the group's common labels, those every alert of the
+	// group has: Alertmanager's commonLabels of the delivery that brought
+	// the change's alerts, or for the other groups on the incident those
+	// recorded when they joined it (Link.Labels).
+	Labels map[string]string
 }
 
 // Hook reacts to incident changes inside the same database transaction, so

@@ -4,8 +4,8 @@
 // never sends them, max_alerts truncation drops alerts from a delivery, and a
 // delivery can be lost for good after Alertmanager gives up retrying. The
 // Reconciler polls Alertmanager's API v2 (/api/v2/alerts) and resolves, through
-// the incident service, every alert sred still holds as firing that
-// Alertmanager no longer has. The Silencer creates silences in Alertmanager
+// the incident service, every alert of an Alertmanager group that sred still
+// holds as firing and Alertmanager no longer has. The Silencer creates silences in Alertmanager
 // for acknowledged incidents and expires them on resolve. The Watchdog opens a
 // CRITICAL "alerting pipeline broken" incident when the always-firing
 // heartbeat alert stops arriving.
@@ -145,10 +145,11 @@ type Result struct {
 	Heartbeat bool
 }
 
-// IsAlertmanagerGroup reports whether an incident's group key came from
-// Alertmanager: its group keys start with the root route's key "{}".
-// Incidents sred opens itself (the Watchdog's) use other keys and are never
-// reconciled against Alertmanager.
+// IsAlertmanagerGroup reports whether a group key came from Alertmanager:
+// its group keys start with the root route's key "{}". The alerts sred
+// raises itself (the Watchdog's, an exhausted error budget's) use other
+// keys and are never reconciled against Alertmanager, whichever incident
+// they are on.
 func IsAlertmanagerGroup(groupKey string) bool { return strings.HasPrefix(groupKey, "{}") }
 
 // Reconcile polls Alertmanager once and resolves what it no longer has.
@@ -187,64 +188,42 @@ func (r *Reconciler) reconcile(ctx context.Context) (*Result, error) {
 		}
 	}
 
-	type due struct {
-		inc    incident.Incident
-		alerts []incident.Alert
-		since  time.Time
+	// Each alert is reconciled by its own group, not its incident's: an
+	// incident holds the groups correlation attached to it, and only the
+	// groups Alertmanager delivered are Alertmanager's to resolve.
+	stored, err := r.inc.OpenFiringAlerts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list firing alerts of open incidents: %w", err)
 	}
-	var todo []due
+	var todo []*due
 	seen := map[missingKey]bool{}
 	r.mu.Lock()
-	f := incident.Filter{
-		Status:     []incident.Status{incident.StatusTriggered, incident.StatusAcknowledged, incident.StatusInvestigating},
-		Limit:      1000,
-		WithAlerts: true,
-	}
-	for {
-		page, err := r.inc.List(ctx, f)
-		if err != nil {
-			r.mu.Unlock()
-			return nil, fmt.Errorf("list open incidents: %w", err)
+	for _, a := range stored {
+		if !IsAlertmanagerGroup(a.GroupKey) {
+			continue
 		}
-		for _, inc := range page.Incidents {
-			if !IsAlertmanagerGroup(inc.GroupKey) {
-				continue
-			}
-			d := due{inc: inc}
-			for _, a := range inc.Alerts {
-				if a.Status != "firing" {
-					continue
-				}
-				res.Checked++
-				k := missingKey{a.Fingerprint, a.StartsAt.UnixMilli()}
-				seen[k] = true
-				if hasStart(active[a.Fingerprint], k.starts) {
-					delete(r.missing, k)
-					continue
-				}
-				ms := r.missing[k]
-				ms.polls++
-				if ms.first.IsZero() {
-					ms.first = now
-				}
-				r.missing[k] = ms
-				if ms.polls < r.opts.MissingPolls {
-					res.Missing++
-					continue
-				}
-				d.alerts = append(d.alerts, a)
-				if d.since.IsZero() || ms.first.Before(d.since) {
-					d.since = ms.first
-				}
-			}
-			if len(d.alerts) > 0 {
-				todo = append(todo, d)
-			}
+		res.Checked++
+		k := missingKey{a.Fingerprint, a.StartsAt.UnixMilli()}
+		seen[k] = true
+		if hasStart(active[a.Fingerprint], k.starts) {
+			delete(r.missing, k)
+			continue
 		}
-		if len(page.Incidents) < f.Limit {
-			break
+		ms := r.missing[k]
+		ms.polls++
+		if ms.first.IsZero() {
+			ms.first = now
 		}
-		f.Offset += f.Limit
+		r.missing[k] = ms
+		if ms.polls < r.opts.MissingPolls {
+			res.Missing++
+			continue
+		}
+		// stored is ordered by incident.
+		if len(todo) == 0 || todo[len(todo)-1].incidentID != a.IncidentID {
+			todo = append(todo, &due{incidentID: a.IncidentID})
+		}
+		todo[len(todo)-1].alerts = append(todo[len(todo)-1].alerts, a)
 	}
 	for k := range r.missing {
 		if !seen[k] {
@@ -254,13 +233,13 @@ func (r *Reconciler) reconcile(ctx context.Context) (*Result, error) {
 	r.mu.Unlock()
 
 	for _, d := range todo {
-		if err := r.resolve(ctx, d.inc, d.alerts, now); err != nil {
+		if err := r.resolve(ctx, d.incidentID, d.alerts, now); err != nil {
 			return res, err
 		}
 		r.mu.Lock()
 		for _, a := range d.alerts {
 			delete(r.missing, missingKey{a.Fingerprint, a.StartsAt.UnixMilli()})
-			res.Resolved = append(res.Resolved, d.inc.ID+"/"+a.Fingerprint)
+			res.Resolved = append(res.Resolved, d.incidentID+"/"+a.Fingerprint)
 		}
 		r.mu.Unlock()
 		r.m.resolved.Add(float64(len(d.alerts)))
@@ -280,44 +259,72 @@ func hasStart(starts []int64, want int64) bool {
 	return false
 }
 
+// due are the alerts of an incident Alertmanager no longer has, ordered by
+// group.
+type due struct {
+	incidentID string
+	alerts     []incident.FiringAlert
+}
+
 // resolve feeds Alertmanager's verdict to the incident service as a
-// resolved notification of the incident's group, so that the same
+// resolved notification of each alert's own group, so that the same
 // idempotent path as webhook deliveries applies it (alert episodes resolved,
 // recovery time set, the incident resolved when all its alerts have and
-// auto_resolve is on), then records why in the timeline.
-func (r *Reconciler) resolve(ctx context.Context, inc incident.Incident, alerts []incident.Alert, now time.Time) error {
-	n := incident.Notification{
-		Receiver: inc.Receiver, Status: "resolved", GroupKey: inc.GroupKey,
-		CommonLabels: inc.Labels,
+// auto_resolve is on), then records why in the incident's timeline.
+func (r *Reconciler) resolve(ctx context.Context, incidentID string, alerts []incident.FiringAlert, now time.Time) error {
+	for i := 0; i < len(alerts); {
+		j := i + 1
+		for j < len(alerts) && alerts[j].GroupKey == alerts[i].GroupKey {
+			j++
+		}
+		group := alerts[i:j]
+		n := incident.Notification{Status: "resolved", GroupKey: group[0].GroupKey, CommonLabels: commonLabels(group)}
+		for _, a := range group {
+			// The alert ended at some time between the last poll that saw
+			// it and the first that did not; sred records the poll time.
+			n.Alerts = append(n.Alerts, incident.NotifiedAlert{
+				Status: "resolved", Labels: a.Labels, StartsAt: a.StartsAt, EndsAt: now, Fingerprint: a.Fingerprint,
+			})
+		}
+		if _, err := r.inc.Ingest(ctx, n); err != nil {
+			return fmt.Errorf("resolve missing alerts of %s (group %s): %w", incidentID, n.GroupKey, err)
+		}
+		i = j
 	}
-	var names []string
-	for _, a := range alerts {
-		// The alert ended at some time between the last poll that saw it
-		// and the first that did not; sred records the poll time.
-		n.Alerts = append(n.Alerts, incident.NotifiedAlert{
-			Status: "resolved", Labels: a.Labels, Annotations: a.Annotations,
-			StartsAt: a.StartsAt, EndsAt: now, GeneratorURL: a.GeneratorURL, Fingerprint: a.Fingerprint,
-		})
-		names = append(names, describe(a.Labels))
-	}
-	if _, err := r.inc.Ingest(ctx, n); err != nil {
-		return fmt.Errorf("resolve missing alerts of %s: %w", inc.ID, err)
-	}
-	sort.Strings(names)
+	names := make([]string, 0, len(alerts))
 	fps := make([]string, 0, len(alerts))
 	for _, a := range alerts {
+		names = append(names, describe(a.Labels))
 		fps = append(fps, a.Fingerprint)
 	}
+	sort.Strings(names)
 	msg := fmt.Sprintf("Alertmanager no longer has %d alert(s) sred held as firing (resolve not received): %s",
 		len(alerts), strings.Join(names, "; "))
 	if err := r.inc.AddTimeline(ctx, nil, incident.TimelineEntry{
-		IncidentID: inc.ID, Time: now, Kind: "reconcile", Actor: Actor, Message: msg,
+		IncidentID: incidentID, Time: now, Kind: "reconcile", Actor: Actor, Message: msg,
 		Data: map[string]any{"fingerprints": fps},
 	}); err != nil {
-		return fmt.Errorf("record reconciliation of %s: %w", inc.ID, err)
+		return fmt.Errorf("record reconciliation of %s: %w", incidentID, err)
 	}
-	r.logger.Info("Resolved alerts missing from Alertmanager", "incident", inc.ID, "alerts", len(alerts))
+	r.logger.Info("Resolved alerts missing from Alertmanager", "incident", incidentID, "alerts", len(alerts))
 	return nil
+}
+
+// commonLabels returns the labels every alert of as has, with the same
+// value (as Alertmanager's commonLabels).
+func commonLabels(as []incident.FiringAlert) map[string]string {
+	out := map[string]string{}
+	for k, v := range as[0].Labels {
+		out[k] = v
+	}
+	for _, a := range as[1:] {
+		for k, v := range out {
+			if a.Labels[k] != v {
+				delete(out, k)
+			}
+		}
+	}
+	return out
 }
 
 // Run polls every interval until ctx ends. Poll errors are logged, not fatal.

@@ -7,8 +7,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	commoncfg "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	tu "github.com/rootuip/sre/pkg/testutil"
@@ -104,6 +106,141 @@ func TestReconcileResolvesMissedResolves(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, tl, n)
 	})
+}
+
+// TestReconcileByAlertGroup: each alert is reconciled by its own group,
+// whichever incident correlation placed it on. The alert sred raises itself
+// when an error budget runs out (group budget-exhausted/..., which
+// Alertmanager never has) and an Alertmanager alert of the same service
+// share one incident, whichever of them opened it: polls never resolve
+// sred's alert, and resolve the Alertmanager alert once Alertmanager no
+// longer has it (its resolve not sent), leaving the incident open on
+// sred's alert.
+func TestReconcileByAlertGroup(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// amFirst: the Alertmanager alert opens the incident, sred's joins it.
+		amFirst bool
+	}{
+		{"sred's alert joined an Alertmanager incident", true},
+		{"an Alertmanager alert joined sred's incident", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+				ctx := context.Background()
+				e := newEnv(t, db)
+				e.svc.SetCorrelation(&incident.Correlation{Window: time.Hour, DependsOn: map[string]map[string][]string{"api": {}}})
+				am := startAlertmanager(t, e.srv.URL)
+				start := time.Now().UTC().Add(-time.Minute).Truncate(time.Millisecond)
+				fromAM := amAlert{Labels: map[string]string{"alertname": "HighErrorRate", "service": "api", "severity": "critical"},
+					StartsAt: start, EndsAt: start.Add(time.Hour)}
+				own := exhaustedAlert("api", "success-rate", start)
+
+				var id string
+				if tc.amFirst {
+					postAlerts(t, am.URL, fromAM)
+					id = waitIncident(t, e.svc, 1).ID
+					res, err := e.svc.Ingest(ctx, own)
+					require.NoError(t, err)
+					require.Equal(t, []string{id}, res.Incidents, "correlation attaches sred's alert")
+				} else {
+					res, err := e.svc.Ingest(ctx, own)
+					require.NoError(t, err)
+					require.Len(t, res.Created, 1)
+					id = res.Created[0]
+					postAlerts(t, am.URL, fromAM)
+				}
+				inc := waitIncident(t, e.svc, 2)
+				require.Equal(t, id, inc.ID, "one incident for both alerts")
+				statuses := func() map[string]string {
+					got, err := e.svc.Get(ctx, id)
+					require.NoError(t, err)
+					return alertnameStatus(t, got)
+				}
+				r := NewReconciler(newClient(t, am.URL), e.svc, nil, Options{MissingPolls: 2}, nil, e.m)
+
+				// Alertmanager has its alert, never sred's: nothing to do,
+				// however often.
+				for range 3 {
+					res, err := r.Reconcile(ctx)
+					require.NoError(t, err)
+					require.Equal(t, 1, res.Checked, "only the Alertmanager alert is compared")
+					require.Zero(t, res.Missing)
+					require.Empty(t, res.Resolved)
+				}
+				require.Equal(t, map[string]string{"HighErrorRate": "firing", "SLOErrorBudgetExhausted": "firing"}, statuses())
+				require.Empty(t, timelineKinds(t, e.svc, id)["reconcile"])
+
+				// Alertmanager resolves its alert; with send_resolved: false
+				// sred is not told. Two polls resolve it, and only it.
+				fromAM.EndsAt = time.Now().UTC().Add(-time.Second)
+				postAlerts(t, am.URL, fromAM)
+				res, err := r.Reconcile(ctx)
+				require.NoError(t, err)
+				require.Equal(t, 1, res.Missing)
+				res, err = r.Reconcile(ctx)
+				require.NoError(t, err)
+				amFP := fingerprintOf(t, e.svc, id, "HighErrorRate")
+				require.Equal(t, []string{id + "/" + amFP}, res.Resolved)
+				require.Equal(t, map[string]string{"HighErrorRate": "resolved", "SLOErrorBudgetExhausted": "firing"}, statuses())
+				got, err := e.svc.Get(ctx, id)
+				require.NoError(t, err)
+				require.True(t, got.Status.Open(), "sred's alert still fires")
+				rec := timelineKinds(t, e.svc, id)["reconcile"]
+				require.Len(t, rec, 1)
+				require.Contains(t, rec[0].Message, `Alertmanager no longer has 1 alert(s) sred held as firing (resolve not received): HighErrorRate{service="api", severity="critical"}`)
+
+				for range 2 {
+					res, err = r.Reconcile(ctx)
+					require.NoError(t, err)
+					require.Zero(t, res.Checked)
+					require.Empty(t, res.Resolved)
+				}
+				require.Equal(t, map[string]string{"HighErrorRate": "resolved", "SLOErrorBudgetExhausted": "firing"}, statuses())
+			})
+		})
+	}
+}
+
+// exhaustedAlert is the notification of the alert sred raises itself when
+// the error budget of an SLO runs out (pkg/budget).
+func exhaustedAlert(service, slo string, start time.Time) incident.Notification {
+	labels := map[string]string{"alertname": budget.AlertExhausted, "service": service, "slo": slo,
+		"burn_tier": budget.BurnTierExhausted, "severity": "critical"}
+	ls := model.LabelSet{}
+	for k, v := range labels {
+		ls[model.LabelName(k)] = model.LabelValue(v)
+	}
+	return incident.Notification{Receiver: "sred", Status: "firing", GroupKey: budget.ExhaustedGroupPrefix + service + "/" + slo,
+		Actor: budget.Actor, GroupLabels: map[string]string{"service": service, "slo": slo}, CommonLabels: labels,
+		Alerts: []incident.NotifiedAlert{{Status: "firing", Labels: labels, StartsAt: start, Fingerprint: ls.Fingerprint().String()}}}
+}
+
+// alertnameStatus maps each alert of inc's alertname to its status (each
+// alert once: an alert listed twice fails the test).
+func alertnameStatus(t *testing.T, inc *incident.Incident) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, a := range inc.Alerts {
+		name := a.Labels["alertname"]
+		_, dup := out[name]
+		require.False(t, dup, "alert %s stored twice: %+v", name, inc.Alerts)
+		out[name] = a.Status
+	}
+	return out
+}
+
+func fingerprintOf(t *testing.T, svc *incident.Service, id, alertname string) string {
+	t.Helper()
+	inc, err := svc.Get(context.Background(), id)
+	require.NoError(t, err)
+	for _, a := range inc.Alerts {
+		if a.Labels["alertname"] == alertname {
+			return a.Fingerprint
+		}
+	}
+	t.Fatalf("no alert %s on %s", alertname, id)
+	return ""
 }
 
 // TestReconcileAlertmanagerDown: when Alertmanager cannot be reached, the

@@ -245,12 +245,16 @@ func (e *Engine) Wake() {
 }
 
 // IncidentChanged implements incident.Hook. Inside the incident's
-// transaction it records a pending run for each runbook that matches (at
-// most one per incident and runbook, whatever the number of deliveries), and
-// cancels the incident's runs when it resolves. It wakes the worker only when
-// it recorded a pending run: a change that schedules nothing (most of them,
-// and every one of a storm's deliveries after the first) costs the worker no
-// cycle (a kill-switch read and a claim each).
+// transaction it records a pending run for each runbook that matches one of
+// the alert groups the change concerns (incident.Change.Groups: the group
+// that opened the incident, one that joined it, or every group on it when
+// its status or severity changed), at most one per incident, runbook and
+// target whatever the number of deliveries and groups; and it cancels the
+// incident's runs when it resolves. A run's labels are those of the group
+// it matched. It wakes the worker only when it recorded a pending run: a
+// change that schedules nothing (most of them, and every one of a storm's
+// deliveries after the first) costs the worker no cycle (a kill-switch
+// read and a claim each).
 func (e *Engine) IncidentChanged(ctx context.Context, tx *sql.Tx, ch incident.Change) error {
 	inc := ch.Incident
 	if inc == nil {
@@ -260,63 +264,82 @@ func (e *Engine) IncidentChanged(ctx context.Context, tx *sql.Tx, ch incident.Ch
 	if ch.Kind == incident.ChangeResolved || inc.Status == incident.StatusResolved || inc.Status == incident.StatusPostmortemDone {
 		return e.cancelForIncident(ctx, tx, inc.ID, "incident resolved", now)
 	}
-	if !inc.Status.Open() {
+	if !inc.Status.Open() || len(ch.Groups) == 0 {
 		return nil
 	}
 	cfg, set := e.config()
 	scheduled := false
 	for _, rb := range set.List() {
-		if !rb.Matches(inc) {
+		if !rb.triggers(inc) {
 			continue
 		}
-		status, reason := RunPending, ""
-		target, err := rb.target.render(TemplateData{Labels: inc.Labels, IncidentID: inc.ID, Severity: string(inc.Severity), Runbook: rb.Name})
-		if err != nil {
-			status, reason, target = RunRejected, fmt.Sprintf("target: %v", err), rb.Name
-		}
-		labels, _ := json.Marshal(inc.Labels)
-		var id int64
-		err = tx.QueryRowContext(ctx, `INSERT INTO runbook_runs
-			(incident_id, runbook, target, status, reason, severity, labels, dry_run, continue_on_resolve, created_at, finished_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-			ON CONFLICT (incident_id, runbook) DO NOTHING RETURNING id`,
-			inc.ID, rb.Name, target, status, reason, string(inc.Severity), string(labels),
-			b2i(cfg.DryRun || rb.DryRun), b2i(rb.ContinueOnResolve), ms(now), map[bool]int64{true: ms(now)}[status != RunPending]).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue // this incident already has a run of this runbook
-		}
-		if err != nil {
-			return fmt.Errorf("runbook %s: record run: %w", rb.Name, err)
-		}
-		if status == RunPending {
-			if err := enqueueRun(ctx, tx, now, now, id, inc.ID); err != nil {
+		for _, g := range ch.Groups {
+			if !rb.selects(g.Labels) {
+				continue
+			}
+			ok, err := e.schedule(ctx, tx, cfg, rb, inc, g, now)
+			if err != nil {
 				return err
 			}
-			scheduled = true
-		}
-		msg := fmt.Sprintf("runbook %s scheduled (run %d, target %s)", rb.Name, id, target)
-		if status == RunRejected {
-			msg = fmt.Sprintf("runbook %s not run: %s", rb.Name, reason)
-			e.metrics.executions.WithLabelValues(rb.Name, RunRejected).Inc()
-		} else if cfg.DryRun || rb.DryRun {
-			msg += " in dry-run mode"
-		}
-		if err := e.opts.Incidents.AddTimeline(ctx, tx, incident.TimelineEntry{
-			IncidentID: inc.ID, Time: now, Kind: "runbook_run", Actor: "runbook:" + rb.Name, Message: msg,
-			Data: map[string]any{"run_id": id, "status": status},
-		}); err != nil {
-			return fmt.Errorf("runbook %s: %w", rb.Name, err)
-		}
-		if err := insertAudit(ctx, tx, &AuditEntry{RunID: id, IncidentID: inc.ID, Runbook: rb.Name, Time: now,
-			Event: "run_" + status, StepIndex: -1, Status: status, DryRun: cfg.DryRun || rb.DryRun, Error: reason,
-			Input: map[string]any{"target": target, "labels": inc.Labels}}); err != nil {
-			return err
+			scheduled = scheduled || ok
 		}
 	}
 	if scheduled {
 		e.Wake()
 	}
 	return nil
+}
+
+// schedule records the run of rb for alert group g of inc, unless inc
+// already has a run of rb on the same target; it reports whether the run
+// is pending (not rejected).
+func (e *Engine) schedule(ctx context.Context, tx *sql.Tx, cfg Config, rb *Runbook, inc *incident.Incident, g incident.AlertGroup, now time.Time) (bool, error) {
+	status, reason := RunPending, ""
+	target, err := rb.target.render(TemplateData{Labels: g.Labels, IncidentID: inc.ID, Severity: string(inc.Severity), Runbook: rb.Name})
+	if err != nil {
+		status, reason, target = RunRejected, fmt.Sprintf("target: %v", err), rb.Name
+	}
+	if g.Labels == nil {
+		g.Labels = map[string]string{}
+	}
+	labels, _ := json.Marshal(g.Labels)
+	var id int64
+	err = tx.QueryRowContext(ctx, `INSERT INTO runbook_runs
+		(incident_id, runbook, target, status, reason, severity, labels, dry_run, continue_on_resolve, created_at, finished_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		ON CONFLICT (incident_id, runbook, target) DO NOTHING RETURNING id`,
+		inc.ID, rb.Name, target, status, reason, string(inc.Severity), string(labels),
+		b2i(cfg.DryRun || rb.DryRun), b2i(rb.ContinueOnResolve), ms(now), map[bool]int64{true: ms(now)}[status != RunPending]).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil // this incident already has a run of this runbook on this target
+	}
+	if err != nil {
+		return false, fmt.Errorf("runbook %s: record run: %w", rb.Name, err)
+	}
+	if status == RunPending {
+		if err := enqueueRun(ctx, tx, now, now, id, inc.ID); err != nil {
+			return false, err
+		}
+	}
+	msg := fmt.Sprintf("runbook %s scheduled (run %d, target %s)", rb.Name, id, target)
+	if status == RunRejected {
+		msg = fmt.Sprintf("runbook %s not run: %s", rb.Name, reason)
+		e.metrics.executions.WithLabelValues(rb.Name, RunRejected).Inc()
+	} else if cfg.DryRun || rb.DryRun {
+		msg += " in dry-run mode"
+	}
+	if err := e.opts.Incidents.AddTimeline(ctx, tx, incident.TimelineEntry{
+		IncidentID: inc.ID, Time: now, Kind: "runbook_run", Actor: "runbook:" + rb.Name, Message: msg,
+		Data: map[string]any{"run_id": id, "status": status, "group_key": g.GroupKey},
+	}); err != nil {
+		return false, fmt.Errorf("runbook %s: %w", rb.Name, err)
+	}
+	if err := insertAudit(ctx, tx, &AuditEntry{RunID: id, IncidentID: inc.ID, Runbook: rb.Name, Time: now,
+		Event: "run_" + status, StepIndex: -1, Status: status, DryRun: cfg.DryRun || rb.DryRun, Error: reason,
+		Input: map[string]any{"target": target, "labels": g.Labels, "group_key": g.GroupKey}}); err != nil {
+		return false, err
+	}
+	return status == RunPending, nil
 }
 
 func (e *Engine) cancelForIncident(ctx context.Context, tx *sql.Tx, incidentID, reason string, now time.Time) error {

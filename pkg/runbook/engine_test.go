@@ -698,7 +698,8 @@ func crashChild() int {
 		return 3
 	}
 	err = db.InTx(ctx, func(tx *sql.Tx) error {
-		return e.IncidentChanged(ctx, tx, incident.Change{Kind: incident.ChangeCreated, Incident: newIncident("INC-1", map[string]string{"alertname": "X"})})
+		inc := newIncident("INC-1", map[string]string{"alertname": "X"})
+		return e.IncidentChanged(ctx, tx, incident.Change{Kind: incident.ChangeCreated, Incident: inc, Groups: []incident.AlertGroup{openingGroup(inc)}})
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -195,12 +195,24 @@ func startEngine(t *testing.T, e *Engine) (stop func()) {
 }
 
 // trigger opens an incident change through the hook, in a transaction, as
-// the incident service does.
+// the incident service does, for the incident's one alert group: the group
+// that opened it, whose common labels are the incident's labels.
 func trigger(t *testing.T, db *store.DB, e *Engine, inc *incident.Incident, kind incident.ChangeKind) {
 	t.Helper()
+	triggerGroups(t, db, e, inc, kind, openingGroup(inc))
+}
+
+// triggerGroups is trigger for a change that concerns groups.
+func triggerGroups(t *testing.T, db *store.DB, e *Engine, inc *incident.Incident, kind incident.ChangeKind, groups ...incident.AlertGroup) {
+	t.Helper()
 	require.NoError(t, db.InTx(context.Background(), func(tx *sql.Tx) error {
-		return e.IncidentChanged(context.Background(), tx, incident.Change{Kind: kind, Incident: inc, Time: time.Now()})
+		return e.IncidentChanged(context.Background(), tx, incident.Change{Kind: kind, Incident: inc, Time: time.Now(), Groups: groups})
 	}))
+}
+
+// openingGroup is the alert group that opened inc.
+func openingGroup(inc *incident.Incident) incident.AlertGroup {
+	return incident.AlertGroup{GroupKey: "{}:" + inc.ID, Labels: inc.Labels}
 }
 
 func newIncident(id string, labels map[string]string) *incident.Incident {

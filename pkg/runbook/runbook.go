@@ -717,18 +717,40 @@ func (s *Set) Get(name string) *Runbook {
 }
 
 // Matches reports whether the runbook runs for inc in its current state:
-// its matchers all match the incident's labels, and the incident's severity
-// and state are among those the runbook triggers on. A link (Linked) never
-// makes a runbook run: an alert chooses its annotations, not where a
-// runbook may act.
+// the incident's severity and state are among those the runbook triggers
+// on, and its matchers all match the labels of one of the incident's alert
+// groups (its Links, as Get fills them: the group that opened it and those
+// that joined it; the incident's own labels when it has none). A link
+// (Linked) never makes a runbook run: an alert chooses its annotations,
+// not where a runbook may act.
 func (r *Runbook) Matches(inc *incident.Incident) bool {
+	if !r.triggers(inc) {
+		return false
+	}
+	if len(inc.Links) == 0 {
+		return r.selects(inc.Labels)
+	}
+	for _, l := range inc.Links {
+		if r.selects(l.Labels) {
+			return true
+		}
+	}
+	return false
+}
+
+// triggers reports whether inc's severity and state are among those the
+// runbook triggers on.
+func (r *Runbook) triggers(inc *incident.Incident) bool {
 	if len(r.Severities) > 0 && !slices.Contains(r.Severities, inc.Severity) {
 		return false
 	}
-	if !slices.Contains(r.States, inc.Status) {
-		return false
-	}
-	return len(r.matchers) > 0 && r.matchers.Matches(model.LabelSet(toLabelSet(inc.Labels)))
+	return slices.Contains(r.States, inc.Status)
+}
+
+// selects reports whether the runbook's matchers all match labels (an
+// alert group's common labels).
+func (r *Runbook) selects(labels map[string]string) bool {
+	return len(r.matchers) > 0 && r.matchers.Matches(toLabelSet(labels))
 }
 
 // Linked reports whether an alert of inc links the runbook's

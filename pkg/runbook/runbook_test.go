@@ -70,6 +70,41 @@ func TestLoadExamples(t *testing.T) {
 	require.False(t, rb.Linked(inc))
 }
 
+// TestMatchesAlertGroups: what the console says of a runbook on an
+// incident (Matches) follows the engine: the matchers select one of the
+// incident's alert groups (its links), not only the group that opened it;
+// an incident without links is matched on its own labels.
+func TestMatchesAlertGroups(t *testing.T) {
+	set, err := Load(exampleConfig(t), testutil.RepoRoot(t))
+	require.NoError(t, err)
+	rb := set.Get("connection-pool-reset")
+	opened := incident.Link{GroupKey: `{}:{alertname="PostgresDown", service="postgres"}`,
+		Labels: map[string]string{"alertname": "PostgresDown", "service": "postgres"}, Reason: "opened"}
+	joined := incident.Link{GroupKey: `{}:{alertname="ConnectionPoolSaturated", service="api"}`,
+		Labels: map[string]string{"alertname": "ConnectionPoolSaturated", "service": "api"}, Reason: "dependency"}
+	for _, tc := range []struct {
+		name     string
+		labels   map[string]string
+		links    []incident.Link
+		severity incident.Severity
+		status   incident.Status
+		want     bool
+	}{
+		{"opened by the pool's group", joined.Labels, []incident.Link{joined}, incident.SeverityCritical, incident.StatusTriggered, true},
+		{"the pool's group joined", opened.Labels, []incident.Link{opened, joined}, incident.SeverityCritical, incident.StatusTriggered, true},
+		{"no group of the pool", opened.Labels, []incident.Link{opened}, incident.SeverityCritical, incident.StatusTriggered, false},
+		{"no links: the incident's labels", joined.Labels, nil, incident.SeverityCritical, incident.StatusTriggered, true},
+		{"no links, other labels", opened.Labels, nil, incident.SeverityCritical, incident.StatusTriggered, false},
+		{"severity not a trigger", opened.Labels, []incident.Link{opened, joined}, incident.SeverityLow, incident.StatusTriggered, false},
+		{"state not a trigger", opened.Labels, []incident.Link{opened, joined}, incident.SeverityCritical, incident.StatusAcknowledged, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inc := &incident.Incident{ID: "INC-1", Severity: tc.severity, Status: tc.status, Labels: tc.labels, Links: tc.links}
+			require.Equal(t, tc.want, rb.Matches(inc))
+		})
+	}
+}
+
 func stepTypes(rb *Runbook) []StepType {
 	var out []StepType
 	for _, s := range rb.Steps {

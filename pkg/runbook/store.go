@@ -115,6 +115,55 @@ SELECT 'runbook', 'runbook.run', 'run/' || id, incident_id,
 FROM runbook_runs WHERE status IN ('pending', 'running', 'waiting_approval')
 ON CONFLICT (queue, dedup_key) DO NOTHING;
 ALTER TABLE runbook_runs DROP COLUMN lease_until;`,
+}, {
+	// A run is unique per incident, runbook and target (it was per
+	// incident and runbook): a runbook is matched against each alert
+	// group of an incident, and the groups correlation attaches to one
+	// incident may need the same runbook on other targets (the pools of
+	// two services). SQLite cannot drop a table's constraint: the table
+	// is made again, its AUTOINCREMENT counter carried over so that no
+	// run id is given twice (jobs and audit rows name runs by id).
+	ID: "runbook/0004_run_per_target",
+	SQLite: `
+CREATE TABLE runbook_runs_per_target (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	incident_id TEXT NOT NULL,
+	runbook TEXT NOT NULL,
+	target TEXT NOT NULL,
+	status TEXT NOT NULL,
+	reason TEXT NOT NULL DEFAULT '',
+	severity TEXT NOT NULL DEFAULT '',
+	labels TEXT NOT NULL DEFAULT '{}',
+	dry_run INTEGER NOT NULL DEFAULT 0,
+	continue_on_resolve INTEGER NOT NULL DEFAULT 0,
+	cancel_requested INTEGER NOT NULL DEFAULT 0,
+	cancel_reason TEXT NOT NULL DEFAULT '',
+	current_step INTEGER NOT NULL DEFAULT -1,
+	verified INTEGER NOT NULL DEFAULT 0,
+	owner TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL,
+	started_at BIGINT NOT NULL DEFAULT 0,
+	finished_at BIGINT NOT NULL DEFAULT 0,
+	resumes INTEGER NOT NULL DEFAULT 0,
+	UNIQUE (incident_id, runbook, target)
+);
+INSERT INTO runbook_runs_per_target (id, incident_id, runbook, target, status, reason, severity, labels, dry_run,
+		continue_on_resolve, cancel_requested, cancel_reason, current_step, verified, owner, created_at, started_at,
+		finished_at, resumes)
+	SELECT id, incident_id, runbook, target, status, reason, severity, labels, dry_run,
+		continue_on_resolve, cancel_requested, cancel_reason, current_step, verified, owner, created_at, started_at,
+		finished_at, resumes
+	FROM runbook_runs ORDER BY id;
+DELETE FROM sqlite_sequence WHERE name = 'runbook_runs_per_target';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'runbook_runs_per_target', seq FROM sqlite_sequence WHERE name = 'runbook_runs';
+DROP TABLE runbook_runs;
+ALTER TABLE runbook_runs_per_target RENAME TO runbook_runs;
+CREATE INDEX runbook_runs_status ON runbook_runs (status, id);
+CREATE INDEX runbook_runs_started ON runbook_runs (runbook, started_at);
+CREATE INDEX runbook_runs_target ON runbook_runs (target, started_at);`,
+	Postgres: `
+ALTER TABLE runbook_runs DROP CONSTRAINT runbook_runs_incident_id_runbook_key;
+ALTER TABLE runbook_runs ADD CONSTRAINT runbook_runs_incident_id_runbook_target_key UNIQUE (incident_id, runbook, target);`,
 }}
 
 // stepStarted is the journal status of a step that started and has not
