@@ -237,7 +237,11 @@ func TestRunbookReplicaKilledMidStep(t *testing.T) {
 					Data run `json:"data"`
 				}
 				require.NoError(t, json.Unmarshal([]byte(body), &one))
-				final[r.Runbook] = one.Data
+				// The run's status and its run_finished audit entry are
+				// written one after the other: wait for both.
+				if n := len(one.Data.Audit); n > 0 && one.Data.Audit[n-1].Event == "run_finished" {
+					final[r.Runbook] = one.Data
+				}
 			}
 		}
 		require.True(t, time.Now().Before(deadline), "runs not finished by replica B: %+v\n%s", resp.Data, b.output())
