@@ -253,6 +253,21 @@ func (s *Service) resolveQuiet(ctx context.Context, id string, after time.Durati
 		if !r.Status.Open() || cur.String != id || quietSince > ms(now.Add(-after)) {
 			return nil
 		}
+		// The other Alertmanager groups with alerts firing on it
+		// (attached by correlation, merged) must be quiet too: a group
+		// Alertmanager still repeats is still firing.
+		var others sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT MAX(g.last_delivery_at) FROM alert_groups g
+			WHERE g.group_key IN (SELECT a.group_key FROM incident_alerts a WHERE a.incident_id = $1 AND a.status = 'firing')
+			AND g.group_key <> $2 AND g.group_key NOT LIKE 'sred:%'`, id, group).Scan(&others); err != nil {
+			return fmt.Errorf("other groups of %s: %w", id, err)
+		}
+		if others.Valid {
+			quietSince = max(quietSince, others.Int64)
+			if quietSince > ms(now.Add(-after)) {
+				return nil
+			}
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE incident_alerts SET status = 'stale', ends_at = $2, updated_at = $3
 			WHERE incident_id = $1 AND status = 'firing'`, id, quietSince, ms(now))
 		if err != nil {

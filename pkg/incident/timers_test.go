@@ -239,6 +239,47 @@ func TestResolveQuietOff(t *testing.T) {
 	})
 }
 
+// TestResolveQuietAttachedGroup: an incident whose own group is quiet but
+// that holds the firing alerts of another group Alertmanager still repeats
+// (merged, or attached by correlation) stays open; it resolves once both
+// are quiet.
+func TestResolveQuietAttachedGroup(t *testing.T) {
+	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		f := quietFixture(t, db)
+		ctx := context.Background()
+		into := f.open(t, `{}:{alertname="HighLatency",service="checkout"}`, "checkout", "critical")
+		other := notification(`{}:{alertname="HighLatency",service="payments"}`, "payments", "critical", epoch.Add(-5*time.Minute), "p")
+		res, err := f.svc.Ingest(ctx, other)
+		require.NoError(t, err)
+		from := res.Created[0]
+		_, err = f.svc.Merge(ctx, into, from, "rita")
+		require.NoError(t, err)
+
+		// Alertmanager repeats the payments group every hour; the
+		// checkout group has been quiet since the start.
+		for h := 1; h <= 3; h++ {
+			f.clock.Set(epoch.Add(time.Duration(h) * time.Hour))
+			_, err := f.svc.Ingest(ctx, other)
+			require.NoError(t, err)
+		}
+		f.clock.Set(epoch.Add(4 * time.Hour))
+		got, err := f.svc.ResolveQuiet(ctx, 0)
+		require.NoError(t, err)
+		require.Empty(t, got, "the payments group was delivered 1h ago: still firing")
+		inc, err := f.svc.Get(ctx, into)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusTriggered, inc.Status)
+
+		f.clock.Set(epoch.Add(5 * time.Hour))
+		got, err = f.svc.ResolveQuiet(ctx, 0)
+		require.NoError(t, err)
+		require.Equal(t, []string{into}, got, "both groups quiet for 2h")
+		inc, err = f.svc.Get(ctx, into)
+		require.NoError(t, err)
+		require.Equal(t, epoch.Add(3*time.Hour), *inc.RecoveredAt, "recovered at the last delivery of either group")
+	})
+}
+
 // TestResolveQuietReplicas: several services (replicas) on one database
 // sweeping at once resolve each quiet incident once.
 func TestResolveQuietReplicas(t *testing.T) {
