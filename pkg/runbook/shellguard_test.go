@@ -173,7 +173,12 @@ func TestShellGuardWrappers(t *testing.T) {
 		{"option injection behind a launcher", "[timeout, 30s, /opt/restart, '{{ .Labels.any }}']", `command[3]: label "any" is an argument of restart`},
 		{"launcher's -- is not the program's", "[kubectl, exec, pod-0, --, /opt/check, '{{ .Labels.any }}']", `command[5]: label "any" is an argument of check`},
 
+		{"option injection through a trim marker", "[/tmp/rec.sh, /tmp/out.log, ' {{- .Labels.any }}']", `command[2]: label "any" is an argument of rec.sh, which would read a value starting with "-" as an option`},
+		{"option injection through trim markers and a newline", "[/opt/restart, \"\\n\\t {{- .Labels.any -}} \"]", `command[1]: label "any" is an argument of restart`},
+		{"option injection through a conditional", "[/opt/restart, '{{ if .Labels.service }}{{ .Labels.any }}{{ end }}']", `command[1]: label "any" is an argument of restart`},
+		{"option-like operand through a trim marker", "[docker, exec, ' {{- .Labels.any }}', /opt/check]", `command[2]: label "any" is an operand of docker`},
 		{"option value of the program", "[/opt/restart, '--service={{ .Labels.any }}']", ""},
+		{"leading space kept", "[/opt/restart, ' {{ .Labels.any }}']", ""},
 		{"after the program's --", "[/opt/restart, --, '{{ .Labels.any }}']", ""},
 		{"python module", "[python3, -m, tool, " + s + "]", ""},
 		{"script with extension after a flag", "[perl, -w, /opt/x.pl, " + s + "]", ""},
