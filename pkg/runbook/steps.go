@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"sort"
@@ -257,8 +258,43 @@ func runExec(ctx context.Context, argv []string, env map[string]string, dir stri
 	return res
 }
 
+// newHTTPClient returns the client of the endpoint name. It follows no
+// redirect unless the endpoint sets follow_redirects, and then only to the
+// endpoint's own scheme, host and port: the allow-list is of URLs, and a
+// redirect elsewhere would send the step's request (body, headers,
+// credentials) to a host that is not in it.
 func newHTTPClient(name string, ep HTTPEndpoint) (*http.Client, error) {
-	return commoncfg.NewClientFromConfig(ep.HTTPConfig, "runbook_"+name)
+	c, err := commoncfg.NewClientFromConfig(ep.HTTPConfig, "runbook_"+name)
+	if err != nil {
+		return nil, err
+	}
+	base, err := url.Parse(ep.URL)
+	if err != nil {
+		return nil, err
+	}
+	follow := ep.HTTPConfig.FollowRedirects
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !follow {
+			return http.ErrUseLastResponse
+		}
+		if req.URL.Scheme != base.Scheme || canonicalHost(req.URL) != canonicalHost(base) {
+			return fmt.Errorf("redirect to %s://%s refused: not the endpoint %q (%s://%s)", req.URL.Scheme, req.URL.Host, name, base.Scheme, base.Host)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return c, nil
+}
+
+// canonicalHost is u's host and port, the port made explicit.
+func canonicalHost(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return strings.ToLower(u.Hostname()) + ":" + port
 }
 
 // maxHTTPBodyCount bounds how many bytes of a response body beyond
