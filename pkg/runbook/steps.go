@@ -39,6 +39,9 @@ type execution struct {
 	data     TemplateData
 	step     int
 	verified bool
+	// globalDry is the step from which the run is a dry-run because
+	// runbooks.dry_run was turned on after it was created (-2: never).
+	globalDry int
 }
 
 type stepResult struct {
@@ -78,12 +81,21 @@ func failed(format string, args ...any) stepResult {
 // the audit log, the timeline and the metrics.
 func (e *Engine) runStep(ctx context.Context, x *execution, idx int, s *Step) stepResult {
 	x.step = idx
+	if !x.run.DryRun {
+		// runbooks.dry_run turned on (reload) while the run was queued,
+		// waiting for approval or running: no step executes from here.
+		if cfg, _ := e.config(); cfg.DryRun {
+			e.turnDry(ctx, x, idx, s)
+		}
+	}
 	begin := time.Now()
 	rendered, err := renderStep(s, x.data)
 	var res stepResult
 	switch {
 	case err != nil:
 		res = failed("%v", err)
+	case x.run.DryRun && x.globalDry != noGlobalDry:
+		res = stepResult{Status: StepDryRun, Output: "dry-run (runbooks.dry_run turned on after the run was created): not executed"}
 	case x.run.DryRun:
 		res = stepResult{Status: StepDryRun, Output: "dry-run: not executed"}
 	default:
@@ -116,6 +128,27 @@ func (e *Engine) runStep(ctx context.Context, x *execution, idx int, s *Step) st
 	e.record(ctx, x.run, &AuditEntry{Event: "step", StepIndex: idx, StepName: s.Name, StepType: string(s.typ), Status: res.Status,
 		Input: res.Input, Output: res.Output, ExitCode: res.ExitCode, Duration: d, Error: res.Error}, msg)
 	return res
+}
+
+// noGlobalDry is execution.globalDry of a run that runbooks.dry_run did
+// not turn into a dry-run.
+const noGlobalDry = -2
+
+// turnDry makes the run a dry-run from step idx on, because the global
+// runbooks.dry_run is on: in memory, in the database (a replica resuming
+// the run reads it) and in the audit log and timeline.
+func (e *Engine) turnDry(ctx context.Context, x *execution, idx int, s *Step) {
+	x.run.DryRun, x.globalDry = true, idx
+	err := e.recordWith(ctx, x.run, &AuditEntry{Event: "run_dry_run", StepIndex: idx, StepName: s.Name, Status: RunRunning,
+		Input: map[string]any{"reason": "runbooks.dry_run"}},
+		fmt.Sprintf("runbook %s run %d is a dry-run from step %s on: runbooks.dry_run was turned on after the run was created", x.run.Runbook, x.run.ID, s.Name),
+		func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE runbook_runs SET dry_run = 1 WHERE id = $1`, x.run.ID)
+			return err
+		})
+	if err != nil {
+		e.logger.Error("record the run turned dry-run", "run", x.run.ID, "err", err)
+	}
 }
 
 // renderStep renders every template of the step; the keys name the fields.
