@@ -178,3 +178,66 @@ func TestActuateKubernetes(t *testing.T) {
 	require.False(t, res.OK())
 	require.Contains(t, res.Error, "patch of deployment prod/api-canary is not a JSON object")
 }
+
+// TestHTTPEndpointRedirects: an http step follows no redirect by default
+// (a 307 to another host would re-send the request, body and headers, to a
+// URL not in http_endpoints); with follow_redirects: true it follows them
+// to the endpoint's own scheme, host and port only.
+func TestHTTPEndpointRedirects(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		stolen []string
+	)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		stolen = append(stolen, fmt.Sprintf("%s %s %s %s", r.Method, r.URL.Path, r.Header.Get("Authorization"), b))
+		mu.Unlock()
+		fmt.Fprint(w, "secret from elsewhere")
+	}))
+	defer other.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away":
+			http.Redirect(w, r, other.URL+"/steal", http.StatusTemporaryRedirect)
+		case "/here":
+			http.Redirect(w, r, "/landing", http.StatusTemporaryRedirect)
+		default:
+			fmt.Fprint(w, "landed "+r.URL.Path)
+		}
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		name, config, path string
+		code               int // 0: no response
+		output, err        string
+	}{
+		{"default: not followed", "", "/away", 307, "", "unexpected status 307"},
+		{"default: not followed on the same host", "", "/here", 307, "", "unexpected status 307"},
+		{"follow_redirects: false", "follow_redirects: false", "/away", 307, "", "unexpected status 307"},
+		{"follow_redirects: true, another host", "follow_redirects: true", "/away", 0, "", `redirect to ` + other.URL + ` refused: not the endpoint "ep"`},
+		{"follow_redirects: true, the same host", "follow_redirects: true", "/here", 200, "landed /landing", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var cfg Config
+			require.NoError(t, yaml.Unmarshal([]byte(fmt.Sprintf("http_endpoints: {ep: {url: %q, http_config: {authorization: {credentials: s3cret}, %s}}}", srv.URL, tc.config)), &cfg))
+			a, err := NewActuator(cfg, nil, nil)
+			require.NoError(t, err)
+			act, err := parseAction(t, fmt.Sprintf(`http: {endpoint: ep, method: POST, path: %s, body: '{"weight": {{ .Vars.weight }}}'}`, tc.path), map[string]string{"weight": "[0-9]{1,3}"})
+			require.NoError(t, err)
+			res := a.Actuate(context.Background(), act, map[string]string{"weight": "50"})
+			if tc.code == 0 {
+				require.Nil(t, res.Code)
+			} else {
+				require.NotNil(t, res.Code, res.Error)
+				require.Equal(t, tc.code, *res.Code)
+			}
+			require.Equal(t, tc.err == "", res.OK(), res.Error)
+			require.Contains(t, res.Error, tc.err)
+			require.Equal(t, tc.output, res.Output)
+			mu.Lock()
+			defer mu.Unlock()
+			require.Empty(t, stolen)
+		})
+	}
+}

@@ -79,13 +79,26 @@ type HTTPEndpoint struct {
 	HTTPConfig commoncfg.HTTPClientConfig `yaml:"http_config,omitempty"`
 }
 
-// UnmarshalYAML implements yaml.Unmarshaler.
+// UnmarshalYAML implements yaml.Unmarshaler. Unlike prometheus/common's
+// default, follow_redirects is false: a redirect would re-send the step's
+// method, body and headers to a URL that is not in http_endpoints. Set to
+// true, it follows redirects to the endpoint's own scheme, host and port
+// only (newHTTPClient).
 func (e *HTTPEndpoint) UnmarshalYAML(unmarshal func(any) error) error {
 	*e = HTTPEndpoint{HTTPConfig: commoncfg.DefaultHTTPClientConfig}
 	type plain HTTPEndpoint
 	if err := unmarshal((*plain)(e)); err != nil {
 		return err
 	}
+	// HTTPClientConfig starts from its own defaults when http_config is
+	// set: read whether follow_redirects was written.
+	var raw map[string]any
+	if err := unmarshal(&raw); err != nil {
+		return err
+	}
+	hc, _ := raw["http_config"].(map[string]any)
+	follow, _ := hc["follow_redirects"].(bool)
+	e.HTTPConfig.FollowRedirects = follow
 	u, err := url.Parse(e.URL)
 	if err != nil {
 		return fmt.Errorf("http endpoint url %q: %w", e.URL, err)

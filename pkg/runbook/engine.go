@@ -1055,7 +1055,7 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook, job int64, 
 			fmt.Sprintf("runbook %s run %d started on %s%s", run.Runbook, run.ID, run.Target, map[bool]string{true: " (dry-run)"}[run.DryRun]))
 	}
 
-	x := &execution{run: run, rb: rb, cfg: cfg, verified: run.Verified,
+	x := &execution{run: run, rb: rb, cfg: cfg, verified: run.Verified, globalDry: noGlobalDry,
 		data: TemplateData{Labels: run.Labels, IncidentID: run.IncidentID, Severity: run.Severity, Runbook: run.Runbook, RunID: run.ID}}
 	status, reason := RunSucceeded, ""
 	escalate := ""
@@ -1152,7 +1152,10 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook, job int64, 
 			status, reason = RunInterrupted, fmt.Sprintf("%s during step %d; stopped, not repeated", ll.Error(), x.step+1)
 		}
 	}
-	if run.DryRun && status == RunSucceeded {
+	switch {
+	case run.DryRun && status == RunSucceeded && x.globalDry != noGlobalDry:
+		reason = "dry-run: runbooks.dry_run was turned on after the run was created; nothing was executed from that point on"
+	case run.DryRun && status == RunSucceeded:
 		reason = "dry-run: nothing was executed"
 	}
 	if escalate != "" && (status == RunFailed || status == RunInterrupted) {

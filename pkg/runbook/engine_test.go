@@ -375,6 +375,73 @@ steps: [{name: act, exec: {command: [/bin/true]}}]
 	})
 }
 
+// TestGlobalDryRunStopsRunsInFlight: runbooks.dry_run turned on by a
+// reload stops every step that has not started, of runs created before it:
+// a queued run, and a run waiting for approval (running, between steps),
+// which does not execute its next step after the approval. The run is
+// recorded as a dry-run from that step on, because of the global setting.
+func TestGlobalDryRunStopsRunsInFlight(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		dir := t.TempDir()
+		file := func(name string) string { return filepath.Join(dir, name) }
+		queued := mustParse(t, fmt.Sprintf(`
+name: queued
+matchers: ['alertname="Q"']
+steps:
+  - {name: act, exec: {command: [%q, x], env: {RUNBOOK_HELPER: argv, RUNBOOK_OUT: %q}}}
+`, helperCmd(), file("queued")))
+		gated := mustParse(t, fmt.Sprintf(`
+name: gated
+matchers: ['alertname="A"']
+steps:
+  - {name: first, exec: {command: [%q, x], env: {RUNBOOK_HELPER: argv, RUNBOOK_OUT: %q}}}
+  - {name: ask, approval: {message: 'go on?'}}
+  - {name: act, exec: {command: [%q, x], env: {RUNBOOK_HELPER: argv, RUNBOOK_OUT: %q}}}
+`, helperCmd(), file("first"), helperCmd(), file("act")))
+		rec := &recorder{}
+		e := newEngine(t, db, testConfig(), rec, queued, gated)
+		setDryRun := func(on bool) {
+			cfg, set := e.config()
+			cfg.DryRun = on
+			require.NoError(t, e.Update(cfg, set))
+		}
+		requireDryBecauseOfGlobal := func(run *Run, step string) {
+			t.Helper()
+			require.Equal(t, RunSucceeded, run.Status, run.Reason)
+			require.True(t, run.DryRun)
+			require.Contains(t, run.Reason, "runbooks.dry_run was turned on after the run was created")
+			a := stepAudit(t, run, step)
+			require.Equal(t, StepDryRun, a.Status)
+			require.Contains(t, a.Output, "runbooks.dry_run")
+			require.True(t, slices.ContainsFunc(run.Audit, func(a AuditEntry) bool {
+				return a.Event == "run_dry_run" && a.StepName == step && a.Input["reason"] == "runbooks.dry_run"
+			}), "%+v", run.Audit)
+		}
+
+		// Queued: created before the reload, started after it.
+		trigger(t, db, e, newIncident("INC-Q", map[string]string{"alertname": "Q"}), incident.ChangeCreated)
+		setDryRun(true)
+		startEngine(t, e)
+		requireDryBecauseOfGlobal(waitRun(t, e, "INC-Q", RunSucceeded, RunFailed), "act")
+		require.NoFileExists(t, file("queued"))
+
+		// Waiting for approval, its first step executed: approved after the
+		// reload, it does not execute the next one.
+		setDryRun(false)
+		trigger(t, db, e, newIncident("INC-A", map[string]string{"alertname": "A"}), incident.ChangeCreated)
+		run := waitRun(t, e, "INC-A", RunWaitingApproval)
+		require.False(t, run.DryRun)
+		require.FileExists(t, file("first"))
+		setDryRun(true)
+		_, err := e.Approve(context.Background(), run.ID, "alice", "")
+		require.NoError(t, err)
+		run = waitRun(t, e, "INC-A", RunSucceeded, RunFailed)
+		requireDryBecauseOfGlobal(run, "act")
+		require.Equal(t, StepOK, stepAudit(t, run, "first").Status)
+		require.NoFileExists(t, file("act"))
+	})
+}
+
 // A run nobody approves fails when the runbook's approval_timeout ends,
 // before any step runs, whether approval is required by the runbook, by the
 // incident's severity, or asked by an approval step.

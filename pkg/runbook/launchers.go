@@ -18,6 +18,11 @@ type launcherSpec struct {
 	// shell are the options that make the launcher run a shell with the
 	// rest of its arguments.
 	shell []string
+	// flags are the options that take no value (or only an attached
+	// one, --opt=value). An option in none of the lists is unknown: the
+	// guard refuses a template after it (it could take the next argument
+	// as its value and move the program).
+	flags []string
 	// positional is the number of operands before the program
 	// (timeout's duration, chroot's directory, flock's file).
 	positional int
@@ -41,7 +46,7 @@ type launcherSpec struct {
 	noProgram bool
 }
 
-var dockerRun = launcherSpec{positional: 1,
+var dockerRun = launcherSpec{flags: []string{"-d", "--detach", "-i", "--interactive", "-t", "--tty", "--rm", "--privileged", "--init", "--read-only", "-P", "--publish-all", "-q", "--quiet", "--sig-proxy", "--oom-kill-disable", "--no-healthcheck"}, positional: 1,
 	values: []string{"-e", "--env", "--env-file", "-u", "--user", "-w", "--workdir", "--name", "-v", "--volume", "-p", "--publish",
 		"--network", "--net", "-l", "--label", "--mount", "--cpus", "-m", "--memory", "--restart", "-h", "--hostname", "--add-host",
 		"--log-driver", "--log-opt", "--platform", "--pull", "--device", "--cap-add", "--cap-drop", "--security-opt", "--ulimit",
@@ -50,11 +55,11 @@ var dockerRun = launcherSpec{positional: 1,
 	code: []string{"--entrypoint", "--health-cmd"},
 }
 
-var dockerExec = launcherSpec{positional: 1,
+var dockerExec = launcherSpec{flags: []string{"-d", "--detach", "-i", "--interactive", "-t", "--tty", "--privileged", "-s", "--sync"}, positional: 1,
 	values: []string{"-e", "--env", "--env-file", "-u", "--user", "-w", "--workdir", "--detach-keys"},
 }
 
-var dockerLike = launcherSpec{
+var dockerLike = launcherSpec{flags: []string{"-D", "--debug", "--tls", "--tlsverify"},
 	values:      []string{"-H", "--host", "--context", "-c", "--config", "-l", "--log-level", "-n", "--namespace", "--address"},
 	subcommands: map[string]launcherSpec{"run": dockerRun, "exec": dockerExec, "create": dockerRun},
 }
@@ -63,37 +68,37 @@ var kubectlExec = launcherSpec{dashDash: true}
 
 // launcherSpecs are the programs that run other programs.
 var launcherSpecs = map[string]launcherSpec{
-	"env":     {env: true, values: []string{"-u", "--unset", "-C", "--chdir", "-P"}, code: []string{"-S", "--split-string"}},
-	"timeout": {positional: 1, values: []string{"-s", "--signal", "-k", "--kill-after"}},
+	"env":     {flags: []string{"-i", "--ignore-environment", "-0", "--null", "-v", "--debug", "--default-signal", "--ignore-signal", "--block-signal", "--list-signal-handling"}, env: true, values: []string{"-u", "--unset", "-C", "--chdir", "-P"}, code: []string{"-S", "--split-string"}},
+	"timeout": {flags: []string{"-v", "--verbose", "--preserve-status", "--foreground"}, positional: 1, values: []string{"-s", "--signal", "-k", "--kill-after"}},
 	"nice":    {values: []string{"-n", "--adjustment"}},
 	"nohup":   {},
-	"setsid":  {},
+	"setsid":  {flags: []string{"-c", "--ctty", "-f", "--fork", "-w", "--wait"}},
 	"stdbuf":  {values: []string{"-i", "-o", "-e", "--input", "--output", "--error"}},
-	"ionice":  {values: []string{"-c", "-n", "-p", "-P", "-u", "--class", "--classdata", "--pid", "--pgid", "--uid"}},
-	"chrt":    {positional: 1, values: []string{"-T", "-P", "-D", "--sched-runtime", "--sched-period", "--sched-deadline"}},
-	"taskset": {positional: 1},
-	"sudo": {values: []string{"-u", "--user", "-g", "--group", "-C", "--close-from", "-D", "--chdir", "-h", "--host", "-p", "--prompt",
+	"ionice":  {flags: []string{"-t", "--ignore"}, values: []string{"-c", "-n", "-p", "-P", "-u", "--class", "--classdata", "--pid", "--pgid", "--uid"}},
+	"chrt":    {flags: []string{"-a", "--all-tasks", "-b", "--batch", "-d", "--deadline", "-e", "--ext", "-f", "--fifo", "-i", "--idle", "-o", "--other", "-r", "--rr", "-R", "--reset-on-fork", "-v", "--verbose"}, positional: 1, values: []string{"-T", "-P", "-D", "--sched-runtime", "--sched-period", "--sched-deadline"}},
+	"taskset": {flags: []string{"-a", "--all-tasks", "-c", "--cpu-list"}, positional: 1},
+	"sudo": {flags: []string{"-A", "--askpass", "-b", "--background", "-B", "--bell", "-E", "--preserve-env", "-H", "--set-home", "-k", "--reset-timestamp", "-K", "--remove-timestamp", "-n", "--non-interactive", "-N", "--no-update", "-P", "--preserve-groups", "-S", "--stdin"}, values: []string{"-u", "--user", "-g", "--group", "-C", "--close-from", "-D", "--chdir", "-h", "--host", "-p", "--prompt",
 		"-r", "--role", "-t", "--type", "-U", "--other-user", "-T", "--command-timeout", "-R", "--chroot"},
 		shell: []string{"-s", "--shell", "-i", "--login"}},
-	"doas":        {values: []string{"-u", "-C"}, shell: []string{"-s"}},
+	"doas":        {flags: []string{"-n"}, values: []string{"-u", "-C"}, shell: []string{"-s"}},
 	"busybox":     {},
-	"xargs":       {values: []string{"-a", "--arg-file", "-d", "--delimiter", "-E", "--eof", "-I", "--replace", "-L", "--max-lines", "-n", "--max-args", "-P", "--max-procs", "-s", "--max-chars", "--process-slot-var"}},
-	"flock":       {positional: 1, values: []string{"-w", "--timeout", "-E", "--conflict-exit-code"}, code: []string{"-c", "--command"}},
-	"time":        {values: []string{"-f", "--format", "-o", "--output"}},
-	"chroot":      {positional: 1, values: []string{"--userspec", "--groups"}},
-	"nsenter":     {values: []string{"-t", "--target", "-S", "--setuid", "-G", "--setgid", "-r", "--root", "-w", "--wd"}},
-	"unshare":     {values: []string{"--propagation", "--setgroups", "--map-user", "--map-group", "-S", "--setuid", "-G", "--setgid", "-R", "--root", "-w", "--wd"}},
-	"systemd-run": {values: []string{"-u", "--unit", "-p", "--property", "--description", "--slice", "-E", "--setenv", "--uid", "--gid", "-M", "--machine", "-H", "--host", "--on-active", "--on-boot", "--on-startup", "--on-unit-active", "--on-unit-inactive", "--on-calendar", "--working-directory", "--nice", "--service-type"}},
-	"setpriv":     {values: []string{"--reuid", "--regid", "--groups", "--inh-caps", "--ambient-caps", "--bounding-set", "--securebits", "--pdeathsig", "--selinux-label", "--apparmor-profile"}},
-	"strace":      {values: []string{"-e", "-o", "-p", "-s", "-u", "-E", "-a", "-b", "-I", "-O", "-P", "-S", "-X"}},
-	"ltrace":      {values: []string{"-e", "-o", "-p", "-s", "-u", "-a", "-A", "-D", "-F", "-l", "-n", "-x"}},
-	"numactl":     {values: []string{"-m", "--membind", "-N", "--cpunodebind", "-C", "--physcpubind", "-i", "--interleave", "-p", "--preferred"}},
-	"cgexec":      {values: []string{"-g"}},
-	"firejail":    {},
-	"fakeroot":    {values: []string{"-l", "--lib", "--faked", "-s", "-i"}},
+	"xargs":       {flags: []string{"-0", "--null", "-r", "--no-run-if-empty", "-t", "--verbose", "-p", "--interactive", "-x", "--exit", "-o", "--open-tty"}, values: []string{"-a", "--arg-file", "-d", "--delimiter", "-E", "--eof", "-I", "--replace", "-L", "--max-lines", "-n", "--max-args", "-P", "--max-procs", "-s", "--max-chars", "--process-slot-var"}},
+	"flock":       {flags: []string{"-s", "--shared", "-x", "-e", "--exclusive", "-u", "--unlock", "-n", "--nb", "--nonblock", "-o", "--close", "-F", "--no-fork", "--verbose"}, positional: 1, values: []string{"-w", "--timeout", "-E", "--conflict-exit-code"}, code: []string{"-c", "--command"}},
+	"time":        {flags: []string{"-v", "--verbose", "-p", "--portability", "-a", "--append", "-q", "--quiet"}, values: []string{"-f", "--format", "-o", "--output"}},
+	"chroot":      {flags: []string{"--skip-chdir"}, positional: 1, values: []string{"--userspec", "--groups"}},
+	"nsenter":     {flags: []string{"-a", "--all", "-m", "-u", "-i", "-n", "-p", "-U", "-C", "-T", "--mount", "--uts", "--ipc", "--net", "--pid", "--user", "--cgroup", "--time", "-F", "--no-fork", "--preserve-credentials"}, values: []string{"-t", "--target", "-S", "--setuid", "-G", "--setgid", "-r", "--root", "-w", "--wd"}},
+	"unshare":     {flags: []string{"-m", "--mount", "-u", "--uts", "-i", "--ipc", "-n", "--net", "-p", "--pid", "-U", "--user", "-C", "--cgroup", "-T", "--time", "-f", "--fork", "-r", "--map-root-user", "-c", "--map-current-user", "--mount-proc", "--kill-child"}, values: []string{"--propagation", "--setgroups", "--map-user", "--map-group", "-S", "--setuid", "-G", "--setgid", "-R", "--root", "-w", "--wd"}},
+	"systemd-run": {shell: []string{"-S", "--shell"}, flags: []string{"--user", "--system", "--scope", "-t", "--pty", "-P", "--pipe", "-q", "--quiet", "--wait", "-G", "--collect", "--same-dir", "-d", "--no-block", "-r", "--remain-after-exit", "--no-ask-password"}, values: []string{"-u", "--unit", "-p", "--property", "--description", "--slice", "-E", "--setenv", "--uid", "--gid", "-M", "--machine", "-H", "--host", "--on-active", "--on-boot", "--on-startup", "--on-unit-active", "--on-unit-inactive", "--on-calendar", "--working-directory", "--nice", "--service-type"}},
+	"setpriv":     {flags: []string{"--nnp", "--no-new-privs", "--clear-groups", "--init-groups", "--keep-groups", "--reset-env", "-d", "--dump"}, values: []string{"--reuid", "--regid", "--groups", "--inh-caps", "--ambient-caps", "--bounding-set", "--securebits", "--pdeathsig", "--selinux-label", "--apparmor-profile"}},
+	"strace":      {flags: []string{"-f", "-ff", "-c", "-C", "-d", "-D", "-F", "-i", "-q", "-qq", "-r", "-t", "-tt", "-ttt", "-T", "-v", "-V", "-w", "-x", "-xx", "-y", "-yy", "-k", "-n", "-Z", "-z"}, values: []string{"-e", "-o", "-p", "-s", "-u", "-E", "-a", "-b", "-I", "-O", "-P", "-S", "-X"}},
+	"ltrace":      {flags: []string{"-f", "-c", "-C", "-i", "-L", "-r", "-S", "-t", "-tt", "-ttt", "-T", "-w"}, values: []string{"-e", "-o", "-p", "-s", "-u", "-a", "-A", "-D", "-F", "-l", "-n", "-x"}},
+	"numactl":     {flags: []string{"-a", "--all", "-l", "--localalloc", "-b", "--balancing"}, values: []string{"-m", "--membind", "-N", "--cpunodebind", "-C", "--physcpubind", "-i", "--interleave", "-p", "--preferred"}},
+	"cgexec":      {flags: []string{"--sticky"}, values: []string{"-g"}},
+	"firejail":    {flags: []string{"--quiet", "--noprofile", "--private", "--seccomp", "--caps.drop=all", "--nonewprivs", "--noroot"}},
+	"fakeroot":    {flags: []string{"-u", "--unknown-is-real"}, values: []string{"-l", "--lib", "--faked", "-s", "-i"}},
 	"setarch":     {positional: 1},
 	"prlimit":     {values: []string{"-p", "--pid"}},
-	"command":     {},
+	"command":     {flags: []string{"-p"}},
 	"exec":        {},
 	"parallel":    {alwaysShell: true},
 	// Programs that run their arguments through a shell or as commands of
@@ -113,44 +118,44 @@ var launcherSpecs = map[string]launcherSpec{
 	"gdb":       {alwaysShell: true},
 	"dc":        {alwaysShell: true},
 	"pkexec":    {values: []string{"--user"}},
-	"script": {noProgram: true, code: []string{"-c", "--command"},
+	"script": {flags: []string{"-a", "--append", "-e", "--return", "-f", "--flush", "-q", "--quiet"}, noProgram: true, code: []string{"-c", "--command"},
 		values: []string{"-E", "--echo", "-I", "--log-in", "-O", "--log-out", "-B", "--log-io", "-T", "--log-timing", "-m", "--logging-format", "-o", "--output-limit"}},
-	"screen":         {values: []string{"-S", "-L", "-Logfile", "-e", "-h", "-p", "-T", "-t", "-X"}, code: []string{"-c"}},
+	"screen":         {flags: []string{"-d", "-m", "-D", "-r", "-R", "-x", "-q", "-A", "-a", "-U", "-l", "-ln", "-O"}, values: []string{"-S", "-L", "-Logfile", "-e", "-h", "-p", "-T", "-t", "-X"}, code: []string{"-c"}},
 	"faketime":       {positional: 1, values: []string{"-p", "-m", "-f"}},
 	"eatmydata":      {},
 	"chronic":        {},
 	"unbuffer":       {},
 	"catchsegv":      {},
-	"torsocks":       {values: []string{"-u", "--user", "-p", "--pass", "-a", "--address", "-P", "--port"}},
-	"proxychains":    {values: []string{"-f"}},
-	"runcon":         {values: []string{"-u", "--user", "-r", "--role", "-t", "--type", "-l", "--range"}},
+	"torsocks":       {flags: []string{"-i", "--isolate", "-d", "-q"}, values: []string{"-u", "--user", "-p", "--pass", "-a", "--address", "-P", "--port"}},
+	"proxychains":    {flags: []string{"-q"}, values: []string{"-f"}},
+	"runcon":         {flags: []string{"-c", "--compute"}, values: []string{"-u", "--user", "-r", "--role", "-t", "--type", "-l", "--range"}},
 	"choom":          {values: []string{"-n", "--adjust", "-p", "--pid"}},
-	"cpulimit":       {values: []string{"-l", "--limit", "-p", "--pid", "-e", "--exe", "-c", "--cpu"}},
+	"cpulimit":       {flags: []string{"-z", "--lazy", "-i", "--include-children", "-v", "--verbose", "-b", "--background", "-k", "--kill", "-r", "--restore"}, values: []string{"-l", "--limit", "-p", "--pid", "-e", "--exe", "-c", "--cpu"}},
 	"valgrind":       {},
-	"entr":           {shell: []string{"-s"}},
-	"systemd-nspawn": {values: []string{"-D", "--directory", "-i", "--image", "-M", "--machine", "-u", "--user", "--bind", "--bind-ro", "-E", "--setenv", "--chdir"}},
-	"lxc-attach":     {dashDash: true},
-	"crictl":         {values: []string{"-r", "--runtime-endpoint", "-i", "--image-endpoint", "-c", "--config"}, subcommands: map[string]launcherSpec{"exec": dockerExec}},
-	"oc":             {values: []string{"-n", "--namespace", "--context", "--cluster", "--user", "--kubeconfig", "-s", "--server", "--token", "--as", "-c", "--container"}, subcommands: map[string]launcherSpec{"exec": kubectlExec, "run": kubectlExec, "debug": kubectlExec, "rsh": {alwaysShell: true}}},
-	"git":            {values: []string{"-C", "--git-dir", "--work-tree", "--namespace"}, code: []string{"-c", "--config-env", "--exec-path"}},
-	"kubectl":        {values: []string{"-n", "--namespace", "--context", "--cluster", "--user", "--kubeconfig", "-s", "--server", "--token", "--as", "--as-group", "--request-timeout", "-c", "--container", "-f", "--filename", "--image", "--pod-running-timeout", "-l", "--selector"}, subcommands: map[string]launcherSpec{"exec": kubectlExec, "run": kubectlExec, "debug": kubectlExec}},
+	"entr":           {flags: []string{"-a", "-c", "-d", "-n", "-p", "-r", "-z"}, shell: []string{"-s"}},
+	"systemd-nspawn": {flags: []string{"-q", "--quiet", "-b", "--boot", "-x", "--ephemeral", "--read-only", "--private-network", "-a", "--as-pid2"}, values: []string{"-D", "--directory", "-i", "--image", "-M", "--machine", "-u", "--user", "--bind", "--bind-ro", "-E", "--setenv", "--chdir"}},
+	"lxc-attach":     {flags: []string{"--clear-env", "--keep-env"}, dashDash: true},
+	"crictl":         {flags: []string{"-D", "--debug"}, values: []string{"-r", "--runtime-endpoint", "-i", "--image-endpoint", "-c", "--config"}, subcommands: map[string]launcherSpec{"exec": dockerExec}},
+	"oc":             {flags: []string{"--insecure-skip-tls-verify", "-i", "--stdin", "-t", "--tty", "-q", "--quiet"}, values: []string{"-n", "--namespace", "--context", "--cluster", "--user", "--kubeconfig", "-s", "--server", "--token", "--as", "-c", "--container"}, subcommands: map[string]launcherSpec{"exec": kubectlExec, "run": kubectlExec, "debug": kubectlExec, "rsh": {alwaysShell: true}}},
+	"git":            {flags: []string{"-p", "--paginate", "-P", "--no-pager", "--bare", "--no-replace-objects", "--literal-pathspecs", "--glob-pathspecs", "--noglob-pathspecs", "--icase-pathspecs", "--no-optional-locks"}, values: []string{"-C", "--git-dir", "--work-tree", "--namespace"}, code: []string{"-c", "--config-env", "--exec-path"}},
+	"kubectl":        {flags: []string{"--insecure-skip-tls-verify", "-i", "--stdin", "-t", "--tty", "-q", "--quiet"}, values: []string{"-n", "--namespace", "--context", "--cluster", "--user", "--kubeconfig", "-s", "--server", "--token", "--as", "--as-group", "--request-timeout", "-c", "--container", "-f", "--filename", "--image", "--pod-running-timeout", "-l", "--selector"}, subcommands: map[string]launcherSpec{"exec": kubectlExec, "run": kubectlExec, "debug": kubectlExec}},
 	"docker":         dockerLike,
 	"podman":         dockerLike,
 	"nerdctl":        dockerLike,
 	"ip":             {},
 	"find":           {find: true},
-	"awk":            {script: true, values: []string{"-F", "--field-separator", "-v", "--assign"}, code: []string{"-f", "--file", "-e", "--source"}},
-	"gawk":           {script: true, values: []string{"-F", "--field-separator", "-v", "--assign"}, code: []string{"-f", "--file", "-e", "--source"}},
+	"awk":            {flags: []string{"-b", "--characters-as-bytes", "-c", "--traditional", "-C", "--copyright", "-N", "--use-lc-numeric", "-n", "--non-decimal-data", "-O", "--optimize", "-P", "--posix", "-r", "--re-interval", "-s", "--no-optimize", "-S", "--sandbox", "-t", "--lint-old"}, script: true, values: []string{"-F", "--field-separator", "-v", "--assign"}, code: []string{"-f", "--file", "-e", "--source", "-i", "--include", "-l", "--load", "-E", "--exec"}},
+	"gawk":           {flags: []string{"-b", "--characters-as-bytes", "-c", "--traditional", "-C", "--copyright", "-N", "--use-lc-numeric", "-n", "--non-decimal-data", "-O", "--optimize", "-P", "--posix", "-r", "--re-interval", "-s", "--no-optimize", "-S", "--sandbox", "-t", "--lint-old"}, script: true, values: []string{"-F", "--field-separator", "-v", "--assign"}, code: []string{"-f", "--file", "-e", "--source", "-i", "--include", "-l", "--load", "-E", "--exec"}},
 	"mawk":           {script: true, values: []string{"-F", "-v"}, code: []string{"-f"}},
 	"nawk":           {script: true, values: []string{"-F", "-v"}, code: []string{"-f"}},
-	"sed":            {script: true, values: []string{"-l", "--line-length"}, code: []string{"-e", "--expression", "-f", "--file"}},
-	"gsed":           {script: true, values: []string{"-l", "--line-length"}, code: []string{"-e", "--expression", "-f", "--file"}},
+	"sed":            {flags: []string{"-n", "--quiet", "--silent", "-E", "-r", "--regexp-extended", "-s", "--separate", "-u", "--unbuffered", "-z", "--null-data", "--posix", "--debug", "--sandbox", "-i", "--in-place"}, script: true, values: []string{"-l", "--line-length"}, code: []string{"-e", "--expression", "-f", "--file"}},
+	"gsed":           {flags: []string{"-n", "--quiet", "--silent", "-E", "-r", "--regexp-extended", "-s", "--separate", "-u", "--unbuffered", "-z", "--null-data", "--posix", "--debug", "--sandbox", "-i", "--in-place"}, script: true, values: []string{"-l", "--line-length"}, code: []string{"-e", "--expression", "-f", "--file"}},
 	// The hand-off programs: their program is read the same way; the
 	// arguments after it are checked for shell metacharacters.
 	// ssh -o ProxyCommand=... and LocalCommand=... run local commands, a
 	// config file (-F) can hold them: their values cannot be templates.
-	"ssh":   {positional: 1, values: []string{"-p", "-i", "-l", "-J", "-L", "-R", "-D", "-b", "-c", "-E", "-e", "-I", "-m", "-O", "-Q", "-S", "-W", "-w", "-B"}, code: []string{"-o", "-F"}},
-	"watch": {values: []string{"-n", "--interval", "-d", "--differences", "-q", "--equexit"}},
+	"ssh":   {flags: []string{"-4", "-6", "-A", "-a", "-C", "-f", "-G", "-g", "-K", "-k", "-M", "-N", "-n", "-q", "-s", "-T", "-t", "-V", "-v", "-X", "-x", "-Y", "-y"}, positional: 1, values: []string{"-p", "-i", "-l", "-J", "-L", "-R", "-D", "-b", "-c", "-E", "-e", "-I", "-m", "-O", "-Q", "-S", "-W", "-w", "-B"}, code: []string{"-o", "-F"}},
+	"watch": {flags: []string{"-t", "--no-title", "-b", "--beep", "-e", "--errexit", "-g", "--chgexit", "-c", "--color", "-x", "--exec", "-p", "--precise", "-w", "--no-wrap"}, values: []string{"-n", "--interval", "-d", "--differences", "-q", "--equexit"}},
 }
 
 // launchTarget reads the launcher argv[i] and returns the index of the
@@ -248,30 +253,14 @@ func scanLauncher(argv []string, j int, name string, spec launcherSpec, dashy *[
 			continue
 		}
 		if options && strings.HasPrefix(a, "-") && a != "-" {
-			opt, attached, hasValue := a, "", false
-			if strings.HasPrefix(a, "--") {
-				opt, attached, hasValue = strings.Cut(a, "=")
-			} else if len(a) > 2 && (slices.Contains(spec.values, a[:2]) || slices.Contains(spec.code, a[:2])) {
-				opt, attached, hasValue = a[:2], a[2:], true
+			next, shell, done, err := scanOption(argv, j, name, spec)
+			if err != nil || shell || done {
+				if shell {
+					return j, true, nil
+				}
+				return -1, false, err
 			}
-			switch {
-			case slices.Contains(spec.shell, opt):
-				return j, true, nil
-			case slices.Contains(spec.code, opt):
-				v := attached
-				if !hasValue && j+1 < len(argv) {
-					j++
-					v = argv[j]
-				}
-				if isTemplate(v) {
-					return -1, false, fmt.Errorf("command[%d] is the value of %s %s, a command line or code: it cannot be a template", j, name, opt)
-				}
-				if spec.script {
-					return -1, false, nil // the program text came with the option
-				}
-			case slices.Contains(spec.values, opt) && !hasValue:
-				j++ // its value, templated or not
-			}
+			j = next
 			continue
 		}
 		if options && isTemplate(a) && dashy != nil {
@@ -315,4 +304,139 @@ func scanLauncher(argv []string, j int, name string, spec launcherSpec, dashy *[
 		return j, false, nil
 	}
 	return -1, false, nil
+}
+
+// optionKind is what a launcher's option does with the arguments.
+type optionKind int
+
+const (
+	optUnknown optionKind = iota
+	optFlag               // takes no value
+	optValue              // takes a value
+	optCode               // takes a command line or code
+	optShell              // runs a shell with the rest
+)
+
+// kindOfOption returns what spec's option opt (with its dashes) is.
+func (spec launcherSpec) kindOfOption(opt string) optionKind {
+	switch {
+	case slices.Contains(spec.shell, opt):
+		return optShell
+	case slices.Contains(spec.code, opt):
+		return optCode
+	case slices.Contains(spec.values, opt):
+		return optValue
+	case slices.Contains(spec.flags, opt):
+		return optFlag
+	}
+	return optUnknown
+}
+
+// longOption resolves a long option name as getopt_long does: an exact
+// name, or else the one known long option it abbreviates (--split for
+// --split-string). It returns "" when the name is unknown or ambiguous.
+func (spec launcherSpec) longOption(name string) string {
+	var match string
+	for _, list := range [][]string{spec.shell, spec.code, spec.values, spec.flags} {
+		for _, o := range list {
+			if !strings.HasPrefix(o, "--") || !strings.HasPrefix(o, name) {
+				continue
+			}
+			if o == name {
+				return o
+			}
+			if match != "" && match != o {
+				return "" // ambiguous
+			}
+			match = o
+		}
+	}
+	return match
+}
+
+// scanOption reads the option argument argv[j] of the launcher name, as
+// getopt does: a long option by its name or an unambiguous abbreviation,
+// with its value after "=" or in the next argument; a single-dash argument
+// as a cluster of one-letter options (-iS is -i -S), where an option that
+// takes a value takes the rest of the cluster or the next argument. It
+// returns the index of the last argument read, whether the launcher runs
+// a shell, whether the scan is done (the program text of awk and sed came
+// with the option) and an error for a template in a command line or code,
+// or where the guard does not know what an option does (fail closed: an
+// unknown option could take the next argument as its value and move the
+// program).
+func scanOption(argv []string, j int, name string, spec launcherSpec) (next int, shell, done bool, err error) {
+	a := argv[j]
+	laterTemplate := slices.ContainsFunc(argv[j+1:], isTemplate)
+	unknown := func(opt string) error {
+		return fmt.Errorf("command[%d]: %s is an option of %s that the shell guard does not know, and it cannot tell what it does with the arguments after it, of which one is a template; use the options it knows (docs/runbooks.md, \"The shell guard\") or a wrapper script", j, opt, name)
+	}
+	// value reads the value of opt: attached, or the next argument.
+	value := func(opt, attached string, hasValue bool, k optionKind) (int, bool, bool, error) {
+		at := j
+		v := attached
+		if !hasValue && j+1 < len(argv) {
+			at = j + 1
+			v = argv[at]
+		}
+		switch k {
+		case optShell:
+			return at, true, false, nil
+		case optCode:
+			if isTemplate(v) {
+				return at, false, false, fmt.Errorf("command[%d] is the value of %s %s, a command line or code: it cannot be a template", at, name, opt)
+			}
+			return at, false, spec.script, nil
+		}
+		return at, false, false, nil
+	}
+	// A known option written with a single dash and several letters
+	// (screen -Logfile, strace -ff), or a one-letter option.
+	if k := spec.kindOfOption(a); k != optUnknown {
+		if k == optFlag {
+			return j, false, false, nil
+		}
+		return value(a, "", false, k)
+	}
+	if strings.HasPrefix(a, "--") {
+		optName, attached, hasValue := strings.Cut(a, "=")
+		if isTemplate(optName) {
+			return j, false, false, fmt.Errorf("command[%d]: the name of an option of %s cannot be a template", j, name)
+		}
+		opt := spec.longOption(optName)
+		k := spec.kindOfOption(opt)
+		switch {
+		case k == optUnknown && hasValue && !isTemplate(attached):
+			return j, false, false, nil // takes nothing after it
+		case k == optUnknown && (hasValue || laterTemplate):
+			return j, false, false, unknown(optName)
+		case k == optUnknown, k == optFlag:
+			return j, false, false, nil
+		case k == optValue && hasValue:
+			return j, false, false, nil
+		}
+		return value(opt, attached, hasValue, k)
+	}
+	// A cluster of one-letter options.
+	for c := 1; c < len(a); c++ {
+		if strings.HasPrefix(a[c:], "{{") {
+			return j, false, false, fmt.Errorf("command[%d]: the letters of an option of %s cannot be a template", j, name)
+		}
+		opt := "-" + a[c:c+1]
+		k := spec.kindOfOption(opt)
+		switch k {
+		case optFlag:
+			continue
+		case optUnknown:
+			if laterTemplate || isTemplate(a) {
+				return j, false, false, unknown(opt)
+			}
+			return j, false, false, nil
+		case optShell:
+			return j, true, false, nil
+		}
+		rest := a[c+1:]
+		return value(opt, rest, rest != "", k)
+	}
+	return j, false, false, nil
 }

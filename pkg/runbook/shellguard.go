@@ -6,6 +6,7 @@ import (
 	"regexp/syntax"
 	"slices"
 	"strings"
+	"text/template/parse"
 )
 
 // The shell guard. Exec steps run argv without a shell, but a step can
@@ -172,7 +173,9 @@ func checkDashes(s *Step) error {
 		return nil // reported by checkShellArgs
 	}
 	for j := 1; j < len(argv); j++ {
-		if !strings.HasPrefix(argv[j], "{{") {
+		key := fmt.Sprintf("command[%d]", j)
+		t := s.tmpls[key]
+		if t == nil || !t.rendersFirst() {
 			continue // starts with literal text
 		}
 		var whose string
@@ -187,11 +190,6 @@ func checkDashes(s *Step) error {
 		default:
 			whose = "an argument of " + path.Base(argv[prog]) + ", which would read a value starting with \"-\" as an option"
 		}
-		key := fmt.Sprintf("command[%d]", j)
-		t := s.tmpls[key]
-		if t == nil {
-			continue
-		}
 		for _, l := range t.labels {
 			if patternCanStartWith(t.allow[l].String(), '-') {
 				return fmt.Errorf("%s: label %q is %s, and its pattern %q can start with \"-\"; restrict the pattern, start the argument with literal text (--name={{ ... }}) or put it after a literal \"--\"",
@@ -200,6 +198,29 @@ func checkDashes(s *Step) error {
 		}
 	}
 	return nil
+}
+
+// rendersFirst reports whether the first character t renders can come from
+// an action rather than from literal text: whether its first node, after
+// the text that trim markers leave empty (" {{- .Labels.x }}"), is not
+// text. What an argument starts with is read from the parsed template, not
+// from its source, where leading text can vanish.
+func (t *tmpl) rendersFirst() bool {
+	if t.t.Tree == nil || t.t.Tree.Root == nil {
+		return false
+	}
+	for _, n := range t.t.Tree.Root.Nodes {
+		switch n := n.(type) {
+		case *parse.TextNode:
+			if len(n.Text) > 0 {
+				return false
+			}
+		case *parse.CommentNode:
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // patternCanStartWith reports whether a non-empty string matched by the

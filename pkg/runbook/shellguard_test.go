@@ -14,7 +14,7 @@ import (
 // the launchers' ordinary options and in the arguments of the program they
 // run are accepted.
 func TestShellGuardWrappers(t *testing.T) {
-	const head = "name: rb\nmatchers: ['alertname=\"X\"']\nlabels: {service: '[a-z][a-z0-9-]{0,40}', any: '(?s).*'}\nsteps:\n  - name: a\n    exec:\n      command: "
+	const head = "name: rb\nmatchers: ['alertname=\"X\"']\nlabels: {service: '[a-z][a-z0-9-]{0,40}', any: '(?s).*', cmd: '[a-z][a-z0-9 /._>]{0,60}'}\nsteps:\n  - name: a\n    exec:\n      command: "
 	const s = "'{{ .Labels.service }}'"
 	refused := map[string]bool{} // the programs of the refused cases
 	for _, tc := range []struct {
@@ -22,6 +22,26 @@ func TestShellGuardWrappers(t *testing.T) {
 	}{
 		{"env -S", "[env, -S, " + s + "]", `command[2] is the value of env -S, a command line or code: it cannot be a template`},
 		{"env --split-string=", "[env, '--split-string={{ .Labels.service }} x']", `command[1] is the value of env --split-string, a command line or code`},
+		// getopt: clusters of one-letter options, abbreviated long options,
+		// unknown options before a template (fail closed).
+		{"env -S in a cluster", "[/usr/bin/env, -iS, 'sh -c', '{{ .Labels.cmd }}']", `command[3] is the program env runs`},
+		{"env -S in a cluster, attached", "[env, '-iS{{ .Labels.cmd }}']", `command[1] is the value of env -S, a command line or code`},
+		{"env --split abbreviated", "[env, --split, 'sh -c', '{{ .Labels.cmd }}']", `command[3] is the program env runs`},
+		{"env --spl= abbreviated", "[env, '--spl={{ .Labels.cmd }}']", `command[1] is the value of env --split-string, a command line or code`},
+		{"sudo -s in a cluster", "[sudo, -Es, /opt/restart, " + s + "]", `exec.command runs a shell (sudo): command[3] cannot be a template`},
+		{"sudo --shel abbreviated", "[sudo, --shel, /opt/restart, " + s + "]", `exec.command runs a shell (sudo): command[3] cannot be a template`},
+		{"sudo --log abbreviated", "[sudo, --log, /opt/restart, " + s + "]", `exec.command runs a shell (sudo)`},
+		{"sudo -u in a cluster", "[sudo, -nu, root, " + s + "]", `command[3] is the program sudo runs`},
+		{"sudo -u attached in a cluster", "[sudo, -Euroot, " + s + "]", `command[2] is the program sudo runs`},
+		{"flock -c in a cluster", "[flock, -nc, " + s + ", /tmp/lock]", `command[2] is the value of flock -c`},
+		{"unknown option of a launcher", "[sudo, -Z, /opt/restart, " + s + "]", `command[1]: -Z is an option of sudo that the shell guard does not know`},
+		{"unknown letter in a cluster", "[env, -iZ, /opt/restart, " + s + "]", `command[1]: -Z is an option of env that the shell guard does not know`},
+		{"unknown long option of a launcher", "[timeout, --frobnicate, 30s, /opt/restart, " + s + "]", `command[1]: --frobnicate is an option of timeout that the shell guard does not know`},
+		{"ambiguous long option", "[env, --ignore, /opt/restart, " + s + "]", `command[1]: --ignore is an option of env that the shell guard does not know`},
+		{"unknown long option with a templated value", "[timeout, '--frob={{ .Labels.service }}', 30s, /opt/restart]", `command[1]: --frob is an option of timeout that the shell guard does not know`},
+		{"templated option letters", "[sudo, '-{{ .Labels.service }}', /opt/restart]", `command[1]: the letters of an option of sudo cannot be a template`},
+		{"templated long option name", "[sudo, '--{{ .Labels.service }}', /opt/restart]", `command[1]: the name of an option of sudo cannot be a template`},
+		{"systemd-run --shell", "[systemd-run, --shell, " + s + "]", `exec.command runs a shell (systemd-run)`},
 		{"env program", "[env, FOO=1, " + s + "]", `command[2] is the program env runs`},
 		{"env templated name", "[env, '{{ .Labels.service }}=1', /bin/true]", `command[1] is the program env runs`},
 		{"timeout", "[timeout, 30s, " + s + "]", `command[2] is the program timeout runs`},
@@ -173,7 +193,16 @@ func TestShellGuardWrappers(t *testing.T) {
 		{"option injection behind a launcher", "[timeout, 30s, /opt/restart, '{{ .Labels.any }}']", `command[3]: label "any" is an argument of restart`},
 		{"launcher's -- is not the program's", "[kubectl, exec, pod-0, --, /opt/check, '{{ .Labels.any }}']", `command[5]: label "any" is an argument of check`},
 
+		{"option injection through a trim marker", "[/tmp/rec.sh, /tmp/out.log, ' {{- .Labels.any }}']", `command[2]: label "any" is an argument of rec.sh, which would read a value starting with "-" as an option`},
+		{"option injection through trim markers and a newline", "[/opt/restart, \"\\n\\t {{- .Labels.any -}} \"]", `command[1]: label "any" is an argument of restart`},
+		{"option injection through a conditional", "[/opt/restart, '{{ if .Labels.service }}{{ .Labels.any }}{{ end }}']", `command[1]: label "any" is an argument of restart`},
+		{"option-like operand through a trim marker", "[docker, exec, ' {{- .Labels.any }}', /opt/check]", `command[2]: label "any" is an operand of docker`},
 		{"option value of the program", "[/opt/restart, '--service={{ .Labels.any }}']", ""},
+		{"sudo cluster of flags", "[sudo, -En, -u, " + s + ", /opt/restart, " + s + "]", ""},
+		{"env --ignore-env abbreviated", "[env, --ignore-env, /opt/restart, " + s + "]", ""},
+		{"unknown option without a template after it", "[sudo, -u, " + s + ", -Z, /opt/restart, --force]", ""},
+		{"unknown long option with a literal value", "[timeout, --frob=1, 30s, /opt/restart, " + s + "]", ""},
+		{"leading space kept", "[/opt/restart, ' {{ .Labels.any }}']", ""},
 		{"after the program's --", "[/opt/restart, --, '{{ .Labels.any }}']", ""},
 		{"python module", "[python3, -m, tool, " + s + "]", ""},
 		{"script with extension after a flag", "[perl, -w, /opt/x.pl, " + s + "]", ""},

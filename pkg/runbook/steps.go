@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"sort"
@@ -38,6 +39,9 @@ type execution struct {
 	data     TemplateData
 	step     int
 	verified bool
+	// globalDry is the step from which the run is a dry-run because
+	// runbooks.dry_run was turned on after it was created (-2: never).
+	globalDry int
 }
 
 type stepResult struct {
@@ -77,12 +81,21 @@ func failed(format string, args ...any) stepResult {
 // the audit log, the timeline and the metrics.
 func (e *Engine) runStep(ctx context.Context, x *execution, idx int, s *Step) stepResult {
 	x.step = idx
+	if !x.run.DryRun {
+		// runbooks.dry_run turned on (reload) while the run was queued,
+		// waiting for approval or running: no step executes from here.
+		if cfg, _ := e.config(); cfg.DryRun {
+			e.turnDry(ctx, x, idx, s)
+		}
+	}
 	begin := time.Now()
 	rendered, err := renderStep(s, x.data)
 	var res stepResult
 	switch {
 	case err != nil:
 		res = failed("%v", err)
+	case x.run.DryRun && x.globalDry != noGlobalDry:
+		res = stepResult{Status: StepDryRun, Output: "dry-run (runbooks.dry_run turned on after the run was created): not executed"}
 	case x.run.DryRun:
 		res = stepResult{Status: StepDryRun, Output: "dry-run: not executed"}
 	default:
@@ -115,6 +128,27 @@ func (e *Engine) runStep(ctx context.Context, x *execution, idx int, s *Step) st
 	e.record(ctx, x.run, &AuditEntry{Event: "step", StepIndex: idx, StepName: s.Name, StepType: string(s.typ), Status: res.Status,
 		Input: res.Input, Output: res.Output, ExitCode: res.ExitCode, Duration: d, Error: res.Error}, msg)
 	return res
+}
+
+// noGlobalDry is execution.globalDry of a run that runbooks.dry_run did
+// not turn into a dry-run.
+const noGlobalDry = -2
+
+// turnDry makes the run a dry-run from step idx on, because the global
+// runbooks.dry_run is on: in memory, in the database (a replica resuming
+// the run reads it) and in the audit log and timeline.
+func (e *Engine) turnDry(ctx context.Context, x *execution, idx int, s *Step) {
+	x.run.DryRun, x.globalDry = true, idx
+	err := e.recordWith(ctx, x.run, &AuditEntry{Event: "run_dry_run", StepIndex: idx, StepName: s.Name, Status: RunRunning,
+		Input: map[string]any{"reason": "runbooks.dry_run"}},
+		fmt.Sprintf("runbook %s run %d is a dry-run from step %s on: runbooks.dry_run was turned on after the run was created", x.run.Runbook, x.run.ID, s.Name),
+		func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE runbook_runs SET dry_run = 1 WHERE id = $1`, x.run.ID)
+			return err
+		})
+	if err != nil {
+		e.logger.Error("record the run turned dry-run", "run", x.run.ID, "err", err)
+	}
 }
 
 // renderStep renders every template of the step; the keys name the fields.
@@ -257,8 +291,43 @@ func runExec(ctx context.Context, argv []string, env map[string]string, dir stri
 	return res
 }
 
+// newHTTPClient returns the client of the endpoint name. It follows no
+// redirect unless the endpoint sets follow_redirects, and then only to the
+// endpoint's own scheme, host and port: the allow-list is of URLs, and a
+// redirect elsewhere would send the step's request (body, headers,
+// credentials) to a host that is not in it.
 func newHTTPClient(name string, ep HTTPEndpoint) (*http.Client, error) {
-	return commoncfg.NewClientFromConfig(ep.HTTPConfig, "runbook_"+name)
+	c, err := commoncfg.NewClientFromConfig(ep.HTTPConfig, "runbook_"+name)
+	if err != nil {
+		return nil, err
+	}
+	base, err := url.Parse(ep.URL)
+	if err != nil {
+		return nil, err
+	}
+	follow := ep.HTTPConfig.FollowRedirects
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !follow {
+			return http.ErrUseLastResponse
+		}
+		if req.URL.Scheme != base.Scheme || canonicalHost(req.URL) != canonicalHost(base) {
+			return fmt.Errorf("redirect to %s://%s refused: not the endpoint %q (%s://%s)", req.URL.Scheme, req.URL.Host, name, base.Scheme, base.Host)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return c, nil
+}
+
+// canonicalHost is u's host and port, the port made explicit.
+func canonicalHost(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return strings.ToLower(u.Hostname()) + ":" + port
 }
 
 // maxHTTPBodyCount bounds how many bytes of a response body beyond
