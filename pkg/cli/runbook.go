@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -94,7 +97,26 @@ func runbookValidate(env *Env, o runbookOptions) error {
 		cfg, set = rc.Config, rc.Set
 	}
 	var rbs []*runbook.Runbook
+	var files []string
 	for _, f := range o.files {
+		// A directory stands for its *.yml and *.yaml files, as srectl
+		// validate takes a directory of SLO specs.
+		if fi, err := os.Stat(f); err == nil && fi.IsDir() {
+			var in []string
+			for _, pat := range []string{"*.yml", "*.yaml"} {
+				m, _ := filepath.Glob(filepath.Join(f, pat))
+				in = append(in, m...)
+			}
+			if len(in) == 0 {
+				return &ExitError{Code: 1, Err: fmt.Errorf("%s: no .yml or .yaml runbook file in the directory", f)}
+			}
+			sort.Strings(in)
+			files = append(files, in...)
+			continue
+		}
+		files = append(files, f)
+	}
+	for _, f := range files {
 		rb, err := runbook.LoadFile(f)
 		if err != nil {
 			return &ExitError{Code: 1, Err: err}

@@ -88,6 +88,19 @@ func testRunbookCommands(t *testing.T, dir string, opts app.Options) {
 	code, out, errOut = run("validate", "--config.file", opts.ConfigFile)
 	require.Equal(t, 0, code, errOut)
 	require.Equal(t, gated+": runbook gated OK (2 steps)\n"+held+": runbook held OK (1 steps)\n", out)
+	// A directory stands for its runbook files.
+	only := t.TempDir()
+	for _, f := range []string{gated, held} {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(only, filepath.Base(f)), b, 0o644))
+	}
+	code, out, errOut = run("validate", only)
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, filepath.Join(only, "gated.yml")+": runbook gated OK (2 steps)\n"+filepath.Join(only, "held.yml")+": runbook held OK (1 steps)\n", out)
+	code, _, errOut = run("validate", t.TempDir())
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "no .yml or .yaml runbook file in the directory")
 	bad := filepath.Join(dir, "bad.yml")
 	require.NoError(t, os.WriteFile(bad, []byte(heldRunbook+"approval_timout: 5m\n"), 0o644))
 	code, out, errOut = run("validate", gated, bad)
