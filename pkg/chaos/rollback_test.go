@@ -2,14 +2,19 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/targetlock"
 	tu "github.com/rootuip/sre/pkg/testutil"
 )
 
@@ -109,4 +114,82 @@ func TestRollbackActionsAreBounded(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestRollbackKeepsTheTargetLocked: while a rollback action runs for longer
+// than the lease, the runner keeps renewing its run's lease and the target
+// lock, so another experiment on the target is refused until the rollback
+// ended; then the lock is released.
+func TestRollbackKeepsTheTargetLocked(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, "r1")
+		cfg := testConfig()
+		cfg.Lease = model.Duration(10 * time.Second)
+		if err := h.s.ApplyConfig(cfg, nil); err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		fifo := filepath.Join(t.TempDir(), "fifo")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		release := func() {
+			f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+			if err == nil {
+				_, _ = f.WriteString("go\n")
+				f.Close()
+			}
+		}
+		t.Cleanup(release)
+		exp := withRollback(fmt.Sprintf("  - {name: slow, timeout: 1h, command: [/bin/sh, -c, 'read x < %s']}\n", fifo))
+		first, err := h.s.Start(ctx, load(t, exp), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.tick(t, 5*time.Second) // the end of the 5s duration
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var n int
+			if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM chaos_steps WHERE run_id = $1 AND step = 'rollback'`, first.ID).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the run never reached its rollback")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		for range 4 { // 20s, twice the lease
+			h.tick(t, 5*time.Second)
+		}
+		h.blocked(t) // the renewal after the last tick is done
+		second, err := h.s.Start(ctx, load(t, exp), "bob")
+		var ref *Refusal
+		if !errors.As(err, &ref) || !strings.Contains(err.Error(), "target staging/api is locked by chaos "+first.ID) {
+			t.Fatalf("second run during the rollback: %v (%+v), want refused as locked by %s", err, second, first.ID)
+		}
+		var lease int64
+		if err := db.QueryRowContext(ctx, `SELECT lease_ms FROM chaos_runs WHERE id = $1`, first.ID).Scan(&lease); err != nil {
+			t.Fatal(err)
+		}
+		if now := h.clock.Now(); !time.UnixMilli(lease).After(now) {
+			t.Errorf("run lease until %v, not after now %v", time.UnixMilli(lease).UTC(), now)
+		}
+		if err := h.s.Recover(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if r, _ := h.s.Get(ctx, first.ID); r.Status != StatusRunning {
+			t.Fatalf("first run %s while rolling back, want running", r.Status)
+		}
+		release()
+		h.drain(t, 5*time.Second)
+		if r, _ := h.s.Get(ctx, first.ID); r.Status != StatusSucceeded {
+			t.Fatalf("first run %s (%s)", r.Status, r.Reason)
+		}
+		if k, _ := targetlock.New(db).Get(ctx, "staging/api"); k != nil {
+			t.Errorf("target lock not released: %+v", k)
+		}
+	})
 }
