@@ -193,3 +193,82 @@ func TestRollbackKeepsTheTargetLocked(t *testing.T) {
 		}
 	})
 }
+
+// TestFaultResourceLocks: two experiments on different targets whose faults
+// act on the same real resource (a proxy, a process's PID file, Chaos Mesh
+// pods) do not run at once: the second is refused naming the resource and
+// the run holding it. Different resources run side by side; the locks are
+// released with the run.
+func TestFaultResourceLocks(t *testing.T) {
+	dir := t.TempDir()
+	const first = `{name: a, type: latency, proxy: p, latency: 300ms}
+  - {name: s, type: process-stop, pidFile: %[1]s/svc.pid}
+  - {name: m, type: process-stop, driver: chaosmesh, kubernetes: {namespace: shop, labels: {app: web, tier: front}}}`
+	for _, tc := range []struct {
+		name, fault, want string
+	}{
+		{"same proxy", `{name: x, type: timeout, proxy: p, timeout: 1s}`, "fault resource target proxy:p is locked by chaos "},
+		{"same pid file", `{name: x, type: process-stop, pidFile: %[1]s/./svc.pid}`, "fault resource target pidfile:%[1]s/svc.pid is locked by chaos "},
+		{"same pods", `{name: x, type: process-stop, driver: chaosmesh, kubernetes: {namespace: shop, labels: {tier: front, app: web}}}`,
+			"fault resource target chaosmesh:shop/app=web,tier=front is locked by chaos "},
+		{"other proxy", `{name: x, type: latency, proxy: q, latency: 300ms}`, ""},
+		{"other pid file", `{name: x, type: process-stop, pidFile: %[1]s/other.pid}`, ""},
+		{"other pods", `{name: x, type: process-stop, driver: chaosmesh, kubernetes: {namespace: shop, labels: {app: db}}}`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+				h := newHarness(t, db, "r1")
+				cfg := testConfig()
+				cfg.Proxies = append(cfg.Proxies, ProxyConfig{Name: "q", Kind: "tcp", Listen: "127.0.0.1:0", Upstream: "127.0.0.1:1"})
+				if err := h.s.ApplyConfig(cfg, nil); err != nil {
+					t.Fatal(err)
+				}
+				h.s.o.Drivers[DriverProcess] = h.d
+				h.s.o.Drivers[DriverChaosMesh] = h.d
+				ctx := context.Background()
+				faults := func(text, f string) string {
+					i := strings.Index(text, "faults:\n")
+					j := strings.Index(text, "duration:")
+					return text[:i] + "faults:\n  - " + strings.ReplaceAll(f, "%[1]s", dir) + "\n" + text[j:]
+				}
+				one, err := h.s.Start(ctx, load(t, faults(testExp, first)), "alice")
+				if err != nil {
+					t.Fatal(err)
+				}
+				other := strings.Replace(faults(testExp, tc.fault), "service: api", "service: web", 1)
+				two, err := h.s.Start(ctx, load(t, other), "bob")
+				if tc.want == "" {
+					if err != nil {
+						t.Fatalf("second run on other resources: %v", err)
+					}
+				} else {
+					var ref *Refusal
+					want := strings.ReplaceAll(tc.want, "%[1]s", dir) + one.ID
+					if !errors.As(err, &ref) || len(ref.Reasons) != 1 || !strings.HasPrefix(ref.Reasons[0], want) {
+						t.Fatalf("second run: %v (%+v), want refused with %q", err, two, want)
+					}
+					// The refused run holds nothing (its target lock included).
+					if k, _ := targetlock.New(db).Get(ctx, "staging/web"); k != nil {
+						t.Errorf("refused run kept a lock: %+v", k)
+					}
+				}
+				if err := h.s.Stop(ctx, one.ID, "alice"); err != nil {
+					t.Fatal(err)
+				}
+				if tc.want == "" {
+					if err := h.s.Stop(ctx, two.ID, "bob"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				h.drain(t, 5*time.Second)
+				var n int
+				if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM target_locks`).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if n != 0 {
+					t.Errorf("%d locks left after the runs", n)
+				}
+			})
+		})
+	}
+}

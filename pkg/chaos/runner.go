@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"path/filepath"
 	"regexp"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -271,6 +274,20 @@ func (s *Service) validateStep(ctx context.Context, r *run) error {
 			return "", err
 		}
 		r.locks = append(r.locks, e.Target.Key())
+		// The real resources the faults act on are locked too: two runs on
+		// different targets must not stop the same process or configure the
+		// same proxy.
+		for _, k := range resourceLocks(e) {
+			if err := s.locks.Acquire(ctx, k, "chaos", r.info.ID, now, time.Duration(s.config().Lease)); err != nil {
+				s.releaseLocks(context.WithoutCancel(ctx), r)
+				var held *targetlock.HeldError
+				if errors.As(err, &held) {
+					return "", &Refusal{Reasons: []string{"fault resource " + err.Error()}}
+				}
+				return "", err
+			}
+			r.locks = append(r.locks, k)
+		}
 		r.before = s.measure(ctx, e)
 		r.budget0 = map[string]float64{}
 		for _, x := range slos {
@@ -278,7 +295,7 @@ func (s *Service) validateStep(ctx context.Context, r *run) error {
 				r.budget0[x.SLO] = *x.Remaining
 			}
 		}
-		return "safety checks passed; steady state holds; target " + e.Target.Key() + " locked", nil
+		return "safety checks passed; steady state holds; locked " + strings.Join(r.locks, ", "), nil
 	})
 }
 
@@ -559,6 +576,39 @@ func (s *Service) renewLeases(bg context.Context, r *run) (stopBy string, err er
 		}
 	}
 	return stopBy, nil
+}
+
+// resourceLocks returns the targetlock keys of the resources e's faults act
+// on, each once: proxy:<name> (toxiproxy, httpproxy), pidfile:<absolute
+// path> (process), chaosmesh:<namespace>/<label selector> (Chaos Mesh).
+func resourceLocks(e *Experiment) []string {
+	var keys []string
+	for _, f := range e.Faults {
+		var k string
+		switch {
+		case f.Driver == DriverChaosMesh && f.Kubernetes != nil:
+			sel := make([]string, 0, len(f.Kubernetes.Labels))
+			for l, v := range f.Kubernetes.Labels {
+				sel = append(sel, l+"="+v)
+			}
+			sort.Strings(sel)
+			k = "chaosmesh:" + f.Kubernetes.Namespace + "/" + strings.Join(sel, ",")
+		case f.Proxy != "":
+			k = "proxy:" + f.Proxy
+		case f.PIDFile != "":
+			p, err := filepath.Abs(f.PIDFile)
+			if err != nil {
+				p = filepath.Clean(f.PIDFile)
+			}
+			k = "pidfile:" + p
+		default:
+			continue
+		}
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // releaseLocks releases the run's locks.

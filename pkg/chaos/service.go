@@ -238,6 +238,11 @@ func (s *Service) Recover(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		_ = s.locks.Release(ctx, r.Environment+"/"+r.Service, id)
+		if e, err := s.j.spec(ctx, id); err == nil {
+			for _, k := range resourceLocks(e) {
+				_ = s.locks.Release(ctx, k, id)
+			}
+		}
 		s.m.experiments.WithLabelValues(StatusAborted).Inc()
 	}
 	return errors.Join(errs...)
