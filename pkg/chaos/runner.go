@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"path/filepath"
 	"regexp"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -183,6 +186,9 @@ type run struct {
 	// tagged, the incidents already noted as expected.
 	window int64
 	tagged map[string]bool
+	// locks are the targetlock keys the run holds (its target), renewed
+	// with its lease until the rollback ends and released then.
+	locks []string
 }
 
 // Start validates e and, unless refused, runs it in the background. A
@@ -267,6 +273,21 @@ func (s *Service) validateStep(ctx context.Context, r *run) error {
 			}
 			return "", err
 		}
+		r.locks = append(r.locks, e.Target.Key())
+		// The real resources the faults act on are locked too: two runs on
+		// different targets must not stop the same process or configure the
+		// same proxy.
+		for _, k := range resourceLocks(e) {
+			if err := s.locks.Acquire(ctx, k, "chaos", r.info.ID, now, time.Duration(s.config().Lease)); err != nil {
+				s.releaseLocks(context.WithoutCancel(ctx), r)
+				var held *targetlock.HeldError
+				if errors.As(err, &held) {
+					return "", &Refusal{Reasons: []string{"fault resource " + err.Error()}}
+				}
+				return "", err
+			}
+			r.locks = append(r.locks, k)
+		}
 		r.before = s.measure(ctx, e)
 		r.budget0 = map[string]float64{}
 		for _, x := range slos {
@@ -274,7 +295,7 @@ func (s *Service) validateStep(ctx context.Context, r *run) error {
 				r.budget0[x.SLO] = *x.Remaining
 			}
 		}
-		return "safety checks passed; steady state holds; target " + e.Target.Key() + " locked", nil
+		return "safety checks passed; steady state holds; locked " + strings.Join(r.locks, ", "), nil
 	})
 }
 
@@ -470,26 +491,11 @@ func (s *Service) execute(ctx context.Context, r *run) {
 		}
 		return "hypothesis not evaluated to the end: " + r.aborted, nil
 	})
-	// 6. rollback: always, every fault, in reverse order.
-	_ = s.step(bg, r, "rollback", func() (string, error) {
-		var errs []error
-		for i := len(r.faults) - 1; i >= 0; i-- {
-			if err := s.revert(bg, r.faults[i]); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		for _, a := range e.Rollback {
-			if err := runRollback(bg, a); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		if err := errors.Join(errs...); err != nil {
-			r.errs = append(r.errs, err.Error())
-			return "", err
-		}
-		return fmt.Sprintf("%d fault(s) reverted, %d rollback action(s) run", len(r.faults), len(e.Rollback)), nil
-	})
-	_ = s.locks.Release(bg, e.Target.Key(), r.info.ID)
+	// 6. rollback: always, every fault, in reverse order; the leases and
+	// the locks are renewed until it ends, so that no other run takes the
+	// target (nor another replica the faults) while it rolls back.
+	s.renewDuring(bg, r, func() { s.rollback(bg, r) })
+	s.releaseLocks(bg, r)
 	// 7. report
 	status := StatusSucceeded
 	switch {
@@ -508,10 +514,116 @@ func (s *Service) execute(ctx context.Context, r *run) {
 	s.m.experiments.WithLabelValues(status).Inc()
 }
 
+// rollback is the step rollback: revert every fault in reverse order, then
+// run the rollback actions.
+func (s *Service) rollback(bg context.Context, r *run) {
+	e := r.e
+	_ = s.step(bg, r, "rollback", func() (string, error) {
+		var errs []error
+		for i := len(r.faults) - 1; i >= 0; i-- {
+			if err := s.revert(bg, r.faults[i]); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		for _, a := range e.Rollback {
+			if err := runRollback(bg, a); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			r.errs = append(r.errs, err.Error())
+			return "", err
+		}
+		return fmt.Sprintf("%d fault(s) reverted, %d rollback action(s) run", len(r.faults), len(e.Rollback)), nil
+	})
+}
+
+// renewDuring runs fn, renewing the run's lease, its faults' leases and its
+// locks every abort interval (at most half the lease) until fn returns. A
+// renewal that fails is logged; fn goes on.
+func (s *Service) renewDuring(bg context.Context, r *run, fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	lease := time.Duration(s.config().Lease)
+	every := min(time.Duration(r.e.Abort.Interval), lease/2)
+	for {
+		select {
+		case <-done:
+			return
+		case <-s.o.Clock.After(every):
+		}
+		if _, err := s.renewLeases(bg, r); err != nil {
+			s.logger.Warn("renew the leases of a chaos run rolling back", "run", r.info.ID, "err", err)
+		}
+	}
+}
+
+// renewLeases extends the leases of the run, its faults and its locks; it
+// returns the stop request recorded for the run, if any.
+func (s *Service) renewLeases(bg context.Context, r *run) (stopBy string, err error) {
+	now := s.o.Clock.Now()
+	lease := time.Duration(s.config().Lease)
+	stopBy, err = s.j.renewRun(bg, r.info.ID, s.o.Owner, now.Add(lease))
+	if err != nil {
+		return "", err
+	}
+	for _, k := range r.locks {
+		if err := s.locks.Renew(bg, k, r.info.ID, now, lease); err != nil {
+			return stopBy, fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	return stopBy, nil
+}
+
+// resourceLocks returns the targetlock keys of the resources e's faults act
+// on, each once: proxy:<name> (toxiproxy, httpproxy), pidfile:<absolute
+// path> (process), chaosmesh:<namespace>/<label selector> (Chaos Mesh).
+func resourceLocks(e *Experiment) []string {
+	var keys []string
+	for _, f := range e.Faults {
+		var k string
+		switch {
+		case f.Driver == DriverChaosMesh && f.Kubernetes != nil:
+			sel := make([]string, 0, len(f.Kubernetes.Labels))
+			for l, v := range f.Kubernetes.Labels {
+				sel = append(sel, l+"="+v)
+			}
+			sort.Strings(sel)
+			k = "chaosmesh:" + f.Kubernetes.Namespace + "/" + strings.Join(sel, ",")
+		case f.Proxy != "":
+			k = "proxy:" + f.Proxy
+		case f.PIDFile != "":
+			p, err := filepath.Abs(f.PIDFile)
+			if err != nil {
+				p = filepath.Clean(f.PIDFile)
+			}
+			k = "pidfile:" + p
+		default:
+			continue
+		}
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// releaseLocks releases the run's locks.
+func (s *Service) releaseLocks(bg context.Context, r *run) {
+	for _, k := range r.locks {
+		if err := s.locks.Release(bg, k, r.info.ID); err != nil {
+			s.logger.Warn("release a lock of a chaos run", "run", r.info.ID, "lock", k, "err", err)
+		}
+	}
+	r.locks = nil
+}
+
 // monitor waits for the duration, checking the abort conditions every interval.
 func (s *Service) monitor(ctx context.Context, r *run) (string, error) {
 	e := r.e
-	lease := time.Duration(s.config().Lease)
 	end := s.o.Clock.Now().Add(time.Duration(e.Duration))
 	interval := time.Duration(e.Abort.Interval)
 	checks := 0
@@ -533,10 +645,7 @@ func (s *Service) monitor(ctx context.Context, r *run) (string, error) {
 		}
 		bg := context.WithoutCancel(ctx)
 		now = s.o.Clock.Now()
-		stopBy, err := s.j.renewRun(bg, r.info.ID, s.o.Owner, now.Add(lease))
-		if err == nil {
-			err = s.locks.Renew(bg, e.Target.Key(), r.info.ID, now, lease)
-		}
+		stopBy, err := s.renewLeases(bg, r)
 		if err != nil {
 			r.aborted = "cannot renew the leases: " + err.Error()
 			return "", errors.New(r.aborted)

@@ -213,8 +213,7 @@ func TestRunSucceeds(t *testing.T) {
 		for range 12 { // 12 x 5s = the 1m duration
 			h.tick(t, 5*time.Second)
 		}
-		h.tick(t, 5*time.Second) // the "after" measurement
-		h.s.Wait()
+		h.drain(t, 5*time.Second) // the rollback's lease renewals, the "after" measurement
 		r, err := h.s.Get(ctx, info.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -291,8 +290,7 @@ func TestAbortRollsBack(t *testing.T) {
 				h.blocked(t) // the checks of the second interval are done
 				h.q.set(tc.query, v)
 				h.tick(t, 5*time.Second)
-				h.tick(t, 5*time.Second) // after
-				h.s.Wait()
+				h.drain(t, 5*time.Second) // the rollback's lease renewals, the "after" measurement
 				r, _ := h.s.Get(ctx, info.ID)
 				if r.Status != StatusAborted || r.Reason != tc.want {
 					t.Fatalf("status %s reason %q, want aborted %q", r.Status, r.Reason, tc.want)

@@ -25,15 +25,22 @@ type BudgetState struct {
 	Remaining *float64 `json:"remaining"`
 }
 
+// excluded says whether name is in list, ignoring case and surrounding
+// whitespace on both sides ("Payment" and "payment " are payment).
+func excluded(list []string, name string) bool {
+	name = strings.TrimSpace(name)
+	return slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(strings.TrimSpace(x), name) })
+}
+
 // CheckSafety applies the blast-radius limits, the game-day schedule and the
 // budget policy to e; budgets are the target service's SLOs. It returns a
 // *Refusal listing every violation, or nil.
 func CheckSafety(s Safety, e *Experiment, budgets []BudgetState, now time.Time) error {
 	var reasons []string
-	if slices.Contains(s.ExcludedServices, e.Target.Service) {
+	if excluded(s.ExcludedServices, e.Target.Service) {
 		reasons = append(reasons, fmt.Sprintf("service %q is excluded from chaos experiments", e.Target.Service))
 	}
-	if slices.Contains(s.ExcludedEnvironments, e.Target.Environment) {
+	if excluded(s.ExcludedEnvironments, e.Target.Environment) {
 		reasons = append(reasons, fmt.Sprintf("environment %q is excluded from chaos experiments", e.Target.Environment))
 	}
 	if frac := float64(e.Target.Instances) / float64(e.Target.Total); frac > s.MaxInstanceFraction {

@@ -9,7 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os/exec"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/procexec"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/targetlock"
 )
@@ -236,6 +238,11 @@ func (s *Service) Recover(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		_ = s.locks.Release(ctx, r.Environment+"/"+r.Service, id)
+		if e, err := s.j.spec(ctx, id); err == nil {
+			for _, k := range resourceLocks(e) {
+				_ = s.locks.Release(ctx, k, id)
+			}
+		}
 		s.m.experiments.WithLabelValues(StatusAborted).Inc()
 	}
 	return errors.Join(errs...)
@@ -349,15 +356,23 @@ func (s *Service) Report(ctx context.Context, id string) (md, js string, err err
 	return s.j.report(ctx, id)
 }
 
+// maxRollbackOutput bounds the output of a rollback action kept for its
+// error (the rest is counted and dropped).
+const maxRollbackOutput = 4096
+
+// runRollback runs a rollback action like a runbook exec step
+// (pkg/procexec): no shell, only PATH in its environment, its own process
+// group, killed as a whole at its timeout or when ctx ends, children left
+// behind killed when it exits, and at most maxRollbackOutput bytes of
+// output kept.
 func runRollback(ctx context.Context, a RollbackAction) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(a.Timeout))
+	ctx, cancel := context.WithTimeoutCause(ctx, time.Duration(a.Timeout),
+		fmt.Errorf("rollback action %s timed out after %v", a.Name, a.Timeout))
 	defer cancel()
-	out, err := exec.CommandContext(ctx, a.Command[0], a.Command[1:]...).CombinedOutput()
-	if err != nil {
-		if len(out) > 512 {
-			out = out[len(out)-512:]
-		}
-		return fmt.Errorf("rollback action %s: %w: %s", a.Name, err, out)
+	r := procexec.Run(ctx, a.Command, []string{"PATH=" + os.Getenv("PATH")}, "", maxRollbackOutput)
+	if r.Err != nil {
+		out := strings.ReplaceAll(strings.ToValidUTF8(r.OutputString(), "\uFFFD"), "\x00", "\uFFFD")
+		return fmt.Errorf("rollback action %s: %w: %s", a.Name, r.Err, out)
 	}
 	return nil
 }

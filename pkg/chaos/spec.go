@@ -239,6 +239,12 @@ func (t *Target) UnmarshalYAML(unmarshal func(any) error) error {
 	if t.Environment == "" {
 		return errors.New("target.environment is required (e.g. staging)")
 	}
+	for _, f := range []struct{ field, v string }{{"target.service", t.Service}, {"target.environment", t.Environment}} {
+		if !targetName.MatchString(f.v) {
+			return fmt.Errorf("%s %q is not a plain name (%s: letters, digits and _ . : - inside, no spaces, at most 128 bytes)",
+				f.field, f.v, targetName)
+		}
+	}
 	if t.Instances <= 0 || t.Total <= 0 {
 		return errors.New("target.instances and target.totalInstances must be positive")
 	}
@@ -247,6 +253,11 @@ func (t *Target) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	return nil
 }
+
+// targetName is what a service or environment name may be: the value of a
+// Prometheus label as services name themselves, without surrounding
+// whitespace (" payment" would not match an exclusion of payment).
+var targetName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_.:-]{0,126}[A-Za-z0-9])?$`)
 
 // Key is "environment/service", the name of the target lock.
 func (t Target) Key() string { return t.Environment + "/" + t.Service }

@@ -95,6 +95,13 @@ func TestSafety(t *testing.T) {
 			[]string{`service "payment" is excluded`}},
 		{"production excluded", load(func(s string) string { return strings.Replace(s, "environment: staging", "environment: production", 1) }), nil,
 			[]string{`environment "production" is excluded`}},
+		{"payment excluded in another case", load(func(s string) string { return strings.Replace(s, "service: api", "service: Payment", 1) }), nil,
+			[]string{`service "Payment" is excluded`}},
+		{"payment excluded in capitals", load(func(s string) string { return strings.Replace(s, "service: api", "service: PAYMENT", 1) }), nil,
+			[]string{`service "PAYMENT" is excluded`}},
+		{"production excluded in another case", load(func(s string) string {
+			return strings.Replace(s, "environment: staging", "environment: Production", 1)
+		}), nil, []string{`environment "Production" is excluded`}},
 		{"blast radius", load(func(s string) string { return strings.Replace(s, "instances: 1", "instances: 3", 1) }), nil,
 			[]string{"blast radius 3 of 4 instances (75%) exceeds the maximum of 50%"}},
 		{"duration", load(func(s string) string { return strings.Replace(s, "duration: 10m", "duration: 2h", 1) }), nil,
@@ -140,5 +147,44 @@ func TestLoadExperimentsFromConfig(t *testing.T) {
 	_, err = LoadExperiments(Config{ExperimentFiles: []string{"examples/chaos", "examples/chaos/api-latency.yml"}}, resolve)
 	if err == nil || !strings.Contains(err.Error(), `experiment "api-backend-latency" already defined`) {
 		t.Fatalf("duplicate: %v", err)
+	}
+}
+
+// TestTargetNames: a target's service and environment are plain names; one
+// with surrounding whitespace (which dodged the exclusions) or other
+// characters is refused at load.
+func TestTargetNames(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "examples", "chaos", "api-latency.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		from, to, want string
+	}{
+		{"service: api", "service: api-v2.eu_1", ""},
+		{"service: api", "service: Payment", ""},
+		{"service: api", `service: "payment "`, `target.service "payment " is not a plain name`},
+		{"service: api", `service: " payment"`, `target.service " payment" is not a plain name`},
+		{"service: api", `service: "pay\tment"`, `target.service "pay\tment" is not a plain name`},
+		{"service: api", `service: "payment\n"`, `target.service "payment\n" is not a plain name`},
+		{"service: api", `service: "a/b"`, `target.service "a/b" is not a plain name`},
+		{"service: api", `service: "-api"`, `target.service "-api" is not a plain name`},
+		{"service: api", "service: " + strings.Repeat("a", 129), "is not a plain name"},
+		{"environment: staging", `environment: "production "`, `target.environment "production " is not a plain name`},
+		{"environment: staging", `environment: "Production"`, ""},
+	} {
+		t.Run(tc.to, func(t *testing.T) {
+			text := strings.Replace(string(data), tc.from, tc.to, 1)
+			if text == string(data) {
+				t.Fatalf("%q not in the example", tc.from)
+			}
+			_, err := Parse([]byte(text), "x.yml")
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatal(err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
 	}
 }

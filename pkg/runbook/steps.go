@@ -1,7 +1,6 @@
 package runbook
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -11,10 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	commoncfg "github.com/prometheus/common/config"
@@ -22,6 +19,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/procexec"
 )
 
 // Step result statuses.
@@ -229,64 +227,28 @@ func (e *Engine) execStep(ctx context.Context, x *execution, idx int, s *Step, i
 	return failed("unknown step type %q", s.typ)
 }
 
-// capWriter keeps the first max bytes written and counts the rest.
-type capWriter struct {
-	buf     bytes.Buffer
-	max     int
-	dropped int64
-}
-
-func (w *capWriter) Write(p []byte) (int, error) {
-	room := w.max - w.buf.Len()
-	if room > 0 {
-		if len(p) <= room {
-			w.buf.Write(p)
-		} else {
-			w.buf.Write(p[:room])
-			w.dropped += int64(len(p) - room)
-		}
-	} else {
-		w.dropped += int64(len(p))
-	}
-	return len(p), nil
-}
-
 // runExec runs argv directly (no shell) in its own process group, with only
 // PATH and the declared environment; on timeout or cancellation the whole
-// group is killed, so children the program started die with it.
+// group is killed, so children the program started die with it
+// (pkg/procexec, shared with chaos rollback actions).
 func runExec(ctx context.Context, argv []string, env map[string]string, dir string, maxOutput int) stepResult {
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	cenv := []string{"PATH=" + os.Getenv("PATH")}
 	keys := make([]string, 0, len(env))
 	for k := range env {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		cmd.Env = append(cmd.Env, k+"="+env[k])
+		cenv = append(cenv, k+"="+env[k])
 	}
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 2 * time.Second
-	out := &capWriter{max: maxOutput}
-	cmd.Stdout, cmd.Stderr = out, out
-	err := cmd.Start()
-	if err != nil {
-		return failed("start %s: %v", argv[0], err)
+	r := procexec.Run(ctx, argv, cenv, dir, maxOutput)
+	if !r.Started {
+		return failed("%v", r.Err)
 	}
-	pid := cmd.Process.Pid
-	err = cmd.Wait()
-	_ = syscall.Kill(-pid, syscall.SIGKILL) // leftovers of the group
-	code := cmd.ProcessState.ExitCode()
-	res := stepResult{Output: out.buf.String(), Dropped: out.dropped, ExitCode: &code, Status: StepOK}
-	if err != nil {
-		res.Status = StepFailed
-		if ctx.Err() != nil {
-			res.Error = fmt.Sprintf("%s killed: %v", argv[0], context.Cause(ctx))
-		} else {
-			res.Error = fmt.Sprintf("%s: %v", argv[0], err)
-		}
+	code := r.ExitCode
+	res := stepResult{Output: string(r.Output), Dropped: r.Dropped, ExitCode: &code, Status: StepOK}
+	if r.Err != nil {
+		res.Status, res.Error = StepFailed, r.Err.Error()
 	}
 	return res
 }
@@ -363,7 +325,7 @@ func (a *Actuator) runHTTP(ctx context.Context, s *Step, in map[string]any, maxO
 	defer resp.Body.Close()
 	// The body is read to count what is not kept, up to a bound: a larger
 	// one is reported as "more than N bytes truncated".
-	kept := &capWriter{max: maxOutput}
+	kept := &procexec.CapWriter{Max: maxOutput}
 	_, rerr := io.Copy(kept, io.LimitReader(resp.Body, int64(maxOutput)+maxHTTPBodyCount))
 	more := false
 	if rerr == nil {
@@ -371,7 +333,7 @@ func (a *Actuator) runHTTP(ctx context.Context, s *Step, in map[string]any, maxO
 		more = n > 0
 	}
 	code := resp.StatusCode
-	res := stepResult{Status: StepOK, Output: kept.buf.String(), Dropped: kept.dropped, more: more, ExitCode: &code}
+	res := stepResult{Status: StepOK, Output: kept.Buf.String(), Dropped: kept.Dropped, more: more, ExitCode: &code}
 	if rerr != nil {
 		in["body_error"] = fmt.Sprintf("read response body: %v", rerr)
 	}

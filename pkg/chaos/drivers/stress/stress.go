@@ -96,7 +96,9 @@ func (d *Driver) Inject(_ context.Context, id string, f chaos.Fault) (json.RawMe
 		}
 	}
 	cmd := exec.Command(path, args...)
-	cmd.Env = append(os.Environ(), EnvMarker+"="+id)
+	// A minimal environment: the marker and PATH, none of sred's own
+	// variables (credentials included).
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), EnvMarker + "=" + id}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -125,7 +127,10 @@ func (d *Driver) Revert(ctx context.Context, id string, f chaos.Fault, raw json.
 	}
 	signal := func(sig syscall.Signal) int {
 		n := 0
-		if st.PGID > 1 {
+		// The group recorded at injection is signalled only while a
+		// stress-ng process leads it or belongs to it: after a restart its
+		// ID may have been reused by an unrelated group.
+		if st.PGID > 1 && stressGroup(st.PGID) {
 			if syscall.Kill(-st.PGID, sig) == nil {
 				n++
 			}
@@ -165,6 +170,34 @@ func (d *Driver) Revert(ctx context.Context, id string, f chaos.Fault, raw json.
 		return fmt.Errorf("stress-ng processes %v of fault %s survive SIGKILL", left, id)
 	}
 	return nil
+}
+
+// stressGroup says whether a live process of process group pgid is a
+// stress-ng process (its command name starts with stress-ng: the workers
+// rename themselves stress-ng-cpu and the like).
+func stressGroup(pgid int) bool {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i, j := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+		if i < 0 || j < i {
+			continue
+		}
+		fs := bytes.Fields(stat[j+1:])
+		if len(fs) < 3 || fs[0][0] == 'Z' || string(fs[2]) != strconv.Itoa(pgid) {
+			continue
+		}
+		if bytes.HasPrefix(stat[i+1:j], []byte("stress-ng")) {
+			return true
+		}
+	}
+	return false
 }
 
 // Processes returns the live (not zombie) processes of fault id: those

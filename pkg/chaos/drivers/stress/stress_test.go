@@ -3,9 +3,11 @@ package stress
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -194,5 +196,70 @@ func TestMemoryStress(t *testing.T) {
 	}
 	if r := rss("mem-1"); r != 0 {
 		t.Fatalf("resident memory after revert: %d", r)
+	}
+}
+
+// TestRevertSparesAReusedGroup: the process group recorded at injection is
+// signalled only while a stress-ng process is in it; after a restart its ID
+// may belong to an unrelated group, which Revert leaves alone.
+func TestRevertSparesAReusedGroup(t *testing.T) {
+	cmd := exec.Command("/bin/sleep", "1000")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &Driver{}
+	st := []byte(`{"pgid":` + strconv.Itoa(cmd.Process.Pid) + `}`)
+	f := chaos.Fault{Type: chaos.FaultCPUStress, CPUPercent: 50}
+	revertErr := d.Revert(context.Background(), "gone-1", f, st)
+	// Which signal ended the process: a SIGTERM sent by Revert is recorded
+	// as its cause at once, before this SIGKILL.
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if revertErr != nil {
+		t.Fatal(revertErr)
+	}
+	if sig := cmd.ProcessState.Sys().(syscall.WaitStatus).Signal(); sig != syscall.SIGKILL {
+		t.Fatalf("the unrelated process group %d got %v from Revert", cmd.Process.Pid, sig)
+	}
+}
+
+// TestStressEnvironment: stress-ng gets PATH and its fault's marker, none of
+// sred's other variables.
+func TestStressEnvironment(t *testing.T) {
+	t.Setenv("SRE_TEST_SECRET", "hunter2")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "env")
+	bin := filepath.Join(dir, "stress-ng")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\nenv > "+out+".tmp && mv "+out+".tmp "+out+"\nexec /bin/sleep 1000\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	d := &Driver{Bin: bin, MaxRuntime: time.Minute}
+	ctx := context.Background()
+	f := chaos.Fault{Type: chaos.FaultCPUStress, CPUPercent: 50, Workers: 1}
+	st, err := d.Inject(ctx, "env-1", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Revert(ctx, "env-1", f, st) })
+	waitFor(t, "the environment dump", func() bool { _, err := os.Stat(out); return err == nil })
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		k, _, _ := strings.Cut(l, "=")
+		switch k {
+		case "PWD", "SHLVL", "_", "OLDPWD": // set by the shell itself
+			continue
+		}
+		names = append(names, k)
+	}
+	if got := strings.Join(names, ","); got != "PATH,"+EnvMarker && got != EnvMarker+",PATH" {
+		t.Fatalf("environment of stress-ng: %s\n%s", got, b)
+	}
+	if err := d.Revert(ctx, "env-1", f, st); err != nil {
+		t.Fatal(err)
 	}
 }
