@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,7 +23,6 @@ import (
 
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
-	"github.com/rootuip/sre/pkg/jsonerr"
 	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/web"
 )
@@ -1124,8 +1122,6 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 	// UTF-8, one strict JSON value and nothing after it, no text the store
 	// or a filter could not hold (limits.Check: NUL bytes).
 	var sub Subscribe
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	if typ != websocket.MessageText {
 		err = errors.New("the subscribe message must be a text message")
 	}
@@ -1133,12 +1129,12 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 		err = limits.UTF8("subscribe message", b)
 	}
 	if err == nil {
-		if derr := dec.Decode(&sub); derr != nil {
-			err = fmt.Errorf("subscribe message: %w", jsonerr.Rewrite(derr, b, &sub))
-		} else if web.TrailingData(dec) {
-			err = errors.New("subscribe message: trailing data after the JSON value")
-		} else if cerr := limits.Check(&sub); cerr != nil {
-			err = fmt.Errorf("subscribe message: %w", cerr)
+		err = web.UnmarshalStrict(b, &sub)
+		if err == nil {
+			err = limits.Check(&sub)
+		}
+		if err != nil {
+			err = fmt.Errorf("subscribe message: %w", err)
 		} else {
 			err = sub.check()
 		}

@@ -85,23 +85,27 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("invalid JSON body: %w", jsonerr.Rewrite(err, b, v))
-	}
-	if TrailingData(dec) {
-		return errors.New("invalid JSON body: trailing data after the JSON value")
+	if err := UnmarshalStrict(b, v); err != nil {
+		return fmt.Errorf("invalid JSON body: %w", err)
 	}
 	return limits.Check(v)
 }
 
-// TrailingData reports whether anything but white space follows the value
-// dec decoded last: another value, or a stray "}" or "]" (which
-// json.Decoder.More does not count at the top level).
-func TrailingData(dec *json.Decoder) bool {
-	_, err := dec.Token()
-	return !errors.Is(err, io.EOF)
+// UnmarshalStrict decodes b, one JSON value, into v as the API reads a
+// body: unknown fields are errors, a value of the wrong type is named by
+// its path (jsonerr), and anything but white space after the value (another
+// value, or a stray "}" or "]", which json.Decoder.More does not count at
+// the top level) is an error.
+func UnmarshalStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonerr.Rewrite(err, b, v)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
 }
 
 // PageCSP is the Content-Security-Policy of sred's own HTML pages (the
