@@ -1,6 +1,8 @@
 package limits
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"unicode/utf8"
 )
@@ -90,4 +92,27 @@ func Truncate(s string, max int) (string, bool) {
 		n--
 	}
 	return s[:n] + TruncationMark, true
+}
+
+// MaxGroupKeyBytes bounds the group key sred stores for an Alertmanager
+// group. Alertmanager's key holds the route and every group-by label
+// (`group_by: ['...']`: all of them), so it can be longer than PostgreSQL
+// indexes (about 2.7 KB per B-tree entry); see GroupKey.
+const MaxGroupKeyBytes = 1024
+
+// GroupKey returns the key sred stores for Alertmanager's group key k: k
+// itself when it has at most MaxGroupKeyBytes, otherwise its first bytes
+// (cut on a UTF-8 boundary), TruncationMark and the SHA-256 of the whole
+// key, MaxGroupKeyBytes in all. The same key always gives the same result,
+// so a retry, an HA peer's copy and another replica land on one group, and
+// keys that differ anywhere give different results. It reports whether k
+// was replaced.
+func GroupKey(k string) (string, bool) {
+	if len(k) <= MaxGroupKeyBytes {
+		return k, false
+	}
+	sum := sha256.Sum256([]byte(k))
+	digest := " sha256:" + hex.EncodeToString(sum[:])
+	head, _ := Truncate(k, MaxGroupKeyBytes-len(digest))
+	return head + digest, true
 }

@@ -56,6 +56,9 @@ func FuzzDecodeRequest(f *testing.F) {
 		if len(msg.Alerts) > lim.MaxAlertsPerGroup {
 			t.Fatalf("%d alerts after Limit", len(msg.Alerts))
 		}
+		if len(msg.GroupKey) > limits.MaxGroupKeyBytes {
+			t.Fatalf("group key of %d bytes after Limit", len(msg.GroupKey))
+		}
 		for _, a := range msg.Alerts {
 			for k, v := range a.Labels {
 				if len(k) > lim.MaxLabelNameBytes || len(v) > lim.MaxLabelValueBytes {

@@ -173,6 +173,10 @@ func (m *Message) Limit(l limits.Webhook) (map[string]int, error) {
 	values(m.GroupLabels, l.MaxLabelValueBytes, "label_value")
 	values(m.CommonLabels, l.MaxLabelValueBytes, "label_value")
 	values(m.CommonAnnotations, l.MaxAnnotationValueBytes, "annotation_value")
+	if k, ok := limits.GroupKey(m.GroupKey); ok {
+		m.GroupKey = k
+		add("group_key", 1)
+	}
 	return cut, nil
 }
 
@@ -295,7 +299,7 @@ func NewHandler(ing Ingester, opts Options, logger *slog.Logger, reg prometheus.
 		}, []string{"code"}),
 		limited: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_webhook_limited_total",
-			Help: "Values of webhook deliveries cut by webhook.limits, by limit (label_value, annotation_value, alerts_per_group).",
+			Help: "Values of webhook deliveries cut by webhook.limits, by limit (label_value, annotation_value, alerts_per_group, group_key).",
 		}, []string{"limit"}),
 	}
 	// The answers of a healthy and of a failing store are exported at zero

@@ -3,6 +3,7 @@ package receiver
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -595,4 +597,48 @@ func TestReplicas(t *testing.T) {
 			require.Equal(t, groups*2, alerts)
 		})
 	}
+}
+
+// TestLongGroupKey: Alertmanager's group key holds the route and every
+// group-by label (`group_by: ['...']`: all of them), so it can be longer
+// than PostgreSQL indexes (about 2.7 KB per B-tree entry). A long key is
+// stored as its first bytes and a digest of the whole: the group opens one
+// incident on both backends, a retry or an HA peer's copy lands on it, its
+// resolve ends it, and a key that differs only past the cut is another
+// group.
+func TestLongGroupKey(t *testing.T) {
+	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, Options{})
+		var b strings.Builder
+		for i := 0; b.Len() < 8000; i++ {
+			fmt.Fprintf(&b, "%x", sha256.Sum256([]byte(strconv.Itoa(i)))) // incompressible
+		}
+		long := `{}/{}:{alertname="HighErrorRate", pod="` + b.String() + `"}`
+		m := recorded(t, "am-firing.json")
+		m.GroupKey = long
+		for range 2 { // Alertmanager's retry, or its HA peer's copy
+			code, body := e.post(t, m)
+			require.Equal(t, http.StatusOK, code, body)
+		}
+		inc := onlyIncident(t, e.svc)
+		require.LessOrEqual(t, len(inc.GroupKey), limits.MaxGroupKeyBytes)
+		require.True(t, strings.HasPrefix(inc.GroupKey, long[:256]), inc.GroupKey)
+		require.Equal(t, 2.0, testutil.ToFloat64(e.h.limited.WithLabelValues("group_key")), "each delivery counts")
+
+		other := m
+		other.GroupKey = long[:len(long)-3] + `x"}`
+		code, body := e.post(t, other)
+		require.Equal(t, http.StatusOK, code, body)
+		page, err := e.svc.List(t.Context(), incident.Filter{})
+		require.NoError(t, err)
+		require.Equal(t, 2, page.Total, "a key that differs past the cut is another group")
+
+		res := recorded(t, "am-resolved.json")
+		res.GroupKey = long
+		code, body = e.post(t, res)
+		require.Equal(t, http.StatusOK, code, body)
+		got, err := e.svc.Get(t.Context(), inc.ID)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusResolved, got.Status)
+	})
 }
