@@ -89,6 +89,14 @@ func TestInputLimits(t *testing.T) {
 			// is refused and nothing is stored.
 			code, body = do("GET", "/api/v1/incidents/export", "")
 			require.Equal(t, http.StatusOK, code, body)
+			// Every incident of the store: never cached, never sniffed.
+			exp, err := http.NewRequest("GET", srv.URL+"/api/v1/incidents/export", nil)
+			require.NoError(t, err)
+			expResp, err := http.DefaultClient.Do(exp)
+			require.NoError(t, err)
+			expResp.Body.Close()
+			require.Equal(t, "no-store", expResp.Header.Get("Cache-Control"))
+			require.Equal(t, "nosniff", expResp.Header.Get("X-Content-Type-Options"))
 			var line map[string]any
 			require.NoError(t, json.Unmarshal([]byte(strings.SplitN(body, "\n", 2)[0]), &line))
 			imp := func(id, created string) (int, string) {

@@ -217,10 +217,12 @@ func (s *Service) handleReport(w http.ResponseWriter, r *http.Request, _ string)
 	}
 	if r.URL.Query().Get("format") == "markdown" {
 		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+		envelope.Private(w.Header())
 		_, _ = io.WriteString(w, md)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
+	envelope.Private(w.Header())
 	_, _ = io.WriteString(w, `{"status":"success","data":`+js+"}\n")
 }
 

@@ -79,6 +79,13 @@ func TestAPI(t *testing.T) {
 		check(c, b, 200, `manual stop: stopped by u-admin`)
 		c, b = do(auth.RoleViewer, "GET", "/api/v1/chaos/runs/"+id+"/report?format=markdown", "")
 		check(c, b, 200, "# Chaos experiment api-latency")
+		for _, format := range []string{"markdown", "json"} {
+			rec := httptest.NewRecorder()
+			as(auth.RoleViewer)(mux).ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/chaos/runs/"+id+"/report?format="+format, nil))
+			if cc, ns := rec.Header().Get("Cache-Control"), rec.Header().Get("X-Content-Type-Options"); cc != "no-store" || ns != "nosniff" {
+				t.Fatalf("report as %s: Cache-Control %q, X-Content-Type-Options %q; want no-store, nosniff", format, cc, ns)
+			}
+		}
 		c, b = do(auth.RoleViewer, "GET", "/api/v1/chaos/runs/"+id+"/report", "")
 		check(c, b, 200, `"hypothesis_held": false`)
 		c, b = do(auth.RoleViewer, "GET", "/api/v1/chaos/runs/nope/report", "")

@@ -54,8 +54,17 @@ func write(w http.ResponseWriter, code int, r Response) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	Private(h)
 	w.WriteHeader(code)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// Private sets the headers of an answer only its principal may read, for
+// the answers not written through the envelope (an NDJSON export, a
+// Markdown post-mortem or report, the event stream): Cache-Control:
+// no-store keeps them out of shared caches and the browser's, nosniff keeps
+// a browser to the Content-Type the handler set.
+func Private(h http.Header) {
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/envelope"
 	"github.com/rootuip/sre/pkg/slo"
 	"github.com/rootuip/sre/pkg/web"
 )
@@ -102,5 +103,6 @@ func (s *Reporter) handleReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", ContentType(format))
+	envelope.Private(w.Header())
 	_, _ = w.Write(buf.Bytes())
 }

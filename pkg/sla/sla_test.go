@@ -317,9 +317,14 @@ func TestReportsFromRealPrometheus(t *testing.T) {
 		"csv":  "GLOBEX," + f.month.Format("2006-01") + ",",
 		"html": "<td class=\"MISSED\">MISSED</td>",
 	} {
-		code, body := doGet(t, mux, "/api/v1/sla/report/GLOBEX?month="+f.month.Format("2006-01")+"&format="+format)
-		require.Equal(t, http.StatusOK, code)
-		require.Contains(t, body, want, format)
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/sla/report/GLOBEX?month="+f.month.Format("2006-01")+"&format="+format, nil))
+		require.Equal(t, http.StatusOK, rec.Code)
+		require.Contains(t, rec.Body.String(), want, format)
+		// A customer's report: never cached, never sniffed (the HTML one
+		// least of all).
+		require.Equal(t, "no-store", rec.Header().Get("Cache-Control"), format)
+		require.Equal(t, "nosniff", rec.Header().Get("X-Content-Type-Options"), format)
 	}
 
 	// Errors.

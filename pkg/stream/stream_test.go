@@ -109,7 +109,9 @@ func TestStreamFilters(t *testing.T) {
 	for _, c := range []*client{all, budget, api} {
 		require.Equal(t, http.StatusOK, c.resp.StatusCode)
 		require.Equal(t, "text/event-stream; charset=utf-8", c.resp.Header.Get("Content-Type"))
-		require.Equal(t, "no-cache", c.resp.Header.Get("Cache-Control"))
+		// One principal's events: never cached, never sniffed.
+		require.Equal(t, "no-store", c.resp.Header.Get("Cache-Control"))
+		require.Equal(t, "nosniff", c.resp.Header.Get("X-Content-Type-Options"))
 		require.Equal(t, "subscribed", c.next(t).Comment)
 	}
 	at := time.Date(2026, 11, 27, 14, 30, 0, 0, time.UTC)

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/envelope"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/limits"
 )
@@ -232,6 +233,7 @@ func (a *IncidentsAPI) export(w http.ResponseWriter, r *http.Request) {
 		since = t
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
+	envelope.Private(w.Header())
 	if _, err := a.Service.Export(r.Context(), since, w); err != nil {
 		// The status line is sent: end the stream with the error as its
 		// last line, which is not an incident record.
@@ -377,6 +379,7 @@ func (a *IncidentsAPI) postmortem(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Query().Get("format") == "markdown" {
 		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+		envelope.Private(w.Header())
 		_, _ = w.Write([]byte(pm.Markdown))
 		return
 	}

@@ -206,6 +206,8 @@ func TestPostmortemAPI(t *testing.T) {
 		defer resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		require.Equal(t, "text/markdown; charset=utf-8", resp.Header.Get("Content-Type"))
+		require.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+		require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
 		md, err := io.ReadAll(resp.Body)
 		require.NoError(t, err)
 		golden(t, "postmortem.md", string(md))
