@@ -2,7 +2,7 @@
 // configuration (runbook exec steps, chaos rollback actions): directly (no
 // shell), in its own process group that is killed as a whole on timeout or
 // cancellation and once the command ends (so that children it left behind
-// die with it), with a bound on how long Wait waits for its output pipes
+// die with it), killed by the kernel if sred dies (Linux), with a bound on how long Wait waits for its output pipes
 // after that, and with only the first bytes of its output kept.
 package procexec
 
@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"runtime"
 	"syscall"
 	"time"
 )
@@ -57,11 +58,16 @@ func Run(ctx context.Context, argv, env []string, dir string, maxOutput int) Res
 		cmd.Env = []string{}
 	}
 	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = sysProcAttr()
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = WaitDelay
 	out := &CapWriter{Max: maxOutput}
 	cmd.Stdout, cmd.Stderr = out, out
+	// The parent-death signal (Linux) follows the thread that forks: keep
+	// this goroutine on it until the command has ended, so that the
+	// runtime cannot end that thread, and the command with it, meanwhile.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
 		return Result{ExitCode: -1, Err: fmt.Errorf("start %s: %w", argv[0], err)}
 	}
