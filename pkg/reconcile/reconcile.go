@@ -278,7 +278,9 @@ func (r *Reconciler) resolve(ctx context.Context, incidentID string, alerts []in
 			j++
 		}
 		group := alerts[i:j]
-		n := incident.Notification{Status: "resolved", GroupKey: group[0].GroupKey, CommonLabels: commonLabels(group)}
+		// Actor: the change is the reconciler's, in the timeline and for
+		// the group's last Alertmanager delivery (left as it was).
+		n := incident.Notification{Status: "resolved", GroupKey: group[0].GroupKey, CommonLabels: commonLabels(group), Actor: Actor}
 		for _, a := range group {
 			// The alert ended at some time between the last poll that saw
 			// it and the first that did not; sred records the poll time.

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,6 +93,12 @@ func TestReconcileResolvesMissedResolves(t *testing.T) {
 		require.NotNil(t, got.ResolvedAt)
 		require.True(t, contains(timelineKinds(t, e.svc, inc.ID)["status"], "resolved automatically"))
 		require.Equal(t, 3.0, testutil.ToFloat64(e.m.resolved))
+		// The resolve is the reconciler's, not an Alertmanager delivery.
+		for _, en := range timelineKinds(t, e.svc, inc.ID)["status"] {
+			if strings.Contains(en.Message, "resolved automatically") {
+				require.Equal(t, Actor, en.Actor, en.Message)
+			}
+		}
 
 		// Nothing left to do: a further poll changes nothing.
 		res, err = r.Reconcile(ctx)
