@@ -13,6 +13,7 @@ import (
 	"text/template"
 	"time"
 
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	yaml "go.yaml.in/yaml/v3"
 
@@ -372,5 +373,64 @@ func TestFluxEvents(t *testing.T) {
 		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/flux", `{"severity": "info", "reason": "ReconciliationSucceeded"}`)
 		require.Equal(t, http.StatusBadRequest, code)
 		require.Equal(t, "a Flux event needs involvedObject kind, name and namespace", a.Error)
+	})
+}
+
+// Flagger posts every event of a canary with the canary's phase (a
+// suspended or erroring canary keeps posting Succeeded or Failed each
+// interval until its next revision) and retries; notifications are
+// redelivered. A final phase repeated for the version the rollout's last
+// change already ended with records nothing, so deployments are not
+// counted twice; a new version is recorded.
+func TestNotificationReplays(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		e.clk.Set(time.Date(2026, 12, 2, 12, 30, 0, 0, time.UTC))
+		srv := serve(t, e)
+		post := func(path, body string) (int, change.NotificationResult) {
+			t.Helper()
+			code, a := call(t, srv, http.MethodPost, path, body)
+			require.Less(t, code, 300, a.Error)
+			return code, decode[change.NotificationResult](t, a)
+		}
+
+		_, res := post("/api/v1/changes/flagger", fixture(t, "flagger-progressing.json"))
+		require.Equal(t, "recorded", res.Action)
+		id := res.Change.ID
+		_, res = post("/api/v1/changes/flagger", fixture(t, "flagger-succeeded.json"))
+		require.Equal(t, "finished", res.Action)
+		suspended := `{"name": "checkout", "namespace": "shop", "phase": "Succeeded", "checksum": "6d5f8c7b9",
+			"metadata": {"eventMessage": "skipping canary run as object is suspended", "eventType": "Normal", "timestamp": "1796213700000"}}`
+		for _, body := range []string{fixture(t, "flagger-succeeded.json"), suspended} {
+			code, res := post("/api/v1/changes/flagger", body)
+			require.Equal(t, http.StatusOK, code)
+			require.Equal(t, "ignored", res.Action)
+			require.Equal(t, id, res.Change.ID)
+		}
+		for range 2 {
+			_, res = post("/api/v1/changes/flagger", fixture(t, "flagger-failed.json"))
+		}
+		require.Equal(t, "ignored", res.Action)
+		// The next revision of the canary is a new change.
+		code, res := post("/api/v1/changes/flagger", strings.Replace(fixture(t, "flagger-succeeded.json"), "6d5f8c7b9", "7e6a9d8c0", 1))
+		require.Equal(t, http.StatusCreated, code)
+		require.Equal(t, "recorded", res.Action)
+
+		healthy := `{"rollout": "checkout", "namespace": "shop", "phase": "Healthy", "aborted": "", "revision": "7"}`
+		_, res = post("/api/v1/changes/argo-rollouts", healthy)
+		require.Equal(t, "recorded", res.Action)
+		_, res = post("/api/v1/changes/argo-rollouts", healthy)
+		require.Equal(t, "ignored", res.Action)
+		_, res = post("/api/v1/changes/argo-rollouts", strings.Replace(healthy, `"7"`, `"8"`, 1))
+		require.Equal(t, "recorded", res.Action)
+
+		require.NoError(t, promtest.GatherAndCompare(e.reg, strings.NewReader(`
+# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by service and result (succeeded, failed, rolled_back, refused).
+# TYPE sre_deployments_total counter
+sre_deployments_total{result="failed",service="checkout"} 0
+sre_deployments_total{result="refused",service="checkout"} 0
+sre_deployments_total{result="rolled_back",service="checkout"} 1
+sre_deployments_total{result="succeeded",service="checkout"} 4
+`), "sre_deployments_total"))
 	})
 }

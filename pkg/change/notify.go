@@ -59,11 +59,24 @@ type NotificationResult struct {
 // Progress records what a rollout engine reports about one rollout (its
 // ref): started opens an in-progress change (once: a repeated start is
 // ignored); a final outcome finishes the open one, or records a finished
-// change when none is open.
+// change when none is open, unless the last change of the ref already
+// ended so for the same version (a repeated notification: Flagger posts
+// every event of a canary with its phase, Succeeded until the next
+// revision, and retries; notifications are redelivered).
 func (s *Service) Progress(ctx context.Context, c Change, outcome Outcome) (NotificationResult, error) {
 	open, err := s.openByRef(ctx, c.Ref)
 	if err != nil {
 		return NotificationResult{}, err
+	}
+	if outcome != InProgress && open == nil && c.Version != "" {
+		last, err := s.lastByRef(ctx, c.Ref)
+		if err != nil {
+			return NotificationResult{}, err
+		}
+		if last != nil && last.Outcome == outcome && last.Version == c.Version {
+			last.fill()
+			return NotificationResult{Action: "ignored", Reason: fmt.Sprintf("change %d of %s version %s is already %s", last.ID, c.Ref, c.Version, outcome), Change: last}, nil
+		}
 	}
 	switch {
 	case outcome == InProgress && open != nil:
@@ -89,6 +102,21 @@ func (s *Service) Progress(ctx context.Context, c Change, outcome Outcome) (Noti
 	}
 	out, err := s.Record(ctx, c)
 	return NotificationResult{Action: "recorded", Change: &out}, err
+}
+
+// lastByRef returns the latest change of a rollout (nil without one).
+func (s *Service) lastByRef(ctx context.Context, ref string) (*Change, error) {
+	if ref == "" {
+		return nil, nil
+	}
+	c, err := scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM changes WHERE ref = $1 ORDER BY id DESC LIMIT 1`, ref))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find the last change of %s: %w", ref, err)
+	}
+	return c, nil
 }
 
 func (s *Service) openByRef(ctx context.Context, ref string) (*Change, error) {
