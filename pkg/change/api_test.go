@@ -219,6 +219,7 @@ func TestChangesAPI(t *testing.T) {
 			{`{"service": "` + strings.Repeat("x", 201) + `"}`, "bad request: service longer than 200 bytes"},
 			{`{"service": "a", "commit": "a\u0000"}`, "commit: NUL byte at offset 1"},
 			{`{"service": "a", "started_at": "2100-01-01T00:00:00Z"}`, "started_at 2100-01-01T00:00:00Z is in the future"},
+			{`{"service": "a", "finished_at": "2100-01-01T00:00:00Z"}`, "finished_at 2100-01-01T00:00:00Z is in the future"},
 		} {
 			code, a := call(t, srv, http.MethodPost, "/api/v1/changes", tc.body)
 			require.Equal(t, http.StatusBadRequest, code, tc.body)
