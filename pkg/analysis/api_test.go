@@ -2,8 +2,10 @@ package analysis
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,6 +14,8 @@ import (
 	"time"
 
 	"github.com/expr-lang/expr"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
 	"k8s.io/client-go/util/jsonpath"
 
 	"github.com/rootuip/sre/pkg/budget"
@@ -301,5 +305,52 @@ func TestParseLabels(t *testing.T) {
 				t.Errorf("%q: %s=%q, want %q", tc.in, k, got[k], v)
 			}
 		}
+	}
+}
+
+// infQuerier answers a healthy canary whose p99 latency is +Inf (a
+// division by zero, a quantile of an empty side), and a finite baseline.
+type infQuerier struct{}
+
+func (infQuerier) Instant(_ context.Context, q string, at time.Time) (model.Vector, error) {
+	v := 1000.0
+	switch {
+	case strings.Contains(q, "histogram_quantile") && strings.Contains(q, `track="canary"`):
+		v = math.Inf(1)
+	case strings.Contains(q, "histogram_quantile"):
+		v = 0.1
+	case strings.Contains(q, `code=~`):
+		v = 0
+	case strings.Contains(q, "up{"), strings.Contains(q, "slo:burn_rate"):
+		v = 1
+	}
+	return model.Vector{{Metric: model.Metric{}, Value: model.SampleValue(v), Timestamp: model.TimeFromUnixNano(at.UnixNano())}}, nil
+}
+
+func (infQuerier) Range(context.Context, string, v1.Range) (model.Matrix, error) { return nil, nil }
+
+// An infinite value (JSON has none) is left out of the answer, which the
+// verdict still carries: the Flagger rollback hook rolls back a canary
+// whose latency is +Inf against a finite baseline, and Argo Rollouts'
+// measurement is Failed, not an Error.
+func TestInfiniteValuesAnswer(t *testing.T) {
+	end := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	srv := newServer(t, NewEvaluator(infQuerier{}, nil), nil, end)
+	meta := map[string]string{"analysis": "podinfo", "canary": "job=api,track=canary", "baseline": "job=api,track=stable"}
+	ok, ans, code := flaggerCall(t, srv.URL+FlaggerRollback, meta)
+	if !ok || ans.Result == nil || ans.Result.Verdict != Fail {
+		t.Fatalf("rollback: success %v (%d), want a rollback: %+v", ok, code, ans)
+	}
+	for _, c := range ans.Result.Checks {
+		if c.Name == "latency" && (c.Verdict != Fail || c.Canary != nil || c.Value != nil || c.Baseline == nil || !strings.Contains(c.Reason, "+Inf")) {
+			t.Errorf("latency check: %+v", c)
+		}
+	}
+	phase, val := measureArgo(t, argoMetric{Method: "POST", URL: srv.URL + "/api/v1/analysis/podinfo/run",
+		JSONBody:         map[string]any{"canary": map[string]string{"job": "api", "track": "canary"}, "baseline": map[string]string{"job": "api", "track": "stable"}},
+		JSONPath:         "{$.data.verdict}",
+		SuccessCondition: `result == "pass"`, FailureCondition: `result == "fail"`})
+	if phase != "Failed" {
+		t.Errorf("argo measurement %s (%s), want Failed", phase, val)
 	}
 }
