@@ -582,3 +582,31 @@ func TestManualCommandDuringAction(t *testing.T) {
 		require.Equal(t, "weight-50", ro.Stages[ro.Stage].Name)
 	})
 }
+
+// The rollout API reads its bodies as strictly as the rest of the API: a
+// reason with a NUL byte (which PostgreSQL cannot store) or a second JSON
+// value is a 400 naming the problem, and nothing changes.
+func TestAPIBodiesStrict(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, canaryDef)
+		ro := h.start("api-canary", "v2")
+		h.run()
+		mux := http.NewServeMux()
+		h.svc.Routes(mux, true)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		for _, tc := range []struct{ body, err string }{
+			{`{"reason": "a\u0000b"}`, "body: reason: NUL byte at offset 1"},
+			{`{"reason": "a"} {"reason": "b"}`, "body: trailing data after the JSON value"},
+		} {
+			resp, err := http.Post(fmt.Sprintf("%s/api/v1/rollouts/%d/pause", srv.URL, ro.ID), "application/json", strings.NewReader(tc.body))
+			require.NoError(t, err)
+			var a struct{ Error string }
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&a))
+			resp.Body.Close()
+			require.Equal(t, http.StatusBadRequest, resp.StatusCode, tc.body)
+			require.Equal(t, tc.err, a.Error, tc.body)
+		}
+		require.Equal(t, StateRunning, h.get(ro.ID).State)
+	})
+}
