@@ -435,3 +435,25 @@ sre_deployments_total{result="succeeded",service="checkout"} 4
 `), "sre_deployments_total"))
 	})
 }
+
+// A commit time after the rollout started (the committer's clock ahead)
+// is dropped, as for Flagger's events: the Argo Rollouts notification,
+// which carries no time of its own, is recorded, not refused.
+func TestNotificationCommitTimeAhead(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		e.clk.Set(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
+		srv := serve(t, e)
+		for _, path := range []string{"/api/v1/changes/argo-rollouts", "/api/v1/changes/flagger"} {
+			body := `{"rollout": "pay", "namespace": "shop", "phase": "Progressing", "revision": "3", "commit": "abc", "commit_time": "2026-12-02T12:10:00Z"}`
+			if path == "/api/v1/changes/flagger" {
+				body = `{"name": "pay", "namespace": "shop", "phase": "Progressing", "checksum": "x", "metadata": {"commit": "abc", "commit_time": "2026-12-02T12:10:00Z"}}`
+			}
+			code, a := call(t, srv, http.MethodPost, path, body)
+			require.Equal(t, http.StatusCreated, code, a.Error)
+			c := decode[change.NotificationResult](t, a).Change
+			require.Equal(t, "abc", c.Commit, path)
+			require.Nil(t, c.CommitTime, path)
+		}
+	})
+}

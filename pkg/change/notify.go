@@ -175,7 +175,13 @@ func (s *Service) handleFlagger(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) answerProgress(w http.ResponseWriter, r *http.Request, c Change, outcome Outcome) {
-	if c.CommitTime != nil && !c.StartedAt.IsZero() && c.CommitTime.After(c.StartedAt) {
+	// A commit time after the start (a committer's clock ahead) is no lead
+	// time; the notification is recorded without it, not refused.
+	start := c.StartedAt
+	if start.IsZero() {
+		start = s.clock.Now()
+	}
+	if c.CommitTime != nil && c.CommitTime.After(start) {
 		c.CommitTime = nil
 	}
 	res, err := s.Progress(r.Context(), c, outcome)
