@@ -457,3 +457,65 @@ func TestNotificationCommitTimeAhead(t *testing.T) {
 		}
 	})
 }
+
+// Flagger's first event of a revision ("New revision detected! Scaling
+// up") carries the checksum of the revision before it; the next ones the
+// new checksum. The open change ships the version of the latest event (as
+// when a revision replaces another mid-rollout), so it ends as the
+// revision's one change and a repeated Succeeded records nothing.
+func TestNotificationNewRevision(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		e.clk.Set(time.Date(2026, 12, 2, 12, 30, 0, 0, time.UTC))
+		srv := serve(t, e)
+		post := func(path, body string) change.NotificationResult {
+			t.Helper()
+			code, a := call(t, srv, http.MethodPost, path, body)
+			require.Less(t, code, 300, a.Error)
+			return decode[change.NotificationResult](t, a)
+		}
+		ev := func(phase, checksum, msg string) string {
+			return `{"name": "checkout", "namespace": "shop", "phase": "` + phase + `", "checksum": "` + checksum + `",
+				"metadata": {"eventMessage": "` + msg + `", "eventType": "Normal", "timestamp": "1796213400000"}}`
+		}
+		// Revision A shipped.
+		post("/api/v1/changes/flagger", ev("Progressing", "aaaa", "New revision detected! Scaling up checkout.shop"))
+		post("/api/v1/changes/flagger", ev("Succeeded", "aaaa", "Promotion completed! Scaling down checkout.shop"))
+		// Revision B: its first event still says aaaa.
+		res := post("/api/v1/changes/flagger", ev("Progressing", "aaaa", "New revision detected! Scaling up checkout.shop"))
+		require.Equal(t, "recorded", res.Action)
+		id := res.Change.ID
+		res = post("/api/v1/changes/flagger", ev("Progressing", "bbbb", "Advance checkout.shop canary weight 10"))
+		require.Equal(t, "ignored", res.Action)
+		require.Equal(t, "bbbb", res.Change.Version)
+		res = post("/api/v1/changes/flagger", ev("Succeeded", "bbbb", "Promotion completed! Scaling down checkout.shop"))
+		require.Equal(t, "finished", res.Action)
+		require.Equal(t, id, res.Change.ID)
+		require.Equal(t, "bbbb", res.Change.Version)
+		res = post("/api/v1/changes/flagger", ev("Succeeded", "bbbb", "Promotion completed! Scaling down checkout.shop"))
+		require.Equal(t, "ignored", res.Action)
+
+		// Argo Rollouts: revision 8 replaces 7 mid-rollout, with its commit.
+		post("/api/v1/changes/argo-rollouts", `{"rollout": "pay", "namespace": "shop", "phase": "Progressing", "revision": "7", "commit": "c7", "commit_time": "2026-12-02T11:00:00Z"}`)
+		post("/api/v1/changes/argo-rollouts", `{"rollout": "pay", "namespace": "shop", "phase": "Progressing", "revision": "8", "commit": "c8", "commit_time": "2026-12-02T12:00:00Z"}`)
+		e.clk.Advance(10 * time.Minute)
+		res = post("/api/v1/changes/argo-rollouts", `{"rollout": "pay", "namespace": "shop", "phase": "Healthy", "revision": "8", "commit": "c8", "commit_time": "2026-12-02T12:00:00Z"}`)
+		require.Equal(t, "finished", res.Action)
+		require.Equal(t, "8", res.Change.Version)
+		require.Equal(t, "c8", res.Change.Commit)
+		require.InDelta(t, (40 * time.Minute).Seconds(), *res.Change.LeadTime, 1e-9)
+
+		require.NoError(t, promtest.GatherAndCompare(e.reg, strings.NewReader(`
+# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by service and result (succeeded, failed, rolled_back, refused).
+# TYPE sre_deployments_total counter
+sre_deployments_total{result="failed",service="checkout"} 0
+sre_deployments_total{result="refused",service="checkout"} 0
+sre_deployments_total{result="rolled_back",service="checkout"} 0
+sre_deployments_total{result="succeeded",service="checkout"} 2
+sre_deployments_total{result="failed",service="pay"} 0
+sre_deployments_total{result="refused",service="pay"} 0
+sre_deployments_total{result="rolled_back",service="pay"} 0
+sre_deployments_total{result="succeeded",service="pay"} 1
+`), "sre_deployments_total"))
+	})
+}

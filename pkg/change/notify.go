@@ -78,6 +78,15 @@ func (s *Service) Progress(ctx context.Context, c Change, outcome Outcome) (Noti
 			return NotificationResult{Action: "ignored", Reason: fmt.Sprintf("change %d of %s version %s is already %s", last.ID, c.Ref, c.Version, outcome), Change: last}, nil
 		}
 	}
+	if open != nil && c.Version != "" && c.Version != open.Version {
+		// The rollout now ships another version: Flagger's first event of
+		// a revision carries the checksum of the one before it, and a
+		// revision may replace another mid-rollout. The open change is
+		// the rollout of the version it ships.
+		if err := s.supersede(ctx, open, c); err != nil {
+			return NotificationResult{}, err
+		}
+	}
 	switch {
 	case outcome == InProgress && open != nil:
 		return NotificationResult{Action: "ignored", Reason: fmt.Sprintf("change %d of %s is already in progress", open.ID, c.Ref), Change: open}, nil
@@ -102,6 +111,28 @@ func (s *Service) Progress(ctx context.Context, c Change, outcome Outcome) (Noti
 	}
 	out, err := s.Record(ctx, c)
 	return NotificationResult{Action: "recorded", Change: &out}, err
+}
+
+// supersede makes the open change the rollout of c's version, commit and
+// commit time.
+func (s *Service) supersede(ctx context.Context, open *Change, c Change) error {
+	for name, v := range map[string]string{"version": c.Version, "commit": c.Commit} {
+		if len(v) > maxField {
+			return fmt.Errorf("%w: %s longer than %d bytes", ErrBadRequest, name, maxField)
+		}
+	}
+	var commitAt *time.Time
+	if c.CommitTime != nil {
+		t := c.CommitTime.UTC().Truncate(time.Millisecond)
+		commitAt = &t
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE changes SET version = $1, commit_sha = $2, commit_at = $3 WHERE id = $4 AND outcome = $5`,
+		c.Version, c.Commit, nullMS(commitAt), open.ID, string(InProgress)); err != nil {
+		return fmt.Errorf("change %d of %s: record version %s: %w", open.ID, c.Ref, c.Version, err)
+	}
+	s.logger.Info("Change ships another version", "id", open.ID, "ref", c.Ref, "from", open.Version, "to", c.Version)
+	open.Version, open.Commit, open.CommitTime = c.Version, c.Commit, commitAt
+	return nil
 }
 
 // lastByRef returns the latest change of a rollout (nil without one).
