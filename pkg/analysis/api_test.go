@@ -354,3 +354,29 @@ func TestInfiniteValuesAnswer(t *testing.T) {
 		t.Errorf("argo measurement %s (%s), want Failed", phase, val)
 	}
 }
+
+// signedInfQuerier answers +Inf for the canary's latency and -Inf for the
+// baseline's: their ratio is NaN, which no bound rejects.
+type signedInfQuerier struct{ infQuerier }
+
+func (q signedInfQuerier) Instant(ctx context.Context, query string, at time.Time) (model.Vector, error) {
+	v, err := q.infQuerier.Instant(ctx, query, at)
+	if strings.Contains(query, "histogram_quantile") && !strings.Contains(query, `track="canary"`) {
+		v[0].Value = model.SampleValue(math.Inf(-1))
+	}
+	return v, err
+}
+
+// A check whose compared value is NaN is inconclusive: never promoted.
+func TestNaNComparisonNotPromoted(t *testing.T) {
+	end := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	srv := newServer(t, NewEvaluator(signedInfQuerier{}, nil), nil, end)
+	meta := map[string]string{"analysis": "podinfo", "canary": "job=api,track=canary", "baseline": "job=api,track=stable"}
+	ok, ans, code := flaggerCall(t, srv.URL+FlaggerConfirmPromotion, meta)
+	if ok || ans.Result == nil || ans.Result.Verdict != Inconclusive {
+		t.Fatalf("confirm-promotion: success %v (%d), want held as inconclusive: %+v", ok, code, ans)
+	}
+	if !strings.Contains(ans.Result.Reason, "latency inconclusive: canary/baseline (+Inf/-Inf) is not a number") {
+		t.Errorf("reason %q", ans.Result.Reason)
+	}
+}

@@ -459,6 +459,11 @@ func median(xs []float64) float64 {
 // judge sets the verdict of a value against optional bounds.
 func judge(lo, hi *float64, v float64, what string, cr *CheckResult) {
 	switch {
+	case math.IsNaN(v):
+		// No bound holds or fails for NaN (+Inf/-Inf of a compare): no
+		// evidence either way, never a pass.
+		cr.Verdict = Inconclusive
+		cr.Reason = fmt.Sprintf("%s is not a number", what)
 	case hi != nil && v > *hi:
 		cr.Verdict = Fail
 		cr.Reason = fmt.Sprintf("%s %s > %s", what, num(v), num(*hi))
