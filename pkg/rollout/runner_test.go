@@ -610,3 +610,26 @@ func TestAPIBodiesStrict(t *testing.T) {
 		require.Equal(t, StateRunning, h.get(ro.ID).State)
 	})
 }
+
+// A rollout aborted while the deploy gate answers ends aborted; the change
+// its gate transition recorded before losing to the abort is finished
+// (rolled back), not left in progress for ever.
+func TestAbortDuringGateFinishesItsChange(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, canaryDef)
+		h.gate = func(string) (GateAnswer, error) {
+			ros, err := h.svc.List(context.Background(), ListFilter{Active: true})
+			require.NoError(t, err)
+			require.Len(t, ros, 1)
+			_, err = h.svc.Abort(context.Background(), ros[0].ID, "bob", "wrong build")
+			require.NoError(t, err)
+			return GateAnswer{Allowed: true, State: "green", Reason: "budget green"}, nil
+		}
+		ro := h.start("api-canary", "v2")
+		h.run()
+		require.Equal(t, StateAborted, h.get(ro.ID).State)
+		require.Empty(t, h.proxy.got(), "no traffic moved")
+		require.Len(t, h.rec.started, 1)
+		require.Equal(t, map[int64]string{1: "rolled_back"}, h.rec.finished)
+	})
+}
