@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/expr-lang/expr"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/model"
 	"k8s.io/client-go/util/jsonpath"
 
@@ -378,5 +381,52 @@ func TestNaNComparisonNotPromoted(t *testing.T) {
 	}
 	if !strings.Contains(ans.Result.Reason, "latency inconclusive: canary/baseline (+Inf/-Inf) is not a number") {
 		t.Errorf("reason %q", ans.Result.Reason)
+	}
+}
+
+// The service of a run is the caller's (a viewer's): the run counters name
+// at most MaxMetricServices services, the others count as "other", and a
+// service longer than a Kubernetes name is refused.
+func TestRunMetricsBounded(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	end := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	srv := newServer(t, NewEvaluator(infQuerier{}, NewMetrics(reg)), nil, end)
+	run := func(service string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + "/api/v1/analysis/podinfo/run?canary=job=api,track=stable&baseline=job=api,track=stable&service=" + url.QueryEscape(service))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for i := range MaxMetricServices + 20 {
+		if code, body := run(fmt.Sprintf("svc-%d", i)); code != http.StatusOK {
+			t.Fatalf("run %d: %d %s", i, code, body)
+		}
+	}
+	if n := testutil.CollectAndCount(reg, "sre_analysis_runs_total"); n != MaxMetricServices+1 {
+		t.Errorf("%d run series, want %d", n, MaxMetricServices+1)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := 0.0
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if mf.GetName() == "sre_analysis_runs_total" && l.GetName() == "service" && l.GetValue() == OtherService {
+					other += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if other != 20 {
+		t.Errorf("%v runs counted as other, want 20", other)
+	}
+	if code, body := run(strings.Repeat("x", 254)); code != http.StatusBadRequest || !strings.Contains(body, "service is longer than 253 bytes") {
+		t.Errorf("long service: %d %s", code, body)
 	}
 }

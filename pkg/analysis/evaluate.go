@@ -162,6 +162,9 @@ func (e *Evaluator) Evaluate(ctx context.Context, spec *Spec, t Target, at time.
 	if t.Service == "" {
 		t.Service = spec.Service
 	}
+	if len(t.Service) > maxKubeName {
+		return Result{}, &TargetError{fmt.Sprintf("service is longer than %d bytes", maxKubeName)}
+	}
 	if len(t.Canary) == 0 {
 		return Result{}, &TargetError{"canary labels are required (the label set selecting the canary's series)"}
 	}
