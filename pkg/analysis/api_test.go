@@ -2,8 +2,11 @@ package analysis
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,6 +15,10 @@ import (
 	"time"
 
 	"github.com/expr-lang/expr"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/model"
 	"k8s.io/client-go/util/jsonpath"
 
 	"github.com/rootuip/sre/pkg/budget"
@@ -301,5 +308,125 @@ func TestParseLabels(t *testing.T) {
 				t.Errorf("%q: %s=%q, want %q", tc.in, k, got[k], v)
 			}
 		}
+	}
+}
+
+// infQuerier answers a healthy canary whose p99 latency is +Inf (a
+// division by zero, a quantile of an empty side), and a finite baseline.
+type infQuerier struct{}
+
+func (infQuerier) Instant(_ context.Context, q string, at time.Time) (model.Vector, error) {
+	v := 1000.0
+	switch {
+	case strings.Contains(q, "histogram_quantile") && strings.Contains(q, `track="canary"`):
+		v = math.Inf(1)
+	case strings.Contains(q, "histogram_quantile"):
+		v = 0.1
+	case strings.Contains(q, `code=~`):
+		v = 0
+	case strings.Contains(q, "up{"), strings.Contains(q, "slo:burn_rate"):
+		v = 1
+	}
+	return model.Vector{{Metric: model.Metric{}, Value: model.SampleValue(v), Timestamp: model.TimeFromUnixNano(at.UnixNano())}}, nil
+}
+
+func (infQuerier) Range(context.Context, string, v1.Range) (model.Matrix, error) { return nil, nil }
+
+// An infinite value (JSON has none) is left out of the answer, which the
+// verdict still carries: the Flagger rollback hook rolls back a canary
+// whose latency is +Inf against a finite baseline, and Argo Rollouts'
+// measurement is Failed, not an Error.
+func TestInfiniteValuesAnswer(t *testing.T) {
+	end := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	srv := newServer(t, NewEvaluator(infQuerier{}, nil), nil, end)
+	meta := map[string]string{"analysis": "podinfo", "canary": "job=api,track=canary", "baseline": "job=api,track=stable"}
+	ok, ans, code := flaggerCall(t, srv.URL+FlaggerRollback, meta)
+	if !ok || ans.Result == nil || ans.Result.Verdict != Fail {
+		t.Fatalf("rollback: success %v (%d), want a rollback: %+v", ok, code, ans)
+	}
+	for _, c := range ans.Result.Checks {
+		if c.Name == "latency" && (c.Verdict != Fail || c.Canary != nil || c.Value != nil || c.Baseline == nil || !strings.Contains(c.Reason, "+Inf")) {
+			t.Errorf("latency check: %+v", c)
+		}
+	}
+	phase, val := measureArgo(t, argoMetric{Method: "POST", URL: srv.URL + "/api/v1/analysis/podinfo/run",
+		JSONBody:         map[string]any{"canary": map[string]string{"job": "api", "track": "canary"}, "baseline": map[string]string{"job": "api", "track": "stable"}},
+		JSONPath:         "{$.data.verdict}",
+		SuccessCondition: `result == "pass"`, FailureCondition: `result == "fail"`})
+	if phase != "Failed" {
+		t.Errorf("argo measurement %s (%s), want Failed", phase, val)
+	}
+}
+
+// signedInfQuerier answers +Inf for the canary's latency and -Inf for the
+// baseline's: their ratio is NaN, which no bound rejects.
+type signedInfQuerier struct{ infQuerier }
+
+func (q signedInfQuerier) Instant(ctx context.Context, query string, at time.Time) (model.Vector, error) {
+	v, err := q.infQuerier.Instant(ctx, query, at)
+	if strings.Contains(query, "histogram_quantile") && !strings.Contains(query, `track="canary"`) {
+		v[0].Value = model.SampleValue(math.Inf(-1))
+	}
+	return v, err
+}
+
+// A check whose compared value is NaN is inconclusive: never promoted.
+func TestNaNComparisonNotPromoted(t *testing.T) {
+	end := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	srv := newServer(t, NewEvaluator(signedInfQuerier{}, nil), nil, end)
+	meta := map[string]string{"analysis": "podinfo", "canary": "job=api,track=canary", "baseline": "job=api,track=stable"}
+	ok, ans, code := flaggerCall(t, srv.URL+FlaggerConfirmPromotion, meta)
+	if ok || ans.Result == nil || ans.Result.Verdict != Inconclusive {
+		t.Fatalf("confirm-promotion: success %v (%d), want held as inconclusive: %+v", ok, code, ans)
+	}
+	if !strings.Contains(ans.Result.Reason, "latency inconclusive: canary/baseline (+Inf/-Inf) is not a number") {
+		t.Errorf("reason %q", ans.Result.Reason)
+	}
+}
+
+// The service of a run is the caller's (a viewer's): the run counters name
+// at most MaxMetricServices services, the others count as "other", and a
+// service longer than a Kubernetes name is refused.
+func TestRunMetricsBounded(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	end := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	srv := newServer(t, NewEvaluator(infQuerier{}, NewMetrics(reg)), nil, end)
+	run := func(service string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + "/api/v1/analysis/podinfo/run?canary=job=api,track=stable&baseline=job=api,track=stable&service=" + url.QueryEscape(service))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for i := range MaxMetricServices + 20 {
+		if code, body := run(fmt.Sprintf("svc-%d", i)); code != http.StatusOK {
+			t.Fatalf("run %d: %d %s", i, code, body)
+		}
+	}
+	if n := testutil.CollectAndCount(reg, "sre_analysis_runs_total"); n != MaxMetricServices+1 {
+		t.Errorf("%d run series, want %d", n, MaxMetricServices+1)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := 0.0
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if mf.GetName() == "sre_analysis_runs_total" && l.GetName() == "service" && l.GetValue() == OtherService {
+					other += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if other != 20 {
+		t.Errorf("%v runs counted as other, want 20", other)
+	}
+	if code, body := run(strings.Repeat("x", 254)); code != http.StatusBadRequest || !strings.Contains(body, "service is longer than 253 bytes") {
+		t.Errorf("long service: %d %s", code, body)
 	}
 }

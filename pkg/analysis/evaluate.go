@@ -162,6 +162,9 @@ func (e *Evaluator) Evaluate(ctx context.Context, spec *Spec, t Target, at time.
 	if t.Service == "" {
 		t.Service = spec.Service
 	}
+	if len(t.Service) > maxKubeName {
+		return Result{}, &TargetError{fmt.Sprintf("service is longer than %d bytes", maxKubeName)}
+	}
 	if len(t.Canary) == 0 {
 		return Result{}, &TargetError{"canary labels are required (the label set selecting the canary's series)"}
 	}
@@ -190,7 +193,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, spec *Spec, t Target, at time.
 	if err != nil {
 		return Result{}, err
 	}
-	if ok {
+	if ok && !math.IsInf(v, 0) {
 		res.Requests = v
 	}
 	var reasons []string
@@ -311,7 +314,7 @@ func (r *evalRun) threshold(ctx context.Context, c Check, cr *CheckResult) error
 		r.noData(c, cr, "the canary's query returned nothing")
 		return nil
 	}
-	cr.Canary, cr.Value = fptr(v), fptr(v)
+	cr.Canary, cr.Value = finite(v), finite(v)
 	judge(c.Min, c.Max, v, "canary value", cr)
 	return nil
 }
@@ -328,7 +331,7 @@ func (r *evalRun) burnRate(ctx context.Context, c Check, cr *CheckResult) error 
 		r.noData(c, cr, fmt.Sprintf("no %s recording for service %q: no SLO, or its rules are not loaded", rulegen.BurnRateRecord(time.Duration(c.Window)), r.target.Service))
 		return nil
 	}
-	cr.Value = fptr(v)
+	cr.Value = finite(v)
 	judge(c.Min, c.Max, v, "SLO burn rate over "+rulegen.WindowName(time.Duration(c.Window)), cr)
 	return nil
 }
@@ -352,10 +355,10 @@ func (r *evalRun) compare(ctx context.Context, c Check, cr *CheckResult) error {
 		return err
 	}
 	if cok {
-		cr.Canary = fptr(cv)
+		cr.Canary = finite(cv)
 	}
 	if bok {
-		cr.Baseline = fptr(bv)
+		cr.Baseline = finite(bv)
 	}
 	switch {
 	case !cok && !bok:
@@ -377,9 +380,7 @@ func (r *evalRun) compare(ctx context.Context, c Check, cr *CheckResult) error {
 	default:
 		ratio = cv / bv
 	}
-	if !math.IsInf(ratio, 0) {
-		cr.Value = fptr(ratio)
-	}
+	cr.Value = finite(ratio)
 	if math.Abs(cv-bv) <= c.Tolerance {
 		cr.Verdict = Pass
 		cr.Reason = fmt.Sprintf("canary %s and baseline %s differ by at most the tolerance %s", num(cv), num(bv), num(c.Tolerance))
@@ -461,6 +462,11 @@ func median(xs []float64) float64 {
 // judge sets the verdict of a value against optional bounds.
 func judge(lo, hi *float64, v float64, what string, cr *CheckResult) {
 	switch {
+	case math.IsNaN(v):
+		// No bound holds or fails for NaN (+Inf/-Inf of a compare): no
+		// evidence either way, never a pass.
+		cr.Verdict = Inconclusive
+		cr.Reason = fmt.Sprintf("%s is not a number", what)
 	case hi != nil && v > *hi:
 		cr.Verdict = Fail
 		cr.Reason = fmt.Sprintf("%s %s > %s", what, num(v), num(*hi))
@@ -502,6 +508,16 @@ func threshBounds(lo, hi *float64) string {
 func num(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
 
 func fptr(v float64) *float64 { return &v }
+
+// finite is fptr of a finite value, nil for an infinite one (a
+// histogram_quantile in the +Inf bucket), which JSON cannot carry: the
+// reason still names it.
+func finite(v float64) *float64 {
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return nil
+	}
+	return &v
+}
 
 func sign(v float64) int {
 	if v < 0 {

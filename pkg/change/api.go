@@ -68,12 +68,16 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	c := Change{Service: req.Service, Kind: Kind(req.Kind), Outcome: Outcome(req.Outcome), Version: req.Version, Commit: req.Commit,
 		CommitTime: req.CommitTime, FinishedAt: req.FinishedAt, Description: req.Description, Source: req.Source, Key: req.Key,
 		Actor: auth.ActorOf(r.Context(), req.Actor, "")}
-	if req.StartedAt != nil {
-		// CI runners' clocks drift, but not by more than this.
-		if req.StartedAt.After(s.clock.Now().Add(maxSkew)) {
-			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("started_at %s is in the future", req.StartedAt.UTC().Format(time.RFC3339)))
+	// CI runners' clocks drift, but not by more than maxSkew: a change
+	// that says it ends in the future would count in the DORA window for
+	// ever.
+	for i, t := range []*time.Time{req.StartedAt, req.FinishedAt} {
+		if t != nil && t.After(s.clock.Now().Add(maxSkew)) {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("%s %s is in the future", []string{"started_at", "finished_at"}[i], t.UTC().Format(time.RFC3339)))
 			return
 		}
+	}
+	if req.StartedAt != nil {
 		c.StartedAt = *req.StartedAt
 	}
 	out, existed, err := s.submit(r.Context(), c, GateInput{Change: req.Change, OverrideToken: r.Header.Get(budget.OverrideHeader), OverrideReason: req.OverrideReason})

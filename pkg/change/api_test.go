@@ -13,6 +13,7 @@ import (
 	"text/template"
 	"time"
 
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	yaml "go.yaml.in/yaml/v3"
 
@@ -218,6 +219,7 @@ func TestChangesAPI(t *testing.T) {
 			{`{"service": "` + strings.Repeat("x", 201) + `"}`, "bad request: service longer than 200 bytes"},
 			{`{"service": "a", "commit": "a\u0000"}`, "commit: NUL byte at offset 1"},
 			{`{"service": "a", "started_at": "2100-01-01T00:00:00Z"}`, "started_at 2100-01-01T00:00:00Z is in the future"},
+			{`{"service": "a", "finished_at": "2100-01-01T00:00:00Z"}`, "finished_at 2100-01-01T00:00:00Z is in the future"},
 		} {
 			code, a := call(t, srv, http.MethodPost, "/api/v1/changes", tc.body)
 			require.Equal(t, http.StatusBadRequest, code, tc.body)
@@ -372,5 +374,148 @@ func TestFluxEvents(t *testing.T) {
 		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/flux", `{"severity": "info", "reason": "ReconciliationSucceeded"}`)
 		require.Equal(t, http.StatusBadRequest, code)
 		require.Equal(t, "a Flux event needs involvedObject kind, name and namespace", a.Error)
+	})
+}
+
+// Flagger posts every event of a canary with the canary's phase (a
+// suspended or erroring canary keeps posting Succeeded or Failed each
+// interval until its next revision) and retries; notifications are
+// redelivered. A final phase repeated for the version the rollout's last
+// change already ended with records nothing, so deployments are not
+// counted twice; a new version is recorded.
+func TestNotificationReplays(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		e.clk.Set(time.Date(2026, 12, 2, 12, 30, 0, 0, time.UTC))
+		srv := serve(t, e)
+		post := func(path, body string) (int, change.NotificationResult) {
+			t.Helper()
+			code, a := call(t, srv, http.MethodPost, path, body)
+			require.Less(t, code, 300, a.Error)
+			return code, decode[change.NotificationResult](t, a)
+		}
+
+		_, res := post("/api/v1/changes/flagger", fixture(t, "flagger-progressing.json"))
+		require.Equal(t, "recorded", res.Action)
+		id := res.Change.ID
+		_, res = post("/api/v1/changes/flagger", fixture(t, "flagger-succeeded.json"))
+		require.Equal(t, "finished", res.Action)
+		suspended := `{"name": "checkout", "namespace": "shop", "phase": "Succeeded", "checksum": "6d5f8c7b9",
+			"metadata": {"eventMessage": "skipping canary run as object is suspended", "eventType": "Normal", "timestamp": "1796213700000"}}`
+		for _, body := range []string{fixture(t, "flagger-succeeded.json"), suspended} {
+			code, res := post("/api/v1/changes/flagger", body)
+			require.Equal(t, http.StatusOK, code)
+			require.Equal(t, "ignored", res.Action)
+			require.Equal(t, id, res.Change.ID)
+		}
+		for range 2 {
+			_, res = post("/api/v1/changes/flagger", fixture(t, "flagger-failed.json"))
+		}
+		require.Equal(t, "ignored", res.Action)
+		// The next revision of the canary is a new change.
+		code, res := post("/api/v1/changes/flagger", strings.Replace(fixture(t, "flagger-succeeded.json"), "6d5f8c7b9", "7e6a9d8c0", 1))
+		require.Equal(t, http.StatusCreated, code)
+		require.Equal(t, "recorded", res.Action)
+
+		healthy := `{"rollout": "checkout", "namespace": "shop", "phase": "Healthy", "aborted": "", "revision": "7"}`
+		_, res = post("/api/v1/changes/argo-rollouts", healthy)
+		require.Equal(t, "recorded", res.Action)
+		_, res = post("/api/v1/changes/argo-rollouts", healthy)
+		require.Equal(t, "ignored", res.Action)
+		_, res = post("/api/v1/changes/argo-rollouts", strings.Replace(healthy, `"7"`, `"8"`, 1))
+		require.Equal(t, "recorded", res.Action)
+
+		require.NoError(t, promtest.GatherAndCompare(e.reg, strings.NewReader(`
+# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by service and result (succeeded, failed, rolled_back, refused).
+# TYPE sre_deployments_total counter
+sre_deployments_total{result="failed",service="checkout"} 0
+sre_deployments_total{result="refused",service="checkout"} 0
+sre_deployments_total{result="rolled_back",service="checkout"} 1
+sre_deployments_total{result="succeeded",service="checkout"} 4
+`), "sre_deployments_total"))
+	})
+}
+
+// A commit time after the rollout started (the committer's clock ahead)
+// is dropped, as for Flagger's events: the Argo Rollouts notification,
+// which carries no time of its own, is recorded, not refused.
+func TestNotificationCommitTimeAhead(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		e.clk.Set(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
+		srv := serve(t, e)
+		for _, path := range []string{"/api/v1/changes/argo-rollouts", "/api/v1/changes/flagger"} {
+			body := `{"rollout": "pay", "namespace": "shop", "phase": "Progressing", "revision": "3", "commit": "abc", "commit_time": "2026-12-02T12:10:00Z"}`
+			if path == "/api/v1/changes/flagger" {
+				body = `{"name": "pay", "namespace": "shop", "phase": "Progressing", "checksum": "x", "metadata": {"commit": "abc", "commit_time": "2026-12-02T12:10:00Z"}}`
+			}
+			code, a := call(t, srv, http.MethodPost, path, body)
+			require.Equal(t, http.StatusCreated, code, a.Error)
+			c := decode[change.NotificationResult](t, a).Change
+			require.Equal(t, "abc", c.Commit, path)
+			require.Nil(t, c.CommitTime, path)
+		}
+	})
+}
+
+// Flagger's first event of a revision ("New revision detected! Scaling
+// up") carries the checksum of the revision before it; the next ones the
+// new checksum. The open change ships the version of the latest event (as
+// when a revision replaces another mid-rollout), so it ends as the
+// revision's one change and a repeated Succeeded records nothing.
+func TestNotificationNewRevision(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		e.clk.Set(time.Date(2026, 12, 2, 12, 30, 0, 0, time.UTC))
+		srv := serve(t, e)
+		post := func(path, body string) change.NotificationResult {
+			t.Helper()
+			code, a := call(t, srv, http.MethodPost, path, body)
+			require.Less(t, code, 300, a.Error)
+			return decode[change.NotificationResult](t, a)
+		}
+		ev := func(phase, checksum, msg string) string {
+			return `{"name": "checkout", "namespace": "shop", "phase": "` + phase + `", "checksum": "` + checksum + `",
+				"metadata": {"eventMessage": "` + msg + `", "eventType": "Normal", "timestamp": "1796213400000"}}`
+		}
+		// Revision A shipped.
+		post("/api/v1/changes/flagger", ev("Progressing", "aaaa", "New revision detected! Scaling up checkout.shop"))
+		post("/api/v1/changes/flagger", ev("Succeeded", "aaaa", "Promotion completed! Scaling down checkout.shop"))
+		// Revision B: its first event still says aaaa.
+		res := post("/api/v1/changes/flagger", ev("Progressing", "aaaa", "New revision detected! Scaling up checkout.shop"))
+		require.Equal(t, "recorded", res.Action)
+		id := res.Change.ID
+		res = post("/api/v1/changes/flagger", ev("Progressing", "bbbb", "Advance checkout.shop canary weight 10"))
+		require.Equal(t, "ignored", res.Action)
+		require.Equal(t, "bbbb", res.Change.Version)
+		res = post("/api/v1/changes/flagger", ev("Succeeded", "bbbb", "Promotion completed! Scaling down checkout.shop"))
+		require.Equal(t, "finished", res.Action)
+		require.Equal(t, id, res.Change.ID)
+		require.Equal(t, "bbbb", res.Change.Version)
+		res = post("/api/v1/changes/flagger", ev("Succeeded", "bbbb", "Promotion completed! Scaling down checkout.shop"))
+		require.Equal(t, "ignored", res.Action)
+
+		// Argo Rollouts: revision 8 replaces 7 mid-rollout, with its commit.
+		post("/api/v1/changes/argo-rollouts", `{"rollout": "pay", "namespace": "shop", "phase": "Progressing", "revision": "7", "commit": "c7", "commit_time": "2026-12-02T11:00:00Z"}`)
+		post("/api/v1/changes/argo-rollouts", `{"rollout": "pay", "namespace": "shop", "phase": "Progressing", "revision": "8", "commit": "c8", "commit_time": "2026-12-02T12:00:00Z"}`)
+		e.clk.Advance(10 * time.Minute)
+		res = post("/api/v1/changes/argo-rollouts", `{"rollout": "pay", "namespace": "shop", "phase": "Healthy", "revision": "8", "commit": "c8", "commit_time": "2026-12-02T12:00:00Z"}`)
+		require.Equal(t, "finished", res.Action)
+		require.Equal(t, "8", res.Change.Version)
+		require.Equal(t, "c8", res.Change.Commit)
+		require.InDelta(t, (40 * time.Minute).Seconds(), *res.Change.LeadTime, 1e-9)
+
+		require.NoError(t, promtest.GatherAndCompare(e.reg, strings.NewReader(`
+# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by service and result (succeeded, failed, rolled_back, refused).
+# TYPE sre_deployments_total counter
+sre_deployments_total{result="failed",service="checkout"} 0
+sre_deployments_total{result="refused",service="checkout"} 0
+sre_deployments_total{result="rolled_back",service="checkout"} 0
+sre_deployments_total{result="succeeded",service="checkout"} 2
+sre_deployments_total{result="failed",service="pay"} 0
+sre_deployments_total{result="refused",service="pay"} 0
+sre_deployments_total{result="rolled_back",service="pay"} 0
+sre_deployments_total{result="succeeded",service="pay"} 1
+`), "sre_deployments_total"))
 	})
 }

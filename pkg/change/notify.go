@@ -59,11 +59,33 @@ type NotificationResult struct {
 // Progress records what a rollout engine reports about one rollout (its
 // ref): started opens an in-progress change (once: a repeated start is
 // ignored); a final outcome finishes the open one, or records a finished
-// change when none is open.
+// change when none is open, unless the last change of the ref already
+// ended so for the same version (a repeated notification: Flagger posts
+// every event of a canary with its phase, Succeeded until the next
+// revision, and retries; notifications are redelivered).
 func (s *Service) Progress(ctx context.Context, c Change, outcome Outcome) (NotificationResult, error) {
 	open, err := s.openByRef(ctx, c.Ref)
 	if err != nil {
 		return NotificationResult{}, err
+	}
+	if outcome != InProgress && open == nil && c.Version != "" {
+		last, err := s.lastByRef(ctx, c.Ref)
+		if err != nil {
+			return NotificationResult{}, err
+		}
+		if last != nil && last.Outcome == outcome && last.Version == c.Version {
+			last.fill()
+			return NotificationResult{Action: "ignored", Reason: fmt.Sprintf("change %d of %s version %s is already %s", last.ID, c.Ref, c.Version, outcome), Change: last}, nil
+		}
+	}
+	if open != nil && c.Version != "" && c.Version != open.Version {
+		// The rollout now ships another version: Flagger's first event of
+		// a revision carries the checksum of the one before it, and a
+		// revision may replace another mid-rollout. The open change is
+		// the rollout of the version it ships.
+		if err := s.supersede(ctx, open, c); err != nil {
+			return NotificationResult{}, err
+		}
 	}
 	switch {
 	case outcome == InProgress && open != nil:
@@ -89,6 +111,43 @@ func (s *Service) Progress(ctx context.Context, c Change, outcome Outcome) (Noti
 	}
 	out, err := s.Record(ctx, c)
 	return NotificationResult{Action: "recorded", Change: &out}, err
+}
+
+// supersede makes the open change the rollout of c's version, commit and
+// commit time.
+func (s *Service) supersede(ctx context.Context, open *Change, c Change) error {
+	for name, v := range map[string]string{"version": c.Version, "commit": c.Commit} {
+		if len(v) > maxField {
+			return fmt.Errorf("%w: %s longer than %d bytes", ErrBadRequest, name, maxField)
+		}
+	}
+	var commitAt *time.Time
+	if c.CommitTime != nil {
+		t := c.CommitTime.UTC().Truncate(time.Millisecond)
+		commitAt = &t
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE changes SET version = $1, commit_sha = $2, commit_at = $3 WHERE id = $4 AND outcome = $5`,
+		c.Version, c.Commit, nullMS(commitAt), open.ID, string(InProgress)); err != nil {
+		return fmt.Errorf("change %d of %s: record version %s: %w", open.ID, c.Ref, c.Version, err)
+	}
+	s.logger.Info("Change ships another version", "id", open.ID, "ref", c.Ref, "from", open.Version, "to", c.Version)
+	open.Version, open.Commit, open.CommitTime = c.Version, c.Commit, commitAt
+	return nil
+}
+
+// lastByRef returns the latest change of a rollout (nil without one).
+func (s *Service) lastByRef(ctx context.Context, ref string) (*Change, error) {
+	if ref == "" {
+		return nil, nil
+	}
+	c, err := scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM changes WHERE ref = $1 ORDER BY id DESC LIMIT 1`, ref))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find the last change of %s: %w", ref, err)
+	}
+	return c, nil
 }
 
 func (s *Service) openByRef(ctx context.Context, ref string) (*Change, error) {
@@ -147,7 +206,13 @@ func (s *Service) handleFlagger(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) answerProgress(w http.ResponseWriter, r *http.Request, c Change, outcome Outcome) {
-	if c.CommitTime != nil && !c.StartedAt.IsZero() && c.CommitTime.After(c.StartedAt) {
+	// A commit time after the start (a committer's clock ahead) is no lead
+	// time; the notification is recorded without it, not refused.
+	start := c.StartedAt
+	if start.IsZero() {
+		start = s.clock.Now()
+	}
+	if c.CommitTime != nil && c.CommitTime.After(start) {
 		c.CommitTime = nil
 	}
 	res, err := s.Progress(r.Context(), c, outcome)

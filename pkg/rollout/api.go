@@ -3,13 +3,13 @@ package rollout
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -113,9 +113,13 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return true
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	// Strict, as the other API bodies: one JSON value, and no text the
+	// store cannot keep (a NUL byte fails a PostgreSQL insert).
+	err = web.UnmarshalStrict(body, v)
+	if err == nil {
+		err = limits.Check(v)
+	}
+	if err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("body: %w", err))
 		return false
 	}

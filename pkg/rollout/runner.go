@@ -90,7 +90,23 @@ func (s *Service) gate(ctx context.Context, ro *Rollout, jobID int64) {
 	t.event(Event{Kind: "stage", Status: "entered", Actor: "system", Message: fmt.Sprintf("stage %s entered", s.stageName(t.ro))})
 	if !s.commit(ctx, t, jobID) {
 		_ = s.locks.Release(context.WithoutCancel(ctx), ro.def.Target(), holderOf(ro.ID))
+		if t.ro.ChangeID != 0 && ro.ChangeID == 0 {
+			s.closeOrphan(context.WithoutCancel(ctx), ro.ID, t.ro.ChangeID)
+		}
 	}
+}
+
+// closeOrphan finishes the change recorded by a gate transition that lost
+// to a manual command: a rollout aborted while its gate answered ended
+// without that change, which would otherwise stay in progress for ever
+// (and be the likely cause of every later incident of the service).
+func (s *Service) closeOrphan(ctx context.Context, id, changeID int64) {
+	cur, err := getRollout(ctx, s.db, id)
+	if err != nil || !Final(cur.State) || cur.ChangeID != 0 {
+		return
+	}
+	cur.ChangeID = changeID
+	s.recordOutcome(ctx, cur)
 }
 
 // actuate runs an action of ro and records its outcome in t.

@@ -582,3 +582,54 @@ func TestManualCommandDuringAction(t *testing.T) {
 		require.Equal(t, "weight-50", ro.Stages[ro.Stage].Name)
 	})
 }
+
+// The rollout API reads its bodies as strictly as the rest of the API: a
+// reason with a NUL byte (which PostgreSQL cannot store) or a second JSON
+// value is a 400 naming the problem, and nothing changes.
+func TestAPIBodiesStrict(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, canaryDef)
+		ro := h.start("api-canary", "v2")
+		h.run()
+		mux := http.NewServeMux()
+		h.svc.Routes(mux, true)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		for _, tc := range []struct{ body, err string }{
+			{`{"reason": "a\u0000b"}`, "body: reason: NUL byte at offset 1"},
+			{`{"reason": "a"} {"reason": "b"}`, "body: trailing data after the JSON value"},
+		} {
+			resp, err := http.Post(fmt.Sprintf("%s/api/v1/rollouts/%d/pause", srv.URL, ro.ID), "application/json", strings.NewReader(tc.body))
+			require.NoError(t, err)
+			var a struct{ Error string }
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&a))
+			resp.Body.Close()
+			require.Equal(t, http.StatusBadRequest, resp.StatusCode, tc.body)
+			require.Equal(t, tc.err, a.Error, tc.body)
+		}
+		require.Equal(t, StateRunning, h.get(ro.ID).State)
+	})
+}
+
+// A rollout aborted while the deploy gate answers ends aborted; the change
+// its gate transition recorded before losing to the abort is finished
+// (rolled back), not left in progress for ever.
+func TestAbortDuringGateFinishesItsChange(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, canaryDef)
+		h.gate = func(string) (GateAnswer, error) {
+			ros, err := h.svc.List(context.Background(), ListFilter{Active: true})
+			require.NoError(t, err)
+			require.Len(t, ros, 1)
+			_, err = h.svc.Abort(context.Background(), ros[0].ID, "bob", "wrong build")
+			require.NoError(t, err)
+			return GateAnswer{Allowed: true, State: "green", Reason: "budget green"}, nil
+		}
+		ro := h.start("api-canary", "v2")
+		h.run()
+		require.Equal(t, StateAborted, h.get(ro.ID).State)
+		require.Empty(t, h.proxy.got(), "no traffic moved")
+		require.Len(t, h.rec.started, 1)
+		require.Equal(t, map[int64]string{1: "rolled_back"}, h.rec.finished)
+	})
+}

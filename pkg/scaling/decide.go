@@ -65,6 +65,11 @@ func Decide(p *Policy, st State, samples []Sample, now time.Time) Decision {
 	interval := time.Duration(p.Interval)
 	var window []Sample
 	for _, s := range samples {
+		// NaN (0/0 of a ratio without traffic) and infinities are no
+		// value to scale on: the sample is missing.
+		if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
+			continue
+		}
 		if !s.Time.After(now) && !s.Time.Before(now.Add(-p.Window())) {
 			window = append(window, s)
 		}
@@ -200,7 +205,9 @@ func (p *Policy) recommend(cur int, window []Sample, now time.Time) (int, string
 		if math.Abs(x/p.TargetValue-1) <= Tolerance {
 			return cur
 		}
-		return int(math.Ceil(float64(base) * x / p.TargetValue))
+		// Clamped before the conversion, which overflows (a huge value
+		// would become a negative count and scale down).
+		return int(min(max(math.Ceil(float64(base)*x/p.TargetValue), 0), float64(p.MaxInstances)+1))
 	}
 	if upCovered && over(upW, p.ScaleUp.Threshold) {
 		lo := math.MaxInt

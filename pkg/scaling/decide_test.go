@@ -1,6 +1,7 @@
 package scaling
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +87,10 @@ func TestDecide(t *testing.T) {
 		{"target: down takes the highest recommendation", tgt, State{Instances: 4}, series(sat, 30, 50, 20), sat, Down, "", 3, "memory 20, target 70 for 2m0s: 4 -> 3"},
 		{"target: cooldown", tgt, State{Instances: 4, LastAction: sat.Add(-9 * time.Minute)}, series(sat, 20, 20, 20), sat, None, Down, 4, "cooldown: would scale down 4 -> 2"},
 		{"target: capped at max", tgt, State{Instances: 8}, series(sat, 100), sat, Up, "", 10, "8 -> 10"},
+		{"target: NaN is no data", tgt, State{Instances: 4}, series(sat, math.NaN(), math.NaN(), math.NaN()), sat, None, "", 4, "no data"},
+		{"target: infinity is no data", tgt, State{Instances: 4}, series(sat, 100, math.Inf(1)), sat, None, "", 4, "no data"},
+		{"target: a huge value scales up to max", tgt, State{Instances: 4}, series(sat, 1e300), sat, Up, "", 10, "4 -> 10"},
+		{"NaN is no data", thr, State{Instances: 3}, series(sat, 95, 95, math.NaN()), sat, None, "", 3, "no data"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := Decide(tc.p, tc.st, tc.samples, tc.now)

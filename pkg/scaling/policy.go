@@ -104,6 +104,18 @@ type KubeTarget struct {
 	Name string `yaml:"name" json:"name"`
 }
 
+// PodPattern is the regular expression of the names of the workload's
+// pods: <name>-<ordinal> for a StatefulSet, <name>-<pod-template-hash>-<5
+// characters> for a Deployment (the last dash missing where Kubernetes
+// cut a long ReplicaSet name), not the pods of another workload whose
+// name starts with <name>-, such as <name>-worker's.
+func (k *KubeTarget) PodPattern() string {
+	if k.Kind == "StatefulSet" {
+		return regexp.QuoteMeta(k.Name) + "-[0-9]+"
+	}
+	return regexp.QuoteMeta(k.Name) + "-[a-z0-9]+(-[a-z0-9]{5})?"
+}
+
 // Metric is what a policy measures.
 type Metric struct {
 	// Type is cpu or memory (utilisation in percent, 0-100) or promql.
@@ -464,7 +476,7 @@ func (p *Policy) Query() string {
 		return p.Metric.Query
 	}
 	if k := p.Target.Kubernetes; k != nil {
-		pods := fmt.Sprintf(`namespace=%q, pod=~%q`, k.Namespace, k.Name+"-.*")
+		pods := fmt.Sprintf(`namespace=%q, pod=~%q`, k.Namespace, k.PodPattern())
 		if p.Metric.Type == MetricCPU {
 			return fmt.Sprintf(`100 * sum(rate(container_cpu_usage_seconds_total{%s, container!=""}[2m])) / sum(kube_pod_container_resource_requests{%s, resource="cpu"})`, pods, pods)
 		}

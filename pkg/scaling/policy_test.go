@@ -1,10 +1,13 @@
 package scaling
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/rootuip/sre/pkg/testutil"
 )
@@ -90,5 +93,52 @@ func TestPolicyErrors(t *testing.T) {
 				t.Fatalf("error names a Go type: %v", err)
 			}
 		})
+	}
+}
+
+// The default cpu and memory queries of a Kubernetes target read the
+// workload's pods only: not those of another workload whose name starts
+// with the same prefix (api-worker next to api, a StatefulSet api-db).
+func TestKubernetesQueryPods(t *testing.T) {
+	for _, tc := range []struct {
+		kind, metric string
+		in, out      []string
+	}{
+		{"Deployment", "cpu", []string{"api-7d9f8b6c5-x2x4z", "api-5f4b8c9d7b-abcde", "api-7d9f8x2x4z"}, []string{"api-worker-7d9f8b6c5-x2x4z", "api-db-0", "apix-7d9f8b6c5-x2x4z", "api"}},
+		{"Deployment", "memory", []string{"api-7d9f8b6c5-x2x4z"}, []string{"api-worker-7d9f8b6c5-x2x4z"}},
+		{"StatefulSet", "cpu", []string{"api-0", "api-12"}, []string{"api-db-0", "api-7d9f8b6c5-x2x4z"}},
+	} {
+		p := mustParse(t, fmt.Sprintf("service: api\ntarget: {kubernetes: {namespace: prod, kind: %s, name: api}}\nmin_instances: 1\nmax_instances: 5\nmetric: {type: %s}\ntarget_value: 70\n", tc.kind, tc.metric))
+		expr, err := parser.NewParser(parser.Options{}).ParseExpr(p.Query())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sels := 0
+		parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+			vs, ok := n.(*parser.VectorSelector)
+			if !ok {
+				return nil
+			}
+			sels++
+			for _, m := range vs.LabelMatchers {
+				if m.Name != "pod" {
+					continue
+				}
+				for _, pod := range tc.in {
+					if !m.Matches(pod) {
+						t.Errorf("%s %s: %s does not select pod %s", tc.kind, tc.metric, vs, pod)
+					}
+				}
+				for _, pod := range tc.out {
+					if m.Matches(pod) {
+						t.Errorf("%s %s: %s selects pod %s", tc.kind, tc.metric, vs, pod)
+					}
+				}
+			}
+			return nil
+		})
+		if sels != 2 {
+			t.Fatalf("%s: %d selectors", p.Query(), sels)
+		}
 	}
 }
