@@ -374,6 +374,15 @@ func TestFluxEvents(t *testing.T) {
 		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/flux", `{"severity": "info", "reason": "ReconciliationSucceeded"}`)
 		require.Equal(t, http.StatusBadRequest, code)
 		require.Equal(t, "a Flux event needs involvedObject kind, name and namespace", a.Error)
+
+		// Kubernetes allows a name of 253 bytes and a namespace of 63: the
+		// event's key (kind, namespace, name, revision) is longer than the
+		// other fields' 200 bytes, and is recorded.
+		long := strings.Replace(strings.Replace(fixture(t, "flux-succeeded.json"), `"name": "checkout"`, `"name": "`+strings.Repeat("n", 253)+`"`, 1),
+			`"namespace": "flux-system"`, `"namespace": "`+strings.Repeat("s", 63)+`"`, 1)
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/flux?service=checkout", long)
+		require.Equal(t, http.StatusCreated, code, a.Error)
+		require.Equal(t, "checkout", decode[change.NotificationResult](t, a).Change.Service)
 	})
 }
 

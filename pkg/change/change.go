@@ -200,9 +200,11 @@ func (s *Service) config() (Config, Gater) {
 	return s.cfg, s.gate
 }
 
-// Field limits.
+// Field limits. A ref or key names a Kubernetes object (a namespace of up
+// to 63 bytes, a name of up to 253, a kind, a revision): maxKey.
 const (
 	maxField = 200
+	maxKey   = 512
 	maxText  = 4000
 )
 
@@ -224,9 +226,14 @@ func (c *Change) normalise(now time.Time) error {
 	if c.Source == "" {
 		c.Source = SourceAPI
 	}
-	for name, v := range map[string]string{"service": c.Service, "source": c.Source, "ref": c.Ref, "key": c.Key, "version": c.Version, "commit": c.Commit, "actor": c.Actor} {
+	for name, v := range map[string]string{"service": c.Service, "source": c.Source, "version": c.Version, "commit": c.Commit, "actor": c.Actor} {
 		if len(v) > maxField {
 			return fmt.Errorf("%w: %s longer than %d bytes", ErrBadRequest, name, maxField)
+		}
+	}
+	for name, v := range map[string]string{"ref": c.Ref, "key": c.Key} {
+		if len(v) > maxKey {
+			return fmt.Errorf("%w: %s longer than %d bytes", ErrBadRequest, name, maxKey)
 		}
 	}
 	if len(c.Description) > maxText {
