@@ -268,7 +268,10 @@ func (s *Service) compute(ctx context.Context, cfg Config, now time.Time) (*Page
 	if err != nil {
 		return nil, fmt.Errorf("status page: open incidents: %w", err)
 	}
-	past, err := s.list(ctx, incident.Filter{Status: []incident.Status{incident.StatusResolved}, Since: from.AddDate(0, 0, -1)})
+	recent := now.AddDate(0, 0, -s.o.RecentDays)
+	// The incidents resolved since the first bar or the recent days began,
+	// however long ago they opened.
+	past, err := s.list(ctx, incident.Filter{Status: []incident.Status{incident.StatusResolved}, ResolvedSince: minTime(from, recent)})
 	if err != nil {
 		return nil, fmt.Errorf("status page: past incidents: %w", err)
 	}
@@ -279,7 +282,6 @@ func (s *Service) compute(ctx context.Context, cfg Config, now time.Time) (*Page
 		state    State
 	}
 	outages := map[string][]span{}
-	recent := now.AddDate(0, 0, -s.o.RecentDays)
 	for _, inc := range append(open, past...) {
 		comps := byService[inc.Service]
 		if len(comps) == 0 {
