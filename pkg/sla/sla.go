@@ -338,8 +338,11 @@ func pick(ctx context.Context, q Querier, expr string, m *labels.Matcher, at tim
 func roundPct(v float64) float64 { return math.Round(v*1e9) / 1e9 }
 
 // Percent formats a ratio as a percentage with at most 4 decimals: 0.99995 -> "99.995%".
+// It cuts the further decimals (after removing float noise, as roundPct)
+// rather than rounding, so that a figure below a target or a credit bound
+// is never shown as reaching it: 0.9998999 -> "99.9899%", not "99.99%".
 func Percent(r float64) string {
-	return strconv.FormatFloat(math.Round(r*100*1e4)/1e4, 'f', -1, 64) + "%"
+	return strconv.FormatFloat(math.Floor(math.Round(r*1e11)/1e5)/1e4, 'f', -1, 64) + "%"
 }
 
 // ServiceNames returns the report's services in order.

@@ -456,3 +456,29 @@ func TestParseRange(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, sla.Range{Label: "30d", Start: now.Add(-30 * 24 * time.Hour), End: now}, r)
 }
+
+// TestPercentNeverRoundsUp: the achieved figure a report shows never
+// reaches a target the availability missed, nor a credit tier's bound it is
+// below: 99.98999% is shown as 99.9899%, not 99.99% beside "target 99.99%,
+// MISSED" and a credit for being below 99.99%.
+func TestPercentNeverRoundsUp(t *testing.T) {
+	for _, c := range []struct {
+		ratio float64
+		want  string
+	}{
+		{0.9998999, "99.9899%"},
+		{0.99989999999, "99.9899%"},
+		{0.99995, "99.995%"},
+		{0.9999, "99.99%"},
+		{0.9995, "99.95%"},
+		{0.999, "99.9%"},
+		{0.95, "95%"},
+		{0.972, "97.2%"},
+		{0.999306, "99.9306%"},
+		{1, "100%"},
+		{0.99999999, "99.9999%"},
+		{0, "0%"},
+	} {
+		require.Equal(t, c.want, sla.Percent(c.ratio), "%v", c.ratio)
+	}
+}
