@@ -186,7 +186,7 @@ func Compute(ctx context.Context, q Querier, lookup SLOLookup, cu *Customer, r R
 			if !ok {
 				return nil, fmt.Errorf("service %q: SLO %q is not defined in the SLO specs", s.Service, t.t.SLO)
 			}
-			obj := &Objective{SLO: t.t.SLO, Target: Percent(t.t.Target / 100), TargetRatio: t.t.Target / 100, Scope: "service"}
+			obj := &Objective{SLO: t.t.SLO, Target: Percent(t.t.Target / 100), TargetRatio: targetRatio(t.t.Target), Scope: "service"}
 			var customer *labels.Matcher
 			if slices.Contains(o.GroupBy, cu.Label) {
 				obj.Scope = "customer"
@@ -333,6 +333,10 @@ func pick(ctx context.Context, q Querier, expr string, m *labels.Matcher, at tim
 	}
 	return nil, nil
 }
+
+// targetRatio is a target percentage as a ratio without the float noise of
+// the division (99.99 / 100 is 0.9998999999999999): 0.9999.
+func targetRatio(pct float64) float64 { return math.Round(pct*1e9) / 1e11 }
 
 // roundPct removes float noise from a percentage (to 1e-9 percent).
 func roundPct(v float64) float64 { return math.Round(v*1e9) / 1e9 }

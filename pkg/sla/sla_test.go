@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -278,6 +279,7 @@ func TestReportsFromRealPrometheus(t *testing.T) {
 				require.Equal(t, scope, a.Scope)
 				require.Equal(t, status(avail, s.Availability.Target), a.Status, "%s availability %v", s.Service, avail)
 				require.Equal(t, sla.Percent(avail), a.Achieved)
+				require.Equal(t, ratioOf(t, s.Availability.Target), a.TargetRatio, "the target as written, without float noise")
 				require.Equal(t, credit(cu.Credits, avail), a.Credit)
 				if a.Status == sla.StatusMissed {
 					wantViolations++
@@ -288,6 +290,7 @@ func TestReportsFromRealPrometheus(t *testing.T) {
 					require.NotNil(t, l)
 					require.InDelta(t, latencyGood[customer], *l.AchievedRatio, 1e-12)
 					require.Equal(t, status(latencyGood[customer], s.Latency.Target), l.Status)
+					require.Equal(t, ratioOf(t, s.Latency.Target), l.TargetRatio)
 					if l.Status == sla.StatusMissed {
 						wantViolations++
 					}
@@ -481,4 +484,13 @@ func TestPercentNeverRoundsUp(t *testing.T) {
 	} {
 		require.Equal(t, c.want, sla.Percent(c.ratio), "%v", c.ratio)
 	}
+}
+
+// ratioOf is the ratio of a target percentage as a decimal reading gives
+// it: 99.99 -> 0.9999 (99.99 / 100 is 0.9998999999999999).
+func ratioOf(t *testing.T, pct float64) float64 {
+	t.Helper()
+	r, err := strconv.ParseFloat(strconv.FormatFloat(pct, 'f', -1, 64)+"e-2", 64)
+	require.NoError(t, err)
+	return r
 }
