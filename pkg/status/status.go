@@ -293,7 +293,7 @@ func (s *Service) compute(ctx context.Context, cfg Config, now time.Time) (*Page
 			end = *inc.ResolvedAt
 		}
 		for _, c := range comps {
-			outages[c] = append(outages[c], span{inc.DetectedAt, end, st})
+			outages[c] = append(outages[c], span{startOf(inc), end, st})
 			if inc.ResolvedAt == nil {
 				compState[c] = worst(compState[c], st)
 			}
@@ -402,7 +402,7 @@ func (s *Service) compute(ctx context.Context, cfg Config, now time.Time) (*Page
 
 // public turns an incident into what customers see.
 func (s *Service) public(ctx context.Context, inc incident.Incident, comps []string, st State) (PublicIncident, error) {
-	pi := PublicIncident{ID: publicID(s.o.Key, inc.ID), Impact: st, Components: comps, StartedAt: inc.DetectedAt.UTC(),
+	pi := PublicIncident{ID: publicID(s.o.Key, inc.ID), Impact: st, Components: comps, StartedAt: startOf(inc).UTC(),
 		Stage: "investigating", Updates: []PublicUpdate{}}
 	if inc.MitigatedBy != "" {
 		pi.Stage = "monitoring"
@@ -431,6 +431,15 @@ func (s *Service) public(ctx context.Context, inc incident.Incident, comps []str
 	}
 	slices.SortFunc(pi.Updates, func(a, b PublicUpdate) int { return b.Time.Compare(a.Time) })
 	return pi, nil
+}
+
+// startOf is when the incident started: its detection, or its creation
+// when its first alert claims to start later (an Alertmanager clock ahead).
+func startOf(inc incident.Incident) time.Time {
+	if inc.DetectedAt.After(inc.CreatedAt) {
+		return inc.CreatedAt
+	}
+	return inc.DetectedAt
 }
 
 func joinNames(n []string) string {
