@@ -294,7 +294,11 @@ func New(ctx context.Context, o Options) (*App, error) {
 	})
 	a.Mux.HandleFunc("GET /-/ready", a.serveReady)
 	a.Mux.HandleFunc("POST /-/reload", a.serveReload)
-	a.Mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	// A collector that fails (a store read timing out) leaves its series out
+	// and is logged; it does not turn the whole scrape into a 500, which
+	// would drop every other series and set up to 0.
+	a.Mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg,
+		ErrorHandling: promhttp.ContinueOnError, ErrorLog: gatherLog{a.Logger}}))
 	mountPprof(a.Mux)
 	a.handler = a.instrument()
 	a.metrics.reloadSuccess.Set(1)
@@ -446,3 +450,8 @@ func (a *App) serveReady(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprintln(w, "sred is Ready.")
 }
+
+// gatherLog logs the errors of /metrics' collectors.
+type gatherLog struct{ l *slog.Logger }
+
+func (g gatherLog) Println(v ...any) { g.l.Warn("Serve /metrics", "err", fmt.Sprint(v...)) }

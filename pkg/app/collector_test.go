@@ -735,3 +735,41 @@ func nonZeroSeries(mf *dto.MetricFamily) int {
 	}
 	return n
 }
+
+// failingCollector stands for a collector whose store read failed (the
+// on-call, job queue and rollout collectors report such an error as an
+// invalid metric).
+type failingCollector struct{ desc *prometheus.Desc }
+
+func (c failingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c failingCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.NewInvalidMetric(c.desc, errors.New("list overrides: context deadline exceeded"))
+}
+
+// TestMetricsSurviveFailingCollector: a collector that fails leaves its own
+// series out of /metrics; the scrape still answers 200 with every other
+// series (the incident statistics of an incident just opened, the webhook
+// counters), rather than a 500 that drops them all and sets up to 0.
+func TestMetricsSurviveFailingCollector(t *testing.T) {
+	_, srv := runApp(t, "sqlite", "", func(a *App) {
+		a.Registry.MustRegister(failingCollector{prometheus.NewDesc("sre_test_failing", "A collector whose store read fails.", nil, nil)})
+	})
+	body := `{"version":"4","groupKey":"g1","status":"firing","receiver":"sred","groupLabels":{"alertname":"HighErrors"},
+		"commonLabels":{"alertname":"HighErrors","service":"api","severity":"critical"},"externalURL":"http://am",
+		"alerts":[{"status":"firing","labels":{"alertname":"HighErrors","service":"api","severity":"critical"},
+		"startsAt":"2026-01-01T00:00:00Z","fingerprint":"f1"}]}`
+	resp, err := http.Post(srv.URL+"/api/v1/webhook/alertmanager", "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	resp, err = http.Get(srv.URL + "/metrics")
+	require.NoError(t, err)
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
+	require.Contains(t, string(b), `sre_incidents_open{service="api",severity="CRITICAL"} 1`)
+	require.Contains(t, string(b), `sre_webhook_requests_total{code="200"} 1`)
+	require.NotContains(t, string(b), "sre_test_failing")
+}

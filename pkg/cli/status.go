@@ -38,7 +38,7 @@ func statusShow(env *Env, o statusOptions) error {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "COMPONENT\tSTATUS\tUPTIME (%dd)\n", len(firstUptime(p)))
 	for _, c := range p.Components {
-		fmt.Fprintf(tw, "%s\t%s\t%.3f%%\n", c.Name, c.Status.Label(), 100*c.UptimeRatio)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, c.Status.Label(), status.Percent(c.UptimeRatio, 3))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -620,3 +620,31 @@ func TestRollupLookBackOnClock(t *testing.T) {
 		}
 	})
 }
+
+// TestDetectionInTheFuture: an alert whose startsAt is after the incident's
+// creation (a clock skewed ahead, or a hostile startsAt in the year 9999)
+// counts as detected at the creation: the service's last detection and MTBF
+// are not pushed into the future for good (collector_services never moves
+// back), and its detection time is 0.
+func TestDetectionInTheFuture(t *testing.T) {
+	sretest.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		upsert(t, db, row{id: "INC-1", service: "web", severity: "HIGH", status: "triggered", detected: -time.Minute, created: 0})
+		upsert(t, db, row{id: "INC-2", service: "web", severity: "HIGH", status: "triggered",
+			detected: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC).Sub(t0), created: time.Hour})
+		c := newCollector(t, db, Options{})
+		want := fmt.Sprintf(`
+# HELP sre_incident_last_detected_timestamp_seconds Unix time the last incident of a service was detected (its first alert started).
+# TYPE sre_incident_last_detected_timestamp_seconds gauge
+sre_incident_last_detected_timestamp_seconds{service="web"} %d
+# HELP sre_incident_mtbf_seconds Mean time between failures: mean time between the detection of consecutive incidents of a service (services with at least two incidents).
+# TYPE sre_incident_mtbf_seconds gauge
+sre_incident_mtbf_seconds{service="web"} 3660
+`, t0.Add(time.Hour).Unix())
+		if err := testutil.CollectAndCompare(c, strings.NewReader(want), MetricLastDetected, MetricMTBF); err != nil {
+			t.Fatal(err)
+		}
+		if n, sum := histogram(t, c, MetricDetection, "web", "HIGH"); n != 2 || sum != 60 {
+			t.Errorf("detection: count %d sum %g, want 2 and 60", n, sum)
+		}
+	})
+}

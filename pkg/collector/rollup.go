@@ -93,6 +93,11 @@ func (ru *rollup) page(ctx context.Context, q queryer, c cursor) ([]incidentRow,
 			return nil, fmt.Errorf("read incidents: %w", err)
 		}
 		r.obsAck, r.obsResolve, r.obsRecover, r.obsPM, r.obsAutomated = ack != 0, res != 0, rec != 0, pm != 0, auto != 0
+		// An alert that starts after its incident was created (a clock
+		// ahead, a startsAt in the year 9999) was detected at the creation:
+		// the service's last detection (which never moves back) and MTBF
+		// stay out of the future.
+		r.detected = min(r.detected, r.created)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {

@@ -277,14 +277,15 @@ func (s *Service) Get(ctx context.Context, id string) (*Incident, error) {
 
 // Filter selects incidents for List. Zero fields do not filter.
 type Filter struct {
-	Status     []Status
-	Service    string
-	Severity   []Severity
-	Since      time.Time // created at or after
-	Until      time.Time // created before
-	Limit      int       // default 50, at most 1000
-	Offset     int
-	WithAlerts bool
+	Status        []Status
+	Service       string
+	Severity      []Severity
+	Since         time.Time // created at or after
+	Until         time.Time // created before
+	ResolvedSince time.Time // resolved at or after
+	Limit         int       // default 50, at most 1000
+	Offset        int
+	WithAlerts    bool
 }
 
 // Page is one page of List results.
@@ -334,6 +335,9 @@ func (s *Service) List(ctx context.Context, f Filter) (*Page, error) {
 	}
 	if !f.Until.IsZero() {
 		where = append(where, "created_at < "+arg(ms(f.Until)))
+	}
+	if !f.ResolvedSince.IsZero() {
+		where = append(where, "resolved_at >= "+arg(ms(f.ResolvedSince)))
 	}
 	cond := ""
 	if len(where) > 0 {

@@ -55,7 +55,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 		o.Until = t
 	}
 	if v := q.Get("since"); v != "" {
-		t, err := parseSince(v, o.Until)
+		t, err := parseSince(v, now)
 		if err != nil {
 			bad("since", err)
 			return

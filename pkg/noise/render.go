@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 )
 
 // Formats are the report's output formats.
@@ -52,7 +53,7 @@ func renderText(w io.Writer, r *Report) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "ALERT\tSERVICE\tPAGES\tPER WEEK\tSELF-RESOLVED<%s\tACK NO ACTION\tFLAPPING\tNIGHT\tMEAN ACK\n", r.ShortAfter)
 	for _, row := range r.Rows {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%d\t%d\t%d\t%.0f%%\t%s\n", row.Alertname, row.Service, row.Pages, row.PagesPerWeek,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%d\t%d\t%d\t%.0f%%\t%s\n", printable(row.Alertname), printable(row.Service), row.Pages, row.PagesPerWeek,
 			row.AutoResolvedShort, row.AckedWithoutAction, row.Flapping, row.NightShare*100, ack(row))
 	}
 	if err := tw.Flush(); err != nil {
@@ -68,7 +69,7 @@ func renderText(w io.Writer, r *Report) error {
 			first = false
 		}
 		for _, s := range row.Suggestions {
-			fmt.Fprintf(w, "  %s/%s: %s\n", row.Service, row.Alertname, s)
+			fmt.Fprintf(w, "  %s/%s: %s\n", printable(row.Service), printable(row.Alertname), printable(s))
 		}
 	}
 	return nil
@@ -85,9 +86,31 @@ func renderMarkdown(w io.Writer, r *Report) error {
 	for _, row := range r.Rows {
 		fmt.Fprintf(w, "| %s | %s | %d | %.1f | %d | %d | %d | %.0f%% | %s | %s |\n", mdEscape(row.Alertname), mdEscape(row.Service),
 			row.Pages, row.PagesPerWeek, row.AutoResolvedShort, row.AckedWithoutAction, row.Flapping, row.NightShare*100, ack(row),
-			mdEscape(strings.Join(row.Suggestions, "; ")))
+			mdText.Replace(printable(strings.Join(row.Suggestions, "; "))))
 	}
 	return nil
 }
 
-func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+// Alert names, services and SLOs come from alert labels, so they may hold
+// anything: the renderings keep them to their cell or line.
+
+// printable replaces control characters (newlines, tabs, terminal escapes)
+// with U+FFFD.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return unicode.ReplacementChar
+		}
+		return r
+	}, s)
+}
+
+// mdValue escapes a label value for a Markdown table cell: no line break,
+// pipe, emphasis, code span, HTML or link.
+var mdValue = strings.NewReplacer("|", `\|`, "`", "\\`", "*", `\*`, "_", `\_`, "<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`)
+
+// mdText escapes a suggestion (sred's text with label values in it) for a
+// Markdown table cell, keeping its code spans (`for:`).
+var mdText = strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`)
+
+func mdEscape(s string) string { return mdValue.Replace(printable(s)) }

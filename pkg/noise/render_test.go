@@ -1,6 +1,7 @@
 package noise
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -30,4 +31,32 @@ func TestAckColumn(t *testing.T) {
 	} {
 		require.Equal(t, tc.want, ack(Row{Acked: tc.acked, MeanTimeToAckSeconds: tc.seconds}), "%d acked, mean %vs", tc.acked, tc.seconds)
 	}
+}
+
+// TestRenderHostileLabels: alert names and services come from alert labels;
+// one with a newline, a pipe, a tab, HTML, a link or a terminal escape
+// keeps to its table cell (Markdown) or line (text) and injects nothing.
+func TestRenderHostileLabels(t *testing.T) {
+	name := "Bad|Alert\n# Injected\t<img src=x onerror=alert(1)> [click](http://evil.example) \x1b[2J_x_*y*"
+	r := &Report{ShortAfter: "10m", Pages: 2, Rows: []Row{{Alertname: name, Service: "svc\r\nrow", Pages: 2, PagesPerWeek: 2,
+		AutoResolvedShort: 2, Suggestions: []string{"raise `for:` of alert " + name + ": 2 of 2 pages resolved by themselves within 10m"}}}}
+
+	var md strings.Builder
+	require.NoError(t, Render(&md, r, "md"))
+	lines := strings.Split(strings.TrimRight(md.String(), "\n"), "\n")
+	row := lines[len(lines)-1]
+	require.True(t, strings.HasPrefix(row, "| Bad"), "the row is the last line: %q", md.String())
+	require.Len(t, lines, 7, "one line per row: %q", md.String())
+	require.Equal(t, 11, strings.Count(strings.ReplaceAll(row, `\|`, ""), "|"), "10 cells: %q", row)
+	for _, bad := range []string{"<img", "[click](", "\x1b", "\r", "\t"} {
+		require.NotContains(t, md.String(), bad)
+	}
+	require.Contains(t, row, "raise `for:` of alert", "the suggestion keeps its code span")
+
+	var text strings.Builder
+	require.NoError(t, Render(&text, r, "text"))
+	tl := strings.Split(strings.TrimRight(text.String(), "\n"), "\n")
+	require.Len(t, tl, 7, "title, blank, header, one row, blank, Suggestions:, one suggestion: %q", text.String())
+	require.NotContains(t, text.String(), "\x1b")
+	require.NotContains(t, text.String(), "\r")
 }

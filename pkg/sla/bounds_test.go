@@ -176,12 +176,12 @@ func TestReportsExactAtBounds(t *testing.T) {
 	}
 	// The figures above, rendered: the 1h outage straddling the start.
 	r := report(t, "PSTART", "period=1h")
-	require.Equal(t, "96.6667%", r.Services["api"].Availability.Achieved)
+	require.Equal(t, "96.6666%", r.Services["api"].Availability.Achieved)
 	require.Equal(t, sla.StatusMissed, r.Services["api"].Availability.Status)
 	require.Equal(t, 25.0, r.Credits)
 	r = report(t, "PEND", "period=1h")
 	require.Equal(t, "95%", r.Services["api"].Availability.Achieved)
-	require.Equal(t, "88.6667%", r.Services["api"].Latency.Achieved) // 4 slow minutes and 5% of 56
+	require.Equal(t, "88.6666%", r.Services["api"].Latency.Achieved) // 4 slow minutes and 5% of 56, cut (not rounded) to 4 decimals
 
 	// Without the raw series (deleted here; in production, a raw retention
 	// shorter than the range), the figure comes from the recordings.

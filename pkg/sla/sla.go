@@ -186,7 +186,7 @@ func Compute(ctx context.Context, q Querier, lookup SLOLookup, cu *Customer, r R
 			if !ok {
 				return nil, fmt.Errorf("service %q: SLO %q is not defined in the SLO specs", s.Service, t.t.SLO)
 			}
-			obj := &Objective{SLO: t.t.SLO, Target: Percent(t.t.Target / 100), TargetRatio: t.t.Target / 100, Scope: "service"}
+			obj := &Objective{SLO: t.t.SLO, Target: Percent(t.t.Target / 100), TargetRatio: targetRatio(t.t.Target), Scope: "service"}
 			var customer *labels.Matcher
 			if slices.Contains(o.GroupBy, cu.Label) {
 				obj.Scope = "customer"
@@ -334,12 +334,19 @@ func pick(ctx context.Context, q Querier, expr string, m *labels.Matcher, at tim
 	return nil, nil
 }
 
+// targetRatio is a target percentage as a ratio without the float noise of
+// the division (99.99 / 100 is 0.9998999999999999): 0.9999.
+func targetRatio(pct float64) float64 { return math.Round(pct*1e9) / 1e11 }
+
 // roundPct removes float noise from a percentage (to 1e-9 percent).
 func roundPct(v float64) float64 { return math.Round(v*1e9) / 1e9 }
 
 // Percent formats a ratio as a percentage with at most 4 decimals: 0.99995 -> "99.995%".
+// It cuts the further decimals (after removing float noise, as roundPct)
+// rather than rounding, so that a figure below a target or a credit bound
+// is never shown as reaching it: 0.9998999 -> "99.9899%", not "99.99%".
 func Percent(r float64) string {
-	return strconv.FormatFloat(math.Round(r*100*1e4)/1e4, 'f', -1, 64) + "%"
+	return strconv.FormatFloat(math.Floor(math.Round(r*1e11)/1e5)/1e4, 'f', -1, 64) + "%"
 }
 
 // ServiceNames returns the report's services in order.

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -278,6 +279,7 @@ func TestReportsFromRealPrometheus(t *testing.T) {
 				require.Equal(t, scope, a.Scope)
 				require.Equal(t, status(avail, s.Availability.Target), a.Status, "%s availability %v", s.Service, avail)
 				require.Equal(t, sla.Percent(avail), a.Achieved)
+				require.Equal(t, ratioOf(t, s.Availability.Target), a.TargetRatio, "the target as written, without float noise")
 				require.Equal(t, credit(cu.Credits, avail), a.Credit)
 				if a.Status == sla.StatusMissed {
 					wantViolations++
@@ -288,6 +290,7 @@ func TestReportsFromRealPrometheus(t *testing.T) {
 					require.NotNil(t, l)
 					require.InDelta(t, latencyGood[customer], *l.AchievedRatio, 1e-12)
 					require.Equal(t, status(latencyGood[customer], s.Latency.Target), l.Status)
+					require.Equal(t, ratioOf(t, s.Latency.Target), l.TargetRatio)
 					if l.Status == sla.StatusMissed {
 						wantViolations++
 					}
@@ -460,4 +463,39 @@ func TestParseRange(t *testing.T) {
 	r, err = sla.ParseRange("", "", 30*24*time.Hour, now)
 	require.NoError(t, err)
 	require.Equal(t, sla.Range{Label: "30d", Start: now.Add(-30 * 24 * time.Hour), End: now}, r)
+}
+
+// TestPercentNeverRoundsUp: the achieved figure a report shows never
+// reaches a target the availability missed, nor a credit tier's bound it is
+// below: 99.98999% is shown as 99.9899%, not 99.99% beside "target 99.99%,
+// MISSED" and a credit for being below 99.99%.
+func TestPercentNeverRoundsUp(t *testing.T) {
+	for _, c := range []struct {
+		ratio float64
+		want  string
+	}{
+		{0.9998999, "99.9899%"},
+		{0.99989999999, "99.9899%"},
+		{0.99995, "99.995%"},
+		{0.9999, "99.99%"},
+		{0.9995, "99.95%"},
+		{0.999, "99.9%"},
+		{0.95, "95%"},
+		{0.972, "97.2%"},
+		{0.999306, "99.9306%"},
+		{1, "100%"},
+		{0.99999999, "99.9999%"},
+		{0, "0%"},
+	} {
+		require.Equal(t, c.want, sla.Percent(c.ratio), "%v", c.ratio)
+	}
+}
+
+// ratioOf is the ratio of a target percentage as a decimal reading gives
+// it: 99.99 -> 0.9999 (99.99 / 100 is 0.9998999999999999).
+func ratioOf(t *testing.T, pct float64) float64 {
+	t.Helper()
+	r, err := strconv.ParseFloat(strconv.FormatFloat(pct, 'f', -1, 64)+"e-2", 64)
+	require.NoError(t, err)
+	return r
 }

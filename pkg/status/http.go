@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,9 +23,17 @@ var assets embed.FS
 
 var page = template.Must(template.New("status.html").Funcs(template.FuncMap{
 	"utc":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-	"pct":  func(r float64) string { return fmt.Sprintf("%.2f%%", 100*r) },
+	"pct":  func(r float64) string { return Percent(r, 2) },
 	"join": func(s []string) string { return joinNames(s) },
 }).ParseFS(assets, "templates/status.html"))
+
+// Percent formats an uptime ratio as a percentage with decimals digits,
+// cut rather than rounded (after removing float noise), so that an uptime
+// with an outage never reads 100%: 0.99996 is "99.99%", not "100.00%".
+func Percent(r float64, decimals int) string {
+	scale := math.Pow10(decimals)
+	return strconv.FormatFloat(math.Floor(math.Round(r*100*scale*1e4)/1e4)/scale, 'f', decimals, 64) + "%"
+}
 
 // Routes are the public routes of the status page, and the API route.
 var Routes = []string{"GET /status", "GET /status.json", "GET /status/feed.atom", "GET /status/status.css"}

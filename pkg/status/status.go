@@ -268,7 +268,10 @@ func (s *Service) compute(ctx context.Context, cfg Config, now time.Time) (*Page
 	if err != nil {
 		return nil, fmt.Errorf("status page: open incidents: %w", err)
 	}
-	past, err := s.list(ctx, incident.Filter{Status: []incident.Status{incident.StatusResolved}, Since: from.AddDate(0, 0, -1)})
+	recent := now.AddDate(0, 0, -s.o.RecentDays)
+	// The incidents resolved since the first bar or the recent days began,
+	// however long ago they opened.
+	past, err := s.list(ctx, incident.Filter{Status: []incident.Status{incident.StatusResolved}, ResolvedSince: minTime(from, recent)})
 	if err != nil {
 		return nil, fmt.Errorf("status page: past incidents: %w", err)
 	}
@@ -279,7 +282,6 @@ func (s *Service) compute(ctx context.Context, cfg Config, now time.Time) (*Page
 		state    State
 	}
 	outages := map[string][]span{}
-	recent := now.AddDate(0, 0, -s.o.RecentDays)
 	for _, inc := range append(open, past...) {
 		comps := byService[inc.Service]
 		if len(comps) == 0 {
@@ -291,7 +293,7 @@ func (s *Service) compute(ctx context.Context, cfg Config, now time.Time) (*Page
 			end = *inc.ResolvedAt
 		}
 		for _, c := range comps {
-			outages[c] = append(outages[c], span{inc.DetectedAt, end, st})
+			outages[c] = append(outages[c], span{startOf(inc), end, st})
 			if inc.ResolvedAt == nil {
 				compState[c] = worst(compState[c], st)
 			}
@@ -400,7 +402,7 @@ func (s *Service) compute(ctx context.Context, cfg Config, now time.Time) (*Page
 
 // public turns an incident into what customers see.
 func (s *Service) public(ctx context.Context, inc incident.Incident, comps []string, st State) (PublicIncident, error) {
-	pi := PublicIncident{ID: publicID(s.o.Key, inc.ID), Impact: st, Components: comps, StartedAt: inc.DetectedAt.UTC(),
+	pi := PublicIncident{ID: publicID(s.o.Key, inc.ID), Impact: st, Components: comps, StartedAt: startOf(inc).UTC(),
 		Stage: "investigating", Updates: []PublicUpdate{}}
 	if inc.MitigatedBy != "" {
 		pi.Stage = "monitoring"
@@ -429,6 +431,15 @@ func (s *Service) public(ctx context.Context, inc incident.Incident, comps []str
 	}
 	slices.SortFunc(pi.Updates, func(a, b PublicUpdate) int { return b.Time.Compare(a.Time) })
 	return pi, nil
+}
+
+// startOf is when the incident started: its detection, or its creation
+// when its first alert claims to start later (an Alertmanager clock ahead).
+func startOf(inc incident.Incident) time.Time {
+	if inc.DetectedAt.After(inc.CreatedAt) {
+		return inc.CreatedAt
+	}
+	return inc.DetectedAt
 }
 
 func joinNames(n []string) string {
