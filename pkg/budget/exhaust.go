@@ -30,7 +30,7 @@ const (
 	BurnTierExhausted = "exhausted"
 	// ExhaustedGroupPrefix starts the group keys of these alerts: not an
 	// Alertmanager key ("{}..."), so reconciliation leaves them alone.
-	ExhaustedGroupPrefix = "budget-exhausted/"
+	ExhaustedGroupPrefix = incident.BudgetGroupPrefix
 	// Actor is the timeline actor of the budget service.
 	Actor = "budget"
 )

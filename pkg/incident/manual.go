@@ -86,7 +86,7 @@ func (s *Service) Create(ctx context.Context, m ManualIncident) (*Incident, erro
 		}
 		r := &record{Incident: Incident{
 			ID: id, Title: m.Title, Service: m.Service, Severity: m.Severity, Status: StatusTriggered,
-			Labels: labels, GroupKey: "manual:" + id, Receiver: ManualReceiver,
+			Labels: labels, GroupKey: ManualGroupPrefix + id, Receiver: ManualReceiver,
 			DetectedAt: now, CreatedAt: now, UpdatedAt: now,
 		}}
 		if err := s.insertIncident(ctx, tx, r); err != nil {

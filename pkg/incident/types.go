@@ -182,6 +182,26 @@ const (
 // auto_resolve_after and reconciliation leave them alone.
 const InternalGroupPrefix = "sred:"
 
+// ManualGroupPrefix starts the group key of an incident opened by hand
+// ("manual:<id>").
+const ManualGroupPrefix = "manual:"
+
+// BudgetGroupPrefix starts the group key of the alert sred raises itself
+// when an error budget runs out (budget.ExhaustedGroupPrefix).
+const BudgetGroupPrefix = "budget-exhausted/"
+
+// ReservedGroupPrefix returns the prefix of sred's own group keys that key
+// starts with, or "". A webhook delivery under such a key would join (and
+// could resolve) an incident sred opened itself.
+func ReservedGroupPrefix(key string) string {
+	for _, p := range []string{InternalGroupPrefix, ManualGroupPrefix, BudgetGroupPrefix} {
+		if strings.HasPrefix(key, p) {
+			return p
+		}
+	}
+	return ""
+}
+
 // Change is passed to hooks inside the transaction that made it.
 type Change struct {
 	Kind     ChangeKind

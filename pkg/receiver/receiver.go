@@ -73,6 +73,9 @@ func (m *Message) Validate() error {
 	if m.GroupKey == "" {
 		return errors.New(`missing "groupKey"`)
 	}
+	if p := incident.ReservedGroupPrefix(m.GroupKey); p != "" {
+		return fmt.Errorf(`"groupKey" starts with %q, which sred keeps for the incidents it opens itself`, p)
+	}
 	if m.Status != "firing" && m.Status != "resolved" {
 		return fmt.Errorf(`invalid "status" %q (want firing or resolved)`, m.Status)
 	}

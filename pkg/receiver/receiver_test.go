@@ -390,6 +390,14 @@ func TestBadInput(t *testing.T) {
 		{"unknown version", mod(func(m *Message) { m.Version = "3" }), nil, 400, `invalid webhook payload: unsupported payload version "3" (want "4")`},
 		{"missing version", mod(func(m *Message) { m.Version = "" }), nil, 400, `invalid webhook payload: missing "version"`},
 		{"missing groupKey", mod(func(m *Message) { m.GroupKey = "" }), nil, 400, `invalid webhook payload: missing "groupKey"`},
+		// sred's own group keys: a delivery would join (and could resolve)
+		// the Watchdog's, a manual or an exhausted budget's incident.
+		{"the Watchdog's group key", mod(func(m *Message) { m.GroupKey = "sred:watchdog/Watchdog" }), nil, 400,
+			`invalid webhook payload: "groupKey" starts with "sred:", which sred keeps for the incidents it opens itself`},
+		{"a manual incident's group key", mod(func(m *Message) { m.GroupKey = "manual:INC-2026-0001" }), nil, 400,
+			`invalid webhook payload: "groupKey" starts with "manual:", which sred keeps for the incidents it opens itself`},
+		{"an exhausted budget's group key", mod(func(m *Message) { m.GroupKey = "budget-exhausted/api/availability" }), nil, 400,
+			`invalid webhook payload: "groupKey" starts with "budget-exhausted/", which sred keeps for the incidents it opens itself`},
 		{"bad status", mod(func(m *Message) { m.Status = "pending" }), nil, 400, `invalid webhook payload: invalid "status" "pending" (want firing or resolved)`},
 		{"missing receiver", mod(func(m *Message) { m.Receiver = "" }), nil, 400, `invalid webhook payload: missing "receiver"`},
 		{"no alerts", mod(func(m *Message) { m.Alerts = nil }), nil, 400, `invalid webhook payload: missing "alerts": a notification carries at least one alert`},
