@@ -98,6 +98,11 @@ func parse(app *kingpin.Application, args []string) (selected string, done bool,
 
 // Main runs srectl with args (without the program name) and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
+	// Control characters in what sred answers (alert text) never reach
+	// the terminal raw (termSafe).
+	out, errOut := &termSafe{w: stdout}, &termSafe{w: stderr}
+	defer func() { _ = out.Flush(); _ = errOut.Flush() }()
+	stdout, stderr = out, errOut
 	app, actions, g := newApp(stdout, stderr)
 	selected, done, code, err := parse(app, args)
 	if done {

@@ -177,3 +177,41 @@ func TestIncidentsShowNamesSLOAndBurnFactor(t *testing.T) {
 		require.Equal(t, "checkout/orders error budget exhausted: critical", inc.Title)
 	})
 }
+
+// TestIncidentsOutputEscapesControls: alert text reaches srectl's output;
+// an escape sequence in it is printed as text, not sent to the terminal,
+// in the table, in show, and in JSON (which still decodes to the value).
+func TestIncidentsOutputEscapesControls(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+		svc.Clock = clock.NewManual(now)
+		evil := "api\x1b]0;pwned\x07\x1b[2J\rFAKE\u009b1A"
+		labels := map[string]string{"alertname": "Down", "service": evil, "severity": "critical"}
+		_, err = svc.Ingest(context.Background(), incident.Notification{
+			Receiver: "sred", Status: "firing", GroupKey: "{}:{evil}", CommonLabels: labels,
+			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "f", StartsAt: now.Add(-time.Minute), Labels: labels}},
+		})
+		require.NoError(t, err)
+		mux := http.NewServeMux()
+		(&web.IncidentsAPI{Service: svc}).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		for _, args := range [][]string{{"list"}, {"show", "INC-2026-0001"}, {"list", "-o", "json"}} {
+			var stdout, stderr bytes.Buffer
+			code := Main(append([]string{"incidents", "--sred.url=" + srv.URL}, args...), &stdout, &stderr)
+			require.Equal(t, 0, code, stderr.String())
+			out := stdout.String()
+			for _, c := range []string{"\x1b", "\x07", "\r", "\u009b"} {
+				require.NotContains(t, out, c, "%v", args)
+			}
+			require.Contains(t, out, `api\u001b]0;pwned\u0007\u001b[2J`, "%v", args)
+			if args[len(args)-1] == "json" {
+				var page incident.Page
+				require.NoError(t, json.Unmarshal(stdout.Bytes(), &page))
+				require.Equal(t, evil, page.Incidents[0].Service)
+			}
+		}
+	})
+}
