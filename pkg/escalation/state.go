@@ -153,7 +153,7 @@ func (e *Engine) loadAt(ctx context.Context, tx *sql.Tx, id string, at time.Time
 				// oncall.Directory.Overrides' query, for the schedules
 				// of the level read from the frozen policy in this row.
 				args = append(args, level, jobs.Millis(at.Add(e.horizon)))
-				q += `, (SELECT json_agg(json_build_array(o.schedule, o.id, o.user_name, o.starts_at, o.ends_at, o.reason) ORDER BY o.id)::text
+				q += `, (SELECT json_agg(json_build_array(o.schedule, o.id, o.user_name, o.starts_at, o.ends_at, o.reason) ORDER BY ` + oncall.OverridesOrder("o.") + `)::text
 	FROM oncall_overrides o WHERE o.schedule IN (SELECT json_array_elements_text(frozen::json -> 'levels' -> $4::int -> 'schedules'))
 	AND o.ends_at > $2 AND o.starts_at < $5)`
 			}

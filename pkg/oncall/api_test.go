@@ -178,3 +178,37 @@ func overrideSpans(ovs []any) []string {
 }
 
 func jsonNum(f float64) string { return strconv.FormatInt(int64(f), 10) }
+
+// Replacing a window changes nothing outside it, also where stored
+// overrides overlap: a window inside a long override splits it, and the
+// part after the window keeps the original's place below the overrides
+// stored after it (bob's 16-17 inside alice's 08-20 stays bob's).
+func TestReplaceWindowKeepsPrecedence(t *testing.T) {
+	sretestutil.Backends(t, [][]store.Migration{Migrations}, func(t *testing.T, db *store.DB) {
+		dir := NewDirectory(db, loadGood(t))
+		now := mustTime(t, "2026-03-28T00:00:00Z")
+		day := func(h int) time.Time { return mustTime(t, "2026-03-30T00:00:00Z").Add(time.Duration(h) * time.Hour) }
+		require.NoError(t, dir.ReplaceOverrides(t.Context(), "api-primary", day(8), day(20), []*Override{
+			{User: "alice", Start: day(8), End: day(20)},
+			{User: "bob", Start: day(16), End: day(17)},
+			{User: "dave", Start: day(19), End: day(20)},
+		}, "test", now))
+		who := func() map[int]string {
+			out := map[int]string{}
+			for _, h := range []int{9, 11, 13, 16, 18, 19} {
+				u, err := dir.OnCall(t.Context(), nil, "api-primary", day(h))
+				require.NoError(t, err)
+				out[h] = u
+			}
+			return out
+		}
+		require.Equal(t, map[int]string{9: "alice", 11: "alice", 13: "alice", 16: "bob", 18: "alice", 19: "dave"}, who())
+		require.NoError(t, dir.ReplaceOverrides(t.Context(), "api-primary", day(10), day(12), []*Override{
+			{User: "carol", Start: day(10), End: day(12)},
+		}, "test", now))
+		require.Equal(t, map[int]string{9: "alice", 11: "carol", 13: "alice", 16: "bob", 18: "alice", 19: "dave"}, who())
+		// A second split of the part keeps its place too: dave's 19-20 stays.
+		require.NoError(t, dir.ReplaceOverrides(t.Context(), "api-primary", day(17), day(18), nil, "test", now))
+		require.Equal(t, map[int]string{9: "alice", 11: "carol", 13: "alice", 16: "bob", 18: "alice", 19: "dave"}, who())
+	})
+}
