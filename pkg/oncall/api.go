@@ -405,7 +405,7 @@ func parseShiftTime(field, v string, loc *time.Location) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("%s %q has no UTC offset: add one or set schedule.timezone", field, v)
 		}
 		t, _ := time.ParseInLocation(l, v, loc)
-		return t, nil
+		return t, limits.Time(field, t)
 	}
 	return time.Time{}, fmt.Errorf("%s %q: want RFC 3339 (2026-03-28T09:00:00Z) or a wall-clock time in schedule.timezone (2026-03-28T09:00)", field, v)
 }

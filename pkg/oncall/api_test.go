@@ -212,3 +212,33 @@ func TestReplaceWindowKeepsPrecedence(t *testing.T) {
 		require.Equal(t, map[int]string{9: "alice", 11: "carol", 13: "alice", 16: "bob", 18: "alice", 19: "dave"}, who())
 	})
 }
+
+// The guide's shift times are refused outside the years 1 to 9999 UTC,
+// as RFC 3339 times are, also as wall-clock times in the schedule's zone.
+func TestParseShiftTime(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	require.NoError(t, err)
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		v       string
+		loc     *time.Location
+		want    string
+		wantErr string
+	}{
+		{"2026-03-29T09:00", berlin, "2026-03-29T07:00:00Z", ""},
+		{"2026-03-29T09:00:00Z", nil, "2026-03-29T09:00:00Z", ""},
+		{"2026-03-29T09:00", nil, "", "has no UTC offset"},
+		{"0000-01-01T00:00", berlin, "", "outside the years 1 to 9999 UTC"},
+		{"9999-12-31T23:30", ny, "", "outside the years 1 to 9999 UTC"},
+		{"0000-01-01T00:00:00Z", nil, "", "outside the years 1 to 9999 UTC"},
+	} {
+		got, err := parseShiftTime("start", tc.v, tc.loc)
+		if tc.wantErr != "" {
+			require.ErrorContains(t, err, tc.wantErr, tc.v)
+			continue
+		}
+		require.NoError(t, err, tc.v)
+		require.Equal(t, tc.want, got.UTC().Format(time.RFC3339), tc.v)
+	}
+}
