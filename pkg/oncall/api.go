@@ -467,6 +467,13 @@ func (a *API) putGuideSchedule(w http.ResponseWriter, r *http.Request) {
 	now := a.clock.Now()
 	from, to, _ := span(primary, nil, nil)
 	err := a.dir.db.InTx(r.Context(), func(tx *sql.Tx) error {
+		locked := []string{svc.Primary}
+		if len(backup) > 0 {
+			locked = append(locked, svc.Backup)
+		}
+		if err := lockSchedules(r.Context(), tx, a.dir.db.Dialect, locked...); err != nil {
+			return err
+		}
 		if err := replaceOverrides(r.Context(), tx, svc.Primary, from, to, primary, "api", now); err != nil {
 			return err
 		}

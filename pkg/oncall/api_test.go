@@ -1,12 +1,15 @@
 package oncall
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -241,4 +244,67 @@ func TestParseShiftTime(t *testing.T) {
 		require.NoError(t, err, tc.v)
 		require.Equal(t, tc.want, got.UTC().Format(time.RFC3339), tc.v)
 	}
+}
+
+// Two replacements of one window at once (two replicas, or a retried
+// request) end as if one ran after the other: the second trims what the
+// first stored. Without a lock the second read the window before the
+// first committed, and both kept their overrides.
+func TestConcurrentReplacementsOfAWindow(t *testing.T) {
+	url := sretestutil.PostgresSchemaURL(t)
+	ctx := context.Background()
+	db, err := store.OpenPostgres(ctx, url, store.PostgresOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, Migrations))
+	dir := NewDirectory(db, loadGood(t))
+	now := mustTime(t, "2026-03-28T00:00:00Z")
+	day := func(h int) time.Time { return mustTime(t, "2026-03-30T00:00:00Z").Add(time.Duration(h) * time.Hour) }
+
+	// The first replacement stops inside its transaction, its writes done.
+	var first atomic.Bool
+	inTx, release := make(chan int, 1), make(chan struct{})
+	dir.OnChange(func(ctx context.Context, tx *sql.Tx, _ []string, _ time.Time) error {
+		if first.CompareAndSwap(false, true) {
+			pid := -1
+			_ = tx.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid)
+			inTx <- pid
+			<-release
+		}
+		return nil
+	})
+	errA := make(chan error, 1)
+	go func() {
+		errA <- dir.ReplaceOverrides(ctx, "api-primary", day(8), day(12), []*Override{{User: "alice", Start: day(8), End: day(12)}}, "a", now)
+	}()
+	pidA := <-inTx
+	require.Positive(t, pidA)
+	errB := make(chan error, 1)
+	go func() {
+		errB <- dir.ReplaceOverrides(ctx, "api-primary", day(8), day(12), []*Override{{User: "bob", Start: day(9), End: day(10)}}, "b", now)
+	}()
+	// The second either waits for the first (its lock) or ends on its own.
+	var doneB *error
+	for blocked := 0; blocked == 0 && doneB == nil; {
+		select {
+		case err := <-errB:
+			doneB = &err
+		default:
+			require.NoError(t, db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pidA).Scan(&blocked))
+		}
+	}
+	close(release)
+	require.NoError(t, <-errA)
+	if doneB == nil {
+		err := <-errB
+		doneB = &err
+	}
+	require.NoError(t, *doneB)
+	ovs, err := dir.Overrides(ctx, nil, "api-primary", day(0), day(24))
+	require.NoError(t, err)
+	var got []string
+	for _, o := range ovs {
+		got = append(got, o.User+" "+o.Start.Format(time.RFC3339)+" "+o.End.Format(time.RFC3339))
+	}
+	require.Equal(t, []string{"bob 2026-03-30T09:00:00Z 2026-03-30T10:00:00Z"}, got, "the window says what the replacement that ran last says")
 }

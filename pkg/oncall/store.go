@@ -140,11 +140,34 @@ WHERE schedule = $1 AND ends_at > $2 AND starts_at < $3 ORDER BY `+OverridesOrde
 	return out, rows.Err()
 }
 
+// lockSchedules serialises, on PostgreSQL, the changes of the stored
+// overrides of schedules until tx ends (in the order of their names, so
+// that two changes of the same two schedules do not deadlock): a
+// replacement reads the overrides it trims, and two replacements of one
+// window on two replicas would otherwise both keep theirs. SQLite has one
+// writer.
+func lockSchedules(ctx context.Context, tx *sql.Tx, dialect store.Dialect, schedules ...string) error {
+	if dialect != store.Postgres {
+		return nil
+	}
+	names := slices.Clone(schedules)
+	slices.Sort(names)
+	for _, s := range slices.Compact(names) {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, int32(store.LockOncallOverrides), s); err != nil {
+			return fmt.Errorf("lock overrides of %s: %w", s, err)
+		}
+	}
+	return nil
+}
+
 // ReplaceOverrides replaces what the stored overrides of schedule say about
 // [from, to) with ovs, in one transaction: overrides overlapping the window
 // are trimmed at its edges (split in two if they span it), not dropped.
 func (d *Directory) ReplaceOverrides(ctx context.Context, schedule string, from, to time.Time, ovs []*Override, by string, now time.Time) error {
 	return d.db.InTx(ctx, func(tx *sql.Tx) error {
+		if err := lockSchedules(ctx, tx, d.db.Dialect, schedule); err != nil {
+			return err
+		}
 		if err := replaceOverrides(ctx, tx, schedule, from, to, ovs, by, now); err != nil {
 			return err
 		}
