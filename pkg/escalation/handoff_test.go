@@ -216,3 +216,36 @@ func TestStepOverrides(t *testing.T) {
 		require.Equal(t, []string{"dave", "erin"}, users(id), "level 1: secondary's override, not carol")
 	})
 }
+
+// TestStepOverridesAfterSplit: a level pages who the stored overrides put
+// on call also after a replaced window split a long override that a later
+// one lies over: the split part keeps the long override's place (on
+// PostgreSQL read with the escalation's state), so the later one still
+// wins.
+func TestStepOverridesAfterSplit(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		clock := clock.NewManual(t0)
+		r := newRig(t, db, clock, escalationYAML, notifyConfig(t, sms, push, email, slack))
+		from := t0.Add(-time.Hour)
+		require.NoError(t, r.dir.ReplaceOverrides(ctx, "secondary", from, t0.Add(2*time.Hour), []*oncall.Override{
+			{User: "erin", Start: from, End: t0.Add(2 * time.Hour)},
+			{User: "dave", Start: t0.Add(10 * time.Minute), End: t0.Add(30 * time.Minute)},
+		}, "carol", from))
+		require.NoError(t, r.dir.ReplaceOverrides(ctx, "secondary", t0.Add(-50*time.Minute), t0.Add(-40*time.Minute), nil, "carol", from))
+
+		id := r.open(t, "critical")
+		r.tick(t)
+		before := len(r.paged(t, id))
+		clock.Set(t0.Add(15 * time.Minute))
+		r.tick(t)
+		var level1 []string
+		for _, p := range r.paged(t, id)[before:] {
+			if u, _, _ := strings.Cut(p, "/"); !slices.Contains(level1, u) {
+				level1 = append(level1, u)
+			}
+		}
+		require.Equal(t, []string{"dave"}, level1, "level 1: dave's override over erin's split one")
+	})
+}

@@ -142,6 +142,9 @@ func (e *Engine) load(ctx context.Context, tx *sql.Tx, id string) (*stateRow, er
 // less for a level with one schedule.
 func (e *Engine) loadAt(ctx context.Context, tx *sql.Tx, id string, at time.Time, level int) (*stateRow, error) {
 	q := `SELECT policy, frozen, snapshot, epoch, state, level, started_at, acked_by`
+	if e.db.Dialect == store.Postgres {
+		q = `SELECT s.policy, s.frozen, s.snapshot, s.epoch, s.state, s.level, s.started_at, s.acked_by`
+	}
 	args := []any{id}
 	withOverrides := !at.IsZero() && level >= 0 && e.db.Dialect == store.Postgres
 	if !at.IsZero() {
@@ -153,8 +156,8 @@ func (e *Engine) loadAt(ctx context.Context, tx *sql.Tx, id string, at time.Time
 				// oncall.Directory.Overrides' query, for the schedules
 				// of the level read from the frozen policy in this row.
 				args = append(args, level, jobs.Millis(at.Add(e.horizon)))
-				q += `, (SELECT json_agg(json_build_array(o.schedule, o.id, o.user_name, o.starts_at, o.ends_at, o.reason) ORDER BY o.id)::text
-	FROM oncall_overrides o WHERE o.schedule IN (SELECT json_array_elements_text(frozen::json -> 'levels' -> $4::int -> 'schedules'))
+				q += `, (SELECT json_agg(json_build_array(o.schedule, o.id, o.user_name, o.starts_at, o.ends_at, o.reason) ORDER BY ` + oncall.OverridesOrder("o.") + `)::text
+	FROM oncall_overrides o WHERE o.schedule IN (SELECT json_array_elements_text(s.frozen::json -> 'levels' -> $4::int -> 'schedules'))
 	AND o.ends_at > $2 AND o.starts_at < $5)`
 			}
 		} else {
@@ -162,9 +165,16 @@ func (e *Engine) loadAt(ctx context.Context, tx *sql.Tx, id string, at time.Time
 	(SELECT id, name, matchers, starts_at, ends_at FROM escalation_maintenance WHERE ends_at > $2 AND starts_at < $3 ORDER BY starts_at, id))`
 		}
 	}
-	q += ` FROM escalation_state WHERE incident_id = $1`
 	if e.db.Dialect == store.Postgres {
-		q += ` FOR UPDATE`
+		// The incident's row first (FOR KEY SHARE, the lock the
+		// escalation's timeline entries take through their foreign key
+		// anyway), then the state's: the order of a status change, which
+		// locks the incident FOR UPDATE and then loads its escalation.
+		// Locking the state first, a step or an escalate-now deadlocked
+		// with an acknowledgement on the incident's row.
+		q += ` FROM escalation_state s JOIN incidents i ON i.id = s.incident_id WHERE s.incident_id = $1 FOR KEY SHARE OF i FOR UPDATE OF s`
+	} else {
+		q += ` FROM escalation_state WHERE incident_id = $1`
 	}
 	var (
 		r            stateRow

@@ -643,7 +643,7 @@ func (s *Sender) record(ctx context.Context, cfg *Config, outs []outcome) {
 	for i := range outs {
 		s.prepare(cfg, &outs[i])
 	}
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	write := func(ctx context.Context, tx *sql.Tx) error {
 		for i := range outs {
 			o := &outs[i]
 			if o.err = o.apply(ctx, tx); o.err != nil {
@@ -667,7 +667,17 @@ func (s *Sender) record(ctx context.Context, cfg *Config, outs []outcome) {
 			}
 		}
 		return nil
-	})
+	}
+	err := s.write(ctx, write)
+	if store.ConnectionLost(err) {
+		// The connection broke under the write (a PostgreSQL restart, a
+		// dropped session): the messages were sent, so write their
+		// outcomes again on another connection rather than send them
+		// again once their lease ends. Had the first write committed,
+		// the leases are gone and the second writes nothing.
+		s.logger.Warn("record notification outcomes: connection lost, writing again", "err", err)
+		err = s.write(ctx, write)
+	}
 	for i := range outs {
 		o := &outs[i]
 		if err != nil || o.err != nil {

@@ -203,3 +203,46 @@ func TestOutcomeOfAGoneIncident(t *testing.T) {
 		require.InDelta(t, 2, testutil.ToFloat64(s.sent.WithLabelValues(ChannelWebhook, "delivered")), 0)
 	})
 }
+
+// A connection to PostgreSQL lost under the write of the outcomes (a
+// server restart, pg_terminate_backend) does not leave the messages, which
+// were sent, to be sent again once their lease ends: the outcomes are
+// written again on another connection (one page, not two, 2 minutes apart).
+func TestOutcomesWrittenAgainAfterLostConnection(t *testing.T) {
+	url := sretestutil.PostgresSchemaURL(t)
+	ctx := context.Background()
+	db, err := store.OpenPostgres(ctx, url, store.PostgresOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, incident.Migrations, jobs.Migrations, Migrations))
+	s, cw, batch, _ := recordSetup(t, db, 2)
+	incID := batch[0].msg.IncidentID
+	write, killed := s.write, false
+	s.write = func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+		return write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			if !killed {
+				killed = true
+				// The server ends this session under the transaction.
+				_, err := tx.ExecContext(ctx, `SELECT pg_terminate_backend(pg_backend_pid())`)
+				require.Error(t, err)
+				return err
+			}
+			return fn(ctx, tx)
+		})
+	}
+	outs := make([]outcome, len(batch))
+	for i := range batch {
+		outs[i] = outcome{c: &batch[i]}
+	}
+	s.record(ctx, s.config(), outs)
+
+	require.True(t, killed)
+	require.EqualValues(t, 2, cw.writes.Load(), "the write lost with its connection, then the write again")
+	for _, c := range batch {
+		var st string
+		require.NoError(t, db.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = $1`, c.id).Scan(&st))
+		require.Equal(t, jobs.StateDone, st)
+	}
+	require.Len(t, notificationEntries(t, cw.Service, incID), 2)
+	require.InDelta(t, 2, testutil.ToFloat64(s.sent.WithLabelValues(ChannelWebhook, "delivered")), 0)
+}

@@ -405,7 +405,7 @@ func parseShiftTime(field, v string, loc *time.Location) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("%s %q has no UTC offset: add one or set schedule.timezone", field, v)
 		}
 		t, _ := time.ParseInLocation(l, v, loc)
-		return t, nil
+		return t, limits.Time(field, t)
 	}
 	return time.Time{}, fmt.Errorf("%s %q: want RFC 3339 (2026-03-28T09:00:00Z) or a wall-clock time in schedule.timezone (2026-03-28T09:00)", field, v)
 }
@@ -467,6 +467,13 @@ func (a *API) putGuideSchedule(w http.ResponseWriter, r *http.Request) {
 	now := a.clock.Now()
 	from, to, _ := span(primary, nil, nil)
 	err := a.dir.db.InTx(r.Context(), func(tx *sql.Tx) error {
+		locked := []string{svc.Primary}
+		if len(backup) > 0 {
+			locked = append(locked, svc.Backup)
+		}
+		if err := lockSchedules(r.Context(), tx, a.dir.db.Dialect, locked...); err != nil {
+			return err
+		}
 		if err := replaceOverrides(r.Context(), tx, svc.Primary, from, to, primary, "api", now); err != nil {
 			return err
 		}

@@ -1,12 +1,15 @@
 package oncall
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,3 +181,130 @@ func overrideSpans(ovs []any) []string {
 }
 
 func jsonNum(f float64) string { return strconv.FormatInt(int64(f), 10) }
+
+// Replacing a window changes nothing outside it, also where stored
+// overrides overlap: a window inside a long override splits it, and the
+// part after the window keeps the original's place below the overrides
+// stored after it (bob's 16-17 inside alice's 08-20 stays bob's).
+func TestReplaceWindowKeepsPrecedence(t *testing.T) {
+	sretestutil.Backends(t, [][]store.Migration{Migrations}, func(t *testing.T, db *store.DB) {
+		dir := NewDirectory(db, loadGood(t))
+		now := mustTime(t, "2026-03-28T00:00:00Z")
+		day := func(h int) time.Time { return mustTime(t, "2026-03-30T00:00:00Z").Add(time.Duration(h) * time.Hour) }
+		require.NoError(t, dir.ReplaceOverrides(t.Context(), "api-primary", day(8), day(20), []*Override{
+			{User: "alice", Start: day(8), End: day(20)},
+			{User: "bob", Start: day(16), End: day(17)},
+			{User: "dave", Start: day(19), End: day(20)},
+		}, "test", now))
+		who := func() map[int]string {
+			out := map[int]string{}
+			for _, h := range []int{9, 11, 13, 16, 18, 19} {
+				u, err := dir.OnCall(t.Context(), nil, "api-primary", day(h))
+				require.NoError(t, err)
+				out[h] = u
+			}
+			return out
+		}
+		require.Equal(t, map[int]string{9: "alice", 11: "alice", 13: "alice", 16: "bob", 18: "alice", 19: "dave"}, who())
+		require.NoError(t, dir.ReplaceOverrides(t.Context(), "api-primary", day(10), day(12), []*Override{
+			{User: "carol", Start: day(10), End: day(12)},
+		}, "test", now))
+		require.Equal(t, map[int]string{9: "alice", 11: "carol", 13: "alice", 16: "bob", 18: "alice", 19: "dave"}, who())
+		// A second split of the part keeps its place too: dave's 19-20 stays.
+		require.NoError(t, dir.ReplaceOverrides(t.Context(), "api-primary", day(17), day(18), nil, "test", now))
+		require.Equal(t, map[int]string{9: "alice", 11: "carol", 13: "alice", 16: "bob", 18: "alice", 19: "dave"}, who())
+	})
+}
+
+// The guide's shift times are refused outside the years 1 to 9999 UTC,
+// as RFC 3339 times are, also as wall-clock times in the schedule's zone.
+func TestParseShiftTime(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	require.NoError(t, err)
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		v       string
+		loc     *time.Location
+		want    string
+		wantErr string
+	}{
+		{"2026-03-29T09:00", berlin, "2026-03-29T07:00:00Z", ""},
+		{"2026-03-29T09:00:00Z", nil, "2026-03-29T09:00:00Z", ""},
+		{"2026-03-29T09:00", nil, "", "has no UTC offset"},
+		{"0000-01-01T00:00", berlin, "", "outside the years 1 to 9999 UTC"},
+		{"9999-12-31T23:30", ny, "", "outside the years 1 to 9999 UTC"},
+		{"0000-01-01T00:00:00Z", nil, "", "outside the years 1 to 9999 UTC"},
+	} {
+		got, err := parseShiftTime("start", tc.v, tc.loc)
+		if tc.wantErr != "" {
+			require.ErrorContains(t, err, tc.wantErr, tc.v)
+			continue
+		}
+		require.NoError(t, err, tc.v)
+		require.Equal(t, tc.want, got.UTC().Format(time.RFC3339), tc.v)
+	}
+}
+
+// Two replacements of one window at once (two replicas, or a retried
+// request) end as if one ran after the other: the second trims what the
+// first stored. Without a lock the second read the window before the
+// first committed, and both kept their overrides.
+func TestConcurrentReplacementsOfAWindow(t *testing.T) {
+	url := sretestutil.PostgresSchemaURL(t)
+	ctx := context.Background()
+	db, err := store.OpenPostgres(ctx, url, store.PostgresOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, Migrations))
+	dir := NewDirectory(db, loadGood(t))
+	now := mustTime(t, "2026-03-28T00:00:00Z")
+	day := func(h int) time.Time { return mustTime(t, "2026-03-30T00:00:00Z").Add(time.Duration(h) * time.Hour) }
+
+	// The first replacement stops inside its transaction, its writes done.
+	var first atomic.Bool
+	inTx, release := make(chan int, 1), make(chan struct{})
+	dir.OnChange(func(ctx context.Context, tx *sql.Tx, _ []string, _ time.Time) error {
+		if first.CompareAndSwap(false, true) {
+			pid := -1
+			_ = tx.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid)
+			inTx <- pid
+			<-release
+		}
+		return nil
+	})
+	errA := make(chan error, 1)
+	go func() {
+		errA <- dir.ReplaceOverrides(ctx, "api-primary", day(8), day(12), []*Override{{User: "alice", Start: day(8), End: day(12)}}, "a", now)
+	}()
+	pidA := <-inTx
+	require.Positive(t, pidA)
+	errB := make(chan error, 1)
+	go func() {
+		errB <- dir.ReplaceOverrides(ctx, "api-primary", day(8), day(12), []*Override{{User: "bob", Start: day(9), End: day(10)}}, "b", now)
+	}()
+	// The second either waits for the first (its lock) or ends on its own.
+	var doneB *error
+	for blocked := 0; blocked == 0 && doneB == nil; {
+		select {
+		case err := <-errB:
+			doneB = &err
+		default:
+			require.NoError(t, db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pidA).Scan(&blocked))
+		}
+	}
+	close(release)
+	require.NoError(t, <-errA)
+	if doneB == nil {
+		err := <-errB
+		doneB = &err
+	}
+	require.NoError(t, *doneB)
+	ovs, err := dir.Overrides(ctx, nil, "api-primary", day(0), day(24))
+	require.NoError(t, err)
+	var got []string
+	for _, o := range ovs {
+		got = append(got, o.User+" "+o.Start.Format(time.RFC3339)+" "+o.End.Format(time.RFC3339))
+	}
+	require.Equal(t, []string{"bob 2026-03-30T09:00:00Z 2026-03-30T10:00:00Z"}, got, "the window says what the replacement that ran last says")
+}

@@ -166,3 +166,49 @@ func TestBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// A restriction's edges are wall-clock times. When Europe/Berlin's clocks go
+// back (2026-10-25, 03:00 CEST -> 02:00 CET) 02:30 happens twice, and the
+// layer is in its 02:30-06:00 window from the first 02:30, out of it again
+// from 02:00 CET (the clock shows 02:00-02:29) and in from the second 02:30.
+// Shifts, Gaps and NextHandoff must say what At says at every minute, on
+// both changes of the year.
+func TestRestrictionAcrossDST(t *testing.T) {
+	c := &Config{
+		Users: []*User{{Name: "alice"}, {Name: "bob"}},
+		Schedules: []*Schedule{{Name: "night", TimeZone: "Europe/Berlin", Layers: []*Layer{
+			{Name: "base", Rotation: RotationWeekly, Start: "2026-01-05T09:00", Users: []string{"alice"}},
+			{Name: "night", Rotation: RotationDaily, Start: "2026-01-05T09:00", Users: []string{"bob"},
+				Restrictions: []*Restriction{{From: "02:30", To: "06:00"}}},
+		}}},
+	}
+	require.NoError(t, c.Validate())
+	s := c.Schedule("night")
+	sh := utcShifts(s.Shifts(mustTime(t, "2026-10-24T22:00:00Z"), mustTime(t, "2026-10-25T06:00:00Z"), nil))
+	require.Equal(t, []Shift{
+		{Start: mustTime(t, "2026-10-24T22:00:00Z"), End: mustTime(t, "2026-10-25T00:30:00Z"), User: "alice", Layer: "base"},
+		{Start: mustTime(t, "2026-10-25T00:30:00Z"), End: mustTime(t, "2026-10-25T01:00:00Z"), User: "bob", Layer: "night"},  // 02:30-03:00 CEST
+		{Start: mustTime(t, "2026-10-25T01:00:00Z"), End: mustTime(t, "2026-10-25T01:30:00Z"), User: "alice", Layer: "base"}, // 02:00-02:30 CET
+		{Start: mustTime(t, "2026-10-25T01:30:00Z"), End: mustTime(t, "2026-10-25T05:00:00Z"), User: "bob", Layer: "night"},  // 02:30-06:00 CET
+		{Start: mustTime(t, "2026-10-25T05:00:00Z"), End: mustTime(t, "2026-10-25T06:00:00Z"), User: "alice", Layer: "base"},
+	}, sh)
+	next, ok := s.NextHandoff(mustTime(t, "2026-10-25T00:40:00Z"), 24*time.Hour, nil)
+	require.True(t, ok)
+	require.Equal(t, mustTime(t, "2026-10-25T01:00:00Z"), next.UTC())
+
+	for _, day := range []string{"2026-03-28T22:00:00Z", "2026-10-24T22:00:00Z"} {
+		from := mustTime(t, day)
+		to := from.Add(10 * time.Hour)
+		shifts := s.Shifts(from, to, nil)
+		for at := from; at.Before(to); at = at.Add(time.Minute) {
+			want, _ := s.At(at, nil)
+			var got string
+			for _, x := range shifts {
+				if !at.Before(x.Start) && at.Before(x.End) {
+					got = x.User
+				}
+			}
+			require.Equal(t, want, got, "shift at %s (%s)", at.UTC().Format(time.RFC3339), at.In(s.Location()).Format("15:04 MST"))
+		}
+	}
+}

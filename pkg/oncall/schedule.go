@@ -128,11 +128,27 @@ func (s *Schedule) changePoints(from, to time.Time, extra []*Override) []time.Ti
 			cur = end
 		}
 		if len(l.Restrictions) > 0 {
+			// A window's edge is a wall-clock time: it may happen twice
+			// (clocks going back) or never (going forward), and at a
+			// change of the zone's offset the local time jumps over an
+			// edge or back across one.
+			for t := from; t.Before(to); {
+				_, end := t.In(loc).ZoneBounds()
+				if end.IsZero() || !end.After(t) {
+					break
+				}
+				add(end)
+				t = end
+			}
 			y, m, d := from.In(loc).Date()
 			for day := time.Date(y, m, d-1, 0, 0, 0, 0, loc); day.Before(to); day = time.Date(day.Year(), day.Month(), day.Day()+1, 0, 0, 0, 0, loc) {
 				for _, r := range l.Restrictions {
-					add(time.Date(day.Year(), day.Month(), day.Day(), r.from/60, r.from%60, 0, 0, loc))
-					add(time.Date(day.Year(), day.Month(), day.Day(), r.to/60, r.to%60, 0, 0, loc))
+					for _, t := range wallInstants(day, r.from, loc) {
+						add(t)
+					}
+					for _, t := range wallInstants(day, r.to, loc) {
+						add(t)
+					}
 				}
 			}
 		}
@@ -143,6 +159,23 @@ func (s *Schedule) changePoints(from, to time.Time, extra []*Override) []time.Ti
 	}
 	sort.Slice(pts, func(i, j int) bool { return pts[i].Before(pts[j]) })
 	return pts
+}
+
+// wallInstants returns the instants at which the clock in loc shows the
+// minute min (after midnight) of day: one, two when the clocks go back
+// over it, and none but time.Date's normalised one when they skip it.
+func wallInstants(day time.Time, min int, loc *time.Location) []time.Time {
+	t := time.Date(day.Year(), day.Month(), day.Day(), min/60, min%60, 0, 0, loc)
+	out := []time.Time{t}
+	wall := time.Date(day.Year(), day.Month(), day.Day(), min/60, min%60, 0, 0, time.UTC)
+	for _, probe := range []time.Time{t.Add(-6 * time.Hour), t.Add(6 * time.Hour)} {
+		_, off := probe.Zone()
+		c := wall.Add(-time.Duration(off) * time.Second)
+		if l := c.In(loc); !c.Equal(t) && l.Hour()*60+l.Minute() == min && l.Day() == day.Day() {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Shifts returns the on-call spans covering [from, to), merged where the

@@ -36,7 +36,20 @@ CREATE INDEX oncall_overrides_schedule ON oncall_overrides (schedule, ends_at);`
 	created_at BIGINT NOT NULL
 );
 CREATE INDEX oncall_overrides_schedule ON oncall_overrides (schedule, ends_at);`,
+}, {
+	// precedence orders overrides where they overlap (later ones win): NULL
+	// for an override as stored (its id), the id of the override it was
+	// split from for the part a replaced window cut off, which keeps the
+	// precedence of the original over the overrides stored after it.
+	ID:     "oncall/0002_override_precedence",
+	SQLite: `ALTER TABLE oncall_overrides ADD COLUMN precedence BIGINT;`,
 }}
+
+// OverridesOrder is the SQL order of stored overrides, earlier first (later
+// ones win where they overlap), of the table aliased as the prefix.
+func OverridesOrder(prefix string) string {
+	return "COALESCE(" + prefix + "precedence, " + prefix + "id), " + prefix + "id"
+}
 
 // Querier is satisfied by *sql.DB and *sql.Tx.
 type Querier interface {
@@ -102,13 +115,14 @@ func (d *Directory) SetConfig(cfg *Config) {
 }
 
 // Overrides returns the stored overrides of schedule that overlap [from, to),
-// oldest first (later ones win).
+// oldest first (later ones win; the part of an override split by a replaced
+// window keeps the original's place).
 func (d *Directory) Overrides(ctx context.Context, q Querier, schedule string, from, to time.Time) ([]*Override, error) {
 	if q == nil {
 		q = d.db
 	}
 	rows, err := q.QueryContext(ctx, `SELECT id, user_name, starts_at, ends_at, reason FROM oncall_overrides
-WHERE schedule = $1 AND ends_at > $2 AND starts_at < $3 ORDER BY id`, schedule, from.UnixMilli(), to.UnixMilli())
+WHERE schedule = $1 AND ends_at > $2 AND starts_at < $3 ORDER BY `+OverridesOrder(""), schedule, from.UnixMilli(), to.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("list overrides of %s: %w", schedule, err)
 	}
@@ -126,11 +140,34 @@ WHERE schedule = $1 AND ends_at > $2 AND starts_at < $3 ORDER BY id`, schedule, 
 	return out, rows.Err()
 }
 
+// lockSchedules serialises, on PostgreSQL, the changes of the stored
+// overrides of schedules until tx ends (in the order of their names, so
+// that two changes of the same two schedules do not deadlock): a
+// replacement reads the overrides it trims, and two replacements of one
+// window on two replicas would otherwise both keep theirs. SQLite has one
+// writer.
+func lockSchedules(ctx context.Context, tx *sql.Tx, dialect store.Dialect, schedules ...string) error {
+	if dialect != store.Postgres {
+		return nil
+	}
+	names := slices.Clone(schedules)
+	slices.Sort(names)
+	for _, s := range slices.Compact(names) {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, int32(store.LockOncallOverrides), s); err != nil {
+			return fmt.Errorf("lock overrides of %s: %w", s, err)
+		}
+	}
+	return nil
+}
+
 // ReplaceOverrides replaces what the stored overrides of schedule say about
 // [from, to) with ovs, in one transaction: overrides overlapping the window
 // are trimmed at its edges (split in two if they span it), not dropped.
 func (d *Directory) ReplaceOverrides(ctx context.Context, schedule string, from, to time.Time, ovs []*Override, by string, now time.Time) error {
 	return d.db.InTx(ctx, func(tx *sql.Tx) error {
+		if err := lockSchedules(ctx, tx, d.db.Dialect, schedule); err != nil {
+			return err
+		}
 		if err := replaceOverrides(ctx, tx, schedule, from, to, ovs, by, now); err != nil {
 			return err
 		}
@@ -141,20 +178,20 @@ func (d *Directory) ReplaceOverrides(ctx context.Context, schedule string, from,
 func replaceOverrides(ctx context.Context, tx *sql.Tx, schedule string, from, to time.Time, ovs []*Override, by string, now time.Time) error {
 	// Overrides overlapping the window are trimmed to what lies outside it
 	// (split in two when they span it): only [from, to) is replaced.
-	rows, err := tx.QueryContext(ctx, `SELECT id, user_name, starts_at, ends_at, reason, created_by, created_at FROM oncall_overrides
+	rows, err := tx.QueryContext(ctx, `SELECT id, COALESCE(precedence, id), user_name, starts_at, ends_at, reason, created_by, created_at FROM oncall_overrides
 WHERE schedule = $1 AND ends_at > $2 AND starts_at < $3 ORDER BY id`, schedule, from.UnixMilli(), to.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("replace overrides of %s: %w", schedule, err)
 	}
 	type stored struct {
-		id                    int64
+		id, precedence        int64
 		user, reason, creator string
 		start, end, created   int64
 	}
 	var old []stored
 	for rows.Next() {
 		var o stored
-		if err := rows.Scan(&o.id, &o.user, &o.start, &o.end, &o.reason, &o.creator, &o.created); err != nil {
+		if err := rows.Scan(&o.id, &o.precedence, &o.user, &o.start, &o.end, &o.reason, &o.creator, &o.created); err != nil {
 			rows.Close()
 			return fmt.Errorf("replace overrides of %s: %w", schedule, err)
 		}
@@ -181,9 +218,10 @@ WHERE schedule = $1 AND ends_at > $2 AND starts_at < $3 ORDER BY id`, schedule, 
 			return fmt.Errorf("replace overrides of %s: trim override %d: %w", schedule, o.id, err)
 		}
 		if o.start < f && o.end > t {
-			// It spanned the window: keep the part after it too.
-			if _, err := tx.ExecContext(ctx, `INSERT INTO oncall_overrides (schedule, user_name, starts_at, ends_at, reason, created_by, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)`, schedule, o.user, t, o.end, o.reason, o.creator, o.created); err != nil {
+			// It spanned the window: keep the part after it too, with
+			// the original's precedence over the overrides stored after it.
+			if _, err := tx.ExecContext(ctx, `INSERT INTO oncall_overrides (schedule, user_name, starts_at, ends_at, reason, created_by, created_at, precedence)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, schedule, o.user, t, o.end, o.reason, o.creator, o.created, o.precedence); err != nil {
 				return fmt.Errorf("replace overrides of %s: split override %d: %w", schedule, o.id, err)
 			}
 		}

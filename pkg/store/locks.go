@@ -20,4 +20,8 @@ const (
 	// open an incident correlation could join, so that replicas receiving
 	// correlated alert groups at once still open one incident.
 	LockCorrelation LockKey = 727103
+	// LockOncallOverrides, with the hash of a schedule's name as the second
+	// key (pg_advisory_xact_lock(int, int)), serialises the changes of that
+	// schedule's stored overrides.
+	LockOncallOverrides LockKey = 727104
 )
