@@ -398,13 +398,20 @@ func parseShiftTime(field, v string, loc *time.Location) (time.Time, error) {
 		return t, limits.Time(field, t)
 	}
 	for _, l := range localLayouts {
-		if _, err := time.Parse(l, v); err != nil {
+		wall, err := time.Parse(l, v)
+		if err != nil {
 			continue
 		}
 		if loc == nil {
 			return time.Time{}, fmt.Errorf("%s %q has no UTC offset: add one or set schedule.timezone", field, v)
 		}
 		t, _ := time.ParseInLocation(l, v, loc)
+		// A wall-clock time the clocks skip (a spring-forward gap) does
+		// not exist there: Go moves it by the gap, which would make a
+		// shift start or end an hour off without a word.
+		if y, mo, d := t.Date(); y != wall.Year() || mo != wall.Month() || d != wall.Day() || t.Hour() != wall.Hour() || t.Minute() != wall.Minute() {
+			return time.Time{}, fmt.Errorf("%s %q does not exist in %s (the clocks skip it): give a UTC offset or another time", field, v, loc)
+		}
 		return t, limits.Time(field, t)
 	}
 	return time.Time{}, fmt.Errorf("%s %q: want RFC 3339 (2026-03-28T09:00:00Z) or a wall-clock time in schedule.timezone (2026-03-28T09:00)", field, v)

@@ -230,6 +230,10 @@ func TestParseShiftTime(t *testing.T) {
 		wantErr string
 	}{
 		{"2026-03-29T09:00", berlin, "2026-03-29T07:00:00Z", ""},
+		// The spring-forward gap (02:00-03:00 in Berlin) does not exist.
+		{"2026-03-29T02:30", berlin, "", `start "2026-03-29T02:30" does not exist in Europe/Berlin (the clocks skip it)`},
+		{"2026-03-29T03:00", berlin, "2026-03-29T01:00:00Z", ""},
+		{"2026-03-29T01:59", berlin, "2026-03-29T00:59:00Z", ""},
 		{"2026-03-29T09:00:00Z", nil, "2026-03-29T09:00:00Z", ""},
 		{"2026-03-29T09:00", nil, "", "has no UTC offset"},
 		{"0000-01-01T00:00", berlin, "", "outside the years 1 to 9999 UTC"},
