@@ -1,0 +1,48 @@
+package ui
+
+import (
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// inlineStyle matches a style attribute or element: the pages'
+// Content-Security-Policy (style-src 'self', web.PageCSP) makes the browser
+// ignore them, so what they draw never shows.
+var inlineStyle = regexp.MustCompile(`(?i)(\sstyle\s*=|<style[\s>])`)
+
+// TestTemplatesHaveNoInlineStyle checks every template of the console for
+// inline styles, and renders the SLO page's burn-rate bars: their lengths
+// are SVG geometry, which the policy allows, not a style="width:..." the
+// browser refused (the bars showed empty).
+func TestTemplatesHaveNoInlineStyle(t *testing.T) {
+	err := fs.WalkDir(templatesFS, "templates", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(templatesFS, path)
+		require.NoError(t, err)
+		require.NotRegexp(t, inlineStyle, string(b), path)
+		return nil
+	})
+	require.NoError(t, err)
+
+	u := New(Sources{}, Options{})
+	long, short := 10.0, 30.0
+	data := sloData{Service: "api", SLO: "availability", Tiers: []tierRow{{Name: "page_fast", Severity: "page", Long: "1h", Short: "5m",
+		Threshold: 14.4, LongRate: &long, ShortRate: &short, LongBar: 34, ShortBar: 100}}}
+	rec := httptest.NewRecorder()
+	u.render(rec, httptest.NewRequest(http.MethodGet, "/slos/api/availability", nil), http.StatusOK, "slo.html", "api/availability", "", data)
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.Contains(t, rec.Header().Get("Content-Security-Policy"), "style-src 'self';")
+	body := rec.Body.String()
+	require.NotRegexp(t, inlineStyle, body)
+	require.Contains(t, body, `<rect width="34" height="10"/>`, "the long window's bar")
+	require.Contains(t, body, `<rect width="100" height="10"/>`, "the short window's bar")
+	require.Equal(t, 2, strings.Count(body, `<line x1="50" x2="50"`), "the threshold at the middle of each bar")
+}
