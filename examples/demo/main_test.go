@@ -670,3 +670,32 @@ func TestShare(t *testing.T) {
 		}
 	}
 }
+
+// Every target of the Makefile that starts sred in the no-auth mode (anyone
+// who reaches the port acts as admin) names a loopback listen address:
+// sred's default, :8095, is every interface of the machine.
+func TestMakeNoAuthListensOnLoopback(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "\t") || !strings.Contains(line, "--web.no-auth") {
+			continue
+		}
+		n++
+		addr := ""
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, "--web.listen-address="); ok {
+				addr = v
+			}
+		}
+		if !strings.HasPrefix(addr, "127.0.0.1:") && !strings.HasPrefix(addr, "localhost:") && !strings.HasPrefix(addr, "[::1]:") {
+			t.Errorf("Makefile:%d starts sred with --web.no-auth on %q, not a loopback address:\n%s", i+1, addr, line)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no target of the Makefile starts sred with --web.no-auth (make run does)")
+	}
+}
