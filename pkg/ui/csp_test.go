@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/auth"
 )
 
 // inlineStyle matches a style attribute or element: the pages'
@@ -45,4 +47,29 @@ func TestTemplatesHaveNoInlineStyle(t *testing.T) {
 	require.Contains(t, body, `<rect width="34" height="10"/>`, "the long window's bar")
 	require.Contains(t, body, `<rect width="100" height="10"/>`, "the short window's bar")
 	require.Equal(t, 2, strings.Count(body, `<line x1="50" x2="50"`), "the threshold at the middle of each bar")
+}
+
+// In the no-auth mode the header says that authentication is off, next to
+// the principal's name; an authenticated user sees only the name.
+func TestHeaderSaysNoAuth(t *testing.T) {
+	u := New(Sources{}, Options{})
+	for _, tc := range []struct {
+		p    auth.Principal
+		want bool
+	}{
+		{auth.Anonymous, true},
+		{auth.Principal{Name: "alice", Role: auth.RoleAdmin}, false},
+	} {
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r = r.WithContext(auth.NewContext(r.Context(), tc.p))
+		u.render(rec, r, http.StatusOK, "error.html", "x", "", map[string]any{"Code": 404, "Status": "Not Found", "Error": "x"})
+		body := rec.Body.String()
+		require.Contains(t, body, `<span class="user">`+tc.p.Name, tc.p.Name)
+		if tc.want {
+			require.Contains(t, body, "(authentication off)", tc.p.Name)
+		} else {
+			require.NotContains(t, body, "authentication off", tc.p.Name)
+		}
+	}
 }
