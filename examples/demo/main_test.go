@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -697,5 +698,31 @@ func TestMakeNoAuthListensOnLoopback(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no target of the Makefile starts sred with --web.no-auth (make run does)")
+	}
+}
+
+// A second demo started while one runs (its ports taken) stops before it
+// touches anything: the first one's data directory is not emptied under
+// it, and the error names the address in use.
+func TestStartRefusesPortsInUse(t *testing.T) {
+	o := testOptions(t, testutil.RepoRoot(t))
+	l, err := net.Listen("tcp", o.sredAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	marker := filepath.Join(o.dataDir, "sred", "data", "sred.db")
+	if err := os.MkdirAll(filepath.Dir(marker), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(marker, []byte("the running demo's store"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = start(t.Context(), o)
+	if err == nil || !strings.Contains(err.Error(), o.sredAddr+" is in use") {
+		t.Fatalf("start with %s taken: %v, want an error naming it", o.sredAddr, err)
+	}
+	if b, err := os.ReadFile(marker); err != nil || string(b) != "the running demo's store" {
+		t.Fatalf("the data directory was emptied: %q, %v", b, err)
 	}
 }
