@@ -73,3 +73,23 @@ func TestHeaderSaysNoAuth(t *testing.T) {
 		}
 	}
 }
+
+// The labels of a chart's vertical axis fit left of the axis: a long one
+// was cut at the chart's edge (-265757.11% of an exhausted budget read
+// 757.11%).
+func TestTickLabel(t *testing.T) {
+	for v, want := range map[float64]string{
+		0: "0", 14.4: "14.4", 99.95: "99.95", -12.345: "-12.35", 287.86: "288", -999.4: "-999",
+		2791.5: "2.8k", -9999: "-10k", -265757.11: "-266k", 1234567: "1.2M", -98765432: "-98.8M",
+	} {
+		got := tickLabel(v)
+		if got != want {
+			t.Errorf("tickLabel(%g) = %q, want %q", v, got, want)
+		}
+		if len(got)+1 > 7 {
+			t.Errorf("tickLabel(%g) = %q: with the unit, longer than 7 characters", v, got)
+		}
+	}
+	svg := string(chart{Unit: "%", Points: [][2]float64{{1, -2657.5711}, {2, -2632.8786}}}.SVG())
+	require.Contains(t, svg, ">-266k%</text>")
+}
