@@ -263,8 +263,10 @@ bench-generate: $(SLOTH) $(BIN)/srectl
 # sred alone, without Prometheus: examples/sred.yml turns the Watchdog check
 # on, so a CRITICAL "alerting pipeline broken" incident opens after 10
 # minutes (README says so before the tour; `make demo` runs the whole loop).
+# --web.no-auth makes anyone who reaches the port an admin: it listens on
+# the loopback interface only, as `make demo` does.
 run: $(BIN)/sred $(BIN)/srectl
-	$(BIN)/sred --config.file=examples/sred.yml --storage.path=data --web.no-auth
+	$(BIN)/sred --config.file=examples/sred.yml --storage.path=data --web.listen-address=127.0.0.1:8095 --web.no-auth
 
 # The whole loop on 127.0.0.1 (examples/demo); Ctrl-C stops it.
 demo: build $(PROMETHEUS) $(ALERTMANAGER)

@@ -88,7 +88,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "demo: %v\n", err)
 			return 1
 		}
-		fmt.Fprintln(stdout, "The demo service is healed. The incident turns \"recovering\" when the short windows are back under their thresholds and resolves when the alerts resolve.")
+		fmt.Fprintln(stdout, "The demo service is healed. The incident turns \"recovering\" when the short windows of the page tiers are back under their thresholds (about 35 minutes: the 30m window of api/availability's page_slow tier) and resolves when its alerts resolve (hours: the ticket tiers' windows; docs/demo.md).")
 		return 0
 	}
 
@@ -139,6 +139,6 @@ In another terminal:
 
   make demo-break                 # every request of the demo fails: the page fires in about 2 minutes
   bin/srectl incidents list       # one incident for the SLO, severity CRITICAL
-  make demo-heal                  # the incident turns "recovering", then resolves
+  make demo-heal                  # the incident turns "recovering" in about 35 minutes, resolves hours later
 `, o.demoAddr, o.prometheusAddr, o.alertmanagerAddr, o.sredAddr, o.dataDir)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -668,5 +669,60 @@ func TestShare(t *testing.T) {
 		if got := share(rate); got != want {
 			t.Errorf("share(%g) = %q, want %q", rate, got, want)
 		}
+	}
+}
+
+// Every target of the Makefile that starts sred in the no-auth mode (anyone
+// who reaches the port acts as admin) names a loopback listen address:
+// sred's default, :8095, is every interface of the machine.
+func TestMakeNoAuthListensOnLoopback(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "\t") || !strings.Contains(line, "--web.no-auth") {
+			continue
+		}
+		n++
+		addr := ""
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, "--web.listen-address="); ok {
+				addr = v
+			}
+		}
+		if !strings.HasPrefix(addr, "127.0.0.1:") && !strings.HasPrefix(addr, "localhost:") && !strings.HasPrefix(addr, "[::1]:") {
+			t.Errorf("Makefile:%d starts sred with --web.no-auth on %q, not a loopback address:\n%s", i+1, addr, line)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no target of the Makefile starts sred with --web.no-auth (make run does)")
+	}
+}
+
+// A second demo started while one runs (its ports taken) stops before it
+// touches anything: the first one's data directory is not emptied under
+// it, and the error names the address in use.
+func TestStartRefusesPortsInUse(t *testing.T) {
+	o := testOptions(t, testutil.RepoRoot(t))
+	l, err := net.Listen("tcp", o.sredAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	marker := filepath.Join(o.dataDir, "sred", "data", "sred.db")
+	if err := os.MkdirAll(filepath.Dir(marker), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(marker, []byte("the running demo's store"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = start(t.Context(), o)
+	if err == nil || !strings.Contains(err.Error(), o.sredAddr+" is in use") {
+		t.Fatalf("start with %s taken: %v, want an error naming it", o.sredAddr, err)
+	}
+	if b, err := os.ReadFile(marker); err != nil || string(b) != "the running demo's store" {
+		t.Fatalf("the data directory was emptied: %q, %v", b, err)
 	}
 }

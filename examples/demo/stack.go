@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -81,6 +82,12 @@ func start(ctx context.Context, o options) (_ *stack, err error) {
 	if o.dataDir, err = filepath.Abs(o.dataDir); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	// A stack already running (a second `make demo`) holds the ports: it
+	// is found before its data directory is emptied under it, and before
+	// a program is taken ready for answering on another's port.
+	if err := portsFree(o.demoAddr, o.alertmanagerAddr, o.sredAddr, o.prometheusAddr); err != nil {
+		return nil, err
+	}
 	s := &stack{opts: o}
 	defer func() {
 		if err != nil {
@@ -147,6 +154,21 @@ func start(ctx context.Context, o options) (_ *stack, err error) {
 		o.logger.Info("Started", "program", p.name, "url", proc.url, "log", proc.log)
 	}
 	return s, nil
+}
+
+// portsFree returns an error naming the first address that something
+// already listens on.
+func portsFree(addrs ...string) error {
+	for _, a := range addrs {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			return fmt.Errorf("%s is in use (is another `make demo` running? stop it with Ctrl-C first): %w", a, err)
+		}
+		if err := l.Close(); err != nil {
+			return fmt.Errorf("%s: %w", a, err)
+		}
+	}
+	return nil
 }
 
 // run starts one program with its output in logs/<name>.log and waits

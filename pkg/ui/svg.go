@@ -58,7 +58,7 @@ func (c chart) SVG() template.HTML {
 	fmt.Fprintf(&b, `<line class="axis" x1="%g" y1="4" x2="%g" y2="%g"/><line class="axis" x1="%g" y1="%g" x2="%g" y2="%g"/>`,
 		padL, padL, 4+plotH, padL, 4+plotH, chartW-4, 4+plotH)
 	for _, v := range []float64{lo, (lo + hi) / 2, hi} {
-		fmt.Fprintf(&b, `<text class="tick" x="%g" y="%.1f" text-anchor="end">%s%s</text>`, padL-4, y(v)+4, trimFloat(v, 2), template.HTMLEscapeString(c.Unit))
+		fmt.Fprintf(&b, `<text class="tick" x="%g" y="%.1f" text-anchor="end">%s%s</text>`, padL-4, y(v)+4, tickLabel(v), template.HTMLEscapeString(c.Unit))
 	}
 	if n := len(c.Points); n > 0 {
 		t0, t1 := c.Points[0][0], c.Points[n-1][0]
@@ -84,4 +84,22 @@ func (c chart) SVG() template.HTML {
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+// tickLabel is the text of a value on the vertical axis, short enough for
+// the padL left of the axis it is right-aligned to (about 7 characters of
+// the ticks' font with the unit): a longer one was cut at the chart's left
+// edge, so that -265757.11% read 757.11%.
+func tickLabel(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 1e6:
+		return trimFloat(v/1e6, 1) + "M"
+	case a >= 1e4:
+		return trimFloat(v/1e3, 0) + "k"
+	case a >= 1e3:
+		return trimFloat(v/1e3, 1) + "k"
+	case a >= 100:
+		return trimFloat(v, 0)
+	}
+	return trimFloat(v, 2)
 }

@@ -340,6 +340,9 @@ type page struct {
 	// Admin: the principal may read the audit log.
 	Admin bool
 	User  string
+	// NoAuth: sred runs without authentication (--web.no-auth), which
+	// the header says next to the user.
+	NoAuth bool
 	// Done is the banner of a completed action: the text of a known
 	// ?done= code (doneBanners), never text from the URL.
 	Done string
@@ -384,7 +387,7 @@ func (u *UI) canAct(r *http.Request) bool {
 func (u *UI) render(w http.ResponseWriter, r *http.Request, code int, name, title, nav string, data any) {
 	p := page{Title: title, Nav: nav, Extra: u.opts.Extra, CanAct: u.canAct(r), Done: doneBanner(r), Data: data}
 	if pr, ok := auth.FromContext(r.Context()); ok {
-		p.User = pr.Name
+		p.User, p.NoAuth = pr.Name, pr.NoAuth
 		p.Admin = pr.NoAuth || pr.Role.Allows(auth.RoleAdmin)
 	} else {
 		p.Admin = u.opts.AllowAnonymous
