@@ -81,6 +81,13 @@ func refuseBadText(h http.Handler) http.Handler {
 				code = http.StatusRequestEntityTooLarge
 				err = fmt.Errorf("form: request body larger than %d bytes", mbe.Limit)
 			}
+			// The API's error envelope under /api/, plain text elsewhere
+			// (the console's forms, /ack/, /-/), as the authentication
+			// middleware answers.
+			if !strings.HasPrefix(r.URL.Path, "/api/") {
+				http.Error(w, err.Error(), code)
+				return
+			}
 			web.Error(w, code, "bad_data", err)
 			return
 		}

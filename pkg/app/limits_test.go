@@ -82,7 +82,19 @@ func TestInputLimits(t *testing.T) {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, string(b))
-			require.Contains(t, string(b), `form: request body larger than 1048576 bytes`)
+			require.Equal(t, "form: request body larger than 1048576 bytes\n", string(b), "plain text outside /api/")
+			require.Equal(t, "text/plain; charset=utf-8", resp.Header.Get("Content-Type"))
+			// A console form with a NUL byte: plain text too.
+			req, err = http.NewRequest("POST", srv.URL+"/incidents", strings.NewReader("title=t&service=x&severity=HIGH&description=%00"))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err = http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			b, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.Equal(t, http.StatusBadRequest, resp.StatusCode, string(b))
+			require.Equal(t, "text/plain; charset=utf-8", resp.Header.Get("Content-Type"), string(b))
+			require.Contains(t, string(b), "NUL byte")
 
 			// An import is checked as the API's bodies are: a time no
 			// answer could encode, or an ID a path would read otherwise,
