@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode"
+
+	"github.com/rootuip/sre/pkg/mdtext"
 )
 
 // Formats are the report's output formats.
@@ -84,15 +86,15 @@ func renderMarkdown(w io.Writer, r *Report) error {
 	fmt.Fprintf(w, "| alert | service | pages | per week | self-resolved < %s | acked, no action | flapping | at night | mean ack | suggestion |\n", r.ShortAfter)
 	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 	for _, row := range r.Rows {
-		fmt.Fprintf(w, "| %s | %s | %d | %.1f | %d | %d | %d | %.0f%% | %s | %s |\n", mdEscape(row.Alertname), mdEscape(row.Service),
+		fmt.Fprintf(w, "| %s | %s | %d | %.1f | %d | %d | %d | %.0f%% | %s | %s |\n", mdtext.Cell(row.Alertname), mdtext.Cell(row.Service),
 			row.Pages, row.PagesPerWeek, row.AutoResolvedShort, row.AckedWithoutAction, row.Flapping, row.NightShare*100, ack(row),
-			mdText.Replace(printable(strings.Join(row.Suggestions, "; "))))
+			mdtext.Text(strings.Join(row.Suggestions, "; ")))
 	}
 	return nil
 }
 
 // Alert names, services and SLOs come from alert labels, so they may hold
-// anything: the renderings keep them to their cell or line.
+// anything: the renderings keep them to their cell (mdtext) or line.
 
 // printable replaces control characters (newlines, tabs, terminal escapes)
 // with U+FFFD.
@@ -104,13 +106,3 @@ func printable(s string) string {
 		return r
 	}, s)
 }
-
-// mdValue escapes a label value for a Markdown table cell: no line break,
-// pipe, emphasis, code span, HTML or link.
-var mdValue = strings.NewReplacer("|", `\|`, "`", "\\`", "*", `\*`, "_", `\_`, "<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`)
-
-// mdText escapes a suggestion (sred's text with label values in it) for a
-// Markdown table cell, keeping its code spans (`for:`).
-var mdText = strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`)
-
-func mdEscape(s string) string { return mdValue.Replace(printable(s)) }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rootuip/sre/pkg/mdtext"
 )
 
 // Formats a report renders to.
@@ -77,12 +79,9 @@ func (r *Report) rangeText() string {
 
 func fmtCredit(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) + "%" }
 
-// mdEscape keeps configured names from breaking the Markdown table.
-var mdEscape = strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ", "`", "\\`", "*", `\*`, "_", `\_`, "<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`)
-
 func renderMarkdown(w io.Writer, r *Report) error {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "# SLA report: %s (%s)\n\n", mdEscape.Replace(r.Name), mdEscape.Replace(r.Customer))
+	fmt.Fprintf(&b, "# SLA report: %s (%s)\n\n", mdtext.Cell(r.Name), mdtext.Cell(r.Customer))
 	fmt.Fprintf(&b, "Period: %s\n\n", r.rangeText())
 	b.WriteString("| Service | Objective | Target | Achieved | Status | Scope | Credit |\n")
 	b.WriteString("|---|---|---:|---:|---|---|---:|\n")
@@ -91,11 +90,11 @@ func renderMarkdown(w io.Writer, r *Report) error {
 		if o.Credit > 0 {
 			cr = fmtCredit(o.Credit)
 		}
-		fmt.Fprintf(&b, "| %s | %s (%s) | %s | %s | %s | %s | %s |\n", mdEscape.Replace(o.Service), o.Kind, mdEscape.Replace(o.SLO), o.Target, o.Achieved, o.Status, o.Scope, cr)
+		fmt.Fprintf(&b, "| %s | %s (%s) | %s | %s | %s | %s | %s |\n", mdtext.Cell(o.Service), o.Kind, mdtext.Cell(o.SLO), o.Target, o.Achieved, o.Status, o.Scope, cr)
 	}
 	for _, o := range r.rows() {
 		if o.Coverage != nil && *o.Coverage < 0.995 {
-			fmt.Fprintf(&b, "\nThe data of %s %s covers %.1f%% of the period: its figure is over that part.\n", mdEscape.Replace(o.Service), o.Kind, *o.Coverage*100)
+			fmt.Fprintf(&b, "\nThe data of %s %s covers %.1f%% of the period: its figure is over that part.\n", mdtext.Cell(o.Service), o.Kind, *o.Coverage*100)
 		}
 	}
 	fmt.Fprintf(&b, "\nViolations: %d\n\nService credit: %s\n", r.Violations, fmtCredit(r.Credits))
