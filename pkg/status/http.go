@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -195,8 +196,10 @@ func Feed(p *Page) ([]byte, error) {
 	f := atomFeed{Title: p.Title, ID: "tag:sred,2026:status:" + feedID(p.Title), Updated: p.UpdatedAt.Format(time.RFC3339),
 		Link: []atomLink{{Href: self}, {Href: self + "/feed.atom", Rel: "self", Type: "application/atom+xml"}}, Author: atomAuthor{Name: p.Title}}
 	link := &atomLink{Href: self}
+	var at []time.Time // each entry's time
 	for _, i := range p.Incidents {
 		for _, u := range i.Updates {
+			at = append(at, u.Time)
 			f.Entries = append(f.Entries, atomEntry{
 				Title: fmt.Sprintf("%s (%s)", i.Title, i.Stage), ID: fmt.Sprintf("tag:sred,2026:status:%s:%d", i.ID, u.Time.UnixMilli()),
 				Updated: u.Time.Format(time.RFC3339), Link: link, Content: atomText{Type: "text", Body: u.Message},
@@ -208,10 +211,24 @@ func Feed(p *Page) ([]byte, error) {
 		if m.Description != "" {
 			body += ". " + m.Description
 		}
+		at = append(at, m.Start)
 		f.Entries = append(f.Entries, atomEntry{Title: "Scheduled maintenance: " + m.Title,
 			ID: fmt.Sprintf("tag:sred,2026:status:maintenance:%s:%d", feedID(m.Title), m.Start.Unix()), Updated: m.Start.Format(time.RFC3339),
 			Link: link, Content: atomText{Type: "text", Body: body}})
 	}
+	// Newest first, as feed readers expect: the incidents' updates and
+	// the maintenance windows interleaved by time (equal times keep their
+	// order).
+	order := make([]int, len(f.Entries))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return at[b].Compare(at[a]) })
+	sorted := make([]atomEntry, len(order))
+	for i, j := range order {
+		sorted[i] = f.Entries[j]
+	}
+	f.Entries = sorted
 	var b bytes.Buffer
 	b.WriteString(xml.Header)
 	enc := xml.NewEncoder(&b)
