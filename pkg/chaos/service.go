@@ -32,6 +32,22 @@ type Driver interface {
 	Revert(ctx context.Context, id string, f Fault, state json.RawMessage) error
 }
 
+type lifetimeKey struct{}
+
+// WithLifetime returns ctx carrying the longest a fault injected with it
+// may last when no revert ever comes (its runner died and no sred rolls it
+// back): drivers that can bound a fault themselves (stress-ng's --timeout)
+// use it.
+func WithLifetime(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, lifetimeKey{}, d)
+}
+
+// Lifetime returns the bound WithLifetime set, if any.
+func Lifetime(ctx context.Context) (time.Duration, bool) {
+	d, ok := ctx.Value(lifetimeKey{}).(time.Duration)
+	return d, ok && d > 0
+}
+
 // ProxyBinder is a driver whose proxies are bound lazily: Bind makes a
 // proxy listen (a no-op when it does) or says why it cannot; a run using an
 // unbound proxy is refused with that reason.
