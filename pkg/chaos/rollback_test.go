@@ -272,3 +272,84 @@ func TestFaultResourceLocks(t *testing.T) {
 		})
 	}
 }
+
+// TestRecoverRunsRollbackActions: when the runner of a run dies with its
+// faults injected, the replica that rolls the faults back also runs the
+// experiment's rollback actions (once, whichever replicas recover), records
+// them as the run's rollback step and closes the step left running; a run
+// that died before injecting anything runs none.
+func TestRecoverRunsRollbackActions(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		out := filepath.Join(t.TempDir(), "rollback.log")
+		exp := strings.Replace(withRollback(fmt.Sprintf("  - {name: heal, command: [/bin/sh, -c, 'echo heal >> %s']}\n", out)),
+			"duration: 5s\n", "duration: 1m\n", 1)
+		dead := newHarness(t, db, "dead")
+		info, err := dead.s.Start(ctx, load(t, exp), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead.tick(t, 5*time.Second)
+		dead.blocked(t) // in monitor, faults active; the runner now "dies"
+		replicas := []*harness{newHarness(t, db, "other"), newHarness(t, db, "third")}
+		for _, o := range replicas {
+			o.s.o.Drivers = map[string]Driver{DriverToxiproxy: dead.d, DriverStress: dead.d}
+			o.clock.Set(dead.clock.Now().Add(31 * time.Second))
+		}
+		for _, o := range replicas {
+			if err := o.s.Recover(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if dead.d.count() != 0 {
+			t.Fatal("expired faults not rolled back")
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatalf("rollback action not run after the runner died: %v", err)
+		}
+		if string(b) != "heal\n" {
+			t.Fatalf("rollback action output %q, want it run once", b)
+		}
+		r, err := replicas[0].s.Get(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != StatusAborted {
+			t.Fatalf("run %s, want aborted", r.Status)
+		}
+		var rollback *Step
+		for i, s := range r.Steps {
+			if s.Finished == nil || s.Status == "running" {
+				t.Errorf("step %s left %s", s.Name, s.Status)
+			}
+			if s.Name == "rollback" {
+				rollback = &r.Steps[i]
+			}
+		}
+		if rollback == nil || rollback.Status != "ok" || !strings.Contains(rollback.Detail, "1 rollback action(s) run by other") {
+			t.Fatalf("rollback step %+v", rollback)
+		}
+
+		// A run that died waiting for its approval injected nothing: no action.
+		gated := strings.Replace(exp, "duration: 1m\n", "duration: 1m\napproval: {role: admin}\n", 1)
+		waiting := newHarness(t, db, "waiting")
+		waiting.clock.Set(dead.clock.Now().Add(time.Minute))
+		w, err := waiting.s.Start(ctx, load(t, gated), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		waiting.blocked(t)
+		rec := replicas[1]
+		rec.clock.Set(waiting.clock.Now().Add(31 * time.Second))
+		if err := rec.s.Recover(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if r, _ := rec.s.Get(ctx, w.ID); r.Status != StatusAborted {
+			t.Fatalf("waiting run %s, want aborted", r.Status)
+		}
+		if b, _ := os.ReadFile(out); string(b) != "heal\n" {
+			t.Fatalf("rollback action output %q after a run that injected nothing", b)
+		}
+	})
+}

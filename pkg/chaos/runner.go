@@ -451,7 +451,7 @@ func (s *Service) execute(ctx context.Context, r *run) {
 		if err != nil {
 			return "", err
 		}
-		for _, f := range e.Faults {
+		for i, f := range e.Faults {
 			if err := context.Cause(ctx); ctx.Err() != nil {
 				return "", fmt.Errorf("stopped before injecting %s: %w", f.Name, err)
 			}
@@ -462,7 +462,7 @@ func (s *Service) execute(ctx context.Context, r *run) {
 				return "", err
 			}
 			r.faults = append(r.faults, rec)
-			state, err := s.o.Drivers[f.Driver].Inject(ctx, rec.ID, f)
+			state, err := s.o.Drivers[f.Driver].Inject(WithLifetime(ctx, faultLifetime(e, i, lease)), rec.ID, f)
 			r.faults[len(r.faults)-1].State = state
 			if err != nil {
 				return "", fmt.Errorf("inject %s: %w", f.Name, err)
@@ -512,6 +512,17 @@ func (s *Service) execute(ctx context.Context, r *run) {
 		}
 	}
 	s.m.experiments.WithLabelValues(status).Inc()
+}
+
+// faultLifetime bounds fault i of e for a driver that can end it by itself
+// (stress-ng's --timeout) if its runner dies and no sred rolls it back: the
+// run's duration, counted from the end of the injections (each later fault
+// may take up to 2 minutes: Chaos Mesh's wait for AllInjected is at most 1),
+// one abort interval and one lease, so that it never ends before the run's
+// rollback while the runner lives.
+func faultLifetime(e *Experiment, i int, lease time.Duration) time.Duration {
+	later := time.Duration(len(e.Faults)-1-i) * 2 * time.Minute
+	return time.Duration(e.Duration) + later + time.Duration(e.Abort.Interval) + lease
 }
 
 // rollback is the step rollback: revert every fault in reverse order, then

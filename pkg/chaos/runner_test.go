@@ -52,10 +52,11 @@ func (q *queries) Instant(_ context.Context, query string, _ time.Time) (model.V
 // recDriver records injections; it checks that the fault is journaled
 // before it takes effect.
 type recDriver struct {
-	db     *store.DB
-	mu     sync.Mutex
-	active map[string]bool
-	log    []string
+	db        *store.DB
+	mu        sync.Mutex
+	active    map[string]bool
+	log       []string
+	lifetimes map[string]time.Duration // chaos.Lifetime at each injection
 }
 
 func (d *recDriver) Inject(ctx context.Context, id string, f Fault) (json.RawMessage, error) {
@@ -67,6 +68,12 @@ func (d *recDriver) Inject(ctx context.Context, id string, f Fault) (json.RawMes
 	defer d.mu.Unlock()
 	d.active[id] = true
 	d.log = append(d.log, "inject "+f.Name)
+	if l, ok := Lifetime(ctx); ok {
+		if d.lifetimes == nil {
+			d.lifetimes = map[string]time.Duration{}
+		}
+		d.lifetimes[f.Name] = l
+	}
 	return json.RawMessage(`{"token":"` + id + `"}`), nil
 }
 
@@ -492,6 +499,28 @@ func TestRefusedOnUnboundProxy(t *testing.T) {
 		}
 		if len(h.d.log) != 0 {
 			t.Fatalf("injected: %v", h.d.log)
+		}
+	})
+}
+
+// TestFaultLifetime: each fault is injected with the bound a driver that
+// can end it by itself (stress-ng's --timeout) uses when no revert comes:
+// the run's duration, 2 minutes per fault injected after it, one abort
+// interval and one lease; not the safety's max_duration.
+func TestFaultLifetime(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, "r1")
+		if _, err := h.s.Start(context.Background(), load(t, testExp), "alice"); err != nil {
+			t.Fatal(err)
+		}
+		h.drain(t, 5*time.Second)
+		h.d.mu.Lock()
+		defer h.d.mu.Unlock()
+		want := map[string]time.Duration{"a": time.Minute + 2*time.Minute + 5*time.Second + 30*time.Second, "b": time.Minute + 5*time.Second + 30*time.Second}
+		for name, w := range want {
+			if got := h.d.lifetimes[name]; got != w {
+				t.Errorf("fault %s injected with lifetime %v, want %v", name, got, w)
+			}
 		}
 	})
 }

@@ -32,6 +32,22 @@ type Driver interface {
 	Revert(ctx context.Context, id string, f Fault, state json.RawMessage) error
 }
 
+type lifetimeKey struct{}
+
+// WithLifetime returns ctx carrying the longest a fault injected with it
+// may last when no revert ever comes (its runner died and no sred rolls it
+// back): drivers that can bound a fault themselves (stress-ng's --timeout)
+// use it.
+func WithLifetime(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, lifetimeKey{}, d)
+}
+
+// Lifetime returns the bound WithLifetime set, if any.
+func Lifetime(ctx context.Context) (time.Duration, bool) {
+	d, ok := ctx.Value(lifetimeKey{}).(time.Duration)
+	return d, ok && d > 0
+}
+
 // ProxyBinder is a driver whose proxies are bound lazily: Bind makes a
 // proxy listen (a no-op when it does) or says why it cannot; a run using an
 // unbound proxy is refused with that reason.
@@ -234,11 +250,21 @@ func (s *Service) Recover(ctx context.Context) error {
 			errs = append(errs, err)
 			continue
 		}
-		if err := s.j.abandonRun(ctx, id, "runner stopped renewing its lease; faults rolled back by "+s.o.Owner, now); err != nil {
+		closed, err := s.j.abandonRun(ctx, id, "runner stopped renewing its lease; faults rolled back by "+s.o.Owner, now)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if !closed {
+			continue // another replica closed it
+		}
+		e, specErr := s.j.spec(ctx, id)
+		if specErr != nil {
+			errs = append(errs, specErr)
+		} else if err := s.recoverRollback(ctx, r, e); err != nil {
 			errs = append(errs, err)
 		}
 		_ = s.locks.Release(ctx, r.Environment+"/"+r.Service, id)
-		if e, err := s.j.spec(ctx, id); err == nil {
+		if e != nil {
 			for _, k := range resourceLocks(e) {
 				_ = s.locks.Release(ctx, k, id)
 			}
@@ -246,6 +272,48 @@ func (s *Service) Recover(ctx context.Context) error {
 		s.m.experiments.WithLabelValues(StatusAborted).Inc()
 	}
 	return errors.Join(errs...)
+}
+
+// recoverRollback runs the rollback actions of a run whose runner died, as
+// its step rollback would have: when a fault of the run was journaled (the
+// run reached execute) and its rollback step had not finished. The step is
+// recorded in the run's journal.
+func (s *Service) recoverRollback(ctx context.Context, r *RunInfo, e *Experiment) error {
+	if len(e.Rollback) == 0 || len(r.Faults) == 0 {
+		return nil
+	}
+	for _, st := range r.Steps {
+		if st.Name == "rollback" && st.Finished != nil {
+			return nil
+		}
+	}
+	bg := context.WithoutCancel(ctx)
+	seq, err := s.j.nextSeq(bg, r.ID)
+	if err != nil {
+		return err
+	}
+	if err := s.j.startStep(bg, r.ID, seq, "rollback", s.o.Clock.Now()); err != nil {
+		return err
+	}
+	s.logger.Warn("running the rollback actions of a chaos run whose runner stopped renewing its lease", "run", r.ID, "actions", len(e.Rollback))
+	var errs []error
+	for _, a := range e.Rollback {
+		if err := runRollback(bg, a); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	status, detail := "ok", fmt.Sprintf("runner stopped renewing its lease; %d rollback action(s) run by %s", len(e.Rollback), s.o.Owner)
+	runErr := errors.Join(errs...)
+	if runErr != nil {
+		status, detail = "failed", runErr.Error()
+	}
+	if err := s.j.finishStep(bg, r.ID, seq, status, detail, s.o.Clock.Now()); err != nil {
+		return errors.Join(runErr, err)
+	}
+	if runErr != nil {
+		return fmt.Errorf("run %s: %w", r.ID, runErr)
+	}
+	return nil
 }
 
 func (s *Service) revert(ctx context.Context, f FaultRecord) error {

@@ -406,10 +406,32 @@ func (j journal) report(ctx context.Context, id string) (md, js string, err erro
 	return md, js, err
 }
 
-func (j journal) abandonRun(ctx context.Context, id, reason string, at time.Time) error {
-	_, err := j.db.ExecContext(ctx, `UPDATE chaos_runs SET status = 'aborted', reason = $1, finished_ms = $2 WHERE id = $3 AND status IN ('running', 'waiting_approval')`,
+// abandonRun closes a run whose runner died as aborted, with the step it
+// was in closed as failed; it reports whether this call closed it (false:
+// another replica did, or the run ended meanwhile).
+func (j journal) abandonRun(ctx context.Context, id, reason string, at time.Time) (bool, error) {
+	res, err := j.db.ExecContext(ctx, `UPDATE chaos_runs SET status = 'aborted', reason = $1, finished_ms = $2 WHERE id = $3 AND status IN ('running', 'waiting_approval')`,
 		reason, at.UnixMilli(), id)
-	return err
+	if err != nil {
+		return false, fmt.Errorf("close abandoned run: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return false, nil
+	}
+	if _, err := j.db.ExecContext(ctx, `UPDATE chaos_steps SET status = 'failed', detail = $1, finished_ms = $2 WHERE run_id = $3 AND status = 'running'`,
+		"interrupted: "+reason, at.UnixMilli(), id); err != nil {
+		return true, fmt.Errorf("close the step of an abandoned run: %w", err)
+	}
+	return true, nil
+}
+
+// nextSeq returns the sequence number of a run's next step.
+func (j journal) nextSeq(ctx context.Context, id string) (int, error) {
+	var n int
+	if err := j.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM chaos_steps WHERE run_id = $1`, id).Scan(&n); err != nil {
+		return 0, fmt.Errorf("read steps: %w", err)
+	}
+	return n + 1, nil
 }
 
 func (j journal) setStatus(ctx context.Context, id, status string) error {

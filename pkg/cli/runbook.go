@@ -228,8 +228,9 @@ func runbookKillSwitch(env *Env, o runbookOptions, state string) error {
 	if state == "" {
 		err = o.api.call("GET", "/api/v1/runbooks/kill-switch", nil, nil, nil, &ks)
 	} else {
+		on := state == "on"
 		err = o.api.call("PUT", "/api/v1/runbooks/kill-switch", nil, nil,
-			runbook.KillSwitchRequest{Enabled: state == "on", By: o.api.actor, Reason: o.reason}, &ks)
+			runbook.KillSwitchRequest{Enabled: &on, By: o.api.actor, Reason: o.reason}, &ks)
 	}
 	if err != nil {
 		return err

@@ -64,7 +64,9 @@ type CancelRequest struct {
 
 // KillSwitchRequest is the body of PUT /api/v1/runbooks/kill-switch.
 type KillSwitchRequest struct {
-	Enabled bool   `json:"enabled"`
+	// Enabled is required: a body without it (only a reason, a typo) must
+	// not release an engaged switch.
+	Enabled *bool  `json:"enabled"`
 	By      string `json:"by"`
 	Reason  string `json:"reason,omitempty"`
 }
@@ -207,7 +209,11 @@ func (e *Engine) handlePutKillSwitch(w http.ResponseWriter, r *http.Request) {
 	if !decodeBy(w, r, &req, &req.By, `"by" is required`) {
 		return
 	}
-	ks, err := e.SetKillSwitch(r.Context(), req.Enabled, req.By, req.Reason)
+	if req.Enabled == nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", errors.New(`"enabled" is required: true engages the kill switch, false releases it`))
+		return
+	}
+	ks, err := e.SetKillSwitch(r.Context(), *req.Enabled, req.By, req.Reason)
 	writeResult(w, ks, err)
 }
 

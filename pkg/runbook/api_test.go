@@ -91,6 +91,16 @@ steps:
 		code, body = call("GET", "/api/v1/runbooks/kill-switch", "")
 		require.Equal(t, 200, code)
 		require.Contains(t, body, `"enabled":true,"by":"bob","reason":"storm"`)
+		// A body without "enabled" (a note, a typo, null) is refused and
+		// leaves the engaged switch engaged.
+		for _, b := range []string{`{"by": "bob", "reason": "still storming"}`, `{"by": "bob", "enabled": null}`} {
+			code, body = call("PUT", "/api/v1/runbooks/kill-switch", b)
+			require.Equal(t, 400, code, body)
+			require.Equal(t, `{"status":"error","errorType":"bad_data","error":"\"enabled\" is required: true engages the kill switch, false releases it"}`, body)
+		}
+		code, body = call("GET", "/api/v1/runbooks/kill-switch", "")
+		require.Equal(t, 200, code)
+		require.Contains(t, body, `"enabled":true,"by":"bob","reason":"storm"`)
 
 		code, body = call("GET", "/api/v1/runbooks/runs?incident=INC-1&status=succeeded", "")
 		require.Equal(t, 200, code)

@@ -2,6 +2,7 @@ package runbook_test
 
 import (
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	sredapp "github.com/rootuip/sre/pkg/app"
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/slo"
 	"github.com/rootuip/sre/pkg/testutil"
 )
@@ -78,5 +80,56 @@ func TestExampleRunbooksMatchShippedAlerts(t *testing.T) {
 	}
 	if len(set.List()) == 0 {
 		t.Fatal("no example runbooks loaded")
+	}
+}
+
+// No allow-list of an example runbook lets a label value climb out of a
+// path (a `..` segment): with disk-cleanup's, an alert with
+// mountpoint="/../../etc" ran the cleanup program on /etc. Real values
+// still pass.
+func TestExampleAllowListsRefuseTraversal(t *testing.T) {
+	root := testutil.RepoRoot(t)
+	files, err := filepath.Glob(filepath.Join(root, "examples", "runbooks", "*.yml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("example runbooks: %v %v", files, err)
+	}
+	hostile := []string{"/../etc", "/var/../../etc", "/..", "../etc", "/var/lib/..", "/./..", "..", "/var/./../etc"}
+	checked := 0
+	for _, f := range files {
+		rb, err := runbook.LoadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pats := map[string]string{}
+		for l, p := range rb.Labels {
+			pats[rb.Name+" label "+l] = p
+		}
+		for _, s := range rb.Steps {
+			for l, p := range s.Labels {
+				pats[rb.Name+" step "+s.Name+" label "+l] = p
+			}
+		}
+		for what, p := range pats {
+			re := regexp.MustCompile("^(?:" + p + ")$")
+			checked++
+			for _, v := range hostile {
+				if re.MatchString(v) {
+					t.Errorf("%s (%s) accepts %q", what, p, v)
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no allow-list in the example runbooks")
+	}
+	rb, err := runbook.LoadFile(filepath.Join(root, "examples", "runbooks", "disk-cleanup.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile("^(?:" + rb.Labels["mountpoint"] + ")$")
+	for _, v := range []string{"/", "/var", "/var/lib/docker", "/mnt/data_1", "/srv/a..b", "/boot/efi", "/var/lib/kubelet/pods/x-y.z"} {
+		if !re.MatchString(v) {
+			t.Errorf("disk-cleanup's mountpoint allow-list refuses %q", v)
+		}
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
@@ -207,4 +209,43 @@ func pemCert(s *httptest.Server) []byte {
 func prefixOf(f chaos.Fault) string {
 	u, _ := Manifest("x", f, time.Hour)
 	return "/apis/" + Group + "/" + Version + "/namespaces/checkout/" + strings.ToLower(u.GetKind()) + "/"
+}
+
+// TestDurationIsTheRunsLifetime: the resource's spec.duration, which ends
+// the fault when its sred died and nothing deletes it, is the run's bound
+// (chaos.WithLifetime) when that is shorter than MaxDuration.
+func TestDurationIsTheRunsLifetime(t *testing.T) {
+	srv := newChaosAPIServer(t)
+	cfg := &rest.Config{Host: srv.URL, BearerToken: "chaos-token",
+		TLSClientConfig: rest.TLSClientConfig{CAData: pemCert(srv.Server)}}
+	client, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Driver{Client: client, MaxDuration: time.Hour, InjectTimeout: time.Minute, Poll: 20 * time.Millisecond}
+	f := chaos.Fault{Name: "cpu", Type: chaos.FaultCPUStress, CPUPercent: 50, Workers: 1, Driver: chaos.DriverChaosMesh, Kubernetes: sel}
+	for _, tc := range []struct {
+		ctx  context.Context
+		want string
+	}{
+		{chaos.WithLifetime(context.Background(), 95*time.Second), "1m35s"},
+		{chaos.WithLifetime(context.Background(), 3*time.Hour), "1h0m0s"},
+		{context.Background(), "1h0m0s"},
+	} {
+		id := "chx-20261202-100000-abc-cpu"
+		st, err := d.Inject(tc.ctx, id, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := client.Resource(GVR("StressChaos")).Namespace(sel.Namespace).Get(context.Background(), Name(id), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dur, _, _ := unstructured.NestedString(got.Object, "spec", "duration"); dur != tc.want {
+			t.Errorf("spec.duration %q, want %q", dur, tc.want)
+		}
+		if err := d.Revert(context.Background(), id, f, st); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

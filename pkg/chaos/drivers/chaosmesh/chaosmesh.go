@@ -165,6 +165,11 @@ func (d *Driver) Inject(ctx context.Context, id string, f chaos.Fault) (json.Raw
 	if md <= 0 {
 		md = time.Hour
 	}
+	// The run's own bound (chaos.WithLifetime): a resource whose sred died
+	// ends soon after the run's planned end, not at max_duration.
+	if l, ok := chaos.Lifetime(ctx); ok && l < md {
+		md = max(l.Round(time.Second), time.Second)
+	}
 	u, err := Manifest(id, f, md)
 	if err != nil {
 		return nil, err

@@ -5,7 +5,8 @@
 // Every stress-ng process carries SRE_CHAOS_FAULT=<fault id> in its
 // environment and runs in its own process group, so a revert finds and
 // stops it from the journal alone, also in a restarted sred; stress-ng's own
-// --timeout bounds it even if no revert ever comes. Disk-fill data is
+// --timeout bounds it even if no revert ever comes: the run's bound
+// (chaos.WithLifetime) or MaxRuntime, whichever is shorter. Disk-fill data is
 // written under <path>/sre-chaos-<fault id>, removed at revert.
 package stress
 
@@ -46,11 +47,18 @@ type state struct {
 	Dir  string `json:"dir,omitempty"`
 }
 
-func (d *Driver) args(id string, f chaos.Fault) ([]string, string, error) {
+func (d *Driver) args(ctx context.Context, id string, f chaos.Fault) ([]string, string, error) {
 	rt := d.MaxRuntime
 	if rt <= 0 {
 		rt = 2 * time.Hour
 	}
+	// The run's own bound (its duration, see chaos.WithLifetime): a
+	// stress-ng whose sred died stops soon after the run's planned end,
+	// not at max_duration.
+	if l, ok := chaos.Lifetime(ctx); ok && l < rt {
+		rt = l
+	}
+	rt = max(rt.Round(time.Second), time.Second)
 	args := []string{"--timeout", strconv.Itoa(int(rt.Seconds())) + "s", "--quiet"}
 	dir := ""
 	switch f.Type {
@@ -77,8 +85,8 @@ func (d *Driver) args(id string, f chaos.Fault) ([]string, string, error) {
 }
 
 // Inject implements chaos.Driver.
-func (d *Driver) Inject(_ context.Context, id string, f chaos.Fault) (json.RawMessage, error) {
-	args, dir, err := d.args(id, f)
+func (d *Driver) Inject(ctx context.Context, id string, f chaos.Fault) (json.RawMessage, error) {
+	args, dir, err := d.args(ctx, id, f)
 	if err != nil {
 		return nil, err
 	}

@@ -263,3 +263,47 @@ func TestStressEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTimeoutIsTheRunsLifetime: stress-ng's --timeout, which ends it when
+// its sred died and nothing reverts it, is the run's bound
+// (chaos.WithLifetime) when that is shorter than MaxRuntime.
+func TestTimeoutIsTheRunsLifetime(t *testing.T) {
+	d := &Driver{MaxRuntime: time.Hour}
+	f := chaos.Fault{Type: chaos.FaultCPUStress, CPUPercent: 1, Workers: 1}
+	for _, tc := range []struct {
+		id   string
+		ctx  context.Context
+		want string
+	}{
+		{"lifetime-1", chaos.WithLifetime(context.Background(), 95*time.Second), "95s"},
+		{"lifetime-2", chaos.WithLifetime(context.Background(), 3*time.Hour), "3600s"},
+		{"lifetime-3", context.Background(), "3600s"},
+	} {
+		st, err := d.Inject(tc.ctx, tc.id, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Revert(context.Background(), tc.id, f, st) })
+		var pids []int
+		waitFor(t, "stress-ng of "+tc.id, func() bool { pids = Processes(tc.id); return len(pids) > 0 })
+		found := false
+		for _, pid := range pids {
+			b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+			args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+			for i, a := range args {
+				if a == "--timeout" && i+1 < len(args) {
+					found = true
+					if args[i+1] != tc.want {
+						t.Errorf("%s: stress-ng --timeout %s, want %s", tc.id, args[i+1], tc.want)
+					}
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no --timeout on the command line of %v", tc.id, pids)
+		}
+		if err := d.Revert(context.Background(), tc.id, f, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
