@@ -77,7 +77,7 @@ func buildReconcile(_ context.Context, a *App, c reconcileConfig) (func(context.
 	am.Set(c.am)
 	wd := reconcile.NewWatchdog(a.DB, a.Incidents, c.watchdog, logger.With("part", "watchdog"), m)
 	sil := reconcile.NewSilencer(a.DB, am, a.Incidents, c.silences, logger.With("part", "silences"), m)
-	rec := reconcile.NewReconciler(am, a.Incidents, wd, reconcile.Options{}, logger, m)
+	rec := reconcile.NewReconciler(am, a.Incidents, wd, reconcile.Options{RestartGrace: reconcile.DefaultRestartGrace}, logger, m)
 	wh := reconcile.NewWatchdogHandler(wd, c.webhook)
 	a.AddHook(sil)
 	// The heartbeat is recognised in every delivery of the main webhook

@@ -100,3 +100,41 @@ func TestPostmortem(t *testing.T) {
 		require.ErrorIs(t, err, incident.ErrNotFound)
 	})
 }
+
+// TestPostmortemPeakSeverity: the severity follows the alerts still firing,
+// so an outage whose critical alert resolves before its warning one ends
+// MEDIUM; the post-mortem says it was CRITICAL at its highest.
+func TestPostmortemPeakSeverity(t *testing.T) {
+	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		started := epoch.Add(-4 * time.Minute)
+		n := notification("g1", "checkout", "critical", started, "page", "ticket")
+		delete(n.CommonLabels, "severity")
+		n.Alerts[1].Labels["severity"] = "warning"
+		res, err := f.svc.Ingest(ctx, n)
+		require.NoError(t, err)
+		id := res.Created[0]
+		inc, err := f.svc.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, incident.SeverityCritical, inc.Severity)
+
+		f.clock.Advance(time.Minute)
+		n.Status = "resolved"
+		n.Alerts[0].Status, n.Alerts[0].EndsAt = "resolved", f.clock.Now()
+		_, err = f.svc.Ingest(ctx, n)
+		require.NoError(t, err)
+		f.clock.Advance(time.Minute)
+		n.Alerts[1].Status, n.Alerts[1].EndsAt = "resolved", f.clock.Now()
+		_, err = f.svc.Ingest(ctx, n)
+		require.NoError(t, err)
+		inc, err = f.svc.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusResolved, inc.Status)
+		require.Equal(t, incident.SeverityMedium, inc.Severity, "the severity followed the warning alert")
+
+		pm, err := f.svc.Postmortem(ctx, id)
+		require.NoError(t, err)
+		require.Contains(t, pm.Markdown, "| Severity | MEDIUM (CRITICAL at its highest) |\n")
+	})
+}

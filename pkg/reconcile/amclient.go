@@ -13,6 +13,7 @@ import (
 	"github.com/go-openapi/strfmt"
 	amclient "github.com/prometheus/alertmanager/api/v2/client"
 	"github.com/prometheus/alertmanager/api/v2/client/alert"
+	"github.com/prometheus/alertmanager/api/v2/client/general"
 	"github.com/prometheus/alertmanager/api/v2/client/silence"
 	"github.com/prometheus/alertmanager/api/v2/models"
 	commoncfg "github.com/prometheus/common/config"
@@ -47,6 +48,11 @@ type Alertmanager interface {
 	// ExpireSilence expires a silence; expiring one that is already expired
 	// or unknown is not an error.
 	ExpireSilence(ctx context.Context, id string) error
+}
+
+// starter is an Alertmanager that tells when it started (Client).
+type starter interface {
+	Started(ctx context.Context) (time.Time, error)
 }
 
 // Client talks to one Alertmanager through the generated API v2 client,
@@ -107,6 +113,22 @@ func (c *Client) Alerts(ctx context.Context) ([]Alert, error) {
 		out = append(out, al)
 	}
 	return out, nil
+}
+
+// Started returns when Alertmanager started (the uptime of its
+// /api/v2/status): it holds alerts in memory only, so until Prometheus has
+// sent them again after a restart it does not have them all.
+func (c *Client) Started(ctx context.Context) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	res, err := c.api.General.GetStatus(general.NewGetStatusParamsWithContext(ctx))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("get status from alertmanager: %w", err)
+	}
+	if res.Payload == nil || res.Payload.Uptime == nil {
+		return time.Time{}, errors.New("get status from alertmanager: no uptime in the answer")
+	}
+	return time.Time(*res.Payload.Uptime).UTC(), nil
 }
 
 // CreateSilence implements Alertmanager.
@@ -187,6 +209,19 @@ func (s *Swappable) Alerts(ctx context.Context) ([]Alert, error) {
 		return nil, err
 	}
 	return am.Alerts(ctx)
+}
+
+// Started implements starter when the target does (a Client).
+func (s *Swappable) Started(ctx context.Context) (time.Time, error) {
+	am, err := s.get()
+	if err != nil {
+		return time.Time{}, err
+	}
+	st, ok := am.(starter)
+	if !ok {
+		return time.Time{}, errors.New("alertmanager start time unknown")
+	}
+	return st.Started(ctx)
 }
 
 // CreateSilence implements Alertmanager.

@@ -38,7 +38,18 @@ type Options struct {
 	// until Prometheus sends them again, and one empty answer must not
 	// resolve every incident. Default 2.
 	MissingPolls int
+	// RestartGrace: a poll counts no alert as missing while Alertmanager
+	// started less than this long ago (its /api/v2/status uptime). Prometheus
+	// sends a firing alert again only every resend_delay (1m), at its next
+	// rule evaluation after that: up to two minutes with a one-minute
+	// evaluation interval, so two successive polls a minute apart may both
+	// come before it. 0 turns the check off; sred uses DefaultRestartGrace.
+	RestartGrace time.Duration
 }
+
+// DefaultRestartGrace is the RestartGrace sred uses: Prometheus's resend
+// delay (1m) plus an evaluation interval of up to two minutes.
+const DefaultRestartGrace = 3 * time.Minute
 
 // Reconciler resolves the alerts Alertmanager no longer has.
 type Reconciler struct {
@@ -137,7 +148,8 @@ type Result struct {
 	// Checked is how many firing alerts of open incidents were compared.
 	Checked int
 	// Missing counts alerts absent from Alertmanager but not yet resolved
-	// (absent for fewer than MissingPolls polls).
+	// (absent for fewer than MissingPolls polls, or Alertmanager started
+	// less than RestartGrace ago).
 	Missing int
 	// Resolved lists "incident/fingerprint" of the alerts resolved.
 	Resolved []string
@@ -195,6 +207,22 @@ func (r *Reconciler) reconcile(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list firing alerts of open incidents: %w", err)
 	}
+	// Alertmanager that restarted a moment ago lacks the alerts Prometheus
+	// has not sent it again yet: their absence proves nothing.
+	absent := 0
+	for _, a := range stored {
+		if IsAlertmanagerGroup(a.GroupKey) && !hasStart(active[a.Fingerprint], a.StartsAt.UnixMilli()) {
+			absent++
+		}
+	}
+	restarted := false
+	if st, ok := r.am.(starter); ok && absent > 0 && r.opts.RestartGrace > 0 {
+		started, err := st.Started(ctx)
+		if err != nil {
+			return nil, err
+		}
+		restarted = now.Sub(started) < r.opts.RestartGrace
+	}
 	var todo []*due
 	seen := map[missingKey]bool{}
 	r.mu.Lock()
@@ -207,6 +235,12 @@ func (r *Reconciler) reconcile(ctx context.Context) (*Result, error) {
 		seen[k] = true
 		if hasStart(active[a.Fingerprint], k.starts) {
 			delete(r.missing, k)
+			continue
+		}
+		if restarted {
+			// Counted from the first poll after the grace.
+			delete(r.missing, k)
+			res.Missing++
 			continue
 		}
 		ms := r.missing[k]

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	tu "github.com/rootuip/sre/pkg/testutil"
@@ -271,6 +272,67 @@ func TestReconcileAlertmanagerDown(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, incident.StatusTriggered, got.Status)
 		require.Equal(t, 3.0, testutil.ToFloat64(e.m.runs.WithLabelValues("error")))
+	})
+}
+
+// TestReconcileAfterAlertmanagerRestart: Alertmanager keeps alerts in
+// memory only. Restarted, it has none until Prometheus sends them again,
+// which it does every resend_delay (1m) at its next rule evaluation: up to
+// two minutes later with a one-minute evaluation interval, after two polls
+// a minute apart. Polls within RestartGrace of Alertmanager's start resolve
+// nothing, however many; Prometheus's re-sent alert is found; an alert
+// that resolved is resolved from the second poll after the grace.
+func TestReconcileAfterAlertmanagerRestart(t *testing.T) {
+	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db)
+		am := startAlertmanager(t, e.srv.URL)
+		start := time.Now().UTC().Add(-time.Minute).Truncate(time.Millisecond)
+		a := amAlert{Labels: map[string]string{"alertname": "DiskFull", "service": "db", "instance": "x"},
+			StartsAt: start, EndsAt: start.Add(time.Hour)}
+		postAlerts(t, am.URL, a)
+		inc := waitIncident(t, e.svc, 1)
+
+		am.Stop()
+		am = startAlertmanager(t, e.srv.URL) // restarted: no alerts
+		client := newClient(t, am.URL)
+		started, err := client.Started(ctx)
+		require.NoError(t, err)
+		clk := clock.NewManual(started.Add(30 * time.Second))
+		r := NewReconciler(client, e.svc, nil, Options{MissingPolls: 2, RestartGrace: 3 * time.Minute}, nil, e.m)
+		r.Clock = clk
+		for range 4 {
+			res, err := r.Reconcile(ctx)
+			require.NoError(t, err)
+			require.Equal(t, 1, res.Missing)
+			require.Empty(t, res.Resolved)
+			clk.Advance(30 * time.Second)
+		}
+		got, err := e.svc.Get(ctx, inc.ID)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusTriggered, got.Status, "an Alertmanager that just restarted resolved the incident")
+		require.Equal(t, map[string]string{"x": "firing"}, alertStatus(got))
+
+		// Prometheus sends the alert again: found.
+		postAlerts(t, am.URL, a)
+		res, err := r.Reconcile(ctx)
+		require.NoError(t, err)
+		require.Zero(t, res.Missing)
+
+		// Past the grace, Alertmanager's answer counts: a resolved alert
+		// (its resolve not sent) is resolved at the second poll.
+		clk.Set(started.Add(4 * time.Minute))
+		a.EndsAt = time.Now().UTC().Add(-time.Second)
+		postAlerts(t, am.URL, a)
+		res, err = r.Reconcile(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, res.Missing)
+		res, err = r.Reconcile(ctx)
+		require.NoError(t, err)
+		require.Len(t, res.Resolved, 1)
+		got, err = e.svc.Get(ctx, inc.ID)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusResolved, got.Status)
 	})
 }
 

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -272,6 +273,16 @@ func (c *Checker) check(ctx context.Context, j jobs.Job) error {
 		again = pageBurn
 	}
 	recovered = recovered && len(details) > 0
+	// An alert of no SLO (PostgresDown of the database whose group
+	// correlation attached to the API's SLO incident) has no burn rate to
+	// fall back: while one fires, the outage is not over. The incident
+	// does not turn recovering (no all-clear), and a recovering one burns
+	// again (its escalation starts over) when one joins it.
+	if other := nonSLOFiring(inc); other != "" {
+		recovered = false
+		again = true
+		details = append(details, other+" firing (not an SLO burn-rate alert)")
+	}
 	next := func(ctx context.Context, tx *sql.Tx) error { return c.finishTx(ctx, tx, j, c.opts.Clock.Now(), true) }
 	detail := strings.Join(details, "; ")
 	switch {
@@ -306,6 +317,25 @@ func (c *Checker) check(ctx context.Context, j jobs.Job) error {
 type SLO struct {
 	Service, SLO string
 	Match        map[string]string
+}
+
+// nonSLOFiring names the firing alerts of inc that belong to no SLO (no
+// service and slo labels), "" when there is none.
+func nonSLOFiring(inc *incident.Incident) string {
+	var names []string
+	for _, a := range inc.Alerts {
+		if a.Status != "firing" || (a.Labels[rulegen.LabelService] != "" && a.Labels[rulegen.LabelSLO] != "") {
+			continue
+		}
+		n := a.Labels["alertname"]
+		if svc := a.Labels[rulegen.LabelService]; svc != "" {
+			n += fmt.Sprintf("{service=%q}", svc)
+		}
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // SLOsOf returns the SLOs of an incident: its own (SLOOf) first, then those

@@ -480,3 +480,86 @@ func TestRecoveringWaitsForEverySLOOfTheIncident(t *testing.T) {
 		require.Contains(t, tl[len(tl)-1].Message, "recovering: api/availability short burn-rate windows: page_fast 5m")
 	})
 }
+
+// An alert of no SLO on the incident (the database's PostgresDown, whose
+// group correlation attached to the API's SLO incident) has no burn rate
+// to fall back: while it fires, the API's windows being back under their
+// thresholds do not make the incident recovering (no all-clear, the
+// escalation goes on). Once it resolves, the incident turns recovering;
+// when another such alert joins the recovering incident, it burns again
+// (its escalation starts over).
+func TestRecoveringWaitsForAlertsOfNoSLO(t *testing.T) {
+	parsed, err := slo.Parse([]byte(specYAML), "api.yml")
+	require.NoError(t, err)
+	url := startPrometheus(t, parsed)
+	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := clock.NewManual(end.Add(-time.Minute))
+		budgets := budget.New(budget.Options{DB: db, Registerer: prometheus.NewRegistry(), Clock: clock})
+		prom, err := budget.NewProm(url, commoncfg.DefaultHTTPClientConfig, 30*time.Second)
+		require.NoError(t, err)
+		require.NoError(t, budgets.Update(budget.DefaultConfig, parsed, prom, nil))
+		var checker *recovery.Checker
+		var changes []incident.ChangeKind
+		record := incident.HookFunc(func(_ context.Context, _ *sql.Tx, ch incident.Change) error {
+			changes = append(changes, ch.Kind)
+			return nil
+		})
+		svc, err := incident.NewService(db, incident.DefaultOptions(), func() []incident.Hook { return []incident.Hook{record, checker} }, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		svc.Clock = clock
+		svc.SetCorrelation(&incident.Correlation{Window: time.Hour, DependsOn: map[string]map[string][]string{
+			"api": {"db": {"api", "db"}}, "db": {}}})
+		checker = recovery.New(db, budgets, svc, nil, recovery.Options{Clock: clock, Interval: time.Minute})
+
+		ingest := func(group string, labels map[string]string, status string) *incident.IngestResult {
+			t.Helper()
+			a := incident.NotifiedAlert{Status: status, Fingerprint: labels["alertname"], StartsAt: end.Add(-90 * time.Minute), Labels: labels}
+			if status == "resolved" {
+				a.EndsAt = clock.Now()
+			}
+			res, err := svc.Ingest(ctx, incident.Notification{Receiver: "sred", Status: status, GroupKey: group,
+				CommonLabels: labels, Alerts: []incident.NotifiedAlert{a}})
+			require.NoError(t, err)
+			return res
+		}
+		page := map[string]string{"alertname": "SLOBurnRatePage", "service": "api", "slo": "availability", "severity": "critical", "burn_tier": "page_fast"}
+		res := ingest(`{}:{service="api", slo="availability"}`, page, "firing")
+		require.Len(t, res.Created, 1)
+		id := res.Created[0]
+		down := map[string]string{"alertname": "PostgresDown", "service": "db", "severity": "critical"}
+		res = ingest(`{}:{alertname="PostgresDown", service="db"}`, down, "firing")
+		require.Empty(t, res.Created, "the database's group joins the API's incident")
+
+		clock.Set(end)
+		n, err := checker.RunDue(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		inc, err := svc.Get(ctx, id)
+		require.NoError(t, err)
+		require.Nil(t, inc.RecoveringSince, "PostgresDown still fires")
+		require.NotContains(t, changes, incident.ChangeRecovering, "no all-clear")
+
+		ingest(`{}:{alertname="PostgresDown", service="db"}`, down, "resolved")
+		clock.Advance(time.Minute)
+		_, err = checker.RunDue(ctx)
+		require.NoError(t, err)
+		inc, err = svc.Get(ctx, id)
+		require.NoError(t, err)
+		require.NotNil(t, inc.RecoveringSince, "only the SLO's alert fires, and its windows are back under")
+
+		// The database fails again while the incident recovers.
+		down2 := map[string]string{"alertname": "PostgresReplicationBroken", "service": "db", "severity": "critical"}
+		ingest(`{}:{alertname="PostgresReplicationBroken", service="db"}`, down2, "firing")
+		clock.Advance(time.Minute)
+		_, err = checker.RunDue(ctx)
+		require.NoError(t, err)
+		inc, err = svc.Get(ctx, id)
+		require.NoError(t, err)
+		require.Nil(t, inc.RecoveringSince, "an alert of no SLO joined the recovering incident")
+		require.Equal(t, incident.ChangeBurningAgain, changes[len(changes)-1])
+		tl, err := svc.Timeline(ctx, id)
+		require.NoError(t, err)
+		require.Contains(t, tl[len(tl)-1].Message, `PostgresReplicationBroken{service="db"} firing (not an SLO burn-rate alert)`)
+	})
+}
