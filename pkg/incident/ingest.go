@@ -34,6 +34,13 @@ type Notification struct {
 	// Actor is recorded in the timeline; "alertmanager" when empty (the
 	// reconciler and the Watchdog check use their own names).
 	Actor string
+	// Revive is set by the reconciler only, for alerts Alertmanager holds
+	// active: an episode stored resolved that fires again is not a late
+	// delivery (out of order) but fires again with the same start
+	// (Prometheus sent it again after a gap longer than its validity, and
+	// Alertmanager had resolved it): it comes back as new and re-opens its
+	// incident, as a stale one does.
+	Revive bool
 }
 
 // NotifiedAlert is one alert of a notification.
@@ -132,7 +139,7 @@ func (s *Service) Ingest(ctx context.Context, n Notification) (*IngestResult, er
 	var dup *IngestResult
 	isDup := false
 	first := s.groups.unseen(n.GroupKey)
-	if !first {
+	if !first && !n.Revive {
 		dup, isDup = s.duplicateOf(ctx, nil, n)
 	}
 	if isDup {

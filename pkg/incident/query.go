@@ -596,6 +596,29 @@ func (s *Service) OpenFiringAlerts(ctx context.Context) ([]FiringAlert, error) {
 		ORDER BY a.incident_id, a.group_key, a.fingerprint, a.starts_at`)
 }
 
+// ResolvedAlerts lists the alert episodes of Alertmanager groups stored as
+// resolved that ended at or after since and have one of fingerprints
+// (FiringAlert.IncidentID is their incident).
+func (s *Service) ResolvedAlerts(ctx context.Context, since time.Time, fingerprints []string) ([]FiringAlert, error) {
+	var out []FiringAlert
+	for len(fingerprints) > 0 {
+		n := min(len(fingerprints), 500)
+		args := []any{ms(since)}
+		for _, fp := range fingerprints[:n] {
+			args = append(args, fp)
+		}
+		fingerprints = fingerprints[n:]
+		got, err := s.firingAlerts(ctx, `SELECT group_key, COALESCE(incident_id, ''), fingerprint, starts_at, first_seen_at, labels
+			FROM incident_alerts WHERE status = 'resolved' AND ends_at >= $1 AND group_key LIKE '{}%'
+			AND fingerprint IN (`+store.Placeholders(2, n)+`) ORDER BY group_key, fingerprint, starts_at`, args...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
 func (s *Service) firingAlerts(ctx context.Context, q string, args ...any) ([]FiringAlert, error) {
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {

@@ -201,7 +201,7 @@ func (s *Service) classifyStage(ctx context.Context, tx *sql.Tx, d *delivery) er
 			d.newFiring = append(d.newFiring, a)
 		case !known:
 			d.newResolved = append(d.newResolved, a)
-		case a.Status == "firing" && st.status == stale:
+		case a.Status == "firing" && (st.status == stale || (st.status == "resolved" && d.n.Revive)):
 			// sred resolved its incident for lack of deliveries, but
 			// Alertmanager still has it firing: the episode comes back as
 			// new, and re-opens that incident (place).
@@ -315,6 +315,10 @@ func (s *Service) placeStage(ctx context.Context, tx *sql.Tx, d *delivery) error
 				Message: fmt.Sprintf("re-opened: fired again within the flap window of %s (flapping, re-opened %d times: damped, escalation not restarted)",
 					formatDuration(opts.FlapWindow), target.reopenCount),
 				Data: map[string]any{"from": string(prev), "to": string(StatusTriggered), "flapping": true, "damped": true, "reopen_count": target.reopenCount}})
+		} else if d.revived && d.n.Revive {
+			d.tl = append(d.tl, TimelineEntry{IncidentID: target.ID, Time: now, Kind: "status", Actor: d.actor,
+				Message: "re-opened: Alertmanager has alerts firing again, with the start they had, after they resolved",
+				Data:    map[string]any{"from": string(prev), "to": string(StatusTriggered)}})
 		} else if d.revived {
 			d.tl = append(d.tl, TimelineEntry{IncidentID: target.ID, Time: now, Kind: "status", Actor: d.actor,
 				Message: "re-opened: Alertmanager delivered alerts still firing after the incident was resolved for lack of deliveries",

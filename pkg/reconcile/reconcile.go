@@ -62,6 +62,9 @@ type Reconciler struct {
 
 	mu      sync.Mutex
 	missing map[missingKey]missingSince
+	// refiring counts the successive polls that found active in
+	// Alertmanager an episode sred holds as resolved.
+	refiring map[missingKey]int
 
 	// Clock tells the time (clock.Real; tests set a clock.Manual before use).
 	Clock clock.Clock
@@ -138,7 +141,7 @@ func NewReconciler(am Alertmanager, inc *incident.Service, watchdog *Watchdog, o
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Reconciler{am: am, inc: inc, watchdog: watchdog, logger: logger, opts: opts, m: m,
-		missing: map[missingKey]missingSince{}, Clock: clock.Real{}}
+		missing: map[missingKey]missingSince{}, refiring: map[missingKey]int{}, Clock: clock.Real{}}
 }
 
 // Result says what one poll did.
@@ -153,6 +156,9 @@ type Result struct {
 	Missing int
 	// Resolved lists "incident/fingerprint" of the alerts resolved.
 	Resolved []string
+	// Revived lists "incident/fingerprint" of the resolved alerts that
+	// fire again (revive).
+	Revived []string
 	// Heartbeat is true when the Watchdog alert was found.
 	Heartbeat bool
 }
@@ -278,7 +284,101 @@ func (r *Reconciler) reconcile(ctx context.Context) (*Result, error) {
 		r.mu.Unlock()
 		r.m.resolved.Add(float64(len(d.alerts)))
 	}
+	if err := r.revive(ctx, alerts, seen, now, res); err != nil {
+		return res, err
+	}
 	return res, nil
+}
+
+// ReviveLookback is how long after an alert episode ended the reconciler
+// still revives it when Alertmanager holds it active again.
+const ReviveLookback = 24 * time.Hour
+
+// revive re-opens the alert episodes sred holds as resolved that
+// Alertmanager holds active (not silenced nor inhibited) with the same
+// start, in MissingPolls successive polls. Prometheus sends a firing alert
+// again with the start it had: when it stopped sending for longer than the
+// alert's validity (4 x resend_delay: a restart, failing rule
+// evaluations), Alertmanager resolved the alert and told sred, and its
+// firing deliveries afterwards, with the same start, are taken for late
+// ones (out of order). Alertmanager's state decides instead. open holds
+// the episodes of open incidents seen firing in this poll.
+func (r *Reconciler) revive(ctx context.Context, alerts []Alert, open map[missingKey]bool, now time.Time, res *Result) error {
+	active := map[missingKey]bool{}
+	var fps []string
+	for _, a := range alerts {
+		k := missingKey{a.Fingerprint, a.StartsAt.UnixMilli()}
+		if a.State != "active" || open[k] || active[k] {
+			continue
+		}
+		active[k] = true
+		fps = append(fps, a.Fingerprint)
+	}
+	var stored []incident.FiringAlert
+	if len(fps) > 0 {
+		var err error
+		if stored, err = r.inc.ResolvedAlerts(ctx, now.Add(-ReviveLookback), fps); err != nil {
+			return err
+		}
+	}
+	var due []incident.FiringAlert
+	r.mu.Lock()
+	seen := map[missingKey]bool{}
+	for _, a := range stored {
+		k := missingKey{a.Fingerprint, a.StartsAt.UnixMilli()}
+		if !active[k] || !IsAlertmanagerGroup(a.GroupKey) {
+			continue
+		}
+		seen[k] = true
+		r.refiring[k]++
+		if r.refiring[k] >= r.opts.MissingPolls {
+			due = append(due, a)
+		}
+	}
+	for k := range r.refiring {
+		if !seen[k] {
+			delete(r.refiring, k)
+		}
+	}
+	r.mu.Unlock()
+	for i := 0; i < len(due); {
+		j := i + 1
+		for j < len(due) && due[j].GroupKey == due[i].GroupKey {
+			j++
+		}
+		group := due[i:j]
+		n := incident.Notification{Status: "firing", GroupKey: group[0].GroupKey, CommonLabels: commonLabels(group), Actor: Actor, Revive: true}
+		for _, a := range group {
+			n.Alerts = append(n.Alerts, incident.NotifiedAlert{Status: "firing", Labels: a.Labels, StartsAt: a.StartsAt, Fingerprint: a.Fingerprint})
+		}
+		got, err := r.inc.Ingest(ctx, n)
+		if err != nil {
+			return fmt.Errorf("revive alerts of group %s: %w", n.GroupKey, err)
+		}
+		names := make([]string, 0, len(group))
+		for _, a := range group {
+			names = append(names, describe(a.Labels))
+		}
+		sort.Strings(names)
+		for _, id := range got.Incidents {
+			if err := r.inc.AddTimeline(ctx, nil, incident.TimelineEntry{
+				IncidentID: id, Time: now, Kind: "reconcile", Actor: Actor,
+				Message: fmt.Sprintf("Alertmanager has %d alert(s) firing again that sred held as resolved (sent again with the same start): %s",
+					len(group), strings.Join(names, "; ")),
+			}); err != nil {
+				return fmt.Errorf("record revival in %s: %w", id, err)
+			}
+		}
+		r.mu.Lock()
+		for _, a := range group {
+			delete(r.refiring, missingKey{a.Fingerprint, a.StartsAt.UnixMilli()})
+			res.Revived = append(res.Revived, a.IncidentID+"/"+a.Fingerprint)
+		}
+		r.mu.Unlock()
+		r.logger.Info("Revived alerts Alertmanager has firing again", "group", n.GroupKey, "alerts", len(group))
+		i = j
+	}
+	return nil
 }
 
 // hasStart reports whether Alertmanager holds the episode starting at

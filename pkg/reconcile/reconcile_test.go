@@ -336,6 +336,94 @@ func TestReconcileAfterAlertmanagerRestart(t *testing.T) {
 	})
 }
 
+// TestReconcileRevivesAlertFiringAgain: Prometheus stopped sending a firing
+// alert for longer than its validity (a restart, failing evaluations), so
+// Alertmanager resolved it and sred resolved the incident; then Prometheus
+// sends it again with the start it had. Alertmanager's firing deliveries of
+// that episode are taken for late ones (out of order): the outage went on
+// with its incident resolved. The reconciler finds the episode active in
+// Alertmanager at two successive polls and re-opens the incident.
+func TestReconcileRevivesAlertFiringAgain(t *testing.T) {
+	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db)
+		am := startAlertmanager(t, e.srv.URL)
+		start := time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Millisecond)
+		a := amAlert{Labels: map[string]string{"alertname": "DiskFull", "service": "db", "instance": "x"},
+			StartsAt: start, EndsAt: start.Add(time.Hour)}
+		postAlerts(t, am.URL, a)
+		inc := waitIncident(t, e.svc, 1)
+		got, err := e.svc.Get(ctx, inc.ID)
+		require.NoError(t, err)
+		stored := got.Alerts[0]
+		groups, err := e.svc.Links(ctx, inc.ID)
+		require.NoError(t, err)
+		require.Len(t, groups, 1)
+
+		// Alertmanager's resolve of the episode (it timed out), as its
+		// webhook delivers it.
+		resolved := incident.NotifiedAlert{Status: "resolved", Labels: stored.Labels, StartsAt: stored.StartsAt,
+			EndsAt: time.Now().UTC().Add(-time.Minute), Fingerprint: stored.Fingerprint}
+		_, err = e.svc.Ingest(ctx, incident.Notification{Receiver: "sred", Status: "resolved", GroupKey: groups[0].GroupKey,
+			CommonLabels: stored.Labels, Alerts: []incident.NotifiedAlert{resolved}})
+		require.NoError(t, err)
+		got, err = e.svc.Get(ctx, inc.ID)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusResolved, got.Status)
+		// Its firing delivery afterwards, same start: taken for a late one.
+		firing := resolved
+		firing.Status, firing.EndsAt = "firing", time.Time{}
+		res, err := e.svc.Ingest(ctx, incident.Notification{Receiver: "sred", Status: "firing", GroupKey: groups[0].GroupKey,
+			CommonLabels: stored.Labels, Alerts: []incident.NotifiedAlert{firing}})
+		require.NoError(t, err)
+		require.Equal(t, 1, res.Alerts["out_of_order"])
+
+		// Alertmanager holds it active (Prometheus sends it again).
+		r := NewReconciler(newClient(t, am.URL), e.svc, nil, Options{MissingPolls: 2}, nil, e.m)
+		rr, err := r.Reconcile(ctx)
+		require.NoError(t, err)
+		require.Empty(t, rr.Revived, "once is not enough")
+		rr, err = r.Reconcile(ctx)
+		require.NoError(t, err)
+		require.Equal(t, []string{inc.ID + "/" + stored.Fingerprint}, rr.Revived)
+		got, err = e.svc.Get(ctx, inc.ID)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusTriggered, got.Status, "the incident re-opens")
+		require.Equal(t, map[string]string{"x": "firing"}, alertStatus(got))
+		kinds := timelineKinds(t, e.svc, inc.ID)
+		require.True(t, contains(kinds["status"], "re-opened: Alertmanager has alerts firing again"))
+		require.True(t, contains(kinds["reconcile"], `firing again that sred held as resolved (sent again with the same start): DiskFull{instance="x", service="db"}`))
+
+		// Found firing now: further polls change nothing.
+		rr, err = r.Reconcile(ctx)
+		require.NoError(t, err)
+		require.Empty(t, rr.Revived)
+		require.Empty(t, rr.Resolved)
+
+		// Resolved again, and silenced in Alertmanager: not revived (a
+		// silence says nobody is to be told).
+		resolved.EndsAt = time.Now().UTC()
+		_, err = e.svc.Ingest(ctx, incident.Notification{Receiver: "sred", Status: "resolved", GroupKey: groups[0].GroupKey,
+			CommonLabels: stored.Labels, Alerts: []incident.NotifiedAlert{resolved}})
+		require.NoError(t, err)
+		_, err = newClient(t, am.URL).CreateSilence(ctx, Silence{Matchers: map[string]string{"alertname": "DiskFull"},
+			StartsAt: time.Now().UTC(), EndsAt: time.Now().UTC().Add(time.Hour), CreatedBy: "test", Comment: "maintenance"})
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			as, err := newClient(t, am.URL).Alerts(ctx)
+			return err == nil && len(as) == 1 && as[0].State == "suppressed"
+		}, 60*time.Second, 50*time.Millisecond, "the silence did not suppress the alert")
+		for range 3 {
+			rr, err = r.Reconcile(ctx)
+			require.NoError(t, err)
+			require.Empty(t, rr.Revived)
+		}
+		got, err = e.svc.Get(ctx, inc.ID)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusResolved, got.Status)
+	})
+}
+
 func TestNewClientErrors(t *testing.T) {
 	for _, tc := range []struct{ url, err string }{
 		{"ftp://am:9093", `alertmanager url "ftp://am:9093": want http(s)://host[:port][/prefix]`},
