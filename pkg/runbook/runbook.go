@@ -590,6 +590,19 @@ func (r *Runbook) compileStep(s *Step) error {
 			errs = append(errs, err)
 			break
 		}
+		// A value that can hold a quote or a backslash could end the string
+		// it is written in and become PromQL of its own (x"} or vector(1) or
+		// {a=" makes every verification pass).
+		for _, l := range s.tmpls["query"].labels {
+			pat := s.allow[l].String()
+			if c, ok := patternMatchesAny(pat, promQLQuotes); ok {
+				errs = append(errs, fmt.Errorf("query: label %q is used in a PromQL query, and its pattern %q can match %q, which could end a string and become PromQL; restrict the pattern",
+					l, strings.TrimSuffix(strings.TrimPrefix(pat, "^(?:"), ")$"), string(c)))
+			}
+		}
+		if len(errs) > 0 {
+			break
+		}
 		// Check the query's syntax with every label replaced by a sample value.
 		d := TemplateData{Labels: map[string]string{}, IncidentID: "INC-0000-0001", Severity: "HIGH", Runbook: r.Name, RunID: 1}
 		for _, l := range s.tmpls["query"].labels {
@@ -608,6 +621,10 @@ func (r *Runbook) compileStep(s *Step) error {
 	}
 	return errors.Join(errs...)
 }
+
+// promQLQuotes are the characters that end or escape a PromQL string
+// literal (and a newline, which no string literal holds).
+const promQLQuotes = "\"'`\\\n"
 
 // Parse reads one runbook from YAML; file names it in errors.
 func Parse(data []byte, file string) (*Runbook, error) {
