@@ -150,7 +150,15 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request, actor string
 }
 
 func (s *Service) handleRuns(w http.ResponseWriter, r *http.Request, _ string) {
-	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	limit := 0
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("limit %q: want an integer between 1 and 1000", v))
+			return
+		}
+		limit = n
+	}
 	runs, err := s.List(r.Context(), limit)
 	if err != nil {
 		web.Error(w, http.StatusInternalServerError, "internal", err)
@@ -202,6 +210,12 @@ func (s *Service) handleHalt(w http.ResponseWriter, r *http.Request, actor strin
 }
 
 func (s *Service) handleReport(w http.ResponseWriter, r *http.Request, _ string) {
+	switch f := r.URL.Query().Get("format"); f {
+	case "", "json", "markdown":
+	default:
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("format %q: want markdown or json", f))
+		return
+	}
 	md, js, err := s.Report(r.Context(), r.PathValue("id"))
 	if errors.Is(err, ErrNotFound) {
 		web.Error(w, http.StatusNotFound, "not_found", err)

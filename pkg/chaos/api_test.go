@@ -96,6 +96,18 @@ func TestAPI(t *testing.T) {
 		check(c, b, 200, `"stopped":0`)
 		c, b = do(auth.RoleViewer, "GET", "/api/v1/chaos/runs", "")
 		check(c, b, 200, id)
+		c, b = do(auth.RoleViewer, "GET", "/api/v1/chaos/runs?limit=1", "")
+		check(c, b, 200, `"status":"success"`)
+		if n := strings.Count(b, `"experiment":`); n != 1 {
+			t.Fatalf("limit=1 listed %d runs: %s", n, b)
+		}
+		// A limit or a report format that is not one is named, not ignored.
+		for _, q := range []string{"abc", "0", "-5", "1001"} {
+			c, b = do(auth.RoleViewer, "GET", "/api/v1/chaos/runs?limit="+q, "")
+			check(c, b, 400, `"error":"limit \"`+q+`\": want an integer between 1 and 1000"`)
+		}
+		c, b = do(auth.RoleViewer, "GET", "/api/v1/chaos/runs/"+id+"/report?format=html", "")
+		check(c, b, 400, `"error":"format \"html\": want markdown or json"`)
 		if h.d.count() != 0 {
 			t.Fatal("faults active")
 		}

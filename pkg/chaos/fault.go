@@ -133,6 +133,16 @@ func (f *Fault) validate() error {
 		if f.Percent < 1 || f.Percent > 100 {
 			return fmt.Errorf("%s: percent %v must be between 1 and 100", where, f.Percent)
 		}
+		for _, p := range f.Paths {
+			// Request paths start with '/': a prefix without it matches
+			// nothing and the fault would inject nothing.
+			if !strings.HasPrefix(p, "/") {
+				return fmt.Errorf("%s: paths: %q must start with '/'", where, p)
+			}
+		}
+		if f.Driver == DriverChaosMesh && len(f.Paths) > 1 {
+			return fmt.Errorf("%s: paths: Chaos Mesh's HTTPChaos takes one path, got %d (one fault per path)", where, len(f.Paths))
+		}
 		return nil
 	}
 	switch f.Type {

@@ -585,9 +585,33 @@ func (r *Runbook) compileStep(s *Step) error {
 	case StepKubernetes:
 		errs = append(errs, add("namespace", s.Kubernetes.Namespace), add("deployment", s.Kubernetes.Deployment), add("pod", s.Kubernetes.Pod),
 			add("service", s.Kubernetes.Service), add("patch", s.Kubernetes.Patch))
+		// A value that can hold a quote or a backslash could end the JSON
+		// string it is written in and add fields of its own to the patch.
+		if t := s.tmpls["patch"]; t != nil {
+			for _, l := range t.labels {
+				pat := s.allow[l].String()
+				if c, ok := patternMatchesAny(pat, jsonQuotes); ok {
+					errs = append(errs, fmt.Errorf("patch: label %q is used in a JSON patch, and its pattern %q can match %q, which could end a string and add fields to the patch; restrict the pattern",
+						l, strings.TrimSuffix(strings.TrimPrefix(pat, "^(?:"), ")$"), string(c)))
+				}
+			}
+		}
 	case StepPromQL:
 		if err := add("query", s.PromQL.Query); err != nil {
 			errs = append(errs, err)
+			break
+		}
+		// A value that can hold a quote or a backslash could end the string
+		// it is written in and become PromQL of its own (x"} or vector(1) or
+		// {a=" makes every verification pass).
+		for _, l := range s.tmpls["query"].labels {
+			pat := s.allow[l].String()
+			if c, ok := patternMatchesAny(pat, promQLQuotes); ok {
+				errs = append(errs, fmt.Errorf("query: label %q is used in a PromQL query, and its pattern %q can match %q, which could end a string and become PromQL; restrict the pattern",
+					l, strings.TrimSuffix(strings.TrimPrefix(pat, "^(?:"), ")$"), string(c)))
+			}
+		}
+		if len(errs) > 0 {
 			break
 		}
 		// Check the query's syntax with every label replaced by a sample value.
@@ -608,6 +632,14 @@ func (r *Runbook) compileStep(s *Step) error {
 	}
 	return errors.Join(errs...)
 }
+
+// promQLQuotes are the characters that end or escape a PromQL string
+// literal (and a newline, which no string literal holds).
+const promQLQuotes = "\"'`\\\n"
+
+// jsonQuotes are the characters that end or escape a JSON string (and a
+// newline, which no JSON string holds).
+const jsonQuotes = "\"\\\n"
 
 // Parse reads one runbook from YAML; file names it in errors.
 func Parse(data []byte, file string) (*Runbook, error) {
