@@ -146,6 +146,7 @@ func TestMiddleware(t *testing.T) {
 		{"wrong token", req{method: "GET", path: "/api/v1/incidents", token: "tok-nope"}, 401, "missing or wrong credentials"},
 		{"viewer reads", req{method: "GET", path: "/api/v1/incidents", user: "vera", pass: "vera-pw"}, 200, `"name":"vera","noauth":false,"oncall":"","role":"viewer"`},
 		{"viewer token reads", req{method: "GET", path: "/api/v1/incidents", token: "tok-viewer"}, 200, `"name":"bot"`},
+		{"token scheme in lower case", req{method: "GET", path: "/api/v1/incidents", hdr: []string{"Authorization", "bearer tok-admin"}}, 200, `"name":"ci-token"`},
 		{"viewer may not ack", req{method: "POST", path: ack, body: `{}`, user: "vera", pass: "vera-pw"}, 403, "vera has role viewer; POST /api/v1/incidents/{id}/ack needs responder"},
 		{"responder acks", req{method: "POST", path: ack, body: `{"actor":"the-boss"}`, user: "rita", pass: "rita-pw"}, 200, `"name":"rita","noauth":false,"oncall":"rita-oncall","role":"responder"`},
 		{"responder acks without body", req{method: "POST", path: ack, user: "rita", pass: "rita-pw"}, 200, `"name":"rita"`},
