@@ -71,7 +71,7 @@ func routeOf(mux *http.ServeMux, r *http.Request) string {
 // bound, 10 MB, let a few clients hold gigabytes).
 func refuseBadText(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		if r.Body != nil && limits.IsForm(r) {
 			r.Body = http.MaxBytesReader(w, r.Body, web.MaxBody)
 		}
 		if err := limits.Request(r); err != nil {

@@ -84,6 +84,16 @@ func TestInputLimits(t *testing.T) {
 			require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, string(b))
 			require.Equal(t, "form: request body larger than 1048576 bytes\n", string(b), "plain text outside /api/")
 			require.Equal(t, "text/plain; charset=utf-8", resp.Header.Get("Content-Type"))
+			// The media type in another case, with a parameter, is the
+			// same form for net/http, and for the limit.
+			req, err = http.NewRequest("POST", srv.URL+"/ack/x", strings.NewReader("a="+strings.Repeat("b", 2<<20)))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "Application/X-WWW-Form-Urlencoded; charset=UTF-8")
+			resp, err = http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			b, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, string(b))
 			// A console form with a NUL byte: plain text too.
 			req, err = http.NewRequest("POST", srv.URL+"/incidents", strings.NewReader("title=t&service=x&severity=HIGH&description=%00"))
 			require.NoError(t, err)

@@ -50,7 +50,10 @@ type Entry struct {
 	Actor string `json:"actor"`
 	Role  string `json:"role"`
 	// Method and Route (the ServeMux pattern) say what was done; Path is
-	// the request's path (with the incident or run ID).
+	// the request's path (with the incident or run ID). The path of an
+	// acknowledgement link keeps the link's claims (base64url JSON: the
+	// incident, the user, the expiry) and drops its signature, so that the
+	// log holds no link anyone could use.
 	Method string `json:"method"`
 	Route  string `json:"route"`
 	Path   string `json:"path"`
@@ -215,7 +218,7 @@ func parseQuery(r *http.Request) (Query, error) {
 // action itself is already done.
 func (l *Log) Recorder(onErr func(error)) func(r *http.Request, p auth.Principal, route string, code int) {
 	return func(r *http.Request, p auth.Principal, route string, code int) {
-		e := Entry{Actor: p.Name, Role: p.Role.String(), Method: r.Method, Route: route, Path: r.URL.Path, Remote: r.RemoteAddr, Status: code}
+		e := Entry{Actor: p.Name, Role: p.Role.String(), Method: r.Method, Route: route, Path: redact(route, r.URL.Path), Remote: r.RemoteAddr, Status: code}
 		if e.Actor == "" {
 			if pp, ok := auth.FromContext(r.Context()); ok {
 				e.Actor, e.Role = pp.Name, pp.Role.String()
@@ -229,6 +232,21 @@ func (l *Log) Recorder(onErr func(error)) func(r *http.Request, p auth.Principal
 			onErr(err)
 		}
 	}
+}
+
+// redact returns the path to record of a request to route: an
+// acknowledgement link's token is a credential (it acknowledges as its user
+// until it expires), so only its claims are kept, without the signature.
+func redact(route, path string) string {
+	if !strings.HasPrefix(route, "POST /ack/") {
+		return path
+	}
+	tok, ok := strings.CutPrefix(path, "/ack/")
+	if !ok {
+		return "/ack/…"
+	}
+	claims, _, _ := strings.Cut(tok, ".")
+	return "/ack/" + claims + ".…"
 }
 
 func anonymousActor(route string) string {

@@ -336,7 +336,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 
 func (a *Authenticator) authenticate(r *http.Request) (verdict, error) {
 	var c credentials
-	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+	if tok, ok := BearerToken(r.Header); ok {
 		c = credentials{token: true, password: strings.TrimSpace(tok)}
 	} else if u, pw, ok := r.BasicAuth(); ok {
 		c = credentials{user: u, password: pw}
@@ -531,6 +531,19 @@ func tokenVerdict(t Token) verdict {
 		p: Principal{Name: t.Name, Role: t.Role, OnCallID: t.OnCall},
 		g: grant{name: t.Name, secret: t.secret()},
 	}
+}
+
+// BearerToken returns the token of an "Authorization: Bearer <token>"
+// header. The scheme is matched without regard to case (RFC 9110 11.1):
+// Prometheus and Alertmanager send the authorization type as configured,
+// "bearer" included.
+func BearerToken(h http.Header) (string, bool) {
+	v := h.Get("Authorization")
+	const scheme = "Bearer "
+	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
+		return "", false
+	}
+	return v[len(scheme):], true
 }
 
 // credKey is the key of c in the index and the caches: a keyed hash (with

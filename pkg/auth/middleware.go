@@ -33,8 +33,9 @@ type Options struct {
 	Route func(r *http.Request) string
 	// OnWrite, when set, is called after every state-changing request
 	// (POST, PUT, PATCH, DELETE) that reached its handler, with the
-	// principal (zero for webhook and public routes), the route pattern
-	// and the status code answered. The audit log hangs here.
+	// principal (zero for public routes), the route pattern and the status
+	// code answered; not for webhook deliveries, nor for a request to a
+	// public route answered 400 or above. The audit log hangs here.
 	OnWrite func(r *http.Request, p Principal, route string, code int)
 	// WebhookToken reports whether the webhooks check their own bearer
 	// credential (webhook.bearer_token). When they do, webhook routes skip
@@ -95,8 +96,11 @@ func Middleware(o Options, next http.Handler) http.Handler {
 			// links holding their own token); webhooks check their own
 			// bearer credential, whatever the users are.
 			// Webhook deliveries are recorded on their incidents, not in
-			// the audit log.
-			serve(w, r, next, o, Principal{}, route, write && !acc.Webhook)
+			// the audit log. A public write (an acknowledgement link) is
+			// recorded only when it acted (status below 400): anyone may
+			// send forged or expired links without credentials, and each
+			// would otherwise add a row to the audit log.
+			serve(w, r, next, o, Principal{}, route, write && !acc.Webhook, true)
 			return
 		}
 		if write {
@@ -147,11 +151,13 @@ func Middleware(o Options, next http.Handler) http.Handler {
 			defer end()
 			r = r.WithContext(ctx)
 		}
-		serve(w, r, next, o, p, route, write && !acc.Webhook)
+		serve(w, r, next, o, p, route, write && !acc.Webhook, false)
 	})
 }
 
-func serve(w http.ResponseWriter, r *http.Request, next http.Handler, o Options, p Principal, route string, write bool) {
+// serve calls next with p in the context and, for a write, o.OnWrite;
+// for a public route (public) only when the answer is below 400.
+func serve(w http.ResponseWriter, r *http.Request, next http.Handler, o Options, p Principal, route string, write, public bool) {
 	if p != (Principal{}) {
 		r = r.WithContext(NewContext(r.Context(), p))
 	} else if o.NoAuth {
@@ -163,6 +169,9 @@ func serve(w http.ResponseWriter, r *http.Request, next http.Handler, o Options,
 	}
 	sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 	next.ServeHTTP(sw, r)
+	if public && sw.code >= 400 {
+		return
+	}
 	o.OnWrite(r, p, route, sw.code)
 }
 

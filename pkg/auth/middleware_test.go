@@ -146,6 +146,7 @@ func TestMiddleware(t *testing.T) {
 		{"wrong token", req{method: "GET", path: "/api/v1/incidents", token: "tok-nope"}, 401, "missing or wrong credentials"},
 		{"viewer reads", req{method: "GET", path: "/api/v1/incidents", user: "vera", pass: "vera-pw"}, 200, `"name":"vera","noauth":false,"oncall":"","role":"viewer"`},
 		{"viewer token reads", req{method: "GET", path: "/api/v1/incidents", token: "tok-viewer"}, 200, `"name":"bot"`},
+		{"token scheme in lower case", req{method: "GET", path: "/api/v1/incidents", hdr: []string{"Authorization", "bearer tok-admin"}}, 200, `"name":"ci-token"`},
 		{"viewer may not ack", req{method: "POST", path: ack, body: `{}`, user: "vera", pass: "vera-pw"}, 403, "vera has role viewer; POST /api/v1/incidents/{id}/ack needs responder"},
 		{"responder acks", req{method: "POST", path: ack, body: `{"actor":"the-boss"}`, user: "rita", pass: "rita-pw"}, 200, `"name":"rita","noauth":false,"oncall":"rita-oncall","role":"responder"`},
 		{"responder acks without body", req{method: "POST", path: ack, user: "rita", pass: "rita-pw"}, 200, `"name":"rita"`},
@@ -323,4 +324,41 @@ func TestRefusalBodies(t *testing.T) {
 	want, err := os.ReadFile(golden)
 	require.NoError(t, err)
 	require.Equal(t, string(want), out.String(), "go test ./pkg/auth -run TestRefusalBodies -update rewrites %s", golden)
+}
+
+// TestPublicWritesRecordedWhenTheyAct: a write to a public route (an
+// acknowledgement link, whose token is its credential) is recorded when it
+// acted, and not when its handler refused it: anyone may post forged or
+// expired links without credentials, as fast as they like, and each would
+// otherwise add a row to the audit log.
+func TestPublicWritesRecordedWhenTheyAct(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /ack/{token}", func(w http.ResponseWriter, r *http.Request) {
+		switch r.PathValue("token") {
+		case "good":
+			_, _ = io.WriteString(w, "acknowledged")
+		case "gone":
+			http.Error(w, "conflict", http.StatusConflict)
+		default:
+			http.Error(w, "invalid acknowledge token", http.StatusForbidden)
+		}
+	})
+	var log []written
+	h := auth.Middleware(auth.Options{
+		Authenticator: auth.NewAuthenticator(testUsers(t), auth.Limits{}),
+		Route:         func(r *http.Request) string { _, p := mux.Handler(r); return p },
+		OnWrite: func(r *http.Request, p auth.Principal, route string, code int) {
+			log = append(log, written{p.Name, route, code})
+		},
+	}, mux)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	for _, c := range []struct {
+		token string
+		code  int
+	}{{"forged", 403}, {"good", 200}, {"forged", 403}, {"gone", 409}, {"good", 200}} {
+		code, body, _ := do(t, srv, req{method: "POST", path: "/ack/" + c.token})
+		require.Equal(t, c.code, code, body)
+	}
+	require.Equal(t, []written{{"", "POST /ack/{token}", 200}, {"", "POST /ack/{token}", 200}}, log)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"time"
 
@@ -24,7 +25,18 @@ type UnavailableError struct {
 }
 
 func (e *UnavailableError) Error() string {
-	return fmt.Sprintf("Prometheus at %s unavailable: query %s: %v", e.URL, e.Query, e.Err)
+	return fmt.Sprintf("Prometheus at %s unavailable: query %s: %v", redactURL(e.URL), e.Query, e.Err)
+}
+
+// redactURL is s with the password of its user information, if any,
+// replaced by "xxxxx" (prometheus.url may carry basic-auth credentials,
+// and the error reaches viewers: the API's 503 answers, the console).
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
 }
 
 func (e *UnavailableError) Unwrap() error { return e.Err }

@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/envelope"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/web"
 )
@@ -251,9 +251,13 @@ func (s *Service) handleApprove(w http.ResponseWriter, r *http.Request, p auth.P
 		return
 	}
 	if len(bytes.TrimSpace(body)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
+		// As every JSON body of the API: one value, no unknown field, no
+		// NUL byte nor invalid UTF-8, text within its limits.
+		err := web.UnmarshalStrict(body, &req)
+		if err == nil {
+			err = limits.Check(&req)
+		}
+		if err != nil {
 			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("body: want {\"comment\": \"...\"}: %w", err))
 			return
 		}

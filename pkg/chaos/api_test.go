@@ -175,6 +175,16 @@ func TestApproval(t *testing.T) {
 		}
 		c, b := do(auth.RoleResponder, "POST", "/api/v1/chaos/runs/"+id+"/approve", `{"comment":"go"}`)
 		check(c, b, 403, "role responder may not approve run "+id+" (experiment api-latency needs admin)")
+		// A comment the store could not keep (PostgreSQL refuses NUL) or
+		// a body with trailing data is refused, as by every JSON body of
+		// the API, and approves nothing.
+		c, b = do(auth.RoleAdmin, "POST", "/api/v1/chaos/runs/"+id+"/approve", `{"comment":"a\u0000b"}`)
+		check(c, b, 400, "comment: NUL byte")
+		c, b = do(auth.RoleAdmin, "POST", "/api/v1/chaos/runs/"+id+"/approve", `{"comment":"go"}{"comment":"again"}`)
+		check(c, b, 400, "trailing data")
+		if got := steps(id); got != "waiting_approval plan:ok validate:ok approval:running" {
+			t.Fatalf("after refused approvals: %s", got)
+		}
 		c, b = do(auth.RoleAdmin, "POST", "/api/v1/chaos/runs/"+id+"/approve", `{"comment": "game day"}`)
 		check(c, b, 200, `"approval":{"by":"u-admin","role":"admin","comment":"game day"`)
 		c, b = do(auth.RoleAdmin, "POST", "/api/v1/chaos/runs/"+id+"/approve", `{"bogus": 1}`)

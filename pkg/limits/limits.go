@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"mime"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -358,8 +359,7 @@ func Request(r *http.Request) error {
 			}
 		}
 	}
-	ct := r.Header.Get("Content-Type")
-	if strings.HasPrefix(ct, "application/x-www-form-urlencoded") && r.Body != nil && r.Method != http.MethodGet {
+	if IsForm(r) && r.Body != nil && r.Method != http.MethodGet {
 		if err := r.ParseForm(); err != nil {
 			return fmt.Errorf("form: %w", err)
 		}
@@ -372,4 +372,12 @@ func Request(r *http.Request) error {
 		}
 	}
 	return nil
+}
+
+// IsForm reports whether r's body is a URL-encoded form, as net/http's
+// ParseForm reads it: the media type without regard to case or parameters
+// ("Application/X-WWW-Form-Urlencoded; charset=UTF-8" is one).
+func IsForm(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/x-www-form-urlencoded"
 }

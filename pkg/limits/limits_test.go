@@ -130,6 +130,10 @@ func TestRequest(t *testing.T) {
 		{"GET", "/api/v1/incidents/INC%00", "", "", `path: NUL byte at offset 21`},
 		{"POST", "/incidents/INC-1/note", "application/x-www-form-urlencoded", "text=a%00b", `form field "text": NUL byte at offset 1`},
 		{"POST", "/incidents/INC-1/note", "application/x-www-form-urlencoded", "text=ab", ""},
+		// Media types are case-insensitive and take parameters: net/http
+		// reads these bodies as forms, so they are checked as forms.
+		{"POST", "/incidents/INC-1/note", "Application/X-WWW-Form-Urlencoded", "text=a%00b", `form field "text": NUL byte at offset 1`},
+		{"POST", "/incidents/INC-1/note", "application/x-www-form-urlencoded ; charset=UTF-8", "comment=%ff", `form field "comment": invalid UTF-8`},
 		{"POST", "/api/v1/incidents/INC-1/notes", "application/json", `{"text":"a"}`, ""},
 	}
 	for _, c := range cases {

@@ -106,6 +106,12 @@ func notConfigured(ch string) error {
 func (d *deliverer) post(ctx context.Context, rawURL, contentType string, body []byte, hdr http.Header) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
 	if err != nil {
+		// A URL that does not parse: say why, not what it is (it may hold
+		// a secret, and the error is the notification's last_error).
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = fmt.Errorf("invalid URL: %w", ue.Err)
+		}
 		return permanent(err)
 	}
 	req.Header.Set("Content-Type", contentType)

@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/jsonerr"
 	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/secretfile"
@@ -51,7 +51,7 @@ func DecodeRequest(w http.ResponseWriter, r *http.Request, token secretfile.Sour
 			return nil, &RequestError{Code: http.StatusServiceUnavailable, Type: "unavailable", Err: ErrTokenUnavailable,
 				Cause: fmt.Errorf("webhook.bearer_token_file: %w", err)}
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got, ok := auth.BearerToken(r.Header)
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sred webhook"`)
 			return nil, &RequestError{Code: http.StatusUnauthorized, Type: "unauthorized", Err: errors.New("missing or wrong bearer token")}

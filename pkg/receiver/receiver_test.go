@@ -449,6 +449,10 @@ func TestBadInput(t *testing.T) {
 		auth := []string{"Authorization", "Bearer s3cret"}
 		code, body := e.post(t, shifted(firing, -time.Hour), auth...) // existing data that must survive
 		require.Equal(t, 200, code, body)
+		// The scheme in another case (Alertmanager sends authorization.type
+		// as written: "type: bearer") is the same credential.
+		code, body = e.post(t, shifted(firing, -time.Hour), "Authorization", "bearer s3cret")
+		require.Equal(t, 200, code, body)
 		before := snapshot(t, db)
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {

@@ -1,0 +1,49 @@
+package audit_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/audit"
+	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/notify"
+	"github.com/rootuip/sre/pkg/store"
+)
+
+// TestAckLinkTokenNotRecorded: an acknowledgement link's token acknowledges
+// as its user until it expires; the audit log, which admins read over the
+// API and the console, keeps the link's claims but not its signature, so
+// that no usable link can be taken from it. Other paths are kept whole.
+func TestAckLinkTokenNotRecorded(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.OpenSQLite(ctx, t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, audit.Migrations))
+	l := audit.New(db, nil)
+	rec := l.Recorder(func(err error) { t.Error(err) })
+
+	const key = "ack-secret-0123456789abcdef"
+	tok, err := notify.SignAck(key, notify.AckClaims{IncidentID: "INC-2026-0001", User: "alice", Expires: time.Now().Add(time.Hour).Unix()})
+	require.NoError(t, err)
+	claims, sig, ok := strings.Cut(tok, ".")
+	require.True(t, ok)
+	rec(httptest.NewRequest("POST", "/ack/"+tok, nil), auth.Principal{}, "POST /ack/{token}", 200)
+	rec(httptest.NewRequest("POST", "/api/v1/incidents/INC-2026-0001/ack", nil), auth.Principal{Name: "rita", Role: auth.RoleResponder},
+		"POST /api/v1/incidents/{id}/ack", 200)
+
+	es, err := l.List(ctx, audit.Query{})
+	require.NoError(t, err)
+	require.Len(t, es, 2)
+	require.Equal(t, "/api/v1/incidents/INC-2026-0001/ack", es[0].Path)
+	require.Equal(t, "link", es[1].Actor)
+	require.Equal(t, "/ack/"+claims+".…", es[1].Path)
+	require.NotContains(t, es[1].Path, sig)
+	_, err = notify.VerifyAck(key, strings.TrimPrefix(es[1].Path, "/ack/"), time.Now())
+	require.ErrorIs(t, err, notify.ErrAckTokenInvalid)
+}
