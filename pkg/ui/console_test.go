@@ -307,5 +307,18 @@ func TestConsole(t *testing.T) {
 		code, body = responder.do("GET", "/console/static/console.js", nil)
 		require.Equal(t, http.StatusOK, code)
 		require.Contains(t, body, "EventSource")
+		// Files only, never a listing of the directory, and nosniff.
+		for _, path := range []string{"/console/static/", "/console/static"} {
+			code, body = responder.do("GET", path, nil)
+			require.NotEqual(t, http.StatusOK, code, path)
+			require.NotContains(t, body, "console.js", path)
+		}
+		req, _ = http.NewRequest("GET", srv.URL+"/console/static/console.css", nil)
+		req.Header.Set("X-Test-Role", "responder")
+		resp, err = noRedirect.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
 	})
 }

@@ -215,8 +215,22 @@ func New(src Sources, o Options) *UI {
 		logger: o.Logger,
 		tmpl:   template.Must(template.New("ui").Funcs(funcs).ParseFS(templatesFS, "templates/*.html")),
 		csrf:   http.NewCrossOriginProtection(),
-		static: http.StripPrefix("/console/static/", http.FileServerFS(sub)),
+		static: staticHandler(sub),
 	}
+}
+
+// staticHandler serves the console's stylesheet and script: files only
+// (no directory listing), nosniff like every console answer.
+func staticHandler(files fs.FS) http.Handler {
+	fh := http.StripPrefix("/console/static/", http.FileServerFS(files))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		fh.ServeHTTP(w, r)
+	})
 }
 
 var funcs = template.FuncMap{
