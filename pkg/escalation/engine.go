@@ -251,6 +251,13 @@ func (e *Engine) IncidentChanged(ctx context.Context, tx *sql.Tx, ch incident.Ch
 	switch ch.Kind {
 	case incident.ChangeCreated, incident.ChangeReopened:
 		return e.start(ctx, tx, inc, now)
+	case incident.ChangeFlapping:
+		// Damped: a group firing and resolving over and over pages no
+		// more, but one that then stays firing is an outage. The
+		// escalation restarts after the hold; a resolve before cancels it.
+		if ch.Hold > 0 {
+			return e.startAfter(ctx, tx, nil, inc, now, ch.Hold)
+		}
 	case incident.ChangeAcknowledged:
 		return e.acknowledge(ctx, tx, inc.ID, ch.Actor, now)
 	case incident.ChangeInvestigating:

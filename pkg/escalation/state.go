@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/notify"
@@ -313,6 +315,12 @@ func (e *Engine) start(ctx context.Context, tx *sql.Tx, inc *incident.Incident, 
 // run: for a new incident, written by the same statement (see
 // IncidentChangedIn), whose escalation is its first.
 func (e *Engine) startIn(ctx context.Context, tx *sql.Tx, w *incident.Writes, inc *incident.Incident, now time.Time) error {
+	return e.startAfter(ctx, tx, w, inc, now, 0)
+}
+
+// startAfter is startIn with level 0 held back by hold (a damped
+// flapping re-opening).
+func (e *Engine) startAfter(ctx context.Context, tx *sql.Tx, w *incident.Writes, inc *incident.Incident, now time.Time, hold time.Duration) error {
 	note := func(msg string, data map[string]any) error {
 		if w == nil {
 			return e.note(ctx, tx, inc.ID, now, msg, data)
@@ -364,13 +372,18 @@ RETURNING epoch`,
 		e.steps.WithLabelValues(string(inc.Severity), "no_policy").Inc()
 		return note("No escalation policy matches this incident: nobody will be paged", nil)
 	}
-	step := stepJob(inc.ID, epoch, 0, 0, now.Add(frozen.Levels[0].Offset), now, "")
+	step := stepJob(inc.ID, epoch, 0, 0, now.Add(hold+frozen.Levels[0].Offset), now, "")
 	if w != nil {
 		if err := jobs.EnqueueAllTo(&w.Batch, now, []jobs.New{step}); err != nil {
 			return err
 		}
 	} else if _, err := jobs.Enqueue(ctx, tx, now, step); err != nil {
 		return err
+	}
+	if hold > 0 {
+		return note(fmt.Sprintf("Escalation policy %q frozen onto the incident (%d levels, %s), held back %s for flapping: it pages if the incident is still open at %s",
+			p.Name, len(frozen.Levels), describeOffsets(frozen), model.Duration(hold), now.Add(hold).UTC().Format("15:04:05 UTC")),
+			map[string]any{"policy": p.Name, "epoch": epoch, "hold_seconds": hold.Seconds()})
 	}
 	return note(fmt.Sprintf("Escalation policy %q frozen onto the incident (%d levels, %s)", p.Name, len(frozen.Levels), describeOffsets(frozen)),
 		map[string]any{"policy": p.Name, "epoch": epoch})

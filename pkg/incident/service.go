@@ -66,7 +66,8 @@ type Options struct {
 	FlapWindow time.Duration
 	// FlapThreshold damps flapping: the re-opening (within FlapWindow)
 	// that brings an incident's re-openings to this number, and every later
-	// one, does not restart escalation (ChangeFlapping instead of
+	// one, does not restart escalation at once but FlapWindow later, if the
+	// incident is still open then (ChangeFlapping instead of
 	// ChangeReopened). 0 never damps.
 	FlapThreshold int
 	// TitleTemplate and StatusUpdateTemplate are Go text/templates.

@@ -306,13 +306,16 @@ func (s *Service) placeStage(ctx context.Context, tx *sql.Tx, d *delivery) error
 		if damped {
 			kind = ChangeFlapping
 		}
-		if err := s.change(ctx, tx, d.p, Change{Kind: kind, Incident: &target.Incident, Prev: prev, Actor: d.actor, Time: now,
-			Groups: target.groups}, nil); err != nil {
+		ch := Change{Kind: kind, Incident: &target.Incident, Prev: prev, Actor: d.actor, Time: now, Groups: target.groups}
+		if damped {
+			ch.Hold = opts.FlapWindow
+		}
+		if err := s.change(ctx, tx, d.p, ch, nil); err != nil {
 			return err
 		}
 		if damped {
 			d.tl = append(d.tl, TimelineEntry{IncidentID: target.ID, Time: now, Kind: "status", Actor: d.actor,
-				Message: fmt.Sprintf("re-opened: fired again within the flap window of %s (flapping, re-opened %d times: damped, escalation not restarted)",
+				Message: fmt.Sprintf("re-opened: fired again within the flap window of %[1]s (flapping, re-opened %[2]d times: damped, escalation held back %[1]s: it pages again only if the incident is still open then)",
 					formatDuration(opts.FlapWindow), target.reopenCount),
 				Data: map[string]any{"from": string(prev), "to": string(StatusTriggered), "flapping": true, "damped": true, "reopen_count": target.reopenCount}})
 		} else if d.revived && d.n.Revive {

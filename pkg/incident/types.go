@@ -155,7 +155,10 @@ const (
 	ChangeResolved      ChangeKind = "resolved"
 	ChangeReopened      ChangeKind = "reopened"
 	// ChangeFlapping: a flapping incident re-opened once more, damped
-	// (Options.FlapThreshold): its escalation does not restart.
+	// (Options.FlapThreshold): its escalation does not restart at once but
+	// after Change.Hold, and only if the incident is still open then (a
+	// resolve before ends it): a group that keeps firing and resolving
+	// pages no more, one that stays firing pages again.
 	ChangeFlapping ChangeKind = "flapping"
 	// ChangeMitigated: MitigatedBy was set (a runbook's verification passed).
 	ChangeMitigated ChangeKind = "mitigated"
@@ -227,6 +230,9 @@ type Change struct {
 	// A hook that acts on alerts by their labels (runbooks) looks at these,
 	// not at Incident.Labels.
 	Groups []AlertGroup
+	// Hold is, for ChangeFlapping, how long the escalation waits before it
+	// restarts (the flap window).
+	Hold time.Duration
 }
 
 // AlertGroup is an alert group on an incident, as hooks see it.
