@@ -44,7 +44,8 @@ type sloSpec struct {
 			ErrorQuery string `yaml:"error_query"`
 			TotalQuery string `yaml:"total_query"`
 		} `yaml:"events"`
-		Plugin map[string]string `yaml:"plugin"`
+		// Any content (id, options: {...}): refused whole below.
+		Plugin *yaml.Node `yaml:"plugin"`
 	} `yaml:"sli"`
 	Alerting struct {
 		Name        string            `yaml:"name"`
@@ -106,7 +107,7 @@ func (importer) Import(file string, docs []*yaml.Node) ([]*slo.Spec, error) {
 			s.SetPosition(nativePath(path), p.Line, p.Column)
 		}
 		for i, o := range in.SLOs {
-			if len(o.SLI.Plugin) > 0 {
+			if o.SLI.Plugin != nil {
 				field := fmt.Sprintf("slos[%d].sli.plugin", i)
 				p := pos[field]
 				errs = append(errs, &slo.Error{File: file, Line: p.Line, Column: p.Column, Field: field, Msg: "Sloth SLI plugins are not supported; use events or raw"})
