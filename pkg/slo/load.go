@@ -9,9 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -199,8 +197,6 @@ func checkUnique(specs []*Spec) Errors {
 	return errs
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 // Parse reads and validates the specs in data; file names the source in errors.
 func Parse(data []byte, file string) ([]*Spec, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -212,13 +208,7 @@ func Parse(data []byte, file string) ([]*Spec, error) {
 			break
 		}
 		if err != nil {
-			e := &Error{File: file, Msg: err.Error()}
-			if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-				e.Line, _ = strconv.Atoi(m[1])
-				e.Column = 1
-				e.Msg = "invalid YAML: " + m[2]
-			}
-			return nil, Errors{e}
+			return nil, Errors{yamlError(data, file, err)}
 		}
 		// An empty document (a trailing ---, or one with only comments)
 		// comes back as an empty null scalar: skip it, as Sloth does.
