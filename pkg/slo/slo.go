@@ -56,7 +56,8 @@ type Spec struct {
 	// Line is the line of the document in File (1 for single-document files).
 	Line int `yaml:"-"`
 	// Source names the format the spec was read from: "sre.rootuip.io/v1",
-	// "sloth prometheus/v1" or "openslo/v1".
+	// "sloth prometheus/v1", "sloth.slok.dev/v1 PrometheusServiceLevel" or
+	// "openslo/v1".
 	Source string `yaml:"-"`
 
 	pos positions
