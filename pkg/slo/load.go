@@ -343,6 +343,9 @@ func decodeSpec(doc *yaml.Node, file string) (*Spec, error) {
 	}
 	for i := range s.SLOs {
 		s.SLOs[i].periodText = d.durations[fmt.Sprintf("slos[%d].period", i)]
+		if l := s.SLOs[i].SLI.Latency; l != nil {
+			l.thresholdText = d.durations[fmt.Sprintf("slos[%d].sli.latency.threshold", i)]
+		}
 	}
 	s.File, s.Line, s.Source, s.pos = file, doc.Line, APIVersion, d.pos
 	if err := s.Validate(); err != nil {

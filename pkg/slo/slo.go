@@ -154,6 +154,10 @@ type LatencySLI struct {
 	Threshold Threshold `yaml:"threshold"`
 	// Native reads a native histogram instead of a classic one (_bucket/_count).
 	Native bool `yaml:"native,omitempty"`
+
+	// thresholdText is the threshold as written when it is a duration
+	// (300ms), else "".
+	thresholdText string
 }
 
 // BoolSLI is a time-based SLI from a 0/1 gauge such as up or probe_success:

@@ -35,6 +35,7 @@ func TestBadSpecs(t *testing.T) {
 		"invalid-yaml-control.yml":     "testdata/bad/invalid-yaml-control.yml:3:13: invalid YAML: control characters are not allowed",
 		"invalid-yaml-first-line.yml":  "testdata/bad/invalid-yaml-first-line.yml:1:1: invalid YAML: found character that cannot start any token",
 		"latency-bucket-name.yml":      "testdata/bad/latency-bucket-name.yml:9:20: slos[0].sli.latency.histogram: use the histogram's base name \"http_request_duration_seconds\", without _bucket",
+		"latency-threshold-unit.yml":   "testdata/bad/latency-threshold-unit.yml:10:20: slos[0].sli.latency.threshold: threshold 250ms is a duration, read as 0.25 seconds, but histogram istio_request_duration_milliseconds is in milliseconds: write the number in milliseconds (250)",
 		"latency-threshold.yml":        "testdata/bad/latency-threshold.yml:10:20: slos[0].sli.latency.threshold: invalid threshold \"fast\" (use a number in the histogram's unit or a duration such as 200ms)",
 		"min-events-bool.yml":          "testdata/bad/min-events-bool.yml:11:18: slos[0].alerting.minEvents: needs an events or latency SLI (the bool SLI has no event count)",
 		"missing-service.yml":          "testdata/bad/missing-service.yml:1:1: service: missing service name",
