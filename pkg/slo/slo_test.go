@@ -31,6 +31,7 @@ func TestBadSpecs(t *testing.T) {
 		"groupby-reserved.yml":         "testdata/bad/groupby-reserved.yml:7:15: slos[0].groupBy[0]: cannot group by \"slo\": the label is reserved (set by the generator)",
 		"invalid-promql.yml":           "testdata/bad/invalid-promql.yml:9:24: slos[0].sli.events.errorSelector: invalid selector \"http_requests_total{job=\\\"api\\\",code=~\\\"5..\\\"\": 1:42: parse error: unexpected end of input inside braces",
 		"invalid-yaml.yml":             "testdata/bad/invalid-yaml.yml:6:1: invalid YAML: did not find expected ',' or ']'",
+		"invalid-yaml-2nd-doc.yml":     "testdata/bad/invalid-yaml-2nd-doc.yml:14:1: invalid YAML: did not find expected '-' indicator",
 		"invalid-yaml-list.yml":        "testdata/bad/invalid-yaml-list.yml:11:1: invalid YAML: did not find expected '-' indicator",
 		"invalid-yaml-control.yml":     "testdata/bad/invalid-yaml-control.yml:3:13: invalid YAML: control characters are not allowed",
 		"invalid-yaml-first-line.yml":  "testdata/bad/invalid-yaml-first-line.yml:1:1: invalid YAML: found character that cannot start any token",

@@ -58,7 +58,7 @@ func yamlError(data []byte, file string, err error) *Error {
 func yamlV2ProblemLine(data []byte, msg string) (int, bool) {
 	dec := yamlv2.NewDecoder(bytes.NewReader(data))
 	for {
-		var v yamlv2.MapSlice
+		var v any
 		err := dec.Decode(&v)
 		if err == nil {
 			continue
