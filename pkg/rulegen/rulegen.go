@@ -423,19 +423,24 @@ func (g *gen) sliTexts(embed func(fragmentKind, string) string) (errExpr, totalE
 }
 
 // RatioDenominator returns the text of the denominator of a raw SLI's
-// ratio query when the query is a plain one-to-one division of two instant
-// vectors (sum(rate(bad[5m])) / sum(rate(total[5m])), in parentheses or
-// not), else "". The denominator's series are the ratio's series, so
-// "0 * (denominator > 0)" is a ratio of 0 for every series with traffic
-// whose numerator does not exist yet.
+// ratio query when the query is a plain one-to-one division of two
+// aggregations by the same labels (sum(rate(bad[5m])) / sum(rate(total[5m])),
+// in parentheses or not), else "". The denominator's series are then the
+// ratio's series, so "0 * (denominator > 0)" is a ratio of 0 for every
+// series with traffic whose numerator does not exist yet. Sides grouped
+// differently never match: such a query stays without data rather than
+// reading 0.
 func RatioDenominator(e parser.Expr) string {
-	for {
-		p, ok := e.(*parser.ParenExpr)
-		if !ok {
-			break
+	unparen := func(e parser.Expr) parser.Expr {
+		for {
+			p, ok := e.(*parser.ParenExpr)
+			if !ok {
+				return e
+			}
+			e = p.Expr
 		}
-		e = p.Expr
 	}
+	e = unparen(e)
 	b, ok := e.(*parser.BinaryExpr)
 	if !ok || b.Op != parser.DIV || b.ReturnBool ||
 		b.LHS.Type() != parser.ValueTypeVector || b.RHS.Type() != parser.ValueTypeVector {
@@ -444,7 +449,19 @@ func RatioDenominator(e parser.Expr) string {
 	if m := b.VectorMatching; m != nil && (m.Card != parser.CardOneToOne || m.On || len(m.MatchingLabels) > 0 || len(m.Include) > 0) {
 		return ""
 	}
+	l, lok := unparen(b.LHS).(*parser.AggregateExpr)
+	r, rok := unparen(b.RHS).(*parser.AggregateExpr)
+	if !lok || !rok || l.Without != r.Without || !sameLabels(l.Grouping, r.Grouping) {
+		return ""
+	}
 	return b.RHS.String()
+}
+
+func sameLabels(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }
 
 // histogramSelectors are the _count and the _bucket (le=~ the threshold)
