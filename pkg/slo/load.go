@@ -295,6 +295,10 @@ func unknownFormat(doc *yaml.Node, file string) *Error {
 	if v == "" {
 		e.Field = "apiVersion"
 		e.Msg = fmt.Sprintf("missing apiVersion (want %s)", APIVersion)
+		if fieldNode(doc, "groups") != nil {
+			// srectl validate rules/, or a rule file next to the specs.
+			e.Msg += ": this is a Prometheus rule file (groups:), not an SLO spec"
+		}
 		return e
 	}
 	e.Field = "apiVersion"

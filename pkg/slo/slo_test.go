@@ -48,6 +48,7 @@ func TestBadSpecs(t *testing.T) {
 		"objective-missing.yml":        "testdata/bad/objective-missing.yml:5:5: slos[0].objective: missing objective (a percentage such as 99.9)",
 		"page-budget-neutral.yml":      "testdata/bad/page-budget-neutral.yml:12:7: slos[0].alerting: page tier page_3d has burn rate 1: a budget-neutral burn (1x) would page",
 		"period-too-short.yml":         "testdata/bad/period-too-short.yml:7:13: slos[0].period: period 1h must be between 1d and 366d",
+		"rule-file.yml":                "testdata/bad/rule-file.yml:2:1: apiVersion: missing apiVersion (want sre.rootuip.io/v1): this is a Prometheus rule file (groups:), not an SLO spec",
 		"reserved-label.yml":           "testdata/bad/reserved-label.yml:5:13: labels.severity: label \"severity\" is reserved (set by the generator)",
 		"short-window.yml":             "testdata/bad/short-window.yml:15:26: slos[0].alerting.page.windows[0].shortWindow: must be at least 5m",
 		"tier-never-fires.yml":         "testdata/bad/tier-never-fires.yml:5:5: slos[0].alerting: burn tier page_fast can never fire: burn rate 14.4 x error budget 0.1 >= 1 (lower the factor, or disable the tier)",
