@@ -32,6 +32,7 @@ func TestBadSpecs(t *testing.T) {
 		"invalid-promql.yml":           "testdata/bad/invalid-promql.yml:9:24: slos[0].sli.events.errorSelector: invalid selector \"http_requests_total{job=\\\"api\\\",code=~\\\"5..\\\"\": 1:42: parse error: unexpected end of input inside braces",
 		"invalid-yaml.yml":             "testdata/bad/invalid-yaml.yml:6:1: invalid YAML: did not find expected ',' or ']'",
 		"invalid-yaml-2nd-doc.yml":     "testdata/bad/invalid-yaml-2nd-doc.yml:14:1: invalid YAML: did not find expected '-' indicator",
+		"invalid-yaml-alias.yml":       "testdata/bad/invalid-yaml-alias.yml:7:13: invalid YAML: unknown anchor 'team_labels' referenced",
 		"invalid-yaml-list.yml":        "testdata/bad/invalid-yaml-list.yml:11:1: invalid YAML: did not find expected '-' indicator",
 		"invalid-yaml-control.yml":     "testdata/bad/invalid-yaml-control.yml:3:13: invalid YAML: control characters are not allowed",
 		"invalid-yaml-first-line.yml":  "testdata/bad/invalid-yaml-first-line.yml:1:1: invalid YAML: found character that cannot start any token",

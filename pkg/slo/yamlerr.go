@@ -46,11 +46,59 @@ func yamlError(data []byte, file string, err error) *Error {
 		}
 		e.Line = min(e.Line, max(lines, 1))
 	case m[1] == "":
-		if line, col, ok := badCharacter(data); ok {
-			e.Line, e.Column = line, col
+		switch a := aliasErrorRE.FindStringSubmatch(m[2]); {
+		case a != nil:
+			// Composer errors name no line: find the alias.
+			e.Line, e.Column = 0, 0
+			if line, col, ok := findAlias(data, a[1]); ok {
+				e.Line, e.Column = line, col
+			}
+		case isReaderError(m[2]):
+			e.Line, e.Column = 0, 0
+			if line, col, ok := badCharacter(data); ok {
+				e.Line, e.Column = line, col
+			}
+		case m[2] == "document contains excessive aliasing" || strings.HasPrefix(m[2], "attempted to go past"):
+			e.Line, e.Column = 0, 0
 		}
 	}
 	return e
+}
+
+var aliasErrorRE = regexp.MustCompile(`^(?:unknown anchor|anchor) '(.*)' (?:referenced|value contains itself)$`)
+
+// isReaderError reports whether msg is one of the errors yaml.v3 reports
+// about the bytes themselves (an encoding error or a control character).
+func isReaderError(msg string) bool {
+	for _, p := range []string{"control characters", "invalid leading UTF-8", "invalid trailing UTF-8",
+		"incomplete UTF-", "invalid Unicode", "invalid length of a UTF-8", "expected low surrogate", "unexpected low surrogate"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// findAlias returns where the first alias *name is.
+func findAlias(data []byte, name string) (line, col int, ok bool) {
+	alias := []byte("*" + name)
+	for off := 0; ; {
+		i := bytes.Index(data[off:], alias)
+		if i < 0 {
+			return 0, 0, false
+		}
+		i += off
+		end := i + len(alias)
+		// The whole name: an alias ends at a space, a line break or a flow
+		// indicator.
+		if end == len(data) || bytes.IndexByte([]byte(" \t\r\n,]}"), data[end]) >= 0 {
+			before := data[:i]
+			line = bytes.Count(before, []byte("\n")) + 1
+			col = utf8.RuneCount(before[bytes.LastIndexByte(before, '\n')+1:]) + 1
+			return line, col, true
+		}
+		off = end
+	}
 }
 
 // yamlV2ProblemLine parses data with yaml.v2 and returns the line its
