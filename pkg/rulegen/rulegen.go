@@ -630,11 +630,17 @@ func (g *gen) annotations(summary, description string, tier map[string]string) m
 	a := map[string]string{}
 	maps.Copy(a, g.slo.Alerting.Annotations)
 	maps.Copy(a, tier)
-	a["summary"] = summary
+	// A summary or description the spec sets (Sloth's examples override
+	// the summary) is kept.
+	if _, ok := a["summary"]; !ok {
+		a["summary"] = summary
+	}
 	if g.slo.Description != "" {
 		description += " SLO: " + escapeTemplate(g.slo.Description)
 	}
-	a["description"] = description
+	if _, ok := a["description"]; !ok {
+		a["description"] = description
+	}
 	if g.slo.Alerting.RunbookURL != "" {
 		a["runbook_url"] = g.slo.Alerting.RunbookURL
 	}
