@@ -608,6 +608,23 @@ func TestExampleConfig(t *testing.T) {
 	require.True(t, d.Override)
 }
 
+// sred loads every spec format srectl generates rules from: Sloth
+// (prometheus/v1 and the Kubernetes object) and OpenSLO files were refused
+// as "unsupported version".
+func TestLoadSpecsImportedFormats(t *testing.T) {
+	root := testutil.RepoRoot(t)
+	cfg := budget.DefaultConfig
+	cfg.SpecFiles = []string{
+		filepath.Join(root, "pkg", "slo", "sloth", "testdata", "sloth.yml"),
+		filepath.Join(root, "pkg", "slo", "openslo", "testdata", "openslo.yml"),
+	}
+	specs, err := budget.LoadSpecs(cfg, func(p string) string { return p })
+	require.NoError(t, err)
+	require.Len(t, specs, 2)
+	require.Equal(t, "sloth prometheus/v1", specs[0].Source)
+	require.Equal(t, "openslo/v1", specs[1].Source)
+}
+
 func TestConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ yaml, err string }{
 		{"poll_interval: 0s", "slos: poll_interval must be at least 1s, got 0s"},

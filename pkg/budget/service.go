@@ -17,6 +17,10 @@ import (
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/secretfile"
 	"github.com/rootuip/sre/pkg/slo"
+	// sred reads the spec files srectl generates from: Sloth and OpenSLO
+	// ones too.
+	_ "github.com/rootuip/sre/pkg/slo/openslo"
+	_ "github.com/rootuip/sre/pkg/slo/sloth"
 	"github.com/rootuip/sre/pkg/store"
 )
 

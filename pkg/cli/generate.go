@@ -30,7 +30,7 @@ func init() {
 	registerCommand(10, func(app *kingpin.Application) map[string]func(*Env) error {
 		o := generateOptions{promRuleLabels: map[string]string{}}
 		cmd := app.Command("generate", "Compile SLO specs into Prometheus rule files (one per service).")
-		cmd.Flag("input", "SLO spec file or directory (repeatable). Reads sre.rootuip.io/v1, Sloth prometheus/v1 and OpenSLO v1.").Short('i').StringsVar(&o.inputs)
+		cmd.Flag("input", "SLO spec file or directory (repeatable). Reads sre.rootuip.io/v1, Sloth prometheus/v1 (and its Kubernetes object sloth.slok.dev/v1) and OpenSLO v1.").Short('i').StringsVar(&o.inputs)
 		cmd.Flag("scaling", "Scaling policy file or directory (repeatable): render each policy with a Kubernetes target as a KEDA ScaledObject and an HPA v2 (as srectl scaling generate).").StringsVar(&o.scaling)
 		cmd.Flag("scaling.prometheus-address", "Prometheus server of the KEDA triggers.").Default("http://prometheus.monitoring.svc:9090").StringVar(&o.scalingProm)
 		cmd.Flag("output", "Directory for the rule files, or - for standard output.").Short('o').Default("-").StringVar(&o.output)
@@ -120,10 +120,17 @@ func runGenerate(env *Env, o generateOptions) error {
 	})
 	outputs := make(map[string][]byte, len(files))
 	order := make([]string, 0, len(files))
+	// API.yml and api.yml are one file on case-insensitive file systems
+	// (macOS, Windows): one service's rules would replace the other's.
+	fileOf := map[string]*rulegen.File{}
 	for i, f := range files {
 		if errs[i] != nil {
 			return errs[i]
 		}
+		if other, ok := fileOf[strings.ToLower(f.Name)]; ok && o.output != "-" {
+			return &ExitError{Code: 1, Err: fmt.Errorf("generate: the rule files of services %q and %q would be %s and %s, one file on case-insensitive file systems (macOS, Windows): rename one", other.Service, f.Service, other.Name, f.Name)}
+		}
+		fileOf[strings.ToLower(f.Name)] = f
 		outputs[f.Name] = rendered[i]
 		order = append(order, f.Name)
 	}
@@ -150,10 +157,12 @@ func runGenerate(env *Env, o generateOptions) error {
 					return fmt.Errorf("test suite of %s/%s: %w", s.Service, s.SLOs[i].Name, err)
 				}
 				name, id := rulegen.SuiteFileName(s.Service, s.SLOs[i].Name), s.Service+"/"+s.SLOs[i].Name
-				if other, ok := suiteOf[name]; ok {
+				// Compared in lower case: one file on case-insensitive
+				// file systems.
+				if other, ok := suiteOf[strings.ToLower(name)]; ok {
 					return &ExitError{Code: 1, Err: fmt.Errorf("tests: the test suites of SLOs %s and %s would both be %s: rename one of them", other, id, filepath.Join(o.tests, name))}
 				}
-				suiteOf[name] = id
+				suiteOf[strings.ToLower(name)] = id
 				suites[name] = data
 			}
 		}

@@ -473,6 +473,37 @@ func TestGenerateNoSpecs(t *testing.T) {
 	require.Contains(t, stdout, "in 1 specs are valid")
 }
 
+// Services or SLOs whose file names differ only in case (API.yml, api.yml)
+// would be one file on case-insensitive file systems (macOS, Windows): one
+// service's rules or one SLO's suite silently replaced the other.
+func TestGenerateCaseCollision(t *testing.T) {
+	dir := t.TempDir()
+	doc := "apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: %s\nslos:\n  - name: %s\n    objective: 99.9\n    sli: {bool: {selector: up}}\n"
+	out, tests := filepath.Join(dir, "out"), filepath.Join(dir, "tests")
+	for _, c := range []struct {
+		docs, want string
+	}{
+		{fmt.Sprintf(doc, "API", "a") + "---\n" + fmt.Sprintf(doc, "api", "b"),
+			"srectl: generate: the rule files of services \"API\" and \"api\" would be API.yml and api.yml, one file on case-insensitive file systems (macOS, Windows): rename one\n"},
+		{fmt.Sprintf(doc, "api", "Latency") + "  - name: latency\n    objective: 99\n    sli: {bool: {selector: up}}\n",
+			"srectl: tests: the test suites of SLOs api/Latency and api/latency would both be " + filepath.Join(tests, "api-latency.yml") + ": rename one of them\n"},
+	} {
+		spec := filepath.Join(dir, "slos.yml")
+		require.NoError(t, os.WriteFile(spec, []byte(c.docs), 0o644))
+		code, stdout, stderr := srectl(t, "generate", "-q", "-i", spec, "-o", out, "--tests", tests)
+		require.Equal(t, 1, code, stderr)
+		require.Empty(t, stdout)
+		require.Equal(t, c.want, stderr)
+		require.NoDirExists(t, out, "nothing written")
+	}
+	// To standard output there is no file to share.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "slos.yml"), []byte(fmt.Sprintf(doc, "API", "a")+"---\n"+fmt.Sprintf(doc, "api", "b")), 0o644))
+	code, stdout, stderr := srectl(t, "generate", "-q", "-i", filepath.Join(dir, "slos.yml"), "-o", "-")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "slo:API:a")
+	require.Contains(t, stdout, "slo:api:b")
+}
+
 // Services whose Kubernetes names are the same (my_service, my-service)
 // are refused before anything is written when generating Kubernetes
 // objects (PrometheusRule, Argo Rollouts and Flagger templates); plain

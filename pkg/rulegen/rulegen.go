@@ -405,10 +405,63 @@ func (g *gen) sliTexts(embed func(fragmentKind, string) string) (errExpr, totalE
 		good := fmt.Sprintf("avg%s (avg_over_time(%s[5m]))", strings.TrimPrefix(g.by, "sum"), embed(fragmentSelector, sli.Bool.Selector))
 		return fmt.Sprintf("1 - clamp(%s, 0, 1)", good), fmt.Sprintf("0 * %s + 1", good), nil
 	case sli.Raw != nil:
-		r := embed(fragmentVector, strings.ReplaceAll(sli.Raw.ErrorRatioQuery, slo.WindowPlaceholder, "5m"))
-		return fmt.Sprintf("clamp_max((%s) >= 0, 1)", r), fmt.Sprintf("0 * ((%s) >= 0) + 1", r), nil
+		q := strings.ReplaceAll(sli.Raw.ErrorRatioQuery, slo.WindowPlaceholder, "5m")
+		r := embed(fragmentVector, q)
+		errExpr, totalExpr = fmt.Sprintf("clamp_max((%s) >= 0, 1)", r), fmt.Sprintf("0 * ((%s) >= 0) + 1", r)
+		if e, err := g.parse(q); err == nil {
+			if den := RatioDenominator(e); den != "" {
+				// No bad series yet (no error ever) means a ratio of 0
+				// while the denominator has traffic, not no data.
+				d := embed(fragmentVector, den)
+				errExpr += fmt.Sprintf("\nor\n0 * ((%s) > 0)", d)
+				totalExpr += fmt.Sprintf("\nor\n0 * ((%s) > 0) + 1", d)
+			}
+		}
+		return errExpr, totalExpr, nil
 	}
 	return "", "", fmt.Errorf("no SLI")
+}
+
+// RatioDenominator returns the text of the denominator of a raw SLI's
+// ratio query when the query is a plain one-to-one division of two
+// aggregations by the same labels (sum(rate(bad[5m])) / sum(rate(total[5m])),
+// in parentheses or not), else "". The denominator's series are then the
+// ratio's series, so "0 * (denominator > 0)" is a ratio of 0 for every
+// series with traffic whose numerator does not exist yet. Sides grouped
+// differently never match: such a query stays without data rather than
+// reading 0.
+func RatioDenominator(e parser.Expr) string {
+	unparen := func(e parser.Expr) parser.Expr {
+		for {
+			p, ok := e.(*parser.ParenExpr)
+			if !ok {
+				return e
+			}
+			e = p.Expr
+		}
+	}
+	e = unparen(e)
+	b, ok := e.(*parser.BinaryExpr)
+	if !ok || b.Op != parser.DIV || b.ReturnBool ||
+		b.LHS.Type() != parser.ValueTypeVector || b.RHS.Type() != parser.ValueTypeVector {
+		return ""
+	}
+	if m := b.VectorMatching; m != nil && (m.Card != parser.CardOneToOne || m.On || len(m.MatchingLabels) > 0 || len(m.Include) > 0) {
+		return ""
+	}
+	l, lok := unparen(b.LHS).(*parser.AggregateExpr)
+	r, rok := unparen(b.RHS).(*parser.AggregateExpr)
+	if !lok || !rok || l.Without != r.Without || !sameLabels(l.Grouping, r.Grouping) {
+		return ""
+	}
+	return b.RHS.String()
+}
+
+func sameLabels(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }
 
 // histogramSelectors are the _count and the _bucket (le=~ the threshold)
@@ -577,11 +630,17 @@ func (g *gen) annotations(summary, description string, tier map[string]string) m
 	a := map[string]string{}
 	maps.Copy(a, g.slo.Alerting.Annotations)
 	maps.Copy(a, tier)
-	a["summary"] = summary
+	// A summary or description the spec sets (Sloth's examples override
+	// the summary) is kept.
+	if _, ok := a["summary"]; !ok {
+		a["summary"] = summary
+	}
 	if g.slo.Description != "" {
 		description += " SLO: " + escapeTemplate(g.slo.Description)
 	}
-	a["description"] = description
+	if _, ok := a["description"]; !ok {
+		a["description"] = description
+	}
 	if g.slo.Alerting.RunbookURL != "" {
 		a["runbook_url"] = g.slo.Alerting.RunbookURL
 	}

@@ -504,3 +504,36 @@ func TestSourceNameQuoted(t *testing.T) {
 		require.NoError(t, yaml.Unmarshal(data, &v), "%q", name)
 	}
 }
+
+// A summary or description set in the spec's annotations (the SLO's or a
+// tier's) is kept; the generated ones fill in the rest.
+func TestAnnotationsKeepSpecSummary(t *testing.T) {
+	specs, err := slo.Parse([]byte(`apiVersion: sre.rootuip.io/v1
+kind: ServiceLevelObjectives
+service: api
+slos:
+  - name: availability
+    objective: 99.9
+    sli: {bool: {selector: up}}
+    alerting:
+      annotations: {summary: 'High error rate on {{ $labels.service }}'}
+      ticket: {annotations: {description: 'Look at it tomorrow'}}
+`), "api.yml")
+	require.NoError(t, err)
+	files, err := rulegen.Generate(specs)
+	require.NoError(t, err)
+	seen := map[string]bool{}
+	for _, r := range files[0].Groups[0].Rules {
+		if r.Alert == "" {
+			continue
+		}
+		seen[r.Alert] = true
+		require.Equal(t, "High error rate on {{ $labels.service }}", r.Annotations["summary"], r.Alert)
+		if r.Alert == rulegen.AlertTicket {
+			require.Equal(t, "Look at it tomorrow", r.Annotations["description"])
+		} else {
+			require.Contains(t, r.Annotations["description"], "error budget", r.Alert)
+		}
+	}
+	require.True(t, seen[rulegen.AlertPage] && seen[rulegen.AlertTicket] && seen[rulegen.AlertBudget], "%v", seen)
+}

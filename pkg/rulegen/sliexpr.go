@@ -83,6 +83,13 @@ func RangeExprs(o *slo.SLO, start, end time.Time) (errExpr, totalExpr string, er
 	case sli.Raw != nil:
 		q := strings.ReplaceAll(sli.Raw.ErrorRatioQuery, slo.WindowPlaceholder, r.rng)
 		errExpr, totalExpr = fmt.Sprintf("clamp_max((%s) >= 0, 1)", q), fmt.Sprintf("0 * ((%s) >= 0) + 1", q)
+		if e, err := slo.Parser.ParseExpr(q); err == nil {
+			if den := RatioDenominator(e); den != "" {
+				// No bad series (no error in the range): a ratio of 0.
+				errExpr += fmt.Sprintf(" or 0 * ((%s) > 0)", den)
+				totalExpr += fmt.Sprintf(" or 0 * ((%s) > 0) + 1", den)
+			}
+		}
 	default:
 		return "", "", fmt.Errorf("no SLI")
 	}

@@ -54,3 +54,26 @@ func TestRangeExprsGolden(t *testing.T) {
 	_, _, err = rulegen.RangeExprs(&specs[0].SLOs[0], end, end)
 	require.EqualError(t, err, "range 2026-11-01 00:00:00 +0000 UTC - 2026-11-01 00:00:00 +0000 UTC is empty")
 }
+
+// A raw SLI's ratio gets a 0 for every denominator series without a
+// numerator series (no error yet) only when it is a plain division.
+func TestRatioDenominator(t *testing.T) {
+	for q, want := range map[string]string{
+		`sum(rate(bad[5m])) / sum(rate(total[5m]))`:                             `sum(rate(total[5m]))`,
+		`(sum by (c) (rate(bad[5m])) / sum by (c) (rate(total[5m])))`:           `sum by (c) (rate(total[5m]))`,
+		`sum by (b, a) (rate(bad[5m])) / (sum by (a, b) (rate(total[5m])))`:     `(sum by (a, b) (rate(total[5m])))`,
+		`rate(bad[5m]) / rate(total[5m])`:                                       "",
+		`sum by (code) (rate(bad[5m])) / sum(rate(total[5m]))`:                  "",
+		`sum without (code) (rate(bad[5m])) / sum by (code) (rate(total[5m]))`:  "",
+		`sum(rate(bad[5m])) / on() sum(rate(total[5m]))`:                        "",
+		`sum by (c) (rate(bad[5m])) / ignoring(x) sum by (c) (rate(total[5m]))`: "",
+		`rate(bad[5m]) / on(c) group_left() sum by (c) (rate(total[5m]))`:       "",
+		`1 - sum(rate(good[5m])) / sum(rate(total[5m]))`:                        "",
+		`sum(rate(bad[5m])) / 100`:                                              "",
+		`1 - avg_over_time(up[5m])`:                                             "",
+	} {
+		e, err := slo.Parser.ParseExpr(q)
+		require.NoError(t, err)
+		require.Equal(t, want, rulegen.RatioDenominator(e), q)
+	}
+}

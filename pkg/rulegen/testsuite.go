@@ -233,6 +233,25 @@ func BuildSuite(ruleFile string, spec *slo.Spec, o *slo.SLO) (*Suite, error) {
 	})
 	s.Tests = append(s.Tests, g)
 
+	if fx.hasRole(roleBad) {
+		// A service that never failed has no bad-events series at all:
+		// its budget is full, not missing.
+		g = sb.group("no error series yet: the budget is full", []phase{{n: 70, traffic: traffic}}, false)
+		in := g.InputSeries[:0]
+		for _, is := range g.InputSeries {
+			if !sb.isBadSeries(is.Series) {
+				in = append(in, is)
+			}
+		}
+		g.InputSeries = in
+		g.PromqlExprTests = append(g.PromqlExprTests, ExprTest{
+			Expr:       fmt.Sprintf("count(%s == 1)", sb.sel(ErrorBudgetRemaining)),
+			EvalTime:   model.Duration(70 * minute),
+			ExpSamples: []ExpSample{{Labels: "{}", Value: float64(len(fx.groups))}},
+		})
+		s.Tests = append(s.Tests, g)
+	}
+
 	if fx.counters() {
 		// A counter reset (process restart) does not alert.
 		g = sb.group("counter reset does not alert", []phase{
@@ -575,6 +594,36 @@ func (fx *fixture) hasBucket() bool {
 	for _, s := range fx.series {
 		if s.le {
 			return true
+		}
+	}
+	return false
+}
+
+// hasRole reports whether the fixture writes a series of role r.
+func (fx *fixture) hasRole(r role) bool {
+	for _, s := range fx.series {
+		if s.role == r {
+			return true
+		}
+	}
+	return false
+}
+
+// isBadSeries reports whether an input series (as written by group) is
+// one of the fixture's bad-events series, in any group.
+func (sb *suiteBuilder) isBadSeries(series string) bool {
+	for _, fs := range sb.fx.series {
+		if fs.role != roleBad {
+			continue
+		}
+		for _, grp := range sb.fx.groups {
+			b := labels.NewBuilder(fs.labels)
+			for k, v := range grp {
+				b.Set(k, v)
+			}
+			if b.Labels().String() == series {
+				return true
+			}
 		}
 	}
 	return false

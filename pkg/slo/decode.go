@@ -142,6 +142,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetFloat(time.Duration(dur).Seconds())
+		if d.durations != nil {
+			d.durations[path] = n.Value
+		}
 		return
 	}
 	switch v.Kind() {

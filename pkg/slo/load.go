@@ -9,9 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -199,8 +197,6 @@ func checkUnique(specs []*Spec) Errors {
 	return errs
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 // Parse reads and validates the specs in data; file names the source in errors.
 func Parse(data []byte, file string) ([]*Spec, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -212,13 +208,7 @@ func Parse(data []byte, file string) ([]*Spec, error) {
 			break
 		}
 		if err != nil {
-			e := &Error{File: file, Msg: err.Error()}
-			if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-				e.Line, _ = strconv.Atoi(m[1])
-				e.Column = 1
-				e.Msg = "invalid YAML: " + m[2]
-			}
-			return nil, Errors{e}
+			return nil, Errors{yamlError(data, file, err)}
 		}
 		// An empty document (a trailing ---, or one with only comments)
 		// comes back as an empty null scalar: skip it, as Sloth does.
@@ -305,6 +295,10 @@ func unknownFormat(doc *yaml.Node, file string) *Error {
 	if v == "" {
 		e.Field = "apiVersion"
 		e.Msg = fmt.Sprintf("missing apiVersion (want %s)", APIVersion)
+		if fieldNode(doc, "groups") != nil {
+			// srectl validate rules/, or a rule file next to the specs.
+			e.Msg += ": this is a Prometheus rule file (groups:), not an SLO spec"
+		}
 		return e
 	}
 	e.Field = "apiVersion"
@@ -353,6 +347,9 @@ func decodeSpec(doc *yaml.Node, file string) (*Spec, error) {
 	}
 	for i := range s.SLOs {
 		s.SLOs[i].periodText = d.durations[fmt.Sprintf("slos[%d].period", i)]
+		if l := s.SLOs[i].SLI.Latency; l != nil {
+			l.thresholdText = d.durations[fmt.Sprintf("slos[%d].sli.latency.threshold", i)]
+		}
 	}
 	s.File, s.Line, s.Source, s.pos = file, doc.Line, APIVersion, d.pos
 	if err := s.Validate(); err != nil {

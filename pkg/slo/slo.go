@@ -56,7 +56,8 @@ type Spec struct {
 	// Line is the line of the document in File (1 for single-document files).
 	Line int `yaml:"-"`
 	// Source names the format the spec was read from: "sre.rootuip.io/v1",
-	// "sloth prometheus/v1" or "openslo/v1".
+	// "sloth prometheus/v1", "sloth.slok.dev/v1 PrometheusServiceLevel" or
+	// "openslo/v1".
 	Source string `yaml:"-"`
 
 	pos positions
@@ -153,6 +154,10 @@ type LatencySLI struct {
 	Threshold Threshold `yaml:"threshold"`
 	// Native reads a native histogram instead of a classic one (_bucket/_count).
 	Native bool `yaml:"native,omitempty"`
+
+	// thresholdText is the threshold as written when it is a duration
+	// (300ms), else "".
+	thresholdText string
 }
 
 // BoolSLI is a time-based SLI from a 0/1 gauge such as up or probe_success:

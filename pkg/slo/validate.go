@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -352,6 +353,20 @@ func (s *Spec) validateSLI(add func(string, string, ...any), p string, o *SLO) {
 		}
 		if t := float64(l.Threshold); !(t > 0) || math.IsInf(t, 0) {
 			add(lp+".threshold", "threshold must be a positive number (got %v)", t)
+		} else if ms != nil && l.thresholdText != "" {
+			// A duration is converted to seconds: for a histogram whose
+			// name says another unit (istio_request_duration_milliseconds)
+			// 300ms would select le="0.3", a bucket that does not exist,
+			// and the SLO would have no data and never alert.
+			for _, u := range []struct {
+				unit   string
+				factor float64
+			}{{"milliseconds", 1e3}, {"microseconds", 1e6}, {"nanoseconds", 1e9}, {"minutes", 1.0 / 60}, {"hours", 1.0 / 3600}} {
+				if n := metricName(ms); strings.HasSuffix(n, "_"+u.unit) || strings.Contains(n, "_"+u.unit+"_") {
+					add(lp+".threshold", "threshold %s is a duration, read as %v seconds, but histogram %s is in %s: write the number in %s (%s)", l.thresholdText, t, n, u.unit, u.unit, strconv.FormatFloat(t*u.factor, 'g', 12, 64))
+					break
+				}
+			}
 		}
 	case sli.Bool != nil:
 		o.checkSelector(add, p+".bool.selector", sli.Bool.Selector)

@@ -5,6 +5,7 @@
 // References (indicatorRef, alertPolicies by name, conditionRef) are
 // resolved within one file. Supported: Occurrences budgeting with a
 // ratioMetric of Prometheus counter selectors or rate() queries over them
+// (or, with counter: true, sums of counters, read as sums of their rates)
 // (good or bad, and total; a query's ranges become {{.window}}), one
 // rolling timeWindow, objectives with target, and AlertConditions of kind
 // burnrate (threshold = burn rate over lookbackWindow; the short window is a
@@ -418,6 +419,13 @@ func (d *docs) sli(pos map[string]slo.Position, prefix string, at *yaml.Node, in
 		if _, ok := e.(*parser.VectorSelector); ok {
 			return source{selector: q}, nil
 		}
+		if rm.Counter {
+			// OpenSLO's own examples: counter: true and
+			// sum(http_requests_total{...}), the counters summed.
+			if tmpl, ok := sumOfCounterTemplate(q, e); ok {
+				return source{query: tmpl}, nil
+			}
+		}
 		tmpl, err := rateTemplate(q, e)
 		if err != nil {
 			return source{}, d.errAt(pos, src+".spec.query", at, "SLI %q: %s: %v", ind.Metadata.Name, what, err)
@@ -460,6 +468,35 @@ func (d *docs) sli(pos map[string]slo.Position, prefix string, at *yaml.Node, in
 		errQuery = fmt.Sprintf("sum(%s) - sum(%s)", asQuery(total), asQuery(good))
 	}
 	return slo.SLI{Events: &slo.EventsSLI{ErrorQuery: errQuery, TotalQuery: asQuery(total)}}, nil
+}
+
+// sumOfCounterTemplate turns a sum of counters, sum(x{...}) or
+// sum by (l) (x{...}), into the sum of their per-second rates over
+// {{.window}}: sum(rate(x{...}[{{.window}}])). Anything else (another
+// aggregation, an expression, offset or @) is not.
+func sumOfCounterTemplate(q string, e parser.Expr) (string, bool) {
+	unparen := func(e parser.Expr) parser.Expr {
+		for {
+			p, ok := e.(*parser.ParenExpr)
+			if !ok {
+				return e
+			}
+			e = p.Expr
+		}
+	}
+	agg, ok := unparen(e).(*parser.AggregateExpr)
+	if !ok || agg.Op != parser.SUM {
+		return "", false
+	}
+	vs, ok := unparen(agg.Expr).(*parser.VectorSelector)
+	if !ok || vs.OriginalOffset != 0 || vs.OriginalOffsetExpr != nil || vs.Timestamp != nil || vs.StartOrEnd != 0 {
+		return "", false
+	}
+	pr := vs.PositionRange()
+	if pr.Start < 0 || int(pr.End) > len(q) {
+		return "", false
+	}
+	return q[:pr.Start] + "rate(" + q[pr.Start:pr.End] + "[" + slo.WindowPlaceholder + "])" + q[pr.End:], true
 }
 
 // rateTemplate turns a query of per-second counter rates, such as

@@ -126,6 +126,11 @@ func TestImportErrors(t *testing.T) {
         bad: {metricSource: {spec: {query: 'sum(x)'}}}
         total: {metricSource: {spec: {query: 'y'}}}`, objectives...),
 			`shop.yml:11:44: spec.indicator.spec.ratioMetric.bad.metricSource.spec.query: SLI "errors": bad: only counter selectors or rate() queries over counters are supported, e.g. sum(rate(x[5m])) (got "sum(x)")`},
+		{"summed counters with offset", sloDoc(`      ratioMetric:
+        counter: true
+        bad: {metricSource: {spec: {query: 'sum(x offset 5m)'}}}
+        total: {metricSource: {spec: {query: 'y'}}}`, objectives...),
+			`shop.yml:12:44: spec.indicator.spec.ratioMetric.bad.metricSource.spec.query: SLI "errors": bad: offset and @ are not supported in "sum(x offset 5m)"`},
 		{"increase", sloDoc(`      ratioMetric:
         bad: {metricSource: {spec: {query: 'sum(increase(x[1h]))'}}}
         total: {metricSource: {spec: {query: 'sum(increase(y[1h]))'}}}`, objectives...),
@@ -193,6 +198,12 @@ func TestImportRateQueries(t *testing.T) {
         good: {metricSource: {spec: {query: 'sum by (code) (rate(orders_total{outcome="ok"}[5m]))'}}}
         total: {metricSource: {spec: {query: 'orders_total'}}}`,
 			`sum(sum(rate(orders_total[{{.window}}]))) - sum(sum by (code) (rate(orders_total{outcome="ok"}[{{.window}}])))`, `sum(rate(orders_total[{{.window}}]))`},
+		{"summed counters (counter: true, as OpenSLO's examples)", `      ratioMetric:
+        counter: true
+        good: {metricSource: {type: Prometheus, spec: {query: 'sum(http_requests_total{job="web",code!~"5.."})'}}}
+        total: {metricSource: {type: Prometheus, spec: {query: 'sum by (code) ((http_requests_total{job="web"}))'}}}`,
+			`sum(sum by (code) ((rate(http_requests_total{job="web"}[{{.window}}])))) - sum(sum(rate(http_requests_total{job="web",code!~"5.."}[{{.window}}])))`,
+			`sum by (code) ((rate(http_requests_total{job="web"}[{{.window}}])))`},
 		{"bad selector and total query", `      ratioMetric:
         bad: {metricSource: {spec: {query: 'orders_total{outcome="error"}'}}}
         total: {metricSource: {spec: {query: 'sum(rate(orders_total[5m]))'}}}`,

@@ -1,5 +1,7 @@
-// Package sloth imports Sloth's prometheus/v1 SLO specs into the slo model.
-// Importing the package registers the format with slo.LoadFile and slo.LoadDir.
+// Package sloth imports Sloth's prometheus/v1 SLO specs, and its Kubernetes
+// objects (apiVersion sloth.slok.dev/v1, kind PrometheusServiceLevel, the
+// same spec in camelCase under spec:), into the slo model. Importing the
+// package registers both formats with slo.LoadFile and slo.LoadDir.
 //
 // Not supported: SLI plugins (sli.plugin) and Sloth's alert names
 // (alerting.name: alerts are named SLOBurnRatePage/SLOBurnRateTicket).
@@ -22,7 +24,16 @@ import (
 // Version is the Sloth spec version this package reads.
 const Version = "prometheus/v1"
 
-func init() { slo.RegisterImporter(importer{}) }
+// CRDVersion and CRDKind name Sloth's Kubernetes object.
+const (
+	CRDVersion = "sloth.slok.dev/v1"
+	CRDKind    = "PrometheusServiceLevel"
+)
+
+func init() {
+	slo.RegisterImporter(importer{})
+	slo.RegisterImporter(crdImporter{})
+}
 
 type spec struct {
 	Version string            `yaml:"version"`
@@ -44,7 +55,8 @@ type sloSpec struct {
 			ErrorQuery string `yaml:"error_query"`
 			TotalQuery string `yaml:"total_query"`
 		} `yaml:"events"`
-		Plugin map[string]string `yaml:"plugin"`
+		// Any content (id, options: {...}): refused whole below.
+		Plugin *yaml.Node `yaml:"plugin"`
 	} `yaml:"sli"`
 	Alerting struct {
 		Name        string            `yaml:"name"`
@@ -60,6 +72,106 @@ type alert struct {
 	Disable     bool              `yaml:"disable"`
 	Labels      map[string]string `yaml:"labels"`
 	Annotations map[string]string `yaml:"annotations"`
+}
+
+// crd is Sloth's PrometheusServiceLevel object. Its spec has the fields of
+// prometheus/v1 in camelCase; the field names and types below match spec's
+// and sloSpec's so that one converts into the other.
+type crd struct {
+	APIVersion string     `yaml:"apiVersion"`
+	Kind       string     `yaml:"kind"`
+	Metadata   *yaml.Node `yaml:"metadata"`
+	Spec       crdSpec    `yaml:"spec"`
+}
+
+type crdSpec struct {
+	Service string            `yaml:"service"`
+	Labels  map[string]string `yaml:"labels"`
+	SLOs    []crdSLO          `yaml:"slos"`
+}
+
+type crdSLO struct {
+	Name        string            `yaml:"name"`
+	Objective   float64           `yaml:"objective"`
+	Description string            `yaml:"description"`
+	Labels      map[string]string `yaml:"labels"`
+	SLI         struct {
+		Raw *struct {
+			ErrorRatioQuery string `yaml:"errorRatioQuery"`
+		} `yaml:"raw"`
+		Events *struct {
+			ErrorQuery string `yaml:"errorQuery"`
+			TotalQuery string `yaml:"totalQuery"`
+		} `yaml:"events"`
+		Plugin *yaml.Node `yaml:"plugin"`
+	} `yaml:"sli"`
+	Alerting struct {
+		Name        string            `yaml:"name"`
+		Labels      map[string]string `yaml:"labels"`
+		Annotations map[string]string `yaml:"annotations"`
+		PageAlert   alert             `yaml:"pageAlert"`
+		TicketAlert alert             `yaml:"ticketAlert"`
+	} `yaml:"alerting"`
+	Line int
+}
+
+type crdImporter struct{}
+
+func (crdImporter) Name() string { return CRDVersion }
+
+func (crdImporter) Match(doc *yaml.Node) bool {
+	if doc.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if doc.Content[i].Value == "apiVersion" && doc.Content[i+1].Value == CRDVersion {
+			return true
+		}
+	}
+	return false
+}
+
+func (crdImporter) Import(file string, docs []*yaml.Node) ([]*slo.Spec, error) {
+	var (
+		out  []*slo.Spec
+		errs slo.Errors
+	)
+	for _, doc := range docs {
+		var in crd
+		pos, err := slo.DecodeStrictPositions(file, doc, &in, "")
+		if err != nil {
+			errs = append(errs, err.(slo.Errors)...)
+			continue
+		}
+		if in.Kind != CRDKind {
+			p := pos["kind"]
+			if p.Line == 0 {
+				p.Line, p.Column = doc.Line, doc.Column
+			}
+			errs = append(errs, &slo.Error{File: file, Line: p.Line, Column: p.Column, Field: "kind", Msg: fmt.Sprintf("unsupported kind %q (want %s)", in.Kind, CRDKind)})
+			continue
+		}
+		// Errors point at the field under spec:.
+		specPos := map[string]slo.Position{}
+		for path, p := range pos {
+			if rest, ok := strings.CutPrefix(path, "spec."); ok {
+				specPos[rest] = p
+			}
+		}
+		slos := make([]sloSpec, len(in.Spec.SLOs))
+		for i, o := range in.Spec.SLOs {
+			slos[i] = sloSpec(o)
+		}
+		s, es := convert(file, doc, spec{Service: in.Spec.Service, Labels: in.Spec.Labels, SLOs: slos}, specPos, CRDVersion+" "+CRDKind)
+		errs = append(errs, es...)
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return out, nil
 }
 
 type importer struct{}
@@ -92,63 +204,75 @@ func (importer) Import(file string, docs []*yaml.Node) ([]*slo.Spec, error) {
 			errs = append(errs, err.(slo.Errors)...)
 			continue
 		}
-		s := &slo.Spec{
-			APIVersion: slo.APIVersion,
-			Kind:       slo.Kind,
-			Service:    in.Service,
-			Labels:     in.Labels,
-			File:       file,
-			Line:       doc.Line,
-			Source:     "sloth " + Version,
+		s, es := convert(file, doc, in, pos, "sloth "+Version)
+		errs = append(errs, es...)
+		if s != nil {
+			out = append(out, s)
 		}
-		// Validation errors point at the Sloth field they are about.
-		for path, p := range pos {
-			s.SetPosition(nativePath(path), p.Line, p.Column)
-		}
-		for i, o := range in.SLOs {
-			if len(o.SLI.Plugin) > 0 {
-				field := fmt.Sprintf("slos[%d].sli.plugin", i)
-				p := pos[field]
-				errs = append(errs, &slo.Error{File: file, Line: p.Line, Column: p.Column, Field: field, Msg: "Sloth SLI plugins are not supported; use events or raw"})
-				continue
-			}
-			n := slo.SLO{
-				Name:        o.Name,
-				Objective:   o.Objective,
-				Period:      slo.DefaultPeriod,
-				Description: o.Description,
-				Labels:      o.Labels,
-				Line:        o.Line,
-			}
-			// Both or none set: validation reports it ("exactly one of ...").
-			if o.SLI.Events != nil {
-				n.SLI.Events = &slo.EventsSLI{
-					ErrorQuery: windowRE.ReplaceAllString(o.SLI.Events.ErrorQuery, slo.WindowPlaceholder),
-					TotalQuery: windowRE.ReplaceAllString(o.SLI.Events.TotalQuery, slo.WindowPlaceholder),
-				}
-			}
-			if o.SLI.Raw != nil {
-				n.SLI.Raw = &slo.RawSLI{ErrorRatioQuery: windowRE.ReplaceAllString(o.SLI.Raw.ErrorRatioQuery, slo.WindowPlaceholder)}
-			}
-			n.Alerting.Labels = o.Alerting.Labels
-			n.Alerting.Annotations = map[string]string{}
-			for k, v := range o.Alerting.Annotations {
-				if k == "runbook_url" || k == "runbook" {
-					n.Alerting.RunbookURL = v
-					continue
-				}
-				n.Alerting.Annotations[k] = v
-			}
-			n.Alerting.Page = tier(o.Alerting.PageAlert)
-			n.Alerting.Ticket = tier(o.Alerting.TicketAlert)
-			s.SLOs = append(s.SLOs, n)
-		}
-		out = append(out, s)
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	return out, nil
+}
+
+// convert makes a spec of a decoded Sloth spec; pos holds the positions of
+// its fields by Sloth field path (slos[0].sli.events.error_query, or the
+// camelCase errorQuery of the Kubernetes object).
+func convert(file string, doc *yaml.Node, in spec, pos map[string]slo.Position, source string) (*slo.Spec, slo.Errors) {
+	var errs slo.Errors
+	s := &slo.Spec{
+		APIVersion: slo.APIVersion,
+		Kind:       slo.Kind,
+		Service:    in.Service,
+		Labels:     in.Labels,
+		File:       file,
+		Line:       doc.Line,
+		Source:     source,
+	}
+	// Validation errors point at the Sloth field they are about.
+	for path, p := range pos {
+		s.SetPosition(nativePath(path), p.Line, p.Column)
+	}
+	for i, o := range in.SLOs {
+		if o.SLI.Plugin != nil {
+			field := fmt.Sprintf("slos[%d].sli.plugin", i)
+			p := pos[field]
+			errs = append(errs, &slo.Error{File: file, Line: p.Line, Column: p.Column, Field: field, Msg: "Sloth SLI plugins are not supported; use events or raw"})
+			continue
+		}
+		n := slo.SLO{
+			Name:        o.Name,
+			Objective:   o.Objective,
+			Period:      slo.DefaultPeriod,
+			Description: o.Description,
+			Labels:      o.Labels,
+			Line:        o.Line,
+		}
+		// Both or none set: validation reports it ("exactly one of ...").
+		if o.SLI.Events != nil {
+			n.SLI.Events = &slo.EventsSLI{
+				ErrorQuery: windowRE.ReplaceAllString(o.SLI.Events.ErrorQuery, slo.WindowPlaceholder),
+				TotalQuery: windowRE.ReplaceAllString(o.SLI.Events.TotalQuery, slo.WindowPlaceholder),
+			}
+		}
+		if o.SLI.Raw != nil {
+			n.SLI.Raw = &slo.RawSLI{ErrorRatioQuery: windowRE.ReplaceAllString(o.SLI.Raw.ErrorRatioQuery, slo.WindowPlaceholder)}
+		}
+		n.Alerting.Labels = o.Alerting.Labels
+		n.Alerting.Annotations = map[string]string{}
+		for k, v := range o.Alerting.Annotations {
+			if k == "runbook_url" || k == "runbook" {
+				n.Alerting.RunbookURL = v
+				continue
+			}
+			n.Alerting.Annotations[k] = v
+		}
+		n.Alerting.Page = tier(o.Alerting.PageAlert)
+		n.Alerting.Ticket = tier(o.Alerting.TicketAlert)
+		s.SLOs = append(s.SLOs, n)
+	}
+	return s, errs
 }
 
 // fieldNames maps Sloth's field names to the native spec's.
@@ -160,13 +284,16 @@ var fieldNames = map[string]string{
 	"page_alert":        "page",
 	"ticket_alert":      "ticket",
 	"disable":           "disabled",
+	// sloth.slok.dev/v1 PrometheusServiceLevel
+	"pageAlert":   "page",
+	"ticketAlert": "ticket",
 }
 
 // nativePath turns a Sloth field path (slos[0].sli.events.error_query) into
 // the native one (slos[0].sli.events.errorQuery). Label and annotation
 // keys are kept as they are.
 func nativePath(path string) string {
-	if !strings.Contains(path, "_") && !strings.Contains(path, "version") && !strings.Contains(path, "disable") {
+	if !strings.Contains(path, "_") && !strings.Contains(path, "version") && !strings.Contains(path, "disable") && !strings.Contains(path, "Alert") {
 		// None of fieldNames' keys can be in it.
 		return path
 	}

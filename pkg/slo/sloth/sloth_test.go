@@ -131,6 +131,13 @@ func TestImportErrors(t *testing.T) {
 			"    sli:",
 			"      plugin: {id: sloth-common/kubernetes/apiserver/availability}",
 		}, "sloth.yml:7:15: slos[0].sli.plugin: Sloth SLI plugins are not supported; use events or raw"},
+		{"plugin with options", []string{header,
+			"    objective: 99.9",
+			"    sli:",
+			"      plugin:",
+			"        id: sloth-common/slok-go-http-metrics/latency",
+			"        options: {filter: 'job=\"api\"', bucket: \"1\"}",
+		}, "sloth.yml:8:9: slos[0].sli.plugin: Sloth SLI plugins are not supported; use events or raw"},
 		{"reserved alert label", []string{header,
 			"    objective: 99.9",
 			"    sli: {raw: {error_ratio_query: 'sum(rate(x[{{.window}}]))'}}",
@@ -154,7 +161,7 @@ func TestImportErrors(t *testing.T) {
 			"    objective: high",
 		}, "sloth.yml:5:16: slos[0].objective: invalid number \"high\""},
 		{"unsupported version", []string{"version: prometheus/v2", "service: svc"},
-			"sloth.yml:1:10: version: unsupported version \"prometheus/v2\" (supported: sre.rootuip.io/v1, sloth prometheus/v1)"},
+			"sloth.yml:1:10: version: unsupported version \"prometheus/v2\" (supported: sre.rootuip.io/v1, sloth prometheus/v1, sloth.slok.dev/v1)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			specs, err := load(c.lines...)
@@ -167,4 +174,65 @@ func TestImportErrors(t *testing.T) {
 func TestObjectiveFractionFixture(t *testing.T) {
 	_, err := slo.LoadFile("testdata/objective-fraction.yml")
 	require.EqualError(t, err, "testdata/objective-fraction.yml:5:16: slos[0].objective: objective 0.999 looks like a fraction; write it as a percentage (99.9)")
+}
+
+// Sloth's Kubernetes object (sloth.slok.dev/v1 PrometheusServiceLevel)
+// imports as its prometheus/v1 spec does.
+func TestImportCRD(t *testing.T) {
+	specs, err := slo.LoadFile("testdata/crd.yml")
+	require.NoError(t, err)
+	require.Len(t, specs, 1)
+	s := specs[0]
+	require.Equal(t, "myservice", s.Service)
+	require.Equal(t, "sloth.slok.dev/v1 PrometheusServiceLevel", s.Source)
+	require.Equal(t, map[string]string{"owner": "myteam"}, s.Labels)
+	require.Equal(t, 2, s.Line)
+	require.Len(t, s.SLOs, 2)
+	o := s.SLOs[0]
+	require.Equal(t, "requests-availability", o.Name)
+	require.Equal(t, 99.9, o.Objective)
+	require.Equal(t, slo.DefaultPeriod, o.Period)
+	require.Equal(t, `sum(rate(http_request_duration_seconds_count{job="myservice",code=~"(5..|429)"}[{{.window}}]))`, o.SLI.Events.ErrorQuery)
+	require.Equal(t, `sum(rate(http_request_duration_seconds_count{job="myservice"}[{{.window}}]))`, o.SLI.Events.TotalQuery)
+	require.Equal(t, "https://runbooks.example.com/myservice", o.Alerting.RunbookURL)
+	require.Equal(t, map[string]string{"category": "availability"}, o.Alerting.Labels)
+	require.True(t, o.Alerting.Ticket.Disabled)
+	require.False(t, o.Alerting.Page.Disabled)
+	require.NotContains(t, o.Alerting.Page.Labels, "severity")
+	require.Equal(t, 14, o.Line)
+	require.Equal(t, "sum(rate(e[{{.window}}])) / sum(rate(t[{{.window}}]))", s.SLOs[1].SLI.Raw.ErrorRatioQuery)
+}
+
+func TestImportCRDErrors(t *testing.T) {
+	const head = "apiVersion: sloth.slok.dev/v1\nkind: PrometheusServiceLevel\nmetadata: {name: x}\nspec:\n  service: svc\n  slos:\n    - name: avail"
+	for _, tc := range []struct {
+		name  string
+		lines []string
+		want  string
+	}{
+		{"fraction objective", []string{head,
+			"      objective: 0.999",
+			"      sli: {raw: {errorRatioQuery: 'sum(rate(x[{{.window}}]))'}}",
+		}, "sloth.yml:8:18: slos[0].objective: objective 0.999 looks like a fraction; write it as a percentage (99.9)"},
+		{"snake_case field", []string{head,
+			"      objective: 99.9",
+			"      sli: {raw: {error_ratio_query: 'sum(rate(x[{{.window}}]))'}}",
+		}, "sloth.yml:9:19: spec.slos[0].sli.raw.error_ratio_query: unknown field \"error_ratio_query\" (known fields: errorRatioQuery)"},
+		{"page alert label", []string{head,
+			"      objective: 99.9",
+			"      sli: {raw: {errorRatioQuery: 'sum(rate(x[{{.window}}]))'}}",
+			"      alerting: {pageAlert: {labels: {burn_tier: fast}}}",
+		}, "sloth.yml:10:50: slos[0].alerting.page.labels.burn_tier: label \"burn_tier\" is reserved (set by the generator)"},
+		{"plugin", []string{head,
+			"      objective: 99.9",
+			"      sli: {plugin: {id: x, options: {a: b}}}",
+		}, "sloth.yml:9:21: slos[0].sli.plugin: Sloth SLI plugins are not supported; use events or raw"},
+		{"kind", []string{"apiVersion: sloth.slok.dev/v1\nkind: PrometheusServiceLevels\nspec: {service: svc}"},
+			"sloth.yml:2:7: kind: unsupported kind \"PrometheusServiceLevels\" (want PrometheusServiceLevel)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(tc.lines...)
+			require.EqualError(t, err, tc.want)
+		})
+	}
 }
