@@ -14,6 +14,8 @@ import (
 
 	yaml "go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // Config is the `auth` section of sred.yml.
@@ -192,7 +194,7 @@ func ParseUsers(b []byte) (*UsersFile, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
+		return nil, yamlerr.Located(b, err)
 	}
 	if err := f.Validate(); err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/specfiles"
 	"github.com/rootuip/sre/pkg/web"
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // APIVersion and Kind identify an experiment document.
@@ -438,7 +439,7 @@ func Parse(data []byte, file string) (*Experiment, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: empty experiment file", file)
 		}
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return nil, fmt.Errorf("%s: %w", file, yamlerr.Located(data, err))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {

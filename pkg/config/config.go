@@ -45,6 +45,7 @@ import (
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/secretfile"
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // Config is sred.yml: the core sections, decoded and validated here, and
@@ -552,7 +553,9 @@ func decodeStrict(b []byte, v any) error {
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
-		return err
+		// A syntax error at the line of the problem, not of the construct
+		// it is in.
+		return yamlerr.Located(b, err)
 	}
 	var extra any
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {

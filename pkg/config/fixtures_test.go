@@ -7,9 +7,14 @@ var BadFixtures = map[string]string{
 	"default_severity.bad.yml":   `incidents: default_severity: unknown severity "urgent" (want one of CRITICAL, HIGH, MEDIUM, LOW)`,
 	"external_url.bad.yml":       `global: external_url: "ftp://sred.example.com": scheme must be http or https`,
 	"flap_window.bad.yml":        `unknown unit " hour" in duration "1 hour"`,
-	"not_a_mapping.bad.yml":      "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into config.Config",
-	"prefix.bad.yml":             `global: incident_id_prefix "INC-" must contain only letters and digits`,
-	"prometheus_auth.bad.yml":    `prometheus: at most one of basic_auth, oauth2 & authorization must be configured`,
+	// Syntax errors name the line of the problem, not the line above the
+	// construct it is in (yaml's own "line 3" for the first, none for the
+	// second).
+	"syntax_unclosed.bad.yml": "yaml: line 5: did not find expected ',' or ']'",
+	"syntax_control.bad.yml":  "yaml: line 4: control characters are not allowed",
+	"not_a_mapping.bad.yml":   "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into config.Config",
+	"prefix.bad.yml":          `global: incident_id_prefix "INC-" must contain only letters and digits`,
+	"prometheus_auth.bad.yml": `prometheus: at most one of basic_auth, oauth2 & authorization must be configured`,
 	"secret_files.bad.yml": "webhook.bearer_token_file: file \"secrets/no_such_webhook_token\" does not exist\n" +
 		"prometheus.authorization.credentials_file: file \"secrets/empty_token\" is empty",
 	"service_label_name.bad.yml":     `incidents: service_labels: invalid label name ""`,

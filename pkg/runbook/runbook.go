@@ -26,6 +26,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/notify"
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // StepType names a kind of step.
@@ -651,7 +652,7 @@ func Parse(data []byte, file string) (*Runbook, error) {
 		if errors.As(err, &le) {
 			return nil, fmt.Errorf("%s:%d: %v", file, le.Line, le.Err)
 		}
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return nil, fmt.Errorf("%s: %w", file, yamlerr.Located(data, err))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {

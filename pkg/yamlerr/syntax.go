@@ -1,0 +1,164 @@
+package yamlerr
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	yamlv2 "go.yaml.in/yaml/v2"
+)
+
+var yamlLineRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
+
+// Syntax locates a YAML syntax error of the decoder (yaml.v3) in data, the
+// bytes it decoded: it returns the error's message without its "yaml:
+// line N:" prefix and the 1-based line and column of the problem (0 when
+// unknown), or ok false when err is not such an error. yaml.v3 names a
+// parser error ("did not find expected ...") by the 0-based line of the
+// construct it was in (an unclosed "[" on line 11 of a list starting on
+// line 5 read "line 4"), and an error on the first line, or in the bytes
+// themselves (a control character), by no line.
+func Syntax(data []byte, err error) (msg string, line, col int, ok bool) {
+	m := yamlLineRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return "", 0, 0, false
+	}
+	msg = m[2]
+	line, col = 1, 1
+	if m[1] != "" {
+		line, _ = strconv.Atoi(m[1])
+	}
+	switch {
+	case strings.HasPrefix(m[2], "did not find expected "):
+		// yaml.v2 (same parser) names the 0-based line of the token the
+		// parser did not expect: the problem itself.
+		if l, found := yamlV2ProblemLine(data, m[2]); found {
+			line = l + 1
+		} else {
+			line++
+		}
+		// At the end of the stream: the last line.
+		lines := bytes.Count(data, []byte("\n"))
+		if !bytes.HasSuffix(data, []byte("\n")) {
+			lines++
+		}
+		line = min(line, max(lines, 1))
+	case m[1] == "":
+		switch a := aliasErrorRE.FindStringSubmatch(m[2]); {
+		case a != nil:
+			// Composer errors name no line: find the alias.
+			line, col = 0, 0
+			if l, c, found := findAlias(data, a[1]); found {
+				line, col = l, c
+			}
+		case isReaderError(m[2]):
+			line, col = 0, 0
+			if l, c, found := badCharacter(data); found {
+				line, col = l, c
+			}
+		case m[2] == "document contains excessive aliasing" || strings.HasPrefix(m[2], "attempted to go past"):
+			line, col = 0, 0
+		}
+	}
+	return msg, line, col, true
+}
+
+// Located is err with the line Syntax finds, in the decoder's form ("yaml:
+// line N: msg"), or err itself when it is not a syntax error or its line
+// is not known.
+func Located(data []byte, err error) error {
+	msg, line, _, ok := Syntax(data, err)
+	if !ok || line == 0 {
+		return err
+	}
+	return &rewritten{msg: "yaml: line " + strconv.Itoa(line) + ": " + msg, err: err}
+}
+
+var aliasErrorRE = regexp.MustCompile(`^(?:unknown anchor|anchor) '(.*)' (?:referenced|value contains itself)$`)
+
+// isReaderError reports whether msg is one of the errors yaml.v3 reports
+// about the bytes themselves (an encoding error or a control character).
+func isReaderError(msg string) bool {
+	for _, p := range []string{"control characters", "invalid leading UTF-8", "invalid trailing UTF-8",
+		"incomplete UTF-", "invalid Unicode", "invalid length of a UTF-8", "expected low surrogate", "unexpected low surrogate"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// findAlias returns where the first alias *name is.
+func findAlias(data []byte, name string) (line, col int, ok bool) {
+	alias := []byte("*" + name)
+	for off := 0; ; {
+		i := bytes.Index(data[off:], alias)
+		if i < 0 {
+			return 0, 0, false
+		}
+		i += off
+		end := i + len(alias)
+		// The whole name: an alias ends at a space, a line break or a flow
+		// indicator.
+		if end == len(data) || bytes.IndexByte([]byte(" \t\r\n,]}"), data[end]) >= 0 {
+			before := data[:i]
+			line = bytes.Count(before, []byte("\n")) + 1
+			col = utf8.RuneCount(before[bytes.LastIndexByte(before, '\n')+1:]) + 1
+			return line, col, true
+		}
+		off = end
+	}
+}
+
+// yamlV2ProblemLine parses data with yaml.v2 and returns the line its
+// error names when it is the same problem.
+func yamlV2ProblemLine(data []byte, msg string) (int, bool) {
+	dec := yamlv2.NewDecoder(bytes.NewReader(data))
+	for {
+		var v any
+		err := dec.Decode(&v)
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			return 0, false
+		}
+		m := yamlLineRE.FindStringSubmatch(err.Error())
+		if m == nil || m[2] != msg {
+			return 0, false
+		}
+		if m[1] == "" {
+			return 0, true
+		}
+		line, _ := strconv.Atoi(m[1])
+		return line, true
+	}
+}
+
+// badCharacter finds the first byte YAML refuses (invalid UTF-8, a control
+// character other than tab and line breaks): yaml.v3 reports these without
+// a position.
+func badCharacter(data []byte) (line, col int, ok bool) {
+	line, col = 1, 1
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		bad := r == utf8.RuneError && size <= 1
+		if !bad && r != '\t' && r != '\n' && r != '\r' && r != 0x85 {
+			bad = r < 0x20 || (r >= 0x7f && r < 0xa0) || (r >= 0xd800 && r <= 0xdfff) || r == 0xfffe || r == 0xffff
+		}
+		if bad {
+			return line, col, true
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		data = data[size:]
+	}
+	return 0, 0, false
+}

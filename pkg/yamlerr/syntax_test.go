@@ -1,0 +1,37 @@
+package yamlerr
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// TestLocated: a syntax error names the line of the problem, where the
+// decoder names the line above the construct it is in (or none on the
+// first line and for the bytes themselves); other errors are left alone.
+func TestLocated(t *testing.T) {
+	for _, c := range []struct{ name, doc, want string }{
+		{"unclosed flow sequence", "a: 1\nb:\n  c: [2, 3\nd: 4\n", "yaml: line 4: did not find expected ',' or ']'"},
+		{"on the first line", "a: [1\n", "yaml: line 1: did not find expected ',' or ']'"},
+		{"control character", "a: 1\nb: 2\n\x01\n", "yaml: line 3: control characters are not allowed"},
+		{"undefined alias", "a: 1\nb: *nowhere\n", "yaml: line 2: unknown anchor 'nowhere' referenced"},
+		{"mis-indented", "a:\n  b: 1\n   c: 2\n", "yaml: line 3: mapping values are not allowed in this context"},
+		{"not syntax", "a: [1]\n", "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into int"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var v map[string]int
+			if c.name != "not syntax" {
+				var n yaml.Node
+				err := yaml.Unmarshal([]byte(c.doc), &n)
+				require.Error(t, err)
+				require.EqualError(t, Located([]byte(c.doc), err), c.want, "decoder said: %v", err)
+				return
+			}
+			err := yaml.Unmarshal([]byte(c.doc), &v)
+			require.Error(t, err)
+			require.Equal(t, err, Located([]byte(c.doc), err))
+			require.EqualError(t, err, c.want)
+		})
+	}
+}
