@@ -583,6 +583,18 @@ func (r *Runbook) compileStep(s *Step) error {
 		for k, v := range s.HTTP.Headers {
 			errs = append(errs, add("headers."+k, v))
 		}
+		// A JSON body (the default Content-Type of a body) is the patch's
+		// case: a value that can hold a quote or a backslash could end its
+		// string and add fields of its own.
+		if t := s.tmpls["body"]; t != nil && jsonBody(s.HTTP.Headers) {
+			for _, l := range t.labels {
+				pat := s.allow[l].String()
+				if c, ok := patternMatchesAny(pat, jsonQuotes); ok {
+					errs = append(errs, fmt.Errorf("body: label %q is used in a JSON body, and its pattern %q can match %q, which could end a string and add fields to the body; restrict the pattern",
+						l, strings.TrimSuffix(strings.TrimPrefix(pat, "^(?:"), ")$"), string(c)))
+				}
+			}
+		}
 	case StepKubernetes:
 		errs = append(errs, add("namespace", s.Kubernetes.Namespace), add("deployment", s.Kubernetes.Deployment), add("pod", s.Kubernetes.Pod),
 			add("service", s.Kubernetes.Service), add("patch", s.Kubernetes.Patch))
@@ -641,6 +653,17 @@ const promQLQuotes = "\"'`\\\n"
 // jsonQuotes are the characters that end or escape a JSON string (and a
 // newline, which no JSON string holds).
 const jsonQuotes = "\"\\\n"
+
+// jsonBody reports whether an http step's body is sent as JSON: its
+// Content-Type header names JSON, or it has none (the step's default).
+func jsonBody(headers map[string]string) bool {
+	for k, v := range headers {
+		if strings.EqualFold(k, "Content-Type") {
+			return strings.Contains(strings.ToLower(v), "json")
+		}
+	}
+	return true
+}
 
 // Parse reads one runbook from YAML; file names it in errors.
 func Parse(data []byte, file string) (*Runbook, error) {

@@ -3,6 +3,7 @@ package runbook
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,6 +146,7 @@ func TestParseErrors(t *testing.T) {
 		{"promql quote", head + "labels: {service: '\\S+'}\nsteps:\n  - name: a\n    verify: true\n    promql: {query: 'up{service=\"{{ .Labels.service }}\"} == 1'}\n", `bad.yml:5: runbook "rb": step "a": query: label "service" is used in a PromQL query, and its pattern "\\S+" can match "\"", which could end a string and become PromQL; restrict the pattern`},
 		{"promql backslash", head + "labels: {service: '[a-z\\\\]+'}\nsteps:\n  - name: a\n    promql: {query: 'up{service=\"{{ .Labels.service }}\"}'}\n", `bad.yml:5: runbook "rb": step "a": query: label "service" is used in a PromQL query, and its pattern "[a-z\\\\]+" can match "\\", which could end a string and become PromQL; restrict the pattern`},
 		{"patch quote", head + "labels: {color: '\\S+'}\nsteps:\n  - name: a\n    kubernetes: {action: patch, namespace: web, service: web, patch: '{\"spec\": {\"selector\": {\"color\": \"{{ .Labels.color }}\"}}}'}\n", `bad.yml:5: runbook "rb": step "a": patch: label "color" is used in a JSON patch, and its pattern "\\S+" can match "\"", which could end a string and add fields to the patch; restrict the pattern`},
+		{"json body quote", head + "labels: {service: '\\S+'}\nsteps:\n  - name: a\n    http: {endpoint: ops, body: '{\"service\": \"{{ .Labels.service }}\"}'}\n", `bad.yml:5: runbook "rb": step "a": body: label "service" is used in a JSON body, and its pattern "\\S+" can match "\"", which could end a string and add fields to the body; restrict the pattern`},
 		{"bad on_failure", head + "steps:\n  - name: a\n    on_failure: retry\n    wait: {duration: 1s}\n", `bad.yml:4: step "a": on_failure "retry": want stop, continue or escalate`},
 		{"scale unbounded", head + "steps:\n  - name: a\n    kubernetes: {action: scale, namespace: n, deployment: d, by: 2}\n", `bad.yml:4: step "a": kubernetes: scale by a positive N needs max, so that repeated runs cannot grow without bound`},
 		{"scale both", head + "steps:\n  - name: a\n    kubernetes: {action: scale, namespace: n, deployment: d, by: 2, replicas: 3, max: 4}\n", `bad.yml:4: step "a": kubernetes: scale needs exactly one of replicas (to N) or by (by N)`},
@@ -257,4 +259,15 @@ func TestConfigErrors(t *testing.T) {
 	require.NoError(t, yaml.Unmarshal([]byte("dry_run: true"), &c))
 	require.True(t, c.DryRun)
 	require.Equal(t, DefaultConfig.MaxRunTime, c.MaxRunTime)
+}
+
+// TestJSONBodyRuleOnlyForJSON: the quote rule for labels in an http step's
+// body applies to JSON bodies (the default Content-Type), not to a body
+// sent as another type, where a quote ends nothing.
+func TestJSONBodyRuleOnlyForJSON(t *testing.T) {
+	const src = "name: rb\nmatchers: ['alertname=\"X\"']\nlabels: {service: '\\S+'}\nsteps:\n  - name: a\n    http:\n      endpoint: ops\n      headers: {Content-Type: text/plain}\n      body: 'restart {{ .Labels.service }}'\n"
+	_, err := Parse([]byte(src), "ok.yml")
+	require.NoError(t, err)
+	_, err = Parse([]byte(strings.Replace(src, "text/plain", "application/merge-patch+json", 1)), "bad.yml")
+	require.ErrorContains(t, err, `body: label "service" is used in a JSON body`)
 }
