@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/config"
 	"github.com/rootuip/sre/pkg/retention"
 	"github.com/rootuip/sre/pkg/stream"
@@ -36,13 +37,24 @@ const StreamRoute = "/api/v1/stream"
 // replay ring.
 func setupStream(_ context.Context, a *App, c retention.Config) error {
 	logger := a.Logger.With("component", "stream")
-	h := stream.New(a.Bus, stream.Options{Logger: logger, Registerer: a.Registry})
+	h := stream.New(a.Bus, stream.Options{Logger: logger, Registerer: a.Registry, ClientKey: streamClientKey})
 	h.Register(a.Mux)
 	hub := stream.NewHub(a.Bus, stream.HubOptions{Logger: logger, Registerer: a.Registry,
-		ReplayEvents: c.StreamReplayEvents, ReplayAge: time.Duration(c.StreamReplay)})
+		ReplayEvents: c.StreamReplayEvents, ReplayAge: time.Duration(c.StreamReplay), ClientKey: streamClientKey})
 	hub.Register(a.Mux)
 	a.AddActor(Actor{Name: "stream hub", Execute: hub.Run})
 	return nil
+}
+
+// streamClientKey names the principal a stream is for, so that one user or
+// token holds at most stream.DefaultMaxPerKey streams of each kind and
+// cannot take every slot; nobody in particular in the no-auth trial mode.
+func streamClientKey(r *http.Request) string {
+	p, ok := auth.FromContext(r.Context())
+	if !ok || p.NoAuth {
+		return ""
+	}
+	return p.Name
 }
 
 // StreamHandler serves only the WebSocket stream (GET /api/v1/stream),

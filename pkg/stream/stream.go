@@ -59,6 +59,11 @@ type Options struct {
 	Heartbeat time.Duration
 	// MaxClients bounds concurrent streams; more are answered 503. Default 256.
 	MaxClients int
+	// ClientKey names who a request streams for (the principal), "" for
+	// no one in particular; nil: not counted. MaxPerKey bounds the streams
+	// of one key at once, more are answered 429. Default DefaultMaxPerKey.
+	ClientKey func(*http.Request) string
+	MaxPerKey int
 }
 
 // Handler serves the event stream of a bus.
@@ -68,6 +73,7 @@ type Handler struct {
 	heartbeat  time.Duration
 	maxClients int64
 	clients    atomic.Int64
+	perKey     *perKey
 }
 
 // New returns a Handler streaming the events of bus.
@@ -81,7 +87,8 @@ func New(bus *events.Bus, o Options) *Handler {
 	if o.MaxClients <= 0 {
 		o.MaxClients = DefaultMaxClients
 	}
-	h := &Handler{bus: bus, logger: o.Logger, heartbeat: o.Heartbeat, maxClients: int64(o.MaxClients)}
+	h := &Handler{bus: bus, logger: o.Logger, heartbeat: o.Heartbeat, maxClients: int64(o.MaxClients),
+		perKey: newPerKey(o.ClientKey, o.MaxPerKey)}
 	if o.Registerer != nil {
 		promauto.With(o.Registerer).NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sre_event_stream_clients",
@@ -176,6 +183,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.clients.Add(-1)
+	release, err := h.perKey.acquire(r)
+	if err != nil {
+		web.Error(w, http.StatusTooManyRequests, "too_many_requests", err)
+		return
+	}
+	defer release()
 
 	rc := http.NewResponseController(w)
 	// A stream outlives any server write timeout.

@@ -87,6 +87,10 @@ type HubOptions struct {
 	StallTimeout time.Duration
 	// MaxClients bounds concurrent WebSocket clients. Default 2048.
 	MaxClients int
+	// ClientKey and MaxPerKey bound the clients of one principal at once,
+	// as Options' (more are answered 429).
+	ClientKey func(*http.Request) string
+	MaxPerKey int
 	// InputBuffer is unused: the hub numbers events inside Publish
 	// (events.Bus.Attach), it has no buffer on the bus. Kept for
 	// compatibility.
@@ -192,9 +196,10 @@ var errTooSlow = errors.New("client too slow: it fell behind the replay buffer")
 // out of the ring (it lags more than ReplayEvents), or whose socket does
 // not take its events within WriteTimeout, is dropped and counted.
 type Hub struct {
-	o     HubOptions
-	unsub func()
-	epoch string
+	o      HubOptions
+	perKey *perKey
+	unsub  func()
+	epoch  string
 	// kick asks Run for a delayed wake-up of the clients.
 	kick chan struct{}
 
@@ -290,6 +295,7 @@ func NewHub(bus *events.Bus, o HubOptions) *Hub {
 		clients: map[*wsClient]struct{}{},
 		bySvc:   map[string][]*wsClient{},
 		kick:    make(chan struct{}, 1),
+		perKey:  newPerKey(o.ClientKey, o.MaxPerKey),
 	}
 	if bus != nil {
 		h.unsub = bus.Attach(h.publish)
@@ -1082,6 +1088,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.nclients.Add(-1)
+	release, err := h.perKey.acquire(r)
+	if err != nil {
+		web.Error(w, http.StatusTooManyRequests, "too_many_requests", err)
+		return
+	}
+	defer release()
 	// The connection outlives the server's read and write timeouts.
 	rc := http.NewResponseController(w)
 	for _, set := range []func(time.Time) error{rc.SetReadDeadline, rc.SetWriteDeadline} {
