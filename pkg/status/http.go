@@ -182,8 +182,8 @@ type atomText struct {
 	Body string `xml:",chardata"`
 }
 
-// Feed renders the page as an Atom feed: one entry per public update and
-// per scheduled maintenance, newest first.
+// Feed renders the page as an Atom feed: one entry per public update,
+// newest first, then one per scheduled maintenance.
 func Feed(p *Page) ([]byte, error) {
 	if p == nil {
 		return nil, errors.New("no page")
@@ -196,39 +196,35 @@ func Feed(p *Page) ([]byte, error) {
 	f := atomFeed{Title: p.Title, ID: "tag:sred,2026:status:" + feedID(p.Title), Updated: p.UpdatedAt.Format(time.RFC3339),
 		Link: []atomLink{{Href: self}, {Href: self + "/feed.atom", Rel: "self", Type: "application/atom+xml"}}, Author: atomAuthor{Name: p.Title}}
 	link := &atomLink{Href: self}
-	var at []time.Time // each entry's time
+	// The incidents' updates newest first across incidents (equal times
+	// keep their order), as feed readers expect; the maintenance windows
+	// after them, as on the page.
+	type update struct {
+		at    time.Time
+		entry atomEntry
+	}
+	var updates []update
 	for _, i := range p.Incidents {
 		for _, u := range i.Updates {
-			at = append(at, u.Time)
-			f.Entries = append(f.Entries, atomEntry{
+			updates = append(updates, update{u.Time, atomEntry{
 				Title: fmt.Sprintf("%s (%s)", i.Title, i.Stage), ID: fmt.Sprintf("tag:sred,2026:status:%s:%d", i.ID, u.Time.UnixMilli()),
 				Updated: u.Time.Format(time.RFC3339), Link: link, Content: atomText{Type: "text", Body: u.Message},
-			})
+			}})
 		}
+	}
+	slices.SortStableFunc(updates, func(a, b update) int { return b.at.Compare(a.at) })
+	for _, u := range updates {
+		f.Entries = append(f.Entries, u.entry)
 	}
 	for _, m := range p.Maintenance {
 		body := fmt.Sprintf("%s to %s: %s", m.Start.Format(time.RFC3339), m.End.Format(time.RFC3339), joinNames(m.Components))
 		if m.Description != "" {
 			body += ". " + m.Description
 		}
-		at = append(at, m.Start)
 		f.Entries = append(f.Entries, atomEntry{Title: "Scheduled maintenance: " + m.Title,
 			ID: fmt.Sprintf("tag:sred,2026:status:maintenance:%s:%d", feedID(m.Title), m.Start.Unix()), Updated: m.Start.Format(time.RFC3339),
 			Link: link, Content: atomText{Type: "text", Body: body}})
 	}
-	// Newest first, as feed readers expect: the incidents' updates and
-	// the maintenance windows interleaved by time (equal times keep their
-	// order).
-	order := make([]int, len(f.Entries))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return at[b].Compare(at[a]) })
-	sorted := make([]atomEntry, len(order))
-	for i, j := range order {
-		sorted[i] = f.Entries[j]
-	}
-	f.Entries = sorted
 	var b bytes.Buffer
 	b.WriteString(xml.Header)
 	enc := xml.NewEncoder(&b)
