@@ -151,7 +151,7 @@ func Middleware(o Options, next http.Handler) http.Handler {
 			defer end()
 			r = r.WithContext(ctx)
 		}
-		serve(w, r, next, o, p, route, write && !acc.Webhook, false)
+		serve(w, r, next, o, p, route, write && !acc.Webhook && !acc.Query, false)
 	})
 }
 

@@ -21,6 +21,11 @@ type Access struct {
 	// ended when a reload removes its user or token, changes its password
 	// or token, or lowers its role below Role (Middleware).
 	Stream bool
+	// Query routes are POSTs that compute an answer from the body and
+	// change nothing (a simulation, a check): they are not recorded as
+	// writes (Options.OnWrite, the audit log), which any viewer could
+	// otherwise grow at will.
+	Query bool
 }
 
 var (
@@ -31,9 +36,11 @@ var (
 	// viewerStream routes are the live event streams.
 	viewerStream = Access{Role: RoleViewer, Stream: true}
 	// viewerSpec routes check a spec file posted as YAML or JSON.
-	viewerSpec = Access{Role: RoleViewer, JSON: true, YAML: true}
-	responder  = Access{Role: RoleResponder, JSON: true}
-	admin      = Access{Role: RoleAdmin, JSON: true}
+	viewerSpec = Access{Role: RoleViewer, JSON: true, YAML: true, Query: true}
+	// viewerQuery routes compute an answer from a JSON body.
+	viewerQuery = Access{Role: RoleViewer, JSON: true, Query: true}
+	responder   = Access{Role: RoleResponder, JSON: true}
+	admin       = Access{Role: RoleAdmin, JSON: true}
 	// form routes are the console's HTML forms (cross-origin protected,
 	// form-encoded bodies).
 	responderForm = Access{Role: RoleResponder}
@@ -98,7 +105,7 @@ var Routes = map[string]Access{
 	"GET /api/v1/escalation/maintenance":                    viewer,
 	"POST /api/v1/escalation/maintenance":                   responder,
 	"DELETE /api/v1/escalation/maintenance/{id}":            responder,
-	"POST /api/v1/escalation/simulate":                      viewerJS,
+	"POST /api/v1/escalation/simulate":                      viewerQuery,
 	"GET /ack/{token}":                                      public,
 	"POST /ack/{token}":                                     public,
 	"GET /api/v1/oncall":                                    viewer,
