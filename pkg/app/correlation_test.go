@@ -204,7 +204,7 @@ func TestCorrelationStormDatabaseOutage(t *testing.T) {
 			require.Equal(t, []string{
 				"attached because api, affected by " + id + ", depends on db",
 				"likely root: db (the deepest failing dependency of api, db)",
-				"attached because checkout depends on api, which has " + id,
+				"attached because checkout depends on db, which has " + id,
 				"attached because search depends on db, which has " + id,
 			}, msgs)
 

@@ -150,8 +150,9 @@ type Link struct {
 type correlationCandidate struct {
 	incidentID  string
 	reason      string
-	rank        int // lower is better
-	depth       int // for dependencies: deeper is better
+	rank        int    // lower is better
+	depth       int    // for dependencies: deeper is better
+	service     string // for dependencies: the dependency
 	attached    int64
 	explanation string
 	rule        string
@@ -369,7 +370,26 @@ func (s *Service) graphCandidate(ctx context.Context, tx *sql.Tx, c *Correlation
 	}
 	var best *correlationCandidate
 	consider := func(k correlationCandidate) {
-		if best == nil || k.rank < best.rank || (k.rank == best.rank && k.depth > best.depth) {
+		if best == nil || k.rank < best.rank {
+			best = &k
+			return
+		}
+		if k.rank != best.rank {
+			return
+		}
+		if k.reason == "dependency" && best.reason == "dependency" {
+			// The deepest dependency: one the other depends on, whatever
+			// the paths from svc (checkout depends on api and on db, and
+			// api on db: db).
+			switch {
+			case c.dependsOn(best.service, k.service) != nil:
+				best = &k
+				return
+			case c.dependsOn(k.service, best.service) != nil:
+				return
+			}
+		}
+		if k.depth > best.depth {
 			best = &k
 		}
 	}
@@ -382,7 +402,7 @@ func (s *Service) graphCandidate(ctx context.Context, tx *sql.Tx, c *Correlation
 			if len(path) > 2 {
 				exp = fmt.Sprintf("attached because %s depends on %s (%s), which has %s", svc, other, strings.Join(path, " -> "), id)
 			}
-			consider(correlationCandidate{incidentID: id, reason: "dependency", rank: 0, depth: len(path), attached: at, explanation: exp})
+			consider(correlationCandidate{incidentID: id, reason: "dependency", rank: 0, depth: len(path), service: other, attached: at, explanation: exp})
 		case other == svc:
 			consider(correlationCandidate{incidentID: id, reason: "service", rank: 1, attached: at,
 				explanation: fmt.Sprintf("attached because %s already has %s", svc, id)})
