@@ -342,16 +342,7 @@ func TestPublicWritesRecordedWhenTheyAct(t *testing.T) {
 			http.Error(w, "invalid acknowledge token", http.StatusForbidden)
 		}
 	})
-	var log []written
-	h := auth.Middleware(auth.Options{
-		Authenticator: auth.NewAuthenticator(testUsers(t), auth.Limits{}),
-		Route:         func(r *http.Request) string { _, p := mux.Handler(r); return p },
-		OnWrite: func(r *http.Request, p auth.Principal, route string, code int) {
-			log = append(log, written{p.Name, route, code})
-		},
-	}, mux)
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	srv, log := recording(t, mux)
 	for _, c := range []struct {
 		token string
 		code  int
@@ -359,7 +350,7 @@ func TestPublicWritesRecordedWhenTheyAct(t *testing.T) {
 		code, body, _ := do(t, srv, req{method: "POST", path: "/ack/" + c.token})
 		require.Equal(t, c.code, code, body)
 	}
-	require.Equal(t, []written{{"", "POST /ack/{token}", 200}, {"", "POST /ack/{token}", 200}}, log)
+	require.Equal(t, []written{{"", "POST /ack/{token}", 200}, {"", "POST /ack/{token}", 200}}, *log)
 }
 
 // TestQueriesNotRecorded: a POST that only computes an answer (the
@@ -372,6 +363,22 @@ func TestQueriesNotRecorded(t *testing.T) {
 	mux.HandleFunc("POST /api/v1/escalation/simulate", ok)
 	mux.HandleFunc("POST /api/v1/chaos/validate", ok)
 	mux.HandleFunc("POST /api/v1/incidents/{id}/ack", ok)
+	srv, log := recording(t, mux)
+	for range 3 {
+		code, body, _ := do(t, srv, req{method: "POST", path: "/api/v1/escalation/simulate", body: `{}`, user: "vera", pass: "vera-pw"})
+		require.Equal(t, 200, code, body)
+		code, body, _ = do(t, srv, req{method: "POST", path: "/api/v1/chaos/validate", body: `{}`, user: "vera", pass: "vera-pw"})
+		require.Equal(t, 200, code, body)
+	}
+	code, body, _ := do(t, srv, req{method: "POST", path: "/api/v1/incidents/INC-1/ack", body: `{}`, user: "rita", pass: "rita-pw"})
+	require.Equal(t, 200, code, body)
+	require.Equal(t, []written{{"rita", "POST /api/v1/incidents/{id}/ack", 200}}, *log)
+}
+
+// recording serves mux behind the middleware with the test users, and
+// returns the writes it records (Options.OnWrite).
+func recording(t *testing.T, mux *http.ServeMux) (*httptest.Server, *[]written) {
+	t.Helper()
 	var log []written
 	h := auth.Middleware(auth.Options{
 		Authenticator: auth.NewAuthenticator(testUsers(t), auth.Limits{}),
@@ -382,13 +389,5 @@ func TestQueriesNotRecorded(t *testing.T) {
 	}, mux)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	for range 3 {
-		code, body, _ := do(t, srv, req{method: "POST", path: "/api/v1/escalation/simulate", body: `{}`, user: "vera", pass: "vera-pw"})
-		require.Equal(t, 200, code, body)
-		code, body, _ = do(t, srv, req{method: "POST", path: "/api/v1/chaos/validate", body: `{}`, user: "vera", pass: "vera-pw"})
-		require.Equal(t, 200, code, body)
-	}
-	code, body, _ := do(t, srv, req{method: "POST", path: "/api/v1/incidents/INC-1/ack", body: `{}`, user: "rita", pass: "rita-pw"})
-	require.Equal(t, 200, code, body)
-	require.Equal(t, []written{{"rita", "POST /api/v1/incidents/{id}/ack", 200}}, log)
+	return srv, &log
 }

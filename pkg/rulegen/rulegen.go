@@ -431,16 +431,7 @@ func (g *gen) sliTexts(embed func(fragmentKind, string) string) (errExpr, totalE
 // differently never match: such a query stays without data rather than
 // reading 0.
 func RatioDenominator(e parser.Expr) string {
-	unparen := func(e parser.Expr) parser.Expr {
-		for {
-			p, ok := e.(*parser.ParenExpr)
-			if !ok {
-				return e
-			}
-			e = p.Expr
-		}
-	}
-	e = unparen(e)
+	e = slo.Unparen(e)
 	b, ok := e.(*parser.BinaryExpr)
 	if !ok || b.Op != parser.DIV || b.ReturnBool ||
 		b.LHS.Type() != parser.ValueTypeVector || b.RHS.Type() != parser.ValueTypeVector {
@@ -449,8 +440,8 @@ func RatioDenominator(e parser.Expr) string {
 	if m := b.VectorMatching; m != nil && (m.Card != parser.CardOneToOne || m.On || len(m.MatchingLabels) > 0 || len(m.Include) > 0) {
 		return ""
 	}
-	l, lok := unparen(b.LHS).(*parser.AggregateExpr)
-	r, rok := unparen(b.RHS).(*parser.AggregateExpr)
+	l, lok := slo.Unparen(b.LHS).(*parser.AggregateExpr)
+	r, rok := slo.Unparen(b.RHS).(*parser.AggregateExpr)
 	if !lok || !rok || l.Without != r.Without || !sameLabels(l.Grouping, r.Grouping) {
 		return ""
 	}
@@ -536,14 +527,7 @@ func sumsBy(q string, by []string) bool {
 }
 
 func exprSumsBy(expr parser.Expr, by []string) bool {
-	for {
-		p, ok := expr.(*parser.ParenExpr)
-		if !ok {
-			break
-		}
-		expr = p.Expr
-	}
-	a, ok := expr.(*parser.AggregateExpr)
+	a, ok := slo.Unparen(expr).(*parser.AggregateExpr)
 	if !ok || a.Op != parser.SUM || a.Without {
 		return false
 	}

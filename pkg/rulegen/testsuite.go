@@ -742,14 +742,7 @@ func rawRatioMatchers(q string) (errM, totM []*labels.Matcher, err error) {
 	if perr != nil {
 		return nil, nil, perr
 	}
-	for {
-		p, ok := expr.(*parser.ParenExpr)
-		if !ok {
-			break
-		}
-		expr = p.Expr
-	}
-	b, ok := expr.(*parser.BinaryExpr)
+	b, ok := slo.Unparen(expr).(*parser.BinaryExpr)
 	if !ok || b.Op != parser.DIV || b.ReturnBool {
 		return nil, nil, unknown
 	}

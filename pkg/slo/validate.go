@@ -40,6 +40,17 @@ const MaxObjective = 99.9999999999
 // Parser is the PromQL parser used for validation and generation.
 var Parser = parser.NewParser(parser.Options{})
 
+// Unparen returns e without the parentheses around it.
+func Unparen(e parser.Expr) parser.Expr {
+	for {
+		p, ok := e.(*parser.ParenExpr)
+		if !ok {
+			return e
+		}
+		e = p.Expr
+	}
+}
+
 // errorAt returns an error positioned at the field path, or at the closest
 // enclosing field whose position is known.
 func (s *Spec) errorAt(path, format string, args ...any) *Error {

@@ -475,20 +475,11 @@ func (d *docs) sli(pos map[string]slo.Position, prefix string, at *yaml.Node, in
 // {{.window}}: sum(rate(x{...}[{{.window}}])). Anything else (another
 // aggregation, an expression, offset or @) is not.
 func sumOfCounterTemplate(q string, e parser.Expr) (string, bool) {
-	unparen := func(e parser.Expr) parser.Expr {
-		for {
-			p, ok := e.(*parser.ParenExpr)
-			if !ok {
-				return e
-			}
-			e = p.Expr
-		}
-	}
-	agg, ok := unparen(e).(*parser.AggregateExpr)
+	agg, ok := slo.Unparen(e).(*parser.AggregateExpr)
 	if !ok || agg.Op != parser.SUM {
 		return "", false
 	}
-	vs, ok := unparen(agg.Expr).(*parser.VectorSelector)
+	vs, ok := slo.Unparen(agg.Expr).(*parser.VectorSelector)
 	if !ok || vs.OriginalOffset != 0 || vs.OriginalOffsetExpr != nil || vs.Timestamp != nil || vs.StartOrEnd != 0 {
 		return "", false
 	}
