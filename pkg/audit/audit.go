@@ -32,11 +32,15 @@ const auditSchema = `CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_actor ON audit_log (actor, id);`
 
-// Migrations create the audit table.
+// Migrations create the audit table and the index by time that retention
+// (retention.audit_log) deletes the oldest entries by.
 var Migrations = []store.Migration{{
 	ID:       "audit/0001_init",
 	SQLite:   fmt.Sprintf(auditSchema, "INTEGER PRIMARY KEY AUTOINCREMENT"),
 	Postgres: fmt.Sprintf(auditSchema, "BIGSERIAL PRIMARY KEY"),
+}, {
+	ID:     "audit/0002_at",
+	SQLite: `CREATE INDEX audit_log_at ON audit_log (at);`,
 }}
 
 // Entry is one write action.

@@ -18,7 +18,10 @@ const (
 	DefaultNotificationOutbox = 7 * 24 * time.Hour
 	// DefaultGateDecisions is one SLO period as the examples set it (30d):
 	// the decisions taken while the budget in force was spent stay.
-	DefaultGateDecisions      = 30 * 24 * time.Hour
+	DefaultGateDecisions = 30 * 24 * time.Hour
+	// DefaultAuditLog keeps the audit log a little over a year, the span
+	// a yearly access review looks back over.
+	DefaultAuditLog           = 400 * 24 * time.Hour
 	DefaultStreamReplay       = 15 * time.Minute
 	DefaultStreamReplayEvents = 10000
 )
@@ -50,6 +53,9 @@ type Config struct {
 	// pre-rollout hook, which a viewer may call) taken longer ago.
 	// Default 30d.
 	GateDecisions model.Duration `yaml:"gate_decisions,omitempty"`
+	// AuditLog deletes the audit log's entries (audit_log: one row per
+	// write action served) recorded longer ago. Default 400d.
+	AuditLog model.Duration `yaml:"audit_log,omitempty"`
 	// StreamReplay is the age limit of the WebSocket stream's replay ring
 	// (in memory only; nothing of the stream is stored). Default 15m.
 	StreamReplay model.Duration `yaml:"stream_replay,omitempty"`
@@ -67,6 +73,7 @@ func Default() Config {
 	return Config{
 		FinishedJobs:       model.Duration(DefaultFinishedJobs),
 		GateDecisions:      model.Duration(DefaultGateDecisions),
+		AuditLog:           model.Duration(DefaultAuditLog),
 		StreamReplay:       model.Duration(DefaultStreamReplay),
 		StreamReplayEvents: DefaultStreamReplayEvents,
 		Interval:           model.Duration(DefaultInterval),
@@ -95,6 +102,7 @@ func (c *Config) Validate() error {
 		{"finished_jobs", c.FinishedJobs},
 		{"runbook_outputs", c.RunbookOutputs},
 		{"gate_decisions", c.GateDecisions},
+		{"audit_log", c.AuditLog},
 	}
 	if c.NotificationOutbox != nil {
 		keeps = append(keeps, struct {

@@ -23,7 +23,7 @@ import (
 )
 
 // Tables are the tables whose rows are counted for /metrics.
-var Tables = []string{"incidents", "incident_alerts", "incident_timeline", "incident_links", "alert_groups", "jobs", "runbook_audit", "gate_decisions"}
+var Tables = []string{"incidents", "incident_alerts", "incident_timeline", "incident_links", "alert_groups", "jobs", "runbook_audit", "gate_decisions", "audit_log"}
 
 // childTables hold rows of an incident, deleted with it (before it).
 var childTables = []string{"incident_action_items", "incident_timeline", "incident_links", "incident_link_services", "incident_alerts"}
@@ -102,7 +102,7 @@ func New(db *store.DB, o Options) (*Compactor, error) {
 			"Rows stored, by table, as counted after the last retention compaction pass (every retention.interval; the first scrape before one counts once).",
 			[]string{"table"}, nil),
 	}
-	for _, t := range append(append([]string(nil), childTables...), "incidents", "alert_groups", "jobs", "runbook_audit", "gate_decisions") {
+	for _, t := range append(append([]string(nil), childTables...), "incidents", "alert_groups", "jobs", "runbook_audit", "gate_decisions", "audit_log") {
 		c.deleted.WithLabelValues(t)
 	}
 	if o.Registerer != nil {
@@ -201,6 +201,7 @@ func (c *Compactor) policies(conf Config) []policy {
 		{"finished jobs", time.Duration(conf.FinishedJobs), c.jobsBatch(`queue <> '` + NotifyQueue + `'`)},
 		{"runbook outputs", time.Duration(conf.RunbookOutputs), outputsBatch},
 		{"gate decisions", time.Duration(conf.GateDecisions), gateBatch},
+		{"audit log", time.Duration(conf.AuditLog), auditBatch},
 	}
 }
 
@@ -381,5 +382,21 @@ func gateBatch(ctx context.Context, tx *sql.Tx, cutoff int64, size int, counts m
 	}
 	n, _ := res.RowsAffected()
 	counts["gate_decisions"] += n
+	return int(n), nil
+}
+
+// auditBatch deletes up to size audit log entries recorded before cutoff
+// (the index audit_log_at, migration audit/0002_at).
+func auditBatch(ctx context.Context, tx *sql.Tx, cutoff int64, size int, counts map[string]int64) (int, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM audit_log WHERE id IN (
+		SELECT id FROM audit_log WHERE at < $1 LIMIT $2)`, cutoff, size)
+	if err != nil {
+		return 0, fmt.Errorf("delete audit log entries: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	counts["audit_log"] += n
 	return int(n), nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/audit"
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
@@ -26,7 +27,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func migrations() [][]store.Migration {
-	return [][]store.Migration{incident.Migrations, jobs.Migrations, runbook.Migrations, budget.Migrations, retention.Migrations}
+	return [][]store.Migration{incident.Migrations, jobs.Migrations, runbook.Migrations, budget.Migrations, audit.Migrations, retention.Migrations}
 }
 
 func exec(t *testing.T, db *store.DB, q string, args ...any) {
@@ -193,7 +194,56 @@ func TestCompactKinds(t *testing.T) {
 		require.Empty(t, out)
 
 		require.Equal(t, map[string]float64{"incidents": 2, "incident_alerts": 3, "incident_timeline": 2,
-			"incident_links": 0, "alert_groups": 2, "jobs": 2, "runbook_audit": 4, "gate_decisions": 1}, storeRows(t, reg))
+			"incident_links": 0, "alert_groups": 2, "jobs": 2, "runbook_audit": 4, "gate_decisions": 1, "audit_log": 0}, storeRows(t, reg))
+	})
+}
+
+// TestAuditLogExpiresByDefault: every write action an authenticated user
+// serves (and every acting ack link) adds an audit_log row; with the
+// retention section's defaults the entries older than 400 days go, in
+// batches, and the newer ones stay, so the table does not grow without
+// bound. Entries are recorded by the real audit log. Both backends, a
+// manual clock.
+func TestAuditLogExpiresByDefault(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		day := 24 * time.Hour
+		clk := clock.NewManual(t0)
+		log := audit.New(db, clk)
+		record := func(actor string) {
+			t.Helper()
+			require.NoError(t, log.Record(ctx, audit.Entry{Actor: actor, Role: "editor", Method: "POST",
+				Route: "POST /api/v1/incidents/{id}/ack", Path: "/api/v1/incidents/INC-1/ack", Remote: "127.0.0.1:1", Status: 200}))
+		}
+		for range 5 {
+			record("old")
+		}
+		clk.Advance(399 * day)
+		record("recent")
+		clk.Advance(2 * day) // the first five are 401 days old
+
+		reg := prometheus.NewRegistry()
+		c, err := retention.New(db, retention.Options{Clock: clk, Registerer: reg})
+		require.NoError(t, err)
+		conf := retention.Default()
+		require.Equal(t, model.Duration(400*day), conf.AuditLog)
+		conf.BatchSize = 2
+		out, err := c.Compact(ctx, conf)
+		require.NoError(t, err)
+		require.Equal(t, map[string]int64{"audit_log": 5}, out)
+		require.Equal(t, 5.0, deleted(t, reg, "audit_log"))
+		left, err := log.List(ctx, audit.Query{})
+		require.NoError(t, err)
+		require.Len(t, left, 1)
+		require.Equal(t, "recent", left[0].Actor)
+		require.Equal(t, 1.0, storeRows(t, reg)["audit_log"])
+
+		// 0s keeps them forever.
+		clk.Advance(800 * day)
+		conf.AuditLog = 0
+		out, err = c.Compact(ctx, conf)
+		require.NoError(t, err)
+		require.Empty(t, out)
 	})
 }
 
@@ -273,7 +323,7 @@ func TestStoreRowsCountedPerPass(t *testing.T) {
 		c, err := retention.New(db, retention.Options{Clock: clock.NewManual(t0), Registerer: reg})
 		require.NoError(t, err)
 		want := map[string]float64{"incidents": 1, "incident_alerts": 0, "incident_timeline": 1,
-			"incident_links": 0, "alert_groups": 1, "jobs": 0, "runbook_audit": 0, "gate_decisions": 0}
+			"incident_links": 0, "alert_groups": 1, "jobs": 0, "runbook_audit": 0, "gate_decisions": 0, "audit_log": 0}
 		require.Equal(t, want, storeRows(t, reg), "the first scrape counts")
 
 		addIncident(t, db, "INC-2", "triggered", time.Time{})
