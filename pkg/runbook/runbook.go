@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
+	promlabels "github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 	yaml "go.yaml.in/yaml/v3"
 
@@ -627,22 +628,63 @@ func (r *Runbook) compileStep(s *Step) error {
 		if len(errs) > 0 {
 			break
 		}
-		// Check the query's syntax with every label replaced by a sample value.
+		// Check the query's syntax with every label replaced by a sample
+		// value of its own (a marker found again in the parsed matchers).
 		d := TemplateData{Labels: map[string]string{}, IncidentID: "INC-0000-0001", Severity: "HIGH", Runbook: r.Name, RunID: 1}
-		for _, l := range s.tmpls["query"].labels {
-			d.Labels[l] = "x"
+		for i, l := range s.tmpls["query"].labels {
+			d.Labels[l] = fmt.Sprintf("x%dsredlabel", i)
 		}
 		var b strings.Builder
 		if err := s.tmpls["query"].t.Execute(&b, d); err != nil {
 			errs = append(errs, fmt.Errorf("query: %w", err))
-		} else if _, err := parser.NewParser(parser.Options{}).ParseExpr(b.String()); err != nil {
+		} else if expr, err := parser.NewParser(parser.Options{}).ParseExpr(b.String()); err != nil {
 			errs = append(errs, fmt.Errorf("query: %w", err))
+		} else {
+			errs = append(errs, checkRegexMatchers(expr, s.tmpls["query"].labels, d.Labels, s.allow))
 		}
 	case StepNotify:
 		errs = append(errs, add("message", s.Notify.Message))
 	case StepApproval:
 		errs = append(errs, add("message", s.Approval.Message))
 	}
+	return errors.Join(errs...)
+}
+
+// regexOperators are the characters with a meaning of their own in a
+// regular expression (RE2, as Prometheus' =~ and !~ matchers take it).
+const regexOperators = `.+*?()|[]{}^$\`
+
+// checkRegexMatchers refuses a label written into a regex matcher (=~,
+// !~) whose allow-list pattern can match a regex operator: there a value
+// as ".*" or "api|payment" would widen the selection (a verification
+// query then passes on series of other services). An equality matcher
+// takes the value as it is. values holds each label's marker in expr.
+func checkRegexMatchers(expr parser.Expr, labelNames []string, values map[string]string, allow allowList) error {
+	var errs []error
+	seen := map[string]bool{}
+	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+		vs, ok := n.(*parser.VectorSelector)
+		if !ok {
+			return nil
+		}
+		for _, m := range vs.LabelMatchers {
+			if m.Type != promlabels.MatchRegexp && m.Type != promlabels.MatchNotRegexp {
+				continue
+			}
+			for _, l := range labelNames {
+				if seen[l] || !strings.Contains(m.Value, values[l]) {
+					continue
+				}
+				pat := allow[l].String()
+				if c, ok := patternMatchesAny(pat, regexOperators); ok {
+					seen[l] = true
+					errs = append(errs, fmt.Errorf("query: label %q is used in the regex matcher %s%s, and its pattern %q can match %q, which is a regex operator there and would widen the selection; use = or restrict the pattern",
+						l, m.Name, m.Type, strings.TrimSuffix(strings.TrimPrefix(pat, "^(?:"), ")$"), string(c)))
+				}
+			}
+		}
+		return nil
+	})
 	return errors.Join(errs...)
 }
 

@@ -145,6 +145,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad promql", head + "steps:\n  - name: a\n    promql: {query: 'up ==='}\n", `bad.yml:4: runbook "rb": step "a": query: 1:6: parse error: unexpected "="`},
 		{"promql quote", head + "labels: {service: '\\S+'}\nsteps:\n  - name: a\n    verify: true\n    promql: {query: 'up{service=\"{{ .Labels.service }}\"} == 1'}\n", `bad.yml:5: runbook "rb": step "a": query: label "service" is used in a PromQL query, and its pattern "\\S+" can match "\"", which could end a string and become PromQL; restrict the pattern`},
 		{"promql backslash", head + "labels: {service: '[a-z\\\\]+'}\nsteps:\n  - name: a\n    promql: {query: 'up{service=\"{{ .Labels.service }}\"}'}\n", `bad.yml:5: runbook "rb": step "a": query: label "service" is used in a PromQL query, and its pattern "[a-z\\\\]+" can match "\\", which could end a string and become PromQL; restrict the pattern`},
+		{"promql regex widens", head + "labels: {service: '[a-z.]+'}\nsteps:\n  - name: a\n    verify: true\n    promql: {query: 'up{service=~\"{{ .Labels.service }}-v[0-9]+\"} == 1'}\n", `bad.yml:5: runbook "rb": step "a": query: label "service" is used in the regex matcher service=~, and its pattern "[a-z.]+" can match ".", which is a regex operator there and would widen the selection; use = or restrict the pattern`},
+		{"promql negative regex", head + "labels: {pod: '[a-z|-]+'}\nsteps:\n  - name: a\n    promql: {query: 'count(up{pod!~\"{{ .Labels.pod }}\"})'}\n", `bad.yml:5: runbook "rb": step "a": query: label "pod" is used in the regex matcher pod!~, and its pattern "[a-z|-]+" can match "|", which is a regex operator there and would widen the selection; use = or restrict the pattern`},
 		{"patch quote", head + "labels: {color: '\\S+'}\nsteps:\n  - name: a\n    kubernetes: {action: patch, namespace: web, service: web, patch: '{\"spec\": {\"selector\": {\"color\": \"{{ .Labels.color }}\"}}}'}\n", `bad.yml:5: runbook "rb": step "a": patch: label "color" is used in a JSON patch, and its pattern "\\S+" can match "\"", which could end a string and add fields to the patch; restrict the pattern`},
 		{"json body quote", head + "labels: {service: '\\S+'}\nsteps:\n  - name: a\n    http: {endpoint: ops, body: '{\"service\": \"{{ .Labels.service }}\"}'}\n", `bad.yml:5: runbook "rb": step "a": body: label "service" is used in a JSON body, and its pattern "\\S+" can match "\"", which could end a string and add fields to the body; restrict the pattern`},
 		{"bad on_failure", head + "steps:\n  - name: a\n    on_failure: retry\n    wait: {duration: 1s}\n", `bad.yml:4: step "a": on_failure "retry": want stop, continue or escalate`},
@@ -270,4 +272,16 @@ func TestJSONBodyRuleOnlyForJSON(t *testing.T) {
 	require.NoError(t, err)
 	_, err = Parse([]byte(strings.Replace(src, "text/plain", "application/merge-patch+json", 1)), "bad.yml")
 	require.ErrorContains(t, err, `body: label "service" is used in a JSON body`)
+}
+
+// TestRegexMatcherRule: a label in an equality matcher may hold regex
+// operators (the value is taken as it is); in a regex matcher it may not,
+// unless its pattern cannot match one (a Kubernetes name with dashes, as
+// examples/runbooks/memory-leak-restart.yml writes its deployment).
+func TestRegexMatcherRule(t *testing.T) {
+	const src = "name: rb\nmatchers: ['alertname=\"X\"']\nlabels: {instance: '[a-z0-9.:-]+', deployment: '[a-z0-9]([-a-z0-9]*[a-z0-9])?'}\nsteps:\n  - name: a\n    verify: true\n    promql:\n      query: 'up{instance=\"{{ .Labels.instance }}\", pod=~\"{{ .Labels.deployment }}-[a-z0-9]+\"} == 1'\n"
+	_, err := Parse([]byte(src), "ok.yml")
+	require.NoError(t, err)
+	_, err = Parse([]byte(strings.Replace(src, `instance="`, `instance=~"`, 1)), "bad.yml")
+	require.ErrorContains(t, err, `label "instance" is used in the regex matcher instance=~, and its pattern "[a-z0-9.:-]+" can match "."`)
 }
