@@ -670,7 +670,12 @@ func (s *Service) monitor(ctx context.Context, r *run) (string, error) {
 			return "", errors.New("aborted: " + reason)
 		}
 		s.tagExpected(ctx, r)
-		r.probeBad = append(r.probeBad, s.probe(ctx, e)...)
+		bad := s.probe(ctx, e)
+		r.probeBad = append(r.probeBad, bad...)
+		if len(bad) > 0 && e.Abort.SteadyState {
+			r.aborted = "steady state deviated: " + strings.Join(bad, "; ")
+			return "", errors.New("aborted: " + r.aborted)
+		}
 		m := s.measure(ctx, e)
 		r.during = r.during.worst(m)
 		checks++

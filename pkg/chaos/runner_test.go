@@ -276,12 +276,17 @@ func TestAbortRollsBack(t *testing.T) {
 		{"burn rate", `(slo:burn_rate:ratio_rate1h{service="api",slo="availability"} > 14.4) and (slo:burn_rate:ratio_rate5m{service="api",slo="availability"} > 14.4)`,
 			"SLO availability burns its error budget at 20.0x over 1h0m0s (page threshold 14.4x)"},
 		{"error rate", `max(slo:sli_error:ratio_rate5m{service="api"})`, "error rate 20.00% above 10.00%"},
+		{"steady state", "steady", "steady state deviated: ok: condition is false"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
 				h := newHarness(t, db, "r1")
 				ctx := context.Background()
-				info, err := h.s.Start(ctx, load(t, testExp), "alice")
+				exp := testExp
+				if tc.name == "steady state" {
+					exp += "  steadyState: true\n"
+				}
+				info, err := h.s.Start(ctx, load(t, exp), "alice")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -295,7 +300,11 @@ func TestAbortRollsBack(t *testing.T) {
 					v = 0.2
 				}
 				h.blocked(t) // the checks of the second interval are done
-				h.q.set(tc.query, v)
+				if tc.name == "steady state" {
+					h.q.del(tc.query) // the probe's condition turns false
+				} else {
+					h.q.set(tc.query, v)
+				}
 				h.tick(t, 5*time.Second)
 				h.drain(t, 5*time.Second) // the rollback's lease renewals, the "after" measurement
 				r, _ := h.s.Get(ctx, info.ID)
@@ -311,6 +320,32 @@ func TestAbortRollsBack(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestSteadyStateDeviationWithoutAbort: by default a steady-state probe
+// failing during the run does not stop it; the run goes to its end and its
+// report says the hypothesis did not hold.
+func TestSteadyStateDeviationWithoutAbort(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, "r1")
+		ctx := context.Background()
+		info, err := h.s.Start(ctx, load(t, testExp), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.tick(t, 5*time.Second)
+		h.blocked(t)
+		h.q.del("steady")
+		h.drain(t, 5*time.Second)
+		r, _ := h.s.Get(ctx, info.ID)
+		if r.Status != StatusFailed || r.Steps[3].Finished.Sub(r.Steps[3].Started) != time.Minute {
+			t.Fatalf("status %s reason %q, want failed after the whole minute", r.Status, r.Reason)
+		}
+		md, js, err := h.s.Report(ctx, info.ID)
+		if err != nil || !strings.Contains(md, "The hypothesis **did not hold**") || !strings.Contains(js, `"hypothesis_held": false`) {
+			t.Fatalf("report: %v\n%s\n%s", err, md, js)
+		}
+	})
 }
 
 func TestHaltIsIdempotent(t *testing.T) {

@@ -321,6 +321,11 @@ type Abort struct {
 	PromQL []Condition `yaml:"promql,omitempty" json:"promql,omitempty"`
 	// CriticalIncident aborts when a critical incident is open on the target. Default true.
 	CriticalIncident *bool `yaml:"criticalIncident,omitempty" json:"criticalIncident"`
+	// SteadyState aborts (and so rolls back) at the first check during the
+	// run at which a steady-state probe fails: the hypothesis is disproved
+	// and the run stops hurting. Default false: the run goes on to its end
+	// and reports the hypothesis as not held.
+	SteadyState bool `yaml:"steadyState,omitempty" json:"steadyState"`
 }
 
 // Condition is a named PromQL expression.
