@@ -257,6 +257,9 @@ func (s *Service) handleApprove(w http.ResponseWriter, r *http.Request, p auth.P
 		if err == nil {
 			err = limits.Check(&req)
 		}
+		if err == nil {
+			err = req.Check()
+		}
 		if err != nil {
 			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("body: want {\"comment\": \"...\"}: %w", err))
 			return

@@ -182,6 +182,10 @@ func TestApproval(t *testing.T) {
 		check(c, b, 400, "comment: NUL byte")
 		c, b = do(auth.RoleAdmin, "POST", "/api/v1/chaos/runs/"+id+"/approve", `{"comment":"go"}{"comment":"again"}`)
 		check(c, b, 400, "trailing data")
+		// A comment longer than an incident note (stored with the run,
+		// shown to every viewer).
+		c, b = do(auth.RoleAdmin, "POST", "/api/v1/chaos/runs/"+id+"/approve", `{"comment":"`+strings.Repeat("é", 25001)+`"}`)
+		check(c, b, 400, "comment: at most 25000 characters, got 25001")
 		if got := steps(id); got != "waiting_approval plan:ok validate:ok approval:running" {
 			t.Fatalf("after refused approvals: %s", got)
 		}

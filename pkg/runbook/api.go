@@ -7,8 +7,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/web"
 )
@@ -54,6 +56,19 @@ func (rb *Runbook) Info() RunbookInfo {
 type ApproveRequest struct {
 	By      string `json:"by"`
 	Comment string `json:"comment,omitempty"`
+}
+
+// Check bounds the approval's text as an incident action's (the approver
+// as incident.MaxActor, the comment as a note, incident.MaxNote
+// characters): it is stored with the run and shown to every viewer.
+func (r ApproveRequest) Check() error {
+	if n := utf8.RuneCountInString(r.By); n > incident.MaxActor {
+		return fmt.Errorf("by: at most %d characters, got %d", incident.MaxActor, n)
+	}
+	if n := utf8.RuneCountInString(r.Comment); n > incident.MaxNote {
+		return fmt.Errorf("comment: at most %d characters, got %d", incident.MaxNote, n)
+	}
+	return nil
 }
 
 // CancelRequest is the body of POST /api/v1/runbooks/runs/{id}/cancel.
@@ -176,6 +191,10 @@ func (e *Engine) handleApprove(w http.ResponseWriter, r *http.Request) {
 	}
 	var req ApproveRequest
 	if !decodeBy(w, r, &req, &req.By, `"by" (the approver) is required`) {
+		return
+	}
+	if err := req.Check(); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}
 	if _, err := e.Approve(r.Context(), id, req.By, req.Comment); err != nil {

@@ -61,6 +61,8 @@ steps:
 			{"POST", runPath + "/approve", `{"by": "alice", "extra": 1}`, 400, `{"status":"error","errorType":"bad_data","error":"invalid JSON body: json: unknown field \"extra\""}`},
 			{"POST", runPath + "/approve", `{"by": `, 400, `{"status":"error","errorType":"bad_data","error":"invalid JSON body: unexpected EOF"}`},
 			{"POST", runPath + "/approve", `{"by": "  "}`, 400, `{"status":"error","errorType":"bad_data","error":"\"by\" (the approver) is required"}`},
+			{"POST", runPath + "/approve", `{"by": "alice", "comment": "` + strings.Repeat("é", 25001) + `"}`, 400, `{"status":"error","errorType":"bad_data","error":"comment: at most 25000 characters, got 25001"}`},
+			{"POST", runPath + "/approve", `{"by": "` + strings.Repeat("b", 201) + `"}`, 400, `{"status":"error","errorType":"bad_data","error":"by: at most 200 characters, got 201"}`},
 			{"POST", runPath + "/approve", `{"by": "` + strings.Repeat("a", web.MaxBody) + `"}`, 413, `{"status":"error","errorType":"bad_data","error":"request body larger than 1048576 bytes"}`},
 			{"POST", "/api/v1/runbooks/runs/abc/approve", `{"by": "alice"}`, 400, `{"status":"error","errorType":"bad_data","error":"run id \"abc\": want a positive integer"}`},
 			{"POST", "/api/v1/runbooks/runs/999/approve", `{"by": "alice"}`, 404, `{"status":"error","errorType":"not_found","error":"run 999: not found"}`},
