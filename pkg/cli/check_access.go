@@ -12,6 +12,10 @@ import (
 	"github.com/rootuip/sre/pkg/auth"
 )
 
+// MinWebhookTokenBytes is the shortest webhook bearer token check config
+// accepts without a warning.
+const MinWebhookTokenBytes = 16
+
 // checkAccess loads the users file of cfg and the web configuration file
 // (when given) as sred does, and returns warnings about combinations of
 // users and webhook credentials that cannot work, or an error for those sred
@@ -66,6 +70,17 @@ func checkAccess(cfg *app.Config, webConfig string) ([]string, error) {
 		warnings = append(warnings, "the webhook has no bearer token (webhook.bearer_token) and no user or token may deliver (role responder or admin): every Alertmanager delivery will get 401/403 and be lost (Alertmanager does not retry 4xx)")
 	case !webhookToken:
 		warnings = append(warnings, "the webhook has no bearer token (webhook.bearer_token): Alertmanager must authenticate as a responder or admin user (http_config.basic_auth) or token (http_config.authorization)")
+	}
+	if webhookToken {
+		// Deliveries are not rate-limited (Alertmanager's bursts must pass),
+		// so the token alone stands against guessing.
+		tok, err := cfg.Webhook.Token().Get()
+		if err != nil {
+			return nil, fmt.Errorf("webhook token: %w", err)
+		}
+		if n := len(strings.TrimSpace(tok)); n < MinWebhookTokenBytes {
+			warnings = append(warnings, fmt.Sprintf("the webhook's bearer token is %d bytes: webhook requests are not rate-limited, so a short token can be guessed by anyone who reaches the port; use at least %d random bytes (e.g. openssl rand -hex 16)", n, MinWebhookTokenBytes))
+		}
 	}
 	if names := all.BcryptTokens(); len(names) > 0 {
 		warnings = append(warnings, fmt.Sprintf("tokens %s are given as bcrypt hashes: every unknown bearer token a client sends costs one bcrypt comparison per such token; give each token's SHA-256 instead (sha256: in the users file, docs/security.md)", strings.Join(names, ", ")))

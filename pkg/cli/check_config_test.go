@@ -90,6 +90,8 @@ func TestCheckConfigAccess(t *testing.T) {
 		want []string
 	}{
 		{"users, webhook token", []string{f("users-webhook-token.yml")}, 0, []string{"  SUCCESS\n  incident IDs"}},
+		{"short webhook token", []string{f("users-short-webhook-token.yml")}, 0,
+			[]string{"WARNING: the webhook's bearer token is 9 bytes: webhook requests are not rate-limited, so a short token can be guessed by anyone who reaches the port; use at least 16 random bytes (e.g. openssl rand -hex 16)"}},
 		{"users, no webhook token", []string{f("users-no-webhook-token.yml")}, 0,
 			[]string{"WARNING: the webhook has no bearer token (webhook.bearer_token): Alertmanager must authenticate as a responder or admin user"}},
 		{"only viewers, no webhook token", []string{f("viewers-no-webhook-token.yml")}, 0,
