@@ -266,14 +266,14 @@ func (s *Service) validateStep(ctx context.Context, r *run) error {
 			return "", &Refusal{Reasons: []string{"steady state does not hold before the experiment: " + strings.Join(bad, "; ")}}
 		}
 		now := s.o.Clock.Now()
-		if err := s.locks.Acquire(ctx, e.Target.Key(), "chaos", r.info.ID, now, time.Duration(s.config().Lease)); err != nil {
+		if err := s.locks.Acquire(ctx, e.Target.LockKey(), "chaos", r.info.ID, now, time.Duration(s.config().Lease)); err != nil {
 			var held *targetlock.HeldError
 			if errors.As(err, &held) {
 				return "", &Refusal{Reasons: []string{err.Error()}}
 			}
 			return "", err
 		}
-		r.locks = append(r.locks, e.Target.Key())
+		r.locks = append(r.locks, e.Target.LockKey())
 		// The real resources the faults act on are locked too: two runs on
 		// different targets must not stop the same process or configure the
 		// same proxy.

@@ -18,6 +18,7 @@ import (
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/specfiles"
+	"github.com/rootuip/sre/pkg/targetlock"
 	"github.com/rootuip/sre/pkg/web"
 	"github.com/rootuip/sre/pkg/yamlerr"
 )
@@ -260,8 +261,12 @@ func (t *Target) UnmarshalYAML(unmarshal func(any) error) error {
 // whitespace (" payment" would not match an exclusion of payment).
 var targetName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_.:-]{0,126}[A-Za-z0-9])?$`)
 
-// Key is "environment/service", the name of the target lock.
+// Key is "environment/service", as written.
 func (t Target) Key() string { return t.Environment + "/" + t.Service }
+
+// LockKey is the name of the target lock shared with rollouts and scaling
+// (targetlock.ServiceKey: without regard to case).
+func (t Target) LockKey() string { return targetlock.ServiceKey(t.Environment, t.Service) }
 
 // Schedule is a game-day calendar: the experiment may run only inside one of
 // the windows.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/specfiles"
+	"github.com/rootuip/sre/pkg/targetlock"
 	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
@@ -239,7 +240,7 @@ func (d *Definition) Strategy() string {
 }
 
 // Target is the lock target: environment/service.
-func (d *Definition) Target() string { return d.Environment + "/" + d.Service }
+func (d *Definition) Target() string { return targetlock.ServiceKey(d.Environment, d.Service) }
 
 // Stage is one step of a rollout's plan.
 type Stage struct {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/specfiles"
+	"github.com/rootuip/sre/pkg/targetlock"
 )
 
 // Metric kinds.
@@ -493,7 +494,7 @@ func (p *Policy) Query() string {
 }
 
 // TargetKey is the per-target lock key shared with chaos and rollouts.
-func (p *Policy) TargetKey() string { return p.Environment + "/" + p.Service }
+func (p *Policy) TargetKey() string { return targetlock.ServiceKey(p.Environment, p.Service) }
 
 // Window is the longest stabilization window (how far back Decide looks).
 func (p *Policy) Window() time.Duration {

@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rootuip/sre/pkg/store"
@@ -27,6 +28,17 @@ var Migrations = []store.Migration{{
 		expires_ms BIGINT NOT NULL
 	)`,
 }}
+
+// ServiceKey is the target of a service in an environment,
+// "environment/service", the one lock that chaos experiments, rollouts and
+// scaling share. It is lower-cased: the safety checks compare service and
+// environment names without regard to case ("Staging/API" is "staging/api"),
+// and so must the lock, or a target written in another case would be
+// locked apart. Other targets (a fault's resource: a proxy, a PID file's
+// path) are compared as they are.
+func ServiceKey(environment, service string) string {
+	return strings.ToLower(environment + "/" + service)
+}
 
 // Lock is a held lock.
 type Lock struct {

@@ -56,3 +56,27 @@ func TestLocks(t *testing.T) {
 		}
 	})
 }
+
+// TestServiceKeyWithoutCase: a service's target differing only in case is
+// the same lock (the safety checks compare service and environment names
+// that way); other targets (a PID file's path) stay as written.
+func TestServiceKeyWithoutCase(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		l := New(db)
+		t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		if err := l.Acquire(ctx, ServiceKey("staging", "checkout"), "rollout", "r-1", t0, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		var held *HeldError
+		if err := l.Acquire(ctx, ServiceKey("Staging", "CHECKOUT"), "chaos", "exp-1", t0, time.Minute); !errors.As(err, &held) || held.Lock.Holder != "r-1" || held.Lock.Target != "staging/checkout" {
+			t.Fatalf("got %v, want HeldError by rollout r-1 on staging/checkout", err)
+		}
+		if err := l.Acquire(ctx, "pidfile:/run/App.pid", "chaos", "exp-1", t0, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Acquire(ctx, "pidfile:/run/app.pid", "chaos", "exp-2", t0, time.Minute); err != nil {
+			t.Fatalf("another path: %v", err)
+		}
+	})
+}
