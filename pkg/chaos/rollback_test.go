@@ -133,14 +133,30 @@ func TestRollbackKeepsTheTargetLocked(t *testing.T) {
 		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		release := func() {
+		// try writes to the FIFO if its reader (the rollback command) has
+		// opened it; release waits for that reader (a non-blocking open
+		// fails with ENXIO until it has, which on a loaded machine can be
+		// after its step was recorded).
+		try := func() bool {
 			f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
-			if err == nil {
-				_, _ = f.WriteString("go\n")
-				f.Close()
+			if err != nil {
+				return false
+			}
+			_, _ = f.WriteString("go\n")
+			f.Close()
+			return true
+		}
+		release := func() {
+			t.Helper()
+			deadline := time.Now().Add(5 * time.Minute) // a safety net, not a timing
+			for !try() {
+				if time.Now().After(deadline) {
+					t.Fatal("the rollback command never opened its FIFO")
+				}
+				time.Sleep(5 * time.Millisecond)
 			}
 		}
-		t.Cleanup(release)
+		t.Cleanup(func() { try() })
 		exp := withRollback(fmt.Sprintf("  - {name: slow, timeout: 1h, command: [/bin/sh, -c, 'read x < %s']}\n", fifo))
 		first, err := h.s.Start(ctx, load(t, exp), "alice")
 		if err != nil {

@@ -170,7 +170,7 @@ func (h *harness) drain(t *testing.T, step time.Duration) {
 	t.Helper()
 	done := make(chan struct{})
 	go func() { h.s.Wait(); close(done) }()
-	deadline := time.After(20 * time.Second)
+	deadline := time.After(2 * time.Minute) // a safety net, not a timing
 	for {
 		n, ch := h.clock.Waiters()
 		if n > 0 {
@@ -190,7 +190,7 @@ func (h *harness) drain(t *testing.T, step time.Duration) {
 // blocked waits until the runner waits on the clock.
 func (h *harness) blocked(t *testing.T) {
 	t.Helper()
-	deadline := time.After(20 * time.Second)
+	deadline := time.After(2 * time.Minute) // a safety net, not a timing
 	for {
 		n, ch := h.clock.Waiters()
 		if n > 0 {
@@ -427,6 +427,11 @@ func TestRefusals(t *testing.T) {
 		if !errors.As(err, &ref) || !strings.Contains(err.Error(), "locked by rollout r-7") {
 			t.Fatalf("locked: %v", err)
 		}
+		// The same target written in another case is the same lock.
+		_, err = h.s.Start(ctx, load(t, strings.Replace(testExp, "environment: staging", "environment: Staging", 1)), "alice")
+		if !errors.As(err, &ref) || !strings.Contains(err.Error(), "target staging/api is locked by rollout r-7") {
+			t.Fatalf("locked, other case: %v", err)
+		}
 		// Steady state not holding before.
 		_ = targetlock.New(db).Release(ctx, "staging/api", "r-7")
 		h.q.del("steady")
@@ -437,8 +442,8 @@ func TestRefusals(t *testing.T) {
 		if h.d.count() != 0 || len(h.d.log) != 0 {
 			t.Fatal("a refused experiment injected a fault")
 		}
-		if v := testutil.ToFloat64(h.s.m.experiments.WithLabelValues(StatusRefused)); v != 4 {
-			t.Errorf("refused = %v, want 4", v)
+		if v := testutil.ToFloat64(h.s.m.experiments.WithLabelValues(StatusRefused)); v != 5 {
+			t.Errorf("refused = %v, want 5", v)
 		}
 	})
 }
