@@ -460,6 +460,9 @@ type claimed struct {
 	key      string
 	attempts int
 	msg      Message
+	// leaseUntil is when the claim's lease ends: another sender may
+	// claim the message then.
+	leaseUntil time.Time
 }
 
 // channelStates returns the failing channels not in busy: paused ones, and
@@ -551,7 +554,7 @@ func (s *Sender) claim(ctx context.Context, now time.Time, o jobs.ClaimOptions) 
 	out := make([]claimed, 0, len(js))
 	var errs []error
 	for _, j := range js {
-		c := claimed{id: j.ID, key: j.Key, attempts: j.Attempts}
+		c := claimed{id: j.ID, key: j.Key, attempts: j.Attempts, leaseUntil: now.Add(o.Lease)}
 		if err := j.Decode(&c.msg); err != nil {
 			// A message that cannot be read is never deliverable.
 			errs = append(errs, err)
@@ -669,13 +672,28 @@ func (s *Sender) record(ctx context.Context, cfg *Config, outs []outcome) {
 		return nil
 	}
 	err := s.write(ctx, write)
-	if store.ConnectionLost(err) {
-		// The connection broke under the write (a PostgreSQL restart, a
-		// dropped session): the messages were sent, so write their
-		// outcomes again on another connection rather than send them
-		// again once their lease ends. Had the first write committed,
-		// the leases are gone and the second writes nothing.
-		s.logger.Warn("record notification outcomes: connection lost, writing again", "err", err)
+	// The connection broke under the write (a PostgreSQL restart, a
+	// dropped session), or none could be made (the server restarting):
+	// the messages were sent, so write their outcomes again, at once on
+	// another connection and then after growing waits while the server
+	// comes back, rather than send them again once their lease ends. Had
+	// a write committed, the leases are gone and the next writes nothing.
+	// The tries stop at the first lease's end: another sender may have
+	// claimed the message by then, and its outcome is that sender's.
+	leaseEnd := outs[0].c.leaseUntil
+	for _, o := range outs[1:] {
+		if o.c.leaseUntil.Before(leaseEnd) {
+			leaseEnd = o.c.leaseUntil
+		}
+	}
+	for wait := time.Duration(0); store.ConnectionLost(err); wait = min(max(2*wait, outcomeRetryMin), outcomeRetryMax) {
+		if !s.clock.Now().Add(wait).Before(leaseEnd) {
+			break
+		}
+		s.logger.Warn("record notification outcomes: connection lost, writing again", "in", wait, "err", err)
+		if wait > 0 && !s.sleep(ctx, wait) {
+			break
+		}
 		err = s.write(ctx, write)
 	}
 	for i := range outs {
@@ -689,6 +707,31 @@ func (s *Sender) record(ctx context.Context, cfg *Config, outs []outcome) {
 			continue
 		}
 		s.recorded(o)
+	}
+}
+
+// The waits between writes of outcomes while the database is unreachable.
+const (
+	outcomeRetryMin = 250 * time.Millisecond
+	outcomeRetryMax = 4 * time.Second
+)
+
+// sleep waits d on the sender's clock (a Manual clock in tests); false
+// when ctx ended first.
+func (s *Sender) sleep(ctx context.Context, d time.Duration) bool {
+	var after <-chan time.Time
+	if t, ok := s.clock.(clock.Timer); ok {
+		after = t.After(d)
+	} else {
+		tm := time.NewTimer(d)
+		defer tm.Stop()
+		after = tm.C
+	}
+	select {
+	case <-after:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
