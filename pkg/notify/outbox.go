@@ -536,6 +536,43 @@ func (s *Sender) channelResult(cfg *Config, ch string, now time.Time, derr error
 	return 0
 }
 
+// orderedChannels are the channels whose messages of one incident are
+// sent in the order they were written, one at a time: PagerDuty keeps
+// the incident's state from its events, and an acknowledge or resolve
+// that overtook a trigger still being retried would be dropped (no such
+// incident yet), leaving the trigger to open an incident nobody closes.
+var orderedChannels = map[jobs.Kind]bool{jobs.Kind(ChannelPagerDuty): true}
+
+// holdOrdered returns the claimed jobs that may be sent now. A message of
+// an ordered channel written after another of the same incident that is
+// not sent yet (pending, being retried, or being sent) is put back, due
+// when that one is (at least a second from now), without counting the
+// claim as an attempt.
+func (s *Sender) holdOrdered(ctx context.Context, q jobs.RowQuerier, tx *sql.Tx, now time.Time, js []jobs.Job) ([]jobs.Job, error) {
+	out := js[:0]
+	for _, j := range js {
+		if !orderedChannels[j.Kind] || j.Group == "" {
+			out = append(out, j)
+			continue
+		}
+		at, found, err := jobs.EarlierLive(ctx, q, Queue, j.Group, j.Kind, j.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			out = append(out, j)
+			continue
+		}
+		if next := now.Add(time.Second); at.Before(next) {
+			at = next
+		}
+		if err := jobs.Postpone(ctx, tx, j.ID, s.owner, at); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // claim leases due messages: up to Batch, or as o says.
 func (s *Sender) claim(ctx context.Context, now time.Time, o jobs.ClaimOptions) ([]claimed, error) {
 	o.Queue, o.Owner, o.Now, o.Lease = Queue, s.owner, now, time.Duration(s.config().Lease)
@@ -544,8 +581,12 @@ func (s *Sender) claim(ctx context.Context, now time.Time, o jobs.ClaimOptions) 
 	}
 	var js []jobs.Job
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var err error
-		js, err = jobs.ClaimIn(ctx, store.TxQueries(ctx, tx), s.db.Dialect, o)
+		q := store.TxQueries(ctx, tx)
+		claimedJobs, err := jobs.ClaimIn(ctx, q, s.db.Dialect, o)
+		if err != nil {
+			return err
+		}
+		js, err = s.holdOrdered(ctx, q, tx, now, claimedJobs)
 		return err
 	})
 	if err != nil {
