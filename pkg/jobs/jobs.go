@@ -666,6 +666,31 @@ WHERE id = $3 AND lease_owner = $4 AND state = 'running'`, Millis(at), cause, id
 	return leased(res, err, "retry", id)
 }
 
+// EarlierLive returns the due time of the oldest job of queue, group and
+// kind created before job id (a lower id) that is still pending or
+// running, and whether there is one: a job that must not overtake it
+// waits for it (see Postpone).
+func EarlierLive(ctx context.Context, q RowQuerier, queue, group string, kind Kind, id int64) (time.Time, bool, error) {
+	var runAt int64
+	err := q.QueryRowContext(ctx, `SELECT run_at FROM jobs WHERE queue = $1 AND grp = $2 AND state IN ('pending', 'running')
+AND kind = $3 AND id < $4 ORDER BY id LIMIT 1`, queue, group, string(kind), id).Scan(&runAt)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return time.Time{}, false, nil
+	case err != nil:
+		return time.Time{}, false, fmt.Errorf("look for jobs before job %d: %w", id, err)
+	}
+	return FromMillis(runAt), true, nil
+}
+
+// Postpone puts a job leased to owner back in the queue, due at at, as if
+// it had not been claimed: the claim does not count as an attempt.
+func Postpone(ctx context.Context, ex Execer, id int64, owner string, at time.Time) error {
+	res, err := ex.ExecContext(ctx, `UPDATE jobs SET state = 'pending', run_at = $1, attempts = attempts - 1, lease_owner = '', lease_until = 0
+WHERE id = $2 AND lease_owner = $3 AND state = 'running'`, Millis(at), id, owner)
+	return leased(res, err, "postpone", id)
+}
+
 // Fail gives up on a job leased to owner.
 func Fail(ctx context.Context, ex Execer, id int64, owner string, now time.Time, cause string) error {
 	res, err := ex.ExecContext(ctx, `UPDATE jobs SET state = 'failed', finished_at = $1, last_error = $2, lease_owner = '', lease_until = 0

@@ -679,7 +679,10 @@ func (d *deliverer) emailBody(ec *EmailConfig, m *Message) []byte {
 	hdr("Content-Type", "text/plain; charset=UTF-8")
 	hdr("Content-Transfer-Encoding", "8bit")
 	b.WriteString("\r\n")
-	b.WriteString(strings.ReplaceAll(strings.ReplaceAll(m.Body, "\r\n", "\n"), "\n", "\r\n"))
+	// Every line break as CRLF, a bare CR too: "<CR>.<CR><LF>" ends the
+	// message on some servers, and the DATA writer escapes a dot only
+	// after CRLF (or LF), so alert text could otherwise smuggle a mail in.
+	b.WriteString(strings.NewReplacer("\r\n", "\r\n", "\r", "\r\n", "\n", "\r\n").Replace(m.Body))
 	return b.Bytes()
 }
 

@@ -129,3 +129,26 @@ func TestEmailTemporaryFailure(t *testing.T) {
 		require.Len(t, srv.Mails(), 1)
 	})
 }
+
+// Alert text reaches an email's body (templates over labels, the impact,
+// annotations). A bare CR or LF in it must not reach the SMTP stream as
+// such: "<CR>.<CR><LF>" and "<LF>.<LF>" end the message on some servers
+// (SMTP smuggling), which would let an alert's text append a mail of its
+// own. Every line break goes out as CRLF, so the dot after it is escaped.
+func TestEmailBodyLineBreaks(t *testing.T) {
+	d := &deliverer{now: func() time.Time { return time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC) }}
+	ec := &EmailConfig{From: "sred@example.com"}
+	for _, tc := range []struct{ body, want string }{
+		{"a\nb", "a\r\nb"},
+		{"a\r\nb", "a\r\nb"},
+		{"a\rb", "a\r\nb"},
+		{"x\r.\r\nMAIL FROM:<e@evil.example>", "x\r\n.\r\nMAIL FROM:<e@evil.example>"},
+		{"x\n.\nDATA", "x\r\n.\r\nDATA"},
+		{"x\r\r\n.", "x\r\n\r\n."},
+	} {
+		out := string(d.emailBody(ec, &Message{IncidentID: "INC-1", To: "alice@example.com", Subject: "s", Body: tc.body}))
+		_, body, ok := strings.Cut(out, "\r\n\r\n")
+		require.True(t, ok)
+		require.Equal(t, tc.want, body, "%q", tc.body)
+	}
+}

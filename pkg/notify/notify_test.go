@@ -395,3 +395,80 @@ func TestBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// PagerDuty keeps an incident's state from its events: an acknowledge
+// that overtakes the trigger still being retried is dropped there (no
+// such incident yet), and the trigger then opens an incident that stays
+// open. A PagerDuty message of an incident waits for the earlier ones of
+// the incident, and the wait costs it no attempt; other channels do not
+// wait.
+func TestPagerDutyEventsInOrder(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		t0 := time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC)
+		clk := clock.NewManual(t0)
+		svc, incID := openIncident(t, db, t0)
+		pd := newEndpoint(t, answer{code: 500})
+		hook := newEndpoint(t, answer{code: 500})
+		dir := t.TempDir()
+		writeFile(t, dir, "pd_key", "R0UTINGKEY")
+		var cfg Config
+		dec := yaml.NewDecoder(strings.NewReader(fmt.Sprintf("min_backoff: 10s\nmax_backoff: 10s\npagerduty: {url: %q, routing_key_file: pd_key}\nwebhook: {url: %q, secret: k}\n", pd.URL, hook.URL)))
+		dec.KnownFields(true)
+		require.NoError(t, dec.Decode(&cfg))
+		cfg.SetBaseDir(dir)
+		s := NewSender(db, &cfg, clk, svc, nil, prometheus.NewRegistry())
+		enqueue := func(ch, event string) {
+			t.Helper()
+			_, err := Enqueue(ctx, db, clk.Now(), incID+"/"+ch+"/"+event, &Message{IncidentID: incID, Channel: ch, Event: event,
+				Subject: event, Body: event, Severity: "CRITICAL", Time: clk.Now()})
+			require.NoError(t, err)
+		}
+		events := func(e *endpoint) []string {
+			var out []string
+			for _, r := range e.Requests() {
+				var b struct {
+					Action string `json:"event_action"`
+					Event  string `json:"event"`
+				}
+				require.NoError(t, json.Unmarshal(r.Body, &b))
+				out = append(out, b.Action+b.Event)
+			}
+			return out
+		}
+		deliver := func() {
+			t.Helper()
+			_, err := s.DeliverDue(ctx)
+			require.NoError(t, err)
+		}
+
+		enqueue(ChannelPagerDuty, EventTrigger)
+		enqueue(ChannelWebhook, EventTrigger)
+		deliver() // both answered 500: retried 10 s later
+		require.Equal(t, []string{"trigger"}, events(pd))
+		clk.Advance(time.Second)
+		enqueue(ChannelPagerDuty, EventAcknowledge)
+		enqueue(ChannelWebhook, EventAcknowledge)
+		deliver()
+		require.Equal(t, []string{"trigger"}, events(pd), "the acknowledge waits for the trigger")
+		require.Equal(t, []string{"trigger", "acknowledge"}, events(hook), "other channels do not wait")
+
+		clk.Advance(9 * time.Second) // the trigger's retry
+		deliver()
+		require.Equal(t, []string{"trigger", "trigger"}, events(pd), "sent, and the acknowledge still waits while it is")
+		clk.Advance(time.Second)
+		deliver()
+		require.Equal(t, []string{"trigger", "trigger", "acknowledge"}, events(pd))
+
+		recs, err := List(ctx, db, incID)
+		require.NoError(t, err)
+		for _, r := range recs {
+			if r.Channel == ChannelPagerDuty {
+				require.Equal(t, StateDelivered, r.State, r.Key)
+				if strings.HasSuffix(r.Key, EventAcknowledge) {
+					require.Equal(t, 1, r.Attempts, "waiting costs no attempt")
+				}
+			}
+		}
+	})
+}

@@ -460,6 +460,9 @@ type claimed struct {
 	key      string
 	attempts int
 	msg      Message
+	// leaseUntil is when the claim's lease ends: another sender may
+	// claim the message then.
+	leaseUntil time.Time
 }
 
 // channelStates returns the failing channels not in busy: paused ones, and
@@ -533,6 +536,43 @@ func (s *Sender) channelResult(cfg *Config, ch string, now time.Time, derr error
 	return 0
 }
 
+// orderedChannels are the channels whose messages of one incident are
+// sent in the order they were written, one at a time: PagerDuty keeps
+// the incident's state from its events, and an acknowledge or resolve
+// that overtook a trigger still being retried would be dropped (no such
+// incident yet), leaving the trigger to open an incident nobody closes.
+var orderedChannels = map[jobs.Kind]bool{jobs.Kind(ChannelPagerDuty): true}
+
+// holdOrdered returns the claimed jobs that may be sent now. A message of
+// an ordered channel written after another of the same incident that is
+// not sent yet (pending, being retried, or being sent) is put back, due
+// when that one is (at least a second from now), without counting the
+// claim as an attempt.
+func (s *Sender) holdOrdered(ctx context.Context, q jobs.RowQuerier, tx *sql.Tx, now time.Time, js []jobs.Job) ([]jobs.Job, error) {
+	out := js[:0]
+	for _, j := range js {
+		if !orderedChannels[j.Kind] || j.Group == "" {
+			out = append(out, j)
+			continue
+		}
+		at, found, err := jobs.EarlierLive(ctx, q, Queue, j.Group, j.Kind, j.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			out = append(out, j)
+			continue
+		}
+		if next := now.Add(time.Second); at.Before(next) {
+			at = next
+		}
+		if err := jobs.Postpone(ctx, tx, j.ID, s.owner, at); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // claim leases due messages: up to Batch, or as o says.
 func (s *Sender) claim(ctx context.Context, now time.Time, o jobs.ClaimOptions) ([]claimed, error) {
 	o.Queue, o.Owner, o.Now, o.Lease = Queue, s.owner, now, time.Duration(s.config().Lease)
@@ -541,8 +581,12 @@ func (s *Sender) claim(ctx context.Context, now time.Time, o jobs.ClaimOptions) 
 	}
 	var js []jobs.Job
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var err error
-		js, err = jobs.ClaimIn(ctx, store.TxQueries(ctx, tx), s.db.Dialect, o)
+		q := store.TxQueries(ctx, tx)
+		claimedJobs, err := jobs.ClaimIn(ctx, q, s.db.Dialect, o)
+		if err != nil {
+			return err
+		}
+		js, err = s.holdOrdered(ctx, q, tx, now, claimedJobs)
 		return err
 	})
 	if err != nil {
@@ -551,7 +595,7 @@ func (s *Sender) claim(ctx context.Context, now time.Time, o jobs.ClaimOptions) 
 	out := make([]claimed, 0, len(js))
 	var errs []error
 	for _, j := range js {
-		c := claimed{id: j.ID, key: j.Key, attempts: j.Attempts}
+		c := claimed{id: j.ID, key: j.Key, attempts: j.Attempts, leaseUntil: now.Add(o.Lease)}
 		if err := j.Decode(&c.msg); err != nil {
 			// A message that cannot be read is never deliverable.
 			errs = append(errs, err)
@@ -669,13 +713,28 @@ func (s *Sender) record(ctx context.Context, cfg *Config, outs []outcome) {
 		return nil
 	}
 	err := s.write(ctx, write)
-	if store.ConnectionLost(err) {
-		// The connection broke under the write (a PostgreSQL restart, a
-		// dropped session): the messages were sent, so write their
-		// outcomes again on another connection rather than send them
-		// again once their lease ends. Had the first write committed,
-		// the leases are gone and the second writes nothing.
-		s.logger.Warn("record notification outcomes: connection lost, writing again", "err", err)
+	// The connection broke under the write (a PostgreSQL restart, a
+	// dropped session), or none could be made (the server restarting):
+	// the messages were sent, so write their outcomes again, at once on
+	// another connection and then after growing waits while the server
+	// comes back, rather than send them again once their lease ends. Had
+	// a write committed, the leases are gone and the next writes nothing.
+	// The tries stop at the first lease's end: another sender may have
+	// claimed the message by then, and its outcome is that sender's.
+	leaseEnd := outs[0].c.leaseUntil
+	for _, o := range outs[1:] {
+		if o.c.leaseUntil.Before(leaseEnd) {
+			leaseEnd = o.c.leaseUntil
+		}
+	}
+	for wait := time.Duration(0); store.ConnectionLost(err); wait = min(max(2*wait, outcomeRetryMin), outcomeRetryMax) {
+		if !s.clock.Now().Add(wait).Before(leaseEnd) {
+			break
+		}
+		s.logger.Warn("record notification outcomes: connection lost, writing again", "in", wait, "err", err)
+		if wait > 0 && !s.sleep(ctx, wait) {
+			break
+		}
 		err = s.write(ctx, write)
 	}
 	for i := range outs {
@@ -689,6 +748,31 @@ func (s *Sender) record(ctx context.Context, cfg *Config, outs []outcome) {
 			continue
 		}
 		s.recorded(o)
+	}
+}
+
+// The waits between writes of outcomes while the database is unreachable.
+const (
+	outcomeRetryMin = 250 * time.Millisecond
+	outcomeRetryMax = 4 * time.Second
+)
+
+// sleep waits d on the sender's clock (a Manual clock in tests); false
+// when ctx ended first.
+func (s *Sender) sleep(ctx context.Context, d time.Duration) bool {
+	var after <-chan time.Time
+	if t, ok := s.clock.(clock.Timer); ok {
+		after = t.After(d)
+	} else {
+		tm := time.NewTimer(d)
+		defer tm.Stop()
+		after = tm.C
+	}
+	select {
+	case <-after:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	commoncfg "github.com/prometheus/common/config"
@@ -245,4 +246,90 @@ func TestOutcomesWrittenAgainAfterLostConnection(t *testing.T) {
 	}
 	require.Len(t, notificationEntries(t, cw.Service, incID), 2)
 	require.InDelta(t, 2, testutil.ToFloat64(s.sent.WithLabelValues(ChannelWebhook, "delivered")), 0)
+}
+
+// connectError is what a write gets while PostgreSQL restarts: no
+// connection can be made (here: to a port where nothing listens).
+func connectError(t *testing.T) error {
+	t.Helper()
+	_, err := pgconn.Connect(context.Background(), "postgres://postgres@127.0.0.1:22999/x?connect_timeout=5")
+	var ce *pgconn.ConnectError
+	require.ErrorAs(t, err, &ce)
+	return fmt.Errorf("begin transaction: %w", err)
+}
+
+// A PostgreSQL restart takes seconds: the write of the outcomes, and the
+// one at once after it, find the server shutting down or not yet up. The
+// outcomes are written again after growing waits until the server is
+// back, so the messages, sent already, are not sent again when their lease
+// ends; and not after the lease's end, when another sender may own them.
+func TestOutcomesWrittenWhileServerRestarts(t *testing.T) {
+	ctx := context.Background()
+	down := connectError(t)
+	for _, tc := range []struct {
+		name     string
+		failures int64  // writes refused before the server is back
+		want     string // the rows' state after record
+	}{
+		{"back after five tries", 5, jobs.StateDone},
+		{"down past the lease", 1 << 30, jobs.StateRunning},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sretestutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
+				s, cw, batch, _ := recordSetup(t, db, 2)
+				clk := s.clock.(*clock.Manual)
+				write := s.write
+				var tries atomic.Int64
+				s.write = func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+					if tries.Add(1) <= tc.failures {
+						return down
+					}
+					return write(ctx, fn)
+				}
+				outs := make([]outcome, len(batch))
+				for i := range batch {
+					outs[i] = outcome{c: &batch[i]}
+				}
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					s.record(ctx, s.config(), outs)
+				}()
+				for running := true; running; {
+					wctx, cancel := context.WithCancel(ctx)
+					go func() {
+						select {
+						case <-done:
+							cancel()
+						case <-wctx.Done():
+						}
+					}()
+					if clk.WaitWaiters(wctx, 1) == nil {
+						// The waits are multiples of this step.
+						clk.Advance(outcomeRetryMin)
+					}
+					cancel()
+					select {
+					case <-done:
+						running = false
+					default:
+					}
+				}
+				for _, c := range batch {
+					var st string
+					require.NoError(t, db.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = $1`, c.id).Scan(&st))
+					require.Equal(t, tc.want, st)
+				}
+				if tc.want == jobs.StateDone {
+					require.EqualValues(t, tc.failures+1, tries.Load())
+					require.EqualValues(t, 1, cw.writes.Load(), "one write reached the store")
+					require.InDelta(t, 2, testutil.ToFloat64(s.sent.WithLabelValues(ChannelWebhook, "delivered")), 0)
+				} else {
+					require.False(t, clk.Now().After(batch[0].leaseUntil), "no write after the lease's end")
+					require.Greater(t, tries.Load(), int64(5))
+					require.EqualValues(t, 0, cw.writes.Load())
+				}
+			})
+		})
+	}
 }

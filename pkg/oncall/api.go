@@ -75,6 +75,10 @@ func parseDays(r *http.Request, def int) (int, error) {
 	return n, nil
 }
 
+// ErrUnknown is the error of Who for a service or schedule that is not
+// configured.
+var ErrUnknown = errors.New("unknown")
+
 // Who answers who is on call for a service or schedule (all schedules when
 // both are empty) at t, with the next `days` days of shifts.
 func (d *Directory) Who(ctx context.Context, service, schedule string, at time.Time, days int) ([]OnCallEntry, error) {
@@ -85,7 +89,7 @@ func (d *Directory) Who(ctx context.Context, service, schedule string, at time.T
 	case service != "":
 		svc := cfg.Service(service)
 		if svc == nil {
-			return nil, fmt.Errorf("unknown service %q", service)
+			return nil, fmt.Errorf("%w service %q", ErrUnknown, service)
 		}
 		targets = append(targets, target{svc.Primary, svc.Name, "primary"})
 		if svc.Backup != "" {
@@ -93,7 +97,7 @@ func (d *Directory) Who(ctx context.Context, service, schedule string, at time.T
 		}
 	case schedule != "":
 		if cfg.Schedule(schedule) == nil {
-			return nil, fmt.Errorf("unknown schedule %q", schedule)
+			return nil, fmt.Errorf("%w schedule %q", ErrUnknown, schedule)
 		}
 		targets = append(targets, target{schedule: schedule})
 	default:
@@ -131,7 +135,13 @@ func (a *API) who(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := a.dir.Who(r.Context(), r.URL.Query().Get("service"), r.URL.Query().Get("schedule"), at, days)
 	if err != nil {
-		web.Error(w, http.StatusNotFound, "not_found", err)
+		// An unknown name is the request's; anything else (the stored
+		// overrides could not be read) is sred's.
+		code, typ := http.StatusInternalServerError, "internal"
+		if errors.Is(err, ErrUnknown) {
+			code, typ = http.StatusNotFound, "not_found"
+		}
+		web.Error(w, code, typ, err)
 		return
 	}
 	web.JSON(w, http.StatusOK, out)

@@ -312,3 +312,33 @@ func TestConcurrentReplacementsOfAWindow(t *testing.T) {
 	}
 	require.Equal(t, []string{"bob 2026-03-30T09:00:00Z 2026-03-30T10:00:00Z"}, got, "the window says what the replacement that ran last says")
 }
+
+// "Who is on call" answers 404 for a service or schedule it does not know,
+// and 500 when the stored overrides cannot be read: a store failure is not
+// the caller's unknown name.
+func TestWhoStoreFailure(t *testing.T) {
+	sretestutil.Backends(t, [][]store.Migration{Migrations}, func(t *testing.T, db *store.DB) {
+		dir := NewDirectory(db, loadGood(t))
+		mux := http.NewServeMux()
+		NewAPI(dir, fixedClock(mustTime(t, "2026-03-28T10:00:00Z")), nil).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		for _, tc := range []struct {
+			path, typ string
+			code      int
+		}{
+			{"/api/v1/oncall?service=nope", "not_found", 404},
+			{"/api/v1/oncall?schedule=nope", "not_found", 404},
+		} {
+			code, out := call(t, srv, "GET", tc.path, "")
+			require.Equal(t, tc.code, code, out)
+			require.Equal(t, tc.typ, out["errorType"], out)
+		}
+		require.NoError(t, db.Close())
+		for _, path := range []string{"/api/v1/oncall?service=api", "/api/v1/oncall?schedule=api-primary", "/api/v1/oncall"} {
+			code, out := call(t, srv, "GET", path, "")
+			require.Equal(t, 500, code, out)
+			require.Equal(t, "internal", out["errorType"], out)
+		}
+	})
+}

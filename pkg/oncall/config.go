@@ -27,6 +27,10 @@ type Config struct {
 // DefaultGapHorizon is the default of gap_horizon.
 const DefaultGapHorizon = model.Duration(14 * 24 * time.Hour)
 
+// MaxGapHorizon bounds gap_horizon as the API bounds its windows (366
+// days): the shifts of a window are computed handoff by handoff.
+const MaxGapHorizon = model.Duration(366 * 24 * time.Hour)
+
 // User is a person who can be paged, with a contact per channel.
 type User struct {
 	Name     string `yaml:"name" json:"name"`
@@ -162,6 +166,9 @@ func (c *Config) Validate() error {
 	}
 	if c.GapHorizon < 0 {
 		return errors.New("gap_horizon must be positive")
+	}
+	if c.GapHorizon > MaxGapHorizon {
+		return fmt.Errorf("gap_horizon %s is longer than %s", c.GapHorizon, MaxGapHorizon)
 	}
 	users := map[string]bool{}
 	for _, u := range c.Users {

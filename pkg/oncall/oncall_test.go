@@ -154,6 +154,7 @@ func TestBadConfig(t *testing.T) {
 		{"unknown layer user", "users: [{name: a}]\nschedules: [{name: s, layers: [{rotation: daily, start: '2026-01-01T09:00', users: [z]}]}]", "oncall: schedule \"s\": layer \"layer-1\": unknown user \"z\""},
 		{"bad restriction", "users: [{name: a}]\nschedules: [{name: s, layers: [{rotation: daily, start: '2026-01-01T09:00', users: [a], restrictions: [{from: '9am', to: '17:00'}]}]}]", "oncall: schedule \"s\": layer \"layer-1\": restriction: invalid time of day \"9am\" (want HH:MM)"},
 		{"override backwards", "users: [{name: a}]\nschedules: [{name: s, layers: [{rotation: daily, start: '2026-01-01T09:00', users: [a]}], overrides: [{user: a, start: 2026-01-02T00:00:00Z, end: 2026-01-01T00:00:00Z}]}]", "oncall: schedule \"s\": override for \"a\": end 2026-01-01T00:00:00Z is not after start 2026-01-02T00:00:00Z"},
+		{"gap horizon too long", "gap_horizon: 400d", "oncall: gap_horizon 400d is longer than 366d"},
 		{"unknown service schedule", "services: [{name: api, primary: nope}]", "oncall: service \"api\": unknown primary schedule \"nope\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -211,4 +212,34 @@ func TestRestrictionAcrossDST(t *testing.T) {
 			require.Equal(t, want, got, "shift at %s (%s)", at.UTC().Format(time.RFC3339), at.In(s.Location()).Format("15:04 MST"))
 		}
 	}
+}
+
+// A custom rotation of short shifts has more handoffs in a long window
+// (a year of shifts from the API, 366 days at most) than a fixed cap of
+// 100,000 allowed: past the cap, whoever was on call then stayed on call
+// to the window's end. Every handoff counts, to the last one.
+func TestShortShiftsOverALongWindow(t *testing.T) {
+	var c Config
+	require.NoError(t, yaml.Unmarshal([]byte(`
+users: [{name: a}, {name: b}]
+schedules:
+  - name: s
+    layers: [{rotation: custom, shift_length: 5m, start: "2027-01-01T00:00", users: [a, b]}]
+`), &c))
+	s := c.Schedule("s")
+	from := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	to := from.Add(366 * 24 * time.Hour)
+	sh := s.Shifts(from, to, nil)
+	require.Equal(t, 366*24*12, len(sh), "one shift per 5 minutes")
+	for i, x := range sh {
+		if x.End.Sub(x.Start) != 5*time.Minute || x.User != []string{"a", "b"}[i%2] {
+			require.Failf(t, "wrong shift", "shift %d: %+v", i, x)
+		}
+	}
+	at := to.Add(-time.Minute)
+	h, ok := s.NextHandoff(to.Add(-7*time.Minute), time.Hour, nil)
+	require.True(t, ok)
+	require.Equal(t, to.Add(-5*time.Minute), h.UTC())
+	u, _ := s.At(at, nil)
+	require.Equal(t, sh[len(sh)-1].User, u)
 }

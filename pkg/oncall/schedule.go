@@ -119,9 +119,13 @@ func (s *Schedule) changePoints(from, to time.Time, extra []*Override) []time.Ti
 		if cur.Before(l.start) {
 			cur = l.start
 		}
-		for i := 0; i < 100000; i++ {
+		// Every handoff of the window: a shift is at least a minute,
+		// and windows at most 366 days (the API's, gap_horizon), so
+		// this ends; no cap that would leave the rest of a long window
+		// to whoever was on call at the cap.
+		for {
 			_, _, end := l.shiftAt(cur)
-			if !end.Before(to) {
+			if !end.Before(to) || !end.After(cur) {
 				break
 			}
 			add(end)

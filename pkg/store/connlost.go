@@ -10,14 +10,20 @@ import (
 
 // ConnectionLost reports whether err says that the connection to the
 // database broke under a transaction: the server ended the session (a
-// restart, pg_terminate_backend) or the network failed. The transaction
-// did not commit, or (lost at COMMIT) its outcome is unknown; the same
-// write on another connection may succeed.
+// restart, pg_terminate_backend) or the network failed; or that no
+// connection could be made for it (the server is shutting down, starting
+// up or unreachable: the rest of a restart). The transaction did not
+// commit, or (lost at COMMIT) its outcome is unknown; the same write on
+// another connection, once the server is back, may succeed.
 func ConnectionLost(err error) bool {
 	if err == nil {
 		return false
 	}
 	if errors.Is(err, driver.ErrBadConn) {
+		return true
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
 		return true
 	}
 	var pe *pgconn.PgError
