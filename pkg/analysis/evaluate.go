@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -127,6 +128,10 @@ func (e *Evaluator) querier() Querier {
 	return e.q
 }
 
+// serviceRE is what a service name may hold (the SLO specs' rule, up
+// to a Kubernetes name's length).
+var serviceRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
 // Selector renders a label set as PromQL matchers without braces, sorted
 // by name, values quoted: job="checkout",track="canary".
 func Selector(ls map[string]string) string {
@@ -164,6 +169,11 @@ func (e *Evaluator) Evaluate(ctx context.Context, spec *Spec, t Target, at time.
 	}
 	if len(t.Service) > maxKubeName {
 		return Result{}, &TargetError{fmt.Sprintf("service is longer than %d bytes", maxKubeName)}
+	}
+	// Query templates may write {{.Service}} inside a quoted matcher
+	// value: a caller's service is a name, never PromQL.
+	if !serviceRE.MatchString(t.Service) {
+		return Result{}, &TargetError{fmt.Sprintf("service %q is not a service name (letters, digits, '_', '.', '-')", t.Service)}
 	}
 	if len(t.Canary) == 0 {
 		return Result{}, &TargetError{"canary labels are required (the label set selecting the canary's series)"}
