@@ -299,6 +299,11 @@ func (r *evalRun) query(c Check, selector string) (string, error) {
 	d := r.data
 	d.Selector = selector
 	if err := c.tmpl.Execute(&b, d); err != nil {
+		if errors.Is(err, errQueryTooLong) {
+			// The spec rendered within the bound when it loaded: the
+			// caller's labels made it longer.
+			return "", &TargetError{fmt.Sprintf("the canary and baseline labels make a query longer than %d bytes", maxQueryBytes)}
+		}
 		return "", fmt.Errorf("render query: %w", err)
 	}
 	return b.String(), nil

@@ -102,3 +102,23 @@ checks:
 		}
 	}
 }
+
+// Labels long enough to render a query past its bound are the caller's
+// mistake (400 naming it), not the server's (500).
+func TestLongLabelsRefused(t *testing.T) {
+	q := &recordingQuerier{}
+	srv := newServer(t, NewEvaluator(q, nil), nil, time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
+	body, _ := json.Marshal(RunRequest{Canary: map[string]string{"job": strings.Repeat("a", maxQueryBytes)}, Baseline: map[string]string{"job": "api"}})
+	resp, err := http.Post(srv.URL+"/api/v1/analysis/api/run", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "labels make a query longer than 65536 bytes") {
+		t.Errorf("%d %s, want 400 naming the labels", resp.StatusCode, b)
+	}
+	if len(q.queries) != 0 {
+		t.Errorf("queried %d times", len(q.queries))
+	}
+}
