@@ -111,9 +111,18 @@ func TestKubernetesExamples(t *testing.T) {
 		kinds[obj["kind"].(string)]++
 		routes := map[string]string{"pre-rollout": FlaggerPreRollout, "confirm-promotion": FlaggerConfirmPromotion, "rollback": FlaggerRollback}
 		hooks := dig(obj, "spec", "analysis", "webhooks").([]any)
+		manual := 0
 		for _, h := range hooks {
 			h := h.(map[string]any)
 			u, err := url.Parse(h["url"].(string))
+			if err == nil && strings.HasPrefix(u.Host, "flagger-loadtester.") {
+				// A human's abort: flagger-loadtester's rollback gate.
+				if h["type"] != "rollback" || u.Path != "/rollback/check" {
+					t.Errorf("webhook %v (%v) calls %v, want flagger-loadtester's /rollback/check", h["name"], h["type"], h["url"])
+				}
+				manual++
+				continue
+			}
 			if err != nil || u.Path != routes[h["type"].(string)] {
 				t.Errorf("webhook %v (%v) calls %v, want %s", h["name"], h["type"], h["url"], routes[h["type"].(string)])
 			}
@@ -129,8 +138,8 @@ func TestKubernetesExamples(t *testing.T) {
 				}
 			}
 		}
-		if len(hooks) != 3 {
-			t.Errorf("%d webhooks, want pre-rollout, confirm-promotion and rollback", len(hooks))
+		if len(hooks) != 4 || manual != 1 {
+			t.Errorf("%d webhooks (%d manual), want sred's pre-rollout, confirm-promotion and rollback and a manual rollback gate", len(hooks), manual)
 		}
 		for _, m := range dig(obj, "spec", "analysis", "metrics").([]any) {
 			name := dig(m, "templateRef", "name")
