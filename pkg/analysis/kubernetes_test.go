@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/prometheus/prometheus/promql/parser"
@@ -97,6 +98,16 @@ func TestKubernetesExamples(t *testing.T) {
 			}
 			if web["jsonPath"] != "{$.data}" || web["method"] != "POST" {
 				t.Errorf("web provider: jsonPath %v method %v", web["jsonPath"], web["method"])
+			}
+			// A measurement taken before the canary served a spec's
+			// interval of traffic is inconclusive, and one inconclusive
+			// answer pauses the rollout.
+			delay, _ := dig(obj, "spec", "metrics", 0, "initialDelay").(string)
+			d, err := time.ParseDuration(delay)
+			for _, s := range specs {
+				if s.Name == "api" && (err != nil || d < time.Duration(s.Interval)) {
+					t.Errorf("sred-verdict initialDelay %q: want at least the analysis' interval %v", delay, time.Duration(s.Interval))
+				}
 			}
 		case "Rollout":
 			for _, tpl := range dig(obj, "spec", "strategy", "canary", "analysis", "templates").([]any) {
