@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/clock"
@@ -298,6 +300,15 @@ func readFlagger(w http.ResponseWriter, r *http.Request) (FlaggerPayload, bool) 
 	}
 	if err == nil && (len(p.Name) > maxKubeName || len(p.Namespace) > maxKubeNamespace) {
 		err = fmt.Errorf("name and namespace of the canary are Kubernetes names: at most %d and %d bytes", maxKubeName, maxKubeNamespace)
+	}
+	// They name the canary in the recorded gate decision: no text that
+	// could pass for more of the record.
+	if err == nil {
+		if msgs := validation.IsDNS1123Subdomain(p.Name); len(msgs) > 0 {
+			err = fmt.Errorf("name %q of the canary is not a Kubernetes name: %s", p.Name, strings.Join(msgs, "; "))
+		} else if msgs := validation.IsDNS1123Label(p.Namespace); len(msgs) > 0 {
+			err = fmt.Errorf("namespace %q of the canary is not a Kubernetes namespace: %s", p.Namespace, strings.Join(msgs, "; "))
+		}
 	}
 	if err == nil {
 		err = limits.Check(&p)
