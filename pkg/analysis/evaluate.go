@@ -287,9 +287,18 @@ func (r *evalRun) check(ctx context.Context, c Check, requests float64) (CheckRe
 	if err != nil {
 		return cr, err
 	}
-	if requests < minReq && cr.Verdict != Fail {
+	switch {
+	case requests >= minReq:
+	case cr.Verdict != Fail:
 		cr.Verdict = Inconclusive
 		cr.Reason = fmt.Sprintf("canary served %s requests, fewer than the %s this check needs (%s)", num(requests), num(minReq), cr.Reason)
+	case cr.Value == nil && !cr.NoData:
+		// It failed on an infinite value: below the traffic floor, a
+		// division by the canary's own traffic (CPU per request of an
+		// idle canary), no more evidence than a NaN. A finite failure
+		// (a down canary) and a noData policy of fail still fail.
+		cr.Verdict = Inconclusive
+		cr.Reason = fmt.Sprintf("canary served %s requests, fewer than the %s this check needs, and its value is infinite (%s)", num(requests), num(minReq), cr.Reason)
 	}
 	return cr, nil
 }

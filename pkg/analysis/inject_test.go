@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -120,5 +121,66 @@ func TestLongLabelsRefused(t *testing.T) {
 	}
 	if len(q.queries) != 0 {
 		t.Errorf("queried %d times", len(q.queries))
+	}
+}
+
+// idleQuerier answers for a canary that is up but has served no request
+// yet (the first check of a rollout): its CPU seconds per request divide
+// by zero (+Inf), its error ratio and latency are NaN, and no SLO
+// recording exists.
+type idleQuerier struct{}
+
+func (idleQuerier) Instant(_ context.Context, q string, at time.Time) (model.Vector, error) {
+	canary := strings.Contains(q, `track="canary"`)
+	var v float64
+	switch {
+	case strings.Contains(q, "slo:burn_rate"):
+		return nil, nil
+	case strings.Contains(q, "process_cpu_seconds_total") && canary:
+		v = math.Inf(1)
+	case strings.Contains(q, "process_cpu_seconds_total"):
+		v = 0.0014
+	case strings.Contains(q, "up{"):
+		v = 1
+	case strings.Contains(q, "histogram_quantile") && canary, strings.Contains(q, `code=~`) && canary:
+		v = math.NaN()
+	case strings.Contains(q, "histogram_quantile"):
+		v = 0.1
+	case canary:
+		v = 0
+	default:
+		v = 1200
+	}
+	return model.Vector{{Metric: model.Metric{}, Value: model.SampleValue(v), Timestamp: model.TimeFromUnixNano(at.UnixNano())}}, nil
+}
+
+func (idleQuerier) Range(context.Context, string, v1.Range) (model.Matrix, error) { return nil, nil }
+
+// A canary that has served no request is paused, not rolled back, by a
+// check whose value is per request (the example's saturation): its +Inf is
+// no evidence, and the Flagger rollback hook, which Flagger asks from the
+// first interval on, must not roll back every canary before its traffic.
+func TestIdleCanaryNotRolledBack(t *testing.T) {
+	end := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	srv := newServer(t, NewEvaluator(idleQuerier{}, nil), nil, end)
+	meta := map[string]string{"analysis": "api", "canary": "job=api,track=canary", "baseline": "job=api,track=stable"}
+	ok, ans, code := flaggerCall(t, srv.URL+FlaggerRollback, meta)
+	if ok || ans.Result == nil || ans.Result.Verdict != Inconclusive {
+		t.Fatalf("rollback hook: success %v (%d), want no rollback of an idle canary: %+v", ok, code, ans)
+	}
+	for _, c := range ans.Result.Checks {
+		want := Inconclusive
+		if c.Name == "health" {
+			want = Pass
+		}
+		if c.Verdict != want {
+			t.Errorf("check %s: %s (%s), want %s", c.Name, c.Verdict, c.Reason, want)
+		}
+		if c.Name == "saturation" && !strings.Contains(c.Reason, "its value is infinite") {
+			t.Errorf("saturation: reason %q", c.Reason)
+		}
+	}
+	if ok, ans, _ := flaggerCall(t, srv.URL+FlaggerConfirmPromotion, meta); ok || ans.Result.Verdict != Inconclusive {
+		t.Errorf("confirm-promotion: success %v, verdict %s, want held as inconclusive", ok, ans.Result.Verdict)
 	}
 }
