@@ -202,6 +202,10 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 				web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown parameter %q (want service, canary, baseline or time)", k))
 				return
 			}
+			if len(q[k]) > 1 {
+				web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("parameter %q given %d times: give it once", k, len(q[k])))
+				return
+			}
 		}
 		var err error
 		req.Service, req.Time = q.Get("service"), q.Get("time")

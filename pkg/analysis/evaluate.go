@@ -152,6 +152,11 @@ func validLabels(side string, ls map[string]string) error {
 		if !model.LabelName(k).IsValidLegacy() {
 			return fmt.Errorf("%s label name %q is not a valid Prometheus label name", side, k)
 		}
+		// __name__ would contradict the query's own metric name (Prometheus
+		// refuses the query); names starting with __ are Prometheus' own.
+		if strings.HasPrefix(k, "__") {
+			return fmt.Errorf("%s label name %q is reserved (names starting with __ are Prometheus' own)", side, k)
+		}
 	}
 	return nil
 }

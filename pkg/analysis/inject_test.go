@@ -184,3 +184,31 @@ func TestIdleCanaryNotRolledBack(t *testing.T) {
 		t.Errorf("confirm-promotion: success %v, verdict %s, want held as inconclusive", ok, ans.Result.Verdict)
 	}
 }
+
+// What a caller gets wrong in a run's target is a 400 naming it, before
+// Prometheus is asked: a reserved label name (Prometheus would refuse the
+// query, which sred would report as unavailable, 503), a parameter given
+// twice (the second was ignored).
+func TestRunTargetMistakes(t *testing.T) {
+	q := &recordingQuerier{}
+	srv := newServer(t, NewEvaluator(q, nil), nil, time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
+	for _, tc := range []struct{ query, err string }{
+		{"canary=__name__=up&baseline=job=api", `canary label name \"__name__\" is reserved`},
+		{"canary=job=api&baseline=__meta_pod=x", `baseline label name \"__meta_pod\" is reserved`},
+		{"canary=job=api,track=canary&canary=job=other&baseline=job=api", `parameter \"canary\" given 2 times`},
+		{"canary=job=api&baseline=job=api&service=api&service=other", `parameter \"service\" given 2 times`},
+	} {
+		resp, err := http.Get(srv.URL + "/api/v1/analysis/api/run?" + tc.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), tc.err) {
+			t.Errorf("%s: %d %s, want 400 with %s", tc.query, resp.StatusCode, b, tc.err)
+		}
+	}
+	if len(q.queries) != 0 {
+		t.Errorf("Prometheus asked %d queries", len(q.queries))
+	}
+}
