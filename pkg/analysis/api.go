@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/clock"
@@ -200,6 +202,10 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 				web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown parameter %q (want service, canary, baseline or time)", k))
 				return
 			}
+			if len(q[k]) > 1 {
+				web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("parameter %q given %d times: give it once", k, len(q[k])))
+				return
+			}
 		}
 		var err error
 		req.Service, req.Time = q.Get("service"), q.Get("time")
@@ -298,6 +304,15 @@ func readFlagger(w http.ResponseWriter, r *http.Request) (FlaggerPayload, bool) 
 	}
 	if err == nil && (len(p.Name) > maxKubeName || len(p.Namespace) > maxKubeNamespace) {
 		err = fmt.Errorf("name and namespace of the canary are Kubernetes names: at most %d and %d bytes", maxKubeName, maxKubeNamespace)
+	}
+	// They name the canary in the recorded gate decision: no text that
+	// could pass for more of the record.
+	if err == nil {
+		if msgs := validation.IsDNS1123Subdomain(p.Name); len(msgs) > 0 {
+			err = fmt.Errorf("name %q of the canary is not a Kubernetes name: %s", p.Name, strings.Join(msgs, "; "))
+		} else if msgs := validation.IsDNS1123Label(p.Namespace); len(msgs) > 0 {
+			err = fmt.Errorf("namespace %q of the canary is not a Kubernetes namespace: %s", p.Namespace, strings.Join(msgs, "; "))
+		}
 	}
 	if err == nil {
 		err = limits.Check(&p)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -127,6 +128,10 @@ func (e *Evaluator) querier() Querier {
 	return e.q
 }
 
+// serviceRE is what a service name may hold (the SLO specs' rule, up
+// to a Kubernetes name's length).
+var serviceRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
 // Selector renders a label set as PromQL matchers without braces, sorted
 // by name, values quoted: job="checkout",track="canary".
 func Selector(ls map[string]string) string {
@@ -147,6 +152,11 @@ func validLabels(side string, ls map[string]string) error {
 		if !model.LabelName(k).IsValidLegacy() {
 			return fmt.Errorf("%s label name %q is not a valid Prometheus label name", side, k)
 		}
+		// __name__ would contradict the query's own metric name (Prometheus
+		// refuses the query); names starting with __ are Prometheus' own.
+		if strings.HasPrefix(k, "__") {
+			return fmt.Errorf("%s label name %q is reserved (names starting with __ are Prometheus' own)", side, k)
+		}
 	}
 	return nil
 }
@@ -164,6 +174,11 @@ func (e *Evaluator) Evaluate(ctx context.Context, spec *Spec, t Target, at time.
 	}
 	if len(t.Service) > maxKubeName {
 		return Result{}, &TargetError{fmt.Sprintf("service is longer than %d bytes", maxKubeName)}
+	}
+	// Query templates may write {{.Service}} inside a quoted matcher
+	// value: a caller's service is a name, never PromQL.
+	if !serviceRE.MatchString(t.Service) {
+		return Result{}, &TargetError{fmt.Sprintf("service %q is not a service name (letters, digits, '_', '.', '-')", t.Service)}
 	}
 	if len(t.Canary) == 0 {
 		return Result{}, &TargetError{"canary labels are required (the label set selecting the canary's series)"}
@@ -277,9 +292,18 @@ func (r *evalRun) check(ctx context.Context, c Check, requests float64) (CheckRe
 	if err != nil {
 		return cr, err
 	}
-	if requests < minReq && cr.Verdict != Fail {
+	switch {
+	case requests >= minReq:
+	case cr.Verdict != Fail:
 		cr.Verdict = Inconclusive
 		cr.Reason = fmt.Sprintf("canary served %s requests, fewer than the %s this check needs (%s)", num(requests), num(minReq), cr.Reason)
+	case cr.Value == nil && !cr.NoData:
+		// It failed on an infinite value: below the traffic floor, a
+		// division by the canary's own traffic (CPU per request of an
+		// idle canary), no more evidence than a NaN. A finite failure
+		// (a down canary) and a noData policy of fail still fail.
+		cr.Verdict = Inconclusive
+		cr.Reason = fmt.Sprintf("canary served %s requests, fewer than the %s this check needs, and its value is infinite (%s)", num(requests), num(minReq), cr.Reason)
 	}
 	return cr, nil
 }
@@ -289,6 +313,11 @@ func (r *evalRun) query(c Check, selector string) (string, error) {
 	d := r.data
 	d.Selector = selector
 	if err := c.tmpl.Execute(&b, d); err != nil {
+		if errors.Is(err, errQueryTooLong) {
+			// The spec rendered within the bound when it loaded: the
+			// caller's labels made it longer.
+			return "", &TargetError{fmt.Sprintf("the canary and baseline labels make a query longer than %d bytes", maxQueryBytes)}
+		}
 		return "", fmt.Errorf("render query: %w", err)
 	}
 	return b.String(), nil

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/prometheus/prometheus/promql/parser"
@@ -98,6 +99,16 @@ func TestKubernetesExamples(t *testing.T) {
 			if web["jsonPath"] != "{$.data}" || web["method"] != "POST" {
 				t.Errorf("web provider: jsonPath %v method %v", web["jsonPath"], web["method"])
 			}
+			// A measurement taken before the canary served a spec's
+			// interval of traffic is inconclusive, and one inconclusive
+			// answer pauses the rollout.
+			delay, _ := dig(obj, "spec", "metrics", 0, "initialDelay").(string)
+			d, err := time.ParseDuration(delay)
+			for _, s := range specs {
+				if s.Name == "api" && (err != nil || d < time.Duration(s.Interval)) {
+					t.Errorf("sred-verdict initialDelay %q: want at least the analysis' interval %v", delay, time.Duration(s.Interval))
+				}
+			}
 		case "Rollout":
 			for _, tpl := range dig(obj, "spec", "strategy", "canary", "analysis", "templates").([]any) {
 				name := tpl.(map[string]any)["templateName"].(string)
@@ -111,9 +122,18 @@ func TestKubernetesExamples(t *testing.T) {
 		kinds[obj["kind"].(string)]++
 		routes := map[string]string{"pre-rollout": FlaggerPreRollout, "confirm-promotion": FlaggerConfirmPromotion, "rollback": FlaggerRollback}
 		hooks := dig(obj, "spec", "analysis", "webhooks").([]any)
+		manual := 0
 		for _, h := range hooks {
 			h := h.(map[string]any)
 			u, err := url.Parse(h["url"].(string))
+			if err == nil && strings.HasPrefix(u.Host, "flagger-loadtester.") {
+				// A human's abort: flagger-loadtester's rollback gate.
+				if h["type"] != "rollback" || u.Path != "/rollback/check" {
+					t.Errorf("webhook %v (%v) calls %v, want flagger-loadtester's /rollback/check", h["name"], h["type"], h["url"])
+				}
+				manual++
+				continue
+			}
 			if err != nil || u.Path != routes[h["type"].(string)] {
 				t.Errorf("webhook %v (%v) calls %v, want %s", h["name"], h["type"], h["url"], routes[h["type"].(string)])
 			}
@@ -129,8 +149,8 @@ func TestKubernetesExamples(t *testing.T) {
 				}
 			}
 		}
-		if len(hooks) != 3 {
-			t.Errorf("%d webhooks, want pre-rollout, confirm-promotion and rollback", len(hooks))
+		if len(hooks) != 4 || manual != 1 {
+			t.Errorf("%d webhooks (%d manual), want sred's pre-rollout, confirm-promotion and rollback and a manual rollback gate", len(hooks), manual)
 		}
 		for _, m := range dig(obj, "spec", "analysis", "metrics").([]any) {
 			name := dig(m, "templateRef", "name")

@@ -387,12 +387,15 @@ func hasRange(n tparse.Node) bool {
 // loader or a run produce megabytes ({{range 1000000000}}).
 const maxQueryBytes = 64 << 10
 
+// errQueryTooLong is the error of a query rendered past maxQueryBytes.
+var errQueryTooLong = fmt.Errorf("rendered query longer than %d bytes", maxQueryBytes)
+
 // limitedBuffer is a bytes.Buffer that refuses to grow past maxQueryBytes.
 type limitedBuffer struct{ bytes.Buffer }
 
 func (l *limitedBuffer) Write(p []byte) (int, error) {
 	if l.Len()+len(p) > maxQueryBytes {
-		return 0, fmt.Errorf("rendered query longer than %d bytes", maxQueryBytes)
+		return 0, errQueryTooLong
 	}
 	return l.Buffer.Write(p)
 }
@@ -426,6 +429,9 @@ func (s *Spec) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	if strings.TrimSpace(s.Service) == "" {
 		return errors.New("service is required (the service whose SLOs the burn-rate check reads)")
+	}
+	if !serviceRE.MatchString(s.Service) || len(s.Service) > maxKubeName {
+		return fmt.Errorf("service %q must be a service name: letters, digits, '_', '.', '-' (at most %d)", s.Service, maxKubeName)
 	}
 	if s.Interval < 0 {
 		return fmt.Errorf("interval %v must be positive", s.Interval)

@@ -71,6 +71,7 @@ func TestBadSpecs(t *testing.T) {
 		{"unknown field", head + "foo: 1\n", `line 5: unknown field "foo"`},
 		{"wrong kind", strings.Replace(head, "RolloutAnalysis", "Rollout", 1), `kind must be "RolloutAnalysis", got "Rollout"`},
 		{"no service", strings.Replace(head, "service: api\n", "", 1), "service is required"},
+		{"service not a name", strings.Replace(head, "service: api\n", "service: 'api\"} or vector(1) or up{x=\"'\n", 1), `service "api\"} or vector(1) or up{x=\"" must be a service name`},
 		{"zero traffic allowed", head + "minRequests: 0.5\n", "minRequests 0.5 must be at least 1: a canary that served no requests is never promoted"},
 		{"no noData", head + "checks:\n- name: c\n  type: threshold\n  query: up\n  max: 1\n", `check "c": noData is required: fail, pass or inconclusive`},
 		{"bad noData", head + "checks:\n- name: c\n  type: threshold\n  query: up\n  max: 1\n  noData: skip\n", `noData "skip" must be fail, pass or inconclusive`},

@@ -80,6 +80,17 @@ func TestScalingWired(t *testing.T) {
 			code, env = getJSON(t, srv.URL+"/api/v1/scaling/backtest?policy=ml-pipeline&from=yesterday", nil, nil)
 			require.Equal(t, http.StatusBadRequest, code)
 			require.Contains(t, env.Error, `time "yesterday": want RFC 3339`)
+			// A typo or a repeated parameter is a 400, not an answer about
+			// every policy or the first one.
+			code, env = getJSON(t, srv.URL+"/api/v1/scaling/decisions?polcy=ml-pipeline", nil, nil)
+			require.Equal(t, http.StatusBadRequest, code)
+			require.Contains(t, env.Error, `unknown parameter "polcy" (want policy, limit)`)
+			code, env = getJSON(t, srv.URL+"/api/v1/scaling/backtest?policy=ml-pipeline&policy=api", nil, nil)
+			require.Equal(t, http.StatusBadRequest, code)
+			require.Contains(t, env.Error, `parameter "policy" given 2 times`)
+			code, env = getJSON(t, srv.URL+"/api/v1/scaling/policies?service=api", nil, nil)
+			require.Equal(t, http.StatusBadRequest, code)
+			require.Contains(t, env.Error, `unknown parameter "service" (want none)`)
 
 			// The console page graphs the backtest.
 			resp, err := http.Get(srv.URL + "/scaling?policy=ml-pipeline&from=2m&to=1m")

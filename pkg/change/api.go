@@ -99,6 +99,10 @@ func writeErr(w http.ResponseWriter, err error) {
 		web.Error(w, http.StatusConflict, "refused", err)
 	case errors.Is(err, ErrNotFound):
 		web.Error(w, http.StatusNotFound, "not_found", err)
+	case errors.Is(err, ErrKeyReused):
+		// As the IETF's Idempotency-Key draft: a key reused for another
+		// request is 422 (409 is the gate's refusal).
+		web.Error(w, http.StatusUnprocessableEntity, "bad_data", err)
 	case errors.Is(err, ErrFinished):
 		web.Error(w, http.StatusConflict, "conflict", err)
 	case errors.Is(err, ErrBadRequest), errors.Is(err, budget.ErrBadRequest):

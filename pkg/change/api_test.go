@@ -3,6 +3,7 @@ package change_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -246,6 +247,16 @@ func TestChangesAPI(t *testing.T) {
 		code, a = call(t, srv, http.MethodGet, "/api/v1/changes?service=batch", "")
 		require.Equal(t, http.StatusOK, code)
 		require.Len(t, decode[change.List](t, a).Changes, 1)
+		// The key of another service's or kind's change is not a retry:
+		// 422 naming the change, not a 200 that records nothing.
+		for _, body := range []string{`{"service": "stream", "key": "ci-job-4711", "commit": "ccc"}`, `{"service": "batch", "kind": "config", "key": "ci-job-4711"}`} {
+			code, a = call(t, srv, http.MethodPost, "/api/v1/changes", body)
+			require.Equal(t, http.StatusUnprocessableEntity, code, body)
+			require.Contains(t, a.Error, fmt.Sprintf(`idempotency key already used: key "ci-job-4711" is change %d, a deploy of batch`, first.ID), body)
+		}
+		code, a = call(t, srv, http.MethodGet, "/api/v1/changes?service=stream", "")
+		require.Equal(t, http.StatusOK, code)
+		require.Empty(t, decode[change.List](t, a).Changes)
 
 		code, a = call(t, srv, http.MethodGet, "/api/v1/changes?service=api", "")
 		require.Equal(t, http.StatusOK, code)

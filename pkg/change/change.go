@@ -142,6 +142,9 @@ var (
 	// ErrFinished is returned by Finish for a change already finished
 	// with another outcome.
 	ErrFinished = errors.New("change already finished")
+	// ErrKeyReused is returned for an idempotency key that names a
+	// change of another service or kind: not a retry.
+	ErrKeyReused = errors.New("idempotency key already used")
 )
 
 // Options build a Service.

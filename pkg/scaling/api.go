@@ -2,8 +2,11 @@ package scaling
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rootuip/sre/pkg/web"
@@ -47,7 +50,31 @@ func (c *Controller) Statuses(ctx context.Context) ([]PolicyStatus, error) {
 	return out, nil
 }
 
+// onlyParams answers 400 for a parameter the route does not take or one
+// given twice (a typo such as ?polcy= would otherwise widen the answer to
+// every policy), as the other routes do.
+func onlyParams(w http.ResponseWriter, r *http.Request, names ...string) bool {
+	for k, vs := range r.URL.Query() {
+		if !slices.Contains(names, k) {
+			want := "none"
+			if len(names) > 0 {
+				want = strings.Join(names, ", ")
+			}
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown parameter %q (want %s)", k, want))
+			return false
+		}
+		if len(vs) > 1 {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("parameter %q given %d times: give it once", k, len(vs)))
+			return false
+		}
+	}
+	return true
+}
+
 func (c *Controller) servePolicies(w http.ResponseWriter, r *http.Request) {
+	if !onlyParams(w, r) {
+		return
+	}
 	out, err := c.Statuses(r.Context())
 	if err != nil {
 		web.Error(w, http.StatusInternalServerError, "internal", err)
@@ -57,6 +84,9 @@ func (c *Controller) servePolicies(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Controller) serveDecisions(w http.ResponseWriter, r *http.Request) {
+	if !onlyParams(w, r, "policy", "limit") {
+		return
+	}
 	limit := 100
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -109,6 +139,9 @@ func (c *Controller) Backtest(ctx context.Context, name, fromS, toS string) (Bac
 }
 
 func (c *Controller) serveBacktest(w http.ResponseWriter, r *http.Request) {
+	if !onlyParams(w, r, "policy", "from", "to") {
+		return
+	}
 	q := r.URL.Query()
 	res, code, err := c.Backtest(r.Context(), q.Get("policy"), q.Get("from"), q.Get("to"))
 	if err != nil {

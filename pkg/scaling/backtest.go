@@ -79,8 +79,11 @@ type BacktestResult struct {
 	Ups     int     `json:"ups"`
 	Downs   int     `json:"downs"`
 	Held    int     `json:"held_by_cooldown"`
-	MinSeen int     `json:"min_instances_seen"`
-	MaxSeen int     `json:"max_instances_seen"`
+	// NoData counts the evaluations without a value (the query returned
+	// nothing): all of them when the query is wrong for the range.
+	NoData  int `json:"evaluations_without_data"`
+	MinSeen int `json:"min_instances_seen"`
+	MaxSeen int `json:"max_instances_seen"`
 	// UpThreshold is scale_up.threshold (target_value without one);
 	// DownThreshold is scale_down.threshold when there is one.
 	UpThreshold   float64  `json:"up_threshold"`
@@ -161,7 +164,9 @@ func replay(p *Policy, samples []Sample, from, to time.Time, initial int) Backte
 		}
 		r.MinSeen, r.MaxSeen = min(r.MinSeen, st.Instances), max(r.MaxSeen, st.Instances)
 		r.Points = append(r.Points, Point{Time: now, Value: d.Value, NoData: d.NoData, Instances: st.Instances})
-		if !d.NoData {
+		if d.NoData {
+			r.NoData++
+		} else {
 			if d.Value > r.UpThreshold {
 				r.AboveUp += Seconds(iv)
 			}

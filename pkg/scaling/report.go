@@ -34,12 +34,23 @@ func parseDuration(s string) (time.Duration, error) {
 	return time.ParseDuration(s)
 }
 
+func noDataHint(r BacktestResult) string {
+	if r.NoData == len(r.Points) {
+		return "check the policy's query and the range: nothing was replayed"
+	}
+	return "decided as no data"
+}
+
 // WriteBacktest prints a backtest: a summary, the decisions, and the
 // instance count over time (one line per change).
 func WriteBacktest(w io.Writer, r BacktestResult) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Backtest of scaling policy %s (service %s) from %s to %s, every %s\n", r.Policy, r.Service,
 		r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339), r.Interval)
+	if r.NoData > 0 {
+		// A quiet replay of a query that returned nothing is no tuning.
+		fmt.Fprintf(&b, "  no data: %d of %d evaluations had no value of the query (%s)\n", r.NoData, len(r.Points), noDataHint(r))
+	}
 	fmt.Fprintf(&b, "  actions: %d (%d up, %d down), %d held back by a cooldown\n", r.Actions, r.Ups, r.Downs, r.Held)
 	fmt.Fprintf(&b, "  instances: between %d and %d\n", r.MinSeen, r.MaxSeen)
 	fmt.Fprintf(&b, "  time above %g: %s\n", r.UpThreshold, r.AboveUp)
