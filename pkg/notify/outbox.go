@@ -540,10 +540,8 @@ func (s *Sender) channelResult(cfg *Config, ch string, now time.Time, derr error
 // sent in the order they were written, one at a time: PagerDuty keeps
 // the incident's state from its events, and an acknowledge or resolve
 // that overtook a trigger still being retried would be dropped (no such
-// incident yet), leaving the trigger to open an incident nobody closes;
-// a webhook receiver (a ticket system, a chat bot keeping a thread per
-// incident) keeps state from the events in the same way.
-var orderedChannels = map[jobs.Kind]bool{jobs.Kind(ChannelPagerDuty): true, jobs.Kind(ChannelWebhook): true}
+// incident yet), leaving the trigger to open an incident nobody closes.
+var orderedChannels = map[jobs.Kind]bool{jobs.Kind(ChannelPagerDuty): true}
 
 // holdOrdered returns the claimed jobs that may be sent now. A message of
 // an ordered channel written after another of the same incident that is
