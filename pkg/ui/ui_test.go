@@ -227,3 +227,30 @@ func TestPagesLinkIcon(t *testing.T) {
 		require.True(t, strings.HasPrefix(string(b), "<svg"), string(b))
 	})
 }
+
+// TestHomeCountsIncidents: the home page's card counts the incidents of
+// the last 30 days in words that agree with the number ("0 incidents",
+// "1 incident", "2 incidents"; it read "1 incidents").
+func TestHomeCountsIncidents(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		for i, want := range []string{"0 incidents, 0 resolved", "1 incident, 0 resolved", "2 incidents, 0 resolved"} {
+			if i > 0 {
+				key := string(rune('a' + i))
+				lbls := map[string]string{"alertname": "Down", "service": "api-" + key, "severity": "critical"}
+				_, err := svc.Ingest(t.Context(), incident.Notification{Receiver: "sred", Status: "firing", GroupKey: "{}:" + key, CommonLabels: lbls,
+					Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: key, StartsAt: time.Now(), Labels: lbls}}})
+				require.NoError(t, err)
+			}
+			// A console of its own each time: the card's figures are cached.
+			mux := http.NewServeMux()
+			ui.New(ui.Sources{Incidents: svc}, ui.Options{AllowAnonymous: true}).Register(mux)
+			srv := httptest.NewServer(mux)
+			code, body := get(t, srv.URL+"/")
+			srv.Close()
+			require.Equal(t, http.StatusOK, code)
+			require.Contains(t, body, "<p>"+want+"</p>")
+		}
+	})
+}
