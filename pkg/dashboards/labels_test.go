@@ -138,8 +138,8 @@ func TestMetricLabelsKnown(t *testing.T) {
 // of a histogram's buckets and a by clause over two metrics.
 func TestLabelProblems(t *testing.T) {
 	known := catalogueLabels(t, strings.NewReader(
-		"| `sre_webhook_deliveries_total` | counter | `outcome` | x |\n" +
-			"| `sre_incident_time_to_resolve_seconds` | histogram | `service`, `severity` | x |\n" +
+		"| `sre_webhook_deliveries_total` | counter | `outcome` | x |\n"+
+			"| `sre_incident_time_to_resolve_seconds` | histogram | `service`, `severity` | x |\n"+
 			"| `sre_jobs_pending` | gauge | `queue` (escalation, notify) | x |\n"))
 	for _, tc := range []struct {
 		expr string
