@@ -124,21 +124,37 @@ func share(rate float64) string {
 	return strconv.FormatFloat(rate*100, 'g', 4, 64) + "%"
 }
 
+// bannerURL is an address the banner prints, with what it shows.
+type bannerURL struct{ name, url, note string }
+
+// bannerURLs are the addresses the banner prints. Prometheus' own pages are
+// not among them: the pinned Prometheus is built with go install, which
+// leaves out its web UI (its pages answer 500 "Error opening React
+// index.html"), so the banner names its API.
+func bannerURLs(o options) []bannerURL {
+	return []bannerURL{
+		{"demo service", "http://" + o.demoAddr + "/admin/state", `scraped as job="api": the SLOs of examples/slos/api.yml watch it`},
+		{"Prometheus", "http://" + o.prometheusAddr + "/api/v1/alerts", "its API: built with go install, it has no web UI"},
+		{"Alertmanager", "http://" + o.alertmanagerAddr + "/#/alerts", ""},
+		{"sred", "http://" + o.sredAddr + "/", "incidents, on-call, runbooks, budgets"},
+	}
+}
+
 func printBanner(w io.Writer, o options) {
+	fmt.Fprintf(w, "\nThe demo is running (Ctrl-C stops everything):\n\n")
+	for _, u := range bannerURLs(o) {
+		if u.note != "" {
+			u.note = "   (" + u.note + ")"
+		}
+		fmt.Fprintf(w, "  %-13s %s%s\n", u.name, u.url, u.note)
+	}
 	fmt.Fprintf(w, `
-The demo is running (Ctrl-C stops everything):
-
-  demo service  http://%[1]s/admin/state   (scraped as job="api": the SLOs of examples/slos/api.yml watch it)
-  Prometheus    http://%[2]s/alerts
-  Alertmanager  http://%[3]s/#/alerts
-  sred          http://%[4]s/              (incidents, on-call, runbooks, budgets)
-
-Configurations, data and logs: %[5]s
+Configurations, data and logs: %[1]s
 
 In another terminal:
 
   make demo-break                 # every request of the demo fails: the page fires in about 2 minutes
   bin/srectl incidents list       # one incident for the SLO, severity CRITICAL
   make demo-heal                  # the incident turns "recovering" in about 35 minutes, resolves hours later
-`, o.demoAddr, o.prometheusAddr, o.alertmanagerAddr, o.sredAddr, o.dataDir)
+`, o.dataDir)
 }

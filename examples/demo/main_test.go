@@ -447,6 +447,21 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("Alertmanager's configuration file lacks %q:\n%s", want, amFile)
 	}
 
+	// Every address the banner prints answers: Prometheus' /alerts page
+	// answered 500 ("Error opening React index.html": go install builds
+	// Prometheus without its web UI).
+	for _, u := range bannerURLs(o) {
+		resp, err := http.Get(u.url)
+		if err != nil {
+			t.Fatalf("banner's %s %s: %v", u.name, u.url, err)
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("banner's %s %s answers %d: %s", u.name, u.url, resp.StatusCode, body)
+		}
+	}
+
 	sred := "http://" + o.sredAddr
 	// incidents lists every incident with its alerts; every one must be
 	// about an SLO (grouped by SLO) and there must be at most one.

@@ -128,16 +128,19 @@ func firstLine(s string) string {
 }
 
 // StatusHandler serves only the public status page (/status, /status.json,
-// /status/feed.atom and its stylesheet), for a listener of its own that
+// /status/feed.atom, its stylesheet and icon), for a listener of its own that
 // may face the internet (cmd/sred's --web.status-address).
 func (a *App) StatusHandler() http.Handler {
 	h := a.Handler()
+	public := map[string]bool{}
+	for _, route := range status.Routes {
+		public[strings.TrimPrefix(route, "GET ")] = true
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/status", "/status.json", "/status/feed.atom", "/status/status.css":
-			h.ServeHTTP(w, r)
-		default:
+		if !public[r.URL.Path] {
 			http.NotFound(w, r)
+			return
 		}
+		h.ServeHTTP(w, r)
 	})
 }

@@ -148,6 +148,14 @@ escalation:
 		}
 		require.Contains(t, html, "Major outage of Checkout")
 		require.Contains(t, html, "Database upgrade")
+		// The icon the page links is public on both listeners (without it
+		// the browser asks for /favicon.ico: 404, a console error).
+		require.Contains(t, html, `<link rel="icon" href="/status/favicon.svg"`)
+		resp, err := http.Get(base + "/status/favicon.svg")
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, base)
+		require.Equal(t, "image/svg+xml", resp.Header.Get("Content-Type"))
 		p = status.Page{}
 		require.NoError(t, json.Unmarshal([]byte(js), &p))
 		require.Equal(t, status.MajorOutage, p.Status)

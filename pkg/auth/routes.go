@@ -98,6 +98,7 @@ var Routes = map[string]Access{
 	"GET /status.json":                                      public,
 	"GET /status/feed.atom":                                 public,
 	"GET /status/status.css":                                public,
+	"GET /status/favicon.svg":                               public,
 	"GET /api/v1/audit":                                     admin,
 	"GET /api/v1/incidents/{id}/silences":                   viewer,
 	"GET /api/v1/escalation/incidents/{id}":                 viewer,

@@ -110,12 +110,11 @@ func executive() *dashboard.DashboardBuilder {
 		WithPanel(newBarGauge(panelSpec{
 			title: "Error budget spent (time equivalent)",
 			description: "Budget consumed over the period, as the time at full outage it corresponds to: " +
-				"(1 - remaining) x budget x period.",
+				"(1 - remaining) x budget x period x data coverage. An SLO younger than its period has its " +
+				"remaining budget over the part its data covers (sre_slo_data_coverage_ratio): " +
+				"that part, not the whole period, is what the error ratio applies to.",
 			unit: "s", width: 12, height: 8,
-			queries: []query{instant(
-				`max by (service, slo) (1 - `+budgetRemaining+`)`+
-					` * on (service, slo) max by (service, slo) (`+errorBudget+`)`+
-					` * on (service, slo) max by (service, slo) (`+periodSeconds+`)`, "{{service}} / {{slo}}")},
+			queries:    []query{instant(budgetSpentSeconds, "{{service}} / {{slo}}")},
 			thresholds: thresholds("green", step{0, "green"}),
 			min:        f(0),
 		})).
@@ -158,3 +157,12 @@ func executive() *dashboard.DashboardBuilder {
 			thresholds:  thresholds("green", step{3600, "yellow"}, step{86400, "red"}),
 		}))
 }
+
+// budgetSpentSeconds is the error budget an SLO spent, as seconds at full
+// outage: its error ratio over the covered part of the period times that
+// part's length. Multiplying by the whole period instead made a
+// five-minute outage of a young 30d SLO read as weeks.
+var budgetSpentSeconds = `max by (service, slo) (1 - ` + budgetRemaining + `)` +
+	` * on (service, slo) max by (service, slo) (` + errorBudget + `)` +
+	` * on (service, slo) max by (service, slo) (` + periodSeconds + `)` +
+	` * on (service, slo) min by (service, slo) (` + dataCoverage + `)`

@@ -37,7 +37,7 @@ func Percent(r float64, decimals int) string {
 }
 
 // Routes are the public routes of the status page, and the API route.
-var Routes = []string{"GET /status", "GET /status.json", "GET /status/feed.atom", "GET /status/status.css"}
+var Routes = []string{"GET /status", "GET /status.json", "GET /status/feed.atom", "GET /status/status.css", "GET /status/favicon.svg"}
 
 // APIRoute serves the page in the API envelope (GET /api/v1/status).
 const APIRoute = "GET /api/v1/status"
@@ -62,6 +62,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /status.json", h.serveJSON)
 	mux.HandleFunc("GET /status/feed.atom", h.atom)
 	mux.HandleFunc("GET /status/status.css", h.css)
+	mux.HandleFunc("GET /status/favicon.svg", h.icon)
 	mux.HandleFunc(APIRoute, h.api)
 }
 
@@ -144,6 +145,19 @@ func (h *Handler) css(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	headers(w, "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_, _ = w.Write(b)
+}
+
+// icon serves the page's icon: without one, browsers ask for /favicon.ico,
+// which the status listener answers 404 (a console error on every visit).
+func (h *Handler) icon(w http.ResponseWriter, _ *http.Request) {
+	b, err := assets.ReadFile("templates/favicon.svg")
+	if err != nil {
+		http.Error(w, "no icon", http.StatusInternalServerError)
+		return
+	}
+	headers(w, "image/svg+xml")
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	_, _ = w.Write(b)
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -92,4 +93,22 @@ func TestTickLabel(t *testing.T) {
 	}
 	svg := string(chart{Unit: "%", Points: [][2]float64{{1, -2657.5711}, {2, -2632.8786}}}.SVG())
 	require.Contains(t, svg, ">-266k%</text>")
+}
+
+// A chart of one point (the first hour of an SLO: the history has a point
+// per hour) shows it: a polyline of one point draws nothing, so the chart
+// read as empty, with the same time at both ends of its axis. The point is
+// a dot in the middle, its time written once; two points are a line.
+func TestChartOnePoint(t *testing.T) {
+	at := float64(time.Date(2026, 12, 6, 4, 29, 0, 0, time.UTC).Unix())
+	one := string(chart{Unit: "%", Points: [][2]float64{{at, 0.5}}, Lines: []hline{{Value: 0, Label: "exhausted"}}}.SVG())
+	require.Contains(t, one, `<circle class="point" cx="342.0" cy=`)
+	require.Equal(t, 1, strings.Count(one, ">12-06 04:29</text>"), one)
+	two := string(chart{Points: [][2]float64{{at, 1}, {at + 3600, 2}}}.SVG())
+	require.NotContains(t, two, "<circle")
+	require.Contains(t, two, `<polyline class="series" points="48.0,`)
+	require.Contains(t, two, ">12-06 04:29</text>")
+	require.Contains(t, two, ">12-06 05:29</text>")
+	empty := string(chart{}.SVG())
+	require.Contains(t, empty, ">no data</text>")
 }

@@ -62,16 +62,22 @@ func (c chart) SVG() template.HTML {
 	}
 	if n := len(c.Points); n > 0 {
 		t0, t1 := c.Points[0][0], c.Points[n-1][0]
-		if t1 <= t0 {
-			t1 = t0 + 1
-		}
+		ticks := []float64{t0, t1}
 		x := func(t float64) float64 { return padL + (t-t0)/(t1-t0)*plotW }
+		if t1 <= t0 {
+			// One point (an SLO younger than the history step, as in its
+			// first hour): a polyline of one point draws nothing, so the
+			// point is a dot in the middle, with its time once.
+			ticks = ticks[:1]
+			x = func(float64) float64 { return padL + plotW/2 }
+			fmt.Fprintf(&b, `<circle class="point" cx="%.1f" cy="%.1f" r="3"/>`, x(t0), y(c.Points[0][1]*scale))
+		}
 		b.WriteString(`<polyline class="series" points="`)
 		for _, p := range c.Points {
 			fmt.Fprintf(&b, "%.1f,%.1f ", x(p[0]), y(p[1]*scale))
 		}
 		b.WriteString(`"/>`)
-		for _, t := range []float64{t0, t1} {
+		for _, t := range ticks {
 			fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="%g" text-anchor="middle">%s</text>`,
 				math.Min(math.Max(x(t), padL+40), chartW-50), chartH-4, time.Unix(int64(t), 0).UTC().Format("01-02 15:04"))
 		}

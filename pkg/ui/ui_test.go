@@ -199,3 +199,58 @@ func TestDoneBanner(t *testing.T) {
 		}
 	})
 }
+
+// TestPagesLinkIcon: every console page, the error page included, names
+// its icon, and the console serves it: without one the browser asks for
+// /favicon.ico, answered 404, and logs an error in the console of every
+// first visit.
+func TestPagesLinkIcon(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		mux := http.NewServeMux()
+		ui.New(ui.Sources{Incidents: svc}, ui.Options{AllowAnonymous: true}).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		const link = `<link rel="icon" href="/console/static/favicon.svg" type="image/svg+xml">`
+		for _, path := range []string{"/", "/incidents", "/incidents/new", "/incidents/INC-1999-0001"} {
+			_, body := get(t, srv.URL+path)
+			require.Contains(t, body, link, path)
+		}
+		resp, err := http.Get(srv.URL + "/console/static/favicon.svg")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, "image/svg+xml", resp.Header.Get("Content-Type"))
+		require.True(t, strings.HasPrefix(string(b), "<svg"), string(b))
+	})
+}
+
+// TestHomeCountsIncidents: the home page's card counts the incidents of
+// the last 30 days in words that agree with the number ("0 incidents",
+// "1 incident", "2 incidents"; it read "1 incidents").
+func TestHomeCountsIncidents(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		for i, want := range []string{"0 incidents, 0 resolved", "1 incident, 0 resolved", "2 incidents, 0 resolved"} {
+			if i > 0 {
+				key := string(rune('a' + i))
+				lbls := map[string]string{"alertname": "Down", "service": "api-" + key, "severity": "critical"}
+				_, err := svc.Ingest(t.Context(), incident.Notification{Receiver: "sred", Status: "firing", GroupKey: "{}:" + key, CommonLabels: lbls,
+					Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: key, StartsAt: time.Now(), Labels: lbls}}})
+				require.NoError(t, err)
+			}
+			// A console of its own each time: the card's figures are cached.
+			mux := http.NewServeMux()
+			ui.New(ui.Sources{Incidents: svc}, ui.Options{AllowAnonymous: true}).Register(mux)
+			srv := httptest.NewServer(mux)
+			code, body := get(t, srv.URL+"/")
+			srv.Close()
+			require.Equal(t, http.StatusOK, code)
+			require.Contains(t, body, "<p>"+want+"</p>")
+		}
+	})
+}
