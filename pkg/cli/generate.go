@@ -23,6 +23,7 @@ import (
 	"github.com/rootuip/sre/pkg/slo"
 	// Sloth and OpenSLO files load into the same model.
 	_ "github.com/rootuip/sre/pkg/slo/openslo"
+	_ "github.com/rootuip/sre/pkg/slo/pyrra"
 	_ "github.com/rootuip/sre/pkg/slo/sloth"
 )
 
