@@ -200,8 +200,18 @@ func (importer) Import(file string, docs []*yaml.Node) ([]*slo.Spec, error) {
 			continue
 		}
 		var l list
-		if _, err := slo.DecodeStrictPositions(file, doc, &l, ""); err != nil {
+		pos, err := slo.DecodeStrictPositions(file, doc, &l, "")
+		if err != nil {
 			errs = append(errs, err.(slo.Errors)...)
+			continue
+		}
+		if len(l.Items) == 0 {
+			// As an empty file: generating nothing would remove every rule.
+			at := doc
+			if p, ok := pos["items"]; ok {
+				at = &yaml.Node{Line: p.Line, Column: p.Column}
+			}
+			errs = append(errs, &slo.Error{File: file, Line: at.Line, Column: at.Column, Field: "items", Msg: "no ServiceLevelObjective in the list"})
 			continue
 		}
 		for i := range l.Items {
@@ -266,16 +276,23 @@ func (r *refusal) add(field, format string, args ...any) {
 // convert reads one ServiceLevelObjective; prefix is its path in the
 // document (items[0] in a list).
 func convert(file string, doc *yaml.Node, prefix string) (*converted, slo.Errors) {
+	if v, k := scalar(doc, "apiVersion"), scalar(doc, "kind"); v != APIVersion || k != Kind {
+		// Before decoding: another object's fields are not Pyrra's.
+		at, path := doc, "kind"
+		if n := field(doc, "kind"); n != nil {
+			at = n
+		}
+		if prefix != "" {
+			path = prefix + ".kind"
+		}
+		return nil, slo.Errors{{File: file, Line: at.Line, Column: at.Column, Field: path, Msg: fmt.Sprintf("unsupported object %s %s (want %s %s)", v, k, APIVersion, Kind)}}
+	}
 	var in object
 	pos, err := slo.DecodeStrictPositions(file, doc, &in, prefix)
 	if err != nil {
 		return nil, err.(slo.Errors)
 	}
 	r := &refusal{file: file, prefix: prefix, doc: doc, pos: pos}
-	if in.APIVersion != APIVersion || in.Kind != Kind {
-		r.add("kind", "unsupported object %s %s (want %s %s)", in.APIVersion, in.Kind, APIVersion, Kind)
-		return nil, r.errs
-	}
 	md, sp := in.Metadata, in.Spec
 	if md.Name == "" {
 		r.add("metadata.name", "missing metadata.name (the SLO's name)")

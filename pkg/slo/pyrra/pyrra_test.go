@@ -144,6 +144,21 @@ func TestList(t *testing.T) {
 	specs, err = slo.Parse([]byte(own), "list.yml")
 	require.NoError(t, err)
 	require.Len(t, specs[0].SLOs, 2)
+
+	for _, c := range []struct{ name, in, want string }{
+		// Generating nothing would remove every rule file, as for an empty file.
+		{"empty", "apiVersion: pyrra.dev/v1alpha1\nkind: ServiceLevelObjectiveList\nitems: []\n",
+			"list.yml:3:8: items: no ServiceLevelObjective in the list"},
+		{"another object in the list", "apiVersion: v1\nkind: List\nitems:\n" +
+			"  - {apiVersion: pyrra.dev/v1alpha1, kind: ServiceLevelObjective, metadata: {name: a, namespace: web}, spec: {target: '99', window: 28d, indicator: {bool_gauge: {metric: up}}}}\n" +
+			"  - {apiVersion: sloth.slok.dev/v1, kind: PrometheusServiceLevel, metadata: {name: b}, spec: {service: x, slos: []}}\n",
+			"list.yml:5:43: items[1].kind: unsupported object sloth.slok.dev/v1 PrometheusServiceLevel (want pyrra.dev/v1alpha1 ServiceLevelObjective)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := slo.Parse([]byte(c.in), "list.yml")
+			require.EqualError(t, err, c.want)
+		})
+	}
 }
 
 const base = `apiVersion: pyrra.dev/v1alpha1
