@@ -19,7 +19,9 @@ package pyrra
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -324,7 +326,8 @@ func convert(file string, doc *yaml.Node, prefix string) (*converted, slo.Errors
 	at("description", "spec.description")
 
 	// Labels and annotations Pyrra copies to its rules and alerts.
-	for k, v := range md.Labels {
+	for _, k := range slices.Sorted(maps.Keys(md.Labels)) {
+		v := md.Labels[k]
 		name, ok := strings.CutPrefix(k, Prefix)
 		if !ok || k == ServiceLabel {
 			continue
@@ -335,9 +338,14 @@ func convert(file string, doc *yaml.Node, prefix string) (*converted, slo.Errors
 		o.Labels[name] = v
 		at("labels."+name, "metadata.labels."+k)
 	}
-	for k, v := range md.Annotations {
+	// In order, so that runbook_url wins over runbook whatever the file's order.
+	for _, k := range slices.Sorted(maps.Keys(md.Annotations)) {
+		v := md.Annotations[k]
 		name, ok := strings.CutPrefix(k, Prefix)
 		if !ok {
+			continue
+		}
+		if name == "runbook" && md.Annotations[Prefix+"runbook_url"] != "" {
 			continue
 		}
 		if name == "runbook_url" || name == "runbook" {

@@ -306,6 +306,11 @@ func TestAccepted(t *testing.T) {
 			func(t *testing.T, specs []*slo.Spec) { require.Equal(t, "web", specs[0].Service) }},
 		{"app.kubernetes.io/name before the namespace", []string{"  namespace: web\n", "  namespace: web\n  labels: {app.kubernetes.io/name: shop}\n"},
 			func(t *testing.T, specs []*slo.Spec) { require.Equal(t, "shop", specs[0].Service) }},
+		{"runbook_url before runbook", []string{"  namespace: web\n", "  namespace: web\n  annotations: {pyrra.dev/runbook_url: https://rb/new, pyrra.dev/runbook: https://rb/old}\n"},
+			func(t *testing.T, specs []*slo.Spec) {
+				require.Equal(t, "https://rb/new", specs[0].SLOs[0].Alerting.RunbookURL)
+				require.Empty(t, specs[0].SLOs[0].Alerting.Annotations)
+			}},
 		{"pyrra.dev/service first, and not a label", []string{"  namespace: web\n", "  namespace: web\n  labels: {app.kubernetes.io/name: shop, pyrra.dev/service: cart}\n"},
 			func(t *testing.T, specs []*slo.Spec) {
 				require.Equal(t, "cart", specs[0].Service)
