@@ -17,8 +17,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/slo"
-	// The SLO directory may hold Sloth and OpenSLO specs too.
+	// The SLO directory may hold Sloth, OpenSLO and Pyrra specs too.
 	_ "github.com/rootuip/sre/pkg/slo/openslo"
+	_ "github.com/rootuip/sre/pkg/slo/pyrra"
 	_ "github.com/rootuip/sre/pkg/slo/sloth"
 )
 

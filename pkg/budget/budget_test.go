@@ -609,20 +609,23 @@ func TestExampleConfig(t *testing.T) {
 }
 
 // sred loads every spec format srectl generates rules from: Sloth
-// (prometheus/v1 and the Kubernetes object) and OpenSLO files were refused
-// as "unsupported version".
+// (prometheus/v1 and the Kubernetes object), OpenSLO and Pyrra files were
+// refused as "unsupported version".
 func TestLoadSpecsImportedFormats(t *testing.T) {
 	root := testutil.RepoRoot(t)
 	cfg := budget.DefaultConfig
 	cfg.SpecFiles = []string{
 		filepath.Join(root, "pkg", "slo", "sloth", "testdata", "sloth.yml"),
 		filepath.Join(root, "pkg", "slo", "openslo", "testdata", "openslo.yml"),
+		filepath.Join(root, "pkg", "slo", "pyrra", "testdata", "list.yml"),
 	}
 	specs, err := budget.LoadSpecs(cfg, func(p string) string { return p })
 	require.NoError(t, err)
-	require.Len(t, specs, 2)
+	require.Len(t, specs, 3)
 	require.Equal(t, "sloth prometheus/v1", specs[0].Source)
 	require.Equal(t, "openslo/v1", specs[1].Source)
+	require.Equal(t, "pyrra.dev/v1alpha1 ServiceLevelObjective", specs[2].Source)
+	require.Len(t, specs[2].SLOs, 2)
 }
 
 func TestConfigErrors(t *testing.T) {

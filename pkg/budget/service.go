@@ -20,6 +20,7 @@ import (
 	// sred reads the spec files srectl generates from: Sloth and OpenSLO
 	// ones too.
 	_ "github.com/rootuip/sre/pkg/slo/openslo"
+	_ "github.com/rootuip/sre/pkg/slo/pyrra"
 	_ "github.com/rootuip/sre/pkg/slo/sloth"
 	"github.com/rootuip/sre/pkg/store"
 )

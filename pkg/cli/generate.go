@@ -21,8 +21,9 @@ import (
 	"github.com/rootuip/sre/pkg/rulegen"
 	"github.com/rootuip/sre/pkg/scaling"
 	"github.com/rootuip/sre/pkg/slo"
-	// Sloth and OpenSLO files load into the same model.
+	// Sloth, OpenSLO and Pyrra files load into the same model.
 	_ "github.com/rootuip/sre/pkg/slo/openslo"
+	_ "github.com/rootuip/sre/pkg/slo/pyrra"
 	_ "github.com/rootuip/sre/pkg/slo/sloth"
 )
 
@@ -30,7 +31,7 @@ func init() {
 	registerCommand(10, func(app *kingpin.Application) map[string]func(*Env) error {
 		o := generateOptions{promRuleLabels: map[string]string{}}
 		cmd := app.Command("generate", "Compile SLO specs into Prometheus rule files (one per service).")
-		cmd.Flag("input", "SLO spec file or directory (repeatable). Reads sre.rootuip.io/v1, Sloth prometheus/v1 (and its Kubernetes object sloth.slok.dev/v1) and OpenSLO v1.").Short('i').StringsVar(&o.inputs)
+		cmd.Flag("input", "SLO spec file or directory (repeatable). Reads sre.rootuip.io/v1, Sloth prometheus/v1 (and its Kubernetes object sloth.slok.dev/v1), OpenSLO v1 and Pyrra pyrra.dev/v1alpha1.").Short('i').StringsVar(&o.inputs)
 		cmd.Flag("scaling", "Scaling policy file or directory (repeatable): render each policy with a Kubernetes target as a KEDA ScaledObject and an HPA v2 (as srectl scaling generate).").StringsVar(&o.scaling)
 		cmd.Flag("scaling.prometheus-address", "Prometheus server of the KEDA triggers.").Default("http://prometheus.monitoring.svc:9090").StringVar(&o.scalingProm)
 		cmd.Flag("output", "Directory for the rule files, or - for standard output.").Short('o').Default("-").StringVar(&o.output)

@@ -12,7 +12,7 @@ import (
 func init() {
 	registerCommand(11, func(app *kingpin.Application) map[string]func(*Env) error {
 		var paths []string
-		cmd := app.Command("validate", "Check SLO spec files (sre.rootuip.io/v1, Sloth prometheus/v1 and sloth.slok.dev/v1, OpenSLO v1) without writing anything.")
+		cmd := app.Command("validate", "Check SLO spec files (sre.rootuip.io/v1, Sloth prometheus/v1 and sloth.slok.dev/v1, OpenSLO v1, Pyrra pyrra.dev/v1alpha1) without writing anything.")
 		cmd.Arg("path", "Spec files or directories.").Required().StringsVar(&paths)
 		return map[string]func(*Env) error{"validate": func(env *Env) error { return runValidate(env, paths) }}
 	})

@@ -16,6 +16,7 @@ func TestValidate(t *testing.T) {
 	examples := filepath.Join("..", "..", "examples", "slos")
 	sloth := filepath.Join("..", "slo", "sloth", "testdata")
 	openslo := filepath.Join("..", "slo", "openslo", "testdata")
+	pyrra := filepath.Join("..", "slo", "pyrra", "testdata")
 	bad := filepath.Join("..", "slo", "testdata", "bad")
 
 	specs, err := slo.LoadDir(examples)
@@ -35,6 +36,9 @@ func TestValidate(t *testing.T) {
 		{"examples", []string{examples}, 0, fmt.Sprintf("%d SLOs in %d specs are valid\n", n, len(specs)), ""},
 		{"one file", []string{filepath.Join(examples, "api.yml")}, 0, "4 SLOs in 1 specs are valid\n", ""},
 		{"sloth and openslo", []string{filepath.Join(sloth, "sloth.yml"), filepath.Join(openslo, "openslo.yml")}, 0, "2 SLOs in 2 specs are valid\n", ""},
+		{"pyrra", []string{filepath.Join(pyrra, "pyrra.yml"), filepath.Join(pyrra, "list.yml")}, 0, "6 SLOs in 4 specs are valid\n", ""},
+		{"pyrra target as a fraction", []string{filepath.Join(pyrra, "target-fraction.yml")}, 1, "",
+			"srectl: " + filepath.Join(pyrra, "target-fraction.yml") + ":8:11: spec.target: target \"0.995\" is a fraction, but Pyrra's target is a percentage (Pyrra only warns, and its alerts never fire): write \"99.5\"\n"},
 		{"objective as a fraction", []string{filepath.Join(bad, "objective-fraction.yml")}, 1, "",
 			"srectl: " + filepath.Join(bad, "objective-fraction.yml") + ":6:16: slos[0].objective: objective 0.999 looks like a fraction; write it as a percentage (99.9)\n"},
 		{"groupBy label dropped", []string{filepath.Join(bad, "groupby-dropped.yml")}, 1, "",

@@ -25,6 +25,7 @@ import (
 	"github.com/rootuip/sre/pkg/rulegen"
 	"github.com/rootuip/sre/pkg/slo"
 	_ "github.com/rootuip/sre/pkg/slo/openslo"
+	_ "github.com/rootuip/sre/pkg/slo/pyrra"
 	_ "github.com/rootuip/sre/pkg/slo/sloth"
 	"github.com/rootuip/sre/pkg/testutil"
 )
@@ -129,7 +130,9 @@ func TestPromtool(t *testing.T) {
 	// The importers' examples compile too.
 	ins = append(ins, filepath.Join(goldenDir, "..", "..", "slo", "sloth", "testdata", "sloth.yml"),
 		filepath.Join(goldenDir, "..", "..", "slo", "openslo", "testdata", "openslo.yml"),
-		filepath.Join(goldenDir, "..", "..", "slo", "openslo", "testdata", "rate-queries.yml"))
+		filepath.Join(goldenDir, "..", "..", "slo", "openslo", "testdata", "rate-queries.yml"),
+		filepath.Join(goldenDir, "..", "..", "slo", "pyrra", "testdata", "pyrra.yml"),
+		filepath.Join(goldenDir, "..", "..", "slo", "pyrra", "testdata", "list.yml"))
 	dir := t.TempDir()
 	var suites []string
 	for _, in := range ins {

@@ -7,16 +7,17 @@ import (
 
 	"github.com/rootuip/sre/pkg/slo"
 	_ "github.com/rootuip/sre/pkg/slo/openslo" // the importers read their formats
+	_ "github.com/rootuip/sre/pkg/slo/pyrra"
 	_ "github.com/rootuip/sre/pkg/slo/sloth"
 )
 
 // FuzzParse feeds arbitrary text to the SLO spec loader and its importers
-// (Sloth, OpenSLO): it must answer specs or errors, never panic, and the
+// (Sloth, OpenSLO, Pyrra): it must answer specs or errors, never panic, and the
 // specs it accepts must be valid and load the same way again. Seeds: the
 // example specs and the importers' test files.
 func FuzzParse(f *testing.F) {
 	var seeds []string
-	for _, pat := range []string{"../../examples/slos/*.yml", "openslo/testdata/*.yml", "sloth/testdata/*.yml", "testdata/*/*.yml"} {
+	for _, pat := range []string{"../../examples/slos/*.yml", "openslo/testdata/*.yml", "pyrra/testdata/*.yml", "sloth/testdata/*.yml", "testdata/*/*.yml"} {
 		m, _ := filepath.Glob(pat)
 		seeds = append(seeds, m...)
 	}
