@@ -627,3 +627,52 @@ policies:
 		require.Equal(t, []string{"dave/sms", "dave/phone"}, links("key-2", "dave"))
 	})
 }
+
+// TestSnoozeHoldsAckTimeout: an acknowledged incident snoozed past its
+// acknowledgement timeout is not re-paged when the timeout falls, nor
+// reminded: the snooze says "not before then", and its end escalates again
+// (incident.WakeSnoozed, as sred wires it). Seen in the demo: snoozed for
+// 30m at 04:40, the on-call was paged at 05:01 by the timeout of the
+// acknowledgement of 04:31.
+func TestSnoozeHoldsAckTimeout(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		clock := clock.NewManual(t0)
+		r := newRig(t, db, clock, `
+ack_timeout: 30m
+ack_reminder: 10m
+ack_reminder_channels: [push]
+policies:
+  - name: default
+    levels: [{after: 0m, schedules: [primary]}, {after: 15m, users: [carol]}]
+`, notifyConfig(t, sms, push, email, slack))
+		id := r.open(t, "critical")
+		r.tick(t)
+		paged := len(r.paged(t, id))
+		_, err := r.svc.Acknowledge(ctx, id, "bob")
+		require.NoError(t, err)
+		clock.Advance(5 * time.Minute)
+		_, err = r.svc.Snooze(ctx, id, "bob", 40*time.Minute) // until t0+45m, past the timeout at t0+30m
+		require.NoError(t, err)
+
+		for range 8 { // to t0+45m, every 5 minutes
+			clock.Advance(5 * time.Minute)
+			r.tick(t)
+		}
+		require.Len(t, r.paged(t, id), paged, "nobody paged during the snooze")
+		require.Empty(t, r.reminders(t, id), "no reminder during the snooze")
+		require.Equal(t, []string{"Acknowledgement timed out after 30m0s while snoozed until 2026-03-02T11:15:00Z: nobody paged now; the end of the snooze escalates if the incident is still open"},
+			r.timeline(t, id, "Acknowledgement timed out"))
+
+		// The snooze ends with the incident open: its escalation pages again.
+		clock.Advance(time.Second)
+		woken, err := r.svc.WakeSnoozed(ctx, func(ctx context.Context, inc *incident.Incident) (string, error) {
+			return "escalating now", r.engine.EscalateNow(ctx, inc.ID, "snooze ended")
+		})
+		require.NoError(t, err)
+		require.Equal(t, []string{id}, woken)
+		r.tick(t)
+		require.Greater(t, len(r.paged(t, id)), paged, "the end of the snooze pages")
+	})
+}

@@ -81,14 +81,41 @@ func (e *Engine) Handle(ctx context.Context, tx *sql.Tx, j jobs.Job) error {
 		if after <= 0 {
 			after = st.frozen.AckTimeout
 		}
+		if until, err := snoozedUntil(ctx, tx, st.snap.ID, now); err != nil || !until.IsZero() {
+			if err != nil {
+				return err
+			}
+			// A responder said "not before then": the end of the snooze
+			// pages the incident's escalation again if it is still open
+			// (incident.WakeSnoozed), so the timeout pages nobody now.
+			return e.note(ctx, tx, st.snap.ID, now, fmt.Sprintf("Acknowledgement timed out after %s while snoozed until %s: nobody paged now; the end of the snooze escalates if the incident is still open",
+				after, until.UTC().Format(time.RFC3339)), map[string]any{"epoch": st.epoch})
+		}
 		return e.reescalate(ctx, tx, st, after, now)
 	case KindReminder:
 		if st.state != StateAcknowledged {
 			return nil
 		}
+		if until, err := snoozedUntil(ctx, tx, st.snap.ID, now); err != nil || !until.IsZero() {
+			// No reminder during a snooze; its end escalates again.
+			return err
+		}
 		return e.remind(ctx, tx, st, p, now)
 	}
 	return fmt.Errorf("unknown escalation job kind %q", j.Kind)
+}
+
+// snoozedUntil returns the end of the incident's snooze if it is snoozed
+// at now, else the zero time.
+func snoozedUntil(ctx context.Context, tx *sql.Tx, id string, now time.Time) (time.Time, error) {
+	var until sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT snoozed_until FROM incidents WHERE id = $1`, id).Scan(&until); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, fmt.Errorf("read the snooze of %s: %w", id, err)
+	}
+	if !until.Valid || until.Int64 <= jobs.Millis(now) {
+		return time.Time{}, nil
+	}
+	return jobs.FromMillis(until.Int64), nil
 }
 
 // activeWindow returns the maintenance window silencing the incident at t.
