@@ -165,8 +165,11 @@ type Thresholds struct {
 }
 
 // Budget is the error budget over the period. Ratios are shares of the
-// budget; minutes are outage-equivalent minutes (the budget ratio times the
-// period); events are given for event-based SLIs (events and latency).
+// budget; minutes are outage-equivalent minutes of the part of the period
+// the data covers (the budget ratio times the covered minutes; the whole
+// period without data), so a young SLO's consumed minutes are its errors'
+// outage equivalent; events are given for event-based SLIs (events and
+// latency).
 type Budget struct {
 	// Total is the error budget as a ratio of events or time (1 - objective).
 	Total            float64  `json:"total"`
@@ -229,7 +232,23 @@ func compute(o Objective, at time.Time, s *sample) Status {
 		Time:      at.UTC(),
 		Policy:    Thresholds{Green: pol.Green, Yellow: pol.Yellow, Exhausted: pol.Exhausted},
 	}
-	minutes := period.Minutes()
+	covered := period.Seconds()
+	switch {
+	case s.first != nil:
+		// The first 5m rate sample covers the five minutes before it.
+		covered = math.Min(math.Max(float64(at.Unix())-*s.first+slo.BaseWindow.Seconds(), 0), period.Seconds())
+		st.Coverage = ptr(round(covered / period.Seconds()))
+	case s.avgTotal != nil:
+		// Events recorded, but no first sample at the coverage query's 1m
+		// steps: the data is younger than a minute, and covers the first
+		// sample's five minutes (not the whole period).
+		covered = math.Min(slo.BaseWindow.Seconds(), period.Seconds())
+		st.Coverage = ptr(round(covered / period.Seconds()))
+	}
+	// The minutes are those of the covered part of the period, as the
+	// ratios are: a young SLO's consumed minutes are its errors' outage
+	// equivalent, not its error ratio over the whole period.
+	minutes := covered / 60
 	st.Budget.Total = budget
 	st.Budget.TotalMinutes = round(budget * minutes)
 	if s.ratioPeriod != nil {
@@ -247,19 +266,6 @@ func compute(o Objective, at time.Time, s *sample) Status {
 		st.State = pol.State(*remaining)
 	} else {
 		st.State = StateUnknown
-	}
-	covered := period.Seconds()
-	switch {
-	case s.first != nil:
-		// The first 5m rate sample covers the five minutes before it.
-		covered = math.Min(math.Max(float64(at.Unix())-*s.first+slo.BaseWindow.Seconds(), 0), period.Seconds())
-		st.Coverage = ptr(round(covered / period.Seconds()))
-	case s.avgTotal != nil:
-		// Events recorded, but no first sample at the coverage query's 1m
-		// steps: the data is younger than a minute, and covers the first
-		// sample's five minutes (not the whole period).
-		covered = math.Min(slo.BaseWindow.Seconds(), period.Seconds())
-		st.Coverage = ptr(round(covered / period.Seconds()))
 	}
 	if kind := o.SLO.SLI.Kind(); (kind == slo.KindEvents || kind == slo.KindLatency) && s.avgTotal != nil {
 		total := *s.avgTotal * covered

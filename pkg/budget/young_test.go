@@ -74,6 +74,13 @@ func TestYoungSLOAgrees(t *testing.T) {
 	require.InDelta(t, errBudget*total, *st.Budget.AllowedBadEvents, errBudget*total*0.05)
 	remaining := 1 - (1-wantSLI)/errBudget
 	require.InDelta(t, remaining, *st.Budget.RemainingRatio, 5, "remaining over the covered data (%.1f budgets overspent)", -remaining)
+	// The minutes are those of the covered two hours: the burst's five
+	// outage-equivalent minutes consumed, not the error ratio times 30 days.
+	covered := *st.Coverage * period.Minutes()
+	require.InDelta(t, errBudget*covered, st.Budget.TotalMinutes, 1e-9, "total minutes: the budget of the covered time")
+	require.NotNil(t, st.Budget.ConsumedMinutes)
+	require.InDelta(t, 5, *st.Budget.ConsumedMinutes, 0.5, "consumed minutes: the burst's outage equivalent")
+	require.InDelta(t, st.Budget.TotalMinutes-*st.Budget.ConsumedMinutes, *st.Budget.RemainingMinutes, 1e-9, "remaining minutes")
 
 	// The gate decides on the same figure.
 	dec, err := s.Gate(ctx, budget.GateRequest{Service: "young"})

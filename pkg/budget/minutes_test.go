@@ -1,0 +1,96 @@
+package budget
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/slo"
+)
+
+// TestBudgetMinutesOverCoveredData: the minutes of the budget are those of
+// the part of the period the data covers, as its ratios are. A 30-day SLO
+// whose data is ten minutes old, with five minutes of full errors, has
+// consumed five outage-equivalent minutes (17,000 and more before: the
+// consumed ratio times the whole period's budget).
+func TestBudgetMinutesOverCoveredData(t *testing.T) {
+	specs, err := slo.Parse([]byte(`apiVersion: sre.rootuip.io/v1
+kind: ServiceLevelObjectives
+service: api
+slos:
+  - name: availability
+    objective: 99.9
+    sli:
+      events:
+        errorSelector: http_requests_total{job="api",code=~"5.."}
+        totalSelector: http_requests_total{job="api"}
+`), "api.yml")
+	require.NoError(t, err)
+	o := Objectives(specs)[0]
+	at := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	f := func(v float64) *float64 { return &v }
+	since := func(d time.Duration) *float64 { return f(float64(at.Add(-d).Unix())) }
+
+	for _, tc := range []struct {
+		name                         string
+		s                            sample
+		total                        float64
+		consumed, remaining, covered *float64
+	}{{
+		// The first 5m sample 5 minutes ago covers the 5 minutes before
+		// it: 10 minutes of data, half of them errors.
+		name:      "ten minutes of data, five of full errors",
+		s:         sample{ratioPeriod: f(0.5), remaining: f(1 - 0.5/0.001), avgTotal: f(10), avgErr: f(5), first: since(5 * time.Minute)},
+		total:     0.01,
+		consumed:  f(5),
+		remaining: f(0.01 - 5),
+		covered:   f(10.0 / (30 * 24 * 60)),
+	}, {
+		name:      "one hour of data, half the budget spent",
+		s:         sample{ratioPeriod: f(0.0005), remaining: f(0.5), avgTotal: f(10), avgErr: f(0.005), first: since(55 * time.Minute)},
+		total:     0.06,
+		consumed:  f(0.03),
+		remaining: f(0.03),
+		covered:   f(60.0 / (30 * 24 * 60)),
+	}, {
+		name:      "data younger than a minute: the first sample's five minutes",
+		s:         sample{ratioPeriod: f(1), avgTotal: f(10), avgErr: f(10)},
+		total:     0.005,
+		consumed:  f(5),
+		remaining: f(0.005 - 5),
+		covered:   f(5.0 / (30 * 24 * 60)),
+	}, {
+		name:      "data as old as the period",
+		s:         sample{ratioPeriod: f(0.0005), remaining: f(0.5), avgTotal: f(10), avgErr: f(0.005), first: since(31 * 24 * time.Hour)},
+		total:     43.2,
+		consumed:  f(21.6),
+		remaining: f(21.6),
+		covered:   f(1),
+	}, {
+		name:  "no data: the period's budget, nothing consumed or remaining",
+		s:     sample{},
+		total: 43.2,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := compute(o, at, &tc.s)
+			near := func(want, got *float64, what string) {
+				t.Helper()
+				if want == nil {
+					require.Nil(t, got, what)
+					return
+				}
+				require.NotNil(t, got, what)
+				require.InDelta(t, *want, *got, 1e-9, what)
+			}
+			near(tc.covered, st.Coverage, "coverage")
+			require.InDelta(t, tc.total, st.Budget.TotalMinutes, 1e-9, "total minutes")
+			near(tc.consumed, st.Budget.ConsumedMinutes, "consumed minutes")
+			near(tc.remaining, st.Budget.RemainingMinutes, "remaining minutes")
+			if st.Budget.ConsumedMinutes != nil {
+				require.InDelta(t, st.Budget.TotalMinutes, *st.Budget.ConsumedMinutes+*st.Budget.RemainingMinutes, 1e-9, "consumed + remaining = total")
+				require.InDelta(t, *st.Budget.ConsumedRatio*st.Budget.TotalMinutes, *st.Budget.ConsumedMinutes, 1e-9, "consumed ratio x total minutes")
+			}
+		})
+	}
+}
