@@ -281,13 +281,17 @@ func compute(o Objective, at time.Time, s *sample) Status {
 		st.BurnRates = append(st.BurnRates, BurnRate{Window: model.Duration(w).String(), Rate: s.burn[w]})
 	}
 	fw := o.forecastWindow()
-	st.Forecast = forecast(at, period, fw, remaining, s.burn[fw])
+	st.Forecast = forecast(at, period, time.Duration(covered*float64(time.Second)), fw, remaining, s.burn[fw])
 	return st
 }
 
 // forecast: at burn rate B the budget drains at B/period of its total per
-// second, so a remaining share R lasts R x period / B.
-func forecast(at time.Time, period, window time.Duration, remaining, burn *float64) Forecast {
+// second, so a remaining share R lasts R x period / B. A young SLO's share R
+// is over the C seconds its data covers, and its budget grows with them: it
+// lasts R x C / (B - 1) when that ends before the data covers the period;
+// otherwise the share left when it does, R', lasts R' x period / B more.
+// Errors leaving the window are ignored.
+func forecast(at time.Time, period, covered, window time.Duration, remaining, burn *float64) Forecast {
 	f := Forecast{Window: model.Duration(window).String(), BurnRate: burn}
 	switch {
 	case remaining == nil:
@@ -300,13 +304,30 @@ func forecast(at time.Time, period, window time.Duration, remaining, burn *float
 	case *burn <= 0:
 		f.Message = "not burning over " + f.Window
 	default:
-		secs := *remaining * period.Seconds() / *burn
+		secs := secondsLeft(*remaining, *burn, covered.Seconds(), period.Seconds())
 		f.SecondsLeft = ptr(round(secs))
 		t := at.Add(time.Duration(secs * float64(time.Second))).UTC().Truncate(time.Second)
 		f.ExhaustedAt = &t
 		f.Message = fmt.Sprintf("exhausted in %s at the burn rate over %s", model.Duration(time.Duration(secs)*time.Second).String(), f.Window)
 	}
 	return f
+}
+
+// secondsLeft is the time until a remaining share r over c covered seconds
+// of a period of p seconds reaches 0 at burn rate b (> 0).
+func secondsLeft(r, b, c, p float64) float64 {
+	if c <= 0 || c >= p {
+		return r * p / b
+	}
+	if b > 1 {
+		if t := r * c / (b - 1); c+t <= p {
+			return t
+		}
+	}
+	// Budget consumed over the period once covered: (1-r) x c of the
+	// covered time and b x (p-c) more.
+	rp := 1 - ((1-r)*c+b*(p-c))/p
+	return (p - c) + rp*p/b
 }
 
 func ptr(v float64) *float64 { return &v }

@@ -94,3 +94,49 @@ slos:
 		})
 	}
 }
+
+// TestForecastOfYoungSLO: a young SLO's remaining share is over the time
+// its data covers, so at the same burn it runs out far sooner than the same
+// share of a whole period's budget: a day of data with half its budget left,
+// burning at 10x, is exhausted in 4800 s (1h20m), not in 36 hours.
+func TestForecastOfYoungSLO(t *testing.T) {
+	specs, err := slo.Parse([]byte(`apiVersion: sre.rootuip.io/v1
+kind: ServiceLevelObjectives
+service: api
+slos:
+  - name: availability
+    objective: 99.9
+    sli:
+      events:
+        errorSelector: http_requests_total{job="api",code=~"5.."}
+        totalSelector: http_requests_total{job="api"}
+`), "api.yml")
+	require.NoError(t, err)
+	o := Objectives(specs)[0]
+	at := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	const day, period = 86400.0, 30 * 86400.0
+	for _, tc := range []struct {
+		name          string
+		covered       time.Duration
+		burn, seconds float64
+	}{
+		{"a day of data at 10x: R x C / (B - 1)", 24 * time.Hour, 10, 0.5 * day / 9},
+		{"a day of data at 0.5x: exhausted after it covers the period", 24 * time.Hour, 0.5, (period - day) + 0.5*period/0.5},
+		{"29 days of data at 2x: covers the period first", 29 * 24 * time.Hour, 2, day + (1-(0.5*29*day+2*day)/period)*period/2},
+		{"data as old as the period: R x period / B", 31 * 24 * time.Hour, 10, 0.5 * period / 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The first 5m sample covers the five minutes before it.
+			first := float64(at.Add(-tc.covered + 5*time.Minute).Unix())
+			burn := tc.burn
+			st := compute(o, at, &sample{
+				ratioPeriod: ptr(0.0005), remaining: ptr(0.5), avgTotal: ptr(10), avgErr: ptr(0.005), first: &first,
+				burn: map[time.Duration]*float64{o.forecastWindow(): &burn},
+			})
+			require.NotNil(t, st.Forecast.SecondsLeft, st.Forecast.Message)
+			require.InDelta(t, tc.seconds, *st.Forecast.SecondsLeft, 1e-6)
+			require.NotNil(t, st.Forecast.ExhaustedAt)
+			require.Equal(t, at.Add(time.Duration(tc.seconds*float64(time.Second))).Truncate(time.Second), *st.Forecast.ExhaustedAt)
+		})
+	}
+}
