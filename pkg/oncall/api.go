@@ -380,7 +380,7 @@ func (a *API) deleteOverride(w http.ResponseWriter, r *http.Request) {
 	web.JSON(w, http.StatusOK, map[string]int64{"deleted": id})
 }
 
-// GuideScheduleRequest is the guide's PUT /api/oncall/schedule body. Each
+// GuideScheduleRequest is the PUT /api/oncall/schedule body. Each
 // shift becomes an override of the service's primary schedule (primary) and
 // of its backup schedule (backup). Start and end are RFC 3339 times, or
 // wall-clock times without a UTC offset ("2026-03-28T09:00") in the
