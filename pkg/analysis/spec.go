@@ -1,6 +1,6 @@
 // Package analysis judges a canary against its baseline: a rollout analysis
 // spec (examples/rollouts/) lists checks written as PromQL templates, the
-// guide's rollback triggers (error rate above 5%, latency up more than 100%,
+// built-in rollback triggers (error rate above 5%, latency up more than 100%,
 // failing health checks) and the service's SLO burn rate among them, and an
 // Evaluator runs them against Prometheus at a time and returns a verdict:
 // pass (promote), fail (roll back) or inconclusive (pause for a human).
@@ -43,9 +43,9 @@ const (
 const (
 	DefaultInterval    = 5 * time.Minute
 	DefaultMinRequests = 100
-	// DefaultErrorRate is the guide's rollback trigger: an error rate above 5%.
+	// DefaultErrorRate is the default rollback trigger: an error rate above 5%.
 	DefaultErrorRate = 0.05
-	// DefaultLatencyIncrease is the guide's rollback trigger: latency up
+	// DefaultLatencyIncrease is the default rollback trigger: latency up
 	// more than 100% over the baseline (in percent).
 	DefaultLatencyIncrease = 100
 	// DefaultBurnRateWindow and DefaultBurnRate: a canary may not burn the
@@ -159,7 +159,7 @@ type Queries struct {
 	Health string `yaml:"health,omitempty" json:"health"`
 }
 
-// Triggers are the guide's rollback triggers, each a built-in check.
+// Triggers are the rollback triggers, each a built-in check.
 type Triggers struct {
 	// ErrorRate fails when errors/requests of the canary exceeds max (0.05).
 	ErrorRate Trigger `yaml:"errorRate,omitempty" json:"errorRate"`

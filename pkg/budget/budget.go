@@ -67,7 +67,7 @@ func (o Objective) PeriodName() string {
 	return o.SLO.PeriodName()
 }
 
-// Policy returns the budget policy (the guide's when the spec sets none).
+// Policy returns the budget policy (slo.DefaultBudgetPolicy when the spec sets none).
 func (o Objective) Policy() slo.BudgetPolicy {
 	p := o.SLO.BudgetPolicy
 	if p == (slo.BudgetPolicy{}) {

@@ -13,8 +13,8 @@ import (
 )
 
 // Incidents is what the budget service needs of the incident service to
-// turn an exhausted error budget into an incident (the guide lists error
-// budget exhaustion as an incident trigger).
+// turn an exhausted error budget into an incident (error budget
+// exhaustion is an incident trigger).
 type Incidents interface {
 	List(ctx context.Context, f incident.Filter) (*incident.Page, error)
 	Ingest(ctx context.Context, n incident.Notification) (*incident.IngestResult, error)

@@ -176,7 +176,7 @@ func stateMessage(st Status, prev slo.BudgetState) string {
 	return fmt.Sprintf("error budget of %s went from %s to %s (%s remaining): %s", name, prev, st.State, rem, policyAction(st.State))
 }
 
-// policyAction is the guide's policy for a state.
+// policyAction is the budget policy's action for a state.
 func policyAction(s slo.BudgetState) string {
 	switch s {
 	case slo.BudgetGreen:

@@ -29,8 +29,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 // maxSkew is how far in the future a recorded change may say it started.
 const maxSkew = 5 * time.Minute
 
-// Request is the body of POST /api/v1/changes (the guide's
-// POST /api/automation/infrastructure). The override token travels in the
+// Request is the body of POST /api/v1/changes. The override token travels in the
 // X-SRE-Override-Token header, as for GET /api/v1/gate.
 type Request struct {
 	Service     string     `json:"service"`

@@ -74,7 +74,7 @@ type Safety struct {
 	MaxDuration          model.Duration `yaml:"max_duration" json:"max_duration"`
 }
 
-// DefaultSafety holds the guide's limits.
+// DefaultSafety holds the default limits.
 var DefaultSafety = Safety{
 	MaxInstanceFraction:  0.5,
 	ExcludedServices:     []string{"payment", "auth"},

@@ -84,7 +84,7 @@ func diff(during, before *float64, scale float64) float64 {
 	return math.Max(0, (*during-*before)*scale)
 }
 
-// ComputeScore applies the guide's formula.
+// ComputeScore applies the resilience score formula.
 func ComputeScore(before, during, after Measurement, steadyAfter bool) Score {
 	s := Score{Before: before, During: during, After: after}
 	s.AvailabilityDegradation = diff(before.Availability, during.Availability, 100)

@@ -320,7 +320,7 @@ type Abort struct {
 	// ErrorRateQuery returns the target's error ratio (0-1); the run aborts
 	// above MaxErrorRate. Default: the SLO 5m error-ratio recording rule.
 	ErrorRateQuery string `yaml:"errorRateQuery,omitempty" json:"errorRateQuery,omitempty"`
-	// MaxErrorRate is a ratio (default 0.10, the guide's 10%).
+	// MaxErrorRate is a ratio (default 0.10, i.e. 10%).
 	MaxErrorRate float64 `yaml:"maxErrorRate,omitempty" json:"maxErrorRate"`
 	// PromQL conditions abort the run when they return any sample.
 	PromQL []Condition `yaml:"promql,omitempty" json:"promql,omitempty"`

@@ -49,7 +49,7 @@ const (
 )
 
 // DefaultBuckets are the upper bounds (seconds) of the duration histograms:
-// from 10s to 7d, with the guide's targets (5m detection, 10m response,
+// from 10s to 7d, with the targets (5m detection, 10m response,
 // 15m resolution) as bounds.
 var DefaultBuckets = []float64{10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800}
 

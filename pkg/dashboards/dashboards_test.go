@@ -304,7 +304,7 @@ func TestMetricNamesKnown(t *testing.T) {
 			return nil
 		})
 	}
-	// The guide's figures are all on a dashboard.
+	// The key figures are all on a dashboard.
 	for _, name := range []string{
 		"sre_incidents_open", "sre_incident_time_to_resolve_seconds_sum", "sre_incident_time_to_acknowledge_seconds_sum",
 		"sre_incident_detection_seconds_bucket", "sre_incident_mtbf_seconds", "sre_incident_postmortem_completion_ratio",

@@ -32,7 +32,7 @@ type Config struct {
 	// through AckReminderChannels, which need no chat tool.
 	AckReminder         model.Duration `yaml:"ack_reminder,omitempty" json:"ack_reminder,omitempty"`
 	AckReminderChannels []string       `yaml:"ack_reminder_channels,omitempty" json:"ack_reminder_channels,omitempty"`
-	// Severities decide channels and pace per severity (the guide's table).
+	// Severities decide channels and pace per severity (the severity table).
 	Severities map[incident.Severity]*SeverityRule `yaml:"severities,omitempty" json:"severities,omitempty"`
 	// Policies are tried in order; the first whose matchers all match the
 	// incident's labels (plus "service" and "severity") wins.
@@ -88,7 +88,7 @@ type MaintenanceWindow struct {
 	matchers labels.Matchers
 }
 
-// DefaultSeverities is the guide's severity table.
+// DefaultSeverities is the default severity table.
 func DefaultSeverities() map[incident.Severity]*SeverityRule {
 	return map[incident.Severity]*SeverityRule{
 		incident.SeverityCritical: {Channels: []string{notify.ChannelSMS, notify.ChannelPhone, notify.ChannelPush, notify.ChannelEmail}},

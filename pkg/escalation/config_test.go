@@ -113,7 +113,7 @@ func TestGoodConfig(t *testing.T) {
 		`policy "api" level 2: user tara has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
 		`policy "default" level 0: user tara has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
 	}, warnings)
-	// The severities not set keep the guide's defaults.
+	// The severities not set keep the defaults.
 	require.Equal(t, escalation.DefaultSeverities()[incident.SeverityLow], c.Severities[incident.SeverityLow])
 	require.Equal(t, []string{"sms", "push"}, c.Severities[incident.SeverityHigh].Channels)
 

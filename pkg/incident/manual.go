@@ -16,7 +16,7 @@ const (
 	MaxManualDescription = 10000
 )
 
-// ManualIncident is an incident opened by hand (the guide's "manual
+// ManualIncident is an incident opened by hand (the "manual
 // escalation" trigger), not by Alertmanager.
 type ManualIncident struct {
 	Title       string

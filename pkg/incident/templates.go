@@ -13,8 +13,8 @@ import (
 // its alert names and service.
 const DefaultTitleTemplate = `{{ with .CommonAnnotations.summary }}{{ . }}{{ else }}{{ join .Alertnames ", " }} on {{ .Service }}{{ end }}`
 
-// DefaultStatusUpdateTemplate is the "Incident Status Updates" template of the
-// ROOTUIP SRE guide.
+// DefaultStatusUpdateTemplate is the default "Incident Status Updates"
+// template.
 const DefaultStatusUpdateTemplate = `🚨 [{{ .Incident.Severity }}] Incident: {{ .Incident.Title }}
 ID: {{ .Incident.ID }}
 Status: {{ .Incident.Status }}

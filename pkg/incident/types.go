@@ -12,7 +12,7 @@ import (
 	"github.com/rootuip/sre/pkg/store"
 )
 
-// Severity of an incident, from the guide: CRITICAL, HIGH, MEDIUM, LOW.
+// Severity of an incident: CRITICAL, HIGH, MEDIUM, LOW.
 type Severity string
 
 const (

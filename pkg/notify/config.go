@@ -90,7 +90,7 @@ type Config struct {
 	Timeout model.Duration `yaml:"timeout,omitempty"`
 
 	// Subject and Body are Go text/templates (see docs/notifications.md);
-	// empty means the default, the guide's status update.
+	// empty means the default, an incident status update.
 	Subject string `yaml:"subject_template,omitempty"`
 	Body    string `yaml:"body_template,omitempty"`
 

@@ -65,7 +65,7 @@ type TemplateData struct {
 	AckURL     string
 }
 
-// DefaultSubject and DefaultBody follow the guide's incident status update.
+// DefaultSubject and DefaultBody give an incident status update.
 const (
 	DefaultSubject = `[{{ .Severity }}] Incident {{ .ID }}: {{ .Title }}`
 	DefaultBody    = `🚨 [{{ .Severity }}] Incident: {{ .Title }}

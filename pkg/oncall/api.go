@@ -42,7 +42,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/oncall/schedules/{name}/overrides", a.listOverrides)
 	mux.HandleFunc("PUT /api/v1/oncall/schedules/{name}/overrides", a.putOverrides)
 	mux.HandleFunc("DELETE /api/v1/oncall/schedules/{name}/overrides/{id}", a.deleteOverride)
-	mux.HandleFunc("PUT /api/oncall/schedule", a.putGuideSchedule)
+	mux.HandleFunc("PUT /api/oncall/schedule", a.putShiftSchedule)
 }
 
 // OnCallEntry answers "who is on call" for one schedule.
@@ -380,12 +380,12 @@ func (a *API) deleteOverride(w http.ResponseWriter, r *http.Request) {
 	web.JSON(w, http.StatusOK, map[string]int64{"deleted": id})
 }
 
-// GuideScheduleRequest is the guide's PUT /api/oncall/schedule body. Each
+// ShiftScheduleRequest is the PUT /api/oncall/schedule body. Each
 // shift becomes an override of the service's primary schedule (primary) and
 // of its backup schedule (backup). Start and end are RFC 3339 times, or
 // wall-clock times without a UTC offset ("2026-03-28T09:00") in the
 // schedule's timezone (required for those).
-type GuideScheduleRequest struct {
+type ShiftScheduleRequest struct {
 	Service  string `json:"service"`
 	Schedule struct {
 		TimeZone string `json:"timezone"`
@@ -427,8 +427,8 @@ func parseShiftTime(field, v string, loc *time.Location) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%s %q: want RFC 3339 (2026-03-28T09:00:00Z) or a wall-clock time in schedule.timezone (2026-03-28T09:00)", field, v)
 }
 
-func (a *API) putGuideSchedule(w http.ResponseWriter, r *http.Request) {
-	var req GuideScheduleRequest
+func (a *API) putShiftSchedule(w http.ResponseWriter, r *http.Request) {
+	var req ShiftScheduleRequest
 	if err := web.DecodeJSON(w, r, &req); err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return

@@ -65,7 +65,7 @@ func TestAPI(t *testing.T) {
 		require.Equal(t, 200, code)
 		require.Equal(t, "carol", out["data"].([]any)[0].(map[string]any)["user"])
 
-		// The guide's shape: primary and backup become overrides.
+		// A list of shifts: primary and backup become overrides.
 		code, out = call(t, srv, "PUT", "/api/oncall/schedule", `{"service":"api","schedule":{"timezone":"UTC","shifts":[
 			{"start":"2026-03-28T12:00:00Z","end":"2026-03-28T17:00:00Z","primary":"alice","backup":"bob"}]}}`)
 		require.Equal(t, 200, code, out)
@@ -73,7 +73,7 @@ func TestAPI(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "alice", ents[0].User)
 		require.Equal(t, "bob", ents[1].User)
-		// The guide's 12-17 shift replaced only the overlapping part of the
+		// The 12-17 shift replaced only the overlapping part of the
 		// 10-14 swap: carol keeps 10-12.
 		u, err := dir.OnCall(t.Context(), nil, "api-primary", mustTime(t, "2026-03-28T11:00:00Z"))
 		require.NoError(t, err)
@@ -108,7 +108,7 @@ func TestAPI(t *testing.T) {
 			"alice 2026-03-30T12:00:00Z 2026-03-30T13:00:00Z",
 		}, overrideSpans(out["data"].([]any)), "11-12 is cleared, 12-13 is alice's, the rest stays carol's")
 
-		// The guide's timezone applies to times without a UTC offset: on the
+		// The schedule's timezone applies to times without a UTC offset: on the
 		// day Berlin moves to summer time, 09:00 is 07:00 UTC.
 		before := map[string]string{}
 		for _, at := range []string{"2026-03-29T06:59:00Z", "2026-03-29T16:00:00Z"} {
@@ -216,7 +216,7 @@ func TestReplaceWindowKeepsPrecedence(t *testing.T) {
 	})
 }
 
-// The guide's shift times are refused outside the years 1 to 9999 UTC,
+// Shift times of PUT /api/oncall/schedule are refused outside the years 1 to 9999 UTC,
 // as RFC 3339 times are, also as wall-clock times in the schedule's zone.
 func TestParseShiftTime(t *testing.T) {
 	berlin, err := time.LoadLocation("Europe/Berlin")

@@ -56,7 +56,7 @@ type Team struct {
 }
 
 // Service maps a service to its primary and backup schedules, for "who is
-// on call for service X" and for the guide's PUT /api/oncall/schedule.
+// on call for service X" and for PUT /api/oncall/schedule.
 type Service struct {
 	Name    string `yaml:"name" json:"name"`
 	Primary string `yaml:"primary" json:"primary"`

@@ -30,7 +30,7 @@ import (
 	"github.com/rootuip/sre/pkg/testutil"
 )
 
-// The analysis of the proof: the guide's error-rate trigger (5%), the
+// The analysis of the proof: the built-in error-rate trigger (5%), the
 // health check and a minimum of canary traffic, over the last 2 minutes.
 const proofAnalysis = `apiVersion: sre.rootuip.io/v1
 kind: RolloutAnalysis

@@ -12,8 +12,8 @@ import (
 	"github.com/rootuip/sre/pkg/testutil"
 )
 
-// The guide's two policies ship as written.
-func TestExamplesAsTheGuideWrites(t *testing.T) {
+// The two example policies ship as written.
+func TestExamplePoliciesAsWritten(t *testing.T) {
 	ps, err := LoadPaths(filepath.Join(testutil.RepoRoot(t), "examples", "scaling"))
 	if err != nil {
 		t.Fatal(err)
@@ -29,12 +29,12 @@ func TestExamplesAsTheGuideWrites(t *testing.T) {
 	if api.Service != "api" || api.MinInstances != 2 || api.MaxInstances != 20 || api.Metric.Type != MetricCPU ||
 		*api.ScaleUp.Threshold != 80 || *api.ScaleDown.Threshold != 30 ||
 		time.Duration(api.ScaleUp.Cooldown) != 5*time.Minute || time.Duration(api.ScaleDown.Cooldown) != 5*time.Minute {
-		t.Fatalf("api policy is not the guide's: %+v", api)
+		t.Fatalf("api policy is not as written: %+v", api)
 	}
 	if ml.Service != "mlPipeline" || ml.MinInstances != 1 || ml.MaxInstances != 10 || ml.Metric.Type != MetricMemory ||
 		ml.TargetValue != 70 || *ml.ScaleUp.Threshold != 80 ||
 		time.Duration(ml.ScaleUp.Cooldown) != 10*time.Minute || time.Duration(ml.ScaleDown.Cooldown) != 10*time.Minute {
-		t.Fatalf("mlPipeline policy is not the guide's: %+v", ml)
+		t.Fatalf("mlPipeline policy is not as written: %+v", ml)
 	}
 	if api.Target.Controller != ControllerKubernetes || ml.Target.Controller != ControllerSred || !ml.DryRun {
 		t.Fatalf("controllers: api %s, ml %s (dry run %v)", api.Target.Controller, ml.Target.Controller, ml.DryRun)

@@ -35,7 +35,7 @@ const (
 	StatusNoData = "NO_DATA"
 )
 
-// Report is a customer's SLA report, in the guide's shape.
+// Report is a customer's SLA report.
 type Report struct {
 	Customer string `json:"customer"`
 	Name     string `json:"name"`

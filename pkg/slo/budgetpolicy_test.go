@@ -8,7 +8,7 @@ import (
 	"github.com/rootuip/sre/pkg/slo"
 )
 
-// Thresholds left out of budgetPolicy take the guide's defaults (green 50,
+// Thresholds left out of budgetPolicy take the defaults (green 50,
 // yellow 20, exhausted 0); thresholds written in the file are kept, even 0.
 func TestBudgetPolicyPartialDefaults(t *testing.T) {
 	const head = `apiVersion: sre.rootuip.io/v1

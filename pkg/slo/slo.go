@@ -81,8 +81,8 @@ type SLO struct {
 	SLI    SLI               `yaml:"sli"`
 	// Alerting configures the burn-rate and error-budget alerts.
 	Alerting Alerting `yaml:"alerting,omitempty"`
-	// BudgetPolicy holds the error-budget status thresholds. Defaults to the
-	// guide's green > 50%, yellow 20-50%, red < 20%, exhausted 0%.
+	// BudgetPolicy holds the error-budget status thresholds. Defaults to
+	// green > 50%, yellow 20-50%, red < 20%, exhausted 0%.
 	BudgetPolicy BudgetPolicy `yaml:"budgetPolicy,omitempty"`
 
 	// Line is the line of this SLO in its file.
@@ -191,7 +191,7 @@ type Alerting struct {
 	// Page and Ticket are the two burn-rate severities.
 	Page   Tier `yaml:"page,omitempty"`
 	Ticket Tier `yaml:"ticket,omitempty"`
-	// Budget is the alert on consumed error budget (80% by default, as the guide asks).
+	// Budget is the alert on consumed error budget (80% by default).
 	Budget BudgetAlert `yaml:"budget,omitempty"`
 }
 
@@ -261,7 +261,7 @@ type BudgetPolicy struct {
 // BudgetState is the status of an error budget.
 type BudgetState string
 
-// Budget states, as in the guide's error-budget policy.
+// Budget states of the error-budget policy.
 const (
 	BudgetGreen     BudgetState = "green"
 	BudgetYellow    BudgetState = "yellow"
@@ -280,7 +280,7 @@ const (
 	DefaultMaxDetectionTime = model.Duration(5 * time.Minute)
 )
 
-// DefaultBudgetPolicy is the guide's policy: green > 50% remaining,
+// DefaultBudgetPolicy is the default policy: green > 50% remaining,
 // yellow 20-50%, red < 20%, exhausted at 0%.
 var DefaultBudgetPolicy = BudgetPolicy{Green: 50, Yellow: 20, Exhausted: 0}
 

@@ -96,7 +96,7 @@ func TestLoadExamples(t *testing.T) {
 			got[s.Service+"/"+o.Name] = o.Objective
 		}
 	}
-	// The guide's SLOs of the api service.
+	// The example SLOs of the api service.
 	require.Equal(t, 99.99, got["api/availability"])
 	require.Equal(t, 95.0, got["api/latency"])
 	require.Equal(t, 99.5, got["api/success-rate"])

@@ -102,7 +102,7 @@ func (s *Spec) ApplyDefaults() {
 		if o.Period == 0 && o.periodText == "" && !given("period") {
 			o.Period = DefaultPeriod
 		}
-		// A threshold left out takes the guide's default (green 50, yellow
+		// A threshold left out takes the default (green 50, yellow
 		// 20, exhausted 0).
 		if o.BudgetPolicy.Green == 0 && !given("budgetPolicy.green") {
 			o.BudgetPolicy.Green = DefaultBudgetPolicy.Green
