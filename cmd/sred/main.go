@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -166,6 +167,7 @@ func runMain(args []string) int {
 		}, func(error) {
 			sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer scancel()
+			shutdownStreams(sctx, sred, logger)
 			_ = srv.Shutdown(sctx)
 		})
 	}
@@ -192,6 +194,7 @@ func runMain(args []string) int {
 		}, func(error) {
 			sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer scancel()
+			shutdownStreams(sctx, sred, logger)
 			_ = srv.Shutdown(sctx)
 		})
 	}
@@ -201,6 +204,18 @@ func runMain(args []string) int {
 	}
 	logger.Info("See you next time!")
 	return 0
+}
+
+// shutdownStreams ends the live event streams before a web server shuts
+// down (app.App.Shutdown): the WebSocket clients get a close frame 1001
+// (going away) and the SSE streams end, so that their clients reconnect
+// to another replica at once and no idle stream holds the shutdown until
+// its deadline. The first listener to shut down ends the streams of all;
+// the others find them ended.
+func shutdownStreams(ctx context.Context, sred *app.App, logger *slog.Logger) {
+	if err := sred.Shutdown(ctx); err != nil {
+		logger.Warn("End the event streams", "err", err)
+	}
 }
 
 // kubernetesClients are the client-go clients of the subsystems that act on

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -63,4 +67,65 @@ func TestStreamListener(t *testing.T) {
 	require.Equal(t, "incident.created", m.Type)
 	require.Equal(t, "checkout", m.Service)
 	require.NotEmpty(t, m.ID)
+}
+
+// TestShutdownClosesStreams: SIGTERM ends the live event streams before
+// the web servers shut down: a WebSocket client, on either listener and
+// subscribed or not yet, gets a close frame 1001 (going away), not a
+// dropped connection (1006); an SSE stream ends with ": closed: shutting
+// down" rather than holding the shutdown until its deadline; then sred
+// exits cleanly.
+func TestShutdownClosesStreams(t *testing.T) {
+	port := 24501
+	s := start(t, fmt.Sprintf("--web.stream-address=127.0.0.1:%d", port), "--storage.path="+t.TempDir(), "--config.file=/dev/null")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a safety net
+	defer cancel()
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/api/v1/events", nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	sse := bufio.NewReader(resp.Body)
+	line, err := sse.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, ": subscribed\n", line)
+
+	var conns []*websocket.Conn
+	for _, base := range []string{strings.TrimPrefix(s.url, "http://"), fmt.Sprintf("127.0.0.1:%d", port)} {
+		for _, sub := range []string{`{}`, ""} {
+			c, _, err := websocket.Dial(ctx, "ws://"+base+"/api/v1/stream", nil)
+			require.NoError(t, err)
+			defer c.CloseNow()
+			if sub != "" {
+				require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(sub)))
+				_, b, err := c.Read(ctx)
+				require.NoError(t, err)
+				require.Contains(t, string(b), `"stream.subscribed"`)
+			}
+			conns = append(conns, c)
+		}
+	}
+	// Each handler runs: the upgrade (and the acknowledgement) came from it.
+	require.Equal(t, "4", metric(t, s, "sre_stream_clients"))
+
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	for i, c := range conns {
+		_, _, err := c.Read(ctx)
+		var ce websocket.CloseError
+		require.ErrorAs(t, err, &ce, "client %d", i)
+		require.Equal(t, websocket.StatusGoingAway, ce.Code, "client %d", i)
+		require.Equal(t, "shutting down", ce.Reason)
+	}
+	rest, err := io.ReadAll(sse)
+	require.NoError(t, err)
+	require.Equal(t, "\n: closed: shutting down\n\n", string(rest), "the end of the comment : subscribed, then the last comment")
+	select {
+	case <-s.exited:
+	case <-ctx.Done():
+		t.Fatal("sred did not exit after SIGTERM")
+	}
+	require.Equal(t, 0, s.cmd.ProcessState.ExitCode(), s.output())
+	require.NotContains(t, s.output(), "End the event streams")
 }

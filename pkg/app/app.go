@@ -97,6 +97,7 @@ type App struct {
 	cfg      *Config
 	hooks    []incident.Hook
 	actors   []Actor
+	stops    []func(context.Context) error
 	subs     []Subsystem
 	appliers []func(context.Context, any)
 
@@ -123,6 +124,32 @@ func (a *App) Hooks() []incident.Hook { return a.hooks }
 
 // AddActor adds a goroutine to the process's run group.
 func (a *App) AddActor(act Actor) { a.actors = append(a.actors, act) }
+
+// AddShutdown registers f, which Shutdown calls: it ends what would
+// otherwise hold the web server's shutdown or be cut by the end of the
+// process (the live event streams).
+func (a *App) AddShutdown(f func(context.Context) error) { a.stops = append(a.stops, f) }
+
+// Shutdown ends the live event streams (package stream's Shutdown): the
+// SSE streams end with a last comment, the WebSocket connections get a
+// close frame 1001 (going away), new streams are refused 503. It calls
+// the functions of AddShutdown at once and returns when all have returned
+// or ctx ends. Call it before http.Server.Shutdown, which would otherwise
+// wait for the SSE streams until its deadline and leave the WebSocket
+// connections (hijacked) to drop when the process exits.
+func (a *App) Shutdown(ctx context.Context) error {
+	errs := make([]error, len(a.stops))
+	var wg sync.WaitGroup
+	for i, f := range a.stops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f(ctx)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
 
 // EscalationEngine returns the escalation engine (nil when the Escalation
 // subsystem is not built), for subsystems that escalate on their own.

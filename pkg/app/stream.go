@@ -43,6 +43,8 @@ func setupStream(_ context.Context, a *App, c retention.Config) error {
 		ReplayEvents: c.StreamReplayEvents, ReplayAge: time.Duration(c.StreamReplay), ClientKey: streamClientKey})
 	hub.Register(a.Mux)
 	a.AddActor(Actor{Name: "stream hub", Execute: hub.Run})
+	a.AddShutdown(h.Shutdown)
+	a.AddShutdown(hub.Shutdown)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -105,4 +106,49 @@ func readWS(ctx context.Context, t *testing.T, c *websocket.Conn) stream.Message
 	var m stream.Message
 	require.NoError(t, json.Unmarshal(b, &m), "%s", b)
 	return m
+}
+
+// TestShutdownEndsStreams: Shutdown ends the WebSocket streams of the web
+// listener and of the stream listener's handler with a close frame 1001
+// (going away) and the SSE stream with ": closed: shutting down", then
+// refuses new streams 503.
+func TestShutdownEndsStreams(t *testing.T) {
+	a, srv := runApp(t, "sqlite", "", nil)
+	streamSrv := httptest.NewServer(a.StreamHandler())
+	t.Cleanup(streamSrv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a safety net
+	defer cancel()
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/v1/events", nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var conns []*websocket.Conn
+	for _, base := range []string{srv.URL, streamSrv.URL} {
+		c, _, err := websocket.Dial(ctx, strings.Replace(base, "http://", "ws://", 1)+StreamRoute, nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { c.CloseNow() })
+		require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(`{}`)))
+		require.Equal(t, stream.TypeSubscribed, readWS(ctx, t, c).Type)
+		conns = append(conns, c)
+	}
+
+	require.NoError(t, a.Shutdown(ctx))
+	for _, c := range conns {
+		_, _, err := c.Read(ctx)
+		require.Equal(t, websocket.StatusGoingAway, websocket.CloseStatus(err), "%v", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, ": subscribed\n\n: closed: shutting down\n\n", string(b))
+
+	r2, err := http.Get(srv.URL + "/api/v1/events")
+	require.NoError(t, err)
+	r2.Body.Close()
+	require.Equal(t, http.StatusServiceUnavailable, r2.StatusCode)
+	_, r3, err := websocket.Dial(ctx, strings.Replace(streamSrv.URL, "http://", "ws://", 1)+StreamRoute, nil)
+	require.Error(t, err)
+	require.Equal(t, http.StatusServiceUnavailable, r3.StatusCode)
 }

@@ -12,6 +12,13 @@
 // comment on the SSE stream, a close frame with status 1008 and the cause
 // as reason on the WebSocket.
 //
+// Shutdown (Handler's and Hub's), called when the server shuts down,
+// refuses new streams (503) and ends every current one at once, so that
+// clients reconnect to another replica instead of holding the shutdown:
+// the SSE stream ends with the comment ": closed: shutting down", the
+// WebSocket with a close frame 1001 (going away, RFC 6455 section 7.4.1)
+// whose reason is "shutting down".
+//
 // The SSE stream is live only: it does not replay past events (the timelines
 // in the store hold the history), and a client too slow to read loses events
 // rather than slowing sred down (counted by sre_event_bus_dropped_total).
@@ -74,6 +81,7 @@ type Handler struct {
 	maxClients int64
 	clients    atomic.Int64
 	perKey     *perKey
+	life       *life
 }
 
 // New returns a Handler streaming the events of bus.
@@ -88,7 +96,7 @@ func New(bus *events.Bus, o Options) *Handler {
 		o.MaxClients = DefaultMaxClients
 	}
 	h := &Handler{bus: bus, logger: o.Logger, heartbeat: o.Heartbeat, maxClients: int64(o.MaxClients),
-		perKey: newPerKey(o.ClientKey, o.MaxPerKey)}
+		perKey: newPerKey(o.ClientKey, o.MaxPerKey), life: newLife()}
 	if o.Registerer != nil {
 		promauto.With(o.Registerer).NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sre_event_stream_clients",
@@ -97,6 +105,13 @@ func New(bus *events.Bus, o Options) *Handler {
 	}
 	return h
 }
+
+// Shutdown ends every stream with the comment ": closed: shutting down"
+// and refuses new ones (503), then waits until their handlers have
+// returned (the connections are then idle for http.Server.Shutdown), or
+// until ctx ends. Call it before http.Server.Shutdown, which otherwise
+// waits for the streams until its deadline.
+func (h *Handler) Shutdown(ctx context.Context) error { return h.life.shutdown(ctx) }
 
 // Register mounts GET /api/v1/events on mux.
 func (h *Handler) Register(mux *http.ServeMux) {
@@ -177,6 +192,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, http.StatusServiceUnavailable, "unavailable", errors.New("no event bus"))
 		return
 	}
+	if !h.life.enter() {
+		web.Error(w, http.StatusServiceUnavailable, "unavailable", fmt.Errorf("event stream: %w", errShutdown))
+		return
+	}
+	defer h.life.leave()
 	if n := h.clients.Add(1); n > h.maxClients {
 		h.clients.Add(-1)
 		web.Error(w, http.StatusServiceUnavailable, "unavailable", fmt.Errorf("too many event stream clients (at most %d)", h.maxClients))
@@ -209,9 +229,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.run(r.Context(), rc, w, ch, f); err != nil {
-		if cause := context.Cause(r.Context()); cause != nil && !errors.Is(cause, context.Canceled) {
-			// The server ended the request (the auth middleware when a
-			// reload revokes the client's credentials): say why.
+		cause := err
+		if !errors.Is(err, errShutdown) {
+			cause = context.Cause(r.Context())
+		}
+		if cause != nil && !errors.Is(cause, context.Canceled) {
+			// The server ended the stream (Shutdown, or the auth
+			// middleware when a reload revokes the client's
+			// credentials): say why.
 			err = cause
 			_ = h.write(rc, w, ": closed: "+strings.Join(strings.Fields(cause.Error()), " ")+"\n\n")
 		}
@@ -226,6 +251,8 @@ func (h *Handler) run(ctx context.Context, rc *http.ResponseController, w http.R
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-h.life.done():
+			return errShutdown
 		case <-tick.C:
 			if err := h.write(rc, w, ": heartbeat\n\n"); err != nil {
 				return err

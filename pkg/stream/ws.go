@@ -198,6 +198,7 @@ var errTooSlow = errors.New("client too slow: it fell behind the replay buffer")
 type Hub struct {
 	o      HubOptions
 	perKey *perKey
+	life   *life
 	unsub  func()
 	epoch  string
 	// kick asks Run for a delayed wake-up of the clients.
@@ -296,6 +297,7 @@ func NewHub(bus *events.Bus, o HubOptions) *Hub {
 		bySvc:   map[string][]*wsClient{},
 		kick:    make(chan struct{}, 1),
 		perKey:  newPerKey(o.ClientKey, o.MaxPerKey),
+		life:    newLife(),
 	}
 	if bus != nil {
 		h.unsub = bus.Attach(h.publish)
@@ -1071,6 +1073,15 @@ func (s Subscribe) check() error {
 	return nil
 }
 
+// Shutdown closes every WebSocket connection with status 1001 (going
+// away) and the reason "shutting down", clients still to send their
+// subscribe message included, and refuses new ones (503); then it waits
+// until their handlers have returned (the close handshakes done), or until
+// ctx ends. The connections are hijacked: http.Server.Shutdown neither
+// waits for them nor closes them, so without this their clients would see
+// the connection drop (1006) when the process exits.
+func (h *Hub) Shutdown(ctx context.Context) error { return h.life.shutdown(ctx) }
+
 // Register mounts GET /api/v1/stream on mux.
 func (h *Hub) Register(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/stream", h)
@@ -1082,6 +1093,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, http.StatusBadRequest, "bad_data", errors.New("no query parameters: send the filters in the first message"))
 		return
 	}
+	if !h.life.enter() {
+		web.Error(w, http.StatusServiceUnavailable, "unavailable", fmt.Errorf("event stream: %w", errShutdown))
+		return
+	}
+	defer h.life.leave()
 	if n := h.nclients.Add(1); n > int64(h.o.MaxClients) {
 		h.nclients.Add(-1)
 		web.Error(w, http.StatusServiceUnavailable, "unavailable", fmt.Errorf("too many stream clients (at most %d)", h.o.MaxClients))
@@ -1116,7 +1132,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, errTooSlow):
 		c.Close(websocket.StatusPolicyViolation, "too slow") //nolint:errcheck
-	case errors.As(err, &ce), errors.Is(err, context.Canceled):
+	case errors.As(err, &ce), errors.Is(err, context.Canceled), errors.Is(err, errShutdown):
 	case err != nil:
 		h.o.Logger.Debug("event stream ended", "remote", r.RemoteAddr, "err", err)
 	}
@@ -1125,8 +1141,20 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw bool) error {
 	c.SetReadLimit(maxSubscribeMessageLen)
 	sctx, cancel := context.WithTimeout(ctx, h.o.SubscribeWait)
+	// Shutdown while the client has not subscribed yet closes the
+	// connection under the pending read (canceling the read would drop it
+	// without a close frame).
+	closed := make(chan struct{})
+	stop := context.AfterFunc(h.life.ctx, func() {
+		defer close(closed)
+		c.Close(websocket.StatusGoingAway, errShutdown.Error()) //nolint:errcheck
+	})
 	typ, b, err := c.Read(sctx)
 	cancel()
+	if !stop() {
+		<-closed
+		return errShutdown
+	}
 	if err != nil {
 		return fmt.Errorf("read subscribe message: %w", err)
 	}
@@ -1246,6 +1274,8 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 			return context.Cause(ctx)
 		case <-req.Done():
 			return h.end(cl, context.Cause(req))
+		case <-h.life.done():
+			return h.end(cl, errShutdown)
 		case <-timer.After(wait):
 		}
 		idle := h.o.Clock.Now().Sub(time.Unix(0, cl.written.Load()))
@@ -1266,7 +1296,8 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 // auth middleware when a reload revokes the client's credentials): the
 // client gets a close frame with status 1008 (policy violation) and the
 // cause as reason, written while holding c's queued flag as ping does, so
-// that no pass writes meanwhile nor after.
+// that no pass writes meanwhile nor after. errShutdown (Shutdown) gets
+// status 1001 (going away) instead.
 func (h *Hub) end(c *wsClient, cause error) error {
 	if cause == nil || errors.Is(cause, context.Canceled) {
 		return cause
@@ -1281,7 +1312,11 @@ func (h *Hub) end(c *wsClient, cause error) error {
 		case <-t.C:
 		}
 	}
-	if err := c.conn.Close(websocket.StatusPolicyViolation, closeReason(cause)); err != nil {
+	code := websocket.StatusPolicyViolation
+	if errors.Is(cause, errShutdown) {
+		code = websocket.StatusGoingAway
+	}
+	if err := c.conn.Close(code, closeReason(cause)); err != nil {
 		return fmt.Errorf("%w (close: %w)", cause, err)
 	}
 	return cause
