@@ -76,7 +76,7 @@ func TestStreamListener(t *testing.T) {
 // down" rather than holding the shutdown until its deadline; then sred
 // exits cleanly.
 func TestShutdownClosesStreams(t *testing.T) {
-	port := 24501
+	port := testutil.FreePort(t)
 	s := start(t, fmt.Sprintf("--web.stream-address=127.0.0.1:%d", port), "--storage.path="+t.TempDir(), "--config.file=/dev/null")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a safety net
 	defer cancel()
