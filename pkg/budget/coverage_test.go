@@ -15,19 +15,7 @@ import (
 // first sample's five minutes, not its rate times the whole period (17
 // million events after ten seconds of data, coverage null, before).
 func TestCoverageOfDataYoungerThanAMinute(t *testing.T) {
-	specs, err := slo.Parse([]byte(`apiVersion: sre.rootuip.io/v1
-kind: ServiceLevelObjectives
-service: api
-slos:
-  - name: availability
-    objective: 99.9
-    sli:
-      events:
-        errorSelector: http_requests_total{job="api",code=~"5.."}
-        totalSelector: http_requests_total{job="api"}
-`), "api.yml")
-	require.NoError(t, err)
-	o := Objectives(specs)[0]
+	o := apiAvailability(t)
 	at := time.Date(2026, 12, 5, 10, 0, 30, 0, time.UTC)
 	f := func(v float64) *float64 { return &v }
 
@@ -45,4 +33,23 @@ slos:
 	none := compute(o, at, &sample{})
 	require.Nil(t, none.Coverage, "no data: no coverage")
 	require.Nil(t, none.Budget.TotalEvents)
+}
+
+// apiAvailability is the objective of a 30-day 99.9% events SLO of
+// service api, as the young-SLO tests of compute and forecast use it.
+func apiAvailability(t *testing.T) Objective {
+	t.Helper()
+	specs, err := slo.Parse([]byte(`apiVersion: sre.rootuip.io/v1
+kind: ServiceLevelObjectives
+service: api
+slos:
+  - name: availability
+    objective: 99.9
+    sli:
+      events:
+        errorSelector: http_requests_total{job="api",code=~"5.."}
+        totalSelector: http_requests_total{job="api"}
+`), "api.yml")
+	require.NoError(t, err)
+	return Objectives(specs)[0]
 }

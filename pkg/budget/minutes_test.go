@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/rootuip/sre/pkg/slo"
 )
 
 // TestBudgetMinutesOverCoveredData: the minutes of the budget are those of
@@ -15,19 +13,7 @@ import (
 // consumed five outage-equivalent minutes (17,000 and more before: the
 // consumed ratio times the whole period's budget).
 func TestBudgetMinutesOverCoveredData(t *testing.T) {
-	specs, err := slo.Parse([]byte(`apiVersion: sre.rootuip.io/v1
-kind: ServiceLevelObjectives
-service: api
-slos:
-  - name: availability
-    objective: 99.9
-    sli:
-      events:
-        errorSelector: http_requests_total{job="api",code=~"5.."}
-        totalSelector: http_requests_total{job="api"}
-`), "api.yml")
-	require.NoError(t, err)
-	o := Objectives(specs)[0]
+	o := apiAvailability(t)
 	at := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
 	f := func(v float64) *float64 { return &v }
 	since := func(d time.Duration) *float64 { return f(float64(at.Add(-d).Unix())) }
@@ -100,19 +86,7 @@ slos:
 // share of a whole period's budget: a day of data with half its budget left,
 // burning at 10x, is exhausted in 4800 s (1h20m), not in 36 hours.
 func TestForecastOfYoungSLO(t *testing.T) {
-	specs, err := slo.Parse([]byte(`apiVersion: sre.rootuip.io/v1
-kind: ServiceLevelObjectives
-service: api
-slos:
-  - name: availability
-    objective: 99.9
-    sli:
-      events:
-        errorSelector: http_requests_total{job="api",code=~"5.."}
-        totalSelector: http_requests_total{job="api"}
-`), "api.yml")
-	require.NoError(t, err)
-	o := Objectives(specs)[0]
+	o := apiAvailability(t)
 	at := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
 	const day, period = 86400.0, 30 * 86400.0
 	for _, tc := range []struct {
