@@ -299,8 +299,13 @@ func readFlagger(w http.ResponseWriter, r *http.Request) (FlaggerPayload, bool) 
 		// Not strict: Flagger may add fields to its payload.
 		err = json.Unmarshal(b, &p)
 	}
-	if err == nil && (p.Name == "" || p.Namespace == "") {
-		err = errors.New("name and namespace of the canary are required (Flagger's webhook payload)")
+	if err == nil {
+		for _, f := range []struct{ field, v string }{{"name", p.Name}, {"namespace", p.Namespace}} {
+			if strings.TrimSpace(f.v) == "" {
+				err = fmt.Errorf("%s of the canary is required (Flagger's webhook payload)", f.field)
+				break
+			}
+		}
 	}
 	if err == nil && (len(p.Name) > maxKubeName || len(p.Namespace) > maxKubeNamespace) {
 		err = fmt.Errorf("name and namespace of the canary are Kubernetes names: at most %d and %d bytes", maxKubeName, maxKubeNamespace)
@@ -396,6 +401,19 @@ func (s *Service) flaggerRun(w http.ResponseWriter, r *http.Request, hook string
 		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("flagger %s hook: baseline: %w", hook, err))
 		return nil, p, false
 	}
+	// An empty value matches the series WITHOUT the label: the analysis
+	// would judge other series than the canary's (an unset variable in the
+	// Canary's metadata, app={{ .name }}).
+	for _, side := range []struct {
+		key string
+		ls  map[string]string
+	}{{MetaCanary, canary}, {MetaBaseline, baseline}} {
+		if name, ok := emptyLabel(side.ls); ok {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("flagger %s hook: metadata.%s: label %s has an empty value, which selects the series without that label: give the value of the %s's series",
+				hook, side.key, name, side.key))
+			return nil, p, false
+		}
+	}
 	res, err := s.ev.Evaluate(r.Context(), sp, Target{Service: p.Metadata[MetaService], Canary: canary, Baseline: baseline}, s.clock.Now())
 	if err != nil {
 		writeErr(w, err)
@@ -403,6 +421,21 @@ func (s *Service) flaggerRun(w http.ResponseWriter, r *http.Request, hook string
 	}
 	s.logger.Info("Analysis run", "analysis", sp.Name, "hook", hook, "canary", p.Namespace+"/"+p.Name, "verdict", res.Verdict, "reason", res.Reason)
 	return &res, p, true
+}
+
+// emptyLabel returns the first name (sorted) of ls with an empty value.
+func emptyLabel(ls map[string]string) (string, bool) {
+	var names []string
+	for k, v := range ls {
+		if v == "" {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
+		return "", false
+	}
+	sort.Strings(names)
+	return names[0], true
 }
 
 // handleConfirmPromotion answers 200 when the analysis passes (Flagger

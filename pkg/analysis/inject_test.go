@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -210,5 +211,51 @@ func TestRunTargetMistakes(t *testing.T) {
 	}
 	if len(q.queries) != 0 {
 		t.Errorf("Prometheus asked %d queries", len(q.queries))
+	}
+}
+
+// A Flagger payload with an empty canary name or namespace, or an empty
+// value in the labels selecting the canary's or the primary's series (an
+// unset variable in the Canary's metadata), is a 400 naming the field,
+// before Prometheus is asked: app="" selects the series without the
+// label, the wrong data, which could promote or keep the canary.
+func TestFlaggerEmptyFieldsRefused(t *testing.T) {
+	q := &recordingQuerier{}
+	srv := newServer(t, NewEvaluator(q, nil), nil, time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
+	for _, tc := range []struct {
+		name, namespace string
+		meta            map[string]string
+		err             string
+	}{
+		{"", "test", map[string]string{"analysis": "podinfo", "canary": "app=podinfo", "baseline": "app=podinfo-primary"},
+			"flagger webhook: name of the canary is required"},
+		{"podinfo", "", map[string]string{"analysis": "podinfo", "canary": "app=podinfo", "baseline": "app=podinfo-primary"},
+			"flagger webhook: namespace of the canary is required"},
+		{"podinfo", "test", map[string]string{"analysis": "podinfo", "canary": "app=,track=canary", "baseline": "app=podinfo-primary"},
+			"flagger %s hook: metadata.canary: label app has an empty value, which selects the series without that label"},
+		{"podinfo", "test", map[string]string{"analysis": "podinfo", "canary": `app="",track=canary`, "baseline": "app=podinfo-primary"},
+			"flagger %s hook: metadata.canary: label app has an empty value"},
+		{"podinfo", "test", map[string]string{"analysis": "podinfo", "canary": "app=podinfo", "baseline": "app= "},
+			"flagger %s hook: metadata.baseline: label app has an empty value"},
+	} {
+		for _, hook := range []struct{ name, path string }{{"confirm-promotion", FlaggerConfirmPromotion}, {"rollback", FlaggerRollback}} {
+			b, _ := json.Marshal(map[string]any{"name": tc.name, "namespace": tc.namespace, "phase": "Progressing", "metadata": tc.meta})
+			resp, err := http.Post(srv.URL+hook.path, "application/json", bytes.NewReader(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			want := tc.err
+			if strings.Contains(want, "%s") {
+				want = fmt.Sprintf(want, hook.name)
+			}
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), want) {
+				t.Errorf("%s %s/%s %v: %d %s, want 400 with %q", hook.name, tc.namespace, tc.name, tc.meta, resp.StatusCode, body, want)
+			}
+		}
+	}
+	if len(q.queries) != 0 {
+		t.Errorf("Prometheus asked %d queries: %v", len(q.queries), q.queries)
 	}
 }
