@@ -2,14 +2,17 @@ package change_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"text/template"
 	"time"
@@ -456,14 +459,36 @@ sre_deployments_total{result="succeeded",service="checkout"} 4
 	})
 }
 
+// lockedBuffer is a log sink the server's goroutines write to.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // A commit time after the rollout started (the committer's clock ahead)
-// is dropped, as for Flagger's events: the Argo Rollouts notification,
-// which carries no time of its own, is recorded, not refused.
+// is no lead time. POST /api/v1/changes refuses it; the notification
+// endpoints, whose senders redeliver a refused notification, record the
+// change without it and say so, in the answer and the log.
 func TestNotificationCommitTimeAhead(t *testing.T) {
 	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, change.DefaultConfig)
 		e.clk.Set(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
+		var logs lockedBuffer
+		e.changes = change.New(change.Options{DB: db, Clock: e.clk, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 		srv := serve(t, e)
+		const warning = "commit_time 2026-12-02T12:10:00Z is after the change started (2026-12-02T12:00:00Z): recorded without commit_time, no lead time"
 		for _, path := range []string{"/api/v1/changes/argo-rollouts", "/api/v1/changes/flagger"} {
 			body := `{"rollout": "pay", "namespace": "shop", "phase": "Progressing", "revision": "3", "commit": "abc", "commit_time": "2026-12-02T12:10:00Z"}`
 			if path == "/api/v1/changes/flagger" {
@@ -471,10 +496,30 @@ func TestNotificationCommitTimeAhead(t *testing.T) {
 			}
 			code, a := call(t, srv, http.MethodPost, path, body)
 			require.Equal(t, http.StatusCreated, code, a.Error)
-			c := decode[change.NotificationResult](t, a).Change
+			res := decode[change.NotificationResult](t, a)
+			require.Equal(t, "recorded", res.Action, path)
+			require.Equal(t, []string{warning}, res.Warnings, path)
+			c := res.Change
 			require.Equal(t, "abc", c.Commit, path)
 			require.Nil(t, c.CommitTime, path)
+			stored, err := e.changes.Get(context.Background(), c.ID)
+			require.NoError(t, err)
+			require.Nil(t, stored.CommitTime, path)
 		}
+		require.Equal(t, 2, strings.Count(logs.String(), "level=WARN msg=\"Commit time after the change started: recorded without a lead time\""), logs.String())
+		require.Contains(t, logs.String(), "ref=argo-rollouts:shop/pay service=pay commit=abc commit_time=2026-12-02T12:10:00.000Z started_at=2026-12-02T12:00:00.000Z")
+		// A commit time before the start is kept, with no warning.
+		code, a := call(t, srv, http.MethodPost, "/api/v1/changes/argo-rollouts",
+			`{"rollout": "web", "namespace": "shop", "phase": "Progressing", "revision": "4", "commit": "def", "commit_time": "2026-12-02T11:10:00Z"}`)
+		require.Equal(t, http.StatusCreated, code, a.Error)
+		res := decode[change.NotificationResult](t, a)
+		require.Empty(t, res.Warnings)
+		require.NotNil(t, res.Change.CommitTime)
+		// The same commit time on POST /api/v1/changes is refused.
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes",
+			`{"service": "pay", "commit": "abc", "commit_time": "2026-12-02T12:10:00Z", "started_at": "2026-12-02T12:00:00Z"}`)
+		require.Equal(t, http.StatusBadRequest, code)
+		require.Equal(t, "bad request: commit_time 2026-12-02T12:10:00Z is after the change started (2026-12-02T12:00:00Z)", a.Error)
 	})
 }
 

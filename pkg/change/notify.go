@@ -54,6 +54,9 @@ type NotificationResult struct {
 	Action string  `json:"action"`
 	Reason string  `json:"reason,omitempty"`
 	Change *Change `json:"change,omitempty"`
+	// Warnings name what the notification said that was not recorded
+	// (a commit time after the change started).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Progress records what a rollout engine reports about one rollout (its
@@ -207,12 +210,19 @@ func (s *Service) handleFlagger(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) answerProgress(w http.ResponseWriter, r *http.Request, c Change, outcome Outcome) {
 	// A commit time after the start (a committer's clock ahead) is no lead
-	// time; the notification is recorded without it, not refused.
+	// time. POST /api/v1/changes refuses it; a notification is recorded
+	// without it and says so (a refused notification is redelivered, and
+	// the rollout would not be recorded at all).
 	start := c.StartedAt
 	if start.IsZero() {
 		start = s.clock.Now()
 	}
+	var warnings []string
 	if c.CommitTime != nil && c.CommitTime.After(start) {
+		warnings = append(warnings, fmt.Sprintf("commit_time %s is after the change started (%s): recorded without commit_time, no lead time",
+			c.CommitTime.UTC().Format(time.RFC3339), start.UTC().Format(time.RFC3339)))
+		s.logger.Warn("Commit time after the change started: recorded without a lead time", "ref", c.Ref, "service", c.Service,
+			"commit", c.Commit, "commit_time", c.CommitTime.UTC(), "started_at", start.UTC())
 		c.CommitTime = nil
 	}
 	res, err := s.Progress(r.Context(), c, outcome)
@@ -220,6 +230,7 @@ func (s *Service) answerProgress(w http.ResponseWriter, r *http.Request, c Chang
 		writeErr(w, err)
 		return
 	}
+	res.Warnings = warnings
 	code := http.StatusOK
 	if res.Action == "recorded" {
 		code = http.StatusCreated
