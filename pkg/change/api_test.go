@@ -584,3 +584,134 @@ sre_deployments_total{result="succeeded",service="pay"} 1
 `), "sre_deployments_total"))
 	})
 }
+
+// A deploy that failed is then rolled back: finishing a failed change as
+// rolled_back is allowed (no other final outcome changes), records when
+// it was rolled back, and the change counts once in the DORA measures:
+// one failed change, one rollback, one time to restore, and no counter
+// goes down. Argo Rollouts' Degraded then aborted is the same change.
+func TestFailedThenRolledBack(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db, change.DefaultConfig)
+		srv := serve(t, e)
+
+		code, a := call(t, srv, http.MethodPost, "/api/v1/changes", `{"service": "pay", "outcome": "failed", "commit": "c1"}`)
+		require.Equal(t, http.StatusCreated, code, a.Error)
+		failed := decode[change.Change](t, a)
+		require.True(t, t0.Equal(*failed.FinishedAt))
+		// The failure pages: an incident linked to the change, resolved
+		// before the rollback is recorded.
+		e.clk.Advance(5 * time.Minute)
+		inc := e.open(t, "pay")
+		e.clk.Advance(20 * time.Minute)
+		_, err := e.incidents.Resolve(ctx, inc.ID, "alice", "rolled back")
+		require.NoError(t, err)
+		e.clk.Advance(5 * time.Minute)
+		metrics := func() string {
+			t.Helper()
+			code, a := call(t, srv, http.MethodGet, "/api/v1/changes?service=pay", "")
+			require.Equal(t, http.StatusOK, code)
+			require.Len(t, decode[change.List](t, a).Changes, 1)
+			return `
+# HELP sre_change_failure_ratio Change failure rate: failed changes / changes that shipped (not refused) finished within changes.dora_window.
+# TYPE sre_change_failure_ratio gauge
+sre_change_failure_ratio{service="pay"} 1
+# HELP sre_change_failures_total Changes that failed: failed or rolled back, or linked to an incident that followed them.
+# TYPE sre_change_failures_total counter
+sre_change_failures_total{service="pay"} 1
+# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by service and result (succeeded, failed, rolled_back, refused).
+# TYPE sre_deployments_total counter
+sre_deployments_total{result="failed",service="pay"} 1
+sre_deployments_total{result="refused",service="pay"} 0
+sre_deployments_total{result="rolled_back",service="pay"} 0
+sre_deployments_total{result="succeeded",service="pay"} 0
+`
+		}
+		before := metrics()
+		require.NoError(t, promtest.GatherAndCompare(e.reg, strings.NewReader(before+`# HELP sre_rollbacks_total Changes rolled back, by service.
+# TYPE sre_rollbacks_total counter
+sre_rollbacks_total{service="pay"} 0
+`), change.MetricFailureRatio, change.MetricFailures, change.MetricDeployments, change.MetricRollbacks))
+
+		path := fmt.Sprintf("/api/v1/changes/%d/finish", failed.ID)
+		code, a = call(t, srv, http.MethodPost, path, `{"outcome": "rolled_back"}`)
+		require.Equal(t, http.StatusOK, code, a.Error)
+		c := decode[change.Change](t, a)
+		require.Equal(t, failed.ID, c.ID)
+		require.Equal(t, change.RolledBack, c.Outcome)
+		require.True(t, c.Failed)
+		require.True(t, t0.Equal(*c.FinishedAt), c.FinishedAt)
+		require.NotNil(t, c.RolledBackAt)
+		require.True(t, t0.Add(30*time.Minute).Equal(*c.RolledBackAt), c.RolledBackAt)
+		got, err := e.changes.Get(ctx, c.ID)
+		require.NoError(t, err)
+		require.Equal(t, change.RolledBack, got.Outcome)
+		require.True(t, t0.Add(30*time.Minute).Equal(*got.RolledBackAt), got.RolledBackAt)
+		require.Len(t, got.Incidents, 1)
+
+		// Again: a no-op; any other outcome after it: 409.
+		e.clk.Advance(time.Minute)
+		code, a = call(t, srv, http.MethodPost, path, `{"outcome": "rolled_back"}`)
+		require.Equal(t, http.StatusOK, code, a.Error)
+		require.True(t, t0.Add(30*time.Minute).Equal(*decode[change.Change](t, a).RolledBackAt))
+		for _, o := range []string{"failed", "succeeded"} {
+			code, a = call(t, srv, http.MethodPost, path, `{"outcome": "`+o+`"}`)
+			require.Equal(t, http.StatusConflict, code, o)
+			require.Equal(t, fmt.Sprintf("change already finished: change %d is rolled_back", c.ID), a.Error)
+		}
+
+		// Counted once: the failed count stays, the rollback counts, the
+		// restore time is the incident's alone.
+		require.NoError(t, promtest.GatherAndCompare(e.reg, strings.NewReader(metrics()+`# HELP sre_rollbacks_total Changes rolled back, by service.
+# TYPE sre_rollbacks_total counter
+sre_rollbacks_total{service="pay"} 1
+`), change.MetricFailureRatio, change.MetricFailures, change.MetricDeployments, change.MetricRollbacks))
+		ms, err := e.changes.Metrics(ctx)
+		require.NoError(t, err)
+		var pay change.ServiceMetrics
+		for _, m := range ms {
+			if m.Service == "pay" {
+				pay = m
+			}
+		}
+		require.Equal(t, 1, pay.Rollbacks)
+		require.Equal(t, map[change.Outcome]int{change.Failed: 1}, pay.Results)
+		require.Equal(t, uint64(1), pay.RestoreTime.Count)
+		require.InDelta(t, (20 * time.Minute).Seconds(), pay.RestoreTime.Sum, 1e-9)
+
+		// Argo Rollouts: the rollout of revision 5 Degraded (failed), then
+		// aborted (rolled back): one change, rolled back; a repeat records
+		// nothing.
+		post := func(body string) (int, change.NotificationResult) {
+			t.Helper()
+			code, a := call(t, srv, http.MethodPost, "/api/v1/changes/argo-rollouts", body)
+			require.Less(t, code, 300, a.Error)
+			return code, decode[change.NotificationResult](t, a)
+		}
+		post(`{"rollout": "cart", "namespace": "shop", "phase": "Progressing", "revision": "5"}`)
+		_, res := post(`{"rollout": "cart", "namespace": "shop", "phase": "Degraded", "revision": "5"}`)
+		require.Equal(t, change.Failed, res.Change.Outcome)
+		id := res.Change.ID
+		e.clk.Advance(10 * time.Minute)
+		code, res = post(`{"rollout": "cart", "namespace": "shop", "phase": "Degraded", "aborted": "true", "revision": "5"}`)
+		require.Equal(t, http.StatusOK, code)
+		require.Equal(t, "finished", res.Action)
+		require.Equal(t, id, res.Change.ID)
+		require.Equal(t, change.RolledBack, res.Change.Outcome)
+		require.NotNil(t, res.Change.RolledBackAt)
+		_, res = post(`{"rollout": "cart", "namespace": "shop", "phase": "Degraded", "aborted": "true", "revision": "5"}`)
+		require.Equal(t, "ignored", res.Action)
+		code, a = call(t, srv, http.MethodGet, "/api/v1/changes?service=cart", "")
+		require.Equal(t, http.StatusOK, code)
+		require.Len(t, decode[change.List](t, a).Changes, 1)
+
+		// Only a failed change may be rolled back later.
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes", `{"service": "web"}`)
+		require.Equal(t, http.StatusCreated, code, a.Error)
+		ok := decode[change.Change](t, a)
+		code, a = call(t, srv, http.MethodPost, fmt.Sprintf("/api/v1/changes/%d/finish", ok.ID), `{"outcome": "rolled_back"}`)
+		require.Equal(t, http.StatusConflict, code)
+		require.Equal(t, fmt.Sprintf("change already finished: change %d is succeeded", ok.ID), a.Error)
+	})
+}

@@ -105,6 +105,9 @@ type Change struct {
 	Outcome     Outcome    `json:"outcome"`
 	StartedAt   time.Time  `json:"started_at"`
 	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+	// RolledBackAt is when a change that had failed was rolled back (its
+	// outcome is then rolled_back; FinishedAt stays when it failed).
+	RolledBackAt *time.Time `json:"rolled_back_at,omitempty"`
 	// LeadTime is commit time to finish (seconds), for a change that
 	// succeeded with a commit time.
 	LeadTime *float64 `json:"lead_time_seconds,omitempty"`
@@ -277,7 +280,7 @@ func (c *Change) normalise(now time.Time) error {
 		}
 		c.FinishedAt = &t
 	}
-	c.ID, c.Incidents, c.LeadTime = 0, nil, nil
+	c.ID, c.Incidents, c.LeadTime, c.RolledBackAt = 0, nil, nil, nil
 	c.Failed = c.Outcome == Failed || c.Outcome == RolledBack
 	return nil
 }
@@ -318,7 +321,9 @@ func (s *Service) record(ctx context.Context, c Change) (Change, bool, error) {
 
 // Finish sets the final outcome of an in-progress change, now. Finishing
 // a change again with the outcome it has is a no-op; with another one it
-// is ErrFinished.
+// is ErrFinished, but for a change that failed and is then rolled back:
+// its outcome becomes rolled_back, at RolledBackAt, and it stays one
+// failed change.
 func (s *Service) Finish(ctx context.Context, id int64, outcome Outcome) (Change, error) {
 	return s.FinishAt(ctx, id, outcome, time.Time{})
 }
@@ -345,6 +350,17 @@ func (s *Service) FinishAt(ctx context.Context, id int64, outcome Outcome, at ti
 		}
 		if c.Outcome.Final() {
 			if c.Outcome == outcome {
+				out = *c
+				return nil
+			}
+			if c.Outcome == Failed && outcome == RolledBack {
+				if c.FinishedAt != nil && now.Before(*c.FinishedAt) {
+					now = *c.FinishedAt
+				}
+				if err := rollBack(ctx, tx, id, now); err != nil {
+					return err
+				}
+				c.Outcome, c.RolledBackAt, c.Failed = RolledBack, &now, true
 				out = *c
 				return nil
 			}

@@ -22,7 +22,7 @@ import (
 // changeColumns are the columns of a change record, as exported.
 var changeColumns = []string{"id", "service", "kind", "source", "ref", "version", "commit_sha", "commit_at", "description",
 	"actor", "outcome", "failed", "gate_decision", "gate_state", "gate_reason", "gate_override", "override_reason",
-	"started_at", "finished_at", "idem_key"}
+	"started_at", "finished_at", "idem_key", "rolled_back_at"}
 
 // ExportPart exports and imports change links with incidents.
 type ExportPart struct{ Dialect store.Dialect }

@@ -76,7 +76,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for _, o := range Outcomes {
 			ch <- prometheus.MustNewConstMetricWithCreatedTimestamp(descDeployments, prometheus.CounterValue, float64(m.Results[o]), ct, m.Service, string(o))
 		}
-		ch <- prometheus.MustNewConstMetricWithCreatedTimestamp(descRollbacks, prometheus.CounterValue, float64(m.Results[RolledBack]), ct, m.Service)
+		ch <- prometheus.MustNewConstMetricWithCreatedTimestamp(descRollbacks, prometheus.CounterValue, float64(m.Rollbacks), ct, m.Service)
 		ch <- prometheus.MustNewConstMetricWithCreatedTimestamp(descFailures, prometheus.CounterValue, float64(m.Failures), ct, m.Service)
 		ch <- prometheus.MustNewConstMetric(descRatio, prometheus.GaugeValue, m.FailureRatio, m.Service)
 		ch <- prometheus.MustNewConstMetric(descFrequency, prometheus.GaugeValue, m.PerDay, m.Service)
@@ -99,9 +99,14 @@ type ServiceMetrics struct {
 	// Since is when the service's first change started (the counters'
 	// created timestamp).
 	Since time.Time `json:"since"`
-	// Results counts the finished changes by outcome (all time).
-	Results    map[Outcome]int `json:"results"`
-	InProgress int             `json:"in_progress"`
+	// Results counts the finished changes by the outcome they finished
+	// with (all time): a change that failed and was rolled back later
+	// stays counted as failed, so that no count goes down.
+	Results map[Outcome]int `json:"results"`
+	// Rollbacks counts the changes rolled back (all time): those that
+	// finished rolled back and those that failed and were rolled back later.
+	Rollbacks  int `json:"rollbacks"`
+	InProgress int `json:"in_progress"`
 	// Failures counts the failed changes (all time).
 	Failures int `json:"failures"`
 	// FailureRatio and PerDay are over changes.dora_window.
@@ -135,10 +140,16 @@ func (s *Service) Metrics(ctx context.Context) ([]ServiceMetrics, error) {
 		return m
 	}
 
-	// Results and failures, all time; shipped, failed and succeeded within the window.
-	rows, err := s.db.QueryContext(ctx, `SELECT service, outcome, MIN(started_at), COUNT(*), SUM(failed),
-		SUM(CASE WHEN finished_at >= $1 THEN 1 ELSE 0 END), SUM(CASE WHEN finished_at >= $1 THEN failed ELSE 0 END)
-		FROM changes GROUP BY service, outcome ORDER BY service, outcome`, since)
+	// Results and failures, all time; shipped, failed and succeeded within
+	// the window. A change that failed and was rolled back later is one
+	// change: counted under failed, the outcome it finished with, and
+	// once among the rollbacks.
+	rows, err := s.db.QueryContext(ctx, `SELECT service, result, MIN(started_at), COUNT(*), SUM(failed),
+		SUM(CASE WHEN finished_at >= $1 THEN 1 ELSE 0 END), SUM(CASE WHEN finished_at >= $1 THEN failed ELSE 0 END), SUM(later)
+		FROM (SELECT service, started_at, finished_at, failed,
+			CASE WHEN rolled_back_at IS NULL THEN outcome ELSE $2 END AS result,
+			CASE WHEN rolled_back_at IS NULL THEN 0 ELSE 1 END AS later FROM changes) t
+		GROUP BY service, result ORDER BY service, result`, since, string(Failed))
 	if err != nil {
 		return nil, fmt.Errorf("read change counts: %w", err)
 	}
@@ -149,8 +160,9 @@ func (s *Service) Metrics(ctx context.Context) ([]ServiceMetrics, error) {
 			svc, outcome                string
 			first                       int64
 			n, failed, inWin, failedWin int
+			later                       int
 		)
-		if err := rows.Scan(&svc, &outcome, &first, &n, &failed, &inWin, &failedWin); err != nil {
+		if err := rows.Scan(&svc, &outcome, &first, &n, &failed, &inWin, &failedWin, &later); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read change counts: %w", err)
 		}
@@ -162,6 +174,10 @@ func (s *Service) Metrics(ctx context.Context) ([]ServiceMetrics, error) {
 		if w == nil {
 			w = &window{}
 			win[svc] = w
+		}
+		m.Rollbacks += later
+		if Outcome(outcome) == RolledBack {
+			m.Rollbacks += n
 		}
 		switch o := Outcome(outcome); o {
 		case InProgress:

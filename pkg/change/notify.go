@@ -80,6 +80,12 @@ func (s *Service) Progress(ctx context.Context, c Change, outcome Outcome) (Noti
 			last.fill()
 			return NotificationResult{Action: "ignored", Reason: fmt.Sprintf("change %d of %s version %s is already %s", last.ID, c.Ref, c.Version, outcome), Change: last}, nil
 		}
+		if last != nil && last.Outcome == Failed && outcome == RolledBack && last.Version == c.Version {
+			// The version that failed is rolled back (an Argo Rollouts
+			// rollout Degraded, then aborted): the same change.
+			out, err := s.FinishAt(ctx, last.ID, RolledBack, c.StartedAt)
+			return NotificationResult{Action: "finished", Change: &out}, err
+		}
 	}
 	if open != nil && c.Version != "" && c.Version != open.Version {
 		// The rollout now ships another version: Flagger's first event of

@@ -59,6 +59,10 @@ var Migrations = []store.Migration{{
 	ID: "change/0002_key",
 	SQLite: `ALTER TABLE changes ADD COLUMN idem_key TEXT NOT NULL DEFAULT '';
 CREATE UNIQUE INDEX changes_idem_key ON changes (idem_key) WHERE idem_key <> '';`,
+}, {
+	// When a change that failed was rolled back (Change.RolledBackAt).
+	ID:     "change/0003_rolled_back_at",
+	SQLite: `ALTER TABLE changes ADD COLUMN rolled_back_at BIGINT;`,
 }}
 
 type querier interface {
@@ -134,23 +138,25 @@ func byKey(ctx context.Context, q querier, key string) (*Change, error) {
 }
 
 const columns = `id, service, kind, source, ref, version, commit_sha, commit_at, description, actor, outcome, failed,
-	gate_decision, gate_state, gate_reason, gate_override, override_reason, started_at, finished_at, idem_key`
+	gate_decision, gate_state, gate_reason, gate_override, override_reason, started_at, finished_at, idem_key, rolled_back_at`
 
 func scan(sc interface{ Scan(...any) error }) (*Change, error) {
 	var (
 		c                  Change
 		kind, outcome      string
 		commitAt, finished sql.NullInt64
+		rolledBack         sql.NullInt64
 		failed, override   int
 		started            int64
 		g                  Gate
 	)
 	if err := sc.Scan(&c.ID, &c.Service, &kind, &c.Source, &c.Ref, &c.Version, &c.Commit, &commitAt, &c.Description, &c.Actor,
-		&outcome, &failed, &g.Decision, &g.State, &g.Reason, &override, &g.OverrideReason, &started, &finished, &c.Key); err != nil {
+		&outcome, &failed, &g.Decision, &g.State, &g.Reason, &override, &g.OverrideReason, &started, &finished, &c.Key, &rolledBack); err != nil {
 		return nil, err
 	}
 	c.Kind, c.Outcome, c.Failed = Kind(kind), Outcome(outcome), failed != 0
 	c.CommitTime, c.FinishedAt, c.StartedAt = fromNullMS(commitAt), fromNullMS(finished), fromMS(started)
+	c.RolledBackAt = fromNullMS(rolledBack)
 	if g.Decision != "" {
 		g.Override = override != 0
 		c.Gate = &g
@@ -174,6 +180,16 @@ func finish(ctx context.Context, q querier, id int64, o Outcome, now time.Time) 
 	if _, err := q.ExecContext(ctx, `UPDATE changes SET outcome = $1, finished_at = $2, failed = CASE WHEN failed = 1 THEN 1 ELSE $3 END WHERE id = $4`,
 		string(o), ms(now), failed, id); err != nil {
 		return fmt.Errorf("finish change %d: %w", id, err)
+	}
+	return nil
+}
+
+// rollBack records that a change that failed was rolled back at now: its
+// outcome becomes rolled_back; it finished (failed) when it did.
+func rollBack(ctx context.Context, q querier, id int64, now time.Time) error {
+	if _, err := q.ExecContext(ctx, `UPDATE changes SET outcome = $1, rolled_back_at = $2, failed = 1 WHERE id = $3 AND outcome = $4`,
+		string(RolledBack), ms(now), id, string(Failed)); err != nil {
+		return fmt.Errorf("roll back change %d: %w", id, err)
 	}
 	return nil
 }
