@@ -715,3 +715,76 @@ sre_rollbacks_total{service="pay"} 1
 		require.Equal(t, fmt.Sprintf("change already finished: change %d is succeeded", ok.ID), a.Error)
 	})
 }
+
+// Flagger posts Succeeded for a canary it only initialised (no new
+// revision) or that is suspended, as for one it promoted. Without a change
+// in progress, only a promotion ("Promotion completed!", also with
+// skipAnalysis) is a deployment; the others record nothing.
+func TestFlaggerSucceededWithoutPromotion(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		e.clk.Set(time.Date(2026, 12, 2, 12, 30, 0, 0, time.UTC))
+		srv := serve(t, e)
+		ev := func(name, msg string) string {
+			meta := `"eventType": "Normal", "timestamp": "1796213400000"`
+			if msg != "" {
+				meta = `"eventMessage": "` + msg + `", ` + meta
+			}
+			return `{"name": "` + name + `", "namespace": "shop", "phase": "Succeeded", "checksum": "5f7c9d", "metadata": {` + meta + `}}`
+		}
+		for _, tc := range []struct{ name, msg, reason string }{
+			{"checkout", "Initialization done! checkout.shop",
+				`no change of flagger:shop/checkout in progress and the event ("Initialization done! checkout.shop") is not a promotion: not a deployment`},
+			{"cart", "skipping canary run as object is suspended",
+				`no change of flagger:shop/cart in progress and the event ("skipping canary run as object is suspended") is not a promotion: not a deployment`},
+			{"search", "", `no change of flagger:shop/search in progress and the event ("") is not a promotion: not a deployment`},
+		} {
+			code, a := call(t, srv, http.MethodPost, "/api/v1/changes/flagger", ev(tc.name, tc.msg))
+			require.Equal(t, http.StatusOK, code, a.Error)
+			res := decode[change.NotificationResult](t, a)
+			require.Equal(t, "ignored", res.Action, tc.name)
+			require.Equal(t, tc.reason, res.Reason)
+			require.Nil(t, res.Change)
+		}
+		code, a := call(t, srv, http.MethodGet, "/api/v1/changes", "")
+		require.Equal(t, http.StatusOK, code)
+		require.Empty(t, decode[change.List](t, a).Changes)
+
+		// A promotion whose start sred did not see is a deployment, as is
+		// one with skipAnalysis (no Progressing event at all).
+		for _, tc := range []struct{ name, msg string }{
+			{"checkout", "Promotion completed! Scaling down checkout.shop"},
+			{"cart", "Promotion completed! Canary analysis was skipped for cart.shop"},
+		} {
+			code, a = call(t, srv, http.MethodPost, "/api/v1/changes/flagger", ev(tc.name, tc.msg))
+			require.Equal(t, http.StatusCreated, code, a.Error)
+			res := decode[change.NotificationResult](t, a)
+			require.Equal(t, "recorded", res.Action)
+			require.Equal(t, change.Succeeded, res.Change.Outcome)
+			require.Equal(t, tc.name, res.Change.Service)
+		}
+		// Once a revision is in progress, its Succeeded finishes it.
+		_, a = call(t, srv, http.MethodPost, "/api/v1/changes/flagger", strings.Replace(strings.Replace(ev("search", "New revision detected! Scaling up search.shop"),
+			`"Succeeded"`, `"Progressing"`, 1), "5f7c9d", "6a8d0e", 1))
+		require.Equal(t, "recorded", decode[change.NotificationResult](t, a).Action)
+		_, a = call(t, srv, http.MethodPost, "/api/v1/changes/flagger", strings.Replace(ev("search", "Promotion completed! Scaling down search.shop"), "5f7c9d", "6a8d0e", 1))
+		require.Equal(t, "finished", decode[change.NotificationResult](t, a).Action)
+
+		require.NoError(t, promtest.GatherAndCompare(e.reg, strings.NewReader(`
+# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by service and result (succeeded, failed, rolled_back, refused).
+# TYPE sre_deployments_total counter
+sre_deployments_total{result="failed",service="cart"} 0
+sre_deployments_total{result="refused",service="cart"} 0
+sre_deployments_total{result="rolled_back",service="cart"} 0
+sre_deployments_total{result="succeeded",service="cart"} 1
+sre_deployments_total{result="failed",service="checkout"} 0
+sre_deployments_total{result="refused",service="checkout"} 0
+sre_deployments_total{result="rolled_back",service="checkout"} 0
+sre_deployments_total{result="succeeded",service="checkout"} 1
+sre_deployments_total{result="failed",service="search"} 0
+sre_deployments_total{result="refused",service="search"} 0
+sre_deployments_total{result="rolled_back",service="search"} 0
+sre_deployments_total{result="succeeded",service="search"} 1
+`), "sre_deployments_total"))
+	})
+}

@@ -67,6 +67,13 @@ type NotificationResult struct {
 // every event of a canary with its phase, Succeeded until the next
 // revision, and retries; notifications are redelivered).
 func (s *Service) Progress(ctx context.Context, c Change, outcome Outcome) (NotificationResult, error) {
+	return s.progress(ctx, c, outcome, "")
+}
+
+// progress is Progress; notShipped, when not empty, says why a success
+// with no change open is not a deployment (Flagger's Succeeded of a
+// canary it only initialised), and it records nothing.
+func (s *Service) progress(ctx context.Context, c Change, outcome Outcome, notShipped string) (NotificationResult, error) {
 	open, err := s.openByRef(ctx, c.Ref)
 	if err != nil {
 		return NotificationResult{}, err
@@ -110,6 +117,9 @@ func (s *Service) Progress(ctx context.Context, c Change, outcome Outcome) (Noti
 		}
 		out, err := s.FinishAt(ctx, open.ID, outcome, at)
 		return NotificationResult{Action: "finished", Change: &out}, err
+	}
+	if outcome == Succeeded && notShipped != "" {
+		return NotificationResult{Action: "ignored", Reason: fmt.Sprintf("no change of %s in progress and %s: not a deployment", c.Ref, notShipped)}, nil
 	}
 	// The end of a rollout whose start was not seen: it started and
 	// finished when the notification says.
@@ -211,10 +221,22 @@ func (s *Service) handleFlagger(w http.ResponseWriter, r *http.Request) {
 	if t, err := time.Parse(time.RFC3339, ev.Metadata["commit_time"]); err == nil {
 		c.CommitTime = &t
 	}
-	s.answerProgress(w, r, c, outcome)
+	// Flagger posts Succeeded for a canary it only initialised, or that is
+	// suspended, as for one it promoted; its event message tells them
+	// apart. Without a change in progress, only a promotion is one.
+	var notShipped string
+	if msg := ev.Metadata["eventMessage"]; !strings.HasPrefix(msg, flaggerPromoted) {
+		notShipped = fmt.Sprintf("the event (%q) is not a promotion", msg)
+	}
+	s.answerProgress(w, r, c, outcome, notShipped)
 }
 
-func (s *Service) answerProgress(w http.ResponseWriter, r *http.Request, c Change, outcome Outcome) {
+// flaggerPromoted starts the message of Flagger's event for a promotion
+// ("Promotion completed! Scaling down <target>.<namespace>", and "...
+// Canary analysis was skipped for ..." with skipAnalysis).
+const flaggerPromoted = "Promotion completed!"
+
+func (s *Service) answerProgress(w http.ResponseWriter, r *http.Request, c Change, outcome Outcome, notShipped string) {
 	// A commit time after the start (a committer's clock ahead) is no lead
 	// time. POST /api/v1/changes refuses it; a notification is recorded
 	// without it and says so (a refused notification is redelivered, and
@@ -231,7 +253,7 @@ func (s *Service) answerProgress(w http.ResponseWriter, r *http.Request, c Chang
 			"commit", c.Commit, "commit_time", c.CommitTime.UTC(), "started_at", start.UTC())
 		c.CommitTime = nil
 	}
-	res, err := s.Progress(r.Context(), c, outcome)
+	res, err := s.progress(r.Context(), c, outcome, notShipped)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -303,7 +325,7 @@ func (s *Service) handleArgo(w http.ResponseWriter, r *http.Request) {
 		}
 		c.CommitTime = &t
 	}
-	s.answerProgress(w, r, c, outcome)
+	s.answerProgress(w, r, c, outcome, "")
 }
 
 // serviceOf is the service a notification is about: ?service= first,
