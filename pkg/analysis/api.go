@@ -456,8 +456,12 @@ func (s *Service) handleConfirmPromotion(w http.ResponseWriter, r *http.Request)
 	web.JSON(w, code, ans)
 }
 
-// handleRollback answers 200 when the analysis fails (Flagger stops the
-// analysis and rolls the canary back) and 412 otherwise (no rollback).
+// handleRollback answers 200 when a check failed on measured data
+// (Flagger stops the analysis and rolls the canary back) and 412 otherwise
+// (no rollback). A fail that comes only from no-data policies (a canary
+// Prometheus has not scraped yet fails a health check with noData: fail)
+// is no evidence against the canary: Flagger asks this hook from the first
+// interval on, and would roll back every new canary.
 func (s *Service) handleRollback(w http.ResponseWriter, r *http.Request) {
 	res, p, ok := s.flaggerRun(w, r, "rollback")
 	if !ok {
@@ -465,13 +469,40 @@ func (s *Service) handleRollback(w http.ResponseWriter, r *http.Request) {
 	}
 	ans := FlaggerAnswer{Hook: "rollback", Canary: p.Namespace + "/" + p.Name, Result: res}
 	code := http.StatusPreconditionFailed
-	if res.Verdict == Fail {
+	noData := noDataFailures(res)
+	switch {
+	case res.Verdict == Fail && len(noData) < failures(res):
 		code = http.StatusOK
 		ans.Message = "analysis failed: roll back: " + res.Reason
-	} else {
+	case res.Verdict == Fail:
+		ans.Message = fmt.Sprintf("no data yet for %s (the canary's series are not in Prometheus): no rollback: %s", strings.Join(noData, ", "), res.Reason)
+	default:
 		ans.Message = fmt.Sprintf("analysis %s: no rollback", res.Verdict)
 	}
 	web.JSON(w, code, ans)
+}
+
+// failures counts the checks of res that failed.
+func failures(res *Result) int {
+	n := 0
+	for _, c := range res.Checks {
+		if c.Verdict == Fail {
+			n++
+		}
+	}
+	return n
+}
+
+// noDataFailures names the checks of res that failed by their no-data
+// policy, not on a measured value.
+func noDataFailures(res *Result) []string {
+	var out []string
+	for _, c := range res.Checks {
+		if c.Verdict == Fail && c.NoData {
+			out = append(out, c.Name)
+		}
+	}
+	return out
 }
 
 // SetGate replaces the deploy gate.

@@ -262,15 +262,25 @@ func testFlaggerWebhooks(t *testing.T, prom *budget.Prom, ev *Evaluator, end tim
 			{"good", true, false},
 			{"bad", false, true},   // 10% errors: rolled back at once
 			{"idle", false, false}, // no traffic: held, neither promoted nor rolled back
-			{"down", false, true},
+			{"down", false, true},  // up 0: measured, rolled back
+			// Not scraped yet: no series at all. The health check's
+			// noData: fail makes the verdict fail, but there is nothing
+			// measured against the canary: held, not rolled back.
+			{"unscraped", false, false},
 		} {
 			ok, ans, _ := flaggerCall(t, srv.URL+FlaggerConfirmPromotion, meta(tc.track))
 			if ok != tc.promote || ans.Result == nil {
 				t.Errorf("%s: confirm-promotion success %v, want %v: %+v", tc.track, ok, tc.promote, ans)
 			}
-			ok, ans, _ = flaggerCall(t, srv.URL+FlaggerRollback, meta(tc.track))
+			ok, ans, code := flaggerCall(t, srv.URL+FlaggerRollback, meta(tc.track))
 			if ok != tc.rollback || ans.Result == nil {
 				t.Errorf("%s: rollback success %v, want %v: %+v", tc.track, ok, tc.rollback, ans)
+			}
+			if tc.track == "unscraped" {
+				if ans.Result == nil || ans.Result.Verdict != Fail || code != http.StatusPreconditionFailed ||
+					!strings.HasPrefix(ans.Message, "no data yet for health (the canary's series are not in Prometheus): no rollback") {
+					t.Errorf("unscraped: rollback %d %q, want 412 saying there is no data yet", code, ans.Message)
+				}
 			}
 		}
 		_, ans, code := flaggerCall(t, srv.URL+FlaggerConfirmPromotion, map[string]string{"analysis": "podinfo"})
