@@ -259,3 +259,58 @@ func TestFlaggerEmptyFieldsRefused(t *testing.T) {
 		t.Errorf("Prometheus asked %d queries: %v", len(q.queries), q.queries)
 	}
 }
+
+// scrapeQuerier answers for a canary that serves traffic with errors%
+// errors but has no up series (its health check has no data), or, when
+// scraped is false, for a canary with no series at all.
+type scrapeQuerier struct {
+	scraped bool
+	errors  float64
+}
+
+func (q scrapeQuerier) Instant(_ context.Context, query string, at time.Time) (model.Vector, error) {
+	canary := strings.Contains(query, `track="canary"`)
+	var v float64
+	switch {
+	case canary && !q.scraped, strings.Contains(query, "up{"):
+		return nil, nil
+	case strings.Contains(query, "slo:burn_rate"):
+		v = 1
+	case strings.Contains(query, "histogram_quantile"):
+		v = 0.1
+	case strings.Contains(query, `code=~`) && canary:
+		v = q.errors / 100
+	default:
+		v = 1000
+	}
+	return model.Vector{{Metric: model.Metric{}, Value: model.SampleValue(v), Timestamp: model.TimeFromUnixNano(at.UnixNano())}}, nil
+}
+
+func (scrapeQuerier) Range(context.Context, string, v1.Range) (model.Matrix, error) { return nil, nil }
+
+// The Flagger rollback hook rolls back on a check that failed on measured
+// data, also when a no-data policy failed another; a fail that comes only
+// from no-data policies is a 412 saying there is no data yet.
+func TestRollbackOnMeasuredFailureOnly(t *testing.T) {
+	end := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	meta := map[string]string{"analysis": "podinfo", "canary": "job=api,track=canary", "baseline": "job=api,track=stable"}
+	for _, tc := range []struct {
+		name     string
+		q        scrapeQuerier
+		rollback bool
+		message  string
+	}{
+		{"not scraped", scrapeQuerier{}, false, "no data yet for health (the canary's series are not in Prometheus): no rollback: "},
+		{"no up series, 10% errors", scrapeQuerier{scraped: true, errors: 10}, true, "analysis failed: roll back: error-rate fail: canary value 0.1 > 0.05; health fail: no data"},
+		{"no up series, no errors", scrapeQuerier{scraped: true}, false, "no data yet for health (the canary's series are not in Prometheus): no rollback: health fail: no data"},
+	} {
+		srv := newServer(t, NewEvaluator(tc.q, nil), nil, end)
+		ok, ans, code := flaggerCall(t, srv.URL+FlaggerRollback, meta)
+		if ok != tc.rollback || ans.Result == nil || ans.Result.Verdict != Fail || !strings.HasPrefix(ans.Message, tc.message) {
+			t.Errorf("%s: rollback %v (%d) %q, want %v with %q", tc.name, ok, code, ans.Message, tc.rollback, tc.message)
+		}
+		if ok, _, code := flaggerCall(t, srv.URL+FlaggerConfirmPromotion, meta); ok {
+			t.Errorf("%s: confirm-promotion %d, want held", tc.name, code)
+		}
+	}
+}
