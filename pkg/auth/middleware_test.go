@@ -354,21 +354,30 @@ func TestPublicWritesRecordedWhenTheyAct(t *testing.T) {
 }
 
 // TestQueriesNotRecorded: a POST that only computes an answer (the
-// escalation simulation, a spec check) changes nothing and is not recorded
-// as a write, so a viewer cannot grow the audit log by looping on it; a
-// real write still is.
+// escalation simulation, a spec check, a canary analysis run and the Flagger
+// hooks that Flagger calls at every analysis interval) changes nothing and
+// is not recorded as a write, so a viewer cannot grow the audit log by
+// looping on it; a real write still is.
 func TestQueriesNotRecorded(t *testing.T) {
 	mux := http.NewServeMux()
 	ok := func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "{}") }
-	mux.HandleFunc("POST /api/v1/escalation/simulate", ok)
-	mux.HandleFunc("POST /api/v1/chaos/validate", ok)
+	queries := []string{
+		"/api/v1/escalation/simulate",
+		"/api/v1/chaos/validate",
+		"/api/v1/analysis/{name}/run",
+		"/api/v1/analysis/flagger/confirm-promotion",
+		"/api/v1/analysis/flagger/rollback",
+	}
+	for _, q := range queries {
+		mux.HandleFunc("POST "+q, ok)
+	}
 	mux.HandleFunc("POST /api/v1/incidents/{id}/ack", ok)
 	srv, log := recording(t, mux)
 	for range 3 {
-		code, body, _ := do(t, srv, req{method: "POST", path: "/api/v1/escalation/simulate", body: `{}`, user: "vera", pass: "vera-pw"})
-		require.Equal(t, 200, code, body)
-		code, body, _ = do(t, srv, req{method: "POST", path: "/api/v1/chaos/validate", body: `{}`, user: "vera", pass: "vera-pw"})
-		require.Equal(t, 200, code, body)
+		for _, q := range queries {
+			code, body, _ := do(t, srv, req{method: "POST", path: strings.ReplaceAll(q, "{name}", "api-canary"), body: `{}`, user: "vera", pass: "vera-pw"})
+			require.Equal(t, 200, code, body)
+		}
 	}
 	code, body, _ := do(t, srv, req{method: "POST", path: "/api/v1/incidents/INC-1/ack", body: `{}`, user: "rita", pass: "rita-pw"})
 	require.Equal(t, 200, code, body)

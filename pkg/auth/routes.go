@@ -144,13 +144,16 @@ var Routes = map[string]Access{
 
 	// Rollout analysis (docs/rollouts.md): the Argo Rollouts web metric
 	// provider and the Flagger webhooks only read Prometheus and the gate.
+	// A run and Flagger's confirm-promotion and rollback hooks, which
+	// Flagger calls at every analysis interval, store nothing: queries,
+	// not audited writes. The pre-rollout hook records a gate decision.
 	"GET /api/v1/analysis":                            viewer,
 	"GET /api/v1/analysis/{name}":                     viewer,
 	"GET /api/v1/analysis/{name}/run":                 viewer,
-	"POST /api/v1/analysis/{name}/run":                viewerJS,
+	"POST /api/v1/analysis/{name}/run":                viewerQuery,
 	"POST /api/v1/analysis/flagger/pre-rollout":       viewerJS,
-	"POST /api/v1/analysis/flagger/confirm-promotion": viewerJS,
-	"POST /api/v1/analysis/flagger/rollback":          viewerJS,
+	"POST /api/v1/analysis/flagger/confirm-promotion": viewerQuery,
+	"POST /api/v1/analysis/flagger/rollback":          viewerQuery,
 
 	// Incidents opened by hand.
 	"POST /api/v1/incidents": responder,

@@ -2,6 +2,7 @@ package change_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -155,5 +156,76 @@ sre_rollbacks_total{service="search"} 0
 		require.Equal(t, uint64(1), m.RestoreTime.Buckets[3600])
 		require.Equal(t, uint64(0), m.RestoreTime.Buckets[1800])
 		require.InDelta(t, 1.0/7, m.PerDay, 1e-9)
+	})
+}
+
+// TestMetricsBoundServices: any responder may record changes of any
+// service name; /metrics names at most change.MaxMetricServices services,
+// those with the most changes, and sums the others as service="other"
+// (before, every name recorded added 36 series to every scrape).
+func TestMetricsBoundServices(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db, change.DefaultConfig)
+		for i := range change.MaxMetricServices {
+			for range 2 {
+				_, err := e.changes.Record(ctx, change.Change{Service: fmt.Sprintf("svc-%03d", i)})
+				require.NoError(t, err)
+			}
+		}
+		const junk = 5
+		for i := range junk {
+			outcome := change.Succeeded
+			if i == 0 {
+				outcome = change.Failed
+			}
+			_, err := e.changes.Record(ctx, change.Change{Service: fmt.Sprintf("junk-%d", i), Outcome: outcome})
+			require.NoError(t, err)
+		}
+		mfs, err := e.reg.Gather()
+		require.NoError(t, err)
+		services := map[string]bool{}
+		values := map[string]float64{}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				var svc, result string
+				for _, l := range m.GetLabel() {
+					switch l.GetName() {
+					case "service":
+						svc = l.GetValue()
+					case "result":
+						result = l.GetValue()
+					}
+				}
+				if svc == "" {
+					continue
+				}
+				services[svc] = true
+				if svc == change.OtherService {
+					key := mf.GetName()
+					if result != "" {
+						key += "/" + result
+					}
+					values[key] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+				}
+			}
+		}
+		require.Len(t, services, change.MaxMetricServices+1)
+		require.True(t, services["svc-000"] && services["svc-099"], "the busiest services keep their name")
+		require.False(t, services["junk-0"])
+		require.Equal(t, map[string]float64{
+			"sre_deployments_total/succeeded":   junk - 1,
+			"sre_deployments_total/failed":      1,
+			"sre_deployments_total/rolled_back": 0,
+			"sre_deployments_total/refused":     0,
+			"sre_rollbacks_total":               0,
+			"sre_change_failures_total":         1,
+			"sre_change_failure_ratio":          1.0 / junk,
+			"sre_deployment_frequency_per_day":  float64(junk-1) / 7,
+			"sre_changes_in_progress":           0,
+			// Histograms are neither counters nor gauges.
+			"sre_change_lead_time_seconds":    0,
+			"sre_change_restore_time_seconds": 0,
+		}, values)
 	})
 }

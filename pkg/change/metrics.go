@@ -1,8 +1,10 @@
 package change
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +24,17 @@ const (
 	MetricCollectorSuccess     = "sre_change_metrics_success"
 	metricsQueryTimeout        = 10 * time.Second
 	secondsPerDay          int = 86400
+)
+
+const (
+	// MaxMetricServices is how many services the metrics name: the
+	// services with the most changes; the others count as OtherService.
+	// Any responder may record a change of any service, so the series of
+	// /metrics are bounded whatever it records.
+	MaxMetricServices = 100
+	// OtherService is the service label of the changes of the services
+	// beyond MaxMetricServices.
+	OtherService = "other"
 )
 
 // Buckets of the DORA histograms, in seconds.
@@ -69,7 +82,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(descSuccess, prometheus.GaugeValue, 1)
-	for _, m := range ms {
+	for _, m := range foldServices(ms, MaxMetricServices) {
 		// The created timestamp (the service's first change) lets
 		// increase() see the first change of a new series.
 		ct := m.Since
@@ -114,6 +127,67 @@ type ServiceMetrics struct {
 	PerDay       float64   `json:"deployments_per_day"`
 	LeadTime     Histogram `json:"lead_time_seconds"`
 	RestoreTime  Histogram `json:"restore_time_seconds"`
+	// shipped and failedWin are FailureRatio's denominator and numerator.
+	shipped, failedWin int
+}
+
+// total is how many changes m counts.
+func (m *ServiceMetrics) total() int {
+	n := m.InProgress
+	for _, v := range m.Results {
+		n += v
+	}
+	return n
+}
+
+// foldServices returns ms with at most limit services: the limit with the
+// most changes (by name when even), and the others summed as OtherService.
+func foldServices(ms []ServiceMetrics, limit int) []ServiceMetrics {
+	if len(ms) <= limit {
+		return ms
+	}
+	ranked := slices.Clone(ms)
+	slices.SortStableFunc(ranked, func(a, b ServiceMetrics) int {
+		if c := cmp.Compare(b.total(), a.total()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Service, b.Service)
+	})
+	keep := map[string]bool{}
+	for _, m := range ranked[:limit] {
+		keep[m.Service] = true
+	}
+	other := ServiceMetrics{Service: OtherService, Results: map[Outcome]int{},
+		LeadTime: Histogram{Buckets: map[float64]uint64{}}, RestoreTime: Histogram{Buckets: map[float64]uint64{}}}
+	out := make([]ServiceMetrics, 0, limit+1)
+	for _, m := range ms {
+		if keep[m.Service] && m.Service != OtherService {
+			out = append(out, m)
+			continue
+		}
+		if other.Since.IsZero() || (!m.Since.IsZero() && m.Since.Before(other.Since)) {
+			other.Since = m.Since
+		}
+		for o, n := range m.Results {
+			other.Results[o] += n
+		}
+		other.InProgress += m.InProgress
+		other.Failures += m.Failures
+		other.shipped += m.shipped
+		other.failedWin += m.failedWin
+		other.PerDay += m.PerDay
+		for _, h := range []struct{ into, from *Histogram }{{&other.LeadTime, &m.LeadTime}, {&other.RestoreTime, &m.RestoreTime}} {
+			h.into.Count += h.from.Count
+			h.into.Sum += h.from.Sum
+			for b, n := range h.from.Buckets {
+				h.into.Buckets[b] += n
+			}
+		}
+	}
+	if other.shipped > 0 {
+		other.FailureRatio = float64(other.failedWin) / float64(other.shipped)
+	}
+	return append(out, other)
 }
 
 // Metrics reads the DORA measures of every service that has changes.
@@ -205,6 +279,7 @@ func (s *Service) Metrics(ctx context.Context) ([]ServiceMetrics, error) {
 	days := time.Duration(cfg.DORAWindow).Hours() / 24
 	for svc, w := range win {
 		m := by[svc]
+		m.shipped, m.failedWin = w.shipped, w.failed
 		if w.shipped > 0 {
 			m.FailureRatio = float64(w.failed) / float64(w.shipped)
 		}

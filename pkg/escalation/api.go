@@ -192,11 +192,18 @@ func ackHeaders(h http.Header) {
 	h.Set("Referrer-Policy", "no-referrer")
 }
 
+// ErrAckKeyUnavailable answers an acknowledge link while the key that signs
+// the links (notifications.ack_secret_file) cannot be read.
+var ErrAckKeyUnavailable = errors.New("acknowledge links cannot be checked now: the signing key cannot be read (notifications.ack_secret_file; see sred's log)")
+
 func (a *API) claims(w http.ResponseWriter, r *http.Request) (notify.AckClaims, bool) {
 	_, nc, _ := a.Engine.config()
 	key, err := nc.AckKey()
 	if err != nil {
-		web.Error(w, http.StatusInternalServerError, "internal", err)
+		// Anyone may call this route: the error (the key file's path) goes
+		// to the log only.
+		a.Engine.logger.Error("Acknowledge link: read the signing key", "err", err)
+		web.Error(w, http.StatusServiceUnavailable, "unavailable", ErrAckKeyUnavailable)
 		return notify.AckClaims{}, false
 	}
 	c, err := notify.VerifyAck(key, r.PathValue("token"), a.Engine.clock.Now())

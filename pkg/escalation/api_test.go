@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +42,13 @@ func newAPIRig(t *testing.T, db *store.DB) *apiRig {
 func newAPIRigWith(t *testing.T, db *store.DB, escYAML string) *apiRig {
 	t.Helper()
 	sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
-	r := newRig(t, db, clock.NewManual(t0), escYAML, notifyConfig(t, sms, push, email, slack))
+	return newAPIRigNotify(t, db, escYAML, notifyConfig(t, sms, push, email, slack))
+}
+
+// newAPIRigNotify is newAPIRigWith with the notifications section ncfg.
+func newAPIRigNotify(t *testing.T, db *store.DB, escYAML string, ncfg *notify.Config) *apiRig {
+	t.Helper()
+	r := newRig(t, db, clock.NewManual(t0), escYAML, ncfg)
 	mux := http.NewServeMux()
 	(&web.IncidentsAPI{Service: r.svc}).Register(mux)
 	(&escalation.API{Engine: r.engine, Acks: r.svc}).Register(mux)
@@ -389,6 +397,39 @@ func TestAckLinkExpired(t *testing.T) {
 		inc, err := a.svc.Get(context.Background(), id)
 		require.NoError(t, err)
 		require.Equal(t, incident.StatusTriggered, inc.Status)
+	})
+}
+
+// TestAckLinkKeyUnreadable: the acknowledge routes need no credentials, so
+// while the signing key's file cannot be read they answer 503 naming the
+// setting, never the error with the file's path (a 500 with "stat
+// /etc/sred/secrets/ack_secret: no such file or directory" before); the
+// links work again once the file is back.
+func TestAckLinkKeyUnreadable(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		ncfg := notifyConfig(t, sms, push, email, slack)
+		dir := t.TempDir()
+		secret := filepath.Join(dir, "ack_secret")
+		require.NoError(t, os.WriteFile(secret, []byte("key-1\n"), 0o600))
+		ncfg.AckSecret, ncfg.AckSecretFile = "", secret
+		require.NoError(t, ncfg.Validate())
+		a := newAPIRigNotify(t, db, escalationYAML, ncfg)
+		id := a.open(t, "critical")
+		a.tick(t)
+		path := a.ackPath(t, id, "bob")
+		require.NoError(t, os.Rename(secret, secret+".moved"))
+		before := a.snapshot(t, id)
+		for _, method := range []string{"GET", "POST"} {
+			got := a.do(t, method, path, "")
+			requireError(t, got, http.StatusServiceUnavailable, "unavailable", escalation.ErrAckKeyUnavailable.Error())
+			require.NotContains(t, got.Body, dir)
+		}
+		require.Equal(t, before, a.snapshot(t, id))
+		require.NoError(t, os.Rename(secret+".moved", secret))
+		got := a.do(t, "POST", path, "")
+		require.Equal(t, http.StatusOK, got.Code, got.Body)
+		require.Contains(t, got.Body, "<p>Acknowledged by bob.</p>")
 	})
 }
 
