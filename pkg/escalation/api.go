@@ -61,12 +61,15 @@ func (a *API) escalate(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}
-	if err := a.Engine.EscalateNow(r.Context(), r.PathValue("id"), req.Reason); err != nil {
+	// Calls at once page once: the others are told which escalation
+	// they were merged into (409), not answered as if they had paged.
+	if err := a.Engine.EscalateNowOnce(r.Context(), r.PathValue("id"), req.Reason); err != nil {
 		code, typ := http.StatusInternalServerError, "internal"
+		var inFlight *InFlightError
 		switch {
 		case errors.Is(err, ErrUnknownIncident):
 			code, typ = http.StatusNotFound, "not_found"
-		case errors.Is(err, ErrNoEscalation):
+		case errors.Is(err, ErrNoEscalation), errors.As(err, &inFlight):
 			code, typ = http.StatusConflict, "conflict"
 		}
 		web.Error(w, code, typ, err)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -223,6 +224,80 @@ func TestAPIStatusAndEscalate(t *testing.T) {
 				require.Equal(t, beforeBatch, a.snapshot(t, batch))
 			})
 		}
+	})
+}
+
+// Escalate-now called several times at once pages the next level once:
+// the call that escalated is answered 202, the others 409 naming the
+// escalation in flight they were merged into. A call served once that
+// escalation's step has paged, made before it did (here: at the same
+// instant), is merged too; a later call escalates again.
+func TestConcurrentEscalateNow(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		a := newAPIRig(t, db)
+		id := a.open(t, "critical")
+		a.tick(t)
+		paged := len(a.paged(t, id))
+		path := "/api/v1/escalation/incidents/" + id + "/escalate"
+
+		const calls = 6
+		var (
+			wg      sync.WaitGroup
+			start   = make(chan struct{})
+			replies [calls]reply
+			errs    [calls]error
+		)
+		for i := range calls {
+			wg.Go(func() {
+				<-start
+				resp, err := http.Post(a.srv.URL+path, "application/json", strings.NewReader(fmt.Sprintf(`{"reason":"call %d"}`, i)))
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				defer resp.Body.Close()
+				b, err := io.ReadAll(resp.Body)
+				replies[i], errs[i] = reply{Code: resp.StatusCode, Body: string(b)}, err
+			})
+		}
+		close(start)
+		wg.Wait()
+		winner := -1
+		for i, got := range replies {
+			require.NoError(t, errs[i])
+			require.NoError(t, json.Unmarshal([]byte(got.Body), &replies[i].Env), got.Body)
+			got = replies[i]
+			if got.Code == http.StatusAccepted {
+				require.Equal(t, -1, winner, "two calls answered 202: %s", got.Body)
+				require.Equal(t, map[string]any{"incident_id": id}, got.Env.Data)
+				winner = i
+			}
+		}
+		require.NotEqual(t, -1, winner, "no call escalated")
+		for i, got := range replies {
+			if i != winner {
+				requireError(t, got, http.StatusConflict, "conflict", fmt.Sprintf(
+					"escalate %s now: an escalation to level 1 (call %d, requested at 10:30:00.000 UTC) is already in flight; nobody else paged", id, winner))
+			}
+		}
+		a.tick(t)
+		require.Equal(t, []string{fmt.Sprintf(`Escalated now (call %d): level 1 (policy "default"): paging carol via sms, phone (no push contact for carol); level 2 at 10:45:00 UTC if not acknowledged`, winner)},
+			a.timeline(t, id, "Escalated now"))
+		require.Len(t, a.paged(t, id), paged+2, "carol paged once by sms and phone")
+
+		// Made at the instant the step paged level 1: merged into it.
+		requireError(t, a.do(t, "POST", path, `{"reason":"late"}`), http.StatusConflict, "conflict", fmt.Sprintf(
+			"escalate %s now: an escalation to level 1 (call %d, requested at 10:30:00.000 UTC) paged it while this call waited; nobody else paged", id, winner))
+		// Later, escalate-now pages the next level again.
+		a.clock.Advance(time.Second)
+		got := a.do(t, "POST", path, `{"reason":"later"}`)
+		require.Equal(t, http.StatusAccepted, got.Code, got.Body)
+		// The console, a runbook, the end of a snooze (EscalateNow) are
+		// merged into it without a word, and do not cancel its step.
+		require.NoError(t, a.engine.EscalateNow(context.Background(), id, "snooze ended"))
+		a.tick(t)
+		require.Len(t, a.timeline(t, id, "Escalated now"), 2)
+		require.Contains(t, a.timeline(t, id, "Escalated now")[1], "Escalated now (later): level 2")
 	})
 }
 

@@ -509,24 +509,78 @@ var ErrNoEscalation = errors.New("incident has no escalation to advance")
 // started). It is an ErrNoEscalation too.
 var ErrUnknownIncident = fmt.Errorf("%w: unknown incident", ErrNoEscalation)
 
+// InFlightError is returned by EscalateNowOnce for a call that found an
+// escalate-now of the incident's escalation already in flight (its step
+// not fired yet, or waiting for a maintenance window to end), or fired
+// since the call was made (by a call made at the same time): the call
+// changed nothing and paged nobody; the escalation it found pages Level.
+type InFlightError struct {
+	Incident string
+	Level    int
+	Reason   string
+	// Asked is when the escalation found was requested.
+	Asked time.Time
+	// Fired: its step has paged already (after this call was made).
+	Fired bool
+}
+
+func (e *InFlightError) Error() string {
+	what := "is already in flight"
+	if e.Fired {
+		what = "paged it while this call waited"
+	}
+	return fmt.Sprintf("escalate %s now: an escalation to level %d (%s, requested at %s) %s; nobody else paged",
+		e.Incident, e.Level, e.Reason, e.Asked.UTC().Format("15:04:05.000 UTC"), what)
+}
+
 // EscalateNow pages the next level of an incident's escalation at once
 // (for example when a runbook's verification failed), even if it was
 // acknowledged. reason is written to the timeline. It runs through
 // Options.Write (incident.Service.Write: on SQLite, in the writer's batch);
-// a caller that holds a transaction calls EscalateNowTx instead.
+// a caller that holds a transaction calls EscalateNowTx instead. A call
+// that finds an escalate-now of the incident in flight is merged into it
+// (nil): see EscalateNowOnce.
 func (e *Engine) EscalateNow(ctx context.Context, incidentID, reason string) error {
+	err := e.EscalateNowOnce(ctx, incidentID, reason)
+	var inFlight *InFlightError
+	if errors.As(err, &inFlight) {
+		return nil
+	}
+	return err
+}
+
+// EscalateNowOnce is EscalateNow that tells a merged call: when an
+// escalate-now of the incident's current escalation is in flight, or was
+// fired after this call was made (two calls at once, the second one
+// served after the first's step paged), it changes nothing and returns
+// an *InFlightError naming that escalation. Calls at once thus page one
+// level once, not a level each, and a call never cancels another's step.
+func (e *Engine) EscalateNowOnce(ctx context.Context, incidentID, reason string) error {
+	asked := e.clock.Now()
 	return e.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		return e.EscalateNowTx(ctx, tx, incidentID, reason)
+		return e.escalateNowTx(ctx, tx, incidentID, reason, asked)
 	})
 }
 
 // EscalateNowTx is EscalateNow with the caller's transaction, like the
 // engine's other actions (IncidentChanged, Handle, SchedulesChanged).
 func (e *Engine) EscalateNowTx(ctx context.Context, tx *sql.Tx, incidentID, reason string) error {
+	err := e.escalateNowTx(ctx, tx, incidentID, reason, e.clock.Now())
+	var inFlight *InFlightError
+	if errors.As(err, &inFlight) {
+		return nil
+	}
+	return err
+}
+
+// escalateNowTx is EscalateNowOnce's transaction for a call made at asked.
+func (e *Engine) escalateNowTx(ctx context.Context, tx *sql.Tx, incidentID, reason string, asked time.Time) error {
 	if reason == "" {
 		reason = "manual"
 	}
 	now := e.clock.Now()
+	// The state's row is locked (PostgreSQL) or the write is the only one
+	// (SQLite): a concurrent call's step is read committed below.
 	st, err := e.load(ctx, tx, incidentID)
 	if err != nil {
 		return err
@@ -537,6 +591,9 @@ func (e *Engine) EscalateNowTx(ctx context.Context, tx *sql.Tx, incidentID, reas
 	if st.state == StateNoPolicy || st.state == StateResolved {
 		return fmt.Errorf("escalate %s now: %w", incidentID, ErrNoEscalation)
 	}
+	if err := e.escalationInFlight(ctx, tx, st, asked); err != nil {
+		return err
+	}
 	if _, err := jobs.CancelGroup(ctx, tx, now, Queue, incidentID); err != nil {
 		return err
 	}
@@ -545,4 +602,34 @@ func (e *Engine) EscalateNowTx(ctx context.Context, tx *sql.Tx, incidentID, reas
 		return err
 	}
 	return e.enqueueStep(ctx, tx, incidentID, st.epoch, 0, level, now, now, reason)
+}
+
+// escalationInFlight returns an *InFlightError when a step of an
+// escalate-now (a step with a reason) of st's epoch is pending or being
+// run, or was run at or after asked.
+func (e *Engine) escalationInFlight(ctx context.Context, tx *sql.Tx, st *stateRow, asked time.Time) error {
+	id := st.snap.ID
+	js, err := jobs.List(ctx, tx, jobs.Filter{Queue: Queue, Group: id, Kind: KindStep,
+		States: []string{jobs.StatePending, jobs.StateRunning, jobs.StateDone}})
+	if err != nil {
+		return fmt.Errorf("escalate %s now: %w", id, err)
+	}
+	var found *InFlightError
+	for _, j := range js {
+		fired := j.State == jobs.StateDone
+		if fired && (j.FinishedAt == nil || j.FinishedAt.Before(asked)) {
+			continue
+		}
+		var p job
+		if err := j.Decode(&p); err != nil || p.Epoch != st.epoch || p.Reason == "" {
+			continue
+		}
+		if found == nil || j.CreatedAt.After(found.Asked) {
+			found = &InFlightError{Incident: id, Level: p.Level, Reason: p.Reason, Asked: j.CreatedAt, Fired: fired}
+		}
+	}
+	if found != nil {
+		return found
+	}
+	return nil
 }

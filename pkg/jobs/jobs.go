@@ -683,6 +683,29 @@ AND kind = $3 AND id < $4 ORDER BY id LIMIT 1`, queue, group, string(kind), id).
 	return FromMillis(runAt), true, nil
 }
 
+// EarlierFailed returns the oldest job of queue, group and kind created
+// before job id (a lower id) that is still pending or running and has
+// failed at least once (it has a last error), with its id, state and due
+// time set, and whether there is one: a job that may go out together with
+// the fresh jobs before it, but not overtake one whose delivery failed,
+// waits for it (see Postpone).
+func EarlierFailed(ctx context.Context, q RowQuerier, queue, group string, kind Kind, id int64) (Job, bool, error) {
+	var (
+		j     Job
+		runAt int64
+	)
+	err := q.QueryRowContext(ctx, `SELECT id, state, run_at FROM jobs WHERE queue = $1 AND grp = $2 AND state IN ('pending', 'running')
+AND kind = $3 AND id < $4 AND last_error <> '' ORDER BY id LIMIT 1`, queue, group, string(kind), id).Scan(&j.ID, &j.State, &runAt)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return Job{}, false, nil
+	case err != nil:
+		return Job{}, false, fmt.Errorf("look for failed jobs before job %d: %w", id, err)
+	}
+	j.RunAt = FromMillis(runAt)
+	return j, true, nil
+}
+
 // Postpone puts a job leased to owner back in the queue, due at at, as if
 // it had not been claimed: the claim does not count as an attempt.
 func Postpone(ctx context.Context, ex Execer, id int64, owner string, at time.Time) error {

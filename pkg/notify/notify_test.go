@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 	commoncfg "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	yaml "go.yaml.in/yaml/v3"
 
@@ -400,8 +401,8 @@ func TestBadConfig(t *testing.T) {
 // that overtakes the trigger still being retried is dropped there (no
 // such incident yet), and the trigger then opens an incident that stays
 // open. A PagerDuty message of an incident waits for the earlier ones of
-// the incident, and the wait costs it no attempt; other channels do not
-// wait.
+// the incident, and the wait costs it no attempt; Slack's do not wait
+// (the webhook's wait for failed ones: TestWebhookWaitsForFailedMessage).
 func TestPagerDutyEventsInOrder(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -409,11 +410,11 @@ func TestPagerDutyEventsInOrder(t *testing.T) {
 		clk := clock.NewManual(t0)
 		svc, incID := openIncident(t, db, t0)
 		pd := newEndpoint(t, answer{code: 500})
-		hook := newEndpoint(t, answer{code: 500})
+		slack := newEndpoint(t, answer{code: 500})
 		dir := t.TempDir()
 		writeFile(t, dir, "pd_key", "R0UTINGKEY")
 		var cfg Config
-		dec := yaml.NewDecoder(strings.NewReader(fmt.Sprintf("min_backoff: 10s\nmax_backoff: 10s\npagerduty: {url: %q, routing_key_file: pd_key}\nwebhook: {url: %q, secret: k}\n", pd.URL, hook.URL)))
+		dec := yaml.NewDecoder(strings.NewReader(fmt.Sprintf("min_backoff: 10s\nmax_backoff: 10s\npagerduty: {url: %q, routing_key_file: pd_key}\nslack: {webhook_url: %q}\n", pd.URL, slack.URL+"/hook")))
 		dec.KnownFields(true)
 		require.NoError(t, dec.Decode(&cfg))
 		cfg.SetBaseDir(dir)
@@ -430,9 +431,10 @@ func TestPagerDutyEventsInOrder(t *testing.T) {
 				var b struct {
 					Action string `json:"event_action"`
 					Event  string `json:"event"`
+					Text   string `json:"text"`
 				}
 				require.NoError(t, json.Unmarshal(r.Body, &b))
-				out = append(out, b.Action+b.Event)
+				out = append(out, b.Action+b.Event+b.Text)
 			}
 			return out
 		}
@@ -443,15 +445,15 @@ func TestPagerDutyEventsInOrder(t *testing.T) {
 		}
 
 		enqueue(ChannelPagerDuty, EventTrigger)
-		enqueue(ChannelWebhook, EventTrigger)
+		enqueue(ChannelSlack, EventTrigger)
 		deliver() // both answered 500: retried 10 s later
 		require.Equal(t, []string{"trigger"}, events(pd))
 		clk.Advance(time.Second)
 		enqueue(ChannelPagerDuty, EventAcknowledge)
-		enqueue(ChannelWebhook, EventAcknowledge)
+		enqueue(ChannelSlack, EventAcknowledge)
 		deliver()
 		require.Equal(t, []string{"trigger"}, events(pd), "the acknowledge waits for the trigger")
-		require.Equal(t, []string{"trigger", "acknowledge"}, events(hook), "other channels do not wait")
+		require.Equal(t, []string{"trigger", "acknowledge"}, events(slack), "other channels do not wait")
 
 		clk.Advance(9 * time.Second) // the trigger's retry
 		deliver()
@@ -470,5 +472,95 @@ func TestPagerDutyEventsInOrder(t *testing.T) {
 				}
 			}
 		}
+	})
+}
+
+// A webhook receiver keeps state from the events too: an acknowledge must
+// not reach it before the trigger that is being retried. A webhook message
+// waits, without an attempt, for an earlier one of its incident that
+// failed (backing off, or sent again in the same claim) until that one is
+// delivered; fresh messages of an incident still go out together.
+func TestWebhookWaitsForFailedMessage(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		t0 := time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC)
+		clk := clock.NewManual(t0)
+		svc, incID := openIncident(t, db, t0)
+		hook := newEndpoint(t, answer{code: 500}, answer{code: 503}) // then 200
+		cfg := &Config{MinBackoff: model.Duration(10 * time.Second), MaxBackoff: model.Duration(time.Minute),
+			Webhook: &WebhookConfig{URL: hook.URL, Secret: commoncfg.Secret("k")}}
+		require.NoError(t, cfg.Validate())
+		s := NewSender(db, cfg, clk, svc, nil, prometheus.NewRegistry())
+		enqueue := func(key, event string) {
+			t.Helper()
+			_, err := Enqueue(ctx, db, clk.Now(), incID+"/webhook/"+key, &Message{IncidentID: incID, Channel: ChannelWebhook,
+				Event: event, Subject: event, Body: event, Severity: "CRITICAL", Time: clk.Now()})
+			require.NoError(t, err)
+		}
+		events := func() []string {
+			var out []string
+			for _, r := range hook.Requests() {
+				var b struct {
+					Event string `json:"event"`
+				}
+				require.NoError(t, json.Unmarshal(r.Body, &b))
+				out = append(out, b.Event)
+			}
+			return out
+		}
+		record := func(key string) Record {
+			t.Helper()
+			recs, err := List(ctx, db, incID)
+			require.NoError(t, err)
+			for _, r := range recs {
+				if r.Key == incID+"/webhook/"+key {
+					return r
+				}
+			}
+			t.Fatalf("no message %s", key)
+			return Record{}
+		}
+		steps := []struct {
+			advance time.Duration
+			enqueue []string // keys, also the events
+			sent    int      // DeliverDue's count
+			events  []string // all requests so far
+			ack     string   // the acknowledge's state after the step
+		}{
+			{enqueue: []string{EventTrigger}, sent: 1, events: []string{"trigger"}},
+			// The trigger backs off until t0+10s: the acknowledge waits for it.
+			{advance: time.Second, enqueue: []string{EventAcknowledge}, sent: 0, events: []string{"trigger"}, ack: StatePending},
+			// Both due: the trigger is sent (and fails again, backing off
+			// until t0+30s); the acknowledge is put back behind it...
+			{advance: 9 * time.Second, sent: 1, events: []string{"trigger", "trigger"}, ack: StatePending},
+			// ... and then waits for its retry.
+			{sent: 0, events: []string{"trigger", "trigger"}, ack: StatePending},
+			{advance: 19 * time.Second, sent: 0, events: []string{"trigger", "trigger"}, ack: StatePending},
+			// The endpoint is back: the trigger is delivered, then the acknowledge.
+			{advance: time.Second, sent: 1, events: []string{"trigger", "trigger", "trigger"}, ack: StatePending},
+			{sent: 1, events: []string{"trigger", "trigger", "trigger", "acknowledge"}, ack: StateDelivered},
+			// Fresh messages of the incident go out together in one claim.
+			{advance: time.Second, enqueue: []string{EventTrigger + "-2", EventResolve}, sent: 2, events: []string{"trigger", "trigger", "trigger", "acknowledge", "trigger-2", "resolve"}, ack: StateDelivered},
+		}
+		for i, st := range steps {
+			clk.Advance(st.advance)
+			for _, k := range st.enqueue {
+				enqueue(k, k)
+			}
+			n, err := s.DeliverDue(ctx)
+			require.NoError(t, err)
+			require.Equal(t, st.sent, n, "step %d: messages sent", i)
+			got := events()
+			if len(st.enqueue) > 1 { // sent concurrently: in any order
+				require.ElementsMatch(t, st.events, got, "step %d", i)
+			} else {
+				require.Equal(t, st.events, got, "step %d", i)
+			}
+			if st.ack != "" {
+				require.Equal(t, st.ack, record(EventAcknowledge).State, "step %d", i)
+			}
+		}
+		require.Equal(t, 3, record(EventTrigger).Attempts)
+		require.Equal(t, 1, record(EventAcknowledge).Attempts, "waiting costs no attempt")
 	})
 }

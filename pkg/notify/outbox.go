@@ -543,28 +543,69 @@ func (s *Sender) channelResult(cfg *Config, ch string, now time.Time, derr error
 // incident yet), leaving the trigger to open an incident nobody closes.
 var orderedChannels = map[jobs.Kind]bool{jobs.Kind(ChannelPagerDuty): true}
 
+// failureOrderedChannels are the channels whose messages of one incident
+// go out together while they are delivered, but never overtake one whose
+// delivery failed: a webhook receiver (a ticket system, a bot keeping a
+// thread per incident) keeps state from the events as PagerDuty does,
+// and an acknowledge delivered while the trigger backs off reaches it
+// before the trigger. Fresh messages of an incident claimed together are
+// sent together (concurrently, in one batch whose outcomes share a
+// write); once one has failed, the later ones wait until it is delivered
+// or given up, and are then sent one round at a time behind each other
+// while they carry a failure of their own.
+var failureOrderedChannels = map[jobs.Kind]bool{jobs.Kind(ChannelWebhook): true}
+
 // holdOrdered returns the claimed jobs that may be sent now. A message of
 // an ordered channel written after another of the same incident that is
 // not sent yet (pending, being retried, or being sent) is put back, due
 // when that one is (at least a second from now), without counting the
-// claim as an attempt.
+// claim as an attempt. A message of a failure-ordered channel is put back
+// the same way only behind an earlier one of its incident and channel
+// that has failed at least once: due when that one is retried if it backs
+// off, at once (after it in the claims' order: the next claim) if it is
+// due or being sent in this claim, a second from now if another claim
+// holds it.
 func (s *Sender) holdOrdered(ctx context.Context, q jobs.RowQuerier, tx *sql.Tx, now time.Time, js []jobs.Job) ([]jobs.Job, error) {
 	out := js[:0]
+	claimedNow := make(map[int64]bool, len(js))
 	for _, j := range js {
-		if !orderedChannels[j.Kind] || j.Group == "" {
-			out = append(out, j)
-			continue
+		claimedNow[j.ID] = true
+	}
+	for _, j := range js {
+		var (
+			at    time.Time
+			found bool
+			err   error
+		)
+		switch {
+		case j.Group == "":
+		case orderedChannels[j.Kind]:
+			at, found, err = jobs.EarlierLive(ctx, q, Queue, j.Group, j.Kind, j.ID)
+			if next := now.Add(time.Second); found && at.Before(next) {
+				at = next
+			}
+		case failureOrderedChannels[j.Kind]:
+			var b jobs.Job
+			b, found, err = jobs.EarlierFailed(ctx, q, Queue, j.Group, j.Kind, j.ID)
+			switch {
+			case !found:
+			case b.State == jobs.StatePending:
+				at = b.RunAt
+			case claimedNow[b.ID]:
+				at = now
+			default: // being sent by another claim
+				at = now.Add(time.Second)
+			}
+			if found && at.Before(now) {
+				at = now
+			}
 		}
-		at, found, err := jobs.EarlierLive(ctx, q, Queue, j.Group, j.Kind, j.ID)
 		if err != nil {
 			return nil, err
 		}
 		if !found {
 			out = append(out, j)
 			continue
-		}
-		if next := now.Add(time.Second); at.Before(next) {
-			at = next
 		}
 		if err := jobs.Postpone(ctx, tx, j.ID, s.owner, at); err != nil {
 			return nil, err
