@@ -59,11 +59,11 @@ func buildStatusPage(ctx context.Context, a *App, c status.Config) (func(context
 	if a.Budgets != nil {
 		budgets = a.Budgets.Snapshot
 	}
-	key, err := status.LoadKey(ctx, a.DB)
+	stored, err := status.Load(ctx, a.DB, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	o := status.Options{Incidents: a.Incidents, Budgets: budgets, Logger: a.Logger.With("component", "status"), Key: key}
+	o := status.Options{Incidents: a.Incidents, Budgets: budgets, Logger: a.Logger.With("component", "status"), Key: stored.Key, FirstStart: stored.FirstStart}
 	if a.Budgets != nil {
 		o.DailySLI = a.Budgets.DailySLI
 	}

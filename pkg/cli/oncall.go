@@ -3,10 +3,8 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/url"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -80,8 +78,7 @@ func runOncall(env *Env, o oncallOptions) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(entries)
 	}
-	printOncall(env.Stdout, entries)
-	return nil
+	return oncall.WriteText(env.Stdout, entries)
 }
 
 // offlineWho answers from the configuration only (no stored overrides).
@@ -112,42 +109,14 @@ func offlineWho(_ *oncall.Directory, cfg *oncall.Config, o oncallOptions, at tim
 	for _, t := range targets {
 		s := cfg.Schedule(t.schedule)
 		u, _ := s.At(at, nil)
-		e := oncall.OnCallEntry{Schedule: t.schedule, Service: t.service, Role: t.role, At: at.UTC().Format(time.RFC3339), User: u}
+		e := oncall.OnCallEntry{Schedule: t.schedule, Service: t.service, Role: t.role, At: at.UTC().Format(time.RFC3339), User: u,
+			TimeZone: s.Location().String()}
 		if o.days > 0 {
 			e.Shifts = s.Shifts(at, at.Add(time.Duration(o.days)*24*time.Hour), nil)
 		}
 		out = append(out, e)
 	}
 	return out, nil
-}
-
-func printOncall(w io.Writer, entries []oncall.OnCallEntry) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCHEDULE\tSERVICE\tROLE\tON CALL")
-	for _, e := range entries {
-		u := e.User
-		if u == "" {
-			u = "(nobody: coverage gap)"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Schedule, orDash(e.Service), orDash(e.Role), u)
-	}
-	tw.Flush()
-	for _, e := range entries {
-		if len(e.Shifts) == 0 {
-			continue
-		}
-		fmt.Fprintf(w, "\n%s:\n", e.Schedule)
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "START\tEND\tON CALL\tLAYER")
-		for _, s := range e.Shifts {
-			u := s.User
-			if u == "" {
-				u = "(gap)"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Start.Format("2006-01-02 15:04 MST"), s.End.Format("2006-01-02 15:04 MST"), u, orDash(s.Layer))
-		}
-		tw.Flush()
-	}
 }
 
 func orDash(s string) string {

@@ -38,7 +38,7 @@ func statusShow(env *Env, o statusOptions) error {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "COMPONENT\tSTATUS\tUPTIME (%dd)\n", len(firstUptime(p)))
 	for _, c := range p.Components {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, c.Status.Label(), status.Percent(c.UptimeRatio, 3))
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, c.Status.Label(), uptimeText(c))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -57,6 +57,21 @@ func statusShow(env *Env, o statusOptions) error {
 		fmt.Fprintf(env.Stdout, "\nMaintenance: %s (%s to %s UTC) on %s\n", m.Title, m.Start.Format("2006-01-02 15:04"), m.End.Format("2006-01-02 15:04"), strings.Join(m.Components, ", "))
 	}
 	return nil
+}
+
+// uptimeText is a component's uptime, and over how many days when some
+// have no data (before the component was first monitored).
+func uptimeText(c status.ComponentStatus) string {
+	n := c.DataDays()
+	switch {
+	case n == 0:
+		return "no data"
+	case n == len(c.Uptime):
+		return status.Percent(c.UptimeRatio, 3)
+	case n == 1:
+		return status.Percent(c.UptimeRatio, 3) + " (1 day with data)"
+	}
+	return fmt.Sprintf("%s (%d days with data)", status.Percent(c.UptimeRatio, 3), n)
 }
 
 func firstUptime(p status.Page) []status.Day {

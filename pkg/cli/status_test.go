@@ -59,5 +59,19 @@ func TestStatusCommand(t *testing.T) {
 		require.NoError(t, json.Unmarshal(stdout.Bytes(), &p))
 		require.Equal(t, status.PartialOutage, p.Status)
 		require.Len(t, p.Components[0].Uptime, 90)
+
+		// sred first started an hour before the incident: the uptime is
+		// over the day with data, not 90 days.
+		fresh := status.New(cfg, status.Options{Incidents: svc, Clock: clock.NewManual(now.Add(time.Hour)), FirstStart: now.Add(-time.Hour)})
+		mux = http.NewServeMux()
+		status.NewHandler(fresh, nil).Register(mux)
+		srv2 := httptest.NewServer(mux)
+		defer srv2.Close()
+		stdout.Reset()
+		code = Main([]string{"status", "--sred.url=" + srv2.URL}, &stdout, &stderr)
+		require.Equal(t, 0, code, stderr.String())
+		require.Contains(t, stdout.String(), "COMPONENT  STATUS          UPTIME (90d)\n"+
+			"Checkout   Partial outage  50.000% (1 day with data)\n"+
+			"Search     Operational     100.000% (1 day with data)\n")
 	})
 }

@@ -47,11 +47,13 @@ func (a *API) Register(mux *http.ServeMux) {
 
 // OnCallEntry answers "who is on call" for one schedule.
 type OnCallEntry struct {
-	Schedule string  `json:"schedule"`
-	Service  string  `json:"service,omitempty"`
-	Role     string  `json:"role,omitempty"` // primary | backup
-	At       string  `json:"at"`
-	User     string  `json:"user,omitempty"`
+	Schedule string `json:"schedule"`
+	Service  string `json:"service,omitempty"`
+	Role     string `json:"role,omitempty"` // primary | backup
+	At       string `json:"at"`
+	User     string `json:"user,omitempty"`
+	// TimeZone is the schedule's zone (IANA name), the zone of its shifts.
+	TimeZone string  `json:"time_zone,omitempty"`
 	Shifts   []Shift `json:"shifts,omitempty"`
 }
 
@@ -112,6 +114,9 @@ func (d *Directory) Who(ctx context.Context, service, schedule string, at time.T
 			return nil, err
 		}
 		e := OnCallEntry{Schedule: t.schedule, Service: t.service, Role: t.role, At: at.UTC().Format(time.RFC3339), User: u}
+		if s := cfg.Schedule(t.schedule); s != nil {
+			e.TimeZone = s.Location().String()
+		}
 		if days > 0 {
 			if e.Shifts, err = d.Shifts(ctx, nil, t.schedule, at, at.Add(time.Duration(days)*24*time.Hour)); err != nil {
 				return nil, err

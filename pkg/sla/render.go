@@ -106,9 +106,15 @@ func renderCSV(w io.Writer, r *Report) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"customer", "period", "start", "end", "service", "objective", "slo", "target", "achieved", "status", "scope", "credit"})
 	for _, o := range r.rows() {
+		// No credit (none earned, or no data for the period) is an empty
+		// cell, as in the other formats (JSON leaves the field out).
+		cr := ""
+		if o.Credit > 0 {
+			cr = fmtCredit(o.Credit)
+		}
 		_ = cw.Write([]string{
 			csvSafe(r.Customer), r.Period, r.Start.UTC().Format(time.RFC3339), r.End.UTC().Format(time.RFC3339),
-			csvSafe(o.Service), o.Kind, csvSafe(o.SLO), o.Target, o.Achieved, o.Status, o.Scope, fmtCredit(o.Credit),
+			csvSafe(o.Service), o.Kind, csvSafe(o.SLO), o.Target, o.Achieved, o.Status, o.Scope, cr,
 		})
 	}
 	cw.Flush()

@@ -1,6 +1,7 @@
 package sla_test
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -450,6 +451,18 @@ func TestRenderGolden(t *testing.T) {
 		})
 	}
 	require.EqualError(t, sla.Render(io.Discard, r, "pdf"), `unknown format "pdf" (want one of json, md, csv, html)`)
+
+	// The CSV's credit cell is empty where JSON leaves the credit out (no
+	// data, or no credit earned), as the Markdown and HTML cells are.
+	var b strings.Builder
+	require.NoError(t, sla.Render(&b, r, "csv"))
+	recs, err := csv.NewReader(strings.NewReader(b.String())).ReadAll()
+	require.NoError(t, err)
+	credits := map[string]string{}
+	for _, rec := range recs[1:] {
+		credits[rec[9]] = rec[11] // status -> credit
+	}
+	require.Equal(t, map[string]string{sla.StatusNoData: "", sla.StatusMissed: "10%", sla.StatusMet: ""}, credits)
 }
 
 func TestParseRange(t *testing.T) {

@@ -25,11 +25,14 @@ import (
 func TestPublicIDIsKeyed(t *testing.T) {
 	ctx := context.Background()
 	testutil.Backends(t, [][]store.Migration{incident.Migrations, status.Migrations}, func(t *testing.T, db *store.DB) {
-		key, err := status.LoadKey(ctx, db)
+		first := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
+		stored, err := status.Load(ctx, db, first)
 		require.NoError(t, err)
+		key := stored.Key
 		require.Len(t, key, 32)
-		again, err := status.LoadKey(ctx, db)
+		restart, err := status.Load(ctx, db, first.Add(time.Hour))
 		require.NoError(t, err)
+		again := restart.Key
 		require.Equal(t, key, again, "a restart, or another replica, reads the key the first start stored")
 
 		inc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -83,23 +84,53 @@ type ComponentStatus struct {
 	Uptime      []Day   `json:"uptime"`
 }
 
+// DataDays is the number of its uptime days that have data (Source not
+// "none"): those its UptimeRatio is over.
+func (c ComponentStatus) DataDays() int {
+	n := 0
+	for _, d := range c.Uptime {
+		if d.Source != SourceNone {
+			n++
+		}
+	}
+	return n
+}
+
 // Day is one uptime bar. Uptime is the worst SLI the component's services
 // achieved that day, from Prometheus (Source "sli"); on a day without SLI
 // data, the share of the day without a major or partial outage (Source
-// "incidents"). Incidents and Worst annotate it: how many incidents of the
-// component's services were open that day and the worst impact among them.
+// "incidents"); on a day before the component was first monitored, nothing
+// (Source "none", uptime null in JSON, left out of the component's uptime).
+// Incidents and Worst annotate it: how many incidents of the component's
+// services were open that day and the worst impact among them.
 type Day struct {
 	Date      string  `json:"date"` // YYYY-MM-DD, UTC
 	Uptime    float64 `json:"uptime"`
-	Source    string  `json:"source"` // sli or incidents
+	Source    string  `json:"source"` // sli, incidents or none
 	Incidents int     `json:"incidents"`
 	Worst     State   `json:"worst"`
+}
+
+// MarshalJSON writes the uptime of a day without data as null.
+func (d Day) MarshalJSON() ([]byte, error) {
+	type plain Day
+	if d.Source != SourceNone {
+		return json.Marshal(plain(d))
+	}
+	return json.Marshal(struct {
+		Date      string   `json:"date"`
+		Uptime    *float64 `json:"uptime"`
+		Source    string   `json:"source"`
+		Incidents int      `json:"incidents"`
+		Worst     State    `json:"worst"`
+	}{Date: d.Date, Source: d.Source, Incidents: d.Incidents, Worst: d.Worst})
 }
 
 // Uptime sources.
 const (
 	SourceSLI       = "sli"
 	SourceIncidents = "incidents"
+	SourceNone      = "none"
 )
 
 // PublicIncident is an incident as customers see it: the components it
@@ -155,9 +186,14 @@ type Options struct {
 	// (budget.Service.DailySLI: the recording rules in Prometheus). Nil,
 	// or an error, leaves the bars to the incidents.
 	DailySLI func(ctx context.Context, services []string, from, now time.Time) (map[string]float64, error)
+	// FirstStart is when sred first started on the store (Load). A
+	// component is monitored from then, or from the first day of SLI data
+	// of its services or of one of their incidents if earlier; the days
+	// before have no data. Zero: every day counts as monitored.
+	FirstStart time.Time
 	// Logger reports a failed DailySLI.
 	Logger *slog.Logger
-	// Key is the secret of the incidents' public keys (LoadKey); a random
+	// Key is the secret of the incidents' public keys (Load); a random
 	// one when empty.
 	Key []byte
 }
@@ -357,6 +393,20 @@ func (s *Service) compute(ctx context.Context, cfg Config, now time.Time) (*Page
 				sli = nil
 			}
 		}
+		// since: when the component was first monitored.
+		since := s.o.FirstStart.UTC()
+		if !since.IsZero() {
+			for date := range sli {
+				if t, err := time.Parse(time.DateOnly, date); err == nil && t.Before(since) {
+					since = t
+				}
+			}
+			for _, o := range outages[c.Name] {
+				if o.from.Before(since) {
+					since = o.from.UTC().Truncate(24 * time.Hour)
+				}
+			}
+		}
 		var up, total float64
 		for d := from; !d.After(today); d = d.AddDate(0, 0, 1) {
 			dayEnd := d.Add(24 * time.Hour)
@@ -364,6 +414,14 @@ func (s *Service) compute(ctx context.Context, cfg Config, now time.Time) (*Page
 				dayEnd = now
 			}
 			day := Day{Date: d.Format("2006-01-02"), Worst: Operational, Source: SourceIncidents}
+			v, hasSLI := sli[day.Date]
+			if !hasSLI && !since.Before(dayEnd) {
+				day.Source = SourceNone
+				cs.Uptime = append(cs.Uptime, day)
+				continue
+			}
+			// The day counts from when it was first monitored.
+			dayStart := maxTime(d, since)
 			var ivs [][2]time.Time
 			for _, o := range outages[c.Name] {
 				if !o.from.Before(dayEnd) || !o.to.After(d) {
@@ -374,17 +432,18 @@ func (s *Service) compute(ctx context.Context, cfg Config, now time.Time) (*Page
 				if o.state == Degraded {
 					continue // degraded is not down
 				}
-				ivs = append(ivs, [2]time.Time{maxTime(o.from, d), minTime(o.to, dayEnd)})
+				ivs = append(ivs, [2]time.Time{maxTime(o.from, dayStart), minTime(o.to, dayEnd)})
 			}
-			length := dayEnd.Sub(d)
+			length := dayEnd.Sub(dayStart)
 			down := union(ivs)
 			if length > 0 {
 				day.Uptime = 1 - float64(down)/float64(length)
 			} else {
 				day.Uptime = 1
 			}
-			if v, ok := sli[day.Date]; ok {
+			if hasSLI {
 				day.Uptime, day.Source = min(max(v, 0), 1), SourceSLI
+				length = dayEnd.Sub(d)
 			}
 			up += day.Uptime * float64(length)
 			total += float64(length)

@@ -38,10 +38,12 @@ slos:
 // backfilled: checkout fails 10% of its requests from 06:00 to 08:00 on day
 // 1, payments 50% from 12:00 to 12:30 on day 2. The status page's bars of
 // the component made of both services are the worst daily SLI, computed by
-// hand (1 - 12/1440 on day 1, 1 - 15/1440 on day 2, 1 otherwise); days
-// before the data fall back to incidents; a HIGH incident recorded during
-// the day-2 errors annotates its bar (count and worst state) without
-// changing its SLI uptime. On SQLite and PostgreSQL.
+// hand (1 - 12/1440 on day 1, 1 - 15/1440 on day 2, 1 otherwise); sred
+// first started on the store at 06:00 of day 3, so the days before the
+// first SLI data have no data and are left out of the uptime, and Search
+// (no SLO) has data from 06:00 of day 3 only, from its incidents; a HIGH
+// incident recorded during the day-2 errors annotates its bar (count and
+// worst state) without changing its SLI uptime. On SQLite and PostgreSQL.
 func TestUptimeBarsFromSLI(t *testing.T) {
 	base := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -5) // day 0
 	end := base.Add(3*24*time.Hour + 12*time.Hour)                    // noon of day 3: "now"
@@ -102,7 +104,9 @@ func TestUptimeBarsFromSLI(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, none, "a service without SLOs has no SLI")
 
-	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations, status.Migrations}, func(t *testing.T, db *store.DB) {
+		stored, err := status.Load(ctx, db, end.Add(-6*time.Hour))
+		require.NoError(t, err)
 		clk := clock.NewManual(base.AddDate(0, 0, 2).Add(12 * time.Hour))
 		inc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
 		require.NoError(t, err)
@@ -115,7 +119,7 @@ func TestUptimeBarsFromSLI(t *testing.T) {
 
 		cfg := status.Config{Components: []status.Component{{Name: "Shop", Services: []string{"checkout", "payments"}}, {Name: "Search", Services: []string{"search"}}}, UptimeDays: 6}
 		require.NoError(t, cfg.Validate())
-		page, err := status.New(cfg, status.Options{Incidents: inc, DailySLI: bs.DailySLI, Clock: clock.NewManual(end)}).Page(ctx)
+		page, err := status.New(cfg, status.Options{Incidents: inc, DailySLI: bs.DailySLI, Clock: clock.NewManual(end), FirstStart: stored.FirstStart}).Page(ctx)
 		require.NoError(t, err)
 		shop := page.Components[0]
 		require.Len(t, shop.Uptime, 6)
@@ -123,13 +127,12 @@ func TestUptimeBarsFromSLI(t *testing.T) {
 		for i, d := range shop.Uptime {
 			v, ok := want[d.Date]
 			if !ok {
-				require.Equal(t, status.SourceIncidents, d.Source, "day %d has no SLI data", i)
-				require.Equal(t, 1.0, d.Uptime)
-				v = 1
-			} else {
-				require.Equal(t, status.SourceSLI, d.Source, d.Date)
-				require.InDelta(t, v, d.Uptime, 2e-5, d.Date)
+				require.Equal(t, status.SourceNone, d.Source, "day %d is before the first SLI data and the first start", i)
+				require.Zero(t, d.Incidents, d.Date)
+				continue
 			}
+			require.Equal(t, status.SourceSLI, d.Source, d.Date)
+			require.InDelta(t, v, d.Uptime, 2e-5, d.Date)
 			if d.Date == base.AddDate(0, 0, 2).Format(time.DateOnly) {
 				require.Equal(t, 1, d.Incidents, "the incident annotates its day")
 				require.Equal(t, status.PartialOutage, d.Worst)
@@ -143,10 +146,18 @@ func TestUptimeBarsFromSLI(t *testing.T) {
 				sum += v
 			}
 		}
-		require.InDelta(t, sum/5.5, shop.UptimeRatio, 2e-5, "the days weighted by their length")
-		for _, d := range page.Components[1].Uptime {
+		require.Equal(t, 4, shop.DataDays())
+		require.InDelta(t, sum/3.5, shop.UptimeRatio, 2e-5, "the days with data weighted by their length")
+		search := page.Components[1]
+		for i, d := range search.Uptime {
+			if i < len(search.Uptime)-1 {
+				require.Equal(t, status.SourceNone, d.Source, "Search has no SLO, and %s is before the first start", d.Date)
+				continue
+			}
 			require.Equal(t, status.SourceIncidents, d.Source, "Search has no SLO")
 			require.Equal(t, 1.0, d.Uptime)
 		}
+		require.Equal(t, 1, search.DataDays())
+		require.Equal(t, 1.0, search.UptimeRatio)
 	})
 }
