@@ -197,9 +197,6 @@ func TestArgoRolloutsNotifications(t *testing.T) {
 		require.Empty(t, c.Commit)
 		require.Nil(t, c.CommitTime)
 
-		code, a = call(t, srv, hook.Method, hook.Path, `{"rollout": "x", "namespace": "y", "phase": "Healthy", "commit_time": "yesterday"}`)
-		require.Equal(t, http.StatusBadRequest, code)
-		require.Equal(t, `commit_time must be RFC 3339, got "yesterday"`, a.Error)
 		code, a = call(t, srv, hook.Method, hook.Path, `{"rollout": "x", "namespace": "y", "phase": "Unknown"}`)
 		require.Equal(t, http.StatusOK, code)
 		require.Equal(t, "ignored", decode[change.NotificationResult](t, a).Action)
@@ -520,6 +517,49 @@ func TestNotificationCommitTimeAhead(t *testing.T) {
 			`{"service": "pay", "commit": "abc", "commit_time": "2026-12-02T12:10:00Z", "started_at": "2026-12-02T12:00:00Z"}`)
 		require.Equal(t, http.StatusBadRequest, code)
 		require.Equal(t, "bad request: commit_time 2026-12-02T12:10:00Z is after the change started (2026-12-02T12:00:00Z)", a.Error)
+	})
+}
+
+// A commit_time that is not RFC 3339 is no lead time: the Argo Rollouts and
+// Flagger notifications are recorded without it (their senders redeliver a
+// refused one), the answer names the field and the value in warnings, and
+// the warning is logged; POST /api/v1/changes refuses it.
+func TestNotificationCommitTimeNotRFC3339(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		e.clk.Set(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
+		var logs lockedBuffer
+		e.changes = change.New(change.Options{DB: db, Clock: e.clk, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		srv := serve(t, e)
+		long := strings.Repeat("9", 100)
+		for _, tc := range []struct {
+			path, body, warning string
+		}{
+			{"/api/v1/changes/argo-rollouts", `{"rollout": "pay", "namespace": "shop", "phase": "Progressing", "revision": "3", "commit": "abc", "commit_time": "yesterday"}`,
+				`commit_time "yesterday" is not RFC 3339: recorded without commit_time, no lead time`},
+			{"/api/v1/changes/flagger", `{"name": "pay", "namespace": "shop", "phase": "Progressing", "checksum": "x", "metadata": {"commit": "abc", "commit_time": "1796212800"}}`,
+				`commit_time "1796212800" is not RFC 3339: recorded without commit_time, no lead time`},
+			{"/api/v1/changes/argo-rollouts", `{"rollout": "web", "namespace": "shop", "phase": "Healthy", "revision": "4", "commit": "def", "commit_time": "` + long + `"}`,
+				`commit_time "` + long[:64] + `..." is not RFC 3339: recorded without commit_time, no lead time`},
+		} {
+			code, a := call(t, srv, http.MethodPost, tc.path, tc.body)
+			require.Equal(t, http.StatusCreated, code, a.Error)
+			res := decode[change.NotificationResult](t, a)
+			require.Equal(t, "recorded", res.Action, tc.path)
+			require.Equal(t, []string{tc.warning}, res.Warnings, tc.path)
+			require.NotEmpty(t, res.Change.Commit, tc.path)
+			require.Nil(t, res.Change.CommitTime, tc.path)
+			stored, err := e.changes.Get(context.Background(), res.Change.ID)
+			require.NoError(t, err)
+			require.Nil(t, stored.CommitTime, tc.path)
+			require.Equal(t, res.Change.Commit, stored.Commit, tc.path)
+		}
+		require.Equal(t, 3, strings.Count(logs.String(), `level=WARN msg="Commit time not RFC 3339: recorded without a lead time"`), logs.String())
+		require.Contains(t, logs.String(), "ref=flagger:shop/pay service=pay commit=abc commit_time=1796212800")
+		// The same commit time on POST /api/v1/changes is refused.
+		code, a := call(t, srv, http.MethodPost, "/api/v1/changes", `{"service": "pay", "commit": "abc", "commit_time": "yesterday"}`)
+		require.Equal(t, http.StatusBadRequest, code)
+		require.Contains(t, a.Error, "commit_time")
 	})
 }
 

@@ -218,9 +218,8 @@ func (s *Service) handleFlagger(w http.ResponseWriter, r *http.Request) {
 	if t, err := flaggerTime(ev.Metadata["timestamp"]); err == nil && !t.IsZero() && !t.After(s.clock.Now()) {
 		c.StartedAt = t
 	}
-	if t, err := time.Parse(time.RFC3339, ev.Metadata["commit_time"]); err == nil {
-		c.CommitTime = &t
-	}
+	var warnings []string
+	c.CommitTime, warnings = s.commitTime(c, ev.Metadata["commit_time"])
 	// Flagger posts Succeeded for a canary it only initialised, or that is
 	// suspended, as for one it promoted; its event message tells them
 	// apart. Without a change in progress, only a promotion is one.
@@ -228,7 +227,7 @@ func (s *Service) handleFlagger(w http.ResponseWriter, r *http.Request) {
 	if msg := ev.Metadata["eventMessage"]; !strings.HasPrefix(msg, flaggerPromoted) {
 		notShipped = fmt.Sprintf("the event (%q) is not a promotion", msg)
 	}
-	s.answerProgress(w, r, c, outcome, notShipped)
+	s.answerProgress(w, r, c, outcome, notShipped, warnings)
 }
 
 // flaggerPromoted starts the message of Flagger's event for a promotion
@@ -236,7 +235,32 @@ func (s *Service) handleFlagger(w http.ResponseWriter, r *http.Request) {
 // Canary analysis was skipped for ..." with skipAnalysis).
 const flaggerPromoted = "Promotion completed!"
 
-func (s *Service) answerProgress(w http.ResponseWriter, r *http.Request, c Change, outcome Outcome, notShipped string) {
+// commitTime reads a notification's commit_time (empty: none). One that
+// is not RFC 3339 is no lead time: POST /api/v1/changes refuses it, but a
+// notification is recorded without it and the warning says so (a refused
+// notification is redelivered, and the rollout would not be recorded at
+// all).
+func (s *Service) commitTime(c Change, raw string) (*time.Time, []string) {
+	if raw == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339, raw)
+	if err == nil {
+		return &t, nil
+	}
+	shown := raw
+	if len(shown) > maxShownCommitTime {
+		shown = shown[:maxShownCommitTime] + "..."
+	}
+	s.logger.Warn("Commit time not RFC 3339: recorded without a lead time", "ref", c.Ref, "service", c.Service,
+		"commit", c.Commit, "commit_time", shown)
+	return nil, []string{fmt.Sprintf("commit_time %q is not RFC 3339: recorded without commit_time, no lead time", shown)}
+}
+
+// maxShownCommitTime caps a bad commit_time in warnings and logs.
+const maxShownCommitTime = 64
+
+func (s *Service) answerProgress(w http.ResponseWriter, r *http.Request, c Change, outcome Outcome, notShipped string, warnings []string) {
 	// A commit time after the start (a committer's clock ahead) is no lead
 	// time. POST /api/v1/changes refuses it; a notification is recorded
 	// without it and says so (a refused notification is redelivered, and
@@ -245,7 +269,6 @@ func (s *Service) answerProgress(w http.ResponseWriter, r *http.Request, c Chang
 	if start.IsZero() {
 		start = s.clock.Now()
 	}
-	var warnings []string
 	if c.CommitTime != nil && c.CommitTime.After(start) {
 		warnings = append(warnings, fmt.Sprintf("commit_time %s is after the change started (%s): recorded without commit_time, no lead time",
 			c.CommitTime.UTC().Format(time.RFC3339), start.UTC().Format(time.RFC3339)))
@@ -317,15 +340,9 @@ func (s *Service) handleArgo(w http.ResponseWriter, r *http.Request) {
 	if n.Image != "" && n.Revision != "" {
 		c.Description = "revision " + n.Revision + ": " + n.Image
 	}
-	if n.CommitTime != "" {
-		t, err := time.Parse(time.RFC3339, n.CommitTime)
-		if err != nil {
-			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("commit_time must be RFC 3339, got %q", n.CommitTime))
-			return
-		}
-		c.CommitTime = &t
-	}
-	s.answerProgress(w, r, c, outcome, "")
+	var warnings []string
+	c.CommitTime, warnings = s.commitTime(c, n.CommitTime)
+	s.answerProgress(w, r, c, outcome, "", warnings)
 }
 
 // serviceOf is the service a notification is about: ?service= first,

@@ -228,7 +228,8 @@ func move(t *testing.T, src, dst *migrationRig, since time.Time) *incident.Impor
 // some rows and NULL on others), each with an alert, its group, two
 // timeline entries, a link and an escalation state; every 10th with action
 // items and a page, every 100th open one with a pending escalation step,
-// every 1000th with a linked change. Each 20,000 incidents are one
+// every 1000th with a linked change (every 2000th one failed and rolled
+// back later). Each 20,000 incidents are one
 // transaction of multi-row inserts.
 func fillBulk(t *testing.T, db *store.DB, n int) {
 	t.Helper()
@@ -284,8 +285,13 @@ func fillBulk(t *testing.T, db *store.DB, n int) {
 			}
 			if i%1000 == 0 {
 				cid := int64(1000 + i/1000)
+				// Every other one failed and was rolled back later.
+				outcome, rolledBack := "succeeded", i%2000 == 0
+				if rolledBack {
+					outcome = "rolled_back"
+				}
 				changes = append(changes, []any{cid, svc, "deploy", "api", "", "v" + fmt.Sprint(i), "deadbeef", at - 7_200_000, "deploy " + svc,
-					"ci", "succeeded", 1, "", "", "", 0, "", at - 600_000, at - 300_000, fmt.Sprintf("bulk-%d", i)})
+					"ci", outcome, 1, "", "", "", 0, "", at - 600_000, at - 300_000, fmt.Sprintf("bulk-%d", i), orNull(rolledBack, at-200_000)})
 				chLinks = append(chLinks, []any{cid, id, svc, at, orNull(!open, at+600_000)})
 			}
 		}
@@ -303,7 +309,7 @@ func fillBulk(t *testing.T, db *store.DB, n int) {
 				{"incident_action_items", "incident_id, title, owner, state, due_at, created_at, updated_at", items},
 				{"escalation_state", "incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at", states},
 				{"escalation_pages", "incident_id, epoch, user_name, level, paged_at", pages},
-				{"changes", "id, service, kind, source, ref, version, commit_sha, commit_at, description, actor, outcome, failed, gate_decision, gate_state, gate_reason, gate_override, override_reason, started_at, finished_at, idem_key", changes},
+				{"changes", "id, service, kind, source, ref, version, commit_sha, commit_at, description, actor, outcome, failed, gate_decision, gate_state, gate_reason, gate_override, override_reason, started_at, finished_at, idem_key, rolled_back_at", changes},
 				{"change_incidents", "change_id, incident_id, service, opened_at, resolved_at", chLinks},
 			} {
 				if err := store.InsertRows(ctx, tx, db.Dialect, ins.table, strings.Split(ins.cols, ", "), ins.rows, ""); err != nil {
@@ -342,7 +348,7 @@ var exportedTables = []struct {
 	{"escalation_state", "incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at, acked_by", "", []string{"incident_id:text"}},
 	{"escalation_pages", "incident_id, epoch, user_name, level, paged_at", "", []string{"incident_id:text", "epoch", "user_name:text", "level"}},
 	{"jobs", "queue, kind, dedup_key, grp, run_at, payload, state, attempts, last_error, created_at", "queue = 'escalation' AND state = 'pending'", []string{"dedup_key:text"}},
-	{"changes", "id, service, kind, source, ref, version, commit_sha, commit_at, description, actor, outcome, failed, gate_decision, gate_state, gate_reason, gate_override, override_reason, started_at, finished_at, idem_key", "", []string{"id"}},
+	{"changes", "id, service, kind, source, ref, version, commit_sha, commit_at, description, actor, outcome, failed, gate_decision, gate_state, gate_reason, gate_override, override_reason, started_at, finished_at, idem_key, rolled_back_at", "", []string{"id"}},
 	{"change_incidents", "change_id, incident_id, service, opened_at, resolved_at", "", []string{"change_id", "incident_id:text"}},
 }
 

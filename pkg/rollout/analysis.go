@@ -32,14 +32,21 @@ func (a SpecAnalyzer) Analyze(ctx context.Context, r AnalysisRequest) (Verdict, 
 		return Verdict{}, err
 	}
 	checks := make([]map[string]any, 0, len(res.Checks))
+	measuredFail := false
 	for _, c := range res.Checks {
 		m := map[string]any{"name": c.Name, "type": string(c.Type), "verdict": string(c.Verdict), "threshold": c.Threshold, "reason": c.Reason}
 		if c.Value != nil {
 			m["value"] = *c.Value
 		}
+		if c.NoData {
+			m["no_data"] = true
+		}
+		measuredFail = measuredFail || (c.Verdict == analysis.Fail && !c.NoData)
 		checks = append(checks, m)
 	}
-	return Verdict{Result: string(res.Verdict), Reason: res.Reason, Detail: map[string]any{
+	// A fail that comes only from no-data policies is told apart, as the
+	// Flagger rollback hook does.
+	return Verdict{Result: string(res.Verdict), Reason: res.Reason, NoData: res.Verdict == analysis.Fail && !measuredFail, Detail: map[string]any{
 		"analysis": res.Analysis, "requests": res.Requests, "min_requests": res.MinRequests, "checks": checks,
 	}}, nil
 }

@@ -43,8 +43,14 @@ type Config struct {
 	// the rollout rolls back (or, for the rollback itself, fails and waits
 	// for a human).
 	ActionAttempts int `yaml:"action_attempts,omitempty"`
-	// RetryInterval is the wait between attempts of a failing action.
+	// RetryInterval is the wait between attempts of a failing action, and
+	// between analyses of a stage waiting for data.
 	RetryInterval model.Duration `yaml:"retry_interval,omitempty"`
+	// NoDataWait is how long after a stage's hold a fail that comes only
+	// from no-data policies (Verdict.NoData) keeps the stage held, its
+	// analysis run again every RetryInterval; past it, the rollout rolls
+	// back for lack of data. 0 rolls back at once.
+	NoDataWait model.Duration `yaml:"no_data_wait,omitempty"`
 }
 
 // DefaultConfig is the section's defaults.
@@ -55,6 +61,7 @@ var DefaultConfig = Config{
 	Interrupted:    InterruptedResume,
 	ActionAttempts: 3,
 	RetryInterval:  model.Duration(10 * time.Second),
+	NoDataWait:     model.Duration(5 * time.Minute),
 }
 
 // UnmarshalYAML sets defaults and validates.
@@ -88,6 +95,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RetryInterval <= 0 {
 		return errors.New("rollouts: retry_interval must be positive")
+	}
+	if c.NoDataWait < 0 {
+		return errors.New("rollouts: no_data_wait must not be negative")
 	}
 	for _, f := range c.Files {
 		if f == "" {

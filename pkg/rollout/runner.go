@@ -188,6 +188,30 @@ func (s *Service) hold(ctx context.Context, ro *Rollout, jobID int64) {
 		case VerdictPass:
 		case VerdictFail:
 			reason := fmt.Sprintf("stage %s analysis failed: %s", st.Name, v.Reason)
+			if v.NoData {
+				// No check failed on measured data: no evidence against
+				// the canary, nor for promoting it. The stage stays held
+				// and is analysed again until no_data_wait after its hold.
+				cfg := s.config()
+				end := t.now
+				if ro.Due != nil {
+					end = *ro.Due
+				}
+				wait := time.Duration(cfg.NoDataWait)
+				if deadline := end.Add(wait); t.now.Before(deadline) {
+					next := t.now.Add(time.Duration(cfg.RetryInterval))
+					if next.After(deadline) {
+						next = deadline
+					}
+					t.next = &next
+					t.event(Event{Kind: "stage", Status: "no_data", Actor: "analysis",
+						Message: fmt.Sprintf("stage %s: no data yet, no check failed on measured data: analysed again at %s, rolled back if there is still no data at %s",
+							st.Name, next.Format(time.RFC3339), deadline.Format(time.RFC3339))})
+					s.commit(ctx, t, jobID)
+					return
+				}
+				reason = fmt.Sprintf("stage %s analysis failed on no data: still none %s after the stage's hold (rollouts.no_data_wait): %s", st.Name, wait, v.Reason)
+			}
 			t.rollback(StateRolledBack, reason)
 			t.event(Event{Kind: "rollback", Status: "started", Actor: "system", Message: "rolling back: " + reason})
 			s.commit(ctx, t, jobID)

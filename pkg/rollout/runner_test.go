@@ -120,8 +120,14 @@ func (v *verdicts) Analyze(_ context.Context, r AnalysisRequest) (Verdict, error
 	if len(v.list) > 1 {
 		v.list = v.list[1:]
 	}
+	if res == verdictFailNoData {
+		// A fail by no-data policies only (Verdict.NoData).
+		return Verdict{Result: VerdictFail, Reason: "the test says fail, no data", NoData: true}, nil
+	}
 	return Verdict{Result: res, Reason: "the test says " + res}, nil
 }
+
+const verdictFailNoData = "fail-no-data"
 
 type recorded struct {
 	mu       sync.Mutex
@@ -285,6 +291,85 @@ func TestAnalysisFailRollsBack(t *testing.T) {
 		require.Equal(t, 0, ro.Weight)
 		require.Equal(t, "rolled_back", h.rec.finished[ro.ChangeID])
 		require.Nil(t, h.lock("staging/api"))
+	})
+}
+
+// A fail that comes only from no-data policies holds the stage and runs
+// its analysis again every retry_interval: the data comes, and the canary
+// goes on as the analysis says.
+func TestNoDataFailWaitsForData(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, canaryDef)
+		h.an.list = []string{verdictFailNoData, verdictFailNoData, VerdictPass}
+		ro := h.start("api-canary", "v2")
+		h.run()
+		h.clock.Advance(5 * time.Minute)
+		h.run()
+		ro = h.get(ro.ID)
+		require.Equal(t, StateRunning, ro.State, ro.Reason)
+		require.Equal(t, phaseHold, ro.Phase)
+		require.Equal(t, []string{"weight 10"}, h.proxy.got(), "neither rolled back nor promoted")
+		last := ro.Events[len(ro.Events)-1]
+		require.Equal(t, "stage:no_data", last.Kind+":"+last.Status)
+		require.Equal(t, "stage weight-10: no data yet, no check failed on measured data: analysed again at 2026-12-03T10:05:10Z, rolled back if there is still no data at 2026-12-03T10:10:00Z", last.Message)
+
+		h.clock.Advance(10*time.Second - time.Millisecond)
+		h.run()
+		require.Len(t, h.an.reqs, 1, "analysed again after retry_interval")
+		h.clock.Advance(time.Millisecond)
+		h.run()
+		require.Len(t, h.an.reqs, 2)
+		h.clock.Advance(10 * time.Second)
+		h.run()
+		ro = h.get(ro.ID)
+		require.Len(t, h.an.reqs, 3)
+		require.Equal(t, AnalysisRequest{Spec: "api", Service: "api", Rollout: "api-canary", RolloutID: ro.ID, Stage: "weight-10",
+			Weight: 10, Version: "v2", Stable: "v1", Canary: map[string]string{"track": "canary"}, Baseline: map[string]string{"track": "stable"},
+			Start: t0, End: t0.Add(5*time.Minute + 20*time.Second)}, h.an.reqs[2])
+		require.Equal(t, StateRunning, ro.State, ro.Reason)
+		require.Equal(t, "weight-50", ro.Stages[ro.Stage].Name)
+		require.Equal(t, []string{"weight 10", "weight 50"}, h.proxy.got())
+	})
+}
+
+// A canary that still has no data no_data_wait after its stage's hold is
+// rolled back, saying so; a fail on measured data rolls back at once
+// (TestAnalysisFailRollsBack).
+func TestNoDataFailRollsBackAfterWait(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, canaryDef)
+		h.an.list = []string{verdictFailNoData}
+		ro := h.start("api-canary", "v2")
+		h.run()
+		h.clock.Advance(5 * time.Minute)
+		h.run()
+		deadline := t0.Add(10 * time.Minute)
+		for h.clock.Now().Before(deadline) {
+			ro = h.get(ro.ID)
+			require.Equal(t, StateRunning, ro.State, "%s: %s", h.clock.Now(), ro.Reason)
+			require.Equal(t, []string{"weight 10"}, h.proxy.got())
+			h.clock.Advance(10 * time.Second)
+			h.run()
+		}
+		ro = h.get(ro.ID)
+		require.Equal(t, StateRolledBack, ro.State)
+		require.Equal(t, "stage weight-10 analysis failed on no data: still none 5m0s after the stage's hold (rollouts.no_data_wait): the test says fail, no data", ro.Reason)
+		require.Equal(t, []string{"weight 10", "weight 0"}, h.proxy.got())
+		require.Len(t, h.an.reqs, 31, "every 10s from the end of the hold to no_data_wait after it")
+		require.Equal(t, "rolled_back", h.rec.finished[ro.ChangeID])
+		require.Nil(t, h.lock("staging/api"))
+
+		// With no_data_wait 0, it rolls back at the end of the hold.
+		h.cfg.NoDataWait = 0
+		h.restart()
+		h.an.reqs = nil
+		ro = h.start("api-canary", "v3")
+		h.run()
+		h.clock.Advance(5 * time.Minute)
+		h.run()
+		ro = h.get(ro.ID)
+		require.Equal(t, StateRolledBack, ro.State)
+		require.Len(t, h.an.reqs, 1)
 	})
 }
 

@@ -87,6 +87,12 @@ type Verdict struct {
 	Reason string `json:"reason"`
 	// Detail is what the analysis measured (kept in the rollout's history).
 	Detail map[string]any `json:"detail,omitempty"`
+	// NoData, with Result fail, says that no check failed on measured
+	// data: every failing check failed by its no-data policy (a canary
+	// Prometheus has not scraped yet). That is no evidence against the
+	// canary, and no reason to promote it either: the stage waits for the
+	// data (Config.NoDataWait).
+	NoData bool `json:"no_data,omitempty"`
 }
 
 // Analyzer judges a stage (pkg/analysis). A canary with no traffic must

@@ -57,7 +57,9 @@ func (u *UI) changesPage(w http.ResponseWriter, r *http.Request) {
 		for _, o := range []change.Outcome{change.Succeeded, change.Failed, change.RolledBack} {
 			row.Shipped += m.Results[o]
 		}
-		row.RolledBack, row.Refused = m.Results[change.RolledBack], m.Results[change.Refused]
+		// A change that failed and was rolled back later stays counted as
+		// failed in Results; Rollbacks counts it too, as sre_rollbacks_total.
+		row.RolledBack, row.Refused = m.Rollbacks, m.Results[change.Refused]
 		d.Services = append(d.Services, row)
 	}
 	cs, err := u.src.Changes.List(r.Context(), change.Query{Service: d.Service, Limit: 100})

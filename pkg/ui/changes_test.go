@@ -78,4 +78,40 @@ func TestChangesPage(t *testing.T) {
 	})
 }
 
+// TestChangesPageFailedThenRolledBack counts a change that failed and was
+// rolled back later under both failed and rolled back, as
+// sre_rollbacks_total and the API's rollbacks do.
+func TestChangesPageFailedThenRolledBack(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{change.Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+		clk := clock.NewManual(now)
+		changes := change.New(change.Options{DB: db, Clock: clk})
+		mux := http.NewServeMux()
+		ui.New(ui.Sources{Changes: changes}, ui.Options{AllowAnonymous: true, Clock: clk}).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+
+		c, err := changes.Record(ctx, change.Change{Service: "api", Version: "v2", Outcome: change.InProgress, StartedAt: now.Add(-30 * time.Minute)})
+		require.NoError(t, err)
+		_, err = changes.Finish(ctx, c.ID, change.Failed)
+		require.NoError(t, err)
+		clk.Advance(5 * time.Minute)
+		_, err = changes.Finish(ctx, c.ID, change.RolledBack)
+		require.NoError(t, err)
+		_, err = changes.Record(ctx, change.Change{Service: "api", Version: "v3", Outcome: change.RolledBack, StartedAt: now.Add(-10 * time.Minute)})
+		require.NoError(t, err)
+		ms, err := changes.Metrics(ctx)
+		require.NoError(t, err)
+		require.Len(t, ms, 1)
+		require.Equal(t, 2, ms[0].Rollbacks)
+		require.Equal(t, 1, ms[0].Results[change.Failed])
+
+		code, body := get(t, srv.URL+"/changes")
+		require.Equal(t, http.StatusOK, code, body)
+		// Shipped 2, failed 2, rolled back 2 (one failed first), refused 0.
+		require.Contains(t, body, `<td>2</td><td>2</td><td>2</td><td>0</td><td>0</td></tr>`)
+	})
+}
+
 func tp(t time.Time) *time.Time { return &t }
