@@ -3,8 +3,10 @@ package app
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/config"
 	"github.com/rootuip/sre/pkg/secretfile"
@@ -85,6 +87,17 @@ func LoadBudget(cfg *config.Config) (*BudgetConfig, error) {
 func buildBudget(_ context.Context, a *App, c *BudgetConfig) (func(context.Context, *BudgetConfig), error) {
 	logger := a.Logger.With("component", "budget")
 	opts := budget.Options{Logger: logger, DB: a.DB, Bus: a.Bus, Registerer: a.Registry}
+	// A refused override token is a write of the audit log, though the
+	// gate is a GET: who tried a token, from where, answered what.
+	opts.OnOverrideRefused = func(r *http.Request, code int) {
+		if a.access == nil {
+			return
+		}
+		a.access.audit.Recorder(func(err error) {
+			a.access.errors.Inc()
+			a.Logger.Error("Record audit entry", "err", err)
+		})(r, auth.Principal{}, "GET /api/v1/gate", code)
+	}
 	if a.Incidents != nil {
 		opts.Incidents = a.Incidents // an exhausted budget opens a CRITICAL incident
 	}

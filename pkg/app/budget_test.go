@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -476,6 +477,47 @@ func checkGate(t *testing.T, f *budgetFixture, url string) {
 	code, env = getJSON(t, url+"/api/v1/gate?service=api&reason=x", map[string]string{budget.OverrideHeader: "not-the-token-0123456789"}, nil)
 	require.Equal(t, http.StatusForbidden, code)
 	require.Equal(t, "invalid emergency override token", env.Error)
+	// The refused token is in the audit log, though the gate is a GET.
+	var audit []struct {
+		Actor, Method, Route, Path string
+		Status                     int
+	}
+	code, env = getJSON(t, url+"/api/v1/audit", nil, &audit)
+	require.Equal(t, http.StatusOK, code, env.Error)
+	var refused []string
+	for _, e := range audit {
+		if e.Route == "GET /api/v1/gate" {
+			refused = append(refused, fmt.Sprintf("%s %s %s %d", e.Actor, e.Method, e.Path, e.Status))
+		}
+	}
+	require.Equal(t, []string{"anonymous GET /api/v1/gate 403"}, refused, "only the refused override is recorded")
+	// Wrong tokens are limited per client and principal: after 10, every
+	// token is refused unchecked, the right one included, on the gate and
+	// on POST /api/v1/changes, which takes the same header.
+	for i := 1; i < 10; i++ {
+		code, env = getJSON(t, url+"/api/v1/gate?service=api&reason=x", map[string]string{budget.OverrideHeader: fmt.Sprintf("guess-%018d", i)}, nil)
+		require.Equal(t, http.StatusForbidden, code, env.Error)
+	}
+	req, err := http.NewRequest(http.MethodGet, url+"/api/v1/gate?service=api&reason=x", nil)
+	require.NoError(t, err)
+	req.Header.Set(budget.OverrideHeader, appOverrideToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	require.NotEmpty(t, resp.Header.Get("Retry-After"))
+	req, err = http.NewRequest(http.MethodPost, url+"/api/v1/changes", strings.NewReader(`{"service": "api", "override_reason": "hotfix"}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(budget.OverrideHeader, appOverrideToken)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var cenv struct{ ErrorType, Error string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&cenv))
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, cenv.Error)
+	require.Equal(t, "too_many_requests", cenv.ErrorType)
+	require.NotEmpty(t, resp.Header.Get("Retry-After"))
 	code, env = getJSON(t, url+"/api/v1/gate?service=search", nil, nil)
 	require.Equal(t, http.StatusNotFound, code)
 	require.Equal(t, `service "search" has no SLO: not found`, env.Error)

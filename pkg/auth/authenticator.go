@@ -695,3 +695,55 @@ func (f *failures) evict(now time.Time) bool {
 	delete(f.clients, oldest.key)
 	return true
 }
+
+// FailureLimiter limits the failed attempts of each key at a secret other
+// than the credentials (the deploy gate's override token) as the
+// Authenticator limits failed credentials: Limits.FailureBurst failures in
+// a row, then one per Limits.FailureEvery, every attempt beyond that
+// refused with a *LimitedError (429) before the secret is compared,
+// whatever it is (no free guesses). A failure counts before its check
+// runs, a success gives it back, so a key that does not fail is never
+// limited. Callers key it by client (ClientOf) and principal, so that one
+// principal guessing behind a reverse proxy does not lock out the others.
+type FailureLimiter struct {
+	f     *failures
+	clock clock.Clock
+}
+
+// NewFailureLimiter returns a FailureLimiter within l's FailureBurst,
+// FailureEvery, Clients and Clock (defaults as NewAuthenticator's).
+func NewFailureLimiter(l Limits) *FailureLimiter {
+	if l.FailureBurst <= 0 {
+		l.FailureBurst = DefaultFailureBurst
+	}
+	if l.FailureEvery <= 0 {
+		l.FailureEvery = DefaultFailureEvery
+	}
+	if l.Clients <= 0 {
+		l.Clients = DefaultClients
+	}
+	return &FailureLimiter{
+		f:     &failures{burst: time.Duration(l.FailureBurst) * l.FailureEvery, every: l.FailureEvery, max: l.Clients, clients: map[string]*client{}},
+		clock: clock.OrReal(l.Clock),
+	}
+}
+
+// Check runs check for key unless key is over its limit of failures (a
+// *LimitedError, check not run). check's false or error counts as a
+// failure; its error is returned.
+func (l *FailureLimiter) Check(key string, check func() (bool, error)) (bool, error) {
+	now := l.clock.Now()
+	c, err := l.f.acquire(key, now)
+	if err != nil {
+		return false, err
+	}
+	defer l.f.release(c)
+	if err := l.f.reserve(c, now); err != nil {
+		return false, err
+	}
+	ok, err := check()
+	if ok && err == nil {
+		l.f.refund(c)
+	}
+	return ok, err
+}

@@ -136,6 +136,7 @@ func (s *Service) handleGate(w http.ResponseWriter, r *http.Request) {
 		OverrideToken:  r.Header.Get(OverrideHeader),
 		OverrideReason: q.Get("reason"),
 		Actor:          auth.ActorOf(r.Context(), q.Get("actor"), ""),
+		Client:         OverrideClient(r),
 	}
 	if req.Service == "" {
 		web.Error(w, http.StatusBadRequest, "bad_data", errors.New("missing parameter service"))
@@ -147,25 +148,52 @@ func (s *Service) handleGate(w http.ResponseWriter, r *http.Request) {
 	}
 	d, err := s.Gate(r.Context(), req)
 	if err != nil {
-		writeErr(w, err)
+		code := writeErr(w, err)
+		// A token that was checked and refused is reported; one refused
+		// unchecked over the limit (429) is not, so that looping on the
+		// limit cannot grow the audit log.
+		if code != http.StatusTooManyRequests && req.OverrideToken != "" && s.onOverrideRefused != nil && isOverrideRefusal(err) {
+			s.onOverrideRefused(r, code)
+		}
 		return
 	}
 	web.JSON(w, http.StatusOK, d)
 }
 
-func writeErr(w http.ResponseWriter, err error) {
+// OverrideClient is what the wrong override tokens of r count against: its
+// client (an IPv4 address or an IPv6 /64, auth.ClientOf) and its
+// authenticated principal, so that a principal guessing tokens behind a
+// reverse proxy does not lock out the others. Not the actor parameter,
+// which the caller chooses in the no-auth mode.
+func OverrideClient(r *http.Request) string {
+	p, _ := auth.FromContext(r.Context())
+	return auth.ClientOf(r.RemoteAddr) + "\x00" + p.Name
+}
+
+func isOverrideRefusal(err error) bool {
+	return errors.Is(err, ErrBadOverrideToken) || errors.Is(err, ErrOverrideTokenUnavailable)
+}
+
+// writeErr answers err and returns the status answered.
+func writeErr(w http.ResponseWriter, err error) int {
+	var limited *auth.LimitedError
+	code, typ := http.StatusInternalServerError, "internal"
 	switch {
 	case errors.Is(err, ErrNotFound):
-		web.Error(w, http.StatusNotFound, "not_found", err)
+		code, typ = http.StatusNotFound, "not_found"
+	case errors.As(err, &limited):
+		code, typ = http.StatusTooManyRequests, "too_many_requests"
+		w.Header().Set("Retry-After", strconv.FormatInt(limited.RetryAfterSeconds(), 10))
+		err = fmt.Errorf("too many wrong override tokens from this address: retry in %ds", limited.RetryAfterSeconds())
 	case errors.Is(err, ErrBadOverrideToken):
-		web.Error(w, http.StatusForbidden, "forbidden", err)
+		code, typ = http.StatusForbidden, "forbidden"
 	case IsUnavailable(err), errors.Is(err, ErrNoPrometheus), errors.Is(err, ErrOverrideTokenUnavailable):
-		web.Error(w, http.StatusServiceUnavailable, "unavailable", err)
+		code, typ = http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, ErrBadRequest):
-		web.Error(w, http.StatusBadRequest, "bad_data", err)
-	default:
-		web.Error(w, http.StatusInternalServerError, "internal", err)
+		code, typ = http.StatusBadRequest, "bad_data"
 	}
+	web.Error(w, code, typ, err)
+	return code
 }
 
 // ParseTime reads a time parameter as RFC 3339 or Unix seconds, like the

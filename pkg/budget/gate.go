@@ -24,6 +24,9 @@ type GateRequest struct {
 	// whatever the budget (emergency override); OverrideReason is required then.
 	OverrideToken  string
 	OverrideReason string
+	// Client is what wrong override tokens are counted against (the
+	// request's client and principal, see handleGate).
+	Client string
 	// Actor is who asks: the authenticated principal (recorded).
 	Actor string
 	// Subject names the change asked about when the request is not the

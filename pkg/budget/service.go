@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/secretfile"
@@ -46,6 +48,14 @@ type Options struct {
 	// Incidents, when set, receives the exhaustion of a budget: a CRITICAL
 	// incident (exhaust.go).
 	Incidents Incidents
+	// OverrideLimits bound the wrong override tokens a client may present
+	// (FailureBurst, FailureEvery, Clients of auth.Limits; the defaults
+	// when zero; Clock when nil).
+	OverrideLimits auth.Limits
+	// OnOverrideRefused, when set, is called for every gate request whose
+	// override token was refused (403, 429 or 503), with the status
+	// answered: sred records it in the audit log.
+	OnOverrideRefused func(r *http.Request, code int)
 }
 
 // Service holds the budgets of the configured SLOs: it answers the API and
@@ -58,6 +68,11 @@ type Service struct {
 	metrics *metrics
 	// incidents turns exhaustion into incidents (nil: it does not).
 	incidents Incidents
+	// overrides limits the wrong override tokens of each client and
+	// principal.
+	overrides *auth.FailureLimiter
+	// onOverrideRefused is Options.OnOverrideRefused.
+	onOverrideRefused func(r *http.Request, code int)
 
 	mu         sync.RWMutex
 	cfg        Config
@@ -80,7 +95,11 @@ func New(o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{logger: o.Logger, db: o.DB, bus: o.Bus, now: clock.OrReal(o.Clock).Now, cfg: DefaultConfig, promErr: ErrNoPrometheus, incidents: o.Incidents}
+	if o.OverrideLimits.Clock == nil {
+		o.OverrideLimits.Clock = o.Clock
+	}
+	s := &Service{logger: o.Logger, db: o.DB, bus: o.Bus, now: clock.OrReal(o.Clock).Now, cfg: DefaultConfig, promErr: ErrNoPrometheus, incidents: o.Incidents,
+		overrides: auth.NewFailureLimiter(o.OverrideLimits), onOverrideRefused: o.OnOverrideRefused}
 	s.metrics = newMetrics(s, o.Registerer)
 	return s
 }
@@ -267,8 +286,22 @@ func (s *Service) Gate(ctx context.Context, req GateRequest) (*Decision, error) 
 	tokens := s.tokens
 	s.mu.RUnlock()
 	if req.OverrideToken != "" {
-		if err := s.checkOverride(tokens, req.OverrideToken); err != nil {
-			s.logger.Warn("deploy gate override refused", "service", req.Service, "actor", req.Actor, "err", err)
+		// A wrong token counts against the client (and principal) that
+		// sent it: beyond the limit every token it sends is refused
+		// unchecked (429), so that tokens cannot be guessed at will.
+		_, err := s.overrides.Check(req.Client, func() (bool, error) {
+			err := s.checkOverride(tokens, req.OverrideToken)
+			return err == nil, err
+		})
+		if err != nil {
+			level := slog.LevelWarn
+			var limited *auth.LimitedError
+			if errors.As(err, &limited) {
+				// Refused unchecked: logged at debug, so that looping on
+				// the limit does not flood the log either.
+				level = slog.LevelDebug
+			}
+			s.logger.Log(ctx, level, "deploy gate override refused", "service", req.Service, "actor", req.Actor, "client", req.Client, "err", err)
 			return nil, err
 		}
 		if strings.TrimSpace(req.OverrideReason) == "" {

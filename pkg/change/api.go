@@ -79,7 +79,8 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	if req.StartedAt != nil {
 		c.StartedAt = *req.StartedAt
 	}
-	out, existed, err := s.submit(r.Context(), c, GateInput{Change: req.Change, OverrideToken: r.Header.Get(budget.OverrideHeader), OverrideReason: req.OverrideReason})
+	out, existed, err := s.submit(r.Context(), c, GateInput{Change: req.Change, OverrideToken: r.Header.Get(budget.OverrideHeader), OverrideReason: req.OverrideReason,
+		Client: budget.OverrideClient(r)})
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -93,6 +94,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 
 func writeErr(w http.ResponseWriter, err error) {
 	var refused *RefusedError
+	var limited *auth.LimitedError
 	switch {
 	case errors.As(err, &refused):
 		web.Error(w, http.StatusConflict, "refused", err)
@@ -108,6 +110,11 @@ func writeErr(w http.ResponseWriter, err error) {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 	case errors.Is(err, budget.ErrBadOverrideToken):
 		web.Error(w, http.StatusForbidden, "forbidden", err)
+	case errors.As(err, &limited):
+		w.Header().Set("Retry-After", strconv.FormatInt(limited.RetryAfterSeconds(), 10))
+		web.Error(w, http.StatusTooManyRequests, "too_many_requests", fmt.Errorf("too many wrong override tokens from this address: retry in %ds", limited.RetryAfterSeconds()))
+	case errors.Is(err, budget.ErrOverrideTokenUnavailable):
+		web.Error(w, http.StatusServiceUnavailable, "unavailable", err)
 	default:
 		web.Error(w, http.StatusInternalServerError, "internal", err)
 	}

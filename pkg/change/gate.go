@@ -19,6 +19,9 @@ type GateInput struct {
 	Change         string
 	OverrideToken  string
 	OverrideReason string
+	// Client is what a wrong override token counts against
+	// (budget.OverrideClient of the request).
+	Client string
 }
 
 // RefusedError is returned by Submit when the deploy gate denied the
@@ -72,7 +75,7 @@ func (s *Service) submit(ctx context.Context, c Change, in GateInput) (Change, b
 	g := &Gate{Decision: "skipped", Reason: "no deploy gate configured"}
 	if gater != nil {
 		d, err := gater.Gate(ctx, budget.GateRequest{Service: c.Service, Change: in.Change, OverrideToken: in.OverrideToken,
-			OverrideReason: in.OverrideReason, Actor: c.Actor})
+			OverrideReason: in.OverrideReason, Actor: c.Actor, Client: in.Client})
 		switch {
 		case errors.Is(err, budget.ErrNotFound):
 			g = &Gate{Decision: "skipped", Reason: fmt.Sprintf("service %q has no SLO: not gated", c.Service)}

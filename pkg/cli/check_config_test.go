@@ -92,6 +92,11 @@ func TestCheckConfigAccess(t *testing.T) {
 		{"users, webhook token", []string{f("users-webhook-token.yml")}, 0, []string{"  SUCCESS\n  incident IDs"}},
 		{"short webhook token", []string{f("users-short-webhook-token.yml")}, 0,
 			[]string{"WARNING: the webhook's bearer token is 9 bytes: webhook requests are not rate-limited, so a short token can be guessed by anyone who reaches the port; use at least 16 random bytes (e.g. openssl rand -hex 16)"}},
+		// Override tokens, which a viewer may present, are limited per
+		// client (docs/security.md) but a short one is still refused at
+		// load, not only warned about.
+		{"short override token", []string{f("short-override-token.yml")}, 1,
+			[]string{"FAILED: load config " + f("short-override-token.yml") + ": slos: gate: override token in ", "short-override-token must be at least 16 characters"}},
 		{"users, no webhook token", []string{f("users-no-webhook-token.yml")}, 0,
 			[]string{"WARNING: the webhook has no bearer token (webhook.bearer_token): Alertmanager must authenticate as a responder or admin user"}},
 		{"only viewers, no webhook token", []string{f("viewers-no-webhook-token.yml")}, 0,

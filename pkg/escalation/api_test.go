@@ -478,8 +478,8 @@ func TestAckLinkExpired(t *testing.T) {
 // TestAckLinkKeyUnreadable: the acknowledge routes need no credentials, so
 // while the signing key's file cannot be read they answer 503 naming the
 // setting, never the error with the file's path (a 500 with "stat
-// /etc/sred/secrets/ack_secret: no such file or directory" before); the
-// links work again once the file is back.
+// /etc/sred/secrets/ack_secret: no such file or directory" before), and
+// so while it is empty; the links work again once the file is back.
 func TestAckLinkKeyUnreadable(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
@@ -502,6 +502,15 @@ func TestAckLinkKeyUnreadable(t *testing.T) {
 		}
 		require.Equal(t, before, a.snapshot(t, id))
 		require.NoError(t, os.Rename(secret+".moved", secret))
+		// An emptied file (a rotation half done) is not "no key" either: a
+		// valid link was answered 403 "invalid acknowledge token".
+		require.NoError(t, os.WriteFile(secret, []byte("\n"), 0o600))
+		for _, method := range []string{"GET", "POST"} {
+			got := a.do(t, method, path, "")
+			requireError(t, got, http.StatusServiceUnavailable, "unavailable", escalation.ErrAckKeyUnavailable.Error())
+		}
+		require.Equal(t, before, a.snapshot(t, id))
+		require.NoError(t, os.WriteFile(secret, []byte("key-1\n"), 0o600))
 		got := a.do(t, "POST", path, "")
 		require.Equal(t, http.StatusOK, got.Code, got.Body)
 		require.Contains(t, got.Body, "<p>Acknowledged by bob.</p>")

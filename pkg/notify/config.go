@@ -470,5 +470,13 @@ func (c *Config) secret(s commoncfg.Secret, file string) (string, error) {
 	return secretfile.Read(file)
 }
 
-// AckKey returns the key that signs acknowledge links ("" if none).
-func (c *Config) AckKey() (string, error) { return c.secret(c.AckSecret, c.AckSecretFile) }
+// AckKey returns the key that signs acknowledge links ("" if none). An
+// ack_secret_file that holds nothing is an error (secretfile.ErrEmpty),
+// as one that cannot be read: it never means "no key".
+func (c *Config) AckKey() (string, error) {
+	k, err := c.secret(c.AckSecret, c.AckSecretFile)
+	if err == nil && k == "" && c.AckSecretFile != "" {
+		err = fmt.Errorf("notifications.ack_secret_file: %w", secretfile.ErrEmpty)
+	}
+	return k, err
+}

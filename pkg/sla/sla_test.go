@@ -329,6 +329,13 @@ func TestReportsFromRealPrometheus(t *testing.T) {
 		// least of all).
 		require.Equal(t, "no-store", rec.Header().Get("Cache-Control"), format)
 		require.Equal(t, "nosniff", rec.Header().Get("X-Content-Type-Options"), format)
+		// The HTML report runs nothing, loads nothing and is not framed:
+		// only its inline style is allowed.
+		if format == "html" {
+			require.Equal(t, "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+				rec.Header().Get("Content-Security-Policy"))
+			require.Equal(t, "no-referrer", rec.Header().Get("Referrer-Policy"))
+		}
 	}
 
 	// Errors.

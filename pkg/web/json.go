@@ -113,6 +113,12 @@ func UnmarshalStrict(b []byte, v any) error {
 // only, no framing, forms posting only to sred.
 const PageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
+// DocumentCSP is the Content-Security-Policy of the HTML documents sred
+// renders for reading or saving (the SLA report): no scripts, images,
+// fonts or connections, no forms, no framing; only the document's own
+// inline style.
+const DocumentCSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+
 // PageHeaders sets the headers of an HTML page of sred that is not public
 // (the console, the acknowledge page): its type, PageCSP, nosniff,
 // Referrer-Policy same-origin, and Cache-Control: no-store, since the page
