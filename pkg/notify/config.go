@@ -459,7 +459,10 @@ func (c *Config) Configured(channel string) bool {
 }
 
 // secret returns an inline secret or reads its file at use time (so a
-// rotated file is picked up without a reload; secretfile.Read).
+// rotated file is picked up without a reload; secretfile.Read). A file
+// that holds nothing is an error (secretfile.ErrEmpty), as one that cannot
+// be read, never an empty secret: a message is retried until the file is
+// filled, not sent with an empty key, password or URL.
 func (c *Config) secret(s commoncfg.Secret, file string) (string, error) {
 	if file == "" {
 		return string(s), nil
@@ -467,7 +470,7 @@ func (c *Config) secret(s commoncfg.Secret, file string) (string, error) {
 	if !filepath.IsAbs(file) && c.baseDir != "" {
 		file = filepath.Join(c.baseDir, file)
 	}
-	return secretfile.Read(file)
+	return secretfile.Source{File: file}.Get()
 }
 
 // AckKey returns the key that signs acknowledge links ("" if none). An
@@ -475,8 +478,8 @@ func (c *Config) secret(s commoncfg.Secret, file string) (string, error) {
 // as one that cannot be read: it never means "no key".
 func (c *Config) AckKey() (string, error) {
 	k, err := c.secret(c.AckSecret, c.AckSecretFile)
-	if err == nil && k == "" && c.AckSecretFile != "" {
-		err = fmt.Errorf("notifications.ack_secret_file: %w", secretfile.ErrEmpty)
+	if err != nil && c.AckSecretFile != "" {
+		err = fmt.Errorf("notifications.ack_secret_file: %w", err)
 	}
 	return k, err
 }
