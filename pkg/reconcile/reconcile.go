@@ -157,7 +157,8 @@ type Result struct {
 	// Resolved lists "incident/fingerprint" of the alerts resolved.
 	Resolved []string
 	// Revived lists "incident/fingerprint" of the resolved alerts that
-	// fire again (revive).
+	// fire again (revive): with the start they had, or with a new start
+	// Alertmanager has not delivered.
 	Revived []string
 	// Heartbeat is true when the Watchdog alert was found.
 	Heartbeat bool
@@ -304,14 +305,14 @@ const ReviveLookback = 24 * time.Hour
 // ones (out of order). Alertmanager's state decides instead. open holds
 // the episodes of open incidents seen firing in this poll.
 func (r *Reconciler) revive(ctx context.Context, alerts []Alert, open map[missingKey]bool, now time.Time, res *Result) error {
-	active := map[missingKey]bool{}
+	active := map[missingKey]Alert{}
 	var fps []string
 	for _, a := range alerts {
 		k := missingKey{a.Fingerprint, a.StartsAt.UnixMilli()}
-		if a.State != "active" || open[k] || active[k] {
+		if _, dup := active[k]; a.State != "active" || open[k] || dup {
 			continue
 		}
-		active[k] = true
+		active[k] = a
 		fps = append(fps, a.Fingerprint)
 	}
 	var stored []incident.FiringAlert
@@ -322,11 +323,26 @@ func (r *Reconciler) revive(ctx context.Context, alerts []Alert, open map[missin
 		}
 	}
 	var due []incident.FiringAlert
+	// The latest resolved episode of each fingerprint, and the episodes
+	// stored resolved: an active episode of Alertmanager that is neither
+	// is a new one (fresh), which Alertmanager may never deliver (below).
+	latest := map[string]incident.FiringAlert{}
+	known := map[missingKey]bool{}
+	for _, a := range stored {
+		if !IsAlertmanagerGroup(a.GroupKey) {
+			continue
+		}
+		known[missingKey{a.Fingerprint, a.StartsAt.UnixMilli()}] = true
+		if l, ok := latest[a.Fingerprint]; !ok || a.StartsAt.After(l.StartsAt) {
+			latest[a.Fingerprint] = a
+		}
+	}
+	var fresh []incident.FiringAlert
 	r.mu.Lock()
 	seen := map[missingKey]bool{}
 	for _, a := range stored {
 		k := missingKey{a.Fingerprint, a.StartsAt.UnixMilli()}
-		if !active[k] || !IsAlertmanagerGroup(a.GroupKey) {
+		if _, ok := active[k]; !ok || !IsAlertmanagerGroup(a.GroupKey) {
 			continue
 		}
 		seen[k] = true
@@ -335,19 +351,54 @@ func (r *Reconciler) revive(ctx context.Context, alerts []Alert, open map[missin
 			due = append(due, a)
 		}
 	}
+	// An alert that resolved and fired again between two flushes of its
+	// group: Alertmanager notifies a group only when the fingerprints it
+	// has firing change (or every repeat_interval), so it sends neither
+	// the resolve nor the new episode. When sred resolved the old episode
+	// (a poll missed it), the new one, with a later start, comes from
+	// Alertmanager's state as a firing notification of the old episode's
+	// group: the incident re-opens (flapping) as with a delivery.
+	for k, am := range active {
+		l, ok := latest[k.fp]
+		if !ok || known[k] || k.starts <= l.StartsAt.UnixMilli() {
+			continue
+		}
+		seen[k] = true
+		r.refiring[k]++
+		if r.refiring[k] >= r.opts.MissingPolls {
+			fresh = append(fresh, incident.FiringAlert{GroupKey: l.GroupKey, IncidentID: l.IncidentID,
+				Fingerprint: k.fp, StartsAt: am.StartsAt, Labels: am.Labels})
+		}
+	}
+	sort.Slice(fresh, func(i, j int) bool {
+		if fresh[i].GroupKey != fresh[j].GroupKey {
+			return fresh[i].GroupKey < fresh[j].GroupKey
+		}
+		return fresh[i].Fingerprint < fresh[j].Fingerprint
+	})
 	for k := range r.refiring {
 		if !seen[k] {
 			delete(r.refiring, k)
 		}
 	}
 	r.mu.Unlock()
+	if err := r.refire(ctx, due, true, now, res); err != nil {
+		return err
+	}
+	return r.refire(ctx, fresh, false, now, res)
+}
+
+// refire applies episodes Alertmanager has firing as firing notifications
+// of their groups (as) ordered by group: the stored episodes sent again
+// with their start (revive) or new episodes (not revive).
+func (r *Reconciler) refire(ctx context.Context, due []incident.FiringAlert, revive bool, now time.Time, res *Result) error {
 	for i := 0; i < len(due); {
 		j := i + 1
 		for j < len(due) && due[j].GroupKey == due[i].GroupKey {
 			j++
 		}
 		group := due[i:j]
-		n := incident.Notification{Status: "firing", GroupKey: group[0].GroupKey, CommonLabels: commonLabels(group), Actor: Actor, Revive: true}
+		n := incident.Notification{Status: "firing", GroupKey: group[0].GroupKey, CommonLabels: commonLabels(group), Actor: Actor, Revive: revive}
 		for _, a := range group {
 			n.Alerts = append(n.Alerts, incident.NotifiedAlert{Status: "firing", Labels: a.Labels, StartsAt: a.StartsAt, Fingerprint: a.Fingerprint})
 		}
@@ -360,11 +411,18 @@ func (r *Reconciler) revive(ctx context.Context, alerts []Alert, open map[missin
 			names = append(names, describe(a.Labels))
 		}
 		sort.Strings(names)
+		msg := fmt.Sprintf("Alertmanager has %d alert(s) firing again that sred held as resolved (sent again with the same start): %s",
+			len(group), strings.Join(names, "; "))
+		if !revive {
+			msg = fmt.Sprintf("Alertmanager has %d alert(s) firing again with a new start that it has not delivered: %s",
+				len(group), strings.Join(names, "; "))
+		}
 		for _, id := range got.Incidents {
+			if got.Duplicate {
+				break // stored meanwhile (a delivery): nothing happened
+			}
 			if err := r.inc.AddTimeline(ctx, nil, incident.TimelineEntry{
-				IncidentID: id, Time: now, Kind: "reconcile", Actor: Actor,
-				Message: fmt.Sprintf("Alertmanager has %d alert(s) firing again that sred held as resolved (sent again with the same start): %s",
-					len(group), strings.Join(names, "; ")),
+				IncidentID: id, Time: now, Kind: "reconcile", Actor: Actor, Message: msg,
 			}); err != nil {
 				return fmt.Errorf("record revival in %s: %w", id, err)
 			}
@@ -372,10 +430,18 @@ func (r *Reconciler) revive(ctx context.Context, alerts []Alert, open map[missin
 		r.mu.Lock()
 		for _, a := range group {
 			delete(r.refiring, missingKey{a.Fingerprint, a.StartsAt.UnixMilli()})
-			res.Revived = append(res.Revived, a.IncidentID+"/"+a.Fingerprint)
+			id := a.IncidentID
+			if !revive && len(got.Incidents) > 0 {
+				id = got.Incidents[0] // a new episode's incident
+			}
+			if !got.Duplicate {
+				res.Revived = append(res.Revived, id+"/"+a.Fingerprint)
+			}
 		}
 		r.mu.Unlock()
-		r.logger.Info("Revived alerts Alertmanager has firing again", "group", n.GroupKey, "alerts", len(group))
+		if !got.Duplicate {
+			r.logger.Info("Revived alerts Alertmanager has firing again", "group", n.GroupKey, "alerts", len(group), "new_start", !revive)
+		}
 		i = j
 	}
 	return nil

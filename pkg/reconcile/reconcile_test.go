@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -421,6 +422,96 @@ func TestReconcileRevivesAlertFiringAgain(t *testing.T) {
 		got, err = e.svc.Get(ctx, inc.ID)
 		require.NoError(t, err)
 		require.Equal(t, incident.StatusResolved, got.Status)
+	})
+}
+
+// TestReconcileFindsNewEpisodeAfterResolve: an alert resolves and fires
+// again between two flushes of its Alertmanager group. Alertmanager
+// notifies a group only when its set of firing fingerprints changes (or
+// repeat_interval passes), so it delivers neither the resolve nor the new
+// episode; the reconciler resolved the incident when the alert was gone,
+// and must re-open it when Alertmanager has the alert firing again with a
+// new start, as the webhook would have.
+func TestReconcileFindsNewEpisodeAfterResolve(t *testing.T) {
+	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db)
+		// The group's first notification goes out at once, the next one
+		// only an hour later: never within the test.
+		am := tu.StartAlertmanager(t, tu.AlertmanagerOptions{Config: fmt.Sprintf(`
+route:
+  receiver: sred
+  group_by: [alertname, service]
+  group_wait: 0s
+  group_interval: 1h
+  repeat_interval: 4h
+receivers:
+- name: sred
+  webhook_configs:
+  - url: %s/api/v1/webhook/alertmanager
+`, e.srv.URL)})
+		client := newClient(t, am.URL)
+		labels := map[string]string{"alertname": "CacheEvictions", "service": "cache", "instance": "x"}
+		first := time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Second)
+		postAlerts(t, am.URL, amAlert{Labels: labels, StartsAt: first, EndsAt: first.Add(time.Hour)})
+		inc := waitIncident(t, e.svc, 1)
+		fp := inc.Alerts[0].Fingerprint
+
+		// Prometheus resolves the alert: gone from Alertmanager's active
+		// alerts, and two polls later resolved by the reconciler.
+		postAlerts(t, am.URL, amAlert{Labels: labels, StartsAt: first, EndsAt: time.Now().UTC().Add(-time.Second)})
+		require.Eventually(t, func() bool {
+			as, err := client.Alerts(ctx)
+			return err == nil && len(as) == 0
+		}, 60*time.Second, 50*time.Millisecond, "Alertmanager still has the alert active")
+		r := NewReconciler(client, e.svc, nil, Options{MissingPolls: 2}, nil, e.m)
+		for range 2 {
+			_, err := r.Reconcile(ctx)
+			require.NoError(t, err)
+		}
+		got, err := e.svc.Get(ctx, inc.ID)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusResolved, got.Status)
+
+		// It fires again, a new episode, which Alertmanager does not deliver
+		// before the group's next flush.
+		second := time.Now().UTC().Truncate(time.Second)
+		postAlerts(t, am.URL, amAlert{Labels: labels, StartsAt: second, EndsAt: second.Add(time.Hour)})
+		require.Eventually(t, func() bool {
+			as, err := client.Alerts(ctx)
+			return err == nil && len(as) == 1 && as[0].StartsAt.Equal(second) && as[0].State == "active"
+		}, 60*time.Second, 50*time.Millisecond, "Alertmanager does not have the new episode active")
+		rr, err := r.Reconcile(ctx)
+		require.NoError(t, err)
+		require.Empty(t, rr.Revived, "once is not enough")
+		rr, err = r.Reconcile(ctx)
+		require.NoError(t, err)
+		require.Equal(t, []string{inc.ID + "/" + fp}, rr.Revived)
+		got, err = e.svc.Get(ctx, inc.ID)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusTriggered, got.Status, "the incident re-opens")
+		require.True(t, got.Flapping, "fired again within the flap window")
+		require.Len(t, got.Alerts, 2)
+		starts := map[string]string{}
+		for _, a := range got.Alerts {
+			starts[a.StartsAt.UTC().Format(time.RFC3339)] = a.Status
+		}
+		require.Equal(t, map[string]string{first.Format(time.RFC3339): "resolved", second.Format(time.RFC3339): "firing"}, starts)
+		kinds := timelineKinds(t, e.svc, inc.ID)
+		require.True(t, contains(kinds["status"], "re-opened: fired again within the flap window"))
+		require.True(t, contains(kinds["reconcile"], `Alertmanager has 1 alert(s) firing again with a new start that it has not delivered: CacheEvictions{instance="x", service="cache"}`))
+		page, err := e.svc.List(ctx, incident.Filter{})
+		require.NoError(t, err)
+		require.Len(t, page.Incidents, 1, "no second incident")
+
+		// Found firing now: further polls change nothing.
+		for range 2 {
+			rr, err = r.Reconcile(ctx)
+			require.NoError(t, err)
+			require.Empty(t, rr.Revived)
+			require.Empty(t, rr.Resolved)
+		}
+		require.Len(t, timelineKinds(t, e.svc, inc.ID)["reconcile"], 2)
 	})
 }
 
