@@ -493,6 +493,112 @@ func TestRecoverExpiredLeases(t *testing.T) {
 	})
 }
 
+// TestLongAbortIntervalKeepsLeases: with an abort interval longer than the
+// lease, the runner still renews the leases of its run and faults at least
+// every half lease, while it monitors, waits for an approval and waits for
+// the "after" measurement of its report: another sred recovering expired
+// leases meanwhile rolls nothing back and closes no run.
+func TestLongAbortIntervalKeepsLeases(t *testing.T) {
+	long := strings.Replace(testExp, "interval: 5s", "interval: 1m", 1)
+	for _, tc := range []struct {
+		name, exp string
+		// reach brings the run to the wait under test.
+		reach   func(t *testing.T, h *harness, id string)
+		status  string
+		faults  int
+		waiters int // timers the runner waits on
+	}{
+		{name: "monitor", exp: strings.Replace(long, "duration: 1m", "duration: 2m", 1),
+			reach: func(*testing.T, *harness, string) {}, status: StatusRunning, faults: 2, waiters: 1},
+		{name: "approval", exp: long + "approval: {role: admin, timeout: 1m}\n",
+			reach: func(*testing.T, *harness, string) {}, status: StatusWaiting, waiters: 1},
+		{name: "report", exp: strings.Replace(long, "duration: 1m", "duration: 5s", 1),
+			reach: func(t *testing.T, h *harness, id string) {
+				h.tick(t, 5*time.Second)                // the end of the duration
+				deadline := time.Now().Add(time.Minute) // a safety net, not a timing
+				for {
+					var n int
+					if err := h.db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM chaos_steps WHERE run_id = $1 AND step = 'report'`, id).Scan(&n); err != nil {
+						t.Fatal(err)
+					}
+					if n == 1 {
+						return
+					}
+					if time.Now().After(deadline) {
+						t.Fatal("the run never reached its report")
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}, status: StatusRunning, waiters: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+				ctx := context.Background()
+				h := newHarness(t, db, "r1")
+				cfg := testConfig()
+				cfg.Lease = model.Duration(10 * time.Second)
+				if err := h.s.ApplyConfig(cfg, nil); err != nil {
+					t.Fatal(err)
+				}
+				info, err := h.s.Start(ctx, load(t, tc.exp), "alice")
+				if err != nil {
+					t.Fatal(err)
+				}
+				tc.reach(t, h, info.ID)
+				// settle waits until the runner waits on the clock again: in
+				// the report also for its next renewal (a renewal is done
+				// before its next wait starts).
+				settle := func() {
+					t.Helper()
+					wctx, cancel := context.WithTimeout(ctx, 30*time.Second) // a safety net, not a timing
+					defer cancel()
+					if err := h.clock.WaitWaiters(wctx, tc.waiters); err != nil {
+						t.Fatalf("the runner does not renew its leases while it waits: %v", err)
+					}
+				}
+				for range 4 { // 20s, twice the lease
+					settle()
+					h.clock.Advance(5 * time.Second)
+				}
+				settle()
+				var lease int64
+				if err := db.QueryRowContext(ctx, `SELECT lease_ms FROM chaos_runs WHERE id = $1`, info.ID).Scan(&lease); err != nil {
+					t.Fatal(err)
+				}
+				if now := h.clock.Now(); !time.UnixMilli(lease).After(now) {
+					t.Errorf("run lease until %v, not after now %v", time.UnixMilli(lease).UTC(), now)
+				}
+				other := newHarness(t, db, "other")
+				other.s.o.Drivers = map[string]Driver{DriverToxiproxy: h.d, DriverStress: h.d}
+				other.clock.Set(h.clock.Now())
+				if err := other.s.ApplyConfig(cfg, nil); err != nil {
+					t.Fatal(err)
+				}
+				if err := other.s.Recover(ctx); err != nil {
+					t.Fatal(err)
+				}
+				r, err := h.s.Get(ctx, info.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Status != tc.status {
+					t.Errorf("run %s after %v with a %v lease and a 1m abort interval: %s (%s), want %s",
+						tc.name, 20*time.Second, cfg.Lease, r.Status, r.Reason, tc.status)
+				}
+				if n := h.d.count(); n != tc.faults {
+					t.Errorf("%d fault(s) injected, want %d", n, tc.faults)
+				}
+				for _, f := range r.Faults {
+					if f.Owner != "r1" {
+						t.Errorf("fault %s %s by %s, want owned by r1", f.Name, f.Status, f.Owner)
+					}
+				}
+				h.drain(t, 5*time.Second)
+			})
+		})
+	}
+}
+
 func TestScore(t *testing.T) {
 	f := func(v float64) *float64 { return &v }
 	tests := []struct {
