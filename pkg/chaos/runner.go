@@ -680,6 +680,9 @@ func (s *Service) monitor(ctx context.Context, r *run) (string, error) {
 			continue // a renewal only
 		}
 		next = now.Add(interval)
+		// Measured first: the check that aborts the run is the one that
+		// saw the target suffer, and the score must count it.
+		r.during = r.during.worst(s.measure(ctx, e))
 		if reason := s.checkAbort(ctx, r); reason != "" {
 			r.aborted = reason
 			return "", errors.New("aborted: " + reason)
@@ -691,8 +694,6 @@ func (s *Service) monitor(ctx context.Context, r *run) (string, error) {
 			r.aborted = "steady state deviated: " + strings.Join(bad, "; ")
 			return "", errors.New("aborted: " + r.aborted)
 		}
-		m := s.measure(ctx, e)
-		r.during = r.during.worst(m)
 		checks++
 	}
 }

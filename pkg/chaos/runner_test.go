@@ -300,6 +300,9 @@ func TestAbortRollsBack(t *testing.T) {
 					v = 0.2
 				}
 				h.blocked(t) // the checks of the second interval are done
+				// Half the instances go down as the abort condition turns
+				// true: the check that aborts must count in the score.
+				h.q.set(`avg(up{job="api"})`, 0.5)
 				if tc.name == "steady state" {
 					h.q.del(tc.query) // the probe's condition turns false
 				} else {
@@ -316,6 +319,11 @@ func TestAbortRollsBack(t *testing.T) {
 				}
 				if r.Score == nil {
 					t.Fatal("no score")
+				}
+				// 50 points of instances lost at the aborting check: -500,
+				// clamped to 0.
+				if *r.Score != 0 {
+					t.Errorf("score %v of a run aborted while half the instances were down, want 0", *r.Score)
 				}
 			})
 		})
