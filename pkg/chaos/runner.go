@@ -676,6 +676,20 @@ func (s *Service) monitor(ctx context.Context, r *run) (string, error) {
 			r.aborted = "manual stop: " + stopBy
 			return "", errors.New(r.aborted)
 		}
+		// A runner blocked longer than the lease (a Prometheus that does
+		// not answer) finds its faults rolled back by the recovery of
+		// expired leases: the run no longer injects anything.
+		if gone, err := s.j.faults(bg, `WHERE run_id = $1 AND status NOT IN ('pending', 'active')`, r.info.ID); err != nil {
+			r.aborted = "cannot read the fault journal: " + err.Error()
+			return "", errors.New(r.aborted)
+		} else if len(gone) > 0 {
+			var names []string
+			for _, f := range gone {
+				names = append(names, fmt.Sprintf("%s (%s by %s)", f.Name, f.Status, f.Owner))
+			}
+			r.aborted = "faults rolled back while the run went on, their lease expired: " + strings.Join(names, ", ")
+			return "", errors.New(r.aborted)
+		}
 		if now.Before(next) && now.Before(end) {
 			continue // a renewal only
 		}

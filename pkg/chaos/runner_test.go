@@ -26,6 +26,9 @@ import (
 type queries struct {
 	mu sync.Mutex
 	v  map[string]float64
+	// hold, when set, blocks every query until it is closed; each blocked
+	// query is announced on entered.
+	hold, entered chan struct{}
 }
 
 func (q *queries) set(query string, v float64) {
@@ -41,6 +44,16 @@ func (q *queries) del(query string) {
 }
 
 func (q *queries) Instant(_ context.Context, query string, _ time.Time) (model.Vector, error) {
+	q.mu.Lock()
+	hold, entered := q.hold, q.entered
+	q.mu.Unlock()
+	if hold != nil {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-hold
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if v, ok := q.v[query]; ok {
@@ -605,6 +618,54 @@ func TestLongAbortIntervalKeepsLeases(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestFaultsRolledBackBehindTheRunner: a runner blocked longer than the
+// lease in an abort check (a Prometheus that does not answer) has its faults
+// rolled back by the recovery of expired leases, which leaves its own run
+// alone; when the check returns, the run must end aborted, naming the faults,
+// not go on to "succeeded" with nothing injected.
+func TestFaultsRolledBackBehindTheRunner(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		h := newHarness(t, db, "r1")
+		cfg := testConfig()
+		cfg.Lease = model.Duration(10 * time.Second)
+		if err := h.s.ApplyConfig(cfg, nil); err != nil {
+			t.Fatal(err)
+		}
+		info, err := h.s.Start(ctx, load(t, testExp), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.tick(t, 5*time.Second) // the first check passes
+		h.blocked(t)
+		hold := make(chan struct{})
+		h.q.mu.Lock()
+		h.q.hold, h.q.entered = hold, make(chan struct{}, 1)
+		h.q.mu.Unlock()
+		h.clock.Advance(5 * time.Second) // the second check blocks in a query
+		<-h.q.entered
+		h.clock.Advance(11 * time.Second) // past the lease renewed before it
+		if err := h.s.Recover(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := h.d.count(); n != 0 {
+			t.Fatalf("%d fault(s) still injected after their lease expired", n)
+		}
+		h.q.mu.Lock()
+		h.q.hold = nil
+		h.q.mu.Unlock()
+		close(hold)
+		h.drain(t, 5*time.Second)
+		r, err := h.s.Get(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != StatusAborted || !strings.Contains(r.Reason, "faults rolled back while the run went on, their lease expired: a (reverted by r1), b (reverted by r1)") {
+			t.Fatalf("run %s (%s), want aborted naming the faults rolled back", r.Status, r.Reason)
+		}
+	})
 }
 
 func TestScore(t *testing.T) {
