@@ -313,6 +313,9 @@ func (s *Schedule) Allows(t time.Time) bool {
 // MaxAbortInterval bounds abort.interval.
 const MaxAbortInterval = 5 * time.Minute
 
+// MaxRollbackTimeout bounds the timeout of a rollback action.
+const MaxRollbackTimeout = time.Hour
+
 // Abort holds the conditions checked every Interval during the run.
 type Abort struct {
 	// Interval between evaluations (default 5s).
@@ -415,6 +418,11 @@ func (r *RollbackAction) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	if r.Timeout == 0 {
 		r.Timeout = model.Duration(time.Minute)
+	}
+	// The rollback step, and so the target lock and srectl chaos halt,
+	// wait for every action up to its timeout.
+	if r.Timeout > model.Duration(MaxRollbackTimeout) {
+		return fmt.Errorf("rollback action %q: timeout %v is above %v: the rollback, the target lock and a halt wait for it", r.Name, r.Timeout, model.Duration(MaxRollbackTimeout))
 	}
 	return nil
 }

@@ -54,6 +54,7 @@ func TestBadExperiments(t *testing.T) {
 		"two-docs.yml":             "one experiment per file",
 		"name.yml":                 `name "Bad_Name" must be lowercase`,
 		"abort-interval.yml":       "abort.interval 100y is above 5m",
+		"rollback-timeout.yml":     `rollback action "heal": timeout 100y is above 1h`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yml")
 	if len(files) != len(want) {
