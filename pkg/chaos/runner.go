@@ -384,7 +384,7 @@ func (s *Service) awaitApproval(ctx context.Context, r *run) error {
 				}
 				return "", &stopCause{text: context.Cause(ctx).Error()}
 			case <-wake:
-			case <-s.o.Clock.After(min(time.Duration(r.e.Abort.Interval), deadline.Sub(now))):
+			case <-s.o.Clock.After(min(time.Duration(r.e.Abort.Interval), lease/2, deadline.Sub(now))):
 			}
 		}
 	})
@@ -505,7 +505,11 @@ func (s *Service) execute(ctx context.Context, r *run) {
 		status = StatusFailed
 	}
 	r.info.Status = status
-	_ = s.step(bg, r, "report", func() (string, error) { return s.report(bg, r, held) })
+	// The report waits one abort interval: the run's lease is renewed
+	// meanwhile, or another sred would close the run as abandoned.
+	s.renewDuring(bg, r, func() {
+		_ = s.step(bg, r, "report", func() (string, error) { return s.report(bg, r, held) })
+	})
 	if r.window != 0 {
 		if err := s.o.Alerts.Unexpect(bg, r.window); err != nil {
 			s.logger.Warn("end the maintenance window of a chaos run", "run", r.info.ID, "window", r.window, "err", err)
@@ -632,18 +636,25 @@ func (s *Service) releaseLocks(bg context.Context, r *run) {
 	r.locks = nil
 }
 
-// monitor waits for the duration, checking the abort conditions every interval.
+// monitor waits for the duration, checking the abort conditions every
+// interval and renewing the leases every interval, at most half the lease:
+// an abort interval longer than the lease must not let the faults' leases
+// expire, or any sred (this one too) would roll them back while the run
+// goes on.
 func (s *Service) monitor(ctx context.Context, r *run) (string, error) {
 	e := r.e
-	end := s.o.Clock.Now().Add(time.Duration(e.Duration))
+	start := s.o.Clock.Now()
+	end := start.Add(time.Duration(e.Duration))
 	interval := time.Duration(e.Abort.Interval)
+	renewEvery := min(interval, time.Duration(s.config().Lease)/2)
+	next := start.Add(interval) // the next abort check
 	checks := 0
 	for {
 		now := s.o.Clock.Now()
 		if !now.Before(end) {
 			return fmt.Sprintf("ran for %v; %d abort checks passed", e.Duration, checks), nil
 		}
-		wait := min(interval, end.Sub(now))
+		wait := min(next.Sub(now), end.Sub(now), renewEvery)
 		select {
 		case <-ctx.Done():
 			r.aborted = "manual stop: " + context.Cause(ctx).Error()
@@ -665,6 +676,27 @@ func (s *Service) monitor(ctx context.Context, r *run) (string, error) {
 			r.aborted = "manual stop: " + stopBy
 			return "", errors.New(r.aborted)
 		}
+		// A runner blocked longer than the lease (a Prometheus that does
+		// not answer) finds its faults rolled back by the recovery of
+		// expired leases: the run no longer injects anything.
+		if gone, err := s.j.faults(bg, `WHERE run_id = $1 AND status NOT IN ('pending', 'active')`, r.info.ID); err != nil {
+			r.aborted = "cannot read the fault journal: " + err.Error()
+			return "", errors.New(r.aborted)
+		} else if len(gone) > 0 {
+			var names []string
+			for _, f := range gone {
+				names = append(names, fmt.Sprintf("%s (%s by %s)", f.Name, f.Status, f.Owner))
+			}
+			r.aborted = "faults rolled back while the run went on, their lease expired: " + strings.Join(names, ", ")
+			return "", errors.New(r.aborted)
+		}
+		if now.Before(next) && now.Before(end) {
+			continue // a renewal only
+		}
+		next = now.Add(interval)
+		// Measured first: the check that aborts the run is the one that
+		// saw the target suffer, and the score must count it.
+		r.during = r.during.worst(s.measure(ctx, e))
 		if reason := s.checkAbort(ctx, r); reason != "" {
 			r.aborted = reason
 			return "", errors.New("aborted: " + reason)
@@ -676,8 +708,6 @@ func (s *Service) monitor(ctx context.Context, r *run) (string, error) {
 			r.aborted = "steady state deviated: " + strings.Join(bad, "; ")
 			return "", errors.New("aborted: " + r.aborted)
 		}
-		m := s.measure(ctx, e)
-		r.during = r.during.worst(m)
 		checks++
 	}
 }

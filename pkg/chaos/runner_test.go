@@ -26,6 +26,9 @@ import (
 type queries struct {
 	mu sync.Mutex
 	v  map[string]float64
+	// hold, when set, blocks every query until it is closed; each blocked
+	// query is announced on entered.
+	hold, entered chan struct{}
 }
 
 func (q *queries) set(query string, v float64) {
@@ -41,6 +44,16 @@ func (q *queries) del(query string) {
 }
 
 func (q *queries) Instant(_ context.Context, query string, _ time.Time) (model.Vector, error) {
+	q.mu.Lock()
+	hold, entered := q.hold, q.entered
+	q.mu.Unlock()
+	if hold != nil {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-hold
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if v, ok := q.v[query]; ok {
@@ -300,6 +313,9 @@ func TestAbortRollsBack(t *testing.T) {
 					v = 0.2
 				}
 				h.blocked(t) // the checks of the second interval are done
+				// Half the instances go down as the abort condition turns
+				// true: the check that aborts must count in the score.
+				h.q.set(`avg(up{job="api"})`, 0.5)
 				if tc.name == "steady state" {
 					h.q.del(tc.query) // the probe's condition turns false
 				} else {
@@ -316,6 +332,11 @@ func TestAbortRollsBack(t *testing.T) {
 				}
 				if r.Score == nil {
 					t.Fatal("no score")
+				}
+				// 50 points of instances lost at the aborting check: -500,
+				// clamped to 0.
+				if *r.Score != 0 {
+					t.Errorf("score %v of a run aborted while half the instances were down, want 0", *r.Score)
 				}
 			})
 		})
@@ -489,6 +510,160 @@ func TestRecoverExpiredLeases(t *testing.T) {
 		// Recovering again is a no-op.
 		if err := other.s.Recover(ctx); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// TestLongAbortIntervalKeepsLeases: with an abort interval longer than the
+// lease, the runner still renews the leases of its run and faults at least
+// every half lease, while it monitors, waits for an approval and waits for
+// the "after" measurement of its report: another sred recovering expired
+// leases meanwhile rolls nothing back and closes no run.
+func TestLongAbortIntervalKeepsLeases(t *testing.T) {
+	long := strings.Replace(testExp, "interval: 5s", "interval: 1m", 1)
+	for _, tc := range []struct {
+		name, exp string
+		// reach brings the run to the wait under test.
+		reach   func(t *testing.T, h *harness, id string)
+		status  string
+		faults  int
+		waiters int // timers the runner waits on
+	}{
+		{name: "monitor", exp: strings.Replace(long, "duration: 1m", "duration: 2m", 1),
+			reach: func(*testing.T, *harness, string) {}, status: StatusRunning, faults: 2, waiters: 1},
+		{name: "approval", exp: long + "approval: {role: admin, timeout: 1m}\n",
+			reach: func(*testing.T, *harness, string) {}, status: StatusWaiting, waiters: 1},
+		{name: "report", exp: strings.Replace(long, "duration: 1m", "duration: 5s", 1),
+			reach: func(t *testing.T, h *harness, id string) {
+				h.tick(t, 5*time.Second)                // the end of the duration
+				deadline := time.Now().Add(time.Minute) // a safety net, not a timing
+				for {
+					var n int
+					if err := h.db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM chaos_steps WHERE run_id = $1 AND step = 'report'`, id).Scan(&n); err != nil {
+						t.Fatal(err)
+					}
+					if n == 1 {
+						return
+					}
+					if time.Now().After(deadline) {
+						t.Fatal("the run never reached its report")
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}, status: StatusRunning, waiters: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+				ctx := context.Background()
+				h := newHarness(t, db, "r1")
+				cfg := testConfig()
+				cfg.Lease = model.Duration(10 * time.Second)
+				if err := h.s.ApplyConfig(cfg, nil); err != nil {
+					t.Fatal(err)
+				}
+				info, err := h.s.Start(ctx, load(t, tc.exp), "alice")
+				if err != nil {
+					t.Fatal(err)
+				}
+				tc.reach(t, h, info.ID)
+				// settle waits until the runner waits on the clock again: in
+				// the report also for its next renewal (a renewal is done
+				// before its next wait starts).
+				settle := func() {
+					t.Helper()
+					wctx, cancel := context.WithTimeout(ctx, 30*time.Second) // a safety net, not a timing
+					defer cancel()
+					if err := h.clock.WaitWaiters(wctx, tc.waiters); err != nil {
+						t.Fatalf("the runner does not renew its leases while it waits: %v", err)
+					}
+				}
+				for range 4 { // 20s, twice the lease
+					settle()
+					h.clock.Advance(5 * time.Second)
+				}
+				settle()
+				var lease int64
+				if err := db.QueryRowContext(ctx, `SELECT lease_ms FROM chaos_runs WHERE id = $1`, info.ID).Scan(&lease); err != nil {
+					t.Fatal(err)
+				}
+				if now := h.clock.Now(); !time.UnixMilli(lease).After(now) {
+					t.Errorf("run lease until %v, not after now %v", time.UnixMilli(lease).UTC(), now)
+				}
+				other := newHarness(t, db, "other")
+				other.s.o.Drivers = map[string]Driver{DriverToxiproxy: h.d, DriverStress: h.d}
+				other.clock.Set(h.clock.Now())
+				if err := other.s.ApplyConfig(cfg, nil); err != nil {
+					t.Fatal(err)
+				}
+				if err := other.s.Recover(ctx); err != nil {
+					t.Fatal(err)
+				}
+				r, err := h.s.Get(ctx, info.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Status != tc.status {
+					t.Errorf("run %s after %v with a %v lease and a 1m abort interval: %s (%s), want %s",
+						tc.name, 20*time.Second, cfg.Lease, r.Status, r.Reason, tc.status)
+				}
+				if n := h.d.count(); n != tc.faults {
+					t.Errorf("%d fault(s) injected, want %d", n, tc.faults)
+				}
+				for _, f := range r.Faults {
+					if f.Owner != "r1" {
+						t.Errorf("fault %s %s by %s, want owned by r1", f.Name, f.Status, f.Owner)
+					}
+				}
+				h.drain(t, 5*time.Second)
+			})
+		})
+	}
+}
+
+// TestFaultsRolledBackBehindTheRunner: a runner blocked longer than the
+// lease in an abort check (a Prometheus that does not answer) has its faults
+// rolled back by the recovery of expired leases, which leaves its own run
+// alone; when the check returns, the run must end aborted, naming the faults,
+// not go on to "succeeded" with nothing injected.
+func TestFaultsRolledBackBehindTheRunner(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		h := newHarness(t, db, "r1")
+		cfg := testConfig()
+		cfg.Lease = model.Duration(10 * time.Second)
+		if err := h.s.ApplyConfig(cfg, nil); err != nil {
+			t.Fatal(err)
+		}
+		info, err := h.s.Start(ctx, load(t, testExp), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.tick(t, 5*time.Second) // the first check passes
+		h.blocked(t)
+		hold := make(chan struct{})
+		h.q.mu.Lock()
+		h.q.hold, h.q.entered = hold, make(chan struct{}, 1)
+		h.q.mu.Unlock()
+		h.clock.Advance(5 * time.Second) // the second check blocks in a query
+		<-h.q.entered
+		h.clock.Advance(11 * time.Second) // past the lease renewed before it
+		if err := h.s.Recover(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := h.d.count(); n != 0 {
+			t.Fatalf("%d fault(s) still injected after their lease expired", n)
+		}
+		h.q.mu.Lock()
+		h.q.hold = nil
+		h.q.mu.Unlock()
+		close(hold)
+		h.drain(t, 5*time.Second)
+		r, err := h.s.Get(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != StatusAborted || !strings.Contains(r.Reason, "faults rolled back while the run went on, their lease expired: a (reverted by r1), b (reverted by r1)") {
+			t.Fatalf("run %s (%s), want aborted naming the faults rolled back", r.Status, r.Reason)
 		}
 	})
 }

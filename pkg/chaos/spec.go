@@ -310,6 +310,12 @@ func (s *Schedule) Allows(t time.Time) bool {
 	return false
 }
 
+// MaxAbortInterval bounds abort.interval.
+const MaxAbortInterval = 5 * time.Minute
+
+// MaxRollbackTimeout bounds the timeout of a rollback action.
+const MaxRollbackTimeout = time.Hour
+
 // Abort holds the conditions checked every Interval during the run.
 type Abort struct {
 	// Interval between evaluations (default 5s).
@@ -364,6 +370,12 @@ func (a *Abort) UnmarshalYAML(unmarshal func(any) error) error {
 	if a.Interval < model.Duration(time.Second) {
 		return fmt.Errorf("abort.interval %v is below 1s", a.Interval)
 	}
+	// The abort conditions and probes are evaluated, and the expected-alerts
+	// window and the report's "after" measurement extended, by one interval:
+	// a long one would leave a run unwatched and its service unpaged.
+	if a.Interval > model.Duration(MaxAbortInterval) {
+		return fmt.Errorf("abort.interval %v is above %v: the abort conditions would be checked, and the report's \"after\" measurement taken, only that often", a.Interval, model.Duration(MaxAbortInterval))
+	}
 	if a.ErrorRateQuery != "" {
 		if err := checkPromQL(a.ErrorRateQuery); err != nil {
 			return fmt.Errorf("abort.errorRateQuery: %w", err)
@@ -406,6 +418,11 @@ func (r *RollbackAction) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	if r.Timeout == 0 {
 		r.Timeout = model.Duration(time.Minute)
+	}
+	// The rollback step, and so the target lock and srectl chaos halt,
+	// wait for every action up to its timeout.
+	if r.Timeout > model.Duration(MaxRollbackTimeout) {
+		return fmt.Errorf("rollback action %q: timeout %v is above %v: the rollback, the target lock and a halt wait for it", r.Name, r.Timeout, model.Duration(MaxRollbackTimeout))
 	}
 	return nil
 }

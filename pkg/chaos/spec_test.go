@@ -53,6 +53,8 @@ func TestBadExperiments(t *testing.T) {
 		"error-rate-percent.yml":   "must be a ratio in (0, 1], e.g. 0.1 for 10%",
 		"two-docs.yml":             "one experiment per file",
 		"name.yml":                 `name "Bad_Name" must be lowercase`,
+		"abort-interval.yml":       "abort.interval 100y is above 5m",
+		"rollback-timeout.yml":     `rollback action "heal": timeout 100y is above 1h`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yml")
 	if len(files) != len(want) {

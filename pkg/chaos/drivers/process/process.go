@@ -38,14 +38,45 @@ func (Driver) Inject(_ context.Context, _ string, f chaos.Fault) (json.RawMessag
 	if err != nil || pid <= 1 {
 		return nil, fmt.Errorf("pid file %s does not hold a process id: %q", f.PIDFile, strings.TrimSpace(string(b)))
 	}
-	if pid == os.Getpid() {
-		return nil, errors.New("refusing to stop sred itself")
+	// A thread ID names its process to kill(2) too: SIGSTOP to any thread
+	// of sred stops all of sred, which then never sends the SIGCONT. The
+	// process the pid belongs to is what is stopped, recorded and compared.
+	tgid, err := threadGroup(pid)
+	if err != nil {
+		return nil, fmt.Errorf("pid file %s: process %d: %w", f.PIDFile, pid, err)
 	}
+	if tgid <= 1 {
+		return nil, fmt.Errorf("pid file %s: refusing to stop process %d (pid %d is one of its threads)", f.PIDFile, tgid, pid)
+	}
+	if tgid == os.Getpid() {
+		return nil, fmt.Errorf("pid file %s: refusing to stop sred itself (pid %d is sred's process %d or one of its threads)", f.PIDFile, pid, tgid)
+	}
+	pid = tgid
 	st, _ := json.Marshal(state{PID: pid})
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		return st, fmt.Errorf("stop process %d: %w", pid, err)
 	}
 	return st, nil
+}
+
+// threadGroup returns the process (thread group) that thread or process id
+// pid belongs to, from /proc/<pid>/status.
+func threadGroup(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, errors.New("no such process")
+	}
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
+			if tgid, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && tgid > 0 {
+				return tgid, nil
+			}
+		}
+	}
+	return 0, errors.New("no Tgid in its /proc status")
 }
 
 // Revert implements chaos.Driver.
