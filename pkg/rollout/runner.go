@@ -182,8 +182,22 @@ func (s *Service) hold(ctx context.Context, ro *Rollout, jobID int64) {
 	if st.Analyze {
 		v := s.analyze(ctx, ro, st, t.now)
 		s.m.analyses.WithLabelValues(v.Result).Inc()
-		t.event(Event{Kind: "analysis", Status: v.Result, Actor: "analysis", Message: fmt.Sprintf("stage %s analysis: %s: %s", st.Name, v.Result, v.Reason),
-			Detail: v.Detail})
+		waiting := ro.NoDataSince != nil
+		stillNoData := v.Result == VerdictFail && v.NoData
+		if !waiting || !stillNoData {
+			// During a no-data wait, another fail on no data is no news:
+			// the history says when the wait began and when it ended.
+			t.event(Event{Kind: "analysis", Status: v.Result, Actor: "analysis", Message: fmt.Sprintf("stage %s analysis: %s: %s", st.Name, v.Result, v.Reason),
+				Detail: v.Detail})
+		}
+		cfg := s.config()
+		wait := time.Duration(cfg.NoDataWait)
+		if waiting && !stillNoData {
+			t.ro.NoDataSince = nil
+			t.event(Event{Kind: "stage", Status: "data", Actor: "analysis",
+				Message: fmt.Sprintf("stage %s: the analysis has data after %s of waiting (since %s): %s",
+					st.Name, t.now.Sub(*ro.NoDataSince), ro.NoDataSince.Format(time.RFC3339), v.Result)})
+		}
 		switch v.Result {
 		case VerdictPass:
 		case VerdictFail:
@@ -192,25 +206,33 @@ func (s *Service) hold(ctx context.Context, ro *Rollout, jobID int64) {
 				// No check failed on measured data: no evidence against
 				// the canary, nor for promoting it. The stage stays held
 				// and is analysed again until no_data_wait after its hold.
-				cfg := s.config()
-				end := t.now
-				if ro.Due != nil {
-					end = *ro.Due
+				since := t.now
+				if ro.NoDataSince != nil {
+					since = *ro.NoDataSince
+				} else if ro.Due != nil {
+					since = *ro.Due
 				}
-				wait := time.Duration(cfg.NoDataWait)
-				if deadline := end.Add(wait); t.now.Before(deadline) {
+				if deadline := since.Add(wait); t.now.Before(deadline) {
 					next := t.now.Add(time.Duration(cfg.RetryInterval))
 					if next.After(deadline) {
 						next = deadline
 					}
-					t.next = &next
-					t.event(Event{Kind: "stage", Status: "no_data", Actor: "analysis",
-						Message: fmt.Sprintf("stage %s: no data yet, no check failed on measured data: analysed again at %s, rolled back if there is still no data at %s",
-							st.Name, next.Format(time.RFC3339), deadline.Format(time.RFC3339))})
+					t.ro.NoDataSince, t.next = &since, &next
+					if !waiting {
+						t.event(Event{Kind: "stage", Status: "no_data", Actor: "analysis",
+							Message: fmt.Sprintf("stage %s: no data yet, no check failed on measured data: analysed again every %s, rolled back if there is still no data at %s",
+								st.Name, time.Duration(cfg.RetryInterval), deadline.Format(time.RFC3339))})
+					}
 					s.commit(ctx, t, jobID)
 					return
 				}
 				reason = fmt.Sprintf("stage %s analysis failed on no data: still none %s after the stage's hold (rollouts.no_data_wait): %s", st.Name, wait, v.Reason)
+				if waiting {
+					t.ro.NoDataSince = nil
+					t.event(Event{Kind: "stage", Status: "no_data_timeout", Actor: "analysis",
+						Message: fmt.Sprintf("stage %s: still no data at %s, %s after the hold (since %s): %s",
+							st.Name, t.now.Format(time.RFC3339), wait, since.Format(time.RFC3339), v.Reason)})
+				}
 			}
 			t.rollback(StateRolledBack, reason)
 			t.event(Event{Kind: "rollback", Status: "started", Actor: "system", Message: "rolling back: " + reason})

@@ -311,7 +311,7 @@ func TestNoDataFailWaitsForData(t *testing.T) {
 		require.Equal(t, []string{"weight 10"}, h.proxy.got(), "neither rolled back nor promoted")
 		last := ro.Events[len(ro.Events)-1]
 		require.Equal(t, "stage:no_data", last.Kind+":"+last.Status)
-		require.Equal(t, "stage weight-10: no data yet, no check failed on measured data: analysed again at 2026-12-03T10:05:10Z, rolled back if there is still no data at 2026-12-03T10:10:00Z", last.Message)
+		require.Equal(t, "stage weight-10: no data yet, no check failed on measured data: analysed again every 10s, rolled back if there is still no data at 2026-12-03T10:10:00Z", last.Message)
 
 		h.clock.Advance(10*time.Second - time.Millisecond)
 		h.run()
@@ -329,6 +329,14 @@ func TestNoDataFailWaitsForData(t *testing.T) {
 		require.Equal(t, StateRunning, ro.State, ro.Reason)
 		require.Equal(t, "weight-50", ro.Stages[ro.Stage].Name)
 		require.Equal(t, []string{"weight 10", "weight 50"}, h.proxy.got())
+		// The wait is recorded when it begins and when it ends, not at
+		// every analysis of it.
+		require.Equal(t, []string{"started:running", "gate:allow", "stage:entered", "action:ok", "stage:holding",
+			"analysis:fail", "stage:no_data", "analysis:pass", "stage:data",
+			"stage:entered", "action:ok", "stage:holding"}, kinds(ro))
+		data := ro.Events[8]
+		require.Equal(t, "stage weight-10: the analysis has data after 20s of waiting (since 2026-12-03T10:05:00Z): pass", data.Message)
+		require.Nil(t, ro.NoDataSince)
 	})
 }
 
@@ -356,6 +364,11 @@ func TestNoDataFailRollsBackAfterWait(t *testing.T) {
 		require.Equal(t, "stage weight-10 analysis failed on no data: still none 5m0s after the stage's hold (rollouts.no_data_wait): the test says fail, no data", ro.Reason)
 		require.Equal(t, []string{"weight 10", "weight 0"}, h.proxy.got())
 		require.Len(t, h.an.reqs, 31, "every 10s from the end of the hold to no_data_wait after it")
+		// 31 analyses, and the history says the wait began and ended.
+		require.Equal(t, []string{"started:running", "gate:allow", "stage:entered", "action:ok", "stage:holding",
+			"analysis:fail", "stage:no_data", "stage:no_data_timeout", "rollback:started", "action:ok", "rolled_back:rolled_back"}, kinds(ro))
+		require.Equal(t, "stage weight-10: still no data at 2026-12-03T10:10:00Z, 5m0s after the hold (since 2026-12-03T10:05:00Z): the test says fail, no data",
+			ro.Events[7].Message)
 		require.Equal(t, "rolled_back", h.rec.finished[ro.ChangeID])
 		require.Nil(t, h.lock("staging/api"))
 

@@ -522,7 +522,7 @@ func (t *transition) event(e Event) {
 // rollback moves the rollout to its rollback phase, ending in state ending.
 func (t *transition) rollback(ending, reason string) {
 	t.ro.Phase, t.ro.ending, t.ro.Reason, t.ro.attempts = phaseRollback, ending, reason, 0
-	t.ro.State = StateRunning
+	t.ro.State, t.ro.NoDataSince = StateRunning, nil
 	t.next = &t.now
 }
 
@@ -530,12 +530,12 @@ func (t *transition) rollback(ending, reason string) {
 func (t *transition) finish(state, reason string) {
 	t.ro.State, t.ro.Phase, t.ro.Reason = state, phaseDone, reason
 	now := t.now
-	t.ro.Finished, t.ro.Due, t.next = &now, nil, nil
+	t.ro.Finished, t.ro.Due, t.ro.NoDataSince, t.next = &now, nil, nil, nil
 }
 
 // enter begins stage i (or finishes the rollout past the last one).
 func (t *transition) enter(i int) {
-	t.ro.Stage, t.ro.attempts, t.ro.Due = i, 0, nil
+	t.ro.Stage, t.ro.attempts, t.ro.Due, t.ro.NoDataSince = i, 0, nil, nil
 	if i >= len(t.ro.Stages) {
 		t.finish(StateSucceeded, "")
 		t.event(Event{Kind: "succeeded", Status: StateSucceeded, Actor: "system", Stage: "-",

@@ -58,6 +58,10 @@ var Migrations = []store.Migration{{
 	ID:       "rollout/0001_init",
 	SQLite:   fmt.Sprintf(schema, "INTEGER PRIMARY KEY AUTOINCREMENT"),
 	Postgres: fmt.Sprintf(schema, "BIGSERIAL PRIMARY KEY"),
+}, {
+	ID:       "rollout/0002_no_data_since",
+	SQLite:   `ALTER TABLE rollouts ADD COLUMN no_data_since_ms BIGINT NOT NULL DEFAULT 0;`,
+	Postgres: `ALTER TABLE rollouts ADD COLUMN no_data_since_ms BIGINT NOT NULL DEFAULT 0;`,
 }}
 
 // States of a rollout.
@@ -109,10 +113,14 @@ type Rollout struct {
 	Updated      time.Time  `json:"updated"`
 	StageStarted *time.Time `json:"stage_started,omitempty"`
 	// Due is when the current stage's hold ends (its analysis).
-	Due      *time.Time `json:"due,omitempty"`
-	Finished *time.Time `json:"finished,omitempty"`
-	Stages   []Stage    `json:"stages"`
-	Events   []Event    `json:"events,omitempty"`
+	Due *time.Time `json:"due,omitempty"`
+	// NoDataSince is when the current stage's no-data wait began (the end
+	// of its hold): its analysis failed on no data only and runs again
+	// until rollouts.no_data_wait after that.
+	NoDataSince *time.Time `json:"no_data_since,omitempty"`
+	Finished    *time.Time `json:"finished,omitempty"`
+	Stages      []Stage    `json:"stages"`
+	Events      []Event    `json:"events,omitempty"`
 
 	seq      int64
 	ending   string
@@ -132,7 +140,7 @@ type Event struct {
 }
 
 const columns = `id, name, service, environment, strategy, version, stable, state, stage, phase, weight, seq, ending, reason, actor,
-definition, change_id, attempts, created_ms, updated_ms, stage_started_ms, due_ms, finished_ms`
+definition, change_id, attempts, created_ms, updated_ms, stage_started_ms, due_ms, finished_ms, no_data_since_ms`
 
 type rowScanner interface{ Scan(...any) error }
 
@@ -141,11 +149,12 @@ func scanRollout(r rowScanner) (*Rollout, error) {
 		ro                             Rollout
 		def                            string
 		created, updated, started, due int64
+		noDataSince                    int64
 		finished                       sql.NullInt64
 	)
 	if err := r.Scan(&ro.ID, &ro.Name, &ro.Service, &ro.Environment, &ro.Strategy, &ro.Version, &ro.Stable, &ro.State, &ro.Stage,
 		&ro.Phase, &ro.Weight, &ro.seq, &ro.ending, &ro.Reason, &ro.Actor, &def, &ro.ChangeID, &ro.attempts,
-		&created, &updated, &started, &due, &finished); err != nil {
+		&created, &updated, &started, &due, &finished, &noDataSince); err != nil {
 		return nil, err
 	}
 	ro.Created, ro.Updated = jobs.FromMillis(created), jobs.FromMillis(updated)
@@ -156,6 +165,10 @@ func scanRollout(r rowScanner) (*Rollout, error) {
 	if due > 0 {
 		t := jobs.FromMillis(due)
 		ro.Due = &t
+	}
+	if noDataSince > 0 {
+		t := jobs.FromMillis(noDataSince)
+		ro.NoDataSince = &t
 	}
 	if finished.Valid {
 		t := jobs.FromMillis(finished.Int64)
@@ -297,10 +310,10 @@ func millisOrZero(t *time.Time) int64 {
 // it meanwhile); it reports whether it did.
 func save(ctx context.Context, q querier, ro *Rollout, prev int64) (bool, error) {
 	res, err := q.ExecContext(ctx, `UPDATE rollouts SET state = $1, stage = $2, phase = $3, weight = $4, seq = $5, ending = $6,
-reason = $7, change_id = $8, attempts = $9, updated_ms = $10, stage_started_ms = $11, due_ms = $12, finished_ms = $13
-WHERE id = $14 AND seq = $15`,
+reason = $7, change_id = $8, attempts = $9, updated_ms = $10, stage_started_ms = $11, due_ms = $12, finished_ms = $13,
+no_data_since_ms = $14 WHERE id = $15 AND seq = $16`,
 		ro.State, ro.Stage, ro.Phase, ro.Weight, ro.seq, ro.ending, ro.Reason, ro.ChangeID, ro.attempts, jobs.Millis(ro.Updated),
-		millisOrZero(ro.StageStarted), millisOrZero(ro.Due), nullMillis(ro.Finished), ro.ID, prev)
+		millisOrZero(ro.StageStarted), millisOrZero(ro.Due), nullMillis(ro.Finished), millisOrZero(ro.NoDataSince), ro.ID, prev)
 	if err != nil {
 		return false, fmt.Errorf("save rollout %d: %w", ro.ID, err)
 	}
