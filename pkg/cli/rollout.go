@@ -168,7 +168,11 @@ func rolloutStatus(env *Env, o *rolloutOptions) error {
 	if r.Reason != "" {
 		fmt.Fprintf(env.Stdout, "Reason: %s\n", r.Reason)
 	}
-	if r.Due != nil && r.State == rollout.StateRunning {
+	switch {
+	case r.Due == nil || r.State != rollout.StateRunning:
+	case r.NoDataSince != nil:
+		fmt.Fprintf(env.Stdout, "Waiting for data since %s; next analysis: %s\n", r.NoDataSince.Format(time.RFC3339), r.Due.Format(time.RFC3339))
+	default:
 		fmt.Fprintf(env.Stdout, "Stage ends: %s\n", r.Due.Format(time.RFC3339))
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)

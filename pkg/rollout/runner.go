@@ -217,7 +217,7 @@ func (s *Service) hold(ctx context.Context, ro *Rollout, jobID int64) {
 					if next.After(deadline) {
 						next = deadline
 					}
-					t.ro.NoDataSince, t.next = &since, &next
+					t.ro.NoDataSince, t.ro.Due, t.next = &since, &next, &next
 					if !waiting {
 						t.event(Event{Kind: "stage", Status: "no_data", Actor: "analysis",
 							Message: fmt.Sprintf("stage %s: no data yet, no check failed on measured data: analysed again every %s, rolled back if there is still no data at %s",

@@ -386,6 +386,53 @@ func TestNoDataFailRollsBackAfterWait(t *testing.T) {
 	})
 }
 
+// During a no-data wait, the rollout's due (API and srectl rollout status)
+// is its next analysis, and no_data_since when the wait began.
+func TestNoDataWaitDueIsNextAnalysis(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, canaryDef)
+		h.an.list = []string{verdictFailNoData, verdictFailNoData, VerdictPass}
+		ro := h.start("api-canary", "v2")
+		h.run()
+		mux := http.NewServeMux()
+		h.svc.Routes(mux, true)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		get := func() (due, since string) {
+			t.Helper()
+			resp, err := http.Get(fmt.Sprintf("%s/api/v1/rollouts/%d", srv.URL, ro.ID))
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			var a struct {
+				Data struct {
+					Due         string `json:"due"`
+					NoDataSince string `json:"no_data_since"`
+				} `json:"data"`
+			}
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&a))
+			return a.Data.Due, a.Data.NoDataSince
+		}
+		for _, step := range []struct {
+			advance    time.Duration
+			due, since string
+			analyses   int
+		}{
+			{0, "2026-12-03T10:05:00Z", "", 0},                                    // held
+			{5 * time.Minute, "2026-12-03T10:05:10Z", "2026-12-03T10:05:00Z", 1},  // no data: next analysis
+			{10 * time.Second, "2026-12-03T10:05:20Z", "2026-12-03T10:05:00Z", 2}, // still none
+			{10 * time.Second, "2026-12-03T10:15:20Z", "", 3},                     // data: next stage held 10m
+		} {
+			h.clock.Advance(step.advance)
+			h.run()
+			require.Len(t, h.an.reqs, step.analyses)
+			due, since := get()
+			require.Equal(t, step.due, due, "at %s", h.clock.Now())
+			require.Equal(t, step.since, since, "at %s", h.clock.Now())
+		}
+	})
+}
+
 func TestInconclusivePausesForAHuman(t *testing.T) {
 	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
 		h := newHarness(t, db, canaryDef)

@@ -112,7 +112,8 @@ type Rollout struct {
 	Created      time.Time  `json:"created"`
 	Updated      time.Time  `json:"updated"`
 	StageStarted *time.Time `json:"stage_started,omitempty"`
-	// Due is when the current stage's hold ends (its analysis).
+	// Due is when the current stage's next analysis runs: the end of its
+	// hold, or during a no-data wait the next analysis.
 	Due *time.Time `json:"due,omitempty"`
 	// NoDataSince is when the current stage's no-data wait began (the end
 	// of its hold): its analysis failed on no data only and runs again
