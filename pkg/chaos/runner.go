@@ -191,6 +191,8 @@ type run struct {
 	// locks are the targetlock keys the run holds (its target), renewed
 	// with its lease until the rollback ends and released then.
 	locks []string
+	// noScore says why the run has no resilience score ("": it has one).
+	noScore string
 }
 
 // Start validates e and, unless refused, runs it in the background. A
@@ -481,6 +483,9 @@ func (s *Service) execute(ctx context.Context, r *run) {
 		_ = s.step(ctx, r, "monitor", func() (string, error) { return s.monitor(ctx, r) })
 	} else {
 		r.aborted = injectErr.Error()
+		// Nothing was measured under the faults: a score would only
+		// compare the target with itself and read 100.
+		r.noScore = "the faults were not all injected, nothing was measured under them: " + injectErr.Error()
 	}
 	// 5. analyze
 	held := len(r.probeBad) == 0 && r.aborted == "" && injectErr == nil

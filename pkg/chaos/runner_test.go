@@ -844,3 +844,55 @@ func TestQueryTimeout(t *testing.T) {
 		}
 	})
 }
+
+// refusingDriver refuses every injection, as a driver does whose tool fails.
+type refusingDriver struct{ *recDriver }
+
+func (refusingDriver) Inject(context.Context, string, Fault) (json.RawMessage, error) {
+	return nil, errors.New("proxy p refused the toxic")
+}
+
+// TestNoScoreWithoutInjection: a run whose faults could not be injected
+// measured nothing under them; it has no resilience score (not 100), and
+// its report says why.
+func TestNoScoreWithoutInjection(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		h := newHarness(t, db, "r1")
+		h.s = New(Options{DB: db, Registerer: prometheus.NewRegistry(), Bus: h.bus, Budgets: h.b, Prom: h.q, Clock: h.clock, Owner: "r1",
+			Drivers: map[string]Driver{DriverToxiproxy: refusingDriver{h.d}, DriverStress: h.d}})
+		if err := h.s.ApplyConfig(testConfig(), nil); err != nil {
+			t.Fatal(err)
+		}
+		info, err := h.s.Start(ctx, load(t, testExp), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.drain(t, 5*time.Second)
+		r, err := h.s.Get(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != StatusAborted || r.Score != nil {
+			t.Fatalf("run %s with score %v, want aborted without a score", r.Status, r.Score)
+		}
+		md, js, err := h.s.Report(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep map[string]any
+		if err := json.Unmarshal([]byte(js), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if sc, ok := rep["score"]; !ok || sc != nil {
+			t.Errorf("report score %v (present %v), want null", sc, ok)
+		}
+		why := "the faults were not all injected, nothing was measured under them: inject a: proxy p refused the toxic"
+		if rep["no_score"] != why {
+			t.Errorf("report no_score %q, want %q", rep["no_score"], why)
+		}
+		if !strings.Contains(md, "## Resilience score: n/a\n\n"+why) {
+			t.Errorf("Markdown report does not say why there is no score:\n%s", md)
+		}
+	})
+}
