@@ -15,6 +15,7 @@ import (
 //	chaos:
 //	  experiment_files: [examples/chaos]
 //	  lease: 30s
+//	  query_timeout: 30s
 //	  safety:
 //	    max_instance_fraction: 0.5
 //	    excluded_services: [payment, auth]
@@ -28,9 +29,12 @@ type Config struct {
 	ExperimentFiles []string `yaml:"experiment_files,omitempty"`
 	// Lease is how long a journaled fault stays owned without renewal; after
 	// it expires any replica (or the next start) rolls the fault back.
-	Lease   model.Duration `yaml:"lease"`
-	Safety  Safety         `yaml:"safety"`
-	Proxies []ProxyConfig  `yaml:"proxies,omitempty"`
+	Lease model.Duration `yaml:"lease"`
+	// QueryTimeout bounds each PromQL query of a run (steady state, abort
+	// conditions, measurements); a query without an answer by then fails.
+	QueryTimeout model.Duration `yaml:"query_timeout"`
+	Safety       Safety         `yaml:"safety"`
+	Proxies      []ProxyConfig  `yaml:"proxies,omitempty"`
 	// Kubernetes enables the chaosmesh driver: the cluster of this
 	// kubeconfig file and context, or the in-cluster service account when
 	// the section is present with an empty kubeconfig.
@@ -44,7 +48,10 @@ type KubernetesConfig struct {
 }
 
 // DefaultConfig holds the defaults of the `chaos` section.
-var DefaultConfig = Config{Lease: model.Duration(30 * time.Second), Safety: DefaultSafety}
+var DefaultConfig = Config{Lease: model.Duration(30 * time.Second), QueryTimeout: model.Duration(30 * time.Second), Safety: DefaultSafety}
+
+// MaxQueryTimeout is the longest chaos.query_timeout.
+const MaxQueryTimeout = 5 * time.Minute
 
 // UnmarshalYAML sets defaults and validates.
 func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
@@ -55,6 +62,9 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	if c.Lease < model.Duration(3*time.Second) {
 		return fmt.Errorf("chaos.lease %v is below 3s", c.Lease)
+	}
+	if c.QueryTimeout < model.Duration(time.Second) || c.QueryTimeout > model.Duration(MaxQueryTimeout) {
+		return fmt.Errorf("chaos.query_timeout %v must be 1s to %v", c.QueryTimeout, model.Duration(MaxQueryTimeout))
 	}
 	seen := map[string]bool{}
 	for _, p := range c.Proxies {

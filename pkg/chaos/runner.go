@@ -14,9 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/rulegen"
 	"github.com/rootuip/sre/pkg/targetlock"
@@ -189,6 +191,8 @@ type run struct {
 	// locks are the targetlock keys the run holds (its target), renewed
 	// with its lease until the rollback ends and released then.
 	locks []string
+	// noScore says why the run has no resilience score ("": it has one).
+	noScore string
 }
 
 // Start validates e and, unless refused, runs it in the background. A
@@ -479,6 +483,9 @@ func (s *Service) execute(ctx context.Context, r *run) {
 		_ = s.step(ctx, r, "monitor", func() (string, error) { return s.monitor(ctx, r) })
 	} else {
 		r.aborted = injectErr.Error()
+		// Nothing was measured under the faults: a score would only
+		// compare the target with itself and read 100.
+		r.noScore = "the faults were not all injected, nothing was measured under them: " + injectErr.Error()
 	}
 	// 5. analyze
 	held := len(r.probeBad) == 0 && r.aborted == "" && injectErr == nil
@@ -788,7 +795,7 @@ func (s *Service) checkAbort(ctx context.Context, r *run) string {
 				labels.MustNewMatcher(labels.MatchEqual, rulegen.LabelSLO, x.SLO).String() + `}`
 			q := fmt.Sprintf(`(%s%s > %g) and (%s%s > %g)`, rulegen.BurnRateRecord(x.FastLong), sel, x.FastFactor,
 				rulegen.BurnRateRecord(x.FastShort), sel, x.FastFactor)
-			v, err := s.o.Prom.Instant(ctx, q, time.Time{})
+			v, err := s.instant(ctx, q)
 			if err != nil {
 				return "cannot evaluate the burn rate of SLO " + x.SLO + ": " + err.Error()
 			}
@@ -806,7 +813,7 @@ func (s *Service) checkAbort(ctx context.Context, r *run) string {
 		return fmt.Sprintf("error rate %.2f%% above %.2f%%", *er*100, e.Abort.MaxErrorRate*100)
 	}
 	for _, c := range e.Abort.PromQL {
-		v, err := s.o.Prom.Instant(ctx, c.Expr, time.Time{})
+		v, err := s.instant(ctx, c.Expr)
 		if err != nil {
 			return "cannot evaluate abort condition " + c.Name + ": " + err.Error()
 		}
@@ -858,7 +865,7 @@ func (s *Service) scalar(ctx context.Context, q string) (*float64, error) {
 	if s.o.Prom == nil {
 		return nil, errors.New("no Prometheus configured")
 	}
-	v, err := s.o.Prom.Instant(ctx, q, time.Time{})
+	v, err := s.instant(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -867,6 +874,33 @@ func (s *Service) scalar(ctx context.Context, q string) (*float64, error) {
 	}
 	f := float64(v[0].Value)
 	return &f, nil
+}
+
+// instant runs a PromQL query bounded by chaos.query_timeout on the
+// runner's clock: a Prometheus that accepts the query and never answers
+// fails it (an abort check then aborts the run) instead of holding the run
+// "running" with its faults in place.
+func (s *Service) instant(ctx context.Context, q string) (model.Vector, error) {
+	timeout := time.Duration(s.config().QueryTimeout)
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		v   model.Vector
+		err error
+	}
+	timer, stop := clock.Bound(s.o.Clock, timeout)
+	defer stop()
+	done := make(chan result, 1)
+	go func() {
+		v, err := s.o.Prom.Instant(qctx, q, time.Time{})
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-timer:
+		return nil, fmt.Errorf("no answer from Prometheus within chaos.query_timeout (%v)", timeout)
+	}
 }
 
 // probe evaluates the steady-state probes; it returns the failures.
@@ -878,7 +912,7 @@ func (s *Service) probe(ctx context.Context, e *Experiment) []string {
 				bad = append(bad, p.Name+": no Prometheus configured")
 				continue
 			}
-			v, err := s.o.Prom.Instant(ctx, p.PromQL, time.Time{})
+			v, err := s.instant(ctx, p.PromQL)
 			if err != nil {
 				bad = append(bad, p.Name+": "+err.Error())
 			} else if len(v) == 0 {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -13,8 +15,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 
+	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/store"
@@ -736,6 +740,159 @@ func TestFaultLifetime(t *testing.T) {
 			if got := h.d.lifetimes[name]; got != w {
 				t.Errorf("fault %s injected with lifetime %v, want %v", name, got, w)
 			}
+		}
+	})
+}
+
+// hungPrometheus is a Prometheus that accepts every query and never
+// answers; each query is announced on entered.
+func hungPrometheus(t *testing.T, entered chan<- struct{}) Querier {
+	t.Helper()
+	gone := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case entered <- struct{}{}:
+		case <-gone:
+			return
+		}
+		select {
+		case <-r.Context().Done():
+		case <-gone:
+		}
+	}))
+	t.Cleanup(func() { close(gone); srv.Close() })
+	p, err := budget.NewProm(srv.URL, commoncfg.HTTPClientConfig{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// switchQuerier sends the queries to the Querier last set.
+type switchQuerier struct {
+	mu sync.Mutex
+	q  Querier
+}
+
+func (s *switchQuerier) set(q Querier) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.q = q
+}
+
+func (s *switchQuerier) Instant(ctx context.Context, query string, at time.Time) (model.Vector, error) {
+	s.mu.Lock()
+	q := s.q
+	s.mu.Unlock()
+	return q.Instant(ctx, query, at)
+}
+
+// TestQueryTimeout: a Prometheus that accepts the queries of a run and
+// never answers fails each of them at chaos.query_timeout on the runner's
+// clock; the abort check that timed out aborts the run and rolls it back.
+func TestQueryTimeout(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		h := newHarness(t, db, "r1")
+		sq := &switchQuerier{q: h.q}
+		h.s = New(Options{DB: db, Registerer: prometheus.NewRegistry(), Bus: h.bus, Budgets: h.b, Prom: sq, Clock: h.clock, Owner: "r1",
+			Drivers: map[string]Driver{DriverToxiproxy: h.d, DriverStress: h.d}})
+		cfg := testConfig()
+		cfg.QueryTimeout = model.Duration(20 * time.Second)
+		if err := h.s.ApplyConfig(cfg, nil); err != nil {
+			t.Fatal(err)
+		}
+		info, err := h.s.Start(ctx, load(t, testExp), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.tick(t, 5*time.Second) // the first check passes
+		h.blocked(t)
+		entered := make(chan struct{})
+		sq.set(hungPrometheus(t, entered))
+		// Advance the clock: by the timeout whenever a query waits on
+		// Prometheus, by an interval whenever the runner waits.
+		done := make(chan struct{})
+		go func() { h.s.Wait(); close(done) }()
+		deadline := time.After(2 * time.Minute) // a safety net, not a timing
+	loop:
+		for {
+			n, ch := h.clock.Waiters()
+			if n > 0 {
+				h.clock.Advance(5 * time.Second)
+				continue
+			}
+			select {
+			case <-entered:
+				h.clock.Advance(20 * time.Second)
+			case <-ch:
+			case <-done:
+				break loop
+			case <-deadline:
+				t.Fatal("the run did not finish: a query that gets no answer holds it")
+			}
+		}
+		r, err := h.s.Get(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != StatusAborted || !strings.Contains(r.Reason, "no answer from Prometheus within chaos.query_timeout (20s)") {
+			t.Fatalf("run %s (%s), want aborted naming the query timeout", r.Status, r.Reason)
+		}
+		if n := h.d.count(); n != 0 {
+			t.Fatalf("%d fault(s) still injected", n)
+		}
+	})
+}
+
+// refusingDriver refuses every injection, as a driver does whose tool fails.
+type refusingDriver struct{ *recDriver }
+
+func (refusingDriver) Inject(context.Context, string, Fault) (json.RawMessage, error) {
+	return nil, errors.New("proxy p refused the toxic")
+}
+
+// TestNoScoreWithoutInjection: a run whose faults could not be injected
+// measured nothing under them; it has no resilience score (not 100), and
+// its report says why.
+func TestNoScoreWithoutInjection(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		h := newHarness(t, db, "r1")
+		h.s = New(Options{DB: db, Registerer: prometheus.NewRegistry(), Bus: h.bus, Budgets: h.b, Prom: h.q, Clock: h.clock, Owner: "r1",
+			Drivers: map[string]Driver{DriverToxiproxy: refusingDriver{h.d}, DriverStress: h.d}})
+		if err := h.s.ApplyConfig(testConfig(), nil); err != nil {
+			t.Fatal(err)
+		}
+		info, err := h.s.Start(ctx, load(t, testExp), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.drain(t, 5*time.Second)
+		r, err := h.s.Get(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != StatusAborted || r.Score != nil {
+			t.Fatalf("run %s with score %v, want aborted without a score", r.Status, r.Score)
+		}
+		md, js, err := h.s.Report(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep map[string]any
+		if err := json.Unmarshal([]byte(js), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if sc, ok := rep["score"]; !ok || sc != nil {
+			t.Errorf("report score %v (present %v), want null", sc, ok)
+		}
+		why := "the faults were not all injected, nothing was measured under them: inject a: proxy p refused the toxic"
+		if rep["no_score"] != why {
+			t.Errorf("report no_score %q, want %q", rep["no_score"], why)
+		}
+		if !strings.Contains(md, "## Resilience score: n/a\n\n"+why) {
+			t.Errorf("Markdown report does not say why there is no score:\n%s", md)
 		}
 	})
 }

@@ -110,8 +110,10 @@ type Report struct {
 	Violations     []string `json:"violations"`
 	AbortReason    string   `json:"abort_reason,omitempty"`
 	Errors         []string `json:"errors,omitempty"`
-	Score          *Score   `json:"score,omitempty"`
-	Incidents      []string `json:"incidents"`
+	// Score is null when the run has none, NoScore saying why.
+	Score     *Score   `json:"score"`
+	NoScore   string   `json:"no_score,omitempty"`
+	Incidents []string `json:"incidents"`
 }
 
 func (s *Service) report(ctx context.Context, r *run, held bool) (string, error) {
@@ -127,7 +129,11 @@ func (s *Service) report(ctx context.Context, r *run, held bool) (string, error)
 	if during == (Measurement{}) {
 		during = r.before
 	}
-	sc := ComputeScore(r.before, during, r.after, steadyAfter)
+	var sc *Score
+	if r.noScore == "" {
+		v := ComputeScore(r.before, during, r.after, steadyAfter)
+		sc = &v
+	}
 	var incs []string
 	if s.o.Incidents != nil {
 		ids, err := s.o.Incidents.OpenedSince(ctx, e.Target.Service, r.info.Started)
@@ -152,7 +158,7 @@ func (s *Service) report(ctx context.Context, r *run, held bool) (string, error)
 	}
 	info.Status = r.info.Status
 	rep := Report{Run: *info, Hypothesis: e.Hypothesis.Description, HypothesisHeld: held, Violations: uniq(r.probeBad),
-		AbortReason: r.aborted, Errors: r.errs, Score: &sc, Incidents: incs}
+		AbortReason: r.aborted, Errors: r.errs, Score: sc, NoScore: r.noScore, Incidents: incs}
 	if rep.Violations == nil {
 		rep.Violations = []string{}
 	}
@@ -162,11 +168,18 @@ func (s *Service) report(ctx context.Context, r *run, held bool) (string, error)
 	if reason == "" && len(r.errs) > 0 {
 		reason = strings.Join(r.errs, "; ")
 	}
+	if sc == nil {
+		if err := s.j.finishRun(ctx, r.info.ID, r.info.Status, reason, nil, md, string(js), s.o.Clock.Now()); err != nil {
+			return "", err
+		}
+		s.publish(r, nil)
+		return fmt.Sprintf("%s; no resilience score: %s", r.info.Status, r.noScore), nil
+	}
 	if err := s.j.finishRun(ctx, r.info.ID, r.info.Status, reason, &sc.Value, md, string(js), s.o.Clock.Now()); err != nil {
 		return "", err
 	}
 	s.m.score.WithLabelValues(e.Name, e.Target.Service).Set(sc.Value)
-	s.publish(r, &sc)
+	s.publish(r, sc)
 	return fmt.Sprintf("%s; resilience score %.1f", r.info.Status, sc.Value), nil
 }
 
@@ -215,6 +228,9 @@ func Markdown(r Report) string {
 		fmt.Fprintf(&b, "| error-rate increase | %.2f pp | %s | %s | %s |\n", sc.ErrorRateIncrease,
 			fmtPtr(sc.Before.ErrorRatio, 100, "%"), fmtPtr(sc.During.ErrorRatio, 100, "%"), fmtPtr(sc.After.ErrorRatio, 100, "%"))
 		fmt.Fprintf(&b, "| recovery bonus | %.0f | | | |\n", sc.RecoveryBonus)
+	}
+	if r.Score == nil && r.NoScore != "" {
+		fmt.Fprintf(&b, "\n## Resilience score: n/a\n\n%s\n", r.NoScore)
 	}
 	if len(r.Errors) > 0 {
 		b.WriteString("\n## Errors\n\n")

@@ -57,8 +57,9 @@ type Manual struct {
 }
 
 type waiter struct {
-	at time.Time
-	ch chan time.Time
+	at    time.Time
+	ch    chan time.Time
+	quiet bool // a Bound: not counted in Waiters
 }
 
 // NewManual returns a clock stopped at t.
@@ -104,6 +105,34 @@ func (c *Manual) Advance(d time.Duration) {
 	c.waiters = kept
 }
 
+// Bound returns a channel that fires once t passes now+d, and a function
+// that releases it: it bounds an operation the code waits on (a query), not
+// a pause of its own. A Manual clock fires it on Advance as a timer of After
+// but does not count it in Waiters, so that tests advancing the clock while
+// code waits on it are not misled by an operation under way.
+func Bound(t Timer, d time.Duration) (<-chan time.Time, func()) {
+	m, ok := t.(*Manual)
+	if !ok {
+		tm := time.NewTimer(d)
+		return tm.C, func() { tm.Stop() }
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	m.waiters = append(m.waiters, waiter{at: m.t.Add(d), ch: ch, quiet: true})
+	return ch, func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		kept := m.waiters[:0]
+		for _, w := range m.waiters {
+			if w.ch != ch {
+				kept = append(kept, w)
+			}
+		}
+		m.waiters = kept
+	}
+}
+
 // Set moves the clock to t and fires the timers that are due. Moving it
 // back is allowed (a test replaying a day), timers only fire going forward.
 func (c *Manual) Set(t time.Time) {
@@ -116,13 +145,19 @@ func (c *Manual) Set(t time.Time) {
 	c.t = t
 }
 
-// Waiters returns how many timers are pending and a channel closed when
+// Waiters returns how many timers of After are pending and a channel closed when
 // that number may have grown, so tests wait for code to block on the clock
 // instead of sleeping.
 func (c *Manual) Waiters() (int, <-chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.waiters), c.changed
+	n := 0
+	for _, w := range c.waiters {
+		if !w.quiet {
+			n++
+		}
+	}
+	return n, c.changed
 }
 
 // WaitWaiters blocks until at least n timers are pending or ctx ends: tests

@@ -199,6 +199,35 @@ func TestMemoryStress(t *testing.T) {
 	}
 }
 
+// TestMemoryStressAboveHostMemory: a memory-stress larger than the host's
+// memory (up to the 1 PiB a size may read) is refused, naming the size and
+// the host's memory, before any stress-ng starts.
+func TestMemoryStressAboveHostMemory(t *testing.T) {
+	var si syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&si); err != nil {
+		t.Fatal(err)
+	}
+	total := int64(si.Totalram) * int64(si.Unit)
+	for _, size := range []string{"1048576GiB", strconv.FormatInt(total+1<<20, 10)} {
+		t.Run(size, func(t *testing.T) {
+			d := &Driver{MaxRuntime: time.Minute}
+			ctx := context.Background()
+			f := chaos.Fault{Type: chaos.FaultMemoryStress, Size: size}
+			st, err := d.Inject(ctx, "mem-big", f)
+			if err == nil {
+				_ = d.Revert(ctx, "mem-big", f, st)
+				t.Fatalf("memory-stress of %s injected on a host of %d bytes", size, total)
+			}
+			if want := "memory-stress size " + size + " ("; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "is more than this host's memory (MemTotal") {
+				t.Fatalf("error %q, want it to name the size and the host's memory", err)
+			}
+			if p := Processes("mem-big"); len(p) != 0 {
+				t.Fatalf("stress-ng started: %v", p)
+			}
+		})
+	}
+}
+
 // TestRevertSparesAReusedGroup: the process group recorded at injection is
 // signalled only while a stress-ng process is in it; after a restart its ID
 // may belong to an unrelated group, which Revert leaves alone.
