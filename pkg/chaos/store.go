@@ -69,6 +69,12 @@ var Migrations = []store.Migration{{
 	// as runbook_approvals is for runbook runs.
 	ID:     "chaos/0002_approvals",
 	SQLite: approvalSchema, Postgres: approvalSchema,
+}, {
+	// The retention compaction deletes the runs finished before
+	// retention.chaos_runs, oldest first (pkg/retention chaosBatch).
+	ID:       "chaos/0003_runs_finished",
+	SQLite:   `CREATE INDEX chaos_runs_finished ON chaos_runs (finished_ms)`,
+	Postgres: `CREATE INDEX chaos_runs_finished ON chaos_runs (finished_ms)`,
 }}
 
 const approvalSchema = `

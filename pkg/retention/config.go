@@ -21,7 +21,10 @@ const (
 	DefaultGateDecisions = 30 * 24 * time.Hour
 	// DefaultAuditLog keeps the audit log a little over a year, the span
 	// a yearly access review looks back over.
-	DefaultAuditLog           = 400 * 24 * time.Hour
+	DefaultAuditLog = 400 * 24 * time.Hour
+	// DefaultChaosRuns keeps chaos runs (with their reports) as long as
+	// the audit log: a year of game days and the one before to compare.
+	DefaultChaosRuns          = 400 * 24 * time.Hour
 	DefaultStreamReplay       = 15 * time.Minute
 	DefaultStreamReplayEvents = 10000
 )
@@ -56,6 +59,11 @@ type Config struct {
 	// AuditLog deletes the audit log's entries (audit_log: one row per
 	// write action served) recorded longer ago. Default 400d.
 	AuditLog model.Duration `yaml:"audit_log,omitempty"`
+	// ChaosRuns deletes the chaos runs (chaos_runs, with their steps,
+	// approvals and fault journal) that finished longer ago, refused ones
+	// included. A run whose faults are not all reverted is kept. Default
+	// 400d.
+	ChaosRuns model.Duration `yaml:"chaos_runs,omitempty"`
 	// StreamReplay is the age limit of the WebSocket stream's replay ring
 	// (in memory only; nothing of the stream is stored). Default 15m.
 	StreamReplay model.Duration `yaml:"stream_replay,omitempty"`
@@ -74,6 +82,7 @@ func Default() Config {
 		FinishedJobs:       model.Duration(DefaultFinishedJobs),
 		GateDecisions:      model.Duration(DefaultGateDecisions),
 		AuditLog:           model.Duration(DefaultAuditLog),
+		ChaosRuns:          model.Duration(DefaultChaosRuns),
 		StreamReplay:       model.Duration(DefaultStreamReplay),
 		StreamReplayEvents: DefaultStreamReplayEvents,
 		Interval:           model.Duration(DefaultInterval),
@@ -103,6 +112,7 @@ func (c *Config) Validate() error {
 		{"runbook_outputs", c.RunbookOutputs},
 		{"gate_decisions", c.GateDecisions},
 		{"audit_log", c.AuditLog},
+		{"chaos_runs", c.ChaosRuns},
 	}
 	if c.NotificationOutbox != nil {
 		keeps = append(keeps, struct {

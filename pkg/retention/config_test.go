@@ -29,6 +29,9 @@ func TestConfig(t *testing.T) {
 		{src: `{audit_log: 0s}`},
 		{src: `{audit_log: 2y}`},
 		{src: `{audit_log: 59m}`, err: "retention: audit_log must be 0 (keep) or at least 1h, got 59m"},
+		{src: `{chaos_runs: 0s}`},
+		{src: `{chaos_runs: 2y}`},
+		{src: `{chaos_runs: 30m}`, err: "retention: chaos_runs must be 0 (keep) or at least 1h, got 30m"},
 		{src: `{stream_replay: 0s}`, err: "retention: stream_replay must be at least 1s, got 0s"},
 		{src: `{stream_replay_events: 0}`, err: "retention: stream_replay_events must be between 1 and 1000000, got 0"},
 		{src: `{stream_replay_events: 2000000}`, err: "retention: stream_replay_events must be between 1 and 1000000, got 2000000"},
@@ -45,7 +48,7 @@ func TestConfig(t *testing.T) {
 	}
 	var c Config
 	require.NoError(t, yaml.Unmarshal([]byte(`{}`), &c))
-	require.Equal(t, Config{FinishedJobs: model.Duration(7 * 24 * time.Hour), GateDecisions: model.Duration(30 * 24 * time.Hour), AuditLog: model.Duration(400 * 24 * time.Hour), StreamReplay: model.Duration(15 * time.Minute),
+	require.Equal(t, Config{FinishedJobs: model.Duration(7 * 24 * time.Hour), GateDecisions: model.Duration(30 * 24 * time.Hour), AuditLog: model.Duration(400 * 24 * time.Hour), ChaosRuns: model.Duration(400 * 24 * time.Hour), StreamReplay: model.Duration(15 * time.Minute),
 		StreamReplayEvents: 10000, Interval: model.Duration(10 * time.Minute), BatchSize: 100}, c)
 	require.Equal(t, 7*24*time.Hour, c.Outbox(), "unset: the default outbox retention")
 }

@@ -23,7 +23,7 @@ import (
 )
 
 // Tables are the tables whose rows are counted for /metrics.
-var Tables = []string{"incidents", "incident_alerts", "incident_timeline", "incident_links", "alert_groups", "jobs", "runbook_audit", "gate_decisions", "audit_log"}
+var Tables = []string{"incidents", "incident_alerts", "incident_timeline", "incident_links", "alert_groups", "jobs", "runbook_audit", "gate_decisions", "audit_log", "chaos_runs"}
 
 // childTables hold rows of an incident, deleted with it (before it).
 var childTables = []string{"incident_action_items", "incident_timeline", "incident_links", "incident_link_services", "incident_alerts"}
@@ -102,7 +102,7 @@ func New(db *store.DB, o Options) (*Compactor, error) {
 			"Rows stored, by table, as counted after the last retention compaction pass (every retention.interval; the first scrape before one counts once).",
 			[]string{"table"}, nil),
 	}
-	for _, t := range append(append([]string(nil), childTables...), "incidents", "alert_groups", "jobs", "runbook_audit", "gate_decisions", "audit_log") {
+	for _, t := range append(append([]string(nil), childTables...), "incidents", "alert_groups", "jobs", "runbook_audit", "gate_decisions", "audit_log", "chaos_runs", "chaos_steps", "chaos_faults", "chaos_approvals") {
 		c.deleted.WithLabelValues(t)
 	}
 	if o.Registerer != nil {
@@ -202,6 +202,7 @@ func (c *Compactor) policies(conf Config) []policy {
 		{"runbook outputs", time.Duration(conf.RunbookOutputs), outputsBatch},
 		{"gate decisions", time.Duration(conf.GateDecisions), gateBatch},
 		{"audit log", time.Duration(conf.AuditLog), auditBatch},
+		{"chaos runs", time.Duration(conf.ChaosRuns), chaosBatch},
 	}
 }
 
@@ -399,4 +400,50 @@ func auditBatch(ctx context.Context, tx *sql.Tx, cutoff int64, size int, counts 
 	}
 	counts["audit_log"] += n
 	return int(n), nil
+}
+
+// chaosBatch deletes up to size chaos runs (tables of pkg/chaos) that
+// finished before cutoff, through the index chaos_runs_finished (migration
+// chaos/0003_runs_finished), with their steps, approval and fault journal.
+// A run still running or waiting has no finished_ms; a finished run with a
+// fault that is not reverted (a rollback that failed, left for a human)
+// is kept, since its journal entry is what says what to undo.
+func chaosBatch(ctx context.Context, tx *sql.Tx, cutoff int64, size int, counts map[string]int64) (int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT r.id FROM chaos_runs r
+		WHERE r.finished_ms IS NOT NULL AND r.finished_ms < $1
+		AND NOT EXISTS (SELECT 1 FROM chaos_faults f WHERE f.run_id = r.id AND f.status <> 'reverted')
+		ORDER BY r.finished_ms LIMIT $2`, cutoff, size)
+	if err != nil {
+		return 0, fmt.Errorf("find expired chaos runs: %w", err)
+	}
+	var ids []any
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("find expired chaos runs: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("find expired chaos runs: %w", err)
+	}
+	rows.Close()
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	in := store.Placeholders(1, len(ids))
+	for _, t := range []string{"chaos_approvals", "chaos_steps", "chaos_faults", "chaos_runs"} {
+		col := "run_id"
+		if t == "chaos_runs" {
+			col = "id"
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE `+col+` IN (`+in+`)`, ids...)
+		if err != nil {
+			return 0, fmt.Errorf("delete expired chaos runs (%s): %w", t, err)
+		}
+		n, _ := res.RowsAffected()
+		counts[t] += n
+	}
+	return len(ids), nil
 }

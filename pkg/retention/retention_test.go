@@ -2,6 +2,7 @@ package retention_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/audit"
 	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/chaos"
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
@@ -27,7 +29,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func migrations() [][]store.Migration {
-	return [][]store.Migration{incident.Migrations, jobs.Migrations, runbook.Migrations, budget.Migrations, audit.Migrations, retention.Migrations}
+	return [][]store.Migration{incident.Migrations, jobs.Migrations, runbook.Migrations, budget.Migrations, audit.Migrations, chaos.Migrations, retention.Migrations}
 }
 
 func exec(t *testing.T, db *store.DB, q string, args ...any) {
@@ -194,7 +196,7 @@ func TestCompactKinds(t *testing.T) {
 		require.Empty(t, out)
 
 		require.Equal(t, map[string]float64{"incidents": 2, "incident_alerts": 3, "incident_timeline": 2,
-			"incident_links": 0, "alert_groups": 2, "jobs": 2, "runbook_audit": 4, "gate_decisions": 1, "audit_log": 0}, storeRows(t, reg))
+			"incident_links": 0, "alert_groups": 2, "jobs": 2, "runbook_audit": 4, "gate_decisions": 1, "audit_log": 0, "chaos_runs": 0}, storeRows(t, reg))
 	})
 }
 
@@ -241,6 +243,74 @@ func TestAuditLogExpiresByDefault(t *testing.T) {
 		// 0s keeps them forever.
 		clk.Advance(800 * day)
 		conf.AuditLog = 0
+		out, err = c.Compact(ctx, conf)
+		require.NoError(t, err)
+		require.Empty(t, out)
+	})
+}
+
+// TestChaosRunsExpireByDefault: every chaos run is stored with its steps,
+// fault journal and approval, refused runs included, so a flood of run
+// requests grew the store without bound. With the retention section's
+// defaults the runs finished more than 400 days ago go with their rows, in
+// batches; a run still under way, and a finished one whose fault was not
+// reverted (its journal says what to undo), stay. Both backends, a manual
+// clock.
+func TestChaosRunsExpireByDefault(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		day := 24 * time.Hour
+		clk := clock.NewManual(t0)
+		now := t0.Add(1000 * day)
+		clk.Set(now)
+		old, recent := ms(now.Add(-401*day)), ms(now.Add(-10*day))
+		run := func(id, status string, finished any, faults ...string) {
+			t.Helper()
+			exec(t, db, `INSERT INTO chaos_runs (id, experiment, service, environment, actor, status, spec, owner, lease_ms, started_ms, finished_ms)
+				VALUES ($1, 'pod-kill', 'api', 'staging', 'alice', $2, '{}', 'r1', 0, $3, $4)`, id, status, old-60000, finished)
+			exec(t, db, `INSERT INTO chaos_steps (run_id, seq, step, status, started_ms) VALUES ($1, 1, 'safety', 'ok', $2), ($1, 2, 'inject', 'ok', $2)`, id, old-60000)
+			for i, st := range faults {
+				exec(t, db, `INSERT INTO chaos_faults (id, run_id, name, driver, spec, status, owner, lease_ms, created_ms)
+					VALUES ($1, $2, 'f', 'process', '{}', $3, 'r1', 0, $4)`, fmt.Sprintf("%s-f%d", id, i), id, st, old-60000)
+			}
+		}
+		run("old-1", chaos.StatusSucceeded, old, chaos.FaultReverted, chaos.FaultReverted)
+		exec(t, db, `INSERT INTO chaos_approvals (run_id, approved_by, role, at_ms) VALUES ('old-1', 'bob', 'admin', $1)`, old-60000)
+		run("old-2", chaos.StatusRefused, old)
+		run("old-3", chaos.StatusAborted, old, chaos.FaultReverted)
+		run("stuck", chaos.StatusFailed, old, chaos.FaultReverted, chaos.FaultFailed)
+		run("running", chaos.StatusRunning, nil, chaos.FaultActive)
+		run("recent", chaos.StatusSucceeded, recent, chaos.FaultReverted)
+
+		reg := prometheus.NewRegistry()
+		c, err := retention.New(db, retention.Options{Clock: clk, Registerer: reg})
+		require.NoError(t, err)
+		conf := retention.Default()
+		require.Equal(t, model.Duration(400*day), conf.ChaosRuns)
+		conf.BatchSize = 2
+		out, err := c.Compact(ctx, conf)
+		require.NoError(t, err)
+		require.Equal(t, map[string]int64{"chaos_runs": 3, "chaos_steps": 6, "chaos_faults": 3, "chaos_approvals": 1}, out)
+		require.Equal(t, 3.0, deleted(t, reg, "chaos_runs"))
+		require.Equal(t, 3.0, storeRows(t, reg)["chaos_runs"])
+		var left []string
+		rows, err := db.QueryContext(ctx, `SELECT id FROM chaos_runs ORDER BY id`)
+		require.NoError(t, err)
+		for rows.Next() {
+			var id string
+			require.NoError(t, rows.Scan(&id))
+			left = append(left, id)
+		}
+		require.NoError(t, rows.Err())
+		require.NoError(t, rows.Close())
+		require.Equal(t, []string{"recent", "running", "stuck"}, left)
+		var faults int
+		require.NoError(t, db.QueryRowContext(ctx, `SELECT COUNT(*) FROM chaos_faults`).Scan(&faults))
+		require.Equal(t, 4, faults, "the faults of the runs kept")
+
+		// 0s keeps them forever.
+		clk.Advance(800 * day)
+		conf.ChaosRuns = 0
 		out, err = c.Compact(ctx, conf)
 		require.NoError(t, err)
 		require.Empty(t, out)
@@ -323,7 +393,7 @@ func TestStoreRowsCountedPerPass(t *testing.T) {
 		c, err := retention.New(db, retention.Options{Clock: clock.NewManual(t0), Registerer: reg})
 		require.NoError(t, err)
 		want := map[string]float64{"incidents": 1, "incident_alerts": 0, "incident_timeline": 1,
-			"incident_links": 0, "alert_groups": 1, "jobs": 0, "runbook_audit": 0, "gate_decisions": 0, "audit_log": 0}
+			"incident_links": 0, "alert_groups": 1, "jobs": 0, "runbook_audit": 0, "gate_decisions": 0, "audit_log": 0, "chaos_runs": 0}
 		require.Equal(t, want, storeRows(t, reg), "the first scrape counts")
 
 		addIncident(t, db, "INC-2", "triggered", time.Time{})
