@@ -15,12 +15,20 @@ import (
 
 // procState reads the state letter of pid from /proc (R, S, T, ...).
 func procState(t *testing.T, pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := readProcState(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+func readProcState(pid int) (string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", err
+	}
 	s := string(b)
-	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[0]
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[0], nil
 }
 
 func waitState(t *testing.T, pid int, stopped bool) {
@@ -107,7 +115,9 @@ func TestRefusesSredsOwnThreads(t *testing.T) {
 			return
 		default:
 		}
-		if procState(t, cmd.Process.Pid) == "T" {
+		// An error: the child exited and Wait reaped it between the
+		// select and the read; its result is on exited.
+		if st, err := readProcState(cmd.Process.Pid); err == nil && st == "T" {
 			cmd.Process.Kill()
 			<-exited
 			t.Fatalf("a pid file holding a thread ID of sred stopped sred itself:\n%s", out.String())
