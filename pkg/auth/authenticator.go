@@ -218,15 +218,7 @@ func NewAuthenticator(f *UsersFile, l Limits) *Authenticator {
 	if l.Comparisons <= 0 {
 		l.Comparisons = max(2, runtime.GOMAXPROCS(0))
 	}
-	if l.FailureBurst <= 0 {
-		l.FailureBurst = DefaultFailureBurst
-	}
-	if l.FailureEvery <= 0 {
-		l.FailureEvery = DefaultFailureEvery
-	}
-	if l.Clients <= 0 {
-		l.Clients = DefaultClients
-	}
+	l = l.withFailureDefaults()
 	l.Clock = clock.OrReal(l.Clock)
 	if l.Compare == nil {
 		l.Compare = bcrypt.CompareHashAndPassword
@@ -234,7 +226,7 @@ func NewAuthenticator(f *UsersFile, l Limits) *Authenticator {
 	a := &Authenticator{
 		l:          l,
 		sem:        make(chan struct{}, l.Comparisons),
-		failures:   &failures{burst: time.Duration(l.FailureBurst) * l.FailureEvery, every: l.FailureEvery, max: l.Clients, clients: map[string]*client{}},
+		failures:   newFailures(l),
 		sessions:   map[*session]struct{}{},
 		fakeHashes: map[int][]byte{},
 	}
@@ -713,6 +705,12 @@ type FailureLimiter struct {
 // NewFailureLimiter returns a FailureLimiter within l's FailureBurst,
 // FailureEvery, Clients and Clock (defaults as NewAuthenticator's).
 func NewFailureLimiter(l Limits) *FailureLimiter {
+	l = l.withFailureDefaults()
+	return &FailureLimiter{f: newFailures(l), clock: clock.OrReal(l.Clock)}
+}
+
+// withFailureDefaults returns l with the failure limits' defaults set.
+func (l Limits) withFailureDefaults() Limits {
 	if l.FailureBurst <= 0 {
 		l.FailureBurst = DefaultFailureBurst
 	}
@@ -722,10 +720,12 @@ func NewFailureLimiter(l Limits) *FailureLimiter {
 	if l.Clients <= 0 {
 		l.Clients = DefaultClients
 	}
-	return &FailureLimiter{
-		f:     &failures{burst: time.Duration(l.FailureBurst) * l.FailureEvery, every: l.FailureEvery, max: l.Clients, clients: map[string]*client{}},
-		clock: clock.OrReal(l.Clock),
-	}
+	return l
+}
+
+// newFailures returns the failure counts of l (defaults set).
+func newFailures(l Limits) *failures {
+	return &failures{burst: time.Duration(l.FailureBurst) * l.FailureEvery, every: l.FailureEvery, max: l.Clients, clients: map[string]*client{}}
 }
 
 // Check runs check for key unless key is over its limit of failures (a
