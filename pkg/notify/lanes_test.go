@@ -104,6 +104,9 @@ func TestHangingChannelDoesNotHoldOthers(t *testing.T) {
 // retry backoff; its queued messages wait without attempts while the other
 // channels deliver; when the pause ends one message probes the endpoint
 // (a failure doubles the pause), and once a probe is delivered the rest go.
+// The queued messages are of different incidents, so that they are sent
+// concurrently (one incident's webhook messages go one after another:
+// TestWebhookMessagesOfAnIncidentInOrder).
 func TestFailingChannelPauses(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -135,17 +138,19 @@ func TestFailingChannelPauses(t *testing.T) {
 		clk := clock.NewManual(t0)
 		const queued = 10
 		for i := range queued {
-			_, err := Enqueue(ctx, db, t0, fmt.Sprintf("hook-%d", i), &Message{IncidentID: "INC-1", Channel: ChannelWebhook, Event: EventTrigger, Subject: "x"})
+			_, err := Enqueue(ctx, db, t0, fmt.Sprintf("hook-%d", i), &Message{IncidentID: fmt.Sprintf("INC-%d", i), Channel: ChannelWebhook, Event: EventTrigger, Subject: "x"})
 			require.NoError(t, err)
 		}
 		attempts := func() (total int, states map[string]int) {
-			recs, err := List(ctx, db, "INC-1")
-			require.NoError(t, err)
 			states = map[string]int{}
-			for _, r := range recs {
-				if r.Channel == ChannelWebhook {
-					total += r.Attempts
-					states[r.State]++
+			for i := range queued {
+				recs, err := List(ctx, db, fmt.Sprintf("INC-%d", i))
+				require.NoError(t, err)
+				for _, r := range recs {
+					if r.Channel == ChannelWebhook {
+						total += r.Attempts
+						states[r.State]++
+					}
 				}
 			}
 			return total, states

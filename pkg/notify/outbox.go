@@ -463,6 +463,10 @@ type claimed struct {
 	// leaseUntil is when the claim's lease ends: another sender may
 	// claim the message then.
 	leaseUntil time.Time
+	// next is when the message is due again after its outcome (prepare):
+	// the retry of a failed attempt, or the outcome's time. The messages
+	// of its chain that were not sent are put back due then.
+	next time.Time
 }
 
 // channelStates returns the failing channels not in busy: paused ones, and
@@ -544,16 +548,51 @@ func (s *Sender) channelResult(cfg *Config, ch string, now time.Time, derr error
 var orderedChannels = map[jobs.Kind]bool{jobs.Kind(ChannelPagerDuty): true}
 
 // failureOrderedChannels are the channels whose messages of one incident
-// go out together while they are delivered, but never overtake one whose
-// delivery failed: a webhook receiver (a ticket system, a bot keeping a
-// thread per incident) keeps state from the events as PagerDuty does,
-// and an acknowledge delivered while the trigger backs off reaches it
-// before the trigger. Fresh messages of an incident claimed together are
-// sent together (concurrently, in one batch whose outcomes share a
-// write); once one has failed, the later ones wait until it is delivered
-// or given up, and are then sent one round at a time behind each other
-// while they carry a failure of their own.
+// reach the receiver in the order they were written, without waiting for
+// earlier ones that are not due: a webhook receiver (a ticket system, a
+// bot keeping a thread per incident) keeps state from the events as
+// PagerDuty does, and an acknowledge or resolve that arrived before its
+// trigger (sent at the same moment, or delivered while the trigger backs
+// off) would reach it first. Fresh messages of an incident claimed
+// together are sent one after another in job ID order, each once the
+// previous one was answered (deliverAll's chains; the chains of different
+// incidents run concurrently, in one batch); the chain stops at its first
+// failure, and its messages not sent are put back behind the failed one.
+// A message with an earlier one of its incident that failed at least
+// once waits until that one is delivered or given up (holdOrdered), and
+// such messages are then sent one claim at a time behind each other while
+// they carry a failure of their own.
 var failureOrderedChannels = map[jobs.Kind]bool{jobs.Kind(ChannelWebhook): true}
+
+// chains splits a claimed batch into the messages to send one after
+// another: those of one incident on an ordered or failure-ordered channel
+// form one chain, in job ID order (the order they were written); every
+// other message is a chain of its own. The chains keep the order of their
+// first messages in the batch.
+func chains(batch []claimed) [][]*claimed {
+	type lane struct{ incident, channel string }
+	var out [][]*claimed
+	at := map[lane]int{}
+	for i := range batch {
+		c := &batch[i]
+		k := jobs.Kind(c.msg.Channel)
+		if c.msg.IncidentID == "" || !orderedChannels[k] && !failureOrderedChannels[k] {
+			out = append(out, []*claimed{c})
+			continue
+		}
+		l := lane{c.msg.IncidentID, c.msg.Channel}
+		if n, ok := at[l]; ok {
+			out[n] = append(out[n], c)
+			continue
+		}
+		at[l] = len(out)
+		out = append(out, []*claimed{c})
+	}
+	for _, ch := range out {
+		slices.SortFunc(ch, func(a, b *claimed) int { return cmp.Compare(a.id, b.id) })
+	}
+	return out
+}
 
 // holdOrdered returns the claimed jobs that may be sent now. A message of
 // an ordered channel written after another of the same incident that is
@@ -651,8 +690,8 @@ func (s *Sender) claim(ctx context.Context, now time.Time, o jobs.ClaimOptions) 
 	return out, errors.Join(errs...)
 }
 
-// DeliverDue claims every message due now (up to Batch), sends them all
-// concurrently and waits for the outcomes; it returns how many were
+// DeliverDue claims every message due now (up to Batch), sends them as
+// deliverAll does and waits for the outcomes; it returns how many were
 // attempted. Run does not wait: see its lanes.
 func (s *Sender) DeliverDue(ctx context.Context) (int, error) {
 	cfg := s.config()
@@ -660,32 +699,52 @@ func (s *Sender) DeliverDue(ctx context.Context) (int, error) {
 	if len(batch) == 0 {
 		return 0, err
 	}
-	s.deliverAll(ctx, cfg, batch)
-	return len(batch), err
+	return s.deliverAll(ctx, cfg, batch), err
 }
 
-// deliverAll sends claimed messages concurrently (at most Batch, as
-// claimed), each within cfg.Timeout, shorter than the lease. The outcomes
-// are recorded as they come, those that are in by the time the previous
-// ones are recorded together in one write (see record).
-func (s *Sender) deliverAll(ctx context.Context, cfg *Config, batch []claimed) {
+// deliverAll sends claimed messages (at most Batch, as claimed), each
+// within cfg.Timeout, shorter than the lease, and returns how many it
+// attempted. The chains (see chains) are sent concurrently, the messages
+// of a chain one after another, each once the previous one was answered.
+// A chain stops at its first failure: its messages not sent are put back
+// without an attempt, due when the failed one is (see holdOrdered for
+// what happens then). It stops too before a message whose lease would
+// end within cfg.Timeout, which is put back due at once, so that no other
+// sender claims it while it is being sent. The outcomes are recorded as
+// they come, those that are in by the time the previous ones are
+// recorded together in one write (see record).
+func (s *Sender) deliverAll(ctx context.Context, cfg *Config, batch []claimed) int {
 	d := &deliverer{cfg: cfg, client: s.client, now: s.clock.Now}
-	results := make(chan outcome, len(batch))
-	for i := range batch {
-		c := &batch[i]
+	results := make(chan []outcome, len(batch))
+	var attempted atomic.Int64
+	for _, chain := range chains(batch) {
 		go func() {
-			sctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.Timeout))
-			err := d.deliver(sctx, &c.msg)
-			cancel()
-			results <- outcome{c: c, derr: err}
+			for i, c := range chain {
+				if i > 0 && !s.clock.Now().Add(time.Duration(cfg.Timeout)).Before(c.leaseUntil) {
+					results <- held(chain[i:], nil)
+					return
+				}
+				sctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.Timeout))
+				err := d.deliver(sctx, &c.msg)
+				cancel()
+				attempted.Add(1)
+				outs := []outcome{{c: c, derr: err}}
+				if err != nil {
+					// The outcome and the messages put back behind it in
+					// one write.
+					results <- append(outs, held(chain[i+1:], c)...)
+					return
+				}
+				results <- outs
+			}
 		}()
 	}
 	for left := len(batch); left > 0; {
-		ready := []outcome{<-results}
+		ready := <-results
 		for more := true; more; {
 			select {
 			case o := <-results:
-				ready = append(ready, o)
+				ready = append(ready, o...)
 			default:
 				more = false
 			}
@@ -693,6 +752,18 @@ func (s *Sender) deliverAll(ctx context.Context, cfg *Config, batch []claimed) {
 		left -= len(ready)
 		s.record(ctx, cfg, ready)
 	}
+	return int(attempted.Load())
+}
+
+// held are the outcomes of a chain's messages that were not sent: each is
+// put back without an attempt, due when behind is due again (behind's
+// outcome is prepared first, in the same write), or at once without one.
+func held(rest []*claimed, behind *claimed) []outcome {
+	out := make([]outcome, len(rest))
+	for i, c := range rest {
+		out[i] = outcome{c: c, behind: behind, held: true}
+	}
+	return out
 }
 
 // backoff is min_backoff * 2^(attempt-1), capped at max_backoff.
@@ -700,12 +771,17 @@ func backoff(cfg *Config, attempt int) time.Duration {
 	return jobs.Backoff(time.Duration(cfg.MinBackoff), time.Duration(cfg.MaxBackoff), attempt)
 }
 
-// outcome is a delivery attempt's result and what recording it writes.
+// outcome is a delivery attempt's result, or a message of a chain put
+// back unsent (held), and what recording it writes.
 type outcome struct {
 	c    *claimed
 	derr error
+	// held: the message was not sent, and goes back to the queue without
+	// an attempt, due when behind is due again (at once when nil).
+	held   bool
+	behind *claimed
 
-	result string                                      // delivered, retry or failed
+	result string                                      // delivered, retry, failed or held
 	apply  func(ctx context.Context, tx *sql.Tx) error // the job's move to its next state
 	entry  *incident.TimelineEntry                     // nil: folded (foldRetry)
 	err    error                                       // apply's: jobs.ErrLeaseLost
@@ -822,6 +898,16 @@ func (s *Sender) sleep(ctx context.Context, d time.Duration) bool {
 // health.
 func (s *Sender) prepare(cfg *Config, o *outcome) {
 	now, c, derr := s.clock.Now(), o.c, o.derr
+	if o.held {
+		at := now
+		if o.behind != nil && o.behind.next.After(at) {
+			at = o.behind.next
+		}
+		o.result = "held"
+		o.apply = func(ctx context.Context, tx *sql.Tx) error { return jobs.Postpone(ctx, tx, c.id, s.owner, at) }
+		return
+	}
+	c.next = now
 	m := &c.msg
 	data := map[string]any{"channel": m.Channel, "event": m.Event, "attempt": c.attempts}
 	if m.User != "" {
@@ -853,6 +939,7 @@ func (s *Sender) prepare(cfg *Config, o *outcome) {
 			// Not before the channel's pause ends.
 			wait = max(wait, pause)
 			o.result = "retry"
+			c.next = now.Add(wait)
 			o.apply = func(ctx context.Context, tx *sql.Tx) error {
 				return jobs.Retry(ctx, tx, c.id, s.owner, now.Add(wait), derr.Error())
 			}
@@ -876,6 +963,9 @@ func (s *Sender) prepare(cfg *Config, o *outcome) {
 // recorded counts and logs an outcome that was stored, and announces its
 // timeline entry.
 func (s *Sender) recorded(o *outcome) {
+	if o.held {
+		return // not sent: no attempt to count
+	}
 	m := &o.c.msg
 	jr := o.result
 	if jr == "delivered" {
