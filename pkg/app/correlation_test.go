@@ -19,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	tu "github.com/rootuip/sre/pkg/testutil"
 )
@@ -224,6 +225,101 @@ func TestCorrelationStormDatabaseOutage(t *testing.T) {
 					require.Equal(t, incident.StatusResolved, inc.Status)
 				}
 			}
+		})
+	}
+}
+
+// TestCorrelationLongOutage replays a database outage longer than the
+// correlation window, on both backends, with the incident service on a
+// manual clock: the database's group keeps firing while the clock moves 40
+// minutes, then a dependant alerts, then, 40 minutes later again, another
+// group of that dependant. Both join the database's open incident (its
+// groups still fire, however long ago they joined), with their reasons.
+// A group that resolved before the window does not attract one: the cache
+// resolved 40 minutes ago on an incident a label rule keeps open, and the
+// web front that depends on it opens an incident of its own.
+func TestCorrelationLongOutage(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			sink := &pageSink{pages: map[string]int{}}
+			hooks := httptest.NewServer(sink)
+			defer hooks.Close()
+			clk := clock.NewManual(time.Now())
+			_, srv := runApp(t, backend, fmt.Sprintf(stormConfig, hooks.URL), func(a *App) { a.Incidents.Clock = clk })
+			start := clk.Now().Add(-time.Minute)
+
+			dbDown := amGroup{alertname: "PostgresDown", service: "db", starts: start}
+			first := deliver(t, srv.URL, dbDown.payload("firing", time.Time{}))
+			require.Len(t, first.Created, 1)
+			id := first.Created[0]
+
+			// 40 minutes in, past the 30m window: the database still fires.
+			clk.Advance(40 * time.Minute)
+			search := amGroup{alertname: "SearchLatency", service: "search", starts: clk.Now()}
+			res := deliver(t, srv.URL, search.payload("firing", time.Time{}))
+			require.Empty(t, res.Created, "search opened a second incident while the database's still fires")
+			require.Equal(t, []string{id}, res.Incidents)
+
+			// 40 more minutes: search's group is older than the window too,
+			// and still fires; another group of search joins.
+			clk.Advance(40 * time.Minute)
+			searchErrors := amGroup{alertname: "SearchErrors", service: "search", starts: clk.Now()}
+			res = deliver(t, srv.URL, searchErrors.payload("firing", time.Time{}))
+			require.Empty(t, res.Created, "a second group of search opened an incident")
+			require.Equal(t, []string{id}, res.Incidents)
+
+			inc := getIncident(t, srv.URL, id)
+			require.Equal(t, "db", inc.RootService)
+			require.Equal(t, []string{"db", "search"}, inc.Services)
+			require.Len(t, inc.Links, 3)
+			require.Equal(t, []string{"opened", "dependency", "dependency"},
+				[]string{inc.Links[0].Reason, inc.Links[1].Reason, inc.Links[2].Reason})
+			for _, l := range inc.Links {
+				require.True(t, l.Firing, "%s", l.GroupKey)
+			}
+			require.Equal(t, []string{
+				"attached because search depends on db, which has " + id,
+				"attached because search depends on db, which has " + id,
+			}, timelineOf(t, srv.URL, id, "correlation"))
+
+			// The database recovers: its link stops firing; the incident
+			// stays open while search fires.
+			res = deliver(t, srv.URL, dbDown.payload("resolved", clk.Now()))
+			require.Equal(t, []string{id}, res.Incidents)
+			inc = getIncident(t, srv.URL, id)
+			require.True(t, inc.Status.Open())
+			require.False(t, inc.Links[0].Firing, "the database's group resolved")
+			require.True(t, inc.Links[1].Firing)
+
+			// A group that resolved before the window attracts nothing. The
+			// cache's incident is kept open by a group outside the graph
+			// that joined it by the shared-cluster rule.
+			us := map[string]string{"cluster": "us-1"}
+			cache := amGroup{alertname: "RedisDown", service: "cache", labels: us, starts: clk.Now()}
+			batch := amGroup{alertname: "QueueBacklog", service: "billing-batch", labels: us, starts: clk.Now()}
+			res = deliver(t, srv.URL, cache.payload("firing", time.Time{}))
+			require.Len(t, res.Created, 1)
+			cacheID := res.Created[0]
+			clk.Advance(time.Minute)
+			res = deliver(t, srv.URL, batch.payload("firing", time.Time{}))
+			require.Equal(t, []string{cacheID}, res.Incidents)
+			clk.Advance(time.Minute)
+			deliver(t, srv.URL, cache.payload("resolved", clk.Now()))
+			require.True(t, getIncident(t, srv.URL, cacheID).Status.Open(), "billing-batch still fires")
+			clk.Advance(40 * time.Minute)
+			web := amGroup{alertname: "HighLatency", service: "web", starts: clk.Now()}
+			res = deliver(t, srv.URL, web.payload("firing", time.Time{}))
+			require.Len(t, res.Created, 1, "web joined an incident whose cache group resolved 40 minutes ago")
+			require.NotEqual(t, cacheID, res.Created[0])
+			require.NotEqual(t, id, res.Created[0])
+			require.Equal(t, []string{"cache", "billing-batch"}, func() []string {
+				var out []string
+				for _, l := range getIncident(t, srv.URL, cacheID).Links {
+					out = append(out, l.Service)
+				}
+				return out
+			}())
+			require.Len(t, listIncidents(t, srv.URL), 3)
 		})
 	}
 }
