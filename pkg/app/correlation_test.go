@@ -324,6 +324,64 @@ func TestCorrelationLongOutage(t *testing.T) {
 	}
 }
 
+// TestAlertOfTwoGroupsListedOnce: Alertmanager's group_by changed while an
+// alert fired, so the same alert (fingerprint and start) arrives in a new
+// group, which joins the incident by its service. The incident lists the
+// alert once, over the API and in the console, naming both groups, as the
+// group that delivered it last says (resolved); both groups stay linked and
+// the timeline keeps what each delivered. On both backends.
+func TestAlertOfTwoGroupsListedOnce(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			clk := clock.NewManual(time.Now())
+			_, srv := runApp(t, backend, "services:\n  api: {}\ncorrelation:\n  window: 30m\n", func(a *App) { a.Incidents.Clock = clk })
+			starts := clk.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)
+			payload := func(groupKey, status string) string {
+				ends := "0001-01-01T00:00:00Z"
+				if status == "resolved" {
+					ends = clk.Now().UTC().Format(time.RFC3339Nano)
+				}
+				return fmt.Sprintf(`{"version":"4","groupKey":%q,"status":%q,"receiver":"sred",
+					"commonLabels":{"alertname":"HighErrorRate","service":"api","severity":"critical"},
+					"alerts":[{"status":%q,"labels":{"alertname":"HighErrorRate","service":"api","severity":"critical","instance":"api-0"},
+					"annotations":{"summary":"api errors"},"startsAt":%q,"endsAt":%q,"fingerprint":"c0ffee0000000042"}]}`,
+					groupKey, status, status, starts, ends)
+			}
+			before := `{}:{alertname="HighErrorRate"}`
+			after := `{}:{alertname="HighErrorRate", service="api"}`
+			res := deliver(t, srv.URL, payload(before, "firing"))
+			require.Len(t, res.Created, 1)
+			id := res.Created[0]
+			clk.Advance(time.Minute)
+			res = deliver(t, srv.URL, payload(after, "firing"))
+			require.Empty(t, res.Created)
+			require.Equal(t, []string{id}, res.Incidents)
+			clk.Advance(time.Minute)
+			deliver(t, srv.URL, payload(after, "resolved"))
+
+			inc := getIncident(t, srv.URL, id)
+			require.Len(t, inc.Alerts, 1, "one alert, delivered by two groups")
+			a := inc.Alerts[0]
+			require.Equal(t, "c0ffee0000000042", a.Fingerprint)
+			require.Equal(t, "resolved", a.Status, "as the group that delivered it last says")
+			require.Equal(t, []string{after, before}, a.GroupKeys)
+			require.Len(t, inc.Links, 2)
+			require.Len(t, timelineOf(t, srv.URL, id, "alert_fired"), 2, "each group's delivery stays in the timeline")
+
+			var page incident.Page
+			code, env := getJSON(t, srv.URL+"/api/v1/incidents?alerts=true", nil, &page)
+			require.Equal(t, http.StatusOK, code, env.Error)
+			require.Len(t, page.Incidents, 1)
+			require.Len(t, page.Incidents[0].Alerts, 1)
+
+			code, html := getPage(t, srv.URL+"/incidents/"+id)
+			require.Equal(t, http.StatusOK, code, html)
+			require.Contains(t, html, "<h2>Alerts (1)</h2>")
+			require.Equal(t, 1, strings.Count(html, `<code>instance="api-0"</code>`), html)
+		})
+	}
+}
+
 // TestCorrelationStormUnrelatedOutages replays two unrelated outages at
 // once, interleaved: the database and its API in cluster eu-1, the cache and
 // its web front in us-1. They stay two incidents, each with its own root and
