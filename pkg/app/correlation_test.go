@@ -19,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	tu "github.com/rootuip/sre/pkg/testutil"
 )
@@ -224,6 +225,159 @@ func TestCorrelationStormDatabaseOutage(t *testing.T) {
 					require.Equal(t, incident.StatusResolved, inc.Status)
 				}
 			}
+		})
+	}
+}
+
+// TestCorrelationLongOutage replays a database outage longer than the
+// correlation window, on both backends, with the incident service on a
+// manual clock: the database's group keeps firing while the clock moves 40
+// minutes, then a dependant alerts, then, 40 minutes later again, another
+// group of that dependant. Both join the database's open incident (its
+// groups still fire, however long ago they joined), with their reasons.
+// A group that resolved before the window does not attract one: the cache
+// resolved 40 minutes ago on an incident a label rule keeps open, and the
+// web front that depends on it opens an incident of its own.
+func TestCorrelationLongOutage(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			sink := &pageSink{pages: map[string]int{}}
+			hooks := httptest.NewServer(sink)
+			defer hooks.Close()
+			clk := clock.NewManual(time.Now())
+			_, srv := runApp(t, backend, fmt.Sprintf(stormConfig, hooks.URL), func(a *App) { a.Incidents.Clock = clk })
+			start := clk.Now().Add(-time.Minute)
+
+			dbDown := amGroup{alertname: "PostgresDown", service: "db", starts: start}
+			first := deliver(t, srv.URL, dbDown.payload("firing", time.Time{}))
+			require.Len(t, first.Created, 1)
+			id := first.Created[0]
+
+			// 40 minutes in, past the 30m window: the database still fires.
+			clk.Advance(40 * time.Minute)
+			search := amGroup{alertname: "SearchLatency", service: "search", starts: clk.Now()}
+			res := deliver(t, srv.URL, search.payload("firing", time.Time{}))
+			require.Empty(t, res.Created, "search opened a second incident while the database's still fires")
+			require.Equal(t, []string{id}, res.Incidents)
+
+			// 40 more minutes: search's group is older than the window too,
+			// and still fires; another group of search joins.
+			clk.Advance(40 * time.Minute)
+			searchErrors := amGroup{alertname: "SearchErrors", service: "search", starts: clk.Now()}
+			res = deliver(t, srv.URL, searchErrors.payload("firing", time.Time{}))
+			require.Empty(t, res.Created, "a second group of search opened an incident")
+			require.Equal(t, []string{id}, res.Incidents)
+
+			inc := getIncident(t, srv.URL, id)
+			require.Equal(t, "db", inc.RootService)
+			require.Equal(t, []string{"db", "search"}, inc.Services)
+			require.Len(t, inc.Links, 3)
+			require.Equal(t, []string{"opened", "dependency", "dependency"},
+				[]string{inc.Links[0].Reason, inc.Links[1].Reason, inc.Links[2].Reason})
+			for _, l := range inc.Links {
+				require.True(t, l.Firing, "%s", l.GroupKey)
+			}
+			require.Equal(t, []string{
+				"attached because search depends on db, which has " + id,
+				"attached because search depends on db, which has " + id,
+			}, timelineOf(t, srv.URL, id, "correlation"))
+
+			// The database recovers: its link stops firing; the incident
+			// stays open while search fires.
+			res = deliver(t, srv.URL, dbDown.payload("resolved", clk.Now()))
+			require.Equal(t, []string{id}, res.Incidents)
+			inc = getIncident(t, srv.URL, id)
+			require.True(t, inc.Status.Open())
+			require.False(t, inc.Links[0].Firing, "the database's group resolved")
+			require.True(t, inc.Links[1].Firing)
+
+			// A group that resolved before the window attracts nothing. The
+			// cache's incident is kept open by a group outside the graph
+			// that joined it by the shared-cluster rule.
+			us := map[string]string{"cluster": "us-1"}
+			cache := amGroup{alertname: "RedisDown", service: "cache", labels: us, starts: clk.Now()}
+			batch := amGroup{alertname: "QueueBacklog", service: "billing-batch", labels: us, starts: clk.Now()}
+			res = deliver(t, srv.URL, cache.payload("firing", time.Time{}))
+			require.Len(t, res.Created, 1)
+			cacheID := res.Created[0]
+			clk.Advance(time.Minute)
+			res = deliver(t, srv.URL, batch.payload("firing", time.Time{}))
+			require.Equal(t, []string{cacheID}, res.Incidents)
+			clk.Advance(time.Minute)
+			deliver(t, srv.URL, cache.payload("resolved", clk.Now()))
+			require.True(t, getIncident(t, srv.URL, cacheID).Status.Open(), "billing-batch still fires")
+			clk.Advance(40 * time.Minute)
+			web := amGroup{alertname: "HighLatency", service: "web", starts: clk.Now()}
+			res = deliver(t, srv.URL, web.payload("firing", time.Time{}))
+			require.Len(t, res.Created, 1, "web joined an incident whose cache group resolved 40 minutes ago")
+			require.NotEqual(t, cacheID, res.Created[0])
+			require.NotEqual(t, id, res.Created[0])
+			require.Equal(t, []string{"cache", "billing-batch"}, func() []string {
+				var out []string
+				for _, l := range getIncident(t, srv.URL, cacheID).Links {
+					out = append(out, l.Service)
+				}
+				return out
+			}())
+			require.Len(t, listIncidents(t, srv.URL), 3)
+		})
+	}
+}
+
+// TestAlertOfTwoGroupsListedOnce: Alertmanager's group_by changed while an
+// alert fired, so the same alert (fingerprint and start) arrives in a new
+// group, which joins the incident by its service. The incident lists the
+// alert once, over the API and in the console, naming both groups, as the
+// group that delivered it last says (resolved); both groups stay linked and
+// the timeline keeps what each delivered. On both backends.
+func TestAlertOfTwoGroupsListedOnce(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			clk := clock.NewManual(time.Now())
+			_, srv := runApp(t, backend, "services:\n  api: {}\ncorrelation:\n  window: 30m\n", func(a *App) { a.Incidents.Clock = clk })
+			starts := clk.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)
+			payload := func(groupKey, status string) string {
+				ends := "0001-01-01T00:00:00Z"
+				if status == "resolved" {
+					ends = clk.Now().UTC().Format(time.RFC3339Nano)
+				}
+				return fmt.Sprintf(`{"version":"4","groupKey":%q,"status":%q,"receiver":"sred",
+					"commonLabels":{"alertname":"HighErrorRate","service":"api","severity":"critical"},
+					"alerts":[{"status":%q,"labels":{"alertname":"HighErrorRate","service":"api","severity":"critical","instance":"api-0"},
+					"annotations":{"summary":"api errors"},"startsAt":%q,"endsAt":%q,"fingerprint":"c0ffee0000000042"}]}`,
+					groupKey, status, status, starts, ends)
+			}
+			before := `{}:{alertname="HighErrorRate"}`
+			after := `{}:{alertname="HighErrorRate", service="api"}`
+			res := deliver(t, srv.URL, payload(before, "firing"))
+			require.Len(t, res.Created, 1)
+			id := res.Created[0]
+			clk.Advance(time.Minute)
+			res = deliver(t, srv.URL, payload(after, "firing"))
+			require.Empty(t, res.Created)
+			require.Equal(t, []string{id}, res.Incidents)
+			clk.Advance(time.Minute)
+			deliver(t, srv.URL, payload(after, "resolved"))
+
+			inc := getIncident(t, srv.URL, id)
+			require.Len(t, inc.Alerts, 1, "one alert, delivered by two groups")
+			a := inc.Alerts[0]
+			require.Equal(t, "c0ffee0000000042", a.Fingerprint)
+			require.Equal(t, "resolved", a.Status, "as the group that delivered it last says")
+			require.Equal(t, []string{after, before}, a.GroupKeys)
+			require.Len(t, inc.Links, 2)
+			require.Len(t, timelineOf(t, srv.URL, id, "alert_fired"), 2, "each group's delivery stays in the timeline")
+
+			var page incident.Page
+			code, env := getJSON(t, srv.URL+"/api/v1/incidents?alerts=true", nil, &page)
+			require.Equal(t, http.StatusOK, code, env.Error)
+			require.Len(t, page.Incidents, 1)
+			require.Len(t, page.Incidents[0].Alerts, 1)
+
+			code, html := getPage(t, srv.URL+"/incidents/"+id)
+			require.Equal(t, http.StatusOK, code, html)
+			require.Contains(t, html, "<h2>Alerts (1)</h2>")
+			require.Equal(t, 1, strings.Count(html, `<code>instance="api-0"</code>`), html)
 		})
 	}
 }

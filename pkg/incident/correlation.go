@@ -24,7 +24,9 @@ import (
 // (SetCorrelation). The zero value correlates nothing.
 type Correlation struct {
 	// Window: a group correlates with an incident only when the matching
-	// service (or labels) joined that incident at most this long ago.
+	// service (or labels) joined that incident at most this long ago, or
+	// (the service graph) when a group of the matching service still
+	// fires on it, however long ago it joined.
 	Window time.Duration
 	// DependsOn maps each service to its transitive dependencies, each
 	// with the path that leads to it (service first, dependency last).
@@ -144,6 +146,10 @@ type Link struct {
 	// Explanation says why, as in the timeline.
 	Explanation string    `json:"explanation,omitempty"`
 	AttachedAt  time.Time `json:"attached_at"`
+	// Firing: the group has a firing alert on the incident. A group of a
+	// related service still firing on an open incident makes it a
+	// correlation candidate however long ago it joined.
+	Firing bool `json:"firing"`
 }
 
 // correlationCandidate is an open incident a new group may join.
@@ -163,33 +169,42 @@ type correlationCandidate struct {
 	pre *record
 }
 
-// relatedLinksQuery returns, for one service ($1), every open incident
-// that had a group of that service attached at or after $2, with the
-// earliest such attachment. incident_link_services (one row per incident
-// and service, with the latest attachment) finds the incidents through its
+// A related service's groups make an open incident a candidate in two
+// ways: a group of the service placed on it within the window (resolved or
+// not), or a group of the service still firing on it, however long ago it
+// was placed (a long outage: the database down for two hours, a dependant
+// alerting 40 minutes in). The queries below find both, each per service
+// through an index, and return for each (incident, service) the earliest
+// link of each kind: the earliest attachment within the window, and the
+// earliest attachment of a link still firing (NULL when none).
+//
+// incident_link_services (one row per incident and service, with the
+// latest attachment) finds the incidents of the window through its
 // (service, last_at) index; the index on incident_links (incident_id,
-// service, attached_at) gives the earliest link within the window. Its cost
-// grows with the open incidents of the service, not with the alert groups
-// attached to them: a storm of thousands of groups costs as much as one.
-const relatedLinksQuery = `SELECT s.incident_id, (SELECT MIN(l.attached_at) FROM incident_links l
-	WHERE l.incident_id = s.incident_id AND l.service = s.service AND l.attached_at >= $2)
-FROM incident_link_services s JOIN incidents i ON i.id = s.incident_id
-WHERE s.service = $1 AND s.last_at >= $2 AND i.status IN ('triggered', 'acknowledged', 'investigating')`
+// service, attached_at) gives the earliest link within the window.
+// incident_links_firing (service, incident_id, attached_at), which holds
+// only the links whose group fires on their incident, finds the incidents
+// with a firing group of the service one index probe per incident (a
+// loose index scan: the next incident_id after the one before), and the
+// earliest such link in one more. Their cost grows with the incidents of
+// the service, not with the alert groups attached to them: a storm of
+// thousands of groups costs as much as one.
 
-// relatedLinksAnyQuery is relatedLinksQuery for every service of an array
-// ($1) at once, with the service (PostgreSQL). It looks linkServiceSlackMS
-// further back in incident_link_services: on PostgreSQL a join moves an
-// incident's last_at forward only once it is that much behind (persistMerged).
+// relatedLinksAnyQuery returns the candidates of every service of an array
+// ($1) at once, the window starting at $2, with the service (PostgreSQL).
+// It looks linkServiceSlackMS further back in incident_link_services: on
+// PostgreSQL a join moves an incident's last_at forward only once it is
+// that much behind (persistMerged).
 //
 // It also returns what joinKeepsRow needs of each incident (severity,
 // runbook URLs, detection and recovery times), so that the group joining
 // it tells without reading the incident again whether its alerts change it.
 //
-// Each incident is read by its primary key, once per row of
-// incident_link_services found (a LATERAL subquery that OFFSET 0 keeps
-// from being merged into a join): as a plain join, with statistics taken
-// before a storm of new incidents, the planner hashed every open incident
-// of the database for every delivery, a cost growing with the storm.
+// Each incident is read by its primary key, once per (incident, service)
+// found (a LATERAL subquery that OFFSET 0 keeps from being merged into a
+// join): as a plain join, with statistics taken before a storm of new
+// incidents, the planner hashed every open incident of the database for
+// every delivery, a cost growing with the storm.
 //
 // The parameters are read through scalar subqueries ((SELECT $1), values
 // of InitPlans the planner does not see), so that a custom plan costs what
@@ -199,12 +214,25 @@ WHERE s.service = $1 AND s.last_at >= $2 AND i.status IN ('triggered', 'acknowle
 // window than the generic estimate) and the statement was planned again
 // at almost every execution (0.45 plans per delivery in bench-http
 // postgres-2, 0.37-0.67 ms of planning per delivery), for the same plan.
-var relatedLinksAnyQuery = fmt.Sprintf(`SELECT s.incident_id, (SELECT MIN(l.attached_at) FROM incident_links l
-	WHERE l.incident_id = s.incident_id AND l.service = s.service AND l.attached_at >= (SELECT $2::bigint)), s.service,
-	i.status, i.severity, i.runbook_urls, i.detected_at, i.recovered_at
-FROM incident_link_services s CROSS JOIN LATERAL (SELECT status, severity, runbook_urls, detected_at, recovered_at
-	FROM incidents WHERE id = s.incident_id AND status IN ('triggered', 'acknowledged', 'investigating') OFFSET 0) i
-WHERE s.service = ANY((SELECT $1::text[])::text[]) AND s.last_at >= (SELECT $2::bigint - %d)`,
+var relatedLinksAnyQuery = fmt.Sprintf(`WITH RECURSIVE firing (service, incident_id) AS (
+	SELECT v.service, (SELECT MIN(l.incident_id) FROM incident_links l WHERE l.service = v.service AND l.firing = 1)
+	FROM unnest((SELECT $1::text[])::text[]) v (service)
+	UNION ALL
+	SELECT f.service, (SELECT MIN(l.incident_id) FROM incident_links l
+		WHERE l.service = f.service AND l.firing = 1 AND l.incident_id > f.incident_id)
+	FROM firing f WHERE f.incident_id IS NOT NULL
+), pairs AS (
+	SELECT s.incident_id, s.service FROM incident_link_services s
+	WHERE s.service = ANY((SELECT $1::text[])::text[]) AND s.last_at >= (SELECT $2::bigint - %d)
+	UNION
+	SELECT incident_id, service FROM firing WHERE incident_id IS NOT NULL
+)
+SELECT p.incident_id, (SELECT MIN(l.attached_at) FROM incident_links l
+	WHERE l.incident_id = p.incident_id AND l.service = p.service AND l.attached_at >= (SELECT $2::bigint)),
+	(SELECT MIN(l.attached_at) FROM incident_links l WHERE l.service = p.service AND l.incident_id = p.incident_id AND l.firing = 1),
+	p.service, i.status, i.severity, i.runbook_urls, i.detected_at, i.recovered_at
+FROM pairs p CROSS JOIN LATERAL (SELECT status, severity, runbook_urls, detected_at, recovered_at
+	FROM incidents WHERE id = p.incident_id AND status IN ('triggered', 'acknowledged', 'investigating') OFFSET 0) i`,
 	linkServiceSlackMS)
 
 // linkServiceSlackMS is how far behind the latest attachment of a service
@@ -217,12 +245,38 @@ WHERE s.service = ANY((SELECT $1::text[])::text[]) AND s.last_at >= (SELECT $2::
 const linkServiceSlackMS = 60_000
 
 // relatedLinksInQuery is relatedLinksAnyQuery for SQLite: the window's
-// start is $1, the n services $2..$n+1 (an IN list).
+// start is $1, the n services $2..$n+1 (a VALUES list and an IN list).
+// CROSS JOIN keeps SQLite's planner from reading every open incident
+// (incidents_status) to join the pairs to: each pair reads its incident
+// by primary key.
 func relatedLinksInQuery(n int) string {
-	return `SELECT s.incident_id, (SELECT MIN(l.attached_at) FROM incident_links l
-	WHERE l.incident_id = s.incident_id AND l.service = s.service AND l.attached_at >= $1), s.service
-FROM incident_link_services s JOIN incidents i ON i.id = s.incident_id
-WHERE s.service IN (` + store.Placeholders(2, n) + `) AND s.last_at >= $1 AND i.status IN ('triggered', 'acknowledged', 'investigating')`
+	var values strings.Builder
+	for i := range n {
+		if i > 0 {
+			values.WriteString(", ")
+		}
+		fmt.Fprintf(&values, "($%d)", i+2)
+	}
+	return `WITH RECURSIVE svcs (service) AS (VALUES ` + values.String() + `),
+firing (service, incident_id) AS (
+	SELECT v.service, (SELECT MIN(l.incident_id) FROM incident_links l WHERE l.service = v.service AND l.firing = 1) FROM svcs v
+	UNION ALL
+	SELECT f.service, (SELECT MIN(l.incident_id) FROM incident_links l
+		WHERE l.service = f.service AND l.firing = 1 AND l.incident_id > f.incident_id)
+	FROM firing f WHERE f.incident_id IS NOT NULL
+),
+pairs (incident_id, service) AS (
+	SELECT s.incident_id, s.service FROM incident_link_services s
+	WHERE s.service IN (` + store.Placeholders(2, n) + `) AND s.last_at >= $1
+	UNION
+	SELECT incident_id, service FROM firing WHERE incident_id IS NOT NULL
+)
+SELECT p.incident_id, (SELECT MIN(l.attached_at) FROM incident_links l
+	WHERE l.incident_id = p.incident_id AND l.service = p.service AND l.attached_at >= $1),
+	(SELECT MIN(l.attached_at) FROM incident_links l WHERE l.service = p.service AND l.incident_id = p.incident_id AND l.firing = 1),
+	p.service
+FROM pairs p CROSS JOIN incidents i ON i.id = p.incident_id
+WHERE i.status IN ('triggered', 'acknowledged', 'investigating')`
 }
 
 // linkServicesQuery returns the distinct services of an incident's links
@@ -254,19 +308,19 @@ type serviceCandidate struct {
 // incident the one before it committed.
 //
 // The decision is the one of examining every link (alert group) attached
-// to an open incident within the window, in the order they were attached:
-// the best reason wins (dependency, deepest first; same service;
-// dependant; shared dependency; shared labels), and among equals the
-// incident whose link came first. For the service graph only the earliest
-// link of each (incident, service) within the window can decide, so that
-// is all correlate reads (openServicesQuery); labels are read link by link
-// only when no service relation placed the group, and stop at the first
-// link that shares them.
+// to an open incident within the window or, for the service graph, still
+// firing on it, in the order they were attached: the best reason wins
+// (dependency, deepest first; same service; dependant; shared dependency;
+// shared labels), and among equals the incident whose link came first.
+// For the service graph only the earliest such link of each (incident,
+// service) can decide, so that is all correlate reads; labels are read
+// link by link, within the window, only when no service relation placed
+// the group, and stop at the first link that shares them.
 //
 // Only the services the group's service relates to by the graph can place
 // it (itself, its dependencies and dependants, and with shared
 // dependencies the services sharing one), so those are the services read
-// (relatedLinksQuery).
+// (relatedLinksAnyQuery, relatedLinksInQuery).
 func (s *Service) correlate(ctx context.Context, tx *sql.Tx, d *delivery, svc string) (*correlationCandidate, error) {
 	c := s.corr.Load()
 	if !c.Enabled() {
@@ -292,9 +346,10 @@ func (s *Service) correlate(ctx context.Context, tx *sql.Tx, d *delivery, svc st
 	now := d.now
 	if byGraph && s.db.Dialect == store.Postgres {
 		// A group joining an incident that already has a group of its
-		// service within the window changes no other delivery's decision
-		// (the incidents and services within the window stay the same, and
-		// so does the earliest link of each): it needs neither the lock nor
+		// service within the window or still firing changes no other
+		// delivery's decision (the incidents and services found stay the
+		// same, and so does the earliest link of each: the group's link is
+		// later, and it fires): it needs neither the lock nor
 		// to wait for the deliveries holding it. Its incident must still be
 		// open: the query read it open, without a lock, and attach checks
 		// again once it holds the incident's row (the delivery runs again
@@ -362,7 +417,7 @@ func (s *Service) correlate(ctx context.Context, tx *sql.Tx, d *delivery, svc st
 
 // graphCandidate is the best open incident for a group of svc by the
 // service graph (nil: none), and whether that incident already has a link
-// of svc within the window.
+// of svc within the window or still firing.
 func (s *Service) graphCandidate(ctx context.Context, tx *sql.Tx, c *Correlation, svc string, now time.Time) (*correlationCandidate, bool, error) {
 	pairs, err := s.relatedLinks(ctx, tx, c.related(svc), ms(now.Add(-c.Window)))
 	if err != nil {
@@ -426,28 +481,24 @@ func (s *Service) graphCandidate(ctx context.Context, tx *sql.Tx, c *Correlation
 	return best, joined, nil
 }
 
-// relatedLinks runs relatedLinksQuery for each service and returns the
-// incidents with a link of it within the window (since), in the order
-// their earliest such link was attached (then incident, service): the
-// order correlate examines them in.
+// relatedLinks returns the open incidents with a link of one of services
+// within the window (since) or still firing (relatedLinksAnyQuery,
+// relatedLinksInQuery), in the order of their earliest such link (then
+// incident, service): the order correlate examines them in.
 func (s *Service) relatedLinks(ctx context.Context, tx *sql.Tx, services []string, since int64) ([]serviceCandidate, error) {
 	var out []serviceCandidate
-	// scan appends the candidates of rows; svc is their service, "" when
-	// rows carry it (relatedLinksInQuery, relatedLinksAnyQuery); the rows
-	// of relatedLinksAnyQuery (PostgreSQL) carry their incident's columns.
+	// scan appends the candidates of rows; the rows of
+	// relatedLinksAnyQuery (PostgreSQL) carry their incident's columns.
 	withIncident := s.db.Dialect == store.Postgres
-	scan := func(rows *sql.Rows, svc string) error {
+	scan := func(rows *sql.Rows) error {
 		defer rows.Close()
 		for rows.Next() {
-			p := serviceCandidate{service: svc}
-			var at sql.NullInt64
-			dest := []any{&p.incidentID, &at}
+			var p serviceCandidate
+			var within, firing sql.NullInt64
+			dest := []any{&p.incidentID, &within, &firing, &p.service}
 			var status, severity, urls string
 			var detected int64
 			var recovered sql.NullInt64
-			if svc == "" {
-				dest = append(dest, &p.service)
-			}
 			if withIncident {
 				dest = append(dest, &status, &severity, &urls, &detected, &recovered)
 			}
@@ -459,48 +510,43 @@ func (s *Service) relatedLinks(ctx context.Context, tx *sql.Tx, services []strin
 					DetectedAt: fromMS(detected), RecoveredAt: fromNullMS(recovered)}}
 				_ = json.Unmarshal([]byte(urls), &p.inc.RunbookURLs)
 			}
-			if at.Valid { // else the link(s) within the window moved away (split)
-				p.at = at.Int64
-				out = append(out, p)
+			switch {
+			case within.Valid && firing.Valid:
+				p.at = min(within.Int64, firing.Int64)
+			case within.Valid:
+				p.at = within.Int64
+			case firing.Valid:
+				p.at = firing.Int64
+			default:
+				continue // the link(s) found moved away (split) or stopped firing
 			}
+			out = append(out, p)
 		}
 		return rows.Err()
 	}
+	var rows *sql.Rows
+	var err error
 	if s.db.Dialect == store.Postgres {
 		// Every service in one statement (one round trip): an array
 		// parameter, the same index probes per service.
-		rows, err := s.query(ctx, tx, relatedLinksAnyQuery, services, since)
-		if err == nil {
-			err = scan(rows, "")
-		}
-		if err != nil {
-			return nil, fmt.Errorf("correlation candidates: %w", err)
-		}
-	} else if len(services) == 1 {
-		rows, err := s.query(ctx, tx, relatedLinksQuery, services[0], since)
-		if err == nil {
-			err = scan(rows, services[0])
-		}
-		if err != nil {
-			return nil, fmt.Errorf("correlation candidates: %w", err)
-		}
+		rows, err = s.query(ctx, tx, relatedLinksAnyQuery, services, since)
 	} else {
-		// Every service in one statement, an IN list probing the same
-		// (service, last_at) index once per service: one statement
-		// instead of one per service (four for a service with a
-		// dependency, a dependant and one sharing its dependency).
+		// Every service in one statement, a VALUES and an IN list probing
+		// the same indexes once per service: one statement instead of one
+		// per service (four for a service with a dependency, a dependant
+		// and one sharing its dependency).
 		args := make([]any, 0, len(services)+1)
 		args = append(args, since)
 		for _, svc := range services {
 			args = append(args, svc)
 		}
-		rows, err := s.query(ctx, tx, relatedLinksInQuery(len(services)), args...)
-		if err == nil {
-			err = scan(rows, "")
-		}
-		if err != nil {
-			return nil, fmt.Errorf("correlation candidates: %w", err)
-		}
+		rows, err = s.query(ctx, tx, relatedLinksInQuery(len(services)), args...)
+	}
+	if err == nil {
+		err = scan(rows)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("correlation candidates: %w", err)
 	}
 	slices.SortFunc(out, func(a, b serviceCandidate) int {
 		return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.incidentID, b.incidentID), cmp.Compare(a.service, b.service))
@@ -644,17 +690,17 @@ func (s *Service) attach(ctx context.Context, tx *sql.Tx, d *delivery, k *correl
 	d.target = r
 	d.attached = true
 	d.link = &Link{GroupKey: d.n.GroupKey, Service: svc, Labels: nonNil(d.n.CommonLabels), Reason: k.reason,
-		Explanation: k.explanation, AttachedAt: d.now}
+		Explanation: k.explanation, AttachedAt: d.now, Firing: true}
 	return nil
 }
 
 // insertLink records a group placed on an incident (once per pair).
 func (s *Service) insertLink(ctx context.Context, tx *sql.Tx, incidentID string, l *Link) error {
-	if _, err := s.exec(ctx, tx, insertLinkSQL+`($1, $2, $3, $4, $5, $6, $7)`+insertLinkConflict,
+	if _, err := s.exec(ctx, tx, insertLinkSQL+`($1, $2, $3, $4, $5, $6, $7, $8)`+insertLinkConflict,
 		linkRow(incidentID, l)...); err != nil {
 		return fmt.Errorf("link group to %s: %w", incidentID, err)
 	}
-	// The incident's summary for correlation (relatedLinksQuery): its
+	// The incident's summary for correlation (relatedLinksAnyQuery): its
 	// services, each with the latest attachment. Links deleted later (split,
 	// merge) leave it as it is: it only narrows where correlation looks,
 	// and the links themselves decide.
@@ -666,7 +712,7 @@ func (s *Service) insertLink(ctx context.Context, tx *sql.Tx, incidentID string,
 }
 
 const (
-	insertLinkSQL             = `INSERT INTO incident_links (incident_id, group_key, service, labels, reason, explanation, attached_at) VALUES `
+	insertLinkSQL             = `INSERT INTO incident_links (incident_id, group_key, service, labels, reason, explanation, attached_at, firing) VALUES `
 	insertLinkConflict        = ` ON CONFLICT (incident_id, group_key) DO NOTHING`
 	insertLinkServiceSQL      = `INSERT INTO incident_link_services (incident_id, service, last_at) VALUES `
 	insertLinkServiceConflict = ` ON CONFLICT (incident_id, service) DO UPDATE SET last_at = CASE
@@ -674,12 +720,30 @@ const (
 			ELSE excluded.last_at END`
 )
 
-// linkRow is the row insertLinkSQL writes (7 columns: its incident_id,
+// linkRow is the row insertLinkSQL writes (8 columns: its incident_id,
 // service and attached_at, 1st, 3rd and 7th, are the row of
 // insertLinkServiceSQL).
 func linkRow(incidentID string, l *Link) []any {
-	return []any{incidentID, l.GroupKey, l.Service, labelsJSON(l.Labels), l.Reason, l.Explanation, ms(l.AttachedAt)}
+	return []any{incidentID, l.GroupKey, l.Service, labelsJSON(l.Labels), l.Reason, l.Explanation, ms(l.AttachedAt), boolInt(l.Firing)}
 }
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// setLinkFiring marks the link of groupKey on an incident firing: the
+// delivery placed firing alerts of the group on it. A link already firing
+// is not written (nor, on PostgreSQL, locked).
+const setLinkFiringSQL = `UPDATE incident_links SET firing = 1 WHERE incident_id = $1 AND group_key = $2 AND firing = 0`
+
+// clearLinkFiringSQL marks the link of a group ($2) on an incident ($1) no
+// longer firing once none of the group's alerts on it fires (the delivery
+// resolved some): an index probe on the group's alerts.
+const clearLinkFiringSQL = `UPDATE incident_links SET firing = 0 WHERE incident_id = $1 AND group_key = $2 AND firing = 1
+	AND NOT EXISTS (SELECT 1 FROM incident_alerts a WHERE a.group_key = $2 AND a.incident_id = $1 AND a.status = 'firing')`
 
 // Links returns the alert groups placed on an incident, in the order they
 // joined it.
@@ -688,7 +752,7 @@ func (s *Service) Links(ctx context.Context, id string) ([]Link, error) {
 }
 
 func loadLinks(ctx context.Context, q querier, id string) ([]Link, error) {
-	rows, err := q.QueryContext(ctx, `SELECT group_key, service, labels, reason, explanation, attached_at
+	rows, err := q.QueryContext(ctx, `SELECT group_key, service, labels, reason, explanation, attached_at, firing
 		FROM incident_links WHERE incident_id = $1 ORDER BY attached_at, group_key`, id)
 	if err != nil {
 		return nil, fmt.Errorf("links of %s: %w", id, err)
@@ -698,10 +762,11 @@ func loadLinks(ctx context.Context, q querier, id string) ([]Link, error) {
 	for rows.Next() {
 		var l Link
 		var labels string
-		var at int64
-		if err := rows.Scan(&l.GroupKey, &l.Service, &labels, &l.Reason, &l.Explanation, &at); err != nil {
+		var at, firing int64
+		if err := rows.Scan(&l.GroupKey, &l.Service, &labels, &l.Reason, &l.Explanation, &at, &firing); err != nil {
 			return nil, fmt.Errorf("links of %s: %w", id, err)
 		}
+		l.Firing = firing != 0
 		_ = json.Unmarshal([]byte(labels), &l.Labels)
 		l.AttachedAt = fromMS(at)
 		out = append(out, l)

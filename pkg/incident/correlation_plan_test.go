@@ -53,6 +53,20 @@ func TestRelatedLinksPlanProbesIncidents(t *testing.T) {
 		require.Contains(t, []string{"Index Scan", "Index Only Scan"}, n.Type, raw)
 		require.Equal(t, "incidents_pkey", n.Index, raw)
 	}
+	// The links are read through their indexes: the window's by incident
+	// and service, the firing ones (a long outage) by service.
+	linkScans, raw := explainScans(t, db, `EXPLAIN (FORMAT JSON) `+relatedLinksAnyQuery, "incident_links",
+		[]string{"api", "checkout", "ingest", "postgres"}, 500)
+	require.NotEmpty(t, linkScans, raw)
+	var firingProbes int
+	for _, n := range linkScans {
+		require.Contains(t, []string{"Index Scan", "Index Only Scan"}, n.Type, raw)
+		require.Contains(t, []string{"incident_links_service", "incident_links_firing"}, n.Index, raw)
+		if n.Index == "incident_links_firing" {
+			firingProbes++
+		}
+	}
+	require.Positive(t, firingProbes, raw)
 
 	// Prepared, as sred runs it, on sred's sessions (generic plans,
 	// store.OpenPostgres), PostgreSQL plans it once and keeps that plan

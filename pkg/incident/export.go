@@ -276,15 +276,16 @@ func (s *Service) exportChunk(ctx context.Context, since, afterAt int64, afterID
 	if err != nil {
 		return nil, err
 	}
-	err = each("links", `SELECT incident_id, group_key, service, labels, reason, explanation, attached_at FROM incident_links
+	err = each("links", `SELECT incident_id, group_key, service, labels, reason, explanation, attached_at, firing FROM incident_links
 		WHERE `+in+` ORDER BY incident_id, attached_at, group_key`,
 		func(rows *sql.Rows) error {
 			var id, labels string
 			var l Link
-			var at int64
-			if err := rows.Scan(&id, &l.GroupKey, &l.Service, &labels, &l.Reason, &l.Explanation, &at); err != nil {
+			var at, firing int64
+			if err := rows.Scan(&id, &l.GroupKey, &l.Service, &labels, &l.Reason, &l.Explanation, &at, &firing); err != nil {
 				return err
 			}
+			l.Firing = firing != 0
 			if err := json.Unmarshal([]byte(labels), &l.Labels); err != nil {
 				return fmt.Errorf("%s: labels of link %s: %w", id, l.GroupKey, err)
 			}
@@ -697,7 +698,11 @@ func (s *Service) importLines(ctx context.Context, tx *sql.Tx, lines []importLin
 			tlRows = append(tlRows, []any{inc.ID, ms(e.Time), e.Kind, e.Actor, e.Message, data})
 		}
 		for _, lk := range rec.Links {
-			linkRows = append(linkRows, []any{inc.ID, lk.GroupKey, lk.Service, labelsJSON(lk.Labels), lk.Reason, lk.Explanation, ms(lk.AttachedAt)})
+			// Whether the group fires on the incident is what its alerts
+			// say (an export of an older sred has no firing).
+			firing := slices.ContainsFunc(rec.Alerts, func(a ExportAlert) bool { return a.GroupKey == lk.GroupKey && a.Status == "firing" })
+			linkRows = append(linkRows, []any{inc.ID, lk.GroupKey, lk.Service, labelsJSON(lk.Labels), lk.Reason, lk.Explanation, ms(lk.AttachedAt),
+				boolInt(firing)})
 		}
 		for _, it := range rec.ActionItems {
 			updated := it.UpdatedAt
@@ -745,7 +750,7 @@ func (s *Service) importLines(ctx context.Context, tx *sql.Tx, lines []importLin
 		return 0, 0, err
 	}
 	if err := store.InsertRows(ctx, tx, s.db.Dialect, "incident_links", []string{"incident_id", "group_key", "service", "labels", "reason", "explanation",
-		"attached_at"}, linkRows, `ON CONFLICT (incident_id, group_key) DO NOTHING`); err != nil {
+		"attached_at", "firing"}, linkRows, `ON CONFLICT (incident_id, group_key) DO NOTHING`); err != nil {
 		return 0, 0, err
 	}
 	if err := s.importActionItems(ctx, tx, itemRows); err != nil {

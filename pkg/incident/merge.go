@@ -167,8 +167,9 @@ func (s *Service) Split(ctx context.Context, id, groupKey, actor string) (*Split
 			}
 		}
 		msg := fmt.Sprintf("split out of %s by %s", id, actor)
+		firing := slices.ContainsFunc(alerts, func(a *incoming) bool { return a.Status == "firing" })
 		if err := s.insertLink(ctx, tx, to.ID, &Link{GroupKey: groupKey, Service: link.Service, Labels: link.Labels,
-			Reason: "split", Explanation: msg, AttachedAt: now}); err != nil {
+			Reason: "split", Explanation: msg, AttachedAt: now, Firing: firing}); err != nil {
 			return err
 		}
 		if err := s.change(ctx, tx, p, Change{Kind: ChangeCreated, Incident: &to.Incident, Actor: actor, Time: now},

@@ -34,7 +34,10 @@ func TestInsertText(t *testing.T) {
 
 // TestRelatedLinksInQueryPlan: on SQLite the one statement reading the
 // related services' incidents probes the (service, last_at) index, as the
-// statement per service did, rather than scanning incident_link_services.
+// statement per service did, rather than scanning incident_link_services;
+// the incidents with a group still firing come from the index of firing
+// links one incident at a time; each incident is read by its key, not by
+// scanning the open ones.
 func TestRelatedLinksInQueryPlan(t *testing.T) {
 	ctx := context.Background()
 	db, err := store.OpenSQLite(ctx, t.TempDir())
@@ -43,4 +46,7 @@ func TestRelatedLinksInQueryPlan(t *testing.T) {
 	require.NoError(t, db.Migrate(ctx, Migrations))
 	all := sretest.QueryPlan(t, db, relatedLinksInQuery(3), int64(0), "a", "b", "c")
 	require.Contains(t, all, "incident_link_services_service (service=? AND last_at>?)", all)
+	require.Contains(t, all, "incident_links_firing (service=? AND incident_id>?)", all)
+	require.Contains(t, all, "SEARCH i USING INDEX sqlite_autoindex_incidents_1 (id=?)", all)
+	require.NotContains(t, all, "incidents_status", all)
 }

@@ -229,9 +229,13 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
+// loadAlerts returns an incident's alert episodes, each once: an episode
+// (fingerprint and start) that several Alertmanager groups delivered (its
+// group_by changed while it fired) is stored once per group and listed
+// once, as the copy updated last says, with every group in GroupKeys.
 func loadAlerts(ctx context.Context, q querier, id string) ([]Alert, error) {
-	rows, err := q.QueryContext(ctx, `SELECT fingerprint, starts_at, ends_at, status, labels, annotations, generator_url
-		FROM incident_alerts WHERE incident_id = $1 ORDER BY starts_at, fingerprint`, id)
+	rows, err := q.QueryContext(ctx, `SELECT fingerprint, starts_at, ends_at, status, labels, annotations, generator_url, group_key
+		FROM incident_alerts WHERE incident_id = $1 ORDER BY starts_at, fingerprint, updated_at DESC, group_key`, id)
 	if err != nil {
 		return nil, fmt.Errorf("alerts of %s: %w", id, err)
 	}
@@ -241,10 +245,16 @@ func loadAlerts(ctx context.Context, q querier, id string) ([]Alert, error) {
 		var a Alert
 		var starts int64
 		var ends sql.NullInt64
-		var labels, annotations string
-		if err := rows.Scan(&a.Fingerprint, &starts, &ends, &a.Status, &labels, &annotations, &a.GeneratorURL); err != nil {
+		var labels, annotations, group string
+		if err := rows.Scan(&a.Fingerprint, &starts, &ends, &a.Status, &labels, &annotations, &a.GeneratorURL, &group); err != nil {
 			return nil, fmt.Errorf("alerts of %s: %w", id, err)
 		}
+		if n := len(out); n > 0 && out[n-1].Fingerprint == a.Fingerprint && ms(out[n-1].StartsAt) == starts {
+			// The same episode from another group, updated before.
+			out[n-1].GroupKeys = append(out[n-1].GroupKeys, group)
+			continue
+		}
+		a.GroupKeys = []string{group}
 		a.StartsAt = fromMS(starts)
 		a.EndsAt = fromNullMS(ends)
 		_ = json.Unmarshal([]byte(labels), &a.Labels)

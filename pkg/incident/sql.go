@@ -203,7 +203,7 @@ ALTER TABLE incidents ADD COLUMN recovering_since BIGINT;
 		// leave it). Correlation finds the open incidents a service joined
 		// within the window through it, then the earliest link of the
 		// service through incident_links_service, which also lists an
-		// incident's services (correlation.go, relatedLinksQuery).
+		// incident's services (correlation.go, relatedLinksAnyQuery).
 		ID: "incident/0007_link_services",
 		SQLite: `
 CREATE INDEX incident_links_service ON incident_links (incident_id, service, attached_at);
@@ -277,5 +277,21 @@ CREATE INDEX incident_alerts_ends ON incident_alerts (ends_at) WHERE status = 'r
 		// new incident inserted an entry into it.
 		ID:     "incident/0010_drop_incidents_group",
 		SQLite: `DROP INDEX IF EXISTS incidents_group;`,
+	},
+	{
+		// incident_links.firing: 1 while the link's group has a firing
+		// alert on the link's incident. Correlation finds an open
+		// incident through a related service's groups still firing on it,
+		// however long ago they were placed (relatedLinksAnyQuery), through
+		// incident_links_firing, which holds only the firing links: one
+		// probe per incident and service (a loose index scan), however
+		// many groups fire.
+		ID: "incident/0011_link_firing",
+		SQLite: `
+ALTER TABLE incident_links ADD COLUMN firing INTEGER NOT NULL DEFAULT 0;
+UPDATE incident_links SET firing = 1 WHERE EXISTS (SELECT 1 FROM incident_alerts a
+	WHERE a.group_key = incident_links.group_key AND a.incident_id = incident_links.incident_id AND a.status = 'firing');
+CREATE INDEX incident_links_firing ON incident_links (service, incident_id, attached_at) WHERE firing = 1;
+`,
 	},
 }

@@ -266,7 +266,7 @@ func (s *Service) placeStage(ctx context.Context, tx *sql.Tx, d *delivery) error
 				return err
 			}
 			d.created = true // written by persist, once its alerts are merged
-			d.link = &Link{GroupKey: d.n.GroupKey, Service: svc, Labels: nonNil(d.n.CommonLabels), Reason: "opened", AttachedAt: now}
+			d.link = &Link{GroupKey: d.n.GroupKey, Service: svc, Labels: nonNil(d.n.CommonLabels), Reason: "opened", AttachedAt: now, Firing: true}
 		}
 	} else if cur != nil && cur.Status.Open() && len(d.newResolved) > 0 {
 		// Alerts that fired and resolved between two notifications of an
@@ -394,6 +394,14 @@ func (s *Service) resolveStage(ctx context.Context, tx *sql.Tx, d *delivery) err
 	}
 	for _, id := range resolvedOrder {
 		d.tl = append(d.tl, alertsEntry(id, d.actor, "alert_resolved", "resolved", resolvedBy[id], d.now))
+		if len(d.newFiring) > 0 && d.target != nil && d.target.ID == id {
+			continue // the group fires on it again (persist)
+		}
+		// The group's link stops firing once none of its alerts on the
+		// incident fires (correlation: relatedLinksAnyQuery).
+		if _, err := s.exec(ctx, tx, clearLinkFiringSQL, id, d.n.GroupKey); err != nil {
+			return fmt.Errorf("link of %s: %w", id, err)
+		}
 	}
 	return nil
 }
@@ -415,6 +423,10 @@ func (s *Service) persistStage(ctx context.Context, tx *sql.Tx, d *delivery) err
 	if d.link != nil {
 		if err := s.insertLink(ctx, tx, d.target.ID, d.link); err != nil {
 			return err
+		}
+	} else if d.target != nil && len(d.newFiring) > 0 {
+		if _, err := s.exec(ctx, tx, setLinkFiringSQL, d.target.ID, d.n.GroupKey); err != nil {
+			return fmt.Errorf("link of %s: %w", d.target.ID, err)
 		}
 	}
 	if s.db.Dialect == store.SQLite {
@@ -476,6 +488,9 @@ func (s *Service) persistMerged(ctx context.Context, tx *sql.Tx, d *delivery) er
 		w.add(insertLinkServiceSQL + fmt.Sprintf("($%d, $%d, $%d)", n+1, n+3, n+7) + ` ON CONFLICT (incident_id, service) DO NOTHING`)
 		w.add(fmt.Sprintf(`UPDATE incident_link_services SET last_at = $%[3]d
 			WHERE incident_id = $%[1]d AND service = $%[2]d AND last_at < $%[3]d - %[4]d`, n+1, n+3, n+7, linkServiceSlackMS))
+	} else if d.target != nil && len(d.newFiring) > 0 {
+		w.add(fmt.Sprintf(`UPDATE incident_links SET firing = 1 WHERE incident_id = $%d AND group_key = $%d AND firing = 0`,
+			len(w.args)+1, len(w.args)+2), d.target.ID, d.n.GroupKey)
 	}
 	if d.created || d.attached {
 		n := len(w.args)

@@ -277,6 +277,9 @@ func (s *Service) resolveQuiet(ctx context.Context, id string, after time.Durati
 		if n == 0 {
 			return nil
 		}
+		if _, err := tx.ExecContext(ctx, `UPDATE incident_links SET firing = 0 WHERE incident_id = $1 AND firing = 1`, id); err != nil {
+			return fmt.Errorf("mark alerts of %s stale: %w", id, err)
+		}
 		prev := r.Status
 		rec := fromMS(quietSince)
 		r.Status, r.ResolvedAt, r.SnoozedUntil, r.UpdatedAt = StatusResolved, &now, nil, now

@@ -122,6 +122,12 @@ type Alert struct {
 	Labels       map[string]string `json:"labels"`
 	Annotations  map[string]string `json:"annotations,omitempty"`
 	GeneratorURL string            `json:"generator_url,omitempty"`
+	// GroupKeys are the Alertmanager groups that delivered this episode
+	// to the incident: two when Alertmanager's group_by changed while it
+	// fired (the same alert, by fingerprint and start, arrives in a new
+	// group). It is listed once, as the group that delivered it last
+	// says; each group keeps its own copy (its history and resolves).
+	GroupKeys []string `json:"group_keys,omitempty"`
 }
 
 // TimelineEntry is one event in an incident's history.
