@@ -133,7 +133,7 @@ func (s *Service) validate(ctx context.Context, e *Experiment) ([]SLOInfo, error
 	var reasons []string
 	if s.o.Budgets != nil {
 		var err error
-		slos, err = s.o.Budgets.SLOs(ctx, e.Target.Service)
+		slos, err = s.budgetSLOs(ctx, e.Target.Service)
 		if err != nil {
 			reasons = append(reasons, "cannot read the error budgets of "+e.Target.Service+": "+err.Error())
 		}
@@ -831,7 +831,7 @@ func (s *Service) checkAbort(ctx context.Context, r *run) string {
 		}
 	}
 	if e.MaxBudgetShare > 0 && s.o.Budgets != nil {
-		slos, err := s.o.Budgets.SLOs(ctx, svc)
+		slos, err := s.budgetSLOs(ctx, svc)
 		if err != nil {
 			return "cannot read the error budgets: " + err.Error()
 		}
@@ -881,25 +881,45 @@ func (s *Service) scalar(ctx context.Context, q string) (*float64, error) {
 // fails it (an abort check then aborts the run) instead of holding the run
 // "running" with its faults in place.
 func (s *Service) instant(ctx context.Context, q string) (model.Vector, error) {
+	return bounded(s, ctx, "Prometheus", func(ctx context.Context) (model.Vector, error) {
+		return s.o.Prom.Instant(ctx, q, time.Time{})
+	})
+}
+
+// budgetSLOs reads the SLOs and error budgets of service, bounded by
+// chaos.query_timeout like every query of a run: the budget service's own
+// bound (slos.query_timeout) may be longer, and a Prometheus that never
+// answers must not hold the run.
+func (s *Service) budgetSLOs(ctx context.Context, service string) ([]SLOInfo, error) {
+	return bounded(s, ctx, "the error budgets (Prometheus)", func(ctx context.Context) ([]SLOInfo, error) {
+		return s.o.Budgets.SLOs(ctx, service)
+	})
+}
+
+// bounded runs fn bounded by chaos.query_timeout on the runner's clock; fn's
+// context is cancelled when the bound passes, and what names the source in
+// the error.
+func bounded[T any](s *Service, ctx context.Context, what string, fn func(context.Context) (T, error)) (T, error) {
 	timeout := time.Duration(s.config().QueryTimeout)
 	qctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
-		v   model.Vector
+		v   T
 		err error
 	}
 	timer, stop := clock.Bound(s.o.Clock, timeout)
 	defer stop()
 	done := make(chan result, 1)
 	go func() {
-		v, err := s.o.Prom.Instant(qctx, q, time.Time{})
+		v, err := fn(qctx)
 		done <- result{v, err}
 	}()
 	select {
 	case r := <-done:
 		return r.v, r.err
 	case <-timer:
-		return nil, fmt.Errorf("no answer from Prometheus within chaos.query_timeout (%v)", timeout)
+		var zero T
+		return zero, fmt.Errorf("no answer from %s within chaos.query_timeout (%v)", what, timeout)
 	}
 }
 

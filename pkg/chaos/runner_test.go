@@ -896,3 +896,77 @@ func TestNoScoreWithoutInjection(t *testing.T) {
 		}
 	})
 }
+
+// promBudgets reads the budgets through a Querier, as pkg/budget does
+// through Prometheus; its own bound (slos.query_timeout) is none.
+type promBudgets struct {
+	sq   *switchQuerier
+	slos []SLOInfo
+}
+
+func (b *promBudgets) SLOs(ctx context.Context, _ string) ([]SLOInfo, error) {
+	if _, err := b.sq.Instant(ctx, "slo:error_budget:remaining", time.Time{}); err != nil {
+		return nil, err
+	}
+	return b.slos, nil
+}
+
+// TestBudgetQueryTimeout: the error-budget-share check of a run reads the
+// budgets from a Prometheus that accepts the query and never answers; it
+// fails at chaos.query_timeout on the runner's clock like every query of
+// the run, the run aborts naming it and rolls back.
+func TestBudgetQueryTimeout(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		h := newHarness(t, db, "r1")
+		remaining := 0.8
+		slos := []SLOInfo{{BudgetState: BudgetState{SLO: "availability", State: "green", Remaining: &remaining}}}
+		sq := &switchQuerier{q: h.q}
+		h.s = New(Options{DB: db, Registerer: prometheus.NewRegistry(), Bus: h.bus, Budgets: &promBudgets{sq: sq, slos: slos}, Prom: h.q,
+			Clock: h.clock, Owner: "r1", Drivers: map[string]Driver{DriverToxiproxy: h.d, DriverStress: h.d}})
+		cfg := testConfig()
+		cfg.QueryTimeout = model.Duration(20 * time.Second)
+		if err := h.s.ApplyConfig(cfg, nil); err != nil {
+			t.Fatal(err)
+		}
+		info, err := h.s.Start(ctx, load(t, testExp+"maxBudgetShare: 0.05\n"), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.tick(t, 5*time.Second) // the first check passes
+		h.blocked(t)
+		entered := make(chan struct{})
+		sq.set(hungPrometheus(t, entered))
+		done := make(chan struct{})
+		go func() { h.s.Wait(); close(done) }()
+		deadline := time.After(2 * time.Minute) // a safety net, not a timing
+	loop:
+		for {
+			n, ch := h.clock.Waiters()
+			if n > 0 {
+				h.clock.Advance(5 * time.Second)
+				continue
+			}
+			select {
+			case <-entered:
+				h.clock.Advance(20 * time.Second)
+			case <-ch:
+			case <-done:
+				break loop
+			case <-deadline:
+				t.Fatal("the run did not finish: a budget query that gets no answer holds it")
+			}
+		}
+		r, err := h.s.Get(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "cannot read the error budgets: no answer from the error budgets (Prometheus) within chaos.query_timeout (20s)"
+		if r.Status != StatusAborted || !strings.Contains(r.Reason, want) {
+			t.Fatalf("run %s (%s), want aborted: %s", r.Status, r.Reason, want)
+		}
+		if n := h.d.count(); n != 0 {
+			t.Fatalf("%d fault(s) still injected", n)
+		}
+	})
+}
