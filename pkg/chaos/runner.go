@@ -317,7 +317,7 @@ func (s *Service) endEarly(ctx context.Context, r *run, err error) (*RunInfo, er
 	}
 	r.info.Status = status
 	s.m.experiments.WithLabelValues(status).Inc()
-	_ = s.j.finishRun(context.WithoutCancel(ctx), r.info.ID, status, err.Error(), nil, "", "", s.o.Clock.Now())
+	_ = s.j.finishRun(context.WithoutCancel(ctx), r.info.ID, s.o.Owner, status, err.Error(), nil, "", "", s.o.Clock.Now())
 	return &r.info, err
 }
 
@@ -522,7 +522,9 @@ func (s *Service) execute(ctx context.Context, r *run) {
 			s.logger.Warn("end the maintenance window of a chaos run", "run", r.info.ID, "window", r.window, "err", err)
 		}
 	}
-	s.m.experiments.WithLabelValues(status).Inc()
+	if s.j.holds(bg, r.info.ID, s.o.Owner) == nil { // else counted by the replica that took it over
+		s.m.experiments.WithLabelValues(status).Inc()
+	}
 }
 
 // faultLifetime bounds fault i of e for a driver that can end it by itself
@@ -541,22 +543,49 @@ func faultLifetime(e *Experiment, i int, lease time.Duration) time.Duration {
 func (s *Service) rollback(bg context.Context, r *run) {
 	e := r.e
 	_ = s.step(bg, r, "rollback", func() (string, error) {
-		var errs []error
-		for i := len(r.faults) - 1; i >= 0; i-- {
-			if err := s.revert(bg, r.faults[i]); err != nil {
-				errs = append(errs, err)
+		// A fault another replica took over (its lease expired while this
+		// runner was blocked) is that replica's to revert, and so are the
+		// rollback actions of a run it took over: this runner leaves them.
+		owners := map[string]string{}
+		if fs, err := s.j.faults(bg, `WHERE run_id = $1`, r.info.ID); err == nil {
+			for _, f := range fs {
+				owners[f.ID] = f.Owner
 			}
 		}
-		for _, a := range e.Rollback {
-			if err := runRollback(bg, a); err != nil {
+		var errs []error
+		var left []string
+		reverted := 0
+		for i := len(r.faults) - 1; i >= 0; i-- {
+			f := r.faults[i]
+			if o, ok := owners[f.ID]; ok && o != s.o.Owner {
+				left = append(left, f.Name+" (taken over by "+o+")")
+				continue
+			}
+			if err := s.revert(bg, f); err != nil {
 				errs = append(errs, err)
 			}
+			reverted++
+		}
+		actions := 0
+		if lost := s.j.holds(bg, r.info.ID, s.o.Owner); lost != nil {
+			left = append(left, "the rollback actions: "+lost.Error())
+		} else {
+			for _, a := range e.Rollback {
+				if err := runRollback(bg, a); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			actions = len(e.Rollback)
 		}
 		if err := errors.Join(errs...); err != nil {
 			r.errs = append(r.errs, err.Error())
 			return "", err
 		}
-		return fmt.Sprintf("%d fault(s) reverted, %d rollback action(s) run", len(r.faults), len(e.Rollback)), nil
+		d := fmt.Sprintf("%d fault(s) reverted, %d rollback action(s) run", reverted, actions)
+		if len(left) > 0 {
+			d += "; left to the replica that took them over: " + strings.Join(left, "; ")
+		}
+		return d, nil
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -967,6 +968,164 @@ func TestBudgetQueryTimeout(t *testing.T) {
 		}
 		if n := h.d.count(); n != 0 {
 			t.Fatalf("%d fault(s) still injected", n)
+		}
+	})
+}
+
+// TestRenewOnlyWhatThisReplicaHolds: once another replica took a run over
+// (its lease expired and that replica closed it and claimed its faults),
+// the replica that lost it renews neither the run nor its faults and
+// cannot finish it: ErrRunLost, naming the replica holding it.
+func TestRenewOnlyWhatThisReplicaHolds(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		j := journal{db}
+		t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+		clk := clock.NewManual(t0)
+		info := &RunInfo{ID: "chx-1", Experiment: "e", Service: "api", Environment: "staging", Actor: "alice", Status: StatusRunning, Started: t0}
+		if err := j.insertRun(ctx, info, []byte(`{}`), "r1", t0.Add(10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.insertFault(ctx, &FaultRecord{ID: "chx-1-a", RunID: "chx-1", Name: "a", Driver: DriverStress, Owner: "r1",
+			Lease: t0.Add(10 * time.Second), Created: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := j.renewRun(ctx, "chx-1", "r1", t0.Add(20*time.Second)); err != nil {
+			t.Fatalf("the owner's renewal: %v", err)
+		}
+		// r1 stops renewing; r2 finds the leases expired.
+		clk.Advance(25 * time.Second)
+		now := clk.Now()
+		fs, err := j.claimExpired(ctx, "r2", now, now.Add(10*time.Second))
+		if err != nil || len(fs) != 1 {
+			t.Fatalf("claimed %v, %v", fs, err)
+		}
+		if closed, err := j.abandonRun(ctx, "chx-1", "r2", "runner stopped renewing its lease", now); err != nil || !closed {
+			t.Fatalf("abandon: %v %v", closed, err)
+		}
+		// r1 comes back.
+		late := now.Add(time.Hour)
+		_, err = j.renewRun(ctx, "chx-1", "r1", late)
+		if !errors.Is(err, ErrRunLost) || !strings.Contains(err.Error(), "run chx-1 is aborted, held by r2, not by r1") {
+			t.Fatalf("renewal by the replica that lost the run: %v, want ErrRunLost naming r2", err)
+		}
+		var runLease, faultLease int64
+		var owner string
+		if err := db.QueryRowContext(ctx, `SELECT lease_ms FROM chaos_runs WHERE id = 'chx-1'`).Scan(&runLease); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRowContext(ctx, `SELECT lease_ms, owner FROM chaos_faults WHERE id = 'chx-1-a'`).Scan(&faultLease, &owner); err != nil {
+			t.Fatal(err)
+		}
+		if runLease == late.UnixMilli() || faultLease == late.UnixMilli() || owner != "r2" {
+			t.Fatalf("run lease %v, fault lease %v by %s: renewed by the replica that lost them", time.UnixMilli(runLease).UTC(), time.UnixMilli(faultLease).UTC(), owner)
+		}
+		if err := j.finishRun(ctx, "chx-1", "r1", StatusSucceeded, "", nil, "", "", late); !errors.Is(err, ErrRunLost) {
+			t.Fatalf("finish by the replica that lost the run: %v, want ErrRunLost", err)
+		}
+		r, _, err := j.run(ctx, "chx-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != StatusAborted || r.Reason != "runner stopped renewing its lease" {
+			t.Fatalf("run %s (%s), want as r2 closed it", r.Status, r.Reason)
+		}
+		if err := j.setFault(ctx, "chx-1-a", FaultReverted, nil, "", &now); err != nil { // r2 rolled it back
+			t.Fatal(err)
+		}
+		// A run whose faults were claimed but not yet closed is lost too.
+		info2 := &RunInfo{ID: "chx-2", Experiment: "e", Service: "api", Environment: "staging", Actor: "alice", Status: StatusRunning, Started: now}
+		if err := j.insertRun(ctx, info2, []byte(`{}`), "r1", now.Add(10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.insertFault(ctx, &FaultRecord{ID: "chx-2-a", RunID: "chx-2", Name: "a", Driver: DriverStress, Owner: "r1",
+			Lease: now.Add(10 * time.Second), Created: now}); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(25 * time.Second)
+		if fs, err := j.claimExpired(ctx, "r2", clk.Now(), clk.Now().Add(10*time.Second)); err != nil || len(fs) != 1 {
+			t.Fatalf("claimed %v, %v", fs, err)
+		}
+		if _, err := j.renewRun(ctx, "chx-2", "r1", late); !errors.Is(err, ErrRunLost) || !strings.Contains(err.Error(), "a (by r2)") {
+			t.Fatalf("renewal of a run whose fault r2 claimed: %v, want ErrRunLost naming the fault", err)
+		}
+	})
+}
+
+// TestTakenOverRunnerLeavesTheFaults: a runner blocked in a query longer
+// than the lease finds, when it comes back, that another replica took its
+// run over (rolled back its faults, ran its rollback and closed it): it
+// aborts, reverts none of those faults again and leaves the run as that
+// replica recorded it.
+func TestTakenOverRunnerLeavesTheFaults(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		h := newHarness(t, db, "r1")
+		cfg := testConfig()
+		cfg.Lease = model.Duration(10 * time.Second)
+		if err := h.s.ApplyConfig(cfg, nil); err != nil {
+			t.Fatal(err)
+		}
+		info, err := h.s.Start(ctx, load(t, testExp), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.tick(t, 5*time.Second) // the first check passes
+		h.blocked(t)
+		hold := make(chan struct{})
+		h.q.mu.Lock()
+		h.q.hold, h.q.entered = hold, make(chan struct{}, 1)
+		h.q.mu.Unlock()
+		h.clock.Advance(5 * time.Second) // the second check blocks in a query
+		<-h.q.entered
+		other := newHarness(t, db, "r2")
+		other.s.o.Drivers = map[string]Driver{DriverToxiproxy: h.d, DriverStress: h.d} // same host
+		if err := other.s.ApplyConfig(cfg, nil); err != nil {
+			t.Fatal(err)
+		}
+		other.clock.Set(h.clock.Now().Add(11 * time.Second)) // past the lease renewed before the check
+		if err := other.s.Recover(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := h.d.count(); n != 0 {
+			t.Fatalf("%d fault(s) still injected after the takeover", n)
+		}
+		taken, err := other.s.Get(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.q.mu.Lock()
+		h.q.hold = nil
+		h.q.mu.Unlock()
+		close(hold)
+		h.drain(t, 5*time.Second)
+		h.d.mu.Lock()
+		log := slices.Clone(h.d.log)
+		h.d.mu.Unlock()
+		want := []string{"inject a", "inject b", "revert a", "revert b"}
+		if !slices.Equal(log, want) {
+			t.Errorf("driver saw %v, want %v: the runner that lost the run touched its faults", log, want)
+		}
+		r, err := h.s.Get(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != StatusAborted || r.Reason != taken.Reason || !r.Finished.Equal(*taken.Finished) {
+			t.Errorf("run %s (%s) finished %v, want as r2 closed it: %s (%s) %v", r.Status, r.Reason, r.Finished, taken.Status, taken.Reason, taken.Finished)
+		}
+		for _, f := range r.Faults {
+			if f.Status != FaultReverted || f.Owner != "r2" {
+				t.Errorf("fault %s %s by %s, want reverted by r2", f.Name, f.Status, f.Owner)
+			}
+		}
+		var detail string
+		for _, st := range r.Steps {
+			if st.Name == "monitor" {
+				detail = st.Detail
+			}
+		}
+		if !strings.Contains(detail, "held by r2, not by r1") {
+			t.Errorf("monitor step %q, want it to name the replica that took the run over", detail)
 		}
 	})
 }
