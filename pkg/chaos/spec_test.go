@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -287,4 +288,41 @@ func TestMemoryStressAboveHostAtLoad(t *testing.T) {
 			t.Fatalf("validate: %d %+v, want invalid: %s", rec.Code, res, want)
 		}
 	})
+}
+
+// TestRelativePathsFromTheFile: a relative pidFile and disk-fill path mean
+// the same wherever sred runs: they are resolved against the directory of
+// the experiment file, as Prometheus resolves the paths of its
+// configuration; absolute ones are kept.
+func TestRelativePathsFromTheFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "chaos")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(testExp, "  - {name: a, type: latency, proxy: p, latency: 300ms}\n  - {name: b, type: cpu-stress, cpuPercent: 50}\n",
+		"  - {name: stop, type: process-stop, pidFile: run/api.pid}\n"+
+			"  - {name: fill, type: disk-fill, size: 1GiB, path: ../data}\n"+
+			"  - {name: abs, type: process-stop, pidFile: /run/other.pid}\n", 1)
+	if err := os.WriteFile(filepath.Join(dir, "exp.yml"), []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// sred.yml in the parent directory names chaos/ (relative to it); the
+	// working directory (this package's) is elsewhere.
+	exps, err := LoadExperiments(Config{ExperimentFiles: []string{"chaos"}}, func(p string) string { return filepath.Join(filepath.Dir(dir), p) })
+	if err != nil || len(exps) != 1 {
+		t.Fatalf("%d experiments, %v", len(exps), err)
+	}
+	want := map[string]string{"stop": filepath.Join(dir, "run", "api.pid"), "fill": filepath.Join(filepath.Dir(dir), "data"), "abs": "/run/other.pid"}
+	for _, f := range exps[0].Faults {
+		got := f.PIDFile
+		if f.Type == FaultDiskFill {
+			got = f.Path
+		}
+		if got != want[f.Name] {
+			t.Errorf("fault %s: %q, want %q", f.Name, got, want[f.Name])
+		}
+	}
+	if keys := resourceLocks(exps[0]); !slices.Contains(keys, "pidfile:"+want["stop"]) {
+		t.Errorf("resource locks %v, want pidfile:%s", keys, want["stop"])
+	}
 }
