@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -631,11 +633,17 @@ func (s *Service) renewLeases(bg context.Context, r *run) (stopBy string, err er
 
 // resourceLocks returns the targetlock keys of the resources e's faults act
 // on, each once: proxy:<name> (toxiproxy, httpproxy), pidfile:<absolute
-// path> (process), chaosmesh:<namespace>/<label selector> (Chaos Mesh).
+// path> and, while the file names a live process, process:<pid>@<start>
+// (process: two pid files naming one process are one target),
+// chaosmesh:<namespace>/<label selector> (Chaos Mesh).
 func resourceLocks(e *Experiment) []string {
 	var keys []string
+	add := func(k string) {
+		if k != "" && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
 	for _, f := range e.Faults {
-		var k string
 		switch {
 		case f.Driver == DriverChaosMesh && f.Kubernetes != nil:
 			sel := make([]string, 0, len(f.Kubernetes.Labels))
@@ -643,23 +651,63 @@ func resourceLocks(e *Experiment) []string {
 				sel = append(sel, l+"="+v)
 			}
 			sort.Strings(sel)
-			k = "chaosmesh:" + f.Kubernetes.Namespace + "/" + strings.Join(sel, ",")
+			add("chaosmesh:" + f.Kubernetes.Namespace + "/" + strings.Join(sel, ","))
 		case f.Proxy != "":
-			k = "proxy:" + f.Proxy
+			add("proxy:" + f.Proxy)
 		case f.PIDFile != "":
 			p, err := filepath.Abs(f.PIDFile)
 			if err != nil {
 				p = filepath.Clean(f.PIDFile)
 			}
-			k = "pidfile:" + p
-		default:
-			continue
-		}
-		if !slices.Contains(keys, k) {
-			keys = append(keys, k)
+			add("pidfile:" + p)
+			add(processKey(f.PIDFile))
 		}
 	}
 	return keys
+}
+
+// processKey names the process the pid in pidFile belongs to (a thread ID
+// stands for its process, as for the process driver), "process:<pid>@<start>"
+// with its start time (field 22 of /proc/<pid>/stat, clock ticks since boot),
+// so that a pid reused by another process is another key; "" when the file
+// names no live process (the driver refuses such a fault).
+func processKey(pidFile string) string {
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return ""
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return ""
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ""
+	}
+	tgid := 0
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
+			tgid, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	if tgid <= 0 {
+		return ""
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", tgid))
+	if err != nil {
+		return ""
+	}
+	// The command name (field 2) may hold spaces and parentheses: the
+	// fields from 3 on follow the last ')'.
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 {
+		return ""
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 20 {
+		return ""
+	}
+	return fmt.Sprintf("process:%d@%s", tgid, fields[19])
 }
 
 // releaseLocks releases the run's locks.
