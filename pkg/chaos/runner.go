@@ -318,8 +318,10 @@ func (s *Service) endEarly(ctx context.Context, r *run, err error) (*RunInfo, er
 		status = StatusAborted
 	}
 	r.info.Status = status
-	s.m.experiments.WithLabelValues(status).Inc()
-	_ = s.j.finishRun(context.WithoutCancel(ctx), r.info.ID, s.o.Owner, status, err.Error(), nil, "", "", s.o.Clock.Now())
+	// A run another replica took over is closed and counted by that replica.
+	if ferr := s.j.finishRun(context.WithoutCancel(ctx), r.info.ID, s.o.Owner, status, err.Error(), nil, "", "", s.o.Clock.Now()); !errors.Is(ferr, ErrRunLost) {
+		s.m.experiments.WithLabelValues(status).Inc()
+	}
 	return &r.info, err
 }
 

@@ -1129,3 +1129,47 @@ func TestTakenOverRunnerLeavesTheFaults(t *testing.T) {
 		}
 	})
 }
+
+// TestTakenOverWhileWaitingForApproval: a run waiting for its approval whose
+// runner stopped renewing is closed by another replica; when the runner
+// comes back it leaves the run as that replica recorded it and does not
+// count it a second time.
+func TestTakenOverWhileWaitingForApproval(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		h := newHarness(t, db, "r1")
+		info, err := h.s.Start(ctx, load(t, testExp+"approval: {role: admin, timeout: 1h}\n"), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.blocked(t) // waiting for the approval
+		other := newHarness(t, db, "r2")
+		other.clock.Set(h.clock.Now().Add(31 * time.Second))
+		if err := other.s.Recover(ctx); err != nil {
+			t.Fatal(err)
+		}
+		taken, err := other.s.Get(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if taken.Status != StatusAborted {
+			t.Fatalf("run %s after the takeover, want aborted", taken.Status)
+		}
+		h.drain(t, 5*time.Second)
+		r, err := h.s.Get(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != taken.Status || r.Reason != taken.Reason || !r.Finished.Equal(*taken.Finished) {
+			t.Errorf("run %s (%s) finished %v, want as r2 closed it: %s (%s) %v", r.Status, r.Reason, r.Finished, taken.Status, taken.Reason, taken.Finished)
+		}
+		for _, st := range []string{StatusAborted, StatusFailed, StatusRefused} {
+			if v := testutil.ToFloat64(h.s.m.experiments.WithLabelValues(st)); v != 0 {
+				t.Errorf("r1 counted the run r2 took over as %s (%v)", st, v)
+			}
+		}
+		if v := testutil.ToFloat64(other.s.m.experiments.WithLabelValues(StatusAborted)); v != 1 {
+			t.Errorf("r2 counted %v aborted runs, want 1", v)
+		}
+	})
+}
