@@ -36,6 +36,10 @@ func LoadExperiments(cfg Config, resolve func(string) string) ([]*Experiment, er
 			exps = []*Experiment{e}
 		}
 		for _, e := range exps {
+			// What this host cannot run is an error now, not at the run.
+			if err := CheckHost(e); err != nil {
+				return nil, fmt.Errorf("chaos: %s: %w", e.File, err)
+			}
 			if prev, ok := seen[e.Name]; ok {
 				return nil, fmt.Errorf("chaos: %s: experiment %q already defined in %s", e.File, e.Name, prev)
 			}

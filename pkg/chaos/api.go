@@ -91,6 +91,9 @@ func (s *Service) handleValidate(w http.ResponseWriter, r *http.Request, _ strin
 		return
 	}
 	e, err := Parse(body, "request body")
+	if err == nil {
+		err = CheckHost(e)
+	}
 	if err != nil {
 		web.JSON(w, http.StatusOK, ValidateResult{Valid: false, Error: err.Error()})
 		return

@@ -3,6 +3,7 @@ package chaos
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -189,7 +190,11 @@ func (f *Fault) validate() error {
 		if f.Workers == 0 {
 			f.Workers = 1
 		}
-	case FaultMemoryStress, FaultDiskFill:
+	case FaultMemoryStress:
+		if _, err := MemoryStressBytes(*f); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+	case FaultDiskFill:
 		if _, err := ParseSize(f.Size); err != nil {
 			return fmt.Errorf("%s: size: %w", where, err)
 		}
@@ -224,4 +229,87 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size %q too large", s)
 	}
 	return n * mult, nil
+}
+
+// The bounds of a memory-stress size.
+const (
+	// MinMemoryStress is stress-ng's least --vm-bytes (4 KiB); smaller
+	// sizes are refused by stress-ng and stress nothing under Chaos Mesh.
+	MinMemoryStress = 4 << 10
+	// MaxChaosMeshMemoryStress caps the memory a Chaos Mesh StressChaos may
+	// allocate in a pod (its one worker's size): 1 TiB. The host driver is
+	// capped by the host's memory instead (MemTotal, see HostMemory); a pod's
+	// memory is not known to sred, and a size beyond its limit only gets the
+	// stressor OOM-killed in the pod's cgroup.
+	MaxChaosMeshMemoryStress = 1 << 40
+)
+
+// MemoryStressBytes returns the size of a memory-stress fault in bytes, or
+// an error naming the size when it is not one or is out of the bounds of
+// its driver: at least MinMemoryStress, at most MaxChaosMeshMemoryStress
+// for Chaos Mesh (the host driver checks the host's memory, see CheckHost).
+func MemoryStressBytes(f Fault) (int64, error) {
+	n, err := ParseSize(f.Size)
+	if err != nil {
+		return 0, fmt.Errorf("size: %w", err)
+	}
+	if n < MinMemoryStress {
+		return 0, fmt.Errorf("size %s (%d bytes) is below the least memory-stress size, 4KiB (stress-ng's least --vm-bytes)", f.Size, n)
+	}
+	if f.Driver == DriverChaosMesh && n > MaxChaosMeshMemoryStress {
+		return 0, fmt.Errorf("size %s (%d bytes) is above the largest Chaos Mesh memory-stress size, 1024GiB per pod", f.Size, n)
+	}
+	return n, nil
+}
+
+// HostMemory returns this host's total memory in bytes (MemTotal of
+// /proc/meminfo).
+func HostMemory() (int64, error) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, fmt.Errorf("memory-stress: cannot read the host's memory: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("memory-stress: /proc/meminfo: MemTotal %q: %w", strings.TrimSpace(rest), err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("memory-stress: no MemTotal in /proc/meminfo")
+}
+
+// CheckHost checks the faults of e that act on this host against it: a
+// memory-stress of the host driver larger than this host's memory is an
+// error naming the fault, its size and the host's memory. sred checks it
+// when it loads an experiment (and srectl check config on the host, and
+// POST /api/v1/chaos/validate); the stress driver checks again at
+// injection. A host whose memory cannot be read is left to that check.
+func CheckHost(e *Experiment) error {
+	var total int64
+	for _, f := range e.Faults {
+		if f.Type != FaultMemoryStress || f.Driver != DriverStress {
+			continue
+		}
+		n, err := ParseSize(f.Size)
+		if err != nil {
+			return fmt.Errorf("fault %q (%s): size: %w", f.Name, f.Type, err)
+		}
+		if total == 0 {
+			if total, err = HostMemory(); err != nil {
+				return nil
+			}
+		}
+		if n > total {
+			return fmt.Errorf("fault %q (%s): %w", f.Name, f.Type, MemoryAboveHost(f.Size, n, total))
+		}
+	}
+	return nil
+}
+
+// MemoryAboveHost is the error of a memory-stress larger than the host.
+func MemoryAboveHost(size string, n, total int64) error {
+	return fmt.Errorf("memory-stress size %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)", size, n, total)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -217,6 +218,29 @@ func TestRollbackKeepsTheTargetLocked(t *testing.T) {
 // released with the run.
 func TestFaultResourceLocks(t *testing.T) {
 	dir := t.TempDir()
+	// svc.pid names this process, alias.pid too, thread.pid one of its
+	// threads (the recording driver stops nothing).
+	pid := os.Getpid()
+	tid := 0
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range tasks {
+		if n, _ := strconv.Atoi(d.Name()); n != pid && n > 0 {
+			tid = n
+			break
+		}
+	}
+	if tid == 0 {
+		t.Fatal("this process has no thread but its main one")
+	}
+	for name, p := range map[string]int{"svc.pid": pid, "alias.pid": pid, "thread.pid": tid} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(strconv.Itoa(p)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	proc := "fault resource target process:" + strconv.Itoa(pid) + "@"
 	const first = `{name: a, type: latency, proxy: p, latency: 300ms}
   - {name: s, type: process-stop, pidFile: %[1]s/svc.pid}
   - {name: m, type: process-stop, driver: chaosmesh, kubernetes: {namespace: shop, labels: {app: web, tier: front}}}`
@@ -228,6 +252,8 @@ func TestFaultResourceLocks(t *testing.T) {
 		{"same pods", `{name: x, type: process-stop, driver: chaosmesh, kubernetes: {namespace: shop, labels: {tier: front, app: web}}}`,
 			"fault resource target chaosmesh:shop/app=web,tier=front is locked by chaos "},
 		{"other proxy", `{name: x, type: latency, proxy: q, latency: 300ms}`, ""},
+		{"same process, other pid file", `{name: x, type: process-stop, pidFile: %[1]s/alias.pid}`, proc},
+		{"same process through a thread", `{name: x, type: process-stop, pidFile: %[1]s/thread.pid}`, proc},
 		{"other pid file", `{name: x, type: process-stop, pidFile: %[1]s/other.pid}`, ""},
 		{"other pods", `{name: x, type: process-stop, driver: chaosmesh, kubernetes: {namespace: shop, labels: {app: db}}}`, ""},
 	} {
@@ -259,9 +285,10 @@ func TestFaultResourceLocks(t *testing.T) {
 					}
 				} else {
 					var ref *Refusal
-					want := strings.ReplaceAll(tc.want, "%[1]s", dir) + one.ID
-					if !errors.As(err, &ref) || len(ref.Reasons) != 1 || !strings.HasPrefix(ref.Reasons[0], want) {
-						t.Fatalf("second run: %v (%+v), want refused with %q", err, two, want)
+					want := strings.ReplaceAll(tc.want, "%[1]s", dir)
+					if !errors.As(err, &ref) || len(ref.Reasons) != 1 || !strings.HasPrefix(ref.Reasons[0], want) ||
+						!strings.Contains(ref.Reasons[0], " is locked by chaos "+one.ID) {
+						t.Fatalf("second run: %v (%+v), want refused with %q ... locked by chaos %s", err, two, want, one.ID)
 					}
 					// The refused run holds nothing (its target lock included).
 					if k, _ := targetlock.New(db).Get(ctx, "staging/web"); k != nil {

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -133,7 +135,7 @@ func (s *Service) validate(ctx context.Context, e *Experiment) ([]SLOInfo, error
 	var reasons []string
 	if s.o.Budgets != nil {
 		var err error
-		slos, err = s.o.Budgets.SLOs(ctx, e.Target.Service)
+		slos, err = s.budgetSLOs(ctx, e.Target.Service)
 		if err != nil {
 			reasons = append(reasons, "cannot read the error budgets of "+e.Target.Service+": "+err.Error())
 		}
@@ -316,8 +318,10 @@ func (s *Service) endEarly(ctx context.Context, r *run, err error) (*RunInfo, er
 		status = StatusAborted
 	}
 	r.info.Status = status
-	s.m.experiments.WithLabelValues(status).Inc()
-	_ = s.j.finishRun(context.WithoutCancel(ctx), r.info.ID, status, err.Error(), nil, "", "", s.o.Clock.Now())
+	// A run another replica took over is closed and counted by that replica.
+	if ferr := s.j.finishRun(context.WithoutCancel(ctx), r.info.ID, s.o.Owner, status, err.Error(), nil, "", "", s.o.Clock.Now()); !errors.Is(ferr, ErrRunLost) {
+		s.m.experiments.WithLabelValues(status).Inc()
+	}
 	return &r.info, err
 }
 
@@ -522,7 +526,9 @@ func (s *Service) execute(ctx context.Context, r *run) {
 			s.logger.Warn("end the maintenance window of a chaos run", "run", r.info.ID, "window", r.window, "err", err)
 		}
 	}
-	s.m.experiments.WithLabelValues(status).Inc()
+	if s.j.holds(bg, r.info.ID, s.o.Owner) == nil { // else counted by the replica that took it over
+		s.m.experiments.WithLabelValues(status).Inc()
+	}
 }
 
 // faultLifetime bounds fault i of e for a driver that can end it by itself
@@ -541,22 +547,49 @@ func faultLifetime(e *Experiment, i int, lease time.Duration) time.Duration {
 func (s *Service) rollback(bg context.Context, r *run) {
 	e := r.e
 	_ = s.step(bg, r, "rollback", func() (string, error) {
-		var errs []error
-		for i := len(r.faults) - 1; i >= 0; i-- {
-			if err := s.revert(bg, r.faults[i]); err != nil {
-				errs = append(errs, err)
+		// A fault another replica took over (its lease expired while this
+		// runner was blocked) is that replica's to revert, and so are the
+		// rollback actions of a run it took over: this runner leaves them.
+		owners := map[string]string{}
+		if fs, err := s.j.faults(bg, `WHERE run_id = $1`, r.info.ID); err == nil {
+			for _, f := range fs {
+				owners[f.ID] = f.Owner
 			}
 		}
-		for _, a := range e.Rollback {
-			if err := runRollback(bg, a); err != nil {
+		var errs []error
+		var left []string
+		reverted := 0
+		for i := len(r.faults) - 1; i >= 0; i-- {
+			f := r.faults[i]
+			if o, ok := owners[f.ID]; ok && o != s.o.Owner {
+				left = append(left, f.Name+" (taken over by "+o+")")
+				continue
+			}
+			if err := s.revert(bg, f); err != nil {
 				errs = append(errs, err)
 			}
+			reverted++
+		}
+		actions := 0
+		if lost := s.j.holds(bg, r.info.ID, s.o.Owner); lost != nil {
+			left = append(left, "the rollback actions: "+lost.Error())
+		} else {
+			for _, a := range e.Rollback {
+				if err := runRollback(bg, a); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			actions = len(e.Rollback)
 		}
 		if err := errors.Join(errs...); err != nil {
 			r.errs = append(r.errs, err.Error())
 			return "", err
 		}
-		return fmt.Sprintf("%d fault(s) reverted, %d rollback action(s) run", len(r.faults), len(e.Rollback)), nil
+		d := fmt.Sprintf("%d fault(s) reverted, %d rollback action(s) run", reverted, actions)
+		if len(left) > 0 {
+			d += "; left to the replica that took them over: " + strings.Join(left, "; ")
+		}
+		return d, nil
 	})
 }
 
@@ -602,11 +635,17 @@ func (s *Service) renewLeases(bg context.Context, r *run) (stopBy string, err er
 
 // resourceLocks returns the targetlock keys of the resources e's faults act
 // on, each once: proxy:<name> (toxiproxy, httpproxy), pidfile:<absolute
-// path> (process), chaosmesh:<namespace>/<label selector> (Chaos Mesh).
+// path> and, while the file names a live process, process:<pid>@<start>
+// (process: two pid files naming one process are one target),
+// chaosmesh:<namespace>/<label selector> (Chaos Mesh).
 func resourceLocks(e *Experiment) []string {
 	var keys []string
+	add := func(k string) {
+		if k != "" && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
 	for _, f := range e.Faults {
-		var k string
 		switch {
 		case f.Driver == DriverChaosMesh && f.Kubernetes != nil:
 			sel := make([]string, 0, len(f.Kubernetes.Labels))
@@ -614,23 +653,63 @@ func resourceLocks(e *Experiment) []string {
 				sel = append(sel, l+"="+v)
 			}
 			sort.Strings(sel)
-			k = "chaosmesh:" + f.Kubernetes.Namespace + "/" + strings.Join(sel, ",")
+			add("chaosmesh:" + f.Kubernetes.Namespace + "/" + strings.Join(sel, ","))
 		case f.Proxy != "":
-			k = "proxy:" + f.Proxy
+			add("proxy:" + f.Proxy)
 		case f.PIDFile != "":
 			p, err := filepath.Abs(f.PIDFile)
 			if err != nil {
 				p = filepath.Clean(f.PIDFile)
 			}
-			k = "pidfile:" + p
-		default:
-			continue
-		}
-		if !slices.Contains(keys, k) {
-			keys = append(keys, k)
+			add("pidfile:" + p)
+			add(processKey(f.PIDFile))
 		}
 	}
 	return keys
+}
+
+// processKey names the process the pid in pidFile belongs to (a thread ID
+// stands for its process, as for the process driver), "process:<pid>@<start>"
+// with its start time (field 22 of /proc/<pid>/stat, clock ticks since boot),
+// so that a pid reused by another process is another key; "" when the file
+// names no live process (the driver refuses such a fault).
+func processKey(pidFile string) string {
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return ""
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return ""
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ""
+	}
+	tgid := 0
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
+			tgid, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	if tgid <= 0 {
+		return ""
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", tgid))
+	if err != nil {
+		return ""
+	}
+	// The command name (field 2) may hold spaces and parentheses: the
+	// fields from 3 on follow the last ')'.
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 {
+		return ""
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 20 {
+		return ""
+	}
+	return fmt.Sprintf("process:%d@%s", tgid, fields[19])
 }
 
 // releaseLocks releases the run's locks.
@@ -831,7 +910,7 @@ func (s *Service) checkAbort(ctx context.Context, r *run) string {
 		}
 	}
 	if e.MaxBudgetShare > 0 && s.o.Budgets != nil {
-		slos, err := s.o.Budgets.SLOs(ctx, svc)
+		slos, err := s.budgetSLOs(ctx, svc)
 		if err != nil {
 			return "cannot read the error budgets: " + err.Error()
 		}
@@ -881,25 +960,45 @@ func (s *Service) scalar(ctx context.Context, q string) (*float64, error) {
 // fails it (an abort check then aborts the run) instead of holding the run
 // "running" with its faults in place.
 func (s *Service) instant(ctx context.Context, q string) (model.Vector, error) {
+	return bounded(s, ctx, "Prometheus", func(ctx context.Context) (model.Vector, error) {
+		return s.o.Prom.Instant(ctx, q, time.Time{})
+	})
+}
+
+// budgetSLOs reads the SLOs and error budgets of service, bounded by
+// chaos.query_timeout like every query of a run: the budget service's own
+// bound (slos.query_timeout) may be longer, and a Prometheus that never
+// answers must not hold the run.
+func (s *Service) budgetSLOs(ctx context.Context, service string) ([]SLOInfo, error) {
+	return bounded(s, ctx, "the error budgets (Prometheus)", func(ctx context.Context) ([]SLOInfo, error) {
+		return s.o.Budgets.SLOs(ctx, service)
+	})
+}
+
+// bounded runs fn bounded by chaos.query_timeout on the runner's clock; fn's
+// context is cancelled when the bound passes, and what names the source in
+// the error.
+func bounded[T any](s *Service, ctx context.Context, what string, fn func(context.Context) (T, error)) (T, error) {
 	timeout := time.Duration(s.config().QueryTimeout)
 	qctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
-		v   model.Vector
+		v   T
 		err error
 	}
 	timer, stop := clock.Bound(s.o.Clock, timeout)
 	defer stop()
 	done := make(chan result, 1)
 	go func() {
-		v, err := s.o.Prom.Instant(qctx, q, time.Time{})
+		v, err := fn(qctx)
 		done <- result{v, err}
 	}()
 	select {
 	case r := <-done:
 		return r.v, r.err
 	case <-timer:
-		return nil, fmt.Errorf("no answer from Prometheus within chaos.query_timeout (%v)", timeout)
+		var zero T
+		return zero, fmt.Errorf("no answer from %s within chaos.query_timeout (%v)", what, timeout)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -893,6 +894,282 @@ func TestNoScoreWithoutInjection(t *testing.T) {
 		}
 		if !strings.Contains(md, "## Resilience score: n/a\n\n"+why) {
 			t.Errorf("Markdown report does not say why there is no score:\n%s", md)
+		}
+	})
+}
+
+// promBudgets reads the budgets through a Querier, as pkg/budget does
+// through Prometheus; its own bound (slos.query_timeout) is none.
+type promBudgets struct {
+	sq   *switchQuerier
+	slos []SLOInfo
+}
+
+func (b *promBudgets) SLOs(ctx context.Context, _ string) ([]SLOInfo, error) {
+	if _, err := b.sq.Instant(ctx, "slo:error_budget:remaining", time.Time{}); err != nil {
+		return nil, err
+	}
+	return b.slos, nil
+}
+
+// TestBudgetQueryTimeout: the error-budget-share check of a run reads the
+// budgets from a Prometheus that accepts the query and never answers; it
+// fails at chaos.query_timeout on the runner's clock like every query of
+// the run, the run aborts naming it and rolls back.
+func TestBudgetQueryTimeout(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		h := newHarness(t, db, "r1")
+		remaining := 0.8
+		slos := []SLOInfo{{BudgetState: BudgetState{SLO: "availability", State: "green", Remaining: &remaining}}}
+		sq := &switchQuerier{q: h.q}
+		h.s = New(Options{DB: db, Registerer: prometheus.NewRegistry(), Bus: h.bus, Budgets: &promBudgets{sq: sq, slos: slos}, Prom: h.q,
+			Clock: h.clock, Owner: "r1", Drivers: map[string]Driver{DriverToxiproxy: h.d, DriverStress: h.d}})
+		cfg := testConfig()
+		cfg.QueryTimeout = model.Duration(20 * time.Second)
+		if err := h.s.ApplyConfig(cfg, nil); err != nil {
+			t.Fatal(err)
+		}
+		info, err := h.s.Start(ctx, load(t, testExp+"maxBudgetShare: 0.05\n"), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.tick(t, 5*time.Second) // the first check passes
+		h.blocked(t)
+		entered := make(chan struct{})
+		sq.set(hungPrometheus(t, entered))
+		done := make(chan struct{})
+		go func() { h.s.Wait(); close(done) }()
+		deadline := time.After(2 * time.Minute) // a safety net, not a timing
+	loop:
+		for {
+			n, ch := h.clock.Waiters()
+			if n > 0 {
+				h.clock.Advance(5 * time.Second)
+				continue
+			}
+			select {
+			case <-entered:
+				h.clock.Advance(20 * time.Second)
+			case <-ch:
+			case <-done:
+				break loop
+			case <-deadline:
+				t.Fatal("the run did not finish: a budget query that gets no answer holds it")
+			}
+		}
+		r, err := h.s.Get(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "cannot read the error budgets: no answer from the error budgets (Prometheus) within chaos.query_timeout (20s)"
+		if r.Status != StatusAborted || !strings.Contains(r.Reason, want) {
+			t.Fatalf("run %s (%s), want aborted: %s", r.Status, r.Reason, want)
+		}
+		if n := h.d.count(); n != 0 {
+			t.Fatalf("%d fault(s) still injected", n)
+		}
+	})
+}
+
+// TestRenewOnlyWhatThisReplicaHolds: once another replica took a run over
+// (its lease expired and that replica closed it and claimed its faults),
+// the replica that lost it renews neither the run nor its faults and
+// cannot finish it: ErrRunLost, naming the replica holding it.
+func TestRenewOnlyWhatThisReplicaHolds(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		j := journal{db}
+		t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+		clk := clock.NewManual(t0)
+		info := &RunInfo{ID: "chx-1", Experiment: "e", Service: "api", Environment: "staging", Actor: "alice", Status: StatusRunning, Started: t0}
+		if err := j.insertRun(ctx, info, []byte(`{}`), "r1", t0.Add(10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.insertFault(ctx, &FaultRecord{ID: "chx-1-a", RunID: "chx-1", Name: "a", Driver: DriverStress, Owner: "r1",
+			Lease: t0.Add(10 * time.Second), Created: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := j.renewRun(ctx, "chx-1", "r1", t0.Add(20*time.Second)); err != nil {
+			t.Fatalf("the owner's renewal: %v", err)
+		}
+		// r1 stops renewing; r2 finds the leases expired.
+		clk.Advance(25 * time.Second)
+		now := clk.Now()
+		fs, err := j.claimExpired(ctx, "r2", now, now.Add(10*time.Second))
+		if err != nil || len(fs) != 1 {
+			t.Fatalf("claimed %v, %v", fs, err)
+		}
+		if closed, err := j.abandonRun(ctx, "chx-1", "r2", "runner stopped renewing its lease", now); err != nil || !closed {
+			t.Fatalf("abandon: %v %v", closed, err)
+		}
+		// r1 comes back.
+		late := now.Add(time.Hour)
+		_, err = j.renewRun(ctx, "chx-1", "r1", late)
+		if !errors.Is(err, ErrRunLost) || !strings.Contains(err.Error(), "run chx-1 is aborted, held by r2, not by r1") {
+			t.Fatalf("renewal by the replica that lost the run: %v, want ErrRunLost naming r2", err)
+		}
+		var runLease, faultLease int64
+		var owner string
+		if err := db.QueryRowContext(ctx, `SELECT lease_ms FROM chaos_runs WHERE id = 'chx-1'`).Scan(&runLease); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRowContext(ctx, `SELECT lease_ms, owner FROM chaos_faults WHERE id = 'chx-1-a'`).Scan(&faultLease, &owner); err != nil {
+			t.Fatal(err)
+		}
+		if runLease == late.UnixMilli() || faultLease == late.UnixMilli() || owner != "r2" {
+			t.Fatalf("run lease %v, fault lease %v by %s: renewed by the replica that lost them", time.UnixMilli(runLease).UTC(), time.UnixMilli(faultLease).UTC(), owner)
+		}
+		if err := j.finishRun(ctx, "chx-1", "r1", StatusSucceeded, "", nil, "", "", late); !errors.Is(err, ErrRunLost) {
+			t.Fatalf("finish by the replica that lost the run: %v, want ErrRunLost", err)
+		}
+		r, _, err := j.run(ctx, "chx-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != StatusAborted || r.Reason != "runner stopped renewing its lease" {
+			t.Fatalf("run %s (%s), want as r2 closed it", r.Status, r.Reason)
+		}
+		if err := j.setFault(ctx, "chx-1-a", FaultReverted, nil, "", &now); err != nil { // r2 rolled it back
+			t.Fatal(err)
+		}
+		// A run whose faults were claimed but not yet closed is lost too.
+		info2 := &RunInfo{ID: "chx-2", Experiment: "e", Service: "api", Environment: "staging", Actor: "alice", Status: StatusRunning, Started: now}
+		if err := j.insertRun(ctx, info2, []byte(`{}`), "r1", now.Add(10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.insertFault(ctx, &FaultRecord{ID: "chx-2-a", RunID: "chx-2", Name: "a", Driver: DriverStress, Owner: "r1",
+			Lease: now.Add(10 * time.Second), Created: now}); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(25 * time.Second)
+		if fs, err := j.claimExpired(ctx, "r2", clk.Now(), clk.Now().Add(10*time.Second)); err != nil || len(fs) != 1 {
+			t.Fatalf("claimed %v, %v", fs, err)
+		}
+		if _, err := j.renewRun(ctx, "chx-2", "r1", late); !errors.Is(err, ErrRunLost) || !strings.Contains(err.Error(), "a (by r2)") {
+			t.Fatalf("renewal of a run whose fault r2 claimed: %v, want ErrRunLost naming the fault", err)
+		}
+	})
+}
+
+// TestTakenOverRunnerLeavesTheFaults: a runner blocked in a query longer
+// than the lease finds, when it comes back, that another replica took its
+// run over (rolled back its faults, ran its rollback and closed it): it
+// aborts, reverts none of those faults again and leaves the run as that
+// replica recorded it.
+func TestTakenOverRunnerLeavesTheFaults(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		h := newHarness(t, db, "r1")
+		cfg := testConfig()
+		cfg.Lease = model.Duration(10 * time.Second)
+		if err := h.s.ApplyConfig(cfg, nil); err != nil {
+			t.Fatal(err)
+		}
+		info, err := h.s.Start(ctx, load(t, testExp), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.tick(t, 5*time.Second) // the first check passes
+		h.blocked(t)
+		hold := make(chan struct{})
+		h.q.mu.Lock()
+		h.q.hold, h.q.entered = hold, make(chan struct{}, 1)
+		h.q.mu.Unlock()
+		h.clock.Advance(5 * time.Second) // the second check blocks in a query
+		<-h.q.entered
+		other := newHarness(t, db, "r2")
+		other.s.o.Drivers = map[string]Driver{DriverToxiproxy: h.d, DriverStress: h.d} // same host
+		if err := other.s.ApplyConfig(cfg, nil); err != nil {
+			t.Fatal(err)
+		}
+		other.clock.Set(h.clock.Now().Add(11 * time.Second)) // past the lease renewed before the check
+		if err := other.s.Recover(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := h.d.count(); n != 0 {
+			t.Fatalf("%d fault(s) still injected after the takeover", n)
+		}
+		taken, err := other.s.Get(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.q.mu.Lock()
+		h.q.hold = nil
+		h.q.mu.Unlock()
+		close(hold)
+		h.drain(t, 5*time.Second)
+		h.d.mu.Lock()
+		log := slices.Clone(h.d.log)
+		h.d.mu.Unlock()
+		want := []string{"inject a", "inject b", "revert a", "revert b"}
+		if !slices.Equal(log, want) {
+			t.Errorf("driver saw %v, want %v: the runner that lost the run touched its faults", log, want)
+		}
+		r, err := h.s.Get(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != StatusAborted || r.Reason != taken.Reason || !r.Finished.Equal(*taken.Finished) {
+			t.Errorf("run %s (%s) finished %v, want as r2 closed it: %s (%s) %v", r.Status, r.Reason, r.Finished, taken.Status, taken.Reason, taken.Finished)
+		}
+		for _, f := range r.Faults {
+			if f.Status != FaultReverted || f.Owner != "r2" {
+				t.Errorf("fault %s %s by %s, want reverted by r2", f.Name, f.Status, f.Owner)
+			}
+		}
+		var detail string
+		for _, st := range r.Steps {
+			if st.Name == "monitor" {
+				detail = st.Detail
+			}
+		}
+		if !strings.Contains(detail, "held by r2, not by r1") {
+			t.Errorf("monitor step %q, want it to name the replica that took the run over", detail)
+		}
+	})
+}
+
+// TestTakenOverWhileWaitingForApproval: a run waiting for its approval whose
+// runner stopped renewing is closed by another replica; when the runner
+// comes back it leaves the run as that replica recorded it and does not
+// count it a second time.
+func TestTakenOverWhileWaitingForApproval(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		h := newHarness(t, db, "r1")
+		info, err := h.s.Start(ctx, load(t, testExp+"approval: {role: admin, timeout: 1h}\n"), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.blocked(t) // waiting for the approval
+		other := newHarness(t, db, "r2")
+		other.clock.Set(h.clock.Now().Add(31 * time.Second))
+		if err := other.s.Recover(ctx); err != nil {
+			t.Fatal(err)
+		}
+		taken, err := other.s.Get(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if taken.Status != StatusAborted {
+			t.Fatalf("run %s after the takeover, want aborted", taken.Status)
+		}
+		h.drain(t, 5*time.Second)
+		r, err := h.s.Get(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != taken.Status || r.Reason != taken.Reason || !r.Finished.Equal(*taken.Finished) {
+			t.Errorf("run %s (%s) finished %v, want as r2 closed it: %s (%s) %v", r.Status, r.Reason, r.Finished, taken.Status, taken.Reason, taken.Finished)
+		}
+		for _, st := range []string{StatusAborted, StatusFailed, StatusRefused} {
+			if v := testutil.ToFloat64(h.s.m.experiments.WithLabelValues(st)); v != 0 {
+				t.Errorf("r1 counted the run r2 took over as %s (%v)", st, v)
+			}
+		}
+		if v := testutil.ToFloat64(other.s.m.experiments.WithLabelValues(StatusAborted)); v != 1 {
+			t.Errorf("r2 counted %v aborted runs, want 1", v)
 		}
 	})
 }

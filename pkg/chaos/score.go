@@ -169,13 +169,13 @@ func (s *Service) report(ctx context.Context, r *run, held bool) (string, error)
 		reason = strings.Join(r.errs, "; ")
 	}
 	if sc == nil {
-		if err := s.j.finishRun(ctx, r.info.ID, r.info.Status, reason, nil, md, string(js), s.o.Clock.Now()); err != nil {
+		if err := s.j.finishRun(ctx, r.info.ID, s.o.Owner, r.info.Status, reason, nil, md, string(js), s.o.Clock.Now()); err != nil {
 			return "", err
 		}
 		s.publish(r, nil)
 		return fmt.Sprintf("%s; no resilience score: %s", r.info.Status, r.noScore), nil
 	}
-	if err := s.j.finishRun(ctx, r.info.ID, r.info.Status, reason, &sc.Value, md, string(js), s.o.Clock.Now()); err != nil {
+	if err := s.j.finishRun(ctx, r.info.ID, s.o.Owner, r.info.Status, reason, &sc.Value, md, string(js), s.o.Clock.Now()); err != nil {
 		return "", err
 	}
 	s.m.score.WithLabelValues(e.Name, e.Target.Service).Set(sc.Value)

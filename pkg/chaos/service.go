@@ -250,7 +250,7 @@ func (s *Service) Recover(ctx context.Context) error {
 			errs = append(errs, err)
 			continue
 		}
-		closed, err := s.j.abandonRun(ctx, id, "runner stopped renewing its lease; faults rolled back by "+s.o.Owner, now)
+		closed, err := s.j.abandonRun(ctx, id, s.o.Owner, "runner stopped renewing its lease; faults rolled back by "+s.o.Owner, now)
 		if err != nil {
 			errs = append(errs, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -479,13 +480,39 @@ func Parse(data []byte, file string) (*Experiment, error) {
 	return &e, nil
 }
 
-// LoadFile reads one experiment file.
+// LoadFile reads one experiment file. A relative pidFile (process-stop)
+// or disk-fill path is resolved against the directory of the file, as
+// Prometheus resolves the paths of its configuration: the experiment means
+// the same wherever sred was started.
 func LoadFile(path string) (*Experiment, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read experiment: %w", err)
 	}
-	return Parse(data, path)
+	e, err := Parse(data, path)
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	e.resolvePaths(filepath.Dir(abs))
+	return e, nil
+}
+
+// resolvePaths makes the relative host paths of e's faults (pidFile, and
+// path of disk-fill) relative to dir.
+func (e *Experiment) resolvePaths(dir string) {
+	for i := range e.Faults {
+		f := &e.Faults[i]
+		if f.PIDFile != "" && !filepath.IsAbs(f.PIDFile) {
+			f.PIDFile = filepath.Join(dir, f.PIDFile)
+		}
+		if f.Type == FaultDiskFill && f.Path != "" && !filepath.IsAbs(f.Path) {
+			f.Path = filepath.Join(dir, f.Path)
+		}
+	}
 }
 
 // LoadDir reads every *.yml and *.yaml file of dir; names must be unique.

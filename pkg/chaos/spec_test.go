@@ -1,11 +1,20 @@
 package chaos
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rootuip/sre/pkg/store"
+	tu "github.com/rootuip/sre/pkg/testutil"
 )
 
 func TestLoadExamples(t *testing.T) {
@@ -190,5 +199,130 @@ func TestTargetNames(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// memExp is an experiment with one memory-stress fault of size and driver.
+func memExp(size, driver string) string {
+	f := "  - {name: mem, type: memory-stress, size: " + size
+	if driver == DriverChaosMesh {
+		f += ", driver: chaosmesh, kubernetes: {namespace: checkout, labels: {app: checkout}}"
+	}
+	return strings.Replace(testExp, "  - {name: a, type: latency, proxy: p, latency: 300ms}\n  - {name: b, type: cpu-stress, cpuPercent: 50}\n", f+"}\n", 1)
+}
+
+// TestMemoryStressSize: a memory-stress size is at least stress-ng's least
+// --vm-bytes (4KiB) for every driver and at most 1024GiB for Chaos Mesh,
+// when the experiment is loaded.
+func TestMemoryStressSize(t *testing.T) {
+	for _, tc := range []struct{ size, driver, want string }{
+		{"4KiB", DriverStress, ""},
+		{"4095", DriverStress, "size 4095 (4095 bytes) is below the least memory-stress size, 4KiB"},
+		{"1KiB", DriverChaosMesh, "size 1KiB (1024 bytes) is below the least memory-stress size, 4KiB"},
+		{"256MiB", DriverChaosMesh, ""},
+		{"1024GiB", DriverChaosMesh, ""},
+		{"1025GiB", DriverChaosMesh, `fault "mem" (memory-stress): size 1025GiB (1100585369600 bytes) is above the largest Chaos Mesh memory-stress size, 1024GiB per pod`},
+		{"1048576GiB", DriverChaosMesh, "is above the largest Chaos Mesh memory-stress size"},
+	} {
+		t.Run(tc.driver+"/"+tc.size, func(t *testing.T) {
+			text := memExp(tc.size, tc.driver)
+			if !strings.Contains(text, "name: mem") {
+				t.Fatal("the fault was not replaced")
+			}
+			_, err := Parse([]byte(text), "x.yml")
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatal(err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestMemoryStressAboveHostAtLoad: a memory-stress of the host driver larger
+// than this host's memory is an error when sred loads the experiment (and
+// srectl check config) and in POST /api/v1/chaos/validate, naming the file,
+// the fault, the size and the host's memory; a Chaos Mesh one is not
+// compared with this host.
+func TestMemoryStressAboveHostAtLoad(t *testing.T) {
+	total, err := HostMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	above := strconv.FormatInt(total/(1<<30)+2, 10) + "GiB"
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	big := write("big.yml", memExp(above, DriverStress))
+	small := write("small.yml", strings.Replace(memExp("64MiB", DriverStress), "name: api-latency", "name: small", 1))
+	pod := write("pod.yml", strings.Replace(memExp(above, DriverChaosMesh), "name: api-latency", "name: pod", 1))
+	id := func(p string) string { return p }
+	if exps, err := LoadExperiments(Config{ExperimentFiles: []string{small, pod}}, id); err != nil || len(exps) != 2 {
+		t.Fatalf("%d experiments, %v", len(exps), err)
+	}
+	want := fmt.Sprintf(`fault "mem" (memory-stress): memory-stress size %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)`,
+		above, (total/(1<<30)+2)<<30, total)
+	_, err = LoadExperiments(Config{ExperimentFiles: []string{small, big}}, id)
+	if err == nil || !strings.Contains(err.Error(), "chaos: "+big+": "+want) {
+		t.Fatalf("load: %v, want %q", err, want)
+	}
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		s := New(Options{DB: db, NoAuth: true})
+		mux := http.NewServeMux()
+		s.Routes(mux)
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/chaos/validate", strings.NewReader(memExp(above, DriverStress))))
+		var env struct{ Data ValidateResult }
+		err := json.Unmarshal(rec.Body.Bytes(), &env)
+		res := env.Data
+		if err != nil {
+			t.Fatalf("%d %s: %v", rec.Code, rec.Body, err)
+		}
+		if rec.Code != http.StatusOK || res.Valid || !strings.Contains(res.Error, want) {
+			t.Fatalf("validate: %d %+v, want invalid: %s", rec.Code, res, want)
+		}
+	})
+}
+
+// TestRelativePathsFromTheFile: a relative pidFile and disk-fill path mean
+// the same wherever sred runs: they are resolved against the directory of
+// the experiment file, as Prometheus resolves the paths of its
+// configuration; absolute ones are kept.
+func TestRelativePathsFromTheFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "chaos")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(testExp, "  - {name: a, type: latency, proxy: p, latency: 300ms}\n  - {name: b, type: cpu-stress, cpuPercent: 50}\n",
+		"  - {name: stop, type: process-stop, pidFile: run/api.pid}\n"+
+			"  - {name: fill, type: disk-fill, size: 1GiB, path: ../data}\n"+
+			"  - {name: abs, type: process-stop, pidFile: /run/other.pid}\n", 1)
+	if err := os.WriteFile(filepath.Join(dir, "exp.yml"), []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// sred.yml in the parent directory names chaos/ (relative to it); the
+	// working directory (this package's) is elsewhere.
+	exps, err := LoadExperiments(Config{ExperimentFiles: []string{"chaos"}}, func(p string) string { return filepath.Join(filepath.Dir(dir), p) })
+	if err != nil || len(exps) != 1 {
+		t.Fatalf("%d experiments, %v", len(exps), err)
+	}
+	want := map[string]string{"stop": filepath.Join(dir, "run", "api.pid"), "fill": filepath.Join(filepath.Dir(dir), "data"), "abs": "/run/other.pid"}
+	for _, f := range exps[0].Faults {
+		got := f.PIDFile
+		if f.Type == FaultDiskFill {
+			got = f.Path
+		}
+		if got != want[f.Name] {
+			t.Errorf("fault %s: %q, want %q", f.Name, got, want[f.Name])
+		}
+	}
+	if keys := resourceLocks(exps[0]); !slices.Contains(keys, "pidfile:"+want["stop"]) {
+		t.Errorf("resource locks %v, want pidfile:%s", keys, want["stop"])
 	}
 }

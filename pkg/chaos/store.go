@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rootuip/sre/pkg/store"
@@ -195,26 +196,82 @@ func (j journal) finishStep(ctx context.Context, runID string, seq int, status, 
 	return nil
 }
 
-func (j journal) finishRun(ctx context.Context, id, status, reason string, score *float64, md, js string, at time.Time) error {
+// finishRun closes a run this replica (owner) holds; a run another replica
+// took over (and closed) is left as that replica recorded it: ErrRunLost.
+func (j journal) finishRun(ctx context.Context, id, owner, status, reason string, score *float64, md, js string, at time.Time) error {
 	var sc any
 	if score != nil {
 		sc = *score
 	}
-	_, err := j.db.ExecContext(ctx, `UPDATE chaos_runs SET status = $1, reason = $2, score = $3, report_md = $4, report_json = $5, finished_ms = $6
-		WHERE id = $7`, status, reason, sc, md, js, at.UnixMilli(), id)
+	res, err := j.db.ExecContext(ctx, `UPDATE chaos_runs SET status = $1, reason = $2, score = $3, report_md = $4, report_json = $5, finished_ms = $6
+		WHERE id = $7 AND owner = $8`, status, reason, sc, md, js, at.UnixMilli(), id, owner)
 	if err != nil {
 		return fmt.Errorf("record run end: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return j.lost(ctx, id, owner)
 	}
 	return nil
 }
 
+// ErrRunLost is returned to a runner whose run another replica took over
+// (its lease expired): the runner must leave the run and its faults alone.
+var ErrRunLost = errors.New("run taken over by another replica")
+
+// lost returns the ErrRunLost of a run owner no longer holds, naming who does.
+func (j journal) lost(ctx context.Context, id, owner string) error {
+	var status, holder string
+	err := j.db.QueryRowContext(ctx, `SELECT status, owner FROM chaos_runs WHERE id = $1`, id).Scan(&status, &holder)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("run %s is no longer recorded: %w", id, ErrRunLost)
+	}
+	if err != nil {
+		return fmt.Errorf("read chaos run: %w", err)
+	}
+	return fmt.Errorf("run %s is %s, held by %s, not by %s: %w", id, status, holder, owner, ErrRunLost)
+}
+
+// holds returns nil while owner holds the run, ErrRunLost once another
+// replica took it over.
+func (j journal) holds(ctx context.Context, id, owner string) error {
+	var holder string
+	err := j.db.QueryRowContext(ctx, `SELECT owner FROM chaos_runs WHERE id = $1`, id).Scan(&holder)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil // unknown: the runner does what it must
+	}
+	if err != nil || holder != owner {
+		return j.lost(ctx, id, owner)
+	}
+	return nil
+}
+
+// renewRun extends the lease of a run under way and of its faults, where
+// owner still holds them; it returns the stop request recorded for the
+// run. A run or fault another replica took over (its lease expired) is not
+// renewed: ErrRunLost.
 func (j journal) renewRun(ctx context.Context, id, owner string, lease time.Time) (stopBy string, err error) {
-	if _, err := j.db.ExecContext(ctx, `UPDATE chaos_runs SET lease_ms = $1 WHERE id = $2 AND owner = $3`, lease.UnixMilli(), id, owner); err != nil {
+	res, err := j.db.ExecContext(ctx, `UPDATE chaos_runs SET lease_ms = $1 WHERE id = $2 AND owner = $3 AND status IN ('running', 'waiting_approval')`,
+		lease.UnixMilli(), id, owner)
+	if err != nil {
 		return "", fmt.Errorf("renew run lease: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return "", j.lost(ctx, id, owner)
 	}
 	if _, err := j.db.ExecContext(ctx, `UPDATE chaos_faults SET lease_ms = $1 WHERE run_id = $2 AND owner = $3 AND status IN ('pending', 'active')`,
 		lease.UnixMilli(), id, owner); err != nil {
 		return "", fmt.Errorf("renew fault leases: %w", err)
+	}
+	taken, err := j.faults(ctx, `WHERE run_id = $1 AND owner <> $2 AND status IN ('pending', 'active')`, id, owner)
+	if err != nil {
+		return "", err
+	}
+	if len(taken) > 0 {
+		var names []string
+		for _, f := range taken {
+			names = append(names, f.Name+" (by "+f.Owner+")")
+		}
+		return "", fmt.Errorf("faults of run %s taken over after their lease expired: %s: %w", id, strings.Join(names, ", "), ErrRunLost)
 	}
 	err = j.db.QueryRowContext(ctx, `SELECT stop_requested FROM chaos_runs WHERE id = $1`, id).Scan(&stopBy)
 	if err != nil {
@@ -415,9 +472,12 @@ func (j journal) report(ctx context.Context, id string) (md, js string, err erro
 // abandonRun closes a run whose runner died as aborted, with the step it
 // was in closed as failed; it reports whether this call closed it (false:
 // another replica did, or the run ended meanwhile).
-func (j journal) abandonRun(ctx context.Context, id, reason string, at time.Time) (bool, error) {
-	res, err := j.db.ExecContext(ctx, `UPDATE chaos_runs SET status = 'aborted', reason = $1, finished_ms = $2 WHERE id = $3 AND status IN ('running', 'waiting_approval')`,
-		reason, at.UnixMilli(), id)
+//
+// The replica closing it (owner) becomes its owner: a runner that comes back
+// renews nothing and finishes nothing of it any more (ErrRunLost).
+func (j journal) abandonRun(ctx context.Context, id, owner, reason string, at time.Time) (bool, error) {
+	res, err := j.db.ExecContext(ctx, `UPDATE chaos_runs SET status = 'aborted', reason = $1, finished_ms = $2, owner = $3 WHERE id = $4 AND status IN ('running', 'waiting_approval')`,
+		reason, at.UnixMilli(), owner, id)
 	if err != nil {
 		return false, fmt.Errorf("close abandoned run: %w", err)
 	}

@@ -122,7 +122,11 @@ func Manifest(id string, f chaos.Fault, maxDuration time.Duration) (*unstructure
 		spec["stressors"] = map[string]any{"cpu": map[string]any{"workers": int64(max(f.Workers, 1)), "load": int64(f.CPUPercent)}}
 	case chaos.FaultMemoryStress:
 		kind = "StressChaos"
-		spec["stressors"] = map[string]any{"memory": map[string]any{"workers": int64(1), "size": f.Size}}
+		n, err := chaos.MemoryStressBytes(f)
+		if err != nil {
+			return nil, fmt.Errorf("fault %s: %w", f.Name, err)
+		}
+		spec["stressors"] = map[string]any{"memory": map[string]any{"workers": int64(1), "size": memorySize(n)}}
 	default:
 		return nil, fmt.Errorf("fault %s: Chaos Mesh cannot express %s", f.Name, f.Type)
 	}
@@ -270,4 +274,22 @@ func (d *Driver) Revert(ctx context.Context, id string, f chaos.Fault, raw json.
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// memorySize writes n bytes as Chaos Mesh reads a size (its webhook checks
+// it with go-units' FromHumanSize, its memStress reads it with go-humanize's
+// ParseBytes, where KiB, MiB and GiB are binary and B plain bytes): in the
+// largest binary unit dividing it, else in bytes. The size as written in
+// the experiment may hold spaces or a sign that ParseSize accepts and the
+// webhook refuses (" 256MiB", "256\tMiB").
+func memorySize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
 }

@@ -174,3 +174,45 @@ func TestDriverLifecycle(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryStressSize: the StressChaos memory size is written as Chaos
+// Mesh reads it, whatever spacing the experiment used, and a size out of
+// the memory-stress bounds (below 4KiB, above 1024GiB per pod) is refused,
+// not sent to the cluster.
+func TestMemoryStressSize(t *testing.T) {
+	schemas := crdSchemas(t)
+	for _, tc := range []struct{ size, want, err string }{
+		{"256MiB", "256MiB", ""},
+		{" 256MiB", "256MiB", ""},
+		{"256 MiB", "256MiB", ""},
+		{"1GiB", "1GiB", ""},
+		{"1024MiB", "1GiB", ""},
+		{"100MB", "100000000B", ""},
+		{"+8192", "8KiB", ""},
+		{"1024GiB", "1024GiB", ""},
+		{"1025GiB", "", "size 1025GiB (1100585369600 bytes) is above the largest Chaos Mesh memory-stress size, 1024GiB per pod"},
+		{"1048576GiB", "", "is above the largest Chaos Mesh memory-stress size"},
+		{"100B", "", "size 100B (100 bytes) is below the least memory-stress size, 4KiB"},
+	} {
+		t.Run(tc.size, func(t *testing.T) {
+			f := chaos.Fault{Name: "mem", Type: chaos.FaultMemoryStress, Size: tc.size, Driver: chaos.DriverChaosMesh, Kubernetes: sel}
+			u, err := Manifest("chx-20261202-100000-abc-mem", f, time.Hour)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("manifest %v, error %v, want %q", u, err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := validate(t, schemas, u.Object); err != nil {
+				t.Fatal(err)
+			}
+			got := u.Object["spec"].(map[string]any)["stressors"].(map[string]any)["memory"].(map[string]any)["size"]
+			if got != tc.want {
+				t.Fatalf("size %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -66,16 +66,16 @@ func (d *Driver) args(ctx context.Context, id string, f chaos.Fault) ([]string, 
 		w := max(f.Workers, 1)
 		args = append(args, "--cpu", strconv.Itoa(w), "--cpu-load", strconv.Itoa(f.CPUPercent))
 	case chaos.FaultMemoryStress:
-		n, err := chaos.ParseSize(f.Size)
+		n, err := chaos.MemoryStressBytes(f)
 		if err != nil {
-			return nil, "", err
+			return nil, "", fmt.Errorf("memory-stress: %w", err)
 		}
-		total, err := memTotal()
+		total, err := chaos.HostMemory()
 		if err != nil {
 			return nil, "", err
 		}
 		if n > total {
-			return nil, "", fmt.Errorf("memory-stress size %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)", f.Size, n, total)
+			return nil, "", chaos.MemoryAboveHost(f.Size, n, total)
 		}
 		args = append(args, "--vm", "1", "--vm-bytes", strconv.FormatInt(n, 10), "--vm-keep")
 	case chaos.FaultDiskFill:
@@ -89,24 +89,6 @@ func (d *Driver) args(ctx context.Context, id string, f chaos.Fault) ([]string, 
 		return nil, "", fmt.Errorf("the stress driver cannot inject %s faults", f.Type)
 	}
 	return args, dir, nil
-}
-
-// memTotal is the host's total memory in bytes (MemTotal of /proc/meminfo).
-func memTotal() (int64, error) {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0, fmt.Errorf("memory-stress: cannot read the host's memory: %w", err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("memory-stress: /proc/meminfo: MemTotal %q: %w", strings.TrimSpace(rest), err)
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, errors.New("memory-stress: no MemTotal in /proc/meminfo")
 }
 
 // Inject implements chaos.Driver.
