@@ -148,6 +148,12 @@ func Selector(ls map[string]string) string {
 }
 
 func validLabels(side string, ls map[string]string) error {
+	// An empty value matches the series WITHOUT the label in PromQL
+	// (app=""): the analysis would judge other series than the target's,
+	// and could pass on none at all.
+	if name, ok := emptyLabel(ls); ok {
+		return fmt.Errorf("%s label %s has an empty value, which selects the series without that label: give the value of the %s's series", side, name, side)
+	}
 	for k := range ls {
 		if !model.LabelName(k).IsValidLegacy() {
 			return fmt.Errorf("%s label name %q is not a valid Prometheus label name", side, k)

@@ -214,6 +214,49 @@ func TestRunTargetMistakes(t *testing.T) {
 	}
 }
 
+// A label with an empty value in a run's canary or baseline (a GET list or
+// a POST body, as Argo Rollouts' web provider sends it with an unset
+// argument) is a 400 naming the label, before Prometheus is asked:
+// app="" selects the series without the label, and the analysis could
+// pass on other series or on none.
+func TestRunEmptyLabelValueRefused(t *testing.T) {
+	q := &recordingQuerier{}
+	srv := newServer(t, NewEvaluator(q, nil), nil, time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
+	for _, tc := range []struct {
+		query string
+		body  map[string]any
+		err   string
+	}{
+		{query: "canary=job=,track=canary&baseline=job=api,track=stable", err: "canary label job has an empty value, which selects the series without that label"},
+		{query: `canary=job="",track=canary&baseline=job=api,track=stable`, err: "canary label job has an empty value"},
+		{query: "canary=job=api,track=canary&baseline=job=api,track=", err: "baseline label track has an empty value"},
+		{body: map[string]any{"canary": map[string]string{"job": "api", "rollouts_pod_template_hash": ""}, "baseline": map[string]string{"job": "api", "rollouts_pod_template_hash": "abc"}},
+			err: "canary label rollouts_pod_template_hash has an empty value"},
+		{body: map[string]any{"canary": map[string]string{"job": "api", "track": "canary"}, "baseline": map[string]string{"job": "", "track": "stable"}},
+			err: "baseline label job has an empty value"},
+	} {
+		var resp *http.Response
+		var err error
+		if tc.body == nil {
+			resp, err = http.Get(srv.URL + "/api/v1/analysis/api/run?" + tc.query)
+		} else {
+			b, _ := json.Marshal(tc.body)
+			resp, err = http.Post(srv.URL+"/api/v1/analysis/api/run", "application/json", bytes.NewReader(b))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), tc.err) {
+			t.Errorf("%s %v: %d %s, want 400 with %q", tc.query, tc.body, resp.StatusCode, b, tc.err)
+		}
+	}
+	if len(q.queries) != 0 {
+		t.Errorf("Prometheus asked %d queries: %v", len(q.queries), q.queries)
+	}
+}
+
 // A Flagger payload with an empty canary name or namespace, or an empty
 // value in the labels selecting the canary's or the primary's series (an
 // unset variable in the Canary's metadata), is a 400 naming the field,

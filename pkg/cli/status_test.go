@@ -73,5 +73,25 @@ func TestStatusCommand(t *testing.T) {
 		require.Contains(t, stdout.String(), "COMPONENT  STATUS          UPTIME (90d)\n"+
 			"Checkout   Partial outage  50.000% (1 day with data)\n"+
 			"Search     Operational     100.000% (1 day with data)\n")
+
+		// At the instant of the first start no day has data: no uptime,
+		// in the table and in JSON.
+		none := status.New(cfg, status.Options{Incidents: svc, Clock: clock.NewManual(now.Add(time.Hour)), FirstStart: now.Add(time.Hour)})
+		mux = http.NewServeMux()
+		status.NewHandler(none, nil).Register(mux)
+		srv3 := httptest.NewServer(mux)
+		defer srv3.Close()
+		stdout.Reset()
+		code = Main([]string{"status", "--sred.url=" + srv3.URL}, &stdout, &stderr)
+		require.Equal(t, 0, code, stderr.String())
+		require.Contains(t, stdout.String(), "Search     Operational     no data\n")
+		stdout.Reset()
+		code = Main([]string{"status", "--sred.url=" + srv3.URL, "-o", "json"}, &stdout, &stderr)
+		require.Equal(t, 0, code, stderr.String())
+		var raw struct {
+			Components []map[string]json.RawMessage `json:"components"`
+		}
+		require.NoError(t, json.Unmarshal(stdout.Bytes(), &raw))
+		require.Equal(t, "null", string(raw.Components[1]["uptime_ratio"]))
 	})
 }

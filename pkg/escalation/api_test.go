@@ -16,14 +16,17 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
+	"github.com/rootuip/sre/pkg/ui"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -595,5 +598,82 @@ func TestAPIStoreFailure(t *testing.T) {
 				require.Contains(t, got.Env.Error, "sql: database is closed")
 			})
 		}
+	})
+}
+
+// TestMaintenanceWindowNames: a maintenance window's name, from the API or
+// the configuration, is one line of at most 200 printable characters; a
+// bad one is refused naming the name, and nothing is stored. Markup is
+// printable and kept as text (pages escape it). A window stored before
+// names were checked still lists and still silences.
+func TestMaintenanceWindowNames(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		a := newAPIRig(t, db)
+		list := func() []any {
+			t.Helper()
+			got := a.do(t, "GET", "/api/v1/escalation/maintenance", "")
+			require.Equal(t, http.StatusOK, got.Code, got.Body)
+			return got.Env.Data.([]any)
+		}
+		long := strings.Repeat("é", escalation.MaxMaintenanceNameLen+1)
+		for _, tc := range []struct{ name, window, msg string }{
+			{"newline", `db\nupgrade`, `maintenance window name "db\nupgrade": character U+000A at byte 2 is not printable (a name is a single line of printable characters)`},
+			{"carriage return", `db\r`, `maintenance window name "db\r": character U+000D at byte 2 is not printable (a name is a single line of printable characters)`},
+			{"tab", `db\tupgrade`, `maintenance window name "db\tupgrade": character U+0009 at byte 2 is not printable (a name is a single line of printable characters)`},
+			{"line separator", `db\u2028upgrade`, `maintenance window name "db\u2028upgrade": character U+2028 at byte 2 is not printable (a name is a single line of printable characters)`},
+			{"blank", `  `, "maintenance window without a name"},
+			{"too long", long, fmt.Sprintf(`maintenance window name %.40q... is %d characters long: at most %d`, long, escalation.MaxMaintenanceNameLen+1, escalation.MaxMaintenanceNameLen)},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				requireError(t, a.do(t, "POST", "/api/v1/escalation/maintenance", `{"name":"`+tc.window+`","matchers":["service=\"api\""],"duration":"1h"}`),
+					http.StatusBadRequest, "bad_data", tc.msg)
+			})
+		}
+		require.Equal(t, []any{}, list(), "no bad name stored a window")
+
+		for i, name := range []string{`<b>DB</b> upgrade & "cache"`, "Wartung für die DB", strings.Repeat("x", escalation.MaxMaintenanceNameLen)} {
+			b, err := json.Marshal(map[string]any{"name": name, "matchers": []string{fmt.Sprintf(`service="web%d"`, i)}, "duration": "1h"})
+			require.NoError(t, err)
+			got := a.do(t, "POST", "/api/v1/escalation/maintenance", string(b))
+			require.Equal(t, http.StatusCreated, got.Code, got.Body)
+			require.Equal(t, name, got.Env.Data.(map[string]any)["name"])
+		}
+		require.Len(t, list(), 3)
+
+		// The configuration refuses the same names.
+		for _, name := range []string{`"db\nupgrade"`, `"db\tupgrade"`} {
+			var c escalation.Config
+			err := yaml.Unmarshal([]byte("maintenance_windows:\n  - {name: "+name+`, matchers: ['service="api"'], start: 2026-03-02T10:00:00Z, end: 2026-03-02T11:00:00Z}`+"\n"), &c)
+			require.ErrorContains(t, err, "escalation: maintenance window name ")
+			require.ErrorContains(t, err, "is not printable (a name is a single line of printable characters)")
+		}
+
+		// A window an earlier version stored with a newline in its name
+		// is kept, listed and honoured.
+		_, err := db.ExecContext(context.Background(), `INSERT INTO escalation_maintenance (name, matchers, starts_at, ends_at, created_by, created_at)
+VALUES ($1, $2, $3, $4, $5, $6)`, "db\nupgrade", `["service=\"api\""]`, jobs.Millis(t0), jobs.Millis(t0.Add(time.Hour)), "alice", jobs.Millis(t0))
+		require.NoError(t, err)
+		require.Len(t, list(), 4)
+		id := a.open(t, "critical")
+		a.tick(t)
+		require.Empty(t, a.paged(t, id))
+		require.Equal(t, []string{`Maintenance window "db\nupgrade" until 2026-03-02T11:30:00Z: not paging level 0`}, a.timeline(t, id, "Maintenance"))
+
+		// The console shows a name with markup as text.
+		web0 := a.open(t, "high", "service", "web0")
+		a.tick(t)
+		require.Empty(t, a.paged(t, web0))
+		mux := http.NewServeMux()
+		ui.New(ui.Sources{Incidents: a.svc}, ui.Options{AllowAnonymous: true}).Register(mux)
+		console := httptest.NewServer(mux)
+		defer console.Close()
+		resp, err := http.Get(console.URL + "/incidents/" + web0)
+		require.NoError(t, err)
+		page, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(page))
+		require.Contains(t, string(page), `Maintenance window &#34;&lt;b&gt;DB&lt;/b&gt; upgrade &amp; \&#34;cache\&#34;&#34; until 2026-03-02T11:30:00Z`)
+		require.NotContains(t, string(page), "<b>DB</b>")
 	})
 }

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
@@ -257,8 +259,42 @@ func (p *Policy) validate() error {
 	return nil
 }
 
-// Validate checks a maintenance window.
+// MaxMaintenanceNameLen bounds the name of a maintenance window, in
+// characters.
+const MaxMaintenanceNameLen = 200
+
+// checkMaintenanceName refuses a name that is not one line of printable
+// characters: timeline entries, notes and pages show it.
+func checkMaintenanceName(name string) error {
+	if strings.TrimSpace(name) == "" {
+		return errors.New("maintenance window without a name")
+	}
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("maintenance window name %q is not valid UTF-8", name)
+	}
+	if n := utf8.RuneCountInString(name); n > MaxMaintenanceNameLen {
+		return fmt.Errorf("maintenance window name %.40q... is %d characters long: at most %d", name, n, MaxMaintenanceNameLen)
+	}
+	for i, r := range name {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("maintenance window name %q: character %U at byte %d is not printable (a name is a single line of printable characters)", name, r, i)
+		}
+	}
+	return nil
+}
+
+// Validate checks a maintenance window given in the configuration or the
+// API.
 func (w *MaintenanceWindow) Validate() error {
+	if err := checkMaintenanceName(w.Name); err != nil {
+		return err
+	}
+	return w.validate()
+}
+
+// validate checks a maintenance window but its name's characters: a window
+// stored before names were checked still loads, and still silences.
+func (w *MaintenanceWindow) validate() error {
 	if w.Name == "" {
 		return errors.New("maintenance window without a name")
 	}

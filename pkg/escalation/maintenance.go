@@ -57,7 +57,7 @@ func (w *MaintenanceWindow) stored(matchers string, start, end int64) error {
 		return fmt.Errorf("maintenance window %d: %w", w.ID, err)
 	}
 	w.Start, w.End = jobs.FromMillis(start), jobs.FromMillis(end)
-	return w.Validate()
+	return w.validate()
 }
 
 // AddMaintenance stores a maintenance window (it may start now or later).

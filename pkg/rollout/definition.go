@@ -84,9 +84,14 @@ func (a *AnalysisRef) UnmarshalYAML(unmarshal func(any) error) error {
 		return errors.New("analysis.canary: the labels selecting the canary's series are required (e.g. {track: canary})")
 	}
 	for side, ls := range map[string]map[string]string{"canary": a.Canary, "baseline": a.Baseline} {
-		for k := range ls {
+		for k, v := range ls {
 			if !labelNameRE.MatchString(k) {
 				return fmt.Errorf("analysis.%s: %q is not a Prometheus label name", side, k)
+			}
+			// PromQL's {k=""} selects the series without the label:
+			// the analysis would judge other series than this side's.
+			if v == "" {
+				return fmt.Errorf("analysis.%s: label %s has an empty value, which selects the series without that label: give the value of the %s's series", side, k, side)
 			}
 		}
 	}

@@ -642,6 +642,12 @@ func (g *gen) groupText() string {
 	return " (" + strings.Join(parts, ", ") + ")"
 }
 
+// burnFactorTemplate prints a burn-rate alert's value, the burn rate over
+// its long window, as a plain factor: three significant digits below 100
+// (14.4, 6.03), whole numbers from there on (2110, 10000), never an SI
+// prefix ("2.11k", which humanize writes from 1000 on) nor an exponent.
+const burnFactorTemplate = `{{ if lt $value 100.0 }}{{ printf "%.3g" $value }}{{ else }}{{ printf "%.0f" $value }}{{ end }}`
+
 func (g *gen) burnAlert(w slo.Window) {
 	o := g.slo
 	tier := o.Alerting.Page
@@ -657,7 +663,7 @@ func (g *gen) burnAlert(w slo.Window) {
 	}
 	g.check(expr, "")
 	budgetShare := w.BurnRate * w.Long.Seconds() / o.PeriodDuration().Seconds() * 100
-	summary := fmt.Sprintf("%s SLO %s%s is burning its error budget {{ $value | humanize }}x too fast", g.spec.Service, o.Name, g.groupText())
+	summary := fmt.Sprintf("%s SLO %s%s is burning its error budget %sx too fast", g.spec.Service, o.Name, g.groupText(), burnFactorTemplate)
 	desc := fmt.Sprintf("The error rate over the last %s and %s is above %sx the error budget of the %s%% objective over %s; at this rate %.3g%% of the period's budget goes in %s.",
 		WindowName(w.Long), WindowName(w.Short), f, num(o.Objective), o.PeriodName(), budgetShare, WindowName(w.Long))
 	annotations := g.annotations(summary, desc, tier.Annotations)

@@ -2,6 +2,7 @@ package rulegen_test
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"maps"
@@ -18,7 +19,9 @@ import (
 	amlabels "github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/template"
 	"github.com/stretchr/testify/require"
 	yaml "go.yaml.in/yaml/v3"
 
@@ -418,7 +421,7 @@ func TestPortableOutput(t *testing.T) {
 					})
 					for _, text := range r.Annotations {
 						for _, tmpl := range templateRE.FindAllString(text, -1) {
-							require.Regexp(t, `^{{ (\$value \| humanize(Percentage)?|\$labels\.[a-z_]+|"{{"|"}}") }}$`, tmpl, f.Name)
+							require.Regexp(t, `^{{ (\$value \| humanize(Percentage)?|\$labels\.[a-z_]+|"{{"|"}}"|if lt \$value [0-9.]+|printf "%\.[0-9][fg]" \$value|else|end) }}$`, tmpl, f.Name)
 						}
 					}
 				}
@@ -539,4 +542,38 @@ slos:
 		}
 	}
 	require.True(t, seen[rulegen.AlertPage] && seen[rulegen.AlertTicket] && seen[rulegen.AlertBudget], "%v", seen)
+}
+
+// A burn-rate alert's summary gives its factor as a plain number, as
+// Prometheus expands it: "2110x too fast", not humanize's "2.11kx".
+func TestBurnSummaryFactorPlain(t *testing.T) {
+	_, files := generate(t, "examples/slos/api.yml")
+	var summary string
+	for _, g := range files[0].Groups {
+		for _, r := range g.Rules {
+			if r.Alert == rulegen.AlertPage && summary == "" {
+				summary = r.Annotations["summary"]
+			}
+		}
+	}
+	require.NotEmpty(t, summary)
+	for _, tc := range []struct {
+		value float64
+		want  string
+	}{
+		{14.4, "14.4x too fast"},
+		{6.0321, "6.03x too fast"},
+		{1, "1x too fast"},
+		{99.4, "99.4x too fast"},
+		{999.6, "1000x too fast"},
+		{2110.4, "2110x too fast"},
+		{10000, "10000x too fast"},
+	} {
+		smpl := promql.Sample{F: tc.value}
+		got, err := template.NewTemplateExpander(context.Background(),
+			"{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}"+summary,
+			"__alert_"+rulegen.AlertPage, template.AlertTemplateData(map[string]string{}, nil, "", smpl), 0, nil, nil, nil).Expand()
+		require.NoError(t, err)
+		require.True(t, strings.HasSuffix(got, " is burning its error budget "+tc.want), "value %v: %q", tc.value, got)
+	}
 }

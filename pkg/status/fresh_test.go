@@ -104,6 +104,58 @@ func TestFreshStoreHasNoData(t *testing.T) {
 	})
 }
 
+// TestNoDataHasNoUptimeRatio: at the instant of sred's first start every
+// bar of a component has no data, and so has its uptime: uptime_ratio is
+// null in JSON (before, 1: 100% measured over nothing) and the page says
+// "no data yet". On SQLite and PostgreSQL.
+func TestNoDataHasNoUptimeRatio(t *testing.T) {
+	ctx := context.Background()
+	first := time.Date(2026, 12, 5, 15, 0, 0, 0, time.UTC)
+	testutil.Backends(t, [][]store.Migration{incident.Migrations, status.Migrations}, func(t *testing.T, db *store.DB) {
+		clk := clock.NewManual(first)
+		stored, err := status.Load(ctx, db, clk.Now())
+		require.NoError(t, err)
+		inc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		inc.Clock = clk
+		cfg := status.Config{Components: []status.Component{{Name: "Shop", Services: []string{"payments"}}}, UptimeDays: 3}
+		require.NoError(t, cfg.Validate())
+		svc := status.New(cfg, status.Options{Incidents: inc, Clock: clk, Key: stored.Key, FirstStart: stored.FirstStart})
+		page, err := svc.Page(ctx)
+		require.NoError(t, err)
+		shop := page.Components[0]
+		require.Equal(t, 0, shop.DataDays())
+		require.Zero(t, shop.UptimeRatio)
+
+		mux := http.NewServeMux()
+		status.NewHandler(svc, nil).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		get := func(path string) string {
+			res, err := http.Get(srv.URL + path)
+			require.NoError(t, err)
+			defer res.Body.Close()
+			require.Equal(t, http.StatusOK, res.StatusCode, path)
+			b, err := io.ReadAll(res.Body)
+			require.NoError(t, err)
+			return string(b)
+		}
+		var js struct {
+			Components []map[string]json.RawMessage `json:"components"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(get("/status.json")), &js))
+		require.Len(t, js.Components, 1)
+		ratio, ok := js.Components[0]["uptime_ratio"]
+		require.True(t, ok, "uptime_ratio is in the JSON")
+		require.Equal(t, "null", string(ratio), "no data is no figure, not 100%")
+		require.Contains(t, string(js.Components[0]["uptime"]), `{"date":"2026-12-05","uptime":null,"source":"none"`)
+
+		html := get("/status")
+		require.Equal(t, 2, strings.Count(html, "no data yet"), "the bars' label and the uptime line")
+		require.NotContains(t, html, "% uptime")
+	})
+}
+
 // TestFirstStartOfAnOlderStore: a store whose page key was stored before
 // the time of the first start was kept takes its first migration's time.
 func TestFirstStartOfAnOlderStore(t *testing.T) {

@@ -76,12 +76,30 @@ type Page struct {
 }
 
 // ComponentStatus is one component now and over the uptime days.
+// UptimeRatio is over the days with data (DataDays); with none (the
+// instant of a fresh install) it is 0 and null in JSON: no figure, not 100%.
 type ComponentStatus struct {
 	Name        string  `json:"name"`
 	Description string  `json:"description,omitempty"`
 	Status      State   `json:"status"`
 	UptimeRatio float64 `json:"uptime_ratio"`
 	Uptime      []Day   `json:"uptime"`
+}
+
+// MarshalJSON writes the uptime ratio of a component without a day of
+// data as null, as the uptime of a day without data.
+func (c ComponentStatus) MarshalJSON() ([]byte, error) {
+	type plain ComponentStatus
+	if c.DataDays() > 0 {
+		return json.Marshal(plain(c))
+	}
+	return json.Marshal(struct {
+		Name        string   `json:"name"`
+		Description string   `json:"description,omitempty"`
+		Status      State    `json:"status"`
+		UptimeRatio *float64 `json:"uptime_ratio"`
+		Uptime      []Day    `json:"uptime"`
+	}{Name: c.Name, Description: c.Description, Status: c.Status, Uptime: c.Uptime})
 }
 
 // DataDays is the number of its uptime days that have data (Source not
@@ -449,9 +467,11 @@ func (s *Service) compute(ctx context.Context, cfg Config, now time.Time) (*Page
 			total += float64(length)
 			cs.Uptime = append(cs.Uptime, day)
 		}
-		cs.UptimeRatio = 1
-		if total > 0 {
+		switch {
+		case total > 0:
 			cs.UptimeRatio = up / total
+		case cs.DataDays() > 0:
+			cs.UptimeRatio = 1 // today's bar, at midnight: no time has passed
 		}
 		p.Components = append(p.Components, cs)
 		p.Status = worst(p.Status, st)

@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -252,5 +253,67 @@ func TestHomeCountsIncidents(t *testing.T) {
 			require.Equal(t, http.StatusOK, code)
 			require.Contains(t, body, "<p>"+want+"</p>")
 		}
+	})
+}
+
+// TestTitleStableSeverityCurrent: an incident's title is rendered once,
+// when it opens, and stays (as GoAlert's alert summary and Grafana OnCall's
+// alert group title do), also when it names the severity; the severity the
+// API, the console's incident page and its list show is the current one:
+// the highest of the alerts still firing. The timeline says when it fell.
+func TestTitleStableSeverityCurrent(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		opts := incident.DefaultOptions()
+		opts.TitleTemplate = `{{ .Service }} {{ .Severity }}: {{ join .Alertnames ", " }}`
+		svc, err := incident.NewService(db, opts, nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		mux := http.NewServeMux()
+		ui.New(ui.Sources{Incidents: svc}, ui.Options{AllowAnonymous: true}).Register(mux)
+		(&web.IncidentsAPI{Service: svc}).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+
+		started := time.Now().Add(-10 * time.Minute)
+		notify := func(pageStatus string) []string {
+			t.Helper()
+			n := incident.Notification{Receiver: "sred", Status: "firing", GroupKey: `{}:{service="api",slo="availability"}`,
+				GroupLabels:  map[string]string{"service": "api", "slo": "availability"},
+				CommonLabels: map[string]string{"service": "api", "slo": "availability"}}
+			for _, a := range []struct{ name, severity, status string }{{"SLOBurnRatePage", "critical", pageStatus}, {"SLOBurnRateTicket", "warning", "firing"}} {
+				al := incident.NotifiedAlert{Status: a.status, Fingerprint: "fp-" + a.name, StartsAt: started,
+					Labels: map[string]string{"alertname": a.name, "service": "api", "slo": "availability", "severity": a.severity}}
+				if a.status == "resolved" {
+					al.EndsAt = time.Now()
+				}
+				n.Alerts = append(n.Alerts, al)
+			}
+			res, err := svc.Ingest(t.Context(), n)
+			require.NoError(t, err)
+			return res.Created
+		}
+		created := notify("firing")
+		require.Len(t, created, 1)
+		id := created[0]
+		const title = "api CRITICAL: SLOBurnRatePage, SLOBurnRateTicket"
+		require.Empty(t, notify("resolved"), "the same incident")
+
+		var got struct {
+			Data struct{ Title, Severity string } `json:"data"`
+		}
+		code, body := get(t, srv.URL+"/api/v1/incidents/"+id)
+		require.Equal(t, http.StatusOK, code, body)
+		require.NoError(t, json.Unmarshal([]byte(body), &got))
+		require.Equal(t, title, got.Data.Title, "the title stays as it opened")
+		require.Equal(t, "MEDIUM", got.Data.Severity, "the warning alert still firing")
+
+		code, body = get(t, srv.URL+"/incidents/"+id)
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, body, "<h1>"+id+": "+title+"</h1>")
+		require.Contains(t, body, `<tr><th>Severity</th><td><span class="sev sev-medium">MEDIUM</span></td></tr>`)
+		require.Contains(t, body, "severity lowered: CRITICAL -&gt; MEDIUM (the highest severity of its firing alerts)")
+		code, body = get(t, srv.URL+"/incidents")
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, body, `<td><span class="sev sev-medium">MEDIUM</span></td>`)
+		require.NotContains(t, body, `sev-critical">CRITICAL`)
 	})
 }

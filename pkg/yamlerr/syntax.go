@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	yamlv2 "go.yaml.in/yaml/v2"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 var yamlLineRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
@@ -47,6 +48,14 @@ func Syntax(data []byte, err error) (msg string, line, col int, ok bool) {
 			lines++
 		}
 		line = min(line, max(lines, 1))
+	case m[2] == "found unexpected end of stream" || m[2] == "found unexpected document indicator":
+		// A quoted scalar left open: yaml.v3 names the line of its
+		// quote, but the end of the stream when the quote is on the first
+		// line (0 in its 0-based count reads as no line). With a blank
+		// line before the document, the quote is never on the first line.
+		if l, found := quoteLine(data, m[2]); found {
+			line = l
+		}
 	case m[1] == "":
 		switch a := aliasErrorRE.FindStringSubmatch(m[2]); {
 		case a != nil:
@@ -65,6 +74,22 @@ func Syntax(data []byte, err error) (msg string, line, col int, ok bool) {
 		}
 	}
 	return msg, line, col, true
+}
+
+// quoteLine returns the line of the opening quote of the quoted scalar
+// that msg, a yaml.v3 error about data, says is left open.
+func quoteLine(data []byte, msg string) (int, bool) {
+	var n yaml.Node
+	err := yaml.Unmarshal(append([]byte("\n"), data...), &n)
+	if err == nil {
+		return 0, false
+	}
+	m := yamlLineRE.FindStringSubmatch(err.Error())
+	if m == nil || m[2] != msg || m[1] == "" {
+		return 0, false
+	}
+	l, _ := strconv.Atoi(m[1])
+	return max(l-1, 1), true
 }
 
 // Located is err with the line Syntax finds, in the decoder's form ("yaml:

@@ -16,6 +16,12 @@ func TestLocated(t *testing.T) {
 		{"on the first line", "a: [1\n", "yaml: line 1: did not find expected ',' or ']'"},
 		{"control character", "a: 1\nb: 2\n\x01\n", "yaml: line 3: control characters are not allowed"},
 		{"undefined alias", "a: 1\nb: *nowhere\n", "yaml: line 2: unknown anchor 'nowhere' referenced"},
+		{"unclosed double quote on the first line", "a: \"x\nb: 1\nc: 2\n", "yaml: line 1: found unexpected end of stream"},
+		{"unclosed single quote on the first line", "a: 'x\nb: 1\nc: 2", "yaml: line 1: found unexpected end of stream"},
+		{"unclosed quote in a list on the first line", "- \"x\n- 2\n", "yaml: line 1: found unexpected end of stream"},
+		{"unclosed quote before a document marker", "a: \"x\nb: 1\n---\nc: 2\n", "yaml: line 1: found unexpected document indicator"},
+		{"unclosed quote", "a: 1\nb: \"x\nc: 2\nd: 3\n", "yaml: line 2: found unexpected end of stream"},
+		{"unclosed quote on the last line", "a: 1\nb: 2\nc: \"x", "yaml: line 3: found unexpected end of stream"},
 		{"mis-indented", "a:\n  b: 1\n   c: 2\n", "yaml: line 3: mapping values are not allowed in this context"},
 		{"not syntax", "a: [1]\n", "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into int"},
 	} {
