@@ -14,7 +14,30 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
+
+// maxTextLen bounds a component's name and a maintenance title, in
+// characters: the public page, its JSON and its feed show them.
+const maxTextLen = 200
+
+// checkLine refuses a public name or title that is not one line of at
+// most maxTextLen printable characters.
+func checkLine(s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("not valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(s); n > maxTextLen {
+		return fmt.Errorf("%d characters long: at most %d", n, maxTextLen)
+	}
+	for i, r := range s {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("character %U at byte %d is not printable (one line of printable characters)", r, i)
+		}
+	}
+	return nil
+}
 
 // Config is the status_page section of sred.yml.
 type Config struct {
@@ -86,6 +109,9 @@ func (c *Config) Validate() error {
 		if strings.TrimSpace(comp.Name) == "" {
 			return fmt.Errorf("components[%d]: name is required", i)
 		}
+		if err := checkLine(comp.Name); err != nil {
+			return fmt.Errorf("components[%d]: name %.40q: %w", i, comp.Name, err)
+		}
 		if names[comp.Name] {
 			return fmt.Errorf("components[%d]: duplicate name %q", i, comp.Name)
 		}
@@ -102,6 +128,9 @@ func (c *Config) Validate() error {
 	for i, m := range c.Maintenance {
 		if strings.TrimSpace(m.Title) == "" {
 			return fmt.Errorf("maintenance[%d]: title is required", i)
+		}
+		if err := checkLine(m.Title); err != nil {
+			return fmt.Errorf("maintenance[%d]: title %.40q: %w", i, m.Title, err)
 		}
 		if m.Start.IsZero() || m.End.IsZero() || !m.End.After(m.Start) {
 			return fmt.Errorf("maintenance[%d] (%s): start and end are required, end after start", i, m.Title)

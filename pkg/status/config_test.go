@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"github.com/stretchr/testify/require"
 	yaml "go.yaml.in/yaml/v3"
+	"strings"
 )
 
 func TestConfigErrors(t *testing.T) {
@@ -20,6 +21,11 @@ func TestConfigErrors(t *testing.T) {
 			`maintenance[0] (M): components: unknown component "B"`},
 		{"maintenance backwards", "components: [{name: A, services: [a]}]\nmaintenance: [{title: M, components: [A], start: 2026-12-01T02:00:00Z, end: 2026-12-01T01:00:00Z}]",
 			"maintenance[0] (M): start and end are required, end after start"},
+		{"maintenance title two lines", "components: [{name: A, services: [a]}]\nmaintenance: [{title: \"Database\\nupgrade\", components: [A], start: 2026-12-01T00:00:00Z, end: 2026-12-01T01:00:00Z}]",
+			`maintenance[0]: title "Database\nupgrade": character U+000A at byte 8 is not printable`},
+		{"maintenance title long", "components: [{name: A, services: [a]}]\nmaintenance: [{title: " + strings.Repeat("x", 201) + ", components: [A], start: 2026-12-01T00:00:00Z, end: 2026-12-01T01:00:00Z}]",
+			"maintenance[0]: title \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\": 201 characters long: at most 200"},
+		{"component name control", "components: [{name: \"A\\tB\", services: [a]}]", `components[0]: name "A\tB": character U+0009 at byte 1 is not printable`},
 		{"unknown field", "components: [{name: A, service: [a]}]", "field service not found"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
