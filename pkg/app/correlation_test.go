@@ -382,6 +382,69 @@ func TestAlertOfTwoGroupsListedOnce(t *testing.T) {
 	}
 }
 
+// TestResolveInNewGroupResolvesIncident: Alertmanager's group_by changed
+// while an alert fired, so the alert (fingerprint and start) arrived again
+// in a new group, which joined the incident by its service. Alertmanager
+// sends the resolve in the new group only (the old group is gone from it):
+// the resolve also resolves the old group's copy on the incident, so the
+// incident resolves then, recovered when the alert ended, with both
+// groups' links no longer firing. A resolve the old group would still
+// deliver changes nothing. On both backends.
+func TestResolveInNewGroupResolvesIncident(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			clk := clock.NewManual(time.Now())
+			_, srv := runApp(t, backend, "services:\n  api: {}\ncorrelation:\n  window: 30m\n", func(a *App) { a.Incidents.Clock = clk })
+			starts := clk.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)
+			payload := func(groupKey, status, ends string) string {
+				return fmt.Sprintf(`{"version":"4","groupKey":%q,"status":%q,"receiver":"sred",
+					"commonLabels":{"alertname":"HighErrorRate","service":"api","severity":"critical"},
+					"alerts":[{"status":%q,"labels":{"alertname":"HighErrorRate","service":"api","severity":"critical","instance":"api-0"},
+					"annotations":{"summary":"api errors"},"startsAt":%q,"endsAt":%q,"fingerprint":"c0ffee0000000042"}]}`,
+					groupKey, status, status, starts, ends)
+			}
+			const firing = "0001-01-01T00:00:00Z"
+			before := `{}:{alertname="HighErrorRate"}`
+			after := `{}:{alertname="HighErrorRate", service="api"}`
+			res := deliver(t, srv.URL, payload(before, "firing", firing))
+			require.Len(t, res.Created, 1)
+			id := res.Created[0]
+			clk.Advance(time.Minute)
+			res = deliver(t, srv.URL, payload(after, "firing", firing))
+			require.Equal(t, []string{id}, res.Incidents)
+			linksFiring := func(inc incident.Incident) map[string]bool {
+				out := map[string]bool{}
+				for _, l := range inc.Links {
+					out[l.GroupKey] = l.Firing
+				}
+				return out
+			}
+			require.Equal(t, map[string]bool{before: true, after: true}, linksFiring(getIncident(t, srv.URL, id)))
+
+			clk.Advance(time.Minute)
+			ended := clk.Now().Add(-10 * time.Second).UTC().Truncate(time.Millisecond)
+			res = deliver(t, srv.URL, payload(after, "resolved", ended.Format(time.RFC3339Nano)))
+			require.Equal(t, []string{id}, res.Incidents)
+			inc := getIncident(t, srv.URL, id)
+			require.Equal(t, incident.StatusResolved, inc.Status, "nothing fires: the old group's copy resolved with the new group's")
+			require.NotNil(t, inc.RecoveredAt)
+			require.True(t, ended.Equal(*inc.RecoveredAt), "recovered when the alert ended: %s", inc.RecoveredAt)
+			require.Equal(t, map[string]bool{before: false, after: false}, linksFiring(inc))
+			require.Len(t, inc.Alerts, 1)
+			require.Equal(t, "resolved", inc.Alerts[0].Status)
+			require.Len(t, timelineOf(t, srv.URL, id, "alert_resolved"), 1)
+			require.Contains(t, timelineOf(t, srv.URL, id, "status"), "resolved automatically: all alerts resolved")
+
+			// The old group's resolve, were it delivered, changes nothing.
+			clk.Advance(time.Minute)
+			res = deliver(t, srv.URL, payload(before, "resolved", ended.Format(time.RFC3339Nano)))
+			require.True(t, res.Duplicate)
+			require.Equal(t, incident.StatusResolved, getIncident(t, srv.URL, id).Status)
+			require.Len(t, timelineOf(t, srv.URL, id, "alert_resolved"), 1)
+		})
+	}
+}
+
 // TestCorrelationStormUnrelatedOutages replays two unrelated outages at
 // once, interleaved: the database and its API in cluster eu-1, the cache and
 // its web front in us-1. They stay two incidents, each with its own root and

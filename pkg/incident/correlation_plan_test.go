@@ -105,6 +105,7 @@ type planNode struct {
 	Type     string     `json:"Node Type"`
 	Relation string     `json:"Relation Name"`
 	Index    string     `json:"Index Name"`
+	Cond     string     `json:"Index Cond"`
 	Loops    int        `json:"Actual Loops"`
 	Plans    []planNode `json:"Plans"`
 }
@@ -137,4 +138,47 @@ func explainScans(t *testing.T, db *store.DB, explain, relation string, args ...
 	}
 	walk(plan[0].Plan)
 	return scans, raw
+}
+
+// TestResolveCopiesPlan: a resolve finds the copies other groups hold of
+// its episodes on their incident by an index probe on the incident and
+// the fingerprint, not by reading the incident's alerts (thousands in a
+// storm): on SQLite the statement run for each episode, on PostgreSQL the
+// statement resolving a delivery's episodes, whose every read of
+// incident_alerts is an index scan.
+func TestResolveCopiesPlan(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		for _, q := range []string{
+			`INSERT INTO incidents (id, title, service, severity, status, labels, group_key, detected_at, created_at, updated_at)
+				VALUES ('INC-S', 't', 'api', 'critical', 'triggered', '{}', 'g0', 1000, 1000, 1000)`,
+			// A storm: 3,000 groups of one alert each on one incident.
+			`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+			INSERT INTO incident_alerts (group_key, fingerprint, starts_at, incident_id, status, labels, annotations, first_seen_at, updated_at)
+				SELECT 'g' || i, 'fp' || i, 1000, 'INC-S', 'firing', '{}', '{}', 1000, 1000 FROM n`,
+			`ANALYZE incident_alerts`,
+		} {
+			_, err := db.ExecContext(ctx, q)
+			require.NoError(t, err, q)
+		}
+		if db.Dialect == store.SQLite {
+			plan := testutil.QueryPlan(t, db, resolveCopiesSQLite, 2000, 2000, "INC-S", "fp7", 1000, "g7")
+			require.Contains(t, plan, "USING INDEX incident_alerts_incident (incident_id=? AND fingerprint=?)", plan)
+			return
+		}
+		scans, raw := explainScans(t, db, `EXPLAIN (FORMAT JSON) `+resolveCopiesSQL, "incident_alerts",
+			"g7", 2000, []string{"fp7"}, []int64{1000}, []int64{2000})
+		var byIncident int
+		for _, n := range scans {
+			require.Contains(t, []string{"ModifyTable", "Index Scan"}, n.Type, "incident_alerts read by an index only: %s", raw)
+			if n.Type == "Index Scan" {
+				require.Contains(t, []string{"incident_alerts_pkey", "incident_alerts_incident"}, n.Index, raw)
+				if n.Index == "incident_alerts_incident" {
+					require.Contains(t, n.Cond, "fingerprint", "probed by the fingerprint too: %s", raw)
+					byIncident++
+				}
+			}
+		}
+		require.NotZero(t, byIncident, "the copies are probed by incident and fingerprint: %s", raw)
+	})
 }

@@ -996,9 +996,19 @@ func alertsEntry(incidentID, actor, kind, verb string, as []NotifiedAlert, now t
 // UPDATE ... FROM (VALUES ...) makes SQLite scan the values for every row of
 // the group, and hundreds of $N parameters are bound by name in linear time
 // each).
-func (s *Service) resolveAlerts(ctx context.Context, tx *sql.Tx, groupKey string, as []*incoming, now time.Time) error {
+//
+// An episode resolved is resolved in every group's copy on the same
+// incident: when Alertmanager's group_by changes while an alert fires, the
+// alert arrives again in a new group that joins the incident, and
+// Alertmanager then sends its resolve in the new group only. Each resolved
+// episode's copies still firing on its incident are found by an index
+// probe (incident_alerts_incident: incident, fingerprint), which finds
+// nothing but the group's own copy unless another group delivered the
+// episode; on PostgreSQL it is part of the same statement. The other
+// groups' copies resolved are returned.
+func (s *Service) resolveAlerts(ctx context.Context, tx *sql.Tx, groupKey string, as []*incoming, stored map[alertKey]storedAlert, now time.Time) ([]copyOnIncident, error) {
 	if len(as) == 0 {
-		return nil
+		return nil, nil
 	}
 	endsOf := func(a *incoming) int64 {
 		if a.EndsAt.IsZero() {
@@ -1006,6 +1016,7 @@ func (s *Service) resolveAlerts(ctx context.Context, tx *sql.Tx, groupKey string
 		}
 		return ms(a.EndsAt)
 	}
+	var others []copyOnIncident
 	if s.db.Dialect != store.SQLite {
 		fps := make([]string, len(as))
 		starts := make([]int64, len(as))
@@ -1013,27 +1024,90 @@ func (s *Service) resolveAlerts(ctx context.Context, tx *sql.Tx, groupKey string
 		for i, a := range as {
 			fps[i], starts[i], ends[i] = a.key.fp, a.key.starts, endsOf(a)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE incident_alerts SET status = 'resolved', ends_at = v.ends, updated_at = $2
-			FROM unnest($3::text[], $4::bigint[], $5::bigint[]) AS v(fp, starts, ends)
-			WHERE incident_alerts.group_key = $1 AND incident_alerts.fingerprint = v.fp AND incident_alerts.starts_at = v.starts`,
-			groupKey, ms(now), fps, starts, ends); err != nil {
-			return fmt.Errorf("resolve alerts: %w", err)
+		rows, err := tx.QueryContext(ctx, resolveCopiesSQL, groupKey, ms(now), fps, starts, ends)
+		if err != nil {
+			return nil, fmt.Errorf("resolve alerts: %w", err)
 		}
-		return nil
+		defer rows.Close()
+		for rows.Next() {
+			var c copyOnIncident
+			if err := rows.Scan(&c.incidentID, &c.groupKey); err != nil {
+				return nil, fmt.Errorf("resolve alerts: %w", err)
+			}
+			others = append(others, c)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("resolve alerts: %w", err)
+		}
+		return others, nil
 	}
 	st, err := tx.PrepareContext(ctx, `UPDATE incident_alerts SET status = 'resolved', ends_at = ?, updated_at = ?
 		WHERE group_key = ? AND fingerprint = ? AND starts_at = ?`)
 	if err != nil {
-		return fmt.Errorf("resolve alerts: %w", err)
+		return nil, fmt.Errorf("resolve alerts: %w", err)
 	}
 	defer st.Close()
+	var copies *sql.Stmt
 	for _, a := range as {
 		if _, err := st.ExecContext(ctx, endsOf(a), ms(now), groupKey, a.key.fp, a.key.starts); err != nil {
-			return fmt.Errorf("resolve alerts: %w", err)
+			return nil, fmt.Errorf("resolve alerts: %w", err)
+		}
+		inc := stored[a.key].incidentID
+		if !inc.Valid {
+			continue
+		}
+		if copies == nil {
+			if copies, err = tx.PrepareContext(ctx, resolveCopiesSQLite); err != nil {
+				return nil, fmt.Errorf("resolve alerts: %w", err)
+			}
+			defer copies.Close()
+		}
+		rows, err := copies.QueryContext(ctx, endsOf(a), ms(now), inc.String, a.key.fp, a.key.starts, groupKey)
+		if err != nil {
+			return nil, fmt.Errorf("resolve alerts: %w", err)
+		}
+		for rows.Next() {
+			c := copyOnIncident{incidentID: inc.String}
+			if err := rows.Scan(&c.groupKey); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("resolve alerts: %w", err)
+			}
+			others = append(others, c)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("resolve alerts: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("resolve alerts: %w", err)
 		}
 	}
-	return nil
+	return others, nil
 }
+
+// copyOnIncident names another group's copy of an episode on an incident.
+type copyOnIncident struct{ incidentID, groupKey string }
+
+// resolveCopiesSQLite resolves the copies other groups (not the 6th
+// parameter) still have firing of an episode on an incident (SQLite; see
+// resolveAlerts), and returns their groups.
+const resolveCopiesSQLite = `UPDATE incident_alerts SET status = 'resolved', ends_at = ?, updated_at = ?
+	WHERE incident_id = ? AND fingerprint = ? AND starts_at = ? AND status = 'firing' AND group_key <> ?
+	RETURNING group_key`
+
+// resolveCopiesSQL resolves a group's ($1) episodes (arrays $3, $4, $5 of
+// fingerprints, starts and ends) and the copies other groups still have
+// firing of them on the same incident, which it returns (PostgreSQL; see
+// resolveAlerts).
+const resolveCopiesSQL = `WITH own AS (
+	UPDATE incident_alerts SET status = 'resolved', ends_at = v.ends, updated_at = $2
+	FROM unnest($3::text[], $4::bigint[], $5::bigint[]) AS v(fp, starts, ends)
+	WHERE incident_alerts.group_key = $1 AND incident_alerts.fingerprint = v.fp AND incident_alerts.starts_at = v.starts
+	RETURNING incident_alerts.incident_id, incident_alerts.fingerprint, incident_alerts.starts_at, incident_alerts.ends_at)
+UPDATE incident_alerts SET status = 'resolved', ends_at = own.ends_at, updated_at = $2
+FROM own
+WHERE incident_alerts.incident_id = own.incident_id AND incident_alerts.fingerprint = own.fingerprint
+	AND incident_alerts.starts_at = own.starts_at AND incident_alerts.status = 'firing' AND incident_alerts.group_key <> $1
+RETURNING incident_alerts.incident_id, incident_alerts.group_key`
 
 func nonNil(m map[string]string) map[string]string {
 	if m == nil {

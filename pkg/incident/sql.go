@@ -294,4 +294,16 @@ UPDATE incident_links SET firing = 1 WHERE EXISTS (SELECT 1 FROM incident_alerts
 CREATE INDEX incident_links_firing ON incident_links (service, incident_id, attached_at) WHERE firing = 1;
 `,
 	},
+	{
+		// incident_alerts_incident also holds the fingerprint: a resolve
+		// finds the copies other groups hold of the episode on its
+		// incident (Alertmanager's group_by changed while it fired) by an
+		// index probe, not a scan of the incident's alerts (resolveAlerts).
+		// Every query by incident alone still uses it, as before.
+		ID: "incident/0012_alerts_incident_fingerprint",
+		SQLite: `
+DROP INDEX incident_alerts_incident;
+CREATE INDEX incident_alerts_incident ON incident_alerts (incident_id, fingerprint);
+`,
+	},
 }

@@ -359,9 +359,11 @@ func (s *Service) placeStage(ctx context.Context, tx *sql.Tx, d *delivery) error
 }
 
 // resolveStage resolves known firing episodes, possibly of older incidents,
-// and touches the incidents they belong to.
+// with the copies other groups hold of them on the same incidents, and
+// touches the incidents they belong to.
 func (s *Service) resolveStage(ctx context.Context, tx *sql.Tx, d *delivery) error {
-	if err := s.resolveAlerts(ctx, tx, d.n.GroupKey, d.resolves, d.now); err != nil {
+	others, err := s.resolveAlerts(ctx, tx, d.n.GroupKey, d.resolves, d.stored, d.now)
+	if err != nil {
 		return err
 	}
 	resolvedBy := map[string][]NotifiedAlert{}
@@ -401,6 +403,18 @@ func (s *Service) resolveStage(ctx context.Context, tx *sql.Tx, d *delivery) err
 		// incident fires (correlation: relatedLinksAnyQuery).
 		if _, err := s.exec(ctx, tx, clearLinkFiringSQL, id, d.n.GroupKey); err != nil {
 			return fmt.Errorf("link of %s: %w", id, err)
+		}
+	}
+	// Other groups' copies of the episodes, resolved on the same incident
+	// (resolveAlerts): their links may stop firing too.
+	done := map[copyOnIncident]bool{}
+	for _, c := range others {
+		if done[c] {
+			continue
+		}
+		done[c] = true
+		if _, err := s.exec(ctx, tx, clearLinkFiringSQL, c.incidentID, c.groupKey); err != nil {
+			return fmt.Errorf("link of %s: %w", c.incidentID, err)
 		}
 	}
 	return nil
