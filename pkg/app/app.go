@@ -107,6 +107,7 @@ type App struct {
 	metrics  *appMetrics
 	access   *access
 	handler  http.Handler
+	refusals *refusals
 	// readyLog bounds the log lines of failing readiness probes, which
 	// anyone may send.
 	readyLog *logLimiter
@@ -289,6 +290,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		}, []string{"handler", "method", "code"}),
 	}
 	a.Bus = events.NewBus(1024, a.metrics.busDrops.Inc)
+	a.refusals = newRefusals(reg, o.Clock, o.Logger.With("component", "http"))
 	a.readyLog = newLogLimiter(o.Clock, readyLogEvery, 1)
 	// Migrations of shared packages (targetlock: chaos, rollouts, scaling)
 	// are listed by each subsystem that uses them and applied once.
