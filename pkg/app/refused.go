@@ -69,16 +69,23 @@ func (f *refusals) wrap(next http.Handler, route func(*http.Request) string) htt
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cw := &codeWriter{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(cw, r)
-		f.note(r, route(r), cw.code)
+		if !cw.decision {
+			f.note(r, route(r), cw.code)
+		}
 	})
 }
 
-// codeWriter keeps the status code answered.
+// codeWriter keeps the status code answered, and whether the answer is a
+// decision rather than a refusal (envelope.DecisionMarker).
 type codeWriter struct {
 	http.ResponseWriter
-	code  int
-	wrote bool
+	code     int
+	wrote    bool
+	decision bool
 }
+
+// MarkDecision implements envelope.DecisionMarker.
+func (c *codeWriter) MarkDecision() { c.decision = true }
 
 func (c *codeWriter) WriteHeader(code int) {
 	if !c.wrote && code >= 200 {

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/envelope"
 )
 
 // writeUsers writes a users file of name: role (password name+"-pw") and
@@ -123,4 +124,31 @@ func TestRefusalsCountedNotAudited(t *testing.T) {
 	require.Equal(t, float64(sent-1), lines[1]["not_logged_before"])
 	require.Equal(t, "POST /-/reload", lines[1]["route"])
 	require.Equal(t, float64(403), lines[1]["code"])
+}
+
+// TestDecisionsAreNotRefusals: an answer of 403 in the success envelope
+// (the Flagger pre-rollout hook when the deploy gate denies: the decision
+// asked for) is not counted as a refused request; a 403 error envelope of
+// a handler is.
+func TestDecisionsAreNotRefusals(t *testing.T) {
+	_, srv := runApp(t, "sqlite", "", func(a *App) {
+		a.Mux.HandleFunc("POST /test/decision", func(w http.ResponseWriter, _ *http.Request) {
+			envelope.JSON(w, http.StatusForbidden, map[string]bool{"allowed": false})
+		})
+		a.Mux.HandleFunc("POST /test/refusal", func(w http.ResponseWriter, _ *http.Request) {
+			envelope.Error(w, http.StatusForbidden, "forbidden", "wrong secret")
+		})
+	})
+	for _, path := range []string{"/test/decision", "/test/refusal"} {
+		resp, err := http.Post(srv.URL+path, "application/json", nil)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusForbidden, resp.StatusCode, path)
+	}
+	mfs, _ := scrape(t, srv.URL)
+	got := map[string]float64{}
+	for _, m := range mfs[MetricHTTPRefusedRequests].GetMetric() {
+		got[label(m, "code")+" "+label(m, "route")] = m.GetCounter().GetValue()
+	}
+	require.Equal(t, map[string]float64{"403 POST /test/refusal": 1}, got)
 }
