@@ -114,15 +114,17 @@ type SpecView struct {
 	Checks      []Check `json:"checks"`
 }
 
-func view(sp *Spec) SpecView {
-	return SpecView{Name: sp.Name, Service: sp.Service, Description: sp.Description, File: sp.File,
+// view shows sp to the principal of ctx (the file it was loaded from
+// through auth.FilePath).
+func view(ctx context.Context, sp *Spec) SpecView {
+	return SpecView{Name: sp.Name, Service: sp.Service, Description: sp.Description, File: auth.FilePath(ctx, sp.File),
 		Interval: sp.Interval.String(), MinRequests: sp.MinRequests, Checks: sp.AllChecks()}
 }
 
-func (s *Service) handleList(w http.ResponseWriter, _ *http.Request) {
+func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 	out := []SpecView{}
 	for _, sp := range s.Specs() {
-		out = append(out, view(sp))
+		out = append(out, view(r.Context(), sp))
 	}
 	web.JSON(w, http.StatusOK, out)
 }
@@ -133,7 +135,7 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("no analysis named %q", r.PathValue("name")))
 		return
 	}
-	web.JSON(w, http.StatusOK, view(sp))
+	web.JSON(w, http.StatusOK, view(r.Context(), sp))
 }
 
 // RunRequest is the body of POST /api/v1/analysis/{name}/run (the Argo

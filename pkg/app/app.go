@@ -107,6 +107,10 @@ type App struct {
 	metrics  *appMetrics
 	access   *access
 	handler  http.Handler
+	refusals *refusals
+	// readyLog bounds the log lines of failing readiness probes, which
+	// anyone may send.
+	readyLog *logLimiter
 }
 
 // Config returns the configuration in force.
@@ -286,6 +290,8 @@ func New(ctx context.Context, o Options) (*App, error) {
 		}, []string{"handler", "method", "code"}),
 	}
 	a.Bus = events.NewBus(1024, a.metrics.busDrops.Inc)
+	a.refusals = newRefusals(reg, o.Clock, o.Logger.With("component", "http"))
+	a.readyLog = newLogLimiter(o.Clock, readyLogEvery, 1)
 	// Migrations of shared packages (targetlock: chaos, rollouts, scaling)
 	// are listed by each subsystem that uses them and applied once.
 	var sets [][]store.Migration
@@ -439,15 +445,35 @@ func (a *App) serveReload(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// Ready reports whether migrations are done and the store answers.
+// NotReadyError is why sred is not ready: Reason is the short, fixed text
+// /-/ready answers ("starting", "store unavailable", "store cannot
+// write"); Err, the full cause (which may name the store's host, file or
+// SQL), goes to sred's log only: the probe needs no credentials.
+type NotReadyError struct {
+	Reason string
+	Err    error
+}
+
+func (e *NotReadyError) Error() string {
+	if e.Err == nil {
+		return e.Reason
+	}
+	return e.Reason + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *NotReadyError) Unwrap() error { return e.Err }
+
+// Ready reports whether migrations are done and the store answers; its
+// error is a *NotReadyError.
 func (a *App) Ready(ctx context.Context) error {
 	if !a.ready.Load() {
-		return errors.New("starting")
+		return &NotReadyError{Reason: "starting"}
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := a.DB.PingContext(pctx); err != nil {
-		return fmt.Errorf("store: %w", err)
+		return &NotReadyError{Reason: "store unavailable", Err: err}
 	}
 	// A store that answers but cannot write (full disk, read-only
 	// database) is not ready: deliveries would fail. On SQLite the probe
@@ -464,14 +490,31 @@ func (a *App) Ready(ctx context.Context) error {
 		err = a.DB.ProbeWrite(pctx, now)
 	}
 	if err != nil {
-		return fmt.Errorf("store cannot write: %w", err)
+		return &NotReadyError{Reason: "store cannot write", Err: err}
 	}
 	return nil
 }
 
+// readyLogEvery is how often a failing readiness probe is logged: the
+// first failure at once, then at most once per interval.
+const readyLogEvery = 10 * time.Second
+
+// serveReady answers 200, or 503 with the short reason only (as
+// Prometheus's /-/ready answers a short text): the probe needs no
+// credentials, and the store's error can name its host, a file path or
+// SQL. The full error is logged.
 func (a *App) serveReady(w http.ResponseWriter, r *http.Request) {
 	if err := a.Ready(r.Context()); err != nil {
-		http.Error(w, "sred is not ready: "+err.Error(), http.StatusServiceUnavailable)
+		reason := "not ready"
+		var nr *NotReadyError
+		if errors.As(err, &nr) {
+			reason = nr.Reason
+		}
+		if ok, held := a.readyLog.allow("ready"); ok {
+			a.Logger.Warn("Not ready", "reason", reason, "err", err, "not_logged_before", held)
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		http.Error(w, "sred is not ready: "+reason, http.StatusServiceUnavailable)
 		return
 	}
 	w.WriteHeader(http.StatusOK)

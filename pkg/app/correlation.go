@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sync/atomic"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/config"
 	"github.com/rootuip/sre/pkg/correlation"
 	"github.com/rootuip/sre/pkg/incident"
@@ -53,8 +54,14 @@ func buildCorrelation(_ context.Context, a *App, c correlationConfig) (func(cont
 	graph.Store(c.graph)
 	a.Graph = graph.Load
 	a.Incidents.SetCorrelation(c.rules)
-	a.Mux.HandleFunc("GET /api/v1/services", func(w http.ResponseWriter, _ *http.Request) {
-		web.JSON(w, http.StatusOK, graph.Load())
+	a.Mux.HandleFunc("GET /api/v1/services", func(w http.ResponseWriter, r *http.Request) {
+		cur := graph.Load()
+		g := *cur
+		g.Sources = make(map[string]string, len(cur.Sources))
+		for name, src := range cur.Sources {
+			g.Sources[name] = auth.FilePath(r.Context(), src)
+		}
+		web.JSON(w, http.StatusOK, &g)
 	})
 	return func(_ context.Context, c correlationConfig) {
 		graph.Store(c.graph)

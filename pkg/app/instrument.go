@@ -37,10 +37,24 @@ func (a *App) instrument() http.Handler {
 			h, _ := ctx.Value(handlerKey{}).(string)
 			return h
 		}))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := context.WithValue(r.Context(), handlerKey{}, routeOf(a.Mux, r))
 		instrumented.ServeHTTP(w, r.WithContext(ctx))
 	})
+	return a.refusals.wrap(h, func(r *http.Request) string { return patternOf(a.Mux, r) })
+}
+
+// patternOf returns the mux pattern r matches, its method included ("GET
+// /api/v1/audit", as the audit log records routes), or unmatchedHandler.
+func patternOf(mux *http.ServeMux, r *http.Request) string {
+	if r.Method == http.MethodConnect {
+		return unmatchedHandler
+	}
+	_, pattern := mux.Handler(r)
+	if pattern == "" {
+		return unmatchedHandler
+	}
+	return pattern
 }
 
 // routeOf returns the path of the mux pattern r matches (its method, if

@@ -11,11 +11,16 @@ import (
 // TestReadyFollowsWrites: /-/ready answers 503 while the store answers
 // pings but refuses writes (here a trigger refuses them, as a full disk or
 // a read-only database would), and 200 again once it writes, on both
-// backends.
+// backends. The probe needs no credentials: it answers the short reason
+// only, never the store's error (which can name its host, a file or SQL);
+// that goes to the log.
 func TestReadyFollowsWrites(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
-			a, srv := runApp(t, backend, "", nil)
+			logs := &logBuffer{}
+			o := appOptions(t, backend, "")
+			o.Logger = logs.logger()
+			a, srv := runAppOptions(t, o, nil)
 			ready := func() (int, string) {
 				resp, err := http.Get(srv.URL + "/-/ready")
 				require.NoError(t, err)
@@ -45,7 +50,15 @@ func TestReadyFollowsWrites(t *testing.T) {
 			require.NoError(t, a.DB.PingContext(t.Context()), "the store still answers pings")
 			code, body = ready()
 			require.Equal(t, http.StatusServiceUnavailable, code, body)
-			require.Contains(t, body, "sred is not ready: store cannot write")
+			require.Equal(t, "sred is not ready: store cannot write\n", body)
+			cause := "database or disk is full"
+			if backend == "postgres" {
+				cause = "No space left on device"
+			}
+			require.NotContains(t, body, cause)
+			logged := logs.lines(t, "Not ready")
+			require.Len(t, logged, 1, logs.String())
+			require.Contains(t, logged[0]["err"], cause, "the cause is logged")
 			for _, q := range allow {
 				_, err := a.DB.Exec(q)
 				require.NoError(t, err, q)

@@ -103,8 +103,16 @@ func Middleware(o Options, next http.Handler) http.Handler {
 			serve(w, r, next, o, Principal{}, route, write && !acc.Webhook, true)
 			return
 		}
-		if write {
-			if err := cop.Check(r); err != nil {
+		if write || acc.Records {
+			cr := r
+			if !write {
+				// A GET that stores is checked as a write would be
+				// (CrossOriginProtection lets every GET through).
+				c := *r
+				c.Method = http.MethodPost
+				cr = &c
+			}
+			if err := cop.Check(cr); err != nil {
 				fail(w, r, http.StatusForbidden, "forbidden", "cross-origin request refused: "+err.Error())
 				return
 			}

@@ -7,7 +7,10 @@
 // of the request body.
 package auth
 
-import "context"
+import (
+	"context"
+	"path/filepath"
+)
 
 // Role orders what a principal may do: each role may do everything the
 // roles below it may.
@@ -79,4 +82,22 @@ func NewContext(ctx context.Context, p Principal) context.Context {
 func FromContext(ctx context.Context) (Principal, bool) {
 	p, ok := ctx.Value(ctxKey{}).(Principal)
 	return p, ok
+}
+
+// FilePath returns path, a path of the server's file system (where a
+// runbook, an experiment, an analysis, a rollout definition, a scaling
+// policy or a service was loaded from), as the principal of ctx may see
+// it: whole for an admin, who may read and change the configuration
+// anyway; only its base name for the other roles and for a request
+// without a principal, so that an answer tells files apart without
+// showing where the server keeps its configuration and secrets. Every API
+// answer and console page shows such paths through FilePath.
+func FilePath(ctx context.Context, path string) string {
+	if path == "" {
+		return ""
+	}
+	if p, ok := FromContext(ctx); ok && p.Role.Allows(RoleAdmin) {
+		return path
+	}
+	return filepath.Base(path)
 }

@@ -26,6 +26,11 @@ type Access struct {
 	// writes (Options.OnWrite, the audit log), which any viewer could
 	// otherwise grow at will.
 	Query bool
+	// Records routes are GETs that store something (the deploy gate
+	// records each decision, in the name of the caller): cross-origin
+	// protection applies to them as to writes, so that another site cannot
+	// make a signed-in browser record decisions in its user's name.
+	Records bool
 }
 
 var (
@@ -39,8 +44,10 @@ var (
 	viewerSpec = Access{Role: RoleViewer, JSON: true, YAML: true, Query: true}
 	// viewerQuery routes compute an answer from a JSON body.
 	viewerQuery = Access{Role: RoleViewer, JSON: true, Query: true}
-	responder   = Access{Role: RoleResponder, JSON: true}
-	admin       = Access{Role: RoleAdmin, JSON: true}
+	// viewerRecords routes are GETs that store what they answer.
+	viewerRecords = Access{Role: RoleViewer, Records: true}
+	responder     = Access{Role: RoleResponder, JSON: true}
+	admin         = Access{Role: RoleAdmin, JSON: true}
 	// form routes are the console's HTML forms (cross-origin protected,
 	// form-encoded bodies).
 	responderForm = Access{Role: RoleResponder}
@@ -119,7 +126,7 @@ var Routes = map[string]Access{
 	"PUT /api/oncall/schedule":                              admin,
 	"GET /api/v1/slos":                                      viewer,
 	"GET /api/v1/slos/{service}/{slo}":                      viewer,
-	"GET /api/v1/gate":                                      viewer,
+	"GET /api/v1/gate":                                      viewerRecords,
 	"GET /api/v1/services/{service}/events":                 viewer,
 	"GET /api/v1/sla/report/{customer}":                     viewer,
 	"GET /api/v1/runbooks":                                  viewer,

@@ -66,10 +66,10 @@ type ExperimentSummary struct {
 	File        string `json:"file"`
 }
 
-func (s *Service) handleExperiments(w http.ResponseWriter, _ *http.Request, _ string) {
+func (s *Service) handleExperiments(w http.ResponseWriter, r *http.Request, _ string) {
 	out := []ExperimentSummary{}
 	for _, e := range s.Experiments() {
-		out = append(out, ExperimentSummary{e.Name, e.Description, e.Target.Service, e.Target.Environment, e.Duration.String(), len(e.Faults), e.File})
+		out = append(out, ExperimentSummary{e.Name, e.Description, e.Target.Service, e.Target.Environment, e.Duration.String(), len(e.Faults), auth.FilePath(r.Context(), e.File)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	web.JSON(w, http.StatusOK, out)

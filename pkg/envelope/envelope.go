@@ -51,6 +51,8 @@ func write(w http.ResponseWriter, code int, r Response) {
 	if err != nil {
 		code = http.StatusInternalServerError
 		b, _ = json.Marshal(Response{Status: "error", ErrorType: "internal", Error: "encode answer: " + err.Error()})
+	} else if r.Status == "success" && code >= 400 {
+		markDecision(w)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
@@ -67,4 +69,28 @@ func write(w http.ResponseWriter, code int, r Response) {
 func Private(h http.Header) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+}
+
+// DecisionMarker is implemented by a ResponseWriter (sred's refusal
+// counter) that tells a refusal from a decision: a success envelope with
+// a status of 400 or above (the Flagger pre-rollout hook's 403 when the
+// deploy gate denies) is the answer asked for, not a refusal.
+type DecisionMarker interface {
+	MarkDecision()
+}
+
+// markDecision tells the first DecisionMarker among w and the writers it
+// wraps (Unwrap, as http.ResponseController reads them).
+func markDecision(w http.ResponseWriter) {
+	for w != nil {
+		if m, ok := w.(DecisionMarker); ok {
+			m.MarkDecision()
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
 }

@@ -199,6 +199,11 @@ func ackHeaders(h http.Header) {
 // the links (notifications.ack_secret_file) cannot be read.
 var ErrAckKeyUnavailable = errors.New("acknowledge links cannot be checked now: the signing key cannot be read (notifications.ack_secret_file; see sred's log)")
 
+// ErrAckFailed answers an acknowledge link that could not be applied for
+// another reason than the incident's (the store failing): the error itself
+// is logged, not shown to whoever holds the link.
+var ErrAckFailed = errors.New("the incident could not be acknowledged now; try again, or acknowledge it in the console (see sred's log)")
+
 func (a *API) claims(w http.ResponseWriter, r *http.Request) (notify.AckClaims, bool) {
 	_, nc, _ := a.Engine.config()
 	key, err := nc.AckKey()
@@ -249,6 +254,11 @@ func (a *API) ack(w http.ResponseWriter, r *http.Request) {
 			code, typ = http.StatusNotFound, "not_found"
 		case errors.Is(err, incident.ErrInvalidTransition):
 			code, typ = http.StatusConflict, "conflict"
+		default:
+			// The route needs no credentials: the store's error (its
+			// host, a file path, SQL) goes to the log only.
+			a.Engine.logger.Error("Acknowledge link", "incident", c.IncidentID, "user", c.User, "err", err)
+			err = ErrAckFailed
 		}
 		web.Error(w, code, typ, err)
 		return

@@ -520,6 +520,39 @@ func TestAckLinkKeyUnreadable(t *testing.T) {
 	})
 }
 
+// TestAckLinkStoreError: the acknowledge routes need no credentials, so a
+// store that refuses the acknowledgement answers 500 with a fixed text,
+// never the store's error (which can name its host, a file path or SQL);
+// nothing is acknowledged.
+func TestAckLinkStoreError(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		a := newAPIRig(t, db)
+		id := a.open(t, "critical")
+		a.tick(t)
+		path := a.ackPath(t, id, "bob")
+		const cause = "could not write /var/lib/sred/sred.db"
+		refuse := []string{`CREATE TRIGGER ack_refused BEFORE UPDATE ON incidents BEGIN SELECT RAISE(ABORT, '` + cause + `'); END`}
+		if db.Dialect == store.Postgres {
+			refuse = []string{
+				`CREATE FUNCTION ack_refused() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION '` + cause + `'; END $$ LANGUAGE plpgsql`,
+				`CREATE TRIGGER ack_refused BEFORE UPDATE ON incidents FOR EACH ROW EXECUTE FUNCTION ack_refused()`,
+			}
+		}
+		for _, q := range refuse {
+			_, err := db.Exec(q)
+			require.NoError(t, err, q)
+		}
+		before := a.snapshot(t, id)
+		got := a.do(t, "POST", path, "")
+		requireError(t, got, http.StatusInternalServerError, "ack_failed", escalation.ErrAckFailed.Error())
+		require.NotContains(t, got.Body, "sred.db")
+		require.Equal(t, before, a.snapshot(t, id))
+		inc, err := a.svc.Get(context.Background(), id)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusTriggered, inc.Status)
+	})
+}
+
 // TestSimulateMatchesEngine: the API's dry run uses the overrides and
 // maintenance windows stored at runtime, and plans exactly what the engine
 // then does for a real incident.

@@ -74,10 +74,10 @@ type DefinitionSummary struct {
 	File        string       `json:"file"`
 }
 
-func (h handlers) definitions(w http.ResponseWriter, _ *http.Request, _ string) {
+func (h handlers) definitions(w http.ResponseWriter, r *http.Request, _ string) {
 	out := []DefinitionSummary{}
 	for _, d := range h.s.Definitions() {
-		out = append(out, DefinitionSummary{d.Name, d.Description, d.Service, d.Environment, d.Strategy(), d.Analysis, d.Plan(), d.File})
+		out = append(out, DefinitionSummary{d.Name, d.Description, d.Service, d.Environment, d.Strategy(), d.Analysis, d.Plan(), auth.FilePath(r.Context(), d.File)})
 	}
 	web.JSON(w, http.StatusOK, out)
 }

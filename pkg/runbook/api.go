@@ -105,6 +105,7 @@ func (e *Engine) handleList(w http.ResponseWriter, r *http.Request) {
 	for _, rb := range set.List() {
 		info := rb.Info()
 		info.DryRun = info.DryRun || cfg.DryRun
+		info.File = auth.FilePath(r.Context(), info.File)
 		out = append(out, info)
 	}
 	web.JSON(w, http.StatusOK, out)

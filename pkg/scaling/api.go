@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -79,6 +80,11 @@ func (c *Controller) servePolicies(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		web.Error(w, http.StatusInternalServerError, "internal", err)
 		return
+	}
+	for i, ps := range out {
+		p := *ps.Policy
+		p.File = auth.FilePath(r.Context(), p.File)
+		out[i].Policy = &p
 	}
 	web.JSON(w, http.StatusOK, out)
 }

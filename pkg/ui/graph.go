@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/correlation"
 	"github.com/rootuip/sre/pkg/incident"
 )
@@ -135,7 +136,7 @@ func (u *UI) graphPage(w http.ResponseWriter, r *http.Request) {
 	for _, name := range g.Names() {
 		s := g.Services[name]
 		d.Services = append(d.Services, graphService{
-			Name: name, Description: s.Description, Source: g.Sources[name], Depth: depthOf(name),
+			Name: name, Description: s.Description, Source: auth.FilePath(r.Context(), g.Sources[name]), Depth: depthOf(name),
 			DependsOn: edges(s.DependsOn), Dependants: edges(dependants[name]),
 			Incidents: byService[name], Failing: len(byService[name]) > 0, Root: roots[name],
 		})

@@ -93,9 +93,11 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 
 // UnmarshalStrict decodes b, one JSON value, into v as the API reads a
 // body: unknown fields are errors, a value of the wrong type is named by
-// its path (jsonerr), and anything but white space after the value (another
+// its path (jsonerr), anything but white space after the value (another
 // value, or a stray "}" or "]", which json.Decoder.More does not count at
-// the top level) is an error.
+// the top level) is an error, and so is a key given twice in one object
+// (encoding/json keeps the last one, or merges both into a map, where a
+// proxy or another reader in front of sred may have read the first).
 func UnmarshalStrict(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -105,7 +107,85 @@ func UnmarshalStrict(b []byte, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errors.New("trailing data after the JSON value")
 	}
-	return nil
+	return duplicateKey(b)
+}
+
+// duplicateKey returns an error naming the first key given twice in one
+// object of b (a valid JSON value), with the path of that object.
+func duplicateKey(b []byte) error {
+	type frame struct {
+		path   string
+		object bool
+		keys   map[string]bool
+		key    string // the key whose value comes next
+		isKey  bool   // whether the next token is a key
+		index  int
+	}
+	var stack []*frame
+	child := func() string {
+		if len(stack) == 0 {
+			return ""
+		}
+		f := stack[len(stack)-1]
+		if f.object {
+			if f.path == "" {
+				return f.key
+			}
+			return f.path + "." + f.key
+		}
+		return fmt.Sprintf("%s[%d]", f.path, f.index)
+	}
+	// valueDone moves the innermost frame past a value.
+	valueDone := func() {
+		if len(stack) == 0 {
+			return
+		}
+		f := stack[len(stack)-1]
+		if f.object {
+			f.isKey = true
+		} else {
+			f.index++
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			// io.EOF; a syntax error was the decoder's to report.
+			return nil
+		}
+		if len(stack) > 0 {
+			if f := stack[len(stack)-1]; f.object && f.isKey {
+				if d, ok := tok.(json.Delim); ok && d == '}' {
+					stack = stack[:len(stack)-1]
+					valueDone()
+					continue
+				}
+				k, _ := tok.(string)
+				if f.keys[k] {
+					where := "the JSON body"
+					if f.path != "" {
+						where = f.path
+					}
+					return fmt.Errorf("%s: key %q given twice", where, k)
+				}
+				f.keys[k], f.key, f.isKey = true, k, false
+				continue
+			}
+		}
+		switch d, _ := tok.(json.Delim); d {
+		case '{':
+			stack = append(stack, &frame{path: child(), object: true, keys: map[string]bool{}, isKey: true})
+		case '[':
+			stack = append(stack, &frame{path: child()})
+		case ']':
+			stack = stack[:len(stack)-1]
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
 }
 
 // PageCSP is the Content-Security-Policy of sred's own HTML pages (the

@@ -1,0 +1,77 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/budget"
+)
+
+// TestDuplicateJSONKeysRefused: a JSON body giving a key twice (a proxy in
+// front of sred may have checked the first, encoding/json keeps the last)
+// is answered 400 naming the key; nothing is stored.
+func TestDuplicateJSONKeysRefused(t *testing.T) {
+	_, srv := runApp(t, "sqlite", "", nil)
+	post := func(body string) (int, apiEnvelope) {
+		t.Helper()
+		resp, err := http.Post(srv.URL+"/api/v1/incidents", "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		var env apiEnvelope
+		require.NoError(t, json.Unmarshal(b, &env), "%s", b)
+		return resp.StatusCode, env
+	}
+	code, env := post(`{"title":"db down","service":"db","service":"payments","severity":"high"}`)
+	require.Equal(t, http.StatusBadRequest, code, env.Error)
+	require.Equal(t, `invalid JSON body: the JSON body: key "service" given twice`, env.Error)
+	var list struct {
+		Incidents []json.RawMessage `json:"incidents"`
+	}
+	code, env = getJSON(t, srv.URL+"/api/v1/incidents", nil, &list)
+	require.Equal(t, http.StatusOK, code, env.Error)
+	require.Empty(t, list.Incidents, "%s", env.Data)
+
+	code, env = post(`{"title":"db down","service":"db","severity":"high"}`)
+	require.Equal(t, http.StatusCreated, code, env.Error)
+	code, env = getJSON(t, srv.URL+"/api/v1/incidents", nil, &list)
+	require.Equal(t, http.StatusOK, code, env.Error)
+	require.Len(t, list.Incidents, 1, "%s", env.Data)
+}
+
+// TestGateRefusesCrossSiteRequests: GET /api/v1/gate stores each decision
+// in the name of the caller, so another site's page (an <img> pointing at
+// it, sent with the browser's credentials) is refused as a cross-origin
+// write is, and stores nothing; CI and same-origin requests are answered.
+func TestGateRefusesCrossSiteRequests(t *testing.T) {
+	f := startBudgetPrometheus(t)
+	_, srv := runApp(t, "sqlite", fmt.Sprintf("prometheus:\n  url: %s\nslos:\n  spec_files: [%s]\n", f.prom.URL, f.specDir), nil)
+	gate := func(site string) (int, apiEnvelope, budget.Decision) {
+		t.Helper()
+		var d budget.Decision
+		hdr := map[string]string{}
+		if site != "" {
+			hdr["Sec-Fetch-Site"] = site
+		}
+		code, env := getJSON(t, srv.URL+"/api/v1/gate?service=web", hdr, &d)
+		return code, env, d
+	}
+	code, env, first := gate("")
+	require.Equal(t, http.StatusOK, code, env.Error)
+	require.NotZero(t, first.ID)
+	for _, site := range []string{"cross-site", "same-site"} {
+		code, env, _ = gate(site)
+		require.Equal(t, http.StatusForbidden, code, site)
+		require.Equal(t, "cross-origin request refused: cross-origin request detected from Sec-Fetch-Site header", env.Error)
+	}
+	code, env, next := gate("same-origin")
+	require.Equal(t, http.StatusOK, code, env.Error)
+	require.Equal(t, first.ID+1, next.ID, "the refused requests stored no decision")
+}

@@ -1,0 +1,110 @@
+package app
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/clock"
+)
+
+// MetricHTTPRefusedRequests counts the requests answered 401, 403 or 429.
+const MetricHTTPRefusedRequests = "sre_http_refused_requests_total"
+
+// refusalLogEvery is how often a client's refusals are logged: its first
+// refusal is logged at once, the next ones at most once per interval, with
+// how many were not logged since.
+const refusalLogEvery = time.Minute
+
+// refusals counts and logs the requests refused for their credentials, role
+// or limit (401, 403, 429), whoever refused them (the authentication
+// middleware, a handler checking its own secret such as the deploy gate's
+// override token or an acknowledge link). They are not written to the audit
+// log: anyone may send them, and each would add a row.
+type refusals struct {
+	counter *prometheus.CounterVec
+	log     *logLimiter
+	logger  *slog.Logger
+}
+
+func newRefusals(reg prometheus.Registerer, clk clock.Clock, logger *slog.Logger) *refusals {
+	return &refusals{
+		counter: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+			Name: MetricHTTPRefusedRequests,
+			Help: "Requests refused with 401 (no or wrong credentials), 403 (role, cross-origin, a wrong secret) or 429 (over a limit of failed attempts), by code and route (the pattern matched).",
+		}, []string{"code", "route"}),
+		log:    newLogLimiter(clk, refusalLogEvery, auth.DefaultClients),
+		logger: logger,
+	}
+}
+
+// refused reports whether code is a refusal refusals counts.
+func refused(code int) bool {
+	return code == http.StatusUnauthorized || code == http.StatusForbidden || code == http.StatusTooManyRequests
+}
+
+// note counts a request answered code on route and logs it, at most once
+// per client and refusalLogEvery.
+func (f *refusals) note(r *http.Request, route string, code int) {
+	if !refused(code) {
+		return
+	}
+	f.counter.WithLabelValues(strconv.Itoa(code), route).Inc()
+	client := auth.ClientOf(r.RemoteAddr)
+	ok, held := f.log.allow(client)
+	if !ok {
+		return
+	}
+	f.logger.Warn("Request refused", "client", client, "code", code, "route", route, "not_logged_before", held,
+		"note", "at most one line per client per "+refusalLogEvery.String()+"; every refusal is counted in "+MetricHTTPRefusedRequests)
+}
+
+// wrap calls next and notes its answer when it is a refusal.
+func (f *refusals) wrap(next http.Handler, route func(*http.Request) string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cw := &codeWriter{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(cw, r)
+		if !cw.decision {
+			f.note(r, route(r), cw.code)
+		}
+	})
+}
+
+// codeWriter keeps the status code answered, and whether the answer is a
+// decision rather than a refusal (envelope.DecisionMarker).
+type codeWriter struct {
+	http.ResponseWriter
+	code     int
+	wrote    bool
+	decision bool
+}
+
+// MarkDecision implements envelope.DecisionMarker.
+func (c *codeWriter) MarkDecision() { c.decision = true }
+
+func (c *codeWriter) WriteHeader(code int) {
+	if !c.wrote && code >= 200 {
+		c.code, c.wrote = code, true
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *codeWriter) Write(b []byte) (int, error) {
+	c.wrote = true
+	return c.ResponseWriter.Write(b)
+}
+
+func (c *codeWriter) Flush() {
+	if f, ok := c.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection (the
+// WebSocket stream hijacks it).
+func (c *codeWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
