@@ -53,13 +53,14 @@ func newChaosRig(t *testing.T, storage []string, lease string, faults string, ex
 	port := tu.FreePort(t)
 	r.demo = tu.StartProcess(t, "demo-service", demoBin, []string{"--web.listen-address=127.0.0.1:" + strconv.Itoa(port), "--traffic.rps=0"},
 		t.TempDir(), "http://127.0.0.1:"+strconv.Itoa(port), "/-/ready")
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "demo.pid"), []byte(strconv.Itoa(r.demo.PID())), 0o644))
 	prom := tu.StartPrometheus(t, tu.PrometheusOptions{Config: "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"})
 	hooks := httptest.NewServer(r.sink)
 	t.Cleanup(hooks.Close)
 	r.proxy = "127.0.0.1:" + strconv.Itoa(tu.FreePort(t))
 
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "chaos"), 0o755))
+	// Beside the experiment: a relative pidFile is read from its file's directory.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "chaos", "demo.pid"), []byte(strconv.Itoa(r.demo.PID())), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "chaos", "api.yml"), []byte(`apiVersion: chaos.sre.rootuip.io/v1
 kind: Experiment
 name: api-latency
