@@ -58,6 +58,10 @@ type homeData struct {
 	OnCallErr  string
 	NoBudgets  bool
 	NoOnCall   bool
+	// PollFailure is why the last poll could not read the budgets;
+	// Polled says whether an earlier poll did (the states shown are its).
+	PollFailure *budget.PollFailure
+	Polled      bool
 }
 
 var stateOrder = map[string]int{"exhausted": 0, "red": 1, "yellow": 2, "unknown": 3, "green": 4}
@@ -100,6 +104,7 @@ func (u *UI) home(w http.ResponseWriter, r *http.Request) {
 		d.NoBudgets = true
 	} else {
 		d.Services, d.SLOCount, d.Shown = u.services(d.Query, d.State)
+		d.PollFailure, d.Polled = u.src.Budgets.LastPollFailure(), len(u.src.Budgets.Snapshot()) > 0
 	}
 	st, err := u.stats(ctx)
 	if err != nil {
