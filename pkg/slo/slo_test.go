@@ -418,3 +418,23 @@ func TestSelectorMetricName(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadDirThroughSymlink: a directory of specs named through a symbolic
+// link (slos -> a checkout's directory) loads its specs, named under the
+// link, instead of "no SLO spec found".
+func TestLoadDirThroughSymlink(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "checkout", "slos")
+	require.NoError(t, os.MkdirAll(filepath.Join(real, "team"), 0o755))
+	data, err := os.ReadFile("../../examples/slos/api.yml")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(real, "team", "api.yml"), data, 0o644))
+	link := filepath.Join(dir, "slos")
+	require.NoError(t, os.Symlink(real, link))
+
+	specs, err := slo.LoadDir(link)
+	require.NoError(t, err)
+	require.Len(t, specs, 1)
+	require.Equal(t, "api", specs[0].Service)
+	require.Equal(t, filepath.Join(link, "team", "api.yml"), specs[0].File)
+}
