@@ -309,6 +309,9 @@ func unknownFormat(doc *yaml.Node, file string) *Error {
 		if fieldNode(doc, "groups") != nil {
 			// srectl validate rules/, or a rule file next to the specs.
 			e.Msg += ": this is a Prometheus rule file (groups:), not an SLO spec"
+		} else if fieldNode(doc, "webhook") != nil || fieldNode(doc, "notifications") != nil || fieldNode(doc, "escalation") != nil {
+			// srectl validate sred.yml: its checker is another command.
+			e.Msg += ": this is a sred configuration (webhook:, notifications:, escalation:), not an SLO spec; check it with srectl check config"
 		}
 		return e
 	}
