@@ -47,7 +47,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	a := kingpin.New("demo", "Run the demo service, Prometheus, Alertmanager and sred on 127.0.0.1; break and heal the demo.")
 	a.HelpFlag.Short('h')
 	var o options
-	demoAddr := a.Flag("demo.listen-address", "Address of the demo service.").Default("127.0.0.1:8080").String()
+	demoAddr := a.Flag("demo.listen-address", "Address of the demo service.").Default(defaultDemoAddr).String()
 
 	up := a.Command("up", "Start the stack and run until Ctrl-C.").Default()
 	binDir := up.Flag("bin.dir", "Directory holding sred and demo-service.").Default("bin").String()
@@ -58,7 +58,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	up.Flag("data.dir", "Where the stack writes configurations, data and logs (emptied at start).").Default(defaultDataDir).StringVar(&o.dataDir)
 	up.Flag("prometheus.listen-address", "Address of Prometheus.").Default("127.0.0.1:9090").StringVar(&o.prometheusAddr)
 	up.Flag("alertmanager.listen-address", "Address of Alertmanager.").Default("127.0.0.1:9093").StringVar(&o.alertmanagerAddr)
-	up.Flag("sred.listen-address", "Address of sred.").Default("127.0.0.1:8095").StringVar(&o.sredAddr)
+	up.Flag("sred.listen-address", "Address of sred.").Default(defaultSredAddr).StringVar(&o.sredAddr)
 	up.Flag("ready-timeout", "How long each program may take to become ready.").Default("60s").DurationVar(&o.readyTimeout)
 	logCfg := &promslog.Config{}
 	promslogflag.AddFlags(a, logCfg)
@@ -140,6 +140,32 @@ func bannerURLs(o options) []bannerURL {
 	}
 }
 
+// The default addresses of the demo service and sred: those of make
+// demo-break, make demo-heal and srectl's default --sred.url.
+const (
+	defaultDemoAddr = "127.0.0.1:8080"
+	defaultSredAddr = "127.0.0.1:8095"
+)
+
+// bannerCommands are the commands the banner suggests, each with its
+// comment: with other addresses than the defaults, they name them (make
+// demo-break and srectl would reach the default ones).
+func bannerCommands(o options) [][2]string {
+	brk, heal, list := "make demo-break", "make demo-heal", "bin/srectl incidents list"
+	if o.demoAddr != defaultDemoAddr {
+		brk = "bin/demo break --demo.listen-address=" + o.demoAddr
+		heal = "bin/demo heal --demo.listen-address=" + o.demoAddr
+	}
+	if o.sredAddr != defaultSredAddr {
+		list += " --sred.url=http://" + o.sredAddr
+	}
+	return [][2]string{
+		{brk, "every request of the demo fails: the page fires in about 2 minutes"},
+		{list, "one incident for the SLO, severity CRITICAL"},
+		{heal, `the incident turns "recovering" in about 35 minutes, resolves hours later`},
+	}
+}
+
 func printBanner(w io.Writer, o options) {
 	fmt.Fprintf(w, "\nThe demo is running (Ctrl-C stops everything):\n\n")
 	for _, u := range bannerURLs(o) {
@@ -148,13 +174,8 @@ func printBanner(w io.Writer, o options) {
 		}
 		fmt.Fprintf(w, "  %-13s %s%s\n", u.name, u.url, u.note)
 	}
-	fmt.Fprintf(w, `
-Configurations, data and logs: %[1]s
-
-In another terminal:
-
-  make demo-break                 # every request of the demo fails: the page fires in about 2 minutes
-  bin/srectl incidents list       # one incident for the SLO, severity CRITICAL
-  make demo-heal                  # the incident turns "recovering" in about 35 minutes, resolves hours later
-`, o.dataDir)
+	fmt.Fprintf(w, "\nConfigurations, data and logs: %s\n\nIn another terminal:\n\n", o.dataDir)
+	for _, c := range bannerCommands(o) {
+		fmt.Fprintf(w, "  %-31s # %s\n", c[0], c[1])
+	}
 }

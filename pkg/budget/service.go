@@ -88,6 +88,16 @@ type Service struct {
 	snapMu   sync.RWMutex
 	snapshot []Status
 	alerts   []AlertRule
+	// pollFailure is why the last poll could not read the budgets (nil
+	// once one succeeds).
+	pollFailure *PollFailure
+}
+
+// PollFailure is a poll that could not read the error budgets: Prometheus
+// unreachable or refusing a query, or no Prometheus configured.
+type PollFailure struct {
+	At  time.Time
+	Err error
 }
 
 // New returns a Service without configuration (see Update).
@@ -371,6 +381,11 @@ func (s *Service) Poll(ctx context.Context) error {
 	s.metrics.pollDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		s.metrics.pollSuccess.Set(0)
+		if ctx.Err() == nil {
+			s.snapMu.Lock()
+			s.pollFailure = &PollFailure{At: start, Err: err}
+			s.snapMu.Unlock()
+		}
 		return err
 	}
 	s.metrics.pollSuccess.Set(1)
@@ -378,6 +393,7 @@ func (s *Service) Poll(ctx context.Context) error {
 	s.snapMu.Lock()
 	prev := s.snapshot
 	s.snapshot = sts
+	s.pollFailure = nil
 	s.snapMu.Unlock()
 	s.publishValues(prev, sts, start)
 	s.pollAlerts(ctx, start)
@@ -478,6 +494,15 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-time.After(time.Duration(cfg.PollInterval)):
 		}
 	}
+}
+
+// LastPollFailure returns why the last poll could not read the budgets,
+// nil when it succeeded or before the first poll. Snapshot keeps the
+// statuses of the last poll that succeeded meanwhile.
+func (s *Service) LastPollFailure() *PollFailure {
+	s.snapMu.RLock()
+	defer s.snapMu.RUnlock()
+	return s.pollFailure
 }
 
 // Snapshot returns the statuses of the last successful poll.

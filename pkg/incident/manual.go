@@ -107,6 +107,7 @@ func (s *Service) Create(ctx context.Context, m ManualIncident) (*Incident, erro
 		return nil, err
 	}
 	s.publish(p)
+	s.m.incidentsCreated.WithLabelValues(string(out.Severity)).Inc()
 	return out, nil
 }
 

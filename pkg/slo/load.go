@@ -114,14 +114,25 @@ func LoadDir(dir string) ([]*Spec, error) {
 	if !st.IsDir() {
 		return LoadFile(dir)
 	}
+	// WalkDir does not follow a root that is a symbolic link (a directory
+	// of specs linked from a checkout): walk the directory it names, and
+	// name its files under dir.
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load SLO specs: %w", err)
+	}
 	var files []string
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		// As Sloth: the extension in any case (.yml, .YAML).
 		if ext := strings.ToLower(filepath.Ext(p)); !d.IsDir() && (ext == ".yml" || ext == ".yaml") {
-			files = append(files, p)
+			rel, err := filepath.Rel(root, p)
+			if err != nil {
+				return err
+			}
+			files = append(files, filepath.Join(dir, rel))
 		}
 		return nil
 	})
@@ -298,6 +309,9 @@ func unknownFormat(doc *yaml.Node, file string) *Error {
 		if fieldNode(doc, "groups") != nil {
 			// srectl validate rules/, or a rule file next to the specs.
 			e.Msg += ": this is a Prometheus rule file (groups:), not an SLO spec"
+		} else if fieldNode(doc, "webhook") != nil || fieldNode(doc, "notifications") != nil || fieldNode(doc, "escalation") != nil {
+			// srectl validate sred.yml: its checker is another command.
+			e.Msg += ": this is a sred configuration (webhook:, notifications:, escalation:), not an SLO spec; check it with srectl check config"
 		}
 		return e
 	}

@@ -51,6 +51,7 @@ func TestBadSpecs(t *testing.T) {
 		"period-too-short.yml":         "testdata/bad/period-too-short.yml:7:13: slos[0].period: period 1h must be between 1d and 366d",
 		"rule-file.yml":                "testdata/bad/rule-file.yml:2:1: apiVersion: missing apiVersion (want sre.rootuip.io/v1): this is a Prometheus rule file (groups:), not an SLO spec",
 		"reserved-label.yml":           "testdata/bad/reserved-label.yml:5:13: labels.severity: label \"severity\" is reserved (set by the generator)",
+		"sred-config.yml":              "testdata/bad/sred-config.yml:2:1: apiVersion: missing apiVersion (want sre.rootuip.io/v1): this is a sred configuration (webhook:, notifications:, escalation:), not an SLO spec; check it with srectl check config",
 		"short-window.yml":             "testdata/bad/short-window.yml:15:26: slos[0].alerting.page.windows[0].shortWindow: must be at least 5m",
 		"tier-never-fires.yml":         "testdata/bad/tier-never-fires.yml:5:5: slos[0].alerting: burn tier page_fast can never fire: burn rate 14.4 x error budget 0.1 >= 1 (lower the factor, or disable the tier)",
 		"two-slis.yml":                 "testdata/bad/two-slis.yml:8:7: slos[0].sli: exactly one of events, latency, bool or raw must be set (got 2)",
@@ -417,4 +418,24 @@ func TestSelectorMetricName(t *testing.T) {
 			require.EqualError(t, err, c.want)
 		}
 	}
+}
+
+// TestLoadDirThroughSymlink: a directory of specs named through a symbolic
+// link (slos -> a checkout's directory) loads its specs, named under the
+// link, instead of "no SLO spec found".
+func TestLoadDirThroughSymlink(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "checkout", "slos")
+	require.NoError(t, os.MkdirAll(filepath.Join(real, "team"), 0o755))
+	data, err := os.ReadFile("../../examples/slos/api.yml")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(real, "team", "api.yml"), data, 0o644))
+	link := filepath.Join(dir, "slos")
+	require.NoError(t, os.Symlink(real, link))
+
+	specs, err := slo.LoadDir(link)
+	require.NoError(t, err)
+	require.Len(t, specs, 1)
+	require.Equal(t, "api", specs[0].Service)
+	require.Equal(t, filepath.Join(link, "team", "api.yml"), specs[0].File)
 }

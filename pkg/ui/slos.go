@@ -58,6 +58,10 @@ type homeData struct {
 	OnCallErr  string
 	NoBudgets  bool
 	NoOnCall   bool
+	// PollFailure is why the last poll could not read the budgets;
+	// Polled says whether an earlier poll did (the states shown are its).
+	PollFailure *budget.PollFailure
+	Polled      bool
 }
 
 var stateOrder = map[string]int{"exhausted": 0, "red": 1, "yellow": 2, "unknown": 3, "green": 4}
@@ -100,6 +104,7 @@ func (u *UI) home(w http.ResponseWriter, r *http.Request) {
 		d.NoBudgets = true
 	} else {
 		d.Services, d.SLOCount, d.Shown = u.services(d.Query, d.State)
+		d.PollFailure, d.Polled = u.src.Budgets.LastPollFailure(), len(u.src.Budgets.Snapshot()) > 0
 	}
 	st, err := u.stats(ctx)
 	if err != nil {
@@ -200,12 +205,16 @@ func (u *UI) services(q, state string) ([]serviceRow, int, int) {
 
 // tierRow is one burn-rate alert tier with the current rates of its windows.
 type tierRow struct {
-	Name, Severity    string
-	Long, Short       string
-	Threshold         float64
-	LongRate          *float64
-	ShortRate         *float64
-	Firing            bool
+	Name, Severity string
+	Long, Short    string
+	Threshold      float64
+	LongRate       *float64
+	ShortRate      *float64
+	Firing         bool
+	// NoData: a window has no burn rate (no traffic recorded yet, or the
+	// recording rules are not loaded), so the tier is neither above nor
+	// below its threshold.
+	NoData            bool
 	LongBar, ShortBar int // bar widths in percent, the threshold at 50
 }
 
@@ -343,7 +352,8 @@ func tierRows(ws []slo.Window, st budget.Status) []tierRow {
 		t := tierRow{Name: w.Name, Severity: w.Severity, Long: model.Duration(w.Long).String(), Short: model.Duration(w.Short).String(),
 			Threshold: w.BurnRate}
 		t.LongRate, t.ShortRate = rates[t.Long], rates[t.Short]
-		t.Firing = t.LongRate != nil && t.ShortRate != nil && *t.LongRate > w.BurnRate && *t.ShortRate > w.BurnRate
+		t.NoData = t.LongRate == nil || t.ShortRate == nil
+		t.Firing = !t.NoData && *t.LongRate > w.BurnRate && *t.ShortRate > w.BurnRate
 		t.LongBar, t.ShortBar = bar(t.LongRate, w.BurnRate), bar(t.ShortRate, w.BurnRate)
 		out = append(out, t)
 	}

@@ -90,6 +90,9 @@ type Budgets interface {
 	AlertRules(ctx context.Context) ([]budget.AlertRule, error)
 	// AlertSnapshot is the generated alert rules as of the last poll.
 	AlertSnapshot() []budget.AlertRule
+	// LastPollFailure is why the last poll could not read the budgets
+	// (nil when it succeeded).
+	LastPollFailure() *budget.PollFailure
 }
 
 // OnCall is what the on-call page needs from the on-call directory.
