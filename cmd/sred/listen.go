@@ -48,24 +48,25 @@ func max64(a, b int64) int64 {
 	return b
 }
 
-// listenAndServe is exporter-toolkit's web.ListenAndServe with every
-// listener wrapped by lim: the same addresses, systemd socket activation,
-// vsock://, TLS and web configuration file.
-func listenAndServe(srv *http.Server, flags *web.FlagConfig, lim *connlimit.Limiter, logger *slog.Logger) error {
+// listen opens the listeners of flags as exporter-toolkit's
+// web.ListenAndServe does: the same addresses, systemd socket activation
+// and vsock://. sred opens every listener before it starts any of its
+// subsystems, so that an address in use is the one error it reports.
+func listen(flags *web.FlagConfig, logger *slog.Logger) ([]net.Listener, error) {
 	var listeners []net.Listener
 	if flags.WebSystemdSocket != nil && *flags.WebSystemdSocket {
 		logger.Info("Listening on systemd activated listeners instead of port listeners.")
 		ls, err := activation.Listeners()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(ls) < 1 {
-			return errors.New("no socket activation file descriptors found")
+			return nil, errors.New("no socket activation file descriptors found")
 		}
 		listeners = ls
 	} else {
 		if flags.WebListenAddresses == nil || len(*flags.WebListenAddresses) == 0 {
-			return errors.New("no web listen address or systemd socket flag specified")
+			return nil, errors.New("no web listen address or systemd socket flag specified")
 		}
 		for _, address := range *flags.WebListenAddresses {
 			var l net.Listener
@@ -74,7 +75,7 @@ func listenAndServe(srv *http.Server, flags *web.FlagConfig, lim *connlimit.Limi
 				_, p, _ := strings.Cut(rest, ":")
 				port, perr := strconv.ParseUint(p, 10, 32)
 				if perr != nil {
-					return fmt.Errorf("invalid vsock address %q: %w", address, perr)
+					return nil, fmt.Errorf("invalid vsock address %q: %w", address, perr)
 				}
 				l, err = vsock.Listen(uint32(port), nil)
 			} else {
@@ -84,11 +85,18 @@ func listenAndServe(srv *http.Server, flags *web.FlagConfig, lim *connlimit.Limi
 				for _, o := range listeners {
 					o.Close()
 				}
-				return err
+				return nil, err
 			}
 			listeners = append(listeners, l)
 		}
 	}
+	return listeners, nil
+}
+
+// serve is exporter-toolkit's web.ServeMultiple on listeners (from
+// listen) with each one wrapped by lim, TLS and the web configuration file
+// as web.ListenAndServe applies them. It closes the listeners.
+func serve(srv *http.Server, listeners []net.Listener, flags *web.FlagConfig, lim *connlimit.Limiter, logger *slog.Logger) error {
 	var tlsConfig func() *tls.Config
 	if flags.WebConfigFile != nil && *flags.WebConfigFile != "" {
 		path := *flags.WebConfigFile

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -110,6 +111,42 @@ func runMain(args []string) int {
 	conns := connectionCap(*maxConns, listeners, nofile, logger)
 	logger.Info("Connection limits", "max_connections_per_listener", conns, "nofile", nofile)
 
+	// Every listener is opened before any subsystem starts: an address in
+	// use (another sred, a leftover demo) is then the one error reported,
+	// not the last after the subsystems' own failures as they are stopped.
+	webListeners, err := listen(webConfig, logger)
+	if err != nil {
+		logger.Error("Start sred", "err", fmt.Errorf("web server: %w", err))
+		return 1
+	}
+	type extraListener struct {
+		name, metric string
+		flags        *web.FlagConfig
+		listeners    []net.Listener
+		h            http.Handler
+	}
+	var extra []extraListener
+	for _, l := range []struct {
+		name, metric, addr string
+		h                  http.Handler
+	}{{"stream", "stream", *streamAddress, sred.StreamHandler()}, {"status page", "status", *statusAddress, sred.StatusHandler()}} {
+		if l.addr == "" {
+			continue
+		}
+		addrs, systemd := []string{l.addr}, false
+		cfg := &web.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &systemd, WebConfigFile: webConfig.WebConfigFile}
+		ls, err := listen(cfg, logger)
+		if err != nil {
+			closeAll(webListeners)
+			for _, e := range extra {
+				closeAll(e.listeners)
+			}
+			logger.Error("Start sred", "err", fmt.Errorf("%s server: %w", l.name, err))
+			return 1
+		}
+		extra = append(extra, extraListener{name: l.name, metric: l.metric, flags: cfg, listeners: ls, h: l.h})
+	}
+
 	var g run.Group
 	{
 		// Termination.
@@ -160,7 +197,7 @@ func runMain(args []string) int {
 			ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 		lim := connlimit.New(conns, "web", sred.Registry)
 		g.Add(func() error {
-			if err := listenAndServe(srv, webConfig, lim, logger); !errors.Is(err, http.ErrServerClosed) {
+			if err := serve(srv, webListeners, webConfig, lim, logger); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("web server: %w", err)
 			}
 			return nil
@@ -174,20 +211,12 @@ func runMain(args []string) int {
 	// Listeners of their own for the WebSocket stream and the public
 	// status page: same web configuration file (TLS), same authentication
 	// (the app's middleware), only their routes.
-	for _, l := range []struct {
-		name, metric, addr string
-		h                  http.Handler
-	}{{"stream", "stream", *streamAddress, sred.StreamHandler()}, {"status page", "status", *statusAddress, sred.StatusHandler()}} {
-		if l.addr == "" {
-			continue
-		}
-		addrs, systemd := []string{l.addr}, false
-		cfg := &web.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &systemd, WebConfigFile: webConfig.WebConfigFile}
+	for _, l := range extra {
 		srv := &http.Server{Handler: l.h, ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 		lim := connlimit.New(conns, l.metric, sred.Registry)
 		g.Add(func() error {
-			if err := listenAndServe(srv, cfg, lim, logger); !errors.Is(err, http.ErrServerClosed) {
+			if err := serve(srv, l.listeners, l.flags, lim, logger); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("%s server: %w", l.name, err)
 			}
 			return nil
@@ -204,6 +233,13 @@ func runMain(args []string) int {
 	}
 	logger.Info("See you next time!")
 	return 0
+}
+
+// closeAll closes listeners opened before the servers that would own them.
+func closeAll(ls []net.Listener) {
+	for _, l := range ls {
+		l.Close()
+	}
 }
 
 // shutdownStreams ends the live event streams before a web server shuts

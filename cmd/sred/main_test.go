@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -560,6 +562,39 @@ func TestStartConfigError(t *testing.T) {
 				require.Contains(t, string(out), w)
 			}
 			require.NotRegexp(t, `\b(config|escalation|notify)\.(plain|Config)\b`, string(out), "no Go type names")
+		})
+	}
+}
+
+// TestAddressInUse: an address in use (another sred, a leftover demo) is
+// the error sred reports, before any subsystem starts: not the last line
+// after their own failures as they are stopped.
+func TestAddressInUse(t *testing.T) {
+	bin, err := buildSred()
+	require.NoError(t, err)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	free := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
+	root := testutil.RepoRoot(t)
+	for _, tc := range []struct{ name, flag string }{
+		{"web", "--web.listen-address=" + taken.Addr().String()},
+		{"status page", "--web.status-address=" + taken.Addr().String()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"--web.no-auth", "--config.file=" + filepath.Join(root, "examples", "sred.yml"),
+				"--storage.path=" + filepath.Join(t.TempDir(), "data"), tc.flag}
+			if tc.name != "web" {
+				args = append(args, "--web.listen-address="+free)
+			}
+			out, err := exec.Command(bin, args...).CombinedOutput()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit, string(out))
+			require.Equal(t, 1, exit.ExitCode(), string(out))
+			require.Contains(t, string(out), "address already in use")
+			require.Contains(t, string(out), "msg=\"Start sred\"")
+			require.NotContains(t, string(out), "context canceled", "no subsystem started and stopped")
+			require.NotContains(t, string(out), "sred stopped")
 		})
 	}
 }
