@@ -86,6 +86,9 @@ func setupCollector(_ context.Context, a *App) error {
 	if err := a.Registry.Register(c); err != nil {
 		return err
 	}
+	// Imported incidents carry their old updated_at: the rollup reads
+	// again from the oldest, in the import's transaction.
+	a.Incidents.AddImportHook(collector.RecountFrom)
 	a.AddActor(Actor{Name: "collector-rollup", Execute: func(ctx context.Context) error {
 		return c.Run(ctx)
 	}})

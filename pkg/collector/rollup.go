@@ -61,6 +61,9 @@ func (r *incidentRow) pending() bool {
 type cursor struct {
 	updated int64
 	id      string
+	// rewinds is collector_state.rewinds when the cursor was read from
+	// it: the watermark moves forward only while it is unchanged.
+	rewinds int64
 }
 
 type queryer interface {
@@ -118,13 +121,14 @@ func (c cursor) after(o cursor) bool {
 // timeout) keeps its progress.
 func (ru *rollup) run(ctx context.Context) error {
 	var stored cursor
-	if err := ru.db.QueryRowContext(ctx, `SELECT watermark, watermark_id FROM collector_state WHERE name = 'incidents'`).
-		Scan(&stored.updated, &stored.id); err != nil {
+	if err := ru.db.QueryRowContext(ctx, `SELECT watermark, watermark_id, rewinds FROM collector_state WHERE name = 'incidents'`).
+		Scan(&stored.updated, &stored.id, &stored.rewinds); err != nil {
 		return fmt.Errorf("read rollup watermark: %w", err)
 	}
+	rewinds := stored.rewinds
 	c := stored
 	if recent := ru.now().Add(-ru.lag).UnixMilli(); recent <= stored.updated {
-		c = cursor{updated: recent - 1}
+		c = cursor{updated: recent - 1, rewinds: rewinds}
 	}
 	seen := stored
 	for {
@@ -140,7 +144,7 @@ func (ru *rollup) run(ctx context.Context) error {
 			}
 		}
 		if dirty {
-			rows, err = ru.apply(ctx, c)
+			rows, err = ru.apply(ctx, c, rewinds)
 			if err != nil {
 				return err
 			}
@@ -149,7 +153,7 @@ func (ru *rollup) run(ctx context.Context) error {
 			break
 		}
 		last := rows[len(rows)-1]
-		c = cursor{updated: last.updated, id: last.id}
+		c = cursor{updated: last.updated, id: last.id, rewinds: rewinds}
 		if dirty {
 			stored = c // apply moved the stored watermark
 		}
@@ -172,11 +176,32 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-// storeWatermark moves the watermark forward (never back).
+// storeWatermark moves the watermark forward (never back), unless it was
+// moved back (RecountFrom) since c.rewinds was read: the rollup then reads
+// again from there at its next pass.
 func storeWatermark(ctx context.Context, db execer, c cursor) error {
 	if _, err := db.ExecContext(ctx, `UPDATE collector_state SET watermark = $1, watermark_id = $2
-		WHERE name = 'incidents' AND (watermark < $1 OR (watermark = $1 AND watermark_id < $2))`, c.updated, c.id); err != nil {
+		WHERE name = 'incidents' AND rewinds = $3 AND (watermark < $1 OR (watermark = $1 AND watermark_id < $2))`,
+		c.updated, c.id, c.rewinds); err != nil {
 		return fmt.Errorf("store rollup watermark: %w", err)
+	}
+	return nil
+}
+
+// RecountFrom makes the rollup read again every incident updated at or
+// after updated, in the transaction tx that stores incidents with such an
+// old updated_at (an import): it moves the watermark back there (never
+// forward) and stops rollups already reading from moving it past them.
+// The incidents counted already are not counted again (collector_observed).
+// It takes the rollup's lock (the collector_state row) until tx ends: call
+// it last in the transaction.
+func RecountFrom(ctx context.Context, tx *sql.Tx, updated time.Time) error {
+	ms := updated.UnixMilli()
+	if _, err := tx.ExecContext(ctx, `UPDATE collector_state SET rewinds = rewinds + 1,
+		watermark = CASE WHEN watermark >= $1 THEN $1 ELSE watermark END,
+		watermark_id = CASE WHEN watermark >= $1 THEN '' ELSE watermark_id END
+		WHERE name = 'incidents'`, ms); err != nil {
+		return fmt.Errorf("move the rollup watermark back: %w", err)
 	}
 	return nil
 }
@@ -211,7 +236,7 @@ type serviceAgg struct{ n, first, last int64 }
 
 // apply re-reads the page at c inside a write transaction and counts what
 // is new in it. It returns the rows it read.
-func (ru *rollup) apply(ctx context.Context, c cursor) ([]incidentRow, error) {
+func (ru *rollup) apply(ctx context.Context, c cursor, rewinds int64) ([]incidentRow, error) {
 	var rows []incidentRow
 	err := ru.db.InTx(ctx, func(tx *sql.Tx) error {
 		// Take the rollup lock first: what other replicas counted is then
@@ -298,7 +323,7 @@ func (ru *rollup) apply(ctx context.Context, c cursor) ([]incidentRow, error) {
 		}
 		if len(rows) > 0 {
 			last := rows[len(rows)-1]
-			return storeWatermark(ctx, tx, cursor{updated: last.updated, id: last.id})
+			return storeWatermark(ctx, tx, cursor{updated: last.updated, id: last.id, rewinds: rewinds})
 		}
 		return nil
 	})

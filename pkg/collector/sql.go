@@ -75,4 +75,15 @@ INSERT INTO collector_state (name, watermark, watermark_id) VALUES ('incidents',
 ALTER TABLE collector_totals ADD COLUMN created_ms BIGINT NOT NULL DEFAULT -1;
 `,
 	},
+	{
+		// rewinds counts the moves of the watermark back (RecountFrom, on
+		// an import of older incidents). A rollup moves the watermark
+		// forward only if it has not changed since the rollup read it, so
+		// a rollup that was reading while an import committed cannot move
+		// the watermark past the imported incidents.
+		ID: "collector/0003_rewinds",
+		SQLite: `
+ALTER TABLE collector_state ADD COLUMN rewinds BIGINT NOT NULL DEFAULT 0;
+`,
+	},
 }

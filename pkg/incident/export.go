@@ -636,6 +636,7 @@ func (s *Service) importLines(ctx context.Context, tx *sql.Tx, lines []importLin
 		groupAt                                        = map[string]int64{}
 		seq                                            = map[int]int64{}
 		parts                                          = map[string]map[string]json.RawMessage{}
+		oldestUpdated                                  int64 // unix ms, of the imported incidents
 	)
 	for _, l := range lines {
 		rec := l.rec
@@ -645,6 +646,9 @@ func (s *Service) importLines(ctx context.Context, tx *sql.Tx, lines []importLin
 			continue
 		}
 		exists[inc.ID] = true
+		if imported == 0 || ms(inc.UpdatedAt) < oldestUpdated {
+			oldestUpdated = ms(inc.UpdatedAt)
+		}
 		imported++
 		urls := inc.RunbookURLs
 		if urls == nil {
@@ -771,7 +775,22 @@ func (s *Service) importLines(ctx context.Context, tx *sql.Tx, lines []importLin
 			return 0, 0, fmt.Errorf("move the ID sequence: %w", err)
 		}
 	}
+	for _, h := range s.importHooks {
+		if err := h(ctx, tx, time.UnixMilli(oldestUpdated)); err != nil {
+			return 0, 0, err
+		}
+	}
 	return imported, skipped, nil
+}
+
+// ImportHook is called last in the transaction of an import that stored
+// incidents, with the oldest updated_at among them: the statistics rollup,
+// which reads incidents by updated_at, reads them again from there.
+type ImportHook func(ctx context.Context, tx *sql.Tx, oldestUpdated time.Time) error
+
+// AddImportHook registers h (at wiring time, before requests).
+func (s *Service) AddImportHook(h ImportHook) {
+	s.importHooks = append(s.importHooks, h)
 }
 
 // idSequence parses PREFIX-YYYY-NNNN.

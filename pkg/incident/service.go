@@ -104,6 +104,8 @@ func DefaultOptions() Options {
 type Service struct {
 	// exportParts are the other subsystems' parts of exported incidents.
 	exportParts []namedPart
+	// importHooks run inside imports' transactions.
+	importHooks []ImportHook
 	// statusUpdateHooks run inside status updates' transactions.
 	statusUpdateHooks []StatusUpdateHook
 	// statusPage returns the status page's URL, the default link of
