@@ -48,6 +48,8 @@ func (a *App) instrument() http.Handler {
 // /api/v1/audit", as the audit log records routes), or unmatchedHandler.
 func patternOf(mux *http.ServeMux, r *http.Request) string {
 	if r.Method == http.MethodConnect {
+		// The mux reports the raw path of a CONNECT redirect as its
+		// pattern; sred serves no CONNECT route.
 		return unmatchedHandler
 	}
 	_, pattern := mux.Handler(r)
@@ -60,15 +62,7 @@ func patternOf(mux *http.ServeMux, r *http.Request) string {
 // routeOf returns the path of the mux pattern r matches (its method, if
 // any, is in the method label), or unmatchedHandler.
 func routeOf(mux *http.ServeMux, r *http.Request) string {
-	if r.Method == http.MethodConnect {
-		// The mux reports the raw path of a CONNECT redirect as its
-		// pattern; sred serves no CONNECT route.
-		return unmatchedHandler
-	}
-	_, pattern := mux.Handler(r)
-	if pattern == "" {
-		return unmatchedHandler
-	}
+	pattern := patternOf(mux, r)
 	if i := strings.IndexByte(pattern, ' '); i >= 0 {
 		pattern = pattern[i+1:]
 	}
