@@ -52,7 +52,7 @@ func TestDuplicateJSONKeysRefused(t *testing.T) {
 // write is, and stores nothing; CI and same-origin requests are answered.
 func TestGateRefusesCrossSiteRequests(t *testing.T) {
 	f := startBudgetPrometheus(t)
-	_, srv := runApp(t, "sqlite", fmt.Sprintf("prometheus:\n  url: %s\nslos:\n  spec_files: [%s]\n", f.prom.URL, f.specDir), nil)
+	a, srv := runApp(t, "sqlite", fmt.Sprintf("prometheus:\n  url: %s\nslos:\n  spec_files: [%s]\n", f.prom.URL, f.specDir), nil)
 	gate := func(site string) (int, apiEnvelope, budget.Decision) {
 		t.Helper()
 		var d budget.Decision
@@ -73,5 +73,11 @@ func TestGateRefusesCrossSiteRequests(t *testing.T) {
 	}
 	code, env, next := gate("same-origin")
 	require.Equal(t, http.StatusOK, code, env.Error)
-	require.Equal(t, first.ID+1, next.ID, "the refused requests stored no decision")
+	// The same decision within a minute is counted in the first's row
+	// (budget.DecisionRepeatWindow): once, for the same-origin request.
+	require.Equal(t, first.ID, next.ID)
+	recs, err := budget.ListDecisions(t.Context(), a.DB, "web", 10)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	require.Equal(t, 1, recs[0].Repeats, "the refused requests stored no decision")
 }
