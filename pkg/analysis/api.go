@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -35,6 +37,23 @@ type Service struct {
 	mu    sync.RWMutex
 	specs map[string]*Spec
 	gate  Gate
+
+	// runs bounds the runs each client starts (Options.RunLimit).
+	runs     *auth.FailureLimiter
+	runLimit RunLimit
+	// flights are the runs in progress, by runKey: an identical run
+	// arriving meanwhile shares the answer.
+	flightMu sync.Mutex
+	flights  map[string]*flight
+	// joined, when set (tests), is called when a run joins one in progress.
+	joined func()
+}
+
+// flight is a run in progress; done is closed when res and err are set.
+type flight struct {
+	done chan struct{}
+	res  Result
+	err  error
 }
 
 // Options configure a Service.
@@ -44,6 +63,9 @@ type Options struct {
 	Gate   Gate
 	Clock  clock.Clock
 	Logger *slog.Logger
+	// RunLimit bounds the runs of each analysis a client starts (zero:
+	// DefaultConfig's).
+	RunLimit RunLimit
 }
 
 // NewService returns a service with no specs.
@@ -51,7 +73,99 @@ func NewService(o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{ev: o.Evaluator, gate: o.Gate, clock: clock.OrReal(o.Clock), logger: o.Logger, specs: map[string]*Spec{}}
+	s := &Service{ev: o.Evaluator, gate: o.Gate, clock: clock.OrReal(o.Clock), logger: o.Logger, specs: map[string]*Spec{}, flights: map[string]*flight{}}
+	s.SetRunLimit(o.RunLimit)
+	return s
+}
+
+// SetRunLimit replaces the limit of runs per client (on start and reload;
+// the counts start over when it changes). Zero fields take the defaults.
+func (s *Service) SetRunLimit(l RunLimit) {
+	if l.Burst <= 0 {
+		l.Burst = DefaultConfig.RunLimit.Burst
+	}
+	if l.Every <= 0 {
+		l.Every = DefaultConfig.RunLimit.Every
+	}
+	s.flightMu.Lock()
+	defer s.flightMu.Unlock()
+	if s.runs != nil && l == s.runLimit {
+		return
+	}
+	s.runLimit = l
+	s.runs = auth.NewFailureLimiter(auth.Limits{FailureBurst: l.Burst, FailureEvery: time.Duration(l.Every), Clock: s.clock})
+}
+
+// runKey identifies a run: the same spec (as loaded), target and time
+// (empty: now) ask Prometheus the same queries.
+func runKey(sp *Spec, t Target, at string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%p\x00%q\x00%q", sp, t.Service, at)
+	for _, ls := range []map[string]string{t.Canary, t.Baseline} {
+		names := make([]string, 0, len(ls))
+		for k := range ls {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		b.WriteString("\x00")
+		for _, k := range names {
+			fmt.Fprintf(&b, "%q=%q,", k, ls[k])
+		}
+	}
+	return b.String()
+}
+
+// LimitedError is the error of a client over its limit of runs
+// (analysis.run_limit): answered 429 with Retry-After.
+type LimitedError struct {
+	Analysis   string
+	RetryAfter int64
+}
+
+func (e *LimitedError) Error() string {
+	return fmt.Sprintf("too many runs of analysis %q from this client: retry in %ds (analysis.run_limit; identical runs in progress are shared and not counted)", e.Analysis, e.RetryAfter)
+}
+
+// run evaluates sp for t at at (explicit: the time the caller gave, ""
+// for now). A run identical to one in progress waits for it and shares its
+// answer, without querying Prometheus; any other counts against the limit
+// of runs of the client (its address and principal) for sp, and one over
+// it is refused with a *LimitedError.
+func (s *Service) run(r *http.Request, sp *Spec, t Target, at time.Time, explicit string) (Result, error) {
+	key := runKey(sp, t, explicit)
+	s.flightMu.Lock()
+	if f, ok := s.flights[key]; ok {
+		s.flightMu.Unlock()
+		if s.joined != nil {
+			s.joined()
+		}
+		select {
+		case <-f.done:
+			return f.res, f.err
+		case <-r.Context().Done():
+			return Result{}, r.Context().Err()
+		}
+	}
+	who := auth.ClientOf(r.RemoteAddr) + "\x00" + auth.ActorOf(r.Context(), "", "anonymous") + "\x00" + sp.Name
+	if err := s.runs.Take(who); err != nil {
+		s.flightMu.Unlock()
+		var limited *auth.LimitedError
+		if errors.As(err, &limited) {
+			return Result{}, &LimitedError{Analysis: sp.Name, RetryAfter: limited.RetryAfterSeconds()}
+		}
+		return Result{}, err
+	}
+	f := &flight{done: make(chan struct{})}
+	s.flights[key] = f
+	s.flightMu.Unlock()
+	// The run is shared: a caller that goes away does not cancel the
+	// others' answer (each query is bounded by analysis.query_timeout).
+	f.res, f.err = s.ev.Evaluate(context.WithoutCancel(r.Context()), sp, t, at)
+	s.flightMu.Lock()
+	delete(s.flights, key)
+	s.flightMu.Unlock()
+	close(f.done)
+	return f.res, f.err
 }
 
 // SetSpecs installs the specs (on start and reload).
@@ -220,28 +334,34 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	at := s.clock.Now()
+	at, explicit := s.clock.Now(), ""
 	if req.Time != "" {
 		t, err := limits.ParseTime("time", req.Time)
 		if err != nil {
 			web.Error(w, http.StatusBadRequest, "bad_data", err)
 			return
 		}
-		at = t
+		at, explicit = t, t.UTC().Format(time.RFC3339Nano)
 	}
-	res, err := s.ev.Evaluate(r.Context(), sp, Target{Service: req.Service, Canary: req.Canary, Baseline: req.Baseline}, at)
+	res, err := s.run(r, sp, Target{Service: req.Service, Canary: req.Canary, Baseline: req.Baseline}, at, explicit)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	s.logger.Info("Analysis run", "analysis", sp.Name, "service", res.Service, "verdict", res.Verdict, "reason", res.Reason)
+	// Debug: any viewer may run analyses, Flagger and Argo Rollouts at
+	// every interval; sre_analysis_runs_total counts them.
+	s.logger.Debug("Analysis run", "analysis", sp.Name, "service", res.Service, "verdict", res.Verdict, "reason", res.Reason)
 	// Always 200 with the result: the caller's successCondition reads
 	// the verdict (Argo Rollouts counts a non-2xx answer as an error).
 	web.JSON(w, http.StatusOK, res)
 }
 
 func writeErr(w http.ResponseWriter, err error) {
+	var limited *LimitedError
 	switch {
+	case errors.As(err, &limited):
+		w.Header().Set("Retry-After", strconv.FormatInt(limited.RetryAfter, 10))
+		web.Error(w, http.StatusTooManyRequests, "too_many_requests", err)
 	case errors.Is(err, ErrNoQuerier), errors.Is(err, budget.ErrNoPrometheus), budget.IsUnavailable(err):
 		web.Error(w, http.StatusServiceUnavailable, "unavailable", err)
 	case errors.Is(err, budget.ErrNotFound):
@@ -416,12 +536,12 @@ func (s *Service) flaggerRun(w http.ResponseWriter, r *http.Request, hook string
 			return nil, p, false
 		}
 	}
-	res, err := s.ev.Evaluate(r.Context(), sp, Target{Service: p.Metadata[MetaService], Canary: canary, Baseline: baseline}, s.clock.Now())
+	res, err := s.run(r, sp, Target{Service: p.Metadata[MetaService], Canary: canary, Baseline: baseline}, s.clock.Now(), "")
 	if err != nil {
 		writeErr(w, err)
 		return nil, p, false
 	}
-	s.logger.Info("Analysis run", "analysis", sp.Name, "hook", hook, "canary", p.Namespace+"/"+p.Name, "verdict", res.Verdict, "reason", res.Reason)
+	s.logger.Debug("Analysis run", "analysis", sp.Name, "hook", hook, "canary", p.Namespace+"/"+p.Name, "verdict", res.Verdict, "reason", res.Reason)
 	return &res, p, true
 }
 

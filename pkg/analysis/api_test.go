@@ -33,7 +33,9 @@ func newServer(t *testing.T, ev *Evaluator, gate Gate, end time.Time) *httptest.
 		t.Fatal(err)
 	}
 	specs = append(specs, parse(t, strings.Replace(analysisSpec, "name: api", "name: podinfo", 1)))
-	svc := NewService(Options{Evaluator: ev, Gate: gate, Clock: clock.NewManual(end)})
+	// These tests run more analyses than a client may (analysis.run_limit,
+	// TestRunLimit).
+	svc := NewService(Options{Evaluator: ev, Gate: gate, Clock: clock.NewManual(end), RunLimit: RunLimit{Burst: 10000}})
 	svc.SetSpecs(specs)
 	mux := http.NewServeMux()
 	svc.Register(mux)

@@ -12,15 +12,34 @@ import (
 //	analysis:
 //	  spec_files: [rollouts/]   # files or directories, relative to sred.yml
 //	  query_timeout: 30s
+//	  run_limit: {burst: 60, every: 1s}
 type Config struct {
 	// SpecFiles are analysis spec files or directories of them.
 	SpecFiles []string `yaml:"spec_files"`
 	// QueryTimeout bounds each Prometheus query.
 	QueryTimeout model.Duration `yaml:"query_timeout"`
+	// RunLimit bounds the runs of each analysis that one client (address
+	// and principal) starts: each costs a set of Prometheus queries.
+	RunLimit RunLimit `yaml:"run_limit"`
 }
 
+// RunLimit is a rate limit of analysis runs: Burst runs in a row, then one
+// per Every. Runs that join an identical run in progress are not counted.
+type RunLimit struct {
+	Burst int            `yaml:"burst"`
+	Every model.Duration `yaml:"every"`
+}
+
+// Defaults of RunLimit: far above Flagger's hooks (two per canary and
+// analysis interval) and Argo Rollouts' measurements (one per interval).
+const (
+	DefaultRunBurst = 60
+	DefaultRunEvery = time.Second
+)
+
 // DefaultConfig is the section's defaults.
-var DefaultConfig = Config{QueryTimeout: model.Duration(30 * time.Second)}
+var DefaultConfig = Config{QueryTimeout: model.Duration(30 * time.Second),
+	RunLimit: RunLimit{Burst: DefaultRunBurst, Every: model.Duration(DefaultRunEvery)}}
 
 // UnmarshalYAML sets defaults and validates.
 func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
@@ -32,12 +51,25 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 	if c.QueryTimeout <= 0 {
 		return fmt.Errorf("analysis: query_timeout must be positive, got %s", c.QueryTimeout)
 	}
+	if c.RunLimit.Burst < 1 || c.RunLimit.Burst > 100000 {
+		return fmt.Errorf("analysis: run_limit: burst must be 1 to 100000, got %d", c.RunLimit.Burst)
+	}
+	if c.RunLimit.Every <= 0 || time.Duration(c.RunLimit.Every) > time.Hour {
+		return fmt.Errorf("analysis: run_limit: every must be positive and at most 1h, got %s", c.RunLimit.Every)
+	}
 	for i, f := range c.SpecFiles {
 		if f == "" {
 			return fmt.Errorf("analysis: spec_files[%d] is empty", i)
 		}
 	}
 	return nil
+}
+
+// UnmarshalYAML sets the defaults of the keys not given.
+func (l *RunLimit) UnmarshalYAML(unmarshal func(any) error) error {
+	*l = DefaultConfig.RunLimit
+	type plain RunLimit
+	return unmarshal((*plain)(l))
 }
 
 // LoadSpecs reads the spec files of c, each path resolved by resolve

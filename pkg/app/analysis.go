@@ -51,7 +51,7 @@ func LoadAnalysis(cfg *config.Config) (*AnalysisConfig, error) {
 // (sre_analysis_runs_total, sre_analysis_check_results_total).
 func buildAnalysis(_ context.Context, a *App, c *AnalysisConfig) (func(context.Context, *AnalysisConfig), error) {
 	ev := analysis.NewEvaluator(nil, analysis.NewMetrics(a.Registry))
-	opts := analysis.Options{Evaluator: ev, Logger: a.Logger.With("component", "analysis")}
+	opts := analysis.Options{Evaluator: ev, Logger: a.Logger.With("component", "analysis"), RunLimit: c.Analysis.RunLimit}
 	if a.Budgets != nil {
 		opts.Gate = a.Budgets
 	}
@@ -63,6 +63,7 @@ func buildAnalysis(_ context.Context, a *App, c *AnalysisConfig) (func(context.C
 			ev.SetQuerier(nil)
 		}
 		svc.SetSpecs(c.Specs)
+		svc.SetRunLimit(c.Analysis.RunLimit)
 	}
 	apply(c)
 	svc.Register(a.Mux)

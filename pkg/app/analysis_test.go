@@ -8,10 +8,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/rootuip/sre/pkg/analysis"
+	"github.com/rootuip/sre/pkg/config"
 	tu "github.com/rootuip/sre/pkg/testutil"
 )
 
@@ -58,6 +62,27 @@ func TestAnalysisSubsystem(t *testing.T) {
 	require.NoError(t, os.WriteFile(bad, []byte("analysis:\n  spec_files: [missing/]\n"), 0o644))
 	_, err = LoadConfig(bad)
 	require.ErrorContains(t, err, "analysis: read analysis specs")
+	for _, c := range []struct{ yml, err string }{
+		{"analysis:\n  run_limit: {burst: 0}\n", "analysis: run_limit: burst must be 1 to 100000, got 0"},
+		{"analysis:\n  run_limit: {every: 0s}\n", "analysis: run_limit: every must be positive and at most 1h, got 0s"},
+		{"analysis:\n  run_limit: {every: 2h}\n", "analysis: run_limit: every must be positive and at most 1h, got 2h"},
+		{"analysis:\n  run_limit: {brust: 5}\n", `unknown field "brust"`},
+	} {
+		require.NoError(t, os.WriteFile(bad, []byte(c.yml), 0o644))
+		_, err = LoadConfig(bad)
+		require.ErrorContains(t, err, c.err, c.yml)
+	}
+	// A key not given takes its default.
+	cfg, err := config.Load([]byte("analysis:\n  run_limit: {burst: 5}\n"), "analysis")
+	require.NoError(t, err)
+	ac, err := LoadAnalysis(cfg)
+	require.NoError(t, err)
+	require.Equal(t, analysis.RunLimit{Burst: 5, Every: model.Duration(time.Second)}, ac.Analysis.RunLimit)
+	cfg, err = config.Load([]byte("prometheus: {url: http://127.0.0.1:9090}\n"), "analysis")
+	require.NoError(t, err)
+	ac, err = LoadAnalysis(cfg)
+	require.NoError(t, err)
+	require.Equal(t, analysis.DefaultConfig.RunLimit, ac.Analysis.RunLimit)
 }
 
 // TestAnalysisRoutesAuth: as the engines call them through sred's access

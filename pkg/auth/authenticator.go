@@ -747,3 +747,13 @@ func (l *FailureLimiter) Check(key string, check func() (bool, error)) (bool, er
 	}
 	return ok, err
 }
+
+// Take counts one attempt of key that is never given back, and returns a
+// *LimitedError (nothing counted) when key is over its limit: a rate limit
+// of FailureBurst attempts in a row, then one per FailureEvery. It bounds
+// requests that cost the server whether they succeed or not (an analysis
+// run queries Prometheus either way).
+func (l *FailureLimiter) Take(key string) error {
+	_, err := l.Check(key, func() (bool, error) { return false, nil })
+	return err
+}

@@ -16,7 +16,8 @@ import (
 // Migrations create the budget tables: the last known state per SLO group,
 // the timeline of state changes (per service) and the gate's decisions;
 // then the index by time of the gate's decisions, which retention walks to
-// delete the expired ones (retention.gate_decisions).
+// delete the expired ones (retention.gate_decisions); then the count of
+// repeats of a decision (recordDecision) and the time of the last one.
 var Migrations = []store.Migration{{
 	ID: "budget/0001_init",
 	SQLite: `
@@ -96,7 +97,17 @@ CREATE INDEX gate_decisions_service ON gate_decisions (service, time_ms);
 }, {
 	ID:     "budget/0002_gate_decisions_time",
 	SQLite: `CREATE INDEX gate_decisions_time ON gate_decisions (time_ms);`,
+}, {
+	ID: "budget/0003_gate_decision_repeats",
+	SQLite: `
+ALTER TABLE gate_decisions ADD COLUMN repeats INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE gate_decisions ADD COLUMN last_ms BIGINT;
+`,
 }}
+
+// DecisionRepeatWindow is how long a recorded gate decision takes in the
+// identical decisions that follow it (recordDecision).
+const DecisionRepeatWindow = time.Minute
 
 // Event is one budget state change in a service's timeline.
 type Event struct {
@@ -309,10 +320,20 @@ type GateRecord struct {
 	Override       bool      `json:"override"`
 	OverrideReason string    `json:"override_reason,omitempty"`
 	Actor          string    `json:"actor,omitempty"`
+	// Repeats counts the identical decisions that followed within
+	// DecisionRepeatWindow, recorded in this one; LastTime is the last.
+	Repeats  int        `json:"repeats,omitempty"`
+	LastTime *time.Time `json:"last_time,omitempty"`
 }
 
 // recordDecision records a decision; its subject, if any, at the end of
-// the reason.
+// the reason. A decision identical to the last one recorded for the same
+// actor, service and change kind (same answer, state and reason, subject
+// included, neither an override) whose first time is less than
+// DecisionRepeatWindow ago is counted in that row (repeats, last_ms)
+// instead of adding one, and d.ID is that row's: any viewer may ask the
+// gate in a loop. A decision that differs from the last one is always a
+// row of its own, so every change of answer stays visible.
 func recordDecision(ctx context.Context, db *store.DB, d *Decision) error {
 	b := func(v bool) int {
 		if v {
@@ -324,9 +345,31 @@ func recordDecision(ctx context.Context, db *store.DB, d *Decision) error {
 	if d.Subject != "" {
 		reason += " (for " + d.Subject + ")"
 	}
-	err := db.QueryRowContext(ctx, `INSERT INTO gate_decisions (time_ms, service, change_kind, allowed, state, reason, override, override_reason, actor)
+	err := db.InTx(ctx, func(tx *sql.Tx) error {
+		if !d.Override {
+			var (
+				id                int64
+				allowed, override int
+				state, last       string
+			)
+			err := tx.QueryRowContext(ctx, `SELECT id, allowed, state, reason, override FROM gate_decisions
+WHERE service = $1 AND actor = $2 AND change_kind = $3 AND time_ms > $4 ORDER BY time_ms DESC, id DESC LIMIT 1`,
+				d.Service, d.Actor, d.Change, d.Time.Add(-DecisionRepeatWindow).UnixMilli()).Scan(&id, &allowed, &state, &last, &override)
+			switch {
+			case err == nil && override == 0 && allowed == b(d.Allowed) && state == string(d.State) && last == reason:
+				if _, err := tx.ExecContext(ctx, `UPDATE gate_decisions SET repeats = repeats + 1, last_ms = $1 WHERE id = $2`, d.Time.UnixMilli(), id); err != nil {
+					return err
+				}
+				d.ID = id
+				return nil
+			case err != nil && !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO gate_decisions (time_ms, service, change_kind, allowed, state, reason, override, override_reason, actor)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-		d.Time.UnixMilli(), d.Service, d.Change, b(d.Allowed), string(d.State), reason, b(d.Override), d.OverrideReason, d.Actor).Scan(&d.ID)
+			d.Time.UnixMilli(), d.Service, d.Change, b(d.Allowed), string(d.State), reason, b(d.Override), d.OverrideReason, d.Actor).Scan(&d.ID)
+	})
 	if err != nil {
 		return fmt.Errorf("record gate decision: %w", err)
 	}
@@ -335,7 +378,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
 
 // ListDecisions returns the recorded gate decisions of a service, newest first.
 func ListDecisions(ctx context.Context, db *store.DB, service string, limit int) ([]GateRecord, error) {
-	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT id, time_ms, service, change_kind, allowed, state, reason, override, override_reason, actor
+	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT id, time_ms, service, change_kind, allowed, state, reason, override, override_reason, actor, repeats, last_ms
 FROM gate_decisions WHERE service = $1 ORDER BY time_ms DESC, id DESC LIMIT %d`, limit), service)
 	if err != nil {
 		return nil, fmt.Errorf("list gate decisions: %w", err)
@@ -348,9 +391,14 @@ FROM gate_decisions WHERE service = $1 ORDER BY time_ms DESC, id DESC LIMIT %d`,
 			ms       int64
 			allowed  int
 			override int
+			lastMS   sql.NullInt64
 		)
-		if err := rows.Scan(&r.ID, &ms, &r.Service, &r.Change, &allowed, &r.State, &r.Reason, &override, &r.OverrideReason, &r.Actor); err != nil {
+		if err := rows.Scan(&r.ID, &ms, &r.Service, &r.Change, &allowed, &r.State, &r.Reason, &override, &r.OverrideReason, &r.Actor, &r.Repeats, &lastMS); err != nil {
 			return nil, fmt.Errorf("list gate decisions: %w", err)
+		}
+		if lastMS.Valid {
+			last := time.UnixMilli(lastMS.Int64).UTC()
+			r.LastTime = &last
 		}
 		r.Time = time.UnixMilli(ms).UTC()
 		r.Allowed, r.Override = allowed == 1, override == 1

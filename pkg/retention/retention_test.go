@@ -339,6 +339,9 @@ func TestGateDecisionsExpireByDefault(t *testing.T) {
 		}
 		for range 5 {
 			gate("ci-old")
+			// A minute apart: identical decisions within a minute are
+			// one row (budget.DecisionRepeatWindow).
+			clk.Advance(budget.DecisionRepeatWindow)
 		}
 		clk.Advance(29 * day)
 		gate("ci-recent")

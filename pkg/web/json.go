@@ -10,6 +10,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
 
 	"github.com/rootuip/sre/pkg/envelope"
 	"github.com/rootuip/sre/pkg/jsonerr"
@@ -97,7 +101,11 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 // value, or a stray "}" or "]", which json.Decoder.More does not count at
 // the top level) is an error, and so is a key given twice in one object
 // (encoding/json keeps the last one, or merges both into a map, where a
-// proxy or another reader in front of sred may have read the first).
+// proxy or another reader in front of sred may have read the first), and
+// so is a key that names a field only without regard to case ("Labels"
+// for "labels", which encoding/json accepts): field names are
+// case-sensitive, as the documentation and every other reader of the
+// body take them.
 func UnmarshalStrict(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -107,7 +115,167 @@ func UnmarshalStrict(b []byte, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errors.New("trailing data after the JSON value")
 	}
-	return duplicateKey(b)
+	if err := duplicateKey(b); err != nil {
+		return err
+	}
+	return caseKeys(b, reflect.TypeOf(v))
+}
+
+// caseKeys returns an error naming the first key of b (a valid JSON value
+// without duplicate keys, decoded into a value of type t) that names a
+// field of its struct only without regard to case, with the field's name.
+func caseKeys(b []byte, t reflect.Type) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var tree any
+	if err := dec.Decode(&tree); err != nil {
+		return nil // the decoder's to report
+	}
+	return walkCase(tree, t, "")
+}
+
+var jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+
+func walkCase(v any, t reflect.Type, path string) error {
+	for t != nil && t.Kind() == reflect.Pointer {
+		if t.Implements(jsonUnmarshaler) {
+			return nil
+		}
+		t = t.Elem()
+	}
+	if t == nil || t.Implements(jsonUnmarshaler) || reflect.PointerTo(t).Implements(jsonUnmarshaler) {
+		return nil // the type reads its own keys
+	}
+	child := func(k string) string {
+		if path == "" {
+			return k
+		}
+		return path + "." + k
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		fields := jsonFields(t)
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if ft, ok := fields[k]; ok {
+				if err := walkCase(obj[k], ft, child(k)); err != nil {
+					return err
+				}
+				continue
+			}
+			names := make([]string, 0, len(fields))
+			for name := range fields {
+				names = append(names, name)
+			}
+			sort.Strings(names)
+			for _, name := range names {
+				if strings.EqualFold(name, k) {
+					where := "the JSON body"
+					if path != "" {
+						where = path
+					}
+					return fmt.Errorf("%s: unknown field %q: the field is %q (field names are case-sensitive)", where, k, name)
+				}
+			}
+		}
+	case reflect.Map:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if err := walkCase(obj[k], t.Elem(), child(k)); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		arr, ok := v.([]any)
+		if !ok {
+			return nil
+		}
+		for i, e := range arr {
+			if err := walkCase(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// jsonFieldCache holds jsonFields by type.
+var jsonFieldCache sync.Map
+
+// jsonFields returns the JSON names of the fields of struct type t, as
+// encoding/json reads them (the tag's name or the field's; the fields of
+// embedded structs without a name promoted, the shallower winning), each
+// with its type.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	if f, ok := jsonFieldCache.Load(t); ok {
+		return f.(map[string]reflect.Type)
+	}
+	out := map[string]reflect.Type{}
+	level := []reflect.Type{t}
+	seen := map[reflect.Type]bool{}
+	for len(level) > 0 {
+		var next []reflect.Type
+		found := map[string]reflect.Type{}
+		for _, st := range level {
+			if seen[st] {
+				continue
+			}
+			seen[st] = true
+			for i := range st.NumField() {
+				f := st.Field(i)
+				tag := f.Tag.Get("json")
+				if tag == "-" {
+					continue
+				}
+				name, _, _ := strings.Cut(tag, ",")
+				if f.Anonymous {
+					et := f.Type
+					if et.Kind() == reflect.Pointer {
+						et = et.Elem()
+					}
+					if name == "" && et.Kind() == reflect.Struct {
+						next = append(next, et)
+						continue
+					}
+					if !f.IsExported() {
+						continue
+					}
+				} else if !f.IsExported() {
+					continue
+				}
+				if name == "" {
+					name = f.Name
+				}
+				if _, ok := out[name]; !ok {
+					if _, ok := found[name]; !ok {
+						found[name] = f.Type
+					}
+				}
+			}
+		}
+		for k, ft := range found {
+			out[k] = ft
+		}
+		level = next
+	}
+	jsonFieldCache.Store(t, out)
+	return out
 }
 
 // duplicateKey returns an error naming the first key given twice in one

@@ -35,3 +35,45 @@ func TestUnmarshalStrictDuplicateKeys(t *testing.T) {
 		require.EqualError(t, err, tc.err, tc.json)
 	}
 }
+
+// TestUnmarshalStrictFieldCase: a key that names a field only without
+// regard to case ("Labels" for "labels", "TITLE", "ſervice" by Unicode
+// folding), which encoding/json accepts, is an error naming the key and
+// the field, at any depth, embedded structs' fields included; keys of a
+// map differing in case, and exact names, are accepted.
+func TestUnmarshalStrictFieldCase(t *testing.T) {
+	type Common struct {
+		Service string `json:"service"`
+	}
+	type item struct {
+		Name string `json:"name"`
+	}
+	type body struct {
+		Common
+		Labels map[string]string `json:"labels"`
+		Items  []item            `json:"items"`
+		Next   *item             `json:"next"`
+		ByKey  map[string]item   `json:"by_key"`
+		Plain  string
+	}
+	for _, tc := range []struct{ json, err string }{
+		{`{"service":"api","labels":{"a":"1","A":"2"},"items":[{"name":"x"}],"next":{"name":"y"},"by_key":{"K":{"name":"z"}},"Plain":"p"}`, ""},
+		{`{"Labels":{"a":"1"}}`, `the JSON body: unknown field "Labels": the field is "labels" (field names are case-sensitive)`},
+		{`{"SERVICE":"api"}`, `the JSON body: unknown field "SERVICE": the field is "service" (field names are case-sensitive)`},
+		{`{"ſervice":"api"}`, `the JSON body: unknown field "ſervice": the field is "service" (field names are case-sensitive)`},
+		{`{"plain":"p"}`, `the JSON body: unknown field "plain": the field is "Plain" (field names are case-sensitive)`},
+		{`{"items":[{"name":"x"},{"Name":"y"}]}`, `items[1]: unknown field "Name": the field is "name" (field names are case-sensitive)`},
+		{`{"next":{"NAME":"y"}}`, `next: unknown field "NAME": the field is "name" (field names are case-sensitive)`},
+		{`{"by_key":{"k":{"nAme":"z"}}}`, `by_key.k: unknown field "nAme": the field is "name" (field names are case-sensitive)`},
+	} {
+		var v body
+		err := UnmarshalStrict([]byte(tc.json), &v)
+		if tc.err == "" {
+			require.NoError(t, err, tc.json)
+			require.Equal(t, "api", v.Service)
+			require.Equal(t, "p", v.Plain)
+			continue
+		}
+		require.EqualError(t, err, tc.err, tc.json)
+	}
+}
