@@ -36,6 +36,7 @@ import (
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/loglimit"
 	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/receiver"
 	"github.com/rootuip/sre/pkg/retention"
@@ -110,7 +111,7 @@ type App struct {
 	refusals *refusals
 	// readyLog bounds the log lines of failing readiness probes, which
 	// anyone may send.
-	readyLog *logLimiter
+	readyLog *loglimit.Limiter
 }
 
 // Config returns the configuration in force.
@@ -291,7 +292,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	a.Bus = events.NewBus(1024, a.metrics.busDrops.Inc)
 	a.refusals = newRefusals(reg, o.Clock, o.Logger.With("component", "http"))
-	a.readyLog = newLogLimiter(o.Clock, readyLogEvery, 1)
+	a.readyLog = loglimit.New(o.Clock, readyLogEvery, 1)
 	// Migrations of shared packages (targetlock: chaos, rollouts, scaling)
 	// are listed by each subsystem that uses them and applied once.
 	var sets [][]store.Migration
@@ -510,7 +511,7 @@ func (a *App) serveReady(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &nr) {
 			reason = nr.Reason
 		}
-		if ok, held := a.readyLog.allow("ready"); ok {
+		if ok, held := a.readyLog.Allow("ready"); ok {
 			a.Logger.Warn("Not ready", "reason", reason, "err", err, "not_logged_before", held)
 		}
 		w.Header().Set("Cache-Control", "no-store")

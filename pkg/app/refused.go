@@ -11,6 +11,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/loglimit"
 )
 
 // MetricHTTPRefusedRequests counts the requests answered 401, 403 or 429.
@@ -28,7 +29,7 @@ const refusalLogEvery = time.Minute
 // log: anyone may send them, and each would add a row.
 type refusals struct {
 	counter *prometheus.CounterVec
-	log     *logLimiter
+	log     *loglimit.Limiter
 	logger  *slog.Logger
 }
 
@@ -38,7 +39,7 @@ func newRefusals(reg prometheus.Registerer, clk clock.Clock, logger *slog.Logger
 			Name: MetricHTTPRefusedRequests,
 			Help: "Requests refused with 401 (no or wrong credentials), 403 (role, cross-origin, a wrong secret) or 429 (over a limit of failed attempts), by code and route (the pattern matched).",
 		}, []string{"code", "route"}),
-		log:    newLogLimiter(clk, refusalLogEvery, auth.DefaultClients),
+		log:    loglimit.New(clk, refusalLogEvery, auth.DefaultClients),
 		logger: logger,
 	}
 }
@@ -56,7 +57,7 @@ func (f *refusals) note(r *http.Request, route string, code int) {
 	}
 	f.counter.WithLabelValues(strconv.Itoa(code), route).Inc()
 	client := auth.ClientOf(r.RemoteAddr)
-	ok, held := f.log.allow(client)
+	ok, held := f.log.Allow(client)
 	if !ok {
 		return
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/loglimit"
 	"github.com/rootuip/sre/pkg/secretfile"
 	"github.com/rootuip/sre/pkg/slo"
 	// sred reads the spec files srectl generates from: Sloth and OpenSLO
@@ -73,6 +74,9 @@ type Service struct {
 	overrides *auth.FailureLimiter
 	// onOverrideRefused is Options.OnOverrideRefused.
 	onOverrideRefused func(r *http.Request, code int)
+	// gateLog holds back the warning of a gate answered without budgets
+	// to one line a minute per service: any viewer may ask at will.
+	gateLog *loglimit.Limiter
 
 	mu         sync.RWMutex
 	cfg        Config
@@ -100,6 +104,13 @@ type PollFailure struct {
 	Err error
 }
 
+// A gate answered without budgets is logged at most once per gateLogEvery
+// for each of up to gateLogServices services.
+const (
+	gateLogEvery    = time.Minute
+	gateLogServices = 100
+)
+
 // New returns a Service without configuration (see Update).
 func New(o Options) *Service {
 	if o.Logger == nil {
@@ -109,7 +120,8 @@ func New(o Options) *Service {
 		o.OverrideLimits.Clock = o.Clock
 	}
 	s := &Service{logger: o.Logger, db: o.DB, bus: o.Bus, now: clock.OrReal(o.Clock).Now, cfg: DefaultConfig, promErr: ErrNoPrometheus, incidents: o.Incidents,
-		overrides: auth.NewFailureLimiter(o.OverrideLimits), onOverrideRefused: o.OnOverrideRefused}
+		overrides: auth.NewFailureLimiter(o.OverrideLimits), onOverrideRefused: o.OnOverrideRefused,
+		gateLog: loglimit.New(o.Clock, gateLogEvery, gateLogServices)}
 	s.metrics = newMetrics(s, o.Registerer)
 	return s
 }
@@ -329,7 +341,9 @@ func (s *Service) Gate(ctx context.Context, req GateRequest) (*Decision, error) 
 			mode = "open"
 		}
 		d.Reason = fmt.Sprintf("cannot read error budgets, gate fails %s (%s): %v", mode, cfg.Gate.OnPrometheusError, err)
-		s.logger.Warn("deploy gate without budgets", "service", req.Service, "allowed", d.Allowed, "err", err)
+		if ok, held := s.gateLog.Allow(req.Service); ok {
+			s.logger.Warn("deploy gate without budgets", "service", req.Service, "allowed", d.Allowed, "err", err, "not_logged", held)
+		}
 	} else {
 		d = decide(cfg.Gate, req, sts)
 		if err := s.applyQuota(ctx, &d, req, now); err != nil {
