@@ -13,6 +13,7 @@ import (
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
 )
@@ -27,7 +28,10 @@ func TestRepeatedGateDecisionsStoredOnce(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{budget.Migrations}, func(t *testing.T, db *store.DB) {
 		start := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
 		clk := clock.NewManual(start)
-		s := budget.New(budget.Options{DB: db, Clock: clk})
+		bus := events.NewBus(1000, nil)
+		evs, cancel := bus.Subscribe()
+		defer cancel()
+		s := budget.New(budget.Options{DB: db, Clock: clk, Bus: bus})
 		// No Prometheus: the gate answers its on_prometheus_error mode,
 		// which the test changes to change the answer.
 		update := func(mode string) {
@@ -108,5 +112,18 @@ func TestRepeatedGateDecisionsStoredOnce(t *testing.T) {
 		require.Nil(t, byID[other.ID].LastTime)
 		require.True(t, byID[allowed.ID].Allowed)
 		require.True(t, byID[override.ID].Override)
+		// The event stream announces the recorded decisions, not the repeats.
+		var announced int
+		for more := true; more; {
+			select {
+			case ev := <-evs:
+				if ev.Type == "budget.gate_decision" {
+					announced++
+				}
+			default:
+				more = false
+			}
+		}
+		require.Equal(t, len(recs), announced, "one event per recorded decision")
 	})
 }

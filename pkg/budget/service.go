@@ -361,13 +361,18 @@ func (s *Service) Gate(ctx context.Context, req GateRequest) (*Decision, error) 
 		d.Allowed = true
 	}
 	d.finish()
+	added := true
 	if s.db != nil {
-		if err := recordDecision(ctx, s.db, &d); err != nil {
+		var err error
+		if added, err = recordDecision(ctx, s.db, &d); err != nil {
 			return nil, err
 		}
 	}
 	s.metrics.gateDecisions.WithLabelValues(d.Answer, d.Change, fmt.Sprint(d.Override)).Inc()
-	if s.bus != nil {
+	// A repeat counted in the last row is not announced again: the event
+	// stream follows the recorded decisions, one a minute per caller while
+	// the answer holds.
+	if s.bus != nil && added {
 		s.bus.Publish(events.Event{Type: "budget.gate_decision", Time: d.Time, Service: d.Service, Data: map[string]any{
 			"change": d.Change, "decision": d.Answer, "state": string(d.State), "reason": d.Reason, "override": d.Override, "actor": d.Actor,
 			"subject": d.Subject,

@@ -334,7 +334,9 @@ type GateRecord struct {
 // instead of adding one, and d.ID is that row's: any viewer may ask the
 // gate in a loop. A decision that differs from the last one is always a
 // row of its own, so every change of answer stays visible.
-func recordDecision(ctx context.Context, db *store.DB, d *Decision) error {
+//
+// It reports whether it added a row (false: a repeat counted in a row).
+func recordDecision(ctx context.Context, db *store.DB, d *Decision) (added bool, err error) {
 	b := func(v bool) int {
 		if v {
 			return 1
@@ -345,7 +347,8 @@ func recordDecision(ctx context.Context, db *store.DB, d *Decision) error {
 	if d.Subject != "" {
 		reason += " (for " + d.Subject + ")"
 	}
-	err := db.InTx(ctx, func(tx *sql.Tx) error {
+	err = db.InTx(ctx, func(tx *sql.Tx) error {
+		added = false
 		if !d.Override {
 			var (
 				id                int64
@@ -366,14 +369,15 @@ WHERE service = $1 AND actor = $2 AND change_kind = $3 AND time_ms > $4 ORDER BY
 				return err
 			}
 		}
+		added = true
 		return tx.QueryRowContext(ctx, `INSERT INTO gate_decisions (time_ms, service, change_kind, allowed, state, reason, override, override_reason, actor)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
 			d.Time.UnixMilli(), d.Service, d.Change, b(d.Allowed), string(d.State), reason, b(d.Override), d.OverrideReason, d.Actor).Scan(&d.ID)
 	})
 	if err != nil {
-		return fmt.Errorf("record gate decision: %w", err)
+		return false, fmt.Errorf("record gate decision: %w", err)
 	}
-	return nil
+	return added, nil
 }
 
 // ListDecisions returns the recorded gate decisions of a service, newest first.
