@@ -280,13 +280,11 @@ type Writer interface {
 // channelHealth is the state of a channel whose endpoint failed: after a
 // retryable failure (refused connection, timeout, 5xx, 429) the channel
 // pauses for the retry backoff of its consecutive failures; its messages
-// wait in the outbox without attempts (queueBehindPause). When the pause
-// ends one message probes the endpoint; a delivery ends the pause, a
-// failure doubles it.
+// wait in the outbox without attempts. When the pause ends one message
+// probes the endpoint; a delivery ends the pause, a failure doubles it.
 type channelHealth struct {
 	failures int
 	until    time.Time
-	lastErr  string // the failure that paused it last
 }
 
 // NewSender returns a sender. timeline may be nil; reg may be nil. When
@@ -381,14 +379,6 @@ func (s *Sender) Run(ctx context.Context) error {
 		// Paused channels are left out; a failing channel whose pause
 		// ended gets one message, its probe.
 		paused, probes := s.channelStates(now, exclude)
-		// The messages that came due on a paused channel are put back
-		// until the pause ends, and a message never tried is said to be
-		// queued on its incident's timeline.
-		if len(paused) > 0 {
-			if err := s.queueBehindPause(ctx, now, paused); err != nil && ctx.Err() == nil {
-				s.logger.Warn("deliver notifications", "err", err)
-			}
-		}
 		// Claims write (on SQLite they take the one write lock): look
 		// first, with a read, whether any message of a free lane is due,
 		// so that an idle or paused outbox costs no write on every tick
@@ -508,90 +498,6 @@ func (s *Sender) channelStates(now time.Time, busy []jobs.Kind) (paused, probes 
 	return paused, probes
 }
 
-// queueBehindPause claims the due messages of the paused channels and puts
-// them back without an attempt, due when their channel's pause ends, so
-// that they are not due again before then (no claim, no write on every
-// tick). A message that was never tried nor put back before (a new
-// incident's page, written while the channel was paused) gets a timeline
-// entry saying it is queued, until when, after how many failures and
-// with the channel's last error: once, in the write that puts it back.
-// The responder sees at once why the page has not gone out; its attempt,
-// delivery or failure is recorded as any other's when the pause ends.
-func (s *Sender) queueBehindPause(ctx context.Context, now time.Time, paused []jobs.Kind) error {
-	due, err := jobs.Due(ctx, s.db, jobs.ClaimOptions{Queue: Queue, Now: now, Kinds: paused})
-	if err != nil || !due {
-		return err
-	}
-	pauses := map[jobs.Kind]channelHealth{}
-	s.chMu.Lock()
-	for _, k := range paused {
-		if h := s.channels[string(k)]; h != nil {
-			pauses[k] = *h
-		}
-	}
-	s.chMu.Unlock()
-	o := jobs.ClaimOptions{Queue: Queue, Owner: s.owner, Now: now, Lease: time.Duration(s.config().Lease), Limit: s.Batch, Kinds: paused}
-	var entries []incident.TimelineEntry
-	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		entries = entries[:0]
-		js, err := jobs.ClaimIn(ctx, store.TxQueries(ctx, tx), s.db.Dialect, o)
-		if err != nil {
-			return err
-		}
-		for _, j := range js {
-			h, ok := pauses[j.Kind]
-			at := h.until
-			if !ok || at.Before(now) {
-				at = now
-			}
-			if err := jobs.Postpone(ctx, tx, j.ID, s.owner, at); err != nil {
-				return err
-			}
-			// Claimed once (this claim) and due when it was written.
-			if !ok || j.Attempts != 1 || !j.RunAt.Equal(j.CreatedAt) || s.timeline == nil {
-				continue
-			}
-			var m Message
-			if err := j.Decode(&m); err != nil || m.IncidentID == "" {
-				continue // left to the claim that sends it
-			}
-			e := queuedEntry(&m, now, h)
-			if err := s.timeline.AddTimeline(ctx, tx, e); err != nil {
-				if errors.Is(err, incident.ErrNotFound) {
-					continue
-				}
-				return fmt.Errorf("write notification to timeline of %s: %w", m.IncidentID, err)
-			}
-			entries = append(entries, e)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("queue notifications behind paused channels: %w", err)
-	}
-	if p, ok := s.timeline.(timelinePublisher); ok {
-		for _, e := range entries {
-			p.PublishTimeline(e)
-		}
-	}
-	return nil
-}
-
-// queuedEntry is the timeline entry of a message queued behind its
-// channel's pause h.
-func queuedEntry(m *Message, now time.Time, h channelHealth) incident.TimelineEntry {
-	who := m.Channel
-	data := map[string]any{"channel": m.Channel, "event": m.Event, "attempt": 0, "queued": true,
-		"paused_until": h.until.UTC().Format(time.RFC3339), "channel_failures": h.failures, "error": h.lastErr}
-	if m.User != "" {
-		who = m.Channel + " to " + m.User
-		data["user"] = m.User
-	}
-	msg := fmt.Sprintf("Notification (%s) by %s queued, not sent yet: the %s channel is paused after %d failure(s) until %s; last error: %s",
-		m.Event, who, m.Channel, h.failures, h.until.UTC().Format("15:04:05 UTC"), h.lastErr)
-	return incident.TimelineEntry{IncidentID: m.IncidentID, Time: now, Kind: "notification", Actor: "sred", Message: msg, Data: data}
-}
-
 // channelResult records a delivery's outcome in its channel's health and
 // returns the channel's pause (zero when it is healthy).
 func (s *Sender) channelResult(cfg *Config, ch string, now time.Time, derr error) time.Duration {
@@ -611,7 +517,6 @@ func (s *Sender) channelResult(cfg *Config, ch string, now time.Time, derr error
 			h = &channelHealth{}
 			s.channels[ch] = h
 		}
-		h.lastErr = derr.Error()
 		if !now.Before(h.until) {
 			// The first failure, or a probe's: the messages of one batch
 			// failing together count once.
