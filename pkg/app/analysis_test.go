@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
@@ -77,7 +76,7 @@ func TestAnalysisSubsystem(t *testing.T) {
 	require.NoError(t, err)
 	ac, err := LoadAnalysis(cfg)
 	require.NoError(t, err)
-	require.Equal(t, analysis.RunLimit{Burst: 5, Every: model.Duration(time.Second)}, ac.Analysis.RunLimit)
+	require.Equal(t, analysis.RunLimit{Burst: 5, Every: model.Duration(analysis.DefaultRunEvery)}, ac.Analysis.RunLimit)
 	cfg, err = config.Load([]byte("prometheus: {url: http://127.0.0.1:9090}\n"), "analysis")
 	require.NoError(t, err)
 	ac, err = LoadAnalysis(cfg)
