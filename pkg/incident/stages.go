@@ -361,7 +361,21 @@ func (s *Service) placeStage(ctx context.Context, tx *sql.Tx, d *delivery) error
 // resolveStage resolves known firing episodes, possibly of older incidents,
 // with the copies other groups hold of them on the same incidents, and
 // touches the incidents they belong to.
+//
+// The incidents are locked (load, FOR UPDATE on PostgreSQL) before any of
+// their alerts is written, as the group's current incident is (loadStage):
+// a resolve writes other groups' copies of an episode too, so two groups'
+// deliveries resolving one episode each write both copies; holding the
+// episode's incident first, the second waits for the first before it
+// writes either copy. Writing the copies first, a delivery whose group had
+// moved on to a newer incident would hold its copy while the other group's
+// delivery, holding the episode's incident, waited for it, and wait for
+// that incident in turn (a deadlock, broken by rolling one back).
 func (s *Service) resolveStage(ctx context.Context, tx *sql.Tx, d *delivery) error {
+	locked, err := s.lockResolvedIncidents(ctx, tx, d)
+	if err != nil {
+		return err
+	}
 	others, err := s.resolveAlerts(ctx, tx, d.n.GroupKey, d.resolves, d.stored, d.now)
 	if err != nil {
 		return err
@@ -379,10 +393,7 @@ func (s *Service) resolveStage(ctx context.Context, tx *sql.Tx, d *delivery) err
 		if d.touched[id] == nil {
 			r := d.cur
 			if d.cur == nil || d.cur.ID != id {
-				var err error
-				if r, err = s.load(ctx, tx, id); err != nil {
-					return err
-				}
+				r = locked[id]
 			}
 			d.touch(r)
 		}
@@ -418,6 +429,37 @@ func (s *Service) resolveStage(ctx context.Context, tx *sql.Tx, d *delivery) err
 		}
 	}
 	return nil
+}
+
+// lockResolvedIncidents loads, locked, the incidents of the episodes the
+// delivery resolves that it has neither loaded nor touched yet, in the
+// order of their IDs (resolveStage).
+func (s *Service) lockResolvedIncidents(ctx context.Context, tx *sql.Tx, d *delivery) (map[string]*record, error) {
+	var ids []string
+	for _, a := range d.resolves {
+		st := d.stored[a.key]
+		if !st.incidentID.Valid {
+			continue
+		}
+		id := st.incidentID.String
+		if d.touched[id] != nil || (d.cur != nil && d.cur.ID == id) || slices.Contains(ids, id) {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	slices.Sort(ids)
+	locked := make(map[string]*record, len(ids))
+	for _, id := range ids {
+		r, err := s.load(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		locked[id] = r
+	}
+	return locked, nil
 }
 
 // persistStage writes the new incident, the group's row, the new episodes
