@@ -1006,9 +1006,17 @@ func alertsEntry(incidentID, actor, kind, verb string, as []NotifiedAlert, now t
 // nothing but the group's own copy unless another group delivered the
 // episode; on PostgreSQL it is part of the same statement. The other
 // groups' copies resolved are returned.
-func (s *Service) resolveAlerts(ctx context.Context, tx *sql.Tx, groupKey string, as []*incoming, stored map[alertKey]storedAlert, now time.Time) ([]copyOnIncident, error) {
+//
+// The episodes of as that it resolved are returned too: the group's copy
+// of an episode read firing before the delivery locked its incident may
+// have been resolved since by another group's delivery (its resolve of the
+// copies), committed while this one waited for that lock. Such a copy is
+// left as that delivery wrote it, and the episode is not resolved twice
+// (nor told twice in the timeline), as it would not be had the two
+// deliveries come one after the other.
+func (s *Service) resolveAlerts(ctx context.Context, tx *sql.Tx, groupKey string, as []*incoming, stored map[alertKey]storedAlert, now time.Time) ([]*incoming, []copyOnIncident, error) {
 	if len(as) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	endsOf := func(a *incoming) int64 {
 		if a.EndsAt.IsZero() {
@@ -1018,70 +1026,102 @@ func (s *Service) resolveAlerts(ctx context.Context, tx *sql.Tx, groupKey string
 	}
 	var others []copyOnIncident
 	if s.db.Dialect != store.SQLite {
-		fps := make([]string, len(as))
-		starts := make([]int64, len(as))
-		ends := make([]int64, len(as))
-		for i, a := range as {
-			fps[i], starts[i], ends[i] = a.key.fp, a.key.starts, endsOf(a)
-		}
-		rows, err := tx.QueryContext(ctx, resolveCopiesSQL, groupKey, ms(now), fps, starts, ends)
-		if err != nil {
-			return nil, fmt.Errorf("resolve alerts: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var c copyOnIncident
-			if err := rows.Scan(&c.incidentID, &c.groupKey); err != nil {
-				return nil, fmt.Errorf("resolve alerts: %w", err)
-			}
-			others = append(others, c)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("resolve alerts: %w", err)
-		}
-		return others, nil
+		return s.resolveAlertsPostgres(ctx, tx, groupKey, as, now, endsOf)
 	}
 	st, err := tx.PrepareContext(ctx, `UPDATE incident_alerts SET status = 'resolved', ends_at = ?, updated_at = ?
-		WHERE group_key = ? AND fingerprint = ? AND starts_at = ?`)
+		WHERE group_key = ? AND fingerprint = ? AND starts_at = ? AND status <> 'resolved'`)
 	if err != nil {
-		return nil, fmt.Errorf("resolve alerts: %w", err)
+		return nil, nil, fmt.Errorf("resolve alerts: %w", err)
 	}
 	defer st.Close()
+	resolved := make([]*incoming, 0, len(as))
 	var copies *sql.Stmt
 	for _, a := range as {
-		if _, err := st.ExecContext(ctx, endsOf(a), ms(now), groupKey, a.key.fp, a.key.starts); err != nil {
-			return nil, fmt.Errorf("resolve alerts: %w", err)
+		res, err := st.ExecContext(ctx, endsOf(a), ms(now), groupKey, a.key.fp, a.key.starts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("resolve alerts: %w", err)
 		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, nil, fmt.Errorf("resolve alerts: %w", err)
+		} else if n == 0 {
+			continue
+		}
+		resolved = append(resolved, a)
 		inc := stored[a.key].incidentID
 		if !inc.Valid {
 			continue
 		}
 		if copies == nil {
 			if copies, err = tx.PrepareContext(ctx, resolveCopiesSQLite); err != nil {
-				return nil, fmt.Errorf("resolve alerts: %w", err)
+				return nil, nil, fmt.Errorf("resolve alerts: %w", err)
 			}
 			defer copies.Close()
 		}
 		rows, err := copies.QueryContext(ctx, endsOf(a), ms(now), inc.String, a.key.fp, a.key.starts, groupKey)
 		if err != nil {
-			return nil, fmt.Errorf("resolve alerts: %w", err)
+			return nil, nil, fmt.Errorf("resolve alerts: %w", err)
 		}
 		for rows.Next() {
 			c := copyOnIncident{incidentID: inc.String}
 			if err := rows.Scan(&c.groupKey); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("resolve alerts: %w", err)
+				return nil, nil, fmt.Errorf("resolve alerts: %w", err)
 			}
 			others = append(others, c)
 		}
 		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("resolve alerts: %w", err)
+			return nil, nil, fmt.Errorf("resolve alerts: %w", err)
 		}
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("resolve alerts: %w", err)
+			return nil, nil, fmt.Errorf("resolve alerts: %w", err)
 		}
 	}
-	return others, nil
+	return resolved, others, nil
+}
+
+// resolveAlertsPostgres is resolveAlerts on PostgreSQL: one statement
+// (resolveCopiesSQL), whose rows are either an episode of the group it
+// resolved (fingerprint and start) or another group's copy it resolved
+// (incident and group).
+func (s *Service) resolveAlertsPostgres(ctx context.Context, tx *sql.Tx, groupKey string, as []*incoming, now time.Time, endsOf func(*incoming) int64) ([]*incoming, []copyOnIncident, error) {
+	fps := make([]string, len(as))
+	starts := make([]int64, len(as))
+	ends := make([]int64, len(as))
+	for i, a := range as {
+		fps[i], starts[i], ends[i] = a.key.fp, a.key.starts, endsOf(a)
+	}
+	rows, err := tx.QueryContext(ctx, resolveCopiesSQL, groupKey, ms(now), fps, starts, ends)
+	if err != nil {
+		return nil, nil, fmt.Errorf("resolve alerts: %w", err)
+	}
+	defer rows.Close()
+	var others []copyOnIncident
+	own := make(map[alertKey]bool, len(as))
+	for rows.Next() {
+		var incidentID, group, fp sql.NullString
+		var start sql.NullInt64
+		if err := rows.Scan(&incidentID, &group, &fp, &start); err != nil {
+			return nil, nil, fmt.Errorf("resolve alerts: %w", err)
+		}
+		if fp.Valid {
+			own[alertKey{fp.String, start.Int64}] = true
+		} else {
+			others = append(others, copyOnIncident{incidentID.String, group.String})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("resolve alerts: %w", err)
+	}
+	if len(own) == len(as) {
+		return as, others, nil
+	}
+	resolved := make([]*incoming, 0, len(own))
+	for _, a := range as {
+		if own[a.key] {
+			resolved = append(resolved, a)
+		}
+	}
+	return resolved, others, nil
 }
 
 // copyOnIncident names another group's copy of an episode on an incident.
@@ -1094,20 +1134,25 @@ const resolveCopiesSQLite = `UPDATE incident_alerts SET status = 'resolved', end
 	WHERE incident_id = ? AND fingerprint = ? AND starts_at = ? AND status = 'firing' AND group_key <> ?
 	RETURNING group_key`
 
-// resolveCopiesSQL resolves a group's ($1) episodes (arrays $3, $4, $5 of
-// fingerprints, starts and ends) and the copies other groups still have
-// firing of them on the same incident, which it returns (PostgreSQL; see
-// resolveAlerts).
+// resolveCopiesSQL resolves a group's ($1) episodes not resolved yet
+// (arrays $3, $4, $5 of fingerprints, starts and ends) and the copies other
+// groups still have firing of them on the same incident. It returns the
+// copies (incident and group) and the episodes (fingerprint and start) it
+// resolved (PostgreSQL; see resolveAlerts).
 const resolveCopiesSQL = `WITH own AS (
 	UPDATE incident_alerts SET status = 'resolved', ends_at = v.ends, updated_at = $2
 	FROM unnest($3::text[], $4::bigint[], $5::bigint[]) AS v(fp, starts, ends)
 	WHERE incident_alerts.group_key = $1 AND incident_alerts.fingerprint = v.fp AND incident_alerts.starts_at = v.starts
-	RETURNING incident_alerts.incident_id, incident_alerts.fingerprint, incident_alerts.starts_at, incident_alerts.ends_at)
-UPDATE incident_alerts SET status = 'resolved', ends_at = own.ends_at, updated_at = $2
-FROM own
-WHERE incident_alerts.incident_id = own.incident_id AND incident_alerts.fingerprint = own.fingerprint
-	AND incident_alerts.starts_at = own.starts_at AND incident_alerts.status = 'firing' AND incident_alerts.group_key <> $1
-RETURNING incident_alerts.incident_id, incident_alerts.group_key`
+		AND incident_alerts.status <> 'resolved'
+	RETURNING incident_alerts.incident_id, incident_alerts.fingerprint, incident_alerts.starts_at, incident_alerts.ends_at),
+copies AS (
+	UPDATE incident_alerts SET status = 'resolved', ends_at = own.ends_at, updated_at = $2
+	FROM own
+	WHERE incident_alerts.incident_id = own.incident_id AND incident_alerts.fingerprint = own.fingerprint
+		AND incident_alerts.starts_at = own.starts_at AND incident_alerts.status = 'firing' AND incident_alerts.group_key <> $1
+	RETURNING incident_alerts.incident_id, incident_alerts.group_key)
+SELECT incident_id, group_key, NULL::text, NULL::bigint FROM copies
+UNION ALL SELECT NULL::text, NULL::text, fingerprint, starts_at FROM own`
 
 func nonNil(m map[string]string) map[string]string {
 	if m == nil {

@@ -142,6 +142,10 @@ func (f *copiesFixture) check(t *testing.T, e episode) {
 	require.NoError(t, f.db.QueryRow(`SELECT count(*) FROM hook_log WHERE incident_id = $1 AND kind = $2`,
 		e.incident, string(incident.ChangeResolved)).Scan(&resolves))
 	require.Equal(t, 1, resolves, "the incident resolved once")
+	var told int
+	require.NoError(t, f.db.QueryRow(`SELECT count(*) FROM incident_timeline WHERE incident_id = $1 AND kind = 'alert_resolved'`,
+		e.incident).Scan(&told))
+	require.Equal(t, 1, told, "the episode's resolve is in the timeline once")
 	got, err := f.old.Get(context.Background(), e.incident)
 	require.NoError(t, err)
 	require.Equal(t, incident.StatusResolved, got.Status)
@@ -219,31 +223,10 @@ func TestResolveOfCopiesLocksIncidentFirst(t *testing.T) {
 	var pid int
 	require.NoError(t, holder.QueryRow(`SELECT pg_backend_pid() FROM incident_alerts
 		WHERE group_key = 'new-api' AND fingerprint = 'e' FOR UPDATE`).Scan(&pid))
-	// waiting is the number of backends waiting for the holder, or for a
-	// backend that waits for it.
-	waiting := func() int {
-		var n int
-		require.NoError(t, f.db.QueryRow(`WITH direct AS (SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)))
-			SELECT (SELECT count(*) FROM direct) + (SELECT count(*) FROM pg_stat_activity
-				WHERE pg_blocking_pids(pid) && ARRAY(SELECT pid FROM direct) AND NOT $1 = ANY(pg_blocking_pids(pid)))`, pid).Scan(&n))
-		return n
-	}
-	awaitWaiting := func(n int, running ...<-chan ingested) {
-		t.Helper()
-		for waiting() < n {
-			for _, done := range running {
-				select {
-				case r := <-done:
-					t.Fatalf("a delivery ended before the holder did: %+v, %v", r.res, r.err)
-				default:
-				}
-			}
-		}
-	}
 	newDone := ingestAsync(ctx, f.new, e.newResolve)
-	awaitWaiting(1, newDone)
+	awaitWaiters(t, f.db, pid, 1, newDone)
 	oldDone := ingestAsync(ctx, f.old, e.oldResolve)
-	awaitWaiting(2, newDone, oldDone)
+	awaitWaiters(t, f.db, pid, 2, newDone, oldDone)
 	require.NoError(t, holder.Rollback())
 	for _, done := range []<-chan ingested{newDone, oldDone} {
 		r := <-done
@@ -251,4 +234,58 @@ func TestResolveOfCopiesLocksIncidentFirst(t *testing.T) {
 	}
 	f.check(t, e)
 	require.Zero(t, f.deadlocks.n.Load(), "deliveries rolled back to break a deadlock")
+}
+
+// TestResolveOfCopyResolvedMeanwhile (PostgreSQL): both groups' resolves
+// of an episode wait for its incident, which another transaction holds,
+// having read their copies firing. The first to get it resolves both
+// copies; the second finds its copy resolved and answers as a redelivery
+// would, had it come after the first: a duplicate, the episode unchanged,
+// not resolved twice nor told twice in the timeline.
+func TestResolveOfCopyResolvedMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	f := newCopiesFixture(t)
+	e := f.copies(t, "api", "e", false)
+
+	holder, err := f.db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer holder.Rollback() //nolint:errcheck
+	var pid int
+	require.NoError(t, holder.QueryRow(`SELECT pg_backend_pid() FROM incidents WHERE id = $1 FOR UPDATE`, e.incident).Scan(&pid))
+	newDone := ingestAsync(ctx, f.new, e.newResolve)
+	awaitWaiters(t, f.db, pid, 1, newDone)
+	oldDone := ingestAsync(ctx, f.old, e.oldResolve)
+	awaitWaiters(t, f.db, pid, 2, newDone, oldDone)
+	require.NoError(t, holder.Rollback())
+	first, second := <-newDone, <-oldDone
+	require.NoError(t, first.err)
+	require.NoError(t, second.err)
+	require.False(t, first.res.Duplicate)
+	require.Equal(t, 1, first.res.Alerts["resolved"])
+	require.True(t, second.res.Duplicate, "the copy resolved meanwhile: %+v", second.res)
+	require.Equal(t, map[string]int{"unchanged": 1}, second.res.Alerts)
+	f.check(t, e)
+}
+
+// awaitWaiters waits until n backends wait for the PostgreSQL backend pid,
+// or for a backend that waits for it; it fails if a delivery of running
+// ends first.
+func awaitWaiters(t *testing.T, db *store.DB, pid, n int, running ...<-chan ingested) {
+	t.Helper()
+	for {
+		var waiting int
+		require.NoError(t, db.QueryRow(`WITH direct AS (SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)))
+			SELECT (SELECT count(*) FROM direct) + (SELECT count(*) FROM pg_stat_activity
+				WHERE pg_blocking_pids(pid) && ARRAY(SELECT pid FROM direct) AND NOT $1 = ANY(pg_blocking_pids(pid)))`, pid).Scan(&waiting))
+		if waiting >= n {
+			return
+		}
+		for _, done := range running {
+			select {
+			case r := <-done:
+				t.Fatalf("a delivery ended before the holder did: %+v, %v", r.res, r.err)
+			default:
+			}
+		}
+	}
 }

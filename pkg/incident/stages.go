@@ -376,13 +376,16 @@ func (s *Service) resolveStage(ctx context.Context, tx *sql.Tx, d *delivery) err
 	if err != nil {
 		return err
 	}
-	others, err := s.resolveAlerts(ctx, tx, d.n.GroupKey, d.resolves, d.stored, d.now)
+	resolved, others, err := s.resolveAlerts(ctx, tx, d.n.GroupKey, d.resolves, d.stored, d.now)
 	if err != nil {
 		return err
 	}
+	if n := len(d.resolves) - len(resolved); n > 0 {
+		d.res.Alerts["unchanged"] += n // resolved meanwhile by another group (resolveAlerts)
+	}
 	resolvedBy := map[string][]NotifiedAlert{}
 	var resolvedOrder []string
-	for _, a := range d.resolves {
+	for _, a := range resolved {
 		d.res.Alerts["resolved"]++
 		d.changed = true
 		st := d.stored[a.key]
