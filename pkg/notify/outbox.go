@@ -281,7 +281,8 @@ type Writer interface {
 // retryable failure (refused connection, timeout, 5xx, 429) the channel
 // pauses for the retry backoff of its consecutive failures; its messages
 // wait in the outbox without attempts. When the pause ends one message
-// probes the endpoint; a delivery ends the pause, a failure doubles it.
+// probes the endpoint, the one due first; a delivery ends the pause, a
+// failure doubles it.
 type channelHealth struct {
 	failures int
 	until    time.Time
@@ -408,7 +409,10 @@ func (s *Sender) Run(ctx context.Context) error {
 			probes = nil
 		}
 		for _, ch := range probes {
-			probe, err := s.claim(ctx, now, jobs.ClaimOptions{Kinds: []jobs.Kind{ch}, Limit: 1})
+			// The probe is the message due first (run_at, then id), on
+			// both backends: a page queued behind the pause does not
+			// wait behind one due later, whatever the index's order.
+			probe, err := s.claim(ctx, now, jobs.ClaimOptions{Kinds: []jobs.Kind{ch}, Limit: 1, First: true})
 			if err != nil && ctx.Err() == nil {
 				s.logger.Warn("deliver notifications", "channel", ch, "err", err)
 			}
