@@ -2,8 +2,15 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,8 +20,10 @@ import (
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
+	"github.com/rootuip/sre/pkg/secretfile"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
+	"github.com/rootuip/sre/pkg/web"
 )
 
 // pauseRig is a sender running against db with its sms channel pointed at
@@ -69,6 +78,140 @@ func (r *pauseRig) settled(cond func() bool) {
 	require.Eventually(r.t, cond, 30*time.Second, 5*time.Millisecond)
 	from := r.s.rounds.Load()
 	require.Eventually(r.t, func() bool { return r.s.rounds.Load() >= from+5 }, 30*time.Second, 5*time.Millisecond)
+}
+
+// TestQueuedPageShownAtReadTime: the sms provider refuses connections, so
+// the first page fails and pauses the channel. A new incident's page,
+// written during the pause, is not tried and nothing is written for it:
+// no attempt, no stored timeline entry. Read, its incident's timeline
+// (GET /api/v1/incidents/{id}/timeline) ends with an entry saying the
+// page is queued behind the pause, since when, until the next probe and
+// the last error in fixed words, and its outbox record (as the escalation
+// status shows it) carries the pause; the failed page, due again only
+// when the pause ends, is not said to be queued. Once the provider
+// accepts, the pause's end sends the page and the entry is gone.
+func TestQueuedPageShownAtReadTime(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		t0 := time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC)
+		// A port where nothing listens, for now.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := l.Addr().String()
+		require.NoError(t, l.Close())
+
+		svc, inc1 := openIncident(t, db, t0)
+		defer svc.Close()
+		res, err := svc.Ingest(ctx, incident.Notification{
+			Receiver: "sred", Status: "firing", GroupKey: `{}:{alertname="DBDown"}`,
+			GroupLabels:  map[string]string{"alertname": "DBDown"},
+			CommonLabels: map[string]string{"alertname": "DBDown", "service": "db", "severity": "critical"},
+			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "f2", StartsAt: t0,
+				Labels: map[string]string{"alertname": "DBDown", "service": "db", "severity": "critical"}}},
+		})
+		require.NoError(t, err)
+		require.Len(t, res.Created, 1)
+		inc2 := res.Created[0]
+
+		r := startPauseRig(t, ctx, db, svc, t0, "http://"+addr+"/Messages.json")
+		svc.SetLiveTimeline(r.s.QueuedTimeline)
+		mux := http.NewServeMux()
+		(&web.IncidentsAPI{Service: svc}).Register(mux)
+		api := httptest.NewServer(mux)
+		defer api.Close()
+		timeline := func(incID string) []incident.TimelineEntry {
+			t.Helper()
+			resp, err := http.Get(api.URL + "/api/v1/incidents/" + incID + "/timeline")
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			var env struct {
+				Data []incident.TimelineEntry `json:"data"`
+			}
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&env))
+			return env.Data
+		}
+		stored := func(incID string) []string {
+			var out []string
+			for _, e := range notificationEntries(t, svc, incID) {
+				out = append(out, e.Message)
+			}
+			return out
+		}
+
+		// The first page fails: the channel pauses for min_backoff (10s).
+		r.page("inc1/sms/alice", inc1, "alice", "+15550000001")
+		r.settled(func() bool { rec := r.record(inc1, ""); return rec.Attempts == 1 && rec.State == StatePending })
+		require.Contains(t, r.record(inc1, "").LastError, "connection refused")
+
+		// A new incident's page during the pause: not tried, nothing
+		// stored for it.
+		r.clk.Advance(2 * time.Second)
+		r.page("inc2/sms/bob", inc2, "bob", "+15550000002")
+		r.settled(func() bool { return true })
+		rec := r.record(inc2, "")
+		require.Equal(t, StatePending, rec.State)
+		require.Zero(t, rec.Attempts)
+		require.Equal(t, t0.Add(2*time.Second), rec.NextAttempt, "due since it was written, not put back")
+		require.Empty(t, stored(inc2))
+		var lease string
+		require.NoError(t, db.QueryRowContext(ctx, `SELECT lease_owner FROM jobs WHERE id = $1`, rec.ID).Scan(&lease))
+		require.Empty(t, lease, "never claimed")
+
+		// Read: the timeline ends with the page queued behind the pause.
+		r.clk.Advance(3 * time.Second)
+		tl := timeline(inc2)
+		require.NotEmpty(t, tl)
+		last := tl[len(tl)-1]
+		require.Equal(t, "Notification (trigger) by sms to bob queued, not sent yet: the sms channel is paused since 14:30:00 UTC "+
+			"after 1 failure(s) (last error: connection refused); next probe at 14:30:10 UTC", last.Message)
+		require.Zero(t, last.ID, "not stored")
+		require.Equal(t, "notification", last.Kind)
+		require.Equal(t, t0.Add(5*time.Second), last.Time, "as of the read")
+		require.Equal(t, map[string]any{"channel": "sms", "event": "trigger", "user": "bob", "queued": true,
+			"notification_id": float64(rec.ID), "due_at": "2026-03-01T14:30:02Z", "paused_since": "2026-03-01T14:30:00Z",
+			"next_probe_at": "2026-03-01T14:30:10Z", "channel_failures": float64(1), "last_error": "connection refused"}, last.Data)
+		for _, e := range tl[:len(tl)-1] {
+			require.NotZero(t, e.ID)
+		}
+		require.Empty(t, stored(inc2), "the read wrote nothing")
+		// The failed page is not due before the pause's end: its
+		// timeline has its failure, not a queued entry.
+		for _, e := range timeline(inc1) {
+			require.NotEqual(t, true, e.Data["queued"], e.Message)
+		}
+
+		// The records, as the escalation status shows them.
+		recs, err := List(ctx, db, inc2)
+		require.NoError(t, err)
+		r.s.Annotate(recs)
+		require.Len(t, recs, 1)
+		require.Equal(t, &Pause{Channel: ChannelSMS, PausedSince: t0, NextProbe: t0.Add(10 * time.Second), Failures: 1,
+			LastError: "connection refused"}, recs[0].Queued)
+		recs, err = List(ctx, db, inc1)
+		require.NoError(t, err)
+		r.s.Annotate(recs)
+		require.Nil(t, recs[0].Queued)
+		b, err := json.Marshal(recs[0])
+		require.NoError(t, err)
+		require.NotContains(t, string(b), `"queued"`)
+
+		// The provider is back: the pause's end sends the queued page
+		// (due first) as its probe, then the other; nothing is queued.
+		l, err = net.Listen("tcp", addr)
+		require.NoError(t, err)
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated) })}
+		go func() { _ = srv.Serve(l) }()
+		defer srv.Close()
+		r.clk.Advance(5 * time.Second)
+		r.settled(func() bool {
+			return r.record(inc1, "").State == StateDelivered && r.record(inc2, "").State == StateDelivered
+		})
+		require.Equal(t, []string{"Notification (trigger) sent by sms to bob"}, stored(inc2))
+		tl = timeline(inc2)
+		require.Equal(t, "Notification (trigger) sent by sms to bob", tl[len(tl)-1].Message)
+		require.NotZero(t, tl[len(tl)-1].ID)
+	})
 }
 
 // TestProbeIsMessageDueFirst: two pages fail together (the provider
@@ -138,4 +281,27 @@ func TestProbeIsMessageDueFirst(t *testing.T) {
 		require.Equal(t, 2, bob().Attempts)
 		require.Equal(t, 2, alice().Attempts)
 	})
+}
+
+// TestShortReason: a channel's last failure is shown in a few fixed words,
+// never the error's text (a receiver's answer, an endpoint's address).
+func TestShortReason(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&DeliveryError{Err: errors.New("unexpected status 503 Service Unavailable: token=abc"), Retryable: true, Status: 503}, "HTTP 503"},
+		{&DeliveryError{Err: errors.New("unexpected status 429"), Retryable: true, RetryAfter: time.Minute, Status: 429}, "HTTP 429"},
+		{retryable(fmt.Errorf("email: RCPT: %w", &textproto.Error{Code: 451, Msg: "try later"})), "SMTP 451"},
+		{retryable(fmt.Errorf(`Post "https://hooks.example.com/T0/B0/secret": %w`, refused)), "connection refused"},
+		{retryable(&net.OpError{Op: "read", Net: "tcp", Err: &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}}), "connection reset"},
+		{retryable(fmt.Errorf("post: %w", context.DeadlineExceeded)), "timeout"},
+		{retryable(&net.DNSError{Err: "no such host", Name: "hooks.example.com", IsNotFound: true}), "DNS lookup failed"},
+		{retryable(fmt.Errorf("%w: /run/secrets/hook", secretfile.ErrEmpty)), "secret file empty"},
+		{retryable(fmt.Errorf("read /run/secrets/hook: %w", os.ErrNotExist)), "secret file unreadable"},
+		{retryable(errors.New("something else: with details")), "delivery error"},
+	} {
+		require.Equal(t, tc.want, shortReason(tc.err), "%v", tc.err)
+	}
 }
