@@ -113,6 +113,10 @@ func buildEscalation(_ context.Context, a *App, c *EscalationConfig) (func(conte
 	// A fired step wakes the sender: its messages go out at once, not on the
 	// sender's next tick.
 	worker.AfterRun = sender.Poke
+	// The incident's timeline in the API and the console shows its pages
+	// held back by a paused channel, from the sender's memory at read
+	// time (nothing is written for them).
+	a.Incidents.SetLiveTimeline(sender.QueuedTimeline)
 	// The retention compaction (set up later, running before the actors
 	// start) prunes both queues in batches, with the retention section's
 	// finished_jobs and notification_outbox.
@@ -129,7 +133,7 @@ func buildEscalation(_ context.Context, a *App, c *EscalationConfig) (func(conte
 	}
 	oncall.NewAPI(dir, nil, a.Logger.With("component", "oncall")).Register(a.Mux)
 	a.OnCall = dir
-	(&escalation.API{Engine: engine, Acks: a.Incidents}).Register(a.Mux)
+	(&escalation.API{Engine: engine, Acks: a.Incidents, Pauses: sender}).Register(a.Mux)
 	return func(ctx context.Context, c *EscalationConfig) {
 		a.logEscalationWarnings(c)
 		dir.SetConfig(&c.OnCall)

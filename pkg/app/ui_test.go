@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -209,4 +210,101 @@ notifications:
 	code, body = fetch(t, http.MethodGet, srv.URL+"/incidents/INC-1999-0001", nil, nil)
 	require.Equal(t, http.StatusNotFound, code)
 	require.Contains(t, body, "INC-1999-0001")
+}
+
+// TestQueuedPageShownOnConsole: sred's webhook receiver refuses
+// connections and its failing channel is paused for an hour. A second
+// incident's page, due during the pause, is not tried; its console page
+// and its timeline in the API end with the page queued behind the pause
+// (the last error in fixed words), and its escalation status marks the
+// page's record with the pause. Nothing is stored for it.
+func TestQueuedPageShownOnConsole(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) { testQueuedPageShownOnConsole(t, backend) })
+	}
+}
+
+func testQueuedPageShownOnConsole(t *testing.T, backend string) {
+	// A port where nothing listens.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	refused := "http://" + l.Addr().String() + "/hook"
+	require.NoError(t, l.Close())
+	a, srv := runEscalationApp(t, backend, fmt.Sprintf(`
+escalation:
+  policies:
+    - name: all
+      levels: [{after: 0m, users: [alice], channels: [webhook]}]
+oncall:
+  users: [{name: alice, email: alice@example.com}]
+notifications:
+  min_backoff: 1h
+  max_backoff: 2h
+  webhook: {url: %s, secret: s3cret}
+`, refused))
+	open := func(name string) string {
+		labels := map[string]string{"alertname": name, "service": "api", "severity": "critical"}
+		res, err := a.Incidents.Ingest(t.Context(), incident.Notification{Receiver: "sred", Status: "firing",
+			GroupKey: `{}:{alertname="` + name + `"}`, CommonLabels: labels,
+			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: name, StartsAt: time.Now().Add(-time.Minute), Labels: labels}}})
+		require.NoError(t, err)
+		require.Len(t, res.Created, 1)
+		return res.Created[0]
+	}
+	stored := func(id string) []incident.TimelineEntry {
+		tl, err := a.Incidents.Timeline(t.Context(), id)
+		require.NoError(t, err)
+		var out []incident.TimelineEntry
+		for _, e := range tl {
+			if e.Kind == "notification" {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	status := func(id string) []notify.Record {
+		code, body := fetch(t, http.MethodGet, srv.URL+"/api/v1/escalation/incidents/"+id, nil, nil)
+		require.Equal(t, http.StatusOK, code, body)
+		var env struct {
+			Data struct {
+				Notices []notify.Record `json:"notifications"`
+			} `json:"data"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(body), &env))
+		return env.Data.Notices
+	}
+
+	// The first page fails: the channel pauses for an hour.
+	first := open("APIDown")
+	waitFor(t, func() bool { return len(stored(first)) == 1 }, "the first page's failure was not recorded")
+	require.Contains(t, stored(first)[0].Message, "failed (attempt 1), retrying in 1h0m0s")
+
+	// The second incident's page falls due during the pause.
+	second := open("DBDown")
+	waitFor(t, func() bool { n := status(second); return len(n) == 1 && n[0].Queued != nil }, "the second page is not shown queued")
+	n := status(second)[0]
+	require.Equal(t, notify.StatePending, n.State)
+	require.Zero(t, n.Attempts)
+	require.Equal(t, "webhook", n.Queued.Channel)
+	require.Equal(t, 1, n.Queued.Failures)
+	require.Equal(t, "connection refused", n.Queued.LastError)
+	require.Equal(t, time.Hour, n.Queued.NextProbe.Sub(n.Queued.PausedSince))
+	require.Nil(t, status(first)[0].Queued, "backing off until the pause's end, not due")
+
+	want := "Notification (trigger) by webhook queued, not sent yet: the webhook channel is paused since " +
+		n.Queued.PausedSince.UTC().Format("15:04:05 UTC") + " after 1 failure(s) (last error: connection refused); next probe at " +
+		n.Queued.NextProbe.UTC().Format("15:04:05 UTC")
+	code, body := fetch(t, http.MethodGet, srv.URL+"/incidents/"+second, nil, nil)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `<td class="msg">`+want+`</td>`)
+	code, body = fetch(t, http.MethodGet, srv.URL+"/api/v1/incidents/"+second+"/timeline", nil, nil)
+	require.Equal(t, http.StatusOK, code, body)
+	var tl struct {
+		Data []incident.TimelineEntry `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &tl))
+	last := tl.Data[len(tl.Data)-1]
+	require.Equal(t, want, last.Message)
+	require.Zero(t, last.ID)
+	require.Empty(t, stored(second), "nothing stored for the queued page")
 }

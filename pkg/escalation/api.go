@@ -22,10 +22,19 @@ type Acknowledger interface {
 	Acknowledge(ctx context.Context, id, actor string) (*incident.Incident, error)
 }
 
+// Annotator marks the messages held back by a paused channel
+// (notify.Sender.Annotate), from memory at read time.
+type Annotator interface {
+	Annotate(recs []notify.Record)
+}
+
 // API serves the escalation endpoints and the acknowledge links.
 type API struct {
 	Engine *Engine
 	Acks   Acknowledger
+	// Pauses, if set, marks the notifications of a status that their
+	// paused channel holds back (their queued field).
+	Pauses Annotator
 }
 
 // Register mounts the routes on mux.
@@ -49,6 +58,9 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	if st == nil {
 		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("incident %q has no escalation", r.PathValue("id")))
 		return
+	}
+	if a.Pauses != nil {
+		a.Pauses.Annotate(st.Notices)
 	}
 	web.JSON(w, http.StatusOK, st)
 }

@@ -235,6 +235,46 @@ func TestNotesTimelineAndMitigation(t *testing.T) {
 	})
 }
 
+// TestTimelineView: the timeline the API and the console read ends with
+// the live entries of SetLiveTimeline's function (not stored, id 0), for
+// the incident asked about; Timeline, read by the status page, the
+// post-mortem and exports, has the stored entries only. An unknown
+// incident is not found.
+func TestTimelineView(t *testing.T) {
+	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		id := f.open(t, "g1", "checkout", "high")
+		stored, err := f.svc.Timeline(ctx, id)
+		require.NoError(t, err)
+		view, err := f.svc.TimelineView(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, stored, view, "no live entries without a function")
+
+		live := incident.TimelineEntry{IncidentID: id, Time: epoch, Kind: "notification", Actor: "sred", Message: "queued",
+			Data: map[string]any{"queued": true}}
+		var asked []string
+		f.svc.SetLiveTimeline(func(ctx context.Context, incID string) ([]incident.TimelineEntry, error) {
+			asked = append(asked, incID)
+			return []incident.TimelineEntry{live}, nil
+		})
+		view, err = f.svc.TimelineView(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, append(stored, live), view)
+		require.Equal(t, []string{id}, asked)
+		again, err := f.svc.Timeline(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, stored, again, "nothing stored")
+
+		_, err = f.svc.TimelineView(ctx, "INC-1999-0001")
+		require.ErrorIs(t, err, incident.ErrNotFound)
+		f.svc.SetLiveTimeline(nil)
+		view, err = f.svc.TimelineView(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, stored, view)
+	})
+}
+
 func TestListFiltersAndIDs(t *testing.T) {
 	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)

@@ -135,6 +135,9 @@ type Service struct {
 
 	// corr is the correlation in force (SetCorrelation); nil: none.
 	corr atomic.Pointer[Correlation]
+	// live gives the entries TimelineView adds at read time
+	// (SetLiveTimeline); nil: none.
+	live atomic.Pointer[LiveTimeline]
 	// idAlloc allocates incident numbers on PostgreSQL (nextID).
 	idAlloc idAllocator
 
@@ -626,6 +629,41 @@ func (s *Service) Timeline(ctx context.Context, id string) ([]TimelineEntry, err
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// LiveTimeline returns timeline entries of an incident that are not
+// stored but describe its state at read time (its pages held back by a
+// paused notification channel, say): their ID is 0. It must not write.
+type LiveTimeline func(ctx context.Context, incidentID string) ([]TimelineEntry, error)
+
+// SetLiveTimeline sets the entries TimelineView adds to the stored ones
+// (nil: none).
+func (s *Service) SetLiveTimeline(f LiveTimeline) {
+	if f == nil {
+		s.live.Store(nil)
+		return
+	}
+	s.live.Store(&f)
+}
+
+// TimelineView is an incident's timeline as the API and the console show
+// it: the stored entries (Timeline), then those of SetLiveTimeline's
+// function, dated when they are read and not stored. The status page,
+// post-mortems and exports read Timeline, the stored entries only.
+func (s *Service) TimelineView(ctx context.Context, id string) ([]TimelineEntry, error) {
+	out, err := s.Timeline(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	f := s.live.Load()
+	if f == nil {
+		return out, nil
+	}
+	live, err := (*f)(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("timeline of %s: %w", id, err)
+	}
+	return append(out, live...), nil
 }
 
 // maxStmts bounds the prepared-statement cache (multi-row INSERTs have one

@@ -336,3 +336,61 @@ func TestPartialIndexes(t *testing.T) {
 		require.Contains(t, plan(`SELECT id FROM jobs WHERE `+finishedStates+` AND finished_at < $1`, Millis(now)), "jobs_finished", "retention")
 	})
 }
+
+// TestClaimFirstPostgres (PostgreSQL): of two jobs due in the same
+// millisecond, a claim with First takes the one with the smaller id even
+// where the index holds the other first (the first one's row was updated
+// after the second was written, so its index entry comes after); a claim
+// without First takes the index's first. Among a backlog of 2,000 due
+// jobs of the kind, First still takes the oldest, reading a few dozen of
+// them from jobs_kind_due (a notification channel's probe, once a pause).
+func TestClaimFirstPostgres(t *testing.T) {
+	ctx := context.Background()
+	db := openBacklogPostgres(t,
+		// A backlog due at 1001..3000 ms, in the reverse order of ids.
+		`INSERT INTO jobs (queue, kind, dedup_key, run_at, created_at)
+			SELECT 'notify', 'sms', 's' || g, 3001 - g, 1000 FROM generate_series(1, 2000) g`,
+		`INSERT INTO jobs (queue, kind, dedup_key, run_at, created_at) VALUES ('notify', 'sms', 'first', 500, 400)`,
+		`INSERT INTO jobs (queue, kind, dedup_key, run_at, created_at) VALUES ('notify', 'sms', 'second', 500, 400)`,
+		// The first one's row moves after the second's (as a claim and
+		// a retry move it), still due at 500.
+		`UPDATE jobs SET state = 'running' WHERE dedup_key = 'first'`,
+		`UPDATE jobs SET state = 'pending' WHERE dedup_key = 'first'`,
+		`ANALYZE jobs`)
+	o := ClaimOptions{Queue: "notify", Owner: "w1", Now: time.UnixMilli(4000), Limit: 1, Kinds: []Kind{"sms"}}
+	claim := func(o ClaimOptions) string {
+		t.Helper()
+		tx, err := db.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		defer tx.Rollback() //nolint:errcheck
+		js, err := ClaimIn(ctx, tx, store.Postgres, o)
+		require.NoError(t, err)
+		require.Len(t, js, 1)
+		return js[0].Key
+	}
+	require.Equal(t, "second", claim(o), "the index's first, without First")
+	o.First = true
+	require.Equal(t, "first", claim(o))
+
+	// Both claimed: the oldest of the backlog is next.
+	_, err := db.ExecContext(ctx, `UPDATE jobs SET state = 'done' WHERE dedup_key IN ('first', 'second')`)
+	require.NoError(t, err)
+	require.Equal(t, "s2000", claim(o))
+	q, args := claimQuery(o, store.Postgres, time.Minute)
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	var raw string
+	require.NoError(t, tx.QueryRowContext(ctx, `EXPLAIN (ANALYZE, FORMAT JSON) `+q, args...).Scan(&raw))
+	require.NoError(t, tx.Rollback())
+	var pending []duePlanNode
+	for _, n := range planScans(t, raw) {
+		if strings.Contains(n.IndexCond, "'pending'") {
+			pending = append(pending, n)
+		}
+	}
+	require.Len(t, pending, 1, raw)
+	require.Equal(t, "jobs_kind_due", pending[0].Index, raw)
+	// An incremental sort of the index's run_at order: a few dozen rows
+	// (33 on PostgreSQL 15), not the backlog.
+	require.LessOrEqual(t, pending[0].ActualRows, float64(64), raw)
+}

@@ -465,6 +465,12 @@ type ClaimOptions struct {
 	// Kinds, if set, are the only kinds taken (e.g. one message to probe a
 	// notification channel that was failing).
 	Kinds []Kind
+	// First takes the jobs due first strictly: the oldest run_at, then
+	// the smallest id, whatever the index's order of jobs due in the
+	// same millisecond (a failing notification channel's one probe).
+	// Without it, which of those is taken at the claim's limit is left
+	// to the index on PostgreSQL (see claimQuery).
+	First bool
 }
 
 // Due reports whether Claim with o would take a job now, with a read only:
@@ -586,6 +592,13 @@ func ClaimIn(ctx context.Context, q Querier, dialect store.Dialect, o ClaimOptio
 // still sorted by run_at and id. A branch may lock a row that the claim
 // then leaves out (an expired lease beside o.Limit due jobs): it is
 // unlocked at the end of the claim's transaction.
+//
+// With o.First each PostgreSQL branch orders by run_at, id: it sorts the
+// due jobs it may take (their kinds' backlog for a probe of one kind)
+// instead of stopping at the index's first o.Limit, so that of jobs due
+// in the same millisecond the one written first is taken (the index
+// holds them in the order of their rows' places in the table, which an
+// update moves). SQLite's claim is already in that order.
 func claimQuery(o ClaimOptions, dialect store.Dialect, lease time.Duration) (string, []any) {
 	limit := max(o.Limit, 1)
 	args := []any{o.Owner, Millis(o.Now.Add(lease)), Millis(o.Now), o.Queue, limit}
@@ -608,10 +621,14 @@ func claimQuery(o ClaimOptions, dialect store.Dialect, lease time.Duration) (str
 	}
 	var inner string
 	if dialect == store.Postgres {
+		order := "run_at"
+		if o.First {
+			order = "run_at, id"
+		}
 		inner = `WITH p AS (SELECT id, run_at FROM jobs WHERE queue = $4 AND state = 'pending' AND run_at <= $3` + skip + `
-ORDER BY run_at LIMIT $5 FOR UPDATE SKIP LOCKED),
+ORDER BY ` + order + ` LIMIT $5 FOR UPDATE SKIP LOCKED),
 r AS (SELECT id, run_at FROM jobs WHERE queue = $4 AND state = 'running' AND lease_until <= $3` + skip + `
-ORDER BY run_at LIMIT $5 FOR UPDATE SKIP LOCKED)
+ORDER BY ` + order + ` LIMIT $5 FOR UPDATE SKIP LOCKED)
 SELECT id FROM (SELECT id, run_at FROM p UNION ALL SELECT id, run_at FROM r) AS due ORDER BY run_at, id LIMIT $5`
 	} else {
 		inner = `SELECT id FROM (SELECT id, run_at FROM jobs WHERE queue = $4 AND state = 'pending' AND run_at <= $3` + skip + `

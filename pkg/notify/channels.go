@@ -32,6 +32,8 @@ type DeliveryError struct {
 	Retryable bool
 	// RetryAfter is the delay the receiver asked for (429 Retry-After).
 	RetryAfter time.Duration
+	// Status is the receiver's HTTP status (0: no HTTP answer).
+	Status int
 }
 
 func (e *DeliveryError) Error() string { return e.Err.Error() }
@@ -51,11 +53,11 @@ func checkResponse(resp *http.Response, now time.Time) error {
 	err := fmt.Errorf("unexpected status %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout:
-		return &DeliveryError{Err: err, Retryable: true, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), now)}
+		return &DeliveryError{Err: err, Retryable: true, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), now), Status: resp.StatusCode}
 	case resp.StatusCode/100 == 5:
-		return retryable(err)
+		return &DeliveryError{Err: err, Retryable: true, Status: resp.StatusCode}
 	}
-	return permanent(err)
+	return &DeliveryError{Err: err, Status: resp.StatusCode}
 }
 
 // retryAfter parses a Retry-After header (seconds or an HTTP date).

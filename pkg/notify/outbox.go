@@ -186,7 +186,11 @@ type Record struct {
 	LastError   string     `json:"last_error,omitempty"`
 	CreatedAt   time.Time  `json:"created_at"`
 	DeliveredAt *time.Time `json:"delivered_at,omitempty"`
-	Message     *Message   `json:"-"`
+	// Queued is set, when the record is read through a sender
+	// (Sender.Annotate), on a message that is due but held back by its
+	// channel's pause: nothing of it is stored.
+	Queued  *Pause   `json:"queued,omitempty"`
+	Message *Message `json:"-"`
 }
 
 // Querier is satisfied by *sql.DB and *sql.Tx.
@@ -280,11 +284,15 @@ type Writer interface {
 // channelHealth is the state of a channel whose endpoint failed: after a
 // retryable failure (refused connection, timeout, 5xx, 429) the channel
 // pauses for the retry backoff of its consecutive failures; its messages
-// wait in the outbox without attempts. When the pause ends one message
-// probes the endpoint; a delivery ends the pause, a failure doubles it.
+// wait in the outbox without attempts, and reads show those due as queued
+// behind the pause (Annotate, QueuedTimeline). When the pause ends one
+// message probes the endpoint, the one due first; a delivery ends the
+// pause, a failure doubles it.
 type channelHealth struct {
 	failures int
 	until    time.Time
+	since    time.Time // the first failure of the pause
+	reason   string    // the last failure, in a few fixed words (shortReason)
 }
 
 // NewSender returns a sender. timeline may be nil; reg may be nil. When
@@ -408,7 +416,10 @@ func (s *Sender) Run(ctx context.Context) error {
 			probes = nil
 		}
 		for _, ch := range probes {
-			probe, err := s.claim(ctx, now, jobs.ClaimOptions{Kinds: []jobs.Kind{ch}, Limit: 1})
+			// The probe is the message due first (run_at, then id), on
+			// both backends: a page queued behind the pause does not
+			// wait behind one due later, whatever the index's order.
+			probe, err := s.claim(ctx, now, jobs.ClaimOptions{Kinds: []jobs.Kind{ch}, Limit: 1, First: true})
 			if err != nil && ctx.Err() == nil {
 				s.logger.Warn("deliver notifications", "channel", ch, "err", err)
 			}
@@ -514,9 +525,10 @@ func (s *Sender) channelResult(cfg *Config, ch string, now time.Time, derr error
 	case errors.As(derr, &de) && de.Retryable:
 		h := s.channels[ch]
 		if h == nil {
-			h = &channelHealth{}
+			h = &channelHealth{since: now}
 			s.channels[ch] = h
 		}
+		h.reason = shortReason(derr)
 		if !now.Before(h.until) {
 			// The first failure, or a probe's: the messages of one batch
 			// failing together count once.

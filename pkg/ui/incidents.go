@@ -96,7 +96,7 @@ func (u *UI) show(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
-	tl, err := u.src.Incidents.Timeline(r.Context(), id)
+	tl, err := u.src.Incidents.TimelineView(r.Context(), id)
 	if err != nil {
 		u.fail(w, r, err)
 		return

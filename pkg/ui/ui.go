@@ -62,7 +62,9 @@ type Incidents interface {
 	// OpenWithServices is every open incident (at most limit) with the
 	// services of its alert groups, in one query.
 	OpenWithServices(ctx context.Context, limit int) ([]incident.Incident, bool, error)
-	Timeline(ctx context.Context, id string) ([]incident.TimelineEntry, error)
+	// TimelineView is the timeline with the entries of the incident's
+	// state at read time (incident.Service.TimelineView).
+	TimelineView(ctx context.Context, id string) ([]incident.TimelineEntry, error)
 	Stats(ctx context.Context, since time.Time) (*incident.Stats, error)
 	OpenCounts(ctx context.Context) (map[incident.Severity]int, error)
 	Create(ctx context.Context, m incident.ManualIncident) (*incident.Incident, error)

@@ -174,7 +174,7 @@ func (a *IncidentsAPI) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *IncidentsAPI) timeline(w http.ResponseWriter, r *http.Request) {
-	tl, err := a.Service.Timeline(r.Context(), r.PathValue("id"))
+	tl, err := a.Service.TimelineView(r.Context(), r.PathValue("id"))
 	if err != nil {
 		ServiceError(w, err)
 		return
