@@ -11,6 +11,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/envelope"
 	"github.com/rootuip/sre/pkg/loglimit"
 )
 
@@ -68,44 +69,10 @@ func (f *refusals) note(r *http.Request, route string, code int) {
 // wrap calls next and notes its answer when it is a refusal.
 func (f *refusals) wrap(next http.Handler, route func(*http.Request) string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cw := &codeWriter{ResponseWriter: w, code: http.StatusOK}
-		next.ServeHTTP(cw, r)
-		if !cw.decision {
-			f.note(r, route(r), cw.code)
+		sw := envelope.NewStatusWriter(w)
+		next.ServeHTTP(sw, r)
+		if !sw.Decision() {
+			f.note(r, route(r), sw.Code())
 		}
 	})
 }
-
-// codeWriter keeps the status code answered, and whether the answer is a
-// decision rather than a refusal (envelope.DecisionMarker).
-type codeWriter struct {
-	http.ResponseWriter
-	code     int
-	wrote    bool
-	decision bool
-}
-
-// MarkDecision implements envelope.DecisionMarker.
-func (c *codeWriter) MarkDecision() { c.decision = true }
-
-func (c *codeWriter) WriteHeader(code int) {
-	if !c.wrote && code >= 200 {
-		c.code, c.wrote = code, true
-	}
-	c.ResponseWriter.WriteHeader(code)
-}
-
-func (c *codeWriter) Write(b []byte) (int, error) {
-	c.wrote = true
-	return c.ResponseWriter.Write(b)
-}
-
-func (c *codeWriter) Flush() {
-	if f, ok := c.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap lets http.ResponseController reach the connection (the
-// WebSocket stream hijacks it).
-func (c *codeWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }

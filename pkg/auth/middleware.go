@@ -175,12 +175,12 @@ func serve(w http.ResponseWriter, r *http.Request, next http.Handler, o Options,
 		next.ServeHTTP(w, r)
 		return
 	}
-	sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+	sw := envelope.NewStatusWriter(w)
 	next.ServeHTTP(sw, r)
-	if public && sw.code >= 400 {
+	if public && sw.Code() >= 400 {
 		return
 	}
-	o.OnWrite(r, p, route, sw.code)
+	o.OnWrite(r, p, route, sw.Code())
 }
 
 func (o Options) authenticate(r *http.Request) (verdict, error) {
@@ -207,32 +207,6 @@ func fail(w http.ResponseWriter, r *http.Request, code int, typ, msg string) {
 	}
 	envelope.Error(w, code, typ, msg)
 }
-
-type statusWriter struct {
-	http.ResponseWriter
-	code  int
-	wrote bool
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if !s.wrote {
-		s.code, s.wrote = code, true
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	s.wrote = true
-	return s.ResponseWriter.Write(b)
-}
-
-func (s *statusWriter) Flush() {
-	if f, ok := s.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // ActorOf returns who acted in a request: the authenticated principal's
 // name. A name chosen by the request body (claimed) is used only when no

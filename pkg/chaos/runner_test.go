@@ -186,6 +186,14 @@ func (h *harness) tick(t *testing.T, d time.Duration) {
 // drain advances the clock whenever the runner waits until every run ended.
 func (h *harness) drain(t *testing.T, step time.Duration) {
 	t.Helper()
+	h.drainQueries(t, step, nil, 0, "runs did not finish")
+}
+
+// drainQueries is drain that also advances the clock by timeout whenever
+// a query is announced on entered (nil: never); held is the failure
+// should the runs not end.
+func (h *harness) drainQueries(t *testing.T, step time.Duration, entered <-chan struct{}, timeout time.Duration, held string) {
+	t.Helper()
 	done := make(chan struct{})
 	go func() { h.s.Wait(); close(done) }()
 	deadline := time.After(2 * time.Minute) // a safety net, not a timing
@@ -196,11 +204,13 @@ func (h *harness) drain(t *testing.T, step time.Duration) {
 			continue
 		}
 		select {
+		case <-entered:
+			h.clock.Advance(timeout)
 		case <-done:
 			return
 		case <-ch:
 		case <-deadline:
-			t.Fatal("runs did not finish")
+			t.Fatal(held)
 		}
 	}
 }
@@ -625,6 +635,37 @@ func TestLongAbortIntervalKeepsLeases(t *testing.T) {
 	}
 }
 
+// startHeldInQuery applies the test configuration with a 10s lease and
+// starts testExp; once its first check passed, its second check blocks in
+// a query until release is called. It returns the run and the
+// configuration applied.
+func (h *harness) startHeldInQuery(t *testing.T) (info *RunInfo, cfg Config, release func()) {
+	t.Helper()
+	cfg = testConfig()
+	cfg.Lease = model.Duration(10 * time.Second)
+	if err := h.s.ApplyConfig(cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	info, err := h.s.Start(context.Background(), load(t, testExp), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.tick(t, 5*time.Second) // the first check passes
+	h.blocked(t)
+	hold := make(chan struct{})
+	h.q.mu.Lock()
+	h.q.hold, h.q.entered = hold, make(chan struct{}, 1)
+	h.q.mu.Unlock()
+	h.clock.Advance(5 * time.Second) // the second check blocks in a query
+	<-h.q.entered
+	return info, cfg, func() {
+		h.q.mu.Lock()
+		h.q.hold = nil
+		h.q.mu.Unlock()
+		close(hold)
+	}
+}
+
 // TestFaultsRolledBackBehindTheRunner: a runner blocked longer than the
 // lease in an abort check (a Prometheus that does not answer) has its faults
 // rolled back by the recovery of expired leases, which leaves its own run
@@ -634,23 +675,7 @@ func TestFaultsRolledBackBehindTheRunner(t *testing.T) {
 	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		h := newHarness(t, db, "r1")
-		cfg := testConfig()
-		cfg.Lease = model.Duration(10 * time.Second)
-		if err := h.s.ApplyConfig(cfg, nil); err != nil {
-			t.Fatal(err)
-		}
-		info, err := h.s.Start(ctx, load(t, testExp), "alice")
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.tick(t, 5*time.Second) // the first check passes
-		h.blocked(t)
-		hold := make(chan struct{})
-		h.q.mu.Lock()
-		h.q.hold, h.q.entered = hold, make(chan struct{}, 1)
-		h.q.mu.Unlock()
-		h.clock.Advance(5 * time.Second) // the second check blocks in a query
-		<-h.q.entered
+		info, _, release := h.startHeldInQuery(t)
 		h.clock.Advance(11 * time.Second) // past the lease renewed before it
 		if err := h.s.Recover(ctx); err != nil {
 			t.Fatal(err)
@@ -658,10 +683,7 @@ func TestFaultsRolledBackBehindTheRunner(t *testing.T) {
 		if n := h.d.count(); n != 0 {
 			t.Fatalf("%d fault(s) still injected after their lease expired", n)
 		}
-		h.q.mu.Lock()
-		h.q.hold = nil
-		h.q.mu.Unlock()
-		close(hold)
+		release()
 		h.drain(t, 5*time.Second)
 		r, err := h.s.Get(ctx, info.ID)
 		if err != nil {
@@ -788,55 +810,47 @@ func (s *switchQuerier) Instant(ctx context.Context, query string, at time.Time)
 	return q.Instant(ctx, query, at)
 }
 
+// runIntoHungPrometheus applies the test configuration with
+// chaos.query_timeout 20s and starts the experiment text; once its first
+// check passed, sq sends the queries to a Prometheus that never answers
+// (hungPrometheus), and the clock advances until every run ended: by the
+// timeout whenever a query waits on Prometheus, by an interval whenever
+// the runner waits. It returns the run; query names what would hold it,
+// should it not finish.
+func (h *harness) runIntoHungPrometheus(t *testing.T, sq *switchQuerier, text, query string) *RunInfo {
+	t.Helper()
+	ctx := context.Background()
+	cfg := testConfig()
+	cfg.QueryTimeout = model.Duration(20 * time.Second)
+	if err := h.s.ApplyConfig(cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	info, err := h.s.Start(ctx, load(t, text), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.tick(t, 5*time.Second) // the first check passes
+	h.blocked(t)
+	entered := make(chan struct{})
+	sq.set(hungPrometheus(t, entered))
+	h.drainQueries(t, 5*time.Second, entered, 20*time.Second, "the run did not finish: "+query+" that gets no answer holds it")
+	r, err := h.s.Get(ctx, info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // TestQueryTimeout: a Prometheus that accepts the queries of a run and
 // never answers fails each of them at chaos.query_timeout on the runner's
 // clock; the abort check that timed out aborts the run and rolls it back.
 func TestQueryTimeout(t *testing.T) {
 	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
 		h := newHarness(t, db, "r1")
 		sq := &switchQuerier{q: h.q}
 		h.s = New(Options{DB: db, Registerer: prometheus.NewRegistry(), Bus: h.bus, Budgets: h.b, Prom: sq, Clock: h.clock, Owner: "r1",
 			Drivers: map[string]Driver{DriverToxiproxy: h.d, DriverStress: h.d}})
-		cfg := testConfig()
-		cfg.QueryTimeout = model.Duration(20 * time.Second)
-		if err := h.s.ApplyConfig(cfg, nil); err != nil {
-			t.Fatal(err)
-		}
-		info, err := h.s.Start(ctx, load(t, testExp), "alice")
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.tick(t, 5*time.Second) // the first check passes
-		h.blocked(t)
-		entered := make(chan struct{})
-		sq.set(hungPrometheus(t, entered))
-		// Advance the clock: by the timeout whenever a query waits on
-		// Prometheus, by an interval whenever the runner waits.
-		done := make(chan struct{})
-		go func() { h.s.Wait(); close(done) }()
-		deadline := time.After(2 * time.Minute) // a safety net, not a timing
-	loop:
-		for {
-			n, ch := h.clock.Waiters()
-			if n > 0 {
-				h.clock.Advance(5 * time.Second)
-				continue
-			}
-			select {
-			case <-entered:
-				h.clock.Advance(20 * time.Second)
-			case <-ch:
-			case <-done:
-				break loop
-			case <-deadline:
-				t.Fatal("the run did not finish: a query that gets no answer holds it")
-			}
-		}
-		r, err := h.s.Get(ctx, info.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := h.runIntoHungPrometheus(t, sq, testExp, "a query")
 		if r.Status != StatusAborted || !strings.Contains(r.Reason, "no answer from Prometheus within chaos.query_timeout (20s)") {
 			t.Fatalf("run %s (%s), want aborted naming the query timeout", r.Status, r.Reason)
 		}
@@ -918,50 +932,13 @@ func (b *promBudgets) SLOs(ctx context.Context, _ string) ([]SLOInfo, error) {
 // the run, the run aborts naming it and rolls back.
 func TestBudgetQueryTimeout(t *testing.T) {
 	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
 		h := newHarness(t, db, "r1")
 		remaining := 0.8
 		slos := []SLOInfo{{BudgetState: BudgetState{SLO: "availability", State: "green", Remaining: &remaining}}}
 		sq := &switchQuerier{q: h.q}
 		h.s = New(Options{DB: db, Registerer: prometheus.NewRegistry(), Bus: h.bus, Budgets: &promBudgets{sq: sq, slos: slos}, Prom: h.q,
 			Clock: h.clock, Owner: "r1", Drivers: map[string]Driver{DriverToxiproxy: h.d, DriverStress: h.d}})
-		cfg := testConfig()
-		cfg.QueryTimeout = model.Duration(20 * time.Second)
-		if err := h.s.ApplyConfig(cfg, nil); err != nil {
-			t.Fatal(err)
-		}
-		info, err := h.s.Start(ctx, load(t, testExp+"maxBudgetShare: 0.05\n"), "alice")
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.tick(t, 5*time.Second) // the first check passes
-		h.blocked(t)
-		entered := make(chan struct{})
-		sq.set(hungPrometheus(t, entered))
-		done := make(chan struct{})
-		go func() { h.s.Wait(); close(done) }()
-		deadline := time.After(2 * time.Minute) // a safety net, not a timing
-	loop:
-		for {
-			n, ch := h.clock.Waiters()
-			if n > 0 {
-				h.clock.Advance(5 * time.Second)
-				continue
-			}
-			select {
-			case <-entered:
-				h.clock.Advance(20 * time.Second)
-			case <-ch:
-			case <-done:
-				break loop
-			case <-deadline:
-				t.Fatal("the run did not finish: a budget query that gets no answer holds it")
-			}
-		}
-		r, err := h.s.Get(ctx, info.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := h.runIntoHungPrometheus(t, sq, testExp+"maxBudgetShare: 0.05\n", "a budget query")
 		want := "cannot read the error budgets: no answer from the error budgets (Prometheus) within chaos.query_timeout (20s)"
 		if r.Status != StatusAborted || !strings.Contains(r.Reason, want) {
 			t.Fatalf("run %s (%s), want aborted: %s", r.Status, r.Reason, want)
@@ -1061,23 +1038,7 @@ func TestTakenOverRunnerLeavesTheFaults(t *testing.T) {
 	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		h := newHarness(t, db, "r1")
-		cfg := testConfig()
-		cfg.Lease = model.Duration(10 * time.Second)
-		if err := h.s.ApplyConfig(cfg, nil); err != nil {
-			t.Fatal(err)
-		}
-		info, err := h.s.Start(ctx, load(t, testExp), "alice")
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.tick(t, 5*time.Second) // the first check passes
-		h.blocked(t)
-		hold := make(chan struct{})
-		h.q.mu.Lock()
-		h.q.hold, h.q.entered = hold, make(chan struct{}, 1)
-		h.q.mu.Unlock()
-		h.clock.Advance(5 * time.Second) // the second check blocks in a query
-		<-h.q.entered
+		info, cfg, release := h.startHeldInQuery(t)
 		other := newHarness(t, db, "r2")
 		other.s.o.Drivers = map[string]Driver{DriverToxiproxy: h.d, DriverStress: h.d} // same host
 		if err := other.s.ApplyConfig(cfg, nil); err != nil {
@@ -1094,10 +1055,7 @@ func TestTakenOverRunnerLeavesTheFaults(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.q.mu.Lock()
-		h.q.hold = nil
-		h.q.mu.Unlock()
-		close(hold)
+		release()
 		h.drain(t, 5*time.Second)
 		h.d.mu.Lock()
 		log := slices.Clone(h.d.log)

@@ -4,7 +4,8 @@
 // {"status":"error","errorType":"...","error":"..."}. It imports nothing of
 // sred, so that both the handlers (pkg/web and the subsystems' APIs) and the
 // authentication middleware in front of them (pkg/auth) answer with the same
-// bytes.
+// bytes, and that both the middleware and sred's refusal counter keep the
+// status code answered with one response wrapper (StatusWriter).
 package envelope
 
 import (
@@ -71,8 +72,9 @@ func Private(h http.Header) {
 	h.Set("X-Content-Type-Options", "nosniff")
 }
 
-// DecisionMarker is implemented by a ResponseWriter (sred's refusal
-// counter) that tells a refusal from a decision: a success envelope with
+// DecisionMarker is implemented by a ResponseWriter (StatusWriter, in
+// which sred's refusal counter wraps every answer) that tells a refusal
+// from a decision: a success envelope with
 // a status of 400 or above (the Flagger pre-rollout hook's 403 when the
 // deploy gate denies) is the answer asked for, not a refusal.
 type DecisionMarker interface {
@@ -80,7 +82,8 @@ type DecisionMarker interface {
 }
 
 // markDecision tells the first DecisionMarker among w and the writers it
-// wraps (Unwrap, as http.ResponseController reads them).
+// wraps (Unwrap, as http.ResponseController reads them); a StatusWriter
+// passes it on to the ones it wraps.
 func markDecision(w http.ResponseWriter) {
 	for w != nil {
 		if m, ok := w.(DecisionMarker); ok {

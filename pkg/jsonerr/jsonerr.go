@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -195,10 +196,41 @@ type field struct {
 }
 
 // fields lists the JSON fields of a struct type as encoding/json sees
-// them: the tag's name or the Go name, embedded structs' fields promoted,
-// "-" left out.
+// them: the tag's name or the Go name, embedded structs' fields promoted
+// where the embedded field stands, "-" left out. A name an embedded struct
+// repeats is listed each time.
 func fields(t reflect.Type) []field {
 	var out []field
+	eachField(t, nil, func(f field, _ int) { out = append(out, f) })
+	return out
+}
+
+// Fields returns the JSON names of the fields of struct type t, as
+// encoding/json reads them (the tag's name or the field's, "-" left out;
+// the fields of embedded structs without a name promoted, the shallower
+// winning, then the first), each with its type.
+func Fields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	depths := map[string]int{}
+	eachField(t, nil, func(f field, depth int) {
+		if d, ok := depths[f.name]; ok && d <= depth {
+			return
+		}
+		out[f.name], depths[f.name] = f.typ, depth
+	})
+	return out
+}
+
+// eachField calls fn with each JSON field of struct type t in the order of
+// its Go fields, an embedded struct's where it is embedded, with how many
+// embedded structs deep it is (outer holds the structs t is embedded in,
+// nil for the top one). An embedded struct that embeds itself (through a
+// pointer) is walked once.
+func eachField(t reflect.Type, outer []reflect.Type, fn func(f field, depth int)) {
+	if slices.Contains(outer, t) {
+		return
+	}
+	outer = append(outer, t)
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		tag := sf.Tag.Get("json")
@@ -213,7 +245,7 @@ func fields(t reflect.Type) []field {
 				et = et.Elem()
 			}
 			if et.Kind() == reflect.Struct {
-				out = append(out, fields(et)...)
+				eachField(et, outer, fn)
 				continue
 			}
 		}
@@ -223,9 +255,8 @@ func fields(t reflect.Type) []field {
 		if name == "" {
 			name = sf.Name
 		}
-		out = append(out, field{name: name, typ: ft})
+		fn(field{name: name, typ: ft}, len(outer)-1)
 	}
-	return out
 }
 
 // want names what a Go type takes in JSON.

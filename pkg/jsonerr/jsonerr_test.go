@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -77,4 +78,64 @@ func TestRewriteLeavesAlone(t *testing.T) {
 	require.NoError(t, Rewrite(nil, nil, &v))
 	other := errors.New("read: connection reset")
 	require.Same(t, other, Rewrite(other, []byte(`{}`), &v), "an error the body does not explain")
+}
+
+type Inner struct {
+	Deep  int    `json:"deep"`
+	Name  int    `json:"name"` // shadowed by outer.Name
+	Twice string `json:"twice"`
+}
+
+type Other struct {
+	Twice int `json:"twice"` // as deep as Inner.Twice: the first wins
+}
+
+type Looped struct {
+	*Looped
+	Loop string `json:"loop"`
+}
+
+type hidden struct {
+	Promoted string `json:"promoted"`
+}
+
+type outer struct {
+	*Inner
+	Other
+	hidden
+	Looped
+	Tagged     Meta   `json:"tagged"`
+	Name       string `json:"name"`
+	Omitted    string `json:",omitempty"`
+	Skipped    string `json:"-"`
+	Dash       string `json:"-,"`
+	unexported string
+}
+
+// Fields and fields walk a struct's fields as encoding/json does: tags,
+// "-", omitempty, embedded structs promoted (through pointers, unexported
+// ones too, a named one not), the shallower name winning in Fields and
+// every name listed in fields.
+func TestFields(t *testing.T) {
+	typ := reflect.TypeFor[outer]()
+	require.Equal(t, map[string]reflect.Type{
+		"deep":     reflect.TypeFor[int](),
+		"twice":    reflect.TypeFor[string](),
+		"promoted": reflect.TypeFor[string](),
+		"loop":     reflect.TypeFor[string](),
+		"tagged":   reflect.TypeFor[Meta](),
+		"name":     reflect.TypeFor[string](),
+		"Omitted":  reflect.TypeFor[string](),
+		"-":        reflect.TypeFor[string](),
+	}, Fields(typ))
+	var names []string
+	for _, f := range fields(typ) {
+		names = append(names, f.name)
+	}
+	require.Equal(t, []string{"deep", "name", "twice", "twice", "promoted", "loop", "tagged", "name", "Omitted", "-"}, names)
+	require.Equal(t, map[string]reflect.Type{
+		"owner": reflect.TypeFor[string](), "name": reflect.TypeFor[string](), "labels": reflect.TypeFor[map[string]string](),
+		"windows": reflect.TypeFor[[]window](), "due": reflect.TypeFor[*time.Time](), "count": reflect.TypeFor[uint](),
+		"level": reflect.TypeFor[int](), "on": reflect.TypeFor[bool](), "Plain": reflect.TypeFor[string](),
+	}, Fields(reflect.TypeFor[body]()))
 }

@@ -29,20 +29,13 @@ import (
 // and PostgreSQL.
 func TestFreshStoreHasNoData(t *testing.T) {
 	ctx := context.Background()
-	first := time.Date(2026, 12, 5, 15, 0, 0, 0, time.UTC)
-	testutil.Backends(t, [][]store.Migration{incident.Migrations, status.Migrations}, func(t *testing.T, db *store.DB) {
-		clk := clock.NewManual(first)
-		stored, err := status.Load(ctx, db, clk.Now())
-		require.NoError(t, err)
-		require.Equal(t, first, stored.FirstStart)
+	atFirstStart(t, func(t *testing.T, db *store.DB, clk *clock.Manual, stored status.Stored, inc *incident.Service) {
+		require.Equal(t, firstStart, stored.FirstStart)
 		clk.Advance(3 * time.Hour)
 		restart, err := status.Load(ctx, db, clk.Now())
 		require.NoError(t, err)
-		require.Equal(t, first, restart.FirstStart, "a restart keeps the first start")
+		require.Equal(t, firstStart, restart.FirstStart, "a restart keeps the first start")
 
-		inc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
-		require.NoError(t, err)
-		inc.Clock = clk
 		cfg := status.Config{Components: []status.Component{{Name: "Shop", Services: []string{"payments"}}}}
 		require.NoError(t, cfg.Validate())
 		svc := status.New(cfg, status.Options{Incidents: inc, Clock: clk, Key: restart.Key, FirstStart: restart.FirstStart})
@@ -62,19 +55,7 @@ func TestFreshStoreHasNoData(t *testing.T) {
 		require.Equal(t, 1, shop.DataDays())
 		require.Equal(t, 1.0, shop.UptimeRatio)
 
-		mux := http.NewServeMux()
-		status.NewHandler(svc, nil).Register(mux)
-		srv := httptest.NewServer(mux)
-		defer srv.Close()
-		get := func(path string) string {
-			res, err := http.Get(srv.URL + path)
-			require.NoError(t, err)
-			defer res.Body.Close()
-			require.Equal(t, http.StatusOK, res.StatusCode, path)
-			b, err := io.ReadAll(res.Body)
-			require.NoError(t, err)
-			return string(b)
-		}
+		get := pageGetter(t, svc)
 		var js struct {
 			Components []struct {
 				UptimeRatio float64 `json:"uptime_ratio"`
@@ -110,14 +91,7 @@ func TestFreshStoreHasNoData(t *testing.T) {
 // "no data yet". On SQLite and PostgreSQL.
 func TestNoDataHasNoUptimeRatio(t *testing.T) {
 	ctx := context.Background()
-	first := time.Date(2026, 12, 5, 15, 0, 0, 0, time.UTC)
-	testutil.Backends(t, [][]store.Migration{incident.Migrations, status.Migrations}, func(t *testing.T, db *store.DB) {
-		clk := clock.NewManual(first)
-		stored, err := status.Load(ctx, db, clk.Now())
-		require.NoError(t, err)
-		inc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
-		require.NoError(t, err)
-		inc.Clock = clk
+	atFirstStart(t, func(t *testing.T, _ *store.DB, clk *clock.Manual, stored status.Stored, inc *incident.Service) {
 		cfg := status.Config{Components: []status.Component{{Name: "Shop", Services: []string{"payments"}}}, UptimeDays: 3}
 		require.NoError(t, cfg.Validate())
 		svc := status.New(cfg, status.Options{Incidents: inc, Clock: clk, Key: stored.Key, FirstStart: stored.FirstStart})
@@ -127,19 +101,7 @@ func TestNoDataHasNoUptimeRatio(t *testing.T) {
 		require.Equal(t, 0, shop.DataDays())
 		require.Zero(t, shop.UptimeRatio)
 
-		mux := http.NewServeMux()
-		status.NewHandler(svc, nil).Register(mux)
-		srv := httptest.NewServer(mux)
-		defer srv.Close()
-		get := func(path string) string {
-			res, err := http.Get(srv.URL + path)
-			require.NoError(t, err)
-			defer res.Body.Close()
-			require.Equal(t, http.StatusOK, res.StatusCode, path)
-			b, err := io.ReadAll(res.Body)
-			require.NoError(t, err)
-			return string(b)
-		}
+		get := pageGetter(t, svc)
 		var js struct {
 			Components []map[string]json.RawMessage `json:"components"`
 		}
@@ -181,18 +143,11 @@ func TestFirstStartOfAnOlderStore(t *testing.T) {
 // after the first start does not move it: Search's day counts from 15:00.
 func TestAlertFiringBeforeFirstStart(t *testing.T) {
 	ctx := context.Background()
-	first := time.Date(2026, 12, 5, 15, 0, 0, 0, time.UTC)
-	testutil.Backends(t, [][]store.Migration{incident.Migrations, status.Migrations}, func(t *testing.T, db *store.DB) {
-		clk := clock.NewManual(first)
-		stored, err := status.Load(ctx, db, clk.Now())
-		require.NoError(t, err)
-		inc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
-		require.NoError(t, err)
-		inc.Clock = clk
+	atFirstStart(t, func(t *testing.T, _ *store.DB, clk *clock.Manual, stored status.Stored, inc *incident.Service) {
 		labels := map[string]string{"alertname": "Down", "service": "payments", "severity": "critical"}
-		_, err = inc.Ingest(ctx, incident.Notification{Receiver: "sred", Status: "firing", GroupKey: "{}:{alertname=\"Down\"}",
+		_, err := inc.Ingest(ctx, incident.Notification{Receiver: "sred", Status: "firing", GroupKey: "{}:{alertname=\"Down\"}",
 			GroupLabels: map[string]string{"alertname": "Down"}, CommonLabels: labels,
-			Alerts: []incident.NotifiedAlert{{Status: "firing", Labels: labels, StartsAt: first.Add(-36 * time.Hour), Fingerprint: "f1"}}})
+			Alerts: []incident.NotifiedAlert{{Status: "firing", Labels: labels, StartsAt: firstStart.Add(-36 * time.Hour), Fingerprint: "f1"}}})
 		require.NoError(t, err)
 		clk.Advance(time.Hour)
 		search, err := inc.Create(ctx, incident.ManualIncident{Title: "Search down", Service: "search", Severity: incident.SeverityHigh, Actor: "rita"})
@@ -218,4 +173,41 @@ func TestAlertFiringBeforeFirstStart(t *testing.T) {
 		require.InDelta(t, 2.0/3, days[2].Uptime, 1e-9, "down an hour of the three since the first start")
 		require.InDelta(t, 2.0/3, page.Components[1].UptimeRatio, 1e-9)
 	})
+}
+
+// firstStart is the time sred first started on the stores of these tests.
+var firstStart = time.Date(2026, 12, 5, 15, 0, 0, 0, time.UTC)
+
+// atFirstStart runs fn on SQLite and PostgreSQL at the instant sred first
+// starts on a new store: a clock at firstStart, what status.Load stored
+// then, and an incident service telling the time by that clock.
+func atFirstStart(t *testing.T, fn func(t *testing.T, db *store.DB, clk *clock.Manual, stored status.Stored, inc *incident.Service)) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations, status.Migrations}, func(t *testing.T, db *store.DB) {
+		clk := clock.NewManual(firstStart)
+		stored, err := status.Load(context.Background(), db, clk.Now())
+		require.NoError(t, err)
+		inc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		inc.Clock = clk
+		fn(t, db, clk, stored, inc)
+	})
+}
+
+// pageGetter serves svc's public page until the test ends and returns a
+// function that reads path from it, answered 200.
+func pageGetter(t *testing.T, svc *status.Service) func(path string) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	status.NewHandler(svc, nil).Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return func(path string) string {
+		res, err := http.Get(srv.URL + path)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		require.Equal(t, http.StatusOK, res.StatusCode, path)
+		b, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		return string(b)
+	}
 }

@@ -219,61 +219,13 @@ func walkCase(v any, t reflect.Type, path string) error {
 var jsonFieldCache sync.Map
 
 // jsonFields returns the JSON names of the fields of struct type t, as
-// encoding/json reads them (the tag's name or the field's; the fields of
-// embedded structs without a name promoted, the shallower winning), each
-// with its type.
+// encoding/json reads them, each with its type (jsonerr.Fields), once per
+// type.
 func jsonFields(t reflect.Type) map[string]reflect.Type {
 	if f, ok := jsonFieldCache.Load(t); ok {
 		return f.(map[string]reflect.Type)
 	}
-	out := map[string]reflect.Type{}
-	level := []reflect.Type{t}
-	seen := map[reflect.Type]bool{}
-	for len(level) > 0 {
-		var next []reflect.Type
-		found := map[string]reflect.Type{}
-		for _, st := range level {
-			if seen[st] {
-				continue
-			}
-			seen[st] = true
-			for i := range st.NumField() {
-				f := st.Field(i)
-				tag := f.Tag.Get("json")
-				if tag == "-" {
-					continue
-				}
-				name, _, _ := strings.Cut(tag, ",")
-				if f.Anonymous {
-					et := f.Type
-					if et.Kind() == reflect.Pointer {
-						et = et.Elem()
-					}
-					if name == "" && et.Kind() == reflect.Struct {
-						next = append(next, et)
-						continue
-					}
-					if !f.IsExported() {
-						continue
-					}
-				} else if !f.IsExported() {
-					continue
-				}
-				if name == "" {
-					name = f.Name
-				}
-				if _, ok := out[name]; !ok {
-					if _, ok := found[name]; !ok {
-						found[name] = f.Type
-					}
-				}
-			}
-		}
-		for k, ft := range found {
-			out[k] = ft
-		}
-		level = next
-	}
+	out := jsonerr.Fields(t)
 	jsonFieldCache.Store(t, out)
 	return out
 }
