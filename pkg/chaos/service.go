@@ -68,9 +68,10 @@ type SLOInfo struct {
 	FastFactor          float64
 }
 
-// Budgets reads the target's SLOs and their budget state (pkg/budget).
+// Budgets reads the target's SLOs and their budget state (pkg/budget) at
+// time at, the runner's clock.
 type Budgets interface {
-	SLOs(ctx context.Context, service string) ([]SLOInfo, error)
+	SLOs(ctx context.Context, service string, at time.Time) ([]SLOInfo, error)
 }
 
 // Incidents reads and tags incidents (pkg/incident).
