@@ -264,11 +264,11 @@ func (s *Service) Recover(ctx context.Context) error {
 		} else if err := s.recoverRollback(ctx, r, e); err != nil {
 			errs = append(errs, err)
 		}
-		_ = s.locks.Release(ctx, r.Environment+"/"+r.Service, id)
-		if e != nil {
-			for _, k := range resourceLocks(e) {
-				_ = s.locks.Release(ctx, k, id)
-			}
+		// Every lock of the run, not the keys its faults would name now: a
+		// stopped process that has gone away no longer names its
+		// process:<pid>@<start> lock.
+		if err := s.locks.ReleaseHolder(ctx, id); err != nil {
+			errs = append(errs, err)
 		}
 		s.m.experiments.WithLabelValues(StatusAborted).Inc()
 	}
