@@ -77,6 +77,10 @@ $(eval $(call tool,alertmanager,github.com/prometheus/alertmanager/cmd/alertmana
 # The healing end-to-end test evaluates the node rules on its metrics.
 $(eval $(call tool,node_exporter,github.com/prometheus/node_exporter,$(NODE_EXPORTER_VERSION),))
 
+# The targets above are absolute ($(BIN) is $(CURDIR)/bin, which the tests
+# are given); the relative names build the same files: `make bin/promtool`.
+bin/%: $(BIN)/% ;
+
 # --- tests ------------------------------------------------------------------
 test: tools test-rules test-unit
 

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -49,5 +52,52 @@ func TestBannerNamesOtherAddresses(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := runMain(brk[1:], &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), demo) {
 		t.Errorf("%v: exit %d, stderr %q; want 1 naming %s", brk, code, stderr.String(), demo)
+	}
+}
+
+// TestBreakNamesSredAsStarted: demo break and heal reach the demo service
+// `demo up` recorded in its data directory, and break names the sred it
+// started (bin/demo up --sred.listen-address=...), not srectl's default.
+func TestBreakNamesSredAsStarted(t *testing.T) {
+	var posts []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		posts = append(posts, r.Method+" "+r.URL.RequestURI())
+	}))
+	defer srv.Close()
+	demo := strings.TrimPrefix(srv.URL, "http://")
+	sred := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
+
+	for _, tc := range []struct {
+		name, sred, wantList string
+	}{
+		{"other sred", sred, "bin/srectl incidents list --sred.url=http://" + sred},
+		{"default sred", defaultSredAddr, "bin/srectl incidents list."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := writeAddresses(options{dataDir: dir, demoAddr: demo, sredAddr: tc.sred}); err != nil {
+				t.Fatal(err)
+			}
+			posts = nil
+			var stdout, stderr bytes.Buffer
+			if code := runMain([]string{"break", "--data.dir=" + dir}, &stdout, &stderr); code != 0 {
+				t.Fatalf("demo break exited %d: %s", code, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), "watch "+tc.wantList) {
+				t.Errorf("demo break printed %q; want it to name %q", stdout.String(), tc.wantList)
+			}
+			if code := runMain([]string{"heal", "--data.dir=" + dir}, &stdout, &stderr); code != 0 {
+				t.Fatalf("demo heal exited %d: %s", code, stderr.String())
+			}
+			if want := []string{"POST /admin/errors?rate=1", "POST /admin/heal"}; !slices.Equal(posts, want) {
+				t.Errorf("demo service got %q, want %q", posts, want)
+			}
+		})
+	}
+
+	// Another data directory: the banner's commands name it.
+	cmds := bannerCommands(options{demoAddr: defaultDemoAddr, sredAddr: sred, dataDir: "/tmp/other"})
+	if cmds[0][0] != "bin/demo break --data.dir=/tmp/other" || cmds[2][0] != "bin/demo heal --data.dir=/tmp/other" {
+		t.Errorf("banner commands for another data directory: %q", cmds)
 	}
 }

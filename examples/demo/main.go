@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -47,7 +48,8 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	a := kingpin.New("demo", "Run the demo service, Prometheus, Alertmanager and sred on 127.0.0.1; break and heal the demo.")
 	a.HelpFlag.Short('h')
 	var o options
-	demoAddr := a.Flag("demo.listen-address", "Address of the demo service.").Default(defaultDemoAddr).String()
+	var demoAddrSet bool
+	demoAddr := a.Flag("demo.listen-address", "Address of the demo service (break and heal: the one `demo up` recorded in --data.dir).").Default(defaultDemoAddr).IsSetByUser(&demoAddrSet).String()
 
 	up := a.Command("up", "Start the stack and run until Ctrl-C.").Default()
 	binDir := up.Flag("bin.dir", "Directory holding sred and demo-service.").Default("bin").String()
@@ -65,7 +67,9 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 
 	brk := a.Command("break", "Make every request of the demo service fail (POST /admin/errors?rate=1).")
 	rate := brk.Flag("rate", "Fraction of requests that fail.").Default("1").Float64()
+	brkDataDir := brk.Flag("data.dir", "The data directory of the running demo, where `demo up` recorded its addresses.").Default(defaultDataDir).String()
 	heal := a.Command("heal", "Heal the demo service (POST /admin/heal).")
+	healDataDir := heal.Flag("data.dir", "The data directory of the running demo, where `demo up` recorded its addresses.").Default(defaultDataDir).String()
 
 	cmd, err := a.Parse(args)
 	if err != nil {
@@ -74,17 +78,38 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
+	// break and heal reach the stack at the addresses `demo up` recorded,
+	// unless told another demo service address.
+	running := func(dataDir string) (addresses, bool) {
+		ad, err := readAddresses(dataDir)
+		if err != nil {
+			fmt.Fprintf(stderr, "demo: %v\n", err)
+			return ad, false
+		}
+		if demoAddrSet {
+			ad.Demo = *demoAddr
+		}
+		return ad, true
+	}
 	switch cmd {
 	case brk.FullCommand():
-		u := "http://" + *demoAddr + "/admin/errors?" + url.Values{"rate": {fmt.Sprint(*rate)}}.Encode()
+		ad, ok := running(*brkDataDir)
+		if !ok {
+			return 1
+		}
+		u := "http://" + ad.Demo + "/admin/errors?" + url.Values{"rate": {fmt.Sprint(*rate)}}.Encode()
 		if err := post(ctx, u); err != nil {
 			fmt.Fprintf(stderr, "demo: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "The demo service now fails %s of its requests. The page fires in about 2 minutes: watch %s.\n", share(*rate), "bin/srectl incidents list")
+		fmt.Fprintf(stdout, "The demo service now fails %s of its requests. The page fires in about 2 minutes: watch %s.\n", share(*rate), srectlList(ad.Sred))
 		return 0
 	case heal.FullCommand():
-		if err := post(ctx, "http://"+*demoAddr+"/admin/heal"); err != nil {
+		ad, ok := running(*healDataDir)
+		if !ok {
+			return 1
+		}
+		if err := post(ctx, "http://"+ad.Demo+"/admin/heal"); err != nil {
 			fmt.Fprintf(stderr, "demo: %v\n", err)
 			return 1
 		}
@@ -149,15 +174,18 @@ const (
 
 // bannerCommands are the commands the banner suggests, each with its
 // comment: with other addresses than the defaults, they name them (make
-// demo-break and srectl would reach the default ones).
+// demo-break and srectl would reach the default ones), and with another
+// data directory they name it (break and heal read the addresses `demo up`
+// recorded there).
 func bannerCommands(o options) [][2]string {
-	brk, heal, list := "make demo-break", "make demo-heal", "bin/srectl incidents list"
+	brk, heal, list := "make demo-break", "make demo-heal", srectlList(o.sredAddr)
 	if o.demoAddr != defaultDemoAddr {
 		brk = "bin/demo break --demo.listen-address=" + o.demoAddr
 		heal = "bin/demo heal --demo.listen-address=" + o.demoAddr
 	}
-	if o.sredAddr != defaultSredAddr {
-		list += " --sred.url=http://" + o.sredAddr
+	if o.dataDir != defaultDataDir {
+		brk = strings.Replace(brk, "make demo-break", "bin/demo break", 1) + " --data.dir=" + o.dataDir
+		heal = strings.Replace(heal, "make demo-heal", "bin/demo heal", 1) + " --data.dir=" + o.dataDir
 	}
 	return [][2]string{
 		{brk, "every request of the demo fails: the page fires in about 2 minutes"},

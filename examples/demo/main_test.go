@@ -716,6 +716,40 @@ func TestMakeNoAuthListensOnLoopback(t *testing.T) {
 	}
 }
 
+// The Makefile's targets are absolute paths ($(BIN)/promtool); the
+// relative names a reader types build the same files, and the absolute
+// ones still do (make tools, make test).
+func TestMakeRelativeToolTargets(t *testing.T) {
+	root := testutil.RepoRoot(t)
+	for _, tc := range []struct {
+		target string
+		want   []string // in the commands make -n prints
+	}{
+		{"bin/promtool", []string{"go install -tags remove_all_sd github.com/prometheus/prometheus/cmd/promtool@", "ln -sf "}},
+		{"bin/prometheus", []string{"go install -tags remove_all_sd github.com/prometheus/prometheus/cmd/prometheus@", "ln -sf "}},
+		{"bin/alertmanager", []string{"github.com/prometheus/alertmanager/cmd/alertmanager@", "ln -sf "}},
+		{"bin/node_exporter", []string{"github.com/prometheus/node_exporter@", "ln -sf "}},
+		{"bin/sred", []string{"go build -o ", "./cmd/sred"}},
+		{"tools", []string{"/promtool@", "/prometheus@", "/alertmanager@", "node_exporter@"}},
+	} {
+		t.Run(tc.target, func(t *testing.T) {
+			// An empty tool cache and bin directory: make -n prints every
+			// step of a build from nothing.
+			cache, bin := t.TempDir(), t.TempDir()
+			cmd := exec.Command("make", "-n", "-C", root, tc.target, "TOOLS_CACHE="+cache, "BIN="+bin)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("make -n %s: %v\n%s", tc.target, err, out)
+			}
+			for _, w := range append(tc.want, bin+"/") {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("make -n %s does not print %q:\n%s", tc.target, w, out)
+				}
+			}
+		})
+	}
+}
+
 // A second demo started while one runs (its ports taken) stops before it
 // touches anything: the first one's data directory is not emptied under
 // it, and the error names the address in use.

@@ -103,6 +103,9 @@ func start(ctx context.Context, o options) (_ *stack, err error) {
 			return nil, err
 		}
 	}
+	if err := writeAddresses(o); err != nil {
+		return nil, err
+	}
 	specs, err := slo.LoadFiles(o.sloDir())
 	if err != nil {
 		return nil, fmt.Errorf("load SLO specs: %w", err)

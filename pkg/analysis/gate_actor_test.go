@@ -126,3 +126,95 @@ func TestPreRolloutRecordsPrincipal(t *testing.T) {
 		}
 	})
 }
+
+// TestPreRolloutSubjectsBounded: a caller varying the canary's name (any
+// viewer may call the hook) adds at most budget.MaxSubjectDecisions rows a
+// minute, each naming who asked for which canary; the decisions beyond are
+// counted in one row for the other subjects, while every answer still
+// names its own canary. Another caller, and the next minute, have rows of
+// their own. The real budget service on both backends.
+func TestPreRolloutSubjectsBounded(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{budget.Migrations}, func(t *testing.T, db *store.DB) {
+		clk := clock.NewManual(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+		gate := budget.New(budget.Options{DB: db, Clock: clk, Registerer: prometheus.NewRegistry()})
+		sp, err := slo.Parse([]byte(fmt.Sprintf(sloSpec, "api", "99")), "api.yml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := gate.Update(budget.DefaultConfig, sp, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		NewService(Options{Gate: gate, Clock: clk}).Register(mux)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r = r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: r.Header.Get("X-Test-User"), Role: auth.RoleViewer}))
+			mux.ServeHTTP(w, r)
+		}))
+		defer srv.Close()
+		post := func(user, canary string) {
+			t.Helper()
+			b, _ := json.Marshal(map[string]any{"name": canary, "namespace": "test", "phase": "Progressing",
+				"metadata": map[string]string{"service": "api"}})
+			req, _ := http.NewRequest("POST", srv.URL+FlaggerPreRollout, bytes.NewReader(b))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Test-User", user)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var env struct {
+				Data FlaggerAnswer `json:"data"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+				t.Fatal(err)
+			}
+			if want := "flagger canary test/" + canary; resp.StatusCode != http.StatusForbidden || env.Data.Decision == nil || env.Data.Decision.Subject != want {
+				t.Fatalf("%s for %s: %d %+v, want 403 naming %s", user, canary, resp.StatusCode, env.Data.Decision, want)
+			}
+		}
+		rows := func() []budget.GateRecord {
+			t.Helper()
+			recs, err := budget.ListDecisions(t.Context(), db, "api", 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return recs
+		}
+
+		const requests = 100
+		for i := range requests {
+			clk.Advance(100 * time.Millisecond)
+			post("viewer", fmt.Sprintf("c%d", i))
+		}
+		recs := rows()
+		if len(recs) != budget.MaxSubjectDecisions+1 {
+			t.Fatalf("%d rows for %d canaries within a minute, want %d", len(recs), requests, budget.MaxSubjectDecisions+1)
+		}
+		others, named := recs[0], map[string]bool{}
+		if !strings.HasSuffix(others.Reason, " (for "+budget.OtherSubjects+")") || others.Repeats != requests-budget.MaxSubjectDecisions-1 {
+			t.Errorf("latest row %+v, want the one of the other subjects counting %d repeats", others, requests-budget.MaxSubjectDecisions-1)
+		}
+		for _, r := range recs[1:] {
+			if r.Actor != "viewer" || r.Repeats != 0 {
+				t.Errorf("row %+v, want viewer's, no repeats", r)
+			}
+			named[r.Reason[strings.LastIndex(r.Reason, " (for "):]] = true
+		}
+		for i := range budget.MaxSubjectDecisions {
+			if s := fmt.Sprintf(" (for flagger canary test/c%d)", i); !named[s] {
+				t.Errorf("no row ends with %q: %v", s, named)
+			}
+		}
+
+		// Another caller has rows of its own; so has the next minute.
+		post("flagger-prod", "podinfo")
+		clk.Advance(budget.DecisionRepeatWindow)
+		post("viewer", "c1000")
+		recs = rows()
+		if len(recs) != budget.MaxSubjectDecisions+3 || recs[1].Actor != "flagger-prod" ||
+			!strings.HasSuffix(recs[0].Reason, " (for flagger canary test/c1000)") {
+			t.Errorf("rows after another caller and the next minute: %+v", recs[:3])
+		}
+	})
+}

@@ -109,6 +109,18 @@ ALTER TABLE gate_decisions ADD COLUMN last_ms BIGINT;
 // identical decisions that follow it (recordDecision).
 const DecisionRepeatWindow = time.Minute
 
+// MaxSubjectDecisions is how many rows the decisions of one actor, service
+// and change kind take within DecisionRepeatWindow when they name subjects
+// (a Flagger pre-rollout hook names its canary): the subjects are the
+// caller's to choose, any viewer may call the hook, and each other subject
+// would be another row. Beyond it the decisions are recorded as one row
+// for other subjects (OtherSubjects), whose repeats count them.
+const MaxSubjectDecisions = 10
+
+// OtherSubjects is the subject recorded for the decisions beyond
+// MaxSubjectDecisions.
+var OtherSubjects = fmt.Sprintf("other subjects: more than %d decisions of this caller within %s", MaxSubjectDecisions, DecisionRepeatWindow)
+
 // Event is one budget state change in a service's timeline.
 type Event struct {
 	ID        int64           `json:"id"`
@@ -332,8 +344,14 @@ type GateRecord struct {
 // included, neither an override) whose first time is less than
 // DecisionRepeatWindow ago is counted in that row (repeats, last_ms)
 // instead of adding one, and d.ID is that row's: any viewer may ask the
-// gate in a loop. A decision that differs from the last one is always a
-// row of its own, so every change of answer stays visible.
+// gate in a loop. A decision that differs from the last one is a row of its
+// own, so every change of answer stays visible, while the caller has fewer
+// than MaxSubjectDecisions rows (overrides aside) for the service and
+// change kind within DecisionRepeatWindow; beyond, it is counted in the
+// latest identical row of the window, if any, and a decision for another
+// subject is recorded for OtherSubjects: a caller varying the subject (a
+// canary's name) adds at most that many rows a minute, each naming who
+// asked for which subject, and the row counting the others.
 //
 // It reports whether it added a row (false: a repeat counted in a row).
 func recordDecision(ctx context.Context, db *store.DB, d *Decision) (added bool, err error) {
@@ -343,13 +361,17 @@ func recordDecision(ctx context.Context, db *store.DB, d *Decision) (added bool,
 		}
 		return 0
 	}
-	reason := d.Reason
-	if d.Subject != "" {
-		reason += " (for " + d.Subject + ")"
+	forSubject := func(subject string) string {
+		if subject == "" {
+			return d.Reason
+		}
+		return d.Reason + " (for " + subject + ")"
 	}
 	err = db.InTx(ctx, func(tx *sql.Tx) error {
 		added = false
+		reason := forSubject(d.Subject)
 		if !d.Override {
+			since := d.Time.Add(-DecisionRepeatWindow).UnixMilli()
 			var (
 				id                int64
 				allowed, override int
@@ -357,16 +379,39 @@ func recordDecision(ctx context.Context, db *store.DB, d *Decision) (added bool,
 			)
 			err := tx.QueryRowContext(ctx, `SELECT id, allowed, state, reason, override FROM gate_decisions
 WHERE service = $1 AND actor = $2 AND change_kind = $3 AND time_ms > $4 ORDER BY time_ms DESC, id DESC LIMIT 1`,
-				d.Service, d.Actor, d.Change, d.Time.Add(-DecisionRepeatWindow).UnixMilli()).Scan(&id, &allowed, &state, &last, &override)
-			switch {
-			case err == nil && override == 0 && allowed == b(d.Allowed) && state == string(d.State) && last == reason:
-				if _, err := tx.ExecContext(ctx, `UPDATE gate_decisions SET repeats = repeats + 1, last_ms = $1 WHERE id = $2`, d.Time.UnixMilli(), id); err != nil {
+				d.Service, d.Actor, d.Change, since).Scan(&id, &allowed, &state, &last, &override)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			if err == nil && override == 0 && allowed == b(d.Allowed) && state == string(d.State) && last == reason {
+				return repeatDecision(ctx, tx, d, id)
+			}
+			if err == nil {
+				// The caller's rows of the window are few: a row of its
+				// own. Else the decision is counted in the latest
+				// identical row of the window, wherever it is, and one for
+				// another subject in the row of the others.
+				var n int
+				if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM gate_decisions
+WHERE service = $1 AND actor = $2 AND change_kind = $3 AND time_ms > $4 AND override = 0`,
+					d.Service, d.Actor, d.Change, since).Scan(&n); err != nil {
 					return err
 				}
-				d.ID = id
-				return nil
-			case err != nil && !errors.Is(err, sql.ErrNoRows):
-				return err
+				if n >= MaxSubjectDecisions {
+					if d.Subject != "" {
+						reason = forSubject(OtherSubjects)
+					}
+					err := tx.QueryRowContext(ctx, `SELECT id FROM gate_decisions
+WHERE service = $1 AND actor = $2 AND change_kind = $3 AND time_ms > $4 AND override = 0 AND allowed = $5 AND state = $6 AND reason = $7
+ORDER BY time_ms DESC, id DESC LIMIT 1`,
+						d.Service, d.Actor, d.Change, since, b(d.Allowed), string(d.State), reason).Scan(&id)
+					switch {
+					case err == nil:
+						return repeatDecision(ctx, tx, d, id)
+					case !errors.Is(err, sql.ErrNoRows):
+						return err
+					}
+				}
 			}
 		}
 		added = true
@@ -378,6 +423,15 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
 		return false, fmt.Errorf("record gate decision: %w", err)
 	}
 	return added, nil
+}
+
+// repeatDecision counts d in the recorded decision id.
+func repeatDecision(ctx context.Context, tx *sql.Tx, d *Decision, id int64) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE gate_decisions SET repeats = repeats + 1, last_ms = $1 WHERE id = $2`, d.Time.UnixMilli(), id); err != nil {
+		return err
+	}
+	d.ID = id
+	return nil
 }
 
 // ListDecisions returns the recorded gate decisions of a service, newest first.

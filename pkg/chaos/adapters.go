@@ -54,9 +54,10 @@ func LoadExperiments(cfg Config, resolve func(string) string) ([]*Experiment, er
 type BudgetReader struct{ Service *budget.Service }
 
 // SLOs implements Budgets: the state and remaining budget of each SLO of
-// service (the worst group of a grouped SLO) and its fastest page tier.
-func (b BudgetReader) SLOs(ctx context.Context, service string) ([]SLOInfo, error) {
-	sts, err := b.Service.Statuses(ctx, time.Now())
+// service (the worst group of a grouped SLO) at time at, and its fastest
+// page tier.
+func (b BudgetReader) SLOs(ctx context.Context, service string, at time.Time) ([]SLOInfo, error) {
+	sts, err := b.Service.Statuses(ctx, at)
 	if err != nil {
 		return nil, err
 	}

@@ -59,7 +59,9 @@ type proof struct {
 
 type staticBudgets struct{ slos []chaos.SLOInfo }
 
-func (b staticBudgets) SLOs(context.Context, string) ([]chaos.SLOInfo, error) { return b.slos, nil }
+func (b staticBudgets) SLOs(context.Context, string, time.Time) ([]chaos.SLOInfo, error) {
+	return b.slos, nil
+}
 
 func newProof(t *testing.T) *proof {
 	t.Helper()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -314,6 +315,76 @@ func TestFaultResourceLocks(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestRecoverReleasesLocksOfGoneProcess: when the runner of a run with a
+// process-stop fault dies and the process has gone away, the replica that
+// recovers the run releases every lock of the run, the
+// process:<pid>@<start> one included, which the pid file no longer names.
+func TestRecoverReleasesLocksOfGoneProcess(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		proc := exec.Command("sleep", "1000")
+		if err := proc.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = proc.Process.Kill(); _ = proc.Wait() })
+		pidFile := filepath.Join(t.TempDir(), "svc.pid")
+		if err := os.WriteFile(pidFile, []byte(strconv.Itoa(proc.Process.Pid)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		key := processKey(pidFile)
+		if key == "" {
+			t.Fatalf("no process key for %s", pidFile)
+		}
+		exp := testExp[:strings.Index(testExp, "faults:\n")] + "faults:\n  - {name: s, type: process-stop, pidFile: " + pidFile + "}\n" +
+			testExp[strings.Index(testExp, "duration:"):]
+		dead := newHarness(t, db, "dead")
+		dead.s.o.Drivers[DriverProcess] = dead.d
+		info, err := dead.s.Start(ctx, load(t, exp), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead.tick(t, 5*time.Second)
+		dead.blocked(t) // in monitor, the fault active; the runner now "dies"
+		if k, _ := targetlock.New(db).Get(ctx, key); k == nil || k.Holder != info.ID {
+			t.Fatalf("lock %s: %+v, want held by %s", key, k, info.ID)
+		}
+		// The process goes away while nobody renews the run.
+		if err := proc.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = proc.Wait()
+
+		other := newHarness(t, db, "other")
+		other.s.o.Drivers = map[string]Driver{DriverToxiproxy: dead.d, DriverProcess: dead.d}
+		other.clock.Set(dead.clock.Now().Add(31 * time.Second))
+		if err := other.s.Recover(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if r, _ := other.s.Get(ctx, info.ID); r.Status != StatusAborted {
+			t.Fatalf("run %s, want aborted", r.Status)
+		}
+		rows, err := db.QueryContext(ctx, `SELECT target FROM target_locks`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var left []string
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				t.Fatal(err)
+			}
+			left = append(left, k)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if len(left) != 0 {
+			t.Errorf("locks left after the recovery: %v", left)
+		}
+	})
 }
 
 // TestRecoverRunsRollbackActions: when the runner of a run dies with its

@@ -971,7 +971,7 @@ func (s *Service) instant(ctx context.Context, q string) (model.Vector, error) {
 // answers must not hold the run.
 func (s *Service) budgetSLOs(ctx context.Context, service string) ([]SLOInfo, error) {
 	return bounded(s, ctx, "the error budgets (Prometheus)", func(ctx context.Context) ([]SLOInfo, error) {
-		return s.o.Budgets.SLOs(ctx, service)
+		return s.o.Budgets.SLOs(ctx, service, s.o.Clock.Now())
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/slo"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/targetlock"
 	tu "github.com/rootuip/sre/pkg/testutil"
@@ -114,7 +116,7 @@ func (d *recDriver) count() int {
 
 type budgets struct{ slos []SLOInfo }
 
-func (b *budgets) SLOs(context.Context, string) ([]SLOInfo, error) { return b.slos, nil }
+func (b *budgets) SLOs(context.Context, string, time.Time) ([]SLOInfo, error) { return b.slos, nil }
 
 const testExp = `apiVersion: chaos.sre.rootuip.io/v1
 kind: Experiment
@@ -919,7 +921,7 @@ type promBudgets struct {
 	slos []SLOInfo
 }
 
-func (b *promBudgets) SLOs(ctx context.Context, _ string) ([]SLOInfo, error) {
+func (b *promBudgets) SLOs(ctx context.Context, _ string, _ time.Time) ([]SLOInfo, error) {
 	if _, err := b.sq.Instant(ctx, "slo:error_budget:remaining", time.Time{}); err != nil {
 		return nil, err
 	}
@@ -945,6 +947,70 @@ func TestBudgetQueryTimeout(t *testing.T) {
 		}
 		if n := h.d.count(); n != 0 {
 			t.Fatalf("%d fault(s) still injected", n)
+		}
+	})
+}
+
+// TestBudgetReaderReadsAtRunnerClock: the error budgets a run checks are
+// those of the runner's clock, as every other query of the run, not of the
+// wall clock: the budget service asks Prometheus at that time.
+func TestBudgetReaderReadsAtRunnerClock(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		var mu sync.Mutex
+		var times []string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			times = append(times, r.FormValue("time"))
+			mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"status":"success","data":{"resultType":"vector","result":[]}}`)
+		}))
+		defer srv.Close()
+		prom, err := budget.NewProm(srv.URL, commoncfg.HTTPClientConfig{}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		specs, err := slo.Parse([]byte(`apiVersion: sre.rootuip.io/v1
+kind: ServiceLevelObjectives
+service: api
+slos:
+  - name: availability
+    objective: 99.9
+    sli:
+      events:
+        errorSelector: http_requests_total{job="api",code=~"5.."}
+        totalSelector: http_requests_total{job="api"}
+`), "api.yml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		budgets := budget.New(budget.Options{DB: db, Registerer: prometheus.NewRegistry()})
+		if err := budgets.Update(budget.DefaultConfig, specs, prom, nil); err != nil {
+			t.Fatal(err)
+		}
+		h := newHarness(t, db, "r1")
+		h.s = New(Options{DB: db, Registerer: prometheus.NewRegistry(), Bus: h.bus, Budgets: BudgetReader{Service: budgets}, Prom: h.q,
+			Clock: h.clock, Owner: "r1", Drivers: map[string]Driver{DriverToxiproxy: h.d, DriverStress: h.d}})
+		if err := h.s.ApplyConfig(testConfig(), nil); err != nil {
+			t.Fatal(err)
+		}
+		slos, err := h.s.budgetSLOs(context.Background(), "api")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(slos) != 1 || slos[0].SLO != "availability" {
+			t.Fatalf("SLOs of api: %+v, want availability", slos)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(times) == 0 {
+			t.Fatal("the budget service asked Prometheus nothing")
+		}
+		want := strconv.FormatFloat(float64(h.clock.Now().UnixNano())/1e9, 'f', -1, 64)
+		for _, got := range times {
+			if got != want {
+				t.Errorf("budget queried at time=%s, want the runner's clock %s (%s)", got, want, h.clock.Now())
+			}
 		}
 	})
 }

@@ -68,9 +68,10 @@ type SLOInfo struct {
 	FastFactor          float64
 }
 
-// Budgets reads the target's SLOs and their budget state (pkg/budget).
+// Budgets reads the target's SLOs and their budget state (pkg/budget) at
+// time at, the runner's clock.
 type Budgets interface {
-	SLOs(ctx context.Context, service string) ([]SLOInfo, error)
+	SLOs(ctx context.Context, service string, at time.Time) ([]SLOInfo, error)
 }
 
 // Incidents reads and tags incidents (pkg/incident).
@@ -263,11 +264,11 @@ func (s *Service) Recover(ctx context.Context) error {
 		} else if err := s.recoverRollback(ctx, r, e); err != nil {
 			errs = append(errs, err)
 		}
-		_ = s.locks.Release(ctx, r.Environment+"/"+r.Service, id)
-		if e != nil {
-			for _, k := range resourceLocks(e) {
-				_ = s.locks.Release(ctx, k, id)
-			}
+		// Every lock of the run, not the keys its faults would name now: a
+		// stopped process that has gone away no longer names its
+		// process:<pid>@<start> lock.
+		if err := s.locks.ReleaseHolder(ctx, id); err != nil {
+			errs = append(errs, err)
 		}
 		s.m.experiments.WithLabelValues(StatusAborted).Inc()
 	}

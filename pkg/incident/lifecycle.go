@@ -161,7 +161,21 @@ func (s *Service) Resolve(ctx context.Context, id, actor, note string) (*Inciden
 		e := statusEntry(prev, r.Status, msg)
 		e.Data["note"] = note
 		return ChangeResolved, e, nil
+	}, func(ctx context.Context, tx *sql.Tx) error {
+		return clearLinksFiring(ctx, tx, id)
 	})
+}
+
+// clearLinksFiring marks every link of a resolved incident no longer
+// firing: a group whose alerts still fire when a responder resolves the
+// incident (its resolve lost, the quiet sweep off) no longer makes it a
+// firing incident for correlation (relatedLinksAnyQuery). A new firing of
+// the group that re-opens the incident marks its link firing again.
+func clearLinksFiring(ctx context.Context, tx *sql.Tx, id string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE incident_links SET firing = 0 WHERE incident_id = $1 AND firing = 1`, id); err != nil {
+		return fmt.Errorf("links of %s: %w", id, err)
+	}
+	return nil
 }
 
 // CompletePostmortem marks a resolved incident's post-mortem as done.

@@ -140,3 +140,29 @@ func TestLinkFiringMigration(t *testing.T) {
 		require.Equal(t, []string{"INC-1 g-api 0", "INC-1 g-db 1", "INC-1 g-old 0", "INC-2 g-api 1"}, got)
 	})
 }
+
+// TestManualResolveClearsLinkFiring: a responder resolves an incident
+// whose group still fires and never resolves (the quiet sweep off): its
+// links no longer count as firing, on both backends.
+func TestManualResolveClearsLinkFiring(t *testing.T) {
+	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		id := f.open(t, "g-db", "db", "critical")
+		firing := func() int {
+			t.Helper()
+			var n int
+			require.NoError(t, db.QueryRowContext(ctx, `SELECT COUNT(*) FROM incident_links WHERE incident_id = $1 AND firing = 1`, id).Scan(&n))
+			return n
+		}
+		require.Equal(t, 1, firing(), "link of the open incident")
+		f.clock.Advance(time.Minute)
+		_, err := f.svc.Resolve(ctx, id, "alice", "fixed by hand")
+		require.NoError(t, err)
+		require.Equal(t, 0, firing(), "links of the incident resolved by hand")
+		links, err := f.svc.Links(ctx, id)
+		require.NoError(t, err)
+		require.Len(t, links, 1)
+		require.False(t, links[0].Firing, "link %+v", links[0])
+	})
+}

@@ -277,7 +277,7 @@ func (s *Service) resolveQuiet(ctx context.Context, id string, after time.Durati
 		if n == 0 {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE incident_links SET firing = 0 WHERE incident_id = $1 AND firing = 1`, id); err != nil {
+		if err := clearLinksFiring(ctx, tx, id); err != nil {
 			return fmt.Errorf("mark alerts of %s stale: %w", id, err)
 		}
 		prev := r.Status

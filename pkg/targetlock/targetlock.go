@@ -111,6 +111,16 @@ func (l *Locks) Release(ctx context.Context, target, holder string) error {
 	return nil
 }
 
+// ReleaseHolder drops every lock of holder, whatever their targets: those
+// of a holder that died, whose targets may no longer be named as they were
+// when it took them (a process that has gone away).
+func (l *Locks) ReleaseHolder(ctx context.Context, holder string) error {
+	if _, err := l.db.ExecContext(ctx, `DELETE FROM target_locks WHERE holder = $1`, holder); err != nil {
+		return fmt.Errorf("release the target locks of %s: %w", holder, err)
+	}
+	return nil
+}
+
 // Get returns the lock of target, or nil when none is recorded.
 func (l *Locks) Get(ctx context.Context, target string) (*Lock, error) {
 	var k Lock
