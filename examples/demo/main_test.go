@@ -737,6 +737,13 @@ func TestMakeRelativeToolTargets(t *testing.T) {
 			// step of a build from nothing.
 			cache, bin := t.TempDir(), t.TempDir()
 			cmd := exec.Command("make", "-n", "-C", root, tc.target, "TOOLS_CACHE="+cache, "BIN="+bin)
+			// Not the flags of a make running this test (make test): its
+			// jobserver and options are not this make's.
+			for _, kv := range os.Environ() {
+				if k, _, _ := strings.Cut(kv, "="); k != "MAKEFLAGS" && k != "MAKELEVEL" && k != "MFLAGS" {
+					cmd.Env = append(cmd.Env, kv)
+				}
+			}
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("make -n %s: %v\n%s", tc.target, err, out)
