@@ -218,3 +218,111 @@ func TestPreRolloutSubjectsBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestPreRolloutCanariesInTurn: a Flagger checking two canaries of one
+// service in turn (A, B, A, B...) adds a row per canary and answer, not
+// one per request: a decision is counted in the latest row of its subject
+// within the minute when it is the same, whatever the caller asked for
+// another canary in between. A change of answer for a canary is a row of
+// its own, and so is the change back (the latest row of the canary is the
+// other answer). The real budget service on both backends, without
+// Prometheus: its fail mode answers, and changes with it.
+func TestPreRolloutCanariesInTurn(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{budget.Migrations}, func(t *testing.T, db *store.DB) {
+		clk := clock.NewManual(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+		gate := budget.New(budget.Options{DB: db, Clock: clk, Registerer: prometheus.NewRegistry()})
+		sp, err := slo.Parse([]byte(fmt.Sprintf(sloSpec, "api", "99")), "api.yml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		failMode := func(mode string) {
+			t.Helper()
+			cfg := budget.DefaultConfig
+			cfg.Gate.OnPrometheusError = mode
+			if err := gate.Update(cfg, sp, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		failMode(budget.FailDeny)
+		mux := http.NewServeMux()
+		NewService(Options{Gate: gate, Clock: clk}).Register(mux)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r = r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "flagger-prod", Role: auth.RoleViewer}))
+			mux.ServeHTTP(w, r)
+		}))
+		defer srv.Close()
+		post := func(canary string, code int) int64 {
+			t.Helper()
+			clk.Advance(100 * time.Millisecond)
+			b, _ := json.Marshal(map[string]any{"name": canary, "namespace": "shop", "phase": "Progressing",
+				"metadata": map[string]string{"service": "api"}})
+			req, _ := http.NewRequest("POST", srv.URL+FlaggerPreRollout, bytes.NewReader(b))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var env struct {
+				Data FlaggerAnswer `json:"data"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != code || env.Data.Decision == nil {
+				t.Fatalf("%s: %d %+v, want %d", canary, resp.StatusCode, env.Data.Decision, code)
+			}
+			return env.Data.Decision.ID
+		}
+
+		// In turn, denied: one row per canary.
+		a, b := post("a", http.StatusForbidden), post("b", http.StatusForbidden)
+		for range 19 {
+			if id := post("a", http.StatusForbidden); id != a {
+				t.Fatalf("canary a counted in row %d, want its row %d", id, a)
+			}
+			if id := post("b", http.StatusForbidden); id != b {
+				t.Fatalf("canary b counted in row %d, want its row %d", id, b)
+			}
+		}
+		// Allowed, then denied again: each change a row of its own, and
+		// the repeats of each answer counted in its latest row.
+		failMode(budget.FailAllow)
+		aAllowed, bAllowed := post("a", http.StatusOK), post("b", http.StatusOK)
+		failMode(budget.FailDeny)
+		aAgain, bAgain := post("a", http.StatusForbidden), post("b", http.StatusForbidden)
+		if id := post("a", http.StatusForbidden); id != aAgain {
+			t.Errorf("canary a denied again counted in row %d, want %d", id, aAgain)
+		}
+		ids := map[int64]bool{}
+		for _, id := range []int64{a, b, aAllowed, bAllowed, aAgain, bAgain} {
+			if ids[id] {
+				t.Errorf("row %d recorded twice: %d %d %d %d %d %d", id, a, b, aAllowed, bAllowed, aAgain, bAgain)
+			}
+			ids[id] = true
+		}
+
+		recs, err := budget.ListDecisions(t.Context(), db, "api", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[int64]budget.GateRecord{}
+		for _, r := range recs {
+			got[r.ID] = r
+		}
+		if len(recs) != 6 {
+			t.Fatalf("%d rows for 2 canaries and 3 answers, want 6: %+v", len(recs), recs)
+		}
+		for _, w := range []struct {
+			id      int64
+			canary  string
+			allowed bool
+			repeats int
+		}{{a, "a", false, 19}, {b, "b", false, 19}, {aAllowed, "a", true, 0}, {bAllowed, "b", true, 0}, {aAgain, "a", false, 1}, {bAgain, "b", false, 0}} {
+			r, subject := got[w.id], "flagger canary shop/"+w.canary
+			if r.Subject != subject || !strings.HasSuffix(r.Reason, " (for "+subject+")") || r.Allowed != w.allowed || r.Repeats != w.repeats {
+				t.Errorf("row %d: %+v, want %s, allowed %v, %d repeats", w.id, r, subject, w.allowed, w.repeats)
+			}
+		}
+	})
+}

@@ -31,9 +31,9 @@ type GateRequest struct {
 	Actor string
 	// Subject names the change asked about when the request is not the
 	// change itself, for the record: "flagger canary <namespace>/<name>".
-	// It is answered as the decision's subject and recorded at the end of
-	// its reason ("... (for flagger canary shop/checkout)"): the
-	// gate_decisions table has no column of its own for it.
+	// It is answered as the decision's subject and recorded in a column
+	// of its own and at the end of its reason ("... (for flagger canary
+	// shop/checkout)").
 	Subject string
 }
 

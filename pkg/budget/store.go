@@ -17,7 +17,8 @@ import (
 // the timeline of state changes (per service) and the gate's decisions;
 // then the index by time of the gate's decisions, which retention walks to
 // delete the expired ones (retention.gate_decisions); then the count of
-// repeats of a decision (recordDecision) and the time of the last one.
+// repeats of a decision (recordDecision) and the time of the last one;
+// then the subject of a decision.
 var Migrations = []store.Migration{{
 	ID: "budget/0001_init",
 	SQLite: `
@@ -103,6 +104,12 @@ CREATE INDEX gate_decisions_service ON gate_decisions (service, time_ms);
 ALTER TABLE gate_decisions ADD COLUMN repeats INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE gate_decisions ADD COLUMN last_ms BIGINT;
 `,
+}, {
+	// The subject of a decision (a Flagger canary) apart from its reason,
+	// so that a repeat is counted in the latest row of its subject
+	// (recordDecision); the rows recorded before have none.
+	ID:     "budget/0004_gate_decision_subject",
+	SQLite: `ALTER TABLE gate_decisions ADD COLUMN subject TEXT NOT NULL DEFAULT '';`,
 }}
 
 // DecisionRepeatWindow is how long a recorded gate decision takes in the
@@ -332,97 +339,118 @@ type GateRecord struct {
 	Override       bool      `json:"override"`
 	OverrideReason string    `json:"override_reason,omitempty"`
 	Actor          string    `json:"actor,omitempty"`
+	// Subject is the decision's subject (a Flagger canary), also at the
+	// end of Reason; OtherSubjects for the row counting the decisions
+	// beyond MaxSubjectDecisions.
+	Subject string `json:"subject,omitempty"`
 	// Repeats counts the identical decisions that followed within
 	// DecisionRepeatWindow, recorded in this one; LastTime is the last.
 	Repeats  int        `json:"repeats,omitempty"`
 	LastTime *time.Time `json:"last_time,omitempty"`
 }
 
-// recordDecision records a decision; its subject, if any, at the end of
-// the reason. A decision identical to the last one recorded for the same
-// actor, service and change kind (same answer, state and reason, subject
-// included, neither an override) whose first time is less than
-// DecisionRepeatWindow ago is counted in that row (repeats, last_ms)
+// recordDecision records a decision; its subject, if any, in a column of
+// its own and at the end of the reason. A decision identical to the latest
+// one recorded for the same actor, service, change kind and subject (same
+// answer, state and reason, neither an override) whose first time is less
+// than DecisionRepeatWindow ago is counted in that row (repeats, last_ms)
 // instead of adding one, and d.ID is that row's: any viewer may ask the
-// gate in a loop. A decision that differs from the last one is a row of its
-// own, so every change of answer stays visible, while the caller has fewer
-// than MaxSubjectDecisions rows (overrides aside) for the service and
-// change kind within DecisionRepeatWindow; beyond, it is counted in the
-// latest identical row of the window, if any, and a decision for another
-// subject is recorded for OtherSubjects: a caller varying the subject (a
-// canary's name) adds at most that many rows a minute, each naming who
-// asked for which subject, and the row counting the others.
+// gate in a loop, and a Flagger checking the canaries of one service in
+// turn asks for each of them in a loop. A decision that differs from the
+// latest one of its subject is a row of its own, so every change of answer
+// stays visible, while the caller has fewer than MaxSubjectDecisions rows
+// (overrides aside) for the service and change kind within
+// DecisionRepeatWindow; beyond, it is counted in the latest identical row
+// of the window, if any, and a decision for another subject is recorded
+// for OtherSubjects: a caller varying the subject (a canary's name) adds at
+// most that many rows a minute, each naming who asked for which subject,
+// and the row counting the others.
 //
 // It reports whether it added a row (false: a repeat counted in a row).
 func recordDecision(ctx context.Context, db *store.DB, d *Decision) (added bool, err error) {
-	b := func(v bool) int {
-		if v {
-			return 1
-		}
-		return 0
-	}
-	forSubject := func(subject string) string {
-		if subject == "" {
-			return d.Reason
-		}
-		return d.Reason + " (for " + subject + ")"
-	}
 	err = db.InTx(ctx, func(tx *sql.Tx) error {
 		added = false
-		reason := forSubject(d.Subject)
+		subject, reason := d.Subject, withSubject(d.Reason, d.Subject)
 		if !d.Override {
 			since := d.Time.Add(-DecisionRepeatWindow).UnixMilli()
-			var (
-				id                int64
-				allowed, override int
-				state, last       string
-			)
-			err := tx.QueryRowContext(ctx, `SELECT id, allowed, state, reason, override FROM gate_decisions
-WHERE service = $1 AND actor = $2 AND change_kind = $3 AND time_ms > $4 ORDER BY time_ms DESC, id DESC LIMIT 1`,
-				d.Service, d.Actor, d.Change, since).Scan(&id, &allowed, &state, &last, &override)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			id, same, err := latestOfSubject(ctx, tx, d, reason, since)
+			if err != nil {
 				return err
 			}
-			if err == nil && override == 0 && allowed == b(d.Allowed) && state == string(d.State) && last == reason {
+			if same {
 				return repeatDecision(ctx, tx, d, id)
 			}
-			if err == nil {
-				// The caller's rows of the window are few: a row of its
-				// own. Else the decision is counted in the latest
-				// identical row of the window, wherever it is, and one for
-				// another subject in the row of the others.
-				var n int
-				if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM gate_decisions
+			// The caller's rows of the window are few: a row of its own.
+			// Else the decision is counted in the latest identical row of
+			// the window, whatever its subject, and one for another
+			// subject in the row of the others.
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM gate_decisions
 WHERE service = $1 AND actor = $2 AND change_kind = $3 AND time_ms > $4 AND override = 0`,
-					d.Service, d.Actor, d.Change, since).Scan(&n); err != nil {
-					return err
+				d.Service, d.Actor, d.Change, since).Scan(&n); err != nil {
+				return err
+			}
+			if n >= MaxSubjectDecisions {
+				if d.Subject != "" {
+					subject, reason = OtherSubjects, withSubject(d.Reason, OtherSubjects)
 				}
-				if n >= MaxSubjectDecisions {
-					if d.Subject != "" {
-						reason = forSubject(OtherSubjects)
-					}
-					err := tx.QueryRowContext(ctx, `SELECT id FROM gate_decisions
+				err := tx.QueryRowContext(ctx, `SELECT id FROM gate_decisions
 WHERE service = $1 AND actor = $2 AND change_kind = $3 AND time_ms > $4 AND override = 0 AND allowed = $5 AND state = $6 AND reason = $7
 ORDER BY time_ms DESC, id DESC LIMIT 1`,
-						d.Service, d.Actor, d.Change, since, b(d.Allowed), string(d.State), reason).Scan(&id)
-					switch {
-					case err == nil:
-						return repeatDecision(ctx, tx, d, id)
-					case !errors.Is(err, sql.ErrNoRows):
-						return err
-					}
+					d.Service, d.Actor, d.Change, since, boolInt(d.Allowed), string(d.State), reason).Scan(&id)
+				switch {
+				case err == nil:
+					return repeatDecision(ctx, tx, d, id)
+				case !errors.Is(err, sql.ErrNoRows):
+					return err
 				}
 			}
 		}
 		added = true
-		return tx.QueryRowContext(ctx, `INSERT INTO gate_decisions (time_ms, service, change_kind, allowed, state, reason, override, override_reason, actor)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-			d.Time.UnixMilli(), d.Service, d.Change, b(d.Allowed), string(d.State), reason, b(d.Override), d.OverrideReason, d.Actor).Scan(&d.ID)
+		return tx.QueryRowContext(ctx, `INSERT INTO gate_decisions (time_ms, service, change_kind, allowed, state, reason, override, override_reason, actor, subject)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+			d.Time.UnixMilli(), d.Service, d.Change, boolInt(d.Allowed), string(d.State), reason, boolInt(d.Override), d.OverrideReason, d.Actor, subject).Scan(&d.ID)
 	})
 	if err != nil {
 		return false, fmt.Errorf("record gate decision: %w", err)
 	}
 	return added, nil
+}
+
+// withSubject is the reason recorded for a decision about subject.
+func withSubject(reason, subject string) string {
+	if subject == "" {
+		return reason
+	}
+	return reason + " (for " + subject + ")"
+}
+
+// latestOfSubject returns the latest row of the window (time after since)
+// of d's actor, service, change kind and subject, and whether it records
+// the same decision as d (reason, its recorded reason): same is false when
+// there is none, or when it differs.
+func latestOfSubject(ctx context.Context, tx *sql.Tx, d *Decision, reason string, since int64) (id int64, same bool, err error) {
+	var (
+		allowed, override int
+		state, last       string
+	)
+	err = tx.QueryRowContext(ctx, `SELECT id, allowed, state, reason, override FROM gate_decisions
+WHERE service = $1 AND actor = $2 AND change_kind = $3 AND subject = $4 AND time_ms > $5 ORDER BY time_ms DESC, id DESC LIMIT 1`,
+		d.Service, d.Actor, d.Change, d.Subject, since).Scan(&id, &allowed, &state, &last, &override)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, err
+	}
+	return id, override == 0 && allowed == boolInt(d.Allowed) && state == string(d.State) && last == reason, nil
+}
+
+func boolInt(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
 }
 
 // repeatDecision counts d in the recorded decision id.
@@ -436,7 +464,7 @@ func repeatDecision(ctx context.Context, tx *sql.Tx, d *Decision, id int64) erro
 
 // ListDecisions returns the recorded gate decisions of a service, newest first.
 func ListDecisions(ctx context.Context, db *store.DB, service string, limit int) ([]GateRecord, error) {
-	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT id, time_ms, service, change_kind, allowed, state, reason, override, override_reason, actor, repeats, last_ms
+	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT id, time_ms, service, change_kind, allowed, state, reason, override, override_reason, actor, subject, repeats, last_ms
 FROM gate_decisions WHERE service = $1 ORDER BY time_ms DESC, id DESC LIMIT %d`, limit), service)
 	if err != nil {
 		return nil, fmt.Errorf("list gate decisions: %w", err)
@@ -451,7 +479,7 @@ FROM gate_decisions WHERE service = $1 ORDER BY time_ms DESC, id DESC LIMIT %d`,
 			override int
 			lastMS   sql.NullInt64
 		)
-		if err := rows.Scan(&r.ID, &ms, &r.Service, &r.Change, &allowed, &r.State, &r.Reason, &override, &r.OverrideReason, &r.Actor, &r.Repeats, &lastMS); err != nil {
+		if err := rows.Scan(&r.ID, &ms, &r.Service, &r.Change, &allowed, &r.State, &r.Reason, &override, &r.OverrideReason, &r.Actor, &r.Subject, &r.Repeats, &lastMS); err != nil {
 			return nil, fmt.Errorf("list gate decisions: %w", err)
 		}
 		if lastMS.Valid {
