@@ -357,10 +357,16 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 }
 
 func writeErr(w http.ResponseWriter, err error) {
-	var limited *LimitedError
+	var (
+		limited     *LimitedError
+		gateLimited *budget.RequestLimitedError
+	)
 	switch {
 	case errors.As(err, &limited):
 		w.Header().Set("Retry-After", strconv.FormatInt(limited.RetryAfter, 10))
+		web.Error(w, http.StatusTooManyRequests, "too_many_requests", err)
+	case errors.As(err, &gateLimited):
+		w.Header().Set("Retry-After", strconv.FormatInt(gateLimited.RetryAfter, 10))
 		web.Error(w, http.StatusTooManyRequests, "too_many_requests", err)
 	case errors.Is(err, ErrNoQuerier), errors.Is(err, budget.ErrNoPrometheus), budget.IsUnavailable(err):
 		web.Error(w, http.StatusServiceUnavailable, "unavailable", err)
@@ -481,8 +487,11 @@ func (s *Service) handlePreRollout(w http.ResponseWriter, r *http.Request) {
 	}
 	// The actor is who called (Flagger's credentials), not what the body
 	// says; the canary it names is the decision's subject.
+	// Its requests count against the gate's limit of the client
+	// (slos.gate.request_limit), with those of GET /api/v1/gate.
 	d, err := gate.Gate(r.Context(), budget.GateRequest{Service: svc, Change: p.Metadata[MetaChange],
-		Actor: auth.ActorOf(r.Context(), "", "flagger"), Subject: "flagger canary " + p.Namespace + "/" + p.Name})
+		Actor: auth.ActorOf(r.Context(), "", "flagger"), Subject: "flagger canary " + p.Namespace + "/" + p.Name,
+		RateClient: budget.OverrideClient(r)})
 	if err != nil {
 		writeErr(w, err)
 		return

@@ -137,6 +137,7 @@ func (s *Service) handleGate(w http.ResponseWriter, r *http.Request) {
 		OverrideReason: q.Get("reason"),
 		Actor:          auth.ActorOf(r.Context(), q.Get("actor"), ""),
 		Client:         OverrideClient(r),
+		RateClient:     OverrideClient(r),
 	}
 	if req.Service == "" {
 		web.Error(w, http.StatusBadRequest, "bad_data", errors.New("missing parameter service"))
@@ -176,11 +177,17 @@ func isOverrideRefusal(err error) bool {
 
 // writeErr answers err and returns the status answered.
 func writeErr(w http.ResponseWriter, err error) int {
-	var limited *auth.LimitedError
+	var (
+		limited  *auth.LimitedError
+		requests *RequestLimitedError
+	)
 	code, typ := http.StatusInternalServerError, "internal"
 	switch {
 	case errors.Is(err, ErrNotFound):
 		code, typ = http.StatusNotFound, "not_found"
+	case errors.As(err, &requests):
+		code, typ = http.StatusTooManyRequests, "too_many_requests"
+		w.Header().Set("Retry-After", strconv.FormatInt(requests.RetryAfter, 10))
 	case errors.As(err, &limited):
 		code, typ = http.StatusTooManyRequests, "too_many_requests"
 		w.Header().Set("Retry-After", strconv.FormatInt(limited.RetryAfterSeconds(), 10))

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	commoncfg "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	yaml "go.yaml.in/yaml/v3"
 
@@ -636,6 +637,10 @@ func TestConfigErrors(t *testing.T) {
 		{"gate: {on_prometheus_error: maybe}", `slos: gate: on_prometheus_error must be "deny" or "allow", got "maybe"`},
 		{"gate: {on_no_data: x}", `slos: gate: on_no_data must be "deny" or "allow", got "x"`},
 		{"gate: {override_tokens: [short]}", "slos: gate: override_tokens[0] must be at least 16 characters"},
+		{"gate: {request_limit: {burst: 0}}", "slos: gate: request_limit: burst must be 1 to 100000, got 0"},
+		{"gate: {request_limit: {burst: 100001}}", "slos: gate: request_limit: burst must be 1 to 100000, got 100001"},
+		{"gate: {request_limit: {every: 0s}}", "slos: gate: request_limit: every must be positive and at most 1h, got 0s"},
+		{"gate: {request_limit: {every: 2h}}", "slos: gate: request_limit: every must be positive and at most 1h, got 2h"},
 		{"spec_file: [x]", "field spec_file not found in type budget.plain"},
 	} {
 		dec := yaml.NewDecoder(strings.NewReader(tc.yaml))
@@ -644,5 +649,26 @@ func TestConfigErrors(t *testing.T) {
 		err := dec.Decode(&c)
 		require.Error(t, err, tc.yaml)
 		require.Contains(t, err.Error(), tc.err)
+	}
+}
+
+// TestRequestLimitConfig: slos.gate.request_limit defaults to 1,000
+// requests in a row, then one per 50ms, and a key not given keeps its
+// default.
+func TestRequestLimitConfig(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want budget.RequestLimit
+	}{
+		{"{}", budget.RequestLimit{Burst: 1000, Every: model.Duration(50 * time.Millisecond)}},
+		{"gate: {}", budget.RequestLimit{Burst: 1000, Every: model.Duration(50 * time.Millisecond)}},
+		{"gate: {request_limit: {burst: 10}}", budget.RequestLimit{Burst: 10, Every: model.Duration(50 * time.Millisecond)}},
+		{"gate: {request_limit: {every: 1s}}", budget.RequestLimit{Burst: 1000, Every: model.Duration(time.Second)}},
+	} {
+		dec := yaml.NewDecoder(strings.NewReader(tc.yaml))
+		dec.KnownFields(true)
+		var c budget.Config
+		require.NoError(t, dec.Decode(&c), tc.yaml)
+		require.Equal(t, tc.want, c.Gate.RequestLimit, tc.yaml)
 	}
 }

@@ -22,6 +22,7 @@ import (
 //	    on_no_data: allow
 //	    override_tokens: [<secret>]
 //	    override_token_files: [gate-token]
+//	    request_limit: {burst: 1000, every: 50ms}
 type Config struct {
 	// SpecFiles are the SLO spec files and directories that `srectl generate`
 	// compiles, relative to the config file. Empty disables budgets.
@@ -96,10 +97,42 @@ type GateConfig struct {
 	OverrideTokens []commoncfg.Secret `yaml:"override_tokens,omitempty"`
 	// OverrideTokenFiles read tokens from files (relative to the config file).
 	OverrideTokenFiles []string `yaml:"override_token_files,omitempty"`
+	// RequestLimit bounds the gate requests of one client (address and
+	// principal): GET /api/v1/gate and the Flagger pre-rollout hook, each
+	// a set of Prometheus queries.
+	RequestLimit RequestLimit `yaml:"request_limit"`
 }
 
+// RequestLimit is a rate limit of gate requests: Burst requests in a row,
+// then one per Every.
+type RequestLimit struct {
+	Burst int            `yaml:"burst"`
+	Every model.Duration `yaml:"every"`
+}
+
+// Defaults of RequestLimit, those of analysis.run_limit. One controller
+// asks for all its canaries from one address as one principal: Flagger
+// calls the pre-rollout hook of each canary at each analysis interval
+// until it passes (30 canaries at a 10s interval: 180 a minute), Argo
+// Rollouts asks GET /api/v1/gate as a web metric once per rollout and
+// interval. 1,000 in a row, then one per 50ms (1,200 a minute), keeps
+// hundreds of canaries far from the limit, while a client looping on the
+// gate still gets no more than 20 sets of queries a second.
+const (
+	DefaultRequestBurst = 1000
+	DefaultRequestEvery = 50 * time.Millisecond
+)
+
 // DefaultGateConfig holds the gate defaults.
-var DefaultGateConfig = GateConfig{OnPrometheusError: FailDeny, OnNoData: FailAllow}
+var DefaultGateConfig = GateConfig{OnPrometheusError: FailDeny, OnNoData: FailAllow,
+	RequestLimit: RequestLimit{Burst: DefaultRequestBurst, Every: model.Duration(DefaultRequestEvery)}}
+
+// UnmarshalYAML sets the defaults of the keys not given.
+func (l *RequestLimit) UnmarshalYAML(unmarshal func(any) error) error {
+	*l = DefaultGateConfig.RequestLimit
+	type plain RequestLimit
+	return unmarshal((*plain)(l))
+}
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (c *GateConfig) UnmarshalYAML(unmarshal func(any) error) error {
@@ -123,6 +156,12 @@ func (c *GateConfig) UnmarshalYAML(unmarshal func(any) error) error {
 		if f == "" {
 			return errors.New("slos: gate: override_token_files[" + fmt.Sprint(i) + "] is empty")
 		}
+	}
+	if c.RequestLimit.Burst < 1 || c.RequestLimit.Burst > 100000 {
+		return fmt.Errorf("slos: gate: request_limit: burst must be 1 to 100000, got %d", c.RequestLimit.Burst)
+	}
+	if c.RequestLimit.Every <= 0 || time.Duration(c.RequestLimit.Every) > time.Hour {
+		return fmt.Errorf("slos: gate: request_limit: every must be positive and at most 1h, got %s", c.RequestLimit.Every)
 	}
 	return nil
 }

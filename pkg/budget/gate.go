@@ -27,6 +27,11 @@ type GateRequest struct {
 	// Client is what wrong override tokens are counted against (the
 	// request's client and principal, see handleGate).
 	Client string
+	// RateClient, when set, is the client and principal (OverrideClient)
+	// whose requests slos.gate.request_limit bounds: the gate endpoints
+	// (GET /api/v1/gate, the Flagger pre-rollout hook) set it, sred's own
+	// callers (a rollout's gate step, a recorded change) do not.
+	RateClient string
 	// Actor is who asks: the authenticated principal (recorded).
 	Actor string
 	// Subject names the change asked about when the request is not the

@@ -77,6 +77,8 @@ type Service struct {
 	// gateLog holds back the warning of a gate answered without budgets
 	// to one line a minute per service: any viewer may ask at will.
 	gateLog *loglimit.Limiter
+	// clock times the limit of gate requests.
+	clock clock.Clock
 
 	mu         sync.RWMutex
 	cfg        Config
@@ -88,6 +90,10 @@ type Service struct {
 	// changes and yellowQuota are the yellow state's change quota (SetChangeQuota).
 	changes     ChangeCounter
 	yellowQuota int
+	// requests bounds the gate requests of each client and principal
+	// (slos.gate.request_limit, requestLimit).
+	requests     *auth.FailureLimiter
+	requestLimit RequestLimit
 
 	snapMu   sync.RWMutex
 	snapshot []Status
@@ -121,9 +127,51 @@ func New(o Options) *Service {
 	}
 	s := &Service{logger: o.Logger, db: o.DB, bus: o.Bus, now: clock.OrReal(o.Clock).Now, cfg: DefaultConfig, promErr: ErrNoPrometheus, incidents: o.Incidents,
 		overrides: auth.NewFailureLimiter(o.OverrideLimits), onOverrideRefused: o.OnOverrideRefused,
-		gateLog: loglimit.New(o.Clock, gateLogEvery, gateLogServices)}
+		gateLog: loglimit.New(o.Clock, gateLogEvery, gateLogServices), clock: clock.OrReal(o.Clock)}
+	s.setRequestLimit(DefaultGateConfig.RequestLimit)
 	s.metrics = newMetrics(s, o.Registerer)
 	return s
+}
+
+// setRequestLimit replaces the limit of gate requests per client (the
+// counts start over when it changes). Zero fields take the defaults.
+// Called with s.mu held, or before s is shared.
+func (s *Service) setRequestLimit(l RequestLimit) {
+	if l.Burst <= 0 {
+		l.Burst = DefaultGateConfig.RequestLimit.Burst
+	}
+	if l.Every <= 0 {
+		l.Every = DefaultGateConfig.RequestLimit.Every
+	}
+	if s.requests != nil && l == s.requestLimit {
+		return
+	}
+	s.requestLimit = l
+	s.requests = auth.NewFailureLimiter(auth.Limits{FailureBurst: l.Burst, FailureEvery: time.Duration(l.Every), Clock: s.clock})
+}
+
+// takeRequest counts a gate request of client against
+// slos.gate.request_limit: beyond it, a *RequestLimitedError.
+func (s *Service) takeRequest(client string) error {
+	s.mu.RLock()
+	requests := s.requests
+	s.mu.RUnlock()
+	err := requests.Take(client)
+	var limited *auth.LimitedError
+	if errors.As(err, &limited) {
+		return &RequestLimitedError{RetryAfter: limited.RetryAfterSeconds()}
+	}
+	return err
+}
+
+// RequestLimitedError is the error of a client over its limit of gate
+// requests (slos.gate.request_limit): answered 429 with Retry-After.
+type RequestLimitedError struct {
+	RetryAfter int64 // seconds
+}
+
+func (e *RequestLimitedError) Error() string {
+	return fmt.Sprintf("too many deploy gate requests from this client: retry in %ds (slos.gate.request_limit)", e.RetryAfter)
 }
 
 // Update installs a configuration: the SLOs from the spec files, the
@@ -146,6 +194,7 @@ func (s *Service) Update(cfg Config, specs []*slo.Spec, prom *Prom, promErr erro
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cfg, s.objectives, s.prom, s.promErr, s.tokens = cfg, Objectives(specs), prom, promErr, tokens
+	s.setRequestLimit(cfg.Gate.RequestLimit)
 	return nil
 }
 
@@ -302,6 +351,15 @@ func (s *Service) Gate(ctx context.Context, req GateRequest) (*Decision, error) 
 	objs := s.find(req.Service, "")
 	if len(objs) == 0 {
 		return nil, fmt.Errorf("service %q has no SLO: %w", req.Service, ErrNotFound)
+	}
+	if req.RateClient != "" {
+		// Before the token files are read and Prometheus is queried;
+		// refused at debug level, so that looping on the limit does not
+		// flood the log.
+		if err := s.takeRequest(req.RateClient); err != nil {
+			s.logger.Debug("deploy gate request refused", "service", req.Service, "actor", req.Actor, "err", err)
+			return nil, err
+		}
 	}
 	cfg, _, _, _ := s.state()
 	s.mu.RLock()
