@@ -345,12 +345,14 @@ type GateRecord struct {
 // DecisionRepeatWindow ago is counted in that row (repeats, last_ms)
 // instead of adding one, and d.ID is that row's: any viewer may ask the
 // gate in a loop. A decision that differs from the last one is a row of its
-// own, so every change of answer stays visible, while the caller has fewer
-// than MaxSubjectDecisions rows (overrides aside) for the service and
-// change kind within DecisionRepeatWindow; beyond, it is counted in the
-// latest identical row of the window, if any, and a decision for another
-// subject is recorded for OtherSubjects: a caller varying the subject (a
-// canary's name) adds at most that many rows a minute, each naming who
+// own, so every change of answer stays visible. One that differs from the
+// last one by its subject only (same answer, state and reason) is a row of
+// its own while the caller has fewer than MaxSubjectDecisions rows
+// (overrides aside) for the service and change kind within
+// DecisionRepeatWindow; beyond, it is counted in the latest identical row
+// of the window, if any, and a decision for another subject is recorded
+// for OtherSubjects: a caller varying the subject (a canary's name) adds at
+// most that many rows a minute while the answer holds, each naming who
 // asked for which subject, and the row counting the others.
 //
 // It reports whether it added a row (false: a repeat counted in a row).
@@ -386,11 +388,15 @@ WHERE service = $1 AND actor = $2 AND change_kind = $3 AND time_ms > $4 ORDER BY
 			if err == nil && override == 0 && allowed == b(d.Allowed) && state == string(d.State) && last == reason {
 				return repeatDecision(ctx, tx, d, id)
 			}
-			if err == nil {
-				// The caller's rows of the window are few: a row of its
-				// own. Else the decision is counted in the latest
+			sameAnswer := err == nil && override == 0 && allowed == b(d.Allowed) && state == string(d.State) &&
+				(last == d.Reason || strings.HasPrefix(last, d.Reason+" (for "))
+			if sameAnswer {
+				// The last decision gave the same answer for another
+				// subject. The caller's rows of the window are few: a row
+				// of its own. Else the decision is counted in the latest
 				// identical row of the window, wherever it is, and one for
-				// another subject in the row of the others.
+				// another subject in the row of the others. A change of
+				// answer is always a row of its own.
 				var n int
 				if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM gate_decisions
 WHERE service = $1 AND actor = $2 AND change_kind = $3 AND time_ms > $4 AND override = 0`,
