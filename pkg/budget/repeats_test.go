@@ -127,3 +127,56 @@ func TestRepeatedGateDecisionsStoredOnce(t *testing.T) {
 		require.Equal(t, len(recs), announced, "one event per recorded decision")
 	})
 }
+
+// TestGateAnswerChangesStayRows: an answer that flips back and forth
+// within DecisionRepeatWindow (Prometheus failing now and then, the gate
+// failing closed) is a row per change, however many: the bound on a
+// caller's rows (MaxSubjectDecisions) folds decisions that differ from the
+// last one by their subject only, never a change of answer into an older
+// row, so the newest row is always the answer last given, on both
+// backends.
+func TestGateAnswerChangesStayRows(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{budget.Migrations}, func(t *testing.T, db *store.DB) {
+		clk := clock.NewManual(time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC))
+		s := budget.New(budget.Options{DB: db, Clock: clk})
+		mux := http.NewServeMux()
+		s.Register(mux)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p := auth.Principal{Name: "ci", Role: auth.RoleViewer}
+			mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), p)))
+		}))
+		t.Cleanup(srv.Close)
+		gate := func(mode string) budget.Decision {
+			t.Helper()
+			cfg := budget.DefaultConfig
+			cfg.Gate.OnPrometheusError = mode
+			require.NoError(t, s.Update(cfg, loadSpecs(t), nil, budget.ErrNoPrometheus))
+			resp, err := srv.Client().Get(srv.URL + "/api/v1/gate?service=web")
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			var env envelope
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&env))
+			require.Equal(t, http.StatusOK, resp.StatusCode, env.Error)
+			var d budget.Decision
+			require.NoError(t, json.Unmarshal(env.Data, &d))
+			return d
+		}
+
+		const changes = 3 * budget.MaxSubjectDecisions
+		ids := map[int64]bool{}
+		for i := range changes {
+			clk.Advance(100 * time.Millisecond)
+			mode := []string{budget.FailDeny, budget.FailAllow}[i%2]
+			d := gate(mode)
+			require.False(t, ids[d.ID], "change %d (%s) counted in row %d of an earlier answer", i, d.Answer, d.ID)
+			ids[d.ID] = true
+			recs, err := budget.ListDecisions(t.Context(), db, "web", 1)
+			require.NoError(t, err)
+			require.Equal(t, d.ID, recs[0].ID, "the newest row is the answer last given")
+			require.Equal(t, mode == budget.FailAllow, recs[0].Allowed)
+		}
+		recs, err := budget.ListDecisions(t.Context(), db, "web", 1000)
+		require.NoError(t, err)
+		require.Len(t, recs, changes, "one row per change of answer")
+	})
+}

@@ -356,15 +356,17 @@ type GateRecord struct {
 // than DecisionRepeatWindow ago is counted in that row (repeats, last_ms)
 // instead of adding one, and d.ID is that row's: any viewer may ask the
 // gate in a loop, and a Flagger checking the canaries of one service in
-// turn asks for each of them in a loop. A decision that differs from the
-// latest one of its subject is a row of its own, so every change of answer
-// stays visible, while the caller has fewer than MaxSubjectDecisions rows
-// (overrides aside) for the service and change kind within
-// DecisionRepeatWindow; beyond, it is counted in the latest identical row
-// of the window, if any, and a decision for another subject is recorded
-// for OtherSubjects: a caller varying the subject (a canary's name) adds at
-// most that many rows a minute, each naming who asked for which subject,
-// and the row counting the others.
+// turn asks for each of them in a loop. A decision that changes the
+// caller's last answer is always a row of its own, so every change of
+// answer stays visible and the newest row is the answer last given. One
+// that gives the caller's last answer for another subject is a row of its
+// own while the caller has fewer than MaxSubjectDecisions rows (overrides
+// aside) for the service and change kind within DecisionRepeatWindow;
+// beyond, it is counted in the latest identical row of the window, if any,
+// and a decision for another subject is recorded for OtherSubjects: a
+// caller varying the subject (a canary's name) adds at most that many rows
+// a minute while the answer holds, each naming who asked for which
+// subject, and the row counting the others.
 //
 // It reports whether it added a row (false: a repeat counted in a row).
 func recordDecision(ctx context.Context, db *store.DB, d *Decision) (added bool, err error) {
@@ -380,17 +382,26 @@ func recordDecision(ctx context.Context, db *store.DB, d *Decision) (added bool,
 			if same {
 				return repeatDecision(ctx, tx, d, id)
 			}
-			// The caller's rows of the window are few: a row of its own.
-			// Else the decision is counted in the latest identical row of
-			// the window, whatever its subject, and one for another
-			// subject in the row of the others.
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM gate_decisions
-WHERE service = $1 AND actor = $2 AND change_kind = $3 AND time_ms > $4 AND override = 0`,
-				d.Service, d.Actor, d.Change, since).Scan(&n); err != nil {
+			// A change of answer is always a row of its own, so the
+			// newest row is the answer last given. A decision giving the
+			// caller's last answer for another subject is a row of its
+			// own while the caller's rows of the window are few; else it
+			// is counted in the latest identical row of the window,
+			// whatever its subject, and one for another subject in the
+			// row of the others.
+			sameAnswer, err := lastAnswerSame(ctx, tx, d, since)
+			if err != nil {
 				return err
 			}
-			if n >= MaxSubjectDecisions {
+			var n int
+			if sameAnswer {
+				if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM gate_decisions
+WHERE service = $1 AND actor = $2 AND change_kind = $3 AND time_ms > $4 AND override = 0`,
+					d.Service, d.Actor, d.Change, since).Scan(&n); err != nil {
+					return err
+				}
+			}
+			if sameAnswer && n >= MaxSubjectDecisions {
 				if d.Subject != "" {
 					subject, reason = OtherSubjects, withSubject(d.Reason, OtherSubjects)
 				}
@@ -429,6 +440,26 @@ func withSubject(reason, subject string) string {
 // of d's actor, service, change kind and subject, and whether it records
 // the same decision as d (reason, its recorded reason): same is false when
 // there is none, or when it differs.
+// lastAnswerSame tells whether the caller's latest decision for d's
+// service and change kind within the window, whatever its subject, gave
+// d's answer (allowed, state and reason), not as an override.
+func lastAnswerSame(ctx context.Context, tx *sql.Tx, d *Decision, since int64) (bool, error) {
+	var (
+		allowed, override      int
+		state, reason, subject string
+	)
+	err := tx.QueryRowContext(ctx, `SELECT allowed, state, reason, subject, override FROM gate_decisions
+WHERE service = $1 AND actor = $2 AND change_kind = $3 AND time_ms > $4 ORDER BY time_ms DESC, id DESC LIMIT 1`,
+		d.Service, d.Actor, d.Change, since).Scan(&allowed, &state, &reason, &subject, &override)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return override == 0 && allowed == boolInt(d.Allowed) && state == string(d.State) && reason == withSubject(d.Reason, subject), nil
+}
+
 func latestOfSubject(ctx context.Context, tx *sql.Tx, d *Decision, reason string, since int64) (id int64, same bool, err error) {
 	var (
 		allowed, override int

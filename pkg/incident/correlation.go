@@ -745,6 +745,23 @@ const setLinkFiringSQL = `UPDATE incident_links SET firing = 1 WHERE incident_id
 const clearLinkFiringSQL = `UPDATE incident_links SET firing = 0 WHERE incident_id = $1 AND group_key = $2 AND firing = 1
 	AND NOT EXISTS (SELECT 1 FROM incident_alerts a WHERE a.group_key = $2 AND a.incident_id = $1 AND a.status = 'firing')`
 
+// restoreLinksFiringSQL marks the links of an incident ($1) firing whose
+// group still has a firing alert on it: a resolve by hand cleared them
+// (clearLinksFiring) while their alerts went on firing, and a re-opened
+// incident is a firing one for correlation through them again.
+const restoreLinksFiringSQL = `UPDATE incident_links SET firing = 1 WHERE incident_id = $1 AND firing = 0
+	AND EXISTS (SELECT 1 FROM incident_alerts a WHERE a.group_key = incident_links.group_key AND a.incident_id = $1 AND a.status = 'firing')`
+
+// restoreLinksFiring marks the links of a re-opened incident whose groups
+// still fire on it (restoreLinksFiringSQL); the group re-opening it is
+// marked by persistStage.
+func (s *Service) restoreLinksFiring(ctx context.Context, tx *sql.Tx, id string) error {
+	if _, err := s.exec(ctx, tx, restoreLinksFiringSQL, id); err != nil {
+		return fmt.Errorf("links of %s: %w", id, err)
+	}
+	return nil
+}
+
 // Links returns the alert groups placed on an incident, in the order they
 // joined it.
 func (s *Service) Links(ctx context.Context, id string) ([]Link, error) {

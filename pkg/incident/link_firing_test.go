@@ -166,3 +166,67 @@ func TestManualResolveClearsLinkFiring(t *testing.T) {
 		require.False(t, links[0].Firing, "link %+v", links[0])
 	})
 }
+
+// TestReopenRestoresLinkFiring: an incident resolved by hand while two
+// groups still fire, re-opened by a new firing of one of them, marks the
+// links of both firing again, on both backends: the other group's alerts
+// never stopped firing on it, and Alertmanager's repeats of them are no
+// new firing. Long after the window, a new group of a service depending
+// on the other group's still joins the incident through its link.
+func TestReopenRestoresLinkFiring(t *testing.T) {
+	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		f.svc.SetCorrelation(&incident.Correlation{Window: 30 * time.Minute,
+			DependsOn: map[string]map[string][]string{"api": {"db": {"api", "db"}}, "db": {}}})
+		firing := func(id string) map[string]bool {
+			t.Helper()
+			links, err := f.svc.Links(ctx, id)
+			require.NoError(t, err)
+			out := map[string]bool{}
+			for _, l := range links {
+				out[l.GroupKey] = l.Firing
+			}
+			return out
+		}
+		ingest := func(n incident.Notification) *incident.IngestResult {
+			t.Helper()
+			res, err := f.svc.Ingest(ctx, n)
+			require.NoError(t, err)
+			return res
+		}
+
+		id := f.open(t, "g-db", "db", "critical")
+		f.clock.Advance(time.Minute)
+		require.Equal(t, []string{id}, ingest(notification("g-api", "api", "critical", epoch, "api-a")).Incidents)
+		// From here on web depends on db, and api is no one's: only the
+		// database's link brings a new group of web to the incident.
+		f.svc.SetCorrelation(&incident.Correlation{Window: 30 * time.Minute,
+			DependsOn: map[string]map[string][]string{"web": {"db": {"web", "db"}}, "db": {}}})
+		f.clock.Advance(time.Minute)
+		_, err := f.svc.Resolve(ctx, id, "alice", "fixed by hand")
+		require.NoError(t, err)
+		require.Equal(t, map[string]bool{"g-db": false, "g-api": false}, firing(id))
+
+		// Within the flap window a new alert of api re-opens it; the
+		// database's alert still fires on it.
+		f.clock.Advance(time.Minute)
+		res := ingest(notification("g-api", "api", "critical", f.clock.Now(), "api-a", "api-b"))
+		require.Equal(t, []string{id}, res.Incidents)
+		inc, err := f.svc.Get(ctx, id)
+		require.NoError(t, err)
+		require.True(t, inc.Status.Open(), "status %s", inc.Status)
+		require.Equal(t, map[string]bool{"g-db": true, "g-api": true}, firing(id))
+		// Alertmanager repeats the database's firing alert: no change.
+		f.clock.Advance(time.Minute)
+		ingest(notification("g-db", "db", "critical", epoch.Add(-5*time.Minute), "g-db-a"))
+		require.Equal(t, map[string]bool{"g-db": true, "g-api": true}, firing(id))
+
+		// Long after the window, the database still fires on the
+		// incident: a new group of web joins it.
+		f.clock.Advance(time.Hour)
+		res = ingest(notification("g-web", "web", "critical", f.clock.Now(), "web-a"))
+		require.Empty(t, res.Created)
+		require.Equal(t, []string{id}, res.Incidents)
+	})
+}

@@ -293,6 +293,9 @@ func (s *Service) placeStage(ctx context.Context, tx *sql.Tx, d *delivery) error
 	}
 	prev := target.Status
 	if d.reopened {
+		if err := s.restoreLinksFiring(ctx, tx, target.ID); err != nil {
+			return err
+		}
 		target.Status = StatusTriggered
 		target.Flapping = target.Flapping || !d.revived
 		target.reopenCount++
