@@ -19,6 +19,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/loglimit"
 	"github.com/rootuip/sre/pkg/store"
 )
 
@@ -138,6 +139,9 @@ type Service struct {
 	// live gives the entries TimelineView adds at read time
 	// (SetLiveTimeline); nil: none.
 	live atomic.Pointer[LiveTimeline]
+	// liveLog holds back the log lines of a failing live timeline: any
+	// viewer of an incident may read its timeline at will.
+	liveLog *loglimit.Limiter
 	// idAlloc allocates incident numbers on PostgreSQL (nextID).
 	idAlloc idAllocator
 
@@ -281,6 +285,7 @@ func NewService(db *store.DB, opts Options, hooks func() []Hook, bus *events.Bus
 		db: db, hooks: hooks, bus: bus, logger: logger, m: newMetrics(reg),
 		opts: opts, Clock: clock.Real{},
 	}
+	s.liveLog = loglimit.New(clock.Func(func() time.Time { return s.Clock.Now() }), liveLogEvery, 1)
 	s.startWorkers()
 	return s, nil
 }
@@ -646,9 +651,15 @@ func (s *Service) SetLiveTimeline(f LiveTimeline) {
 	s.live.Store(&f)
 }
 
+// liveLogEvery is how often a failing live timeline is logged: the first
+// failure at once, then at most once per interval.
+const liveLogEvery = time.Minute
+
 // TimelineView is an incident's timeline as the API and the console show
 // it: the stored entries (Timeline), then those of SetLiveTimeline's
-// function, dated when they are read and not stored. The status page,
+// function, dated when they are read and not stored. When that function
+// fails, the stored entries are shown alone (nothing said queued) and the
+// failure is logged, at most once per liveLogEvery. The status page,
 // post-mortems and exports read Timeline, the stored entries only.
 func (s *Service) TimelineView(ctx context.Context, id string) ([]TimelineEntry, error) {
 	out, err := s.Timeline(ctx, id)
@@ -661,9 +672,18 @@ func (s *Service) TimelineView(ctx context.Context, id string) ([]TimelineEntry,
 	}
 	live, err := (*f)(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("timeline of %s: %w", id, err)
+		s.logLiveError(id, err)
+		return out, nil
 	}
 	return append(out, live...), nil
+}
+
+// logLiveError logs the failure of the live timeline of incident id, if
+// the limiter lets it through.
+func (s *Service) logLiveError(id string, err error) {
+	if ok, held := s.liveLog.Allow("live"); ok {
+		s.logger.Warn("timeline shown without its read-time entries", "incident", id, "err", err, "not_logged", held)
+	}
 }
 
 // maxStmts bounds the prepared-statement cache (multi-row INSERTs have one
