@@ -163,8 +163,8 @@ func TestQueuedPageShownAtReadTime(t *testing.T) {
 		tl := timeline(inc2)
 		require.NotEmpty(t, tl)
 		last := tl[len(tl)-1]
-		require.Equal(t, "Notification (trigger) by sms to bob queued, not sent yet: the sms channel is paused since 14:30:00 UTC "+
-			"after 1 failure(s) (last error: connection refused); next probe at 14:30:10 UTC", last.Message)
+		require.Equal(t, "Notification (trigger) by sms to bob queued, not sent yet: the sms channel is paused since 2026-03-01 14:30:00 UTC "+
+			"after 1 failure(s) (last error: connection refused); next probe at 2026-03-01 14:30:10 UTC", last.Message)
 		require.Zero(t, last.ID, "not stored")
 		require.Equal(t, "notification", last.Kind)
 		require.Equal(t, t0.Add(5*time.Second), last.Time, "as of the read")
@@ -303,5 +303,32 @@ func TestShortReason(t *testing.T) {
 		{retryable(errors.New("something else: with details")), "delivery error"},
 	} {
 		require.Equal(t, tc.want, shortReason(tc.err), "%v", tc.err)
+	}
+}
+
+// TestQueuedEntryTimesHaveDates: the queued entry's message gives the
+// pause's start and next probe with their date, so a pause that began
+// the day before reads unambiguously.
+func TestQueuedEntryTimesHaveDates(t *testing.T) {
+	now := time.Date(2026, 3, 2, 0, 0, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		name          string
+		since, probe  time.Time
+		wantSince     string
+		wantNextProbe string
+	}{
+		{"pause began the day before", time.Date(2026, 3, 1, 23, 59, 50, 0, time.UTC), time.Date(2026, 3, 2, 0, 0, 10, 0, time.UTC),
+			"2026-03-01 23:59:50 UTC", "2026-03-02 00:00:10 UTC"},
+		{"same day, given in UTC", time.Date(2026, 3, 2, 1, 0, 0, 0, time.FixedZone("CET", 3600)), time.Date(2026, 3, 2, 0, 5, 0, 0, time.UTC),
+			"2026-03-02 00:00:00 UTC", "2026-03-02 00:05:00 UTC"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Record{ID: 7, IncidentID: "INC-2026-0001", Channel: ChannelSMS, User: "bob", Event: "trigger", State: StatePending,
+				NextAttempt: tc.since, Queued: &Pause{Channel: ChannelSMS, PausedSince: tc.since, NextProbe: tc.probe, Failures: 3, LastError: "HTTP 503"}}
+			e := queuedEntry(r, now)
+			require.Equal(t, "Notification (trigger) by sms to bob queued, not sent yet: the sms channel is paused since "+tc.wantSince+
+				" after 3 failure(s) (last error: HTTP 503); next probe at "+tc.wantNextProbe, e.Message)
+			require.Equal(t, now, e.Time)
+		})
 	}
 }
