@@ -64,7 +64,7 @@ func TestWriterHooksStartNoGoroutinePerDelivery(t *testing.T) {
 	sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 	r := newRig(t, open(), clock.NewManual(t0), escalationYAML, notifyConfig(t, sms, push, email, slack))
 	withHooks := created(r.svc, n)
-	steps, err := jobs.List(ctx, r.db, jobs.Filter{Queue: escalation.Queue})
+	steps, err := jobs.List(ctx, r.db, jobs.Filter{Queue: escalation.Queue, AllGroups: true})
 	require.NoError(t, err)
 	require.Len(t, steps, n+1, "every delivery started an escalation")
 	require.LessOrEqual(t, withHooks, base+4,

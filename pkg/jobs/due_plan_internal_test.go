@@ -280,7 +280,8 @@ func TestPartialIndexes(t *testing.T) {
 		require.Regexp(t, `INDEX jobs_(kind_)?due \(queue=\?`, pending, "the metrics' count of live jobs")
 		// The outbox's pending gauge counts with a Filter of the live
 		// states.
-		where, args := Filter{Queue: "notify", States: []string{StatePending, StateRunning}}.where()
+		where, args, err := Filter{Queue: "notify", AllGroups: true, States: []string{StatePending, StateRunning}}.where()
+		require.NoError(t, err)
 		require.Regexp(t, `INDEX jobs_(kind_)?due \(queue=\?`, sretest.QueryPlan(t, db, `SELECT COUNT(*) FROM jobs WHERE `+where, args...), "Count of the live jobs")
 		for _, tt := range []struct {
 			states []string
@@ -293,7 +294,7 @@ func TestPartialIndexes(t *testing.T) {
 			{[]string{StateDone, StateCancelled, StateFailed}, 0},
 			{[]string{"pending' OR '1'='1"}, 0},
 		} {
-			n, err := Count(ctx, db, Filter{Queue: "q", States: tt.states})
+			n, err := Count(ctx, db, Filter{Queue: "q", AllGroups: true, States: tt.states})
 			require.NoError(t, err)
 			require.Equal(t, tt.want, n, "%v", tt.states)
 		}
@@ -331,7 +332,8 @@ func TestPartialIndexes(t *testing.T) {
 		due, args := dueQuery(ClaimOptions{Queue: "escalation", Now: now}, store.Postgres)
 		require.Regexp(t, `jobs_(kind_)?due`, plan(due, args...), "Due")
 		require.Regexp(t, `jobs_(kind_)?due`, plan(pendingQuery, "escalation", Millis(now)), "the metrics' count of live jobs")
-		where, args := Filter{Queue: "notify", States: []string{StatePending, StateRunning}}.where()
+		where, args, err := Filter{Queue: "notify", AllGroups: true, States: []string{StatePending, StateRunning}}.where()
+		require.NoError(t, err)
 		require.Regexp(t, `jobs_(kind_)?due`, plan(`SELECT COUNT(*) FROM jobs WHERE `+where, args...), "Count of the live jobs")
 		require.Contains(t, plan(`SELECT id FROM jobs WHERE `+finishedStates+` AND finished_at < $1`, Millis(now)), "jobs_finished", "retention")
 	})

@@ -343,16 +343,30 @@ WHERE queue = $2 AND grp = $3 AND state = 'pending'`, Millis(now), queue, group)
 	return res.RowsAffected()
 }
 
-// Filter selects jobs of one queue for List and Count.
+// ErrNoGroup is returned by List and Count for a Filter that names no
+// group and does not ask for every group (Filter.AllGroups): an empty
+// group, an incident ID not filled in say, would otherwise select the
+// jobs of every group of the queue.
+var ErrNoGroup = errors.New("no group selected (set Group, or AllGroups for every group)")
+
+// Filter selects jobs of one queue for List and Count: those of Group, or
+// of every group with AllGroups (one of the two, never both).
 type Filter struct {
-	Queue string
-	// Group, Kind and States narrow the selection when set.
-	Group  string
+	Queue     string
+	Group     string
+	AllGroups bool
+	// Kind and States narrow the selection when set.
 	Kind   Kind
 	States []string
 }
 
-func (f Filter) where() (string, []any) {
+func (f Filter) where() (string, []any, error) {
+	if (f.Group == "") != f.AllGroups {
+		if f.AllGroups {
+			return "", nil, fmt.Errorf("group %q with AllGroups", f.Group)
+		}
+		return "", nil, ErrNoGroup
+	}
 	conds := []string{"queue = $1"}
 	args := []any{f.Queue}
 	if f.Group != "" {
@@ -366,7 +380,7 @@ func (f Filter) where() (string, []any) {
 	if len(f.States) > 0 {
 		conds = append(conds, statesCond(f.States))
 	}
-	return strings.Join(conds, " AND "), args
+	return strings.Join(conds, " AND "), args, nil
 }
 
 // statesCond selects jobs in any of states, written as literals so that
@@ -420,9 +434,13 @@ func scanJobs(rows *sql.Rows) ([]Job, error) {
 	return out, rows.Err()
 }
 
-// List returns the jobs f selects, by due time then id.
+// List returns the jobs f selects, by due time then id (ErrNoGroup for a
+// filter of no group).
 func List(ctx context.Context, q Querier, f Filter) ([]Job, error) {
-	where, args := f.where()
+	where, args, err := f.where()
+	if err != nil {
+		return nil, fmt.Errorf("list jobs of %s: %w", f.Queue, err)
+	}
 	rows, err := q.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE `+where+` ORDER BY run_at, id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs of %s: %w", f.Queue, err)
@@ -439,9 +457,13 @@ type RowQuerier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// Count returns how many jobs f selects.
+// Count returns how many jobs f selects (ErrNoGroup for a filter of no
+// group).
 func Count(ctx context.Context, q RowQuerier, f Filter) (int, error) {
-	where, args := f.where()
+	where, args, err := f.where()
+	if err != nil {
+		return 0, fmt.Errorf("count jobs of %s: %w", f.Queue, err)
+	}
 	var n int
 	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE `+where, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count jobs of %s: %w", f.Queue, err)

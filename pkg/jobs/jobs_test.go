@@ -188,7 +188,7 @@ func TestRestart(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, 0, n)
 		require.Equal(t, map[string]int{"step1": 1}, fired(t, db2))
-		got, err := jobs.List(context.Background(), db2, jobs.Filter{Queue: "q"})
+		got, err := jobs.List(context.Background(), db2, jobs.Filter{Queue: "q", AllGroups: true})
 		require.NoError(t, err)
 		require.Len(t, got, 1)
 		require.Equal(t, jobs.StateDone, got[0].State)
@@ -270,7 +270,7 @@ func TestCompletionBatch(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, 2, n)
 		require.Equal(t, map[string]int{"a": 1, "a-again": 1, "b": 1, "b-again": 1}, fired(t, db))
-		done, err := jobs.List(ctx, db, jobs.Filter{Queue: "q", States: []string{"done"}})
+		done, err := jobs.List(ctx, db, jobs.Filter{Queue: "q", AllGroups: true, States: []string{"done"}})
 		require.NoError(t, err)
 		require.Len(t, done, 2)
 	})
@@ -303,7 +303,7 @@ func TestLeaseAPI(t *testing.T) {
 		n, err := jobs.Count(ctx, db, jobs.Filter{Queue: "q", Group: "g", States: []string{jobs.StatePending}})
 		require.NoError(t, err)
 		require.Equal(t, 1, n)
-		list, err := jobs.List(ctx, db, jobs.Filter{Queue: "q", Kind: "b"})
+		list, err := jobs.List(ctx, db, jobs.Filter{Queue: "q", AllGroups: true, Kind: "b"})
 		require.NoError(t, err)
 		require.Len(t, list, 1)
 		require.Equal(t, "503", list[0].LastError)
@@ -335,10 +335,10 @@ func TestRetention(t *testing.T) {
 		n, err = w.Prune(ctx)
 		require.NoError(t, err)
 		require.EqualValues(t, 1, n)
-		left, err := jobs.Count(ctx, db, jobs.Filter{Queue: "q"})
+		left, err := jobs.Count(ctx, db, jobs.Filter{Queue: "q", AllGroups: true})
 		require.NoError(t, err)
 		require.Equal(t, 1, left, "the pending job stays")
-		left, err = jobs.Count(ctx, db, jobs.Filter{Queue: "other"})
+		left, err = jobs.Count(ctx, db, jobs.Filter{Queue: "other", AllGroups: true})
 		require.NoError(t, err)
 		require.Equal(t, 1, left, "another queue's rows are its own worker's to prune")
 
@@ -554,9 +554,9 @@ func TestEnqueueAll(t *testing.T) {
 		n, err := jobs.EnqueueAll(ctx, db, t0, []jobs.New{mk("all", 0), mk("all", 1), mk("all", 2)})
 		require.NoError(t, err)
 		require.EqualValues(t, 3, n)
-		one, err := jobs.List(ctx, db, jobs.Filter{Queue: "one"})
+		one, err := jobs.List(ctx, db, jobs.Filter{Queue: "one", AllGroups: true})
 		require.NoError(t, err)
-		all, err := jobs.List(ctx, db, jobs.Filter{Queue: "all"})
+		all, err := jobs.List(ctx, db, jobs.Filter{Queue: "all", AllGroups: true})
 		require.NoError(t, err)
 		require.Len(t, all, 3)
 		for i := range one {
@@ -569,7 +569,7 @@ func TestEnqueueAll(t *testing.T) {
 		n, err = jobs.EnqueueAll(ctx, db, t0, []jobs.New{mk("all", 1), mk("all", 7), mk("all", 8), mk("all", 7)})
 		require.NoError(t, err)
 		require.EqualValues(t, 2, n)
-		count, err := jobs.Count(ctx, db, jobs.Filter{Queue: "all"})
+		count, err := jobs.Count(ctx, db, jobs.Filter{Queue: "all", AllGroups: true})
 		require.NoError(t, err)
 		require.Equal(t, 5, count)
 
@@ -581,7 +581,7 @@ func TestEnqueueAll(t *testing.T) {
 		n, err = jobs.EnqueueAll(ctx, db, t0, many)
 		require.NoError(t, err)
 		require.EqualValues(t, 1203, n)
-		count, err = jobs.Count(ctx, db, jobs.Filter{Queue: "many"})
+		count, err = jobs.Count(ctx, db, jobs.Filter{Queue: "many", AllGroups: true})
 		require.NoError(t, err)
 		require.Equal(t, 1203, count)
 
@@ -664,5 +664,60 @@ func TestConcurrentLanes(t *testing.T) {
 		require.Empty(t, overlap, "jobs of one group ran side by side")
 		require.Equal(t, []string{"g4-0", "g4-1", "g4-2", "g4-3"}, order["g4"])
 		require.Equal(t, []string{"none-0", "none-1", "none-2", "none-3"}, order[""])
+	})
+}
+
+// TestFilterGroups: List and Count select one group's jobs, or every
+// group's when asked for by AllGroups; a filter of no group (an empty
+// Group, an incident ID not filled in) is refused rather than read as
+// every group, and one of both is refused too.
+func TestFilterGroups(t *testing.T) {
+	openers(t, func(t *testing.T, open func() *store.DB) {
+		ctx := context.Background()
+		db := open()
+		for _, j := range []jobs.New{
+			{Queue: "q", Kind: "test", Key: "a1", Group: "inc1", RunAt: t0},
+			{Queue: "q", Kind: "test", Key: "a2", Group: "inc1", RunAt: t0},
+			{Queue: "q", Kind: "test", Key: "b1", Group: "inc2", RunAt: t0},
+			{Queue: "q", Kind: "test", Key: "none", RunAt: t0},
+		} {
+			require.True(t, enqueue(t, db, j))
+		}
+		for _, tc := range []struct {
+			name    string
+			filter  jobs.Filter
+			want    []string
+			wantErr bool
+		}{
+			{"one group", jobs.Filter{Queue: "q", Group: "inc1"}, []string{"a1", "a2"}, false},
+			{"another group", jobs.Filter{Queue: "q", Group: "inc2"}, []string{"b1"}, false},
+			{"every group", jobs.Filter{Queue: "q", AllGroups: true}, []string{"a1", "a2", "b1", "none"}, false},
+			{"no group", jobs.Filter{Queue: "q"}, nil, true},
+			{"no group, a kind", jobs.Filter{Queue: "q", Kind: "test", States: []string{jobs.StatePending}}, nil, true},
+			{"a group and every group", jobs.Filter{Queue: "q", Group: "inc1", AllGroups: true}, nil, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				list, err := jobs.List(ctx, db, tc.filter)
+				n, cerr := jobs.Count(ctx, db, tc.filter)
+				if tc.wantErr {
+					require.Error(t, err)
+					require.Empty(t, list)
+					require.Error(t, cerr)
+					if tc.filter.Group == "" {
+						require.ErrorIs(t, err, jobs.ErrNoGroup)
+						require.ErrorIs(t, cerr, jobs.ErrNoGroup)
+					}
+					return
+				}
+				require.NoError(t, err)
+				require.NoError(t, cerr)
+				var keys []string
+				for _, j := range list {
+					keys = append(keys, j.Key)
+				}
+				require.ElementsMatch(t, tc.want, keys)
+				require.Equal(t, len(tc.want), n)
+			})
+		}
 	})
 }

@@ -334,7 +334,7 @@ func NewSender(db *store.DB, cfg *Config, clk clock.Clock, timeline incident.Tim
 	}, func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		n, err := jobs.Count(ctx, db, jobs.Filter{Queue: Queue, States: []string{jobs.StatePending, jobs.StateRunning}})
+		n, err := jobs.Count(ctx, db, jobs.Filter{Queue: Queue, AllGroups: true, States: []string{jobs.StatePending, jobs.StateRunning}})
 		if err != nil {
 			return -1
 		}

@@ -119,7 +119,7 @@ steps:
 				require.Less(t, time.Since(begin), 30*time.Second)
 				run = waitRun(t, e, "INC-1", tc.status)
 				require.Equal(t, tc.reason(run), run.Reason)
-				js, err := jobs.List(context.Background(), db, jobs.Filter{Queue: Queue})
+				js, err := jobs.List(context.Background(), db, jobs.Filter{Queue: Queue, AllGroups: true})
 				require.NoError(t, err)
 				require.Len(t, js, 1)
 				require.Equal(t, tc.job, js[0].State)

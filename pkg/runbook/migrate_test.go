@@ -41,7 +41,7 @@ func TestMigrationCarriesOpenRunsToQueue(t *testing.T) {
 		require.NoError(t, err)
 
 		require.NoError(t, db.Migrate(ctx, jobs.Migrations, Migrations))
-		js, err := jobs.List(ctx, db, jobs.Filter{Queue: Queue})
+		js, err := jobs.List(ctx, db, jobs.Filter{Queue: Queue, AllGroups: true})
 		require.NoError(t, err)
 		type got struct {
 			Key, Group, State string
