@@ -33,14 +33,20 @@ func writeAddresses(o options) error {
 	return nil
 }
 
-// readAddresses returns the addresses `demo up` recorded in dataDir, or
-// the defaults when it recorded none there.
-func readAddresses(dataDir string) (addresses, error) {
+// errNoAddresses is readAddresses' error when `demo up` recorded no
+// addresses in the data directory: it did not start there.
+var errNoAddresses = errors.New("no addresses recorded")
+
+// readAddresses returns the addresses `demo up` recorded in dataDir;
+// when it recorded none there, the defaults and an error naming the file
+// and the flags that point break and heal at the running demo (matched
+// by errNoAddresses).
+func readAddresses(cmd, dataDir string) (addresses, error) {
 	a := addresses{Demo: defaultDemoAddr, Sred: defaultSredAddr}
 	p := filepath.Join(dataDir, addressesFile)
 	b, err := os.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return a, nil
+		return a, noAddresses(cmd, p)
 	}
 	if err != nil {
 		return a, fmt.Errorf("read %s: %w", p, err)
@@ -49,6 +55,18 @@ func readAddresses(dataDir string) (addresses, error) {
 		return a, fmt.Errorf("read %s: %w", p, err)
 	}
 	return a, nil
+}
+
+// noAddresses is the error of demo cmd (break, heal) finding no
+// addresses at p: it names the file and the flags to use, rather than
+// reaching whatever listens on the default address.
+func noAddresses(cmd, p string) error {
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	return fmt.Errorf("%w in %s: `demo up` writes it when it starts, so no demo was started with this data directory; "+
+		"run `bin/demo %s` in the directory `demo up` ran in (make demo: the repository's root), "+
+		"or name the demo's data directory (--data.dir=DIR) or its demo service (--demo.listen-address=HOST:PORT)", errNoAddresses, p, cmd)
 }
 
 // srectlList is the srectl command that lists the incidents of the sred

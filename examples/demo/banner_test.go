@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -99,5 +100,57 @@ func TestBreakNamesSredAsStarted(t *testing.T) {
 	cmds := bannerCommands(options{demoAddr: defaultDemoAddr, sredAddr: sred, dataDir: "/tmp/other"})
 	if cmds[0][0] != "bin/demo break --data.dir=/tmp/other" || cmds[2][0] != "bin/demo heal --data.dir=/tmp/other" {
 		t.Errorf("banner commands for another data directory: %q", cmds)
+	}
+}
+
+// TestBreakWithoutAddressesSaysSo: run where `demo up` recorded no
+// addresses (another directory, another --data.dir), demo break and heal
+// do not fall back to the default demo service address, where another
+// program may listen: they fail naming the file they looked for and the
+// flags that point them at the demo, and post nothing. Told the demo
+// service's address, they reach it without the file.
+func TestBreakWithoutAddressesSaysSo(t *testing.T) {
+	var posts []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		posts = append(posts, r.Method+" "+r.URL.RequestURI())
+	}))
+	defer srv.Close()
+	demo := strings.TrimPrefix(srv.URL, "http://")
+	cwd := t.TempDir()
+	t.Chdir(cwd)
+	other := t.TempDir()
+
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		wantCode  int
+		wantFile  string
+		wantPosts []string
+	}{
+		{"break, default data directory", []string{"break"}, 1, filepath.Join(cwd, "data", "demo", addressesFile), nil},
+		{"heal, default data directory", []string{"heal"}, 1, filepath.Join(cwd, "data", "demo", addressesFile), nil},
+		{"break, another data directory", []string{"break", "--data.dir=" + other}, 1, filepath.Join(other, addressesFile), nil},
+		{"break, demo service named", []string{"break", "--demo.listen-address=" + demo}, 0, "", []string{"POST /admin/errors?rate=1"}},
+		{"heal, demo service named", []string{"heal", "--data.dir=" + other, "--demo.listen-address=" + demo}, 0, "", []string{"POST /admin/heal"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			posts = nil
+			var stdout, stderr bytes.Buffer
+			code := runMain(tc.args, &stdout, &stderr)
+			if code != tc.wantCode {
+				t.Fatalf("demo %q exited %d, want %d: %s", tc.args, code, tc.wantCode, stderr.String())
+			}
+			if !slices.Equal(posts, tc.wantPosts) {
+				t.Errorf("demo service got %q, want %q", posts, tc.wantPosts)
+			}
+			if tc.wantFile == "" {
+				return
+			}
+			for _, want := range []string{tc.wantFile, "bin/demo " + tc.args[0], "--data.dir=", "--demo.listen-address="} {
+				if !strings.Contains(stderr.String(), want) {
+					t.Errorf("demo %q printed %q; want it to name %q", tc.args, stderr.String(), want)
+				}
+			}
+		})
 	}
 }

@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -79,10 +80,11 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	// break and heal reach the stack at the addresses `demo up` recorded,
-	// unless told another demo service address.
-	running := func(dataDir string) (addresses, bool) {
-		ad, err := readAddresses(dataDir)
-		if err != nil {
+	// unless told another demo service address. With none recorded and
+	// none told, they stop: the default address may be another program's.
+	running := func(cmd, dataDir string) (addresses, bool) {
+		ad, err := readAddresses(cmd, dataDir)
+		if err != nil && !(errors.Is(err, errNoAddresses) && demoAddrSet) {
 			fmt.Fprintf(stderr, "demo: %v\n", err)
 			return ad, false
 		}
@@ -93,7 +95,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case brk.FullCommand():
-		ad, ok := running(*brkDataDir)
+		ad, ok := running("break", *brkDataDir)
 		if !ok {
 			return 1
 		}
@@ -105,7 +107,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "The demo service now fails %s of its requests. The page fires in about 2 minutes: watch %s.\n", share(*rate), srectlList(ad.Sred))
 		return 0
 	case heal.FullCommand():
-		ad, ok := running(*healDataDir)
+		ad, ok := running("heal", *healDataDir)
 		if !ok {
 			return 1
 		}
