@@ -14,16 +14,24 @@ import (
 // as FilePath shows a file's path. It is applied where an answer is
 // written, never to what is stored: an admin still reads everything.
 func Redact(ctx context.Context, text string) string {
-	if p, ok := FromContext(ctx); ok && p.Role.Allows(RoleAdmin) {
+	if SeesPaths(ctx) {
 		return text
 	}
 	return RedactPaths(text)
 }
 
+// SeesPaths reports whether the principal of ctx reads the server's file
+// paths whole: an admin does; the other roles, and a request without a
+// principal, read base names (FilePath, Redact).
+func SeesPaths(ctx context.Context) bool {
+	p, ok := FromContext(ctx)
+	return ok && p.Role.Allows(RoleAdmin)
+}
+
 // RedactValue returns v (a decoded JSON value: a runbook step's input)
 // with Redact applied to every string in it, in copies: v is not changed.
 func RedactValue(ctx context.Context, v any) any {
-	if p, ok := FromContext(ctx); ok && p.Role.Allows(RoleAdmin) {
+	if SeesPaths(ctx) {
 		return v
 	}
 	return redactValue(v)

@@ -99,8 +99,9 @@ func (u *UI) runbooksPage(w http.ResponseWriter, r *http.Request) {
 			u.fail(w, r, err)
 			return
 		}
-		d.Runs = append(d.Runs, full)
+		d.Runs = append(d.Runs, runbook.RunFor(r.Context(), full))
 	}
+	d.Pending = runbook.RunsFor(r.Context(), d.Pending)
 	u.render(w, r, http.StatusOK, "runbooks.html", "Runbooks", "runbooks", d)
 }
 

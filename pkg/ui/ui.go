@@ -421,7 +421,9 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, code int, name, titl
 }
 
 func (u *UI) errorPage(w http.ResponseWriter, r *http.Request, code int, err error) {
-	u.render(w, r, code, "error.html", http.StatusText(code), "", map[string]any{"Code": code, "Status": http.StatusText(code), "Error": err.Error()})
+	// A viewer or responder reads the server's paths in an error by their
+	// base names, as in the API's answers.
+	u.render(w, r, code, "error.html", http.StatusText(code), "", map[string]any{"Code": code, "Status": http.StatusText(code), "Error": auth.Redact(r.Context(), err.Error())})
 }
 
 func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {

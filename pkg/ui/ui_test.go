@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/store"
@@ -316,4 +317,71 @@ func TestTitleStableSeverityCurrent(t *testing.T) {
 		require.Contains(t, body, `<td><span class="sev sev-medium">MEDIUM</span></td>`)
 		require.NotContains(t, body, `sev-critical">CRITICAL`)
 	})
+}
+
+// failedRuns is a runbook engine with one run whose step failed on a
+// program that is not there; its runs waiting for approval cannot be
+// listed when broken is set.
+type failedRuns struct {
+	runbookSet
+	broken bool
+}
+
+const missingProg = "/nonexistent/sred-test/bin/restart-app"
+
+func (f failedRuns) ListRuns(_ context.Context, rf runbook.RunFilter) ([]*runbook.Run, error) {
+	if f.broken {
+		return nil, errors.New("open /var/lib/sred-test/sred.db: permission denied")
+	}
+	if rf.Status != "" {
+		return nil, nil
+	}
+	return []*runbook.Run{{ID: 1}}, nil
+}
+
+func (failedRuns) GetRun(context.Context, int64) (*runbook.Run, error) {
+	errText := "start " + missingProg + ": fork/exec " + missingProg + ": no such file or directory"
+	return &runbook.Run{ID: 1, IncidentID: "INC-1", Runbook: "restart", Status: runbook.RunFailed, Reason: "step act failed: " + errText,
+		Audit: []runbook.AuditEntry{{Event: "step", StepName: "act", Status: "failed", Error: errText, Output: "ran " + missingProg}}}, nil
+}
+
+// TestRunbooksPagePathsShownToAdminsOnly: on the console's runbooks page a
+// viewer reads a failed step's error and output, and a failure of the page
+// itself, with the server's paths cut to their base names; an admin reads
+// them whole.
+func TestRunbooksPagePathsShownToAdminsOnly(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		p     auth.Principal
+		whole bool
+	}{
+		{"viewer", auth.Principal{Name: "vera", Role: auth.RoleViewer}, false},
+		{"responder", auth.Principal{Name: "rita", Role: auth.RoleResponder}, false},
+		{"admin", auth.Principal{Name: "adam", Role: auth.RoleAdmin}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, broken := range []bool{false, true} {
+				mux := http.NewServeMux()
+				ui.New(ui.Sources{Runbooks: failedRuns{broken: broken}}, ui.Options{}).Register(mux)
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), c.p)))
+				}))
+				code, body := get(t, srv.URL+"/runbooks")
+				srv.Close()
+				want, gone := "restart-app: no such file or directory", "/nonexistent/"
+				if broken {
+					require.Equal(t, http.StatusServiceUnavailable, code, body)
+					want, gone = "open sred.db: permission denied", "/var/lib/"
+				} else {
+					require.Equal(t, http.StatusOK, code, body)
+				}
+				if c.whole {
+					require.Contains(t, body, gone)
+					continue
+				}
+				require.Contains(t, body, want)
+				require.NotContains(t, body, gone)
+			}
+		})
+	}
 }
