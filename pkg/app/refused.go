@@ -68,7 +68,7 @@ func (f *refusals) note(r *http.Request, route string, code int) {
 // wrap calls next and notes its answer when it is a refusal.
 func (f *refusals) wrap(next http.Handler, route func(*http.Request) string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cw := &codeWriter{ResponseWriter: w, code: http.StatusOK}
+		cw := &codeWriter{ResponseWriter: w, code: http.StatusOK, f: f, r: r, route: route}
 		next.ServeHTTP(cw, r)
 		if !cw.decision {
 			f.note(r, route(r), cw.code)
@@ -83,6 +83,15 @@ type codeWriter struct {
 	code     int
 	wrote    bool
 	decision bool
+	f        *refusals
+	r        *http.Request
+	route    func(*http.Request) string
+}
+
+// LogError implements web.ErrorLogger: an error the answer does not show
+// (the store's) is logged with the request's route.
+func (c *codeWriter) LogError(msg string, err error) {
+	c.f.logger.Error(msg, "route", c.route(c.r), "err", err)
 }
 
 // MarkDecision implements envelope.DecisionMarker.
