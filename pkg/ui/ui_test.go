@@ -385,3 +385,42 @@ func TestRunbooksPagePathsShownToAdminsOnly(t *testing.T) {
 		})
 	}
 }
+
+// TestIncidentPageTimelinePaths: on the console's incident page a viewer
+// reads a runbook step's timeline entry with the server's paths cut to
+// their base names; an admin reads it whole.
+func TestIncidentPageTimelinePaths(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		lbls := map[string]string{"alertname": "Down", "service": "api", "severity": "critical"}
+		res, err := svc.Ingest(t.Context(), incident.Notification{Receiver: "sred", Status: "firing", GroupKey: "{}:a", CommonLabels: lbls,
+			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "a", StartsAt: time.Now(), Labels: lbls}}})
+		require.NoError(t, err)
+		id := res.Created[0]
+		require.NoError(t, svc.AddTimeline(t.Context(), nil, incident.TimelineEntry{IncidentID: id, Kind: "runbook_step", Actor: "runbook:restart",
+			Message: "Runbook restart: step act failed: fork/exec " + missingProg + ": no such file or directory"}))
+		for _, c := range []struct {
+			p     auth.Principal
+			whole bool
+		}{
+			{auth.Principal{Name: "vera", Role: auth.RoleViewer}, false},
+			{auth.Principal{Name: "adam", Role: auth.RoleAdmin}, true},
+		} {
+			mux := http.NewServeMux()
+			ui.New(ui.Sources{Incidents: svc, Runbooks: noRuns{}}, ui.Options{}).Register(mux)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), c.p)))
+			}))
+			code, body := get(t, srv.URL+"/incidents/"+id)
+			srv.Close()
+			require.Equal(t, http.StatusOK, code, body)
+			if c.whole {
+				require.Contains(t, body, "fork/exec "+missingProg, c.p.Name)
+				continue
+			}
+			require.Contains(t, body, "step act failed: fork/exec restart-app: no such file or directory", c.p.Name)
+			require.NotContains(t, body, "/nonexistent/", c.p.Name)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -179,7 +180,39 @@ func (a *IncidentsAPI) timeline(w http.ResponseWriter, r *http.Request) {
 		ServiceError(w, err)
 		return
 	}
-	JSON(w, http.StatusOK, tl)
+	JSON(w, http.StatusOK, TimelineFor(r.Context(), tl))
+}
+
+// TimelineFor returns tl as the principal of ctx may read it: for a caller
+// who is not an admin, the server's file paths in the message and data of
+// each entry sred wrote itself (a runbook step's error, output and argv, a
+// notification's or an escalation's error: machineActor) are cut to their
+// base names (auth.Redact). What alerts and people wrote (labels with URL
+// paths, notes) is left as it is. tl is not changed; an admin gets it as
+// it is.
+func TimelineFor(ctx context.Context, tl []incident.TimelineEntry) []incident.TimelineEntry {
+	if auth.SeesPaths(ctx) {
+		return tl
+	}
+	out := make([]incident.TimelineEntry, len(tl))
+	for i, e := range tl {
+		if machineActor(e.Actor) {
+			e.Message = auth.Redact(ctx, e.Message)
+			if e.Data != nil {
+				e.Data, _ = auth.RedactValue(ctx, e.Data).(map[string]any)
+			}
+		}
+		out[i] = e
+	}
+	return out
+}
+
+// machineActor tells the actors of the timeline entries sred writes from
+// its own work ("sred", "sred:recovery", "runbook:<name>", the
+// reconciler), whose text can hold the server's paths, from alerts and
+// people.
+func machineActor(actor string) bool {
+	return actor == "sred" || actor == "reconciler" || strings.HasPrefix(actor, "sred:") || strings.HasPrefix(actor, "runbook:")
 }
 
 // readAction decodes an optional action body; an empty body is allowed.
