@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -231,6 +232,53 @@ func TestApproval(t *testing.T) {
 		}
 		if len(h.d.log) != 0 {
 			t.Errorf("faults injected without approval: %v", h.d.log)
+		}
+	})
+}
+
+// TestRunPathsShownToAdminsOnly: a run whose fault failed with a server
+// path in its error (a pid file) is read by a viewer with the base name
+// only, in the run, its list and its reports; an admin reads it whole.
+func TestRunPathsShownToAdminsOnly(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, "r1")
+		const pidFile = "/run/sred-test/app/app.pid"
+		h.d.fail = errors.New("pid file " + pidFile + ": open " + pidFile + ": no such file or directory")
+		if err := h.s.ApplyConfig(testConfig(), []*Experiment{load(t, testExp)}); err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		h.s.Routes(mux)
+		do := func(role auth.Role, method, path string) (int, string) {
+			rec := httptest.NewRecorder()
+			r := httptest.NewRequest(method, path, nil)
+			r = r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "u-" + role.String(), Role: role}))
+			mux.ServeHTTP(rec, r)
+			b, _ := io.ReadAll(rec.Body)
+			return rec.Code, string(b)
+		}
+		c, b := do(auth.RoleAdmin, "POST", "/api/v1/chaos/experiments/api-latency/run")
+		if c != http.StatusAccepted {
+			t.Fatalf("run: %d %s", c, b)
+		}
+		var resp struct{ Data RunInfo }
+		if err := json.Unmarshal([]byte(b), &resp); err != nil {
+			t.Fatal(err)
+		}
+		h.drain(t, 5*time.Second)
+		id := resp.Data.ID
+		for _, path := range []string{"/api/v1/chaos/runs/" + id, "/api/v1/chaos/runs", "/api/v1/chaos/runs/" + id + "/report", "/api/v1/chaos/runs/" + id + "/report?format=markdown"} {
+			c, admin := do(auth.RoleAdmin, "GET", path)
+			if c != http.StatusOK || !strings.Contains(admin, pidFile) {
+				t.Fatalf("%s as admin: %d %s; want the whole path", path, c, admin)
+			}
+			c, viewer := do(auth.RoleViewer, "GET", path)
+			if c != http.StatusOK || strings.Contains(viewer, "/run/sred-test") || !strings.Contains(viewer, "pid file app.pid: open app.pid: no such file or directory") {
+				t.Fatalf("%s as viewer: %d %s; want the base name only", path, c, viewer)
+			}
+			if strings.HasSuffix(path, "/report") && !json.Valid([]byte(viewer)) {
+				t.Fatalf("%s as viewer is not JSON: %s", path, viewer)
+			}
 		}
 	})
 }
