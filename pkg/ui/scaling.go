@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/scaling"
 )
 
@@ -48,6 +49,7 @@ func (u *UI) scalingPage(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
+	d.Decisions = scaling.RecordsFor(r.Context(), d.Decisions)
 	q := r.URL.Query()
 	d.Policy, d.From, d.To = q.Get("policy"), q.Get("from"), q.Get("to")
 	if d.From == "" {
@@ -62,7 +64,7 @@ func (u *UI) scalingPage(w http.ResponseWriter, r *http.Request) {
 	if d.Policy != "" {
 		bt, _, err := u.src.Scaling.Backtest(r.Context(), d.Policy, d.From, d.To)
 		if err != nil {
-			d.BacktestError = err.Error()
+			d.BacktestError = auth.Redact(r.Context(), err.Error())
 		} else {
 			d.Backtest = &bt
 			d.MetricChart = chart{Title: "Metric of " + bt.Policy}
