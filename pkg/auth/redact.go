@@ -34,10 +34,12 @@ func RedactValue(ctx context.Context, v any) any {
 	if SeesPaths(ctx) {
 		return v
 	}
-	return redactValue(v)
+	return RedactPathsIn(v)
 }
 
-func redactValue(v any) any {
+// RedactPathsIn returns v (a decoded JSON value) with RedactPaths applied
+// to every string in it, in copies: v is not changed.
+func RedactPathsIn(v any) any {
 	switch t := v.(type) {
 	case string:
 		return RedactPaths(t)
@@ -50,7 +52,7 @@ func redactValue(v any) any {
 	case []any:
 		out := make([]any, len(t))
 		for i, e := range t {
-			out[i] = redactValue(e)
+			out[i] = RedactPathsIn(e)
 		}
 		return out
 	case map[string]string:
@@ -62,7 +64,7 @@ func redactValue(v any) any {
 	case map[string]any:
 		out := make(map[string]any, len(t))
 		for k, e := range t {
-			out[k] = redactValue(e)
+			out[k] = RedactPathsIn(e)
 		}
 		return out
 	}

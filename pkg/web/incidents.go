@@ -186,7 +186,7 @@ func (a *IncidentsAPI) timeline(w http.ResponseWriter, r *http.Request) {
 // TimelineFor returns tl as the principal of ctx may read it: for a caller
 // who is not an admin, the server's file paths in the message and data of
 // each entry sred wrote itself (a runbook step's error, output and argv, a
-// notification's or an escalation's error: machineActor) are cut to their
+// notification's or an escalation's error: MachineActor) are cut to their
 // base names (auth.Redact). What alerts and people wrote (labels with URL
 // paths, notes) is left as it is. tl is not changed; an admin gets it as
 // it is.
@@ -196,7 +196,7 @@ func TimelineFor(ctx context.Context, tl []incident.TimelineEntry) []incident.Ti
 	}
 	out := make([]incident.TimelineEntry, len(tl))
 	for i, e := range tl {
-		if machineActor(e.Actor) {
+		if MachineActor(e.Actor) {
 			e.Message = auth.Redact(ctx, e.Message)
 			if e.Data != nil {
 				e.Data, _ = auth.RedactValue(ctx, e.Data).(map[string]any)
@@ -207,11 +207,11 @@ func TimelineFor(ctx context.Context, tl []incident.TimelineEntry) []incident.Ti
 	return out
 }
 
-// machineActor tells the actors of the timeline entries sred writes from
+// MachineActor tells the actors of the timeline entries sred writes from
 // its own work ("sred", "sred:recovery", "runbook:<name>", the
 // reconciler), whose text can hold the server's paths, from alerts and
 // people.
-func machineActor(actor string) bool {
+func MachineActor(actor string) bool {
 	return actor == "sred" || actor == "reconciler" || strings.HasPrefix(actor, "sred:") || strings.HasPrefix(actor, "runbook:")
 }
 
