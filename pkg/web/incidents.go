@@ -405,7 +405,9 @@ func (a *IncidentsAPI) postmortemDone(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *IncidentsAPI) postmortem(w http.ResponseWriter, r *http.Request) {
-	pm, err := a.Service.Postmortem(r.Context(), r.PathValue("id"))
+	pm, err := a.Service.PostmortemWith(r.Context(), r.PathValue("id"), func(tl []incident.TimelineEntry) []incident.TimelineEntry {
+		return TimelineFor(r.Context(), tl)
+	})
 	if err != nil {
 		ServiceError(w, err)
 		return

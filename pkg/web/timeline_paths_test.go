@@ -24,7 +24,8 @@ import (
 // TestTimelinePathsShownToAdminsOnly: a runbook step's entry in an
 // incident's timeline, with the server's paths in its message, error,
 // output and argv, is read by a viewer and a responder with base names
-// only; an admin reads it whole. A person's note is shown as written.
+// only, in the timeline and the post-mortem draft; an admin reads it
+// whole. A person's note is shown as written.
 func TestTimelinePathsShownToAdminsOnly(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
 		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
@@ -53,8 +54,10 @@ func TestTimelinePathsShownToAdminsOnly(t *testing.T) {
 			Route:         func(r *http.Request) string { _, p := mux.Handler(r); return p },
 		}, mux))
 		defer srv.Close()
-		get := func(token string) string {
-			req, err := http.NewRequest("GET", srv.URL+"/api/v1/incidents/"+id+"/timeline", nil)
+		var getPath func(path, token string) string
+		get := func(token string) string { return getPath("/api/v1/incidents/"+id+"/timeline", token) }
+		getPath = func(path, token string) string {
+			req, err := http.NewRequest("GET", srv.URL+path, nil)
 			require.NoError(t, err)
 			req.Header.Set("Authorization", "Bearer "+token)
 			resp, err := http.DefaultClient.Do(req)
@@ -74,5 +77,16 @@ func TestTimelinePathsShownToAdminsOnly(t *testing.T) {
 			require.Contains(t, body, "tail /var/log/app/error.log on the host", token)
 		}
 		require.Contains(t, get("tok-admin"), `"argv":["`+prog+`","--now"]`)
+
+		// The post-mortem draft is written from the timeline its reader
+		// may read.
+		pm := "/api/v1/incidents/" + id + "/postmortem?format=markdown"
+		for _, token := range []string{"tok-viewer", "tok-responder"} {
+			body := getPath(pm, token)
+			require.NotContains(t, body, "/nonexistent/", token)
+			require.Contains(t, body, "fork/exec restart-app: no such file or directory", token)
+			require.Contains(t, body, "/var/log/app/error.log", token)
+		}
+		require.Contains(t, getPath(pm, "tok-admin"), prog)
 	})
 }
