@@ -79,9 +79,9 @@ func RedactPathsIn(v any) any {
 // ",", up to the next space, quote, bracket, ":", "," or ";", with at least
 // one more "/" in it (a directory to hide); a "." that ends it (a
 // sentence's) is kept out of it. Left alone: URLs ("http://host/a/b": the
-// "/" follows ":"), the API's own routes ("/api/..."), and a path with a
-// space in it past that space. Text without a "/" is returned as it is,
-// without copying.
+// "/" follows ":"), the API's own routes ("/api/..."), the kernel's files
+// (under /proc, /sys and /dev), and a path with a space in it past that
+// space. Text without a "/" is returned as it is, without copying.
 func RedactPaths(text string) string {
 	if strings.IndexByte(text, '/') < 0 {
 		return text
@@ -100,7 +100,7 @@ func RedactPaths(text string) string {
 			end--
 		}
 		path := text[i:end]
-		if strings.IndexByte(path[1:], '/') < 0 || strings.HasPrefix(path, "//") || strings.HasPrefix(path, "/api/") {
+		if strings.IndexByte(path[1:], '/') < 0 || strings.HasPrefix(path, "//") || kept(path) {
 			i = end - 1
 			continue
 		}
@@ -114,6 +114,20 @@ func RedactPaths(text string) string {
 	}
 	b.WriteString(text[done:])
 	return b.String()
+}
+
+// keptPrefixes are the paths RedactPaths leaves whole: the API's own
+// routes, and the kernel's files (the same on every host: "MemTotal in
+// /proc/meminfo"), which tell nothing of where sred keeps its files.
+var keptPrefixes = []string{"/api/", "/proc/", "/sys/", "/dev/"}
+
+func kept(path string) bool {
+	for _, p := range keptPrefixes {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // pathStart tells whether c may come right before a path.

@@ -25,6 +25,8 @@ func TestRedactPaths(t *testing.T) {
 		{"lines\n/opt/app/bin/run failed", "lines\nrun failed"},
 		{`Get "http://prom:9090/api/v1/query": dial tcp: refused`, `Get "http://prom:9090/api/v1/query": dial tcp: refused`},
 		{"see /api/v1/runbooks/runs", "see /api/v1/runbooks/runs"},
+		{"MemTotal 25276182528 bytes in /proc/meminfo", "MemTotal 25276182528 bytes in /proc/meminfo"},
+		{"read /sys/fs/cgroup/cpu.max and /dev/null", "read /sys/fs/cgroup/cpu.max and /dev/null"},
 		{"service=/tmp is not a path with a directory", "service=/tmp is not a path with a directory"},
 		{"rate 5/m and a/b/c stay", "rate 5/m and a/b/c stay"},
 		{"no slash at all", "no slash at all"},
