@@ -46,6 +46,7 @@ import (
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/runbook"
+	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -421,6 +422,12 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, code int, name, titl
 }
 
 func (u *UI) errorPage(w http.ResponseWriter, r *http.Request, code int, err error) {
+	if code >= http.StatusInternalServerError && store.Failed(err) {
+		// The store's own error (its host, a file path, SQL) goes to the
+		// log, as the API's (web.Error).
+		u.logger.Error("Console page: the store failed", "path", r.URL.Path, "err", err)
+		err = web.ErrStore
+	}
 	// A viewer or responder reads the server's paths in an error by their
 	// base names, as in the API's answers.
 	u.render(w, r, code, "error.html", http.StatusText(code), "", map[string]any{"Code": code, "Status": http.StatusText(code), "Error": auth.Redact(r.Context(), err.Error())})

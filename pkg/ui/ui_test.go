@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"html/template"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -422,5 +424,33 @@ func TestIncidentPageTimelinePaths(t *testing.T) {
 			require.Contains(t, body, "step act failed: fork/exec restart-app: no such file or directory", c.p.Name)
 			require.NotContains(t, body, "/nonexistent/", c.p.Name)
 		}
+	})
+}
+
+// TestErrorPageStoreFailure: a console page the store cannot answer shows
+// web.ErrStore's fixed text, not the store's error (its file or SQL), to
+// any role; the error goes to the log.
+func TestErrorPageStoreFailure(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		lbls := map[string]string{"alertname": "Down", "service": "api", "severity": "critical"}
+		res, err := svc.Ingest(t.Context(), incident.Notification{Receiver: "sred", Status: "firing", GroupKey: "{}:a", CommonLabels: lbls,
+			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "a", StartsAt: time.Now(), Labels: lbls}}})
+		require.NoError(t, err)
+		_, err = db.Exec(`DROP TABLE incident_timeline`)
+		require.NoError(t, err)
+		var logged strings.Builder
+		mux := http.NewServeMux()
+		ui.New(ui.Sources{Incidents: svc, Runbooks: noRuns{}}, ui.Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))}).Register(mux)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "ada", Role: auth.RoleAdmin})))
+		}))
+		defer srv.Close()
+		code, body := get(t, srv.URL+"/incidents/"+res.Created[0])
+		require.Equal(t, http.StatusServiceUnavailable, code, body)
+		require.Contains(t, body, template.HTMLEscapeString(web.ErrStore.Error()))
+		require.NotContains(t, body, "incident_timeline")
+		require.Contains(t, logged.String(), "incident_timeline", "the store's error is logged")
 	})
 }
