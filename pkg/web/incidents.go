@@ -16,6 +16,7 @@ import (
 	"github.com/rootuip/sre/pkg/envelope"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/limits"
+	"github.com/rootuip/sre/pkg/store"
 )
 
 // IncidentsAPI serves /api/v1/incidents (see docs/api.md).
@@ -269,8 +270,13 @@ func (a *IncidentsAPI) export(w http.ResponseWriter, r *http.Request) {
 	envelope.Private(w.Header())
 	if _, err := a.Service.Export(r.Context(), since, w); err != nil {
 		// The status line is sent: end the stream with the error as its
-		// last line, which is not an incident record.
-		fmt.Fprintf(w, "{\"error\":%q}\n", err.Error())
+		// last line, which is not an incident record. The store's own
+		// error is logged, not sent (as Error does).
+		if store.Failed(err) {
+			storeFailed(w, err)
+			err = ErrStore
+		}
+		fmt.Fprintf(w, "{\"error\":%q}\n", auth.Redact(r.Context(), err.Error()))
 	}
 }
 

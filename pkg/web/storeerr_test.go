@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -72,5 +73,34 @@ func TestStoreErrorFixedText(t *testing.T) {
 		inc, err := svc.Get(context.Background(), res.Created[0])
 		require.NoError(t, err)
 		require.Equal(t, incident.StatusTriggered, inc.Status)
+	})
+}
+
+// TestExportStoreErrorFixedText: an export the store fails ends with an
+// error line in the fixed text, the store's error logged.
+func TestExportStoreErrorFixedText(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		_, err = svc.Ingest(context.Background(), notification("a", "checkout", "critical"))
+		require.NoError(t, err)
+		_, err = db.Exec(`DROP TABLE incident_timeline`)
+		require.NoError(t, err)
+		mux := http.NewServeMux()
+		(&web.IncidentsAPI{Service: svc}).Register(mux)
+		var logged []error
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mux.ServeHTTP(loggingWriter{w, func(_ string, err error) { logged = append(logged, err) }}, r)
+		}))
+		defer srv.Close()
+		resp, err := http.Get(srv.URL + "/api/v1/incidents/export")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Contains(t, string(b), `{"error":"`+web.ErrStore.Error()+`"}`)
+		require.NotContains(t, string(b), "incident_timeline")
+		require.Len(t, logged, 1)
+		require.ErrorContains(t, logged[0], "incident_timeline")
 	})
 }
