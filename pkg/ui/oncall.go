@@ -58,7 +58,7 @@ func (u *UI) oncallPage(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Sim, err = u.src.Escalation.Simulate(r.Context(), map[string]string{"service": d.Service, "severity": sev}, now)
 		if err != nil {
-			d.SimErr = err.Error()
+			d.SimErr = u.errText(r, err)
 		}
 	}
 	u.render(w, r, http.StatusOK, "oncall.html", "On call", "oncall", d)

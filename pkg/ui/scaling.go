@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/scaling"
 )
 
@@ -64,7 +63,7 @@ func (u *UI) scalingPage(w http.ResponseWriter, r *http.Request) {
 	if d.Policy != "" {
 		bt, _, err := u.src.Scaling.Backtest(r.Context(), d.Policy, d.From, d.To)
 		if err != nil {
-			d.BacktestError = auth.Redact(r.Context(), err.Error())
+			d.BacktestError = u.errText(r, err)
 		} else {
 			d.Backtest = &bt
 			d.MetricChart = chart{Title: "Metric of " + bt.Policy}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -452,5 +453,37 @@ func TestErrorPageStoreFailure(t *testing.T) {
 		require.Contains(t, body, template.HTMLEscapeString(web.ErrStore.Error()))
 		require.NotContains(t, body, "incident_timeline")
 		require.Contains(t, logged.String(), "incident_timeline", "the store's error is logged")
+	})
+}
+
+// brokenOnCall answers the on-call question with the store's own error.
+type brokenOnCall struct{ err error }
+
+func (brokenOnCall) Config() *oncall.Config { return &oncall.Config{} }
+func (b brokenOnCall) Who(context.Context, string, string, time.Time, int) ([]oncall.OnCallEntry, error) {
+	return nil, b.err
+}
+
+// TestInlineErrorsStoreFailure: an error shown inside a console page (the
+// home page's on-call card) that is the store's own error is shown as
+// web.ErrStore's fixed text and logged.
+func TestInlineErrorsStoreFailure(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		_, storeErr := db.Exec(`SELECT * FROM oncall_missing_table`)
+		require.Error(t, storeErr)
+		var logged strings.Builder
+		mux := http.NewServeMux()
+		ui.New(ui.Sources{Incidents: svc, OnCall: brokenOnCall{storeErr}}, ui.Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))}).Register(mux)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "vera", Role: auth.RoleViewer})))
+		}))
+		defer srv.Close()
+		code, body := get(t, srv.URL+"/")
+		require.Equal(t, http.StatusOK, code, body)
+		require.Contains(t, body, template.HTMLEscapeString(web.ErrStore.Error()))
+		require.NotContains(t, body, "oncall_missing_table")
+		require.Contains(t, logged.String(), "oncall_missing_table", "the store's error is logged")
 	})
 }
