@@ -1,7 +1,9 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -268,7 +270,11 @@ func (a *IncidentsAPI) export(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	envelope.Private(w.Header())
-	if _, err := a.Service.Export(r.Context(), since, w); err != nil {
+	var view func(*incident.ExportRecord)
+	if !auth.SeesPaths(r.Context()) {
+		view = exportView
+	}
+	if _, err := a.Service.ExportWith(r.Context(), since, w, view); err != nil {
 		// The status line is sent: end the stream with the error as its
 		// last line, which is not an incident record. The store's own
 		// error is logged, not sent (as Error does).
@@ -277,6 +283,27 @@ func (a *IncidentsAPI) export(w http.ResponseWriter, r *http.Request) {
 			err = ErrStore
 		}
 		fmt.Fprintf(w, "{\"error\":%q}\n", auth.Redact(r.Context(), err.Error()))
+	}
+}
+
+// exportView cuts the server's paths in the timeline entries sred wrote
+// of an exported incident (as TimelineFor), for a reader who is not an
+// admin: the export of a viewer holds what the timeline shows the viewer.
+func exportView(rec *incident.ExportRecord) {
+	for i, e := range rec.Timeline {
+		if !MachineActor(e.Actor) {
+			continue
+		}
+		e.Message = auth.RedactPaths(e.Message)
+		if bytes.IndexByte(e.Data, '/') >= 0 {
+			var v any
+			if err := json.Unmarshal(e.Data, &v); err == nil {
+				if b, err := json.Marshal(auth.RedactPathsIn(v)); err == nil {
+					e.Data = b
+				}
+			}
+		}
+		rec.Timeline[i] = e
 	}
 }
 

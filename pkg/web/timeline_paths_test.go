@@ -24,8 +24,8 @@ import (
 // TestTimelinePathsShownToAdminsOnly: a runbook step's entry in an
 // incident's timeline, with the server's paths in its message, error,
 // output and argv, is read by a viewer and a responder with base names
-// only, in the timeline and the post-mortem draft; an admin reads it
-// whole. A person's note is shown as written.
+// only, in the timeline, the post-mortem draft and the export; an admin
+// reads it whole. A person's note is shown as written.
 func TestTimelinePathsShownToAdminsOnly(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
 		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
@@ -88,5 +88,15 @@ func TestTimelinePathsShownToAdminsOnly(t *testing.T) {
 			require.Contains(t, body, "/var/log/app/error.log", token)
 		}
 		require.Contains(t, getPath(pm, "tok-admin"), prog)
+
+		// So is the export of the incidents (JSON lines).
+		for _, token := range []string{"tok-viewer", "tok-responder"} {
+			body := getPath("/api/v1/incidents/export", token)
+			require.NotContains(t, body, "/nonexistent/", token)
+			require.Contains(t, body, `"argv":["restart-app","--now"]`, token)
+			require.Contains(t, body, "step act failed: fork/exec restart-app: no such file or directory", token)
+			require.Contains(t, body, "/var/log/app/error.log", token)
+		}
+		require.Contains(t, getPath("/api/v1/incidents/export", "tok-admin"), `"argv":["`+prog+`","--now"]`)
 	})
 }
