@@ -75,13 +75,14 @@ func RedactPathsIn(v any) any {
 // "open /etc/sred/runbooks/x.yml: permission denied" becomes "open x.yml:
 // permission denied", "fork/exec /usr/local/bin/foo: no such file or
 // directory" becomes "fork/exec foo: no such file or directory". A path is
-// a "/" at the start of text or after a space, a quote, a bracket, "=" or
-// ",", up to the next space, quote, bracket, ":", "," or ";", with at least
-// one more "/" in it (a directory to hide); a "." that ends it (a
-// sentence's) is kept out of it. Left alone: URLs ("http://host/a/b": the
-// "/" follows ":"), the API's own routes ("/api/..."), the kernel's files
-// (under /proc, /sys and /dev), and a path with a space in it past that
-// space. Text without a "/" is returned as it is, without copying.
+// a "/" at the start of text or after a space, a quote, a bracket, "=",
+// "," or ":" ("process:/run/app.pid"), up to the next space, quote,
+// bracket, ":", "," or ";", with at least one more "/" in it (a directory
+// to hide); a "." that ends it (a sentence's) is kept out of it. Left
+// alone: URLs ("http://host/a/b": "//" starts no path), the API's own
+// routes ("/api/..."), the kernel's files (under /proc, /sys and /dev),
+// and a path with a space in it past that space. Text without a "/" is
+// returned as it is, without copying.
 func RedactPaths(text string) string {
 	if strings.IndexByte(text, '/') < 0 {
 		return text
@@ -133,7 +134,7 @@ func kept(path string) bool {
 // pathStart tells whether c may come right before a path.
 func pathStart(c byte) bool {
 	switch c {
-	case ' ', '\t', '\n', '\r', '"', '\'', '`', '(', '[', '{', '<', '=', ',':
+	case ' ', '\t', '\n', '\r', '"', '\'', '`', '(', '[', '{', '<', '=', ',', ':':
 		return true
 	}
 	return false

@@ -25,6 +25,8 @@ func TestRedactPaths(t *testing.T) {
 		{"lines\n/opt/app/bin/run failed", "lines\nrun failed"},
 		{`Get "http://prom:9090/api/v1/query": dial tcp: refused`, `Get "http://prom:9090/api/v1/query": dial tcp: refused`},
 		{"see /api/v1/runbooks/runs", "see /api/v1/runbooks/runs"},
+		{"locked staging/api, process:/run/sred/app/app.pid", "locked staging/api, process:app.pid"},
+		{"https://hooks.example/services/T0/B0 and file:///etc/x/y", "https://hooks.example/services/T0/B0 and file:///etc/x/y"},
 		{"MemTotal 25276182528 bytes in /proc/meminfo", "MemTotal 25276182528 bytes in /proc/meminfo"},
 		{"read /sys/fs/cgroup/cpu.max and /dev/null", "read /sys/fs/cgroup/cpu.max and /dev/null"},
 		{"service=/tmp is not a path with a directory", "service=/tmp is not a path with a directory"},

@@ -105,7 +105,7 @@ func (s *Service) handleValidate(w http.ResponseWriter, r *http.Request, _ strin
 		web.Error(w, http.StatusServiceUnavailable, "unavailable", err)
 		return
 	}
-	web.JSON(w, http.StatusOK, ValidateResult{Valid: true, Experiment: e, Plan: p})
+	web.JSON(w, http.StatusOK, ValidateResult{Valid: true, Experiment: e, Plan: PlanFor(r.Context(), p)})
 }
 
 func (s *Service) experiment(w http.ResponseWriter, r *http.Request) *Experiment {
@@ -128,7 +128,7 @@ func (s *Service) handlePlan(w http.ResponseWriter, r *http.Request, _ string) {
 		web.Error(w, http.StatusServiceUnavailable, "unavailable", err)
 		return
 	}
-	web.JSON(w, http.StatusOK, p)
+	web.JSON(w, http.StatusOK, PlanFor(r.Context(), p))
 }
 
 // RefusedResult is the body of a refused run (409).
@@ -208,9 +208,59 @@ func RunFor(ctx context.Context, info *RunInfo) *RunInfo {
 	c.Faults = make([]FaultRecord, len(info.Faults))
 	for i, f := range info.Faults {
 		f.Error = auth.Redact(ctx, f.Error)
+		f.Fault.PIDFile, f.Fault.Path = auth.Redact(ctx, f.Fault.PIDFile), auth.Redact(ctx, f.Fault.Path)
+		f.State = redactJSON(f.State)
 		c.Faults[i] = f
 	}
 	return &c
+}
+
+// redactJSON returns the JSON value raw with RedactPaths applied to its
+// strings (raw itself when it holds no "/" or does not decode).
+func redactJSON(raw json.RawMessage) json.RawMessage {
+	if bytes.IndexByte(raw, '/') < 0 {
+		return raw
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return raw
+	}
+	b, err := json.Marshal(auth.RedactPathsIn(v))
+	if err != nil {
+		return raw
+	}
+	return b
+}
+
+// PlanFor returns p as the principal of ctx may read it: for a caller who
+// is not an admin, the server's file paths in its faults' descriptions
+// ("stop the process of /run/app/app.pid"), its refusals (a locked
+// resource "process:/run/app/app.pid") and its rollback actions are cut to
+// their base names (auth.Redact). p is not changed.
+func PlanFor(ctx context.Context, p *Plan) *Plan {
+	if p == nil || auth.SeesPaths(ctx) {
+		return p
+	}
+	c := *p
+	c.Faults = make([]PlannedFault, len(p.Faults))
+	for i, f := range p.Faults {
+		f.Description = auth.Redact(ctx, f.Description)
+		c.Faults[i] = f
+	}
+	c.Refusal = redactAll(ctx, p.Refusal)
+	c.Rollback = redactAll(ctx, p.Rollback)
+	return &c
+}
+
+func redactAll(ctx context.Context, ss []string) []string {
+	if ss == nil {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = auth.Redact(ctx, s)
+	}
+	return out
 }
 
 // reportFor returns a run's report (Markdown or JSON text) as the
