@@ -191,8 +191,8 @@ func (a *IncidentsAPI) timeline(w http.ResponseWriter, r *http.Request) {
 // each entry sred wrote itself (a runbook step's error, output and argv, a
 // notification's or an escalation's error: MachineActor) are cut to their
 // base names (auth.Redact). What alerts and people wrote (labels with URL
-// paths, notes) is left as it is. tl is not changed; an admin gets it as
-// it is.
+// paths, a responder's text) is left as it is. tl is not changed; an admin
+// gets it as it is.
 func TimelineFor(ctx context.Context, tl []incident.TimelineEntry) []incident.TimelineEntry {
 	if auth.SeesPaths(ctx) {
 		return tl

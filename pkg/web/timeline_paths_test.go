@@ -25,7 +25,7 @@ import (
 // incident's timeline, with the server's paths in its message, error,
 // output and argv, is read by a viewer and a responder with base names
 // only, in the timeline, the post-mortem draft and the export; an admin
-// reads it whole. A person's note is shown as written.
+// reads it whole. What a responder wrote is shown as it is.
 func TestTimelinePathsShownToAdminsOnly(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
 		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
@@ -39,7 +39,7 @@ func TestTimelinePathsShownToAdminsOnly(t *testing.T) {
 			Message: "Runbook restart: step act failed: fork/exec " + prog + ": no such file or directory",
 			Data: map[string]any{"error": "fork/exec " + prog + ": no such file or directory", "output": "ran " + prog,
 				"input": map[string]any{"argv": []any{prog, "--now"}}}}))
-		// A note (a person's text) is shown as written.
+		// What a responder wrote is shown as it is.
 		require.NoError(t, svc.AddTimeline(ctx, nil, incident.TimelineEntry{IncidentID: id, Kind: "note", Actor: "bob",
 			Message: "tail /var/log/app/error.log on the host"}))
 
