@@ -69,10 +69,27 @@ func (f *refusals) note(r *http.Request, route string, code int) {
 // wrap calls next and notes its answer when it is a refusal.
 func (f *refusals) wrap(next http.Handler, route func(*http.Request) string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := envelope.NewStatusWriter(w)
-		next.ServeHTTP(sw, r)
-		if !sw.Decision() {
-			f.note(r, route(r), sw.Code())
+		cw := &codeWriter{StatusWriter: envelope.MakeStatusWriter(w), f: f, r: r, route: route}
+		next.ServeHTTP(cw, r)
+		if !cw.Decision() {
+			f.note(r, route(r), cw.Code())
 		}
 	})
+}
+
+// codeWriter keeps the status code answered and whether the answer is a
+// decision rather than a refusal (envelope.StatusWriter), and logs the
+// errors an answer does not show with the request's route
+// (web.ErrorLogger).
+type codeWriter struct {
+	envelope.StatusWriter
+	f     *refusals
+	r     *http.Request
+	route func(*http.Request) string
+}
+
+// LogError implements web.ErrorLogger: an error the answer does not show
+// (the store's) is logged with the request's route.
+func (c *codeWriter) LogError(msg string, err error) {
+	c.f.logger.Error(msg, "route", c.route(c.r), "err", err)
 }

@@ -46,7 +46,9 @@ type Options struct {
 }
 
 // Middleware authenticates every request, puts its Principal in the
-// request's context, enforces the role its route declares in the access
+// request's context, has the error answers (envelope.Error) of a principal
+// who is not an admin, and of public routes but the webhooks, cut the
+// server's file paths to their base names (RedactPaths), enforces the role its route declares in the access
 // table, refuses cross-origin state-changing browser requests (the checks
 // of http.CrossOriginProtection: Sec-Fetch-Site, then Origin against Host)
 // and requires Content-Type: application/json on the bodies of JSON routes.
@@ -100,6 +102,9 @@ func Middleware(o Options, next http.Handler) http.Handler {
 			// recorded only when it acted (status below 400): anyone may
 			// send forged or expired links without credentials, and each
 			// would otherwise add a row to the audit log.
+			if !acc.Webhook && !o.NoAuth {
+				w = &redactWriter{w}
+			}
 			serve(w, r, next, o, Principal{}, route, write && !acc.Webhook, true)
 			return
 		}
@@ -158,6 +163,9 @@ func Middleware(o Options, next http.Handler) http.Handler {
 			ctx, end := o.Authenticator.hold(r.Context(), v, acc.Role)
 			defer end()
 			r = r.WithContext(ctx)
+		}
+		if !p.Role.Allows(RoleAdmin) && !acc.Webhook {
+			w = &redactWriter{w}
 		}
 		serve(w, r, next, o, p, route, write && !acc.Webhook && !acc.Query, false)
 	})

@@ -2,6 +2,8 @@ package chaos
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -95,7 +97,7 @@ func (s *Service) handleValidate(w http.ResponseWriter, r *http.Request, _ strin
 		err = CheckHost(e)
 	}
 	if err != nil {
-		web.JSON(w, http.StatusOK, ValidateResult{Valid: false, Error: err.Error()})
+		web.JSON(w, http.StatusOK, ValidateResult{Valid: false, Error: auth.Redact(r.Context(), err.Error())})
 		return
 	}
 	p, err := s.Plan(r.Context(), e)
@@ -103,7 +105,7 @@ func (s *Service) handleValidate(w http.ResponseWriter, r *http.Request, _ strin
 		web.Error(w, http.StatusServiceUnavailable, "unavailable", err)
 		return
 	}
-	web.JSON(w, http.StatusOK, ValidateResult{Valid: true, Experiment: e, Plan: p})
+	web.JSON(w, http.StatusOK, ValidateResult{Valid: true, Experiment: e, Plan: PlanFor(r.Context(), p)})
 }
 
 func (s *Service) experiment(w http.ResponseWriter, r *http.Request) *Experiment {
@@ -126,7 +128,7 @@ func (s *Service) handlePlan(w http.ResponseWriter, r *http.Request, _ string) {
 		web.Error(w, http.StatusServiceUnavailable, "unavailable", err)
 		return
 	}
-	web.JSON(w, http.StatusOK, p)
+	web.JSON(w, http.StatusOK, PlanFor(r.Context(), p))
 }
 
 // RefusedResult is the body of a refused run (409).
@@ -167,7 +169,11 @@ func (s *Service) handleRuns(w http.ResponseWriter, r *http.Request, _ string) {
 		web.Error(w, http.StatusInternalServerError, "internal", err)
 		return
 	}
-	web.JSON(w, http.StatusOK, runs)
+	out := make([]*RunInfo, len(runs))
+	for i := range runs {
+		out[i] = RunFor(r.Context(), &runs[i])
+	}
+	web.JSON(w, http.StatusOK, out)
 }
 
 func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request, _ string) {
@@ -180,7 +186,101 @@ func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request, _ string)
 		web.Error(w, http.StatusInternalServerError, "internal", err)
 		return
 	}
-	web.JSON(w, http.StatusOK, info)
+	web.JSON(w, http.StatusOK, RunFor(r.Context(), info))
+}
+
+// RunFor returns info as the principal of ctx may read it: for a caller
+// who is not an admin, the server's file paths in the run's reason, its
+// steps' details and its faults' errors ("pid file /run/app/app.pid: ...")
+// are cut to their base names (auth.Redact). info is not changed; an admin
+// gets it as it is.
+func RunFor(ctx context.Context, info *RunInfo) *RunInfo {
+	if info == nil || auth.SeesPaths(ctx) {
+		return info
+	}
+	c := *info
+	c.Reason = auth.Redact(ctx, info.Reason)
+	c.Steps = make([]Step, len(info.Steps))
+	for i, st := range info.Steps {
+		st.Detail = auth.Redact(ctx, st.Detail)
+		c.Steps[i] = st
+	}
+	c.Faults = make([]FaultRecord, len(info.Faults))
+	for i, f := range info.Faults {
+		f.Error = auth.Redact(ctx, f.Error)
+		f.Fault.PIDFile, f.Fault.Path = auth.Redact(ctx, f.Fault.PIDFile), auth.Redact(ctx, f.Fault.Path)
+		f.State = redactJSON(f.State)
+		c.Faults[i] = f
+	}
+	return &c
+}
+
+// redactJSON returns the JSON value raw with RedactPaths applied to its
+// strings (raw itself when it holds no "/" or does not decode).
+func redactJSON(raw json.RawMessage) json.RawMessage {
+	if bytes.IndexByte(raw, '/') < 0 {
+		return raw
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return raw
+	}
+	b, err := json.Marshal(auth.RedactPathsIn(v))
+	if err != nil {
+		return raw
+	}
+	return b
+}
+
+// PlanFor returns p as the principal of ctx may read it: for a caller who
+// is not an admin, the server's file paths in its faults' descriptions
+// ("stop the process of /run/app/app.pid"), its refusals (a locked
+// resource "process:/run/app/app.pid") and its rollback actions are cut to
+// their base names (auth.Redact). p is not changed.
+func PlanFor(ctx context.Context, p *Plan) *Plan {
+	if p == nil || auth.SeesPaths(ctx) {
+		return p
+	}
+	c := *p
+	c.Faults = make([]PlannedFault, len(p.Faults))
+	for i, f := range p.Faults {
+		f.Description = auth.Redact(ctx, f.Description)
+		c.Faults[i] = f
+	}
+	c.Refusal = redactAll(ctx, p.Refusal)
+	c.Rollback = redactAll(ctx, p.Rollback)
+	return &c
+}
+
+func redactAll(ctx context.Context, ss []string) []string {
+	if ss == nil {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = auth.Redact(ctx, s)
+	}
+	return out
+}
+
+// reportFor returns a run's report (Markdown or JSON text) as the
+// principal of ctx may read it (auth.Redact). JSON stays JSON: should cutting
+// a path in its text leave it invalid, the report is decoded, its strings
+// cut, and encoded again.
+func reportFor(ctx context.Context, text string, isJSON bool) string {
+	out := auth.Redact(ctx, text)
+	if !isJSON || out == text || json.Valid([]byte(out)) {
+		return out
+	}
+	var v any
+	if err := json.Unmarshal([]byte(text), &v); err != nil {
+		return out
+	}
+	b, err := json.MarshalIndent(auth.RedactValue(ctx, v), "", "  ")
+	if err != nil {
+		return out
+	}
+	return string(b)
 }
 
 func (s *Service) handleStop(w http.ResponseWriter, r *http.Request, actor string) {
@@ -235,12 +335,12 @@ func (s *Service) handleReport(w http.ResponseWriter, r *http.Request, _ string)
 	if r.URL.Query().Get("format") == "markdown" {
 		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
 		envelope.Private(w.Header())
-		_, _ = io.WriteString(w, md)
+		_, _ = io.WriteString(w, reportFor(r.Context(), md, false))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	envelope.Private(w.Header())
-	_, _ = io.WriteString(w, `{"status":"success","data":`+js+"}\n")
+	_, _ = io.WriteString(w, `{"status":"success","data":`+reportFor(r.Context(), js, true)+"}\n")
 }
 
 // handleApprove approves a run waiting for approval. The body is optional:
@@ -280,6 +380,6 @@ func (s *Service) handleApprove(w http.ResponseWriter, r *http.Request, p auth.P
 	case err != nil:
 		web.Error(w, http.StatusInternalServerError, "internal", err)
 	default:
-		web.JSON(w, http.StatusOK, info)
+		web.JSON(w, http.StatusOK, RunFor(r.Context(), info))
 	}
 }

@@ -3,12 +3,15 @@ package chaos
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/store"
@@ -232,5 +235,103 @@ func TestApproval(t *testing.T) {
 		if len(h.d.log) != 0 {
 			t.Errorf("faults injected without approval: %v", h.d.log)
 		}
+	})
+}
+
+// TestRunPathsShownToAdminsOnly: a run whose fault failed with a server
+// path in its error (a pid file) is read by a viewer with the base name
+// only, in the run, its list and its reports; an admin reads it whole.
+func TestRunPathsShownToAdminsOnly(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, "r1")
+		const pidFile = "/run/sred-test/app/app.pid"
+		h.d.fail = errors.New("pid file " + pidFile + ": open " + pidFile + ": no such file or directory")
+		if err := h.s.ApplyConfig(testConfig(), []*Experiment{load(t, testExp)}); err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		h.s.Routes(mux)
+		do := func(role auth.Role, method, path string) (int, string) {
+			rec := httptest.NewRecorder()
+			r := httptest.NewRequest(method, path, nil)
+			r = r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "u-" + role.String(), Role: role}))
+			mux.ServeHTTP(rec, r)
+			b, _ := io.ReadAll(rec.Body)
+			return rec.Code, string(b)
+		}
+		c, b := do(auth.RoleAdmin, "POST", "/api/v1/chaos/experiments/api-latency/run")
+		if c != http.StatusAccepted {
+			t.Fatalf("run: %d %s", c, b)
+		}
+		var resp struct{ Data RunInfo }
+		if err := json.Unmarshal([]byte(b), &resp); err != nil {
+			t.Fatal(err)
+		}
+		h.drain(t, 5*time.Second)
+		id := resp.Data.ID
+		for _, path := range []string{"/api/v1/chaos/runs/" + id, "/api/v1/chaos/runs", "/api/v1/chaos/runs/" + id + "/report", "/api/v1/chaos/runs/" + id + "/report?format=markdown"} {
+			c, admin := do(auth.RoleAdmin, "GET", path)
+			if c != http.StatusOK || !strings.Contains(admin, pidFile) {
+				t.Fatalf("%s as admin: %d %s; want the whole path", path, c, admin)
+			}
+			c, viewer := do(auth.RoleViewer, "GET", path)
+			if c != http.StatusOK || strings.Contains(viewer, "/run/sred-test") || !strings.Contains(viewer, "pid file app.pid: open app.pid: no such file or directory") {
+				t.Fatalf("%s as viewer: %d %s; want the base name only", path, c, viewer)
+			}
+			if strings.HasSuffix(path, "/report") && !json.Valid([]byte(viewer)) {
+				t.Fatalf("%s as viewer is not JSON: %s", path, viewer)
+			}
+		}
+	})
+}
+
+// TestPlanPathsShownToAdminsOnly: an experiment stopping a process by its
+// pid file shows a viewer the file's base name only, in the plan, in its
+// run's fault record and in the lock the run took; an admin reads the
+// whole path.
+func TestPlanPathsShownToAdminsOnly(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		const pidFile = "/run/sred-test/app/app.pid"
+		h := newHarness(t, db, "r1")
+		h.s = New(Options{DB: db, Registerer: prometheus.NewRegistry(), Bus: h.bus, Budgets: h.b, Prom: h.q, Clock: h.clock, Owner: "r1",
+			Drivers: map[string]Driver{DriverProcess: h.d}})
+		exp := strings.Replace(testExp, "  - {name: a, type: latency, proxy: p, latency: 300ms}\n  - {name: b, type: cpu-stress, cpuPercent: 50}\n",
+			"  - {name: a, type: process-stop, pidFile: "+pidFile+"}\n", 1)
+		if err := h.s.ApplyConfig(testConfig(), []*Experiment{load(t, exp)}); err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		h.s.Routes(mux)
+		do := func(role auth.Role, method, path string) (int, string) {
+			rec := httptest.NewRecorder()
+			r := httptest.NewRequest(method, path, nil)
+			mux.ServeHTTP(rec, r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "u-" + role.String(), Role: role})))
+			b, _ := io.ReadAll(rec.Body)
+			return rec.Code, string(b)
+		}
+		check := func(path, base string) {
+			t.Helper()
+			c, admin := do(auth.RoleAdmin, "GET", path)
+			if c != http.StatusOK || !strings.Contains(admin, pidFile) {
+				t.Fatalf("%s as admin: %d %s; want the whole path", path, c, admin)
+			}
+			c, viewer := do(auth.RoleViewer, "GET", path)
+			if c != http.StatusOK || strings.Contains(viewer, "/run/sred-test") || !strings.Contains(viewer, base) {
+				t.Fatalf("%s as viewer: %d %s; want %q, no path", path, c, viewer, base)
+			}
+		}
+		check("/api/v1/chaos/experiments/api-latency/plan", "stop the process of app.pid")
+		c, b := do(auth.RoleAdmin, "POST", "/api/v1/chaos/experiments/api-latency/run")
+		if c != http.StatusAccepted {
+			t.Fatalf("run: %d %s", c, b)
+		}
+		var resp struct{ Data RunInfo }
+		if err := json.Unmarshal([]byte(b), &resp); err != nil {
+			t.Fatal(err)
+		}
+		h.blocked(t)
+		check("/api/v1/chaos/runs/"+resp.Data.ID, `"pidFile":"app.pid"`)
+		check("/api/v1/chaos/runs/"+resp.Data.ID, "locked staging/api, pidfile:app.pid")
+		h.drain(t, 5*time.Second)
 	})
 }

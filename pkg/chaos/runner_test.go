@@ -77,6 +77,8 @@ type recDriver struct {
 	active    map[string]bool
 	log       []string
 	lifetimes map[string]time.Duration // chaos.Lifetime at each injection
+	// fail, when set, is the error of every injection.
+	fail error
 }
 
 func (d *recDriver) Inject(ctx context.Context, id string, f Fault) (json.RawMessage, error) {
@@ -86,6 +88,9 @@ func (d *recDriver) Inject(ctx context.Context, id string, f Fault) (json.RawMes
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.fail != nil {
+		return nil, d.fail
+	}
 	d.active[id] = true
 	d.log = append(d.log, "inject "+f.Name)
 	if l, ok := Lifetime(ctx); ok {

@@ -29,15 +29,42 @@ func JSON(w http.ResponseWriter, code int, data any) {
 // Error writes the error envelope with the given status code. errorType is
 // a short machine-readable word such as "bad_data", "not_found",
 // "conflict", "unavailable", "unauthorized", "forbidden".
+//
+// The text is rewritten by the first Redactor among w and the writers it
+// wraps, if any.
 func Error(w http.ResponseWriter, code int, errorType, msg string) {
-	write(w, code, Response{Status: "error", ErrorType: errorType, Error: msg})
+	write(w, code, Response{Status: "error", ErrorType: errorType, Error: redact(w, msg)})
 }
 
 // ErrorData writes the error envelope with data beside the error, as the
 // Prometheus API does for a refusal whose details a client may read (a
 // refused chaos run and its reasons).
 func ErrorData(w http.ResponseWriter, code int, errorType, msg string, data any) {
-	write(w, code, Response{Status: "error", ErrorType: errorType, Error: msg, Data: data})
+	write(w, code, Response{Status: "error", ErrorType: errorType, Error: redact(w, msg), Data: data})
+}
+
+// Redactor is implemented by a ResponseWriter (the authentication
+// middleware's, for a caller who is not an admin) that rewrites the text of
+// an error answer before it is sent: the server's file paths cut to their
+// base names.
+type Redactor interface {
+	RedactError(msg string) string
+}
+
+// redact returns msg as the first Redactor among w and the writers it
+// wraps (Unwrap) rewrites it, or msg when there is none.
+func redact(w http.ResponseWriter, msg string) string {
+	for w != nil {
+		if r, ok := w.(Redactor); ok {
+			return r.RedactError(msg)
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return msg
+		}
+		w = u.Unwrap()
+	}
+	return msg
 }
 
 // write encodes r before it sends the status line: an answer that cannot

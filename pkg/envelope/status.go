@@ -19,7 +19,14 @@ type StatusWriter struct {
 
 // NewStatusWriter wraps w.
 func NewStatusWriter(w http.ResponseWriter) *StatusWriter {
-	return &StatusWriter{ResponseWriter: w, code: http.StatusOK}
+	s := MakeStatusWriter(w)
+	return &s
+}
+
+// MakeStatusWriter is NewStatusWriter as a value, for a writer that embeds
+// it (one allocation for both).
+func MakeStatusWriter(w http.ResponseWriter) StatusWriter {
+	return StatusWriter{ResponseWriter: w, code: http.StatusOK}
 }
 
 // Code returns the status code answered: the first final (200 or above)

@@ -62,7 +62,25 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	if a.Pauses != nil {
 		a.Pauses.Annotate(st.Notices)
 	}
-	web.JSON(w, http.StatusOK, st)
+	web.JSON(w, http.StatusOK, StatusFor(r.Context(), st))
+}
+
+// StatusFor returns st as the principal of ctx may read it: for a caller
+// who is not an admin, the server's file paths in its notifications' last
+// errors (a channel's secret file that cannot be read: "open
+// /etc/sred/secrets/slack-url: permission denied") are cut to their base
+// names (auth.Redact). st is not changed; an admin gets it as it is.
+func StatusFor(ctx context.Context, st *Status) *Status {
+	if st == nil || auth.SeesPaths(ctx) {
+		return st
+	}
+	c := *st
+	c.Notices = make([]notify.Record, len(st.Notices))
+	for i, n := range st.Notices {
+		n.LastError = auth.Redact(ctx, n.LastError)
+		c.Notices[i] = n
+	}
+	return &c
 }
 
 func (a *API) escalate(w http.ResponseWriter, r *http.Request) {

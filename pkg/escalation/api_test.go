@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
@@ -708,5 +709,40 @@ VALUES ($1, $2, $3, $4, $5, $6)`, "db\nupgrade", `["service=\"api\""]`, jobs.Mil
 		require.Equal(t, http.StatusOK, resp.StatusCode, string(page))
 		require.Contains(t, string(page), `Maintenance window &#34;&lt;b&gt;DB&lt;/b&gt; upgrade &amp; \&#34;cache\&#34;&#34; until 2026-03-02T11:30:00Z`)
 		require.NotContains(t, string(page), "<b>DB</b>")
+	})
+}
+
+// TestStatusPathsShownToAdminsOnly: a notification that failed on a
+// channel's secret file that is not there keeps the file's path in its
+// last error; the escalation status shows a viewer its base name only, an
+// admin the whole path.
+func TestStatusPathsShownToAdminsOnly(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		const secret = "/nonexistent/sred-test/secrets/sms-token"
+		ncfg := notifyConfig(t, newSink(t), newSink(t), newSink(t), newSink(t))
+		ncfg.SMS.BearerTokenFile = secret
+		require.NoError(t, ncfg.Validate())
+		a := newAPIRigNotify(t, db, escalationYAML, ncfg)
+		id := a.open(t, "critical")
+		a.tick(t)
+		st, err := a.engine.Get(context.Background(), id)
+		require.NoError(t, err)
+		require.Contains(t, fmt.Sprint(st.Notices), secret, "the store keeps the whole path")
+
+		mux := http.NewServeMux()
+		(&escalation.API{Engine: a.engine, Acks: a.svc}).Register(mux)
+		get := func(role auth.Role) string {
+			rec := httptest.NewRecorder()
+			r := httptest.NewRequest("GET", "/api/v1/escalation/incidents/"+id, nil)
+			mux.ServeHTTP(rec, r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "u", Role: role})))
+			require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+			return rec.Body.String()
+		}
+		require.Contains(t, get(auth.RoleAdmin), secret)
+		for _, role := range []auth.Role{auth.RoleViewer, auth.RoleResponder} {
+			body := get(role)
+			require.NotContains(t, body, "/nonexistent/", role.String())
+			require.Contains(t, body, "sms-token", role.String())
+		}
 	})
 }

@@ -127,6 +127,13 @@ const exportChunk = 500
 // time, each chunk in one read transaction (a consistent view of its
 // incidents), with one query per table.
 func (s *Service) Export(ctx context.Context, since time.Time, w io.Writer) (int, error) {
+	return s.ExportWith(ctx, since, w, nil)
+}
+
+// ExportWith is Export with each record passed to view (when not nil)
+// before it is written: the API writes a viewer's export as the viewer may
+// read it.
+func (s *Service) ExportWith(ctx context.Context, since time.Time, w io.Writer, view func(*ExportRecord)) (int, error) {
 	bw := bufio.NewWriterSize(w, 256<<10)
 	enc := json.NewEncoder(bw)
 	// Stored JSON (timeline data, parts) is written as it is.
@@ -140,6 +147,9 @@ func (s *Service) Export(ctx context.Context, since time.Time, w io.Writer) (int
 			return n, err
 		}
 		for _, rec := range recs {
+			if view != nil {
+				view(rec)
+			}
 			if err := enc.Encode(rec); err != nil {
 				return n, fmt.Errorf("export %s: %w", rec.Incident.ID, err)
 			}

@@ -314,6 +314,13 @@ type Postmortem struct {
 // timeline: summary, impact, timeline, detection/response/resolution times
 // and action items, with the parts only people can write marked TODO.
 func (s *Service) Postmortem(ctx context.Context, id string) (*Postmortem, error) {
+	return s.PostmortemWith(ctx, id, nil)
+}
+
+// PostmortemWith is Postmortem drafted from the timeline as view returns
+// it (nil: as stored): the API drafts a viewer's from the timeline the
+// viewer may read (web.TimelineFor).
+func (s *Service) PostmortemWith(ctx context.Context, id string, view func([]TimelineEntry) []TimelineEntry) (*Postmortem, error) {
 	inc, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -321,6 +328,9 @@ func (s *Service) Postmortem(ctx context.Context, id string) (*Postmortem, error
 	tl, err := s.Timeline(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if view != nil {
+		tl = view(tl)
 	}
 	items, err := s.ActionItems(ctx, id)
 	if err != nil {

@@ -101,6 +101,9 @@ func (h handlers) list(w http.ResponseWriter, r *http.Request, _ string) {
 	if out == nil {
 		out = []*Rollout{}
 	}
+	for i, ro := range out {
+		out[i] = RolloutFor(r.Context(), ro)
+	}
 	web.JSON(w, http.StatusOK, out)
 }
 
@@ -148,7 +151,7 @@ func (h handlers) run(w http.ResponseWriter, r *http.Request, actor string) {
 		web.Error(w, http.StatusConflict, "conflict", fmt.Errorf("rollout %d %s: %s", ro.ID, ro.State, ro.Reason))
 		return
 	}
-	web.JSON(w, http.StatusAccepted, ro)
+	web.JSON(w, http.StatusAccepted, RolloutFor(r.Context(), ro))
 }
 
 func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
@@ -170,7 +173,33 @@ func (h handlers) get(w http.ResponseWriter, r *http.Request, _ string) {
 		writeErr(w, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, ro)
+	web.JSON(w, http.StatusOK, RolloutFor(r.Context(), ro))
+}
+
+// RolloutFor returns ro as the principal of ctx may read it: for a caller
+// who is not an admin, the server's file paths in its reason and in the
+// message and detail of the events sred wrote (an action's error, output
+// and argv: "fork/exec /usr/local/bin/set-weight: ...") are cut to their
+// base names (auth.Redact). ro is not changed; an admin gets it as it is.
+func RolloutFor(ctx context.Context, ro *Rollout) *Rollout {
+	if ro == nil || auth.SeesPaths(ctx) {
+		return ro
+	}
+	c := *ro
+	c.Reason = auth.Redact(ctx, ro.Reason)
+	if ro.Events != nil {
+		c.Events = make([]Event, len(ro.Events))
+		for i, e := range ro.Events {
+			if e.Actor == "system" {
+				e.Message = auth.Redact(ctx, e.Message)
+				if e.Detail != nil {
+					e.Detail, _ = auth.RedactValue(ctx, e.Detail).(map[string]any)
+				}
+			}
+			c.Events[i] = e
+		}
+	}
+	return &c
 }
 
 // OpRequest is the optional body of promote, pause and abort.
@@ -193,6 +222,6 @@ func (h handlers) op(fn func(context.Context, int64, string, string) (*Rollout, 
 			writeErr(w, err)
 			return
 		}
-		web.JSON(w, http.StatusOK, ro)
+		web.JSON(w, http.StatusOK, RolloutFor(r.Context(), ro))
 	}
 }

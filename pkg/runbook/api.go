@@ -1,6 +1,7 @@
 package runbook
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -127,7 +128,40 @@ func (e *Engine) handleRuns(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, http.StatusInternalServerError, "internal", err)
 		return
 	}
-	web.JSON(w, http.StatusOK, runs)
+	web.JSON(w, http.StatusOK, RunsFor(r.Context(), runs))
+}
+
+// RunFor returns run as the principal of ctx may read it: for a caller who
+// is not an admin, the server's file paths in the run's reason and in its
+// steps' output, error and input ("fork/exec /usr/local/bin/restart: no
+// such file or directory") are cut to their base names (auth.Redact). run
+// is not changed; an admin gets it as it is.
+func RunFor(ctx context.Context, run *Run) *Run {
+	if run == nil || auth.SeesPaths(ctx) {
+		return run
+	}
+	c := *run
+	c.Reason = auth.Redact(ctx, run.Reason)
+	if run.Audit != nil {
+		c.Audit = make([]AuditEntry, len(run.Audit))
+		for i, a := range run.Audit {
+			a.Output, a.Error = auth.Redact(ctx, a.Output), auth.Redact(ctx, a.Error)
+			if a.Input != nil {
+				a.Input, _ = auth.RedactValue(ctx, a.Input).(map[string]any)
+			}
+			c.Audit[i] = a
+		}
+	}
+	return &c
+}
+
+// RunsFor is RunFor of each run.
+func RunsFor(ctx context.Context, runs []*Run) []*Run {
+	out := make([]*Run, len(runs))
+	for i, run := range runs {
+		out[i] = RunFor(ctx, run)
+	}
+	return out
 }
 
 func runID(w http.ResponseWriter, r *http.Request) (int64, bool) {
@@ -182,7 +216,7 @@ func (e *Engine) handleRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	run, err := e.GetRun(r.Context(), id)
-	writeResult(w, run, err)
+	writeResult(w, RunFor(r.Context(), run), err)
 }
 
 func (e *Engine) handleApprove(w http.ResponseWriter, r *http.Request) {
@@ -203,7 +237,7 @@ func (e *Engine) handleApprove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	run, err := e.GetRun(r.Context(), id)
-	writeResult(w, run, err)
+	writeResult(w, RunFor(r.Context(), run), err)
 }
 
 func (e *Engine) handleCancel(w http.ResponseWriter, r *http.Request) {
@@ -216,7 +250,7 @@ func (e *Engine) handleCancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	run, err := e.Cancel(r.Context(), id, req.By, req.Reason)
-	writeResult(w, run, err)
+	writeResult(w, RunFor(r.Context(), run), err)
 }
 
 func (e *Engine) handleGetKillSwitch(w http.ResponseWriter, r *http.Request) {

@@ -1,7 +1,10 @@
 package runbook
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	sretest "github.com/rootuip/sre/pkg/testutil"
@@ -118,4 +122,77 @@ steps:
 		require.Contains(t, body, `"dry_run":true`)
 		require.NotContains(t, body, `"dry_run":false`)
 	})
+}
+
+// TestRunPathsShownToAdminsOnly: a step that failed with a server path in
+// its error (a program that is not there) is read by a viewer and a
+// responder with the base name only, in the run's reason and its steps'
+// error and input, through the API and the console's runbooks page; an
+// admin reads the path whole, and so does the store.
+func TestRunPathsShownToAdminsOnly(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		const prog = "/nonexistent/sred-test/bin/restart-app"
+		rb := mustParse(t, `
+name: restart
+matchers: ['alertname="X"']
+steps:
+  - name: act
+    exec: {command: [`+prog+`, --now]}
+`)
+		e := newEngine(t, db, testConfig(), &recorder{}, rb)
+		startEngine(t, e)
+		trigger(t, db, e, newIncident("INC-1", map[string]string{"alertname": "X"}), incident.ChangeCreated)
+		stored := waitRun(t, e, "INC-1", RunFailed)
+		require.Contains(t, runText(t, stored), prog, "the store keeps the whole path")
+
+		sum := func(token string) string { d := sha256.Sum256([]byte(token)); return hex.EncodeToString(d[:]) }
+		users, err := auth.ParseUsers([]byte(fmt.Sprintf(`
+tokens:
+  - {name: vera, sha256: %s, role: viewer}
+  - {name: rita, sha256: %s, role: responder}
+  - {name: adam, sha256: %s, role: admin}
+`, sum("tok-viewer"), sum("tok-responder"), sum("tok-admin"))))
+		require.NoError(t, err)
+		mux := http.NewServeMux()
+		e.Register(mux)
+		srv := httptest.NewServer(auth.Middleware(auth.Options{
+			Authenticator: auth.NewAuthenticator(users, auth.Limits{}),
+			Route:         func(r *http.Request) string { _, p := mux.Handler(r); return p },
+		}, mux))
+		defer srv.Close()
+		get := func(path, token string) string {
+			req, err := http.NewRequest("GET", srv.URL+path, nil)
+			require.NoError(t, err)
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+			return string(b)
+		}
+		runPath := "/api/v1/runbooks/runs/" + itoa(int(stored.ID))
+		for _, path := range []string{runPath, "/api/v1/runbooks/runs?incident=INC-1"} {
+			for _, token := range []string{"tok-viewer", "tok-responder"} {
+				body := get(path, token)
+				require.NotContains(t, body, "/nonexistent/", path+" as "+token)
+				require.NotContains(t, body, "sred-test/bin", path+" as "+token)
+				if path == runPath {
+					require.Contains(t, body, `restart-app: no such file or directory`, token)
+					require.Contains(t, body, `"argv":["restart-app","--now"]`, token)
+				}
+			}
+			require.Contains(t, get(path, "tok-admin"), prog, path+" as admin")
+		}
+		require.Contains(t, runText(t, stored), prog, "reading does not change the run")
+	})
+}
+
+// runText is run as the API encodes it.
+func runText(t *testing.T, run *Run) string {
+	t.Helper()
+	b, err := json.Marshal(run)
+	require.NoError(t, err)
+	return string(b)
 }

@@ -110,7 +110,7 @@ func (c *Controller) serveDecisions(w http.ResponseWriter, r *http.Request) {
 	if out == nil {
 		out = []Record{}
 	}
-	web.JSON(w, http.StatusOK, out)
+	web.JSON(w, http.StatusOK, RecordsFor(r.Context(), out))
 }
 
 // Backtest replays the named policy over [from, to] against Prometheus.
@@ -159,4 +159,21 @@ func (c *Controller) serveBacktest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	web.JSON(w, http.StatusOK, res)
+}
+
+// RecordsFor returns recs as the principal of ctx may read them: for a
+// caller who is not an admin, the server's file paths in each record's
+// detail (a failed action: "fork/exec /usr/local/bin/scale: ...") are cut
+// to their base names (auth.Redact). recs is not changed; an admin gets it
+// as it is.
+func RecordsFor(ctx context.Context, recs []Record) []Record {
+	if auth.SeesPaths(ctx) {
+		return recs
+	}
+	out := make([]Record, len(recs))
+	for i, rec := range recs {
+		rec.Detail = auth.Redact(ctx, rec.Detail)
+		out[i] = rec
+	}
+	return out
 }

@@ -42,6 +42,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/envelope"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/web"
@@ -228,7 +229,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := h.write(rc, w, ": subscribed\n\n"); err != nil {
 		return
 	}
-	if err := h.run(r.Context(), rc, w, ch, f); err != nil {
+	if err := h.run(r.Context(), rc, w, ch, f, !auth.SeesPaths(r.Context())); err != nil {
 		cause := err
 		if !errors.Is(err, errShutdown) {
 			cause = context.Cause(r.Context())
@@ -244,7 +245,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Handler) run(ctx context.Context, rc *http.ResponseController, w http.ResponseWriter, ch <-chan events.Event, f Filter) error {
+// run writes the events of ch that f matches; with redact (a subscriber who
+// is not an admin) the server's paths in the events of sred's own work are
+// cut to their base names (RedactEvent).
+func (h *Handler) run(ctx context.Context, rc *http.ResponseController, w http.ResponseWriter, ch <-chan events.Event, f Filter, redact bool) error {
 	tick := time.NewTicker(h.heartbeat)
 	defer tick.Stop()
 	for {
@@ -264,6 +268,9 @@ func (h *Handler) run(ctx context.Context, rc *http.ResponseController, w http.R
 			if !f.Match(ev) {
 				continue
 			}
+			if redact {
+				ev = RedactEvent(ev)
+			}
 			msg, err := Format(ev)
 			if err != nil {
 				h.logger.Warn("event stream: encode event", "type", ev.Type, "err", err)
@@ -281,6 +288,35 @@ func (h *Handler) write(rc *http.ResponseController, w http.ResponseWriter, s st
 		return err
 	}
 	return rc.Flush()
+}
+
+// machineEvents are the prefixes of the types of events about sred's own
+// work (a runbook step's output, error and argv, a rollout's or a scaling
+// action's, a chaos run's), whose data can hold the server's paths.
+var machineEvents = []string{"runbook.", "rollout.", "scaling.", "chaos."}
+
+// RedactEvent returns ev as a subscriber who is not an admin reads it: the
+// server's file paths in the data of an event about sred's own work
+// (machineEvents, and timeline entries sred wrote: web.MachineActor) are
+// cut to their base names (auth.RedactPaths). Other events (alerts,
+// incidents, budgets) are returned as they are, without copying; ev's data
+// is not changed.
+func RedactEvent(ev events.Event) events.Event {
+	if ev.Data == nil || !machineEvent(ev) {
+		return ev
+	}
+	ev.Data, _ = auth.RedactPathsIn(ev.Data).(map[string]any)
+	return ev
+}
+
+func machineEvent(ev events.Event) bool {
+	for _, p := range machineEvents {
+		if strings.HasPrefix(ev.Type, p) {
+			return true
+		}
+	}
+	actor, _ := ev.Data["actor"].(string)
+	return ev.Type == "incident.timeline" && web.MachineActor(actor)
 }
 
 // Format renders one event as a Server-Sent Events message: its type on the

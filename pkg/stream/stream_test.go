@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/stream"
 )
@@ -233,4 +234,49 @@ func TestFormat(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, tc.want, got)
 	}
+}
+
+// TestStreamPathsShownToAdminsOnly: a runbook step's event and a timeline
+// entry sred wrote, with the server's paths in their data, reach a
+// viewer's stream with the base names only and an admin's whole; an
+// alert's event is sent as published.
+func TestStreamPathsShownToAdminsOnly(t *testing.T) {
+	bus := events.NewBus(16, nil)
+	mux := http.NewServeMux()
+	stream.New(bus, stream.Options{Heartbeat: time.Hour}).Register(mux)
+	as := func(role auth.Role) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "u", Role: role})))
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	viewer, admin := connect(t, as(auth.RoleViewer).URL+"/api/v1/events"), connect(t, as(auth.RoleAdmin).URL+"/api/v1/events")
+	for _, c := range []*client{viewer, admin} {
+		require.Equal(t, http.StatusOK, c.resp.StatusCode)
+		require.Equal(t, "subscribed", c.next(t).Comment)
+	}
+	const prog = "/nonexistent/sred-test/bin/restart-app"
+	at := time.Date(2026, 11, 27, 14, 30, 0, 0, time.UTC)
+	published := []events.Event{
+		{Type: "runbook.step", Time: at, IncidentID: "INC-2026-0001", Data: map[string]any{"error": "fork/exec " + prog + ": no such file or directory",
+			"input": map[string]any{"argv": []any{prog, "--now"}}}},
+		{Type: "incident.timeline", Time: at, IncidentID: "INC-2026-0001", Data: map[string]any{"kind": "runbook_step", "actor": "runbook:restart", "message": "step failed: fork/exec " + prog}},
+		{Type: "incident.created", Time: at, IncidentID: "INC-2026-0002", Data: map[string]any{"title": "GET /v2/orders/list failing"}},
+	}
+	for _, ev := range published {
+		bus.Publish(ev)
+	}
+	want := []map[string]any{
+		{"error": "fork/exec restart-app: no such file or directory", "input": map[string]any{"argv": []any{"restart-app", "--now"}}},
+		{"kind": "runbook_step", "actor": "runbook:restart", "message": "step failed: fork/exec restart-app"},
+		published[2].Data,
+	}
+	for i := range published {
+		_, ev := viewer.nextEvent(t)
+		require.Equal(t, want[i], ev.Data, published[i].Type)
+		_, ev = admin.nextEvent(t)
+		require.Equal(t, published[i].Data, ev.Data, published[i].Type)
+	}
+	require.Equal(t, "fork/exec "+prog+": no such file or directory", published[0].Data["error"], "the published event is not changed")
 }

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/limits"
@@ -119,12 +121,25 @@ type HubOptions struct {
 // is the WebSocket text frame of the event (header and payload), msg its
 // payload (the JSON object), written as is to every client that takes
 // single events on an uncompressed connection.
+//
+// redacted, when set, is the same event as a client who is not an admin
+// reads it (RedactEvent: an event of sred's own work whose data names the
+// server's paths), encoded once too.
 type entry struct {
-	seq   uint64
-	at    time.Time
-	ev    events.Event
-	frame []byte
-	msg   []byte
+	seq      uint64
+	at       time.Time
+	ev       events.Event
+	frame    []byte
+	msg      []byte
+	redacted *entry
+}
+
+// forClient is e as c reads it.
+func (e *entry) forClient(c *wsClient) *entry {
+	if c.redact && e.redacted != nil {
+		return e.redacted
+	}
+	return e
 }
 
 // wsClient is one connected WebSocket client.
@@ -147,6 +162,9 @@ type wsClient struct {
 	raw   bool
 	f     Filter
 	batch bool
+	// redact is set for a client who is not an admin: it reads the
+	// redacted entries (entry.redacted).
+	redact bool
 	// replayEnd is the last event that was a replay for this client.
 	replayEnd uint64
 	// woken is when a wake-up last queued the client (h.imu).
@@ -391,9 +409,10 @@ func (h *Hub) publish(ev events.Event) {
 	if body == nil {
 		return
 	}
+	rev, rbody := h.encodeRedacted(ev, at, body)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.append(ev, at, body)
+	h.appendEntry(ev, at, body, rev, rbody)
 	if !h.kicked {
 		h.kicked = true
 		select {
@@ -417,8 +436,9 @@ func (h *Hub) Ingest(ev events.Event) {
 	if body == nil {
 		return
 	}
+	rev, rbody := h.encodeRedacted(ev, at, body)
 	h.mu.Lock()
-	h.append(ev, at, body)
+	h.appendEntry(ev, at, body, rev, rbody)
 	h.pending = 0
 	h.lastWake = time.Now()
 	h.mu.Unlock()
@@ -743,6 +763,7 @@ func (h *Hub) pass(w *writerBuf, c *wsClient) {
 		}
 		scanned = s
 		if c.f.Match(e.ev) {
+			e = e.forClient(c)
 			es = append(es, e)
 			size += len(e.msg)
 		}
@@ -770,6 +791,7 @@ func (h *Hub) pass(w *writerBuf, c *wsClient) {
 					h.lagged(c)
 					return
 				}
+				e = e.forClient(c)
 				es = append(es, e)
 				size += len(e.msg)
 				scanned = s
@@ -986,21 +1008,37 @@ func (h *Hub) encode(ev events.Event) (time.Time, []byte) {
 	return now, b
 }
 
-// append numbers the encoded event, adds it to the ring (h.mu held) and
-// drops the clients that have not yet written the entry it overwrites:
-// they can no longer catch up. The message is the event's JSON object
-// with its "id" first, as Message encodes it.
-func (h *Hub) append(ev events.Event, at time.Time, body []byte) {
+// encodeRedacted returns ev as a client who is not an admin reads it and
+// its encoding, when that differs from body (ev's): only for the events
+// of sred's own work whose data names the server's paths (RedactEvent);
+// nil for the others, which cost only the look at their type.
+func (h *Hub) encodeRedacted(ev events.Event, at time.Time, body []byte) (events.Event, []byte) {
+	if ev.Data == nil || !machineEvent(ev) {
+		return events.Event{}, nil
+	}
+	rev := RedactEvent(ev)
+	if rev.Time.IsZero() {
+		rev.Time = at.UTC()
+	}
+	b, err := json.Marshal(rev)
+	if err != nil || len(b) < 2 || b[0] != '{' || bytes.Equal(b, body) {
+		return events.Event{}, nil
+	}
+	return rev, b
+}
+
+// appendEntry numbers the encoded event (and its redacted encoding, rbody, if
+// any), adds it to the ring (h.mu held) and drops the clients that have
+// not yet written the entry it overwrites: they can no longer catch up.
+// The message is the event's JSON object with its "id" first, as Message
+// encodes it.
+func (h *Hub) appendEntry(ev events.Event, at time.Time, body []byte, rev events.Event, rbody []byte) {
 	seq := h.last.Load() + 1
 	id := h.id(seq)
-	n := len(`{"id":"`) + len(id) + len(`",`) + len(body) - 1
-	hl := frameHeaderLen(n)
-	frame := appendFrameHeader(make([]byte, 0, hl+n), n)
-	frame = append(frame, `{"id":"`...)
-	frame = append(frame, id...)
-	frame = append(frame, `",`...)
-	frame = append(frame, body[1:]...)
-	e := &entry{seq: seq, at: at, ev: ev, frame: frame, msg: frame[hl:]}
+	e := newEntry(seq, at, ev, id, body)
+	if rbody != nil {
+		e.redacted = newEntry(seq, at, rev, id, rbody)
+	}
 	size := uint64(len(h.ring))
 	if e.seq > size {
 		if lost := e.seq - size; lost > h.minCursor {
@@ -1022,6 +1060,23 @@ func (h *Hub) append(ev events.Event, at time.Time, body []byte) {
 	h.ring[e.seq%size].Store(e)
 	h.last.Store(e.seq)
 	h.pending++
+}
+
+// append is appendEntry of an event without a redacted encoding.
+func (h *Hub) append(ev events.Event, at time.Time, body []byte) {
+	h.appendEntry(ev, at, body, events.Event{}, nil)
+}
+
+// newEntry frames the encoded event body with its ID.
+func newEntry(seq uint64, at time.Time, ev events.Event, id string, body []byte) *entry {
+	n := len(`{"id":"`) + len(id) + len(`",`) + len(body) - 1
+	hl := frameHeaderLen(n)
+	frame := appendFrameHeader(make([]byte, 0, hl+n), n)
+	frame = append(frame, `{"id":"`...)
+	frame = append(frame, id...)
+	frame = append(frame, `",`...)
+	frame = append(frame, body[1:]...)
+	return &entry{seq: seq, at: at, ev: ev, frame: frame, msg: frame[hl:]}
 }
 
 func (h *Hub) id(seq uint64) string { return h.epoch + "-" + strconv.FormatUint(seq, 10) }
@@ -1192,7 +1247,7 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 	ctx = c.CloseRead(context.WithoutCancel(ctx))
 	ctx, cancelCause := context.WithCancelCause(ctx)
 	defer cancelCause(nil)
-	cl := &wsClient{ctx: ctx, cancel: cancelCause, conn: c, cork: cork, raw: raw, f: f, batch: sub.Batch}
+	cl := &wsClient{ctx: ctx, cancel: cancelCause, conn: c, cork: cork, raw: raw, f: f, batch: sub.Batch, redact: !auth.SeesPaths(req)}
 
 	h.mu.Lock()
 	last := h.last.Load()

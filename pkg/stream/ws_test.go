@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/stream"
@@ -731,4 +732,42 @@ func TestStreamWebSocketEventsPerWrite(t *testing.T) {
 		return testutil.ToFloat64(counter(t, reg, "sre_stream_messages_sent_total")) == 2*n
 	}, time.Minute, time.Millisecond)
 	require.Equal(t, float64(2), testutil.ToFloat64(counter(t, reg, "sre_stream_writes_total")), "writes for %d events to 2 clients", n)
+}
+
+// TestStreamWebSocketPathsShownToAdminsOnly: a runbook step's event with
+// the server's paths in its data reaches a viewer's WebSocket stream (one
+// event per message or batched) with the base names only and an admin's
+// whole, under the same ID; an alert's event is sent as published.
+func TestStreamWebSocketPathsShownToAdminsOnly(t *testing.T) {
+	f := startHub(t, stream.HubOptions{})
+	as := func(role auth.Role) string {
+		mux := http.NewServeMux()
+		f.hub.Register(mux)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "u", Role: role})))
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	viewer, batched, admin := dial(t, as(auth.RoleViewer), `{}`), dial(t, as(auth.RoleViewer), `{"batch":true}`), dial(t, as(auth.RoleAdmin), `{}`)
+	for _, c := range []*wsClient{viewer, batched, admin} {
+		require.Equal(t, stream.TypeSubscribed, c.next(t).Type)
+	}
+	const prog = "/nonexistent/sred-test/bin/restart-app"
+	step := events.Event{Type: "runbook.step", IncidentID: "INC-2026-0001", Data: map[string]any{"error": "fork/exec " + prog + ": no such file or directory",
+		"input": map[string]any{"argv": []any{prog, "--now"}}}}
+	alert := events.Event{Type: "incident.created", IncidentID: "INC-2026-0002", Data: map[string]any{"title": "GET /v2/orders/list failing"}}
+	f.hub.Ingest(step)
+	f.hub.Ingest(alert)
+	redacted := map[string]any{"error": "fork/exec restart-app: no such file or directory", "input": map[string]any{"argv": []any{"restart-app", "--now"}}}
+	m := admin.next(t)
+	require.Equal(t, step.Data, m.Data)
+	id := m.ID
+	require.Equal(t, alert.Data, admin.next(t).Data)
+	m = viewer.next(t)
+	require.Equal(t, redacted, m.Data)
+	require.Equal(t, id, m.ID, "the same event, the same ID")
+	require.Equal(t, alert.Data, viewer.next(t).Data)
+	require.Equal(t, redacted, batched.nextBatched(t).Data)
+	require.Equal(t, alert.Data, batched.nextBatched(t).Data)
 }

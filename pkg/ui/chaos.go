@@ -43,6 +43,9 @@ func (u *UI) chaosPage(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
+	for i := range runs {
+		runs[i] = *chaos.RunFor(r.Context(), &runs[i])
+	}
 	for _, run := range runs {
 		if run.Status == chaos.StatusWaiting {
 			d.Waiting = append(d.Waiting, run)
@@ -64,7 +67,7 @@ func (u *UI) chaosRunPage(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
-	u.render(w, r, http.StatusOK, "chaos_run.html", "Chaos run "+run.ID, "chaos", run)
+	u.render(w, r, http.StatusOK, "chaos_run.html", "Chaos run "+run.ID, "chaos", chaos.RunFor(r.Context(), run))
 }
 
 // chaosApprove approves a run waiting for approval (the approver's role

@@ -3,6 +3,7 @@ package ui_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -140,5 +141,74 @@ func TestChaosPages(t *testing.T) {
 
 		code, _ = get(t, srv.URL+"/chaos/runs/chx-nope")
 		require.Equal(t, http.StatusNotFound, code)
+	})
+}
+
+// pidDriver fails every injection on a pid file that is not there.
+type pidDriver struct{}
+
+const missingPIDFile = "/run/sred-test/app/app.pid"
+
+func (pidDriver) Inject(context.Context, string, chaos.Fault) (json.RawMessage, error) {
+	return nil, errors.New("pid file " + missingPIDFile + ": open " + missingPIDFile + ": no such file or directory")
+}
+
+func (pidDriver) Revert(context.Context, string, chaos.Fault, json.RawMessage) error { return nil }
+
+// TestChaosPagesPathsShownToAdminsOnly: a run whose fault failed on a
+// server path (a pid file) is shown to a viewer, on the chaos list and
+// the run's page, with the base name only; an admin reads it whole.
+func TestChaosPagesPathsShownToAdminsOnly(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations, chaos.Migrations, targetlock.Migrations}, func(t *testing.T, db *store.DB) {
+		clk := clock.NewManual(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC))
+		svc := chaos.New(chaos.Options{DB: db, Clock: clk, Prom: anyQuery{}, Drivers: map[string]chaos.Driver{chaos.DriverStress: pidDriver{}}})
+		e, err := chaos.Parse([]byte(strings.Replace(gatedUIExperiment, "approval: {role: admin}\n", "", 1)), "api-cpu.yml")
+		require.NoError(t, err)
+		require.NoError(t, svc.ApplyConfig(chaos.DefaultConfig, []*chaos.Experiment{e}))
+		inc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, nil)
+		require.NoError(t, err)
+		run, err := svc.Start(t.Context(), e, "ada")
+		require.NoError(t, err)
+		done := make(chan struct{})
+		go func() { svc.Wait(); close(done) }()
+		deadline := time.After(60 * time.Second)
+	drive:
+		for {
+			if n, ch := clk.Waiters(); n > 0 {
+				clk.Advance(5 * time.Second)
+			} else {
+				select {
+				case <-done:
+					break drive
+				case <-ch:
+				case <-deadline:
+					t.Fatal("the run did not finish")
+				}
+			}
+		}
+		for _, c := range []struct {
+			p     auth.Principal
+			whole bool
+		}{
+			{auth.Principal{Name: "vera", Role: auth.RoleViewer}, false},
+			{auth.Principal{Name: "ada", Role: auth.RoleAdmin}, true},
+		} {
+			mux := http.NewServeMux()
+			ui.New(ui.Sources{Incidents: inc, Chaos: svc}, ui.Options{}).Register(mux)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), c.p)))
+			}))
+			for _, path := range []string{"/chaos", "/chaos/runs/" + run.ID} {
+				code, body := get(t, srv.URL+path)
+				require.Equal(t, http.StatusOK, code, body)
+				if c.whole {
+					require.Contains(t, body, missingPIDFile, path)
+					continue
+				}
+				require.Contains(t, body, "pid file app.pid: open app.pid: no such file or directory", path)
+				require.NotContains(t, body, "/run/sred-test", path)
+			}
+			srv.Close()
+		}
 	})
 }

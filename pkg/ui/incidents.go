@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/web"
 )
 
 // listPageSize is the number of incidents per page of /incidents.
@@ -101,6 +102,7 @@ func (u *UI) show(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
+	tl = web.TimelineFor(r.Context(), tl)
 	items, err := u.src.Incidents.ActionItems(r.Context(), id)
 	if err != nil {
 		u.fail(w, r, err)

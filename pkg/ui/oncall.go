@@ -58,7 +58,7 @@ func (u *UI) oncallPage(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Sim, err = u.src.Escalation.Simulate(r.Context(), map[string]string{"service": d.Service, "severity": sev}, now)
 		if err != nil {
-			d.SimErr = err.Error()
+			d.SimErr = u.errText(r, err)
 		}
 	}
 	u.render(w, r, http.StatusOK, "oncall.html", "On call", "oncall", d)
@@ -99,8 +99,9 @@ func (u *UI) runbooksPage(w http.ResponseWriter, r *http.Request) {
 			u.fail(w, r, err)
 			return
 		}
-		d.Runs = append(d.Runs, full)
+		d.Runs = append(d.Runs, runbook.RunFor(r.Context(), full))
 	}
+	d.Pending = runbook.RunsFor(r.Context(), d.Pending)
 	u.render(w, r, http.StatusOK, "runbooks.html", "Runbooks", "runbooks", d)
 }
 

@@ -56,5 +56,9 @@ func (u *UI) rolloutsPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	for i, ro := range d.Rollouts {
+		d.Rollouts[i] = rollout.RolloutFor(r.Context(), ro)
+	}
+	d.Selected = rollout.RolloutFor(r.Context(), d.Selected)
 	u.render(w, r, http.StatusOK, "rollouts.html", "Rollouts", "rollouts", d)
 }

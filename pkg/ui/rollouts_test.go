@@ -9,9 +9,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/rollout"
+	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/targetlock"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -56,5 +58,61 @@ canary:
 		require.Contains(t, body, "rollout of api v2 (stable v1) started by alice")
 		code, _ = get(t, srv.URL+"/rollouts?id=9")
 		require.Equal(t, http.StatusNotFound, code)
+	})
+}
+
+// allowGate is a deploy gate that lets every rollout go.
+type allowGate struct{}
+
+func (allowGate) Ask(context.Context, string, string, string) (rollout.GateAnswer, error) {
+	return rollout.GateAnswer{Allowed: true, State: "green", Reason: "budget green"}, nil
+}
+
+// TestRolloutsPagePathsShownToAdminsOnly: a rollout whose action failed
+// on a program that is not there is shown to a viewer with the program's
+// base name only; an admin reads the whole path.
+func TestRolloutsPagePathsShownToAdminsOnly(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, targetlock.Migrations, rollout.Migrations}, func(t *testing.T, db *store.DB) {
+		const prog = "/nonexistent/sred-test/bin/set-weight"
+		def, err := rollout.Parse([]byte(`name: api-canary
+service: api
+environment: staging
+canary:
+  stages: [{weight: 10, duration: 5m}, {weight: 100}]
+  set_weight: {exec: {command: [`+prog+`, '{{ .Vars.weight }}']}}
+`), "api.yml")
+		require.NoError(t, err)
+		act, err := runbook.NewActuator(runbook.DefaultConfig, nil, nil)
+		require.NoError(t, err)
+		runner := rollout.New(rollout.Options{DB: db, Gate: allowGate{}, Actuator: act})
+		require.NoError(t, runner.ApplyConfig(rollout.DefaultConfig, []*rollout.Definition{def}))
+		_, err = runner.Start(context.Background(), rollout.StartRequest{Name: "api-canary", Version: "v2", Stable: "v1", Actor: "alice"})
+		require.NoError(t, err)
+		_, err = runner.RunDue(context.Background())
+		require.NoError(t, err)
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		for _, c := range []struct {
+			p     auth.Principal
+			whole bool
+		}{
+			{auth.Principal{Name: "vera", Role: auth.RoleViewer}, false},
+			{auth.Principal{Name: "ada", Role: auth.RoleAdmin}, true},
+		} {
+			mux := http.NewServeMux()
+			ui.New(ui.Sources{Incidents: svc, Rollouts: runner}, ui.Options{}).Register(mux)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), c.p)))
+			}))
+			code, body := get(t, srv.URL+"/rollouts?id=1")
+			srv.Close()
+			require.Equal(t, http.StatusOK, code, body)
+			if c.whole {
+				require.Contains(t, body, "fork/exec "+prog)
+				continue
+			}
+			require.Contains(t, body, "fork/exec set-weight: no such file or directory")
+			require.NotContains(t, body, "/nonexistent/")
+		}
 	})
 }

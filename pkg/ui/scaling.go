@@ -48,6 +48,7 @@ func (u *UI) scalingPage(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
+	d.Decisions = scaling.RecordsFor(r.Context(), d.Decisions)
 	q := r.URL.Query()
 	d.Policy, d.From, d.To = q.Get("policy"), q.Get("from"), q.Get("to")
 	if d.From == "" {
@@ -62,7 +63,7 @@ func (u *UI) scalingPage(w http.ResponseWriter, r *http.Request) {
 	if d.Policy != "" {
 		bt, _, err := u.src.Scaling.Backtest(r.Context(), d.Policy, d.From, d.To)
 		if err != nil {
-			d.BacktestError = err.Error()
+			d.BacktestError = u.errText(r, err)
 		} else {
 			d.Backtest = &bt
 			d.MetricChart = chart{Title: "Metric of " + bt.Policy}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/scaling"
 	"github.com/rootuip/sre/pkg/store"
@@ -83,5 +84,50 @@ scale_down: {threshold: 30, cooldown: 5m, stabilization: 5m}
 		code, body = get(t, srv.URL+"/scaling")
 		require.Equal(t, http.StatusOK, code)
 		require.Contains(t, body, `<option value="api" selected>`)
+	})
+}
+
+// failedAction is replayed with one stored action that failed on a
+// program that is not there.
+type failedAction struct{ replayed }
+
+const missingScaler = "/nonexistent/sred-test/bin/scale"
+
+func (failedAction) Decisions(context.Context, string, time.Time, int) ([]scaling.Record, error) {
+	return []scaling.Record{{ID: 1, Decision: scaling.Decision{Policy: "api", Service: "api", Direction: "up", From: 2, To: 3},
+		Result: scaling.ResultFailed, Detail: "start " + missingScaler + ": fork/exec " + missingScaler + ": no such file or directory"}}, nil
+}
+
+// TestScalingPagePathsShownToAdminsOnly: a failed scaling action is shown
+// to a viewer with the program's base name only, to an admin whole.
+func TestScalingPagePathsShownToAdminsOnly(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		p, err := scaling.Parse([]byte("service: api\ntarget: {action: {exec: {command: [scale, \"{{ .Vars.replicas }}\"]}}}\nmin_instances: 2\nmax_instances: 6\nmetric: {type: cpu}\nscale_up: {threshold: 80}\nscale_down: {threshold: 30}\n"), "api.yml")
+		require.NoError(t, err)
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		src := failedAction{replayed{p: p, from: time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)}}
+		for _, c := range []struct {
+			p     auth.Principal
+			whole bool
+		}{
+			{auth.Principal{Name: "vera", Role: auth.RoleViewer}, false},
+			{auth.Principal{Name: "ada", Role: auth.RoleAdmin}, true},
+		} {
+			mux := http.NewServeMux()
+			ui.New(ui.Sources{Incidents: svc, Scaling: src}, ui.Options{}).Register(mux)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), c.p)))
+			}))
+			code, body := get(t, srv.URL+"/scaling")
+			srv.Close()
+			require.Equal(t, http.StatusOK, code, body)
+			if c.whole {
+				require.Contains(t, body, "fork/exec "+missingScaler)
+				continue
+			}
+			require.Contains(t, body, "fork/exec scale: no such file or directory")
+			require.NotContains(t, body, "/nonexistent/")
+		}
 	})
 }

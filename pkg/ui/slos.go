@@ -128,7 +128,7 @@ func (u *UI) home(w http.ResponseWriter, r *http.Request) {
 	if u.src.OnCall == nil {
 		d.NoOnCall = true
 	} else if d.OnCall, err = u.src.OnCall.Who(ctx, "", "", now, 0); err != nil {
-		d.OnCallErr = err.Error()
+		d.OnCallErr = u.errText(r, err)
 	}
 	u.render(w, r, http.StatusOK, "home.html", "Services", "home", d)
 }
@@ -266,7 +266,7 @@ func (u *UI) sloPage(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	if det, err := u.src.Budgets.Detail(ctx, service, name, u.opts.Clock.Now()); err != nil {
-		d.DetailErr = err.Error()
+		d.DetailErr = u.errText(r, err)
 	} else {
 		d.Statuses, d.Events = det.Statuses, det.Events
 		tiers := d.Objective.SLO.Windows()
@@ -288,7 +288,7 @@ func (u *UI) sloPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if rules, err := u.src.Budgets.AlertRules(ctx); err != nil {
-		d.RulesErr = err.Error()
+		d.RulesErr = u.errText(r, err)
 	} else {
 		for _, rl := range rules {
 			if rl.Service == service && rl.SLO == name {

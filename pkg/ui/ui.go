@@ -46,6 +46,7 @@ import (
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/runbook"
+	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -423,7 +424,24 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, code int, name, titl
 }
 
 func (u *UI) errorPage(w http.ResponseWriter, r *http.Request, code int, err error) {
-	u.render(w, r, code, "error.html", http.StatusText(code), "", map[string]any{"Code": code, "Status": http.StatusText(code), "Error": err.Error()})
+	msg := auth.Redact(r.Context(), err.Error())
+	if code >= http.StatusInternalServerError {
+		msg = u.errText(r, err)
+	}
+	u.render(w, r, code, "error.html", http.StatusText(code), "", map[string]any{"Code": code, "Status": http.StatusText(code), "Error": msg})
+}
+
+// errText is the text of err as a console page shows it to the principal
+// of r: the store's own error (its host, a file path, SQL) as web.ErrStore's
+// fixed text, the error going to the log, as the API answers it
+// (web.Error); for a viewer or responder, the server's paths cut to their
+// base names (auth.Redact).
+func (u *UI) errText(r *http.Request, err error) string {
+	if store.Failed(err) {
+		u.logger.Error("Console page: the store failed", "path", r.URL.Path, "err", err)
+		err = web.ErrStore
+	}
+	return auth.Redact(r.Context(), err.Error())
 }
 
 func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"html/template"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,7 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -315,5 +319,171 @@ func TestTitleStableSeverityCurrent(t *testing.T) {
 		require.Equal(t, http.StatusOK, code)
 		require.Contains(t, body, `<td><span class="sev sev-medium">MEDIUM</span></td>`)
 		require.NotContains(t, body, `sev-critical">CRITICAL`)
+	})
+}
+
+// failedRuns is a runbook engine with one run whose step failed on a
+// program that is not there; its runs waiting for approval cannot be
+// listed when broken is set.
+type failedRuns struct {
+	runbookSet
+	broken bool
+}
+
+const missingProg = "/nonexistent/sred-test/bin/restart-app"
+
+func (f failedRuns) ListRuns(_ context.Context, rf runbook.RunFilter) ([]*runbook.Run, error) {
+	if f.broken {
+		return nil, errors.New("open /var/lib/sred-test/sred.db: permission denied")
+	}
+	if rf.Status != "" {
+		return nil, nil
+	}
+	return []*runbook.Run{{ID: 1}}, nil
+}
+
+func (failedRuns) GetRun(context.Context, int64) (*runbook.Run, error) {
+	errText := "start " + missingProg + ": fork/exec " + missingProg + ": no such file or directory"
+	return &runbook.Run{ID: 1, IncidentID: "INC-1", Runbook: "restart", Status: runbook.RunFailed, Reason: "step act failed: " + errText,
+		Audit: []runbook.AuditEntry{{Event: "step", StepName: "act", Status: "failed", Error: errText, Output: "ran " + missingProg}}}, nil
+}
+
+// TestRunbooksPagePathsShownToAdminsOnly: on the console's runbooks page a
+// viewer reads a failed step's error and output, and a failure of the page
+// itself, with the server's paths cut to their base names; an admin reads
+// them whole.
+func TestRunbooksPagePathsShownToAdminsOnly(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		p     auth.Principal
+		whole bool
+	}{
+		{"viewer", auth.Principal{Name: "vera", Role: auth.RoleViewer}, false},
+		{"responder", auth.Principal{Name: "rita", Role: auth.RoleResponder}, false},
+		{"admin", auth.Principal{Name: "adam", Role: auth.RoleAdmin}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, broken := range []bool{false, true} {
+				mux := http.NewServeMux()
+				ui.New(ui.Sources{Runbooks: failedRuns{broken: broken}}, ui.Options{}).Register(mux)
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), c.p)))
+				}))
+				code, body := get(t, srv.URL+"/runbooks")
+				srv.Close()
+				want, gone := "restart-app: no such file or directory", "/nonexistent/"
+				if broken {
+					require.Equal(t, http.StatusServiceUnavailable, code, body)
+					want, gone = "open sred.db: permission denied", "/var/lib/"
+				} else {
+					require.Equal(t, http.StatusOK, code, body)
+				}
+				if c.whole {
+					require.Contains(t, body, gone)
+					continue
+				}
+				require.Contains(t, body, want)
+				require.NotContains(t, body, gone)
+			}
+		})
+	}
+}
+
+// TestIncidentPageTimelinePaths: on the console's incident page a viewer
+// reads a runbook step's timeline entry with the server's paths cut to
+// their base names; an admin reads it whole.
+func TestIncidentPageTimelinePaths(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		lbls := map[string]string{"alertname": "Down", "service": "api", "severity": "critical"}
+		res, err := svc.Ingest(t.Context(), incident.Notification{Receiver: "sred", Status: "firing", GroupKey: "{}:a", CommonLabels: lbls,
+			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "a", StartsAt: time.Now(), Labels: lbls}}})
+		require.NoError(t, err)
+		id := res.Created[0]
+		require.NoError(t, svc.AddTimeline(t.Context(), nil, incident.TimelineEntry{IncidentID: id, Kind: "runbook_step", Actor: "runbook:restart",
+			Message: "Runbook restart: step act failed: fork/exec " + missingProg + ": no such file or directory"}))
+		for _, c := range []struct {
+			p     auth.Principal
+			whole bool
+		}{
+			{auth.Principal{Name: "vera", Role: auth.RoleViewer}, false},
+			{auth.Principal{Name: "adam", Role: auth.RoleAdmin}, true},
+		} {
+			mux := http.NewServeMux()
+			ui.New(ui.Sources{Incidents: svc, Runbooks: noRuns{}}, ui.Options{}).Register(mux)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), c.p)))
+			}))
+			code, body := get(t, srv.URL+"/incidents/"+id)
+			srv.Close()
+			require.Equal(t, http.StatusOK, code, body)
+			if c.whole {
+				require.Contains(t, body, "fork/exec "+missingProg, c.p.Name)
+				continue
+			}
+			require.Contains(t, body, "step act failed: fork/exec restart-app: no such file or directory", c.p.Name)
+			require.NotContains(t, body, "/nonexistent/", c.p.Name)
+		}
+	})
+}
+
+// TestErrorPageStoreFailure: a console page the store cannot answer shows
+// web.ErrStore's fixed text, not the store's error (its file or SQL), to
+// any role; the error goes to the log.
+func TestErrorPageStoreFailure(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		lbls := map[string]string{"alertname": "Down", "service": "api", "severity": "critical"}
+		res, err := svc.Ingest(t.Context(), incident.Notification{Receiver: "sred", Status: "firing", GroupKey: "{}:a", CommonLabels: lbls,
+			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "a", StartsAt: time.Now(), Labels: lbls}}})
+		require.NoError(t, err)
+		_, err = db.Exec(`DROP TABLE incident_timeline`)
+		require.NoError(t, err)
+		var logged strings.Builder
+		mux := http.NewServeMux()
+		ui.New(ui.Sources{Incidents: svc, Runbooks: noRuns{}}, ui.Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))}).Register(mux)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "ada", Role: auth.RoleAdmin})))
+		}))
+		defer srv.Close()
+		code, body := get(t, srv.URL+"/incidents/"+res.Created[0])
+		require.Equal(t, http.StatusServiceUnavailable, code, body)
+		require.Contains(t, body, template.HTMLEscapeString(web.ErrStore.Error()))
+		require.NotContains(t, body, "incident_timeline")
+		require.Contains(t, logged.String(), "incident_timeline", "the store's error is logged")
+	})
+}
+
+// brokenOnCall answers the on-call question with the store's own error.
+type brokenOnCall struct{ err error }
+
+func (brokenOnCall) Config() *oncall.Config { return &oncall.Config{} }
+func (b brokenOnCall) Who(context.Context, string, string, time.Time, int) ([]oncall.OnCallEntry, error) {
+	return nil, b.err
+}
+
+// TestInlineErrorsStoreFailure: an error shown inside a console page (the
+// home page's on-call card) that is the store's own error is shown as
+// web.ErrStore's fixed text and logged.
+func TestInlineErrorsStoreFailure(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		_, storeErr := db.Exec(`SELECT * FROM oncall_missing_table`)
+		require.Error(t, storeErr)
+		var logged strings.Builder
+		mux := http.NewServeMux()
+		ui.New(ui.Sources{Incidents: svc, OnCall: brokenOnCall{storeErr}}, ui.Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))}).Register(mux)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "vera", Role: auth.RoleViewer})))
+		}))
+		defer srv.Close()
+		code, body := get(t, srv.URL+"/")
+		require.Equal(t, http.StatusOK, code, body)
+		require.Contains(t, body, template.HTMLEscapeString(web.ErrStore.Error()))
+		require.NotContains(t, body, "oncall_missing_table")
+		require.Contains(t, logged.String(), "oncall_missing_table", "the store's error is logged")
 	})
 }

@@ -1,6 +1,9 @@
 package web
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +18,7 @@ import (
 	"github.com/rootuip/sre/pkg/envelope"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/limits"
+	"github.com/rootuip/sre/pkg/store"
 )
 
 // IncidentsAPI serves /api/v1/incidents (see docs/api.md).
@@ -179,7 +183,39 @@ func (a *IncidentsAPI) timeline(w http.ResponseWriter, r *http.Request) {
 		ServiceError(w, err)
 		return
 	}
-	JSON(w, http.StatusOK, tl)
+	JSON(w, http.StatusOK, TimelineFor(r.Context(), tl))
+}
+
+// TimelineFor returns tl as the principal of ctx may read it: for a caller
+// who is not an admin, the server's file paths in the message and data of
+// each entry sred wrote itself (a runbook step's error, output and argv, a
+// notification's or an escalation's error: MachineActor) are cut to their
+// base names (auth.Redact). What alerts and people wrote (labels with URL
+// paths, a responder's text) is left as it is. tl is not changed; an admin
+// gets it as it is.
+func TimelineFor(ctx context.Context, tl []incident.TimelineEntry) []incident.TimelineEntry {
+	if auth.SeesPaths(ctx) {
+		return tl
+	}
+	out := make([]incident.TimelineEntry, len(tl))
+	for i, e := range tl {
+		if MachineActor(e.Actor) {
+			e.Message = auth.Redact(ctx, e.Message)
+			if e.Data != nil {
+				e.Data, _ = auth.RedactValue(ctx, e.Data).(map[string]any)
+			}
+		}
+		out[i] = e
+	}
+	return out
+}
+
+// MachineActor tells the actors of the timeline entries sred writes from
+// its own work ("sred", "sred:recovery", "runbook:<name>", the
+// reconciler), whose text can hold the server's paths, from alerts and
+// people.
+func MachineActor(actor string) bool {
+	return actor == "sred" || actor == "reconciler" || strings.HasPrefix(actor, "sred:") || strings.HasPrefix(actor, "runbook:")
 }
 
 // readAction decodes an optional action body; an empty body is allowed.
@@ -234,10 +270,40 @@ func (a *IncidentsAPI) export(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	envelope.Private(w.Header())
-	if _, err := a.Service.Export(r.Context(), since, w); err != nil {
+	var view func(*incident.ExportRecord)
+	if !auth.SeesPaths(r.Context()) {
+		view = exportView
+	}
+	if _, err := a.Service.ExportWith(r.Context(), since, w, view); err != nil {
 		// The status line is sent: end the stream with the error as its
-		// last line, which is not an incident record.
-		fmt.Fprintf(w, "{\"error\":%q}\n", err.Error())
+		// last line, which is not an incident record. The store's own
+		// error is logged, not sent (as Error does).
+		if store.Failed(err) {
+			storeFailed(w, err)
+			err = ErrStore
+		}
+		fmt.Fprintf(w, "{\"error\":%q}\n", auth.Redact(r.Context(), err.Error()))
+	}
+}
+
+// exportView cuts the server's paths in the timeline entries sred wrote
+// of an exported incident (as TimelineFor), for a reader who is not an
+// admin: the export of a viewer holds what the timeline shows the viewer.
+func exportView(rec *incident.ExportRecord) {
+	for i, e := range rec.Timeline {
+		if !MachineActor(e.Actor) {
+			continue
+		}
+		e.Message = auth.RedactPaths(e.Message)
+		if bytes.IndexByte(e.Data, '/') >= 0 {
+			var v any
+			if err := json.Unmarshal(e.Data, &v); err == nil {
+				if b, err := json.Marshal(auth.RedactPathsIn(v)); err == nil {
+					e.Data = b
+				}
+			}
+		}
+		rec.Timeline[i] = e
 	}
 }
 
@@ -372,7 +438,9 @@ func (a *IncidentsAPI) postmortemDone(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *IncidentsAPI) postmortem(w http.ResponseWriter, r *http.Request) {
-	pm, err := a.Service.Postmortem(r.Context(), r.PathValue("id"))
+	pm, err := a.Service.PostmortemWith(r.Context(), r.PathValue("id"), func(tl []incident.TimelineEntry) []incident.TimelineEntry {
+		return TimelineFor(r.Context(), tl)
+	})
 	if err != nil {
 		ServiceError(w, err)
 		return

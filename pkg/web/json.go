@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"reflect"
 	"sort"
@@ -18,6 +19,7 @@ import (
 	"github.com/rootuip/sre/pkg/envelope"
 	"github.com/rootuip/sre/pkg/jsonerr"
 	"github.com/rootuip/sre/pkg/limits"
+	"github.com/rootuip/sre/pkg/store"
 )
 
 // Response is the envelope of every JSON answer, in the style of the Prometheus
@@ -31,8 +33,16 @@ func JSON(w http.ResponseWriter, code int, data any) { envelope.JSON(w, code, da
 // such as "bad_data", "not_found", "conflict", "unavailable". A 400 for a
 // body ReadBody or DecodeJSON refused as too large is a 413, whichever
 // handler answers it.
+//
+// A 5xx whose cause is the database's own error (store.Failed: it can name
+// the database's host, its file's path or SQL) is answered with ErrStore's
+// fixed text, whoever asks; the error is logged (storeFailed).
 func Error(w http.ResponseWriter, code int, errorType string, err error) {
 	msg := "unknown error"
+	if code >= http.StatusInternalServerError && store.Failed(err) {
+		storeFailed(w, err)
+		err = ErrStore
+	}
 	if err != nil {
 		msg = err.Error()
 		var be *BodyError
@@ -41,6 +51,34 @@ func Error(w http.ResponseWriter, code int, errorType string, err error) {
 		}
 	}
 	envelope.Error(w, code, errorType, msg)
+}
+
+// ErrStore is the text of an answer whose cause is the database's error.
+var ErrStore = errors.New("the store failed; try again later (the error is in sred's log)")
+
+// ErrorLogger is implemented by a ResponseWriter (sred's, around every
+// request) that logs the errors an answer does not show, with the
+// request's route.
+type ErrorLogger interface {
+	LogError(msg string, err error)
+}
+
+// storeFailed logs err through the first ErrorLogger among w and the
+// writers it wraps (Unwrap), or the default logger when there is none.
+func storeFailed(w http.ResponseWriter, err error) {
+	const msg = "API answer: the store failed"
+	for w != nil {
+		if l, ok := w.(ErrorLogger); ok {
+			l.LogError(msg, err)
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			break
+		}
+		w = u.Unwrap()
+	}
+	slog.Error(msg, "err", err)
 }
 
 // MaxBody bounds every request body sred reads, but the Alertmanager

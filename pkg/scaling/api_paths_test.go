@@ -1,0 +1,89 @@
+package scaling
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+
+	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/runbook"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/targetlock"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+// hot answers every range query with one series at 95 over the range.
+type hot struct{}
+
+func (hot) QueryRange(_ context.Context, _ string, r v1.Range, _ ...v1.Option) (model.Value, v1.Warnings, v1.Infos, error) {
+	var vals []model.SamplePair
+	for t := r.Start; !t.After(r.End); t = t.Add(r.Step) {
+		vals = append(vals, model.SamplePair{Timestamp: model.TimeFromUnixNano(t.UnixNano()), Value: 95})
+	}
+	return model.Matrix{{Metric: model.Metric{}, Values: vals}}, nil, nil, nil
+}
+
+// TestDecisionPathsShownToAdminsOnly: a scaling action that failed on a
+// program that is not there is stored with the program's path in its
+// detail; the decisions API shows a viewer the base name only, an admin
+// the whole path.
+func TestDecisionPathsShownToAdminsOnly(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{Migrations, targetlock.Migrations}, func(t *testing.T, db *store.DB) {
+		const prog = "/nonexistent/sred-test/bin/scale"
+		p, err := Parse([]byte(`service: api
+target: {action: {exec: {command: [`+prog+`, "{{ .Vars.replicas }}"]}}}
+min_instances: 2
+max_instances: 6
+metric: {type: cpu}
+interval: 1m
+scale_up: {threshold: 80}
+scale_down: {threshold: 30}
+`), "api.yml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		act, err := runbook.NewActuator(runbook.DefaultConfig, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+		c := New(Options{DB: db, Prometheus: hot{}, Actuator: act, Clock: clock.NewManual(now), Registerer: prometheus.NewRegistry()})
+		c.SetConfig(DefaultConfig, []*Policy{p})
+		rec, err := c.Evaluate(context.Background(), p, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Result != ResultFailed || !strings.Contains(rec.Detail, prog) {
+			t.Fatalf("record %+v: want a failed action naming %s", rec, prog)
+		}
+		mux := http.NewServeMux()
+		c.Register(mux)
+		get := func(role auth.Role) string {
+			rr := httptest.NewRecorder()
+			r := httptest.NewRequest("GET", "/api/v1/scaling/decisions", nil)
+			mux.ServeHTTP(rr, r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "u", Role: role})))
+			b, _ := io.ReadAll(rr.Body)
+			if rr.Code != http.StatusOK {
+				t.Fatalf("as %s: %d %s", role, rr.Code, b)
+			}
+			return string(b)
+		}
+		if body := get(auth.RoleAdmin); !strings.Contains(body, prog) {
+			t.Fatalf("admin: %s; want the whole path", body)
+		}
+		for _, role := range []auth.Role{auth.RoleViewer, auth.RoleResponder} {
+			if body := get(role); strings.Contains(body, "/nonexistent/") || !strings.Contains(body, "fork/exec scale: no such file or directory") {
+				t.Fatalf("%s: %s; want the base name only", role, body)
+			}
+		}
+	})
+}
