@@ -759,6 +759,8 @@ func TestMakeRelativeToolTargets(t *testing.T) {
 
 // A port taken by another program is moved from make: SRED_PORT for
 // make run (on the loopback interface still), DEMO_FLAGS for make demo.
+// SRED_CONFIG runs a copy of examples/sred.yml (the README's, without the
+// Watchdog).
 func TestMakeMovesPorts(t *testing.T) {
 	root := testutil.RepoRoot(t)
 	for _, tc := range []struct {
@@ -768,6 +770,7 @@ func TestMakeMovesPorts(t *testing.T) {
 	}{
 		{"run", []string{"run"}, "--web.listen-address=127.0.0.1:8095 "},
 		{"run on another port", []string{"run", "SRED_PORT=8196"}, "--web.listen-address=127.0.0.1:8196 "},
+		{"run another configuration", []string{"run", "SRED_CONFIG=examples/sred.local.yml"}, "/sred --config.file=examples/sred.local.yml "},
 		{"demo on other ports", []string{"demo", "DEMO_FLAGS=--sred.listen-address=127.0.0.1:8196 --demo.listen-address=127.0.0.1:8180"},
 			"/demo up --bin.dir=BIN --prometheus=BIN/prometheus --alertmanager=BIN/alertmanager --sred.listen-address=127.0.0.1:8196 --demo.listen-address=127.0.0.1:8180\n"},
 	} {
