@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -47,6 +49,17 @@ type sredAPI struct {
 // sends as "Authorization: Bearer <token>" when --http.config.file is not
 // given (a file given with it says how to authenticate instead).
 const TokenEnv = "SRECTL_TOKEN"
+
+// reachError is the error of a request that got no answer from sred. When
+// nothing listens at --sred.url (a sred not started, or started on another
+// port), it says how to start one and how to name another address.
+func (a *sredAPI) reachError(err error) error {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		err = fmt.Errorf("%w (is sred running? `make run` starts one on localhost:8095; "+
+			"--sred.url or SRECTL_SRED_URL names another, now %s)", err, a.url)
+	}
+	return &ExitError{Code: 3, Err: fmt.Errorf("reach sred: %w", err)}
+}
 
 // flags declares --sred.url, --timeout and --http.config.file on cmd.
 func (a *sredAPI) flags(cmd *kingpin.CmdClause) {
@@ -151,7 +164,7 @@ func (a *sredAPI) call(method, path string, query url.Values, hdr http.Header, b
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return &ExitError{Code: 3, Err: fmt.Errorf("reach sred: %w", err)}
+		return a.reachError(err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))

@@ -76,7 +76,7 @@ func (a *sredAPI) stream(w io.Writer, q url.Values) error {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return &ExitError{Code: 3, Err: fmt.Errorf("reach sred: %w", err)}
+		return a.reachError(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
