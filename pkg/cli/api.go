@@ -61,6 +61,23 @@ func (a *sredAPI) reachError(err error) error {
 	return &ExitError{Code: 3, Err: fmt.Errorf("reach sred: %w", err)}
 }
 
+// answerError is the error of a request sred answered with an error. A
+// 401 without --http.config.file says what srectl sent: no credentials
+// (SRECTL_TOKEN unset), or a token whose SHA-256 sred does not list.
+func (a *sredAPI) answerError(code int, msg string) error {
+	if code == http.StatusUnauthorized {
+		switch {
+		case a.httpConfigFile != "":
+			// The file says which credentials: its reader knows them.
+		case strings.TrimSpace(os.Getenv(TokenEnv)) != "":
+			msg += " (srectl sent $" + TokenEnv + ": is its SHA-256 under tokens in sred's auth.users_file?)"
+		default:
+			msg += " (srectl sent none: set " + TokenEnv + " to an API token, or --http.config.file)"
+		}
+	}
+	return &apiError{code: code, msg: msg, refused: a.exitCodes().refused}
+}
+
 // flags declares --sred.url, --timeout and --http.config.file on cmd.
 func (a *sredAPI) flags(cmd *kingpin.CmdClause) {
 	cmd.Flag("sred.url", "URL of the sred API.").Envar("SRECTL_SRED_URL").Default("http://localhost:8095").StringVar(&a.url)
@@ -177,10 +194,10 @@ func (a *sredAPI) call(method, path string, query url.Values, hdr http.Header, b
 		Error  string          `json:"error"`
 	}
 	if err := json.Unmarshal(raw, &env); err != nil {
-		return &apiError{code: resp.StatusCode, msg: strings.TrimSpace(string(raw)), refused: a.exitCodes().refused}
+		return a.answerError(resp.StatusCode, strings.TrimSpace(string(raw)))
 	}
 	if resp.StatusCode/100 != 2 || env.Status != "success" {
-		return &apiError{code: resp.StatusCode, msg: env.Error, refused: a.exitCodes().refused}
+		return a.answerError(resp.StatusCode, env.Error)
 	}
 	if out != nil {
 		if err := json.Unmarshal(env.Data, out); err != nil {

@@ -81,7 +81,7 @@ func (a *sredAPI) stream(w io.Writer, q url.Values) error {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return &apiError{code: resp.StatusCode, msg: strings.TrimSpace(string(b)), refused: a.exitCodes().refused}
+		return a.answerError(resp.StatusCode, strings.TrimSpace(string(b)))
 	}
 	// An export that failed half-way ends with an error object.
 	br := bufio.NewReaderSize(resp.Body, 64<<10)
