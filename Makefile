@@ -269,12 +269,21 @@ bench-generate: $(SLOTH) $(BIN)/srectl
 # minutes (README says so before the tour; `make demo` runs the whole loop).
 # --web.no-auth makes anyone who reaches the port an admin: it listens on
 # the loopback interface only, as `make demo` does.
+# SRED_PORT moves it when 8095 is taken (srectl then needs --sred.url or
+# SRECTL_SRED_URL); the address stays on the loopback interface.
+# SRED_CONFIG names another configuration: a copy of examples/sred.yml
+# kept in examples/, where its relative paths (secrets/, slos/, ...) resolve.
+SRED_PORT ?= 8095
+SRED_CONFIG ?= examples/sred.yml
 run: $(BIN)/sred $(BIN)/srectl
-	$(BIN)/sred --config.file=examples/sred.yml --storage.path=data --web.listen-address=127.0.0.1:8095 --web.no-auth
+	$(BIN)/sred --config.file=$(SRED_CONFIG) --storage.path=data --web.listen-address=127.0.0.1:$(SRED_PORT) --web.no-auth
 
-# The whole loop on 127.0.0.1 (examples/demo); Ctrl-C stops it.
+# The whole loop on 127.0.0.1 (examples/demo); Ctrl-C stops it. DEMO_FLAGS
+# go to `demo up`: --sred.listen-address=127.0.0.1:8096 and the like move
+# a program whose port is taken.
+DEMO_FLAGS ?=
 demo: build $(PROMETHEUS) $(ALERTMANAGER)
-	$(BIN)/demo up --bin.dir=$(BIN) --prometheus=$(PROMETHEUS) --alertmanager=$(ALERTMANAGER)
+	$(BIN)/demo up --bin.dir=$(BIN) --prometheus=$(PROMETHEUS) --alertmanager=$(ALERTMANAGER) $(DEMO_FLAGS)
 
 demo-break: $(BIN)/demo
 	$(BIN)/demo break

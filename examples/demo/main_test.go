@@ -757,6 +757,43 @@ func TestMakeRelativeToolTargets(t *testing.T) {
 	}
 }
 
+// A port taken by another program is moved from make: SRED_PORT for
+// make run (on the loopback interface still), DEMO_FLAGS for make demo.
+// SRED_CONFIG runs a copy of examples/sred.yml (the README's, without the
+// Watchdog).
+func TestMakeMovesPorts(t *testing.T) {
+	root := testutil.RepoRoot(t)
+	for _, tc := range []struct {
+		name string // no "=": it names the temporary directories given to make
+		args []string
+		want string // in the commands make -n prints
+	}{
+		{"run", []string{"run"}, "--web.listen-address=127.0.0.1:8095 "},
+		{"run on another port", []string{"run", "SRED_PORT=8196"}, "--web.listen-address=127.0.0.1:8196 "},
+		{"run another configuration", []string{"run", "SRED_CONFIG=examples/sred.local.yml"}, "/sred --config.file=examples/sred.local.yml "},
+		{"demo on other ports", []string{"demo", "DEMO_FLAGS=--sred.listen-address=127.0.0.1:8196 --demo.listen-address=127.0.0.1:8180"},
+			"/demo up --bin.dir=BIN --prometheus=BIN/prometheus --alertmanager=BIN/alertmanager --sred.listen-address=127.0.0.1:8196 --demo.listen-address=127.0.0.1:8180\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cache, bin := t.TempDir(), t.TempDir()
+			cmd := exec.Command("make", append([]string{"-n", "-C", root, "TOOLS_CACHE=" + cache, "BIN=" + bin}, tc.args...)...)
+			// Not the flags of a make running this test (make test).
+			for _, kv := range os.Environ() {
+				if k, _, _ := strings.Cut(kv, "="); k != "MAKEFLAGS" && k != "MAKELEVEL" && k != "MFLAGS" {
+					cmd.Env = append(cmd.Env, kv)
+				}
+			}
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("make -n %s: %v\n%s", tc.args, err, out)
+			}
+			if got := strings.ReplaceAll(string(out), bin, "BIN"); !strings.Contains(got, tc.want) {
+				t.Errorf("make -n %s does not print %q:\n%s", tc.args, tc.want, out)
+			}
+		})
+	}
+}
+
 // A second demo started while one runs (its ports taken) stops before it
 // touches anything: the first one's data directory is not emptied under
 // it, and the error names the address in use.
@@ -777,6 +814,11 @@ func TestStartRefusesPortsInUse(t *testing.T) {
 	_, err = start(t.Context(), o)
 	if err == nil || !strings.Contains(err.Error(), o.sredAddr+" is in use") {
 		t.Fatalf("start with %s taken: %v, want an error naming it", o.sredAddr, err)
+	}
+	// A port taken by something else (make run holds sred's) is moved
+	// with the flag of that program, which make demo passes in DEMO_FLAGS.
+	if want := "make demo DEMO_FLAGS=--sred.listen-address=127.0.0.1:<port>"; !strings.Contains(err.Error(), want) {
+		t.Errorf("start with %s taken: %v, want the way to move sred: %q", o.sredAddr, err, want)
 	}
 	if b, err := os.ReadFile(marker); err != nil || string(b) != "the running demo's store" {
 		t.Fatalf("the data directory was emptied: %q, %v", b, err)

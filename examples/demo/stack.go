@@ -86,7 +86,12 @@ func start(ctx context.Context, o options) (_ *stack, err error) {
 	// A stack already running (a second `make demo`) holds the ports: it
 	// is found before its data directory is emptied under it, and before
 	// a program is taken ready for answering on another's port.
-	if err := portsFree(o.demoAddr, o.alertmanagerAddr, o.sredAddr, o.prometheusAddr); err != nil {
+	if err := portsFree([]listener{
+		{o.demoAddr, "demo.listen-address"},
+		{o.alertmanagerAddr, "alertmanager.listen-address"},
+		{o.sredAddr, "sred.listen-address"},
+		{o.prometheusAddr, "prometheus.listen-address"},
+	}); err != nil {
 		return nil, err
 	}
 	s := &stack{opts: o}
@@ -160,16 +165,24 @@ func start(ctx context.Context, o options) (_ *stack, err error) {
 	return s, nil
 }
 
+// listener is an address of the stack and the flag of `demo up` that
+// sets it.
+type listener struct {
+	addr, flag string
+}
+
 // portsFree returns an error naming the first address that something
-// already listens on.
-func portsFree(addrs ...string) error {
-	for _, a := range addrs {
-		l, err := net.Listen("tcp", a)
+// already listens on, and the two ways out: stop what listens there, or
+// move the program with its flag, which `make demo` passes in DEMO_FLAGS.
+func portsFree(ls []listener) error {
+	for _, l := range ls {
+		nl, err := net.Listen("tcp", l.addr)
 		if err != nil {
-			return fmt.Errorf("%s is in use (is another `make demo` running? stop it with Ctrl-C first): %w", a, err)
+			return fmt.Errorf("%s is in use (another `make demo` or `make run`? stop it with Ctrl-C first, "+
+				"or move this one: make demo DEMO_FLAGS=--%s=127.0.0.1:<port>): %w", l.addr, l.flag, err)
 		}
-		if err := l.Close(); err != nil {
-			return fmt.Errorf("%s: %w", a, err)
+		if err := nl.Close(); err != nil {
+			return fmt.Errorf("%s: %w", l.addr, err)
 		}
 	}
 	return nil

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -47,6 +49,34 @@ type sredAPI struct {
 // sends as "Authorization: Bearer <token>" when --http.config.file is not
 // given (a file given with it says how to authenticate instead).
 const TokenEnv = "SRECTL_TOKEN"
+
+// reachError is the error of a request that got no answer from sred. When
+// nothing listens at --sred.url (a sred not started, or started on another
+// port), it says how to start one and how to name another address.
+func (a *sredAPI) reachError(err error) error {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		err = fmt.Errorf("%w (is sred running? `make run` starts one on localhost:8095; "+
+			"--sred.url or SRECTL_SRED_URL names another, now %s)", err, a.url)
+	}
+	return &ExitError{Code: 3, Err: fmt.Errorf("reach sred: %w", err)}
+}
+
+// answerError is the error of a request sred answered with an error. A
+// 401 without --http.config.file says what srectl sent: no credentials
+// (SRECTL_TOKEN unset), or a token whose SHA-256 sred does not list.
+func (a *sredAPI) answerError(code int, msg string) error {
+	if code == http.StatusUnauthorized {
+		switch {
+		case a.httpConfigFile != "":
+			// The file says which credentials: its reader knows them.
+		case strings.TrimSpace(os.Getenv(TokenEnv)) != "":
+			msg += " (srectl sent $" + TokenEnv + ": is its SHA-256 under tokens in sred's auth.users_file?)"
+		default:
+			msg += " (srectl sent none: set " + TokenEnv + " to an API token, or --http.config.file)"
+		}
+	}
+	return &apiError{code: code, msg: msg, refused: a.exitCodes().refused}
+}
 
 // flags declares --sred.url, --timeout and --http.config.file on cmd.
 func (a *sredAPI) flags(cmd *kingpin.CmdClause) {
@@ -151,7 +181,7 @@ func (a *sredAPI) call(method, path string, query url.Values, hdr http.Header, b
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return &ExitError{Code: 3, Err: fmt.Errorf("reach sred: %w", err)}
+		return a.reachError(err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
@@ -164,10 +194,10 @@ func (a *sredAPI) call(method, path string, query url.Values, hdr http.Header, b
 		Error  string          `json:"error"`
 	}
 	if err := json.Unmarshal(raw, &env); err != nil {
-		return &apiError{code: resp.StatusCode, msg: strings.TrimSpace(string(raw)), refused: a.exitCodes().refused}
+		return a.answerError(resp.StatusCode, strings.TrimSpace(string(raw)))
 	}
 	if resp.StatusCode/100 != 2 || env.Status != "success" {
-		return &apiError{code: resp.StatusCode, msg: env.Error, refused: a.exitCodes().refused}
+		return a.answerError(resp.StatusCode, env.Error)
 	}
 	if out != nil {
 		if err := json.Unmarshal(env.Data, out); err != nil {

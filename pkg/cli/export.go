@@ -76,12 +76,12 @@ func (a *sredAPI) stream(w io.Writer, q url.Values) error {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return &ExitError{Code: 3, Err: fmt.Errorf("reach sred: %w", err)}
+		return a.reachError(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return &apiError{code: resp.StatusCode, msg: strings.TrimSpace(string(b)), refused: a.exitCodes().refused}
+		return a.answerError(resp.StatusCode, strings.TrimSpace(string(b)))
 	}
 	// An export that failed half-way ends with an error object.
 	br := bufio.NewReaderSize(resp.Body, 64<<10)

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -40,6 +42,30 @@ func TestUsageErrorHints(t *testing.T) {
 			require.Equal(t, 2, Main(tc.args, &stdout, &stderr), "stderr: %s", stderr.String())
 			require.Equal(t, tc.stderr, stderr.String())
 			require.Empty(t, stdout.String())
+		})
+	}
+}
+
+// TestSredNotListening: a command whose sred does not listen (not started,
+// or started on another port) exits 3 and says how to start one and how
+// to name its address; the export stream too.
+func TestSredNotListening(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	down := "http://" + l.Addr().String()
+	require.NoError(t, l.Close())
+	hint := "connect: connection refused (is sred running? `make run` starts one on localhost:8095; --sred.url or SRECTL_SRED_URL names another, now " + down + ")\n"
+	for _, args := range [][]string{
+		{"incidents", "list"},
+		{"alert", "fire"},
+		{"incidents", "export"},
+		{"gate", "--service=api"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			require.Equal(t, 3, Main(append(args, "--sred.url="+down), &stdout, &stderr), "stderr: %s", stderr.String())
+			require.True(t, strings.HasPrefix(stderr.String(), "srectl: reach sred: "), stderr.String())
+			require.True(t, strings.HasSuffix(stderr.String(), hint), stderr.String())
 		})
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -83,8 +85,10 @@ func tourConfig(t *testing.T, root string) string {
 // started as `make run` starts it (examples/sred.yml, SQLite; its
 // Prometheus out of reach, tourConfig), on a free port: bin/srectl is the
 // srectl under test and localhost:8095 that sred's address. Every command
-// must succeed, and the incident the tour opens must be detected now (not
-// days ago), acknowledged, snoozed and resolved.
+// must succeed (curl with -f: an error page fails it), the addresses and
+// files its comments name must answer and exist (tourComments), and the
+// incident the tour opens must be detected now (not days ago),
+// acknowledged, snoozed and resolved.
 func TestReadmeTour(t *testing.T) {
 	root := testutil.RepoRoot(t)
 	bin := binaries(t)
@@ -103,7 +107,9 @@ func TestReadmeTour(t *testing.T) {
 
 	start := time.Now()
 	for i, b := range blocks {
-		script := strings.NewReplacer("bin/srectl", filepath.Join(bin, "srectl"), "localhost:8095", addr).Replace(b)
+		// curl -s prints an error page and exits 0: -f makes a 4xx or
+		// 5xx answer fail the block.
+		script := strings.NewReplacer("bin/srectl", filepath.Join(bin, "srectl"), "localhost:8095", addr, "curl -s ", "curl -sfS ").Replace(b)
 		cmd := exec.Command("bash", "-e", "-u", "-o", "pipefail", "-c", script)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "SRECTL_SRED_URL=http://"+addr, "USER=tour")
@@ -117,6 +123,7 @@ func TestReadmeTour(t *testing.T) {
 	id := fmt.Sprintf("INC-%d-0001", time.Now().Year())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	tourComments(ctx, t, root, sred.URL, blocks)
 	var inc incident.Incident
 	if err := sredGet(ctx, sred.URL, "/api/v1/incidents/"+id, &inc); err != nil {
 		t.Fatal(err)
@@ -149,4 +156,68 @@ func TestReadmeTour(t *testing.T) {
 			t.Errorf("%s timeline has no %s entry: %v", id, k, kinds)
 		}
 	}
+}
+
+var (
+	// tourURL is an address of the tour's sred that a comment of the
+	// tour names for a browser, curl -N or a WebSocket client.
+	tourURL = regexp.MustCompile(`(http|ws)://localhost:8095(/[^\s)]*)`)
+	// tourFile is a file of the repository that a comment names.
+	tourFile = regexp.MustCompile(`\b(?:docs|examples|dashboards|rules)/[\w./-]*[\w/]`)
+)
+
+// tourComments checks what the comments of the tour blocks point at, which
+// bash does not run: every sred address answers (a page 200, the event
+// stream its headers, the WebSocket stream 101 Switching Protocols) and
+// every file of the repository exists.
+func tourComments(ctx context.Context, t *testing.T, root, base string, blocks []string) {
+	t.Helper()
+	year := strconv.Itoa(time.Now().Year())
+	n := 0
+	for _, b := range blocks {
+		for _, line := range strings.Split(b, "\n") {
+			_, comment, ok := strings.Cut(line, "#")
+			if !ok {
+				continue
+			}
+			for _, m := range tourURL.FindAllStringSubmatch(comment, -1) {
+				n++
+				path := strings.ReplaceAll(m[2], "<year>", year)
+				if code := tourStatus(ctx, t, base+path, m[1] == "ws"); code != http.StatusOK && !(m[1] == "ws" && code == http.StatusSwitchingProtocols) {
+					t.Errorf("README tour names %s: GET %s answers %d", m[0], path, code)
+				}
+			}
+			for _, f := range tourFile.FindAllString(comment, -1) {
+				if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+					t.Errorf("README tour names %s: %v", f, err)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no comment of the tour names an address of sred (the console, the status page, the event streams)")
+	}
+}
+
+// tourStatus returns the status code of a GET of url, as a WebSocket
+// handshake when ws is set; the body (an event stream never ends) is not
+// read.
+func tourStatus(ctx context.Context, t *testing.T, url string, ws bool) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws {
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "websocket")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode
 }
