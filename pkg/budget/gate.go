@@ -152,13 +152,13 @@ func decide(cfg GateConfig, req GateRequest, sts []Status) Decision {
 	if d.Group != "" {
 		name += "{" + d.Group + "}"
 	}
-	rem := fmt.Sprintf("%.2f%%", *which.Budget.RemainingRatio*100)
+	rem := which.RemainingText(2)
 	d.Allowed = Allows(worst, req.Change)
 	verb := "allowed"
 	if !d.Allowed {
 		verb = "denied"
 	}
-	d.Reason = fmt.Sprintf("%s change %s: error budget of SLO %s is %s (%s remaining): %s", req.Change, verb, name, worst, rem, policyAction(worst))
+	d.Reason = fmt.Sprintf("%s change %s: error budget of SLO %s is %s (%s): %s", req.Change, verb, name, worst, rem, policyAction(worst))
 	return d
 }
 

@@ -526,7 +526,7 @@ func (s *Service) publishValues(prev, sts []Status, now time.Time) {
 			continue // still no data: nothing to tell
 		}
 		data := map[string]any{"slo": st.SLO, "state": string(st.State), "remaining_ratio": nullFloat(st.Budget.RemainingRatio),
-			"sli_achieved": nullFloat(st.SLIAchieved), "burn_rates": rates}
+			"remaining_text": RemainingPercent(st.Budget.RemainingRatio, 2), "covered": st.CoveredText(), "sli_achieved": nullFloat(st.SLIAchieved), "burn_rates": rates}
 		if g := st.GroupString(); g != "" {
 			data["group"] = g
 		}

@@ -196,14 +196,11 @@ func stateMessage(st Status, prev slo.BudgetState) string {
 	if g := st.GroupString(); g != "" {
 		name += "{" + g + "}"
 	}
-	rem := "unknown"
-	if st.Budget.RemainingRatio != nil {
-		rem = fmt.Sprintf("%.2f%%", *st.Budget.RemainingRatio*100)
-	}
+	rem := st.RemainingText(2)
 	if prev == "" {
-		return fmt.Sprintf("error budget of %s is %s (%s remaining)", name, st.State, rem)
+		return fmt.Sprintf("error budget of %s is %s (%s)", name, st.State, rem)
 	}
-	return fmt.Sprintf("error budget of %s went from %s to %s (%s remaining): %s", name, prev, st.State, rem, policyAction(st.State))
+	return fmt.Sprintf("error budget of %s went from %s to %s (%s): %s", name, prev, st.State, rem, policyAction(st.State))
 }
 
 // policyAction is the budget policy's action for a state.

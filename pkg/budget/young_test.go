@@ -2,7 +2,10 @@ package budget_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -88,6 +91,24 @@ func TestYoungSLOAgrees(t *testing.T) {
 	require.False(t, dec.Allowed)
 	require.NotNil(t, dec.Remaining)
 	require.InDelta(t, *st.Budget.RemainingRatio, *dec.Remaining, 1e-9, "gate and budget")
+	// Its reason, through the API, says the budgets spent over the covered
+	// two hours, not "-4067.00%"; the answer's ratio stays raw.
+	mux := http.NewServeMux()
+	s.Register(mux)
+	api := httptest.NewServer(mux)
+	defer api.Close()
+	resp, err := http.Get(api.URL + "/api/v1/gate?service=young")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var env struct {
+		Data budget.Decision `json:"data"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&env))
+	answer := env.Data
+	require.Regexp(t, `^normal change denied: error budget of SLO availability is exhausted \(< -100% remaining, 4[0-9]x the budget spent, over (1h5[0-9]m|2h[0-9]*m?) of 30d\): emergency changes only$`, answer.Reason)
+	require.NotNil(t, answer.Remaining)
+	require.InDelta(t, *st.Budget.RemainingRatio, *answer.Remaining, 1e-9, "the API's ratio is the raw one")
 
 	// The SLA report over the 30-day period ending at the same time.
 	cu := &sla.Customer{ID: "ACME-001", Name: "Acme", Services: []sla.Service{{Service: "young", Availability: &sla.Target{SLO: "availability", Target: 99.9}}}}

@@ -62,8 +62,14 @@ func budgetTable(w io.Writer, sts []budget.Status) error {
 		case st.Budget.RemainingRatio != nil && *st.Budget.RemainingRatio <= 0:
 			exh = "exhausted"
 		}
+		// A young SLO's coverage says how long its data is: "0.0%"
+		// told nothing of the 12 minutes its figures are over.
+		covered := pct(st.Coverage, 1)
+		if c := st.CoveredText(); c != "" {
+			covered = c
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", st.Service, st.SLO, dashIfEmpty(st.GroupString()),
-			pct(&st.Objective, 3), st.Period, pct(st.Coverage, 1), pct(st.SLIAchieved, 4), pct(st.Budget.RemainingRatio, 1),
+			pct(&st.Objective, 3), st.Period, covered, pct(st.SLIAchieved, 4), remainingPct(st.Budget.RemainingRatio),
 			num(st.Budget.RemainingMinutes), st.State, burn, exh)
 	}
 	return tw.Flush()
@@ -81,6 +87,15 @@ func pct(v *float64, prec int) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.*f%%", prec, *v*100)
+}
+
+// remainingPct is the remaining budget as budget.RemainingPercent says it
+// (the coverage has its own column).
+func remainingPct(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return budget.RemainingPercent(v, 1)
 }
 
 func num(v *float64) string {

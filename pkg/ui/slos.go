@@ -21,8 +21,11 @@ type sloRow struct {
 	Service, SLO, Group string
 	Objective           float64
 	Achieved, Remaining *float64
-	State               string
-	BurnRates           []budget.BurnRate
+	// RemainingText is the remaining budget as people read it (see
+	// remainingText).
+	RemainingText string
+	State         string
+	BurnRates     []budget.BurnRate
 	// Alerts are the tiers of its generated alert rules that are pending
 	// or firing in Prometheus (tier -> state).
 	Alerts map[string]string
@@ -169,7 +172,7 @@ func (u *UI) services(q, state string) ([]serviceRow, int, int) {
 				continue
 			}
 			sr.SLOs = append(sr.SLOs, sloRow{Service: st.Service, SLO: st.SLO, Group: st.GroupString(), Objective: st.Objective,
-				Achieved: st.SLIAchieved, Remaining: st.Budget.RemainingRatio, State: s, BurnRates: st.BurnRates,
+				Achieved: st.SLIAchieved, Remaining: st.Budget.RemainingRatio, RemainingText: remainingText(st), State: s, BurnRates: st.BurnRates,
 				Alerts: firing[st.Service+"/"+st.SLO]})
 		}
 		for _, row := range sr.SLOs {
@@ -358,4 +361,22 @@ func tierRows(ws []slo.Window, st budget.Status) []tierRow {
 		out = append(out, t)
 	}
 	return out
+}
+
+// remainingText is the remaining budget of the console: its percentage,
+// "< -100% (N x the budget spent)" below -100% (budget.RemainingPercent)
+// and the data's coverage while it does not cover the period.
+func remainingText(st budget.Status) string {
+	r := st.Budget.RemainingRatio
+	if r == nil {
+		return "–"
+	}
+	s := pct(*r)
+	if *r < -1 {
+		s = budget.RemainingPercent(r, 2)
+	}
+	if c := st.CoveredText(); c != "" {
+		s += " over " + c
+	}
+	return s
 }

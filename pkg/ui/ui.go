@@ -253,11 +253,12 @@ var funcs = template.FuncMap{
 	"snoozable": func(s incident.Status) bool {
 		return s == incident.StatusAcknowledged || s == incident.StatusInvestigating
 	},
-	"resolved": func(s incident.Status) bool { return s == incident.StatusResolved },
-	"pathid":   url.PathEscape,
-	"query":    url.QueryEscape,
-	"severity": func(s incident.Severity) string { return strings.ToLower(string(s)) },
-	"pct":      pct,
+	"resolved":  func(s incident.Status) bool { return s == incident.StatusResolved },
+	"pathid":    url.PathEscape,
+	"query":     url.QueryEscape,
+	"severity":  func(s incident.Severity) string { return strings.ToLower(string(s)) },
+	"pct":       pct,
+	"remaining": remainingText,
 	"pctp": func(f *float64) string {
 		if f == nil {
 			return "–"

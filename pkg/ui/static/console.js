@@ -37,6 +37,15 @@
   // Numbers as the server renders them (pct, rate in ui.go).
   function trim(s) { return s.indexOf(".") >= 0 ? s.replace(/0+$/, "").replace(/\.$/, "") : s; }
   function pct(v) { return (typeof v !== "number" || !isFinite(v)) ? "\u2013" : trim((v * 100).toFixed(2)) + "%"; }
+  // remaining says the budget left as the server renders it: the
+  // percentage, the server's "< -100% (N x the budget spent)" text below
+  // -100%, and the data's coverage while it does not cover the period.
+  function remaining(d) {
+    var v = d.remaining_ratio, s = pct(v);
+    if (typeof v === "number" && v < -1 && typeof d.remaining_text === "string") s = d.remaining_text;
+    if (typeof v === "number" && d.covered) s += " over " + d.covered;
+    return s;
+  }
   function rate(v) { return (typeof v !== "number" || !isFinite(v)) ? "\u2013" : trim(v.toFixed(2)) + "\u00d7"; }
 
   // budget.updated carries the live values of one SLO (group): the rows
@@ -50,7 +59,7 @@
       if (tr.getAttribute("data-slo") !== key || (tr.getAttribute("data-group") || "") !== group) continue;
       var a = tr.querySelector(".achieved"), r = tr.querySelector(".remaining");
       if (a) a.textContent = pct(d.sli_achieved);
-      if (r) r.textContent = pct(d.remaining_ratio);
+      if (r) r.textContent = remaining(d);
       var rates = d.burn_rates || {};
       tr.querySelectorAll(".rate[data-window]").forEach(function (el) {
         var w = el.getAttribute("data-window");
