@@ -171,6 +171,47 @@ func EnqueueAll(ctx context.Context, ex Execer, now time.Time, ms []Pending) (in
 	return n, nil
 }
 
+// Withdrawable says whether a message of event is withdrawn (Withdraw)
+// once its incident is acknowledged or resolved: a page (trigger), and
+// on resolve a reminder to resolve it. Acknowledge, resolve and all-clear
+// notices always go out.
+func Withdrawable(event string, resolved bool) bool {
+	return event == EventTrigger || resolved && event == EventReminder
+}
+
+// Tx is satisfied by *sql.Tx.
+type Tx interface {
+	Querier
+	Execer
+}
+
+// Withdraw cancels the messages of an incident that were not delivered
+// yet and that its acknowledgement (or, resolved, its resolution) makes
+// moot (Withdrawable): pending ones, and those being sent, whose sender
+// loses its lease. It returns
+// how many it cancelled; they show in the outbox as cancelled.
+func Withdraw(ctx context.Context, tx Tx, now time.Time, incidentID string, resolved bool) (int64, error) {
+	js, err := jobs.List(ctx, tx, jobs.Filter{Queue: Queue, Group: incidentID, States: []string{jobs.StatePending, jobs.StateRunning}})
+	if err != nil {
+		return 0, fmt.Errorf("withdraw notifications of %s: %w", incidentID, err)
+	}
+	var ids []int64
+	for _, j := range js {
+		var m Message
+		if err := j.Decode(&m); err != nil {
+			continue // never deliverable: the sender fails it
+		}
+		if Withdrawable(m.Event, resolved) {
+			ids = append(ids, j.ID)
+		}
+	}
+	n, err := jobs.CancelIDs(ctx, tx, now, ids)
+	if err != nil {
+		return 0, fmt.Errorf("withdraw notifications of %s: %w", incidentID, err)
+	}
+	return n, nil
+}
+
 // Record is one outbox row, as listed by the API.
 type Record struct {
 	ID          int64      `json:"id"`
