@@ -370,6 +370,17 @@ WHERE state IN ('pending', 'running') AND id IN (`)
 	return res.RowsAffected()
 }
 
+// Leased reports whether job id is still running under owner's lease: a
+// job cancelled (CancelIDs) or claimed by another worker since is not.
+func Leased(ctx context.Context, q RowQuerier, id int64, owner string) (bool, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE id = $1 AND lease_owner = $2 AND state = 'running'`, id, owner).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("read lease of job %d: %w", id, err)
+	}
+	return n == 1, nil
+}
+
 // ErrNoGroup is returned by List and Count for a Filter that names no
 // group and does not ask for every group (Filter.AllGroups): an empty
 // group, an incident ID not filled in say, would otherwise select the
