@@ -449,13 +449,21 @@ func (e *Engine) acknowledge(ctx context.Context, tx *sql.Tx, id, actor string, 
 	if err != nil || st == nil || st.state == StateResolved {
 		return err
 	}
+	withdrawn, err := notify.Withdraw(ctx, tx, now, id, false)
+	if err != nil {
+		return err
+	}
 	if st.state == StateNoPolicy || st.state == StateRecovering {
 		// Nothing to stop: who acknowledged is only recorded, to be told
 		// if the severity rises (severityRaised).
 		if _, err := tx.ExecContext(ctx, `UPDATE escalation_state SET acked_by = $1 WHERE incident_id = $2`, actor, id); err != nil {
 			return fmt.Errorf("acknowledge escalation of %s: %w", id, err)
 		}
-		return nil
+		if withdrawn == 0 {
+			return nil
+		}
+		return e.note(ctx, tx, id, now, fmt.Sprintf("Acknowledged by %s%s", actor, withdrawnPages(withdrawn, "acknowledged")),
+			map[string]any{"actor": actor, "pages_withdrawn": withdrawn})
 	}
 	if _, err := jobs.CancelGroup(ctx, tx, now, Queue, id); err != nil {
 		return err
@@ -471,6 +479,7 @@ func (e *Engine) acknowledge(ctx context.Context, tx *sql.Tx, id, actor string, 
 	if st.state == StateAcknowledged {
 		msg = fmt.Sprintf("Acknowledgement renewed by %s", actor)
 	}
+	msg += withdrawnPages(withdrawn, "acknowledged")
 	if st.frozen.AckTimeout > 0 {
 		if _, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindAckTimeout, Key: fmt.Sprintf("%s/%d/acktimeout/%d", id, st.epoch, jobs.Millis(now)), Group: id,
 			RunAt: now.Add(st.frozen.AckTimeout), Payload: job{Incident: id, Epoch: st.epoch, After: st.frozen.AckTimeout}}); err != nil {
@@ -484,7 +493,17 @@ func (e *Engine) acknowledge(ctx context.Context, tx *sql.Tx, id, actor string, 
 	if st.frozen.AckReminder > 0 && (st.frozen.AckTimeout == 0 || st.frozen.AckReminder < st.frozen.AckTimeout) {
 		msg += fmt.Sprintf("; reminders every %s until resolved", st.frozen.AckReminder)
 	}
-	return e.note(ctx, tx, id, now, msg, map[string]any{"actor": actor})
+	return e.note(ctx, tx, id, now, msg, map[string]any{"actor": actor, "pages_withdrawn": withdrawn})
+}
+
+// withdrawnPages says, for the timeline, that n pages not delivered yet
+// were withdrawn because the incident was acknowledged or resolved
+// (notify.Withdraw); nothing when n is 0.
+func withdrawnPages(n int64, why string) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d page(s) not yet delivered withdrawn: the incident is %s", n, why)
 }
 
 func (e *Engine) resolve(ctx context.Context, tx *sql.Tx, id, actor string, now time.Time) error {
@@ -496,16 +515,21 @@ func (e *Engine) resolve(ctx context.Context, tx *sql.Tx, id, actor string, now 
 	if err != nil {
 		return err
 	}
+	withdrawn, err := notify.Withdraw(ctx, tx, now, id, true)
+	if err != nil {
+		return err
+	}
 	if err := e.setState(ctx, tx, id, StateResolved, st.level, now); err != nil {
 		return err
 	}
 	if err := e.pagerDutyEvent(ctx, tx, st, notify.EventResolve, now); err != nil {
 		return err
 	}
-	if st.state == StateNoPolicy {
+	if st.state == StateNoPolicy && withdrawn == 0 {
 		return nil
 	}
-	return e.note(ctx, tx, id, now, fmt.Sprintf("Escalation ended: incident resolved (%d pending step(s) cancelled)", n), nil)
+	return e.note(ctx, tx, id, now, fmt.Sprintf("Escalation ended: incident resolved (%d pending step(s) cancelled)%s", n, withdrawnPages(withdrawn, "resolved")),
+		map[string]any{"pages_withdrawn": withdrawn})
 }
 
 // Acknowledge stops the escalation of an incident whose status is already

@@ -343,6 +343,44 @@ WHERE queue = $2 AND grp = $3 AND state = 'pending'`, Millis(now), queue, group)
 	return res.RowsAffected()
 }
 
+// CancelIDs cancels the jobs ids that are still pending or running (a
+// running job's worker then loses its lease: its outcome is not recorded)
+// and returns how many it cancelled.
+func CancelIDs(ctx context.Context, ex Execer, now time.Time, ids []int64) (int64, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	var q strings.Builder
+	q.WriteString(`UPDATE jobs SET state = 'cancelled', finished_at = $1, lease_owner = '', lease_until = 0
+WHERE state IN ('pending', 'running') AND id IN (`)
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, Millis(now))
+	for i, id := range ids {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		args = append(args, id)
+		fmt.Fprintf(&q, "$%d", len(args))
+	}
+	q.WriteString(")")
+	res, err := ex.ExecContext(ctx, q.String(), args...)
+	if err != nil {
+		return 0, fmt.Errorf("cancel %d job(s): %w", len(ids), err)
+	}
+	return res.RowsAffected()
+}
+
+// Leased reports whether job id is still running under owner's lease: a
+// job cancelled (CancelIDs) or claimed by another worker since is not.
+func Leased(ctx context.Context, q RowQuerier, id int64, owner string) (bool, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE id = $1 AND lease_owner = $2 AND state = 'running'`, id, owner).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("read lease of job %d: %w", id, err)
+	}
+	return n == 1, nil
+}
+
 // ErrNoGroup is returned by List and Count for a Filter that names no
 // group and does not ask for every group (Filter.AllGroups): an empty
 // group, an incident ID not filled in say, would otherwise select the

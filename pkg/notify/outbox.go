@@ -171,6 +171,47 @@ func EnqueueAll(ctx context.Context, ex Execer, now time.Time, ms []Pending) (in
 	return n, nil
 }
 
+// Withdrawable says whether a message of event is withdrawn (Withdraw)
+// once its incident is acknowledged or resolved: a page (trigger), and
+// on resolve a reminder to resolve it. Acknowledge, resolve and all-clear
+// notices always go out.
+func Withdrawable(event string, resolved bool) bool {
+	return event == EventTrigger || resolved && event == EventReminder
+}
+
+// Tx is satisfied by *sql.Tx.
+type Tx interface {
+	Querier
+	Execer
+}
+
+// Withdraw cancels the messages of an incident that were not delivered
+// yet and that its acknowledgement (or, resolved, its resolution) makes
+// moot (Withdrawable): pending ones, and those being sent, whose sender
+// checks before sending (see deliverAll) and loses its lease. It returns
+// how many it cancelled; they show in the outbox as cancelled.
+func Withdraw(ctx context.Context, tx Tx, now time.Time, incidentID string, resolved bool) (int64, error) {
+	js, err := jobs.List(ctx, tx, jobs.Filter{Queue: Queue, Group: incidentID, States: []string{jobs.StatePending, jobs.StateRunning}})
+	if err != nil {
+		return 0, fmt.Errorf("withdraw notifications of %s: %w", incidentID, err)
+	}
+	var ids []int64
+	for _, j := range js {
+		var m Message
+		if err := j.Decode(&m); err != nil {
+			continue // never deliverable: the sender fails it
+		}
+		if Withdrawable(m.Event, resolved) {
+			ids = append(ids, j.ID)
+		}
+	}
+	n, err := jobs.CancelIDs(ctx, tx, now, ids)
+	if err != nil {
+		return 0, fmt.Errorf("withdraw notifications of %s: %w", incidentID, err)
+	}
+	return n, nil
+}
+
 // Record is one outbox row, as listed by the API.
 type Record struct {
 	ID          int64      `json:"id"`
@@ -736,6 +777,10 @@ func (s *Sender) deliverAll(ctx context.Context, cfg *Config, batch []claimed) i
 					results <- held(chain[i:], nil)
 					return
 				}
+				if s.withdrawn(ctx, c) {
+					results <- []outcome{{c: c, withdrawn: true}}
+					continue
+				}
 				sctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.Timeout))
 				err := d.deliver(sctx, &c.msg)
 				cancel()
@@ -767,6 +812,22 @@ func (s *Sender) deliverAll(ctx context.Context, cfg *Config, batch []claimed) i
 	return int(attempted.Load())
 }
 
+// withdrawn reports whether c, a page or reminder, was withdrawn
+// (Withdraw) after it was claimed: its incident was acknowledged or
+// resolved meanwhile, and it is not sent. A message whose lease cannot
+// be read is sent (at least once).
+func (s *Sender) withdrawn(ctx context.Context, c *claimed) bool {
+	if !Withdrawable(c.msg.Event, true) {
+		return false
+	}
+	ok, err := jobs.Leased(ctx, s.db, c.id, s.owner)
+	if err != nil {
+		s.logger.Warn("check notification before sending", "key", c.key, "err", err)
+		return false
+	}
+	return !ok
+}
+
 // held are the outcomes of a chain's messages that were not sent: each is
 // put back without an attempt, due when behind is due again (behind's
 // outcome is prepared first, in the same write), or at once without one.
@@ -792,6 +853,9 @@ type outcome struct {
 	// an attempt, due when behind is due again (at once when nil).
 	held   bool
 	behind *claimed
+	// withdrawn: the message was cancelled after its claim (Withdraw)
+	// and not sent; the cancellation is its outcome, already stored.
+	withdrawn bool
 
 	result string                                      // delivered, retry, failed or held
 	apply  func(ctx context.Context, tx *sql.Tx) error // the job's move to its next state
@@ -910,6 +974,12 @@ func (s *Sender) sleep(ctx context.Context, d time.Duration) bool {
 // health.
 func (s *Sender) prepare(cfg *Config, o *outcome) {
 	now, c, derr := s.clock.Now(), o.c, o.derr
+	if o.withdrawn {
+		c.next = now
+		o.result = "withdrawn"
+		o.apply = func(context.Context, *sql.Tx) error { return nil }
+		return
+	}
 	if o.held {
 		at := now
 		if o.behind != nil && o.behind.next.After(at) {
@@ -975,7 +1045,7 @@ func (s *Sender) prepare(cfg *Config, o *outcome) {
 // recorded counts and logs an outcome that was stored, and announces its
 // timeline entry.
 func (s *Sender) recorded(o *outcome) {
-	if o.held {
+	if o.held || o.withdrawn {
 		return // not sent: no attempt to count
 	}
 	m := &o.c.msg

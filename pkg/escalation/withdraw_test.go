@@ -1,0 +1,120 @@
+package escalation_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/escalation"
+	"github.com/rootuip/sre/pkg/notify"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+// flakySink is an HTTP provider that answers 503 while down, and counts
+// the requests it accepted.
+type flakySink struct {
+	*httptest.Server
+	mu       sync.Mutex
+	down     bool
+	accepted int
+}
+
+func newFlakySink(t *testing.T) *flakySink {
+	s := &flakySink{down: true}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.down {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		s.accepted++
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *flakySink) recover() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = false
+}
+
+func (s *flakySink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted
+}
+
+// TestPagesWithdrawnOnAckAndResolve: the SMS provider fails bob's level 0
+// pages (SMS and phone) and recovers later; once the incident is
+// acknowledged or resolved, the pages still being retried are cancelled,
+// not delivered, and one timeline entry says how many.
+func TestPagesWithdrawnOnAckAndResolve(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(ctx context.Context, r *rig, id string) error
+		want string
+		// entry is the start of the timeline entry that counts the
+		// withdrawn pages.
+		entry string
+	}{
+		{name: "acknowledge", want: escalation.StateAcknowledged, entry: "Escalation stopped: acknowledged by bob",
+			end: func(ctx context.Context, r *rig, id string) error {
+				_, err := r.svc.Acknowledge(ctx, id, "bob")
+				return err
+			}},
+		{name: "resolve", want: escalation.StateResolved, entry: "Escalation ended: incident resolved",
+			end: func(ctx context.Context, r *rig, id string) error {
+				_, err := r.svc.Resolve(ctx, id, "bob", "fixed")
+				return err
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+				ctx := context.Background()
+				sms, push, email, slack := newFlakySink(t), newSink(t), newSink(t), newSink(t)
+				clk := clock.NewManual(t0)
+				ncfg := notifyConfig(t, &sink{Server: sms.Server}, push, email, slack)
+				r := newRig(t, db, clk, escalationYAML, ncfg)
+				id := r.open(t, "critical")
+				r.tick(t)
+				require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id))
+				require.Equal(t, 1, push.n)
+
+				clk.Advance(time.Minute)
+				require.NoError(t, tc.end(ctx, r, id))
+				sms.recover()
+				// Up to the ack timeout (30m), which pages again.
+				for range 5 {
+					clk.Advance(5 * time.Minute)
+					r.tick(t)
+				}
+				require.Zero(t, sms.count(), "no page after the incident is %s", tc.want)
+
+				st, err := r.engine.Get(ctx, id)
+				require.NoError(t, err)
+				require.Equal(t, tc.want, st.State)
+				states := map[string]string{}
+				for _, rec := range st.Notices {
+					if rec.Event == notify.EventTrigger {
+						states[rec.User+"/"+rec.Channel] = rec.State
+					}
+				}
+				require.Equal(t, map[string]string{"bob/sms": notify.StateCancelled, "bob/phone": notify.StateCancelled,
+					"bob/push": notify.StateDelivered}, states)
+				entries := r.timeline(t, id, tc.entry)
+				require.Len(t, entries, 1)
+				require.Contains(t, entries[0], "; 2 page(s) not yet delivered withdrawn: the incident is "+tc.want)
+			})
+		})
+	}
+}
