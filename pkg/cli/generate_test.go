@@ -470,7 +470,7 @@ func TestGenerateNoSpecs(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(in, "API.YML"), api, 0o644))
 	code, stdout, stderr = srectl(t, "validate", in)
 	require.Equal(t, 0, code, stderr)
-	require.Contains(t, stdout, "in 1 specs are valid")
+	require.Contains(t, stdout, "in 1 spec are valid")
 }
 
 // Services or SLOs whose file names differ only in case (API.yml, api.yml)

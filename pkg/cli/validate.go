@@ -38,6 +38,18 @@ func runValidate(env *Env, paths []string) error {
 	for _, s := range specs {
 		n += len(s.SLOs)
 	}
-	fmt.Fprintf(env.Stdout, "%d SLOs in %d specs are valid\n", n, len(specs))
+	verb := "are"
+	if n == 1 {
+		verb = "is"
+	}
+	fmt.Fprintf(env.Stdout, "%s in %s %s valid\n", count(n, "SLO", "SLOs"), count(len(specs), "spec", "specs"), verb)
 	return nil
+}
+
+// count is "1 SLO", "2 SLOs": n and the noun, singular for one.
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -34,7 +34,8 @@ func TestValidate(t *testing.T) {
 		stderr string
 	}{
 		{"examples", []string{examples}, 0, fmt.Sprintf("%d SLOs in %d specs are valid\n", n, len(specs)), ""},
-		{"one file", []string{filepath.Join(examples, "api.yml")}, 0, "4 SLOs in 1 specs are valid\n", ""},
+		{"one file", []string{filepath.Join(examples, "api.yml")}, 0, "4 SLOs in 1 spec are valid\n", ""},
+		{"one SLO", []string{filepath.Join(sloth, "sloth.yml")}, 0, "1 SLO in 1 spec is valid\n", ""},
 		{"sloth and openslo", []string{filepath.Join(sloth, "sloth.yml"), filepath.Join(openslo, "openslo.yml")}, 0, "2 SLOs in 2 specs are valid\n", ""},
 		{"pyrra", []string{filepath.Join(pyrra, "pyrra.yml"), filepath.Join(pyrra, "list.yml")}, 0, "6 SLOs in 4 specs are valid\n", ""},
 		{"pyrra target as a fraction", []string{filepath.Join(pyrra, "target-fraction.yml")}, 1, "",
@@ -96,6 +97,6 @@ func TestValidateWritesNothing(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "checkout.yml"), data, 0o644))
 	code, stdout, stderr := srectl(t, "validate", dir)
 	require.Equal(t, 0, code, stderr)
-	require.Equal(t, "2 SLOs in 1 specs are valid\n", stdout)
+	require.Equal(t, "2 SLOs in 1 spec are valid\n", stdout)
 	require.Equal(t, []string{"checkout.yml"}, listDir(t, dir))
 }
