@@ -23,6 +23,7 @@ func runValidate(env *Env, paths []string) error {
 	if err != nil {
 		return &ExitError{Code: 1, Err: err}
 	}
+	printWarnings(env, specs)
 	// Generating checks every expression with the PromQL parser and the
 	// rule files as Prometheus loads them.
 	files, err := rulegen.Generate(specs)
@@ -52,4 +53,15 @@ func count(n int, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// printWarnings prints what the importers of specs kept or changed that
+// the reader should know (a Sloth severity sred does not read as page),
+// one line each on standard error: file:line:column: field: message.
+func printWarnings(env *Env, specs []*slo.Spec) {
+	for _, s := range specs {
+		for _, w := range s.Warnings {
+			fmt.Fprintf(env.Stderr, "warning: %s\n", w)
+		}
+	}
 }
