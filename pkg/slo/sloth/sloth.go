@@ -265,7 +265,10 @@ func convert(file string, doc *yaml.Node, in spec, pos map[string]slo.Position, 
 		if o.SLI.Raw != nil {
 			n.SLI.Raw = &slo.RawSLI{ErrorRatioQuery: windowRE.ReplaceAllString(o.SLI.Raw.ErrorRatioQuery, slo.WindowPlaceholder)}
 		}
-		n.Alerting.Labels = o.Alerting.Labels
+		// A severity of alerting.labels is both tiers' unless a tier sets
+		// its own, as Sloth merges them.
+		n.Alerting.Labels = maps.Clone(o.Alerting.Labels)
+		delete(n.Alerting.Labels, "severity")
 		n.Alerting.Annotations = map[string]string{}
 		for k, v := range o.Alerting.Annotations {
 			if k == "runbook_url" || k == "runbook" {
@@ -275,8 +278,8 @@ func convert(file string, doc *yaml.Node, in spec, pos map[string]slo.Position, 
 			n.Alerting.Annotations[k] = v
 		}
 		n.Alerting.Name = o.Alerting.Name
-		n.Alerting.Page = tier(o.Alerting.PageAlert, slo.SeverityPage, in.Service, o.Name)
-		n.Alerting.Ticket = tier(o.Alerting.TicketAlert, slo.SeverityTicket, in.Service, o.Name)
+		n.Alerting.Page = tier(o.Alerting.PageAlert, o.Alerting.Labels["severity"], slo.SeverityPage, in.Service, o.Name)
+		n.Alerting.Ticket = tier(o.Alerting.TicketAlert, o.Alerting.Labels["severity"], slo.SeverityTicket, in.Service, o.Name)
 		s.SLOs = append(s.SLOs, n)
 		s.Warnings = append(s.Warnings, severityWarnings(file, pos, i, in.Service, &n, source)...)
 	}
@@ -318,14 +321,18 @@ func nativePath(path string) string {
 }
 
 // tier makes the tier of this severity (page or ticket) of a Sloth alert:
-// its severity label, when set, is the tier's Severity, and the alerts
-// carry Sloth's labels as Sloth's alerts do.
-func tier(a alert, severity, service, sloName string) slo.Tier {
+// its severity label, else the severity of alerting.labels (shared), when
+// set, is the tier's Severity, and the alerts carry Sloth's labels as
+// Sloth's alerts do.
+func tier(a alert, shared, severity, service, sloName string) slo.Tier {
 	l := maps.Clone(a.Labels)
 	if l == nil {
 		l = map[string]string{}
 	}
-	t := slo.Tier{Disabled: a.Disable, Severity: l["severity"], Annotations: a.Annotations}
+	t := slo.Tier{Disabled: a.Disable, Severity: shared, Annotations: a.Annotations}
+	if v, ok := l["severity"]; ok {
+		t.Severity = v
+	}
 	delete(l, "severity")
 	l["sloth_severity"] = severity
 	l["sloth_id"] = service + "-" + sloName
@@ -352,7 +359,11 @@ func severityWarnings(file string, pos map[string]slo.Position, i int, service s
 			continue
 		}
 		field := fmt.Sprintf("slos[%d].alerting.%s.labels.severity", i, fields[t.severity])
-		p := pos[field]
+		p, ok := pos[field]
+		if !ok {
+			field = fmt.Sprintf("slos[%d].alerting.labels.severity", i)
+			p = pos[field]
+		}
 		msg := fmt.Sprintf("SLO %s/%s: the %s alerts keep severity %q, as Sloth's do, instead of severity=%q (they also carry sloth_severity=%q): sred maps %q to an incident severity through severity_map (a value not in it gets the default severity)",
 			service, o.Name, t.severity, t.tier.Severity, t.severity, t.severity, t.tier.Severity)
 		if t.severity == slo.SeverityPage {

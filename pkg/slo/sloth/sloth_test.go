@@ -273,6 +273,8 @@ func TestImportSeverityWarnings(t *testing.T) {
 		{"ticket tier", "{ticket_alert: {labels: {severity: slack}}}", "", "slack", []string{
 			`sloth.yml:7:50: slos[0].alerting.ticket_alert.labels.severity: SLO svc/avail: the ticket alerts keep severity "slack", as Sloth's do, instead of severity="ticket" (they also carry sloth_severity="ticket"): sred maps "slack" to an incident severity through severity_map (a value not in it gets the default severity)`}},
 		{"disabled tier", "{ticket_alert: {disable: true, labels: {severity: slack}}}", "", "slack", nil},
+		{"both tiers", "{labels: {severity: critical}, ticket_alert: {labels: {severity: ticket}}}", "critical", "ticket", []string{
+			`sloth.yml:7:35: slos[0].alerting.labels.severity: SLO svc/avail: the page alerts keep severity "critical", as Sloth's do, instead of severity="page" (they also carry sloth_severity="page"): sred maps "critical" to an incident severity through severity_map (a value not in it gets the default severity), and the inhibit rules of srectl generate --inhibit-rules match severity="page": these pages silence no ticket`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lines := []string{header, sli}
