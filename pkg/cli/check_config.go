@@ -68,7 +68,8 @@ func summarizeConfig(env *Env, cfg *sredapp.Config) {
 		for _, svc := range g.Services {
 			deps += len(svc.DependsOn)
 		}
-		fmt.Fprintf(env.Stdout, "  service graph: %d services, %d dependencies (correlation: docs/correlation.md)\n", len(g.Services), deps)
+		fmt.Fprintf(env.Stdout, "  service graph: %s, %s (correlation: docs/correlation.md)\n",
+			count(len(g.Services), "service", "services"), count(deps, "dependency", "dependencies"))
 	}
 	if cfg.Incidents.AutoResolveAfter > 0 {
 		fmt.Fprintf(env.Stdout, "  auto resolve after %s without a delivery\n", cfg.Incidents.AutoResolveAfter)

@@ -73,6 +73,16 @@ func TestCheckConfig(t *testing.T) {
 	require.Equal(t, 1, Main([]string{"check", "config", f}, &out, &errb))
 	require.Equal(t, "Checking '"+f+"'\n  FAILED: load config "+f+": yaml: unmarshal errors:\n"+
 		"  line 1: unknown field \"receiver\"\n\n", out.String())
+	// The service graph's counts of one are singular.
+	for _, tc := range []struct{ yaml, want string }{
+		{"services: {postgres: {}}\n", "  service graph: 1 service, 0 dependencies (correlation: docs/correlation.md)\n"},
+		{"services: {postgres: {}, api: {depends_on: [postgres]}}\n", "  service graph: 2 services, 1 dependency (correlation: docs/correlation.md)\n"},
+	} {
+		require.NoError(t, os.WriteFile(f, []byte(tc.yaml), 0o600))
+		var out, errb bytes.Buffer
+		require.Equal(t, 0, Main([]string{"check", "config", f}, &out, &errb), "%s\n%s", out.String(), errb.String())
+		require.Contains(t, out.String(), tc.want)
+	}
 	var stdout, stderr bytes.Buffer
 	require.Equal(t, 2, Main([]string{"check", "config", "/nonexistent.yml"}, &stdout, &stderr))
 	require.Contains(t, stderr.String(), "path '/nonexistent.yml' does not exist")

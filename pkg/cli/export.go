@@ -49,7 +49,11 @@ func incidentsImport(env *Env, o incidentsOptions) error {
 	if err := o.call(http.MethodPost, "/api/v1/incidents/import", nil, nil, rawBody(b), &res); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "imported %d incidents, skipped %d that exist\n", res.Imported, res.Skipped)
+	verb := "exist"
+	if res.Skipped == 1 {
+		verb = "exists"
+	}
+	fmt.Fprintf(env.Stdout, "imported %s, skipped %d that %s\n", count(res.Imported, "incident", "incidents"), res.Skipped, verb)
 	return nil
 }
 

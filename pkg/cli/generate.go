@@ -97,6 +97,7 @@ func runGenerate(env *Env, o generateOptions) error {
 	if err != nil {
 		return &ExitError{Code: 1, Err: err}
 	}
+	printWarnings(env, specs)
 	files, err := rulegen.Generate(specs)
 	if err != nil {
 		return fmt.Errorf("generate: %w", err)

@@ -352,6 +352,18 @@ func TestGenerateImported(t *testing.T) {
 	require.Contains(t, docs[1], "# Source: "+filepath.Join(openslo, "openslo.yml")+"\n")
 	g := parseRules(t, "myservice", []byte(docs[0]))
 	require.Equal(t, "slo:myservice:requests-availability", g.Groups[0].Name)
+	// As Sloth's, the page alerts are named after alerting.name and keep
+	// page_alert's severity label, with a warning naming file, field and SLO.
+	var pages int
+	for _, r := range g.Groups[0].Rules {
+		if r.Labels["sloth_severity"] == "page" {
+			pages++
+			require.Equal(t, "MyServiceHighErrorRate", r.Alert)
+			require.Equal(t, "critical", r.Labels["severity"])
+		}
+	}
+	require.Equal(t, 2, pages, "page_fast and page_slow")
+	require.Contains(t, stderr, "warning: "+filepath.Join(sloth, "sloth.yml")+`:21:21: slos[0].alerting.page_alert.labels.severity: SLO myservice/requests-availability: the page alerts keep severity "critical"`)
 	g = parseRules(t, "web", []byte(docs[1]))
 	require.Equal(t, "slo:web:web-availability", g.Groups[0].Name)
 }
@@ -470,7 +482,7 @@ func TestGenerateNoSpecs(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(in, "API.YML"), api, 0o644))
 	code, stdout, stderr = srectl(t, "validate", in)
 	require.Equal(t, 0, code, stderr)
-	require.Contains(t, stdout, "in 1 specs are valid")
+	require.Contains(t, stdout, "in 1 spec are valid")
 }
 
 // Services or SLOs whose file names differ only in case (API.yml, api.yml)

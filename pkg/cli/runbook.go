@@ -132,7 +132,7 @@ func runbookValidate(env *Env, o runbookOptions) error {
 		}
 	}
 	for _, rb := range rbs {
-		fmt.Fprintf(env.Stdout, "%s: runbook %s OK (%d steps)\n", rb.File, rb.Name, len(rb.Steps))
+		fmt.Fprintf(env.Stdout, "%s: runbook %s OK (%s)\n", rb.File, rb.Name, count(len(rb.Steps), "step", "steps"))
 	}
 	return nil
 }

@@ -84,10 +84,10 @@ func testRunbookCommands(t *testing.T, dir string, opts app.Options) {
 	}
 	code, out, errOut := run("validate", gated, held)
 	require.Equal(t, 0, code, errOut)
-	require.Equal(t, gated+": runbook gated OK (2 steps)\n"+held+": runbook held OK (1 steps)\n", out)
+	require.Equal(t, gated+": runbook gated OK (2 steps)\n"+held+": runbook held OK (1 step)\n", out)
 	code, out, errOut = run("validate", "--config.file", opts.ConfigFile)
 	require.Equal(t, 0, code, errOut)
-	require.Equal(t, gated+": runbook gated OK (2 steps)\n"+held+": runbook held OK (1 steps)\n", out)
+	require.Equal(t, gated+": runbook gated OK (2 steps)\n"+held+": runbook held OK (1 step)\n", out)
 	// A directory stands for its runbook files.
 	only := t.TempDir()
 	for _, f := range []string{gated, held} {
@@ -97,7 +97,7 @@ func testRunbookCommands(t *testing.T, dir string, opts app.Options) {
 	}
 	code, out, errOut = run("validate", only)
 	require.Equal(t, 0, code, errOut)
-	require.Equal(t, filepath.Join(only, "gated.yml")+": runbook gated OK (2 steps)\n"+filepath.Join(only, "held.yml")+": runbook held OK (1 steps)\n", out)
+	require.Equal(t, filepath.Join(only, "gated.yml")+": runbook gated OK (2 steps)\n"+filepath.Join(only, "held.yml")+": runbook held OK (1 step)\n", out)
 	code, _, errOut = run("validate", t.TempDir())
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "no .yml or .yaml runbook file in the directory")

@@ -23,6 +23,7 @@ func runValidate(env *Env, paths []string) error {
 	if err != nil {
 		return &ExitError{Code: 1, Err: err}
 	}
+	printWarnings(env, specs)
 	// Generating checks every expression with the PromQL parser and the
 	// rule files as Prometheus loads them.
 	files, err := rulegen.Generate(specs)
@@ -38,6 +39,29 @@ func runValidate(env *Env, paths []string) error {
 	for _, s := range specs {
 		n += len(s.SLOs)
 	}
-	fmt.Fprintf(env.Stdout, "%d SLOs in %d specs are valid\n", n, len(specs))
+	verb := "are"
+	if n == 1 {
+		verb = "is"
+	}
+	fmt.Fprintf(env.Stdout, "%s in %s %s valid\n", count(n, "SLO", "SLOs"), count(len(specs), "spec", "specs"), verb)
 	return nil
+}
+
+// count is "1 SLO", "2 SLOs": n and the noun, singular for one.
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// printWarnings prints what the importers of specs kept or changed that
+// the reader should know (a Sloth severity sred does not read as page),
+// one line each on standard error: file:line:column: field: message.
+func printWarnings(env *Env, specs []*slo.Spec) {
+	for _, s := range specs {
+		for _, w := range s.Warnings {
+			fmt.Fprintf(env.Stderr, "warning: %s\n", w)
+		}
+	}
 }

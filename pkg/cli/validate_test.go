@@ -26,6 +26,9 @@ func TestValidate(t *testing.T) {
 		n += len(s.SLOs)
 	}
 
+	// Sloth's severity label is kept on the alerts, with a warning.
+	slothWarning := "warning: " + filepath.Join(sloth, "sloth.yml") + `:21:21: slos[0].alerting.page_alert.labels.severity: SLO myservice/requests-availability: the page alerts keep severity "critical", as Sloth's do, instead of severity="page" (they also carry sloth_severity="page"): sred maps "critical" to an incident severity through severity_map (a value not in it gets the default severity), and the inhibit rules of srectl generate --inhibit-rules match severity="page": these pages silence no ticket` + "\n"
+
 	for _, c := range []struct {
 		name   string
 		args   []string
@@ -34,8 +37,9 @@ func TestValidate(t *testing.T) {
 		stderr string
 	}{
 		{"examples", []string{examples}, 0, fmt.Sprintf("%d SLOs in %d specs are valid\n", n, len(specs)), ""},
-		{"one file", []string{filepath.Join(examples, "api.yml")}, 0, "4 SLOs in 1 specs are valid\n", ""},
-		{"sloth and openslo", []string{filepath.Join(sloth, "sloth.yml"), filepath.Join(openslo, "openslo.yml")}, 0, "2 SLOs in 2 specs are valid\n", ""},
+		{"one file", []string{filepath.Join(examples, "api.yml")}, 0, "4 SLOs in 1 spec are valid\n", ""},
+		{"one SLO", []string{filepath.Join(sloth, "sloth.yml")}, 0, "1 SLO in 1 spec is valid\n", slothWarning},
+		{"sloth and openslo", []string{filepath.Join(sloth, "sloth.yml"), filepath.Join(openslo, "openslo.yml")}, 0, "2 SLOs in 2 specs are valid\n", slothWarning},
 		{"pyrra", []string{filepath.Join(pyrra, "pyrra.yml"), filepath.Join(pyrra, "list.yml")}, 0, "6 SLOs in 4 specs are valid\n", ""},
 		{"pyrra target as a fraction", []string{filepath.Join(pyrra, "target-fraction.yml")}, 1, "",
 			"srectl: " + filepath.Join(pyrra, "target-fraction.yml") + ":8:11: spec.target: target \"0.995\" is a fraction, but Pyrra's target is a percentage (Pyrra only warns, and its alerts never fire): write \"99.5\"\n"},
@@ -96,6 +100,6 @@ func TestValidateWritesNothing(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "checkout.yml"), data, 0o644))
 	code, stdout, stderr := srectl(t, "validate", dir)
 	require.Equal(t, 0, code, stderr)
-	require.Equal(t, "2 SLOs in 1 specs are valid\n", stdout)
+	require.Equal(t, "2 SLOs in 1 spec are valid\n", stdout)
 	require.Equal(t, []string{"checkout.yml"}, listDir(t, dir))
 }

@@ -46,8 +46,16 @@ func formatAck(d time.Duration) string {
 	return formatDuration(d.Round(time.Second))
 }
 
+// pages is "1 page", "0 pages", "12 pages".
+func pages(n int) string {
+	if n == 1 {
+		return "1 page"
+	}
+	return fmt.Sprintf("%d pages", n)
+}
+
 func renderText(w io.Writer, r *Report) error {
-	fmt.Fprintf(w, "Noise from %s to %s: %d pages\n\n", r.Since.Format(time.RFC3339), r.Until.Format(time.RFC3339), r.Pages)
+	fmt.Fprintf(w, "Noise from %s to %s: %s\n\n", r.Since.Format(time.RFC3339), r.Until.Format(time.RFC3339), pages(r.Pages))
 	if len(r.Rows) == 0 {
 		fmt.Fprintln(w, "No pages in this period.")
 		return nil
@@ -78,7 +86,7 @@ func renderText(w io.Writer, r *Report) error {
 }
 
 func renderMarkdown(w io.Writer, r *Report) error {
-	fmt.Fprintf(w, "# Alert noise\n\n%s to %s: %d pages.\n\n", r.Since.Format(time.RFC3339), r.Until.Format(time.RFC3339), r.Pages)
+	fmt.Fprintf(w, "# Alert noise\n\n%s to %s: %s.\n\n", r.Since.Format(time.RFC3339), r.Until.Format(time.RFC3339), pages(r.Pages))
 	if len(r.Rows) == 0 {
 		fmt.Fprintln(w, "No pages in this period.")
 		return nil

@@ -60,3 +60,23 @@ func TestRenderHostileLabels(t *testing.T) {
 	require.NotContains(t, text.String(), "\x1b")
 	require.NotContains(t, text.String(), "\r")
 }
+
+// TestRenderPageCount: the title counts pages in words that agree with
+// the count ("1 page", not "1 pages").
+func TestRenderPageCount(t *testing.T) {
+	for _, tc := range []struct {
+		pages    int
+		text, md string
+	}{
+		{0, ": 0 pages\n", ": 0 pages.\n"},
+		{1, ": 1 page\n", ": 1 page.\n"},
+		{12, ": 12 pages\n", ": 12 pages.\n"},
+	} {
+		r := &Report{ShortAfter: "10m", Pages: tc.pages}
+		var text, md strings.Builder
+		require.NoError(t, Render(&text, r, "text"))
+		require.NoError(t, Render(&md, r, "md"))
+		require.Contains(t, text.String(), tc.text, "%d pages", tc.pages)
+		require.Contains(t, md.String(), tc.md, "%d pages", tc.pages)
+	}
+}

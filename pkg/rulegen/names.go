@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/rootuip/sre/pkg/slo"
 )
 
 // Recording-rule names. They follow Prometheus' level:metric:operations
@@ -87,4 +89,32 @@ func windowNamesOf(w time.Duration) *windowNames {
 	n := &windowNames{window: name, errorRatio: "slo:sli_error:ratio_rate" + name, burnRate: "slo:burn_rate:ratio_rate" + name}
 	windowNamesCache.Store(w, n)
 	return n
+}
+
+// BurnAlertName is the name of the burn-rate alerts of an SLO's tier
+// (severity slo.SeverityPage or slo.SeverityTicket): the SLO's
+// Alerting.Name when set (Sloth's alerting.name, one name for both
+// tiers), else AlertPage or AlertTicket.
+func BurnAlertName(o *slo.SLO, severity string) string {
+	switch {
+	case o.Alerting.Name != "":
+		return o.Alerting.Name
+	case severity == slo.SeverityTicket:
+		return AlertTicket
+	}
+	return AlertPage
+}
+
+// TierSeverity is the severity label of the burn-rate alerts of an SLO's
+// tier: the tier's Severity when set (Sloth's page_alert and ticket_alert
+// severity label), else severity itself (page or ticket).
+func TierSeverity(o *slo.SLO, severity string) string {
+	t := o.Alerting.Page
+	if severity == slo.SeverityTicket {
+		t = o.Alerting.Ticket
+	}
+	if t.Severity != "" {
+		return t.Severity
+	}
+	return severity
 }

@@ -651,10 +651,10 @@ const burnFactorTemplate = `{{ if lt $value 100.0 }}{{ printf "%.3g" $value }}{{
 func (g *gen) burnAlert(w slo.Window) {
 	o := g.slo
 	tier := o.Alerting.Page
-	name := AlertPage
 	if w.Severity == slo.SeverityTicket {
-		tier, name = o.Alerting.Ticket, AlertTicket
+		tier = o.Alerting.Ticket
 	}
+	name := BurnAlertName(o, w.Severity)
 	f := num(w.BurnRate)
 	expr := fmt.Sprintf("%s > %s\nand\n%s > %s", g.sel(BurnRateRecord(w.Long)), f, g.sel(BurnRateRecord(w.Short)), f)
 	if o.Alerting.MinEvents > 0 {
@@ -672,7 +672,7 @@ func (g *gen) burnAlert(w slo.Window) {
 		Alert:       name,
 		Expr:        expr,
 		For:         model.Duration(w.For),
-		Labels:      g.alertLabels(tier.Labels, map[string]string{LabelSeverity: w.Severity, LabelBurnTier: w.Name}),
+		Labels:      g.alertLabels(tier.Labels, map[string]string{LabelSeverity: TierSeverity(o, w.Severity), LabelBurnTier: w.Name}),
 		Annotations: annotations,
 	})
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"regexp/syntax"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -157,8 +159,8 @@ func BuildSuite(ruleFile string, spec *slo.Spec, o *slo.SLO) (*Suite, error) {
 			{n: int(warmup / minute), traffic: traffic},
 			{n: int((d + 10*minute) / minute), traffic: traffic, bad: 1},
 		}, fx.hasBucket())
-		g.PromqlExprTests = append(g.PromqlExprTests, sb.none(warmup-minute, AlertPage))
-		g.PromqlExprTests = append(g.PromqlExprTests, sb.firing(warmup-minute+d, AlertPage, true))
+		g.PromqlExprTests = append(g.PromqlExprTests, sb.none(warmup-minute, slo.SeverityPage))
+		g.PromqlExprTests = append(g.PromqlExprTests, sb.firing(warmup-minute+d, slo.SeverityPage, true))
 		s.Tests = append(s.Tests, g)
 
 		// The page resets after recovery.
@@ -169,8 +171,8 @@ func BuildSuite(ruleFile string, spec *slo.Spec, o *slo.SLO) (*Suite, error) {
 			{n: int(outage / minute), traffic: traffic, bad: 1},
 			{n: int((r + 10*minute) / minute), traffic: traffic},
 		}, false)
-		g.PromqlExprTests = append(g.PromqlExprTests, sb.firing(warmup+outage-minute, AlertPage, true))
-		g.PromqlExprTests = append(g.PromqlExprTests, sb.none(warmup+outage+r, AlertPage))
+		g.PromqlExprTests = append(g.PromqlExprTests, sb.firing(warmup+outage-minute, slo.SeverityPage, true))
+		g.PromqlExprTests = append(g.PromqlExprTests, sb.none(warmup+outage+r, slo.SeverityPage))
 		s.Tests = append(s.Tests, g)
 	}
 
@@ -182,7 +184,7 @@ func BuildSuite(ruleFile string, spec *slo.Spec, o *slo.SLO) (*Suite, error) {
 	dur := longest + 30*minute
 	g := sb.group("budget-neutral burn (1x) does not page", []phase{{n: int(dur / minute), traffic: traffic, bad: b}}, false)
 	for _, at := range spread(dur) {
-		g.PromqlExprTests = append(g.PromqlExprTests, sb.none(at, AlertPage))
+		g.PromqlExprTests = append(g.PromqlExprTests, sb.none(at, slo.SeverityPage))
 	}
 	s.Tests = append(s.Tests, g)
 
@@ -196,9 +198,9 @@ func BuildSuite(ruleFile string, spec *slo.Spec, o *slo.SLO) (*Suite, error) {
 		at := 30*minute + maxFor
 		dur := at + 30*minute
 		g := sb.group(fmt.Sprintf("slow burn (%sx) opens a ticket, not a page", num(factor)), []phase{{n: int(dur / minute), traffic: traffic, bad: factor * b}}, false)
-		g.PromqlExprTests = append(g.PromqlExprTests, sb.firing(at, AlertTicket, true))
+		g.PromqlExprTests = append(g.PromqlExprTests, sb.firing(at, slo.SeverityTicket, true))
 		for _, at := range spread(dur) {
-			g.PromqlExprTests = append(g.PromqlExprTests, sb.none(at, AlertPage))
+			g.PromqlExprTests = append(g.PromqlExprTests, sb.none(at, slo.SeverityPage))
 		}
 		s.Tests = append(s.Tests, g)
 	}
@@ -213,7 +215,7 @@ func BuildSuite(ruleFile string, spec *slo.Spec, o *slo.SLO) (*Suite, error) {
 
 	// No traffic raises nothing and records no ratio (never NaN).
 	g = sb.group("no traffic raises nothing", []phase{{n: 120, traffic: 0}}, false)
-	for _, a := range []string{AlertPage, AlertTicket, AlertBudget} {
+	for _, a := range slices.Compact([]string{BurnAlertName(o, slo.SeverityPage), BurnAlertName(o, slo.SeverityTicket), AlertBudget}) {
 		g.AlertRuleTests = append(g.AlertRuleTests, noneAtAll(120*minute, a))
 	}
 	for _, r := range []string{ErrorRatioRecord(slo.BaseWindow), ErrorRatioPeriod, ErrorBudgetRemaining} {
@@ -259,7 +261,7 @@ func BuildSuite(ruleFile string, spec *slo.Spec, o *slo.SLO) (*Suite, error) {
 			{n: 90, traffic: traffic, bad: b / 2, reset: true},
 		}, false)
 		for _, at := range []time.Duration{31 * minute, 33 * minute, 36 * minute, 60 * minute, 119 * minute} {
-			g.PromqlExprTests = append(g.PromqlExprTests, sb.none(at, AlertPage), sb.none(at, AlertTicket))
+			g.PromqlExprTests = append(g.PromqlExprTests, sb.none(at, slo.SeverityPage), sb.none(at, slo.SeverityTicket))
 		}
 		s.Tests = append(s.Tests, g)
 	}
@@ -273,7 +275,7 @@ func BuildSuite(ruleFile string, spec *slo.Spec, o *slo.SLO) (*Suite, error) {
 			{n: int(longest/minute) + 10, traffic: low},
 		}, false)
 		for _, at := range []time.Duration{61 * minute, 63 * minute, 66 * minute, 90 * minute} {
-			g.PromqlExprTests = append(g.PromqlExprTests, sb.none(at, AlertPage))
+			g.PromqlExprTests = append(g.PromqlExprTests, sb.none(at, slo.SeverityPage))
 		}
 		s.Tests = append(s.Tests, g)
 	}
@@ -409,15 +411,31 @@ func (sb *suiteBuilder) sel(name string) string {
 	return vs.String()
 }
 
-// none expects no alert of this name for this SLO, neither pending nor
-// firing. (An alert_rule_test would also see the other SLOs of the rule
-// file, which read the same input series.)
-func (sb *suiteBuilder) none(at time.Duration, alert string) ExprTest {
-	vs := &parser.VectorSelector{Name: "ALERTS", LabelMatchers: []*labels.Matcher{
-		labels.MustNewMatcher(labels.MatchEqual, "alertname", alert),
+// alert matches the burn-rate alerts of one tier (severity page or
+// ticket) of this SLO: by name, and, when both tiers share a name (Sloth's
+// alerting.name), by the burn_tier of the tier's windows too.
+func (sb *suiteBuilder) alert(severity string) []*labels.Matcher {
+	m := []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, "alertname", BurnAlertName(sb.slo, severity))}
+	if BurnAlertName(sb.slo, slo.SeverityPage) != BurnAlertName(sb.slo, slo.SeverityTicket) {
+		return m
+	}
+	var tiers []string
+	for _, w := range sb.slo.Windows() {
+		if w.Severity == severity {
+			tiers = append(tiers, regexp.QuoteMeta(w.Name))
+		}
+	}
+	return append(m, labels.MustNewMatcher(labels.MatchRegexp, LabelBurnTier, strings.Join(tiers, "|")))
+}
+
+// none expects no burn-rate alert of the tier of this severity for this
+// SLO, neither pending nor firing. (An alert_rule_test would also see the
+// other SLOs of the rule file, which read the same input series.)
+func (sb *suiteBuilder) none(at time.Duration, severity string) ExprTest {
+	vs := &parser.VectorSelector{Name: "ALERTS", LabelMatchers: append(sb.alert(severity),
 		labels.MustNewMatcher(labels.MatchEqual, LabelService, sb.spec.Service),
 		labels.MustNewMatcher(labels.MatchEqual, LabelSLO, sb.slo.Name),
-	}}
+	)}
 	return ExprTest{Expr: vs.String(), EvalTime: model.Duration(at), ExpSamples: []ExpSample{}}
 }
 
@@ -426,15 +444,15 @@ func noneAtAll(at time.Duration, alert string) AlertTest {
 	return AlertTest{EvalTime: model.Duration(at), Alertname: alert, ExpAlerts: []ExpAlert{}}
 }
 
-// firing expects an alert of the first group (only) to be firing.
-func (sb *suiteBuilder) firing(at time.Duration, alert string, firing bool) ExprTest {
+// firing expects a burn-rate alert of the tier of this severity, of the
+// first group (only), to be firing.
+func (sb *suiteBuilder) firing(at time.Duration, severity string, firing bool) ExprTest {
 	by := append([]string{LabelService, LabelSLO}, sb.slo.GroupBy...)
-	vs := &parser.VectorSelector{Name: "ALERTS", LabelMatchers: []*labels.Matcher{
-		labels.MustNewMatcher(labels.MatchEqual, "alertname", alert),
+	vs := &parser.VectorSelector{Name: "ALERTS", LabelMatchers: append(sb.alert(severity),
 		labels.MustNewMatcher(labels.MatchEqual, "alertstate", "firing"),
 		labels.MustNewMatcher(labels.MatchEqual, LabelService, sb.spec.Service),
 		labels.MustNewMatcher(labels.MatchEqual, LabelSLO, sb.slo.Name),
-	}}
+	)}
 	e := ExprTest{
 		Expr:       fmt.Sprintf("max by (%s) (%s)", strings.Join(by, ", "), vs),
 		EvalTime:   model.Duration(at),

@@ -59,6 +59,9 @@ type Spec struct {
 	// "sloth prometheus/v1", "sloth.slok.dev/v1 PrometheusServiceLevel" or
 	// "openslo/v1".
 	Source string `yaml:"-"`
+	// Warnings are what an importer kept or changed that the reader should
+	// know (srectl validate and generate print them); they fail nothing.
+	Warnings []*Error `yaml:"-"`
 
 	pos positions
 }
@@ -179,6 +182,10 @@ type Threshold float64
 
 // Alerting configures the alerts of an SLO.
 type Alerting struct {
+	// Name, when set, names the page and ticket burn-rate alerts instead of
+	// SLOBurnRatePage and SLOBurnRateTicket. Importers set it (Sloth's
+	// alerting.name); a spec file cannot.
+	Name string `yaml:"-"`
 	// Labels are added to every alert of the SLO (e.g. team).
 	Labels map[string]string `yaml:"labels,omitempty"`
 	// Annotations are added to every alert of the SLO.
@@ -199,6 +206,10 @@ type Alerting struct {
 type Tier struct {
 	// Disabled turns the tier's alerts off.
 	Disabled bool `yaml:"disabled,omitempty"`
+	// Severity, when set, is the severity label of the tier's alerts
+	// instead of page or ticket. Importers set it (the severity label of
+	// Sloth's page_alert and ticket_alert); a spec file cannot.
+	Severity string `yaml:"-"`
 	// Labels are added to the tier's alerts (service, slo, severity and burn_tier are reserved).
 	Labels      map[string]string `yaml:"labels,omitempty"`
 	Annotations map[string]string `yaml:"annotations,omitempty"`

@@ -3,10 +3,16 @@
 // same spec in camelCase under spec:), into the slo model. Importing the
 // package registers both formats with slo.LoadFile and slo.LoadDir.
 //
-// Not supported: SLI plugins (sli.plugin) and Sloth's alert names
-// (alerting.name: alerts are named SLOBurnRatePage/SLOBurnRateTicket).
-// Severity labels of page_alert and ticket_alert are replaced by
-// severity="page" and severity="ticket". Sloth has no per-SLO period: the
+// As with Sloth, the burn-rate alerts are named after alerting.name (both
+// tiers; SLOBurnRatePage and SLOBurnRateTicket without it), keep the
+// severity label of page_alert and ticket_alert (severity="page" and
+// severity="ticket" without it) and carry Sloth's labels sloth_severity,
+// sloth_id, sloth_service and sloth_slo, so that Alertmanager routes written
+// for Sloth's alerts keep matching. A severity other than page or ticket is
+// kept with a warning (Spec.Warnings): sred and the generated inhibit rules
+// read severity.
+//
+// Not supported: SLI plugins (sli.plugin). Sloth has no per-SLO period: the
 // period is 30d, Sloth's default.
 package sloth
 
@@ -259,7 +265,10 @@ func convert(file string, doc *yaml.Node, in spec, pos map[string]slo.Position, 
 		if o.SLI.Raw != nil {
 			n.SLI.Raw = &slo.RawSLI{ErrorRatioQuery: windowRE.ReplaceAllString(o.SLI.Raw.ErrorRatioQuery, slo.WindowPlaceholder)}
 		}
-		n.Alerting.Labels = o.Alerting.Labels
+		// A severity of alerting.labels is both tiers' unless a tier sets
+		// its own, as Sloth merges them.
+		n.Alerting.Labels = maps.Clone(o.Alerting.Labels)
+		delete(n.Alerting.Labels, "severity")
 		n.Alerting.Annotations = map[string]string{}
 		for k, v := range o.Alerting.Annotations {
 			if k == "runbook_url" || k == "runbook" {
@@ -268,9 +277,11 @@ func convert(file string, doc *yaml.Node, in spec, pos map[string]slo.Position, 
 			}
 			n.Alerting.Annotations[k] = v
 		}
-		n.Alerting.Page = tier(o.Alerting.PageAlert)
-		n.Alerting.Ticket = tier(o.Alerting.TicketAlert)
+		n.Alerting.Name = o.Alerting.Name
+		n.Alerting.Page = tier(o.Alerting.PageAlert, o.Alerting.Labels["severity"], slo.SeverityPage, in.Service, o.Name)
+		n.Alerting.Ticket = tier(o.Alerting.TicketAlert, o.Alerting.Labels["severity"], slo.SeverityTicket, in.Service, o.Name)
 		s.SLOs = append(s.SLOs, n)
+		s.Warnings = append(s.Warnings, severityWarnings(file, pos, i, in.Service, &n, source)...)
 	}
 	return s, errs
 }
@@ -309,8 +320,56 @@ func nativePath(path string) string {
 	return strings.Join(parts, ".")
 }
 
-func tier(a alert) slo.Tier {
+// tier makes the tier of this severity (page or ticket) of a Sloth alert:
+// its severity label, else the severity of alerting.labels (shared), when
+// set, is the tier's Severity, and the alerts carry Sloth's labels as
+// Sloth's alerts do.
+func tier(a alert, shared, severity, service, sloName string) slo.Tier {
 	l := maps.Clone(a.Labels)
+	if l == nil {
+		l = map[string]string{}
+	}
+	t := slo.Tier{Disabled: a.Disable, Severity: shared, Annotations: a.Annotations}
+	if v, ok := l["severity"]; ok {
+		t.Severity = v
+	}
 	delete(l, "severity")
-	return slo.Tier{Disabled: a.Disable, Labels: l, Annotations: a.Annotations}
+	l["sloth_severity"] = severity
+	l["sloth_id"] = service + "-" + sloName
+	l["sloth_service"] = service
+	l["sloth_slo"] = sloName
+	t.Labels = l
+	return t
+}
+
+// severityWarnings warns of a page_alert or ticket_alert severity label
+// other than page or ticket: the alerts keep it, as Sloth's do, but sred
+// and the generated inhibit rules read severity.
+func severityWarnings(file string, pos map[string]slo.Position, i int, service string, o *slo.SLO, source string) []*slo.Error {
+	fields := map[string]string{slo.SeverityPage: "page_alert", slo.SeverityTicket: "ticket_alert"}
+	if strings.HasPrefix(source, CRDVersion) {
+		fields = map[string]string{slo.SeverityPage: "pageAlert", slo.SeverityTicket: "ticketAlert"}
+	}
+	var out []*slo.Error
+	for _, t := range []struct {
+		severity string
+		tier     slo.Tier
+	}{{slo.SeverityPage, o.Alerting.Page}, {slo.SeverityTicket, o.Alerting.Ticket}} {
+		if t.tier.Severity == "" || t.tier.Severity == t.severity || t.tier.Disabled {
+			continue
+		}
+		field := fmt.Sprintf("slos[%d].alerting.%s.labels.severity", i, fields[t.severity])
+		p, ok := pos[field]
+		if !ok {
+			field = fmt.Sprintf("slos[%d].alerting.labels.severity", i)
+			p = pos[field]
+		}
+		msg := fmt.Sprintf("SLO %s/%s: the %s alerts keep severity %q, as Sloth's do, instead of severity=%q (they also carry sloth_severity=%q): sred maps %q to an incident severity through severity_map (a value not in it gets the default severity)",
+			service, o.Name, t.severity, t.tier.Severity, t.severity, t.severity, t.tier.Severity)
+		if t.severity == slo.SeverityPage {
+			msg += `, and the inhibit rules of srectl generate --inhibit-rules match severity="page": these pages silence no ticket`
+		}
+		out = append(out, &slo.Error{File: file, Line: p.Line, Column: p.Column, Field: field, Msg: msg})
+	}
+	return out
 }

@@ -33,7 +33,9 @@ func TestImport(t *testing.T) {
 	require.Equal(t, map[string]string{"category": "availability"}, o.Alerting.Labels)
 	require.True(t, o.Alerting.Ticket.Disabled)
 	require.False(t, o.Alerting.Page.Disabled)
-	require.NotContains(t, o.Alerting.Page.Labels, "severity", "severity is page/ticket")
+	require.NotContains(t, o.Alerting.Page.Labels, "severity", "severity is the tier's Severity")
+	require.Equal(t, "critical", o.Alerting.Page.Severity, "Sloth's severity label is kept")
+	require.Equal(t, "MyServiceHighErrorRate", o.Alerting.Name, "Sloth's alert name is kept")
 	require.Equal(t, 6, o.Line)
 }
 
@@ -62,7 +64,10 @@ func TestImportEdgeCases(t *testing.T) {
 	require.Equal(t, "https://rb/x", o.Alerting.RunbookURL)
 	require.Equal(t, map[string]string{"team_channel": "#svc"}, o.Alerting.Annotations)
 	require.True(t, o.Alerting.Page.Disabled)
-	require.Equal(t, map[string]string{"tier": "one"}, o.Alerting.Page.Labels)
+	require.Equal(t, map[string]string{"tier": "one", "sloth_severity": "page", "sloth_id": "svc-avail", "sloth_service": "svc", "sloth_slo": "avail"},
+		o.Alerting.Page.Labels, "Sloth's labels, as on Sloth's alerts")
+	require.Empty(t, o.Alerting.Name, "no alerting.name: SLOBurnRatePage and SLOBurnRateTicket")
+	require.Empty(t, o.Alerting.Page.Severity, "no severity label: page")
 
 	// Several Sloth documents in one file, next to a native one.
 	specs, err = slo.Parse([]byte(header+"\n    objective: 99\n    sli: {raw: {error_ratio_query: 'sum(rate(x[{{.window}}]))'}}\n"+
@@ -199,6 +204,10 @@ func TestImportCRD(t *testing.T) {
 	require.True(t, o.Alerting.Ticket.Disabled)
 	require.False(t, o.Alerting.Page.Disabled)
 	require.NotContains(t, o.Alerting.Page.Labels, "severity")
+	require.Equal(t, "critical", o.Alerting.Page.Severity)
+	require.Equal(t, "MyServiceHighErrorRate", o.Alerting.Name)
+	require.Equal(t, []string{`testdata/crd.yml:29:23: slos[0].alerting.pageAlert.labels.severity: SLO myservice/requests-availability: the page alerts keep severity "critical", as Sloth's do, instead of severity="page" (they also carry sloth_severity="page"): sred maps "critical" to an incident severity through severity_map (a value not in it gets the default severity), and the inhibit rules of srectl generate --inhibit-rules match severity="page": these pages silence no ticket`},
+		warnings(s), "the field is named as in the object")
 	require.Equal(t, 14, o.Line)
 	require.Equal(t, "sum(rate(e[{{.window}}])) / sum(rate(t[{{.window}}]))", s.SLOs[1].SLI.Raw.ErrorRatioQuery)
 }
@@ -233,6 +242,51 @@ func TestImportCRDErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := load(tc.lines...)
 			require.EqualError(t, err, tc.want)
+		})
+	}
+}
+
+func warnings(s *slo.Spec) []string {
+	var out []string
+	for _, w := range s.Warnings {
+		out = append(out, w.Error())
+	}
+	return out
+}
+
+// A severity label of page_alert or ticket_alert is kept on the alerts, as
+// Sloth keeps it; one other than page or ticket warns, naming the file, the
+// field and the SLO. page and ticket, a disabled tier and no label do not.
+func TestImportSeverityWarnings(t *testing.T) {
+	sli := "    objective: 99.9\n    sli: {raw: {error_ratio_query: 'sum(rate(x[{{.window}}]))'}}"
+	for _, tc := range []struct {
+		name     string
+		alerting string
+		page     string
+		ticket   string
+		want     []string
+	}{
+		{"none", "", "", "", nil},
+		{"page and ticket", "{page_alert: {labels: {severity: page}}, ticket_alert: {labels: {severity: ticket}}}", "page", "ticket", nil},
+		{"page tier", "{page_alert: {labels: {severity: pageteam}}}", "pageteam", "", []string{
+			`sloth.yml:7:48: slos[0].alerting.page_alert.labels.severity: SLO svc/avail: the page alerts keep severity "pageteam", as Sloth's do, instead of severity="page" (they also carry sloth_severity="page"): sred maps "pageteam" to an incident severity through severity_map (a value not in it gets the default severity), and the inhibit rules of srectl generate --inhibit-rules match severity="page": these pages silence no ticket`}},
+		{"ticket tier", "{ticket_alert: {labels: {severity: slack}}}", "", "slack", []string{
+			`sloth.yml:7:50: slos[0].alerting.ticket_alert.labels.severity: SLO svc/avail: the ticket alerts keep severity "slack", as Sloth's do, instead of severity="ticket" (they also carry sloth_severity="ticket"): sred maps "slack" to an incident severity through severity_map (a value not in it gets the default severity)`}},
+		{"disabled tier", "{ticket_alert: {disable: true, labels: {severity: slack}}}", "", "slack", nil},
+		{"both tiers", "{labels: {severity: critical}, ticket_alert: {labels: {severity: ticket}}}", "critical", "ticket", []string{
+			`sloth.yml:7:35: slos[0].alerting.labels.severity: SLO svc/avail: the page alerts keep severity "critical", as Sloth's do, instead of severity="page" (they also carry sloth_severity="page"): sred maps "critical" to an incident severity through severity_map (a value not in it gets the default severity), and the inhibit rules of srectl generate --inhibit-rules match severity="page": these pages silence no ticket`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lines := []string{header, sli}
+			if tc.alerting != "" {
+				lines = append(lines, "    alerting: "+tc.alerting)
+			}
+			specs, err := load(lines...)
+			require.NoError(t, err)
+			o := specs[0].SLOs[0]
+			require.Equal(t, tc.page, o.Alerting.Page.Severity)
+			require.Equal(t, tc.ticket, o.Alerting.Ticket.Severity)
+			require.Equal(t, tc.want, warnings(specs[0]))
 		})
 	}
 }
