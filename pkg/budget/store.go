@@ -365,10 +365,20 @@ type GateRecord struct {
 // a minute while the answer holds, each naming who asked for which
 // subject, and the row counting the others.
 //
+// The comparison with the recorded rows and the row it adds or counts in
+// are one decision of the database: on PostgreSQL the transaction first
+// takes the caller's lock (lockDecisions), so that two replicas recording
+// the caller's decisions at once (Flagger's requests balanced across
+// both) take turns, and the second sees the first one's row; SQLite runs
+// one write transaction at a time (BEGIN IMMEDIATE).
+//
 // It reports whether it added a row (false: a repeat counted in a row).
 func recordDecision(ctx context.Context, db *store.DB, d *Decision) (added bool, err error) {
 	err = db.InTx(ctx, func(tx *sql.Tx) error {
 		added = false
+		if err := lockDecisions(ctx, tx, db.Dialect, d); err != nil {
+			return err
+		}
 		subject, reason := d.Subject, withSubject(d.Reason, d.Subject)
 		if !d.Override {
 			since := d.Time.Add(-DecisionRepeatWindow).UnixMilli()
@@ -423,6 +433,23 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
 		return false, fmt.Errorf("record gate decision: %w", err)
 	}
 	return added, nil
+}
+
+// lockDecisions takes, on PostgreSQL, the lock of d's actor, service and
+// change kind until tx ends: the rows recordDecision compares d with (its
+// subject's, the caller's last answer, the caller's rows of the window)
+// are all of that caller, service and change kind. Taken before the first
+// read, so that the reads see the rows of a transaction that held it
+// before (READ COMMITTED). SQLite has one writer.
+func lockDecisions(ctx context.Context, tx *sql.Tx, dialect store.Dialect, d *Decision) error {
+	if dialect != store.Postgres {
+		return nil
+	}
+	key := d.Service + "\n" + d.Actor + "\n" + d.Change
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, int32(store.LockGateDecision), key); err != nil {
+		return fmt.Errorf("lock the decisions of %s for %s: %w", d.Actor, d.Service, err)
+	}
+	return nil
 }
 
 // withSubject is the reason recorded for a decision about subject.

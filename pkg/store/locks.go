@@ -24,4 +24,9 @@ const (
 	// key (pg_advisory_xact_lock(int, int)), serialises the changes of that
 	// schedule's stored overrides.
 	LockOncallOverrides LockKey = 727104
+	// LockGateDecision, with the hash of a service, actor and change kind
+	// as the second key, serialises the recording of that caller's deploy
+	// gate decisions (budget's recordDecision), so that replicas answering
+	// the same caller at once compare with each other's rows.
+	LockGateDecision LockKey = 727201
 )
