@@ -157,13 +157,34 @@ func recordState(ctx context.Context, db *store.DB, st Status, now time.Time) (*
 		if db.Dialect == store.Postgres {
 			q += ` FOR UPDATE` // replicas polling at once record a transition once
 		}
-		err := tx.QueryRowContext(ctx, q, st.Service, st.SLO, grp).Scan(&prev, &prevSince)
-		if err != nil && err != sql.ErrNoRows {
-			return err
-		}
 		ms := now.UnixMilli()
 		rem := st.Budget.RemainingRatio
-		if err == nil && prev == string(st.State) {
+		err := tx.QueryRowContext(ctx, q, st.Service, st.SLO, grp).Scan(&prev, &prevSince)
+		if errors.Is(err, sql.ErrNoRows) {
+			// No row to lock: the first state is claimed by inserting
+			// it. A replica inserting it at once waits for this one and
+			// inserts nothing (or the other way round), then reads the
+			// state the other recorded, locked, and compares with it:
+			// the first state is one event, not one per replica.
+			res, ierr := tx.ExecContext(ctx, `INSERT INTO budget_states (service, slo, grp, state, remaining, since_ms, updated_ms)
+VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (service, slo, grp) DO NOTHING`,
+				st.Service, st.SLO, grp, string(st.State), nullFloat(rem), ms)
+			if ierr != nil {
+				return ierr
+			}
+			if n, ierr := res.RowsAffected(); ierr != nil {
+				return ierr
+			} else if n == 1 {
+				ev = &Event{Time: time.UnixMilli(ms).UTC(), Service: st.Service, SLO: st.SLO, Group: grp,
+					From: StateUnknown, To: st.State, Remaining: rem, Message: stateMessage(st, "")}
+				return insertEvent(ctx, tx, ev)
+			}
+			err = tx.QueryRowContext(ctx, q, st.Service, st.SLO, grp).Scan(&prev, &prevSince)
+		}
+		if err != nil {
+			return err
+		}
+		if prev == string(st.State) {
 			_, err := tx.ExecContext(ctx, `UPDATE budget_states SET remaining = $1, updated_ms = $2 WHERE service = $3 AND slo = $4 AND grp = $5`,
 				nullFloat(rem), ms, st.Service, st.SLO, grp)
 			return err
@@ -175,20 +196,21 @@ ON CONFLICT (service, slo, grp) DO UPDATE SET state = excluded.state, remaining 
 			return err
 		}
 		ev = &Event{Time: time.UnixMilli(ms).UTC(), Service: st.Service, SLO: st.SLO, Group: grp,
-			From: slo.BudgetState(prev), To: st.State, Remaining: rem, Message: stateMessage(st, slo.BudgetState(prev))}
-		if ev.From == "" {
-			ev.From = StateUnknown
-		} else {
-			ev.prevSince = time.UnixMilli(prevSince).UTC()
-		}
-		return tx.QueryRowContext(ctx, `INSERT INTO budget_events (time_ms, service, slo, grp, from_state, to_state, remaining, message)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-			ms, ev.Service, ev.SLO, ev.Group, string(ev.From), string(ev.To), nullFloat(rem), ev.Message).Scan(&ev.ID)
+			From: slo.BudgetState(prev), To: st.State, Remaining: rem, Message: stateMessage(st, slo.BudgetState(prev)),
+			prevSince: time.UnixMilli(prevSince).UTC()}
+		return insertEvent(ctx, tx, ev)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("record budget state of %s/%s: %w", st.Service, st.SLO, err)
 	}
 	return ev, nil
+}
+
+// insertEvent appends ev to the timeline and sets its ID.
+func insertEvent(ctx context.Context, tx *sql.Tx, ev *Event) error {
+	return tx.QueryRowContext(ctx, `INSERT INTO budget_events (time_ms, service, slo, grp, from_state, to_state, remaining, message)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		ev.Time.UnixMilli(), ev.Service, ev.SLO, ev.Group, string(ev.From), string(ev.To), nullFloat(ev.Remaining), ev.Message).Scan(&ev.ID)
 }
 
 func stateMessage(st Status, prev slo.BudgetState) string {
