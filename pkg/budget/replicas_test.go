@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/budget"
@@ -125,4 +126,47 @@ WHERE application_name IN ($1, $2) AND wait_event_type = 'Lock'`, nameA, nameB).
 	rows, others, _ := subjectRows()
 	require.Equal(t, budget.MaxSubjectDecisions, rows, "subject rows of the caller within the minute, on two replicas")
 	require.Equal(t, 1, others, "the decision beyond the bound is recorded for the other subjects")
+}
+
+// TestGateDecisionsOfTwoHandlesOnSQLite: SQLite runs one write transaction
+// at a time (BEGIN IMMEDIATE), reads included, so two services on one
+// database file recording the same decision at once never both add a row.
+func TestGateDecisionsOfTwoHandlesOnSQLite(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	clk := clock.NewManual(time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC))
+	open := func() (*store.DB, *budget.Service) {
+		db, err := store.OpenSQLite(ctx, dir)
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		require.NoError(t, db.Migrate(ctx, budget.Migrations))
+		s := budget.New(budget.Options{DB: db, Clock: clk, Registerer: prometheus.NewRegistry()})
+		require.NoError(t, s.Update(budget.DefaultConfig, loadSpecs(t), nil, budget.ErrNoPrometheus))
+		return db, s
+	}
+	db, a := open()
+	_, b := open()
+	const rounds = 20
+	for i := range rounds {
+		clk.Advance(budget.DecisionRepeatWindow)
+		req := budget.GateRequest{Service: "web", Actor: "flagger", Subject: fmt.Sprintf("flagger canary shop/c%d", i)}
+		done := make(chan *budget.Decision, 2)
+		for _, s := range []*budget.Service{a, b} {
+			go func() {
+				d, err := s.Gate(ctx, req)
+				assert.NoError(t, err)
+				done <- d
+			}()
+		}
+		d1, d2 := <-done, <-done
+		require.NotNil(t, d1)
+		require.NotNil(t, d2)
+		require.Equal(t, d1.ID, d2.ID, "round %d", i)
+	}
+	recs, err := budget.ListDecisions(ctx, db, "web", 100)
+	require.NoError(t, err)
+	require.Len(t, recs, rounds)
+	for _, r := range recs {
+		require.Equal(t, 1, r.Repeats)
+	}
 }
