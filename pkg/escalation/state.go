@@ -382,7 +382,7 @@ RETURNING epoch`,
 	}
 	if hold > 0 {
 		return note(fmt.Sprintf("Escalation policy %q frozen onto the incident (%d levels, %s), held back %s for flapping: it pages if the incident is still open at %s",
-			p.Name, len(frozen.Levels), describeOffsets(frozen), model.Duration(hold), now.Add(hold).UTC().Format("15:04:05 UTC")),
+			p.Name, len(frozen.Levels), describeOffsets(frozen), model.Duration(hold), now.Add(hold).UTC().Format(notify.EntryTime)),
 			map[string]any{"policy": p.Name, "epoch": epoch, "hold_seconds": hold.Seconds()})
 	}
 	return note(fmt.Sprintf("Escalation policy %q frozen onto the incident (%d levels, %s)", p.Name, len(frozen.Levels), describeOffsets(frozen)),

@@ -102,10 +102,11 @@ func (s *Sender) QueuedTimeline(ctx context.Context, incidentID string) ([]incid
 	return out, nil
 }
 
-// entryTime is how a queued entry's message gives a time, with its date
-// (a pause may have begun the day before), as the console and the
-// post-mortem show times.
-const entryTime = "2006-01-02 15:04:05 UTC"
+// EntryTime is how a timeline entry's message gives a time, with its
+// date (a pause may have begun the day before, the next escalation level
+// may be due after midnight), as the console and the post-mortem show
+// times.
+const EntryTime = "2006-01-02 15:04:05 UTC"
 
 // queuedEntry is the timeline entry of a message r held back by its
 // channel's pause.
@@ -120,7 +121,7 @@ func queuedEntry(r Record, now time.Time) incident.TimelineEntry {
 		data["user"] = r.User
 	}
 	msg := fmt.Sprintf("Notification (%s) by %s queued, not sent yet: the %s channel is paused since %s after %d failure(s) (last error: %s); next probe at %s",
-		r.Event, who, r.Channel, p.PausedSince.UTC().Format(entryTime), p.Failures, p.LastError, p.NextProbe.UTC().Format(entryTime))
+		r.Event, who, r.Channel, p.PausedSince.UTC().Format(EntryTime), p.Failures, p.LastError, p.NextProbe.UTC().Format(EntryTime))
 	return incident.TimelineEntry{IncidentID: r.IncidentID, Time: now, Kind: "notification", Actor: "sred", Message: msg, Data: data}
 }
 
