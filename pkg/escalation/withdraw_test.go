@@ -118,3 +118,48 @@ func TestPagesWithdrawnOnAckAndResolve(t *testing.T) {
 		})
 	}
 }
+
+// TestNoAllClearForWithdrawnPages: bob's level 0 SMS and phone pages fail
+// (the SMS provider is down) and are withdrawn when he acknowledges; his
+// push page was delivered. When the SLO recovers, the all-clear goes
+// where a page was delivered (push), not to the SMS and phone numbers that
+// were never paged, even though the provider is back.
+func TestNoAllClearForWithdrawnPages(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		sms, push, email, slack := newFlakySink(t), newSink(t), newSink(t), newSink(t)
+		clk := clock.NewManual(t0)
+		r := newRig(t, db, clk, escalationYAML, notifyConfig(t, &sink{Server: sms.Server}, push, email, slack))
+		id := r.open(t, "critical")
+		r.tick(t)
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id))
+
+		clk.Advance(time.Minute)
+		_, err := r.svc.Acknowledge(ctx, id, "bob")
+		require.NoError(t, err)
+		sms.recover()
+		_, err = r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
+		require.NoError(t, err)
+		for range 3 {
+			clk.Advance(5 * time.Minute)
+			r.tick(t)
+		}
+
+		require.Zero(t, sms.count(), "no all-clear by SMS or phone: bob was never paged there")
+		push.mu.Lock()
+		pushes := push.n
+		push.mu.Unlock()
+		require.Equal(t, 2, pushes, "the page and the all-clear by push")
+		clear := map[string]string{}
+		recs, err := notify.List(ctx, db, id)
+		require.NoError(t, err)
+		for _, rec := range recs {
+			if rec.Event == notify.EventAllClear {
+				clear[rec.User+"/"+rec.Channel] = rec.State
+			}
+		}
+		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, clear)
+		require.Equal(t, []string{"Escalation stopped: the SLO is recovering (1 pending step(s) cancelled); all-clear sent via push to bob"},
+			r.timeline(t, id, "Escalation stopped: the SLO is recovering"))
+	})
+}
