@@ -201,7 +201,7 @@ func TestAPIStatusAndEscalate(t *testing.T) {
 		require.Equal(t, http.StatusAccepted, got.Code, got.Body)
 		require.Equal(t, map[string]any{"incident_id": id}, got.Env.Data)
 		a.tick(t)
-		require.Equal(t, []string{`Escalated now (customer report): level 1 (policy "default"): paging carol via sms, phone (no push contact for carol); level 2 at 10:45:00 UTC if not acknowledged`},
+		require.Equal(t, []string{`Escalated now (customer report): level 1 (policy "default"): paging carol via sms, phone (no push contact for carol); level 2 at 2026-03-02 10:45:00 UTC if not acknowledged`},
 			a.timeline(t, id, "Escalated now"))
 
 		// An incident no policy pages, a resolved one and an unknown one
@@ -285,7 +285,7 @@ func TestConcurrentEscalateNow(t *testing.T) {
 			}
 		}
 		a.tick(t)
-		require.Equal(t, []string{fmt.Sprintf(`Escalated now (call %d): level 1 (policy "default"): paging carol via sms, phone (no push contact for carol); level 2 at 10:45:00 UTC if not acknowledged`, winner)},
+		require.Equal(t, []string{fmt.Sprintf(`Escalated now (call %d): level 1 (policy "default"): paging carol via sms, phone (no push contact for carol); level 2 at 2026-03-02 10:45:00 UTC if not acknowledged`, winner)},
 			a.timeline(t, id, "Escalated now"))
 		require.Len(t, a.paged(t, id), paged+2, "carol paged once by sms and phone")
 

@@ -223,8 +223,8 @@ func TestCriticalEscalatesUntilAcknowledged(t *testing.T) {
 		r.tick(t)
 		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push", "bob/email", "carol/sms", "carol/phone", "carol/email"}, r.paged(t, id))
 		require.Equal(t, []string{
-			`Escalation level 0 (policy "default"): paging bob via sms, phone, push, email; level 1 at 10:45:00 UTC if not acknowledged`,
-			`Escalation level 1 (policy "default"): paging carol via sms, phone, email (no push contact for carol); level 2 at 11:00:00 UTC if not acknowledged`,
+			`Escalation level 0 (policy "default"): paging bob via sms, phone, push, email; level 1 at 2026-03-02 10:45:00 UTC if not acknowledged`,
+			`Escalation level 1 (policy "default"): paging carol via sms, phone, email (no push contact for carol); level 2 at 2026-03-02 11:00:00 UTC if not acknowledged`,
 		}, r.timeline(t, id, "Escalation level"))
 		require.Len(t, box.Mails(), 2)
 		require.Equal(t, "carol@example.com", box.Mails()[1].To)
@@ -287,7 +287,7 @@ func TestLowWaitsAnHour(t *testing.T) {
 		// LOW: email + chat; email is not configured here, so only Slack.
 		require.Equal(t, []string{"/slack"}, r.paged(t, id))
 		require.Equal(t, 1, slack.n)
-		require.Equal(t, []string{`Escalation level 0 (policy "default"): paging bob via slack; level 1 at 11:30:00 UTC if not acknowledged`},
+		require.Equal(t, []string{`Escalation level 0 (policy "default"): paging bob via slack; level 1 at 2026-03-02 11:30:00 UTC if not acknowledged`},
 			r.timeline(t, id, "Escalation level"))
 		clock.Advance(59 * time.Minute)
 		r.tick(t)
@@ -451,7 +451,7 @@ func TestEscalateNow(t *testing.T) {
 		require.NoError(t, r.engine.EscalateNow(ctx, id, "runbook restart-api: verification failed"))
 		require.Equal(t, int64(1), r.writes.Load())
 		r.tick(t)
-		require.Equal(t, []string{`Escalated now (runbook restart-api: verification failed): level 1 (policy "default"): paging carol via sms, phone (no push contact for carol); level 2 at 10:46:00 UTC if not acknowledged`},
+		require.Equal(t, []string{`Escalated now (runbook restart-api: verification failed): level 1 (policy "default"): paging carol via sms, phone (no push contact for carol); level 2 at 2026-03-02 10:46:00 UTC if not acknowledged`},
 			r.timeline(t, id, "Escalated now"))
 		_, err = r.svc.Resolve(ctx, id, "bob", "")
 		require.NoError(t, err)

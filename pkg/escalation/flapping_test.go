@@ -65,7 +65,7 @@ func TestFlappingHoldsEscalation(t *testing.T) {
 		starts = flap()
 		require.Len(t, r.paged(t, inc), 2, "a damped re-opening does not page at once")
 		require.Len(t, r.timeline(t, inc, `Escalation policy "default" frozen onto the incident`), 3)
-		require.Len(t, r.timeline(t, inc, `Escalation policy "default" frozen onto the incident (4 levels, level 0 at +0s, level 1 at +1h0m0s, level 2 at +1h15m0s, level 3 at +1h45m0s), held back 1h for flapping: it pages if the incident is still open at 11:44:00 UTC`), 1, "%q", r.timeline(t, inc, "Escalation policy"))
+		require.Len(t, r.timeline(t, inc, `Escalation policy "default" frozen onto the incident (4 levels, level 0 at +0s, level 1 at +1h0m0s, level 2 at +1h15m0s, level 3 at +1h45m0s), held back 1h for flapping: it pages if the incident is still open at 2026-03-02 11:44:00 UTC`), 1, "%q", r.timeline(t, inc, "Escalation policy"))
 		clock.Advance(30 * time.Minute)
 		r.tick(t)
 		deliver("resolved", starts)

@@ -111,9 +111,9 @@ policies:
 		}
 		require.Equal(t, []string{"alice/sms", "carol/sms", "alice/sms", "carol/sms"}, r.paged(t, id))
 		require.Equal(t, []string{
-			`Escalation level 0 (policy "twice"): paging alice via sms; level 1 at 10:35:00 UTC if not acknowledged`,
-			`Escalation level 1 (policy "twice"): paging carol via sms; level 0 at 10:45:00 UTC if not acknowledged`,
-			`Escalation level 0 (policy "twice"): paging alice via sms; level 1 at 10:50:00 UTC if not acknowledged`,
+			`Escalation level 0 (policy "twice"): paging alice via sms; level 1 at 2026-03-02 10:35:00 UTC if not acknowledged`,
+			`Escalation level 1 (policy "twice"): paging carol via sms; level 0 at 2026-03-02 10:45:00 UTC if not acknowledged`,
+			`Escalation level 0 (policy "twice"): paging alice via sms; level 1 at 2026-03-02 10:50:00 UTC if not acknowledged`,
 			`Escalation level 1 (policy "twice"): paging carol via sms`,
 		}, r.timeline(t, id, "Escalation level"))
 		require.Equal(t, 4, sms.n)
@@ -169,7 +169,7 @@ users:
 `))
 		r.tick(t)
 		require.Empty(t, r.paged(t, id))
-		require.Equal(t, []string{"Escalation level 0 (policy \"solo\"): nobody to page (unknown schedule primary); level 1 at 12:30:00 UTC if not acknowledged"},
+		require.Equal(t, []string{"Escalation level 0 (policy \"solo\"): nobody to page (unknown schedule primary); level 1 at 2026-03-02 12:30:00 UTC if not acknowledged"},
 			r.timeline(t, id, "Escalation level 0"))
 		pending := pendingJobs(t, db, id, "")
 		require.Len(t, pending, 1, "level 1 is pending, no handoff is watched")

@@ -382,7 +382,7 @@ RETURNING epoch`,
 	}
 	if hold > 0 {
 		return note(fmt.Sprintf("Escalation policy %q frozen onto the incident (%d levels, %s), held back %s for flapping: it pages if the incident is still open at %s",
-			p.Name, len(frozen.Levels), describeOffsets(frozen), model.Duration(hold), now.Add(hold).UTC().Format("15:04:05 UTC")),
+			p.Name, len(frozen.Levels), describeOffsets(frozen), model.Duration(hold), now.Add(hold).UTC().Format(notify.EntryTime)),
 			map[string]any{"policy": p.Name, "epoch": epoch, "hold_seconds": hold.Seconds()})
 	}
 	return note(fmt.Sprintf("Escalation policy %q frozen onto the incident (%d levels, %s)", p.Name, len(frozen.Levels), describeOffsets(frozen)),
@@ -449,7 +449,7 @@ func (e *Engine) acknowledge(ctx context.Context, tx *sql.Tx, id, actor string, 
 	if err != nil || st == nil || st.state == StateResolved {
 		return err
 	}
-	withdrawn, err := notify.Withdraw(ctx, tx, now, id, false)
+	withdrawn, sending, err := notify.Withdraw(ctx, tx, now, id, false)
 	if err != nil {
 		return err
 	}
@@ -459,11 +459,11 @@ func (e *Engine) acknowledge(ctx context.Context, tx *sql.Tx, id, actor string, 
 		if _, err := tx.ExecContext(ctx, `UPDATE escalation_state SET acked_by = $1 WHERE incident_id = $2`, actor, id); err != nil {
 			return fmt.Errorf("acknowledge escalation of %s: %w", id, err)
 		}
-		if withdrawn == 0 {
+		if withdrawn == 0 && sending == 0 {
 			return nil
 		}
-		return e.note(ctx, tx, id, now, fmt.Sprintf("Acknowledged by %s%s", actor, withdrawnPages(withdrawn, "acknowledged")),
-			map[string]any{"actor": actor, "pages_withdrawn": withdrawn})
+		return e.note(ctx, tx, id, now, fmt.Sprintf("Acknowledged by %s%s", actor, withdrawnPages(withdrawn, sending, "acknowledged")),
+			withdrawnData(map[string]any{"actor": actor}, withdrawn, sending))
 	}
 	if _, err := jobs.CancelGroup(ctx, tx, now, Queue, id); err != nil {
 		return err
@@ -479,7 +479,7 @@ func (e *Engine) acknowledge(ctx context.Context, tx *sql.Tx, id, actor string, 
 	if st.state == StateAcknowledged {
 		msg = fmt.Sprintf("Acknowledgement renewed by %s", actor)
 	}
-	msg += withdrawnPages(withdrawn, "acknowledged")
+	msg += withdrawnPages(withdrawn, sending, "acknowledged")
 	if st.frozen.AckTimeout > 0 {
 		if _, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindAckTimeout, Key: fmt.Sprintf("%s/%d/acktimeout/%d", id, st.epoch, jobs.Millis(now)), Group: id,
 			RunAt: now.Add(st.frozen.AckTimeout), Payload: job{Incident: id, Epoch: st.epoch, After: st.frozen.AckTimeout}}); err != nil {
@@ -493,17 +493,33 @@ func (e *Engine) acknowledge(ctx context.Context, tx *sql.Tx, id, actor string, 
 	if st.frozen.AckReminder > 0 && (st.frozen.AckTimeout == 0 || st.frozen.AckReminder < st.frozen.AckTimeout) {
 		msg += fmt.Sprintf("; reminders every %s until resolved", st.frozen.AckReminder)
 	}
-	return e.note(ctx, tx, id, now, msg, map[string]any{"actor": actor, "pages_withdrawn": withdrawn})
+	return e.note(ctx, tx, id, now, msg, withdrawnData(map[string]any{"actor": actor}, withdrawn, sending))
 }
 
 // withdrawnPages says, for the timeline, that n pages not delivered yet
 // were withdrawn because the incident was acknowledged or resolved
-// (notify.Withdraw); nothing when n is 0.
-func withdrawnPages(n int64, why string) string {
-	if n == 0 {
-		return ""
+// (notify.Withdraw), and that sending pages whose send had begun were
+// left to finish (not counted withdrawn: they may well be delivered);
+// nothing when both are 0.
+func withdrawnPages(n, sending int64, why string) string {
+	var out string
+	if n > 0 {
+		out = fmt.Sprintf("; %d page(s) not yet delivered withdrawn: the incident is %s", n, why)
 	}
-	return fmt.Sprintf("; %d page(s) not yet delivered withdrawn: the incident is %s", n, why)
+	if sending > 0 {
+		out += fmt.Sprintf("; %d page(s) already being sent left to finish (not retried if the send fails)", sending)
+	}
+	return out
+}
+
+// withdrawnData adds the counts of withdrawnPages to a timeline entry's
+// data: pages_withdrawn always, pages_sending when some were.
+func withdrawnData(data map[string]any, n, sending int64) map[string]any {
+	data["pages_withdrawn"] = n
+	if sending > 0 {
+		data["pages_sending"] = sending
+	}
+	return data
 }
 
 func (e *Engine) resolve(ctx context.Context, tx *sql.Tx, id, actor string, now time.Time) error {
@@ -515,7 +531,7 @@ func (e *Engine) resolve(ctx context.Context, tx *sql.Tx, id, actor string, now 
 	if err != nil {
 		return err
 	}
-	withdrawn, err := notify.Withdraw(ctx, tx, now, id, true)
+	withdrawn, sending, err := notify.Withdraw(ctx, tx, now, id, true)
 	if err != nil {
 		return err
 	}
@@ -525,11 +541,11 @@ func (e *Engine) resolve(ctx context.Context, tx *sql.Tx, id, actor string, now 
 	if err := e.pagerDutyEvent(ctx, tx, st, notify.EventResolve, now); err != nil {
 		return err
 	}
-	if st.state == StateNoPolicy && withdrawn == 0 {
+	if st.state == StateNoPolicy && withdrawn == 0 && sending == 0 {
 		return nil
 	}
-	return e.note(ctx, tx, id, now, fmt.Sprintf("Escalation ended: incident resolved (%d pending step(s) cancelled)%s", n, withdrawnPages(withdrawn, "resolved")),
-		map[string]any{"pages_withdrawn": withdrawn})
+	return e.note(ctx, tx, id, now, fmt.Sprintf("Escalation ended: incident resolved (%d pending step(s) cancelled)%s", n, withdrawnPages(withdrawn, sending, "resolved")),
+		withdrawnData(map[string]any{}, withdrawn, sending))
 }
 
 // Acknowledge stops the escalation of an incident whose status is already

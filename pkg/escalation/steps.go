@@ -298,7 +298,7 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 		msg += " (" + strings.Join(problems, "; ") + ")"
 	}
 	if !next.IsZero() {
-		msg += fmt.Sprintf("; level %d at %s if not acknowledged", nextLevel, next.UTC().Format("15:04:05 UTC"))
+		msg += fmt.Sprintf("; level %d at %s if not acknowledged", nextLevel, next.UTC().Format(notify.EntryTime))
 	}
 	data := map[string]any{"level": p.Level, "cycle": p.Cycle, "users": users, "policy": st.frozen.Policy}
 	out.addTo(data)

@@ -118,3 +118,124 @@ func TestPagesWithdrawnOnAckAndResolve(t *testing.T) {
 		})
 	}
 }
+
+// TestNoAllClearForWithdrawnPages: bob's level 0 SMS and phone pages fail
+// (the SMS provider is down) and are withdrawn when he acknowledges; his
+// push page was delivered. When the SLO recovers, the all-clear goes
+// where a page was delivered (push), not to the SMS and phone numbers that
+// were never paged, even though the provider is back.
+func TestNoAllClearForWithdrawnPages(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		sms, push, email, slack := newFlakySink(t), newSink(t), newSink(t), newSink(t)
+		clk := clock.NewManual(t0)
+		r := newRig(t, db, clk, escalationYAML, notifyConfig(t, &sink{Server: sms.Server}, push, email, slack))
+		id := r.open(t, "critical")
+		r.tick(t)
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id))
+
+		clk.Advance(time.Minute)
+		_, err := r.svc.Acknowledge(ctx, id, "bob")
+		require.NoError(t, err)
+		sms.recover()
+		_, err = r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
+		require.NoError(t, err)
+		for range 3 {
+			clk.Advance(5 * time.Minute)
+			r.tick(t)
+		}
+
+		require.Zero(t, sms.count(), "no all-clear by SMS or phone: bob was never paged there")
+		push.mu.Lock()
+		pushes := push.n
+		push.mu.Unlock()
+		require.Equal(t, 2, pushes, "the page and the all-clear by push")
+		clear := map[string]string{}
+		recs, err := notify.List(ctx, db, id)
+		require.NoError(t, err)
+		for _, rec := range recs {
+			if rec.Event == notify.EventAllClear {
+				clear[rec.User+"/"+rec.Channel] = rec.State
+			}
+		}
+		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, clear)
+		require.Equal(t, []string{"Escalation stopped: the SLO is recovering (1 pending step(s) cancelled); all-clear sent via push to bob"},
+			r.timeline(t, id, "Escalation stopped: the SLO is recovering"))
+	})
+}
+
+// holdSink is an HTTP provider that holds its first request until
+// released, saying when it arrived, and accepts every request.
+type holdSink struct {
+	*httptest.Server
+	arrived chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func newHoldSink(t *testing.T) *holdSink {
+	s := &holdSink{arrived: make(chan struct{}), release: make(chan struct{})}
+	var first sync.Once
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		held := false
+		first.Do(func() { held = true })
+		if held {
+			close(s.arrived)
+			select {
+			case <-s.release:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(s.Close)
+	t.Cleanup(s.Release) // a failed test does not leave the request waiting
+	return s
+}
+
+// Release lets the held request be answered.
+func (s *holdSink) Release() { s.once.Do(func() { close(s.release) }) }
+
+// TestPageBeingSentOnAckIsDelivered: bob's MEDIUM page (push alone) is
+// on the wire when he acknowledges: it is not withdrawn, the
+// acknowledgement's entry says it was left to finish and counts no
+// withdrawn page, and the status reads it as delivered.
+func TestPageBeingSentOnAckIsDelivered(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		sms, push, email, slack := newSink(t), newHoldSink(t), newSink(t), newSink(t)
+		clk := clock.NewManual(t0)
+		r := newRig(t, db, clk, escalationYAML, notifyConfig(t, sms, &sink{Server: push.Server}, email, slack))
+		id := r.open(t, "medium")
+		_, err := r.worker.RunDue(ctx)
+		require.NoError(t, err)
+		require.Equal(t, []string{"bob/push"}, r.paged(t, id))
+		done := make(chan error, 1)
+		go func() {
+			_, err := r.sender.DeliverDue(ctx)
+			done <- err
+		}()
+		<-push.arrived
+		_, err = r.svc.Acknowledge(ctx, id, "bob")
+		require.NoError(t, err)
+		push.Release()
+		require.NoError(t, <-done)
+
+		st, err := r.engine.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, escalation.StateAcknowledged, st.State)
+		states := map[string]string{}
+		for _, rec := range st.Notices {
+			if rec.Event == notify.EventTrigger {
+				states[rec.User+"/"+rec.Channel] = rec.State
+			}
+		}
+		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, states)
+		entries := r.timeline(t, id, "Escalation stopped: acknowledged by bob")
+		require.Len(t, entries, 1)
+		require.NotContains(t, entries[0], "withdrawn")
+		require.Contains(t, entries[0], "; 1 page(s) already being sent left to finish (not retried if the send fails)")
+		require.Len(t, r.timeline(t, id, "Notification (trigger) sent by push to bob"), 1)
+	})
+}

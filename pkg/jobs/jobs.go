@@ -123,6 +123,14 @@ CREATE INDEX jobs_finished ON jobs (state, finished_at);`,
 BEGIN
 	RAISE EXCEPTION 'job % is no longer leased to this worker', job USING ERRCODE = '` + leaseLostState + `';
 END $$`,
+}, {
+	// When a running job's worker began its attempt on the outside world
+	// (Start; 0 until then, and again at each claim): a job cancelled
+	// before it is withdrawn, one cancelled after may still be completed
+	// (CancelIDs, CompleteAttempt).
+	ID:       "jobs/0007_started",
+	SQLite:   `ALTER TABLE jobs ADD COLUMN started_at BIGINT NOT NULL DEFAULT 0;`,
+	Postgres: `ALTER TABLE jobs ADD COLUMN started_at BIGINT NOT NULL DEFAULT 0;`,
 }}
 
 // leaseLostState is the SQLSTATE of sre_job_lease_lost's error.
@@ -343,40 +351,60 @@ WHERE queue = $2 AND grp = $3 AND state = 'pending'`, Millis(now), queue, group)
 	return res.RowsAffected()
 }
 
-// CancelIDs cancels the jobs ids that are still pending or running (a
-// running job's worker then loses its lease: its outcome is not recorded)
-// and returns how many it cancelled.
-func CancelIDs(ctx context.Context, ex Execer, now time.Time, ids []int64) (int64, error) {
+// CancelIDs cancels the jobs ids that are still pending or running and
+// returns how many it cancelled before their attempt began (cancelled:
+// a running one's worker loses its lease, and its outcome is not
+// recorded) and how many during their attempt (started: running, their
+// worker past Start). A job cancelled during its attempt keeps its
+// worker's lease for CompleteAttempt alone: the attempt happened, and
+// its success is recorded (done); a failure is not (Retry and Fail find
+// the lease lost), and the job stays cancelled, never retried.
+func CancelIDs(ctx context.Context, ex Execer, now time.Time, ids []int64) (cancelled, started int64, err error) {
 	if len(ids) == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
-	var q strings.Builder
-	q.WriteString(`UPDATE jobs SET state = 'cancelled', finished_at = $1, lease_owner = '', lease_until = 0
-WHERE state IN ('pending', 'running') AND id IN (`)
+	in := make([]string, len(ids))
 	args := make([]any, 0, len(ids)+1)
 	args = append(args, Millis(now))
 	for i, id := range ids {
-		if i > 0 {
-			q.WriteString(", ")
-		}
 		args = append(args, id)
-		fmt.Fprintf(&q, "$%d", len(args))
+		in[i] = fmt.Sprintf("$%d", len(args))
 	}
-	q.WriteString(")")
-	res, err := ex.ExecContext(ctx, q.String(), args...)
+	ofIDs := ` AND id IN (` + strings.Join(in, ", ") + `)`
+	res, err := ex.ExecContext(ctx, `UPDATE jobs SET state = 'cancelled', finished_at = $1
+WHERE state = 'running' AND started_at <> 0`+ofIDs, args...)
+	if err == nil {
+		started, err = res.RowsAffected()
+	}
 	if err != nil {
-		return 0, fmt.Errorf("cancel %d job(s): %w", len(ids), err)
+		return 0, 0, fmt.Errorf("cancel %d job(s): %w", len(ids), err)
 	}
-	return res.RowsAffected()
+	res, err = ex.ExecContext(ctx, `UPDATE jobs SET state = 'cancelled', finished_at = $1, lease_owner = '', lease_until = 0
+WHERE state IN ('pending', 'running')`+ofIDs, args...)
+	if err == nil {
+		cancelled, err = res.RowsAffected()
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("cancel %d job(s): %w", len(ids), err)
+	}
+	return cancelled, started, nil
 }
 
-// Leased reports whether job id is still running under owner's lease: a
-// job cancelled (CancelIDs) or claimed by another worker since is not.
-func Leased(ctx context.Context, q RowQuerier, id int64, owner string) (bool, error) {
-	var n int
-	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE id = $1 AND lease_owner = $2 AND state = 'running'`, id, owner).Scan(&n)
+// Start records that owner begins job id's attempt on the outside world
+// (a notification's send), if the job is still running under owner's
+// lease, and reports whether it is: a job cancelled (CancelIDs) or
+// claimed by another worker since is not, and must not be attempted.
+// From then on a cancellation no longer withdraws the attempt (see
+// CancelIDs).
+func Start(ctx context.Context, ex Execer, id int64, owner string, now time.Time) (bool, error) {
+	res, err := ex.ExecContext(ctx, `UPDATE jobs SET started_at = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'`,
+		Millis(now), id, owner)
 	if err != nil {
-		return false, fmt.Errorf("read lease of job %d: %w", id, err)
+		return false, fmt.Errorf("start job %d: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("start job %d: %w", id, err)
 	}
 	return n == 1, nil
 }
@@ -695,7 +723,7 @@ SELECT id FROM (SELECT id, run_at FROM p UNION ALL SELECT id, run_at FROM r) AS 
 UNION ALL SELECT id, run_at FROM jobs WHERE queue = $4 AND state = 'running' AND lease_until <= $3` + skip + `)
 ORDER BY run_at, id LIMIT $5`
 	}
-	return `UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1
+	return `UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1, started_at = 0
 WHERE id IN (` + inner + `) RETURNING ` + jobColumns, args
 }
 
@@ -729,6 +757,15 @@ func leased(res sql.Result, err error, what string, id int64) error {
 // Complete marks a job leased to owner done.
 func Complete(ctx context.Context, ex Execer, id int64, owner string, now time.Time) error {
 	res, err := ex.ExecContext(ctx, completeSQL, Millis(now), id, owner)
+	return leased(res, err, "complete", id)
+}
+
+// CompleteAttempt marks a job leased to owner done, as Complete does,
+// and also one cancelled during its attempt (after Start: CancelIDs):
+// the attempt that succeeded happened all the same.
+func CompleteAttempt(ctx context.Context, ex Execer, id int64, owner string, now time.Time) error {
+	res, err := ex.ExecContext(ctx, `UPDATE jobs SET state = 'done', finished_at = $1, last_error = '', lease_owner = '', lease_until = 0
+WHERE id = $2 AND lease_owner = $3 AND (state = 'running' OR state = 'cancelled' AND started_at <> 0)`, Millis(now), id, owner)
 	return leased(res, err, "complete", id)
 }
 

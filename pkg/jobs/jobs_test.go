@@ -721,3 +721,74 @@ func TestFilterGroups(t *testing.T) {
 		}
 	})
 }
+
+// TestCancelDuringAttempt: CancelIDs cancels a pending job and a running
+// one whose attempt was not begun (counted cancelled: their worker can
+// neither start nor complete them), and a running one past Start without
+// withdrawing its attempt (counted started): its worker may still
+// complete it (CompleteAttempt: done), not retry it. A new claim of a
+// job starts it afresh.
+func TestCancelDuringAttempt(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{jobs.Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC)
+		for _, key := range []string{"a", "b", "c", "d"} {
+			_, err := jobs.Enqueue(ctx, db, now, jobs.New{Queue: "q", Kind: "k", Key: key, RunAt: now})
+			require.NoError(t, err)
+		}
+		js, err := jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: "q", Owner: "w", Now: now, Limit: 3})
+		require.NoError(t, err)
+		require.Len(t, js, 3)
+		id := map[string]int64{}
+		for _, j := range js {
+			id[j.Key] = j.ID
+		}
+		for _, key := range []string{"a", "b"} {
+			ok, err := jobs.Start(ctx, db, id[key], "w", now)
+			require.NoError(t, err)
+			require.True(t, ok)
+		}
+		ok, err := jobs.Start(ctx, db, id["c"], "other", now)
+		require.NoError(t, err)
+		require.False(t, ok, "not leased to other")
+
+		var d int64
+		require.NoError(t, db.QueryRowContext(ctx, `SELECT id FROM jobs WHERE dedup_key = 'd'`).Scan(&d))
+		cancelled, started, err := jobs.CancelIDs(ctx, db, now, []int64{id["a"], id["b"], id["c"], d})
+		require.NoError(t, err)
+		require.Equal(t, [2]int64{2, 2}, [2]int64{cancelled, started}, "c and d withdrawn, a and b being attempted")
+
+		ok, err = jobs.Start(ctx, db, id["c"], "w", now)
+		require.NoError(t, err)
+		require.False(t, ok, "c was cancelled before its attempt")
+		require.ErrorIs(t, jobs.CompleteAttempt(ctx, db, id["c"], "w", now), jobs.ErrLeaseLost)
+		require.NoError(t, jobs.CompleteAttempt(ctx, db, id["a"], "w", now), "a's attempt happened")
+		require.ErrorIs(t, jobs.Retry(ctx, db, id["b"], "w", now, "503"), jobs.ErrLeaseLost, "b is not retried")
+		require.ErrorIs(t, jobs.Complete(ctx, db, id["b"], "w", now), jobs.ErrLeaseLost, "Complete is for running jobs alone")
+		states := map[string]string{}
+		all, err := jobs.List(ctx, db, jobs.Filter{Queue: "q", AllGroups: true})
+		require.NoError(t, err)
+		for _, j := range all {
+			states[j.Key] = j.State
+		}
+		require.Equal(t, map[string]string{"a": jobs.StateDone, "b": jobs.StateCancelled, "c": jobs.StateCancelled, "d": jobs.StateCancelled}, states)
+
+		// A job claimed again (its lease expired) is not begun until its
+		// new worker starts it.
+		_, err = jobs.Enqueue(ctx, db, now, jobs.New{Queue: "q", Kind: "k", Key: "e", RunAt: now})
+		require.NoError(t, err)
+		js, err = jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: "q", Owner: "w", Now: now, Lease: time.Minute})
+		require.NoError(t, err)
+		require.Len(t, js, 1)
+		ok, err = jobs.Start(ctx, db, js[0].ID, "w", now)
+		require.NoError(t, err)
+		require.True(t, ok)
+		later := now.Add(2 * time.Minute)
+		js, err = jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: "q", Owner: "w2", Now: later})
+		require.NoError(t, err)
+		require.Len(t, js, 1)
+		cancelled, started, err = jobs.CancelIDs(ctx, db, later, []int64{js[0].ID})
+		require.NoError(t, err)
+		require.Equal(t, [2]int64{1, 0}, [2]int64{cancelled, started})
+	})
+}

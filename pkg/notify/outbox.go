@@ -187,13 +187,16 @@ type Tx interface {
 
 // Withdraw cancels the messages of an incident that were not delivered
 // yet and that its acknowledgement (or, resolved, its resolution) makes
-// moot (Withdrawable): pending ones, and those being sent, whose sender
-// checks before sending (see deliverAll) and loses its lease. It returns
-// how many it cancelled; they show in the outbox as cancelled.
-func Withdraw(ctx context.Context, tx Tx, now time.Time, incidentID string, resolved bool) (int64, error) {
+// moot (Withdrawable): pending ones, and those claimed by a sender that
+// has not begun sending them (it checks before sending, see deliverAll,
+// and skips them). They show in the outbox as cancelled; it returns how
+// many (withdrawn). A message whose send has begun cannot be recalled:
+// it is left to finish (sending counts them), and reads as delivered if
+// it was, cancelled (never retried) if the send failed.
+func Withdraw(ctx context.Context, tx Tx, now time.Time, incidentID string, resolved bool) (withdrawn, sending int64, err error) {
 	js, err := jobs.List(ctx, tx, jobs.Filter{Queue: Queue, Group: incidentID, States: []string{jobs.StatePending, jobs.StateRunning}})
 	if err != nil {
-		return 0, fmt.Errorf("withdraw notifications of %s: %w", incidentID, err)
+		return 0, 0, fmt.Errorf("withdraw notifications of %s: %w", incidentID, err)
 	}
 	var ids []int64
 	for _, j := range js {
@@ -205,11 +208,11 @@ func Withdraw(ctx context.Context, tx Tx, now time.Time, incidentID string, reso
 			ids = append(ids, j.ID)
 		}
 	}
-	n, err := jobs.CancelIDs(ctx, tx, now, ids)
+	withdrawn, sending, err = jobs.CancelIDs(ctx, tx, now, ids)
 	if err != nil {
-		return 0, fmt.Errorf("withdraw notifications of %s: %w", incidentID, err)
+		return 0, 0, fmt.Errorf("withdraw notifications of %s: %w", incidentID, err)
 	}
-	return n, nil
+	return withdrawn, sending, nil
 }
 
 // Record is one outbox row, as listed by the API.
@@ -814,13 +817,17 @@ func (s *Sender) deliverAll(ctx context.Context, cfg *Config, batch []claimed) i
 
 // withdrawn reports whether c, a page or reminder, was withdrawn
 // (Withdraw) after it was claimed: its incident was acknowledged or
-// resolved meanwhile, and it is not sent. A message whose lease cannot
-// be read is sent (at least once).
+// resolved meanwhile, and it is not sent. Otherwise the send begins
+// (jobs.Start, one statement with the check): a withdrawal from then on
+// leaves it to finish and does not count it. The statement runs on its
+// own, not in the shared writer's next batch, so that the page does not
+// wait for it. A message whose lease cannot be checked is sent (at least
+// once).
 func (s *Sender) withdrawn(ctx context.Context, c *claimed) bool {
 	if !Withdrawable(c.msg.Event, true) {
 		return false
 	}
-	ok, err := jobs.Leased(ctx, s.db, c.id, s.owner)
+	ok, err := jobs.Start(ctx, s.db, c.id, s.owner, s.clock.Now())
 	if err != nil {
 		s.logger.Warn("check notification before sending", "key", c.key, "err", err)
 		return false
@@ -1004,7 +1011,8 @@ func (s *Sender) prepare(cfg *Config, o *outcome) {
 	switch {
 	case derr == nil:
 		o.result = "delivered"
-		o.apply = func(ctx context.Context, tx *sql.Tx) error { return jobs.Complete(ctx, tx, c.id, s.owner, now) }
+		// Delivered also when withdrawn while it was being sent: it was.
+		o.apply = func(ctx context.Context, tx *sql.Tx) error { return jobs.CompleteAttempt(ctx, tx, c.id, s.owner, now) }
 		kindMsg = fmt.Sprintf("Notification (%s) sent by %s", m.Event, who)
 		if c.attempts > 1 {
 			kindMsg += fmt.Sprintf(" after %d attempts", c.attempts)

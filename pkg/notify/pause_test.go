@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/textproto"
 	"os"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -331,4 +332,54 @@ func TestQueuedEntryTimesHaveDates(t *testing.T) {
 			require.Equal(t, now, e.Time)
 		})
 	}
+}
+
+// steppingClock is a clock that moves a second forward each time it is
+// read: code that reads it twice sees two instants.
+type steppingClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *steppingClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.now
+	c.now = c.now.Add(time.Second)
+	return t
+}
+
+// TestQueuedTimelineOfOneInstant: the queued entries of an incident's
+// timeline and the walk of its messages against the channels' pauses are
+// of one instant, the one the pauses are read at: a pause that ends the
+// next moment still gives its entry, dated before its next probe, and the
+// escalation status's walk (Annotate) marks the record the same way.
+func TestQueuedTimelineOfOneInstant(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		t0 := time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC)
+		_, err := Enqueue(ctx, db, t0, "INC-1/sms/bob", &Message{IncidentID: "INC-1", Channel: ChannelSMS, Event: EventTrigger,
+			User: "bob", To: "+15550000002", Subject: "page"})
+		require.NoError(t, err)
+		cfg := &Config{SMS: &ProviderConfig{URL: "http://127.0.0.1:9/Messages.json", From: "+15550000000"}}
+		require.NoError(t, cfg.Validate())
+		clk := &steppingClock{now: t0.Add(time.Minute)}
+		s := NewSender(db, cfg, clk, nil, nil, prometheus.NewRegistry())
+		// The pause ends half a second after the next read of the clock.
+		probe := t0.Add(time.Minute + 500*time.Millisecond)
+		s.channels[ChannelSMS] = &channelHealth{failures: 2, since: t0, until: probe, reason: "HTTP 503"}
+
+		entries, err := s.QueuedTimeline(ctx, "INC-1")
+		require.NoError(t, err)
+		require.Len(t, entries, 1, "the page was queued at the instant the pauses were read")
+		require.Equal(t, t0.Add(time.Minute), entries[0].Time)
+		require.True(t, entries[0].Time.Before(probe), "dated before the next probe it announces")
+
+		clk.now = t0.Add(time.Minute)
+		recs, err := List(ctx, db, "INC-1")
+		require.NoError(t, err)
+		s.Annotate(recs)
+		require.NotNil(t, recs[0].Queued)
+		require.Equal(t, probe, recs[0].Queued.NextProbe)
+	})
 }

@@ -49,7 +49,14 @@ func (s *Sender) Pauses(now time.Time) map[string]Pause {
 // from the sender's memory: no read or write of the store.
 func (s *Sender) Annotate(recs []Record) {
 	now := s.clock.Now()
-	pauses := s.Pauses(now)
+	annotate(recs, now, s.Pauses(now))
+}
+
+// annotate is the one walk of an incident's messages against the
+// channels' pauses, for Annotate (the escalation status) and queued (the
+// timeline): it sets Queued on each record pending, due by now, whose
+// channel pauses has.
+func annotate(recs []Record, now time.Time, pauses map[string]Pause) {
 	if len(pauses) == 0 {
 		return
 	}
@@ -67,21 +74,31 @@ func (s *Sender) Annotate(recs []Record) {
 // channel is paused it reads nothing; otherwise it reads the incident's
 // messages once. It writes nothing.
 func (s *Sender) Queued(ctx context.Context, incidentID string) ([]Record, error) {
-	if len(s.Pauses(s.clock.Now())) == 0 {
-		return nil, nil
+	recs, _, err := s.queued(ctx, incidentID)
+	return recs, err
+}
+
+// queued is Queued, with the time its pauses were read at: the pauses,
+// the walk (annotate) and the entries of QueuedTimeline are of one
+// instant.
+func (s *Sender) queued(ctx context.Context, incidentID string) ([]Record, time.Time, error) {
+	now := s.clock.Now()
+	pauses := s.Pauses(now)
+	if len(pauses) == 0 {
+		return nil, now, nil
 	}
 	recs, err := List(ctx, s.db, incidentID)
 	if err != nil {
-		return nil, err
+		return nil, now, err
 	}
-	s.Annotate(recs)
+	annotate(recs, now, pauses)
 	var out []Record
 	for _, r := range recs {
 		if r.Queued != nil {
 			out = append(out, r)
 		}
 	}
-	return out, nil
+	return out, now, nil
 }
 
 // QueuedTimeline returns a timeline entry for each message of an
@@ -90,11 +107,10 @@ func (s *Sender) Queued(ctx context.Context, incidentID string) ([]Record, error
 // (their id is 0), for the incident's timeline in the API and the
 // console (incident.Service.SetLiveTimeline).
 func (s *Sender) QueuedTimeline(ctx context.Context, incidentID string) ([]incident.TimelineEntry, error) {
-	recs, err := s.Queued(ctx, incidentID)
+	recs, now, err := s.queued(ctx, incidentID)
 	if err != nil || len(recs) == 0 {
 		return nil, err
 	}
-	now := s.clock.Now()
 	out := make([]incident.TimelineEntry, len(recs))
 	for i, r := range recs {
 		out[i] = queuedEntry(r, now)
@@ -102,10 +118,11 @@ func (s *Sender) QueuedTimeline(ctx context.Context, incidentID string) ([]incid
 	return out, nil
 }
 
-// entryTime is how a queued entry's message gives a time, with its date
-// (a pause may have begun the day before), as the console and the
-// post-mortem show times.
-const entryTime = "2006-01-02 15:04:05 UTC"
+// EntryTime is how a timeline entry's message gives a time, with its
+// date (a pause may have begun the day before, the next escalation level
+// may be due after midnight), as the console and the post-mortem show
+// times.
+const EntryTime = "2006-01-02 15:04:05 UTC"
 
 // queuedEntry is the timeline entry of a message r held back by its
 // channel's pause.
@@ -120,7 +137,7 @@ func queuedEntry(r Record, now time.Time) incident.TimelineEntry {
 		data["user"] = r.User
 	}
 	msg := fmt.Sprintf("Notification (%s) by %s queued, not sent yet: the %s channel is paused since %s after %d failure(s) (last error: %s); next probe at %s",
-		r.Event, who, r.Channel, p.PausedSince.UTC().Format(entryTime), p.Failures, p.LastError, p.NextProbe.UTC().Format(entryTime))
+		r.Event, who, r.Channel, p.PausedSince.UTC().Format(EntryTime), p.Failures, p.LastError, p.NextProbe.UTC().Format(EntryTime))
 	return incident.TimelineEntry{IncidentID: r.IncidentID, Time: now, Kind: "notification", Actor: "sred", Message: msg, Data: data}
 }
 
