@@ -40,6 +40,13 @@ type GateRequest struct {
 	// of its own and at the end of its reason ("... (for flagger canary
 	// shop/checkout)").
 	Subject string
+	// Reserve says that the caller records the change next (a change
+	// recorded with POST /api/v1/changes): a normal change the yellow
+	// quota lets through takes its slot of the quota in the transaction
+	// that counts the changes (Decision.QuotaSlot), so that changes gated
+	// at once, on one replica or several, never pass beyond the quota.
+	// Without it the answer is a question's: it counts, takes nothing.
+	Reserve bool
 }
 
 // Decision is the gate's answer.
@@ -70,12 +77,21 @@ type Decision struct {
 	// applied to this decision (a normal change in the yellow state).
 	YellowQuota    int  `json:"yellow_quota,omitempty"`
 	ChangesLast24h *int `json:"changes_last_24h,omitempty"`
+	// QuotaSlot is the slot of the yellow quota a request with Reserve
+	// took (0: none): the change recorded with it consumes it.
+	QuotaSlot int64 `json:"-"`
 }
 
 // ChangeCounter counts the changes recorded for a service (pkg/change):
 // the gate enforces the yellow state's quota with it.
 type ChangeCounter interface {
+	// CountChanges counts the changes of service since a time, with the
+	// slots taken by changes allowed and not recorded yet.
 	CountChanges(ctx context.Context, service string, since time.Time) (int, error)
+	// ReserveChange counts as CountChanges and, below quota, takes a slot
+	// of the quota (its id; 0 when the quota is used), in one atomic
+	// decision of the database.
+	ReserveChange(ctx context.Context, service string, since time.Time, quota int) (n int, slot int64, err error)
 }
 
 // SetChangeQuota makes the gate deny a normal change while the service's
@@ -89,7 +105,9 @@ func (s *Service) SetChangeQuota(c ChangeCounter, perDay int) {
 }
 
 // applyQuota denies an allowed normal change in the yellow state when the
-// service used its quota of changes for the last 24 hours.
+// service used its quota of changes for the last 24 hours. For a request
+// with Reserve, the change it allows takes its slot of the quota in the
+// transaction of the count (d.QuotaSlot).
 func (s *Service) applyQuota(ctx context.Context, d *Decision, req GateRequest, now time.Time) error {
 	s.mu.RLock()
 	counter, quota := s.changes, s.yellowQuota
@@ -97,7 +115,16 @@ func (s *Service) applyQuota(ctx context.Context, d *Decision, req GateRequest, 
 	if counter == nil || quota <= 0 || d.State != slo.BudgetYellow || req.Change == ChangeCritical || !d.Allowed {
 		return nil
 	}
-	n, err := counter.CountChanges(ctx, req.Service, now.Add(-24*time.Hour))
+	var (
+		n   int
+		err error
+	)
+	since := now.Add(-24 * time.Hour)
+	if req.Reserve {
+		n, d.QuotaSlot, err = counter.ReserveChange(ctx, req.Service, since, quota)
+	} else {
+		n, err = counter.CountChanges(ctx, req.Service, since)
+	}
 	if err != nil {
 		return fmt.Errorf("deploy gate: count the changes of %s: %w", req.Service, err)
 	}

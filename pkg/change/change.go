@@ -290,21 +290,26 @@ func (c *Change) normalise(now time.Time) error {
 // and calls Finish at the end. An empty Outcome means succeeded, an empty
 // Kind deploy, an empty Source "api", a zero StartedAt now.
 func (s *Service) Record(ctx context.Context, c Change) (Change, error) {
-	out, _, err := s.record(ctx, c)
+	out, _, err := s.record(ctx, c, 0)
 	return out, err
 }
 
 // record is Record; existed reports that c.Key named a change recorded
-// before, which it returns.
-func (s *Service) record(ctx context.Context, c Change) (Change, bool, error) {
+// before, which it returns. slot, when not 0, is the slot of the yellow
+// quota the gate took for c (ReserveChange): it is consumed in the
+// transaction that inserts c (also when c.Key names a change recorded
+// before, which counts already).
+func (s *Service) record(ctx context.Context, c Change, slot int64) (Change, bool, error) {
 	if err := c.normalise(s.clock.Now()); err != nil {
 		return Change{}, false, err
 	}
 	var existed bool
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		existed, err = insert(ctx, tx, &c)
-		return err
+		if existed, err = insert(ctx, tx, &c); err != nil {
+			return err
+		}
+		return consumeSlot(ctx, tx, slot)
 	})
 	if err != nil {
 		return Change{}, false, err

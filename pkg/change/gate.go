@@ -73,9 +73,13 @@ func (s *Service) submit(ctx context.Context, c Change, in GateInput) (Change, b
 	}
 	_, gater := s.config()
 	g := &Gate{Decision: "skipped", Reason: "no deploy gate configured"}
+	var slot int64
 	if gater != nil {
+		// The change is recorded next: an allowed normal change under the
+		// yellow quota takes its slot of the quota at once (Reserve), and
+		// recording it consumes the slot.
 		d, err := gater.Gate(ctx, budget.GateRequest{Service: c.Service, Change: in.Change, OverrideToken: in.OverrideToken,
-			OverrideReason: in.OverrideReason, Actor: c.Actor, Client: in.Client})
+			OverrideReason: in.OverrideReason, Actor: c.Actor, Client: in.Client, Reserve: true})
 		switch {
 		case errors.Is(err, budget.ErrNotFound):
 			g = &Gate{Decision: "skipped", Reason: fmt.Sprintf("service %q has no SLO: not gated", c.Service)}
@@ -83,6 +87,7 @@ func (s *Service) submit(ctx context.Context, c Change, in GateInput) (Change, b
 			return Change{}, false, fmt.Errorf("deploy gate: %w", err)
 		default:
 			g = &Gate{Decision: d.Answer, State: string(d.State), Reason: d.Reason, Override: d.Override, OverrideReason: d.OverrideReason}
+			slot = d.QuotaSlot
 			if !d.Allowed {
 				c.Outcome, c.Failed = Refused, false
 				t := c.StartedAt
@@ -91,7 +96,7 @@ func (s *Service) submit(ctx context.Context, c Change, in GateInput) (Change, b
 		}
 	}
 	c.Gate = g
-	out, existed, err := s.record(ctx, c)
+	out, existed, err := s.record(ctx, c, slot)
 	if err != nil {
 		return Change{}, false, err
 	}

@@ -461,7 +461,7 @@ func (s *Service) handleFlux(w http.ResponseWriter, r *http.Request) {
 		c.StartedAt = t
 		c.FinishedAt = &t
 	}
-	out, existed, err := s.record(r.Context(), c)
+	out, existed, err := s.record(r.Context(), c, 0)
 	if err != nil {
 		writeErr(w, err)
 		return

@@ -63,7 +63,24 @@ CREATE UNIQUE INDEX changes_idem_key ON changes (idem_key) WHERE idem_key <> '';
 	// When a change that failed was rolled back (Change.RolledBackAt).
 	ID:     "change/0003_rolled_back_at",
 	SQLite: `ALTER TABLE changes ADD COLUMN rolled_back_at BIGINT;`,
+}, {
+	// The slots of the deploy gate's yellow quota taken by changes the
+	// gate allowed and that are not recorded yet (ReserveChange).
+	ID:       "change/0004_quota_slots",
+	SQLite:   fmt.Sprintf(quotaSlots, "INTEGER PRIMARY KEY AUTOINCREMENT"),
+	Postgres: fmt.Sprintf(quotaSlots, "BIGSERIAL PRIMARY KEY"),
 }}
+
+// quotaSlots is the table of the yellow quota's slots; %[1]s is the id
+// column's type. Times are unix milliseconds.
+const quotaSlots = `
+CREATE TABLE change_quota_slots (
+	id %[1]s,
+	service TEXT NOT NULL,
+	taken_at BIGINT NOT NULL,
+	expires_at BIGINT NOT NULL
+);
+CREATE INDEX change_quota_slots_service ON change_quota_slots (service, expires_at);`
 
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -296,16 +313,80 @@ func (s *Service) List(ctx context.Context, q Query) ([]Change, error) {
 	return out, nil
 }
 
+// QuotaSlotTTL is how long a slot of the yellow quota taken by the deploy
+// gate (ReserveChange) counts when no recorded change consumes it: Submit
+// records the change right after the gate answers, so a slot outlives it
+// only when sred stops (or its database fails) in between.
+const QuotaSlotTTL = 5 * time.Minute
+
+// countQuota is what the yellow quota counts: the changes of a service ($1)
+// that started at or after $2 and were not refused ($3), and the slots
+// taken and not yet consumed nor expired ($4: now). One statement, so
+// that it reads one snapshot: a change recorded with the slot it consumes
+// counts once, before its transaction or after it.
+const countQuota = `SELECT
+	(SELECT COUNT(*) FROM changes WHERE service = $1 AND started_at >= $2 AND outcome <> $3) +
+	(SELECT COUNT(*) FROM change_quota_slots WHERE service = $1 AND expires_at > $4)`
+
 // CountChanges counts the changes of a service that started at or after
-// since and were not refused: the deploy gate's yellow quota reads it.
+// since and were not refused, with the slots of the yellow quota the gate
+// gave changes not recorded yet (ReserveChange): the deploy gate's yellow
+// quota reads it when it answers a question (GET /api/v1/gate).
 func (s *Service) CountChanges(ctx context.Context, service string, since time.Time) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM changes WHERE service = $1 AND started_at >= $2 AND outcome <> $3`,
-		service, ms(since), string(Refused)).Scan(&n)
+	err := s.db.QueryRowContext(ctx, countQuota, service, ms(since), string(Refused), ms(s.clock.Now())).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count changes of %s: %w", service, err)
 	}
 	return n, nil
+}
+
+// ReserveChange counts the changes of a service as CountChanges does and,
+// when they are fewer than quota, takes a slot of the quota in the same
+// transaction: slot is its id (0 when the quota is used). The change the
+// gate then allows is recorded with the slot (Submit), which consumes it
+// in the transaction that inserts the change; a slot not consumed counts
+// for QuotaSlotTTL. The count and the slot are one decision of the
+// database: on PostgreSQL the transaction first takes the service's lock
+// (store.LockChangeQuota), so that replicas gating changes of one service
+// at once take turns and each counts the slots of those before; SQLite
+// runs one write transaction at a time (BEGIN IMMEDIATE).
+func (s *Service) ReserveChange(ctx context.Context, service string, since time.Time, quota int) (n int, slot int64, err error) {
+	now := ms(s.clock.Now())
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if s.db.Dialect == store.Postgres {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, int32(store.LockChangeQuota), service); err != nil {
+				return fmt.Errorf("lock the quota of %s: %w", service, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM change_quota_slots WHERE service = $1 AND expires_at <= $2`, service, now); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, countQuota, service, ms(since), string(Refused), now).Scan(&n); err != nil {
+			return err
+		}
+		if n >= quota {
+			return nil
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO change_quota_slots (service, taken_at, expires_at) VALUES ($1, $2, $3) RETURNING id`,
+			service, now, now+QuotaSlotTTL.Milliseconds()).Scan(&slot)
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("count changes of %s: %w", service, err)
+	}
+	return n, slot, nil
+}
+
+// consumeSlot deletes a slot of the yellow quota (0: none) in the
+// transaction that records its change.
+func consumeSlot(ctx context.Context, q querier, slot int64) error {
+	if slot == 0 {
+		return nil
+	}
+	if _, err := q.ExecContext(ctx, `DELETE FROM change_quota_slots WHERE id = $1`, slot); err != nil {
+		return fmt.Errorf("consume quota slot %d: %w", slot, err)
+	}
+	return nil
 }
 
 // LinkedTo returns the changes linked to an incident (its likely causes).

@@ -29,4 +29,10 @@ const (
 	// gate decisions (budget's recordDecision), so that replicas answering
 	// the same caller at once compare with each other's rows.
 	LockGateDecision LockKey = 727201
+	// LockChangeQuota, with the hash of a service as the second key,
+	// serialises the deploy gate's count of that service's changes with
+	// the slot of the yellow quota it takes (change's ReserveChange), so
+	// that replicas gating changes at once never let more than the quota
+	// through.
+	LockChangeQuota LockKey = 727202
 )
