@@ -27,7 +27,7 @@ func TestValidate(t *testing.T) {
 	}
 
 	// Sloth's severity label is kept on the alerts, with a warning.
-	slothWarning := "warning: " + filepath.Join(sloth, "sloth.yml") + `:21:21: slos[0].alerting.page_alert.labels.severity: SLO myservice/requests-availability: the page alerts keep severity "critical", as Sloth's do, instead of severity="page" (they also carry sloth_severity="page"): sred maps "critical" to an incident severity through severity_map (a value not in it gets the default severity), and the inhibit rules of srectl generate --inhibit-rules match severity="page": these pages silence no ticket` + "\n"
+	slothWarning := "warning: " + filepath.Join(sloth, "sloth.yml") + `:21:21: slos[0].alerting.page_alert.labels.severity: SLO myservice/requests-availability: the page alerts keep severity "critical", as Sloth's do, instead of severity="page" (they also carry sloth_severity="page"): sred maps "critical" to an incident severity through severity_map (a value not in it gets the default severity), and srectl generate --inhibit-rules gives this SLO an inhibit rule of its own, matching its pages by burn_tier` + "\n"
 
 	for _, c := range []struct {
 		name   string

@@ -3,9 +3,11 @@ package rulegen_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -575,5 +577,87 @@ func TestBurnSummaryFactorPlain(t *testing.T) {
 			"__alert_"+rulegen.AlertPage, template.AlertTemplateData(map[string]string{}, nil, "", smpl), 0, nil, nil, nil).Expand()
 		require.NoError(t, err)
 		require.True(t, strings.HasSuffix(got, " is burning its error budget "+tc.want), "value %v: %q", tc.value, got)
+	}
+}
+
+// The inhibit rules, loaded in a real Alertmanager, make a page silence
+// the tickets and the budget warning of its own SLO, whatever severity
+// label the page carries (Sloth's page_alert severity, or alerting.labels'
+// on both tiers, even page), and nothing of another SLO nor another page.
+func TestInhibitRulesInAlertmanager(t *testing.T) {
+	specs, files := generate(t, "examples/slos/api.yml", filepath.Join(goldenDir, "in-sloth-alerting.yml"), filepath.Join(goldenDir, "in-sloth-page-severity.yml"))
+	inh, err := rulegen.MarshalInhibitRules(rulegen.InhibitRules(specs))
+	require.NoError(t, err)
+	am := testutil.StartAlertmanager(t, testutil.AlertmanagerOptions{Config: "route:\n  receiver: default\nreceivers:\n  - name: default\n" + string(inh)})
+
+	// The labels of each generated alert, by service/slo/burn_tier.
+	generated := map[string]map[string]string{}
+	for _, f := range files {
+		for _, g := range f.Groups {
+			for _, r := range g.Rules {
+				if r.Alert == "" {
+					continue
+				}
+				l := maps.Clone(r.Labels)
+				l["alertname"] = r.Alert
+				generated[l["service"]+"/"+l["slo"]+"/"+l["burn_tier"]] = l
+			}
+		}
+	}
+	// Firing: each SLO's page, ticket and budget warning; only the ticket
+	// and budget warning of payments/split (nothing pages there).
+	inhibited := map[string]bool{
+		"api/availability/page_fast": false, "api/availability/ticket_slow": true, "api/availability/budget": true,
+		"myservice/requests-availability/page_slow": false, "myservice/requests-availability/ticket_fast": true, "myservice/requests-availability/budget": true,
+		"payments/shared/page_fast": false, "payments/shared/page_slow": false, "payments/shared/ticket_slow": true, "payments/shared/budget": true,
+		"payments/split/ticket_fast": false, "payments/split/budget": false,
+		"payments/both-page/page_fast": false, "payments/both-page/ticket_fast": true,
+	}
+	// Posted in one request, api/availability's page last: Alertmanager
+	// hands the alerts to its inhibitor in order, so once that page (whose
+	// severity="page" the rules always matched) silences its ticket, every
+	// other page is known to the inhibitor too.
+	const last = "api/availability/page_fast"
+	keys := slices.Sorted(maps.Keys(inhibited))
+	keys = append(slices.DeleteFunc(keys, func(k string) bool { return k == last }), last)
+	start := time.Now().UTC().Add(-time.Minute)
+	var alerts []map[string]any
+	for _, key := range keys {
+		l, ok := generated[key]
+		require.True(t, ok, "no generated alert %s", key)
+		alerts = append(alerts, map[string]any{"labels": l, "startsAt": start, "endsAt": start.Add(time.Hour)})
+	}
+	require.Equal(t, "critical", generated["payments/shared/ticket_slow"]["severity"], "both tiers of payments/shared are critical")
+	require.Equal(t, "pageteam", generated["myservice/requests-availability/page_slow"]["severity"])
+	require.Equal(t, "page", generated["payments/both-page/ticket_fast"]["severity"], "both tiers of payments/both-page are page")
+	body, err := json.Marshal(alerts)
+	require.NoError(t, err)
+	resp, err := http.Post(am.URL+"/api/v2/alerts", "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	// Alertmanager learns of the sources asynchronously: wait until the
+	// last page silences its ticket, then compare all of them.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		got := map[string]bool{}
+		r, err := http.Get(am.URL + "/api/v2/alerts")
+		require.NoError(t, err)
+		var list []struct {
+			Labels map[string]string
+			Status struct{ InhibitedBy []string }
+		}
+		require.NoError(t, json.NewDecoder(r.Body).Decode(&list))
+		r.Body.Close()
+		for _, a := range list {
+			got[a.Labels["service"]+"/"+a.Labels["slo"]+"/"+a.Labels["burn_tier"]] = len(a.Status.InhibitedBy) > 0
+		}
+		if got["api/availability/ticket_slow"] {
+			require.Equal(t, inhibited, got)
+			return
+		}
+		<-tick.C
 	}
 }

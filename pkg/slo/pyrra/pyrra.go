@@ -11,10 +11,11 @@
 // Pyrra has no service: it is the label pyrra.dev/service, else
 // app.kubernetes.io/name, else the namespace. Labels and annotations
 // prefixed pyrra.dev/ (the ones Pyrra copies to its rules and alerts) are
-// added to every rule and alert without the prefix. Whatever Pyrra feature
-// the model cannot express (custom alert names and severities, absent
-// alerts, ruleOutput, a target written as a fraction) is an error naming
-// the field.
+// added to every rule and alert without the prefix. As in Pyrra,
+// alerting.name names the burn-rate alerts of both tiers. Whatever Pyrra
+// feature the model cannot express (custom severities, absent alerts,
+// ruleOutput, a target written as a fraction) is an error naming the
+// field.
 package pyrra
 
 import (
@@ -597,9 +598,11 @@ func diff(a, b []*labels.Matcher) string {
 func convertAlerting(r *refusal, o *slo.SLO, sp *spec) {
 	a := sp.Alerting
 	const ap = "spec.alerting."
-	if a.Name != "" {
-		r.add(ap+"name", "alert name %q is not supported: alerts are named SLOBurnRatePage, SLOBurnRateTicket and SLOErrorBudgetConsumed (route on their slo, severity and burn_tier labels)", a.Name)
-	}
+	// Pyrra names all its burn-rate alerts after name (ErrorBudgetBurn
+	// without it): both tiers' alerts are named after it, as Sloth's
+	// alerting.name names them; without it they keep this generator's
+	// names. The budget alert, which Pyrra does not have, keeps its own.
+	o.Alerting.Name = a.Name
 	if a.Absent != nil && *a.Absent {
 		r.add(ap+"absent", "absent alerts are not generated (they fire on idle services): remove absent, or set it to false")
 	}

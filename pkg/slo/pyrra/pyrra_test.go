@@ -80,6 +80,7 @@ func TestImport(t *testing.T) {
 			}, o.SLI.Events)
 			require.Equal(t, []string{"grpc_service"}, o.GroupBy)
 			require.Equal(t, map[string]string{"team": "storage"}, o.Labels, "only pyrra.dev/ labels, without the prefix")
+			require.Equal(t, "ThanosStoreErrorBudgetBurn", o.Alerting.Name, "alerting.name names both tiers' alerts, as in Pyrra")
 			require.Equal(t, "https://runbooks.example.com/thanos-store", o.Alerting.RunbookURL)
 			require.Equal(t, map[string]string{"dashboard": "https://grafana.example.com/d/thanos"}, o.Alerting.Annotations)
 			require.False(t, o.Alerting.Page.Disabled)
@@ -253,8 +254,6 @@ func TestRefusals(t *testing.T) {
 			`pyrra.yml:11:16: spec.indicator.latencyNative.latency: latency 300ms is read as 0.3 seconds, but histogram istio_request_duration_milliseconds is in milliseconds: write this SLO in the sre.rootuip.io/v1 format with the threshold in milliseconds`},
 		{"native latency not a duration", []string{ratio, "    latencyNative:\n      latency: fast\n      total: {metric: 'rpc_duration_seconds'}\n"},
 			`pyrra.yml:11:16: spec.indicator.latencyNative.latency: invalid latency "fast" (a Prometheus duration such as 200ms)`},
-		{"alert name", []string{"  window: 28d\n", "  window: 28d\n  alerting: {name: WebErrorBudgetBurn}\n"},
-			`pyrra.yml:9:20: spec.alerting.name: alert name "WebErrorBudgetBurn" is not supported: alerts are named SLOBurnRatePage, SLOBurnRateTicket and SLOErrorBudgetConsumed (route on their slo, severity and burn_tier labels)`},
 		{"absent alerts", []string{"  window: 28d\n", "  window: 28d\n  alerting: {absent: true}\n"},
 			`pyrra.yml:9:22: spec.alerting.absent: absent alerts are not generated (they fire on idle services): remove absent, or set it to false`},
 		{"absent name", []string{"  window: 28d\n", "  window: 28d\n  alerting: {absent: false, absentName: WebAbsent}\n"},
@@ -300,6 +299,26 @@ func TestAccepted(t *testing.T) {
 				o := specs[0].SLOs[0]
 				require.True(t, o.Alerting.Page.Disabled && o.Alerting.Ticket.Disabled && o.Alerting.Budget.Disabled)
 			}},
+		{"alert name", []string{"  window: 28d\n", "  window: 28d\n  alerting: {name: WebErrorBudgetBurn}\n"},
+			func(t *testing.T, specs []*slo.Spec) {
+				o := &specs[0].SLOs[0]
+				require.Equal(t, "WebErrorBudgetBurn", o.Alerting.Name)
+				files, err := rulegen.Generate(specs)
+				require.NoError(t, err)
+				alerts := map[string][]string{}
+				for _, r := range files[0].Groups[0].Rules {
+					if r.Alert != "" {
+						alerts[r.Labels["severity"]] = append(alerts[r.Labels["severity"]], r.Alert)
+					}
+				}
+				require.Equal(t, map[string][]string{
+					"page":    {"WebErrorBudgetBurn", "WebErrorBudgetBurn"},
+					"ticket":  {"WebErrorBudgetBurn", "WebErrorBudgetBurn"},
+					"warning": {"SLOErrorBudgetConsumed"},
+				}, alerts, "both tiers named after it, as Pyrra names its burn-rate alerts; the budget alert keeps its name")
+			}},
+		{"alert name with burnrates: false", []string{"  window: 28d\n", "  window: 28d\n  alerting: {name: WebErrorBudgetBurn, burnrates: false}\n"},
+			func(t *testing.T, specs []*slo.Spec) { require.Empty(t, specs[0].SLOs[0].Windows()) }},
 		{"target as a number", []string{`"99.5"`, `99.5`},
 			func(t *testing.T, specs []*slo.Spec) { require.Equal(t, 99.5, specs[0].SLOs[0].Objective) }},
 		{"status", []string{"", "status: {type: PrometheusRule}\n"},

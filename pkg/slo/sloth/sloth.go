@@ -9,8 +9,8 @@
 // severity="ticket" without it) and carry Sloth's labels sloth_severity,
 // sloth_id, sloth_service and sloth_slo, so that Alertmanager routes written
 // for Sloth's alerts keep matching. A severity other than page or ticket is
-// kept with a warning (Spec.Warnings): sred and the generated inhibit rules
-// read severity.
+// kept with a warning (Spec.Warnings): sred reads severity (severity_map),
+// and the generated inhibit rules match such pages by burn_tier.
 //
 // Not supported: SLI plugins (sli.plugin). Sloth has no per-SLO period: the
 // period is 30d, Sloth's default.
@@ -344,7 +344,8 @@ func tier(a alert, shared, severity, service, sloName string) slo.Tier {
 
 // severityWarnings warns of a page_alert or ticket_alert severity label
 // other than page or ticket: the alerts keep it, as Sloth's do, but sred
-// and the generated inhibit rules read severity.
+// reads severity, and the generated inhibit rules match such pages by
+// burn_tier instead.
 func severityWarnings(file string, pos map[string]slo.Position, i int, service string, o *slo.SLO, source string) []*slo.Error {
 	fields := map[string]string{slo.SeverityPage: "page_alert", slo.SeverityTicket: "ticket_alert"}
 	if strings.HasPrefix(source, CRDVersion) {
@@ -367,7 +368,7 @@ func severityWarnings(file string, pos map[string]slo.Position, i int, service s
 		msg := fmt.Sprintf("SLO %s/%s: the %s alerts keep severity %q, as Sloth's do, instead of severity=%q (they also carry sloth_severity=%q): sred maps %q to an incident severity through severity_map (a value not in it gets the default severity)",
 			service, o.Name, t.severity, t.tier.Severity, t.severity, t.severity, t.tier.Severity)
 		if t.severity == slo.SeverityPage {
-			msg += `, and the inhibit rules of srectl generate --inhibit-rules match severity="page": these pages silence no ticket`
+			msg += `, and srectl generate --inhibit-rules gives this SLO an inhibit rule of its own, matching its pages by burn_tier`
 		}
 		out = append(out, &slo.Error{File: file, Line: p.Line, Column: p.Column, Field: field, Msg: msg})
 	}

@@ -206,7 +206,7 @@ func TestImportCRD(t *testing.T) {
 	require.NotContains(t, o.Alerting.Page.Labels, "severity")
 	require.Equal(t, "critical", o.Alerting.Page.Severity)
 	require.Equal(t, "MyServiceHighErrorRate", o.Alerting.Name)
-	require.Equal(t, []string{`testdata/crd.yml:29:23: slos[0].alerting.pageAlert.labels.severity: SLO myservice/requests-availability: the page alerts keep severity "critical", as Sloth's do, instead of severity="page" (they also carry sloth_severity="page"): sred maps "critical" to an incident severity through severity_map (a value not in it gets the default severity), and the inhibit rules of srectl generate --inhibit-rules match severity="page": these pages silence no ticket`},
+	require.Equal(t, []string{`testdata/crd.yml:29:23: slos[0].alerting.pageAlert.labels.severity: SLO myservice/requests-availability: the page alerts keep severity "critical", as Sloth's do, instead of severity="page" (they also carry sloth_severity="page"): sred maps "critical" to an incident severity through severity_map (a value not in it gets the default severity), and srectl generate --inhibit-rules gives this SLO an inhibit rule of its own, matching its pages by burn_tier`},
 		warnings(s), "the field is named as in the object")
 	require.Equal(t, 14, o.Line)
 	require.Equal(t, "sum(rate(e[{{.window}}])) / sum(rate(t[{{.window}}]))", s.SLOs[1].SLI.Raw.ErrorRatioQuery)
@@ -269,12 +269,12 @@ func TestImportSeverityWarnings(t *testing.T) {
 		{"none", "", "", "", nil},
 		{"page and ticket", "{page_alert: {labels: {severity: page}}, ticket_alert: {labels: {severity: ticket}}}", "page", "ticket", nil},
 		{"page tier", "{page_alert: {labels: {severity: pageteam}}}", "pageteam", "", []string{
-			`sloth.yml:7:48: slos[0].alerting.page_alert.labels.severity: SLO svc/avail: the page alerts keep severity "pageteam", as Sloth's do, instead of severity="page" (they also carry sloth_severity="page"): sred maps "pageteam" to an incident severity through severity_map (a value not in it gets the default severity), and the inhibit rules of srectl generate --inhibit-rules match severity="page": these pages silence no ticket`}},
+			`sloth.yml:7:48: slos[0].alerting.page_alert.labels.severity: SLO svc/avail: the page alerts keep severity "pageteam", as Sloth's do, instead of severity="page" (they also carry sloth_severity="page"): sred maps "pageteam" to an incident severity through severity_map (a value not in it gets the default severity), and srectl generate --inhibit-rules gives this SLO an inhibit rule of its own, matching its pages by burn_tier`}},
 		{"ticket tier", "{ticket_alert: {labels: {severity: slack}}}", "", "slack", []string{
 			`sloth.yml:7:50: slos[0].alerting.ticket_alert.labels.severity: SLO svc/avail: the ticket alerts keep severity "slack", as Sloth's do, instead of severity="ticket" (they also carry sloth_severity="ticket"): sred maps "slack" to an incident severity through severity_map (a value not in it gets the default severity)`}},
 		{"disabled tier", "{ticket_alert: {disable: true, labels: {severity: slack}}}", "", "slack", nil},
 		{"both tiers", "{labels: {severity: critical}, ticket_alert: {labels: {severity: ticket}}}", "critical", "ticket", []string{
-			`sloth.yml:7:35: slos[0].alerting.labels.severity: SLO svc/avail: the page alerts keep severity "critical", as Sloth's do, instead of severity="page" (they also carry sloth_severity="page"): sred maps "critical" to an incident severity through severity_map (a value not in it gets the default severity), and the inhibit rules of srectl generate --inhibit-rules match severity="page": these pages silence no ticket`}},
+			`sloth.yml:7:35: slos[0].alerting.labels.severity: SLO svc/avail: the page alerts keep severity "critical", as Sloth's do, instead of severity="page" (they also carry sloth_severity="page"): sred maps "critical" to an incident severity through severity_map (a value not in it gets the default severity), and srectl generate --inhibit-rules gives this SLO an inhibit rule of its own, matching its pages by burn_tier`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lines := []string{header, sli}
