@@ -7,11 +7,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // addressesFile is written by `demo up` into its data directory: the
 // addresses the stack listens on, which `demo break` and `demo heal` read
-// to reach the demo service and to name sred as started.
+// to reach the demo service and to name sred as started. `demo up` removes
+// it when it stops its programs (Ctrl-C, SIGTERM, a program exiting, a
+// failed start).
 const addressesFile = "addresses.json"
 
 // addresses are those of a running stack that break and heal need.
@@ -67,6 +70,33 @@ func noAddresses(cmd, p string) error {
 	return fmt.Errorf("%w in %s: `demo up` writes it when it starts, so no demo was started with this data directory; "+
 		"run `bin/demo %s` in the directory `demo up` ran in (make demo: the repository's root), "+
 		"or name the demo's data directory (--data.dir=DIR) or its demo service (--demo.listen-address=HOST:PORT)", errNoAddresses, p, cmd)
+}
+
+// removeAddresses removes what writeAddresses recorded in dataDir, if
+// anything: the addresses are no longer those of a running demo.
+func removeAddresses(dataDir string) error {
+	p := filepath.Join(dataDir, addressesFile)
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", p, err)
+	}
+	return nil
+}
+
+// stoppedDemo is the error of demo cmd (break, heal) whose POST to the
+// demo service recorded in dataDir found nothing listening there: the
+// file is from a demo that stopped without removing it (killed, or the
+// machine restarted). Other errors of err are returned as they are.
+func stoppedDemo(cmd, dataDir string, a addresses, err error) error {
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return err
+	}
+	p := filepath.Join(dataDir, addressesFile)
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	return fmt.Errorf("demo is not running (%s is from a stopped demo: nothing listens at %s, the demo service address recorded in %s); "+
+		"start it with `make demo` (or `bin/demo up`), or point `bin/demo %s` at a running demo: its data directory (--data.dir=DIR) "+
+		"or its demo service (--demo.listen-address=HOST:PORT)", addressesFile, a.Demo, p, cmd)
 }
 
 // srectlList is the srectl command that lists the incidents of the sred

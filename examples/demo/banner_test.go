@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -152,5 +156,84 @@ func TestBreakWithoutAddressesSaysSo(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStoppedDemoLeavesNoAddresses: `demo up` removes addresses.json when
+// it stops its programs, as Ctrl-C and SIGTERM stop them, and when its
+// start fails; break then says no demo was started there instead of
+// reaching the stopped programs' addresses.
+func TestStoppedDemoLeavesNoAddresses(t *testing.T) {
+	root := testutil.RepoRoot(t)
+	noAddresses := func(t *testing.T, dataDir string) {
+		t.Helper()
+		if _, err := os.Stat(filepath.Join(dataDir, addressesFile)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s after the demo stopped: %v, want it removed", addressesFile, err)
+		}
+		var stdout, stderr bytes.Buffer
+		if code := runMain([]string{"break", "--data.dir=" + dataDir}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), errNoAddresses.Error()) {
+			t.Errorf("demo break after the demo stopped: exit %d, stderr %q; want 1 saying %q", code, stderr.String(), errNoAddresses)
+		}
+	}
+
+	t.Run("stopped", func(t *testing.T) {
+		o := testOptions(t, root)
+		if err := writeAddresses(o); err != nil {
+			t.Fatal(err)
+		}
+		// A program of the stack: cat, reading until it is stopped.
+		cmd := exec.Command("cat")
+		if _, err := cmd.StdinPipe(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		p := &process{name: "cat", cmd: cmd, done: make(chan struct{})}
+		go func() {
+			p.err = cmd.Wait()
+			close(p.done)
+		}()
+		s := &stack{opts: o, procs: []*process{p}}
+		s.stop()
+		<-p.done
+		noAddresses(t, o.dataDir)
+	})
+
+	t.Run("failed start", func(t *testing.T) {
+		o := testOptions(t, root)
+		missing := filepath.Join(t.TempDir(), "missing")
+		o.demoService, o.sred, o.prometheus, o.alertmanager = missing, missing, missing, missing
+		if _, err := start(t.Context(), o); err == nil || !strings.Contains(err.Error(), "demo-service") {
+			t.Fatalf("start without the programs: %v, want an error naming demo-service", err)
+		}
+		noAddresses(t, o.dataDir)
+	})
+}
+
+// TestBreakOnStoppedDemoSaysSo: an addresses.json left by a demo that
+// stopped without removing it (killed, or the machine restarted) records
+// a demo service where nothing listens: break and heal say the demo is
+// not running, name the file and how to start it or point them at a
+// running one, rather than the refused connection alone.
+func TestBreakOnStoppedDemoSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	demo := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
+	if err := writeAddresses(options{dataDir: dir, demoAddr: demo, sredAddr: defaultSredAddr}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"break", "heal"} {
+		var stdout, stderr bytes.Buffer
+		if code := runMain([]string{cmd, "--data.dir=" + dir}, &stdout, &stderr); code != 1 {
+			t.Fatalf("demo %s exited %d, want 1: %s", cmd, code, stderr.String())
+		}
+		for _, want := range []string{
+			"demo: demo is not running (addresses.json is from a stopped demo: nothing listens at " + demo + ", the demo service address recorded in " + filepath.Join(dir, addressesFile) + ")",
+			"`make demo`", "bin/demo " + cmd, "--data.dir=DIR", "--demo.listen-address=HOST:PORT",
+		} {
+			if !strings.Contains(stderr.String(), want) {
+				t.Errorf("demo %s printed %q; want it to name %q", cmd, stderr.String(), want)
+			}
+		}
 	}
 }

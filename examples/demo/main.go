@@ -93,6 +93,20 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		}
 		return ad, true
 	}
+	// postTo posts to the demo service of ad; nothing listening at the
+	// address recorded in dataDir means a demo that stopped without
+	// removing its addresses (killed), said so.
+	postTo := func(cmd, dataDir string, ad addresses, u string) bool {
+		err := post(ctx, u)
+		if err == nil {
+			return true
+		}
+		if !demoAddrSet {
+			err = stoppedDemo(cmd, dataDir, ad, err)
+		}
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return false
+	}
 	switch cmd {
 	case brk.FullCommand():
 		ad, ok := running("break", *brkDataDir)
@@ -100,8 +114,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		u := "http://" + ad.Demo + "/admin/errors?" + url.Values{"rate": {fmt.Sprint(*rate)}}.Encode()
-		if err := post(ctx, u); err != nil {
-			fmt.Fprintf(stderr, "demo: %v\n", err)
+		if !postTo("break", *brkDataDir, ad, u) {
 			return 1
 		}
 		fmt.Fprintf(stdout, "The demo service now fails %s of its requests. The page fires in about 2 minutes: watch %s.\n", share(*rate), srectlList(ad.Sred))
@@ -111,8 +124,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		if !ok {
 			return 1
 		}
-		if err := post(ctx, "http://"+ad.Demo+"/admin/heal"); err != nil {
-			fmt.Fprintf(stderr, "demo: %v\n", err)
+		if !postTo("heal", *healDataDir, ad, "http://"+ad.Demo+"/admin/heal") {
 			return 1
 		}
 		fmt.Fprintln(stdout, "The demo service is healed. The incident turns \"recovering\" when the short windows of the page tiers are back under their thresholds (about 35 minutes: the 30m window of api/availability's page_slow tier) and resolves when its alerts resolve (hours: the ticket tiers' windows; docs/demo.md).")

@@ -273,8 +273,15 @@ func (s *stack) exited() (<-chan *process, int) {
 }
 
 // stop stops the processes in reverse start order: SIGTERM (Prometheus
-// and Alertmanager flush their data), SIGKILL after 10s.
+// and Alertmanager flush their data), SIGKILL after 10s. It then removes
+// addresses.json: break and heal must not take the stopped programs'
+// addresses for a running demo's.
 func (s *stack) stop() {
+	defer func() {
+		if err := removeAddresses(s.opts.dataDir); err != nil && s.opts.logger != nil {
+			s.opts.logger.Warn("Stopping the demo", "err", err)
+		}
+	}()
 	for i := len(s.procs) - 1; i >= 0; i-- {
 		p := s.procs[i]
 		select {

@@ -81,12 +81,7 @@ func NewService(o Options) *Service {
 // SetRunLimit replaces the limit of runs per client (on start and reload;
 // the counts start over when it changes). Zero fields take the defaults.
 func (s *Service) SetRunLimit(l RunLimit) {
-	if l.Burst <= 0 {
-		l.Burst = DefaultConfig.RunLimit.Burst
-	}
-	if l.Every <= 0 {
-		l.Every = DefaultConfig.RunLimit.Every
-	}
+	l = l.OrDefaults()
 	s.flightMu.Lock()
 	defer s.flightMu.Unlock()
 	if s.runs != nil && l == s.runLimit {

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/rootuip/sre/pkg/limits"
 )
 
 // Config is the analysis section of sred.yml:
@@ -25,25 +27,19 @@ type Config struct {
 
 // RunLimit is a rate limit of analysis runs: Burst runs in a row, then one
 // per Every. Runs that join an identical run in progress are not counted.
-type RunLimit struct {
-	Burst int            `yaml:"burst"`
-	Every model.Duration `yaml:"every"`
-}
+// It is the type of slos.gate.request_limit too, with the same defaults
+// (limits.DefaultRate: 1,000 in a row, then one per 50ms) and bounds.
+type RunLimit = limits.Rate
 
-// Defaults of RunLimit. One controller calls for all its canaries from
-// one address as one principal: Flagger two hooks per canary and analysis
-// interval, Argo Rollouts one measurement per rollout and interval. 1,000
-// in a row, then one per 50ms (1,200 a minute), keeps 600 canaries
-// analysed each minute by one Flagger far from the limit, while a client
-// looping on the API still gets no more than 20 sets of queries a second.
+// Defaults of RunLimit, those of slos.gate.request_limit (see limits.Rate).
 const (
-	DefaultRunBurst = 1000
-	DefaultRunEvery = 50 * time.Millisecond
+	DefaultRunBurst = limits.DefaultRateBurst
+	DefaultRunEvery = limits.DefaultRateEvery
 )
 
 // DefaultConfig is the section's defaults.
 var DefaultConfig = Config{QueryTimeout: model.Duration(30 * time.Second),
-	RunLimit: RunLimit{Burst: DefaultRunBurst, Every: model.Duration(DefaultRunEvery)}}
+	RunLimit: limits.DefaultRate}
 
 // UnmarshalYAML sets defaults and validates.
 func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
@@ -55,11 +51,8 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 	if c.QueryTimeout <= 0 {
 		return fmt.Errorf("analysis: query_timeout must be positive, got %s", c.QueryTimeout)
 	}
-	if c.RunLimit.Burst < 1 || c.RunLimit.Burst > 100000 {
-		return fmt.Errorf("analysis: run_limit: burst must be 1 to 100000, got %d", c.RunLimit.Burst)
-	}
-	if c.RunLimit.Every <= 0 || time.Duration(c.RunLimit.Every) > time.Hour {
-		return fmt.Errorf("analysis: run_limit: every must be positive and at most 1h, got %s", c.RunLimit.Every)
+	if err := c.RunLimit.Validate(); err != nil {
+		return fmt.Errorf("analysis: run_limit: %w", err)
 	}
 	for i, f := range c.SpecFiles {
 		if f == "" {
@@ -67,13 +60,6 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 		}
 	}
 	return nil
-}
-
-// UnmarshalYAML sets the defaults of the keys not given.
-func (l *RunLimit) UnmarshalYAML(unmarshal func(any) error) error {
-	*l = DefaultConfig.RunLimit
-	type plain RunLimit
-	return unmarshal((*plain)(l))
 }
 
 // LoadSpecs reads the spec files of c, each path resolved by resolve

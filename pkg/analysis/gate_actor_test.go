@@ -21,6 +21,57 @@ import (
 	"github.com/rootuip/sre/pkg/testutil"
 )
 
+// gateFixture is the real budget service on a backend, with the SLO of
+// service api (99%) and a manual clock, behind a server of its gate API and
+// the analysis API.
+type gateFixture struct {
+	clk  *clock.Manual
+	gate *budget.Service
+	srv  *httptest.Server
+	sp   []*slo.Spec
+	prom *budget.Prom
+}
+
+// newGateFixture starts a gateFixture on db at 2026-03-01 12:00 UTC, its
+// Prometheus prom (nil: none, the gate's fail mode answers). The principal
+// of a request is the viewer named by its X-Test-User header, as the
+// authentication middleware would set it, or else the viewer user ("": no
+// principal).
+func newGateFixture(t *testing.T, db *store.DB, prom *budget.Prom, user string) *gateFixture {
+	t.Helper()
+	f := &gateFixture{clk: clock.NewManual(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), prom: prom}
+	f.gate = budget.New(budget.Options{DB: db, Clock: f.clk, Registerer: prometheus.NewRegistry()})
+	sp, err := slo.Parse([]byte(fmt.Sprintf(sloSpec, "api", "99")), "api.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sp = sp
+	f.update(t, budget.DefaultConfig)
+	mux := http.NewServeMux()
+	f.gate.Register(mux)
+	NewService(Options{Gate: f.gate, Clock: f.clk}).Register(mux)
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u := user
+		if h := r.Header.Get("X-Test-User"); h != "" {
+			u = h
+		}
+		if u != "" {
+			r = r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: u, Role: auth.RoleViewer}))
+		}
+		mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// update applies cfg to the gate, as a reload does.
+func (f *gateFixture) update(t *testing.T, cfg budget.Config) {
+	t.Helper()
+	if err := f.gate.Update(cfg, f.sp, f.prom, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestPreRolloutRecordsPrincipal: the Flagger pre-rollout hook records its
 // gate decision with the authenticated principal as the actor, not a name
 // made of the body's canary (which any caller writes); the canary is the
@@ -30,27 +81,7 @@ import (
 // without Prometheus (its fail mode answers, recorded as any decision).
 func TestPreRolloutRecordsPrincipal(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{budget.Migrations}, func(t *testing.T, db *store.DB) {
-		end := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-		gate := budget.New(budget.Options{DB: db, Clock: clock.NewManual(end), Registerer: prometheus.NewRegistry()})
-		sp, err := slo.Parse([]byte(fmt.Sprintf(sloSpec, "api", "99")), "api.yml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := gate.Update(budget.DefaultConfig, sp, nil, nil); err != nil {
-			t.Fatal(err)
-		}
-		svc := NewService(Options{Gate: gate, Clock: clock.NewManual(end)})
-		mux := http.NewServeMux()
-		svc.Register(mux)
-		// The principal of the X-Test-User header, as the authentication
-		// middleware would set it.
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if u := r.Header.Get("X-Test-User"); u != "" {
-				r = r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: u, Role: auth.RoleViewer}))
-			}
-			mux.ServeHTTP(w, r)
-		}))
-		defer srv.Close()
+		srv := newGateFixture(t, db, nil, "").srv
 
 		post := func(user, name, namespace string) (int, FlaggerAnswer, string) {
 			t.Helper()
@@ -135,22 +166,8 @@ func TestPreRolloutRecordsPrincipal(t *testing.T) {
 // their own. The real budget service on both backends.
 func TestPreRolloutSubjectsBounded(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{budget.Migrations}, func(t *testing.T, db *store.DB) {
-		clk := clock.NewManual(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-		gate := budget.New(budget.Options{DB: db, Clock: clk, Registerer: prometheus.NewRegistry()})
-		sp, err := slo.Parse([]byte(fmt.Sprintf(sloSpec, "api", "99")), "api.yml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := gate.Update(budget.DefaultConfig, sp, nil, nil); err != nil {
-			t.Fatal(err)
-		}
-		mux := http.NewServeMux()
-		NewService(Options{Gate: gate, Clock: clk}).Register(mux)
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			r = r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: r.Header.Get("X-Test-User"), Role: auth.RoleViewer}))
-			mux.ServeHTTP(w, r)
-		}))
-		defer srv.Close()
+		f := newGateFixture(t, db, nil, "")
+		clk, srv := f.clk, f.srv
 		post := func(user, canary string) {
 			t.Helper()
 			b, _ := json.Marshal(map[string]any{"name": canary, "namespace": "test", "phase": "Progressing",
@@ -229,28 +246,15 @@ func TestPreRolloutSubjectsBounded(t *testing.T) {
 // Prometheus: its fail mode answers, and changes with it.
 func TestPreRolloutCanariesInTurn(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{budget.Migrations}, func(t *testing.T, db *store.DB) {
-		clk := clock.NewManual(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-		gate := budget.New(budget.Options{DB: db, Clock: clk, Registerer: prometheus.NewRegistry()})
-		sp, err := slo.Parse([]byte(fmt.Sprintf(sloSpec, "api", "99")), "api.yml")
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := newGateFixture(t, db, nil, "flagger-prod")
+		clk, srv := f.clk, f.srv
 		failMode := func(mode string) {
 			t.Helper()
 			cfg := budget.DefaultConfig
 			cfg.Gate.OnPrometheusError = mode
-			if err := gate.Update(cfg, sp, nil, nil); err != nil {
-				t.Fatal(err)
-			}
+			f.update(t, cfg)
 		}
 		failMode(budget.FailDeny)
-		mux := http.NewServeMux()
-		NewService(Options{Gate: gate, Clock: clk}).Register(mux)
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			r = r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "flagger-prod", Role: auth.RoleViewer}))
-			mux.ServeHTTP(w, r)
-		}))
-		defer srv.Close()
 		post := func(canary string, code int) int64 {
 			t.Helper()
 			clk.Advance(100 * time.Millisecond)

@@ -10,14 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 
-	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/budget"
-	"github.com/rootuip/sre/pkg/clock"
-	"github.com/rootuip/sre/pkg/slo"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
 )
@@ -43,29 +39,15 @@ func TestGateRequestLimit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		clk := clock.NewManual(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-		gate := budget.New(budget.Options{DB: db, Clock: clk, Registerer: prometheus.NewRegistry()})
-		sp, err := slo.Parse([]byte(fmt.Sprintf(sloSpec, "api", "99")), "api.yml")
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := newGateFixture(t, db, prom, "")
+		clk, srv := f.clk, f.srv
 		limit := func(l budget.RequestLimit) {
 			t.Helper()
 			cfg := budget.DefaultConfig
 			cfg.Gate.RequestLimit = l
-			if err := gate.Update(cfg, sp, prom, nil); err != nil {
-				t.Fatal(err)
-			}
+			f.update(t, cfg)
 		}
 		limit(budget.RequestLimit{Burst: 4, Every: model.Duration(2 * time.Second)})
-		mux := http.NewServeMux()
-		gate.Register(mux)
-		NewService(Options{Gate: gate, Clock: clk}).Register(mux)
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			r = r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: r.Header.Get("X-Test-User"), Role: auth.RoleViewer}))
-			mux.ServeHTTP(w, r)
-		}))
-		defer srv.Close()
 
 		type answer struct {
 			code       int

@@ -7,6 +7,8 @@ import (
 
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+
+	"github.com/rootuip/sre/pkg/limits"
 )
 
 // Config is the `slos` section of sred.yml.
@@ -104,35 +106,20 @@ type GateConfig struct {
 }
 
 // RequestLimit is a rate limit of gate requests: Burst requests in a row,
-// then one per Every.
-type RequestLimit struct {
-	Burst int            `yaml:"burst"`
-	Every model.Duration `yaml:"every"`
-}
+// then one per Every. It is the type of analysis.run_limit too, with the
+// same defaults (limits.DefaultRate: 1,000 in a row, then one per 50ms) and
+// bounds.
+type RequestLimit = limits.Rate
 
-// Defaults of RequestLimit, those of analysis.run_limit. One controller
-// asks for all its canaries from one address as one principal: Flagger
-// calls the pre-rollout hook of each canary at each analysis interval
-// until it passes (30 canaries at a 10s interval: 180 a minute), Argo
-// Rollouts asks GET /api/v1/gate as a web metric once per rollout and
-// interval. 1,000 in a row, then one per 50ms (1,200 a minute), keeps
-// hundreds of canaries far from the limit, while a client looping on the
-// gate still gets no more than 20 sets of queries a second.
+// Defaults of RequestLimit, those of analysis.run_limit (see limits.Rate).
 const (
-	DefaultRequestBurst = 1000
-	DefaultRequestEvery = 50 * time.Millisecond
+	DefaultRequestBurst = limits.DefaultRateBurst
+	DefaultRequestEvery = limits.DefaultRateEvery
 )
 
 // DefaultGateConfig holds the gate defaults.
 var DefaultGateConfig = GateConfig{OnPrometheusError: FailDeny, OnNoData: FailAllow,
-	RequestLimit: RequestLimit{Burst: DefaultRequestBurst, Every: model.Duration(DefaultRequestEvery)}}
-
-// UnmarshalYAML sets the defaults of the keys not given.
-func (l *RequestLimit) UnmarshalYAML(unmarshal func(any) error) error {
-	*l = DefaultGateConfig.RequestLimit
-	type plain RequestLimit
-	return unmarshal((*plain)(l))
-}
+	RequestLimit: limits.DefaultRate}
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (c *GateConfig) UnmarshalYAML(unmarshal func(any) error) error {
@@ -157,11 +144,8 @@ func (c *GateConfig) UnmarshalYAML(unmarshal func(any) error) error {
 			return errors.New("slos: gate: override_token_files[" + fmt.Sprint(i) + "] is empty")
 		}
 	}
-	if c.RequestLimit.Burst < 1 || c.RequestLimit.Burst > 100000 {
-		return fmt.Errorf("slos: gate: request_limit: burst must be 1 to 100000, got %d", c.RequestLimit.Burst)
-	}
-	if c.RequestLimit.Every <= 0 || time.Duration(c.RequestLimit.Every) > time.Hour {
-		return fmt.Errorf("slos: gate: request_limit: every must be positive and at most 1h, got %s", c.RequestLimit.Every)
+	if err := c.RequestLimit.Validate(); err != nil {
+		return fmt.Errorf("slos: gate: request_limit: %w", err)
 	}
 	return nil
 }

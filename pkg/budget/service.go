@@ -137,12 +137,7 @@ func New(o Options) *Service {
 // counts start over when it changes). Zero fields take the defaults.
 // Called with s.mu held, or before s is shared.
 func (s *Service) setRequestLimit(l RequestLimit) {
-	if l.Burst <= 0 {
-		l.Burst = DefaultGateConfig.RequestLimit.Burst
-	}
-	if l.Every <= 0 {
-		l.Every = DefaultGateConfig.RequestLimit.Every
-	}
+	l = l.OrDefaults()
 	if s.requests != nil && l == s.requestLimit {
 		return
 	}

@@ -88,7 +88,7 @@ func summarizeConfig(env *Env, cfg *sredapp.Config) {
 	if ac := sredapp.Analysis.Of(cfg); ac != nil && len(ac.Specs) > 0 {
 		names := make([]string, len(ac.Specs))
 		for i, s := range ac.Specs {
-			names[i] = fmt.Sprintf("%s (%d checks)", s.Name, len(s.AllChecks()))
+			names[i] = fmt.Sprintf("%s (%s)", s.Name, count(len(s.AllChecks()), "check", "checks"))
 		}
 		fmt.Fprintf(env.Stdout, "  rollout analyses: %s (docs/rollouts.md)\n", strings.Join(names, ", "))
 	}
@@ -98,7 +98,7 @@ func summarizeConfig(env *Env, cfg *sredapp.Config) {
 	if rc := sredapp.Rollouts.Of(cfg); rc != nil && len(rc.Definitions) > 0 {
 		names := make([]string, len(rc.Definitions))
 		for i, d := range rc.Definitions {
-			names[i] = fmt.Sprintf("%s (%s of %s, %d stages)", d.Name, d.Strategy(), d.Service, len(d.Plan()))
+			names[i] = fmt.Sprintf("%s (%s of %s, %s)", d.Name, d.Strategy(), d.Service, count(len(d.Plan()), "stage", "stages"))
 		}
 		fmt.Fprintf(env.Stdout, "  rollouts: %s (docs/rollout-runner.md)\n", strings.Join(names, ", "))
 	}

@@ -83,6 +83,37 @@ func TestCheckConfig(t *testing.T) {
 		require.Equal(t, 0, Main([]string{"check", "config", f}, &out, &errb), "%s\n%s", out.String(), errb.String())
 		require.Contains(t, out.String(), tc.want)
 	}
+	// So are an analysis' checks and a rollout's stages: an analysis of
+	// one check (the error-rate trigger, the others disabled) and a
+	// canary of one stage.
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "analyses"), 0o700))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "stages"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "analyses", "one.yml"), []byte(`apiVersion: sre.rootuip.io/v1
+kind: RolloutAnalysis
+name: one
+service: api
+interval: 5m
+queries:
+  requests: sum(increase(http_requests_total{ {{.Selector}} }[{{.Interval}}]))
+  errors: sum(increase(http_requests_total{ {{.Selector}},code=~"5.." }[{{.Interval}}]))
+rollbackTriggers:
+  latencyIncrease: {enabled: false}
+  healthChecks: {enabled: false}
+  burnRate: {enabled: false}
+`), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "stages", "one.yml"), []byte(`name: all-at-once
+service: api
+environment: staging
+canary:
+  stages: [{weight: 100}]
+  set_weight: {exec: {command: [set-weight, '{{ .Vars.weight }}']}}
+`), 0o600))
+	require.NoError(t, os.WriteFile(f, []byte("analysis: {spec_files: [analyses/]}\nrollouts: {files: [stages/]}\n"), 0o600))
+	out.Reset()
+	errb.Reset()
+	require.Equal(t, 0, Main([]string{"check", "config", f}, &out, &errb), "%s\n%s", out.String(), errb.String())
+	require.Contains(t, out.String(), "  rollout analyses: one (1 check) (docs/rollouts.md)\n")
+	require.Contains(t, out.String(), "  rollouts: all-at-once (canary of api, 1 stage) (docs/rollout-runner.md)\n")
 	var stdout, stderr bytes.Buffer
 	require.Equal(t, 2, Main([]string{"check", "config", "/nonexistent.yml"}, &stdout, &stderr))
 	require.Contains(t, stderr.String(), "path '/nonexistent.yml' does not exist")

@@ -13,6 +13,33 @@ import (
 	"github.com/rootuip/sre/pkg/testutil"
 )
 
+// linkFiringFixture makes api depend on db for f's correlation (30m
+// window) and returns firing, each group key of an incident's links with
+// whether it fires, and ingest, f's Ingest that must succeed.
+func linkFiringFixture(t *testing.T, f *fixture) (firing func(id string) map[string]bool, ingest func(incident.Notification) *incident.IngestResult) {
+	t.Helper()
+	ctx := context.Background()
+	f.svc.SetCorrelation(&incident.Correlation{Window: 30 * time.Minute,
+		DependsOn: map[string]map[string][]string{"api": {"db": {"api", "db"}}, "db": {}}})
+	firing = func(id string) map[string]bool {
+		t.Helper()
+		links, err := f.svc.Links(ctx, id)
+		require.NoError(t, err)
+		out := map[string]bool{}
+		for _, l := range links {
+			out[l.GroupKey] = l.Firing
+		}
+		return out
+	}
+	ingest = func(n incident.Notification) *incident.IngestResult {
+		t.Helper()
+		res, err := f.svc.Ingest(ctx, n)
+		require.NoError(t, err)
+		return res
+	}
+	return firing, ingest
+}
+
 // TestLinkFiringFollowsAlerts: a link (an alert group placed on an
 // incident) says whether its group fires on the incident, on both
 // backends, through everything that moves its alerts: a partial resolve
@@ -24,24 +51,7 @@ func TestLinkFiringFollowsAlerts(t *testing.T) {
 	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		f := quietFixture(t, db)
-		f.svc.SetCorrelation(&incident.Correlation{Window: 30 * time.Minute,
-			DependsOn: map[string]map[string][]string{"api": {"db": {"api", "db"}}, "db": {}}})
-		firing := func(id string) map[string]bool {
-			t.Helper()
-			links, err := f.svc.Links(ctx, id)
-			require.NoError(t, err)
-			out := map[string]bool{}
-			for _, l := range links {
-				out[l.GroupKey] = l.Firing
-			}
-			return out
-		}
-		ingest := func(n incident.Notification) *incident.IngestResult {
-			t.Helper()
-			res, err := f.svc.Ingest(ctx, n)
-			require.NoError(t, err)
-			return res
-		}
+		firing, ingest := linkFiringFixture(t, f)
 		resolved := func(n incident.Notification, fps ...string) incident.Notification {
 			for i := range n.Alerts {
 				for _, fp := range fps {
@@ -177,24 +187,7 @@ func TestReopenRestoresLinkFiring(t *testing.T) {
 	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		f := newFixture(t, db)
-		f.svc.SetCorrelation(&incident.Correlation{Window: 30 * time.Minute,
-			DependsOn: map[string]map[string][]string{"api": {"db": {"api", "db"}}, "db": {}}})
-		firing := func(id string) map[string]bool {
-			t.Helper()
-			links, err := f.svc.Links(ctx, id)
-			require.NoError(t, err)
-			out := map[string]bool{}
-			for _, l := range links {
-				out[l.GroupKey] = l.Firing
-			}
-			return out
-		}
-		ingest := func(n incident.Notification) *incident.IngestResult {
-			t.Helper()
-			res, err := f.svc.Ingest(ctx, n)
-			require.NoError(t, err)
-			return res
-		}
+		firing, ingest := linkFiringFixture(t, f)
 
 		id := f.open(t, "g-db", "db", "critical")
 		f.clock.Advance(time.Minute)

@@ -6,7 +6,9 @@
 // the field, for a 400 answer.
 //
 // It also holds the configurable size limits of webhook deliveries
-// (Webhook, the `webhook.limits` section of sred.yml).
+// (Webhook, the `webhook.limits` section of sred.yml) and the rate limit of
+// requests per client (Rate: `slos.gate.request_limit`,
+// `analysis.run_limit`).
 package limits
 
 import (

@@ -140,7 +140,7 @@ func TestConsole(t *testing.T) {
 		}
 		code, body = responder.do("GET", "/?q=SVC002", nil)
 		require.Equal(t, http.StatusOK, code)
-		require.Contains(t, body, "2 of 6 SLOs in 1 services.")
+		require.Contains(t, body, "2 of 6 SLOs in 1 service.")
 		require.NotContains(t, body, `data-slo="svc001/`)
 		code, body = responder.do("GET", "/?state=red", nil)
 		require.Equal(t, http.StatusOK, code)

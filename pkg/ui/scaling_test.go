@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/scaling"
 	"github.com/rootuip/sre/pkg/store"
@@ -107,27 +106,7 @@ func TestScalingPagePathsShownToAdminsOnly(t *testing.T) {
 		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
 		require.NoError(t, err)
 		src := failedAction{replayed{p: p, from: time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)}}
-		for _, c := range []struct {
-			p     auth.Principal
-			whole bool
-		}{
-			{auth.Principal{Name: "vera", Role: auth.RoleViewer}, false},
-			{auth.Principal{Name: "ada", Role: auth.RoleAdmin}, true},
-		} {
-			mux := http.NewServeMux()
-			ui.New(ui.Sources{Incidents: svc, Scaling: src}, ui.Options{}).Register(mux)
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), c.p)))
-			}))
-			code, body := get(t, srv.URL+"/scaling")
-			srv.Close()
-			require.Equal(t, http.StatusOK, code, body)
-			if c.whole {
-				require.Contains(t, body, "fork/exec "+missingScaler)
-				continue
-			}
-			require.Contains(t, body, "fork/exec scale: no such file or directory")
-			require.NotContains(t, body, "/nonexistent/")
-		}
+		requirePathsShownToAdminsOnly(t, ui.Sources{Incidents: svc, Scaling: src}, []string{"/scaling"},
+			"fork/exec "+missingScaler, "fork/exec scale: no such file or directory", "/nonexistent/")
 	})
 }

@@ -284,9 +284,18 @@ var funcs = template.FuncMap{
 		}
 		return trimFloat(*f, 1)
 	},
-	"list": func(v ...string) []string { return v },
-	"add":  func(a, b int) int { return a + b },
-	"sub":  func(a, b int) int { return a - b },
+	"list":  func(v ...string) []string { return v },
+	"count": count,
+	"add":   func(a, b int) int { return a + b },
+	"sub":   func(a, b int) int { return a - b },
+}
+
+// count is "1 service", "2 services": n and the noun, singular for one.
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func pct(f float64) string {

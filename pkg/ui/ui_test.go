@@ -348,6 +348,35 @@ func (failedRuns) GetRun(context.Context, int64) (*runbook.Run, error) {
 		Audit: []runbook.AuditEntry{{Event: "step", StepName: "act", Status: "failed", Error: errText, Output: "ran " + missingProg}}}, nil
 }
 
+// requirePathsShownToAdminsOnly serves the console of src to a viewer and
+// to an admin and asks each of paths (200 expected): the admin reads whole
+// in the page, the viewer reads base and not hidden.
+func requirePathsShownToAdminsOnly(t *testing.T, src ui.Sources, paths []string, whole, base, hidden string) {
+	t.Helper()
+	for _, c := range []struct {
+		p     auth.Principal
+		whole bool
+	}{
+		{auth.Principal{Name: "vera", Role: auth.RoleViewer}, false},
+		{auth.Principal{Name: "ada", Role: auth.RoleAdmin}, true},
+	} {
+		mux := http.NewServeMux()
+		ui.New(src, ui.Options{}).Register(mux)
+		srv := httptest.NewServer(as(c.p.Name, c.p.Role, mux))
+		for _, path := range paths {
+			code, body := get(t, srv.URL+path)
+			require.Equal(t, http.StatusOK, code, body)
+			if c.whole {
+				require.Contains(t, body, whole, path)
+				continue
+			}
+			require.Contains(t, body, base, path)
+			require.NotContains(t, body, hidden, path)
+		}
+		srv.Close()
+	}
+}
+
 // TestRunbooksPagePathsShownToAdminsOnly: on the console's runbooks page a
 // viewer reads a failed step's error and output, and a failure of the page
 // itself, with the server's paths cut to their base names; an admin reads
@@ -403,28 +432,8 @@ func TestIncidentPageTimelinePaths(t *testing.T) {
 		id := res.Created[0]
 		require.NoError(t, svc.AddTimeline(t.Context(), nil, incident.TimelineEntry{IncidentID: id, Kind: "runbook_step", Actor: "runbook:restart",
 			Message: "Runbook restart: step act failed: fork/exec " + missingProg + ": no such file or directory"}))
-		for _, c := range []struct {
-			p     auth.Principal
-			whole bool
-		}{
-			{auth.Principal{Name: "vera", Role: auth.RoleViewer}, false},
-			{auth.Principal{Name: "adam", Role: auth.RoleAdmin}, true},
-		} {
-			mux := http.NewServeMux()
-			ui.New(ui.Sources{Incidents: svc, Runbooks: noRuns{}}, ui.Options{}).Register(mux)
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), c.p)))
-			}))
-			code, body := get(t, srv.URL+"/incidents/"+id)
-			srv.Close()
-			require.Equal(t, http.StatusOK, code, body)
-			if c.whole {
-				require.Contains(t, body, "fork/exec "+missingProg, c.p.Name)
-				continue
-			}
-			require.Contains(t, body, "step act failed: fork/exec restart-app: no such file or directory", c.p.Name)
-			require.NotContains(t, body, "/nonexistent/", c.p.Name)
-		}
+		requirePathsShownToAdminsOnly(t, ui.Sources{Incidents: svc, Runbooks: noRuns{}}, []string{"/incidents/" + id},
+			"fork/exec "+missingProg, "step act failed: fork/exec restart-app: no such file or directory", "/nonexistent/")
 	})
 }
 
