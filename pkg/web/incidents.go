@@ -262,7 +262,10 @@ func (a *IncidentsAPI) export(w http.ResponseWriter, r *http.Request) {
 	envelope.Private(w.Header())
 	var view func(*incident.ExportRecord)
 	if !auth.SeesPaths(r.Context()) {
-		view = exportView
+		view = func(rec *incident.ExportRecord) {
+			exportView(rec)
+			a.Service.CutPartPaths(rec)
+		}
 	}
 	if _, err := a.Service.ExportWith(r.Context(), since, w, view); err != nil {
 		// The status line is sent: end the stream with the error as its
@@ -279,6 +282,8 @@ func (a *IncidentsAPI) export(w http.ResponseWriter, r *http.Request) {
 // exportView cuts the server's paths in the timeline entries sred wrote
 // of an exported incident (as TimelineFor), for a reader who is not an
 // admin: the export of a viewer holds what the timeline shows the viewer.
+// The parts of other subsystems are cut by their own PathCutter
+// (incident.Service.CutPartPaths).
 func exportView(rec *incident.ExportRecord) {
 	for i, e := range rec.Timeline {
 		if MachineActor(e.Actor) {
