@@ -491,6 +491,7 @@ func (s *Service) handlePreRollout(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	d = budget.DecisionFor(r.Context(), d)
 	ans := FlaggerAnswer{Hook: "pre-rollout", Canary: p.Namespace + "/" + p.Name, Decision: d, Message: d.Reason}
 	code := http.StatusOK
 	if !d.Allowed {

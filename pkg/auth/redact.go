@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -69,6 +71,90 @@ func RedactPathsIn(v any) any {
 		return out
 	}
 	return v
+}
+
+// View returns v as the principal of ctx may read it: v itself for an
+// admin, or when v is nil; for the other roles a copy of *v that cut
+// rewrote, cutting the server's paths in the fields that can hold them
+// (CutPaths, CutEach, CutStrings, CutMap, CutJSON). v is not changed. The
+// API's *For functions (runbook.RunFor, chaos.RunFor, ...) are View with
+// the cut of their type.
+func View[T any](ctx context.Context, v *T, cut func(*T)) *T {
+	if v == nil || SeesPaths(ctx) {
+		return v
+	}
+	c := *v
+	cut(&c)
+	return &c
+}
+
+// ViewEach returns s as the principal of ctx may read it: s itself for an
+// admin; for the other roles CutEach(s, cut). s is not changed.
+func ViewEach[T any](ctx context.Context, s []T, cut func(*T)) []T {
+	if SeesPaths(ctx) {
+		return s
+	}
+	return CutEach(s, cut)
+}
+
+// CutPaths applies RedactPaths to each string that fields point at.
+func CutPaths(fields ...*string) {
+	for _, f := range fields {
+		*f = RedactPaths(*f)
+	}
+}
+
+// CutEach returns a new slice of s's elements, each a copy that cut
+// rewrote; an empty slice (not nil) for an empty s. s is not changed.
+func CutEach[T any](s []T, cut func(*T)) []T {
+	out := make([]T, len(s))
+	for i, e := range s {
+		cut(&e)
+		out[i] = e
+	}
+	return out
+}
+
+// CutStrings returns ss with RedactPaths applied to each, in a new slice;
+// nil stays nil.
+func CutStrings(ss []string) []string {
+	if ss == nil {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = RedactPaths(s)
+	}
+	return out
+}
+
+// CutMap returns m (a decoded JSON object: a step's input, an event's
+// detail) with RedactPaths applied to every string in it, in copies; nil
+// stays nil. m is not changed.
+func CutMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out, _ := RedactPathsIn(m).(map[string]any)
+	return out
+}
+
+// CutJSON returns the JSON value raw with RedactPaths applied to its
+// strings, encoded again; raw itself when it holds no "/" or does not
+// decode.
+func CutJSON(raw json.RawMessage) json.RawMessage {
+	if bytes.IndexByte(raw, '/') < 0 {
+		return raw
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return raw
+	}
+	b, err := json.Marshal(RedactPathsIn(v))
+	if err != nil {
+		return raw
+	}
+	return b
 }
 
 // RedactPaths cuts every absolute path in text to its base name:

@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -66,6 +67,50 @@ func TestRedactByRole(t *testing.T) {
 			require.Equal(t, "/usr/local/bin/restart", in["argv"].([]any)[0], "the value itself is not changed")
 		})
 	}
+}
+
+// TestView: View and ViewEach give an admin the value itself and the
+// other roles a copy with the fields their cut names cut; the value is
+// not changed. CutEach gives an empty slice for nil, CutStrings and
+// CutMap keep nil, CutJSON keeps JSON it cannot decode.
+func TestView(t *testing.T) {
+	type entry struct{ Msg, Who string }
+	type record struct {
+		Reason  string
+		Entries []entry
+		Lines   []string
+		Data    map[string]any
+		Raw     json.RawMessage
+	}
+	cut := func(r *record) {
+		auth.CutPaths(&r.Reason)
+		r.Entries = auth.CutEach(r.Entries, func(e *entry) { auth.CutPaths(&e.Msg) })
+		r.Lines, r.Data, r.Raw = auth.CutStrings(r.Lines), auth.CutMap(r.Data), auth.CutJSON(r.Raw)
+	}
+	in := &record{Reason: "open /etc/sred/x.yml: denied", Entries: []entry{{"ran /usr/bin/a", "/who/am/i"}}, Lines: []string{"/a/b c"},
+		Data: map[string]any{"argv": []any{"/usr/bin/a"}}, Raw: json.RawMessage(`{"pid":"/run/app/app.pid"}`)}
+	admin := auth.NewContext(context.Background(), auth.Principal{Name: "adam", Role: auth.RoleAdmin})
+	viewer := auth.NewContext(context.Background(), auth.Principal{Name: "vera", Role: auth.RoleViewer})
+	require.Same(t, in, auth.View(admin, in, cut))
+	require.Nil(t, auth.View[record](viewer, nil, cut))
+	got := auth.View(viewer, in, cut)
+	require.Equal(t, &record{Reason: "open x.yml: denied", Entries: []entry{{"ran a", "/who/am/i"}}, Lines: []string{"b c"},
+		Data: map[string]any{"argv": []any{"a"}}, Raw: json.RawMessage(`{"pid":"app.pid"}`)}, got)
+	require.Equal(t, "open /etc/sred/x.yml: denied", in.Reason, "the value itself is not changed")
+	require.Equal(t, "ran /usr/bin/a", in.Entries[0].Msg)
+	require.Equal(t, "/a/b c", in.Lines[0])
+	require.Equal(t, "/usr/bin/a", in.Data["argv"].([]any)[0])
+
+	empty := auth.View(viewer, &record{Raw: json.RawMessage(`{"bad": /x/y`)}, cut)
+	require.Equal(t, []entry{}, empty.Entries)
+	require.Nil(t, empty.Lines)
+	require.Nil(t, empty.Data)
+	require.Equal(t, `{"bad": /x/y`, string(empty.Raw))
+
+	list := []entry{{"ran /usr/bin/a", "b"}}
+	require.Equal(t, list, auth.ViewEach(admin, list, func(e *entry) { auth.CutPaths(&e.Msg) }))
+	require.Equal(t, []entry{{"ran a", "b"}}, auth.ViewEach(viewer, list, func(e *entry) { auth.CutPaths(&e.Msg) }))
+	require.Equal(t, "ran /usr/bin/a", list[0].Msg)
 }
 
 // TestErrorAnswersRedacted: the error envelope of a request whose principal

@@ -1,6 +1,7 @@
 package budget
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -158,7 +159,18 @@ func (s *Service) handleGate(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	web.JSON(w, http.StatusOK, d)
+	web.JSON(w, http.StatusOK, DecisionFor(r.Context(), d))
+}
+
+// DecisionFor returns d as the principal of ctx may read it: for a caller
+// who is not an admin, the server's file paths in its reason and its
+// Prometheus error (sred's text: a credentials file that cannot be read,
+// "open /etc/sred/secrets/prom-token: ...") are cut to their base names
+// (auth.RedactPaths); URLs stay whole. What the caller wrote (the override
+// reason, the subject) is left as it is. d is not changed; an admin gets
+// it as it is.
+func DecisionFor(ctx context.Context, d *Decision) *Decision {
+	return auth.View(ctx, d, func(c *Decision) { auth.CutPaths(&c.Reason, &c.PrometheusError) })
 }
 
 // OverrideClient is what the wrong override tokens of r count against: its

@@ -1,6 +1,7 @@
 package change
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,7 +90,25 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	if existed {
 		code = http.StatusOK
 	}
-	web.JSON(w, code, out)
+	web.JSON(w, code, *ChangeFor(r.Context(), &out))
+}
+
+// ChangeFor returns c as the principal of ctx may read it: for a caller
+// who is not an admin, the server's file paths in the deploy gate's reason
+// (sred's text, which holds Prometheus' error when the gate could not read
+// the budgets: "open /etc/sred/secrets/prom-token: ...") are cut to their
+// base names (auth.RedactPaths). What the caller who recorded the change
+// wrote is left as it is. c is not changed; an admin gets it as it is.
+func ChangeFor(ctx context.Context, c *Change) *Change {
+	return auth.View(ctx, c, cutChange)
+}
+
+func cutChange(c *Change) {
+	if c.Gate != nil {
+		g := *c.Gate
+		auth.CutPaths(&g.Reason)
+		c.Gate = &g
+	}
 }
 
 func writeErr(w http.ResponseWriter, err error) {
@@ -191,6 +210,7 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 	if out.Changes == nil {
 		out.Changes = []Change{}
 	}
+	out.Changes = auth.ViewEach(r.Context(), out.Changes, cutChange)
 	if len(cs) == query.Limit {
 		out.Next = strconv.FormatInt(cs[len(cs)-1].ID, 10)
 	}
@@ -216,7 +236,7 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, c)
+	web.JSON(w, http.StatusOK, ChangeFor(r.Context(), &c))
 }
 
 // FinishRequest is the body of POST /api/v1/changes/{id}/finish.
@@ -239,7 +259,7 @@ func (s *Service) handleFinish(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, c)
+	web.JSON(w, http.StatusOK, ChangeFor(r.Context(), &c))
 }
 
 // readJSON decodes a third-party notification body leniently: those

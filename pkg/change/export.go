@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 )
@@ -36,6 +37,39 @@ type ExportedLink struct {
 	Service    string         `json:"service"`
 	OpenedAt   time.Time      `json:"opened_at"`
 	ResolvedAt *time.Time     `json:"resolved_at,omitempty"`
+}
+
+var _ incident.PathCutter = ExportPart{}
+
+// CutPaths implements incident.PathCutter: the gate's reason recorded with
+// each change (sred's text, which holds Prometheus' error when the gate
+// could not read the budgets: a credentials file that cannot be read), as
+// the change API shows it (ChangeFor). What the caller who recorded the
+// change wrote (description, override reason) is left as it is.
+func (ExportPart) CutPaths(part json.RawMessage) json.RawMessage {
+	if bytes.IndexByte(part, '/') < 0 {
+		return part
+	}
+	ls, err := decodeLinks(part)
+	if err != nil {
+		return part
+	}
+	cut := false
+	for _, l := range ls {
+		if r, ok := l.Change["gate_reason"].(string); ok {
+			if c := auth.RedactPaths(r); c != r {
+				l.Change["gate_reason"], cut = c, true
+			}
+		}
+	}
+	if !cut {
+		return part
+	}
+	b, err := json.Marshal(ls)
+	if err != nil {
+		return part
+	}
+	return b
 }
 
 // ExportIncidents implements incident.ExportPart.

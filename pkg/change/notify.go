@@ -282,6 +282,7 @@ func (s *Service) answerProgress(w http.ResponseWriter, r *http.Request, c Chang
 		return
 	}
 	res.Warnings = warnings
+	res.Change = ChangeFor(r.Context(), res.Change)
 	code := http.StatusOK
 	if res.Action == "recorded" {
 		code = http.StatusCreated
@@ -467,8 +468,8 @@ func (s *Service) handleFlux(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if existed {
-		web.JSON(w, http.StatusOK, NotificationResult{Action: "ignored", Reason: "already recorded", Change: &out})
+		web.JSON(w, http.StatusOK, NotificationResult{Action: "ignored", Reason: "already recorded", Change: ChangeFor(r.Context(), &out)})
 		return
 	}
-	web.JSON(w, http.StatusCreated, NotificationResult{Action: "recorded", Change: &out})
+	web.JSON(w, http.StatusCreated, NotificationResult{Action: "recorded", Change: ChangeFor(r.Context(), &out)})
 }

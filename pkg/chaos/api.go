@@ -195,41 +195,14 @@ func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request, _ string)
 // are cut to their base names (auth.Redact). info is not changed; an admin
 // gets it as it is.
 func RunFor(ctx context.Context, info *RunInfo) *RunInfo {
-	if info == nil || auth.SeesPaths(ctx) {
-		return info
-	}
-	c := *info
-	c.Reason = auth.Redact(ctx, info.Reason)
-	c.Steps = make([]Step, len(info.Steps))
-	for i, st := range info.Steps {
-		st.Detail = auth.Redact(ctx, st.Detail)
-		c.Steps[i] = st
-	}
-	c.Faults = make([]FaultRecord, len(info.Faults))
-	for i, f := range info.Faults {
-		f.Error = auth.Redact(ctx, f.Error)
-		f.Fault.PIDFile, f.Fault.Path = auth.Redact(ctx, f.Fault.PIDFile), auth.Redact(ctx, f.Fault.Path)
-		f.State = redactJSON(f.State)
-		c.Faults[i] = f
-	}
-	return &c
-}
-
-// redactJSON returns the JSON value raw with RedactPaths applied to its
-// strings (raw itself when it holds no "/" or does not decode).
-func redactJSON(raw json.RawMessage) json.RawMessage {
-	if bytes.IndexByte(raw, '/') < 0 {
-		return raw
-	}
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return raw
-	}
-	b, err := json.Marshal(auth.RedactPathsIn(v))
-	if err != nil {
-		return raw
-	}
-	return b
+	return auth.View(ctx, info, func(c *RunInfo) {
+		auth.CutPaths(&c.Reason)
+		c.Steps = auth.CutEach(c.Steps, func(st *Step) { auth.CutPaths(&st.Detail) })
+		c.Faults = auth.CutEach(c.Faults, func(f *FaultRecord) {
+			auth.CutPaths(&f.Error, &f.Fault.PIDFile, &f.Fault.Path)
+			f.State = auth.CutJSON(f.State)
+		})
+	})
 }
 
 // PlanFor returns p as the principal of ctx may read it: for a caller who
@@ -238,29 +211,10 @@ func redactJSON(raw json.RawMessage) json.RawMessage {
 // resource "process:/run/app/app.pid") and its rollback actions are cut to
 // their base names (auth.Redact). p is not changed.
 func PlanFor(ctx context.Context, p *Plan) *Plan {
-	if p == nil || auth.SeesPaths(ctx) {
-		return p
-	}
-	c := *p
-	c.Faults = make([]PlannedFault, len(p.Faults))
-	for i, f := range p.Faults {
-		f.Description = auth.Redact(ctx, f.Description)
-		c.Faults[i] = f
-	}
-	c.Refusal = redactAll(ctx, p.Refusal)
-	c.Rollback = redactAll(ctx, p.Rollback)
-	return &c
-}
-
-func redactAll(ctx context.Context, ss []string) []string {
-	if ss == nil {
-		return nil
-	}
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = auth.Redact(ctx, s)
-	}
-	return out
+	return auth.View(ctx, p, func(c *Plan) {
+		c.Faults = auth.CutEach(c.Faults, func(f *PlannedFault) { auth.CutPaths(&f.Description) })
+		c.Refusal, c.Rollback = auth.CutStrings(c.Refusal), auth.CutStrings(c.Rollback)
+	})
 }
 
 // reportFor returns a run's report (Markdown or JSON text) as the

@@ -71,16 +71,9 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 // /etc/sred/secrets/slack-url: permission denied") are cut to their base
 // names (auth.Redact). st is not changed; an admin gets it as it is.
 func StatusFor(ctx context.Context, st *Status) *Status {
-	if st == nil || auth.SeesPaths(ctx) {
-		return st
-	}
-	c := *st
-	c.Notices = make([]notify.Record, len(st.Notices))
-	for i, n := range st.Notices {
-		n.LastError = auth.Redact(ctx, n.LastError)
-		c.Notices[i] = n
-	}
-	return &c
+	return auth.View(ctx, st, func(c *Status) {
+		c.Notices = auth.CutEach(c.Notices, func(n *notify.Record) { auth.CutPaths(&n.LastError) })
+	})
 }
 
 func (a *API) escalate(w http.ResponseWriter, r *http.Request) {

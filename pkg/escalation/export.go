@@ -6,6 +6,7 @@ package escalation
 // it was, without paging again the levels that were paged.
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/store"
@@ -60,6 +62,30 @@ type ExportedTimer struct {
 	Attempts  int             `json:"attempts,omitempty"`
 	LastError string          `json:"last_error,omitempty"`
 	CreatedAt time.Time       `json:"created_at"`
+}
+
+var _ incident.PathCutter = ExportPart{}
+
+// CutPaths implements incident.PathCutter: the last errors of the timers
+// (a page that failed: "open /etc/sred/secrets/sms-token: ...").
+func (ExportPart) CutPaths(part json.RawMessage) json.RawMessage {
+	var e Exported
+	if bytes.IndexByte(part, '/') < 0 || json.Unmarshal(part, &e) != nil {
+		return part
+	}
+	cut := false
+	for i, t := range e.Timers {
+		auth.CutPaths(&e.Timers[i].LastError)
+		cut = cut || e.Timers[i].LastError != t.LastError
+	}
+	if !cut {
+		return part
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return part
+	}
+	return b
 }
 
 // ExportIncidents implements incident.ExportPart.

@@ -99,6 +99,24 @@ type ExportPart interface {
 	ImportIncidents(ctx context.Context, tx *sql.Tx, parts map[string]json.RawMessage) error
 }
 
+// PathCutter is an ExportPart whose parts hold text sred wrote that can
+// name the server's file paths (an escalation timer's last error, a
+// change's gate reason). CutPaths returns part with those paths cut to
+// their base names (auth.RedactPaths), for the export of a reader who is
+// not an admin; part itself when there is nothing to cut.
+type PathCutter interface {
+	CutPaths(part json.RawMessage) json.RawMessage
+}
+
+// CutPartPaths applies the PathCutter of each part of rec that has one.
+func (s *Service) CutPartPaths(rec *ExportRecord) {
+	for name, raw := range rec.Parts {
+		if c, ok := s.exportPart(name).(PathCutter); ok {
+			rec.Parts[name] = c.CutPaths(raw)
+		}
+	}
+}
+
 type namedPart struct {
 	name string
 	part ExportPart

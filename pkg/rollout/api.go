@@ -182,24 +182,17 @@ func (h handlers) get(w http.ResponseWriter, r *http.Request, _ string) {
 // and argv: "fork/exec /usr/local/bin/set-weight: ...") are cut to their
 // base names (auth.Redact). ro is not changed; an admin gets it as it is.
 func RolloutFor(ctx context.Context, ro *Rollout) *Rollout {
-	if ro == nil || auth.SeesPaths(ctx) {
-		return ro
-	}
-	c := *ro
-	c.Reason = auth.Redact(ctx, ro.Reason)
-	if ro.Events != nil {
-		c.Events = make([]Event, len(ro.Events))
-		for i, e := range ro.Events {
-			if e.Actor == "system" {
-				e.Message = auth.Redact(ctx, e.Message)
-				if e.Detail != nil {
-					e.Detail, _ = auth.RedactValue(ctx, e.Detail).(map[string]any)
+	return auth.View(ctx, ro, func(c *Rollout) {
+		auth.CutPaths(&c.Reason)
+		if c.Events != nil {
+			c.Events = auth.CutEach(c.Events, func(e *Event) {
+				if e.Actor == "system" {
+					auth.CutPaths(&e.Message)
+					e.Detail = auth.CutMap(e.Detail)
 				}
-			}
-			c.Events[i] = e
+			})
 		}
-	}
-	return &c
+	})
 }
 
 // OpRequest is the optional body of promote, pause and abort.

@@ -137,22 +137,15 @@ func (e *Engine) handleRuns(w http.ResponseWriter, r *http.Request) {
 // such file or directory") are cut to their base names (auth.Redact). run
 // is not changed; an admin gets it as it is.
 func RunFor(ctx context.Context, run *Run) *Run {
-	if run == nil || auth.SeesPaths(ctx) {
-		return run
-	}
-	c := *run
-	c.Reason = auth.Redact(ctx, run.Reason)
-	if run.Audit != nil {
-		c.Audit = make([]AuditEntry, len(run.Audit))
-		for i, a := range run.Audit {
-			a.Output, a.Error = auth.Redact(ctx, a.Output), auth.Redact(ctx, a.Error)
-			if a.Input != nil {
-				a.Input, _ = auth.RedactValue(ctx, a.Input).(map[string]any)
-			}
-			c.Audit[i] = a
+	return auth.View(ctx, run, func(c *Run) {
+		auth.CutPaths(&c.Reason)
+		if c.Audit != nil {
+			c.Audit = auth.CutEach(c.Audit, func(a *AuditEntry) {
+				auth.CutPaths(&a.Output, &a.Error)
+				a.Input = auth.CutMap(a.Input)
+			})
 		}
-	}
-	return &c
+	})
 }
 
 // RunsFor is RunFor of each run.

@@ -167,13 +167,5 @@ func (c *Controller) serveBacktest(w http.ResponseWriter, r *http.Request) {
 // to their base names (auth.Redact). recs is not changed; an admin gets it
 // as it is.
 func RecordsFor(ctx context.Context, recs []Record) []Record {
-	if auth.SeesPaths(ctx) {
-		return recs
-	}
-	out := make([]Record, len(recs))
-	for i, rec := range recs {
-		rec.Detail = auth.Redact(ctx, rec.Detail)
-		out[i] = rec
-	}
-	return out
+	return auth.ViewEach(ctx, recs, func(rec *Record) { auth.CutPaths(&rec.Detail) })
 }

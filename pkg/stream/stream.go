@@ -34,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -295,14 +296,29 @@ func (h *Handler) write(rc *http.ResponseController, w http.ResponseWriter, s st
 // action's, a chaos run's), whose data can hold the server's paths.
 var machineEvents = []string{"runbook.", "rollout.", "scaling.", "chaos."}
 
+// gateDecision is the type of the deploy gate's decisions: the reason sred
+// wrote in their data holds Prometheus' error when the gate could not read
+// the budgets (a credentials file that cannot be read).
+const gateDecision = "budget.gate_decision"
+
 // RedactEvent returns ev as a subscriber who is not an admin reads it: the
 // server's file paths in the data of an event about sred's own work
-// (machineEvents, and timeline entries sred wrote: web.MachineActor) are
-// cut to their base names (auth.RedactPaths). Other events (alerts,
+// (machineEvents, and timeline entries sred wrote: web.MachineActor) and
+// in the reason of a deploy gate decision (as budget.DecisionFor) are cut
+// to their base names (auth.RedactPaths). Other events (alerts,
 // incidents, budgets) are returned as they are, without copying; ev's data
 // is not changed.
 func RedactEvent(ev events.Event) events.Event {
 	if ev.Data == nil || !machineEvent(ev) {
+		return ev
+	}
+	if ev.Type == gateDecision {
+		if r, ok := ev.Data["reason"].(string); ok {
+			if c := auth.RedactPaths(r); c != r {
+				ev.Data = maps.Clone(ev.Data)
+				ev.Data["reason"] = c
+			}
+		}
 		return ev
 	}
 	ev.Data, _ = auth.RedactPathsIn(ev.Data).(map[string]any)
@@ -310,6 +326,9 @@ func RedactEvent(ev events.Event) events.Event {
 }
 
 func machineEvent(ev events.Event) bool {
+	if ev.Type == gateDecision {
+		return true
+	}
 	for _, p := range machineEvents {
 		if strings.HasPrefix(ev.Type, p) {
 			return true

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -279,4 +280,57 @@ func TestStreamPathsShownToAdminsOnly(t *testing.T) {
 		require.Equal(t, published[i].Data, ev.Data, published[i].Type)
 	}
 	require.Equal(t, "fork/exec "+prog+": no such file or directory", published[0].Data["error"], "the published event is not changed")
+}
+
+// TestStreamGateDecisionPathsShownToAdminsOnly: a deploy gate decision
+// whose reason holds Prometheus' error with the path of a credentials file
+// reaches a viewer's stream, over SSE and over WebSocket, with the base
+// name only (as GET /api/v1/gate answers it); its other fields, what the
+// caller gave, are sent as published, and an admin reads it whole.
+func TestStreamGateDecisionPathsShownToAdminsOnly(t *testing.T) {
+	bus := events.NewBus(16, nil)
+	mux := http.NewServeMux()
+	stream.New(bus, stream.Options{Heartbeat: time.Hour}).Register(mux)
+	as := func(role auth.Role) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "u", Role: role})))
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	viewer, admin := connect(t, as(auth.RoleViewer).URL+"/api/v1/events"), connect(t, as(auth.RoleAdmin).URL+"/api/v1/events")
+	for _, c := range []*client{viewer, admin} {
+		require.Equal(t, http.StatusOK, c.resp.StatusCode)
+		require.Equal(t, "subscribed", c.next(t).Comment)
+	}
+	const creds = "/nonexistent/sred-test/secrets/prom-token"
+	data := map[string]any{"change": "normal", "decision": "deny", "state": "unknown", "override": false, "actor": "vic", "subject": "deploy of /srv/ci/api",
+		"reason": `cannot read error budgets, gate fails closed (deny): Post "http://prom:9090/api/v1/query": unable to read authorization credentials: open ` + creds + `: no such file or directory`}
+	bus.Publish(events.Event{Type: "budget.gate_decision", Time: time.Date(2026, 11, 27, 14, 30, 0, 0, time.UTC), Service: "api", Data: data})
+	want := maps.Clone(data)
+	want["reason"] = `cannot read error budgets, gate fails closed (deny): Post "http://prom:9090/api/v1/query": unable to read authorization credentials: open prom-token: no such file or directory`
+	_, ev := viewer.nextEvent(t)
+	require.Equal(t, want, ev.Data)
+	_, ev = admin.nextEvent(t)
+	require.Equal(t, data, ev.Data)
+
+	// The WebSocket stream sends the same.
+	f := startHub(t, stream.HubOptions{})
+	ws := func(role auth.Role) string {
+		mux := http.NewServeMux()
+		f.hub.Register(mux)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "u", Role: role})))
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	wsViewer, wsAdmin := dial(t, ws(auth.RoleViewer), `{}`), dial(t, ws(auth.RoleAdmin), `{}`)
+	for _, c := range []*wsClient{wsViewer, wsAdmin} {
+		require.Equal(t, stream.TypeSubscribed, c.next(t).Type)
+	}
+	f.hub.Ingest(events.Event{Type: "budget.gate_decision", Service: "api", Data: data})
+	require.Equal(t, data, wsAdmin.next(t).Data)
+	require.Equal(t, want, wsViewer.next(t).Data)
+	require.Contains(t, data["reason"], creds, "the published event is not changed")
 }

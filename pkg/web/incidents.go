@@ -1,9 +1,7 @@
 package web
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -194,20 +192,12 @@ func (a *IncidentsAPI) timeline(w http.ResponseWriter, r *http.Request) {
 // paths, a responder's text) is left as it is. tl is not changed; an admin
 // gets it as it is.
 func TimelineFor(ctx context.Context, tl []incident.TimelineEntry) []incident.TimelineEntry {
-	if auth.SeesPaths(ctx) {
-		return tl
-	}
-	out := make([]incident.TimelineEntry, len(tl))
-	for i, e := range tl {
+	return auth.ViewEach(ctx, tl, func(e *incident.TimelineEntry) {
 		if MachineActor(e.Actor) {
-			e.Message = auth.Redact(ctx, e.Message)
-			if e.Data != nil {
-				e.Data, _ = auth.RedactValue(ctx, e.Data).(map[string]any)
-			}
+			auth.CutPaths(&e.Message)
+			e.Data = auth.CutMap(e.Data)
 		}
-		out[i] = e
-	}
-	return out
+	})
 }
 
 // MachineActor tells the actors of the timeline entries sred writes from
@@ -272,7 +262,10 @@ func (a *IncidentsAPI) export(w http.ResponseWriter, r *http.Request) {
 	envelope.Private(w.Header())
 	var view func(*incident.ExportRecord)
 	if !auth.SeesPaths(r.Context()) {
-		view = exportView
+		view = func(rec *incident.ExportRecord) {
+			exportView(rec)
+			a.Service.CutPartPaths(rec)
+		}
 	}
 	if _, err := a.Service.ExportWith(r.Context(), since, w, view); err != nil {
 		// The status line is sent: end the stream with the error as its
@@ -289,21 +282,15 @@ func (a *IncidentsAPI) export(w http.ResponseWriter, r *http.Request) {
 // exportView cuts the server's paths in the timeline entries sred wrote
 // of an exported incident (as TimelineFor), for a reader who is not an
 // admin: the export of a viewer holds what the timeline shows the viewer.
+// The parts of other subsystems are cut by their own PathCutter
+// (incident.Service.CutPartPaths).
 func exportView(rec *incident.ExportRecord) {
 	for i, e := range rec.Timeline {
-		if !MachineActor(e.Actor) {
-			continue
+		if MachineActor(e.Actor) {
+			auth.CutPaths(&e.Message)
+			e.Data = auth.CutJSON(e.Data)
+			rec.Timeline[i] = e
 		}
-		e.Message = auth.RedactPaths(e.Message)
-		if bytes.IndexByte(e.Data, '/') >= 0 {
-			var v any
-			if err := json.Unmarshal(e.Data, &v); err == nil {
-				if b, err := json.Marshal(auth.RedactPathsIn(v)); err == nil {
-					e.Data = b
-				}
-			}
-		}
-		rec.Timeline[i] = e
 	}
 }
 
