@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/rootuip/sre/pkg/change"
 	"github.com/rootuip/sre/pkg/config"
 	"github.com/rootuip/sre/pkg/rollout"
 	"github.com/rootuip/sre/pkg/runbook"
@@ -66,29 +65,6 @@ func LoadRollouts(cfg *config.Config) (*RolloutConfig, error) {
 	return c, nil
 }
 
-// changeRecorder records the runner's deployments as changes.
-type changeRecorder struct{ c *change.Service }
-
-func (r changeRecorder) Started(ctx context.Context, d rollout.Deployment) (int64, error) {
-	g := &change.Gate{Decision: "allow", State: d.Gate.State, Reason: d.Gate.Reason}
-	outcome := change.InProgress
-	if d.Refused {
-		g.Decision, outcome = "deny", change.Refused
-	}
-	c, err := r.c.Record(ctx, change.Change{Service: d.Service, Kind: change.KindDeploy, Source: change.SourceRollout,
-		Ref: fmt.Sprintf("rollout:%d", d.RolloutID), Version: d.Version, Actor: d.Actor, Outcome: outcome, Gate: g, StartedAt: d.Started,
-		Description: fmt.Sprintf("rollout %d of %s (srectl rollout status %d)", d.RolloutID, d.Rollout, d.RolloutID)})
-	if err != nil {
-		return 0, err
-	}
-	return c.ID, nil
-}
-
-func (r changeRecorder) Finished(ctx context.Context, id int64, outcome string) error {
-	_, err := r.c.Finish(ctx, id, change.Outcome(outcome))
-	return err
-}
-
 // buildRollouts serves /api/v1/rollouts/... and runs the stage runner,
 // with the runbook engine's actuators and the deploy gate.
 func buildRollouts(_ context.Context, a *App, c *RolloutConfig) (func(context.Context, *RolloutConfig), error) {
@@ -101,7 +77,7 @@ func buildRollouts(_ context.Context, a *App, c *RolloutConfig) (func(context.Co
 		opts.Analyzer = rollout.SpecAnalyzer{Spec: a.Analysis.Spec, Evaluator: a.Analysis.Evaluator()}
 	}
 	if a.Changes != nil {
-		opts.Recorder = changeRecorder{a.Changes}
+		opts.Recorder = rollout.ChangeRecorder{Changes: a.Changes}
 	}
 	svc := rollout.New(opts)
 	if err := svc.ApplyConfig(c.Config, c.Definitions); err != nil {

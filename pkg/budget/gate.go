@@ -41,7 +41,9 @@ type GateRequest struct {
 	// shop/checkout)").
 	Subject string
 	// Reserve says that the caller records the change next (a change
-	// recorded with POST /api/v1/changes): a normal change the yellow
+	// recorded with POST /api/v1/changes, the gate step of one of sred's
+	// own rollouts, which gives the slot back when it records no
+	// deployment): a normal change the yellow
 	// quota lets through takes its slot of the quota in the transaction
 	// that counts the changes (Decision.QuotaSlot), so that changes gated
 	// at once, on one replica or several, never pass beyond the quota.

@@ -287,10 +287,22 @@ func (c *Change) normalise(now time.Time) error {
 
 // Record records a change as it is (no gate): the stage runner, which
 // asked the gate itself, records its deployment with Outcome InProgress
-// and calls Finish at the end. An empty Outcome means succeeded, an empty
-// Kind deploy, an empty Source "api", a zero StartedAt now.
+// (RecordReserved, with the gate's slot of the yellow quota) and calls
+// Finish at the end. An empty Outcome means succeeded, an empty Kind
+// deploy, an empty Source "api", a zero StartedAt now.
 func (s *Service) Record(ctx context.Context, c Change) (Change, error) {
 	out, _, err := s.record(ctx, c, 0)
+	return out, err
+}
+
+// RecordReserved is Record for a change the deploy gate allowed with a
+// slot of the yellow quota (budget.GateRequest.Reserve, Decision.QuotaSlot;
+// 0: none): recording the change consumes the slot in the transaction that
+// inserts it, so that the change counts in the quota once, before its
+// record and after it. The stage runner records its deployment with the
+// slot its gate step took.
+func (s *Service) RecordReserved(ctx context.Context, c Change, slot int64) (Change, error) {
+	out, _, err := s.record(ctx, c, slot)
 	return out, err
 }
 

@@ -377,6 +377,14 @@ func (s *Service) ReserveChange(ctx context.Context, service string, since time.
 	return n, slot, nil
 }
 
+// ReleaseSlot gives back a slot of the yellow quota (0: none) taken for a
+// change that will not be recorded: a rollout the gate allowed and whose
+// target lock was refused, or whose gate step is tried again. Releasing a
+// slot consumed or expired already is a no-op.
+func (s *Service) ReleaseSlot(ctx context.Context, slot int64) error {
+	return consumeSlot(ctx, s.db, slot)
+}
+
 // consumeSlot deletes a slot of the yellow quota (0: none) in the
 // transaction that records its change.
 func consumeSlot(ctx context.Context, q querier, slot int64) error {

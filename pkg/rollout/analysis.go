@@ -54,14 +54,19 @@ func (a SpecAnalyzer) Analyze(ctx context.Context, r AnalysisRequest) (Verdict, 
 // BudgetGate is the deploy gate of pkg/budget.
 type BudgetGate struct{ Budgets *budget.Service }
 
-// Ask implements Gate: the budget service decides and records the decision.
+// Ask implements Gate: the budget service decides and records the
+// decision. The gate step records the deployment next, so the request
+// reserves (budget.GateRequest.Reserve): an allowed normal change in the
+// yellow state takes its slot of the quota in the transaction that counts
+// the service's changes, as POST /api/v1/changes does, and rollouts and
+// recorded changes gated at once never pass beyond the quota.
 func (g BudgetGate) Ask(ctx context.Context, service, change, actor string) (GateAnswer, error) {
 	if g.Budgets == nil {
 		return GateAnswer{}, errors.New("the budgets subsystem is not set up")
 	}
-	d, err := g.Budgets.Gate(ctx, budget.GateRequest{Service: service, Change: change, Actor: "rollout:" + actor})
+	d, err := g.Budgets.Gate(ctx, budget.GateRequest{Service: service, Change: change, Actor: "rollout:" + actor, Reserve: true})
 	if err != nil {
 		return GateAnswer{}, err
 	}
-	return GateAnswer{Allowed: d.Allowed, State: string(d.State), Reason: d.Reason}, nil
+	return GateAnswer{Allowed: d.Allowed, State: string(d.State), Reason: d.Reason, QuotaSlot: d.QuotaSlot}, nil
 }

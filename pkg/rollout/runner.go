@@ -33,7 +33,11 @@ func (s *Service) step(ctx context.Context, ro *Rollout, jobID int64) {
 }
 
 // gate asks the deploy gate, takes the target lock, records the
-// deployment and enters the first stage.
+// deployment and enters the first stage. The gate's slot of the yellow
+// quota (ans.QuotaSlot) is consumed by the deployment's record; a step that
+// records none (target lock refused, step tried again) gives it back, and
+// a slot left by a sred that stopped in between expires
+// (change.QuotaSlotTTL).
 func (s *Service) gate(ctx context.Context, ro *Rollout, jobID int64) {
 	cfg := s.config()
 	t := s.begin(ro)
@@ -64,6 +68,9 @@ func (s *Service) gate(ctx context.Context, ro *Rollout, jobID int64) {
 	t.event(Event{Kind: "gate", Status: "allow", Actor: "gate", Stage: "-", Message: "deploy gate allowed: " + ans.Reason, Detail: detail})
 	err := s.locks.Acquire(ctx, ro.def.Target(), LockKind, holderOf(ro.ID), t.now, time.Duration(cfg.LockTTL))
 	var held *targetlock.HeldError
+	if err != nil {
+		s.releaseSlot(ctx, rec, ro.ID, ans.QuotaSlot)
+	}
 	switch {
 	case errors.As(err, &held):
 		t.finish(StateRefused, err.Error())
@@ -80,11 +87,17 @@ func (s *Service) gate(ctx context.Context, ro *Rollout, jobID int64) {
 	}
 	if rec != nil && ro.ChangeID == 0 {
 		id, err := rec.Started(ctx, Deployment{Service: ro.Service, Version: ro.Version, Rollout: ro.Name, RolloutID: ro.ID,
-			Actor: ro.Actor, Gate: ans, Started: ro.Created})
+			Actor: ro.Actor, Gate: ans, Started: ro.Created, QuotaSlot: ans.QuotaSlot})
 		if err != nil {
+			// The rollout goes on unrecorded: its slot counts in the
+			// quota until it expires.
 			s.logger.Warn("record rollout as a change", "rollout", ro.ID, "err", err)
 		}
 		t.ro.ChangeID = id
+	} else {
+		// No record (no recorder, or the deployment's change is recorded
+		// already and counts): the slot is not needed.
+		s.releaseSlot(ctx, rec, ro.ID, ans.QuotaSlot)
 	}
 	t.enter(0)
 	t.event(Event{Kind: "stage", Status: "entered", Actor: "system", Message: fmt.Sprintf("stage %s entered", s.stageName(t.ro))})
@@ -93,6 +106,17 @@ func (s *Service) gate(ctx context.Context, ro *Rollout, jobID int64) {
 		if t.ro.ChangeID != 0 && ro.ChangeID == 0 {
 			s.closeOrphan(context.WithoutCancel(ctx), ro.ID, t.ro.ChangeID)
 		}
+	}
+}
+
+// releaseSlot gives back a slot of the yellow quota the gate step will
+// not record a deployment with; one that cannot be given back expires.
+func (s *Service) releaseSlot(ctx context.Context, rec Recorder, id, slot int64) {
+	if slot == 0 || rec == nil {
+		return
+	}
+	if err := rec.ReleaseSlot(context.WithoutCancel(ctx), slot); err != nil {
+		s.logger.Warn("give back the rollout's slot of the yellow quota", "rollout", id, "slot", slot, "err", err)
 	}
 }
 

@@ -152,6 +152,8 @@ func (r *recorded) Finished(_ context.Context, id int64, outcome string) error {
 	return nil
 }
 
+func (r *recorded) ReleaseSlot(context.Context, int64) error { return nil }
+
 type harness struct {
 	t     *testing.T
 	db    *store.DB

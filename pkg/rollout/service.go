@@ -43,7 +43,9 @@ const KindStep jobs.Kind = "step"
 // LockKind names rollouts in the target lock table.
 const LockKind = "rollout"
 
-// Gate is the deploy gate (pkg/budget).
+// Gate is the deploy gate (pkg/budget). Ask is the gate step's request
+// for the deployment the runner records next: a deployment allowed under
+// the yellow quota takes its slot of the quota (GateAnswer.QuotaSlot).
 type Gate interface {
 	Ask(ctx context.Context, service, change, actor string) (GateAnswer, error)
 }
@@ -53,6 +55,11 @@ type GateAnswer struct {
 	Allowed bool   `json:"allowed"`
 	State   string `json:"state,omitempty"`
 	Reason  string `json:"reason"`
+	// QuotaSlot is the slot of the yellow quota (changes.
+	// yellow_max_changes_per_day) the allowed deployment took (0: none):
+	// recording the deployment consumes it (Deployment.QuotaSlot), and a
+	// gate step that records none gives it back (Recorder.ReleaseSlot).
+	QuotaSlot int64 `json:"-"`
 }
 
 // Verdicts of an analysis.
@@ -112,6 +119,9 @@ type Deployment struct {
 	// Refused: the gate denied it (recorded finished, as refused).
 	Refused bool
 	Started time.Time
+	// QuotaSlot is the gate's slot of the yellow quota
+	// (GateAnswer.QuotaSlot), consumed by the record.
+	QuotaSlot int64
 }
 
 // Recorder records deployments as changes (pkg/change).
@@ -120,6 +130,11 @@ type Recorder interface {
 	Started(ctx context.Context, d Deployment) (int64, error)
 	// Finished sets its outcome: succeeded, rolled_back or failed.
 	Finished(ctx context.Context, id int64, outcome string) error
+	// ReleaseSlot gives back the gate's slot of the yellow quota
+	// (GateAnswer.QuotaSlot, 0: none) when the gate step records no
+	// deployment with it: the target lock was refused, or the step is
+	// tried again (and asks the gate again).
+	ReleaseSlot(ctx context.Context, slot int64) error
 }
 
 // Options are the dependencies of the service.
