@@ -44,7 +44,8 @@ func (e *Engine) recovering(ctx context.Context, tx *sql.Tx, id string, now time
 
 // allClear writes one all-clear message to every destination that got a
 // page (a trigger message) for the incident, and a resolve to PagerDuty:
-// not to one whose pages were all withdrawn before delivery.
+// not to one whose pages all never reached it (notify.Record.Reaches:
+// withdrawn before delivery, or failed for good).
 // It returns the channels written to ("email to alice", "slack").
 func (e *Engine) allClear(ctx context.Context, tx *sql.Tx, st *stateRow, now time.Time) ([]string, error) {
 	recs, err := notify.List(ctx, tx, st.snap.ID)
@@ -68,9 +69,10 @@ func (e *Engine) allClear(ctx context.Context, tx *sql.Tx, st *stateRow, now tim
 	for _, r := range recs {
 		m := r.Message
 		// A page withdrawn before it was delivered (the incident was
-		// acknowledged: notify.Withdraw) never reached its destination:
-		// no all-clear for it.
-		if m == nil || m.Event != notify.EventTrigger || r.State == notify.StateCancelled {
+		// acknowledged: notify.Withdraw), or that failed for good, never
+		// reached its destination: no all-clear for it. One being sent,
+		// or still retried, may: it gets one.
+		if m == nil || m.Event != notify.EventTrigger || !r.Reaches() {
 			continue
 		}
 		dest := m.Channel + "\x00" + m.User + "\x00" + m.To

@@ -20,13 +20,20 @@ import (
 	"github.com/rootuip/sre/pkg/store"
 )
 
-// pagerDutyEvent sends acknowledge/resolve to PagerDuty when a trigger was sent.
+// pagerDutyEvent sends acknowledge/resolve to PagerDuty when a trigger
+// reached it or still may (notify.Record.Reaches: delivered, or being
+// sent, withdrawn meanwhile or not): not when every trigger was withdrawn
+// before its send began, failed for good, or failed while withdrawn.
+// PagerDuty would get an event for a dedup key it never got. The caller
+// withdraws the pending triggers first (notify.Withdraw).
 func (e *Engine) pagerDutyEvent(ctx context.Context, tx *sql.Tx, st *stateRow, event string, now time.Time) error {
-	n, err := notify.Count(ctx, tx, st.snap.ID, notify.ChannelPagerDuty)
+	recs, err := notify.List(ctx, tx, st.snap.ID)
 	if err != nil {
 		return fmt.Errorf("pagerduty %s of %s: %w", event, st.snap.ID, err)
 	}
-	if n == 0 {
+	if !slices.ContainsFunc(recs, func(r notify.Record) bool {
+		return r.Channel == notify.ChannelPagerDuty && r.Event == notify.EventTrigger && r.Reaches()
+	}) {
 		return nil
 	}
 	m := &notify.Message{IncidentID: st.snap.ID, Channel: notify.ChannelPagerDuty, Event: event, Subject: st.snap.Title,

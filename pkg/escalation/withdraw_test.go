@@ -2,12 +2,17 @@ package escalation_test
 
 import (
 	"context"
+	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/clock"
@@ -174,11 +179,17 @@ type holdSink struct {
 }
 
 func newHoldSink(t *testing.T) *holdSink {
+	return newHoldSinkAnswering(t, http.StatusAccepted, http.StatusAccepted)
+}
+
+// newHoldSinkAnswering is a holdSink that answers its held first request
+// with first and every other request with rest.
+func newHoldSinkAnswering(t *testing.T, first, rest int) *holdSink {
 	s := &holdSink{arrived: make(chan struct{}), release: make(chan struct{})}
-	var first sync.Once
+	var once sync.Once
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		held := false
-		first.Do(func() { held = true })
+		once.Do(func() { held = true })
 		if held {
 			close(s.arrived)
 			select {
@@ -186,8 +197,10 @@ func newHoldSink(t *testing.T) *holdSink {
 			case <-r.Context().Done():
 				return
 			}
+			w.WriteHeader(first)
+			return
 		}
-		w.WriteHeader(http.StatusAccepted)
+		w.WriteHeader(rest)
 	}))
 	t.Cleanup(s.Close)
 	t.Cleanup(s.Release) // a failed test does not leave the request waiting
@@ -237,5 +250,306 @@ func TestPageBeingSentOnAckIsDelivered(t *testing.T) {
 		require.NotContains(t, entries[0], "withdrawn")
 		require.Contains(t, entries[0], "; 1 page(s) already being sent left to finish (not retried if the send fails)")
 		require.Len(t, r.timeline(t, id, "Notification (trigger) sent by push to bob"), 1)
+	})
+}
+
+// pdSink is a PagerDuty Events API that answers 503 while down and
+// records the event_action of every event it accepted.
+type pdSink struct {
+	*httptest.Server
+	mu       sync.Mutex
+	down     bool
+	accepted []string
+}
+
+func newPDSink(t *testing.T) *pdSink {
+	s := &pdSink{down: true}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct {
+			Action string `json:"event_action"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.down {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		s.accepted = append(s.accepted, ev.Action)
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *pdSink) recover() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = false
+}
+
+func (s *pdSink) events() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.accepted)
+}
+
+// pagerDutyYAML pages the primary on call by PagerDuty and push.
+const pagerDutyYAML = `
+policies:
+  - name: default
+    levels: [{after: 0m, schedules: [primary], channels: [pagerduty, push]}]
+`
+
+// pagerDutyOnlyYAML pages the primary on call by PagerDuty alone: one
+// message on the wire at a time.
+const pagerDutyOnlyYAML = `
+policies:
+  - name: default
+    levels: [{after: 0m, schedules: [primary], channels: [pagerduty]}]
+`
+
+// pdEvents lists the events of the incident's PagerDuty messages with
+// their outbox states ("trigger cancelled").
+func pdEvents(t *testing.T, db *store.DB, id string) []string {
+	t.Helper()
+	recs, err := notify.List(context.Background(), db, id)
+	require.NoError(t, err)
+	var out []string
+	for _, rec := range recs {
+		if rec.Channel == notify.ChannelPagerDuty {
+			out = append(out, rec.Event+" "+rec.State)
+		}
+	}
+	return out
+}
+
+// TestNoPagerDutyEventsForWithdrawnTrigger: PagerDuty is down when bob is
+// paged, and the trigger, being retried, is withdrawn when he
+// acknowledges. PagerDuty never got the incident: it gets neither the
+// acknowledge nor the resolve (nor the all-clear's resolve) once it is
+// back, though push, which got the page, does get the all-clear.
+func TestNoPagerDutyEventsForWithdrawnTrigger(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		pd, sms, push, email, slack := newPDSink(t), newSink(t), newSink(t), newSink(t), newSink(t)
+		clk := clock.NewManual(t0)
+		ncfg := notifyConfig(t, sms, push, email, slack)
+		ncfg.PagerDuty = &notify.PagerDutyConfig{URL: pd.URL, RoutingKey: "routing-key"}
+		require.NoError(t, ncfg.Validate())
+		r := newRig(t, db, clk, pagerDutyYAML, ncfg)
+		id := r.open(t, "critical")
+		r.tick(t)
+		require.Equal(t, []string{"trigger pending"}, pdEvents(t, db, id), "PagerDuty down: the trigger is retried")
+
+		clk.Advance(time.Minute)
+		_, err := r.svc.Acknowledge(ctx, id, "bob")
+		require.NoError(t, err)
+		pd.recover()
+		_, err = r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
+		require.NoError(t, err)
+		_, err = r.svc.Resolve(ctx, id, "bob", "fixed")
+		require.NoError(t, err)
+		for range 3 {
+			clk.Advance(5 * time.Minute)
+			r.tick(t)
+		}
+
+		require.Empty(t, pd.events(), "PagerDuty never got the trigger: no acknowledge or resolve for it")
+		require.Equal(t, []string{"trigger cancelled"}, pdEvents(t, db, id))
+		clear := map[string]string{}
+		recs, err := notify.List(ctx, db, id)
+		require.NoError(t, err)
+		for _, rec := range recs {
+			if rec.Event == notify.EventAllClear {
+				clear[rec.User+"/"+rec.Channel] = rec.State
+			}
+		}
+		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, clear)
+	})
+}
+
+// TestPagerDutyEventsForTriggerBeingSent: bob acknowledges while the
+// PagerDuty trigger is on the wire. It may be delivered, so PagerDuty gets
+// the acknowledge, sent after the trigger (another sender does not send it
+// meanwhile); and once it is delivered the resolve too. Had that send failed instead, see
+// TestWithdrawnPageFailingWhileSent.
+func TestPagerDutyEventsForTriggerBeingSent(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		pd, sms, push, email, slack := newHoldSink(t), newSink(t), newSink(t), newSink(t), newSink(t)
+		clk := clock.NewManual(t0)
+		ncfg := notifyConfig(t, sms, push, email, slack)
+		ncfg.PagerDuty = &notify.PagerDutyConfig{URL: pd.URL, RoutingKey: "routing-key"}
+		require.NoError(t, ncfg.Validate())
+		r := newRig(t, db, clk, pagerDutyOnlyYAML, ncfg)
+		id := r.open(t, "critical")
+		_, err := r.worker.RunDue(ctx)
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		go func() {
+			_, err := r.sender.DeliverDue(ctx)
+			done <- err
+		}()
+		<-pd.arrived
+		_, err = r.svc.Acknowledge(ctx, id, "bob")
+		require.NoError(t, err)
+		require.Equal(t, []string{"trigger cancelled", "acknowledge pending"}, pdEvents(t, db, id),
+			"the trigger being sent may be delivered: PagerDuty gets the acknowledge")
+		// Another replica's sender does not let the acknowledge overtake
+		// the trigger still on the wire.
+		other := notify.NewSender(db, ncfg, clk, r.svc, nil, prometheus.NewRegistry())
+		_, err = other.DeliverDue(ctx)
+		require.NoError(t, err)
+		require.Equal(t, []string{"trigger cancelled", "acknowledge pending"}, pdEvents(t, db, id),
+			"the acknowledge waits for the trigger being sent")
+		pd.Release()
+		require.NoError(t, <-done)
+		clk.Advance(time.Second) // the acknowledge held back waits a second
+		r.tick(t)
+		_, err = r.svc.Resolve(ctx, id, "bob", "fixed")
+		require.NoError(t, err)
+		r.tick(t)
+		require.Equal(t, []string{"trigger delivered", "acknowledge delivered", "resolve delivered"}, pdEvents(t, db, id))
+	})
+}
+
+// logSink keeps the records of a logger.
+type logSink struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (l *logSink) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logSink) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logSink) WithGroup(string) slog.Handler            { return l }
+func (l *logSink) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.recs = append(l.recs, r.Clone())
+	return nil
+}
+
+// at lists the messages logged at level.
+func (l *logSink) at(level slog.Level) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, r := range l.recs {
+		if r.Level == level {
+			msg := r.Message
+			r.Attrs(func(a slog.Attr) bool { msg += " " + a.String(); return true })
+			out = append(out, msg)
+		}
+	}
+	return out
+}
+
+// TestWithdrawnPageFailingWhileSent: bob acknowledges while his PagerDuty
+// page is on the wire, and that send then fails (503). The page stays
+// withdrawn (cancelled, not retried, its error kept); the sender logs it
+// at Info as an expected end, not as an error; the timeline says so. The
+// acknowledge went out (the page might have been delivered), but the
+// resolve does not: PagerDuty never got the incident.
+func TestWithdrawnPageFailingWhileSent(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		pd, sms, push, email, slack := newHoldSinkAnswering(t, http.StatusServiceUnavailable, http.StatusAccepted), newSink(t), newSink(t), newSink(t), newSink(t)
+		clk := clock.NewManual(t0)
+		ncfg := notifyConfig(t, sms, push, email, slack)
+		ncfg.PagerDuty = &notify.PagerDutyConfig{URL: pd.URL, RoutingKey: "routing-key"}
+		require.NoError(t, ncfg.Validate())
+		r := newRig(t, db, clk, pagerDutyOnlyYAML, ncfg)
+		logs := &logSink{}
+		r.sender = notify.NewSender(db, ncfg, clk, r.svc, slog.New(logs), prometheus.NewRegistry())
+		id := r.open(t, "critical")
+		_, err := r.worker.RunDue(ctx)
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		go func() {
+			_, err := r.sender.DeliverDue(ctx)
+			done <- err
+		}()
+		<-pd.arrived
+		_, err = r.svc.Acknowledge(ctx, id, "bob")
+		require.NoError(t, err)
+		pd.Release()
+		require.NoError(t, <-done)
+
+		require.Empty(t, logs.at(slog.LevelError), "a withdrawn page whose send failed is no error")
+		infos := logs.at(slog.LevelInfo)
+		require.Len(t, infos, 1)
+		require.True(t, strings.HasPrefix(infos[0], "notification withdrawn while being sent, and the send failed: not retried (the incident was acknowledged or resolved) incident="+id+" channel=pagerduty"), infos[0])
+		recs, err := notify.List(ctx, db, id)
+		require.NoError(t, err)
+		var trigger *notify.Record
+		for i := range recs {
+			if recs[i].Channel == notify.ChannelPagerDuty && recs[i].Event == notify.EventTrigger {
+				trigger = &recs[i]
+			}
+		}
+		require.NotNil(t, trigger)
+		require.Equal(t, notify.StateCancelled, trigger.State)
+		require.Contains(t, trigger.LastError, "503")
+		require.False(t, trigger.Reaches())
+		require.Len(t, r.timeline(t, id, "Notification (trigger) by pagerduty failed while it was being withdrawn"), 1)
+
+		for range 3 {
+			clk.Advance(5 * time.Minute)
+			r.tick(t)
+		}
+		_, err = r.svc.Resolve(ctx, id, "bob", "fixed")
+		require.NoError(t, err)
+		r.tick(t)
+		require.Equal(t, []string{"trigger cancelled", "acknowledge delivered"}, pdEvents(t, db, id),
+			"no resolve: the page that might have reached PagerDuty did not")
+		require.Empty(t, logs.at(slog.LevelError))
+	})
+}
+
+// TestNoAllClearForFailedPages: bob's SMS and phone pages fail for good
+// (the provider is down, one attempt allowed); his push page is
+// delivered. When the SLO recovers, the all-clear goes by push alone: the
+// SMS and phone numbers were never paged, as with withdrawn pages.
+func TestNoAllClearForFailedPages(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		sms, push, email, slack := newFlakySink(t), newSink(t), newSink(t), newSink(t)
+		clk := clock.NewManual(t0)
+		ncfg := notifyConfig(t, &sink{Server: sms.Server}, push, email, slack)
+		ncfg.MaxAttempts = 1
+		require.NoError(t, ncfg.Validate())
+		r := newRig(t, db, clk, escalationYAML, ncfg)
+		id := r.open(t, "critical")
+		r.tick(t)
+		st, err := r.engine.Get(ctx, id)
+		require.NoError(t, err)
+		states := map[string]string{}
+		for _, rec := range st.Notices {
+			states[rec.User+"/"+rec.Channel] = rec.State
+		}
+		require.Equal(t, map[string]string{"bob/sms": notify.StateFailed, "bob/phone": notify.StateFailed,
+			"bob/push": notify.StateDelivered}, states)
+
+		sms.recover()
+		_, err = r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
+		require.NoError(t, err)
+		r.tick(t)
+
+		require.Zero(t, sms.count(), "no all-clear by SMS or phone: bob was never reached there")
+		clear := map[string]string{}
+		recs, err := notify.List(ctx, db, id)
+		require.NoError(t, err)
+		for _, rec := range recs {
+			if rec.Event == notify.EventAllClear {
+				clear[rec.User+"/"+rec.Channel] = rec.State
+			}
+		}
+		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, clear)
+		require.Equal(t, []string{"Escalation stopped: the SLO is recovering (2 pending step(s) cancelled); all-clear sent via push to bob"},
+			r.timeline(t, id, "Escalation stopped: the SLO is recovering"))
 	})
 }

@@ -211,9 +211,25 @@ type Job struct {
 	LastError  string
 	CreatedAt  time.Time
 	FinishedAt *time.Time
-	// Owner and LeaseUntil are set while the job is running.
+	// Owner and LeaseUntil are set while the job is running, and while
+	// the attempt of a job cancelled during it (CancelIDs) is not over.
 	Owner      string
 	LeaseUntil time.Time
+	// StartedAt is when the worker began the running attempt on the
+	// outside world (Start); zero before.
+	StartedAt time.Time
+}
+
+// AttemptUnderway reports whether j's attempt on the outside world has
+// begun (Start) and its outcome is not recorded yet: a running job past
+// Start, or one cancelled during its attempt (CancelIDs) whose worker has
+// neither completed it (CompleteAttempt: done) nor given it up
+// (AbandonAttempt). Such an attempt may still succeed.
+func (j Job) AttemptUnderway() bool {
+	if j.StartedAt.IsZero() {
+		return false
+	}
+	return j.State == StateRunning || j.State == StateCancelled && j.Owner != ""
 }
 
 // Decode unmarshals the payload into v.
@@ -356,9 +372,10 @@ WHERE queue = $2 AND grp = $3 AND state = 'pending'`, Millis(now), queue, group)
 // a running one's worker loses its lease, and its outcome is not
 // recorded) and how many during their attempt (started: running, their
 // worker past Start). A job cancelled during its attempt keeps its
-// worker's lease for CompleteAttempt alone: the attempt happened, and
-// its success is recorded (done); a failure is not (Retry and Fail find
-// the lease lost), and the job stays cancelled, never retried.
+// worker's lease for CompleteAttempt and AbandonAttempt alone: the
+// attempt happened, and its success is recorded (done); a failure
+// leaves the job cancelled, never retried (Retry and Fail find the
+// lease lost; AbandonAttempt records it and ends the lease).
 func CancelIDs(ctx context.Context, ex Execer, now time.Time, ids []int64) (cancelled, started int64, err error) {
 	if len(ids) == 0 {
 		return 0, 0, nil
@@ -470,7 +487,7 @@ func statesCond(states []string) string {
 	return "(" + strings.Join(ors, " OR ") + ")"
 }
 
-const jobColumns = `id, queue, kind, dedup_key, grp, run_at, payload, state, attempts, last_error, created_at, finished_at, lease_owner, lease_until`
+const jobColumns = `id, queue, kind, dedup_key, grp, run_at, payload, state, attempts, last_error, created_at, finished_at, lease_owner, lease_until, started_at`
 
 func scanJobs(rows *sql.Rows) ([]Job, error) {
 	defer rows.Close()
@@ -480,16 +497,20 @@ func scanJobs(rows *sql.Rows) ([]Job, error) {
 			j                     Job
 			kind, payload         string
 			runAt, created, lease int64
+			started               int64
 			finished              sql.NullInt64
 		)
 		if err := rows.Scan(&j.ID, &j.Queue, &kind, &j.Key, &j.Group, &runAt, &payload, &j.State, &j.Attempts, &j.LastError,
-			&created, &finished, &j.Owner, &lease); err != nil {
+			&created, &finished, &j.Owner, &lease, &started); err != nil {
 			return nil, err
 		}
 		j.Kind, j.Payload = Kind(kind), json.RawMessage(payload)
 		j.RunAt, j.CreatedAt = FromMillis(runAt), FromMillis(created)
 		if lease > 0 {
 			j.LeaseUntil = FromMillis(lease)
+		}
+		if started > 0 {
+			j.StartedAt = FromMillis(started)
 		}
 		if finished.Valid {
 			t := FromMillis(finished.Int64)
@@ -769,6 +790,26 @@ WHERE id = $2 AND lease_owner = $3 AND (state = 'running' OR state = 'cancelled'
 	return leased(res, err, "complete", id)
 }
 
+// AbandonAttempt records that owner's attempt of job id, cancelled
+// during it (after Start: CancelIDs), failed, and reports whether the
+// job was such a one: it stays cancelled (never retried), with cause as
+// its last error, and is no longer leased to owner, so that its attempt
+// reads as over (Job.AttemptUnderway), not as one that may still
+// succeed. For a job not cancelled during owner's attempt it changes
+// nothing and reports false (Retry and Fail are for those).
+func AbandonAttempt(ctx context.Context, ex Execer, id int64, owner, cause string) (bool, error) {
+	res, err := ex.ExecContext(ctx, `UPDATE jobs SET last_error = $1, lease_owner = '', lease_until = 0
+WHERE id = $2 AND lease_owner = $3 AND state = 'cancelled' AND started_at <> 0`, cause, id, owner)
+	if err != nil {
+		return false, fmt.Errorf("abandon attempt of job %d: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("abandon attempt of job %d: %w", id, err)
+	}
+	return n == 1, nil
+}
+
 // completeSQL marks job $2 leased to $3 done at $1.
 const completeSQL = `UPDATE jobs SET state = 'done', finished_at = $1, last_error = '', lease_owner = '', lease_until = 0
 WHERE id = $2 AND lease_owner = $3 AND state = 'running'`
@@ -782,12 +823,15 @@ WHERE id = $3 AND lease_owner = $4 AND state = 'running'`, Millis(at), cause, id
 
 // EarlierLive returns the due time of the oldest job of queue, group and
 // kind created before job id (a lower id) that is still pending or
-// running, and whether there is one: a job that must not overtake it
-// waits for it (see Postpone).
-func EarlierLive(ctx context.Context, q RowQuerier, queue, group string, kind Kind, id int64) (time.Time, bool, error) {
+// running, or cancelled during an attempt still underway at now (after
+// Start: CancelIDs; its worker's lease not over and its outcome not
+// recorded: Job.AttemptUnderway), and whether there is one: a job that
+// must not overtake it waits for it (see Postpone).
+func EarlierLive(ctx context.Context, q RowQuerier, queue, group string, kind Kind, id int64, now time.Time) (time.Time, bool, error) {
 	var runAt int64
-	err := q.QueryRowContext(ctx, `SELECT run_at FROM jobs WHERE queue = $1 AND grp = $2 AND state IN ('pending', 'running')
-AND kind = $3 AND id < $4 ORDER BY id LIMIT 1`, queue, group, string(kind), id).Scan(&runAt)
+	err := q.QueryRowContext(ctx, `SELECT run_at FROM jobs WHERE queue = $1 AND grp = $2
+AND (state IN ('pending', 'running') OR state = 'cancelled' AND started_at <> 0 AND lease_owner <> '' AND lease_until > $5)
+AND kind = $3 AND id < $4 ORDER BY id LIMIT 1`, queue, group, string(kind), id, Millis(now)).Scan(&runAt)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return time.Time{}, false, nil

@@ -792,3 +792,68 @@ func TestCancelDuringAttempt(t *testing.T) {
 		require.Equal(t, [2]int64{1, 0}, [2]int64{cancelled, started})
 	})
 }
+
+// TestAbandonAttempt: a job cancelled during its attempt (CancelIDs after
+// Start) reads as an attempt underway until its worker records the
+// outcome; AbandonAttempt records that it failed: the job stays
+// cancelled with the error, is no longer leased, and its attempt is over.
+// It does nothing to a running job, nor to one cancelled before Start.
+func TestAbandonAttempt(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{jobs.Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC)
+		for _, key := range []string{"a", "b", "c"} {
+			_, err := jobs.Enqueue(ctx, db, now, jobs.New{Queue: "q", Kind: "k", Key: key, RunAt: now})
+			require.NoError(t, err)
+		}
+		js, err := jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: "q", Owner: "w", Now: now, Limit: 3})
+		require.NoError(t, err)
+		require.Len(t, js, 3)
+		id := map[string]int64{}
+		for _, j := range js {
+			id[j.Key] = j.ID
+		}
+		underway := func() map[string]bool {
+			all, err := jobs.List(ctx, db, jobs.Filter{Queue: "q", AllGroups: true})
+			require.NoError(t, err)
+			out := map[string]bool{}
+			for _, j := range all {
+				out[j.Key] = j.AttemptUnderway()
+			}
+			return out
+		}
+		require.Equal(t, map[string]bool{"a": false, "b": false, "c": false}, underway(), "claimed, not begun")
+		for _, key := range []string{"a", "b"} {
+			ok, err := jobs.Start(ctx, db, id[key], "w", now)
+			require.NoError(t, err)
+			require.True(t, ok)
+		}
+		require.Equal(t, map[string]bool{"a": true, "b": true, "c": false}, underway())
+		_, _, err = jobs.CancelIDs(ctx, db, now, []int64{id["a"], id["c"]})
+		require.NoError(t, err)
+		require.Equal(t, map[string]bool{"a": true, "b": true, "c": false}, underway(), "a was cancelled during its attempt")
+
+		for _, key := range []string{"b", "c"} {
+			ok, err := jobs.AbandonAttempt(ctx, db, id[key], "w", "503")
+			require.NoError(t, err)
+			require.False(t, ok, "%s was not cancelled during its attempt", key)
+		}
+		ok, err := jobs.AbandonAttempt(ctx, db, id["a"], "other", "503")
+		require.NoError(t, err)
+		require.False(t, ok, "not leased to other")
+		ok, err = jobs.AbandonAttempt(ctx, db, id["a"], "w", "503")
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, map[string]bool{"a": false, "b": true, "c": false}, underway(), "a's attempt is over")
+		require.ErrorIs(t, jobs.CompleteAttempt(ctx, db, id["a"], "w", now), jobs.ErrLeaseLost, "a's outcome is recorded")
+		all, err := jobs.List(ctx, db, jobs.Filter{Queue: "q", AllGroups: true})
+		require.NoError(t, err)
+		for _, j := range all {
+			if j.Key == "a" {
+				require.Equal(t, jobs.StateCancelled, j.State)
+				require.Equal(t, "503", j.LastError)
+				require.Empty(t, j.Owner)
+			}
+		}
+	})
+}

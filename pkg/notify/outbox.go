@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -235,6 +236,28 @@ type Record struct {
 	// channel's pause: nothing of it is stored.
 	Queued  *Pause   `json:"queued,omitempty"`
 	Message *Message `json:"-"`
+	// underway: its send has begun and its outcome is not recorded
+	// (jobs.Job.AttemptUnderway), also when it was withdrawn meanwhile.
+	underway bool
+}
+
+// Reaches reports whether r's message reached its destination or still
+// may: delivered; pending or being sent (not withdrawn: it goes out or
+// is retried); or withdrawn (Withdraw) while it was being sent, its send
+// not over (it may well be delivered, and then reads delivered). It does
+// not for a message that failed for good (failed), one withdrawn before
+// its send began, nor one whose send, withdrawn meanwhile, failed
+// (cancelled): none of those ever reached anyone. The escalation sends
+// its PagerDuty acknowledge and resolve events, and its all-clear, only
+// where a page Reaches.
+func (r Record) Reaches() bool {
+	switch r.State {
+	case StateDelivered, StatePending, StateSending:
+		return true
+	case StateCancelled:
+		return r.underway
+	}
+	return false
 }
 
 // Querier is satisfied by *sql.DB and *sql.Tx.
@@ -250,7 +273,8 @@ func List(ctx context.Context, q Querier, incidentID string) ([]Record, error) {
 	out := make([]Record, 0, len(js))
 	for _, j := range js {
 		r := Record{ID: j.ID, Key: j.Key, IncidentID: j.Group, Channel: string(j.Kind), State: outboxState(j.State),
-			Attempts: j.Attempts, NextAttempt: j.RunAt, LastError: j.LastError, CreatedAt: j.CreatedAt, Message: &Message{}}
+			Attempts: j.Attempts, NextAttempt: j.RunAt, LastError: j.LastError, CreatedAt: j.CreatedAt, Message: &Message{},
+			underway: j.AttemptUnderway()}
 		if err := j.Decode(r.Message); err != nil {
 			return nil, fmt.Errorf("notification %d: %w", r.ID, err)
 		}
@@ -675,7 +699,7 @@ func (s *Sender) holdOrdered(ctx context.Context, q jobs.RowQuerier, tx *sql.Tx,
 		switch {
 		case j.Group == "":
 		case orderedChannels[j.Kind]:
-			at, found, err = jobs.EarlierLive(ctx, q, Queue, j.Group, j.Kind, j.ID)
+			at, found, err = jobs.EarlierLive(ctx, q, Queue, j.Group, j.Kind, j.ID, now)
 			if next := now.Add(time.Second); found && at.Before(next) {
 				at = next
 			}
@@ -868,6 +892,19 @@ type outcome struct {
 	apply  func(ctx context.Context, tx *sql.Tx) error // the job's move to its next state
 	entry  *incident.TimelineEntry                     // nil: folded (foldRetry)
 	err    error                                       // apply's: jobs.ErrLeaseLost
+	// withdrawnEntry is the timeline entry of a failed send (retry or
+	// failed) when the message turns out to have been withdrawn while
+	// it was being sent (withdrawnSend: jobs.AbandonAttempt).
+	withdrawnEntry *incident.TimelineEntry
+	withdrawnSend  bool
+}
+
+// stored is the timeline entry the outcome's write stored.
+func (o *outcome) stored() *incident.TimelineEntry {
+	if o.withdrawnSend {
+		return o.withdrawnEntry
+	}
+	return o.entry
 }
 
 // timelinePublisher is a timeline writer that announces entries written in
@@ -890,24 +927,39 @@ func (s *Sender) record(ctx context.Context, cfg *Config, outs []outcome) {
 	write := func(ctx context.Context, tx *sql.Tx) error {
 		for i := range outs {
 			o := &outs[i]
+			o.withdrawnSend = false
 			if o.err = o.apply(ctx, tx); o.err != nil {
-				if errors.Is(o.err, jobs.ErrLeaseLost) {
+				if !errors.Is(o.err, jobs.ErrLeaseLost) {
+					return o.err
+				}
+				if o.withdrawnEntry == nil {
 					continue // another sender owns it now: its outcome is that sender's
 				}
-				return o.err
+				// A failed send of a message withdrawn while it was
+				// being sent (Withdraw): it stays cancelled, never
+				// retried, and its send is recorded as over.
+				ok, err := jobs.AbandonAttempt(ctx, tx, o.c.id, s.owner, o.derr.Error())
+				if err != nil {
+					return err
+				}
+				if !ok {
+					continue // another sender owns it now: its outcome is that sender's
+				}
+				o.err, o.withdrawnSend = nil, true
 			}
-			if o.entry == nil || s.timeline == nil {
+			entry := o.stored()
+			if entry == nil || s.timeline == nil {
 				continue
 			}
-			if err := s.timeline.AddTimeline(ctx, tx, *o.entry); err != nil {
+			if err := s.timeline.AddTimeline(ctx, tx, *entry); err != nil {
 				if errors.Is(err, incident.ErrNotFound) {
 					// The incident is gone (deleted by retention):
 					// the message's outcome still counts.
-					s.logger.Warn("write notification to timeline", "incident", o.entry.IncidentID, "err", err)
-					o.entry = nil
+					s.logger.Warn("write notification to timeline", "incident", entry.IncidentID, "err", err)
+					o.entry, o.withdrawnEntry = nil, nil
 					continue
 				}
-				return fmt.Errorf("write notification to timeline of %s: %w", o.entry.IncidentID, err)
+				return fmt.Errorf("write notification to timeline of %s: %w", entry.IncidentID, err)
 			}
 		}
 		return nil
@@ -948,6 +1000,19 @@ func (s *Sender) record(ctx context.Context, cfg *Config, outs []outcome) {
 			continue
 		}
 		s.recorded(o)
+	}
+}
+
+// recordedWithdrawn counts and logs the failed send of a message that was
+// withdrawn while it was being sent, and announces its timeline entry: an
+// expected end (the incident was acknowledged or resolved), not an error.
+func (s *Sender) recordedWithdrawn(o *outcome) {
+	m := &o.c.msg
+	s.sent.WithLabelValues(m.Channel, "failed").Inc()
+	s.logger.Info("notification withdrawn while being sent, and the send failed: not retried (the incident was acknowledged or resolved)",
+		"incident", m.IncidentID, "channel", m.Channel, "user", m.User, "event", m.Event, "key", o.c.key, "err", o.derr)
+	if p, ok := s.timeline.(timelinePublisher); ok && o.withdrawnEntry != nil {
+		p.PublishTimeline(*o.withdrawnEntry)
 	}
 }
 
@@ -1043,6 +1108,16 @@ func (s *Sender) prepare(cfg *Config, o *outcome) {
 			kindMsg = fmt.Sprintf("Notification (%s) by %s failed after %d attempt(s), giving up: %v", m.Event, who, c.attempts, derr)
 		}
 	}
+	if derr != nil && Withdrawable(m.Event, true) {
+		// Should the message have been withdrawn while it was being
+		// sent (its incident acknowledged or resolved), the failure
+		// ends it: it is not retried.
+		wdata := maps.Clone(data)
+		wdata["withdrawn"] = true
+		o.withdrawnEntry = &incident.TimelineEntry{IncidentID: m.IncidentID, Time: now, Kind: "notification", Actor: "sred",
+			Message: fmt.Sprintf("Notification (%s) by %s failed while it was being withdrawn (the incident was acknowledged or resolved during the send), not retried: %v",
+				m.Event, who, derr), Data: wdata}
+	}
 	// The timeline gets the first failure and the outcome, which counts the
 	// attempts (foldRetries): not one entry per retry.
 	if !foldRetry(o.result, c.attempts) {
@@ -1055,6 +1130,10 @@ func (s *Sender) prepare(cfg *Config, o *outcome) {
 func (s *Sender) recorded(o *outcome) {
 	if o.held || o.withdrawn {
 		return // not sent: no attempt to count
+	}
+	if o.withdrawnSend {
+		s.recordedWithdrawn(o)
+		return
 	}
 	m := &o.c.msg
 	jr := o.result
