@@ -2,11 +2,15 @@ package escalation_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
 )
@@ -70,4 +74,85 @@ func TestLockOrderWithStatusChange(t *testing.T) {
 	require.Equal(t, 1, res.n)
 	r.tick(t)
 	require.Greater(t, len(r.paged(t, id)), paged, "the escalated level is paged once the status change committed")
+}
+
+// TestLockOrderOfPageOutcomeWithAck: on PostgreSQL the write of a page's
+// outcome (notify.Sender) must take the incident's row before the page's
+// job row, as an acknowledgement does: it locks the incident FOR UPDATE
+// and then withdraws the incident's pages (notify.Withdraw, their job
+// rows). The write moved the job row first (delivered) and then waited for
+// the incident's row (its timeline entry's foreign key), so a page
+// delivered while its incident was acknowledged deadlocked with the
+// acknowledgement (SQLSTATE 40P01: the ack or the outcome failed). Here
+// bob is paged by PagerDuty and push; PagerDuty's send is held on the
+// wire, push's is delivered while the incident's row is held FOR UPDATE
+// as the acknowledgement holds it; once the outcome's write waits, the
+// job rows must still be free (NOWAIT: no timing involved) and the
+// acknowledgement's withdrawal goes through.
+func TestLockOrderOfPageOutcomeWithAck(t *testing.T) {
+	url := testutil.PostgresSchemaURL(t)
+	db, err := store.OpenPostgres(context.Background(), url, store.PostgresOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	for _, m := range allMigrations {
+		require.NoError(t, db.Migrate(context.Background(), m))
+	}
+	ctx := t.Context()
+	pd, sms, push, email, slack := newHoldSink(t), newSink(t), newSink(t), newSink(t), newSink(t)
+	clk := clock.NewManual(t0)
+	ncfg := notifyConfig(t, sms, push, email, slack)
+	ncfg.PagerDuty = &notify.PagerDutyConfig{URL: pd.URL, RoutingKey: "routing-key"}
+	require.NoError(t, ncfg.Validate())
+	r := newRig(t, db, clk, pagerDutyYAML, ncfg)
+	logs := &logSink{}
+	r.sender = notify.NewSender(db, ncfg, clk, r.svc, slog.New(logs), prometheus.NewRegistry())
+	id := r.open(t, "critical")
+	_, err = r.worker.RunDue(ctx)
+	require.NoError(t, err)
+
+	change, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer change.Rollback()
+	var pid int
+	require.NoError(t, change.QueryRow(`SELECT pg_backend_pid() FROM incidents WHERE id = $1 FOR UPDATE`, id).Scan(&pid))
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.sender.DeliverDue(context.Background())
+		done <- err
+	}()
+	<-pd.arrived
+	for blocked := 0; blocked == 0; {
+		select {
+		case err := <-done:
+			t.Fatalf("the outcome's write did not wait for the incident's row: %v", err)
+		default:
+		}
+		require.NoError(t, db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&blocked))
+	}
+	rows, err := change.Query(`SELECT id FROM jobs WHERE queue = $1 AND grp = $2 FOR UPDATE NOWAIT`, notify.Queue, id)
+	require.NoError(t, err, "the outcome's write holds a job row while it waits for the incident's row")
+	for rows.Next() {
+	}
+	require.NoError(t, rows.Err(), "the outcome's write holds a job row while it waits for the incident's row")
+	require.NoError(t, rows.Close())
+	withdrawn, sending, err := notify.Withdraw(ctx, change, clk.Now(), id, false)
+	require.NoError(t, err)
+	require.Equal(t, int64(0), withdrawn)
+	require.Equal(t, int64(2), sending, "both pages' sends had begun")
+	require.NoError(t, change.Commit())
+	pd.Release()
+	require.NoError(t, <-done)
+
+	require.Empty(t, logs.at(slog.LevelError))
+	states := map[string]string{}
+	recs, err := notify.List(ctx, db, id)
+	require.NoError(t, err)
+	for _, rec := range recs {
+		if rec.Event == notify.EventTrigger {
+			states[rec.User+"/"+rec.Channel] = rec.State
+		}
+	}
+	require.Equal(t, map[string]string{"bob/push": notify.StateDelivered, "/pagerduty": notify.StateDelivered}, states, "PagerDuty pages the service, no user")
+	require.Len(t, r.timeline(t, id, "Notification (trigger) sent by push to bob"), 1)
 }

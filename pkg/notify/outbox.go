@@ -924,7 +924,11 @@ func (s *Sender) record(ctx context.Context, cfg *Config, outs []outcome) {
 	for i := range outs {
 		s.prepare(cfg, &outs[i])
 	}
+	lockIDs := s.incidentsToLock(outs)
 	write := func(ctx context.Context, tx *sql.Tx) error {
+		if err := lockIncidents(ctx, tx, lockIDs); err != nil {
+			return err
+		}
 		for i := range outs {
 			o := &outs[i]
 			o.withdrawnSend = false
@@ -1001,6 +1005,51 @@ func (s *Sender) record(ctx context.Context, cfg *Config, outs []outcome) {
 		}
 		s.recorded(o)
 	}
+}
+
+// incidentsToLock are the incidents whose rows the write of outs locks
+// first, on PostgreSQL (lockIncidents): those of the outcomes that may add
+// a timeline entry, sorted, each once; none on SQLite (one writer).
+func (s *Sender) incidentsToLock(outs []outcome) []string {
+	if s.db.Dialect != store.Postgres || s.timeline == nil {
+		return nil
+	}
+	var ids []string
+	for i := range outs {
+		o := &outs[i]
+		if o.entry != nil || o.withdrawnEntry != nil {
+			ids = append(ids, o.c.msg.IncidentID)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// lockIncidents locks the rows of the incidents ids (sorted) FOR KEY
+// SHARE, the lock the timeline entries' foreign key takes anyway, before
+// the write of outcomes touches any job row. One lock order with an
+// acknowledgement or resolution, which locks its incident FOR UPDATE and
+// then withdraws the incident's pages (Withdraw, their job rows): the
+// write used to lock a job row first (its move to done) and then wait
+// for the incident's row (its timeline entry), and a page's outcome
+// written while its incident was acknowledged deadlocked with the
+// acknowledgement (SQLSTATE 40P01). An incident gone (retention) is
+// simply not locked.
+func lockIncidents(ctx context.Context, tx *sql.Tx, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM incidents WHERE id = ANY($1::text[]) ORDER BY id FOR KEY SHARE`, ids)
+	if err != nil {
+		return fmt.Errorf("lock incidents of notification outcomes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("lock incidents of notification outcomes: %w", err)
+	}
+	return nil
 }
 
 // recordedWithdrawn counts and logs the failed send of a message that was
