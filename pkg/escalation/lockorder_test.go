@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -155,4 +156,57 @@ func TestLockOrderOfPageOutcomeWithAck(t *testing.T) {
 	}
 	require.Equal(t, map[string]string{"bob/push": notify.StateDelivered, "/pagerduty": notify.StateDelivered}, states, "PagerDuty pages the service, no user")
 	require.Len(t, r.timeline(t, id, "Notification (trigger) sent by push to bob"), 1)
+}
+
+// TestAckRunAgainAfterDeadlock: an acknowledgement whose transaction
+// PostgreSQL rolled back to break a deadlock (SQLSTATE 40P01) is run once
+// more, not refused (the API answered 503). Another transaction holds
+// the escalation's state row; the acknowledgement locks the incident's
+// row and waits for the state row; that transaction then asks for the
+// incident's row: a deadlock, which the acknowledgement (waiting first,
+// the other's deadlock_timeout raised) is the one to detect and lose.
+func TestAckRunAgainAfterDeadlock(t *testing.T) {
+	url := testutil.PostgresSchemaURL(t)
+	db, err := store.OpenPostgres(context.Background(), url, store.PostgresOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	for _, m := range allMigrations {
+		require.NoError(t, db.Migrate(context.Background(), m))
+	}
+	ctx := t.Context()
+	sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+	clk := clock.NewManual(t0)
+	r := newRig(t, db, clk, escalationYAML, notifyConfig(t, sms, push, email, slack))
+	id := r.open(t, "critical")
+	r.tick(t)
+
+	other, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer other.Rollback()
+	_, err = other.Exec(`SET LOCAL deadlock_timeout = '1h'`)
+	require.NoError(t, err)
+	var pid int
+	require.NoError(t, other.QueryRow(`SELECT pg_backend_pid() FROM escalation_state WHERE incident_id = $1 FOR UPDATE`, id).Scan(&pid))
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.svc.Acknowledge(context.Background(), id, "bob")
+		done <- err
+	}()
+	for blocked := 0; blocked == 0; {
+		select {
+		case err := <-done:
+			t.Fatalf("the acknowledgement did not wait for the state row: %v", err)
+		default:
+		}
+		require.NoError(t, db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&blocked))
+	}
+	var got string
+	require.NoError(t, other.QueryRow(`SELECT id FROM incidents WHERE id = $1 FOR UPDATE`, id).Scan(&got))
+	require.NoError(t, other.Commit())
+	require.NoError(t, <-done, "the acknowledgement is run again after the deadlock")
+	st, err := r.engine.Get(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, escalation.StateAcknowledged, st.State)
+	require.Len(t, r.timeline(t, id, "Escalation stopped: acknowledged by bob"), 1)
 }

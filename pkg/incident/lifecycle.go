@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/store"
 )
 
 // mutate loads an incident under lock, lets fn change it, saves it, runs the
@@ -15,7 +16,9 @@ import (
 // refuses an empty or over-long actor (checkActor) before it starts.
 // fn returns the change kind ("" for none), the timeline entry to add, and
 // an error (a *TransitionError for a rejected change). extra functions run
-// in the same transaction after the incident is saved.
+// in the same transaction after the incident is saved. A transaction that
+// PostgreSQL rolled back to break a deadlock (store.Retryable) runs once
+// more from the start, so a status change is not refused for it.
 func (s *Service) mutate(ctx context.Context, id, actor string, fn func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error),
 	extra ...func(ctx context.Context, tx *sql.Tx) error) (*Incident, error) {
 	if err := checkActor(actor); err != nil {
@@ -23,7 +26,7 @@ func (s *Service) mutate(ctx context.Context, id, actor string, fn func(r *recor
 	}
 	p := &pending{}
 	var out *Incident
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+	body := func(tx *sql.Tx) error {
 		p = &pending{}
 		r, err := s.load(ctx, tx, id)
 		if err != nil {
@@ -60,7 +63,14 @@ func (s *Service) mutate(ctx context.Context, id, actor string, fn func(r *recor
 		}
 		out = &r.Incident
 		return nil
-	})
+	}
+	err := s.db.InTx(ctx, body)
+	if store.Retryable(err) {
+		// PostgreSQL broke a deadlock (or a serialization failure) and
+		// rolled the change back: run it once more from the start, as
+		// the caller (an API call, an acknowledge link) would have to.
+		err = s.db.InTx(ctx, body)
+	}
 	if err != nil {
 		return nil, err
 	}

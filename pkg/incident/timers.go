@@ -107,6 +107,7 @@ func (s *Service) WakeSnoozed(ctx context.Context, wake WakeFunc) ([]string, err
 func (s *Service) endSnooze(ctx context.Context, id string, until time.Time, note string) (bool, error) {
 	done := false
 	_, err := s.mutate(ctx, id, SweepActor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
+		done = false // a run again (mutate) starts over
 		if r.SnoozedUntil == nil || !r.SnoozedUntil.Equal(until) {
 			return "", nil, nil
 		}
