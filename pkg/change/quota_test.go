@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	commoncfg "github.com/prometheus/common/config"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/budget"
@@ -21,40 +20,6 @@ import (
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
 )
-
-const yellowSpec = `
-apiVersion: sre.rootuip.io/v1
-kind: ServiceLevelObjectives
-service: search
-slos:
-  - name: availability
-    objective: 99
-    period: 1d
-    sli:
-      events:
-        errorSelector: http_requests_total{job="search",code=~"5.."}
-        totalSelector: http_requests_total{job="search"}
-`
-
-// startYellow starts a real Prometheus where service search served 600
-// requests a minute for a day, 3.6 of them failing (0.6%: 40% of its 1%
-// budget left, yellow).
-func startYellow(t *testing.T) (*budget.Prom, []*slo.Spec, time.Time) {
-	t.Helper()
-	end := time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)
-	specs, err := slo.Parse([]byte(yellowSpec), "search.yml")
-	require.NoError(t, err)
-	start := end.Add(-26 * time.Hour)
-	srv := budgettest.Start(t, budgettest.Options{Specs: specs, End: end, Series: []budgettest.Series{
-		{Metric: "http_requests_total", Labels: map[string]string{"job": "search", "code": "200"}, Start: start, Initial: 1e6,
-			Inc: func(time.Time) float64 { return 600 - 3.6 }},
-		{Metric: "http_requests_total", Labels: map[string]string{"job": "search", "code": "500"}, Start: start, Initial: 1e6,
-			Inc: func(time.Time) float64 { return 3.6 }},
-	}})
-	prom, err := budget.NewProm(srv.URL, commoncfg.DefaultHTTPClientConfig, 10*time.Second)
-	require.NoError(t, err)
-	return prom, specs, end
-}
 
 // replica is one sred replica's deploy gate and change records on db.
 type replica struct {
@@ -171,7 +136,7 @@ func (c countBarrier) ReserveChange(ctx context.Context, service string, since t
 // one decision of the database, so none of them counts before another's
 // allowed change.
 func TestYellowQuotaOfConcurrentChanges(t *testing.T) {
-	prom, specs, end := startYellow(t)
+	prom, specs, end := budgettest.StartYellow(t)
 	const rounds = 4
 
 	// PostgreSQL: the test holds the changes table (SHARE: reads pass,

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	commoncfg "github.com/prometheus/common/config"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/budget"
@@ -23,20 +22,6 @@ import (
 	"github.com/rootuip/sre/pkg/testutil"
 )
 
-const yellowSpec = `
-apiVersion: sre.rootuip.io/v1
-kind: ServiceLevelObjectives
-service: search
-slos:
-  - name: availability
-    objective: 99
-    period: 1d
-    sli:
-      events:
-        errorSelector: http_requests_total{job="search",code=~"5.."}
-        totalSelector: http_requests_total{job="search"}
-`
-
 // searchDef is a canary rollout of search in an environment (%[1]s): two
 // environments are two targets, each with its own lock.
 const searchDef = `
@@ -47,26 +32,6 @@ canary:
   stages: [{weight: 10, duration: 1h}, {weight: 100}]
   set_weight: {http: {endpoint: proxy, method: PUT, path: /weight, body: '{"canary": {{ .Vars.weight }}}'}}
 `
-
-// startYellow starts a real Prometheus where service search served 600
-// requests a minute for a day, 3.6 of them failing (0.6%: 40% of its 1%
-// budget left, yellow).
-func startYellow(t *testing.T) (*budget.Prom, []*slo.Spec, time.Time) {
-	t.Helper()
-	end := time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)
-	specs, err := slo.Parse([]byte(yellowSpec), "search.yml")
-	require.NoError(t, err)
-	start := end.Add(-26 * time.Hour)
-	srv := budgettest.Start(t, budgettest.Options{Specs: specs, End: end, Series: []budgettest.Series{
-		{Metric: "http_requests_total", Labels: map[string]string{"job": "search", "code": "200"}, Start: start, Initial: 1e6,
-			Inc: func(time.Time) float64 { return 600 - 3.6 }},
-		{Metric: "http_requests_total", Labels: map[string]string{"job": "search", "code": "500"}, Start: start, Initial: 1e6,
-			Inc: func(time.Time) float64 { return 3.6 }},
-	}})
-	prom, err := budget.NewProm(srv.URL, commoncfg.DefaultHTTPClientConfig, 10*time.Second)
-	require.NoError(t, err)
-	return prom, specs, end
-}
 
 // turnCounter is a replica's change records as its gate's counter,
 // counting in turn with another replica's: the first counts and then waits
@@ -191,7 +156,7 @@ func (s *quotaSetup) check(t *testing.T, k int) {
 // record consumes it. A rollout whose target lock is refused gives its
 // slot back at once. SQLite and PostgreSQL.
 func TestYellowQuotaOfRollouts(t *testing.T) {
-	prom, specs, end := startYellow(t)
+	prom, specs, end := budgettest.StartYellow(t)
 	migrations := [][]store.Migration{jobs.Migrations, targetlock.Migrations, rollout.Migrations, budget.Migrations, change.Migrations}
 	const quotaUsed = "its quota while yellow"
 	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
