@@ -72,7 +72,7 @@ func init() {
 				if err := o.api.call(http.MethodPost, "/api/v1/chaos/halt", nil, nil, nil, &res); err != nil {
 					return err
 				}
-				fmt.Fprintf(env.Stdout, "halt: %d running experiment(s) stopped; every fault rolled back\n", res.Stopped)
+				fmt.Fprintf(env.Stdout, "halt: %s stopped; every fault rolled back\n", count(res.Stopped, "running experiment", "running experiments"))
 				return nil
 			},
 			"chaos report": func(env *Env) error { return chaosReport(env, o) },
@@ -86,7 +86,7 @@ func chaosValidate(env *Env, o *chaosOptions) error {
 		if err != nil {
 			return &ExitError{Code: 1, Err: err}
 		}
-		fmt.Fprintf(env.Stdout, "%s: experiment %s is valid (%d fault(s) on %s in %s for %s)\n", f, e.Name, len(e.Faults),
+		fmt.Fprintf(env.Stdout, "%s: experiment %s is valid (%s on %s in %s for %s)\n", f, e.Name, count(len(e.Faults), "fault", "faults"),
 			e.Target.Service, e.Target.Environment, e.Duration)
 	}
 	return nil
@@ -100,8 +100,8 @@ func chaosPlan(env *Env, o *chaosOptions) error {
 	if o.output == "json" {
 		return printJSON(env.Stdout, p)
 	}
-	fmt.Fprintf(env.Stdout, "Experiment %s on %s/%s (%d of %d instances) for %s\n", p.Experiment, p.Target.Environment, p.Target.Service,
-		p.Target.Instances, p.Target.Total, p.Duration)
+	fmt.Fprintf(env.Stdout, "Experiment %s on %s/%s (%d of %s) for %s\n", p.Experiment, p.Target.Environment, p.Target.Service,
+		p.Target.Instances, count(p.Target.Total, "instance", "instances"), p.Duration)
 	for _, f := range p.Faults {
 		fmt.Fprintf(env.Stdout, "  fault %s (%s via %s): %s\n", f.Name, f.Type, f.Driver, f.Description)
 	}

@@ -44,7 +44,7 @@ func TestChaosCommands(t *testing.T) {
 	}
 	code, out, _ := run("validate", filepath.Join("..", "..", "examples", "chaos", "api-latency.yml"))
 	require.Equal(t, 0, code)
-	require.Contains(t, out, "experiment api-backend-latency is valid")
+	require.Contains(t, out, "experiment api-backend-latency is valid (1 fault on api in staging for")
 	code, _, errs := run("validate", filepath.Join("..", "chaos", "testdata", "bad", "reset-percent.yml"))
 	require.Equal(t, 1, code)
 	require.Contains(t, errs, "percent 80 must be between 1 and 50")
@@ -53,6 +53,7 @@ func TestChaosCommands(t *testing.T) {
 	code, out, _ = run("plan", "api-backend-latency")
 	require.Equal(t, 0, code)
 	require.Contains(t, out, "fault backend-latency (latency via toxiproxy): add 300ms (+-50ms) on proxy api-backend")
+	require.Contains(t, out, "(1 of 4 instances)")
 	require.Contains(t, out, `Would be REFUSED now`)
 	require.Contains(t, out, `driver "toxiproxy" is not available in this sred`)
 
@@ -83,7 +84,7 @@ func TestChaosCommands(t *testing.T) {
 
 	code, out, _ = run("halt")
 	require.Equal(t, 0, code)
-	require.Contains(t, out, "halt: 0 running experiment(s) stopped")
+	require.Contains(t, out, "halt: 0 running experiments stopped")
 
 	code, _, errs = run("report", "nope")
 	require.Equal(t, 4, code)

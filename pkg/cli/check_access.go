@@ -86,7 +86,11 @@ func checkAccess(cfg *app.Config, webConfig string) ([]string, error) {
 		warnings = append(warnings, fmt.Sprintf("tokens %s are given as bcrypt hashes: every unknown bearer token a client sends costs one bcrypt comparison per such token; give each token's SHA-256 instead (sha256: in the users file, docs/security.md)", strings.Join(names, ", ")))
 	}
 	if len(webUsers) > 0 {
-		warnings = append(warnings, fmt.Sprintf("%d basic_auth_users of the web config file are admins checked by sred (not by exporter-toolkit); give them roles by moving them to auth.users_file", len(webUsers)))
+		if len(webUsers) == 1 {
+			warnings = append(warnings, "1 user of basic_auth_users in the web config file is an admin checked by sred (not by exporter-toolkit); give it a role by moving it to auth.users_file")
+		} else {
+			warnings = append(warnings, fmt.Sprintf("%d users of basic_auth_users in the web config file are admins checked by sred (not by exporter-toolkit); give them roles by moving them to auth.users_file", len(webUsers)))
+		}
 	}
 	return warnings, nil
 }

@@ -145,7 +145,7 @@ func TestCheckConfigAccess(t *testing.T) {
 		{"web config users with webhook token", []string{"--web.config.file=" + f("web-users.yml"), f("users-webhook-token.yml")}, 1,
 			[]string{`FAILED: user "rita" is defined both in the users file and in basic_auth_users of the web config file`}},
 		{"web config users only", []string{"--web.config.file=" + f("web-users.yml"), good(t)}, 0,
-			[]string{"WARNING: the webhook has no bearer token (webhook.bearer_token): Alertmanager must authenticate", "WARNING: 1 basic_auth_users of the web config file are admins checked by sred (not by exporter-toolkit)"}},
+			[]string{"WARNING: the webhook has no bearer token (webhook.bearer_token): Alertmanager must authenticate", "WARNING: 1 user of basic_auth_users in the web config file is an admin checked by sred (not by exporter-toolkit); give it a role"}},
 		{"tokens given as bcrypt hashes", []string{f("tokens.yml")}, 0,
 			[]string{"WARNING: tokens argo, flagger are given as bcrypt hashes: every unknown bearer token a client sends costs one bcrypt comparison per such token; give each token's SHA-256 instead (sha256: in the users file, docs/security.md)"}},
 		{"missing users file", []string{f("missing-users.yml")}, 1, []string{"FAILED: load config " + f("missing-users.yml") + ": read users file: open ", "missing.yml: no such file or directory"}},

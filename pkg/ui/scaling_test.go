@@ -83,6 +83,26 @@ scale_down: {threshold: 30, cooldown: 5m, stabilization: 5m}
 		code, body = get(t, srv.URL+"/scaling")
 		require.Equal(t, http.StatusOK, code)
 		require.Contains(t, body, `<option value="api" selected>`)
+
+		// One burst above the threshold, long enough for one scale-up: a
+		// count of one is singular ("1 action", not "1 actions").
+		var burst []scaling.Sample
+		for i := -10; i <= 120; i++ {
+			v := 50.0
+			if i >= 20 && i < 24 {
+				v = 92
+			}
+			burst = append(burst, scaling.Sample{Time: from.Add(time.Duration(i) * time.Minute), Value: v})
+		}
+		one := http.NewServeMux()
+		ui.New(ui.Sources{Incidents: svc, Scaling: replayed{p: p, samples: burst, from: from}},
+			ui.Options{Extra: []ui.NavItem{{Name: "Scaling", Path: "/scaling"}}}).Register(one)
+		srvOne := httptest.NewServer(one)
+		defer srvOne.Close()
+		code, body = get(t, srvOne.URL+"/scaling?policy=api&from=2h")
+		require.Equal(t, http.StatusOK, code, body)
+		require.Contains(t, body, "<p>1 action (1 up, 0 down)")
+		require.Contains(t, body, "would take 1 action (0 fewer)")
 	})
 }
 
