@@ -73,16 +73,24 @@ func routeOf(mux *http.ServeMux, r *http.Request) string {
 // text the store cannot keep (limits.Request: NUL bytes, invalid UTF-8),
 // naming the parameter, before any handler sees it.
 //
-// A URL-encoded form body is read here, on every route, public ones and
-// the webhook included: it is read to at most web.MaxBody bytes, as every
+// A URL-encoded form body is read here, on every route outside /api/,
+// public ones included: it is read to at most web.MaxBody bytes, as every
 // other body but the webhook's, and a larger one is a 413 (net/http's own
-// bound, 10 MB, let a few clients hold gigabytes).
+// bound, 10 MB, let a few clients hold gigabytes). The API's handlers read
+// JSON only, each within its own bound, so under /api/ a body is left to
+// them whatever its Content-Type: `curl -d @delivery.json` labels JSON as
+// a form, and reading it here left the handler an empty body ("unexpected
+// end of JSON input") or refused JSON holding a '%' as a bad form.
 func refuseBadText(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil && limits.IsForm(r) {
+		api := strings.HasPrefix(r.URL.Path, "/api/")
+		check := limits.Request
+		if api {
+			check = limits.Target
+		} else if r.Body != nil && limits.IsForm(r) {
 			r.Body = http.MaxBytesReader(w, r.Body, web.MaxBody)
 		}
-		if err := limits.Request(r); err != nil {
+		if err := check(r); err != nil {
 			code := http.StatusBadRequest
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
@@ -92,7 +100,7 @@ func refuseBadText(h http.Handler) http.Handler {
 			// The API's error envelope under /api/, plain text elsewhere
 			// (the console's forms, /ack/, /-/), as the authentication
 			// middleware answers.
-			if !strings.HasPrefix(r.URL.Path, "/api/") {
+			if !api {
 				http.Error(w, err.Error(), code)
 				return
 			}

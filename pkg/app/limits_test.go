@@ -106,6 +106,32 @@ func TestInputLimits(t *testing.T) {
 			require.Equal(t, "text/plain; charset=utf-8", resp.Header.Get("Content-Type"), string(b))
 			require.Contains(t, string(b), "NUL byte")
 
+			// A delivery labelled as a form (`curl -d @delivery.json`
+			// sends that Content-Type) reaches the webhook whole, a '%'
+			// in it included, as any other Content-Type does.
+			formPost := func(path, body string) (int, string) {
+				req, err := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
+				require.NoError(t, err)
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				resp, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, string(b)
+			}
+			formDelivery := strings.ReplaceAll(strings.ReplaceAll(delivery, `Down`, `Slow`), `"api"`, `"web"`)
+			formDelivery = strings.Replace(formDelivery, `"labels":`, `"annotations":{"summary":"100% of requests fail"},"labels":`, 1)
+			code, body = formPost("/api/v1/webhook/alertmanager", formDelivery)
+			require.Equal(t, http.StatusOK, code, body)
+			require.Contains(t, body, `"created":["INC-`)
+			// The other API routes take JSON only, and say so.
+			code, body = formPost("/api/v1/incidents", `{"title":"Checkout slow","service":"checkout","severity":"HIGH"}`)
+			require.Equal(t, http.StatusUnsupportedMediaType, code, body)
+			require.Contains(t, body, `Content-Type must be application/json, got \"application/x-www-form-urlencoded\"`)
+			page, err = a.Incidents.List(t.Context(), incident.Filter{})
+			require.NoError(t, err)
+			require.Equal(t, 2, page.Total, "the form-labelled delivery is stored")
+
 			// An import is checked as the API's bodies are: a time no
 			// answer could encode, or an ID a path would read otherwise,
 			// is refused and nothing is stored.
@@ -136,7 +162,7 @@ func TestInputLimits(t *testing.T) {
 			require.Contains(t, body, `field incident.id: \"../../etc/passwd\" is not an incident ID`)
 			code, body = do("GET", "/api/v1/incidents", "")
 			require.Equal(t, http.StatusOK, code, body)
-			require.Contains(t, body, `"total":1`)
+			require.Contains(t, body, `"total":2`)
 
 			// A window whose end (start plus duration) is past the year 9999.
 			code, body = do("POST", "/api/v1/escalation/maintenance", `{"name":"m","matchers":["service=\"x\""],"start":"9999-12-31T23:00:00Z","duration":"2h"}`)

@@ -1,6 +1,7 @@
 package limits
 
 import (
+	"io"
 	"math"
 	"net/http/httptest"
 	"strings"
@@ -150,6 +151,21 @@ func TestRequest(t *testing.T) {
 			require.EqualError(t, err, c.err)
 		})
 	}
+}
+
+// TestTarget: the path and query are checked as Request checks them, and
+// the body is left unread whatever its Content-Type, for a JSON handler.
+func TestTarget(t *testing.T) {
+	r := httptest.NewRequest("POST", "/api/v1/webhook/alertmanager?x=a%00b", strings.NewReader(`{}`))
+	require.EqualError(t, Target(r), `query parameter "x": NUL byte at offset 1`)
+	body := `{"summary":"100% of requests fail"}`
+	r = httptest.NewRequest("POST", "/api/v1/webhook/alertmanager", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	require.NoError(t, Target(r))
+	b, err := io.ReadAll(r.Body)
+	require.NoError(t, err)
+	require.Equal(t, body, string(b))
+	require.Nil(t, r.PostForm)
 }
 
 func TestTruncate(t *testing.T) {
