@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/testutil"
 )
 
 // backend is a server behind the proxy: it answers with its name, the
@@ -39,14 +41,11 @@ func backend(t *testing.T, name string) *httptest.Server {
 	return s
 }
 
-// downAddr is a loopback address where nothing listens.
+// downAddr is a loopback address where nothing listens: a port FreePort
+// reserved, which no listener on port 0 and no other test is given.
 func downAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
+	return "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
 }
 
 // conn is one client connection to the proxy, sending requests one at a

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -226,10 +226,7 @@ func TestQueuedPageShownOnConsole(t *testing.T) {
 
 func testQueuedPageShownOnConsole(t *testing.T, backend string) {
 	// A port where nothing listens.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	refused := "http://" + l.Addr().String() + "/hook"
-	require.NoError(t, l.Close())
+	refused := "http://127.0.0.1:" + strconv.Itoa(tu.FreePort(t)) + "/hook"
 	a, srv := runEscalationApp(t, backend, fmt.Sprintf(`
 escalation:
   policies:

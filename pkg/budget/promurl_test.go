@@ -2,12 +2,14 @@ package budget
 
 import (
 	"context"
-	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	commoncfg "github.com/prometheus/common/config"
+
+	"github.com/rootuip/sre/pkg/testutil"
 )
 
 // TestUnavailableErrorHidesURLPassword: prometheus.url may carry basic-auth
@@ -15,12 +17,8 @@ import (
 // answered to viewers (503 of GET /api/v1/slos, the console's SLO pages)
 // and logged, so it names the server without the password.
 func TestUnavailableErrorHidesURLPassword(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens: the query fails at once
+	// Nothing listens: the query fails at once.
+	addr := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
 	p, err := NewProm("http://sred:s3cr3t-pw@"+addr, commoncfg.DefaultHTTPClientConfig, time.Minute)
 	if err != nil {
 		t.Fatal(err)

@@ -2,13 +2,15 @@ package cli
 
 import (
 	"bytes"
-	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/testutil"
 )
 
 // TestUsageErrorHints: a command-line mistake exits 2 and says what was
@@ -50,10 +52,7 @@ func TestUsageErrorHints(t *testing.T) {
 // or started on another port) exits 3 and says how to start one and how
 // to name its address; the export stream too.
 func TestSredNotListening(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	down := "http://" + l.Addr().String()
-	require.NoError(t, l.Close())
+	down := "http://127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
 	hint := "connect: connection refused (is sred running? `make run` starts one on localhost:8095; --sred.url or SRECTL_SRED_URL names another, now " + down + ")\n"
 	for _, args := range [][]string{
 		{"incidents", "list"},

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/textproto"
 	"os"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -95,11 +96,9 @@ func TestQueuedPageShownAtReadTime(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		t0 := time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC)
-		// A port where nothing listens, for now.
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		addr := l.Addr().String()
-		require.NoError(t, l.Close())
+		// A port where nothing listens, for now (reserved by FreePort: no
+		// listener on port 0 is given it before the test binds it below).
+		addr := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
 
 		svc, inc1 := openIncident(t, db, t0)
 		defer svc.Close()
@@ -199,7 +198,7 @@ func TestQueuedPageShownAtReadTime(t *testing.T) {
 
 		// The provider is back: the pause's end sends the queued page
 		// (due first) as its probe, then the other; nothing is queued.
-		l, err = net.Listen("tcp", addr)
+		l, err := net.Listen("tcp", addr)
 		require.NoError(t, err)
 		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated) })}
 		go func() { _ = srv.Serve(l) }()

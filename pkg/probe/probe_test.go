@@ -2,9 +2,9 @@ package probe
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -101,13 +101,10 @@ func newTarget(t *testing.T) *target {
 	return tg
 }
 
-// closedAddress is a loopback address nothing listens on.
+// closedAddress is a loopback address nothing listens on: a port FreePort
+// reserved, which no listener on port 0 and no other test is given.
 func closedAddress(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
+	return "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
 }
 
 // The checks run on a real HTTP server, a real TCP listener and a real

@@ -7,13 +7,15 @@ package benchenv
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rootuip/sre/pkg/testutil"
 )
 
 // Dir makes a scratch directory; done removes it unless keep is set (then
@@ -76,15 +78,18 @@ func StartSred(bin, dir, config string, ready time.Duration, flags ...string) (*
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// A port outside the ephemeral range, reserved against the tests and
+	// other benchmarks until sred exits: a port taken from a listener on
+	// port 0 and closed could be given to another one before sred binds it.
+	port, release, err := testutil.ReservePort()
 	if err != nil {
 		return nil, err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
 	logPath := filepath.Join(dir, "sred.log")
 	logf, err := os.Create(logPath)
 	if err != nil {
+		release()
 		return nil, err
 	}
 	args := append([]string{"--config.file=" + config, "--web.listen-address=" + addr, "--log.level=warn", "--web.no-auth"}, flags...)
@@ -92,10 +97,11 @@ func StartSred(bin, dir, config string, ready time.Duration, flags ...string) (*
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
+		release()
 		return nil, fmt.Errorf("start sred: %w", err)
 	}
 	p := &Sred{Cmd: cmd, URL: "http://" + addr, Log: logPath, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
+	go func() { _ = cmd.Wait(); logf.Close(); release(); close(p.done) }()
 	deadline := time.Now().Add(ready)
 	for {
 		resp, err := http.Get(p.URL + "/-/ready")
