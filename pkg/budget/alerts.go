@@ -10,6 +10,7 @@ import (
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/rulegen"
 )
@@ -104,6 +105,16 @@ func (s *Service) AlertRules(ctx context.Context) ([]AlertRule, error) {
 		return strings.Compare(a.Service+"\x00"+a.SLO+"\x00"+a.Severity+"\x00"+a.BurnTier, b.Service+"\x00"+b.SLO+"\x00"+b.Severity+"\x00"+b.BurnTier)
 	})
 	return out, nil
+}
+
+// RulesFor returns rules as the principal of ctx may read them: for a
+// caller who is not an admin, the server's file paths in each rule's last
+// evaluation error (the text of Prometheus or of the ruler, which can name
+// a credentials file it cannot read) are cut to their base names
+// (auth.RedactPaths); URLs stay whole. rules is not changed; an admin gets
+// it as it is.
+func RulesFor(ctx context.Context, rules []AlertRule) []AlertRule {
+	return auth.ViewEach(ctx, rules, func(r *AlertRule) { auth.CutPaths(&r.LastError) })
 }
 
 // ruleState maps the rules API's state (empty before the first

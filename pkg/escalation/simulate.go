@@ -12,6 +12,7 @@ import (
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/oncall"
+	"github.com/rootuip/sre/pkg/store"
 )
 
 // PlannedPage is one step of a simulated escalation.
@@ -74,10 +75,25 @@ func (e *Engine) Simulate(ctx context.Context, lbls map[string]string, start tim
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errStore, err)
 	}
-	return SimulateWith(cfg, e.dir.Config(), nc, lbls, start, SimOptions{
+	// A read of the stored overrides that fails is the store's failure,
+	// answered as one (its error, which can name the database's host, file
+	// or SQL, goes to the log), not a line of the step's Notes field as an
+	// unknown schedule is.
+	var storeErr error
+	sim, err := SimulateWith(cfg, e.dir.Config(), nc, lbls, start, SimOptions{
 		Windows: stored,
-		OnCall:  func(s string, t time.Time) (string, error) { return e.dir.OnCall(ctx, nil, s, t) },
+		OnCall: func(s string, t time.Time) (string, error) {
+			u, err := e.dir.OnCall(ctx, nil, s, t)
+			if err != nil && storeErr == nil && store.Failed(err) {
+				storeErr = err
+			}
+			return u, err
+		},
 	})
+	if storeErr != nil {
+		return nil, fmt.Errorf("%w: %w", errStore, storeErr)
+	}
+	return sim, err
 }
 
 // SimulateWith runs the dry run with o. Like the engine, a step due during a

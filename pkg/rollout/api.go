@@ -178,21 +178,32 @@ func (h handlers) get(w http.ResponseWriter, r *http.Request, _ string) {
 
 // RolloutFor returns ro as the principal of ctx may read it: for a caller
 // who is not an admin, the server's file paths in its reason and in the
-// message and detail of the events sred wrote (an action's error, output
-// and argv: "fork/exec /usr/local/bin/set-weight: ...") are cut to their
-// base names (auth.Redact). ro is not changed; an admin gets it as it is.
+// message and detail of the events sred wrote (SredActor: an action's
+// error, output and argv, "fork/exec /usr/local/bin/set-weight: ...";
+// the deploy gate's reason and the analysis' error, Prometheus' error
+// naming a credentials file) are cut to their base names (auth.Redact).
+// What people wrote (a reason given to pause or abort) is left as it is.
+// ro is not changed; an admin gets it as it is.
 func RolloutFor(ctx context.Context, ro *Rollout) *Rollout {
 	return auth.View(ctx, ro, func(c *Rollout) {
 		auth.CutPaths(&c.Reason)
 		if c.Events != nil {
 			c.Events = auth.CutEach(c.Events, func(e *Event) {
-				if e.Actor == "system" {
+				if SredActor(e.Actor) {
 					auth.CutPaths(&e.Message)
 					e.Detail = auth.CutMap(e.Detail)
 				}
 			})
 		}
 	})
+}
+
+// SredActor tells the actors of the events sred writes from its own work
+// ("system": the stages and actions; "gate": the deploy gate's answer;
+// "analysis": a stage's analysis), whose text can hold the server's
+// paths, from the people who start, pause, promote and abort rollouts.
+func SredActor(actor string) bool {
+	return actor == "system" || actor == "gate" || actor == "analysis"
 }
 
 // OpRequest is the optional body of promote, pause and abort.

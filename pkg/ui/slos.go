@@ -61,9 +61,11 @@ type homeData struct {
 	OnCallErr  string
 	NoBudgets  bool
 	NoOnCall   bool
-	// PollFailure is why the last poll could not read the budgets;
-	// Polled says whether an earlier poll did (the states shown are its).
+	// PollFailure is why the last poll could not read the budgets, its
+	// error as the reader may read it in PollError (errText); Polled says
+	// whether an earlier poll did (the states shown are its).
 	PollFailure *budget.PollFailure
+	PollError   string
 	Polled      bool
 }
 
@@ -108,6 +110,9 @@ func (u *UI) home(w http.ResponseWriter, r *http.Request) {
 	} else {
 		d.Services, d.SLOCount, d.Shown = u.services(d.Query, d.State)
 		d.PollFailure, d.Polled = u.src.Budgets.LastPollFailure(), len(u.src.Budgets.Snapshot()) > 0
+		if d.PollFailure != nil {
+			d.PollError = u.errText(r, d.PollFailure.Err)
+		}
 	}
 	st, err := u.stats(ctx)
 	if err != nil {
@@ -298,6 +303,7 @@ func (u *UI) sloPage(w http.ResponseWriter, r *http.Request) {
 				d.Rules = append(d.Rules, rl)
 			}
 		}
+		d.Rules = budget.RulesFor(r.Context(), d.Rules)
 	}
 	d.Gate, d.GateReason = gateAnswer(d.Statuses)
 	if len(d.Statuses) > 0 {
