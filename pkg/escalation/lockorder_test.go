@@ -162,9 +162,16 @@ func TestLockOrderOfPageOutcomeWithAck(t *testing.T) {
 // PostgreSQL rolled back to break a deadlock (SQLSTATE 40P01) is run once
 // more, not refused (the API answered 503). Another transaction holds
 // the escalation's state row; the acknowledgement locks the incident's
-// row and waits for the state row; that transaction then asks for the
-// incident's row: a deadlock, which the acknowledgement (waiting first,
-// the other's deadlock_timeout raised) is the one to detect and lose.
+// row, adds its timeline entry and waits for the state row; that
+// transaction then inserts a timeline entry (of another incident) with
+// the id of the acknowledgement's, and so waits for the acknowledgement
+// to end: a deadlock, which the acknowledgement (waiting first, the
+// other's deadlock_timeout raised) is the one to detect and lose. Once it
+// is rolled back, the other transaction's insert goes through and needs
+// nothing the run again takes (its id is a new one): had that
+// transaction asked for the incident's row instead, the run again could
+// lock that row before it (woken by the rollback) did, and deadlock with
+// it again.
 func TestAckRunAgainAfterDeadlock(t *testing.T) {
 	url := testutil.PostgresSchemaURL(t)
 	db, err := store.OpenPostgres(context.Background(), url, store.PostgresOptions{})
@@ -179,6 +186,7 @@ func TestAckRunAgainAfterDeadlock(t *testing.T) {
 	r := newRig(t, db, clk, escalationYAML, notifyConfig(t, sms, push, email, slack))
 	id := r.open(t, "critical")
 	r.tick(t)
+	elsewhere := r.open(t, "warning")
 
 	other, err := db.BeginTx(ctx, nil)
 	require.NoError(t, err)
@@ -201,9 +209,11 @@ func TestAckRunAgainAfterDeadlock(t *testing.T) {
 		}
 		require.NoError(t, db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&blocked))
 	}
-	var got string
-	require.NoError(t, other.QueryRow(`SELECT id FROM incidents WHERE id = $1 FOR UPDATE`, id).Scan(&got))
-	require.NoError(t, other.Commit())
+	var entry int64
+	require.NoError(t, db.QueryRow(`SELECT last_value FROM incident_timeline_id_seq`).Scan(&entry))
+	_, err = other.Exec(`INSERT INTO incident_timeline (id, incident_id, at, kind, actor, message) VALUES ($1, $2, 0, 'note', 'test', 'deadlock')`, entry, elsewhere)
+	require.NoError(t, err)
+	require.NoError(t, other.Rollback())
 	require.NoError(t, <-done, "the acknowledgement is run again after the deadlock")
 	st, err := r.engine.Get(ctx, id)
 	require.NoError(t, err)
