@@ -159,7 +159,7 @@ func NewEngine(db *store.DB, cfg *Config, dir *oncall.Directory, ncfg *notify.Co
 			return db.InTx(ctx, func(tx *sql.Tx) error { return fn(ctx, tx) })
 		}
 	}
-	e := &Engine{db: db, dir: dir, clock: o.Clock, logger: o.Logger, timeline: o.Timeline, horizon: o.HandoffHorizon, write: o.Write}
+	e := &Engine{db: db, dir: dir, clock: o.Clock, logger: o.Logger, timeline: o.Timeline, horizon: o.HandoffHorizon, write: runAgainIfRetryable(o.Write)}
 	e.SetConfig(cfg, ncfg, externalURL)
 	e.steps = promauto.With(o.Registerer).NewCounterVec(prometheus.CounterOpts{
 		Namespace: "sre",
@@ -174,6 +174,23 @@ func NewEngine(db *store.DB, cfg *Config, dir *oncall.Directory, ncfg *notify.Co
 		}
 	}
 	return e
+}
+
+// runAgainIfRetryable returns write that runs fn once more from the start
+// when PostgreSQL rolled its transaction back to break a deadlock or on a
+// serialization failure (store.Retryable), as incident.Service.mutate
+// does for a status change: an action asked from outside a transaction
+// (Acknowledge, EscalateNow, NotifyResponders, RecheckHandoffs) is not
+// refused for it. fn must start over on each run (it is given a fresh
+// transaction; what it keeps outside it, it resets).
+func runAgainIfRetryable(write func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error) func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+		err := write(ctx, fn)
+		if store.Retryable(err) {
+			err = write(ctx, fn)
+		}
+		return err
+	}
 }
 
 // stepOutcomes are the outcomes sre_escalation_steps_total counts.

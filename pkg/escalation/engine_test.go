@@ -100,6 +100,9 @@ type rig struct {
 	// writes counts the engine's Options.Write (the incident service's
 	// writer, as sred wires it).
 	writes atomic.Int64
+	// beforeWrite, when set, is called with the count of writes before
+	// each of the engine's Options.Write.
+	beforeWrite func(n int64)
 }
 
 func newRig(t *testing.T, db *store.DB, clock *clock.Manual, escYAML string, ncfg *notify.Config) *rig {
@@ -113,7 +116,10 @@ func newRig(t *testing.T, db *store.DB, clock *clock.Manual, escYAML string, ncf
 	r.engine = escalation.NewEngine(db, decode[escalation.Config](t, escYAML), dir, ncfg, "https://sred.example.com",
 		escalation.Options{Clock: clock, Timeline: r.svc, Registerer: prometheus.NewRegistry(),
 			Write: func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-				r.writes.Add(1)
+				n := r.writes.Add(1)
+				if r.beforeWrite != nil {
+					r.beforeWrite(n)
+				}
 				return r.svc.Write(ctx, fn)
 			}})
 	r.dir = dir

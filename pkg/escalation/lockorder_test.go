@@ -162,9 +162,16 @@ func TestLockOrderOfPageOutcomeWithAck(t *testing.T) {
 // PostgreSQL rolled back to break a deadlock (SQLSTATE 40P01) is run once
 // more, not refused (the API answered 503). Another transaction holds
 // the escalation's state row; the acknowledgement locks the incident's
-// row and waits for the state row; that transaction then asks for the
-// incident's row: a deadlock, which the acknowledgement (waiting first,
-// the other's deadlock_timeout raised) is the one to detect and lose.
+// row, adds its timeline entry and waits for the state row; that
+// transaction then inserts a timeline entry (of another incident) with
+// the id of the acknowledgement's, and so waits for the acknowledgement
+// to end: a deadlock, which the acknowledgement (waiting first, the
+// other's deadlock_timeout raised) is the one to detect and lose. Once it
+// is rolled back, the other transaction's insert goes through and needs
+// nothing the run again takes (its id is a new one): had that
+// transaction asked for the incident's row instead, the run again could
+// lock that row before it (woken by the rollback) did, and deadlock with
+// it again.
 func TestAckRunAgainAfterDeadlock(t *testing.T) {
 	url := testutil.PostgresSchemaURL(t)
 	db, err := store.OpenPostgres(context.Background(), url, store.PostgresOptions{})
@@ -179,6 +186,7 @@ func TestAckRunAgainAfterDeadlock(t *testing.T) {
 	r := newRig(t, db, clk, escalationYAML, notifyConfig(t, sms, push, email, slack))
 	id := r.open(t, "critical")
 	r.tick(t)
+	elsewhere := r.open(t, "warning")
 
 	other, err := db.BeginTx(ctx, nil)
 	require.NoError(t, err)
@@ -201,12 +209,100 @@ func TestAckRunAgainAfterDeadlock(t *testing.T) {
 		}
 		require.NoError(t, db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&blocked))
 	}
-	var got string
-	require.NoError(t, other.QueryRow(`SELECT id FROM incidents WHERE id = $1 FOR UPDATE`, id).Scan(&got))
-	require.NoError(t, other.Commit())
+	var entry int64
+	require.NoError(t, db.QueryRow(`SELECT last_value FROM incident_timeline_id_seq`).Scan(&entry))
+	_, err = other.Exec(`INSERT INTO incident_timeline (id, incident_id, at, kind, actor, message) VALUES ($1, $2, 0, 'note', 'test', 'deadlock')`, entry, elsewhere)
+	require.NoError(t, err)
+	require.NoError(t, other.Rollback())
 	require.NoError(t, <-done, "the acknowledgement is run again after the deadlock")
 	st, err := r.engine.Get(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, escalation.StateAcknowledged, st.State)
 	require.Len(t, r.timeline(t, id, "Escalation stopped: acknowledged by bob"), 1)
+}
+
+// TestEngineActionsRunAgainAfterDeadlock: the engine's own actions asked
+// from outside a transaction, Acknowledge (an acknowledge link on an
+// incident already acknowledged) and EscalateNow, are run once more when
+// PostgreSQL rolled their transaction back to break a deadlock (SQLSTATE
+// 40P01), as a status change is (TestAckRunAgainAfterDeadlock). Another
+// transaction holds the escalation's state row; the action locks the
+// incident's row (FOR KEY SHARE) and waits for the state row; that
+// transaction then asks for the incident's row FOR UPDATE: a deadlock,
+// which the action (waiting first, the other's deadlock_timeout raised)
+// is the one to detect and lose.
+func TestEngineActionsRunAgainAfterDeadlock(t *testing.T) {
+	url := testutil.PostgresSchemaURL(t)
+	db, err := store.OpenPostgres(context.Background(), url, store.PostgresOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	for _, m := range allMigrations {
+		require.NoError(t, db.Migrate(context.Background(), m))
+	}
+	ctx := t.Context()
+	sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+	clk := clock.NewManual(t0)
+	r := newRig(t, db, clk, escalationYAML, notifyConfig(t, sms, push, email, slack))
+
+	// deadlocked runs action while another transaction holds the state
+	// row of id and then asks for the incident's row; the action must
+	// succeed on its second run.
+	deadlocked := func(t *testing.T, id string, action func() error) {
+		t.Helper()
+		other, err := db.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		defer other.Rollback()
+		_, err = other.Exec(`SET LOCAL deadlock_timeout = '1h'`)
+		require.NoError(t, err)
+		var pid int
+		require.NoError(t, other.QueryRow(`SELECT pg_backend_pid() FROM escalation_state WHERE incident_id = $1 FOR UPDATE`, id).Scan(&pid))
+		// The run again waits for the other transaction's end: started
+		// at once, it could take the incident's row before the other
+		// transaction (woken by the rollback) did, and deadlock again.
+		committed := make(chan struct{})
+		first := r.writes.Load() + 1
+		r.beforeWrite = func(n int64) {
+			if n > first {
+				<-committed
+			}
+		}
+		defer func() { r.beforeWrite = nil }()
+		done := make(chan error, 1)
+		go func() { done <- action() }()
+		for blocked := 0; blocked == 0; {
+			select {
+			case err := <-done:
+				t.Fatalf("the action did not wait for the state row: %v", err)
+			default:
+			}
+			require.NoError(t, db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&blocked))
+		}
+		var got string
+		require.NoError(t, other.QueryRow(`SELECT id FROM incidents WHERE id = $1 FOR UPDATE`, id).Scan(&got))
+		require.NoError(t, other.Commit())
+		close(committed)
+		require.NoError(t, <-done, "the action is run again after the deadlock")
+		require.Equal(t, first+1, r.writes.Load(), "the action ran twice")
+	}
+
+	t.Run("acknowledge", func(t *testing.T) {
+		id := r.open(t, "critical", "instance", "ack")
+		r.tick(t)
+		deadlocked(t, id, func() error { return r.engine.Acknowledge(context.Background(), id, "bob") })
+		st, err := r.engine.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, escalation.StateAcknowledged, st.State)
+		require.Len(t, r.timeline(t, id, "Escalation stopped: acknowledged by bob"), 1)
+	})
+	t.Run("escalate now", func(t *testing.T) {
+		id := r.open(t, "critical", "instance", "escalate")
+		r.tick(t)
+		paged := len(r.paged(t, id))
+		deadlocked(t, id, func() error { return r.engine.EscalateNow(context.Background(), id, "deadlock") })
+		r.tick(t)
+		require.Greater(t, len(r.paged(t, id)), paged, "the next level is paged")
+		st, err := r.engine.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, 1, st.Level)
+	})
 }

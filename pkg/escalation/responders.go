@@ -54,19 +54,21 @@ func (e *Engine) NotifyResponders(ctx context.Context, n Notice) (*Noticed, erro
 	if n.Key == "" {
 		return nil, errors.New("notify responders: a key is required")
 	}
-	var channels []string
+	var named []string
 	for _, c := range n.Channels {
 		ch, err := notify.NormalizeChannel(c)
 		if err != nil {
 			return nil, fmt.Errorf("notify responders of %s: %w", n.IncidentID, err)
 		}
-		if !slices.Contains(channels, ch) {
-			channels = append(channels, ch)
+		if !slices.Contains(named, ch) {
+			named = append(named, ch)
 		}
 	}
 	out := &Noticed{}
 	err := e.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		// A run again (runAgainIfRetryable) starts over.
 		*out = Noticed{}
+		channels := named
 		now := e.clock.Now()
 		st, err := e.load(ctx, tx, n.IncidentID)
 		if err != nil {

@@ -187,22 +187,26 @@ func (c *Compactor) Run(ctx context.Context, cfg func() Config) error {
 }
 
 // policy is one kind of data: its retention and how one batch goes.
+// A kind whose rows carry their own expiry (expiring) has no retention:
+// its batch gets now as the cutoff.
 type policy struct {
-	name  string
-	keep  time.Duration
-	batch func(ctx context.Context, tx *sql.Tx, cutoff int64, size int, counts map[string]int64) (int, error)
+	name     string
+	keep     time.Duration
+	batch    func(ctx context.Context, tx *sql.Tx, cutoff int64, size int, counts map[string]int64) (int, error)
+	expiring bool
 }
 
 func (c *Compactor) policies(conf Config) []policy {
 	return []policy{
-		{"resolved incidents", time.Duration(conf.ResolvedIncidents), c.incidentsBatch},
-		{"alert payloads", time.Duration(conf.AlertPayloads), alertsBatch},
-		{"notification outbox", conf.Outbox(), c.jobsBatch(`queue = '` + NotifyQueue + `'`)},
-		{"finished jobs", time.Duration(conf.FinishedJobs), c.jobsBatch(`queue <> '` + NotifyQueue + `'`)},
-		{"runbook outputs", time.Duration(conf.RunbookOutputs), outputsBatch},
-		{"gate decisions", time.Duration(conf.GateDecisions), gateBatch},
-		{"audit log", time.Duration(conf.AuditLog), auditBatch},
-		{"chaos runs", time.Duration(conf.ChaosRuns), chaosBatch},
+		{"resolved incidents", time.Duration(conf.ResolvedIncidents), c.incidentsBatch, false},
+		{"alert payloads", time.Duration(conf.AlertPayloads), alertsBatch, false},
+		{"notification outbox", conf.Outbox(), c.jobsBatch(`queue = '` + NotifyQueue + `'`), false},
+		{"finished jobs", time.Duration(conf.FinishedJobs), c.jobsBatch(`queue <> '` + NotifyQueue + `'`), false},
+		{"runbook outputs", time.Duration(conf.RunbookOutputs), outputsBatch, false},
+		{"gate decisions", time.Duration(conf.GateDecisions), gateBatch, false},
+		{"audit log", time.Duration(conf.AuditLog), auditBatch, false},
+		{"chaos runs", time.Duration(conf.ChaosRuns), chaosBatch, false},
+		{"expired quota slots", 0, quotaSlotsBatch, true},
 	}
 }
 
@@ -221,10 +225,12 @@ func (c *Compactor) Compact(ctx context.Context, conf Config) (map[string]int64,
 	out := map[string]int64{}
 	now := c.clock.Now()
 	for _, p := range c.policies(conf) {
-		if p.keep <= 0 {
+		cutoff := now.Add(-p.keep).UnixMilli()
+		if p.expiring {
+			cutoff = now.UnixMilli()
+		} else if p.keep <= 0 {
 			continue
 		}
-		cutoff := now.Add(-p.keep).UnixMilli()
 		for {
 			var n int
 			counts := map[string]int64{}
@@ -446,4 +452,24 @@ func chaosBatch(ctx context.Context, tx *sql.Tx, cutoff int64, size int, counts 
 		counts[t] += n
 	}
 	return len(ids), nil
+}
+
+// quotaSlotsBatch deletes up to size slots of the deploy gate's yellow
+// quota (change_quota_slots, a table of pkg/change) that expired at or
+// before cutoff (now) without a change consuming them: the change the gate
+// allowed was never recorded (sred stopped in between, or a rollout's gate
+// step was left). Recording a change deletes its slot, and the gate deletes
+// a service's expired slots only when it takes another slot of that
+// service, so the slots of a service that is not gated again would stay
+// forever. An expired slot no longer counts (change.countQuota), so
+// deleting it changes no answer of the gate.
+func quotaSlotsBatch(ctx context.Context, tx *sql.Tx, cutoff int64, size int, counts map[string]int64) (int, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM change_quota_slots WHERE id IN (
+		SELECT id FROM change_quota_slots WHERE expires_at <= $1 LIMIT $2)`, cutoff, size) // a small table: slots live minutes
+	if err != nil {
+		return 0, fmt.Errorf("delete expired quota slots: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	counts["change_quota_slots"] += n
+	return int(n), nil
 }

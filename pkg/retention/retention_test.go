@@ -13,6 +13,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/audit"
 	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/change"
 	"github.com/rootuip/sre/pkg/chaos"
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
@@ -29,7 +30,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func migrations() [][]store.Migration {
-	return [][]store.Migration{incident.Migrations, jobs.Migrations, runbook.Migrations, budget.Migrations, audit.Migrations, chaos.Migrations, retention.Migrations}
+	return [][]store.Migration{incident.Migrations, jobs.Migrations, runbook.Migrations, budget.Migrations, change.Migrations, audit.Migrations, chaos.Migrations, retention.Migrations}
 }
 
 func exec(t *testing.T, db *store.DB, q string, args ...any) {
@@ -366,6 +367,58 @@ func TestGateDecisionsExpireByDefault(t *testing.T) {
 		out, err = c.Compact(ctx, conf)
 		require.NoError(t, err)
 		require.Empty(t, out)
+	})
+}
+
+// TestExpiredQuotaSlotsDeleted: a slot of the deploy gate's yellow quota
+// (change.ReserveChange) that no recorded change consumed stops counting
+// after change.QuotaSlotTTL, but the gate deletes expired slots of a
+// service only when it takes another slot of it: the slots of a service
+// not gated again stayed forever. Compaction deletes every expired slot,
+// in batches, with the retention section's defaults (slots have no
+// retention of their own); a slot still counting stays, and the quota's
+// count is unchanged. Both backends, a manual clock.
+func TestExpiredQuotaSlotsDeleted(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clk := clock.NewManual(t0)
+		cs := change.New(change.Options{DB: db, Clock: clk})
+		reserve := func(service string) int64 {
+			t.Helper()
+			_, slot, err := cs.ReserveChange(ctx, service, clk.Now().Add(-24*time.Hour), 10)
+			require.NoError(t, err)
+			require.NotZero(t, slot)
+			return slot
+		}
+		reserve("api")
+		reserve("web")
+		reserve("web")
+		require.NoError(t, cs.ReleaseSlot(ctx, reserve("db"))) // given back: deleted at once
+		clk.Advance(change.QuotaSlotTTL - time.Minute)
+		kept := reserve("api")
+		clk.Advance(2 * time.Minute) // the first three expired, the last counts
+
+		reg := prometheus.NewRegistry()
+		c, err := retention.New(db, retention.Options{Clock: clk, Registerer: reg})
+		require.NoError(t, err)
+		conf := retention.Default()
+		conf.BatchSize = 2
+		out, err := c.Compact(ctx, conf)
+		require.NoError(t, err)
+		require.Equal(t, map[string]int64{"change_quota_slots": 3}, out)
+		require.Equal(t, 3.0, deleted(t, reg, "change_quota_slots"))
+		require.Equal(t, []string{fmt.Sprint(kept)}, strings(t, db, `SELECT CAST(id AS TEXT) FROM change_quota_slots`))
+		n, err := cs.CountChanges(ctx, "api", clk.Now().Add(-24*time.Hour))
+		require.NoError(t, err)
+		require.Equal(t, 1, n, "the slot still counting counts")
+
+		out, err = c.Compact(ctx, conf)
+		require.NoError(t, err)
+		require.Empty(t, out)
+		clk.Advance(change.QuotaSlotTTL - 2*time.Minute) // the last one expires too
+		out, err = c.Compact(ctx, conf)
+		require.NoError(t, err)
+		require.Equal(t, map[string]int64{"change_quota_slots": 1}, out)
 	})
 }
 
