@@ -176,20 +176,16 @@ func NewEngine(db *store.DB, cfg *Config, dir *oncall.Directory, ncfg *notify.Co
 	return e
 }
 
-// runAgainIfRetryable returns write that runs fn once more from the start
+// runAgainIfRetryable returns write that runs fn again from the start
 // when PostgreSQL rolled its transaction back to break a deadlock or on a
-// serialization failure (store.Retryable), as incident.Service.mutate
+// serialization failure (store.RunAgain), as incident.Service.mutate
 // does for a status change: an action asked from outside a transaction
 // (Acknowledge, EscalateNow, NotifyResponders, RecheckHandoffs) is not
 // refused for it. fn must start over on each run (it is given a fresh
 // transaction; what it keeps outside it, it resets).
 func runAgainIfRetryable(write func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error) func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	return func(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-		err := write(ctx, fn)
-		if store.Retryable(err) {
-			err = write(ctx, fn)
-		}
-		return err
+		return store.RunAgain(ctx, func() error { return write(ctx, fn) })
 	}
 }
 

@@ -64,13 +64,10 @@ func (s *Service) mutate(ctx context.Context, id, actor string, fn func(r *recor
 		out = &r.Incident
 		return nil
 	}
-	err := s.db.InTx(ctx, body)
-	if store.Retryable(err) {
-		// PostgreSQL broke a deadlock (or a serialization failure) and
-		// rolled the change back: run it once more from the start, as
-		// the caller (an API call, an acknowledge link) would have to.
-		err = s.db.InTx(ctx, body)
-	}
+	// PostgreSQL may break a deadlock (or a serialization failure) by
+	// rolling the change back: it runs again from the start, as the caller
+	// (an API call, an acknowledge link) would have to.
+	err := store.RunAgain(ctx, func() error { return s.db.InTx(ctx, body) })
 	if err != nil {
 		return nil, err
 	}

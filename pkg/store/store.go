@@ -325,6 +325,25 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
+// RetryableRuns is how many times RunAgain runs a transaction in all.
+const RetryableRuns = 3
+
+// RunAgain runs fn, and runs it again from the start while it fails with a
+// Retryable error, RetryableRuns times in all or until ctx ends: for an
+// action asked from outside a transaction (an acknowledgement, a manual
+// escalation), which PostgreSQL may roll back to break a deadlock with a
+// delivery or a step. A second run can meet the transaction it deadlocked
+// with still holding its locks, so it may need a third. fn must start over
+// on each run (what it keeps outside its transaction, it resets).
+func RunAgain(ctx context.Context, fn func() error) error {
+	for run := 1; ; run++ {
+		err := fn()
+		if run == RetryableRuns || !Retryable(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
 // Retryable reports whether err is PostgreSQL breaking a deadlock
 // (SQLSTATE 40P01) or failing a serialization (40001): the transaction was
 // rolled back and running it again from the start can succeed.
