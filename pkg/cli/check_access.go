@@ -79,11 +79,15 @@ func checkAccess(cfg *app.Config, webConfig string) ([]string, error) {
 			return nil, fmt.Errorf("webhook token: %w", err)
 		}
 		if n := len(strings.TrimSpace(tok)); n < MinWebhookTokenBytes {
-			warnings = append(warnings, fmt.Sprintf("the webhook's bearer token is %d bytes: webhook requests are not rate-limited, so a short token can be guessed by anyone who reaches the port; use at least %d random bytes (e.g. openssl rand -hex 16)", n, MinWebhookTokenBytes))
+			warnings = append(warnings, fmt.Sprintf("the webhook's bearer token is %s: webhook requests are not rate-limited, so a short token can be guessed by anyone who reaches the port; use at least %d random bytes (e.g. openssl rand -hex 16)", count(n, "byte", "bytes"), MinWebhookTokenBytes))
 		}
 	}
 	if names := all.BcryptTokens(); len(names) > 0 {
-		warnings = append(warnings, fmt.Sprintf("tokens %s are given as bcrypt hashes: every unknown bearer token a client sends costs one bcrypt comparison per such token; give each token's SHA-256 instead (sha256: in the users file, docs/security.md)", strings.Join(names, ", ")))
+		if len(names) == 1 {
+			warnings = append(warnings, fmt.Sprintf("token %s is given as a bcrypt hash: every unknown bearer token a client sends costs one bcrypt comparison; give the token's SHA-256 instead (sha256: in the users file, docs/security.md)", names[0]))
+		} else {
+			warnings = append(warnings, fmt.Sprintf("tokens %s are given as bcrypt hashes: every unknown bearer token a client sends costs one bcrypt comparison per such token; give each token's SHA-256 instead (sha256: in the users file, docs/security.md)", strings.Join(names, ", ")))
+		}
 	}
 	if len(webUsers) > 0 {
 		if len(webUsers) == 1 {

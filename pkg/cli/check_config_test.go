@@ -133,6 +133,8 @@ func TestCheckConfigAccess(t *testing.T) {
 		{"users, webhook token", []string{f("users-webhook-token.yml")}, 0, []string{"  SUCCESS\n  incident IDs"}},
 		{"short webhook token", []string{f("users-short-webhook-token.yml")}, 0,
 			[]string{"WARNING: the webhook's bearer token is 9 bytes: webhook requests are not rate-limited, so a short token can be guessed by anyone who reaches the port; use at least 16 random bytes (e.g. openssl rand -hex 16)"}},
+		{"one-byte webhook token", []string{f("users-one-byte-webhook-token.yml")}, 0,
+			[]string{"WARNING: the webhook's bearer token is 1 byte: webhook requests"}},
 		// Override tokens, which a viewer may present, are limited per
 		// client (docs/security.md) but a short one is still refused at
 		// load, not only warned about.
@@ -148,6 +150,8 @@ func TestCheckConfigAccess(t *testing.T) {
 			[]string{"WARNING: the webhook has no bearer token (webhook.bearer_token): Alertmanager must authenticate", "WARNING: 1 user of basic_auth_users in the web config file is an admin checked by sred (not by exporter-toolkit); give it a role"}},
 		{"tokens given as bcrypt hashes", []string{f("tokens.yml")}, 0,
 			[]string{"WARNING: tokens argo, flagger are given as bcrypt hashes: every unknown bearer token a client sends costs one bcrypt comparison per such token; give each token's SHA-256 instead (sha256: in the users file, docs/security.md)"}},
+		{"one token given as a bcrypt hash", []string{f("token.yml")}, 0,
+			[]string{"WARNING: token argo is given as a bcrypt hash: every unknown bearer token a client sends costs one bcrypt comparison; give the token's SHA-256 instead (sha256: in the users file, docs/security.md)"}},
 		{"missing users file", []string{f("missing-users.yml")}, 1, []string{"FAILED: load config " + f("missing-users.yml") + ": read users file: open ", "missing.yml: no such file or directory"}},
 	}
 	for _, c := range cases {

@@ -78,7 +78,7 @@ func rolloutValidate(env *Env, o *rolloutOptions) error {
 			return &ExitError{Code: 1, Err: err}
 		}
 		for _, d := range defs {
-			fmt.Fprintf(env.Stdout, "%s: rollout %s is valid (%s of %s in %s, %d stage(s))\n", f, d.Name, d.Strategy(), d.Service, d.Environment, len(d.Plan()))
+			fmt.Fprintf(env.Stdout, "%s: rollout %s is valid (%s of %s in %s, %s)\n", f, d.Name, d.Strategy(), d.Service, d.Environment, count(len(d.Plan()), "stage", "stages"))
 		}
 	}
 	return nil

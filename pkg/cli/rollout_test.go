@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -126,4 +128,30 @@ canary:
 		require.NotContains(t, out, "Waiting for data")
 		require.NotContains(t, out, "Stage ends")
 	})
+}
+
+// TestRolloutValidate: srectl rollout validate counts the stages of each
+// definition, "1 stage" for one.
+func TestRolloutValidate(t *testing.T) {
+	dir := t.TempDir()
+	one := filepath.Join(dir, "one.yml")
+	require.NoError(t, os.WriteFile(one, []byte(`name: all-at-once
+service: api
+environment: staging
+canary:
+  stages: [{weight: 100}]
+  set_weight: {exec: {command: [set-weight, '{{ .Vars.weight }}']}}
+`), 0o600))
+	two := filepath.Join(dir, "two.yml")
+	require.NoError(t, os.WriteFile(two, []byte(`name: half-then-all
+service: api
+environment: staging
+canary:
+  stages: [{weight: 50, duration: 10m}, {weight: 100}]
+  set_weight: {exec: {command: [set-weight, '{{ .Vars.weight }}']}}
+`), 0o600))
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, Main([]string{"rollout", "validate", one, two}, &stdout, &stderr), "%s\n%s", stdout.String(), stderr.String())
+	require.Equal(t, one+": rollout all-at-once is valid (canary of api in staging, 1 stage)\n"+
+		two+": rollout half-then-all is valid (canary of api in staging, 2 stages)\n", stdout.String())
 }

@@ -61,7 +61,7 @@ const (
 	// the threshold (80% by default); burn_tier="budget".
 	AlertBudget = "SLOErrorBudgetConsumed"
 	// BurnTierBudget is the burn_tier label value of AlertBudget.
-	BurnTierBudget = "budget"
+	BurnTierBudget = slo.BudgetTier
 )
 
 // WindowName formats a window as in the rule names, e.g. 5m, 1h, 1h24m, 3d.

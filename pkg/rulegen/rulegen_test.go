@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prometheus/alertmanager/config"
+	amcommoncfg "github.com/prometheus/alertmanager/config/common"
 	amlabels "github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -584,8 +585,12 @@ func TestBurnSummaryFactorPlain(t *testing.T) {
 // the tickets and the budget warning of its own SLO, whatever severity
 // label the page carries (Sloth's page_alert severity, or alerting.labels'
 // on both tiers, even page), and nothing of another SLO nor another page.
+// Tickets of severity page silence nothing: neither the pages of their SLO
+// when these carry another severity (critical, or ticket with the two
+// swapped) nor its budget warning when no page fires.
 func TestInhibitRulesInAlertmanager(t *testing.T) {
-	specs, files := generate(t, "examples/slos/api.yml", filepath.Join(goldenDir, "in-sloth-alerting.yml"), filepath.Join(goldenDir, "in-sloth-page-severity.yml"))
+	specs, files := generate(t, "examples/slos/api.yml", filepath.Join(goldenDir, "in-sloth-alerting.yml"), filepath.Join(goldenDir, "in-sloth-page-severity.yml"),
+		filepath.Join(goldenDir, "in-sloth-ticket-page.yml"))
 	inh, err := rulegen.MarshalInhibitRules(rulegen.InhibitRules(specs))
 	require.NoError(t, err)
 	am := testutil.StartAlertmanager(t, testutil.AlertmanagerOptions{Config: "route:\n  receiver: default\nreceivers:\n  - name: default\n" + string(inh)})
@@ -605,13 +610,18 @@ func TestInhibitRulesInAlertmanager(t *testing.T) {
 		}
 	}
 	// Firing: each SLO's page, ticket and budget warning; only the ticket
-	// and budget warning of payments/split (nothing pages there).
+	// and budget warning of payments/split, billing/all-page and
+	// billing/no-page (nothing pages there).
 	inhibited := map[string]bool{
 		"api/availability/page_fast": false, "api/availability/ticket_slow": true, "api/availability/budget": true,
 		"myservice/requests-availability/page_slow": false, "myservice/requests-availability/ticket_fast": true, "myservice/requests-availability/budget": true,
 		"payments/shared/page_fast": false, "payments/shared/page_slow": false, "payments/shared/ticket_slow": true, "payments/shared/budget": true,
 		"payments/split/ticket_fast": false, "payments/split/budget": false,
 		"payments/both-page/page_fast": false, "payments/both-page/ticket_fast": true,
+		"billing/ticket-page/page_fast": false, "billing/ticket-page/ticket_slow": true, "billing/ticket-page/budget": true,
+		"billing/swapped/page_slow": false, "billing/swapped/ticket_fast": true, "billing/swapped/budget": true,
+		"billing/all-page/ticket_fast": false, "billing/all-page/ticket_slow": false, "billing/all-page/budget": false,
+		"billing/no-page/ticket_fast": false, "billing/no-page/ticket_slow": false, "billing/no-page/budget": false,
 	}
 	// Posted in one request, api/availability's page last: Alertmanager
 	// hands the alerts to its inhibitor in order, so once that page (whose
@@ -630,6 +640,11 @@ func TestInhibitRulesInAlertmanager(t *testing.T) {
 	require.Equal(t, "critical", generated["payments/shared/ticket_slow"]["severity"], "both tiers of payments/shared are critical")
 	require.Equal(t, "pageteam", generated["myservice/requests-availability/page_slow"]["severity"])
 	require.Equal(t, "page", generated["payments/both-page/ticket_fast"]["severity"], "both tiers of payments/both-page are page")
+	for _, key := range []string{"billing/ticket-page/ticket_slow", "billing/swapped/ticket_fast", "billing/all-page/ticket_fast", "billing/no-page/ticket_slow"} {
+		require.Equal(t, "page", generated[key]["severity"], "the tickets of %s are page", key)
+	}
+	require.Equal(t, "critical", generated["billing/ticket-page/page_fast"]["severity"])
+	require.Equal(t, "ticket", generated["billing/swapped/page_slow"]["severity"])
 	body, err := json.Marshal(alerts)
 	require.NoError(t, err)
 	resp, err := http.Post(am.URL+"/api/v2/alerts", "application/json", bytes.NewReader(body))
@@ -660,4 +675,158 @@ func TestInhibitRulesInAlertmanager(t *testing.T) {
 		}
 		<-tick.C
 	}
+}
+
+// The inhibit rules for every combination of the severities of an SLO's
+// pages, tickets and budget warning (Sloth's page_alert and ticket_alert
+// severities, a native spec's budget.severity), beside SLOs of the usual
+// severities, one with a page tier named as another SLO's tickets, and one
+// without a page tier: inhibited as Alertmanager's inhibitor decides
+// (inhibits), each alert of an SLO with pages other than a page is
+// silenced by each of that SLO's pages and by nothing else, a page never;
+// with no page firing nothing is silenced.
+func TestInhibitRulesSeverities(t *testing.T) {
+	const sloth = "version: prometheus/v1\nservice: svc\nslos:\n  - name: a\n    objective: 99.9\n" +
+		"    sli: {raw: {error_ratio_query: 'sum(rate(errors[{{.window}}])) / sum(rate(requests[{{.window}}]))'}}\n"
+	const native = "apiVersion: sre.rootuip.io/v1\nkind: ServiceLevelObjectives\nservice: web\nslos:\n" +
+		"  - name: standard\n    objective: 99.9\n    sli: {events: {errorSelector: 'http_requests_total{code=~\"5..\"}', totalSelector: http_requests_total}}\n"
+	for _, tc := range []struct {
+		name     string
+		alerting string // the alerting block of svc/a (Sloth)
+		native   string // more SLOs of web (native)
+	}{
+		{"page ticket", "{page_alert: {labels: {severity: page}}, ticket_alert: {labels: {severity: ticket}}}", ""},
+		{"page critical", "{ticket_alert: {labels: {severity: critical}}}", ""},
+		{"critical ticket", "{page_alert: {labels: {severity: critical}}}", ""},
+		{"critical critical", "{labels: {severity: critical}}", ""},
+		{"page page", "{labels: {severity: page}}", ""},
+		{"critical page", "{page_alert: {labels: {severity: critical}}, ticket_alert: {labels: {severity: page}}}", ""},
+		{"ticket page", "{page_alert: {labels: {severity: ticket}}, ticket_alert: {labels: {severity: page}}}", ""},
+		{"no page tier, ticket page", "{page_alert: {disable: true}, ticket_alert: {labels: {severity: page}}}", ""},
+		{"page page, ticket tier disabled", "{labels: {severity: page}, ticket_alert: {disable: true}}", ""},
+		{"budget page", "{page_alert: {labels: {severity: page}}}",
+			"  - name: budget-page\n    objective: 99\n    sli: {events: {errorSelector: 'x_total{code=\"5\"}', totalSelector: x_total}}\n" +
+				"    alerting: {budget: {severity: page}}\n"},
+		{"budget page, no page tier", "{ticket_alert: {labels: {severity: page}}}",
+			"  - name: budget-page\n    objective: 99\n    sli: {events: {errorSelector: 'x_total{code=\"5\"}', totalSelector: x_total}}\n" +
+				"    alerting: {page: {disabled: true}, budget: {severity: page}}\n"},
+		{"page windows named as tickets of page", "{ticket_alert: {labels: {severity: page}}}",
+			"  - name: renamed\n    objective: 99\n    sli: {events: {errorSelector: 'x_total{code=\"5\"}', totalSelector: x_total}}\n" +
+				"    alerting:\n      page:\n        windows: [{name: ticket_fast, longWindow: 1h, shortWindow: 5m, burnRate: 14.4}]\n" +
+				"      ticket:\n        windows: [{name: page_fast, longWindow: 1d, shortWindow: 2h, burnRate: 3}]\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "sloth.yml"), []byte(sloth+"    alerting: "+tc.alerting+"\n"), 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "web.yml"), []byte(native+tc.native), 0o644))
+			specs, files := generate(t, filepath.Join(dir, "sloth.yml"), filepath.Join(dir, "web.yml"), "examples/slos/api.yml")
+			b, err := rulegen.MarshalInhibitRules(rulegen.InhibitRules(specs))
+			require.NoError(t, err)
+			cfg, err := config.Load("route:\n  receiver: default\nreceivers:\n  - name: default\n" + string(b))
+			require.NoError(t, err)
+
+			// Every alert of every SLO, and whether it is a page.
+			type alert struct {
+				key    string // service/slo/burn_tier
+				labels model.LabelSet
+				page   bool
+			}
+			var alerts []alert
+			hasPages := map[string]bool{} // service/slo
+			for _, s := range specs {
+				for i := range s.SLOs {
+					o := &s.SLOs[i]
+					pages := map[string]bool{}
+					for _, w := range o.Windows() {
+						pages[w.Name] = w.Severity == slo.SeverityPage
+						hasPages[s.Service+"/"+o.Name] = hasPages[s.Service+"/"+o.Name] || pages[w.Name]
+					}
+					for _, f := range files {
+						for _, g := range f.Groups {
+							for _, r := range g.Rules {
+								if r.Alert == "" || r.Labels["service"] != s.Service || r.Labels["slo"] != o.Name {
+									continue
+								}
+								l := maps.Clone(r.Labels)
+								l["alertname"] = r.Alert
+								alerts = append(alerts, alert{s.Service + "/" + o.Name + "/" + l["burn_tier"], labelSet(l), pages[l["burn_tier"]]})
+							}
+						}
+					}
+				}
+			}
+			require.Greater(t, len(alerts), 20)
+			sev := map[string]string{}
+			for _, a := range alerts {
+				sev[a.key] = string(a.labels["severity"])
+			}
+			if tc.name == "critical page" {
+				require.Equal(t, "critical", sev["svc/a/page_fast"])
+				require.Equal(t, "page", sev["svc/a/ticket_fast"])
+			}
+
+			// Everything fires.
+			var firing []model.LabelSet
+			for _, a := range alerts {
+				firing = append(firing, a.labels)
+			}
+			for _, target := range alerts {
+				owner := target.key[:strings.LastIndexByte(target.key, '/')]
+				for _, source := range alerts {
+					want := !target.page && source.page && strings.HasPrefix(source.key, owner+"/")
+					require.Equal(t, want, inhibits(cfg.InhibitRules, source.labels, target.labels),
+						"%s (severity %s) silencing %s (severity %s)", source.key, sev[source.key], target.key, sev[target.key])
+				}
+				require.Equal(t, !target.page && hasPages[owner], inhibited(cfg.InhibitRules, firing, target.labels),
+					"%s (severity %s) with every alert firing", target.key, sev[target.key])
+			}
+			// Only tickets and budget warnings fire.
+			var quiet []model.LabelSet
+			for _, a := range alerts {
+				if !a.page {
+					quiet = append(quiet, a.labels)
+				}
+			}
+			for _, a := range alerts {
+				if !a.page {
+					require.False(t, inhibited(cfg.InhibitRules, quiet, a.labels), "%s (severity %s) with no page firing", a.key, sev[a.key])
+				}
+			}
+		})
+	}
+}
+
+// inhibits is whether Alertmanager's inhibitor lets the firing alert
+// source silence target through one of rules: target on a rule's target
+// side, source on its source side with the rule's equal labels alike (a
+// label both lack is alike), and, when target is on the source side too, a
+// source that is not on the target side (Alertmanager's inhibit.Mutes and
+// InhibitRule.hasEqual).
+func inhibits(rules []amcommoncfg.InhibitRule, source, target model.LabelSet) bool {
+	for _, r := range rules {
+		if !amlabels.Matchers(r.TargetMatchers).Matches(target) || !amlabels.Matchers(r.SourceMatchers).Matches(source) {
+			continue
+		}
+		if amlabels.Matchers(r.SourceMatchers).Matches(target) && amlabels.Matchers(r.TargetMatchers).Matches(source) {
+			continue
+		}
+		alike := true
+		for _, l := range r.Equal {
+			alike = alike && source[model.LabelName(l)] == target[model.LabelName(l)]
+		}
+		if alike {
+			return true
+		}
+	}
+	return false
+}
+
+// inhibited is whether one of the firing alerts silences target.
+func inhibited(rules []amcommoncfg.InhibitRule, firing []model.LabelSet, target model.LabelSet) bool {
+	for _, s := range firing {
+		if inhibits(rules, s, target) {
+			return true
+		}
+	}
+	return false
 }

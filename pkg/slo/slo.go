@@ -41,6 +41,10 @@ const (
 	SeverityTicket = "ticket"
 )
 
+// BudgetTier is the burn_tier label value of the budget alert, which no
+// burn-rate window may take (rulegen.BurnTierBudget).
+const BudgetTier = "budget"
+
 // Spec is one service and its SLOs: the content of one spec document.
 type Spec struct {
 	APIVersion string `yaml:"apiVersion"`

@@ -53,6 +53,7 @@ func TestBadSpecs(t *testing.T) {
 		"reserved-label.yml":           "testdata/bad/reserved-label.yml:5:13: labels.severity: label \"severity\" is reserved (set by the generator)",
 		"sred-config.yml":              "testdata/bad/sred-config.yml:2:1: apiVersion: missing apiVersion (want sre.rootuip.io/v1): this is a sred configuration (webhook:, notifications:, escalation:), not an SLO spec; check it with srectl check config",
 		"short-window.yml":             "testdata/bad/short-window.yml:15:26: slos[0].alerting.page.windows[0].shortWindow: must be at least 5m",
+		"tier-named-budget.yml":        "testdata/bad/tier-named-budget.yml:14:19: slos[0].alerting.page.windows[0].name: tier name \"budget\" is the burn_tier of the error budget alert (SLOErrorBudgetConsumed): its alerts would be taken for it, and the inhibit rules would match one for the other",
 		"tier-never-fires.yml":         "testdata/bad/tier-never-fires.yml:5:5: slos[0].alerting: burn tier page_fast can never fire: burn rate 14.4 x error budget 0.1 >= 1 (lower the factor, or disable the tier)",
 		"two-slis.yml":                 "testdata/bad/two-slis.yml:8:7: slos[0].sli: exactly one of events, latency, bool or raw must be set (got 2)",
 		"unknown-field.yml":            "testdata/bad/unknown-field.yml:7:5: slos[0].target: unknown field \"target\" (known fields: name, objective, period, description, groupBy, labels, sli, alerting, budgetPolicy)",

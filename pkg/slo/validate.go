@@ -596,6 +596,9 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 			if w.Name != "" && !severityRE.MatchString(w.Name) {
 				add(wp+".name", "invalid tier name %q (lower case letters, digits, '_', '-')", w.Name)
 			}
+			if w.Name == BudgetTier {
+				add(wp+".name", "tier name %q is the burn_tier of the error budget alert (SLOErrorBudgetConsumed): its alerts would be taken for it, and the inhibit rules would match one for the other", w.Name)
+			}
 		}
 	}
 	if a.Ticket.MaxDetectionTime != 0 {

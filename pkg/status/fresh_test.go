@@ -85,6 +85,20 @@ func TestFreshStoreHasNoData(t *testing.T) {
 	})
 }
 
+// TestOneUptimeDay: a page of uptime_days 1 reads "1 day ago" and "uptime
+// over 1 day" (before, "1 days"). On SQLite and PostgreSQL.
+func TestOneUptimeDay(t *testing.T) {
+	atFirstStart(t, func(t *testing.T, _ *store.DB, clk *clock.Manual, stored status.Stored, inc *incident.Service) {
+		cfg := status.Config{Components: []status.Component{{Name: "Shop", Services: []string{"payments"}}}, UptimeDays: 1}
+		require.NoError(t, cfg.Validate())
+		clk.Advance(3 * time.Hour)
+		svc := status.New(cfg, status.Options{Incidents: inc, Clock: clk, Key: stored.Key, FirstStart: stored.FirstStart})
+		html := pageGetter(t, svc)("/status")
+		require.Contains(t, html, `aria-label="Shop: 100.00% uptime over 1 day"`)
+		require.Contains(t, html, `<p class="uptime">1 day ago · 100.00% uptime · today</p>`)
+	})
+}
+
 // TestNoDataHasNoUptimeRatio: at the instant of sred's first start every
 // bar of a component has no data, and so has its uptime: uptime_ratio is
 // null in JSON (before, 1: 100% measured over nothing) and the page says

@@ -345,7 +345,8 @@ func tier(a alert, shared, severity, service, sloName string) slo.Tier {
 // severityWarnings warns of a page_alert or ticket_alert severity label
 // other than page or ticket: the alerts keep it, as Sloth's do, but sred
 // reads severity, and the generated inhibit rules match such pages by
-// burn_tier instead.
+// burn_tier instead (and keep tickets of severity page from silencing
+// anything).
 func severityWarnings(file string, pos map[string]slo.Position, i int, service string, o *slo.SLO, source string) []*slo.Error {
 	fields := map[string]string{slo.SeverityPage: "page_alert", slo.SeverityTicket: "ticket_alert"}
 	if strings.HasPrefix(source, CRDVersion) {
@@ -367,8 +368,13 @@ func severityWarnings(file string, pos map[string]slo.Position, i int, service s
 		}
 		msg := fmt.Sprintf("SLO %s/%s: the %s alerts keep severity %q, as Sloth's do, instead of severity=%q (they also carry sloth_severity=%q): sred maps %q to an incident severity through severity_map (a value not in it gets the default severity)",
 			service, o.Name, t.severity, t.tier.Severity, t.severity, t.severity, t.tier.Severity)
-		if t.severity == slo.SeverityPage {
+		switch {
+		case t.severity == slo.SeverityPage:
 			msg += `, and srectl generate --inhibit-rules gives this SLO an inhibit rule of its own, matching its pages by burn_tier`
+		case t.tier.Severity == slo.SeverityPage && !o.Alerting.Page.Disabled:
+			msg += `, and srectl generate --inhibit-rules gives this SLO an inhibit rule of its own, matching its pages by burn_tier, and leaves its tickets out of the rule matching pages by severity="page"`
+		case t.tier.Severity == slo.SeverityPage:
+			msg += `, and srectl generate --inhibit-rules leaves its tickets out of the rule matching pages by severity="page"`
 		}
 		out = append(out, &slo.Error{File: file, Line: p.Line, Column: p.Column, Field: field, Msg: msg})
 	}
