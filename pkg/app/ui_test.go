@@ -289,7 +289,7 @@ notifications:
 	require.Nil(t, status(first)[0].Queued, "backing off until the pause's end, not due")
 
 	want := "Notification (trigger) by webhook queued, not sent yet: the webhook channel is paused since " +
-		n.Queued.PausedSince.UTC().Format("2006-01-02 15:04:05 UTC") + " after 1 failure(s) (last error: connection refused); next probe at " +
+		n.Queued.PausedSince.UTC().Format("2006-01-02 15:04:05 UTC") + " after 1 failure (last error: connection refused); next probe at " +
 		n.Queued.NextProbe.UTC().Format("2006-01-02 15:04:05 UTC")
 	code, body := fetch(t, http.MethodGet, srv.URL+"/incidents/"+second, nil, nil)
 	require.Equal(t, http.StatusOK, code, body)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
+	"github.com/rootuip/sre/pkg/english"
 	"github.com/rootuip/sre/pkg/rulegen"
 	"github.com/rootuip/sre/pkg/slo"
 )
@@ -47,13 +48,8 @@ func runValidate(env *Env, paths []string) error {
 	return nil
 }
 
-// count is "1 SLO", "2 SLOs": n and the noun, singular for one.
-func count(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
+// count is english.Count: "1 SLO", "2 SLOs".
+var count = english.Count
 
 // printWarnings prints what the importers of specs kept or changed that
 // the reader should know (a Sloth severity sred does not read as page),

@@ -164,7 +164,7 @@ func TestQueuedPageShownAtReadTime(t *testing.T) {
 		require.NotEmpty(t, tl)
 		last := tl[len(tl)-1]
 		require.Equal(t, "Notification (trigger) by sms to bob queued, not sent yet: the sms channel is paused since 2026-03-01 14:30:00 UTC "+
-			"after 1 failure(s) (last error: connection refused); next probe at 2026-03-01 14:30:10 UTC", last.Message)
+			"after 1 failure (last error: connection refused); next probe at 2026-03-01 14:30:10 UTC", last.Message)
 		require.Zero(t, last.ID, "not stored")
 		require.Equal(t, "notification", last.Kind)
 		require.Equal(t, t0.Add(5*time.Second), last.Time, "as of the read")
@@ -327,7 +327,7 @@ func TestQueuedEntryTimesHaveDates(t *testing.T) {
 				NextAttempt: tc.since, Queued: &Pause{Channel: ChannelSMS, PausedSince: tc.since, NextProbe: tc.probe, Failures: 3, LastError: "HTTP 503"}}
 			e := queuedEntry(r, now)
 			require.Equal(t, "Notification (trigger) by sms to bob queued, not sent yet: the sms channel is paused since "+tc.wantSince+
-				" after 3 failure(s) (last error: HTTP 503); next probe at "+tc.wantNextProbe, e.Message)
+				" after 3 failures (last error: HTTP 503); next probe at "+tc.wantNextProbe, e.Message)
 			require.Equal(t, now, e.Time)
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rootuip/sre/pkg/english"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/secretfile"
 )
@@ -136,8 +137,8 @@ func queuedEntry(r Record, now time.Time) incident.TimelineEntry {
 		who = r.Channel + " to " + r.User
 		data["user"] = r.User
 	}
-	msg := fmt.Sprintf("Notification (%s) by %s queued, not sent yet: the %s channel is paused since %s after %d failure(s) (last error: %s); next probe at %s",
-		r.Event, who, r.Channel, p.PausedSince.UTC().Format(EntryTime), p.Failures, p.LastError, p.NextProbe.UTC().Format(EntryTime))
+	msg := fmt.Sprintf("Notification (%s) by %s queued, not sent yet: the %s channel is paused since %s after %s (last error: %s); next probe at %s",
+		r.Event, who, r.Channel, p.PausedSince.UTC().Format(EntryTime), english.Count(p.Failures, "failure", "failures"), p.LastError, p.NextProbe.UTC().Format(EntryTime))
 	return incident.TimelineEntry{IncidentID: r.IncidentID, Time: now, Kind: "notification", Actor: "sred", Message: msg, Data: data}
 }
 

@@ -101,6 +101,27 @@ func (c *client) do(method, path string, form url.Values) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// TestHomeCountsSLOs: a service's summary on the home page counts its SLOs
+// in words, "1 SLO" for one.
+func TestHomeCountsSLOs(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations, budget.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		bs := budget.New(budget.Options{DB: db, Registerer: prometheus.NewRegistry()})
+		mux := http.NewServeMux()
+		ui.New(ui.Sources{Incidents: svc, Budgets: bs}, ui.Options{}).Register(mux)
+		srv := httptest.NewServer(principal(mux))
+		defer srv.Close()
+		c := &client{t: t, base: srv.URL, role: "viewer", c: srv.Client()}
+		for _, n := range []int{1, 2} {
+			require.NoError(t, bs.Update(budget.DefaultConfig, specs(t, 1, n), nil, nil))
+			code, body := c.do("GET", "/", nil)
+			require.Equal(t, http.StatusOK, code, body)
+			require.Contains(t, body, `<span class="muted">`+map[int]string{1: "1 SLO", 2: "2 SLOs"}[n]+`</span>`)
+		}
+	})
+}
+
 // TestConsole drives the console over the real incident service and a real
 // budget service (configured SLOs, no Prometheus yet) on both backends:
 // the home page groups SLOs by service and filters them, the incident

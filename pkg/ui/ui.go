@@ -42,6 +42,7 @@ import (
 	"github.com/rootuip/sre/pkg/chaos"
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/correlation"
+	"github.com/rootuip/sre/pkg/english"
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/oncall"
@@ -290,13 +291,8 @@ var funcs = template.FuncMap{
 	"sub":   func(a, b int) int { return a - b },
 }
 
-// count is "1 service", "2 services": n and the noun, singular for one.
-func count(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
+// count is english.Count: "1 SLO", "2 SLOs".
+var count = english.Count
 
 func pct(f float64) string {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
