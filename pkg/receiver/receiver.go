@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -89,6 +90,9 @@ func (m *Message) Validate() error {
 		if err := a.validate(); err != nil {
 			return fmt.Errorf("alerts[%d]: %w", i, err)
 		}
+	}
+	if err := m.sameFingerprints(); err != nil {
+		return err
 	}
 	if err := validLabels(m.GroupLabels); err != nil {
 		return fmt.Errorf("groupLabels: %w", err)
@@ -204,6 +208,51 @@ func (a *Alert) validate() error {
 	}
 	if a.Status == "resolved" && !a.EndsAt.IsZero() && a.EndsAt.Before(a.StartsAt) {
 		return fmt.Errorf(`"endsAt" %s is before "startsAt" %s`, a.EndsAt.Format(time.RFC3339), a.StartsAt.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// pairwiseFingerprints is the number of alerts up to which
+// sameFingerprints compares every pair rather than building a map: a
+// usual delivery allocates nothing for the check.
+const pairwiseFingerprints = 64
+
+// sameFingerprints refuses two alerts of the delivery with one fingerprint
+// and different labels. Alertmanager's fingerprint is the hash of an
+// alert's labels, so such a delivery is not Alertmanager's, and the
+// incident service, which takes the alerts of one fingerprint and start
+// for copies of one alert, would keep one and drop the others unsaid.
+func (m *Message) sameFingerprints() error {
+	differ := func(i, j int) error {
+		a, b := &m.Alerts[i], &m.Alerts[j]
+		if maps.Equal(a.Labels, b.Labels) {
+			return nil
+		}
+		return fmt.Errorf(`alerts[%d]: "fingerprint" %q is also that of alerts[%d], whose labels differ (an alert's fingerprint identifies its labels)`, j, b.Fingerprint, i)
+	}
+	if len(m.Alerts) <= pairwiseFingerprints {
+		for j := 1; j < len(m.Alerts); j++ {
+			for i := range j {
+				if m.Alerts[i].Fingerprint == m.Alerts[j].Fingerprint {
+					if err := differ(i, j); err != nil {
+						return err
+					}
+					break
+				}
+			}
+		}
+		return nil
+	}
+	first := make(map[string]int, len(m.Alerts))
+	for j := range m.Alerts {
+		i, ok := first[m.Alerts[j].Fingerprint]
+		if !ok {
+			first[m.Alerts[j].Fingerprint] = j
+			continue
+		}
+		if err := differ(i, j); err != nil {
+			return err
+		}
 	}
 	return nil
 }

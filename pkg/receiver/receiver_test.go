@@ -440,6 +440,23 @@ func TestBadInput(t *testing.T) {
 			}
 			m.Alerts[1].Labels = ls
 		}), nil, 400, `invalid webhook payload: alerts[1].labels: 65 labels, more than webhook.limits.max_labels_per_alert (64)`},
+		// Alertmanager's fingerprint hashes the labels: two alerts with one
+		// fingerprint and other labels were stored as one, the other lost.
+		{"one fingerprint, other labels", mod(func(m *Message) {
+			m.Alerts[1].Fingerprint, m.Alerts[1].StartsAt = m.Alerts[0].Fingerprint, m.Alerts[0].StartsAt
+		}), nil, 400, fmt.Sprintf(`invalid webhook payload: alerts[1]: "fingerprint" %q is also that of alerts[0], whose labels differ (an alert's fingerprint identifies its labels)`, firing.Alerts[0].Fingerprint)},
+		{"one fingerprint, other labels, in a large group", func() Message {
+			m := mod(func(m *Message) {})
+			a := m.Alerts[0]
+			m.Alerts = nil
+			for i := range pairwiseFingerprints + 1 {
+				a.Labels = map[string]string{"alertname": "Many", "i": strconv.Itoa(i)}
+				a.Fingerprint = fmt.Sprintf("%016x", i)
+				m.Alerts = append(m.Alerts, a)
+			}
+			m.Alerts[pairwiseFingerprints].Fingerprint = m.Alerts[3].Fingerprint
+			return m
+		}(), nil, 400, fmt.Sprintf(`invalid webhook payload: alerts[%d]: "fingerprint" "0000000000000003" is also that of alerts[3], whose labels differ (an alert's fingerprint identifies its labels)`, pairwiseFingerprints)},
 		{"huge body", huge, nil, 413, "request body larger than 65536 bytes (webhook.max_body_bytes)"},
 		{"no token", firing, []string{"Authorization", ""}, 401, "missing or wrong bearer token"},
 		{"wrong token", firing, []string{"Authorization", "Bearer nope"}, 401, "missing or wrong bearer token"},
