@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/common/model"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/secretfile"
@@ -328,6 +329,36 @@ type Handler struct {
 	limited  *prometheus.CounterVec
 	// ok counts the 200 answers, looked up once rather than per delivery.
 	ok prometheus.Counter
+
+	// Clock tells the time deliveries are checked against (clock.Real;
+	// tests set a clock.Manual before use).
+	Clock clock.Clock
+}
+
+// MaxAheadOfClock is how far after sred's clock an alert's startsAt, or a
+// resolved alert's endsAt, may be. Prometheus sets them from its own
+// clock, so a later time means one of the clocks is wrong, or the
+// delivery is not Alertmanager's (startsAt 9999-12-31): stored, it would be
+// the incident's detection time and poison the incident duration
+// histograms (sre_incident_time_to_recover_seconds) for good.
+const MaxAheadOfClock = 24 * time.Hour
+
+// checkAhead refuses an alert that starts, or a resolved alert that ends,
+// more than MaxAheadOfClock after now.
+func (m *Message) checkAhead(now time.Time) error {
+	limit := now.Add(MaxAheadOfClock)
+	for i := range m.Alerts {
+		a := &m.Alerts[i]
+		field, t := "startsAt", a.StartsAt
+		if a.Status == "resolved" && a.EndsAt.After(t) {
+			field, t = "endsAt", a.EndsAt
+		}
+		if t.After(limit) {
+			return fmt.Errorf(`alerts[%d]: %q %s is more than 24 hours after sred's clock (%s): the clock of Prometheus or of sred is wrong`,
+				i, field, t.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
 }
 
 // SetHeartbeats makes the handler recognise heartbeat alerts in every
@@ -344,7 +375,7 @@ func NewHandler(ing Ingester, opts Options, logger *slog.Logger, reg prometheus.
 		logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{
-		ing: ing, logger: logger, opts: opts,
+		ing: ing, logger: logger, opts: opts, Clock: clock.Real{},
 		requests: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_webhook_requests_total",
 			Help: "Requests to the Alertmanager webhook endpoint, by HTTP status code.",
@@ -391,6 +422,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.logger.Error("Check webhook delivery", "err", rerr.Cause)
 		}
 		h.fail(w, rerr.Code, rerr.Type, rerr)
+		return
+	}
+	if err := msg.checkAhead(h.Clock.Now()); err != nil {
+		h.fail(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid webhook payload: %w", err))
 		return
 	}
 	lim := opts.Limits

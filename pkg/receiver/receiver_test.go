@@ -457,12 +457,25 @@ func TestBadInput(t *testing.T) {
 			m.Alerts[pairwiseFingerprints].Fingerprint = m.Alerts[3].Fingerprint
 			return m
 		}(), nil, 400, fmt.Sprintf(`invalid webhook payload: alerts[%d]: "fingerprint" "0000000000000003" is also that of alerts[3], whose labels differ (an alert's fingerprint identifies its labels)`, pairwiseFingerprints)},
+		// Prometheus sets startsAt from its clock: a time a day or more
+		// after sred's became the incident's detection time and a
+		// time to recover of thousands of years in the histograms.
+		{"startsAt in the year 9999", mod(func(m *Message) {
+			m.Alerts[1].StartsAt = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+		}), nil, 400, `invalid webhook payload: alerts[1]: "startsAt" 9999-12-31T23:59:59Z is more than 24 hours after sred's clock (2026-11-27T12:00:00Z): the clock of Prometheus or of sred is wrong`},
+		{"startsAt a day and a second ahead", mod(func(m *Message) {
+			m.Alerts[0].StartsAt = epoch.Add(MaxAheadOfClock + time.Second)
+		}), nil, 400, `invalid webhook payload: alerts[0]: "startsAt" 2026-11-28T12:00:01Z is more than 24 hours after sred's clock (2026-11-27T12:00:00Z): the clock of Prometheus or of sred is wrong`},
+		{"resolved alert ending years ahead", mod(func(m *Message) {
+			m.Status, m.Alerts[0].Status, m.Alerts[0].EndsAt = "resolved", "resolved", time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+		}), nil, 400, `invalid webhook payload: alerts[0]: "endsAt" 9999-01-01T00:00:00Z is more than 24 hours after sred's clock (2026-11-27T12:00:00Z): the clock of Prometheus or of sred is wrong`},
 		{"huge body", huge, nil, 413, "request body larger than 65536 bytes (webhook.max_body_bytes)"},
 		{"no token", firing, []string{"Authorization", ""}, 401, "missing or wrong bearer token"},
 		{"wrong token", firing, []string{"Authorization", "Bearer nope"}, 401, "missing or wrong bearer token"},
 	}
 	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, Options{MaxBodyBytes: 64 << 10, BearerToken: secretfile.Inline("s3cret")})
+		e.h.Clock = clock.NewManual(epoch)
 		auth := []string{"Authorization", "Bearer s3cret"}
 		code, body := e.post(t, shifted(firing, -time.Hour), auth...) // existing data that must survive
 		require.Equal(t, 200, code, body)
@@ -489,6 +502,10 @@ func TestBadInput(t *testing.T) {
 				require.Equal(t, before, snapshot(t, db), "a rejected delivery must change nothing")
 			})
 		}
+		// A clock up to a day ahead of sred's is taken as it is.
+		ahead := shifted(firing, epoch.Add(MaxAheadOfClock).Sub(firing.Alerts[0].StartsAt))
+		code, body = e.post(t, ahead, auth...)
+		require.Equal(t, 200, code, body)
 	})
 }
 
