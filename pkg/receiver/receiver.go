@@ -181,6 +181,12 @@ func (m *Message) Limit(l limits.Webhook) (map[string]int, error) {
 	values(m.GroupLabels, l.MaxLabelValueBytes, "label_value")
 	values(m.CommonLabels, l.MaxLabelValueBytes, "label_value")
 	values(m.CommonAnnotations, l.MaxAnnotationValueBytes, "annotation_value")
+	// The receiver's name is stored with every incident of the group and
+	// answered in every incident list: cut as a label value.
+	if t, ok := limits.Truncate(m.Receiver, l.MaxLabelValueBytes); ok {
+		m.Receiver = t
+		add("receiver", 1)
+	}
 	if k, ok := limits.GroupKey(m.GroupKey); ok {
 		m.GroupKey = k
 		add("group_key", 1)
@@ -382,7 +388,7 @@ func NewHandler(ing Ingester, opts Options, logger *slog.Logger, reg prometheus.
 		}, []string{"code"}),
 		limited: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_webhook_limited_total",
-			Help: "Values of webhook deliveries cut by webhook.limits, by limit (label_value, annotation_value, alerts_per_group, group_key).",
+			Help: "Values of webhook deliveries cut by webhook.limits, by limit (label_value, annotation_value, alerts_per_group, group_key, receiver).",
 		}, []string{"limit"}),
 	}
 	// The answers of a healthy and of a failing store are exported at zero

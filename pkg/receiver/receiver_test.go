@@ -524,6 +524,9 @@ func TestWebhookLimits(t *testing.T) {
 		big := strings.Repeat("v", 4<<20-4096)
 		m.Alerts[0].Labels = map[string]string{"alertname": "HighErrorRate", "service": "api", "pod": big}
 		m.Alerts[0].Annotations = map[string]string{"description": strings.Repeat("é", 100)} // 200 bytes
+		// The receiver's name was stored whole (3 MB on every incident of
+		// the group, in every incident list): it is cut as a label value.
+		m.Receiver = strings.Repeat("r", 100)
 		code, body := e.post(t, m)
 		require.Equal(t, http.StatusOK, code, body)
 
@@ -544,6 +547,8 @@ func TestWebhookLimits(t *testing.T) {
 		require.Equal(t, 1.0, testutil.ToFloat64(e.h.limited.WithLabelValues("label_value")))
 		require.Equal(t, 1.0, testutil.ToFloat64(e.h.limited.WithLabelValues("annotation_value")))
 		require.Equal(t, 1.0, testutil.ToFloat64(e.h.limited.WithLabelValues("alerts_per_group")))
+		require.Equal(t, strings.Repeat("r", 32-len(limits.TruncationMark))+limits.TruncationMark, inc.Receiver)
+		require.Equal(t, 1.0, testutil.ToFloat64(e.h.limited.WithLabelValues("receiver")))
 		var size int
 		require.NoError(t, db.QueryRow(`SELECT SUM(LENGTH(labels)) FROM incident_alerts`).Scan(&size))
 		require.Less(t, size, 4096, "the 4 MB label value is not stored")
