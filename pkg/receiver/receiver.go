@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -25,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/common/model"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/secretfile"
@@ -89,6 +91,9 @@ func (m *Message) Validate() error {
 		if err := a.validate(); err != nil {
 			return fmt.Errorf("alerts[%d]: %w", i, err)
 		}
+	}
+	if err := m.sameFingerprints(); err != nil {
+		return err
 	}
 	if err := validLabels(m.GroupLabels); err != nil {
 		return fmt.Errorf("groupLabels: %w", err)
@@ -176,6 +181,12 @@ func (m *Message) Limit(l limits.Webhook) (map[string]int, error) {
 	values(m.GroupLabels, l.MaxLabelValueBytes, "label_value")
 	values(m.CommonLabels, l.MaxLabelValueBytes, "label_value")
 	values(m.CommonAnnotations, l.MaxAnnotationValueBytes, "annotation_value")
+	// The receiver's name is stored with every incident of the group and
+	// answered in every incident list: cut as a label value.
+	if t, ok := limits.Truncate(m.Receiver, l.MaxLabelValueBytes); ok {
+		m.Receiver = t
+		add("receiver", 1)
+	}
 	if k, ok := limits.GroupKey(m.GroupKey); ok {
 		m.GroupKey = k
 		add("group_key", 1)
@@ -204,6 +215,51 @@ func (a *Alert) validate() error {
 	}
 	if a.Status == "resolved" && !a.EndsAt.IsZero() && a.EndsAt.Before(a.StartsAt) {
 		return fmt.Errorf(`"endsAt" %s is before "startsAt" %s`, a.EndsAt.Format(time.RFC3339), a.StartsAt.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// pairwiseFingerprints is the number of alerts up to which
+// sameFingerprints compares every pair rather than building a map: a
+// usual delivery allocates nothing for the check.
+const pairwiseFingerprints = 64
+
+// sameFingerprints refuses two alerts of the delivery with one fingerprint
+// and different labels. Alertmanager's fingerprint is the hash of an
+// alert's labels, so such a delivery is not Alertmanager's, and the
+// incident service, which takes the alerts of one fingerprint and start
+// for copies of one alert, would keep one and drop the others unsaid.
+func (m *Message) sameFingerprints() error {
+	differ := func(i, j int) error {
+		a, b := &m.Alerts[i], &m.Alerts[j]
+		if maps.Equal(a.Labels, b.Labels) {
+			return nil
+		}
+		return fmt.Errorf(`alerts[%d]: "fingerprint" %q is also that of alerts[%d], whose labels differ (an alert's fingerprint identifies its labels)`, j, b.Fingerprint, i)
+	}
+	if len(m.Alerts) <= pairwiseFingerprints {
+		for j := 1; j < len(m.Alerts); j++ {
+			for i := range j {
+				if m.Alerts[i].Fingerprint == m.Alerts[j].Fingerprint {
+					if err := differ(i, j); err != nil {
+						return err
+					}
+					break
+				}
+			}
+		}
+		return nil
+	}
+	first := make(map[string]int, len(m.Alerts))
+	for j := range m.Alerts {
+		i, ok := first[m.Alerts[j].Fingerprint]
+		if !ok {
+			first[m.Alerts[j].Fingerprint] = j
+			continue
+		}
+		if err := differ(i, j); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -279,6 +335,36 @@ type Handler struct {
 	limited  *prometheus.CounterVec
 	// ok counts the 200 answers, looked up once rather than per delivery.
 	ok prometheus.Counter
+
+	// Clock tells the time deliveries are checked against (clock.Real;
+	// tests set a clock.Manual before use).
+	Clock clock.Clock
+}
+
+// MaxAheadOfClock is how far after sred's clock an alert's startsAt, or a
+// resolved alert's endsAt, may be. Prometheus sets them from its own
+// clock, so a later time means one of the clocks is wrong, or the
+// delivery is not Alertmanager's (startsAt 9999-12-31): stored, it would be
+// the incident's detection time and poison the incident duration
+// histograms (sre_incident_time_to_recover_seconds) for good.
+const MaxAheadOfClock = 24 * time.Hour
+
+// checkAhead refuses an alert that starts, or a resolved alert that ends,
+// more than MaxAheadOfClock after now.
+func (m *Message) checkAhead(now time.Time) error {
+	limit := now.Add(MaxAheadOfClock)
+	for i := range m.Alerts {
+		a := &m.Alerts[i]
+		field, t := "startsAt", a.StartsAt
+		if a.Status == "resolved" && a.EndsAt.After(t) {
+			field, t = "endsAt", a.EndsAt
+		}
+		if t.After(limit) {
+			return fmt.Errorf(`alerts[%d]: %q %s is more than 24 hours after sred's clock (%s): the clock of Prometheus or of sred is wrong`,
+				i, field, t.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
 }
 
 // SetHeartbeats makes the handler recognise heartbeat alerts in every
@@ -295,14 +381,14 @@ func NewHandler(ing Ingester, opts Options, logger *slog.Logger, reg prometheus.
 		logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{
-		ing: ing, logger: logger, opts: opts,
+		ing: ing, logger: logger, opts: opts, Clock: clock.Real{},
 		requests: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_webhook_requests_total",
 			Help: "Requests to the Alertmanager webhook endpoint, by HTTP status code.",
 		}, []string{"code"}),
 		limited: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_webhook_limited_total",
-			Help: "Values of webhook deliveries cut by webhook.limits, by limit (label_value, annotation_value, alerts_per_group, group_key).",
+			Help: "Values of webhook deliveries cut by webhook.limits, by limit (label_value, annotation_value, alerts_per_group, group_key, receiver).",
 		}, []string{"limit"}),
 	}
 	// The answers of a healthy and of a failing store are exported at zero
@@ -342,6 +428,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.logger.Error("Check webhook delivery", "err", rerr.Cause)
 		}
 		h.fail(w, rerr.Code, rerr.Type, rerr)
+		return
+	}
+	if err := msg.checkAhead(h.Clock.Now()); err != nil {
+		h.fail(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid webhook payload: %w", err))
 		return
 	}
 	lim := opts.Limits

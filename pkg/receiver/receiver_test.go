@@ -440,12 +440,42 @@ func TestBadInput(t *testing.T) {
 			}
 			m.Alerts[1].Labels = ls
 		}), nil, 400, `invalid webhook payload: alerts[1].labels: 65 labels, more than webhook.limits.max_labels_per_alert (64)`},
+		// Alertmanager's fingerprint hashes the labels: two alerts with one
+		// fingerprint and other labels were stored as one, the other lost.
+		{"one fingerprint, other labels", mod(func(m *Message) {
+			m.Alerts[1].Fingerprint, m.Alerts[1].StartsAt = m.Alerts[0].Fingerprint, m.Alerts[0].StartsAt
+		}), nil, 400, fmt.Sprintf(`invalid webhook payload: alerts[1]: "fingerprint" %q is also that of alerts[0], whose labels differ (an alert's fingerprint identifies its labels)`, firing.Alerts[0].Fingerprint)},
+		{"one fingerprint, other labels, in a large group", func() Message {
+			m := mod(func(m *Message) {})
+			a := m.Alerts[0]
+			m.Alerts = nil
+			for i := range pairwiseFingerprints + 1 {
+				a.Labels = map[string]string{"alertname": "Many", "i": strconv.Itoa(i)}
+				a.Fingerprint = fmt.Sprintf("%016x", i)
+				m.Alerts = append(m.Alerts, a)
+			}
+			m.Alerts[pairwiseFingerprints].Fingerprint = m.Alerts[3].Fingerprint
+			return m
+		}(), nil, 400, fmt.Sprintf(`invalid webhook payload: alerts[%d]: "fingerprint" "0000000000000003" is also that of alerts[3], whose labels differ (an alert's fingerprint identifies its labels)`, pairwiseFingerprints)},
+		// Prometheus sets startsAt from its clock: a time a day or more
+		// after sred's became the incident's detection time and a
+		// time to recover of thousands of years in the histograms.
+		{"startsAt in the year 9999", mod(func(m *Message) {
+			m.Alerts[1].StartsAt = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+		}), nil, 400, `invalid webhook payload: alerts[1]: "startsAt" 9999-12-31T23:59:59Z is more than 24 hours after sred's clock (2026-11-27T12:00:00Z): the clock of Prometheus or of sred is wrong`},
+		{"startsAt a day and a second ahead", mod(func(m *Message) {
+			m.Alerts[0].StartsAt = epoch.Add(MaxAheadOfClock + time.Second)
+		}), nil, 400, `invalid webhook payload: alerts[0]: "startsAt" 2026-11-28T12:00:01Z is more than 24 hours after sred's clock (2026-11-27T12:00:00Z): the clock of Prometheus or of sred is wrong`},
+		{"resolved alert ending years ahead", mod(func(m *Message) {
+			m.Status, m.Alerts[0].Status, m.Alerts[0].EndsAt = "resolved", "resolved", time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+		}), nil, 400, `invalid webhook payload: alerts[0]: "endsAt" 9999-01-01T00:00:00Z is more than 24 hours after sred's clock (2026-11-27T12:00:00Z): the clock of Prometheus or of sred is wrong`},
 		{"huge body", huge, nil, 413, "request body larger than 65536 bytes (webhook.max_body_bytes)"},
 		{"no token", firing, []string{"Authorization", ""}, 401, "missing or wrong bearer token"},
 		{"wrong token", firing, []string{"Authorization", "Bearer nope"}, 401, "missing or wrong bearer token"},
 	}
 	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, Options{MaxBodyBytes: 64 << 10, BearerToken: secretfile.Inline("s3cret")})
+		e.h.Clock = clock.NewManual(epoch)
 		auth := []string{"Authorization", "Bearer s3cret"}
 		code, body := e.post(t, shifted(firing, -time.Hour), auth...) // existing data that must survive
 		require.Equal(t, 200, code, body)
@@ -472,6 +502,10 @@ func TestBadInput(t *testing.T) {
 				require.Equal(t, before, snapshot(t, db), "a rejected delivery must change nothing")
 			})
 		}
+		// A clock up to a day ahead of sred's is taken as it is.
+		ahead := shifted(firing, epoch.Add(MaxAheadOfClock).Sub(firing.Alerts[0].StartsAt))
+		code, body = e.post(t, ahead, auth...)
+		require.Equal(t, 200, code, body)
 	})
 }
 
@@ -490,6 +524,9 @@ func TestWebhookLimits(t *testing.T) {
 		big := strings.Repeat("v", 4<<20-4096)
 		m.Alerts[0].Labels = map[string]string{"alertname": "HighErrorRate", "service": "api", "pod": big}
 		m.Alerts[0].Annotations = map[string]string{"description": strings.Repeat("é", 100)} // 200 bytes
+		// The receiver's name was stored whole (3 MB on every incident of
+		// the group, in every incident list): it is cut as a label value.
+		m.Receiver = strings.Repeat("r", 100)
 		code, body := e.post(t, m)
 		require.Equal(t, http.StatusOK, code, body)
 
@@ -510,6 +547,8 @@ func TestWebhookLimits(t *testing.T) {
 		require.Equal(t, 1.0, testutil.ToFloat64(e.h.limited.WithLabelValues("label_value")))
 		require.Equal(t, 1.0, testutil.ToFloat64(e.h.limited.WithLabelValues("annotation_value")))
 		require.Equal(t, 1.0, testutil.ToFloat64(e.h.limited.WithLabelValues("alerts_per_group")))
+		require.Equal(t, strings.Repeat("r", 32-len(limits.TruncationMark))+limits.TruncationMark, inc.Receiver)
+		require.Equal(t, 1.0, testutil.ToFloat64(e.h.limited.WithLabelValues("receiver")))
 		var size int
 		require.NoError(t, db.QueryRow(`SELECT SUM(LENGTH(labels)) FROM incident_alerts`).Scan(&size))
 		require.Less(t, size, 4096, "the 4 MB label value is not stored")

@@ -240,6 +240,16 @@ func staticHandler(files fs.FS) http.Handler {
 	})
 }
 
+// webLink reports whether s, a URL an alert gave (its runbook_url
+// annotation), is an http or https one, which the console renders as a
+// link; any other (javascript:, data:, vbscript:, a relative path) is shown
+// as text. html/template would replace such a URL by "#ZgotmplZ", still a
+// link, which looks like one that works.
+func webLink(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
 var funcs = template.FuncMap{
 	"ts": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"tsp": func(t *time.Time) string {
@@ -255,6 +265,7 @@ var funcs = template.FuncMap{
 		return s == incident.StatusAcknowledged || s == incident.StatusInvestigating
 	},
 	"resolved":  func(s incident.Status) bool { return s == incident.StatusResolved },
+	"weblink":   webLink,
 	"pathid":    url.PathEscape,
 	"query":     url.QueryEscape,
 	"severity":  func(s incident.Severity) string { return strings.ToLower(string(s)) },

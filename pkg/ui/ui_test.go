@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -139,6 +140,42 @@ func TestIncidentPageRunbooks(t *testing.T) {
 		require.Contains(t, body, `<th>Runbook drain</th><td>linked by an alert: documentation only, it does not run here</td>`)
 		require.Contains(t, body, `<th>Runbook prod-page</th><td>runs for this incident (its matchers select it)</td>`)
 		require.NotContains(t, body, "unrelated")
+	})
+}
+
+// TestIncidentPageRunbookURLSchemes: an alert's runbook_url is a link on
+// the incident page only when it is an http or https URL; a javascript:,
+// data: or vbscript: URL (in any case, with leading space) is shown as
+// escaped text, not as a link. Before, html/template made it a link to
+// "#ZgotmplZ".
+func TestIncidentPageRunbookURLSchemes(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		mux := http.NewServeMux()
+		ui.New(ui.Sources{Incidents: svc}, ui.Options{AllowAnonymous: true}).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+
+		hostile := []string{"javascript:alert(1)", "JaVaScRiPt:alert(2)", " javascript:alert(3)", "data:text/html,<script>alert(4)</script>",
+			"vbscript:msgbox(5)", "//evil.example/relative"}
+		var alerts []incident.NotifiedAlert
+		for i, u := range append([]string{"https://docs.example/runbook"}, hostile...) {
+			lbls := map[string]string{"alertname": "Down", "service": "api", "i": strconv.Itoa(i)}
+			alerts = append(alerts, incident.NotifiedAlert{Status: "firing", Fingerprint: strconv.Itoa(i), StartsAt: time.Now(), Labels: lbls,
+				Annotations: map[string]string{"runbook_url": u}})
+		}
+		res, err := svc.Ingest(t.Context(), incident.Notification{Receiver: "sred", Status: "firing", GroupKey: "{}:links",
+			CommonLabels: map[string]string{"alertname": "Down", "service": "api"}, Alerts: alerts})
+		require.NoError(t, err)
+		code, body := get(t, srv.URL+"/incidents/"+res.Created[0])
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, body, `<th>Runbook</th><td><a href="https://docs.example/runbook">https://docs.example/runbook</a></td>`)
+		require.NotContains(t, body, "ZgotmplZ")
+		for _, u := range hostile {
+			require.Contains(t, body, `<th>Runbook</th><td>`+template.HTMLEscapeString(u)+`</td>`, "shown as text")
+		}
+		require.NotContains(t, body, "<script>alert(4)")
 	})
 }
 
