@@ -1,7 +1,6 @@
 package app
 
 import (
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -41,16 +40,9 @@ func TestFilePathsShownToAdminsOnly(t *testing.T) {
 
 	get := func(path, user string) string {
 		t.Helper()
-		req, err := http.NewRequest("GET", srv.URL+path, nil)
-		require.NoError(t, err)
-		req.SetBasicAuth(user, user+"-pw")
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		require.Equal(t, http.StatusOK, resp.StatusCode, "GET %s as %s: %s", path, user, b)
-		return string(b)
+		code, b := doAs(t, srv, "GET", path, user, "", nil)
+		require.Equal(t, http.StatusOK, code, "GET %s as %s: %s", path, user, b)
+		return b
 	}
 	// prefix is what precedes a path in the answer, base the base name of
 	// one of the files the answer names.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,6 +36,18 @@ func writeUsers(t *testing.T, roles map[string]string) string {
 	file := filepath.Join(t.TempDir(), "users.yml")
 	require.NoError(t, os.WriteFile(file, []byte(sb.String()), 0o600))
 	return file
+}
+
+// doAs sends a request to srv as user of a writeUsers file (basic auth)
+// with body, as JSON when not empty, and the headers hdr, and returns the
+// answer's status and body.
+func doAs(t *testing.T, srv *httptest.Server, method, path, user, body string, hdr map[string]string) (int, string) {
+	t.Helper()
+	base := map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+user+"-pw"))}
+	if body != "" {
+		base["Content-Type"] = "application/json"
+	}
+	return sendRequest(t, method, srv.URL+path, strings.NewReader(body), headers(base, hdr))
 }
 
 // TestRefusalsCountedNotAudited: requests refused 401, 403 and 429 add no

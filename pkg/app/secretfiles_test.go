@@ -2,7 +2,6 @@ package app
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -41,15 +40,8 @@ slos:
 
 	post := func(path, token, body string) (int, string) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(body))
-		require.NoError(t, err)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return sendRequest(t, http.MethodPost, srv.URL+path, strings.NewReader(body),
+			map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + token})
 	}
 	webhook := func(token string) (int, string) {
 		return post("/api/v1/webhook/alertmanager", token, alert("api", "critical", "f1"))

@@ -2,9 +2,7 @@ package app
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -22,16 +20,8 @@ func TestStoreErrorLoggedNotShown(t *testing.T) {
 	o.Logger = logs.logger()
 	a, srv := runAppOptions(t, o, nil)
 	do := func(path, body string) (int, string) {
-		req, err := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
-		require.NoError(t, err)
-		req.Header.Set("Content-Type", "application/json")
-		req.SetBasicAuth("rita", "rita-pw")
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		return resp.StatusCode, string(b)
+		t.Helper()
+		return doAs(t, srv, "POST", path, "rita", body, nil)
 	}
 	code, body := do("/api/v1/incidents", `{"title":"x","service":"api","severity":"low"}`)
 	require.Equal(t, http.StatusCreated, code, body)

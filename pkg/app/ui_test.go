@@ -54,12 +54,28 @@ func fetch(t *testing.T, method, u string, form url.Values, hdr map[string]strin
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
+		hdr = headers(map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, hdr)
 	}
+	return sendRequest(t, method, u, body, hdr)
+}
+
+// headers returns the headers of base with those of over set over them.
+func headers(base, over map[string]string) map[string]string {
+	h := map[string]string{}
+	for _, m := range []map[string]string{base, over} {
+		for k, v := range m {
+			h[http.CanonicalHeaderKey(k)] = v
+		}
+	}
+	return h
+}
+
+// sendRequest sends a request to u with body and the headers hdr and returns
+// the answer's status and body.
+func sendRequest(t *testing.T, method, u string, body io.Reader, hdr map[string]string) (int, string) {
+	t.Helper()
 	req, err := http.NewRequest(method, u, body)
 	require.NoError(t, err)
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}

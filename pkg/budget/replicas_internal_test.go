@@ -2,8 +2,6 @@ package budget
 
 import (
 	"context"
-	"fmt"
-	"net/url"
 	"testing"
 	"time"
 
@@ -25,22 +23,7 @@ import (
 // at the first poll is a transition too.
 func TestBudgetStateOfTwoReplicas(t *testing.T) {
 	ctx := context.Background()
-	base := testutil.PostgresSchemaURL(t)
-	suffix := fmt.Sprint(time.Now().UnixNano()) // the names are cluster-wide
-	open := func(name string) *store.DB {
-		u, err := url.Parse(base)
-		require.NoError(t, err)
-		q := u.Query()
-		q.Set("application_name", name)
-		u.RawQuery = q.Encode()
-		db, err := store.OpenPostgres(ctx, u.String(), store.PostgresOptions{})
-		require.NoError(t, err)
-		t.Cleanup(func() { db.Close() })
-		require.NoError(t, db.Migrate(ctx, Migrations))
-		return db
-	}
-	nameA, nameB := "sred-budget-a-"+suffix, "sred-budget-b-"+suffix
-	a, b := open(nameA), open(nameB)
+	a, b, nameA, nameB := testutil.PostgresReplicas(t, "sred-budget", Migrations)
 	now := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
 
 	// atOnce records st on both replicas while the table is held and

@@ -3,7 +3,6 @@ package budget_test
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"testing"
 	"time"
 
@@ -29,30 +28,18 @@ import (
 // the row of the other subjects, not an eleventh subject row.
 func TestGateDecisionsOfTwoReplicas(t *testing.T) {
 	ctx := context.Background()
-	base := testutil.PostgresSchemaURL(t)
 	start := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
 	clk := clock.NewManual(start)
-	// open connects a replica; its connections are named name in
+	// The replicas' connections are named nameA and nameB in
 	// pg_stat_activity.
-	open := func(name string) (*store.DB, *budget.Service) {
-		u, err := url.Parse(base)
-		require.NoError(t, err)
-		q := u.Query()
-		q.Set("application_name", name)
-		u.RawQuery = q.Encode()
-		db, err := store.OpenPostgres(ctx, u.String(), store.PostgresOptions{})
-		require.NoError(t, err)
-		t.Cleanup(func() { db.Close() })
-		require.NoError(t, db.Migrate(ctx, budget.Migrations))
-		s := budget.New(budget.Options{DB: db, Clock: clk, Registerer: prometheus.NewRegistry()})
+	db, dbB, nameA, nameB := testutil.PostgresReplicas(t, "sred-gate", budget.Migrations)
+	service := func(on *store.DB) *budget.Service {
+		s := budget.New(budget.Options{DB: on, Clock: clk, Registerer: prometheus.NewRegistry()})
 		// No Prometheus: both answer deny (on_prometheus_error).
 		require.NoError(t, s.Update(budget.DefaultConfig, loadSpecs(t), nil, budget.ErrNoPrometheus))
-		return db, s
+		return s
 	}
-	suffix := fmt.Sprint(time.Now().UnixNano()) // the names are cluster-wide
-	nameA, nameB := "sred-gate-a-"+suffix, "sred-gate-b-"+suffix
-	db, a := open(nameA)
-	_, b := open(nameB)
+	a, b := service(db), service(dbB)
 	req := func(subject string) budget.GateRequest {
 		return budget.GateRequest{Service: "web", Actor: "flagger", Subject: "flagger canary shop/" + subject}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -144,22 +143,8 @@ func TestYellowQuotaOfConcurrentChanges(t *testing.T) {
 	// has gone as far as it can before any change is recorded.
 	t.Run("postgres", func(t *testing.T) {
 		ctx := context.Background()
-		base := testutil.PostgresSchemaURL(t)
 		clk := clock.NewManual(end)
-		open := func(name string) *store.DB {
-			u, err := url.Parse(base)
-			require.NoError(t, err)
-			q := u.Query()
-			q.Set("application_name", name)
-			u.RawQuery = q.Encode()
-			db, err := store.OpenPostgres(ctx, u.String(), store.PostgresOptions{})
-			require.NoError(t, err)
-			t.Cleanup(func() { db.Close() })
-			return db
-		}
-		suffix := fmt.Sprint(time.Now().UnixNano()) // the names are cluster-wide
-		nameA, nameB := "sred-quota-a-"+suffix, "sred-quota-b-"+suffix
-		dbA, dbB := open(nameA), open(nameB)
+		dbA, dbB, nameA, nameB := testutil.PostgresReplicas(t, "sred-quota")
 		a, b := newReplica(t, dbA, clk, prom, specs), newReplica(t, dbB, clk, prom, specs)
 		for k := 1; k <= rounds; k++ {
 			a.budgets.SetChangeQuota(a.changes, k)

@@ -2,19 +2,14 @@ package escalation_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/auth/authtest"
 	"github.com/rootuip/sre/pkg/change"
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/escalation"
@@ -53,30 +48,11 @@ func TestExportPartsPathsShownToAdminsOnly(t *testing.T) {
 		require.NoError(t, err)
 		require.NotZero(t, n, "no pending escalation timer of %s", inc)
 
-		sum := func(token string) string { d := sha256.Sum256([]byte(token)); return hex.EncodeToString(d[:]) }
-		users, err := auth.ParseUsers([]byte(fmt.Sprintf("tokens:\n  - {name: vera, sha256: %s, role: viewer}\n  - {name: rita, sha256: %s, role: responder}\n  - {name: adam, sha256: %s, role: admin}\n",
-			sum("tok-viewer"), sum("tok-responder"), sum("tok-admin"))))
-		require.NoError(t, err)
 		mux := http.NewServeMux()
 		(&web.IncidentsAPI{Service: r.svc}).Register(mux)
-		srv := httptest.NewServer(auth.Middleware(auth.Options{
-			Authenticator: auth.NewAuthenticator(users, auth.Limits{}),
-			Route:         func(r *http.Request) string { _, p := mux.Handler(r); return p },
-		}, mux))
-		defer srv.Close()
-		export := func(token string) string {
-			req, err := http.NewRequest("GET", srv.URL+"/api/v1/incidents/export", nil)
-			require.NoError(t, err)
-			req.Header.Set("Authorization", "Bearer "+token)
-			resp, err := http.DefaultClient.Do(req)
-			require.NoError(t, err)
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			require.NoError(t, err)
-			require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
-			return string(b)
-		}
-		for _, token := range []string{"tok-viewer", "tok-responder"} {
+		srv := authtest.Serve(t, mux)
+		export := func(token string) string { return srv.Get("/api/v1/incidents/export", token) }
+		for _, token := range []string{authtest.Viewer, authtest.Responder} {
 			body := export(token)
 			require.NotContains(t, body, "/nonexistent/", token)
 			require.Contains(t, body, `"last_error":"page bob: open sms-token: no such file or directory"`, token)
@@ -85,7 +61,7 @@ func TestExportPartsPathsShownToAdminsOnly(t *testing.T) {
 			require.Contains(t, body, `"description":"built from /srv/ci/web/v2"`, token)
 			require.Contains(t, body, `"override_reason":"hotfix"`, token)
 		}
-		body := export("tok-admin")
+		body := export(authtest.Admin)
 		require.Contains(t, body, `"last_error":"page bob: open `+secret+`: no such file or directory"`)
 		require.Contains(t, body, "open "+creds+": no such file or directory")
 		require.Equal(t, 1, strings.Count(body, "\n"), body)

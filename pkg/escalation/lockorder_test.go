@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/clock"
@@ -15,6 +13,29 @@ import (
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
 )
+
+// lockOrderRig opens a fresh PostgreSQL schema with every migration and
+// sets up bob's pages on it (newPageRig).
+func lockOrderRig(t *testing.T, s pageSetup) (*store.DB, *rig, string) {
+	t.Helper()
+	db := testutil.OpenPostgres(t, allMigrations...)
+	r, _, id := newPageRig(t, db, s)
+	return db, r, id
+}
+
+// waitBlocked waits until a connection of db waits for a lock that the
+// backend pid holds; the test fails with what if done answers first.
+func waitBlocked[T any](t *testing.T, db *store.DB, pid int, done <-chan T, what string) {
+	t.Helper()
+	for blocked := 0; blocked == 0; {
+		select {
+		case res := <-done:
+			t.Fatalf("%s: %+v", what, res)
+		default:
+		}
+		require.NoError(t, db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&blocked))
+	}
+}
 
 // TestLockOrderWithStatusChange: on PostgreSQL a status change (ack,
 // investigate, resolve) locks the incident's row FOR UPDATE and then its
@@ -27,19 +48,8 @@ import (
 // it waits, and the state row must then still be free for the status
 // change to lock (NOWAIT: no timing involved).
 func TestLockOrderWithStatusChange(t *testing.T) {
-	url := testutil.PostgresSchemaURL(t)
-	db, err := store.OpenPostgres(context.Background(), url, store.PostgresOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	for _, m := range allMigrations {
-		require.NoError(t, db.Migrate(context.Background(), m))
-	}
+	db, r, id := lockOrderRig(t, pageSetup{policy: escalationYAML, severity: "critical"})
 	ctx := t.Context()
-	sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
-	clk := clock.NewManual(t0)
-	r := newRig(t, db, clk, escalationYAML, notifyConfig(t, sms, push, email, slack))
-	id := r.open(t, "critical")
-	r.tick(t)
 	paged := len(r.paged(t, id))
 	require.NoError(t, r.engine.EscalateNow(ctx, id, "lock order"))
 
@@ -58,14 +68,7 @@ func TestLockOrderWithStatusChange(t *testing.T) {
 		n, err := r.worker.RunDue(context.Background())
 		done <- result{n, err}
 	}()
-	for blocked := 0; blocked == 0; {
-		select {
-		case res := <-done:
-			t.Fatalf("the step did not wait for the incident's row: %d run, %v", res.n, res.err)
-		default:
-		}
-		require.NoError(t, db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&blocked))
-	}
+	waitBlocked(t, db, pid, done, "the step did not wait for the incident's row")
 	var state string
 	err = change.QueryRow(`SELECT state FROM escalation_state WHERE incident_id = $1 FOR UPDATE NOWAIT`, id).Scan(&state)
 	require.NoError(t, err, "the step holds the escalation's state row while it waits for the incident's row")
@@ -91,25 +94,9 @@ func TestLockOrderWithStatusChange(t *testing.T) {
 // job rows must still be free (NOWAIT: no timing involved) and the
 // acknowledgement's withdrawal goes through.
 func TestLockOrderOfPageOutcomeWithAck(t *testing.T) {
-	url := testutil.PostgresSchemaURL(t)
-	db, err := store.OpenPostgres(context.Background(), url, store.PostgresOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	for _, m := range allMigrations {
-		require.NoError(t, db.Migrate(context.Background(), m))
-	}
+	pd, logs := newHoldSink(t), &logSink{}
+	db, r, id := lockOrderRig(t, pageSetup{policy: pagerDutyYAML, severity: "critical", pagerDuty: pd.URL, logs: logs, held: true})
 	ctx := t.Context()
-	pd, sms, push, email, slack := newHoldSink(t), newSink(t), newSink(t), newSink(t), newSink(t)
-	clk := clock.NewManual(t0)
-	ncfg := notifyConfig(t, sms, push, email, slack)
-	ncfg.PagerDuty = &notify.PagerDutyConfig{URL: pd.URL, RoutingKey: "routing-key"}
-	require.NoError(t, ncfg.Validate())
-	r := newRig(t, db, clk, pagerDutyYAML, ncfg)
-	logs := &logSink{}
-	r.sender = notify.NewSender(db, ncfg, clk, r.svc, slog.New(logs), prometheus.NewRegistry())
-	id := r.open(t, "critical")
-	_, err = r.worker.RunDue(ctx)
-	require.NoError(t, err)
 
 	change, err := db.BeginTx(ctx, nil)
 	require.NoError(t, err)
@@ -123,21 +110,14 @@ func TestLockOrderOfPageOutcomeWithAck(t *testing.T) {
 		done <- err
 	}()
 	<-pd.arrived
-	for blocked := 0; blocked == 0; {
-		select {
-		case err := <-done:
-			t.Fatalf("the outcome's write did not wait for the incident's row: %v", err)
-		default:
-		}
-		require.NoError(t, db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&blocked))
-	}
+	waitBlocked(t, db, pid, done, "the outcome's write did not wait for the incident's row")
 	rows, err := change.Query(`SELECT id FROM jobs WHERE queue = $1 AND grp = $2 FOR UPDATE NOWAIT`, notify.Queue, id)
 	require.NoError(t, err, "the outcome's write holds a job row while it waits for the incident's row")
 	for rows.Next() {
 	}
 	require.NoError(t, rows.Err(), "the outcome's write holds a job row while it waits for the incident's row")
 	require.NoError(t, rows.Close())
-	withdrawn, sending, err := notify.Withdraw(ctx, change, clk.Now(), id, false)
+	withdrawn, sending, err := notify.Withdraw(ctx, change, r.clock.Now(), id, false)
 	require.NoError(t, err)
 	require.Equal(t, int64(0), withdrawn)
 	require.Equal(t, int64(2), sending, "both pages' sends had begun")
@@ -146,15 +126,9 @@ func TestLockOrderOfPageOutcomeWithAck(t *testing.T) {
 	require.NoError(t, <-done)
 
 	require.Empty(t, logs.at(slog.LevelError))
-	states := map[string]string{}
 	recs, err := notify.List(ctx, db, id)
 	require.NoError(t, err)
-	for _, rec := range recs {
-		if rec.Event == notify.EventTrigger {
-			states[rec.User+"/"+rec.Channel] = rec.State
-		}
-	}
-	require.Equal(t, map[string]string{"bob/push": notify.StateDelivered, "/pagerduty": notify.StateDelivered}, states, "PagerDuty pages the service, no user")
+	require.Equal(t, map[string]string{"bob/push": notify.StateDelivered, "/pagerduty": notify.StateDelivered}, byRecipient(recs, notify.EventTrigger), "PagerDuty pages the service, no user")
 	require.Len(t, r.timeline(t, id, "Notification (trigger) sent by push to bob"), 1)
 }
 
@@ -173,19 +147,8 @@ func TestLockOrderOfPageOutcomeWithAck(t *testing.T) {
 // lock that row before it (woken by the rollback) did, and deadlock with
 // it again.
 func TestAckRunAgainAfterDeadlock(t *testing.T) {
-	url := testutil.PostgresSchemaURL(t)
-	db, err := store.OpenPostgres(context.Background(), url, store.PostgresOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	for _, m := range allMigrations {
-		require.NoError(t, db.Migrate(context.Background(), m))
-	}
+	db, r, id := lockOrderRig(t, pageSetup{policy: escalationYAML, severity: "critical"})
 	ctx := t.Context()
-	sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
-	clk := clock.NewManual(t0)
-	r := newRig(t, db, clk, escalationYAML, notifyConfig(t, sms, push, email, slack))
-	id := r.open(t, "critical")
-	r.tick(t)
 	elsewhere := r.open(t, "warning")
 
 	other, err := db.BeginTx(ctx, nil)
@@ -201,14 +164,7 @@ func TestAckRunAgainAfterDeadlock(t *testing.T) {
 		_, err := r.svc.Acknowledge(context.Background(), id, "bob")
 		done <- err
 	}()
-	for blocked := 0; blocked == 0; {
-		select {
-		case err := <-done:
-			t.Fatalf("the acknowledgement did not wait for the state row: %v", err)
-		default:
-		}
-		require.NoError(t, db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&blocked))
-	}
+	waitBlocked(t, db, pid, done, "the acknowledgement did not wait for the state row")
 	var entry int64
 	require.NoError(t, db.QueryRow(`SELECT last_value FROM incident_timeline_id_seq`).Scan(&entry))
 	_, err = other.Exec(`INSERT INTO incident_timeline (id, incident_id, at, kind, actor, message) VALUES ($1, $2, 0, 'note', 'test', 'deadlock')`, entry, elsewhere)
@@ -232,17 +188,10 @@ func TestAckRunAgainAfterDeadlock(t *testing.T) {
 // which the action (waiting first, the other's deadlock_timeout raised)
 // is the one to detect and lose.
 func TestEngineActionsRunAgainAfterDeadlock(t *testing.T) {
-	url := testutil.PostgresSchemaURL(t)
-	db, err := store.OpenPostgres(context.Background(), url, store.PostgresOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	for _, m := range allMigrations {
-		require.NoError(t, db.Migrate(context.Background(), m))
-	}
+	db := testutil.OpenPostgres(t, allMigrations...)
 	ctx := t.Context()
 	sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
-	clk := clock.NewManual(t0)
-	r := newRig(t, db, clk, escalationYAML, notifyConfig(t, sms, push, email, slack))
+	r := newRig(t, db, clock.NewManual(t0), escalationYAML, notifyConfig(t, sms, push, email, slack))
 
 	// deadlocked runs action while another transaction holds the state
 	// row of id and then asks for the incident's row; the action must
@@ -269,14 +218,7 @@ func TestEngineActionsRunAgainAfterDeadlock(t *testing.T) {
 		defer func() { r.beforeWrite = nil }()
 		done := make(chan error, 1)
 		go func() { done <- action() }()
-		for blocked := 0; blocked == 0; {
-			select {
-			case err := <-done:
-				t.Fatalf("the action did not wait for the state row: %v", err)
-			default:
-			}
-			require.NoError(t, db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&blocked))
-		}
+		waitBlocked(t, db, pid, done, "the action did not wait for the state row")
 		var got string
 		require.NoError(t, other.QueryRow(`SELECT id FROM incidents WHERE id = $1 FOR UPDATE`, id).Scan(&got))
 		require.NoError(t, other.Commit())

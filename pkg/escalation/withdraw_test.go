@@ -59,6 +59,112 @@ func (s *flakySink) count() int {
 	return s.accepted
 }
 
+// pageSetup is how newPageRig sets up bob's pages.
+type pageSetup struct {
+	// policy is the escalation policies' YAML.
+	policy string
+	// severity is the severity of the incident opened.
+	severity string
+	// sms is the SMS and phone provider and push the push provider; nil,
+	// a sink that accepts every request.
+	sms, push *sink
+	// pagerDuty, when not empty, is the URL of PagerDuty's Events API.
+	pagerDuty string
+	// maxAttempts, when not zero, is how many times a page is tried.
+	maxAttempts int
+	// logs, when not nil, keeps the sender's log.
+	logs *logSink
+	// held leaves the pages undelivered once the escalation's first steps
+	// ran: a provider holds the first on the wire (ackWhileSent).
+	held bool
+}
+
+// newPageRig sets up a rig on db at t0 (bob on call) as s says, with
+// sinks for the other providers, opens an incident of s.severity and runs
+// the escalation's due steps and, unless s.held, delivers their pages. It
+// returns the rig, its notification config and the incident.
+func newPageRig(t *testing.T, db *store.DB, s pageSetup) (*rig, *notify.Config, string) {
+	t.Helper()
+	sms, push, email, slack := s.sms, s.push, newSink(t), newSink(t)
+	if sms == nil {
+		sms = newSink(t)
+	}
+	if push == nil {
+		push = newSink(t)
+	}
+	ncfg := notifyConfig(t, sms, push, email, slack)
+	// notifyConfig validated the config; it is validated again once changed.
+	if s.pagerDuty != "" || s.maxAttempts != 0 {
+		if s.pagerDuty != "" {
+			ncfg.PagerDuty = &notify.PagerDutyConfig{URL: s.pagerDuty, RoutingKey: "routing-key"}
+		}
+		if s.maxAttempts != 0 {
+			ncfg.MaxAttempts = s.maxAttempts
+		}
+		require.NoError(t, ncfg.Validate())
+	}
+	clk := clock.NewManual(t0)
+	r := newRig(t, db, clk, s.policy, ncfg)
+	if s.logs != nil {
+		r.sender = notify.NewSender(db, ncfg, clk, r.svc, slog.New(s.logs), prometheus.NewRegistry())
+	}
+	id := r.open(t, s.severity)
+	if s.held {
+		_, err := r.worker.RunDue(context.Background())
+		require.NoError(t, err)
+	} else {
+		r.tick(t)
+	}
+	return r, ncfg, id
+}
+
+// ackWhileSent delivers the due pages of r while held holds the first on
+// the wire, and then bob acknowledges incident id. It returns the end of
+// the delivery, once held is released.
+func ackWhileSent(t *testing.T, r *rig, id string, held *holdSink) <-chan error {
+	t.Helper()
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.sender.DeliverDue(ctx)
+		done <- err
+	}()
+	<-held.arrived
+	_, err := r.svc.Acknowledge(ctx, id, "bob")
+	require.NoError(t, err)
+	return done
+}
+
+// ticks advances r's clock by 5 minutes and runs what is due, n times.
+func ticks(t *testing.T, r *rig, n int) {
+	t.Helper()
+	for range n {
+		r.clock.Advance(5 * time.Minute)
+		r.tick(t)
+	}
+}
+
+// byRecipient maps "user/channel" to the state of the messages of event
+// among recs, of every event if event is empty.
+func byRecipient(recs []notify.Record, event string) map[string]string {
+	states := map[string]string{}
+	for _, rec := range recs {
+		if event == "" || rec.Event == event {
+			states[rec.User+"/"+rec.Channel] = rec.State
+		}
+	}
+	return states
+}
+
+// allClears maps "user/channel" to the state of incident id's
+// all-clear messages.
+func allClears(t *testing.T, db *store.DB, id string) map[string]string {
+	t.Helper()
+	recs, err := notify.List(context.Background(), db, id)
+	require.NoError(t, err)
+	return byRecipient(recs, notify.EventAllClear)
+}
+
 // TestPagesWithdrawnOnAckAndResolve: the SMS provider fails bob's level 0
 // pages (SMS and phone) and recovers later; once the incident is
 // acknowledged or resolved, the pages still being retried are cancelled,
@@ -86,36 +192,23 @@ func TestPagesWithdrawnOnAckAndResolve(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 				ctx := context.Background()
-				sms, push, email, slack := newFlakySink(t), newSink(t), newSink(t), newSink(t)
-				clk := clock.NewManual(t0)
-				ncfg := notifyConfig(t, &sink{Server: sms.Server}, push, email, slack)
-				r := newRig(t, db, clk, escalationYAML, ncfg)
-				id := r.open(t, "critical")
-				r.tick(t)
+				sms, push := newFlakySink(t), newSink(t)
+				r, _, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "critical", sms: &sink{Server: sms.Server}, push: push})
 				require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id))
 				require.Equal(t, 1, push.n)
 
-				clk.Advance(time.Minute)
+				r.clock.Advance(time.Minute)
 				require.NoError(t, tc.end(ctx, r, id))
 				sms.recover()
 				// Up to the ack timeout (30m), which pages again.
-				for range 5 {
-					clk.Advance(5 * time.Minute)
-					r.tick(t)
-				}
+				ticks(t, r, 5)
 				require.Zero(t, sms.count(), "no page after the incident is %s", tc.want)
 
 				st, err := r.engine.Get(ctx, id)
 				require.NoError(t, err)
 				require.Equal(t, tc.want, st.State)
-				states := map[string]string{}
-				for _, rec := range st.Notices {
-					if rec.Event == notify.EventTrigger {
-						states[rec.User+"/"+rec.Channel] = rec.State
-					}
-				}
 				require.Equal(t, map[string]string{"bob/sms": notify.StateCancelled, "bob/phone": notify.StateCancelled,
-					"bob/push": notify.StateDelivered}, states)
+					"bob/push": notify.StateDelivered}, byRecipient(st.Notices, notify.EventTrigger))
 				entries := r.timeline(t, id, tc.entry)
 				require.Len(t, entries, 1)
 				require.Contains(t, entries[0], "; 2 page(s) not yet delivered withdrawn: the incident is "+tc.want)
@@ -132,38 +225,24 @@ func TestPagesWithdrawnOnAckAndResolve(t *testing.T) {
 func TestNoAllClearForWithdrawnPages(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		sms, push, email, slack := newFlakySink(t), newSink(t), newSink(t), newSink(t)
-		clk := clock.NewManual(t0)
-		r := newRig(t, db, clk, escalationYAML, notifyConfig(t, &sink{Server: sms.Server}, push, email, slack))
-		id := r.open(t, "critical")
-		r.tick(t)
+		sms, push := newFlakySink(t), newSink(t)
+		r, _, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "critical", sms: &sink{Server: sms.Server}, push: push})
 		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id))
 
-		clk.Advance(time.Minute)
+		r.clock.Advance(time.Minute)
 		_, err := r.svc.Acknowledge(ctx, id, "bob")
 		require.NoError(t, err)
 		sms.recover()
 		_, err = r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
 		require.NoError(t, err)
-		for range 3 {
-			clk.Advance(5 * time.Minute)
-			r.tick(t)
-		}
+		ticks(t, r, 3)
 
 		require.Zero(t, sms.count(), "no all-clear by SMS or phone: bob was never paged there")
 		push.mu.Lock()
 		pushes := push.n
 		push.mu.Unlock()
 		require.Equal(t, 2, pushes, "the page and the all-clear by push")
-		clear := map[string]string{}
-		recs, err := notify.List(ctx, db, id)
-		require.NoError(t, err)
-		for _, rec := range recs {
-			if rec.Event == notify.EventAllClear {
-				clear[rec.User+"/"+rec.Channel] = rec.State
-			}
-		}
-		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, clear)
+		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, allClears(t, db, id))
 		require.Equal(t, []string{"Escalation stopped: the SLO is recovering (1 pending step(s) cancelled); all-clear sent via push to bob"},
 			r.timeline(t, id, "Escalation stopped: the SLO is recovering"))
 	})
@@ -217,34 +296,17 @@ func (s *holdSink) Release() { s.once.Do(func() { close(s.release) }) }
 func TestPageBeingSentOnAckIsDelivered(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		sms, push, email, slack := newSink(t), newHoldSink(t), newSink(t), newSink(t)
-		clk := clock.NewManual(t0)
-		r := newRig(t, db, clk, escalationYAML, notifyConfig(t, sms, &sink{Server: push.Server}, email, slack))
-		id := r.open(t, "medium")
-		_, err := r.worker.RunDue(ctx)
-		require.NoError(t, err)
+		push := newHoldSink(t)
+		r, _, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "medium", push: &sink{Server: push.Server}, held: true})
 		require.Equal(t, []string{"bob/push"}, r.paged(t, id))
-		done := make(chan error, 1)
-		go func() {
-			_, err := r.sender.DeliverDue(ctx)
-			done <- err
-		}()
-		<-push.arrived
-		_, err = r.svc.Acknowledge(ctx, id, "bob")
-		require.NoError(t, err)
+		done := ackWhileSent(t, r, id, push)
 		push.Release()
 		require.NoError(t, <-done)
 
 		st, err := r.engine.Get(ctx, id)
 		require.NoError(t, err)
 		require.Equal(t, escalation.StateAcknowledged, st.State)
-		states := map[string]string{}
-		for _, rec := range st.Notices {
-			if rec.Event == notify.EventTrigger {
-				states[rec.User+"/"+rec.Channel] = rec.State
-			}
-		}
-		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, states)
+		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, byRecipient(st.Notices, notify.EventTrigger))
 		entries := r.timeline(t, id, "Escalation stopped: acknowledged by bob")
 		require.Len(t, entries, 1)
 		require.NotContains(t, entries[0], "withdrawn")
@@ -335,17 +397,11 @@ func pdEvents(t *testing.T, db *store.DB, id string) []string {
 func TestNoPagerDutyEventsForWithdrawnTrigger(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		pd, sms, push, email, slack := newPDSink(t), newSink(t), newSink(t), newSink(t), newSink(t)
-		clk := clock.NewManual(t0)
-		ncfg := notifyConfig(t, sms, push, email, slack)
-		ncfg.PagerDuty = &notify.PagerDutyConfig{URL: pd.URL, RoutingKey: "routing-key"}
-		require.NoError(t, ncfg.Validate())
-		r := newRig(t, db, clk, pagerDutyYAML, ncfg)
-		id := r.open(t, "critical")
-		r.tick(t)
+		pd := newPDSink(t)
+		r, _, id := newPageRig(t, db, pageSetup{policy: pagerDutyYAML, severity: "critical", pagerDuty: pd.URL})
 		require.Equal(t, []string{"trigger pending"}, pdEvents(t, db, id), "PagerDuty down: the trigger is retried")
 
-		clk.Advance(time.Minute)
+		r.clock.Advance(time.Minute)
 		_, err := r.svc.Acknowledge(ctx, id, "bob")
 		require.NoError(t, err)
 		pd.recover()
@@ -353,22 +409,11 @@ func TestNoPagerDutyEventsForWithdrawnTrigger(t *testing.T) {
 		require.NoError(t, err)
 		_, err = r.svc.Resolve(ctx, id, "bob", "fixed")
 		require.NoError(t, err)
-		for range 3 {
-			clk.Advance(5 * time.Minute)
-			r.tick(t)
-		}
+		ticks(t, r, 3)
 
 		require.Empty(t, pd.events(), "PagerDuty never got the trigger: no acknowledge or resolve for it")
 		require.Equal(t, []string{"trigger cancelled"}, pdEvents(t, db, id))
-		clear := map[string]string{}
-		recs, err := notify.List(ctx, db, id)
-		require.NoError(t, err)
-		for _, rec := range recs {
-			if rec.Event == notify.EventAllClear {
-				clear[rec.User+"/"+rec.Channel] = rec.State
-			}
-		}
-		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, clear)
+		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, allClears(t, db, id))
 	})
 }
 
@@ -380,29 +425,16 @@ func TestNoPagerDutyEventsForWithdrawnTrigger(t *testing.T) {
 func TestPagerDutyEventsForTriggerBeingSent(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		pd, sms, push, email, slack := newHoldSink(t), newSink(t), newSink(t), newSink(t), newSink(t)
-		clk := clock.NewManual(t0)
-		ncfg := notifyConfig(t, sms, push, email, slack)
-		ncfg.PagerDuty = &notify.PagerDutyConfig{URL: pd.URL, RoutingKey: "routing-key"}
-		require.NoError(t, ncfg.Validate())
-		r := newRig(t, db, clk, pagerDutyOnlyYAML, ncfg)
-		id := r.open(t, "critical")
-		_, err := r.worker.RunDue(ctx)
-		require.NoError(t, err)
-		done := make(chan error, 1)
-		go func() {
-			_, err := r.sender.DeliverDue(ctx)
-			done <- err
-		}()
-		<-pd.arrived
-		_, err = r.svc.Acknowledge(ctx, id, "bob")
-		require.NoError(t, err)
+		pd := newHoldSink(t)
+		r, ncfg, id := newPageRig(t, db, pageSetup{policy: pagerDutyOnlyYAML, severity: "critical", pagerDuty: pd.URL, held: true})
+		clk := r.clock
+		done := ackWhileSent(t, r, id, pd)
 		require.Equal(t, []string{"trigger cancelled", "acknowledge pending"}, pdEvents(t, db, id),
 			"the trigger being sent may be delivered: PagerDuty gets the acknowledge")
 		// Another replica's sender does not let the acknowledge overtake
 		// the trigger still on the wire.
 		other := notify.NewSender(db, ncfg, clk, r.svc, nil, prometheus.NewRegistry())
-		_, err = other.DeliverDue(ctx)
+		_, err := other.DeliverDue(ctx)
 		require.NoError(t, err)
 		require.Equal(t, []string{"trigger cancelled", "acknowledge pending"}, pdEvents(t, db, id),
 			"the acknowledge waits for the trigger being sent")
@@ -457,25 +489,9 @@ func (l *logSink) at(level slog.Level) []string {
 func TestWithdrawnPageFailingWhileSent(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		pd, sms, push, email, slack := newHoldSinkAnswering(t, http.StatusServiceUnavailable, http.StatusAccepted), newSink(t), newSink(t), newSink(t), newSink(t)
-		clk := clock.NewManual(t0)
-		ncfg := notifyConfig(t, sms, push, email, slack)
-		ncfg.PagerDuty = &notify.PagerDutyConfig{URL: pd.URL, RoutingKey: "routing-key"}
-		require.NoError(t, ncfg.Validate())
-		r := newRig(t, db, clk, pagerDutyOnlyYAML, ncfg)
-		logs := &logSink{}
-		r.sender = notify.NewSender(db, ncfg, clk, r.svc, slog.New(logs), prometheus.NewRegistry())
-		id := r.open(t, "critical")
-		_, err := r.worker.RunDue(ctx)
-		require.NoError(t, err)
-		done := make(chan error, 1)
-		go func() {
-			_, err := r.sender.DeliverDue(ctx)
-			done <- err
-		}()
-		<-pd.arrived
-		_, err = r.svc.Acknowledge(ctx, id, "bob")
-		require.NoError(t, err)
+		pd, logs := newHoldSinkAnswering(t, http.StatusServiceUnavailable, http.StatusAccepted), &logSink{}
+		r, _, id := newPageRig(t, db, pageSetup{policy: pagerDutyOnlyYAML, severity: "critical", pagerDuty: pd.URL, logs: logs, held: true})
+		done := ackWhileSent(t, r, id, pd)
 		pd.Release()
 		require.NoError(t, <-done)
 
@@ -497,10 +513,7 @@ func TestWithdrawnPageFailingWhileSent(t *testing.T) {
 		require.False(t, trigger.Reaches())
 		require.Len(t, r.timeline(t, id, "Notification (trigger) by pagerduty failed while it was being withdrawn"), 1)
 
-		for range 3 {
-			clk.Advance(5 * time.Minute)
-			r.tick(t)
-		}
+		ticks(t, r, 3)
 		_, err = r.svc.Resolve(ctx, id, "bob", "fixed")
 		require.NoError(t, err)
 		r.tick(t)
@@ -517,22 +530,12 @@ func TestWithdrawnPageFailingWhileSent(t *testing.T) {
 func TestNoAllClearForFailedPages(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		sms, push, email, slack := newFlakySink(t), newSink(t), newSink(t), newSink(t)
-		clk := clock.NewManual(t0)
-		ncfg := notifyConfig(t, &sink{Server: sms.Server}, push, email, slack)
-		ncfg.MaxAttempts = 1
-		require.NoError(t, ncfg.Validate())
-		r := newRig(t, db, clk, escalationYAML, ncfg)
-		id := r.open(t, "critical")
-		r.tick(t)
+		sms := newFlakySink(t)
+		r, _, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "critical", sms: &sink{Server: sms.Server}, maxAttempts: 1})
 		st, err := r.engine.Get(ctx, id)
 		require.NoError(t, err)
-		states := map[string]string{}
-		for _, rec := range st.Notices {
-			states[rec.User+"/"+rec.Channel] = rec.State
-		}
 		require.Equal(t, map[string]string{"bob/sms": notify.StateFailed, "bob/phone": notify.StateFailed,
-			"bob/push": notify.StateDelivered}, states)
+			"bob/push": notify.StateDelivered}, byRecipient(st.Notices, ""))
 
 		sms.recover()
 		_, err = r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
@@ -540,15 +543,7 @@ func TestNoAllClearForFailedPages(t *testing.T) {
 		r.tick(t)
 
 		require.Zero(t, sms.count(), "no all-clear by SMS or phone: bob was never reached there")
-		clear := map[string]string{}
-		recs, err := notify.List(ctx, db, id)
-		require.NoError(t, err)
-		for _, rec := range recs {
-			if rec.Event == notify.EventAllClear {
-				clear[rec.User+"/"+rec.Channel] = rec.State
-			}
-		}
-		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, clear)
+		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, allClears(t, db, id))
 		require.Equal(t, []string{"Escalation stopped: the SLO is recovering (2 pending step(s) cancelled); all-clear sent via push to bob"},
 			r.timeline(t, id, "Escalation stopped: the SLO is recovering"))
 	})

@@ -125,6 +125,37 @@ func (s *quotaSetup) submit(t *testing.T) (bool, string) {
 	return true, ""
 }
 
+// result is whether a replica's gate let a rollout or a change through,
+// or else why not.
+type result struct {
+	allowed bool
+	reason  string
+}
+
+// inTurnOnTwoReplicas sets up two replicas on db whose gates, at a quota
+// of 1, count in turn (inTurn), runs first on the first replica and
+// second on the second at once, and returns the replicas and what each
+// gate answered.
+func inTurnOnTwoReplicas(t *testing.T, db *store.DB, prom *budget.Prom, specs []*slo.Spec, end time.Time,
+	first, second func(*quotaSetup) (bool, string)) (a, b *quotaSetup, r1, r2 result) {
+	t.Helper()
+	a, b = newQuotaSetup(t, db, prom, specs, end), newQuotaSetup(t, db, prom, specs, end)
+	c1, c2 := inTurn(a.changes, b.changes)
+	a.budgets.SetChangeQuota(c1, 1)
+	b.budgets.SetChangeQuota(c2, 1)
+	done1, done2 := make(chan result, 1), make(chan result, 1)
+	go func() {
+		ok, why := first(a)
+		done1 <- result{ok, why}
+	}()
+	go func() {
+		ok, why := second(b)
+		done2 <- result{ok, why}
+	}()
+	r1, r2 = <-done1, <-done2
+	return a, b, r1, r2
+}
+
 // check checks that k changes of search count in the quota, recorded as
 // allowed, and that no slot of the quota is left over.
 func (s *quotaSetup) check(t *testing.T, k int) {
@@ -163,24 +194,9 @@ func TestYellowQuotaOfRollouts(t *testing.T) {
 		// A rollout on one replica counts, then a change recorded on
 		// another: before either records its change.
 		t.Run("rollout and recorded change", func(t *testing.T) {
-			a, b := newQuotaSetup(t, db, prom, specs, end), newQuotaSetup(t, db, prom, specs, end)
-			first, second := inTurn(a.changes, b.changes)
-			a.budgets.SetChangeQuota(first, 1)
-			b.budgets.SetChangeQuota(second, 1)
-			type result struct {
-				allowed bool
-				reason  string
-			}
-			ro, post := make(chan result, 1), make(chan result, 1)
-			go func() {
-				ok, why := a.start(t, "staging")
-				ro <- result{ok, why}
-			}()
-			go func() {
-				ok, why := b.submit(t)
-				post <- result{ok, why}
-			}()
-			r, c := <-ro, <-post
+			a, _, r, c := inTurnOnTwoReplicas(t, db, prom, specs, end,
+				func(a *quotaSetup) (bool, string) { return a.start(t, "staging") },
+				func(b *quotaSetup) (bool, string) { return b.submit(t) })
 			require.True(t, r.allowed, "the rollout counted first: %s", r.reason)
 			require.False(t, c.allowed, "a change recorded while a rollout holds the quota of 1")
 			require.Contains(t, c.reason, quotaUsed)
@@ -191,24 +207,9 @@ func TestYellowQuotaOfRollouts(t *testing.T) {
 		// Two rollouts of search (two environments, two target locks) on
 		// two replicas.
 		t.Run("two rollouts", func(t *testing.T) {
-			a, b := newQuotaSetup(t, db, prom, specs, end), newQuotaSetup(t, db, prom, specs, end)
-			first, second := inTurn(a.changes, b.changes)
-			a.budgets.SetChangeQuota(first, 1)
-			b.budgets.SetChangeQuota(second, 1)
-			type result struct {
-				allowed bool
-				reason  string
-			}
-			staging, production := make(chan result, 1), make(chan result, 1)
-			go func() {
-				ok, why := a.start(t, "staging")
-				staging <- result{ok, why}
-			}()
-			go func() {
-				ok, why := b.start(t, "production")
-				production <- result{ok, why}
-			}()
-			r1, r2 := <-staging, <-production
+			_, b, r1, r2 := inTurnOnTwoReplicas(t, db, prom, specs, end,
+				func(a *quotaSetup) (bool, string) { return a.start(t, "staging") },
+				func(b *quotaSetup) (bool, string) { return b.start(t, "production") })
 			require.True(t, r1.allowed, "the first rollout counted first: %s", r1.reason)
 			require.False(t, r2.allowed, "a rollout started while another holds the quota of 1")
 			require.Contains(t, r2.reason, quotaUsed)

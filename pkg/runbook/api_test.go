@@ -1,10 +1,7 @@
 package runbook
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/auth/authtest"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	sretest "github.com/rootuip/sre/pkg/testutil"
@@ -145,36 +142,12 @@ steps:
 		stored := waitRun(t, e, "INC-1", RunFailed)
 		require.Contains(t, runText(t, stored), prog, "the store keeps the whole path")
 
-		sum := func(token string) string { d := sha256.Sum256([]byte(token)); return hex.EncodeToString(d[:]) }
-		users, err := auth.ParseUsers([]byte(fmt.Sprintf(`
-tokens:
-  - {name: vera, sha256: %s, role: viewer}
-  - {name: rita, sha256: %s, role: responder}
-  - {name: adam, sha256: %s, role: admin}
-`, sum("tok-viewer"), sum("tok-responder"), sum("tok-admin"))))
-		require.NoError(t, err)
 		mux := http.NewServeMux()
 		e.Register(mux)
-		srv := httptest.NewServer(auth.Middleware(auth.Options{
-			Authenticator: auth.NewAuthenticator(users, auth.Limits{}),
-			Route:         func(r *http.Request) string { _, p := mux.Handler(r); return p },
-		}, mux))
-		defer srv.Close()
-		get := func(path, token string) string {
-			req, err := http.NewRequest("GET", srv.URL+path, nil)
-			require.NoError(t, err)
-			req.Header.Set("Authorization", "Bearer "+token)
-			resp, err := http.DefaultClient.Do(req)
-			require.NoError(t, err)
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			require.NoError(t, err)
-			require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
-			return string(b)
-		}
+		get := authtest.Serve(t, mux).Get
 		runPath := "/api/v1/runbooks/runs/" + itoa(int(stored.ID))
 		for _, path := range []string{runPath, "/api/v1/runbooks/runs?incident=INC-1"} {
-			for _, token := range []string{"tok-viewer", "tok-responder"} {
+			for _, token := range []string{authtest.Viewer, authtest.Responder} {
 				body := get(path, token)
 				require.NotContains(t, body, "/nonexistent/", path+" as "+token)
 				require.NotContains(t, body, "sred-test/bin", path+" as "+token)
@@ -183,7 +156,7 @@ tokens:
 					require.Contains(t, body, `"argv":["restart-app","--now"]`, token)
 				}
 			}
-			require.Contains(t, get(path, "tok-admin"), prog, path+" as admin")
+			require.Contains(t, get(path, authtest.Admin), prog, path+" as admin")
 		}
 		require.Contains(t, runText(t, stored), prog, "reading does not change the run")
 	})

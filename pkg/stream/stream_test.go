@@ -237,26 +237,37 @@ func TestFormat(t *testing.T) {
 	}
 }
 
+// serveAs serves h to every request as user u of role; the server
+// closes at the end of the test.
+func serveAs(t *testing.T, h http.Handler, role auth.Role) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "u", Role: role})))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// viewerAndAdmin connects a viewer's and an admin's event stream
+// (GET /api/v1/events) of bus, each subscribed.
+func viewerAndAdmin(t *testing.T, bus *events.Bus) (viewer, admin *client) {
+	t.Helper()
+	mux := http.NewServeMux()
+	stream.New(bus, stream.Options{Heartbeat: time.Hour}).Register(mux)
+	viewer, admin = connect(t, serveAs(t, mux, auth.RoleViewer).URL+"/api/v1/events"), connect(t, serveAs(t, mux, auth.RoleAdmin).URL+"/api/v1/events")
+	for _, c := range []*client{viewer, admin} {
+		require.Equal(t, http.StatusOK, c.resp.StatusCode)
+		require.Equal(t, "subscribed", c.next(t).Comment)
+	}
+	return viewer, admin
+}
+
 // TestStreamPathsShownToAdminsOnly: a runbook step's event and a timeline
 // entry sred wrote, with the server's paths in their data, reach a
 // viewer's stream with the base names only and an admin's whole; an
 // alert's event is sent as published.
 func TestStreamPathsShownToAdminsOnly(t *testing.T) {
 	bus := events.NewBus(16, nil)
-	mux := http.NewServeMux()
-	stream.New(bus, stream.Options{Heartbeat: time.Hour}).Register(mux)
-	as := func(role auth.Role) *httptest.Server {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "u", Role: role})))
-		}))
-		t.Cleanup(srv.Close)
-		return srv
-	}
-	viewer, admin := connect(t, as(auth.RoleViewer).URL+"/api/v1/events"), connect(t, as(auth.RoleAdmin).URL+"/api/v1/events")
-	for _, c := range []*client{viewer, admin} {
-		require.Equal(t, http.StatusOK, c.resp.StatusCode)
-		require.Equal(t, "subscribed", c.next(t).Comment)
-	}
+	viewer, admin := viewerAndAdmin(t, bus)
 	const prog = "/nonexistent/sred-test/bin/restart-app"
 	at := time.Date(2026, 11, 27, 14, 30, 0, 0, time.UTC)
 	published := []events.Event{
@@ -289,20 +300,7 @@ func TestStreamPathsShownToAdminsOnly(t *testing.T) {
 // caller gave, are sent as published, and an admin reads it whole.
 func TestStreamGateDecisionPathsShownToAdminsOnly(t *testing.T) {
 	bus := events.NewBus(16, nil)
-	mux := http.NewServeMux()
-	stream.New(bus, stream.Options{Heartbeat: time.Hour}).Register(mux)
-	as := func(role auth.Role) *httptest.Server {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "u", Role: role})))
-		}))
-		t.Cleanup(srv.Close)
-		return srv
-	}
-	viewer, admin := connect(t, as(auth.RoleViewer).URL+"/api/v1/events"), connect(t, as(auth.RoleAdmin).URL+"/api/v1/events")
-	for _, c := range []*client{viewer, admin} {
-		require.Equal(t, http.StatusOK, c.resp.StatusCode)
-		require.Equal(t, "subscribed", c.next(t).Comment)
-	}
+	viewer, admin := viewerAndAdmin(t, bus)
 	const creds = "/nonexistent/sred-test/secrets/prom-token"
 	data := map[string]any{"change": "normal", "decision": "deny", "state": "unknown", "override": false, "actor": "vic", "subject": "deploy of /srv/ci/api",
 		"reason": `cannot read error budgets, gate fails closed (deny): Post "http://prom:9090/api/v1/query": unable to read authorization credentials: open ` + creds + `: no such file or directory`}
@@ -316,16 +314,7 @@ func TestStreamGateDecisionPathsShownToAdminsOnly(t *testing.T) {
 
 	// The WebSocket stream sends the same.
 	f := startHub(t, stream.HubOptions{})
-	ws := func(role auth.Role) string {
-		mux := http.NewServeMux()
-		f.hub.Register(mux)
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "u", Role: role})))
-		}))
-		t.Cleanup(srv.Close)
-		return srv.URL
-	}
-	wsViewer, wsAdmin := dial(t, ws(auth.RoleViewer), `{}`), dial(t, ws(auth.RoleAdmin), `{}`)
+	wsViewer, wsAdmin := dial(t, f.as(t, auth.RoleViewer), `{}`), dial(t, f.as(t, auth.RoleAdmin), `{}`)
 	for _, c := range []*wsClient{wsViewer, wsAdmin} {
 		require.Equal(t, stream.TypeSubscribed, c.next(t).Type)
 	}

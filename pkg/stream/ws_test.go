@@ -71,6 +71,14 @@ func startHub(t *testing.T, o stream.HubOptions) *wsFixture {
 	return f
 }
 
+// as returns the URL of a server of f's hub that serves every request as
+// a user of role (serveAs), until the test ends.
+func (f *wsFixture) as(t *testing.T, role auth.Role) string {
+	mux := http.NewServeMux()
+	f.hub.Register(mux)
+	return serveAs(t, mux, role).URL
+}
+
 // wsClient is a WebSocket client of the stream, as any tool would be.
 type wsClient struct {
 	c       *websocket.Conn
@@ -740,16 +748,7 @@ func TestStreamWebSocketEventsPerWrite(t *testing.T) {
 // whole, under the same ID; an alert's event is sent as published.
 func TestStreamWebSocketPathsShownToAdminsOnly(t *testing.T) {
 	f := startHub(t, stream.HubOptions{})
-	as := func(role auth.Role) string {
-		mux := http.NewServeMux()
-		f.hub.Register(mux)
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			mux.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "u", Role: role})))
-		}))
-		t.Cleanup(srv.Close)
-		return srv.URL
-	}
-	viewer, batched, admin := dial(t, as(auth.RoleViewer), `{}`), dial(t, as(auth.RoleViewer), `{"batch":true}`), dial(t, as(auth.RoleAdmin), `{}`)
+	viewer, batched, admin := dial(t, f.as(t, auth.RoleViewer), `{}`), dial(t, f.as(t, auth.RoleViewer), `{"batch":true}`), dial(t, f.as(t, auth.RoleAdmin), `{}`)
 	for _, c := range []*wsClient{viewer, batched, admin} {
 		require.Equal(t, stream.TypeSubscribed, c.next(t).Type)
 	}

@@ -15,8 +15,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rootuip/sre/pkg/store"
 )
@@ -138,6 +140,30 @@ func OpenPostgresThroughProxy(t testing.TB, migrations ...[]store.Migration) (*s
 	t.Helper()
 	u, p := PostgresURLThroughProxy(t)
 	return openPostgres(t, u, migrations), p
+}
+
+// PostgresReplicas opens two pools on one fresh schema (PostgresSchemaURL),
+// as two sred replicas sharing one database, applies the migrations
+// through each, and closes them at the end of the test. The connections
+// of each pool carry its name as application_name, so pg_stat_activity
+// tells the replicas apart: prefix-a-N and prefix-b-N, N unique in the
+// cluster (application names are cluster-wide).
+func PostgresReplicas(t testing.TB, prefix string, migrations ...[]store.Migration) (a, b *store.DB, nameA, nameB string) {
+	t.Helper()
+	base, err := url.Parse(PostgresSchemaURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 10)
+	open := func(name string) *store.DB {
+		u := *base
+		q := u.Query()
+		q.Set("application_name", name)
+		u.RawQuery = q.Encode()
+		return openPostgres(t, u.String(), migrations)
+	}
+	nameA, nameB = prefix+"-a-"+suffix, prefix+"-b-"+suffix
+	return open(nameA), open(nameB), nameA, nameB
 }
 
 func openPostgres(t testing.TB, url string, migrations [][]store.Migration) *store.DB {
