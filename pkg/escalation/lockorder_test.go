@@ -133,8 +133,8 @@ func TestLockOrderOfPageOutcomeWithAck(t *testing.T) {
 }
 
 // TestAckRunAgainAfterDeadlock: an acknowledgement whose transaction
-// PostgreSQL rolled back to break a deadlock (SQLSTATE 40P01) is run once
-// more, not refused (the API answered 503). Another transaction holds
+// PostgreSQL rolled back to break a deadlock (SQLSTATE 40P01) is run again,
+// not refused (the API answered 503). Another transaction holds
 // the escalation's state row; the acknowledgement locks the incident's
 // row, adds its timeline entry and waits for the state row; that
 // transaction then inserts a timeline entry (of another incident) with
@@ -179,7 +179,7 @@ func TestAckRunAgainAfterDeadlock(t *testing.T) {
 
 // TestEngineActionsRunAgainAfterDeadlock: the engine's own actions asked
 // from outside a transaction, Acknowledge (an acknowledge link on an
-// incident already acknowledged) and EscalateNow, are run once more when
+// incident already acknowledged) and EscalateNow, are run again when
 // PostgreSQL rolled their transaction back to break a deadlock (SQLSTATE
 // 40P01), as a status change is (TestAckRunAgainAfterDeadlock). Another
 // transaction holds the escalation's state row; the action locks the
