@@ -40,6 +40,23 @@ canary:
   set_weight: {exec: {command: [` + missingProg + `, '{{ .Vars.weight }}']}}
 `
 
+// getAs returns a GET of the service's API routes as a principal of the
+// role, which must answer 200: its body.
+func getAs(t *testing.T, svc *Service) func(role auth.Role, path string) string {
+	mux := http.NewServeMux()
+	svc.Routes(mux, false)
+	return func(role auth.Role, path string) string {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", path, nil)
+		mux.ServeHTTP(rec, r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "u", Role: role})))
+		b, err := io.ReadAll(rec.Body)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, rec.Code, string(b))
+		return string(b)
+	}
+}
+
 // TestRolloutPathsShownToAdminsOnly: a rollout whose action failed on a
 // program that is not there is read by a viewer and a responder with the
 // program's base name only, in its events' messages and
@@ -50,17 +67,7 @@ func TestRolloutPathsShownToAdminsOnly(t *testing.T) {
 		ro := h.start("api-canary", "v2")
 		h.run()
 		require.Contains(t, fmt.Sprint(h.get(ro.ID).Events), missingProg, "the store keeps the whole path")
-		mux := http.NewServeMux()
-		h.svc.Routes(mux, false)
-		get := func(role auth.Role, path string) string {
-			rec := httptest.NewRecorder()
-			r := httptest.NewRequest("GET", path, nil)
-			mux.ServeHTTP(rec, r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "u", Role: role})))
-			b, err := io.ReadAll(rec.Body)
-			require.NoError(t, err)
-			require.Equal(t, http.StatusOK, rec.Code, string(b))
-			return string(b)
-		}
+		get := getAs(t, h.svc)
 		path := fmt.Sprintf("/api/v1/rollouts/%d", ro.ID)
 		require.Contains(t, get(auth.RoleAdmin, path), missingProg)
 		for _, role := range []auth.Role{auth.RoleViewer, auth.RoleResponder} {
@@ -155,17 +162,7 @@ func TestRolloutGateAndAnalysisPathsShownToAdminsOnly(t *testing.T) {
 			}
 		}
 
-		mux := http.NewServeMux()
-		h.svc.Routes(mux, false)
-		get := func(role auth.Role, path string) string {
-			rec := httptest.NewRecorder()
-			r := httptest.NewRequest("GET", path, nil)
-			mux.ServeHTTP(rec, r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: "u", Role: role})))
-			b, err := io.ReadAll(rec.Body)
-			require.NoError(t, err)
-			require.Equal(t, http.StatusOK, rec.Code, string(b))
-			return string(b)
-		}
+		get := getAs(t, h.svc)
 		// The list shows the rollouts without their events.
 		for _, path := range []string{fmt.Sprintf("/api/v1/rollouts/%d", ro.ID), "/api/v1/rollouts"} {
 			require.Contains(t, get(auth.RoleAdmin, path), creds, path)
