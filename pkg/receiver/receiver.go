@@ -349,19 +349,30 @@ type Handler struct {
 // histograms (sre_incident_time_to_recover_seconds) for good.
 const MaxAheadOfClock = 24 * time.Hour
 
-// checkAhead refuses an alert that starts, or a resolved alert that ends,
-// more than MaxAheadOfClock after now.
-func (m *Message) checkAhead(now time.Time) error {
-	limit := now.Add(MaxAheadOfClock)
+// AheadOfClock returns an error when an alert of the given status starts,
+// or a resolved one ends, more than MaxAheadOfClock after now. Every way
+// an alert of Alertmanager reaches sred checks it: the main webhook, the
+// Watchdog webhook (both answer 400) and the polls of Alertmanager's
+// alerts (pkg/reconcile skips the alert and logs it).
+func AheadOfClock(status string, startsAt, endsAt, now time.Time) error {
+	field, t := "startsAt", startsAt
+	if status == "resolved" && endsAt.After(t) {
+		field, t = "endsAt", endsAt
+	}
+	if t.After(now.Add(MaxAheadOfClock)) {
+		return fmt.Errorf(`%q %s is more than 24 hours after sred's clock (%s): the clock of Prometheus or of sred is wrong`,
+			field, t.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// CheckAhead refuses an alert that starts, or a resolved alert that ends,
+// more than MaxAheadOfClock after now (AheadOfClock), naming the alert.
+func (m *Message) CheckAhead(now time.Time) error {
 	for i := range m.Alerts {
 		a := &m.Alerts[i]
-		field, t := "startsAt", a.StartsAt
-		if a.Status == "resolved" && a.EndsAt.After(t) {
-			field, t = "endsAt", a.EndsAt
-		}
-		if t.After(limit) {
-			return fmt.Errorf(`alerts[%d]: %q %s is more than 24 hours after sred's clock (%s): the clock of Prometheus or of sred is wrong`,
-				i, field, t.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		if err := AheadOfClock(a.Status, a.StartsAt, a.EndsAt, now); err != nil {
+			return fmt.Errorf("alerts[%d]: %w", i, err)
 		}
 	}
 	return nil
@@ -430,7 +441,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, rerr.Code, rerr.Type, rerr)
 		return
 	}
-	if err := msg.checkAhead(h.Clock.Now()); err != nil {
+	if err := msg.CheckAhead(h.Clock.Now()); err != nil {
 		h.fail(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid webhook payload: %w", err))
 		return
 	}

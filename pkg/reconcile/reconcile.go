@@ -25,6 +25,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/receiver"
 )
 
 // Actor names sred's reconciliation in timelines.
@@ -162,6 +163,29 @@ type Result struct {
 	Revived []string
 	// Heartbeat is true when the Watchdog alert was found.
 	Heartbeat bool
+	// Skipped lists the alerts of Alertmanager left out of the poll because
+	// they start more than receiver.MaxAheadOfClock after sred's clock:
+	// their identity and the reason, as the webhooks answer them.
+	Skipped []string
+}
+
+// skipAhead returns the alerts that start at most receiver.MaxAheadOfClock
+// after now: the webhooks refuse the others (400), and the poll, with no
+// one to answer, leaves them out and logs them. Alertmanager takes the
+// times Prometheus (or any client of its API) gives, so an alert starting
+// in the year 9999 reaches it as it is: revived as a new episode, it would
+// be stored with that start.
+func (r *Reconciler) skipAhead(alerts []Alert, now time.Time, res *Result) []Alert {
+	kept := make([]Alert, 0, len(alerts))
+	for _, a := range alerts {
+		if err := receiver.AheadOfClock("firing", a.StartsAt, a.EndsAt, now); err != nil {
+			res.Skipped = append(res.Skipped, describe(a.Labels)+": "+err.Error())
+			r.logger.Warn("Skipped an alert of Alertmanager", "alert", describe(a.Labels), "fingerprint", a.Fingerprint, "err", err)
+			continue
+		}
+		kept = append(kept, a)
+	}
+	return kept
 }
 
 // IsAlertmanagerGroup reports whether a group key came from Alertmanager:
@@ -194,6 +218,7 @@ func (r *Reconciler) reconcile(ctx context.Context) (*Result, error) {
 	}
 	res := &Result{AlertmanagerAlerts: len(alerts)}
 	r.m.amAlerts.Set(float64(len(alerts)))
+	alerts = r.skipAhead(alerts, now, res)
 	active := make(map[string][]int64, len(alerts))
 	for _, a := range alerts {
 		active[a.Fingerprint] = append(active[a.Fingerprint], a.StartsAt.UnixMilli())

@@ -515,6 +515,76 @@ receivers:
 	})
 }
 
+// TestReconcileSkipsAlertsAheadOfClock: Alertmanager takes the times its
+// clients give, so an alert starting in the year 9999 reaches it as it
+// is. The webhooks refuse such an alert (receiver.AheadOfClock); a poll
+// leaves it out and says so, instead of storing it as a new episode of a
+// resolved alert (the incident "re-opened" in the year 9999).
+func TestReconcileSkipsAlertsAheadOfClock(t *testing.T) {
+	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db)
+		am := tu.StartAlertmanager(t, tu.AlertmanagerOptions{Config: fmt.Sprintf(`
+route:
+  receiver: sred
+  group_by: [alertname, service]
+  group_wait: 0s
+  group_interval: 1h
+  repeat_interval: 4h
+receivers:
+- name: sred
+  webhook_configs:
+  - url: %s/api/v1/webhook/alertmanager
+`, e.srv.URL)})
+		client := newClient(t, am.URL)
+		labels := map[string]string{"alertname": "CacheEvictions", "service": "cache", "instance": "x"}
+		first := time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Second)
+		postAlerts(t, am.URL, amAlert{Labels: labels, StartsAt: first, EndsAt: first.Add(time.Hour)})
+		inc := waitIncident(t, e.svc, 1)
+
+		postAlerts(t, am.URL, amAlert{Labels: labels, StartsAt: first, EndsAt: time.Now().UTC().Add(-time.Second)})
+		require.Eventually(t, func() bool {
+			as, err := client.Alerts(ctx)
+			return err == nil && len(as) == 0
+		}, 60*time.Second, 50*time.Millisecond, "Alertmanager still has the alert active")
+		r := NewReconciler(client, e.svc, nil, Options{MissingPolls: 2}, nil, e.m)
+		now := time.Now().UTC().Truncate(time.Second)
+		r.Clock = clock.NewManual(now)
+		for range 2 {
+			_, err := r.Reconcile(ctx)
+			require.NoError(t, err)
+		}
+		got, err := e.svc.Get(ctx, inc.ID)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusResolved, got.Status)
+
+		// The alert fires again, starting in the year 9999.
+		far := time.Date(9999, 12, 30, 0, 0, 0, 0, time.UTC)
+		postAlerts(t, am.URL, amAlert{Labels: labels, StartsAt: far, EndsAt: far.Add(time.Hour)})
+		require.Eventually(t, func() bool {
+			as, err := client.Alerts(ctx)
+			return err == nil && len(as) == 1 && as[0].StartsAt.Equal(far) && as[0].State == "active"
+		}, 60*time.Second, 50*time.Millisecond, "Alertmanager does not have the alert active")
+		want := []string{`CacheEvictions{instance="x", service="cache"}: "startsAt" 9999-12-30T00:00:00Z is more than 24 hours after sred's clock (` +
+			now.Format(time.RFC3339) + `): the clock of Prometheus or of sred is wrong`}
+		for range 3 {
+			rr, err := r.Reconcile(ctx)
+			require.NoError(t, err)
+			require.Equal(t, 1, rr.AlertmanagerAlerts)
+			require.Empty(t, rr.Revived)
+			require.Equal(t, want, rr.Skipped)
+		}
+		got, err = e.svc.Get(ctx, inc.ID)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusResolved, got.Status, "nothing re-opened")
+		require.Len(t, got.Alerts, 1)
+		require.True(t, got.Alerts[0].StartsAt.Equal(first))
+		page, err := e.svc.List(ctx, incident.Filter{})
+		require.NoError(t, err)
+		require.Len(t, page.Incidents, 1, "no second incident")
+	})
+}
+
 func TestNewClientErrors(t *testing.T) {
 	for _, tc := range []struct{ url, err string }{
 		{"ftp://am:9093", `alertmanager url "ftp://am:9093": want http(s)://host[:port][/prefix]`},

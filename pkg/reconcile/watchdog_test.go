@@ -151,6 +151,11 @@ func TestWatchdogWebhookErrors(t *testing.T) {
 	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db)
 		h := NewWatchdogHandler(e.watchdog, WebhookOptions{BearerToken: secretfile.Inline("s3cret"), MaxBodyBytes: 512})
+		e.watchdog.Clock = clock.NewManual(time.Date(2026, 3, 1, 10, 5, 0, 0, time.UTC))
+		// The main webhook's rule: a time a day or more after sred's
+		// clock is refused (receiver.AheadOfClock), with the same words.
+		ahead := `{"version":"4","groupKey":"{}:{}","status":"firing","receiver":"w","alerts":[{"status":"firing",
+			"labels":{"alertname":"Watchdog"},"startsAt":"9999-12-31T23:59:59Z","fingerprint":"ab"}]}`
 		good := `{"version":"4","groupKey":"{}:{}","status":"firing","receiver":"w","alerts":[{"status":"firing",
 			"labels":{"alertname":"Watchdog"},"startsAt":"2026-03-01T10:00:00Z","fingerprint":"ab"}]}`
 		for _, tc := range []struct {
@@ -162,6 +167,7 @@ func TestWatchdogWebhookErrors(t *testing.T) {
 			{"wrong token", "nope", good, 401, "missing or wrong bearer token"},
 			{"bad json", "s3cret", `{"version":`, 400, "invalid JSON body: unexpected end of JSON input"},
 			{"bad version", "s3cret", `{"version":"3"}`, 400, `invalid webhook payload: unsupported payload version "3" (want "4")`},
+			{"startsAt in the year 9999", "s3cret", ahead, 400, `invalid webhook payload: alerts[0]: "startsAt" 9999-12-31T23:59:59Z is more than 24 hours after sred's clock (2026-03-01T10:05:00Z): the clock of Prometheus or of sred is wrong`},
 			{"too big", "s3cret", `{"version":"4","x":"` + strings.Repeat("a", 600) + `"}`, 413, "request body larger than 512 bytes (webhook.max_body_bytes)"},
 			{"ok", "s3cret", good, 200, ""},
 		} {

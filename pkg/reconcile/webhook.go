@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"sync/atomic"
 
@@ -46,6 +47,12 @@ func (h *WatchdogHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	msg, rerr := receiver.DecodeRequest(w, r, o.BearerToken, o.MaxBodyBytes)
 	if rerr != nil {
 		web.Error(w, rerr.Code, rerr.Type, rerr)
+		return
+	}
+	// The same rule as the main webhook's: a time a day or more after
+	// sred's clock is not Alertmanager's (receiver.AheadOfClock).
+	if err := msg.CheckAhead(h.W.Clock.Now()); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid webhook payload: %w", err))
 		return
 	}
 	if h.W.Options().Alertname == "" {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rootuip/sre/pkg/bidi"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -111,7 +112,9 @@ func (h *Handler) html(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	headers(w, "text/html; charset=utf-8")
-	_, _ = w.Write(b.Bytes())
+	// Bidirectional control characters of titles, components and updates
+	// are shown, not applied.
+	_, _ = w.Write(bidi.HTML(b.Bytes()))
 }
 
 func (h *Handler) serveJSON(w http.ResponseWriter, r *http.Request) {
@@ -247,7 +250,7 @@ func Feed(p *Page) ([]byte, error) {
 		return nil, err
 	}
 	b.WriteString("\n")
-	return b.Bytes(), nil
+	return bidi.XML(b.Bytes()), nil
 }
 
 func (h *Handler) atom(w http.ResponseWriter, r *http.Request) {

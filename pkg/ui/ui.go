@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/bidi"
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/chaos"
 	"github.com/rootuip/sre/pkg/clock"
@@ -437,7 +438,9 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, code int, name, titl
 	}
 	web.PageHeaders(w.Header())
 	w.WriteHeader(code)
-	_, _ = w.Write([]byte(b.String()))
+	// Bidirectional control characters of the data (a title that reads
+	// otherwise than it is) are shown, not applied.
+	_, _ = w.Write(bidi.HTML([]byte(b.String())))
 }
 
 func (u *UI) errorPage(w http.ResponseWriter, r *http.Request, code int, err error) {
