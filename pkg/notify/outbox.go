@@ -236,26 +236,30 @@ type Record struct {
 	// channel's pause: nothing of it is stored.
 	Queued  *Pause   `json:"queued,omitempty"`
 	Message *Message `json:"-"`
-	// underway: its send has begun and its outcome is not recorded
-	// (jobs.Job.AttemptUnderway), also when it was withdrawn meanwhile.
-	underway bool
+	// attempt holds what tells whether its send has begun and its
+	// outcome is not recorded (jobs.Job.AttemptUnderway), also when it
+	// was withdrawn meanwhile: state, lease and start.
+	attempt jobs.Job
 }
 
 // Reaches reports whether r's message reached its destination or still
-// may: delivered; pending or being sent (not withdrawn: it goes out or
-// is retried); or withdrawn (Withdraw) while it was being sent, its send
-// not over (it may well be delivered, and then reads delivered). It does
-// not for a message that failed for good (failed), one withdrawn before
-// its send began, nor one whose send, withdrawn meanwhile, failed
-// (cancelled): none of those ever reached anyone. The escalation sends
-// its PagerDuty acknowledge and resolve events, and its all-clear, only
-// where a page Reaches.
-func (r Record) Reaches() bool {
+// may at now: delivered; pending or being sent (not withdrawn: it goes
+// out or is retried); or withdrawn (Withdraw) while it was being sent,
+// its send not over at now (it may well be delivered, and then reads
+// delivered). It does not for a message that failed for good (failed),
+// one withdrawn before its send began, one whose send, withdrawn
+// meanwhile, failed (cancelled), nor one withdrawn while it was being
+// sent whose sender's lease ended by now without an outcome (the sender
+// died or stalled during the send: it never reported a delivery, and
+// the message is not sent again): none of those is known to have
+// reached anyone. The escalation sends its PagerDuty acknowledge and
+// resolve events, and its all-clear, only where a page Reaches.
+func (r Record) Reaches(now time.Time) bool {
 	switch r.State {
 	case StateDelivered, StatePending, StateSending:
 		return true
 	case StateCancelled:
-		return r.underway
+		return r.attempt.AttemptUnderway(now)
 	}
 	return false
 }
@@ -274,7 +278,7 @@ func List(ctx context.Context, q Querier, incidentID string) ([]Record, error) {
 	for _, j := range js {
 		r := Record{ID: j.ID, Key: j.Key, IncidentID: j.Group, Channel: string(j.Kind), State: outboxState(j.State),
 			Attempts: j.Attempts, NextAttempt: j.RunAt, LastError: j.LastError, CreatedAt: j.CreatedAt, Message: &Message{},
-			underway: j.AttemptUnderway()}
+			attempt: jobs.Job{State: j.State, Owner: j.Owner, LeaseUntil: j.LeaseUntil, StartedAt: j.StartedAt}}
 		if err := j.Decode(r.Message); err != nil {
 			return nil, fmt.Errorf("notification %d: %w", r.ID, err)
 		}
