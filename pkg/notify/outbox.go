@@ -808,9 +808,17 @@ func (s *Sender) deliverAll(ctx context.Context, cfg *Config, batch []claimed) i
 					results <- held(chain[i:], nil)
 					return
 				}
-				if s.withdrawn(ctx, c) {
+				switch s.begin(ctx, c) {
+				case beginWithdrawn:
 					results <- []outcome{{c: c, withdrawn: true}}
 					continue
+				case beginFailed:
+					// Not sent: it stays claimed and is claimed again
+					// when its lease ends; the chain's messages after
+					// it are put back due then, behind it.
+					c.next = c.leaseUntil
+					results <- append([]outcome{{c: c, unstarted: true}}, held(chain[i+1:], c)...)
+					return
 				}
 				sctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.Timeout))
 				err := d.deliver(sctx, &c.msg)
@@ -838,29 +846,49 @@ func (s *Sender) deliverAll(ctx context.Context, cfg *Config, batch []claimed) i
 			}
 		}
 		left -= len(ready)
-		s.record(ctx, cfg, ready)
+		// A message left claimed has nothing to record.
+		ready = slices.DeleteFunc(ready, func(o outcome) bool { return o.unstarted })
+		if len(ready) > 0 {
+			s.record(ctx, cfg, ready)
+		}
 	}
 	return int(attempted.Load())
 }
 
-// withdrawn reports whether c, a page or reminder, was withdrawn
-// (Withdraw) after it was claimed: its incident was acknowledged or
-// resolved meanwhile, and it is not sent. Otherwise the send begins
-// (jobs.Start, one statement with the check): a withdrawal from then on
-// leaves it to finish and does not count it. The statement runs on its
-// own, not in the shared writer's next batch, so that the page does not
-// wait for it. A message whose lease cannot be checked is sent (at least
-// once).
-func (s *Sender) withdrawn(ctx context.Context, c *claimed) bool {
+// What begin found.
+const (
+	beginSend      = iota // send it
+	beginWithdrawn        // withdrawn after its claim: not sent, its cancellation is its outcome
+	beginFailed           // the send-begun mark could not be written: not sent, left claimed
+)
+
+// begin says whether c may be sent now. A page or reminder withdrawn
+// (Withdraw) after it was claimed (its incident acknowledged or resolved
+// meanwhile) is not sent. Otherwise its send begins (jobs.Start, one
+// statement with the check): a withdrawal from then on leaves it to
+// finish and does not count it. The statement runs on its own, not in
+// the shared writer's next batch, so that the page does not wait for it.
+// A page whose mark could not be written (the store failed) is not sent
+// in this claim: sent unmarked, an acknowledgement meanwhile would
+// withdraw it as not begun and its delivery would be lost (read
+// cancelled, no timeline entry). It stays claimed, and is claimed again
+// once its lease ends (still sent at least once, unless withdrawn by
+// then). The other messages are never withdrawn and need no mark.
+func (s *Sender) begin(ctx context.Context, c *claimed) int {
 	if !Withdrawable(c.msg.Event, true) {
-		return false
+		return beginSend
 	}
 	ok, err := jobs.Start(ctx, s.db, c.id, s.owner, s.clock.Now())
-	if err != nil {
-		s.logger.Warn("check notification before sending", "key", c.key, "err", err)
-		return false
+	switch {
+	case err != nil:
+		s.logger.Warn("notification not sent: its send could not be marked as begun; sent when claimed again after its lease",
+			"incident", c.msg.IncidentID, "channel", c.msg.Channel, "user", c.msg.User, "event", c.msg.Event, "key", c.key,
+			"lease_until", c.leaseUntil, "err", err)
+		return beginFailed
+	case !ok:
+		return beginWithdrawn
 	}
-	return !ok
+	return beginSend
 }
 
 // held are the outcomes of a chain's messages that were not sent: each is
@@ -891,6 +919,9 @@ type outcome struct {
 	// withdrawn: the message was cancelled after its claim (Withdraw)
 	// and not sent; the cancellation is its outcome, already stored.
 	withdrawn bool
+	// unstarted: the message was not sent, its send-begun mark not
+	// written (begin); it stays claimed and nothing is recorded.
+	unstarted bool
 
 	result string                                      // delivered, retry, failed or held
 	apply  func(ctx context.Context, tx *sql.Tx) error // the job's move to its next state
