@@ -45,7 +45,8 @@ func (e *Engine) recovering(ctx context.Context, tx *sql.Tx, id string, now time
 // allClear writes one all-clear message to every destination that got a
 // page (a trigger message) for the incident, and a resolve to PagerDuty:
 // not to one whose pages all never reached it (notify.Record.Reaches:
-// withdrawn before delivery, or failed for good).
+// withdrawn before delivery, failed for good, or withdrawn while being
+// sent by a sender whose lease ended without an outcome).
 // It returns the channels written to ("email to alice", "slack").
 func (e *Engine) allClear(ctx context.Context, tx *sql.Tx, st *stateRow, now time.Time) ([]string, error) {
 	recs, err := notify.List(ctx, tx, st.snap.ID)
@@ -72,7 +73,7 @@ func (e *Engine) allClear(ctx context.Context, tx *sql.Tx, st *stateRow, now tim
 		// acknowledged: notify.Withdraw), or that failed for good, never
 		// reached its destination: no all-clear for it. One being sent,
 		// or still retried, may: it gets one.
-		if m == nil || m.Event != notify.EventTrigger || !r.Reaches() {
+		if m == nil || m.Event != notify.EventTrigger || !r.Reaches(now) {
 			continue
 		}
 		dest := m.Channel + "\x00" + m.User + "\x00" + m.To

@@ -23,7 +23,9 @@ import (
 // pagerDutyEvent sends acknowledge/resolve to PagerDuty when a trigger
 // reached it or still may (notify.Record.Reaches: delivered, or being
 // sent, withdrawn meanwhile or not): not when every trigger was withdrawn
-// before its send began, failed for good, or failed while withdrawn.
+// before its send began, failed for good, failed while withdrawn, or was
+// withdrawn while a sender that then died or stalled was sending it (its
+// lease ended at now without an outcome).
 // PagerDuty would get an event for a dedup key it never got. The caller
 // withdraws the pending triggers first (notify.Withdraw).
 func (e *Engine) pagerDutyEvent(ctx context.Context, tx *sql.Tx, st *stateRow, event string, now time.Time) error {
@@ -32,7 +34,7 @@ func (e *Engine) pagerDutyEvent(ctx context.Context, tx *sql.Tx, st *stateRow, e
 		return fmt.Errorf("pagerduty %s of %s: %w", event, st.snap.ID, err)
 	}
 	if !slices.ContainsFunc(recs, func(r notify.Record) bool {
-		return r.Channel == notify.ChannelPagerDuty && r.Event == notify.EventTrigger && r.Reaches()
+		return r.Channel == notify.ChannelPagerDuty && r.Event == notify.EventTrigger && r.Reaches(now)
 	}) {
 		return nil
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/escalation"
+	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -510,7 +511,7 @@ func TestWithdrawnPageFailingWhileSent(t *testing.T) {
 		require.NotNil(t, trigger)
 		require.Equal(t, notify.StateCancelled, trigger.State)
 		require.Contains(t, trigger.LastError, "503")
-		require.False(t, trigger.Reaches())
+		require.False(t, trigger.Reaches(r.clock.Now()))
 		require.Len(t, r.timeline(t, id, "Notification (trigger) by pagerduty failed while it was being withdrawn"), 1)
 
 		ticks(t, r, 3)
@@ -546,5 +547,136 @@ func TestNoAllClearForFailedPages(t *testing.T) {
 		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, allClears(t, db, id))
 		require.Equal(t, []string{"Escalation stopped: the SLO is recovering (2 pending step(s) cancelled); all-clear sent via push to bob"},
 			r.timeline(t, id, "Escalation stopped: the SLO is recovering"))
+	})
+}
+
+// dieMidSend claims the incident's PagerDuty trigger as a sender that
+// begins its send (jobs.Start) and then dies: it never reports back, and
+// its lease ends at the returned time.
+func dieMidSend(t *testing.T, db *store.DB, clk *clock.Manual, ncfg *notify.Config) time.Time {
+	t.Helper()
+	ctx := context.Background()
+	lease := time.Duration(ncfg.Lease)
+	js, err := jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: notify.Queue, Owner: "dead-sender", Now: clk.Now(), Lease: lease,
+		Kinds: []jobs.Kind{notify.ChannelPagerDuty}})
+	require.NoError(t, err)
+	require.Len(t, js, 1)
+	ok, err := jobs.Start(ctx, db, js[0].ID, "dead-sender", clk.Now())
+	require.NoError(t, err)
+	require.True(t, ok)
+	return clk.Now().Add(lease)
+}
+
+// pdTrigger is the incident's PagerDuty trigger.
+func pdTrigger(t *testing.T, db *store.DB, id string) notify.Record {
+	t.Helper()
+	recs, err := notify.List(context.Background(), db, id)
+	require.NoError(t, err)
+	for _, rec := range recs {
+		if rec.Channel == notify.ChannelPagerDuty && rec.Event == notify.EventTrigger {
+			return rec
+		}
+	}
+	t.Fatal("no PagerDuty trigger")
+	return notify.Record{}
+}
+
+// TestPagerDutyEventsAfterSenderDiedMidSend: the sender sending bob's
+// PagerDuty page dies during the send (never reporting back), and bob
+// acknowledges while its lease lasts. The page may be on the wire: the
+// acknowledge is written (and goes out once the lease has ended, after
+// the trigger). Once the lease has ended the send is over without a
+// delivery: the page no longer counts as possibly delivered, so neither
+// the all-clear nor the resolve goes to PagerDuty (push, which got the
+// page, gets the all-clear). It used to count as being sent forever.
+func TestPagerDutyEventsAfterSenderDiedMidSend(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		pd, sms, push, email, slack := newPDSink(t), newSink(t), newSink(t), newSink(t), newSink(t)
+		pd.recover()
+		clk := clock.NewManual(t0)
+		ncfg := notifyConfig(t, sms, push, email, slack)
+		ncfg.PagerDuty = &notify.PagerDutyConfig{URL: pd.URL, RoutingKey: "routing-key"}
+		require.NoError(t, ncfg.Validate())
+		r := newRig(t, db, clk, pagerDutyYAML, ncfg)
+		id := r.open(t, "critical")
+		_, err := r.worker.RunDue(ctx)
+		require.NoError(t, err)
+		leaseEnd := dieMidSend(t, db, clk, ncfg)
+		r.tick(t) // the push page
+		require.Equal(t, 1, push.n)
+
+		clk.Advance(time.Minute)
+		_, err = r.svc.Acknowledge(ctx, id, "bob")
+		require.NoError(t, err)
+		entries := r.timeline(t, id, "Escalation stopped: acknowledged by bob")
+		require.Len(t, entries, 1)
+		require.Contains(t, entries[0], "; 1 page(s) already being sent left to finish")
+		require.Equal(t, []string{"trigger cancelled", "acknowledge pending"}, pdEvents(t, db, id),
+			"the trigger being sent may be delivered: PagerDuty gets the acknowledge")
+		require.True(t, pdTrigger(t, db, id).Reaches(clk.Now()), "being sent while the lease lasts")
+		require.True(t, pdTrigger(t, db, id).Reaches(leaseEnd.Add(-time.Millisecond)))
+		require.False(t, pdTrigger(t, db, id).Reaches(leaseEnd), "its sender's lease ended without an outcome")
+		r.tick(t)
+		require.Empty(t, pd.events(), "the acknowledge waits for the trigger while the lease lasts")
+
+		clk.Set(leaseEnd)
+		r.tick(t)
+		require.Equal(t, []string{"acknowledge"}, pd.events())
+		_, err = r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
+		require.NoError(t, err)
+		_, err = r.svc.Resolve(ctx, id, "bob", "fixed")
+		require.NoError(t, err)
+		for range 3 {
+			clk.Advance(5 * time.Minute)
+			r.tick(t)
+		}
+		require.Equal(t, []string{"acknowledge"}, pd.events(), "no resolve: the trigger is not known to have reached PagerDuty")
+		require.Equal(t, []string{"trigger cancelled", "acknowledge delivered"}, pdEvents(t, db, id))
+		clear := map[string]string{}
+		recs, err := notify.List(ctx, db, id)
+		require.NoError(t, err)
+		for _, rec := range recs {
+			if rec.Event == notify.EventAllClear {
+				clear[rec.User+"/"+rec.Channel] = rec.State
+			}
+		}
+		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, clear)
+	})
+}
+
+// TestPageOfDeadSenderWithdrawnAfterLease: the sender sending bob's
+// PagerDuty page dies during the send, and bob acknowledges once its
+// lease has ended, before another sender claims the page again. That send
+// is over: the page is withdrawn as one not sent (counted so, never sent
+// again), not left to finish, and PagerDuty gets no acknowledge.
+func TestPageOfDeadSenderWithdrawnAfterLease(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		pd, sms, push, email, slack := newPDSink(t), newSink(t), newSink(t), newSink(t), newSink(t)
+		pd.recover()
+		clk := clock.NewManual(t0)
+		ncfg := notifyConfig(t, sms, push, email, slack)
+		ncfg.PagerDuty = &notify.PagerDutyConfig{URL: pd.URL, RoutingKey: "routing-key"}
+		require.NoError(t, ncfg.Validate())
+		r := newRig(t, db, clk, pagerDutyOnlyYAML, ncfg)
+		id := r.open(t, "critical")
+		_, err := r.worker.RunDue(ctx)
+		require.NoError(t, err)
+		clk.Set(dieMidSend(t, db, clk, ncfg))
+
+		_, err = r.svc.Acknowledge(ctx, id, "bob")
+		require.NoError(t, err)
+		entries := r.timeline(t, id, "Escalation stopped: acknowledged by bob")
+		require.Len(t, entries, 1)
+		require.Contains(t, entries[0], "; 1 page(s) not yet delivered withdrawn")
+		require.NotContains(t, entries[0], "being sent")
+		require.False(t, pdTrigger(t, db, id).Reaches(clk.Now()))
+		for range 3 {
+			clk.Advance(5 * time.Minute)
+			r.tick(t)
+		}
+		require.Empty(t, pd.events())
+		require.Equal(t, []string{"trigger cancelled"}, pdEvents(t, db, id))
 	})
 }

@@ -221,12 +221,15 @@ type Job struct {
 }
 
 // AttemptUnderway reports whether j's attempt on the outside world has
-// begun (Start) and its outcome is not recorded yet: a running job past
-// Start, or one cancelled during its attempt (CancelIDs) whose worker has
-// neither completed it (CompleteAttempt: done) nor given it up
-// (AbandonAttempt). Such an attempt may still succeed.
-func (j Job) AttemptUnderway() bool {
-	if j.StartedAt.IsZero() {
+// begun (Start) and its outcome is not recorded yet at now: a running job
+// past Start, or one cancelled during its attempt (CancelIDs) whose worker
+// has neither completed it (CompleteAttempt: done) nor given it up
+// (AbandonAttempt), in both cases while its worker's lease lasts. Such an
+// attempt may still succeed. One whose lease ended by now is over: its
+// worker died or stalled without reporting back (a running job is then
+// claimed again, and a cancelled one never is).
+func (j Job) AttemptUnderway(now time.Time) bool {
+	if j.StartedAt.IsZero() || !j.LeaseUntil.After(now) {
 		return false
 	}
 	return j.State == StateRunning || j.State == StateCancelled && j.Owner != ""
@@ -371,7 +374,9 @@ WHERE queue = $2 AND grp = $3 AND state = 'pending'`, Millis(now), queue, group)
 // returns how many it cancelled before their attempt began (cancelled:
 // a running one's worker loses its lease, and its outcome is not
 // recorded) and how many during their attempt (started: running, their
-// worker past Start). A job cancelled during its attempt keeps its
+// worker past Start and its lease not ended by now; an attempt whose
+// lease ended is over, Job.AttemptUnderway, and its job is cancelled as
+// one not begun). A job cancelled during its attempt keeps its
 // worker's lease for CompleteAttempt and AbandonAttempt alone: the
 // attempt happened, and its success is recorded (done); a failure
 // leaves the job cancelled, never retried (Retry and Fail find the
@@ -389,7 +394,7 @@ func CancelIDs(ctx context.Context, ex Execer, now time.Time, ids []int64) (canc
 	}
 	ofIDs := ` AND id IN (` + strings.Join(in, ", ") + `)`
 	res, err := ex.ExecContext(ctx, `UPDATE jobs SET state = 'cancelled', finished_at = $1
-WHERE state = 'running' AND started_at <> 0`+ofIDs, args...)
+WHERE state = 'running' AND started_at <> 0 AND lease_until > $1`+ofIDs, args...)
 	if err == nil {
 		started, err = res.RowsAffected()
 	}

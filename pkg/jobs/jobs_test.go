@@ -818,7 +818,7 @@ func TestAbandonAttempt(t *testing.T) {
 			require.NoError(t, err)
 			out := map[string]bool{}
 			for _, j := range all {
-				out[j.Key] = j.AttemptUnderway()
+				out[j.Key] = j.AttemptUnderway(now)
 			}
 			return out
 		}
@@ -855,5 +855,70 @@ func TestAbandonAttempt(t *testing.T) {
 				require.Empty(t, j.Owner)
 			}
 		}
+	})
+}
+
+// TestAttemptOverWhenLeaseEnds: an attempt begun (Start) whose worker
+// never reports back (it died) is underway while the worker's lease
+// lasts, cancelled during it (CancelIDs) or not, and over once the lease
+// has ended: it no longer reads as one that may still succeed. A job
+// cancelled after its worker's lease ended is cancelled as one whose
+// attempt had not begun.
+func TestAttemptOverWhenLeaseEnds(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{jobs.Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clk := clock.NewManual(time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC))
+		for _, key := range []string{"a", "b", "c"} {
+			_, err := jobs.Enqueue(ctx, db, clk.Now(), jobs.New{Queue: "q", Kind: "k", Key: key, RunAt: clk.Now()})
+			require.NoError(t, err)
+		}
+		js, err := jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: "q", Owner: "w", Now: clk.Now(), Lease: time.Minute, Limit: 3})
+		require.NoError(t, err)
+		require.Len(t, js, 3)
+		id := map[string]int64{}
+		for _, j := range js {
+			id[j.Key] = j.ID
+			ok, err := jobs.Start(ctx, db, j.ID, "w", clk.Now())
+			require.NoError(t, err)
+			require.True(t, ok)
+		}
+		leaseEnd := clk.Now().Add(time.Minute)
+		underway := func(at time.Time) map[string]bool {
+			all, err := jobs.List(ctx, db, jobs.Filter{Queue: "q", AllGroups: true})
+			require.NoError(t, err)
+			out := map[string]bool{}
+			for _, j := range all {
+				out[j.Key] = j.AttemptUnderway(at)
+			}
+			return out
+		}
+		clk.Advance(30 * time.Second)
+		cancelled, started, err := jobs.CancelIDs(ctx, db, clk.Now(), []int64{id["a"]})
+		require.NoError(t, err)
+		require.Equal(t, [2]int64{0, 1}, [2]int64{cancelled, started}, "a is being attempted")
+		require.Equal(t, map[string]bool{"a": true, "b": true, "c": true}, underway(clk.Now()))
+		require.Equal(t, map[string]bool{"a": true, "b": true, "c": true}, underway(leaseEnd.Add(-time.Millisecond)),
+			"underway until the lease's end")
+		require.Equal(t, map[string]bool{"a": false, "b": false, "c": false}, underway(leaseEnd), "the worker's lease ended")
+
+		clk.Set(leaseEnd)
+		cancelled, started, err = jobs.CancelIDs(ctx, db, clk.Now(), []int64{id["b"]})
+		require.NoError(t, err)
+		require.Equal(t, [2]int64{1, 0}, [2]int64{cancelled, started}, "b's attempt is over: cancelled as not begun")
+		all, err := jobs.List(ctx, db, jobs.Filter{Queue: "q", AllGroups: true})
+		require.NoError(t, err)
+		for _, j := range all {
+			if j.Key == "b" {
+				require.Equal(t, jobs.StateCancelled, j.State)
+				require.Empty(t, j.Owner, "b's worker no longer holds it")
+			}
+		}
+		require.ErrorIs(t, jobs.CompleteAttempt(ctx, db, id["b"], "w", clk.Now()), jobs.ErrLeaseLost)
+		// c, not cancelled, is claimed again: its new attempt has not begun.
+		js, err = jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: "q", Owner: "w2", Now: clk.Now(), Lease: time.Minute})
+		require.NoError(t, err)
+		require.Len(t, js, 1)
+		require.Equal(t, "c", js[0].Key)
+		require.False(t, js[0].AttemptUnderway(clk.Now()))
 	})
 }

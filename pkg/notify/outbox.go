@@ -236,26 +236,30 @@ type Record struct {
 	// channel's pause: nothing of it is stored.
 	Queued  *Pause   `json:"queued,omitempty"`
 	Message *Message `json:"-"`
-	// underway: its send has begun and its outcome is not recorded
-	// (jobs.Job.AttemptUnderway), also when it was withdrawn meanwhile.
-	underway bool
+	// attempt holds what tells whether its send has begun and its
+	// outcome is not recorded (jobs.Job.AttemptUnderway), also when it
+	// was withdrawn meanwhile: state, lease and start.
+	attempt jobs.Job
 }
 
 // Reaches reports whether r's message reached its destination or still
-// may: delivered; pending or being sent (not withdrawn: it goes out or
-// is retried); or withdrawn (Withdraw) while it was being sent, its send
-// not over (it may well be delivered, and then reads delivered). It does
-// not for a message that failed for good (failed), one withdrawn before
-// its send began, nor one whose send, withdrawn meanwhile, failed
-// (cancelled): none of those ever reached anyone. The escalation sends
-// its PagerDuty acknowledge and resolve events, and its all-clear, only
-// where a page Reaches.
-func (r Record) Reaches() bool {
+// may at now: delivered; pending or being sent (not withdrawn: it goes
+// out or is retried); or withdrawn (Withdraw) while it was being sent,
+// its send not over at now (it may well be delivered, and then reads
+// delivered). It does not for a message that failed for good (failed),
+// one withdrawn before its send began, one whose send, withdrawn
+// meanwhile, failed (cancelled), nor one withdrawn while it was being
+// sent whose sender's lease ended by now without an outcome (the sender
+// died or stalled during the send: it never reported a delivery, and
+// the message is not sent again): none of those is known to have
+// reached anyone. The escalation sends its PagerDuty acknowledge and
+// resolve events, and its all-clear, only where a page Reaches.
+func (r Record) Reaches(now time.Time) bool {
 	switch r.State {
 	case StateDelivered, StatePending, StateSending:
 		return true
 	case StateCancelled:
-		return r.underway
+		return r.attempt.AttemptUnderway(now)
 	}
 	return false
 }
@@ -274,7 +278,7 @@ func List(ctx context.Context, q Querier, incidentID string) ([]Record, error) {
 	for _, j := range js {
 		r := Record{ID: j.ID, Key: j.Key, IncidentID: j.Group, Channel: string(j.Kind), State: outboxState(j.State),
 			Attempts: j.Attempts, NextAttempt: j.RunAt, LastError: j.LastError, CreatedAt: j.CreatedAt, Message: &Message{},
-			underway: j.AttemptUnderway()}
+			attempt: jobs.Job{State: j.State, Owner: j.Owner, LeaseUntil: j.LeaseUntil, StartedAt: j.StartedAt}}
 		if err := j.Decode(r.Message); err != nil {
 			return nil, fmt.Errorf("notification %d: %w", r.ID, err)
 		}
@@ -804,9 +808,17 @@ func (s *Sender) deliverAll(ctx context.Context, cfg *Config, batch []claimed) i
 					results <- held(chain[i:], nil)
 					return
 				}
-				if s.withdrawn(ctx, c) {
+				switch s.begin(ctx, c) {
+				case beginWithdrawn:
 					results <- []outcome{{c: c, withdrawn: true}}
 					continue
+				case beginFailed:
+					// Not sent: it stays claimed and is claimed again
+					// when its lease ends; the chain's messages after
+					// it are put back due then, behind it.
+					c.next = c.leaseUntil
+					results <- append([]outcome{{c: c, unstarted: true}}, held(chain[i+1:], c)...)
+					return
 				}
 				sctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.Timeout))
 				err := d.deliver(sctx, &c.msg)
@@ -834,29 +846,49 @@ func (s *Sender) deliverAll(ctx context.Context, cfg *Config, batch []claimed) i
 			}
 		}
 		left -= len(ready)
-		s.record(ctx, cfg, ready)
+		// A message left claimed has nothing to record.
+		ready = slices.DeleteFunc(ready, func(o outcome) bool { return o.unstarted })
+		if len(ready) > 0 {
+			s.record(ctx, cfg, ready)
+		}
 	}
 	return int(attempted.Load())
 }
 
-// withdrawn reports whether c, a page or reminder, was withdrawn
-// (Withdraw) after it was claimed: its incident was acknowledged or
-// resolved meanwhile, and it is not sent. Otherwise the send begins
-// (jobs.Start, one statement with the check): a withdrawal from then on
-// leaves it to finish and does not count it. The statement runs on its
-// own, not in the shared writer's next batch, so that the page does not
-// wait for it. A message whose lease cannot be checked is sent (at least
-// once).
-func (s *Sender) withdrawn(ctx context.Context, c *claimed) bool {
+// What begin found.
+const (
+	beginSend      = iota // send it
+	beginWithdrawn        // withdrawn after its claim: not sent, its cancellation is its outcome
+	beginFailed           // the send-begun mark could not be written: not sent, left claimed
+)
+
+// begin says whether c may be sent now. A page or reminder withdrawn
+// (Withdraw) after it was claimed (its incident acknowledged or resolved
+// meanwhile) is not sent. Otherwise its send begins (jobs.Start, one
+// statement with the check): a withdrawal from then on leaves it to
+// finish and does not count it. The statement runs on its own, not in
+// the shared writer's next batch, so that the page does not wait for it.
+// A page whose mark could not be written (the store failed) is not sent
+// in this claim: sent unmarked, an acknowledgement meanwhile would
+// withdraw it as not begun and its delivery would be lost (read
+// cancelled, no timeline entry). It stays claimed, and is claimed again
+// once its lease ends (still sent at least once, unless withdrawn by
+// then). The other messages are never withdrawn and need no mark.
+func (s *Sender) begin(ctx context.Context, c *claimed) int {
 	if !Withdrawable(c.msg.Event, true) {
-		return false
+		return beginSend
 	}
 	ok, err := jobs.Start(ctx, s.db, c.id, s.owner, s.clock.Now())
-	if err != nil {
-		s.logger.Warn("check notification before sending", "key", c.key, "err", err)
-		return false
+	switch {
+	case err != nil:
+		s.logger.Warn("notification not sent: its send could not be marked as begun; sent when claimed again after its lease",
+			"incident", c.msg.IncidentID, "channel", c.msg.Channel, "user", c.msg.User, "event", c.msg.Event, "key", c.key,
+			"lease_until", c.leaseUntil, "err", err)
+		return beginFailed
+	case !ok:
+		return beginWithdrawn
 	}
-	return !ok
+	return beginSend
 }
 
 // held are the outcomes of a chain's messages that were not sent: each is
@@ -887,6 +919,9 @@ type outcome struct {
 	// withdrawn: the message was cancelled after its claim (Withdraw)
 	// and not sent; the cancellation is its outcome, already stored.
 	withdrawn bool
+	// unstarted: the message was not sent, its send-begun mark not
+	// written (begin); it stays claimed and nothing is recorded.
+	unstarted bool
 
 	result string                                      // delivered, retry, failed or held
 	apply  func(ctx context.Context, tx *sql.Tx) error // the job's move to its next state

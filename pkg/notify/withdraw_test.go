@@ -1,8 +1,11 @@
 package notify
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -126,4 +129,139 @@ func TestWithdrawnPageFailingMidSendNotRetried(t *testing.T) {
 		}
 		require.Equal(t, map[string]string{"INC-1/webhook/level0": StateCancelled, "INC-1/webhook/resolve": StateDelivered}, states)
 	})
+}
+
+// lockedBuffer is a log's output, written by the sender's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// refuseStart makes the store refuse every write of a send-begun mark
+// (jobs.Start), and returns what lets it write them again.
+func refuseStart(t *testing.T, db *store.DB) func() {
+	t.Helper()
+	ctx := context.Background()
+	if db.Dialect == store.SQLite {
+		_, err := db.ExecContext(ctx, `CREATE TRIGGER refuse_start BEFORE UPDATE OF started_at ON jobs
+			WHEN NEW.started_at <> 0 BEGIN SELECT RAISE(ABORT, 'start refused'); END`)
+		require.NoError(t, err)
+		return func() {
+			_, err := db.ExecContext(ctx, `DROP TRIGGER refuse_start`)
+			require.NoError(t, err)
+		}
+	}
+	_, err := db.ExecContext(ctx, `CREATE FUNCTION refuse_start() RETURNS trigger AS $$
+		BEGIN RAISE EXCEPTION 'start refused'; END $$ LANGUAGE plpgsql`)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `CREATE TRIGGER refuse_start BEFORE UPDATE OF started_at ON jobs
+		FOR EACH ROW WHEN (NEW.started_at <> 0) EXECUTE FUNCTION refuse_start()`)
+	require.NoError(t, err)
+	return func() {
+		_, err := db.ExecContext(ctx, `DROP TRIGGER refuse_start ON jobs`)
+		require.NoError(t, err)
+	}
+}
+
+// A page whose send-begun mark (jobs.Start) cannot be written, the store
+// failing, is not sent in that claim: sent unmarked, an acknowledgement
+// during the send would count it withdrawn and its delivery would be
+// lost. It stays claimed (logged at Warn with the error); the webhook
+// message of its incident written after it is put back behind it, due
+// when its lease ends, and the other incidents' messages go out. Once
+// the lease has ended it is claimed again and sent, once, before that
+// message; or, withdrawn meanwhile (counted withdrawn, not as being
+// sent), never.
+func TestPageNotSentWithoutSendBegunMark(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		withdraw bool
+		want     []string // what INC-1's receiver gets
+		states   map[string]string
+	}{
+		{name: "claimed again", want: []string{"arrive trigger", "answer trigger", "arrive acknowledge", "answer acknowledge"},
+			states: map[string]string{"INC-1/webhook/level0": StateDelivered, "INC-1/webhook/ack": StateDelivered}},
+		{name: "withdrawn meanwhile", withdraw: true, want: []string{"arrive acknowledge", "answer acknowledge"},
+			states: map[string]string{"INC-1/webhook/level0": StateCancelled, "INC-1/webhook/ack": StateDelivered}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testutil.Backends(t, [][]store.Migration{jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
+				ctx := context.Background()
+				clk := clock.NewManual(time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC))
+				recv := newOrderReceiver(t)
+				cfg := &Config{Webhook: &WebhookConfig{URL: recv.URL, Secret: commoncfg.Secret("k")}}
+				require.NoError(t, cfg.Validate())
+				logs := &lockedBuffer{}
+				s := NewSender(db, cfg, clk, nil, slog.New(slog.NewTextHandler(logs, nil)), prometheus.NewRegistry())
+				for _, m := range []struct{ key, incident, event string }{
+					{"INC-1/webhook/level0", "INC-1", EventTrigger},
+					{"INC-1/webhook/ack", "INC-1", EventAcknowledge},
+					{"INC-2/webhook/resolve", "INC-2", EventResolve},
+				} {
+					_, err := Enqueue(ctx, db, clk.Now(), m.key, &Message{IncidentID: m.incident, Channel: ChannelWebhook,
+						Event: m.event, Subject: m.key, Body: m.key, Severity: "CRITICAL", Time: clk.Now()})
+					require.NoError(t, err)
+				}
+				leaseEnd := clk.Now().Add(time.Duration(cfg.Lease))
+				allowStart := refuseStart(t, db)
+				n, err := s.DeliverDue(ctx)
+				require.NoError(t, err)
+				require.Equal(t, 1, n, "INC-2's resolve alone")
+				require.Empty(t, recv.incident("INC-1"), "the page whose send could not be marked is not sent")
+				require.Equal(t, []string{"arrive resolve", "answer resolve"}, recv.incident("INC-2"))
+				require.Contains(t, logs.String(), "level=WARN msg=\"notification not sent: its send could not be marked as begun")
+				require.Contains(t, logs.String(), "start refused")
+				recs, err := List(ctx, db, "INC-1")
+				require.NoError(t, err)
+				require.Len(t, recs, 2)
+				require.Equal(t, StateSending, recs[0].State, "the page stays claimed")
+				require.Equal(t, StatePending, recs[1].State)
+				require.Equal(t, leaseEnd, recs[1].NextAttempt, "the acknowledge waits behind the page")
+				require.Zero(t, recs[1].Attempts, "put back without an attempt")
+
+				if tc.withdraw {
+					tx, err := db.BeginTx(ctx, nil)
+					require.NoError(t, err)
+					withdrawn, sending, err := Withdraw(ctx, tx, clk.Now(), "INC-1", false)
+					require.NoError(t, err)
+					require.NoError(t, tx.Commit())
+					require.Equal(t, [2]int64{1, 0}, [2]int64{withdrawn, sending}, "its send had not begun")
+				}
+				allowStart()
+				n, err = s.DeliverDue(ctx)
+				require.NoError(t, err)
+				require.Zero(t, n, "the page is claimed until its lease ends")
+				clk.Set(leaseEnd)
+				for range 3 {
+					_, err = s.DeliverDue(ctx)
+					require.NoError(t, err)
+					clk.Advance(time.Minute)
+				}
+				require.Equal(t, tc.want, recv.incident("INC-1"))
+				require.Equal(t, []string{"arrive resolve", "answer resolve"}, recv.incident("INC-2"))
+				recs, err = List(ctx, db, "INC-1")
+				require.NoError(t, err)
+				states := map[string]string{}
+				for _, r := range recs {
+					states[r.Key] = r.State
+					if r.Key == "INC-1/webhook/level0" {
+						require.Equal(t, !tc.withdraw, r.Reaches(clk.Now()))
+					}
+				}
+				require.Equal(t, tc.states, states)
+			})
+		})
+	}
 }
