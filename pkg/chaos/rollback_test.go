@@ -441,7 +441,7 @@ func TestRecoverRunsRollbackActions(t *testing.T) {
 				rollback = &r.Steps[i]
 			}
 		}
-		if rollback == nil || rollback.Status != "ok" || !strings.Contains(rollback.Detail, "1 rollback action(s) run by other") {
+		if rollback == nil || rollback.Status != "ok" || !strings.Contains(rollback.Detail, "1 rollback action run by other") {
 			t.Fatalf("rollback step %+v", rollback)
 		}
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/english"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/rulegen"
 	"github.com/rootuip/sre/pkg/targetlock"
@@ -72,7 +73,7 @@ func describe(f Fault) string {
 		}
 		return "stop the process of " + f.PIDFile + " (SIGSTOP, SIGCONT at rollback)"
 	case FaultCPUStress:
-		return fmt.Sprintf("%d worker(s) at %d%% CPU", f.Workers, f.CPUPercent)
+		return fmt.Sprintf("%s at %d%% CPU", english.Count(f.Workers, "worker", "workers"), f.CPUPercent)
 	case FaultMemoryStress:
 		return "allocate up to " + f.Size
 	case FaultDiskFill:
@@ -480,7 +481,7 @@ func (s *Service) execute(ctx context.Context, r *run) {
 			}
 			s.m.faultActive.WithLabelValues(e.Name, e.Target.Service, f.Name, f.Type, f.Driver, rec.ID).Set(1)
 		}
-		return fmt.Sprintf("%d fault(s) active", len(e.Faults)) + expected, nil
+		return english.Count(len(e.Faults), "fault", "faults") + " active" + expected, nil
 	})
 	// 4. monitor
 	if injectErr == nil {
@@ -585,7 +586,7 @@ func (s *Service) rollback(bg context.Context, r *run) {
 			r.errs = append(r.errs, err.Error())
 			return "", err
 		}
-		d := fmt.Sprintf("%d fault(s) reverted, %d rollback action(s) run", reverted, actions)
+		d := english.Count(reverted, "fault", "faults") + " reverted, " + english.Count(actions, "rollback action", "rollback actions") + " run"
 		if len(left) > 0 {
 			d += "; left to the replica that took them over: " + strings.Join(left, "; ")
 		}

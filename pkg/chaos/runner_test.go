@@ -276,6 +276,12 @@ func TestRunSucceeds(t *testing.T) {
 		if r.Steps[3].Finished.Sub(r.Steps[3].Started) != time.Minute {
 			t.Errorf("monitor lasted %v, want 1m", r.Steps[3].Finished.Sub(r.Steps[3].Started))
 		}
+		if d := r.Steps[2].Detail; !strings.HasPrefix(d, "2 faults active") {
+			t.Errorf("execute step %q, want it to count 2 faults active", d)
+		}
+		if d := r.Steps[5].Detail; d != "2 faults reverted, 0 rollback actions run" {
+			t.Errorf("rollback step %q", d)
+		}
 		if strings.Join(h.d.log, ",") != "inject a,inject b,revert b,revert a" || h.d.count() != 0 {
 			t.Fatalf("driver log %v", h.d.log)
 		}

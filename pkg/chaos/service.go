@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/english"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/procexec"
 	"github.com/rootuip/sre/pkg/store"
@@ -303,7 +304,7 @@ func (s *Service) recoverRollback(ctx context.Context, r *RunInfo, e *Experiment
 			errs = append(errs, err)
 		}
 	}
-	status, detail := "ok", fmt.Sprintf("runner stopped renewing its lease; %d rollback action(s) run by %s", len(e.Rollback), s.o.Owner)
+	status, detail := "ok", fmt.Sprintf("runner stopped renewing its lease; %s run by %s", english.Count(len(e.Rollback), "rollback action", "rollback actions"), s.o.Owner)
 	runErr := errors.Join(errs...)
 	if runErr != nil {
 		status, detail = "failed", runErr.Error()

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rootuip/sre/pkg/english"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/mdtext"
 	"github.com/rootuip/sre/pkg/store"
@@ -413,8 +414,8 @@ func renderPostmortem(inc *Incident, tl []TimelineEntry, items []ActionItem, d D
 			names = append(names, n)
 		}
 	}
-	w("%d alert(s) (%s) fired for service %s starting %s; %d resolved, %d still firing.",
-		len(inc.Alerts), mdtext.Cell(strings.Join(names, ", ")), mdtext.Cell(inc.Service), fmtTime(&detected), resolved, firing)
+	w("%s (%s) fired for service %s starting %s; %d resolved, %d still firing.",
+		english.Count(len(inc.Alerts), "alert", "alerts"), mdtext.Cell(strings.Join(names, ", ")), mdtext.Cell(inc.Service), fmtTime(&detected), resolved, firing)
 	for _, e := range tl {
 		if e.Kind == "status" && e.Data != nil && e.Data["to"] == string(StatusResolved) {
 			w(" %s.", strings.TrimSuffix(mdtext.Text(capitalize(e.Message)), "."))

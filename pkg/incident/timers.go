@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/rootuip/sre/pkg/english"
 	"github.com/rootuip/sre/pkg/store"
 )
 
@@ -292,7 +293,8 @@ func (s *Service) resolveQuiet(ctx context.Context, id string, after time.Durati
 		}
 		done = true
 		msg := fmt.Sprintf("resolved automatically: no delivery from Alertmanager since %s (incidents.auto_resolve_after: %s) "+
-			"while %d alert(s) were still firing; their resolve was presumably lost", rec.Format(time.RFC3339), formatDuration(after), n)
+			"while %s still firing; %s resolve was presumably lost", rec.Format(time.RFC3339), formatDuration(after),
+			english.Count(int(n), "alert was", "alerts were"), map[bool]string{true: "its", false: "their"}[n == 1])
 		return s.change(ctx, tx, p, Change{Kind: ChangeResolved, Incident: &r.Incident, Prev: prev, Actor: SweepActor, Time: now},
 			&TimelineEntry{IncidentID: id, Time: now, Kind: "status", Actor: SweepActor, Message: msg,
 				Data: map[string]any{"from": string(prev), "to": string(StatusResolved), "reason": "quiet",

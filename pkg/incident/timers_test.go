@@ -172,7 +172,7 @@ func TestResolveQuiet(t *testing.T) {
 			require.Equal(t, epoch.Add(time.Hour), *a.EndsAt)
 		}
 		require.Equal(t, "sred: resolved automatically: no delivery from Alertmanager since 2026-03-14T10:30:00Z "+
-			"(incidents.auto_resolve_after: 2h) while 2 alert(s) were still firing; their resolve was presumably lost",
+			"(incidents.auto_resolve_after: 2h) while 2 alerts were still firing; their resolve was presumably lost",
 			last(timelineOf(t, f.svc, id, "status")))
 		require.Contains(t, f.hookLog(t), id+" resolved<-triggered")
 		ownInc, err := f.svc.Get(ctx, own)

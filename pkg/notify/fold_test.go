@@ -62,7 +62,7 @@ func TestTimelineFoldsRetries(t *testing.T) {
 		require.Contains(t, all, "Notification (trigger) by webhook failed (attempt 1), retrying in")
 		require.Contains(t, all, "Notification (trigger) sent by webhook after 6 attempts")
 		require.Contains(t, all, "Notification (trigger) by pagerduty failed (attempt 1), retrying in")
-		require.Contains(t, all, "Notification (trigger) by pagerduty failed after 8 attempt(s), giving up")
+		require.Contains(t, all, "Notification (trigger) by pagerduty failed after 8 attempts, giving up")
 		require.NotContains(t, all, "(attempt 2)")
 	})
 }

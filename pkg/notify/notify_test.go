@@ -279,7 +279,7 @@ push: {url: %q}
 			}
 		}
 		require.Len(t, notes, 9) // 7 first attempts, 2 retries
-		require.Contains(t, notes, "Notification (trigger) by push to alice failed after 1 attempt(s), giving up: push: unexpected status 400 Bad Request: {\"status\":\"ok\"}")
+		require.Contains(t, notes, "Notification (trigger) by push to alice failed after 1 attempt, giving up: push: unexpected status 400 Bad Request: {\"status\":\"ok\"}")
 		require.Contains(t, notes, "Notification (trigger) by pagerduty failed (attempt 1), retrying in 30s: pagerduty: unexpected status 429 Too Many Requests: {\"status\":\"ok\"}")
 		require.Contains(t, notes, "Notification (trigger) sent by email to alice")
 

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/english"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/store"
@@ -1189,7 +1190,7 @@ func (s *Sender) prepare(cfg *Config, o *outcome) {
 			o.apply = func(ctx context.Context, tx *sql.Tx) error {
 				return jobs.Fail(ctx, tx, c.id, s.owner, now, derr.Error())
 			}
-			kindMsg = fmt.Sprintf("Notification (%s) by %s failed after %d attempt(s), giving up: %v", m.Event, who, c.attempts, derr)
+			kindMsg = fmt.Sprintf("Notification (%s) by %s failed after %s, giving up: %v", m.Event, who, english.Count(c.attempts, "attempt", "attempts"), derr)
 		}
 	}
 	if derr != nil && Withdrawable(m.Event, true) {

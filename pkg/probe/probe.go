@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/english"
 )
 
 // Querier runs an instant PromQL query (v1.API's Query).
@@ -273,7 +274,7 @@ func (p *Prober) probePromQL(ctx context.Context, q *PromQLCheck, at time.Time) 
 	}
 	switch {
 	case q.Expect == ExpectEmpty && n > 0:
-		return fmt.Errorf("query returned %d sample(s), want none", n)
+		return fmt.Errorf("query returned %s, want none", english.Count(n, "sample", "samples"))
 	case q.Expect != ExpectEmpty && n == 0:
 		return errors.New("query returned no sample")
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/english"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/receiver"
 )
@@ -436,11 +437,11 @@ func (r *Reconciler) refire(ctx context.Context, due []incident.FiringAlert, rev
 			names = append(names, describe(a.Labels))
 		}
 		sort.Strings(names)
-		msg := fmt.Sprintf("Alertmanager has %d alert(s) firing again that sred held as resolved (sent again with the same start): %s",
-			len(group), strings.Join(names, "; "))
+		msg := fmt.Sprintf("Alertmanager has %s firing again that sred held as resolved (sent again with the same start): %s",
+			english.Count(len(group), "alert", "alerts"), strings.Join(names, "; "))
 		if !revive {
-			msg = fmt.Sprintf("Alertmanager has %d alert(s) firing again with a new start that it has not delivered: %s",
-				len(group), strings.Join(names, "; "))
+			msg = fmt.Sprintf("Alertmanager has %s firing again with a new start that it has not delivered: %s",
+				english.Count(len(group), "alert", "alerts"), strings.Join(names, "; "))
 		}
 		for _, id := range got.Incidents {
 			if got.Duplicate {
@@ -525,8 +526,8 @@ func (r *Reconciler) resolve(ctx context.Context, incidentID string, alerts []in
 		fps = append(fps, a.Fingerprint)
 	}
 	sort.Strings(names)
-	msg := fmt.Sprintf("Alertmanager no longer has %d alert(s) sred held as firing (resolve not received): %s",
-		len(alerts), strings.Join(names, "; "))
+	msg := fmt.Sprintf("Alertmanager no longer has %s sred held as firing (resolve not received): %s",
+		english.Count(len(alerts), "alert", "alerts"), strings.Join(names, "; "))
 	if err := r.inc.AddTimeline(ctx, nil, incident.TimelineEntry{
 		IncidentID: incidentID, Time: now, Kind: "reconcile", Actor: Actor, Message: msg,
 		Data: map[string]any{"fingerprints": fps},

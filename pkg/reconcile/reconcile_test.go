@@ -197,7 +197,7 @@ func TestReconcileByAlertGroup(t *testing.T) {
 				require.True(t, got.Status.Open(), "sred's alert still fires")
 				rec := timelineKinds(t, e.svc, id)["reconcile"]
 				require.Len(t, rec, 1)
-				require.Contains(t, rec[0].Message, `Alertmanager no longer has 1 alert(s) sred held as firing (resolve not received): HighErrorRate{service="api", severity="critical"}`)
+				require.Contains(t, rec[0].Message, `Alertmanager no longer has 1 alert sred held as firing (resolve not received): HighErrorRate{service="api", severity="critical"}`)
 
 				for range 2 {
 					res, err = r.Reconcile(ctx)
@@ -499,7 +499,7 @@ receivers:
 		require.Equal(t, map[string]string{first.Format(time.RFC3339): "resolved", second.Format(time.RFC3339): "firing"}, starts)
 		kinds := timelineKinds(t, e.svc, inc.ID)
 		require.True(t, contains(kinds["status"], "re-opened: fired again within the flap window"))
-		require.True(t, contains(kinds["reconcile"], `Alertmanager has 1 alert(s) firing again with a new start that it has not delivered: CacheEvictions{instance="x", service="cache"}`))
+		require.True(t, contains(kinds["reconcile"], `Alertmanager has 1 alert firing again with a new start that it has not delivered: CacheEvictions{instance="x", service="cache"}`))
 		page, err := e.svc.List(ctx, incident.Filter{})
 		require.NoError(t, err)
 		require.Len(t, page.Incidents, 1, "no second incident")
