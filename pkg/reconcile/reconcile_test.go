@@ -425,20 +425,12 @@ func TestReconcileRevivesAlertFiringAgain(t *testing.T) {
 	})
 }
 
-// TestReconcileFindsNewEpisodeAfterResolve: an alert resolves and fires
-// again between two flushes of its Alertmanager group. Alertmanager
-// notifies a group only when its set of firing fingerprints changes (or
-// repeat_interval passes), so it delivers neither the resolve nor the new
-// episode; the reconciler resolved the incident when the alert was gone,
-// and must re-open it when Alertmanager has the alert firing again with a
-// new start, as the webhook would have.
-func TestReconcileFindsNewEpisodeAfterResolve(t *testing.T) {
-	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		e := newEnv(t, db)
-		// The group's first notification goes out at once, the next one
-		// only an hour later: never within the test.
-		am := tu.StartAlertmanager(t, tu.AlertmanagerOptions{Config: fmt.Sprintf(`
+// startFlushOnce starts an Alertmanager that sends its groups to e's
+// webhook: a group's first notification at once, the next one only an
+// hour later, never within a test.
+func startFlushOnce(t *testing.T, e *env) *tu.Process {
+	t.Helper()
+	return tu.StartAlertmanager(t, tu.AlertmanagerOptions{Config: fmt.Sprintf(`
 route:
   receiver: sred
   group_by: [alertname, service]
@@ -450,6 +442,20 @@ receivers:
   webhook_configs:
   - url: %s/api/v1/webhook/alertmanager
 `, e.srv.URL)})
+}
+
+// TestReconcileFindsNewEpisodeAfterResolve: an alert resolves and fires
+// again between two flushes of its Alertmanager group. Alertmanager
+// notifies a group only when its set of firing fingerprints changes (or
+// repeat_interval passes), so it delivers neither the resolve nor the new
+// episode; the reconciler resolved the incident when the alert was gone,
+// and must re-open it when Alertmanager has the alert firing again with a
+// new start, as the webhook would have.
+func TestReconcileFindsNewEpisodeAfterResolve(t *testing.T) {
+	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db)
+		am := startFlushOnce(t, e)
 		client := newClient(t, am.URL)
 		labels := map[string]string{"alertname": "CacheEvictions", "service": "cache", "instance": "x"}
 		first := time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Second)
@@ -524,18 +530,7 @@ func TestReconcileSkipsAlertsAheadOfClock(t *testing.T) {
 	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		e := newEnv(t, db)
-		am := tu.StartAlertmanager(t, tu.AlertmanagerOptions{Config: fmt.Sprintf(`
-route:
-  receiver: sred
-  group_by: [alertname, service]
-  group_wait: 0s
-  group_interval: 1h
-  repeat_interval: 4h
-receivers:
-- name: sred
-  webhook_configs:
-  - url: %s/api/v1/webhook/alertmanager
-`, e.srv.URL)})
+		am := startFlushOnce(t, e)
 		client := newClient(t, am.URL)
 		labels := map[string]string{"alertname": "CacheEvictions", "service": "cache", "instance": "x"}
 		first := time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Second)
