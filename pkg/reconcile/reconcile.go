@@ -67,6 +67,9 @@ type Reconciler struct {
 	// refiring counts the successive polls that found active in
 	// Alertmanager an episode sred holds as resolved.
 	refiring map[missingKey]int
+	// skipped holds the episodes the last poll left out (skipAhead): a
+	// skipped alert is logged at the first poll that skips it only.
+	skipped map[missingKey]bool
 
 	// Clock tells the time (clock.Real; tests set a clock.Manual before use).
 	Clock clock.Clock
@@ -87,6 +90,7 @@ type metrics struct {
 	resolved  prometheus.Counter
 	lastOK    prometheus.Gauge
 	amAlerts  prometheus.Gauge
+	skipped   prometheus.Gauge
 	duration  prometheus.Histogram
 	silences  *prometheus.CounterVec
 	watchdogs *prometheus.CounterVec
@@ -110,6 +114,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		amAlerts: f.NewGauge(prometheus.GaugeOpts{
 			Name: "sre_reconcile_alertmanager_alerts",
 			Help: "Alerts Alertmanager reported at the last successful poll.",
+		}),
+		skipped: f.NewGauge(prometheus.GaugeOpts{
+			Name: "sre_reconcile_skipped_alerts",
+			Help: "Alerts Alertmanager reported at the last poll that the poll left out: they start more than 24 hours after sred's clock, which the webhooks refuse.",
 		}),
 		duration: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "sre_reconcile_duration_seconds",
@@ -143,7 +151,7 @@ func NewReconciler(am Alertmanager, inc *incident.Service, watchdog *Watchdog, o
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Reconciler{am: am, inc: inc, watchdog: watchdog, logger: logger, opts: opts, m: m,
-		missing: map[missingKey]missingSince{}, refiring: map[missingKey]int{}, Clock: clock.Real{}}
+		missing: map[missingKey]missingSince{}, refiring: map[missingKey]int{}, skipped: map[missingKey]bool{}, Clock: clock.Real{}}
 }
 
 // Result says what one poll did.
@@ -175,17 +183,28 @@ type Result struct {
 // one to answer, leaves them out and logs them. Alertmanager takes the
 // times Prometheus (or any client of its API) gives, so an alert starting
 // in the year 9999 reaches it as it is: revived as a new episode, it would
-// be stored with that start.
+// be stored with that start. An alert is logged at the first poll that
+// skips it, not at every poll while Alertmanager keeps it;
+// sre_reconcile_skipped_alerts counts those the last poll left out.
 func (r *Reconciler) skipAhead(alerts []Alert, now time.Time, res *Result) []Alert {
 	kept := make([]Alert, 0, len(alerts))
+	skipped := map[missingKey]bool{}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, a := range alerts {
 		if err := receiver.AheadOfClock("firing", a.StartsAt, a.EndsAt, now); err != nil {
 			res.Skipped = append(res.Skipped, describe(a.Labels)+": "+err.Error())
-			r.logger.Warn("Skipped an alert of Alertmanager", "alert", describe(a.Labels), "fingerprint", a.Fingerprint, "err", err)
+			k := missingKey{fp: a.Fingerprint, starts: a.StartsAt.UnixMilli()}
+			if !r.skipped[k] {
+				r.logger.Warn("Skipped an alert of Alertmanager", "alert", describe(a.Labels), "fingerprint", a.Fingerprint, "err", err)
+			}
+			skipped[k] = true
 			continue
 		}
 		kept = append(kept, a)
 	}
+	r.skipped = skipped
+	r.m.skipped.Set(float64(len(skipped)))
 	return kept
 }
 

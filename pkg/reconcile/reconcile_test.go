@@ -1,8 +1,10 @@
 package reconcile
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -542,7 +544,8 @@ func TestReconcileSkipsAlertsAheadOfClock(t *testing.T) {
 			as, err := client.Alerts(ctx)
 			return err == nil && len(as) == 0
 		}, 60*time.Second, 50*time.Millisecond, "Alertmanager still has the alert active")
-		r := NewReconciler(client, e.svc, nil, Options{MissingPolls: 2}, nil, e.m)
+		var logs bytes.Buffer
+		r := NewReconciler(client, e.svc, nil, Options{MissingPolls: 2}, slog.New(slog.NewTextHandler(&logs, nil)), e.m)
 		now := time.Now().UTC().Truncate(time.Second)
 		r.Clock = clock.NewManual(now)
 		for range 2 {
@@ -568,7 +571,9 @@ func TestReconcileSkipsAlertsAheadOfClock(t *testing.T) {
 			require.Equal(t, 1, rr.AlertmanagerAlerts)
 			require.Empty(t, rr.Revived)
 			require.Equal(t, want, rr.Skipped)
+			require.Equal(t, 1.0, testutil.ToFloat64(e.m.skipped), "sre_reconcile_skipped_alerts")
 		}
+		require.Equal(t, 1, strings.Count(logs.String(), "Skipped an alert of Alertmanager"), "logged at the first poll that skips it only:\n%s", logs.String())
 		got, err = e.svc.Get(ctx, inc.ID)
 		require.NoError(t, err)
 		require.Equal(t, incident.StatusResolved, got.Status, "nothing re-opened")
