@@ -267,7 +267,7 @@ func New(db *store.DB, opts Options, logger *slog.Logger) (*Collector, error) {
 		buckets: opts.Buckets,
 		rollup:  &rollup{db: db, lag: opts.Lag, batch: opts.Batch, buckets: opts.Buckets, now: opts.Clock.Now},
 		open: prometheus.NewDesc(MetricIncidentsOpen,
-			"Incidents open now (triggered, acknowledged or investigating), by service and severity.", ss, nil),
+			"Incidents open now (triggered, acknowledged or investigating), by service and highest severity.", ss, nil),
 		stored: prometheus.NewDesc(MetricIncidentsStored,
 			"Incidents ever created, counted from the store (durable across restarts, the same on every replica).", ss, nil),
 		mtbf: prometheus.NewDesc(MetricMTBF,
@@ -277,7 +277,7 @@ func New(db *store.DB, opts Options, logger *slog.Logger) (*Collector, error) {
 		postmortems: prometheus.NewDesc(MetricPostmortemsCompleted,
 			"Incidents whose post-mortem was completed.", ss, nil),
 		pmRatio: prometheus.NewDesc(MetricPostmortemRatio,
-			"Share of resolved CRITICAL and HIGH incidents with a completed post-mortem (target 1).", []string{"severity"}, nil),
+			"Share of resolved CRITICAL and HIGH incidents (by their highest severity) with a completed post-mortem (target 1).", []string{"severity"}, nil),
 		automated: prometheus.NewDesc(MetricAutomated,
 			"Incidents mitigated by runbook automation (a runbook's verification passed).", ss, nil),
 		coverage: prometheus.NewDesc(MetricAutomationCoverage,
@@ -391,11 +391,16 @@ func (c *Collector) part(ctx context.Context, ch chan<- prometheus.Metric, name 
 	ch <- prometheus.MustNewConstMetric(c.success, prometheus.GaugeValue, ok, name)
 }
 
-// collectOpen counts open incidents; the status index keeps it proportional
-// to the number of open incidents.
+// peakSeverity is the severity the metrics count an incident under: its
+// highest (incidents.peak_severity), or its severity in a row written
+// without one (a replica of an older sred during an upgrade).
+const peakSeverity = `CASE WHEN peak_severity = '' THEN severity ELSE peak_severity END`
+
+// collectOpen counts open incidents, by their highest severity; the status
+// index keeps it proportional to the number of open incidents.
 func (c *Collector) collectOpen(ctx context.Context, ch chan<- prometheus.Metric) error {
-	rows, err := c.db.QueryContext(ctx, `SELECT service, severity, COUNT(*) FROM incidents
-		WHERE status IN ($1, $2, $3) GROUP BY service, severity`,
+	rows, err := c.db.QueryContext(ctx, `SELECT service, `+peakSeverity+`, COUNT(*) FROM incidents
+		WHERE status IN ($1, $2, $3) GROUP BY service, `+peakSeverity,
 		string(incident.StatusTriggered), string(incident.StatusAcknowledged), string(incident.StatusInvestigating))
 	if err != nil {
 		return fmt.Errorf("count open incidents: %w", err)

@@ -177,7 +177,7 @@ sre_incident_time_to_resolve_seconds_bucket{service="api",severity="CRITICAL",le
 sre_incident_time_to_resolve_seconds_bucket{service="api",severity="CRITICAL",le="+Inf"} 3
 sre_incident_time_to_resolve_seconds_sum{service="api",severity="CRITICAL"} 3300
 sre_incident_time_to_resolve_seconds_count{service="api",severity="CRITICAL"} 3
-# HELP sre_incidents_open Incidents open now (triggered, acknowledged or investigating), by service and severity.
+# HELP sre_incidents_open Incidents open now (triggered, acknowledged or investigating), by service and highest severity.
 # TYPE sre_incidents_open gauge
 sre_incidents_open{service="",severity="CRITICAL"} 0
 sre_incidents_open{service="",severity="LOW"} 0
@@ -192,7 +192,7 @@ sre_incidents_stored_total{service="db",severity="HIGH"} 1
 # HELP sre_incident_mtbf_seconds Mean time between failures: mean time between the detection of consecutive incidents of a service (services with at least two incidents).
 # TYPE sre_incident_mtbf_seconds gauge
 sre_incident_mtbf_seconds{service="api"} 8970
-# HELP sre_incident_postmortem_completion_ratio Share of resolved CRITICAL and HIGH incidents with a completed post-mortem (target 1).
+# HELP sre_incident_postmortem_completion_ratio Share of resolved CRITICAL and HIGH incidents (by their highest severity) with a completed post-mortem (target 1).
 # TYPE sre_incident_postmortem_completion_ratio gauge
 sre_incident_postmortem_completion_ratio{severity="CRITICAL"} 0.3333333333333333
 # HELP sre_incident_postmortems_completed_total Incidents whose post-mortem was completed.
@@ -300,7 +300,7 @@ func TestKnownIncidents(t *testing.T) {
 		}
 		// The HIGH incident has no post-mortem: 0 of 1.
 		want := `
-# HELP sre_incident_postmortem_completion_ratio Share of resolved CRITICAL and HIGH incidents with a completed post-mortem (target 1).
+# HELP sre_incident_postmortem_completion_ratio Share of resolved CRITICAL and HIGH incidents (by their highest severity) with a completed post-mortem (target 1).
 # TYPE sre_incident_postmortem_completion_ratio gauge
 sre_incident_postmortem_completion_ratio{severity="CRITICAL"} 0.3333333333333333
 sre_incident_postmortem_completion_ratio{severity="HIGH"} 0

@@ -71,7 +71,7 @@ type queryer interface {
 }
 
 const pageQuery = `
-SELECT i.id, i.service, i.severity, i.mitigated_by, i.detected_at, i.created_at, i.updated_at,
+SELECT i.id, i.service, CASE WHEN i.peak_severity = '' THEN i.severity ELSE i.peak_severity END, i.mitigated_by, i.detected_at, i.created_at, i.updated_at,
 	i.acknowledged_at, i.resolved_at, i.recovered_at, i.postmortem_at,
 	o.incident_id IS NOT NULL, COALESCE(o.acknowledged, 0), COALESCE(o.resolved, 0),
 	COALESCE(o.recovered, 0), COALESCE(o.postmortem, 0), COALESCE(o.automated, 0)

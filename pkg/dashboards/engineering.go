@@ -104,7 +104,7 @@ func engineering() *dashboard.DashboardBuilder {
 		WithPanel(newTable(panelSpec{
 			title: "Incident response times (p50 / p90) by severity",
 			description: "Quantiles over the selected range of detection time (alert start to incident), " +
-				"time to acknowledge, time to resolve and time to recover (last alert resolved).",
+				"time to acknowledge, time to resolve and time to recover (last alert resolved), by the incidents' highest severity (the one they paged with).",
 			unit: "s", width: 24, height: 7,
 			queries: []query{
 				instant(quantile("0.5", "sre_incident_detection_seconds"), "detect p50"),
@@ -147,7 +147,7 @@ func engineering() *dashboard.DashboardBuilder {
 		})).
 		WithPanel(newBarGauge(panelSpec{
 			title:       "Post-mortems pending (SEV1/2)",
-			description: "Resolved CRITICAL and HIGH incidents still waiting for a post-mortem.",
+			description: "Resolved incidents whose highest severity was CRITICAL or HIGH still waiting for a post-mortem.",
 			width:       12, height: 8,
 			queries: []query{instant(
 				`sum by (severity) ((`+resolvedSev1+` - `+postmortemsSev1+`) or `+resolvedSev1+`)`, "{{severity}}")},

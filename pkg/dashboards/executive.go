@@ -36,7 +36,7 @@ func executive() *dashboard.DashboardBuilder {
 		})).
 		WithPanel(newStat(panelSpec{
 			title:       "Open CRITICAL / HIGH incidents",
-			description: "Open incidents of severity CRITICAL or HIGH (SEV1/2). 0 only when sred counted them; no data when sred is not scraped or its store failed.",
+			description: "Open incidents whose highest severity is CRITICAL or HIGH (SEV1/2), even when their alerts still firing are lower now. 0 only when sred counted them; no data when sred is not scraped or its store failed.",
 			queries:     []query{instant(orZeroWhenCounted(`sum(max by (service, severity) (`+collector.MetricIncidentsOpen+`{severity=~"CRITICAL|HIGH"}))`), "")},
 			thresholds:  thresholds("green", step{1, "red"}),
 		})).
@@ -63,7 +63,7 @@ func executive() *dashboard.DashboardBuilder {
 		WithRow(dashboard.NewRowBuilder("Active incidents")).
 		WithPanel(newBarGauge(panelSpec{
 			title:       "Open incidents by service and severity",
-			description: "Open incidents per service and severity.",
+			description: "Open incidents per service and highest severity (the one they paged with).",
 			width:       12, height: 8,
 			queries:    []query{instant(`sum by (service, severity) (`+incidentsOpen+`) > 0`, "{{service}} {{severity}}")},
 			thresholds: thresholds("yellow", step{3, "red"}),
@@ -71,7 +71,7 @@ func executive() *dashboard.DashboardBuilder {
 		})).
 		WithPanel(newTimeseries(panelSpec{
 			title:       "Incidents opened per day",
-			description: "New incidents per day by severity.",
+			description: "New incidents per day by severity (the highest when the incident was first counted).",
 			width:       12, height: 8,
 			queries: []query{q(`sum by (severity) (`+increaseBySeries("sre_incidents_stored_total", "", "1d")+`)`, "{{severity}}")},
 			min:     f(0),
@@ -102,7 +102,7 @@ func executive() *dashboard.DashboardBuilder {
 		})).
 		WithPanel(newStat(panelSpec{
 			title:       "Post-mortem completion (SEV1/2)",
-			description: "Share of resolved CRITICAL and HIGH incidents with a completed post-mortem, the lower of the two severities (target: 100%).",
+			description: "Share of resolved incidents whose highest severity was CRITICAL or HIGH with a completed post-mortem, the lower of the two severities (target: 100%).",
 			unit:        "percentunit",
 			queries:     []query{instant(`min(sre_incident_postmortem_completion_ratio)`, "")},
 			thresholds:  thresholds("red", step{0.9, "yellow"}, step{1, "green"}),
@@ -120,7 +120,7 @@ func executive() *dashboard.DashboardBuilder {
 		})).
 		WithPanel(newTimeseries(panelSpec{
 			title:       "Time in incident per day",
-			description: "Summed resolution time of incidents resolved each day, by severity.",
+			description: "Summed resolution time of incidents resolved each day, by their highest severity.",
 			unit:        "s", width: 12, height: 8,
 			queries: []query{q(`sum by (severity) (`+increaseBySeries("sre_incident_time_to_resolve_seconds_sum", "", "1d")+`)`, "{{severity}}")},
 			min:     f(0),

@@ -533,6 +533,9 @@ func (s *Service) validateRecord(rec *ExportRecord) error {
 	if !slices.Contains([]Severity{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow}, inc.Severity) {
 		return bad("incident.severity", "%q is not one of CRITICAL, HIGH, MEDIUM, LOW", inc.Severity)
 	}
+	if inc.PeakSeverity != "" && !slices.Contains([]Severity{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow}, inc.PeakSeverity) {
+		return bad("incident.peak_severity", "%q is not one of CRITICAL, HIGH, MEDIUM, LOW", inc.PeakSeverity)
+	}
 	if !slices.Contains([]Status{StatusTriggered, StatusAcknowledged, StatusInvestigating, StatusResolved, StatusPostmortemDone}, inc.Status) {
 		return bad("incident.status", "%q is not one of triggered, acknowledged, investigating, resolved, postmortem_done", inc.Status)
 	}
@@ -686,11 +689,13 @@ func (s *Service) importLines(ctx context.Context, tx *sql.Tx, lines []importLin
 		if inc.Flapping {
 			flapping = 1
 		}
+		inc.PeakSeverity = importedPeak(rec)
 		incRows = append(incRows, []any{inc.ID, inc.Title, inc.Service, string(inc.Severity), string(inc.Status),
 			labelsJSON(nonNil(inc.Labels)), inc.GroupKey, inc.Receiver, mustJSON(urls), inc.Assignee, inc.Impact, flapping,
 			rec.ReopenCount, inc.MitigatedBy, ms(inc.DetectedAt), ms(inc.CreatedAt), nullMS(inc.AcknowledgedAt),
 			nullMS(rec.InvestigatingAt), nullMS(inc.ResolvedAt), nullMS(inc.RecoveredAt), nullMS(rec.PostmortemAt),
-			ms(inc.UpdatedAt), nullMS(inc.SnoozedUntil), inc.RootService, nullMS(inc.RecoveringSince), inc.MergedInto})
+			ms(inc.UpdatedAt), nullMS(inc.SnoozedUntil), inc.RootService, nullMS(inc.RecoveringSince), inc.MergedInto,
+			string(inc.PeakSeverity)})
 		for _, a := range rec.Alerts {
 			alertRows = append(alertRows, []any{a.GroupKey, a.Fingerprint, ms(a.StartsAt), inc.ID, a.Status, nullMS(a.EndsAt),
 				labelsJSON(nonNil(a.Labels)), labelsJSON(nonNil(a.Annotations)), a.GeneratorURL, ms(a.FirstSeenAt), ms(a.UpdatedAt)})
@@ -759,7 +764,7 @@ func (s *Service) importLines(ctx context.Context, tx *sql.Tx, lines []importLin
 	if err := store.InsertRows(ctx, tx, s.db.Dialect, "incidents", []string{"id", "title", "service", "severity", "status", "labels", "group_key",
 		"receiver", "runbook_urls", "assignee", "impact", "flapping", "reopen_count", "mitigated_by", "detected_at", "created_at",
 		"acknowledged_at", "investigating_at", "resolved_at", "recovered_at", "postmortem_at", "updated_at", "snoozed_until",
-		"root_service", "recovering_since", "merged_into"}, incRows, ""); err != nil {
+		"root_service", "recovering_since", "merged_into", "peak_severity"}, incRows, ""); err != nil {
 		return 0, 0, err
 	}
 	if err := store.InsertRows(ctx, tx, s.db.Dialect, "incident_alerts", []string{"group_key", "fingerprint", "starts_at", "incident_id", "status",
@@ -888,4 +893,22 @@ func (s *Service) importActionItems(ctx context.Context, tx *sql.Tx, rows [][]an
 		}
 	}
 	return store.InsertRows(ctx, tx, s.db.Dialect, "incident_action_items", cols, renew, "")
+}
+
+// importedPeak is the peak severity of an imported incident: the higher of
+// its severity, its exported peak and the severities its timeline's
+// severity changes went from or to (an export of an older sred has no
+// peak).
+func importedPeak(rec *ExportRecord) Severity {
+	var tl []TimelineEntry
+	for _, e := range rec.Timeline {
+		if e.Kind != "severity" {
+			continue
+		}
+		var data map[string]any
+		if json.Unmarshal(e.Data, &data) == nil {
+			tl = append(tl, TimelineEntry{Kind: e.Kind, Data: data})
+		}
+	}
+	return peakSeverity(&rec.Incident, tl)
 }

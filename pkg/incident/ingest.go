@@ -603,7 +603,7 @@ func (s *Service) create(ctx context.Context, tx *sql.Tx, opts Options, n Notifi
 // insertIncident writes a new incident with every column (its final state
 // for the delivery that creates it).
 func (s *Service) insertIncident(ctx context.Context, tx *sql.Tx, r *record) error {
-	_, err := s.exec(ctx, tx, insertIncidentSQL+`($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+	_, err := s.exec(ctx, tx, insertIncidentSQL+`($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		incidentRow(&r.Incident)...)
 	if err != nil {
 		return fmt.Errorf("create incident %s: %w", r.ID, err)
@@ -612,17 +612,18 @@ func (s *Service) insertIncident(ctx context.Context, tx *sql.Tx, r *record) err
 }
 
 const insertIncidentSQL = `INSERT INTO incidents (id, title, service, severity, status, labels, group_key,
-		receiver, runbook_urls, detected_at, created_at, recovered_at, updated_at, root_service) VALUES `
+		receiver, runbook_urls, detected_at, created_at, recovered_at, updated_at, root_service, peak_severity) VALUES `
 
 // incidentRow is the row insertIncidentSQL writes for inc.
 func incidentRow(inc *Incident) []any {
+	inc.PeakSeverity = higher(inc.PeakSeverity, inc.Severity)
 	urls := inc.RunbookURLs
 	if urls == nil {
 		urls = []string{}
 	}
 	return []any{inc.ID, inc.Title, inc.Service, string(inc.Severity), string(inc.Status), labelsJSON(inc.Labels),
 		inc.GroupKey, inc.Receiver, mustJSON(urls), ms(inc.DetectedAt), ms(inc.CreatedAt), nullMS(inc.RecoveredAt),
-		ms(inc.UpdatedAt), inc.RootService}
+		ms(inc.UpdatedAt), inc.RootService, string(inc.PeakSeverity)}
 }
 
 type newAlert struct {

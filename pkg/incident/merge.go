@@ -316,6 +316,8 @@ func (s *Service) Merge(ctx context.Context, into, from, actor string) (*MergeRe
 		if dst.Severity.Rank() > src.Severity.Rank() {
 			dst.Severity = src.Severity
 		}
+		// The merged incident paged at the higher of both peaks.
+		dst.PeakSeverity = higher(dst.PeakSeverity, src.PeakSeverity)
 		for _, u := range src.RunbookURLs {
 			if !slices.Contains(dst.RunbookURLs, u) {
 				dst.RunbookURLs = append(dst.RunbookURLs, u)

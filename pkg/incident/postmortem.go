@@ -356,10 +356,11 @@ func fmtDur(d *time.Duration) string {
 	return d.Round(time.Second).String()
 }
 
-// peakSeverity is the highest severity inc had: its own, or one its
-// timeline's severity changes (raised, lowered) went from or to.
+// peakSeverity is the highest severity inc had: its own, its stored
+// peak, or one its timeline's severity changes (raised, lowered) went from
+// or to (an export of an older sred has no stored peak).
 func peakSeverity(inc *Incident, tl []TimelineEntry) Severity {
-	peak := inc.Severity
+	peak := higher(inc.Severity, inc.PeakSeverity)
 	for _, e := range tl {
 		if e.Kind != "severity" {
 			continue

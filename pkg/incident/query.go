@@ -18,7 +18,7 @@ import (
 const incidentColumns = `id, title, service, severity, status, labels, group_key, receiver, runbook_urls,
 	assignee, impact, flapping, reopen_count, mitigated_by, detected_at, created_at, acknowledged_at,
 	investigating_at, resolved_at, recovered_at, postmortem_at, updated_at, snoozed_until, root_service, recovering_since,
-	merged_into`
+	merged_into, peak_severity`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -60,13 +60,16 @@ func scanIncident(r rowScanner) (*record, error) {
 	if err := r.Scan(&inc.ID, &inc.Title, &inc.Service, &inc.Severity, &inc.Status, &labels, &inc.GroupKey,
 		&inc.Receiver, &urls, &inc.Assignee, &inc.Impact, &flapping, &rec.reopenCount, &inc.MitigatedBy,
 		&detected, &created, &acked, &investigating, &resolved, &recov, &postm, &updated, &snoozed, &inc.RootService, &recovering,
-		&inc.MergedInto); err != nil {
+		&inc.MergedInto, &inc.PeakSeverity); err != nil {
 		return nil, err
 	}
 	inc.Labels = map[string]string{}
 	_ = json.Unmarshal([]byte(labels), &inc.Labels)
 	_ = json.Unmarshal([]byte(urls), &inc.RunbookURLs)
 	inc.Flapping = flapping != 0
+	// A row written without a peak (by a replica of an older sred during
+	// an upgrade) peaks at least at its severity.
+	inc.PeakSeverity = higher(inc.PeakSeverity, inc.Severity)
 	inc.DetectedAt = fromMS(detected)
 	inc.CreatedAt = fromMS(created)
 	inc.UpdatedAt = fromMS(updated)
@@ -168,7 +171,7 @@ func (s *Service) save(ctx context.Context, tx *sql.Tx, rec *record) error {
 // saveColumns are the columns save writes, $n+2 and on (the ID is $n+1).
 var saveColumns = []string{"title", "service", "severity", "status", "runbook_urls", "assignee", "impact", "flapping",
 	"reopen_count", "mitigated_by", "detected_at", "acknowledged_at", "investigating_at", "resolved_at", "recovered_at",
-	"postmortem_at", "updated_at", "snoozed_until", "root_service", "recovering_since", "merged_into"}
+	"postmortem_at", "updated_at", "snoozed_until", "root_service", "recovering_since", "merged_into", "peak_severity"}
 
 // saveSQL0 is saveSQL(0), the statement of a save on its own.
 var saveSQL0 = saveSQLAt(0)
@@ -219,10 +222,13 @@ func saveRow(rec *record) []any {
 	if urls == nil {
 		urls = []string{}
 	}
+	// The peak follows a raise in the same UPDATE: no statement of its own.
+	inc.PeakSeverity = higher(inc.PeakSeverity, inc.Severity)
 	return []any{inc.ID, inc.Title, inc.Service, string(inc.Severity), string(inc.Status), mustJSON(urls), inc.Assignee,
 		inc.Impact, flapping, rec.reopenCount, inc.MitigatedBy, ms(inc.DetectedAt), nullMS(inc.AcknowledgedAt),
 		nullMS(rec.investigatingAt), nullMS(inc.ResolvedAt), nullMS(inc.RecoveredAt), nullMS(rec.postmortemAt),
-		ms(inc.UpdatedAt), nullMS(inc.SnoozedUntil), inc.RootService, nullMS(inc.RecoveringSince), inc.MergedInto}
+		ms(inc.UpdatedAt), nullMS(inc.SnoozedUntil), inc.RootService, nullMS(inc.RecoveringSince), inc.MergedInto,
+		string(inc.PeakSeverity)}
 }
 
 type querier interface {

@@ -45,11 +45,13 @@ func TestSeverityFollowsTiers(t *testing.T) {
 		ctx := context.Background()
 		f := newFixture(t, db)
 		started := epoch.Add(-10 * time.Minute)
+		peaks := map[string]incident.Severity{}
 		severity := func(id string) incident.Severity {
 			t.Helper()
 			inc, err := f.svc.Get(ctx, id)
 			require.NoError(t, err)
 			require.True(t, inc.Status.Open())
+			peaks[id] = inc.PeakSeverity
 			return inc.Severity
 		}
 
@@ -59,6 +61,7 @@ func TestSeverityFollowsTiers(t *testing.T) {
 		require.Len(t, res.Created, 1)
 		id := res.Created[0]
 		require.Equal(t, incident.SeverityMedium, severity(id))
+		require.Equal(t, incident.SeverityMedium, peaks[id])
 
 		// The page tier joins: the same incident, now CRITICAL.
 		f.clock.Set(epoch.Add(time.Minute))
@@ -66,6 +69,7 @@ func TestSeverityFollowsTiers(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, res.Created, "one outage, one incident")
 		require.Equal(t, incident.SeverityCritical, severity(id))
+		require.Equal(t, incident.SeverityCritical, peaks[id])
 
 		// The page tier resolves, the ticket tier still fires: MEDIUM again.
 		f.clock.Set(epoch.Add(30 * time.Minute))
@@ -73,6 +77,13 @@ func TestSeverityFollowsTiers(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, res.Created)
 		require.Equal(t, incident.SeverityMedium, severity(id))
+		// The peak stays at the severity the incident paged with, in Get
+		// and in List.
+		require.Equal(t, incident.SeverityCritical, peaks[id])
+		page, err := f.svc.List(ctx, incident.Filter{})
+		require.NoError(t, err)
+		require.Len(t, page.Incidents, 1)
+		require.Equal(t, incident.SeverityCritical, page.Incidents[0].PeakSeverity)
 
 		require.Equal(t, []string{
 			id + " created<-",

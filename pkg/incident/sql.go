@@ -306,4 +306,39 @@ DROP INDEX incident_alerts_incident;
 CREATE INDEX incident_alerts_incident ON incident_alerts (incident_id, fingerprint);
 `,
 	},
+	{
+		// peak_severity: the highest severity the incident has had (the
+		// one it paged with); severity follows the alerts still firing.
+		// The metrics by severity count incidents under it. Existing
+		// incidents get the highest of their severity and of those their
+		// timeline's severity changes went from or to (as the post-mortem
+		// draft reads them).
+		ID: "incident/0013_peak_severity",
+		SQLite: `
+ALTER TABLE incidents ADD COLUMN peak_severity TEXT NOT NULL DEFAULT '';
+UPDATE incidents SET peak_severity = severity;
+UPDATE incidents SET peak_severity = COALESCE((SELECT v FROM (
+		SELECT incidents.severity AS v
+		UNION ALL SELECT CASE WHEN json_valid(t.data) THEN json_extract(t.data, '$.from') END FROM incident_timeline t
+			WHERE t.incident_id = incidents.id AND t.kind = 'severity'
+		UNION ALL SELECT CASE WHEN json_valid(t.data) THEN json_extract(t.data, '$.to') END FROM incident_timeline t
+			WHERE t.incident_id = incidents.id AND t.kind = 'severity') sevs
+	WHERE v IN ('CRITICAL', 'HIGH', 'MEDIUM', 'LOW')
+	ORDER BY CASE v WHEN 'CRITICAL' THEN 0 WHEN 'HIGH' THEN 1 WHEN 'MEDIUM' THEN 2 ELSE 3 END LIMIT 1), severity)
+WHERE id IN (SELECT incident_id FROM incident_timeline WHERE kind = 'severity');
+`,
+		Postgres: `
+ALTER TABLE incidents ADD COLUMN peak_severity TEXT NOT NULL DEFAULT '';
+UPDATE incidents SET peak_severity = severity;
+UPDATE incidents SET peak_severity = COALESCE((SELECT v FROM (
+		SELECT incidents.severity AS v
+		UNION ALL SELECT substring(t.data from '"from":\s*"([A-Z]+)"') FROM incident_timeline t
+			WHERE t.incident_id = incidents.id AND t.kind = 'severity'
+		UNION ALL SELECT substring(t.data from '"to":\s*"([A-Z]+)"') FROM incident_timeline t
+			WHERE t.incident_id = incidents.id AND t.kind = 'severity') sevs
+	WHERE v IN ('CRITICAL', 'HIGH', 'MEDIUM', 'LOW')
+	ORDER BY CASE v WHEN 'CRITICAL' THEN 0 WHEN 'HIGH' THEN 1 WHEN 'MEDIUM' THEN 2 ELSE 3 END LIMIT 1), severity)
+WHERE id IN (SELECT incident_id FROM incident_timeline WHERE kind = 'severity');
+`,
+	},
 }

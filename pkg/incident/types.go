@@ -46,6 +46,15 @@ func (s Severity) Rank() int {
 	return len(Severities)
 }
 
+// higher returns the higher of two severities; an empty or unknown one
+// gives way to the other.
+func higher(a, b Severity) Severity {
+	if b.Rank() < a.Rank() {
+		return b
+	}
+	return a
+}
+
 // Status of an incident in its lifecycle:
 // triggered -> acknowledged -> investigating -> resolved -> postmortem_done.
 type Status string
@@ -65,12 +74,17 @@ func (s Status) Open() bool {
 
 // Incident is the durable record of one episode of trouble.
 type Incident struct {
-	ID       string            `json:"id"` // INC-2026-0001
-	Title    string            `json:"title"`
-	Service  string            `json:"service"`
-	Severity Severity          `json:"severity"`
-	Status   Status            `json:"status"`
-	Labels   map[string]string `json:"labels"` // common labels of the group
+	ID       string   `json:"id"` // INC-2026-0001
+	Title    string   `json:"title"`
+	Service  string   `json:"service"`
+	Severity Severity `json:"severity"`
+	// PeakSeverity is the highest severity the incident has had (the one
+	// it paged with): Severity follows the alerts still firing and falls
+	// when the highest of them resolves, PeakSeverity never does. The
+	// metrics by severity count incidents under it.
+	PeakSeverity Severity          `json:"peak_severity"`
+	Status       Status            `json:"status"`
+	Labels       map[string]string `json:"labels"` // common labels of the group
 	// GroupKey is the Alertmanager group this incident was opened for.
 	GroupKey string `json:"group_key,omitempty"`
 	Receiver string `json:"receiver,omitempty"`
