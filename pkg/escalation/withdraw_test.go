@@ -592,22 +592,16 @@ func pdTrigger(t *testing.T, db *store.DB, id string) notify.Record {
 func TestPagerDutyEventsAfterSenderDiedMidSend(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		pd, sms, push, email, slack := newPDSink(t), newSink(t), newSink(t), newSink(t), newSink(t)
+		pd, push := newPDSink(t), newSink(t)
 		pd.recover()
-		clk := clock.NewManual(t0)
-		ncfg := notifyConfig(t, sms, push, email, slack)
-		ncfg.PagerDuty = &notify.PagerDutyConfig{URL: pd.URL, RoutingKey: "routing-key"}
-		require.NoError(t, ncfg.Validate())
-		r := newRig(t, db, clk, pagerDutyYAML, ncfg)
-		id := r.open(t, "critical")
-		_, err := r.worker.RunDue(ctx)
-		require.NoError(t, err)
+		r, ncfg, id := newPageRig(t, db, pageSetup{policy: pagerDutyYAML, severity: "critical", push: push, pagerDuty: pd.URL, held: true})
+		clk := r.clock
 		leaseEnd := dieMidSend(t, db, clk, ncfg)
 		r.tick(t) // the push page
 		require.Equal(t, 1, push.n)
 
 		clk.Advance(time.Minute)
-		_, err = r.svc.Acknowledge(ctx, id, "bob")
+		_, err := r.svc.Acknowledge(ctx, id, "bob")
 		require.NoError(t, err)
 		entries := r.timeline(t, id, "Escalation stopped: acknowledged by bob")
 		require.Len(t, entries, 1)
@@ -653,19 +647,13 @@ func TestPagerDutyEventsAfterSenderDiedMidSend(t *testing.T) {
 func TestPageOfDeadSenderWithdrawnAfterLease(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		pd, sms, push, email, slack := newPDSink(t), newSink(t), newSink(t), newSink(t), newSink(t)
+		pd := newPDSink(t)
 		pd.recover()
-		clk := clock.NewManual(t0)
-		ncfg := notifyConfig(t, sms, push, email, slack)
-		ncfg.PagerDuty = &notify.PagerDutyConfig{URL: pd.URL, RoutingKey: "routing-key"}
-		require.NoError(t, ncfg.Validate())
-		r := newRig(t, db, clk, pagerDutyOnlyYAML, ncfg)
-		id := r.open(t, "critical")
-		_, err := r.worker.RunDue(ctx)
-		require.NoError(t, err)
+		r, ncfg, id := newPageRig(t, db, pageSetup{policy: pagerDutyOnlyYAML, severity: "critical", pagerDuty: pd.URL, held: true})
+		clk := r.clock
 		clk.Set(dieMidSend(t, db, clk, ncfg))
 
-		_, err = r.svc.Acknowledge(ctx, id, "bob")
+		_, err := r.svc.Acknowledge(ctx, id, "bob")
 		require.NoError(t, err)
 		entries := r.timeline(t, id, "Escalation stopped: acknowledged by bob")
 		require.Len(t, entries, 1)
