@@ -108,6 +108,7 @@ func newPageRig(t *testing.T, db *store.DB, s pageSetup) (*rig, *notify.Config, 
 	r := newRig(t, db, clk, s.policy, ncfg)
 	if s.logs != nil {
 		r.sender = notify.NewSender(db, ncfg, clk, r.svc, slog.New(s.logs), prometheus.NewRegistry())
+		r.sender.OnLateDelivery = r.engine.LateDelivery
 	}
 	id := r.open(t, s.severity)
 	if s.held {
@@ -666,5 +667,69 @@ func TestPageOfDeadSenderWithdrawnAfterLease(t *testing.T) {
 		}
 		require.Empty(t, pd.events())
 		require.Equal(t, []string{"trigger cancelled"}, pdEvents(t, db, id))
+	})
+}
+
+// TestPagerDutyResolveAfterLateDelivery: bob acknowledges while his
+// PagerDuty page is on the wire, and its sender stalls past its lease:
+// the send reads as over without a delivery, so the incident's
+// resolution writes no resolve. The send then succeeds after all: the
+// page is recorded delivered (it reached PagerDuty) and, in the same
+// write, the resolve it missed is written, after the acknowledge; the
+// timeline says so. It used to be recorded delivered with no resolve,
+// leaving PagerDuty's incident open.
+func TestPagerDutyResolveAfterLateDelivery(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		pd, logs := newHoldSink(t), &logSink{}
+		r, ncfg, id := newPageRig(t, db, pageSetup{policy: pagerDutyOnlyYAML, severity: "critical", pagerDuty: pd.URL, logs: logs, held: true})
+		done := ackWhileSent(t, r, id, pd)
+		require.Equal(t, []string{"trigger cancelled", "acknowledge pending"}, pdEvents(t, db, id))
+		r.clock.Advance(time.Duration(ncfg.Lease))
+		require.False(t, pdTrigger(t, db, id).Reaches(r.clock.Now()), "its sender's lease ended without an outcome")
+		_, err := r.svc.Resolve(ctx, id, "bob", "fixed")
+		require.NoError(t, err)
+		require.Equal(t, []string{"trigger cancelled", "acknowledge pending"}, pdEvents(t, db, id), "no resolve while the send reads as over")
+
+		pd.Release()
+		require.NoError(t, <-done)
+		require.Equal(t, []string{"trigger delivered", "acknowledge pending", "resolve pending"}, pdEvents(t, db, id))
+		require.True(t, pdTrigger(t, db, id).Reaches(r.clock.Now()))
+		require.Len(t, r.timeline(t, id, "Page (trigger) by pagerduty, withdrawn while it was being sent, was delivered after its sender's lease had ended: PagerDuty resolve sent"), 1)
+		require.Empty(t, logs.at(slog.LevelError))
+		require.Len(t, logs.at(slog.LevelWarn), 1)
+		require.True(t, strings.HasPrefix(logs.at(slog.LevelWarn)[0], "notification withdrawn while being sent was delivered after its sender's lease had ended"))
+
+		ticks(t, r, 3)
+		require.Equal(t, []string{"trigger delivered", "acknowledge delivered", "resolve delivered"}, pdEvents(t, db, id))
+	})
+}
+
+// TestAllClearAfterLateDelivery: bob's MEDIUM page (push alone) is on the
+// wire when he acknowledges, and its sender stalls past its lease; the
+// SLO recovers meanwhile, and the all-clear skips bob's push (the send
+// read as over without a delivery). The send then succeeds: bob was
+// paged after all, and gets the all-clear, once, written with the page's
+// delivery.
+func TestAllClearAfterLateDelivery(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		push := newHoldSink(t)
+		r, ncfg, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "medium", push: &sink{Server: push.Server}, held: true})
+		done := ackWhileSent(t, r, id, push)
+		r.clock.Advance(time.Duration(ncfg.Lease))
+		_, err := r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
+		require.NoError(t, err)
+		require.Empty(t, allClears(t, db, id), "the send reads as over without a delivery")
+
+		push.Release()
+		require.NoError(t, <-done)
+		require.Equal(t, map[string]string{"bob/push": notify.StatePending}, allClears(t, db, id))
+		require.Len(t, r.timeline(t, id, "Page (trigger) by push to bob, withdrawn while it was being sent, was delivered after its sender's lease had ended: all-clear sent via push to bob"), 1)
+		ticks(t, r, 1)
+		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, allClears(t, db, id))
+		st, err := r.engine.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, byRecipient(st.Notices, notify.EventTrigger))
 	})
 }

@@ -788,12 +788,32 @@ func Complete(ctx context.Context, ex Execer, id int64, owner string, now time.T
 
 // CompleteAttempt marks a job leased to owner done, as Complete does,
 // and also one cancelled during its attempt (after Start: CancelIDs):
-// the attempt that succeeded happened all the same.
-func CompleteAttempt(ctx context.Context, ex Execer, id int64, owner string, now time.Time) error {
-	res, err := ex.ExecContext(ctx, `UPDATE jobs SET state = 'done', finished_at = $1, last_error = '', lease_owner = '', lease_until = 0
-WHERE id = $2 AND lease_owner = $3 AND (state = 'running' OR state = 'cancelled' AND started_at <> 0)`, Millis(now), id, owner)
-	return leased(res, err, "complete", id)
+// the attempt that succeeded happened all the same. It reports whether
+// the completion is late: the job was cancelled during its attempt and
+// its worker's lease had ended by now, so that until this completion the
+// attempt read as over without an outcome (Job.AttemptUnderway), and
+// whatever was decided meanwhile took it for one that did not succeed.
+// The caller makes up for those decisions (notify.Sender.OnLateDelivery).
+func CompleteAttempt(ctx context.Context, ex Execer, id int64, owner string, now time.Time) (late bool, err error) {
+	res, err := ex.ExecContext(ctx, completeSQL, Millis(now), id, owner)
+	if err = leased(res, err, "complete", id); !errors.Is(err, ErrLeaseLost) {
+		return false, err
+	}
+	res, err = ex.ExecContext(ctx, completeCancelledSQL+` AND lease_until > $1`, Millis(now), id, owner)
+	if err = leased(res, err, "complete", id); !errors.Is(err, ErrLeaseLost) {
+		return false, err
+	}
+	res, err = ex.ExecContext(ctx, completeCancelledSQL+` AND lease_until <= $1`, Millis(now), id, owner)
+	if err = leased(res, err, "complete", id); err != nil {
+		return false, err
+	}
+	return true, nil
 }
+
+// completeCancelledSQL marks job $2, cancelled during the attempt of $3,
+// done at $1.
+const completeCancelledSQL = `UPDATE jobs SET state = 'done', finished_at = $1, last_error = '', lease_owner = '', lease_until = 0
+WHERE id = $2 AND lease_owner = $3 AND state = 'cancelled' AND started_at <> 0`
 
 // AbandonAttempt records that owner's attempt of job id, cancelled
 // during it (after Start: CancelIDs), failed, and reports whether the

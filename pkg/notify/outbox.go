@@ -317,6 +317,9 @@ type Sender struct {
 	// NoPrune leaves finished messages to another component (sred's
 	// retention compaction, which deletes them in batches); set it before Run.
 	NoPrune bool
+	// OnLateDelivery, if set (before Run), makes up for a late delivery
+	// (see LateDelivery); sred gives it escalation.Engine.LateDelivery.
+	OnLateDelivery LateDelivery
 
 	mu  sync.RWMutex
 	cfg *Config
@@ -336,6 +339,15 @@ type Sender struct {
 	sent    *prometheus.CounterVec
 	metrics *jobs.Metrics
 }
+
+// LateDelivery is called, in the transaction that records it, with a
+// page withdrawn (Withdraw) while it was being sent whose delivery is
+// recorded after its sender's lease had ended (jobs.CompleteAttempt reports
+// it late): from that end until now the page read as one that reached
+// nobody (Record.Reaches), so whatever follows a page (PagerDuty's
+// acknowledge and resolve events, the all-clear) was not written for it.
+// id is the page's outbox row, m its message, now the time of the record.
+type LateDelivery func(ctx context.Context, tx *sql.Tx, id int64, m *Message, now time.Time) error
 
 // Poke makes Run look for due messages now instead of at its next tick
 // (called after a transaction wrote to the outbox). It never blocks.
@@ -933,6 +945,9 @@ type outcome struct {
 	// it was being sent (withdrawnSend: jobs.AbandonAttempt).
 	withdrawnEntry *incident.TimelineEntry
 	withdrawnSend  bool
+	// late: delivered, withdrawn while it was being sent, and recorded
+	// after the sender's lease had ended (see LateDelivery).
+	late bool
 }
 
 // stored is the timeline entry the outcome's write stored.
@@ -967,7 +982,7 @@ func (s *Sender) record(ctx context.Context, cfg *Config, outs []outcome) {
 		}
 		for i := range outs {
 			o := &outs[i]
-			o.withdrawnSend = false
+			o.withdrawnSend, o.late = false, false
 			if o.err = o.apply(ctx, tx); o.err != nil {
 				if !errors.Is(o.err, jobs.ErrLeaseLost) {
 					return o.err
@@ -1161,8 +1176,20 @@ func (s *Sender) prepare(cfg *Config, o *outcome) {
 	switch {
 	case derr == nil:
 		o.result = "delivered"
-		// Delivered also when withdrawn while it was being sent: it was.
-		o.apply = func(ctx context.Context, tx *sql.Tx) error { return jobs.CompleteAttempt(ctx, tx, c.id, s.owner, now) }
+		// Delivered also when withdrawn while it was being sent: it was,
+		// also after its lease ended (late: what follows a page is
+		// written for it then).
+		o.apply = func(ctx context.Context, tx *sql.Tx) error {
+			late, err := jobs.CompleteAttempt(ctx, tx, c.id, s.owner, now)
+			if err != nil || !late {
+				return err
+			}
+			o.late = true
+			if s.OnLateDelivery == nil {
+				return nil
+			}
+			return s.OnLateDelivery(ctx, tx, c.id, m, now)
+		}
 		kindMsg = fmt.Sprintf("Notification (%s) sent by %s", m.Event, who)
 		if c.attempts > 1 {
 			kindMsg += fmt.Sprintf(" after %d attempts", c.attempts)
@@ -1230,6 +1257,10 @@ func (s *Sender) recorded(o *outcome) {
 		s.metrics.Failed(jobs.Kind(m.Channel))
 	}
 	s.sent.WithLabelValues(m.Channel, o.result).Inc()
+	if o.late {
+		s.logger.Warn("notification withdrawn while being sent was delivered after its sender's lease had ended; what follows the page is written now",
+			"incident", m.IncidentID, "channel", m.Channel, "user", m.User, "event", m.Event, "key", o.c.key, "lease_until", o.c.leaseUntil)
+	}
 	if o.result != "delivered" {
 		s.logger.Warn("notification not delivered", "incident", m.IncidentID, "channel", m.Channel, "user", m.User, "result", o.result, "err", o.derr)
 	}
