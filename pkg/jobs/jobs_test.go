@@ -988,3 +988,83 @@ func TestCompleteAttemptAfterLease(t *testing.T) {
 		require.ErrorIs(t, err, jobs.ErrLeaseLost, "recorded once")
 	})
 }
+
+// TestStartGivesBackUnattemptedClaims: a claim whose lease ends before
+// Start (its worker died, or Start failed) attempted nothing: the claim
+// that takes the job again counts it in Unattempted, also when that one
+// puts it back unattempted (Postpone), and Start gives those attempts
+// back. An attempt begun (Start) counts; one whose Start was written
+// though its worker never learnt it (Unstart) does not, and a job
+// cancelled as begun meanwhile has its attempt over.
+func TestStartGivesBackUnattemptedClaims(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{jobs.Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clk := clock.NewManual(time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC))
+		keys := []string{"died", "postponed", "unstarted", "cancelled", "sent"}
+		for _, key := range keys {
+			_, err := jobs.Enqueue(ctx, db, clk.Now(), jobs.New{Queue: "q", Kind: "k", Key: key, RunAt: clk.Now()})
+			require.NoError(t, err)
+		}
+		id := map[string]int64{}
+		claim := func(owner string) map[string]jobs.Job {
+			js, err := jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: "q", Owner: owner, Now: clk.Now(), Lease: time.Minute, Limit: 10})
+			require.NoError(t, err)
+			out := map[string]jobs.Job{}
+			for _, j := range js {
+				id[j.Key] = j.ID
+				out[j.Key] = j
+			}
+			return out
+		}
+		start := func(key, owner string) {
+			ok, err := jobs.Start(ctx, db, id[key], owner, clk.Now())
+			require.NoError(t, err)
+			require.True(t, ok, key)
+		}
+		attempts := func() map[string]int {
+			all, err := jobs.List(ctx, db, jobs.Filter{Queue: "q", AllGroups: true})
+			require.NoError(t, err)
+			out := map[string]int{}
+			for _, j := range all {
+				out[j.Key] = j.Attempts
+			}
+			return out
+		}
+		require.Len(t, claim("w1"), 5)
+		for _, key := range []string{"unstarted", "cancelled", "sent"} {
+			start(key, "w1")
+		}
+		require.NoError(t, jobs.Unstart(ctx, db, id["unstarted"], "w1", "start: connection reset"))
+		_, started, err := jobs.CancelIDs(ctx, db, clk.Now(), []int64{id["cancelled"]})
+		require.NoError(t, err)
+		require.EqualValues(t, 1, started, "taken for begun")
+		require.NoError(t, jobs.Unstart(ctx, db, id["cancelled"], "w1", "start: connection reset"))
+		all, err := jobs.List(ctx, db, jobs.Filter{Queue: "q", AllGroups: true})
+		require.NoError(t, err)
+		for _, j := range all {
+			if j.Key == "cancelled" {
+				require.Equal(t, jobs.StateCancelled, j.State)
+				require.Equal(t, "start: connection reset", j.LastError)
+				require.False(t, j.AttemptUnderway(clk.Now()), "its attempt never began, and w1's lease lasts")
+			}
+		}
+
+		clk.Advance(time.Minute) // w1's lease ends
+		got := claim("w2")
+		require.Len(t, got, 4)
+		unattempted := map[string]int{}
+		for key, j := range got {
+			unattempted[key] = j.Unattempted
+		}
+		require.Equal(t, map[string]int{"died": 1, "postponed": 1, "unstarted": 1, "sent": 0}, unattempted)
+		require.NoError(t, jobs.Postpone(ctx, db, id["postponed"], "w2", clk.Now()))
+		got = claim("w3")
+		require.Len(t, got, 1)
+		require.Equal(t, 1, got["postponed"].Unattempted, "kept while put back unattempted")
+		start("died", "w2")
+		start("unstarted", "w2")
+		start("sent", "w2")
+		start("postponed", "w3")
+		require.Equal(t, map[string]int{"died": 1, "postponed": 1, "unstarted": 1, "cancelled": 1, "sent": 2}, attempts())
+	})
+}

@@ -555,7 +555,11 @@ type claimed struct {
 	id       int64
 	key      string
 	attempts int
-	msg      Message
+	// unattempted are the claims before this one whose lease ended
+	// before the send began (jobs.Job.Unattempted): a page's begin
+	// (jobs.Start) gives their attempts back.
+	unattempted int
+	msg         Message
 	// leaseUntil is when the claim's lease ends: another sender may
 	// claim the message then.
 	leaseUntil time.Time
@@ -772,7 +776,7 @@ func (s *Sender) claim(ctx context.Context, now time.Time, o jobs.ClaimOptions) 
 	out := make([]claimed, 0, len(js))
 	var errs []error
 	for _, j := range js {
-		c := claimed{id: j.ID, key: j.Key, attempts: j.Attempts, leaseUntil: now.Add(o.Lease)}
+		c := claimed{id: j.ID, key: j.Key, attempts: j.Attempts, unattempted: j.Unattempted, leaseUntil: now.Add(o.Lease)}
 		if err := j.Decode(&c.msg); err != nil {
 			// A message that cannot be read is never deliverable.
 			errs = append(errs, err)
@@ -886,7 +890,10 @@ const (
 // withdraw it as not begun and its delivery would be lost (read
 // cancelled, no timeline entry). It stays claimed, and is claimed again
 // once its lease ends (still sent at least once, unless withdrawn by
-// then). The other messages are never withdrawn and need no mark.
+// then); that claim counts no attempt (the mark gives it back, see
+// jobs.Start). Should the mark have been written all the same (the
+// answer to its commit lost), it is taken back (unstart). The other
+// messages are never withdrawn and need no mark.
 func (s *Sender) begin(ctx context.Context, c *claimed) int {
 	if !Withdrawable(c.msg.Event, true) {
 		return beginSend
@@ -897,11 +904,29 @@ func (s *Sender) begin(ctx context.Context, c *claimed) int {
 		s.logger.Warn("notification not sent: its send could not be marked as begun; sent when claimed again after its lease",
 			"incident", c.msg.IncidentID, "channel", c.msg.Channel, "user", c.msg.User, "event", c.msg.Event, "key", c.key,
 			"lease_until", c.leaseUntil, "err", err)
+		s.unstart(ctx, c, err)
 		return beginFailed
 	case !ok:
 		return beginWithdrawn
 	}
+	c.attempts -= c.unattempted
 	return beginSend
+}
+
+// unstart takes back the send-begun mark of c, whose jobs.Start failed
+// and which is not sent in this claim, in case the mark was written all
+// the same (jobs.Unstart): marked, its next claim would count an attempt
+// that was not made, and an acknowledgement meanwhile would take it for
+// a page being sent (left to finish, PagerDuty's acknowledge waiting for
+// it until the lease ends). If this write fails too, the mark stays
+// where it is.
+func (s *Sender) unstart(ctx context.Context, c *claimed, cause error) {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return jobs.Unstart(ctx, tx, c.id, s.owner, "not sent: its send could not be marked as begun: "+cause.Error())
+	})
+	if err != nil {
+		s.logger.Warn("take back the send-begun mark of a notification not sent", "incident", c.msg.IncidentID, "key", c.key, "err", err)
+	}
 }
 
 // held are the outcomes of a chain's messages that were not sent: each is
