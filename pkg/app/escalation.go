@@ -110,6 +110,9 @@ func buildEscalation(_ context.Context, a *App, c *EscalationConfig) (func(conte
 		Concurrency: escalationLanes,
 	})
 	sender := notify.NewSender(a.DB, &c.Notifications, nil, a.Incidents, a.Logger.With("component", "notify"), a.Registry)
+	// A page withdrawn while being sent and delivered after its sender's
+	// lease gets what follows a page (PagerDuty's events, the all-clear).
+	sender.OnLateDelivery = engine.LateDelivery
 	// A fired step wakes the sender: its messages go out at once, not on the
 	// sender's next tick.
 	worker.AfterRun = sender.Poke

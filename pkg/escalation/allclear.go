@@ -53,18 +53,6 @@ func (e *Engine) allClear(ctx context.Context, tx *sql.Tx, st *stateRow, now tim
 	if err != nil {
 		return nil, err
 	}
-	_, _, ext := e.config()
-	incURL := ""
-	if ext != "" {
-		incURL = ext + "/incidents/" + url.PathEscape(st.snap.ID)
-	}
-	subject := fmt.Sprintf("[RECOVERING] Incident %s: %s", st.snap.ID, st.snap.Title)
-	body := fmt.Sprintf("✅ [RECOVERING] Incident: %s\nID: %s\nAll clear: the error budget is no longer burning fast "+
-		"(every short burn-rate window is back under its threshold). Escalation stopped; "+
-		"the incident resolves when its alerts resolve.\n", st.snap.Title, st.snap.ID)
-	if incURL != "" {
-		body += "Incident: " + incURL + "\n"
-	}
 	seen := map[string]bool{}
 	var sent []string
 	for _, r := range recs {
@@ -81,23 +69,48 @@ func (e *Engine) allClear(ctx context.Context, tx *sql.Tx, st *stateRow, now tim
 			continue
 		}
 		seen[dest] = true
-		out := &notify.Message{IncidentID: st.snap.ID, Channel: m.Channel, Event: notify.EventAllClear, User: m.User, To: m.To,
-			Mentions: m.Mentions, Subject: subject, Body: body, Title: st.snap.Title, Service: st.snap.Service,
-			Severity: st.snap.Severity, Labels: st.snap.Labels, URL: incURL, Time: now}
-		if m.Channel == notify.ChannelPagerDuty {
-			out.Event = notify.EventResolve
-		}
-		key := fmt.Sprintf("esc/%s/%d/allclear/%s/%s/%s", st.snap.ID, st.epoch, m.Channel, m.User, m.To)
-		if _, err := notify.Enqueue(ctx, tx, now, key, out); err != nil {
+		what, _, err := e.allClearTo(ctx, tx, st, m, now)
+		if err != nil {
 			return nil, err
-		}
-		what := m.Channel
-		if m.User != "" {
-			what += " to " + m.User
 		}
 		if !slices.Contains(sent, what) {
 			sent = append(sent, what)
 		}
 	}
 	return sent, nil
+}
+
+// allClearTo writes the all-clear of the incident to the destination of
+// page m (a resolve for PagerDuty), once per destination and escalation
+// epoch, and returns the channel written to ("email to alice", "slack")
+// and whether it was not written before.
+func (e *Engine) allClearTo(ctx context.Context, tx *sql.Tx, st *stateRow, m *notify.Message, now time.Time) (string, bool, error) {
+	_, _, ext := e.config()
+	incURL := ""
+	if ext != "" {
+		incURL = ext + "/incidents/" + url.PathEscape(st.snap.ID)
+	}
+	subject := fmt.Sprintf("[RECOVERING] Incident %s: %s", st.snap.ID, st.snap.Title)
+	body := fmt.Sprintf("✅ [RECOVERING] Incident: %s\nID: %s\nAll clear: the error budget is no longer burning fast "+
+		"(every short burn-rate window is back under its threshold). Escalation stopped; "+
+		"the incident resolves when its alerts resolve.\n", st.snap.Title, st.snap.ID)
+	if incURL != "" {
+		body += "Incident: " + incURL + "\n"
+	}
+	out := &notify.Message{IncidentID: st.snap.ID, Channel: m.Channel, Event: notify.EventAllClear, User: m.User, To: m.To,
+		Mentions: m.Mentions, Subject: subject, Body: body, Title: st.snap.Title, Service: st.snap.Service,
+		Severity: st.snap.Severity, Labels: st.snap.Labels, URL: incURL, Time: now}
+	if m.Channel == notify.ChannelPagerDuty {
+		out.Event = notify.EventResolve
+	}
+	key := fmt.Sprintf("esc/%s/%d/allclear/%s/%s/%s", st.snap.ID, st.epoch, m.Channel, m.User, m.To)
+	added, err := notify.Enqueue(ctx, tx, now, key, out)
+	if err != nil {
+		return "", false, err
+	}
+	what := m.Channel
+	if m.User != "" {
+		what += " to " + m.User
+	}
+	return what, added, nil
 }

@@ -38,10 +38,71 @@ func (e *Engine) pagerDutyEvent(ctx context.Context, tx *sql.Tx, st *stateRow, e
 	}) {
 		return nil
 	}
+	return e.pagerDutyMessage(ctx, tx, st, event, now)
+}
+
+// pagerDutyMessage writes PagerDuty's event (acknowledge, resolve) of the
+// incident.
+func (e *Engine) pagerDutyMessage(ctx context.Context, tx *sql.Tx, st *stateRow, event string, now time.Time) error {
 	m := &notify.Message{IncidentID: st.snap.ID, Channel: notify.ChannelPagerDuty, Event: event, Subject: st.snap.Title,
 		Title: st.snap.Title, Service: st.snap.Service, Severity: st.snap.Severity, Time: now}
-	_, err = notify.Enqueue(ctx, tx, now, fmt.Sprintf("esc/%s/%d/pagerduty/%s/%d", st.snap.ID, st.epoch, event, jobs.Millis(now)), m)
+	_, err := notify.Enqueue(ctx, tx, now, fmt.Sprintf("esc/%s/%d/pagerduty/%s/%d", st.snap.ID, st.epoch, event, jobs.Millis(now)), m)
 	return err
+}
+
+// LateDelivery makes up for a page withdrawn while it was being sent
+// whose delivery was recorded after its sender's lease had ended
+// (notify.LateDelivery; the sender calls it in the transaction that
+// records the delivery): until then the page read as one that reached
+// nobody, so what follows a page was not written for it. Its destination
+// now gets what the incident's state calls for: on a recovering incident
+// the all-clear (PagerDuty: resolve), unless it got it already; a
+// PagerDuty trigger, the resolve of a resolved incident or the
+// acknowledge of an acknowledged one, unless one was written after the
+// page. The timeline says what was sent.
+func (e *Engine) LateDelivery(ctx context.Context, tx *sql.Tx, page int64, m *notify.Message, now time.Time) error {
+	if m.Event != notify.EventTrigger {
+		return nil
+	}
+	st, err := e.load(ctx, tx, m.IncidentID)
+	if err != nil || st == nil {
+		return err
+	}
+	who := m.Channel
+	if m.User != "" {
+		who += " to " + m.User
+	}
+	var sent string
+	switch {
+	case st.state == StateRecovering:
+		what, added, err := e.allClearTo(ctx, tx, st, m, now)
+		if err != nil || !added {
+			return err
+		}
+		sent = "all-clear sent via " + what
+	case m.Channel == notify.ChannelPagerDuty && (st.state == StateResolved || st.state == StateAcknowledged):
+		event := notify.EventResolve
+		if st.state == StateAcknowledged {
+			event = notify.EventAcknowledge
+		}
+		recs, err := notify.List(ctx, tx, st.snap.ID)
+		if err != nil {
+			return fmt.Errorf("pagerduty %s of %s: %w", event, st.snap.ID, err)
+		}
+		if slices.ContainsFunc(recs, func(r notify.Record) bool {
+			return r.ID > page && r.Channel == notify.ChannelPagerDuty && r.Event == event
+		}) {
+			return nil
+		}
+		if err := e.pagerDutyMessage(ctx, tx, st, event, now); err != nil {
+			return err
+		}
+		sent = "PagerDuty " + event + " sent"
+	default:
+		return nil
+	}
+	return e.note(ctx, tx, st.snap.ID, now, fmt.Sprintf("Page (trigger) by %s, withdrawn while it was being sent, was delivered after its sender's lease had ended: %s", who, sent),
+		map[string]any{"channel": m.Channel, "user": m.User, "late_delivery": sent})
 }
 
 // page writes the outbox messages for users at one level, with the

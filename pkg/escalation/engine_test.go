@@ -126,6 +126,7 @@ func newRig(t *testing.T, db *store.DB, clock *clock.Manual, escYAML string, ncf
 	dir.OnChange(r.engine.SchedulesChanged)
 	r.worker = jobs.NewWorker(db, escalation.Queue, r.engine.Handle, jobs.Options{Clock: clock, Kinds: escalation.Kinds, Registerer: prometheus.NewRegistry()})
 	r.sender = notify.NewSender(db, ncfg, clock, r.svc, nil, prometheus.NewRegistry())
+	r.sender.OnLateDelivery = r.engine.LateDelivery
 	return r
 }
 

@@ -108,6 +108,7 @@ func newPageRig(t *testing.T, db *store.DB, s pageSetup) (*rig, *notify.Config, 
 	r := newRig(t, db, clk, s.policy, ncfg)
 	if s.logs != nil {
 		r.sender = notify.NewSender(db, ncfg, clk, r.svc, slog.New(s.logs), prometheus.NewRegistry())
+		r.sender.OnLateDelivery = r.engine.LateDelivery
 	}
 	id := r.open(t, s.severity)
 	if s.held {
@@ -592,22 +593,16 @@ func pdTrigger(t *testing.T, db *store.DB, id string) notify.Record {
 func TestPagerDutyEventsAfterSenderDiedMidSend(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		pd, sms, push, email, slack := newPDSink(t), newSink(t), newSink(t), newSink(t), newSink(t)
+		pd, push := newPDSink(t), newSink(t)
 		pd.recover()
-		clk := clock.NewManual(t0)
-		ncfg := notifyConfig(t, sms, push, email, slack)
-		ncfg.PagerDuty = &notify.PagerDutyConfig{URL: pd.URL, RoutingKey: "routing-key"}
-		require.NoError(t, ncfg.Validate())
-		r := newRig(t, db, clk, pagerDutyYAML, ncfg)
-		id := r.open(t, "critical")
-		_, err := r.worker.RunDue(ctx)
-		require.NoError(t, err)
+		r, ncfg, id := newPageRig(t, db, pageSetup{policy: pagerDutyYAML, severity: "critical", push: push, pagerDuty: pd.URL, held: true})
+		clk := r.clock
 		leaseEnd := dieMidSend(t, db, clk, ncfg)
 		r.tick(t) // the push page
 		require.Equal(t, 1, push.n)
 
 		clk.Advance(time.Minute)
-		_, err = r.svc.Acknowledge(ctx, id, "bob")
+		_, err := r.svc.Acknowledge(ctx, id, "bob")
 		require.NoError(t, err)
 		entries := r.timeline(t, id, "Escalation stopped: acknowledged by bob")
 		require.Len(t, entries, 1)
@@ -653,19 +648,13 @@ func TestPagerDutyEventsAfterSenderDiedMidSend(t *testing.T) {
 func TestPageOfDeadSenderWithdrawnAfterLease(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		pd, sms, push, email, slack := newPDSink(t), newSink(t), newSink(t), newSink(t), newSink(t)
+		pd := newPDSink(t)
 		pd.recover()
-		clk := clock.NewManual(t0)
-		ncfg := notifyConfig(t, sms, push, email, slack)
-		ncfg.PagerDuty = &notify.PagerDutyConfig{URL: pd.URL, RoutingKey: "routing-key"}
-		require.NoError(t, ncfg.Validate())
-		r := newRig(t, db, clk, pagerDutyOnlyYAML, ncfg)
-		id := r.open(t, "critical")
-		_, err := r.worker.RunDue(ctx)
-		require.NoError(t, err)
+		r, ncfg, id := newPageRig(t, db, pageSetup{policy: pagerDutyOnlyYAML, severity: "critical", pagerDuty: pd.URL, held: true})
+		clk := r.clock
 		clk.Set(dieMidSend(t, db, clk, ncfg))
 
-		_, err = r.svc.Acknowledge(ctx, id, "bob")
+		_, err := r.svc.Acknowledge(ctx, id, "bob")
 		require.NoError(t, err)
 		entries := r.timeline(t, id, "Escalation stopped: acknowledged by bob")
 		require.Len(t, entries, 1)
@@ -678,5 +667,69 @@ func TestPageOfDeadSenderWithdrawnAfterLease(t *testing.T) {
 		}
 		require.Empty(t, pd.events())
 		require.Equal(t, []string{"trigger cancelled"}, pdEvents(t, db, id))
+	})
+}
+
+// TestPagerDutyResolveAfterLateDelivery: bob acknowledges while his
+// PagerDuty page is on the wire, and its sender stalls past its lease:
+// the send reads as over without a delivery, so the incident's
+// resolution writes no resolve. The send then succeeds after all: the
+// page is recorded delivered (it reached PagerDuty) and, in the same
+// write, the resolve it missed is written, after the acknowledge; the
+// timeline says so. It used to be recorded delivered with no resolve,
+// leaving PagerDuty's incident open.
+func TestPagerDutyResolveAfterLateDelivery(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		pd, logs := newHoldSink(t), &logSink{}
+		r, ncfg, id := newPageRig(t, db, pageSetup{policy: pagerDutyOnlyYAML, severity: "critical", pagerDuty: pd.URL, logs: logs, held: true})
+		done := ackWhileSent(t, r, id, pd)
+		require.Equal(t, []string{"trigger cancelled", "acknowledge pending"}, pdEvents(t, db, id))
+		r.clock.Advance(time.Duration(ncfg.Lease))
+		require.False(t, pdTrigger(t, db, id).Reaches(r.clock.Now()), "its sender's lease ended without an outcome")
+		_, err := r.svc.Resolve(ctx, id, "bob", "fixed")
+		require.NoError(t, err)
+		require.Equal(t, []string{"trigger cancelled", "acknowledge pending"}, pdEvents(t, db, id), "no resolve while the send reads as over")
+
+		pd.Release()
+		require.NoError(t, <-done)
+		require.Equal(t, []string{"trigger delivered", "acknowledge pending", "resolve pending"}, pdEvents(t, db, id))
+		require.True(t, pdTrigger(t, db, id).Reaches(r.clock.Now()))
+		require.Len(t, r.timeline(t, id, "Page (trigger) by pagerduty, withdrawn while it was being sent, was delivered after its sender's lease had ended: PagerDuty resolve sent"), 1)
+		require.Empty(t, logs.at(slog.LevelError))
+		require.Len(t, logs.at(slog.LevelWarn), 1)
+		require.True(t, strings.HasPrefix(logs.at(slog.LevelWarn)[0], "notification withdrawn while being sent was delivered after its sender's lease had ended"))
+
+		ticks(t, r, 3)
+		require.Equal(t, []string{"trigger delivered", "acknowledge delivered", "resolve delivered"}, pdEvents(t, db, id))
+	})
+}
+
+// TestAllClearAfterLateDelivery: bob's MEDIUM page (push alone) is on the
+// wire when he acknowledges, and its sender stalls past its lease; the
+// SLO recovers meanwhile, and the all-clear skips bob's push (the send
+// read as over without a delivery). The send then succeeds: bob was
+// paged after all, and gets the all-clear, once, written with the page's
+// delivery.
+func TestAllClearAfterLateDelivery(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		push := newHoldSink(t)
+		r, ncfg, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "medium", push: &sink{Server: push.Server}, held: true})
+		done := ackWhileSent(t, r, id, push)
+		r.clock.Advance(time.Duration(ncfg.Lease))
+		_, err := r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
+		require.NoError(t, err)
+		require.Empty(t, allClears(t, db, id), "the send reads as over without a delivery")
+
+		push.Release()
+		require.NoError(t, <-done)
+		require.Equal(t, map[string]string{"bob/push": notify.StatePending}, allClears(t, db, id))
+		require.Len(t, r.timeline(t, id, "Page (trigger) by push to bob, withdrawn while it was being sent, was delivered after its sender's lease had ended: all-clear sent via push to bob"), 1)
+		ticks(t, r, 1)
+		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, allClears(t, db, id))
+		st, err := r.engine.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, byRecipient(st.Notices, notify.EventTrigger))
 	})
 }

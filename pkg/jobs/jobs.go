@@ -218,6 +218,11 @@ type Job struct {
 	// StartedAt is when the worker began the running attempt on the
 	// outside world (Start); zero before.
 	StartedAt time.Time
+	// Unattempted is, for a claimed job whose attempts begin with Start,
+	// how many of its claims in a row before this one ended (their lease)
+	// without Start: they attempted nothing, and Start gives back their
+	// attempts. Other jobs' claims leave it meaningless.
+	Unattempted int
 }
 
 // AttemptUnderway reports whether j's attempt on the outside world has
@@ -394,7 +399,7 @@ func CancelIDs(ctx context.Context, ex Execer, now time.Time, ids []int64) (canc
 	}
 	ofIDs := ` AND id IN (` + strings.Join(in, ", ") + `)`
 	res, err := ex.ExecContext(ctx, `UPDATE jobs SET state = 'cancelled', finished_at = $1
-WHERE state = 'running' AND started_at <> 0 AND lease_until > $1`+ofIDs, args...)
+WHERE state = 'running' AND started_at > 0 AND lease_until > $1`+ofIDs, args...)
 	if err == nil {
 		started, err = res.RowsAffected()
 	}
@@ -418,8 +423,16 @@ WHERE state IN ('pending', 'running')`+ofIDs, args...)
 // claimed by another worker since is not, and must not be attempted.
 // From then on a cancellation no longer withdraws the attempt (see
 // CancelIDs).
+//
+// For a job whose every attempt begins with Start, a claim whose lease
+// ended before Start (its worker died, or Start failed: the store
+// failing) attempted nothing; the claims that took the job again after
+// such ones (Job.Unattempted) counted attempts all the same, and Start
+// gives them back (attempts less Unattempted), so that they do not use
+// up the job's attempts.
 func Start(ctx context.Context, ex Execer, id int64, owner string, now time.Time) (bool, error) {
-	res, err := ex.ExecContext(ctx, `UPDATE jobs SET started_at = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'`,
+	res, err := ex.ExecContext(ctx, `UPDATE jobs SET started_at = $1, attempts = attempts + CASE WHEN started_at < 0 THEN started_at ELSE 0 END
+WHERE id = $2 AND lease_owner = $3 AND state = 'running'`,
 		Millis(now), id, owner)
 	if err != nil {
 		return false, fmt.Errorf("start job %d: %w", id, err)
@@ -429,6 +442,25 @@ func Start(ctx context.Context, ex Execer, id int64, owner string, now time.Time
 		return false, fmt.Errorf("start job %d: %w", id, err)
 	}
 	return n == 1, nil
+}
+
+// Unstart records that owner did not begin job id's attempt after all,
+// when Start failed without knowing whether its write was stored (the
+// answer to its commit lost): a job still running under owner's lease is
+// no longer marked begun, so that its next claim counts no attempt (see
+// Start); one that a cancellation took for begun (CancelIDs) has its
+// attempt over, with cause as its last error, as AbandonAttempt records
+// a failed one, instead of reading as underway until the lease ends
+// (Job.AttemptUnderway). A job not marked begun is left as it is.
+func Unstart(ctx context.Context, ex Execer, id int64, owner, cause string) error {
+	if _, err := ex.ExecContext(ctx, `UPDATE jobs SET started_at = 0 WHERE id = $1 AND lease_owner = $2 AND state = 'running' AND started_at > 0`,
+		id, owner); err != nil {
+		return fmt.Errorf("unstart job %d: %w", id, err)
+	}
+	if _, err := AbandonAttempt(ctx, ex, id, owner, cause); err != nil {
+		return fmt.Errorf("unstart job %d: %w", id, err)
+	}
+	return nil
 }
 
 // ErrNoGroup is returned by List and Count for a Filter that names no
@@ -516,6 +548,9 @@ func scanJobs(rows *sql.Rows) ([]Job, error) {
 		}
 		if started > 0 {
 			j.StartedAt = FromMillis(started)
+		}
+		if started < 0 {
+			j.Unattempted = int(-started)
 		}
 		if finished.Valid {
 			t := FromMillis(finished.Int64)
@@ -655,7 +690,10 @@ UNION ALL SELECT 1 FROM jobs WHERE queue = $1 AND state = 'running' AND lease_un
 
 // Claim leases due jobs: pending ones due by now, and running ones whose
 // lease expired (their worker died or stalled). Each claim counts as an
-// attempt.
+// attempt; for a job whose attempts begin with Start, a claim that took
+// it again after a claim whose lease ended before Start is counted in
+// Job.Unattempted (started_at below 0, kept while the job is put back
+// unattempted, Postpone), and Start gives those attempts back.
 func Claim(ctx context.Context, db *store.DB, o ClaimOptions) ([]Job, error) {
 	return ClaimIn(ctx, db, db.Dialect, o)
 }
@@ -749,7 +787,8 @@ SELECT id FROM (SELECT id, run_at FROM p UNION ALL SELECT id, run_at FROM r) AS 
 UNION ALL SELECT id, run_at FROM jobs WHERE queue = $4 AND state = 'running' AND lease_until <= $3` + skip + `)
 ORDER BY run_at, id LIMIT $5`
 	}
-	return `UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1, started_at = 0
+	return `UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1,
+started_at = CASE WHEN started_at > 0 THEN 0 WHEN state = 'running' THEN started_at - 1 ELSE started_at END
 WHERE id IN (` + inner + `) RETURNING ` + jobColumns, args
 }
 
@@ -788,12 +827,32 @@ func Complete(ctx context.Context, ex Execer, id int64, owner string, now time.T
 
 // CompleteAttempt marks a job leased to owner done, as Complete does,
 // and also one cancelled during its attempt (after Start: CancelIDs):
-// the attempt that succeeded happened all the same.
-func CompleteAttempt(ctx context.Context, ex Execer, id int64, owner string, now time.Time) error {
-	res, err := ex.ExecContext(ctx, `UPDATE jobs SET state = 'done', finished_at = $1, last_error = '', lease_owner = '', lease_until = 0
-WHERE id = $2 AND lease_owner = $3 AND (state = 'running' OR state = 'cancelled' AND started_at <> 0)`, Millis(now), id, owner)
-	return leased(res, err, "complete", id)
+// the attempt that succeeded happened all the same. It reports whether
+// the completion is late: the job was cancelled during its attempt and
+// its worker's lease had ended by now, so that until this completion the
+// attempt read as over without an outcome (Job.AttemptUnderway), and
+// whatever was decided meanwhile took it for one that did not succeed.
+// The caller makes up for those decisions (notify.Sender.OnLateDelivery).
+func CompleteAttempt(ctx context.Context, ex Execer, id int64, owner string, now time.Time) (late bool, err error) {
+	res, err := ex.ExecContext(ctx, completeSQL, Millis(now), id, owner)
+	if err = leased(res, err, "complete", id); !errors.Is(err, ErrLeaseLost) {
+		return false, err
+	}
+	res, err = ex.ExecContext(ctx, completeCancelledSQL+` AND lease_until > $1`, Millis(now), id, owner)
+	if err = leased(res, err, "complete", id); !errors.Is(err, ErrLeaseLost) {
+		return false, err
+	}
+	res, err = ex.ExecContext(ctx, completeCancelledSQL+` AND lease_until <= $1`, Millis(now), id, owner)
+	if err = leased(res, err, "complete", id); err != nil {
+		return false, err
+	}
+	return true, nil
 }
+
+// completeCancelledSQL marks job $2, cancelled during the attempt of $3,
+// done at $1.
+const completeCancelledSQL = `UPDATE jobs SET state = 'done', finished_at = $1, last_error = '', lease_owner = '', lease_until = 0
+WHERE id = $2 AND lease_owner = $3 AND state = 'cancelled' AND started_at > 0`
 
 // AbandonAttempt records that owner's attempt of job id, cancelled
 // during it (after Start: CancelIDs), failed, and reports whether the
@@ -804,7 +863,7 @@ WHERE id = $2 AND lease_owner = $3 AND (state = 'running' OR state = 'cancelled'
 // nothing and reports false (Retry and Fail are for those).
 func AbandonAttempt(ctx context.Context, ex Execer, id int64, owner, cause string) (bool, error) {
 	res, err := ex.ExecContext(ctx, `UPDATE jobs SET last_error = $1, lease_owner = '', lease_until = 0
-WHERE id = $2 AND lease_owner = $3 AND state = 'cancelled' AND started_at <> 0`, cause, id, owner)
+WHERE id = $2 AND lease_owner = $3 AND state = 'cancelled' AND started_at > 0`, cause, id, owner)
 	if err != nil {
 		return false, fmt.Errorf("abandon attempt of job %d: %w", id, err)
 	}
@@ -835,7 +894,7 @@ WHERE id = $3 AND lease_owner = $4 AND state = 'running'`, Millis(at), cause, id
 func EarlierLive(ctx context.Context, q RowQuerier, queue, group string, kind Kind, id int64, now time.Time) (time.Time, bool, error) {
 	var runAt int64
 	err := q.QueryRowContext(ctx, `SELECT run_at FROM jobs WHERE queue = $1 AND grp = $2
-AND (state IN ('pending', 'running') OR state = 'cancelled' AND started_at <> 0 AND lease_owner <> '' AND lease_until > $5)
+AND (state IN ('pending', 'running') OR state = 'cancelled' AND started_at > 0 AND lease_owner <> '' AND lease_until > $5)
 AND kind = $3 AND id < $4 ORDER BY id LIMIT 1`, queue, group, string(kind), id, Millis(now)).Scan(&runAt)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

@@ -761,8 +761,11 @@ func TestCancelDuringAttempt(t *testing.T) {
 		ok, err = jobs.Start(ctx, db, id["c"], "w", now)
 		require.NoError(t, err)
 		require.False(t, ok, "c was cancelled before its attempt")
-		require.ErrorIs(t, jobs.CompleteAttempt(ctx, db, id["c"], "w", now), jobs.ErrLeaseLost)
-		require.NoError(t, jobs.CompleteAttempt(ctx, db, id["a"], "w", now), "a's attempt happened")
+		_, err = jobs.CompleteAttempt(ctx, db, id["c"], "w", now)
+		require.ErrorIs(t, err, jobs.ErrLeaseLost)
+		late, err := jobs.CompleteAttempt(ctx, db, id["a"], "w", now)
+		require.NoError(t, err, "a's attempt happened")
+		require.False(t, late, "a's lease lasts")
 		require.ErrorIs(t, jobs.Retry(ctx, db, id["b"], "w", now, "503"), jobs.ErrLeaseLost, "b is not retried")
 		require.ErrorIs(t, jobs.Complete(ctx, db, id["b"], "w", now), jobs.ErrLeaseLost, "Complete is for running jobs alone")
 		states := map[string]string{}
@@ -845,7 +848,8 @@ func TestAbandonAttempt(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, ok)
 		require.Equal(t, map[string]bool{"a": false, "b": true, "c": false}, underway(), "a's attempt is over")
-		require.ErrorIs(t, jobs.CompleteAttempt(ctx, db, id["a"], "w", now), jobs.ErrLeaseLost, "a's outcome is recorded")
+		_, err = jobs.CompleteAttempt(ctx, db, id["a"], "w", now)
+		require.ErrorIs(t, err, jobs.ErrLeaseLost, "a's outcome is recorded")
 		all, err := jobs.List(ctx, db, jobs.Filter{Queue: "q", AllGroups: true})
 		require.NoError(t, err)
 		for _, j := range all {
@@ -913,12 +917,154 @@ func TestAttemptOverWhenLeaseEnds(t *testing.T) {
 				require.Empty(t, j.Owner, "b's worker no longer holds it")
 			}
 		}
-		require.ErrorIs(t, jobs.CompleteAttempt(ctx, db, id["b"], "w", clk.Now()), jobs.ErrLeaseLost)
+		_, err = jobs.CompleteAttempt(ctx, db, id["b"], "w", clk.Now())
+		require.ErrorIs(t, err, jobs.ErrLeaseLost)
 		// c, not cancelled, is claimed again: its new attempt has not begun.
 		js, err = jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: "q", Owner: "w2", Now: clk.Now(), Lease: time.Minute})
 		require.NoError(t, err)
 		require.Len(t, js, 1)
 		require.Equal(t, "c", js[0].Key)
 		require.False(t, js[0].AttemptUnderway(clk.Now()))
+	})
+}
+
+// TestCompleteAttemptAfterLease: CompleteAttempt tells a completion that
+// comes after the worker's lease ended, of a job cancelled during its
+// attempt, from one in time: that attempt read as over without an
+// outcome (Job.AttemptUnderway) until the completion, which records it
+// done all the same (it happened) and reports it late. A running job's
+// completion, or a cancelled one's within the lease, is not late.
+func TestCompleteAttemptAfterLease(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{jobs.Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clk := clock.NewManual(time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC))
+		for _, key := range []string{"running", "in-time", "late"} {
+			_, err := jobs.Enqueue(ctx, db, clk.Now(), jobs.New{Queue: "q", Kind: "k", Key: key, RunAt: clk.Now()})
+			require.NoError(t, err)
+		}
+		js, err := jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: "q", Owner: "w", Now: clk.Now(), Lease: time.Minute, Limit: 3})
+		require.NoError(t, err)
+		require.Len(t, js, 3)
+		id := map[string]int64{}
+		for _, j := range js {
+			id[j.Key] = j.ID
+			ok, err := jobs.Start(ctx, db, j.ID, "w", clk.Now())
+			require.NoError(t, err)
+			require.True(t, ok)
+		}
+		leaseEnd := clk.Now().Add(time.Minute)
+		clk.Advance(30 * time.Second)
+		_, started, err := jobs.CancelIDs(ctx, db, clk.Now(), []int64{id["in-time"], id["late"]})
+		require.NoError(t, err)
+		require.EqualValues(t, 2, started)
+
+		lates := map[string]bool{}
+		complete := func(key string, at time.Time) {
+			late, err := jobs.CompleteAttempt(ctx, db, id[key], "w", at)
+			require.NoError(t, err, key)
+			lates[key] = late
+		}
+		complete("in-time", leaseEnd.Add(-time.Millisecond))
+		clk.Set(leaseEnd)
+		all, err := jobs.List(ctx, db, jobs.Filter{Queue: "q", AllGroups: true})
+		require.NoError(t, err)
+		for _, j := range all {
+			if j.Key == "late" {
+				require.False(t, j.AttemptUnderway(clk.Now()), "its lease ended without an outcome")
+			}
+		}
+		complete("late", clk.Now())
+		complete("running", clk.Now())
+		require.Equal(t, map[string]bool{"running": false, "in-time": false, "late": true}, lates)
+
+		states := map[string]string{}
+		all, err = jobs.List(ctx, db, jobs.Filter{Queue: "q", AllGroups: true})
+		require.NoError(t, err)
+		for _, j := range all {
+			states[j.Key] = j.State
+		}
+		require.Equal(t, map[string]string{"running": jobs.StateDone, "in-time": jobs.StateDone, "late": jobs.StateDone}, states)
+		_, err = jobs.CompleteAttempt(ctx, db, id["late"], "w", clk.Now())
+		require.ErrorIs(t, err, jobs.ErrLeaseLost, "recorded once")
+	})
+}
+
+// TestStartGivesBackUnattemptedClaims: a claim whose lease ends before
+// Start (its worker died, or Start failed) attempted nothing: the claim
+// that takes the job again counts it in Unattempted, also when that one
+// puts it back unattempted (Postpone), and Start gives those attempts
+// back. An attempt begun (Start) counts; one whose Start was written
+// though its worker never learnt it (Unstart) does not, and a job
+// cancelled as begun meanwhile has its attempt over.
+func TestStartGivesBackUnattemptedClaims(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{jobs.Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clk := clock.NewManual(time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC))
+		keys := []string{"died", "postponed", "unstarted", "cancelled", "sent"}
+		for _, key := range keys {
+			_, err := jobs.Enqueue(ctx, db, clk.Now(), jobs.New{Queue: "q", Kind: "k", Key: key, RunAt: clk.Now()})
+			require.NoError(t, err)
+		}
+		id := map[string]int64{}
+		claim := func(owner string) map[string]jobs.Job {
+			js, err := jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: "q", Owner: owner, Now: clk.Now(), Lease: time.Minute, Limit: 10})
+			require.NoError(t, err)
+			out := map[string]jobs.Job{}
+			for _, j := range js {
+				id[j.Key] = j.ID
+				out[j.Key] = j
+			}
+			return out
+		}
+		start := func(key, owner string) {
+			ok, err := jobs.Start(ctx, db, id[key], owner, clk.Now())
+			require.NoError(t, err)
+			require.True(t, ok, key)
+		}
+		attempts := func() map[string]int {
+			all, err := jobs.List(ctx, db, jobs.Filter{Queue: "q", AllGroups: true})
+			require.NoError(t, err)
+			out := map[string]int{}
+			for _, j := range all {
+				out[j.Key] = j.Attempts
+			}
+			return out
+		}
+		require.Len(t, claim("w1"), 5)
+		for _, key := range []string{"unstarted", "cancelled", "sent"} {
+			start(key, "w1")
+		}
+		require.NoError(t, jobs.Unstart(ctx, db, id["unstarted"], "w1", "start: connection reset"))
+		_, started, err := jobs.CancelIDs(ctx, db, clk.Now(), []int64{id["cancelled"]})
+		require.NoError(t, err)
+		require.EqualValues(t, 1, started, "taken for begun")
+		require.NoError(t, jobs.Unstart(ctx, db, id["cancelled"], "w1", "start: connection reset"))
+		all, err := jobs.List(ctx, db, jobs.Filter{Queue: "q", AllGroups: true})
+		require.NoError(t, err)
+		for _, j := range all {
+			if j.Key == "cancelled" {
+				require.Equal(t, jobs.StateCancelled, j.State)
+				require.Equal(t, "start: connection reset", j.LastError)
+				require.False(t, j.AttemptUnderway(clk.Now()), "its attempt never began, and w1's lease lasts")
+			}
+		}
+
+		clk.Advance(time.Minute) // w1's lease ends
+		got := claim("w2")
+		require.Len(t, got, 4)
+		unattempted := map[string]int{}
+		for key, j := range got {
+			unattempted[key] = j.Unattempted
+		}
+		require.Equal(t, map[string]int{"died": 1, "postponed": 1, "unstarted": 1, "sent": 0}, unattempted)
+		require.NoError(t, jobs.Postpone(ctx, db, id["postponed"], "w2", clk.Now()))
+		got = claim("w3")
+		require.Len(t, got, 1)
+		require.Equal(t, 1, got["postponed"].Unattempted, "kept while put back unattempted")
+		start("died", "w2")
+		start("unstarted", "w2")
+		start("sent", "w2")
+		start("postponed", "w3")
+		require.Equal(t, map[string]int{"died": 1, "postponed": 1, "unstarted": 1, "cancelled": 1, "sent": 2}, attempts())
 	})
 }

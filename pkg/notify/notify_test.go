@@ -299,7 +299,9 @@ sre_notifications_pending 0
 }
 
 // TestLeaseAfterCrash: a sender that claimed a message and died leaves it to
-// another sender once the lease expires; nothing is lost.
+// another sender once the lease expires; nothing is lost. The page's send
+// was never marked as begun (jobs.Start): the dead sender's claim counts
+// no attempt.
 func TestLeaseAfterCrash(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -328,7 +330,7 @@ func TestLeaseAfterCrash(t *testing.T) {
 		recs, err := List(ctx, db, "INC-1")
 		require.NoError(t, err)
 		require.Equal(t, StateDelivered, recs[0].State)
-		require.Equal(t, 2, recs[0].Attempts)
+		require.Equal(t, 1, recs[0].Attempts, "the dead sender's claim never marked the page's send as begun: no attempt")
 
 		// Delivered rows are kept for notifications.retention (7 days), then pruned.
 		clock.Advance(time.Duration(cfg.Retention) - time.Minute)

@@ -317,6 +317,9 @@ type Sender struct {
 	// NoPrune leaves finished messages to another component (sred's
 	// retention compaction, which deletes them in batches); set it before Run.
 	NoPrune bool
+	// OnLateDelivery, if set (before Run), makes up for a late delivery
+	// (see LateDelivery); sred gives it escalation.Engine.LateDelivery.
+	OnLateDelivery LateDelivery
 
 	mu  sync.RWMutex
 	cfg *Config
@@ -336,6 +339,15 @@ type Sender struct {
 	sent    *prometheus.CounterVec
 	metrics *jobs.Metrics
 }
+
+// LateDelivery is called, in the transaction that records it, with a
+// page withdrawn (Withdraw) while it was being sent whose delivery is
+// recorded after its sender's lease had ended (jobs.CompleteAttempt reports
+// it late): from that end until now the page read as one that reached
+// nobody (Record.Reaches), so whatever follows a page (PagerDuty's
+// acknowledge and resolve events, the all-clear) was not written for it.
+// id is the page's outbox row, m its message, now the time of the record.
+type LateDelivery func(ctx context.Context, tx *sql.Tx, id int64, m *Message, now time.Time) error
 
 // Poke makes Run look for due messages now instead of at its next tick
 // (called after a transaction wrote to the outbox). It never blocks.
@@ -543,7 +555,11 @@ type claimed struct {
 	id       int64
 	key      string
 	attempts int
-	msg      Message
+	// unattempted are the claims before this one whose lease ended
+	// before the send began (jobs.Job.Unattempted): a page's begin
+	// (jobs.Start) gives their attempts back.
+	unattempted int
+	msg         Message
 	// leaseUntil is when the claim's lease ends: another sender may
 	// claim the message then.
 	leaseUntil time.Time
@@ -760,7 +776,7 @@ func (s *Sender) claim(ctx context.Context, now time.Time, o jobs.ClaimOptions) 
 	out := make([]claimed, 0, len(js))
 	var errs []error
 	for _, j := range js {
-		c := claimed{id: j.ID, key: j.Key, attempts: j.Attempts, leaseUntil: now.Add(o.Lease)}
+		c := claimed{id: j.ID, key: j.Key, attempts: j.Attempts, unattempted: j.Unattempted, leaseUntil: now.Add(o.Lease)}
 		if err := j.Decode(&c.msg); err != nil {
 			// A message that cannot be read is never deliverable.
 			errs = append(errs, err)
@@ -874,7 +890,10 @@ const (
 // withdraw it as not begun and its delivery would be lost (read
 // cancelled, no timeline entry). It stays claimed, and is claimed again
 // once its lease ends (still sent at least once, unless withdrawn by
-// then). The other messages are never withdrawn and need no mark.
+// then); that claim counts no attempt (the mark gives it back, see
+// jobs.Start). Should the mark have been written all the same (the
+// answer to its commit lost), it is taken back (unstart). The other
+// messages are never withdrawn and need no mark.
 func (s *Sender) begin(ctx context.Context, c *claimed) int {
 	if !Withdrawable(c.msg.Event, true) {
 		return beginSend
@@ -885,11 +904,29 @@ func (s *Sender) begin(ctx context.Context, c *claimed) int {
 		s.logger.Warn("notification not sent: its send could not be marked as begun; sent when claimed again after its lease",
 			"incident", c.msg.IncidentID, "channel", c.msg.Channel, "user", c.msg.User, "event", c.msg.Event, "key", c.key,
 			"lease_until", c.leaseUntil, "err", err)
+		s.unstart(ctx, c, err)
 		return beginFailed
 	case !ok:
 		return beginWithdrawn
 	}
+	c.attempts -= c.unattempted
 	return beginSend
+}
+
+// unstart takes back the send-begun mark of c, whose jobs.Start failed
+// and which is not sent in this claim, in case the mark was written all
+// the same (jobs.Unstart): marked, its next claim would count an attempt
+// that was not made, and an acknowledgement meanwhile would take it for
+// a page being sent (left to finish, PagerDuty's acknowledge waiting for
+// it until the lease ends). If this write fails too, the mark stays
+// where it is.
+func (s *Sender) unstart(ctx context.Context, c *claimed, cause error) {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return jobs.Unstart(ctx, tx, c.id, s.owner, "not sent: its send could not be marked as begun: "+cause.Error())
+	})
+	if err != nil {
+		s.logger.Warn("take back the send-begun mark of a notification not sent", "incident", c.msg.IncidentID, "key", c.key, "err", err)
+	}
 }
 
 // held are the outcomes of a chain's messages that were not sent: each is
@@ -933,6 +970,9 @@ type outcome struct {
 	// it was being sent (withdrawnSend: jobs.AbandonAttempt).
 	withdrawnEntry *incident.TimelineEntry
 	withdrawnSend  bool
+	// late: delivered, withdrawn while it was being sent, and recorded
+	// after the sender's lease had ended (see LateDelivery).
+	late bool
 }
 
 // stored is the timeline entry the outcome's write stored.
@@ -967,7 +1007,7 @@ func (s *Sender) record(ctx context.Context, cfg *Config, outs []outcome) {
 		}
 		for i := range outs {
 			o := &outs[i]
-			o.withdrawnSend = false
+			o.withdrawnSend, o.late = false, false
 			if o.err = o.apply(ctx, tx); o.err != nil {
 				if !errors.Is(o.err, jobs.ErrLeaseLost) {
 					return o.err
@@ -1161,8 +1201,20 @@ func (s *Sender) prepare(cfg *Config, o *outcome) {
 	switch {
 	case derr == nil:
 		o.result = "delivered"
-		// Delivered also when withdrawn while it was being sent: it was.
-		o.apply = func(ctx context.Context, tx *sql.Tx) error { return jobs.CompleteAttempt(ctx, tx, c.id, s.owner, now) }
+		// Delivered also when withdrawn while it was being sent: it was,
+		// also after its lease ended (late: what follows a page is
+		// written for it then).
+		o.apply = func(ctx context.Context, tx *sql.Tx) error {
+			late, err := jobs.CompleteAttempt(ctx, tx, c.id, s.owner, now)
+			if err != nil || !late {
+				return err
+			}
+			o.late = true
+			if s.OnLateDelivery == nil {
+				return nil
+			}
+			return s.OnLateDelivery(ctx, tx, c.id, m, now)
+		}
 		kindMsg = fmt.Sprintf("Notification (%s) sent by %s", m.Event, who)
 		if c.attempts > 1 {
 			kindMsg += fmt.Sprintf(" after %d attempts", c.attempts)
@@ -1230,6 +1282,10 @@ func (s *Sender) recorded(o *outcome) {
 		s.metrics.Failed(jobs.Kind(m.Channel))
 	}
 	s.sent.WithLabelValues(m.Channel, o.result).Inc()
+	if o.late {
+		s.logger.Warn("notification withdrawn while being sent was delivered after its sender's lease had ended; what follows the page is written now",
+			"incident", m.IncidentID, "channel", m.Channel, "user", m.User, "event", m.Event, "key", o.c.key, "lease_until", o.c.leaseUntil)
+	}
 	if o.result != "delivered" {
 		s.logger.Warn("notification not delivered", "incident", m.IncidentID, "channel", m.Channel, "user", m.User, "result", o.result, "err", o.derr)
 	}

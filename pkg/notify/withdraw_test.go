@@ -182,8 +182,9 @@ func refuseStart(t *testing.T, db *store.DB) func() {
 // message of its incident written after it is put back behind it, due
 // when its lease ends, and the other incidents' messages go out. Once
 // the lease has ended it is claimed again and sent, once, before that
-// message; or, withdrawn meanwhile (counted withdrawn, not as being
-// sent), never.
+// message, after one attempt (the claim that did not send it counts
+// none); or, withdrawn meanwhile (counted withdrawn, not as being sent),
+// never.
 func TestPageNotSentWithoutSendBegunMark(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -258,6 +259,9 @@ func TestPageNotSentWithoutSendBegunMark(t *testing.T) {
 					states[r.Key] = r.State
 					if r.Key == "INC-1/webhook/level0" {
 						require.Equal(t, !tc.withdraw, r.Reaches(clk.Now()))
+						if !tc.withdraw {
+							require.Equal(t, 1, r.Attempts, "the claim that did not send it counts no attempt")
+						}
 					}
 				}
 				require.Equal(t, tc.states, states)
