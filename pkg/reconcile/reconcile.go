@@ -319,16 +319,19 @@ func (r *Reconciler) reconcile(ctx context.Context) (*Result, error) {
 	r.mu.Unlock()
 
 	for _, d := range todo {
-		if err := r.resolve(ctx, d.incidentID, d.alerts, now); err != nil {
+		resolved, err := r.resolve(ctx, d.incidentID, d.alerts, now)
+		if err != nil {
 			return res, err
 		}
 		r.mu.Lock()
 		for _, a := range d.alerts {
 			delete(r.missing, missingKey{a.Fingerprint, a.StartsAt.UnixMilli()})
+		}
+		for _, a := range resolved {
 			res.Resolved = append(res.Resolved, d.incidentID+"/"+a.Fingerprint)
 		}
 		r.mu.Unlock()
-		r.m.resolved.Add(float64(len(d.alerts)))
+		r.m.resolved.Add(float64(len(resolved)))
 	}
 	if err := r.revive(ctx, alerts, seen, now, res); err != nil {
 		return res, err
@@ -516,7 +519,11 @@ type due struct {
 // idempotent path as webhook deliveries applies it (alert episodes resolved,
 // recovery time set, the incident resolved when all its alerts have and
 // auto_resolve is on), then records why in the incident's timeline.
-func (r *Reconciler) resolve(ctx context.Context, incidentID string, alerts []incident.FiringAlert, now time.Time) error {
+// It returns the alerts it resolved: not those of a group whose resolve
+// changed nothing, because another replica's poll or a delivery of the
+// resolve stored it after this poll read the firing alerts.
+func (r *Reconciler) resolve(ctx context.Context, incidentID string, alerts []incident.FiringAlert, now time.Time) ([]incident.FiringAlert, error) {
+	var resolved []incident.FiringAlert
 	for i := 0; i < len(alerts); {
 		j := i + 1
 		for j < len(alerts) && alerts[j].GroupKey == alerts[i].GroupKey {
@@ -533,11 +540,19 @@ func (r *Reconciler) resolve(ctx context.Context, incidentID string, alerts []in
 				Status: "resolved", Labels: a.Labels, StartsAt: a.StartsAt, EndsAt: now, Fingerprint: a.Fingerprint,
 			})
 		}
-		if _, err := r.inc.Ingest(ctx, n); err != nil {
-			return fmt.Errorf("resolve missing alerts of %s (group %s): %w", incidentID, n.GroupKey, err)
+		got, err := r.inc.Ingest(ctx, n)
+		if err != nil {
+			return nil, fmt.Errorf("resolve missing alerts of %s (group %s): %w", incidentID, n.GroupKey, err)
+		}
+		if !got.Duplicate {
+			resolved = append(resolved, group...)
 		}
 		i = j
 	}
+	if len(resolved) == 0 {
+		return nil, nil
+	}
+	alerts = resolved
 	names := make([]string, 0, len(alerts))
 	fps := make([]string, 0, len(alerts))
 	for _, a := range alerts {
@@ -551,10 +566,10 @@ func (r *Reconciler) resolve(ctx context.Context, incidentID string, alerts []in
 		IncidentID: incidentID, Time: now, Kind: "reconcile", Actor: Actor, Message: msg,
 		Data: map[string]any{"fingerprints": fps},
 	}); err != nil {
-		return fmt.Errorf("record reconciliation of %s: %w", incidentID, err)
+		return nil, fmt.Errorf("record reconciliation of %s: %w", incidentID, err)
 	}
 	r.logger.Info("Resolved alerts missing from Alertmanager", "incident", incidentID, "alerts", len(alerts))
-	return nil
+	return resolved, nil
 }
 
 // commonLabels returns the labels every alert of as has, with the same

@@ -162,13 +162,19 @@ func (w *Watchdog) Heartbeat(ctx context.Context, t time.Time, source string) er
 	if err != nil {
 		return fmt.Errorf("resolve watchdog incident: %w", err)
 	}
+	// Replicas (and Alertmanager peers) deliver the same heartbeat at
+	// once: each may have read the outage before the first cleared it
+	// below. The resolve is applied once, under the group's lock; only the
+	// call whose resolve changed the incident records the return.
 	for _, id := range res.Incidents {
-		if err := w.inc.AddTimeline(ctx, nil, incident.TimelineEntry{
-			IncidentID: id, Time: t, Kind: "watchdog", Actor: "watchdog",
-			Message: fmt.Sprintf("%s heartbeat received again (%s) after a gap since %s", o.Alertname, source,
-				time.UnixMilli(st.lastSeen).UTC().Format(time.RFC3339)),
-		}); err != nil {
-			return err
+		if !res.Duplicate {
+			if err := w.inc.AddTimeline(ctx, nil, incident.TimelineEntry{
+				IncidentID: id, Time: t, Kind: "watchdog", Actor: "watchdog",
+				Message: fmt.Sprintf("%s heartbeat received again (%s) after a gap since %s", o.Alertname, source,
+					time.UnixMilli(st.lastSeen).UTC().Format(time.RFC3339)),
+			}); err != nil {
+				return err
+			}
 		}
 		// With auto_resolve off, resolved alerts leave an incident open:
 		// the Watchdog incident is sred's own, so close it explicitly.
@@ -189,7 +195,9 @@ func (w *Watchdog) Heartbeat(ctx context.Context, t time.Time, source string) er
 		WHERE alertname = $1 AND outage_starts = $2`, o.Alertname, st.outageStarts.Int64); err != nil {
 		return fmt.Errorf("record watchdog recovery: %w", err)
 	}
-	w.logger.Info("Watchdog heartbeat is back", "alertname", o.Alertname, "source", source)
+	if !res.Duplicate {
+		w.logger.Info("Watchdog heartbeat is back", "alertname", o.Alertname, "source", source)
+	}
 	return nil
 }
 

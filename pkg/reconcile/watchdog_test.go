@@ -206,3 +206,71 @@ func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
 func (r *recorder) WriteHeader(c int)           { r.code = c }
 
 var _ io.Writer = (*recorder)(nil)
+
+// TestWatchdogHeartbeatBackOnReplicas: two sred replicas (two pools on one
+// PostgreSQL schema) get the heartbeat that ends an outage at once, as
+// every Alertmanager peer delivers it to every replica. The incident
+// resolves and its timeline says once that the heartbeat is back, with
+// the gap it ended. Each replica may read the outage before the other
+// clears it: the second read is replayed deterministically by putting the
+// outage back as the first replica read it, then all of them race.
+func TestWatchdogHeartbeatBackOnReplicas(t *testing.T) {
+	ctx := context.Background()
+	dbA, dbB, _, _ := tu.PostgresReplicas(t, "sred-watchdog", migrations...)
+	a, b := newEnv(t, dbA), newEnv(t, dbB)
+	c := clock.NewManual(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	a.watchdog.Clock, b.watchdog.Clock = c, c
+
+	_, err := a.watchdog.Check(ctx) // sred's start counts as a heartbeat
+	require.NoError(t, err)
+	c.Advance(6 * time.Minute)
+	id, err := a.watchdog.Check(ctx)
+	require.NoError(t, err)
+	require.NotEmpty(t, id)
+	id2, err := b.watchdog.Check(ctx)
+	require.NoError(t, err)
+	require.Equal(t, id, id2)
+	var outage int64
+	require.NoError(t, dbA.QueryRowContext(ctx, `SELECT outage_starts FROM reconcile_watchdog WHERE alertname = 'Watchdog'`).Scan(&outage))
+
+	// Replica A applies the heartbeat; replica B read the outage before A
+	// cleared it.
+	c.Advance(time.Minute)
+	seen, err := a.watchdog.Observe(ctx, heartbeat())
+	require.NoError(t, err)
+	require.True(t, seen)
+	_, err = dbB.ExecContext(ctx, `UPDATE reconcile_watchdog SET outage_starts = $1, incident_id = $2 WHERE alertname = 'Watchdog'`, outage, id)
+	require.NoError(t, err)
+	seen, err = b.watchdog.Observe(ctx, heartbeat())
+	require.NoError(t, err)
+	require.True(t, seen)
+
+	// And the same heartbeat delivered to both replicas at once, twice each.
+	_, err = dbB.ExecContext(ctx, `UPDATE reconcile_watchdog SET outage_starts = $1, incident_id = $2 WHERE alertname = 'Watchdog'`, outage, id)
+	require.NoError(t, err)
+	errs := make(chan error, 4)
+	for _, w := range []*Watchdog{a.watchdog, b.watchdog, a.watchdog, b.watchdog} {
+		go func() {
+			_, err := w.Observe(ctx, heartbeat())
+			errs <- err
+		}()
+	}
+	for range 4 {
+		require.NoError(t, <-errs)
+	}
+
+	got, err := a.svc.Get(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, incident.StatusResolved, got.Status)
+	var back []string
+	for _, e := range timelineKinds(t, b.svc, id)["watchdog"] {
+		if strings.Contains(e.Message, "heartbeat received again") {
+			back = append(back, e.Message)
+		}
+	}
+	require.Equal(t, []string{"Watchdog heartbeat received again (webhook) after a gap since 2026-03-01T10:00:00Z"}, back,
+		"the heartbeat's return is recorded once, with the gap it ended")
+	var open int64
+	require.NoError(t, dbB.QueryRowContext(ctx, `SELECT COUNT(*) FROM reconcile_watchdog WHERE outage_starts IS NOT NULL`).Scan(&open))
+	require.Zero(t, open, "the outage is over")
+}
