@@ -446,6 +446,23 @@ receivers:
 `, e.srv.URL)})
 }
 
+// fireAndResolve sends Alertmanager an alert of labels that started ten
+// minutes ago and waits for its incident, then resolves the alert, as
+// Prometheus does, and waits until Alertmanager no longer has it active.
+// It returns the incident and the alert's start.
+func fireAndResolve(t *testing.T, e *env, amURL string, client *Client, labels map[string]string) (incident.Incident, time.Time) {
+	t.Helper()
+	first := time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Second)
+	postAlerts(t, amURL, amAlert{Labels: labels, StartsAt: first, EndsAt: first.Add(time.Hour)})
+	inc := waitIncident(t, e.svc, 1)
+	postAlerts(t, amURL, amAlert{Labels: labels, StartsAt: first, EndsAt: time.Now().UTC().Add(-time.Second)})
+	require.Eventually(t, func() bool {
+		as, err := client.Alerts(context.Background())
+		return err == nil && len(as) == 0
+	}, 60*time.Second, 50*time.Millisecond, "Alertmanager still has the alert active")
+	return inc, first
+}
+
 // TestReconcileFindsNewEpisodeAfterResolve: an alert resolves and fires
 // again between two flushes of its Alertmanager group. Alertmanager
 // notifies a group only when its set of firing fingerprints changes (or
@@ -460,18 +477,11 @@ func TestReconcileFindsNewEpisodeAfterResolve(t *testing.T) {
 		am := startFlushOnce(t, e)
 		client := newClient(t, am.URL)
 		labels := map[string]string{"alertname": "CacheEvictions", "service": "cache", "instance": "x"}
-		first := time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Second)
-		postAlerts(t, am.URL, amAlert{Labels: labels, StartsAt: first, EndsAt: first.Add(time.Hour)})
-		inc := waitIncident(t, e.svc, 1)
+		// The alert fires, then Prometheus resolves it: gone from
+		// Alertmanager's active alerts, and two polls later resolved by the
+		// reconciler.
+		inc, first := fireAndResolve(t, e, am.URL, client, labels)
 		fp := inc.Alerts[0].Fingerprint
-
-		// Prometheus resolves the alert: gone from Alertmanager's active
-		// alerts, and two polls later resolved by the reconciler.
-		postAlerts(t, am.URL, amAlert{Labels: labels, StartsAt: first, EndsAt: time.Now().UTC().Add(-time.Second)})
-		require.Eventually(t, func() bool {
-			as, err := client.Alerts(ctx)
-			return err == nil && len(as) == 0
-		}, 60*time.Second, 50*time.Millisecond, "Alertmanager still has the alert active")
 		r := NewReconciler(client, e.svc, nil, Options{MissingPolls: 2}, nil, e.m)
 		for range 2 {
 			_, err := r.Reconcile(ctx)
@@ -535,15 +545,7 @@ func TestReconcileSkipsAlertsAheadOfClock(t *testing.T) {
 		am := startFlushOnce(t, e)
 		client := newClient(t, am.URL)
 		labels := map[string]string{"alertname": "CacheEvictions", "service": "cache", "instance": "x"}
-		first := time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Second)
-		postAlerts(t, am.URL, amAlert{Labels: labels, StartsAt: first, EndsAt: first.Add(time.Hour)})
-		inc := waitIncident(t, e.svc, 1)
-
-		postAlerts(t, am.URL, amAlert{Labels: labels, StartsAt: first, EndsAt: time.Now().UTC().Add(-time.Second)})
-		require.Eventually(t, func() bool {
-			as, err := client.Alerts(ctx)
-			return err == nil && len(as) == 0
-		}, 60*time.Second, 50*time.Millisecond, "Alertmanager still has the alert active")
+		inc, first := fireAndResolve(t, e, am.URL, client, labels)
 		var logs bytes.Buffer
 		r := NewReconciler(client, e.svc, nil, Options{MissingPolls: 2}, slog.New(slog.NewTextHandler(&logs, nil)), e.m)
 		now := time.Now().UTC().Truncate(time.Second)
