@@ -15,7 +15,10 @@ import (
 // TestFilePathsShownToAdminsOnly: the files runbooks, chaos experiments,
 // rollout definitions, analyses, scaling policies and services were loaded
 // from are paths of the server's file system: the API and the console show
-// them whole to admins, and only their base names to viewers.
+// them whole to admins, and only their base names to viewers. So are the
+// host paths a chaos experiment's faults name (a pid file, a directory to
+// fill) in its plan's descriptions, which sred writes itself and cuts
+// with auth.CutPaths (auth.FilePath cuts the others).
 func TestFilePathsShownToAdminsOnly(t *testing.T) {
 	// examples/sred.yml with users, and a service file, in a directory of
 	// its own (its relative paths resolve there).
@@ -36,6 +39,21 @@ func TestFilePathsShownToAdminsOnly(t *testing.T) {
 	cfg += "\nauth:\n  users_file: " + writeUsers(t, map[string]string{"ada": "admin", "vic": "viewer"}) + "\n"
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "sred.yml"), []byte(cfg), 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "more-services.yml"), []byte("services:\n  batch:\n    depends_on: [postgres]\n"), 0o600))
+	// Relative host paths of faults resolve from the experiment's directory.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "chaos", "api-host.yml"), []byte(`apiVersion: chaos.sre.rootuip.io/v1
+kind: Experiment
+name: api-host
+hypothesis:
+  description: the API survives a stopped worker and a full disk
+  steadyState:
+    - {name: ok, promql: 'vector(1)'}
+target: {service: api, environment: staging, instances: 1, totalInstances: 4}
+faults:
+  - {name: stop, type: process-stop, pidFile: run/api.pid}
+  - {name: fill, type: disk-fill, path: scratch/ballast, size: 1MiB}
+duration: 1m
+abort: {interval: 5s}
+`), 0o600))
 	_, srv := runAppOptions(t, Options{ConfigFile: filepath.Join(dir, "sred.yml"), StoragePath: filepath.Join(t.TempDir(), "data")}, nil)
 
 	get := func(path, user string) string {
@@ -55,6 +73,8 @@ func TestFilePathsShownToAdminsOnly(t *testing.T) {
 		{"/api/v1/scaling/policies", `"file":"`, "ml-pipeline.yml"},
 		{"/api/v1/services", `"batch":"`, "more-services.yml"},
 		{"/graph", `defined in `, "more-services.yml"},
+		{"/api/v1/chaos/experiments/api-host/plan", `"description":"stop the process of `, "api.pid"},
+		{"/api/v1/chaos/experiments/api-host/plan", `"description":"fill `, "ballast"},
 	} {
 		t.Run(c.path, func(t *testing.T) {
 			admin := get(c.path, "ada")

@@ -2,8 +2,9 @@
 // instead of applying them. A right-to-left override (U+202E) or an
 // isolate in an incident's title, a label or an annotation reorders how
 // the text around it is displayed: a title can read otherwise than it is
-// ("Trojan Source"). The console, the status page and its Atom feed pass
-// their rendered output through this package, so that every such
+// ("Trojan Source"). The console, the status page and its Atom feed, the
+// acknowledge page and the HTML SLA report pass their rendered output
+// through this package, so that every such
 // character, wherever the alert- or user-supplied text is, shows as
 // <U+202E>; the stored data and the JSON API keep them as they are.
 package bidi

@@ -1,6 +1,7 @@
 package escalation
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/bidi"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/notify"
@@ -252,8 +254,7 @@ func (a *API) ackPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ackHeaders(w.Header())
-	_ = ackTmpl.Execute(w, map[string]string{"ID": c.IncidentID, "User": c.User})
+	a.renderAck(w, map[string]string{"ID": c.IncidentID, "User": c.User})
 }
 
 func (a *API) ack(w http.ResponseWriter, r *http.Request) {
@@ -286,8 +287,21 @@ func (a *API) ack(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, code, typ, err)
 		return
 	}
+	a.renderAck(w, map[string]string{"ID": c.IncidentID, "User": c.User, "Message": "Acknowledged by " + c.User + "."})
+}
+
+// renderAck writes the acknowledge page with its headers. Bidirectional
+// control characters of the incident's ID or the user's name are shown,
+// not applied (bidi.HTML), as on the console.
+func (a *API) renderAck(w http.ResponseWriter, data map[string]string) {
+	var b bytes.Buffer
+	if err := ackTmpl.Execute(&b, data); err != nil {
+		a.Engine.logger.Error("Render the acknowledge page", "err", err)
+		http.Error(w, "render the acknowledge page", http.StatusInternalServerError)
+		return
+	}
 	ackHeaders(w.Header())
-	_ = ackTmpl.Execute(w, map[string]string{"ID": c.IncidentID, "User": c.User, "Message": "Acknowledged by " + c.User + "."})
+	_, _ = w.Write(bidi.HTML(b.Bytes()))
 }
 
 // Directory exposes the engine's on-call directory.

@@ -366,11 +366,34 @@ func AheadOfClock(status string, startsAt, endsAt, now time.Time) error {
 	return nil
 }
 
-// CheckAhead refuses an alert that starts, or a resolved alert that ends,
-// more than MaxAheadOfClock after now (AheadOfClock), naming the alert.
-func (m *Message) CheckAhead(now time.Time) error {
+// MinStartsAt is the earliest startsAt sred takes: Prometheus did not exist
+// before it, so an earlier start (1970-01-01, a client's zero time) means
+// the clock of Prometheus is wrong or the delivery is not Alertmanager's.
+// Stored, it would be the incident's start and add decades to the
+// detection histogram (sre_incident_detection_seconds) for good.
+var MinStartsAt = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// BeforeMinStartsAt returns an error when startsAt is before MinStartsAt.
+// Every way an alert of Alertmanager reaches sred checks it, as
+// AheadOfClock. An endsAt is not checked: Alertmanager sends
+// 0001-01-01T00:00:00Z for a firing alert's unset end.
+func BeforeMinStartsAt(startsAt time.Time) error {
+	if startsAt.Before(MinStartsAt) {
+		return fmt.Errorf(`"startsAt" %s is before %s, earlier than any Prometheus: the clock of Prometheus is wrong`,
+			startsAt.UTC().Format(time.RFC3339), MinStartsAt.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// CheckTimes refuses an alert that starts before MinStartsAt
+// (BeforeMinStartsAt), or that starts, or a resolved alert that ends, more
+// than MaxAheadOfClock after now (AheadOfClock), naming the alert.
+func (m *Message) CheckTimes(now time.Time) error {
 	for i := range m.Alerts {
 		a := &m.Alerts[i]
+		if err := BeforeMinStartsAt(a.StartsAt); err != nil {
+			return fmt.Errorf("alerts[%d]: %w", i, err)
+		}
 		if err := AheadOfClock(a.Status, a.StartsAt, a.EndsAt, now); err != nil {
 			return fmt.Errorf("alerts[%d]: %w", i, err)
 		}
@@ -441,7 +464,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, rerr.Code, rerr.Type, rerr)
 		return
 	}
-	if err := msg.CheckAhead(h.Clock.Now()); err != nil {
+	if err := msg.CheckTimes(h.Clock.Now()); err != nil {
 		h.fail(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid webhook payload: %w", err))
 		return
 	}

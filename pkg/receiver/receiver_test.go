@@ -469,6 +469,18 @@ func TestBadInput(t *testing.T) {
 		{"resolved alert ending years ahead", mod(func(m *Message) {
 			m.Status, m.Alerts[0].Status, m.Alerts[0].EndsAt = "resolved", "resolved", time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 		}), nil, 400, `invalid webhook payload: alerts[0]: "endsAt" 9999-01-01T00:00:00Z is more than 24 hours after sred's clock (2026-11-27T12:00:00Z): the clock of Prometheus or of sred is wrong`},
+		// A start before 2000, before any Prometheus, added decades to
+		// the detection histogram (sre_incident_detection_seconds).
+		{"startsAt in 1970", mod(func(m *Message) {
+			m.Alerts[1].StartsAt = time.Unix(0, 0)
+		}), nil, 400, `invalid webhook payload: alerts[1]: "startsAt" 1970-01-01T00:00:00Z is before 2000-01-01T00:00:00Z, earlier than any Prometheus: the clock of Prometheus is wrong`},
+		{"startsAt in the year 1", mod(func(m *Message) {
+			m.Alerts[0].StartsAt = time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC)
+		}), nil, 400, `invalid webhook payload: alerts[0]: "startsAt" 0001-01-01T00:00:01Z is before 2000-01-01T00:00:00Z, earlier than any Prometheus: the clock of Prometheus is wrong`},
+		{"resolved alert starting a second before 2000", mod(func(m *Message) {
+			m.Status, m.Alerts[0].Status = "resolved", "resolved"
+			m.Alerts[0].StartsAt, m.Alerts[0].EndsAt = MinStartsAt.Add(-time.Second), epoch
+		}), nil, 400, `invalid webhook payload: alerts[0]: "startsAt" 1999-12-31T23:59:59Z is before 2000-01-01T00:00:00Z, earlier than any Prometheus: the clock of Prometheus is wrong`},
 		{"huge body", huge, nil, 413, "request body larger than 65536 bytes (webhook.max_body_bytes)"},
 		{"no token", firing, []string{"Authorization", ""}, 401, "missing or wrong bearer token"},
 		{"wrong token", firing, []string{"Authorization", "Bearer nope"}, 401, "missing or wrong bearer token"},
@@ -505,6 +517,13 @@ func TestBadInput(t *testing.T) {
 		// A clock up to a day ahead of sred's is taken as it is.
 		ahead := shifted(firing, epoch.Add(MaxAheadOfClock).Sub(firing.Alerts[0].StartsAt))
 		code, body = e.post(t, ahead, auth...)
+		require.Equal(t, 200, code, body)
+		// So is a start at 2000-01-01 itself, with Alertmanager's unset
+		// endsAt of a firing alert, 0001-01-01T00:00:00Z.
+		first := shifted(firing, MinStartsAt.Sub(firing.Alerts[0].StartsAt))
+		first.GroupKey += ":2000"
+		require.Equal(t, time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), first.Alerts[0].EndsAt.UTC())
+		code, body = e.post(t, first, auth...)
 		require.Equal(t, 200, code, body)
 	})
 }

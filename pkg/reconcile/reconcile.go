@@ -67,7 +67,7 @@ type Reconciler struct {
 	// refiring counts the successive polls that found active in
 	// Alertmanager an episode sred holds as resolved.
 	refiring map[missingKey]int
-	// skipped holds the episodes the last poll left out (skipAhead): a
+	// skipped holds the episodes the last poll left out (skipOutOfRange): a
 	// skipped alert is logged at the first poll that skips it only.
 	skipped map[missingKey]bool
 
@@ -117,7 +117,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		skipped: f.NewGauge(prometheus.GaugeOpts{
 			Name: "sre_reconcile_skipped_alerts",
-			Help: "Alerts Alertmanager reported at the last poll that the poll left out: they start more than 24 hours after sred's clock, which the webhooks refuse.",
+			Help: "Alerts Alertmanager reported at the last poll that the poll left out: they start before 2000-01-01 or more than 24 hours after sred's clock, which the webhooks refuse.",
 		}),
 		duration: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "sre_reconcile_duration_seconds",
@@ -173,26 +173,32 @@ type Result struct {
 	// Heartbeat is true when the Watchdog alert was found.
 	Heartbeat bool
 	// Skipped lists the alerts of Alertmanager left out of the poll because
-	// they start more than receiver.MaxAheadOfClock after sred's clock:
-	// their identity and the reason, as the webhooks answer them.
+	// they start before receiver.MinStartsAt or more than
+	// receiver.MaxAheadOfClock after sred's clock: their identity and the
+	// reason, as the webhooks answer them.
 	Skipped []string
 }
 
-// skipAhead returns the alerts that start at most receiver.MaxAheadOfClock
-// after now: the webhooks refuse the others (400), and the poll, with no
-// one to answer, leaves them out and logs them. Alertmanager takes the
-// times Prometheus (or any client of its API) gives, so an alert starting
-// in the year 9999 reaches it as it is: revived as a new episode, it would
-// be stored with that start. An alert is logged at the first poll that
+// skipOutOfRange returns the alerts that start at or after
+// receiver.MinStartsAt and at most receiver.MaxAheadOfClock after now: the
+// webhooks refuse the others (400), and the poll, with no one to answer,
+// leaves them out and logs them. Alertmanager takes the times Prometheus
+// (or any client of its API) gives, so an alert starting in 1970 or in the
+// year 9999 reaches it as it is: revived as a new episode, it would be
+// stored with that start. An alert is logged at the first poll that
 // skips it, not at every poll while Alertmanager keeps it;
 // sre_reconcile_skipped_alerts counts those the last poll left out.
-func (r *Reconciler) skipAhead(alerts []Alert, now time.Time, res *Result) []Alert {
+func (r *Reconciler) skipOutOfRange(alerts []Alert, now time.Time, res *Result) []Alert {
 	kept := make([]Alert, 0, len(alerts))
 	skipped := map[missingKey]bool{}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, a := range alerts {
-		if err := receiver.AheadOfClock("firing", a.StartsAt, a.EndsAt, now); err != nil {
+		err := receiver.BeforeMinStartsAt(a.StartsAt)
+		if err == nil {
+			err = receiver.AheadOfClock("firing", a.StartsAt, a.EndsAt, now)
+		}
+		if err != nil {
 			res.Skipped = append(res.Skipped, describe(a.Labels)+": "+err.Error())
 			k := missingKey{fp: a.Fingerprint, starts: a.StartsAt.UnixMilli()}
 			if !r.skipped[k] {
@@ -238,7 +244,7 @@ func (r *Reconciler) reconcile(ctx context.Context) (*Result, error) {
 	}
 	res := &Result{AlertmanagerAlerts: len(alerts)}
 	r.m.amAlerts.Set(float64(len(alerts)))
-	alerts = r.skipAhead(alerts, now, res)
+	alerts = r.skipOutOfRange(alerts, now, res)
 	active := make(map[string][]int64, len(alerts))
 	for _, a := range alerts {
 		active[a.Fingerprint] = append(active[a.Fingerprint], a.StartsAt.UnixMilli())

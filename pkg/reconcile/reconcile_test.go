@@ -446,6 +446,23 @@ receivers:
 `, e.srv.URL)})
 }
 
+// fireAndResolve sends Alertmanager an alert of labels that started ten
+// minutes ago and waits for its incident, then resolves the alert, as
+// Prometheus does, and waits until Alertmanager no longer has it active.
+// It returns the incident and the alert's start.
+func fireAndResolve(t *testing.T, e *env, amURL string, client *Client, labels map[string]string) (incident.Incident, time.Time) {
+	t.Helper()
+	first := time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Second)
+	postAlerts(t, amURL, amAlert{Labels: labels, StartsAt: first, EndsAt: first.Add(time.Hour)})
+	inc := waitIncident(t, e.svc, 1)
+	postAlerts(t, amURL, amAlert{Labels: labels, StartsAt: first, EndsAt: time.Now().UTC().Add(-time.Second)})
+	require.Eventually(t, func() bool {
+		as, err := client.Alerts(context.Background())
+		return err == nil && len(as) == 0
+	}, 60*time.Second, 50*time.Millisecond, "Alertmanager still has the alert active")
+	return inc, first
+}
+
 // TestReconcileFindsNewEpisodeAfterResolve: an alert resolves and fires
 // again between two flushes of its Alertmanager group. Alertmanager
 // notifies a group only when its set of firing fingerprints changes (or
@@ -460,18 +477,11 @@ func TestReconcileFindsNewEpisodeAfterResolve(t *testing.T) {
 		am := startFlushOnce(t, e)
 		client := newClient(t, am.URL)
 		labels := map[string]string{"alertname": "CacheEvictions", "service": "cache", "instance": "x"}
-		first := time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Second)
-		postAlerts(t, am.URL, amAlert{Labels: labels, StartsAt: first, EndsAt: first.Add(time.Hour)})
-		inc := waitIncident(t, e.svc, 1)
+		// The alert fires, then Prometheus resolves it: gone from
+		// Alertmanager's active alerts, and two polls later resolved by the
+		// reconciler.
+		inc, first := fireAndResolve(t, e, am.URL, client, labels)
 		fp := inc.Alerts[0].Fingerprint
-
-		// Prometheus resolves the alert: gone from Alertmanager's active
-		// alerts, and two polls later resolved by the reconciler.
-		postAlerts(t, am.URL, amAlert{Labels: labels, StartsAt: first, EndsAt: time.Now().UTC().Add(-time.Second)})
-		require.Eventually(t, func() bool {
-			as, err := client.Alerts(ctx)
-			return err == nil && len(as) == 0
-		}, 60*time.Second, 50*time.Millisecond, "Alertmanager still has the alert active")
 		r := NewReconciler(client, e.svc, nil, Options{MissingPolls: 2}, nil, e.m)
 		for range 2 {
 			_, err := r.Reconcile(ctx)
@@ -530,59 +540,75 @@ func TestReconcileFindsNewEpisodeAfterResolve(t *testing.T) {
 // resolved alert (the incident "re-opened" in the year 9999).
 func TestReconcileSkipsAlertsAheadOfClock(t *testing.T) {
 	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		e := newEnv(t, db)
-		am := startFlushOnce(t, e)
-		client := newClient(t, am.URL)
-		labels := map[string]string{"alertname": "CacheEvictions", "service": "cache", "instance": "x"}
-		first := time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Second)
-		postAlerts(t, am.URL, amAlert{Labels: labels, StartsAt: first, EndsAt: first.Add(time.Hour)})
-		inc := waitIncident(t, e.svc, 1)
-
-		postAlerts(t, am.URL, amAlert{Labels: labels, StartsAt: first, EndsAt: time.Now().UTC().Add(-time.Second)})
-		require.Eventually(t, func() bool {
-			as, err := client.Alerts(ctx)
-			return err == nil && len(as) == 0
-		}, 60*time.Second, 50*time.Millisecond, "Alertmanager still has the alert active")
-		var logs bytes.Buffer
-		r := NewReconciler(client, e.svc, nil, Options{MissingPolls: 2}, slog.New(slog.NewTextHandler(&logs, nil)), e.m)
-		now := time.Now().UTC().Truncate(time.Second)
-		r.Clock = clock.NewManual(now)
-		for range 2 {
-			_, err := r.Reconcile(ctx)
-			require.NoError(t, err)
-		}
-		got, err := e.svc.Get(ctx, inc.ID)
-		require.NoError(t, err)
-		require.Equal(t, incident.StatusResolved, got.Status)
-
-		// The alert fires again, starting in the year 9999.
 		far := time.Date(9999, 12, 30, 0, 0, 0, 0, time.UTC)
-		postAlerts(t, am.URL, amAlert{Labels: labels, StartsAt: far, EndsAt: far.Add(time.Hour)})
-		require.Eventually(t, func() bool {
-			as, err := client.Alerts(ctx)
-			return err == nil && len(as) == 1 && as[0].StartsAt.Equal(far) && as[0].State == "active"
-		}, 60*time.Second, 50*time.Millisecond, "Alertmanager does not have the alert active")
-		want := []string{`CacheEvictions{instance="x", service="cache"}: "startsAt" 9999-12-30T00:00:00Z is more than 24 hours after sred's clock (` +
-			now.Format(time.RFC3339) + `): the clock of Prometheus or of sred is wrong`}
-		for range 3 {
-			rr, err := r.Reconcile(ctx)
-			require.NoError(t, err)
-			require.Equal(t, 1, rr.AlertmanagerAlerts)
-			require.Empty(t, rr.Revived)
-			require.Equal(t, want, rr.Skipped)
-			require.Equal(t, 1.0, testutil.ToFloat64(e.m.skipped), "sre_reconcile_skipped_alerts")
-		}
-		require.Equal(t, 1, strings.Count(logs.String(), "Skipped an alert of Alertmanager"), "logged at the first poll that skips it only:\n%s", logs.String())
-		got, err = e.svc.Get(ctx, inc.ID)
-		require.NoError(t, err)
-		require.Equal(t, incident.StatusResolved, got.Status, "nothing re-opened")
-		require.Len(t, got.Alerts, 1)
-		require.True(t, got.Alerts[0].StartsAt.Equal(first))
-		page, err := e.svc.List(ctx, incident.Filter{})
-		require.NoError(t, err)
-		require.Len(t, page.Incidents, 1, "no second incident")
+		requireSkipped(t, db, far, far.Add(time.Hour), func(now time.Time) string {
+			return `"startsAt" 9999-12-30T00:00:00Z is more than 24 hours after sred's clock (` +
+				now.Format(time.RFC3339) + `): the clock of Prometheus or of sred is wrong`
+		})
 	})
+}
+
+// TestReconcileSkipsAlertsBefore2000: an alert starting in 1970 (a client's
+// Unix time 0) reaches Alertmanager as it is too. The webhooks refuse it
+// (receiver.BeforeMinStartsAt); a poll leaves it out and says so, instead
+// of storing it as a new episode with a detection time of decades.
+func TestReconcileSkipsAlertsBefore2000(t *testing.T) {
+	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		requireSkipped(t, db, time.Unix(0, 0).UTC(), time.Now().UTC().Add(time.Hour).Truncate(time.Second), func(time.Time) string {
+			return `"startsAt" 1970-01-01T00:00:00Z is before 2000-01-01T00:00:00Z, earlier than any Prometheus: the clock of Prometheus is wrong`
+		})
+	})
+}
+
+// requireSkipped fires and resolves an alert, which the reconciler
+// resolves, then has it fire again in Alertmanager from start to end, a
+// start the webhooks refuse: every poll leaves it out with reason(the
+// poll's clock), logs it at the first poll only, counts it in
+// sre_reconcile_skipped_alerts, and re-opens nothing.
+func requireSkipped(t *testing.T, db *store.DB, start, end time.Time, reason func(now time.Time) string) {
+	t.Helper()
+	ctx := context.Background()
+	e := newEnv(t, db)
+	am := startFlushOnce(t, e)
+	client := newClient(t, am.URL)
+	labels := map[string]string{"alertname": "CacheEvictions", "service": "cache", "instance": "x"}
+	inc, first := fireAndResolve(t, e, am.URL, client, labels)
+	var logs bytes.Buffer
+	r := NewReconciler(client, e.svc, nil, Options{MissingPolls: 2}, slog.New(slog.NewTextHandler(&logs, nil)), e.m)
+	now := time.Now().UTC().Truncate(time.Second)
+	r.Clock = clock.NewManual(now)
+	for range 2 {
+		_, err := r.Reconcile(ctx)
+		require.NoError(t, err)
+	}
+	got, err := e.svc.Get(ctx, inc.ID)
+	require.NoError(t, err)
+	require.Equal(t, incident.StatusResolved, got.Status)
+
+	// The alert fires again, from start.
+	postAlerts(t, am.URL, amAlert{Labels: labels, StartsAt: start, EndsAt: end})
+	require.Eventually(t, func() bool {
+		as, err := client.Alerts(ctx)
+		return err == nil && len(as) == 1 && as[0].StartsAt.Equal(start) && as[0].State == "active"
+	}, 60*time.Second, 50*time.Millisecond, "Alertmanager does not have the alert active")
+	want := []string{`CacheEvictions{instance="x", service="cache"}: ` + reason(now)}
+	for range 3 {
+		rr, err := r.Reconcile(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, rr.AlertmanagerAlerts)
+		require.Empty(t, rr.Revived)
+		require.Equal(t, want, rr.Skipped)
+		require.Equal(t, 1.0, testutil.ToFloat64(e.m.skipped), "sre_reconcile_skipped_alerts")
+	}
+	require.Equal(t, 1, strings.Count(logs.String(), "Skipped an alert of Alertmanager"), "logged at the first poll that skips it only:\n%s", logs.String())
+	got, err = e.svc.Get(ctx, inc.ID)
+	require.NoError(t, err)
+	require.Equal(t, incident.StatusResolved, got.Status, "nothing re-opened")
+	require.Len(t, got.Alerts, 1)
+	require.True(t, got.Alerts[0].StartsAt.Equal(first))
+	page, err := e.svc.List(ctx, incident.Filter{})
+	require.NoError(t, err)
+	require.Len(t, page.Incidents, 1, "no second incident")
 }
 
 func TestNewClientErrors(t *testing.T) {

@@ -156,6 +156,9 @@ func TestWatchdogWebhookErrors(t *testing.T) {
 		// clock is refused (receiver.AheadOfClock), with the same words.
 		ahead := `{"version":"4","groupKey":"{}:{}","status":"firing","receiver":"w","alerts":[{"status":"firing",
 			"labels":{"alertname":"Watchdog"},"startsAt":"9999-12-31T23:59:59Z","fingerprint":"ab"}]}`
+		// And a start before 2000 (receiver.BeforeMinStartsAt).
+		early := `{"version":"4","groupKey":"{}:{}","status":"firing","receiver":"w","alerts":[{"status":"firing",
+			"labels":{"alertname":"Watchdog"},"startsAt":"1970-01-01T00:00:00Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"ab"}]}`
 		good := `{"version":"4","groupKey":"{}:{}","status":"firing","receiver":"w","alerts":[{"status":"firing",
 			"labels":{"alertname":"Watchdog"},"startsAt":"2026-03-01T10:00:00Z","fingerprint":"ab"}]}`
 		for _, tc := range []struct {
@@ -168,6 +171,7 @@ func TestWatchdogWebhookErrors(t *testing.T) {
 			{"bad json", "s3cret", `{"version":`, 400, "invalid JSON body: unexpected end of JSON input"},
 			{"bad version", "s3cret", `{"version":"3"}`, 400, `invalid webhook payload: unsupported payload version "3" (want "4")`},
 			{"startsAt in the year 9999", "s3cret", ahead, 400, `invalid webhook payload: alerts[0]: "startsAt" 9999-12-31T23:59:59Z is more than 24 hours after sred's clock (2026-03-01T10:05:00Z): the clock of Prometheus or of sred is wrong`},
+			{"startsAt in 1970", "s3cret", early, 400, `invalid webhook payload: alerts[0]: "startsAt" 1970-01-01T00:00:00Z is before 2000-01-01T00:00:00Z, earlier than any Prometheus: the clock of Prometheus is wrong`},
 			{"too big", "s3cret", `{"version":"4","x":"` + strings.Repeat("a", 600) + `"}`, 413, "request body larger than 512 bytes (webhook.max_body_bytes)"},
 			{"ok", "s3cret", good, 200, ""},
 		} {

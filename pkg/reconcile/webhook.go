@@ -49,9 +49,10 @@ func (h *WatchdogHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, rerr.Code, rerr.Type, rerr)
 		return
 	}
-	// The same rule as the main webhook's: a time a day or more after
-	// sred's clock is not Alertmanager's (receiver.AheadOfClock).
-	if err := msg.CheckAhead(h.W.Clock.Now()); err != nil {
+	// The same rules as the main webhook's: a start before 2000 or a time
+	// a day or more after sred's clock is not Alertmanager's
+	// (receiver.BeforeMinStartsAt, receiver.AheadOfClock).
+	if err := msg.CheckTimes(h.W.Clock.Now()); err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid webhook payload: %w", err))
 		return
 	}

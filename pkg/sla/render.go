@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rootuip/sre/pkg/bidi"
 	"github.com/rootuip/sre/pkg/mdtext"
 )
 
@@ -29,7 +30,15 @@ func Render(w io.Writer, r *Report, format string) error {
 	case "csv":
 		return renderCSV(w, r)
 	case "html":
-		return htmlTemplate.Execute(w, r)
+		var b bytes.Buffer
+		if err := htmlTemplate.Execute(&b, r); err != nil {
+			return fmt.Errorf("render the HTML report: %w", err)
+		}
+		// Bidirectional control characters of the names (a customer or
+		// service name that reads otherwise than it is) are shown, not
+		// applied, as on the console.
+		_, err := w.Write(bidi.HTML(b.Bytes()))
+		return err
 	}
 	return fmt.Errorf("unknown format %q (want one of %s)", format, strings.Join(Formats, ", "))
 }
@@ -142,6 +151,7 @@ body{font-family:sans-serif;margin:2em}
 table{border-collapse:collapse}
 th,td{border:1px solid #ccc;padding:.3em .8em;text-align:left}
 .MET{color:#1a7f37}.MISSED{color:#cf222e;font-weight:bold}.NO_DATA{color:#6e7781}
+.bidi{font-family:monospace;font-size:.85em;background:#fff3cd;color:#6d4c00;border:1px solid #d4a017;border-radius:.2rem;padding:0 .15rem}
 </style>
 </head>
 <body>

@@ -7,14 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/status"
 	"github.com/rootuip/sre/pkg/store"
-	"github.com/rootuip/sre/pkg/testutil"
 )
 
 // TestBidiControlsShown: a public update written with a right-to-left
@@ -25,13 +23,8 @@ import (
 // On SQLite and PostgreSQL.
 func TestBidiControlsShown(t *testing.T) {
 	ctx := context.Background()
-	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	const message = "Refunds \u202eelbaliava\u202c again, \u2067see\u2069 the FAQ."
-	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
-		clk := clock.NewManual(now.Add(-time.Hour))
-		inc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
-		require.NoError(t, err)
-		inc.Clock = clk
+	atFirstStart(t, func(t *testing.T, _ *store.DB, clk *clock.Manual, stored status.Stored, inc *incident.Service) {
 		created, err := inc.Create(ctx, incident.ManualIncident{Title: "Payments failing", Service: "payments", Severity: incident.SeverityHigh, Actor: "rita"})
 		require.NoError(t, err)
 		_, err = inc.PostStatusUpdate(ctx, created.ID, incident.StatusUpdate{Actor: "rita", Impact: "payments fail", Public: true, PublicMessage: message})
@@ -39,7 +32,8 @@ func TestBidiControlsShown(t *testing.T) {
 
 		cfg := status.Config{Title: "Shop \u200fstatus", Components: []status.Component{{Name: "Shop", Services: []string{"payments"}}}, UptimeDays: 1}
 		require.NoError(t, cfg.Validate())
-		get := pageGetter(t, status.New(cfg, status.Options{Incidents: inc, Clock: clock.NewManual(now)}))
+		clk.Advance(time.Hour)
+		get := pageGetter(t, status.New(cfg, status.Options{Incidents: inc, Clock: clk, Key: stored.Key, FirstStart: stored.FirstStart}))
 
 		html := get("/status")
 		require.Contains(t, html, `Refunds <span class="bidi" title="U+202E RIGHT-TO-LEFT OVERRIDE: a bidirectional control character in the text, shown instead of applied">&lt;U+202E&gt;</span>elbaliava<span class="bidi" title="U+202C POP DIRECTIONAL FORMATTING: `)

@@ -2,17 +2,14 @@ package ui_test
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
-	"github.com/rootuip/sre/pkg/ui"
 )
 
 // TestBidiControlsShown: an alert whose summary, label and annotation hold
@@ -24,12 +21,7 @@ import (
 // incident keeps them. Both backends.
 func TestBidiControlsShown(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
-		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
-		require.NoError(t, err)
-		mux := http.NewServeMux()
-		ui.New(ui.Sources{Incidents: svc}, ui.Options{AllowAnonymous: true}).Register(mux)
-		srv := httptest.NewServer(mux)
-		defer srv.Close()
+		svc, srv := newConsole(t, db)
 
 		const summary = "Disk full on \u202e1-bd\u202c"
 		lbls := map[string]string{"alertname": "DiskFull", "service": "api", "instance": "\u2067db-1\u2069:9100", "team": "\u200fops\u061c"}

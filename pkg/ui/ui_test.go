@@ -38,17 +38,25 @@ func get(t *testing.T, u string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// newConsole serves the console, open to anonymous callers, over a real
+// incident service on db until the test ends.
+func newConsole(t *testing.T, db *store.DB) (*incident.Service, *httptest.Server) {
+	t.Helper()
+	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	ui.New(ui.Sources{Incidents: svc}, ui.Options{AllowAnonymous: true}).Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return svc, srv
+}
+
 // TestUIPages runs the pages over the real incident service on both
 // backends: open incidents are listed most severe first, bad forms are
 // refused without changing the incident, unknown incidents are 404.
 func TestUIPages(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
-		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
-		require.NoError(t, err)
-		mux := http.NewServeMux()
-		ui.New(ui.Sources{Incidents: svc}, ui.Options{AllowAnonymous: true}).Register(mux)
-		srv := httptest.NewServer(mux)
-		defer srv.Close()
+		svc, srv := newConsole(t, db)
 
 		var ids []string
 		for _, sev := range []string{"low", "critical"} {
@@ -150,12 +158,7 @@ func TestIncidentPageRunbooks(t *testing.T) {
 // "#ZgotmplZ".
 func TestIncidentPageRunbookURLSchemes(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
-		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
-		require.NoError(t, err)
-		mux := http.NewServeMux()
-		ui.New(ui.Sources{Incidents: svc}, ui.Options{AllowAnonymous: true}).Register(mux)
-		srv := httptest.NewServer(mux)
-		defer srv.Close()
+		svc, srv := newConsole(t, db)
 
 		hostile := []string{"javascript:alert(1)", "JaVaScRiPt:alert(2)", " javascript:alert(3)", "data:text/html,<script>alert(4)</script>",
 			"vbscript:msgbox(5)", "//evil.example/relative"}
@@ -248,12 +251,7 @@ func TestDoneBanner(t *testing.T) {
 // first visit.
 func TestPagesLinkIcon(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
-		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
-		require.NoError(t, err)
-		mux := http.NewServeMux()
-		ui.New(ui.Sources{Incidents: svc}, ui.Options{AllowAnonymous: true}).Register(mux)
-		srv := httptest.NewServer(mux)
-		defer srv.Close()
+		_, srv := newConsole(t, db)
 		const link = `<link rel="icon" href="/console/static/favicon.svg" type="image/svg+xml">`
 		for _, path := range []string{"/", "/incidents", "/incidents/new", "/incidents/INC-1999-0001"} {
 			_, body := get(t, srv.URL+path)
