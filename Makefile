@@ -44,12 +44,22 @@ all: build
 
 build: $(BIN)/sred $(BIN)/srectl $(BIN)/demo-service $(BIN)/demo
 
+# What `sred --version`, `srectl --version`, sred's first log line and its
+# build_info metric say: the checkout's tag or commit (git describe), its
+# commit and branch. No build date: a link that changes at every build
+# would make every `make run` link again.
+VERSION_PKG := github.com/prometheus/common/version
+BUILD_VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+BUILD_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_BRANCH   ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
+VERSION_LDFLAGS := -X $(VERSION_PKG).Version=$(BUILD_VERSION) -X $(VERSION_PKG).Revision=$(BUILD_REVISION) -X $(VERSION_PKG).Branch=$(BUILD_BRANCH)
+
 # Always handed to go build, which knows what is up to date.
 .PHONY: $(BIN)/sred $(BIN)/srectl $(BIN)/demo-service $(BIN)/demo
 $(BIN)/sred:
-	$(GO) build -o $@ ./cmd/sred
+	$(GO) build -ldflags '$(VERSION_LDFLAGS)' -o $@ ./cmd/sred
 $(BIN)/srectl:
-	$(GO) build -o $@ ./cmd/srectl
+	$(GO) build -ldflags '$(VERSION_LDFLAGS)' -o $@ ./cmd/srectl
 $(BIN)/demo-service:
 	$(GO) build -o $@ ./examples/demo-service
 $(BIN)/demo:

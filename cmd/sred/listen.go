@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/mdlayher/vsock"
@@ -132,4 +133,13 @@ func webTLSConfig(path string) *tls.Config {
 		return nil
 	}
 	return cfg
+}
+
+// inUseHint is what follows a listen error of an address in use: what
+// probably holds it and the flag that moves this sred; "" for other errors.
+func inUseHint(err error, flag string) string {
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return ""
+	}
+	return " (another sred, `make run` or `make demo`? stop it, or move this one with " + flag + ")"
 }

@@ -116,7 +116,7 @@ func runMain(args []string) int {
 	// not the last after the subsystems' own failures as they are stopped.
 	webListeners, err := listen(webConfig, logger)
 	if err != nil {
-		logger.Error("Start sred", "err", fmt.Errorf("web server: %w", err))
+		logger.Error("Start sred", "err", fmt.Errorf("web server: %w%s", err, inUseHint(err, "--web.listen-address; make run SRED_PORT=8096")))
 		return 1
 	}
 	type extraListener struct {
@@ -141,7 +141,7 @@ func runMain(args []string) int {
 			for _, e := range extra {
 				closeAll(e.listeners)
 			}
-			logger.Error("Start sred", "err", fmt.Errorf("%s server: %w", l.name, err))
+			logger.Error("Start sred", "err", fmt.Errorf("%s server: %w%s", l.name, err, inUseHint(err, "--web."+l.metric+"-address")))
 			return 1
 		}
 		extra = append(extra, extraListener{name: l.name, metric: l.metric, flags: cfg, listeners: ls, h: l.h})

@@ -577,9 +577,11 @@ func TestAddressInUse(t *testing.T) {
 	defer taken.Close()
 	free := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
 	root := testutil.RepoRoot(t)
-	for _, tc := range []struct{ name, flag string }{
-		{"web", "--web.listen-address=" + taken.Addr().String()},
-		{"status page", "--web.status-address=" + taken.Addr().String()},
+	for _, tc := range []struct{ name, flag, hint string }{
+		{"web", "--web.listen-address=" + taken.Addr().String(),
+			"address already in use (another sred, `make run` or `make demo`? stop it, or move this one with --web.listen-address; make run SRED_PORT=8096)"},
+		{"status page", "--web.status-address=" + taken.Addr().String(),
+			"address already in use (another sred, `make run` or `make demo`? stop it, or move this one with --web.status-address)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"--web.no-auth", "--config.file=" + filepath.Join(root, "examples", "sred.yml"),
@@ -591,7 +593,7 @@ func TestAddressInUse(t *testing.T) {
 			var exit *exec.ExitError
 			require.ErrorAs(t, err, &exit, string(out))
 			require.Equal(t, 1, exit.ExitCode(), string(out))
-			require.Contains(t, string(out), "address already in use")
+			require.Contains(t, string(out), tc.hint, "what holds the address, and the flag that moves sred")
 			require.Contains(t, string(out), "msg=\"Start sred\"")
 			require.NotContains(t, string(out), "context canceled", "no subsystem started and stopped")
 			require.NotContains(t, string(out), "sred stopped")

@@ -729,7 +729,7 @@ func TestMakeRelativeToolTargets(t *testing.T) {
 		{"bin/prometheus", []string{"go install -tags remove_all_sd github.com/prometheus/prometheus/cmd/prometheus@", "ln -sf "}},
 		{"bin/alertmanager", []string{"github.com/prometheus/alertmanager/cmd/alertmanager@", "ln -sf "}},
 		{"bin/node_exporter", []string{"github.com/prometheus/node_exporter@", "ln -sf "}},
-		{"bin/sred", []string{"go build -o ", "./cmd/sred"}},
+		{"bin/sred", []string{"go build -ldflags ", "-o ", "./cmd/sred"}},
 		{"tools", []string{"/promtool@", "/prometheus@", "/alertmanager@", "node_exporter@"}},
 	} {
 		t.Run(tc.target, func(t *testing.T) {
@@ -754,6 +754,43 @@ func TestMakeRelativeToolTargets(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMakeStampsVersion: sred and srectl built by make say which
+// checkout they were built from (--version, sred's first log line), where
+// before they printed "version  (branch: , revision: unknown)" when the Go
+// toolchain records no VCS information (-buildvcs=false, a copy of the
+// tree without .git).
+func TestMakeStampsVersion(t *testing.T) {
+	root := testutil.RepoRoot(t)
+	git := func(args ...string) string {
+		out, err := exec.Command("git", append([]string{"-C", root}, args...)...).Output()
+		if err != nil {
+			t.Fatalf("git %v: %v", args, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	describe, revision, branch := git("describe", "--tags", "--always", "--dirty"), git("rev-parse", "HEAD"), git("rev-parse", "--abbrev-ref", "HEAD")
+	bin := t.TempDir()
+	cmd := exec.Command("make", "-C", root, bin+"/srectl", "BIN="+bin)
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != "MAKEFLAGS" && k != "MAKELEVEL" && k != "MFLAGS" && k != "GOFLAGS" {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	// No VCS stamping by the toolchain: the version comes from make.
+	cmd.Env = append(cmd.Env, "GOFLAGS=-buildvcs=false")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make %s/srectl: %v\n%s", bin, err, out)
+	}
+	out, err := exec.Command(filepath.Join(bin, "srectl"), "--version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("srectl --version: %v\n%s", err, out)
+	}
+	want := fmt.Sprintf("srectl, version %s (branch: %s, revision: %s)", describe, branch, revision)
+	if !strings.Contains(string(out), want) {
+		t.Errorf("srectl --version does not say %q:\n%s", want, out)
 	}
 }
 

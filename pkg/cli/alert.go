@@ -90,7 +90,7 @@ func runAlert(env *Env, o alertOptions, resolve bool) error {
 	a := receiver.Alert{Status: "firing", Labels: labels, Annotations: annotations, StartsAt: now, Fingerprint: fp}
 	status := "firing"
 	if resolve {
-		starts, err := o.firingSince(fp)
+		starts, err := o.firingSince(ls, fp)
 		if err != nil {
 			return err
 		}
@@ -140,7 +140,7 @@ func runAlert(env *Env, o alertOptions, resolve bool) error {
 // firingSince returns the startsAt of the firing alert with fingerprint fp
 // among sred's open incidents: a resolve names the alert it ends by
 // fingerprint and start.
-func (o alertOptions) firingSince(fp string) (time.Time, error) {
+func (o alertOptions) firingSince(ls model.LabelSet, fp string) (time.Time, error) {
 	var page incident.Page
 	q := url.Values{"alerts": {"true"}, "limit": {"500"}}
 	for _, st := range []incident.Status{incident.StatusTriggered, incident.StatusAcknowledged, incident.StatusInvestigating} {
@@ -156,5 +156,8 @@ func (o alertOptions) firingSince(fp string) (time.Time, error) {
 			}
 		}
 	}
-	return time.Time{}, &ExitError{Code: 1, Err: fmt.Errorf("no open incident has a firing alert with these labels (fingerprint %s)", fp)}
+	// The labels, not the fingerprint alone: an alert is found by all of
+	// them, so one label more or less (an alert of Alertmanager with its
+	// team label, say) is another alert.
+	return time.Time{}, &ExitError{Code: 1, Err: fmt.Errorf("no open incident has a firing alert %s (fingerprint %s): srectl alert resolve ends the alert srectl alert fire sent with the same labels (-l)", ls, fp)}
 }

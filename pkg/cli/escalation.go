@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,7 +22,8 @@ func init() {
 	registerCommand(51, func(app *kingpin.Application) map[string]func(*Env) error {
 		cmd := app.Command("escalation", "Escalation policies.")
 		sim := cmd.Command("simulate", "Dry run: show who would be paged when, and how, for a hypothetical alert: offline from the config file, or from a running sred (--sred.url) with the overrides and maintenance windows stored there.")
-		file := sim.Flag("config.file", "sred configuration file (offline mode).").Default("sred.yml").String()
+		var fileGiven bool
+		file := sim.Flag("config.file", "sred configuration file (offline mode).").Default("sred.yml").IsSetByUser(&fileGiven).String()
 		var api sredAPI
 		sim.Flag("sred.url", "URL of a running sred: simulate there, with stored overrides and maintenance windows.").StringVar(&api.url)
 		api.clientFlags(sim)
@@ -49,6 +52,11 @@ func init() {
 					return err
 				}
 			} else {
+				if _, err := os.Stat(*file); !fileGiven && errors.Is(err, fs.ErrNotExist) {
+					// The default, sred.yml of the working directory, is
+					// seldom there: say which flags name the configuration.
+					return &ExitError{Code: 2, Err: fmt.Errorf("no %s in the working directory: name sred's configuration with --config.file (srectl escalation simulate --config.file examples/sred.yml ...), or a running sred with --sred.url", *file)}
+				}
 				cfg, err := sredapp.LoadConfig(*file)
 				if err != nil {
 					return &ExitError{Code: 1, Err: err}

@@ -56,6 +56,25 @@ api-secondary  api      backup   bob
 	require.True(t, strings.HasPrefix(errb.String(), "srectl:"))
 }
 
+// TestEscalationSimulateWithoutConfig: without --config.file, where the
+// working directory has no sred.yml, the error names the flags that say
+// where the configuration is, not the missing file alone.
+func TestEscalationSimulateWithoutConfig(t *testing.T) {
+	t.Chdir(t.TempDir())
+	var out, errb bytes.Buffer
+	code := Main([]string{"escalation", "simulate", "-l", "service=api"}, &out, &errb)
+	require.Equal(t, 2, code, errb.String())
+	require.Equal(t, "srectl: no sred.yml in the working directory: name sred's configuration with --config.file "+
+		"(srectl escalation simulate --config.file examples/sred.yml ...), or a running sred with --sred.url\n", errb.String())
+	require.Empty(t, out.String())
+
+	// A file named and missing is named as before.
+	errb.Reset()
+	code = Main([]string{"escalation", "simulate", "--config.file", "sred.yml", "-l", "service=api"}, &out, &errb)
+	require.Equal(t, 1, code, errb.String())
+	require.Contains(t, errb.String(), "open sred.yml: no such file or directory")
+}
+
 // TestEscalationSimulateOnline: with --sred.url the dry run runs in sred,
 // with the overrides and maintenance windows stored there.
 func TestEscalationSimulateOnline(t *testing.T) {

@@ -48,6 +48,13 @@ func usageHint(app *kingpin.Application, args []string) (hint string) {
 		if m := closest(name, flags); m != "" {
 			return fmt.Sprintf(" (did you mean --%s?)", m)
 		}
+		// A file named by a flag (--config.file, as sred and promtool's
+		// flags have it) to a command that takes files as arguments: say so.
+		if cur.model != nil && len(cur.model.Args) > 0 && fileArgs[cur.model.Args[0].Name] {
+			if v := flagValue(args, tok.Value); looksLikePath(v) {
+				return fmt.Sprintf(" (srectl %s takes its <%s> as an argument, not a flag: srectl %s %s)", cur.full, cur.model.Args[0].Name, cur.full, v)
+			}
+		}
 	case kingpin.TokenArg:
 		if len(cur.cmds) > 0 {
 			names := commandNames(cur.cmds)
@@ -210,4 +217,26 @@ func shorten(msg string) string {
 	hidden := len(lines) - 2
 	return fmt.Sprintf("%s [… %d more lines; --verbose prints them] %s",
 		strings.TrimRight(lines[0], " "), hidden, strings.TrimSpace(lines[len(lines)-1]))
+}
+
+// fileArgs are the names of the arguments that take files or directories.
+var fileArgs = map[string]bool{"file": true, "files": true, "path": true}
+
+// flagValue returns the value args give the long flag tok (kingpin's
+// token: the name, or name=value): after its "=", or the next argument;
+// "" when there is none.
+func flagValue(args []string, tok string) string {
+	name, v, ok := strings.Cut(tok, "=")
+	if ok {
+		return v
+	}
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "--"+name+"="); ok {
+			return v
+		}
+		if a == "--"+name && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+			return args[i+1]
+		}
+	}
+	return ""
 }

@@ -34,6 +34,11 @@ func TestUsageErrorHints(t *testing.T) {
 		{[]string{"incidents", "list", "--sred.ur=http://x"}, "srectl: unknown long flag '--sred.ur' (did you mean --sred.url?)\n"},
 		{[]string{"generate", "-i", spec, "--quite"}, "srectl: unknown long flag '--quite' (did you mean --quiet?)\n"},
 		{[]string{"--hepl"}, "srectl: unknown long flag '--hepl' (did you mean --help?)\n"},
+		// A file named by a flag, as sred's --config.file, to a command that takes it as an argument.
+		{[]string{"check", "config", "--config.file", spec}, "srectl: unknown long flag '--config.file' (srectl check config takes its <file> as an argument, not a flag: srectl check config " + spec + ")\n"},
+		{[]string{"check", "config", "--config.file=" + spec}, "srectl: unknown long flag '--config.file' (srectl check config takes its <file> as an argument, not a flag: srectl check config " + spec + ")\n"},
+		{[]string{"runbook", "validate", "--file", spec}, "srectl: unknown long flag '--file' (srectl runbook validate takes its <files> as an argument, not a flag: srectl runbook validate " + spec + ")\n"},
+		{[]string{"check", "config", "--config.file"}, "srectl: unknown long flag '--config.file'\n"},
 		// Nothing close: no guess.
 		{[]string{"gate", "--service=web", "--colour"}, "srectl: unknown long flag '--colour'\n"},
 		{[]string{"frobnicate"}, "srectl: expected command but got \"frobnicate\" (commands: help, generate, validate, incidents, status, alert, check, oncall, escalation, runbook, budget, gate, sla, chaos, report, change, rollout, scaling, dashboards; see srectl --help)\n"},

@@ -112,7 +112,8 @@ func init() {
 			"incidents resolve": func(env *Env) error { return incidentsAction(env, o, "resolve", map[string]string{"note": o.note}) },
 			"incidents snooze": func(env *Env) error {
 				if _, err := model.ParseDuration(o.snooze); err != nil {
-					return fmt.Errorf("--for: %w", err)
+					// "30" without a unit, or "half an hour": say what is wanted.
+					return fmt.Errorf("--for: %w (want a number and a unit: 30m, 2h, 1d)", err)
 				}
 				return incidentsAction(env, o, "snooze", map[string]string{"duration": o.snooze})
 			},

@@ -459,7 +459,7 @@ func load(b []byte, baseDir string, sections []string) (*Config, error) {
 	}
 	if len(bytes.TrimSpace(b)) > 0 {
 		if err := decodeStrict(b, cfg); err != nil {
-			return nil, err
+			return nil, notSredConfig(b, err)
 		}
 	}
 	known := map[string]bool{}
@@ -467,7 +467,7 @@ func load(b []byte, baseDir string, sections []string) (*Config, error) {
 		known[s] = true
 	}
 	if err := checkSections(b, cfg.Other, known); err != nil {
-		return nil, err
+		return nil, notSredConfig(b, err)
 	}
 	cfg.raw = b
 	cfg.BaseDir = baseDir

@@ -13,6 +13,13 @@ var BadFixtures = map[string]string{
 	"syntax_unclosed.bad.yml": "yaml: line 5: did not find expected ',' or ']'",
 	"syntax_control.bad.yml":  "yaml: line 4: control characters are not allowed",
 	"not_a_mapping.bad.yml":   "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into config.Config",
+	// Another kind of file given as sred.yml: which kind, and what checks it.
+	"other_rule_file.bad.yml":    "this is a Prometheus rule file (groups:), not a sred configuration; check it with promtool check rules",
+	"other_prometheus.bad.yml":   "this is a Prometheus configuration (scrape_configs:), not a sred configuration; check it with promtool check config",
+	"other_alertmanager.bad.yml": "this is an Alertmanager configuration (route:), not a sred configuration; check it with amtool check-config",
+	"other_runbook.bad.yml":      "this is a runbook (steps:), not a sred configuration; check it with srectl runbook validate",
+	"other_slo_spec.bad.yml": `this file has apiVersion: "sre.rootuip.io/v1", kind: "ServiceLevelObjectives", not a sred configuration: ` +
+		"an SLO spec is checked with srectl validate, a chaos experiment with srectl chaos validate",
 	"prefix.bad.yml":          `global: incident_id_prefix "INC-" must contain only letters and digits`,
 	"prometheus_auth.bad.yml": `prometheus: at most one of basic_auth, oauth2 & authorization must be configured`,
 	"secret_files.bad.yml": "webhook.bearer_token_file: file \"secrets/no_such_webhook_token\" does not exist\n" +
