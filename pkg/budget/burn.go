@@ -34,7 +34,7 @@ func (w WindowBurn) Under() bool { return w.Burn != nil && *w.Burn < w.Threshold
 func (w WindowBurn) String() string {
 	b := "no data"
 	if w.Burn != nil {
-		b = fmt.Sprintf("%.3gx", *w.Burn)
+		b = BurnFactor(*w.Burn) + "x"
 	}
 	op := ">="
 	if w.Under() {

@@ -34,6 +34,22 @@ func spentText(remaining float64) string {
 	return budgets(1-remaining) + "x the budget spent"
 }
 
+// BurnFactor is a burn rate for people to read, as the generated alerts'
+// summaries print it (docs/rules.md): three significant digits below 100
+// (14.4, 0.4, 0.00123), whole numbers from there on (2110, 10000), never
+// an exponent ("2.11e+03", which %.3g writes from 1000 on) nor an SI
+// prefix ("2.11k").
+func BurnFactor(f float64) string {
+	switch {
+	case math.IsNaN(f) || math.IsInf(f, 0):
+		return strconv.FormatFloat(f, 'g', -1, 64)
+	case math.Abs(f) >= 100:
+		return strconv.FormatFloat(f, 'f', 0, 64)
+	}
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'g', 3, 64), 64)
+	return strconv.FormatFloat(r, 'f', -1, 64)
+}
+
 // budgets formats a number of budgets spent (> 2): one decimal below ten,
 // whole budgets with thousands separators above.
 func budgets(n float64) string {

@@ -2,6 +2,7 @@ package budget
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -51,4 +52,39 @@ func TestGateReasonOfYoungSLO(t *testing.T) {
 	require.Equal(t, "normal change denied: error budget of SLO availability is exhausted (< -100% remaining, 7,163x the budget spent, over 12m of 30d): emergency changes only", d.Reason)
 	require.Equal(t, rem, *d.Remaining, "the answer's ratio stays raw")
 	require.Equal(t, "error budget of api/availability is exhausted (< -100% remaining, 7,163x the budget spent, over 12m of 30d)", stateMessage(st, ""))
+}
+
+// TestBurnFactor: a burn rate reads as a plain number, as the generated
+// alerts' summaries print it: "10000x", not "1e+04x"; "2110x", not
+// "2.11e+03x" (%.3g) or "2.11kx" (humanize).
+func TestBurnFactor(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	for _, tc := range []struct {
+		burn   float64
+		factor string
+	}{
+		{0, "0"},
+		{0.4, "0.4"},
+		{0.0012345, "0.00123"},
+		{1, "1"},
+		{6.0312, "6.03"},
+		{14.4, "14.4"},
+		{99.94, "99.9"},
+		{99.96, "100"},
+		{100, "100"},
+		{144.4, "144"},
+		{2110.4, "2110"},
+		{10000, "10000"},
+		{1234567.8, "1234568"},
+	} {
+		t.Run(tc.factor, func(t *testing.T) {
+			require.Equal(t, tc.factor, BurnFactor(tc.burn))
+			w := WindowBurn{Tier: "page_fast", Short: 5 * time.Minute, Threshold: 14.4, Burn: f(tc.burn)}
+			op := ">="
+			if tc.burn < 14.4 {
+				op = "<"
+			}
+			require.Equal(t, "page_fast 5m "+tc.factor+"x "+op+" 14.4x", w.String())
+		})
+	}
 }

@@ -53,7 +53,7 @@ func budgetTable(w io.Writer, sts []budget.Status) error {
 	for _, st := range sts {
 		burn := "-"
 		if st.Forecast.BurnRate != nil {
-			burn = fmt.Sprintf("%.3gx/%s", *st.Forecast.BurnRate, st.Forecast.Window)
+			burn = budget.BurnFactor(*st.Forecast.BurnRate) + "x/" + st.Forecast.Window
 		}
 		exh := "-"
 		switch {

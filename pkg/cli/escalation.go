@@ -16,6 +16,7 @@ import (
 
 	sredapp "github.com/rootuip/sre/pkg/app"
 	"github.com/rootuip/sre/pkg/escalation"
+	"github.com/rootuip/sre/pkg/oncall"
 )
 
 func init() {
@@ -97,7 +98,10 @@ func printSimulation(w io.Writer, sim *escalation.Simulation, labels map[string]
 		}
 		// To the second: a window's end stored in milliseconds less a start
 		// taken from the clock showed its nanoseconds (+1h9m59.078841286s).
-		fmt.Fprintf(tw, "%s\t+%s\t%s\t%s\t%s\t%s\n", s.At.Format("2006-01-02 15:04 MST"), s.At.Sub(start).Round(time.Second), lvl,
+		// The time as srectl oncall prints a shift's, with its UTC offset:
+		// "MST" printed a zone without a name, as --at 10:00+01:00 gives,
+		// as "+0100".
+		fmt.Fprintf(tw, "%s\t+%s\t%s\t%s\t%s\t%s\n", oncall.TimeText(s.At, nil), s.At.Sub(start).Round(time.Second), lvl,
 			orDash(strings.Join(s.Users, ", ")), orDash(strings.Join(s.Channels, ", ")), strings.Join(notes, "; "))
 	}
 	tw.Flush()

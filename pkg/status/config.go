@@ -78,13 +78,18 @@ type Maintenance struct {
 // DefaultUptimeDays is the default length of the uptime bars.
 const DefaultUptimeDays = 90
 
-// UnmarshalYAML decodes and checks the section.
+// UnmarshalYAML decodes and checks the section. Its errors name the
+// section, as the escalation section's do: "maintenance[0]: title ..."
+// alone did not say whose maintenance.
 func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 	type plain Config
 	if err := unmarshal((*plain)(c)); err != nil {
 		return err
 	}
-	return c.Validate()
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("status_page: %w", err)
+	}
+	return nil
 }
 
 // Validate checks the section and fills the defaults.
