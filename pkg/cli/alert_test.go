@@ -8,12 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rootuip/sre/pkg/clock"
-	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -26,16 +23,14 @@ import (
 // is seen to be another alert.
 func TestAlertResolveNamesLabels(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
-		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
-		require.NoError(t, err)
 		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
-		svc.Clock = clock.NewManual(now)
+		svc := newIncidentService(t, db, now)
 		labels := map[string]string{}
 		for k, v := range defaultAlertLabels {
 			labels[k] = v
 		}
 		labels["team"] = "platform"
-		_, err = svc.Ingest(context.Background(), incident.Notification{
+		_, err := svc.Ingest(context.Background(), incident.Notification{
 			Receiver: "sred", Status: "firing", GroupKey: "api", CommonLabels: labels,
 			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "demo", StartsAt: now.Add(-time.Minute), Labels: labels}},
 		})

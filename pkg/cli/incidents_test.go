@@ -25,10 +25,8 @@ import (
 
 func TestIncidentsCommands(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
-		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
-		require.NoError(t, err)
 		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
-		svc.Clock = clock.NewManual(now)
+		svc := newIncidentService(t, db, now)
 		for _, g := range []struct{ service, severity string }{{"checkout", "critical"}, {"search", "warning"}} {
 			_, err := svc.Ingest(context.Background(), incident.Notification{
 				Receiver: "sred", Status: "firing", GroupKey: g.service,
@@ -186,13 +184,11 @@ func TestIncidentsShowNamesSLOAndBurnFactor(t *testing.T) {
 // in the table, in show, and in JSON (which still decodes to the value).
 func TestIncidentsOutputEscapesControls(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
-		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
-		require.NoError(t, err)
 		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
-		svc.Clock = clock.NewManual(now)
+		svc := newIncidentService(t, db, now)
 		evil := "api\x1b]0;pwned\x07\x1b[2J\rFAKE\u009b1A"
 		labels := map[string]string{"alertname": "Down", "service": evil, "severity": "critical"}
-		_, err = svc.Ingest(context.Background(), incident.Notification{
+		_, err := svc.Ingest(context.Background(), incident.Notification{
 			Receiver: "sred", Status: "firing", GroupKey: "{}:{evil}", CommonLabels: labels,
 			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "f", StartsAt: now.Add(-time.Minute), Labels: labels}},
 		})

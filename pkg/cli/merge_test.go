@@ -8,11 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rootuip/sre/pkg/clock"
-	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -24,11 +21,8 @@ import (
 // says nothing changed.
 func TestIncidentsSplitMerge(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
-		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
-		require.NoError(t, err)
-		defer svc.Close()
 		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
-		svc.Clock = clock.NewManual(now)
+		svc := newIncidentService(t, db, now)
 		svc.SetCorrelation(&incident.Correlation{Window: time.Hour,
 			DependsOn: map[string]map[string][]string{"db": {}, "api": {"db": {"api", "db"}}}})
 		for _, service := range []string{"db", "api"} {

@@ -9,11 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/clock"
-	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/status"
 	"github.com/rootuip/sre/pkg/store"
@@ -24,10 +22,8 @@ import (
 // page with their state and uptime, and the public updates.
 func TestStatusCommand(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
-		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
-		require.NoError(t, err)
 		now := time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
-		svc.Clock = clock.NewManual(now)
+		svc := newIncidentService(t, db, now)
 		ctx := context.Background()
 		inc, err := svc.Create(ctx, incident.ManualIncident{Title: "db down", Service: "checkout", Severity: incident.SeverityHigh, Actor: "alice"})
 		require.NoError(t, err)

@@ -862,6 +862,29 @@ func TestAbandonAttempt(t *testing.T) {
 	})
 }
 
+// startedJobs enqueues a job of queue q for each key, claims them all for
+// worker w with a lease of a minute and begins their attempts (Start), at
+// clk's time, and returns their IDs by key.
+func startedJobs(t *testing.T, db *store.DB, clk *clock.Manual, keys ...string) map[string]int64 {
+	t.Helper()
+	ctx := context.Background()
+	for _, key := range keys {
+		_, err := jobs.Enqueue(ctx, db, clk.Now(), jobs.New{Queue: "q", Kind: "k", Key: key, RunAt: clk.Now()})
+		require.NoError(t, err)
+	}
+	js, err := jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: "q", Owner: "w", Now: clk.Now(), Lease: time.Minute, Limit: len(keys)})
+	require.NoError(t, err)
+	require.Len(t, js, len(keys))
+	id := map[string]int64{}
+	for _, j := range js {
+		id[j.Key] = j.ID
+		ok, err := jobs.Start(ctx, db, j.ID, "w", clk.Now())
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	return id
+}
+
 // TestAttemptOverWhenLeaseEnds: an attempt begun (Start) whose worker
 // never reports back (it died) is underway while the worker's lease
 // lasts, cancelled during it (CancelIDs) or not, and over once the lease
@@ -872,20 +895,7 @@ func TestAttemptOverWhenLeaseEnds(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{jobs.Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		clk := clock.NewManual(time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC))
-		for _, key := range []string{"a", "b", "c"} {
-			_, err := jobs.Enqueue(ctx, db, clk.Now(), jobs.New{Queue: "q", Kind: "k", Key: key, RunAt: clk.Now()})
-			require.NoError(t, err)
-		}
-		js, err := jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: "q", Owner: "w", Now: clk.Now(), Lease: time.Minute, Limit: 3})
-		require.NoError(t, err)
-		require.Len(t, js, 3)
-		id := map[string]int64{}
-		for _, j := range js {
-			id[j.Key] = j.ID
-			ok, err := jobs.Start(ctx, db, j.ID, "w", clk.Now())
-			require.NoError(t, err)
-			require.True(t, ok)
-		}
+		id := startedJobs(t, db, clk, "a", "b", "c")
 		leaseEnd := clk.Now().Add(time.Minute)
 		underway := func(at time.Time) map[string]bool {
 			all, err := jobs.List(ctx, db, jobs.Filter{Queue: "q", AllGroups: true})
@@ -920,7 +930,7 @@ func TestAttemptOverWhenLeaseEnds(t *testing.T) {
 		_, err = jobs.CompleteAttempt(ctx, db, id["b"], "w", clk.Now())
 		require.ErrorIs(t, err, jobs.ErrLeaseLost)
 		// c, not cancelled, is claimed again: its new attempt has not begun.
-		js, err = jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: "q", Owner: "w2", Now: clk.Now(), Lease: time.Minute})
+		js, err := jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: "q", Owner: "w2", Now: clk.Now(), Lease: time.Minute})
 		require.NoError(t, err)
 		require.Len(t, js, 1)
 		require.Equal(t, "c", js[0].Key)
@@ -938,20 +948,7 @@ func TestCompleteAttemptAfterLease(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{jobs.Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		clk := clock.NewManual(time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC))
-		for _, key := range []string{"running", "in-time", "late"} {
-			_, err := jobs.Enqueue(ctx, db, clk.Now(), jobs.New{Queue: "q", Kind: "k", Key: key, RunAt: clk.Now()})
-			require.NoError(t, err)
-		}
-		js, err := jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: "q", Owner: "w", Now: clk.Now(), Lease: time.Minute, Limit: 3})
-		require.NoError(t, err)
-		require.Len(t, js, 3)
-		id := map[string]int64{}
-		for _, j := range js {
-			id[j.Key] = j.ID
-			ok, err := jobs.Start(ctx, db, j.ID, "w", clk.Now())
-			require.NoError(t, err)
-			require.True(t, ok)
-		}
+		id := startedJobs(t, db, clk, "running", "in-time", "late")
 		leaseEnd := clk.Now().Add(time.Minute)
 		clk.Advance(30 * time.Second)
 		_, started, err := jobs.CancelIDs(ctx, db, clk.Now(), []int64{id["in-time"], id["late"]})
