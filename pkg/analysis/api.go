@@ -2,7 +2,6 @@ package analysis
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -419,8 +418,9 @@ func readFlagger(w http.ResponseWriter, r *http.Request) (FlaggerPayload, bool) 
 	var p FlaggerPayload
 	b, err := web.ReadBody(w, r)
 	if err == nil {
-		// Not strict: Flagger may add fields to its payload.
-		err = json.Unmarshal(b, &p)
+		// Not strict: Flagger may add fields to its payload; a key
+		// given twice or in another case is refused all the same.
+		err = web.UnmarshalLenient(b, &p)
 	}
 	if err == nil {
 		for _, f := range []struct{ field, v string }{{"name", p.Name}, {"namespace", p.Namespace}} {

@@ -330,3 +330,75 @@ func TestPreRolloutCanariesInTurn(t *testing.T) {
 		}
 	})
 }
+
+// TestFlaggerHooksRefuseAmbiguousKeys: Flagger's webhook payload is read
+// leniently (fields Flagger adds are ignored), but a key given twice
+// (encoding/json keeps the last, or merges two metadata maps, where a
+// proxy in front of sred may have read the first and let the request
+// through for another service) or a key naming a field only without
+// regard to case ("Name") is answered 400 naming the key, on every hook,
+// and the gate records no decision. A value of the wrong type is named by
+// its path, not by a Go type. The real budget service on both backends.
+func TestFlaggerHooksRefuseAmbiguousKeys(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{budget.Migrations}, func(t *testing.T, db *store.DB) {
+		srv := newGateFixture(t, db, nil, "flagger-prod").srv
+		post := func(path, body string) (int, string) {
+			t.Helper()
+			resp, err := http.Post(srv.URL+path, "application/json", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			var env struct {
+				Error string `json:"error"`
+			}
+			if err := json.Unmarshal(b, &env); err != nil {
+				t.Fatalf("answer: %v: %s", err, b)
+			}
+			return resp.StatusCode, env.Error
+		}
+		for _, tc := range []struct{ body, err string }{
+			{`{"name": "podinfo", "namespace": "test", "metadata": {"service": "api"}, "metadata": {"service": "checkout"}}`,
+				`flagger webhook: the JSON body: key "metadata" given twice`},
+			{`{"name": "podinfo", "namespace": "test", "metadata": {"service": "api", "service": "checkout"}}`,
+				`flagger webhook: metadata: key "service" given twice`},
+			{`{"name": "podinfo", "namespace": "test", "name": "api", "metadata": {"service": "api"}}`,
+				`flagger webhook: the JSON body: key "name" given twice`},
+			{`{"Name": "podinfo", "namespace": "test", "metadata": {"service": "api"}}`,
+				`flagger webhook: the JSON body: unknown field "Name": the field is "name" (field names are case-sensitive)`},
+			{`{"name": "podinfo", "namespace": "test", "metadata": {"service": 1}}`,
+				`flagger webhook: metadata.service: want a string, got a number`},
+			{`[]`, `flagger webhook: want an object, got a list`},
+			{``, `flagger webhook: empty body: want a JSON object`},
+		} {
+			for _, path := range []string{FlaggerPreRollout, FlaggerConfirmPromotion, FlaggerRollback} {
+				code, msg := post(path, tc.body)
+				if code != http.StatusBadRequest || msg != tc.err {
+					t.Errorf("%s %s: %d %q, want 400 %q", path, tc.body, code, msg, tc.err)
+				}
+			}
+		}
+		for _, svc := range []string{"api", "checkout"} {
+			recs, err := budget.ListDecisions(t.Context(), db, svc, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) != 0 {
+				t.Errorf("%d decisions recorded for %s, want none: %+v", len(recs), svc, recs)
+			}
+		}
+		// Fields Flagger adds are ignored, as before: the gate answers.
+		code, msg := post(FlaggerPreRollout, `{"name": "podinfo", "namespace": "test", "phase": "Progressing", "addedLater": {"x": 1}, "metadata": {"service": "api"}}`)
+		if code != http.StatusForbidden {
+			t.Fatalf("pre-rollout with an unknown field: %d %q, want 403 (no Prometheus: the gate fails closed)", code, msg)
+		}
+		recs, err := budget.ListDecisions(t.Context(), db, "api", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 1 {
+			t.Errorf("%d decisions recorded, want 1", len(recs))
+		}
+	})
+}

@@ -77,6 +77,12 @@ func TestScalingWired(t *testing.T) {
 			code, env = getJSON(t, srv.URL+"/api/v1/scaling/backtest?policy=nope", nil, nil)
 			require.Equal(t, http.StatusNotFound, code)
 			require.Contains(t, env.Error, `no scaling policy "nope"`)
+			// No policy is a request to fix, not an unknown policy "".
+			for _, q := range []string{"", "?policy=", "?from=2m"} {
+				code, env = getJSON(t, srv.URL+"/api/v1/scaling/backtest"+q, nil, nil)
+				require.Equal(t, http.StatusBadRequest, code, q)
+				require.Equal(t, "policy is required: the name of a scaling policy (GET /api/v1/scaling/policies lists them)", env.Error, q)
+			}
 			code, env = getJSON(t, srv.URL+"/api/v1/scaling/backtest?policy=ml-pipeline&from=yesterday", nil, nil)
 			require.Equal(t, http.StatusBadRequest, code)
 			require.Contains(t, env.Error, `time "yesterday": want RFC 3339`)

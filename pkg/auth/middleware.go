@@ -52,6 +52,8 @@ type Options struct {
 // table, refuses cross-origin state-changing browser requests (the checks
 // of http.CrossOriginProtection: Sec-Fetch-Site, then Origin against Host)
 // and requires Content-Type: application/json on the bodies of JSON routes.
+// A body with a Content-Encoding (gzip, ...) is refused 415 on every
+// route: no handler decompresses one.
 //
 // A client over its limit of failed attempts (Limits) is answered 429 with
 // Retry-After. The context of a Stream route's request is canceled, with a
@@ -86,6 +88,13 @@ func Middleware(o Options, next http.Handler) http.Handler {
 				o.Logger.Warn("Route declares no role in the access table; only admins may use it", "route", route)
 			}
 			acc = Access{Role: RoleAdmin}
+		}
+		// No handler decompresses a body: a compressed one would be read
+		// as its compressed bytes ("invalid UTF-8 at byte offset 1").
+		if ce := r.Header.Get("Content-Encoding"); r.ContentLength != 0 && ce != "" && !strings.EqualFold(ce, "identity") {
+			w.Header().Set("Accept-Encoding", "identity")
+			fail(w, r, http.StatusUnsupportedMediaType, "bad_data", fmt.Sprintf("Content-Encoding %q is not supported: send the body uncompressed", ce))
+			return
 		}
 		write := isWrite(r.Method)
 		if acc.Webhook && !o.NoAuth && (o.WebhookToken == nil || !o.WebhookToken()) {

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -167,6 +168,12 @@ func TestMiddleware(t *testing.T) {
 		{"undeclared route allowed to admin", req{method: "POST", path: "/api/v1/undeclared", user: "adam", pass: "adam-pw"}, 200, `"name":"adam"`},
 		{"webhook with own token skips user auth", req{method: "POST", path: "/api/v1/webhook/alertmanager", body: `{}`, token: "the-webhook-token"}, 200, `"set":false`},
 		{"unknown path is 404", req{method: "GET", path: "/nope"}, 404, "404 page not found"},
+		// No handler decompresses a body: a gzip body was read as its
+		// compressed bytes (400 "invalid UTF-8 at byte offset 1").
+		{"gzip body refused", req{method: "POST", path: ack, body: "\x1f\x8b\x08", hdr: []string{"Content-Encoding", "gzip"}, user: "rita", pass: "rita-pw"}, 415, `Content-Encoding \"gzip\" is not supported: send the body uncompressed`},
+		{"gzip webhook refused", req{method: "POST", path: "/api/v1/webhook/alertmanager", body: "\x1f\x8b\x08", hdr: []string{"Content-Encoding", "gzip"}, token: "the-webhook-token"}, 415, "is not supported: send the body uncompressed"},
+		{"gzip console form refused", req{method: "POST", path: "/incidents/INC-1/ack", body: "\x1f\x8b\x08", hdr: []string{"Content-Type", "application/x-www-form-urlencoded", "Content-Encoding", "gzip"}, user: "rita", pass: "rita-pw"}, 415, `Content-Encoding "gzip" is not supported`},
+		{"identity body served", req{method: "POST", path: ack, body: `{}`, hdr: []string{"Content-Encoding", "identity"}, user: "rita", pass: "rita-pw"}, 200, `"name":"rita"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -175,6 +182,9 @@ func TestMiddleware(t *testing.T) {
 			require.Contains(t, body, c.want)
 			if code == 401 {
 				require.Equal(t, `Basic realm="sred", charset="UTF-8"`, hdr.Get("WWW-Authenticate"))
+			}
+			if code == 415 && slices.Contains(c.req.hdr, "Content-Encoding") {
+				require.Equal(t, "identity", hdr.Get("Accept-Encoding"))
 			}
 		})
 	}
@@ -188,6 +198,7 @@ func TestMiddleware(t *testing.T) {
 		{"rita", "POST /incidents/{id}/{action}", 200},
 		{"ci-token", "POST /-/reload", 200},
 		{"adam", "POST /api/v1/undeclared", 200},
+		{"rita", "POST /api/v1/incidents/{id}/ack", 200},
 	}, *log)
 }
 

@@ -2,7 +2,6 @@ package change
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/budget"
-	"github.com/rootuip/sre/pkg/jsonerr"
 	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/web"
 )
@@ -267,7 +265,9 @@ func (s *Service) handleFinish(w http.ResponseWriter, r *http.Request) {
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	b, err := web.ReadBody(w, r)
 	if err == nil {
-		err = jsonerr.Rewrite(json.Unmarshal(b, v), b, v)
+		// Not strict: the tools add fields to their payloads; a key
+		// given twice or in another case is refused all the same.
+		err = web.UnmarshalLenient(b, v)
 	}
 	if err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid JSON body: %w", err))

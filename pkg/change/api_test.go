@@ -828,3 +828,53 @@ sre_deployments_total{result="succeeded",service="search"} 1
 `), "sre_deployments_total"))
 	})
 }
+
+// TestNotificationsRefuseAmbiguousKeys: the Flagger, Argo Rollouts and
+// Flux notifications are read leniently (fields those tools add are
+// ignored), but a key given twice, where a proxy in front of sred may
+// have read the first and encoding/json keeps the last (or merges two
+// maps), or a key naming a field only without regard to case ("NAME",
+// which encoding/json takes for "name"), is answered 400 naming the key,
+// as the rest of the API answers it; nothing is recorded. A value of the
+// wrong type is named by its path, and an empty body says so.
+func TestNotificationsRefuseAmbiguousKeys(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		e.clk.Set(time.Date(2026, 12, 2, 12, 30, 0, 0, time.UTC))
+		srv := serve(t, e)
+		for _, tc := range []struct{ path, body, err string }{
+			{"/api/v1/changes/flagger", `{"name": "checkout", "namespace": "shop", "name": "payments", "phase": "Progressing"}`,
+				`invalid JSON body: the JSON body: key "name" given twice`},
+			{"/api/v1/changes/flagger", `{"name": "checkout", "namespace": "shop", "phase": "Progressing", "metadata": {"service": "checkout"}, "metadata": {"service": "payments"}}`,
+				`invalid JSON body: the JSON body: key "metadata" given twice`},
+			{"/api/v1/changes/flagger", `{"name": "checkout", "namespace": "shop", "phase": "Progressing", "metadata": {"service": "checkout", "service": "payments"}}`,
+				`invalid JSON body: metadata: key "service" given twice`},
+			{"/api/v1/changes/flagger", `{"NAME": "checkout", "namespace": "shop", "phase": "Progressing"}`,
+				`invalid JSON body: the JSON body: unknown field "NAME": the field is "name" (field names are case-sensitive)`},
+			{"/api/v1/changes/flagger", `{"name": "checkout", "namespace": "shop", "phase": "Progressing", "metadata": {"service": 1}}`,
+				`invalid JSON body: metadata.service: want a string, got a number`},
+			{"/api/v1/changes/flagger", ``, `invalid JSON body: empty body: want a JSON object`},
+			{"/api/v1/changes/argo-rollouts", `{"rollout": "checkout", "namespace": "shop", "phase": "Progressing", "service": "checkout", "service": "payments"}`,
+				`invalid JSON body: the JSON body: key "service" given twice`},
+			{"/api/v1/changes/argo-rollouts", `{"Rollout": "checkout", "namespace": "shop", "phase": "Progressing"}`,
+				`invalid JSON body: the JSON body: unknown field "Rollout": the field is "rollout" (field names are case-sensitive)`},
+			{"/api/v1/changes/flux", strings.Replace(fixture(t, "flux-succeeded.json"), `"name": "checkout",`, `"name": "checkout", "name": "payments",`, 1),
+				`invalid JSON body: involvedObject: key "name" given twice`},
+			{"/api/v1/changes/flux", strings.Replace(fixture(t, "flux-succeeded.json"), `"involvedObject"`, `"InvolvedObject"`, 1),
+				`invalid JSON body: the JSON body: unknown field "InvolvedObject": the field is "involvedObject" (field names are case-sensitive)`},
+		} {
+			code, a := call(t, srv, http.MethodPost, tc.path, tc.body)
+			require.Equal(t, http.StatusBadRequest, code, "%s %s: %s", tc.path, tc.body, a.Error)
+			require.Equal(t, tc.err, a.Error, "%s %s", tc.path, tc.body)
+		}
+		code, a := call(t, srv, http.MethodGet, "/api/v1/changes", "")
+		require.Equal(t, http.StatusOK, code, a.Error)
+		require.Empty(t, decode[change.List](t, a).Changes, "refused notifications record nothing")
+
+		// Fields the tools add are ignored, as before.
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/flagger",
+			`{"name": "checkout", "namespace": "shop", "phase": "Progressing", "checksum": "abc", "addedLater": {"x": 1}}`)
+		require.Equal(t, http.StatusCreated, code, a.Error)
+		require.Equal(t, "checkout", decode[change.NotificationResult](t, a).Change.Service)
+	})
+}

@@ -467,7 +467,9 @@ func Parse(data []byte, file string) (*Experiment, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: empty experiment file", file)
 		}
-		return nil, fmt.Errorf("%s: %w", file, yamlerr.Located(data, err))
+		// Without the Go types the decoder names ("field x not found in
+		// type chaos.plain"), as the rollout and analysis specs.
+		return nil, fmt.Errorf("%s: %w", file, yamlerr.Rewrite(yamlerr.Located(data, err)))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {

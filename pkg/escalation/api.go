@@ -142,7 +142,15 @@ func (a *API) addMaintenance(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// The store keeps times to the millisecond: check them as stored, so
+	// that no window is stored ending where it starts (which the list and
+	// the simulation refused to read, answering 500).
+	after := mw.End.After(mw.Start)
+	mw.Start, mw.End = mw.Start.Truncate(time.Millisecond), mw.End.Truncate(time.Millisecond)
 	if err := mw.Validate(); err != nil {
+		if after && !mw.End.After(mw.Start) {
+			err = fmt.Errorf("%w (times are kept to the millisecond)", err)
+		}
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}

@@ -327,6 +327,12 @@ func TestAPIMaintenance(t *testing.T) {
 			{"negative duration", `{"name":"x","matchers":["service=\"api\""],"duration":"-1h"}`, `invalid duration "-1h"`},
 			{"no end", `{"name":"x","matchers":["service=\"api\""]}`, `maintenance window "x": end must be after start`},
 			{"end before start", `{"name":"x","matchers":["service=\"api\""],"start":"2026-03-02T12:00:00Z","end":"2026-03-02T11:00:00Z"}`, `maintenance window "x": end must be after start`},
+			// Stored to the millisecond, such a window ended where it
+			// started, and listing the windows answered 500.
+			{"shorter than a millisecond", `{"name":"x","matchers":["service=\"api\""],"start":"2026-03-02T12:00:00Z","end":"2026-03-02T12:00:00.000000001Z"}`,
+				`maintenance window "x": end must be after start (times are kept to the millisecond)`},
+			{"a duration under a millisecond", `{"name":"x","matchers":["service=\"api\""],"start":"2026-03-02T12:00:00.0004Z","duration":"500us"}`,
+				`maintenance window "x": end must be after start (times are kept to the millisecond)`},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				requireError(t, a.do(t, "POST", "/api/v1/escalation/maintenance", tc.body), http.StatusBadRequest, "bad_data", tc.msg)
@@ -357,6 +363,17 @@ func TestAPIMaintenance(t *testing.T) {
 		ws := list()
 		require.Len(t, ws, 1)
 		require.Equal(t, "later", ws[0].(map[string]any)["name"])
+
+		// One stored ending where it starts, as such a window was before
+		// (in the future, so the list reads it): it covers nothing, and
+		// the list and the simulation still answer.
+		_, err := db.ExecContext(t.Context(), `INSERT INTO escalation_maintenance (name, matchers, starts_at, ends_at, created_by, created_at)
+VALUES ('empty', '["service=\"api\""]', 1804075200000, 1804075200000, 'test', 1804075200000)`)
+		require.NoError(t, err)
+		ws = list()
+		require.Len(t, ws, 1, "a window ending where it starts is left out")
+		got = a.do(t, "POST", "/api/v1/escalation/simulate", `{"labels":{"service":"api","severity":"high"},"at":"2026-03-02T10:30:00Z"}`)
+		require.Equal(t, http.StatusOK, got.Code, got.Body)
 	})
 }
 

@@ -25,9 +25,11 @@ func labelSetOf(m map[string]string) model.LabelSet {
 }
 
 // ListMaintenance returns the stored maintenance windows overlapping [from, to).
+// A window stored ending where it starts (an end less than a millisecond
+// after its start was once stored so) covers nothing and is left out.
 func ListMaintenance(ctx context.Context, q querier, from, to time.Time) ([]*MaintenanceWindow, error) {
 	rows, err := q.QueryContext(ctx, `SELECT id, name, matchers, starts_at, ends_at FROM escalation_maintenance
-WHERE ends_at > $1 AND starts_at < $2 ORDER BY starts_at, id`, jobs.Millis(from), jobs.Millis(to))
+WHERE ends_at > $1 AND starts_at < $2 AND ends_at > starts_at ORDER BY starts_at, id`, jobs.Millis(from), jobs.Millis(to))
 	if err != nil {
 		return nil, fmt.Errorf("list maintenance windows: %w", err)
 	}
@@ -62,6 +64,8 @@ func (w *MaintenanceWindow) stored(matchers string, start, end int64) error {
 
 // AddMaintenance stores a maintenance window (it may start now or later).
 func (e *Engine) AddMaintenance(ctx context.Context, w *MaintenanceWindow, by string) (int64, error) {
+	// Checked as stored, to the millisecond.
+	w.Start, w.End = w.Start.Truncate(time.Millisecond), w.End.Truncate(time.Millisecond)
 	if err := w.Validate(); err != nil {
 		return 0, err
 	}

@@ -337,9 +337,14 @@ func (a *API) putOverrides(w http.ResponseWriter, r *http.Request) {
 			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("override %d is null", i))
 			return
 		}
-		if err := o.Validate(users); err != nil {
+		if err := validateStored(o, users); err != nil {
 			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("override %d: %w", i, err))
 			return
+		}
+	}
+	for _, t := range []*time.Time{req.From, req.To} {
+		if t != nil {
+			*t = t.Truncate(time.Millisecond)
 		}
 	}
 	from, to, err := span(req.Overrides, req.From, req.To)
@@ -361,6 +366,20 @@ func (a *API) putOverrides(w http.ResponseWriter, r *http.Request) {
 		ovs = []*Override{}
 	}
 	web.JSON(w, http.StatusOK, ovs)
+}
+
+// validateStored validates o as the store keeps it: its times to the
+// millisecond (the store's precision), so that an override is never stored
+// ending where it starts (end a nanosecond after start passed Validate and
+// was stored with end equal to start).
+func validateStored(o *Override, users map[string]bool) error {
+	after := o.End.After(o.Start)
+	o.Start, o.End = o.Start.Truncate(time.Millisecond), o.End.Truncate(time.Millisecond)
+	err := o.Validate(users)
+	if err != nil && after && !o.End.After(o.Start) {
+		err = fmt.Errorf("%w (times are kept to the millisecond)", err)
+	}
+	return err
 }
 
 func (a *API) deleteOverride(w http.ResponseWriter, r *http.Request) {
@@ -468,7 +487,7 @@ func (a *API) putShiftSchedule(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p := &Override{User: sh.Primary, Start: start, End: end, Reason: "PUT /api/oncall/schedule"}
-		if err := p.Validate(users); err != nil {
+		if err := validateStored(p, users); err != nil {
 			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("shift %d primary: %w", i, err))
 			return
 		}
@@ -479,7 +498,7 @@ func (a *API) putShiftSchedule(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			b := &Override{User: sh.Backup, Start: start, End: end, Reason: "PUT /api/oncall/schedule"}
-			if err := b.Validate(users); err != nil {
+			if err := validateStored(b, users); err != nil {
 				web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("shift %d backup: %w", i, err))
 				return
 			}

@@ -149,6 +149,11 @@ func TestAPI(t *testing.T) {
 			{"PUT", "/api/oncall/schedule", `{"service":"api","schedule":{"shifts":[{"start":"2026-03-28T12:00","end":"2026-03-28T13:00","primary":"alice"}]}}`, `shift 0: start "2026-03-28T12:00" has no UTC offset: add one or set schedule.timezone`},
 			{"PUT", "/api/oncall/schedule", `{"service":"api","schedule":{"timezone":"UTC","shifts":[{"start":"2026-03-28T12:00Z","end":"2026-03-28T13:00","primary":"alice"}]}}`, `shift 0: start "2026-03-28T12:00Z": want RFC 3339 (2026-03-28T09:00:00Z) or a wall-clock time in schedule.timezone (2026-03-28T09:00)`},
 			{"PUT", "/api/oncall/schedule", `{"service":"api","schedule":{"timezone":"Mars/Olympus","shifts":[{"start":"2026-03-28T12:00","end":"2026-03-28T13:00","primary":"alice"}]}}`, `unknown timezone "Mars/Olympus"`},
+			// The store keeps times to the millisecond: an override a
+			// nanosecond long was stored ending where it started.
+			{"PUT", "/api/v1/oncall/schedules/api-primary/overrides", `{"overrides":[{"user":"alice","start":"2026-03-28T12:00:00Z","end":"2026-03-28T12:00:00.000000001Z"}]}`, `override 0: override for "alice": end 2026-03-28T12:00:00Z is not after start 2026-03-28T12:00:00Z (times are kept to the millisecond)`},
+			{"PUT", "/api/v1/oncall/schedules/api-primary/overrides", `{"overrides":[{"user":"alice","start":"2026-03-28T12:00:00.0001Z","end":"2026-03-28T12:00:00.0009Z"}]}`, `override 0: override for "alice": end 2026-03-28T12:00:00Z is not after start 2026-03-28T12:00:00Z (times are kept to the millisecond)`},
+			{"PUT", "/api/oncall/schedule", `{"service":"api","schedule":{"shifts":[{"start":"2026-03-28T12:00:00.5Z","end":"2026-03-28T12:00:00.5000001Z","primary":"alice"}]}}`, `shift 0 primary: override for "alice": end 2026-03-28T12:00:00.5Z is not after start 2026-03-28T12:00:00.5Z (times are kept to the millisecond)`},
 			{"PUT", "/api/v1/oncall/schedules/api-primary/overrides", `{"from":"2026-03-28T12:00:00Z","to":"2026-03-28T13:00:00Z","overrides":[{"user":"alice","start":"2026-03-28T12:30:00Z","end":"2026-03-28T14:00:00Z"}]}`, `override 0 (2026-03-28T12:30:00Z to 2026-03-28T14:00:00Z) is not within from 2026-03-28T12:00:00Z and to 2026-03-28T13:00:00Z`},
 		} {
 			code, out := call(t, srv, tc.method, tc.path, tc.body)

@@ -306,7 +306,7 @@ func (o *Override) Validate(users map[string]bool) error {
 		return fmt.Errorf("override for %q: start and end are required", o.User)
 	}
 	if !o.End.After(o.Start) {
-		return fmt.Errorf("override for %q: end %s is not after start %s", o.User, o.End.Format(time.RFC3339), o.Start.Format(time.RFC3339))
+		return fmt.Errorf("override for %q: end %s is not after start %s", o.User, o.End.Format(time.RFC3339Nano), o.Start.Format(time.RFC3339Nano))
 	}
 	return nil
 }

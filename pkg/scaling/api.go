@@ -2,6 +2,7 @@ package scaling
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -149,6 +150,10 @@ func (c *Controller) serveBacktest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
+	if q.Get("policy") == "" {
+		web.Error(w, http.StatusBadRequest, "bad_data", errors.New("policy is required: the name of a scaling policy (GET /api/v1/scaling/policies lists them)"))
+		return
+	}
 	res, code, err := c.Backtest(r.Context(), q.Get("policy"), q.Get("from"), q.Get("to"))
 	if err != nil {
 		kind := map[int]string{http.StatusNotFound: "not_found", http.StatusBadRequest: "bad_data"}[code]

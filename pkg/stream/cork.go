@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"net"
 	"net/http"
@@ -115,11 +116,38 @@ func (c *corkConn) write(p []byte, deadline time.Time) (int, error) {
 }
 
 // corkWriter hands the WebSocket library a corkConn when it hijacks the
-// connection.
+// connection. An error the library answers a handshake it refuses
+// (http.Error: a cross-origin page, a request without Upgrade, another
+// protocol version) is kept, not written: ServeHTTP answers it in the API's
+// envelope, as every other refusal of the route.
 type corkWriter struct {
 	http.ResponseWriter
 	conn *corkConn
+	// failCode and failText are the refusal the library wrote.
+	failCode int
+	failText bytes.Buffer
 }
+
+func (w *corkWriter) WriteHeader(code int) {
+	if code >= http.StatusBadRequest && w.conn == nil {
+		w.failCode = code
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *corkWriter) Write(p []byte) (int, error) {
+	if w.failCode != 0 {
+		if room := maxFailText - w.failText.Len(); room > 0 {
+			w.failText.Write(p[:min(len(p), room)])
+		}
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// maxFailText bounds the refusal text kept (the library's are one line).
+const maxFailText = 1 << 10
 
 func (w *corkWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()

@@ -1176,6 +1176,14 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c, err := websocket.Accept(cw, r, h.o.AcceptOptions)
 	if err != nil {
 		h.o.Logger.Debug("event stream: websocket accept", "remote", r.RemoteAddr, "err", err)
+		if cw.failCode != 0 {
+			// The library's plain-text refusal, in the envelope.
+			typ, msg := "bad_data", "WebSocket handshake refused: "
+			if cw.failCode == http.StatusForbidden {
+				typ, msg = "forbidden", "cross-origin WebSocket refused: "
+			}
+			web.Error(w, cw.failCode, typ, errors.New(msg+strings.TrimSpace(cw.failText.String())))
+		}
 		return
 	}
 	defer c.CloseNow() //nolint:errcheck // closing a connection that may be gone

@@ -770,3 +770,61 @@ func TestStreamWebSocketPathsShownToAdminsOnly(t *testing.T) {
 	require.Equal(t, redacted, batched.nextBatched(t).Data)
 	require.Equal(t, alert.Data, batched.nextBatched(t).Data)
 }
+
+// TestStreamWebSocketHandshakeRefusals: a handshake the WebSocket library
+// refuses (a page of another origin, a request without Upgrade, another
+// protocol version) is answered in the API's envelope with its errorType,
+// as the route's other refusals (401, 429, 503) are, not in the library's
+// plain text.
+func TestStreamWebSocketHandshakeRefusals(t *testing.T) {
+	f := startHub(t, stream.HubOptions{})
+	upgrade := map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+	with := func(extra map[string]string) map[string]string {
+		h := map[string]string{}
+		for k, v := range upgrade {
+			h[k] = v
+		}
+		for k, v := range extra {
+			h[k] = v
+		}
+		return h
+	}
+	host := strings.TrimPrefix(f.srv.URL, "http://")
+	for _, tc := range []struct {
+		name    string
+		hdr     map[string]string
+		code    int
+		errType string
+		err     string
+	}{
+		{"another origin", with(map[string]string{"Origin": "https://evil.example"}), http.StatusForbidden, "forbidden",
+			fmt.Sprintf(`cross-origin WebSocket refused: request Origin "evil.example" is not authorized for Host %q`, host)},
+		{"no upgrade", nil, http.StatusUpgradeRequired, "bad_data",
+			`WebSocket handshake refused: WebSocket protocol violation: Connection header "" does not contain Upgrade`},
+		{"another version", with(map[string]string{"Sec-WebSocket-Version": "8"}), http.StatusBadRequest, "bad_data",
+			`WebSocket handshake refused: unsupported WebSocket protocol version (only 13 is supported): "8"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, f.srv.URL+"/api/v1/stream", nil)
+			require.NoError(t, err)
+			for k, v := range tc.hdr {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			require.Equal(t, tc.code, resp.StatusCode)
+			require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+			var env struct {
+				Status, ErrorType, Error string
+			}
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&env))
+			require.Equal(t, "error", env.Status)
+			require.Equal(t, tc.errType, env.ErrorType)
+			require.Equal(t, tc.err, env.Error)
+		})
+	}
+	// A same-origin upgrade is served as before.
+	c := dial(t, f.srv.URL, `{}`)
+	require.Equal(t, stream.TypeSubscribed, c.next(t).Type)
+}

@@ -144,10 +144,25 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 // for "labels", which encoding/json accepts): field names are
 // case-sensitive, as the documentation and every other reader of the
 // body take them.
-func UnmarshalStrict(b []byte, v any) error {
+func UnmarshalStrict(b []byte, v any) error { return unmarshal(b, v, true) }
+
+// UnmarshalLenient decodes b as UnmarshalStrict does, except that keys
+// naming no field are ignored: it reads the payloads other tools post
+// (Flagger's webhooks, Argo Rollouts and Flux notifications), which gain
+// fields from one version to the next. A key given twice, a key naming a
+// field only without regard to case, a value of the wrong type (named by
+// its path, never by a Go type) and trailing data are errors all the same.
+func UnmarshalLenient(b []byte, v any) error { return unmarshal(b, v, false) }
+
+func unmarshal(b []byte, v any, strict bool) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
+		if !strict && errors.Is(err, io.EOF) {
+			return errors.New("empty body: want a JSON object")
+		}
 		return jsonerr.Rewrite(err, b, v)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
