@@ -82,7 +82,7 @@ func (e *Engine) allClear(ctx context.Context, tx *sql.Tx, st *stateRow, now tim
 
 // allClearTo writes the all-clear of the incident to the destination of
 // page m (a resolve for PagerDuty), once per destination and escalation
-// epoch, and returns the channel written to ("email to alice", "slack")
+// epoch (its text says resolved on a resolved incident), and returns the channel written to ("email to alice", "slack")
 // and whether it was not written before.
 func (e *Engine) allClearTo(ctx context.Context, tx *sql.Tx, st *stateRow, m *notify.Message, now time.Time) (string, bool, error) {
 	_, _, ext := e.config()
@@ -94,6 +94,13 @@ func (e *Engine) allClearTo(ctx context.Context, tx *sql.Tx, st *stateRow, m *no
 	body := fmt.Sprintf("✅ [RECOVERING] Incident: %s\nID: %s\nAll clear: the error budget is no longer burning fast "+
 		"(every short burn-rate window is back under its threshold). Escalation stopped; "+
 		"the incident resolves when its alerts resolve.\n", st.snap.Title, st.snap.ID)
+	if st.state == StateResolved {
+		// A page delivered late, after the incident recovered and then
+		// resolved (LateDelivery).
+		subject = fmt.Sprintf("[RESOLVED] Incident %s: %s", st.snap.ID, st.snap.Title)
+		body = fmt.Sprintf("✅ [RESOLVED] Incident: %s\nID: %s\nAll clear: the error budget stopped burning fast "+
+			"and the incident is resolved. Escalation stopped.\n", st.snap.Title, st.snap.ID)
+	}
 	if incURL != "" {
 		body += "Incident: " + incURL + "\n"
 	}

@@ -6,6 +6,7 @@ package escalation
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -59,7 +60,9 @@ func (e *Engine) pagerDutyMessage(ctx context.Context, tx *sql.Tx, st *stateRow,
 // the all-clear (PagerDuty: resolve), unless it got it already; a
 // PagerDuty trigger, the resolve of a resolved incident or the
 // acknowledge of an acknowledged one, unless one was written after the
-// page. The timeline says what was sent.
+// page; another channel, on an incident resolved after it recovered in
+// this escalation (the recovery's all-clear skipped the page), the
+// all-clear, unless it got it already. The timeline says what was sent.
 func (e *Engine) LateDelivery(ctx context.Context, tx *sql.Tx, page int64, m *notify.Message, now time.Time) error {
 	if m.Event != notify.EventTrigger {
 		return nil
@@ -98,11 +101,38 @@ func (e *Engine) LateDelivery(ctx context.Context, tx *sql.Tx, page int64, m *no
 			return err
 		}
 		sent = "PagerDuty " + event + " sent"
+	case st.state == StateResolved:
+		recovered, err := e.recoveredBeforeResolve(ctx, tx, st)
+		if err != nil || !recovered {
+			return err
+		}
+		what, added, err := e.allClearTo(ctx, tx, st, m, now)
+		if err != nil || !added {
+			return err
+		}
+		sent = "all-clear sent via " + what
 	default:
 		return nil
 	}
 	return e.note(ctx, tx, st.snap.ID, now, fmt.Sprintf("Page (trigger) by %s, withdrawn while it was being sent, was delivered after its sender's lease had ended: %s", who, sent),
 		map[string]any{"channel": m.Channel, "user": m.User, "late_delivery": sent})
+}
+
+// recoveredBeforeResolve reports whether the resolved incident of st
+// was recovering in its escalation's epoch before it resolved (the
+// recovery wrote the all-clear of that epoch; a resolution does not
+// clear the incident's recovering_since, and burning again, which does,
+// starts a new epoch).
+func (e *Engine) recoveredBeforeResolve(ctx context.Context, tx *sql.Tx, st *stateRow) (bool, error) {
+	var since sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT recovering_since FROM incidents WHERE id = $1`, st.snap.ID).Scan(&since)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read recovery of %s: %w", st.snap.ID, err)
+	}
+	return since.Valid && since.Int64 >= jobs.Millis(st.started), nil
 }
 
 // page writes the outbox messages for users at one level, with the

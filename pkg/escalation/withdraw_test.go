@@ -733,3 +733,159 @@ func TestAllClearAfterLateDelivery(t *testing.T) {
 		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, byRecipient(st.Notices, notify.EventTrigger))
 	})
 }
+
+// TestLateDeliveryOfPageWithdrawnAfterLease: bob's PagerDuty page is on
+// the wire and its sender stalls past its lease before he acknowledges:
+// the acknowledgement withdraws the page as one not being sent (its send
+// reads as over) and writes no acknowledge. The send then succeeds: the
+// page is recorded delivered and, in the same write, the acknowledge it
+// missed is written, as for a page withdrawn while its lease lasted. It
+// used to stay cancelled, its outcome dropped as a lost lease (logged at
+// Error), and PagerDuty's incident was never acknowledged nor resolved.
+func TestLateDeliveryOfPageWithdrawnAfterLease(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		pd, logs := newHoldSink(t), &logSink{}
+		r, id := ackAfterLease(t, db, pd, logs)
+		require.NoError(t, r.sendDone)
+		require.Equal(t, []string{"trigger delivered", "acknowledge pending"}, pdEvents(t, db, id))
+		require.True(t, pdTrigger(t, db, id).Reaches(r.clock.Now()))
+		require.Len(t, r.timeline(t, id, "Notification (trigger) sent by pagerduty"), 1)
+		require.Len(t, r.timeline(t, id, "Page (trigger) by pagerduty, withdrawn while it was being sent, was delivered after its sender's lease had ended: PagerDuty acknowledge sent"), 1)
+		require.Empty(t, logs.at(slog.LevelError))
+		warns := logs.at(slog.LevelWarn)
+		require.Len(t, warns, 1)
+		require.True(t, strings.HasPrefix(warns[0], "notification withdrawn while being sent was delivered after its sender's lease had ended"), warns[0])
+
+		_, err := r.svc.Resolve(context.Background(), id, "bob", "fixed")
+		require.NoError(t, err)
+		ticks(t, r.rig, 3)
+		require.Equal(t, []string{"trigger delivered", "acknowledge delivered", "resolve delivered"}, pdEvents(t, db, id))
+	})
+}
+
+// TestFailedSendOfPageWithdrawnAfterLease: as in
+// TestLateDeliveryOfPageWithdrawnAfterLease, but the stalled send then
+// fails: the page stays cancelled with the error, not retried, and
+// nothing follows it, as a withdrawn page whose send failed
+// (TestWithdrawnPageFailingWhileSent). It used to be logged at Error as
+// a lost lease, with no timeline entry.
+func TestFailedSendOfPageWithdrawnAfterLease(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		pd, logs := newHoldSinkAnswering(t, http.StatusServiceUnavailable, http.StatusAccepted), &logSink{}
+		r, id := ackAfterLease(t, db, pd, logs)
+		require.NoError(t, r.sendDone)
+		require.Equal(t, []string{"trigger cancelled"}, pdEvents(t, db, id))
+		trigger := pdTrigger(t, db, id)
+		require.Contains(t, trigger.LastError, "503")
+		require.False(t, trigger.Reaches(r.clock.Now()))
+		require.Empty(t, logs.at(slog.LevelError), "a withdrawn page whose send failed is no error")
+		require.Len(t, r.timeline(t, id, "Notification (trigger) by pagerduty failed while it was being withdrawn"), 1)
+
+		ticks(t, r.rig, 3)
+		_, err := r.svc.Resolve(context.Background(), id, "bob", "fixed")
+		require.NoError(t, err)
+		r.tick(t)
+		require.Equal(t, []string{"trigger cancelled"}, pdEvents(t, db, id), "the page reached nobody: no acknowledge, no resolve")
+		require.Empty(t, logs.at(slog.LevelError))
+	})
+}
+
+// lateRig is a rig whose PagerDuty page's send, held past its
+// sender's lease, is over (sendDone, its DeliverDue's error).
+type lateRig struct {
+	*rig
+	sendDone error
+}
+
+// ackAfterLease pages bob by PagerDuty through pd, which holds the
+// request; while it is held the sender's lease ends and bob
+// acknowledges, which withdraws the page as one not being sent (its send
+// reads as over) and writes no acknowledge; then pd answers.
+func ackAfterLease(t *testing.T, db *store.DB, pd *holdSink, logs *logSink) (*lateRig, string) {
+	t.Helper()
+	ctx := context.Background()
+	r, ncfg, id := newPageRig(t, db, pageSetup{policy: pagerDutyOnlyYAML, severity: "critical", pagerDuty: pd.URL, logs: logs, held: true})
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.sender.DeliverDue(ctx)
+		done <- err
+	}()
+	<-pd.arrived
+	r.clock.Advance(time.Duration(ncfg.Lease))
+	_, err := r.svc.Acknowledge(ctx, id, "bob")
+	require.NoError(t, err)
+	entries := r.timeline(t, id, "Escalation stopped: acknowledged by bob")
+	require.Len(t, entries, 1)
+	require.Contains(t, entries[0], "; 1 page(s) not yet delivered withdrawn")
+	require.NotContains(t, entries[0], "being sent")
+	require.Equal(t, []string{"trigger cancelled"}, pdEvents(t, db, id), "no acknowledge while the send reads as over")
+	pd.Release()
+	return &lateRig{rig: r, sendDone: <-done}, id
+}
+
+// TestAllClearAfterLateDeliveryToResolved: as in
+// TestAllClearAfterLateDelivery bob's push page is on the wire when he
+// acknowledges and its sender stalls past its lease, the SLO recovers
+// and the all-clear skips him; the incident is then resolved, before the
+// send succeeds. Bob was paged after all and gets the all-clear the
+// recovery would have given him, once: it used to follow the incident's
+// state alone, and a resolved incident's late page got none.
+func TestAllClearAfterLateDeliveryToResolved(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		push := newHoldSink(t)
+		r, ncfg, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "medium", push: &sink{Server: push.Server}, held: true})
+		done := ackWhileSent(t, r, id, push)
+		r.clock.Advance(time.Duration(ncfg.Lease))
+		_, err := r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
+		require.NoError(t, err)
+		_, err = r.svc.Resolve(ctx, id, "bob", "fixed")
+		require.NoError(t, err)
+		require.Empty(t, allClears(t, db, id), "the send reads as over without a delivery")
+
+		push.Release()
+		require.NoError(t, <-done)
+		require.Equal(t, map[string]string{"bob/push": notify.StatePending}, allClears(t, db, id))
+		require.Len(t, r.timeline(t, id, "Page (trigger) by push to bob, withdrawn while it was being sent, was delivered after its sender's lease had ended: all-clear sent via push to bob"), 1)
+		ticks(t, r, 2)
+		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, allClears(t, db, id))
+		recs, err := notify.List(ctx, db, id)
+		require.NoError(t, err)
+		var subjects []string
+		for _, rec := range recs {
+			if rec.Event == notify.EventAllClear {
+				subjects = append(subjects, rec.Message.Subject)
+			}
+		}
+		require.Len(t, subjects, 1)
+		require.True(t, strings.HasPrefix(subjects[0], "[RESOLVED] Incident "+id), subjects[0])
+	})
+}
+
+// TestNoAllClearAfterLateDeliveryToResolvedWithoutRecovery: an incident
+// resolved without recovering first gave its pages no all-clear (only
+// PagerDuty its resolve), so neither does a page of it delivered late.
+func TestNoAllClearAfterLateDeliveryToResolvedWithoutRecovery(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		push := newHoldSink(t)
+		r, ncfg, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "medium", push: &sink{Server: push.Server}, held: true})
+		done := ackWhileSent(t, r, id, push)
+		r.clock.Advance(time.Duration(ncfg.Lease))
+		_, err := r.svc.Resolve(ctx, id, "bob", "fixed")
+		require.NoError(t, err)
+
+		push.Release()
+		require.NoError(t, <-done)
+		require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, byRecipient(mustList(t, db, id), notify.EventTrigger))
+		require.Empty(t, allClears(t, db, id))
+		require.Empty(t, r.timeline(t, id, "Page (trigger) by push to bob, withdrawn while it was being sent, was delivered after"))
+	})
+}
+
+func mustList(t *testing.T, db *store.DB, id string) []notify.Record {
+	t.Helper()
+	recs, err := notify.List(context.Background(), db, id)
+	require.NoError(t, err)
+	return recs
+}

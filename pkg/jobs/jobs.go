@@ -211,8 +211,10 @@ type Job struct {
 	LastError  string
 	CreatedAt  time.Time
 	FinishedAt *time.Time
-	// Owner and LeaseUntil are set while the job is running, and while
-	// the attempt of a job cancelled during it (CancelIDs) is not over.
+	// Owner and LeaseUntil are set while the job is running, and on a
+	// job cancelled after its attempt began (CancelIDs) until that
+	// attempt's outcome is recorded (CompleteAttempt, AbandonAttempt),
+	// its lease ended or not.
 	Owner      string
 	LeaseUntil time.Time
 	// StartedAt is when the worker began the running attempt on the
@@ -385,7 +387,12 @@ WHERE queue = $2 AND grp = $3 AND state = 'pending'`, Millis(now), queue, group)
 // worker's lease for CompleteAttempt and AbandonAttempt alone: the
 // attempt happened, and its success is recorded (done); a failure
 // leaves the job cancelled, never retried (Retry and Fail find the
-// lease lost; AbandonAttempt records it and ends the lease).
+// lease lost; AbandonAttempt records it and ends the lease). So does a
+// job whose attempt had begun and whose worker's lease ended by now
+// (counted in cancelled): its worker stalled or died during the attempt,
+// which may still have succeeded, and a stalled worker that reports the
+// success records it, late (CompleteAttempt), as it would have had the
+// cancellation come before the lease's end.
 func CancelIDs(ctx context.Context, ex Execer, now time.Time, ids []int64) (cancelled, started int64, err error) {
 	if len(ids) == 0 {
 		return 0, 0, nil
@@ -406,7 +413,11 @@ WHERE state = 'running' AND started_at > 0 AND lease_until > $1`+ofIDs, args...)
 	if err != nil {
 		return 0, 0, fmt.Errorf("cancel %d job(s): %w", len(ids), err)
 	}
-	res, err = ex.ExecContext(ctx, `UPDATE jobs SET state = 'cancelled', finished_at = $1, lease_owner = '', lease_until = 0
+	// A running job past Start here has its lease ended: its worker
+	// keeps it (the ended lease), for CompleteAttempt and AbandonAttempt.
+	res, err = ex.ExecContext(ctx, `UPDATE jobs SET state = 'cancelled', finished_at = $1,
+	lease_owner = CASE WHEN state = 'running' AND started_at > 0 THEN lease_owner ELSE '' END,
+	lease_until = CASE WHEN state = 'running' AND started_at > 0 THEN lease_until ELSE 0 END
 WHERE state IN ('pending', 'running')`+ofIDs, args...)
 	if err == nil {
 		cancelled, err = res.RowsAffected()
@@ -828,8 +839,9 @@ func Complete(ctx context.Context, ex Execer, id int64, owner string, now time.T
 // CompleteAttempt marks a job leased to owner done, as Complete does,
 // and also one cancelled during its attempt (after Start: CancelIDs):
 // the attempt that succeeded happened all the same. It reports whether
-// the completion is late: the job was cancelled during its attempt and
-// its worker's lease had ended by now, so that until this completion the
+// the completion is late: the job was cancelled during its attempt, or
+// after it began and its worker's lease had ended, and that lease had
+// ended by now, so that until this completion the
 // attempt read as over without an outcome (Job.AttemptUnderway), and
 // whatever was decided meanwhile took it for one that did not succeed.
 // The caller makes up for those decisions (notify.Sender.OnLateDelivery).

@@ -890,7 +890,10 @@ func startedJobs(t *testing.T, db *store.DB, clk *clock.Manual, keys ...string) 
 // lasts, cancelled during it (CancelIDs) or not, and over once the lease
 // has ended: it no longer reads as one that may still succeed. A job
 // cancelled after its worker's lease ended is cancelled as one whose
-// attempt had not begun.
+// attempt had not begun, and keeps its worker: should that worker,
+// stalled, report the attempt's success after all, the success is
+// recorded, late (it used to find the lease lost and leave the job
+// cancelled).
 func TestAttemptOverWhenLeaseEnds(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{jobs.Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -924,11 +927,17 @@ func TestAttemptOverWhenLeaseEnds(t *testing.T) {
 		for _, j := range all {
 			if j.Key == "b" {
 				require.Equal(t, jobs.StateCancelled, j.State)
-				require.Empty(t, j.Owner, "b's worker no longer holds it")
+				require.Equal(t, "w", j.Owner, "b's worker keeps it, for the attempt's outcome")
+				require.False(t, j.AttemptUnderway(clk.Now()), "b's attempt is over")
 			}
 		}
+		_, err = jobs.CompleteAttempt(ctx, db, id["b"], "w2", clk.Now())
+		require.ErrorIs(t, err, jobs.ErrLeaseLost, "another worker's")
+		late, err := jobs.CompleteAttempt(ctx, db, id["b"], "w", clk.Now())
+		require.NoError(t, err, "b's stalled worker reports its success")
+		require.True(t, late)
 		_, err = jobs.CompleteAttempt(ctx, db, id["b"], "w", clk.Now())
-		require.ErrorIs(t, err, jobs.ErrLeaseLost)
+		require.ErrorIs(t, err, jobs.ErrLeaseLost, "recorded once")
 		// c, not cancelled, is claimed again: its new attempt has not begun.
 		js, err := jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: "q", Owner: "w2", Now: clk.Now(), Lease: time.Minute})
 		require.NoError(t, err)
