@@ -187,7 +187,7 @@ func decide(cfg GateConfig, req GateRequest, sts []Status) Decision {
 	if !d.Allowed {
 		verb = "denied"
 	}
-	d.Reason = fmt.Sprintf("%s change %s: error budget of SLO %s is %s (%s): %s", req.Change, verb, name, worst, rem, policyAction(worst))
+	d.Reason = fmt.Sprintf("%s change %s: error budget of SLO %s is %s (%s): %s", req.Change, verb, name, worst, rem, PolicyAction(worst))
 	return d
 }
 

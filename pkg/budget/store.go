@@ -222,11 +222,12 @@ func stateMessage(st Status, prev slo.BudgetState) string {
 	if prev == "" {
 		return fmt.Sprintf("error budget of %s is %s (%s)", name, st.State, rem)
 	}
-	return fmt.Sprintf("error budget of %s went from %s to %s (%s): %s", name, prev, st.State, rem, policyAction(st.State))
+	return fmt.Sprintf("error budget of %s went from %s to %s (%s): %s", name, prev, st.State, rem, PolicyAction(st.State))
 }
 
-// policyAction is the budget policy's action for a state.
-func policyAction(s slo.BudgetState) string {
+// PolicyAction is the budget policy's action for a state, as the deploy
+// gate's reasons and the console word it.
+func PolicyAction(s slo.BudgetState) string {
 	switch s {
 	case slo.BudgetGreen:
 		return "normal operations"

@@ -496,6 +496,9 @@ func (s *Service) settled(ctx context.Context, tx *sql.Tx, opts Options, r *reco
 		r.ResolvedAt = &now
 		r.SnoozedUntil = nil
 	}
+	// The title changes in the UPDATE save runs anyway: no statement of
+	// its own.
+	oldTitle := s.retitle(opts, r, resolve)
 	if err := s.save(ctx, tx, r); err != nil {
 		return err
 	}
@@ -509,12 +512,24 @@ func (s *Service) settled(ctx context.Context, tx *sql.Tx, opts Options, r *reco
 			kind, verb = ChangeSeverityLowered, "lowered"
 		}
 		msg := fmt.Sprintf("severity %s: %s -> %s (the highest severity of its firing alerts)", verb, r.sevBefore, r.Severity)
+		entry := &TimelineEntry{IncidentID: r.ID, Time: now, Kind: "severity", Actor: actor, Message: msg,
+			Data: map[string]any{"from": string(r.sevBefore), "to": string(r.Severity)}}
+		if oldTitle != "" {
+			// Both entries in one statement.
+			if err := s.insertTimeline(ctx, tx, []TimelineEntry{*entry, {IncidentID: r.ID, Time: now, Kind: "title", Actor: actor,
+				Message: fmt.Sprintf("title changed: %q -> %q (the alert that raised it to %s: %s)",
+					oldTitle, r.Title, r.Severity, describe(r.raisedBy.alert.Labels)),
+				Data: map[string]any{"from": oldTitle, "to": r.Title}}}); err != nil {
+				return err
+			}
+			entry = nil
+		}
 		if err := s.change(ctx, tx, p, Change{Kind: kind, Incident: &r.Incident, Prev: prev, Actor: actor, Time: now, Groups: r.groups},
-			&TimelineEntry{IncidentID: r.ID, Time: now, Kind: "severity", Actor: actor, Message: msg,
-				Data: map[string]any{"from": string(r.sevBefore), "to": string(r.Severity)}}); err != nil {
+			entry); err != nil {
 			return err
 		}
 	}
+	r.raisedBy = nil
 	if resolve {
 		if err := s.change(ctx, tx, p, Change{Kind: ChangeResolved, Incident: &r.Incident, Prev: prev, Actor: actor, Time: now},
 			&TimelineEntry{IncidentID: r.ID, Time: now, Kind: "status", Actor: actor,
@@ -524,6 +539,53 @@ func (s *Service) settled(ctx context.Context, tx *sql.Tx, opts Options, r *reco
 		}
 	}
 	return nil
+}
+
+// retitle renders r's title again from the alert that raised its severity
+// in this delivery (title_template, with that alert's labels and
+// annotations as the common ones) when the raise sets a new peak: the
+// incident is named after the highest severity it reached, not after the
+// first alert that opened it (a ticket, before the page joined). A title
+// a person gave (an incident opened by hand) is kept, and so is the title
+// when the severity falls or rises again to a peak it had. It returns the
+// title replaced, or "" when the title stays.
+func (s *Service) retitle(opts Options, r *record, resolving bool) string {
+	src := r.raisedBy
+	if src == nil || resolving || !r.Status.Open() || strings.HasPrefix(r.GroupKey, ManualGroupPrefix) {
+		return ""
+	}
+	if r.Severity.Rank() >= higher(r.PeakSeverity, r.sevBefore).Rank() ||
+		mapSeverity(opts, src.alert.Labels[opts.SeverityLabel]) != r.Severity {
+		return ""
+	}
+	a := src.alert
+	var names []string
+	if v := a.Labels["alertname"]; v != "" {
+		names = []string{v}
+	}
+	burnRate, burnTier := fastestBurn([]NotifiedAlert{a})
+	title, err := renderTitleCached(opts.TitleTemplate, TitleData{
+		Service: r.Service, Severity: r.Severity, Receiver: src.receiver,
+		GroupLabels: nonNil(src.groupLabels), CommonLabels: nonNil(a.Labels), CommonAnnotations: nonNil(a.Annotations),
+		Alertnames: names, BurnRate: burnRate, BurnTier: burnTier,
+	})
+	if err != nil || title == "" || title == r.Title {
+		if err != nil {
+			s.logger.Warn("Render incident title", "incident", r.ID, "err", err)
+		}
+		return ""
+	}
+	old := r.Title
+	r.Title = title
+	return old
+}
+
+// titleSource is the alert retitle renders a title from, with its
+// delivery's receiver and group labels.
+type titleSource struct {
+	alert       NotifiedAlert
+	receiver    string
+	groupLabels map[string]string
 }
 
 // highestFiring sets r's severity to the highest severity among its firing

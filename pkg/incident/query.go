@@ -35,6 +35,10 @@ type record struct {
 	// recheckSeverity: an alert of the incident's severity resolved, the
 	// severity may fall to the highest one still firing.
 	recheckSeverity bool
+	// raisedBy is the new alert that last raised the severity in the
+	// delivery being applied: settle renders the title from it when the
+	// raise sets a new peak (retitle).
+	raisedBy *titleSource
 	// deferred is the delivery's persisting statement not yet run
 	// (PostgreSQL, see persistMerged): save runs it with its UPDATE, any
 	// statement reading the delivery's rows runs it first (flushDeferred).

@@ -351,7 +351,11 @@ func (s *Service) placeStage(ctx context.Context, tx *sql.Tx, d *delivery) error
 			firedResolved = append(firedResolved, a.NotifiedAlert)
 		}
 		d.res.Alerts["new"]++
+		before := target.Severity
 		mergeAlertInfo(&target.Incident, a.NotifiedAlert, opts)
+		if target.Severity != before && a.Status == "firing" && !d.created {
+			target.raisedBy = &titleSource{alert: a.NotifiedAlert, receiver: d.n.Receiver, groupLabels: d.n.GroupLabels}
+		}
 	}
 	d.tl = append(d.tl, alertsEntry(target.ID, d.actor, "alert_fired", "fired", fired, now))
 	if len(firedResolved) > 0 {

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/slo"
 )
 
 // TestConsoleRemainingText: the console's budget left is the percentage
@@ -30,5 +31,23 @@ func TestConsoleRemainingText(t *testing.T) {
 			st := budget.Status{Period: "30d", Coverage: tc.coverage, Budget: budget.Budget{RemainingRatio: tc.remaining}}
 			require.Equal(t, tc.want, remainingText(st))
 		})
+	}
+}
+
+// TestConsoleGateWords: the deploy gate's answer on the console words the
+// budget policy as `srectl gate` and the gate's API do: a red budget
+// freezes non-critical changes, an exhausted one lets emergency changes
+// only (not "only critical changes ship", which the gate denies too).
+func TestConsoleGateWords(t *testing.T) {
+	for _, tc := range []struct {
+		state slo.BudgetState
+		want  string
+	}{
+		{slo.BudgetRed, "error budget of availability is red: freeze non-critical changes"},
+		{slo.BudgetExhausted, "error budget of availability is exhausted: emergency changes only"},
+	} {
+		answer, reason := gateAnswer([]budget.Status{{Service: "api", SLO: "availability", State: tc.state}})
+		require.Equal(t, "deny", answer, tc.state)
+		require.Equal(t, tc.want, reason)
 	}
 }

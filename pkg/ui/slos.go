@@ -86,7 +86,7 @@ func gateAnswer(sts []budget.Status) (answer, reason string) {
 	if g := which.GroupString(); g != "" {
 		name += "{" + g + "}"
 	}
-	return "deny", fmt.Sprintf("error budget of %s is %s: only critical changes ship", name, worst)
+	return "deny", fmt.Sprintf("error budget of %s is %s: %s", name, worst, budget.PolicyAction(worst))
 }
 
 // home serves GET /: every service with its SLOs, grouped and sorted worst

@@ -295,11 +295,12 @@ func TestHomeCountsIncidents(t *testing.T) {
 	})
 }
 
-// TestTitleStableSeverityCurrent: an incident's title is rendered once,
-// when it opens, and stays (as GoAlert's alert summary and Grafana OnCall's
-// alert group title do), also when it names the severity; the severity the
-// API, the console's incident page and its list show is the current one:
-// the highest of the alerts still firing. The timeline says when it fell.
+// TestTitleStableSeverityCurrent: an incident's title, rendered when it
+// opens, stays when its severity falls (as GoAlert's alert summary and
+// Grafana OnCall's alert group title do), also when it names the severity;
+// the severity the API, the console's incident page and its list show is
+// the current one: the highest of the alerts still firing, followed on the
+// console by the highest it had. The timeline says when it fell.
 func TestTitleStableSeverityCurrent(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
 		opts := incident.DefaultOptions()
@@ -348,12 +349,82 @@ func TestTitleStableSeverityCurrent(t *testing.T) {
 		code, body = get(t, srv.URL+"/incidents/"+id)
 		require.Equal(t, http.StatusOK, code)
 		require.Contains(t, body, "<h1>"+id+": "+title+"</h1>")
-		require.Contains(t, body, `<tr><th>Severity</th><td><span class="sev sev-medium">MEDIUM</span></td></tr>`)
+		require.Contains(t, body, `<tr><th>Severity</th><td><span class="sev sev-medium">MEDIUM</span> <span class="peak">(CRITICAL at its highest)</span></td></tr>`)
 		require.Contains(t, body, "severity lowered: CRITICAL -&gt; MEDIUM (the highest severity of its firing alerts)")
 		code, body = get(t, srv.URL+"/incidents")
 		require.Equal(t, http.StatusOK, code)
-		require.Contains(t, body, `<td><span class="sev sev-medium">MEDIUM</span></td>`)
+		require.Contains(t, body, `<td><span class="sev sev-medium">MEDIUM</span> <span class="peak">(CRITICAL at its highest)</span></td>`)
 		require.NotContains(t, body, `sev-critical">CRITICAL`)
+	})
+}
+
+// TestConsoleRaisedTitleAndPeak: on both backends, an incident a ticket
+// opened and a page raised is named after the page on the console's
+// incident page, its list and the home page; its timeline says the title
+// changed; once the page resolves, each shows the current severity with
+// the highest it had ("MEDIUM (CRITICAL at its highest)"), and the title
+// stays the page's.
+func TestConsoleRaisedTitleAndPeak(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		opts := incident.DefaultOptions()
+		opts.TitleTemplate = `{{ .Service }}/{{ .CommonLabels.slo }} burning {{ .BurnRate }}x: {{ .CommonLabels.severity }}`
+		svc, err := incident.NewService(db, opts, nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		mux := http.NewServeMux()
+		ui.New(ui.Sources{Incidents: svc}, ui.Options{AllowAnonymous: true}).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+
+		started := time.Now().Add(-10 * time.Minute)
+		notify := func(tiers ...string) []string {
+			t.Helper()
+			n := incident.Notification{Receiver: "sred", Status: "firing", GroupKey: `{}:{service="api",slo="availability"}`,
+				GroupLabels:  map[string]string{"service": "api", "slo": "availability"},
+				CommonLabels: map[string]string{"service": "api", "slo": "availability"}}
+			for _, a := range []struct{ name, severity, rate, status string }{{"SLOBurnRatePage", "page", "14.4", tiers[0]}, {"SLOBurnRateTicket", "ticket", "3", "firing"}} {
+				if a.status == "" {
+					continue
+				}
+				al := incident.NotifiedAlert{Status: a.status, Fingerprint: "fp-" + a.name, StartsAt: started,
+					Labels:      map[string]string{"alertname": a.name, "service": "api", "slo": "availability", "severity": a.severity},
+					Annotations: map[string]string{"burn_rate_threshold": a.rate}}
+				if a.status == "resolved" {
+					al.EndsAt = time.Now()
+				}
+				n.Alerts = append(n.Alerts, al)
+			}
+			if len(n.Alerts) == 1 {
+				n.CommonLabels = n.Alerts[0].Labels
+				n.CommonAnnotations = n.Alerts[0].Annotations
+			}
+			res, err := svc.Ingest(t.Context(), n)
+			require.NoError(t, err)
+			return res.Created
+		}
+		created := notify("")
+		require.Len(t, created, 1)
+		id := created[0]
+		require.Empty(t, notify("firing"), "the page joins the ticket's incident")
+		const title = "api/availability burning 14.4x: page"
+
+		code, body := get(t, srv.URL+"/incidents/"+id)
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, body, "<h1>"+id+": "+title+"</h1>")
+		require.Contains(t, body, `<tr><th>Severity</th><td><span class="sev sev-critical">CRITICAL</span></td></tr>`)
+		require.Contains(t, body, "title changed: &#34;api/availability burning 3x: ticket&#34; -&gt; &#34;"+title+"&#34;")
+		require.Contains(t, body, `<tr><th>Labels when opened</th>`)
+
+		require.Empty(t, notify("resolved"))
+		code, body = get(t, srv.URL+"/incidents/"+id)
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, body, "<h1>"+id+": "+title+"</h1>", "the title stays when the severity falls")
+		require.Contains(t, body, `<tr><th>Severity</th><td><span class="sev sev-medium">MEDIUM</span> <span class="peak">(CRITICAL at its highest)</span></td></tr>`)
+		for _, path := range []string{"/incidents", "/"} {
+			code, body = get(t, srv.URL+path)
+			require.Equal(t, http.StatusOK, code, path)
+			require.Contains(t, body, `<span class="sev sev-medium">MEDIUM</span> <span class="peak">(CRITICAL at its highest)</span></td>`, path)
+			require.Contains(t, body, "<td>"+title+"</td>", path)
+		}
 	})
 }
 
