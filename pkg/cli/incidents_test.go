@@ -214,3 +214,45 @@ func TestIncidentsOutputEscapesControls(t *testing.T) {
 		}
 	})
 }
+
+// TestIncidentsShowHighestSeverity: an incident whose critical alert
+// resolved while its warning still fires is MEDIUM now; `srectl incidents
+// list` and `show` say it was CRITICAL at its highest, as the console and
+// the post-mortem draft do.
+func TestIncidentsShowHighestSeverity(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+		svc := newIncidentService(t, db, now)
+		alert := func(name, severity, status string) incident.NotifiedAlert {
+			a := incident.NotifiedAlert{Status: status, Fingerprint: name, StartsAt: now.Add(-time.Minute),
+				Labels: map[string]string{"alertname": name, "service": "checkout", "severity": severity}}
+			if status == "resolved" {
+				a.EndsAt = now
+			}
+			return a
+		}
+		for _, alerts := range [][]incident.NotifiedAlert{
+			{alert("Down", "critical", "firing"), alert("Slow", "warning", "firing")},
+			{alert("Down", "critical", "resolved"), alert("Slow", "warning", "firing")},
+		} {
+			_, err := svc.Ingest(context.Background(), incident.Notification{
+				Receiver: "sred", Status: "firing", GroupKey: "checkout",
+				CommonLabels: map[string]string{"service": "checkout"}, Alerts: alerts,
+			})
+			require.NoError(t, err)
+		}
+		mux := http.NewServeMux()
+		(&web.IncidentsAPI{Service: svc}).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		run := func(args ...string) string {
+			var stdout, stderr bytes.Buffer
+			code := Main(append([]string{"incidents", "--sred.url=" + srv.URL}, args...), &stdout, &stderr)
+			require.Equal(t, 0, code, stderr.String())
+			return stdout.String()
+		}
+		list := run("list")
+		require.Contains(t, list, "INC-2026-0001  MEDIUM (CRITICAL at its highest)  triggered", list)
+		require.Contains(t, run("show", "INC-2026-0001"), "INC-2026-0001 [MEDIUM (CRITICAL at its highest)] ")
+	})
+}
