@@ -142,6 +142,13 @@ func TestAPI(t *testing.T) {
 			{"PUT", "/api/v1/oncall/schedules/api-primary/overrides", `{"overrides":[], "extra": 1}`, `invalid JSON body: json: unknown field "extra"`},
 			{"PUT", "/api/v1/oncall/schedules/api-primary/overrides", `{"overrides":[]}`, `from and to are required when no overrides are given`},
 			{"PUT", "/api/v1/oncall/schedules/nope/overrides", `{"overrides":[]}`, `unknown schedule "nope"`},
+			// A name the caller gave is cut in the answer, never echoed whole.
+			{"GET", "/api/v1/oncall/schedules/" + strings.Repeat("n", 5000) + "/shifts", ``, `unknown schedule "` + strings.Repeat("n", 61) + `…"`},
+			{"PUT", "/api/v1/oncall/schedules/" + strings.Repeat("é", 2500) + "/overrides", `{"overrides":[]}`, `unknown schedule "` + strings.Repeat("é", 30) + `…"`},
+			{"GET", "/api/v1/oncall?schedule=" + strings.Repeat("n", 5000), ``, `unknown schedule "` + strings.Repeat("n", 61) + `…"`},
+			{"GET", "/api/v1/oncall?service=" + strings.Repeat("s", 5000), ``, `unknown service "` + strings.Repeat("s", 61) + `…"`},
+			{"DELETE", "/api/v1/oncall/schedules/api-primary/overrides/" + strings.Repeat("1x", 2500), ``, `invalid override id "` + strings.Repeat("1x", 30) + `1…"`},
+			{"PUT", "/api/oncall/schedule", `{"service":"` + strings.Repeat("s", 5000) + `","schedule":{"shifts":[]}}`, `unknown service "` + strings.Repeat("s", 61) + `…"`},
 			{"GET", "/api/v1/oncall?at=yesterday", ``, `at: cannot parse "yesterday" as an RFC 3339 time or a Unix timestamp`},
 			{"GET", "/api/v1/oncall?at=NaN", ``, `at: NaN is not a finite number`},
 			{"GET", "/api/v1/oncall?service=web", ``, `unknown service "web"`},
