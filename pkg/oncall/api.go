@@ -343,10 +343,21 @@ func (a *API) putOverrides(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	for _, t := range []*time.Time{req.From, req.To} {
-		if t != nil {
-			*t = t.Truncate(time.Millisecond)
+	for _, f := range []struct {
+		name string
+		t    *time.Time
+	}{{"from", req.From}, {"to", req.To}} {
+		if f.t == nil {
+			continue
 		}
+		// Given, but the zero time (or within its millisecond): span
+		// would take it for absent and say it is required.
+		if t := f.t.Truncate(time.Millisecond); t.IsZero() {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("%s: %s is out of range: the zero time (0001-01-01T00:00:00Z, to the millisecond) reads as no time; give a later one",
+				f.name, f.t.UTC().Format(time.RFC3339Nano)))
+			return
+		}
+		*f.t = f.t.Truncate(time.Millisecond)
 	}
 	from, to, err := span(req.Overrides, req.From, req.To)
 	if err != nil {

@@ -141,6 +141,13 @@ func TestAPI(t *testing.T) {
 			{"PUT", "/api/v1/oncall/schedules/api-primary/overrides", `{"overrides":[{"user":"mallory","start":"2026-03-28T10:00:00Z","end":"2026-03-28T11:00:00Z"}]}`, `override 0: override: unknown user "mallory"`},
 			{"PUT", "/api/v1/oncall/schedules/api-primary/overrides", `{"overrides":[], "extra": 1}`, `invalid JSON body: json: unknown field "extra"`},
 			{"PUT", "/api/v1/oncall/schedules/api-primary/overrides", `{"overrides":[]}`, `from and to are required when no overrides are given`},
+			// Given, but zero: not "required".
+			{"PUT", "/api/v1/oncall/schedules/api-primary/overrides", `{"from":"0001-01-01T00:00:00Z","to":"2026-03-28T13:00:00Z","overrides":[]}`,
+				`from: 0001-01-01T00:00:00Z is out of range: the zero time (0001-01-01T00:00:00Z, to the millisecond) reads as no time; give a later one`},
+			{"PUT", "/api/v1/oncall/schedules/api-primary/overrides", `{"from":"2026-03-28T12:00:00Z","to":"0001-01-01T00:00:00.0004Z","overrides":[]}`,
+				`to: 0001-01-01T00:00:00.0004Z is out of range: the zero time (0001-01-01T00:00:00Z, to the millisecond) reads as no time; give a later one`},
+			{"PUT", "/api/v1/oncall/schedules/api-primary/overrides", `{"from":"0001-01-01T00:00:00Z","overrides":[{"user":"alice","start":"2026-03-28T12:00:00Z","end":"2026-03-28T13:00:00Z"}]}`,
+				`from: 0001-01-01T00:00:00Z is out of range: the zero time (0001-01-01T00:00:00Z, to the millisecond) reads as no time; give a later one`},
 			{"PUT", "/api/v1/oncall/schedules/nope/overrides", `{"overrides":[]}`, `unknown schedule "nope"`},
 			// A name the caller gave is cut in the answer, never echoed whole.
 			{"GET", "/api/v1/oncall/schedules/" + strings.Repeat("n", 5000) + "/shifts", ``, `unknown schedule "` + strings.Repeat("n", 61) + `…"`},
