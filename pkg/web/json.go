@@ -175,6 +175,17 @@ func unmarshal(b []byte, v any, strict bool) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errors.New("trailing data after the JSON value")
 	}
+	return CheckKeys(b, v)
+}
+
+// CheckKeys returns the error UnmarshalStrict and UnmarshalLenient give
+// for b, one JSON value v was decoded from without error, whose keys are
+// ambiguous: a key given twice in one object (with the object's path), or
+// a key naming a field of v only without regard to case (with the
+// field's name). A decoder of its own (the Alertmanager webhook's, which
+// walks a delivery in Alertmanager's shape once and leaves every other
+// body to encoding/json) calls it for the bodies encoding/json decodes.
+func CheckKeys(b []byte, v any) error {
 	if err := duplicateKey(b); err != nil {
 		return err
 	}
