@@ -396,6 +396,8 @@ func TestAPISimulate(t *testing.T) {
 
 		for _, tc := range []struct{ name, body, msg string }{
 			{"malformed", `{"labels":`, "invalid JSON body: unexpected EOF"},
+			// encoding/json reads null as nothing: a simulation with no labels.
+			{"null", `null`, "invalid JSON body: want a JSON object, got null"},
 			{"unknown field", `{"labels":{},"when":"now"}`, `invalid JSON body: json: unknown field "when"`},
 			{"label not a string", `{"labels":{"service":1}}`, "invalid JSON body: labels.service: want a string, got a number"},
 			{"bad severity", `{"labels":{"severity":"urgent"}}`, `unknown severity "urgent" (want one of CRITICAL, HIGH, MEDIUM, LOW)`},

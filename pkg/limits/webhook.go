@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -92,6 +93,18 @@ func Truncate(s string, max int) (string, bool) {
 		n--
 	}
 	return s[:n] + TruncationMark, true
+}
+
+// MaxEchoBytes bounds a value of a request that an error answer quotes
+// back (an unknown name or parameter), as jsonerr cuts a refused value.
+const MaxEchoBytes = 64
+
+// Quote quotes s for an error message, cut by Truncate at MaxEchoBytes: an
+// answer names what it refused without echoing a name of thousands of
+// characters whole.
+func Quote(s string) string {
+	t, _ := Truncate(s, MaxEchoBytes)
+	return strconv.Quote(t)
 }
 
 // MaxGroupKeyBytes bounds the group key sred stores for an Alertmanager

@@ -91,7 +91,7 @@ func (d *Directory) Who(ctx context.Context, service, schedule string, at time.T
 	case service != "":
 		svc := cfg.Service(service)
 		if svc == nil {
-			return nil, fmt.Errorf("%w service %q", ErrUnknown, service)
+			return nil, fmt.Errorf("%w service %s", ErrUnknown, limits.Quote(service))
 		}
 		targets = append(targets, target{svc.Primary, svc.Name, "primary"})
 		if svc.Backup != "" {
@@ -99,7 +99,7 @@ func (d *Directory) Who(ctx context.Context, service, schedule string, at time.T
 		}
 	case schedule != "":
 		if cfg.Schedule(schedule) == nil {
-			return nil, fmt.Errorf("%w schedule %q", ErrUnknown, schedule)
+			return nil, fmt.Errorf("%w schedule %s", ErrUnknown, limits.Quote(schedule))
 		}
 		targets = append(targets, target{schedule: schedule})
 	default:
@@ -202,7 +202,8 @@ func (a *API) window(w http.ResponseWriter, r *http.Request) (from, to time.Time
 func (a *API) schedule(w http.ResponseWriter, r *http.Request) *Schedule {
 	s := a.dir.Config().Schedule(r.PathValue("name"))
 	if s == nil {
-		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("unknown schedule %q", r.PathValue("name")))
+		// The name is the caller's: cut, never echoed whole.
+		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("unknown schedule %s", limits.Quote(r.PathValue("name"))))
 	}
 	return s
 }
@@ -342,10 +343,21 @@ func (a *API) putOverrides(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	for _, t := range []*time.Time{req.From, req.To} {
-		if t != nil {
-			*t = t.Truncate(time.Millisecond)
+	for _, f := range []struct {
+		name string
+		t    *time.Time
+	}{{"from", req.From}, {"to", req.To}} {
+		if f.t == nil {
+			continue
 		}
+		// Given, but the zero time (or within its millisecond): span
+		// would take it for absent and say it is required.
+		if t := f.t.Truncate(time.Millisecond); t.IsZero() {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("%s: %s is out of range: the zero time (0001-01-01T00:00:00Z, to the millisecond) reads as no time; give a later one",
+				f.name, f.t.UTC().Format(time.RFC3339Nano)))
+			return
+		}
+		*f.t = f.t.Truncate(time.Millisecond)
 	}
 	from, to, err := span(req.Overrides, req.From, req.To)
 	if err != nil {
@@ -389,7 +401,7 @@ func (a *API) deleteOverride(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
-		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid override id %q", r.PathValue("id")))
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid override id %s", limits.Quote(r.PathValue("id"))))
 		return
 	}
 	ok, err := a.dir.DeleteOverride(r.Context(), s.Name, id, a.clock.Now())
@@ -459,7 +471,7 @@ func (a *API) putShiftSchedule(w http.ResponseWriter, r *http.Request) {
 	}
 	svc := a.dir.Config().Service(req.Service)
 	if svc == nil {
-		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("unknown service %q", req.Service))
+		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("unknown service %s", limits.Quote(req.Service)))
 		return
 	}
 	var loc *time.Location

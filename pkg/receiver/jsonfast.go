@@ -11,7 +11,7 @@ import (
 // decodeFast decodes body into m as json.Unmarshal would, without
 // reflection, and reports whether it could. It takes only what Alertmanager
 // sends: the fields of Message and Alert spelled exactly, each at most once,
-// strings (with escapes), a non-negative integer truncatedAlerts, RFC 3339
+// label and annotation names each at most once, strings (with escapes), a non-negative integer truncatedAlerts, RFC 3339
 // times. Anything else (null, a differently cased or unknown key, a lone
 // surrogate, invalid UTF-8, malformed JSON) reports false, and the caller
 // decodes the body with encoding/json, whose result and error messages are
@@ -260,7 +260,14 @@ func (d *fastDecoder) labels() (map[string]string, bool) {
 		if !ok {
 			return nil, false
 		}
+		// A key given twice (the map does not grow) is left to
+		// encoding/json and refused there (web.CheckKeys): no second
+		// lookup of the key.
+		n := len(ls)
 		ls[k] = v
+		if len(ls) == n {
+			return nil, false
+		}
 		more, ok := d.more('}')
 		if !ok {
 			return nil, false

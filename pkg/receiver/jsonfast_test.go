@@ -53,18 +53,21 @@ var fastDecodeCases = []struct {
 	{`{"labels":{"a":"é€😀"}}`, false}, // unknown key at the top
 	{`{"alerts":[{"labels":{"a":"é€😀","b":""}}]}`, true},
 	{`{}`, true},
-	{`{"Version":"4"}`, false},                          // case-insensitive match
-	{`{"version":"4","version":"5"}`, false},            // duplicate key
-	{`{"version":null}`, false},                         // null
-	{`{"truncatedAlerts":-1}`, false},                   // type error
-	{`{"truncatedAlerts":01}`, false},                   // invalid JSON
-	{`{"truncatedAlerts":1.5}`, false},                  // type error
-	{`{"truncatedAlerts":18446744073709551616}`, false}, // overflow
-	{`{"groupKey":"\ud83d\ude00"}`, false},              // surrogate pair
-	{"{\"groupKey\":\"\xff\"}", false},                  // invalid UTF-8
-	{"{\"groupKey\":\"a\x01\"}", false},                 // control byte
-	{`{"version":"4"} x`, false},                        // trailing data
-	{`{"version":"4",}`, false},                         // trailing comma
+	{`{"Version":"4"}`, false},               // case-insensitive match
+	{`{"version":"4","version":"5"}`, false}, // duplicate key
+	{`{"alerts":[{"labels":{"a":"1","b":"2","a":"3"}}]}`, false}, // duplicate label name
+	{`{"commonAnnotations":{"s":"x","s":"x"}}`, false},           // duplicate annotation name
+	{`{"alerts":[{"labels":{"a":"1","A":"2"}}]}`, true},          // label names differ in case
+	{`{"version":null}`, false},                                  // null
+	{`{"truncatedAlerts":-1}`, false},                            // type error
+	{`{"truncatedAlerts":01}`, false},                            // invalid JSON
+	{`{"truncatedAlerts":1.5}`, false},                           // type error
+	{`{"truncatedAlerts":18446744073709551616}`, false},          // overflow
+	{`{"groupKey":"\ud83d\ude00"}`, false},                       // surrogate pair
+	{"{\"groupKey\":\"\xff\"}", false},                           // invalid UTF-8
+	{"{\"groupKey\":\"a\x01\"}", false},                          // control byte
+	{`{"version":"4"} x`, false},                                 // trailing data
+	{`{"version":"4",}`, false},                                  // trailing comma
 	{`{"alerts":[{"startsAt":"2026-13-01T00:00:00Z"}]}`, false},
 	{`{"alerts":[{"startsAt":"2026-11-01T00:00:00Z","extra":1}]}`, false},
 	{`{"groupLabels":{"a":1}}`, false},
@@ -108,4 +111,49 @@ func TestDecodeRequestAllocs(t *testing.T) {
 	})
 	t.Logf("%.0f allocations per delivery", allocs)
 	require.LessOrEqual(t, allocs, 100.0)
+}
+
+// TestDecodeRequestAmbiguousKeys: a delivery giving a key twice (at the
+// top, in an alert, in a label set) or a field name in another case
+// ("Alerts"), which encoding/json reads (the last key winning, "Alerts" as
+// "alerts"), is refused with 400 naming the object and the key, as
+// web.UnmarshalLenient refuses them on the other endpoints; also when the
+// body left the fast decoder before (an unknown key first). Label names
+// differing in case and unknown keys are accepted.
+func TestDecodeRequestAmbiguousKeys(t *testing.T) {
+	const alert = `{"status":"firing","labels":{"alertname":"A","service":"api"},"startsAt":"2026-11-27T03:34:23Z","fingerprint":"f"}`
+	const head = `{"version":"4","groupKey":"g","status":"firing","receiver":"r",`
+	for _, tc := range []struct{ name, body, err string }{
+		{"duplicate alerts", head + `"alerts":[],"alerts":[` + alert + `]}`, `invalid JSON body: the JSON body: key "alerts" given twice`},
+		{"duplicate after an unknown key", `{"future":{"a":[1,null]},` + head[1:] + `"alerts":[` + alert + `],"status":"resolved"}`,
+			`invalid JSON body: the JSON body: key "status" given twice`},
+		{"alerts in another case", head + `"Alerts":[` + alert + `]}`,
+			`invalid JSON body: the JSON body: unknown field "Alerts": the field is "alerts" (field names are case-sensitive)`},
+		{"alert field in another case", head + `"alerts":[` + alert + `,{"status":"firing","Labels":{"alertname":"B"}}]}`,
+			`invalid JSON body: alerts[1]: unknown field "Labels": the field is "labels" (field names are case-sensitive)`},
+		{"duplicate in an alert", head + `"alerts":[{"status":"firing","status":"resolved","labels":{"alertname":"A"}}]}`,
+			`invalid JSON body: alerts[0]: key "status" given twice`},
+		{"duplicate label", head + `"alerts":[{"status":"firing","labels":{"alertname":"A","service":"api","service":"db"}}]}`,
+			`invalid JSON body: alerts[0].labels: key "service" given twice`},
+		{"duplicate common label", head + `"commonLabels":{"service":"api","service":"db"},"alerts":[` + alert + `]}`,
+			`invalid JSON body: commonLabels: key "service" given twice`},
+		{"label names in two cases", head + `"alerts":[{"status":"firing","labels":{"alertname":"A","service":"api","Service":"db"},"startsAt":"2026-11-27T03:34:23Z","fingerprint":"f"}]}`, ``},
+		{"unknown key", head + `"future":1,"alerts":[` + alert + `]}`, ``},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ref Message
+			require.NoError(t, json.Unmarshal([]byte(tc.body), &ref), "encoding/json reads it")
+			r := httptest.NewRequest(http.MethodPost, Path, bytes.NewReader([]byte(tc.body)))
+			msg, rerr := DecodeRequest(httptest.NewRecorder(), r, secretfile.Source{}, 1<<20)
+			if tc.err == "" {
+				require.Nil(t, rerr)
+				require.Equal(t, ref, *msg)
+				return
+			}
+			require.NotNil(t, rerr)
+			require.Equal(t, http.StatusBadRequest, rerr.Code)
+			require.Equal(t, "bad_data", rerr.Type)
+			require.Equal(t, tc.err, rerr.Error())
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -178,5 +179,24 @@ func TestRolloutGateAndAnalysisPathsShownToAdminsOnly(t *testing.T) {
 			require.Contains(t, body, `"actor":"gate","message":"deploy gate allowed: cannot read error budgets, gate fails open (allow)`, role.String())
 			require.Contains(t, body, `"actor":"analysis","message":"stage weight-10 analysis: inconclusive: analysis error: Prometheus at `+promURL, role.String())
 		}
+	})
+}
+
+// TestDefinitionsAnalysisNames: the analysis of a definition in GET
+// /api/v1/rollouts/definitions has the snake_case names of its YAML and
+// of the rest of the API (spec, canary, baseline), not Go's field names.
+func TestDefinitionsAnalysisNames(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, missingProgDef)
+		var resp struct {
+			Data []struct {
+				Name     string          `json:"name"`
+				Analysis json.RawMessage `json:"analysis"`
+			} `json:"data"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(getAs(t, h.svc)(auth.RoleViewer, "/api/v1/rollouts/definitions")), &resp))
+		require.Len(t, resp.Data, 1)
+		require.Equal(t, "api-canary", resp.Data[0].Name)
+		require.JSONEq(t, `{"spec":"api","canary":{"track":"canary"},"baseline":{"track":"stable"}}`, string(resp.Data[0].Analysis))
 	})
 }

@@ -62,11 +62,12 @@ type Definition struct {
 // label sets telling the canary's series from the stable version's.
 type AnalysisRef struct {
 	// Spec is the name of an analysis spec (analysis.spec_files).
-	Spec string `yaml:"spec"`
+	Spec string `yaml:"spec" json:"spec"`
 	// Canary and Baseline select the series of the new and the stable
 	// version, e.g. {job: api, track: canary} and {job: api, track: stable}.
-	Canary   map[string]string `yaml:"canary"`
-	Baseline map[string]string `yaml:"baseline,omitempty"`
+	// GET /api/v1/rollouts/definitions answers them by their YAML names.
+	Canary   map[string]string `yaml:"canary" json:"canary"`
+	Baseline map[string]string `yaml:"baseline,omitempty" json:"baseline,omitempty"`
 }
 
 var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)

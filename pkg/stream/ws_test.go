@@ -152,6 +152,8 @@ func TestStreamWebSocketBadSubscribe(t *testing.T) {
 		{"NUL in the last event ID", `{"last_event_id":"1\u0000"}`, "subscribe message: last_event_id: NUL byte at offset 1"},
 		{"invalid UTF-8", "{\"services\":[\"api\xff\"]}", "subscribe message: invalid UTF-8 at byte offset 17"},
 		{"wrong type", `{"services":"api"}`, "subscribe message: services: want a list, got a string"},
+		// encoding/json reads null as nothing: a subscription to everything.
+		{"null", ` null `, "subscribe message: want a JSON object, got null"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cl := dial(t, f.srv.URL, c.msg)

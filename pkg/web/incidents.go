@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -103,10 +106,35 @@ func parseTime(s string) (time.Time, error) {
 	return t, err
 }
 
-// ParseFilter reads list filters from a query string.
+// filterParams are the query parameters ParseFilter reads.
+var filterParams = []string{"status", "severity", "service", "since", "until", "limit", "offset", "alerts"}
+
+// onlyParams returns an error naming the first parameter of q (in sorted
+// order) that is not one of names, with the ones accepted: a typo such as
+// ?sevrity= would otherwise widen the answer to every incident, as the
+// other list routes refuse it.
+func onlyParams(q url.Values, names ...string) error {
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !slices.Contains(names, k) {
+			return fmt.Errorf("unknown parameter %s (want %s)", limits.Quote(k), strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
+// ParseFilter reads list filters from a query string; a parameter it does
+// not read is an error naming it.
 func ParseFilter(r *http.Request) (incident.Filter, error) {
 	q := r.URL.Query()
 	var f incident.Filter
+	if err := onlyParams(q, filterParams...); err != nil {
+		return f, err
+	}
 	for _, s := range parseList(q, "status") {
 		st := incident.Status(strings.ToLower(s))
 		switch st {
@@ -249,6 +277,10 @@ type badRequest struct{ error }
 // export streams the incidents created since ?since= (all without it) as
 // JSON lines, oldest first.
 func (a *IncidentsAPI) export(w http.ResponseWriter, r *http.Request) {
+	if err := onlyParams(r.URL.Query(), "since"); err != nil {
+		Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
 	var since time.Time
 	if v := r.URL.Query().Get("since"); v != "" {
 		t, err := parseTime(v)

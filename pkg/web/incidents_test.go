@@ -90,6 +90,14 @@ func TestIncidentsAPI(t *testing.T) {
 			{name: "since after 9999", method: "GET", path: "/api/v1/incidents?since=9999-12-31T23:59:59-01:00", code: 400, errType: "bad_data",
 				err: `since: time 9999-12-31T23:59:59-01:00 is outside the years 1 to 9999 UTC`},
 			{name: "bad limit", method: "GET", path: "/api/v1/incidents?limit=-1", code: 400, errType: "bad_data", err: `limit: want a non-negative integer, got "-1"`},
+			{name: "unknown parameter", method: "GET", path: "/api/v1/incidents?q=checkout", code: 400, errType: "bad_data",
+				err: `unknown parameter "q" (want status, severity, service, since, until, limit, offset, alerts)`},
+			{name: "misspelt parameter", method: "GET", path: "/api/v1/incidents?service=checkout&sevrity=critical", code: 400, errType: "bad_data",
+				err: `unknown parameter "sevrity" (want status, severity, service, since, until, limit, offset, alerts)`},
+			{name: "long unknown parameter", method: "GET", path: "/api/v1/incidents?" + strings.Repeat("x", 5000) + "=1", code: 400, errType: "bad_data",
+				err: `unknown parameter "` + strings.Repeat("x", 61) + `…" (want status, severity, service, since, until, limit, offset, alerts)`},
+			{name: "export unknown parameter", method: "GET", path: "/api/v1/incidents/export?since=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00Z", code: 400,
+				errType: "bad_data", err: `unknown parameter "until" (want since)`},
 			{name: "get", method: "GET", path: "/api/v1/incidents/" + id(1), code: 200, check: func(t *testing.T, d json.RawMessage) {
 				var inc incident.Incident
 				require.NoError(t, json.Unmarshal(d, &inc))
@@ -110,6 +118,10 @@ func TestIncidentsAPI(t *testing.T) {
 				err: `"duration": unknown unit " minutes" in duration "30 minutes"`},
 			{name: "snooze too short", method: "POST", path: "/api/v1/incidents/" + id(2) + "/snooze", body: `{"duration":"10s"}`, code: 400, errType: "bad_data",
 				err: `"duration" must be between 1m and 30d, got 10s`},
+			{name: "snooze null", method: "POST", path: "/api/v1/incidents/" + id(2) + "/snooze", body: `null`, code: 400, errType: "bad_data",
+				err: `invalid JSON body: want a JSON object, got null`},
+			{name: "ack null", method: "POST", path: "/api/v1/incidents/" + id(1) + "/ack", body: "\nnull\n", code: 400, errType: "bad_data",
+				err: `invalid JSON body: want a JSON object, got null`},
 			{name: "snooze trailing data", method: "POST", path: "/api/v1/incidents/" + id(2) + "/snooze", body: `{"duration":"1h"} {}`, code: 400, errType: "bad_data",
 				err: `invalid JSON body: trailing data after the JSON value`},
 			{name: "snooze trailing brace", method: "POST", path: "/api/v1/incidents/" + id(2) + "/snooze", body: `{"duration":"1h"}}`, code: 400, errType: "bad_data",

@@ -134,7 +134,9 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 }
 
 // UnmarshalStrict decodes b, one JSON value, into v as the API reads a
-// body: unknown fields are errors, a value of the wrong type is named by
+// body: null where v wants an object (a struct or a map) is an error
+// (encoding/json would leave v as it is, an empty object), unknown fields
+// are errors, a value of the wrong type is named by
 // its path (jsonerr), anything but white space after the value (another
 // value, or a stray "}" or "]", which json.Decoder.More does not count at
 // the top level) is an error, and so is a key given twice in one object
@@ -155,6 +157,11 @@ func UnmarshalStrict(b []byte, v any) error { return unmarshal(b, v, true) }
 func UnmarshalLenient(b []byte, v any) error { return unmarshal(b, v, false) }
 
 func unmarshal(b []byte, v any, strict bool) error {
+	if wantsObject(v) && bytes.Equal(bytes.Trim(b, " \t\r\n"), []byte("null")) {
+		// encoding/json leaves the value as it is: the body would read
+		// as {} (an escalation simulated with no labels, say).
+		return errors.New("want a JSON object, got null")
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if strict {
 		dec.DisallowUnknownFields()
@@ -168,10 +175,37 @@ func unmarshal(b []byte, v any, strict bool) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errors.New("trailing data after the JSON value")
 	}
+	return CheckKeys(b, v)
+}
+
+// CheckKeys returns the error UnmarshalStrict and UnmarshalLenient give
+// for b, one JSON value v was decoded from without error, whose keys are
+// ambiguous: a key given twice in one object (with the object's path), or
+// a key naming a field of v only without regard to case (with the
+// field's name). A decoder of its own (the Alertmanager webhook's, which
+// walks a delivery in Alertmanager's shape once and leaves every other
+// body to encoding/json) calls it for the bodies encoding/json decodes.
+func CheckKeys(b []byte, v any) error {
 	if err := duplicateKey(b); err != nil {
 		return err
 	}
 	return caseKeys(b, reflect.TypeOf(v))
+}
+
+// wantsObject tells whether v points to a value a JSON object is decoded
+// into (a struct or a map) that does not read its own JSON.
+func wantsObject(v any) bool {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		if t.Implements(jsonUnmarshaler) {
+			return false
+		}
+		t = t.Elem()
+	}
+	if t == nil || reflect.PointerTo(t).Implements(jsonUnmarshaler) {
+		return false
+	}
+	return t.Kind() == reflect.Struct || t.Kind() == reflect.Map
 }
 
 // caseKeys returns an error naming the first key of b (a valid JSON value

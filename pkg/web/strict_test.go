@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -75,5 +76,33 @@ func TestUnmarshalStrictFieldCase(t *testing.T) {
 			continue
 		}
 		require.EqualError(t, err, tc.err, tc.json)
+	}
+}
+
+// TestUnmarshalNull: null where an object is wanted (a struct, a map,
+// through pointers) is an error, strict or lenient, where encoding/json
+// leaves the value as it is; null inside the object, and null for a value
+// that reads its own JSON or is not an object, are decoded as before.
+func TestUnmarshalNull(t *testing.T) {
+	type body struct {
+		Labels map[string]string `json:"labels"`
+	}
+	const want = "want a JSON object, got null"
+	for _, unmarshal := range []func([]byte, any) error{UnmarshalStrict, UnmarshalLenient} {
+		var b body
+		require.EqualError(t, unmarshal([]byte("null"), &b), want)
+		pb := &body{}
+		require.EqualError(t, unmarshal([]byte(" \n null \t"), &pb), want)
+		var m map[string]any
+		require.EqualError(t, unmarshal([]byte("null"), &m), want)
+
+		require.NoError(t, unmarshal([]byte(`{"labels":null}`), &b))
+		require.Nil(t, b.Labels)
+		var raw json.RawMessage
+		require.NoError(t, unmarshal([]byte("null"), &raw))
+		require.Equal(t, "null", string(raw))
+		var list []string
+		require.NoError(t, unmarshal([]byte("null"), &list))
+		require.Nil(t, list)
 	}
 }
