@@ -121,8 +121,8 @@ func (e *Engine) LateDelivery(ctx context.Context, tx *sql.Tx, page int64, m *no
 // recoveredBeforeResolve reports whether the resolved incident of st
 // was recovering in its escalation's epoch before it resolved (the
 // recovery wrote the all-clear of that epoch; a resolution does not
-// clear the incident's recovering_since, and burning again, which does,
-// starts a new epoch).
+// clear the incident's recovering_since, and burning again or a re-open,
+// which do, start a new epoch).
 func (e *Engine) recoveredBeforeResolve(ctx context.Context, tx *sql.Tx, st *stateRow) (bool, error) {
 	var since sql.NullInt64
 	err := tx.QueryRowContext(ctx, `SELECT recovering_since FROM incidents WHERE id = $1`, st.snap.ID).Scan(&since)

@@ -3,6 +3,7 @@ package escalation_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/escalation"
+	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/store"
@@ -888,4 +890,59 @@ func mustList(t *testing.T, db *store.DB, id string) []notify.Record {
 	recs, err := notify.List(context.Background(), db, id)
 	require.NoError(t, err)
 	return recs
+}
+
+// reopen resolves incident id of severity (opened by rig.open) and has
+// its alert fire again a minute later, which re-opens it (flapping): its
+// escalation starts a new run. The new run's first step is left due.
+func reopen(t *testing.T, r *rig, id, severity string) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := r.svc.Resolve(ctx, id, "bob", "fixed")
+	require.NoError(t, err)
+	r.clock.Advance(time.Minute)
+	labels := map[string]string{"alertname": "APIDown", "service": "api", "severity": severity}
+	res, err := r.svc.Ingest(ctx, incident.Notification{
+		Receiver: "sred", Status: "firing", GroupKey: "{}:" + severity + fmt.Sprint([]string(nil)), CommonLabels: labels,
+		Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "fp-" + severity, StartsAt: r.clock.Now(), Labels: labels}},
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{id}, res.Incidents)
+	inc, err := r.svc.Get(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, incident.StatusTriggered, inc.Status)
+	st, err := r.engine.Get(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, 2, st.Epoch)
+}
+
+// TestReopenClearsRecovering: an incident that recovered and was resolved
+// re-opens not recovering (recovering_since cleared in the re-open's
+// UPDATE): its new escalation run pages, and it turns recovering again,
+// with its all-clear, when its SLO stops burning once more.
+func TestReopenClearsRecovering(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		r, _, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "medium"})
+		_, err := r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
+		require.NoError(t, err)
+		reopen(t, r, id, "medium")
+		inc, err := r.svc.Get(ctx, id)
+		require.NoError(t, err)
+		require.Nil(t, inc.RecoveringSince, "re-opened: not recovering")
+		r.tick(t)
+		st, err := r.engine.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, escalation.StateActive, st.State)
+		require.Equal(t, 0, st.Level, "the second run paged its first level")
+
+		r.clock.Advance(time.Minute)
+		inc, err = r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
+		require.NoError(t, err)
+		require.Equal(t, r.clock.Now(), *inc.RecoveringSince)
+		require.Len(t, r.timeline(t, id, "recovering: "), 2)
+		st, err = r.engine.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, escalation.StateRecovering, st.State)
+	})
 }
