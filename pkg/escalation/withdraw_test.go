@@ -946,3 +946,79 @@ func TestReopenClearsRecovering(t *testing.T) {
 		require.Equal(t, escalation.StateRecovering, st.State)
 	})
 }
+
+// TestAllClearAfterLatePageOfEarlierRun: bob's push page is on the wire
+// when he acknowledges, and its sender stalls past its lease; the SLO
+// recovers (the all-clear skips bob: his send read as over), then the
+// escalation starts a second run (the SLO burns again, or the incident
+// is resolved and re-opens), which is resolved without recovering. The
+// send then succeeds: bob gets the all-clear the first run's recovery
+// would have given him, once (it used to look at the second run alone,
+// which gave none, and bob heard nothing after the page). When the
+// first recovery came while the page was still being sent, bob got its
+// all-clear then and gets no other.
+func TestAllClearAfterLatePageOfEarlierRun(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// reopen starts the second run by a re-open, not by burning again.
+		reopen bool
+		// early recovers while the page's lease lasts.
+		early bool
+	}{
+		{name: "burning again"},
+		{name: "re-opened", reopen: true},
+		{name: "recovered while being sent", early: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+				ctx := context.Background()
+				push := newHoldSink(t)
+				r, ncfg, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "medium", push: &sink{Server: push.Server}, held: true})
+				done := ackWhileSent(t, r, id, push)
+				markRecovering := func() {
+					_, err := r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
+					require.NoError(t, err)
+				}
+				if tc.early {
+					markRecovering()
+					require.Equal(t, map[string]string{"bob/push": notify.StatePending}, allClears(t, db, id), "the page being sent may reach bob")
+				}
+				r.clock.Advance(time.Duration(ncfg.Lease))
+				if !tc.early {
+					markRecovering()
+					require.Empty(t, allClears(t, db, id), "the send reads as over without a delivery")
+				}
+				if tc.reopen {
+					reopen(t, r, id, "medium")
+				} else {
+					_, err := r.svc.BurningAgain(ctx, id, "sred", "api/availability page_fast 5m 20x > 14.4x")
+					require.NoError(t, err)
+				}
+				st, err := r.engine.Get(ctx, id)
+				require.NoError(t, err)
+				require.Equal(t, 2, st.Epoch)
+				_, err = r.svc.Resolve(ctx, id, "bob", "fixed")
+				require.NoError(t, err)
+
+				push.Release()
+				require.NoError(t, <-done)
+				require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, byRecipient(mustList(t, db, id), notify.EventTrigger))
+				late := r.timeline(t, id, "Page (trigger) by push to bob, withdrawn while it was being sent, was delivered after")
+				var subjects []string
+				for _, rec := range mustList(t, db, id) {
+					if rec.Event == notify.EventAllClear {
+						subjects = append(subjects, rec.Message.Subject)
+					}
+				}
+				require.Len(t, subjects, 1, "one all-clear to bob")
+				if tc.early {
+					require.Empty(t, late)
+					require.True(t, strings.HasPrefix(subjects[0], "[RECOVERING] Incident "+id), subjects[0])
+					return
+				}
+				require.Equal(t, []string{"Page (trigger) by push to bob, withdrawn while it was being sent, was delivered after its sender's lease had ended: all-clear sent via push to bob"}, late)
+				require.True(t, strings.HasPrefix(subjects[0], "[RESOLVED] Incident "+id), subjects[0])
+			})
+		})
+	}
+}
