@@ -61,8 +61,11 @@ func (e *Engine) pagerDutyMessage(ctx context.Context, tx *sql.Tx, st *stateRow,
 // PagerDuty trigger, the resolve of a resolved incident or the
 // acknowledge of an acknowledged one, unless one was written after the
 // page; another channel, on an incident resolved after it recovered in
-// this escalation (the recovery's all-clear skipped the page), the
-// all-clear, unless it got it already. The timeline says what was sent.
+// this escalation or, for a page of an earlier escalation run (the
+// incident re-opened or burned again since), after it recovered at any
+// time since the page was written (the recovery's all-clear skipped the
+// page), the all-clear, unless it got it already or one was written to
+// its destination after the page. The timeline says what was sent.
 func (e *Engine) LateDelivery(ctx context.Context, tx *sql.Tx, page int64, m *notify.Message, now time.Time) error {
 	if m.Event != notify.EventTrigger {
 		return nil
@@ -103,6 +106,9 @@ func (e *Engine) LateDelivery(ctx context.Context, tx *sql.Tx, page int64, m *no
 		sent = "PagerDuty " + event + " sent"
 	case st.state == StateResolved:
 		recovered, err := e.recoveredBeforeResolve(ctx, tx, st)
+		if err == nil && !recovered {
+			recovered, err = e.recoveredAfterPage(ctx, tx, st, page, m)
+		}
 		if err != nil || !recovered {
 			return err
 		}
@@ -118,11 +124,40 @@ func (e *Engine) LateDelivery(ctx context.Context, tx *sql.Tx, page int64, m *no
 		map[string]any{"channel": m.Channel, "user": m.User, "late_delivery": sent})
 }
 
+// recoveredAfterPage reports whether the incident of st turned
+// recovering at any time since page m (outbox row page) was written,
+// in an earlier escalation run too (burning again or a re-open cleared
+// recovering_since since: the timeline keeps the recovery), and no
+// all-clear to m's destination was written after the page: the page read
+// as one that reached nobody then, and an all-clear that was owed to it
+// was skipped.
+func (e *Engine) recoveredAfterPage(ctx context.Context, tx *sql.Tx, st *stateRow, page int64, m *notify.Message) (bool, error) {
+	recs, err := notify.List(ctx, tx, st.snap.ID)
+	if err != nil {
+		return false, fmt.Errorf("recovery of %s after page %d: %w", st.snap.ID, page, err)
+	}
+	i := slices.IndexFunc(recs, func(r notify.Record) bool { return r.ID == page })
+	if i < 0 {
+		return false, nil
+	}
+	if slices.ContainsFunc(recs[i+1:], func(r notify.Record) bool {
+		return r.Event == notify.EventAllClear && r.Channel == m.Channel && r.User == m.User && r.To == m.To
+	}) {
+		return false, nil
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM incident_timeline WHERE incident_id = $1 AND kind = 'recovering' AND message LIKE 'recovering: %' AND at >= $2`,
+		st.snap.ID, jobs.Millis(recs[i].CreatedAt)).Scan(&n); err != nil {
+		return false, fmt.Errorf("recovery of %s after page %d: %w", st.snap.ID, page, err)
+	}
+	return n > 0, nil
+}
+
 // recoveredBeforeResolve reports whether the resolved incident of st
 // was recovering in its escalation's epoch before it resolved (the
 // recovery wrote the all-clear of that epoch; a resolution does not
-// clear the incident's recovering_since, and burning again, which does,
-// starts a new epoch).
+// clear the incident's recovering_since, and burning again or a re-open,
+// which do, start a new epoch).
 func (e *Engine) recoveredBeforeResolve(ctx context.Context, tx *sql.Tx, st *stateRow) (bool, error) {
 	var since sql.NullInt64
 	err := tx.QueryRowContext(ctx, `SELECT recovering_since FROM incidents WHERE id = $1`, st.snap.ID).Scan(&since)

@@ -3,6 +3,7 @@ package escalation_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/escalation"
+	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/store"
@@ -888,4 +890,135 @@ func mustList(t *testing.T, db *store.DB, id string) []notify.Record {
 	recs, err := notify.List(context.Background(), db, id)
 	require.NoError(t, err)
 	return recs
+}
+
+// reopen resolves incident id of severity (opened by rig.open) and has
+// its alert fire again a minute later, which re-opens it (flapping): its
+// escalation starts a new run. The new run's first step is left due.
+func reopen(t *testing.T, r *rig, id, severity string) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := r.svc.Resolve(ctx, id, "bob", "fixed")
+	require.NoError(t, err)
+	r.clock.Advance(time.Minute)
+	labels := map[string]string{"alertname": "APIDown", "service": "api", "severity": severity}
+	res, err := r.svc.Ingest(ctx, incident.Notification{
+		Receiver: "sred", Status: "firing", GroupKey: "{}:" + severity + fmt.Sprint([]string(nil)), CommonLabels: labels,
+		Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "fp-" + severity, StartsAt: r.clock.Now(), Labels: labels}},
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{id}, res.Incidents)
+	inc, err := r.svc.Get(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, incident.StatusTriggered, inc.Status)
+	st, err := r.engine.Get(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, 2, st.Epoch)
+}
+
+// TestReopenClearsRecovering: an incident that recovered and was resolved
+// re-opens not recovering (recovering_since cleared in the re-open's
+// UPDATE): its new escalation run pages, and it turns recovering again,
+// with its all-clear, when its SLO stops burning once more.
+func TestReopenClearsRecovering(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		r, _, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "medium"})
+		_, err := r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
+		require.NoError(t, err)
+		reopen(t, r, id, "medium")
+		inc, err := r.svc.Get(ctx, id)
+		require.NoError(t, err)
+		require.Nil(t, inc.RecoveringSince, "re-opened: not recovering")
+		r.tick(t)
+		st, err := r.engine.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, escalation.StateActive, st.State)
+		require.Equal(t, 0, st.Level, "the second run paged its first level")
+
+		r.clock.Advance(time.Minute)
+		inc, err = r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
+		require.NoError(t, err)
+		require.Equal(t, r.clock.Now(), *inc.RecoveringSince)
+		require.Len(t, r.timeline(t, id, "recovering: "), 2)
+		st, err = r.engine.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, escalation.StateRecovering, st.State)
+	})
+}
+
+// TestAllClearAfterLatePageOfEarlierRun: bob's push page is on the wire
+// when he acknowledges, and its sender stalls past its lease; the SLO
+// recovers (the all-clear skips bob: his send read as over), then the
+// escalation starts a second run (the SLO burns again, or the incident
+// is resolved and re-opens), which is resolved without recovering. The
+// send then succeeds: bob gets the all-clear the first run's recovery
+// would have given him, once (it used to look at the second run alone,
+// which gave none, and bob heard nothing after the page). When the
+// first recovery came while the page was still being sent, bob got its
+// all-clear then and gets no other.
+func TestAllClearAfterLatePageOfEarlierRun(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// reopen starts the second run by a re-open, not by burning again.
+		reopen bool
+		// early recovers while the page's lease lasts.
+		early bool
+	}{
+		{name: "burning again"},
+		{name: "re-opened", reopen: true},
+		{name: "recovered while being sent", early: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+				ctx := context.Background()
+				push := newHoldSink(t)
+				r, ncfg, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "medium", push: &sink{Server: push.Server}, held: true})
+				done := ackWhileSent(t, r, id, push)
+				markRecovering := func() {
+					_, err := r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
+					require.NoError(t, err)
+				}
+				if tc.early {
+					markRecovering()
+					require.Equal(t, map[string]string{"bob/push": notify.StatePending}, allClears(t, db, id), "the page being sent may reach bob")
+				}
+				r.clock.Advance(time.Duration(ncfg.Lease))
+				if !tc.early {
+					markRecovering()
+					require.Empty(t, allClears(t, db, id), "the send reads as over without a delivery")
+				}
+				if tc.reopen {
+					reopen(t, r, id, "medium")
+				} else {
+					_, err := r.svc.BurningAgain(ctx, id, "sred", "api/availability page_fast 5m 20x > 14.4x")
+					require.NoError(t, err)
+				}
+				st, err := r.engine.Get(ctx, id)
+				require.NoError(t, err)
+				require.Equal(t, 2, st.Epoch)
+				_, err = r.svc.Resolve(ctx, id, "bob", "fixed")
+				require.NoError(t, err)
+
+				push.Release()
+				require.NoError(t, <-done)
+				require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, byRecipient(mustList(t, db, id), notify.EventTrigger))
+				late := r.timeline(t, id, "Page (trigger) by push to bob, withdrawn while it was being sent, was delivered after")
+				var subjects []string
+				for _, rec := range mustList(t, db, id) {
+					if rec.Event == notify.EventAllClear {
+						subjects = append(subjects, rec.Message.Subject)
+					}
+				}
+				require.Len(t, subjects, 1, "one all-clear to bob")
+				if tc.early {
+					require.Empty(t, late)
+					require.True(t, strings.HasPrefix(subjects[0], "[RECOVERING] Incident "+id), subjects[0])
+					return
+				}
+				require.Equal(t, []string{"Page (trigger) by push to bob, withdrawn while it was being sent, was delivered after its sender's lease had ended: all-clear sent via push to bob"}, late)
+				require.True(t, strings.HasPrefix(subjects[0], "[RESOLVED] Incident "+id), subjects[0])
+			})
+		})
+	}
 }
