@@ -20,6 +20,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/rootuip/sre/pkg/limits"
 )
 
 // Rewrite returns the error of decoding body into v (a pointer, as given
@@ -82,12 +84,10 @@ type rewritten struct {
 func (r *rewritten) Error() string { return r.msg }
 func (r *rewritten) Unwrap() error { return r.err }
 
-// short quotes a value, cut at 64 bytes.
+// short quotes a value as every error answer of sred quotes what it
+// refused: cut at limits.MaxEchoBytes, ending with limits.TruncationMark.
 func short(s string) string {
-	if len(s) > 64 {
-		return strconv.Quote(strings.ToValidUTF8(s[:64], "")) + "..."
-	}
-	return strconv.Quote(s)
+	return limits.Quote(s)
 }
 
 var (

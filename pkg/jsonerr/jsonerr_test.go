@@ -48,7 +48,7 @@ func TestRewrite(t *testing.T) {
 		{"time in a list", `{"windows": [{}, {"start": "monday"}]}`, `windows[1].start: cannot parse "monday" as an RFC 3339 time (as 2026-12-05T10:00:00Z)`},
 		{"pointer time", `{"due": "next week"}`, `due: cannot parse "next week" as an RFC 3339 time (as 2026-12-05T10:00:00Z)`},
 		{"case-insensitive name", `{"DUE": "x"}`, `DUE: cannot parse "x" as an RFC 3339 time (as 2026-12-05T10:00:00Z)`},
-		{"long value cut", `{"due": "` + string(bytes.Repeat([]byte("y"), 100)) + `"}`, `due: cannot parse "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"... as an RFC 3339 time (as 2026-12-05T10:00:00Z)`},
+		{"long value cut", `{"due": "` + string(bytes.Repeat([]byte("y"), 100)) + `"}`, `due: cannot parse "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy…" as an RFC 3339 time (as 2026-12-05T10:00:00Z)`},
 		{"own decoder's error", `{"windows": [{"for": "soon"}]}`, `windows[0].for: not a valid duration string: "soon"`},
 		{"embedded field", `{"owner": 7}`, `owner: want a string, got a number`},
 		{"untagged field", `{"Plain": false}`, `Plain: want a string, got a boolean`},
