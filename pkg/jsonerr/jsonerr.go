@@ -27,7 +27,8 @@ import (
 // Rewrite returns the error of decoding body into v (a pointer, as given
 // to the decoder) worded by field: "labels.service: want a string, got a
 // number", "alerts[1].startsAt: cannot parse "yesterday" as an RFC 3339
-// time (as 2026-12-05T10:00:00Z)". Syntax errors, unknown fields and
+// time (as 2026-12-05T10:00:00Z)". An unknown field keeps encoding/json's
+// wording with its name cut as limits.Quote cuts it; syntax errors and
 // errors it cannot place are returned as they are. errors.Is and errors.As
 // still see the original.
 func Rewrite(err error, body []byte, v any) error {
@@ -56,7 +57,11 @@ func Rewrite(err error, body []byte, v any) error {
 		}
 		return &rewritten{msg: msg, err: err}
 	}
-	if strings.HasPrefix(err.Error(), "json: unknown field") {
+	if k, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		// The key is the caller's: quoted cut, as every refused value.
+		if name, uerr := strconv.Unquote(k); uerr == nil {
+			return &rewritten{msg: "json: unknown field " + short(name), err: err}
+		}
 		return err
 	}
 	if t == nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,6 +76,12 @@ func TestRewriteLeavesAlone(t *testing.T) {
 	dec.DisallowUnknownFields()
 	err := dec.Decode(&v)
 	require.EqualError(t, Rewrite(err, []byte(`{"nmae": "x"}`), &v), `json: unknown field "nmae"`)
+	long := `{"` + strings.Repeat("n", 5000) + `": "x"}`
+	dec = json.NewDecoder(strings.NewReader(long))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(&v)
+	require.EqualError(t, Rewrite(err, []byte(long), &v), `json: unknown field "`+strings.Repeat("n", 61)+`…"`, "a long unknown key is cut")
+	require.ErrorIs(t, Rewrite(err, []byte(long), &v), err)
 	require.NoError(t, Rewrite(nil, nil, &v))
 	other := errors.New("read: connection reset")
 	require.Same(t, other, Rewrite(other, []byte(`{}`), &v), "an error the body does not explain")

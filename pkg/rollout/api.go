@@ -88,7 +88,7 @@ func (h handlers) list(w http.ResponseWriter, r *http.Request, _ string) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
-			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("limit: want an integer from 1 to 1000, got %q", v))
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("limit: want an integer from 1 to 1000, got %s", limits.Quote(v)))
 			return
 		}
 		f.Limit = n
@@ -157,7 +157,7 @@ func (h handlers) run(w http.ResponseWriter, r *http.Request, actor string) {
 func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("rollout id %q: want a positive integer", r.PathValue("id")))
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("rollout id %s: want a positive integer", limits.Quote(r.PathValue("id"))))
 		return 0, false
 	}
 	return id, true

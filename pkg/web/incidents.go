@@ -144,7 +144,7 @@ func ParseFilter(r *http.Request) (incident.Filter, error) {
 		case "open":
 			f.Status = append(f.Status, incident.StatusTriggered, incident.StatusAcknowledged, incident.StatusInvestigating)
 		default:
-			return f, fmt.Errorf("unknown status %q", s)
+			return f, fmt.Errorf("unknown status %s", limits.Quote(s))
 		}
 	}
 	for _, s := range parseList(q, "severity") {
@@ -168,7 +168,7 @@ func ParseFilter(r *http.Request) (incident.Filter, error) {
 		if v := q.Get(name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
-				return f, fmt.Errorf("%s: want a non-negative integer, got %q", name, v)
+				return f, fmt.Errorf("%s: want a non-negative integer, got %s", name, limits.Quote(v))
 			}
 			*dst = n
 		}
@@ -543,7 +543,7 @@ func (a *IncidentsAPI) addActionItem(w http.ResponseWriter, r *http.Request) {
 func (a *IncidentsAPI) updateActionItem(w http.ResponseWriter, r *http.Request) {
 	itemID, err := strconv.ParseInt(r.PathValue("item"), 10, 64)
 	if err != nil || itemID <= 0 {
-		Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid action item id %q", r.PathValue("item")))
+		Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid action item id %s", limits.Quote(r.PathValue("item"))))
 		return
 	}
 	var req ActionItemRequest
@@ -607,7 +607,7 @@ func (a *IncidentsAPI) statusUpdate(w http.ResponseWriter, r *http.Request) {
 		} else if t, err := limits.ParseTime("next_update", req.NextUpdate); err == nil {
 			u.NextUpdate = t
 		} else {
-			Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("next_update: cannot parse %q as a duration or RFC 3339 time", req.NextUpdate))
+			Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("next_update: cannot parse %s as a duration or RFC 3339 time", limits.Quote(req.NextUpdate)))
 			return
 		}
 	}
