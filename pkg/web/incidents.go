@@ -127,12 +127,28 @@ func onlyParams(q url.Values, names ...string) error {
 	return nil
 }
 
+// onceParams returns an error naming the first of names given more than
+// once: ?service=a&service=b would otherwise read as service=a alone, as
+// pkg/scaling refuses it.
+func onceParams(q url.Values, names ...string) error {
+	for _, k := range names {
+		if n := len(q[k]); n > 1 {
+			return fmt.Errorf("parameter %s given %d times: give it once", limits.Quote(k), n)
+		}
+	}
+	return nil
+}
+
 // ParseFilter reads list filters from a query string; a parameter it does
-// not read is an error naming it.
+// not read, or a single-value one given twice, is an error naming it.
+// status and severity take lists (given twice or separated by commas).
 func ParseFilter(r *http.Request) (incident.Filter, error) {
 	q := r.URL.Query()
 	var f incident.Filter
 	if err := onlyParams(q, filterParams...); err != nil {
+		return f, err
+	}
+	if err := onceParams(q, "service", "since", "until", "limit", "offset", "alerts"); err != nil {
 		return f, err
 	}
 	for _, s := range parseList(q, "status") {
@@ -278,6 +294,10 @@ type badRequest struct{ error }
 // JSON lines, oldest first.
 func (a *IncidentsAPI) export(w http.ResponseWriter, r *http.Request) {
 	if err := onlyParams(r.URL.Query(), "since"); err != nil {
+		Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	if err := onceParams(r.URL.Query(), "since"); err != nil {
 		Error(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}
