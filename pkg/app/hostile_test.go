@@ -164,3 +164,26 @@ func TestLongNamesCut(t *testing.T) {
 		})
 	}
 }
+
+// TestRolloutListParams: GET /api/v1/rollouts answers 400 for a parameter
+// it does not read (a misspelt ?actve=true would list every rollout) or
+// one given twice, naming it and the ones accepted.
+func TestRolloutListParams(t *testing.T) {
+	_, srv := runApp(t, "sqlite", "", nil)
+	for _, tc := range []struct {
+		query string
+		code  int
+		err   string
+	}{
+		{"", 200, ""},
+		{"?active=true&name=api-canary&limit=5", 200, ""},
+		{"?actve=true", 400, `unknown parameter "actve" (want active, name, limit)`},
+		{"?q=api", 400, `unknown parameter "q" (want active, name, limit)`},
+		{"?name=a&name=b", 400, `parameter "name" given 2 times: give it once`},
+		{"?" + strings.Repeat("x", 5000) + "=1", 400, `unknown parameter "` + strings.Repeat("x", 61) + `…" (want active, name, limit)`},
+	} {
+		code, env := getJSON(t, srv.URL+"/api/v1/rollouts"+tc.query, nil, nil)
+		require.Equal(t, tc.code, code, "%.80s: %s", tc.query, env.Error)
+		require.Equal(t, tc.err, env.Error, "%.80s", tc.query)
+	}
+}
