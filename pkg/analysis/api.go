@@ -117,7 +117,7 @@ type LimitedError struct {
 }
 
 func (e *LimitedError) Error() string {
-	return fmt.Sprintf("too many runs of analysis %q from this client: retry in %ds (analysis.run_limit; identical runs in progress are shared and not counted)", e.Analysis, e.RetryAfter)
+	return fmt.Sprintf("too many runs of analysis %s from this client: retry in %ds (analysis.run_limit; identical runs in progress are shared and not counted)", limits.Quote(e.Analysis), e.RetryAfter)
 }
 
 // run evaluates sp for t at at (explicit: the time the caller gave, ""
@@ -240,7 +240,7 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 	sp, ok := s.Spec(r.PathValue("name"))
 	if !ok {
-		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("no analysis named %q", r.PathValue("name")))
+		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("no analysis named %s", limits.Quote(r.PathValue("name"))))
 		return
 	}
 	web.JSON(w, http.StatusOK, view(r.Context(), sp))
@@ -265,7 +265,7 @@ func ParseLabels(s string) (map[string]string, error) {
 		k, rest, ok := strings.Cut(s, "=")
 		k = strings.TrimSpace(k)
 		if !ok || k == "" {
-			return nil, fmt.Errorf("label list %q: want name=value pairs separated by commas", s)
+			return nil, fmt.Errorf("label list %s: want name=value pairs separated by commas", limits.Quote(s))
 		}
 		var v string
 		rest = strings.TrimLeft(rest, " ")
@@ -296,7 +296,7 @@ func ParseLabels(s string) (map[string]string, error) {
 func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 	sp, ok := s.Spec(r.PathValue("name"))
 	if !ok {
-		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("no analysis named %q", r.PathValue("name")))
+		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("no analysis named %s", limits.Quote(r.PathValue("name"))))
 		return
 	}
 	var req RunRequest
@@ -309,11 +309,11 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		for k := range q {
 			if k != "service" && k != "canary" && k != "baseline" && k != "time" {
-				web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown parameter %q (want service, canary, baseline or time)", k))
+				web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown parameter %s (want service, canary, baseline or time)", limits.Quote(k)))
 				return
 			}
 			if len(q[k]) > 1 {
-				web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("parameter %q given %d times: give it once", k, len(q[k])))
+				web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("parameter %s given %d times: give it once", limits.Quote(k), len(q[k])))
 				return
 			}
 		}
@@ -437,9 +437,9 @@ func readFlagger(w http.ResponseWriter, r *http.Request) (FlaggerPayload, bool) 
 	// could pass for more of the record.
 	if err == nil {
 		if msgs := validation.IsDNS1123Subdomain(p.Name); len(msgs) > 0 {
-			err = fmt.Errorf("name %q of the canary is not a Kubernetes name: %s", p.Name, strings.Join(msgs, "; "))
+			err = fmt.Errorf("name %s of the canary is not a Kubernetes name: %s", limits.Quote(p.Name), strings.Join(msgs, "; "))
 		} else if msgs := validation.IsDNS1123Label(p.Namespace); len(msgs) > 0 {
-			err = fmt.Errorf("namespace %q of the canary is not a Kubernetes namespace: %s", p.Namespace, strings.Join(msgs, "; "))
+			err = fmt.Errorf("namespace %s of the canary is not a Kubernetes namespace: %s", limits.Quote(p.Namespace), strings.Join(msgs, "; "))
 		}
 	}
 	if err == nil {
@@ -512,7 +512,7 @@ func (s *Service) flaggerRun(w http.ResponseWriter, r *http.Request, hook string
 	}
 	sp, ok := s.Spec(name)
 	if !ok {
-		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("flagger %s hook of %s/%s: no analysis named %q (set metadata.analysis)", hook, p.Namespace, p.Name, name))
+		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("flagger %s hook of %s/%s: no analysis named %s (set metadata.analysis)", hook, p.Namespace, p.Name, limits.Quote(name)))
 		return nil, p, false
 	}
 	canary, err := ParseLabels(p.Metadata[MetaCanary])

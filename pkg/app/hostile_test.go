@@ -112,3 +112,78 @@ func TestGateRefusesCrossSiteRequests(t *testing.T) {
 	require.Len(t, recs, 1)
 	require.Equal(t, 1, recs[0].Repeats, "the refused requests stored no decision")
 }
+
+// TestLongNamesCut: an answer refusing a name, id or value given in the
+// path, the query or the body quotes it cut at 64 bytes (limits.Quote,
+// "nnn…"), never the 5,000 characters whole.
+func TestLongNamesCut(t *testing.T) {
+	_, srv := runApp(t, "sqlite", "", nil)
+	long := strings.Repeat("n", 5000)
+	cut := `"` + strings.Repeat("n", 61) + `…"`
+	for _, tc := range []struct {
+		method, path, body string
+		code               int
+		want               string
+	}{
+		{"GET", "/api/v1/analysis/" + long, "", 404, "no analysis named " + cut},
+		{"GET", "/api/v1/analysis/" + long + "/run", "", 404, "no analysis named " + cut},
+		{"GET", "/api/v1/chaos/experiments/" + long + "/plan", "", 404, "no experiment " + cut + " is loaded"},
+		{"GET", "/api/v1/chaos/runs?limit=" + long, "", 400, "limit " + cut},
+		{"GET", "/api/v1/escalation/incidents/" + long, "", 404, "incident " + cut + " has no escalation"},
+		{"DELETE", "/api/v1/escalation/maintenance/" + long, "", 400, "invalid maintenance window id " + cut},
+		{"GET", "/api/v1/services/" + long + "/events", "", 404, "service " + cut + " has no SLO"},
+		{"GET", "/api/v1/services/api/events?" + long + "=1", "", 400, "unknown parameter " + cut},
+		{"GET", "/api/v1/runbooks/runs/" + long, "", 400, "run id " + cut},
+		{"GET", "/api/v1/runbooks/runs?limit=" + long, "", 400, "limit " + cut},
+		{"GET", "/api/v1/rollouts/" + long, "", 400, "rollout id " + cut},
+		{"GET", "/api/v1/rollouts?limit=" + long, "", 400, "got " + cut},
+		{"GET", "/api/v1/changes/" + long, "", 400, "got " + cut},
+		{"GET", "/api/v1/changes?" + long + "=1", "", 400, "unknown parameter " + cut},
+		{"GET", "/api/v1/sla/report/" + long, "", 404, "customer " + cut},
+		{"GET", "/api/v1/reports/noise?limit=" + long, "", 400, "got " + cut},
+		{"GET", "/api/v1/incidents?status=" + long, "", 400, "unknown status " + cut},
+		{"GET", "/api/v1/scaling/decisions?" + long + "=1", "", 400, "unknown parameter " + cut},
+		{"POST", "/api/v1/incidents", `{"title":"db down","service":"db","severity":"high","` + long + `":1}`, 400, "unknown field " + cut},
+	} {
+		t.Run(tc.method+" "+tc.path[:min(len(tc.path), 40)], func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
+			require.NoError(t, err)
+			if tc.body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			var env apiEnvelope
+			require.NoError(t, json.Unmarshal(b, &env), "%s", b)
+			require.Equal(t, tc.code, resp.StatusCode, env.Error)
+			require.True(t, strings.Contains(env.Error, tc.want), "want %s in the error, got %d bytes: %.200s", tc.want, len(env.Error), env.Error)
+			require.NotContains(t, env.Error, strings.Repeat("n", 100), "the name comes back whole")
+		})
+	}
+}
+
+// TestRolloutListParams: GET /api/v1/rollouts answers 400 for a parameter
+// it does not read (a misspelt ?actve=true would list every rollout) or
+// one given twice, naming it and the ones accepted.
+func TestRolloutListParams(t *testing.T) {
+	_, srv := runApp(t, "sqlite", "", nil)
+	for _, tc := range []struct {
+		query string
+		code  int
+		err   string
+	}{
+		{"", 200, ""},
+		{"?active=true&name=api-canary&limit=5", 200, ""},
+		{"?actve=true", 400, `unknown parameter "actve" (want active, name, limit)`},
+		{"?q=api", 400, `unknown parameter "q" (want active, name, limit)`},
+		{"?name=a&name=b", 400, `parameter "name" given 2 times: give it once`},
+		{"?" + strings.Repeat("x", 5000) + "=1", 400, `unknown parameter "` + strings.Repeat("x", 61) + `…" (want active, name, limit)`},
+	} {
+		code, env := getJSON(t, srv.URL+"/api/v1/rollouts"+tc.query, nil, nil)
+		require.Equal(t, tc.code, code, "%.80s: %s", tc.query, env.Error)
+		require.Equal(t, tc.err, env.Error, "%.80s", tc.query)
+	}
+}

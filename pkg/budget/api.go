@@ -44,7 +44,7 @@ func (s *Service) handleTimeline(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	for k := range q {
 		if k != "limit" && k != "before" && k != "slo" {
-			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown parameter %q (want limit, before or slo)", k))
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown parameter %s (want limit, before or slo)", limits.Quote(k)))
 			return
 		}
 	}
@@ -52,7 +52,7 @@ func (s *Service) handleTimeline(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxTimelineLimit {
-			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("limit must be an integer between 1 and %d, got %q", MaxTimelineLimit, v))
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("limit must be an integer between 1 and %d, got %s", MaxTimelineLimit, limits.Quote(v)))
 			return
 		}
 		limit = n
@@ -74,7 +74,7 @@ func (s *Service) handleTimeline(w http.ResponseWriter, r *http.Request) {
 	// A service that has no SLO and never had a recorded state is unknown;
 	// one whose SLOs were removed keeps its history.
 	if len(evs) == 0 && q.Get("before") == "" && len(s.find(service, "")) == 0 {
-		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("service %q has no SLO: %w", service, ErrNotFound))
+		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("service %s has no SLO: %w", limits.Quote(service), ErrNotFound))
 		return
 	}
 	web.JSON(w, http.StatusOK, Timeline{Service: service, Events: evs, Next: next})

@@ -151,7 +151,7 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 		switch k {
 		case "service", "kind", "outcome", "since", "until", "before", "limit":
 		default:
-			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown parameter %q (want service, kind, outcome, since, until, before or limit)", k))
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown parameter %s (want service, kind, outcome, since, until, before or limit)", limits.Quote(k)))
 			return
 		}
 	}
@@ -186,7 +186,7 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxLimit {
-			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("limit must be an integer between 1 and %d, got %q", MaxLimit, v))
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("limit must be an integer between 1 and %d, got %s", MaxLimit, limits.Quote(v)))
 			return
 		}
 		query.Limit = n
@@ -194,7 +194,7 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("before"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {
-			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("before must be a change id, got %q", v))
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("before must be a change id, got %s", limits.Quote(v)))
 			return
 		}
 		query.Before = n
@@ -218,7 +218,7 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id < 1 {
-		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("change id must be a positive integer, got %q", r.PathValue("id")))
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("change id must be a positive integer, got %s", limits.Quote(r.PathValue("id"))))
 		return 0, false
 	}
 	return id, true

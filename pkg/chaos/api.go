@@ -112,7 +112,7 @@ func (s *Service) experiment(w http.ResponseWriter, r *http.Request) *Experiment
 	name := r.PathValue("name")
 	e, ok := s.Experiment(name)
 	if !ok {
-		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("no experiment %q is loaded (see chaos.experiment_files)", name))
+		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("no experiment %s is loaded (see chaos.experiment_files)", limits.Quote(name)))
 		return nil
 	}
 	return e
@@ -159,7 +159,7 @@ func (s *Service) handleRuns(w http.ResponseWriter, r *http.Request, _ string) {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
-			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("limit %q: want an integer between 1 and 1000", v))
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("limit %s: want an integer between 1 and 1000", limits.Quote(v)))
 			return
 		}
 		limit = n
@@ -270,7 +270,7 @@ func (s *Service) handleReport(w http.ResponseWriter, r *http.Request, _ string)
 	switch f := r.URL.Query().Get("format"); f {
 	case "", "json", "markdown":
 	default:
-		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("format %q: want markdown or json", f))
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("format %s: want markdown or json", limits.Quote(f)))
 		return
 	}
 	md, js, err := s.Report(r.Context(), r.PathValue("id"))

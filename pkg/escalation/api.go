@@ -58,7 +58,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if st == nil {
-		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("incident %q has no escalation", r.PathValue("id")))
+		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("incident %s has no escalation", limits.Quote(r.PathValue("id"))))
 		return
 	}
 	if a.Pauses != nil {
@@ -133,7 +133,7 @@ func (a *API) addMaintenance(w http.ResponseWriter, r *http.Request) {
 	if req.Duration != "" {
 		d, err := time.ParseDuration(req.Duration)
 		if err != nil || d <= 0 {
-			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid duration %q", req.Duration))
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid duration %s", limits.Quote(req.Duration)))
 			return
 		}
 		mw.End = mw.Start.Add(d)
@@ -167,7 +167,7 @@ func (a *API) addMaintenance(w http.ResponseWriter, r *http.Request) {
 func (a *API) deleteMaintenance(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
-		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid maintenance window id %q", r.PathValue("id")))
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid maintenance window id %s", limits.Quote(r.PathValue("id"))))
 		return
 	}
 	ok, err := a.Engine.DeleteMaintenance(r.Context(), id)

@@ -20,12 +20,15 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/rootuip/sre/pkg/limits"
 )
 
 // Rewrite returns the error of decoding body into v (a pointer, as given
 // to the decoder) worded by field: "labels.service: want a string, got a
 // number", "alerts[1].startsAt: cannot parse "yesterday" as an RFC 3339
-// time (as 2026-12-05T10:00:00Z)". Syntax errors, unknown fields and
+// time (as 2026-12-05T10:00:00Z)". An unknown field keeps encoding/json's
+// wording with its name cut as limits.Quote cuts it; syntax errors and
 // errors it cannot place are returned as they are. errors.Is and errors.As
 // still see the original.
 func Rewrite(err error, body []byte, v any) error {
@@ -54,7 +57,11 @@ func Rewrite(err error, body []byte, v any) error {
 		}
 		return &rewritten{msg: msg, err: err}
 	}
-	if strings.HasPrefix(err.Error(), "json: unknown field") {
+	if k, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		// The key is the caller's: quoted cut, as every refused value.
+		if name, uerr := strconv.Unquote(k); uerr == nil {
+			return &rewritten{msg: "json: unknown field " + short(name), err: err}
+		}
 		return err
 	}
 	if t == nil {
@@ -82,12 +89,10 @@ type rewritten struct {
 func (r *rewritten) Error() string { return r.msg }
 func (r *rewritten) Unwrap() error { return r.err }
 
-// short quotes a value, cut at 64 bytes.
+// short quotes a value as every error answer of sred quotes what it
+// refused: cut at limits.MaxEchoBytes, ending with limits.TruncationMark.
 func short(s string) string {
-	if len(s) > 64 {
-		return strconv.Quote(strings.ToValidUTF8(s[:64], "")) + "..."
-	}
-	return strconv.Quote(s)
+	return limits.Quote(s)
 }
 
 var (

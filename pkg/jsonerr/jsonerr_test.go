@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,7 +49,7 @@ func TestRewrite(t *testing.T) {
 		{"time in a list", `{"windows": [{}, {"start": "monday"}]}`, `windows[1].start: cannot parse "monday" as an RFC 3339 time (as 2026-12-05T10:00:00Z)`},
 		{"pointer time", `{"due": "next week"}`, `due: cannot parse "next week" as an RFC 3339 time (as 2026-12-05T10:00:00Z)`},
 		{"case-insensitive name", `{"DUE": "x"}`, `DUE: cannot parse "x" as an RFC 3339 time (as 2026-12-05T10:00:00Z)`},
-		{"long value cut", `{"due": "` + string(bytes.Repeat([]byte("y"), 100)) + `"}`, `due: cannot parse "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"... as an RFC 3339 time (as 2026-12-05T10:00:00Z)`},
+		{"long value cut", `{"due": "` + string(bytes.Repeat([]byte("y"), 100)) + `"}`, `due: cannot parse "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy…" as an RFC 3339 time (as 2026-12-05T10:00:00Z)`},
 		{"own decoder's error", `{"windows": [{"for": "soon"}]}`, `windows[0].for: not a valid duration string: "soon"`},
 		{"embedded field", `{"owner": 7}`, `owner: want a string, got a number`},
 		{"untagged field", `{"Plain": false}`, `Plain: want a string, got a boolean`},
@@ -75,6 +76,12 @@ func TestRewriteLeavesAlone(t *testing.T) {
 	dec.DisallowUnknownFields()
 	err := dec.Decode(&v)
 	require.EqualError(t, Rewrite(err, []byte(`{"nmae": "x"}`), &v), `json: unknown field "nmae"`)
+	long := `{"` + strings.Repeat("n", 5000) + `": "x"}`
+	dec = json.NewDecoder(strings.NewReader(long))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(&v)
+	require.EqualError(t, Rewrite(err, []byte(long), &v), `json: unknown field "`+strings.Repeat("n", 61)+`…"`, "a long unknown key is cut")
+	require.ErrorIs(t, Rewrite(err, []byte(long), &v), err)
 	require.NoError(t, Rewrite(nil, nil, &v))
 	other := errors.New("read: connection reset")
 	require.Same(t, other, Rewrite(other, []byte(`{}`), &v), "an error the body does not explain")

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/web"
 )
@@ -34,7 +35,7 @@ func parseSince(v string, now time.Time) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("want a duration (30d) or an RFC 3339 time, got %q", v)
+		return time.Time{}, fmt.Errorf("want a duration (30d) or an RFC 3339 time, got %s", limits.Quote(v))
 	}
 	return t, nil
 }
@@ -69,7 +70,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("short"); v != "" {
 		d, err := model.ParseDuration(v)
 		if err != nil || d <= 0 {
-			bad("short", fmt.Errorf("want a positive duration (10m), got %q", v))
+			bad("short", fmt.Errorf("want a positive duration (10m), got %s", limits.Quote(v)))
 			return
 		}
 		o.ShortAfter = time.Duration(d)
@@ -77,7 +78,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			bad("limit", fmt.Errorf("want a number, got %q", v))
+			bad("limit", fmt.Errorf("want a number, got %s", limits.Quote(v)))
 			return
 		}
 		o.Limit = n

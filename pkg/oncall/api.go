@@ -72,7 +72,7 @@ func parseDays(r *http.Request, def int) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 || n > 366 {
-		return 0, fmt.Errorf("invalid days %q: want an integer from 0 to 366", v)
+		return 0, fmt.Errorf("invalid days %s: want an integer from 0 to 366", limits.Quote(v))
 	}
 	return n, nil
 }
@@ -449,18 +449,18 @@ func parseShiftTime(field, v string, loc *time.Location) (time.Time, error) {
 			continue
 		}
 		if loc == nil {
-			return time.Time{}, fmt.Errorf("%s %q has no UTC offset: add one or set schedule.timezone", field, v)
+			return time.Time{}, fmt.Errorf("%s %s has no UTC offset: add one or set schedule.timezone", field, limits.Quote(v))
 		}
 		t, _ := time.ParseInLocation(l, v, loc)
 		// A wall-clock time the clocks skip (a spring-forward gap) does
 		// not exist there: Go moves it by the gap, which would make a
 		// shift start or end an hour off without a word.
 		if y, mo, d := t.Date(); y != wall.Year() || mo != wall.Month() || d != wall.Day() || t.Hour() != wall.Hour() || t.Minute() != wall.Minute() {
-			return time.Time{}, fmt.Errorf("%s %q does not exist in %s (the clocks skip it): give a UTC offset or another time", field, v, loc)
+			return time.Time{}, fmt.Errorf("%s %s does not exist in %s (the clocks skip it): give a UTC offset or another time", field, limits.Quote(v), loc)
 		}
 		return t, limits.Time(field, t)
 	}
-	return time.Time{}, fmt.Errorf("%s %q: want RFC 3339 (2026-03-28T09:00:00Z) or a wall-clock time in schedule.timezone (2026-03-28T09:00)", field, v)
+	return time.Time{}, fmt.Errorf("%s %s: want RFC 3339 (2026-03-28T09:00:00Z) or a wall-clock time in schedule.timezone (2026-03-28T09:00)", field, limits.Quote(v))
 }
 
 func (a *API) putShiftSchedule(w http.ResponseWriter, r *http.Request) {
@@ -478,7 +478,7 @@ func (a *API) putShiftSchedule(w http.ResponseWriter, r *http.Request) {
 	if req.Schedule.TimeZone != "" {
 		var err error
 		if loc, err = time.LoadLocation(req.Schedule.TimeZone); err != nil {
-			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown timezone %q", req.Schedule.TimeZone))
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown timezone %s", limits.Quote(req.Schedule.TimeZone)))
 			return
 		}
 	}

@@ -5,8 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/limits"
@@ -82,13 +86,37 @@ func (h handlers) definitions(w http.ResponseWriter, r *http.Request, _ string) 
 	web.JSON(w, http.StatusOK, out)
 }
 
+// listParams are the query parameters of GET /api/v1/rollouts.
+var listParams = []string{"active", "name", "limit"}
+
+// checkParams returns an error naming the first parameter of q (in sorted
+// order) the list does not read, or one given twice: a typo such as
+// ?actve=true would otherwise widen the answer to every rollout, and
+// ?name=a&name=b read as name=a alone, as GET /api/v1/incidents refuses them.
+func checkParams(q url.Values) error {
+	keys := slices.Sorted(maps.Keys(q))
+	for _, k := range keys {
+		if !slices.Contains(listParams, k) {
+			return fmt.Errorf("unknown parameter %s (want %s)", limits.Quote(k), strings.Join(listParams, ", "))
+		}
+		if n := len(q[k]); n > 1 {
+			return fmt.Errorf("parameter %s given %d times: give it once", limits.Quote(k), n)
+		}
+	}
+	return nil
+}
+
 func (h handlers) list(w http.ResponseWriter, r *http.Request, _ string) {
 	q := r.URL.Query()
+	if err := checkParams(q); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
 	f := ListFilter{Name: q.Get("name"), Active: q.Get("active") == "true"}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
-			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("limit: want an integer from 1 to 1000, got %q", v))
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("limit: want an integer from 1 to 1000, got %s", limits.Quote(v)))
 			return
 		}
 		f.Limit = n
@@ -157,7 +185,7 @@ func (h handlers) run(w http.ResponseWriter, r *http.Request, actor string) {
 func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("rollout id %q: want a positive integer", r.PathValue("id")))
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("rollout id %s: want a positive integer", limits.Quote(r.PathValue("id"))))
 		return 0, false
 	}
 	return id, true

@@ -118,7 +118,7 @@ func (e *Engine) handleRuns(w http.ResponseWriter, r *http.Request) {
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n <= 0 || n > 1000 {
-			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("limit %q: want an integer between 1 and 1000", l))
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("limit %s: want an integer between 1 and 1000", limits.Quote(l)))
 			return
 		}
 		f.Limit = n
@@ -160,7 +160,7 @@ func RunsFor(ctx context.Context, runs []*Run) []*Run {
 func runID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("run id %q: want a positive integer", r.PathValue("id")))
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("run id %s: want a positive integer", limits.Quote(r.PathValue("id"))))
 		return 0, false
 	}
 	return id, true
@@ -276,7 +276,7 @@ func (e *Engine) handleCoverage(w http.ResponseWriter, r *http.Request) {
 		if v := r.URL.Query().Get(name); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
-				web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("%s %q: want an RFC 3339 time", name, v))
+				web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("%s %s: want an RFC 3339 time", name, limits.Quote(v)))
 				return
 			}
 			if err := limits.Time(name, t); err != nil {

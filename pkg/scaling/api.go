@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -62,11 +63,11 @@ func onlyParams(w http.ResponseWriter, r *http.Request, names ...string) bool {
 			if len(names) > 0 {
 				want = strings.Join(names, ", ")
 			}
-			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown parameter %q (want %s)", k, want))
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown parameter %s (want %s)", limits.Quote(k), want))
 			return false
 		}
 		if len(vs) > 1 {
-			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("parameter %q given %d times: give it once", k, len(vs)))
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("parameter %s given %d times: give it once", limits.Quote(k), len(vs)))
 			return false
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/envelope"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/slo"
 	"github.com/rootuip/sre/pkg/web"
 )
@@ -50,7 +51,7 @@ func (s *Reporter) Report(r *http.Request, customer, period, month string) (*Rep
 	s.mu.RUnlock()
 	cu, ok := cfg.Customer(customer)
 	if !ok {
-		return nil, fmt.Errorf("customer %q: %w", customer, ErrNotFound)
+		return nil, fmt.Errorf("customer %s: %w", limits.Quote(customer), ErrNotFound)
 	}
 	rng, err := ParseRange(period, month, time.Duration(cu.Period), s.clock.Now())
 	if err != nil {
@@ -74,7 +75,7 @@ func (s *Reporter) handleReport(w http.ResponseWriter, r *http.Request) {
 		format = "json"
 	}
 	if ContentType(format) == "application/json" && format != "json" {
-		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown format %q (want one of json, md, csv, html)", format))
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown format %s (want one of json, md, csv, html)", limits.Quote(format)))
 		return
 	}
 	rep, err := s.Report(r, r.PathValue("customer"), q.Get("period"), q.Get("month"))

@@ -127,12 +127,28 @@ func onlyParams(q url.Values, names ...string) error {
 	return nil
 }
 
+// onceParams returns an error naming the first of names given more than
+// once: ?service=a&service=b would otherwise read as service=a alone, as
+// pkg/scaling refuses it.
+func onceParams(q url.Values, names ...string) error {
+	for _, k := range names {
+		if n := len(q[k]); n > 1 {
+			return fmt.Errorf("parameter %s given %d times: give it once", limits.Quote(k), n)
+		}
+	}
+	return nil
+}
+
 // ParseFilter reads list filters from a query string; a parameter it does
-// not read is an error naming it.
+// not read, or a single-value one given twice, is an error naming it.
+// status and severity take lists (given twice or separated by commas).
 func ParseFilter(r *http.Request) (incident.Filter, error) {
 	q := r.URL.Query()
 	var f incident.Filter
 	if err := onlyParams(q, filterParams...); err != nil {
+		return f, err
+	}
+	if err := onceParams(q, "service", "since", "until", "limit", "offset", "alerts"); err != nil {
 		return f, err
 	}
 	for _, s := range parseList(q, "status") {
@@ -144,7 +160,7 @@ func ParseFilter(r *http.Request) (incident.Filter, error) {
 		case "open":
 			f.Status = append(f.Status, incident.StatusTriggered, incident.StatusAcknowledged, incident.StatusInvestigating)
 		default:
-			return f, fmt.Errorf("unknown status %q", s)
+			return f, fmt.Errorf("unknown status %s", limits.Quote(s))
 		}
 	}
 	for _, s := range parseList(q, "severity") {
@@ -168,7 +184,7 @@ func ParseFilter(r *http.Request) (incident.Filter, error) {
 		if v := q.Get(name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
-				return f, fmt.Errorf("%s: want a non-negative integer, got %q", name, v)
+				return f, fmt.Errorf("%s: want a non-negative integer, got %s", name, limits.Quote(v))
 			}
 			*dst = n
 		}
@@ -278,6 +294,10 @@ type badRequest struct{ error }
 // JSON lines, oldest first.
 func (a *IncidentsAPI) export(w http.ResponseWriter, r *http.Request) {
 	if err := onlyParams(r.URL.Query(), "since"); err != nil {
+		Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	if err := onceParams(r.URL.Query(), "since"); err != nil {
 		Error(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}
@@ -543,7 +563,7 @@ func (a *IncidentsAPI) addActionItem(w http.ResponseWriter, r *http.Request) {
 func (a *IncidentsAPI) updateActionItem(w http.ResponseWriter, r *http.Request) {
 	itemID, err := strconv.ParseInt(r.PathValue("item"), 10, 64)
 	if err != nil || itemID <= 0 {
-		Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid action item id %q", r.PathValue("item")))
+		Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("invalid action item id %s", limits.Quote(r.PathValue("item"))))
 		return
 	}
 	var req ActionItemRequest
@@ -607,7 +627,7 @@ func (a *IncidentsAPI) statusUpdate(w http.ResponseWriter, r *http.Request) {
 		} else if t, err := limits.ParseTime("next_update", req.NextUpdate); err == nil {
 			u.NextUpdate = t
 		} else {
-			Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("next_update: cannot parse %q as a duration or RFC 3339 time", req.NextUpdate))
+			Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("next_update: cannot parse %s as a duration or RFC 3339 time", limits.Quote(req.NextUpdate)))
 			return
 		}
 	}

@@ -96,6 +96,13 @@ func TestIncidentsAPI(t *testing.T) {
 				err: `unknown parameter "sevrity" (want status, severity, service, since, until, limit, offset, alerts)`},
 			{name: "long unknown parameter", method: "GET", path: "/api/v1/incidents?" + strings.Repeat("x", 5000) + "=1", code: 400, errType: "bad_data",
 				err: `unknown parameter "` + strings.Repeat("x", 61) + `…" (want status, severity, service, since, until, limit, offset, alerts)`},
+			{name: "status given twice is a list", method: "GET", path: "/api/v1/incidents?status=triggered&status=resolved", code: 200},
+			{name: "service given twice", method: "GET", path: "/api/v1/incidents?service=checkout&service=payments", code: 400, errType: "bad_data",
+				err: `parameter "service" given 2 times: give it once`},
+			{name: "limit given twice", method: "GET", path: "/api/v1/incidents?status=open&limit=5&limit=10", code: 400, errType: "bad_data",
+				err: `parameter "limit" given 2 times: give it once`},
+			{name: "export since given twice", method: "GET", path: "/api/v1/incidents/export?since=2026-01-01T00:00:00Z&since=2026-02-01T00:00:00Z", code: 400,
+				errType: "bad_data", err: `parameter "since" given 2 times: give it once`},
 			{name: "export unknown parameter", method: "GET", path: "/api/v1/incidents/export?since=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00Z", code: 400,
 				errType: "bad_data", err: `unknown parameter "until" (want since)`},
 			{name: "get", method: "GET", path: "/api/v1/incidents/" + id(1), code: 200, check: func(t *testing.T, d json.RawMessage) {

@@ -269,7 +269,7 @@ func walkCase(v any, t reflect.Type, path string) error {
 					if path != "" {
 						where = path
 					}
-					return fmt.Errorf("%s: unknown field %q: the field is %q (field names are case-sensitive)", where, k, name)
+					return fmt.Errorf("%s: unknown field %s: the field is %q (field names are case-sensitive)", where, limits.Quote(k), name)
 				}
 			}
 		}
@@ -375,7 +375,7 @@ func duplicateKey(b []byte) error {
 					if f.path != "" {
 						where = f.path
 					}
-					return fmt.Errorf("%s: key %q given twice", where, k)
+					return fmt.Errorf("%s: key %s given twice", where, limits.Quote(k))
 				}
 				f.keys[k], f.key, f.isKey = true, k, false
 				continue
