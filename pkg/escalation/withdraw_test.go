@@ -707,6 +707,16 @@ func TestPagerDutyResolveAfterLateDelivery(t *testing.T) {
 	})
 }
 
+// pushPageAcked pages bob's MEDIUM page by push alone through a sink that
+// holds the request, and has bob acknowledge while it is on the wire
+// (ackWhileSent): done gives the send's outcome once push is released.
+func pushPageAcked(t *testing.T, db *store.DB) (*rig, *notify.Config, string, *holdSink, <-chan error) {
+	t.Helper()
+	push := newHoldSink(t)
+	r, ncfg, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "medium", push: &sink{Server: push.Server}, held: true})
+	return r, ncfg, id, push, ackWhileSent(t, r, id, push)
+}
+
 // TestAllClearAfterLateDelivery: bob's MEDIUM page (push alone) is on the
 // wire when he acknowledges, and its sender stalls past its lease; the
 // SLO recovers meanwhile, and the all-clear skips bob's push (the send
@@ -716,9 +726,7 @@ func TestPagerDutyResolveAfterLateDelivery(t *testing.T) {
 func TestAllClearAfterLateDelivery(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		push := newHoldSink(t)
-		r, ncfg, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "medium", push: &sink{Server: push.Server}, held: true})
-		done := ackWhileSent(t, r, id, push)
+		r, ncfg, id, push, done := pushPageAcked(t, db)
 		r.clock.Advance(time.Duration(ncfg.Lease))
 		_, err := r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
 		require.NoError(t, err)
@@ -835,9 +843,7 @@ func ackAfterLease(t *testing.T, db *store.DB, pd *holdSink, logs *logSink) (*la
 func TestAllClearAfterLateDeliveryToResolved(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		push := newHoldSink(t)
-		r, ncfg, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "medium", push: &sink{Server: push.Server}, held: true})
-		done := ackWhileSent(t, r, id, push)
+		r, ncfg, id, push, done := pushPageAcked(t, db)
 		r.clock.Advance(time.Duration(ncfg.Lease))
 		_, err := r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
 		require.NoError(t, err)
@@ -870,9 +876,7 @@ func TestAllClearAfterLateDeliveryToResolved(t *testing.T) {
 func TestNoAllClearAfterLateDeliveryToResolvedWithoutRecovery(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		push := newHoldSink(t)
-		r, ncfg, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "medium", push: &sink{Server: push.Server}, held: true})
-		done := ackWhileSent(t, r, id, push)
+		r, ncfg, id, push, done := pushPageAcked(t, db)
 		r.clock.Advance(time.Duration(ncfg.Lease))
 		_, err := r.svc.Resolve(ctx, id, "bob", "fixed")
 		require.NoError(t, err)
@@ -972,9 +976,7 @@ func TestAllClearAfterLatePageOfEarlierRun(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 				ctx := context.Background()
-				push := newHoldSink(t)
-				r, ncfg, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "medium", push: &sink{Server: push.Server}, held: true})
-				done := ackWhileSent(t, r, id, push)
+				r, ncfg, id, push, done := pushPageAcked(t, db)
 				markRecovering := func() {
 					_, err := r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
 					require.NoError(t, err)

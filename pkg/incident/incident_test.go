@@ -76,6 +76,14 @@ func (f *fixture) open(t *testing.T, group, service, severity string) string {
 	return res.Created[0]
 }
 
+// get reads incident id.
+func (f *fixture) get(t *testing.T, id string) *incident.Incident {
+	t.Helper()
+	inc, err := f.svc.Get(context.Background(), id)
+	require.NoError(t, err)
+	return inc
+}
+
 func (f *fixture) hookLog(t *testing.T) []string {
 	rows, err := f.db.Query(`SELECT incident_id, kind, prev FROM hook_log`)
 	require.NoError(t, err)

@@ -75,12 +75,6 @@ func TestPeakSeverityMergeAndImport(t *testing.T) {
 	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		f := newFixture(t, db)
-		get := func(id string) *incident.Incident {
-			t.Helper()
-			inc, err := f.svc.Get(ctx, id)
-			require.NoError(t, err)
-			return inc
-		}
 
 		// An SLO outage pages, then only its ticket fires: MEDIUM, peak
 		// CRITICAL. It is merged into a LOW incident of another service.
@@ -92,12 +86,12 @@ func TestPeakSeverityMergeAndImport(t *testing.T) {
 		f.clock.Set(epoch.Add(time.Minute))
 		_, err = f.svc.Ingest(ctx, sloNotification(started, map[string]string{"ticket_fast": "firing", "page_fast": "resolved"}))
 		require.NoError(t, err)
-		require.Equal(t, incident.SeverityMedium, get(outage).Severity)
+		require.Equal(t, incident.SeverityMedium, f.get(t, outage).Severity)
 		low := f.open(t, "g-web", "web", "low")
-		require.Equal(t, incident.SeverityLow, get(low).PeakSeverity)
+		require.Equal(t, incident.SeverityLow, f.get(t, low).PeakSeverity)
 		_, err = f.svc.Merge(ctx, low, outage, "alice")
 		require.NoError(t, err)
-		merged := get(low)
+		merged := f.get(t, low)
 		require.Equal(t, incident.SeverityMedium, merged.Severity)
 		require.Equal(t, incident.SeverityCritical, merged.PeakSeverity)
 
@@ -136,8 +130,8 @@ func TestPeakSeverityMergeAndImport(t *testing.T) {
 				line("OLD-2025-0002", incident.SeverityLow, incident.SeverityHigh)))
 		require.NoError(t, err)
 		require.Equal(t, 2, imported.Imported)
-		require.Equal(t, incident.SeverityCritical, get("OLD-2025-0001").PeakSeverity)
-		require.Equal(t, incident.SeverityHigh, get("OLD-2025-0002").PeakSeverity)
+		require.Equal(t, incident.SeverityCritical, f.get(t, "OLD-2025-0001").PeakSeverity)
+		require.Equal(t, incident.SeverityHigh, f.get(t, "OLD-2025-0002").PeakSeverity)
 
 		_, err = f.svc.Import(ctx, strings.NewReader(line("OLD-2025-0003", incident.SeverityLow, "SEVERE")))
 		require.ErrorContains(t, err, `field incident.peak_severity: "SEVERE" is not one of CRITICAL, HIGH, MEDIUM, LOW`)

@@ -49,24 +49,18 @@ func TestTitleFollowsRaise(t *testing.T) {
 	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		f := newFixture(t, db)
-		get := func(id string) *incident.Incident {
-			t.Helper()
-			inc, err := f.svc.Get(ctx, id)
-			require.NoError(t, err)
-			return inc
-		}
 		started := epoch.Add(-10 * time.Minute)
 		res, err := f.svc.Ingest(ctx, summarized(started, map[string]string{"ticket_fast": "firing"}))
 		require.NoError(t, err)
 		require.Len(t, res.Created, 1)
 		id := res.Created[0]
-		require.Equal(t, "api/availability burning: ticket", get(id).Title)
+		require.Equal(t, "api/availability burning: ticket", f.get(t, id).Title)
 
 		f.clock.Set(epoch.Add(time.Minute))
 		res, err = f.svc.Ingest(ctx, summarized(started, map[string]string{"ticket_fast": "firing", "page_fast": "firing"}))
 		require.NoError(t, err)
 		require.Empty(t, res.Created)
-		inc := get(id)
+		inc := f.get(t, id)
 		require.Equal(t, incident.SeverityCritical, inc.Severity)
 		require.Equal(t, "api/availability burning: page", inc.Title)
 		require.Equal(t, []string{"api/availability burning: ticket -> api/availability burning: page"}, titleEntries(t, f, id))
@@ -87,7 +81,7 @@ func TestTitleFollowsRaise(t *testing.T) {
 		f.clock.Set(epoch.Add(30 * time.Minute))
 		_, err = f.svc.Ingest(ctx, summarized(started, map[string]string{"ticket_fast": "firing", "page_fast": "resolved"}))
 		require.NoError(t, err)
-		inc = get(id)
+		inc = f.get(t, id)
 		require.Equal(t, incident.SeverityMedium, inc.Severity)
 		require.Equal(t, incident.SeverityCritical, inc.PeakSeverity)
 		require.Equal(t, "api/availability burning: page", inc.Title)
@@ -101,7 +95,7 @@ func TestTitleFollowsRaise(t *testing.T) {
 			Annotations: map[string]string{"summary": "api is slow"}})
 		_, err = f.svc.Ingest(ctx, n)
 		require.NoError(t, err)
-		inc = get(id)
+		inc = f.get(t, id)
 		require.Equal(t, incident.SeverityHigh, inc.Severity)
 		require.Equal(t, "api/availability burning: page", inc.Title)
 		require.Len(t, titleEntries(t, f, id), 1)
