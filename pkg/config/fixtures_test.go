@@ -9,8 +9,9 @@ var BadFixtures = map[string]string{
 	"flap_window.bad.yml":        `unknown unit " hour" in duration "1 hour"`,
 	// Syntax errors name the line of the problem, not the line above the
 	// construct it is in (yaml's own "line 3" for the first, none for the
-	// second).
-	"syntax_unclosed.bad.yml": "yaml: line 5: did not find expected ',' or ']'",
+	// second); a "[" left open is named where it opened, with the line
+	// where the decoder noticed.
+	"syntax_unclosed.bad.yml": "yaml: line 4: \"[\" opened here is not closed before line 5",
 	"syntax_control.bad.yml":  "yaml: line 4: control characters are not allowed",
 	"not_a_mapping.bad.yml":   "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into config.Config",
 	// Another kind of file given as sred.yml: which kind, and what checks it.

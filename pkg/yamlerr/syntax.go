@@ -22,7 +22,9 @@ var yamlLineRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 // parser error ("did not find expected ...") by the 0-based line of the
 // construct it was in (an unclosed "[" on line 11 of a list starting on
 // line 5 read "line 4"), and an error on the first line, or in the bytes
-// themselves (a control character), by no line.
+// themselves (a control character), by no line. A problem that comes from
+// a quote, "[" or "{" left open is reported where it opened, in a message
+// of its own ("quoted string opened here is not closed before line 9").
 func Syntax(data []byte, err error) (msg string, line, col int, ok bool) {
 	m := yamlLineRE.FindStringSubmatch(err.Error())
 	if m == nil {
@@ -48,36 +50,31 @@ func Syntax(data []byte, err error) (msg string, line, col int, ok bool) {
 			lines++
 		}
 		line = min(line, max(lines, 1))
-	case m[2] == "found unexpected end of stream" || m[2] == "found unexpected document indicator":
-		// A quoted scalar left open: yaml.v3 names the line of its
-		// quote, but the end of the stream when the quote is on the first
-		// line (0 in its 0-based count reads as no line). With a blank
-		// line before the document, the quote is never on the first line.
-		if l, found := quoteLine(data, m[2]); found {
-			line = l
-		}
 	case m[1] == "":
 		switch a := aliasErrorRE.FindStringSubmatch(m[2]); {
 		case a != nil:
 			// Composer errors name no line: find the alias.
-			line, col = 0, 0
-			if l, c, found := findAlias(data, a[1]); found {
-				line, col = l, c
-			}
+			l, c, _ := findAlias(data, a[1])
+			return msg, l, c, true
 		case isReaderError(m[2]):
-			line, col = 0, 0
-			if l, c, found := badCharacter(data); found {
-				line, col = l, c
-			}
+			l, c, _ := badCharacter(data)
+			return msg, l, c, true
 		case m[2] == "document contains excessive aliasing" || strings.HasPrefix(m[2], "attempted to go past"):
-			line, col = 0, 0
+			return msg, 0, 0, true
 		}
+	}
+	// A quote or bracket left open above the problem: name it.
+	if u, l, c, found := unclosed(data, m[2], line); found {
+		return u, l, c, true
 	}
 	return msg, line, col, true
 }
 
 // quoteLine returns the line of the opening quote of the quoted scalar
-// that msg, a yaml.v3 error about data, says is left open.
+// that msg, a yaml.v3 error about data, says is left open. yaml.v3 names
+// the line of the quote, but the end of the stream when the quote is on
+// the first line (0 in its 0-based count reads as no line); with a blank
+// line before the document, the quote is never on the first line.
 func quoteLine(data []byte, msg string) (int, bool) {
 	var n yaml.Node
 	err := yaml.Unmarshal(append([]byte("\n"), data...), &n)

@@ -9,19 +9,20 @@ import (
 
 // TestLocated: a syntax error names the line of the problem, where the
 // decoder names the line above the construct it is in (or none on the
-// first line and for the bytes themselves); other errors are left alone.
+// first line and for the bytes themselves), and a quote or "[" left open
+// is named where it opened; other errors are left alone.
 func TestLocated(t *testing.T) {
 	for _, c := range []struct{ name, doc, want string }{
-		{"unclosed flow sequence", "a: 1\nb:\n  c: [2, 3\nd: 4\n", "yaml: line 4: did not find expected ',' or ']'"},
+		{"unclosed flow sequence", "a: 1\nb:\n  c: [2, 3\nd: 4\n", "yaml: line 3: \"[\" opened here is not closed before line 4"},
 		{"on the first line", "a: [1\n", "yaml: line 1: did not find expected ',' or ']'"},
 		{"control character", "a: 1\nb: 2\n\x01\n", "yaml: line 3: control characters are not allowed"},
 		{"undefined alias", "a: 1\nb: *nowhere\n", "yaml: line 2: unknown anchor 'nowhere' referenced"},
-		{"unclosed double quote on the first line", "a: \"x\nb: 1\nc: 2\n", "yaml: line 1: found unexpected end of stream"},
-		{"unclosed single quote on the first line", "a: 'x\nb: 1\nc: 2", "yaml: line 1: found unexpected end of stream"},
-		{"unclosed quote in a list on the first line", "- \"x\n- 2\n", "yaml: line 1: found unexpected end of stream"},
-		{"unclosed quote before a document marker", "a: \"x\nb: 1\n---\nc: 2\n", "yaml: line 1: found unexpected document indicator"},
-		{"unclosed quote", "a: 1\nb: \"x\nc: 2\nd: 3\n", "yaml: line 2: found unexpected end of stream"},
-		{"unclosed quote on the last line", "a: 1\nb: 2\nc: \"x", "yaml: line 3: found unexpected end of stream"},
+		{"unclosed double quote on the first line", "a: \"x\nb: 1\nc: 2\n", "yaml: line 1: quoted string opened here is not closed"},
+		{"unclosed single quote on the first line", "a: 'x\nb: 1\nc: 2", "yaml: line 1: quoted string opened here is not closed"},
+		{"unclosed quote in a list on the first line", "- \"x\n- 2\n", "yaml: line 1: quoted string opened here is not closed"},
+		{"unclosed quote before a document marker", "a: \"x\nb: 1\n---\nc: 2\n", "yaml: line 1: quoted string opened here is not closed before line 3"},
+		{"unclosed quote", "a: 1\nb: \"x\nc: 2\nd: 3\n", "yaml: line 2: quoted string opened here is not closed"},
+		{"unclosed quote on the last line", "a: 1\nb: 2\nc: \"x", "yaml: line 3: quoted string opened here is not closed"},
 		{"mis-indented", "a:\n  b: 1\n   c: 2\n", "yaml: line 3: mapping values are not allowed in this context"},
 		{"not syntax", "a: [1]\n", "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into int"},
 	} {

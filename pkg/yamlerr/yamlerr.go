@@ -10,6 +10,9 @@ package yamlerr
 import (
 	"regexp"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/rootuip/sre/pkg/limits"
 )
 
 var (
@@ -82,12 +85,36 @@ func kind(tag string) string {
 	return "a value of type !!" + tag
 }
 
+// decoderCutBytes and decoderCutMark are how the decoder names a value longer than ten bytes in
+// its message: the first seven bytes and "...".
+const (
+	decoderCutBytes = 7
+	decoderCutMark  = "..."
+)
+
+// quote quotes a value the decoder names as the project quotes every value
+// it echoes in an error (limits.Quote: cut at limits.MaxEchoBytes, ending
+// with limits.TruncationMark). The decoder cuts a value longer than ten
+// bytes to its first seven bytes and "...", even inside a character: that
+// cut ends with limits.TruncationMark too, on a character boundary.
 func quote(v string) string {
 	v = strings.ReplaceAll(v, "``", "`")
-	if len(v) > 40 {
-		v = v[:37] + "..."
+	if len(v) == decoderCutBytes+len(decoderCutMark) && strings.HasSuffix(v, decoderCutMark) {
+		v = wholeRunes(v[:decoderCutBytes]) + limits.TruncationMark
 	}
-	return `"` + v + `"`
+	return limits.Quote(v)
+}
+
+// wholeRunes drops the bytes of a character cut off at the end of s.
+func wholeRunes(s string) string {
+	for len(s) > 0 {
+		r, size := utf8.DecodeLastRuneInString(s)
+		if r != utf8.RuneError || size > 1 {
+			break
+		}
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // want describes what a Go type accepts in YAML.

@@ -55,3 +55,26 @@ func TestRewrite(t *testing.T) {
 }
 
 func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
+
+// TestRewriteCutsValues: a value the message quotes is cut as every error
+// of the project cuts what it echoes (limits.Quote), and the decoder's own
+// cut of a value longer than ten bytes ends with the same mark, on a
+// character boundary.
+func TestRewriteCutsValues(t *testing.T) {
+	for _, tc := range []struct{ name, doc, want string }{
+		{"cut by the decoder", "count: thirty minutes\n", "line 1: cannot use the string \"thirty …\" here: want an integer"},
+		{"cut inside a character", "count: доступность\n", "line 1: cannot use the string \"дос…\" here: want an integer"},
+		{"ten bytes", "items: abcdefghij\n", "line 1: cannot use the string \"abcdefghij\" here: want a list"},
+		{"a quote in the value", "count: 'a\"b'\n", "line 1: cannot use the string \"a\\\"b\" here: want an integer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var p plain
+			err := yaml.Unmarshal([]byte(tc.doc), &p)
+			require.Error(t, err)
+			require.Equal(t, "yaml: unmarshal errors:\n  "+tc.want, Rewrite(err).Error())
+		})
+	}
+	long := strings.Repeat("x", 100)
+	require.Equal(t, "line 2: cannot use the string \""+strings.Repeat("x", 61)+"…\" here: want an integer",
+		Message("line 2: cannot unmarshal !!str `"+long+"` into int"))
+}

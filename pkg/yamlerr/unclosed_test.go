@@ -1,0 +1,47 @@
+package yamlerr
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	yaml "go.yaml.in/yaml/v3"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// TestUnclosed: a quote, "[" or "{" left open is reported where it opened,
+// with the line where the decoder noticed, for each testdata/unclosed/*.yml
+// as its .golden file says (line:column: message, then Located's error).
+// The last files are problems no open quote or bracket explains: they keep
+// the decoder's message at the line of the problem.
+func TestUnclosed(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "unclosed", "*.yml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".yml"), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			require.NoError(t, err)
+			dec := yaml.NewDecoder(strings.NewReader(string(data)))
+			for err == nil {
+				var n yaml.Node
+				err = dec.Decode(&n)
+			}
+			msg, line, col, ok := Syntax(data, err)
+			require.True(t, ok, "decoder said: %v", err)
+			got := fmt.Sprintf("%d:%d: %s\n%s\n", line, col, msg, Located(data, err))
+			golden := strings.TrimSuffix(f, ".yml") + ".golden"
+			if *update {
+				require.NoError(t, os.WriteFile(golden, []byte(got), 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err)
+			require.Equal(t, string(want), got)
+		})
+	}
+}
