@@ -114,6 +114,7 @@ var Routes = map[string]Access{
 	"POST /api/v1/escalation/maintenance":                   responder,
 	"DELETE /api/v1/escalation/maintenance/{id}":            responder,
 	"POST /api/v1/escalation/simulate":                      viewerQuery,
+	"GET /ack/ack.css":                                      public,
 	"GET /ack/{token}":                                      public,
 	"POST /ack/{token}":                                     public,
 	"GET /api/v1/oncall":                                    viewer,

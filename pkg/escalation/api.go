@@ -3,6 +3,7 @@ package escalation
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"html/template"
@@ -47,6 +48,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/escalation/maintenance", a.addMaintenance)
 	mux.HandleFunc("DELETE /api/v1/escalation/maintenance/{id}", a.deleteMaintenance)
 	mux.HandleFunc("POST /api/v1/escalation/simulate", a.simulate)
+	mux.HandleFunc("GET /ack/ack.css", ackCSS)
 	mux.HandleFunc("GET /ack/{token}", a.ackPage)
 	mux.HandleFunc("POST /ack/{token}", a.ack)
 }
@@ -212,12 +214,34 @@ func (a *API) simulate(w http.ResponseWriter, r *http.Request) {
 }
 
 var ackTmpl = template.Must(template.New("ack").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>Acknowledge {{ .ID }}</title></head>
-<body><h1>Acknowledge incident {{ .ID }}</h1>
+<html lang="en"><head><meta charset="utf-8"><title>Acknowledge {{ .ID }}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/ack/ack.css">
+</head>
+<body><main><h1>Acknowledge incident {{ .ID }}</h1>
 {{ if .Message }}<p>{{ .Message }}</p>{{ else }}
 <p>Acknowledging stops the escalation; you become the responder.</p>
 <form method="post"><button type="submit">Acknowledge as {{ .User }}</button></form>{{ end }}
-</body></html>`))
+</main></body></html>`))
+
+// ackStylesheet is the acknowledge page's stylesheet: rules of the
+// console's (pkg/ui/static/console.css), among them the one that shows a
+// bidirectional control character as a marked <U+202E>. The page links it
+// from sred itself, as PageCSP's style-src 'self' allows; the console's
+// own stylesheet needs a console login, which the holder of a link may
+// not have.
+//
+//go:embed ack.css
+var ackStylesheet []byte
+
+// ackCSS serves GET /ack/ack.css, public like the acknowledge page.
+func ackCSS(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/css; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "public, max-age=3600")
+	_, _ = w.Write(ackStylesheet)
+}
 
 // ackHeaders are the console's page headers (web.PageHeaders: CSP with
 // frame-ancestors 'none', so no other site can frame the button and trick

@@ -2,11 +2,15 @@ package escalation_test
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -53,5 +57,53 @@ func TestAckPageBidiControlsShown(t *testing.T) {
 				require.NotContains(t, body, string(c))
 			}
 		}
+	})
+}
+
+// TestAckPageStylesheet: the acknowledge page links its stylesheet from
+// sred itself, which the page's Content-Security-Policy (style-src 'self')
+// lets the browser load, so a <U+202E> marker reads as on the console. The
+// stylesheet needs no login (the holder of a link may have no console
+// account), is CSS with nosniff, and every rule of it is the console's, the
+// marker's among them. Before, the page had no stylesheet: the markers were
+// bare text.
+func TestAckPageStylesheet(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		a := newAPIRig(t, db)
+		id := a.open(t, "critical")
+		a.tick(t)
+		tok, err := notify.SignAck("ack-key", notify.AckClaims{IncidentID: id, User: "bob\u202e", Expires: t0.Add(time.Hour).Unix()})
+		require.NoError(t, err)
+
+		const link = `<link rel="stylesheet" href="/ack/ack.css">`
+		page := a.do(t, "GET", "/ack/"+tok, "")
+		require.Equal(t, http.StatusOK, page.Code, page.Body)
+		require.Contains(t, page.Body, link)
+		done := a.do(t, "POST", "/ack/"+tok, "")
+		require.Equal(t, http.StatusOK, done.Code, done.Body)
+		require.Contains(t, done.Body, link)
+		require.Contains(t, strings.Split(page.Header.Get("Content-Security-Policy"), "; "), "style-src 'self'",
+			"the page's CSP lets it load a stylesheet from sred")
+
+		css := a.do(t, "GET", "/ack/ack.css", "")
+		require.Equal(t, http.StatusOK, css.Code, css.Body)
+		require.Equal(t, "text/css; charset=utf-8", css.ContentType)
+		require.Equal(t, "nosniff", css.Header.Get("X-Content-Type-Options"))
+		require.True(t, auth.Routes["GET /ack/ack.css"].Public, "no login needed, as for the page")
+
+		console, err := os.ReadFile(filepath.Join("..", "ui", "static", "console.css"))
+		require.NoError(t, err)
+		consoleRules := strings.Split(strings.TrimSpace(string(console)), "\n")
+		for _, rule := range strings.Split(strings.TrimSpace(css.Body), "\n") {
+			require.Contains(t, consoleRules, rule, "a rule of the console's stylesheet")
+		}
+		var bidiRule string
+		for _, rule := range consoleRules {
+			if strings.HasPrefix(rule, ".bidi{") {
+				bidiRule = rule
+			}
+		}
+		require.NotEmpty(t, bidiRule)
+		require.Contains(t, css.Body, bidiRule+"\n", "the marker is styled as on the console")
 	})
 }

@@ -57,14 +57,37 @@ func NewHandler(s *Service, logger *slog.Logger) *Handler {
 	return &Handler{s: s, logger: logger}
 }
 
-// Register mounts the status page's routes on mux.
+// Register mounts the status page's routes on mux. The public ones read
+// no query parameter: a request with a query string is redirected to the
+// same path without it (withoutQuery).
 func (h *Handler) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /status", h.html)
-	mux.HandleFunc("GET /status.json", h.serveJSON)
-	mux.HandleFunc("GET /status/feed.atom", h.atom)
-	mux.HandleFunc("GET /status/status.css", h.css)
-	mux.HandleFunc("GET /status/favicon.svg", h.icon)
+	mux.HandleFunc("GET /status", withoutQuery(h.html))
+	mux.HandleFunc("GET /status.json", withoutQuery(h.serveJSON))
+	mux.HandleFunc("GET /status/feed.atom", withoutQuery(h.atom))
+	mux.HandleFunc("GET /status/status.css", withoutQuery(h.css))
+	mux.HandleFunc("GET /status/favicon.svg", withoutQuery(h.icon))
 	mux.HandleFunc(APIRoute, h.api)
+}
+
+// withoutQuery answers a request with a query string (even an empty one,
+// "/status?") by a permanent redirect to its path alone, itself cached an
+// hour, and passes the others to next. The public routes read no query
+// parameter, so the query only changes the key a shared cache (a CDN) files
+// the answer under: without the redirect, every query string was a copy of
+// its own, and a random one reached sred on every request.
+func withoutQuery(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery == "" && !r.URL.ForceQuery {
+			next(w, r)
+			return
+		}
+		hd := w.Header()
+		hd.Set("Location", r.URL.EscapedPath())
+		hd.Set("Cache-Control", "public, max-age=3600")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		w.WriteHeader(http.StatusMovedPermanently)
+	}
 }
 
 func headers(w http.ResponseWriter, ct string) {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
@@ -13,7 +14,7 @@ import (
 
 type oncallData struct {
 	Disabled   bool
-	Schedules  []oncall.OnCallEntry
+	Schedules  []oncallSchedule
 	Services   []string
 	Service    string
 	Severity   string
@@ -22,8 +23,32 @@ type oncallData struct {
 	SimErr     string
 }
 
+// oncallSchedule is one schedule of the on-call page with its zone, the
+// zone its shifts are shown in (as `srectl oncall` shows them).
+type oncallSchedule struct {
+	oncall.OnCallEntry
+	// Loc is the schedule's zone; nil (the shifts' own zone) when this
+	// sred does not know the zone's name.
+	Loc *time.Location
+}
+
+// oncallSchedules gives each entry its zone.
+func oncallSchedules(entries []oncall.OnCallEntry) []oncallSchedule {
+	out := make([]oncallSchedule, 0, len(entries))
+	for _, e := range entries {
+		s := oncallSchedule{OnCallEntry: e}
+		if e.TimeZone != "" {
+			if loc, err := time.LoadLocation(e.TimeZone); err == nil {
+				s.Loc = loc
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
 // oncallPage serves GET /oncall: who is on call per schedule with the next
-// 7 days of shifts (overrides marked), and, for ?service=&severity=, who
+// 7 days of shifts (overrides marked) in the schedule's zone, and, for ?service=&severity=, who
 // each escalation level would page (what `srectl escalation simulate` shows).
 func (u *UI) oncallPage(w http.ResponseWriter, r *http.Request) {
 	d := oncallData{Severities: incident.Severities, Service: strings.TrimSpace(r.URL.Query().Get("service")),
@@ -34,11 +59,12 @@ func (u *UI) oncallPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := u.opts.Clock.Now()
-	var err error
-	if d.Schedules, err = u.src.OnCall.Who(r.Context(), "", "", now, 7); err != nil {
+	entries, err := u.src.OnCall.Who(r.Context(), "", "", now, 7)
+	if err != nil {
 		u.fail(w, r, err)
 		return
 	}
+	d.Schedules = oncallSchedules(entries)
 	for _, s := range u.src.OnCall.Config().Services {
 		d.Services = append(d.Services, s.Name)
 	}

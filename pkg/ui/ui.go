@@ -259,6 +259,9 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05 UTC")
 	},
+	// zoned is a shift's time in its schedule's zone, as srectl oncall
+	// writes it: "2026-03-28 09:00 +01:00 CET".
+	"zoned":   oncall.TimeText,
 	"sorted":  sortedLabels,
 	"open":    func(s incident.Status) bool { return s.Open() },
 	"ackable": func(s incident.Status) bool { return s == incident.StatusTriggered },
