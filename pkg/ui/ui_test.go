@@ -554,8 +554,12 @@ func TestErrorPageStoreFailure(t *testing.T) {
 		res, err := svc.Ingest(t.Context(), incident.Notification{Receiver: "sred", Status: "firing", GroupKey: "{}:a", CommonLabels: lbls,
 			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "a", StartsAt: time.Now(), Labels: lbls}}})
 		require.NoError(t, err)
-		_, err = db.Exec(`DROP TABLE incident_timeline`)
-		require.NoError(t, err)
+		// The DROP locks incidents too (the foreign key), and PostgreSQL
+		// may pick it to break a deadlock; it is run again then.
+		require.NoError(t, store.RunAgain(t.Context(), func() error {
+			_, err := db.Exec(`DROP TABLE incident_timeline`)
+			return err
+		}))
 		var logged strings.Builder
 		mux := http.NewServeMux()
 		ui.New(ui.Sources{Incidents: svc, Runbooks: noRuns{}}, ui.Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))}).Register(mux)
