@@ -1024,3 +1024,51 @@ func TestAllClearAfterLatePageOfEarlierRun(t *testing.T) {
 		})
 	}
 }
+
+// TestLatePageFindsRecoveryByMarker: as in TestAllClearAfterLatePageOfEarlierRun
+// (burning again), the recovery that skipped bob's late page is found by
+// its timeline entry's marker ("recovery": true in its data), not by the
+// entry's wording: reworded, it still owes bob the all-clear. An entry
+// written before the marker (none in its data) is found by its wording; a
+// burn again, whatever its wording, is no recovery.
+func TestLatePageFindsRecoveryByMarker(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// rewrite changes the stored entries of kind 'recovering'.
+		rewrite string
+		want    bool
+	}{
+		{name: "reworded recovery", rewrite: `UPDATE incident_timeline SET message = 'SLO back under its thresholds' WHERE kind = 'recovering' AND message LIKE 'recovering: %'`, want: true},
+		{name: "recovery without marker", rewrite: `UPDATE incident_timeline SET data = '{}' WHERE kind = 'recovering' AND message LIKE 'recovering: %'`, want: true},
+		{name: "burn again worded as a recovery", rewrite: `UPDATE incident_timeline SET message = CASE WHEN message LIKE 'recovering: %' THEN 'SLO back under its thresholds' ELSE 'recovering: burns again' END, data = CASE WHEN message LIKE 'recovering: %' THEN '{}' ELSE data END WHERE kind = 'recovering'`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+				ctx := context.Background()
+				r, ncfg, id, push, done := pushPageAcked(t, db)
+				r.clock.Advance(time.Duration(ncfg.Lease))
+				_, err := r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
+				require.NoError(t, err)
+				require.Empty(t, allClears(t, db, id), "the send reads as over without a delivery")
+				_, err = r.svc.BurningAgain(ctx, id, "sred", "api/availability page_fast 5m 20x > 14.4x")
+				require.NoError(t, err)
+				_, err = r.svc.Resolve(ctx, id, "bob", "fixed")
+				require.NoError(t, err)
+				_, err = db.ExecContext(ctx, tc.rewrite)
+				require.NoError(t, err)
+
+				push.Release()
+				require.NoError(t, <-done)
+				require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, byRecipient(mustList(t, db, id), notify.EventTrigger))
+				late := r.timeline(t, id, "Page (trigger) by push to bob, withdrawn while it was being sent, was delivered after")
+				if !tc.want {
+					require.Empty(t, allClears(t, db, id), "no recovery since the page")
+					require.Empty(t, late)
+					return
+				}
+				require.Equal(t, map[string]string{"bob/push": notify.StatePending}, allClears(t, db, id))
+				require.Equal(t, []string{"Page (trigger) by push to bob, withdrawn while it was being sent, was delivered after its sender's lease had ended: all-clear sent via push to bob"}, late)
+			})
+		})
+	}
+}
