@@ -645,8 +645,10 @@ func TestPagerDutyEventsAfterSenderDiedMidSend(t *testing.T) {
 // TestPageOfDeadSenderWithdrawnAfterLease: the sender sending bob's
 // PagerDuty page dies during the send, and bob acknowledges once its
 // lease has ended, before another sender claims the page again. That send
-// is over: the page is withdrawn as one not sent (counted so, never sent
-// again), not left to finish, and PagerDuty gets no acknowledge.
+// is over: the page is withdrawn (never sent again), not left to finish,
+// and counted as one whose send had begun and whose outcome is not known
+// (its sender may yet record a delivery), not as one not yet delivered;
+// PagerDuty gets no acknowledge.
 func TestPageOfDeadSenderWithdrawnAfterLease(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -660,8 +662,14 @@ func TestPageOfDeadSenderWithdrawnAfterLease(t *testing.T) {
 		require.NoError(t, err)
 		entries := r.timeline(t, id, "Escalation stopped: acknowledged by bob")
 		require.Len(t, entries, 1)
-		require.Contains(t, entries[0], "; 1 page(s) not yet delivered withdrawn")
+		require.Contains(t, entries[0], "; 1 page(s) withdrawn whose send had begun and whose outcome is not known yet (the sender's lease ended without one; not sent again)")
+		require.NotContains(t, entries[0], "not yet delivered", "its send had begun")
 		require.NotContains(t, entries[0], "being sent")
+		tl, err := r.svc.Timeline(ctx, id)
+		require.NoError(t, err)
+		i := slices.IndexFunc(tl, func(e incident.TimelineEntry) bool { return e.Message == entries[0] })
+		require.Equal(t, map[string]any{"pages_withdrawn": float64(0), "pages_outcome_unknown": float64(1)},
+			map[string]any{"pages_withdrawn": tl[i].Data["pages_withdrawn"], "pages_outcome_unknown": tl[i].Data["pages_outcome_unknown"]})
 		require.False(t, pdTrigger(t, db, id).Reaches(clk.Now()))
 		for range 3 {
 			clk.Advance(5 * time.Minute)
@@ -809,8 +817,9 @@ type lateRig struct {
 
 // ackAfterLease pages bob by PagerDuty through pd, which holds the
 // request; while it is held the sender's lease ends and bob
-// acknowledges, which withdraws the page as one not being sent (its send
-// reads as over) and writes no acknowledge; then pd answers.
+// acknowledges, which withdraws the page as one whose send had begun and
+// whose outcome is not known (its send reads as over) and writes no
+// acknowledge; then pd answers.
 func ackAfterLease(t *testing.T, db *store.DB, pd *holdSink, logs *logSink) (*lateRig, string) {
 	t.Helper()
 	ctx := context.Background()
@@ -826,7 +835,8 @@ func ackAfterLease(t *testing.T, db *store.DB, pd *holdSink, logs *logSink) (*la
 	require.NoError(t, err)
 	entries := r.timeline(t, id, "Escalation stopped: acknowledged by bob")
 	require.Len(t, entries, 1)
-	require.Contains(t, entries[0], "; 1 page(s) not yet delivered withdrawn")
+	require.Contains(t, entries[0], "; 1 page(s) withdrawn whose send had begun and whose outcome is not known yet")
+	require.NotContains(t, entries[0], "not yet delivered", "its send had begun: the late delivery's entry says it was being sent")
 	require.NotContains(t, entries[0], "being sent")
 	require.Equal(t, []string{"trigger cancelled"}, pdEvents(t, db, id), "no acknowledge while the send reads as over")
 	pd.Release()
