@@ -146,12 +146,19 @@ func (e *Engine) recoveredAfterPage(ctx context.Context, tx *sql.Tx, st *stateRo
 		return false, nil
 	}
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM incident_timeline WHERE incident_id = $1 AND kind = 'recovering' AND message LIKE 'recovering: %' AND at >= $2`,
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM incident_timeline WHERE incident_id = $1 AND kind = 'recovering' AND `+recoveryEntry+` AND at >= $2`,
 		st.snap.ID, jobs.Millis(recs[i].CreatedAt)).Scan(&n); err != nil {
 		return false, fmt.Errorf("recovery of %s after page %d: %w", st.snap.ID, page, err)
 	}
 	return n > 0, nil
 }
+
+// recoveryEntry matches the timeline entries of kind 'recovering' that
+// record a recovery (incident.Service.MarkRecovering), not a burn again:
+// by the marker of their data, "recovery": true (encoding/json writes it
+// so, and a string value cannot hold it unescaped); an entry written
+// before the marker, which has none, by its wording.
+const recoveryEntry = `(data LIKE '%"recovery":true%' OR (data NOT LIKE '%"recovery":%' AND message LIKE 'recovering: %'))`
 
 // recoveredBeforeResolve reports whether the resolved incident of st
 // was recovering in its escalation's epoch before it resolved (the

@@ -85,3 +85,79 @@ func TestFlappingHoldsEscalation(t *testing.T) {
 		require.Len(t, r.paged(t, inc), 3, "still firing after the flap window: paged")
 	})
 }
+
+// TestReopenTimelineOrder: the entries a re-opening delivery writes read
+// cause before effect: the re-open, then the alert that fired again,
+// then what the escalation did about it (its policy frozen for the new
+// run, or held back when damped). The escalation's entries used to come
+// first, written by its hook before the delivery's own entries.
+func TestReopenTimelineOrder(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		clock := clock.NewManual(t0)
+		r := newRig(t, db, clock, escalationYAML, notifyConfig(t, sms, push, email, slack))
+		labels := map[string]string{"alertname": "DiskIOSaturated", "service": "storage", "severity": "low"}
+		deliver := func(status string, starts time.Time) string {
+			t.Helper()
+			a := incident.NotifiedAlert{Status: status, Fingerprint: "fp-disk", StartsAt: starts, Labels: labels}
+			if status == "resolved" {
+				a.EndsAt = clock.Now()
+			}
+			res, err := r.svc.Ingest(ctx, incident.Notification{Receiver: "sred", Status: status, GroupKey: "{}:{alertname=\"DiskIOSaturated\"}",
+				CommonLabels: labels, Alerts: []incident.NotifiedAlert{a}})
+			require.NoError(t, err)
+			require.Len(t, res.Incidents, 1)
+			return res.Incidents[0]
+		}
+		// written lists the kind and message of the entries written at
+		// the clock's time, in the order the timeline reads.
+		written := func(id string) []string {
+			t.Helper()
+			tl, err := r.svc.Timeline(ctx, id)
+			require.NoError(t, err)
+			var out []string
+			for _, e := range tl {
+				if e.Time.Equal(clock.Now()) {
+					out = append(out, e.Kind+" "+e.Message)
+				}
+			}
+			return out
+		}
+		starts := clock.Now()
+		id := deliver("firing", starts)
+		// A new incident's entries read so already (the hook's entries
+		// join the delivery's statement after its own).
+		first := []string{"status incident created", "alert_fired alert fired", `escalation Escalation policy "default" frozen`}
+		require.Equal(t, first, prefixes(written(id), first))
+		r.tick(t)
+
+		for _, want := range [][]string{
+			// Re-opened once: the escalation starts a new run.
+			{"status re-opened", "alert_fired alert fired", `escalation Escalation policy "default" frozen`},
+			// Re-opened twice within the flap window: damped.
+			{"status re-opened: fired again within the flap window of 1h (flapping, re-opened 2 times: damped", "alert_fired alert fired", `escalation Escalation policy "default" frozen`},
+		} {
+			clock.Advance(2 * time.Minute)
+			deliver("resolved", starts)
+			clock.Advance(5 * time.Minute)
+			starts = clock.Now()
+			deliver("firing", starts)
+			require.Equal(t, want, prefixes(written(id), want))
+			r.tick(t)
+		}
+	})
+}
+
+// prefixes cuts each of got to the length of the want at its index, for
+// comparing the starts of timeline entries; entries past want are left
+// out, and missing ones read "".
+func prefixes(got, want []string) []string {
+	out := make([]string, len(want))
+	for i, w := range want {
+		if i < len(got) {
+			out[i] = got[i][:min(len(got[i]), len(w))]
+		}
+	}
+	return out
+}

@@ -117,7 +117,7 @@ func TestLockOrderOfPageOutcomeWithAck(t *testing.T) {
 	}
 	require.NoError(t, rows.Err(), "the outcome's write holds a job row while it waits for the incident's row")
 	require.NoError(t, rows.Close())
-	withdrawn, sending, err := notify.Withdraw(ctx, change, r.clock.Now(), id, false)
+	withdrawn, sending, _, err := notify.Withdraw(ctx, change, r.clock.Now(), id, false)
 	require.NoError(t, err)
 	require.Equal(t, int64(0), withdrawn)
 	require.Equal(t, int64(2), sending, "both pages' sends had begun")

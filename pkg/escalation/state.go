@@ -449,7 +449,7 @@ func (e *Engine) acknowledge(ctx context.Context, tx *sql.Tx, id, actor string, 
 	if err != nil || st == nil || st.state == StateResolved {
 		return err
 	}
-	withdrawn, sending, err := notify.Withdraw(ctx, tx, now, id, false)
+	withdrawn, sending, unknown, err := notify.Withdraw(ctx, tx, now, id, false)
 	if err != nil {
 		return err
 	}
@@ -459,11 +459,11 @@ func (e *Engine) acknowledge(ctx context.Context, tx *sql.Tx, id, actor string, 
 		if _, err := tx.ExecContext(ctx, `UPDATE escalation_state SET acked_by = $1 WHERE incident_id = $2`, actor, id); err != nil {
 			return fmt.Errorf("acknowledge escalation of %s: %w", id, err)
 		}
-		if withdrawn == 0 && sending == 0 {
+		if withdrawn == 0 && sending == 0 && unknown == 0 {
 			return nil
 		}
-		return e.note(ctx, tx, id, now, fmt.Sprintf("Acknowledged by %s%s", actor, withdrawnPages(withdrawn, sending, "acknowledged")),
-			withdrawnData(map[string]any{"actor": actor}, withdrawn, sending))
+		return e.note(ctx, tx, id, now, fmt.Sprintf("Acknowledged by %s%s", actor, withdrawnPages(withdrawn, sending, unknown, "acknowledged")),
+			withdrawnData(map[string]any{"actor": actor}, withdrawn, sending, unknown))
 	}
 	if _, err := jobs.CancelGroup(ctx, tx, now, Queue, id); err != nil {
 		return err
@@ -479,7 +479,7 @@ func (e *Engine) acknowledge(ctx context.Context, tx *sql.Tx, id, actor string, 
 	if st.state == StateAcknowledged {
 		msg = fmt.Sprintf("Acknowledgement renewed by %s", actor)
 	}
-	msg += withdrawnPages(withdrawn, sending, "acknowledged")
+	msg += withdrawnPages(withdrawn, sending, unknown, "acknowledged")
 	if st.frozen.AckTimeout > 0 {
 		if _, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindAckTimeout, Key: fmt.Sprintf("%s/%d/acktimeout/%d", id, st.epoch, jobs.Millis(now)), Group: id,
 			RunAt: now.Add(st.frozen.AckTimeout), Payload: job{Incident: id, Epoch: st.epoch, After: st.frozen.AckTimeout}}); err != nil {
@@ -493,15 +493,18 @@ func (e *Engine) acknowledge(ctx context.Context, tx *sql.Tx, id, actor string, 
 	if st.frozen.AckReminder > 0 && (st.frozen.AckTimeout == 0 || st.frozen.AckReminder < st.frozen.AckTimeout) {
 		msg += fmt.Sprintf("; reminders every %s until resolved", st.frozen.AckReminder)
 	}
-	return e.note(ctx, tx, id, now, msg, withdrawnData(map[string]any{"actor": actor}, withdrawn, sending))
+	return e.note(ctx, tx, id, now, msg, withdrawnData(map[string]any{"actor": actor}, withdrawn, sending, unknown))
 }
 
 // withdrawnPages says, for the timeline, that n pages not delivered yet
 // were withdrawn because the incident was acknowledged or resolved
-// (notify.Withdraw), and that sending pages whose send had begun were
-// left to finish (not counted withdrawn: they may well be delivered);
-// nothing when both are 0.
-func withdrawnPages(n, sending int64, why string) string {
+// (notify.Withdraw), that sending pages whose send had begun were left
+// to finish (not counted withdrawn: they may well be delivered), and
+// that unknown pages whose send had begun, and whose sender's lease
+// ended without an outcome, were withdrawn with their outcome not known
+// (their sender may still record a delivery, LateDelivery's entry);
+// nothing when all are 0.
+func withdrawnPages(n, sending, unknown int64, why string) string {
 	var out string
 	if n > 0 {
 		out = fmt.Sprintf("; %d page(s) not yet delivered withdrawn: the incident is %s", n, why)
@@ -509,15 +512,22 @@ func withdrawnPages(n, sending int64, why string) string {
 	if sending > 0 {
 		out += fmt.Sprintf("; %d page(s) already being sent left to finish (not retried if the send fails)", sending)
 	}
+	if unknown > 0 {
+		out += fmt.Sprintf("; %d page(s) withdrawn whose send had begun and whose outcome is not known yet (the sender's lease ended without one; not sent again)", unknown)
+	}
 	return out
 }
 
 // withdrawnData adds the counts of withdrawnPages to a timeline entry's
-// data: pages_withdrawn always, pages_sending when some were.
-func withdrawnData(data map[string]any, n, sending int64) map[string]any {
+// data: pages_withdrawn always, pages_sending and pages_outcome_unknown
+// when some were.
+func withdrawnData(data map[string]any, n, sending, unknown int64) map[string]any {
 	data["pages_withdrawn"] = n
 	if sending > 0 {
 		data["pages_sending"] = sending
+	}
+	if unknown > 0 {
+		data["pages_outcome_unknown"] = unknown
 	}
 	return data
 }
@@ -531,7 +541,7 @@ func (e *Engine) resolve(ctx context.Context, tx *sql.Tx, id, actor string, now 
 	if err != nil {
 		return err
 	}
-	withdrawn, sending, err := notify.Withdraw(ctx, tx, now, id, true)
+	withdrawn, sending, unknown, err := notify.Withdraw(ctx, tx, now, id, true)
 	if err != nil {
 		return err
 	}
@@ -544,8 +554,8 @@ func (e *Engine) resolve(ctx context.Context, tx *sql.Tx, id, actor string, now 
 	if st.state == StateNoPolicy && withdrawn == 0 && sending == 0 {
 		return nil
 	}
-	return e.note(ctx, tx, id, now, fmt.Sprintf("Escalation ended: incident resolved (%d pending step(s) cancelled)%s", n, withdrawnPages(withdrawn, sending, "resolved")),
-		withdrawnData(map[string]any{}, withdrawn, sending))
+	return e.note(ctx, tx, id, now, fmt.Sprintf("Escalation ended: incident resolved (%d pending step(s) cancelled)%s", n, withdrawnPages(withdrawn, sending, unknown, "resolved")),
+		withdrawnData(map[string]any{}, withdrawn, sending, unknown))
 }
 
 // Acknowledge stops the escalation of an incident whose status is already

@@ -645,8 +645,10 @@ func TestPagerDutyEventsAfterSenderDiedMidSend(t *testing.T) {
 // TestPageOfDeadSenderWithdrawnAfterLease: the sender sending bob's
 // PagerDuty page dies during the send, and bob acknowledges once its
 // lease has ended, before another sender claims the page again. That send
-// is over: the page is withdrawn as one not sent (counted so, never sent
-// again), not left to finish, and PagerDuty gets no acknowledge.
+// is over: the page is withdrawn (never sent again), not left to finish,
+// and counted as one whose send had begun and whose outcome is not known
+// (its sender may yet record a delivery), not as one not yet delivered;
+// PagerDuty gets no acknowledge.
 func TestPageOfDeadSenderWithdrawnAfterLease(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -660,8 +662,14 @@ func TestPageOfDeadSenderWithdrawnAfterLease(t *testing.T) {
 		require.NoError(t, err)
 		entries := r.timeline(t, id, "Escalation stopped: acknowledged by bob")
 		require.Len(t, entries, 1)
-		require.Contains(t, entries[0], "; 1 page(s) not yet delivered withdrawn")
+		require.Contains(t, entries[0], "; 1 page(s) withdrawn whose send had begun and whose outcome is not known yet (the sender's lease ended without one; not sent again)")
+		require.NotContains(t, entries[0], "not yet delivered", "its send had begun")
 		require.NotContains(t, entries[0], "being sent")
+		tl, err := r.svc.Timeline(ctx, id)
+		require.NoError(t, err)
+		i := slices.IndexFunc(tl, func(e incident.TimelineEntry) bool { return e.Message == entries[0] })
+		require.Equal(t, map[string]any{"pages_withdrawn": float64(0), "pages_outcome_unknown": float64(1)},
+			map[string]any{"pages_withdrawn": tl[i].Data["pages_withdrawn"], "pages_outcome_unknown": tl[i].Data["pages_outcome_unknown"]})
 		require.False(t, pdTrigger(t, db, id).Reaches(clk.Now()))
 		for range 3 {
 			clk.Advance(5 * time.Minute)
@@ -809,8 +817,9 @@ type lateRig struct {
 
 // ackAfterLease pages bob by PagerDuty through pd, which holds the
 // request; while it is held the sender's lease ends and bob
-// acknowledges, which withdraws the page as one not being sent (its send
-// reads as over) and writes no acknowledge; then pd answers.
+// acknowledges, which withdraws the page as one whose send had begun and
+// whose outcome is not known (its send reads as over) and writes no
+// acknowledge; then pd answers.
 func ackAfterLease(t *testing.T, db *store.DB, pd *holdSink, logs *logSink) (*lateRig, string) {
 	t.Helper()
 	ctx := context.Background()
@@ -826,7 +835,8 @@ func ackAfterLease(t *testing.T, db *store.DB, pd *holdSink, logs *logSink) (*la
 	require.NoError(t, err)
 	entries := r.timeline(t, id, "Escalation stopped: acknowledged by bob")
 	require.Len(t, entries, 1)
-	require.Contains(t, entries[0], "; 1 page(s) not yet delivered withdrawn")
+	require.Contains(t, entries[0], "; 1 page(s) withdrawn whose send had begun and whose outcome is not known yet")
+	require.NotContains(t, entries[0], "not yet delivered", "its send had begun: the late delivery's entry says it was being sent")
 	require.NotContains(t, entries[0], "being sent")
 	require.Equal(t, []string{"trigger cancelled"}, pdEvents(t, db, id), "no acknowledge while the send reads as over")
 	pd.Release()
@@ -1020,6 +1030,54 @@ func TestAllClearAfterLatePageOfEarlierRun(t *testing.T) {
 				}
 				require.Equal(t, []string{"Page (trigger) by push to bob, withdrawn while it was being sent, was delivered after its sender's lease had ended: all-clear sent via push to bob"}, late)
 				require.True(t, strings.HasPrefix(subjects[0], "[RESOLVED] Incident "+id), subjects[0])
+			})
+		})
+	}
+}
+
+// TestLatePageFindsRecoveryByMarker: as in TestAllClearAfterLatePageOfEarlierRun
+// (burning again), the recovery that skipped bob's late page is found by
+// its timeline entry's marker ("recovery": true in its data), not by the
+// entry's wording: reworded, it still owes bob the all-clear. An entry
+// written before the marker (none in its data) is found by its wording; a
+// burn again, whatever its wording, is no recovery.
+func TestLatePageFindsRecoveryByMarker(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// rewrite changes the stored entries of kind 'recovering'.
+		rewrite string
+		want    bool
+	}{
+		{name: "reworded recovery", rewrite: `UPDATE incident_timeline SET message = 'SLO back under its thresholds' WHERE kind = 'recovering' AND message LIKE 'recovering: %'`, want: true},
+		{name: "recovery without marker", rewrite: `UPDATE incident_timeline SET data = '{}' WHERE kind = 'recovering' AND message LIKE 'recovering: %'`, want: true},
+		{name: "burn again worded as a recovery", rewrite: `UPDATE incident_timeline SET message = CASE WHEN message LIKE 'recovering: %' THEN 'SLO back under its thresholds' ELSE 'recovering: burns again' END, data = CASE WHEN message LIKE 'recovering: %' THEN '{}' ELSE data END WHERE kind = 'recovering'`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+				ctx := context.Background()
+				r, ncfg, id, push, done := pushPageAcked(t, db)
+				r.clock.Advance(time.Duration(ncfg.Lease))
+				_, err := r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
+				require.NoError(t, err)
+				require.Empty(t, allClears(t, db, id), "the send reads as over without a delivery")
+				_, err = r.svc.BurningAgain(ctx, id, "sred", "api/availability page_fast 5m 20x > 14.4x")
+				require.NoError(t, err)
+				_, err = r.svc.Resolve(ctx, id, "bob", "fixed")
+				require.NoError(t, err)
+				_, err = db.ExecContext(ctx, tc.rewrite)
+				require.NoError(t, err)
+
+				push.Release()
+				require.NoError(t, <-done)
+				require.Equal(t, map[string]string{"bob/push": notify.StateDelivered}, byRecipient(mustList(t, db, id), notify.EventTrigger))
+				late := r.timeline(t, id, "Page (trigger) by push to bob, withdrawn while it was being sent, was delivered after")
+				if !tc.want {
+					require.Empty(t, allClears(t, db, id), "no recovery since the page")
+					require.Empty(t, late)
+					return
+				}
+				require.Equal(t, map[string]string{"bob/push": notify.StatePending}, allClears(t, db, id))
+				require.Equal(t, []string{"Page (trigger) by push to bob, withdrawn while it was being sent, was delivered after its sender's lease had ended: all-clear sent via push to bob"}, late)
 			})
 		})
 	}

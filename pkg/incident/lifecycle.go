@@ -250,7 +250,10 @@ func timelineEvent(inc *Incident, e TimelineEntry) events.Event {
 // burn-rate window of its SLO is back under its threshold (detail says
 // which). The status does not change (the incident resolves when its
 // alerts do); hooks see ChangeRecovering (escalation stops, the all-clear
-// goes out). It changes nothing when the incident is already recovering.
+// goes out). Its timeline entry (kind "recovering") carries "recovery":
+// true in its data, what readers match on rather than its wording
+// (BurningAgain's entry, of the same kind, carries false). It changes
+// nothing when the incident is already recovering.
 // extra functions run in the same transaction.
 func (s *Service) MarkRecovering(ctx context.Context, id, actor, detail string, extra ...func(ctx context.Context, tx *sql.Tx) error) (*Incident, error) {
 	return s.mutate(ctx, id, actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
@@ -261,7 +264,7 @@ func (s *Service) MarkRecovering(ctx context.Context, id, actor, detail string, 
 			return "", nil, nil
 		}
 		r.RecoveringSince = &now
-		return ChangeRecovering, &TimelineEntry{Kind: "recovering", Message: "recovering: " + detail}, nil
+		return ChangeRecovering, &TimelineEntry{Kind: "recovering", Message: "recovering: " + detail, Data: map[string]any{"recovery": true}}, nil
 	}, extra...)
 }
 
@@ -278,7 +281,7 @@ func (s *Service) BurningAgain(ctx context.Context, id, actor, detail string, ex
 			return "", nil, nil
 		}
 		r.RecoveringSince = nil
-		return ChangeBurningAgain, &TimelineEntry{Kind: "recovering", Message: "burning again: " + detail}, nil
+		return ChangeBurningAgain, &TimelineEntry{Kind: "recovering", Message: "burning again: " + detail, Data: map[string]any{"recovery": false}}, nil
 	}, extra...)
 }
 

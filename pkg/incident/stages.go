@@ -292,6 +292,7 @@ func (s *Service) placeStage(ctx context.Context, tx *sql.Tx, d *delivery) error
 		target.groups = []AlertGroup{{GroupKey: d.n.GroupKey, Labels: nonNil(d.n.CommonLabels)}}
 	}
 	prev := target.Status
+	var reopen *Change
 	if d.reopened {
 		if err := s.restoreLinksFiring(ctx, tx, target.ID); err != nil {
 			return err
@@ -313,9 +314,7 @@ func (s *Service) placeStage(ctx context.Context, tx *sql.Tx, d *delivery) error
 		if damped {
 			ch.Hold = opts.FlapWindow
 		}
-		if err := s.change(ctx, tx, d.p, ch, nil); err != nil {
-			return err
-		}
+		reopen = &ch
 		if damped {
 			d.tl = append(d.tl, TimelineEntry{IncidentID: target.ID, Time: now, Kind: "status", Actor: d.actor,
 				Message: fmt.Sprintf("re-opened: fired again within the flap window of %[1]s (flapping, re-opened %[2]d times: damped, escalation held back %[1]s: it pages again only if the incident is still open then)",
@@ -340,15 +339,29 @@ func (s *Service) placeStage(ctx context.Context, tx *sql.Tx, d *delivery) error
 			Data:    map[string]any{"to": string(StatusTriggered), "group_key": d.n.GroupKey}})
 	}
 	n := len(d.newFiring) + len(d.newResolved)
+	arrived := append(append(make([]*incoming, 0, n), d.newFiring...), d.newResolved...)
 	fired := make([]NotifiedAlert, 0, n)
 	var firedResolved []NotifiedAlert
-	d.newAlerts = slices.Grow(d.newAlerts, n)
-	for _, a := range append(append(make([]*incoming, 0, n), d.newFiring...), d.newResolved...) {
-		d.newAlerts = append(d.newAlerts, newAlert{target.ID, a.NotifiedAlert})
+	for _, a := range arrived {
 		fired = append(fired, a.NotifiedAlert)
 		if a.Status == "resolved" {
-			d.res.Alerts["resolved"]++
 			firedResolved = append(firedResolved, a.NotifiedAlert)
+		}
+	}
+	d.tl = append(d.tl, alertsEntry(target.ID, d.actor, "alert_fired", "fired", fired, now))
+	if len(firedResolved) > 0 {
+		d.tl = append(d.tl, alertsEntry(target.ID, d.actor, "alert_resolved", "resolved", firedResolved, now))
+	}
+	if reopen != nil {
+		if err := s.reopened(ctx, tx, d, *reopen); err != nil {
+			return err
+		}
+	}
+	d.newAlerts = slices.Grow(d.newAlerts, n)
+	for _, a := range arrived {
+		d.newAlerts = append(d.newAlerts, newAlert{target.ID, a.NotifiedAlert})
+		if a.Status == "resolved" {
+			d.res.Alerts["resolved"]++
 		}
 		d.res.Alerts["new"]++
 		before := target.Severity
@@ -357,12 +370,25 @@ func (s *Service) placeStage(ctx context.Context, tx *sql.Tx, d *delivery) error
 			target.raisedBy = &titleSource{alert: a.NotifiedAlert, receiver: d.n.Receiver, groupLabels: d.n.GroupLabels}
 		}
 	}
-	d.tl = append(d.tl, alertsEntry(target.ID, d.actor, "alert_fired", "fired", fired, now))
-	if len(firedResolved) > 0 {
-		d.tl = append(d.tl, alertsEntry(target.ID, d.actor, "alert_resolved", "resolved", firedResolved, now))
-	}
 	d.changed = true
 	return nil
+}
+
+// reopened runs the hooks of the re-open (or damped re-open) ch of the
+// delivery's target, as the incident was before the new alerts merged
+// into it (settle reports what they change: a raised severity). The
+// timeline entries of the delivery so far, the re-open's and the alerts'
+// that caused it, are written first: the hooks write theirs at once (the
+// escalation's, a policy frozen for the new run), and the timeline,
+// read in the order written, tells the cause before its effect (the
+// escalation's entries came before the re-open's). On PostgreSQL they go
+// with the hooks' first statement (store.AtCommit), no round trip more.
+func (s *Service) reopened(ctx context.Context, tx *sql.Tx, d *delivery, ch Change) error {
+	if err := s.insertTimeline(store.AtCommit(ctx), tx, d.tl); err != nil {
+		return err
+	}
+	d.tl = nil
+	return s.change(ctx, tx, d.p, ch, nil)
 }
 
 // resolveStage resolves known firing episodes, possibly of older incidents,

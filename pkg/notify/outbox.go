@@ -194,11 +194,16 @@ type Tx interface {
 // and skips them). They show in the outbox as cancelled; it returns how
 // many (withdrawn). A message whose send has begun cannot be recalled:
 // it is left to finish (sending counts them), and reads as delivered if
-// it was, cancelled (never retried) if the send failed.
-func Withdraw(ctx context.Context, tx Tx, now time.Time, incidentID string, resolved bool) (withdrawn, sending int64, err error) {
+// it was, cancelled (never retried) if the send failed. A message whose
+// send had begun and whose sender's lease ended by now without an
+// outcome (the sender died or stalled during the send) is withdrawn too,
+// never sent again, but counted apart (unknown, not in withdrawn): it
+// is not one not yet delivered, its outcome is not known (a stalled
+// sender may still record a delivery: LateDelivery).
+func Withdraw(ctx context.Context, tx Tx, now time.Time, incidentID string, resolved bool) (withdrawn, sending, unknown int64, err error) {
 	js, err := jobs.List(ctx, tx, jobs.Filter{Queue: Queue, Group: incidentID, States: []string{jobs.StatePending, jobs.StateRunning}})
 	if err != nil {
-		return 0, 0, fmt.Errorf("withdraw notifications of %s: %w", incidentID, err)
+		return 0, 0, 0, fmt.Errorf("withdraw notifications of %s: %w", incidentID, err)
 	}
 	var ids []int64
 	for _, j := range js {
@@ -208,13 +213,20 @@ func Withdraw(ctx context.Context, tx Tx, now time.Time, incidentID string, reso
 		}
 		if Withdrawable(m.Event, resolved) {
 			ids = append(ids, j.ID)
+			if j.State == jobs.StateRunning && !j.StartedAt.IsZero() && !j.LeaseUntil.After(now) {
+				unknown++
+			}
 		}
 	}
 	withdrawn, sending, err = jobs.CancelIDs(ctx, tx, now, ids)
 	if err != nil {
-		return 0, 0, fmt.Errorf("withdraw notifications of %s: %w", incidentID, err)
+		return 0, 0, 0, fmt.Errorf("withdraw notifications of %s: %w", incidentID, err)
 	}
-	return withdrawn, sending, nil
+	// CancelIDs counts those among the ones it cancelled before their
+	// attempt began (that attempt is over); one whose sender recorded its
+	// outcome meanwhile is not cancelled at all.
+	unknown = min(unknown, withdrawn)
+	return withdrawn - unknown, sending, unknown, nil
 }
 
 // Record is one outbox row, as listed by the API.

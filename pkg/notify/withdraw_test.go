@@ -55,11 +55,12 @@ func TestWithdrawnPageNotSentOnceClaimed(t *testing.T) {
 		// with the first, is withdrawn.
 		tx, err := db.BeginTx(ctx, nil)
 		require.NoError(t, err)
-		n, sending, err := Withdraw(ctx, tx, clk.Now(), "INC-1", true)
+		n, sending, unknown, err := Withdraw(ctx, tx, clk.Now(), "INC-1", true)
 		require.NoError(t, err)
 		require.NoError(t, tx.Commit())
 		require.Equal(t, int64(1), n, "the second page, claimed, not being sent yet")
 		require.Equal(t, int64(1), sending, "the first page, on the wire")
+		require.Zero(t, unknown, "its sender's lease lasts")
 		release()
 		require.Equal(t, 2, <-done, "the first page and the resolve were sent")
 		require.Equal(t, []string{"arrive trigger", "answer trigger", "arrive resolve", "answer resolve"}, recv.incident("INC-1"))
@@ -109,10 +110,10 @@ func TestWithdrawnPageFailingMidSendNotRetried(t *testing.T) {
 		require.Equal(t, "INC-1/trigger", <-recv.arrived, "the page is being sent")
 		tx, err := db.BeginTx(ctx, nil)
 		require.NoError(t, err)
-		n, sending, err := Withdraw(ctx, tx, clk.Now(), "INC-1", true)
+		n, sending, unknown, err := Withdraw(ctx, tx, clk.Now(), "INC-1", true)
 		require.NoError(t, err)
 		require.NoError(t, tx.Commit())
-		require.Equal(t, [2]int64{0, 1}, [2]int64{n, sending})
+		require.Equal(t, [3]int64{0, 1, 0}, [3]int64{n, sending, unknown})
 		release()
 		<-done
 		for range 3 {
@@ -235,10 +236,10 @@ func TestPageNotSentWithoutSendBegunMark(t *testing.T) {
 				if tc.withdraw {
 					tx, err := db.BeginTx(ctx, nil)
 					require.NoError(t, err)
-					withdrawn, sending, err := Withdraw(ctx, tx, clk.Now(), "INC-1", false)
+					withdrawn, sending, unknown, err := Withdraw(ctx, tx, clk.Now(), "INC-1", false)
 					require.NoError(t, err)
 					require.NoError(t, tx.Commit())
-					require.Equal(t, [2]int64{1, 0}, [2]int64{withdrawn, sending}, "its send had not begun")
+					require.Equal(t, [3]int64{1, 0, 0}, [3]int64{withdrawn, sending, unknown}, "its send had not begun")
 				}
 				allowStart()
 				n, err = s.DeliverDue(ctx)
