@@ -164,7 +164,7 @@ func incidentsList(env *Env, o incidentsOptions) error {
 		if inc.RecoveringSince != nil && inc.Status.Open() {
 			status += " (recovering)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", inc.ID, severityText(inc), status, inc.Service,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", inc.ID, inc.SeverityText(), status, inc.Service,
 			inc.CreatedAt.UTC().Format("2006-01-02 15:04"), dash(inc.Assignee), inc.Title)
 	}
 	if err := tw.Flush(); err != nil {
@@ -174,16 +174,6 @@ func incidentsList(env *Env, o incidentsOptions) error {
 		fmt.Fprintf(env.Stdout, "(%d of %d shown; use --offset %d for more)\n", len(page.Incidents), page.Total, page.Offset+len(page.Incidents))
 	}
 	return nil
-}
-
-// severityText is an incident's severity as the console and the
-// post-mortem draft show it: the current one, followed by the highest it
-// had when that was higher (an SLO's page resolved before its ticket).
-func severityText(inc incident.Incident) string {
-	if inc.PeakSeverity != "" && inc.PeakSeverity.Rank() < inc.Severity.Rank() {
-		return fmt.Sprintf("%s (%s at its highest)", inc.Severity, inc.PeakSeverity)
-	}
-	return string(inc.Severity)
 }
 
 func dash(s string) string {
@@ -206,7 +196,7 @@ func incidentsShow(env *Env, o incidentsOptions) error {
 		return printJSON(env.Stdout, map[string]any{"incident": inc, "timeline": tl})
 	}
 	w := env.Stdout
-	fmt.Fprintf(w, "%s [%s] %s\n", inc.ID, severityText(inc), inc.Title)
+	fmt.Fprintf(w, "%s [%s] %s\n", inc.ID, inc.SeverityText(), inc.Title)
 	fmt.Fprintf(w, "Status:    %s", inc.Status)
 	if inc.Flapping {
 		fmt.Fprint(w, " (flapping)")
