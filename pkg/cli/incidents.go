@@ -31,6 +31,8 @@ type incidentsOptions struct {
 	note     string
 	assignee string
 	snooze   string
+	// list: the highest severity an incident had (peak_severity)
+	peakSeverity []string
 	// create
 	title       string
 	newService  string
@@ -56,6 +58,7 @@ func init() {
 		list.Flag("status", "Filter by status (repeatable): triggered, acknowledged, investigating, resolved, postmortem_done, open.").StringsVar(&o.status)
 		list.Flag("service", "Filter by service.").StringVar(&o.service)
 		list.Flag("severity", "Filter by severity (repeatable): CRITICAL, HIGH, MEDIUM, LOW.").StringsVar(&o.severity)
+		list.Flag("peak-severity", "Filter by the highest severity an incident had (repeatable): CRITICAL lists every incident that paged CRITICAL, also after its severity fell.").StringsVar(&o.peakSeverity)
 		list.Flag("since", "Only incidents created within this duration (e.g. 24h) or since this RFC 3339 time.").StringVar(&o.since)
 		list.Flag("limit", "Page size.").Default("50").IntVar(&o.limit)
 		list.Flag("offset", "Skip this many incidents.").Default("0").IntVar(&o.offset)
@@ -134,6 +137,9 @@ func incidentsList(env *Env, o incidentsOptions) error {
 	}
 	for _, s := range o.severity {
 		q.Add("severity", s)
+	}
+	for _, s := range o.peakSeverity {
+		q.Add("peak_severity", s)
 	}
 	if o.service != "" {
 		q.Set("service", o.service)
