@@ -31,6 +31,8 @@ type incidentsOptions struct {
 	note     string
 	assignee string
 	snooze   string
+	// list: the highest severity an incident had (peak_severity)
+	peakSeverity []string
 	// create
 	title       string
 	newService  string
@@ -56,6 +58,7 @@ func init() {
 		list.Flag("status", "Filter by status (repeatable): triggered, acknowledged, investigating, resolved, postmortem_done, open.").StringsVar(&o.status)
 		list.Flag("service", "Filter by service.").StringVar(&o.service)
 		list.Flag("severity", "Filter by severity (repeatable): CRITICAL, HIGH, MEDIUM, LOW.").StringsVar(&o.severity)
+		list.Flag("peak-severity", "Filter by the highest severity an incident had (repeatable): CRITICAL lists every incident that paged CRITICAL, also after its severity fell.").StringsVar(&o.peakSeverity)
 		list.Flag("since", "Only incidents created within this duration (e.g. 24h) or since this RFC 3339 time.").StringVar(&o.since)
 		list.Flag("limit", "Page size.").Default("50").IntVar(&o.limit)
 		list.Flag("offset", "Skip this many incidents.").Default("0").IntVar(&o.offset)
@@ -135,6 +138,9 @@ func incidentsList(env *Env, o incidentsOptions) error {
 	for _, s := range o.severity {
 		q.Add("severity", s)
 	}
+	for _, s := range o.peakSeverity {
+		q.Add("peak_severity", s)
+	}
 	if o.service != "" {
 		q.Set("service", o.service)
 	}
@@ -164,7 +170,7 @@ func incidentsList(env *Env, o incidentsOptions) error {
 		if inc.RecoveringSince != nil && inc.Status.Open() {
 			status += " (recovering)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", inc.ID, severityText(inc), status, inc.Service,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", inc.ID, inc.SeverityText(), status, inc.Service,
 			inc.CreatedAt.UTC().Format("2006-01-02 15:04"), dash(inc.Assignee), inc.Title)
 	}
 	if err := tw.Flush(); err != nil {
@@ -174,16 +180,6 @@ func incidentsList(env *Env, o incidentsOptions) error {
 		fmt.Fprintf(env.Stdout, "(%d of %d shown; use --offset %d for more)\n", len(page.Incidents), page.Total, page.Offset+len(page.Incidents))
 	}
 	return nil
-}
-
-// severityText is an incident's severity as the console and the
-// post-mortem draft show it: the current one, followed by the highest it
-// had when that was higher (an SLO's page resolved before its ticket).
-func severityText(inc incident.Incident) string {
-	if inc.PeakSeverity != "" && inc.PeakSeverity.Rank() < inc.Severity.Rank() {
-		return fmt.Sprintf("%s (%s at its highest)", inc.Severity, inc.PeakSeverity)
-	}
-	return string(inc.Severity)
 }
 
 func dash(s string) string {
@@ -206,7 +202,7 @@ func incidentsShow(env *Env, o incidentsOptions) error {
 		return printJSON(env.Stdout, map[string]any{"incident": inc, "timeline": tl})
 	}
 	w := env.Stdout
-	fmt.Fprintf(w, "%s [%s] %s\n", inc.ID, severityText(inc), inc.Title)
+	fmt.Fprintf(w, "%s [%s] %s\n", inc.ID, inc.SeverityText(), inc.Title)
 	fmt.Fprintf(w, "Status:    %s", inc.Status)
 	if inc.Flapping {
 		fmt.Fprint(w, " (flapping)")

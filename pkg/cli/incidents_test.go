@@ -256,3 +256,76 @@ func TestIncidentsShowHighestSeverity(t *testing.T) {
 		require.Contains(t, run("show", "INC-2026-0001"), "INC-2026-0001 [MEDIUM (CRITICAL at its highest)] ")
 	})
 }
+
+// TestIncidentsListPeakSeverity: on both backends, `srectl incidents list
+// --peak-severity=critical` lists every incident that paged CRITICAL,
+// also one whose critical alert resolved while its warning still fires
+// (MEDIUM now, which --severity=critical no longer lists); the flag
+// repeats, and an unknown severity is sred's 400 naming the parameter.
+func TestIncidentsListPeakSeverity(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+		svc := newIncidentService(t, db, now)
+		alert := func(service, name, severity, status string) incident.NotifiedAlert {
+			a := incident.NotifiedAlert{Status: status, Fingerprint: service + name, StartsAt: now.Add(-time.Minute),
+				Labels: map[string]string{"alertname": name, "service": service, "severity": severity}}
+			if status == "resolved" {
+				a.EndsAt = now
+			}
+			return a
+		}
+		for _, n := range []struct {
+			service string
+			alerts  []incident.NotifiedAlert
+		}{
+			{"checkout", []incident.NotifiedAlert{alert("checkout", "Down", "critical", "firing"), alert("checkout", "Slow", "warning", "firing")}},
+			{"checkout", []incident.NotifiedAlert{alert("checkout", "Down", "critical", "resolved"), alert("checkout", "Slow", "warning", "firing")}},
+			{"search", []incident.NotifiedAlert{alert("search", "Down", "critical", "firing")}},
+			{"web", []incident.NotifiedAlert{alert("web", "Slow", "warning", "firing")}},
+		} {
+			_, err := svc.Ingest(context.Background(), incident.Notification{
+				Receiver: "sred", Status: "firing", GroupKey: n.service,
+				CommonLabels: map[string]string{"service": n.service}, Alerts: n.alerts,
+			})
+			require.NoError(t, err)
+		}
+		mux := http.NewServeMux()
+		(&web.IncidentsAPI{Service: svc}).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		run := func(args ...string) (int, string, string) {
+			var stdout, stderr bytes.Buffer
+			code := Main(append([]string{"incidents", "--sred.url=" + srv.URL, "list"}, args...), &stdout, &stderr)
+			return code, stdout.String(), stderr.String()
+		}
+
+		code, out, errOut := run("--peak-severity=critical")
+		require.Equal(t, 0, code, errOut)
+		require.Equal(t, ""+
+			"ID             SEVERITY                          STATUS     SERVICE   CREATED           ASSIGNEE  TITLE\n"+
+			"INC-2026-0002  CRITICAL                          triggered  search    2026-05-04 10:00  -         Down on search\n"+
+			"INC-2026-0001  MEDIUM (CRITICAL at its highest)  triggered  checkout  2026-05-04 10:00  -         Down, Slow on checkout\n", out)
+
+		ids := func(args ...string) []string {
+			t.Helper()
+			code, out, errOut := run(append(args, "-o", "json")...)
+			require.Equal(t, 0, code, errOut)
+			var page incident.Page
+			require.NoError(t, json.Unmarshal([]byte(out), &page))
+			var got []string
+			for _, inc := range page.Incidents {
+				got = append(got, inc.ID)
+			}
+			return got
+		}
+		require.Equal(t, []string{"INC-2026-0002"}, ids("--severity=critical"))
+		require.Equal(t, []string{"INC-2026-0003", "INC-2026-0001"}, ids("--severity=medium"))
+		require.Equal(t, []string{"INC-2026-0003"}, ids("--peak-severity=medium"))
+		require.Equal(t, []string{"INC-2026-0003", "INC-2026-0002", "INC-2026-0001"}, ids("--peak-severity=medium", "--peak-severity=CRITICAL"))
+		require.Equal(t, []string{"INC-2026-0001"}, ids("--peak-severity=critical", "--severity=medium"))
+
+		code, _, errOut = run("--peak-severity=SEV1")
+		require.Equal(t, 1, code)
+		require.Equal(t, "srectl: sred answered 400: peak_severity: unknown severity \"SEV1\" (want one of CRITICAL, HIGH, MEDIUM, LOW)\n", errOut)
+	})
+}

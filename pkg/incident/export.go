@@ -912,3 +912,21 @@ func importedPeak(rec *ExportRecord) Severity {
 	}
 	return peakSeverity(&rec.Incident, tl)
 }
+
+// peakSeverity is the highest severity inc had: its own, its stored
+// peak, or one its timeline's severity changes (raised, lowered) went from
+// or to (an export of an older sred has no stored peak).
+func peakSeverity(inc *Incident, tl []TimelineEntry) Severity {
+	peak := higher(inc.Severity, inc.PeakSeverity)
+	for _, e := range tl {
+		if e.Kind != "severity" {
+			continue
+		}
+		for _, k := range []string{"from", "to"} {
+			if v, ok := e.Data[k].(string); ok && Severity(v).Rank() < peak.Rank() {
+				peak = Severity(v)
+			}
+		}
+	}
+	return peak
+}

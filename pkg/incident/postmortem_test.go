@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -136,5 +137,43 @@ func TestPostmortemPeakSeverity(t *testing.T) {
 		pm, err := f.svc.Postmortem(ctx, id)
 		require.NoError(t, err)
 		require.Contains(t, pm.Markdown, "| Severity | MEDIUM (CRITICAL at its highest) |\n")
+	})
+}
+
+// TestPostmortemStoredPeak: on both backends, the post-mortem draft shows
+// the peak stored with the incident (what the console, srectl, the
+// metrics and the peak_severity filter read), not one worked out again
+// from the timeline: where the two differ (the timeline says CRITICAL,
+// the stored peak HIGH), it says HIGH, as the console does.
+func TestPostmortemStoredPeak(t *testing.T) {
+	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		started := epoch.Add(-4 * time.Minute)
+		n := notification("g1", "checkout", "critical", started, "page", "ticket")
+		delete(n.CommonLabels, "severity")
+		n.Alerts[1].Labels["severity"] = "warning"
+		res, err := f.svc.Ingest(ctx, n)
+		require.NoError(t, err)
+		id := res.Created[0]
+		f.clock.Advance(time.Minute)
+		n.Alerts[0].Status, n.Alerts[0].EndsAt = "resolved", f.clock.Now()
+		_, err = f.svc.Ingest(ctx, n)
+		require.NoError(t, err)
+		tl, err := f.svc.Timeline(ctx, id)
+		require.NoError(t, err)
+		require.True(t, slices.ContainsFunc(tl, func(e incident.TimelineEntry) bool {
+			return e.Kind == "severity" && e.Data["from"] == "CRITICAL" && e.Data["to"] == "MEDIUM"
+		}), "the timeline says it was CRITICAL")
+
+		_, err = db.ExecContext(ctx, `UPDATE incidents SET peak_severity = 'HIGH' WHERE id = $1`, id)
+		require.NoError(t, err)
+		inc, err := f.svc.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, incident.SeverityHigh, inc.PeakSeverity)
+		require.Equal(t, "MEDIUM (HIGH at its highest)", inc.SeverityText())
+		pm, err := f.svc.Postmortem(ctx, id)
+		require.NoError(t, err)
+		require.Contains(t, pm.Markdown, "| Severity | MEDIUM (HIGH at its highest) |\n")
 	})
 }

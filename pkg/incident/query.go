@@ -300,6 +300,7 @@ type Filter struct {
 	Status        []Status
 	Service       string
 	Severity      []Severity
+	PeakSeverity  []Severity
 	Since         time.Time // created at or after
 	Until         time.Time // created before
 	ResolvedSince time.Time // resolved at or after
@@ -307,6 +308,13 @@ type Filter struct {
 	Offset        int
 	WithAlerts    bool
 }
+
+// peakColumn is an incident's peak severity as a query reads it (the
+// Filter's PeakSeverity: CRITICAL finds every incident that paged
+// CRITICAL, also after its severity fell): a row written without one (by a
+// replica of an older sred during an upgrade) peaks at its severity, as
+// scanIncident reads it.
+const peakColumn = `CASE WHEN peak_severity = '' THEN severity ELSE peak_severity END`
 
 // Page is one page of List results.
 type Page struct {
@@ -346,6 +354,13 @@ func (s *Service) List(ctx context.Context, f Filter) (*Page, error) {
 			ph = append(ph, arg(string(sv)))
 		}
 		where = append(where, "severity IN ("+strings.Join(ph, ", ")+")")
+	}
+	if len(f.PeakSeverity) > 0 {
+		var ph []string
+		for _, sv := range f.PeakSeverity {
+			ph = append(ph, arg(string(sv)))
+		}
+		where = append(where, peakColumn+" IN ("+strings.Join(ph, ", ")+")")
 	}
 	if f.Service != "" {
 		where = append(where, "service = "+arg(f.Service))

@@ -106,3 +106,30 @@ func TestSeverityFollowsTiers(t *testing.T) {
 		}, sev)
 	})
 }
+
+// TestSeverityText: an incident's severity as the console, srectl
+// incidents and the post-mortem draft show it: the current one, followed
+// by the peak when, and only when, the peak is higher.
+func TestSeverityText(t *testing.T) {
+	for _, tc := range []struct {
+		sev, peak incident.Severity
+		want      string
+		peakText  string
+	}{
+		{sev: incident.SeverityMedium, peak: incident.SeverityCritical, want: "MEDIUM (CRITICAL at its highest)", peakText: "(CRITICAL at its highest)"},
+		{sev: incident.SeverityLow, peak: incident.SeverityHigh, want: "LOW (HIGH at its highest)", peakText: "(HIGH at its highest)"},
+		{sev: incident.SeverityCritical, peak: incident.SeverityCritical, want: "CRITICAL"},
+		{sev: incident.SeverityMedium, peak: incident.SeverityMedium, want: "MEDIUM"},
+		// A row written before the peak was stored, or a peak lower than
+		// the severity: the severity alone.
+		{sev: incident.SeverityHigh, peak: "", want: "HIGH"},
+		{sev: incident.SeverityHigh, peak: incident.SeverityLow, want: "HIGH"},
+		{sev: incident.SeverityHigh, peak: "SEVERE", want: "HIGH"},
+	} {
+		t.Run(string(tc.sev)+"/"+string(tc.peak), func(t *testing.T) {
+			inc := incident.Incident{Severity: tc.sev, PeakSeverity: tc.peak}
+			require.Equal(t, tc.want, inc.SeverityText())
+			require.Equal(t, tc.peakText, inc.PeakText())
+		})
+	}
+}

@@ -311,8 +311,8 @@ CREATE INDEX incident_alerts_incident ON incident_alerts (incident_id, fingerpri
 		// one it paged with); severity follows the alerts still firing.
 		// The metrics by severity count incidents under it. Existing
 		// incidents get the highest of their severity and of those their
-		// timeline's severity changes went from or to (as the post-mortem
-		// draft reads them).
+		// timeline's severity changes went from or to (as an import of an
+		// export without a peak reads them).
 		ID: "incident/0013_peak_severity",
 		SQLite: `
 ALTER TABLE incidents ADD COLUMN peak_severity TEXT NOT NULL DEFAULT '';

@@ -125,6 +125,27 @@ type Incident struct {
 	Alerts []Alert `json:"alerts,omitempty"`
 }
 
+// PeakText is what follows an incident's severity wherever it is shown
+// (the console, srectl incidents, the post-mortem draft) when its peak is
+// higher: "(CRITICAL at its highest)"; "" when the peak is its severity,
+// lower, or not stored.
+func (inc *Incident) PeakText() string {
+	if inc.PeakSeverity == "" || inc.PeakSeverity.Rank() >= inc.Severity.Rank() {
+		return ""
+	}
+	return fmt.Sprintf("(%s at its highest)", inc.PeakSeverity)
+}
+
+// SeverityText is an incident's severity as it is shown: the current one,
+// followed by PeakText when the peak is higher (an SLO's page resolved
+// before its ticket): "MEDIUM (CRITICAL at its highest)", or "MEDIUM".
+func (inc *Incident) SeverityText() string {
+	if p := inc.PeakText(); p != "" {
+		return string(inc.Severity) + " " + p
+	}
+	return string(inc.Severity)
+}
+
 // Alert is one alert episode, identified by (fingerprint, startsAt).
 type Alert struct {
 	Fingerprint string     `json:"fingerprint"`

@@ -107,7 +107,7 @@ func parseTime(s string) (time.Time, error) {
 }
 
 // filterParams are the query parameters ParseFilter reads.
-var filterParams = []string{"status", "severity", "service", "since", "until", "limit", "offset", "alerts"}
+var filterParams = []string{"status", "severity", "peak_severity", "service", "since", "until", "limit", "offset", "alerts"}
 
 // onlyParams returns an error naming the first parameter of q (in sorted
 // order) that is not one of names, with the ones accepted: a typo such as
@@ -141,7 +141,8 @@ func onceParams(q url.Values, names ...string) error {
 
 // ParseFilter reads list filters from a query string; a parameter it does
 // not read, or a single-value one given twice, is an error naming it.
-// status and severity take lists (given twice or separated by commas).
+// status, severity and peak_severity take lists (given twice or separated
+// by commas).
 func ParseFilter(r *http.Request) (incident.Filter, error) {
 	q := r.URL.Query()
 	var f incident.Filter
@@ -169,6 +170,13 @@ func ParseFilter(r *http.Request) (incident.Filter, error) {
 			return f, err
 		}
 		f.Severity = append(f.Severity, sv)
+	}
+	for _, s := range parseList(q, "peak_severity") {
+		sv, err := incident.ParseSeverity(s)
+		if err != nil {
+			return f, fmt.Errorf("peak_severity: %w", err)
+		}
+		f.PeakSeverity = append(f.PeakSeverity, sv)
 	}
 	f.Service = q.Get("service")
 	for name, dst := range map[string]*time.Time{"since": &f.Since, "until": &f.Until} {

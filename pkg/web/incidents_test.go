@@ -91,11 +91,11 @@ func TestIncidentsAPI(t *testing.T) {
 				err: `since: time 9999-12-31T23:59:59-01:00 is outside the years 1 to 9999 UTC`},
 			{name: "bad limit", method: "GET", path: "/api/v1/incidents?limit=-1", code: 400, errType: "bad_data", err: `limit: want a non-negative integer, got "-1"`},
 			{name: "unknown parameter", method: "GET", path: "/api/v1/incidents?q=checkout", code: 400, errType: "bad_data",
-				err: `unknown parameter "q" (want status, severity, service, since, until, limit, offset, alerts)`},
+				err: `unknown parameter "q" (want status, severity, peak_severity, service, since, until, limit, offset, alerts)`},
 			{name: "misspelt parameter", method: "GET", path: "/api/v1/incidents?service=checkout&sevrity=critical", code: 400, errType: "bad_data",
-				err: `unknown parameter "sevrity" (want status, severity, service, since, until, limit, offset, alerts)`},
+				err: `unknown parameter "sevrity" (want status, severity, peak_severity, service, since, until, limit, offset, alerts)`},
 			{name: "long unknown parameter", method: "GET", path: "/api/v1/incidents?" + strings.Repeat("x", 5000) + "=1", code: 400, errType: "bad_data",
-				err: `unknown parameter "` + strings.Repeat("x", 61) + `…" (want status, severity, service, since, until, limit, offset, alerts)`},
+				err: `unknown parameter "` + strings.Repeat("x", 61) + `…" (want status, severity, peak_severity, service, since, until, limit, offset, alerts)`},
 			{name: "status given twice is a list", method: "GET", path: "/api/v1/incidents?status=triggered&status=resolved", code: 200},
 			{name: "service given twice", method: "GET", path: "/api/v1/incidents?service=checkout&service=payments", code: 400, errType: "bad_data",
 				err: `parameter "service" given 2 times: give it once`},
@@ -226,3 +226,76 @@ func TestIncidentsAPI(t *testing.T) {
 }
 
 func incidentID(year, n int) string { return fmt.Sprintf("INC-%d-%04d", year, n) }
+
+// TestIncidentsPeakSeverityFilter: on both backends, ?peak_severity=
+// lists the incidents by the highest severity they had: every incident
+// that paged CRITICAL, also one whose page resolved while its warning
+// still fires (MEDIUM now), which ?severity=critical no longer lists. It
+// takes a list as severity does, combines with the other filters, reads a
+// row written without a peak (by an older sred) as its severity, and
+// refuses an unknown severity naming the parameter.
+func TestIncidentsPeakSeverityFilter(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		ctx := context.Background()
+		// 1: paged CRITICAL, then the page resolved while the warning
+		// fires: MEDIUM, peak CRITICAL. 2: CRITICAL. 3: MEDIUM. 4: LOW.
+		fell := notification("a", "checkout", "critical")
+		fell.Alerts = append(fell.Alerts, incident.NotifiedAlert{Status: "firing", Fingerprint: "a-warning", StartsAt: fell.Alerts[0].StartsAt,
+			Labels: map[string]string{"alertname": "Slow", "service": "checkout", "severity": "warning"}})
+		delete(fell.CommonLabels, "severity")
+		for _, n := range []incident.Notification{
+			fell, notification("b", "search", "critical"), notification("c", "checkout", "warning"), notification("d", "search", "info"),
+		} {
+			_, err := svc.Ingest(ctx, n)
+			require.NoError(t, err)
+		}
+		fell.Alerts[0].Status, fell.Alerts[0].EndsAt = "resolved", time.Now()
+		_, err = svc.Ingest(ctx, fell)
+		require.NoError(t, err)
+		year := time.Now().UTC().Year()
+		id := func(n int) string { return incidentID(year, n) }
+		inc, err := svc.Get(ctx, id(1))
+		require.NoError(t, err)
+		require.Equal(t, "MEDIUM (CRITICAL at its highest)", inc.SeverityText())
+		// A row an older sred wrote has no peak.
+		_, err = db.ExecContext(ctx, `UPDATE incidents SET peak_severity = '' WHERE id = $1`, id(3))
+		require.NoError(t, err)
+
+		mux := http.NewServeMux()
+		(&web.IncidentsAPI{Service: svc}).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		for _, c := range []struct {
+			query string
+			want  []string
+		}{
+			{"peak_severity=critical", []string{id(2), id(1)}},
+			{"severity=critical", []string{id(2)}},
+			{"peak_severity=CRITICAL&severity=medium", []string{id(1)}},
+			{"peak_severity=medium", []string{id(3)}},
+			{"peak_severity=high,low", []string{id(4)}},
+			{"peak_severity=critical&peak_severity=low", []string{id(4), id(2), id(1)}},
+			{"peak_severity=critical&service=checkout&status=open", []string{id(1)}},
+		} {
+			code, resp := call(t, "GET", srv.URL+"/api/v1/incidents?"+c.query, "")
+			require.Equal(t, http.StatusOK, code, "%s: %+v", c.query, resp)
+			b, err := json.Marshal(resp.Data)
+			require.NoError(t, err)
+			var p incident.Page
+			require.NoError(t, json.Unmarshal(b, &p))
+			var got []string
+			for _, inc := range p.Incidents {
+				got = append(got, inc.ID)
+			}
+			require.Equal(t, c.want, got, c.query)
+			require.Equal(t, len(c.want), p.Total, c.query)
+		}
+
+		code, resp := call(t, "GET", srv.URL+"/api/v1/incidents?peak_severity=SEV1", "")
+		require.Equal(t, http.StatusBadRequest, code)
+		require.Equal(t, "bad_data", resp.ErrorType)
+		require.Equal(t, `peak_severity: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)`, resp.Error)
+	})
+}
