@@ -150,6 +150,9 @@ func TestLongNamesCut(t *testing.T) {
 		{"GET", "/api/v1/gate?service=api&change=" + long, "", 400, "got " + cut},
 		{"GET", "/api/v1/services/api/events?before=" + long, "", 400, "invalid cursor " + cut},
 		{"POST", "/api/v1/rollouts", `{"name":"` + long + `","version":"1.0.0"}`, 404, "no rollout definition " + cut + " is loaded"},
+		{"GET", "/api/v1/changes?kind=" + long, "", 400, "unknown change kind " + cut},
+		{"GET", "/api/v1/changes?outcome=" + long, "", 400, "unknown outcome " + cut},
+		{"POST", "/api/v1/changes", `{"service":"api","kind":"` + long + `"}`, 400, "unknown change kind " + cut},
 	} {
 		t.Run(tc.method+" "+tc.path[:min(len(tc.path), 40)], func(t *testing.T) {
 			req, err := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
