@@ -150,6 +150,7 @@ func TestLongNamesCut(t *testing.T) {
 		{"GET", "/api/v1/gate?service=api&change=" + long, "", 400, "got " + cut},
 		{"GET", "/api/v1/services/api/events?before=" + long, "", 400, "invalid cursor " + cut},
 		{"POST", "/api/v1/rollouts", `{"name":"` + long + `","version":"1.0.0"}`, 404, "no rollout definition " + cut + " is loaded"},
+		{"POST", "/api/v1/escalation/incidents/" + long + "/escalate", `{}`, 404, "escalate " + strings.Repeat("n", 61) + "… now"},
 		{"GET", "/api/v1/changes?kind=" + long, "", 400, "unknown change kind " + cut},
 		{"GET", "/api/v1/changes?outcome=" + long, "", 400, "unknown outcome " + cut},
 		{"POST", "/api/v1/changes", `{"service":"api","kind":"` + long + `"}`, 400, "unknown change kind " + cut},
