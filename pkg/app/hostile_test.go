@@ -144,6 +144,16 @@ func TestLongNamesCut(t *testing.T) {
 		{"GET", "/api/v1/incidents?status=" + long, "", 400, "unknown status " + cut},
 		{"GET", "/api/v1/scaling/decisions?" + long + "=1", "", 400, "unknown parameter " + cut},
 		{"POST", "/api/v1/incidents", `{"title":"db down","service":"db","severity":"high","` + long + `":1}`, 400, "unknown field " + cut},
+		{"GET", "/api/v1/incidents/" + long, "", 404, "incident not found: " + strings.Repeat("n", 61) + "…"},
+		{"GET", "/api/v1/slos/" + long + "/" + long, "", 404, "SLO " + cut + " of service " + cut},
+		{"GET", "/api/v1/gate?service=" + long, "", 404, "service " + cut + " has no SLO"},
+		{"GET", "/api/v1/gate?service=api&change=" + long, "", 400, "got " + cut},
+		{"GET", "/api/v1/services/api/events?before=" + long, "", 400, "invalid cursor " + cut},
+		{"POST", "/api/v1/rollouts", `{"name":"` + long + `","version":"1.0.0"}`, 404, "no rollout definition " + cut + " is loaded"},
+		{"POST", "/api/v1/escalation/incidents/" + long + "/escalate", `{}`, 404, "escalate " + strings.Repeat("n", 61) + "… now"},
+		{"GET", "/api/v1/changes?kind=" + long, "", 400, "unknown change kind " + cut},
+		{"GET", "/api/v1/changes?outcome=" + long, "", 400, "unknown outcome " + cut},
+		{"POST", "/api/v1/changes", `{"service":"api","kind":"` + long + `"}`, 400, "unknown change kind " + cut},
 	} {
 		t.Run(tc.method+" "+tc.path[:min(len(tc.path), 40)], func(t *testing.T) {
 			req, err := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))

@@ -17,6 +17,7 @@ import (
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/loglimit"
 	"github.com/rootuip/sre/pkg/secretfile"
 	"github.com/rootuip/sre/pkg/slo"
@@ -281,7 +282,7 @@ type History struct {
 func (s *Service) Detail(ctx context.Context, service, sloName string, at time.Time) (*Detail, error) {
 	objs := s.find(service, sloName)
 	if len(objs) == 0 {
-		return nil, fmt.Errorf("SLO %q of service %q: %w", sloName, service, ErrNotFound)
+		return nil, fmt.Errorf("SLO %s of service %s: %w", limits.Quote(sloName), limits.Quote(service), ErrNotFound)
 	}
 	o := objs[0]
 	if at.IsZero() {
@@ -341,11 +342,11 @@ func (s *Service) Gate(ctx context.Context, req GateRequest) (*Decision, error) 
 		req.Change = ChangeNormal
 	}
 	if req.Change != ChangeNormal && req.Change != ChangeCritical {
-		return nil, fmt.Errorf("%w: change must be %q or %q, got %q", ErrBadRequest, ChangeNormal, ChangeCritical, req.Change)
+		return nil, fmt.Errorf("%w: change must be %q or %q, got %s", ErrBadRequest, ChangeNormal, ChangeCritical, limits.Quote(req.Change))
 	}
 	objs := s.find(req.Service, "")
 	if len(objs) == 0 {
-		return nil, fmt.Errorf("service %q has no SLO: %w", req.Service, ErrNotFound)
+		return nil, fmt.Errorf("service %s has no SLO: %w", limits.Quote(req.Service), ErrNotFound)
 	}
 	if req.RateClient != "" {
 		// Before the token files are read and Prometheus is queried;

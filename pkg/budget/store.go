@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/slo"
 	"github.com/rootuip/sre/pkg/store"
 )
@@ -279,13 +280,13 @@ func parseCursor(s string) (cursor, error) {
 	var c cursor
 	a, b, ok := strings.Cut(s, "-")
 	if !ok {
-		return c, fmt.Errorf("%w %q", ErrBadCursor, s)
+		return c, fmt.Errorf("%w %s", ErrBadCursor, limits.Quote(s))
 	}
 	var err1, err2 error
 	c.ms, err1 = strconv.ParseInt(a, 10, 64)
 	c.id, err2 = strconv.ParseInt(b, 10, 64)
 	if err1 != nil || err2 != nil || c.ms < 0 || c.id < 0 {
-		return c, fmt.Errorf("%w %q", ErrBadCursor, s)
+		return c, fmt.Errorf("%w %s", ErrBadCursor, limits.Quote(s))
 	}
 	return c, nil
 }

@@ -39,7 +39,7 @@ func ParseKind(s string) (Kind, error) {
 	case KindDeploy, KindConfig, KindInfra:
 		return k, nil
 	}
-	return "", fmt.Errorf("unknown change kind %q (want deploy, config or infra)", s)
+	return "", fmt.Errorf("unknown change kind %s (want deploy, config or infra)", limits.Quote(s))
 }
 
 // Outcome is where a change stands.
@@ -67,7 +67,7 @@ func ParseOutcome(s string) (Outcome, error) {
 	case InProgress, Succeeded, Failed, RolledBack, Refused:
 		return o, nil
 	}
-	return "", fmt.Errorf("unknown outcome %q (want in_progress, succeeded, failed, rolled_back or refused)", s)
+	return "", fmt.Errorf("unknown outcome %s (want in_progress, succeeded, failed, rolled_back or refused)", limits.Quote(s))
 }
 
 // Final reports whether the outcome is final (the change is finished).
@@ -350,7 +350,7 @@ func (s *Service) Finish(ctx context.Context, id int64, outcome Outcome) (Change
 // is taken as its start.
 func (s *Service) FinishAt(ctx context.Context, id int64, outcome Outcome, at time.Time) (Change, error) {
 	if outcome != Succeeded && outcome != Failed && outcome != RolledBack {
-		return Change{}, fmt.Errorf("%w: outcome must be succeeded, failed or rolled_back, got %q", ErrBadRequest, outcome)
+		return Change{}, fmt.Errorf("%w: outcome must be succeeded, failed or rolled_back, got %s", ErrBadRequest, limits.Quote(string(outcome)))
 	}
 	if at.IsZero() {
 		at = s.clock.Now()

@@ -17,6 +17,7 @@ import (
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/store"
 )
 
@@ -201,7 +202,7 @@ func (ExportPart) ValidateIncident(_ string, raw json.RawMessage) error {
 	var f Frozen
 	switch {
 	case !slices.Contains([]string{StateActive, StateAcknowledged, StateResolved, StateNoPolicy, StateRecovering}, e.State):
-		return fmt.Errorf("state: %q is not an escalation state", e.State)
+		return fmt.Errorf("state: %s is not an escalation state", limits.Quote(e.State))
 	case e.Epoch < 1:
 		return fmt.Errorf("epoch: %d is not a positive number", e.Epoch)
 	case e.Level < -1:
@@ -224,7 +225,7 @@ func (ExportPart) ValidateIncident(_ string, raw json.RawMessage) error {
 	for i, t := range e.Timers {
 		switch {
 		case !slices.Contains(Kinds, jobs.Kind(t.Kind)):
-			return fmt.Errorf("timers[%d].kind: %q is not an escalation timer", i, t.Kind)
+			return fmt.Errorf("timers[%d].kind: %s is not an escalation timer", i, limits.Quote(t.Kind))
 		case t.Key == "":
 			return fmt.Errorf("timers[%d].key: is missing", i)
 		case t.RunAt.IsZero():

@@ -438,3 +438,20 @@ func norm(v any) string {
 }
 
 func tp(t time.Time) *time.Time { return &t }
+
+// TestImportPartLongValuesCut: an imported escalation state or timer kind
+// that is not one is quoted cut at 64 bytes ending with "…" (limits.Quote),
+// never the 5,000 characters whole.
+func TestImportPartLongValuesCut(t *testing.T) {
+	long := strings.Repeat("n", 5000)
+	cut := `"` + strings.Repeat("n", 61) + `…"`
+	valid := `"epoch":1,"level":0,"started_at":"2026-11-27T12:00:00Z","frozen":{},"snapshot":{}`
+	for _, tc := range []struct{ name, raw, err string }{
+		{"state", `{"state":"` + long + `",` + valid + `}`, "state: " + cut + " is not an escalation state"},
+		{"timer kind", `{"state":"active",` + valid + `,"timers":[{"kind":"` + long + `"}]}`, "timers[0].kind: " + cut + " is not an escalation timer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.EqualError(t, escalation.ExportPart{}.ValidateIncident("INC-2026-0001", json.RawMessage(tc.raw)), tc.err)
+		})
+	}
+}

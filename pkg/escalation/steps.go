@@ -15,6 +15,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/store"
@@ -586,7 +587,10 @@ func (e *Engine) escalateNowTx(ctx context.Context, tx *sql.Tx, incidentID, reas
 		return err
 	}
 	if st == nil {
-		return fmt.Errorf("escalate %s now: %w", incidentID, ErrUnknownIncident)
+		// The id a request gave, cut as an answer quotes it
+		// (limits.MaxEchoBytes): an unknown one may be of any length.
+		shown, _ := limits.Truncate(incidentID, limits.MaxEchoBytes)
+		return fmt.Errorf("escalate %s now: %w", shown, ErrUnknownIncident)
 	}
 	if st.state == StateNoPolicy || st.state == StateResolved {
 		return fmt.Errorf("escalate %s now: %w", incidentID, ErrNoEscalation)

@@ -610,7 +610,7 @@ func (s *Service) loadWithServices(ctx context.Context, tx *sql.Tx, id string, l
 	var raw string
 	rec, err := scanIncident(withExtra{s.queryRow(ctx, tx, loadWithServicesQuery+string(lock), id), []any{&raw}})
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return nil, nil, notFound(id)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("load incident %s: %w", id, err)

@@ -505,11 +505,7 @@ func (s *Service) validateRecord(rec *ExportRecord) error {
 	case strings.TrimSpace(inc.ID) == "":
 		return bad("incident.id", "is missing")
 	case !importIDRE.MatchString(inc.ID):
-		id := inc.ID
-		if len(id) > 80 {
-			id = id[:80] + "..."
-		}
-		return bad("incident.id", "%q is not an incident ID (letters, digits, '.', '_' and '-', at most 64, such as INC-2026-0001)", id)
+		return bad("incident.id", "%s is not an incident ID (letters, digits, '.', '_' and '-', at most 64, such as INC-2026-0001)", limits.Quote(inc.ID))
 	case inc.Title == "":
 		return bad("incident.title", "is missing")
 	case inc.CreatedAt.IsZero():
@@ -531,13 +527,13 @@ func (s *Service) validateRecord(rec *ExportRecord) error {
 		return bad("?", "%v", err)
 	}
 	if !slices.Contains([]Severity{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow}, inc.Severity) {
-		return bad("incident.severity", "%q is not one of CRITICAL, HIGH, MEDIUM, LOW", inc.Severity)
+		return bad("incident.severity", "%s is not one of CRITICAL, HIGH, MEDIUM, LOW", limits.Quote(string(inc.Severity)))
 	}
 	if inc.PeakSeverity != "" && !slices.Contains([]Severity{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow}, inc.PeakSeverity) {
-		return bad("incident.peak_severity", "%q is not one of CRITICAL, HIGH, MEDIUM, LOW", inc.PeakSeverity)
+		return bad("incident.peak_severity", "%s is not one of CRITICAL, HIGH, MEDIUM, LOW", limits.Quote(string(inc.PeakSeverity)))
 	}
 	if !slices.Contains([]Status{StatusTriggered, StatusAcknowledged, StatusInvestigating, StatusResolved, StatusPostmortemDone}, inc.Status) {
-		return bad("incident.status", "%q is not one of triggered, acknowledged, investigating, resolved, postmortem_done", inc.Status)
+		return bad("incident.status", "%s is not one of triggered, acknowledged, investigating, resolved, postmortem_done", limits.Quote(string(inc.Status)))
 	}
 	for i, a := range rec.Alerts {
 		switch {
@@ -548,7 +544,7 @@ func (s *Service) validateRecord(rec *ExportRecord) error {
 		case a.StartsAt.IsZero():
 			return bad(fmt.Sprintf("alerts[%d].starts_at", i), "is missing")
 		case a.Status != "firing" && a.Status != "resolved":
-			return bad(fmt.Sprintf("alerts[%d].status", i), "%q is not firing or resolved", a.Status)
+			return bad(fmt.Sprintf("alerts[%d].status", i), "%s is not firing or resolved", limits.Quote(a.Status))
 		}
 	}
 	for i, g := range rec.Groups {

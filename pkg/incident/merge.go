@@ -80,7 +80,7 @@ func (s *Service) Split(ctx context.Context, id, groupKey, actor string) (*Split
 			return err
 		}
 		if !known {
-			return fmt.Errorf("%w: alert group %s", ErrNotFound, groupKey)
+			return fmt.Errorf("%w: alert group %s", ErrNotFound, shown(groupKey))
 		}
 		links, err := loadLinks(ctx, tx, id)
 		if err != nil {

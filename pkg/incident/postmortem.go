@@ -11,6 +11,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/english"
 	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/mdtext"
 	"github.com/rootuip/sre/pkg/store"
 )
@@ -68,7 +69,7 @@ func ParseActionItemState(s string) (ActionItemState, error) {
 	case ActionOpen, ActionInProgress, ActionDone, ActionWontDo:
 		return st, nil
 	}
-	return "", invalid("state", "unknown action item state %q (want open, in_progress, done or wont_do)", s)
+	return "", invalid("state", "unknown action item state %s (want open, in_progress, done or wont_do)", limits.Quote(s))
 }
 
 // ActionItem is a follow-up of a post-mortem, with an owner and a state.

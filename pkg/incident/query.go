@@ -124,7 +124,7 @@ func (s *Service) loadWith(ctx context.Context, tx *sql.Tx, id string, lock rowL
 		rec.shared = saveRow(rec)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return nil, notFound(id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load incident %s: %w", id, err)
@@ -278,7 +278,7 @@ func loadAlerts(ctx context.Context, q querier, id string) ([]Alert, error) {
 func (s *Service) Get(ctx context.Context, id string) (*Incident, error) {
 	rec, err := scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return nil, notFound(id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get incident %s: %w", id, err)

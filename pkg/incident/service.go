@@ -19,12 +19,27 @@ import (
 
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/loglimit"
 	"github.com/rootuip/sre/pkg/store"
 )
 
 // ErrNotFound is returned for an unknown incident ID.
 var ErrNotFound = errors.New("incident not found")
+
+// notFound is ErrNotFound naming id, cut at limits.MaxEchoBytes: the id of
+// a request (a URL's path, a body) of thousands of characters never comes
+// back whole in the answer.
+func notFound(id string) error {
+	return fmt.Errorf("%w: %s", ErrNotFound, shown(id))
+}
+
+// shown is a value a caller gave as an error names it: cut at
+// limits.MaxEchoBytes, ending with limits.TruncationMark.
+func shown(s string) string {
+	t, _ := limits.Truncate(s, limits.MaxEchoBytes)
+	return t
+}
 
 // ErrInvalidTransition is matched (errors.Is) by every *TransitionError.
 var ErrInvalidTransition = errors.New("invalid status transition")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/store"
 )
 
@@ -33,7 +34,7 @@ func ParseSeverity(s string) (Severity, error) {
 			return v, nil
 		}
 	}
-	return "", fmt.Errorf("unknown severity %q (want one of CRITICAL, HIGH, MEDIUM, LOW)", s)
+	return "", fmt.Errorf("unknown severity %s (want one of CRITICAL, HIGH, MEDIUM, LOW)", limits.Quote(s))
 }
 
 // Rank orders severities: CRITICAL is 0, LOW is 3, unknown is 4.

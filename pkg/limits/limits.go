@@ -96,7 +96,7 @@ func UTF8(field string, b []byte) error {
 func ParseFloat(field, s string) (float64, error) {
 	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 	if err != nil {
-		return 0, fieldErr(field, "cannot parse %q as a number", s)
+		return 0, fieldErr(field, "cannot parse %s as a number", Quote(s))
 	}
 	if err := Float(field, f); err != nil {
 		return 0, err
@@ -116,7 +116,7 @@ func ParseTime(field, s string) (time.Time, error) {
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil {
-		return time.Time{}, fieldErr(field, "cannot parse %q as an RFC 3339 time or a Unix timestamp", s)
+		return time.Time{}, fieldErr(field, "cannot parse %s as an RFC 3339 time or a Unix timestamp", Quote(s))
 	}
 	if err := Float(field, f); err != nil {
 		return time.Time{}, err
@@ -175,7 +175,7 @@ func (c *checker) at() string {
 		case stepIndex:
 			path = fmt.Sprintf("%s[%d]", orValue(path), s.index)
 		case stepTextKey:
-			path = fmt.Sprintf("%s[%q]", orValue(path), s.name)
+			path = fmt.Sprintf("%s[%s]", orValue(path), Quote(s.name))
 		case stepKey:
 			path = fmt.Sprintf("%s[%v]", orValue(path), s.key)
 		}

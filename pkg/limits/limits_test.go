@@ -121,6 +121,26 @@ func TestParseTime(t *testing.T) {
 	}
 }
 
+// TestEchoCut: an error naming a value or a map key it was given quotes
+// at most MaxEchoBytes of it (Quote), never thousands of characters whole.
+func TestEchoCut(t *testing.T) {
+	long := strings.Repeat("n", 5000)
+	cut := `"` + strings.Repeat("n", MaxEchoBytes-len(TruncationMark)) + TruncationMark + `"`
+	for _, tc := range []struct {
+		name string
+		err  func() error
+		want string
+	}{
+		{"time", func() error { _, err := ParseTime("at", long); return err }, "at: cannot parse " + cut + " as an RFC 3339 time or a Unix timestamp"},
+		{"number", func() error { _, err := ParseFloat("score", long); return err }, "score: cannot parse " + cut + " as a number"},
+		{"map key", func() error { return Check(map[string]string{long: "\x00"}) }, "value[" + cut + "]: NUL byte at offset 0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.EqualError(t, tc.err(), tc.want)
+		})
+	}
+}
+
 func TestRequest(t *testing.T) {
 	cases := []struct {
 		method, target, ctype, body, err string

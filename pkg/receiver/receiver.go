@@ -70,7 +70,7 @@ func (m *Message) Validate() error {
 		return errors.New(`missing "version"`)
 	}
 	if m.Version != SupportedVersion {
-		return fmt.Errorf("unsupported payload version %q (want %q)", m.Version, SupportedVersion)
+		return fmt.Errorf("unsupported payload version %s (want %q)", limits.Quote(m.Version), SupportedVersion)
 	}
 	if m.GroupKey == "" {
 		return errors.New(`missing "groupKey"`)
@@ -79,7 +79,7 @@ func (m *Message) Validate() error {
 		return fmt.Errorf(`"groupKey" starts with %q, which sred keeps for the incidents it opens itself`, p)
 	}
 	if m.Status != "firing" && m.Status != "resolved" {
-		return fmt.Errorf(`invalid "status" %q (want firing or resolved)`, m.Status)
+		return fmt.Errorf(`invalid "status" %s (want firing or resolved)`, limits.Quote(m.Status))
 	}
 	if m.Receiver == "" {
 		return errors.New(`missing "receiver"`)
@@ -121,7 +121,7 @@ func (m *Message) Limit(l limits.Webhook) (map[string]int, error) {
 		}
 		for k := range ls {
 			if len(k) > l.MaxLabelNameBytes {
-				return fmt.Errorf("%s: label name %q... is longer than webhook.limits.max_label_name_bytes (%d)", field, k[:min(len(k), 32)], l.MaxLabelNameBytes)
+				return fmt.Errorf("%s: label name %s is longer than webhook.limits.max_label_name_bytes (%d)", field, limits.Quote(k), l.MaxLabelNameBytes)
 			}
 		}
 		return nil
@@ -196,7 +196,7 @@ func (m *Message) Limit(l limits.Webhook) (map[string]int, error) {
 
 func (a *Alert) validate() error {
 	if a.Status != "firing" && a.Status != "resolved" {
-		return fmt.Errorf(`invalid "status" %q (want firing or resolved)`, a.Status)
+		return fmt.Errorf(`invalid "status" %s (want firing or resolved)`, limits.Quote(a.Status))
 	}
 	if a.Fingerprint == "" {
 		return errors.New(`missing "fingerprint"`)
@@ -267,7 +267,7 @@ func (m *Message) sameFingerprints() error {
 func validLabels(ls map[string]string) error {
 	for k := range ls {
 		if !model.LabelName(k).IsValid() {
-			return fmt.Errorf("invalid label name %q", k)
+			return fmt.Errorf("invalid label name %s", limits.Quote(k))
 		}
 	}
 	return nil

@@ -432,7 +432,17 @@ func TestBadInput(t *testing.T) {
 		{"NUL in the group key", mod(func(m *Message) { m.GroupKey = "{}:{a=\"\x00\"}" }), nil, 400,
 			`invalid webhook payload: groupKey: NUL byte at offset 7`},
 		{"label name too long", mod(func(m *Message) { m.Alerts[0].Labels = map[string]string{strings.Repeat("n", 257): "x"} }), nil, 400,
-			`invalid webhook payload: alerts[0].labels: label name "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"... is longer than webhook.limits.max_label_name_bytes (256)`},
+			`invalid webhook payload: alerts[0].labels: label name "` + strings.Repeat("n", 61) + `…" is longer than webhook.limits.max_label_name_bytes (256)`},
+		// A value the delivery gave is quoted cut at 64 bytes with the
+		// marker of the other answers (limits.Quote), never whole.
+		{"label name of 5,000 bytes", mod(func(m *Message) { m.CommonLabels = map[string]string{strings.Repeat("n", 5000): "x"} }), nil, 400,
+			`invalid webhook payload: commonLabels: label name "` + strings.Repeat("n", 61) + `…" is longer than webhook.limits.max_label_name_bytes (256)`},
+		{"NUL in a label value of a 5,000-byte name", mod(func(m *Message) { m.Alerts[0].Labels = map[string]string{strings.Repeat("n", 5000): "\x00"} }), nil, 400,
+			`invalid webhook payload: alerts[0].labels["` + strings.Repeat("n", 61) + `…"]: NUL byte at offset 0`},
+		{"version of 5,000 bytes", mod(func(m *Message) { m.Version = strings.Repeat("n", 5000) }), nil, 400,
+			`invalid webhook payload: unsupported payload version "` + strings.Repeat("n", 61) + `…" (want "4")`},
+		{"status of 5,000 bytes", mod(func(m *Message) { m.Alerts[1].Status = strings.Repeat("n", 5000) }), nil, 400,
+			`invalid webhook payload: alerts[1]: invalid "status" "` + strings.Repeat("n", 61) + `…" (want firing or resolved)`},
 		{"too many labels", mod(func(m *Message) {
 			ls := map[string]string{}
 			for i := range 65 {

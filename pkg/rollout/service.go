@@ -29,6 +29,7 @@ import (
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/jobs"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/targetlock"
@@ -280,11 +281,11 @@ type StartRequest struct {
 func (s *Service) Start(ctx context.Context, req StartRequest) (*Rollout, error) {
 	def, ok := s.Definition(req.Name)
 	if !ok {
-		return nil, fmt.Errorf("no rollout definition %q is loaded (see rollouts.files): %w", req.Name, ErrNotFound)
+		return nil, fmt.Errorf("no rollout definition %s is loaded (see rollouts.files): %w", limits.Quote(req.Name), ErrNotFound)
 	}
 	re := regexp.MustCompile("^(?:" + def.VersionPattern + ")$")
 	if !re.MatchString(req.Version) {
-		return nil, fmt.Errorf("%w: version %q does not match the definition's version_pattern %q", ErrBadRequest, req.Version, def.VersionPattern)
+		return nil, fmt.Errorf("%w: version %s does not match the definition's version_pattern %q", ErrBadRequest, limits.Quote(req.Version), def.VersionPattern)
 	}
 	if req.Stable == "" {
 		prev, err := listRollouts(ctx, s.db, ListFilter{Name: def.Name, Limit: 1000})
@@ -302,10 +303,10 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Rollout, error)
 		}
 	}
 	if !re.MatchString(req.Stable) {
-		return nil, fmt.Errorf("%w: stable version %q does not match the definition's version_pattern %q", ErrBadRequest, req.Stable, def.VersionPattern)
+		return nil, fmt.Errorf("%w: stable version %s does not match the definition's version_pattern %q", ErrBadRequest, limits.Quote(req.Stable), def.VersionPattern)
 	}
 	if req.Stable == req.Version {
-		return nil, fmt.Errorf("%w: version %q is already the stable version", ErrBadRequest, req.Version)
+		return nil, fmt.Errorf("%w: version %s is already the stable version", ErrBadRequest, limits.Quote(req.Version))
 	}
 	if req.Actor == "" {
 		req.Actor = "unknown"

@@ -24,8 +24,10 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/rulegen"
 	"github.com/rootuip/sre/pkg/slo"
+	"github.com/rootuip/sre/pkg/web"
 )
 
 // Statuses of one objective.
@@ -138,7 +140,7 @@ func ParseRange(period, month string, def time.Duration, now time.Time) (Range, 
 	case month != "":
 		m, err := time.Parse("2006-01", month)
 		if err != nil {
-			return Range{}, fmt.Errorf("%w: month %q: want YYYY-MM", ErrBadRange, month)
+			return Range{}, fmt.Errorf("%w: month %s: want YYYY-MM", ErrBadRange, limits.Quote(month))
 		}
 		end := m.AddDate(0, 1, 0)
 		if !m.Before(now) {
@@ -153,9 +155,9 @@ func ParseRange(period, month string, def time.Duration, now time.Time) (Range, 
 	d := def
 	label := model.Duration(def).String()
 	if period != "" {
-		pd, err := model.ParseDuration(period)
+		pd, err := web.ParseDuration(period)
 		if err != nil {
-			return Range{}, fmt.Errorf("%w: period %q: %v", ErrBadRange, period, err)
+			return Range{}, fmt.Errorf("%w: period %s: %v", ErrBadRange, limits.Quote(period), err)
 		}
 		d, label = time.Duration(pd), period
 	}

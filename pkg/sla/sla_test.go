@@ -351,6 +351,10 @@ func TestReportsFromRealPrometheus(t *testing.T) {
 		{"/api/v1/sla/report/GLOBEX?period=400d", 400, "invalid range: period must be between 1m and 366d, got 400d"},
 		{"/api/v1/sla/report/GLOBEX?period=abc", 400, `invalid range: period "abc": not a valid duration string: "abc"`},
 		{"/api/v1/sla/report/GLOBEX?format=pdf", 400, `unknown format "pdf" (want one of json, md, csv, html)`},
+		// A value of thousands of characters is quoted cut (limits.Quote).
+		{"/api/v1/sla/report/GLOBEX?month=" + strings.Repeat("n", 5000), 400, `invalid range: month "` + strings.Repeat("n", 61) + `…": want YYYY-MM`},
+		{"/api/v1/sla/report/GLOBEX?period=" + strings.Repeat("n", 5000), 400,
+			`invalid range: period "` + strings.Repeat("n", 61) + `…": not a valid duration string: "` + strings.Repeat("n", 61) + `…"`},
 	} {
 		code, body := doGet(t, mux, tc.url)
 		require.Equal(t, tc.code, code, tc.url)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/rootuip/sre/pkg/audit"
+	"github.com/rootuip/sre/pkg/limits"
 )
 
 // Audit is the audit log of write actions; *audit.Log implements it.
@@ -38,7 +39,7 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("before"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			u.errorPage(w, r, http.StatusBadRequest, fmt.Errorf("before: want a non-negative integer, got %q", v))
+			u.errorPage(w, r, http.StatusBadRequest, fmt.Errorf("before: want a non-negative integer, got %s", limits.Quote(v)))
 			return
 		}
 		q.Before = n

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -43,7 +44,7 @@ func (u *UI) list(w http.ResponseWriter, r *http.Request) {
 		string(incident.StatusResolved), string(incident.StatusPostmortemDone):
 		f.Status = []incident.Status{incident.Status(d.Status)}
 	default:
-		u.errorPage(w, r, http.StatusBadRequest, badRequest("unknown status %q", d.Status))
+		u.errorPage(w, r, http.StatusBadRequest, badRequest("unknown status %s", limits.Quote(d.Status)))
 		return
 	}
 	if d.Severity != "" {
@@ -58,7 +59,7 @@ func (u *UI) list(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("offset"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 10_000_000 {
-			u.errorPage(w, r, http.StatusBadRequest, badRequest("offset: want a non-negative integer, got %q", v))
+			u.errorPage(w, r, http.StatusBadRequest, badRequest("offset: want a non-negative integer, got %s", limits.Quote(v)))
 			return
 		}
 		f.Offset = n
@@ -182,7 +183,7 @@ func (u *UI) act(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		if v := field("next_update"); v != "" {
-			d, perr := model.ParseDuration(v)
+			d, perr := web.ParseDuration(v)
 			if perr != nil {
 				err = badRequest("next update: %v", perr)
 				break
@@ -192,7 +193,7 @@ func (u *UI) act(w http.ResponseWriter, r *http.Request) {
 		_, err = u.src.Incidents.PostStatusUpdate(r.Context(), id, su)
 		what = "updated"
 	case "snooze":
-		d, perr := model.ParseDuration(field("duration"))
+		d, perr := web.ParseDuration(field("duration"))
 		switch {
 		case perr != nil:
 			err = badRequest("snooze duration: %v", perr)
@@ -215,7 +216,7 @@ func (u *UI) act(w http.ResponseWriter, r *http.Request) {
 		_, err = u.src.Incidents.CompletePostmortem(r.Context(), id, who)
 		what = "closed"
 	default:
-		u.errorPage(w, r, http.StatusNotFound, errors.New("unknown action "+strconv.Quote(r.PathValue("action"))))
+		u.errorPage(w, r, http.StatusNotFound, errors.New("unknown action "+limits.Quote(r.PathValue("action"))))
 		return
 	}
 	if err != nil {
@@ -233,7 +234,7 @@ func (u *UI) itemDone(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	item, err := strconv.ParseInt(r.PathValue("item"), 10, 64)
 	if err != nil || item <= 0 {
-		u.errorPage(w, r, http.StatusBadRequest, badRequest("invalid action item id %q", r.PathValue("item")))
+		u.errorPage(w, r, http.StatusBadRequest, badRequest("invalid action item id %s", limits.Quote(r.PathValue("item"))))
 		return
 	}
 	st := incident.ActionDone

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/noise"
 )
 
@@ -53,7 +54,7 @@ func (u *UI) noisePage(w http.ResponseWriter, r *http.Request) {
 	}
 	since, err := model.ParseDuration(d.Since)
 	if err != nil || since <= 0 {
-		u.errorPage(w, r, http.StatusBadRequest, fmt.Errorf("since: want a positive duration (7d, 30d, 90d), got %q", d.Since))
+		u.errorPage(w, r, http.StatusBadRequest, fmt.Errorf("since: want a positive duration (7d, 30d, 90d), got %s", limits.Quote(d.Since)))
 		return
 	}
 	now := u.opts.Clock.Now()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/runbook"
 )
@@ -142,7 +143,7 @@ func (u *UI) runAction(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		u.errorPage(w, r, http.StatusBadRequest, badRequest("invalid run id %q", r.PathValue("id")))
+		u.errorPage(w, r, http.StatusBadRequest, badRequest("invalid run id %s", limits.Quote(r.PathValue("id"))))
 		return
 	}
 	comment := strings.TrimSpace(r.PostFormValue("comment"))
@@ -155,7 +156,7 @@ func (u *UI) runAction(w http.ResponseWriter, r *http.Request) {
 		}
 		_, err = u.src.Runbooks.Cancel(r.Context(), id, actor(r), comment)
 	default:
-		u.errorPage(w, r, http.StatusNotFound, badRequest("unknown action %q", r.PathValue("action")))
+		u.errorPage(w, r, http.StatusNotFound, badRequest("unknown action %s", limits.Quote(r.PathValue("action"))))
 		return
 	}
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/slo"
 )
@@ -102,7 +103,7 @@ func (u *UI) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, ok := stateOrder[d.State]; !ok && d.State != "" && d.State != "attention" {
-		u.errorPage(w, r, http.StatusBadRequest, badRequest("unknown state %q", d.State))
+		u.errorPage(w, r, http.StatusBadRequest, badRequest("unknown state %s", limits.Quote(d.State)))
 		return
 	}
 	if u.src.Budgets == nil {
@@ -263,7 +264,7 @@ func (u *UI) sloPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !found {
-		u.errorPage(w, r, http.StatusNotFound, fmt.Errorf("SLO %q of service %q: %w", name, service, budget.ErrNotFound))
+		u.errorPage(w, r, http.StatusNotFound, fmt.Errorf("SLO %s of service %s: %w", limits.Quote(name), limits.Quote(service), budget.ErrNotFound))
 		return
 	}
 	for _, st := range u.src.Budgets.Snapshot() {

@@ -95,6 +95,17 @@ func parseList(q map[string][]string, name string) []string {
 	return out
 }
 
+// ParseDuration reads a Prometheus duration (30m, 1h30m, 7d) as
+// model.ParseDuration does. Its error quotes the value whole, so a value
+// longer than limits.MaxEchoBytes is named cut (limits.Quote) instead.
+func ParseDuration(s string) (model.Duration, error) {
+	d, err := model.ParseDuration(s)
+	if err != nil && len(s) > limits.MaxEchoBytes {
+		return 0, fmt.Errorf("not a valid duration string: %s", limits.Quote(s))
+	}
+	return d, err
+}
+
 func parseTime(s string) (time.Time, error) {
 	t, err := limits.ParseTime("value", s)
 	if err != nil {
@@ -442,7 +453,7 @@ func (a *IncidentsAPI) snooze(w http.ResponseWriter, r *http.Request) {
 		Error(w, http.StatusBadRequest, "bad_data", errors.New(`"duration" is required, e.g. "30m"`))
 		return
 	}
-	d, err := model.ParseDuration(req.Duration)
+	d, err := ParseDuration(req.Duration)
 	if err != nil {
 		Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf(`"duration": %w`, err))
 		return
