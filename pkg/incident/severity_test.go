@@ -2,7 +2,9 @@ package incident_test
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"text/template"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -130,6 +132,11 @@ func TestSeverityText(t *testing.T) {
 			inc := incident.Incident{Severity: tc.sev, PeakSeverity: tc.peak}
 			require.Equal(t, tc.want, inc.SeverityText())
 			require.Equal(t, tc.peakText, inc.PeakText())
+			// A template given the incident as a map's value (not
+			// addressable) calls the methods too.
+			var b strings.Builder
+			require.NoError(t, template.Must(template.New("").Parse(`{{ .inc.SeverityText }}|{{ .inc.PeakText }}`)).Execute(&b, map[string]any{"inc": inc}))
+			require.Equal(t, tc.want+"|"+tc.peakText, b.String())
 		})
 	}
 }

@@ -129,8 +129,9 @@ type Incident struct {
 // PeakText is what follows an incident's severity wherever it is shown
 // (the console, srectl incidents, the post-mortem draft) when its peak is
 // higher: "(CRITICAL at its highest)"; "" when the peak is its severity,
-// lower, or not stored.
-func (inc *Incident) PeakText() string {
+// lower, or not stored. A value receiver, so that a template given an
+// Incident that is not addressable (a map's value) can call it.
+func (inc Incident) PeakText() string {
 	if inc.PeakSeverity == "" || inc.PeakSeverity.Rank() >= inc.Severity.Rank() {
 		return ""
 	}
@@ -140,7 +141,7 @@ func (inc *Incident) PeakText() string {
 // SeverityText is an incident's severity as it is shown: the current one,
 // followed by PeakText when the peak is higher (an SLO's page resolved
 // before its ticket): "MEDIUM (CRITICAL at its highest)", or "MEDIUM".
-func (inc *Incident) SeverityText() string {
+func (inc Incident) SeverityText() string {
 	if p := inc.PeakText(); p != "" {
 		return string(inc.Severity) + " " + p
 	}
