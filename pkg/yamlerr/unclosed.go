@@ -174,13 +174,19 @@ func closeLine(data []byte, n int, s string) []byte {
 	return append(out, data[end:]...)
 }
 
+// maxCloseFlow bounds the ways closeFlow tries: each is a copy of the
+// whole document decoded again, and a line of a posted spec (up to 1 MiB)
+// can hold thousands of " #".
+const maxCloseFlow = 4
+
 // closeFlow returns the ways to close a flow collection on line n: at the
-// end of the line, or before a comment on it.
+// end of the line, or before a comment on it (the first maxCloseFlow-1
+// places that can start one: a " #" inside a quoted string cannot).
 func closeFlow(data []byte, n int, close byte) [][]byte {
 	text := lineOf(data, n)
 	start := lineStart(data, n)
 	out := [][]byte{closeLine(data, n, string(close))}
-	for i := 1; i < len(text); i++ {
+	for i := 1; i < len(text) && len(out) < maxCloseFlow; i++ {
 		if text[i] == '#' && (text[i-1] == ' ' || text[i-1] == '\t') {
 			at := start + i - 1
 			fixed := append(append(append([]byte{}, data[:at]...), close), data[at:]...)

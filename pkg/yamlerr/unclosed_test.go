@@ -45,3 +45,14 @@ func TestUnclosed(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseFlowBounded: a line with many " #" (a posted spec of up to
+// 1 MiB) gives at most maxCloseFlow documents to decode again, not one per
+// " #".
+func TestCloseFlowBounded(t *testing.T) {
+	line := "objective: [99.9" + strings.Repeat(" #x", 10000)
+	data := []byte("service: api\n" + line + "\nname: a\n")
+	got := closeFlow(data, 2, ']')
+	require.Len(t, got, maxCloseFlow)
+	require.Equal(t, "service: api\nobjective: [99.9] #x", string(got[1][:len("service: api\nobjective: [99.9] #x")]))
+}
