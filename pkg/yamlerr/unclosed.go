@@ -95,7 +95,8 @@ func openedFlow(data []byte, msg string, line int, open, close byte) (string, in
 	if eof {
 		last = line
 	}
-	for last > f && blank(lineOf(data, last)) {
+	starts := lineStarts(data)
+	for last > f && blank(lineAt(data, starts, last)) {
 		last--
 	}
 	text := lineOf(data, f)
@@ -270,8 +271,9 @@ func quoteEnd(line []byte, open int) int {
 // markerLine returns the first line after line q that is a document
 // marker ("---" or "...").
 func markerLine(data []byte, q int) (int, bool) {
-	for n := q + 1; n <= lineCount(data); n++ {
-		text := lineOf(data, n)
+	starts := lineStarts(data)
+	for n := q + 1; n <= len(starts); n++ {
+		text := lineAt(data, starts, n)
 		for _, m := range []string{"---", "..."} {
 			if bytes.HasPrefix(text, []byte(m)) && (len(text) == 3 || text[3] == ' ' || text[3] == '\t') {
 				return n, true
@@ -304,6 +306,35 @@ func lineStart(data []byte, n int) int {
 // lineOf returns line n (1-based) of data without its line break.
 func lineOf(data []byte, n int) []byte {
 	text := data[lineStart(data, n):]
+	if i := bytes.IndexByte(text, '\n'); i >= 0 {
+		text = text[:i]
+	}
+	return bytes.TrimSuffix(text, []byte("\r"))
+}
+
+// lineStarts returns the offset of each line of data, the first line's
+// first: the loops over lines read them from it, each line found once
+// (lineOf walks data from its start, so a loop of it over a document of
+// many lines took time in the square of their number).
+func lineStarts(data []byte) []int {
+	starts := make([]int, 1, lineCount(data))
+	for off := 0; ; {
+		i := bytes.IndexByte(data[off:], '\n')
+		if i < 0 || off+i+1 == len(data) {
+			return starts
+		}
+		off += i + 1
+		starts = append(starts, off)
+	}
+}
+
+// lineAt returns line n (1-based) of data, starts its lineStarts, without
+// its line break; as lineOf.
+func lineAt(data []byte, starts []int, n int) []byte {
+	if n < 1 || n > len(starts) {
+		return nil
+	}
+	text := data[starts[n-1]:]
 	if i := bytes.IndexByte(text, '\n'); i >= 0 {
 		text = text[:i]
 	}

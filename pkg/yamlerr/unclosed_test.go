@@ -56,3 +56,30 @@ func TestCloseFlowBounded(t *testing.T) {
 	require.Len(t, got, maxCloseFlow)
 	require.Equal(t, "service: api\nobjective: [99.9] #x", string(got[1][:len("service: api\nobjective: [99.9] #x")]))
 }
+
+// TestLineAt: lineAt over lineStarts reads each line as lineOf does,
+// with and without a final line break, blank lines and "\r\n".
+func TestLineAt(t *testing.T) {
+	for _, data := range []string{"", "a", "a\n", "a\nb", "a\n\nb\n", "a\r\nb\r\n\r\n", "\n\n\n"} {
+		starts := lineStarts([]byte(data))
+		require.Len(t, starts, lineCount([]byte(data)), "%q", data)
+		for n := 1; n <= lineCount([]byte(data)); n++ {
+			require.Equal(t, string(lineOf([]byte(data), n)), string(lineAt([]byte(data), starts, n)), "%q line %d", data, n)
+		}
+	}
+}
+
+// TestUnclosedQuoteManyLines: a quote left open above a document marker
+// 100,000 lines below (a posted spec can hold that many) is named, the
+// lines read once.
+func TestUnclosedQuoteManyLines(t *testing.T) {
+	data := []byte("name: \"checkout\n" + strings.Repeat("\n", 100000) + "---\nname: b\n")
+	var n yaml.Node
+	err := yaml.Unmarshal(data, &n)
+	require.Error(t, err)
+	msg, line, col, ok := Syntax(data, err)
+	require.True(t, ok, "decoder said: %v", err)
+	require.Equal(t, "quoted string opened here is not closed before line 100002", msg)
+	require.Equal(t, 1, line)
+	require.Equal(t, 7, col)
+}
