@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/rulegen"
 )
 
@@ -147,21 +148,28 @@ func Selector(ls map[string]string) string {
 	return strings.Join(parts, ",")
 }
 
+// cut is a name of a request as an error shows it unquoted: at most
+// limits.MaxEchoBytes of it (a body may hold a label name of 1 MiB).
+func cut(s string) string {
+	t, _ := limits.Truncate(s, limits.MaxEchoBytes)
+	return t
+}
+
 func validLabels(side string, ls map[string]string) error {
 	// An empty value matches the series WITHOUT the label in PromQL
 	// (app=""): the analysis would judge other series than the target's,
 	// and could pass on none at all.
 	if name, ok := emptyLabel(ls); ok {
-		return fmt.Errorf("%s label %s has an empty value, which selects the series without that label: give the value of the %s's series", side, name, side)
+		return fmt.Errorf("%s label %s has an empty value, which selects the series without that label: give the value of the %s's series", side, cut(name), side)
 	}
 	for k := range ls {
 		if !model.LabelName(k).IsValidLegacy() {
-			return fmt.Errorf("%s label name %q is not a valid Prometheus label name", side, k)
+			return fmt.Errorf("%s label name %s is not a valid Prometheus label name", side, limits.Quote(k))
 		}
 		// __name__ would contradict the query's own metric name (Prometheus
 		// refuses the query); names starting with __ are Prometheus' own.
 		if strings.HasPrefix(k, "__") {
-			return fmt.Errorf("%s label name %q is reserved (names starting with __ are Prometheus' own)", side, k)
+			return fmt.Errorf("%s label name %s is reserved (names starting with __ are Prometheus' own)", side, limits.Quote(k))
 		}
 	}
 	return nil

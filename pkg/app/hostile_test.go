@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/budget"
+	tu "github.com/rootuip/sre/pkg/testutil"
 )
 
 // TestDuplicateJSONKeysRefused: a JSON body giving a key twice (a proxy in
@@ -117,9 +119,22 @@ func TestGateRefusesCrossSiteRequests(t *testing.T) {
 // path, the query or the body quotes it cut at 64 bytes (limits.Quote,
 // "nnn…"), never the 5,000 characters whole.
 func TestLongNamesCut(t *testing.T) {
-	_, srv := runApp(t, "sqlite", "", nil)
+	// The analysis api of examples/rollouts, and a Prometheus that is
+	// never asked: a run's target is refused before any query.
+	rollouts := filepath.Join(tu.RepoRoot(t), "examples", "rollouts")
+	_, srv := runApp(t, "sqlite", "prometheus: {url: http://127.0.0.1:1}\nanalysis:\n  spec_files: ["+rollouts+"]\n", nil)
 	long := strings.Repeat("n", 5000)
 	cut := `"` + strings.Repeat("n", 61) + `…"`
+	// A change under the longest key (512 bytes), which a change of
+	// another service then reuses.
+	key := strings.Repeat("n", 512)
+	resp, err := http.Post(srv.URL+"/api/v1/changes", "application/json", strings.NewReader(`{"service":"api","kind":"deploy","key":"`+key+`"}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Less(t, resp.StatusCode, 300)
+	fault := func(f string) string {
+		return `{"apiVersion":"chaos.sre.rootuip.io/v1","kind":"Experiment","name":"x","target":{"service":"api","environment":"staging","instances":1,"totalInstances":4},"duration":"1m","faults":[` + f + `]}`
+	}
 	for _, tc := range []struct {
 		method, path, body string
 		code               int
@@ -154,6 +169,18 @@ func TestLongNamesCut(t *testing.T) {
 		{"GET", "/api/v1/changes?kind=" + long, "", 400, "unknown change kind " + cut},
 		{"GET", "/api/v1/changes?outcome=" + long, "", 400, "unknown outcome " + cut},
 		{"POST", "/api/v1/changes", `{"service":"api","kind":"` + long + `"}`, 400, "unknown change kind " + cut},
+		{"POST", "/api/v1/changes", `{"service":"db","kind":"deploy","key":"` + key + `"}`, 422, "key " + cut + " is change 1, a deploy of api, not a deploy of db"},
+		{"POST", "/api/v1/analysis/api/run", `{"canary":{"` + long + `-":"x"}}`, 400, "canary label name " + cut + " is not a valid Prometheus label name"},
+		{"POST", "/api/v1/analysis/api/run", `{"canary":{"track":"canary"},"baseline":{"__` + long + `":"x"}}`, 400, `baseline label name "__` + strings.Repeat("n", 59) + `…" is reserved`},
+		{"POST", "/api/v1/analysis/api/run", `{"canary":{"` + long + `":""}}`, 400, "canary label " + strings.Repeat("n", 61) + "… has an empty value"},
+		{"GET", "/api/v1/analysis/api/run?canary=" + long + "=1," + long + "=2", "", 400, "canary: label " + strings.Repeat("n", 61) + "… given twice"},
+		{"POST", "/api/v1/analysis/flagger/confirm-promotion", `{"name":"api","namespace":"default","metadata":{"canary":"` + long + `="}}`, 400, "metadata.canary: label " + strings.Repeat("n", 61) + "… has an empty value"},
+		{"POST", "/api/v1/chaos/validate", fault(`{"name":"` + long + `","type":"` + long + `"}`), 200, "fault " + cut + ": unknown type " + cut},
+		{"POST", "/api/v1/chaos/validate", fault(`{"type":"disk-fill","size":"` + long + `","path":"/tmp"}`), 200, "size: invalid size " + cut},
+		{"POST", "/api/v1/chaos/validate", fault(`{"type":"memory-stress","size":"` + strings.Repeat("0", 5000) + `1KiB"}`), 200, "size " + strings.Repeat("0", 61) + "… (1024 bytes) is below the least memory-stress size"},
+		{"POST", "/api/v1/chaos/validate", fault(`{"name":"` + long + `","type":"latency","driver":"` + long + `"}`), 200, "fault " + cut + " (latency): driver " + cut + " cannot inject this type"},
+		{"POST", "/api/v1/chaos/validate", strings.Replace(fault(`{"type":"latency","latency":"1s","proxy":"p"}`), `"name":"x"`, `"name":"`+long+`"`, 1), 200, "name " + cut + " must be lowercase letters"},
+		{"POST", "/api/v1/chaos/validate", strings.Replace(fault(`{"type":"latency","latency":"1s","proxy":"p"}`), `"service":"api"`, `"service":"`+long+`"`, 1), 200, "target.service " + cut + " is not a plain name"},
 	} {
 		t.Run(tc.method+" "+tc.path[:min(len(tc.path), 40)], func(t *testing.T) {
 			req, err := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
@@ -169,8 +196,20 @@ func TestLongNamesCut(t *testing.T) {
 			var env apiEnvelope
 			require.NoError(t, json.Unmarshal(b, &env), "%s", b)
 			require.Equal(t, tc.code, resp.StatusCode, env.Error)
-			require.True(t, strings.Contains(env.Error, tc.want), "want %s in the error, got %d bytes: %.200s", tc.want, len(env.Error), env.Error)
-			require.NotContains(t, env.Error, strings.Repeat("n", 100), "the name comes back whole")
+			msg := env.Error
+			if resp.StatusCode == http.StatusOK {
+				// POST /api/v1/chaos/validate answers a spec's error in its data.
+				var res struct {
+					Valid bool   `json:"valid"`
+					Error string `json:"error"`
+				}
+				require.NoError(t, json.Unmarshal(env.Data, &res), "%s", env.Data)
+				require.False(t, res.Valid)
+				msg = res.Error
+			}
+			require.True(t, strings.Contains(msg, tc.want), "want %s in the error, got %d bytes: %.200s", tc.want, len(msg), msg)
+			require.NotContains(t, msg, strings.Repeat("n", 100), "the name comes back whole")
+			require.NotContains(t, msg, strings.Repeat("0", 100), "the size comes back whole")
 		})
 	}
 }

@@ -55,6 +55,9 @@ type Options struct {
 // A body with a Content-Encoding (gzip, ...) is refused 415 on every
 // route: no handler decompresses one.
 //
+// A request whose body came chunked is answered with Connection: close
+// (see closeIfChunked).
+//
 // A client over its limit of failed attempts (Limits) is answered 429 with
 // Retry-After. The context of a Stream route's request is canceled, with a
 // cause wrapping ErrRevoked, when a reload revokes its credentials.
@@ -73,6 +76,7 @@ func Middleware(o Options, next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	var warned sync.Map
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		closeIfChunked(w, r)
 		route := ""
 		if o.Route != nil {
 			route = o.Route(r)
@@ -178,6 +182,22 @@ func Middleware(o Options, next http.Handler) http.Handler {
 		}
 		serve(w, r, next, o, p, route, write && !acc.Webhook && !acc.Query, false)
 	})
+}
+
+// closeIfChunked has the server close the connection after answering a
+// request whose body came chunked. net/http serves a request carrying
+// both Transfer-Encoding: chunked and Content-Length with the chunked body
+// and drops the Content-Length before any handler sees it; RFC 9112
+// section 6.3 requires the connection closed after such a request, as a
+// proxy in front that framed the body by its Content-Length would read the
+// rest of the chunked body as a second request (request smuggling). The two
+// cannot be told apart here, so every chunked request closes its
+// connection; Alertmanager and the usual clients send Content-Length
+// bodies and keep theirs.
+func closeIfChunked(w http.ResponseWriter, r *http.Request) {
+	if len(r.TransferEncoding) > 0 {
+		w.Header().Set("Connection", "close")
+	}
 }
 
 // serve calls next with p in the context and, for a write, o.OnWrite;

@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -410,4 +412,56 @@ func recording(t *testing.T, mux *http.ServeMux) (*httptest.Server, *[]written) 
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, &log
+}
+
+// TestChunkedRequestClosesConnection: a request carrying both
+// Transfer-Encoding: chunked and Content-Length (a smuggling attempt: a
+// proxy in front framing it by Content-Length reads the rest as a second
+// request) is answered with Connection: close and its connection closed,
+// nothing after it served (RFC 9112 section 6.3); a Content-Length request
+// keeps its connection alive. Raw requests on one TCP connection, pipelined.
+func TestChunkedRequestClosesConnection(t *testing.T) {
+	srv, _ := server(t, false, true)
+	const basic = "Basic cml0YTpyaXRhLXB3" // rita:rita-pw
+	post := func(framing, body string) string {
+		return "POST /api/v1/incidents/INC-1/ack HTTP/1.1\r\nHost: sred\r\nAuthorization: " + basic +
+			"\r\nContent-Type: application/json\r\n" + framing + "\r\n" + body
+	}
+	const next = "GET /api/v1/incidents HTTP/1.1\r\nHost: sred\r\nAuthorization: " + basic + "\r\n\r\n"
+	for _, tc := range []struct {
+		name, first string
+		closed      bool
+	}{
+		{"chunked with Content-Length", post("Content-Length: 4\r\nTransfer-Encoding: chunked\r\n", "2\r\n{}\r\n0\r\n\r\n"), true},
+		{"chunked", post("Transfer-Encoding: chunked\r\n", "2\r\n{}\r\n0\r\n\r\n"), true},
+		{"chunked to an unknown route", "POST /nowhere HTTP/1.1\r\nHost: sred\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", true},
+		{"Content-Length", post("Content-Length: 2\r\n", "{}"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			require.NoError(t, err)
+			defer conn.Close()
+			_, err = io.WriteString(conn, tc.first+next)
+			require.NoError(t, err)
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			require.NoError(t, err)
+			_, err = io.Copy(io.Discard, resp.Body)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, tc.closed, resp.Close, "Connection: %q", resp.Header.Get("Connection"))
+			second, err := http.ReadResponse(br, nil)
+			if tc.closed {
+				require.ErrorIs(t, err, io.ErrUnexpectedEOF, "the request after a chunked one was served on its connection")
+				rest, err := io.ReadAll(br)
+				require.NoError(t, err)
+				require.Empty(t, rest)
+				return
+			}
+			require.NoError(t, err, "the connection of a Content-Length request was closed")
+			defer second.Body.Close()
+			require.Equal(t, http.StatusOK, second.StatusCode)
+			require.False(t, second.Close)
+		})
+	}
 }

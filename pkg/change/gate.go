@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/rootuip/sre/pkg/budget"
+	"github.com/rootuip/sre/pkg/limits"
 )
 
 // Gater is the deploy gate (*budget.Service).
@@ -59,8 +60,8 @@ func (s *Service) submit(ctx context.Context, c Change, in GateInput) (Change, b
 			// one under the key (a job number that is per repository,
 			// shared by two services' pipelines) would be lost behind a 200.
 			if prev.Service != c.Service || prev.Kind != c.Kind {
-				return Change{}, false, fmt.Errorf("%w: key %q is change %d, a %s of %s, not a %s of %s: give each service's changes their own keys",
-					ErrKeyReused, c.Key, prev.ID, prev.Kind, prev.Service, c.Kind, c.Service)
+				return Change{}, false, fmt.Errorf("%w: key %s is change %d, a %s of %s, not a %s of %s: give each service's changes their own keys",
+					ErrKeyReused, limits.Quote(c.Key), prev.ID, prev.Kind, prev.Service, c.Kind, c.Service)
 			}
 			out, err := s.Get(ctx, prev.ID)
 			if err == nil && out.Outcome == Refused && out.Gate != nil && out.Gate.Decision == "deny" {

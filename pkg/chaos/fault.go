@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/rootuip/sre/pkg/limits"
 )
 
 // Fault types.
@@ -106,12 +108,12 @@ func (f *Fault) UnmarshalYAML(unmarshal func(any) error) error {
 func (f *Fault) validate() error {
 	d, ok := defaultDriver[f.Type]
 	if !ok {
-		return fmt.Errorf("fault %q: unknown type %q (known: %s)", f.Name, f.Type, strings.Join(FaultTypes(), ", "))
+		return fmt.Errorf("fault %s: unknown type %s (known: %s)", limits.Quote(f.Name), limits.Quote(f.Type), strings.Join(FaultTypes(), ", "))
 	}
 	if f.Driver == "" {
 		f.Driver = d
 	}
-	where := fmt.Sprintf("fault %q (%s)", f.Name, f.Type)
+	where := fmt.Sprintf("fault %s (%s)", limits.Quote(f.Name), f.Type)
 	if f.Name == "" {
 		where = fmt.Sprintf("fault of type %s", f.Type)
 	}
@@ -125,7 +127,7 @@ func (f *Fault) validate() error {
 			return fmt.Errorf("%s: the chaosmesh driver needs kubernetes.namespace and kubernetes.labels", where)
 		}
 	default:
-		return fmt.Errorf("%s: driver %q cannot inject this type (use %s or %s)", where, f.Driver, d, DriverChaosMesh)
+		return fmt.Errorf("%s: driver %s cannot inject this type (use %s or %s)", where, limits.Quote(f.Driver), d, DriverChaosMesh)
 	}
 	if (f.Driver == DriverToxiproxy || f.Driver == DriverHTTPProxy) && f.Proxy == "" {
 		return fmt.Errorf("%s: proxy is required (a proxy name of the chaos configuration)", where)
@@ -138,7 +140,7 @@ func (f *Fault) validate() error {
 			// Request paths start with '/': a prefix without it matches
 			// nothing and the fault would inject nothing.
 			if !strings.HasPrefix(p, "/") {
-				return fmt.Errorf("%s: paths: %q must start with '/'", where, p)
+				return fmt.Errorf("%s: paths: %s must start with '/'", where, limits.Quote(p))
 			}
 		}
 		if f.Driver == DriverChaosMesh && len(f.Paths) > 1 {
@@ -223,10 +225,10 @@ func ParseSize(s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
 	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("invalid size %q (write e.g. 256MiB)", s)
+		return 0, fmt.Errorf("invalid size %s (write e.g. 256MiB)", limits.Quote(s))
 	}
 	if n > (1<<50)/mult {
-		return 0, fmt.Errorf("size %q too large", s)
+		return 0, fmt.Errorf("size %s too large", limits.Quote(s))
 	}
 	return n * mult, nil
 }
@@ -254,10 +256,10 @@ func MemoryStressBytes(f Fault) (int64, error) {
 		return 0, fmt.Errorf("size: %w", err)
 	}
 	if n < MinMemoryStress {
-		return 0, fmt.Errorf("size %s (%d bytes) is below the least memory-stress size, 4KiB (stress-ng's least --vm-bytes)", f.Size, n)
+		return 0, fmt.Errorf("size %s (%d bytes) is below the least memory-stress size, 4KiB (stress-ng's least --vm-bytes)", cut(f.Size), n)
 	}
 	if f.Driver == DriverChaosMesh && n > MaxChaosMeshMemoryStress {
-		return 0, fmt.Errorf("size %s (%d bytes) is above the largest Chaos Mesh memory-stress size, 1024GiB per pod", f.Size, n)
+		return 0, fmt.Errorf("size %s (%d bytes) is above the largest Chaos Mesh memory-stress size, 1024GiB per pod", cut(f.Size), n)
 	}
 	return n, nil
 }
@@ -295,7 +297,7 @@ func CheckHost(e *Experiment) error {
 		}
 		n, err := ParseSize(f.Size)
 		if err != nil {
-			return fmt.Errorf("fault %q (%s): size: %w", f.Name, f.Type, err)
+			return fmt.Errorf("fault %s (%s): size: %w", limits.Quote(f.Name), f.Type, err)
 		}
 		if total == 0 {
 			if total, err = HostMemory(); err != nil {
@@ -303,7 +305,7 @@ func CheckHost(e *Experiment) error {
 			}
 		}
 		if n > total {
-			return fmt.Errorf("fault %q (%s): %w", f.Name, f.Type, MemoryAboveHost(f.Size, n, total))
+			return fmt.Errorf("fault %s (%s): %w", limits.Quote(f.Name), f.Type, MemoryAboveHost(f.Size, n, total))
 		}
 	}
 	return nil
@@ -311,5 +313,13 @@ func CheckHost(e *Experiment) error {
 
 // MemoryAboveHost is the error of a memory-stress larger than the host.
 func MemoryAboveHost(size string, n, total int64) error {
-	return fmt.Errorf("memory-stress size %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)", size, n, total)
+	return fmt.Errorf("memory-stress size %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)", cut(size), n, total)
+}
+
+// cut is a size of a spec as an error shows it: a size that parses may
+// still be long (leading zeros), and the spec is a request's body on
+// POST /api/v1/chaos/validate; at most limits.MaxEchoBytes of it.
+func cut(s string) string {
+	t, _ := limits.Truncate(s, limits.MaxEchoBytes)
+	return t
 }

@@ -17,6 +17,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/specfiles"
 	"github.com/rootuip/sre/pkg/targetlock"
@@ -74,13 +75,13 @@ func (e *Experiment) UnmarshalYAML(unmarshal func(any) error) error {
 		return err
 	}
 	if e.APIVersion != APIVersion {
-		return fmt.Errorf("apiVersion must be %q, got %q", APIVersion, e.APIVersion)
+		return fmt.Errorf("apiVersion must be %q, got %s", APIVersion, limits.Quote(e.APIVersion))
 	}
 	if e.Kind != Kind {
-		return fmt.Errorf("kind must be %q, got %q", Kind, e.Kind)
+		return fmt.Errorf("kind must be %q, got %s", Kind, limits.Quote(e.Kind))
 	}
 	if !nameRE.MatchString(e.Name) {
-		return fmt.Errorf("name %q must be lowercase letters, digits and dashes (at most 63)", e.Name)
+		return fmt.Errorf("name %s must be lowercase letters, digits and dashes (at most 63)", limits.Quote(e.Name))
 	}
 	if e.Duration <= 0 {
 		return errors.New("duration is required and must be positive (e.g. 5m)")
@@ -95,7 +96,7 @@ func (e *Experiment) UnmarshalYAML(unmarshal func(any) error) error {
 			f.Name = fmt.Sprintf("%s-%d", f.Type, i)
 		}
 		if seen[f.Name] {
-			return fmt.Errorf("faults[%d]: name %q used twice", i, f.Name)
+			return fmt.Errorf("faults[%d]: name %s used twice", i, limits.Quote(f.Name))
 		}
 		seen[f.Name] = true
 	}
@@ -125,7 +126,7 @@ func (a *Approval) UnmarshalYAML(unmarshal func(any) error) error {
 		a.Role = auth.RoleResponder.String()
 	}
 	if r, ok := auth.ParseRole(a.Role); !ok || r < auth.RoleResponder {
-		return fmt.Errorf("approval.role %q must be responder or admin", a.Role)
+		return fmt.Errorf("approval.role %s must be responder or admin", limits.Quote(a.Role))
 	}
 	if a.Timeout < 0 {
 		return fmt.Errorf("approval.timeout %v must be positive", a.Timeout)
@@ -175,11 +176,11 @@ func (p *Probe) UnmarshalYAML(unmarshal func(any) error) error {
 		return errors.New("probe name is required")
 	}
 	if (p.PromQL == "") == (p.HTTP == nil) {
-		return fmt.Errorf("probe %q: set exactly one of promql and http", p.Name)
+		return fmt.Errorf("probe %s: set exactly one of promql and http", limits.Quote(p.Name))
 	}
 	if p.PromQL != "" {
 		if err := checkPromQL(p.PromQL); err != nil {
-			return fmt.Errorf("probe %q: %w", p.Name, err)
+			return fmt.Errorf("probe %s: %w", limits.Quote(p.Name), err)
 		}
 	}
 	return nil
@@ -187,7 +188,7 @@ func (p *Probe) UnmarshalYAML(unmarshal func(any) error) error {
 
 func checkPromQL(q string) error {
 	if _, err := parser.NewParser(parser.Options{}).ParseExpr(q); err != nil {
-		return fmt.Errorf("invalid PromQL %q: %w", q, err)
+		return fmt.Errorf("invalid PromQL %s: %w", limits.Quote(q), err)
 	}
 	return nil
 }
@@ -207,7 +208,7 @@ func (h *HTTPProbe) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	u, err := url.Parse(h.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("http probe url %q must be an absolute http(s) URL", h.URL)
+		return fmt.Errorf("http probe url %s must be an absolute http(s) URL", limits.Quote(h.URL))
 	}
 	if h.ExpectStatus == 0 {
 		h.ExpectStatus = 200
@@ -244,8 +245,8 @@ func (t *Target) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	for _, f := range []struct{ field, v string }{{"target.service", t.Service}, {"target.environment", t.Environment}} {
 		if !targetName.MatchString(f.v) {
-			return fmt.Errorf("%s %q is not a plain name (%s: letters, digits and _ . : - inside, no spaces, at most 128 bytes)",
-				f.field, f.v, targetName)
+			return fmt.Errorf("%s %s is not a plain name (%s: letters, digits and _ . : - inside, no spaces, at most 128 bytes)",
+				f.field, limits.Quote(f.v), targetName)
 		}
 	}
 	if t.Instances <= 0 || t.Total <= 0 {
@@ -423,7 +424,7 @@ func (r *RollbackAction) UnmarshalYAML(unmarshal func(any) error) error {
 	// The rollback step, and so the target lock and srectl chaos halt,
 	// wait for every action up to its timeout.
 	if r.Timeout > model.Duration(MaxRollbackTimeout) {
-		return fmt.Errorf("rollback action %q: timeout %v is above %v: the rollback, the target lock and a halt wait for it", r.Name, r.Timeout, model.Duration(MaxRollbackTimeout))
+		return fmt.Errorf("rollback action %s: timeout %v is above %v: the rollback, the target lock and a halt wait for it", limits.Quote(r.Name), r.Timeout, model.Duration(MaxRollbackTimeout))
 	}
 	return nil
 }

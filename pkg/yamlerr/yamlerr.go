@@ -16,9 +16,14 @@ import (
 )
 
 var (
-	notFound    = regexp.MustCompile("field (.+?) not found in type \\S+")
-	cannotInto  = regexp.MustCompile("cannot unmarshal !!(\\w+) `((?:[^`]|``)*)` into (\\S+)")
-	cannotPlain = regexp.MustCompile("cannot unmarshal !!(\\w+) into (\\S+)")
+	notFound = regexp.MustCompile("field (.+?) not found in type \\S+")
+	// The decoder writes a value between backticks as it is, backticks
+	// inside it included (`a`b`): the value runs to the "` into " whose Go
+	// type ends the line (cannotIntoEOL), or to the first "` into " when
+	// more follows the type on its line (cannotInto).
+	cannotIntoEOL = regexp.MustCompile("(?m)cannot unmarshal !!(\\w+) `((?s:.*?))` into (\\S+)$")
+	cannotInto    = regexp.MustCompile("cannot unmarshal !!(\\w+) `((?s:.*?))` into (\\S+)")
+	cannotPlain   = regexp.MustCompile("cannot unmarshal !!(\\w+) into (\\S+)")
 	// A template of a config file (titles, messages) using a field its data lacks.
 	noTmplField = regexp.MustCompile("can't evaluate field (\\w+) in type \\S+")
 )
@@ -26,10 +31,12 @@ var (
 // Message rewrites the Go type names out of a YAML decoder message.
 func Message(msg string) string {
 	msg = notFound.ReplaceAllString(msg, `unknown field "$1"`)
-	msg = cannotInto.ReplaceAllStringFunc(msg, func(m string) string {
-		s := cannotInto.FindStringSubmatch(m)
-		return "cannot use " + kind(s[1]) + " " + quote(s[2]) + " here: want " + want(s[3])
-	})
+	for _, re := range []*regexp.Regexp{cannotIntoEOL, cannotInto} {
+		msg = re.ReplaceAllStringFunc(msg, func(m string) string {
+			s := re.FindStringSubmatch(m)
+			return "cannot use " + kind(s[1]) + " " + quote(s[2]) + " here: want " + want(s[3])
+		})
+	}
 	msg = cannotPlain.ReplaceAllStringFunc(msg, func(m string) string {
 		s := cannotPlain.FindStringSubmatch(m)
 		return "cannot use " + kind(s[1]) + " here: want " + want(s[2])
@@ -98,7 +105,6 @@ const (
 // bytes to its first seven bytes and "...", even inside a character: that
 // cut ends with limits.TruncationMark too, on a character boundary.
 func quote(v string) string {
-	v = strings.ReplaceAll(v, "``", "`")
 	if len(v) == decoderCutBytes+len(decoderCutMark) && strings.HasSuffix(v, decoderCutMark) {
 		v = wholeRunes(v[:decoderCutBytes]) + limits.TruncationMark
 	}

@@ -66,6 +66,13 @@ func TestRewriteCutsValues(t *testing.T) {
 		{"cut inside a character", "count: доступность\n", "line 1: cannot use the string \"дос…\" here: want an integer"},
 		{"ten bytes", "items: abcdefghij\n", "line 1: cannot use the string \"abcdefghij\" here: want a list"},
 		{"a quote in the value", "count: 'a\"b'\n", "line 1: cannot use the string \"a\\\"b\" here: want an integer"},
+		{"a backtick in the value", "count: a`b\n", "line 1: cannot use the string \"a`b\" here: want an integer"},
+		{"two backticks in a row", "count: a``b\n", "line 1: cannot use the string \"a``b\" here: want an integer"},
+		{"a backtick at the end", "count: 'ab`'\n", "line 1: cannot use the string \"ab`\" here: want an integer"},
+		{"a backtick and into", "count: 'a` into b'\n", "line 1: cannot use the string \"a` into b\" here: want an integer"},
+		{"backticks cut by the decoder", "count: a`b`c`d`e`f\n", "line 1: cannot use the string \"a`b`c`d…\" here: want an integer"},
+		{"a newline in the value", "count: \"a\\nb\"\n", "line 1: cannot use the string \"a\\nb\" here: want an integer"},
+		{"two values with backticks", "count: a`b\nenabled: '`c`'\n", "line 1: cannot use the string \"a`b\" here: want an integer\n  line 2: cannot use the string \"`c`\" here: want true or false"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var p plain
@@ -74,6 +81,8 @@ func TestRewriteCutsValues(t *testing.T) {
 			require.Equal(t, "yaml: unmarshal errors:\n  "+tc.want, Rewrite(err).Error())
 		})
 	}
+	require.Equal(t, "line 2: cannot use the string \"a`b\" here: want an integer (in count)",
+		Message("line 2: cannot unmarshal !!str `a`b` into int (in count)"), "more after the type")
 	long := strings.Repeat("x", 100)
 	require.Equal(t, "line 2: cannot use the string \""+strings.Repeat("x", 61)+"…\" here: want an integer",
 		Message("line 2: cannot unmarshal !!str `"+long+"` into int"))
