@@ -392,9 +392,8 @@ func (c *Collector) part(ctx context.Context, ch chan<- prometheus.Metric, name 
 }
 
 // peakSeverity is the severity the metrics count an incident under: its
-// highest (incidents.peak_severity), or its severity in a row written
-// without one (a replica of an older sred during an upgrade).
-const peakSeverity = `CASE WHEN peak_severity = '' THEN severity ELSE peak_severity END`
+// highest, as incident.PeakSeverityExpr reads it.
+var peakSeverity = incident.PeakSeverityExpr("")
 
 // collectOpen counts open incidents, by their highest severity; the status
 // index keeps it proportional to the number of open incidents.

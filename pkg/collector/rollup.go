@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 )
 
@@ -70,8 +71,10 @@ type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-const pageQuery = `
-SELECT i.id, i.service, CASE WHEN i.peak_severity = '' THEN i.severity ELSE i.peak_severity END, i.mitigated_by, i.detected_at, i.created_at, i.updated_at,
+// pageQuery reads a page of incidents, each under its highest severity
+// (incident.PeakSeverityExpr).
+var pageQuery = `
+SELECT i.id, i.service, ` + incident.PeakSeverityExpr("i") + `, i.mitigated_by, i.detected_at, i.created_at, i.updated_at,
 	i.acknowledged_at, i.resolved_at, i.recovered_at, i.postmortem_at,
 	o.incident_id IS NOT NULL, COALESCE(o.acknowledged, 0), COALESCE(o.resolved, 0),
 	COALESCE(o.recovered, 0), COALESCE(o.postmortem, 0), COALESCE(o.automated, 0)

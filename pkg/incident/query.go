@@ -309,12 +309,23 @@ type Filter struct {
 	WithAlerts    bool
 }
 
-// peakColumn is an incident's peak severity as a query reads it (the
-// Filter's PeakSeverity: CRITICAL finds every incident that paged
-// CRITICAL, also after its severity fell): a row written without one (by a
-// replica of an older sred during an upgrade) peaks at its severity, as
-// scanIncident reads it.
-const peakColumn = `CASE WHEN peak_severity = '' THEN severity ELSE peak_severity END`
+// PeakSeverityExpr is the SQL expression of an incident's peak severity
+// as every query reads it (the Filter's PeakSeverity: CRITICAL finds every
+// incident that paged CRITICAL, also after its severity fell; the
+// collector's metrics count an incident under it): a row written without
+// one (by a replica of an older sred during an upgrade) peaks at its
+// severity, as scanIncident reads it. table qualifies the incidents
+// table's columns when a query names it by an alias ("i"); "" leaves them
+// unqualified.
+func PeakSeverityExpr(table string) string {
+	col := func(name string) string {
+		if table == "" {
+			return name
+		}
+		return table + "." + name
+	}
+	return "CASE WHEN " + col("peak_severity") + " = '' THEN " + col("severity") + " ELSE " + col("peak_severity") + " END"
+}
 
 // Page is one page of List results.
 type Page struct {
@@ -360,7 +371,7 @@ func (s *Service) List(ctx context.Context, f Filter) (*Page, error) {
 		for _, sv := range f.PeakSeverity {
 			ph = append(ph, arg(string(sv)))
 		}
-		where = append(where, peakColumn+" IN ("+strings.Join(ph, ", ")+")")
+		where = append(where, PeakSeverityExpr("")+" IN ("+strings.Join(ph, ", ")+")")
 	}
 	if f.Service != "" {
 		where = append(where, "service = "+arg(f.Service))

@@ -377,25 +377,47 @@ WHERE queue = $2 AND grp = $3 AND state = 'pending'`, Millis(now), queue, group)
 	return res.RowsAffected()
 }
 
+// Cancellation is what CancelIDs cancelled, by what had become of each
+// job's attempt, as the cancelling statement itself found it.
+type Cancellation struct {
+	// NotBegun were cancelled before their attempt began: pending, or
+	// running with their worker not past Start. A running one's worker
+	// loses its lease; nothing of the attempt happened.
+	NotBegun int64
+	// Ended were running past Start with their worker's lease ended by
+	// now: the attempt is over (Job.AttemptUnderway), its outcome not
+	// recorded and not known (a stalled worker may still record a
+	// success, late: CompleteAttempt).
+	Ended int64
+	// Underway were running past Start with their worker's lease not
+	// ended by now: the attempt is not withdrawn, and may still succeed.
+	Underway int64
+}
+
+// Cancelled is how many were cancelled as attempts not underway (NotBegun
+// and Ended): none of them is attempted again.
+func (c Cancellation) Cancelled() int64 { return c.NotBegun + c.Ended }
+
 // CancelIDs cancels the jobs ids that are still pending or running and
-// returns how many it cancelled before their attempt began (cancelled:
-// a running one's worker loses its lease, and its outcome is not
-// recorded) and how many during their attempt (started: running, their
-// worker past Start and its lease not ended by now; an attempt whose
-// lease ended is over, Job.AttemptUnderway, and its job is cancelled as
-// one not begun). A job cancelled during its attempt keeps its
+// reports how many it cancelled of each kind (Cancellation), read from
+// the rows its one statement changed (RETURNING): a job completed by its
+// worker before the statement is not cancelled, and not counted, also
+// when the caller read it as running just before. A running job whose
+// attempt had not begun loses its worker's lease, and its outcome is not
+// recorded. A job cancelled during its attempt (Underway) keeps its
 // worker's lease for CompleteAttempt and AbandonAttempt alone: the
-// attempt happened, and its success is recorded (done); a failure
-// leaves the job cancelled, never retried (Retry and Fail find the
-// lease lost; AbandonAttempt records it and ends the lease). So does a
-// job whose attempt had begun and whose worker's lease ended by now
-// (counted in cancelled): its worker stalled or died during the attempt,
-// which may still have succeeded, and a stalled worker that reports the
-// success records it, late (CompleteAttempt), as it would have had the
-// cancellation come before the lease's end.
-func CancelIDs(ctx context.Context, ex Execer, now time.Time, ids []int64) (cancelled, started int64, err error) {
+// attempt happened, and its success is recorded (done); a failure leaves
+// the job cancelled, never retried (Retry and Fail find the lease lost;
+// AbandonAttempt records it and ends the lease). So does a job whose
+// attempt had begun and whose worker's lease ended by now (Ended): its
+// worker stalled or died during the attempt, which may still have
+// succeeded, and a stalled worker that reports the success records it,
+// late (CompleteAttempt), as it would have had the cancellation come
+// before the lease's end.
+func CancelIDs(ctx context.Context, q Querier, now time.Time, ids []int64) (Cancellation, error) {
+	var c Cancellation
 	if len(ids) == 0 {
-		return 0, 0, nil
+		return c, nil
 	}
 	in := make([]string, len(ids))
 	args := make([]any, 0, len(ids)+1)
@@ -404,28 +426,37 @@ func CancelIDs(ctx context.Context, ex Execer, now time.Time, ids []int64) (canc
 		args = append(args, id)
 		in[i] = fmt.Sprintf("$%d", len(args))
 	}
-	ofIDs := ` AND id IN (` + strings.Join(in, ", ") + `)`
-	res, err := ex.ExecContext(ctx, `UPDATE jobs SET state = 'cancelled', finished_at = $1
-WHERE state = 'running' AND started_at > 0 AND lease_until > $1`+ofIDs, args...)
-	if err == nil {
-		started, err = res.RowsAffected()
-	}
-	if err != nil {
-		return 0, 0, fmt.Errorf("cancel %d job(s): %w", len(ids), err)
-	}
-	// A running job past Start here has its lease ended: its worker
-	// keeps it (the ended lease), for CompleteAttempt and AbandonAttempt.
-	res, err = ex.ExecContext(ctx, `UPDATE jobs SET state = 'cancelled', finished_at = $1,
+	// A running job past Start keeps its worker's lease (lease_owner,
+	// lease_until), ended or not; every other loses it: the lease it
+	// returns tells the kinds apart.
+	rows, err := q.QueryContext(ctx, `UPDATE jobs SET state = 'cancelled', finished_at = $1,
 	lease_owner = CASE WHEN state = 'running' AND started_at > 0 THEN lease_owner ELSE '' END,
 	lease_until = CASE WHEN state = 'running' AND started_at > 0 THEN lease_until ELSE 0 END
-WHERE state IN ('pending', 'running')`+ofIDs, args...)
-	if err == nil {
-		cancelled, err = res.RowsAffected()
-	}
+WHERE state IN ('pending', 'running') AND id IN (`+strings.Join(in, ", ")+`)
+RETURNING lease_owner, lease_until`, args...)
 	if err != nil {
-		return 0, 0, fmt.Errorf("cancel %d job(s): %w", len(ids), err)
+		return Cancellation{}, fmt.Errorf("cancel %d job(s): %w", len(ids), err)
 	}
-	return cancelled, started, nil
+	defer rows.Close()
+	for rows.Next() {
+		var owner string
+		var until int64
+		if err := rows.Scan(&owner, &until); err != nil {
+			return Cancellation{}, fmt.Errorf("cancel %d job(s): %w", len(ids), err)
+		}
+		switch {
+		case owner == "":
+			c.NotBegun++
+		case until > Millis(now):
+			c.Underway++
+		default:
+			c.Ended++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return Cancellation{}, fmt.Errorf("cancel %d job(s): %w", len(ids), err)
+	}
+	return c, nil
 }
 
 // Start records that owner begins job id's attempt on the outside world

@@ -754,9 +754,9 @@ func TestCancelDuringAttempt(t *testing.T) {
 
 		var d int64
 		require.NoError(t, db.QueryRowContext(ctx, `SELECT id FROM jobs WHERE dedup_key = 'd'`).Scan(&d))
-		cancelled, started, err := jobs.CancelIDs(ctx, db, now, []int64{id["a"], id["b"], id["c"], d})
+		c, err := jobs.CancelIDs(ctx, db, now, []int64{id["a"], id["b"], id["c"], d})
 		require.NoError(t, err)
-		require.Equal(t, [2]int64{2, 2}, [2]int64{cancelled, started}, "c and d withdrawn, a and b being attempted")
+		require.Equal(t, [2]int64{2, 2}, [2]int64{c.Cancelled(), c.Underway}, "c and d withdrawn, a and b being attempted")
 
 		ok, err = jobs.Start(ctx, db, id["c"], "w", now)
 		require.NoError(t, err)
@@ -790,9 +790,66 @@ func TestCancelDuringAttempt(t *testing.T) {
 		js, err = jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: "q", Owner: "w2", Now: later})
 		require.NoError(t, err)
 		require.Len(t, js, 1)
-		cancelled, started, err = jobs.CancelIDs(ctx, db, later, []int64{js[0].ID})
+		c, err = jobs.CancelIDs(ctx, db, later, []int64{js[0].ID})
 		require.NoError(t, err)
-		require.Equal(t, [2]int64{1, 0}, [2]int64{cancelled, started})
+		require.Equal(t, [2]int64{1, 0}, [2]int64{c.Cancelled(), c.Underway})
+	})
+}
+
+// TestCancelIDsKinds: CancelIDs tells what it cancelled by what had
+// become of each job's attempt, from its own statement: a pending job and
+// a running one not past Start (NotBegun), one past Start whose worker's
+// lease ended (Ended: over, its outcome unknown) and one past Start whose
+// lease lasts (Underway); a job done already, or not there, is neither
+// cancelled nor counted.
+func TestCancelIDsKinds(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{jobs.Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clk := clock.NewManual(time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC))
+		id := startedJobs(t, db, clk, "ended")
+		claim := func(lease time.Duration, keys ...string) {
+			t.Helper()
+			for _, key := range keys {
+				_, err := jobs.Enqueue(ctx, db, clk.Now(), jobs.New{Queue: "q", Kind: "k", Key: key, RunAt: clk.Now()})
+				require.NoError(t, err)
+			}
+			js, err := jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: "q", Owner: "w", Now: clk.Now(), Lease: lease, Limit: len(keys)})
+			require.NoError(t, err)
+			require.Len(t, js, len(keys))
+			for _, j := range js {
+				id[j.Key] = j.ID
+			}
+		}
+		claim(10*time.Minute, "underway", "unbegun", "done")
+		for _, key := range []string{"underway", "done"} {
+			ok, err := jobs.Start(ctx, db, id[key], "w", clk.Now())
+			require.NoError(t, err)
+			require.True(t, ok)
+		}
+		_, err := jobs.CompleteAttempt(ctx, db, id["done"], "w", clk.Now())
+		require.NoError(t, err)
+		_, err = jobs.Enqueue(ctx, db, clk.Now(), jobs.New{Queue: "q", Kind: "k", Key: "pending", RunAt: clk.Now().Add(time.Hour)})
+		require.NoError(t, err)
+		var pending int64
+		require.NoError(t, db.QueryRowContext(ctx, `SELECT id FROM jobs WHERE dedup_key = 'pending'`).Scan(&pending))
+		clk.Advance(2 * time.Minute) // the first lease (a minute) ended
+
+		c, err := jobs.CancelIDs(ctx, db, clk.Now(), []int64{id["ended"], id["underway"], id["unbegun"], id["done"], pending, 1_000_000})
+		require.NoError(t, err)
+		require.Equal(t, jobs.Cancellation{NotBegun: 2, Ended: 1, Underway: 1}, c)
+		require.EqualValues(t, 3, c.Cancelled())
+		all, err := jobs.List(ctx, db, jobs.Filter{Queue: "q", AllGroups: true})
+		require.NoError(t, err)
+		states := map[string]string{}
+		for _, j := range all {
+			states[j.Key] = j.State
+		}
+		require.Equal(t, map[string]string{"ended": jobs.StateCancelled, "underway": jobs.StateCancelled, "unbegun": jobs.StateCancelled,
+			"done": jobs.StateDone, "pending": jobs.StateCancelled}, states)
+
+		c, err = jobs.CancelIDs(ctx, db, clk.Now(), []int64{id["ended"], pending})
+		require.NoError(t, err)
+		require.Equal(t, jobs.Cancellation{}, c, "cancelled already")
 	})
 }
 
@@ -832,7 +889,7 @@ func TestAbandonAttempt(t *testing.T) {
 			require.True(t, ok)
 		}
 		require.Equal(t, map[string]bool{"a": true, "b": true, "c": false}, underway())
-		_, _, err = jobs.CancelIDs(ctx, db, now, []int64{id["a"], id["c"]})
+		_, err = jobs.CancelIDs(ctx, db, now, []int64{id["a"], id["c"]})
 		require.NoError(t, err)
 		require.Equal(t, map[string]bool{"a": true, "b": true, "c": false}, underway(), "a was cancelled during its attempt")
 
@@ -910,18 +967,18 @@ func TestAttemptOverWhenLeaseEnds(t *testing.T) {
 			return out
 		}
 		clk.Advance(30 * time.Second)
-		cancelled, started, err := jobs.CancelIDs(ctx, db, clk.Now(), []int64{id["a"]})
+		c, err := jobs.CancelIDs(ctx, db, clk.Now(), []int64{id["a"]})
 		require.NoError(t, err)
-		require.Equal(t, [2]int64{0, 1}, [2]int64{cancelled, started}, "a is being attempted")
+		require.Equal(t, [2]int64{0, 1}, [2]int64{c.Cancelled(), c.Underway}, "a is being attempted")
 		require.Equal(t, map[string]bool{"a": true, "b": true, "c": true}, underway(clk.Now()))
 		require.Equal(t, map[string]bool{"a": true, "b": true, "c": true}, underway(leaseEnd.Add(-time.Millisecond)),
 			"underway until the lease's end")
 		require.Equal(t, map[string]bool{"a": false, "b": false, "c": false}, underway(leaseEnd), "the worker's lease ended")
 
 		clk.Set(leaseEnd)
-		cancelled, started, err = jobs.CancelIDs(ctx, db, clk.Now(), []int64{id["b"]})
+		c, err = jobs.CancelIDs(ctx, db, clk.Now(), []int64{id["b"]})
 		require.NoError(t, err)
-		require.Equal(t, [2]int64{1, 0}, [2]int64{cancelled, started}, "b's attempt is over: cancelled as not begun")
+		require.Equal(t, [2]int64{1, 0}, [2]int64{c.Cancelled(), c.Underway}, "b's attempt is over: cancelled as not begun")
 		all, err := jobs.List(ctx, db, jobs.Filter{Queue: "q", AllGroups: true})
 		require.NoError(t, err)
 		for _, j := range all {
@@ -960,9 +1017,9 @@ func TestCompleteAttemptAfterLease(t *testing.T) {
 		id := startedJobs(t, db, clk, "running", "in-time", "late")
 		leaseEnd := clk.Now().Add(time.Minute)
 		clk.Advance(30 * time.Second)
-		_, started, err := jobs.CancelIDs(ctx, db, clk.Now(), []int64{id["in-time"], id["late"]})
+		c, err := jobs.CancelIDs(ctx, db, clk.Now(), []int64{id["in-time"], id["late"]})
 		require.NoError(t, err)
-		require.EqualValues(t, 2, started)
+		require.EqualValues(t, 2, c.Underway)
 
 		lates := map[string]bool{}
 		complete := func(key string, at time.Time) {
@@ -1041,9 +1098,9 @@ func TestStartGivesBackUnattemptedClaims(t *testing.T) {
 			start(key, "w1")
 		}
 		require.NoError(t, jobs.Unstart(ctx, db, id["unstarted"], "w1", "start: connection reset"))
-		_, started, err := jobs.CancelIDs(ctx, db, clk.Now(), []int64{id["cancelled"]})
+		c, err := jobs.CancelIDs(ctx, db, clk.Now(), []int64{id["cancelled"]})
 		require.NoError(t, err)
-		require.EqualValues(t, 1, started, "taken for begun")
+		require.EqualValues(t, 1, c.Underway, "taken for begun")
 		require.NoError(t, jobs.Unstart(ctx, db, id["cancelled"], "w1", "start: connection reset"))
 		all, err := jobs.List(ctx, db, jobs.Filter{Queue: "q", AllGroups: true})
 		require.NoError(t, err)

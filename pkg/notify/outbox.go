@@ -199,7 +199,10 @@ type Tx interface {
 // outcome (the sender died or stalled during the send) is withdrawn too,
 // never sent again, but counted apart (unknown, not in withdrawn): it
 // is not one not yet delivered, its outcome is not known (a stalled
-// sender may still record a delivery: LateDelivery).
+// sender may still record a delivery: LateDelivery). The three counts
+// are the cancellation's own (jobs.CancelIDs): a message whose sender
+// records its outcome after the list and before the cancellation is
+// neither withdrawn nor counted.
 func Withdraw(ctx context.Context, tx Tx, now time.Time, incidentID string, resolved bool) (withdrawn, sending, unknown int64, err error) {
 	js, err := jobs.List(ctx, tx, jobs.Filter{Queue: Queue, Group: incidentID, States: []string{jobs.StatePending, jobs.StateRunning}})
 	if err != nil {
@@ -213,20 +216,15 @@ func Withdraw(ctx context.Context, tx Tx, now time.Time, incidentID string, reso
 		}
 		if Withdrawable(m.Event, resolved) {
 			ids = append(ids, j.ID)
-			if j.State == jobs.StateRunning && !j.StartedAt.IsZero() && !j.LeaseUntil.After(now) {
-				unknown++
-			}
 		}
 	}
-	withdrawn, sending, err = jobs.CancelIDs(ctx, tx, now, ids)
+	// What each message had become is read by the cancellation itself: a
+	// sender may record its outcome between the list and it.
+	c, err := jobs.CancelIDs(ctx, tx, now, ids)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("withdraw notifications of %s: %w", incidentID, err)
 	}
-	// CancelIDs counts those among the ones it cancelled before their
-	// attempt began (that attempt is over); one whose sender recorded its
-	// outcome meanwhile is not cancelled at all.
-	unknown = min(unknown, withdrawn)
-	return withdrawn - unknown, sending, unknown, nil
+	return c.NotBegun, c.Underway, c.Ended, nil
 }
 
 // Record is one outbox row, as listed by the API.

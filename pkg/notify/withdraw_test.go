@@ -3,6 +3,7 @@ package notify
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -129,6 +130,84 @@ func TestWithdrawnPageFailingMidSendNotRetried(t *testing.T) {
 			states[r.Key] = r.State
 		}
 		require.Equal(t, map[string]string{"INC-1/webhook/level0": StateCancelled, "INC-1/webhook/resolve": StateDelivered}, states)
+	})
+}
+
+// interleavedTx is a transaction that runs between before its second
+// statement: a sender's write that commits between Withdraw's list of the
+// messages and its cancellation of them.
+type interleavedTx struct {
+	Tx
+	between func(ex jobs.Execer)
+	n       int
+}
+
+func (x *interleavedTx) next() {
+	if x.n++; x.n == 2 {
+		x.between(x.Tx)
+	}
+}
+
+func (x *interleavedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	x.next()
+	return x.Tx.QueryContext(ctx, query, args...)
+}
+
+func (x *interleavedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	x.next()
+	return x.Tx.ExecContext(ctx, query, args...)
+}
+
+// Withdraw counts what its cancellation found, not what it listed before:
+// a page whose sender died during the send (its lease ended, the outcome
+// unknown) is recorded delivered by that sender, stalled rather than
+// dead, between the list and the cancellation. It is not withdrawn, and
+// counted nowhere; the pending page behind it is withdrawn and counted
+// withdrawn (it used to be counted unknown in the dead send's place, and
+// withdrawn none). On PostgreSQL the sender writes on its own connection
+// and commits; on SQLite, one writer at a time, through the transaction.
+func TestWithdrawCountsWhatItCancels(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clk := clock.NewManual(time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC))
+		enqueue := func(key string) {
+			t.Helper()
+			_, err := Enqueue(ctx, db, clk.Now(), "INC-1/webhook/"+key, &Message{IncidentID: "INC-1", Channel: ChannelWebhook,
+				Event: EventTrigger, Subject: key, Body: key, Severity: "CRITICAL", Time: clk.Now()})
+			require.NoError(t, err)
+		}
+		enqueue("level0")
+		js, err := jobs.Claim(ctx, db, jobs.ClaimOptions{Queue: Queue, Owner: "sender", Now: clk.Now(), Lease: time.Minute, Limit: 1})
+		require.NoError(t, err)
+		require.Len(t, js, 1)
+		ok, err := jobs.Start(ctx, db, js[0].ID, "sender", clk.Now())
+		require.NoError(t, err)
+		require.True(t, ok)
+		enqueue("level1")
+		clk.Advance(2 * time.Minute) // the sender's lease ended during the send
+
+		tx, err := db.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		defer tx.Rollback() //nolint:errcheck // committed below
+		x := &interleavedTx{Tx: tx, between: func(ex jobs.Execer) {
+			if db.Dialect != store.SQLite {
+				ex = db
+			}
+			_, err := jobs.CompleteAttempt(ctx, ex, js[0].ID, "sender", clk.Now())
+			require.NoError(t, err)
+		}}
+		withdrawn, sending, unknown, err := Withdraw(ctx, x, clk.Now(), "INC-1", false)
+		require.NoError(t, err)
+		require.NoError(t, tx.Commit())
+		require.Equal(t, [3]int64{1, 0, 0}, [3]int64{withdrawn, sending, unknown}, "level1 withdrawn; level0 delivered meanwhile")
+		require.Equal(t, 2, x.n, "the list and the cancellation")
+		recs, err := List(ctx, db, "INC-1")
+		require.NoError(t, err)
+		states := map[string]string{}
+		for _, r := range recs {
+			states[r.Key] = r.State
+		}
+		require.Equal(t, map[string]string{"INC-1/webhook/level0": StateDelivered, "INC-1/webhook/level1": StateCancelled}, states)
 	})
 }
 

@@ -24,16 +24,20 @@ type listData struct {
 	Status   string
 	Service  string
 	Severity string
+	// Peak is the highest severity the incidents had (?peak_severity=,
+	// incident.Filter's PeakSeverity).
+	Peak     string
 	Prev     string
 	Next     string
 	From, To int
 }
 
 // list serves GET /incidents: open incidents by default, filtered by
-// status (open, all or one status), service and severity, 50 a page.
+// status (open, all or one status), service, severity and the highest
+// severity they had (peak_severity), 50 a page.
 func (u *UI) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	d := listData{Status: q.Get("status"), Service: strings.TrimSpace(q.Get("service")), Severity: q.Get("severity")}
+	d := listData{Status: q.Get("status"), Service: strings.TrimSpace(q.Get("service")), Severity: q.Get("severity"), Peak: q.Get("peak_severity")}
 	f := incident.Filter{Service: d.Service, Limit: listPageSize}
 	switch d.Status {
 	case "", "open":
@@ -55,6 +59,15 @@ func (u *UI) list(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Severity = []incident.Severity{sv}
 		d.Severity = string(sv)
+	}
+	if d.Peak != "" {
+		sv, err := incident.ParseSeverity(d.Peak)
+		if err != nil {
+			u.errorPage(w, r, http.StatusBadRequest, fmt.Errorf("peak_severity: %w", err))
+			return
+		}
+		f.PeakSeverity = []incident.Severity{sv}
+		d.Peak = string(sv)
 	}
 	if v := q.Get("offset"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -78,6 +91,9 @@ func (u *UI) list(w http.ResponseWriter, r *http.Request) {
 		}
 		if d.Severity != "" {
 			v.Set("severity", d.Severity)
+		}
+		if d.Peak != "" {
+			v.Set("peak_severity", d.Peak)
 		}
 		v.Set("offset", strconv.Itoa(off))
 		return "/incidents?" + v.Encode()

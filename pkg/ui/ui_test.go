@@ -606,3 +606,76 @@ func TestInlineErrorsStoreFailure(t *testing.T) {
 		require.Contains(t, logged.String(), "oncall_missing_table", "the store's error is logged")
 	})
 }
+
+// TestConsolePeakSeverityFilter: on both backends, the incident list
+// filters by the highest severity the incidents had (?peak_severity=, as
+// the API does): every incident that paged CRITICAL, also one whose page
+// resolved while its warning still fires (MEDIUM now), which the severity
+// filter no longer lists. The form keeps the choice, combines it with the
+// severity, the pages' links keep it, and an unknown severity is refused
+// naming the parameter.
+func TestConsolePeakSeverityFilter(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, srv := newConsole(t, db)
+		started := time.Now().Add(-10 * time.Minute)
+		ingest := func(service string, severities map[string]string) string {
+			t.Helper()
+			n := incident.Notification{Receiver: "sred", Status: "firing", GroupKey: "{}:" + service,
+				GroupLabels: map[string]string{"service": service}, CommonLabels: map[string]string{"service": service}}
+			for _, name := range []string{"Down", "Slow"} {
+				sev, ok := severities[name]
+				if !ok {
+					continue
+				}
+				status := "firing"
+				if sev == "" {
+					sev, status = "critical", "resolved"
+				}
+				al := incident.NotifiedAlert{Status: status, Fingerprint: service + name, StartsAt: started,
+					Labels: map[string]string{"alertname": name, "service": service, "severity": sev}}
+				if status == "resolved" {
+					al.EndsAt = time.Now()
+				}
+				n.Alerts = append(n.Alerts, al)
+			}
+			res, err := svc.Ingest(t.Context(), n)
+			require.NoError(t, err)
+			if len(res.Created) == 1 {
+				return res.Created[0]
+			}
+			return ""
+		}
+		fell := ingest("checkout", map[string]string{"Down": "critical", "Slow": "warning"})
+		require.Empty(t, ingest("checkout", map[string]string{"Down": "", "Slow": "warning"}), "the page resolves, the warning fires")
+		paged := ingest("search", map[string]string{"Down": "critical"})
+		warned := ingest("cart", map[string]string{"Slow": "warning"})
+		inc, err := svc.Get(t.Context(), fell)
+		require.NoError(t, err)
+		require.Equal(t, "MEDIUM (CRITICAL at its highest)", inc.SeverityText())
+
+		listed := func(query string) map[string]bool {
+			t.Helper()
+			code, body := get(t, srv.URL+"/incidents?"+query)
+			require.Equal(t, http.StatusOK, code, body)
+			out := map[string]bool{}
+			for _, id := range []string{fell, paged, warned} {
+				out[id] = strings.Contains(body, `href="/incidents/`+id+`"`)
+			}
+			return out
+		}
+		require.Equal(t, map[string]bool{fell: true, paged: true, warned: false}, listed("peak_severity=critical"))
+		require.Equal(t, map[string]bool{fell: false, paged: true, warned: false}, listed("severity=critical"))
+		require.Equal(t, map[string]bool{fell: true, paged: false, warned: false}, listed("peak_severity=CRITICAL&severity=MEDIUM"))
+		require.Equal(t, map[string]bool{fell: false, paged: false, warned: true}, listed("peak_severity=medium"))
+		require.Equal(t, map[string]bool{fell: false, paged: false, warned: false}, listed("peak_severity=low"))
+
+		code, body := get(t, srv.URL+"/incidents?peak_severity=critical&offset=1")
+		require.Equal(t, http.StatusOK, code, body)
+		require.Contains(t, body, `<label>Highest severity <select name="peak_severity"><option value="">any</option><option selected>CRITICAL</option>`)
+		require.Contains(t, body, `<a href="/incidents?offset=0&amp;peak_severity=CRITICAL&amp;status=open" rel="prev">`)
+
+		code, body = get(t, srv.URL+"/incidents?peak_severity=SEV1")
+		require.Equal(t, http.StatusBadRequest, code)
+		require.Contains(t, body, template.HTMLEscapeString(`peak_severity: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)`))
+	})
+}
