@@ -11,8 +11,9 @@
 // a replica skips its own, and never forwards the events it received.
 // Events that every replica produces itself for the same fact (its own
 // pollers' observations, Local) are not forwarded. The stream is not a
-// durable queue: while a replica's LISTEN connection is down (it
-// reconnects with backoff), the others' events are missed.
+// durable queue: while a replica's LISTEN connection is down (it is pinged
+// after a silence, and reconnects with backoff), the others' events are
+// missed.
 package relay
 
 import (
@@ -27,6 +28,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
@@ -90,7 +92,15 @@ type Options struct {
 	// OnListen, if not nil, is called each time the LISTEN connection is
 	// (re)established and listening.
 	OnListen func()
+	// Check is how long the LISTEN connection may stay silent before it is
+	// checked with a ping (which must answer within Check too), so that a
+	// connection cut without a word (a network partition, a failover
+	// behind a virtual IP) is noticed and replaced (DefaultCheck).
+	Check time.Duration
 }
+
+// DefaultCheck is the silence after which the LISTEN connection is checked.
+const DefaultCheck = 30 * time.Second
 
 // Relay forwards a bus's events to the other replicas and theirs to it.
 type Relay struct {
@@ -124,6 +134,9 @@ func New(bus *events.Bus, o Options) *Relay {
 	}
 	if o.Backoff == nil {
 		o.Backoff = defaultBackoff
+	}
+	if o.Check <= 0 {
+		o.Check = DefaultCheck
 	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
@@ -299,12 +312,31 @@ func (r *Relay) listenOnce(ctx context.Context) (listened bool, err error) {
 		r.o.OnListen()
 	}
 	for {
-		n, err := c.WaitForNotification(ctx)
+		n, err := r.wait(ctx, c)
 		if err != nil {
 			return true, err
 		}
-		r.deliver(n.Payload)
+		if n != nil {
+			r.deliver(n.Payload)
+		}
 	}
+}
+
+// wait returns the next notification, or nil after Check of silence once
+// a ping proved the connection alive.
+func (r *Relay) wait(ctx context.Context, c *pgx.Conn) (*pgconn.Notification, error) {
+	wctx, cancel := context.WithTimeout(ctx, r.o.Check)
+	n, err := c.WaitForNotification(wctx)
+	cancel()
+	if err == nil || ctx.Err() != nil || !pgconn.Timeout(err) {
+		return n, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, r.o.Check)
+	defer cancel()
+	if err := c.Ping(pctx); err != nil {
+		return nil, fmt.Errorf("no answer to a ping after %s of silence: %w", r.o.Check, err)
+	}
+	return nil, nil
 }
 
 // deliver publishes the events of one payload of another replica.

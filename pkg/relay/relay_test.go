@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,12 +50,20 @@ func startReplica(t *testing.T, pgURL, channel string) *replica {
 // startReplicaLog is startReplica logging to logger.
 func startReplicaLog(t *testing.T, pgURL, channel string, logger *slog.Logger) *replica {
 	t.Helper()
+	return startReplicaOptions(t, Options{URL: pgURL, Channel: channel, Logger: logger})
+}
+
+// startReplicaOptions is startReplica with o (its URL and Channel set).
+func startReplicaOptions(t *testing.T, o Options) *replica {
+	t.Helper()
 	bus := events.NewBus(1024, nil)
 	evs, unsub := bus.Subscribe()
 	t.Cleanup(unsub)
 	rp := &replica{bus: bus, evs: evs, listen: make(chan struct{}, 16)}
-	rp.r = New(bus, Options{URL: pgURL, Channel: channel, Registerer: prometheus.NewRegistry(), Logger: logger,
-		Backoff: func(int) time.Duration { return 0 }, OnListen: func() { rp.listen <- struct{}{} }})
+	o.Registerer = prometheus.NewRegistry()
+	o.Backoff = func(int) time.Duration { return 0 }
+	o.OnListen = func() { rp.listen <- struct{}{} }
+	rp.r = New(bus, o)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- rp.r.Run(ctx) }()
@@ -195,6 +205,117 @@ func TestRelayReconnects(t *testing.T) {
 	got := b.next(t)
 	require.Equal(t, "incident.created", got.Type)
 	require.Equal(t, a.r.ID(), got.Origin)
+}
+
+// TestRelayChecksSilentConnection: a LISTEN connection that stops
+// answering without being closed (a network partition: the proxy in
+// between stops forwarding) is found dead by the ping after a silence of
+// Check, and replaced; a live one that is only silent is kept and still
+// delivers. Check is short here so that the test does not wait 30 s.
+func TestRelayChecksSilentConnection(t *testing.T) {
+	ch := newChannel()
+	u, err := url.Parse(tu.PostgresURL())
+	require.NoError(t, err)
+	proxy := newStallProxy(t, u.Host)
+	u.Host = proxy.addr()
+	var logs lockedBuffer
+	a := startReplica(t, tu.PostgresURL(), ch)
+	b := startReplicaOptions(t, Options{URL: u.String(), Channel: ch, Check: 20 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+
+	// Silent but alive: pinged, kept, delivering.
+	require.Eventually(t, func() bool { return proxy.queries.Load() >= 3 }, 30*time.Second, time.Millisecond, "pings")
+	a.bus.Publish(event("incident.created", "INC-4"))
+	require.Equal(t, "incident.created", b.next(t).Type)
+	require.NotContains(t, logs.String(), "connection lost")
+
+	proxy.stall()
+	b.waitListening(t)
+	require.Contains(t, logs.String(), "no answer to a ping after 20ms of silence")
+	a.bus.Publish(event("incident.resolved", "INC-4"))
+	require.Equal(t, "incident.resolved", b.next(t).Type)
+}
+
+// stallProxy forwards TCP connections to target until stall, after which
+// the connections it had stop forwarding without being closed; new ones
+// are forwarded. It counts the simple queries clients send (pings).
+type stallProxy struct {
+	ln      net.Listener
+	done    chan struct{}
+	mu      sync.Mutex
+	stalled []chan struct{}
+	conns   []net.Conn
+	queries atomic.Int64
+}
+
+func newStallProxy(t *testing.T, target string) *stallProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &stallProxy{ln: ln, done: make(chan struct{})}
+	t.Cleanup(func() {
+		close(p.done)
+		ln.Close()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, c := range p.conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			stop := make(chan struct{})
+			p.mu.Lock()
+			p.stalled = append(p.stalled, stop)
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go p.copy(s, c, stop, true)
+			go p.copy(c, s, stop, false)
+		}
+	}()
+	return p
+}
+
+func (p *stallProxy) addr() string { return p.ln.Addr().String() }
+
+// stall stops the connections open now.
+func (p *stallProxy) stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.stalled {
+		close(c)
+	}
+	p.stalled = nil
+}
+
+func (p *stallProxy) copy(dst, src net.Conn, stop chan struct{}, client bool) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			return
+		}
+		select {
+		case <-stop:
+			<-p.done // hold the connection, forward nothing
+			return
+		default:
+		}
+		if client && n > 0 && buf[0] == 'Q' {
+			p.queries.Add(1)
+		}
+		if _, err := dst.Write(buf[:n]); err != nil {
+			return
+		}
+	}
 }
 
 // lockedBuffer is a log destination the relay's goroutines write to while
