@@ -95,7 +95,8 @@ type Options struct {
 	// Check is how long the LISTEN connection may stay silent before it is
 	// checked with a ping (which must answer within Check too), so that a
 	// connection cut without a word (a network partition, a failover
-	// behind a virtual IP) is noticed and replaced (DefaultCheck).
+	// behind a virtual IP) is noticed and replaced (DefaultCheck); a
+	// NOTIFY not answered within Check fails too.
 	Check time.Duration
 }
 
@@ -249,7 +250,8 @@ func (r *Relay) send(ctx context.Context, evs []events.Event) {
 }
 
 // notifyOne sends one payload, connecting first when needed; a failed
-// connection is closed, to be opened again for the next payload.
+// connection, or one that does not answer within Check, is closed, to be
+// opened again for the next payload.
 func (r *Relay) notifyOne(ctx context.Context, payload string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -260,6 +262,8 @@ func (r *Relay) notifyOne(ctx context.Context, payload string) error {
 		}
 		r.notify = c
 	}
+	ctx, cancel := context.WithTimeout(ctx, r.o.Check)
+	defer cancel()
 	if _, err := r.notify.Exec(ctx, `SELECT pg_notify($1, $2)`, r.o.Channel, payload); err != nil {
 		r.notify.Close(context.Background()) //nolint:errcheck // replaced
 		r.notify = nil

@@ -211,7 +211,8 @@ func TestRelayReconnects(t *testing.T) {
 // answering without being closed (a network partition: the proxy in
 // between stops forwarding) is found dead by the ping after a silence of
 // Check, and replaced; a live one that is only silent is kept and still
-// delivers. Check is short here so that the test does not wait 30 s.
+// delivers. Check is short here (300ms, long enough for a loaded machine to answer
+// a ping) so that the test does not wait 30 s.
 func TestRelayChecksSilentConnection(t *testing.T) {
 	ch := newChannel()
 	u, err := url.Parse(tu.PostgresURL())
@@ -220,7 +221,7 @@ func TestRelayChecksSilentConnection(t *testing.T) {
 	u.Host = proxy.addr()
 	var logs lockedBuffer
 	a := startReplica(t, tu.PostgresURL(), ch)
-	b := startReplicaOptions(t, Options{URL: u.String(), Channel: ch, Check: 20 * time.Millisecond,
+	b := startReplicaOptions(t, Options{URL: u.String(), Channel: ch, Check: 300 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 
 	// Silent but alive: pinged, kept, delivering.
@@ -231,8 +232,31 @@ func TestRelayChecksSilentConnection(t *testing.T) {
 
 	proxy.stall()
 	b.waitListening(t)
-	require.Contains(t, logs.String(), "no answer to a ping after 20ms of silence")
+	require.Contains(t, logs.String(), "no answer to a ping after 300ms of silence")
 	a.bus.Publish(event("incident.resolved", "INC-4"))
+	require.Equal(t, "incident.resolved", b.next(t).Type)
+}
+
+// TestRelayNotifyTimesOut: a NOTIFY connection that stops answering
+// without being closed fails the payload after Check (its events are
+// dropped, counted) instead of holding the forwarder, and the next payload
+// goes on a new connection.
+func TestRelayNotifyTimesOut(t *testing.T) {
+	ch := newChannel()
+	u, err := url.Parse(tu.PostgresURL())
+	require.NoError(t, err)
+	proxy := newStallProxy(t, u.Host)
+	u.Host = proxy.addr()
+	a := startReplicaOptions(t, Options{URL: u.String(), Channel: ch, Check: 300 * time.Millisecond})
+	b := startReplica(t, tu.PostgresURL(), ch)
+
+	a.bus.Publish(event("incident.created", "INC-5"))
+	require.Equal(t, "incident.created", b.next(t).Type)
+	counted(t, a.r.forwarded, 1) // A has the answer to its NOTIFY
+	proxy.stall()
+	a.bus.Publish(event("incident.acknowledged", "INC-5"))
+	counted(t, a.r.dropped.WithLabelValues("send_failed"), 1)
+	a.bus.Publish(event("incident.resolved", "INC-5"))
 	require.Equal(t, "incident.resolved", b.next(t).Type)
 }
 
