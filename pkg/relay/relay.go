@@ -33,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/loglimit"
 )
 
 // MaxPayload is the largest NOTIFY payload sent, in bytes: PostgreSQL
@@ -119,6 +120,9 @@ type Relay struct {
 
 	mu     sync.Mutex
 	notify *pgx.Conn // the forwarder's connection, nil when not connected
+	// sendLog lets one failure to forward a minute through to the log (a
+	// PostgreSQL outage fails every payload).
+	sendLog *loglimit.Limiter
 }
 
 // New attaches a relay to bus: from now on the events published on bus
@@ -141,7 +145,8 @@ func New(bus *events.Bus, o Options) *Relay {
 	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
-	r := &Relay{o: o, id: hex.EncodeToString(rnd[:]), bus: bus, queue: make(chan events.Event, o.Queue)}
+	r := &Relay{o: o, id: hex.EncodeToString(rnd[:]), bus: bus, queue: make(chan events.Event, o.Queue),
+		sendLog: loglimit.New(nil, time.Minute, 1)}
 	f := promauto.With(o.Registerer)
 	r.forwarded = f.NewCounter(prometheus.CounterOpts{
 		Name: "sre_events_forwarded_total",
@@ -240,8 +245,9 @@ func (r *Relay) send(ctx context.Context, evs []events.Event) {
 				lost += n
 			}
 			r.dropped.WithLabelValues("send_failed").Add(float64(lost))
-			if ctx.Err() == nil {
-				r.o.Logger.Warn("Forward events to the other replicas", "events", lost, "err", err)
+			if ok, held := r.sendLog.Allow("send"); ok && ctx.Err() == nil {
+				r.o.Logger.Warn("Forward events to the other replicas: not sent, the other replicas' clients miss them",
+					"events", lost, "err", err, "failures_not_logged", held)
 			}
 			return
 		}
@@ -255,6 +261,8 @@ func (r *Relay) send(ctx context.Context, evs []events.Event) {
 func (r *Relay) notifyOne(ctx context.Context, payload string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, r.o.Check)
+	defer cancel()
 	if r.notify == nil {
 		c, err := pgx.Connect(ctx, r.o.URL)
 		if err != nil {
@@ -262,8 +270,6 @@ func (r *Relay) notifyOne(ctx context.Context, payload string) error {
 		}
 		r.notify = c
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.o.Check)
-	defer cancel()
 	if _, err := r.notify.Exec(ctx, `SELECT pg_notify($1, $2)`, r.o.Channel, payload); err != nil {
 		r.notify.Close(context.Background()) //nolint:errcheck // replaced
 		r.notify = nil
@@ -302,14 +308,17 @@ func (r *Relay) listen(ctx context.Context) {
 // until the connection fails or ctx ends; listened says whether LISTEN was
 // in effect.
 func (r *Relay) listenOnce(ctx context.Context) (listened bool, err error) {
-	c, err := pgx.Connect(ctx, r.o.URL)
+	sctx, cancel := context.WithTimeout(ctx, r.o.Check)
+	defer cancel()
+	c, err := pgx.Connect(sctx, r.o.URL)
 	if err != nil {
 		return false, fmt.Errorf("connect: %w", err)
 	}
 	defer c.Close(context.Background()) //nolint:errcheck // done with it
-	if _, err := c.Exec(ctx, "LISTEN "+pgx.Identifier{r.o.Channel}.Sanitize()); err != nil {
+	if _, err := c.Exec(sctx, "LISTEN "+pgx.Identifier{r.o.Channel}.Sanitize()); err != nil {
 		return false, fmt.Errorf("listen %s: %w", r.o.Channel, err)
 	}
+	cancel()
 	r.connected.Set(1)
 	r.o.Logger.Info("Listening for the other replicas' events", "channel", r.o.Channel, "replica", r.id)
 	if r.o.OnListen != nil {

@@ -260,6 +260,30 @@ func TestRelayNotifyTimesOut(t *testing.T) {
 	require.Equal(t, "incident.resolved", b.next(t).Type)
 }
 
+// TestRelaySendFailuresLogOnce: while PostgreSQL refuses connections every
+// payload fails, counted; the log gets one line a minute, not one a
+// payload.
+func TestRelaySendFailuresLogOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close() // connections to it are refused
+	var logs lockedBuffer
+	bus := events.NewBus(16, nil)
+	r := New(bus, Options{URL: "postgres://postgres@" + addr + "/test?sslmode=disable", Registerer: prometheus.NewRegistry(),
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Backoff: func(int) time.Duration { return time.Hour }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	for i := range 3 {
+		bus.Publish(event("incident.updated", "INC-6"))
+		counted(t, r.dropped.WithLabelValues("send_failed"), float64(i+1))
+	}
+	cancel()
+	require.NoError(t, <-done)
+	require.Equal(t, 1, strings.Count(logs.String(), "Forward events to the other replicas"), logs.String())
+}
+
 // stallProxy forwards TCP connections to target until stall, after which
 // the connections it had stop forwarding without being closed; new ones
 // are forwarded. It counts the simple queries clients send (pings).
