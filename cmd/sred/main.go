@@ -45,7 +45,7 @@ func runMain(args []string) int {
 	storagePath := a.Flag("storage.path", "Directory of the embedded SQLite database (used unless --storage.postgres-url is set).").Default("data/").String()
 	postgresURL := a.Flag("storage.postgres-url", "PostgreSQL connection URL for running several replicas against one database (HA mode).").
 		Envar("SRED_POSTGRES_URL").String()
-	postgresMaxConns := a.Flag("storage.postgres-max-connections", "Maximum number of open connections of this replica's main PostgreSQL pool (at least 2; two more serve the incident ID allocation). Transactions beyond it wait for a free connection, inside sred rather than inside PostgreSQL; the wait is go_sql_wait_duration_seconds_total{db_name=\"main\"} on /metrics.").
+	postgresMaxConns := a.Flag("storage.postgres-max-connections", "Maximum number of open connections of this replica's main PostgreSQL pool (at least 2; two more serve the incident ID allocation, and two the event relay between replicas). Transactions beyond it wait for a free connection, inside sred rather than inside PostgreSQL; the wait is go_sql_wait_duration_seconds_total{db_name=\"main\"} on /metrics.").
 		Default(strconv.Itoa(store.DefaultPostgresMaxConns)).Int()
 	webConfig := kingpinflag.AddFlags(a, ":8095")
 	streamAddress := a.Flag("web.stream-address", "Also serve the WebSocket event stream (GET /api/v1/stream, and nothing else) on this address, e.g. :8096, with the TLS and authentication of the web listener. Empty: only on the web listener.").String()

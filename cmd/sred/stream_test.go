@@ -129,3 +129,64 @@ func TestShutdownClosesStreams(t *testing.T) {
 	require.Equal(t, 0, s.cmd.ProcessState.ExitCode(), s.output())
 	require.NotContains(t, s.output(), "End the event streams")
 }
+
+// TestStreamAcrossReplicaProcesses runs two sred processes on one
+// PostgreSQL schema: an SSE client of replica B gets the incident.created
+// of an Alertmanager delivery posted to replica A (the event relay of
+// package relay, run in the process's run group), and both replicas stop
+// cleanly on SIGTERM, the relay included.
+func TestStreamAcrossReplicaProcesses(t *testing.T) {
+	replicas := newReplicaSet(t, t.TempDir(), "global:\n  incident_id_prefix: INC\n")
+	a, b := replicas.start(t), replicas.start(t)
+	for _, s := range []*sred{a, b} {
+		require.Eventually(t, func() bool { return strings.Contains(s.output(), "Listening for the other replicas' events") },
+			30*time.Second, 10*time.Millisecond, "the relay did not listen:\n%s", s.output())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a safety net
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.url+"/api/v1/events?type=incident.created", nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	sse := bufio.NewReader(resp.Body)
+	line, err := sse.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, ": subscribed\n", line)
+
+	code, body := a.do(t, http.MethodPost, "/api/v1/webhook/alertmanager", payload(t, "am-firing.json"))
+	require.Equal(t, http.StatusOK, code, body)
+	var res struct {
+		Data struct {
+			Created []string `json:"created"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &res))
+	require.Len(t, res.Data.Created, 1, body)
+	for {
+		line, err = sse.ReadString('\n')
+		require.NoError(t, err, "replica B's stream ended before the event:\n%s", b.output())
+		if strings.HasPrefix(line, "data: ") {
+			break
+		}
+	}
+	var ev struct {
+		Type       string `json:"type"`
+		IncidentID string `json:"incident_id"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev), line)
+	require.Equal(t, "incident.created", ev.Type)
+	require.Equal(t, res.Data.Created[0], ev.IncidentID)
+
+	for _, s := range []*sred{a, b} {
+		require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+		select {
+		case <-s.exited:
+		case <-ctx.Done():
+			t.Fatalf("sred did not exit after SIGTERM:\n%s", s.output())
+		}
+		require.Equal(t, 0, s.cmd.ProcessState.ExitCode(), s.output())
+		require.NotContains(t, s.output(), "connection lost", "the relay's stop is not a lost connection")
+	}
+}

@@ -194,6 +194,10 @@ type Options struct {
 	// statistics rollup, every collector.DefaultRollupInterval); the wall
 	// clock when nil. Tests pass a clock.Manual and move it to run a round.
 	Clock clock.Timer
+
+	// onRelayListen, if not nil, is called each time the event relay's
+	// LISTEN connection is established (tests wait on it).
+	onRelayListen func()
 }
 
 // Kubernetes builds Kubernetes clients from the settings in force.

@@ -2,12 +2,15 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/config"
+	"github.com/rootuip/sre/pkg/relay"
 	"github.com/rootuip/sre/pkg/retention"
+	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/stream"
 )
 
@@ -35,7 +38,7 @@ const StreamRoute = "/api/v1/stream"
 // docs/events.md): every event of a.Bus as Server-Sent Events, and over
 // WebSocket from the hub, an actor that numbers events into a bounded
 // replay ring.
-func setupStream(_ context.Context, a *App, c retention.Config) error {
+func setupStream(ctx context.Context, a *App, c retention.Config) error {
 	logger := a.Logger.With("component", "stream")
 	h := stream.New(a.Bus, stream.Options{Logger: logger, Registerer: a.Registry, ClientKey: streamClientKey})
 	h.Register(a.Mux)
@@ -45,6 +48,23 @@ func setupStream(_ context.Context, a *App, c retention.Config) error {
 	a.AddActor(Actor{Name: "stream hub", Execute: hub.Run})
 	a.AddShutdown(h.Shutdown)
 	a.AddShutdown(hub.Shutdown)
+	return setupRelay(ctx, a)
+}
+
+// setupRelay, on PostgreSQL, forwards this replica's events to the other
+// replicas of the database and publishes theirs on a.Bus (package relay),
+// so that every replica streams the same events.
+func setupRelay(ctx context.Context, a *App) error {
+	if a.DB.Dialect != store.Postgres {
+		return nil
+	}
+	var schema string
+	if err := a.DB.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		return fmt.Errorf("read the schema of the event relay's channel: %w", err)
+	}
+	r := relay.New(a.Bus, relay.Options{URL: a.opts.PostgresURL, Channel: relay.ChannelFor(schema),
+		Logger: a.Logger.With("component", "relay"), Registerer: a.Registry, OnListen: a.opts.onRelayListen})
+	a.AddActor(Actor{Name: "event relay", Execute: r.Run})
 	return nil
 }
 

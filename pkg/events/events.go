@@ -19,6 +19,10 @@ type Event struct {
 	Service    string         `json:"service,omitempty"`
 	IncidentID string         `json:"incident_id,omitempty"`
 	Data       map[string]any `json:"data,omitempty"`
+	// Origin is the replica that published the event when another sred
+	// replica on the same PostgreSQL database did (package relay), empty
+	// for the events of this process. It is not part of the stream's JSON.
+	Origin string `json:"-"`
 }
 
 // Bus fans events out to subscribers.

@@ -1,0 +1,469 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/events"
+	tu "github.com/rootuip/sre/pkg/testutil"
+)
+
+// replica is a bus with its relay running, and a subscription to the bus.
+type replica struct {
+	bus    *events.Bus
+	r      *Relay
+	evs    <-chan events.Event
+	listen chan struct{}
+}
+
+// newChannel is a channel of this test alone (tests of other packages
+// may run relays on the same database at once).
+func newChannel() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return ChannelFor("t_" + hex.EncodeToString(b[:]))
+}
+
+// startReplica runs a relay on pgURL and channel until the end of the test,
+// and returns once it listens.
+func startReplica(t *testing.T, pgURL, channel string) *replica {
+	t.Helper()
+	return startReplicaLog(t, pgURL, channel, nil)
+}
+
+// startReplicaLog is startReplica logging to logger.
+func startReplicaLog(t *testing.T, pgURL, channel string, logger *slog.Logger) *replica {
+	t.Helper()
+	return startReplicaOptions(t, Options{URL: pgURL, Channel: channel, Logger: logger})
+}
+
+// startReplicaOptions is startReplica with o (its URL and Channel set).
+func startReplicaOptions(t *testing.T, o Options) *replica {
+	t.Helper()
+	bus := events.NewBus(1024, nil)
+	evs, unsub := bus.Subscribe()
+	t.Cleanup(unsub)
+	rp := &replica{bus: bus, evs: evs, listen: make(chan struct{}, 16)}
+	o.Registerer = prometheus.NewRegistry()
+	o.Backoff = func(int) time.Duration { return 0 }
+	o.OnListen = func() { rp.listen <- struct{}{} }
+	rp.r = New(bus, o)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rp.r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	rp.waitListening(t)
+	return rp
+}
+
+func (rp *replica) waitListening(t *testing.T) {
+	t.Helper()
+	select {
+	case <-rp.listen:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the relay did not listen")
+	}
+}
+
+// next is the next event on the replica's bus.
+func (rp *replica) next(t *testing.T) events.Event {
+	t.Helper()
+	select {
+	case ev := <-rp.evs:
+		return ev
+	case <-time.After(30 * time.Second):
+		t.Fatal("no event arrived")
+		return events.Event{}
+	}
+}
+
+func event(typ, id string) events.Event {
+	return events.Event{Type: typ, Time: time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC), Service: "checkout",
+		IncidentID: id, Data: map[string]any{"title": "Checkout down", "severity": "CRITICAL"}}
+}
+
+// TestRelayForwardsOnce: an event published on A arrives once on B, tagged
+// with A's ID, and does not come back to A; B's own events do not come
+// back to B. The replicas' NOTIFY payloads reach every listener in the
+// order they were sent, so the event that follows on a bus proves that an
+// echo would have come before it.
+func TestRelayForwardsOnce(t *testing.T) {
+	pg, ch := tu.PostgresURL(), newChannel()
+	a, b := startReplica(t, pg, ch), startReplica(t, pg, ch)
+
+	a.bus.Publish(event("incident.created", "INC-1"))
+	require.Empty(t, a.next(t).Origin, "A's own event")
+	got := b.next(t)
+	require.Equal(t, a.r.ID(), got.Origin)
+	got.Origin = ""
+	require.Equal(t, event("incident.created", "INC-1"), got)
+
+	b.bus.Publish(event("incident.acknowledged", "INC-1"))
+	require.Empty(t, b.next(t).Origin)
+	got = a.next(t)
+	require.Equal(t, "incident.acknowledged", got.Type, "A got its own incident.created back before B's event")
+	require.Equal(t, b.r.ID(), got.Origin)
+
+	a.bus.Publish(event("incident.resolved", "INC-1"))
+	require.Equal(t, "incident.resolved", a.next(t).Type)
+	got = b.next(t)
+	require.Equal(t, "incident.resolved", got.Type, "B got its own or A's forwarded event back before A's next one")
+	require.Equal(t, a.r.ID(), got.Origin)
+	// The forwarder counts a payload once PostgreSQL took it, which may be
+	// after the other replica received it.
+	counted(t, a.r.forwarded, 2)
+	counted(t, b.r.forwarded, 1) // B did not forward what it received from A
+	counted(t, a.r.received, 1)
+}
+
+// TestRelayLocalTypesNotForwarded: the events every replica's own pollers
+// publish (Local) stay on the replica; the next event forwarded is the
+// first B sees.
+func TestRelayLocalTypesNotForwarded(t *testing.T) {
+	pg, ch := tu.PostgresURL(), newChannel()
+	a, b := startReplica(t, pg, ch), startReplica(t, pg, ch)
+	for typ := range Local {
+		a.bus.Publish(event(typ, ""))
+	}
+	a.bus.Publish(event("budget.state_changed", ""))
+	require.Equal(t, "budget.state_changed", b.next(t).Type)
+	counted(t, a.r.forwarded, 1)
+}
+
+// counted waits until c counts want, and fails if it goes beyond.
+func counted(t *testing.T, c prometheus.Collector, want float64) {
+	t.Helper()
+	require.Eventually(t, func() bool { return promtest.ToFloat64(c) >= want }, 30*time.Second, time.Millisecond)
+	require.Equal(t, want, promtest.ToFloat64(c))
+}
+
+// TestRelayCutsOversizedEvent: an event larger than a NOTIFY payload
+// arrives cut to its type, time, service and incident with data
+// {"truncated": true}; the next one whole.
+func TestRelayCutsOversizedEvent(t *testing.T) {
+	pg, ch := tu.PostgresURL(), newChannel()
+	a, b := startReplica(t, pg, ch), startReplica(t, pg, ch)
+	big := event("runbook.step", "INC-7")
+	big.Data["output"] = strings.Repeat("x", 3*MaxPayload)
+	a.bus.Publish(big)
+	a.bus.Publish(event("incident.updated", "INC-7"))
+
+	got := b.next(t)
+	got.Origin = ""
+	require.Equal(t, events.Event{Type: "runbook.step", Time: big.Time, Service: "checkout", IncidentID: "INC-7",
+		Data: map[string]any{"truncated": true}}, got)
+	got = b.next(t)
+	got.Origin = ""
+	require.Equal(t, event("incident.updated", "INC-7"), got)
+	counted(t, a.r.truncated, 1)
+}
+
+// TestRelayReconnects: when the LISTEN connection is cut, the relay logs
+// it, connects again (after the injected backoff) and receives again.
+func TestRelayReconnects(t *testing.T) {
+	ch := newChannel()
+	u, err := url.Parse(tu.PostgresURL())
+	require.NoError(t, err)
+	q := u.Query()
+	app := "relay_" + strings.TrimPrefix(ch, Channel+".t_")
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	var logs lockedBuffer
+	a, b := startReplica(t, tu.PostgresURL(), ch), startReplicaLog(t, u.String(), ch, slog.New(slog.NewTextHandler(&logs, nil)))
+
+	admin, err := sql.Open("pgx", tu.PostgresURL())
+	require.NoError(t, err)
+	defer admin.Close()
+	var n int
+	require.NoError(t, admin.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = $1 AND query LIKE 'LISTEN%'`, app).Scan(&n))
+	require.Equal(t, 1, n, "B's LISTEN connection")
+	b.waitListening(t)
+	require.Contains(t, logs.String(), "connection lost, their events are missed until it is back")
+	require.Equal(t, 1.0, promtest.ToFloat64(b.r.connected))
+
+	a.bus.Publish(event("incident.created", "INC-2"))
+	got := b.next(t)
+	require.Equal(t, "incident.created", got.Type)
+	require.Equal(t, a.r.ID(), got.Origin)
+}
+
+// TestRelayChecksSilentConnection: a LISTEN connection that stops
+// answering without being closed (a network partition: the proxy in
+// between stops forwarding) is found dead by the ping after a silence of
+// Check, and replaced; a live one that is only silent is kept and still
+// delivers. Check is short here (300ms, long enough for a loaded machine to answer
+// a ping) so that the test does not wait 30 s.
+func TestRelayChecksSilentConnection(t *testing.T) {
+	ch := newChannel()
+	u, err := url.Parse(tu.PostgresURL())
+	require.NoError(t, err)
+	proxy := newStallProxy(t, u.Host)
+	u.Host = proxy.addr()
+	var logs lockedBuffer
+	a := startReplica(t, tu.PostgresURL(), ch)
+	b := startReplicaOptions(t, Options{URL: u.String(), Channel: ch, Check: 300 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+
+	// Silent but alive: pinged, kept, delivering.
+	require.Eventually(t, func() bool { return proxy.queries.Load() >= 3 }, 30*time.Second, time.Millisecond, "pings")
+	a.bus.Publish(event("incident.created", "INC-4"))
+	require.Equal(t, "incident.created", b.next(t).Type)
+	require.NotContains(t, logs.String(), "connection lost")
+
+	proxy.stall()
+	b.waitListening(t)
+	require.Contains(t, logs.String(), "no answer to a ping after 300ms of silence")
+	a.bus.Publish(event("incident.resolved", "INC-4"))
+	require.Equal(t, "incident.resolved", b.next(t).Type)
+}
+
+// TestRelayNotifyTimesOut: a NOTIFY connection that stops answering
+// without being closed fails the payload after Check (its events are
+// dropped, counted) instead of holding the forwarder, and the next payload
+// goes on a new connection.
+func TestRelayNotifyTimesOut(t *testing.T) {
+	ch := newChannel()
+	u, err := url.Parse(tu.PostgresURL())
+	require.NoError(t, err)
+	proxy := newStallProxy(t, u.Host)
+	u.Host = proxy.addr()
+	a := startReplicaOptions(t, Options{URL: u.String(), Channel: ch, Check: 300 * time.Millisecond})
+	b := startReplica(t, tu.PostgresURL(), ch)
+
+	a.bus.Publish(event("incident.created", "INC-5"))
+	require.Equal(t, "incident.created", b.next(t).Type)
+	counted(t, a.r.forwarded, 1) // A has the answer to its NOTIFY
+	proxy.stall()
+	a.bus.Publish(event("incident.acknowledged", "INC-5"))
+	counted(t, a.r.dropped.WithLabelValues("send_failed"), 1)
+	a.bus.Publish(event("incident.resolved", "INC-5"))
+	require.Equal(t, "incident.resolved", b.next(t).Type)
+}
+
+// TestRelaySendFailuresLogOnce: while PostgreSQL refuses connections every
+// payload fails, counted; the log gets one line a minute, not one a
+// payload.
+func TestRelaySendFailuresLogOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close() // connections to it are refused
+	var logs lockedBuffer
+	bus := events.NewBus(16, nil)
+	r := New(bus, Options{URL: "postgres://postgres@" + addr + "/test?sslmode=disable", Registerer: prometheus.NewRegistry(),
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Backoff: func(int) time.Duration { return time.Hour }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	for i := range 3 {
+		bus.Publish(event("incident.updated", "INC-6"))
+		counted(t, r.dropped.WithLabelValues("send_failed"), float64(i+1))
+	}
+	cancel()
+	require.NoError(t, <-done)
+	require.Equal(t, 1, strings.Count(logs.String(), "Forward events to the other replicas"), logs.String())
+}
+
+// stallProxy forwards TCP connections to target until stall, after which
+// the connections it had stop forwarding without being closed; new ones
+// are forwarded. It counts the simple queries clients send (pings).
+type stallProxy struct {
+	ln      net.Listener
+	done    chan struct{}
+	mu      sync.Mutex
+	stalled []chan struct{}
+	conns   []net.Conn
+	queries atomic.Int64
+}
+
+func newStallProxy(t *testing.T, target string) *stallProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &stallProxy{ln: ln, done: make(chan struct{})}
+	t.Cleanup(func() {
+		close(p.done)
+		ln.Close()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, c := range p.conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			stop := make(chan struct{})
+			p.mu.Lock()
+			p.stalled = append(p.stalled, stop)
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go p.copy(s, c, stop, true)
+			go p.copy(c, s, stop, false)
+		}
+	}()
+	return p
+}
+
+func (p *stallProxy) addr() string { return p.ln.Addr().String() }
+
+// stall stops the connections open now.
+func (p *stallProxy) stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.stalled {
+		close(c)
+	}
+	p.stalled = nil
+}
+
+func (p *stallProxy) copy(dst, src net.Conn, stop chan struct{}, client bool) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			return
+		}
+		select {
+		case <-stop:
+			<-p.done // hold the connection, forward nothing
+			return
+		default:
+		}
+		if client && n > 0 && buf[0] == 'Q' {
+			p.queries.Add(1)
+		}
+		if _, err := dst.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+// lockedBuffer is a log destination the relay's goroutines write to while
+// the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestChannelFor: one channel per schema, within PostgreSQL's 63 bytes.
+func TestChannelFor(t *testing.T) {
+	for _, tc := range []struct{ schema, want string }{
+		{"", "sre_events"},
+		{"public", "sre_events"},
+		{"sred_staging", "sre_events.sred_staging"},
+	} {
+		require.Equal(t, tc.want, ChannelFor(tc.schema))
+	}
+	long := strings.Repeat("s", 60)
+	require.Len(t, ChannelFor(long+"a"), len("sre_events.h")+32)
+	require.True(t, strings.HasPrefix(ChannelFor(long+"a"), "sre_events.h"))
+	require.NotEqual(t, ChannelFor(long+"a"), ChannelFor(long+"b"))
+}
+
+// TestDefaultBackoff: 100ms, doubling, at most 30s.
+func TestDefaultBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want time.Duration
+	}{{1, 100 * time.Millisecond}, {2, 200 * time.Millisecond}, {4, 800 * time.Millisecond}, {9, 25600 * time.Millisecond}, {10, 30 * time.Second}, {1000, 30 * time.Second}} {
+		require.Equal(t, tc.want, defaultBackoff(tc.n), "attempt %d", tc.n)
+	}
+}
+
+// TestRelayQueueFull: publishing never waits for the forwarder; beyond the
+// queue events are dropped and counted.
+func TestRelayQueueFull(t *testing.T) {
+	bus := events.NewBus(16, nil)
+	r := New(bus, Options{URL: "postgres://unused", Queue: 2, Registerer: prometheus.NewRegistry()})
+	for range 5 {
+		bus.Publish(event("incident.updated", "INC-3"))
+	}
+	require.Equal(t, 3.0, promtest.ToFloat64(r.dropped.WithLabelValues("queue_full")))
+}
+
+// TestPack: events are laid out in order in payloads of at most the
+// limit, each a JSON object of the origin and its events.
+func TestPack(t *testing.T) {
+	mk := func(n, size int) []events.Event {
+		var evs []events.Event
+		for i := range n {
+			ev := event("incident.timeline", "INC-"+string(rune('A'+i)))
+			ev.Data = map[string]any{"message": strings.Repeat("m", size)}
+			evs = append(evs, ev)
+		}
+		return evs
+	}
+	huge := event("incident.created", "INC-9")
+	huge.Service = strings.Repeat("s", MaxPayload)
+	for _, tc := range []struct {
+		name                       string
+		evs                        []events.Event
+		payloads, cut, large, sent int
+	}{
+		{"one payload", mk(5, 100), 1, 0, 0, 5},
+		{"split", mk(30, 1000), 5, 0, 0, 30},
+		{"cut", mk(2, 2*MaxPayload), 1, 2, 0, 2},
+		{"too large even cut", append(mk(1, 10), huge), 1, 0, 1, 1},
+		{"none", nil, 0, 0, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := Pack("abc", tc.evs, MaxPayload)
+			require.Len(t, p.Payloads, tc.payloads)
+			require.Equal(t, tc.cut, p.Truncated)
+			require.Equal(t, tc.large, p.TooLarge)
+			var all []events.Event
+			for i, s := range p.Payloads {
+				require.LessOrEqual(t, len(s), MaxPayload)
+				var m message
+				require.NoError(t, json.Unmarshal([]byte(s), &m))
+				require.Equal(t, "abc", m.Origin)
+				require.Len(t, m.Events, p.Counts[i])
+				all = append(all, m.Events...)
+			}
+			require.Len(t, all, tc.sent)
+			for i, ev := range all {
+				require.Equal(t, tc.evs[i].IncidentID, ev.IncidentID, "in order")
+			}
+		})
+	}
+}
