@@ -48,6 +48,7 @@ func runMain(args []string) int {
 	postgresMaxConns := a.Flag("storage.postgres-max-connections", "Maximum number of open connections of this replica's main PostgreSQL pool (at least 2; two more serve the incident ID allocation, and two the event relay between replicas). Transactions beyond it wait for a free connection, inside sred rather than inside PostgreSQL; the wait is go_sql_wait_duration_seconds_total{db_name=\"main\"} on /metrics.").
 		Default(strconv.Itoa(store.DefaultPostgresMaxConns)).Int()
 	webConfig := kingpinflag.AddFlags(a, ":8095")
+	eventRelay := a.Flag("events.relay", "On PostgreSQL, relay this replica's events to the other replicas of the database and theirs to this replica's event stream (LISTEN/NOTIFY on two connections of its own), so that every replica streams the same events. --no-events.relay: each replica streams only its own events (two replicas on two shared cores took 5% more deliveries a second without the relay, docs/events.md).").Default("true").Bool()
 	streamAddress := a.Flag("web.stream-address", "Also serve the WebSocket event stream (GET /api/v1/stream, and nothing else) on this address, e.g. :8096, with the TLS and authentication of the web listener. Empty: only on the web listener.").String()
 	maxConns := a.Flag("web.max-connections", "Maximum number of open HTTP connections per listener; beyond it a new connection is answered 503 and closed. Lowered at start to fit the file descriptor limit.").
 		Default("4096").Int()
@@ -86,7 +87,7 @@ func runMain(args []string) int {
 	defer cleanup()
 	*webConfig.WebConfigFile = servedWebConfig
 	opts := app.Options{ConfigFile: *configFile, StoragePath: *storagePath, PostgresURL: *postgresURL, PostgresMaxConns: *postgresMaxConns, Logger: logger,
-		NoAuth: *noAuth, WebConfigUsers: webUsers, Kubernetes: kubernetesClients}
+		NoAuth: *noAuth, NoEventRelay: !*eventRelay, WebConfigUsers: webUsers, Kubernetes: kubernetesClients}
 	sred, err := app.New(ctx, opts)
 	if err != nil {
 		logger.Error("Start sred", "err", err)

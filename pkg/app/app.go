@@ -180,6 +180,10 @@ type Options struct {
 	// the app also runs without authentication (tests build it so);
 	// cmd/sred refuses that combination.
 	NoAuth bool
+	// NoEventRelay turns the event relay between PostgreSQL replicas off
+	// (cmd/sred's --no-events.relay): each replica streams only its own
+	// events.
+	NoEventRelay bool
 	// WebConfigUsers are the basic_auth_users of --web.config.file (name ->
 	// bcrypt hash): they are admins.
 	WebConfigUsers map[string]string

@@ -81,3 +81,14 @@ var relayMetrics = map[string]bool{
 	"sre_events_forward_dropped_total":   true,
 	"sre_events_listen_connected":        true,
 }
+
+// TestNoEventRelay: with the relay turned off (--no-events.relay), a
+// replica on PostgreSQL runs no relay: none of its families is registered.
+func TestNoEventRelay(t *testing.T) {
+	o := appOptions(t, "postgres", "")
+	o.NoEventRelay = true
+	a, _ := runAppOptions(t, o, nil)
+	for name := range relayMetrics {
+		require.False(t, registered(a.Registry, name), name)
+	}
+}

@@ -55,7 +55,7 @@ func setupStream(ctx context.Context, a *App, c retention.Config) error {
 // replicas of the database and publishes theirs on a.Bus (package relay),
 // so that every replica streams the same events.
 func setupRelay(ctx context.Context, a *App) error {
-	if a.DB.Dialect != store.Postgres {
+	if a.DB.Dialect != store.Postgres || a.opts.NoEventRelay {
 		return nil
 	}
 	var schema string
