@@ -63,6 +63,7 @@ func TestConsoleLongValuesCut(t *testing.T) {
 			{"GET", "/incidents?status=" + long, nil, 400, "unknown status " + quoted},
 			{"GET", "/incidents?offset=" + long, nil, 400, "offset: want a non-negative integer, got " + quoted},
 			{"GET", "/incidents?severity=" + long, nil, 400, "unknown severity " + quoted},
+			{"GET", "/incidents?peak_severity=" + long, nil, 400, "peak_severity: unknown severity " + quoted},
 			{"GET", "/incidents/" + long, nil, 404, "incident not found: " + cut},
 			{"POST", "/incidents/" + long + "/ack", url.Values{}, 404, "incident not found: " + cut},
 			{"POST", "/incidents/" + id + "/" + long, url.Values{}, 404, "unknown action " + quoted},

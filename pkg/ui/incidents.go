@@ -24,16 +24,22 @@ type listData struct {
 	Status   string
 	Service  string
 	Severity string
-	Prev     string
-	Next     string
-	From, To int
+	// PeakSeverity filters by the highest severity an incident had, as
+	// GET /api/v1/incidents?peak_severity= does.
+	PeakSeverity string
+	Prev         string
+	Next         string
+	From, To     int
 }
 
 // list serves GET /incidents: open incidents by default, filtered by
-// status (open, all or one status), service and severity, 50 a page.
+// status (open, all or one status), service, severity and peak severity
+// (the highest an incident had: CRITICAL finds one that paged CRITICAL and
+// fell), 50 a page.
 func (u *UI) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	d := listData{Status: q.Get("status"), Service: strings.TrimSpace(q.Get("service")), Severity: q.Get("severity")}
+	d := listData{Status: q.Get("status"), Service: strings.TrimSpace(q.Get("service")), Severity: q.Get("severity"),
+		PeakSeverity: q.Get("peak_severity")}
 	f := incident.Filter{Service: d.Service, Limit: listPageSize}
 	switch d.Status {
 	case "", "open":
@@ -55,6 +61,15 @@ func (u *UI) list(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Severity = []incident.Severity{sv}
 		d.Severity = string(sv)
+	}
+	if d.PeakSeverity != "" {
+		sv, err := incident.ParseSeverity(d.PeakSeverity)
+		if err != nil {
+			u.errorPage(w, r, http.StatusBadRequest, fmt.Errorf("peak_severity: %w", err))
+			return
+		}
+		f.PeakSeverity = []incident.Severity{sv}
+		d.PeakSeverity = string(sv)
 	}
 	if v := q.Get("offset"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -78,6 +93,9 @@ func (u *UI) list(w http.ResponseWriter, r *http.Request) {
 		}
 		if d.Severity != "" {
 			v.Set("severity", d.Severity)
+		}
+		if d.PeakSeverity != "" {
+			v.Set("peak_severity", d.PeakSeverity)
 		}
 		v.Set("offset", strconv.Itoa(off))
 		return "/incidents?" + v.Encode()
