@@ -49,6 +49,11 @@ func TestUsageErrorHints(t *testing.T) {
 		{[]string{"gate", "--service=web", "--colour"}, "srectl: unknown long flag '--colour'\n"},
 		{[]string{"frobnicate"}, "srectl: expected command but got \"frobnicate\" (commands: help, generate, validate, incidents, status, alert, check, oncall, escalation, runbook, budget, gate, sla, chaos, report, change, rollout, scaling, dashboards; see srectl --help)\n"},
 		{[]string{"gate"}, "srectl: required flag(s) '--service' not provided\n"},
+		// An id that is not one, named with the argument and cut, not in strconv's words.
+		{[]string{"runbook", "show", "abc"}, "srectl: run ID \"abc\": want a positive integer\n"},
+		{[]string{"runbook", "approve", "0"}, "srectl: run ID \"0\": want a positive integer\n"},
+		{[]string{"runbook", "cancel", strings.Repeat("n", 300)}, "srectl: run ID \"" + strings.Repeat("n", 61) + "…\": want a positive integer\n"},
+		{[]string{"change", "finish", "--outcome=failed", "x1"}, "srectl: change id \"x1\": want a positive integer\n"},
 	} {
 		t.Run(tc.args[0], func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
