@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/limits"
 )
 
 type incidentsOptions struct {
@@ -115,8 +116,9 @@ func init() {
 			"incidents resolve": func(env *Env) error { return incidentsAction(env, o, "resolve", map[string]string{"note": o.note}) },
 			"incidents snooze": func(env *Env) error {
 				if _, err := model.ParseDuration(o.snooze); err != nil {
-					// "30" without a unit, or "half an hour": say what is wanted.
-					return fmt.Errorf("--for: %w (want a number and a unit: 30m, 2h, 1d)", err)
+					// "30" without a unit, or "half an hour": say what is
+					// wanted, the value cut as sred cuts what it echoes.
+					return fmt.Errorf("--for: not a valid duration string: %s (want a number and a unit: 30m, 2h, 1d)", limits.Quote(o.snooze))
 				}
 				return incidentsAction(env, o, "snooze", map[string]string{"duration": o.snooze})
 			},
