@@ -67,7 +67,7 @@ func noAddresses(cmd, p string) error {
 	if abs, err := filepath.Abs(p); err == nil {
 		p = abs
 	}
-	return fmt.Errorf("%w in %s: `demo up` writes it when it starts, so no demo was started with this data directory; "+
+	return fmt.Errorf("%w in %s: `demo up` writes it when it starts and removes it when it stops, so no demo is running with this data directory (none was started, or it stopped); "+
 		"run `bin/demo %s` in the directory `demo up` ran in (make demo: the repository's root), "+
 		"or name the demo's data directory (--data.dir=DIR) or its demo service (--demo.listen-address=HOST:PORT)", errNoAddresses, p, cmd)
 }

@@ -161,7 +161,7 @@ func TestBreakWithoutAddressesSaysSo(t *testing.T) {
 
 // TestStoppedDemoLeavesNoAddresses: `demo up` removes addresses.json when
 // it stops its programs, as Ctrl-C and SIGTERM stop them, and when its
-// start fails; break then says no demo was started there instead of
+// start fails; break then says no demo is running there instead of
 // reaching the stopped programs' addresses.
 func TestStoppedDemoLeavesNoAddresses(t *testing.T) {
 	root := testutil.RepoRoot(t)
@@ -173,6 +173,10 @@ func TestStoppedDemoLeavesNoAddresses(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		if code := runMain([]string{"break", "--data.dir=" + dataDir}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), errNoAddresses.Error()) {
 			t.Errorf("demo break after the demo stopped: exit %d, stderr %q; want 1 saying %q", code, stderr.String(), errNoAddresses)
+		}
+		// The demo was started there: the error does not say it never was.
+		if want := "no demo is running with this data directory (none was started, or it stopped)"; !strings.Contains(stderr.String(), want) {
+			t.Errorf("demo break after the demo stopped: stderr %q; want it to say %q", stderr.String(), want)
 		}
 	}
 

@@ -59,7 +59,7 @@ func init() {
 		)
 		finish := cmd.Command("finish", "Finish an in-progress change with its outcome.")
 		fin.flags(finish)
-		finish.Arg("id", "Change id.").Required().Int64Var(&finID)
+		finish.Arg("id", "Change id.").Required().SetValue(&idValue{n: &finID, what: "change id"})
 		finish.Flag("outcome", "succeeded, failed or rolled_back.").Required().EnumVar(&finOut, "succeeded", "failed", "rolled_back")
 		finish.Flag("output", "Output format: text or json.").Short('o').Default("text").EnumVar(&finFmt, "text", "json")
 

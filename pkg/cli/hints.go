@@ -48,6 +48,11 @@ func usageHint(app *kingpin.Application, args []string) (hint string) {
 		if m := closest(name, flags); m != "" {
 			return fmt.Sprintf(" (did you mean --%s?)", m)
 		}
+		// A flag of the commands (--sred.url, --timeout, ...) given before
+		// the command, as amtool's --alertmanager.url may be: say where.
+		if h := commandFlagHint(cur, args, name); h != "" {
+			return h
+		}
 		// A file named by a flag (--config.file, as sred and promtool's
 		// flags have it) to a command that takes files as arguments: say so.
 		if cur.model != nil && len(cur.model.Args) > 0 && fileArgs[cur.model.Args[0].Name] {
@@ -79,6 +84,51 @@ func usageHint(app *kingpin.Application, args []string) (hint string) {
 		}
 	}
 	return ""
+}
+
+// commandFlagHint is the hint for --name given at the level cur (srectl
+// itself, or a command with subcommands) when it is a flag of a command
+// below: the command line with the flag moved after the command. "" when
+// no command below has it.
+func commandFlagHint(cur level, args []string, name string) string {
+	f := subcommandFlag(cur.cmds, name)
+	if f == nil {
+		return ""
+	}
+	var rest, moved []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if len(moved) > 0 || (a != "--"+name && !strings.HasPrefix(a, "--"+name+"=")) {
+			rest = append(rest, a)
+			continue
+		}
+		moved = append(moved, a)
+		if a == "--"+name && !f.IsBoolFlag() && i+1 < len(args) {
+			i++
+			moved = append(moved, args[i])
+		}
+	}
+	if len(moved) == 0 || len(rest) == 0 {
+		return fmt.Sprintf(" (--%s is a flag of the commands, not of %s: give it after the command)", name, strings.TrimSpace("srectl "+cur.full))
+	}
+	return fmt.Sprintf(" (--%s is a flag of the commands, not of %s: give it after the command, srectl %s %s)",
+		name, strings.TrimSpace("srectl "+cur.full), strings.Join(rest, " "), strings.Join(moved, " "))
+}
+
+// subcommandFlag returns the visible flag called name of one of cmds or
+// of their subcommands, nil when none has it.
+func subcommandFlag(cmds []*kingpin.CmdModel, name string) *kingpin.FlagModel {
+	for _, c := range cmds {
+		for _, f := range c.Flags {
+			if f.Name == name && !f.Hidden {
+				return f
+			}
+		}
+		if f := subcommandFlag(c.Commands, name); f != nil {
+			return f
+		}
+	}
+	return nil
 }
 
 // level is one level of the command tree: the application (model nil) or a command.

@@ -34,6 +34,12 @@ func TestUsageErrorHints(t *testing.T) {
 		{[]string{"incidents", "list", "--sred.ur=http://x"}, "srectl: unknown long flag '--sred.ur' (did you mean --sred.url?)\n"},
 		{[]string{"generate", "-i", spec, "--quite"}, "srectl: unknown long flag '--quite' (did you mean --quiet?)\n"},
 		{[]string{"--hepl"}, "srectl: unknown long flag '--hepl' (did you mean --help?)\n"},
+		// A flag of the commands given before the command, as amtool's --alertmanager.url may be.
+		{[]string{"--sred.url=http://127.0.0.1:8096", "incidents", "list"},
+			"srectl: unknown long flag '--sred.url' (--sred.url is a flag of the commands, not of srectl: give it after the command, srectl incidents list --sred.url=http://127.0.0.1:8096)\n"},
+		{[]string{"--sred.url", "http://x", "incidents", "show", "INC-1"},
+			"srectl: unknown long flag '--sred.url' (--sred.url is a flag of the commands, not of srectl: give it after the command, srectl incidents show INC-1 --sred.url http://x)\n"},
+		{[]string{"--sred.url=http://x"}, "srectl: unknown long flag '--sred.url' (--sred.url is a flag of the commands, not of srectl: give it after the command)\n"},
 		// A file named by a flag, as sred's --config.file, to a command that takes it as an argument.
 		{[]string{"check", "config", "--config.file", spec}, "srectl: unknown long flag '--config.file' (srectl check config takes its <file> as an argument, not a flag: srectl check config " + spec + ")\n"},
 		{[]string{"check", "config", "--config.file=" + spec}, "srectl: unknown long flag '--config.file' (srectl check config takes its <file> as an argument, not a flag: srectl check config " + spec + ")\n"},
@@ -43,6 +49,11 @@ func TestUsageErrorHints(t *testing.T) {
 		{[]string{"gate", "--service=web", "--colour"}, "srectl: unknown long flag '--colour'\n"},
 		{[]string{"frobnicate"}, "srectl: expected command but got \"frobnicate\" (commands: help, generate, validate, incidents, status, alert, check, oncall, escalation, runbook, budget, gate, sla, chaos, report, change, rollout, scaling, dashboards; see srectl --help)\n"},
 		{[]string{"gate"}, "srectl: required flag(s) '--service' not provided\n"},
+		// An id that is not one, named with the argument and cut, not in strconv's words.
+		{[]string{"runbook", "show", "abc"}, "srectl: run ID \"abc\": want a positive integer\n"},
+		{[]string{"runbook", "approve", "0"}, "srectl: run ID \"0\": want a positive integer\n"},
+		{[]string{"runbook", "cancel", strings.Repeat("n", 300)}, "srectl: run ID \"" + strings.Repeat("n", 61) + "…\": want a positive integer\n"},
+		{[]string{"change", "finish", "--outcome=failed", "x1"}, "srectl: change id \"x1\": want a positive integer\n"},
 	} {
 		t.Run(tc.args[0], func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/limits"
 )
 
 type incidentsOptions struct {
@@ -55,7 +56,7 @@ func init() {
 		cmd.Flag("actor", "Who acts (recorded in the timeline); defaults to $USER.").Default(defaultActor()).StringVar(&o.actor)
 
 		list := cmd.Command("list", "List incidents, newest first.").Alias("ls")
-		list.Flag("status", "Filter by status (repeatable): triggered, acknowledged, investigating, resolved, postmortem_done, open.").StringsVar(&o.status)
+		list.Flag("status", "Filter by status (repeatable): triggered, acknowledged, investigating, resolved, postmortem_done, open (the first three), all (the default).").StringsVar(&o.status)
 		list.Flag("service", "Filter by service.").StringVar(&o.service)
 		list.Flag("severity", "Filter by severity (repeatable): CRITICAL, HIGH, MEDIUM, LOW.").StringsVar(&o.severity)
 		list.Flag("peak-severity", "Filter by the highest severity an incident had (repeatable): CRITICAL lists every incident that paged CRITICAL, also after its severity fell.").StringsVar(&o.peakSeverity)
@@ -115,8 +116,9 @@ func init() {
 			"incidents resolve": func(env *Env) error { return incidentsAction(env, o, "resolve", map[string]string{"note": o.note}) },
 			"incidents snooze": func(env *Env) error {
 				if _, err := model.ParseDuration(o.snooze); err != nil {
-					// "30" without a unit, or "half an hour": say what is wanted.
-					return fmt.Errorf("--for: %w (want a number and a unit: 30m, 2h, 1d)", err)
+					// "30" without a unit, or "half an hour": say what is
+					// wanted, the value cut as sred cuts what it echoes.
+					return fmt.Errorf("--for: not a valid duration string: %s (want a number and a unit: 30m, 2h, 1d)", limits.Quote(o.snooze))
 				}
 				return incidentsAction(env, o, "snooze", map[string]string{"duration": o.snooze})
 			},

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,6 +92,9 @@ func TestIncidentsCommands(t *testing.T) {
 		code, _, errOut = run("snooze", "INC-2026-0002", "--for", "30")
 		require.Equal(t, 1, code)
 		require.Equal(t, "srectl: --for: not a valid duration string: \"30\" (want a number and a unit: 30m, 2h, 1d)\n", errOut)
+		code, _, errOut = run("snooze", "INC-2026-0002", "--for", strings.Repeat("n", 5000))
+		require.Equal(t, 1, code)
+		require.Equal(t, "srectl: --for: not a valid duration string: \""+strings.Repeat("n", 61)+"…\" (want a number and a unit: 30m, 2h, 1d)\n", errOut)
 		code, _, errOut = run("ack", "INC-2026-0002")
 		require.Equal(t, 0, code, errOut)
 		code, out, errOut = run("snooze", "INC-2026-0002", "--for", "30m")

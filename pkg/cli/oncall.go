@@ -10,6 +10,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 
 	sredapp "github.com/rootuip/sre/pkg/app"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/oncall"
 )
 
@@ -89,7 +90,7 @@ func offlineWho(_ *oncall.Directory, cfg *oncall.Config, o oncallOptions, at tim
 	case o.service != "":
 		svc := cfg.Service(o.service)
 		if svc == nil {
-			return nil, fmt.Errorf("unknown service %q", o.service)
+			return nil, fmt.Errorf("unknown service %s", limits.Quote(o.service))
 		}
 		targets = append(targets, target{svc.Primary, svc.Name, "primary"})
 		if svc.Backup != "" {

@@ -51,14 +51,14 @@ func init() {
 		runs.Flag("limit", "Maximum number of runs.").Default("50").IntVar(&o.limit)
 
 		show := cmd.Command("show", "Show a run with its audit log.")
-		show.Arg("id", "Run ID.").Required().Int64Var(&o.id)
+		show.Arg("id", "Run ID.").Required().SetValue(&idValue{n: &o.id, what: "run ID"})
 
 		approve := cmd.Command("approve", "Approve the approval step a run is waiting on.")
-		approve.Arg("id", "Run ID.").Required().Int64Var(&o.id)
+		approve.Arg("id", "Run ID.").Required().SetValue(&idValue{n: &o.id, what: "run ID"})
 		approve.Flag("comment", "Comment kept in the audit log.").Short('m').StringVar(&o.comment)
 
 		cancel := cmd.Command("cancel", "Cancel a pending or running run.")
-		cancel.Arg("id", "Run ID.").Required().Int64Var(&o.id)
+		cancel.Arg("id", "Run ID.").Required().SetValue(&idValue{n: &o.id, what: "run ID"})
 		cancel.Flag("reason", "Why.").Short('m').StringVar(&o.reason)
 
 		ks := cmd.Command("kill-switch", "Show, engage (on) or release (off) the kill switch that stops all runbook automation.")

@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rootuip/sre/pkg/auth"
@@ -214,12 +215,12 @@ func (a *API) simulate(w http.ResponseWriter, r *http.Request) {
 }
 
 var ackTmpl = template.Must(template.New("ack").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Acknowledge {{ .ID }}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{{ if .ID }}Acknowledge {{ .ID }}{{ else }}Acknowledge link{{ end }}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="/ack/ack.css">
 </head>
-<body><main><h1>Acknowledge incident {{ .ID }}</h1>
-{{ if .Message }}<p>{{ .Message }}</p>{{ else }}
+<body><main><h1>{{ if .ID }}Acknowledge incident {{ .ID }}{{ else }}Acknowledge link{{ end }}</h1>
+{{ if .Error }}<p class="error">{{ .Error }}</p>{{ else if .Message }}<p>{{ .Message }}</p>{{ else }}
 <p>Acknowledging stops the escalation; you become the responder.</p>
 <form method="post"><button type="submit">Acknowledge as {{ .User }}</button></form>{{ end }}
 </main></body></html>`))
@@ -268,12 +269,12 @@ func (a *API) claims(w http.ResponseWriter, r *http.Request) (notify.AckClaims, 
 		// Anyone may call this route: the error (the key file's path) goes
 		// to the log only.
 		a.Engine.logger.Error("Acknowledge link: read the signing key", "err", err)
-		web.Error(w, http.StatusServiceUnavailable, "unavailable", ErrAckKeyUnavailable)
+		a.ackError(w, r, "", http.StatusServiceUnavailable, "unavailable", ErrAckKeyUnavailable)
 		return notify.AckClaims{}, false
 	}
 	c, err := notify.VerifyAck(key, r.PathValue("token"), a.Engine.clock.Now())
 	if err != nil {
-		web.Error(w, http.StatusForbidden, "forbidden", err)
+		a.ackError(w, r, "", http.StatusForbidden, "forbidden", err)
 		return c, false
 	}
 	return c, true
@@ -316,16 +317,34 @@ func (a *API) ack(w http.ResponseWriter, r *http.Request) {
 			a.Engine.logger.Error("Acknowledge link", "incident", c.IncidentID, "user", c.User, "err", err)
 			err = ErrAckFailed
 		}
-		web.Error(w, code, typ, err)
+		a.ackError(w, r, c.IncidentID, code, typ, err)
 		return
 	}
 	a.renderAck(w, map[string]string{"ID": c.IncidentID, "User": c.User, "Message": "Acknowledged by " + c.User + "."})
+}
+
+// ackError answers an acknowledge link that cannot be shown or applied
+// (forged, expired, an incident resolved since): a browser, which opened
+// the link from a page or pressed the button, gets the acknowledge page
+// saying why with the same status; any other client the API's JSON error.
+// id is the incident the link names, "" when the token was not read.
+func (a *API) ackError(w http.ResponseWriter, r *http.Request, id string, code int, typ string, err error) {
+	if !strings.Contains(r.Header.Get("Accept"), "text/html") {
+		web.Error(w, code, typ, err)
+		return
+	}
+	a.renderAckStatus(w, code, map[string]string{"ID": id, "Error": err.Error()})
 }
 
 // renderAck writes the acknowledge page with its headers. Bidirectional
 // control characters of the incident's ID or the user's name are shown,
 // not applied (bidi.HTML), as on the console.
 func (a *API) renderAck(w http.ResponseWriter, data map[string]string) {
+	a.renderAckStatus(w, http.StatusOK, data)
+}
+
+// renderAckStatus is renderAck answering code.
+func (a *API) renderAckStatus(w http.ResponseWriter, code int, data map[string]string) {
 	var b bytes.Buffer
 	if err := ackTmpl.Execute(&b, data); err != nil {
 		a.Engine.logger.Error("Render the acknowledge page", "err", err)
@@ -333,6 +352,7 @@ func (a *API) renderAck(w http.ResponseWriter, data map[string]string) {
 		return
 	}
 	ackHeaders(w.Header())
+	w.WriteHeader(code)
 	_, _ = w.Write(bidi.HTML(b.Bytes()))
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -496,6 +497,59 @@ func TestAckLinkExpired(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, incident.StatusTriggered, inc.Status)
 	})
+}
+
+// TestAckLinkErrorInBrowser: a responder opening a forged or expired
+// link, or pressing the button once the incident resolved, reads the
+// acknowledge page saying why, with the same status (the API's JSON error
+// before); a client that does not ask for HTML still gets the JSON.
+func TestAckLinkErrorInBrowser(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := newAPIRig(t, db)
+		id := a.open(t, "critical")
+		a.tick(t)
+		path := a.ackPath(t, id, "bob")
+		const accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+		requirePage := func(t *testing.T, got reply, code int, h1, msg string) {
+			t.Helper()
+			require.Equal(t, code, got.Code, got.Body)
+			require.Equal(t, "text/html; charset=utf-8", got.ContentType)
+			require.Contains(t, got.Body, "<h1>"+h1+"</h1>")
+			require.Contains(t, got.Body, `<p class="error">`+template.HTMLEscapeString(msg)+`</p>`)
+			require.Contains(t, got.Body, `<link rel="stylesheet" href="/ack/ack.css">`)
+			require.NotContains(t, got.Body, "<form", "no button to press")
+			requireAckHeaders(t, got)
+		}
+		for _, method := range []string{"GET", "POST"} {
+			requirePage(t, a.doAccept(t, method, "/ack/garbage", accept), http.StatusForbidden, "Acknowledge link", "invalid acknowledge token")
+		}
+		requireError(t, a.do(t, "GET", "/ack/garbage", ""), http.StatusForbidden, "forbidden", "invalid acknowledge token")
+
+		_, err := a.svc.Resolve(ctx, id, "alice", "fixed")
+		require.NoError(t, err)
+		requirePage(t, a.doAccept(t, "POST", path, accept), http.StatusConflict, "Acknowledge incident "+id,
+			"cannot acknowledge incident "+id+": it is resolved, only a triggered incident can be acknowledged")
+
+		a.clock.Advance(24 * time.Hour)
+		for _, method := range []string{"GET", "POST"} {
+			requirePage(t, a.doAccept(t, method, path, accept), http.StatusForbidden, "Acknowledge link", "acknowledge token expired")
+		}
+	})
+}
+
+// doAccept is do without a body, asking for accept as a browser does.
+func (a *apiRig) doAccept(t *testing.T, method, path, accept string) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, a.srv.URL+path, nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", accept)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return reply{Code: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Header: resp.Header, Body: string(b)}
 }
 
 // TestAckLinkKeyUnreadable: the acknowledge routes need no credentials, so

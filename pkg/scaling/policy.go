@@ -25,6 +25,7 @@ import (
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/specfiles"
 	"github.com/rootuip/sre/pkg/targetlock"
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // Metric kinds.
@@ -512,7 +513,9 @@ func Parse(b []byte, file string) (*Policy, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
+			// A syntax error where a quote or bracket opened, as chaos
+			// experiments and rollout definitions say it.
+			return nil, fmt.Errorf("%s: %w", file, yamlerr.Rewrite(yamlerr.Located(b, err)))
 		}
 		p.File = file
 		docs = append(docs, &p)

@@ -425,6 +425,25 @@ func TestConsoleRaisedTitleAndPeak(t *testing.T) {
 			require.Contains(t, body, `<span class="sev sev-medium">MEDIUM</span> <span class="peak">(CRITICAL at its highest)</span></td>`, path)
 			require.Contains(t, body, "<td>"+title+"</td>", path)
 		}
+
+		// The list filters by the highest severity as the API does: the
+		// incident that paged CRITICAL is found as CRITICAL after it fell.
+		for _, tc := range []struct {
+			query string
+			found bool
+		}{
+			{"?status=all&severity=CRITICAL", false},
+			{"?status=all&peak_severity=CRITICAL", true},
+			{"?status=all&peak_severity=critical&severity=MEDIUM", true},
+			{"?status=all&peak_severity=MEDIUM", false},
+		} {
+			code, body = get(t, srv.URL+"/incidents"+tc.query)
+			require.Equal(t, http.StatusOK, code, tc.query)
+			require.Equal(t, tc.found, strings.Contains(body, `<a href="/incidents/`+id+`">`), tc.query)
+		}
+		code, body = get(t, srv.URL+"/incidents?peak_severity=CRITICAL")
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, body, `<select name="peak_severity"><option value="">any</option><option selected>CRITICAL</option>`, "the form keeps the filter")
 	})
 }
 

@@ -163,6 +163,7 @@ func ParseFilter(r *http.Request) (incident.Filter, error) {
 	if err := onceParams(q, "service", "since", "until", "limit", "offset", "alerts"); err != nil {
 		return f, err
 	}
+	all := false
 	for _, s := range parseList(q, "status") {
 		st := incident.Status(strings.ToLower(s))
 		switch st {
@@ -171,9 +172,15 @@ func ParseFilter(r *http.Request) (incident.Filter, error) {
 			f.Status = append(f.Status, st)
 		case "open":
 			f.Status = append(f.Status, incident.StatusTriggered, incident.StatusAcknowledged, incident.StatusInvestigating)
+		case "all":
+			// Every status, as the console's incident list says it.
+			all = true
 		default:
 			return f, fmt.Errorf("unknown status %s", limits.Quote(s))
 		}
+	}
+	if all {
+		f.Status = nil
 	}
 	for _, s := range parseList(q, "severity") {
 		sv, err := incident.ParseSeverity(s)

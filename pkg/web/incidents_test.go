@@ -97,6 +97,17 @@ func TestIncidentsAPI(t *testing.T) {
 			{name: "long unknown parameter", method: "GET", path: "/api/v1/incidents?" + strings.Repeat("x", 5000) + "=1", code: 400, errType: "bad_data",
 				err: `unknown parameter "` + strings.Repeat("x", 61) + `…" (want status, severity, peak_severity, service, since, until, limit, offset, alerts)`},
 			{name: "status given twice is a list", method: "GET", path: "/api/v1/incidents?status=triggered&status=resolved", code: 200},
+			// all is every status, as the console's list reads it (srectl incidents list --status all).
+			{name: "status all", method: "GET", path: "/api/v1/incidents?status=all", code: 200, check: func(t *testing.T, d json.RawMessage) {
+				var p incident.Page
+				require.NoError(t, json.Unmarshal(d, &p))
+				require.Equal(t, 3, p.Total)
+			}},
+			{name: "status all with open", method: "GET", path: "/api/v1/incidents?status=open,all&service=checkout", code: 200, check: func(t *testing.T, d json.RawMessage) {
+				var p incident.Page
+				require.NoError(t, json.Unmarshal(d, &p))
+				require.Equal(t, 2, p.Total)
+			}},
 			{name: "service given twice", method: "GET", path: "/api/v1/incidents?service=checkout&service=payments", code: 400, errType: "bad_data",
 				err: `parameter "service" given 2 times: give it once`},
 			{name: "limit given twice", method: "GET", path: "/api/v1/incidents?status=open&limit=5&limit=10", code: 400, errType: "bad_data",

@@ -66,16 +66,36 @@ func closedLater(data []byte, line int) (string, int, int, bool) {
 		return "", 0, 0, false
 	}
 	prefix := data[:lineStart(data, line)]
-	q, found := quoteLine(prefix, endOfStream)
-	if !found || q >= line {
-		return "", 0, 0, false
+	if q, found := quoteLine(prefix, endOfStream); found && q < line {
+		if col, found := closesAt(data, q, line); found {
+			return quoteNotClose + " before line " + strconv.Itoa(line), q, col, true
+		}
 	}
+	// The quote that closed it may sit inside a later value (promql:
+	// 'up{job="api"}'), so that the lines above the problem end in another
+	// string: look for the nearest line above that opens a quote whose
+	// closing on its line lets the decoder read past the problem.
+	for q := line - 1; q >= max(1, line-maxQuoteSearch); q-- {
+		if col, found := closesAt(data, q, line); found {
+			return quoteNotClose + " before line " + strconv.Itoa(line), q, col, true
+		}
+	}
+	return "", 0, 0, false
+}
+
+// maxQuoteSearch bounds the lines closedLater looks at above a problem for
+// a quote left open: each is one decoding of the file.
+const maxQuoteSearch = 200
+
+// closesAt returns the column of the quote line q opens and does not close
+// when closing it at the end of q lets the decoder read past line.
+func closesAt(data []byte, q, line int) (int, bool) {
 	text := lineOf(data, q)
 	off, quote, found := openQuote(text)
 	if !found || !readsPast(closeLine(data, q, string(quote)), line) {
-		return "", 0, 0, false
+		return 0, false
 	}
-	return quoteNotClose + " before line " + strconv.Itoa(line), q, column(text, off), true
+	return column(text, off), true
 }
 
 // openedFlow names the "[" or "{" (open) of a flow sequence or mapping
