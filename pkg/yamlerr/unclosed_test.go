@@ -83,3 +83,27 @@ func TestUnclosedQuoteManyLines(t *testing.T) {
 	require.Equal(t, 1, line)
 	require.Equal(t, 7, col)
 }
+
+// TestQuoteSearchBounded: looking above a problem for the quote left open
+// decodes a large document again a bounded number of times (a posted spec
+// of 1 MiB whose 200 lines above the problem each open a quote), not once
+// per line.
+func TestQuoteSearchBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("pad: |\n")
+	for b.Len() < 1<<20 {
+		b.WriteString("  " + strings.Repeat("x", 78) + "\n")
+	}
+	for i := range 100 {
+		// A quoted string over two lines: its first line opens a quote.
+		fmt.Fprintf(&b, "k%d: \"a\n  b\"\n", i)
+	}
+	b.WriteString("bad: a: b\n")
+	data := []byte(b.String())
+	var n yaml.Node
+	err := yaml.Unmarshal(data, &n)
+	require.Error(t, err)
+	redecoded.Store(0)
+	Syntax(data, err)
+	require.LessOrEqual(t, redecoded.Load(), int64(maxSearchBytes+4*len(data)), "decoded %d bytes again for a document of %d", redecoded.Load(), len(data))
+}
