@@ -37,16 +37,7 @@ func TestIncidentsCommands(t *testing.T) {
 			})
 			require.NoError(t, err)
 		}
-		mux := http.NewServeMux()
-		(&web.IncidentsAPI{Service: svc}).Register(mux)
-		srv := httptest.NewServer(mux)
-		defer srv.Close()
-
-		run := func(args ...string) (int, string, string) {
-			var stdout, stderr bytes.Buffer
-			code := Main(append([]string{"incidents", "--sred.url=" + srv.URL, "--actor=alice"}, args...), &stdout, &stderr)
-			return code, stdout.String(), stderr.String()
-		}
+		run := incidentsCommand(t, svc, "--actor=alice")
 		code, out, errOut := run("list")
 		require.Equal(t, 0, code, errOut)
 		require.Equal(t, ""+
@@ -293,15 +284,7 @@ func TestIncidentsListPeakSeverity(t *testing.T) {
 			})
 			require.NoError(t, err)
 		}
-		mux := http.NewServeMux()
-		(&web.IncidentsAPI{Service: svc}).Register(mux)
-		srv := httptest.NewServer(mux)
-		defer srv.Close()
-		run := func(args ...string) (int, string, string) {
-			var stdout, stderr bytes.Buffer
-			code := Main(append([]string{"incidents", "--sred.url=" + srv.URL, "list"}, args...), &stdout, &stderr)
-			return code, stdout.String(), stderr.String()
-		}
+		run := incidentsCommand(t, svc, "list")
 
 		code, out, errOut := run("--peak-severity=critical")
 		require.Equal(t, 0, code, errOut)

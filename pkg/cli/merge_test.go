@@ -1,10 +1,7 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -13,7 +10,6 @@ import (
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
-	"github.com/rootuip/sre/pkg/web"
 )
 
 // TestIncidentsSplitMerge: `srectl incidents split` moves an attached
@@ -34,15 +30,7 @@ func TestIncidentsSplitMerge(t *testing.T) {
 			})
 			require.NoError(t, err)
 		}
-		mux := http.NewServeMux()
-		(&web.IncidentsAPI{Service: svc}).Register(mux)
-		srv := httptest.NewServer(mux)
-		defer srv.Close()
-		run := func(args ...string) (int, string, string) {
-			var stdout, stderr bytes.Buffer
-			code := Main(append([]string{"incidents", "--sred.url=" + srv.URL, "--actor=alice"}, args...), &stdout, &stderr)
-			return code, stdout.String(), stderr.String()
-		}
+		run := incidentsCommand(t, svc, "--actor=alice")
 		code, out, errOut := run("show", "INC-2026-0001")
 		require.Equal(t, 0, code, errOut)
 		require.Contains(t, out, "Affected:  api, db (likely root: db)\n")

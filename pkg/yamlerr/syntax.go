@@ -76,6 +76,14 @@ func Syntax(data []byte, err error) (msg string, line, col int, ok bool) {
 // the first line (0 in its 0-based count reads as no line); with a blank
 // line before the document, the quote is never on the first line.
 func quoteLine(data []byte, msg string) (int, bool) {
+	l, found := shiftedLine(data, msg)
+	return max(l-1, 1), found
+}
+
+// shiftedLine decodes data after a blank line and returns the line of
+// yaml.v3's error when it is msg and has one: in the decoder's count, the
+// 0-based line of data (1-based in the shifted document).
+func shiftedLine(data []byte, msg string) (int, bool) {
 	var n yaml.Node
 	err := yaml.Unmarshal(append([]byte("\n"), data...), &n)
 	if err == nil {
@@ -86,7 +94,7 @@ func quoteLine(data []byte, msg string) (int, bool) {
 		return 0, false
 	}
 	l, _ := strconv.Atoi(m[1])
-	return max(l-1, 1), true
+	return l, true
 }
 
 // Located is err with the line Syntax finds, in the decoder's form ("yaml:

@@ -161,17 +161,8 @@ func openedFlow(data []byte, msg string, line int, open, close byte) (string, in
 // about data, names: yaml.v3 reports the (0-based) line of the collection
 // it was reading, no line for the first.
 func flowLine(data []byte, msg string) (int, bool) {
-	var n yaml.Node
-	err := yaml.Unmarshal(append([]byte("\n"), data...), &n)
-	if err == nil {
-		return 0, false
-	}
-	m := yamlLineRE.FindStringSubmatch(err.Error())
-	if m == nil || m[2] != msg || m[1] == "" {
-		return 0, false
-	}
-	l, _ := strconv.Atoi(m[1])
-	return l, l > 0
+	l, found := shiftedLine(data, msg)
+	return l, found && l > 0
 }
 
 // readsPast reports whether the decoder reads data without a syntax error
