@@ -109,22 +109,11 @@ func TestPostmortemPeakSeverity(t *testing.T) {
 	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
-		started := epoch.Add(-4 * time.Minute)
-		n := notification("g1", "checkout", "critical", started, "page", "ticket")
-		delete(n.CommonLabels, "severity")
-		n.Alerts[1].Labels["severity"] = "warning"
-		res, err := f.svc.Ingest(ctx, n)
-		require.NoError(t, err)
-		id := res.Created[0]
+		id, n := f.criticalResolvedFirst(t)
 		inc, err := f.svc.Get(ctx, id)
 		require.NoError(t, err)
-		require.Equal(t, incident.SeverityCritical, inc.Severity)
-
-		f.clock.Advance(time.Minute)
-		n.Status = "resolved"
-		n.Alerts[0].Status, n.Alerts[0].EndsAt = "resolved", f.clock.Now()
-		_, err = f.svc.Ingest(ctx, n)
-		require.NoError(t, err)
+		require.Equal(t, incident.SeverityMedium, inc.Severity)
+		require.Equal(t, incident.SeverityCritical, inc.PeakSeverity)
 		f.clock.Advance(time.Minute)
 		n.Alerts[1].Status, n.Alerts[1].EndsAt = "resolved", f.clock.Now()
 		_, err = f.svc.Ingest(ctx, n)
@@ -149,17 +138,7 @@ func TestPostmortemStoredPeak(t *testing.T) {
 	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
-		started := epoch.Add(-4 * time.Minute)
-		n := notification("g1", "checkout", "critical", started, "page", "ticket")
-		delete(n.CommonLabels, "severity")
-		n.Alerts[1].Labels["severity"] = "warning"
-		res, err := f.svc.Ingest(ctx, n)
-		require.NoError(t, err)
-		id := res.Created[0]
-		f.clock.Advance(time.Minute)
-		n.Alerts[0].Status, n.Alerts[0].EndsAt = "resolved", f.clock.Now()
-		_, err = f.svc.Ingest(ctx, n)
-		require.NoError(t, err)
+		id, _ := f.criticalResolvedFirst(t)
 		tl, err := f.svc.Timeline(ctx, id)
 		require.NoError(t, err)
 		require.True(t, slices.ContainsFunc(tl, func(e incident.TimelineEntry) bool {
@@ -176,4 +155,28 @@ func TestPostmortemStoredPeak(t *testing.T) {
 		require.NoError(t, err)
 		require.Contains(t, pm.Markdown, "| Severity | MEDIUM (HIGH at its highest) |\n")
 	})
+}
+
+// criticalResolvedFirst opens an incident of a critical and a warning
+// alert (severity CRITICAL) and resolves the critical one a minute later,
+// the warning firing still: the incident falls to MEDIUM. It returns the
+// incident and the notification, its status "resolved".
+func (f *fixture) criticalResolvedFirst(t *testing.T) (string, incident.Notification) {
+	t.Helper()
+	ctx := context.Background()
+	n := notification("g1", "checkout", "critical", epoch.Add(-4*time.Minute), "page", "ticket")
+	delete(n.CommonLabels, "severity")
+	n.Alerts[1].Labels["severity"] = "warning"
+	res, err := f.svc.Ingest(ctx, n)
+	require.NoError(t, err)
+	id := res.Created[0]
+	inc, err := f.svc.Get(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, incident.SeverityCritical, inc.Severity)
+	f.clock.Advance(time.Minute)
+	n.Status = "resolved"
+	n.Alerts[0].Status, n.Alerts[0].EndsAt = "resolved", f.clock.Now()
+	_, err = f.svc.Ingest(ctx, n)
+	require.NoError(t, err)
+	return id, n
 }
