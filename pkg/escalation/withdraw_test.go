@@ -718,6 +718,17 @@ func TestPagerDutyResolveAfterLateDelivery(t *testing.T) {
 // pushPageAcked pages bob's MEDIUM page by push alone through a sink that
 // holds the request, and has bob acknowledge while it is on the wire
 // (ackWhileSent): done gives the send's outcome once push is released.
+// recoverAfterLease lets the lease of bob's push (pushPageAcked) end and
+// the incident's SLO recover: its all-clear skips the push, whose send
+// reads as over without a delivery.
+func recoverAfterLease(t *testing.T, db *store.DB, r *rig, ncfg *notify.Config, id string) {
+	t.Helper()
+	r.clock.Advance(time.Duration(ncfg.Lease))
+	_, err := r.svc.MarkRecovering(context.Background(), id, "sred", "api/availability short burn-rate windows back under")
+	require.NoError(t, err)
+	require.Empty(t, allClears(t, db, id), "the send reads as over without a delivery")
+}
+
 func pushPageAcked(t *testing.T, db *store.DB) (*rig, *notify.Config, string, *holdSink, <-chan error) {
 	t.Helper()
 	push := newHoldSink(t)
@@ -735,10 +746,7 @@ func TestAllClearAfterLateDelivery(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		r, ncfg, id, push, done := pushPageAcked(t, db)
-		r.clock.Advance(time.Duration(ncfg.Lease))
-		_, err := r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
-		require.NoError(t, err)
-		require.Empty(t, allClears(t, db, id), "the send reads as over without a delivery")
+		recoverAfterLease(t, db, r, ncfg, id)
 
 		push.Release()
 		require.NoError(t, <-done)
@@ -1056,11 +1064,8 @@ func TestLatePageFindsRecoveryByMarker(t *testing.T) {
 			testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 				ctx := context.Background()
 				r, ncfg, id, push, done := pushPageAcked(t, db)
-				r.clock.Advance(time.Duration(ncfg.Lease))
-				_, err := r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
-				require.NoError(t, err)
-				require.Empty(t, allClears(t, db, id), "the send reads as over without a delivery")
-				_, err = r.svc.BurningAgain(ctx, id, "sred", "api/availability page_fast 5m 20x > 14.4x")
+				recoverAfterLease(t, db, r, ncfg, id)
+				_, err := r.svc.BurningAgain(ctx, id, "sred", "api/availability page_fast 5m 20x > 14.4x")
 				require.NoError(t, err)
 				_, err = r.svc.Resolve(ctx, id, "bob", "fixed")
 				require.NoError(t, err)
