@@ -21,22 +21,10 @@ import (
 // without a page.
 func TestFlappingHoldsEscalation(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
 		r := newRig(t, db, clock, escalationYAML, notifyConfig(t, sms, push, email, slack))
-		labels := map[string]string{"alertname": "DiskIOSaturated", "service": "storage", "severity": "low"}
-		deliver := func(status string, starts time.Time) *incident.IngestResult {
-			t.Helper()
-			a := incident.NotifiedAlert{Status: status, Fingerprint: "fp-disk", StartsAt: starts, Labels: labels}
-			if status == "resolved" {
-				a.EndsAt = clock.Now()
-			}
-			res, err := r.svc.Ingest(ctx, incident.Notification{Receiver: "sred", Status: status, GroupKey: "{}:{alertname=\"DiskIOSaturated\"}",
-				CommonLabels: labels, Alerts: []incident.NotifiedAlert{a}})
-			require.NoError(t, err)
-			return res
-		}
+		deliver := diskDeliveries(t, r, clock)
 		flap := func() time.Time {
 			t.Helper()
 			starts := clock.Now()
@@ -97,16 +85,10 @@ func TestReopenTimelineOrder(t *testing.T) {
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
 		r := newRig(t, db, clock, escalationYAML, notifyConfig(t, sms, push, email, slack))
-		labels := map[string]string{"alertname": "DiskIOSaturated", "service": "storage", "severity": "low"}
+		deliverDisk := diskDeliveries(t, r, clock)
 		deliver := func(status string, starts time.Time) string {
 			t.Helper()
-			a := incident.NotifiedAlert{Status: status, Fingerprint: "fp-disk", StartsAt: starts, Labels: labels}
-			if status == "resolved" {
-				a.EndsAt = clock.Now()
-			}
-			res, err := r.svc.Ingest(ctx, incident.Notification{Receiver: "sred", Status: status, GroupKey: "{}:{alertname=\"DiskIOSaturated\"}",
-				CommonLabels: labels, Alerts: []incident.NotifiedAlert{a}})
-			require.NoError(t, err)
+			res := deliverDisk(status, starts)
 			require.Len(t, res.Incidents, 1)
 			return res.Incidents[0]
 		}
@@ -160,4 +142,22 @@ func prefixes(got, want []string) []string {
 		}
 	}
 	return out
+}
+
+// diskDeliveries returns a function delivering the DiskIOSaturated alert
+// of service storage (severity low) to r's incident service, firing or
+// resolved at clock's time, as Alertmanager's group of it.
+func diskDeliveries(t *testing.T, r *rig, clock *clock.Manual) func(status string, starts time.Time) *incident.IngestResult {
+	labels := map[string]string{"alertname": "DiskIOSaturated", "service": "storage", "severity": "low"}
+	return func(status string, starts time.Time) *incident.IngestResult {
+		t.Helper()
+		a := incident.NotifiedAlert{Status: status, Fingerprint: "fp-disk", StartsAt: starts, Labels: labels}
+		if status == "resolved" {
+			a.EndsAt = clock.Now()
+		}
+		res, err := r.svc.Ingest(context.Background(), incident.Notification{Receiver: "sred", Status: status, GroupKey: "{}:{alertname=\"DiskIOSaturated\"}",
+			CommonLabels: labels, Alerts: []incident.NotifiedAlert{a}})
+		require.NoError(t, err)
+		return res
+	}
 }
