@@ -81,16 +81,7 @@ func TestShutdownClosesStreams(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a safety net
 	defer cancel()
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/api/v1/events", nil)
-	require.NoError(t, err)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	sse := bufio.NewReader(resp.Body)
-	line, err := sse.ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, ": subscribed\n", line)
+	sse := subscribeSSE(ctx, t, s.url+"/api/v1/events")
 
 	var conns []*websocket.Conn
 	for _, base := range []string{strings.TrimPrefix(s.url, "http://"), fmt.Sprintf("127.0.0.1:%d", port)} {
@@ -144,16 +135,7 @@ func TestStreamAcrossReplicaProcesses(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a safety net
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.url+"/api/v1/events?type=incident.created", nil)
-	require.NoError(t, err)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	sse := bufio.NewReader(resp.Body)
-	line, err := sse.ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, ": subscribed\n", line)
+	sse := subscribeSSE(ctx, t, b.url+"/api/v1/events?type=incident.created")
 
 	code, body := a.do(t, http.MethodPost, "/api/v1/webhook/alertmanager", payload(t, "am-firing.json"))
 	require.Equal(t, http.StatusOK, code, body)
@@ -164,12 +146,11 @@ func TestStreamAcrossReplicaProcesses(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal([]byte(body), &res))
 	require.Len(t, res.Data.Created, 1, body)
-	for {
+	var line string
+	for !strings.HasPrefix(line, "data: ") {
+		var err error
 		line, err = sse.ReadString('\n')
 		require.NoError(t, err, "replica B's stream ended before the event:\n%s", b.output())
-		if strings.HasPrefix(line, "data: ") {
-			break
-		}
 	}
 	var ev struct {
 		Type       string `json:"type"`
@@ -189,4 +170,21 @@ func TestStreamAcrossReplicaProcesses(t *testing.T) {
 		require.Equal(t, 0, s.cmd.ProcessState.ExitCode(), s.output())
 		require.NotContains(t, s.output(), "connection lost", "the relay's stop is not a lost connection")
 	}
+}
+
+// subscribeSSE opens the SSE stream at url, closed with the test, and
+// returns it after its ": subscribed" comment.
+func subscribeSSE(ctx context.Context, t *testing.T, url string) *bufio.Reader {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	t.Cleanup(func() { resp.Body.Close() })
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	sse := bufio.NewReader(resp.Body)
+	line, err := sse.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, ": subscribed\n", line)
+	return sse
 }
