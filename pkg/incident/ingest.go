@@ -490,7 +490,9 @@ func (s *Service) settled(ctx context.Context, tx *sql.Tx, opts Options, r *reco
 			return err
 		}
 	}
-	resolve := opts.AutoResolve && total > 0 && firing == 0 && r.Status.Open()
+	// An incident opened by hand is resolved by a person, not by the
+	// alerts of the groups that joined it: it stays open, recovered.
+	resolve := opts.AutoResolve && total > 0 && firing == 0 && r.Status.Open() && !strings.HasPrefix(r.GroupKey, ManualGroupPrefix)
 	if resolve {
 		r.Status = StatusResolved
 		r.ResolvedAt = &now
@@ -589,7 +591,8 @@ type titleSource struct {
 }
 
 // highestFiring sets r's severity to the highest severity among its firing
-// alerts (the severity label, mapped as at creation).
+// alerts (the severity label, mapped as at creation), and for an incident
+// opened by hand never below the severity the person gave it.
 func (s *Service) highestFiring(ctx context.Context, tx *sql.Tx, opts Options, r *record) error {
 	rows, err := s.query(ctx, tx, `SELECT labels FROM incident_alerts WHERE incident_id = $1 AND status = 'firing'`, r.ID)
 	if err != nil {
@@ -612,7 +615,7 @@ func (s *Service) highestFiring(ctx context.Context, tx *sql.Tx, opts Options, r
 		return fmt.Errorf("severity of %s: %w", r.ID, err)
 	}
 	if best != "" {
-		r.Severity = best
+		r.Severity = higher(best, declaredSeverity(opts, r))
 	}
 	return nil
 }

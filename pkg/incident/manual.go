@@ -57,7 +57,10 @@ const ManualReceiver = "manual"
 // Create opens an incident by hand. It is triggered like an alert-driven
 // incident (the hooks run, so escalation pages whoever its policy says) and
 // its group key is "manual:<id>", so no Alertmanager notification ever
-// updates or resolves it. The labels are the service and severity labels of
+// updates or resolves it. Its link (manualLink) makes it a correlation
+// candidate for the alert groups of its service while it is open; the
+// alerts of the groups that join it never resolve it (settled): a person
+// does. The labels are the service and severity labels of
 // the options plus source="manual"; the description is the first timeline
 // note.
 func (s *Service) Create(ctx context.Context, m ManualIncident) (*Incident, error) {
@@ -85,11 +88,14 @@ func (s *Service) Create(ctx context.Context, m ManualIncident) (*Incident, erro
 			labels[opts.ServiceLabels[0]] = m.Service
 		}
 		r := &record{Incident: Incident{
-			ID: id, Title: m.Title, Service: m.Service, Severity: m.Severity, Status: StatusTriggered,
+			ID: id, Title: m.Title, Service: m.Service, RootService: m.Service, Severity: m.Severity, Status: StatusTriggered,
 			Labels: labels, GroupKey: ManualGroupPrefix + id, Receiver: ManualReceiver,
 			DetectedAt: now, CreatedAt: now, UpdatedAt: now,
 		}}
 		if err := s.insertIncident(ctx, tx, r); err != nil {
+			return err
+		}
+		if err := s.insertLink(ctx, tx, id, manualLink(r)); err != nil {
 			return err
 		}
 		msg := "opened by hand"
@@ -109,6 +115,31 @@ func (s *Service) Create(ctx context.Context, m ManualIncident) (*Incident, erro
 	s.publish(p)
 	s.m.incidentsCreated.WithLabelValues(string(out.Severity)).Inc()
 	return out, nil
+}
+
+// manualLink is the link of an incident opened by hand: its service, as
+// the link of the group that opens an alert-driven incident, so that
+// correlation places the alert groups of that service (or of a related
+// one) on it instead of opening a second incident. It counts as firing
+// while the incident is open: a person declared the service affected, and
+// only a person resolves it (a resolve by hand clears it, clearLinksFiring).
+func manualLink(r *record) *Link {
+	return &Link{GroupKey: r.GroupKey, Service: r.Service, Labels: r.Labels, Reason: "opened",
+		AttachedAt: r.CreatedAt, Firing: true}
+}
+
+// declaredSeverity is the severity a person gave r when opening it by hand
+// (its severity label, written by Create), "" for other incidents: the
+// alerts that join it raise its severity, and lower it again no further.
+func declaredSeverity(opts Options, r *record) Severity {
+	if !strings.HasPrefix(r.GroupKey, ManualGroupPrefix) {
+		return ""
+	}
+	sev, err := ParseSeverity(r.Labels[opts.SeverityLabel])
+	if err != nil {
+		return ""
+	}
+	return sev
 }
 
 // Stats are response figures over a time range.

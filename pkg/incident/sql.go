@@ -341,4 +341,21 @@ UPDATE incidents SET peak_severity = COALESCE((SELECT v FROM (
 WHERE id IN (SELECT incident_id FROM incident_timeline WHERE kind = 'severity');
 `,
 	},
+	{
+		// An open incident opened by hand gets the link Create now writes
+		// (manualLink): its service, firing while it is open, so that
+		// correlation places the alert groups of that service on it. Those
+		// opened before had none (or, from 0004, one not firing).
+		ID: "incident/0014_manual_links",
+		SQLite: `
+INSERT INTO incident_links (incident_id, group_key, service, labels, reason, attached_at, firing)
+	SELECT id, group_key, service, labels, 'opened', created_at, 1 FROM incidents
+	WHERE group_key LIKE 'manual:%' AND status IN ('triggered', 'acknowledged', 'investigating')
+	ON CONFLICT (incident_id, group_key) DO UPDATE SET firing = 1;
+INSERT INTO incident_link_services (incident_id, service, last_at)
+	SELECT id, service, created_at FROM incidents
+	WHERE group_key LIKE 'manual:%' AND status IN ('triggered', 'acknowledged', 'investigating')
+	ON CONFLICT (incident_id, service) DO NOTHING;
+`,
+	},
 }
