@@ -748,9 +748,11 @@ const clearLinkFiringSQL = `UPDATE incident_links SET firing = 0 WHERE incident_
 // restoreLinksFiringSQL marks the links of an incident ($1) firing whose
 // group still has a firing alert on it: a resolve by hand cleared them
 // (clearLinksFiring) while their alerts went on firing, and a re-opened
-// incident is a firing one for correlation through them again.
+// incident is a firing one for correlation through them again. So is the
+// link of an incident opened by hand (manualLink), firing while it is open.
 const restoreLinksFiringSQL = `UPDATE incident_links SET firing = 1 WHERE incident_id = $1 AND firing = 0
-	AND EXISTS (SELECT 1 FROM incident_alerts a WHERE a.group_key = incident_links.group_key AND a.incident_id = $1 AND a.status = 'firing')`
+	AND (group_key LIKE 'manual:%' OR
+		EXISTS (SELECT 1 FROM incident_alerts a WHERE a.group_key = incident_links.group_key AND a.incident_id = $1 AND a.status = 'firing'))`
 
 // restoreLinksFiring marks the links of a re-opened incident whose groups
 // still fire on it (restoreLinksFiringSQL); the group re-opening it is

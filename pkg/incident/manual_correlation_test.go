@@ -168,3 +168,61 @@ func TestManualLinksMigration(t *testing.T) {
 		require.Equal(t, []string{"INC-1"}, res.Incidents)
 	})
 }
+
+// TestManualIncidentReopenedFiring: an incident opened by hand, resolved
+// by a person and re-opened by the alert group that joined it firing
+// again (within the flap window), is open: its own link fires again, on
+// both backends, so that once that group resolved, a new group of its
+// service, past the window, still joins it.
+func TestManualIncidentReopenedFiring(t *testing.T) {
+	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		f.svc.SetCorrelation(&incident.Correlation{Window: 30 * time.Minute,
+			DependsOn: map[string]map[string][]string{"checkout": {}}})
+		manual, err := f.svc.Create(ctx, incident.ManualIncident{Title: "Checkout slow", Service: "checkout",
+			Severity: incident.SeverityHigh, Actor: "alice"})
+		require.NoError(t, err)
+		ingest := func(n incident.Notification) *incident.IngestResult {
+			t.Helper()
+			res, err := f.svc.Ingest(ctx, n)
+			require.NoError(t, err)
+			return res
+		}
+		f.clock.Advance(time.Minute)
+		disk := notification("g-disk", "checkout", "critical", f.clock.Now(), "disk-a")
+		require.Equal(t, []string{manual.ID}, ingest(disk).Incidents)
+		f.clock.Advance(time.Minute)
+		_, err = f.svc.Resolve(ctx, manual.ID, "alice", "fixed")
+		require.NoError(t, err)
+
+		f.clock.Advance(time.Minute)
+		again := notification("g-disk", "checkout", "critical", disk.Alerts[0].StartsAt, "disk-a", "disk-b")
+		require.Equal(t, []string{manual.ID}, ingest(again).Incidents)
+		require.True(t, f.get(t, manual.ID).Status.Open())
+		links, err := f.svc.Links(ctx, manual.ID)
+		require.NoError(t, err)
+		firing := map[string]bool{}
+		for _, l := range links {
+			firing[l.GroupKey] = l.Firing
+		}
+		require.Equal(t, map[string]bool{"manual:" + manual.ID: true, "g-disk": true}, firing)
+
+		f.clock.Advance(time.Minute)
+		for i := range again.Alerts {
+			again.Alerts[i].Status, again.Alerts[i].EndsAt = "resolved", f.clock.Now()
+		}
+		ingest(again)
+		links, err = f.svc.Links(ctx, manual.ID)
+		require.NoError(t, err)
+		for _, l := range links {
+			firing[l.GroupKey] = l.Firing
+		}
+		require.Equal(t, map[string]bool{"manual:" + manual.ID: true, "g-disk": false}, firing)
+		require.True(t, f.get(t, manual.ID).Status.Open(), "a person resolves it")
+		f.clock.Advance(time.Hour)
+		res := ingest(notification("g-latency", "checkout", "high", f.clock.Now(), "lat-a"))
+		require.Empty(t, res.Created)
+		require.Equal(t, []string{manual.ID}, res.Incidents)
+	})
+}
