@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -33,6 +34,11 @@ func TestCheckConfig(t *testing.T) {
 		{"bad severity", []string{filepath.Join(fixtures, "severity_map.bad.yml")}, 1,
 			"Checking '" + filepath.Join(fixtures, "severity_map.bad.yml") + "'\n  FAILED: load config " +
 				filepath.Join(fixtures, "severity_map.bad.yml") + `: incidents: severity_map["critical"]: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)` + "\n\n"},
+		// A syntax error is positioned file:line:col, as `srectl validate`
+		// positions the errors of SLO specs.
+		{"syntax", []string{filepath.Join(fixtures, "syntax_unclosed.bad.yml")}, 1,
+			"Checking '" + filepath.Join(fixtures, "syntax_unclosed.bad.yml") + "'\n  FAILED: load config " +
+				filepath.Join(fixtures, "syntax_unclosed.bad.yml") + ":4:19: invalid YAML: \"[\" opened here is not closed before line 5\n\n"},
 		{"good and bad", []string{good, filepath.Join(fixtures, "prefix.bad.yml")}, 1, ""},
 	}
 	var example bytes.Buffer
@@ -61,7 +67,8 @@ func TestCheckConfig(t *testing.T) {
 	for _, f := range bad {
 		var stdout, stderr bytes.Buffer
 		require.Equal(t, 1, Main([]string{"check", "config", f}, &stdout, &stderr), f)
-		require.Contains(t, stdout.String(), "  FAILED: load config "+f+": ")
+		// A syntax error is positioned file:line:col.
+		require.Regexp(t, `  FAILED: load config `+regexp.QuoteMeta(f)+`(:\d+:\d+)?: `, stdout.String())
 		// No Go type names of the loader (config.plain, escalation.Policy).
 		require.NotRegexp(t, `\b(plain|[a-z]+\.[A-Z][A-Za-z]*)\b|cannot unmarshal|not found in type`, stdout.String(), f)
 	}
