@@ -176,6 +176,12 @@ func TestCheckConfigAccess(t *testing.T) {
 			[]string{`FAILED: user "rita" is defined both in the users file and in basic_auth_users of the web config file`}},
 		{"web config users only", []string{"--web.config.file=" + f("web-users.yml"), good(t)}, 0,
 			[]string{"WARNING: the webhook has no bearer token (webhook.bearer_token): Alertmanager must authenticate", "WARNING: 1 user of basic_auth_users in the web config file is an admin checked by sred (not by exporter-toolkit); give it a role"}},
+		// The web config file's errors read as sred.yml's: a syntax error
+		// at its line and column, no Go type of exporter-toolkit.
+		{"web config syntax error", []string{"--web.config.file=" + f("web-syntax.yml"), good(t)}, 1,
+			[]string{"FAILED: web config file " + f("web-syntax.yml") + `:2:9: invalid YAML: "[" opened here is not closed before line 3` + "\n"}},
+		{"web config unknown field", []string{"--web.config.file=" + f("web-unknown-field.yml"), good(t)}, 1,
+			[]string{"FAILED: web config file " + f("web-unknown-field.yml") + ": yaml: unmarshal errors:\n  line 1: unknown field \"basic_auth_user\"\n"}},
 		{"tokens given as bcrypt hashes", []string{f("tokens.yml")}, 0,
 			[]string{"WARNING: tokens argo, flagger are given as bcrypt hashes: every unknown bearer token a client sends costs one bcrypt comparison per such token; give each token's SHA-256 instead (sha256: in the users file, docs/security.md)"}},
 		{"one token given as a bcrypt hash", []string{f("token.yml")}, 0,
