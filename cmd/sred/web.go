@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/exporter-toolkit/web"
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // splitWebConfig reads the basic_auth_users of the exporter-toolkit web
@@ -26,16 +28,18 @@ func splitWebConfig(path string) (users map[string]string, served string, cleanu
 	if path == "" {
 		return nil, "", cleanup, nil
 	}
-	if err := web.Validate(path); err != nil {
-		return nil, "", cleanup, fmt.Errorf("web config file %s: %w", path, err)
-	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, "", cleanup, err
+		return nil, "", cleanup, fmt.Errorf("web config file %s: %w", path, err)
 	}
+	// A syntax error is named at its line and column, as in sred.yml,
+	// before exporter-toolkit's own reading of the file names it raw.
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, "", cleanup, fmt.Errorf("web config file %s: %w", path, err)
+		return nil, "", cleanup, fmt.Errorf("web config file %w", yamlerr.InFile(path, yamlerr.Located(b, err)))
+	}
+	if err := web.Validate(path); err != nil {
+		return nil, "", cleanup, fmt.Errorf("web config file %s: %w", path, yamlerr.Rewrite(err))
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, path, cleanup, nil
@@ -47,7 +51,7 @@ func splitWebConfig(path string) (users map[string]string, served string, cleanu
 		switch key.Value {
 		case "basic_auth_users":
 			if err := val.Decode(&users); err != nil {
-				return nil, "", cleanup, fmt.Errorf("web config file %s: basic_auth_users: %w", path, err)
+				return nil, "", cleanup, fmt.Errorf("web config file %s: basic_auth_users: %w", path, yamlerr.Rewrite(err))
 			}
 			root.Content = append(root.Content[:i], root.Content[i+2:]...)
 			i -= 2

@@ -47,3 +47,25 @@ func TestSplitWebConfig(t *testing.T) {
 	_, _, _, err = splitWebConfig(bad)
 	require.ErrorContains(t, err, "web config file "+bad+": ")
 }
+
+// TestSplitWebConfigErrors: the web config file's errors read as sred.yml's
+// (yamlerr): a syntax error at its line and column, an unknown field without
+// exporter-toolkit's Go type. Before, they read "yaml: line 2: did not find
+// expected ',' or ']'" and "field basic_auth_user not found in type
+// web.Config".
+func TestSplitWebConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ name, doc, want string }{
+		{"syntax", "basic_auth_users:\n  rita: [unclosed\ntls_server_config: {}\n",
+			`:2:9: invalid YAML: "[" opened here is not closed before line 3`},
+		{"unknown field", "basic_auth_user:\n  rita: x\n",
+			": yaml: unmarshal errors:\n  line 1: unknown field \"basic_auth_user\""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(dir, "web.yml")
+			require.NoError(t, os.WriteFile(path, []byte(c.doc), 0o600))
+			_, _, _, err := splitWebConfig(path)
+			require.EqualError(t, err, "web config file "+path+c.want)
+		})
+	}
+}

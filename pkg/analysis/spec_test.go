@@ -88,6 +88,8 @@ func TestBadSpecs(t *testing.T) {
 		{"all disabled", head + "rollbackTriggers:\n  errorRate: {enabled: false}\n  latencyIncrease: {enabled: false}\n  healthChecks: {enabled: false}\n  burnRate: {enabled: false}\n", "every check is disabled"},
 		{"null document", "~\n", `x.yml: not an analysis spec: want a mapping with apiVersion "sre.rootuip.io/v1" and kind "RolloutAnalysis"`},
 		{"two documents", head + "---\n" + head, "one analysis spec per file"},
+		// A syntax error is positioned file:line:col, as in sred.yml.
+		{"bracket left open", head + "checks: [{name: c}\nfoo: 1\n", `x.yml:5:9: invalid YAML: "[" opened here is not closed before line 6`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

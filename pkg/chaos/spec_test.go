@@ -64,6 +64,8 @@ func TestBadExperiments(t *testing.T) {
 		"name.yml":                 `name "Bad_Name" must be lowercase`,
 		"abort-interval.yml":       "abort.interval 100y is above 5m",
 		"rollback-timeout.yml":     `rollback action "heal": timeout 100y is above 1h`,
+		// A syntax error is positioned file:line:col, as in sred.yml.
+		"syntax.yml": `testdata/bad/syntax.yml:9:9: invalid YAML: "{" opened here is not closed before line 10`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yml")
 	if len(files) != len(want) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/app"
 	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // MinWebhookTokenBytes is the shortest webhook bearer token check config
@@ -32,18 +33,23 @@ func checkAccess(cfg *app.Config, webConfig string) ([]string, error) {
 	}
 	var webUsers map[string]string
 	if webConfig != "" {
-		if err := web.Validate(webConfig); err != nil {
-			return nil, fmt.Errorf("web config file %s: %w", webConfig, err)
-		}
 		b, err := os.ReadFile(webConfig)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("web config file %s: %w", webConfig, err)
+		}
+		// A syntax error is named at its line and column, as sred names
+		// it, before exporter-toolkit's own reading of the file names it raw.
+		if err := yaml.Unmarshal(b, &yaml.Node{}); err != nil {
+			return nil, fmt.Errorf("web config file %w", yamlerr.InFile(webConfig, yamlerr.Located(b, err)))
+		}
+		if err := web.Validate(webConfig); err != nil {
+			return nil, fmt.Errorf("web config file %s: %w", webConfig, yamlerr.Rewrite(err))
 		}
 		var wc struct {
 			Users map[string]string `yaml:"basic_auth_users"`
 		}
 		if err := yaml.Unmarshal(b, &wc); err != nil {
-			return nil, fmt.Errorf("web config file %s: %w", webConfig, err)
+			return nil, fmt.Errorf("web config file %s: %w", webConfig, yamlerr.Rewrite(err))
 		}
 		webUsers = wc.Users
 	}

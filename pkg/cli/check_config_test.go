@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -33,6 +34,11 @@ func TestCheckConfig(t *testing.T) {
 		{"bad severity", []string{filepath.Join(fixtures, "severity_map.bad.yml")}, 1,
 			"Checking '" + filepath.Join(fixtures, "severity_map.bad.yml") + "'\n  FAILED: load config " +
 				filepath.Join(fixtures, "severity_map.bad.yml") + `: incidents: severity_map["critical"]: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)` + "\n\n"},
+		// A syntax error is positioned file:line:col, as `srectl validate`
+		// positions the errors of SLO specs.
+		{"syntax", []string{filepath.Join(fixtures, "syntax_unclosed.bad.yml")}, 1,
+			"Checking '" + filepath.Join(fixtures, "syntax_unclosed.bad.yml") + "'\n  FAILED: load config " +
+				filepath.Join(fixtures, "syntax_unclosed.bad.yml") + ":4:19: invalid YAML: \"[\" opened here is not closed before line 5\n\n"},
 		{"good and bad", []string{good, filepath.Join(fixtures, "prefix.bad.yml")}, 1, ""},
 	}
 	var example bytes.Buffer
@@ -61,7 +67,8 @@ func TestCheckConfig(t *testing.T) {
 	for _, f := range bad {
 		var stdout, stderr bytes.Buffer
 		require.Equal(t, 1, Main([]string{"check", "config", f}, &stdout, &stderr), f)
-		require.Contains(t, stdout.String(), "  FAILED: load config "+f+": ")
+		// A syntax error is positioned file:line:col.
+		require.Regexp(t, `  FAILED: load config `+regexp.QuoteMeta(f)+`(:\d+:\d+)?: `, stdout.String())
 		// No Go type names of the loader (config.plain, escalation.Policy).
 		require.NotRegexp(t, `\b(plain|[a-z]+\.[A-Z][A-Za-z]*)\b|cannot unmarshal|not found in type`, stdout.String(), f)
 	}
@@ -169,6 +176,12 @@ func TestCheckConfigAccess(t *testing.T) {
 			[]string{`FAILED: user "rita" is defined both in the users file and in basic_auth_users of the web config file`}},
 		{"web config users only", []string{"--web.config.file=" + f("web-users.yml"), good(t)}, 0,
 			[]string{"WARNING: the webhook has no bearer token (webhook.bearer_token): Alertmanager must authenticate", "WARNING: 1 user of basic_auth_users in the web config file is an admin checked by sred (not by exporter-toolkit); give it a role"}},
+		// The web config file's errors read as sred.yml's: a syntax error
+		// at its line and column, no Go type of exporter-toolkit.
+		{"web config syntax error", []string{"--web.config.file=" + f("web-syntax.yml"), good(t)}, 1,
+			[]string{"FAILED: web config file " + f("web-syntax.yml") + `:2:9: invalid YAML: "[" opened here is not closed before line 3` + "\n"}},
+		{"web config unknown field", []string{"--web.config.file=" + f("web-unknown-field.yml"), good(t)}, 1,
+			[]string{"FAILED: web config file " + f("web-unknown-field.yml") + ": yaml: unmarshal errors:\n  line 1: unknown field \"basic_auth_user\"\n"}},
 		{"tokens given as bcrypt hashes", []string{f("tokens.yml")}, 0,
 			[]string{"WARNING: tokens argo, flagger are given as bcrypt hashes: every unknown bearer token a client sends costs one bcrypt comparison per such token; give each token's SHA-256 instead (sha256: in the users file, docs/security.md)"}},
 		{"one token given as a bcrypt hash", []string{f("token.yml")}, 0,

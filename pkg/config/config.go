@@ -445,7 +445,9 @@ func LoadFile(path string, sections ...string) (*Config, error) {
 		err = cfg.checkFiles()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load config %s: %w", path, err)
+		// A syntax error reads "load config sred.yml:4:9: invalid YAML:
+		// ...", as the errors of the SLO specs do.
+		return nil, fmt.Errorf("load config %w", yamlerr.InFile(path, err))
 	}
 	return cfg, nil
 }

@@ -135,7 +135,11 @@ func TestBadConfigs(t *testing.T) {
 		t.Run(file, func(t *testing.T) {
 			path := filepath.Join("testdata", file)
 			_, err := LoadFile(path)
-			require.EqualError(t, err, "load config "+path+": "+want)
+			sep := ": "
+			if strings.HasPrefix(want, ":") {
+				sep = "" // a syntax error: file:line:col
+			}
+			require.EqualError(t, err, "load config "+path+sep+want)
 		})
 	}
 	files, err := filepath.Glob("testdata/*.bad.yml")

@@ -10,9 +10,11 @@ var BadFixtures = map[string]string{
 	// Syntax errors name the line of the problem, not the line above the
 	// construct it is in (yaml's own "line 3" for the first, none for the
 	// second); a "[" left open is named where it opened, with the line
-	// where the decoder noticed.
-	"syntax_unclosed.bad.yml": "yaml: line 4: \"[\" opened here is not closed before line 5",
-	"syntax_control.bad.yml":  "yaml: line 4: control characters are not allowed",
+	// where the decoder noticed. They are positioned file:line:col, as the
+	// errors of the SLO specs are (a message starting with ":" follows the
+	// file name directly).
+	"syntax_unclosed.bad.yml": ":4:19: invalid YAML: \"[\" opened here is not closed before line 5",
+	"syntax_control.bad.yml":  ":4:1: invalid YAML: control characters are not allowed",
 	"not_a_mapping.bad.yml":   "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into config.Config",
 	// Another kind of file given as sred.yml: which kind, and what checks it.
 	"other_rule_file.bad.yml":    "this is a Prometheus rule file (groups:), not a sred configuration; check it with promtool check rules",

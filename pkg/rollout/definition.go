@@ -325,7 +325,7 @@ func Parse(data []byte, file string) (*Definition, error) {
 	dec.KnownFields(true)
 	var d Definition
 	if err := dec.Decode(&d); err != nil {
-		return nil, fmt.Errorf("%s: %w", file, yamlerr.Rewrite(yamlerr.Located(data, err)))
+		return nil, yamlerr.InFile(file, yamlerr.Rewrite(yamlerr.Located(data, err)))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {

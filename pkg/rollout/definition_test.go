@@ -51,6 +51,9 @@ func TestDefinitionErrors(t *testing.T) {
 			`d.yml: rollout "api-canary": blue_green.rollback is required`},
 		{"bad version pattern", validHead + "version_pattern: '['\ncanary:\n  stages: [{weight: 100}]\n" + setWeight,
 			"d.yml: rollout \"api-canary\": version_pattern: error parsing regexp: missing closing ]: `[)$`"},
+		// A syntax error is positioned file:line:col, as in sred.yml.
+		{"bracket left open", validHead + "canary:\n  stages: [{weight: 100}\n" + setWeight,
+			`d.yml:5:11: invalid YAML: "[" opened here is not closed before line 6`},
 		{"two documents", validHead + "canary:\n  stages: [{weight: 100}]\n" + setWeight + "---\nname: b\n", "d.yml: one rollout per file, found a second YAML document"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -717,7 +717,7 @@ func Parse(data []byte, file string) (*Runbook, error) {
 		if errors.As(err, &le) {
 			return nil, fmt.Errorf("%s:%d: %v", file, le.Line, le.Err)
 		}
-		return nil, fmt.Errorf("%s: %w", file, yamlerr.Located(data, err))
+		return nil, yamlerr.InFile(file, yamlerr.Located(data, err))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {

@@ -515,7 +515,7 @@ func Parse(b []byte, file string) (*Policy, error) {
 		if err != nil {
 			// A syntax error where a quote or bracket opened, as chaos
 			// experiments and rollout definitions say it.
-			return nil, fmt.Errorf("%s: %w", file, yamlerr.Rewrite(yamlerr.Located(b, err)))
+			return nil, yamlerr.InFile(file, yamlerr.Rewrite(yamlerr.Located(b, err)))
 		}
 		p.File = file
 		docs = append(docs, &p)

@@ -77,9 +77,10 @@ func TestPolicyErrors(t *testing.T) {
 		{"controller", strings.Replace(good, `{action: {exec: {command: [scale, "{{ .Vars.replicas }}"]}}}`, `{controller: kubernetes, action: {exec: {command: [x]}}}`, 1), "controller kubernetes needs target.kubernetes"},
 		{"bad name", "name: API_1\n" + good, `policy "API_1": name must be lower-case`},
 		{"two documents", good + "---\n" + good, "want exactly one policy, found 2"},
-		// Syntax errors name where a quote or bracket was left open.
-		{"quote left open", "name: \"api\n" + good, `p.yml: yaml: line 1: quoted string opened here is not closed before line 3`},
-		{"bracket left open", strings.Replace(good, "{threshold: 80}", "{threshold: 80", 1), `p.yml: yaml: line 6: "{" opened here is not closed before line 7`},
+		// Syntax errors name where a quote or bracket was left open,
+		// positioned file:line:col as in sred.yml.
+		{"quote left open", "name: \"api\n" + good, `p.yml:1:7: invalid YAML: quoted string opened here is not closed before line 3`},
+		{"bracket left open", strings.Replace(good, "{threshold: 80}", "{threshold: 80", 1), `p.yml:6:11: invalid YAML: "{" opened here is not closed before line 7`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.doc), "p.yml")

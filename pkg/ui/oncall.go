@@ -2,6 +2,7 @@ package ui
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,59 @@ type oncallData struct {
 	Severities []incident.Severity
 	Sim        *escalation.Simulation
 	SimErr     string
+	// SimSteps are Sim's steps with the zone each is shown in; SimZones
+	// names those zones, for the line above the table.
+	SimSteps []simStep
+	SimZones string
+}
+
+// simStep is one step of the dry run with the zone its time is shown in.
+type simStep struct {
+	escalation.PlannedPage
+	Loc *time.Location
+}
+
+// simSteps gives each step of sim the zone of the first schedule its level
+// pages, else of the policy's first schedule, else UTC (the zones the shift
+// tables use), and names the zones used.
+func simSteps(sim *escalation.Simulation, oc *oncall.Config) ([]simStep, string) {
+	if sim == nil {
+		return nil, ""
+	}
+	zone := func(schedules []string) *time.Location {
+		for _, name := range schedules {
+			if s := oc.Schedule(name); s != nil {
+				return s.Location()
+			}
+		}
+		return nil
+	}
+	policyLoc := time.UTC
+	var levels []escalation.FrozenLevel
+	if sim.Frozen != nil {
+		levels = sim.Frozen.Levels
+		for _, l := range levels {
+			if loc := zone(l.Schedules); loc != nil {
+				policyLoc = loc
+				break
+			}
+		}
+	}
+	out := make([]simStep, 0, len(sim.Steps))
+	var names []string
+	for _, p := range sim.Steps {
+		loc := policyLoc
+		if p.Level >= 0 && p.Level < len(levels) {
+			if l := zone(levels[p.Level].Schedules); l != nil {
+				loc = l
+			}
+		}
+		if !slices.Contains(names, loc.String()) {
+			names = append(names, loc.String())
+		}
+		out = append(out, simStep{PlannedPage: p, Loc: loc})
+	}
+	return out, strings.Join(names, ", ")
 }
 
 // oncallSchedule is one schedule of the on-call page with its zone, the
@@ -87,6 +141,7 @@ func (u *UI) oncallPage(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			d.SimErr = u.errText(r, err)
 		}
+		d.SimSteps, d.SimZones = simSteps(d.Sim, u.src.OnCall.Config())
 	}
 	u.render(w, r, http.StatusOK, "oncall.html", "On call", "oncall", d)
 }

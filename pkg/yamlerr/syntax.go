@@ -99,13 +99,36 @@ func shiftedLine(data []byte, msg string) (int, bool) {
 
 // Located is err with the line Syntax finds, in the decoder's form ("yaml:
 // line N: msg"), or err itself when it is not a syntax error or its line
-// is not known.
+// is not known. The error is a *SyntaxError, which also holds the column.
 func Located(data []byte, err error) error {
-	msg, line, _, ok := Syntax(data, err)
+	msg, line, col, ok := Syntax(data, err)
 	if !ok || line == 0 {
 		return err
 	}
-	return &rewritten{msg: "yaml: line " + strconv.Itoa(line) + ": " + msg, err: err}
+	return &SyntaxError{Msg: msg, Line: line, Column: col, err: err}
+}
+
+// SyntaxError is a YAML syntax error located by Syntax (Located).
+type SyntaxError struct {
+	Msg          string
+	Line, Column int
+	err          error
+}
+
+// Error is the decoder's form, "yaml: line N: msg".
+func (e *SyntaxError) Error() string { return "yaml: line " + strconv.Itoa(e.Line) + ": " + e.Msg }
+
+// Unwrap returns the decoder's error.
+func (e *SyntaxError) Unwrap() error { return e.err }
+
+// InFile is err positioned in file: a *SyntaxError reads as the errors of
+// the SLO specs read, "file:line:col: invalid YAML: msg"; any other error
+// reads "file: err". errors.Is and errors.As still see err.
+func InFile(file string, err error) error {
+	if se, ok := err.(*SyntaxError); ok {
+		return &rewritten{msg: file + ":" + strconv.Itoa(se.Line) + ":" + strconv.Itoa(se.Column) + ": invalid YAML: " + se.Msg, err: err}
+	}
+	return &rewritten{msg: file + ": " + err.Error(), err: err}
 }
 
 var aliasErrorRE = regexp.MustCompile(`^(?:unknown anchor|anchor) '(.*)' (?:referenced|value contains itself)$`)

@@ -1,6 +1,7 @@
 package yamlerr
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -39,6 +40,34 @@ func TestLocated(t *testing.T) {
 			require.Error(t, err)
 			require.Equal(t, err, Located([]byte(c.doc), err))
 			require.EqualError(t, err, c.want)
+		})
+	}
+}
+
+// TestInFile: a syntax error is positioned in its file as the errors of the
+// SLO specs are (file:line:col), with the column of the problem; any other
+// error follows the file's name; both still unwrap to the decoder's error.
+func TestInFile(t *testing.T) {
+	for _, c := range []struct{ name, doc, want string }{
+		{"unclosed flow sequence", "a: 1\nb:\n  c: [2, 3\nd: 4\n", "sred.yml:3:6: invalid YAML: \"[\" opened here is not closed before line 4"},
+		{"control character", "a: 1\nb: x\x01\n", "sred.yml:2:5: invalid YAML: control characters are not allowed"},
+		{"undefined alias", "a: 1\nb: *nowhere\n", "sred.yml:2:4: invalid YAML: unknown anchor 'nowhere' referenced"},
+		{"excessive aliasing, no line", "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.doc == "" {
+				err := errors.New("yaml: document contains excessive aliasing")
+				got := InFile("sred.yml", Located(nil, err))
+				require.EqualError(t, got, "sred.yml: yaml: document contains excessive aliasing")
+				require.ErrorIs(t, got, err)
+				return
+			}
+			var n yaml.Node
+			err := yaml.Unmarshal([]byte(c.doc), &n)
+			require.Error(t, err)
+			got := InFile("sred.yml", Located([]byte(c.doc), err))
+			require.EqualError(t, got, c.want)
+			require.ErrorIs(t, got, err)
 		})
 	}
 }
