@@ -90,11 +90,7 @@ func TestManualIncidentSeverityKept(t *testing.T) {
 	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		f := newFixture(t, db)
-		f.svc.SetCorrelation(&incident.Correlation{Window: 30 * time.Minute,
-			DependsOn: map[string]map[string][]string{"checkout": {}}})
-		manual, err := f.svc.Create(ctx, incident.ManualIncident{Title: "Checkout slow", Service: "checkout",
-			Severity: incident.SeverityHigh, Actor: "alice"})
-		require.NoError(t, err)
+		manual := f.manualCheckout(t)
 
 		f.clock.Advance(time.Minute)
 		n := notification("g-disk", "checkout", "critical", f.clock.Now(), "disk-a", "disk-b")
@@ -178,11 +174,7 @@ func TestManualIncidentReopenedFiring(t *testing.T) {
 	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		f := newFixture(t, db)
-		f.svc.SetCorrelation(&incident.Correlation{Window: 30 * time.Minute,
-			DependsOn: map[string]map[string][]string{"checkout": {}}})
-		manual, err := f.svc.Create(ctx, incident.ManualIncident{Title: "Checkout slow", Service: "checkout",
-			Severity: incident.SeverityHigh, Actor: "alice"})
-		require.NoError(t, err)
+		manual := f.manualCheckout(t)
 		ingest := func(n incident.Notification) *incident.IngestResult {
 			t.Helper()
 			res, err := f.svc.Ingest(ctx, n)
@@ -193,7 +185,7 @@ func TestManualIncidentReopenedFiring(t *testing.T) {
 		disk := notification("g-disk", "checkout", "critical", f.clock.Now(), "disk-a")
 		require.Equal(t, []string{manual.ID}, ingest(disk).Incidents)
 		f.clock.Advance(time.Minute)
-		_, err = f.svc.Resolve(ctx, manual.ID, "alice", "fixed")
+		_, err := f.svc.Resolve(ctx, manual.ID, "alice", "fixed")
 		require.NoError(t, err)
 
 		f.clock.Advance(time.Minute)
@@ -225,4 +217,16 @@ func TestManualIncidentReopenedFiring(t *testing.T) {
 		require.Empty(t, res.Created)
 		require.Equal(t, []string{manual.ID}, res.Incidents)
 	})
+}
+
+// manualCheckout sets a correlation of checkout alone (a 30-minute
+// window) and opens an incident by hand for it, HIGH.
+func (f *fixture) manualCheckout(t *testing.T) *incident.Incident {
+	t.Helper()
+	f.svc.SetCorrelation(&incident.Correlation{Window: 30 * time.Minute,
+		DependsOn: map[string]map[string][]string{"checkout": {}}})
+	manual, err := f.svc.Create(context.Background(), incident.ManualIncident{Title: "Checkout slow", Service: "checkout",
+		Severity: incident.SeverityHigh, Actor: "alice"})
+	require.NoError(t, err)
+	return manual
 }
