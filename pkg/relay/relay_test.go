@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -187,7 +186,7 @@ func TestRelayReconnects(t *testing.T) {
 	app := "relay_" + strings.TrimPrefix(ch, Channel+".t_")
 	q.Set("application_name", app)
 	u.RawQuery = q.Encode()
-	var logs lockedBuffer
+	var logs tu.SyncBuffer
 	a, b := startReplica(t, tu.PostgresURL(), ch), startReplicaLog(t, u.String(), ch, slog.New(slog.NewTextHandler(&logs, nil)))
 
 	admin, err := sql.Open("pgx", tu.PostgresURL())
@@ -219,7 +218,7 @@ func TestRelayChecksSilentConnection(t *testing.T) {
 	require.NoError(t, err)
 	proxy := newStallProxy(t, u.Host)
 	u.Host = proxy.addr()
-	var logs lockedBuffer
+	var logs tu.SyncBuffer
 	a := startReplica(t, tu.PostgresURL(), ch)
 	b := startReplicaOptions(t, Options{URL: u.String(), Channel: ch, Check: 300 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -268,7 +267,7 @@ func TestRelaySendFailuresLogOnce(t *testing.T) {
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	ln.Close() // connections to it are refused
-	var logs lockedBuffer
+	var logs tu.SyncBuffer
 	bus := events.NewBus(16, nil)
 	r := New(bus, Options{URL: "postgres://postgres@" + addr + "/test?sslmode=disable", Registerer: prometheus.NewRegistry(),
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Backoff: func(int) time.Duration { return time.Hour }})
@@ -364,25 +363,6 @@ func (p *stallProxy) copy(dst, src net.Conn, stop chan struct{}, client bool) {
 			return
 		}
 	}
-}
-
-// lockedBuffer is a log destination the relay's goroutines write to while
-// the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestChannelFor: one channel per schema, within PostgreSQL's 63 bytes.

@@ -21,22 +21,24 @@ type Process struct {
 	URL  string // http://127.0.0.1:port
 	Dir  string // working/data directory
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *SyncBuffer
 	done chan struct{}
 }
 
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer that goroutines write to while a test
+// reads it (a process's output, a logger's destination).
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -80,7 +82,7 @@ func StartProcess(t testing.TB, name, bin string, args []string, dir, url, ready
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
-	out := &syncBuffer{}
+	out := &SyncBuffer{}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {
