@@ -136,3 +136,51 @@ func TestSplitAndMerge(t *testing.T) {
 		})
 	}
 }
+
+// TestSplitManualLink: the link of an incident opened by hand
+// (manual:<id>), its own or one merged into another incident, is not an
+// alert group: splitting it off answers a 409 in the API's error shape
+// saying so, on both backends, and changes nothing.
+func TestSplitManualLink(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			hooks := httptest.NewServer(&pageSink{pages: map[string]int{}})
+			defer hooks.Close()
+			_, srv := runApp(t, backend, fmt.Sprintf(stormConfig, hooks.URL), nil)
+			base := srv.URL + "/api/v1/incidents"
+			open := func(body string) incident.Incident {
+				t.Helper()
+				code, body := postAction(t, base, body, nil)
+				require.Equal(t, http.StatusCreated, code, body)
+				var env struct{ Data incident.Incident }
+				require.NoError(t, json.Unmarshal([]byte(body), &env), body)
+				return env.Data
+			}
+			manual := open(`{"actor":"alice","title":"Checkout slow","service":"checkout","severity":"high"}`)
+			other := open(`{"actor":"alice","title":"Cache cold","service":"cache","severity":"low"}`)
+			checkout := amGroup{alertname: "CheckoutErrors", service: "checkout", starts: time.Now().Add(-time.Minute)}
+			require.Equal(t, []string{manual.ID}, deliver(t, srv.URL, checkout.payload("firing", time.Time{})).Incidents)
+			code, body := postAction(t, base+"/"+manual.ID+"/merge", fmt.Sprintf(`{"actor":"alice","from":%q}`, other.ID), nil)
+			require.Equal(t, http.StatusOK, code, body)
+
+			for _, c := range []struct{ key, want string }{
+				{"manual:" + manual.ID, "cannot split manual:" + manual.ID + " out of incident " + manual.ID +
+					": it is the incident's own link (it was opened by hand), not an alert group; only an alert group can be split off"},
+				{"manual:" + other.ID, "cannot split manual:" + other.ID + " out of incident " + manual.ID +
+					": it is the link of " + other.ID + ", an incident opened by hand, not an alert group; only an alert group can be split off"},
+			} {
+				code, body = postAction(t, base+"/"+manual.ID+"/split", fmt.Sprintf(`{"actor":"alice","group_key":%q}`, c.key), nil)
+				require.Equal(t, http.StatusConflict, code, body)
+				var env struct{ Status, ErrorType, Error string }
+				require.NoError(t, json.Unmarshal([]byte(body), &env), body)
+				require.Equal(t, "error", env.Status)
+				require.Equal(t, "conflict", env.ErrorType)
+				require.Equal(t, c.want, env.Error)
+			}
+			inc := getIncident(t, srv.URL, manual.ID)
+			require.True(t, inc.Status.Open())
+			require.Len(t, inc.Links, 3)
+			require.Len(t, listIncidents(t, srv.URL), 2, "a split opened an incident")
+		})
+	}
+}

@@ -188,13 +188,15 @@ func (f *UsersFile) Validate() error {
 	return nil
 }
 
-// ParseUsers decodes and validates a users file strictly.
+// ParseUsers decodes and validates a users file strictly. A syntax error
+// is a *yamlerr.SyntaxError (its line and column), which LoadUsersFile
+// names in the file as sred.yml's errors are.
 func ParseUsers(b []byte) (*UsersFile, error) {
 	var f UsersFile
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlerr.Located(b, err)
+		return nil, yamlerr.Rewrite(yamlerr.Located(b, err))
 	}
 	if err := f.Validate(); err != nil {
 		return nil, err
@@ -202,7 +204,9 @@ func ParseUsers(b []byte) (*UsersFile, error) {
 	return &f, nil
 }
 
-// LoadUsersFile reads and validates a users file.
+// LoadUsersFile reads and validates a users file. Its errors name it: a
+// syntax error reads "users file users.yml:3:7: invalid YAML: ...", as
+// those of sred.yml, the SLO specs and the web config file do.
 func LoadUsersFile(path string) (*UsersFile, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -210,7 +214,7 @@ func LoadUsersFile(path string) (*UsersFile, error) {
 	}
 	f, err := ParseUsers(b)
 	if err != nil {
-		return nil, fmt.Errorf("users file %s: %w", path, err)
+		return nil, fmt.Errorf("users file %w", yamlerr.InFile(path, err))
 	}
 	return f, nil
 }

@@ -1,6 +1,8 @@
 package auth_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,7 +15,7 @@ const goodHash = "$2a$10$xigoqRvU4BahZJSXUNJZS.tyMBem4B3t/FeNUHi81.dtUoRxzOmE6"
 
 func TestParseUsersErrors(t *testing.T) {
 	for _, c := range []struct{ name, in, err string }{
-		{"unknown field", "users:\n  a: {password: '" + goodHash + "', role: viewer, admin: true}\n", "field admin not found"},
+		{"unknown field", "users:\n  a: {password: '" + goodHash + "', role: viewer, admin: true}\n", `line 2: unknown field "admin"`},
 		{"unknown role", "users:\n  a: {password: '" + goodHash + "', role: root}\n", `unknown role "root" (want viewer, responder or admin)`},
 		{"missing role", "users:\n  a: {password: '" + goodHash + "'}\n", "users: a: role is required (viewer, responder or admin)"},
 		{"clear-text password", "users:\n  a: {password: hunter2, role: viewer}\n", "users: a: password: not a bcrypt hash (store hashes, never clear-text secrets"},
@@ -37,6 +39,34 @@ func TestParseUsersErrors(t *testing.T) {
 	f, err := auth.ParseUsers(nil)
 	require.NoError(t, err, "an empty file lists nobody")
 	require.True(t, auth.NewAuthenticator(f, auth.Limits{}).Empty())
+}
+
+// TestLoadUsersFileErrors: the users file's errors name it, a syntax error
+// at its line and column ("file:line:col: invalid YAML: ..."), as those of
+// sred.yml, the SLO specs and the web config file read; no Go type names.
+func TestLoadUsersFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ name, in, want string }{
+		{"unclosed flow mapping", "users:\n  rita: {password: '" + goodHash + "', role: viewer\ntokens: []\n",
+			`:2:9: invalid YAML: "{" opened here is not closed before line 3`},
+		{"bad indentation", "users:\n  rita:\n    role: viewer\n   password: x\n",
+			":4:1: invalid YAML: did not find expected key"},
+		{"tab indentation", "users:\n\trita: {role: viewer}\n",
+			":2:1: invalid YAML: found character that cannot start any token"},
+		{"unknown field", "users:\n  a: {password: '" + goodHash + "', role: viewer, admin: true}\n",
+			": yaml: unmarshal errors:\n  line 2: unknown field \"admin\""},
+		{"not a map", "users: [rita]\n",
+			": yaml: unmarshal errors:\n  line 1: cannot use a list here: want a mapping"},
+		{"missing role", "users:\n  a: {password: '" + goodHash + "'}\n",
+			": users: a: role is required (viewer, responder or admin)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-")+".yml")
+			require.NoError(t, os.WriteFile(path, []byte(c.in), 0o600))
+			_, err := auth.LoadUsersFile(path)
+			require.EqualError(t, err, "users file "+path+c.want)
+		})
+	}
 }
 
 func TestAuthenticatorReloadAndWebConfigUsers(t *testing.T) {

@@ -152,6 +152,11 @@ func TestCheckConfigStatusPageSection(t *testing.T) {
 func TestCheckConfigAccess(t *testing.T) {
 	dir := filepath.Join("testdata", "access")
 	f := func(n string) string { return filepath.Join(dir, n) }
+	abs := func(n string) string {
+		p, err := filepath.Abs(n)
+		require.NoError(t, err)
+		return p
+	}
 	cases := []struct {
 		name string
 		args []string
@@ -186,6 +191,11 @@ func TestCheckConfigAccess(t *testing.T) {
 			[]string{"WARNING: tokens argo, flagger are given as bcrypt hashes: every unknown bearer token a client sends costs one bcrypt comparison per such token; give each token's SHA-256 instead (sha256: in the users file, docs/security.md)"}},
 		{"one token given as a bcrypt hash", []string{f("token.yml")}, 0,
 			[]string{"WARNING: token argo is given as a bcrypt hash: every unknown bearer token a client sends costs one bcrypt comparison; give the token's SHA-256 instead (sha256: in the users file, docs/security.md)"}},
+		// The users file's syntax error reads as sred.yml's: the file, its
+		// line and column.
+		{"users file syntax error", []string{f("users-syntax.yml")}, 1,
+			[]string{"FAILED: load config " + f("users-syntax.yml") + ": users file " + abs(f("syntax-users.yml")) +
+				`:2:9: invalid YAML: "{" opened here is not closed before line 3` + "\n"}},
 		{"missing users file", []string{f("missing-users.yml")}, 1, []string{"FAILED: load config " + f("missing-users.yml") + ": read users file: open ", "missing.yml: no such file or directory"}},
 	}
 	for _, c := range cases {

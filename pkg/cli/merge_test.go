@@ -58,3 +58,19 @@ func TestIncidentsSplitMerge(t *testing.T) {
 		require.Contains(t, out, "Merged:    into INC-2026-0001\n")
 	})
 }
+
+// TestIncidentsSplitManualLink: `srectl incidents split` of the link of an
+// incident opened by hand says it is no alert group, not "not found".
+func TestIncidentsSplitManualLink(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc := newIncidentService(t, db, time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
+		manual, err := svc.Create(context.Background(), incident.ManualIncident{Title: "Checkout slow", Service: "checkout",
+			Severity: incident.SeverityHigh, Actor: "alice"})
+		require.NoError(t, err)
+		run := incidentsCommand(t, svc, "--actor=alice")
+		code, out, errOut := run("split", manual.ID, "--group-key", "manual:"+manual.ID)
+		require.Equal(t, 1, code, out)
+		require.Equal(t, "srectl: sred answered 409: cannot split manual:"+manual.ID+" out of incident "+manual.ID+
+			": it is the incident's own link (it was opened by hand), not an alert group; only an alert group can be split off\n", errOut)
+	})
+}

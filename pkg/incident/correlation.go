@@ -745,6 +745,11 @@ const setLinkFiringSQL = `UPDATE incident_links SET firing = 1 WHERE incident_id
 const clearLinkFiringSQL = `UPDATE incident_links SET firing = 0 WHERE incident_id = $1 AND group_key = $2 AND firing = 1
 	AND NOT EXISTS (SELECT 1 FROM incident_alerts a WHERE a.group_key = $2 AND a.incident_id = $1 AND a.status = 'firing')`
 
+// clearManualLinksFiringSQL marks the links of incidents opened by hand on
+// an incident ($1) no longer firing when its alerts resolve it: one merged
+// into an incident opened by alerts does not keep it firing once resolved.
+const clearManualLinksFiringSQL = `UPDATE incident_links SET firing = 0 WHERE incident_id = $1 AND firing = 1 AND group_key LIKE 'manual:%'`
+
 // restoreLinksFiringSQL marks the links of an incident ($1) firing whose
 // group still has a firing alert on it: a resolve by hand cleared them
 // (clearLinksFiring) while their alerts went on firing, and a re-opened

@@ -497,6 +497,12 @@ func (s *Service) settled(ctx context.Context, tx *sql.Tx, opts Options, r *reco
 		r.Status = StatusResolved
 		r.ResolvedAt = &now
 		r.SnoozedUntil = nil
+		// The link of an incident opened by hand merged into it fires
+		// while it is open (its groups' links stopped with their alerts);
+		// a re-opening marks it firing again (restoreLinksFiring).
+		if _, err := s.exec(ctx, tx, clearManualLinksFiringSQL, r.ID); err != nil {
+			return fmt.Errorf("links of %s: %w", r.ID, err)
+		}
 	}
 	// The title changes in the UPDATE save runs anyway: no statement of
 	// its own.
@@ -590,23 +596,37 @@ type titleSource struct {
 	groupLabels map[string]string
 }
 
+// highestFiringSQL reads the labels of an incident's firing alerts (0) and
+// of the links of incidents opened by hand on it (1): its own, or one
+// merged into it, whose labels hold the severity a person gave.
+const highestFiringSQL = `SELECT labels, 0 FROM incident_alerts WHERE incident_id = $1 AND status = 'firing'
+	UNION ALL SELECT labels, 1 FROM incident_links WHERE incident_id = $1 AND group_key LIKE 'manual:%'`
+
 // highestFiring sets r's severity to the highest severity among its firing
 // alerts (the severity label, mapped as at creation), and for an incident
-// opened by hand never below the severity the person gave it.
+// opened by hand, or one an incident opened by hand was merged into, never
+// below the severity the person gave it.
 func (s *Service) highestFiring(ctx context.Context, tx *sql.Tx, opts Options, r *record) error {
-	rows, err := s.query(ctx, tx, `SELECT labels FROM incident_alerts WHERE incident_id = $1 AND status = 'firing'`, r.ID)
+	rows, err := s.query(ctx, tx, highestFiringSQL, r.ID)
 	if err != nil {
 		return fmt.Errorf("severity of %s: %w", r.ID, err)
 	}
 	defer rows.Close()
-	best := Severity("")
+	best, declared := Severity(""), declaredSeverity(opts, r)
 	for rows.Next() {
 		var raw string
-		if err := rows.Scan(&raw); err != nil {
+		var manual int
+		if err := rows.Scan(&raw, &manual); err != nil {
 			return fmt.Errorf("severity of %s: %w", r.ID, err)
 		}
 		var ls map[string]string
 		_ = json.Unmarshal([]byte(raw), &ls)
+		if manual != 0 {
+			if sv, err := ParseSeverity(ls[opts.SeverityLabel]); err == nil {
+				declared = higher(declared, sv)
+			}
+			continue
+		}
 		if sv := mapSeverity(opts, ls[opts.SeverityLabel]); best == "" || sv.Rank() < best.Rank() {
 			best = sv
 		}
@@ -615,7 +635,7 @@ func (s *Service) highestFiring(ctx context.Context, tx *sql.Tx, opts Options, r
 		return fmt.Errorf("severity of %s: %w", r.ID, err)
 	}
 	if best != "" {
-		r.Severity = higher(best, declaredSeverity(opts, r))
+		r.Severity = higher(best, declared)
 	}
 	return nil
 }

@@ -230,3 +230,79 @@ func (f *fixture) manualCheckout(t *testing.T) *incident.Incident {
 	require.NoError(t, err)
 	return manual
 }
+
+// TestManualIncidentMergedIntoAlerts: an incident opened by hand for
+// billing (high) merged into one opened by alerts of search (critical): its link
+// moves there and keeps firing, so a later billing group, past the window,
+// joins the target; the alerts never lower the target below the severity
+// the person gave; the target, opened by alerts, still resolves when its
+// alerts do, its links (the moved one too) stop firing, and re-opened by
+// its group firing again, the moved link fires again; on both backends.
+func TestManualIncidentMergedIntoAlerts(t *testing.T) {
+	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		f.svc.SetCorrelation(&incident.Correlation{Window: 30 * time.Minute,
+			DependsOn: map[string]map[string][]string{"search": {}, "billing": {}}})
+		ingest := func(n incident.Notification) *incident.IngestResult {
+			t.Helper()
+			res, err := f.svc.Ingest(ctx, n)
+			require.NoError(t, err)
+			return res
+		}
+		linksFiring := func(id string) map[string]bool {
+			t.Helper()
+			links, err := f.svc.Links(ctx, id)
+			require.NoError(t, err)
+			out := map[string]bool{}
+			for _, l := range links {
+				out[l.GroupKey] = l.Firing
+			}
+			return out
+		}
+		search := notification("g-search", "search", "critical", f.clock.Now(), "search-a", "search-b")
+		delete(search.CommonLabels, "severity")
+		search.Alerts[1].Labels["severity"] = "low"
+		res := ingest(search)
+		require.Len(t, res.Created, 1)
+		target := res.Created[0]
+		manual, err := f.svc.Create(ctx, incident.ManualIncident{Title: "Billing down", Service: "billing",
+			Severity: incident.SeverityHigh, Actor: "alice"})
+		require.NoError(t, err)
+
+		f.clock.Advance(time.Minute)
+		merged, err := f.svc.Merge(ctx, target, manual.ID, "alice")
+		require.NoError(t, err)
+		require.Equal(t, incident.SeverityCritical, merged.Incident.Severity)
+		require.Equal(t, map[string]bool{"g-search": true, "manual:" + manual.ID: true}, linksFiring(target))
+
+		f.clock.Advance(40 * time.Minute)
+		billing := notification("g-billing", "billing", "low", f.clock.Now(), "billing-a")
+		res = ingest(billing)
+		require.Empty(t, res.Created, "a billing group past the window opened an incident of its own")
+		require.Equal(t, []string{target}, res.Incidents)
+
+		f.clock.Advance(time.Minute)
+		search.Alerts[0].Status, search.Alerts[0].EndsAt = "resolved", f.clock.Now()
+		ingest(search)
+		inc := f.get(t, target)
+		require.Equal(t, incident.SeverityHigh, inc.Severity, "low alerts fire; the person said high")
+		require.True(t, inc.Status.Open())
+
+		f.clock.Advance(time.Minute)
+		search.Alerts[1].Status, search.Alerts[1].EndsAt = "resolved", f.clock.Now()
+		ingest(search)
+		billing.Alerts[0].Status, billing.Alerts[0].EndsAt = "resolved", f.clock.Now()
+		ingest(billing)
+		inc = f.get(t, target)
+		require.Equal(t, incident.StatusResolved, inc.Status, "the incident opened by alerts stays open once they all resolved")
+		require.Equal(t, map[string]bool{"g-search": false, "g-billing": false, "manual:" + manual.ID: false}, linksFiring(target))
+
+		f.clock.Advance(time.Minute)
+		again := notification("g-search", "search", "high", f.clock.Now(), "search-c")
+		require.Equal(t, []string{target}, ingest(again).Incidents)
+		inc = f.get(t, target)
+		require.True(t, inc.Status.Open(), "re-opened: %s", inc.Status)
+		require.Equal(t, map[string]bool{"g-search": true, "g-billing": false, "manual:" + manual.ID: true}, linksFiring(target))
+	})
+}

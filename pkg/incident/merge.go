@@ -79,6 +79,15 @@ func (s *Service) Split(ctx context.Context, id, groupKey, actor string) (*Split
 		if err != nil {
 			return err
 		}
+		if owner, ok := strings.CutPrefix(groupKey, ManualGroupPrefix); ok {
+			// The link of an incident opened by hand has no alert group
+			// (nor alerts) to move: "not found" would not say why.
+			what := "the link of " + shown(owner) + ", an incident opened by hand"
+			if owner == id {
+				what = "the incident's own link (it was opened by hand)"
+			}
+			return reject(from, "split "+shown(groupKey)+" out of", "it is "+what+", not an alert group; only an alert group can be split off")
+		}
 		if !known {
 			return fmt.Errorf("%w: alert group %s", ErrNotFound, shown(groupKey))
 		}
