@@ -8,7 +8,12 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/relay"
 )
 
 // TestStreamAcrossReplicas: two replicas on one PostgreSQL database stream
@@ -80,6 +85,21 @@ var relayMetrics = map[string]bool{
 	"sre_events_forward_truncated_total": true,
 	"sre_events_forward_dropped_total":   true,
 	"sre_events_listen_connected":        true,
+}
+
+// relayFamilies are the families a relay registers, gathered from a relay
+// of their own that has not run: each with its series from the start.
+func relayFamilies(t *testing.T) map[string]*dto.MetricFamily {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	relay.New(events.NewBus(16, nil), relay.Options{URL: "postgres://unused", Registerer: reg})
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	out := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		out[mf.GetName()] = mf
+	}
+	return out
 }
 
 // TestNoEventRelay: with the relay turned off (--no-events.relay), a

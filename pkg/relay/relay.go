@@ -22,6 +22,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -120,8 +121,9 @@ type Relay struct {
 
 	mu     sync.Mutex
 	notify *pgx.Conn // the forwarder's connection, nil when not connected
-	// sendLog lets one failure to forward a minute through to the log (a
-	// PostgreSQL outage fails every payload).
+	// sendLog lets one failure to forward a minute through to the log, of
+	// each kind (not sent, outcome unknown): a PostgreSQL outage fails
+	// every payload.
 	sendLog *loglimit.Limiter
 }
 
@@ -146,7 +148,7 @@ func New(bus *events.Bus, o Options) *Relay {
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	r := &Relay{o: o, id: hex.EncodeToString(rnd[:]), bus: bus, queue: make(chan events.Event, o.Queue),
-		sendLog: loglimit.New(nil, time.Minute, 1)}
+		sendLog: loglimit.New(nil, time.Minute, 2)}
 	f := promauto.With(o.Registerer)
 	r.forwarded = f.NewCounter(prometheus.CounterOpts{
 		Name: "sre_events_forwarded_total",
@@ -162,9 +164,9 @@ func New(bus *events.Bus, o Options) *Relay {
 	})
 	r.dropped = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "sre_events_forward_dropped_total",
-		Help: "Events not forwarded to the other replicas, by reason: queue_full, too_large, encode, send_failed.",
+		Help: "Events not forwarded to the other replicas, by reason: queue_full, too_large, encode, send_failed (the NOTIFY was not sent or PostgreSQL refused it), outcome_unknown (the NOTIFY was sent but not answered: the other replicas may have got the events).",
 	}, []string{"reason"})
-	for _, reason := range []string{"queue_full", "too_large", "encode", "send_failed"} {
+	for _, reason := range []string{"queue_full", "too_large", "encode", "send_failed", "outcome_unknown"} {
 		r.dropped.WithLabelValues(reason)
 	}
 	r.connected = f.NewGauge(prometheus.GaugeOpts{
@@ -232,32 +234,63 @@ func (r *Relay) forward(ctx context.Context) {
 	}
 }
 
-// send forwards evs in as few payloads as fit.
+// send forwards evs in as few payloads as fit. A payload that fails stops
+// the round: its events are dropped as send_failed when it is known not to
+// have been sent, as outcome_unknown when it was written but its answer
+// did not come (the other replicas may have got it); the payloads after it
+// are not sent (send_failed).
 func (r *Relay) send(ctx context.Context, evs []events.Event) {
 	p := Pack(r.id, evs, MaxPayload)
 	r.truncated.Add(float64(p.Truncated))
 	r.dropped.WithLabelValues("too_large").Add(float64(p.TooLarge))
 	r.dropped.WithLabelValues("encode").Add(float64(p.Unencodable))
 	for i, payload := range p.Payloads {
-		if err := r.notifyOne(ctx, payload); err != nil {
-			lost := 0
-			for _, n := range p.Counts[i:] {
-				lost += n
-			}
-			r.dropped.WithLabelValues("send_failed").Add(float64(lost))
-			if ok, held := r.sendLog.Allow("send"); ok && ctx.Err() == nil {
-				r.o.Logger.Warn("Forward events to the other replicas: not sent, the other replicas' clients miss them",
-					"events", lost, "err", err, "failures_not_logged", held)
+		err := r.notifyOne(ctx, payload)
+		if err == nil {
+			r.forwarded.Add(float64(p.Counts[i]))
+			continue
+		}
+		unsent := 0
+		for _, n := range p.Counts[i+1:] {
+			unsent += n
+		}
+		if errors.As(err, new(*outcomeUnknown)) {
+			r.dropped.WithLabelValues("outcome_unknown").Add(float64(p.Counts[i]))
+			r.dropped.WithLabelValues("send_failed").Add(float64(unsent))
+			if ok, held := r.sendLog.Allow("unknown"); ok && ctx.Err() == nil {
+				r.o.Logger.Warn("Forward events to the other replicas: NOTIFY sent but not answered, the other replicas may or may not have got them",
+					"events", p.Counts[i], "not_sent", unsent, "err", err, "failures_not_logged", held)
 			}
 			return
 		}
-		r.forwarded.Add(float64(p.Counts[i]))
+		unsent += p.Counts[i]
+		r.dropped.WithLabelValues("send_failed").Add(float64(unsent))
+		if ok, held := r.sendLog.Allow("send"); ok && ctx.Err() == nil {
+			r.o.Logger.Warn("Forward events to the other replicas: not sent, the other replicas' clients miss them",
+				"events", unsent, "err", err, "failures_not_logged", held)
+		}
+		return
 	}
 }
 
+// notifyStatement is the name of the NOTIFY statement, prepared on the
+// forwarder's connection when it connects.
+const notifyStatement = "sre_events_notify"
+
+// outcomeUnknown is a NOTIFY that was (or may have been) written to
+// PostgreSQL, but whose answer did not come: it may have been committed.
+type outcomeUnknown struct{ err error }
+
+func (e *outcomeUnknown) Error() string { return e.err.Error() }
+func (e *outcomeUnknown) Unwrap() error { return e.err }
+
 // notifyOne sends one payload, connecting first when needed; a failed
 // connection, or one that does not answer within Check, is closed, to be
-// opened again for the next payload.
+// opened again for the next payload. Its error is an *outcomeUnknown
+// unless the payload is known not to have been sent: connecting or
+// preparing the statement failed (nothing of the payload was written),
+// PostgreSQL answered an error (the statement's transaction, and its
+// notification with it, was rolled back), or pgx failed before writing.
 func (r *Relay) notifyOne(ctx context.Context, payload string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -268,12 +301,20 @@ func (r *Relay) notifyOne(ctx context.Context, payload string) error {
 		if err != nil {
 			return fmt.Errorf("connect: %w", err)
 		}
+		if _, err := c.Prepare(ctx, notifyStatement, `SELECT pg_notify($1, $2)`); err != nil {
+			c.Close(context.Background()) //nolint:errcheck // not kept
+			return fmt.Errorf("prepare notify: %w", err)
+		}
 		r.notify = c
 	}
-	if _, err := r.notify.Exec(ctx, `SELECT pg_notify($1, $2)`, r.o.Channel, payload); err != nil {
+	if _, err := r.notify.Exec(ctx, notifyStatement, r.o.Channel, payload); err != nil {
 		r.notify.Close(context.Background()) //nolint:errcheck // replaced
 		r.notify = nil
-		return fmt.Errorf("notify %s: %w", r.o.Channel, err)
+		err = fmt.Errorf("notify %s: %w", r.o.Channel, err)
+		if errors.As(err, new(*pgconn.PgError)) || pgconn.SafeToRetry(err) {
+			return err
+		}
+		return &outcomeUnknown{err: err}
 	}
 	return nil
 }

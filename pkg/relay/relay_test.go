@@ -237,16 +237,19 @@ func TestRelayChecksSilentConnection(t *testing.T) {
 }
 
 // TestRelayNotifyTimesOut: a NOTIFY connection that stops answering
-// without being closed fails the payload after Check (its events are
-// dropped, counted) instead of holding the forwarder, and the next payload
-// goes on a new connection.
+// without being closed fails the payload after Check instead of holding
+// the forwarder, and the next payload goes on a new connection. The NOTIFY
+// was written before the answer was awaited: its events are counted as
+// outcome_unknown, not send_failed (the other replicas may have got them).
 func TestRelayNotifyTimesOut(t *testing.T) {
 	ch := newChannel()
 	u, err := url.Parse(tu.PostgresURL())
 	require.NoError(t, err)
 	proxy := newStallProxy(t, u.Host)
 	u.Host = proxy.addr()
-	a := startReplicaOptions(t, Options{URL: u.String(), Channel: ch, Check: 300 * time.Millisecond})
+	var logs tu.SyncBuffer
+	a := startReplicaOptions(t, Options{URL: u.String(), Channel: ch, Check: 300 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	b := startReplica(t, tu.PostgresURL(), ch)
 
 	a.bus.Publish(event("incident.created", "INC-5"))
@@ -254,9 +257,93 @@ func TestRelayNotifyTimesOut(t *testing.T) {
 	counted(t, a.r.forwarded, 1) // A has the answer to its NOTIFY
 	proxy.stall()
 	a.bus.Publish(event("incident.acknowledged", "INC-5"))
-	counted(t, a.r.dropped.WithLabelValues("send_failed"), 1)
+	counted(t, a.r.dropped.WithLabelValues("outcome_unknown"), 1)
 	a.bus.Publish(event("incident.resolved", "INC-5"))
 	require.Equal(t, "incident.resolved", b.next(t).Type)
+	counted(t, a.r.forwarded, 2)
+	require.Equal(t, 0.0, promtest.ToFloat64(a.r.dropped.WithLabelValues("send_failed")))
+	require.Contains(t, logs.String(), "NOTIFY sent but not answered")
+}
+
+// TestRelayNotifyAnswerLost: a NOTIFY whose connection is closed after
+// PostgreSQL got it but before its answer reaches the relay was committed:
+// the other replica gets the event, and the sender counts it as
+// outcome_unknown, not send_failed. The next payload goes on a new
+// connection.
+func TestRelayNotifyAnswerLost(t *testing.T) {
+	ch := newChannel()
+	u, err := url.Parse(tu.PostgresURL())
+	require.NoError(t, err)
+	proxy := newStallProxy(t, u.Host)
+	u.Host = proxy.addr()
+	a := startReplicaOptions(t, Options{URL: u.String(), Channel: ch})
+	b := startReplica(t, tu.PostgresURL(), ch)
+
+	a.bus.Publish(event("incident.created", "INC-8"))
+	require.Equal(t, "incident.created", b.next(t).Type)
+	counted(t, a.r.forwarded, 1)
+	proxy.cut()
+	a.bus.Publish(event("incident.acknowledged", "INC-8"))
+	require.Equal(t, "incident.acknowledged", b.next(t).Type, "the NOTIFY whose answer was lost was committed")
+	counted(t, a.r.dropped.WithLabelValues("outcome_unknown"), 1)
+	a.bus.Publish(event("incident.resolved", "INC-8"))
+	require.Equal(t, "incident.resolved", b.next(t).Type)
+	counted(t, a.r.forwarded, 2)
+	require.Equal(t, 0.0, promtest.ToFloat64(a.r.dropped.WithLabelValues("send_failed")))
+}
+
+// TestRelayUnknownOutcomeStopsRound: when a payload's answer is lost, its
+// events count as outcome_unknown and those of the payloads after it,
+// which are not sent, as send_failed.
+func TestRelayUnknownOutcomeStopsRound(t *testing.T) {
+	ch := newChannel()
+	u, err := url.Parse(tu.PostgresURL())
+	require.NoError(t, err)
+	proxy := newStallProxy(t, u.Host)
+	u.Host = proxy.addr()
+	b := startReplica(t, tu.PostgresURL(), ch)
+	r := New(events.NewBus(16, nil), Options{URL: u.String(), Channel: ch, Registerer: prometheus.NewRegistry()})
+	t.Cleanup(func() {
+		if r.notify != nil {
+			r.notify.Close(context.Background()) //nolint:errcheck // test end
+		}
+	})
+	ctx := context.Background()
+	r.send(ctx, []events.Event{event("incident.created", "INC-10")})
+	require.Equal(t, 1.0, promtest.ToFloat64(r.forwarded))
+	require.Equal(t, "incident.created", b.next(t).Type)
+
+	var evs []events.Event
+	for i := range 3 {
+		ev := event("incident.timeline", "INC-1"+string(rune('1'+i)))
+		ev.Data["message"] = strings.Repeat("m", MaxPayload/3)
+		evs = append(evs, ev)
+	}
+	require.Equal(t, []int{2, 1}, Pack(r.ID(), evs, MaxPayload).Counts)
+	proxy.cut()
+	r.send(ctx, evs)
+	require.Equal(t, 2.0, promtest.ToFloat64(r.dropped.WithLabelValues("outcome_unknown")))
+	require.Equal(t, 1.0, promtest.ToFloat64(r.dropped.WithLabelValues("send_failed")))
+	require.Equal(t, 1.0, promtest.ToFloat64(r.forwarded))
+	require.Equal(t, "INC-11", b.next(t).IncidentID, "the first payload was committed")
+}
+
+// TestRelayNotifyRefused: a NOTIFY that PostgreSQL answers with an error
+// (here a channel name over 63 bytes) was not committed: its events are
+// counted as send_failed, not outcome_unknown.
+func TestRelayNotifyRefused(t *testing.T) {
+	var logs tu.SyncBuffer
+	r := New(events.NewBus(16, nil), Options{URL: tu.PostgresURL(), Channel: strings.Repeat("c", 64),
+		Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	t.Cleanup(func() {
+		if r.notify != nil {
+			r.notify.Close(context.Background()) //nolint:errcheck // test end
+		}
+	})
+	r.send(context.Background(), []events.Event{event("incident.created", "INC-12")})
+	require.Equal(t, 1.0, promtest.ToFloat64(r.dropped.WithLabelValues("send_failed")))
+	require.Equal(t, 0.0, promtest.ToFloat64(r.dropped.WithLabelValues("outcome_unknown")))
+	require.Contains(t, logs.String(), "channel name too long")
 }
 
 // TestRelaySendFailuresLogOnce: while PostgreSQL refuses connections every
@@ -281,19 +368,26 @@ func TestRelaySendFailuresLogOnce(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 	require.Equal(t, 1, strings.Count(logs.String(), "Forward events to the other replicas"), logs.String())
+	require.Equal(t, 0.0, promtest.ToFloat64(r.dropped.WithLabelValues("outcome_unknown")), "a refused connection sent nothing")
 }
 
 // stallProxy forwards TCP connections to target until stall, after which
-// the connections it had stop forwarding without being closed; new ones
-// are forwarded. It counts the simple queries clients send (pings).
+// the connections it had stop forwarding without being closed, or until
+// cut, after which they forward what the client sends and close the
+// client's side at the server's next answer instead of forwarding it; new
+// connections are forwarded. It counts the simple queries clients send
+// (pings).
 type stallProxy struct {
 	ln      net.Listener
 	done    chan struct{}
 	mu      sync.Mutex
-	stalled []chan struct{}
+	open    []proxied
 	conns   []net.Conn
 	queries atomic.Int64
 }
+
+// proxied are the stall and cut signals of one connection.
+type proxied struct{ stop, cut chan struct{} }
 
 func newStallProxy(t *testing.T, target string) *stallProxy {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -319,13 +413,13 @@ func newStallProxy(t *testing.T, target string) *stallProxy {
 				c.Close()
 				continue
 			}
-			stop := make(chan struct{})
+			pc := proxied{stop: make(chan struct{}), cut: make(chan struct{})}
 			p.mu.Lock()
-			p.stalled = append(p.stalled, stop)
+			p.open = append(p.open, pc)
 			p.conns = append(p.conns, c, s)
 			p.mu.Unlock()
-			go p.copy(s, c, stop, true)
-			go p.copy(c, s, stop, false)
+			go p.copy(s, c, pc, true)
+			go p.copy(c, s, pc, false)
 		}
 	}()
 	return p
@@ -337,13 +431,24 @@ func (p *stallProxy) addr() string { return p.ln.Addr().String() }
 func (p *stallProxy) stall() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, c := range p.stalled {
-		close(c)
+	for _, c := range p.open {
+		close(c.stop)
 	}
-	p.stalled = nil
+	p.open = nil
 }
 
-func (p *stallProxy) copy(dst, src net.Conn, stop chan struct{}, client bool) {
+// cut makes the connections open now lose the server's next answer: the
+// client's side is closed when it comes.
+func (p *stallProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.open {
+		close(c.cut)
+	}
+	p.open = nil
+}
+
+func (p *stallProxy) copy(dst, src net.Conn, pc proxied, client bool) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
@@ -351,9 +456,14 @@ func (p *stallProxy) copy(dst, src net.Conn, stop chan struct{}, client bool) {
 			return
 		}
 		select {
-		case <-stop:
+		case <-pc.stop:
 			<-p.done // hold the connection, forward nothing
 			return
+		case <-pc.cut:
+			if !client {
+				dst.Close() // the client's side: the answer is lost
+				return
+			}
 		default:
 		}
 		if client && n > 0 && buf[0] == 'Q' {
