@@ -33,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/loglimit"
 )
@@ -100,6 +101,9 @@ type Options struct {
 	// behind a virtual IP) is noticed and replaced (DefaultCheck); a
 	// NOTIFY not answered within Check fails too.
 	Check time.Duration
+	// Clock times Check and Backoff (clock.Real when nil): a test passes a
+	// clock.Manual and advances it past Check instead of waiting.
+	Clock clock.Timer
 }
 
 // DefaultCheck is the silence after which the LISTEN connection is checked.
@@ -145,10 +149,13 @@ func New(bus *events.Bus, o Options) *Relay {
 	if o.Check <= 0 {
 		o.Check = DefaultCheck
 	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	r := &Relay{o: o, id: hex.EncodeToString(rnd[:]), bus: bus, queue: make(chan events.Event, o.Queue),
-		sendLog: loglimit.New(nil, time.Minute, 2)}
+		sendLog: loglimit.New(o.Clock, time.Minute, 2)}
 	f := promauto.With(o.Registerer)
 	r.forwarded = f.NewCounter(prometheus.CounterOpts{
 		Name: "sre_events_forwarded_total",
@@ -294,7 +301,7 @@ func (e *outcomeUnknown) Unwrap() error { return e.err }
 func (r *Relay) notifyOne(ctx context.Context, payload string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, r.o.Check)
+	ctx, cancel := clock.WithTimeout(ctx, r.o.Clock, r.o.Check)
 	defer cancel()
 	if r.notify == nil {
 		c, err := pgx.Connect(ctx, r.o.URL)
@@ -335,12 +342,11 @@ func (r *Relay) listen(ctx context.Context) {
 		wait := r.o.Backoff(failures)
 		r.o.Logger.Warn("Listen for the other replicas' events: connection lost, their events are missed until it is back",
 			"channel", r.o.Channel, "err", err, "retry_in", wait, "attempt", failures)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		bctx, cancel := clock.WithTimeout(ctx, r.o.Clock, wait)
+		<-bctx.Done()
+		cancel()
+		if ctx.Err() != nil {
 			return
-		case <-t.C:
 		}
 	}
 }
@@ -349,7 +355,7 @@ func (r *Relay) listen(ctx context.Context) {
 // until the connection fails or ctx ends; listened says whether LISTEN was
 // in effect.
 func (r *Relay) listenOnce(ctx context.Context) (listened bool, err error) {
-	sctx, cancel := context.WithTimeout(ctx, r.o.Check)
+	sctx, cancel := clock.WithTimeout(ctx, r.o.Clock, r.o.Check)
 	defer cancel()
 	c, err := pgx.Connect(sctx, r.o.URL)
 	if err != nil {
@@ -379,13 +385,13 @@ func (r *Relay) listenOnce(ctx context.Context) (listened bool, err error) {
 // wait returns the next notification, or nil after Check of silence once
 // a ping proved the connection alive.
 func (r *Relay) wait(ctx context.Context, c *pgx.Conn) (*pgconn.Notification, error) {
-	wctx, cancel := context.WithTimeout(ctx, r.o.Check)
+	wctx, cancel := clock.WithTimeout(ctx, r.o.Clock, r.o.Check)
 	n, err := c.WaitForNotification(wctx)
 	cancel()
 	if err == nil || ctx.Err() != nil || !pgconn.Timeout(err) {
 		return n, err
 	}
-	pctx, cancel := context.WithTimeout(ctx, r.o.Check)
+	pctx, cancel := clock.WithTimeout(ctx, r.o.Clock, r.o.Check)
 	defer cancel()
 	if err := c.Ping(pctx); err != nil {
 		return nil, fmt.Errorf("no answer to a ping after %s of silence: %w", r.o.Check, err)

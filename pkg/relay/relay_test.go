@@ -19,17 +19,24 @@ import (
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	tu "github.com/rootuip/sre/pkg/testutil"
 )
 
 // replica is a bus with its relay running, and a subscription to the bus.
+// Its relay's clock moves only when the test advances it: no Check times
+// out on its own, however slow the machine.
 type replica struct {
 	bus    *events.Bus
 	r      *Relay
+	clock  *clock.Manual
 	evs    <-chan events.Event
 	listen chan struct{}
 }
+
+// start is the time of the replicas' clocks.
+var start = time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)
 
 // newChannel is a channel of this test alone (tests of other packages
 // may run relays on the same database at once).
@@ -58,8 +65,9 @@ func startReplicaOptions(t *testing.T, o Options) *replica {
 	bus := events.NewBus(1024, nil)
 	evs, unsub := bus.Subscribe()
 	t.Cleanup(unsub)
-	rp := &replica{bus: bus, evs: evs, listen: make(chan struct{}, 16)}
+	rp := &replica{bus: bus, evs: evs, listen: make(chan struct{}, 16), clock: clock.NewManual(start)}
 	o.Registerer = prometheus.NewRegistry()
+	o.Clock = rp.clock
 	o.Backoff = func(int) time.Duration { return 0 }
 	o.OnListen = func() { rp.listen <- struct{}{} }
 	rp.r = New(bus, o)
@@ -81,6 +89,15 @@ func (rp *replica) waitListening(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the relay did not listen")
 	}
+}
+
+// waiting returns once n timers of the relay wait on its clock: its
+// silence wait, a bounded NOTIFY, ping or connection.
+func (rp *replica) waiting(t *testing.T, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, rp.clock.WaitWaiters(ctx, n))
 }
 
 // next is the next event on the replica's bus.
@@ -210,8 +227,9 @@ func TestRelayReconnects(t *testing.T) {
 // answering without being closed (a network partition: the proxy in
 // between stops forwarding) is found dead by the ping after a silence of
 // Check, and replaced; a live one that is only silent is kept and still
-// delivers. Check is short here (300ms, long enough for a loaded machine to answer
-// a ping) so that the test does not wait 30 s.
+// delivers. The relay's clock moves only when the test advances it past
+// Check, once the relay waits on it: a slow machine answers late, never
+// too late.
 func TestRelayChecksSilentConnection(t *testing.T) {
 	ch := newChannel()
 	u, err := url.Parse(tu.PostgresURL())
@@ -220,18 +238,32 @@ func TestRelayChecksSilentConnection(t *testing.T) {
 	u.Host = proxy.addr()
 	var logs tu.SyncBuffer
 	a := startReplica(t, tu.PostgresURL(), ch)
-	b := startReplicaOptions(t, Options{URL: u.String(), Channel: ch, Check: 300 * time.Millisecond,
+	b := startReplicaOptions(t, Options{URL: u.String(), Channel: ch,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 
-	// Silent but alive: pinged, kept, delivering.
-	require.Eventually(t, func() bool { return proxy.queries.Load() >= 3 }, 30*time.Second, time.Millisecond, "pings")
-	a.bus.Publish(event("incident.created", "INC-4"))
-	require.Equal(t, "incident.created", b.next(t).Type)
+	// Silent but alive: pinged after each silence, kept, delivering. B
+	// forwards nothing (what it receives is not forwarded): its one timer
+	// is its listener's, and the event delivered after a ping was sent
+	// proves the ping answered and the connection kept.
+	for i := range 2 {
+		b.waiting(t, 1) // the silence wait
+		b.clock.Advance(DefaultCheck)
+		require.Eventually(t, func() bool { return proxy.queries.Load() >= int64(2+i) }, 30*time.Second, time.Millisecond,
+			"LISTEN, then a ping after each silence")
+		a.bus.Publish(event("incident.updated", "INC-4"))
+		require.Equal(t, "incident.updated", b.next(t).Type)
+	}
 	require.NotContains(t, logs.String(), "connection lost")
+	require.Equal(t, int64(3), proxy.queries.Load(), "one ping a silence")
 
+	b.waiting(t, 1) // silent again
 	proxy.stall()
+	b.clock.Advance(DefaultCheck)
+	b.waiting(t, 1) // the ping, not answered
+	require.NotContains(t, logs.String(), "connection lost", "the ping has Check to answer")
+	b.clock.Advance(DefaultCheck)
 	b.waitListening(t)
-	require.Contains(t, logs.String(), "no answer to a ping after 300ms of silence")
+	require.Contains(t, logs.String(), "no answer to a ping after 30s of silence")
 	a.bus.Publish(event("incident.resolved", "INC-4"))
 	require.Equal(t, "incident.resolved", b.next(t).Type)
 }
@@ -248,7 +280,7 @@ func TestRelayNotifyTimesOut(t *testing.T) {
 	proxy := newStallProxy(t, u.Host)
 	u.Host = proxy.addr()
 	var logs tu.SyncBuffer
-	a := startReplicaOptions(t, Options{URL: u.String(), Channel: ch, Check: 300 * time.Millisecond,
+	a := startReplicaOptions(t, Options{URL: u.String(), Channel: ch,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	b := startReplica(t, tu.PostgresURL(), ch)
 
@@ -257,12 +289,17 @@ func TestRelayNotifyTimesOut(t *testing.T) {
 	counted(t, a.r.forwarded, 1) // A has the answer to its NOTIFY
 	proxy.stall()
 	a.bus.Publish(event("incident.acknowledged", "INC-5"))
+	// A's listener's silence wait, and the NOTIFY awaiting its answer.
+	a.waiting(t, 2)
+	require.Equal(t, 0.0, promtest.ToFloat64(a.r.dropped.WithLabelValues("outcome_unknown")), "the NOTIFY has Check to answer")
+	a.clock.Advance(DefaultCheck)
 	counted(t, a.r.dropped.WithLabelValues("outcome_unknown"), 1)
 	a.bus.Publish(event("incident.resolved", "INC-5"))
 	require.Equal(t, "incident.resolved", b.next(t).Type)
 	counted(t, a.r.forwarded, 2)
 	require.Equal(t, 0.0, promtest.ToFloat64(a.r.dropped.WithLabelValues("send_failed")))
 	require.Contains(t, logs.String(), "NOTIFY sent but not answered")
+	require.Contains(t, logs.String(), "timeout: context deadline exceeded")
 }
 
 // TestRelayNotifyAnswerLost: a NOTIFY whose connection is closed after
@@ -302,7 +339,8 @@ func TestRelayUnknownOutcomeStopsRound(t *testing.T) {
 	proxy := newStallProxy(t, u.Host)
 	u.Host = proxy.addr()
 	b := startReplica(t, tu.PostgresURL(), ch)
-	r := New(events.NewBus(16, nil), Options{URL: u.String(), Channel: ch, Registerer: prometheus.NewRegistry()})
+	r := New(events.NewBus(16, nil), Options{URL: u.String(), Channel: ch, Registerer: prometheus.NewRegistry(),
+		Clock: clock.NewManual(start)})
 	t.Cleanup(func() {
 		if r.notify != nil {
 			r.notify.Close(context.Background()) //nolint:errcheck // test end
@@ -334,7 +372,7 @@ func TestRelayUnknownOutcomeStopsRound(t *testing.T) {
 func TestRelayNotifyRefused(t *testing.T) {
 	var logs tu.SyncBuffer
 	r := New(events.NewBus(16, nil), Options{URL: tu.PostgresURL(), Channel: strings.Repeat("c", 64),
-		Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(&logs, nil)), Clock: clock.NewManual(start)})
 	t.Cleanup(func() {
 		if r.notify != nil {
 			r.notify.Close(context.Background()) //nolint:errcheck // test end
@@ -357,7 +395,8 @@ func TestRelaySendFailuresLogOnce(t *testing.T) {
 	var logs tu.SyncBuffer
 	bus := events.NewBus(16, nil)
 	r := New(bus, Options{URL: "postgres://postgres@" + addr + "/test?sslmode=disable", Registerer: prometheus.NewRegistry(),
-		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Backoff: func(int) time.Duration { return time.Hour }})
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Backoff: func(int) time.Duration { return time.Hour },
+		Clock: clock.NewManual(start)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
