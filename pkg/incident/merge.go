@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/store"
 )
 
@@ -80,7 +81,7 @@ func (s *Service) Split(ctx context.Context, id, groupKey, actor string) (*Split
 			return err
 		}
 		if !known {
-			return fmt.Errorf("%w: alert group %s", ErrNotFound, shown(groupKey))
+			return fmt.Errorf("%w: alert group %s", ErrNotFound, limits.Cut(groupKey))
 		}
 		links, err := loadLinks(ctx, tx, id)
 		if err != nil {

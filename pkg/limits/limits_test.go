@@ -4,6 +4,7 @@ import (
 	"io"
 	"math"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -201,6 +202,28 @@ func TestTruncate(t *testing.T) {
 	require.True(t, cut)
 	require.LessOrEqual(t, len(s), 16)
 	require.NoError(t, Text("s", s))
+}
+
+// Cut keeps a short value whole and cuts a long one to MaxEchoBytes on a
+// UTF-8 boundary, ending with TruncationMark; Quote quotes what Cut keeps.
+func TestCut(t *testing.T) {
+	long := strings.Repeat("x", MaxEchoBytes-len(TruncationMark)) + TruncationMark
+	for _, tc := range []struct{ name, in, want string }{
+		{"empty", "", ""},
+		{"short", "api-7", "api-7"},
+		{"exactly the limit", strings.Repeat("y", MaxEchoBytes), strings.Repeat("y", MaxEchoBytes)},
+		{"one byte over", strings.Repeat("x", MaxEchoBytes+1), long},
+		{"long", strings.Repeat("x", 5000), long},
+		{"multi-byte", strings.Repeat("é", 100), strings.Repeat("é", (MaxEchoBytes-len(TruncationMark))/2) + TruncationMark},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Cut(tc.in)
+			require.Equal(t, tc.want, got)
+			require.LessOrEqual(t, len(got), MaxEchoBytes)
+			require.NoError(t, Text("s", got))
+			require.Equal(t, strconv.Quote(got), Quote(tc.in))
+		})
+	}
 }
 
 func TestWebhookValidate(t *testing.T) {

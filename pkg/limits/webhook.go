@@ -99,12 +99,18 @@ func Truncate(s string, max int) (string, bool) {
 // back (an unknown name or parameter), as jsonerr cuts a refused value.
 const MaxEchoBytes = 64
 
-// Quote quotes s for an error message, cut by Truncate at MaxEchoBytes: an
-// answer names what it refused without echoing a name of thousands of
-// characters whole.
+// Quote quotes s for an error message, cut by Cut: an answer names what it
+// refused without echoing a name of thousands of characters whole.
 func Quote(s string) string {
+	return strconv.Quote(Cut(s))
+}
+
+// Cut is s as an error shows it unquoted (a size, a label name, an id after
+// a colon): at most MaxEchoBytes, cut by Truncate and ending with
+// TruncationMark when it was longer.
+func Cut(s string) string {
 	t, _ := Truncate(s, MaxEchoBytes)
-	return strconv.Quote(t)
+	return t
 }
 
 // MaxGroupKeyBytes bounds the group key sred stores for an Alertmanager
