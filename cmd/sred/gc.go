@@ -11,8 +11,9 @@ import (
 // webhook delivery allocates a lot of short-lived memory, so with Go's
 // default of 100 the collector runs often under load; 200 halves the collector's marking (3.3-6.6% of sred's CPU
 // under bench-http -> 1.8-2.3%) and took 8% less CPU per delivery on
-// average, for about 10 MiB more peak resident memory (docs/benchmarks.md,
-// "CPU per delivery, 3 December 2026").
+// average, for about 10 MiB more peak resident memory
+// (docs/benchmarks-history.md, "CPU per delivery, 3 December 2026 (decode
+// and side work)").
 // Prometheus makes the opposite trade (75, runtime.gogc) for its large heap.
 const defaultGCPercent = 200
 

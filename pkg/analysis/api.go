@@ -272,12 +272,12 @@ func ParseLabels(s string) (map[string]string, error) {
 		if strings.HasPrefix(rest, `"`) {
 			end := strings.Index(rest[1:], `"`)
 			if end < 0 {
-				return nil, fmt.Errorf("label %s: unterminated quoted value", cut(k))
+				return nil, fmt.Errorf("label %s: unterminated quoted value", limits.Cut(k))
 			}
 			v, rest = rest[1:end+1], rest[end+2:]
 			rest = strings.TrimLeft(rest, " ")
 			if rest != "" && rest[0] != ',' {
-				return nil, fmt.Errorf("label %s: want a comma after the quoted value", cut(k))
+				return nil, fmt.Errorf("label %s: want a comma after the quoted value", limits.Cut(k))
 			}
 		} else {
 			v, rest, _ = strings.Cut(rest, ",")
@@ -285,7 +285,7 @@ func ParseLabels(s string) (map[string]string, error) {
 			rest = "," + rest
 		}
 		if _, dup := out[k]; dup {
-			return nil, fmt.Errorf("label %s given twice", cut(k))
+			return nil, fmt.Errorf("label %s given twice", limits.Cut(k))
 		}
 		out[k] = v
 		s = strings.TrimSpace(strings.TrimPrefix(rest, ","))
@@ -537,7 +537,7 @@ func (s *Service) flaggerRun(w http.ResponseWriter, r *http.Request, hook string
 	}{{MetaCanary, canary}, {MetaBaseline, baseline}} {
 		if name, ok := emptyLabel(side.ls); ok {
 			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("flagger %s hook: metadata.%s: label %s has an empty value, which selects the series without that label: give the value of the %s's series",
-				hook, side.key, cut(name), side.key))
+				hook, side.key, limits.Cut(name), side.key))
 			return nil, p, false
 		}
 	}

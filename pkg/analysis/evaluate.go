@@ -148,19 +148,12 @@ func Selector(ls map[string]string) string {
 	return strings.Join(parts, ",")
 }
 
-// cut is a name of a request as an error shows it unquoted: at most
-// limits.MaxEchoBytes of it (a body may hold a label name of 1 MiB).
-func cut(s string) string {
-	t, _ := limits.Truncate(s, limits.MaxEchoBytes)
-	return t
-}
-
 func validLabels(side string, ls map[string]string) error {
 	// An empty value matches the series WITHOUT the label in PromQL
 	// (app=""): the analysis would judge other series than the target's,
 	// and could pass on none at all.
 	if name, ok := emptyLabel(ls); ok {
-		return fmt.Errorf("%s label %s has an empty value, which selects the series without that label: give the value of the %s's series", side, cut(name), side)
+		return fmt.Errorf("%s label %s has an empty value, which selects the series without that label: give the value of the %s's series", side, limits.Cut(name), side)
 	}
 	for k := range ls {
 		if !model.LabelName(k).IsValidLegacy() {

@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/specfiles"
 	"github.com/rootuip/sre/pkg/web"
 	"github.com/rootuip/sre/pkg/yamlerr"
@@ -356,7 +357,7 @@ func parseTemplate(name, q string) (*template.Template, error) {
 		return nil, fmt.Errorf("query template: %w", yamlerr.Rewrite(err))
 	}
 	if _, err := parser.NewParser(parser.Options{}).ParseExpr(b.String()); err != nil {
-		return nil, fmt.Errorf("query %q is not valid PromQL once rendered (%s): %w (write label matchers as { {{.Selector}} } with spaces)", q, b.String(), err)
+		return nil, fmt.Errorf("query %s is not valid PromQL once rendered (%s): %w (write label matchers as { {{.Selector}} } with spaces)", limits.Quote(q), limits.Cut(b.String()), limits.ParseError(err))
 	}
 	return t, nil
 }

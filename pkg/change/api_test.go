@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"text/template"
 	"time"
@@ -456,24 +455,6 @@ sre_deployments_total{result="succeeded",service="checkout"} 4
 	})
 }
 
-// lockedBuffer is a log sink the server's goroutines write to.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // A commit time after the rollout started (the committer's clock ahead)
 // is no lead time. POST /api/v1/changes refuses it; the notification
 // endpoints, whose senders redeliver a refused notification, record the
@@ -482,7 +463,7 @@ func TestNotificationCommitTimeAhead(t *testing.T) {
 	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, change.DefaultConfig)
 		e.clk.Set(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
-		var logs lockedBuffer
+		var logs testutil.SyncBuffer
 		e.changes = change.New(change.Options{DB: db, Clock: e.clk, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 		srv := serve(t, e)
 		const warning = "commit_time 2026-12-02T12:10:00Z is after the change started (2026-12-02T12:00:00Z): recorded without commit_time, no lead time"
@@ -528,7 +509,7 @@ func TestNotificationCommitTimeNotRFC3339(t *testing.T) {
 	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, change.DefaultConfig)
 		e.clk.Set(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
-		var logs lockedBuffer
+		var logs testutil.SyncBuffer
 		e.changes = change.New(change.Options{DB: db, Clock: e.clk, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 		srv := serve(t, e)
 		long := strings.Repeat("9", 100)

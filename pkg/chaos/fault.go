@@ -256,10 +256,10 @@ func MemoryStressBytes(f Fault) (int64, error) {
 		return 0, fmt.Errorf("size: %w", err)
 	}
 	if n < MinMemoryStress {
-		return 0, fmt.Errorf("size %s (%d bytes) is below the least memory-stress size, 4KiB (stress-ng's least --vm-bytes)", cut(f.Size), n)
+		return 0, fmt.Errorf("size %s (%d bytes) is below the least memory-stress size, 4KiB (stress-ng's least --vm-bytes)", limits.Cut(f.Size), n)
 	}
 	if f.Driver == DriverChaosMesh && n > MaxChaosMeshMemoryStress {
-		return 0, fmt.Errorf("size %s (%d bytes) is above the largest Chaos Mesh memory-stress size, 1024GiB per pod", cut(f.Size), n)
+		return 0, fmt.Errorf("size %s (%d bytes) is above the largest Chaos Mesh memory-stress size, 1024GiB per pod", limits.Cut(f.Size), n)
 	}
 	return n, nil
 }
@@ -311,15 +311,10 @@ func CheckHost(e *Experiment) error {
 	return nil
 }
 
-// MemoryAboveHost is the error of a memory-stress larger than the host.
+// MemoryAboveHost is the error of a memory-stress larger than the host. A
+// size that parses may still be long (leading zeros) and the spec is a
+// request's body on POST /api/v1/chaos/validate: errors show it by
+// limits.Cut.
 func MemoryAboveHost(size string, n, total int64) error {
-	return fmt.Errorf("memory-stress size %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)", cut(size), n, total)
-}
-
-// cut is a size of a spec as an error shows it: a size that parses may
-// still be long (leading zeros), and the spec is a request's body on
-// POST /api/v1/chaos/validate; at most limits.MaxEchoBytes of it.
-func cut(s string) string {
-	t, _ := limits.Truncate(s, limits.MaxEchoBytes)
-	return t
+	return fmt.Errorf("memory-stress size %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)", limits.Cut(size), n, total)
 }

@@ -188,7 +188,7 @@ func (p *Probe) UnmarshalYAML(unmarshal func(any) error) error {
 
 func checkPromQL(q string) error {
 	if _, err := parser.NewParser(parser.Options{}).ParseExpr(q); err != nil {
-		return fmt.Errorf("invalid PromQL %s: %w", limits.Quote(q), err)
+		return fmt.Errorf("invalid PromQL %s: %w", limits.Quote(q), limits.ParseError(err))
 	}
 	return nil
 }

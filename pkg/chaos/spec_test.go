@@ -328,3 +328,36 @@ func TestRelativePathsFromTheFile(t *testing.T) {
 		t.Errorf("resource locks %v, want pidfile:%s", keys, want["stop"])
 	}
 }
+
+// A probe query holding a long identifier the parser stops at (the spec is
+// a request's body, up to 1 MiB) gets a short error that still names the
+// position and the problem.
+func TestParseLongPromQLToken(t *testing.T) {
+	long := strings.Repeat("x", 100000)
+	spec := `apiVersion: chaos.sre.rootuip.io/v1
+kind: Experiment
+name: t
+hypothesis:
+  description: d
+  steadyState:
+    - name: p
+      promql: 'up ` + long + `'
+target: {service: api, environment: staging, instances: 1, totalInstances: 4}
+duration: 5m
+faults:
+  - {type: cpu-stress, cpuPercent: 50}
+`
+	_, err := Parse([]byte(spec), "long.yml")
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	if len(msg) > 1024 {
+		t.Fatalf("error of %d bytes: %.300s", len(msg), msg)
+	}
+	for _, s := range []string{"invalid PromQL", "1:4: parse error: unexpected identifier", "xxxx…"} {
+		if !strings.Contains(msg, s) {
+			t.Errorf("error %q does not contain %q", msg, s)
+		}
+	}
+}

@@ -110,7 +110,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "srectl: %v%s\n", err, usageHint(app, args))
+		fmt.Fprintf(stderr, "srectl: %v%s\n", cutParseError(err), usageHint(app, args))
 		return 2
 	}
 	act, ok := actions[selected]

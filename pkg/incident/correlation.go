@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/store"
 )
 
@@ -613,7 +614,7 @@ func (s *Service) loadWithServices(ctx context.Context, tx *sql.Tx, id string, l
 		return nil, nil, notFound(id)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("load incident %s: %w", id, err)
+		return nil, nil, fmt.Errorf("load incident %s: %w", limits.Quote(id), err)
 	}
 	if lock == lockShare {
 		rec.shared = saveRow(rec)

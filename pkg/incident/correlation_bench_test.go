@@ -19,7 +19,8 @@ import (
 // open incident, after `storm` groups of fleet were already placed on it
 // (SQLite). Correlation reads the open incidents of the related services,
 // not the storm's groups, so the cost per delivery must not grow with the
-// storm (docs/benchmarks.md, "Correlation by service").
+// storm (docs/benchmarks-history.md, "Correlation by service, the
+// escalation worker on the writer").
 func BenchmarkCorrelationStorm(b *testing.B) {
 	for _, storm := range []int{100, 2000} {
 		b.Run(fmt.Sprintf("storm=%d", storm), func(b *testing.B) {

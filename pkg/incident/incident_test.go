@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
 )
@@ -317,5 +319,21 @@ func TestListFiltersAndIDs(t *testing.T) {
 		page, err := f.svc.List(ctx, incident.Filter{Limit: 1})
 		require.NoError(t, err)
 		require.Equal(t, 4, page.Total)
+	})
+}
+
+// A store error on reading an incident names the caller's id (a URL's
+// path) quoted and cut, never whole.
+func TestGetStoreErrorCutsID(t *testing.T) {
+	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		id := strings.Repeat("n", 5000)
+		_, err := f.svc.Get(ctx, id)
+		require.ErrorIs(t, err, context.Canceled)
+		require.Contains(t, err.Error(), `get incident "nnnn`)
+		require.NotContains(t, err.Error(), strings.Repeat("n", limits.MaxEchoBytes))
+		require.Less(t, len(err.Error()), 200)
 	})
 }

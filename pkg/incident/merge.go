@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/store"
 )
 
@@ -89,7 +90,7 @@ func (s *Service) Split(ctx context.Context, id, groupKey, actor string) (*Split
 			return reject(from, "split "+shown(groupKey)+" out of", "it is "+what+", not an alert group; only an alert group can be split off")
 		}
 		if !known {
-			return fmt.Errorf("%w: alert group %s", ErrNotFound, shown(groupKey))
+			return fmt.Errorf("%w: alert group %s", ErrNotFound, limits.Cut(groupKey))
 		}
 		links, err := loadLinks(ctx, tx, id)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/store"
 )
 
@@ -127,7 +128,7 @@ func (s *Service) loadWith(ctx context.Context, tx *sql.Tx, id string, lock rowL
 		return nil, notFound(id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load incident %s: %w", id, err)
+		return nil, fmt.Errorf("load incident %s: %w", limits.Quote(id), err)
 	}
 	return rec, nil
 }
@@ -281,7 +282,7 @@ func (s *Service) Get(ctx context.Context, id string) (*Incident, error) {
 		return nil, notFound(id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get incident %s: %w", id, err)
+		return nil, fmt.Errorf("get incident %s: %w", limits.Quote(id), err)
 	}
 	alerts, err := loadAlerts(ctx, s.db, id)
 	if err != nil {

@@ -31,14 +31,7 @@ var ErrNotFound = errors.New("incident not found")
 // a request (a URL's path, a body) of thousands of characters never comes
 // back whole in the answer.
 func notFound(id string) error {
-	return fmt.Errorf("%w: %s", ErrNotFound, shown(id))
-}
-
-// shown is a value a caller gave as an error names it: cut at
-// limits.MaxEchoBytes, ending with limits.TruncationMark.
-func shown(s string) string {
-	t, _ := limits.Truncate(s, limits.MaxEchoBytes)
-	return t
+	return fmt.Errorf("%w: %s", ErrNotFound, limits.Cut(id))
 }
 
 // ErrInvalidTransition is matched (errors.Is) by every *TransitionError.

@@ -1,9 +1,11 @@
 package limits
 
 import (
+	"errors"
 	"io"
 	"math"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -203,6 +205,28 @@ func TestTruncate(t *testing.T) {
 	require.NoError(t, Text("s", s))
 }
 
+// Cut keeps a short value whole and cuts a long one to MaxEchoBytes on a
+// UTF-8 boundary, ending with TruncationMark; Quote quotes what Cut keeps.
+func TestCut(t *testing.T) {
+	long := strings.Repeat("x", MaxEchoBytes-len(TruncationMark)) + TruncationMark
+	for _, tc := range []struct{ name, in, want string }{
+		{"empty", "", ""},
+		{"short", "api-7", "api-7"},
+		{"exactly the limit", strings.Repeat("y", MaxEchoBytes), strings.Repeat("y", MaxEchoBytes)},
+		{"one byte over", strings.Repeat("x", MaxEchoBytes+1), long},
+		{"long", strings.Repeat("x", 5000), long},
+		{"multi-byte", strings.Repeat("é", 100), strings.Repeat("é", (MaxEchoBytes-len(TruncationMark))/2) + TruncationMark},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Cut(tc.in)
+			require.Equal(t, tc.want, got)
+			require.LessOrEqual(t, len(got), MaxEchoBytes)
+			require.NoError(t, Text("s", got))
+			require.Equal(t, strconv.Quote(got), Quote(tc.in))
+		})
+	}
+}
+
 func TestWebhookValidate(t *testing.T) {
 	require.NoError(t, DefaultWebhook.Validate())
 	w := DefaultWebhook
@@ -229,4 +253,31 @@ func TestUTF8(t *testing.T) {
 		}
 		require.EqualError(t, err, tc.err, "%q", tc.in)
 	}
+}
+
+// A parser's error quoting a long token whole is cut: the position and
+// message stay, the token keeps its quotes, the text stays bounded, and
+// errors.Is still sees the parser's error.
+func TestParseError(t *testing.T) {
+	long := strings.Repeat("x", 100000)
+	kept := strings.Repeat("x", MaxEchoBytes-2-len(TruncationMark)) + TruncationMark
+	for _, tc := range []struct{ name, in, want string }{
+		{"short", `1:5: parse error: unexpected <by>`, `1:5: parse error: unexpected <by>`},
+		{"quoted token", `1:302: parse error: unexpected identifier "` + long + `"`, `1:302: parse error: unexpected identifier "` + kept + `"`},
+		{"backquoted token", "1:4: parse error: error parsing regexp: missing closing ): `((" + long + "`", "1:4: parse error: error parsing regexp: missing closing ): `((" + kept[:len(kept)-2-len(TruncationMark)] + TruncationMark + "`"},
+		{"bare token", `1:1: parse error: bad ` + long + ` here`, `1:1: parse error: bad ` + strings.Repeat("x", MaxEchoBytes-len(TruncationMark)) + TruncationMark + ` here`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cause := errors.New(tc.in)
+			err := ParseError(cause)
+			require.EqualError(t, err, tc.want)
+			require.ErrorIs(t, err, cause)
+		})
+	}
+	many := errors.New("1:1: parse error: " + strings.Repeat("yy ", 50000))
+	err := ParseError(many)
+	require.LessOrEqual(t, len(err.Error()), MaxParseErrorBytes)
+	require.True(t, strings.HasPrefix(err.Error(), "1:1: parse error: yy yy"))
+	require.True(t, strings.HasSuffix(err.Error(), TruncationMark))
+	require.NoError(t, ParseError(nil))
 }

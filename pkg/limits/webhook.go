@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -99,12 +100,18 @@ func Truncate(s string, max int) (string, bool) {
 // back (an unknown name or parameter), as jsonerr cuts a refused value.
 const MaxEchoBytes = 64
 
-// Quote quotes s for an error message, cut by Truncate at MaxEchoBytes: an
-// answer names what it refused without echoing a name of thousands of
-// characters whole.
+// Quote quotes s for an error message, cut by Cut: an answer names what it
+// refused without echoing a name of thousands of characters whole.
 func Quote(s string) string {
+	return strconv.Quote(Cut(s))
+}
+
+// Cut is s as an error shows it unquoted (a size, a label name, an id after
+// a colon): at most MaxEchoBytes, cut by Truncate and ending with
+// TruncationMark when it was longer.
+func Cut(s string) string {
 	t, _ := Truncate(s, MaxEchoBytes)
-	return strconv.Quote(t)
+	return t
 }
 
 // MaxGroupKeyBytes bounds the group key sred stores for an Alertmanager
@@ -129,3 +136,47 @@ func GroupKey(k string) (string, bool) {
 	head, _ := Truncate(k, MaxGroupKeyBytes-len(digest))
 	return head + digest, true
 }
+
+// MaxParseErrorBytes bounds the text of a parser's error (PromQL) that an
+// answer or a config error shows: the parser quotes the token it stopped at
+// whole, and a request's body may hold one of a megabyte.
+const MaxParseErrorBytes = 256
+
+// ParseError is err (a parser's error, such as PromQL's) as an error
+// shows it: every word longer than MaxEchoBytes cut by Truncate (keeping
+// its quotes, so `unexpected identifier "xxx…"` still reads as one token),
+// then the whole text cut to MaxParseErrorBytes. The position and message
+// that lead the text stay. errors.Is and errors.As see err. A nil err
+// gives nil.
+func ParseError(err error) error {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	if len(s) <= MaxEchoBytes {
+		return err
+	}
+	words := strings.Split(s, " ")
+	for i, w := range words {
+		if len(w) <= MaxEchoBytes {
+			continue
+		}
+		q := w[0]
+		if (q == '"' || q == '`' || q == '\'') && w[len(w)-1] == q {
+			t, _ := Truncate(w[1:len(w)-1], MaxEchoBytes-2)
+			words[i] = string(q) + t + string(q)
+			continue
+		}
+		words[i], _ = Truncate(w, MaxEchoBytes)
+	}
+	s, _ = Truncate(strings.Join(words, " "), MaxParseErrorBytes)
+	return &cutError{text: s, err: err}
+}
+
+type cutError struct {
+	text string
+	err  error
+}
+
+func (e *cutError) Error() string { return e.text }
+func (e *cutError) Unwrap() error { return e.err }

@@ -1,12 +1,10 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"log/slog"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -211,24 +209,6 @@ func TestWithdrawCountsWhatItCancels(t *testing.T) {
 	})
 }
 
-// lockedBuffer is a log's output, written by the sender's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // refuseStart makes the store refuse every write of a send-begun mark
 // (jobs.Start), and returns what lets it write them again.
 func refuseStart(t *testing.T, db *store.DB) func() {
@@ -284,7 +264,7 @@ func TestPageNotSentWithoutSendBegunMark(t *testing.T) {
 				recv := newOrderReceiver(t)
 				cfg := &Config{Webhook: &WebhookConfig{URL: recv.URL, Secret: commoncfg.Secret("k")}}
 				require.NoError(t, cfg.Validate())
-				logs := &lockedBuffer{}
+				logs := &testutil.SyncBuffer{}
 				s := NewSender(db, cfg, clk, nil, slog.New(slog.NewTextHandler(logs, nil)), prometheus.NewRegistry())
 				for _, m := range []struct{ key, incident, event string }{
 					{"INC-1/webhook/level0", "INC-1", EventTrigger},

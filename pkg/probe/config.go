@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/rootuip/sre/pkg/limits"
 )
 
 // Defaults of the health_checks section.
@@ -168,7 +170,7 @@ func (ch *Check) validate(c *Config) error {
 			return errors.New("promql: query is required")
 		}
 		if _, err := parser.NewParser(parser.Options{}).ParseExpr(p.Query); err != nil {
-			return fmt.Errorf("promql: query: %v", err)
+			return fmt.Errorf("promql: query: %v", limits.ParseError(err))
 		}
 		switch p.Expect {
 		case "":

@@ -1,12 +1,10 @@
 package receiver
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,23 +16,6 @@ import (
 	"github.com/rootuip/sre/pkg/store"
 	tu "github.com/rootuip/sre/pkg/testutil"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
@@ -57,7 +38,7 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 func TestMixedServiceGroup(t *testing.T) {
 	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		reg := prometheus.NewRegistry()
-		var logs syncBuffer
+		var logs tu.SyncBuffer
 		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(16, nil),
 			slog.New(slog.NewTextHandler(&logs, nil)), reg)
 		require.NoError(t, err)

@@ -26,6 +26,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/yamlerr"
 )
@@ -638,7 +639,7 @@ func (r *Runbook) compileStep(s *Step) error {
 		if err := s.tmpls["query"].t.Execute(&b, d); err != nil {
 			errs = append(errs, fmt.Errorf("query: %w", err))
 		} else if expr, err := parser.NewParser(parser.Options{}).ParseExpr(b.String()); err != nil {
-			errs = append(errs, fmt.Errorf("query: %w", err))
+			errs = append(errs, fmt.Errorf("query: %w", limits.ParseError(err)))
 		} else {
 			errs = append(errs, checkRegexMatchers(expr, s.tmpls["query"].labels, d.Labels, s.allow))
 		}

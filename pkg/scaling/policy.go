@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/specfiles"
 	"github.com/rootuip/sre/pkg/targetlock"
@@ -271,7 +272,7 @@ func (p *Policy) validate(n *yaml.Node) error {
 	}
 	if p.Metric.Query != "" {
 		if _, err := parser.NewParser(parser.Options{}).ParseExpr(p.Metric.Query); err != nil {
-			return lineErr(n, "policy %s: metric.query: %v", p.Name, err)
+			return lineErr(n, "policy %s: metric.query: %v", p.Name, limits.ParseError(err))
 		}
 	}
 	if err := p.checkThresholds(n); err != nil {

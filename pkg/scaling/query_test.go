@@ -1,7 +1,6 @@
 package scaling
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,24 +23,6 @@ import (
 	"github.com/rootuip/sre/pkg/targetlock"
 	sretest "github.com/rootuip/sre/pkg/testutil"
 )
-
-// syncBuffer is a log destination read while the controller writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines(sub string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Count(s.b.String(), sub)
-}
 
 // TestQuerySourceDownLoggedOnce: while Prometheus does not answer, every
 // evaluation of every policy fails its query; the controller warns once
@@ -87,7 +67,7 @@ scale_down: {threshold: 30}
 		policies = append(policies, p)
 	}
 	sretest.Backends(t, [][]store.Migration{Migrations, targetlock.Migrations}, func(t *testing.T, db *store.DB) {
-		logs := &syncBuffer{}
+		logs := &sretest.SyncBuffer{}
 		reg := prometheus.NewRegistry()
 		clk := clock.NewManual(time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC))
 		c := New(Options{DB: db, Prometheus: v1.NewAPI(client), Bus: events.NewBus(16, nil), Clock: clk, Registerer: reg,
@@ -114,21 +94,21 @@ scale_down: {threshold: 30}
 		if got := failures(); got != float64(5*len(policies)) {
 			t.Fatalf("sre_scaling_query_failures_total = %g, want %d", got, 5*len(policies))
 		}
-		if n := logs.lines("level=WARN"); n != 1 {
-			t.Fatalf("%d warnings over 5 failing rounds of %d policies, want 1:\n%s", n, len(policies), logs.b.String())
+		if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
+			t.Fatalf("%d warnings over 5 failing rounds of %d policies, want 1:\n%s", n, len(policies), logs.String())
 		}
-		if n := logs.lines("Scaling queries fail"); n != 1 {
-			t.Fatalf("the warning does not say the queries fail:\n%s", logs.b.String())
+		if n := strings.Count(logs.String(), "Scaling queries fail"); n != 1 {
+			t.Fatalf("the warning does not say the queries fail:\n%s", logs.String())
 		}
 		down.Store(false)
 		if n := evaluate(3); n != 3*len(policies) {
 			t.Fatalf("%d decisions once Prometheus is back, want %d", n, 3*len(policies))
 		}
-		if n := logs.lines("Scaling queries answer again"); n != 1 {
-			t.Fatalf("want one line saying the queries answer again:\n%s", logs.b.String())
+		if n := strings.Count(logs.String(), "Scaling queries answer again"); n != 1 {
+			t.Fatalf("want one line saying the queries answer again:\n%s", logs.String())
 		}
-		if n := logs.lines("level=WARN"); n != 1 {
-			t.Fatalf("%d warnings, want 1:\n%s", n, logs.b.String())
+		if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
+			t.Fatalf("%d warnings, want 1:\n%s", n, logs.String())
 		}
 		if got := failures(); got != float64(5*len(policies)) {
 			t.Fatalf("sre_scaling_query_failures_total = %g after recovery, want %d", got, 5*len(policies))

@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/template"
+
+	"github.com/rootuip/sre/pkg/limits"
 )
 
 var (
@@ -410,7 +412,7 @@ func (o *SLO) checkSelector(add func(string, string, ...any), path, sel string) 
 	}
 	expr, err := Parser.ParseExpr(sel)
 	if err != nil {
-		add(path, "invalid selector %q: %v", sel, err)
+		add(path, "invalid selector %s: %v", limits.Quote(sel), limits.ParseError(err))
 		return nil
 	}
 	o.keepParsed(sel, expr)
@@ -535,7 +537,7 @@ func (o *SLO) checkQuery(add func(string, string, ...any), path, q string) *grou
 	q5m := strings.ReplaceAll(q, WindowPlaceholder, "5m")
 	expr, err := Parser.ParseExpr(q5m)
 	if err != nil {
-		add(path, "invalid PromQL: %v", err)
+		add(path, "invalid PromQL: %v", limits.ParseError(err))
 		return nil
 	}
 	o.keepParsed(q5m, expr)
