@@ -83,14 +83,14 @@ func (s *Service) Split(ctx context.Context, id, groupKey, actor string) (*Split
 		if owner, ok := strings.CutPrefix(groupKey, ManualGroupPrefix); ok {
 			// The link of an incident opened by hand has no alert group
 			// (nor alerts) to move: "not found" would not say why.
-			what := "the link of " + shown(owner) + ", an incident opened by hand"
+			what := "the link of " + limits.Cut(owner) + ", an incident opened by hand"
 			if owner == id {
 				what = "the incident's own link (it was opened by hand)"
 			}
-			return reject(from, "split "+shown(groupKey)+" out of", "it is "+what+", not an alert group; only an alert group can be split off")
+			return reject(from, "split "+limits.Cut(groupKey)+" out of", "it is "+what+", not an alert group; only an alert group can be split off")
 		}
 		if !known {
-			return fmt.Errorf("%w: alert group %s", ErrNotFound, limits.Cut(groupKey))
+			return fmt.Errorf("%w: %s", ErrGroupNotFound, limits.Cut(groupKey))
 		}
 		links, err := loadLinks(ctx, tx, id)
 		if err != nil {
@@ -115,11 +115,11 @@ func (s *Service) Split(ctx context.Context, id, groupKey, actor string) (*Split
 					return nil
 				}
 			}
-			return reject(from, "split "+groupKey+" out of", "the alert group is not on this incident")
+			return reject(from, "split "+limits.Cut(groupKey)+" out of", "the alert group is not on this incident")
 		}
 		link := links[i]
 		if len(links) == 1 {
-			return reject(from, "split "+groupKey+" out of", "it is the incident's only alert group")
+			return reject(from, "split "+limits.Cut(groupKey)+" out of", "it is the incident's only alert group")
 		}
 		now := s.now()
 		rows, err := tx.QueryContext(ctx, `SELECT fingerprint, starts_at, ends_at, status, labels, annotations, generator_url
@@ -150,7 +150,7 @@ func (s *Service) Split(ctx context.Context, id, groupKey, actor string) (*Split
 			return fmt.Errorf("split: %w", err)
 		}
 		if len(alerts) == 0 {
-			return reject(from, "split "+groupKey+" out of", "the alert group has no alerts on this incident")
+			return reject(from, "split "+limits.Cut(groupKey)+" out of", "the alert group has no alerts on this incident")
 		}
 		opts := s.Options()
 		n := Notification{GroupKey: groupKey, Receiver: from.Receiver, CommonLabels: link.Labels}

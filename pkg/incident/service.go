@@ -34,6 +34,11 @@ func notFound(id string) error {
 	return fmt.Errorf("%w: %s", ErrNotFound, limits.Cut(id))
 }
 
+// ErrGroupNotFound is returned for an alert group sred has not stored (a
+// split naming an unknown group key): not "incident not found", since the
+// incident is there.
+var ErrGroupNotFound = errors.New("alert group not found")
+
 // ErrInvalidTransition is matched (errors.Is) by every *TransitionError.
 var ErrInvalidTransition = errors.New("invalid status transition")
 

@@ -471,7 +471,7 @@ func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := http.StatusServiceUnavailable
 	var te *incident.TransitionError
 	switch {
-	case errors.Is(err, incident.ErrNotFound), errors.Is(err, incident.ErrActionItemNotFound),
+	case errors.Is(err, incident.ErrNotFound), errors.Is(err, incident.ErrActionItemNotFound), errors.Is(err, incident.ErrGroupNotFound),
 		errors.Is(err, budget.ErrNotFound), errors.Is(err, runbook.ErrNotFound), errors.Is(err, chaos.ErrNotFound):
 		code = http.StatusNotFound
 	case errors.Is(err, chaos.ErrForbidden):

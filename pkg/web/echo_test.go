@@ -27,6 +27,10 @@ func TestIncidentLongIDCut(t *testing.T) {
 		res, err := svc.Ingest(context.Background(), notification("a", "checkout", "critical"))
 		require.NoError(t, err)
 		known := res.Incidents[0]
+		// A stored group key may hold up to limits.MaxGroupKeyBytes.
+		longGroup := strings.Repeat("g", 1000)
+		_, err = svc.Ingest(context.Background(), notification(longGroup, "payments", "critical"))
+		require.NoError(t, err)
 		mux := http.NewServeMux()
 		(&web.IncidentsAPI{Service: svc}).Register(mux)
 		srv := httptest.NewServer(mux)
@@ -56,7 +60,9 @@ func TestIncidentLongIDCut(t *testing.T) {
 			{"PATCH", "/api/v1/incidents/" + long + "/action-items/1", `{"title":"x"}`, 404, unknown},
 			{"POST", "/api/v1/incidents/" + long + "/status-updates", `{"impact":"x"}`, 404, unknown},
 			{"POST", "/api/v1/incidents/" + long + "/split", `{"group_key":"a"}`, 404, unknown},
-			{"POST", "/api/v1/incidents/" + known + "/split", `{"group_key":"` + long + `"}`, 404, "incident not found: alert group " + cut},
+			{"POST", "/api/v1/incidents/" + known + "/split", `{"group_key":"` + long + `"}`, 404, "alert group not found: " + cut},
+			{"POST", "/api/v1/incidents/" + known + "/split", `{"group_key":"` + longGroup + `"}`, 409,
+				"cannot split " + strings.Repeat("g", 61) + "… out of incident " + known + ": the alert group is not on this incident"},
 			{"POST", "/api/v1/incidents/" + known + "/merge", `{"from":"` + long + `"}`, 404, unknown},
 			{"POST", "/api/v1/incidents/" + known + "/snooze", `{"duration":"` + long + `"}`, 400, `"duration": not a valid duration string: "` + cut + `"`},
 			{"PATCH", "/api/v1/incidents/" + known + "/action-items/1", `{"state":"` + long + `"}`, 400,
@@ -71,6 +77,7 @@ func TestIncidentLongIDCut(t *testing.T) {
 				require.Equal(t, tc.code, code, "%.200s", r.Error)
 				require.Contains(t, r.Error, tc.err)
 				require.NotContains(t, r.Error, strings.Repeat("n", 100), "the value comes back whole")
+				require.NotContains(t, r.Error, strings.Repeat("g", 100), "the group key comes back whole")
 			})
 		}
 	})

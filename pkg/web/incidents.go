@@ -74,7 +74,7 @@ func ServiceError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, incident.ErrInvalid):
 		Error(w, http.StatusBadRequest, "bad_data", err)
-	case errors.Is(err, incident.ErrNotFound), errors.Is(err, incident.ErrActionItemNotFound):
+	case errors.Is(err, incident.ErrNotFound), errors.Is(err, incident.ErrActionItemNotFound), errors.Is(err, incident.ErrGroupNotFound):
 		Error(w, http.StatusNotFound, "not_found", err)
 	case errors.As(err, &te):
 		Error(w, http.StatusConflict, "conflict", err)
