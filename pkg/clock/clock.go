@@ -120,17 +120,20 @@ func Bound(t Timer, d time.Duration) (<-chan time.Time, func()) {
 	defer m.mu.Unlock()
 	ch := make(chan time.Time, 1)
 	m.waiters = append(m.waiters, waiter{at: m.t.Add(d), ch: ch, quiet: true})
-	return ch, func() {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		kept := m.waiters[:0]
-		for _, w := range m.waiters {
-			if w.ch != ch {
-				kept = append(kept, w)
-			}
+	return ch, func() { m.remove(ch) }
+}
+
+// remove drops the waiter of ch, if it still waits.
+func (c *Manual) remove(ch chan time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if w.ch != ch {
+			kept = append(kept, w)
 		}
-		m.waiters = kept
 	}
+	c.waiters = kept
 }
 
 // Set moves the clock to t and fires the timers that are due. Moving it

@@ -42,15 +42,7 @@ func WithTimeout(parent context.Context, t Timer, d time.Duration) (context.Cont
 	}()
 	return c, func() {
 		c.end(context.Canceled)
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		kept := m.waiters[:0]
-		for _, w := range m.waiters {
-			if w.ch != fire {
-				kept = append(kept, w)
-			}
-		}
-		m.waiters = kept
+		m.remove(fire)
 	}
 }
 
