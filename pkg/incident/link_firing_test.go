@@ -13,6 +13,19 @@ import (
 	"github.com/rootuip/sre/pkg/testutil"
 )
 
+// linksFiring is each group key of incident id's links with whether it
+// fires.
+func linksFiring(t *testing.T, f *fixture, id string) map[string]bool {
+	t.Helper()
+	links, err := f.svc.Links(context.Background(), id)
+	require.NoError(t, err)
+	out := map[string]bool{}
+	for _, l := range links {
+		out[l.GroupKey] = l.Firing
+	}
+	return out
+}
+
 // linkFiringFixture makes api depend on db for f's correlation (30m
 // window) and returns firing, each group key of an incident's links with
 // whether it fires, and ingest, f's Ingest that must succeed.
@@ -23,13 +36,7 @@ func linkFiringFixture(t *testing.T, f *fixture) (firing func(id string) map[str
 		DependsOn: map[string]map[string][]string{"api": {"db": {"api", "db"}}, "db": {}}})
 	firing = func(id string) map[string]bool {
 		t.Helper()
-		links, err := f.svc.Links(ctx, id)
-		require.NoError(t, err)
-		out := map[string]bool{}
-		for _, l := range links {
-			out[l.GroupKey] = l.Firing
-		}
-		return out
+		return linksFiring(t, f, id)
 	}
 	ingest = func(n incident.Notification) *incident.IngestResult {
 		t.Helper()

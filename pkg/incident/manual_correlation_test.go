@@ -250,16 +250,6 @@ func TestManualIncidentMergedIntoAlerts(t *testing.T) {
 			require.NoError(t, err)
 			return res
 		}
-		linksFiring := func(id string) map[string]bool {
-			t.Helper()
-			links, err := f.svc.Links(ctx, id)
-			require.NoError(t, err)
-			out := map[string]bool{}
-			for _, l := range links {
-				out[l.GroupKey] = l.Firing
-			}
-			return out
-		}
 		search := notification("g-search", "search", "critical", f.clock.Now(), "search-a", "search-b")
 		delete(search.CommonLabels, "severity")
 		search.Alerts[1].Labels["severity"] = "low"
@@ -274,7 +264,7 @@ func TestManualIncidentMergedIntoAlerts(t *testing.T) {
 		merged, err := f.svc.Merge(ctx, target, manual.ID, "alice")
 		require.NoError(t, err)
 		require.Equal(t, incident.SeverityCritical, merged.Incident.Severity)
-		require.Equal(t, map[string]bool{"g-search": true, "manual:" + manual.ID: true}, linksFiring(target))
+		require.Equal(t, map[string]bool{"g-search": true, "manual:" + manual.ID: true}, linksFiring(t, f, target))
 
 		f.clock.Advance(40 * time.Minute)
 		billing := notification("g-billing", "billing", "low", f.clock.Now(), "billing-a")
@@ -296,13 +286,13 @@ func TestManualIncidentMergedIntoAlerts(t *testing.T) {
 		ingest(billing)
 		inc = f.get(t, target)
 		require.Equal(t, incident.StatusResolved, inc.Status, "the incident opened by alerts stays open once they all resolved")
-		require.Equal(t, map[string]bool{"g-search": false, "g-billing": false, "manual:" + manual.ID: false}, linksFiring(target))
+		require.Equal(t, map[string]bool{"g-search": false, "g-billing": false, "manual:" + manual.ID: false}, linksFiring(t, f, target))
 
 		f.clock.Advance(time.Minute)
 		again := notification("g-search", "search", "high", f.clock.Now(), "search-c")
 		require.Equal(t, []string{target}, ingest(again).Incidents)
 		inc = f.get(t, target)
 		require.True(t, inc.Status.Open(), "re-opened: %s", inc.Status)
-		require.Equal(t, map[string]bool{"g-search": true, "g-billing": false, "manual:" + manual.ID: true}, linksFiring(target))
+		require.Equal(t, map[string]bool{"g-search": true, "g-billing": false, "manual:" + manual.ID: true}, linksFiring(t, f, target))
 	})
 }
