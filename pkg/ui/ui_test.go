@@ -740,3 +740,22 @@ func TestConsolePeakSeverityFilter(t *testing.T) {
 		require.Contains(t, body, template.HTMLEscapeString(`peak_severity: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)`))
 	})
 }
+
+// TestConsoleListFilterErrors: a bad status or severity of the incident
+// list is refused naming the parameter and the values it takes, as
+// peak_severity is (the list filters by both severities; before, a bad
+// severity did not say which, and a bad status listed no value).
+func TestConsoleListFilterErrors(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		_, srv := newConsole(t, db)
+		for query, want := range map[string]string{
+			"status=closed":              `status: unknown status "closed" (want open, all, triggered, acknowledged, investigating, resolved, postmortem_done)`,
+			"severity=SEV1":              `severity: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)`,
+			"status=all&severity=urgent": `severity: unknown severity "urgent" (want one of CRITICAL, HIGH, MEDIUM, LOW)`,
+		} {
+			code, body := get(t, srv.URL+"/incidents?"+query)
+			require.Equal(t, http.StatusBadRequest, code, query)
+			require.Contains(t, body, template.HTMLEscapeString(want), query)
+		}
+	})
+}
