@@ -27,7 +27,7 @@ func TestBannerNamesOtherAddresses(t *testing.T) {
 	printBanner(&b, options{demoAddr: defaultDemoAddr, sredAddr: defaultSredAddr, dataDir: "data/demo"})
 	for _, want := range []string{
 		"  make demo-break                 # every request of the demo fails",
-		"  bin/srectl incidents list       # one incident for the SLO",
+		"  bin/srectl incidents list       # one incident for the outage, severity CRITICAL",
 		"  make demo-heal                  # the incident turns",
 	} {
 		if !strings.Contains(b.String(), want) {

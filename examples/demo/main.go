@@ -203,7 +203,7 @@ func bannerCommands(o options) [][2]string {
 	}
 	return [][2]string{
 		{brk, "every request of the demo fails: the page fires in about 2 minutes"},
-		{list, "one incident for the SLO, severity CRITICAL"},
+		{list, "one incident for the outage, severity CRITICAL"},
 		{heal, `the incident turns "recovering" in about 35 minutes, resolves hours later`},
 	}
 }

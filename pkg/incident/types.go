@@ -68,6 +68,12 @@ const (
 	StatusPostmortemDone Status = "postmortem_done"
 )
 
+// StatusFilterValues are the values a status filter takes (GET
+// /api/v1/incidents?status=, the console's incident list), as their errors
+// name them: open (triggered, acknowledged or investigating), all, or one
+// status.
+const StatusFilterValues = "open, all, triggered, acknowledged, investigating, resolved, postmortem_done"
+
 // Open reports whether the incident still needs attention.
 func (s Status) Open() bool {
 	return s == StatusTriggered || s == StatusAcknowledged || s == StatusInvestigating

@@ -112,8 +112,10 @@ steps:
 		// dry_run: true in sred.yml makes every runbook a dry run: the list
 		// shows the effective mode, not only the runbook file's.
 		cfg, set := e.config()
+		require.False(t, e.DryRun())
 		cfg.DryRun = true
 		require.NoError(t, e.Update(cfg, set))
+		require.True(t, e.DryRun(), "the console's runbooks page reads it")
 		code, body = call("GET", "/api/v1/runbooks", "")
 		require.Equal(t, 200, code)
 		require.Contains(t, body, `"dry_run":true`)

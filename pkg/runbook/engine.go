@@ -231,6 +231,13 @@ func (e *Engine) Runbooks() []*Runbook {
 	return set.List()
 }
 
+// DryRun reports whether the runbooks section in force (runbooks.dry_run
+// in sred.yml) makes every runbook a dry run, whatever its own dry_run.
+func (e *Engine) DryRun() bool {
+	cfg, _ := e.config()
+	return cfg.DryRun
+}
+
 // Owner is this replica's name in leases and locks.
 func (e *Engine) Owner() string { return e.owner }
 

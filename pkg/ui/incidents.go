@@ -48,13 +48,13 @@ func (u *UI) list(w http.ResponseWriter, r *http.Request) {
 		string(incident.StatusResolved), string(incident.StatusPostmortemDone):
 		f.Status = []incident.Status{incident.Status(d.Status)}
 	default:
-		u.errorPage(w, r, http.StatusBadRequest, badRequest("unknown status %s", limits.Quote(d.Status)))
+		u.errorPage(w, r, http.StatusBadRequest, badRequest("status: unknown status %s (want %s)", limits.Quote(d.Status), incident.StatusFilterValues))
 		return
 	}
 	if d.Severity != "" {
 		sv, err := incident.ParseSeverity(d.Severity)
 		if err != nil {
-			u.errorPage(w, r, http.StatusBadRequest, err)
+			u.errorPage(w, r, http.StatusBadRequest, fmt.Errorf("severity: %w", err))
 			return
 		}
 		f.Severity = []incident.Severity{sv}

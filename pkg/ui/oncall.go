@@ -148,6 +148,8 @@ func (u *UI) oncallPage(w http.ResponseWriter, r *http.Request) {
 
 type runbooksData struct {
 	Disabled bool
+	// DryRun is runbooks.dry_run: every runbook runs dry.
+	DryRun   bool
 	Runbooks []runbook.RunbookInfo
 	Pending  []*runbook.Run
 	Runs     []*runbook.Run
@@ -162,8 +164,11 @@ func (u *UI) runbooksPage(w http.ResponseWriter, r *http.Request) {
 		u.render(w, r, http.StatusOK, "runbooks.html", "Runbooks", "runbooks", d)
 		return
 	}
+	d.DryRun = u.src.Runbooks.DryRun()
 	for _, rb := range u.src.Runbooks.Runbooks() {
-		d.Runbooks = append(d.Runbooks, rb.Info())
+		info := rb.Info()
+		info.DryRun = info.DryRun || d.DryRun
+		d.Runbooks = append(d.Runbooks, info)
 	}
 	var err error
 	if d.Pending, err = u.src.Runbooks.ListRuns(r.Context(), runbook.RunFilter{Status: runbook.RunWaitingApproval, Limit: 100}); err != nil {

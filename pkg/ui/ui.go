@@ -115,6 +115,9 @@ type Escalation interface {
 // Runbooks is what the runbooks page needs from the runbook engine.
 type Runbooks interface {
 	Runbooks() []*runbook.Runbook
+	// DryRun reports whether runbooks.dry_run makes every runbook a dry
+	// run: the runbooks page shows the effective mode, as the API does.
+	DryRun() bool
 	ListRuns(ctx context.Context, f runbook.RunFilter) ([]*runbook.Run, error)
 	GetRun(ctx context.Context, id int64) (*runbook.Run, error)
 	Approve(ctx context.Context, runID int64, by, comment string) (*runbook.Run, error)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"log/slog"
@@ -95,11 +96,15 @@ func TestUIPages(t *testing.T) {
 
 // runbookSet is the runbooks the console lists, parsed from YAML by the
 // runbook package; the incident page needs nothing else of the engine.
-type runbookSet struct{ list []*runbook.Runbook }
+type runbookSet struct {
+	list []*runbook.Runbook
+	dry  bool // runbooks.dry_run
+}
 
 var errNoEngine = errors.New("no runbook engine in this test")
 
 func (s runbookSet) Runbooks() []*runbook.Runbook { return s.list }
+func (s runbookSet) DryRun() bool                 { return s.dry }
 func (runbookSet) ListRuns(context.Context, runbook.RunFilter) ([]*runbook.Run, error) {
 	return nil, errNoEngine
 }
@@ -186,6 +191,43 @@ func TestIncidentPageRunbookURLSchemes(t *testing.T) {
 type noRuns struct{ runbookSet }
 
 func (noRuns) ListRuns(context.Context, runbook.RunFilter) ([]*runbook.Run, error) { return nil, nil }
+
+// TestRunbooksPageDryRun: the runbooks page shows each runbook's effective
+// mode, as GET /api/v1/runbooks does: with runbooks.dry_run on (as in
+// examples/sred.yml) every runbook is a dry run and the page says why.
+// Before, it showed the runbook's own dry_run ("false") while nothing ran.
+func TestRunbooksPageDryRun(t *testing.T) {
+	var set runbookSet
+	for _, src := range []string{
+		"name: restart-api\nmatchers: ['alertname=\"Down\"']\nsteps: [{name: w, wait: {duration: 1s}}]\n",
+		"name: drain\ndry_run: true\nmatchers: ['alertname=\"Down\"']\nsteps: [{name: w, wait: {duration: 1s}}]\n",
+	} {
+		rb, err := runbook.Parse([]byte(src), "rb.yml")
+		require.NoError(t, err)
+		set.list = append(set.list, rb)
+	}
+	const note = "Every runbook runs dry: <code>runbooks.dry_run</code> is on in sred.yml"
+	for _, global := range []bool{false, true} {
+		set.dry = global
+		mux := http.NewServeMux()
+		ui.New(ui.Sources{Runbooks: noRuns{set}}, ui.Options{AllowAnonymous: true}).Register(mux)
+		srv := httptest.NewServer(mux)
+		code, body := get(t, srv.URL+"/runbooks")
+		srv.Close()
+		require.Equal(t, http.StatusOK, code, body)
+		rows := map[string]string{} // runbook name: its row's last cells
+		for _, row := range strings.Split(body, "</tr>") {
+			if _, r, ok := strings.Cut(row, "<tr><td>"); ok {
+				name, _, _ := strings.Cut(r, "<")
+				rows[name] = row[max(0, len(row)-40):]
+			}
+		}
+		require.True(t, strings.HasSuffix(rows["drain"], "<td>false</td><td>true</td>"), "its own dry_run: %q", rows["drain"])
+		require.True(t, strings.HasSuffix(rows["restart-api"], fmt.Sprintf("<td>false</td><td>%t</td>", global)),
+			"runbooks.dry_run=%t: %q", global, rows["restart-api"])
+		require.Equal(t, global, strings.Contains(body, note), "runbooks.dry_run=%t", global)
+	}
+}
 
 // TestDoneBanner: the banner of ?done= is the server's fixed text of a
 // known code; any other value (a link someone crafted to make the trusted
@@ -696,5 +738,24 @@ func TestConsolePeakSeverityFilter(t *testing.T) {
 		code, body = get(t, srv.URL+"/incidents?peak_severity=SEV1")
 		require.Equal(t, http.StatusBadRequest, code)
 		require.Contains(t, body, template.HTMLEscapeString(`peak_severity: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)`))
+	})
+}
+
+// TestConsoleListFilterErrors: a bad status or severity of the incident
+// list is refused naming the parameter and the values it takes, as
+// peak_severity is (the list filters by both severities; before, a bad
+// severity did not say which, and a bad status listed no value).
+func TestConsoleListFilterErrors(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		_, srv := newConsole(t, db)
+		for query, want := range map[string]string{
+			"status=closed":              `status: unknown status "closed" (want open, all, triggered, acknowledged, investigating, resolved, postmortem_done)`,
+			"severity=SEV1":              `severity: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)`,
+			"status=all&severity=urgent": `severity: unknown severity "urgent" (want one of CRITICAL, HIGH, MEDIUM, LOW)`,
+		} {
+			code, body := get(t, srv.URL+"/incidents?"+query)
+			require.Equal(t, http.StatusBadRequest, code, query)
+			require.Contains(t, body, template.HTMLEscapeString(want), query)
+		}
 	})
 }

@@ -176,7 +176,7 @@ func ParseFilter(r *http.Request) (incident.Filter, error) {
 			// Every status, as the console's incident list says it.
 			all = true
 		default:
-			return f, fmt.Errorf("unknown status %s", limits.Quote(s))
+			return f, fmt.Errorf("status: unknown status %s (want %s)", limits.Quote(s), incident.StatusFilterValues)
 		}
 	}
 	if all {
@@ -185,7 +185,7 @@ func ParseFilter(r *http.Request) (incident.Filter, error) {
 	for _, s := range parseList(q, "severity") {
 		sv, err := incident.ParseSeverity(s)
 		if err != nil {
-			return f, err
+			return f, fmt.Errorf("severity: %w", err)
 		}
 		f.Severity = append(f.Severity, sv)
 	}

@@ -80,9 +80,9 @@ func TestIncidentsAPI(t *testing.T) {
 					require.Equal(t, 2, p.Total)
 					require.Len(t, p.Incidents, 1)
 				}},
-			{name: "bad status", method: "GET", path: "/api/v1/incidents?status=closed", code: 400, errType: "bad_data", err: `unknown status "closed"`},
+			{name: "bad status", method: "GET", path: "/api/v1/incidents?status=closed", code: 400, errType: "bad_data", err: `status: unknown status "closed" (want open, all, triggered, acknowledged, investigating, resolved, postmortem_done)`},
 			{name: "bad severity", method: "GET", path: "/api/v1/incidents?severity=SEV1", code: 400, errType: "bad_data",
-				err: `unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)`},
+				err: `severity: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)`},
 			{name: "bad since", method: "GET", path: "/api/v1/incidents?since=yesterday", code: 400, errType: "bad_data",
 				err: `since: cannot parse "yesterday" as an RFC 3339 time or a Unix timestamp`},
 			{name: "NaN since", method: "GET", path: "/api/v1/incidents?since=NaN", code: 400, errType: "bad_data", err: `since: NaN is not a finite number`},
