@@ -30,15 +30,17 @@ import (
 // acknowledgement came from outside the on-call directory) gets one
 // notice through the reminder channels.
 func (e *Engine) severityRaised(ctx context.Context, tx *sql.Tx, inc *incident.Incident, now time.Time) error {
-	if inc.Status == incident.StatusTriggered {
-		return e.start(ctx, tx, inc, now)
-	}
 	st, err := e.load(ctx, tx, inc.ID)
 	if err != nil {
 		return err
 	}
-	if st != nil && st.state == StateActive {
-		return e.start(ctx, tx, inc, now)
+	if inc.Status == incident.StatusTriggered || (st != nil && st.state == StateActive) {
+		// The timeline tells the policy frozen again for the new
+		// severity from the first one (startOver).
+		if st == nil {
+			return e.start(ctx, tx, inc, now)
+		}
+		return e.startOver(ctx, tx, nil, inc, now, 0, st)
 	}
 	if st != nil && st.state == StateResolved {
 		return nil

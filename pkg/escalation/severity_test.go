@@ -48,7 +48,23 @@ func TestSeverityRaisedEscalatesAgain(t *testing.T) {
 			"CRITICAL: level 0 again at once, over the CRITICAL channels")
 		tl := strings.Join(r.timeline(t, id, ""), "\n")
 		require.Contains(t, tl, "severity raised: MEDIUM -> CRITICAL")
-		require.Equal(t, 2, strings.Count(tl, "frozen onto the incident"), "the policy is frozen again with the new severity")
+		// The second freeze says it is one, for the new severity: it
+		// used to read "frozen onto the incident" twice, as a duplicate.
+		frozen := r.timeline(t, id, "Escalation policy")
+		require.Len(t, frozen, 2, "the policy is frozen again with the new severity")
+		require.True(t, strings.HasPrefix(frozen[0], `Escalation policy "default" frozen onto the incident (4 levels, `), frozen[0])
+		require.True(t, strings.HasPrefix(frozen[1], `Escalation policy "default" frozen again for severity CRITICAL (was MEDIUM): 4 levels, level 0 at +0s, `), frozen[1])
+		entries, err := r.svc.Timeline(ctx, id)
+		require.NoError(t, err)
+		var data map[string]any
+		for _, e := range entries {
+			if e.Message == frozen[1] {
+				data = e.Data
+			}
+		}
+		require.Equal(t, "CRITICAL", data["severity"])
+		require.Equal(t, "MEDIUM", data["previous_severity"])
+		require.NotContains(t, data, "previous_policy", "the same policy")
 	})
 }
 
@@ -158,7 +174,7 @@ func TestSeverityRaised(t *testing.T) {
 			raisedNotices: []string{},
 			state:         escalation.StateActive, policy: "critical",
 			pending: []escalation.PendingStep{{Kind: "step", Level: 1, At: t0.Add(9 * time.Minute)}},
-			entry:   `Escalation policy "critical" frozen onto the incident (2 levels, level 0 at +0s, level 1 at +5m0s)`,
+			entry:   `Escalation policy "critical" frozen again for severity CRITICAL (was MEDIUM, policy "default"): 2 levels, level 0 at +0s, level 1 at +5m0s`,
 			// Nobody acknowledges: erin at +9m, then nothing more.
 			laterPages: []string{"bob/push", "dave/sms", "dave/phone", "erin/sms", "erin/phone"},
 		},

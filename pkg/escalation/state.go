@@ -321,6 +321,14 @@ func (e *Engine) startIn(ctx context.Context, tx *sql.Tx, w *incident.Writes, in
 // startAfter is startIn with level 0 held back by hold (a damped
 // flapping re-opening).
 func (e *Engine) startAfter(ctx context.Context, tx *sql.Tx, w *incident.Writes, inc *incident.Incident, now time.Time, hold time.Duration) error {
+	return e.startOver(ctx, tx, w, inc, now, hold, nil)
+}
+
+// startOver is startAfter for an escalation that replaces prev (not nil:
+// the incident's severity rose, and its policy is frozen again for the new
+// severity): its timeline entry says so, with the severity and policy
+// frozen before.
+func (e *Engine) startOver(ctx context.Context, tx *sql.Tx, w *incident.Writes, inc *incident.Incident, now time.Time, hold time.Duration, prev *stateRow) error {
 	note := func(msg string, data map[string]any) error {
 		if w == nil {
 			return e.note(ctx, tx, inc.ID, now, msg, data)
@@ -379,6 +387,18 @@ RETURNING epoch`,
 		}
 	} else if _, err := jobs.Enqueue(ctx, tx, now, step); err != nil {
 		return err
+	}
+	if prev != nil {
+		was := prev.snap.Severity
+		data := map[string]any{"policy": p.Name, "epoch": epoch, "severity": string(inc.Severity), "previous_severity": prev.snap.Severity}
+		if prev.policy != p.Name {
+			data["previous_policy"] = prev.policy
+			if prev.policy != "" {
+				was += fmt.Sprintf(", policy %q", prev.policy)
+			}
+		}
+		return note(fmt.Sprintf("Escalation policy %q frozen again for severity %s (was %s): %d levels, %s",
+			p.Name, inc.Severity, was, len(frozen.Levels), describeOffsets(frozen)), data)
 	}
 	if hold > 0 {
 		return note(fmt.Sprintf("Escalation policy %q frozen onto the incident (%d levels, %s), held back %s for flapping: it pages if the incident is still open at %s",

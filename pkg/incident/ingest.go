@@ -522,6 +522,11 @@ func (s *Service) settled(ctx context.Context, tx *sql.Tx, opts Options, r *reco
 		msg := fmt.Sprintf("severity %s: %s -> %s (the highest severity of its firing alerts)", verb, r.sevBefore, r.Severity)
 		entry := &TimelineEntry{IncidentID: r.ID, Time: now, Kind: "severity", Actor: actor, Message: msg,
 			Data: map[string]any{"from": string(r.sevBefore), "to": string(r.Severity)}}
+		if kind == ChangeSeverityRaised && r.raisedBy != nil && r.raisedBy.alert.Labels["alertname"] != "" {
+			// The alert rule that raised it: the noise report counts
+			// the incident's page for it (pkg/noise).
+			entry.Data["alertname"] = r.raisedBy.alert.Labels["alertname"]
+		}
 		if oldTitle != "" {
 			// Both entries in one statement.
 			if err := s.insertTimeline(ctx, tx, []TimelineEntry{*entry, {IncidentID: r.ID, Time: now, Kind: "title", Actor: actor,

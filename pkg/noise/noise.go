@@ -91,62 +91,61 @@ func Build(ctx context.Context, db *store.DB, o Options) (*Report, error) {
 	since, until := o.Since.UnixMilli(), o.Until.UnixMilli()
 	type inc struct {
 		row                        *Row
+		labels                     map[string]string
+		service, peak              string
 		created                    int64
 		acked, resolved            *int64
+		flapping                   bool
 		auto, acted, investigating bool
+		// first is the incident's first severity change (its from is the
+		// severity it opened with); peaked the first that set its peak
+		// severity, and peakName the alert rule that did (its entry's
+		// alertname).
+		first, peaked int64
+		opened        string
+		peakName      string
 	}
 	incs := map[string]*inc{}
 	rows := map[string]*Row{}
-	rs, err := db.QueryContext(ctx, `SELECT id, service, labels, created_at, acknowledged_at, resolved_at, investigating_at, flapping
+	rs, err := db.QueryContext(ctx, `SELECT id, service, labels, created_at, acknowledged_at, resolved_at, investigating_at, flapping,
+		CASE WHEN peak_severity = '' THEN severity ELSE peak_severity END
 		FROM incidents WHERE created_at >= $1 AND created_at < $2 AND group_key NOT LIKE 'manual:%' AND group_key NOT LIKE 'sred:%'`, since, until)
 	if err != nil {
 		return nil, fmt.Errorf("noise report: %w", err)
 	}
 	for rs.Next() {
-		var id, service, labels string
+		var id, service, labels, peak string
 		var created int64
 		var acked, resolved, investigating *int64
 		var flapping int
-		if err := rs.Scan(&id, &service, &labels, &created, &acked, &resolved, &investigating, &flapping); err != nil {
+		if err := rs.Scan(&id, &service, &labels, &created, &acked, &resolved, &investigating, &flapping, &peak); err != nil {
 			rs.Close()
 			return nil, fmt.Errorf("noise report: %w", err)
 		}
 		var ls map[string]string
 		_ = json.Unmarshal([]byte(labels), &ls)
-		name := ls["alertname"]
-		if name == "" {
-			name = "(several)"
-		}
-		key := name + "\x00" + service
-		r := rows[key]
-		if r == nil {
-			r = &Row{Alertname: name, Service: service, SLO: ls["slo"], Suggestions: []string{}}
-			rows[key] = r
-		}
-		r.Pages++
-		if flapping != 0 {
-			r.Flapping++
-		}
-		h := time.UnixMilli(created).UTC().Hour()
-		if isNight(h, o.NightStart, o.NightEnd) {
-			r.NightPages++
-		}
-		incs[id] = &inc{row: r, created: created, acked: acked, resolved: resolved, investigating: investigating != nil}
+		incs[id] = &inc{labels: ls, service: service, peak: peak, created: created, acked: acked, resolved: resolved,
+			flapping: flapping != 0, investigating: investigating != nil}
 	}
 	rs.Close()
 	if err := rs.Err(); err != nil {
 		return nil, fmt.Errorf("noise report: %w", err)
 	}
-	tl, err := db.QueryContext(ctx, `SELECT t.incident_id, t.kind, t.message FROM incident_timeline t
+	// The timeline's actions and automatic resolutions, and its severity
+	// changes: an incident counts for the alert rule that raised it to its
+	// peak severity (a ticket's incident raised by a page is the page's).
+	tl, err := db.QueryContext(ctx, `SELECT t.id, t.incident_id, t.kind, t.message, t.data FROM incident_timeline t
 		JOIN incidents i ON i.id = t.incident_id
-		WHERE i.created_at >= $1 AND i.created_at < $2 AND t.kind IN ('status', 'note', 'action_item', 'status_update',
+		WHERE i.created_at >= $1 AND i.created_at < $2 AND t.kind IN ('status', 'severity', 'note', 'action_item', 'status_update',
 			'runbook_run', 'runbook_step', 'impact', 'assignment', 'mitigated')`, since, until)
 	if err != nil {
 		return nil, fmt.Errorf("noise report: %w", err)
 	}
 	for tl.Next() {
+		var tid int64
 		var id, kind, msg string
-		if err := tl.Scan(&id, &kind, &msg); err != nil {
+		var data *string
+		if err := tl.Scan(&tid, &id, &kind, &msg, &data); err != nil {
 			tl.Close()
 			return nil, fmt.Errorf("noise report: %w", err)
 		}
@@ -155,6 +154,17 @@ func Build(ctx context.Context, db *store.DB, o Options) (*Report, error) {
 			continue
 		}
 		switch {
+		case kind == "severity":
+			var d struct{ From, To, Alertname string }
+			if data != nil {
+				_ = json.Unmarshal([]byte(*data), &d)
+			}
+			if in.first == 0 || tid < in.first {
+				in.first, in.opened = tid, d.From
+			}
+			if d.To == in.peak && (in.peaked == 0 || tid < in.peaked) {
+				in.peaked, in.peakName = tid, d.Alertname
+			}
 		case kind == "status" && strings.HasPrefix(msg, "resolved automatically"):
 			in.auto = true
 		case actionKinds[kind]:
@@ -164,6 +174,32 @@ func Build(ctx context.Context, db *store.DB, o Options) (*Report, error) {
 	tl.Close()
 	if err := tl.Err(); err != nil {
 		return nil, fmt.Errorf("noise report: %w", err)
+	}
+	for _, in := range incs {
+		name := in.labels["alertname"]
+		// Raised to its peak after it opened, by an alert rule the entry
+		// names; else (it opened at its peak, an exhausted budget raised
+		// it, an entry of an older sred) the labels it opened with.
+		if in.peaked != 0 && in.opened != in.peak && in.peakName != "" {
+			name = in.peakName
+		}
+		if name == "" {
+			name = "(several)"
+		}
+		key := name + "\x00" + in.service
+		r := rows[key]
+		if r == nil {
+			r = &Row{Alertname: name, Service: in.service, SLO: in.labels["slo"], Suggestions: []string{}}
+			rows[key] = r
+		}
+		in.row = r
+		r.Pages++
+		if in.flapping {
+			r.Flapping++
+		}
+		if isNight(time.UnixMilli(in.created).UTC().Hour(), o.NightStart, o.NightEnd) {
+			r.NightPages++
+		}
 	}
 	rep := &Report{Since: o.Since.UTC(), Until: o.Until.UTC(), ShortAfter: formatDuration(o.ShortAfter), Rows: []Row{}}
 	for _, in := range incs {

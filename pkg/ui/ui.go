@@ -489,8 +489,16 @@ func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 var errBadRequest = errors.New("bad request")
 
+// badRequestError is a request's problem, errBadRequest for errors.Is (the
+// status code), whose text is the reason alone: the error page's heading
+// already says "400 Bad Request".
+type badRequestError struct{ reason string }
+
+func (e *badRequestError) Error() string        { return e.reason }
+func (e *badRequestError) Is(target error) bool { return target == errBadRequest }
+
 func badRequest(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+	return &badRequestError{reason: fmt.Sprintf(format, args...)}
 }
 
 // actor is the authenticated user; the form's actor field only in the

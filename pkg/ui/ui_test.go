@@ -759,3 +759,31 @@ func TestConsoleListFilterErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestConsoleBadRequestReasonOnce: a 400 page gives its reason alone under
+// the "400 Bad Request" heading, for a bad query and for a bad form posted
+// through the action handler (whose status comes from the error's kind);
+// it used to read "bad request: <reason>" below the heading.
+func TestConsoleBadRequestReasonOnce(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, srv := newConsole(t, db)
+		lbls := map[string]string{"alertname": "Down", "service": "api", "severity": "critical"}
+		res, err := svc.Ingest(t.Context(), incident.Notification{Receiver: "sred", Status: "firing", GroupKey: "{}:down", CommonLabels: lbls,
+			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "down", StartsAt: time.Now(), Labels: lbls}}})
+		require.NoError(t, err)
+
+		code, body := get(t, srv.URL+"/incidents?offset=-1")
+		require.Equal(t, http.StatusBadRequest, code)
+		require.Contains(t, body, "<h1>400 Bad Request</h1>")
+		require.Contains(t, body, `<p class="error">`+template.HTMLEscapeString(`offset: want a non-negative integer, got "-1"`)+`</p>`)
+
+		resp, err := http.PostForm(srv.URL+"/incidents/"+res.Created[0]+"/note", url.Values{"text": {" "}})
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "errors.Is(err, errBadRequest) still gives the status")
+		require.Contains(t, string(b), `<p class="error">the note is empty</p>`)
+		require.NotContains(t, string(b), "bad request:")
+	})
+}
