@@ -110,7 +110,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "srectl: %v%s\n", cutParseError(err), usageHint(app, args))
+		hint := negativeValueHint(err, args)
+		if hint == "" {
+			hint = usageHint(app, args)
+		}
+		fmt.Fprintf(stderr, "srectl: %v%s\n", cutParseError(err), hint)
 		return 2
 	}
 	act, ok := actions[selected]

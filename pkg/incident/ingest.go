@@ -526,6 +526,9 @@ func (s *Service) settled(ctx context.Context, tx *sql.Tx, opts Options, r *reco
 			// The alert rule that raised it: the noise report counts
 			// the incident's page for it (pkg/noise).
 			entry.Data["alertname"] = r.raisedBy.alert.Labels["alertname"]
+			if slo := r.raisedBy.alert.Labels["slo"]; slo != "" {
+				entry.Data["slo"] = slo
+			}
 		}
 		if oldTitle != "" {
 			// Both entries in one statement.

@@ -104,6 +104,7 @@ func Build(ctx context.Context, db *store.DB, o Options) (*Report, error) {
 		first, peaked int64
 		opened        string
 		peakName      string
+		peakSLO       string // the slo label of that alert, if any
 	}
 	incs := map[string]*inc{}
 	rows := map[string]*Row{}
@@ -155,7 +156,7 @@ func Build(ctx context.Context, db *store.DB, o Options) (*Report, error) {
 		}
 		switch {
 		case kind == "severity":
-			var d struct{ From, To, Alertname string }
+			var d struct{ From, To, Alertname, SLO string }
 			if data != nil {
 				_ = json.Unmarshal([]byte(*data), &d)
 			}
@@ -163,7 +164,7 @@ func Build(ctx context.Context, db *store.DB, o Options) (*Report, error) {
 				in.first, in.opened = tid, d.From
 			}
 			if d.To == in.peak && (in.peaked == 0 || tid < in.peaked) {
-				in.peaked, in.peakName = tid, d.Alertname
+				in.peaked, in.peakName, in.peakSLO = tid, d.Alertname, d.SLO
 			}
 		case kind == "status" && strings.HasPrefix(msg, "resolved automatically"):
 			in.auto = true
@@ -176,12 +177,13 @@ func Build(ctx context.Context, db *store.DB, o Options) (*Report, error) {
 		return nil, fmt.Errorf("noise report: %w", err)
 	}
 	for _, in := range incs {
-		name := in.labels["alertname"]
+		name, slo := in.labels["alertname"], in.labels["slo"]
 		// Raised to its peak after it opened, by an alert rule the entry
-		// names; else (it opened at its peak, an exhausted budget raised
-		// it, an entry of an older sred) the labels it opened with.
+		// names (and its SLO); else (it opened at its peak, an exhausted
+		// budget raised it, an entry of an older sred) the labels it
+		// opened with.
 		if in.peaked != 0 && in.opened != in.peak && in.peakName != "" {
-			name = in.peakName
+			name, slo = in.peakName, in.peakSLO
 		}
 		if name == "" {
 			name = "(several)"
@@ -189,7 +191,7 @@ func Build(ctx context.Context, db *store.DB, o Options) (*Report, error) {
 		key := name + "\x00" + in.service
 		r := rows[key]
 		if r == nil {
-			r = &Row{Alertname: name, Service: in.service, SLO: in.labels["slo"], Suggestions: []string{}}
+			r = &Row{Alertname: name, Service: in.service, SLO: slo, Suggestions: []string{}}
 			rows[key] = r
 		}
 		in.row = r

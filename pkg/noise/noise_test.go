@@ -63,17 +63,31 @@ func TestPagesCountForThePeakAlert(t *testing.T) {
 		_, err = svc.Raise(ctx, dbID, "budget", incident.SeverityCritical, "budget", "error budget exhausted")
 		require.NoError(t, err)
 
+		// search: opened by the ticket of its availability SLO, raised by
+		// the page of its success-rate SLO: the row is that SLO's too.
+		searchTicket := alert("SLOBurnRateTicket", "search", "ticket")
+		searchID := ingest(group("search", searchTicket))
+		clk.Advance(2 * time.Minute)
+		searchPage := alert("SLOBurnRatePage", "search", "page")
+		searchPage.Labels["slo"] = "success-rate"
+		require.Equal(t, searchID, ingest(group("search", searchTicket, searchPage)))
+
 		rep, err := noise.Build(ctx, db, noise.Options{Since: t0.Add(-time.Hour), Until: t0.Add(time.Hour)})
 		require.NoError(t, err)
 		got := map[string]int{}
+		slos := map[string]string{}
 		for _, r := range rep.Rows {
 			got[r.Service+"/"+r.Alertname] = r.Pages
+			slos[r.Service+"/"+r.Alertname] = r.SLO
 		}
 		require.Equal(t, map[string]int{
-			"api/SLOBurnRatePage":  1,
-			"web/SLOBurnRatePage":  1,
-			"db/SLOBurnRateTicket": 1,
+			"api/SLOBurnRatePage":    1,
+			"web/SLOBurnRatePage":    1,
+			"db/SLOBurnRateTicket":   1,
+			"search/SLOBurnRatePage": 1,
 		}, got)
-		require.Equal(t, 3, rep.Pages)
+		require.Equal(t, 4, rep.Pages)
+		require.Equal(t, "success-rate", slos["search/SLOBurnRatePage"], "the SLO of the alert that raised it")
+		require.Equal(t, "availability", slos["db/SLOBurnRateTicket"])
 	})
 }
