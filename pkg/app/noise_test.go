@@ -40,7 +40,7 @@ func TestNoiseReportAndMetrics(t *testing.T) {
 			require.Contains(t, env.Error, `short: want a positive duration (10m), got "soon"`)
 
 			mfs, _ := scrape(t, srv.URL)
-			lbl := map[string]string{"alertname": "DiskIOSaturated", "service": "storage"}
+			lbl := map[string]string{"alertname": "DiskIOSaturated", "service": "storage", "slo": ""}
 			v, ok := metricValue(mfs, "sre_noise_pages", lbl)
 			require.True(t, ok)
 			require.Equal(t, 2.0, v)

@@ -17,7 +17,7 @@ func init() {
 			limit                       int
 		)
 		cmd := app.Command("report", "Reports computed by a running sred.")
-		nz := cmd.Command("noise", "The noisiest alerts: pages per alert rule and service, pages resolved by themselves, acknowledged without action, flapping, at night, time to acknowledge, and what to change.")
+		nz := cmd.Command("noise", "The noisiest alerts: pages per alert rule, service and SLO, pages resolved by themselves, acknowledged without action, flapping, at night, time to acknowledge, and what to change.")
 		c.flags(nz)
 		nz.Flag("since", "Start of the period: a duration back from now (30d) or an RFC 3339 time.").Default("30d").StringVar(&since)
 		nz.Flag("until", "End of the period (default now): a duration back from now or an RFC 3339 time.").StringVar(&until)

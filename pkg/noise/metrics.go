@@ -13,7 +13,8 @@ import (
 )
 
 // Collector exports the noise report of the last Window (default 7 days)
-// on /metrics, per alert rule and service, for the MaxRows noisiest. The
+// on /metrics, per alert rule, service and SLO (label slo, empty for the
+// alerts of no SLO), for the MaxRows noisiest. The
 // report is computed at most once per CacheFor (default 5m), not on every
 // scrape.
 type Collector struct {
@@ -30,8 +31,8 @@ type Collector struct {
 }
 
 var (
-	labelNames = []string{"alertname", "service"}
-	descPages  = prometheus.NewDesc("sre_noise_pages", "Pages (incidents opened) in the last 7 days, by alert rule and service.", labelNames, nil)
+	labelNames = []string{"alertname", "service", "slo"}
+	descPages  = prometheus.NewDesc("sre_noise_pages", "Pages (incidents opened) in the last 7 days, by alert rule, service and SLO.", labelNames, nil)
 	descSelf   = prometheus.NewDesc("sre_noise_self_resolved_pages", "Pages of the last 7 days resolved automatically within 10 minutes.", labelNames, nil)
 	descNoAct  = prometheus.NewDesc("sre_noise_acked_without_action_pages", "Pages of the last 7 days acknowledged, then resolved automatically with no action recorded.", labelNames, nil)
 	descNight  = prometheus.NewDesc("sre_noise_night_pages", "Pages of the last 7 days opened at night (22:00 to 06:00 UTC).", labelNames, nil)
@@ -60,10 +61,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			{descPages, float64(row.Pages)}, {descSelf, float64(row.AutoResolvedShort)}, {descNoAct, float64(row.AckedWithoutAction)},
 			{descNight, float64(row.NightPages)}, {descFlap, float64(row.Flapping)},
 		} {
-			ch <- prometheus.MustNewConstMetric(m.d, prometheus.GaugeValue, m.v, row.Alertname, row.Service)
+			ch <- prometheus.MustNewConstMetric(m.d, prometheus.GaugeValue, m.v, row.Alertname, row.Service, row.SLO)
 		}
 		if row.Acked > 0 {
-			ch <- prometheus.MustNewConstMetric(descAck, prometheus.GaugeValue, row.MeanTimeToAckSeconds, row.Alertname, row.Service)
+			ch <- prometheus.MustNewConstMetric(descAck, prometheus.GaugeValue, row.MeanTimeToAckSeconds, row.Alertname, row.Service, row.SLO)
 		}
 	}
 }

@@ -1,5 +1,5 @@
 // Package noise reports how noisy each alert is: per alert rule (alert
-// name) and service, the pages it caused over a period, how many resolved
+// name), service and SLO (for the generated SLO alerts), the pages it caused over a period, how many resolved
 // by themselves within minutes, were acknowledged and closed without any
 // action, flapped, or came at night, how long acknowledging took, and a
 // concrete suggestion for the noisiest (raise `for:`, move to the ticket
@@ -31,11 +31,14 @@ type Options struct {
 	Limit int
 }
 
-// Row is one alert rule of one service.
+// Row is one alert rule of one service and, for the generated SLO alerts
+// (which share their alert names across SLOs), of one SLO.
 type Row struct {
 	Alertname string `json:"alertname"`
 	Service   string `json:"service"`
-	// SLO is the slo label of its incidents (generated SLO alerts), if any.
+	// SLO is the slo label of its incidents (generated SLO alerts), if any:
+	// that of the alert that raised each to its peak, else of the labels
+	// it opened with.
 	SLO string `json:"slo,omitempty"`
 	// Pages are the incidents it opened (each paged).
 	Pages        int     `json:"pages"`
@@ -188,7 +191,9 @@ func Build(ctx context.Context, db *store.DB, o Options) (*Report, error) {
 		if name == "" {
 			name = "(several)"
 		}
-		key := name + "\x00" + in.service
+		// The generated SLO alerts share their names (SLOBurnRatePage):
+		// each SLO of a service is a row of its own.
+		key := name + "\x00" + in.service + "\x00" + slo
 		r := rows[key]
 		if r == nil {
 			r = &Row{Alertname: name, Service: in.service, SLO: slo, Suggestions: []string{}}
@@ -239,7 +244,10 @@ func Build(ctx context.Context, db *store.DB, o Options) (*Report, error) {
 		if a.Alertname != b.Alertname {
 			return a.Alertname < b.Alertname
 		}
-		return a.Service < b.Service
+		if a.Service != b.Service {
+			return a.Service < b.Service
+		}
+		return a.SLO < b.SLO
 	})
 	if o.Limit > 0 && len(rep.Rows) > o.Limit {
 		rep.Rows = rep.Rows[:o.Limit]

@@ -2,6 +2,7 @@ package noise_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -89,5 +90,84 @@ func TestPagesCountForThePeakAlert(t *testing.T) {
 		require.Equal(t, 4, rep.Pages)
 		require.Equal(t, "success-rate", slos["search/SLOBurnRatePage"], "the SLO of the alert that raised it")
 		require.Equal(t, "availability", slos["db/SLOBurnRateTicket"])
+	})
+}
+
+// TestRowPerSLO: the generated rules give every SLO's alerts the same
+// names (SLOBurnRatePage), so the pages of a service's availability SLO and
+// of its success-rate SLO are two rows, each with its SLO, and two series
+// of sre_noise_* told apart by their slo label (they were one row, whose
+// SLO was that of whichever incident came first, and one series); an
+// alert of no SLO keeps an empty slo label.
+func TestRowPerSLO(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		clk := clock.NewManual(t0)
+		svc.Clock = clk
+		n := 0
+		page := func(name, slo string) {
+			t.Helper()
+			n++
+			l := map[string]string{"alertname": name, "service": "checkout", "severity": "page"}
+			if slo != "" {
+				l["slo"] = slo
+			}
+			a := incident.NotifiedAlert{Status: "firing", Fingerprint: name + slo, StartsAt: clk.Now(), Labels: l}
+			res, err := svc.Ingest(ctx, incident.Notification{Receiver: "sred", Status: "firing",
+				GroupKey: fmt.Sprintf(`{}:{alertname=%q,service="checkout",slo=%q,n="%d"}`, name, slo, n), CommonLabels: l, Alerts: []incident.NotifiedAlert{a}})
+			require.NoError(t, err)
+			require.Len(t, res.Incidents, 1)
+			clk.Advance(time.Minute)
+		}
+		page("SLOBurnRatePage", "success-rate")
+		page("SLOBurnRatePage", "latency")
+		page("SLOBurnRatePage", "success-rate")
+		page("SLOBurnRatePage", "availability")
+		page("HighLatency", "")
+
+		rep, err := noise.Build(ctx, db, noise.Options{Since: t0.Add(-time.Hour), Until: t0.Add(time.Hour)})
+		require.NoError(t, err)
+		type row struct {
+			alertname, service, slo string
+			pages                   int
+		}
+		var got []row
+		for _, r := range rep.Rows {
+			got = append(got, row{r.Alertname, r.Service, r.SLO, r.Pages})
+		}
+		require.Equal(t, []row{
+			{"SLOBurnRatePage", "checkout", "success-rate", 2},
+			{"HighLatency", "checkout", "", 1},
+			{"SLOBurnRatePage", "checkout", "availability", 1},
+			{"SLOBurnRatePage", "checkout", "latency", 1},
+		}, got, "the most pages first, then by alert name, service and SLO")
+
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(&noise.Collector{DB: db, Clock: clock.NewManual(t0.Add(time.Hour))})
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		series := map[string]float64{}
+		for _, mf := range mfs {
+			if mf.GetName() != "sre_noise_pages" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				ls := map[string]string{}
+				for _, l := range m.GetLabel() {
+					ls[l.GetName()] = l.GetValue()
+				}
+				require.Len(t, ls, 3, "alertname, service and slo: %v", ls)
+				series[ls["alertname"]+"/"+ls["service"]+"/"+ls["slo"]] = m.GetGauge().GetValue()
+			}
+		}
+		require.Equal(t, map[string]float64{
+			"SLOBurnRatePage/checkout/availability": 1,
+			"SLOBurnRatePage/checkout/success-rate": 2,
+			"SLOBurnRatePage/checkout/latency":      1,
+			"HighLatency/checkout/":                 1,
+		}, series)
 	})
 }

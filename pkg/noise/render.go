@@ -46,6 +46,23 @@ func formatAck(d time.Duration) string {
 	return formatDuration(d.Round(time.Second))
 }
 
+// sloCell is the row's SLO, "-" for an alert of no SLO.
+func sloCell(row Row) string {
+	if row.SLO == "" {
+		return "-"
+	}
+	return row.SLO
+}
+
+// rowName names a row in the suggestions: service/alertname, and the SLO
+// of a generated SLO alert (the same alert name for every SLO).
+func rowName(row Row) string {
+	if row.SLO == "" {
+		return row.Service + "/" + row.Alertname
+	}
+	return row.Service + "/" + row.Alertname + " (SLO " + row.SLO + ")"
+}
+
 // pages is "1 page", "0 pages", "12 pages".
 func pages(n int) string {
 	if n == 1 {
@@ -61,9 +78,9 @@ func renderText(w io.Writer, r *Report) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "ALERT\tSERVICE\tPAGES\tPER WEEK\tSELF-RESOLVED<%s\tACK NO ACTION\tFLAPPING\tNIGHT\tMEAN ACK\n", r.ShortAfter)
+	fmt.Fprintf(tw, "ALERT\tSERVICE\tSLO\tPAGES\tPER WEEK\tSELF-RESOLVED<%s\tACK NO ACTION\tFLAPPING\tNIGHT\tMEAN ACK\n", r.ShortAfter)
 	for _, row := range r.Rows {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%d\t%d\t%d\t%.0f%%\t%s\n", printable(row.Alertname), printable(row.Service), row.Pages, row.PagesPerWeek,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.1f\t%d\t%d\t%d\t%.0f%%\t%s\n", printable(row.Alertname), printable(row.Service), printable(sloCell(row)), row.Pages, row.PagesPerWeek,
 			row.AutoResolvedShort, row.AckedWithoutAction, row.Flapping, row.NightShare*100, ack(row))
 	}
 	if err := tw.Flush(); err != nil {
@@ -79,7 +96,7 @@ func renderText(w io.Writer, r *Report) error {
 			first = false
 		}
 		for _, s := range row.Suggestions {
-			fmt.Fprintf(w, "  %s/%s: %s\n", printable(row.Service), printable(row.Alertname), printable(s))
+			fmt.Fprintf(w, "  %s: %s\n", printable(rowName(row)), printable(s))
 		}
 	}
 	return nil
@@ -91,10 +108,10 @@ func renderMarkdown(w io.Writer, r *Report) error {
 		fmt.Fprintln(w, "No pages in this period.")
 		return nil
 	}
-	fmt.Fprintf(w, "| alert | service | pages | per week | self-resolved < %s | acked, no action | flapping | at night | mean ack | suggestion |\n", r.ShortAfter)
-	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+	fmt.Fprintf(w, "| alert | service | slo | pages | per week | self-resolved < %s | acked, no action | flapping | at night | mean ack | suggestion |\n", r.ShortAfter)
+	fmt.Fprintln(w, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 	for _, row := range r.Rows {
-		fmt.Fprintf(w, "| %s | %s | %d | %.1f | %d | %d | %d | %.0f%% | %s | %s |\n", mdtext.Cell(row.Alertname), mdtext.Cell(row.Service),
+		fmt.Fprintf(w, "| %s | %s | %s | %d | %.1f | %d | %d | %d | %.0f%% | %s | %s |\n", mdtext.Cell(row.Alertname), mdtext.Cell(row.Service), mdtext.Cell(sloCell(row)),
 			row.Pages, row.PagesPerWeek, row.AutoResolvedShort, row.AckedWithoutAction, row.Flapping, row.NightShare*100, ack(row),
 			mdtext.Text(strings.Join(row.Suggestions, "; ")))
 	}

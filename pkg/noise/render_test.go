@@ -38,7 +38,7 @@ func TestAckColumn(t *testing.T) {
 // keeps to its table cell (Markdown) or line (text) and injects nothing.
 func TestRenderHostileLabels(t *testing.T) {
 	name := "Bad|Alert\n# Injected\t<img src=x onerror=alert(1)> [click](http://evil.example) \x1b[2J_x_*y*"
-	r := &Report{ShortAfter: "10m", Pages: 2, Rows: []Row{{Alertname: name, Service: "svc\r\nrow", Pages: 2, PagesPerWeek: 2,
+	r := &Report{ShortAfter: "10m", Pages: 2, Rows: []Row{{Alertname: name, Service: "svc\r\nrow", SLO: "a|b\n\x1b[2J", Pages: 2, PagesPerWeek: 2,
 		AutoResolvedShort: 2, Suggestions: []string{"raise `for:` of alert " + name + ": 2 of 2 pages resolved by themselves within 10m"}}}}
 
 	var md strings.Builder
@@ -47,7 +47,7 @@ func TestRenderHostileLabels(t *testing.T) {
 	row := lines[len(lines)-1]
 	require.True(t, strings.HasPrefix(row, "| Bad"), "the row is the last line: %q", md.String())
 	require.Len(t, lines, 7, "one line per row: %q", md.String())
-	require.Equal(t, 11, strings.Count(strings.ReplaceAll(row, `\|`, ""), "|"), "10 cells: %q", row)
+	require.Equal(t, 12, strings.Count(strings.ReplaceAll(row, `\|`, ""), "|"), "11 cells: %q", row)
 	for _, bad := range []string{"<img", "[click](", "\x1b", "\r", "\t"} {
 		require.NotContains(t, md.String(), bad)
 	}
@@ -79,4 +79,33 @@ func TestRenderPageCount(t *testing.T) {
 		require.Contains(t, text.String(), tc.text, "%d pages", tc.pages)
 		require.Contains(t, md.String(), tc.md, "%d pages", tc.pages)
 	}
+}
+
+// TestRenderSLO: the rows of the generated SLO alerts share their alert
+// name and service; text and Markdown show each row's SLO (a column, and
+// in the suggestions' names), "-" for an alert of no SLO.
+func TestRenderSLO(t *testing.T) {
+	r := &Report{ShortAfter: "10m", Pages: 5, Rows: []Row{
+		{Alertname: "SLOBurnRatePage", Service: "checkout", SLO: "success-rate", Pages: 2, PagesPerWeek: 2, AckedWithoutAction: 2, Acked: 2,
+			Suggestions: []string{"move it to the ticket tier: 2 of 2 pages were acknowledged and closed without any action"}},
+		{Alertname: "HighLatency", Service: "checkout", Pages: 2, PagesPerWeek: 2, AckedWithoutAction: 2, Acked: 2,
+			Suggestions: []string{"move it to the ticket tier: 2 of 2 pages were acknowledged and closed without any action"}},
+		{Alertname: "SLOBurnRatePage", Service: "checkout", SLO: "availability", Pages: 1, PagesPerWeek: 1},
+	}}
+	var text strings.Builder
+	require.NoError(t, Render(&text, r, "text"))
+	lines := strings.Split(text.String(), "\n")
+	require.Equal(t, []string{"ALERT", "SERVICE", "SLO", "PAGES"}, strings.Fields(lines[2])[:4], text.String())
+	require.Equal(t, []string{"SLOBurnRatePage", "checkout", "success-rate", "2"}, strings.Fields(lines[3])[:4], text.String())
+	require.Equal(t, []string{"HighLatency", "checkout", "-", "2"}, strings.Fields(lines[4])[:4], text.String())
+	require.Equal(t, []string{"SLOBurnRatePage", "checkout", "availability", "1"}, strings.Fields(lines[5])[:4], text.String())
+	require.Contains(t, text.String(), "\n  checkout/SLOBurnRatePage (SLO success-rate): move it to the ticket tier")
+	require.Contains(t, text.String(), "\n  checkout/HighLatency: move it to the ticket tier")
+
+	var md strings.Builder
+	require.NoError(t, Render(&md, r, "md"))
+	require.Contains(t, md.String(), "| alert | service | slo | pages |")
+	require.Contains(t, md.String(), "\n| SLOBurnRatePage | checkout | success-rate | 2 |")
+	require.Contains(t, md.String(), "\n| HighLatency | checkout | - | 2 |")
+	require.Contains(t, md.String(), "\n| SLOBurnRatePage | checkout | availability | 1 |")
 }

@@ -276,6 +276,62 @@ func TestNoisePage(t *testing.T) {
 	})
 }
 
+// TestNoisePageSLOs: the generated SLO alerts share their names, so the
+// pages of a service's availability and success-rate SLOs are a row each
+// on the console, the SLO shown in the row and in the suggestion's name
+// (they were one row, showing the SLO of whichever incident came first).
+func TestNoisePageSLOs(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+		opts := incident.DefaultOptions()
+		opts.AutoResolve = true
+		svc, err := incident.NewService(db, opts, nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		defer svc.Close()
+		svc.Clock = clock.Func(func() time.Time { return now })
+		report := func(ctx context.Context, o noise.Options) (*noise.Report, error) { return noise.Build(ctx, db, o) }
+		mux := http.NewServeMux()
+		end := now.Add(24 * time.Hour)
+		ui.New(ui.Sources{Incidents: svc, Noise: report}, ui.Options{Clock: clock.Func(func() time.Time { return end })}).Register(mux)
+		srv := httptest.NewServer(principal(mux))
+		defer srv.Close()
+		viewer := &client{t: t, base: srv.URL, role: "viewer", c: http.DefaultClient}
+
+		// Two pages of each SLO, acknowledged and closed by Alertmanager
+		// 40 minutes later with nothing done.
+		for i, slo := range []string{"availability", "success-rate", "availability", "success-rate"} {
+			gk := fmt.Sprintf("slo-%d", i)
+			l := map[string]string{"alertname": "SLOBurnRatePage", "service": "checkout", "slo": slo, "severity": "page"}
+			note := func(status string, started time.Time) incident.Notification {
+				a := incident.NotifiedAlert{Status: status, Fingerprint: "fp-" + gk, StartsAt: started, Labels: l}
+				if status == "resolved" {
+					a.EndsAt = now
+				}
+				return incident.Notification{Receiver: "sred", Status: status, GroupKey: gk, CommonLabels: l, Alerts: []incident.NotifiedAlert{a}}
+			}
+			started := now
+			res, err := svc.Ingest(ctx, note("firing", started))
+			require.NoError(t, err)
+			require.Len(t, res.Incidents, 1)
+			now = now.Add(5 * time.Minute)
+			_, err = svc.Acknowledge(ctx, res.Incidents[0], "alice")
+			require.NoError(t, err)
+			now = now.Add(35 * time.Minute)
+			_, err = svc.Ingest(ctx, note("resolved", started))
+			require.NoError(t, err)
+			now = now.Add(time.Hour)
+		}
+
+		code, body := viewer.do("GET", "/noise?since=7d", nil)
+		require.Equal(t, http.StatusOK, code, body)
+		for _, slo := range []string{"availability", "success-rate"} {
+			require.Contains(t, body, `<tr class="noisy"><td>SLOBurnRatePage <span class="muted">(SLO `+slo+`)</span></td><td>checkout</td><td>2</td>`)
+			require.Contains(t, body, "<strong>checkout/SLOBurnRatePage (SLO "+slo+")</strong>: move it to the ticket tier: 2 of 2 pages")
+		}
+	})
+}
+
 // noisyWeek records, in the week from start, three disk pages at 03:00
 // that resolve by themselves in 4 minutes and two latency pages
 // acknowledged after 5 minutes and closed by Alertmanager after 40, with
