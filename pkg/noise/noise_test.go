@@ -27,10 +27,7 @@ func TestPagesCountForThePeakAlert(t *testing.T) {
 	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
-		require.NoError(t, err)
-		clk := clock.NewManual(t0)
-		svc.Clock = clk
+		svc, clk := incidents(t, db, t0)
 		alert := func(name, svcName, sev string) incident.NotifiedAlert {
 			return incident.NotifiedAlert{Status: "firing", Fingerprint: name + sev, StartsAt: clk.Now(),
 				Labels: map[string]string{"alertname": name, "service": svcName, "slo": "availability", "severity": sev}}
@@ -103,10 +100,7 @@ func TestRowPerSLO(t *testing.T) {
 	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
-		require.NoError(t, err)
-		clk := clock.NewManual(t0)
-		svc.Clock = clk
+		svc, clk := incidents(t, db, t0)
 		n := 0
 		page := func(name, slo string) {
 			t.Helper()
@@ -170,4 +164,14 @@ func TestRowPerSLO(t *testing.T) {
 			"HighLatency/checkout/":                 1,
 		}, series)
 	})
+}
+
+// incidents is an incident service on db whose clock is a Manual one at t0.
+func incidents(t *testing.T, db *store.DB, t0 time.Time) (*incident.Service, *clock.Manual) {
+	t.Helper()
+	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+	require.NoError(t, err)
+	clk := clock.NewManual(t0)
+	svc.Clock = clk
+	return svc, clk
 }
