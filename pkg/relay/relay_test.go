@@ -232,13 +232,10 @@ func TestRelayReconnects(t *testing.T) {
 // too late.
 func TestRelayChecksSilentConnection(t *testing.T) {
 	ch := newChannel()
-	u, err := url.Parse(tu.PostgresURL())
-	require.NoError(t, err)
-	proxy := newStallProxy(t, u.Host)
-	u.Host = proxy.addr()
+	u, proxy := stalledURL(t)
 	var logs tu.SyncBuffer
 	a := startReplica(t, tu.PostgresURL(), ch)
-	b := startReplicaOptions(t, Options{URL: u.String(), Channel: ch,
+	b := startReplicaOptions(t, Options{URL: u, Channel: ch,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 
 	// Silent but alive: pinged after each silence, kept, delivering. B
@@ -275,12 +272,9 @@ func TestRelayChecksSilentConnection(t *testing.T) {
 // outcome_unknown, not send_failed (the other replicas may have got them).
 func TestRelayNotifyTimesOut(t *testing.T) {
 	ch := newChannel()
-	u, err := url.Parse(tu.PostgresURL())
-	require.NoError(t, err)
-	proxy := newStallProxy(t, u.Host)
-	u.Host = proxy.addr()
+	u, proxy := stalledURL(t)
 	var logs tu.SyncBuffer
-	a := startReplicaOptions(t, Options{URL: u.String(), Channel: ch,
+	a := startReplicaOptions(t, Options{URL: u, Channel: ch,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	b := startReplica(t, tu.PostgresURL(), ch)
 
@@ -309,11 +303,8 @@ func TestRelayNotifyTimesOut(t *testing.T) {
 // connection.
 func TestRelayNotifyAnswerLost(t *testing.T) {
 	ch := newChannel()
-	u, err := url.Parse(tu.PostgresURL())
-	require.NoError(t, err)
-	proxy := newStallProxy(t, u.Host)
-	u.Host = proxy.addr()
-	a := startReplicaOptions(t, Options{URL: u.String(), Channel: ch})
+	u, proxy := stalledURL(t)
+	a := startReplicaOptions(t, Options{URL: u, Channel: ch})
 	b := startReplica(t, tu.PostgresURL(), ch)
 
 	a.bus.Publish(event("incident.created", "INC-8"))
@@ -334,12 +325,9 @@ func TestRelayNotifyAnswerLost(t *testing.T) {
 // which are not sent, as send_failed.
 func TestRelayUnknownOutcomeStopsRound(t *testing.T) {
 	ch := newChannel()
-	u, err := url.Parse(tu.PostgresURL())
-	require.NoError(t, err)
-	proxy := newStallProxy(t, u.Host)
-	u.Host = proxy.addr()
+	u, proxy := stalledURL(t)
 	b := startReplica(t, tu.PostgresURL(), ch)
-	r := New(events.NewBus(16, nil), Options{URL: u.String(), Channel: ch, Registerer: prometheus.NewRegistry(),
+	r := New(events.NewBus(16, nil), Options{URL: u, Channel: ch, Registerer: prometheus.NewRegistry(),
 		Clock: clock.NewManual(start)})
 	t.Cleanup(func() {
 		if r.notify != nil {
@@ -427,6 +415,16 @@ type stallProxy struct {
 
 // proxied are the stall and cut signals of one connection.
 type proxied struct{ stop, cut chan struct{} }
+
+// stalledURL is the test's PostgreSQL URL through a new stallProxy.
+func stalledURL(t *testing.T) (string, *stallProxy) {
+	t.Helper()
+	u, err := url.Parse(tu.PostgresURL())
+	require.NoError(t, err)
+	proxy := newStallProxy(t, u.Host)
+	u.Host = proxy.addr()
+	return u.String(), proxy
+}
 
 func newStallProxy(t *testing.T, target string) *stallProxy {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
