@@ -13,6 +13,18 @@ import (
 	"github.com/rootuip/sre/pkg/testutil"
 )
 
+// migrationsBefore is incident.Migrations up to, not including, id: a
+// store made before that migration.
+func migrationsBefore(id string) []store.Migration {
+	var before []store.Migration
+	for _, m := range incident.Migrations {
+		if m.ID < id {
+			before = append(before, m)
+		}
+	}
+	return before
+}
+
 // linksFiring is each group key of incident id's links with whether it
 // fires.
 func linksFiring(t *testing.T, f *fixture, id string) map[string]bool {
@@ -118,12 +130,7 @@ func TestLinkFiringFollowsAlerts(t *testing.T) {
 // on both backends; the others (resolved, stale, or firing on another
 // incident) stay not firing.
 func TestLinkFiringMigration(t *testing.T) {
-	var before []store.Migration
-	for _, m := range incident.Migrations {
-		if m.ID < "incident/0011_link_firing" {
-			before = append(before, m)
-		}
-	}
+	before := migrationsBefore("incident/0011_link_firing")
 	testutil.Backends(t, [][]store.Migration{before}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		for _, q := range []string{

@@ -117,12 +117,7 @@ func TestManualIncidentSeverityKept(t *testing.T) {
 // both backends; a resolved one and an alert-driven one are left as they
 // are, and a checkout alert then joins the open one.
 func TestManualLinksMigration(t *testing.T) {
-	var before []store.Migration
-	for _, m := range incident.Migrations {
-		if m.ID < "incident/0014_manual_links" {
-			before = append(before, m)
-		}
-	}
+	before := migrationsBefore("incident/0014_manual_links")
 	testutil.Backends(t, [][]store.Migration{before}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		created := epoch.Add(-time.Hour).UnixMilli()

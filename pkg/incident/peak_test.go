@@ -23,12 +23,7 @@ import (
 // or to for the others; a timeline entry whose data is not JSON is
 // ignored, not a failed migration.
 func TestPeakSeverityMigration(t *testing.T) {
-	var before []store.Migration
-	for _, m := range incident.Migrations {
-		if m.ID < "incident/0013_peak_severity" {
-			before = append(before, m)
-		}
-	}
+	before := migrationsBefore("incident/0013_peak_severity")
 	testutil.Backends(t, [][]store.Migration{before}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		for _, q := range []string{
