@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/clock"
@@ -38,12 +37,7 @@ func TestBrowserGraphAndNoise(t *testing.T) {
 	start := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
 	end := start.Add(7 * 24 * time.Hour)
 	now := start
-	opts := incident.DefaultOptions()
-	opts.AutoResolve = true
-	svc, err := incident.NewService(db, opts, nil, nil, nil, prometheus.NewRegistry())
-	require.NoError(t, err)
-	defer svc.Close()
-	svc.Clock = clock.Func(func() time.Time { return now })
+	svc := noiseService(t, db, &now)
 	g, rules := testGraph(t)
 	svc.SetCorrelation(rules)
 	noisyWeek(t, svc, start, func(t time.Time) { now = t })

@@ -74,6 +74,19 @@ func graphService(t *testing.T, db *store.DB, now *time.Time) (*incident.Service
 	return svc, g
 }
 
+// noiseService is the incident service of the noise tests on db, its
+// clock at *now, resolving incidents whose alerts all resolved.
+func noiseService(t *testing.T, db *store.DB, now *time.Time) *incident.Service {
+	t.Helper()
+	opts := incident.DefaultOptions()
+	opts.AutoResolve = true
+	svc, err := incident.NewService(db, opts, nil, nil, nil, prometheus.NewRegistry())
+	require.NoError(t, err)
+	t.Cleanup(func() { svc.Close() })
+	svc.Clock = clock.Func(func() time.Time { return *now })
+	return svc
+}
+
 // fire delivers a firing alert group of one alert.
 func fire(t *testing.T, svc *incident.Service, gk, alertname, service, severity string, at time.Time) string {
 	t.Helper()
@@ -226,12 +239,7 @@ func TestNoisePage(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
 		start := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
 		now := start.Add(7 * 24 * time.Hour)
-		opts := incident.DefaultOptions()
-		opts.AutoResolve = true
-		svc, err := incident.NewService(db, opts, nil, nil, nil, prometheus.NewRegistry())
-		require.NoError(t, err)
-		defer svc.Close()
-		svc.Clock = clock.Func(func() time.Time { return now })
+		svc := noiseService(t, db, &now)
 		end := now
 		report := func(ctx context.Context, o noise.Options) (*noise.Report, error) { return noise.Build(ctx, db, o) }
 		mux := http.NewServeMux()
@@ -284,12 +292,7 @@ func TestNoisePageSLOs(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-		opts := incident.DefaultOptions()
-		opts.AutoResolve = true
-		svc, err := incident.NewService(db, opts, nil, nil, nil, prometheus.NewRegistry())
-		require.NoError(t, err)
-		defer svc.Close()
-		svc.Clock = clock.Func(func() time.Time { return now })
+		svc := noiseService(t, db, &now)
 		report := func(ctx context.Context, o noise.Options) (*noise.Report, error) { return noise.Build(ctx, db, o) }
 		mux := http.NewServeMux()
 		end := now.Add(24 * time.Hour)
