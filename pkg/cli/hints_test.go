@@ -112,3 +112,21 @@ func TestShorten(t *testing.T) {
 		"): Post \"http://prom:9090/api/v1/query\": dial tcp: connection refused"
 	require.Equal(t, "sred answered 503: error budget of api/availability: Prometheus at http://prom:9090 unavailable: query 1 - ( [… 3 more lines; --verbose prints them] ): Post \"http://prom:9090/api/v1/query\": dial tcp: connection refused", shorten(long))
 }
+
+// TestNegativeValueHint: a flag's value that starts with '-' (a negative
+// duration or number) is read by kingpin as another flag; the error says
+// the value goes after '=' instead of only "expected argument".
+func TestNegativeValueHint(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"incidents", "snooze", "INC-2026-0001", "--for", "-5m"},
+			"srectl: expected argument for flag '--for' (a value starting with '-' goes after '=': --for=-5m)\n"},
+		{[]string{"incidents", "snooze", "INC-2026-0001", "--for"}, "srectl: expected argument for flag '--for'\n"},
+	} {
+		var stdout, stderr bytes.Buffer
+		require.Equal(t, 2, Main(tc.args, &stdout, &stderr), "%q", tc.args)
+		require.Equal(t, tc.stderr, stderr.String(), "%q", tc.args)
+	}
+}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/rootuip/sre/pkg/limits"
@@ -29,26 +28,4 @@ func cutParseError(err error) error {
 		return err
 	}
 	return errors.New(s[:i+1] + limits.Cut(s[i+1:j]) + s[j:])
-}
-
-// negativeValueHint is the hint for kingpin's "expected argument for flag
-// '--for'" when the flag is followed by a value starting with '-' (a
-// negative duration or number, --for -5m), which kingpin reads as another
-// flag: the same value after '=' reaches the command, which says what is
-// wrong with it. "" otherwise.
-func negativeValueHint(err error, args []string) string {
-	flag, ok := strings.CutPrefix(err.Error(), "expected argument for flag '")
-	if !ok {
-		return ""
-	}
-	flag, ok = strings.CutSuffix(flag, "'")
-	if !ok || !strings.HasPrefix(flag, "--") {
-		return ""
-	}
-	for i := 0; i+1 < len(args); i++ {
-		if v := args[i+1]; args[i] == flag && len(v) > 1 && v[0] == '-' && (v[1] >= '0' && v[1] <= '9' || v[1] == '.') {
-			return fmt.Sprintf(" (a value starting with '-' goes after '=': %s=%s)", flag, limits.Cut(v))
-		}
-	}
-	return ""
 }
