@@ -567,7 +567,7 @@ func seriesValues(r role, phases []phase, base float64) (string, bool) {
 		case roleBad:
 			inc = bad
 		}
-		inc = round6(inc)
+		inc = round(inc)
 		start := cur + inc
 		if first {
 			start = base
@@ -575,13 +575,13 @@ func seriesValues(r role, phases []phase, base float64) (string, bool) {
 		} else if p.reset {
 			start = 0
 		}
-		start = round6(start)
+		start = round(start)
 		if p.n == 1 {
 			parts = append(parts, num(start))
 		} else {
 			parts = append(parts, fmt.Sprintf("%s+%sx%d", num(start), num(inc), p.n-1))
 		}
-		cur = round6(start + inc*float64(p.n-1))
+		cur = round(start + inc*float64(p.n-1))
 	}
 	return strings.Join(parts, " "), true
 }
@@ -606,7 +606,17 @@ func fixCounts(parts []string, phases []phase) string {
 	return strings.Join(out, " ")
 }
 
-func round6(f float64) float64 { return math.Round(f*1e6) / 1e6 }
+// round drops the floating-point noise of a computed input value
+// (999.9999999999999 for 1000 x 0.999) by keeping 15 significant digits,
+// never a fixed number of decimals: at an objective of 99.99999999% a
+// slow burn is 2.5e-7 bad events per minute, which 6 decimals wrote as 0.
+func round(f float64) float64 {
+	r, err := strconv.ParseFloat(strconv.FormatFloat(f, 'g', 15, 64), 64)
+	if err != nil {
+		return f
+	}
+	return r
+}
 
 func (fx *fixture) hasBucket() bool {
 	for _, s := range fx.series {
@@ -810,8 +820,8 @@ func (n *nativeLayout) hist(good, bad float64) string {
 		buckets[i] = "0"
 	}
 	buckets[0], buckets[len(buckets)-1] = num(good), num(bad)
-	sum := round6(good*math.Exp2(float64(n.good)) + bad*math.Exp2(float64(n.bad)))
-	return fmt.Sprintf("{{schema:0 sum:%s count:%s offset:%d buckets:[%s]}}", num(sum), num(round6(good+bad)), n.good, strings.Join(buckets, " "))
+	sum := round(good*math.Exp2(float64(n.good)) + bad*math.Exp2(float64(n.bad)))
+	return fmt.Sprintf("{{schema:0 sum:%s count:%s offset:%d buckets:[%s]}}", num(sum), num(round(good+bad)), n.good, strings.Join(buckets, " "))
 }
 
 // values expands the histogram's samples over the phases, as cumulative
@@ -820,12 +830,12 @@ func (n *nativeLayout) values(phases []phase, base float64) string {
 	var parts []string
 	var curGood, curBad float64
 	for i, p := range phases {
-		bad := round6(p.traffic * p.bad)
+		bad := round(p.traffic * p.bad)
 		if p.badAbs > 0 {
 			bad = p.badAbs
 		}
-		good := round6(p.traffic - bad)
-		startGood, startBad := round6(curGood+good), round6(curBad+bad)
+		good := round(p.traffic - bad)
+		startGood, startBad := round(curGood+good), round(curBad+bad)
 		switch {
 		case i == 0:
 			startGood, startBad = base, base
@@ -837,7 +847,7 @@ func (n *nativeLayout) values(phases []phase, base float64) string {
 		} else {
 			parts = append(parts, fmt.Sprintf("%s+%sx%d", n.hist(startGood, startBad), n.hist(good, bad), p.n-1))
 		}
-		curGood, curBad = round6(startGood+good*float64(p.n-1)), round6(startBad+bad*float64(p.n-1))
+		curGood, curBad = round(startGood+good*float64(p.n-1)), round(startBad+bad*float64(p.n-1))
 	}
 	return strings.Join(parts, " ")
 }

@@ -1,0 +1,72 @@
+package rulegen_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/rulegen"
+	"github.com/rootuip/sre/pkg/slo"
+	"github.com/rootuip/sre/pkg/testutil"
+)
+
+// writeRules parses one spec, writes its rule file into a new directory and
+// returns the directory with the parsed spec.
+func writeRules(t *testing.T, spec string) (string, *slo.Spec) {
+	t.Helper()
+	specs, err := slo.Parse([]byte(spec), "s.yml")
+	require.NoError(t, err)
+	files, err := rulegen.Generate(specs)
+	require.NoError(t, err)
+	require.Len(t, files, 1)
+	dir := t.TempDir()
+	b, err := files[0].Marshal()
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, files[0].Name), b, 0o644))
+	return dir, specs[0]
+}
+
+// promtoolTest runs `promtool test rules` on a suite written into dir.
+func promtoolTest(t *testing.T, dir string, suite []byte) {
+	t.Helper()
+	p := filepath.Join(dir, "suite.yml")
+	require.NoError(t, os.WriteFile(p, suite, 0o644))
+	out, err := exec.Command(testutil.Tool(t, "promtool"), "test", "rules", p).CombinedOutput()
+	require.NoError(t, err, string(out))
+}
+
+const tinySpec = `apiVersion: sre.rootuip.io/v1
+kind: ServiceLevelObjectives
+service: s
+slos:
+  - name: a
+    objective: %s
+    sli:
+      %s
+`
+
+// The generated suites pass up to the highest objective validation accepts:
+// their input values keep significant digits, not 6 decimals (a 2.5x burn
+// at 99.99999999% is 2.5e-7 bad events a minute, which was written as 0,
+// and the slow-burn ticket never fired).
+func TestSuiteTinyBudgets(t *testing.T) {
+	for _, obj := range []string{"99.99999999", "99.9999999999"} {
+		for _, sli := range []string{
+			`events: {errorSelector: 'x_total{code="5"}', totalSelector: x_total}`,
+			`latency: {histogram: h_seconds, threshold: 0.2}`,
+		} {
+			t.Run(obj+" "+sli, func(t *testing.T) {
+				dir, spec := writeRules(t, fmt.Sprintf(tinySpec, obj, sli))
+				suite, err := rulegen.BuildSuite("s.yml", spec, &spec.SLOs[0])
+				require.NoError(t, err)
+				b, err := suite.Marshal()
+				require.NoError(t, err)
+				promtoolTest(t, dir, b)
+			})
+		}
+	}
+}
