@@ -58,6 +58,7 @@ func TestSuiteTinyBudgets(t *testing.T) {
 		for _, sli := range []string{
 			`events: {errorSelector: 'x_total{code="5"}', totalSelector: x_total}`,
 			`latency: {histogram: h_seconds, threshold: 0.2}`,
+			`raw: {errorRatioQuery: 'sum(rate(e_total[{{.window}}])) / sum(rate(t_total[{{.window}}]))'}`,
 		} {
 			t.Run(obj+" "+sli, func(t *testing.T) {
 				dir, spec := writeRules(t, fmt.Sprintf(tinySpec, obj, sli))
@@ -69,4 +70,40 @@ func TestSuiteTinyBudgets(t *testing.T) {
 			})
 		}
 	}
+}
+
+// A raw SLI whose numerator grows while its denominator does not (two
+// exporters scraped apart, a counter of errors only) gives an infinite
+// ratio: the 5m step counts as all bad, and the period's figures stay finite
+// numbers (before, the total-events recording was 0 x Inf + 1 = NaN, and
+// the budget was NaN for a whole period).
+func TestRawInfiniteRatioKeepsBudgetFinite(t *testing.T) {
+	dir, _ := writeRules(t, fmt.Sprintf(tinySpec, "99.9",
+		`raw: {errorRatioQuery: 'sum(rate(e_total[{{.window}}])) / sum(rate(t_total[{{.window}}]))'}`))
+	promtoolTest(t, dir, []byte(`rule_files: [s.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 't_total'
+        values: 0+1000x29 29000+0x60
+      - series: 'e_total'
+        values: 0+0x29 0+1x60
+    promql_expr_test:
+      - expr: count(abs(slo:error_budget_remaining:ratio{service="s",slo="a"}) < +Inf)
+        eval_time: 80m
+        exp_samples:
+          - labels: '{}'
+            value: 1
+      - expr: slo:sli_total_events:rate5m{service="s",slo="a"} == 1
+        eval_time: 40m
+        exp_samples:
+          - labels: 'slo:sli_total_events:rate5m{service="s",slo="a"}'
+            value: 1
+      - expr: slo:sli_error_events:rate5m{service="s",slo="a"}
+        eval_time: 40m
+        exp_samples:
+          - labels: 'slo:sli_error_events:rate5m{service="s",slo="a"}'
+            value: 1
+`))
 }

@@ -407,7 +407,7 @@ func (g *gen) sliTexts(embed func(fragmentKind, string) string) (errExpr, totalE
 	case sli.Raw != nil:
 		q := strings.ReplaceAll(sli.Raw.ErrorRatioQuery, slo.WindowPlaceholder, "5m")
 		r := embed(fragmentVector, q)
-		errExpr, totalExpr = fmt.Sprintf("clamp_max((%s) >= 0, 1)", r), fmt.Sprintf("0 * ((%s) >= 0) + 1", r)
+		errExpr, totalExpr = fmt.Sprintf("clamp_max((%s) >= 0, 1)", r), fmt.Sprintf("0 * clamp_max((%s) >= 0, 1) + 1", r)
 		if e, err := g.parse(q); err == nil {
 			if den := RatioDenominator(e); den != "" {
 				// No bad series yet (no error ever) means a ratio of 0

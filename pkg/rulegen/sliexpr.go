@@ -82,7 +82,7 @@ func RangeExprs(o *slo.SLO, start, end time.Time) (errExpr, totalExpr string, er
 		errExpr, totalExpr = fmt.Sprintf("1 - clamp(%s, 0, 1)", good), fmt.Sprintf("0 * %s + 1", good)
 	case sli.Raw != nil:
 		q := strings.ReplaceAll(sli.Raw.ErrorRatioQuery, slo.WindowPlaceholder, r.rng)
-		errExpr, totalExpr = fmt.Sprintf("clamp_max((%s) >= 0, 1)", q), fmt.Sprintf("0 * ((%s) >= 0) + 1", q)
+		errExpr, totalExpr = fmt.Sprintf("clamp_max((%s) >= 0, 1)", q), fmt.Sprintf("0 * clamp_max((%s) >= 0, 1) + 1", q)
 		if e, err := slo.Parser.ParseExpr(q); err == nil {
 			if den := RatioDenominator(e); den != "" {
 				// No bad series (no error in the range): a ratio of 0.
