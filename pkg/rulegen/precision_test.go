@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -106,4 +107,56 @@ tests:
           - labels: 'slo:sli_error_events:rate5m{service="s",slo="a"}'
             value: 1
 `))
+}
+
+// The counters of the generated suites only decrease where a scenario resets
+// them on purpose: as promtool expands them (each step adds the increment to
+// the previous value), a phase never starts below where the one before it
+// ended, and a good-events counter never shrinks because a minute has more
+// bad events than traffic. Prometheus reads any decrease as a counter reset,
+// whose whole value counts as new events (before: the minEvents scenario's
+// single error made api/availability's good counter drop from 8.08 to 7.22,
+// 7 phantom requests, and a flat phase after 0.2 bad events a minute started
+// below the sum promtool had accumulated).
+func TestSuiteCountersMonotonic(t *testing.T) {
+	var specs []*slo.Spec
+	ex, err := slo.LoadDir("examples/slos")
+	require.NoError(t, err)
+	specs = append(specs, ex...)
+	for _, obj := range []string{"99.99", "99.97", "99.9999999999"} {
+		for _, sli := range []string{
+			`events: {errorSelector: 'x_total{code="5"}', totalSelector: x_total}`,
+			`latency: {histogram: h_seconds, threshold: 0.2}`,
+			`raw: {errorRatioQuery: 'sum(rate(e_total[{{.window}}])) / sum(rate(t_total[{{.window}}]))'}`,
+		} {
+			s, err := slo.Parse([]byte(fmt.Sprintf(tinySpec, obj, sli)), "s.yml")
+			require.NoError(t, err)
+			specs = append(specs, s...)
+		}
+	}
+	for _, spec := range specs {
+		for i := range spec.SLOs {
+			o := &spec.SLOs[i]
+			suite, err := rulegen.BuildSuite("s.yml", spec, o)
+			if err != nil || o.SLI.Bool != nil || (o.SLI.Latency != nil && o.SLI.Latency.Native) {
+				continue
+			}
+			for _, g := range suite.Tests {
+				if strings.Contains(g.Name, "counter reset") {
+					continue
+				}
+				for _, in := range g.InputSeries {
+					_, vals, err := slo.Parser.ParseSeriesDesc(in.Series + " " + in.Values)
+					require.NoError(t, err)
+					for j := 1; j < len(vals); j++ {
+						if vals[j].Omitted || vals[j-1].Omitted {
+							continue
+						}
+						require.GreaterOrEqual(t, vals[j].Value, vals[j-1].Value,
+							"%s/%s %q: %s decreases at sample %d: %s", spec.Service, o.Name, g.Name, in.Series, j, in.Values)
+					}
+				}
+			}
+		}
+	}
 }

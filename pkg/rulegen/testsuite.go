@@ -553,6 +553,10 @@ func seriesValues(r role, phases []phase, base float64) (string, bool) {
 		}
 		return fixCounts(parts, phases), true
 	}
+	// cur is the counter's last value as promtool computes it: "a+bxn"
+	// adds b to the previous value n times, so a phase starting at the
+	// rounded a + b*n could start below it, which Prometheus reads as a
+	// counter reset.
 	cur := 0.0
 	first := true
 	for _, p := range phases {
@@ -560,28 +564,38 @@ func seriesValues(r role, phases []phase, base float64) (string, bool) {
 		if p.badAbs > 0 {
 			bad = p.badAbs
 		}
-		inc := p.traffic
+		// A minute with more bad events than traffic (the minEvents
+		// scenario's single error) has no good events, not fewer than none.
+		inc := max(p.traffic, bad)
 		switch r {
 		case roleGood:
-			inc = p.traffic - bad
+			inc = max(p.traffic-bad, 0)
 		case roleBad:
 			inc = bad
 		}
 		inc = round(inc)
-		start := cur + inc
-		if first {
+		var start float64
+		switch {
+		case first:
 			start = base
 			first = false
-		} else if p.reset {
+		case p.reset:
 			start = 0
+		default:
+			start = round(cur + inc)
+			if start < cur {
+				start = cur + inc
+			}
 		}
-		start = round(start)
 		if p.n == 1 {
 			parts = append(parts, num(start))
 		} else {
 			parts = append(parts, fmt.Sprintf("%s+%sx%d", num(start), num(inc), p.n-1))
 		}
-		cur = round(start + inc*float64(p.n-1))
+		cur = start
+		for range p.n - 1 {
+			cur += inc
+		}
 	}
 	return strings.Join(parts, " "), true
 }
@@ -834,7 +848,7 @@ func (n *nativeLayout) values(phases []phase, base float64) string {
 		if p.badAbs > 0 {
 			bad = p.badAbs
 		}
-		good := round(p.traffic - bad)
+		good := round(max(p.traffic-bad, 0))
 		startGood, startBad := round(curGood+good), round(curBad+bad)
 		switch {
 		case i == 0:
