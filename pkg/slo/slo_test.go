@@ -25,6 +25,7 @@ func TestBadSpecs(t *testing.T) {
 		"detection-ticket.yml":         "testdata/bad/detection-ticket.yml:12:27: slos[0].alerting.ticket.maxDetectionTime: only the page tier has a maxDetectionTime",
 		"detection-unreachable.yml":    "testdata/bad/detection-unreachable.yml:12:9: slos[0].alerting.page.maxDetectionTime: a total outage pages after 6m at the earliest (even with a 5m long window), above maxDetectionTime 5m: lower the page tier's for:, or raise maxDetectionTime (0 disables the bound)",
 		"duplicate-field.yml":          "testdata/bad/duplicate-field.yml:7:5: slos[0].objective: duplicate field \"objective\"",
+		"duplicate-tier-name.yml":      "testdata/bad/duplicate-tier-name.yml:15:26: slos[0].alerting.ticket.windows[1].longWindow: duplicate burn tier name \"ticket_1d\" (also alerting.ticket.windows[0]): set a name: of its own on one of them",
 		"duplicate-slo.yml":            "testdata/bad/duplicate-slo.yml:11:11: slos[1].name: duplicate SLO name \"availability\" (also slos[0])",
 		"error-selector-wider.yml":     "testdata/bad/error-selector-wider.yml:9:24: slos[0].sli.events.errorSelector: must repeat every matcher of totalSelector (missing job=\"api\"): errors and totals would count different series",
 		"groupby-dropped.yml":          "testdata/bad/groupby-dropped.yml:10:21: slos[0].sli.events.errorQuery: result drops the groupBy label \"customer\" (aggregate by it)\ntestdata/bad/groupby-dropped.yml:11:21: slos[0].sli.events.totalQuery: result drops the groupBy label \"customer\" (aggregate by it)",

@@ -618,12 +618,14 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 				model.Duration(o.fastestPossibleDetection()), model.Duration(BaseWindow), model.Duration(bound))
 		}
 	}
-	seen := map[string]bool{}
-	for _, w := range o.Windows() {
-		if seen[w.Name] {
-			add(ap, "duplicate burn tier name %q", w.Name)
+	paths := windowPaths(o, ap)
+	seen := map[string]string{}
+	for i, w := range o.Windows() {
+		if first, ok := seen[w.Name]; ok {
+			add(paths[i], "duplicate burn tier name %q (also %s): set a name: of its own on one of them", w.Name, first)
+		} else {
+			seen[w.Name] = strings.TrimPrefix(strings.TrimSuffix(strings.TrimSuffix(paths[i], ".name"), ".longWindow"), p+".")
 		}
-		seen[w.Name] = true
 		if w.Long == 0 || w.BurnRate <= 0 {
 			continue
 		}
@@ -650,4 +652,34 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 			add(ap+".budget.severity", "invalid severity %q", b.Severity)
 		}
 	}
+}
+
+// windowPaths gives the field of each window SLO.Windows returns, in its
+// order: a window written in a tier's windows is named by its name: field,
+// or by its longWindow when it has none (the default name derives from it);
+// a default window by its tier.
+func windowPaths(o *SLO, ap string) []string {
+	var out []string
+	for _, t := range []struct {
+		name string
+		tier *Tier
+	}{{SeverityPage, &o.Alerting.Page}, {SeverityTicket, &o.Alerting.Ticket}} {
+		tp := ap + "." + t.name
+		switch {
+		case t.tier.Disabled:
+		case len(t.tier.Windows) == 0:
+			for range DefaultWindows(o.PeriodDuration(), t.name) {
+				out = append(out, tp)
+			}
+		default:
+			for i, w := range t.tier.Windows {
+				field := "longWindow"
+				if w.Name != "" {
+					field = "name"
+				}
+				out = append(out, fmt.Sprintf("%s.windows[%d].%s", tp, i, field))
+			}
+		}
+	}
+	return out
 }
