@@ -90,6 +90,9 @@ func runGenerate(env *Env, o generateOptions) error {
 	if o.tests != "" && o.output == "-" {
 		return &ExitError{Code: 2, Err: errors.New("--tests needs -o DIR: the suites reference the rule files")}
 	}
+	if o.tests != "" && o.promRule {
+		return &ExitError{Code: 2, Err: errors.New("--tests needs plain rule files, not --prometheus-rule: promtool test rules cannot read PrometheusRule objects (generate the suites in a second run, with -o DIR and --tests, without --prometheus-rule)")}
+	}
 	if err := checkOutputs(o); err != nil {
 		return &ExitError{Code: 2, Err: err}
 	}

@@ -426,6 +426,9 @@ func TestGenerateOutputConflicts(t *testing.T) {
 		{[]string{"--flagger", out}, "srectl: -o and --flagger name the same directory " + out},
 		{[]string{"--tests", filepath.Join(dir, "t"), "--flagger", filepath.Join(dir, "t")}, "srectl: --tests and --flagger name the same directory " + filepath.Join(dir, "t")},
 		{[]string{"--tests", filepath.Join(out, "api.yml")}, "srectl: --tests " + filepath.Join(out, "api.yml") + ": not a directory"},
+		// The suites would name PrometheusRule objects as rule files,
+		// which promtool test rules cannot read.
+		{[]string{"--tests", filepath.Join(dir, "t"), "--prometheus-rule"}, "srectl: --tests needs plain rule files, not --prometheus-rule"},
 		{[]string{"--tests", filepath.Join(dir, "t"), "--inhibit-rules", filepath.Join(dir, "missing", "inhibit.yml")},
 			"srectl: --inhibit-rules " + filepath.Join(dir, "missing", "inhibit.yml") + ": directory " + filepath.Join(dir, "missing") + " does not exist"},
 	} {
