@@ -21,7 +21,9 @@ import (
 )
 
 var (
-	nameRE      = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
+	nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
+	// nameRule says what nameRE accepts.
+	nameRule    = "letters, digits, '_', '.', '-', starting with a letter or digit; at most 63 characters"
 	labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 	severityRE  = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 )
@@ -162,7 +164,7 @@ func (s *Spec) Validate() error {
 	case s.Service == "":
 		add("service", "missing service name")
 	case !nameRE.MatchString(s.Service):
-		add("service", "invalid service name %q (letters, digits, '_', '.', '-'; at most 63)", s.Service)
+		add("service", "invalid service name %q (%s)", limits.Cut(s.Service), nameRule)
 	}
 	checkLabels(add, "labels", s.Labels)
 	if len(s.SLOs) == 0 {
@@ -237,7 +239,7 @@ func (s *Spec) validateSLO(add func(string, string, ...any), p string, o *SLO) {
 	case o.Name == "":
 		add(p+".name", "missing SLO name")
 	case !nameRE.MatchString(o.Name):
-		add(p+".name", "invalid SLO name %q (letters, digits, '_', '.', '-'; at most 63)", o.Name)
+		add(p+".name", "invalid SLO name %q (%s)", limits.Cut(o.Name), nameRule)
 	}
 	switch obj := o.Objective; {
 	case obj == 0 && !o.objectiveSet:

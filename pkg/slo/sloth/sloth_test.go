@@ -157,7 +157,7 @@ func TestImportErrors(t *testing.T) {
 		{"invalid name", []string{"version: prometheus/v1", "service: my service", "slos:", "  - name: a",
 			"    objective: 99.9",
 			"    sli: {raw: {error_ratio_query: 'sum(rate(x[{{.window}}]))'}}",
-		}, "sloth.yml:2:10: service: invalid service name \"my service\" (letters, digits, '_', '.', '-'; at most 63)"},
+		}, "sloth.yml:2:10: service: invalid service name \"my service\" (letters, digits, '_', '.', '-', starting with a letter or digit; at most 63 characters)"},
 		{"unknown field", []string{header,
 			"    objective: 99.9",
 			"    period: 7d",
