@@ -58,7 +58,7 @@ func Unparen(e parser.Expr) parser.Expr {
 // errorAt returns an error positioned at the field path, or at the closest
 // enclosing field whose position is known.
 func (s *Spec) errorAt(path, format string, args ...any) *Error {
-	e := &Error{File: s.File, Field: path, Msg: fmt.Sprintf(format, args...)}
+	e := &Error{File: s.File, Field: cutSegments(path), Msg: fmt.Sprintf(format, cutArgs(args)...)}
 	for p := path; ; {
 		if pos, ok := s.pos[p]; ok {
 			e.Line, e.Column = pos.Line, pos.Column
@@ -78,6 +78,32 @@ func (s *Spec) errorAt(path, format string, args ...any) *Error {
 	}
 	e.Line, e.Column = s.Line, 1
 	return e
+}
+
+// cutArgs cuts the strings an error echoes (names, label keys, matchers,
+// selectors and templates as written) to limits.MaxEchoBytes each.
+func cutArgs(args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			a = limits.Cut(v)
+		case fmt.Stringer:
+			a = limits.Cut(v.String())
+		}
+		out[i] = a
+	}
+	return out
+}
+
+// cutSegments cuts each part of a field path (a label key of any length is
+// one) as cutArgs cuts the values.
+func cutSegments(path string) string {
+	segs := strings.Split(path, ".")
+	for i, seg := range segs {
+		segs[i] = limits.Cut(seg)
+	}
+	return strings.Join(segs, ".")
 }
 
 // SetPosition records where a field path is in the source file, for error
@@ -164,7 +190,7 @@ func (s *Spec) Validate() error {
 	case s.Service == "":
 		add("service", "missing service name")
 	case !nameRE.MatchString(s.Service):
-		add("service", "invalid service name %q (%s)", limits.Cut(s.Service), nameRule)
+		add("service", "invalid service name %q ("+nameRule+")", s.Service)
 	}
 	checkLabels(add, "labels", s.Labels)
 	if len(s.SLOs) == 0 {
@@ -239,7 +265,7 @@ func (s *Spec) validateSLO(add func(string, string, ...any), p string, o *SLO) {
 	case o.Name == "":
 		add(p+".name", "missing SLO name")
 	case !nameRE.MatchString(o.Name):
-		add(p+".name", "invalid SLO name %q (%s)", limits.Cut(o.Name), nameRule)
+		add(p+".name", "invalid SLO name %q ("+nameRule+")", o.Name)
 	}
 	switch obj := o.Objective; {
 	case obj == 0 && !o.objectiveSet:
