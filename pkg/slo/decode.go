@@ -171,8 +171,8 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		m := reflect.MakeMap(v.Type())
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, val := n.Content[i], n.Content[i+1]
+		for _, kv := range d.pairs(n, path) {
+			k, val := kv[0], kv[1]
 			if !d.scalar(k, path) {
 				continue
 			}
@@ -282,8 +282,8 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	t := structFieldsOf(v.Type())
 	var seen uint64 // by field index; structs with more fields use seenMore
 	var seenMore map[int]bool
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
+	for _, kv := range d.pairs(n, path) {
+		k, val := kv[0], kv[1]
 		if !d.scalar(k, path) {
 			continue
 		}
@@ -316,6 +316,50 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			f.SetInt(int64(n.Line))
 		}
 	}
+}
+
+// pairs returns the keys and values of a mapping with its YAML merge keys
+// (`<<: *base`, `<<: [*a, *b]`) expanded as YAML merges them: a key written
+// in the mapping wins over a merged one, and an earlier merged mapping over
+// a later one. A key written twice is still a duplicate.
+func (d *decoder) pairs(n *yaml.Node, path string) [][2]*yaml.Node {
+	var own, merged [][2]*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode || k.Tag != "!!merge" {
+			own = append(own, [2]*yaml.Node{k, val})
+			continue
+		}
+		srcs := []*yaml.Node{val}
+		if val.Kind == yaml.SequenceNode {
+			srcs = val.Content
+		}
+		for _, src := range srcs {
+			if src.Kind == yaml.AliasNode {
+				src = src.Alias
+			}
+			if src.Kind != yaml.MappingNode {
+				d.errorf(val, join(path, k.Value), "a merge key (<<) takes a mapping or a list of mappings (e.g. <<: *base), got %s", kindName(src))
+				continue
+			}
+			merged = append(merged, d.pairs(src, path)...)
+		}
+	}
+	if len(merged) == 0 {
+		return own
+	}
+	have := map[string]bool{}
+	for _, kv := range own {
+		have[kv[0].Value] = true
+	}
+	out := own
+	for _, kv := range merged {
+		if !have[kv[0].Value] {
+			have[kv[0].Value] = true
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // structFields is what decodeStruct needs of a struct type: its fields by

@@ -444,3 +444,39 @@ func TestLoadDirThroughSymlink(t *testing.T) {
 	require.Equal(t, "api", specs[0].Service)
 	require.Equal(t, filepath.Join(link, "team", "api.yml"), specs[0].File)
 }
+
+// YAML merge keys share fields between SLOs, as anchors share values: keys
+// written in the mapping win over merged ones, earlier merged mappings over
+// later ones (before, "<<" was an unknown field).
+func TestMergeKeys(t *testing.T) {
+	doc := `apiVersion: sre.rootuip.io/v1
+kind: ServiceLevelObjectives
+service: s
+slos:
+  - &base
+    name: a
+    objective: 99.9
+    labels: &team {team: sre, tier: gold}
+    sli: {events: {errorSelector: 'x_total{code="5"}', totalSelector: x_total}}
+  - <<: *base
+    name: b
+    objective: 99.5
+  - <<: [{period: 7d, objective: 95}, *base]
+    name: c
+    labels: {<<: *team, tier: silver}
+`
+	specs, err := slo.Parse([]byte(doc), "merge.yml")
+	require.NoError(t, err)
+	got := map[string]string{}
+	for _, o := range specs[0].SLOs {
+		got[o.Name] = fmt.Sprintf("%v %s %v %s", o.Objective, o.PeriodName(), o.Labels, o.SLI.Events.TotalSelector)
+	}
+	require.Equal(t, map[string]string{
+		"a": "99.9 30d map[team:sre tier:gold] x_total",
+		"b": "99.5 30d map[team:sre tier:gold] x_total",
+		"c": "95 7d map[team:sre tier:silver] x_total",
+	}, got)
+
+	_, err = slo.Parse([]byte(strings.Replace(doc, "<<: *base\n    name: b", "<<: 5\n    name: b", 1)), "merge.yml")
+	require.EqualError(t, err, `merge.yml:10:9: slos[1].<<: a merge key (<<) takes a mapping or a list of mappings (e.g. <<: *base), got "5"`)
+}
