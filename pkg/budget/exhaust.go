@@ -170,12 +170,8 @@ func exhaustedNotification(opts incident.Options, st Status, start time.Time, st
 		name += "{" + g + "}"
 		key += "/" + g
 	}
-	rem := "no"
-	if st.Budget.RemainingRatio != nil {
-		rem = fmt.Sprintf("%.2f%%", *st.Budget.RemainingRatio*100)
-	}
 	ann := map[string]string{
-		"summary": fmt.Sprintf("Error budget of %s exhausted (%s remaining)", name, rem),
+		"summary": fmt.Sprintf("Error budget of %s exhausted (%s)", name, st.RemainingText(2)),
 		"description": "The SLO's error budget for its period is spent: the budget policy allows emergency changes only " +
 			"until it recovers. sred raised this alert itself (the budget poll); it resolves when the SLO no longer burns over its shortest window, " +
 			"or when the budget is positive again.",

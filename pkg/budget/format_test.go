@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/slo"
 )
 
@@ -52,6 +53,30 @@ func TestGateReasonOfYoungSLO(t *testing.T) {
 	require.Equal(t, "normal change denied: error budget of SLO availability is exhausted (< -100% remaining, 7,163x the budget spent, over 12m of 30d): emergency changes only", d.Reason)
 	require.Equal(t, rem, *d.Remaining, "the answer's ratio stays raw")
 	require.Equal(t, "error budget of api/availability is exhausted (< -100% remaining, 7,163x the budget spent, over 12m of 30d)", stateMessage(st, ""))
+}
+
+// TestExhaustedSummaryOfYoungSLO: the alert sred raises for an exhausted
+// budget, whose summary titles the incident it opens and shows on the
+// incident page, said "(-831465.70% remaining)" in the demo; it words the
+// budget as the gate and the console do.
+func TestExhaustedSummaryOfYoungSLO(t *testing.T) {
+	rem, cov := -8313.657, 12.0/(30*24*60)
+	for _, tc := range []struct {
+		name string
+		st   Status
+		want string
+	}{
+		{"young SLO", Status{Service: "api", SLO: "availability", Period: "30d", Coverage: &cov, Budget: Budget{RemainingRatio: &rem}},
+			"Error budget of api/availability exhausted (< -100% remaining, 8,315x the budget spent, over 12m of 30d)"},
+		{"no data", Status{Service: "api", SLO: "availability", Period: "30d"},
+			"Error budget of api/availability exhausted (unknown remaining)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := exhaustedNotification(incident.DefaultOptions(), tc.st, time.Unix(0, 0), "firing", time.Time{})
+			require.Equal(t, tc.want, n.CommonAnnotations["summary"])
+			require.Equal(t, tc.want, n.Alerts[0].Annotations["summary"])
+		})
+	}
 }
 
 // TestBurnFactor: a burn rate reads as a plain number, as the generated

@@ -1257,20 +1257,41 @@ func nonNil(m map[string]string) map[string]string {
 
 func formatDuration(d time.Duration) string { return model.Duration(d).String() }
 
-// fastestBurn returns the highest burn_rate_threshold annotation of the
-// firing alerts (as written) and the burn_tier label of its alert.
+// burnTierOrder ranks the burn tiers the rule generator writes, fastest
+// first (slo.DefaultWindows): the tier with the shortest windows is the
+// fastest, whatever its factor. A short period scales the factors so that
+// page_fast's can be below page_slow's (5.76 and 6 for a 24h SLO).
+var burnTierOrder = map[string]int{"page_fast": 1, "page_slow": 2, "ticket_fast": 3, "ticket_slow": 4}
+
+// fastestBurn returns the burn_rate_threshold annotation (as written) of
+// the firing alert of the fastest burn tier, and that burn_tier label: the
+// earliest tier of burnTierOrder, and of alerts of one tier (or of tiers
+// it does not name) the highest factor.
 func fastestBurn(alerts []NotifiedAlert) (rate, tier string) {
-	best := 0.0
+	best, bestRank := 0.0, 0
 	for _, a := range alerts {
 		if a.Status != "firing" {
 			continue
 		}
 		v := a.Annotations[AnnotationBurnRate]
 		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f <= best {
+		if err != nil || f <= 0 {
 			continue
 		}
-		best, rate, tier = f, v, a.Labels["burn_tier"]
+		rank := tierRank(a.Labels["burn_tier"])
+		if rate != "" && (rank > bestRank || rank == bestRank && f <= best) {
+			continue
+		}
+		best, bestRank, rate, tier = f, rank, v, a.Labels["burn_tier"]
 	}
 	return rate, tier
+}
+
+// tierRank is a burn tier's place in burnTierOrder, after every known tier
+// for one it does not name.
+func tierRank(tier string) int {
+	if r, ok := burnTierOrder[tier]; ok {
+		return r
+	}
+	return len(burnTierOrder) + 1
 }

@@ -39,9 +39,10 @@ type TitleData struct {
 	CommonAnnotations map[string]string
 	// Alertnames are the distinct alertname labels of the group, sorted.
 	Alertnames []string
-	// BurnRate is the highest burn_rate_threshold annotation of the firing
-	// alerts (the factor of the fastest burn-rate tier firing, as the rule
-	// generator writes it, e.g. "14.4"), empty when none has one.
+	// BurnRate is the burn_rate_threshold annotation of the fastest
+	// burn-rate tier firing (page_fast first, whatever its factor; the
+	// highest factor among other tiers), as the rule generator writes it,
+	// e.g. "14.4"; empty when none has one.
 	BurnRate string
 	// BurnTier is the burn_tier label of that alert (e.g. "page_fast").
 	BurnTier string

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/rootuip/sre/pkg/bidi"
 	"github.com/rootuip/sre/pkg/mdtext"
 )
@@ -86,6 +88,26 @@ func (r *Report) rangeText() string {
 	return s
 }
 
+// coveredText says how much of a range of length span the data covers:
+// the time and the share, "15m of the period (0.03%)". The share alone
+// read "0.0%" for an SLO minutes old in a 30d report.
+func coveredText(coverage float64, span time.Duration) string {
+	covered := time.Duration(coverage * float64(span))
+	unit := time.Minute
+	if covered < time.Minute {
+		unit = time.Second
+	}
+	pct := coverage * 100
+	share := strconv.FormatFloat(pct, 'f', 1, 64) + "%"
+	switch {
+	case pct < 0.01:
+		share = "under 0.01%"
+	case pct < 1:
+		share = strconv.FormatFloat(pct, 'f', 2, 64) + "%"
+	}
+	return model.Duration(covered.Round(unit)).String() + " of the period (" + share + ")"
+}
+
 func fmtCredit(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) + "%" }
 
 func renderMarkdown(w io.Writer, r *Report) error {
@@ -103,7 +125,7 @@ func renderMarkdown(w io.Writer, r *Report) error {
 	}
 	for _, o := range r.rows() {
 		if o.Coverage != nil && *o.Coverage < 0.995 {
-			fmt.Fprintf(&b, "\nThe data of %s %s covers %.1f%% of the period: its figure is over that part.\n", mdtext.Cell(o.Service), o.Kind, *o.Coverage*100)
+			fmt.Fprintf(&b, "\nThe data of %s %s covers %s: its figure is over that part.\n", mdtext.Cell(o.Service), o.Kind, coveredText(*o.Coverage, r.End.Sub(r.Start)))
 		}
 	}
 	fmt.Fprintf(&b, "\nViolations: %d\n\nService credit: %s\n", r.Violations, fmtCredit(r.Credits))

@@ -523,3 +523,32 @@ func ratioOf(t *testing.T, pct float64) float64 {
 	require.NoError(t, err)
 	return r
 }
+
+// TestMarkdownCoverage: the Markdown report says how much of the range a
+// young SLO's data covers as a time and a share; the share alone read
+// "covers 0.0% of the period" for the demo's SLO, 15 minutes into a 30d
+// report.
+func TestMarkdownCoverage(t *testing.T) {
+	end := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name     string
+		span     time.Duration
+		coverage float64
+		want     string
+	}{
+		{"demo, 15m of 30d", 30 * 24 * time.Hour, 15.0 / (30 * 24 * 60), "covers 15m of the period (0.03%)"},
+		{"seconds", 30 * 24 * time.Hour, 30.0 / (30 * 24 * 3600), "covers 30s of the period (under 0.01%)"},
+		{"a third", 30 * 24 * time.Hour, 1.0 / 3, "covers 10d of the period (33.3%)"},
+		{"a week", 7 * 24 * time.Hour, 0.5, "covers 3d12h of the period (50.0%)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cov := tc.coverage
+			r := &sla.Report{Customer: "ACME-001", Name: "Acme", Period: "30d", Start: end.Add(-tc.span), End: end,
+				Services: map[string]sla.ServiceReport{"api": {Availability: &sla.Objective{Target: "99.99%", Achieved: "1%",
+					Status: sla.StatusMissed, SLO: "availability", Scope: "service", TargetRatio: 0.9999, Coverage: &cov}}}}
+			var b strings.Builder
+			require.NoError(t, sla.Render(&b, r, "md"))
+			require.Contains(t, b.String(), "The data of api availability "+tc.want+": its figure is over that part.")
+		})
+	}
+}

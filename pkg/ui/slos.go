@@ -310,13 +310,13 @@ func (u *UI) sloPage(w http.ResponseWriter, r *http.Request) {
 	if len(d.Statuses) > 0 {
 		d.Tiers = tierRows(d.Objective.SLO.Windows(), d.Statuses[0])
 	}
-	page, err := u.src.Incidents.List(r.Context(), incident.Filter{Service: service, Limit: 200})
+	page, err := u.src.Incidents.List(r.Context(), incident.Filter{Service: service, Limit: 200, WithAlerts: true})
 	if err != nil {
 		u.fail(w, r, err)
 		return
 	}
 	for _, inc := range page.Incidents {
-		if v, ok := inc.Labels["slo"]; ok && v != name {
+		if !aboutSLO(inc, name) {
 			continue
 		}
 		d.Incidents = append(d.Incidents, inc)
@@ -325,6 +325,22 @@ func (u *UI) sloPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	u.render(w, r, http.StatusOK, "slo.html", service+"/"+name, "home", d)
+}
+
+// aboutSLO reports whether an incident of the SLO's service concerns the
+// SLO: it names no SLO, the alert that opened it is the SLO's, or one of
+// its alerts is (the SLO's pages joined the incident another SLO's alert
+// opened, as in one outage of a service).
+func aboutSLO(inc incident.Incident, name string) bool {
+	if v, ok := inc.Labels["slo"]; !ok || v == name {
+		return true
+	}
+	for _, a := range inc.Alerts {
+		if a.Labels["slo"] == name {
+			return true
+		}
+	}
+	return false
 }
 
 func groupTitle(g map[string]string) string {

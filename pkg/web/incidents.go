@@ -502,7 +502,15 @@ func (a *IncidentsAPI) postmortemDone(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// postmortemFormats are the values of the post-mortem's format parameter.
+const postmortemFormats = "json (the default) or markdown"
+
 func (a *IncidentsAPI) postmortem(w http.ResponseWriter, r *http.Request) {
+	format := r.URL.Query().Get("format")
+	if format != "" && format != "json" && format != "markdown" {
+		Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("format: unknown format %s (want %s)", limits.Quote(format), postmortemFormats))
+		return
+	}
 	pm, err := a.Service.PostmortemWith(r.Context(), r.PathValue("id"), func(tl []incident.TimelineEntry) []incident.TimelineEntry {
 		return TimelineFor(r.Context(), tl)
 	})
@@ -510,7 +518,7 @@ func (a *IncidentsAPI) postmortem(w http.ResponseWriter, r *http.Request) {
 		ServiceError(w, err)
 		return
 	}
-	if r.URL.Query().Get("format") == "markdown" {
+	if format == "markdown" {
 		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
 		envelope.Private(w.Header())
 		_, _ = w.Write([]byte(pm.Markdown))

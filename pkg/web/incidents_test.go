@@ -81,6 +81,11 @@ func TestIncidentsAPI(t *testing.T) {
 					require.Len(t, p.Incidents, 1)
 				}},
 			{name: "bad status", method: "GET", path: "/api/v1/incidents?status=closed", code: 400, errType: "bad_data", err: `status: unknown status "closed" (want open, all, triggered, acknowledged, investigating, resolved, postmortem_done)`},
+			{name: "post-mortem as JSON", method: "GET", path: "/api/v1/incidents/" + id(1) + "/postmortem?format=json", code: 200, check: func(t *testing.T, d json.RawMessage) {
+				require.Contains(t, string(d), `"markdown":"# Post-mortem: `+id(1))
+			}},
+			{name: "post-mortem in an unknown format", method: "GET", path: "/api/v1/incidents/" + id(1) + "/postmortem?format=md", code: 400, errType: "bad_data",
+				err: `format: unknown format "md" (want json (the default) or markdown)`},
 			{name: "bad severity", method: "GET", path: "/api/v1/incidents?severity=SEV1", code: 400, errType: "bad_data",
 				err: `severity: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)`},
 			{name: "bad since", method: "GET", path: "/api/v1/incidents?since=yesterday", code: 400, errType: "bad_data",
