@@ -71,6 +71,8 @@ func TestIncidentLongIDCut(t *testing.T) {
 			{"GET", "/api/v1/incidents?since=" + long, "", 400, `since: cannot parse "` + cut + `" as an RFC 3339 time or a Unix timestamp`},
 			{"POST", "/api/v1/incidents", `{"title":"db down","service":"db","severity":"` + long + `"}`, 400, `unknown severity "` + cut + `"`},
 			{"POST", "/api/v1/incidents/import", `{"incident":{"id":"` + long + `"}}` + "\n", 400, `field incident.id: "` + cut + `" is not an incident ID`},
+			{"POST", "/api/v1/incidents/import", `{"` + long + `":1}` + "\n", 400, `import line 1: json: unknown field "` + cut + `"`},
+			{"POST", "/api/v1/incidents/import", `{"incident":{"` + long + `":1}}` + "\n", 400, `import line 1: json: unknown field "` + cut + `"`},
 		} {
 			t.Run(tc.method+" "+tc.path[:min(len(tc.path), 40)]+" "+tc.body[:min(len(tc.body), 20)], func(t *testing.T) {
 				code, r := call(t, tc.method, srv.URL+tc.path, tc.body)
