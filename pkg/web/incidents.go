@@ -597,6 +597,12 @@ func (a *IncidentsAPI) updateActionItem(w http.ResponseWriter, r *http.Request) 
 		Error(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}
+	if req.Due != "" {
+		// Nothing updates a due date: taken and ignored, the caller would
+		// believe it set (and the rest of the body applied).
+		Error(w, http.StatusBadRequest, "bad_data", errors.New(`"due" is set when the action item is created (POST) and cannot be changed: leave it out`))
+		return
+	}
 	u := incident.ActionItemUpdate{Owner: req.Owner, Title: req.Title}
 	if req.State != nil {
 		st, err := incident.ParseActionItemState(*req.State)
