@@ -242,3 +242,28 @@ func TestRolloutListParams(t *testing.T) {
 		require.Equal(t, tc.err, env.Error, "%.80s", tc.query)
 	}
 }
+
+// TestGateParams: GET /api/v1/gate answers 400 for a parameter it does not
+// read (a misspelt ?chnage=emergency was decided, and recorded, as a
+// normal change) or one given twice (?service=api&service=db was decided
+// for api alone), naming it and the ones accepted, before deciding.
+func TestGateParams(t *testing.T) {
+	_, srv := runApp(t, "sqlite", "", nil)
+	for _, tc := range []struct {
+		query string
+		err   string
+	}{
+		{"?service=api&chnage=emergency", `unknown parameter "chnage" (want service, change, actor, reason)`},
+		{"?service=api&reasn=hotfix", `unknown parameter "reasn" (want service, change, actor, reason)`},
+		{"?service=api&service=db", `parameter "service" given 2 times: give it once`},
+		{"?service=api&change=normal&change=emergency", `parameter "change" given 2 times: give it once`},
+		{"?service=api&" + strings.Repeat("x", 5000) + "=1", `unknown parameter "` + strings.Repeat("x", 61) + `…" (want service, change, actor, reason)`},
+	} {
+		code, env := getJSON(t, srv.URL+"/api/v1/gate"+tc.query, nil, nil)
+		require.Equal(t, http.StatusBadRequest, code, "%.80s: %s", tc.query, env.Error)
+		require.Equal(t, tc.err, env.Error, "%.80s", tc.query)
+	}
+	// The parameters it reads still reach the gate (no SLO here: 404).
+	code, env := getJSON(t, srv.URL+"/api/v1/gate?service=api&change=normal&actor=ci&reason=x", nil, nil)
+	require.Equal(t, http.StatusNotFound, code, env.Error)
+}
