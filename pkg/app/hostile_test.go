@@ -267,3 +267,26 @@ func TestGateParams(t *testing.T) {
 	code, env := getJSON(t, srv.URL+"/api/v1/gate?service=api&change=normal&actor=ci&reason=x", nil, nil)
 	require.Equal(t, http.StatusNotFound, code, env.Error)
 }
+
+// TestAuditParams: GET /api/v1/audit answers 400 for a parameter it does
+// not read (a misspelt ?user=alice answered every actor's entries) or one
+// given twice (?actor=alice&actor=bob answered alice's alone), naming it
+// and the ones accepted.
+func TestAuditParams(t *testing.T) {
+	_, srv := runApp(t, "sqlite", "", nil)
+	for _, tc := range []struct {
+		query string
+		code  int
+		err   string
+	}{
+		{"?actor=alice&since=2026-12-01T00:00:00Z&before=10&limit=5", 200, ""},
+		{"?user=alice", 400, `unknown parameter "user" (want actor, since, before, limit)`},
+		{"?actor=alice&actor=bob", 400, `parameter "actor" given 2 times: give it once`},
+		{"?limit=5&limit=1000", 400, `parameter "limit" given 2 times: give it once`},
+		{"?" + strings.Repeat("x", 5000) + "=1", 400, `unknown parameter "` + strings.Repeat("x", 61) + `…" (want actor, since, before, limit)`},
+	} {
+		code, env := getJSON(t, srv.URL+"/api/v1/audit"+tc.query, nil, nil)
+		require.Equal(t, tc.code, code, "%.80s: %s", tc.query, env.Error)
+		require.Equal(t, tc.err, env.Error, "%.80s", tc.query)
+	}
+}
