@@ -290,3 +290,23 @@ func TestAuditParams(t *testing.T) {
 		require.Equal(t, tc.err, env.Error, "%.80s", tc.query)
 	}
 }
+
+// TestNoiseReportParams: GET /api/v1/reports/noise answers 400 for a
+// parameter it does not read (a misspelt ?sinc=7d answered the default 30
+// days) or one given twice, naming it and the ones accepted.
+func TestNoiseReportParams(t *testing.T) {
+	_, srv := runApp(t, "sqlite", "", nil)
+	for _, tc := range []struct {
+		query string
+		code  int
+		err   string
+	}{
+		{"?since=7d&until=1d&short=5m&limit=3", 200, ""},
+		{"?sinc=7d", 400, `unknown parameter "sinc" (want since, until, short, limit)`},
+		{"?since=7d&since=30d", 400, `parameter "since" given 2 times: give it once`},
+	} {
+		code, env := getJSON(t, srv.URL+"/api/v1/reports/noise"+tc.query, nil, nil)
+		require.Equal(t, tc.code, code, "%s: %s", tc.query, env.Error)
+		require.Equal(t, tc.err, env.Error, tc.query)
+	}
+}

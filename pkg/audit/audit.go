@@ -8,9 +8,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -189,33 +186,15 @@ func (l *Log) serveList(w http.ResponseWriter, r *http.Request) {
 	web.JSON(w, http.StatusOK, out)
 }
 
-// queryParams are the parameters of GET /api/v1/audit.
+// queryParams are the parameters of GET /api/v1/audit: a misspelt
+// ?user=alice would list every actor's entries, ?actor=alice&actor=bob
+// alice's alone (web.CheckParams refuses both).
 var queryParams = []string{"actor", "since", "before", "limit"}
-
-// checkParams refuses a parameter the audit log does not read (a misspelt
-// ?user=alice answered every actor's entries) and one given twice
-// (?actor=alice&actor=bob answered alice's alone).
-func checkParams(v url.Values) error {
-	keys := make([]string, 0, len(v))
-	for k := range v {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if !slices.Contains(queryParams, k) {
-			return fmt.Errorf("unknown parameter %s (want %s)", limits.Quote(k), strings.Join(queryParams, ", "))
-		}
-		if n := len(v[k]); n > 1 {
-			return fmt.Errorf("parameter %s given %d times: give it once", limits.Quote(k), n)
-		}
-	}
-	return nil
-}
 
 func parseQuery(r *http.Request) (Query, error) {
 	v := r.URL.Query()
 	q := Query{Actor: v.Get("actor")}
-	if err := checkParams(v); err != nil {
+	if err := web.CheckParams(v, queryParams...); err != nil {
 		return q, err
 	}
 	if s := v.Get("since"); s != "" {

@@ -5,11 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"slices"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/rootuip/sre/pkg/auth"
@@ -133,33 +129,14 @@ func (s *Service) handleDetail(w http.ResponseWriter, r *http.Request) {
 	web.JSON(w, http.StatusOK, d)
 }
 
-// gateParams are the parameters of GET /api/v1/gate.
+// gateParams are the parameters of GET /api/v1/gate: a misspelt
+// ?chnage=emergency would be decided, and recorded, as a normal change,
+// ?service=api&service=db for api alone (web.CheckParams refuses both).
 var gateParams = []string{"service", "change", "actor", "reason"}
-
-// checkGateParams refuses a parameter the gate does not read (a misspelt
-// ?chnage=emergency was decided as a normal change, a misspelt ?reasn=
-// recorded an override without its reason) and one given twice
-// (?service=api&service=db was decided for api alone).
-func checkGateParams(q url.Values) error {
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if !slices.Contains(gateParams, k) {
-			return fmt.Errorf("unknown parameter %s (want %s)", limits.Quote(k), strings.Join(gateParams, ", "))
-		}
-		if n := len(q[k]); n > 1 {
-			return fmt.Errorf("parameter %s given %d times: give it once", limits.Quote(k), n)
-		}
-	}
-	return nil
-}
 
 func (s *Service) handleGate(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if err := checkGateParams(q); err != nil {
+	if err := web.CheckParams(q, gateParams...); err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}
