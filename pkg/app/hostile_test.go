@@ -310,3 +310,36 @@ func TestNoiseReportParams(t *testing.T) {
 		require.Equal(t, tc.err, env.Error, tc.query)
 	}
 }
+
+// TestListParamsRefused: the on-call and runbook run lists answer 400 for
+// a parameter they do not read (a misspelt ?servce=api answered every
+// schedule's on-call, ?incidnet= every incident's runs) or one given
+// twice, naming it and the ones accepted.
+func TestListParamsRefused(t *testing.T) {
+	_, srv := runApp(t, "sqlite", `oncall:
+  users: [{name: alice, email: alice@example.com}]
+  schedules:
+    - name: primary
+      time_zone: UTC
+      layers: [{name: weekly, rotation: weekly, start: "2026-01-05T09:00", users: [alice]}]
+`, nil)
+	for _, tc := range []struct {
+		path string
+		code int
+		err  string
+	}{
+		{"/api/v1/oncall?days=1", 200, ""},
+		{"/api/v1/oncall?servce=api", 400, `unknown parameter "servce" (want service, schedule, at, days)`},
+		{"/api/v1/oncall?service=api&service=db", 400, `parameter "service" given 2 times: give it once`},
+		{"/api/v1/oncall/schedules/primary/shifts?days=1", 200, ""},
+		{"/api/v1/oncall/schedules/primary/shifts?form=2026-12-01T00:00:00Z", 400, `unknown parameter "form" (want from, to, days)`},
+		{"/api/v1/oncall/schedules/primary/overrides?days=1&days=2", 400, `parameter "days" given 2 times: give it once`},
+		{"/api/v1/runbooks/runs?limit=5", 200, ""},
+		{"/api/v1/runbooks/runs?incidnet=INC-2026-0001", 400, `unknown parameter "incidnet" (want incident, runbook, status, limit)`},
+		{"/api/v1/runbooks/runs?incident=a&incident=b", 400, `parameter "incident" given 2 times: give it once`},
+	} {
+		code, env := getJSON(t, srv.URL+tc.path, nil, nil)
+		require.Equal(t, tc.code, code, "%s: %s", tc.path, env.Error)
+		require.Equal(t, tc.err, env.Error, tc.path)
+	}
+}

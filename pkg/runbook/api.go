@@ -114,6 +114,11 @@ func (e *Engine) handleList(w http.ResponseWriter, r *http.Request) {
 
 func (e *Engine) handleRuns(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	// A misspelt ?incidnet= would list every incident's runs.
+	if err := web.CheckParams(q, "incident", "runbook", "status", "limit"); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
 	f := RunFilter{IncidentID: q.Get("incident"), Runbook: q.Get("runbook"), Status: q.Get("status")}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
