@@ -503,6 +503,18 @@ func (a *IncidentsAPI) postmortemDone(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *IncidentsAPI) postmortem(w http.ResponseWriter, r *http.Request) {
+	// A misspelt ?format=md or ?fromat=markdown answered the JSON draft.
+	q := r.URL.Query()
+	if err := CheckParams(q, "format"); err != nil {
+		Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	switch f := q.Get("format"); f {
+	case "", "json", "markdown":
+	default:
+		Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("format %s: want markdown or json", limits.Quote(f)))
+		return
+	}
 	pm, err := a.Service.PostmortemWith(r.Context(), r.PathValue("id"), func(tl []incident.TimelineEntry) []incident.TimelineEntry {
 		return TimelineFor(r.Context(), tl)
 	})

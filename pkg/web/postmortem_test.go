@@ -218,6 +218,19 @@ func TestPostmortemAPI(t *testing.T) {
 		require.NoError(t, err)
 		golden(t, "postmortem.md", string(md))
 
+		// A format it does not write, or a misspelt parameter, answered
+		// the JSON draft as if asked for.
+		for q, want := range map[string]string{
+			"?format=md":                         `format "md": want markdown or json`,
+			"?fromat=markdown":                   `unknown parameter "fromat" (want format)`,
+			"?format=markdown&format=json":       `parameter "format" given 2 times: give it once`,
+			"?format=" + strings.Repeat("m", 99): `format "` + strings.Repeat("m", 61) + `…": want markdown or json`,
+		} {
+			code, resp := call(t, "GET", srv.URL+inc+"/postmortem"+q, "")
+			require.Equal(t, http.StatusBadRequest, code, q)
+			require.Equal(t, want, resp.Error, q)
+		}
+
 		resp2, err := http.Get(srv.URL + "/api/v1/incidents/INC-1999-0001/postmortem?format=markdown")
 		require.NoError(t, err)
 		defer resp2.Body.Close()
