@@ -337,6 +337,10 @@ func TestListParamsRefused(t *testing.T) {
 		{"/api/v1/runbooks/runs?limit=5", 200, ""},
 		{"/api/v1/runbooks/runs?incidnet=INC-2026-0001", 400, `unknown parameter "incidnet" (want incident, runbook, status, limit)`},
 		{"/api/v1/runbooks/runs?incident=a&incident=b", 400, `parameter "incident" given 2 times: give it once`},
+		{"/api/v1/chaos/runs?limit=5", 200, ""},
+		{"/api/v1/chaos/runs?limt=5", 400, `unknown parameter "limt" (want limit)`},
+		{"/api/v1/chaos/runs?limit=5&limit=1", 400, `parameter "limit" given 2 times: give it once`},
+		{"/api/v1/chaos/runs/1/report?fromat=markdown", 400, `unknown parameter "fromat" (want format)`},
 	} {
 		code, env := getJSON(t, srv.URL+tc.path, nil, nil)
 		require.Equal(t, tc.code, code, "%s: %s", tc.path, env.Error)
