@@ -218,7 +218,14 @@ func ParseFilter(r *http.Request) (incident.Filter, error) {
 	if f.Limit > 1000 {
 		return f, fmt.Errorf("limit: at most 1000, got %d", f.Limit)
 	}
-	f.WithAlerts = q.Get("alerts") == "true"
+	switch v := q.Get("alerts"); v {
+	case "", "false":
+	case "true":
+		f.WithAlerts = true
+	default:
+		// ?alerts=1 or ?alerts=yes answered the incidents without them.
+		return f, fmt.Errorf("alerts: want true or false, got %s", limits.Quote(v))
+	}
 	return f, nil
 }
 
