@@ -350,3 +350,40 @@ func TestListParamsRefused(t *testing.T) {
 		require.Equal(t, tc.err, env.Error, tc.path)
 	}
 }
+
+// TestOverrideAndMatcherCut: an override's unknown user and a maintenance
+// window's matcher that does not parse are named in the 400 cut at 64
+// bytes ending with "…" (the regexp's error too), never whole.
+func TestOverrideAndMatcherCut(t *testing.T) {
+	_, srv := runApp(t, "sqlite", `oncall:
+  users: [{name: alice, email: alice@example.com}]
+  schedules:
+    - name: primary
+      time_zone: UTC
+      layers: [{name: weekly, rotation: weekly, start: "2026-01-05T09:00", users: [alice]}]
+`, nil)
+	long := strings.Repeat("n", 5000)
+	cut := `"` + strings.Repeat("n", 61) + `…"`
+	for _, tc := range []struct {
+		method, path, body, want string
+	}{
+		{"PUT", "/api/v1/oncall/schedules/primary/overrides", `{"overrides":[{"user":"` + long + `","start":"2026-12-08T00:00:00Z","end":"2026-12-09T00:00:00Z"}]}`,
+			"override 0: override: unknown user " + cut},
+		{"POST", "/api/v1/escalation/maintenance", `{"name":"m","matchers":["a=~` + long + `("],"start":"2026-12-08T00:00:00Z","end":"2026-12-09T00:00:00Z"}`,
+			`maintenance window "m": matcher "a=~` + strings.Repeat("n", 58) + `…": error parsing regexp: missing closing ): `},
+	} {
+		req, err := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		var env apiEnvelope
+		require.NoError(t, json.Unmarshal(b, &env), "%.200s", b)
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%.200s", env.Error)
+		require.True(t, strings.HasPrefix(env.Error, tc.want), "want %s at the start, got %.300s", tc.want, env.Error)
+		require.NotContains(t, env.Error, strings.Repeat("n", 100), "the value comes back whole")
+	}
+}
