@@ -158,6 +158,10 @@ func TestLongNamesCut(t *testing.T) {
 		{"GET", "/api/v1/reports/noise?limit=" + long, "", 400, "got " + cut},
 		{"GET", "/api/v1/incidents?status=" + long, "", 400, "unknown status " + cut},
 		{"GET", "/api/v1/scaling/decisions?" + long + "=1", "", 400, "unknown parameter " + cut},
+		{"GET", "/api/v1/scaling/backtest?policy=" + long, "", 404, "no scaling policy " + cut},
+		{"GET", "/api/v1/audit?limit=" + long, "", 400, "limit: want an integer from 1 to 1000, got " + cut},
+		{"GET", "/api/v1/audit?since=" + long, "", 400, "since: want an RFC 3339 time between years 1 and 9999, got " + cut},
+		{"GET", "/api/v1/audit?before=" + long, "", 400, "before: want a non-negative integer, got " + cut},
 		{"POST", "/api/v1/incidents", `{"title":"db down","service":"db","severity":"high","` + long + `":1}`, 400, "unknown field " + cut},
 		{"GET", "/api/v1/incidents/" + long, "", 404, "incident not found: " + strings.Repeat("n", 61) + "…"},
 		{"GET", "/api/v1/slos/" + long + "/" + long, "", 404, "SLO " + cut + " of service " + cut},
@@ -177,6 +181,8 @@ func TestLongNamesCut(t *testing.T) {
 		{"POST", "/api/v1/analysis/flagger/confirm-promotion", `{"name":"api","namespace":"default","metadata":{"canary":"` + long + `="}}`, 400, "metadata.canary: label " + strings.Repeat("n", 61) + "… has an empty value"},
 		{"POST", "/api/v1/chaos/validate", fault(`{"name":"` + long + `","type":"` + long + `"}`), 200, "fault " + cut + ": unknown type " + cut},
 		{"POST", "/api/v1/chaos/validate", fault(`{"type":"disk-fill","size":"` + long + `","path":"/tmp"}`), 200, "size: invalid size " + cut},
+		{"POST", "/api/v1/chaos/validate", strings.Replace(fault(`{"type":"latency","latency":"1s","proxy":"p"}`), `"duration":"1m"`, `"duration":"`+long+`"`, 1), 200, "not a valid duration string: " + cut},
+		{"POST", "/api/v1/chaos/validate", fault(`{"type":"latency","latency":"` + long + `","proxy":"p"}`), 200, "not a valid duration string: " + cut},
 		{"POST", "/api/v1/chaos/validate", fault(`{"type":"memory-stress","size":"` + strings.Repeat("0", 5000) + `1KiB"}`), 200, "size " + strings.Repeat("0", 61) + "… (1024 bytes) is below the least memory-stress size"},
 		{"POST", "/api/v1/chaos/validate", fault(`{"name":"` + long + `","type":"latency","driver":"` + long + `"}`), 200, "fault " + cut + " (latency): driver " + cut + " cannot inject this type"},
 		{"POST", "/api/v1/chaos/validate", strings.Replace(fault(`{"type":"latency","latency":"1s","proxy":"p"}`), `"name":"x"`, `"name":"`+long+`"`, 1), 200, "name " + cut + " must be lowercase letters"},
@@ -234,5 +240,150 @@ func TestRolloutListParams(t *testing.T) {
 		code, env := getJSON(t, srv.URL+"/api/v1/rollouts"+tc.query, nil, nil)
 		require.Equal(t, tc.code, code, "%.80s: %s", tc.query, env.Error)
 		require.Equal(t, tc.err, env.Error, "%.80s", tc.query)
+	}
+}
+
+// TestGateParams: GET /api/v1/gate answers 400 for a parameter it does not
+// read (a misspelt ?chnage=emergency was decided, and recorded, as a
+// normal change) or one given twice (?service=api&service=db was decided
+// for api alone), naming it and the ones accepted, before deciding.
+func TestGateParams(t *testing.T) {
+	_, srv := runApp(t, "sqlite", "", nil)
+	for _, tc := range []struct {
+		query string
+		err   string
+	}{
+		{"?service=api&chnage=emergency", `unknown parameter "chnage" (want service, change, actor, reason)`},
+		{"?service=api&reasn=hotfix", `unknown parameter "reasn" (want service, change, actor, reason)`},
+		{"?service=api&service=db", `parameter "service" given 2 times: give it once`},
+		{"?service=api&change=normal&change=emergency", `parameter "change" given 2 times: give it once`},
+		{"?service=api&" + strings.Repeat("x", 5000) + "=1", `unknown parameter "` + strings.Repeat("x", 61) + `…" (want service, change, actor, reason)`},
+	} {
+		code, env := getJSON(t, srv.URL+"/api/v1/gate"+tc.query, nil, nil)
+		require.Equal(t, http.StatusBadRequest, code, "%.80s: %s", tc.query, env.Error)
+		require.Equal(t, tc.err, env.Error, "%.80s", tc.query)
+	}
+	// The parameters it reads still reach the gate (no SLO here: 404).
+	code, env := getJSON(t, srv.URL+"/api/v1/gate?service=api&change=normal&actor=ci&reason=x", nil, nil)
+	require.Equal(t, http.StatusNotFound, code, env.Error)
+}
+
+// TestAuditParams: GET /api/v1/audit answers 400 for a parameter it does
+// not read (a misspelt ?user=alice answered every actor's entries) or one
+// given twice (?actor=alice&actor=bob answered alice's alone), naming it
+// and the ones accepted.
+func TestAuditParams(t *testing.T) {
+	_, srv := runApp(t, "sqlite", "", nil)
+	for _, tc := range []struct {
+		query string
+		code  int
+		err   string
+	}{
+		{"?actor=alice&since=2026-12-01T00:00:00Z&before=10&limit=5", 200, ""},
+		{"?user=alice", 400, `unknown parameter "user" (want actor, since, before, limit)`},
+		{"?actor=alice&actor=bob", 400, `parameter "actor" given 2 times: give it once`},
+		{"?limit=5&limit=1000", 400, `parameter "limit" given 2 times: give it once`},
+		{"?" + strings.Repeat("x", 5000) + "=1", 400, `unknown parameter "` + strings.Repeat("x", 61) + `…" (want actor, since, before, limit)`},
+	} {
+		code, env := getJSON(t, srv.URL+"/api/v1/audit"+tc.query, nil, nil)
+		require.Equal(t, tc.code, code, "%.80s: %s", tc.query, env.Error)
+		require.Equal(t, tc.err, env.Error, "%.80s", tc.query)
+	}
+}
+
+// TestNoiseReportParams: GET /api/v1/reports/noise answers 400 for a
+// parameter it does not read (a misspelt ?sinc=7d answered the default 30
+// days) or one given twice, naming it and the ones accepted.
+func TestNoiseReportParams(t *testing.T) {
+	_, srv := runApp(t, "sqlite", "", nil)
+	for _, tc := range []struct {
+		query string
+		code  int
+		err   string
+	}{
+		{"?since=7d&until=1d&short=5m&limit=3", 200, ""},
+		{"?sinc=7d", 400, `unknown parameter "sinc" (want since, until, short, limit)`},
+		{"?since=7d&since=30d", 400, `parameter "since" given 2 times: give it once`},
+	} {
+		code, env := getJSON(t, srv.URL+"/api/v1/reports/noise"+tc.query, nil, nil)
+		require.Equal(t, tc.code, code, "%s: %s", tc.query, env.Error)
+		require.Equal(t, tc.err, env.Error, tc.query)
+	}
+}
+
+// TestListParamsRefused: the on-call and runbook run lists answer 400 for
+// a parameter they do not read (a misspelt ?servce=api answered every
+// schedule's on-call, ?incidnet= every incident's runs) or one given
+// twice, naming it and the ones accepted.
+func TestListParamsRefused(t *testing.T) {
+	_, srv := runApp(t, "sqlite", `oncall:
+  users: [{name: alice, email: alice@example.com}]
+  schedules:
+    - name: primary
+      time_zone: UTC
+      layers: [{name: weekly, rotation: weekly, start: "2026-01-05T09:00", users: [alice]}]
+`, nil)
+	for _, tc := range []struct {
+		path string
+		code int
+		err  string
+	}{
+		{"/api/v1/oncall?days=1", 200, ""},
+		{"/api/v1/oncall?servce=api", 400, `unknown parameter "servce" (want service, schedule, at, days)`},
+		{"/api/v1/oncall?service=api&service=db", 400, `parameter "service" given 2 times: give it once`},
+		{"/api/v1/oncall/schedules/primary/shifts?days=1", 200, ""},
+		{"/api/v1/oncall/schedules/primary/shifts?form=2026-12-01T00:00:00Z", 400, `unknown parameter "form" (want from, to, days)`},
+		{"/api/v1/oncall/schedules/primary/overrides?days=1&days=2", 400, `parameter "days" given 2 times: give it once`},
+		{"/api/v1/runbooks/runs?limit=5", 200, ""},
+		{"/api/v1/runbooks/runs?incidnet=INC-2026-0001", 400, `unknown parameter "incidnet" (want incident, runbook, status, limit)`},
+		{"/api/v1/runbooks/runs?incident=a&incident=b", 400, `parameter "incident" given 2 times: give it once`},
+		{"/api/v1/runbooks/coverage?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z", 200, ""},
+		{"/api/v1/runbooks/coverage?form=2026-01-01T00:00:00Z", 400, `unknown parameter "form" (want from, to)`},
+		{"/api/v1/runbooks/coverage?from=2026-12-07T00:00:00Z&to=2026-01-01T00:00:00Z", 400, `to 2026-01-01T00:00:00Z must be after from 2026-12-07T00:00:00Z`},
+		{"/api/v1/chaos/runs?limit=5", 200, ""},
+		{"/api/v1/chaos/runs?limt=5", 400, `unknown parameter "limt" (want limit)`},
+		{"/api/v1/chaos/runs?limit=5&limit=1", 400, `parameter "limit" given 2 times: give it once`},
+		{"/api/v1/chaos/runs/1/report?fromat=markdown", 400, `unknown parameter "fromat" (want format)`},
+	} {
+		code, env := getJSON(t, srv.URL+tc.path, nil, nil)
+		require.Equal(t, tc.code, code, "%s: %s", tc.path, env.Error)
+		require.Equal(t, tc.err, env.Error, tc.path)
+	}
+}
+
+// TestOverrideAndMatcherCut: an override's unknown user and a maintenance
+// window's matcher that does not parse are named in the 400 cut at 64
+// bytes ending with "…" (the regexp's error too), never whole.
+func TestOverrideAndMatcherCut(t *testing.T) {
+	_, srv := runApp(t, "sqlite", `oncall:
+  users: [{name: alice, email: alice@example.com}]
+  schedules:
+    - name: primary
+      time_zone: UTC
+      layers: [{name: weekly, rotation: weekly, start: "2026-01-05T09:00", users: [alice]}]
+`, nil)
+	long := strings.Repeat("n", 5000)
+	cut := `"` + strings.Repeat("n", 61) + `…"`
+	for _, tc := range []struct {
+		method, path, body, want string
+	}{
+		{"PUT", "/api/v1/oncall/schedules/primary/overrides", `{"overrides":[{"user":"` + long + `","start":"2026-12-08T00:00:00Z","end":"2026-12-09T00:00:00Z"}]}`,
+			"override 0: override: unknown user " + cut},
+		{"POST", "/api/v1/escalation/maintenance", `{"name":"m","matchers":["a=~` + long + `("],"start":"2026-12-08T00:00:00Z","end":"2026-12-09T00:00:00Z"}`,
+			`maintenance window "m": matcher "a=~` + strings.Repeat("n", 58) + `…": error parsing regexp: missing closing ): `},
+	} {
+		req, err := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		var env apiEnvelope
+		require.NoError(t, json.Unmarshal(b, &env), "%.200s", b)
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%.200s", env.Error)
+		require.True(t, strings.HasPrefix(env.Error, tc.want), "want %s at the start, got %.300s", tc.want, env.Error)
+		require.NotContains(t, env.Error, strings.Repeat("n", 100), "the value comes back whole")
 	}
 }

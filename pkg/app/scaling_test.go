@@ -77,6 +77,15 @@ func TestScalingWired(t *testing.T) {
 			code, env = getJSON(t, srv.URL+"/api/v1/scaling/backtest?policy=nope", nil, nil)
 			require.Equal(t, http.StatusNotFound, code)
 			require.Contains(t, env.Error, `no scaling policy "nope"`)
+			// A long policy name or time comes back cut at 64 bytes.
+			long := strings.Repeat("n", 5000)
+			cut := `"` + strings.Repeat("n", 61) + `…"`
+			code, env = getJSON(t, srv.URL+"/api/v1/scaling/backtest?policy="+long, nil, nil)
+			require.Equal(t, http.StatusNotFound, code)
+			require.Equal(t, "no scaling policy "+cut, env.Error)
+			code, env = getJSON(t, srv.URL+"/api/v1/scaling/backtest?policy=ml-pipeline&from="+long, nil, nil)
+			require.Equal(t, http.StatusBadRequest, code)
+			require.Equal(t, "time "+cut+": want RFC 3339 (2026-12-03T09:00:00Z), a duration before now (6h, 2d) or now", env.Error)
 			// No policy is a request to fix, not an unknown policy "".
 			for _, q := range []string{"", "?policy=", "?from=2m"} {
 				code, env = getJSON(t, srv.URL+"/api/v1/scaling/backtest"+q, nil, nil)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/web"
 )
@@ -185,13 +186,21 @@ func (l *Log) serveList(w http.ResponseWriter, r *http.Request) {
 	web.JSON(w, http.StatusOK, out)
 }
 
+// queryParams are the parameters of GET /api/v1/audit: a misspelt
+// ?user=alice would list every actor's entries, ?actor=alice&actor=bob
+// alice's alone (web.CheckParams refuses both).
+var queryParams = []string{"actor", "since", "before", "limit"}
+
 func parseQuery(r *http.Request) (Query, error) {
 	v := r.URL.Query()
 	q := Query{Actor: v.Get("actor")}
+	if err := web.CheckParams(v, queryParams...); err != nil {
+		return q, err
+	}
 	if s := v.Get("since"); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil || t.Year() < 1 || t.Year() > 9999 {
-			return q, fmt.Errorf("since: want an RFC 3339 time between years 1 and 9999, got %q", s)
+			return q, fmt.Errorf("since: want an RFC 3339 time between years 1 and 9999, got %s", limits.Quote(s))
 		}
 		q.Since = t
 	}
@@ -202,7 +211,7 @@ func parseQuery(r *http.Request) (Query, error) {
 		if s := v.Get(p.name); s != "" {
 			n, err := strconv.ParseInt(s, 10, 64)
 			if err != nil || n < 0 {
-				return q, fmt.Errorf("%s: want a non-negative integer, got %q", p.name, s)
+				return q, fmt.Errorf("%s: want a non-negative integer, got %s", p.name, limits.Quote(s))
 			}
 			*p.dst = n
 		}
@@ -210,7 +219,7 @@ func parseQuery(r *http.Request) (Query, error) {
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
-			return q, fmt.Errorf("limit: want an integer from 1 to 1000, got %q", s)
+			return q, fmt.Errorf("limit: want an integer from 1 to 1000, got %s", limits.Quote(s))
 		}
 		q.Limit = n
 	}

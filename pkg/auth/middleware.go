@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/rootuip/sre/pkg/envelope"
+	"github.com/rootuip/sre/pkg/limits"
 )
 
 // Anonymous is the principal of every request in the explicit no-auth mode:
@@ -97,7 +98,7 @@ func Middleware(o Options, next http.Handler) http.Handler {
 		// as its compressed bytes ("invalid UTF-8 at byte offset 1").
 		if ce := r.Header.Get("Content-Encoding"); r.ContentLength != 0 && ce != "" && !strings.EqualFold(ce, "identity") {
 			w.Header().Set("Accept-Encoding", "identity")
-			fail(w, r, http.StatusUnsupportedMediaType, "bad_data", fmt.Sprintf("Content-Encoding %q is not supported: send the body uncompressed", ce))
+			fail(w, r, http.StatusUnsupportedMediaType, "bad_data", fmt.Sprintf("Content-Encoding %s is not supported: send the body uncompressed", limits.Quote(ce)))
 			return
 		}
 		write := isWrite(r.Method)
@@ -165,10 +166,10 @@ func Middleware(o Options, next http.Handler) http.Handler {
 			case err == nil && mt == "application/json":
 			case err == nil && acc.YAML && (mt == "application/yaml" || mt == "application/x-yaml" || mt == "text/yaml"):
 			case acc.YAML:
-				fail(w, r, http.StatusUnsupportedMediaType, "bad_data", fmt.Sprintf("Content-Type must be application/yaml or application/json, got %q", ct))
+				fail(w, r, http.StatusUnsupportedMediaType, "bad_data", fmt.Sprintf("Content-Type must be application/yaml or application/json, got %s", limits.Quote(ct)))
 				return
 			default:
-				fail(w, r, http.StatusUnsupportedMediaType, "bad_data", fmt.Sprintf("Content-Type must be application/json, got %q", ct))
+				fail(w, r, http.StatusUnsupportedMediaType, "bad_data", fmt.Sprintf("Content-Type must be application/json, got %s", limits.Quote(ct)))
 				return
 			}
 		}

@@ -129,8 +129,17 @@ func (s *Service) handleDetail(w http.ResponseWriter, r *http.Request) {
 	web.JSON(w, http.StatusOK, d)
 }
 
+// gateParams are the parameters of GET /api/v1/gate: a misspelt
+// ?chnage=emergency would be decided, and recorded, as a normal change,
+// ?service=api&service=db for api alone (web.CheckParams refuses both).
+var gateParams = []string{"service", "change", "actor", "reason"}
+
 func (s *Service) handleGate(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if err := web.CheckParams(q, gateParams...); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
 	req := GateRequest{
 		Service:        q.Get("service"),
 		Change:         q.Get("change"),

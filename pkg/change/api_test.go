@@ -859,3 +859,39 @@ func TestNotificationsRefuseAmbiguousKeys(t *testing.T) {
 		require.Equal(t, "checkout", decode[change.NotificationResult](t, a).Change.Service)
 	})
 }
+
+// TestNotificationsCutEchoedValues: a notification the tools' hooks ignore
+// names what it ignored (a phase, a Flux reason, a Flagger event message, a
+// canary's name) cut at 64 bytes ending with "…", never a value of
+// thousands of bytes whole, and records nothing.
+func TestNotificationsCutEchoedValues(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		e.clk.Set(time.Date(2026, 12, 2, 12, 30, 0, 0, time.UTC))
+		srv := serve(t, e)
+		long := strings.Repeat("q", 5000)
+		cut := strings.Repeat("q", 61) + "…"
+		flux := strings.Replace(fixture(t, "flux-succeeded.json"), `"reason": "ReconciliationSucceeded"`, `"reason": "`+long+`"`, 1)
+		require.Contains(t, flux, long, "the Flux fixture's reason is replaced")
+		flux = strings.Replace(flux, `"revision"`, `"not-revision"`, 1)
+		for _, tc := range []struct{ path, body, reason string }{
+			{"/api/v1/changes/flagger", `{"name": "checkout", "namespace": "shop", "phase": "` + long + `"}`,
+				`phase "` + cut + `" records nothing`},
+			{"/api/v1/changes/argo-rollouts", `{"rollout": "checkout", "namespace": "shop", "phase": "` + long + `"}`,
+				`phase "` + cut + `" records nothing`},
+			{"/api/v1/changes/flux", flux,
+				`event ` + cut + ` without a revision or outcome records nothing`},
+			{"/api/v1/changes/flagger", `{"name": "` + long + `", "namespace": "shop", "phase": "Succeeded", "metadata": {"eventMessage": "` + long + `"}}`,
+				`no change of flagger:shop/` + strings.Repeat("q", 48) + `… in progress and the event ("` + cut + `") is not a promotion: not a deployment`},
+		} {
+			code, a := call(t, srv, http.MethodPost, tc.path, tc.body)
+			require.Equal(t, http.StatusOK, code, "%s: %.200s", tc.path, a.Error)
+			res := decode[change.NotificationResult](t, a)
+			require.Equal(t, "ignored", res.Action, tc.path)
+			require.Equal(t, tc.reason, res.Reason, tc.path)
+		}
+		code, a := call(t, srv, http.MethodGet, "/api/v1/changes", "")
+		require.Equal(t, http.StatusOK, code, a.Error)
+		require.Empty(t, decode[change.List](t, a).Changes, "ignored notifications record nothing")
+	})
+}

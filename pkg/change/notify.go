@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -119,7 +120,7 @@ func (s *Service) progress(ctx context.Context, c Change, outcome Outcome, notSh
 		return NotificationResult{Action: "finished", Change: &out}, err
 	}
 	if outcome == Succeeded && notShipped != "" {
-		return NotificationResult{Action: "ignored", Reason: fmt.Sprintf("no change of %s in progress and %s: not a deployment", c.Ref, notShipped)}, nil
+		return NotificationResult{Action: "ignored", Reason: fmt.Sprintf("no change of %s in progress and %s: not a deployment", limits.Cut(c.Ref), notShipped)}, nil
 	}
 	// The end of a rollout whose start was not seen: it started and
 	// finished when the notification says.
@@ -209,7 +210,7 @@ func (s *Service) handleFlagger(w http.ResponseWriter, r *http.Request) {
 	}
 	outcome, ok := flaggerOutcome(ev.Phase)
 	if !ok {
-		web.JSON(w, http.StatusOK, NotificationResult{Action: "ignored", Reason: fmt.Sprintf("phase %q records nothing", ev.Phase)})
+		web.JSON(w, http.StatusOK, NotificationResult{Action: "ignored", Reason: fmt.Sprintf("phase %s records nothing", limits.Quote(ev.Phase))})
 		return
 	}
 	c := Change{Service: serviceOf(r, ev.Metadata["service"], ev.Name), Kind: KindDeploy, Source: SourceFlagger,
@@ -225,7 +226,7 @@ func (s *Service) handleFlagger(w http.ResponseWriter, r *http.Request) {
 	// apart. Without a change in progress, only a promotion is one.
 	var notShipped string
 	if msg := ev.Metadata["eventMessage"]; !strings.HasPrefix(msg, flaggerPromoted) {
-		notShipped = fmt.Sprintf("the event (%q) is not a promotion", msg)
+		notShipped = fmt.Sprintf("the event (%s) is not a promotion", limits.Quote(msg))
 	}
 	s.answerProgress(w, r, c, outcome, notShipped, warnings)
 }
@@ -332,7 +333,7 @@ func (s *Service) handleArgo(w http.ResponseWriter, r *http.Request) {
 	}
 	outcome, ok := argoOutcome(n)
 	if !ok {
-		web.JSON(w, http.StatusOK, NotificationResult{Action: "ignored", Reason: fmt.Sprintf("phase %q records nothing", n.Phase)})
+		web.JSON(w, http.StatusOK, NotificationResult{Action: "ignored", Reason: fmt.Sprintf("phase %s records nothing", limits.Quote(n.Phase))})
 		return
 	}
 	c := Change{Service: serviceOf(r, n.Service, n.Rollout), Kind: KindDeploy, Source: SourceArgoRollouts,
@@ -442,7 +443,7 @@ func (s *Service) handleFlux(w http.ResponseWriter, r *http.Request) {
 	outcome, ok := fluxOutcome(ev)
 	rev := ev.Metadata["revision"]
 	if !ok || rev == "" {
-		web.JSON(w, http.StatusOK, NotificationResult{Action: "ignored", Reason: fmt.Sprintf("event %s without a revision or outcome records nothing", ev.Reason)})
+		web.JSON(w, http.StatusOK, NotificationResult{Action: "ignored", Reason: fmt.Sprintf("event %s without a revision or outcome records nothing", limits.Cut(ev.Reason))})
 		return
 	}
 	kind := KindDeploy

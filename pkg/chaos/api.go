@@ -155,6 +155,11 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request, actor string
 }
 
 func (s *Service) handleRuns(w http.ResponseWriter, r *http.Request, _ string) {
+	// A misspelt ?limt=5 answered every run.
+	if err := web.CheckParams(r.URL.Query(), "limit"); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
 	limit := 0
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -267,6 +272,10 @@ func (s *Service) handleHalt(w http.ResponseWriter, r *http.Request, actor strin
 }
 
 func (s *Service) handleReport(w http.ResponseWriter, r *http.Request, _ string) {
+	if err := web.CheckParams(r.URL.Query(), "format"); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
 	switch f := r.URL.Query().Get("format"); f {
 	case "", "json", "markdown":
 	default:

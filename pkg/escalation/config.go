@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/oncall"
 )
@@ -126,7 +127,7 @@ func ParseMatchers(in []string) (labels.Matchers, error) {
 	for _, s := range in {
 		ms, err := labels.ParseMatchers(s)
 		if err != nil {
-			return nil, fmt.Errorf("matcher %q: %w", s, err)
+			return nil, fmt.Errorf("matcher %s: %w", limits.Quote(s), limits.ParseError(err))
 		}
 		out = append(out, ms...)
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rootuip/sre/pkg/jsonerr"
 	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/store"
 )
@@ -467,7 +468,7 @@ func (s *Service) decodeLine(b []byte) (*ExportRecord, error) {
 	dec.DisallowUnknownFields()
 	var rec ExportRecord
 	if err := dec.Decode(&rec); err != nil {
-		return nil, describeJSONError(err)
+		return nil, describeJSONError(err, b, &rec)
 	}
 	if dec.More() {
 		return nil, errors.New("more than one JSON value on the line")
@@ -478,13 +479,15 @@ func (s *Service) decodeLine(b []byte) (*ExportRecord, error) {
 	return &rec, nil
 }
 
-// describeJSONError names the field of a type error.
-func describeJSONError(err error) error {
+// describeJSONError names the field of a type error; any other error is
+// worded by jsonerr, which quotes an unknown field's name cut as every
+// refused value (a key of thousands of characters never comes back whole).
+func describeJSONError(err error, line []byte, rec *ExportRecord) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) && te.Field != "" {
 		return fmt.Errorf("field %s: want %s, got JSON %s", te.Field, te.Type, te.Value)
 	}
-	return err
+	return jsonerr.Rewrite(err, line, rec)
 }
 
 // importIDRE is what an imported incident's ID may be: sred's own IDs

@@ -43,6 +43,11 @@ func parseSince(v string, now time.Time) (time.Time, error) {
 func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 	now := clock.OrReal(a.Clock).Now()
 	q := r.URL.Query()
+	// A misspelt ?sinc=7d would answer the default 30 days.
+	if err := web.CheckParams(q, "since", "until", "short", "limit"); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
 	o := Options{Until: now, Since: now.Add(-30 * 24 * time.Hour)}
 	bad := func(field string, err error) {
 		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("%s: %w", field, err))

@@ -128,6 +128,11 @@ func (d *Directory) Who(ctx context.Context, service, schedule string, at time.T
 }
 
 func (a *API) who(w http.ResponseWriter, r *http.Request) {
+	// A misspelt ?servce=api would answer every schedule's on-call.
+	if err := web.CheckParams(r.URL.Query(), "service", "schedule", "at", "days"); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
 	at, err := parseTimeParam(r, "at", a.clock.Now())
 	if err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
@@ -173,6 +178,11 @@ func (a *API) schedules(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) window(w http.ResponseWriter, r *http.Request) (from, to time.Time, ok bool) {
+	// A misspelt ?form= would answer the window from now.
+	if err := web.CheckParams(r.URL.Query(), "from", "to", "days"); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return from, to, false
+	}
 	from, err := parseTimeParam(r, "from", a.clock.Now())
 	if err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)

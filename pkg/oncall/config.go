@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/rootuip/sre/pkg/limits"
 )
 
 // Config is the `oncall` section of sred.yml.
@@ -300,7 +302,7 @@ func (o *Override) Validate(users map[string]bool) error {
 		return errors.New("override without a user")
 	}
 	if users != nil && !users[o.User] {
-		return fmt.Errorf("override: unknown user %q", o.User)
+		return fmt.Errorf("override: unknown user %s", limits.Quote(o.User))
 	}
 	if o.Start.IsZero() || o.End.IsZero() {
 		return fmt.Errorf("override for %q: start and end are required", o.User)

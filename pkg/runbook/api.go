@@ -114,6 +114,11 @@ func (e *Engine) handleList(w http.ResponseWriter, r *http.Request) {
 
 func (e *Engine) handleRuns(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	// A misspelt ?incidnet= would list every incident's runs.
+	if err := web.CheckParams(q, "incident", "runbook", "status", "limit"); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
 	f := RunFilter{IncidentID: q.Get("incident"), Runbook: q.Get("runbook"), Status: q.Get("status")}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
@@ -270,6 +275,10 @@ func (e *Engine) handleLocks(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Engine) handleCoverage(w http.ResponseWriter, r *http.Request) {
+	if err := web.CheckParams(r.URL.Query(), "from", "to"); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
 	to := e.now()
 	from := to.Add(-30 * 24 * time.Hour)
 	for name, dst := range map[string]*time.Time{"from": &from, "to": &to} {
@@ -285,6 +294,11 @@ func (e *Engine) handleCoverage(w http.ResponseWriter, r *http.Request) {
 			}
 			*dst = t
 		}
+	}
+	if !to.After(from) {
+		// A reversed window counted nothing and answered zeros.
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("to %s must be after from %s", to.Format(time.RFC3339), from.Format(time.RFC3339)))
+		return
 	}
 	c, err := AutomationCoverage(r.Context(), e.db, from, to)
 	if err != nil {

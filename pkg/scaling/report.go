@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/rootuip/sre/pkg/limits"
 )
 
 // ParseTime reads a backtest bound: RFC 3339, or a duration before now
@@ -21,7 +23,7 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 	if d, err := parseDuration(s); err == nil {
 		return now.Add(-d), nil
 	}
-	return time.Time{}, fmt.Errorf("time %q: want RFC 3339 (2026-12-03T09:00:00Z), a duration before now (6h, 2d) or now", s)
+	return time.Time{}, fmt.Errorf("time %s: want RFC 3339 (2026-12-03T09:00:00Z), a duration before now (6h, 2d) or now", limits.Quote(s))
 }
 
 func parseDuration(s string) (time.Duration, error) {
@@ -92,7 +94,7 @@ var (
 	errOrder    = errors.New("to must be after from")
 )
 
-func errNoPolicy(name string) error { return fmt.Errorf("no scaling policy %q", name) }
+func errNoPolicy(name string) error { return fmt.Errorf("no scaling policy %s", limits.Quote(name)) }
 
 func errTooLong(n int) error {
 	return fmt.Errorf("the range holds %d evaluations: at most 11000 (Prometheus's limit of points per series)", n)

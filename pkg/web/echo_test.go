@@ -69,8 +69,12 @@ func TestIncidentLongIDCut(t *testing.T) {
 				`unknown action item state "` + cut + `" (want open, in_progress, done or wont_do)`},
 			{"GET", "/api/v1/incidents?severity=" + long, "", 400, `unknown severity "` + cut + `" (want one of CRITICAL, HIGH, MEDIUM, LOW)`},
 			{"GET", "/api/v1/incidents?since=" + long, "", 400, `since: cannot parse "` + cut + `" as an RFC 3339 time or a Unix timestamp`},
+			{"GET", "/api/v1/incidents?alerts=" + long, "", 400, `alerts: want true or false, got "` + cut + `"`},
+			{"GET", "/api/v1/incidents?alerts=yes", "", 400, `alerts: want true or false, got "yes"`},
 			{"POST", "/api/v1/incidents", `{"title":"db down","service":"db","severity":"` + long + `"}`, 400, `unknown severity "` + cut + `"`},
 			{"POST", "/api/v1/incidents/import", `{"incident":{"id":"` + long + `"}}` + "\n", 400, `field incident.id: "` + cut + `" is not an incident ID`},
+			{"POST", "/api/v1/incidents/import", `{"` + long + `":1}` + "\n", 400, `import line 1: json: unknown field "` + cut + `"`},
+			{"POST", "/api/v1/incidents/import", `{"incident":{"` + long + `":1}}` + "\n", 400, `import line 1: json: unknown field "` + cut + `"`},
 		} {
 			t.Run(tc.method+" "+tc.path[:min(len(tc.path), 40)]+" "+tc.body[:min(len(tc.body), 20)], func(t *testing.T) {
 				code, r := call(t, tc.method, srv.URL+tc.path, tc.body)

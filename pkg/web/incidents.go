@@ -218,7 +218,14 @@ func ParseFilter(r *http.Request) (incident.Filter, error) {
 	if f.Limit > 1000 {
 		return f, fmt.Errorf("limit: at most 1000, got %d", f.Limit)
 	}
-	f.WithAlerts = q.Get("alerts") == "true"
+	switch v := q.Get("alerts"); v {
+	case "", "false":
+	case "true":
+		f.WithAlerts = true
+	default:
+		// ?alerts=1 or ?alerts=yes answered the incidents without them.
+		return f, fmt.Errorf("alerts: want true or false, got %s", limits.Quote(v))
+	}
 	return f, nil
 }
 
@@ -502,13 +509,17 @@ func (a *IncidentsAPI) postmortemDone(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// postmortemFormats are the values of the post-mortem's format parameter.
-const postmortemFormats = "json (the default) or markdown"
-
 func (a *IncidentsAPI) postmortem(w http.ResponseWriter, r *http.Request) {
-	format := r.URL.Query().Get("format")
-	if format != "" && format != "json" && format != "markdown" {
-		Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("format: unknown format %s (want %s)", limits.Quote(format), postmortemFormats))
+	// A misspelt ?format=md or ?fromat=markdown answered the JSON draft.
+	q := r.URL.Query()
+	if err := CheckParams(q, "format"); err != nil {
+		Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	switch f := q.Get("format"); f {
+	case "", "json", "markdown":
+	default:
+		Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("format %s: want markdown or json", limits.Quote(f)))
 		return
 	}
 	pm, err := a.Service.PostmortemWith(r.Context(), r.PathValue("id"), func(tl []incident.TimelineEntry) []incident.TimelineEntry {
@@ -518,7 +529,7 @@ func (a *IncidentsAPI) postmortem(w http.ResponseWriter, r *http.Request) {
 		ServiceError(w, err)
 		return
 	}
-	if format == "markdown" {
+	if q.Get("format") == "markdown" {
 		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
 		envelope.Private(w.Header())
 		_, _ = w.Write([]byte(pm.Markdown))
@@ -603,6 +614,12 @@ func (a *IncidentsAPI) updateActionItem(w http.ResponseWriter, r *http.Request) 
 	var req ActionItemRequest
 	if err := DecodeJSON(w, r, &req); err != nil {
 		Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	if req.Due != "" {
+		// Nothing updates a due date: taken and ignored, the caller would
+		// believe it set (and the rest of the body applied).
+		Error(w, http.StatusBadRequest, "bad_data", errors.New(`"due" is set when the action item is created (POST) and cannot be changed: leave it out`))
 		return
 	}
 	u := incident.ActionItemUpdate{Owner: req.Owner, Title: req.Title}

@@ -85,7 +85,7 @@ func TestIncidentsAPI(t *testing.T) {
 				require.Contains(t, string(d), `"markdown":"# Post-mortem: `+id(1))
 			}},
 			{name: "post-mortem in an unknown format", method: "GET", path: "/api/v1/incidents/" + id(1) + "/postmortem?format=md", code: 400, errType: "bad_data",
-				err: `format: unknown format "md" (want json (the default) or markdown)`},
+				err: `format "md": want markdown or json`},
 			{name: "bad severity", method: "GET", path: "/api/v1/incidents?severity=SEV1", code: 400, errType: "bad_data",
 				err: `severity: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)`},
 			{name: "bad since", method: "GET", path: "/api/v1/incidents?since=yesterday", code: 400, errType: "bad_data",

@@ -144,6 +144,12 @@ func TestPostmortemAPI(t *testing.T) {
 				err: `"title" must not be empty`},
 			{name: "update action item unknown field", method: "PATCH", path: inc + "/action-items/2", body: `{"due":"2026-04-01T00:00:00Z","status":"done"}`, code: 400,
 				errType: "bad_data", err: `invalid JSON body: json: unknown field "status"`},
+			// A PATCH took "due" and ignored it, answering 200 with the title
+			// changed: the caller believed the due date set.
+			{name: "update action item due", method: "PATCH", path: inc + "/action-items/2", body: `{"title":"renamed","due":"2026-04-01T00:00:00Z"}`, code: 400,
+				errType: "bad_data", err: `"due" is set when the action item is created (POST) and cannot be changed: leave it out`},
+			{name: "update action item bad due", method: "PATCH", path: inc + "/action-items/2", body: `{"due":"nope"}`, code: 400,
+				errType: "bad_data", err: `"due" is set when the action item is created (POST) and cannot be changed: leave it out`},
 			{name: "update unknown action item", method: "PATCH", path: inc + "/action-items/999", body: `{"state":"done"}`, code: 404, errType: "not_found",
 				err: "action item not found: 999 of INC-2026-0001"},
 			{name: "update action item of unknown incident", method: "PATCH", path: "/api/v1/incidents/INC-1999-0001/action-items/1", body: `{"state":"done"}`, code: 404,
@@ -211,6 +217,19 @@ func TestPostmortemAPI(t *testing.T) {
 		md, err := io.ReadAll(resp.Body)
 		require.NoError(t, err)
 		golden(t, "postmortem.md", string(md))
+
+		// A format it does not write, or a misspelt parameter, answered
+		// the JSON draft as if asked for.
+		for q, want := range map[string]string{
+			"?format=md":                         `format "md": want markdown or json`,
+			"?fromat=markdown":                   `unknown parameter "fromat" (want format)`,
+			"?format=markdown&format=json":       `parameter "format" given 2 times: give it once`,
+			"?format=" + strings.Repeat("m", 99): `format "` + strings.Repeat("m", 61) + `…": want markdown or json`,
+		} {
+			code, resp := call(t, "GET", srv.URL+inc+"/postmortem"+q, "")
+			require.Equal(t, http.StatusBadRequest, code, q)
+			require.Equal(t, want, resp.Error, q)
+		}
 
 		resp2, err := http.Get(srv.URL + "/api/v1/incidents/INC-1999-0001/postmortem?format=markdown")
 		require.NoError(t, err)

@@ -9,6 +9,7 @@ package yamlerr
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -26,6 +27,9 @@ var (
 	cannotPlain   = regexp.MustCompile("cannot unmarshal !!(\\w+) into (\\S+)")
 	// A template of a config file (titles, messages) using a field its data lacks.
 	noTmplField = regexp.MustCompile("can't evaluate field (\\w+) in type \\S+")
+	// A duration that does not parse, quoted whole by prometheus/common
+	// (model.Duration) and by time.ParseDuration.
+	badDuration = regexp.MustCompile(`(not a valid duration string: |time: invalid duration |time: unknown unit |time: missing unit in duration )("(?:[^"\\]|\\.)*")`)
 )
 
 // Message rewrites the Go type names out of a YAML decoder message.
@@ -42,6 +46,14 @@ func Message(msg string) string {
 		return "cannot use " + kind(s[1]) + " here: want " + want(s[2])
 	})
 	msg = noTmplField.ReplaceAllString(msg, "the template data has no field $1")
+	msg = badDuration.ReplaceAllStringFunc(msg, func(m string) string {
+		s := badDuration.FindStringSubmatch(m)
+		v, err := strconv.Unquote(s[2])
+		if err != nil {
+			return m
+		}
+		return s[1] + limits.Quote(v)
+	})
 	return msg
 }
 
