@@ -32,7 +32,7 @@ func (a *App) Handler() http.Handler { return a.handler }
 // instrument builds Handler once New has mounted every route (New
 // registers the histogram).
 func (a *App) instrument() http.Handler {
-	instrumented := promhttp.InstrumentHandlerDuration(a.metrics.httpDuration, a.secure(refuseBadText(a.Mux)),
+	instrumented := promhttp.InstrumentHandlerDuration(a.metrics.httpDuration, a.secure(refuseBadText(apiUnmatched(a.Mux))),
 		promhttp.WithLabelFromCtx("handler", func(ctx context.Context) string {
 			h, _ := ctx.Value(handlerKey{}).(string)
 			return h
@@ -67,6 +67,53 @@ func routeOf(mux *http.ServeMux, r *http.Request) string {
 		pattern = pattern[i+1:]
 	}
 	return pattern
+}
+
+// apiUnmatched answers a request under /api/ that no route takes with the
+// API's error envelope, as every other answer of the API: 404 not_found
+// for a path no route serves, 405 bad_data (with the mux's Allow header)
+// for a method its routes do not take. The mux answers both in plain text
+// ("404 page not found"), which an API client cannot read as an envelope.
+// Whatever else the mux does with such a request (a redirect to the
+// cleaned path) is left to it.
+func apiUnmatched(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/api/") || patternOf(mux, r) != unmatchedHandler {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		h, _ := mux.Handler(r)
+		rec := &unmatchedAnswer{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		switch rec.code {
+		case http.StatusNotFound:
+			web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("no API route %s", limits.Quote(r.URL.Path)))
+		case http.StatusMethodNotAllowed:
+			allow := rec.header.Get("Allow")
+			w.Header().Set("Allow", allow)
+			web.Error(w, http.StatusMethodNotAllowed, "bad_data", fmt.Errorf("method %s not allowed on %s (allowed: %s)", limits.Quote(r.Method), limits.Quote(r.URL.Path), allow))
+		default:
+			mux.ServeHTTP(w, r)
+		}
+	})
+}
+
+// unmatchedAnswer keeps the status and headers of the mux's own answer to
+// a request no route takes, and drops its plain-text body.
+type unmatchedAnswer struct {
+	header http.Header
+	code   int
+}
+
+func (u *unmatchedAnswer) Header() http.Header { return u.header }
+func (u *unmatchedAnswer) WriteHeader(code int) {
+	if u.code == 0 {
+		u.code = code
+	}
+}
+func (u *unmatchedAnswer) Write(b []byte) (int, error) {
+	u.WriteHeader(http.StatusOK)
+	return len(b), nil
 }
 
 // refuseBadText answers 400 to a request whose path, query or form holds
