@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -119,36 +116,6 @@ func parseTime(s string) (time.Time, error) {
 
 // filterParams are the query parameters ParseFilter reads.
 var filterParams = []string{"status", "severity", "peak_severity", "service", "since", "until", "limit", "offset", "alerts"}
-
-// onlyParams returns an error naming the first parameter of q (in sorted
-// order) that is not one of names, with the ones accepted: a typo such as
-// ?sevrity= would otherwise widen the answer to every incident, as the
-// other list routes refuse it.
-func onlyParams(q url.Values, names ...string) error {
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if !slices.Contains(names, k) {
-			return fmt.Errorf("unknown parameter %s (want %s)", limits.Quote(k), strings.Join(names, ", "))
-		}
-	}
-	return nil
-}
-
-// onceParams returns an error naming the first of names given more than
-// once: ?service=a&service=b would otherwise read as service=a alone, as
-// pkg/scaling refuses it.
-func onceParams(q url.Values, names ...string) error {
-	for _, k := range names {
-		if n := len(q[k]); n > 1 {
-			return fmt.Errorf("parameter %s given %d times: give it once", limits.Quote(k), n)
-		}
-	}
-	return nil
-}
 
 // ParseFilter reads list filters from a query string; a parameter it does
 // not read, or a single-value one given twice, is an error naming it.
