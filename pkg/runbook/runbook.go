@@ -823,9 +823,15 @@ func (s *Set) Get(name string) *Runbook {
 // (Linked) never makes a runbook run: an alert chooses its annotations,
 // not where a runbook may act.
 func (r *Runbook) Matches(inc *incident.Incident) bool {
-	if !r.triggers(inc) {
-		return false
-	}
+	return r.triggers(inc) && r.Selects(inc)
+}
+
+// Selects reports whether the runbook's matchers all match the labels of
+// one of inc's alert groups (as Matches reads them), whatever inc's
+// severity and state: a runbook that selects an incident but does not
+// match it runs once the incident reaches one of its severities and
+// states (Trigger).
+func (r *Runbook) Selects(inc *incident.Incident) bool {
 	if len(inc.Links) == 0 {
 		return r.selects(inc.Labels)
 	}
@@ -844,6 +850,30 @@ func (r *Runbook) triggers(inc *incident.Incident) bool {
 		return false
 	}
 	return slices.Contains(r.States, inc.Status)
+}
+
+// Trigger describes the severities and states the runbook runs in, as
+// people read them: "LOW or MEDIUM, triggered or acknowledged" (any
+// severity when it names none).
+func (r *Runbook) Trigger() string {
+	join := func(vs []string) string {
+		if len(vs) <= 1 {
+			return strings.Join(vs, "")
+		}
+		return strings.Join(vs[:len(vs)-1], ", ") + " or " + vs[len(vs)-1]
+	}
+	sevs := make([]string, len(r.Severities))
+	for i, s := range r.Severities {
+		sevs[i] = string(s)
+	}
+	states := make([]string, len(r.States))
+	for i, s := range r.States {
+		states[i] = string(s)
+	}
+	if len(sevs) == 0 {
+		return "of any severity, " + join(states)
+	}
+	return join(sevs) + ", " + join(states)
 }
 
 // selects reports whether the runbook's matchers all match labels (an

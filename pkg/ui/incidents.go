@@ -138,6 +138,10 @@ type incidentRunbook struct {
 	// Runs: its matchers select the incident in its current state.
 	// Otherwise an alert only links its documentation (Linked).
 	Runs bool
+	// Waits: its matchers select the incident but not in its current
+	// severity or state; it runs once the incident is Trigger.
+	Waits   bool
+	Trigger string
 }
 
 // incidentRunbooks lists the runbooks an incident's alerts link (a
@@ -151,8 +155,10 @@ func (u *UI) incidentRunbooks(inc *incident.Incident) []incidentRunbook {
 	var out []incidentRunbook
 	for _, rb := range u.src.Runbooks.Runbooks() {
 		runs, linked := rb.Matches(inc), rb.Linked(inc)
-		if runs || linked {
-			out = append(out, incidentRunbook{Name: rb.Name, Description: rb.Description, URLs: rb.URLs, Runs: runs})
+		waits := !runs && inc.Status.Open() && rb.Selects(inc)
+		if runs || linked || waits {
+			out = append(out, incidentRunbook{Name: rb.Name, Description: rb.Description, URLs: rb.URLs, Runs: runs,
+				Waits: waits, Trigger: rb.Trigger()})
 		}
 	}
 	return out

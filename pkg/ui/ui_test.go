@@ -118,8 +118,10 @@ func (runbookSet) Cancel(context.Context, int64, string, string) (*runbook.Run, 
 
 // TestIncidentPageRunbooks: the incident page shows the runbooks an alert
 // links (by runbook_url or a `runbook: <name>` annotation) as documentation
-// that does not run, and the runbooks whose matchers select the incident
-// as running; a runbook neither linked nor matching is not shown.
+// that does not run, the runbooks whose matchers select the incident as
+// running, and one whose matchers select it in another severity with the
+// severities and states it runs in; a runbook neither linked nor
+// selecting it is not shown.
 func TestIncidentPageRunbooks(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
 		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
@@ -130,6 +132,7 @@ func TestIncidentPageRunbooks(t *testing.T) {
 			"name: drain\nmatchers: ['namespace=\"staging\"']\nsteps: [{name: w, wait: {duration: 1s}}]\n",
 			"name: prod-page\nmatchers: ['alertname=\"Down\"']\nsteps: [{name: w, wait: {duration: 1s}}]\n",
 			"name: unrelated\nmatchers: ['alertname=\"Other\"']\nsteps: [{name: w, wait: {duration: 1s}}]\n",
+			"name: restart-when-low\nmatchers: ['alertname=\"Down\"']\nseverities: [LOW, MEDIUM]\nstates: [triggered, acknowledged]\nsteps: [{name: w, wait: {duration: 1s}}]\n",
 		} {
 			rb, err := runbook.Parse([]byte(src), "rb.yml")
 			require.NoError(t, err)
@@ -153,6 +156,9 @@ func TestIncidentPageRunbooks(t *testing.T) {
 		require.Contains(t, body, `<th>Runbook drain</th><td>linked by an alert: documentation only, it does not run here</td>`)
 		require.Contains(t, body, `<th>Runbook prod-page</th><td>runs for this incident (its matchers select it)</td>`)
 		require.NotContains(t, body, "unrelated")
+		// Its matchers select the CRITICAL incident, its severities do
+		// not: it says when it runs.
+		require.Contains(t, body, `<th>Runbook restart-when-low</th><td>its matchers select this incident: it runs once the incident is LOW or MEDIUM, triggered or acknowledged</td>`)
 	})
 }
 
