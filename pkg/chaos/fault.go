@@ -143,6 +143,13 @@ func (f *Fault) validate() error {
 				return fmt.Errorf("%s: paths: %s must start with '/'", where, limits.Quote(p))
 			}
 		}
+		// HTTPChaos has no per-request share: it acts on every request
+		// of the pods it selects (target.instances of them). A share of
+		// the pods instead would pass the blast radius check and touch
+		// percent% of the pods.
+		if f.Driver == DriverChaosMesh && f.Percent != 100 {
+			return fmt.Errorf("%s: percent %v: Chaos Mesh's HTTPChaos has no per-request share, it acts on every request of target.instances pods: use percent 100 with the chaosmesh driver, or the httpproxy driver for a share", where, f.Percent)
+		}
 		if f.Driver == DriverChaosMesh && len(f.Paths) > 1 {
 			return fmt.Errorf("%s: paths: Chaos Mesh's HTTPChaos takes one path, got %d (one fault per path)", where, len(f.Paths))
 		}
