@@ -54,6 +54,8 @@ func TestBadExperiments(t *testing.T) {
 		"http-status.yml":            "status 200 must be an HTTP error code",
 		"http-path-slash.yml":        `paths: "api/pay" must start with '/'`,
 		"http-paths-chaosmesh.yml":   "Chaos Mesh's HTTPChaos takes one path, got 2",
+		"chaosmesh-port-range.yml":   "kubernetes.port 70000 must be between 1 and 65535",
+		"chaosmesh-port-network.yml": "kubernetes.port applies to http-delay and http-error faults only (HTTPChaos), not latency",
 		"http-percent-chaosmesh.yml": "percent 80: Chaos Mesh's HTTPChaos has no per-request share, it acts on every request of target.instances pods: use percent 100",
 		"no-faults.yml":              "at least one fault is required",
 		"bad-promql.yml":             "invalid PromQL",

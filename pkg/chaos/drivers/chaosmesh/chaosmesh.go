@@ -103,7 +103,11 @@ func Manifest(id string, f chaos.Fault, maxDuration time.Duration, pods int) (*u
 	case chaos.FaultHTTPDelay, chaos.FaultHTTPError:
 		kind = "HTTPChaos"
 		spec["target"] = "Request"
-		spec["port"] = int64(80)
+		port := int64(k.Port)
+		if port == 0 {
+			port = chaos.DefaultHTTPChaosPort
+		}
+		spec["port"] = port
 		if len(f.Paths) > 0 {
 			spec["path"] = f.Paths[0] + "*"
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynfake "k8s.io/client-go/dynamic/fake"
@@ -98,6 +99,27 @@ func TestManifestsGoldenAndValid(t *testing.T) {
 				t.Fatalf("manifest differs from %s (go test -update):\n%s", golden, got)
 			}
 		})
+	}
+}
+
+// HTTPChaos intercepts the port the service listens on (kubernetes.port),
+// 80 without it: a service on 8080 was never touched.
+func TestHTTPChaosPort(t *testing.T) {
+	schemas := crdSchemas(t)
+	for _, tc := range []struct{ port, want int64 }{{0, 80}, {8080, 8080}} {
+		k := *sel
+		k.Port = int(tc.port)
+		f := chaos.Fault{Name: "d", Type: chaos.FaultHTTPDelay, Percent: 100, Delay: model.Duration(time.Second), Driver: chaos.DriverChaosMesh, Kubernetes: &k}
+		u, err := Manifest("x", f, time.Hour, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := validate(t, schemas, u.Object); err != nil {
+			t.Fatalf("port %d: manifest not valid against the Chaos Mesh CRD: %v", tc.port, err)
+		}
+		if got, _, _ := unstructured.NestedInt64(u.Object, "spec", "port"); got != tc.want {
+			t.Errorf("kubernetes.port %d: spec.port %d, want %d", tc.port, got, tc.want)
+		}
 	}
 }
 
