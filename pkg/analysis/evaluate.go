@@ -189,7 +189,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, spec *Spec, t Target, at time.
 	// Query templates may write {{.Service}} inside a quoted matcher
 	// value: a caller's service is a name, never PromQL.
 	if !serviceRE.MatchString(t.Service) {
-		return Result{}, &TargetError{fmt.Sprintf("service %q is not a service name (letters, digits, '_', '.', '-')", t.Service)}
+		return Result{}, &TargetError{fmt.Sprintf("service %s is not a service name (a letter or digit, then letters, digits, '_', '.', '-')", limits.Quote(t.Service))}
 	}
 	if len(t.Canary) == 0 {
 		return Result{}, &TargetError{"canary labels are required (the label set selecting the canary's series)"}
