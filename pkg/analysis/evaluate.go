@@ -60,6 +60,10 @@ type Target struct {
 	// Canary is required; Baseline is required by compare and mannWhitney checks.
 	Canary   map[string]string `json:"canary"`
 	Baseline map[string]string `json:"baseline,omitempty"`
+	// Window, when longer than the spec's interval, replaces it as
+	// {{.Interval}} (whole seconds): the stage runner judges a whole
+	// stage, from its start.
+	Window time.Duration `json:"-"`
 }
 
 // TargetError says that the target of an evaluation is incomplete or
@@ -185,7 +189,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, spec *Spec, t Target, at time.
 	// Query templates may write {{.Service}} inside a quoted matcher
 	// value: a caller's service is a name, never PromQL.
 	if !serviceRE.MatchString(t.Service) {
-		return Result{}, &TargetError{fmt.Sprintf("service %q is not a service name (letters, digits, '_', '.', '-')", t.Service)}
+		return Result{}, &TargetError{fmt.Sprintf("service %s is not a service name (a letter or digit, then letters, digits, '_', '.', '-')", limits.Quote(t.Service))}
 	}
 	if len(t.Canary) == 0 {
 		return Result{}, &TargetError{"canary labels are required (the label set selecting the canary's series)"}
@@ -203,7 +207,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, spec *Spec, t Target, at time.
 	}
 	r := evalRun{q: q, spec: spec, target: t, at: at, data: QueryData{
 		Service: t.Service, Canary: Selector(t.Canary), Baseline: Selector(t.Baseline),
-		Interval: model.Duration(spec.Interval).String(),
+		Interval: model.Duration(window(spec, t)).String(),
 	}}
 	res := Result{Analysis: spec.Name, Service: t.Service, Time: at, Verdict: Pass, MinRequests: spec.MinRequests}
 
@@ -242,6 +246,16 @@ func (e *Evaluator) Evaluate(ctx context.Context, spec *Spec, t Target, at time.
 	}
 	e.metrics.observe(res)
 	return res, nil
+}
+
+// window is the range of the queries: the spec's interval, or the
+// target's longer window in whole seconds.
+func window(spec *Spec, t Target) time.Duration {
+	w := time.Duration(spec.Interval)
+	if t.Window.Truncate(time.Second) > w {
+		w = t.Window.Truncate(time.Second)
+	}
+	return w
 }
 
 type evalRun struct {

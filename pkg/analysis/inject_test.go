@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/limits"
 )
 
 // recordingQuerier answers 1 to every query and keeps the queries asked.
@@ -102,6 +103,41 @@ checks:
 		if strings.Contains(qq, "up{job=") && qq != `sum(up{job="api-deps"})` {
 			t.Errorf("query %s", qq)
 		}
+	}
+}
+
+// A service that is not a service name is echoed cut, not whole (up to
+// the 253 bytes a service may have).
+func TestBadServiceEchoedCut(t *testing.T) {
+	spec := parse(t, `apiVersion: sre.rootuip.io/v1
+kind: RolloutAnalysis
+name: by-job
+service: api
+minRequests: 1
+`)
+	q := &recordingQuerier{}
+	svc := NewService(Options{Evaluator: NewEvaluator(q, nil), Clock: clock.NewManual(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))})
+	svc.SetSpecs([]*Spec{spec})
+	mux := http.NewServeMux()
+	svc.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	service := "api " + strings.Repeat("x", 240)
+	b, _ := json.Marshal(map[string]any{"service": service, "canary": map[string]string{"job": "api"}, "baseline": map[string]string{"job": "api"}})
+	resp, err := http.Post(srv.URL+"/api/v1/analysis/by-job/run", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "is not a service name") {
+		t.Fatalf("%d %s, want 400 naming the service", resp.StatusCode, body)
+	}
+	if strings.Contains(string(body), strings.Repeat("x", limits.MaxEchoBytes+1)) {
+		t.Errorf("the service is echoed whole: %s", body)
+	}
+	if len(q.queries) > 0 {
+		t.Errorf("queried %q", q.queries)
 	}
 }
 

@@ -94,6 +94,31 @@ type KubeSelector struct {
 	Labels    map[string]string `yaml:"labels" json:"labels"`
 	// ExternalTargets are the dependencies of network faults (host names or IPs).
 	ExternalTargets []string `yaml:"externalTargets,omitempty" json:"externalTargets,omitempty"`
+	// Port is the container port HTTPChaos intercepts (http-delay and
+	// http-error; default 80): requests to another port are untouched.
+	Port int `yaml:"port,omitempty" json:"port,omitempty"`
+}
+
+// DefaultHTTPChaosPort is the port HTTPChaos intercepts without
+// kubernetes.port.
+const DefaultHTTPChaosPort = 80
+
+// checkPort validates kubernetes.port and sets its default for the HTTP
+// faults of type t.
+func (k *KubeSelector) checkPort(t string) error {
+	if t != FaultHTTPDelay && t != FaultHTTPError {
+		if k.Port != 0 {
+			return fmt.Errorf("kubernetes.port applies to %s and %s faults only (HTTPChaos), not %s", FaultHTTPDelay, FaultHTTPError, t)
+		}
+		return nil
+	}
+	if k.Port == 0 {
+		k.Port = DefaultHTTPChaosPort
+	}
+	if k.Port < 1 || k.Port > 65535 {
+		return fmt.Errorf("kubernetes.port %d must be between 1 and 65535 (the container port the service listens on)", k.Port)
+	}
+	return nil
 }
 
 // UnmarshalYAML sets the driver and validates the parameters of the type.
@@ -126,6 +151,9 @@ func (f *Fault) validate() error {
 		if f.Kubernetes == nil || f.Kubernetes.Namespace == "" || len(f.Kubernetes.Labels) == 0 {
 			return fmt.Errorf("%s: the chaosmesh driver needs kubernetes.namespace and kubernetes.labels", where)
 		}
+		if err := f.Kubernetes.checkPort(f.Type); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
 	default:
 		return fmt.Errorf("%s: driver %s cannot inject this type (use %s or %s)", where, limits.Quote(f.Driver), d, DriverChaosMesh)
 	}
@@ -142,6 +170,13 @@ func (f *Fault) validate() error {
 			if !strings.HasPrefix(p, "/") {
 				return fmt.Errorf("%s: paths: %s must start with '/'", where, limits.Quote(p))
 			}
+		}
+		// HTTPChaos has no per-request share: it acts on every request
+		// of the pods it selects (target.instances of them). A share of
+		// the pods instead would pass the blast radius check and touch
+		// percent% of the pods.
+		if f.Driver == DriverChaosMesh && f.Percent != 100 {
+			return fmt.Errorf("%s: percent %v: Chaos Mesh's HTTPChaos has no per-request share, it acts on every request of target.instances pods: use percent 100 with the chaosmesh driver, or the httpproxy driver for a share", where, f.Percent)
 		}
 		if f.Driver == DriverChaosMesh && len(f.Paths) > 1 {
 			return fmt.Errorf("%s: paths: Chaos Mesh's HTTPChaos takes one path, got %d (one fault per path)", where, len(f.Paths))

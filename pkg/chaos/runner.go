@@ -471,7 +471,7 @@ func (s *Service) execute(ctx context.Context, r *run) {
 				return "", err
 			}
 			r.faults = append(r.faults, rec)
-			state, err := s.o.Drivers[f.Driver].Inject(WithLifetime(ctx, faultLifetime(e, i, lease)), rec.ID, f)
+			state, err := s.o.Drivers[f.Driver].Inject(WithInstances(WithLifetime(ctx, faultLifetime(e, i, lease)), e.Target.Instances), rec.ID, f)
 			r.faults[len(r.faults)-1].State = state
 			if err != nil {
 				return "", fmt.Errorf("inject %s: %w", f.Name, err)

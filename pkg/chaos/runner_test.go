@@ -77,6 +77,7 @@ type recDriver struct {
 	active    map[string]bool
 	log       []string
 	lifetimes map[string]time.Duration // chaos.Lifetime at each injection
+	instances map[string]int           // chaos.Instances at each injection
 	// fail, when set, is the error of every injection.
 	fail error
 }
@@ -98,6 +99,12 @@ func (d *recDriver) Inject(ctx context.Context, id string, f Fault) (json.RawMes
 			d.lifetimes = map[string]time.Duration{}
 		}
 		d.lifetimes[f.Name] = l
+	}
+	if n, ok := Instances(ctx); ok {
+		if d.instances == nil {
+			d.instances = map[string]int{}
+		}
+		d.instances[f.Name] = n
 	}
 	return json.RawMessage(`{"token":"` + id + `"}`), nil
 }
@@ -775,6 +782,27 @@ func TestFaultLifetime(t *testing.T) {
 		for name, w := range want {
 			if got := h.d.lifetimes[name]; got != w {
 				t.Errorf("fault %s injected with lifetime %v, want %v", name, got, w)
+			}
+		}
+	})
+}
+
+// Every fault is injected with the target's instances, the count the
+// blast radius check allowed: a driver that picks the instances itself
+// (Chaos Mesh's pod selector) acts on that many.
+func TestFaultInstances(t *testing.T) {
+	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, "r1")
+		exp := strings.Replace(testExp, "instances: 1, totalInstances: 4", "instances: 2, totalInstances: 4", 1)
+		if _, err := h.s.Start(context.Background(), load(t, exp), "alice"); err != nil {
+			t.Fatal(err)
+		}
+		h.drain(t, 5*time.Second)
+		h.d.mu.Lock()
+		defer h.d.mu.Unlock()
+		for _, name := range []string{"a", "b"} {
+			if got := h.d.instances[name]; got != 2 {
+				t.Errorf("fault %s injected with instances %d, want the target's 2", name, got)
 			}
 		}
 	})

@@ -49,6 +49,22 @@ func Lifetime(ctx context.Context) (time.Duration, bool) {
 	return d, ok && d > 0
 }
 
+type instancesKey struct{}
+
+// WithInstances returns ctx carrying how many instances of the target a
+// fault may touch (the experiment's target.instances, which the blast
+// radius check allowed): drivers that choose the instances themselves
+// (Chaos Mesh's pod selector) act on that many.
+func WithInstances(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, instancesKey{}, n)
+}
+
+// Instances returns the count WithInstances set, if any.
+func Instances(ctx context.Context) (int, bool) {
+	n, ok := ctx.Value(instancesKey{}).(int)
+	return n, ok && n > 0
+}
+
 // ProxyBinder is a driver whose proxies are bound lazily: Bind makes a
 // proxy listen (a no-op when it does) or says why it cannot; a run using an
 // unbound proxy is refused with that reason.

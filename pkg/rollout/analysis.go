@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/rootuip/sre/pkg/analysis"
 	"github.com/rootuip/sre/pkg/budget"
@@ -26,7 +27,13 @@ func (a SpecAnalyzer) Analyze(ctx context.Context, r AnalysisRequest) (Verdict, 
 	if !ok {
 		return Verdict{}, fmt.Errorf("no analysis spec %q is loaded (see analysis.spec_files)", r.Spec)
 	}
-	res, err := a.Evaluator.Evaluate(ctx, spec, analysis.Target{Service: r.Service, Canary: r.Canary, Baseline: r.Baseline},
+	// The whole stage, from its start (a stage held for data is judged
+	// over all of it), at least the spec's interval.
+	var stage time.Duration
+	if !r.Start.IsZero() && r.End.After(r.Start) {
+		stage = r.End.Sub(r.Start)
+	}
+	res, err := a.Evaluator.Evaluate(ctx, spec, analysis.Target{Service: r.Service, Canary: r.Canary, Baseline: r.Baseline, Window: stage},
 		clock.OrReal(a.Clock).Now())
 	if err != nil {
 		return Verdict{}, err

@@ -278,10 +278,21 @@ func (p *Policy) validate(n *yaml.Node) error {
 	if err := p.checkThresholds(n); err != nil {
 		return err
 	}
+	names := map[string]bool{}
 	for i := range p.Schedules {
 		s := &p.Schedules[i]
 		if s.MinInstances < p.MinInstances || s.MinInstances > p.MaxInstances {
 			return lineErr(n, "policy %s: schedule %s: min_instances %d is outside [%d, %d]", p.Name, s.Name, s.MinInstances, p.MinInstances, p.MaxInstances)
+		}
+		// Each schedule is a KEDA cron trigger named after it, next to
+		// the metric's trigger (named after its type): KEDA refuses a
+		// ScaledObject whose trigger names repeat.
+		if names[s.Name] {
+			return lineErr(n, "policy %s: schedule %s is given twice: schedule names must be unique", p.Name, limits.Quote(s.Name))
+		}
+		names[s.Name] = true
+		if p.Target.Kubernetes != nil && s.Name == p.Metric.Type {
+			return lineErr(n, "policy %s: schedule %s has the name of the metric's KEDA trigger (%s): rename the schedule", p.Name, limits.Quote(s.Name), p.Metric.Type)
 		}
 	}
 	if p.Target.Kubernetes != nil {

@@ -71,6 +71,8 @@ func TestPolicyErrors(t *testing.T) {
 		{"schedule order", good + "schedules: [{name: b, start: '18:00', end: '09:00', min_instances: 2}]\n", "end 09:00 must be after start 18:00"},
 		{"schedule day", good + "schedules: [{name: b, days: [monday], start: '09:00', end: '18:00', min_instances: 2}]\n", `day "monday": want mon, tue`},
 		{"schedule floor", good + "schedules: [{name: b, start: '09:00', end: '18:00', min_instances: 7}]\n", "schedule b: min_instances 7 is outside [1, 5]"},
+		{"schedule twice", good + "schedules: [{name: b, start: '09:00', end: '12:00', min_instances: 2}, {name: b, start: '14:00', end: '18:00', min_instances: 3}]\n", `schedule "b" is given twice: schedule names must be unique`},
+		{"schedule named as the trigger", strings.Replace(good, `{action: {exec: {command: [scale, "{{ .Vars.replicas }}"]}}}`, "{kubernetes: {namespace: p, name: api}}", 1) + "schedules: [{name: cpu, start: '09:00', end: '18:00', min_instances: 2}]\n", `schedule "cpu" has the name of the metric's KEDA trigger (cpu): rename the schedule`},
 		{"hpa cooldown", strings.Replace(good, `{action: {exec: {command: [scale, "{{ .Vars.replicas }}"]}}}`, "{kubernetes: {namespace: p, name: api}}", 1) + "", ""},
 		{"hpa period", strings.Replace(strings.Replace(good, `{action: {exec: {command: [scale, "{{ .Vars.replicas }}"]}}}`, "{kubernetes: {namespace: p, name: api}}", 1), "{threshold: 80}", "{threshold: 80, cooldown: 1h}", 1), "scale_up.cooldown 1h: the HPA allows at most 30m"},
 		{"kube kind", strings.Replace(good, `{action: {exec: {command: [scale, "{{ .Vars.replicas }}"]}}}`, "{kubernetes: {namespace: p, name: api, kind: Pod}}", 1), `kind "Pod": want Deployment or StatefulSet`},

@@ -207,7 +207,7 @@ func pemCert(s *httptest.Server) []byte {
 
 // prefixOf is the API path of the collection of f's resource in namespace checkout.
 func prefixOf(f chaos.Fault) string {
-	u, _ := Manifest("x", f, time.Hour)
+	u, _ := Manifest("x", f, time.Hour, 1)
 	return "/apis/" + Group + "/" + Version + "/namespaces/checkout/" + strings.ToLower(u.GetKind()) + "/"
 }
 
@@ -246,6 +246,53 @@ func TestDurationIsTheRunsLifetime(t *testing.T) {
 		}
 		if err := d.Revert(context.Background(), id, f, st); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// The resource acts on as many pods as the experiment's target.instances
+// (chaos.WithInstances), which the blast radius check allowed: not always
+// one, and never a share of the pods beyond it.
+func TestPodsAreTheTargetsInstances(t *testing.T) {
+	srv := newChaosAPIServer(t)
+	cfg := &rest.Config{Host: srv.URL, BearerToken: "chaos-token",
+		TLSClientConfig: rest.TLSClientConfig{CAData: pemCert(srv.Server)}}
+	client, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Driver{Client: client, MaxDuration: time.Hour, InjectTimeout: time.Minute, Poll: 20 * time.Millisecond}
+	for _, tc := range []struct {
+		ctx         context.Context
+		mode, value string
+	}{
+		{chaos.WithInstances(context.Background(), 3), "fixed", "3"},
+		{chaos.WithInstances(context.Background(), 1), "one", ""},
+		{context.Background(), "one", ""},
+	} {
+		for _, f := range []chaos.Fault{
+			{Name: "cpu", Type: chaos.FaultCPUStress, CPUPercent: 50, Workers: 1, Driver: chaos.DriverChaosMesh, Kubernetes: sel},
+			{Name: "err", Type: chaos.FaultHTTPError, Paths: []string{"/api/pay"}, Percent: 100, Status: 503, Driver: chaos.DriverChaosMesh, Kubernetes: sel},
+		} {
+			id := "chx-20261202-100000-abc-" + f.Name
+			st, err := d.Inject(tc.ctx, id, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var st2 state
+			_ = json.Unmarshal(st, &st2)
+			got, err := client.Resource(GVR(st2.Kind)).Namespace(sel.Namespace).Get(context.Background(), Name(id), metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mode, _, _ := unstructured.NestedString(got.Object, "spec", "mode")
+			value, _, _ := unstructured.NestedString(got.Object, "spec", "value")
+			if mode != tc.mode || value != tc.value {
+				t.Errorf("%s: spec.mode %q value %q, want %q %q", f.Name, mode, value, tc.mode, tc.value)
+			}
+			if err := d.Revert(context.Background(), id, f, st); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }

@@ -50,8 +50,9 @@ func Name(id string) string {
 }
 
 // Manifest returns the Chaos Mesh resource of fault f (journal id), bounded
-// by maxDuration.
-func Manifest(id string, f chaos.Fault, maxDuration time.Duration) (*unstructured.Unstructured, error) {
+// by maxDuration, acting on pods of the selected ones (the experiment's
+// target.instances, which the blast radius check allowed; at least one).
+func Manifest(id string, f chaos.Fault, maxDuration time.Duration, pods int) (*unstructured.Unstructured, error) {
 	k := f.Kubernetes
 	if k == nil {
 		return nil, fmt.Errorf("fault %s: kubernetes selector missing", f.Name)
@@ -64,6 +65,9 @@ func Manifest(id string, f chaos.Fault, maxDuration time.Duration) (*unstructure
 		"mode":     "one",
 		"selector": map[string]any{"namespaces": []any{k.Namespace}, "labelSelectors": labels},
 		"duration": maxDuration.String(),
+	}
+	if pods > 1 {
+		spec["mode"], spec["value"] = "fixed", strconv.Itoa(pods)
 	}
 	var kind string
 	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) + "ms" }
@@ -99,7 +103,11 @@ func Manifest(id string, f chaos.Fault, maxDuration time.Duration) (*unstructure
 	case chaos.FaultHTTPDelay, chaos.FaultHTTPError:
 		kind = "HTTPChaos"
 		spec["target"] = "Request"
-		spec["port"] = int64(80)
+		port := int64(k.Port)
+		if port == 0 {
+			port = chaos.DefaultHTTPChaosPort
+		}
+		spec["port"] = port
 		if len(f.Paths) > 0 {
 			spec["path"] = f.Paths[0] + "*"
 		}
@@ -109,10 +117,8 @@ func Manifest(id string, f chaos.Fault, maxDuration time.Duration) (*unstructure
 			spec["target"] = "Response"
 			spec["replace"] = map[string]any{"code": int64(f.Status)}
 		}
-		if f.Percent < 100 {
-			spec["mode"] = "fixed-percent"
-			spec["value"] = strconv.FormatFloat(f.Percent, 'f', 0, 64)
-		}
+		// No per-request share: percent is 100 (a share is refused when
+		// the experiment loads; a revert never depends on it).
 	case chaos.FaultProcessStop:
 		kind = "PodChaos"
 		spec["action"] = "pod-kill"
@@ -174,7 +180,11 @@ func (d *Driver) Inject(ctx context.Context, id string, f chaos.Fault) (json.Raw
 	if l, ok := chaos.Lifetime(ctx); ok && l < md {
 		md = max(l.Round(time.Second), time.Second)
 	}
-	u, err := Manifest(id, f, md)
+	pods := 1
+	if n, ok := chaos.Instances(ctx); ok {
+		pods = n
+	}
+	u, err := Manifest(id, f, md, pods)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +258,7 @@ func (d *Driver) Revert(ctx context.Context, id string, f chaos.Fault, raw json.
 		}
 	}
 	if st.Name == "" { // journaled, crash before Inject returned: rebuild from the spec
-		u, err := Manifest(id, f, time.Hour)
+		u, err := Manifest(id, f, time.Hour, 1)
 		if err != nil {
 			return nil // never creatable, so never created
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynfake "k8s.io/client-go/dynamic/fake"
@@ -34,7 +35,7 @@ var faults = []chaos.Fault{
 	{Name: "bandwidth", Type: chaos.FaultBandwidth, RateKBps: 512},
 	{Name: "partition", Type: chaos.FaultPartition},
 	{Name: "http-delay", Type: chaos.FaultHTTPDelay, Paths: []string{"/api/slow"}, Percent: 100, Delay: model.Duration(time.Second)},
-	{Name: "http-error", Type: chaos.FaultHTTPError, Paths: []string{"/api/pay"}, Percent: 20, Status: 503},
+	{Name: "http-error", Type: chaos.FaultHTTPError, Paths: []string{"/api/pay"}, Percent: 100, Status: 503},
 	{Name: "process-stop", Type: chaos.FaultProcessStop},
 	{Name: "cpu-stress", Type: chaos.FaultCPUStress, CPUPercent: 80, Workers: 2},
 	{Name: "memory-stress", Type: chaos.FaultMemoryStress, Size: "256MiB"},
@@ -74,7 +75,7 @@ func TestManifestsGoldenAndValid(t *testing.T) {
 	for _, f := range faults {
 		t.Run(f.Name, func(t *testing.T) {
 			f.Driver, f.Kubernetes = chaos.DriverChaosMesh, sel
-			u, err := Manifest("chx-20261202-100000-abc-"+f.Name, f, time.Hour)
+			u, err := Manifest("chx-20261202-100000-abc-"+f.Name, f, time.Hour, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,6 +102,27 @@ func TestManifestsGoldenAndValid(t *testing.T) {
 	}
 }
 
+// HTTPChaos intercepts the port the service listens on (kubernetes.port),
+// 80 without it: a service on 8080 was never touched.
+func TestHTTPChaosPort(t *testing.T) {
+	schemas := crdSchemas(t)
+	for _, tc := range []struct{ port, want int64 }{{0, 80}, {8080, 8080}} {
+		k := *sel
+		k.Port = int(tc.port)
+		f := chaos.Fault{Name: "d", Type: chaos.FaultHTTPDelay, Percent: 100, Delay: model.Duration(time.Second), Driver: chaos.DriverChaosMesh, Kubernetes: &k}
+		u, err := Manifest("x", f, time.Hour, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := validate(t, schemas, u.Object); err != nil {
+			t.Fatalf("port %d: manifest not valid against the Chaos Mesh CRD: %v", tc.port, err)
+		}
+		if got, _, _ := unstructured.NestedInt64(u.Object, "spec", "port"); got != tc.want {
+			t.Errorf("kubernetes.port %d: spec.port %d, want %d", tc.port, got, tc.want)
+		}
+	}
+}
+
 // The schema check is not vacuous: broken manifests are rejected.
 func TestSchemaRejects(t *testing.T) {
 	schemas := crdSchemas(t)
@@ -112,7 +134,7 @@ func TestSchemaRejects(t *testing.T) {
 		"bad direction":  func(s map[string]any) { s["direction"] = "sideways" },
 		"latency number": func(s map[string]any) { s["delay"] = map[string]any{"latency": 200} },
 	} {
-		u, _ := Manifest("x", f, time.Hour)
+		u, _ := Manifest("x", f, time.Hour, 1)
 		edit(u.Object["spec"].(map[string]any))
 		if err := validate(t, schemas, u.Object); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -128,7 +150,7 @@ func TestNames(t *testing.T) {
 	if n := Name("chx-20261202-Run_1-cpu"); n != "sre-chx-20261202-run-1-cpu" {
 		t.Fatalf("name %q", n)
 	}
-	if _, err := Manifest("x", chaos.Fault{Name: "t", Type: chaos.FaultTimeout, Kubernetes: sel}, time.Hour); err == nil ||
+	if _, err := Manifest("x", chaos.Fault{Name: "t", Type: chaos.FaultTimeout, Kubernetes: sel}, time.Hour, 1); err == nil ||
 		!strings.Contains(err.Error(), "no connection timeout fault") {
 		t.Fatalf("timeout: %v", err)
 	}
@@ -149,7 +171,7 @@ func TestDriverLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		u, _ := Manifest(id, f, time.Hour)
+		u, _ := Manifest(id, f, time.Hour, 1)
 		res := client.Resource(GVR(u.GetKind())).Namespace("checkout")
 		got, err := res.Get(ctx, Name(id), metav1.GetOptions{})
 		if err != nil {
@@ -196,7 +218,7 @@ func TestMemoryStressSize(t *testing.T) {
 	} {
 		t.Run(tc.size, func(t *testing.T) {
 			f := chaos.Fault{Name: "mem", Type: chaos.FaultMemoryStress, Size: tc.size, Driver: chaos.DriverChaosMesh, Kubernetes: sel}
-			u, err := Manifest("chx-20261202-100000-abc-mem", f, time.Hour)
+			u, err := Manifest("chx-20261202-100000-abc-mem", f, time.Hour, 1)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("manifest %v, error %v, want %q", u, err, tc.err)
