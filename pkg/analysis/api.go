@@ -17,6 +17,7 @@ import (
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/envelope"
 	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/web"
 )
@@ -497,7 +498,7 @@ func (s *Service) handlePreRollout(w http.ResponseWriter, r *http.Request) {
 	if !d.Allowed {
 		code = http.StatusForbidden
 	}
-	web.JSON(w, code, ans)
+	flaggerAnswer(w, code, ans)
 }
 
 // flaggerRun evaluates the canary of a Flagger webhook.
@@ -565,6 +566,20 @@ func emptyLabel(ls map[string]string) (string, bool) {
 	return names[0], true
 }
 
+// flaggerAnswer writes a Flagger hook's answer: in the success envelope
+// when it lets Flagger go on (2xx), else in the error envelope with
+// errorType "refused", its message as the error and the answer as data,
+// as a refused chaos run is written: Flagger reads the status code alone,
+// and logs the body in its events, where a 403 or 412 that read
+// "status": "success" looked like a success.
+func flaggerAnswer(w http.ResponseWriter, code int, ans FlaggerAnswer) {
+	if code < 300 {
+		web.JSON(w, code, ans)
+		return
+	}
+	envelope.ErrorData(w, code, "refused", ans.Message, ans)
+}
+
 // handleConfirmPromotion answers 200 when the analysis passes (Flagger
 // promotes) and 412 otherwise (Flagger holds the promotion and asks again).
 func (s *Service) handleConfirmPromotion(w http.ResponseWriter, r *http.Request) {
@@ -580,7 +595,7 @@ func (s *Service) handleConfirmPromotion(w http.ResponseWriter, r *http.Request)
 		code = http.StatusPreconditionFailed
 		ans.Message = fmt.Sprintf("analysis %s: promotion held: %s", res.Verdict, res.Reason)
 	}
-	web.JSON(w, code, ans)
+	flaggerAnswer(w, code, ans)
 }
 
 // handleRollback answers 200 when a check failed on measured data
@@ -606,7 +621,7 @@ func (s *Service) handleRollback(w http.ResponseWriter, r *http.Request) {
 	default:
 		ans.Message = fmt.Sprintf("analysis %s: no rollback", res.Verdict)
 	}
-	web.JSON(w, code, ans)
+	flaggerAnswer(w, code, ans)
 }
 
 // failures counts the checks of res that failed.

@@ -204,12 +204,23 @@ func flaggerCall(t *testing.T, u string, metadata map[string]string) (bool, Flag
 	}
 	defer resp.Body.Close()
 	var env struct {
-		Data  FlaggerAnswer `json:"data"`
-		Error string        `json:"error"`
+		Status    string        `json:"status"`
+		ErrorType string        `json:"errorType"`
+		Data      FlaggerAnswer `json:"data"`
+		Error     string        `json:"error"`
 	}
 	body, _ := io.ReadAll(resp.Body)
 	if err := json.Unmarshal(body, &env); err != nil {
 		t.Fatalf("answer: %v: %s", err, body)
+	}
+	// Flagger logs the body in its events: a hook's refusal (403, 412)
+	// is an error envelope, errorType refused, holding the answer.
+	if (resp.StatusCode < 300) != (env.Status == "success") {
+		t.Errorf("%d answered with status %q: %s", resp.StatusCode, env.Status, body)
+	}
+	if c := resp.StatusCode; (c == http.StatusForbidden || c == http.StatusPreconditionFailed) &&
+		(env.ErrorType != "refused" || env.Error == "" || env.Error != env.Data.Message || env.Data.Hook == "") {
+		t.Errorf("%d: want errorType refused, the answer's message as error and the answer as data: %s", c, body)
 	}
 	if env.Error != "" {
 		env.Data.Message = env.Error

@@ -70,15 +70,25 @@ func TestGateRequestLimit(t *testing.T) {
 			}
 			defer resp.Body.Close()
 			var env struct {
-				Error string `json:"error"`
+				ErrorType string `json:"errorType"`
+				Error     string `json:"error"`
 			}
 			if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
 				t.Fatal(err)
 			}
-			return answer{resp.StatusCode, resp.Header.Get("Retry-After"), env.Error}
+			a := answer{resp.StatusCode, resp.Header.Get("Retry-After"), env.Error}
+			if env.ErrorType == "refused" {
+				// The hook's refusal: the gate's decision, its reason
+				// (Prometheus' random address) as the error.
+				if env.Error == "" {
+					t.Errorf("%s %s: refused without a reason", user, endpoint)
+				}
+				a.err = "refused"
+			}
+			return a
 		}
 		// Answered with the fail mode (deny): GET 200, the hook 403.
-		served := map[string]answer{"get": {code: http.StatusOK}, "hook": {code: http.StatusForbidden}}
+		served := map[string]answer{"get": {code: http.StatusOK}, "hook": {code: http.StatusForbidden, err: "refused"}}
 		limited := func(secs int) answer {
 			return answer{http.StatusTooManyRequests, fmt.Sprint(secs),
 				fmt.Sprintf("too many deploy gate requests from this client: retry in %ds (slos.gate.request_limit)", secs)}
