@@ -1168,7 +1168,19 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook, job int64, 
 	if escalate != "" && (status == RunFailed || status == RunInterrupted) {
 		e.escalate(ctx, run, escalate, log)
 	}
-	e.finish(ctx, run, rb, x, job, status, reason, time.Since(begin), log)
+	e.finish(ctx, run, rb, x, job, status, reason, e.runDuration(run, begin, resumed), log)
+}
+
+// runDuration is how long the run took. A resumed run counts from its
+// stored start, on the replica (or earlier process) that died during it,
+// not from its resumption: its duration is its finished_at - started_at.
+func (e *Engine) runDuration(run *Run, begin time.Time, resumed bool) time.Duration {
+	if resumed && run.StartedAt != nil {
+		if d := e.now().Sub(*run.StartedAt); d > 0 {
+			return d
+		}
+	}
+	return time.Since(begin)
 }
 
 // startStep records in the journal that step idx of the run starts, before

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/clock"
@@ -857,6 +858,15 @@ func crashTest(t *testing.T, dialect, dsn, variant string, open func() *store.DB
 	run = waitRun(t, e, "INC-1", want)
 	require.Equal(t, e.Owner(), run.Owner)
 	require.NotEqual(t, dead, run.Owner)
+	// The run's duration counts from its start on the replica that died
+	// (on PostgreSQL past that replica's lease), not from its resumption.
+	require.NotNil(t, run.StartedAt)
+	require.NotNil(t, run.FinishedAt)
+	var m dto.Metric
+	require.NoError(t, e.metrics.duration.WithLabelValues("crashy").(prometheus.Metric).Write(&m))
+	require.Equal(t, uint64(1), m.GetHistogram().GetSampleCount())
+	require.InDelta(t, run.FinishedAt.Sub(*run.StartedAt).Seconds(), m.GetHistogram().GetSampleSum(), 0.002,
+		"sre_runbook_execution_duration_seconds of the resumed run")
 	b, err := os.ReadFile(marks)
 	require.NoError(t, err)
 	require.Equal(t, "ran\n", string(b), "the finished step is not repeated")
