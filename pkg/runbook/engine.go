@@ -772,8 +772,14 @@ func (e *Engine) admit(ctx context.Context, j jobs.Job, now time.Time, killed st
 	switch {
 	case run == nil:
 	case closed:
+		var d time.Duration
+		if run.StartedAt != nil {
+			// It ran on a replica that stopped: it ends now, closed at its claim.
+			d = now.Sub(*run.StartedAt)
+			e.metrics.duration.WithLabelValues(run.Runbook).Observe(d.Seconds())
+		}
 		e.metrics.executions.WithLabelValues(run.Runbook, run.Status).Inc()
-		e.record(ctx, run, &AuditEntry{Event: "run_finished", StepIndex: -1, Status: run.Status, Error: run.Reason},
+		e.record(ctx, run, &AuditEntry{Event: "run_finished", StepIndex: -1, Status: run.Status, Error: run.Reason, Duration: d},
 			fmt.Sprintf("runbook %s run %d %s: %s", run.Runbook, run.ID, run.Status, run.Reason))
 		if run.Status == RunEscalated {
 			e.escalate(ctx, run, run.Reason, e.logger.With("runbook", run.Runbook, "run", run.ID, "incident", run.IncidentID))
