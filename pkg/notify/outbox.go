@@ -422,20 +422,35 @@ func NewSender(db *store.DB, cfg *Config, clk clock.Clock, timeline incident.Tim
 		}
 	}
 	s.metrics = jobs.NewMetrics(db, Queue, Kinds(), clk, reg)
-	promauto.With(reg).NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "sre",
-		Name:      "notifications_pending",
-		Help:      "Notifications waiting in the outbox (pending or being sent).",
-	}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		n, err := jobs.Count(ctx, db, jobs.Filter{Queue: Queue, AllGroups: true, States: []string{jobs.StatePending, jobs.StateRunning}})
-		if err != nil {
-			return -1
-		}
-		return float64(n)
-	})
+	if reg != nil {
+		reg.MustRegister(pendingCollector{db: db, desc: prometheus.NewDesc("sre_notifications_pending",
+			"Notifications waiting in the outbox (pending or being sent).", nil, nil)})
+	}
 	return s
+}
+
+// pendingCollector exports sre_notifications_pending, counted in the
+// outbox at scrape time. A count that fails is reported as an invalid
+// metric: the series is left out of that scrape (and the failure logged),
+// rather than exported as -1 notifications.
+type pendingCollector struct {
+	db   *store.DB
+	desc *prometheus.Desc
+}
+
+// Describe implements prometheus.Collector.
+func (c pendingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect implements prometheus.Collector.
+func (c pendingCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n, err := jobs.Count(ctx, c.db, jobs.Filter{Queue: Queue, AllGroups: true, States: []string{jobs.StatePending, jobs.StateRunning}})
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, fmt.Errorf("count notifications pending: %w", err))
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n))
 }
 
 // SetConfig swaps the channel configuration (on reload).

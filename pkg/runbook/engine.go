@@ -772,8 +772,14 @@ func (e *Engine) admit(ctx context.Context, j jobs.Job, now time.Time, killed st
 	switch {
 	case run == nil:
 	case closed:
+		var d time.Duration
+		if run.StartedAt != nil {
+			// It ran on a replica that stopped: it ends now, closed at its claim.
+			d = now.Sub(*run.StartedAt)
+			e.metrics.duration.WithLabelValues(run.Runbook).Observe(d.Seconds())
+		}
 		e.metrics.executions.WithLabelValues(run.Runbook, run.Status).Inc()
-		e.record(ctx, run, &AuditEntry{Event: "run_finished", StepIndex: -1, Status: run.Status, Error: run.Reason},
+		e.record(ctx, run, &AuditEntry{Event: "run_finished", StepIndex: -1, Status: run.Status, Error: run.Reason, Duration: d},
 			fmt.Sprintf("runbook %s run %d %s: %s", run.Runbook, run.ID, run.Status, run.Reason))
 		if run.Status == RunEscalated {
 			e.escalate(ctx, run, run.Reason, e.logger.With("runbook", run.Runbook, "run", run.ID, "incident", run.IncidentID))
@@ -1168,7 +1174,19 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook, job int64, 
 	if escalate != "" && (status == RunFailed || status == RunInterrupted) {
 		e.escalate(ctx, run, escalate, log)
 	}
-	e.finish(ctx, run, rb, x, job, status, reason, time.Since(begin), log)
+	e.finish(ctx, run, rb, x, job, status, reason, e.runDuration(run, begin, resumed), log)
+}
+
+// runDuration is how long the run took. A resumed run counts from its
+// stored start, on the replica (or earlier process) that died during it,
+// not from its resumption: its duration is its finished_at - started_at.
+func (e *Engine) runDuration(run *Run, begin time.Time, resumed bool) time.Duration {
+	if resumed && run.StartedAt != nil {
+		if d := e.now().Sub(*run.StartedAt); d > 0 {
+			return d
+		}
+	}
+	return time.Since(begin)
 }
 
 // startStep records in the journal that step idx of the run starts, before

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/clock"
@@ -703,6 +704,77 @@ func TestExpiredLeaseResumed(t *testing.T) {
 	}
 }
 
+// A run cancelled while its replica was dead ends cancelled when another
+// replica claims it; its duration, from its start on the dead replica to
+// that claim, is observed like that of a run that ends executing.
+func TestClosedAtClaimObservesDuration(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		dir := t.TempDir()
+		closedAtClaimTest(t, "sqlite", dir, func() *store.DB {
+			db, err := store.OpenSQLite(context.Background(), dir)
+			require.NoError(t, err)
+			return db
+		})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		url := sretest.PostgresSchemaURL(t)
+		closedAtClaimTest(t, "postgres", url, func() *store.DB {
+			db, err := store.OpenPostgres(context.Background(), url, store.PostgresOptions{})
+			require.NoError(t, err)
+			return db
+		})
+	})
+}
+
+func closedAtClaimTest(t *testing.T, dialect, dsn string, open func() *store.DB) {
+	tmp := t.TempDir()
+	marks, count := filepath.Join(tmp, "marks"), filepath.Join(tmp, "count")
+	cmd := exec.Command(helperCmd())
+	cmd.Env = append(os.Environ(), "RUNBOOK_HELPER=engine", "RUNBOOK_DIALECT="+dialect, "RUNBOOK_DB="+dsn,
+		"RUNBOOK_MARKS="+marks, "RUNBOOK_COUNT="+count, "RUNBOOK_VARIANT=once")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	db := open()
+	defer db.Close()
+	ctx := context.Background()
+	require.Eventually(t, func() bool {
+		b, _ := os.ReadFile(count)
+		return string(b) == "started\n"
+	}, 60*time.Second, 20*time.Millisecond, "child: %s", &stderr)
+	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL))
+	_ = cmd.Wait()
+
+	cfg := testConfig()
+	clk := clock.NewManual(time.Now())
+	set, err := NewSet(cfg, mustParse(t, crashRunbook("once", marks, count)))
+	require.NoError(t, err)
+	svc := newService(t, db, func() []incident.Hook { return nil })
+	defer svc.Close()
+	rec := &recorder{}
+	e, err := New(Options{DB: db, Incidents: rec, Writer: svc, Escalator: rec, Notifier: rec, Registerer: prometheus.NewRegistry(), Clock: clk}, cfg, set)
+	require.NoError(t, err)
+	run := waitRun(t, e, "INC-1", RunRunning)
+	_, err = e.Cancel(ctx, run.ID, "alice", "")
+	require.NoError(t, err)
+	clk.Advance(time.Duration(cfg.LeaseDuration) + time.Minute)
+	startEngine(t, e)
+	run = waitRun(t, e, "INC-1", RunCancelled)
+	require.Equal(t, "cancelled by alice", run.Reason)
+	require.NotNil(t, run.StartedAt)
+	require.NotNil(t, run.FinishedAt)
+	// The claiming cycle records the closed run after its transaction.
+	var m dto.Metric
+	require.Eventually(t, func() bool {
+		m.Reset()
+		require.NoError(t, e.metrics.duration.WithLabelValues("crashy").(prometheus.Metric).Write(&m))
+		return m.GetHistogram().GetSampleCount() == 1
+	}, 30*time.Second, 10*time.Millisecond, "the cancelled run's duration is observed")
+	require.Equal(t, 1.0, testutil.ToFloat64(e.metrics.executions.WithLabelValues("crashy", RunCancelled)))
+	require.InDelta(t, run.FinishedAt.Sub(*run.StartedAt).Seconds(), m.GetHistogram().GetSampleSum(), 0.002)
+}
+
 // crashRunbook is the runbook of the crash test's variant: a first step,
 // then one the replica dies in (long, idempotent or not) or an approval
 // step and a last step.
@@ -857,6 +929,15 @@ func crashTest(t *testing.T, dialect, dsn, variant string, open func() *store.DB
 	run = waitRun(t, e, "INC-1", want)
 	require.Equal(t, e.Owner(), run.Owner)
 	require.NotEqual(t, dead, run.Owner)
+	// The run's duration counts from its start on the replica that died
+	// (on PostgreSQL past that replica's lease), not from its resumption.
+	require.NotNil(t, run.StartedAt)
+	require.NotNil(t, run.FinishedAt)
+	var m dto.Metric
+	require.NoError(t, e.metrics.duration.WithLabelValues("crashy").(prometheus.Metric).Write(&m))
+	require.Equal(t, uint64(1), m.GetHistogram().GetSampleCount())
+	require.InDelta(t, run.FinishedAt.Sub(*run.StartedAt).Seconds(), m.GetHistogram().GetSampleSum(), 0.002,
+		"sre_runbook_execution_duration_seconds of the resumed run")
 	b, err := os.ReadFile(marks)
 	require.NoError(t, err)
 	require.Equal(t, "ran\n", string(b), "the finished step is not repeated")

@@ -128,10 +128,13 @@ sre_runbook_steps_total{runbook="limited",status="ok",type="exec"} 1
 sre_runbook_steps_total{runbook="ok",status="ok",type="exec"} 1
 `), "sre_runbook_executions_total", "sre_runbook_steps_total"))
 
-		// Histograms: one observation per run that started, one per step run.
+		// Histograms: one observation per run that started (the held run
+		// too, interrupted when claimed after its replica stopped), one per
+		// step run.
 		require.Equal(t, []string{
 			`sre_runbook_execution_duration_seconds{runbook="bad"} 1`,
 			`sre_runbook_execution_duration_seconds{runbook="dry"} 1`,
+			`sre_runbook_execution_duration_seconds{runbook="held"} 1`,
 			`sre_runbook_execution_duration_seconds{runbook="limited"} 1`,
 			`sre_runbook_execution_duration_seconds{runbook="ok"} 1`,
 			`sre_runbook_step_duration_seconds{runbook="bad",type="exec"} 1`,
