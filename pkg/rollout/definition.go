@@ -17,6 +17,7 @@ import (
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/specfiles"
 	"github.com/rootuip/sre/pkg/targetlock"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
@@ -325,6 +326,12 @@ func Parse(data []byte, file string) (*Definition, error) {
 	dec.KnownFields(true)
 	var d Definition
 	if err := dec.Decode(&d); err != nil {
+		if kind := otherKind(data); kind != "" {
+			// An error per line ("unknown field apiVersion", ...) would
+			// hide that the file is of another kind altogether.
+			return nil, fmt.Errorf("%s: a document of kind %s, not a rollout definition (name, service, analysis, and canary or blue_green: docs/rollout-runner.md); analysis specs (RolloutAnalysis) are loaded from sred.yml's analysis.spec_files and checked by srectl check config",
+				file, limits.Quote(kind))
+		}
 		return nil, yamlerr.InFile(file, yamlerr.Rewrite(yamlerr.Located(data, err)))
 	}
 	var extra yaml.Node
@@ -333,6 +340,19 @@ func Parse(data []byte, file string) (*Definition, error) {
 	}
 	d.File = file
 	return &d, nil
+}
+
+// otherKind returns the top-level kind of a YAML document that has one:
+// a rollout definition has none, so a kind names a file of another kind
+// (an analysis spec, a chaos experiment, a Kubernetes object).
+func otherKind(data []byte) string {
+	var head struct {
+		Kind string `yaml:"kind"`
+	}
+	if err := yaml.Unmarshal(data, &head); err != nil {
+		return ""
+	}
+	return head.Kind
 }
 
 // Load reads the definitions of the files and directories named (relative

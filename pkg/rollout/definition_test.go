@@ -54,6 +54,10 @@ func TestDefinitionErrors(t *testing.T) {
 		// A syntax error is positioned file:line:col, as in sred.yml.
 		{"bracket left open", validHead + "canary:\n  stages: [{weight: 100}\n" + setWeight,
 			`d.yml:5:11: invalid YAML: "[" opened here is not closed before line 6`},
+		// A file of another kind is named as such, not refused field by
+		// field ("unknown field apiVersion", "unknown field kind", ...).
+		{"analysis spec", "apiVersion: sre.rootuip.io/v1\nkind: RolloutAnalysis\nname: api\ninterval: 5m\n",
+			`d.yml: a document of kind "RolloutAnalysis", not a rollout definition (name, service, analysis, and canary or blue_green: docs/rollout-runner.md); analysis specs (RolloutAnalysis) are loaded from sred.yml's analysis.spec_files and checked by srectl check config`},
 		{"two documents", validHead + "canary:\n  stages: [{weight: 100}]\n" + setWeight + "---\nname: b\n", "d.yml: one rollout per file, found a second YAML document"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
