@@ -220,27 +220,38 @@ func TestLongNamesCut(t *testing.T) {
 	}
 }
 
+// paramCase is a request of the parameter tests: the query (or path)
+// after the base URL, the status wanted and the error (empty for none).
+type paramCase struct {
+	query string
+	code  int
+	err   string
+}
+
+// checkParams asks base+query of every case and checks its status and
+// error.
+func checkParams(t *testing.T, base string, cases []paramCase) {
+	t.Helper()
+	for _, tc := range cases {
+		code, env := getJSON(t, base+tc.query, nil, nil)
+		require.Equal(t, tc.code, code, "%.80s: %s", tc.query, env.Error)
+		require.Equal(t, tc.err, env.Error, "%.80s", tc.query)
+	}
+}
+
 // TestRolloutListParams: GET /api/v1/rollouts answers 400 for a parameter
 // it does not read (a misspelt ?actve=true would list every rollout) or
 // one given twice, naming it and the ones accepted.
 func TestRolloutListParams(t *testing.T) {
 	_, srv := runApp(t, "sqlite", "", nil)
-	for _, tc := range []struct {
-		query string
-		code  int
-		err   string
-	}{
+	checkParams(t, srv.URL+"/api/v1/rollouts", []paramCase{
 		{"", 200, ""},
 		{"?active=true&name=api-canary&limit=5", 200, ""},
 		{"?actve=true", 400, `unknown parameter "actve" (want active, name, limit)`},
 		{"?q=api", 400, `unknown parameter "q" (want active, name, limit)`},
 		{"?name=a&name=b", 400, `parameter "name" given 2 times: give it once`},
 		{"?" + strings.Repeat("x", 5000) + "=1", 400, `unknown parameter "` + strings.Repeat("x", 61) + `…" (want active, name, limit)`},
-	} {
-		code, env := getJSON(t, srv.URL+"/api/v1/rollouts"+tc.query, nil, nil)
-		require.Equal(t, tc.code, code, "%.80s: %s", tc.query, env.Error)
-		require.Equal(t, tc.err, env.Error, "%.80s", tc.query)
-	}
+	})
 }
 
 // TestGateParams: GET /api/v1/gate answers 400 for a parameter it does not
@@ -249,20 +260,13 @@ func TestRolloutListParams(t *testing.T) {
 // for api alone), naming it and the ones accepted, before deciding.
 func TestGateParams(t *testing.T) {
 	_, srv := runApp(t, "sqlite", "", nil)
-	for _, tc := range []struct {
-		query string
-		err   string
-	}{
-		{"?service=api&chnage=emergency", `unknown parameter "chnage" (want service, change, actor, reason)`},
-		{"?service=api&reasn=hotfix", `unknown parameter "reasn" (want service, change, actor, reason)`},
-		{"?service=api&service=db", `parameter "service" given 2 times: give it once`},
-		{"?service=api&change=normal&change=emergency", `parameter "change" given 2 times: give it once`},
-		{"?service=api&" + strings.Repeat("x", 5000) + "=1", `unknown parameter "` + strings.Repeat("x", 61) + `…" (want service, change, actor, reason)`},
-	} {
-		code, env := getJSON(t, srv.URL+"/api/v1/gate"+tc.query, nil, nil)
-		require.Equal(t, http.StatusBadRequest, code, "%.80s: %s", tc.query, env.Error)
-		require.Equal(t, tc.err, env.Error, "%.80s", tc.query)
-	}
+	checkParams(t, srv.URL+"/api/v1/gate", []paramCase{
+		{"?service=api&chnage=emergency", 400, `unknown parameter "chnage" (want service, change, actor, reason)`},
+		{"?service=api&reasn=hotfix", 400, `unknown parameter "reasn" (want service, change, actor, reason)`},
+		{"?service=api&service=db", 400, `parameter "service" given 2 times: give it once`},
+		{"?service=api&change=normal&change=emergency", 400, `parameter "change" given 2 times: give it once`},
+		{"?service=api&" + strings.Repeat("x", 5000) + "=1", 400, `unknown parameter "` + strings.Repeat("x", 61) + `…" (want service, change, actor, reason)`},
+	})
 	// The parameters it reads still reach the gate (no SLO here: 404).
 	code, env := getJSON(t, srv.URL+"/api/v1/gate?service=api&change=normal&actor=ci&reason=x", nil, nil)
 	require.Equal(t, http.StatusNotFound, code, env.Error)
@@ -274,21 +278,13 @@ func TestGateParams(t *testing.T) {
 // and the ones accepted.
 func TestAuditParams(t *testing.T) {
 	_, srv := runApp(t, "sqlite", "", nil)
-	for _, tc := range []struct {
-		query string
-		code  int
-		err   string
-	}{
+	checkParams(t, srv.URL+"/api/v1/audit", []paramCase{
 		{"?actor=alice&since=2026-12-01T00:00:00Z&before=10&limit=5", 200, ""},
 		{"?user=alice", 400, `unknown parameter "user" (want actor, since, before, limit)`},
 		{"?actor=alice&actor=bob", 400, `parameter "actor" given 2 times: give it once`},
 		{"?limit=5&limit=1000", 400, `parameter "limit" given 2 times: give it once`},
 		{"?" + strings.Repeat("x", 5000) + "=1", 400, `unknown parameter "` + strings.Repeat("x", 61) + `…" (want actor, since, before, limit)`},
-	} {
-		code, env := getJSON(t, srv.URL+"/api/v1/audit"+tc.query, nil, nil)
-		require.Equal(t, tc.code, code, "%.80s: %s", tc.query, env.Error)
-		require.Equal(t, tc.err, env.Error, "%.80s", tc.query)
-	}
+	})
 }
 
 // TestNoiseReportParams: GET /api/v1/reports/noise answers 400 for a
@@ -296,19 +292,11 @@ func TestAuditParams(t *testing.T) {
 // days) or one given twice, naming it and the ones accepted.
 func TestNoiseReportParams(t *testing.T) {
 	_, srv := runApp(t, "sqlite", "", nil)
-	for _, tc := range []struct {
-		query string
-		code  int
-		err   string
-	}{
+	checkParams(t, srv.URL+"/api/v1/reports/noise", []paramCase{
 		{"?since=7d&until=1d&short=5m&limit=3", 200, ""},
 		{"?sinc=7d", 400, `unknown parameter "sinc" (want since, until, short, limit)`},
 		{"?since=7d&since=30d", 400, `parameter "since" given 2 times: give it once`},
-	} {
-		code, env := getJSON(t, srv.URL+"/api/v1/reports/noise"+tc.query, nil, nil)
-		require.Equal(t, tc.code, code, "%s: %s", tc.query, env.Error)
-		require.Equal(t, tc.err, env.Error, tc.query)
-	}
+	})
 }
 
 // TestListParamsRefused: the on-call and runbook run lists answer 400 for
@@ -316,18 +304,8 @@ func TestNoiseReportParams(t *testing.T) {
 // schedule's on-call, ?incidnet= every incident's runs) or one given
 // twice, naming it and the ones accepted.
 func TestListParamsRefused(t *testing.T) {
-	_, srv := runApp(t, "sqlite", `oncall:
-  users: [{name: alice, email: alice@example.com}]
-  schedules:
-    - name: primary
-      time_zone: UTC
-      layers: [{name: weekly, rotation: weekly, start: "2026-01-05T09:00", users: [alice]}]
-`, nil)
-	for _, tc := range []struct {
-		path string
-		code int
-		err  string
-	}{
+	_, srv := runApp(t, "sqlite", primarySchedule, nil)
+	checkParams(t, srv.URL, []paramCase{
 		{"/api/v1/oncall?days=1", 200, ""},
 		{"/api/v1/oncall?servce=api", 400, `unknown parameter "servce" (want service, schedule, at, days)`},
 		{"/api/v1/oncall?service=api&service=db", 400, `parameter "service" given 2 times: give it once`},
@@ -344,24 +322,23 @@ func TestListParamsRefused(t *testing.T) {
 		{"/api/v1/chaos/runs?limt=5", 400, `unknown parameter "limt" (want limit)`},
 		{"/api/v1/chaos/runs?limit=5&limit=1", 400, `parameter "limit" given 2 times: give it once`},
 		{"/api/v1/chaos/runs/1/report?fromat=markdown", 400, `unknown parameter "fromat" (want format)`},
-	} {
-		code, env := getJSON(t, srv.URL+tc.path, nil, nil)
-		require.Equal(t, tc.code, code, "%s: %s", tc.path, env.Error)
-		require.Equal(t, tc.err, env.Error, tc.path)
-	}
+	})
 }
 
-// TestOverrideAndMatcherCut: an override's unknown user and a maintenance
-// window's matcher that does not parse are named in the 400 cut at 64
-// bytes ending with "…" (the regexp's error too), never whole.
-func TestOverrideAndMatcherCut(t *testing.T) {
-	_, srv := runApp(t, "sqlite", `oncall:
+// primarySchedule is sred.yml with one schedule, primary, of one user.
+const primarySchedule = `oncall:
   users: [{name: alice, email: alice@example.com}]
   schedules:
     - name: primary
       time_zone: UTC
       layers: [{name: weekly, rotation: weekly, start: "2026-01-05T09:00", users: [alice]}]
-`, nil)
+`
+
+// TestOverrideAndMatcherCut: an override's unknown user and a maintenance
+// window's matcher that does not parse are named in the 400 cut at 64
+// bytes ending with "…" (the regexp's error too), never whole.
+func TestOverrideAndMatcherCut(t *testing.T) {
+	_, srv := runApp(t, "sqlite", primarySchedule, nil)
 	long := strings.Repeat("n", 5000)
 	cut := `"` + strings.Repeat("n", 61) + `…"`
 	for _, tc := range []struct {
