@@ -128,11 +128,10 @@ func (s *chaosAPIServer) count() int {
 	return len(s.objects)
 }
 
-// TestDriverAgainstTLSAPIServer drives every fault kind through the real
-// dynamic client over TLS: each resource is admitted by the CRD schema,
-// exists while the fault is active and is gone after the revert (twice:
-// idempotent); an invalid resource is refused with the schema's reason.
-func TestDriverAgainstTLSAPIServer(t *testing.T) {
+// tlsDriver starts the API server fixture and a driver talking to it over
+// TLS through the real dynamic client.
+func tlsDriver(t *testing.T) (*chaosAPIServer, *Driver) {
+	t.Helper()
 	srv := newChaosAPIServer(t)
 	cfg := &rest.Config{Host: srv.URL, BearerToken: "chaos-token",
 		TLSClientConfig: rest.TLSClientConfig{CAData: pemCert(srv.Server)}}
@@ -140,7 +139,15 @@ func TestDriverAgainstTLSAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Driver{Client: client, MaxDuration: time.Hour, InjectTimeout: time.Minute, Poll: 20 * time.Millisecond}
+	return srv, &Driver{Client: client, MaxDuration: time.Hour, InjectTimeout: time.Minute, Poll: 20 * time.Millisecond}
+}
+
+// TestDriverAgainstTLSAPIServer drives every fault kind through the real
+// dynamic client over TLS: each resource is admitted by the CRD schema,
+// exists while the fault is active and is gone after the revert (twice:
+// idempotent); an invalid resource is refused with the schema's reason.
+func TestDriverAgainstTLSAPIServer(t *testing.T) {
+	srv, d := tlsDriver(t)
 	ctx := context.Background()
 	for _, f := range faults {
 		f.Driver, f.Kubernetes = chaos.DriverChaosMesh, sel
@@ -179,7 +186,7 @@ func TestDriverAgainstTLSAPIServer(t *testing.T) {
 	// A resource Chaos Mesh never reports injected: Inject fails (and the
 	// runner rolls back).
 	stuck := chaos.Fault{Name: "stuck", Type: chaos.FaultCPUStress, CPUPercent: 50, Workers: 1, Driver: chaos.DriverChaosMesh, Kubernetes: sel}
-	quick := &Driver{Client: client, MaxDuration: time.Hour, InjectTimeout: 500 * time.Millisecond, Poll: 20 * time.Millisecond}
+	quick := &Driver{Client: d.Client, MaxDuration: time.Hour, InjectTimeout: 500 * time.Millisecond, Poll: 20 * time.Millisecond}
 	st, err := quick.Inject(ctx, "chx-stuck", stuck)
 	if err == nil || !strings.Contains(err.Error(), "Chaos Mesh did not report AllInjected within 500ms (conditions map[AllInjected:False Selected:True])") {
 		t.Fatalf("never injected: %v", err)
@@ -215,14 +222,7 @@ func prefixOf(f chaos.Fault) string {
 // the fault when its sred died and nothing deletes it, is the run's bound
 // (chaos.WithLifetime) when that is shorter than MaxDuration.
 func TestDurationIsTheRunsLifetime(t *testing.T) {
-	srv := newChaosAPIServer(t)
-	cfg := &rest.Config{Host: srv.URL, BearerToken: "chaos-token",
-		TLSClientConfig: rest.TLSClientConfig{CAData: pemCert(srv.Server)}}
-	client, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &Driver{Client: client, MaxDuration: time.Hour, InjectTimeout: time.Minute, Poll: 20 * time.Millisecond}
+	_, d := tlsDriver(t)
 	f := chaos.Fault{Name: "cpu", Type: chaos.FaultCPUStress, CPUPercent: 50, Workers: 1, Driver: chaos.DriverChaosMesh, Kubernetes: sel}
 	for _, tc := range []struct {
 		ctx  context.Context
@@ -237,7 +237,7 @@ func TestDurationIsTheRunsLifetime(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := client.Resource(GVR("StressChaos")).Namespace(sel.Namespace).Get(context.Background(), Name(id), metav1.GetOptions{})
+		got, err := d.Client.Resource(GVR("StressChaos")).Namespace(sel.Namespace).Get(context.Background(), Name(id), metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -254,14 +254,7 @@ func TestDurationIsTheRunsLifetime(t *testing.T) {
 // (chaos.WithInstances), which the blast radius check allowed: not always
 // one, and never a share of the pods beyond it.
 func TestPodsAreTheTargetsInstances(t *testing.T) {
-	srv := newChaosAPIServer(t)
-	cfg := &rest.Config{Host: srv.URL, BearerToken: "chaos-token",
-		TLSClientConfig: rest.TLSClientConfig{CAData: pemCert(srv.Server)}}
-	client, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &Driver{Client: client, MaxDuration: time.Hour, InjectTimeout: time.Minute, Poll: 20 * time.Millisecond}
+	_, d := tlsDriver(t)
 	for _, tc := range []struct {
 		ctx         context.Context
 		mode, value string
@@ -281,7 +274,7 @@ func TestPodsAreTheTargetsInstances(t *testing.T) {
 			}
 			var st2 state
 			_ = json.Unmarshal(st, &st2)
-			got, err := client.Resource(GVR(st2.Kind)).Namespace(sel.Namespace).Get(context.Background(), Name(id), metav1.GetOptions{})
+			got, err := d.Client.Resource(GVR(st2.Kind)).Namespace(sel.Namespace).Get(context.Background(), Name(id), metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
