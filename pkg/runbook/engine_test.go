@@ -726,23 +726,33 @@ func TestClosedAtClaimObservesDuration(t *testing.T) {
 	})
 }
 
-func closedAtClaimTest(t *testing.T, dialect, dsn string, open func() *store.DB) {
+// startEngineChild starts the engine of the helper process (RUNBOOK_HELPER
+// engine) on the database in a process group of its own, to be killed
+// with SIGKILL; it returns the files it marks its steps and count in, and
+// its standard error.
+func startEngineChild(t *testing.T, dialect, dsn, variant string) (cmd *exec.Cmd, marks, count string, stderr *strings.Builder) {
+	t.Helper()
 	tmp := t.TempDir()
-	marks, count := filepath.Join(tmp, "marks"), filepath.Join(tmp, "count")
-	cmd := exec.Command(helperCmd())
+	marks, count = filepath.Join(tmp, "marks"), filepath.Join(tmp, "count")
+	cmd = exec.Command(helperCmd())
 	cmd.Env = append(os.Environ(), "RUNBOOK_HELPER=engine", "RUNBOOK_DIALECT="+dialect, "RUNBOOK_DB="+dsn,
-		"RUNBOOK_MARKS="+marks, "RUNBOOK_COUNT="+count, "RUNBOOK_VARIANT=once")
+		"RUNBOOK_MARKS="+marks, "RUNBOOK_COUNT="+count, "RUNBOOK_VARIANT="+variant)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr = &strings.Builder{}
+	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
+	return cmd, marks, count, stderr
+}
+
+func closedAtClaimTest(t *testing.T, dialect, dsn string, open func() *store.DB) {
+	cmd, marks, count, stderr := startEngineChild(t, dialect, dsn, "once")
 	db := open()
 	defer db.Close()
 	ctx := context.Background()
 	require.Eventually(t, func() bool {
 		b, _ := os.ReadFile(count)
 		return string(b) == "started\n"
-	}, 60*time.Second, 20*time.Millisecond, "child: %s", &stderr)
+	}, 60*time.Second, 20*time.Millisecond, "child: %s", stderr)
 	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL))
 	_ = cmd.Wait()
 
@@ -849,15 +859,7 @@ func crashChild() int {
 }
 
 func crashTest(t *testing.T, dialect, dsn, variant string, open func() *store.DB) {
-	tmp := t.TempDir()
-	marks, count := filepath.Join(tmp, "marks"), filepath.Join(tmp, "count")
-	cmd := exec.Command(helperCmd())
-	cmd.Env = append(os.Environ(), "RUNBOOK_HELPER=engine", "RUNBOOK_DIALECT="+dialect, "RUNBOOK_DB="+dsn,
-		"RUNBOOK_MARKS="+marks, "RUNBOOK_COUNT="+count, "RUNBOOK_VARIANT="+variant)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
+	cmd, marks, count, stderr := startEngineChild(t, dialect, dsn, variant)
 	db := open()
 	defer db.Close()
 	ctx := context.Background()
@@ -867,12 +869,12 @@ func crashTest(t *testing.T, dialect, dsn, variant string, open func() *store.DB
 			var n int
 			err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM runbook_audit WHERE incident_id = 'INC-1' AND event = 'approval_requested'`).Scan(&n)
 			return err == nil && n == 1
-		}, 60*time.Second, 20*time.Millisecond, "child: %s", &stderr)
+		}, 60*time.Second, 20*time.Millisecond, "child: %s", stderr)
 	} else {
 		require.Eventually(t, func() bool {
 			b, _ := os.ReadFile(count)
 			return string(b) == "started\n"
-		}, 60*time.Second, 20*time.Millisecond, "child: %s", &stderr)
+		}, 60*time.Second, 20*time.Millisecond, "child: %s", stderr)
 	}
 	// Crash: kill the engine and its step with SIGKILL, no chance to clean up.
 	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL))
