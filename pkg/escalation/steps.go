@@ -280,7 +280,15 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 	if own {
 		b = &store.Batch{}
 	}
-	out, err := e.page(ctx, tx, b, st, p.Cycle, p.Level, users, lvl.Channels, now, next, "", also)
+	// An escalate-now may page a level paged before (the last level
+	// again, or a level of the first run while the chain repeats): its
+	// messages get keys of their own, or the outbox would take them for
+	// the earlier page's and write none.
+	tag := ""
+	if p.Reason != "" {
+		tag = fmt.Sprintf("now/%d", jobs.Millis(due))
+	}
+	out, err := e.page(ctx, tx, b, st, p.Cycle, p.Level, users, lvl.Channels, now, next, tag, also)
 	if err != nil {
 		return err
 	}
