@@ -130,6 +130,15 @@ func (a *API) addMaintenance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	mw := req.MaintenanceWindow
+	switch {
+	case req.Duration != "" && !mw.End.IsZero():
+		// One of them was ignored: the duration won, without a word.
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("maintenance window %s: end and duration both given: give one of them", limits.Quote(mw.Name)))
+		return
+	case req.Duration == "" && mw.End.IsZero():
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("maintenance window %s: end or duration is required", limits.Quote(mw.Name)))
+		return
+	}
 	if mw.Start.IsZero() {
 		mw.Start = a.Engine.clock.Now()
 	}

@@ -326,7 +326,9 @@ func TestAPIMaintenance(t *testing.T) {
 			{"bad matcher", `{"name":"x","matchers":["service=~\"(\""],"duration":"1h"}`, "maintenance window \"x\": matcher \"service=~\\\"(\\\"\": error parsing regexp: missing closing ): `^(?:()$`"},
 			{"bad duration", `{"name":"x","matchers":["service=\"api\""],"duration":"an hour"}`, `invalid duration "an hour"`},
 			{"negative duration", `{"name":"x","matchers":["service=\"api\""],"duration":"-1h"}`, `invalid duration "-1h"`},
-			{"no end", `{"name":"x","matchers":["service=\"api\""]}`, `maintenance window "x": end must be after start`},
+			{"no end", `{"name":"x","matchers":["service=\"api\""]}`, `maintenance window "x": end or duration is required`},
+			// The duration won over the end, without a word.
+			{"end and duration", `{"name":"x","matchers":["service=\"api\""],"duration":"1h","end":"2026-03-02T14:00:00Z"}`, `maintenance window "x": end and duration both given: give one of them`},
 			{"end before start", `{"name":"x","matchers":["service=\"api\""],"start":"2026-03-02T12:00:00Z","end":"2026-03-02T11:00:00Z"}`, `maintenance window "x": end must be after start`},
 			// Stored to the millisecond, such a window ended where it
 			// started, and listing the windows answered 500.

@@ -467,6 +467,47 @@ func TestEscalateNow(t *testing.T) {
 	})
 }
 
+// TestEscalateNowPagesALevelAgain: escalate now pages its level even when
+// that level was paged before: the last level again (at the last level),
+// or a level of the first run of the chain while it repeats. Its messages
+// used to share the dedup key of the level's first page, so none was
+// written while the timeline said "paging carol".
+func TestEscalateNowPagesALevelAgain(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		clock := clock.NewManual(t0)
+		r := newRig(t, db, clock, `
+policies:
+  - name: twice
+    repeat: 1
+    repeat_after: 10m
+    levels: [{after: 0m, users: [alice], channels: [sms]}, {after: 5m, users: [carol], channels: [sms]}]
+`, notifyConfig(t, sms, push, email, slack))
+		id := r.open(t, "critical")
+		for _, step := range []time.Duration{0, 5 * time.Minute, 10 * time.Minute} {
+			clock.Advance(step)
+			r.tick(t)
+		}
+		require.Equal(t, []string{"alice/sms", "carol/sms", "alice/sms"}, r.paged(t, id), "the chain runs again")
+
+		clock.Advance(time.Minute)
+		require.NoError(t, r.engine.EscalateNow(ctx, id, "customer report"))
+		r.tick(t)
+		require.Equal(t, []string{"alice/sms", "carol/sms", "alice/sms", "carol/sms"}, r.paged(t, id), "level 1 paged again")
+
+		clock.Advance(time.Minute)
+		require.NoError(t, r.engine.EscalateNow(ctx, id, "still down"))
+		r.tick(t)
+		require.Equal(t, []string{"alice/sms", "carol/sms", "alice/sms", "carol/sms", "carol/sms"}, r.paged(t, id), "the last level paged again")
+		require.Equal(t, []string{
+			`Escalated now (customer report): level 1 (policy "twice"): paging carol via sms; level 0 at 2026-03-02 10:56:00 UTC if not acknowledged`,
+			`Escalated now (still down): level 1 (policy "twice"): paging carol via sms; level 0 at 2026-03-02 10:57:00 UTC if not acknowledged`,
+		}, r.timeline(t, id, "Escalated now"))
+		require.Equal(t, 5, sms.n, "every page was sent")
+	})
+}
+
 // reminders lists "user/channel" of every reminder in the outbox.
 func (r *rig) reminders(t *testing.T, id string) []string {
 	t.Helper()

@@ -249,3 +249,43 @@ func TestStepOverridesAfterSplit(t *testing.T) {
 		require.Equal(t, []string{"dave"}, level1, "level 1: dave's override over erin's split one")
 	})
 }
+
+// TestHandoffDuringMaintenanceWindow: a shift handoff that falls in a
+// maintenance window of the incident pages nobody, as a level due then
+// does not; the new on-call person is paged when the window ends, if the
+// escalation is still unacknowledged, and the timeline says why.
+func TestHandoffDuringMaintenanceWindow(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		clock := clock.NewManual(t0)
+		r := newRig(t, db, clock, soloPolicy, notifyConfig(t, sms, push, email, slack))
+		id := r.open(t, "critical")
+		r.tick(t)
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id))
+
+		clock.Advance(5 * time.Minute)
+		end := clock.Now().Add(30 * time.Minute)
+		_, err := r.engine.AddMaintenance(ctx, &escalation.MaintenanceWindow{Name: "db-upgrade", Matchers: []string{`service="api"`},
+			Start: clock.Now(), End: end}, "alice")
+		require.NoError(t, err)
+		start := clock.Now().Add(10 * time.Minute)
+		require.NoError(t, r.dir.ReplaceOverrides(ctx, "primary", start, start.Add(time.Hour),
+			[]*oncall.Override{{User: "carol", Start: start, End: start.Add(time.Hour), Reason: "swap"}}, "bob", clock.Now()))
+		r.tick(t)
+		clock.Set(start)
+		r.tick(t)
+		require.Len(t, r.paged(t, id), 3, "carol's shift starts in the window: nobody is paged")
+		require.Equal(t, []string{`Maintenance window "db-upgrade" until 2026-03-02T11:05:00Z: not paging the new on-call carol of schedule primary`},
+			r.timeline(t, id, "Maintenance"))
+
+		clock.Set(end.Add(-time.Second))
+		r.tick(t)
+		require.Len(t, r.paged(t, id), 3)
+		clock.Set(end)
+		r.tick(t)
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push", "carol/sms", "carol/phone"}, r.paged(t, id), "paged when the window ends")
+		require.Equal(t, []string{"Shift handoff on schedule primary during an unacknowledged escalation: paging the new on-call carol via sms, phone (no push contact for carol)"},
+			r.timeline(t, id, "Shift handoff"))
+	})
+}

@@ -280,7 +280,15 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 	if own {
 		b = &store.Batch{}
 	}
-	out, err := e.page(ctx, tx, b, st, p.Cycle, p.Level, users, lvl.Channels, now, next, "", also)
+	// An escalate-now may page a level paged before (the last level
+	// again, or a level of the first run while the chain repeats): its
+	// messages get keys of their own, or the outbox would take them for
+	// the earlier page's and write none.
+	tag := ""
+	if p.Reason != "" {
+		tag = fmt.Sprintf("now/%d", jobs.Millis(due))
+	}
+	out, err := e.page(ctx, tx, b, st, p.Cycle, p.Level, users, lvl.Channels, now, next, tag, also)
 	if err != nil {
 		return err
 	}
@@ -413,6 +421,12 @@ func (e *Engine) handoff(ctx context.Context, tx *sql.Tx, st *stateRow, p job, n
 			return fmt.Errorf("handoff of %s: %w", st.snap.ID, err)
 		}
 		if n == 0 {
+			if mw, err := e.activeWindow(ctx, tx, st, now); err != nil || mw != nil {
+				if err != nil {
+					return err
+				}
+				return e.handoffAfterWindow(ctx, tx, st, p, u, mw, now)
+			}
 			out, err := e.page(ctx, tx, nil, st, 0, p.Level, []string{u}, st.frozen.Levels[p.Level].Channels, now, time.Time{}, "handoff/"+p.Schedule, nil)
 			if err != nil {
 				return err
@@ -425,6 +439,22 @@ func (e *Engine) handoff(ctx context.Context, tx *sql.Tx, st *stateRow, p job, n
 		}
 	}
 	return e.scheduleHandoff(ctx, tx, st, p.Schedule, w, p.Level, now)
+}
+
+// handoffAfterWindow holds back the page of u, who went on call during
+// the maintenance window mw, as a level due in it is: the handoff check
+// runs again when the window ends and pages whoever is on call then, if
+// the escalation is still unacknowledged and they were not paged yet.
+func (e *Engine) handoffAfterWindow(ctx context.Context, tx *sql.Tx, st *stateRow, p job, u string, mw *MaintenanceWindow, now time.Time) error {
+	e.steps.WithLabelValues(st.snap.Severity, "suppressed").Inc()
+	if _, err := jobs.Enqueue(ctx, tx, now, jobs.New{Queue: Queue, Kind: KindHandoff,
+		Key:   fmt.Sprintf("%s/%d/handoff/%s/%d/after/%d", st.snap.ID, st.epoch, p.Schedule, jobs.Millis(now), jobs.Millis(mw.End)),
+		Group: st.snap.ID, RunAt: mw.End, Payload: job{Incident: st.snap.ID, Epoch: st.epoch, Level: p.Level, Schedule: p.Schedule}}); err != nil {
+		return err
+	}
+	return e.note(ctx, tx, st.snap.ID, now, fmt.Sprintf("Maintenance window %q until %s: not paging the new on-call %s of schedule %s",
+		mw.Name, mw.End.UTC().Format(time.RFC3339), u, p.Schedule),
+		map[string]any{"maintenance_window": mw.Name, "schedule": p.Schedule, "user": u, "level": p.Level})
 }
 
 // scheduleReminder enqueues reminder n of the acknowledgement made by actor

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	commoncfg "github.com/prometheus/common/config"
+
+	"github.com/rootuip/sre/pkg/limits"
 )
 
 // DeliveryError tells the outbox whether and when to retry.
@@ -391,10 +393,9 @@ func (d *deliverer) pagerduty(ctx context.Context, m *Message) error {
 		"dedup_key":    m.IncidentID,
 	}
 	if m.Event == EventTrigger {
-		summary := m.Subject
-		if len(summary) > 1024 {
-			summary = summary[:1024]
-		}
+		// PagerDuty takes at most 1024 characters; cut on a UTF-8
+		// boundary, not in the middle of a character.
+		summary, _ := limits.Truncate(m.Subject, 1024)
 		source := m.Service
 		if source == "" {
 			source = "sred"

@@ -196,3 +196,35 @@ func TestProviderAndChatConfigErrors(t *testing.T) {
 	require.Equal(t, "application/json", c.SMS.ContentType)
 	require.True(t, c.Configured(ChannelSMS))
 }
+
+// TestPagerDutySummaryCutOnRuneBoundary: PagerDuty takes a summary of at
+// most 1024 characters; a longer subject of multi-byte characters is cut on
+// a UTF-8 boundary and ends with "…", not with half a character that
+// arrives as U+FFFD.
+func TestPagerDutySummaryCutOnRuneBoundary(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations, jobs.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		t0 := time.Date(2026, 3, 1, 14, 30, 0, 0, time.UTC)
+		clock := clock.NewManual(t0)
+		svc, incID := openIncident(t, db, t0)
+		pd := newEndpoint(t)
+		cfg := decodeConfig(t, fmt.Sprintf("pagerduty: {url: %q, routing_key: k}\n", pd.URL+"/v2/enqueue"))
+		subject := "[CRITICAL] " + strings.Repeat("データベース", 100) // 1,811 bytes
+		msg := Message{IncidentID: incID, Channel: ChannelPagerDuty, Event: EventTrigger, Subject: subject, Severity: "CRITICAL", Service: "api", Time: t0}
+		_, err := Enqueue(ctx, db, t0, incID+"/pd", &msg)
+		require.NoError(t, err)
+		_, err = NewSender(db, cfg, clock, svc, nil, nil).DeliverDue(ctx)
+		require.NoError(t, err)
+		require.Len(t, pd.Requests(), 1)
+		var ev struct {
+			Payload struct {
+				Summary string `json:"summary"`
+			} `json:"payload"`
+		}
+		require.NoError(t, json.Unmarshal(pd.Requests()[0].Body, &ev))
+		require.NotContains(t, ev.Payload.Summary, "\uFFFD")
+		require.LessOrEqual(t, len(ev.Payload.Summary), 1024)
+		require.True(t, strings.HasSuffix(ev.Payload.Summary, "…"), ev.Payload.Summary[len(ev.Payload.Summary)-12:])
+		require.True(t, strings.HasPrefix(subject, strings.TrimSuffix(ev.Payload.Summary, "…")))
+	})
+}

@@ -65,14 +65,16 @@ func parseTimeParam(r *http.Request, name string, def time.Time) (time.Time, err
 	return limits.ParseTime(name, v)
 }
 
-func parseDays(r *http.Request, def int) (int, error) {
+// parseDays reads the days parameter: def when absent, else an integer
+// from min to 366 (a window of shifts or gaps needs at least one day).
+func parseDays(r *http.Request, def, min int) (int, error) {
 	v := r.URL.Query().Get("days")
 	if v == "" {
 		return def, nil
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 || n > 366 {
-		return 0, fmt.Errorf("invalid days %s: want an integer from 0 to 366", limits.Quote(v))
+	if err != nil || n < min || n > 366 {
+		return 0, fmt.Errorf("invalid days %s: want an integer from %d to 366", limits.Quote(v), min)
 	}
 	return n, nil
 }
@@ -138,7 +140,7 @@ func (a *API) who(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}
-	days, err := parseDays(r, 0)
+	days, err := parseDays(r, 0, 0)
 	if err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return
@@ -188,7 +190,7 @@ func (a *API) window(w http.ResponseWriter, r *http.Request) (from, to time.Time
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return from, to, false
 	}
-	days, err := parseDays(r, 7)
+	days, err := parseDays(r, 7, 1)
 	if err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return from, to, false
@@ -199,7 +201,7 @@ func (a *API) window(w http.ResponseWriter, r *http.Request) (from, to time.Time
 		return from, to, false
 	}
 	if !to.After(from) {
-		web.Error(w, http.StatusBadRequest, "bad_data", errors.New("to must be after from"))
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("to %s is not after from %s", to.UTC().Format(time.RFC3339Nano), from.UTC().Format(time.RFC3339Nano)))
 		return from, to, false
 	}
 	if to.Sub(from) > 366*24*time.Hour {

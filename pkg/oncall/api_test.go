@@ -158,7 +158,12 @@ func TestAPI(t *testing.T) {
 			{"PUT", "/api/oncall/schedule", `{"service":"` + strings.Repeat("s", 5000) + `","schedule":{"shifts":[]}}`, `unknown service "` + strings.Repeat("s", 61) + `…"`},
 			{"PUT", "/api/oncall/schedule", `{"service":"api","schedule":{"timezone":"` + strings.Repeat("z", 5000) + `","shifts":[]}}`, `unknown timezone "` + strings.Repeat("z", 61) + `…"`},
 			{"PUT", "/api/oncall/schedule", `{"service":"api","schedule":{"shifts":[{"start":"` + strings.Repeat("t", 5000) + `","end":"2026-03-28T11:00:00Z","primary":"alice"}]}}`, `shift 0: start "` + strings.Repeat("t", 61) + `…": want RFC 3339 (2026-03-28T09:00:00Z) or a wall-clock time in schedule.timezone (2026-03-28T09:00)`},
-			{"GET", "/api/v1/oncall/schedules/api-primary/overrides?from=2026-03-28T00:00:00Z&days=" + strings.Repeat("d", 5000), ``, `invalid days "` + strings.Repeat("d", 61) + `…": want an integer from 0 to 366`},
+			{"GET", "/api/v1/oncall/schedules/api-primary/overrides?from=2026-03-28T00:00:00Z&days=" + strings.Repeat("d", 5000), ``, `invalid days "` + strings.Repeat("d", 61) + `…": want an integer from 1 to 366`},
+			{"GET", "/api/v1/oncall?days=" + strings.Repeat("d", 5000), ``, `invalid days "` + strings.Repeat("d", 61) + `…": want an integer from 0 to 366`},
+			// A window of no days was refused as "to must be after from",
+			// naming parameters the request did not give.
+			{"GET", "/api/v1/oncall/schedules/api-primary/shifts?days=0", ``, `invalid days "0": want an integer from 1 to 366`},
+			{"GET", "/api/v1/oncall/schedules/api-primary/gaps?from=2026-03-29T00:00:00Z&to=2026-03-28T00:00:00Z", ``, `to 2026-03-28T00:00:00Z is not after from 2026-03-29T00:00:00Z`},
 			{"GET", "/api/v1/oncall?at=yesterday", ``, `at: cannot parse "yesterday" as an RFC 3339 time or a Unix timestamp`},
 			{"GET", "/api/v1/oncall?at=NaN", ``, `at: NaN is not a finite number`},
 			{"GET", "/api/v1/oncall?service=web", ``, `unknown service "web"`},
