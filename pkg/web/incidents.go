@@ -185,6 +185,15 @@ func ParseFilter(r *http.Request) (incident.Filter, error) {
 	if f.Limit > 1000 {
 		return f, fmt.Errorf("limit: at most 1000, got %d", f.Limit)
 	}
+	if q.Get("limit") != "" && f.Limit == 0 {
+		// ?limit=0 answered the default page of 50, where a client may
+		// have meant "all".
+		return f, errors.New("limit: want 1 to 1000 (default 50), got 0")
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		// A reversed window answered an empty list.
+		return f, fmt.Errorf("until %s must be after since %s", f.Until.Format(time.RFC3339), f.Since.Format(time.RFC3339))
+	}
 	switch v := q.Get("alerts"); v {
 	case "", "false":
 	case "true":
