@@ -289,3 +289,36 @@ func TestHandoffDuringMaintenanceWindow(t *testing.T) {
 			r.timeline(t, id, "Shift handoff"))
 	})
 }
+
+// TestHandoffWatchedAfterEscalateNow: escalate now cancels the incident's
+// timers, its handoff watches among them; the schedules paged so far are
+// watched again, so that whoever goes on call while the escalation is
+// unacknowledged is paged, as before it. Their watches used to be lost
+// (and could not be planned again under the cancelled watch's key).
+func TestHandoffWatchedAfterEscalateNow(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		clock := clock.NewManual(t0)
+		r := newRig(t, db, clock, soloPolicy, notifyConfig(t, sms, push, email, slack))
+		id := r.open(t, "critical")
+		r.tick(t)
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id))
+		_, err := r.svc.Acknowledge(ctx, id, "bob")
+		require.NoError(t, err)
+
+		clock.Advance(time.Minute)
+		require.NoError(t, r.engine.EscalateNow(ctx, id, "customer report"))
+		r.tick(t)
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push", "erin/sms", "erin/phone"}, r.paged(t, id))
+		handoff := time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)
+		st, err := r.engine.Get(ctx, id)
+		require.NoError(t, err)
+		require.Contains(t, st.Pending, escalation.PendingStep{Kind: "handoff", At: handoff}, "primary is watched again")
+
+		clock.Set(handoff)
+		r.tick(t)
+		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push", "erin/sms", "erin/phone", "alice/sms", "alice/phone", "alice/push"}, r.paged(t, id),
+			"alice, on call from 10:00, is paged")
+	})
+}

@@ -261,12 +261,22 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 	// the new on-call person; a schedule removed by a reload since the
 	// policy was frozen has no window and nothing to watch) are written
 	// with the page's messages, in one statement.
+	//
+	// An escalate-now may page a level paged before (the last level
+	// again, or a level of the first run while the chain repeats): its
+	// messages and handoff watches get keys of their own, or the queue
+	// would take them for the earlier page's (or the watch it cancelled)
+	// and write none.
+	tag := ""
+	if p.Reason != "" {
+		tag = fmt.Sprintf("now/%d", jobs.Millis(due))
+	}
 	var also []jobs.New
 	if !next.IsZero() {
 		also = append(also, stepJob(id, st.epoch, nextCycle, nextLevel, next, now, ""))
 	}
 	for _, s := range lvl.Schedules {
-		if j, ok := handoffJob(st, s, windows[s], p.Level); ok {
+		if j, ok := handoffJob(st, s, windows[s], p.Level, tag); ok {
 			also = append(also, j)
 		}
 	}
@@ -279,14 +289,6 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 	own := b == nil
 	if own {
 		b = &store.Batch{}
-	}
-	// An escalate-now may page a level paged before (the last level
-	// again, or a level of the first run while the chain repeats): its
-	// messages get keys of their own, or the outbox would take them for
-	// the earlier page's and write none.
-	tag := ""
-	if p.Reason != "" {
-		tag = fmt.Sprintf("now/%d", jobs.Millis(due))
 	}
 	out, err := e.page(ctx, tx, b, st, p.Cycle, p.Level, users, lvl.Channels, now, next, tag, also)
 	if err != nil {
@@ -326,7 +328,7 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 // scheduleHandoff enqueues the handoff check of schedule at its next
 // handoff within w (nil: none).
 func (e *Engine) scheduleHandoff(ctx context.Context, tx *sql.Tx, st *stateRow, schedule string, w *oncall.Window, level int, now time.Time) error {
-	j, ok := handoffJob(st, schedule, w, level)
+	j, ok := handoffJob(st, schedule, w, level, "")
 	if !ok {
 		return nil
 	}
@@ -336,7 +338,11 @@ func (e *Engine) scheduleHandoff(ctx context.Context, tx *sql.Tx, st *stateRow, 
 
 // handoffJob is the handoff check of schedule at its next handoff within w;
 // false when there is none (or no window: a schedule removed by a reload).
-func handoffJob(st *stateRow, schedule string, w *oncall.Window, level int) (jobs.New, bool) {
+//
+// tag, when not empty, ends the key: a watch planned again after the
+// incident's timers were cancelled (escalate now) must not share the key
+// of the cancelled one, which would keep it from being written.
+func handoffJob(st *stateRow, schedule string, w *oncall.Window, level int, tag string) (jobs.New, bool) {
 	if w == nil {
 		return jobs.New{}, false
 	}
@@ -344,7 +350,11 @@ func handoffJob(st *stateRow, schedule string, w *oncall.Window, level int) (job
 	if !ok {
 		return jobs.New{}, false
 	}
-	return jobs.New{Queue: Queue, Kind: KindHandoff, Key: fmt.Sprintf("%s/%d/handoff/%s/%d", st.snap.ID, st.epoch, schedule, jobs.Millis(at)),
+	key := fmt.Sprintf("%s/%d/handoff/%s/%d", st.snap.ID, st.epoch, schedule, jobs.Millis(at))
+	if tag != "" {
+		key += "/" + tag
+	}
+	return jobs.New{Queue: Queue, Kind: KindHandoff, Key: key,
 		Group: st.snap.ID, RunAt: at, Payload: job{Incident: st.snap.ID, Epoch: st.epoch, Level: level, Schedule: schedule}}, true
 }
 
@@ -631,11 +641,41 @@ func (e *Engine) escalateNowTx(ctx context.Context, tx *sql.Tx, incidentID, reas
 	if _, err := jobs.CancelGroup(ctx, tx, now, Queue, incidentID); err != nil {
 		return err
 	}
+	if err := e.rewatchHandoffs(ctx, tx, st, now); err != nil {
+		return err
+	}
 	level := min(st.level+1, len(st.frozen.Levels)-1)
 	if err := e.setState(ctx, tx, incidentID, StateActive, st.level, now); err != nil {
 		return err
 	}
 	return e.enqueueStep(ctx, tx, incidentID, st.epoch, 0, level, now, now, reason)
+}
+
+// rewatchHandoffs plans again the handoff watches of the schedules of the
+// levels paged so far, which escalate now cancelled with the incident's
+// other timers: the escalation pages again, so whoever goes on call while
+// it is unacknowledged is paged, as before.
+func (e *Engine) rewatchHandoffs(ctx context.Context, tx *sql.Tx, st *stateRow, now time.Time) error {
+	oc := e.dir.Config()
+	seen := map[string]bool{}
+	for lvl := 0; lvl <= st.level && lvl < len(st.frozen.Levels); lvl++ {
+		for _, s := range st.frozen.Levels[lvl].Schedules {
+			if seen[s] || oc.Schedule(s) == nil {
+				continue
+			}
+			seen[s] = true
+			w, err := e.dir.Window(ctx, tx, s, now, now.Add(e.horizon))
+			if err != nil {
+				return fmt.Errorf("who is on call for %s: %w", s, err)
+			}
+			if j, ok := handoffJob(st, s, w, lvl, fmt.Sprintf("now/%d", jobs.Millis(now))); ok {
+				if _, err := jobs.Enqueue(ctx, tx, now, j); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // escalationInFlight returns an *InFlightError when a step of an

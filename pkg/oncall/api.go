@@ -323,7 +323,7 @@ func span(ovs []*Override, from, to *time.Time) (time.Time, time.Time, error) {
 		return f, t, errors.New("from and to are required when no overrides are given")
 	}
 	if !t.After(f) {
-		return f, t, errors.New("to must be after from")
+		return f, t, fmt.Errorf("to %s is not after from %s", t.UTC().Format(time.RFC3339Nano), f.UTC().Format(time.RFC3339Nano))
 	}
 	for i, o := range ovs {
 		if o.Start.Before(f) || o.End.After(t) {

@@ -163,6 +163,7 @@ func TestAPI(t *testing.T) {
 			// A window of no days was refused as "to must be after from",
 			// naming parameters the request did not give.
 			{"GET", "/api/v1/oncall/schedules/api-primary/shifts?days=0", ``, `invalid days "0": want an integer from 1 to 366`},
+			{"PUT", "/api/v1/oncall/schedules/api-primary/overrides", `{"from":"2026-03-28T13:00:00Z","to":"2026-03-28T12:00:00Z","overrides":[]}`, `to 2026-03-28T12:00:00Z is not after from 2026-03-28T13:00:00Z`},
 			{"GET", "/api/v1/oncall/schedules/api-primary/gaps?from=2026-03-29T00:00:00Z&to=2026-03-28T00:00:00Z", ``, `to 2026-03-28T00:00:00Z is not after from 2026-03-29T00:00:00Z`},
 			{"GET", "/api/v1/oncall?at=yesterday", ``, `at: cannot parse "yesterday" as an RFC 3339 time or a Unix timestamp`},
 			{"GET", "/api/v1/oncall?at=NaN", ``, `at: NaN is not a finite number`},
