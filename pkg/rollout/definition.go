@@ -14,10 +14,10 @@ import (
 	"github.com/prometheus/common/model"
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/specfiles"
 	"github.com/rootuip/sre/pkg/targetlock"
-	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
