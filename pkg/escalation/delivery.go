@@ -21,33 +21,60 @@ import (
 	"github.com/rootuip/sre/pkg/store"
 )
 
-// pagerDutyEvent sends acknowledge/resolve to PagerDuty when a trigger
-// reached it or still may (notify.Record.Reaches: delivered, or being
-// sent, withdrawn meanwhile or not): not when every trigger was withdrawn
-// before its send began, failed for good, failed while withdrawn, or was
-// withdrawn while a sender that then died or stalled was sending it (its
-// lease ended at now without an outcome).
-// PagerDuty would get an event for a dedup key it never got. The caller
-// withdraws the pending triggers first (notify.Withdraw).
-func (e *Engine) pagerDutyEvent(ctx context.Context, tx *sql.Tx, st *stateRow, event string, now time.Time) error {
+// stateChannels are the channels that keep an incident's state from its
+// events, and so get its acknowledge and resolve after a trigger:
+// PagerDuty (its incident) and the webhook (a ticket or a thread a
+// receiver keeps per incident). The others hear only pages, reminders
+// and the all-clear.
+var stateChannels = []string{notify.ChannelPagerDuty, notify.ChannelWebhook}
+
+// stateEvent sends acknowledge/resolve to each of stateChannels whose
+// trigger reached it or still may (notify.Record.Reaches: delivered, or
+// being sent, withdrawn meanwhile or not): not when every trigger was
+// withdrawn before its send began, failed for good, failed while
+// withdrawn, or was withdrawn while a sender that then died or stalled
+// was sending it (its lease ended at now without an outcome). The
+// receiver would get an event of an incident it never heard of. actor
+// is who acknowledged or resolved it. The caller withdraws the pending
+// triggers first (notify.Withdraw).
+func (e *Engine) stateEvent(ctx context.Context, tx *sql.Tx, st *stateRow, event, actor string, now time.Time) error {
 	recs, err := notify.List(ctx, tx, st.snap.ID)
 	if err != nil {
-		return fmt.Errorf("pagerduty %s of %s: %w", event, st.snap.ID, err)
+		return fmt.Errorf("%s of %s: %w", event, st.snap.ID, err)
 	}
-	if !slices.ContainsFunc(recs, func(r notify.Record) bool {
-		return r.Channel == notify.ChannelPagerDuty && r.Event == notify.EventTrigger && r.Reaches(now)
-	}) {
-		return nil
+	for _, ch := range stateChannels {
+		if !slices.ContainsFunc(recs, func(r notify.Record) bool {
+			return r.Channel == ch && r.Event == notify.EventTrigger && r.Reaches(now)
+		}) {
+			continue
+		}
+		if err := e.stateMessage(ctx, tx, st, ch, event, actor, now); err != nil {
+			return err
+		}
 	}
-	return e.pagerDutyMessage(ctx, tx, st, event, now)
+	return nil
 }
 
-// pagerDutyMessage writes PagerDuty's event (acknowledge, resolve) of the
-// incident.
-func (e *Engine) pagerDutyMessage(ctx context.Context, tx *sql.Tx, st *stateRow, event string, now time.Time) error {
-	m := &notify.Message{IncidentID: st.snap.ID, Channel: notify.ChannelPagerDuty, Event: event, Subject: st.snap.Title,
+// stateMessage writes the incident's event (acknowledge, resolve) to
+// channel, one of stateChannels: one message for the incident, however
+// many people its triggers paged there.
+func (e *Engine) stateMessage(ctx context.Context, tx *sql.Tx, st *stateRow, channel, event, actor string, now time.Time) error {
+	m := &notify.Message{IncidentID: st.snap.ID, Channel: channel, Event: event, Subject: st.snap.Title,
 		Title: st.snap.Title, Service: st.snap.Service, Severity: st.snap.Severity, Time: now}
-	_, err := notify.Enqueue(ctx, tx, now, fmt.Sprintf("esc/%s/%d/pagerduty/%s/%d", st.snap.ID, st.epoch, event, jobs.Millis(now)), m)
+	if channel == notify.ChannelWebhook {
+		word := map[string]string{notify.EventAcknowledge: "ACKNOWLEDGED", notify.EventResolve: "RESOLVED"}[event]
+		m.Subject = fmt.Sprintf("[%s] Incident %s: %s", word, st.snap.ID, st.snap.Title)
+		m.Body = fmt.Sprintf("[%s] Incident: %s\nID: %s\n", word, st.snap.Title, st.snap.ID)
+		if actor != "" {
+			m.Body += fmt.Sprintf("%s by %s\n", word[:1]+strings.ToLower(word[1:]), actor)
+			m.User = actor
+		}
+		m.Labels = st.snap.Labels
+		if _, _, ext := e.config(); ext != "" {
+			m.URL = ext + "/incidents/" + url.PathEscape(st.snap.ID)
+		}
+	}
+	_, err := notify.Enqueue(ctx, tx, now, fmt.Sprintf("esc/%s/%d/%s/%s/%d", st.snap.ID, st.epoch, channel, event, jobs.Millis(now)), m)
 	return err
 }
 
@@ -86,24 +113,28 @@ func (e *Engine) LateDelivery(ctx context.Context, tx *sql.Tx, page int64, m *no
 			return err
 		}
 		sent = "all-clear sent via " + what
-	case m.Channel == notify.ChannelPagerDuty && (st.state == StateResolved || st.state == StateAcknowledged):
-		event := notify.EventResolve
+	case slices.Contains(stateChannels, m.Channel) && (st.state == StateResolved || st.state == StateAcknowledged):
+		event, actor := notify.EventResolve, ""
 		if st.state == StateAcknowledged {
-			event = notify.EventAcknowledge
+			event, actor = notify.EventAcknowledge, st.ackedBy
 		}
 		recs, err := notify.List(ctx, tx, st.snap.ID)
 		if err != nil {
-			return fmt.Errorf("pagerduty %s of %s: %w", event, st.snap.ID, err)
+			return fmt.Errorf("%s %s of %s: %w", m.Channel, event, st.snap.ID, err)
 		}
 		if slices.ContainsFunc(recs, func(r notify.Record) bool {
-			return r.ID > page && r.Channel == notify.ChannelPagerDuty && r.Event == event
+			return r.ID > page && r.Channel == m.Channel && r.Event == event
 		}) {
 			return nil
 		}
-		if err := e.pagerDutyMessage(ctx, tx, st, event, now); err != nil {
+		if err := e.stateMessage(ctx, tx, st, m.Channel, event, actor, now); err != nil {
 			return err
 		}
-		sent = "PagerDuty " + event + " sent"
+		name := m.Channel
+		if m.Channel == notify.ChannelPagerDuty {
+			name = "PagerDuty"
+		}
+		sent = name + " " + event + " sent"
 	case st.state == StateResolved:
 		recovered, err := e.recoveredBeforeResolve(ctx, tx, st)
 		if err == nil && !recovered {

@@ -492,7 +492,7 @@ func (e *Engine) acknowledge(ctx context.Context, tx *sql.Tx, id, actor string, 
 		StateAcknowledged, st.level, jobs.Millis(now), actor, id); err != nil {
 		return fmt.Errorf("acknowledge escalation of %s: %w", id, err)
 	}
-	if err := e.pagerDutyEvent(ctx, tx, st, notify.EventAcknowledge, now); err != nil {
+	if err := e.stateEvent(ctx, tx, st, notify.EventAcknowledge, actor, now); err != nil {
 		return err
 	}
 	msg := fmt.Sprintf("Escalation stopped: acknowledged by %s", actor)
@@ -568,7 +568,7 @@ func (e *Engine) resolve(ctx context.Context, tx *sql.Tx, id, actor string, now 
 	if err := e.setState(ctx, tx, id, StateResolved, st.level, now); err != nil {
 		return err
 	}
-	if err := e.pagerDutyEvent(ctx, tx, st, notify.EventResolve, now); err != nil {
+	if err := e.stateEvent(ctx, tx, st, notify.EventResolve, actor, now); err != nil {
 		return err
 	}
 	if st.state == StateNoPolicy && withdrawn == 0 && sending == 0 {

@@ -73,6 +73,8 @@ type pageSetup struct {
 	sms, push *sink
 	// pagerDuty, when not empty, is the URL of PagerDuty's Events API.
 	pagerDuty string
+	// webhook, when not empty, is the URL of the webhook channel.
+	webhook string
 	// maxAttempts, when not zero, is how many times a page is tried.
 	maxAttempts int
 	// logs, when not nil, keeps the sender's log.
@@ -97,9 +99,12 @@ func newPageRig(t *testing.T, db *store.DB, s pageSetup) (*rig, *notify.Config, 
 	}
 	ncfg := notifyConfig(t, sms, push, email, slack)
 	// notifyConfig validated the config; it is validated again once changed.
-	if s.pagerDuty != "" || s.maxAttempts != 0 {
+	if s.pagerDuty != "" || s.webhook != "" || s.maxAttempts != 0 {
 		if s.pagerDuty != "" {
 			ncfg.PagerDuty = &notify.PagerDutyConfig{URL: s.pagerDuty, RoutingKey: "routing-key"}
+		}
+		if s.webhook != "" {
+			ncfg.Webhook = &notify.WebhookConfig{URL: s.webhook, Secret: "webhook-secret"}
 		}
 		if s.maxAttempts != 0 {
 			ncfg.MaxAttempts = s.maxAttempts
