@@ -21,9 +21,11 @@ import (
 	"github.com/rootuip/sre/pkg/web"
 )
 
-// Acknowledger acknowledges incidents (the incident service).
+// Acknowledger acknowledges incidents and reads them (the incident
+// service).
 type Acknowledger interface {
 	Acknowledge(ctx context.Context, id, actor string) (*incident.Incident, error)
+	Get(ctx context.Context, id string) (*incident.Incident, error)
 }
 
 // Annotator marks the messages held back by a paused channel
@@ -229,6 +231,7 @@ var ackTmpl = template.Must(template.New("ack").Parse(`<!doctype html>
 <link rel="stylesheet" href="/ack/ack.css">
 </head>
 <body><main><h1>{{ if .ID }}Acknowledge incident {{ .ID }}{{ else }}Acknowledge link{{ end }}</h1>
+{{ with .Title }}<p class="title">{{ . }}</p>{{ end }}{{ with .Severity }}<p>{{ . }}, {{ $.Status }}{{ with $.Service }} · service {{ . }}{{ end }}</p>{{ end }}
 {{ if .Error }}<p class="error">{{ .Error }}</p>{{ else if .Message }}<p>{{ .Message }}</p>{{ else }}
 <p>Acknowledging stops the escalation; you become the responder.</p>
 <form method="post"><button type="submit">Acknowledge as {{ .User }}</button></form>{{ end }}
@@ -296,7 +299,24 @@ func (a *API) ackPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	a.renderAck(w, map[string]string{"ID": c.IncidentID, "User": c.User})
+	data := map[string]string{"ID": c.IncidentID, "User": c.User}
+	// What is acknowledged: the person paged sees the incident's title,
+	// severity and state before pressing the button.
+	if a.Acks != nil {
+		inc, err := a.Acks.Get(r.Context(), c.IncidentID)
+		switch {
+		case errors.Is(err, incident.ErrNotFound):
+			a.ackError(w, r, c.IncidentID, http.StatusNotFound, "not_found", err)
+			return
+		case err != nil:
+			// The form still works; the store's error goes to the log
+			// only (the route needs no credentials).
+			a.Engine.logger.Error("Acknowledge link: read the incident", "incident", c.IncidentID, "err", err)
+		default:
+			data["Title"], data["Severity"], data["Status"], data["Service"] = inc.Title, string(inc.Severity), string(inc.Status), inc.Service
+		}
+	}
+	a.renderAck(w, data)
 }
 
 func (a *API) ack(w http.ResponseWriter, r *http.Request) {

@@ -431,6 +431,11 @@ func TestAckLink(t *testing.T) {
 		require.Equal(t, http.StatusOK, got.Code, got.Body)
 		require.Equal(t, "text/html; charset=utf-8", got.ContentType)
 		require.Contains(t, got.Body, "<h1>Acknowledge incident "+id+"</h1>")
+		// What is acknowledged: its title, severity, state and service.
+		inc, err := a.svc.Get(ctx, id)
+		require.NoError(t, err)
+		require.Contains(t, got.Body, `<p class="title">`+inc.Title+`</p>`)
+		require.Contains(t, got.Body, "<p>CRITICAL, triggered · service "+inc.Service+"</p>")
 		require.Contains(t, got.Body, `<form method="post"><button type="submit">Acknowledge as bob</button></form>`)
 		requireAckHeaders(t, got)
 		require.Equal(t, before, a.snapshot(t, id))
@@ -451,13 +456,14 @@ func TestAckLink(t *testing.T) {
 		ghost, err := notify.SignAck("ack-key", notify.AckClaims{IncidentID: "INC-1999-0001", User: "bob", Expires: t0.Add(time.Hour).Unix()})
 		require.NoError(t, err)
 		requireError(t, a.do(t, "POST", "/ack/"+ghost, ""), http.StatusNotFound, "not_found", "incident not found: INC-1999-0001")
+		requireError(t, a.do(t, "GET", "/ack/"+ghost, ""), http.StatusNotFound, "not_found", "incident not found: INC-1999-0001")
 
 		// POST acknowledges as the user the link was sent to.
 		got = a.do(t, "POST", path, "")
 		require.Equal(t, http.StatusOK, got.Code, got.Body)
 		require.Contains(t, got.Body, "<p>Acknowledged by bob.</p>")
 		requireAckHeaders(t, got)
-		inc, err := a.svc.Get(ctx, id)
+		inc, err = a.svc.Get(ctx, id)
 		require.NoError(t, err)
 		require.Equal(t, incident.StatusAcknowledged, inc.Status)
 		st, err := a.engine.Get(ctx, id)
