@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/bidi"
@@ -83,12 +84,21 @@ func StatusFor(ctx context.Context, st *Status) *Status {
 	})
 }
 
+// MaxEscalateReason bounds the reason of an escalate-now, in characters.
+const MaxEscalateReason = 500
+
 func (a *API) escalate(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Reason string `json:"reason"`
 	}
 	if err := web.DecodeJSON(w, r, &req); err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
+	// The reason goes into the timeline and into every page of the level
+	// (an SMS among them): a body of up to 1 MiB went there whole.
+	if n := utf8.RuneCountInString(req.Reason); n > MaxEscalateReason {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("reason: at most %d characters, got %d", MaxEscalateReason, n))
 		return
 	}
 	// Calls at once page once: the others are told which escalation

@@ -183,6 +183,8 @@ func TestAPIStatusAndEscalate(t *testing.T) {
 			{"not an object", `["x"]`, "invalid JSON body: want an object, got a list"},
 			{"unknown field", `{"reason":"x","level":3}`, `invalid JSON body: json: unknown field "level"`},
 			{"trailing data", `{"reason":"x"} {}`, "invalid JSON body: trailing data after the JSON value"},
+			// The reason goes into every page of the level.
+			{"reason too long", `{"reason":"` + strings.Repeat("é", 501) + `"}`, "reason: at most 500 characters, got 501"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				requireError(t, a.do(t, "POST", "/api/v1/escalation/incidents/"+id+"/escalate", tc.body), http.StatusBadRequest, "bad_data", tc.msg)
