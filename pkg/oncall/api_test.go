@@ -139,6 +139,8 @@ func TestAPI(t *testing.T) {
 		require.Equal(t, []string{"alice 2026-03-28T12:00:00Z 2026-03-28T17:00:00Z", "alice 2026-03-29T07:00:00Z 2026-03-29T16:00:00Z"}, kept)
 		for _, tc := range []struct{ method, path, body, err string }{
 			{"PUT", "/api/v1/oncall/schedules/api-primary/overrides", `{"overrides":[{"user":"mallory","start":"2026-03-28T10:00:00Z","end":"2026-03-28T11:00:00Z"}]}`, `override 0: override: unknown user "mallory"`},
+			{"PUT", "/api/v1/oncall/schedules/api-primary/overrides", `{"overrides":[{"user":"carol","start":"2026-03-28T10:00:00Z","end":"2026-03-28T11:00:00Z","reason":"` + strings.Repeat("r", 501) + `"}]}`,
+				`override 0: override for "carol": reason: at most 500 characters, got 501`},
 			{"PUT", "/api/v1/oncall/schedules/api-primary/overrides", `{"overrides":[], "extra": 1}`, `invalid JSON body: json: unknown field "extra"`},
 			{"PUT", "/api/v1/oncall/schedules/api-primary/overrides", `{"overrides":[]}`, `from and to are required when no overrides are given`},
 			// Given, but zero: not "required".

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/common/model"
 
@@ -310,8 +311,16 @@ func (o *Override) Validate(users map[string]bool) error {
 	if !o.End.After(o.Start) {
 		return fmt.Errorf("override for %q: end %s is not after start %s", o.User, o.End.Format(time.RFC3339Nano), o.Start.Format(time.RFC3339Nano))
 	}
+	if n := utf8.RuneCountInString(o.Reason); n > MaxOverrideReason {
+		return fmt.Errorf("override for %q: reason: at most %d characters, got %d", o.User, MaxOverrideReason, n)
+	}
 	return nil
 }
+
+// MaxOverrideReason bounds an override's reason, in characters: it is
+// listed with every shift and gap the override changes (a request body
+// of up to 1 MiB was stored whole).
+const MaxOverrideReason = 500
 
 func (l *Layer) validate(loc *time.Location, users map[string]bool) error {
 	switch l.Rotation {
