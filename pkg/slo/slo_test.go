@@ -57,6 +57,7 @@ func TestBadSpecs(t *testing.T) {
 		"reserved-label.yml":           "testdata/bad/reserved-label.yml:5:13: labels.severity: label \"severity\" is reserved (set by the generator)",
 		"sred-config.yml":              "testdata/bad/sred-config.yml:2:1: apiVersion: missing apiVersion (want sre.rootuip.io/v1): this is a sred configuration (webhook:, notifications:, escalation:), not an SLO spec; check it with srectl check config",
 		"short-window.yml":             "testdata/bad/short-window.yml:15:26: slos[0].alerting.page.windows[0].shortWindow: must be at least 5m",
+		"ticket-below-budget.yml":      "testdata/bad/ticket-below-budget.yml:12:7: slos[0].alerting: ticket tier ticket_1h has burn rate 0.0072: below 1x it fires while the service spends its error budget slower than the period allows (raise burnRate or budgetConsumed)",
 		"tier-named-budget.yml":        "testdata/bad/tier-named-budget.yml:14:19: slos[0].alerting.page.windows[0].name: tier name \"budget\" is the burn_tier of the error budget alert (SLOErrorBudgetConsumed): its alerts would be taken for it, and the inhibit rules would match one for the other",
 		"tier-never-fires.yml":         "testdata/bad/tier-never-fires.yml:5:5: slos[0].alerting: burn tier page_fast can never fire: burn rate 14.4 x error budget 0.1 >= 1 (lower the factor, or disable the tier)",
 		"two-slis.yml":                 "testdata/bad/two-slis.yml:8:7: slos[0].sli: exactly one of events, latency, bool or raw must be set (got 2)",

@@ -664,6 +664,12 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 		if w.Severity == SeverityPage && w.BurnRate <= 1 {
 			add(ap, "page tier %s has burn rate %g: a budget-neutral burn (1x) would page", w.Name, w.BurnRate)
 		}
+		// Below 1x (with a rounding margin: 10% of 30d over 3d is 1) a
+		// ticket fires while the service spends its budget slower than
+		// the period allows: on a healthy service.
+		if w.Severity == SeverityTicket && w.BurnRate < 1-1e-9 {
+			add(ap, "ticket tier %s has burn rate %g: below 1x it fires while the service spends its error budget slower than the period allows (raise burnRate or budgetConsumed)", w.Name, w.BurnRate)
+		}
 	}
 	checkTemplates(add, ap+".annotations", a.Annotations)
 	checkTemplates(add, ap+".page.annotations", a.Page.Annotations)
