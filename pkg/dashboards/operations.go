@@ -37,11 +37,15 @@ func operations() *dashboard.DashboardBuilder {
 		Refresh("30s").
 		WithRow(dashboard.NewRowBuilder("Real-time service metrics")).
 		WithPanel(newTimeseries(panelSpec{
-			title: "SLI events per second by service",
-			description: "All events counted by the SLIs (requests for request-based SLIs), as recorded over 5m. " +
-				"Time-based SLIs count one event per second.",
+			title: "SLI events per second by SLO",
+			description: "All events counted by each SLO's SLI (requests for request-based SLIs), as recorded over 5m, " +
+				"the groups of a grouped SLO summed. Time-based SLIs count one event per second. " +
+				"Per SLO, not summed per service: a service's SLOs often count the same requests.",
 			unit: "reqps", width: 8, height: 8,
-			queries: []query{q(`sum by (service) (`+sliTotalEvents+`)`, "{{service}}")},
+			// The SLOs of a service count the same requests (availability,
+			// latency, success rate): summing them by service multiplied
+			// the service's request rate by its number of SLOs.
+			queries: []query{q(`sum by (service, slo) (`+sliTotalEvents+`)`, "{{service}} / {{slo}}")},
 			min:     f(0),
 		})).
 		WithPanel(newTimeseries(panelSpec{
