@@ -57,11 +57,11 @@ func operations() *dashboard.DashboardBuilder {
 		})).
 		WithPanel(newTimeseries(panelSpec{
 			title:       "Open incidents by service",
-			description: "Incidents triggered, acknowledged or under investigation.",
+			description: "Incidents triggered, acknowledged or under investigation, by service; 0 for a service whose incidents are all resolved.",
 			width:       8, height: 8,
 			// The zero series of the severities without open incidents
 			// have no service (docs/metrics.md): no row without a name.
-			queries: []query{q(`sum by (service) (max by (service, severity) (sre_incidents_open{service!=""}))`, "{{service}}")},
+			queries: []query{q(openIncidentsBy("service", `service!=""`), "{{service}}")},
 			min:     f(0),
 		})).
 		WithRow(dashboard.NewRowBuilder("Error budget status")).
