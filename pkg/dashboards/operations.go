@@ -120,7 +120,7 @@ func operations() *dashboard.DashboardBuilder {
 		})).
 		WithPanel(newStat(panelSpec{
 			title:       "Toil",
-			description: "Share of incident work done by hand (target: below 20%).",
+			description: "Of the incidents created in the last 30 days and resolved, the share resolved by hand, no automation having mitigated them (target: below 20%). No data until one is resolved.",
 			unit:        "percentunit", width: 12, height: 5,
 			queries:    []query{instant(`max(sre_toil_ratio)`, "")},
 			thresholds: thresholds("green", step{0.2, "yellow"}, step{0.5, "red"}),
