@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/rootuip/sre/pkg/collector"
@@ -44,7 +45,13 @@ func (r runbookAutomation) AutomationRunRatios(ctx context.Context) (coverage, r
 	if c.Incidents == 0 {
 		return 0, 0, 0, false, nil
 	}
-	return c.MitigatedRatio(), c.RunRatio(), c.ToilRatio(), true, nil
+	toil = c.ToilRatio()
+	if c.Resolved == 0 {
+		// 0/0: no incident of the window resolved yet, so no toil to
+		// measure; a 0 would read as "no work done by hand" (on target).
+		toil = math.NaN()
+	}
+	return c.MitigatedRatio(), c.RunRatio(), toil, true, nil
 }
 
 // AutomationVersion changes whenever an incident changes or a runbook run

@@ -795,3 +795,28 @@ func TestMetricsSurviveFailingCollector(t *testing.T) {
 	require.Contains(t, string(b), `sre_webhook_requests_total{code="200"} 1`)
 	require.NotContains(t, string(b), "sre_test_failing")
 }
+
+// Toil is the share of resolved incidents resolved by hand: while no
+// incident of the window is resolved it is 0/0, absent rather than a 0 that
+// reads as no work done by hand (on target); coverage is there.
+func TestToilAbsentUntilResolved(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			_, srv := runApp(t, backend, "", nil)
+			id := openIncident(t, srv.URL, "HighErrors", "api", "CRITICAL", time.Now())
+
+			mfs, body := scrape(t, srv.URL)
+			v, ok := metricValue(mfs, collector.MetricAutomationCoverage, nil)
+			require.True(t, ok, "no coverage with an open incident:\n%s", body)
+			require.Zero(t, v)
+			_, ok = metricValue(mfs, collector.MetricToil, nil)
+			require.False(t, ok, "toil exported before any incident resolved:\n%s", body)
+
+			postJSON(t, srv.URL+"/api/v1/incidents/"+id+"/resolve", map[string]string{"actor": "alice", "note": "fixed"})
+			mfs, body = scrape(t, srv.URL)
+			v, ok = metricValue(mfs, collector.MetricToil, nil)
+			require.True(t, ok, "no toil once the incident resolved by hand:\n%s", body)
+			require.Equal(t, 1.0, v)
+		})
+	}
+}

@@ -206,6 +206,10 @@ scrape_configs:
 	after := lastScrape(t, papi, lastScrape(t, papi, at))
 	require.Equal(t, map[string]float64{"": 0}, evalPanel(t, papi, panels, "executive.json", "Open incidents", after))
 	require.Equal(t, map[string]float64{"": 0}, evalPanel(t, papi, panels, "executive.json", "Open CRITICAL / HIGH incidents", after))
+	// The time series by service drop to 0 rather than end on their last
+	// count (which their legend's last value would keep showing).
+	require.Equal(t, map[string]float64{`{service="api"}`: 0, `{service="web"}`: 0},
+		evalPanel(t, papi, panels, "operations.json", "Open incidents by service", after))
 }
 
 // openIncident sends a firing alert that started a minute before at and

@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/rootuip/sre/pkg/store"
 )
 
 // Measurement is one sample of the score's inputs; nil means no data.
@@ -178,7 +180,6 @@ func (s *Service) report(ctx context.Context, r *run, held bool) (string, error)
 	if err := s.j.finishRun(ctx, r.info.ID, s.o.Owner, r.info.Status, reason, &sc.Value, md, string(js), s.o.Clock.Now()); err != nil {
 		return "", err
 	}
-	s.m.score.WithLabelValues(e.Name, e.Target.Service).Set(sc.Value)
 	s.publish(r, sc)
 	return fmt.Sprintf("%s; resilience score %.1f", r.info.Status, sc.Value), nil
 }
@@ -246,22 +247,48 @@ func Markdown(r Report) string {
 
 type metrics struct {
 	experiments *prometheus.CounterVec
-	score       *prometheus.GaugeVec
 	faultActive *prometheus.GaugeVec
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics registers the chaos metrics with reg; the resilience scores are
+// read from db at scrape time.
+func newMetrics(reg prometheus.Registerer, db *store.DB) *metrics {
 	m := &metrics{
 		experiments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sre_chaos_experiments_total",
 			Help: "Chaos experiment runs by result (succeeded, failed, aborted, refused)."}, []string{"result"}),
-		score: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sre_chaos_resilience_score",
-			Help: "Resilience score (0-100) of the last run of each experiment."}, []string{"experiment", "service"}),
 		faultActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sre_chaos_fault_active",
 			Help: "1 while a chaos fault is injected."}, []string{"experiment", "service", "fault", "type", "driver", "fault_id"}),
 	}
 	for _, r := range []string{StatusSucceeded, StatusFailed, StatusAborted, StatusRefused} {
 		m.experiments.WithLabelValues(r)
 	}
-	reg.MustRegister(m.experiments, m.score, m.faultActive)
+	reg.MustRegister(m.experiments, m.faultActive, &scoreCollector{db: db, desc: prometheus.NewDesc("sre_chaos_resilience_score",
+		"Resilience score (0-100) of the last scored run of each experiment, whichever replica ran it (read from the store).",
+		[]string{"experiment", "service"}, nil)})
 	return m
+}
+
+// scoreCollector exports the score of the last scored run of each
+// experiment and service from the store at scrape time: the same on every
+// replica, and after a restart. A gauge set by the replica that ran it left
+// each replica with its own last run, and max across replicas showed an
+// older, better score than the last run's.
+type scoreCollector struct {
+	db   *store.DB
+	desc *prometheus.Desc
+}
+
+func (c *scoreCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *scoreCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	scores, err := journal{c.db}.lastScores(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	for _, sc := range scores {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, sc.score, sc.experiment, sc.service)
+	}
 }

@@ -163,7 +163,7 @@ func New(o Options) *Service {
 		o.Registerer = prometheus.NewRegistry()
 	}
 	return &Service{
-		o: o, j: journal{o.DB}, locks: targetlock.New(o.DB), m: newMetrics(o.Registerer), logger: o.Logger,
+		o: o, j: journal{o.DB}, locks: targetlock.New(o.DB), m: newMetrics(o.Registerer, o.DB), logger: o.Logger,
 		http: &http.Client{}, cfg: DefaultConfig, experiments: map[string]*Experiment{}, running: map[string]context.CancelCauseFunc{},
 		wake: map[string]chan struct{}{},
 	}

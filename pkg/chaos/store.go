@@ -214,6 +214,39 @@ func (j journal) finishRun(ctx context.Context, id, owner, status, reason string
 	return nil
 }
 
+// runScore is the score of an experiment's last scored run.
+type runScore struct {
+	experiment, service string
+	score               float64
+}
+
+// lastScores returns, per experiment and service, the score of the last
+// finished run that has one.
+func (j journal) lastScores(ctx context.Context) ([]runScore, error) {
+	rows, err := j.db.QueryContext(ctx, `SELECT r.experiment, r.service, r.score FROM chaos_runs r
+		WHERE r.score IS NOT NULL AND r.finished_ms IS NOT NULL AND NOT EXISTS (
+			SELECT 1 FROM chaos_runs o WHERE o.experiment = r.experiment AND o.service = r.service
+			AND o.score IS NOT NULL AND o.finished_ms IS NOT NULL
+			AND (o.finished_ms > r.finished_ms OR (o.finished_ms = r.finished_ms AND o.id > r.id)))
+		ORDER BY r.experiment, r.service`)
+	if err != nil {
+		return nil, fmt.Errorf("read resilience scores: %w", err)
+	}
+	defer rows.Close()
+	var out []runScore
+	for rows.Next() {
+		var sc runScore
+		if err := rows.Scan(&sc.experiment, &sc.service, &sc.score); err != nil {
+			return nil, fmt.Errorf("read resilience scores: %w", err)
+		}
+		out = append(out, sc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read resilience scores: %w", err)
+	}
+	return out, nil
+}
+
 // ErrRunLost is returned to a runner whose run another replica took over
 // (its lease expired): the runner must leave the run and its faults alone.
 var ErrRunLost = errors.New("run taken over by another replica")

@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -55,7 +56,8 @@ var DefaultBuckets = []float64{10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200,
 
 // Automation reports automation coverage and toil, e.g. from the runbook
 // engine's records. Ratios are in [0, 1]; ok is false when there is nothing
-// to report yet (no incidents), in which case no sample is exported.
+// to report yet (no incidents), in which case no sample is exported. A toil
+// of NaN (no incident resolved yet: 0/0) exports coverage without toil.
 type Automation interface {
 	AutomationRatios(ctx context.Context) (coverage, toil float64, ok bool, err error)
 }
@@ -748,6 +750,8 @@ func (c *Collector) collectAutomation(ctx context.Context, ch chan<- prometheus.
 		toil = 1 - coverage
 	}
 	ch <- prometheus.MustNewConstMetric(c.coverage, prometheus.GaugeValue, coverage)
-	ch <- prometheus.MustNewConstMetric(c.toil, prometheus.GaugeValue, toil)
+	if !math.IsNaN(toil) {
+		ch <- prometheus.MustNewConstMetric(c.toil, prometheus.GaugeValue, toil)
+	}
 	return nil
 }

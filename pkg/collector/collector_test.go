@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os/exec"
 	"reflect"
 	"strings"
@@ -647,4 +648,25 @@ sre_incident_mtbf_seconds{service="web"} 3660
 			t.Errorf("detection: count %d sum %g, want 2 and 60", n, sum)
 		}
 	})
+}
+
+// A toil of NaN (no incident resolved yet) exports the coverage alone.
+func TestAutomationSourceToilUnknown(t *testing.T) {
+	db, err := store.OpenSQLiteMemory(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(context.Background(), migrations...); err != nil {
+		t.Fatal(err)
+	}
+	c := newCollector(t, db, Options{Automation: fixedAutomation{0.5, math.NaN()}})
+	want := `
+# HELP sre_automation_coverage_ratio Share of incidents handled by automation (target above 0.8).
+# TYPE sre_automation_coverage_ratio gauge
+sre_automation_coverage_ratio 0.5
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), MetricAutomationCoverage, MetricToil); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -49,6 +49,21 @@ func orZeroWhenCounted(expr string) string {
 	return expr + ` or 0 * max(` + collector.MetricScrapeSuccess + `{collector="open"} == 1)`
 }
 
+// openIncidentsBy is the number of open incidents by the labels in by
+// (service or severity), for the series that match matchers, with a 0 for
+// each value that has stored incidents but none open, so that a time series
+// drops to 0 when the last incident resolves instead of ending on its last
+// count (sre_incidents_open has no series for a service without open
+// incidents). The zeros need sred to have counted the open incidents in its
+// last scrape, as orZeroWhenCounted.
+func openIncidentsBy(by, matchers string) string {
+	perSeries := func(metric string) string {
+		return `sum by (` + by + `) (max by (service, severity) (` + metric + `{` + matchers + `}))`
+	}
+	return perSeries(collector.MetricIncidentsOpen) + ` or 0 * ` + perSeries(collector.MetricIncidentsStored) +
+		` and on () max(` + collector.MetricScrapeSuccess + `{collector="open"} == 1)`
+}
+
 // increaseBySeries is the increase of a store counter over r, de-duplicated
 // across replicas, per service and severity.
 func increaseBySeries(metric, selector, r string) string {

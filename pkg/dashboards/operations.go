@@ -37,11 +37,15 @@ func operations() *dashboard.DashboardBuilder {
 		Refresh("30s").
 		WithRow(dashboard.NewRowBuilder("Real-time service metrics")).
 		WithPanel(newTimeseries(panelSpec{
-			title: "SLI events per second by service",
-			description: "All events counted by the SLIs (requests for request-based SLIs), as recorded over 5m. " +
-				"Time-based SLIs count one event per second.",
+			title: "SLI events per second by SLO",
+			description: "All events counted by each SLO's SLI (requests for request-based SLIs), as recorded over 5m, " +
+				"the groups of a grouped SLO summed. Time-based SLIs count one event per second. " +
+				"Per SLO, not summed per service: a service's SLOs often count the same requests.",
 			unit: "reqps", width: 8, height: 8,
-			queries: []query{q(`sum by (service) (`+sliTotalEvents+`)`, "{{service}}")},
+			// The SLOs of a service count the same requests (availability,
+			// latency, success rate): summing them by service multiplied
+			// the service's request rate by its number of SLOs.
+			queries: []query{q(`sum by (service, slo) (`+sliTotalEvents+`)`, "{{service}} / {{slo}}")},
 			min:     f(0),
 		})).
 		WithPanel(newTimeseries(panelSpec{
@@ -53,11 +57,11 @@ func operations() *dashboard.DashboardBuilder {
 		})).
 		WithPanel(newTimeseries(panelSpec{
 			title:       "Open incidents by service",
-			description: "Incidents triggered, acknowledged or under investigation.",
+			description: "Incidents triggered, acknowledged or under investigation, by service; 0 for a service whose incidents are all resolved.",
 			width:       8, height: 8,
 			// The zero series of the severities without open incidents
 			// have no service (docs/metrics.md): no row without a name.
-			queries: []query{q(`sum by (service) (max by (service, severity) (sre_incidents_open{service!=""}))`, "{{service}}")},
+			queries: []query{q(openIncidentsBy("service", `service!=""`), "{{service}}")},
 			min:     f(0),
 		})).
 		WithRow(dashboard.NewRowBuilder("Error budget status")).
@@ -116,7 +120,7 @@ func operations() *dashboard.DashboardBuilder {
 		})).
 		WithPanel(newStat(panelSpec{
 			title:       "Toil",
-			description: "Share of incident work done by hand (target: below 20%).",
+			description: "Of the incidents created in the last 30 days and resolved, the share resolved by hand, no automation having mitigated them (target: below 20%). No data until one is resolved.",
 			unit:        "percentunit", width: 12, height: 5,
 			queries:    []query{instant(`max(sre_toil_ratio)`, "")},
 			thresholds: thresholds("green", step{0.2, "yellow"}, step{0.5, "red"}),

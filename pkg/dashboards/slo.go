@@ -136,9 +136,9 @@ func sloDetail() *dashboard.DashboardBuilder {
 		})).
 		WithPanel(newTimeseries(panelSpec{
 			title:       "Open incidents of the service",
-			description: "Incidents open for this service in sred, by their highest severity.",
+			description: "Incidents open for this service in sred, by their highest severity; 0 once they are resolved.",
 			width:       24, height: 7,
-			queries: []query{q(`sum by (severity) (max by (service, severity) (sre_incidents_open{service="$service"}))`, "{{severity}}")},
+			queries: []query{q(openIncidentsBy("severity", `service="$service"`), "{{severity}}")},
 			min:     f(0),
 		}))
 }
