@@ -172,8 +172,8 @@ func incidentsList(env *Env, o incidentsOptions) error {
 		if inc.RecoveringSince != nil && inc.Status.Open() {
 			status += " (recovering)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", inc.ID, inc.SeverityText(), status, inc.Service,
-			inc.CreatedAt.UTC().Format("2006-01-02 15:04"), dash(inc.Assignee), inc.Title)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", inc.ID, inc.SeverityText(), status, oneLine(inc.Service),
+			inc.CreatedAt.UTC().Format("2006-01-02 15:04"), oneLine(dash(inc.Assignee)), oneLine(inc.Title))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -182,6 +182,17 @@ func incidentsList(env *Env, o incidentsOptions) error {
 		fmt.Fprintf(env.Stdout, "(%d of %d shown; use --offset %d for more)\n", len(page.Incidents), page.Total, page.Offset+len(page.Incidents))
 	}
 	return nil
+}
+
+// oneLine keeps a value on its line and in its column: a newline or tab
+// in a label value (an incident's service, an alert group's key) is
+// printed as \n or \t, as the timeline prints label values, instead of
+// breaking the table or the field it is printed in.
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\n\t") {
+		return s
+	}
+	return strings.NewReplacer("\n", `\n`, "\t", `\t`).Replace(s)
 }
 
 func dash(s string) string {
@@ -204,7 +215,7 @@ func incidentsShow(env *Env, o incidentsOptions) error {
 		return printJSON(env.Stdout, map[string]any{"incident": inc, "timeline": tl})
 	}
 	w := env.Stdout
-	fmt.Fprintf(w, "%s [%s] %s\n", inc.ID, inc.SeverityText(), inc.Title)
+	fmt.Fprintf(w, "%s [%s] %s\n", inc.ID, inc.SeverityText(), oneLine(inc.Title))
 	fmt.Fprintf(w, "Status:    %s", inc.Status)
 	if inc.Flapping {
 		fmt.Fprint(w, " (flapping)")
@@ -213,14 +224,14 @@ func incidentsShow(env *Env, o incidentsOptions) error {
 		fmt.Fprint(w, " (recovering: the SLO stopped burning, escalation stopped)")
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "Service:   %s\n", inc.Service)
+	fmt.Fprintf(w, "Service:   %s\n", oneLine(inc.Service))
 	if len(inc.Services) > 1 {
-		fmt.Fprintf(w, "Affected:  %s (likely root: %s)\n", strings.Join(inc.Services, ", "), dash(inc.RootService))
+		fmt.Fprintf(w, "Affected:  %s (likely root: %s)\n", oneLine(strings.Join(inc.Services, ", ")), oneLine(dash(inc.RootService)))
 	}
 	if inc.MergedInto != "" {
 		fmt.Fprintf(w, "Merged:    into %s\n", inc.MergedInto)
 	}
-	fmt.Fprintf(w, "Assignee:  %s\n", dash(inc.Assignee))
+	fmt.Fprintf(w, "Assignee:  %s\n", oneLine(dash(inc.Assignee)))
 	if inc.Impact != "" {
 		fmt.Fprintf(w, "Impact:    %s\n", inc.Impact)
 	}
@@ -240,12 +251,12 @@ func incidentsShow(env *Env, o incidentsOptions) error {
 	if len(inc.Links) > 1 {
 		fmt.Fprintf(w, "\nAlert groups (%d):\n", len(inc.Links))
 		for _, l := range inc.Links {
-			fmt.Fprintf(w, "  %-10s %-18s %s\n", l.Service, l.Reason, l.GroupKey)
+			fmt.Fprintf(w, "  %-10s %-18s %s\n", oneLine(l.Service), l.Reason, oneLine(l.GroupKey))
 		}
 	}
 	fmt.Fprintf(w, "\nAlerts (%d):\n", len(inc.Alerts))
 	for _, a := range inc.Alerts {
-		fmt.Fprintf(w, "  %-8s %s since %s\n", a.Status, alertName(a), a.StartsAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(w, "  %-8s %s since %s\n", a.Status, oneLine(alertName(a)), a.StartsAt.UTC().Format(time.RFC3339))
 	}
 	fmt.Fprintf(w, "\nTimeline:\n")
 	for _, e := range tl {

@@ -316,3 +316,34 @@ func TestIncidentsListPeakSeverity(t *testing.T) {
 		require.Equal(t, "srectl: sred answered 400: peak_severity: unknown severity \"SEV1\" (want one of CRITICAL, HIGH, MEDIUM, LOW)\n", errOut)
 	})
 }
+
+// TestIncidentsOutputOneLinePerValue: a label value with a newline or a
+// tab (here the service an incident is named after) stays on its line and
+// in its column: the table keeps one row per incident, and show keeps the
+// value on its field's line, printed as \n and \t as the timeline does.
+func TestIncidentsOutputOneLinePerValue(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+		svc := newIncidentService(t, db, now)
+		for _, service := range []string{"we\nb\"x", "pay\tments"} {
+			labels := map[string]string{"alertname": "Down\nHard", "service": service, "severity": "critical"}
+			_, err := svc.Ingest(context.Background(), incident.Notification{
+				Receiver: "sred", Status: "firing", GroupKey: "{}:" + service, CommonLabels: labels,
+				Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: service, StartsAt: now.Add(-time.Minute), Labels: labels}},
+			})
+			require.NoError(t, err)
+		}
+		run := incidentsCommand(t, svc, "--actor=alice")
+		code, out, errOut := run("list")
+		require.Equal(t, 0, code, errOut)
+		require.Equal(t, ""+
+			"ID             SEVERITY  STATUS     SERVICE     CREATED           ASSIGNEE  TITLE\n"+
+			"INC-2026-0002  CRITICAL  triggered  pay\\tments  2026-05-04 10:00  -         Down Hard on pay ments\n"+
+			"INC-2026-0001  CRITICAL  triggered  we\\nb\"x     2026-05-04 10:00  -         Down Hard on we b\"x\n", out)
+
+		code, out, errOut = run("show", "INC-2026-0001")
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, out, "\nService:   we\\nb\"x\nAssignee:  -\n")
+		require.Contains(t, out, "\nAlerts (1):\n  firing   Down\\nHard since 2026-05-04T09:59:00Z\n")
+	})
+}
