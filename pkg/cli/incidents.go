@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -255,8 +257,9 @@ func incidentsShow(env *Env, o incidentsOptions) error {
 		}
 	}
 	fmt.Fprintf(w, "\nAlerts (%d):\n", len(inc.Alerts))
+	varying := varyingLabels(inc.Alerts)
 	for _, a := range inc.Alerts {
-		fmt.Fprintf(w, "  %-8s %s since %s\n", a.Status, oneLine(alertName(a)), a.StartsAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(w, "  %-8s %s%s since %s\n", a.Status, oneLine(alertName(a)), alertLabels(a, varying), a.StartsAt.UTC().Format(time.RFC3339))
 	}
 	fmt.Fprintf(w, "\nTimeline:\n")
 	for _, e := range tl {
@@ -356,6 +359,51 @@ func incidentsMerge(env *Env, o incidentsOptions) error {
 
 // alertName is an alert's name, with the SLO, tier and burn factor of the
 // generated SLO alerts: "SLOBurnRatePage api/availability page_fast 14.4x".
+// varyingLabels returns the names of the labels whose values are not the
+// same on all the alerts (a label some alerts lack counts), sorted: those
+// that tell the alerts of a group apart, such as instance.
+func varyingLabels(alerts []incident.Alert) []string {
+	if len(alerts) < 2 {
+		return nil
+	}
+	var names []string
+	seen := map[string]bool{}
+	for _, a := range alerts {
+		for k := range a.Labels {
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			v, ok := alerts[0].Labels[k]
+			for _, b := range alerts[1:] {
+				if w, has := b.Labels[k]; has != ok || w != v {
+					names = append(names, k)
+					break
+				}
+			}
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// alertLabels renders the varying labels of an alert that alertName does
+// not already print, as {instance="db-1", path="/data"}, or "" when none.
+func alertLabels(a incident.Alert, varying []string) string {
+	var parts []string
+	for _, k := range varying {
+		v, ok := a.Labels[k]
+		if !ok || k == "alertname" || (k == "burn_tier" && v != "") || (a.Labels["slo"] != "" && (k == "slo" || k == "service")) {
+			continue
+		}
+		parts = append(parts, k+"="+strconv.Quote(v))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " {" + strings.Join(parts, ", ") + "}"
+}
+
 func alertName(a incident.Alert) string {
 	parts := []string{a.Labels["alertname"]}
 	if s := a.Labels["slo"]; s != "" {

@@ -347,3 +347,37 @@ func TestIncidentsOutputOneLinePerValue(t *testing.T) {
 		require.Contains(t, out, "\nAlerts (1):\n  firing   Down\\nHard since 2026-05-04T09:59:00Z\n")
 	})
 }
+
+// TestIncidentsShowTellsAlertsApart: the alerts of one group differ in
+// labels such as instance; show prints the labels that differ between the
+// incident's alerts next to each one's name (quoted, escaped as in the
+// timeline), not the same "firing HighErr" line once per alert.
+func TestIncidentsShowTellsAlertsApart(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+		svc := newIncidentService(t, db, now)
+		alert := func(instance string, extra ...string) incident.NotifiedAlert {
+			labels := map[string]string{"alertname": "HighErr", "service": "api", "severity": "critical", "instance": instance}
+			for i := 0; i+1 < len(extra); i += 2 {
+				labels[extra[i]] = extra[i+1]
+			}
+			return incident.NotifiedAlert{Status: "firing", Fingerprint: instance, StartsAt: now.Add(-time.Minute), Labels: labels}
+		}
+		_, err := svc.Ingest(context.Background(), incident.Notification{
+			Receiver: "sred", Status: "firing", GroupKey: `{}:{alertname="HighErr", service="api"}`,
+			CommonLabels: map[string]string{"alertname": "HighErr", "service": "api", "severity": "critical"},
+			Alerts:       []incident.NotifiedAlert{alert("a"), alert("b", "path", "/data"), alert("c\"q\nü")},
+		})
+		require.NoError(t, err)
+		run := incidentsCommand(t, svc, "--actor=alice")
+		code, out, errOut := run("show", "INC-2026-0001")
+		require.Equal(t, 0, code, errOut)
+		for _, line := range []string{
+			`  firing   HighErr {instance="a"} since 2026-05-04T09:59:00Z`,
+			`  firing   HighErr {instance="b", path="/data"} since 2026-05-04T09:59:00Z`,
+			`  firing   HighErr {instance="c\"q\nü"} since 2026-05-04T09:59:00Z`,
+		} {
+			require.Contains(t, out, "\n"+line+"\n")
+		}
+	})
+}
