@@ -62,7 +62,7 @@ func init() {
 		list.Flag("service", "Filter by service.").StringVar(&o.service)
 		list.Flag("severity", "Filter by severity (repeatable): CRITICAL, HIGH, MEDIUM, LOW.").StringsVar(&o.severity)
 		list.Flag("peak-severity", "Filter by the highest severity an incident had (repeatable): CRITICAL lists every incident that paged CRITICAL, also after its severity fell.").StringsVar(&o.peakSeverity)
-		list.Flag("since", "Only incidents created within this duration (e.g. 24h) or since this RFC 3339 time.").StringVar(&o.since)
+		list.Flag("since", "Only incidents created within this duration (24h, 7d) or since this RFC 3339 time.").StringVar(&o.since)
 		list.Flag("limit", "Page size.").Default("50").IntVar(&o.limit)
 		list.Flag("offset", "Skip this many incidents.").Default("0").IntVar(&o.offset)
 
@@ -149,11 +149,11 @@ func incidentsList(env *Env, o incidentsOptions) error {
 		q.Set("service", o.service)
 	}
 	if o.since != "" {
-		if d, err := time.ParseDuration(o.since); err == nil {
-			q.Set("since", time.Now().Add(-d).UTC().Format(time.RFC3339))
-		} else {
-			q.Set("since", o.since)
+		since, err := sinceTime(o.since, time.Now())
+		if err != nil {
+			return err
 		}
+		q.Set("since", since)
 	}
 	q.Set("limit", fmt.Sprint(o.limit))
 	q.Set("offset", fmt.Sprint(o.offset))

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -379,5 +380,40 @@ func TestIncidentsShowTellsAlertsApart(t *testing.T) {
 		} {
 			require.Contains(t, out, "\n"+line+"\n")
 		}
+	})
+}
+
+// TestIncidentsListSince: --since takes the durations SREs write in
+// PromQL (7d, 1w, 90m), as `incidents export --since 30d` does, an RFC
+// 3339 time or Unix seconds; anything else is srectl's error naming the
+// flag and what it takes, before any request. Before, `--since 7d`
+// reached sred as a time and came back as its 400.
+func TestIncidentsListSince(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		created := time.Now().UTC().Add(-3 * 24 * time.Hour).Truncate(time.Second)
+		svc := newIncidentService(t, db, created)
+		labels := map[string]string{"alertname": "Down", "service": "api", "severity": "critical"}
+		_, err := svc.Ingest(context.Background(), incident.Notification{
+			Receiver: "sred", Status: "firing", GroupKey: "api", CommonLabels: labels,
+			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "f", StartsAt: created.Add(-time.Minute), Labels: labels}},
+		})
+		require.NoError(t, err)
+		run := incidentsCommand(t, svc, "--actor=alice")
+		for _, c := range []struct {
+			since string
+			found bool
+		}{
+			{"7d", true}, {"1w", true}, {"96h", true}, {"2d", false}, {"90m", false},
+			{created.Add(-time.Hour).Format(time.RFC3339), true}, {created.Add(time.Hour).Format(time.RFC3339), false},
+			{strconv.FormatInt(created.Add(-time.Hour).Unix(), 10), true},
+		} {
+			code, out, errOut := run("list", "--since", c.since)
+			require.Equal(t, 0, code, "%s: %s", c.since, errOut)
+			require.Equal(t, c.found, strings.Contains(out, "INC-2026-0001"), "%s: %s", c.since, out)
+		}
+		code, out, errOut := run("list", "--since", "yesterday")
+		require.Equal(t, 1, code)
+		require.Empty(t, out)
+		require.Equal(t, "srectl: --since: want a duration (24h, 7d), an RFC 3339 time (2026-05-04T10:00:00Z) or Unix seconds, got \"yesterday\"\n", errOut)
 	})
 }
