@@ -197,6 +197,20 @@ func oneLine(s string) string {
 	return strings.NewReplacer("\n", `\n`, "\t", `\t`).Replace(s)
 }
 
+// timelineIndent is the width of a timeline line's time, kind and actor
+// columns, before its message.
+const timelineIndent = 2 + 19 + 2 + 14 + 1 + 14 + 1
+
+// indentLines indents the lines after the first of a timeline message (a
+// note of several lines, a runbook step's output) to the message column,
+// so that each reads as part of its entry, never as an entry of its own.
+func indentLines(s string) string {
+	if !strings.Contains(s, "\n") {
+		return s
+	}
+	return strings.ReplaceAll(s, "\n", "\n"+strings.Repeat(" ", timelineIndent))
+}
+
 func dash(s string) string {
 	if s == "" {
 		return "-"
@@ -263,7 +277,7 @@ func incidentsShow(env *Env, o incidentsOptions) error {
 	}
 	fmt.Fprintf(w, "\nTimeline:\n")
 	for _, e := range tl {
-		fmt.Fprintf(w, "  %s  %-14s %-14s %s\n", e.Time.UTC().Format("2006-01-02 15:04:05"), e.Kind, e.Actor, e.Message)
+		fmt.Fprintf(w, "  %s  %-14s %-14s %s\n", e.Time.UTC().Format("2006-01-02 15:04:05"), e.Kind, oneLine(e.Actor), indentLines(e.Message))
 	}
 	return nil
 }

@@ -417,3 +417,28 @@ func TestIncidentsListSince(t *testing.T) {
 		require.Equal(t, "srectl: --since: want a duration (24h, 7d), an RFC 3339 time (2026-05-04T10:00:00Z) or Unix seconds, got \"yesterday\"\n", errOut)
 	})
 }
+
+// TestIncidentsShowIndentsNoteLines: a note of several lines is shown in
+// its entry's message column, each line after the first indented to it,
+// so that a line of the note cannot read as a timeline entry of its own.
+func TestIncidentsShowIndentsNoteLines(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+		svc := newIncidentService(t, db, now)
+		labels := map[string]string{"alertname": "Down", "service": "api", "severity": "critical"}
+		res, err := svc.Ingest(context.Background(), incident.Notification{
+			Receiver: "sred", Status: "firing", GroupKey: "api", CommonLabels: labels,
+			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "f", StartsAt: now.Add(-time.Minute), Labels: labels}},
+		})
+		require.NoError(t, err)
+		_, err = svc.AddNote(context.Background(), res.Created[0], "bob", "rolled back:\n2026-05-04 10:05:00  status         alice          resolved by alice\n- step two")
+		require.NoError(t, err)
+		run := incidentsCommand(t, svc, "--actor=alice")
+		code, out, errOut := run("show", res.Created[0])
+		require.Equal(t, 0, code, errOut)
+		pad := strings.Repeat(" ", 53)
+		require.Contains(t, out, "\n  2026-05-04 10:00:00  note           bob            rolled back:\n"+
+			pad+"2026-05-04 10:05:00  status         alice          resolved by alice\n"+
+			pad+"- step two\n")
+	})
+}
