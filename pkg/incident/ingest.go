@@ -358,7 +358,7 @@ func (s *Service) ingestWrite(ctx context.Context, n Notification, firstSight bo
 // (errIncidentMoved). fn starts from nothing each time.
 func (s *Service) writeAgain(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := s.Write(ctx, fn)
+		err := s.write(ctx, fn, true)
 		if err == nil || attempt == maxWriteAttempts || ctx.Err() != nil ||
 			!(errors.Is(err, errIncidentMoved) || store.Retryable(err)) {
 			return err
