@@ -9,26 +9,42 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/limits"
 )
 
 func incidentsExport(env *Env, o incidentsOptions) error {
 	q := url.Values{}
 	if o.exportSince != "" {
-		if d, err := model.ParseDuration(o.exportSince); err == nil {
-			q.Set("since", time.Now().Add(-time.Duration(d)).UTC().Format(time.RFC3339))
-		} else if _, err := time.Parse(time.RFC3339, o.exportSince); err == nil {
-			q.Set("since", o.exportSince)
-		} else {
-			return fmt.Errorf("--since: want a duration (30d) or an RFC 3339 time, got %q", o.exportSince)
+		since, err := sinceTime(o.exportSince, time.Now())
+		if err != nil {
+			return err
 		}
+		q.Set("since", since)
 	}
 	return o.stream(env.Stdout, q)
+}
+
+// sinceTime reads a --since flag: a Prometheus duration back from now
+// (90m, 24h, 7d, 1w), an RFC 3339 time or Unix seconds, and returns what
+// sred's since parameter takes (an RFC 3339 time or Unix seconds).
+func sinceTime(v string, now time.Time) (string, error) {
+	if d, err := model.ParseDuration(v); err == nil {
+		return now.Add(-time.Duration(d)).UTC().Format(time.RFC3339), nil
+	}
+	if _, err := time.Parse(time.RFC3339, v); err == nil {
+		return v, nil
+	}
+	if _, err := strconv.ParseFloat(v, 64); err == nil {
+		return v, nil
+	}
+	return "", fmt.Errorf("--since: want a duration (24h, 7d), an RFC 3339 time (2026-05-04T10:00:00Z) or Unix seconds, got %q", limits.Cut(v))
 }
 
 func incidentsImport(env *Env, o incidentsOptions) error {

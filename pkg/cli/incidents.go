@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -60,7 +62,7 @@ func init() {
 		list.Flag("service", "Filter by service.").StringVar(&o.service)
 		list.Flag("severity", "Filter by severity (repeatable): CRITICAL, HIGH, MEDIUM, LOW.").StringsVar(&o.severity)
 		list.Flag("peak-severity", "Filter by the highest severity an incident had (repeatable): CRITICAL lists every incident that paged CRITICAL, also after its severity fell.").StringsVar(&o.peakSeverity)
-		list.Flag("since", "Only incidents created within this duration (e.g. 24h) or since this RFC 3339 time.").StringVar(&o.since)
+		list.Flag("since", "Only incidents created within this duration (24h, 7d) or since this RFC 3339 time.").StringVar(&o.since)
 		list.Flag("limit", "Page size.").Default("50").IntVar(&o.limit)
 		list.Flag("offset", "Skip this many incidents.").Default("0").IntVar(&o.offset)
 
@@ -147,11 +149,11 @@ func incidentsList(env *Env, o incidentsOptions) error {
 		q.Set("service", o.service)
 	}
 	if o.since != "" {
-		if d, err := time.ParseDuration(o.since); err == nil {
-			q.Set("since", time.Now().Add(-d).UTC().Format(time.RFC3339))
-		} else {
-			q.Set("since", o.since)
+		since, err := sinceTime(o.since, time.Now())
+		if err != nil {
+			return err
 		}
+		q.Set("since", since)
 	}
 	q.Set("limit", fmt.Sprint(o.limit))
 	q.Set("offset", fmt.Sprint(o.offset))
@@ -172,8 +174,8 @@ func incidentsList(env *Env, o incidentsOptions) error {
 		if inc.RecoveringSince != nil && inc.Status.Open() {
 			status += " (recovering)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", inc.ID, inc.SeverityText(), status, inc.Service,
-			inc.CreatedAt.UTC().Format("2006-01-02 15:04"), dash(inc.Assignee), inc.Title)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", inc.ID, inc.SeverityText(), status, oneLine(inc.Service),
+			inc.CreatedAt.UTC().Format("2006-01-02 15:04"), oneLine(dash(inc.Assignee)), oneLine(inc.Title))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -182,6 +184,31 @@ func incidentsList(env *Env, o incidentsOptions) error {
 		fmt.Fprintf(env.Stdout, "(%d of %d shown; use --offset %d for more)\n", len(page.Incidents), page.Total, page.Offset+len(page.Incidents))
 	}
 	return nil
+}
+
+// oneLine keeps a value on its line and in its column: a newline or tab
+// in a label value (an incident's service, an alert group's key) is
+// printed as \n or \t, as the timeline prints label values, instead of
+// breaking the table or the field it is printed in.
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\n\t") {
+		return s
+	}
+	return strings.NewReplacer("\n", `\n`, "\t", `\t`).Replace(s)
+}
+
+// timelineIndent is the width of a timeline line's time, kind and actor
+// columns, before its message.
+const timelineIndent = 2 + 19 + 2 + 14 + 1 + 14 + 1
+
+// indentLines indents the lines after the first of a timeline message (a
+// note of several lines, a runbook step's output) to the message column,
+// so that each reads as part of its entry, never as an entry of its own.
+func indentLines(s string) string {
+	if !strings.Contains(s, "\n") {
+		return s
+	}
+	return strings.ReplaceAll(s, "\n", "\n"+strings.Repeat(" ", timelineIndent))
 }
 
 func dash(s string) string {
@@ -204,7 +231,7 @@ func incidentsShow(env *Env, o incidentsOptions) error {
 		return printJSON(env.Stdout, map[string]any{"incident": inc, "timeline": tl})
 	}
 	w := env.Stdout
-	fmt.Fprintf(w, "%s [%s] %s\n", inc.ID, inc.SeverityText(), inc.Title)
+	fmt.Fprintf(w, "%s [%s] %s\n", inc.ID, inc.SeverityText(), oneLine(inc.Title))
 	fmt.Fprintf(w, "Status:    %s", inc.Status)
 	if inc.Flapping {
 		fmt.Fprint(w, " (flapping)")
@@ -213,14 +240,14 @@ func incidentsShow(env *Env, o incidentsOptions) error {
 		fmt.Fprint(w, " (recovering: the SLO stopped burning, escalation stopped)")
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "Service:   %s\n", inc.Service)
+	fmt.Fprintf(w, "Service:   %s\n", oneLine(inc.Service))
 	if len(inc.Services) > 1 {
-		fmt.Fprintf(w, "Affected:  %s (likely root: %s)\n", strings.Join(inc.Services, ", "), dash(inc.RootService))
+		fmt.Fprintf(w, "Affected:  %s (likely root: %s)\n", oneLine(strings.Join(inc.Services, ", ")), oneLine(dash(inc.RootService)))
 	}
 	if inc.MergedInto != "" {
 		fmt.Fprintf(w, "Merged:    into %s\n", inc.MergedInto)
 	}
-	fmt.Fprintf(w, "Assignee:  %s\n", dash(inc.Assignee))
+	fmt.Fprintf(w, "Assignee:  %s\n", oneLine(dash(inc.Assignee)))
 	if inc.Impact != "" {
 		fmt.Fprintf(w, "Impact:    %s\n", inc.Impact)
 	}
@@ -240,16 +267,17 @@ func incidentsShow(env *Env, o incidentsOptions) error {
 	if len(inc.Links) > 1 {
 		fmt.Fprintf(w, "\nAlert groups (%d):\n", len(inc.Links))
 		for _, l := range inc.Links {
-			fmt.Fprintf(w, "  %-10s %-18s %s\n", l.Service, l.Reason, l.GroupKey)
+			fmt.Fprintf(w, "  %-10s %-18s %s\n", oneLine(l.Service), l.Reason, oneLine(l.GroupKey))
 		}
 	}
 	fmt.Fprintf(w, "\nAlerts (%d):\n", len(inc.Alerts))
+	varying := varyingLabels(inc.Alerts)
 	for _, a := range inc.Alerts {
-		fmt.Fprintf(w, "  %-8s %s since %s\n", a.Status, alertName(a), a.StartsAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(w, "  %-8s %s%s since %s\n", a.Status, oneLine(alertName(a)), alertLabels(a, varying), a.StartsAt.UTC().Format(time.RFC3339))
 	}
 	fmt.Fprintf(w, "\nTimeline:\n")
 	for _, e := range tl {
-		fmt.Fprintf(w, "  %s  %-14s %-14s %s\n", e.Time.UTC().Format("2006-01-02 15:04:05"), e.Kind, e.Actor, e.Message)
+		fmt.Fprintf(w, "  %s  %-14s %-14s %s\n", e.Time.UTC().Format("2006-01-02 15:04:05"), e.Kind, oneLine(e.Actor), indentLines(e.Message))
 	}
 	return nil
 }
@@ -345,6 +373,51 @@ func incidentsMerge(env *Env, o incidentsOptions) error {
 
 // alertName is an alert's name, with the SLO, tier and burn factor of the
 // generated SLO alerts: "SLOBurnRatePage api/availability page_fast 14.4x".
+// varyingLabels returns the names of the labels whose values are not the
+// same on all the alerts (a label some alerts lack counts), sorted: those
+// that tell the alerts of a group apart, such as instance.
+func varyingLabels(alerts []incident.Alert) []string {
+	if len(alerts) < 2 {
+		return nil
+	}
+	var names []string
+	seen := map[string]bool{}
+	for _, a := range alerts {
+		for k := range a.Labels {
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			v, ok := alerts[0].Labels[k]
+			for _, b := range alerts[1:] {
+				if w, has := b.Labels[k]; has != ok || w != v {
+					names = append(names, k)
+					break
+				}
+			}
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// alertLabels renders the varying labels of an alert that alertName does
+// not already print, as {instance="db-1", path="/data"}, or "" when none.
+func alertLabels(a incident.Alert, varying []string) string {
+	var parts []string
+	for _, k := range varying {
+		v, ok := a.Labels[k]
+		if !ok || k == "alertname" || (k == "burn_tier" && v != "") || (a.Labels["slo"] != "" && (k == "slo" || k == "service")) {
+			continue
+		}
+		parts = append(parts, k+"="+strconv.Quote(v))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " {" + strings.Join(parts, ", ") + "}"
+}
+
 func alertName(a incident.Alert) string {
 	parts := []string{a.Labels["alertname"]}
 	if s := a.Labels["slo"]; s != "" {

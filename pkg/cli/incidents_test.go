@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -314,5 +315,130 @@ func TestIncidentsListPeakSeverity(t *testing.T) {
 		code, _, errOut = run("--peak-severity=SEV1")
 		require.Equal(t, 1, code)
 		require.Equal(t, "srectl: sred answered 400: peak_severity: unknown severity \"SEV1\" (want one of CRITICAL, HIGH, MEDIUM, LOW)\n", errOut)
+	})
+}
+
+// TestIncidentsOutputOneLinePerValue: a label value with a newline or a
+// tab (here the service an incident is named after) stays on its line and
+// in its column: the table keeps one row per incident, and show keeps the
+// value on its field's line, printed as \n and \t as the timeline does.
+func TestIncidentsOutputOneLinePerValue(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+		svc := newIncidentService(t, db, now)
+		for _, service := range []string{"we\nb\"x", "pay\tments"} {
+			labels := map[string]string{"alertname": "Down\nHard", "service": service, "severity": "critical"}
+			_, err := svc.Ingest(context.Background(), incident.Notification{
+				Receiver: "sred", Status: "firing", GroupKey: "{}:" + service, CommonLabels: labels,
+				Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: service, StartsAt: now.Add(-time.Minute), Labels: labels}},
+			})
+			require.NoError(t, err)
+		}
+		run := incidentsCommand(t, svc, "--actor=alice")
+		code, out, errOut := run("list")
+		require.Equal(t, 0, code, errOut)
+		require.Equal(t, ""+
+			"ID             SEVERITY  STATUS     SERVICE     CREATED           ASSIGNEE  TITLE\n"+
+			"INC-2026-0002  CRITICAL  triggered  pay\\tments  2026-05-04 10:00  -         Down Hard on pay ments\n"+
+			"INC-2026-0001  CRITICAL  triggered  we\\nb\"x     2026-05-04 10:00  -         Down Hard on we b\"x\n", out)
+
+		code, out, errOut = run("show", "INC-2026-0001")
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, out, "\nService:   we\\nb\"x\nAssignee:  -\n")
+		require.Contains(t, out, "\nAlerts (1):\n  firing   Down\\nHard since 2026-05-04T09:59:00Z\n")
+	})
+}
+
+// TestIncidentsShowTellsAlertsApart: the alerts of one group differ in
+// labels such as instance; show prints the labels that differ between the
+// incident's alerts next to each one's name (quoted, escaped as in the
+// timeline), not the same "firing HighErr" line once per alert.
+func TestIncidentsShowTellsAlertsApart(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+		svc := newIncidentService(t, db, now)
+		alert := func(instance string, extra ...string) incident.NotifiedAlert {
+			labels := map[string]string{"alertname": "HighErr", "service": "api", "severity": "critical", "instance": instance}
+			for i := 0; i+1 < len(extra); i += 2 {
+				labels[extra[i]] = extra[i+1]
+			}
+			return incident.NotifiedAlert{Status: "firing", Fingerprint: instance, StartsAt: now.Add(-time.Minute), Labels: labels}
+		}
+		_, err := svc.Ingest(context.Background(), incident.Notification{
+			Receiver: "sred", Status: "firing", GroupKey: `{}:{alertname="HighErr", service="api"}`,
+			CommonLabels: map[string]string{"alertname": "HighErr", "service": "api", "severity": "critical"},
+			Alerts:       []incident.NotifiedAlert{alert("a"), alert("b", "path", "/data"), alert("c\"q\nü")},
+		})
+		require.NoError(t, err)
+		run := incidentsCommand(t, svc, "--actor=alice")
+		code, out, errOut := run("show", "INC-2026-0001")
+		require.Equal(t, 0, code, errOut)
+		for _, line := range []string{
+			`  firing   HighErr {instance="a"} since 2026-05-04T09:59:00Z`,
+			`  firing   HighErr {instance="b", path="/data"} since 2026-05-04T09:59:00Z`,
+			`  firing   HighErr {instance="c\"q\nü"} since 2026-05-04T09:59:00Z`,
+		} {
+			require.Contains(t, out, "\n"+line+"\n")
+		}
+	})
+}
+
+// TestIncidentsListSince: --since takes the durations SREs write in
+// PromQL (7d, 1w, 90m), as `incidents export --since 30d` does, an RFC
+// 3339 time or Unix seconds; anything else is srectl's error naming the
+// flag and what it takes, before any request. Before, `--since 7d`
+// reached sred as a time and came back as its 400.
+func TestIncidentsListSince(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		created := time.Now().UTC().Add(-3 * 24 * time.Hour).Truncate(time.Second)
+		svc := newIncidentService(t, db, created)
+		labels := map[string]string{"alertname": "Down", "service": "api", "severity": "critical"}
+		_, err := svc.Ingest(context.Background(), incident.Notification{
+			Receiver: "sred", Status: "firing", GroupKey: "api", CommonLabels: labels,
+			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "f", StartsAt: created.Add(-time.Minute), Labels: labels}},
+		})
+		require.NoError(t, err)
+		run := incidentsCommand(t, svc, "--actor=alice")
+		for _, c := range []struct {
+			since string
+			found bool
+		}{
+			{"7d", true}, {"1w", true}, {"96h", true}, {"2d", false}, {"90m", false},
+			{created.Add(-time.Hour).Format(time.RFC3339), true}, {created.Add(time.Hour).Format(time.RFC3339), false},
+			{strconv.FormatInt(created.Add(-time.Hour).Unix(), 10), true},
+		} {
+			code, out, errOut := run("list", "--since", c.since)
+			require.Equal(t, 0, code, "%s: %s", c.since, errOut)
+			require.Equal(t, c.found, strings.Contains(out, "INC-2026-0001"), "%s: %s", c.since, out)
+		}
+		code, out, errOut := run("list", "--since", "yesterday")
+		require.Equal(t, 1, code)
+		require.Empty(t, out)
+		require.Equal(t, "srectl: --since: want a duration (24h, 7d), an RFC 3339 time (2026-05-04T10:00:00Z) or Unix seconds, got \"yesterday\"\n", errOut)
+	})
+}
+
+// TestIncidentsShowIndentsNoteLines: a note of several lines is shown in
+// its entry's message column, each line after the first indented to it,
+// so that a line of the note cannot read as a timeline entry of its own.
+func TestIncidentsShowIndentsNoteLines(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+		svc := newIncidentService(t, db, now)
+		labels := map[string]string{"alertname": "Down", "service": "api", "severity": "critical"}
+		res, err := svc.Ingest(context.Background(), incident.Notification{
+			Receiver: "sred", Status: "firing", GroupKey: "api", CommonLabels: labels,
+			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "f", StartsAt: now.Add(-time.Minute), Labels: labels}},
+		})
+		require.NoError(t, err)
+		_, err = svc.AddNote(context.Background(), res.Created[0], "bob", "rolled back:\n2026-05-04 10:05:00  status         alice          resolved by alice\n- step two")
+		require.NoError(t, err)
+		run := incidentsCommand(t, svc, "--actor=alice")
+		code, out, errOut := run("show", res.Created[0])
+		require.Equal(t, 0, code, errOut)
+		pad := strings.Repeat(" ", 53)
+		require.Contains(t, out, "\n  2026-05-04 10:00:00  note           bob            rolled back:\n"+
+			pad+"2026-05-04 10:05:00  status         alice          resolved by alice\n"+
+			pad+"- step two\n")
 	})
 }

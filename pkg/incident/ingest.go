@@ -358,7 +358,7 @@ func (s *Service) ingestWrite(ctx context.Context, n Notification, firstSight bo
 // (errIncidentMoved). fn starts from nothing each time.
 func (s *Service) writeAgain(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := s.Write(ctx, fn)
+		err := s.write(ctx, fn, true)
 		if err == nil || attempt == maxWriteAttempts || ctx.Err() != nil ||
 			!(errors.Is(err, errIncidentMoved) || store.Retryable(err)) {
 			return err
@@ -1012,7 +1012,13 @@ func serviceOf(opts Options, n Notification, first map[string]string) string {
 	return "unknown"
 }
 
-// describe renders an alert's labels compactly: alertname{k="v", ...}.
+// describe renders an alert's labels compactly, as Prometheus 3 prints a
+// series: alertname{k="v", ...}, values quoted as Prometheus quotes them
+// (strconv.Quote: a newline is \n, a quote \", & and < stay as written).
+// An alert name or a label name that is not a legacy Prometheus name
+// (Prometheus 3 allows any UTF-8) is quoted too, the name inside the
+// braces: {"Disk full\nnow", "my label"="v"}, so that a newline or a
+// brace in it cannot end or fake the entry's line.
 func describe(labels map[string]string) string {
 	name := labels["alertname"]
 	keys := make([]string, 0, len(labels))
@@ -1023,18 +1029,44 @@ func describe(labels map[string]string) string {
 	}
 	sort.Strings(keys)
 	var sb strings.Builder
-	sb.WriteString(name)
+	quotedName := name != "" && !legacyName(name)
+	if !quotedName {
+		sb.WriteString(name)
+	}
 	sb.WriteByte('{')
+	if quotedName {
+		sb.WriteString(strconv.Quote(name))
+	}
 	for i, k := range keys {
-		if i > 0 {
+		if i > 0 || quotedName {
 			sb.WriteString(", ")
 		}
-		sb.WriteString(k)
+		if legacyName(k) {
+			sb.WriteString(k)
+		} else {
+			sb.WriteString(strconv.Quote(k))
+		}
 		sb.WriteByte('=')
-		jsonString(&sb, labels[k])
+		sb.WriteString(strconv.Quote(labels[k]))
 	}
 	sb.WriteByte('}')
 	return sb.String()
+}
+
+// legacyName reports whether s is a metric name of the legacy character
+// set, [a-zA-Z_:][a-zA-Z0-9_:]*, which Prometheus prints unquoted.
+func legacyName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '_' || c == ':' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9') {
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 // alertsEntry is one timeline entry for the alerts of a notification that

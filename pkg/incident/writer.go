@@ -140,6 +140,18 @@ func (s *Service) closed() bool {
 // its own changes are rolled back. On PostgreSQL fn has its own transaction.
 // fn must not ask for another Write.
 func (s *Service) Write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return s.write(ctx, fn, false)
+}
+
+// write is Write; with untilDone, on SQLite it waits for the writer's
+// outcome even after ctx ended. The writer applies a queued write whether
+// or not its caller still waits (its context is cut from the caller's), so
+// a webhook delivery whose caller gave up (Alertmanager's timeout) may
+// commit: waiting tells the delivery's truth, so that what it stored is
+// counted and published once (and its caller, gone, is answered as
+// applied), not counted as an error while its incident opens unseen by the
+// metrics and the event stream. The wait is bounded by the batch's limit.
+func (s *Service) write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error, untilDone bool) error {
 	if s.closed() {
 		return ErrClosed
 	}
@@ -165,6 +177,10 @@ func (s *Service) Write(ctx context.Context, fn func(ctx context.Context, tx *sq
 	select {
 	case s.w.wake <- struct{}{}:
 	default: // the writer is already woken
+	}
+	if untilDone {
+		<-op.done
+		return op.err
 	}
 	select {
 	case <-op.done:
