@@ -21,18 +21,27 @@ policies:
     levels: [{after: 0m, schedules: [primary]}, {after: 2h, users: [erin]}]
 `
 
+// soloPaged opens a critical incident under soloPolicy on a rig at t0 on
+// db, with sinks for every provider, and runs its first step: bob is
+// paged. It returns the rig, its clock and the incident.
+func soloPaged(t *testing.T, db *store.DB) (*rig, *clock.Manual, string) {
+	t.Helper()
+	sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+	clk := clock.NewManual(t0)
+	r := newRig(t, db, clk, soloPolicy, notifyConfig(t, sms, push, email, slack))
+	id := r.open(t, "critical")
+	r.tick(t)
+	require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id))
+	return r, clk, id
+}
+
 // TestHandoffAfterRuntimeOverride: an override stored after level 0 was
 // paged (bob) puts carol on call from 10:50; she is paged at its start,
 // and nobody again when bob is back at its end (he was paged already).
 func TestHandoffAfterRuntimeOverride(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
-		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
-		clock := clock.NewManual(t0)
-		r := newRig(t, db, clock, soloPolicy, notifyConfig(t, sms, push, email, slack))
-		id := r.open(t, "critical")
-		r.tick(t)
-		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id))
+		r, clock, id := soloPaged(t, db)
 
 		clock.Advance(5 * time.Minute)
 		start := t0.Add(20 * time.Minute)
@@ -61,12 +70,7 @@ func TestHandoffAfterRuntimeOverride(t *testing.T) {
 func TestHandoffAfterReload(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
-		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
-		clock := clock.NewManual(t0)
-		r := newRig(t, db, clock, soloPolicy, notifyConfig(t, sms, push, email, slack))
-		id := r.open(t, "critical")
-		r.tick(t)
-		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id))
+		r, clock, id := soloPaged(t, db)
 
 		clock.Advance(5 * time.Minute)
 		swapped := decode[oncall.Config](t, `
@@ -257,12 +261,7 @@ func TestStepOverridesAfterSplit(t *testing.T) {
 func TestHandoffDuringMaintenanceWindow(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
-		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
-		clock := clock.NewManual(t0)
-		r := newRig(t, db, clock, soloPolicy, notifyConfig(t, sms, push, email, slack))
-		id := r.open(t, "critical")
-		r.tick(t)
-		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id))
+		r, clock, id := soloPaged(t, db)
 
 		clock.Advance(5 * time.Minute)
 		end := clock.Now().Add(30 * time.Minute)
@@ -298,12 +297,7 @@ func TestHandoffDuringMaintenanceWindow(t *testing.T) {
 func TestHandoffWatchedAfterEscalateNow(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
-		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
-		clock := clock.NewManual(t0)
-		r := newRig(t, db, clock, soloPolicy, notifyConfig(t, sms, push, email, slack))
-		id := r.open(t, "critical")
-		r.tick(t)
-		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push"}, r.paged(t, id))
+		r, clock, id := soloPaged(t, db)
 		_, err := r.svc.Acknowledge(ctx, id, "bob")
 		require.NoError(t, err)
 
