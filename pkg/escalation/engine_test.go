@@ -477,13 +477,7 @@ func TestEscalateNowPagesALevelAgain(t *testing.T) {
 		ctx := context.Background()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
-		r := newRig(t, db, clock, `
-policies:
-  - name: twice
-    repeat: 1
-    repeat_after: 10m
-    levels: [{after: 0m, users: [alice], channels: [sms]}, {after: 5m, users: [carol], channels: [sms]}]
-`, notifyConfig(t, sms, push, email, slack))
+		r := newRig(t, db, clock, twicePolicy, notifyConfig(t, sms, push, email, slack))
 		id := r.open(t, "critical")
 		for _, step := range []time.Duration{0, 5 * time.Minute, 10 * time.Minute} {
 			clock.Advance(step)

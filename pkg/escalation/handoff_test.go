@@ -95,19 +95,23 @@ schedules:
 	})
 }
 
+// twicePolicy runs a chain of two levels (alice, then carol 5m later)
+// twice, 10m apart.
+const twicePolicy = `
+policies:
+  - name: twice
+    repeat: 1
+    repeat_after: 10m
+    levels: [{after: 0m, users: [alice], channels: [sms]}, {after: 5m, users: [carol], channels: [sms]}]
+`
+
 // TestRepeatChain: with repeat 1, the whole chain runs twice, repeat_after
 // after the last level, then stops.
 func TestRepeatChain(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
-		r := newRig(t, db, clock, `
-policies:
-  - name: twice
-    repeat: 1
-    repeat_after: 10m
-    levels: [{after: 0m, users: [alice], channels: [sms]}, {after: 5m, users: [carol], channels: [sms]}]
-`, notifyConfig(t, sms, push, email, slack))
+		r := newRig(t, db, clock, twicePolicy, notifyConfig(t, sms, push, email, slack))
 		id := r.open(t, "critical")
 		for _, step := range []time.Duration{0, 5 * time.Minute, 10 * time.Minute, 5 * time.Minute, time.Hour} {
 			clock.Advance(step)
