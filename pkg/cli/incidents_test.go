@@ -25,18 +25,23 @@ import (
 	"github.com/rootuip/sre/pkg/web"
 )
 
+// fireAlert delivers one firing alert of labels, the group's labels too,
+// to svc as Alertmanager would.
+func fireAlert(t *testing.T, svc *incident.Service, groupKey, fingerprint string, labels map[string]string, startsAt time.Time) {
+	t.Helper()
+	_, err := svc.Ingest(context.Background(), incident.Notification{
+		Receiver: "sred", Status: "firing", GroupKey: groupKey, CommonLabels: labels,
+		Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: fingerprint, StartsAt: startsAt, Labels: labels}},
+	})
+	require.NoError(t, err)
+}
+
 func TestIncidentsCommands(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
 		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
 		svc := newIncidentService(t, db, now)
 		for _, g := range []struct{ service, severity string }{{"checkout", "critical"}, {"search", "warning"}} {
-			_, err := svc.Ingest(context.Background(), incident.Notification{
-				Receiver: "sred", Status: "firing", GroupKey: g.service,
-				CommonLabels: map[string]string{"alertname": "Down", "service": g.service, "severity": g.severity},
-				Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: g.service, StartsAt: now.Add(-time.Minute),
-					Labels: map[string]string{"alertname": "Down", "service": g.service, "severity": g.severity}}},
-			})
-			require.NoError(t, err)
+			fireAlert(t, svc, g.service, g.service, map[string]string{"alertname": "Down", "service": g.service, "severity": g.severity}, now.Add(-time.Minute))
 		}
 		run := incidentsCommand(t, svc, "--actor=alice")
 		code, out, errOut := run("list")
@@ -184,11 +189,7 @@ func TestIncidentsOutputEscapesControls(t *testing.T) {
 		svc := newIncidentService(t, db, now)
 		evil := "api\x1b]0;pwned\x07\x1b[2J\rFAKE\u009b1A"
 		labels := map[string]string{"alertname": "Down", "service": evil, "severity": "critical"}
-		_, err := svc.Ingest(context.Background(), incident.Notification{
-			Receiver: "sred", Status: "firing", GroupKey: "{}:{evil}", CommonLabels: labels,
-			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "f", StartsAt: now.Add(-time.Minute), Labels: labels}},
-		})
-		require.NoError(t, err)
+		fireAlert(t, svc, "{}:{evil}", "f", labels, now.Add(-time.Minute))
 		mux := http.NewServeMux()
 		(&web.IncidentsAPI{Service: svc}).Register(mux)
 		srv := httptest.NewServer(mux)
@@ -328,11 +329,7 @@ func TestIncidentsOutputOneLinePerValue(t *testing.T) {
 		svc := newIncidentService(t, db, now)
 		for _, service := range []string{"we\nb\"x", "pay\tments"} {
 			labels := map[string]string{"alertname": "Down\nHard", "service": service, "severity": "critical"}
-			_, err := svc.Ingest(context.Background(), incident.Notification{
-				Receiver: "sred", Status: "firing", GroupKey: "{}:" + service, CommonLabels: labels,
-				Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: service, StartsAt: now.Add(-time.Minute), Labels: labels}},
-			})
-			require.NoError(t, err)
+			fireAlert(t, svc, "{}:"+service, service, labels, now.Add(-time.Minute))
 		}
 		run := incidentsCommand(t, svc, "--actor=alice")
 		code, out, errOut := run("list")
@@ -393,11 +390,7 @@ func TestIncidentsListSince(t *testing.T) {
 		created := time.Now().UTC().Add(-3 * 24 * time.Hour).Truncate(time.Second)
 		svc := newIncidentService(t, db, created)
 		labels := map[string]string{"alertname": "Down", "service": "api", "severity": "critical"}
-		_, err := svc.Ingest(context.Background(), incident.Notification{
-			Receiver: "sred", Status: "firing", GroupKey: "api", CommonLabels: labels,
-			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "f", StartsAt: created.Add(-time.Minute), Labels: labels}},
-		})
-		require.NoError(t, err)
+		fireAlert(t, svc, "api", "f", labels, created.Add(-time.Minute))
 		run := incidentsCommand(t, svc, "--actor=alice")
 		for _, c := range []struct {
 			since string
