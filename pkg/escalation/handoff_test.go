@@ -10,6 +10,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/escalation"
+	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/oncall"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -318,5 +319,30 @@ func TestHandoffWatchedAfterEscalateNow(t *testing.T) {
 		r.tick(t)
 		require.Equal(t, []string{"bob/sms", "bob/phone", "bob/push", "erin/sms", "erin/phone", "alice/sms", "alice/phone", "alice/push"}, r.paged(t, id),
 			"alice, on call from 10:00, is paged")
+	})
+}
+
+// TestHandoffPageSaysNextUpdate: the page of a new on-call person at a
+// shift handoff says when the escalation's next level is due ("Next
+// Update"), as a step's page does; it had no such line.
+func TestHandoffPageSaysNextUpdate(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		r, clock, id := soloPaged(t, db)
+		start := t0.Add(20 * time.Minute)
+		require.NoError(t, r.dir.ReplaceOverrides(ctx, "primary", start, start.Add(time.Hour),
+			[]*oncall.Override{{User: "carol", Start: start, End: start.Add(time.Hour), Reason: "swap"}}, "bob", clock.Now()))
+		clock.Set(start)
+		r.tick(t)
+		recs, err := notify.List(ctx, db, id)
+		require.NoError(t, err)
+		bodies := map[string]string{}
+		for _, rec := range recs {
+			if rec.Event == notify.EventTrigger && rec.Channel == notify.ChannelSMS {
+				bodies[rec.User] = rec.Message.Body
+			}
+		}
+		require.Contains(t, bodies["bob"], "Next Update: 12:30 UTC\n", "level 1 (erin) is due 2h after level 0")
+		require.Contains(t, bodies["carol"], "Next Update: 12:30 UTC\n", "the handoff page says the same")
 	})
 }

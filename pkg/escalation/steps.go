@@ -437,7 +437,11 @@ func (e *Engine) handoff(ctx context.Context, tx *sql.Tx, st *stateRow, p job, n
 				}
 				return e.handoffAfterWindow(ctx, tx, st, p, u, mw, now)
 			}
-			out, err := e.page(ctx, tx, nil, st, 0, p.Level, []string{u}, st.frozen.Levels[p.Level].Channels, now, time.Time{}, "handoff/"+p.Schedule, nil)
+			next, err := e.nextStepAt(ctx, tx, st)
+			if err != nil {
+				return err
+			}
+			out, err := e.page(ctx, tx, nil, st, 0, p.Level, []string{u}, st.frozen.Levels[p.Level].Channels, now, next, "handoff/"+p.Schedule, nil)
 			if err != nil {
 				return err
 			}
@@ -449,6 +453,28 @@ func (e *Engine) handoff(ctx context.Context, tx *sql.Tx, st *stateRow, p job, n
 		}
 	}
 	return e.scheduleHandoff(ctx, tx, st, p.Schedule, w, p.Level, now)
+}
+
+// nextStepAt returns when the next step of st's escalation pages, the
+// zero time when none is planned (the last level was paged): the "Next
+// Update" of a page sent between steps (a shift handoff's), as a step's
+// page says when the level after it is due.
+func (e *Engine) nextStepAt(ctx context.Context, tx *sql.Tx, st *stateRow) (time.Time, error) {
+	js, err := jobs.List(ctx, tx, jobs.Filter{Queue: Queue, Group: st.snap.ID, Kind: KindStep, States: []string{jobs.StatePending}})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("next step of %s: %w", st.snap.ID, err)
+	}
+	var next time.Time
+	for _, j := range js {
+		var p job
+		if err := j.Decode(&p); err != nil || p.Epoch != st.epoch {
+			continue
+		}
+		if next.IsZero() || j.RunAt.Before(next) {
+			next = j.RunAt
+		}
+	}
+	return next, nil
 }
 
 // handoffAfterWindow holds back the page of u, who went on call during
