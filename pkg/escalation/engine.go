@@ -103,6 +103,12 @@ CREATE TABLE escalation_maintenance (
 	// while it is not acknowledged), told when the severity rises.
 	ID:     "escalation/0002_acked_by",
 	SQLite: `ALTER TABLE escalation_state ADD COLUMN acked_by TEXT NOT NULL DEFAULT '';`,
+}, {
+	// cycle: the round of a repeating policy (repeat) its level is in,
+	// which escalate now continues.
+	ID:       "escalation/0003_cycle",
+	SQLite:   `ALTER TABLE escalation_state ADD COLUMN cycle INTEGER NOT NULL DEFAULT 0;`,
+	Postgres: `ALTER TABLE escalation_state ADD COLUMN cycle INTEGER NOT NULL DEFAULT 0;`,
 }}
 
 // Options configure an Engine.

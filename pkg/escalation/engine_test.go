@@ -495,10 +495,48 @@ func TestEscalateNowPagesALevelAgain(t *testing.T) {
 		r.tick(t)
 		require.Equal(t, []string{"alice/sms", "carol/sms", "alice/sms", "carol/sms", "carol/sms"}, r.paged(t, id), "the last level paged again")
 		require.Equal(t, []string{
-			`Escalated now (customer report): level 1 (policy "twice"): paging carol via sms; level 0 at 2026-03-02 10:56:00 UTC if not acknowledged`,
-			`Escalated now (still down): level 1 (policy "twice"): paging carol via sms; level 0 at 2026-03-02 10:57:00 UTC if not acknowledged`,
-		}, r.timeline(t, id, "Escalated now"))
+			`Escalated now (customer report): level 1 (policy "twice"): paging carol via sms`,
+			`Escalated now (still down): level 1 (policy "twice"): paging carol via sms`,
+		}, r.timeline(t, id, "Escalated now"), "the second and last round: no round after it")
 		require.Equal(t, 5, sms.n, "every page was sent")
+	})
+}
+
+// TestEscalateNowKeepsRepeatCount: escalate now continues the round of a
+// repeating policy it is in, so escalating by hand never runs the chain
+// more than repeat+1 times. It restarted the count (its step was of the
+// first round), and a policy with repeat 1 paged a third round, and one
+// more after every escalate-now at its last level.
+func TestEscalateNowKeepsRepeatCount(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		clock := clock.NewManual(t0)
+		r := newRig(t, db, clock, twicePolicy, notifyConfig(t, sms, push, email, slack))
+		id := r.open(t, "critical")
+		r.tick(t)
+		clock.Advance(time.Minute)
+		require.NoError(t, r.engine.EscalateNow(ctx, id, "customer report"))
+		r.tick(t)
+		require.Equal(t, []string{"alice/sms", "carol/sms"}, r.paged(t, id), "round 1: level 1 at once")
+
+		clock.Advance(10 * time.Minute)
+		r.tick(t)
+		require.Equal(t, []string{"alice/sms", "carol/sms", "alice/sms"}, r.paged(t, id), "round 2 (repeat 1) after repeat_after")
+		clock.Advance(time.Minute)
+		require.NoError(t, r.engine.EscalateNow(ctx, id, "still down"))
+		r.tick(t)
+		require.Equal(t, []string{"alice/sms", "carol/sms", "alice/sms", "carol/sms"}, r.paged(t, id), "round 2: level 1 at once")
+
+		for range 6 {
+			clock.Advance(10 * time.Minute)
+			r.tick(t)
+		}
+		require.Equal(t, []string{"alice/sms", "carol/sms", "alice/sms", "carol/sms"}, r.paged(t, id), "no third round")
+		require.Equal(t, []string{
+			`Escalated now (customer report): level 1 (policy "twice"): paging carol via sms; level 0 at 2026-03-02 10:41:00 UTC if not acknowledged`,
+			`Escalated now (still down): level 1 (policy "twice"): paging carol via sms`,
+		}, r.timeline(t, id, "Escalated now"))
 	})
 }
 

@@ -30,13 +30,15 @@ var _ incident.ExportPart = ExportPart{}
 type Exported struct {
 	Policy string `json:"policy"`
 	// Frozen and Snapshot are the stored JSON as it is.
-	Frozen    json.RawMessage `json:"frozen"`
-	Snapshot  json.RawMessage `json:"snapshot"`
-	Epoch     int             `json:"epoch"`
-	State     string          `json:"state"`
-	Level     int             `json:"level"`
-	StartedAt time.Time       `json:"started_at"`
-	UpdatedAt time.Time       `json:"updated_at"`
+	Frozen   json.RawMessage `json:"frozen"`
+	Snapshot json.RawMessage `json:"snapshot"`
+	Epoch    int             `json:"epoch"`
+	State    string          `json:"state"`
+	Level    int             `json:"level"`
+	// Cycle is the round of a repeating policy Level was paged in.
+	Cycle     int       `json:"cycle,omitempty"`
+	StartedAt time.Time `json:"started_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 	// AckedBy is who acknowledged the current epoch.
 	AckedBy string `json:"acked_by,omitempty"`
 	// Pages are the pages sent (per epoch, user and level).
@@ -94,7 +96,7 @@ func (ExportPart) ExportIncidents(ctx context.Context, q incident.Querier, ids [
 	in := store.Placeholders(1, len(ids))
 	args := store.Args(ids)
 	out := map[string]*Exported{}
-	rows, err := q.QueryContext(ctx, `SELECT incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at, acked_by
+	rows, err := q.QueryContext(ctx, `SELECT incident_id, policy, frozen, snapshot, epoch, state, level, cycle, started_at, updated_at, acked_by
 		FROM escalation_state WHERE incident_id IN (`+in+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("escalation state: %w", err)
@@ -103,7 +105,7 @@ func (ExportPart) ExportIncidents(ctx context.Context, q incident.Querier, ids [
 		var id, frozen, snap string
 		var e Exported
 		var started, updated int64
-		if err := rows.Scan(&id, &e.Policy, &frozen, &snap, &e.Epoch, &e.State, &e.Level, &started, &updated, &e.AckedBy); err != nil {
+		if err := rows.Scan(&id, &e.Policy, &frozen, &snap, &e.Epoch, &e.State, &e.Level, &e.Cycle, &started, &updated, &e.AckedBy); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("escalation state: %w", err)
 		}
@@ -250,7 +252,7 @@ func (p ExportPart) ImportIncidents(ctx context.Context, tx *sql.Tx, parts map[s
 		if err != nil {
 			return fmt.Errorf("escalation of %s: %w", id, err)
 		}
-		states = append(states, []any{id, e.Policy, string(e.Frozen), string(e.Snapshot), e.Epoch, e.State, e.Level,
+		states = append(states, []any{id, e.Policy, string(e.Frozen), string(e.Snapshot), e.Epoch, e.State, e.Level, e.Cycle,
 			jobs.Millis(e.StartedAt), jobs.Millis(e.UpdatedAt), e.AckedBy})
 		for _, p := range e.Pages {
 			pages = append(pages, []any{id, p.Epoch, p.User, p.Level, jobs.Millis(p.PagedAt)})
@@ -261,7 +263,7 @@ func (p ExportPart) ImportIncidents(ctx context.Context, tx *sql.Tx, parts map[s
 		}
 	}
 	if err := store.InsertRows(ctx, tx, p.Dialect, "escalation_state", []string{"incident_id", "policy", "frozen", "snapshot", "epoch", "state",
-		"level", "started_at", "updated_at", "acked_by"}, states, `ON CONFLICT (incident_id) DO NOTHING`); err != nil {
+		"level", "cycle", "started_at", "updated_at", "acked_by"}, states, `ON CONFLICT (incident_id) DO NOTHING`); err != nil {
 		return err
 	}
 	if err := store.InsertRows(ctx, tx, p.Dialect, "escalation_pages", []string{"incident_id", "epoch", "user_name", "level", "paged_at"}, pages,

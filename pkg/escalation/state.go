@@ -109,12 +109,15 @@ type snapshot struct {
 }
 
 type stateRow struct {
-	policy  string
-	frozen  Frozen
-	snap    snapshot
-	epoch   int
-	state   string
-	level   int
+	policy string
+	frozen Frozen
+	snap   snapshot
+	epoch  int
+	state  string
+	level  int
+	// cycle is the round of a repeating policy that level was paged in
+	// (0: the first run of the chain).
+	cycle   int
 	started time.Time
 	// ackedBy is who acknowledged the current epoch ("" if nobody did).
 	ackedBy string
@@ -143,9 +146,9 @@ func (e *Engine) load(ctx context.Context, tx *sql.Tx, id string) (*stateRow, er
 // step's resolveTargets would read schedule by schedule: one round trip
 // less for a level with one schedule.
 func (e *Engine) loadAt(ctx context.Context, tx *sql.Tx, id string, at time.Time, level int) (*stateRow, error) {
-	q := `SELECT policy, frozen, snapshot, epoch, state, level, started_at, acked_by`
+	q := `SELECT policy, frozen, snapshot, epoch, state, level, cycle, started_at, acked_by`
 	if e.db.Dialect == store.Postgres {
-		q = `SELECT s.policy, s.frozen, s.snapshot, s.epoch, s.state, s.level, s.started_at, s.acked_by`
+		q = `SELECT s.policy, s.frozen, s.snapshot, s.epoch, s.state, s.level, s.cycle, s.started_at, s.acked_by`
 	}
 	args := []any{id}
 	withOverrides := !at.IsZero() && level >= 0 && e.db.Dialect == store.Postgres
@@ -184,7 +187,7 @@ func (e *Engine) loadAt(ctx context.Context, tx *sql.Tx, id string, at time.Time
 		started      int64
 		maint, ovs   sql.NullString
 	)
-	dest := []any{&r.policy, &frozen, &snap, &r.epoch, &r.state, &r.level, &started, &r.ackedBy}
+	dest := []any{&r.policy, &frozen, &snap, &r.epoch, &r.state, &r.level, &r.cycle, &started, &r.ackedBy}
 	if !at.IsZero() {
 		dest = append(dest, &maint)
 	}
@@ -298,6 +301,10 @@ func decodeMaintenance(s string) ([]*MaintenanceWindow, error) {
 // setStateSQL sets an escalation's state, level and time of change.
 const setStateSQL = `UPDATE escalation_state SET state = $1, level = $2, updated_at = $3 WHERE incident_id = $4`
 
+// pagedLevelSQL records the level a step paged, and the round of the
+// chain (cycle) it is in, as the escalation's level: active.
+const pagedLevelSQL = `UPDATE escalation_state SET state = $1, level = $2, cycle = $3, updated_at = $4 WHERE incident_id = $5`
+
 func (e *Engine) setState(ctx context.Context, tx *sql.Tx, id, state string, level int, now time.Time) error {
 	_, err := tx.ExecContext(ctx, setStateSQL, state, level, jobs.Millis(now), id)
 	if err != nil {
@@ -365,7 +372,7 @@ VALUES ($1, $2, $3, $4, 1, $5, -1, $6, $6)`, inc.ID, policyName, string(fb), str
 	} else if err := store.TxQueries(ctx, tx).QueryRowContext(ctx, `INSERT INTO escalation_state (incident_id, policy, frozen, snapshot, epoch, state, level, started_at, updated_at)
 VALUES ($1, $2, $3, $4, 1, $5, -1, $6, $6)
 ON CONFLICT (incident_id) DO UPDATE SET policy = excluded.policy, frozen = excluded.frozen, snapshot = excluded.snapshot,
-	epoch = escalation_state.epoch + 1, state = excluded.state, level = -1, started_at = excluded.started_at, updated_at = excluded.updated_at,
+	epoch = escalation_state.epoch + 1, state = excluded.state, level = -1, cycle = 0, started_at = excluded.started_at, updated_at = excluded.updated_at,
 	acked_by = ''
 RETURNING epoch`,
 		inc.ID, policyName, string(fb), string(sb), state, jobs.Millis(now)).Scan(&epoch); err != nil {

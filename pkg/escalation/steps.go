@@ -294,7 +294,7 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 	if err != nil {
 		return err
 	}
-	b.Add(setStateSQL, StateActive, p.Level, jobs.Millis(now), id)
+	b.Add(pagedLevelSQL, StateActive, p.Level, p.Cycle, jobs.Millis(now), id)
 	e.steps.WithLabelValues(st.snap.Severity, outcome).Inc()
 	msg := fmt.Sprintf("Escalation level %d (policy %q): ", p.Level, st.frozen.Policy)
 	if p.Reason != "" {
@@ -555,7 +555,7 @@ func (e *Engine) remind(ctx context.Context, tx *sql.Tx, st *stateRow, p job, no
 func (e *Engine) reescalate(ctx context.Context, tx *sql.Tx, st *stateRow, after time.Duration, now time.Time) error {
 	id := st.snap.ID
 	epoch := st.epoch + 1
-	if _, err := tx.ExecContext(ctx, `UPDATE escalation_state SET epoch = $1, state = $2, level = -1, started_at = $3, updated_at = $3, acked_by = '' WHERE incident_id = $4`,
+	if _, err := tx.ExecContext(ctx, `UPDATE escalation_state SET epoch = $1, state = $2, level = -1, cycle = 0, started_at = $3, updated_at = $3, acked_by = '' WHERE incident_id = $4`,
 		epoch, StateActive, jobs.Millis(now), id); err != nil {
 		return fmt.Errorf("re-escalate %s: %w", id, err)
 	}
@@ -674,7 +674,10 @@ func (e *Engine) escalateNowTx(ctx context.Context, tx *sql.Tx, incidentID, reas
 	if err := e.setState(ctx, tx, incidentID, StateActive, st.level, now); err != nil {
 		return err
 	}
-	return e.enqueueStep(ctx, tx, incidentID, st.epoch, 0, level, now, now, reason)
+	// The step continues the current round of a repeating policy: after
+	// the last level the chain runs again only while rounds remain, so
+	// escalating by hand never adds rounds to the policy's repeat.
+	return e.enqueueStep(ctx, tx, incidentID, st.epoch, st.cycle, level, now, now, reason)
 }
 
 // rewatchHandoffs plans again the handoff watches of the schedules of the
