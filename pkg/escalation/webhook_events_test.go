@@ -114,3 +114,32 @@ func TestNoWebhookEventsForWithdrawnTrigger(t *testing.T) {
 		require.Empty(t, wh.events(), "the trigger was withdrawn before it reached the receiver")
 	})
 }
+
+// TestWebhookAllClearOncePerIncident: a webhook receiver gets one
+// all-clear for an incident however many people its pages named (two
+// levels, three users), as it gets one acknowledge and one resolve; the
+// per-user channels (sms) get one per paged user.
+func TestWebhookAllClearOncePerIncident(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		wh := newWebhookSink(t)
+		r, _, id := newPageRig(t, db, pageSetup{policy: `
+policies:
+  - name: default
+    levels:
+      - {after: 0m, users: [alice, bob], channels: [webhook, sms]}
+      - {after: 5m, users: [carol], channels: [webhook, sms]}
+`, severity: "critical", webhook: wh.URL})
+		ticks(t, r, 1)
+		_, err := r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
+		require.NoError(t, err)
+		r.tick(t)
+		require.Equal(t, []string{
+			"trigger  [CRITICAL] Incident " + id + ": APIDown on api",
+			"trigger  [CRITICAL] Incident " + id + ": APIDown on api",
+			"all_clear  [RECOVERING] Incident " + id + ": APIDown on api",
+		}, wh.events())
+		require.Equal(t, map[string]string{"/webhook": "delivered", "alice/sms": "delivered", "bob/sms": "delivered", "carol/sms": "delivered"},
+			allClears(t, db, id))
+	})
+}
