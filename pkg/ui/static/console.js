@@ -3,10 +3,16 @@
 // refreshed in place when an event whose type starts with one of the
 // prefixes arrives on the event stream (GET /api/v1/events); with
 // data-incident, only events of that incident count.
+//
+// The stream is read with fetch, not EventSource: EventSource hands a
+// named event (event: chaos.finished) only to a listener of that exact
+// name, so every type not listed in advance was lost. When the stream
+// ends the page says so and reconnects; the stream does not replay, so a
+// reconnect refreshes the page for what it missed meanwhile.
 (function () {
   "use strict";
   var live = document.querySelector("[data-live]");
-  if (!live || !window.EventSource || !window.fetch || !window.DOMParser) return;
+  if (!live || !window.fetch || !window.DOMParser || !window.TextDecoder || !window.ReadableStream) return;
   var prefixes = live.getAttribute("data-live").split(/\s+/).filter(Boolean);
   var incident = live.getAttribute("data-incident");
   var status = document.getElementById("live");
@@ -27,12 +33,16 @@
           if (active && current.contains(active) && (active.tagName === "INPUT" || active.tagName === "TEXTAREA")) { return; }
           current.replaceWith(fresh);
           document.body.setAttribute("data-refreshed", String(Date.now()));
-          if (status) status.textContent = "Updated " + new Date().toLocaleTimeString();
+          if (status) status.textContent = "Updated " + utcTime(new Date());
         }
       })
       .catch(function () {})
       .then(function () { pending = false; if (again) { again = false; refresh(); } });
   }
+
+  // utcTime is the time of day in UTC, as the server writes times
+  // ("09:41:07 UTC"): the browser's zone would read as another time.
+  function utcTime(d) { return d.toISOString().slice(11, 19) + " UTC"; }
 
   // Numbers as the server renders them (pct, rate in ui.go).
   function trim(s) { return s.indexOf(".") >= 0 ? s.replace(/0+$/, "").replace(/\.$/, "") : s; }
@@ -70,27 +80,66 @@
     if (n) document.body.setAttribute("data-values-updated", String(Date.now()));
   }
 
-  var es = new EventSource("/api/v1/events");
-  function onEvent(e) {
+  function onEvent(data) {
     var ev;
-    try { ev = JSON.parse(e.data); } catch (x) { return; }
+    try { ev = JSON.parse(data); } catch (x) { return; }
     if (incident && ev.incident_id !== incident) return;
     if (ev.type === "budget.updated") { updateValues(ev); return; }
     for (var i = 0; i < prefixes.length; i++) {
       if ((ev.type || "").indexOf(prefixes[i]) === 0) { refresh(); return; }
     }
   }
-  es.onmessage = onEvent;
-  es.onopen = function () {
+
+  // onBlock handles one Server-Sent Events message: its data line is the
+  // event as JSON (one line: JSON never holds a raw newline).
+  function onBlock(block) {
+    var lines = block.split(/\r?\n/);
+    for (var i = 0; i < lines.length; i++) {
+      if (lines[i].indexOf("data:") === 0) onEvent(lines[i].slice(5).replace(/^ /, ""));
+    }
+  }
+
+  var connectedOnce = false;
+  function opened() {
     document.body.setAttribute("data-live-connected", "true");
     if (status) status.textContent = "Live";
-  };
-  // Named events (event: incident.acknowledged) do not reach onmessage.
-  ["incident.created", "incident.acknowledged", "incident.investigating", "incident.resolved", "incident.reopened",
-   "incident.updated", "incident.assigned", "incident.snoozed", "incident.note", "incident.status_update", "incident.timeline",
-   "incident.postmortem_done", "incident.mitigated", "budget.state_changed", "budget.updated", "budget.alert_state", "runbook.run_started", "runbook.run_finished",
-   "runbook.step", "runbook.approval", "runbook.approval_requested"]
-    .forEach(function (t) { es.addEventListener(t, onEvent); });
+    // Events published while disconnected are not replayed.
+    if (connectedOnce) refresh();
+    connectedOnce = true;
+  }
+  function lost() {
+    document.body.setAttribute("data-live-connected", "false");
+    if (status) status.textContent = "Disconnected at " + utcTime(new Date()) + ": reconnecting\u2026";
+  }
+
+  function read(reader) {
+    var decoder = new TextDecoder(), buf = "";
+    function pump() {
+      return reader.read().then(function (chunk) {
+        if (chunk.done) return;
+        buf += decoder.decode(chunk.value, { stream: true });
+        var m;
+        while ((m = /\r?\n\r?\n/.exec(buf))) {
+          onBlock(buf.slice(0, m.index));
+          buf = buf.slice(m.index + m[0].length);
+        }
+        return pump();
+      });
+    }
+    return pump();
+  }
+
+  function connect() {
+    fetch("/api/v1/events", { headers: { "Accept": "text/event-stream" }, credentials: "same-origin", cache: "no-store" })
+      .then(function (r) {
+        if (!r.ok || !r.body) return Promise.reject(r.status);
+        opened();
+        return read(r.body.getReader());
+      })
+      .catch(function () {})
+      .then(function () { lost(); setTimeout(connect, 3000); });
+  }
+  connect();
 
   // The home page's search filters the SLO rows as one types.
   var search = document.getElementById("slo-search");

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/rootuip/sre/pkg/chaos"
+	"github.com/rootuip/sre/pkg/clock"
 )
 
 // chaosAPIServer plays a Kubernetes API server with the Chaos Mesh CRDs
@@ -183,13 +184,25 @@ func TestDriverAgainstTLSAPIServer(t *testing.T) {
 	}
 	srv.mu.Unlock()
 
-	// A resource Chaos Mesh never reports injected: Inject fails (and the
+	// A resource Chaos Mesh never reports injected: Inject keeps reading it
+	// until InjectTimeout has passed on its clock, then fails (and the
 	// runner rolls back).
 	stuck := chaos.Fault{Name: "stuck", Type: chaos.FaultCPUStress, CPUPercent: 50, Workers: 1, Driver: chaos.DriverChaosMesh, Kubernetes: sel}
-	quick := &Driver{Client: d.Client, MaxDuration: time.Hour, InjectTimeout: 500 * time.Millisecond, Poll: 20 * time.Millisecond}
-	st, err := quick.Inject(ctx, "chx-stuck", stuck)
+	start := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	mc := clock.NewManual(start)
+	quick := &Driver{Client: d.Client, MaxDuration: time.Hour, InjectTimeout: 500 * time.Millisecond, Poll: 20 * time.Millisecond, Clock: mc}
+	st, err := injectOnManualClock(t, quick, mc, "chx-stuck", stuck)
 	if err == nil || !strings.Contains(err.Error(), "Chaos Mesh did not report AllInjected within 500ms (conditions map[AllInjected:False Selected:True])") {
 		t.Fatalf("never injected: %v", err)
+	}
+	if waited := mc.Now().Sub(start); waited <= 500*time.Millisecond || waited > 520*time.Millisecond {
+		t.Fatalf("Inject gave up after %v of its clock, want just past the 500ms InjectTimeout", waited)
+	}
+	srv.mu.Lock()
+	reads := srv.reads[prefixOf(stuck)+Name("chx-stuck")]
+	srv.mu.Unlock()
+	if reads != 27 { // at 0, 20ms, ... 500ms, and at 520ms, past the deadline
+		t.Fatalf("Inject read the stuck resource %d times, want 27 (every 20ms until past 500ms)", reads)
 	}
 	if err := quick.Revert(ctx, "chx-stuck", stuck, st); err != nil || srv.count() != 0 {
 		t.Fatalf("revert of the stuck resource: %v (%d left)", err, srv.count())
@@ -204,6 +217,33 @@ func TestDriverAgainstTLSAPIServer(t *testing.T) {
 	}
 	if srv.count() != 0 {
 		t.Fatal("an invalid resource was stored")
+	}
+}
+
+// injectOnManualClock runs d.Inject while moving mc by d.Poll each time
+// Inject waits on it, and returns what Inject returned.
+func injectOnManualClock(t *testing.T, d *Driver, mc *clock.Manual, id string, f chaos.Fault) (json.RawMessage, error) {
+	t.Helper()
+	type result struct {
+		st  json.RawMessage
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := d.Inject(context.Background(), id, f)
+		done <- result{st, err}
+	}()
+	for {
+		n, changed := mc.Waiters()
+		if n > 0 {
+			mc.Advance(d.Poll)
+			continue
+		}
+		select {
+		case r := <-done:
+			return r.st, r.err
+		case <-changed:
+		}
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/rootuip/sre/pkg/chaos"
+	"github.com/rootuip/sre/pkg/clock"
 )
 
 // Group and version of the Chaos Mesh API.
@@ -161,6 +162,17 @@ type Driver struct {
 	InjectTimeout time.Duration
 	// Poll is how often the resource's status is read (default 1s).
 	Poll time.Duration
+	// Clock times InjectTimeout, Poll and the wait for a deletion (the
+	// wall clock when nil).
+	Clock clock.Timer
+}
+
+// timer returns the driver's clock, or the wall clock.
+func (d *Driver) timer() clock.Timer {
+	if d.Clock == nil {
+		return clock.Real{}
+	}
+	return d.Clock
 }
 
 type state struct {
@@ -197,9 +209,10 @@ func (d *Driver) Inject(ctx context.Context, id string, f chaos.Fault) (json.Raw
 	}
 	// Watch it appear: the API server has it; then, with InjectTimeout,
 	// until Chaos Mesh's controller reports the fault injected.
+	tm := d.timer()
 	var deadline time.Time
 	if d.InjectTimeout > 0 {
-		deadline = time.Now().Add(d.InjectTimeout)
+		deadline = tm.Now().Add(d.InjectTimeout)
 	}
 	poll := d.Poll
 	if poll <= 0 {
@@ -217,14 +230,14 @@ func (d *Driver) Inject(ctx context.Context, id string, f chaos.Fault) (json.Raw
 		if conds["AllInjected"] == "True" {
 			return st, nil
 		}
-		if time.Now().After(deadline) {
+		if tm.Now().After(deadline) {
 			return st, fmt.Errorf("%s %s/%s: Chaos Mesh did not report AllInjected within %v (conditions %v)",
 				u.GetKind(), u.GetNamespace(), u.GetName(), d.InjectTimeout, conds)
 		}
 		select {
 		case <-ctx.Done():
 			return st, ctx.Err()
-		case <-time.After(poll):
+		case <-tm.After(poll):
 		}
 	}
 }
@@ -269,19 +282,20 @@ func (d *Driver) Revert(ctx context.Context, id string, f chaos.Fault, raw json.
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete %s %s/%s: %w", st.Kind, st.Namespace, st.Name, err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	tm := d.timer()
+	deadline := tm.Now().Add(30 * time.Second)
 	for {
 		_, err := res.Get(ctx, st.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
-		if time.Now().After(deadline) {
+		if tm.Now().After(deadline) {
 			return fmt.Errorf("%s %s/%s still present 30s after deletion (finalizers?)", st.Kind, st.Namespace, st.Name)
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		case <-tm.After(200 * time.Millisecond):
 		}
 	}
 }
