@@ -50,7 +50,7 @@ func TestLoadUsersFileErrors(t *testing.T) {
 		{"unclosed flow mapping", "users:\n  rita: {password: '" + goodHash + "', role: viewer\ntokens: []\n",
 			`:2:9: invalid YAML: "{" opened here is not closed before line 3`},
 		{"bad indentation", "users:\n  rita:\n    role: viewer\n   password: x\n",
-			":4:1: invalid YAML: did not find expected key"},
+			":4:4: invalid YAML: did not find expected key"},
 		{"tab indentation", "users:\n\trita: {role: viewer}\n",
 			":2:1: invalid YAML: found character that cannot start any token"},
 		{"unknown field", "users:\n  a: {password: '" + goodHash + "', role: viewer, admin: true}\n",

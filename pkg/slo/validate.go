@@ -646,7 +646,7 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 				model.Duration(o.fastestPossibleDetection()), model.Duration(BaseWindow), model.Duration(bound))
 		}
 	}
-	paths := windowPaths(o, ap)
+	paths, factors := windowPaths(o, ap), factorPaths(o, ap)
 	seen := map[string]string{}
 	for i, w := range o.Windows() {
 		if first, ok := seen[w.Name]; ok {
@@ -659,16 +659,16 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 		}
 		budget := o.ErrorBudget()
 		if w.BurnRate*budget >= 1 {
-			add(ap, "burn tier %s can never fire: burn rate %g x error budget %g >= 1 (lower the factor, or disable the tier)", w.Name, w.BurnRate, budget)
+			add(factors[i], "burn tier %s can never fire: burn rate %g x error budget %g >= 1 (lower the factor, or disable the tier)", w.Name, w.BurnRate, budget)
 		}
 		if w.Severity == SeverityPage && w.BurnRate <= 1 {
-			add(ap, "page tier %s has burn rate %g: a budget-neutral burn (1x) would page", w.Name, w.BurnRate)
+			add(factors[i], "page tier %s has burn rate %g: a budget-neutral burn (1x) would page", w.Name, w.BurnRate)
 		}
 		// Below 1x (with a rounding margin: 10% of 30d over 3d is 1) a
 		// ticket fires while the service spends its budget slower than
 		// the period allows: on a healthy service.
 		if w.Severity == SeverityTicket && w.BurnRate < 1-1e-9 {
-			add(ap, "ticket tier %s has burn rate %g: below 1x it fires while the service spends its error budget slower than the period allows (raise burnRate or budgetConsumed)", w.Name, w.BurnRate)
+			add(factors[i], "ticket tier %s has burn rate %g: below 1x it fires while the service spends its error budget slower than the period allows (raise burnRate or budgetConsumed)", w.Name, w.BurnRate)
 		}
 	}
 	checkTemplates(add, ap+".annotations", a.Annotations)
@@ -686,6 +686,36 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 			add(ap+".budget.severity", "invalid severity %q", b.Severity)
 		}
 	}
+}
+
+// factorPaths gives the field that sets the factor of each window
+// SLO.Windows returns, in its order: the burnRate or budgetConsumed of a
+// window written in a tier's windows (the one that is set), alerting itself
+// for a default window (its factor is the workbook's).
+func factorPaths(o *SLO, ap string) []string {
+	var out []string
+	for _, t := range []struct {
+		name string
+		tier *Tier
+	}{{SeverityPage, &o.Alerting.Page}, {SeverityTicket, &o.Alerting.Ticket}} {
+		tp := ap + "." + t.name
+		switch {
+		case t.tier.Disabled:
+		case len(t.tier.Windows) == 0:
+			for range DefaultWindows(o.PeriodDuration(), t.name) {
+				out = append(out, ap)
+			}
+		default:
+			for i, w := range t.tier.Windows {
+				field := "burnRate"
+				if !w.burnRateSet && w.budgetConsumedSet {
+					field = "budgetConsumed"
+				}
+				out = append(out, fmt.Sprintf("%s.windows[%d].%s", tp, i, field))
+			}
+		}
+	}
+	return out
 }
 
 // windowPaths gives the field of each window SLO.Windows returns, in its

@@ -67,7 +67,39 @@ func Syntax(data []byte, err error) (msg string, line, col int, ok bool) {
 	if u, l, c, found := unclosed(data, m[2], line); found {
 		return u, l, c, true
 	}
+	line, col = problemColumn(data, msg, line)
 	return msg, line, col, true
+}
+
+// problemColumn returns where on line the problem msg names is, as the
+// decoder names no column: a tab in the indentation (for a tab error the
+// decoder names the line above it; a tab in the indentation of the line is
+// also the character that cannot start a token), else the first character
+// of the line, the key or value the decoder stopped at (column 1 on a
+// blank line).
+func problemColumn(data []byte, msg string, line int) (int, int) {
+	last := line
+	switch {
+	case strings.HasPrefix(msg, "found a tab character"):
+		last = lineCount(data)
+	case strings.HasPrefix(msg, "found character that cannot start any token"):
+	default:
+		last = 0
+	}
+	starts := lineStarts(data)
+	for n := line; n <= last; n++ {
+		text := lineAt(data, starts, n)
+		if i := bytes.IndexByte(text[:indentation(text)], '\t'); i >= 0 {
+			return n, column(text, i)
+		}
+	}
+	text := lineAt(data, starts, line)
+	return line, column(text, indentation(text))
+}
+
+// indentation is the length of the spaces and tabs line starts with.
+func indentation(line []byte) int {
+	return len(line) - len(bytes.TrimLeft(line, " \t"))
 }
 
 // quoteLine returns the line of the opening quote of the quoted scalar

@@ -52,6 +52,10 @@ func TestInFile(t *testing.T) {
 		{"unclosed flow sequence", "a: 1\nb:\n  c: [2, 3\nd: 4\n", "sred.yml:3:6: invalid YAML: \"[\" opened here is not closed before line 4"},
 		{"control character", "a: 1\nb: x\x01\n", "sred.yml:2:5: invalid YAML: control characters are not allowed"},
 		{"undefined alias", "a: 1\nb: *nowhere\n", "sred.yml:2:4: invalid YAML: unknown anchor 'nowhere' referenced"},
+		{"mis-indented key", "a:\n  b: 1\n   c: 2\n", "sred.yml:3:4: invalid YAML: mapping values are not allowed in this context"},
+		{"second value on a line", "a:\n  b: c: d\n", "sred.yml:2:3: invalid YAML: mapping values are not allowed in this context"},
+		{"key outdented in a list", "a:\n  - b\n  c: 2\n", "sred.yml:3:3: invalid YAML: did not find expected '-' indicator"},
+		{"tab in the indentation", "a:\n  b: 1\n \tc: 2\n", "sred.yml:3:2: invalid YAML: found a tab character that violates indentation"},
 		{"excessive aliasing, no line", "", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
