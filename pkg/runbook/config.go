@@ -59,6 +59,10 @@ type RateLimit struct {
 	PerHour int `yaml:"per_hour,omitempty"`
 	// PerTargetPerHour is the maximum of runs started on one target in any hour (0: no limit).
 	PerTargetPerHour int `yaml:"per_target_per_hour,omitempty"`
+
+	// omitPerHour and omitPerTarget say that the YAML left the field out:
+	// a runbook's rate_limit takes the global value of such a field.
+	omitPerHour, omitPerTarget bool
 }
 
 // UnmarshalYAML implements yaml.Unmarshaler.
@@ -70,7 +74,28 @@ func (r *RateLimit) UnmarshalYAML(unmarshal func(any) error) error {
 	if r.PerHour < 0 || r.PerTargetPerHour < 0 {
 		return errors.New("rate_limit: per_hour and per_target_per_hour must not be negative")
 	}
+	var raw map[string]any
+	if err := unmarshal(&raw); err != nil {
+		return err
+	}
+	_, hour := raw["per_hour"]
+	_, target := raw["per_target_per_hour"]
+	r.omitPerHour, r.omitPerTarget = !hour, !target
 	return nil
+}
+
+// Over returns r with the fields its YAML left out taken from global: a
+// runbook that sets only per_target_per_hour keeps the global per_hour,
+// instead of running without a bound on its runs per hour.
+func (r RateLimit) Over(global RateLimit) RateLimit {
+	out := RateLimit{PerHour: r.PerHour, PerTargetPerHour: r.PerTargetPerHour}
+	if r.omitPerHour {
+		out.PerHour = global.PerHour
+	}
+	if r.omitPerTarget {
+		out.PerTargetPerHour = global.PerTargetPerHour
+	}
+	return out
 }
 
 // HTTPEndpoint is a named base URL for `http` steps, with its client settings.

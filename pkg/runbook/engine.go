@@ -826,9 +826,11 @@ func (e *Engine) overLimit(ctx context.Context, tx *sql.Tx, cfg Config, rb *Runb
 	return "", "", nil
 }
 
+// rateLimit is the limit of rb's runs: its own rate_limit, each field it
+// leaves out taken from the global one.
 func (e *Engine) rateLimit(cfg Config, rb *Runbook) RateLimit {
 	if rb.RateLimit != nil {
-		return *rb.RateLimit
+		return rb.RateLimit.Over(cfg.RateLimit)
 	}
 	return cfg.RateLimit
 }

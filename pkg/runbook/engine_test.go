@@ -259,6 +259,41 @@ steps: [{name: hello, exec: {command: [/bin/true]}}]
 	})
 }
 
+// A runbook's rate_limit sets the fields it names; a field it leaves out is
+// the global one: a runbook that bounds its runs per target keeps the
+// global bound on its runs per hour, and per_hour: 0 written out lifts it.
+func TestRateLimitFieldsLeftOutAreGlobal(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		cfg := testConfig()
+		cfg.RateLimit = RateLimit{PerHour: 1}
+		rb := func(name, limit string) *Runbook {
+			return mustParse(t, fmt.Sprintf(`
+name: %s
+matchers: ['alertname="%s"']
+labels: {service: '[a-z]+'}
+target: '%s/{{ .Labels.service }}'
+rate_limit: %s
+steps: [{name: hello, exec: {command: [/bin/true]}}]
+`, name, name, name, limit))
+		}
+		e := newEngine(t, db, cfg, &recorder{}, rb("per-target-only", "{per_target_per_hour: 5}"), rb("unbounded", "{per_hour: 0, per_target_per_hour: 5}"))
+		startEngine(t, e)
+		for _, tc := range []struct {
+			id, alert, service, status, reason string
+		}{
+			{"INC-1", "per-target-only", "a", RunSucceeded, ""},
+			{"INC-2", "per-target-only", "b", RunRateLimited, "rate limit: runbook per-target-only already started 1 times in the last hour (limit 1)"},
+			{"INC-3", "unbounded", "a", RunSucceeded, ""},
+			{"INC-4", "unbounded", "b", RunSucceeded, ""},
+		} {
+			trigger(t, db, e, newIncident(tc.id, map[string]string{"alertname": tc.alert, "service": tc.service}), incident.ChangeCreated)
+			run := waitRun(t, e, tc.id, RunSucceeded, RunRateLimited)
+			require.Equal(t, tc.status, run.Status, tc.id)
+			require.Equal(t, tc.reason, run.Reason, tc.id)
+		}
+	})
+}
+
 // One execution at a time per target, across two engines (replicas) sharing
 // the database: the second run waits for the first to release the target.
 func TestTargetLock(t *testing.T) {

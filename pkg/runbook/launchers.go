@@ -267,6 +267,9 @@ func scanLauncher(argv []string, j int, name string, spec launcherSpec, dashy *[
 			*dashy = append(*dashy, j)
 		}
 		if spec.env && !isTemplate(a[:max(strings.IndexByte(a, '='), 0)]) && strings.Contains(a, "=") && !strings.HasPrefix(a, "=") {
+			if n := a[:strings.IndexByte(a, '=')]; loadsCode(n) && isTemplate(a) {
+				return -1, false, fmt.Errorf("command[%d] sets %s for the program %s runs, which chooses code it loads or runs: its value cannot be a template", j, n, name)
+			}
 			continue // NAME=VALUE
 		}
 		if positional > 0 {

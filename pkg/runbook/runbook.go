@@ -578,7 +578,7 @@ func (r *Runbook) compileStep(s *Step) error {
 			errs = append(errs, add("env."+k, v))
 		}
 		if err := errors.Join(errs...); err == nil {
-			errs = append(errs, checkMetachars(s), checkDashes(s))
+			errs = append(errs, checkMetachars(s), checkDashes(s), checkCodeEnv(s))
 		}
 	case StepHTTP:
 		errs = append(errs, add("path", s.HTTP.Path), add("body", s.HTTP.Body))

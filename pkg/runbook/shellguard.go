@@ -71,6 +71,51 @@ var (
 // whitespace.
 const shellMetachars = "|&;<>()$`\\\"' \t\n\r*?[]#~{}!"
 
+// codeEnv are environment variables whose value chooses code that the
+// program (or a program it runs) loads or runs: a library it preloads, the
+// directories its programs and modules are found in, a file a shell or an
+// interpreter runs first, options that load code, a command run for a
+// password or an editor. codeEnvPrefixes name families of them.
+var (
+	codeEnv = []string{"PATH", "IFS", "ENV", "BASH_ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND", "CDPATH",
+		"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "PERL5LIB", "PERLLIB", "PERL5OPT", "PERL5DB",
+		"RUBYOPT", "RUBYLIB", "GEM_PATH", "GEM_HOME", "NODE_OPTIONS", "NODE_PATH", "LUA_INIT", "LUA_PATH", "LUA_CPATH",
+		"JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "CLASSPATH", "GCONV_PATH", "TCLLIBPATH",
+		"GIT_SSH", "GIT_SSH_COMMAND", "GIT_EXEC_PATH", "GIT_ASKPASS", "GIT_EDITOR", "GIT_PAGER", "GIT_EXTERNAL_DIFF", "GIT_CONFIG_GLOBAL",
+		"SSH_ASKPASS", "SUDO_ASKPASS", "EDITOR", "VISUAL", "PAGER", "KUBECONFIG", "DOCKER_CONFIG"}
+	codeEnvPrefixes = []string{"LD_", "DYLD_", "BASH_FUNC_", "GIT_CONFIG_"}
+)
+
+// loadsCode reports whether the environment variable name chooses code.
+func loadsCode(name string) bool {
+	if slices.Contains(codeEnv, name) {
+		return true
+	}
+	for _, p := range codeEnvPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkCodeEnv refuses a label in the value of an environment variable
+// that chooses code (loadsCode): LD_PRELOAD, PATH or PYTHONPATH set from
+// an alert would let the alert choose what runs, whatever the program.
+func checkCodeEnv(s *Step) error {
+	names := make([]string, 0, len(s.Exec.Env))
+	for name := range s.Exec.Env {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if t := s.tmpls["env."+name]; t != nil && len(t.labels) > 0 && loadsCode(name) {
+			return fmt.Errorf("env.%s: label %q cannot be in %s, which chooses code the program loads or runs; write its value literally", name, t.labels[0], name)
+		}
+	}
+	return nil
+}
+
 func isTemplate(s string) bool { return strings.Contains(s, "{{") }
 
 // programName is the name the guard knows a program by: the base name of

@@ -254,6 +254,42 @@ func TestShellGuardWrappers(t *testing.T) {
 	}
 }
 
+// TestShellGuardCodeEnv: a label in an environment variable that chooses
+// the code a program loads or runs (LD_PRELOAD, PATH, PYTHONPATH, ...),
+// in the step's env or as a NAME=VALUE operand of env, is refused at load,
+// whatever the program; a literal value, and a label in any other
+// variable, are accepted.
+func TestShellGuardCodeEnv(t *testing.T) {
+	const head = "name: rb\nmatchers: ['alertname=\"X\"']\nlabels: {service: '[a-z][a-z0-9/._-]{0,40}'}\nsteps:\n  - name: a\n    exec:\n"
+	for _, tc := range []struct {
+		name, exec, err string
+	}{
+		{"LD_PRELOAD", "      command: [/opt/restart]\n      env: {LD_PRELOAD: '/tmp/{{ .Labels.service }}.so'}\n", `env.LD_PRELOAD: label "service" cannot be in LD_PRELOAD, which chooses code`},
+		{"LD_LIBRARY_PATH", "      command: [/opt/restart]\n      env: {LD_LIBRARY_PATH: '{{ .Labels.service }}'}\n", `env.LD_LIBRARY_PATH: label "service"`},
+		{"PATH", "      command: [/usr/bin/sudo, systemctl, restart]\n      env: {PATH: '/opt/{{ .Labels.service }}/bin'}\n", `env.PATH: label "service"`},
+		{"PYTHONPATH of a script", "      command: [python3, /opt/fix.py]\n      env: {PYTHONPATH: '{{ .Labels.service }}'}\n", `env.PYTHONPATH: label "service"`},
+		{"NODE_OPTIONS", "      command: [node, /opt/fix.js]\n      env: {NODE_OPTIONS: '--require={{ .Labels.service }}'}\n", `env.NODE_OPTIONS: label "service"`},
+		{"BASH_ENV", "      command: [/opt/restart]\n      env: {BASH_ENV: '{{ .Labels.service }}'}\n", `env.BASH_ENV: label "service"`},
+		{"GIT_SSH_COMMAND", "      command: [git, fetch]\n      env: {GIT_SSH_COMMAND: '{{ .Labels.service }}'}\n", `env.GIT_SSH_COMMAND: label "service"`},
+		{"env operand LD_PRELOAD", "      command: [env, 'LD_PRELOAD=/tmp/{{ .Labels.service }}.so', /opt/restart]\n", `command[1] sets LD_PRELOAD for the program env runs, which chooses code it loads or runs`},
+		{"env operand PATH behind a launcher", "      command: [timeout, 30s, env, 'PATH={{ .Labels.service }}', restart]\n", `command[3] sets PATH for the program env runs`},
+		{"literal LD_PRELOAD", "      command: [/opt/restart, '--service={{ .Labels.service }}']\n      env: {LD_PRELOAD: /opt/lib/hook.so, PATH: /usr/sbin:/usr/bin}\n", ""},
+		{"other variable", "      command: [/opt/restart]\n      env: {SERVICE: '{{ .Labels.service }}', RUN: '{{ .RunID }}'}\n", ""},
+		{"non-label template in PATH", "      command: [/opt/restart]\n      env: {PATH: '/opt/{{ .Runbook }}/bin'}\n", ""},
+		{"env operand other variable", "      command: [env, 'SERVICE={{ .Labels.service }}', /opt/restart]\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(head+tc.exec), "rb.yml")
+			if tc.err == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.err)
+		})
+	}
+}
+
 func TestProgramName(t *testing.T) {
 	for in, want := range map[string]string{
 		"/usr/bin/python3.11": "python", "python3": "python", "lua5.4": "lua", "perl5.36.0": "perl",
