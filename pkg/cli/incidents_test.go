@@ -468,3 +468,19 @@ func TestIncidentsListPastEnd(t *testing.T) {
 		}
 	})
 }
+
+// srectl takes an incident ID in any case, as sred's API does.
+func TestIncidentsIDAnyCase(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+		svc := newIncidentService(t, db, now)
+		fireAlert(t, svc, "checkout", "checkout", map[string]string{"alertname": "Down", "service": "checkout", "severity": "critical"}, now.Add(-time.Minute))
+		run := incidentsCommand(t, svc, "--actor=alice")
+		code, out, errOut := run("ack", "inc-2026-0001")
+		require.Equal(t, 0, code, errOut)
+		require.Equal(t, "INC-2026-0001 is now acknowledged\n", out)
+		code, out, errOut = run("show", "Inc-2026-0001")
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, out, "INC-2026-0001 [CRITICAL] Down on checkout\nStatus:    acknowledged\n")
+	})
+}
