@@ -449,7 +449,42 @@ func TestRunMetricsBounded(t *testing.T) {
 	if other != 20 {
 		t.Errorf("%v runs counted as other, want 20", other)
 	}
-	if code, body := run(strings.Repeat("x", 254)); code != http.StatusBadRequest || !strings.Contains(body, "service is longer than 253 bytes") {
+	if code, body := run(strings.Repeat("x", 254)); code != http.StatusBadRequest || !strings.Contains(body, "is longer than 63 bytes") {
 		t.Errorf("long service: %d %s", code, body)
+	}
+}
+
+// A run's service is at most as long as an SLO's service (63 bytes): a
+// longer one, which no SLO can have, is refused naming the limit instead
+// of ending with "no data" after querying Prometheus.
+func TestRunServiceLimit(t *testing.T) {
+	end := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		service string
+		code    int
+		want    string
+	}{
+		{"an SLO's longest", strings.Repeat("s", MaxServiceBytes), http.StatusOK, `"verdict"`},
+		{"one byte over", strings.Repeat("s", MaxServiceBytes+1), http.StatusBadRequest, "is longer than 63 bytes, the longest service name an SLO may have"},
+		{"a Kubernetes name's length", strings.Repeat("s", 253), http.StatusBadRequest, "is longer than 63 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := &recordingQuerier{}
+			srv := newServer(t, NewEvaluator(q, nil), nil, end)
+			body, _ := json.Marshal(RunRequest{Service: tc.service, Canary: map[string]string{"job": "api"}, Baseline: map[string]string{"job": "api"}})
+			resp, err := http.Post(srv.URL+"/api/v1/analysis/podinfo/run", "application/json", bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.code || !strings.Contains(string(b), tc.want) {
+				t.Fatalf("%d %s, want %d with %q", resp.StatusCode, b, tc.code, tc.want)
+			}
+			if tc.code != http.StatusOK && len(q.queries) > 0 {
+				t.Errorf("queried %q", q.queries)
+			}
+		})
 	}
 }

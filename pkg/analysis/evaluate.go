@@ -133,9 +133,15 @@ func (e *Evaluator) querier() Querier {
 	return e.q
 }
 
-// serviceRE is what a service name may hold (the SLO specs' rule, up
-// to a Kubernetes name's length).
+// serviceRE is what a service name may hold (the SLO specs' rule; its
+// length is bounded by MaxServiceBytes).
 var serviceRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// MaxServiceBytes is the longest service an analysis reads: the longest
+// service name of an SLO spec (pkg/slo), whose burn-rate recordings the
+// checks query. A longer one can have no SLO, so its run could only end
+// with "no data"; it is refused instead.
+const MaxServiceBytes = 63
 
 // Selector renders a label set as PromQL matchers without braces, sorted
 // by name, values quoted: job="checkout",track="canary".
@@ -183,13 +189,13 @@ func (e *Evaluator) Evaluate(ctx context.Context, spec *Spec, t Target, at time.
 	if t.Service == "" {
 		t.Service = spec.Service
 	}
-	if len(t.Service) > maxKubeName {
-		return Result{}, &TargetError{fmt.Sprintf("service is longer than %d bytes", maxKubeName)}
-	}
 	// Query templates may write {{.Service}} inside a quoted matcher
 	// value: a caller's service is a name, never PromQL.
 	if !serviceRE.MatchString(t.Service) {
 		return Result{}, &TargetError{fmt.Sprintf("service %s is not a service name (a letter or digit, then letters, digits, '_', '.', '-')", limits.Quote(t.Service))}
+	}
+	if len(t.Service) > MaxServiceBytes {
+		return Result{}, &TargetError{fmt.Sprintf("service %s is longer than %d bytes, the longest service name an SLO may have: no SLO has its data", limits.Quote(t.Service), MaxServiceBytes)}
 	}
 	if len(t.Canary) == 0 {
 		return Result{}, &TargetError{"canary labels are required (the label set selecting the canary's series)"}

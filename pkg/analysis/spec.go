@@ -431,8 +431,8 @@ func (s *Spec) UnmarshalYAML(unmarshal func(any) error) error {
 	if strings.TrimSpace(s.Service) == "" {
 		return errors.New("service is required (the service whose SLOs the burn-rate check reads)")
 	}
-	if !serviceRE.MatchString(s.Service) || len(s.Service) > maxKubeName {
-		return fmt.Errorf("service %q must be a service name: letters, digits, '_', '.', '-' (at most %d)", s.Service, maxKubeName)
+	if !serviceRE.MatchString(s.Service) || len(s.Service) > MaxServiceBytes {
+		return fmt.Errorf("service %q must be a service name: letters, digits, '_', '.', '-' (at most %d, as an SLO's service)", s.Service, MaxServiceBytes)
 	}
 	if s.Interval < 0 {
 		return fmt.Errorf("interval %v must be positive", s.Interval)

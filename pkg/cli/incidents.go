@@ -164,6 +164,11 @@ func incidentsList(env *Env, o incidentsOptions) error {
 	if o.output == "json" {
 		return printJSON(env.Stdout, page)
 	}
+	if len(page.Incidents) == 0 && page.Offset > 0 {
+		// Past the end: a table header alone read as "no incidents".
+		fmt.Fprintln(env.Stderr, pastEnd(page))
+		return nil
+	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSEVERITY\tSTATUS\tSERVICE\tCREATED\tASSIGNEE\tTITLE")
 	for _, inc := range page.Incidents {
@@ -184,6 +189,18 @@ func incidentsList(env *Env, o incidentsOptions) error {
 		fmt.Fprintf(env.Stdout, "(%d of %d shown; use --offset %d for more)\n", len(page.Incidents), page.Total, page.Offset+len(page.Incidents))
 	}
 	return nil
+}
+
+// pastEnd says that a page at an offset past the last incident is empty,
+// and how many incidents the list has.
+func pastEnd(page incident.Page) string {
+	switch page.Total {
+	case 0:
+		return fmt.Sprintf("no incidents at offset %d: no incident matches", page.Offset)
+	case 1:
+		return fmt.Sprintf("no incidents at offset %d: 1 incident matches (at offset 0)", page.Offset)
+	}
+	return fmt.Sprintf("no incidents at offset %d: %d incidents match (offsets 0 to %d)", page.Offset, page.Total, page.Total-1)
 }
 
 // oneLine keeps a value on its line and in its column: a newline or tab

@@ -435,3 +435,52 @@ func TestIncidentsShowIndentsNoteLines(t *testing.T) {
 			pad+"- step two\n")
 	})
 }
+
+// A page past the last incident says so on stderr, with how many
+// incidents match, instead of printing a table header alone.
+func TestIncidentsListPastEnd(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+		svc := newIncidentService(t, db, now)
+		for _, s := range []string{"checkout", "search"} {
+			fireAlert(t, svc, s, s, map[string]string{"alertname": "Down", "service": s, "severity": "critical"}, now.Add(-time.Minute))
+		}
+		run := incidentsCommand(t, svc)
+		for _, tc := range []struct {
+			args    []string
+			out     string
+			errLine string
+		}{
+			{[]string{"--offset=2"}, "", "no incidents at offset 2: 2 incidents match (offsets 0 to 1)\n"},
+			{[]string{"--offset=500"}, "", "no incidents at offset 500: 2 incidents match (offsets 0 to 1)\n"},
+			{[]string{"--offset=1", "--service=search"}, "", "no incidents at offset 1: 1 incident matches (at offset 0)\n"},
+			{[]string{"--offset=3", "--service=cart"}, "", "no incidents at offset 3: no incident matches\n"},
+			{[]string{"--offset=1"}, "" +
+				"ID             SEVERITY  STATUS     SERVICE   CREATED           ASSIGNEE  TITLE\n" +
+				"INC-2026-0001  CRITICAL  triggered  checkout  2026-05-04 10:00  -         Down on checkout\n", ""},
+		} {
+			t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+				code, out, errOut := run(append([]string{"list"}, tc.args...)...)
+				require.Equal(t, 0, code, errOut)
+				require.Equal(t, tc.out, out)
+				require.Equal(t, tc.errLine, errOut)
+			})
+		}
+	})
+}
+
+// srectl takes an incident ID in any case, as sred's API does.
+func TestIncidentsIDAnyCase(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+		svc := newIncidentService(t, db, now)
+		fireAlert(t, svc, "checkout", "checkout", map[string]string{"alertname": "Down", "service": "checkout", "severity": "critical"}, now.Add(-time.Minute))
+		run := incidentsCommand(t, svc, "--actor=alice")
+		code, out, errOut := run("ack", "inc-2026-0001")
+		require.Equal(t, 0, code, errOut)
+		require.Equal(t, "INC-2026-0001 is now acknowledged\n", out)
+		code, out, errOut = run("show", "Inc-2026-0001")
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, out, "INC-2026-0001 [CRITICAL] Down on checkout\nStatus:    acknowledged\n")
+	})
+}

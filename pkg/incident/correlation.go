@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -454,21 +455,21 @@ func (s *Service) graphCandidate(ctx context.Context, tx *sql.Tx, c *Correlation
 		switch {
 		case c.dependsOn(svc, other) != nil:
 			path := c.dependsOn(svc, other)
-			exp := fmt.Sprintf("attached because %s depends on %s, which has %s", svc, other, id)
+			exp := fmt.Sprintf("attached because %s depends on %s, which has %s", serviceText(svc), serviceText(other), id)
 			if len(path) > 2 {
-				exp = fmt.Sprintf("attached because %s depends on %s (%s), which has %s", svc, other, strings.Join(path, " -> "), id)
+				exp = fmt.Sprintf("attached because %s depends on %s (%s), which has %s", serviceText(svc), serviceText(other), servicesText(path, " -> "), id)
 			}
 			consider(correlationCandidate{incidentID: id, reason: "dependency", rank: 0, depth: len(path), service: other, attached: at, explanation: exp})
 		case other == svc:
 			consider(correlationCandidate{incidentID: id, reason: "service", rank: 1, attached: at,
-				explanation: fmt.Sprintf("attached because %s already has %s", svc, id)})
+				explanation: fmt.Sprintf("attached because %s already has %s", serviceText(svc), id)})
 		case c.dependsOn(other, svc) != nil:
 			consider(correlationCandidate{incidentID: id, reason: "dependant", rank: 2, attached: at,
-				explanation: fmt.Sprintf("attached because %s, affected by %s, depends on %s", other, id, svc)})
+				explanation: fmt.Sprintf("attached because %s, affected by %s, depends on %s", serviceText(other), id, serviceText(svc))})
 		case c.SharedDependencies:
 			if dep := c.sharedDependency(svc, other); dep != "" {
 				consider(correlationCandidate{incidentID: id, reason: "shared_dependency", rank: 3, attached: at,
-					explanation: fmt.Sprintf("attached because %s and %s, affected by %s, both depend on %s", svc, other, id, dep)})
+					explanation: fmt.Sprintf("attached because %s and %s, affected by %s, both depend on %s", serviceText(svc), serviceText(other), id, serviceText(dep))})
 			}
 		}
 	}
@@ -684,7 +685,7 @@ func (s *Service) attach(ctx context.Context, tx *sql.Tx, d *delivery, k *correl
 		Message: k.explanation, Data: data})
 	if root != r.RootService {
 		d.tl = append(d.tl, TimelineEntry{IncidentID: r.ID, Time: d.now, Kind: "correlation", Actor: "sred",
-			Message: fmt.Sprintf("likely root: %s (the deepest failing dependency of %s)", root, strings.Join(affected, ", ")),
+			Message: fmt.Sprintf("likely root: %s (the deepest failing dependency of %s)", serviceText(root), servicesText(affected, ", ")),
 			Data:    map[string]any{"root": root, "previous_root": r.RootService, "services": affected}})
 		r.RootService = root
 	}
@@ -829,4 +830,40 @@ func joinKeepsRow(r *record, d *delivery) bool {
 		}
 	}
 	return inc.Severity == r.Severity && slices.Equal(inc.RunbookURLs, r.RunbookURLs) && ms(inc.DetectedAt) == ms(r.DetectedAt)
+}
+
+// serviceText is a service as the timeline's messages name it: as written
+// when it is a plain name (ASCII letters, digits, '_', '.', ':', '/',
+// '-'), else quoted as the timeline quotes an alert's label values
+// (describe: strconv.Quote, a newline is \n, a quote \"). A service is a
+// label value: a newline, a comma or words in it cannot split the message
+// or pass for more of it (`attached because "web\nlikely root: db"
+// already has INC-2026-0001`).
+func serviceText(s string) string {
+	if plainService(s) {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+// servicesText joins services as serviceText names each.
+func servicesText(ss []string, sep string) string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = serviceText(s)
+	}
+	return strings.Join(out, sep)
+}
+
+func plainService(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_.:/-", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }

@@ -184,7 +184,7 @@ func (s *Service) Split(ctx context.Context, id, groupKey, actor string) (*Split
 		}
 		if err := s.change(ctx, tx, p, Change{Kind: ChangeCreated, Incident: &to.Incident, Actor: actor, Time: now},
 			&TimelineEntry{IncidentID: to.ID, Time: now, Kind: "correlation", Actor: actor,
-				Message: fmt.Sprintf("incident created: alert group of %s %s", link.Service, msg),
+				Message: fmt.Sprintf("incident created: alert group of %s %s", serviceText(link.Service), msg),
 				Data:    map[string]any{"to": string(StatusTriggered), "group_key": groupKey, "from": id}}); err != nil {
 			return err
 		}
@@ -195,7 +195,7 @@ func (s *Service) Split(ctx context.Context, id, groupKey, actor string) (*Split
 		rest = append(rest, links[i+1:]...)
 		s.reroot(from, servicesOf(rest))
 		if err := s.addTimeline(ctx, tx, TimelineEntry{IncidentID: id, Time: now, Kind: "correlation", Actor: actor,
-			Message: fmt.Sprintf("split by %s: the alert group of %s moved to %s", actor, link.Service, to.ID),
+			Message: fmt.Sprintf("split by %s: the alert group of %s moved to %s", actor, serviceText(link.Service), to.ID),
 			Data:    map[string]any{"group_key": groupKey, "service": link.Service, "to": to.ID, "root": from.RootService}}); err != nil {
 			return err
 		}

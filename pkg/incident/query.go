@@ -275,6 +275,62 @@ func loadAlerts(ctx context.Context, q querier, id string) ([]Alert, error) {
 	return out, rows.Err()
 }
 
+// ResolveID returns the stored form of the incident ID id: id itself when
+// an incident has it, else that of the one incident whose ID is id in
+// another case (INC-2026-0001 for inc-2026-0001: sred writes the prefix
+// as incident_id_prefix spells it, people type it as they like). None
+// gives ErrNotFound naming id; several (imported IDs that differ only in
+// case) give ErrNotFound naming them, since none of them is meant more
+// than the others.
+func (s *Service) ResolveID(ctx context.Context, id string) (string, error) {
+	var got string
+	err := s.db.QueryRowContext(ctx, `SELECT id FROM incidents WHERE id = $1`, id).Scan(&got)
+	if err == nil {
+		return got, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("find incident %s: %w", limits.Quote(id), err)
+	}
+	if !importIDRE.MatchString(id) {
+		// No stored ID has it in any case.
+		return "", notFound(id)
+	}
+	matches, err := s.idsFolded(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	switch len(matches) {
+	case 0:
+		return "", notFound(id)
+	case 1:
+		return matches[0], nil
+	}
+	return "", fmt.Errorf("%w: %s (incident IDs %s differ from it only in case: name one exactly)", ErrNotFound, id, strings.Join(matches, ", "))
+}
+
+// idsFolded returns the stored incident IDs equal to id but for the case
+// of ASCII letters (at most three, sorted). IDs are ASCII (sred's own and
+// imported ones: importIDRE), which lower() folds alike on both stores.
+func (s *Service) idsFolded(ctx context.Context, id string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM incidents WHERE lower(id) = $1 ORDER BY id LIMIT 3`, strings.ToLower(id))
+	if err != nil {
+		return nil, fmt.Errorf("find incident %s: %w", limits.Quote(id), err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("find incident %s: %w", limits.Quote(id), err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find incident %s: %w", limits.Quote(id), err)
+	}
+	return out, nil
+}
+
 // Get returns an incident with its alerts.
 func (s *Service) Get(ctx context.Context, id string) (*Incident, error) {
 	rec, err := scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = $1`, id))

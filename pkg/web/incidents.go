@@ -28,25 +28,41 @@ type IncidentsAPI struct {
 func (a *IncidentsAPI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/incidents", a.list)
 	mux.HandleFunc("POST /api/v1/incidents", a.create)
-	mux.HandleFunc("GET /api/v1/incidents/{id}", a.get)
-	mux.HandleFunc("GET /api/v1/incidents/{id}/timeline", a.timeline)
-	mux.HandleFunc("POST /api/v1/incidents/{id}/ack", a.ack)
-	mux.HandleFunc("POST /api/v1/incidents/{id}/investigate", a.investigate)
-	mux.HandleFunc("POST /api/v1/incidents/{id}/assign", a.assign)
-	mux.HandleFunc("POST /api/v1/incidents/{id}/resolve", a.resolve)
-	mux.HandleFunc("POST /api/v1/incidents/{id}/snooze", a.snooze)
-	mux.HandleFunc("POST /api/v1/incidents/{id}/notes", a.note)
-	mux.HandleFunc("POST /api/v1/incidents/{id}/impact", a.impact)
-	mux.HandleFunc("POST /api/v1/incidents/{id}/postmortem/complete", a.postmortemDone)
-	mux.HandleFunc("GET /api/v1/incidents/{id}/postmortem", a.postmortem)
-	mux.HandleFunc("GET /api/v1/incidents/{id}/action-items", a.actionItems)
-	mux.HandleFunc("POST /api/v1/incidents/{id}/action-items", a.addActionItem)
-	mux.HandleFunc("PATCH /api/v1/incidents/{id}/action-items/{item}", a.updateActionItem)
-	mux.HandleFunc("POST /api/v1/incidents/{id}/status-updates", a.statusUpdate)
+	mux.HandleFunc("GET /api/v1/incidents/{id}", a.byID(a.get))
+	mux.HandleFunc("GET /api/v1/incidents/{id}/timeline", a.byID(a.timeline))
+	mux.HandleFunc("POST /api/v1/incidents/{id}/ack", a.byID(a.ack))
+	mux.HandleFunc("POST /api/v1/incidents/{id}/investigate", a.byID(a.investigate))
+	mux.HandleFunc("POST /api/v1/incidents/{id}/assign", a.byID(a.assign))
+	mux.HandleFunc("POST /api/v1/incidents/{id}/resolve", a.byID(a.resolve))
+	mux.HandleFunc("POST /api/v1/incidents/{id}/snooze", a.byID(a.snooze))
+	mux.HandleFunc("POST /api/v1/incidents/{id}/notes", a.byID(a.note))
+	mux.HandleFunc("POST /api/v1/incidents/{id}/impact", a.byID(a.impact))
+	mux.HandleFunc("POST /api/v1/incidents/{id}/postmortem/complete", a.byID(a.postmortemDone))
+	mux.HandleFunc("GET /api/v1/incidents/{id}/postmortem", a.byID(a.postmortem))
+	mux.HandleFunc("GET /api/v1/incidents/{id}/action-items", a.byID(a.actionItems))
+	mux.HandleFunc("POST /api/v1/incidents/{id}/action-items", a.byID(a.addActionItem))
+	mux.HandleFunc("PATCH /api/v1/incidents/{id}/action-items/{item}", a.byID(a.updateActionItem))
+	mux.HandleFunc("POST /api/v1/incidents/{id}/status-updates", a.byID(a.statusUpdate))
 	mux.HandleFunc("GET /api/v1/incidents/export", a.export)
 	mux.HandleFunc("POST /api/v1/incidents/import", a.importLines)
-	mux.HandleFunc("POST /api/v1/incidents/{id}/split", a.split)
-	mux.HandleFunc("POST /api/v1/incidents/{id}/merge", a.merge)
+	mux.HandleFunc("POST /api/v1/incidents/{id}/split", a.byID(a.split))
+	mux.HandleFunc("POST /api/v1/incidents/{id}/merge", a.byID(a.merge))
+}
+
+// byID serves h with the request's {id} in its stored form
+// (incident.Service.ResolveID): an ID typed in another case
+// (inc-2026-0001) names the incident INC-2026-0001. An unknown ID is
+// answered 404 here, before the body is read.
+func (a *IncidentsAPI) byID(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := a.Service.ResolveID(r.Context(), r.PathValue("id"))
+		if err != nil {
+			ServiceError(w, err)
+			return
+		}
+		r.SetPathValue("id", id)
+		h(w, r)
+	}
 }
 
 // ActionRequest is the body of the incident actions. Actor defaults to the
@@ -389,10 +405,14 @@ func (a *IncidentsAPI) merge(w http.ResponseWriter, r *http.Request) {
 		if strings.TrimSpace(req.From) == "" {
 			return nil, badRequest{errors.New(`"from" must name the incident to merge into this one`)}
 		}
-		if req.From == id {
+		from, err := a.Service.ResolveID(r.Context(), req.From)
+		if err != nil {
+			return nil, err
+		}
+		if from == id {
 			return nil, badRequest{errors.New(`"from" names this incident: an incident cannot be merged into itself`)}
 		}
-		return a.Service.Merge(r.Context(), id, req.From, req.Actor)
+		return a.Service.Merge(r.Context(), id, from, req.Actor)
 	})
 }
 

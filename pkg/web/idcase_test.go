@@ -1,0 +1,99 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/testutil"
+	"github.com/rootuip/sre/pkg/web"
+)
+
+// An incident ID typed in another case (inc-2026-0001) names the
+// incident (INC-2026-0001) in every route of an incident and in a merge's
+// "from"; IDs that differ only in case (imported ones) are not guessed
+// between: the 404 names them.
+func TestIncidentIDCaseInsensitive(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		ctx := context.Background()
+		for _, n := range []incident.Notification{notification("a", "checkout", "critical"), notification("b", "search", "warning"),
+			notification("c", "cart", "warning")} {
+			_, err := svc.Ingest(ctx, n)
+			require.NoError(t, err)
+		}
+		mux := http.NewServeMux()
+		(&web.IncidentsAPI{Service: svc}).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		year := time.Now().UTC().Year()
+		id := func(n int) string { return incidentID(year, n) }
+		lower := func(n int) string { return strings.ToLower(id(n)) }
+
+		for _, tc := range []struct {
+			name, method, path, body string
+			code                     int
+			want                     string
+		}{
+			{"get", "GET", "/api/v1/incidents/" + lower(1), "", 200, `"id":"` + id(1) + `"`},
+			{"mixed case", "GET", "/api/v1/incidents/Inc-" + id(1)[4:], "", 200, `"id":"` + id(1) + `"`},
+			{"timeline", "GET", "/api/v1/incidents/" + lower(1) + "/timeline", "", 200, `incident created`},
+			{"ack", "POST", "/api/v1/incidents/" + lower(1) + "/ack", `{"actor":"alice"}`, 200, `"status":"acknowledged"`},
+			{"note", "POST", "/api/v1/incidents/" + lower(1) + "/notes", `{"actor":"alice","text":"looking"}`, 200, `looking`},
+			{"merge from", "POST", "/api/v1/incidents/" + lower(1) + "/merge", `{"actor":"alice","from":"` + lower(2) + `"}`, 200, `"id":"` + id(1) + `"`},
+			{"merge from itself", "POST", "/api/v1/incidents/" + id(1) + "/merge", `{"actor":"alice","from":"` + lower(1) + `"}`, 400, `cannot be merged into itself`},
+			{"unknown", "GET", "/api/v1/incidents/" + lower(404), "", 404, `incident not found: ` + lower(404)},
+			{"unknown merge from", "POST", "/api/v1/incidents/" + id(1) + "/merge", `{"actor":"alice","from":"` + lower(404) + `"}`, 404, `incident not found: ` + lower(404)},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				code, body := rawCall(t, tc.method, srv.URL+tc.path, tc.body)
+				require.Equal(t, tc.code, code, body)
+				require.Contains(t, body, tc.want)
+			})
+		}
+		inc, err := svc.Get(ctx, id(2))
+		require.NoError(t, err)
+		require.Equal(t, id(1), inc.MergedInto, "the merge named by its lower-case ID merged the wrong incident")
+
+		// An imported incident whose ID is another's in lower case.
+		var exp bytes.Buffer
+		_, err = svc.Export(ctx, time.Time{}, &exp)
+		require.NoError(t, err)
+		var line string
+		for _, l := range strings.Split(exp.String(), "\n") {
+			if strings.Contains(l, `"id":"`+id(3)+`"`) {
+				line = l
+			}
+		}
+		require.NotEmpty(t, line)
+		imported := strings.ReplaceAll(line, id(3), lower(3))
+		_, err = svc.Import(ctx, strings.NewReader(imported+"\n"))
+		require.NoError(t, err)
+		code, body := rawCall(t, "GET", srv.URL+"/api/v1/incidents/"+lower(3), "")
+		require.Equal(t, 200, code, body)
+		require.Contains(t, body, `"id":"`+lower(3)+`"`, "an exact ID is the incident it names")
+		code, body = rawCall(t, "GET", srv.URL+"/api/v1/incidents/Inc-"+id(3)[4:], "")
+		require.Equal(t, 404, code, body)
+		require.Contains(t, body, "incident IDs "+id(3)+", "+lower(3)+" differ from it only in case: name one exactly")
+	})
+}
+
+func rawCall(t *testing.T, method, url, body string) (int, string) {
+	t.Helper()
+	code, r := call(t, method, url, body)
+	b, err := json.Marshal(r)
+	require.NoError(t, err)
+	return code, string(b)
+}
