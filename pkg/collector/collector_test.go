@@ -27,6 +27,21 @@ import (
 
 var migrations = [][]store.Migration{incident.Migrations, Migrations}
 
+// memoryStore opens an in-memory SQLite store with the incident and
+// collector migrations applied, closed when t ends.
+func memoryStore(t testing.TB) *store.DB {
+	t.Helper()
+	db, err := store.OpenSQLiteMemory(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background(), migrations...); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 // t0 is the creation time of the first test incident.
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
@@ -439,14 +454,7 @@ func (f fixedAutomation) AutomationRatios(context.Context) (float64, float64, bo
 }
 
 func TestAutomationSource(t *testing.T) {
-	db, err := store.OpenSQLiteMemory(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(context.Background(), migrations...); err != nil {
-		t.Fatal(err)
-	}
+	db := memoryStore(t)
 	c := newCollector(t, db, Options{Automation: fixedAutomation{0.9, 0.15}})
 	want := `
 # HELP sre_automation_coverage_ratio Share of incidents handled by automation (target above 0.8).
@@ -652,14 +660,7 @@ sre_incident_mtbf_seconds{service="web"} 3660
 
 // A toil of NaN (no incident resolved yet) exports the coverage alone.
 func TestAutomationSourceToilUnknown(t *testing.T) {
-	db, err := store.OpenSQLiteMemory(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(context.Background(), migrations...); err != nil {
-		t.Fatal(err)
-	}
+	db := memoryStore(t)
 	c := newCollector(t, db, Options{Automation: fixedAutomation{0.5, math.NaN()}})
 	want := `
 # HELP sre_automation_coverage_ratio Share of incidents handled by automation (target above 0.8).
