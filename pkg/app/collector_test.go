@@ -562,7 +562,7 @@ var afterSource = map[string]string{
 	"sre_slo_budget_policy_state": "per SLO, once its budget was computed from Prometheus",
 	"sre_slo_data_coverage_ratio": "per SLO, once its budget was computed from Prometheus",
 	"probe_success":               "per health check, once it has run: a 0 before would say the check fails",
-	"sre_chaos_fault_active":      "per injected fault (its fault_id), removed when the fault is reverted",
+	"sre_chaos_fault_active":      "per injected fault of an experiment, removed when the fault is reverted",
 	"sre_chaos_resilience_score":  "the score of an experiment's last run, undefined before its first",
 	// The DORA measures are per service, and a service is whatever the
 	// CI pipeline or deploy tool that records a change names.

@@ -479,7 +479,7 @@ func (s *Service) execute(ctx context.Context, r *run) {
 			if err := s.j.setFault(bg, rec.ID, FaultActive, state, "", nil); err != nil {
 				return "", err
 			}
-			s.m.faultActive.WithLabelValues(e.Name, e.Target.Service, f.Name, f.Type, f.Driver, rec.ID).Set(1)
+			s.m.faultInjected(rec.ID, e.Name, e.Target.Service, f)
 		}
 		return english.Count(len(e.Faults), "fault", "faults") + " active" + expected, nil
 	})
