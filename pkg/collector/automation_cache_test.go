@@ -140,7 +140,7 @@ func TestAutomationVersionedCache(t *testing.T) {
 	if n := testutil.CollectAndCount(c, MetricAutomationCoverage, MetricToil); n != 0 {
 		t.Errorf("%d automation samples while the version check fails", n)
 	}
-	want := "# HELP sre_collector_scrape_success 1 if a part of the store collector succeeded in this scrape, 0 if it failed.\n" +
+	want := "# HELP sre_collector_scrape_success 1 if a part of the store collector succeeded in this scrape, 0 if it failed (it then exports nothing, never zeros).\n" +
 		"# TYPE sre_collector_scrape_success gauge\n" +
 		"sre_collector_scrape_success{collector=\"aggregates\"} 1\nsre_collector_scrape_success{collector=\"automation\"} 0\n" +
 		"sre_collector_scrape_success{collector=\"open\"} 1\nsre_collector_scrape_success{collector=\"rollup\"} 1\n"
