@@ -306,7 +306,7 @@ func newMetrics(reg prometheus.Registerer, db *store.DB) *metrics {
 		m.experiments.WithLabelValues(r)
 	}
 	reg.MustRegister(m.experiments, m.faultActive, &scoreCollector{db: db, desc: prometheus.NewDesc("sre_chaos_resilience_score",
-		"Resilience score (0-100) of the last scored run of each experiment, whichever replica ran it (read from the store).",
+		"Resilience score (0-100) of the last scored run of each experiment, whichever replica ran it.",
 		[]string{"experiment", "service"}, nil)})
 	return m
 }

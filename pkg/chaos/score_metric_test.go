@@ -41,7 +41,7 @@ func TestResilienceScoreFromStore(t *testing.T) {
 		finish("chx-4", "latency", "r1", StatusSucceeded, &other, t0.Add(30*time.Minute))
 
 		want := `
-# HELP sre_chaos_resilience_score Resilience score (0-100) of the last scored run of each experiment, whichever replica ran it (read from the store).
+# HELP sre_chaos_resilience_score Resilience score (0-100) of the last scored run of each experiment, whichever replica ran it.
 # TYPE sre_chaos_resilience_score gauge
 sre_chaos_resilience_score{experiment="latency",service="api"} 75
 sre_chaos_resilience_score{experiment="pod-kill",service="api"} 40
