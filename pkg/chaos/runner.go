@@ -564,6 +564,7 @@ func (s *Service) rollback(bg context.Context, r *run) {
 			f := r.faults[i]
 			if o, ok := owners[f.ID]; ok && o != s.o.Owner {
 				left = append(left, f.Name+" (taken over by "+o+")")
+				s.m.faultReverted(f.ID) // no longer injected by this replica
 				continue
 			}
 			if err := s.revert(bg, f); err != nil {
