@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/collector"
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/store"
@@ -26,8 +27,12 @@ var Collector = Spec[struct{}]{
 const AutomationWindow = 30 * 24 * time.Hour
 
 // runbookAutomation reads automation coverage and toil from the runbook
-// engine's records over the incidents created in the last AutomationWindow.
-type runbookAutomation struct{ db *store.DB }
+// engine's records over the incidents created in the last AutomationWindow
+// before the time of clock (the wall clock when nil).
+type runbookAutomation struct {
+	db    *store.DB
+	clock clock.Clock
+}
 
 func (r runbookAutomation) AutomationRatios(ctx context.Context) (coverage, toil float64, ok bool, err error) {
 	coverage, _, toil, ok, err = r.AutomationRunRatios(ctx)
@@ -37,7 +42,7 @@ func (r runbookAutomation) AutomationRatios(ctx context.Context) (coverage, toil
 // AutomationRunRatios adds the share of incidents where a runbook ran
 // (collector.AutomationRuns), exported as sre_automation_run_ratio.
 func (r runbookAutomation) AutomationRunRatios(ctx context.Context) (coverage, run, toil float64, ok bool, err error) {
-	now := time.Now()
+	now := clock.OrReal(r.clock).Now()
 	c, err := runbook.AutomationCoverage(ctx, r.db, now.Add(-AutomationWindow), now.Add(time.Minute))
 	if err != nil {
 		return 0, 0, 0, false, err
@@ -72,7 +77,7 @@ func (r runbookAutomation) AutomationVersion(ctx context.Context) (string, error
 // newCollector builds the incident statistics collector as sred runs it.
 func newCollector(a *App) (*collector.Collector, error) {
 	return collector.New(a.DB, collector.Options{
-		Automation: runbookAutomation{a.DB},
+		Automation: runbookAutomation{db: a.DB, clock: a.opts.Clock},
 		Services: func() ([]string, int) {
 			c := a.Config().Incidents
 			return c.MetricServices, c.MaxMetricServices

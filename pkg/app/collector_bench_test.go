@@ -120,7 +120,7 @@ func BenchmarkCollectorScrape(b *testing.B) {
 					gather()
 				}
 			})
-			old, err := collector.New(a.DB, collector.Options{Automation: unversioned{runbookAutomation{a.DB}}},
+			old, err := collector.New(a.DB, collector.Options{Automation: unversioned{runbookAutomation{db: a.DB}}},
 				a.Logger.With("component", "collector"))
 			require.NoError(b, err)
 			gatherOld := gatherer(old)

@@ -562,7 +562,7 @@ var afterSource = map[string]string{
 	"sre_slo_budget_policy_state": "per SLO, once its budget was computed from Prometheus",
 	"sre_slo_data_coverage_ratio": "per SLO, once its budget was computed from Prometheus",
 	"probe_success":               "per health check, once it has run: a 0 before would say the check fails",
-	"sre_chaos_fault_active":      "per injected fault (its fault_id), removed when the fault is reverted",
+	"sre_chaos_fault_active":      "per injected fault of an experiment, removed when the fault is reverted",
 	"sre_chaos_resilience_score":  "the score of an experiment's last run, undefined before its first",
 	// The DORA measures are per service, and a service is whatever the
 	// CI pipeline or deploy tool that records a change names.
@@ -722,7 +722,7 @@ func TestMetricsAutomationVersion(t *testing.T) {
 			clk := clock.NewManual(time.Now())
 			a, srv := runApp(t, backend, "{}\n", func(a *App) { a.Incidents.Clock = clk })
 			ctx := context.Background()
-			src := runbookAutomation{a.DB}
+			src := runbookAutomation{db: a.DB}
 			version := func() string {
 				t.Helper()
 				v, err := src.AutomationVersion(ctx)
@@ -819,4 +819,23 @@ func TestToilAbsentUntilResolved(t *testing.T) {
 			require.Equal(t, 1.0, v)
 		})
 	}
+}
+
+// The automation ratios cover the AutomationWindow before sred's clock, not
+// before the wall clock: an incident created now on a clock 60 days behind
+// the wall clock is within the window.
+func TestAutomationWindowOnClock(t *testing.T) {
+	clk := clock.NewManual(time.Now().Add(-60 * 24 * time.Hour))
+	o := appOptions(t, "sqlite", "")
+	o.Clock = clk
+	_, srv := runAppOptions(t, o, func(a *App) { a.Incidents.Clock = clk })
+	openIncident(t, srv.URL, "HighErrors", "api", "CRITICAL", clk.Now())
+
+	mfs, body := scrape(t, srv.URL)
+	v, ok := metricValue(mfs, collector.MetricAutomationCoverage, nil)
+	require.True(t, ok, "no coverage with an incident created now on sred's clock:\n%s", body)
+	require.Zero(t, v)
+	v, ok = metricValue(mfs, collector.MetricAutomationRun, nil)
+	require.True(t, ok, "no run ratio with an incident created now on sred's clock:\n%s", body)
+	require.Zero(t, v)
 }

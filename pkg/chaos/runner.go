@@ -479,7 +479,7 @@ func (s *Service) execute(ctx context.Context, r *run) {
 			if err := s.j.setFault(bg, rec.ID, FaultActive, state, "", nil); err != nil {
 				return "", err
 			}
-			s.m.faultActive.WithLabelValues(e.Name, e.Target.Service, f.Name, f.Type, f.Driver, rec.ID).Set(1)
+			s.m.faultInjected(rec.ID, e.Name, e.Target.Service, f)
 		}
 		return english.Count(len(e.Faults), "fault", "faults") + " active" + expected, nil
 	})
@@ -564,6 +564,7 @@ func (s *Service) rollback(bg context.Context, r *run) {
 			f := r.faults[i]
 			if o, ok := owners[f.ID]; ok && o != s.o.Owner {
 				left = append(left, f.Name+" (taken over by "+o+")")
+				s.m.faultReverted(f.ID) // no longer injected by this replica
 				continue
 			}
 			if err := s.revert(bg, f); err != nil {

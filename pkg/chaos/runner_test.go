@@ -1190,6 +1190,9 @@ func TestTakenOverRunnerLeavesTheFaults(t *testing.T) {
 		if !strings.Contains(detail, "held by r2, not by r1") {
 			t.Errorf("monitor step %q, want it to name the replica that took the run over", detail)
 		}
+		if n, err := testutil.GatherAndCount(h.reg, "sre_chaos_fault_active"); err != nil || n != 0 {
+			t.Errorf("r1 still exports %d sre_chaos_fault_active series (%v) for faults r2 reverted", n, err)
+		}
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -248,6 +249,46 @@ func Markdown(r Report) string {
 type metrics struct {
 	experiments *prometheus.CounterVec
 	faultActive *prometheus.GaugeVec
+
+	mu sync.Mutex
+	// active holds, by fault record ID, the labels of the series of each
+	// fault this replica injected and has not reverted, and injected the
+	// number of such faults per series (runs of one experiment that
+	// overlap share its series).
+	active   map[string][5]string
+	injected map[[5]string]int
+}
+
+// faultInjected sets the series of a fault injected under the record id:
+// its labels name the experiment and the fault, never the run, so every
+// run of an experiment uses the same series.
+func (m *metrics) faultInjected(id, experiment, service string, f Fault) {
+	lv := [5]string{experiment, service, f.Name, f.Type, f.Driver}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.active[id]; ok {
+		return
+	}
+	m.active[id] = lv
+	m.injected[lv]++
+	m.faultActive.WithLabelValues(lv[:]...).Set(1)
+}
+
+// faultReverted removes the series of the fault of record id once no other
+// fault of this replica holds it.
+func (m *metrics) faultReverted(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	lv, ok := m.active[id]
+	if !ok {
+		return
+	}
+	delete(m.active, id)
+	if m.injected[lv]--; m.injected[lv] > 0 {
+		return
+	}
+	delete(m.injected, lv)
+	m.faultActive.DeleteLabelValues(lv[:]...)
 }
 
 // newMetrics registers the chaos metrics with reg; the resilience scores are
@@ -257,13 +298,15 @@ func newMetrics(reg prometheus.Registerer, db *store.DB) *metrics {
 		experiments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sre_chaos_experiments_total",
 			Help: "Chaos experiment runs by result (succeeded, failed, aborted, refused)."}, []string{"result"}),
 		faultActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sre_chaos_fault_active",
-			Help: "1 while a chaos fault is injected."}, []string{"experiment", "service", "fault", "type", "driver", "fault_id"}),
+			Help: "1 while a chaos fault is injected."}, []string{"experiment", "service", "fault", "type", "driver"}),
+		active:   map[string][5]string{},
+		injected: map[[5]string]int{},
 	}
 	for _, r := range []string{StatusSucceeded, StatusFailed, StatusAborted, StatusRefused} {
 		m.experiments.WithLabelValues(r)
 	}
 	reg.MustRegister(m.experiments, m.faultActive, &scoreCollector{db: db, desc: prometheus.NewDesc("sre_chaos_resilience_score",
-		"Resilience score (0-100) of the last scored run of each experiment, whichever replica ran it (read from the store).",
+		"Resilience score (0-100) of the last scored run of each experiment, whichever replica ran it.",
 		[]string{"experiment", "service"}, nil)})
 	return m
 }

@@ -347,7 +347,7 @@ func (s *Service) revert(ctx context.Context, f FaultRecord) error {
 		_ = s.j.setFault(context.WithoutCancel(ctx), f.ID, FaultFailed, f.State, err.Error(), nil)
 		return fmt.Errorf("revert fault %s (%s): %w", f.Name, f.ID, err)
 	}
-	s.m.faultActive.DeletePartialMatch(prometheus.Labels{"fault_id": f.ID})
+	s.m.faultReverted(f.ID)
 	return s.j.setFault(context.WithoutCancel(ctx), f.ID, FaultReverted, f.State, "", &now)
 }
 

@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/rootuip/sre/pkg/clock"
-	"github.com/rootuip/sre/pkg/store"
 )
 
 // versionedAutomation counts its reads; its ratios and version are set by
@@ -56,14 +55,7 @@ func (v *versionedAutomation) readCount() int {
 // before, so that scrapes find the ratios current; a failing version check fails the
 // part and exports nothing.
 func TestAutomationVersionedCache(t *testing.T) {
-	db, err := store.OpenSQLiteMemory(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(context.Background(), migrations...); err != nil {
-		t.Fatal(err)
-	}
+	db := memoryStore(t)
 	src := &versionedAutomation{}
 	src.set("v1", 0.5)
 	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -148,7 +140,7 @@ func TestAutomationVersionedCache(t *testing.T) {
 	if n := testutil.CollectAndCount(c, MetricAutomationCoverage, MetricToil); n != 0 {
 		t.Errorf("%d automation samples while the version check fails", n)
 	}
-	want := "# HELP sre_collector_scrape_success 1 if a part of the store collector succeeded in this scrape, 0 if it failed.\n" +
+	want := "# HELP sre_collector_scrape_success 1 if a part of the store collector succeeded in this scrape, 0 if it failed (it then exports nothing, never zeros).\n" +
 		"# TYPE sre_collector_scrape_success gauge\n" +
 		"sre_collector_scrape_success{collector=\"aggregates\"} 1\nsre_collector_scrape_success{collector=\"automation\"} 0\n" +
 		"sre_collector_scrape_success{collector=\"open\"} 1\nsre_collector_scrape_success{collector=\"rollup\"} 1\n"

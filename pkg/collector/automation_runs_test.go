@@ -30,13 +30,13 @@ func TestAutomationRunsSource(t *testing.T) {
 	sretest.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		c := newCollector(t, db, Options{Automation: runsAutomation{0.5, 0.75, 0.25, true}})
 		want := `
-# HELP sre_automation_coverage_ratio Share of incidents handled by automation (target above 0.8).
+# HELP sre_automation_coverage_ratio Share of incidents mitigated by automation.
 # TYPE sre_automation_coverage_ratio gauge
 sre_automation_coverage_ratio 0.5
-# HELP sre_automation_run_ratio Share of incidents where a runbook ran (not in dry-run), whether or not it mitigated them.
+# HELP sre_automation_run_ratio Share of incidents where a runbook ran (dry-runs excluded), whether or not it mitigated them.
 # TYPE sre_automation_run_ratio gauge
 sre_automation_run_ratio 0.75
-# HELP sre_toil_ratio Share of incident work done by hand (target below 0.2).
+# HELP sre_toil_ratio Share of resolved incidents resolved by hand (no automation mitigated them).
 # TYPE sre_toil_ratio gauge
 sre_toil_ratio 0.25
 `

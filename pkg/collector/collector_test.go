@@ -27,6 +27,21 @@ import (
 
 var migrations = [][]store.Migration{incident.Migrations, Migrations}
 
+// memoryStore opens an in-memory SQLite store with the incident and
+// collector migrations applied, closed when t ends.
+func memoryStore(t testing.TB) *store.DB {
+	t.Helper()
+	db, err := store.OpenSQLiteMemory(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background(), migrations...); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 // t0 is the creation time of the first test incident.
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
@@ -104,7 +119,7 @@ func newCollector(t testing.TB, db *store.DB, opts Options) *Collector {
 }
 
 const wantKnown = `
-# HELP sre_incident_time_to_resolve_seconds Time to resolve (MTTR): from creation to the first resolution.
+# HELP sre_incident_time_to_resolve_seconds Time to resolve (MTTR): creation to first resolution.
 # TYPE sre_incident_time_to_resolve_seconds histogram
 sre_incident_time_to_resolve_seconds_bucket{service="",severity="HIGH",le="10"} 0
 sre_incident_time_to_resolve_seconds_bucket{service="",severity="HIGH",le="30"} 0
@@ -178,22 +193,22 @@ sre_incident_time_to_resolve_seconds_bucket{service="api",severity="CRITICAL",le
 sre_incident_time_to_resolve_seconds_bucket{service="api",severity="CRITICAL",le="+Inf"} 3
 sre_incident_time_to_resolve_seconds_sum{service="api",severity="CRITICAL"} 3300
 sre_incident_time_to_resolve_seconds_count{service="api",severity="CRITICAL"} 3
-# HELP sre_incidents_open Incidents open now (triggered, acknowledged or investigating), by service and highest severity.
+# HELP sre_incidents_open Incidents open now (triggered, acknowledged or investigating), by their highest severity.
 # TYPE sre_incidents_open gauge
 sre_incidents_open{service="",severity="CRITICAL"} 0
 sre_incidents_open{service="",severity="LOW"} 0
 sre_incidents_open{service="",severity="MEDIUM"} 0
 sre_incidents_open{service="db",severity="HIGH"} 1
-# HELP sre_incidents_stored_total Incidents ever created, counted from the store (durable across restarts, the same on every replica).
+# HELP sre_incidents_stored_total Incidents ever created, counted from the store.
 # TYPE sre_incidents_stored_total counter
 sre_incidents_stored_total{service="",severity="LOW"} 0
 sre_incidents_stored_total{service="",severity="MEDIUM"} 0
 sre_incidents_stored_total{service="api",severity="CRITICAL"} 3
 sre_incidents_stored_total{service="db",severity="HIGH"} 1
-# HELP sre_incident_mtbf_seconds Mean time between failures: mean time between the detection of consecutive incidents of a service (services with at least two incidents).
+# HELP sre_incident_mtbf_seconds Mean time between failures: (last detection - first detection) / (incidents - 1); services with two incidents or more.
 # TYPE sre_incident_mtbf_seconds gauge
 sre_incident_mtbf_seconds{service="api"} 8970
-# HELP sre_incident_postmortem_completion_ratio Share of resolved CRITICAL and HIGH incidents (by their highest severity) with a completed post-mortem (target 1).
+# HELP sre_incident_postmortem_completion_ratio For CRITICAL and HIGH (SEV1/2, by the incident's highest severity): completed post-mortems / resolved incidents.
 # TYPE sre_incident_postmortem_completion_ratio gauge
 sre_incident_postmortem_completion_ratio{severity="CRITICAL"} 0.3333333333333333
 # HELP sre_incident_postmortems_completed_total Incidents whose post-mortem was completed.
@@ -202,16 +217,16 @@ sre_incident_postmortems_completed_total{service="",severity="HIGH"} 0
 sre_incident_postmortems_completed_total{service="",severity="LOW"} 0
 sre_incident_postmortems_completed_total{service="",severity="MEDIUM"} 0
 sre_incident_postmortems_completed_total{service="api",severity="CRITICAL"} 1
-# HELP sre_incidents_automated_total Incidents mitigated by runbook automation (a runbook's verification passed).
+# HELP sre_incidents_automated_total Incidents mitigated by runbook automation (mitigated_by = automation).
 # TYPE sre_incidents_automated_total counter
 sre_incidents_automated_total{service="",severity="HIGH"} 0
 sre_incidents_automated_total{service="",severity="LOW"} 0
 sre_incidents_automated_total{service="",severity="MEDIUM"} 0
 sre_incidents_automated_total{service="api",severity="CRITICAL"} 1
-# HELP sre_automation_coverage_ratio Share of incidents handled by automation (target above 0.8).
+# HELP sre_automation_coverage_ratio Share of incidents mitigated by automation.
 # TYPE sre_automation_coverage_ratio gauge
 sre_automation_coverage_ratio 0.25
-# HELP sre_toil_ratio Share of incident work done by hand (target below 0.2).
+# HELP sre_toil_ratio Share of resolved incidents resolved by hand (no automation mitigated them).
 # TYPE sre_toil_ratio gauge
 sre_toil_ratio 0.75
 `
@@ -301,7 +316,7 @@ func TestKnownIncidents(t *testing.T) {
 		}
 		// The HIGH incident has no post-mortem: 0 of 1.
 		want := `
-# HELP sre_incident_postmortem_completion_ratio Share of resolved CRITICAL and HIGH incidents (by their highest severity) with a completed post-mortem (target 1).
+# HELP sre_incident_postmortem_completion_ratio For CRITICAL and HIGH (SEV1/2, by the incident's highest severity): completed post-mortems / resolved incidents.
 # TYPE sre_incident_postmortem_completion_ratio gauge
 sre_incident_postmortem_completion_ratio{severity="CRITICAL"} 0.3333333333333333
 sre_incident_postmortem_completion_ratio{severity="HIGH"} 0
@@ -401,7 +416,7 @@ func TestStoreFailure(t *testing.T) {
 	c := newCollector(t, db, Options{})
 	db.Close()
 	want := `
-# HELP sre_collector_scrape_success 1 if a part of the store collector succeeded in this scrape, 0 if it failed.
+# HELP sre_collector_scrape_success 1 if a part of the store collector succeeded in this scrape, 0 if it failed (it then exports nothing, never zeros).
 # TYPE sre_collector_scrape_success gauge
 sre_collector_scrape_success{collector="aggregates"} 0
 sre_collector_scrape_success{collector="automation"} 0
@@ -439,20 +454,13 @@ func (f fixedAutomation) AutomationRatios(context.Context) (float64, float64, bo
 }
 
 func TestAutomationSource(t *testing.T) {
-	db, err := store.OpenSQLiteMemory(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(context.Background(), migrations...); err != nil {
-		t.Fatal(err)
-	}
+	db := memoryStore(t)
 	c := newCollector(t, db, Options{Automation: fixedAutomation{0.9, 0.15}})
 	want := `
-# HELP sre_automation_coverage_ratio Share of incidents handled by automation (target above 0.8).
+# HELP sre_automation_coverage_ratio Share of incidents mitigated by automation.
 # TYPE sre_automation_coverage_ratio gauge
 sre_automation_coverage_ratio 0.9
-# HELP sre_toil_ratio Share of incident work done by hand (target below 0.2).
+# HELP sre_toil_ratio Share of resolved incidents resolved by hand (no automation mitigated them).
 # TYPE sre_toil_ratio gauge
 sre_toil_ratio 0.15
 `
@@ -634,10 +642,10 @@ func TestDetectionInTheFuture(t *testing.T) {
 			detected: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC).Sub(t0), created: time.Hour})
 		c := newCollector(t, db, Options{})
 		want := fmt.Sprintf(`
-# HELP sre_incident_last_detected_timestamp_seconds Unix time the last incident of a service was detected (its first alert started).
+# HELP sre_incident_last_detected_timestamp_seconds Unix time the last incident of the service was detected.
 # TYPE sre_incident_last_detected_timestamp_seconds gauge
 sre_incident_last_detected_timestamp_seconds{service="web"} %d
-# HELP sre_incident_mtbf_seconds Mean time between failures: mean time between the detection of consecutive incidents of a service (services with at least two incidents).
+# HELP sre_incident_mtbf_seconds Mean time between failures: (last detection - first detection) / (incidents - 1); services with two incidents or more.
 # TYPE sre_incident_mtbf_seconds gauge
 sre_incident_mtbf_seconds{service="web"} 3660
 `, t0.Add(time.Hour).Unix())
@@ -652,17 +660,10 @@ sre_incident_mtbf_seconds{service="web"} 3660
 
 // A toil of NaN (no incident resolved yet) exports the coverage alone.
 func TestAutomationSourceToilUnknown(t *testing.T) {
-	db, err := store.OpenSQLiteMemory(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(context.Background(), migrations...); err != nil {
-		t.Fatal(err)
-	}
+	db := memoryStore(t)
 	c := newCollector(t, db, Options{Automation: fixedAutomation{0.5, math.NaN()}})
 	want := `
-# HELP sre_automation_coverage_ratio Share of incidents handled by automation (target above 0.8).
+# HELP sre_automation_coverage_ratio Share of incidents mitigated by automation.
 # TYPE sre_automation_coverage_ratio gauge
 sre_automation_coverage_ratio 0.5
 `

@@ -78,7 +78,7 @@ func TestPeakSeverityCounted(t *testing.T) {
 		}
 		id := page.Incidents[0].ID
 		const openCritical = `
-# HELP sre_incidents_open Incidents open now (triggered, acknowledged or investigating), by service and highest severity.
+# HELP sre_incidents_open Incidents open now (triggered, acknowledged or investigating), by their highest severity.
 # TYPE sre_incidents_open gauge
 sre_incidents_open{service="",severity="HIGH"} 0
 sre_incidents_open{service="",severity="LOW"} 0
@@ -125,13 +125,13 @@ sre_incidents_open{service="api",severity="CRITICAL"} 1
 			}
 		}
 		want := `
-# HELP sre_incidents_stored_total Incidents ever created, counted from the store (durable across restarts, the same on every replica).
+# HELP sre_incidents_stored_total Incidents ever created, counted from the store.
 # TYPE sre_incidents_stored_total counter
 sre_incidents_stored_total{service="",severity="HIGH"} 0
 sre_incidents_stored_total{service="",severity="LOW"} 0
 sre_incidents_stored_total{service="",severity="MEDIUM"} 0
 sre_incidents_stored_total{service="api",severity="CRITICAL"} 1
-# HELP sre_incident_postmortem_completion_ratio Share of resolved CRITICAL and HIGH incidents (by their highest severity) with a completed post-mortem (target 1).
+# HELP sre_incident_postmortem_completion_ratio For CRITICAL and HIGH (SEV1/2, by the incident's highest severity): completed post-mortems / resolved incidents.
 # TYPE sre_incident_postmortem_completion_ratio gauge
 sre_incident_postmortem_completion_ratio{severity="CRITICAL"} 0
 `

@@ -38,6 +38,13 @@ func chaosAnnotation() *dashboard.AnnotationQueryBuilder {
 		Target(prometheus.NewDataqueryBuilder().Datasource(datasource).Expr(chaosFaultsActive).RefId("Anno"))
 }
 
+// engineeringServices selects a series of every service the engineering
+// dashboard has figures of: its SLOs (slo:info), its incidents (the stored
+// incidents counter, which keeps a service's series once it had one) and
+// its chaos experiments. A service with incidents but no SLO is listed too;
+// the zero series without a service are not.
+var engineeringServices = `{__name__=~"` + sloInfo + `|sre_incidents_stored_total|sre_chaos_resilience_score", service!=""}`
+
 // engineering is for the engineers improving reliability: detailed SLI/SLO
 // metrics, performance trends and incident analysis.
 func engineering() *dashboard.DashboardBuilder {
@@ -45,7 +52,7 @@ func engineering() *dashboard.DashboardBuilder {
 		"Detailed SLI/SLO metrics, performance trends and incident analysis.").
 		Time("now-7d", "now").
 		Annotation(chaosAnnotation()).
-		WithVariable(labelVariable("service", "Service", `label_values(`+sloInfo+`, service)`).
+		WithVariable(labelVariable("service", "Service", `label_values(`+engineeringServices+`, service)`).
 			Multi(true).IncludeAll(true).AllValue(".*")).
 		WithRow(dashboard.NewRowBuilder("SLI / SLO detail")).
 		WithPanel(newTable(panelSpec{
