@@ -308,11 +308,14 @@ func (s *Service) ResolveID(ctx context.Context, id string) (string, error) {
 	return "", fmt.Errorf("%w: %s (incident IDs %s differ from it only in case: name one exactly)", ErrNotFound, id, strings.Join(matches, ", "))
 }
 
-// idsFolded returns the stored incident IDs equal to id but for the case
-// of ASCII letters (at most three, sorted). IDs are ASCII (sred's own and
-// imported ones: importIDRE), which lower() folds alike on both stores.
+// idsFolded returns the stored incident IDs equal to id in upper or in
+// lower case (at most two, sorted): INC-2026-0001 for inc-2026-0001 or
+// Inc-2026-0001, an imported lower-case ID for its upper-case form. Both
+// are looked up in the primary key (idCaseSQL), so an ID typed in
+// another case costs two index probes, never a scan of the table; an
+// imported ID in mixed case is found as it is stored only.
 func (s *Service) idsFolded(ctx context.Context, id string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM incidents WHERE lower(id) = $1 ORDER BY id LIMIT 3`, strings.ToLower(id))
+	rows, err := s.db.QueryContext(ctx, idCaseSQL, strings.ToUpper(id), strings.ToLower(id))
 	if err != nil {
 		return nil, fmt.Errorf("find incident %s: %w", limits.Quote(id), err)
 	}
@@ -330,6 +333,9 @@ func (s *Service) idsFolded(ctx context.Context, id string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// idCaseSQL finds an incident ID in upper ($1) or lower ($2) case.
+const idCaseSQL = `SELECT id FROM incidents WHERE id IN ($1, $2) ORDER BY id`
 
 // Get returns an incident with its alerts.
 func (s *Service) Get(ctx context.Context, id string) (*Incident, error) {
