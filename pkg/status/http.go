@@ -247,7 +247,7 @@ func Feed(p *Page) ([]byte, error) {
 	for _, i := range p.Incidents {
 		for _, u := range i.Updates {
 			updates = append(updates, update{u.Time, atomEntry{
-				Title: fmt.Sprintf("%s (%s)", i.Title, i.Stage), ID: fmt.Sprintf("tag:sred,2026:status:%s:%d", i.ID, u.Time.UnixMilli()),
+				Title: fmt.Sprintf("%s (%s)", i.Title, i.Stage), ID: updateFeedID(i, u),
 				Updated: u.Time.Format(time.RFC3339), Link: link, Content: atomText{Type: "text", Body: u.Message},
 			}})
 		}
@@ -274,6 +274,17 @@ func Feed(p *Page) ([]byte, error) {
 	}
 	b.WriteString("\n")
 	return bidi.XML(b.Bytes()), nil
+}
+
+// updateFeedID is the Atom ID of a public update: its incident's key and
+// its own, so that two updates posted in the same instant are two entries.
+// An update without a key (a page not read from the store) falls back to
+// its time.
+func updateFeedID(i PublicIncident, u PublicUpdate) string {
+	if u.ID == "" {
+		return fmt.Sprintf("tag:sred,2026:status:%s:%d", i.ID, u.Time.UnixMilli())
+	}
+	return fmt.Sprintf("tag:sred,2026:status:%s:update:%s", i.ID, u.ID)
 }
 
 func (h *Handler) atom(w http.ResponseWriter, r *http.Request) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -167,6 +168,9 @@ type PublicIncident struct {
 
 // PublicUpdate is a status update a responder marked public.
 type PublicUpdate struct {
+	// ID is an opaque key of the stored update, unique and stable: the
+	// Atom feed's entry ID (not in the JSON).
+	ID      string    `json:"-"`
 	Time    time.Time `json:"time"`
 	Message string    `json:"message"`
 }
@@ -506,7 +510,7 @@ func (s *Service) public(ctx context.Context, inc incident.Incident, comps []str
 		if msg == "" {
 			continue
 		}
-		pi.Updates = append(pi.Updates, PublicUpdate{Time: e.Time.UTC(), Message: msg})
+		pi.Updates = append(pi.Updates, PublicUpdate{ID: publicID(s.o.Key, "update:"+strconv.FormatInt(e.ID, 10)), Time: e.Time.UTC(), Message: msg})
 	}
 	slices.SortFunc(pi.Updates, func(a, b PublicUpdate) int { return b.Time.Compare(a.Time) })
 	return pi, nil
