@@ -130,7 +130,8 @@ func (s *chaosAPIServer) count() int {
 }
 
 // tlsDriver starts the API server fixture and a driver talking to it over
-// TLS through the real dynamic client.
+// TLS through the real dynamic client, on a manual clock that moves by the
+// driver's Poll each time the driver waits on it (no real wait per fault).
 func tlsDriver(t *testing.T) (*chaosAPIServer, *Driver) {
 	t.Helper()
 	srv := newChaosAPIServer(t)
@@ -140,7 +141,36 @@ func tlsDriver(t *testing.T) (*chaosAPIServer, *Driver) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return srv, &Driver{Client: client, MaxDuration: time.Hour, InjectTimeout: time.Minute, Poll: 20 * time.Millisecond}
+	mc := clock.NewManual(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC))
+	d := &Driver{Client: client, MaxDuration: time.Hour, InjectTimeout: time.Minute, Poll: 20 * time.Millisecond, Clock: mc}
+	advanceWhileWaited(t, mc, d.Poll)
+	return srv, d
+}
+
+// advanceWhileWaited moves mc by step each time a timer waits on it, until
+// the test ends.
+func advanceWhileWaited(t *testing.T, mc *clock.Manual, step time.Duration) {
+	t.Helper()
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			n, changed := mc.Waiters()
+			if n > 0 {
+				mc.Advance(step)
+				continue
+			}
+			select {
+			case <-changed:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		<-stopped
+	})
 }
 
 // TestDriverAgainstTLSAPIServer drives every fault kind through the real
