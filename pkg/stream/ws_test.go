@@ -168,6 +168,12 @@ func TestStreamWebSocketBadSubscribe(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "filters go in the first message")
+
+	// A subscribe message over 64 KiB (a huge last_event_id) is not read:
+	// the connection is closed with status 1009 (message too big).
+	cl := dial(t, f.srv.URL, `{"last_event_id":"`+strings.Repeat("9", 64<<10)+`"}`)
+	_, _, err = cl.c.Read(context.Background())
+	require.Equal(t, websocket.StatusMessageTooBig, websocket.CloseStatus(err), "%v", err)
 }
 
 // TestStreamWebSocketReplay resumes after a reconnect from the last event
