@@ -332,7 +332,7 @@ func (e *Engine) send(ctx context.Context, tx *sql.Tx, st *stateRow, ps pageSpec
 	}
 	data := notify.TemplateData{ID: id, Title: st.snap.Title, Service: st.snap.Service, Severity: st.snap.Severity, Status: ps.status,
 		Labels: st.snap.Labels, Started: st.snap.Started, Impact: st.snap.Impact, Level: level, Users: users, NextUpdate: next, URL: incURL,
-		Actions: ps.actions}
+		Actions: ps.actions, Sent: now}
 	// A user's message is the same on every channel (the templates do not
 	// see the channel): it is rendered, and its acknowledge link signed,
 	// once per user, and the acknowledge secret read once per page. The
