@@ -290,7 +290,7 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 	if own {
 		b = &store.Batch{}
 	}
-	out, err := e.page(ctx, tx, b, st, p.Cycle, p.Level, users, lvl.Channels, now, next, tag, also)
+	out, err := e.page(ctx, tx, b, st, p.Cycle, p.Level, users, lvl.Channels, now, next, tag, p.Reason, also)
 	if err != nil {
 		return err
 	}
