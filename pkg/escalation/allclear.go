@@ -43,32 +43,22 @@ func (e *Engine) recovering(ctx context.Context, tx *sql.Tx, id string, now time
 }
 
 // allClear writes one all-clear message to every destination that got a
-// page (a trigger message) for the incident, and a resolve to PagerDuty:
-// not to one whose pages all never reached it (notify.Record.Reaches:
+// page (a trigger message) for the incident since its last all-clear (a
+// resolve, for PagerDuty), and a resolve to PagerDuty: not to one whose
+// pages since then all never reached it (notify.Record.Reaches:
 // withdrawn before delivery, failed for good, or withdrawn while being
-// sent by a sender whose lease ended without an outcome).
+// sent by a sender whose lease ended without an outcome). A destination
+// that heard the all-clear of an earlier escalation run and was not paged
+// again (the incident burned again and recovered before the new run paged
+// it) hears nothing more.
 // It returns the channels written to ("email to alice", "slack").
 func (e *Engine) allClear(ctx context.Context, tx *sql.Tx, st *stateRow, now time.Time) ([]string, error) {
 	recs, err := notify.List(ctx, tx, st.snap.ID)
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]bool{}
 	var sent []string
-	for _, r := range recs {
-		m := r.Message
-		// A page withdrawn before it was delivered (the incident was
-		// acknowledged: notify.Withdraw), or that failed for good, never
-		// reached its destination: no all-clear for it. One being sent,
-		// or still retried, may: it gets one.
-		if m == nil || m.Event != notify.EventTrigger || !r.Reaches(now) {
-			continue
-		}
-		dest := m.Channel + "\x00" + m.User + "\x00" + m.To
-		if seen[dest] {
-			continue
-		}
-		seen[dest] = true
+	for _, m := range owedAllClear(recs, now) {
 		what, _, err := e.allClearTo(ctx, tx, st, m, now)
 		if err != nil {
 			return nil, err
@@ -78,6 +68,40 @@ func (e *Engine) allClear(ctx context.Context, tx *sql.Tx, st *stateRow, now tim
 		}
 	}
 	return sent, nil
+}
+
+// owedAllClear returns, from an incident's outbox rows (oldest first),
+// the first page to each destination that reached it or still may since
+// the last all-clear written to it (a resolve, for PagerDuty), in the
+// order of those pages. A page withdrawn before it was delivered (the
+// incident was acknowledged: notify.Withdraw), or that failed for good,
+// never reached its destination: it is owed nothing. One being sent, or
+// still retried, may: it is owed the all-clear.
+func owedAllClear(recs []notify.Record, now time.Time) []*notify.Message {
+	owed := map[string]*notify.Message{}
+	var order []string
+	for _, r := range recs {
+		m := r.Message
+		if m == nil {
+			continue
+		}
+		dest := m.Channel + "\x00" + m.User + "\x00" + m.To
+		switch {
+		case m.Event == notify.EventAllClear || m.Channel == notify.ChannelPagerDuty && m.Event == notify.EventResolve:
+			delete(owed, dest)
+		case m.Event == notify.EventTrigger && r.Reaches(now) && owed[dest] == nil:
+			owed[dest] = m
+			order = append(order, dest)
+		}
+	}
+	var out []*notify.Message
+	for _, dest := range order {
+		if m := owed[dest]; m != nil {
+			out = append(out, m)
+			delete(owed, dest)
+		}
+	}
+	return out
 }
 
 // allClearTo writes the all-clear of the incident to the destination of

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
 )
@@ -25,5 +26,30 @@ func TestEscalationEntryTimesHaveDates(t *testing.T) {
 		require.Equal(t, []string{
 			`Escalation level 0 (policy "default"): paging bob via sms, phone, push; level 1 at 2026-03-03 00:05:00 UTC if not acknowledged`,
 		}, r.timeline(t, id, "Escalation level"))
+	})
+}
+
+// TestPageGivesDateOfNextLevel: a page sent at 23:00 whose next level is
+// due 2h later, after midnight, gives that level's date ("Next Update:
+// 2026-03-03 01:00 UTC"), and the start, the same day, as a time of day.
+// It used to read "01:00 UTC", as if due earlier that day.
+func TestPageGivesDateOfNextLevel(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
+		clk := clock.NewManual(time.Date(2026, 3, 2, 23, 0, 0, 0, time.UTC))
+		r := newRig(t, db, clk, soloPolicy, notifyConfig(t, sms, push, email, slack))
+		id := r.open(t, "critical")
+		r.tick(t)
+		recs, err := notify.List(ctx, db, id)
+		require.NoError(t, err)
+		var body string
+		for _, rec := range recs {
+			if rec.Event == notify.EventTrigger && rec.Channel == notify.ChannelSMS && rec.User == "bob" {
+				body = rec.Message.Body
+			}
+		}
+		require.Contains(t, body, "Started: 23:00 UTC\n")
+		require.Contains(t, body, "Next Update: 2026-03-03 01:00 UTC\n")
 	})
 }

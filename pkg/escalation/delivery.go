@@ -210,11 +210,16 @@ func (e *Engine) recoveredBeforeResolve(ctx context.Context, tx *sql.Tx, st *sta
 
 // page writes the outbox messages for users at one level, with the
 // escalation's own jobs also (its next step, its handoff checks) in the
-// same statement, and records who was paged. It returns what was sent to
-// whom.
-func (e *Engine) page(ctx context.Context, tx *sql.Tx, b *store.Batch, st *stateRow, cycle, level int, users, channels []string, now, next time.Time, tag string, also []jobs.New) (*sentSet, error) {
+// same statement, and records who was paged. reason, when not empty, is
+// why the level was escalated to at once (EscalateNow), which the
+// message says. It returns what was sent to whom.
+func (e *Engine) page(ctx context.Context, tx *sql.Tx, b *store.Batch, st *stateRow, cycle, level int, users, channels []string, now, next time.Time, tag, reason string, also []jobs.New) (*sentSet, error) {
+	actions := fmt.Sprintf("Escalation level %d: paging %s", level, strings.Join(users, ", "))
+	if reason != "" {
+		actions = fmt.Sprintf("Escalated now (%s): level %d: paging %s", reason, level, strings.Join(users, ", "))
+	}
 	return e.send(ctx, tx, st, pageSpec{cycle: cycle, level: level, users: users, channels: channels, now: now, next: next, tag: tag,
-		event: notify.EventTrigger, status: "triggered", actions: fmt.Sprintf("Escalation level %d: paging %s", level, strings.Join(users, ", ")), record: true,
+		event: notify.EventTrigger, status: "triggered", actions: actions, record: true,
 		also: also, batch: b})
 }
 
@@ -332,7 +337,7 @@ func (e *Engine) send(ctx context.Context, tx *sql.Tx, st *stateRow, ps pageSpec
 	}
 	data := notify.TemplateData{ID: id, Title: st.snap.Title, Service: st.snap.Service, Severity: st.snap.Severity, Status: ps.status,
 		Labels: st.snap.Labels, Started: st.snap.Started, Impact: st.snap.Impact, Level: level, Users: users, NextUpdate: next, URL: incURL,
-		Actions: ps.actions}
+		Actions: ps.actions, Sent: now}
 	// A user's message is the same on every channel (the templates do not
 	// see the channel): it is rendered, and its acknowledge link signed,
 	// once per user, and the acknowledge secret read once per page. The

@@ -346,3 +346,35 @@ func TestHandoffPageSaysNextUpdate(t *testing.T) {
 		require.Contains(t, bodies["carol"], "Next Update: 12:30 UTC\n", "the handoff page says the same")
 	})
 }
+
+// TestHandoffPageSaysHandoff: the page of a new on-call person at a shift
+// handoff says it is one (carol is paged because she took over the
+// schedule, not because the escalation reached a new level); a step's
+// page says which level it is. The handoff page used to read as a step's.
+func TestHandoffPageSaysHandoff(t *testing.T) {
+	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		r, clock, id := soloPaged(t, db)
+		start := t0.Add(20 * time.Minute)
+		require.NoError(t, r.dir.ReplaceOverrides(ctx, "primary", start, start.Add(time.Hour),
+			[]*oncall.Override{{User: "carol", Start: start, End: start.Add(time.Hour), Reason: "swap"}}, "bob", clock.Now()))
+		clock.Set(start)
+		r.tick(t)
+		recs, err := notify.List(ctx, db, id)
+		require.NoError(t, err)
+		actions := map[string]string{}
+		for _, rec := range recs {
+			if rec.Event == notify.EventTrigger && rec.Channel == notify.ChannelSMS {
+				for line := range strings.SplitSeq(rec.Message.Body, "\n") {
+					if strings.HasPrefix(line, "Actions: ") {
+						actions[rec.User] = line
+					}
+				}
+			}
+		}
+		require.Equal(t, map[string]string{
+			"bob":   "Actions: Escalation level 0: paging bob",
+			"carol": "Actions: Shift handoff on schedule primary: paging the new on-call carol (escalation level 0)",
+		}, actions)
+	})
+}

@@ -290,7 +290,7 @@ func (e *Engine) fireStep(ctx context.Context, tx *sql.Tx, st *stateRow, p job, 
 	if own {
 		b = &store.Batch{}
 	}
-	out, err := e.page(ctx, tx, b, st, p.Cycle, p.Level, users, lvl.Channels, now, next, tag, also)
+	out, err := e.page(ctx, tx, b, st, p.Cycle, p.Level, users, lvl.Channels, now, next, tag, p.Reason, also)
 	if err != nil {
 		return err
 	}
@@ -441,7 +441,7 @@ func (e *Engine) handoff(ctx context.Context, tx *sql.Tx, st *stateRow, p job, n
 			if err != nil {
 				return err
 			}
-			out, err := e.page(ctx, tx, nil, st, 0, p.Level, []string{u}, st.frozen.Levels[p.Level].Channels, now, next, "handoff/"+p.Schedule, nil)
+			out, err := e.pageHandoff(ctx, tx, st, p, u, now, next)
 			if err != nil {
 				return err
 			}
@@ -453,6 +453,16 @@ func (e *Engine) handoff(ctx context.Context, tx *sql.Tx, st *stateRow, p job, n
 		}
 	}
 	return e.scheduleHandoff(ctx, tx, st, p.Schedule, w, p.Level, now)
+}
+
+// pageHandoff pages u, the new on-call of schedule p.Schedule at level
+// p.Level, as a step pages that level, with a message that says it is a
+// shift handoff's page: "Shift handoff on schedule primary: paging the
+// new on-call carol (escalation level 0)".
+func (e *Engine) pageHandoff(ctx context.Context, tx *sql.Tx, st *stateRow, p job, u string, now, next time.Time) (*sentSet, error) {
+	return e.send(ctx, tx, st, pageSpec{level: p.Level, users: []string{u}, channels: st.frozen.Levels[p.Level].Channels, now: now, next: next,
+		tag: "handoff/" + p.Schedule, event: notify.EventTrigger, status: "triggered", record: true,
+		actions: fmt.Sprintf("Shift handoff on schedule %s: paging the new on-call %s (escalation level %d)", p.Schedule, u, p.Level)})
 }
 
 // nextStepAt returns when the next step of st's escalation pages, the

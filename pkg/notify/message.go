@@ -63,6 +63,9 @@ type TemplateData struct {
 	NextUpdate time.Time
 	URL        string
 	AckURL     string
+	// Sent is when the message is written: the default body gives the
+	// date of a time on another day than it (see when).
+	Sent time.Time
 }
 
 // DefaultSubject and DefaultBody give an incident status update.
@@ -70,10 +73,10 @@ const (
 	DefaultSubject = `[{{ .Severity }}] Incident {{ .ID }}: {{ .Title }}`
 	DefaultBody    = `🚨 [{{ .Severity }}] Incident: {{ .Title }}
 ID: {{ .ID }}
-Started: {{ utc "15:04 UTC" .Started }}
+Started: {{ when .Started .Sent }}
 Impact: {{ if .Impact }}{{ .Impact }}{{ else }}being assessed{{ end }}
 Actions: {{ .Actions }}
-{{ if not .NextUpdate.IsZero }}Next Update: {{ utc "15:04 UTC" .NextUpdate }}
+{{ if not .NextUpdate.IsZero }}Next Update: {{ when .NextUpdate .Sent }}
 {{ end }}{{ if .URL }}Incident: {{ .URL }}
 {{ end }}{{ if .AckURL }}Acknowledge: {{ .AckURL }}
 {{ end }}`
@@ -84,6 +87,24 @@ var funcs = template.FuncMap{
 	"lower": strings.ToLower,
 	"join":  strings.Join,
 	"utc":   func(layout string, t time.Time) string { return t.UTC().Format(layout) },
+	"when":  when,
+}
+
+// when gives t as a time of day in UTC ("15:04 UTC") when it falls on the
+// UTC day of sent (or sent is zero), and with its date otherwise
+// ("2026-03-03 15:04 UTC"): an incident that started the day before, or a
+// next level due after midnight, must not read as today's.
+func when(t, sent time.Time) string {
+	t = t.UTC()
+	if sent.IsZero() {
+		return t.Format("15:04 UTC")
+	}
+	ty, tm, td := t.Date()
+	sy, sm, sd := sent.UTC().Date()
+	if ty == sy && tm == sm && td == sd {
+		return t.Format("15:04 UTC")
+	}
+	return t.Format("2006-01-02 15:04 UTC")
 }
 
 type templates struct{ subject, body *template.Template }

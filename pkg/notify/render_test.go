@@ -35,3 +35,35 @@ func TestRenderParsesOnce(t *testing.T) {
 	_, _, err = (&Config{Subject: "{{ .Nope }}"}).Render(d)
 	require.ErrorContains(t, err, "subject_template")
 }
+
+// TestDefaultBodyGivesDates: the default body gives Started and Next
+// Update as a time of day when they fall on the UTC day the message is
+// sent, and with their date when not: an incident that started the day
+// before, or a next level due after midnight or days away, read as
+// today's.
+func TestDefaultBodyGivesDates(t *testing.T) {
+	sent := time.Date(2026, 3, 2, 23, 50, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name                string
+		started, next       time.Time
+		wantStart, wantNext string
+	}{
+		{name: "same day", started: sent.Add(-20 * time.Minute), next: sent.Add(5 * time.Minute),
+			wantStart: "Started: 23:30 UTC\n", wantNext: "Next Update: 23:55 UTC\n"},
+		{name: "next update after midnight", started: sent.Add(-20 * time.Minute), next: sent.Add(15 * time.Minute),
+			wantStart: "Started: 23:30 UTC\n", wantNext: "Next Update: 2026-03-03 00:05 UTC\n"},
+		{name: "started the day before, next round days away", started: sent.Add(-24 * time.Hour), next: sent.Add(49 * time.Hour),
+			wantStart: "Started: 2026-03-01 23:50 UTC\n", wantNext: "Next Update: 2026-03-05 00:50 UTC\n"},
+		{name: "same UTC day in another zone", started: sent.Add(-20 * time.Minute).In(time.FixedZone("UTC+2", 7200)), next: sent.Add(5 * time.Minute),
+			wantStart: "Started: 23:30 UTC\n", wantNext: "Next Update: 23:55 UTC\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			subj, body, err := (&Config{}).Render(TemplateData{ID: "INC-2026-0042", Title: "Checkout down", Severity: "CRITICAL",
+				Started: tc.started, NextUpdate: tc.next, Actions: "Escalation level 1: paging bob", Sent: sent})
+			require.NoError(t, err)
+			require.Equal(t, "[CRITICAL] Incident INC-2026-0042: Checkout down", subj, "the subject (an SMS's text) stays short")
+			require.Contains(t, body, tc.wantStart)
+			require.Contains(t, body, tc.wantNext)
+		})
+	}
+}
