@@ -541,7 +541,7 @@ func (s *Service) PostStatusUpdate(ctx context.Context, id string, u StatusUpdat
 		var err error
 		text, err = RenderStatusUpdate(opts.StatusUpdateTemplate, StatusUpdateData{
 			Incident: &r.Incident, Impact: u.Impact, Actions: u.Actions, NextUpdate: u.NextUpdate,
-			StatusPage: statusPage, URL: url,
+			StatusPage: statusPage, URL: url, Sent: now,
 		})
 		if err != nil {
 			return "", nil, fmt.Errorf("render status update: %w", err)

@@ -18,11 +18,11 @@ const DefaultTitleTemplate = `{{ with .CommonAnnotations.summary }}{{ . }}{{ els
 const DefaultStatusUpdateTemplate = `🚨 [{{ .Incident.Severity }}] Incident: {{ .Incident.Title }}
 ID: {{ .Incident.ID }}
 Status: {{ .Incident.Status }}
-Started: {{ utc "15:04" .Incident.DetectedAt }} UTC
+Started: {{ when .Incident.DetectedAt .Sent }}
 Impact: {{ with .Impact }}{{ . }}{{ else }}{{ with .Incident.Impact }}{{ . }}{{ else }}under assessment{{ end }}{{ end }}
 Actions: {{ with .Actions }}{{ . }}{{ else }}investigating{{ end }}
 {{- if not .NextUpdate.IsZero }}
-Next Update: {{ utc "15:04" .NextUpdate }} UTC
+Next Update: {{ when .NextUpdate .Sent }}
 {{- end }}
 {{- with .StatusPage }}
 Status Page: {{ . }}
@@ -57,12 +57,34 @@ type StatusUpdateData struct {
 	StatusPage string
 	// URL links to the incident in sred (global.external_url based).
 	URL string
+	// Sent is when the update is written: the default template gives the
+	// date of a time on another day than it (When).
+	Sent time.Time
+}
+
+// When gives t as a time of day in UTC ("15:04 UTC") when it falls on the
+// UTC day of sent (or sent is zero), and with its date otherwise
+// ("2026-03-03 15:04 UTC"): an incident that started the day before, or a
+// next update due after midnight, must not read as today's.
+func When(t, sent time.Time) string {
+	t = t.UTC()
+	if sent.IsZero() {
+		return t.Format("15:04 UTC")
+	}
+	ty, tm, td := t.Date()
+	sy, sm, sd := sent.UTC().Date()
+	if ty == sy && tm == sm && td == sd {
+		return t.Format("15:04 UTC")
+	}
+	return t.Format("2006-01-02 15:04 UTC")
 }
 
 var templateFuncs = template.FuncMap{
 	"join":  strings.Join,
 	"upper": strings.ToUpper,
 	"lower": strings.ToLower,
+	// when is When: {{ when .NextUpdate .Sent }}.
+	"when": When,
 	// utc formats a time in UTC with a Go layout: {{ utc "15:04" .Time }}.
 	"utc": func(layout string, t any) string {
 		switch v := t.(type) {

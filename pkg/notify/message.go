@@ -12,6 +12,8 @@ import (
 	"sync"
 	"text/template"
 	"time"
+
+	"github.com/rootuip/sre/pkg/incident"
 )
 
 // Events of a notification (PagerDuty's event actions).
@@ -87,24 +89,7 @@ var funcs = template.FuncMap{
 	"lower": strings.ToLower,
 	"join":  strings.Join,
 	"utc":   func(layout string, t time.Time) string { return t.UTC().Format(layout) },
-	"when":  when,
-}
-
-// when gives t as a time of day in UTC ("15:04 UTC") when it falls on the
-// UTC day of sent (or sent is zero), and with its date otherwise
-// ("2026-03-03 15:04 UTC"): an incident that started the day before, or a
-// next level due after midnight, must not read as today's.
-func when(t, sent time.Time) string {
-	t = t.UTC()
-	if sent.IsZero() {
-		return t.Format("15:04 UTC")
-	}
-	ty, tm, td := t.Date()
-	sy, sm, sd := sent.UTC().Date()
-	if ty == sy && tm == sm && td == sd {
-		return t.Format("15:04 UTC")
-	}
-	return t.Format("2006-01-02 15:04 UTC")
+	"when":  incident.When,
 }
 
 type templates struct{ subject, body *template.Template }
