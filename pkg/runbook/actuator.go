@@ -153,7 +153,7 @@ func (a *Action) Compile(vars map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("action variables: %w", err)
 	}
-	r := &Runbook{Name: "action", allow: allow}
+	r := &Runbook{Name: "action", allow: allow, action: true}
 	if err := r.compileStep(a.step); err != nil {
 		msg := strings.ReplaceAll(err.Error(), "which has no allow-list pattern in `labels`", "which is not a declared variable")
 		return fmt.Errorf("action: %s", strings.ReplaceAll(msg, " uses label ", " uses variable "))

@@ -103,6 +103,9 @@ type Runbook struct {
 	matchers labels.Matchers
 	allow    allowList
 	target   *tmpl
+	// action marks the runbook that compiles an Action: its templates see
+	// no incident (.IncidentID, .Severity and .Runbook are empty).
+	action bool
 }
 
 // Step is one step of a runbook. Exactly one of the action blocks is set.
@@ -578,7 +581,7 @@ func (r *Runbook) compileStep(s *Step) error {
 			errs = append(errs, add("env."+k, v))
 		}
 		if err := errors.Join(errs...); err == nil {
-			errs = append(errs, checkMetachars(s), checkDashes(s), checkCodeEnv(s))
+			errs = append(errs, checkMetachars(s), checkDashes(s, r.action), checkCodeEnv(s))
 		}
 	case StepHTTP:
 		errs = append(errs, add("path", s.HTTP.Path), add("body", s.HTTP.Body))
