@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -117,6 +118,13 @@ func (a *Action) UnmarshalYAML(n *yaml.Node) error {
 	default:
 		return errAt(n, "action: want exec, http or kubernetes (got %s)", s.typ)
 	}
+	if s.Exec != nil {
+		for k, f := range s.Exec.EnvFiles {
+			if !filepath.IsAbs(f) {
+				return errAt(n, "action: env_files.%s: the path %q must be absolute", k, f)
+			}
+		}
+	}
 	a.step = s
 	return nil
 }
@@ -153,7 +161,7 @@ func (a *Action) Compile(vars map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("action variables: %w", err)
 	}
-	r := &Runbook{Name: "action", allow: allow}
+	r := &Runbook{Name: "action", allow: allow, action: true}
 	if err := r.compileStep(a.step); err != nil {
 		msg := strings.ReplaceAll(err.Error(), "which has no allow-list pattern in `labels`", "which is not a declared variable")
 		return fmt.Errorf("action: %s", strings.ReplaceAll(msg, " uses label ", " uses variable "))
@@ -193,7 +201,8 @@ func (a *Action) MarshalYAML() (any, error) {
 type ActionResult struct {
 	// Status is ok, failed or timeout.
 	Status string
-	// Input is the rendered action (argv, url, method, body, ...).
+	// Input is the rendered action (argv, url, method, body, ...); an
+	// exec action's env holds names only, each value SecretShown.
 	Input map[string]any
 	// Output is the program's output or the response body, capped at
 	// runbooks.max_output_bytes.
@@ -225,12 +234,12 @@ func (a *Actuator) Actuate(ctx context.Context, act *Action, vars map[string]str
 	}
 	s := act.step
 	begin := time.Now()
-	in, err := renderStep(s, TemplateData{Labels: vars, Vars: vars})
+	in, env, err := renderStep(s, TemplateData{Labels: vars, Vars: vars})
 	var res stepResult
 	if err != nil {
 		res = failed("%v", err)
 	} else {
-		res = a.run(ctx, s, in, a.maxOutput())
+		res = a.run(ctx, s, in, env, a.maxOutput())
 	}
 	if res.Input == nil {
 		res.Input = map[string]any{}
@@ -244,10 +253,10 @@ func (a *Actuator) Actuate(ctx context.Context, act *Action, vars map[string]str
 
 // run executes a rendered action step within its timeout, telling a
 // timeout from a cancellation of ctx.
-func (a *Actuator) run(ctx context.Context, s *Step, in map[string]any, maxOutput int) stepResult {
+func (a *Actuator) run(ctx context.Context, s *Step, in map[string]any, env map[string]string, maxOutput int) stepResult {
 	sctx, cancel := context.WithTimeoutCause(ctx, time.Duration(s.Timeout), fmt.Errorf("step timed out after %s", time.Duration(s.Timeout)))
 	defer cancel()
-	res := a.exec(sctx, s, in, maxOutput)
+	res := a.exec(sctx, s, in, env, maxOutput)
 	if res.Status == StepFailed && sctx.Err() != nil {
 		if errors.Is(context.Cause(sctx), context.Canceled) || ctx.Err() != nil {
 			res.Error = strings.TrimPrefix(res.Error+"; run "+context.Cause(ctx).Error(), "; ")
@@ -266,11 +275,16 @@ func (a *Actuator) maxOutput() int {
 }
 
 // exec executes one rendered exec, http or kubernetes step, reading at most
-// about maxOutput bytes of its output.
-func (a *Actuator) exec(ctx context.Context, s *Step, in map[string]any, maxOutput int) stepResult {
+// about maxOutput bytes of its output; env is an exec step's rendered
+// environment (renderStep), to which its env_files are added.
+func (a *Actuator) exec(ctx context.Context, s *Step, in map[string]any, env map[string]string, maxOutput int) stepResult {
 	switch s.typ {
 	case StepExec:
-		return runExec(ctx, in["argv"].([]string), in["env"].(map[string]string), s.Exec.Dir, maxOutput)
+		full, err := execEnv(s.Exec, env)
+		if err != nil {
+			return failed("%v", err)
+		}
+		return runExec(ctx, in["argv"].([]string), full, s.Exec.Dir, maxOutput)
 	case StepHTTP:
 		return a.runHTTP(ctx, s, in, maxOutput)
 	case StepKubernetes:

@@ -34,7 +34,7 @@ func parseAction(t *testing.T, src string, vars map[string]string) (*Action, err
 }
 
 func TestActionParse(t *testing.T) {
-	vars := map[string]string{"weight": "[0-9]{1,3}", "version": "v[0-9.]+"}
+	vars := map[string]string{"weight": "[0-9]{1,3}", "version": "v[0-9.]+", "opt": "[a-z]{0,3}"}
 	for _, tc := range []struct {
 		name, src, err string
 	}{
@@ -53,6 +53,8 @@ func TestActionParse(t *testing.T) {
 		{"shell guard", "exec: {command: [sh, -c, 'echo {{ .Vars.version }}']}", "exec.command runs the shell sh"},
 		{"program is no template", "exec: {command: ['{{ .Vars.version }}']}", "exec.command[0]) cannot be a template"},
 		{"labels of alerts are not here", "exec: {command: [/bin/echo, '{{ .IncidentID }}x']}", ""},
+		{"empty value before a dash", "exec: {command: [/bin/echo, '{{ .Vars.opt }}-n']}", `the argument starts with "-n" when label "opt" is empty`},
+		{"no incident before a dash", "exec: {command: [/bin/echo, '{{ .IncidentID }}-n']}", `the argument starts with "-n" when .IncidentID is empty (as in an action)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseAction(t, tc.src, vars)

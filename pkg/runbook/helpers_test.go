@@ -29,6 +29,7 @@ import (
 //	RUNBOOK_HELPER=pidfile   starts /bin/sleep 60, writes "<its pid> <sleep's pid>" to $RUNBOOK_OUT, and sleeps
 //	RUNBOOK_HELPER=count     appends a line to $RUNBOOK_OUT, then sleeps 60s if it was the first line
 //	RUNBOOK_HELPER=mark      appends a line to $RUNBOOK_OUT
+//	RUNBOOK_HELPER=env       writes its environment (JSON) to $RUNBOOK_OUT
 //	RUNBOOK_HELPER=engine    runs an engine on a database (crash test)
 func TestMain(m *testing.M) {
 	switch os.Getenv("RUNBOOK_HELPER") {
@@ -78,6 +79,12 @@ func TestMain(m *testing.M) {
 		}
 		fmt.Fprintln(f, "ran")
 		f.Close()
+		os.Exit(0)
+	case "env":
+		b, _ := json.Marshal(os.Environ())
+		if err := os.WriteFile(os.Getenv("RUNBOOK_OUT"), b, 0o600); err != nil {
+			os.Exit(3)
+		}
 		os.Exit(0)
 	case "engine":
 		os.Exit(crashChild())

@@ -103,6 +103,9 @@ type Runbook struct {
 	matchers labels.Matchers
 	allow    allowList
 	target   *tmpl
+	// action marks the runbook that compiles an Action: its templates see
+	// no incident (.IncidentID, .Severity and .Runbook are empty).
+	action bool
 }
 
 // Step is one step of a runbook. Exactly one of the action blocks is set.
@@ -154,9 +157,16 @@ func (s *Step) SafeToRepeat() bool {
 // ExecStep runs a program with an argument list: no shell is involved.
 type ExecStep struct {
 	// Command is argv: the program and its arguments, each a template.
-	Command []string          `yaml:"command"`
-	Env     map[string]string `yaml:"env,omitempty"`
-	Dir     string            `yaml:"dir,omitempty"`
+	Command []string `yaml:"command"`
+	// Env sets environment variables (templates). Their values are never
+	// shown (audit, timeline, events): names only.
+	Env map[string]string `yaml:"env,omitempty"`
+	// EnvFiles sets environment variables to the content of files (without
+	// surrounding white space), read each time the step runs, so that a
+	// secret need not be written in the runbook. A relative path is taken
+	// relative to the runbook file's directory.
+	EnvFiles map[string]string `yaml:"env_files,omitempty"`
+	Dir      string            `yaml:"dir,omitempty"`
 }
 
 // HTTPStep calls a configured endpoint.
@@ -318,6 +328,9 @@ func (s *Step) UnmarshalYAML(n *yaml.Node) error {
 				return errAt(n, "step %q: invalid environment variable name %q", s.Name, k)
 			}
 		}
+		if err := s.Exec.checkEnvFiles(); err != nil {
+			return errAt(n, "step %q: %v", s.Name, err)
+		}
 		if err := checkShellArgs(s.Exec.Command); err != nil {
 			return errAt(n, "step %q: %v", s.Name, err)
 		}
@@ -391,6 +404,50 @@ func (s *Step) UnmarshalYAML(n *yaml.Node) error {
 		}
 	}
 	return nil
+}
+
+// checkEnvFiles checks env_files: valid names, not also in env, and a
+// literal path each.
+func (x *ExecStep) checkEnvFiles() error {
+	names := make([]string, 0, len(x.EnvFiles))
+	for k := range x.EnvFiles {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		f := x.EnvFiles[k]
+		switch {
+		case k == "" || strings.ContainsAny(k, "=\x00"):
+			return fmt.Errorf("env_files: invalid environment variable name %q", k)
+		case hasKey(x.Env, k):
+			return fmt.Errorf("env_files: %s is also in env; set it in one of them", k)
+		case strings.TrimSpace(f) == "":
+			return fmt.Errorf("env_files.%s: want the path of the file that holds the value", k)
+		case isTemplate(f):
+			return fmt.Errorf("env_files.%s: the path %q cannot be a template", k, f)
+		}
+	}
+	return nil
+}
+
+func hasKey(m map[string]string, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
+// resolveEnvFiles makes the relative env_files paths of the runbook's exec
+// steps relative to dir (the runbook file's directory).
+func (r *Runbook) resolveEnvFiles(dir string) {
+	for _, s := range r.Steps {
+		if s.Exec == nil {
+			continue
+		}
+		for k, f := range s.Exec.EnvFiles {
+			if !filepath.IsAbs(f) {
+				s.Exec.EnvFiles[k] = filepath.Join(dir, f)
+			}
+		}
+	}
 }
 
 func (k *KubernetesStep) validate() error {
@@ -578,7 +635,7 @@ func (r *Runbook) compileStep(s *Step) error {
 			errs = append(errs, add("env."+k, v))
 		}
 		if err := errors.Join(errs...); err == nil {
-			errs = append(errs, checkMetachars(s), checkDashes(s), checkCodeEnv(s))
+			errs = append(errs, checkMetachars(s), checkDashes(s, r.action), checkCodeEnv(s))
 		}
 	case StepHTTP:
 		errs = append(errs, add("path", s.HTTP.Path), add("body", s.HTTP.Body))
@@ -729,6 +786,7 @@ func Parse(data []byte, file string) (*Runbook, error) {
 		return nil, fmt.Errorf("%s:%d: one runbook per file, found a second YAML document", file, line)
 	}
 	rb.File = file
+	rb.resolveEnvFiles(filepath.Dir(file))
 	return &rb, nil
 }
 

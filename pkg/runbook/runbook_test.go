@@ -130,7 +130,7 @@ func TestParseErrors(t *testing.T) {
 		{"unclosed list", head + "steps:\n  - name: a\n    exec: {command: [/bin/true}\n", `bad.yml:5:5: invalid YAML: did not find expected ',' or ']'`},
 		{"unknown top field", head + "stepz: []\n", `bad.yml:3: unknown field "stepz" in runbook (known fields: approval_timeout, continue_on_resolve, description, dry_run, labels, matchers, max_run_time, max_runs, name, rate_limit, require_approval, resolve_on_verify, severities, states, steps, target, urls, window)`},
 		{"unknown step field", head + "steps:\n  - name: a\n    wait: {duration: 1s}\n    timout: 5s\n", `bad.yml:6: unknown field "timout" in step (known fields: approval, exec, http, idempotent, kubernetes, labels, name, notify, on_failure, promql, timeout, verify, wait)`},
-		{"unknown nested field", head + "steps:\n  - name: a\n    exec:\n      comand: [/bin/true]\n", `bad.yml:6: unknown field "comand" in step exec (known fields: command, dir, env)`},
+		{"unknown nested field", head + "steps:\n  - name: a\n    exec:\n      comand: [/bin/true]\n", `bad.yml:6: unknown field "comand" in step exec (known fields: command, dir, env, env_files)`},
 		{"bad name", "name: Bad Name\nmatchers: ['a=\"b\"']\nsteps: [{name: a, wait: {duration: 1s}}]\n", `bad.yml:1: runbook name "Bad Name": want lower-case letters, digits, '-' or '_' (at most 64)`},
 		{"bad matcher", "name: rb\nmatchers: ['alertname=~\"(\"']\nsteps: [{name: a, wait: {duration: 1s}}]\n", "bad.yml:1: runbook \"rb\": matcher \"alertname=~\\\"(\\\"\": error parsing regexp: missing closing ): `^(?:()$`"},
 		{"no trigger", "name: rb\nsteps: [{name: a, wait: {duration: 1s}}]\n", `bad.yml:1: runbook "rb": needs matchers, or it would never run (urls only link its documentation)`},

@@ -3,6 +3,7 @@ package runbook
 import (
 	"fmt"
 	"path"
+	"regexp"
 	"regexp/syntax"
 	"slices"
 	"strings"
@@ -209,8 +210,10 @@ func walkLaunchers(argv []string, dashy *[]int) (int, programKind, error) {
 // Allowed are the values of a launcher's options (read as values whatever
 // they start with) and the arguments after a literal "--" that follows the
 // program which reads them; an argument beginning with literal text
-// (--name={{ ... }}) says itself what it is.
-func checkDashes(s *Step) error {
+// (--name={{ ... }}) says itself what it is. Values that can be empty are
+// read through (leadingDash): '{{ .Labels.a }}-force' with a: '[a-z]*'
+// renders "-force" for an empty a, and is refused.
+func checkDashes(s *Step, fieldsEmpty bool) error {
 	argv := s.Exec.Command
 	var dashy []int
 	prog, _, err := walkLaunchers(argv, &dashy)
@@ -235,14 +238,102 @@ func checkDashes(s *Step) error {
 		default:
 			whose = "an argument of " + path.Base(argv[prog]) + ", which would read a value starting with \"-\" as an option"
 		}
-		for _, l := range t.labels {
-			if patternCanStartWith(t.allow[l].String(), '-') {
-				return fmt.Errorf("%s: label %q is %s, and its pattern %q can start with \"-\"; restrict the pattern, start the argument with literal text (--name={{ ... }}) or put it after a literal \"--\"",
-					key, l, whose, strings.TrimSuffix(strings.TrimPrefix(t.allow[l].String(), "^(?:"), ")$"))
-			}
+		r := t.leadingDash(fieldsEmpty)
+		switch {
+		case r == nil:
+		case r.label != "":
+			return fmt.Errorf("%s: label %q is %s, and its pattern %q can start with \"-\"; restrict the pattern, start the argument with literal text (--name={{ ... }}) or put it after a literal \"--\"",
+				key, r.label, whose, patternSource(t.allow[r.label]))
+		default:
+			return fmt.Errorf("%s: the argument starts with %q when %s; it is %s: make the value non-empty (a pattern with + rather than *), start the argument with other literal text or put it after a literal \"--\"",
+				key, r.text, strings.Join(r.empty, " and "), whose)
 		}
 	}
 	return nil
+}
+
+// dashRisk says how an argument could render with a leading "-": a label
+// whose value can start with one, or the values that can render empty
+// before literal text that starts with one.
+type dashRisk struct {
+	label string
+	empty []string
+	text  string
+}
+
+// leadingDash reads the nodes an argument renders, in order, up to the
+// first that cannot render empty: a label there whose pattern can start
+// with "-", or literal text starting with "-" after nodes that can all
+// render empty ('{{ .Labels.a }}-force' with a: '[a-z]*' renders
+// "-force"), is a risk. fieldsEmpty says that .IncidentID, .Severity and
+// .Runbook render empty (in an Action, which has none). An argument whose
+// first node is literal text is no risk (rendersFirst).
+func (t *tmpl) leadingDash(fieldsEmpty bool) *dashRisk {
+	if t.t.Tree == nil || t.t.Tree.Root == nil {
+		return nil
+	}
+	var empty []string
+	for _, n := range t.t.Tree.Root.Nodes {
+		switch n := n.(type) {
+		case *parse.CommentNode:
+			continue
+		case *parse.TextNode:
+			if len(n.Text) == 0 {
+				continue
+			}
+			if len(empty) > 0 && n.Text[0] == '-' {
+				return &dashRisk{empty: empty, text: string(n.Text)}
+			}
+			return nil
+		}
+		refs := map[string]bool{}
+		_ = walkTemplate(n, refs) // checked when the template was compiled
+		names := make([]string, 0, len(refs))
+		for l := range refs {
+			names = append(names, l)
+		}
+		slices.Sort(names)
+		for _, l := range names {
+			if patternCanStartWith(t.allow[l].String(), '-') {
+				return &dashRisk{label: l}
+			}
+		}
+		what, canBeEmpty := t.emptyNode(n, fieldsEmpty)
+		if !canBeEmpty {
+			return nil
+		}
+		empty = append(empty, what)
+	}
+	return nil
+}
+
+// emptyNode reports whether the template node n can render nothing, and
+// says why: a label whose pattern matches the empty value, a field that an
+// Action leaves empty, or any other action or conditional (whose output
+// the guard does not compute).
+func (t *tmpl) emptyNode(n parse.Node, fieldsEmpty bool) (string, bool) {
+	a, ok := n.(*parse.ActionNode)
+	if !ok || len(a.Pipe.Decl) > 0 || len(a.Pipe.Cmds) != 1 || len(a.Pipe.Cmds[0].Args) != 1 {
+		return fmt.Sprintf("%s renders nothing", n), true
+	}
+	f, ok := a.Pipe.Cmds[0].Args[0].(*parse.FieldNode)
+	if !ok {
+		return fmt.Sprintf("%s renders nothing", n), true
+	}
+	switch f.Ident[0] {
+	case "Labels", "Vars":
+		re := t.allow[f.Ident[1]]
+		return fmt.Sprintf("label %q is empty (its pattern %q matches the empty value)", f.Ident[1], patternSource(re)), re.MatchString("")
+	case "RunID":
+		return "", false
+	}
+	return fmt.Sprintf("%s is empty (as in an action)", f), fieldsEmpty
+}
+
+// patternSource is the allow-list pattern as written, without the anchors
+// compileAllowList adds.
+func patternSource(re *regexp.Regexp) string {
+	return strings.TrimSuffix(strings.TrimPrefix(re.String(), "^(?:"), ")$")
 }
 
 // rendersFirst reports whether the first character t renders can come from

@@ -14,7 +14,7 @@ import (
 // the launchers' ordinary options and in the arguments of the program they
 // run are accepted.
 func TestShellGuardWrappers(t *testing.T) {
-	const head = "name: rb\nmatchers: ['alertname=\"X\"']\nlabels: {service: '[a-z][a-z0-9-]{0,40}', any: '(?s).*', cmd: '[a-z][a-z0-9 /._>]{0,60}'}\nsteps:\n  - name: a\n    exec:\n      command: "
+	const head = "name: rb\nmatchers: ['alertname=\"X\"']\nlabels: {service: '[a-z][a-z0-9-]{0,40}', opt: '[a-z]*', any: '(?s).*', cmd: '[a-z][a-z0-9 /._>]{0,60}'}\nsteps:\n  - name: a\n    exec:\n      command: "
 	const s = "'{{ .Labels.service }}'"
 	refused := map[string]bool{} // the programs of the refused cases
 	for _, tc := range []struct {
@@ -196,6 +196,16 @@ func TestShellGuardWrappers(t *testing.T) {
 		{"option injection through a trim marker", "[/tmp/rec.sh, /tmp/out.log, ' {{- .Labels.any }}']", `command[2]: label "any" is an argument of rec.sh, which would read a value starting with "-" as an option`},
 		{"option injection through trim markers and a newline", "[/opt/restart, \"\\n\\t {{- .Labels.any -}} \"]", `command[1]: label "any" is an argument of restart`},
 		{"option injection through a conditional", "[/opt/restart, '{{ if .Labels.service }}{{ .Labels.any }}{{ end }}']", `command[1]: label "any" is an argument of restart`},
+		// A value that can be empty reads through to the text after it.
+		{"option injection through an empty value", "[/opt/restart, '{{ .Labels.opt }}-force']", `command[1]: the argument starts with "-force" when label "opt" is empty (its pattern "[a-z]*" matches the empty value); it is an argument of restart, which would read a value starting with "-" as an option`},
+		{"option injection through two empty values", "[/opt/restart, '{{ .Labels.opt }}{{ .Labels.opt }}--force']", `command[1]: the argument starts with "--force" when label "opt" is empty`},
+		{"option injection through an empty value behind a launcher", "[timeout, 30s, /opt/restart, '{{ .Labels.opt }}-f']", `command[3]: the argument starts with "-f" when label "opt" is empty`},
+		{"option injection through an empty conditional", "[/opt/restart, '{{ if eq .Labels.service \"web\" }}x{{ end }}-rf']", `command[1]: the argument starts with "-rf" when {{if eq .Labels.service "web"}}x{{end}} renders nothing`},
+		{"dash after an empty value, then a dashy label", "[/opt/restart, '{{ .Labels.opt }}{{ .Labels.any }}']", `command[1]: label "any" is an argument of restart`},
+		{"empty value then other text", "[/opt/restart, '{{ .Labels.opt }}.log']", ""},
+		{"non-empty value then a dash", "[/opt/restart, '{{ .Labels.service }}-force']", ""},
+		{"empty value then a dash after the program's --", "[/opt/restart, --, '{{ .Labels.opt }}-force']", ""},
+		{"run fields then a dash", "[/opt/restart, '{{ .Runbook }}-{{ .RunID }}', '{{ .IncidentID }}-x']", ""},
 		{"option-like operand through a trim marker", "[docker, exec, ' {{- .Labels.any }}', /opt/check]", `command[2]: label "any" is an operand of docker`},
 		{"option value of the program", "[/opt/restart, '--service={{ .Labels.any }}']", ""},
 		{"sudo cluster of flags", "[sudo, -En, -u, " + s + ", /opt/restart, " + s + "]", ""},

@@ -20,6 +20,7 @@ import (
 	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/procexec"
+	"github.com/rootuip/sre/pkg/secretfile"
 )
 
 // Step result statuses.
@@ -87,7 +88,7 @@ func (e *Engine) runStep(ctx context.Context, x *execution, idx int, s *Step) st
 		}
 	}
 	begin := time.Now()
-	rendered, err := renderStep(s, x.data)
+	rendered, env, err := renderStep(s, x.data)
 	var res stepResult
 	switch {
 	case err != nil:
@@ -98,7 +99,7 @@ func (e *Engine) runStep(ctx context.Context, x *execution, idx int, s *Step) st
 		res = stepResult{Status: StepDryRun, Output: "dry-run: not executed"}
 	default:
 		sctx, cancel := context.WithTimeoutCause(ctx, time.Duration(s.Timeout), fmt.Errorf("step timed out after %s", time.Duration(s.Timeout)))
-		res = e.execStep(sctx, x, idx, s, rendered)
+		res = e.execStep(sctx, x, idx, s, rendered, env)
 		if res.Status == StepFailed && sctx.Err() != nil {
 			if errors.Is(context.Cause(sctx), context.Canceled) || ctx.Err() != nil {
 				res.Error = strings.TrimPrefix(res.Error+"; run "+context.Cause(ctx).Error(), "; ")
@@ -150,7 +151,10 @@ func (e *Engine) turnDry(ctx context.Context, x *execution, idx int, s *Step) {
 }
 
 // renderStep renders every template of the step; the keys name the fields.
-func renderStep(s *Step, d TemplateData) (map[string]any, error) {
+// An exec step's environment is returned apart: what is shown (audit,
+// timeline, event stream, an Action's Input) holds its names only, each
+// value replaced by SecretShown, since an env value may be a token.
+func renderStep(s *Step, d TemplateData) (map[string]any, map[string]string, error) {
 	out := map[string]any{}
 	keys := make([]string, 0, len(s.tmpls))
 	for k := range s.tmpls {
@@ -162,7 +166,7 @@ func renderStep(s *Step, d TemplateData) (map[string]any, error) {
 	for _, k := range keys {
 		v, err := s.tmpls[k].render(d)
 		if err != nil {
-			return out, fmt.Errorf("%s: %w", k, err)
+			return out, nil, fmt.Errorf("%s: %w", k, err)
 		}
 		switch {
 		case strings.HasPrefix(k, "command["):
@@ -177,7 +181,7 @@ func renderStep(s *Step, d TemplateData) (map[string]any, error) {
 			argv = append(argv, mustGet(s, d, fmt.Sprintf("command[%d]", i)))
 		}
 		out["argv"] = argv
-		out["env"] = env
+		out["env"] = shownEnv(s.Exec)
 		if s.Exec.Dir != "" {
 			out["dir"] = s.Exec.Dir
 		}
@@ -187,6 +191,47 @@ func renderStep(s *Step, d TemplateData) (map[string]any, error) {
 	}
 	if s.Kubernetes != nil {
 		out["action"] = s.Kubernetes.Action
+	}
+	return out, env, nil
+}
+
+// SecretShown stands for the value of an exec step's environment variable
+// wherever the step is shown.
+const SecretShown = "<secret>"
+
+// shownEnv is the environment of an exec step as it is shown: the names of
+// env and env_files, with their values hidden.
+func shownEnv(x *ExecStep) map[string]string {
+	out := make(map[string]string, len(x.Env)+len(x.EnvFiles))
+	for k := range x.Env {
+		out[k] = SecretShown
+	}
+	for k := range x.EnvFiles {
+		out[k] = SecretShown
+	}
+	return out
+}
+
+// execEnv is the environment an exec step runs with: env as rendered, and
+// each variable of env_files set to its file's content, read now
+// (secretfile: a rotated secret is used by the next step). A file that
+// cannot be read or holds nothing fails the step before it starts.
+func execEnv(x *ExecStep, env map[string]string) (map[string]string, error) {
+	out := make(map[string]string, len(env)+len(x.EnvFiles))
+	for k, v := range env {
+		out[k] = v
+	}
+	names := make([]string, 0, len(x.EnvFiles))
+	for k := range x.EnvFiles {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		v, err := secretfile.FromFile(x.EnvFiles[k]).Get()
+		if err != nil {
+			return nil, fmt.Errorf("env_files.%s: %w", k, err)
+		}
+		out[k] = v
 	}
 	return out, nil
 }
@@ -203,10 +248,10 @@ func truncate(s string, n int) string {
 	return s[:n] + fmt.Sprintf("\n[... %d bytes truncated]", len(s)-n)
 }
 
-func (e *Engine) execStep(ctx context.Context, x *execution, idx int, s *Step, in map[string]any) stepResult {
+func (e *Engine) execStep(ctx context.Context, x *execution, idx int, s *Step, in map[string]any, env map[string]string) stepResult {
 	switch s.typ {
 	case StepExec, StepHTTP, StepKubernetes:
-		return e.act.exec(ctx, s, in, x.cfg.MaxOutputBytes)
+		return e.act.exec(ctx, s, in, env, x.cfg.MaxOutputBytes)
 	case StepPromQL:
 		return e.runPromQL(ctx, s, in["query"].(string))
 	case StepWait:
