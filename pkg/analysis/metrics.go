@@ -30,11 +30,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_analysis_runs_total",
-			Help: "Rollout analysis runs, by service and verdict (pass, fail, inconclusive).",
+			Help: "Rollout analysis runs, by verdict: pass (promote), fail (roll back), inconclusive (pause for a human: too little canary traffic, or a check's no-data policy or p-value band said so).",
 		}, []string{"service", "verdict"}),
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_analysis_check_results_total",
-			Help: "Rollout analysis check outcomes, by service, check and verdict.",
+			Help: "Rollout analysis check outcomes, by service, check (error-rate, latency, health, slo-burn-rate and the custom checks) and verdict.",
 		}, []string{"service", "check", "verdict"}),
 		services: map[string]bool{},
 	}

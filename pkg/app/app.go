@@ -282,19 +282,19 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.metrics = &appMetrics{
 		reloadSuccess: promauto.With(reg).NewGauge(prometheus.GaugeOpts{
 			Name: "sre_config_last_reload_successful",
-			Help: "Whether the last configuration reload attempt was successful.",
+			Help: "Whether the last configuration reload succeeded.",
 		}),
 		reloadTimestamp: promauto.With(reg).NewGauge(prometheus.GaugeOpts{
 			Name: "sre_config_last_reload_success_timestamp_seconds",
-			Help: "Timestamp of the last successful configuration reload.",
+			Help: "Time of the last successful configuration reload.",
 		}),
 		busDrops: promauto.With(reg).NewCounter(prometheus.CounterOpts{
 			Name: "sre_event_bus_dropped_total",
-			Help: "Events dropped because a live-stream subscriber was too slow.",
+			Help: "Live-stream events dropped because a subscriber was too slow.",
 		}),
 		httpDuration: promauto.With(reg).NewHistogramVec(prometheus.HistogramOpts{
 			Name:    MetricHTTPRequestDuration,
-			Help:    "Latency of the HTTP requests sred served, by route (the pattern matched), method and status code.",
+			Help:    "Latency of every HTTP request sred served (API, webhook, UI, /metrics).",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"handler", "method", "code"}),
 	}

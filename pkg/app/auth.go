@@ -94,13 +94,13 @@ func setupAuth(_ context.Context, a *App, c authConfig) (func(context.Context, a
 		audit:  audit.New(a.DB, nil),
 		errors: promauto.With(a.Registry).NewCounter(prometheus.CounterOpts{
 			Name: "sre_audit_record_failures_total",
-			Help: "Write actions that could not be recorded in the audit log.",
+			Help: "Write actions done but not recorded in the audit log (the store refused the entry).",
 		}),
 	}
 	a.access.webhookToken.Store(c.webhookToken)
 	enabled := promauto.With(a.Registry).NewGauge(prometheus.GaugeOpts{
 		Name: "sre_auth_enabled",
-		Help: "1 when requests are authenticated, 0 in the no-auth mode (anyone who reaches the port is admin).",
+		Help: "1 when requests are authenticated (users file or web config users), 0 in the no-auth mode where anyone who reaches the port is admin.",
 	})
 	if a.access.noAuth {
 		a.Logger.Warn("Authentication is OFF (no-auth mode): anyone who can reach the port may act as admin: resolve incidents, approve runbook runs, flip the kill switch, reload. Use only for local trials; configure auth.users_file for anything else.")

@@ -38,7 +38,7 @@ func newRefusals(reg prometheus.Registerer, clk clock.Clock, logger *slog.Logger
 	return &refusals{
 		counter: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Name: MetricHTTPRefusedRequests,
-			Help: "Requests refused with 401 (no or wrong credentials), 403 (role, cross-origin, a wrong secret) or 429 (over a limit of failed attempts), by code and route (the pattern matched).",
+			Help: "Requests refused for their credentials (401), their role, a cross-origin write or a wrong secret such as a deploy-gate override token or a forged acknowledge link (403), or a limit of failed attempts (429), whoever refused them; not the Flagger pre-rollout hook's 403 when the gate denies (a decision, in the success envelope).",
 		}, []string{"code", "route"}),
 		log:    loglimit.New(clk, refusalLogEvery, auth.DefaultClients),
 		logger: logger,

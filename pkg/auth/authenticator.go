@@ -236,18 +236,18 @@ func NewAuthenticator(f *UsersFile, l Limits) *Authenticator {
 	reg := promauto.With(l.Registerer)
 	a.attempts = reg.NewCounterVec(prometheus.CounterOpts{
 		Name: "sre_auth_attempts_total",
-		Help: "Authentication attempts by result: success, failure (wrong or missing credentials, 401) or limited (the client is over its limit of failed attempts, 429).",
+		Help: "Requests that presented credentials (or none, on a route that needs them), by result: success, failure (answered 401) or limited (answered 429 because the client is over its limit of failed attempts).",
 	}, []string{"result"})
 	for _, r := range []string{"success", "failure", "limited"} {
 		a.attempts.WithLabelValues(r)
 	}
 	a.comparisons = reg.NewCounter(prometheus.CounterOpts{
 		Name: "sre_auth_bcrypt_comparisons_total",
-		Help: "bcrypt comparisons of passwords (and of tokens given as bcrypt hashes).",
+		Help: "bcrypt comparisons of passwords (and of tokens still given as bcrypt hashes); credentials already verified and SHA-256 tokens cost none.",
 	})
 	a.revoked = reg.NewCounter(prometheus.CounterOpts{
 		Name: "sre_auth_streams_revoked_total",
-		Help: "Live streams ended because a reload removed their user or token, changed its credential or lowered its role below the stream's.",
+		Help: "Live streams (/api/v1/events, /api/v1/stream) ended because a reload removed their user or token, changed its password or token, or lowered its role below the stream's.",
 	})
 	a.SetUsers(f)
 	return a

@@ -21,24 +21,24 @@ func newMetrics(s *Service, reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		pollSuccess: f.NewGauge(prometheus.GaugeOpts{
 			Name: "sre_slo_budget_poll_success",
-			Help: "Whether the last computation of the error budgets from Prometheus succeeded (1) or not (0).",
+			Help: "Whether the last computation of the budgets from Prometheus succeeded.",
 		}),
 		pollDuration: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "sre_slo_budget_poll_duration_seconds",
-			Help:    "Time taken to compute every error budget from Prometheus.",
+			Help:    "Time taken to compute every budget from Prometheus.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 4, 8),
 		}),
 		lastPoll: f.NewGauge(prometheus.GaugeOpts{
 			Name: "sre_slo_budget_last_poll_success_timestamp_seconds",
-			Help: "Time of the last successful computation of the error budgets.",
+			Help: "Time of the last successful computation of the budgets.",
 		}),
 		stateChanges: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_slo_budget_state_changes_total",
-			Help: "Error-budget policy state changes recorded, by the state entered.",
+			Help: "Error-budget policy state changes, by the state entered (green, yellow, red, exhausted; unknown is not a change).",
 		}, []string{"service", "slo", "state"}),
 		gateDecisions: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_gate_decisions_total",
-			Help: "Deploy-gate answers, by decision, change kind and whether an emergency override was used.",
+			Help: "Deploy-gate answers by decision (allow, deny), change kind (normal, critical) and emergency override (true, false).",
 		}, []string{"decision", "change", "override"}),
 	}
 	// Every answer is exported at zero from the start (docs/metrics.md).
@@ -61,14 +61,14 @@ type collector struct{ s *Service }
 
 var (
 	labelsSLO     = []string{"service", "slo", "group"}
-	descRemaining = prometheus.NewDesc("sre_slo_error_budget_remaining_ratio", "Share of the error budget remaining over the SLO period (1 untouched, 0 exhausted, negative overspent); re-exports slo:error_budget_remaining:ratio.", labelsSLO, nil)
-	descConsumed  = prometheus.NewDesc("sre_slo_error_budget_consumed_ratio", "Share of the error budget consumed over the SLO period (1 - remaining).", labelsSLO, nil)
-	descSLI       = prometheus.NewDesc("sre_slo_sli_achieved_ratio", "SLI achieved over the SLO period (1 - slo:sli_error:ratio_period).", labelsSLO, nil)
+	descRemaining = prometheus.NewDesc("sre_slo_error_budget_remaining_ratio", "Share of the error budget remaining over the SLO period (1 untouched, 0 exhausted, below 0 overspent): re-export of slo:error_budget_remaining:ratio.", labelsSLO, nil)
+	descConsumed  = prometheus.NewDesc("sre_slo_error_budget_consumed_ratio", "Share of the error budget consumed over the SLO period: 1 - remaining.", labelsSLO, nil)
+	descSLI       = prometheus.NewDesc("sre_slo_sli_achieved_ratio", "SLI achieved over the SLO period: 1 - slo:sli_error:ratio_period.", labelsSLO, nil)
 	descObjective = prometheus.NewDesc("sre_slo_objective_ratio", "Objective of the SLO as a ratio.", labelsSLO, nil)
-	descBurn      = prometheus.NewDesc("sre_slo_burn_rate", "Burn rate over an alert window; re-exports slo:burn_rate:ratio_rate<window>.", append(labelsSLO, "window"), nil)
-	descState     = prometheus.NewDesc("sre_slo_budget_policy_state", "Error-budget policy state: 1 for the current state (green, yellow, red, exhausted, unknown), 0 for the others.", append(labelsSLO, "state"), nil)
-	descCoverage  = prometheus.NewDesc("sre_slo_data_coverage_ratio", "Fraction of the SLO period its data covers (1 once the recordings are as old as the period): budgets of younger SLOs are over the covered part.", labelsSLO, nil)
-	descForecast  = prometheus.NewDesc("sre_slo_error_budget_exhaustion_seconds", "Forecast time until the error budget runs out at the current burn rate (absent when it does not run out).", labelsSLO, nil)
+	descBurn      = prometheus.NewDesc("sre_slo_burn_rate", "Burn rate over an alert window: re-export of slo:burn_rate:ratio_rate<window> (windows of the SLO's alerts, e.g. 5m, 30m, 1h, 2h, 6h, 1d, 3d for a 30d SLO).", append(labelsSLO, "window"), nil)
+	descState     = prometheus.NewDesc("sre_slo_budget_policy_state", "1 for the policy state in force (green, yellow, red, exhausted, unknown = no data), 0 for the others; computed with the SLO's own budgetPolicy thresholds.", append(labelsSLO, "state"), nil)
+	descCoverage  = prometheus.NewDesc("sre_slo_data_coverage_ratio", "Fraction of the SLO period its data covers (1 once the recordings are as old as the period); the budget of a younger SLO is over the covered part, not extrapolated.", labelsSLO, nil)
+	descForecast  = prometheus.NewDesc("sre_slo_error_budget_exhaustion_seconds", "Forecast time until the budget runs out at the current burn rate (absent when it does not).", labelsSLO, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {

@@ -445,7 +445,7 @@ func TestNotificationReplays(t *testing.T) {
 		require.Equal(t, "recorded", res.Action)
 
 		require.NoError(t, promtest.GatherAndCompare(e.reg, strings.NewReader(`
-# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by service and result (succeeded, failed, rolled_back, refused).
+# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by result: succeeded, failed, rolled_back, refused (the deploy gate denied it; it did not ship).
 # TYPE sre_deployments_total counter
 sre_deployments_total{result="failed",service="checkout"} 0
 sre_deployments_total{result="refused",service="checkout"} 0
@@ -592,7 +592,7 @@ func TestNotificationNewRevision(t *testing.T) {
 		require.InDelta(t, (40 * time.Minute).Seconds(), *res.Change.LeadTime, 1e-9)
 
 		require.NoError(t, promtest.GatherAndCompare(e.reg, strings.NewReader(`
-# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by service and result (succeeded, failed, rolled_back, refused).
+# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by result: succeeded, failed, rolled_back, refused (the deploy gate denied it; it did not ship).
 # TYPE sre_deployments_total counter
 sre_deployments_total{result="failed",service="checkout"} 0
 sre_deployments_total{result="refused",service="checkout"} 0
@@ -635,13 +635,13 @@ func TestFailedThenRolledBack(t *testing.T) {
 			require.Equal(t, http.StatusOK, code)
 			require.Len(t, decode[change.List](t, a).Changes, 1)
 			return `
-# HELP sre_change_failure_ratio Change failure rate: failed changes / changes that shipped (not refused) finished within changes.dora_window.
+# HELP sre_change_failure_ratio Change failure rate: failed changes / changes that shipped, among those finished within changes.dora_window (7d by default); 0 without changes in the window.
 # TYPE sre_change_failure_ratio gauge
 sre_change_failure_ratio{service="pay"} 1
-# HELP sre_change_failures_total Changes that failed: failed or rolled back, or linked to an incident that followed them.
+# HELP sre_change_failures_total Changes that failed: failed, rolled back, or linked to an incident that opened within changes.incident_link_window after them.
 # TYPE sre_change_failures_total counter
 sre_change_failures_total{service="pay"} 1
-# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by service and result (succeeded, failed, rolled_back, refused).
+# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by result: succeeded, failed, rolled_back, refused (the deploy gate denied it; it did not ship).
 # TYPE sre_deployments_total counter
 sre_deployments_total{result="failed",service="pay"} 1
 sre_deployments_total{result="refused",service="pay"} 0
@@ -650,7 +650,7 @@ sre_deployments_total{result="succeeded",service="pay"} 0
 `
 		}
 		before := metrics()
-		require.NoError(t, promtest.GatherAndCompare(e.reg, strings.NewReader(before+`# HELP sre_rollbacks_total Changes rolled back, by service.
+		require.NoError(t, promtest.GatherAndCompare(e.reg, strings.NewReader(before+`# HELP sre_rollbacks_total Changes rolled back: the rolled_back result, and the changes that failed and were rolled back later (those stay under result="failed" of sre_deployments_total, the outcome they finished with, so that no counter goes down).
 # TYPE sre_rollbacks_total counter
 sre_rollbacks_total{service="pay"} 0
 `), change.MetricFailureRatio, change.MetricFailures, change.MetricDeployments, change.MetricRollbacks))
@@ -684,7 +684,7 @@ sre_rollbacks_total{service="pay"} 0
 
 		// Counted once: the failed count stays, the rollback counts, the
 		// restore time is the incident's alone.
-		require.NoError(t, promtest.GatherAndCompare(e.reg, strings.NewReader(metrics()+`# HELP sre_rollbacks_total Changes rolled back, by service.
+		require.NoError(t, promtest.GatherAndCompare(e.reg, strings.NewReader(metrics()+`# HELP sre_rollbacks_total Changes rolled back: the rolled_back result, and the changes that failed and were rolled back later (those stay under result="failed" of sre_deployments_total, the outcome they finished with, so that no counter goes down).
 # TYPE sre_rollbacks_total counter
 sre_rollbacks_total{service="pay"} 1
 `), change.MetricFailureRatio, change.MetricFailures, change.MetricDeployments, change.MetricRollbacks))
@@ -792,7 +792,7 @@ func TestFlaggerSucceededWithoutPromotion(t *testing.T) {
 		require.Equal(t, "finished", decode[change.NotificationResult](t, a).Action)
 
 		require.NoError(t, promtest.GatherAndCompare(e.reg, strings.NewReader(`
-# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by service and result (succeeded, failed, rolled_back, refused).
+# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by result: succeeded, failed, rolled_back, refused (the deploy gate denied it; it did not ship).
 # TYPE sre_deployments_total counter
 sre_deployments_total{result="failed",service="cart"} 0
 sre_deployments_total{result="refused",service="cart"} 0

@@ -118,15 +118,15 @@ func TestChangeLinkedToIncident(t *testing.T) {
 		require.Empty(t, linked)
 
 		require.NoError(t, promtest.GatherAndCompare(e.reg, strings.NewReader(`
-# HELP sre_change_failure_ratio Change failure rate: failed changes / changes that shipped (not refused) finished within changes.dora_window.
+# HELP sre_change_failure_ratio Change failure rate: failed changes / changes that shipped, among those finished within changes.dora_window (7d by default); 0 without changes in the window.
 # TYPE sre_change_failure_ratio gauge
 sre_change_failure_ratio{service="checkout"} 1
 sre_change_failure_ratio{service="search"} 0
-# HELP sre_change_failures_total Changes that failed: failed or rolled back, or linked to an incident that followed them.
+# HELP sre_change_failures_total Changes that failed: failed, rolled back, or linked to an incident that opened within changes.incident_link_window after them.
 # TYPE sre_change_failures_total counter
 sre_change_failures_total{service="checkout"} 1
 sre_change_failures_total{service="search"} 0
-# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by service and result (succeeded, failed, rolled_back, refused).
+# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by result: succeeded, failed, rolled_back, refused (the deploy gate denied it; it did not ship).
 # TYPE sre_deployments_total counter
 sre_deployments_total{result="failed",service="checkout"} 0
 sre_deployments_total{result="failed",service="search"} 0
@@ -136,7 +136,7 @@ sre_deployments_total{result="rolled_back",service="checkout"} 0
 sre_deployments_total{result="rolled_back",service="search"} 0
 sre_deployments_total{result="succeeded",service="checkout"} 1
 sre_deployments_total{result="succeeded",service="search"} 1
-# HELP sre_rollbacks_total Changes rolled back, by service.
+# HELP sre_rollbacks_total Changes rolled back: the rolled_back result, and the changes that failed and were rolled back later (those stay under result="failed" of sre_deployments_total, the outcome they finished with, so that no counter goes down).
 # TYPE sre_rollbacks_total counter
 sre_rollbacks_total{service="checkout"} 0
 sre_rollbacks_total{service="search"} 0

@@ -45,21 +45,21 @@ var (
 
 var (
 	descDeployments = prometheus.NewDesc(MetricDeployments,
-		"Changes (deployments, configuration and infrastructure changes) finished, by service and result (succeeded, failed, rolled_back, refused).",
+		"Changes (deployments, configuration and infrastructure changes) finished, by result: succeeded, failed, rolled_back, refused (the deploy gate denied it; it did not ship).",
 		[]string{"service", "result"}, nil)
-	descRollbacks = prometheus.NewDesc(MetricRollbacks, "Changes rolled back, by service.", []string{"service"}, nil)
+	descRollbacks = prometheus.NewDesc(MetricRollbacks, "Changes rolled back: the rolled_back result, and the changes that failed and were rolled back later (those stay under result=\"failed\" of sre_deployments_total, the outcome they finished with, so that no counter goes down).", []string{"service"}, nil)
 	descFailures  = prometheus.NewDesc(MetricFailures,
-		"Changes that failed: failed or rolled back, or linked to an incident that followed them.", []string{"service"}, nil)
+		"Changes that failed: failed, rolled back, or linked to an incident that opened within changes.incident_link_window after them.", []string{"service"}, nil)
 	descRatio = prometheus.NewDesc(MetricFailureRatio,
-		"Change failure rate: failed changes / changes that shipped (not refused) finished within changes.dora_window.", []string{"service"}, nil)
+		"Change failure rate: failed changes / changes that shipped, among those finished within changes.dora_window (7d by default); 0 without changes in the window.", []string{"service"}, nil)
 	descFrequency = prometheus.NewDesc(MetricFrequency,
 		"Deployment frequency: changes that succeeded within changes.dora_window, per day.", []string{"service"}, nil)
 	descLeadTime = prometheus.NewDesc(MetricLeadTime,
-		"Lead time for changes: commit time to the change's success, of the changes recorded with a commit time.", []string{"service"}, nil)
+		"Lead time for changes: commit time to the change's success, for the changes recorded with a commit time.", []string{"service"}, nil)
 	descRestore = prometheus.NewDesc(MetricRestoreTime,
 		"Time to restore: incidents linked to a change, from the incident opening to its resolution.", []string{"service"}, nil)
-	descInProgress = prometheus.NewDesc(MetricInProgress, "Changes in progress, by service.", []string{"service"}, nil)
-	descSuccess    = prometheus.NewDesc(MetricCollectorSuccess, "1 when the change metrics were read from the store at this scrape, 0 when that failed.", nil, nil)
+	descInProgress = prometheus.NewDesc(MetricInProgress, "Changes recorded as in progress (a rollout under way).", []string{"service"}, nil)
+	descSuccess    = prometheus.NewDesc(MetricCollectorSuccess, "1 when the change metrics were read from the store at this scrape, 0 when that failed (the other change series are then absent).", nil, nil)
 )
 
 // collector exports the DORA measures from the store at each scrape, so

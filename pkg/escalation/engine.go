@@ -170,7 +170,7 @@ func NewEngine(db *store.DB, cfg *Config, dir *oncall.Directory, ncfg *notify.Co
 	e.steps = promauto.With(o.Registerer).NewCounterVec(prometheus.CounterOpts{
 		Namespace: "sre",
 		Name:      "escalation_steps_total",
-		Help:      "Escalation steps fired, by severity and outcome (paged, suppressed, no_targets, handoff, reescalated, reminded, no_policy).",
+		Help:      "Escalation steps by outcome: paged, no_targets (a level with nobody to page), suppressed (maintenance), handoff (re-paged after an on-call handoff), reminded, reescalated, no_policy (an incident no policy matches: nobody is paged).",
 	}, []string{"severity", "outcome"})
 	// Every severity's outcomes are exported at zero from the start
 	// (docs/metrics.md), as Alertmanager exports its notification counters.

@@ -208,58 +208,58 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		deliveries: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_webhook_deliveries_total",
-			Help: "Alertmanager webhook deliveries applied to the store, by outcome (changed, duplicate, error).",
+			Help: "Webhook deliveries applied to the store (changed, duplicate, error).",
 		}, []string{"outcome"}),
 		alerts: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_webhook_alerts_total",
-			Help: "Alerts received in webhook deliveries, by what they did (new, resolved, updated, unchanged, out_of_order, late).",
+			Help: "Alerts received, by what they did (new, resolved, updated, unchanged, out_of_order, late).",
 		}, []string{"outcome"}),
 		duplicates: f.NewCounter(prometheus.CounterOpts{
 			Name: "sre_webhook_duplicate_deliveries_total",
-			Help: "Webhook deliveries that changed nothing because everything in them was already stored.",
+			Help: "Deliveries that changed nothing (already stored).",
 		}),
 		outOfOrder: f.NewCounter(prometheus.CounterOpts{
 			Name: "sre_webhook_out_of_order_alerts_total",
-			Help: "Firing alerts received after the same alert episode (fingerprint, startsAt) was stored as resolved.",
+			Help: "Firing alerts received after the same episode was stored as resolved.",
 		}),
 		late: f.NewCounter(prometheus.CounterOpts{
 			Name: "sre_webhook_late_alerts_total",
-			Help: "Resolved alerts received for an episode never seen firing and with no open incident to attach to.",
+			Help: "Resolved alerts for an episode never seen firing and with no open incident.",
 		}),
 		truncated: f.NewCounter(prometheus.CounterOpts{
 			Name: "sre_webhook_truncated_alerts_total",
-			Help: "Alerts Alertmanager left out of deliveries (truncatedAlerts, max_alerts).",
+			Help: "Alerts Alertmanager left out of deliveries (truncatedAlerts).",
 		}),
 		mixedServices: f.NewCounter(prometheus.CounterOpts{
 			Name: "sre_webhook_mixed_service_groups_total",
-			Help: "Webhook deliveries whose Alertmanager group holds alerts of several services (the route's group_by lacks the service label); the incident is named after one of them.",
+			Help: "Deliveries whose group holds alerts of several services (the incident takes one service; include the service label in Alertmanager's group_by).",
 		}),
 		ingestDuration: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "sre_webhook_ingest_duration_seconds",
-			Help:    "Time to apply one webhook delivery to the store, commit included.",
+			Help:    "Time to apply one delivery to the store, commit included (the store latency of the hot path).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}),
 		incidentsCreated: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_incidents_created_total",
-			Help: "Incidents created, by severity.",
+			Help: "Incidents created by this process: opened by alerts, by hand (srectl incidents create, the console, POST /api/v1/incidents) or split out of another.",
 		}, []string{"severity"}),
 		transitions: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_incident_transitions_total",
-			Help: "Incident changes, by kind (created, acknowledged, investigating, resolved, reopened, ...).",
+			Help: "Incident changes (created, updated, acknowledged, investigating, resolved, reopened, mitigated, postmortem_done, snoozed, flapping: a damped re-opening of a flapping incident).",
 		}, []string{"kind"}),
 		writerBatch: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "sre_store_writer_batch_writes",
-			Help:    "Writes (webhook deliveries, timeline entries, ...) applied in one transaction of the SQLite writer (group commit).",
+			Help:    "SQLite: writes (deliveries, timeline entries, ...) applied in one transaction of the store's writer (group commit: concurrent deliveries share a transaction and its fsync).",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
 		}),
 		writerCommit: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "sre_store_writer_commit_duration_seconds",
-			Help:    "Time of the SQLite writer's commits (the WAL's writes and fsync).",
+			Help:    "SQLite: time of the writer's commits (the WAL's writes and its fsync).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 		}),
 		writerBusy: f.NewCounter(prometheus.CounterOpts{
 			Name: "sre_store_writer_busy_seconds_total",
-			Help: "Time the SQLite writer spent applying and committing transactions; its rate is the writer's utilisation (1: saturated).",
+			Help: "SQLite: time the writer spent applying and committing transactions.",
 		}),
 	}
 	// Every outcome is exported at zero from the start (docs/metrics.md):

@@ -1446,18 +1446,18 @@ type Metrics struct {
 func NewMetrics(db *store.DB, queue string, kinds []Kind, clk clock.Clock, reg prometheus.Registerer) *Metrics {
 	labels := prometheus.Labels{"queue": queue}
 	m := &Metrics{db: db, queue: queue, clock: clock.OrReal(clk),
-		pendingDesc: prometheus.NewDesc("sre_jobs_pending", "Jobs of the queue waiting to run or running (due or not).", nil, labels),
+		pendingDesc: prometheus.NewDesc("sre_jobs_pending", "Jobs of the queue (escalation, notify, runbook, recovery) waiting to run or running, due or not.", nil, labels),
 		oldestDesc: prometheus.NewDesc("sre_jobs_oldest_due_seconds",
-			"How long the oldest due job of the queue has been waiting past its due time (0 when none is overdue).", nil, labels),
+			"How long the oldest due job has waited past its due time (a running job counts only once its lease expired); 0 when none is overdue.", nil, labels),
 	}
 	f := promauto.With(reg)
 	m.failed = f.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "sre", Name: "jobs_failed_total", ConstLabels: labels,
-		Help: "Jobs given up after their last attempt, by kind.",
+		Help: "Jobs given up after their last attempt, by kind (escalation: step, ack_timeout, handoff, reminder; notify: the channel; runbook: runbook.run).",
 	}, []string{"kind"})
 	m.runs = f.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "sre", Name: "jobs_runs_total", ConstLabels: labels,
-		Help: "Job attempts run by this process, by result (done, retry, failed, lease_lost).",
+		Help: "Job attempts run by this process (done, retry, failed, lease_lost).",
 	}, []string{"result"})
 	for _, k := range kinds {
 		m.failed.WithLabelValues(string(k))

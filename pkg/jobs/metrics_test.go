@@ -32,14 +32,14 @@ func TestMetrics(t *testing.T) {
 			require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(s),
 				"sre_jobs_pending", "sre_jobs_oldest_due_seconds", "sre_jobs_failed_total"))
 		}
-		header := `# HELP sre_jobs_failed_total Jobs given up after their last attempt, by kind.
+		header := `# HELP sre_jobs_failed_total Jobs given up after their last attempt, by kind (escalation: step, ack_timeout, handoff, reminder; notify: the channel; runbook: runbook.run).
 # TYPE sre_jobs_failed_total counter
 `
 		gauges := func(pending, lag string) string {
-			return `# HELP sre_jobs_oldest_due_seconds How long the oldest due job of the queue has been waiting past its due time (0 when none is overdue).
+			return `# HELP sre_jobs_oldest_due_seconds How long the oldest due job has waited past its due time (a running job counts only once its lease expired); 0 when none is overdue.
 # TYPE sre_jobs_oldest_due_seconds gauge
 sre_jobs_oldest_due_seconds{queue="q"} ` + lag + `
-# HELP sre_jobs_pending Jobs of the queue waiting to run or running (due or not).
+# HELP sre_jobs_pending Jobs of the queue (escalation, notify, runbook, recovery) waiting to run or running, due or not.
 # TYPE sre_jobs_pending gauge
 sre_jobs_pending{queue="q"} ` + pending + `
 `

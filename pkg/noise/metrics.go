@@ -32,12 +32,12 @@ type Collector struct {
 
 var (
 	labelNames = []string{"alertname", "service", "slo"}
-	descPages  = prometheus.NewDesc("sre_noise_pages", "Pages (incidents opened) in the last 7 days, by alert rule, service and SLO.", labelNames, nil)
+	descPages  = prometheus.NewDesc("sre_noise_pages", "Pages (incidents opened by Alertmanager groups) in the last 7 days.", labelNames, nil)
 	descSelf   = prometheus.NewDesc("sre_noise_self_resolved_pages", "Pages of the last 7 days resolved automatically within 10 minutes.", labelNames, nil)
-	descNoAct  = prometheus.NewDesc("sre_noise_acked_without_action_pages", "Pages of the last 7 days acknowledged, then resolved automatically with no action recorded.", labelNames, nil)
-	descNight  = prometheus.NewDesc("sre_noise_night_pages", "Pages of the last 7 days opened at night (22:00 to 06:00 UTC).", labelNames, nil)
+	descNoAct  = prometheus.NewDesc("sre_noise_acked_without_action_pages", "Pages of the last 7 days acknowledged, then resolved automatically with no note, runbook, status update, assignment or action item.", labelNames, nil)
+	descNight  = prometheus.NewDesc("sre_noise_night_pages", "Pages of the last 7 days opened between 22:00 and 06:00 UTC.", labelNames, nil)
 	descFlap   = prometheus.NewDesc("sre_noise_flapping_incidents", "Incidents of the last 7 days flagged flapping.", labelNames, nil)
-	descAck    = prometheus.NewDesc("sre_noise_mean_time_to_ack_seconds", "Mean time to acknowledge the acknowledged pages of the last 7 days.", labelNames, nil)
+	descAck    = prometheus.NewDesc("sre_noise_mean_time_to_ack_seconds", "Mean time from opening to acknowledgement of the acknowledged pages of the last 7 days.", labelNames, nil)
 )
 
 // Describe implements prometheus.Collector.

@@ -284,7 +284,7 @@ push: {url: %q}
 		require.Contains(t, notes, "Notification (trigger) sent by email to alice")
 
 		require.NoError(t, promtestutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP sre_notifications_pending Notifications waiting in the outbox (pending or being sent).
+# HELP sre_notifications_pending Notifications waiting in the outbox (pending or being sent), counted in the store at each scrape: the same on every replica (take max, not sum).
 # TYPE sre_notifications_pending gauge
 sre_notifications_pending 0
 `), "sre_notifications_pending"))

@@ -414,7 +414,7 @@ func NewSender(db *store.DB, cfg *Config, clk clock.Clock, timeline incident.Tim
 	s.sent = promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 		Namespace: "sre",
 		Name:      "notifications_total",
-		Help:      "Notification delivery attempts by channel and result (delivered, retry, failed).",
+		Help:      "Notification delivery attempts by channel (email, sms, phone, push, slack, webhook, pagerduty, teams, mattermost; every pair is exported from 0) and result (delivered, retry, failed).",
 	}, []string{"channel", "result"})
 	for _, ch := range Channels {
 		for _, r := range []string{"delivered", "retry", "failed"} {
@@ -424,7 +424,7 @@ func NewSender(db *store.DB, cfg *Config, clk clock.Clock, timeline incident.Tim
 	s.metrics = jobs.NewMetrics(db, Queue, Kinds(), clk, reg)
 	if reg != nil {
 		reg.MustRegister(pendingCollector{db: db, desc: prometheus.NewDesc("sre_notifications_pending",
-			"Notifications waiting in the outbox (pending or being sent).", nil, nil)})
+			"Notifications waiting in the outbox (pending or being sent), counted in the store at each scrape: the same on every replica (take max, not sum).", nil, nil)})
 	}
 	return s
 }

@@ -573,7 +573,7 @@ type Collector struct {
 // NewCollector returns the coverage collector.
 func NewCollector(dir *Directory, clk clock.Clock) *Collector {
 	return &Collector{dir: dir, clock: clock.OrReal(clk), desc: prometheus.NewDesc("sre_oncall_coverage_gap_seconds",
-		"Seconds without anybody on call within the gap horizon (oncall.gap_horizon) from now, per schedule.",
+		"Seconds without anybody on call within the gap horizon from now.",
 		[]string{"schedule"}, nil)}
 }
 

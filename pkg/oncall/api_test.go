@@ -191,7 +191,7 @@ func TestAPI(t *testing.T) {
 		reg := prometheus.NewPedanticRegistry()
 		reg.MustRegister(NewCollector(dir, fixedClock(mustTime(t, "2026-03-06T00:00:00Z"))))
 		require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP sre_oncall_coverage_gap_seconds Seconds without anybody on call within the gap horizon (oncall.gap_horizon) from now, per schedule.
+# HELP sre_oncall_coverage_gap_seconds Seconds without anybody on call within the gap horizon from now.
 # TYPE sre_oncall_coverage_gap_seconds gauge
 sre_oncall_coverage_gap_seconds{schedule="api-backup"} 0
 sre_oncall_coverage_gap_seconds{schedule="api-primary"} 1.2096e+06

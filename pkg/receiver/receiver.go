@@ -418,11 +418,11 @@ func NewHandler(ing Ingester, opts Options, logger *slog.Logger, reg prometheus.
 		ing: ing, logger: logger, opts: opts, Clock: clock.Real{},
 		requests: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_webhook_requests_total",
-			Help: "Requests to the Alertmanager webhook endpoint, by HTTP status code.",
+			Help: "Requests to the Alertmanager webhook endpoint, by HTTP status code (e.g. 200, 400, 413).",
 		}, []string{"code"}),
 		limited: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_webhook_limited_total",
-			Help: "Values of webhook deliveries cut by webhook.limits, by limit (label_value, annotation_value, alerts_per_group, group_key, receiver).",
+			Help: "Values of deliveries cut by webhook.limits: label_value, annotation_value (values truncated), alerts_per_group (alerts left out), group_key (a group key over 1,024 bytes stored as its head and digest), receiver (a receiver name over max_label_value_bytes, cut as a label value).",
 		}, []string{"limit"}),
 	}
 	// The answers of a healthy and of a failing store are exported at zero

@@ -101,11 +101,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return &metrics{
 		runs: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_reconcile_runs_total",
-			Help: "Reconciliation polls of Alertmanager's /api/v2/alerts, by result (success, error).",
+			Help: "Polls of Alertmanager's /api/v2/alerts (success, error).",
 		}, []string{"result"}),
 		resolved: f.NewCounter(prometheus.CounterOpts{
 			Name: "sre_reconcile_resolved_alerts_total",
-			Help: "Alerts resolved by reconciliation because Alertmanager no longer had them (their resolve never arrived).",
+			Help: "Alerts resolved because Alertmanager no longer had them.",
 		}),
 		lastOK: f.NewGauge(prometheus.GaugeOpts{
 			Name: "sre_reconcile_last_success_timestamp_seconds",
@@ -126,11 +126,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		silences: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_alertmanager_silence_operations_total",
-			Help: "Silence operations on Alertmanager, by operation (create, expire) and result (success, error).",
+			Help: "Silence operations on Alertmanager (create, expire; success, error).",
 		}, []string{"operation", "result"}),
 		watchdogs: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_watchdog_heartbeats_total",
-			Help: "Watchdog heartbeats seen, by source (webhook, poll).",
+			Help: "Watchdog heartbeats seen (webhook, poll).",
 		}, []string{"source"}),
 	}
 }

@@ -106,7 +106,7 @@ func New(db *store.DB, burns Burns, incidents Incidents, known func(service, slo
 	c.checks = promauto.With(o.Registerer).NewCounterVec(prometheus.CounterOpts{
 		Namespace: "sre",
 		Name:      "recovery_checks_total",
-		Help:      "Recovery checks of open SLO incidents, by result (burning, recovering, burning_again, no_data, error, closed).",
+		Help:      "Recovery checks of open SLO incidents: burning (a short window is still over its threshold), recovering (marked or still recovering), burning_again, no_data (a short window has no data yet), error (Prometheus unavailable), closed (the incident was resolved).",
 	}, []string{"result"})
 	for _, r := range []string{"burning", "recovering", "burning_again", "no_data", "error", "closed"} {
 		c.checks.WithLabelValues(r)

@@ -159,26 +159,26 @@ func New(bus *events.Bus, o Options) *Relay {
 	f := promauto.With(o.Registerer)
 	r.forwarded = f.NewCounter(prometheus.CounterOpts{
 		Name: "sre_events_forwarded_total",
-		Help: "Events this replica published and forwarded to the other replicas (PostgreSQL NOTIFY).",
+		Help: "PostgreSQL only: events this replica published and forwarded to the other replicas of the database (NOTIFY), so that every replica streams them.",
 	})
 	r.received = f.NewCounter(prometheus.CounterOpts{
 		Name: "sre_events_received_total",
-		Help: "Events of other replicas received (PostgreSQL LISTEN) and published on this replica's stream.",
+		Help: "PostgreSQL only: events of the other replicas received (LISTEN) and published on this replica's streams.",
 	})
 	r.truncated = f.NewCounter(prometheus.CounterOpts{
 		Name: "sre_events_forward_truncated_total",
-		Help: "Events too large for one NOTIFY payload, forwarded cut to their type, time, service and incident.",
+		Help: "PostgreSQL only: events too large for one NOTIFY payload (8,000 bytes), forwarded cut to their type, time, service and incident with data {\"truncated\": true}.",
 	})
 	r.dropped = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "sre_events_forward_dropped_total",
-		Help: "Events not forwarded to the other replicas, by reason: queue_full, too_large, encode, send_failed (the NOTIFY was not sent or PostgreSQL refused it), outcome_unknown (the NOTIFY was sent but not answered: the other replicas may have got the events).",
+		Help: "PostgreSQL only: events not forwarded to the other replicas, whose clients then miss them: the queue of 4,096 events waiting to be forwarded was full (publishing never waits for PostgreSQL), the event was too large even cut, could not be encoded, or the NOTIFY was not sent or PostgreSQL refused it (send_failed).",
 	}, []string{"reason"})
 	for _, reason := range []string{"queue_full", "too_large", "encode", "send_failed", "outcome_unknown"} {
 		r.dropped.WithLabelValues(reason)
 	}
 	r.connected = f.NewGauge(prometheus.GaugeOpts{
 		Name: "sre_events_listen_connected",
-		Help: "1 while this replica's LISTEN connection receives the other replicas' events, else 0.",
+		Help: "PostgreSQL only: 1 while this replica's LISTEN connection receives the other replicas' events, 0 while it reconnects (their events are missed meanwhile).",
 	})
 	r.unsub = bus.Attach(r.enqueue)
 	return r

@@ -96,10 +96,10 @@ func New(db *store.DB, o Options) (*Compactor, error) {
 	c := &Compactor{db: db, logger: o.Logger, clock: o.Clock, write: o.Write, pause: o.Pause,
 		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sre_store_deleted_rows_total",
-			Help: "Rows deleted by retention compaction, by table (runbook_audit: step outputs cleared, the audit rows stay).",
+			Help: "Rows deleted by retention compaction (docs/storage.md, \"Retention\"), by table: the incident tables, incident_action_items, jobs (finished jobs and notifications); for runbook_audit, step outputs cleared (the audit rows stay).",
 		}, []string{"table"}),
 		rows: prometheus.NewDesc("sre_store_rows",
-			"Rows stored, by table, as counted after the last retention compaction pass (every retention.interval; the first scrape before one counts once).",
+			"Rows stored in the tables retention compacts (incidents, incident_alerts, incident_timeline, incident_links, alert_groups, jobs, runbook_audit, gate_decisions, audit_log, chaos_runs), counted after each retention compaction pass (every retention.interval, default 10m), not at scrape: up to one interval old.",
 			[]string{"table"}, nil),
 	}
 	for _, t := range append(append([]string(nil), childTables...), "incidents", "alert_groups", "jobs", "runbook_audit", "gate_decisions", "audit_log", "chaos_runs", "chaos_steps", "chaos_faults", "chaos_approvals") {

@@ -23,11 +23,11 @@ func newMetrics(reg prometheus.Registerer, db *store.DB) *metrics {
 	f := promauto.With(reg)
 	m := &metrics{
 		finished: f.NewCounterVec(prometheus.CounterOpts{Name: "sre_rollout_finished_total",
-			Help: "Rollouts finished by this process, by strategy and final state."}, []string{"strategy", "result"}),
+			Help: "Rollouts finished by this process, by strategy (canary, blue_green) and final state (succeeded, rolled_back, aborted, denied by the deploy gate, refused by the target lock, failed: the rollback itself failed)."}, []string{"strategy", "result"}),
 		analyses: f.NewCounterVec(prometheus.CounterOpts{Name: "sre_rollout_analyses_total",
-			Help: "Stage analyses of rollouts, by verdict (pass, fail, inconclusive)."}, []string{"verdict"}),
+			Help: "Rollout stage analyses, by verdict (pass, fail: rolled back, or held and analysed again when only no-data policies failed, each analysis counted; inconclusive: paused for a human, which includes a canary with no traffic and an analysis that could not run)."}, []string{"verdict"}),
 		actions: f.NewCounterVec(prometheus.CounterOpts{Name: "sre_rollout_actions_total",
-			Help: "Actions rollouts ran through the actuators, by what (stage, rollback) and status (ok, failed, timeout)."}, []string{"action", "status"}),
+			Help: "Actions run through the runbook engine's actuators: stage (set a weight, deploy, health, switch, retire) or rollback, by status (ok, failed, timeout)."}, []string{"action", "status"}),
 	}
 	for _, st := range []string{StrategyCanary, StrategyBlueGreen} {
 		for _, r := range finalStates {
@@ -43,7 +43,7 @@ func newMetrics(reg prometheus.Registerer, db *store.DB) *metrics {
 		}
 	}
 	reg.MustRegister(&activeCollector{db: db, desc: prometheus.NewDesc("sre_rollout_active",
-		"Rollouts in progress on the store (all replicas), by state (running, paused).", []string{"state"}, nil)})
+		"Rollouts running or paused on the store (all replicas), read at scrape time.", []string{"state"}, nil)})
 	return m
 }
 

@@ -34,7 +34,7 @@ func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 		}, []string{"runbook", "result"}),
 		duration: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "sre_runbook_execution_duration_seconds",
-			Help:    "Duration of runbook runs from their first step to their end.",
+			Help:    "Duration of runbook runs, from their start to their end (finished_at - started_at), observed by the replica that ended them: a run resumed after its replica died counts from its first start.",
 			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600},
 		}, []string{"runbook"}),
 		stepDuration: f.NewHistogramVec(prometheus.HistogramOpts{

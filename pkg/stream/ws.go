@@ -323,19 +323,19 @@ func NewHub(bus *events.Bus, o HubOptions) *Hub {
 	f := promauto.With(o.Registerer)
 	h.dropped = f.NewCounter(prometheus.CounterOpts{
 		Name: "sre_stream_dropped_clients_total",
-		Help: "WebSocket stream clients disconnected because they fell behind the replay buffer or did not take their events within the write timeout.",
+		Help: "WebSocket clients disconnected because they lagged more than the replay buffer (10,000 events) behind.",
 	})
 	h.sent = f.NewCounter(prometheus.CounterOpts{
 		Name: "sre_stream_messages_sent_total",
-		Help: "Events written to WebSocket stream clients (replayed ones included).",
+		Help: "Events written to WebSocket clients, replayed ones included.",
 	})
 	h.writes = f.NewCounter(prometheus.CounterOpts{
 		Name: "sre_stream_writes_total",
-		Help: "Writes of events to WebSocket stream clients, each of one or more events (a pass of a writer).",
+		Help: "Writes to WebSocket clients; a write carries one or more events (during a burst a client's pending events go in one write).",
 	})
 	h.replayed = f.NewCounter(prometheus.CounterOpts{
 		Name: "sre_stream_replayed_events_total",
-		Help: "Events replayed to WebSocket stream clients resuming from an event ID.",
+		Help: "Events replayed to WebSocket clients resuming from an event ID.",
 	})
 	if o.Registerer != nil {
 		f.NewGaugeFunc(prometheus.GaugeOpts{
