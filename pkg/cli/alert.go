@@ -81,7 +81,7 @@ func runAlert(env *Env, o alertOptions, resolve bool) error {
 	if o.tokenFile != "" {
 		b, err := os.ReadFile(o.tokenFile)
 		if err != nil {
-			return &ExitError{Code: 2, Err: fmt.Errorf("--webhook.token-file: %w", err)}
+			return &ExitError{Code: 1, Err: fmt.Errorf("--webhook.token-file: %w", err)}
 		}
 		hdr = http.Header{"Authorization": {"Bearer " + strings.TrimSpace(string(b))}}
 	}

@@ -112,7 +112,7 @@ func readToken(flag, file string) (string, error) {
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", &ExitError{Code: 2, Err: fmt.Errorf("read override token: %w", err)}
+		return "", &ExitError{Code: 1, Err: fmt.Errorf("read override token: %w", err)}
 	}
 	return strings.TrimSpace(string(b)), nil
 }

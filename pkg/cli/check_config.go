@@ -16,9 +16,9 @@ func init() {
 	registerCommand(50, func(app *kingpin.Application) map[string]func(*Env) error {
 		check := app.Command("check", "Check configuration files offline.")
 		cmd := check.Command("config", "Validate sred configuration files (sred.yml) as sred would load them.")
-		files := cmd.Arg("file", "Configuration file(s) to check.").Required().ExistingFiles()
+		files := cmd.Arg("file", "Configuration file(s) to check.").Required().Strings()
 		webConfig := cmd.Flag("web.config.file", "sred's --web.config.file, checked with the configuration: combinations of users and webhook credentials that cannot work are reported.").
-			PlaceHolder("<filename>").ExistingFile()
+			PlaceHolder("<filename>").String()
 		return map[string]func(*Env) error{"check config": func(env *Env) error { return checkConfig(env, *files, *webConfig) }}
 	})
 }

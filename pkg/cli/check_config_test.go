@@ -122,8 +122,8 @@ canary:
 	require.Contains(t, out.String(), "  rollout analyses: one (1 check) (docs/rollouts.md)\n")
 	require.Contains(t, out.String(), "  rollouts: all-at-once (canary of api, 1 stage) (docs/rollout-runner.md)\n")
 	var stdout, stderr bytes.Buffer
-	require.Equal(t, 2, Main([]string{"check", "config", "/nonexistent.yml"}, &stdout, &stderr))
-	require.Contains(t, stderr.String(), "path '/nonexistent.yml' does not exist")
+	require.Equal(t, 1, Main([]string{"check", "config", "/nonexistent.yml"}, &stdout, &stderr))
+	require.Contains(t, stdout.String(), "FAILED: load config: open /nonexistent.yml: no such file or directory")
 }
 
 // TestCheckConfigStatusPageSection: an error of the status_page section

@@ -582,22 +582,37 @@ func seriesValues(r role, phases []phase, base float64) (string, bool) {
 		case p.reset:
 			start = 0
 		default:
-			start = round(cur + inc)
-			if start < cur {
-				start = cur + inc
-			}
+			start = phaseStart(cur, inc)
 		}
 		if p.n == 1 {
 			parts = append(parts, num(start))
 		} else {
 			parts = append(parts, fmt.Sprintf("%s+%sx%d", num(start), num(inc), p.n-1))
 		}
-		cur = start
-		for range p.n - 1 {
-			cur += inc
-		}
+		cur = accumulate(start, inc, p.n-1)
 	}
 	return strings.Join(parts, " "), true
+}
+
+// phaseStart is where a counter's next phase starts when the last one
+// ended at cur (as promtool accumulated it) and inc more events came: the
+// rounded sum, or the exact one when rounding would put it below cur,
+// which Prometheus would read as a counter reset.
+func phaseStart(cur, inc float64) float64 {
+	if start := round(cur + inc); start >= cur {
+		return start
+	}
+	return cur + inc
+}
+
+// accumulate is the value promtool reaches expanding "start+incxn": it adds
+// inc to the previous value n times, which can differ from start + inc*n
+// in the last bits.
+func accumulate(start, inc float64, n int) float64 {
+	for range n {
+		start += inc
+	}
+	return start
 }
 
 // fixCounts turns the gauge parts (written with n) into n samples each.
@@ -827,41 +842,66 @@ func newNativeLayout(threshold float64) *nativeLayout {
 	return &nativeLayout{good: int(math.Floor(l)), bad: int(math.Ceil(l)) + 1}
 }
 
+// histCounts are the counters of a native histogram sample: its good and
+// bad buckets and its observation count.
+type histCounts struct {
+	good, bad, count float64
+}
+
+// newHistCounts counts good and bad observations.
+func newHistCounts(good, bad float64) histCounts {
+	return histCounts{good: good, bad: bad, count: round(good + bad)}
+}
+
+// phaseStart is where each counter starts after a phase that ended at h
+// (see phaseStart).
+func (h histCounts) phaseStart(inc histCounts) histCounts {
+	return histCounts{good: phaseStart(h.good, inc.good), bad: phaseStart(h.bad, inc.bad), count: phaseStart(h.count, inc.count)}
+}
+
+// accumulate is where promtool's expansion of "h+incxn" ends (see accumulate).
+func (h histCounts) accumulate(inc histCounts, n int) histCounts {
+	return histCounts{good: accumulate(h.good, inc.good, n), bad: accumulate(h.bad, inc.bad, n), count: accumulate(h.count, inc.count, n)}
+}
+
 // hist writes a histogram of good and bad observations in promtool's notation.
-func (n *nativeLayout) hist(good, bad float64) string {
+func (n *nativeLayout) hist(h histCounts) string {
 	buckets := make([]string, n.bad-n.good+1)
 	for i := range buckets {
 		buckets[i] = "0"
 	}
-	buckets[0], buckets[len(buckets)-1] = num(good), num(bad)
-	sum := round(good*math.Exp2(float64(n.good)) + bad*math.Exp2(float64(n.bad)))
-	return fmt.Sprintf("{{schema:0 sum:%s count:%s offset:%d buckets:[%s]}}", num(sum), num(round(good+bad)), n.good, strings.Join(buckets, " "))
+	buckets[0], buckets[len(buckets)-1] = num(h.good), num(h.bad)
+	sum := round(h.good*math.Exp2(float64(n.good)) + h.bad*math.Exp2(float64(n.bad)))
+	return fmt.Sprintf("{{schema:0 sum:%s count:%s offset:%d buckets:[%s]}}", num(sum), num(h.count), n.good, strings.Join(buckets, " "))
 }
 
 // values expands the histogram's samples over the phases, as cumulative
-// counts starting at base in both buckets (and at 0 after a reset).
+// counts starting at base in both buckets (and at 0 after a reset). Like
+// seriesValues, a phase never starts below the counts promtool reached by
+// the end of the one before.
 func (n *nativeLayout) values(phases []phase, base float64) string {
 	var parts []string
-	var curGood, curBad float64
+	var cur histCounts
 	for i, p := range phases {
 		bad := round(p.traffic * p.bad)
 		if p.badAbs > 0 {
 			bad = p.badAbs
 		}
-		good := round(max(p.traffic-bad, 0))
-		startGood, startBad := round(curGood+good), round(curBad+bad)
+		inc := newHistCounts(round(max(p.traffic-bad, 0)), bad)
+		var start histCounts
 		switch {
 		case i == 0:
-			startGood, startBad = base, base
+			start = newHistCounts(base, base)
 		case p.reset:
-			startGood, startBad = 0, 0
+		default:
+			start = cur.phaseStart(inc)
 		}
 		if p.n == 1 {
-			parts = append(parts, n.hist(startGood, startBad))
+			parts = append(parts, n.hist(start))
 		} else {
-			parts = append(parts, fmt.Sprintf("%s+%sx%d", n.hist(startGood, startBad), n.hist(good, bad), p.n-1))
+			parts = append(parts, fmt.Sprintf("%s+%sx%d", n.hist(start), n.hist(inc), p.n-1))
 		}
-		curGood, curBad = round(startGood+good*float64(p.n-1)), round(startBad+bad*float64(p.n-1))
+		cur = start.accumulate(inc, p.n-1)
 	}
 	return strings.Join(parts, " ")
 }

@@ -155,9 +155,11 @@ func (e *SyntaxError) Unwrap() error { return e.err }
 
 // InFile is err positioned in file: a *SyntaxError reads as the errors of
 // the SLO specs read, "file:line:col: invalid YAML: msg"; any other error
-// reads "file: err". errors.Is and errors.As still see err.
+// reads "file: err". The *SyntaxError is found wrapped too (Rewrite,
+// fmt.Errorf's %w). errors.Is and errors.As still see err.
 func InFile(file string, err error) error {
-	if se, ok := err.(*SyntaxError); ok {
+	var se *SyntaxError
+	if errors.As(err, &se) {
 		return &rewritten{msg: file + ":" + strconv.Itoa(se.Line) + ":" + strconv.Itoa(se.Column) + ": invalid YAML: " + se.Msg, err: err}
 	}
 	return &rewritten{msg: file + ": " + err.Error(), err: err}

@@ -2,6 +2,7 @@ package yamlerr
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -72,6 +73,22 @@ func TestInFile(t *testing.T) {
 			got := InFile("sred.yml", Located([]byte(c.doc), err))
 			require.EqualError(t, got, c.want)
 			require.ErrorIs(t, got, err)
+			// Wrapped, as the chaos, analysis, scaling and rollout
+			// loaders pass it, the error keeps its line and column.
+			for _, wrapped := range []error{
+				Rewrite(&wrapper{Located([]byte(c.doc), err)}),
+				fmt.Errorf("decode: %w", Located([]byte(c.doc), err)),
+			} {
+				require.Regexp(t, `^sred\.yml:\d+:\d+: invalid YAML: `, InFile("sred.yml", wrapped).Error())
+			}
 		})
 	}
 }
+
+// wrapper is an error wrapping another with a message Rewrite changes.
+type wrapper struct{ err error }
+
+func (w *wrapper) Error() string {
+	return "yaml: unmarshal errors:\n  line 1: field x not found in type chaos.plain"
+}
+func (w *wrapper) Unwrap() error { return w.err }
