@@ -368,8 +368,45 @@ type ImportResult struct {
 	Skipped  int `json:"skipped"`
 }
 
-// importBatch is how many lines Import writes in one transaction.
-const importBatch = 500
+// importBatch is how many lines Import writes in one transaction; a batch
+// is written sooner when its lines reach importBatchBytes.
+const (
+	importBatch      = 500
+	importBatchBytes = 64 << 20
+)
+
+// MaxImportLineBytes bounds one line of an import (one incident with its
+// alerts, timeline and parts): Import holds a line whole while it decodes
+// it, so a longer one is refused when this many bytes are read, not read
+// to its end.
+const MaxImportLineBytes = 64 << 20
+
+// ImportLineError is a line of an import longer than MaxImportLineBytes.
+type ImportLineError struct {
+	Line int
+}
+
+func (e *ImportLineError) Error() string {
+	return fmt.Sprintf("line longer than %d bytes (one incident a line)", MaxImportLineBytes)
+}
+
+// readImportLine reads one line of at most MaxImportLineBytes bytes, its
+// newline included; a longer one is an *ImportLineError once its first
+// MaxImportLineBytes+1 bytes are read. At the end of r it returns what is
+// left with io.EOF.
+func readImportLine(br *bufio.Reader, n int) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(line)+len(chunk) > MaxImportLineBytes {
+			return nil, &ImportLineError{Line: n}
+		}
+		line = append(line, chunk...)
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return line, err
+		}
+	}
+}
 
 // importLine is a decoded, validated line.
 type importLine struct {
@@ -427,10 +464,13 @@ func (s *Service) Import(ctx context.Context, r io.Reader) (*ImportResult, error
 		}
 		return nil
 	}
-	n := 0
+	n, batchBytes := 0, 0
 	for {
-		b, rerr := br.ReadBytes('\n')
+		b, rerr := readImportLine(br, n+1)
 		if rerr != nil && rerr != io.EOF {
+			if ferr := flush(); ferr != nil {
+				return res, ferr
+			}
 			return res, fmt.Errorf("import line %d: %w", n+1, rerr)
 		}
 		if len(b) > 0 {
@@ -445,7 +485,8 @@ func (s *Service) Import(ctx context.Context, r io.Reader) (*ImportResult, error
 				return res, fmt.Errorf("import line %d: %w", n, err)
 			}
 			batch = append(batch, importLine{n: n, rec: rec})
-			if len(batch) == importBatch {
+			if batchBytes += len(b); len(batch) == importBatch || batchBytes >= importBatchBytes {
+				batchBytes = 0
 				if err := flush(); err != nil {
 					return res, err
 				}
