@@ -76,3 +76,36 @@ func TestImportLongLineNotReadWhole(t *testing.T) {
 		require.Less(t, body.n, int64(incident.MaxImportLineBytes+4<<20), "the long line was read past the bound")
 	})
 }
+
+// TestImportRefusesIDInAnotherCase: an imported incident whose ID differs
+// only in case from a stored one, or from another line's, is refused
+// naming both (an ID is read in any case, so one stood for the other);
+// the same ID again is still skipped.
+func TestImportRefusesIDInAnotherCase(t *testing.T) {
+	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		res, err := f.svc.Import(t.Context(), strings.NewReader(importRecord(t, "OLD-2025-0001")))
+		require.NoError(t, err)
+		require.Equal(t, 1, res.Imported)
+		for _, tc := range []struct {
+			name, body, want string
+		}{
+			{"stored", importRecord(t, "old-2025-0001"),
+				"import line 1 (old-2025-0001): incident old-2025-0001 differs only in case from incident OLD-2025-0001, which exists here"},
+			{"same import", importRecord(t, "Old-2025-0002") + importRecord(t, "OLD-2025-0002"),
+				"import line 2: incident OLD-2025-0002 differs only in case from incident Old-2025-0002, which is on line 1"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				_, err := f.svc.Import(t.Context(), strings.NewReader(tc.body))
+				var clash *incident.IDCaseError
+				require.True(t, errors.As(err, &clash), "%v", err)
+				require.ErrorContains(t, err, tc.want)
+			})
+		}
+		_, err = f.svc.Get(t.Context(), "old-2025-0001")
+		require.ErrorIs(t, err, incident.ErrNotFound)
+		res, err = f.svc.Import(t.Context(), strings.NewReader(importRecord(t, "OLD-2025-0001")))
+		require.NoError(t, err)
+		require.Equal(t, 1, res.Skipped)
+	})
+}

@@ -397,11 +397,12 @@ func (a *IncidentsAPI) importLines(w http.ResponseWriter, r *http.Request) {
 		code, typ := http.StatusBadRequest, "bad_data"
 		var (
 			taken *incident.IDTakenError
+			clash *incident.IDCaseError
 			mbe   *http.MaxBytesError
 			long  *incident.ImportLineError
 		)
 		switch {
-		case errors.As(err, &taken):
+		case errors.As(err, &taken), errors.As(err, &clash):
 			code, typ = http.StatusConflict, "conflict"
 		case errors.As(err, &mbe):
 			code = http.StatusRequestEntityTooLarge
