@@ -368,8 +368,45 @@ type ImportResult struct {
 	Skipped  int `json:"skipped"`
 }
 
-// importBatch is how many lines Import writes in one transaction.
-const importBatch = 500
+// importBatch is how many lines Import writes in one transaction; a batch
+// is written sooner when its lines reach importBatchBytes.
+const (
+	importBatch      = 500
+	importBatchBytes = 64 << 20
+)
+
+// MaxImportLineBytes bounds one line of an import (one incident with its
+// alerts, timeline and parts): Import holds a line whole while it decodes
+// it, so a longer one is refused when this many bytes are read, not read
+// to its end.
+const MaxImportLineBytes = 64 << 20
+
+// ImportLineError is a line of an import longer than MaxImportLineBytes.
+type ImportLineError struct {
+	Line int
+}
+
+func (e *ImportLineError) Error() string {
+	return fmt.Sprintf("line longer than %d bytes (one incident a line)", MaxImportLineBytes)
+}
+
+// readImportLine reads one line of at most MaxImportLineBytes bytes, its
+// newline included; a longer one is an *ImportLineError once its first
+// MaxImportLineBytes+1 bytes are read. At the end of r it returns what is
+// left with io.EOF.
+func readImportLine(br *bufio.Reader, n int) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(line)+len(chunk) > MaxImportLineBytes {
+			return nil, &ImportLineError{Line: n}
+		}
+		line = append(line, chunk...)
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return line, err
+		}
+	}
+}
 
 // importLine is a decoded, validated line.
 type importLine struct {
@@ -427,10 +464,20 @@ func (s *Service) Import(ctx context.Context, r io.Reader) (*ImportResult, error
 		}
 		return nil
 	}
-	n := 0
+	n, batchBytes := 0, 0
+	// seen is the ID of each line by its upper case, to refuse two that
+	// differ only in case.
+	type idLine struct {
+		id string
+		n  int
+	}
+	seen := map[string]idLine{}
 	for {
-		b, rerr := br.ReadBytes('\n')
+		b, rerr := readImportLine(br, n+1)
 		if rerr != nil && rerr != io.EOF {
+			if ferr := flush(); ferr != nil {
+				return res, ferr
+			}
 			return res, fmt.Errorf("import line %d: %w", n+1, rerr)
 		}
 		if len(b) > 0 {
@@ -444,8 +491,17 @@ func (s *Service) Import(ctx context.Context, r io.Reader) (*ImportResult, error
 				}
 				return res, fmt.Errorf("import line %d: %w", n, err)
 			}
+			if first, ok := seen[strings.ToUpper(rec.Incident.ID)]; ok && first.id != rec.Incident.ID {
+				if ferr := flush(); ferr != nil {
+					return res, ferr
+				}
+				return res, fmt.Errorf("import line %d: %w", n, &IDCaseError{ID: rec.Incident.ID, Other: first.id, Line: first.n})
+			} else if !ok {
+				seen[strings.ToUpper(rec.Incident.ID)] = idLine{id: rec.Incident.ID, n: n}
+			}
 			batch = append(batch, importLine{n: n, rec: rec})
-			if len(batch) == importBatch {
+			if batchBytes += len(b); len(batch) == importBatch || batchBytes >= importBatchBytes {
+				batchBytes = 0
 				if err := flush(); err != nil {
 					return res, err
 				}
@@ -617,6 +673,57 @@ func (e *IDTakenError) Error() string {
 		e.ID, e.Created.Format(time.RFC3339), e.GroupKey)
 }
 
+// IDCaseError is an imported incident whose ID differs only in case from
+// another incident's: IDs are read in any case (ResolveID), so one would
+// stand for the other. Line is the line of the other one when it is in
+// the same import (0 when it is stored).
+type IDCaseError struct {
+	ID, Other string
+	Line      int
+}
+
+func (e *IDCaseError) Error() string {
+	where := "exists here"
+	if e.Line > 0 {
+		where = fmt.Sprintf("is on line %d", e.Line)
+	}
+	return fmt.Sprintf("incident %s differs only in case from incident %s, which %s: incident IDs are read in any case, so one would stand for the other (rename one in the export)",
+		e.ID, e.Other, where)
+}
+
+// idCaseClashes returns the stored IDs, by the ID of a line, that differ
+// from that ID only in case, found as ResolveID finds them: the ID in
+// upper and in lower case, from the primary key.
+func idCaseClashes(ctx context.Context, tx *sql.Tx, ids []string) (map[string]string, error) {
+	folded := make([]string, 0, 2*len(ids))
+	for _, id := range ids {
+		folded = append(folded, strings.ToUpper(id), strings.ToLower(id))
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM incidents WHERE id IN (`+store.Placeholders(1, len(folded))+`)`, store.Args(folded)...)
+	if err != nil {
+		return nil, fmt.Errorf("look up incidents of the IDs in another case: %w", err)
+	}
+	defer rows.Close()
+	stored := map[string]string{} // upper case -> stored ID
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		stored[strings.ToUpper(id)] = id
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, id := range ids {
+		if other, ok := stored[strings.ToUpper(id)]; ok && other != id {
+			out[id] = other
+		}
+	}
+	return out, nil
+}
+
 // importLines writes the incidents of lines that do not exist yet; a line
 // whose incident exists (or came earlier in lines) is skipped whole.
 func (s *Service) importLines(ctx context.Context, tx *sql.Tx, lines []importLine) (imported, skipped int, err error) {
@@ -657,6 +764,15 @@ func (s *Service) importLines(ctx context.Context, tx *sql.Tx, lines []importLin
 		st, ok := have[inc.ID]
 		if ok && (st.created != ms(inc.CreatedAt) || st.groupKey != inc.GroupKey) {
 			return 0, 0, &IDTakenError{Line: l.n, ID: inc.ID, Created: time.UnixMilli(st.created).UTC(), GroupKey: st.groupKey}
+		}
+	}
+	clashes, err := idCaseClashes(ctx, tx, ids)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, l := range lines {
+		if other, ok := clashes[l.rec.Incident.ID]; ok && !exists[l.rec.Incident.ID] {
+			return 0, 0, &IDCaseError{ID: l.rec.Incident.ID, Other: other}
 		}
 	}
 	var (

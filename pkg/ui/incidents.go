@@ -107,8 +107,22 @@ func (u *UI) list(w http.ResponseWriter, r *http.Request) {
 	u.render(w, r, http.StatusOK, "list.html", "Incidents", "incidents", d)
 }
 
+// show serves GET /incidents/{id}. An ID typed in another case
+// (inc-2026-0001) is redirected to the page of its stored form
+// (/incidents/INC-2026-0001), query kept.
 func (u *UI) show(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id, ok := u.resolveID(w, r)
+	if !ok {
+		return
+	}
+	if id != r.PathValue("id") {
+		target := "/incidents/" + url.PathEscape(id)
+		if r.URL.RawQuery != "" {
+			target += "?" + r.URL.RawQuery
+		}
+		http.Redirect(w, r, target, http.StatusFound)
+		return
+	}
 	inc, err := u.src.Incidents.Get(r.Context(), id)
 	if err != nil {
 		u.fail(w, r, err)
@@ -164,6 +178,18 @@ func (u *UI) incidentRunbooks(inc *incident.Incident) []incidentRunbook {
 	return out
 }
 
+// resolveID is the request's {id} in its stored form
+// (incident.Service.ResolveID); an unknown ID is answered with the 404
+// page and false.
+func (u *UI) resolveID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id, err := u.src.Incidents.ResolveID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		u.fail(w, r, err)
+		return "", false
+	}
+	return id, true
+}
+
 // done redirects to the incident's page with the banner of code (a key of
 // doneBanners).
 func (u *UI) done(w http.ResponseWriter, r *http.Request, id, code string) {
@@ -176,7 +202,11 @@ func (u *UI) act(w http.ResponseWriter, r *http.Request) {
 	if !u.form(w, r) {
 		return
 	}
-	id, who := r.PathValue("id"), actor(r)
+	id, ok := u.resolveID(w, r)
+	if !ok {
+		return
+	}
+	who := actor(r)
 	field := func(name string) string { return strings.TrimSpace(r.PostFormValue(name)) }
 	var err error
 	var what string
@@ -253,7 +283,10 @@ func (u *UI) itemDone(w http.ResponseWriter, r *http.Request) {
 	if !u.form(w, r) {
 		return
 	}
-	id := r.PathValue("id")
+	id, ok := u.resolveID(w, r)
+	if !ok {
+		return
+	}
 	item, err := strconv.ParseInt(r.PathValue("item"), 10, 64)
 	if err != nil || item <= 0 {
 		u.errorPage(w, r, http.StatusBadRequest, badRequest("invalid action item id %s", limits.Quote(r.PathValue("item"))))

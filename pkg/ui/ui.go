@@ -60,6 +60,9 @@ var staticFS embed.FS
 
 // Incidents is what the pages need from the incident service.
 type Incidents interface {
+	// ResolveID is the stored form of an incident ID typed in any case
+	// (incident.Service.ResolveID).
+	ResolveID(ctx context.Context, id string) (string, error)
 	Get(ctx context.Context, id string) (*incident.Incident, error)
 	List(ctx context.Context, f incident.Filter) (*incident.Page, error)
 	// OpenWithServices is every open incident (at most limit) with the

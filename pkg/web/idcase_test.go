@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -79,9 +80,24 @@ func TestIncidentIDCaseInsensitive(t *testing.T) {
 		}
 		require.NotEmpty(t, line)
 		imported := strings.ReplaceAll(line, id(3), lower(3))
-		_, err = svc.Import(ctx, strings.NewReader(imported+"\n"))
-		require.NoError(t, err)
-		code, body := rawCall(t, "GET", srv.URL+"/api/v1/incidents/"+lower(3), "")
+		code, body := rawCall(t, "POST", srv.URL+"/api/v1/incidents/import", imported+"\n")
+		require.Equal(t, http.StatusConflict, code, body)
+		require.Contains(t, body, "import line 1 ("+lower(3)+"): incident "+lower(3)+" differs only in case from incident "+id(3)+", which exists here")
+		// A store that holds both from before the import refused them.
+		require.NoError(t, svc.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE twin AS SELECT * FROM incidents WHERE id = $1`, id(3)); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE twin SET id = $1`, lower(3)); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO incidents SELECT * FROM twin`); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `DROP TABLE twin`)
+			return err
+		}))
+		code, body = rawCall(t, "GET", srv.URL+"/api/v1/incidents/"+lower(3), "")
 		require.Equal(t, 200, code, body)
 		require.Contains(t, body, `"id":"`+lower(3)+`"`, "an exact ID is the incident it names")
 		code, body = rawCall(t, "GET", srv.URL+"/api/v1/incidents/Inc-"+id(3)[4:], "")

@@ -22,6 +22,16 @@ import (
 // IncidentsAPI serves /api/v1/incidents (see docs/api.md).
 type IncidentsAPI struct {
 	Service *incident.Service
+	// MaxImportBytes bounds an import request's body
+	// (DefaultMaxImportBytes when 0).
+	MaxImportBytes int64
+}
+
+func (a *IncidentsAPI) maxImportBytes() int64 {
+	if a.MaxImportBytes > 0 {
+		return a.MaxImportBytes
+	}
+	return DefaultMaxImportBytes
 }
 
 // Register mounts the routes on mux.
@@ -371,17 +381,34 @@ func exportView(rec *incident.ExportRecord) {
 	}
 }
 
-// maxImportBytes bounds one import request.
-const maxImportBytes = 1 << 30
+// DefaultMaxImportBytes bounds one import request unless
+// IncidentsAPI.MaxImportBytes says otherwise. Import streams the body, a
+// line at a time (incident.MaxImportLineBytes each), writing batches as it
+// goes: memory does not grow with the body, which is an export of a whole
+// store when srectl moves one (docs/storage.md).
+const DefaultMaxImportBytes = 1 << 30
 
-// importLines imports JSON lines of incidents (an export).
+// importLines imports JSON lines of incidents (an export). A body over
+// the import bound or a line over incident.MaxImportLineBytes is a 413; the
+// lines before it stay imported, as they do before a refused line.
 func (a *IncidentsAPI) importLines(w http.ResponseWriter, r *http.Request) {
-	res, err := a.Service.Import(r.Context(), http.MaxBytesReader(w, r.Body, maxImportBytes))
+	res, err := a.Service.Import(r.Context(), http.MaxBytesReader(w, r.Body, a.maxImportBytes()))
 	if err != nil {
 		code, typ := http.StatusBadRequest, "bad_data"
-		var taken *incident.IDTakenError
-		if errors.As(err, &taken) {
+		var (
+			taken *incident.IDTakenError
+			clash *incident.IDCaseError
+			mbe   *http.MaxBytesError
+			long  *incident.ImportLineError
+		)
+		switch {
+		case errors.As(err, &taken), errors.As(err, &clash):
 			code, typ = http.StatusConflict, "conflict"
+		case errors.As(err, &mbe):
+			code = http.StatusRequestEntityTooLarge
+			err = fmt.Errorf("request body larger than %d bytes", mbe.Limit)
+		case errors.As(err, &long):
+			code = http.StatusRequestEntityTooLarge
 		}
 		Error(w, code, typ, fmt.Errorf("%w (imported %d, skipped %d before it)", err, res.Imported, res.Skipped))
 		return
