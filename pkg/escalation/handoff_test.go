@@ -322,26 +322,35 @@ func TestHandoffWatchedAfterEscalateNow(t *testing.T) {
 	})
 }
 
+// handoffBodies opens an incident paged to bob under the solo policy,
+// hands its schedule to carol at +20m (an override), and returns the SMS
+// trigger bodies by user: bob's level-0 page and carol's handoff page.
+func handoffBodies(t *testing.T, db *store.DB) map[string]string {
+	t.Helper()
+	ctx := t.Context()
+	r, clock, id := soloPaged(t, db)
+	start := t0.Add(20 * time.Minute)
+	require.NoError(t, r.dir.ReplaceOverrides(ctx, "primary", start, start.Add(time.Hour),
+		[]*oncall.Override{{User: "carol", Start: start, End: start.Add(time.Hour), Reason: "swap"}}, "bob", clock.Now()))
+	clock.Set(start)
+	r.tick(t)
+	recs, err := notify.List(ctx, db, id)
+	require.NoError(t, err)
+	bodies := map[string]string{}
+	for _, rec := range recs {
+		if rec.Event == notify.EventTrigger && rec.Channel == notify.ChannelSMS {
+			bodies[rec.User] = rec.Message.Body
+		}
+	}
+	return bodies
+}
+
 // TestHandoffPageSaysNextUpdate: the page of a new on-call person at a
 // shift handoff says when the escalation's next level is due ("Next
 // Update"), as a step's page does; it had no such line.
 func TestHandoffPageSaysNextUpdate(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
-		ctx := t.Context()
-		r, clock, id := soloPaged(t, db)
-		start := t0.Add(20 * time.Minute)
-		require.NoError(t, r.dir.ReplaceOverrides(ctx, "primary", start, start.Add(time.Hour),
-			[]*oncall.Override{{User: "carol", Start: start, End: start.Add(time.Hour), Reason: "swap"}}, "bob", clock.Now()))
-		clock.Set(start)
-		r.tick(t)
-		recs, err := notify.List(ctx, db, id)
-		require.NoError(t, err)
-		bodies := map[string]string{}
-		for _, rec := range recs {
-			if rec.Event == notify.EventTrigger && rec.Channel == notify.ChannelSMS {
-				bodies[rec.User] = rec.Message.Body
-			}
-		}
+		bodies := handoffBodies(t, db)
 		require.Contains(t, bodies["bob"], "Next Update: 12:30 UTC\n", "level 1 (erin) is due 2h after level 0")
 		require.Contains(t, bodies["carol"], "Next Update: 12:30 UTC\n", "the handoff page says the same")
 	})
@@ -353,22 +362,11 @@ func TestHandoffPageSaysNextUpdate(t *testing.T) {
 // page says which level it is. The handoff page used to read as a step's.
 func TestHandoffPageSaysHandoff(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
-		ctx := t.Context()
-		r, clock, id := soloPaged(t, db)
-		start := t0.Add(20 * time.Minute)
-		require.NoError(t, r.dir.ReplaceOverrides(ctx, "primary", start, start.Add(time.Hour),
-			[]*oncall.Override{{User: "carol", Start: start, End: start.Add(time.Hour), Reason: "swap"}}, "bob", clock.Now()))
-		clock.Set(start)
-		r.tick(t)
-		recs, err := notify.List(ctx, db, id)
-		require.NoError(t, err)
 		actions := map[string]string{}
-		for _, rec := range recs {
-			if rec.Event == notify.EventTrigger && rec.Channel == notify.ChannelSMS {
-				for line := range strings.SplitSeq(rec.Message.Body, "\n") {
-					if strings.HasPrefix(line, "Actions: ") {
-						actions[rec.User] = line
-					}
+		for user, body := range handoffBodies(t, db) {
+			for line := range strings.SplitSeq(body, "\n") {
+				if strings.HasPrefix(line, "Actions: ") {
+					actions[user] = line
 				}
 			}
 		}
