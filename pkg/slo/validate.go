@@ -693,29 +693,12 @@ func (s *Spec) validateAlerting(add func(string, string, ...any), p string, o *S
 // window written in a tier's windows (the one that is set), alerting itself
 // for a default window (its factor is the workbook's).
 func factorPaths(o *SLO, ap string) []string {
-	var out []string
-	for _, t := range []struct {
-		name string
-		tier *Tier
-	}{{SeverityPage, &o.Alerting.Page}, {SeverityTicket, &o.Alerting.Ticket}} {
-		tp := ap + "." + t.name
-		switch {
-		case t.tier.Disabled:
-		case len(t.tier.Windows) == 0:
-			for range DefaultWindows(o.PeriodDuration(), t.name) {
-				out = append(out, ap)
-			}
-		default:
-			for i, w := range t.tier.Windows {
-				field := "burnRate"
-				if !w.burnRateSet && w.budgetConsumedSet {
-					field = "budgetConsumed"
-				}
-				out = append(out, fmt.Sprintf("%s.windows[%d].%s", tp, i, field))
-			}
+	return tierPaths(o, ap, func(string) string { return ap }, func(w *BurnWindow) string {
+		if !w.burnRateSet && w.budgetConsumedSet {
+			return "budgetConsumed"
 		}
-	}
-	return out
+		return "burnRate"
+	})
 }
 
 // windowPaths gives the field of each window SLO.Windows returns, in its
@@ -723,6 +706,19 @@ func factorPaths(o *SLO, ap string) []string {
 // or by its longWindow when it has none (the default name derives from it);
 // a default window by its tier.
 func windowPaths(o *SLO, ap string) []string {
+	return tierPaths(o, ap, func(tp string) string { return tp }, func(w *BurnWindow) string {
+		if w.Name != "" {
+			return "name"
+		}
+		return "longWindow"
+	})
+}
+
+// tierPaths gives a path for each window SLO.Windows returns, in its
+// order: deflt(the tier's path) for each default window of a tier without
+// windows of its own, the tier's windows[i].field(window) for each written
+// one; a disabled tier has none.
+func tierPaths(o *SLO, ap string, deflt func(tierPath string) string, field func(w *BurnWindow) string) []string {
 	var out []string
 	for _, t := range []struct {
 		name string
@@ -733,15 +729,11 @@ func windowPaths(o *SLO, ap string) []string {
 		case t.tier.Disabled:
 		case len(t.tier.Windows) == 0:
 			for range DefaultWindows(o.PeriodDuration(), t.name) {
-				out = append(out, tp)
+				out = append(out, deflt(tp))
 			}
 		default:
-			for i, w := range t.tier.Windows {
-				field := "longWindow"
-				if w.Name != "" {
-					field = "name"
-				}
-				out = append(out, fmt.Sprintf("%s.windows[%d].%s", tp, i, field))
+			for i := range t.tier.Windows {
+				out = append(out, fmt.Sprintf("%s.windows[%d].%s", tp, i, field(&t.tier.Windows[i])))
 			}
 		}
 	}
