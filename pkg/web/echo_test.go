@@ -7,10 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -22,8 +20,7 @@ import (
 // error cut at 64 bytes ending with "…" (limits.MaxEchoBytes), never whole.
 func TestIncidentLongIDCut(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
-		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
-		require.NoError(t, err)
+		svc := newIncidentService(t, db)
 		res, err := svc.Ingest(context.Background(), notification("a", "checkout", "critical"))
 		require.NoError(t, err)
 		known := res.Incidents[0]

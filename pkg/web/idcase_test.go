@@ -11,10 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -27,8 +25,7 @@ import (
 // between: the 404 names them.
 func TestIncidentIDCaseInsensitive(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
-		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
-		require.NoError(t, err)
+		svc := newIncidentService(t, db)
 		ctx := context.Background()
 		for _, n := range []incident.Notification{notification("a", "checkout", "critical"), notification("b", "search", "warning"),
 			notification("c", "cart", "warning")} {

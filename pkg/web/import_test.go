@@ -9,10 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -24,15 +22,14 @@ import (
 // "request body too large"); the lines before the bound stay imported.
 func TestImportBodyLimit(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
-		src, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
-		require.NoError(t, err)
+		src := newIncidentService(t, db)
 		ctx := t.Context()
 		for _, g := range []string{"a", "b"} {
 			_, err := src.Ingest(ctx, notification(g, "checkout", "critical"))
 			require.NoError(t, err)
 		}
 		var exp bytes.Buffer
-		_, err = src.Export(ctx, time.Time{}, &exp)
+		_, err := src.Export(ctx, time.Time{}, &exp)
 		require.NoError(t, err)
 		lines := strings.SplitAfter(exp.String(), "\n")
 		require.GreaterOrEqual(t, len(lines), 2)

@@ -45,8 +45,7 @@ func call(t *testing.T, method, url, body string) (int, web.Response) {
 
 func TestIncidentsAPI(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
-		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
-		require.NoError(t, err)
+		svc := newIncidentService(t, db)
 		ctx := context.Background()
 		for _, n := range []incident.Notification{
 			notification("a", "checkout", "critical"), notification("b", "search", "warning"), notification("c", "checkout", "info"),
@@ -257,8 +256,7 @@ func incidentID(year, n int) string { return fmt.Sprintf("INC-%d-%04d", year, n)
 // refuses an unknown severity naming the parameter.
 func TestIncidentsPeakSeverityFilter(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
-		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
-		require.NoError(t, err)
+		svc := newIncidentService(t, db)
 		ctx := context.Background()
 		// 1: paged CRITICAL, then the page resolved while the warning
 		// fires: MEDIUM, peak CRITICAL. 2: CRITICAL. 3: MEDIUM. 4: LOW.
@@ -273,7 +271,7 @@ func TestIncidentsPeakSeverityFilter(t *testing.T) {
 			require.NoError(t, err)
 		}
 		fell.Alerts[0].Status, fell.Alerts[0].EndsAt = "resolved", time.Now()
-		_, err = svc.Ingest(ctx, fell)
+		_, err := svc.Ingest(ctx, fell)
 		require.NoError(t, err)
 		year := time.Now().UTC().Year()
 		id := func(n int) string { return incidentID(year, n) }
@@ -319,4 +317,13 @@ func TestIncidentsPeakSeverityFilter(t *testing.T) {
 		require.Equal(t, "bad_data", resp.ErrorType)
 		require.Equal(t, `peak_severity: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)`, resp.Error)
 	})
+}
+
+// newIncidentService is the incident service of db with the default
+// options, its own event bus and registry.
+func newIncidentService(t *testing.T, db *store.DB) *incident.Service {
+	t.Helper()
+	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
+	require.NoError(t, err)
+	return svc
 }

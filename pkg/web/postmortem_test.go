@@ -13,11 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/clock"
-	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -43,14 +41,13 @@ func golden(t *testing.T, name, got string) {
 // error of each bad request.
 func TestPostmortemAPI(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
-		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
-		require.NoError(t, err)
+		svc := newIncidentService(t, db)
 		clk := clock.NewManual(time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC))
 		svc.Clock = clk
 		ctx := context.Background()
 		n := notification("g1", "checkout", "critical")
 		n.Alerts[0].StartsAt = clk.Now().Add(-4 * time.Minute)
-		_, err = svc.Ingest(ctx, n)
+		_, err := svc.Ingest(ctx, n)
 		require.NoError(t, err)
 		mux := http.NewServeMux()
 		(&web.IncidentsAPI{Service: svc}).Register(mux)

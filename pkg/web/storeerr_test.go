@@ -8,10 +8,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -33,8 +31,7 @@ func (l loggingWriter) Unwrap() http.ResponseWriter { return l.ResponseWriter }
 // path or SQL); the error is logged with the request. Both backends.
 func TestStoreErrorFixedText(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
-		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
-		require.NoError(t, err)
+		svc := newIncidentService(t, db)
 		res, err := svc.Ingest(context.Background(), notification("a", "checkout", "critical"))
 		require.NoError(t, err)
 		mux := http.NewServeMux()
@@ -80,9 +77,8 @@ func TestStoreErrorFixedText(t *testing.T) {
 // error line in the fixed text, the store's error logged.
 func TestExportStoreErrorFixedText(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
-		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
-		require.NoError(t, err)
-		_, err = svc.Ingest(context.Background(), notification("a", "checkout", "critical"))
+		svc := newIncidentService(t, db)
+		_, err := svc.Ingest(context.Background(), notification("a", "checkout", "critical"))
 		require.NoError(t, err)
 		_, err = db.Exec(`DROP TABLE incident_timeline`)
 		require.NoError(t, err)

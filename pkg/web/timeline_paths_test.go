@@ -5,11 +5,9 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/auth/authtest"
-	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
@@ -23,8 +21,7 @@ import (
 // reads it whole. What a responder wrote is shown as it is.
 func TestTimelinePathsShownToAdminsOnly(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
-		svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
-		require.NoError(t, err)
+		svc := newIncidentService(t, db)
 		ctx := context.Background()
 		res, err := svc.Ingest(ctx, notification("a", "checkout", "critical"))
 		require.NoError(t, err)
