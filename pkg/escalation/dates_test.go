@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/clock"
-	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
 )
@@ -35,20 +34,12 @@ func TestEscalationEntryTimesHaveDates(t *testing.T) {
 // It used to read "01:00 UTC", as if due earlier that day.
 func TestPageGivesDateOfNextLevel(t *testing.T) {
 	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
-		ctx := t.Context()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clk := clock.NewManual(time.Date(2026, 3, 2, 23, 0, 0, 0, time.UTC))
 		r := newRig(t, db, clk, soloPolicy, notifyConfig(t, sms, push, email, slack))
 		id := r.open(t, "critical")
 		r.tick(t)
-		recs, err := notify.List(ctx, db, id)
-		require.NoError(t, err)
-		var body string
-		for _, rec := range recs {
-			if rec.Event == notify.EventTrigger && rec.Channel == notify.ChannelSMS && rec.User == "bob" {
-				body = rec.Message.Body
-			}
-		}
+		body := smsBodies(t, db, id)["bob"]
 		require.Contains(t, body, "Started: 23:00 UTC\n")
 		require.Contains(t, body, "Next Update: 2026-03-03 01:00 UTC\n")
 	})

@@ -461,14 +461,7 @@ func TestEscalateNow(t *testing.T) {
 		require.Equal(t, []string{`Escalated now (runbook restart-api: verification failed): level 1 (policy "default"): paging carol via sms, phone (no push contact for carol); level 2 at 2026-03-02 10:46:00 UTC if not acknowledged`},
 			r.timeline(t, id, "Escalated now"))
 		// The page says why carol is paged: not a level's timer.
-		recs, err := notify.List(ctx, db, id)
-		require.NoError(t, err)
-		var carol string
-		for _, rec := range recs {
-			if rec.Event == notify.EventTrigger && rec.Channel == notify.ChannelSMS && rec.User == "carol" {
-				carol = rec.Message.Body
-			}
-		}
+		carol := smsBodies(t, db, id)["carol"]
 		require.Contains(t, carol, "Actions: Escalated now (runbook restart-api: verification failed): level 1: paging carol\n")
 		_, err = r.svc.Resolve(ctx, id, "bob", "")
 		require.NoError(t, err)

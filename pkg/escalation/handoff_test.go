@@ -334,7 +334,14 @@ func handoffBodies(t *testing.T, db *store.DB) map[string]string {
 		[]*oncall.Override{{User: "carol", Start: start, End: start.Add(time.Hour), Reason: "swap"}}, "bob", clock.Now()))
 	clock.Set(start)
 	r.tick(t)
-	recs, err := notify.List(ctx, db, id)
+	return smsBodies(t, db, id)
+}
+
+// smsBodies returns the body of the last SMS page (trigger) of the
+// incident to each user.
+func smsBodies(t *testing.T, db *store.DB, id string) map[string]string {
+	t.Helper()
+	recs, err := notify.List(t.Context(), db, id)
 	require.NoError(t, err)
 	bodies := map[string]string{}
 	for _, rec := range recs {
