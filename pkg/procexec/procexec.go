@@ -1,15 +1,20 @@
 // Package procexec runs a command the way sred runs commands from its
 // configuration (runbook exec steps, chaos rollback actions): directly (no
-// shell), in its own process group that is killed as a whole on timeout or
-// cancellation and once the command ends (so that children it left behind
-// die with it), killed by the kernel if sred dies (Linux), with a bound on how long Wait waits for its output pipes
-// after that, and with only the first bytes of its output kept.
+// shell), in its own process group, killed on timeout or cancellation,
+// killed by the kernel if sred dies (Linux), with a bound on how long Wait
+// waits for its output pipes after that, and with only the first bytes of
+// its output kept. Once the command has ended, its group is killed as a
+// whole (so that children it left behind die with it) while the ended
+// command is still unreaped (Linux): its PID, which is the group's ID,
+// cannot have been reused by then, so no other group can be signalled.
 package procexec
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"runtime"
 	"syscall"
@@ -46,8 +51,9 @@ func (r Result) OutputString() string {
 }
 
 // Run runs argv with env (nil: an empty environment) in dir, keeping at
-// most maxOutput bytes of output. When ctx ends, the process group gets
-// SIGKILL; the error then says so, with the context's cause.
+// most maxOutput bytes of output. When ctx ends, the command gets SIGKILL,
+// and the rest of its process group once it has exited (Linux); the error
+// then says so, with the context's cause.
 func Run(ctx context.Context, argv, env []string, dir string, maxOutput int) Result {
 	if len(argv) == 0 || argv[0] == "" {
 		return Result{ExitCode: -1, Err: fmt.Errorf("no program to run")}
@@ -59,21 +65,32 @@ func Run(ctx context.Context, argv, env []string, dir string, maxOutput int) Res
 	}
 	cmd.Dir = dir
 	cmd.SysProcAttr = sysProcAttr()
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = WaitDelay
-	out := &CapWriter{Max: maxOutput}
-	cmd.Stdout, cmd.Stderr = out, out
+	// The output pipe is read here rather than by exec, so that Run can
+	// wait for it while the ended command is still unreaped.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return Result{ExitCode: -1, Err: fmt.Errorf("start %s: output pipe: %w", argv[0], err)}
+	}
+	defer pr.Close()
+	cmd.Stdout, cmd.Stderr = pw, pw
 	// The parent-death signal (Linux) follows the thread that forks: keep
 	// this goroutine on it until the command has ended, so that the
 	// runtime cannot end that thread, and the command with it, meanwhile.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	_ = pw.Close()
+	if err != nil {
 		return Result{ExitCode: -1, Err: fmt.Errorf("start %s: %w", argv[0], err)}
 	}
-	pid := cmd.Process.Pid
-	err := cmd.Wait()
-	_ = syscall.Kill(-pid, syscall.SIGKILL) // leftovers of the group
+	out := &CapWriter{Max: maxOutput}
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		_, _ = io.Copy(out, pr)
+	}()
+	err = await(ctx, cmd, pr, copied)
 	res := Result{Output: out.Buf.Bytes(), Dropped: out.Dropped, ExitCode: cmd.ProcessState.ExitCode(), Started: true}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -83,6 +100,61 @@ func Run(ctx context.Context, argv, env []string, dir string, maxOutput int) Res
 		}
 	}
 	return res
+}
+
+// beforeGroupKill is called with the command's PID just before its process
+// group is killed once it has exited (tests check that it is unreaped then).
+var beforeGroupKill = func(pid int) {}
+
+// await waits for the started command to exit and for its output pipe to
+// close (at most WaitDelay after the exit; at once when ctx ends), kills
+// what is left of its process group, and reaps the command. The group is
+// killed while the ended command is a zombie, so that its PID, the group's
+// ID, cannot have been reused by another process group. Where the command
+// cannot be waited for without reaping it (outside Linux), it is reaped
+// first and its group is left alone rather than signalled afterwards.
+func await(ctx context.Context, cmd *exec.Cmd, pr *os.File, copied <-chan struct{}) error {
+	pid := cmd.Process.Pid
+	unreaped := waitExitedUnreaped(pid) == nil
+	var err error
+	if !unreaped {
+		err = cmd.Wait()
+	}
+	held := !awaitOutput(ctx, copied)
+	if unreaped {
+		beforeGroupKill(pid)
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
+	if held {
+		_ = pr.Close() // a process outside the group still holds the output
+	}
+	<-copied
+	if unreaped {
+		err = cmd.Wait()
+	}
+	if err == nil && held {
+		err = exec.ErrWaitDelay
+	}
+	return err
+}
+
+// awaitOutput reports whether copied closed within WaitDelay, before ctx
+// ended.
+func awaitOutput(ctx context.Context, copied <-chan struct{}) bool {
+	timer := time.NewTimer(WaitDelay)
+	defer timer.Stop()
+	select {
+	case <-copied:
+		return true
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	select {
+	case <-copied:
+		return true
+	default:
+		return false
+	}
 }
 
 // CapWriter keeps the first Max bytes written and counts the rest.
