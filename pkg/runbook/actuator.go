@@ -276,7 +276,8 @@ func (a *Actuator) maxOutput() int {
 
 // exec executes one rendered exec, http or kubernetes step, reading at most
 // about maxOutput bytes of its output; env is an exec step's rendered
-// environment (renderStep), to which its env_files are added.
+// environment (renderStep), to which its env_files are added, or an http
+// step's rendered headers.
 func (a *Actuator) exec(ctx context.Context, s *Step, in map[string]any, env map[string]string, maxOutput int) stepResult {
 	switch s.typ {
 	case StepExec:
@@ -286,7 +287,7 @@ func (a *Actuator) exec(ctx context.Context, s *Step, in map[string]any, env map
 		}
 		return runExec(ctx, in["argv"].([]string), full, s.Exec.Dir, maxOutput)
 	case StepHTTP:
-		return a.runHTTP(ctx, s, in, maxOutput)
+		return a.runHTTP(ctx, s, in, env, maxOutput)
 	case StepKubernetes:
 		return a.runKubernetes(ctx, s, in)
 	}

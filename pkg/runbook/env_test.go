@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -139,4 +142,132 @@ func TestExecEnvFiles(t *testing.T) {
 	rb, err := Parse([]byte("name: rb\nmatchers: ['alertname=\"X\"']\nsteps:\n  - name: a\n    exec: {command: [/bin/true], env_files: {A: token, B: /run/b}}\n"), "/etc/sred/runbooks/rb.yml")
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"A": "/etc/sred/runbooks/token", "B": "/run/b"}, rb.Steps[0].Exec.EnvFiles, "relative to the runbook file")
+}
+
+// TestHTTPHeaderSecrets: an http step's headers reach the endpoint as
+// rendered, and the values of the credential-like ones are not shown: the
+// audit log (on both stores), the timeline and the event stream have
+// SecretShown in their place, other headers as rendered.
+func TestHTTPHeaderSecrets(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		got []http.Header
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Clone())
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	sent := map[string]string{
+		"Authorization":       "Bearer s3cret-web",
+		"Proxy-Authorization": "Basic s3cret-proxy",
+		"Cookie":              "sid=s3cret-cookie",
+		"X-Api-Key":           "s3cret-key",
+		"X-Auth-Token":        "s3cret-token",
+		"X-Client-Secret":     "s3cret-client",
+		"X-Requested-By":      "sred web",
+	}
+	shownWant := map[string]any{}
+	for k, v := range sent {
+		shownWant["headers."+k] = SecretShown
+		if k == "X-Requested-By" {
+			shownWant["headers."+k] = v
+		}
+	}
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		mu.Lock()
+		got = nil
+		mu.Unlock()
+		cfg := testConfig()
+		cfg.HTTPEndpoints = map[string]HTTPEndpoint{"api": {URL: srv.URL}}
+		rb := mustParse(t, `
+name: header-secrets
+matchers: ['alertname="X"']
+labels: {service: '[a-z]+'}
+steps:
+  - name: call
+    http:
+      endpoint: api
+      path: /restart
+      headers:
+        Authorization: 'Bearer s3cret-{{ .Labels.service }}'
+        Proxy-Authorization: Basic s3cret-proxy
+        Cookie: sid=s3cret-cookie
+        X-Api-Key: s3cret-key
+        X-Auth-Token: s3cret-token
+        X-Client-Secret: s3cret-client
+        X-Requested-By: 'sred {{ .Labels.service }}'
+      expect_status: [204]
+`)
+		rec := &recorder{}
+		bus := events.NewBus(256, nil)
+		evs, cancel := bus.Subscribe()
+		defer cancel()
+		set, err := NewSet(cfg, rb)
+		require.NoError(t, err)
+		e, err := New(Options{DB: db, Incidents: rec, Escalator: rec, Notifier: rec, Bus: bus, Registerer: prometheus.NewRegistry()}, cfg, set)
+		require.NoError(t, err)
+		startEngine(t, e)
+		inc := newIncident("INC-HEADERS-1", map[string]string{"alertname": "X", "service": "web"})
+		trigger(t, db, e, inc, incident.ChangeCreated)
+		run := waitRun(t, e, inc.ID, RunSucceeded, RunFailed)
+		require.Equal(t, RunSucceeded, run.Status, run.Reason)
+
+		mu.Lock()
+		require.Len(t, got, 1)
+		for k, v := range sent {
+			require.Equal(t, v, got[0].Get(k), "the endpoint gets %s", k)
+		}
+		mu.Unlock()
+
+		a := stepAudit(t, run, "call")
+		for k, v := range shownWant {
+			require.Equal(t, v, a.Input[k], k)
+		}
+		shown, err := json.Marshal(run.Audit)
+		require.NoError(t, err)
+		require.NotContains(t, string(shown), "s3cret", "audit log")
+		tl, _, _, _, _ := rec.snapshot()
+		shown, err = json.Marshal(tl)
+		require.NoError(t, err)
+		require.Contains(t, string(shown), `"headers.Authorization":"\u003csecret\u003e"`, "names shown")
+		require.Contains(t, string(shown), `"headers.X-Requested-By":"sred web"`, "other headers shown")
+		require.NotContains(t, string(shown), "s3cret", "timeline")
+		steps := 0
+		for len(evs) > 0 {
+			ev := <-evs
+			if ev.Type == "runbook.step" {
+				steps++
+			}
+			shown, err = json.Marshal(ev)
+			require.NoError(t, err)
+			require.NotContains(t, string(shown), "s3cret", "event stream")
+		}
+		require.Equal(t, 1, steps, "the step's event was read")
+	})
+}
+
+// TestSecretHeader: which header names carry credentials (any case).
+func TestSecretHeader(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		secret bool
+	}{
+		{"Authorization", true},
+		{"proxy-authorization", true},
+		{"Cookie", true},
+		{"X-API-Key", true},
+		{"X-Auth-Token", true},
+		{"X-Vault-Token", true},
+		{"X-Client-Secret", true},
+		{"X-Password", true},
+		{"Apikey", true},
+		{"X-Requested-By", false},
+		{"Content-Type", false},
+		{"Accept", false},
+	} {
+		require.Equal(t, tc.secret, secretHeader(tc.name), tc.name)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -151,9 +152,12 @@ func (e *Engine) turnDry(ctx context.Context, x *execution, idx int, s *Step) {
 }
 
 // renderStep renders every template of the step; the keys name the fields.
-// An exec step's environment is returned apart: what is shown (audit,
-// timeline, event stream, an Action's Input) holds its names only, each
-// value replaced by SecretShown, since an env value may be a token.
+// An exec step's environment and an http step's headers are returned
+// apart, by variable or header name (a step has one or the other): what is
+// shown (audit, timeline, event stream, an Action's Input) holds the env
+// names only, each value replaced by SecretShown, since an env value may
+// be a token, and the headers with the value of each credential-like one
+// (secretHeader) replaced by SecretShown.
 func renderStep(s *Step, d TemplateData) (map[string]any, map[string]string, error) {
 	out := map[string]any{}
 	keys := make([]string, 0, len(s.tmpls))
@@ -172,6 +176,10 @@ func renderStep(s *Step, d TemplateData) (map[string]any, map[string]string, err
 		case strings.HasPrefix(k, "command["):
 		case strings.HasPrefix(k, "env."):
 			env[strings.TrimPrefix(k, "env.")] = v
+		case strings.HasPrefix(k, "headers."):
+			name := strings.TrimPrefix(k, "headers.")
+			env[name] = v
+			out[k] = shownHeader(name, v)
 		default:
 			out[k] = v
 		}
@@ -195,9 +203,34 @@ func renderStep(s *Step, d TemplateData) (map[string]any, map[string]string, err
 	return out, env, nil
 }
 
-// SecretShown stands for the value of an exec step's environment variable
-// wherever the step is shown.
+// SecretShown stands for the value of an exec step's environment variable,
+// and of an http step's credential-like header (secretHeader), wherever the
+// step is shown.
 const SecretShown = "<secret>"
+
+// secretHeaderNames are headers whose values are credentials; a header
+// whose name holds one of secretHeaderParts (any case) is one too.
+var (
+	secretHeaderNames = []string{"authorization", "proxy-authorization", "cookie", "x-api-key"}
+	secretHeaderParts = []string{"token", "secret", "password", "apikey", "api-key", "api_key"}
+)
+
+// secretHeader reports whether the header name carries a credential.
+func secretHeader(name string) bool {
+	n := strings.ToLower(name)
+	if slices.Contains(secretHeaderNames, n) {
+		return true
+	}
+	return slices.ContainsFunc(secretHeaderParts, func(p string) bool { return strings.Contains(n, p) })
+}
+
+// shownHeader is the value of an http step's header as it is shown.
+func shownHeader(name, value string) string {
+	if secretHeader(name) {
+		return SecretShown
+	}
+	return value
+}
 
 // shownEnv is the environment of an exec step as it is shown: the names of
 // env and env_files, with their values hidden.
@@ -341,7 +374,9 @@ func canonicalHost(u *url.URL) string {
 // max_output_bytes an http step reads to count them.
 const maxHTTPBodyCount = 16 << 20
 
-func (a *Actuator) runHTTP(ctx context.Context, s *Step, in map[string]any, maxOutput int) stepResult {
+// runHTTP sends an http step's request; headers are its rendered header
+// values by name (renderStep: in shows the credential-like ones hidden).
+func (a *Actuator) runHTTP(ctx context.Context, s *Step, in map[string]any, headers map[string]string, maxOutput int) stepResult {
 	a.mu.RLock()
 	client := a.clients[s.HTTP.Endpoint]
 	ep, ok := a.cfg.HTTPEndpoints[s.HTTP.Endpoint]
@@ -358,7 +393,7 @@ func (a *Actuator) runHTTP(ctx context.Context, s *Step, in map[string]any, maxO
 		return failed("build request: %v", err)
 	}
 	for k := range s.HTTP.Headers {
-		req.Header.Set(k, in["headers."+k].(string))
+		req.Header.Set(k, headers[k])
 	}
 	if body != "" && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
