@@ -148,7 +148,9 @@ func (a *sredAPI) call(method, path string, query url.Values, hdr http.Header, b
 	u.RawQuery = query.Encode()
 	var rd io.Reader
 	if raw, ok := body.(rawBody); ok {
-		rd = bytes.NewReader(raw)
+		// An io.Reader that is not a *bytes.Reader: sent chunked, read
+		// as it goes.
+		rd = raw
 	} else if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -57,12 +58,12 @@ func incidentsImport(env *Env, o incidentsOptions) error {
 		defer f.Close()
 		r = f
 	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", o.importFile, err)
-	}
 	var res incident.ImportResult
-	if err := o.call(http.MethodPost, "/api/v1/incidents/import", nil, nil, rawBody(b), &res); err != nil {
+	if err := o.call(http.MethodPost, "/api/v1/incidents/import", nil, nil, rawBody{r, o.importFile}, &res); err != nil {
+		var read *readError
+		if errors.As(err, &read) {
+			return fmt.Errorf("read %s: %w", o.importFile, read.err)
+		}
 		return err
 	}
 	verb := "exist"
@@ -73,8 +74,29 @@ func incidentsImport(env *Env, o incidentsOptions) error {
 	return nil
 }
 
-// rawBody is a request body sent as it is (call marshals other bodies).
-type rawBody []byte
+// rawBody is a request body streamed as it is from its reader, never held
+// whole in memory (an export of a whole store may be gigabytes); call
+// marshals other bodies. name names the source in a read error.
+type rawBody struct {
+	r    io.Reader
+	name string
+}
+
+// Read reads the source; its errors are readErrors, which call's
+// caller tells apart from sred's.
+func (b rawBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &readError{err}
+	}
+	return n, err
+}
+
+// readError is an error reading a request body's source.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
 
 // stream copies GET /api/v1/incidents/export to w.
 func (a *sredAPI) stream(w io.Writer, q url.Values) error {
