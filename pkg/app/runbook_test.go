@@ -361,7 +361,8 @@ receivers:
 		}
 		return false
 	}, 20*time.Second, 50*time.Millisecond, "level 1 paged")
-	require.Contains(t, escalated.Body, "Escalation level 1: paging bob")
+	require.Contains(t, escalated.Body, "Actions: Escalated now (runbook cache-flush step verify failed: step timed out after 1s): level 1: paging bob\n",
+		"the page says why bob is paged now")
 	tl, err = a.Incidents.Timeline(ctx, cacheID)
 	require.NoError(t, err)
 	var msgs []string
