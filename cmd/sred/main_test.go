@@ -547,7 +547,7 @@ func TestStartConfigError(t *testing.T) {
 		name, config string
 		want         []string
 	}{
-		{"unknown core field", "global:\n  incident_id_prefx: X\n", []string{"line 2: unknown field", "incident_id_prefx"}},
+		{"unknown core field", "global:\n  incident_id_prefx: X\n", []string{"sred.yml:2:3: unknown field", "incident_id_prefx"}},
 		{"wrong type in a subsystem section", "escalation:\n  ack_timeout: [30m]\n", []string{"line 2: cannot use a list here: want a string"}},
 		{"missing secret file", "notifications:\n  ack_secret_file: missing-ack.key\n", []string{"notifications.ack_secret_file", "missing-ack.key", "does not exist"}},
 	} {

@@ -566,7 +566,7 @@ func Parse(data []byte, file string) (*Spec, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: empty analysis spec", file)
 		}
-		return nil, yamlerr.InFile(file, yamlerr.Rewrite(yamlerr.Located(data, err)))
+		return nil, yamlerr.File(file, data, err)
 	}
 	if s.all == nil {
 		// A null document (~, a bare tag) decodes without UnmarshalYAML.

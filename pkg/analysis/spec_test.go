@@ -68,7 +68,7 @@ func TestDefaults(t *testing.T) {
 
 func TestBadSpecs(t *testing.T) {
 	tests := []struct{ name, yaml, err string }{
-		{"unknown field", head + "foo: 1\n", `line 5: unknown field "foo"`},
+		{"unknown field", head + "foo: 1\n", `x.yml:5:1: unknown field "foo"`},
 		{"wrong kind", strings.Replace(head, "RolloutAnalysis", "Rollout", 1), `kind must be "RolloutAnalysis", got "Rollout"`},
 		{"no service", strings.Replace(head, "service: api\n", "", 1), "service is required"},
 		{"service not a name", strings.Replace(head, "service: api\n", "service: 'api\"} or vector(1) or up{x=\"'\n", 1), `service "api\"} or vector(1) or up{x=\"" must be a service name`},

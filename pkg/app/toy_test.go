@@ -108,7 +108,7 @@ func TestToySubsystem(t *testing.T) {
 	require.EqualError(t, err, "load config "+file+": yaml: unmarshal errors:\n  line 2: unknown field \"greting\"")
 	write("toy:\n  greeting: hi\n")
 	_, err = app.LoadConfig(file)
-	require.EqualError(t, err, "load config "+file+": yaml: unmarshal errors:\n  line 1: unknown field \"toy\"",
+	require.EqualError(t, err, "load config "+file+":1:1: unknown field \"toy\"",
 		"without the toy subsystem its section is unknown")
 	cfg, err := app.LoadConfig(file, toy)
 	require.NoError(t, err)

@@ -57,7 +57,7 @@ func TestAPI(t *testing.T) {
 		check(c, b, 200, `"valid":false`)
 		// The field, not the decoder's Go type ("field bogus not found
 		// in type chaos.plain").
-		check(c, b, 200, `line 4: unknown field \"bogus\"`)
+		check(c, b, 200, `request body:4:1: unknown field \"bogus\"`)
 		if strings.Contains(b, "chaos.") || strings.Contains(b, "not found in type") {
 			t.Fatalf("validate names a Go type: %s", b)
 		}

@@ -470,7 +470,7 @@ func Parse(data []byte, file string) (*Experiment, error) {
 		}
 		// Without the Go types the decoder names ("field x not found in
 		// type chaos.plain"), as the rollout and analysis specs.
-		return nil, yamlerr.InFile(file, yamlerr.Rewrite(yamlerr.Located(data, err)))
+		return nil, yamlerr.File(file, data, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {

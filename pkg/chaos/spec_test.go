@@ -43,7 +43,7 @@ func TestLoadExamples(t *testing.T) {
 // Each bad fixture fails with an error naming the problem.
 func TestBadExperiments(t *testing.T) {
 	want := map[string]string{
-		"unknown-field.yml":          `line 13: unknown field "bogus"`,
+		"unknown-field.yml":          `testdata/bad/unknown-field.yml:13:1: unknown field "bogus"`,
 		"latency-range.yml":          "latency 10s must be between 100ms and 5s",
 		"reset-percent.yml":          "percent 80 must be between 1 and 50",
 		"unknown-type.yml":           `unknown type "earthquake"`,
@@ -61,7 +61,7 @@ func TestBadExperiments(t *testing.T) {
 		"bad-promql.yml":             "invalid PromQL",
 		"api-version.yml":            `apiVersion must be "chaos.sre.rootuip.io/v1"`,
 		"instances.yml":              "target.instances 5 exceeds target.totalInstances 4",
-		"rollback-string.yml":        `line 14: cannot use the string "rm -rf /" here: want a list`,
+		"rollback-string.yml":        `testdata/bad/rollback-string.yml:14:24: cannot use the string "rm -rf /" here: want a list`,
 		"error-rate-percent.yml":     "must be a ratio in (0, 1], e.g. 0.1 for 10%",
 		"two-docs.yml":               "one experiment per file",
 		"name.yml":                   `name "Bad_Name" must be lowercase`,

@@ -30,7 +30,7 @@ func TestCheckConfig(t *testing.T) {
 		{"example", []string{filepath.Join("..", "..", "examples", "sred.yml")}, 0, ""},
 		{"unknown field", []string{filepath.Join(fixtures, "unknown_field.bad.yml")}, 1,
 			"Checking '" + filepath.Join(fixtures, "unknown_field.bad.yml") + "'\n  FAILED: load config " +
-				filepath.Join(fixtures, "unknown_field.bad.yml") + ": yaml: unmarshal errors:\n  line 2: unknown field \"incident_id_prefx\"\n\n"},
+				filepath.Join(fixtures, "unknown_field.bad.yml") + ":2:3: unknown field \"incident_id_prefx\"\n\n"},
 		{"bad severity", []string{filepath.Join(fixtures, "severity_map.bad.yml")}, 1,
 			"Checking '" + filepath.Join(fixtures, "severity_map.bad.yml") + "'\n  FAILED: load config " +
 				filepath.Join(fixtures, "severity_map.bad.yml") + `: incidents: severity_map["critical"]: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)` + "\n\n"},
@@ -78,8 +78,7 @@ func TestCheckConfig(t *testing.T) {
 	require.NoError(t, os.WriteFile(f, []byte("receiver: {}\n"), 0o600))
 	var out, errb bytes.Buffer
 	require.Equal(t, 1, Main([]string{"check", "config", f}, &out, &errb))
-	require.Equal(t, "Checking '"+f+"'\n  FAILED: load config "+f+": yaml: unmarshal errors:\n"+
-		"  line 1: unknown field \"receiver\"\n\n", out.String())
+	require.Equal(t, "Checking '"+f+"'\n  FAILED: load config "+f+":1:1: unknown field \"receiver\"\n\n", out.String())
 	// The service graph's counts of one are singular.
 	for _, tc := range []struct{ yaml, want string }{
 		{"services: {postgres: {}}\n", "  service graph: 1 service, 0 dependencies (correlation: docs/correlation.md)\n"},

@@ -106,7 +106,7 @@ func testRunbookCommands(t *testing.T, dir string, opts app.Options) {
 	code, out, errOut = run("validate", gated, bad)
 	require.Equal(t, 1, code)
 	require.Empty(t, out)
-	require.Equal(t, "srectl: "+bad+`:8: unknown field "approval_timout" in runbook (known fields: approval_timeout, continue_on_resolve, description, dry_run, labels, matchers, max_run_time, max_runs, name, rate_limit, require_approval, resolve_on_verify, severities, states, steps, target, urls, window)`+"\n", errOut)
+	require.Equal(t, "srectl: "+bad+`:8:1: unknown field "approval_timout" in runbook (known fields: approval_timeout, continue_on_resolve, description, dry_run, labels, matchers, max_run_time, max_runs, name, rate_limit, require_approval, resolve_on_verify, severities, states, steps, target, urls, window)`+"\n", errOut)
 	// The shell guard: a label templated into a shell's code is refused.
 	shell := filepath.Join(dir, "shell.yml")
 	require.NoError(t, os.WriteFile(shell, []byte("name: shell\nmatchers: ['alertname=\"X\"']\nlabels: {service: '[a-z]+'}\nsteps:\n"+
@@ -114,7 +114,7 @@ func testRunbookCommands(t *testing.T, dir string, opts app.Options) {
 	code, out, errOut = run("validate", shell)
 	require.Equal(t, 1, code)
 	require.Empty(t, out)
-	require.Equal(t, "srectl: "+shell+`:5: step "echo": exec.command runs the shell sh: command[2] cannot be a template (a label value would become code; pass it in env and quote it, "$NAME")`+"\n", errOut)
+	require.Equal(t, "srectl: "+shell+`:5:5: step "echo": exec.command runs the shell sh: command[2] cannot be a template (a label value would become code; pass it in env and quote it, "$NAME")`+"\n", errOut)
 	code, _, errOut = run("validate")
 	require.Equal(t, 2, code)
 	require.Equal(t, "srectl: name runbook files or --config.file\n", errOut)

@@ -445,9 +445,9 @@ func LoadFile(path string, sections ...string) (*Config, error) {
 		err = cfg.checkFiles()
 	}
 	if err != nil {
-		// A syntax error reads "load config sred.yml:4:9: invalid YAML:
-		// ...", as the errors of the SLO specs do.
-		return nil, fmt.Errorf("load config %w", yamlerr.InFile(path, err))
+		// "load config sred.yml:4:9: ...", at the line and column of
+		// the problem, as the errors of the SLO specs read.
+		return nil, fmt.Errorf("load config %w", yamlerr.File(path, b, err))
 	}
 	return cfg, nil
 }
@@ -505,7 +505,7 @@ func checkSections(b []byte, other map[string]yaml.Node, known map[string]bool) 
 			}
 		}
 	}
-	return fmt.Errorf("yaml: unmarshal errors:\n  %s", strings.Join(msgs, "\n  "))
+	return &yaml.TypeError{Errors: msgs}
 }
 
 // Decode decodes the top-level section name into v (a pointer) strictly:

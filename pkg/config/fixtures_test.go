@@ -15,7 +15,9 @@ var BadFixtures = map[string]string{
 	// file name directly).
 	"syntax_unclosed.bad.yml": ":4:19: invalid YAML: \"[\" opened here is not closed before line 5",
 	"syntax_control.bad.yml":  ":4:1: invalid YAML: control characters are not allowed",
-	"not_a_mapping.bad.yml":   "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into config.Config",
+	// So are unknown fields and values of the wrong kind, at the key or
+	// value the problem names.
+	"not_a_mapping.bad.yml": ":1:1: cannot use a list here: want a mapping of fields",
 	// Another kind of file given as sred.yml: which kind, and what checks it.
 	"other_rule_file.bad.yml":    "this is a Prometheus rule file (groups:), not a sred configuration; check it with promtool check rules",
 	"other_prometheus.bad.yml":   "this is a Prometheus configuration (scrape_configs:), not a sred configuration; check it with promtool check config",
@@ -35,10 +37,10 @@ var BadFixtures = map[string]string{
 	"silence_on_snooze.bad.yml":      `alertmanager: silence_on_snooze needs alertmanager.url`,
 	"status_update_template.bad.yml": `incidents: status_update_template: template: status_update:1: missing value for if`,
 	"title_template.bad.yml":         `incidents: title_template: template: title:1: unclosed action`,
-	"title_template_exec.bad.yml":    `incidents: title_template: template: title:1:3: executing "title" at <.NoSuchField>: can't evaluate field NoSuchField in type incident.TitleData`,
+	"title_template_exec.bad.yml":    `incidents: title_template: template: title:1:3: executing "title" at <.NoSuchField>: the template data has no field NoSuchField`,
 	"two_documents.bad.yml":          `config must hold a single YAML document`,
-	"unknown_field.bad.yml":          "yaml: unmarshal errors:\n  line 2: field incident_id_prefx not found in type config.plain",
-	"unknown_section.bad.yml":        "yaml: unmarshal errors:\n  line 1: field incident not found in type config.Config",
+	"unknown_field.bad.yml":          `:2:3: unknown field "incident_id_prefx"`,
+	"unknown_section.bad.yml":        `:1:1: unknown field "incident"`,
 	"watchdog_timeout.bad.yml":       `alertmanager: watchdog: timeout must be positive, got 0s`,
 	"webhook_max_body.bad.yml":       `webhook: max_body_bytes must be positive, got 0`,
 	"webhook_tokens.bad.yml":         `webhook: at most one of bearer_token and bearer_token_file must be set`,

@@ -332,7 +332,7 @@ func Parse(data []byte, file string) (*Definition, error) {
 			return nil, fmt.Errorf("%s: a document of kind %s, not a rollout definition (name, service, analysis, and canary or blue_green: docs/rollout-runner.md); analysis specs (RolloutAnalysis) are loaded from sred.yml's analysis.spec_files and checked by srectl check config",
 				file, limits.Quote(kind))
 		}
-		return nil, yamlerr.InFile(file, yamlerr.Rewrite(yamlerr.Located(data, err)))
+		return nil, yamlerr.File(file, data, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {

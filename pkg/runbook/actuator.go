@@ -14,6 +14,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/clock"
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // Actuator runs the steps that act on a system (exec, http, kubernetes).
@@ -102,14 +103,14 @@ func (a *Action) UnmarshalYAML(n *yaml.Node) error {
 	}
 	named := *n
 	named.Content = append([]*yaml.Node{
-		{Kind: yaml.ScalarNode, Tag: "!!str", Value: "name", Line: n.Line},
-		{Kind: yaml.ScalarNode, Tag: "!!str", Value: "action", Line: n.Line},
+		{Kind: yaml.ScalarNode, Tag: "!!str", Value: "name", Line: n.Line, Column: n.Column},
+		{Kind: yaml.ScalarNode, Tag: "!!str", Value: "action", Line: n.Line, Column: n.Column},
 	}, n.Content...)
 	s := &Step{}
 	if err := s.UnmarshalYAML(&named); err != nil {
-		var le *lineError
+		var le *yamlerr.NodeError
 		if errors.As(err, &le) {
-			return &lineError{Line: le.Line, Err: errors.New(strings.Replace(le.Err.Error(), `step "action": `, "action: ", 1))}
+			return &yamlerr.NodeError{Line: le.Line, Column: le.Column, Err: errors.New(strings.Replace(le.Err.Error(), `step "action": `, "action: ", 1))}
 		}
 		return err
 	}

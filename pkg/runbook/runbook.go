@@ -771,11 +771,7 @@ func Parse(data []byte, file string) (*Runbook, error) {
 	dec.KnownFields(true)
 	var rb Runbook
 	if err := dec.Decode(&rb); err != nil {
-		var le *lineError
-		if errors.As(err, &le) {
-			return nil, fmt.Errorf("%s:%d: %v", file, le.Line, le.Err)
-		}
-		return nil, yamlerr.InFile(file, yamlerr.Located(data, err))
+		return nil, yamlerr.File(file, data, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {

@@ -1,26 +1,19 @@
 package runbook
 
 import (
-	"errors"
-	"fmt"
 	"reflect"
 	"sort"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
-// lineError is a validation error at a line of a runbook file.
-type lineError struct {
-	Line int
-	Err  error
-}
-
-func (e *lineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
-func (e *lineError) Unwrap() error { return e.Err }
-
+// errAt is a validation error at node n of a runbook file: Parse names
+// its line and column (yamlerr.File).
 func errAt(n *yaml.Node, format string, args ...any) error {
-	return &lineError{Line: n.Line, Err: fmt.Errorf(format, args...)}
+	return yamlerr.At(n, format, args...)
 }
 
 var nodeUnmarshaler = reflect.TypeFor[yaml.Unmarshaler]()
@@ -102,12 +95,7 @@ func decodeStrict(n *yaml.Node, v any, what string) error {
 	if err := checkFields(n, reflect.TypeOf(v), what, true); err != nil {
 		return err
 	}
-	if err := n.Decode(v); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			return errors.New(strings.Join(te.Errors, "; "))
-		}
-		return err
-	}
-	return nil
+	// A *yaml.TypeError as it is: the decoder adds its problems to those
+	// of the document, which Parse positions at their keys and values.
+	return n.Decode(v)
 }

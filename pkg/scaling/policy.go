@@ -172,9 +172,10 @@ var invalidNameChars = regexp.MustCompile(`[^a-z0-9-]+`)
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
-// line prefixes a message with the node's line.
+// lineErr is a problem at node n: "line N: msg", and file:line:col in the
+// errors of Parse (yamlerr.File).
 func lineErr(n *yaml.Node, format string, args ...any) error {
-	return fmt.Errorf("line %d: %s", n.Line, fmt.Sprintf(format, args...))
+	return yamlerr.At(n, format, args...)
 }
 
 // checkKeys refuses keys of mapping n not in allowed.
@@ -525,9 +526,9 @@ func Parse(b []byte, file string) (*Policy, error) {
 			break
 		}
 		if err != nil {
-			// A syntax error where a quote or bracket opened, as chaos
+			// At the line and column of the problem, as chaos
 			// experiments and rollout definitions say it.
-			return nil, yamlerr.InFile(file, yamlerr.Rewrite(yamlerr.Located(b, err)))
+			return nil, yamlerr.File(file, b, err)
 		}
 		p.File = file
 		docs = append(docs, &p)

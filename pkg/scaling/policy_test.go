@@ -53,8 +53,8 @@ scale_down: {threshold: 30}
 // One broken policy per error, each with the message it gets.
 func TestPolicyErrors(t *testing.T) {
 	for _, tc := range []struct{ name, doc, want string }{
-		{"unknown field", good + "maximum: 3\n", `line 8: policy: unknown field "maximum" (want name, service,`},
-		{"unknown rule field", strings.Replace(good, "{threshold: 80}", "{threshold: 80, cooldwn: 5m}", 1), `line 6: scale_up/scale_down: unknown field "cooldwn"`},
+		{"unknown field", good + "maximum: 3\n", `p.yml:8:1: policy: unknown field "maximum" (want name, service,`},
+		{"unknown rule field", strings.Replace(good, "{threshold: 80}", "{threshold: 80, cooldwn: 5m}", 1), `p.yml:6:27: scale_up/scale_down: unknown field "cooldwn"`},
 		{"no service", strings.Replace(good, "service: api\n", "", 1), "policy: service is required"},
 		{"min above max", strings.Replace(good, "min_instances: 1", "min_instances: 9", 1), "min_instances 9 is above max_instances 5"},
 		{"no target", strings.Replace(good, `target: {action: {exec: {command: [scale, "{{ .Vars.replicas }}"]}}}`, "target: {}", 1), "target needs kubernetes (a workload) or action"},

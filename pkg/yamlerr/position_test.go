@@ -1,0 +1,69 @@
+package yamlerr
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// TestFile: every problem of decoding a file is positioned as the errors
+// of the SLO specs are (file:line:col), at the key or value it names, one
+// problem a line, without the decoder's Go types.
+func TestFile(t *testing.T) {
+	for _, tc := range []struct{ name, doc, want string }{
+		{"unknown field", "name: x\n  \nnme: y\n", `f.yml:3:1: unknown field "nme"`},
+		{"unknown nested field", "sections:\n  - name: a\n    cuont: 1\n", `f.yml:3:5: unknown field "cuont"`},
+		{"unknown field in a flow mapping", "sections: [{name: a, nme: b}]\n", `f.yml:1:22: unknown field "nme"`},
+		{"wrong kind of value", "count: many\n", `f.yml:1:8: cannot use the string "many" here: want an integer`},
+		{"value cut by the decoder", "name: a\ncount:    thirty minutes\n", `f.yml:2:11: cannot use the string "thirty …" here: want an integer`},
+		{"the second of two equal values", "items: [5]\nsections: [{name: x}, 5]\n", `f.yml:2:23: cannot use the integer "5" here: want a mapping of fields`},
+		{"a list for a mapping", "labels:\n  - a\n", `f.yml:2:3: cannot use a list here: want a mapping`},
+		{"two problems", "nme: x\ncount: many\n", "f.yml:1:1: unknown field \"nme\"\nf.yml:2:8: cannot use the string \"many\" here: want an integer"},
+		{"duplicate key", "name: a\n  \nname: b\n", `f.yml:3:1: mapping key "name" already defined at line 1`},
+		{"syntax", "a:\n  b: 1\n   c: 2\n", "f.yml:3:4: invalid YAML: mapping values are not allowed in this context"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var p plain
+			dec := yaml.NewDecoder(stringsReader(tc.doc))
+			dec.KnownFields(true)
+			err := dec.Decode(&p)
+			require.Error(t, err)
+			got := File("f.yml", []byte(tc.doc), err)
+			require.EqualError(t, got, tc.want, "decoder said: %v", err)
+			require.ErrorIs(t, got, err)
+		})
+	}
+}
+
+// TestFileNodeError: a problem an UnmarshalYAML finds at a node is
+// positioned at the node; an error with no position follows the file's
+// name.
+func TestFileNodeError(t *testing.T) {
+	var doc yaml.Node
+	require.NoError(t, yaml.Unmarshal([]byte("a:\n  bogus: 1\n"), &doc))
+	key := doc.Content[0].Content[1].Content[0]
+	err := At(key, "unknown field %q", key.Value)
+	require.EqualError(t, err, `line 2: unknown field "bogus"`)
+	require.EqualError(t, File("f.yml", nil, err), `f.yml:2:3: unknown field "bogus"`)
+	var ne *NodeError
+	require.True(t, errors.As(File("f.yml", nil, err), &ne))
+	other := errors.New("one policy per file")
+	require.EqualError(t, File("f.yml", nil, other), "f.yml: one policy per file")
+	require.NoError(t, File("f.yml", nil, nil))
+}
+
+// TestFileLocatedOnce: a syntax error a loader has already located (as
+// the config loader does) keeps its column.
+func TestFileLocatedOnce(t *testing.T) {
+	doc := []byte("a:\n  b: 1\n  c: [2, 3\n  d: 4\n")
+	var n yaml.Node
+	err := yaml.Unmarshal(doc, &n)
+	require.Error(t, err)
+	want := "f.yml:3:6: invalid YAML: \"[\" opened here is not closed before line 4"
+	require.EqualError(t, File("f.yml", doc, err), want)
+	require.EqualError(t, File("f.yml", doc, Located(doc, err)), want)
+	require.EqualError(t, File("f.yml", doc, fmt.Errorf("decode: %w", Located(doc, err))), want)
+}
