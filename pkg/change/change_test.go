@@ -168,7 +168,7 @@ func TestMetricsBoundServices(t *testing.T) {
 		ctx := context.Background()
 		e := newEnv(t, db, change.DefaultConfig)
 		for i := range change.MaxMetricServices {
-			for range 2 {
+			for range 3 {
 				_, err := e.changes.Record(ctx, change.Change{Service: fmt.Sprintf("svc-%03d", i)})
 				require.NoError(t, err)
 			}
@@ -176,12 +176,21 @@ func TestMetricsBoundServices(t *testing.T) {
 		const junk = 5
 		for i := range junk {
 			outcome := change.Succeeded
-			if i == 0 {
+			switch i {
+			case 0:
 				outcome = change.Failed
+			case 1:
+				outcome = change.RolledBack
 			}
 			_, err := e.changes.Record(ctx, change.Change{Service: fmt.Sprintf("junk-%d", i), Outcome: outcome})
 			require.NoError(t, err)
 		}
+		// A change of a folded service that failed and was rolled back
+		// later counts under failed and among the rollbacks.
+		late, err := e.changes.Record(ctx, change.Change{Service: "junk-2", Outcome: change.Failed})
+		require.NoError(t, err)
+		_, err = e.changes.Finish(ctx, late.ID, change.RolledBack)
+		require.NoError(t, err)
 		mfs, err := e.reg.Gather()
 		require.NoError(t, err)
 		services := map[string]bool{}
@@ -214,14 +223,14 @@ func TestMetricsBoundServices(t *testing.T) {
 		require.True(t, services["svc-000"] && services["svc-099"], "the busiest services keep their name")
 		require.False(t, services["junk-0"])
 		require.Equal(t, map[string]float64{
-			"sre_deployments_total/succeeded":   junk - 1,
-			"sre_deployments_total/failed":      1,
-			"sre_deployments_total/rolled_back": 0,
+			"sre_deployments_total/succeeded":   junk - 2,
+			"sre_deployments_total/failed":      2,
+			"sre_deployments_total/rolled_back": 1,
 			"sre_deployments_total/refused":     0,
-			"sre_rollbacks_total":               0,
-			"sre_change_failures_total":         1,
-			"sre_change_failure_ratio":          1.0 / junk,
-			"sre_deployment_frequency_per_day":  float64(junk-1) / 7,
+			"sre_rollbacks_total":               2,
+			"sre_change_failures_total":         3,
+			"sre_change_failure_ratio":          3.0 / (junk + 1),
+			"sre_deployment_frequency_per_day":  float64(junk-2) / 7,
 			"sre_changes_in_progress":           0,
 			// Histograms are neither counters nor gauges.
 			"sre_change_lead_time_seconds":    0,

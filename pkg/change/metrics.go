@@ -172,6 +172,7 @@ func foldServices(ms []ServiceMetrics, limit int) []ServiceMetrics {
 			other.Results[o] += n
 		}
 		other.InProgress += m.InProgress
+		other.Rollbacks += m.Rollbacks
 		other.Failures += m.Failures
 		other.shipped += m.shipped
 		other.failedWin += m.failedWin
