@@ -105,7 +105,7 @@ func testChangeFollowedByIncident(t *testing.T, backend string) {
 	require.Equal(t, http.StatusOK, code, "%s", b)
 	inc := getIncident(t, srv.URL, id)
 	require.NotNil(t, inc.ResolvedAt)
-	restore := inc.ResolvedAt.Sub(inc.CreatedAt).Seconds()
+	restore := inc.ResolvedAt.Sub(inc.DetectedAt).Seconds() // from the first alert
 
 	mfs, body := scrape(t, srv.URL)
 	checkCatalogue(t, mfs, body)
@@ -171,7 +171,7 @@ func testDORAPanels(t *testing.T, backend string) {
 	id := openIncident(t, srv.URL, "CheckoutDown", "checkout", "CRITICAL", time.Now())
 	postJSON(t, srv.URL+"/api/v1/incidents/"+id+"/resolve", map[string]string{"actor": "alice", "note": "fixed"})
 	inc := getIncident(t, srv.URL, id)
-	restore := inc.ResolvedAt.Sub(inc.CreatedAt).Seconds()
+	restore := inc.ResolvedAt.Sub(inc.DetectedAt).Seconds() // from the first alert
 	var c change.Change
 	code, _ := getJSON(t, srv.URL+"/api/v1/changes/3", nil, &c)
 	require.Equal(t, http.StatusOK, code)

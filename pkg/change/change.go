@@ -131,9 +131,12 @@ type Gate struct {
 
 // Link is an incident linked to a change.
 type Link struct {
-	ChangeID   int64      `json:"change_id"`
-	IncidentID string     `json:"incident_id"`
-	Service    string     `json:"service"`
+	ChangeID   int64  `json:"change_id"`
+	IncidentID string `json:"incident_id"`
+	Service    string `json:"service"`
+	// OpenedAt is when the failure started: the incident's first alert
+	// (its creation when that is later, a sender's clock ahead). The time
+	// to restore runs from it to ResolvedAt.
 	OpenedAt   time.Time  `json:"opened_at"`
 	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
 }

@@ -21,7 +21,8 @@ const TimelineKind = incident.TimelineLikelyCause
 // incident opens, the latest change of its service that finished within
 // changes.incident_link_window before its first alert (or was still in
 // progress) becomes its likely cause, counts as failed and is named in
-// its timeline; when it resolves, the link records the time to restore.
+// its timeline; when it resolves, the link records the time to restore,
+// from the failure's start (the incident's first alert) to the resolution.
 //
 // The hook is an incident.BatchHook: for an incident opened by a webhook
 // delivery on PostgreSQL it probes for such a change in the statement
@@ -114,7 +115,7 @@ func (s *Service) link(ctx context.Context, tx *sql.Tx, tl incident.TimelineWrit
 		return fmt.Errorf("changes: find the likely cause of %s: %w", inc.ID, err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO change_incidents (change_id, incident_id, service, opened_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (change_id, incident_id) DO NOTHING`, c.ID, inc.ID, inc.Service, ms(inc.CreatedAt)); err != nil {
+		ON CONFLICT (change_id, incident_id) DO NOTHING`, c.ID, inc.ID, inc.Service, ms(at)); err != nil {
 		return fmt.Errorf("changes: link %s to change %d: %w", inc.ID, c.ID, err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE changes SET failed = 1 WHERE id = $1`, c.ID); err != nil {

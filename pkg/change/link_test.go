@@ -130,3 +130,35 @@ func TestLinkProbeRoundTrips(t *testing.T) {
 	require.NoError(t, db.QueryRowContext(ctx, `SELECT failed <> 0 FROM changes`).Scan(&failed))
 	require.True(t, failed)
 }
+
+// TestRestoreTimeFromFirstAlert: the time to restore of a change runs
+// from the failure's start, the incident's first alert, to the incident's
+// resolution, as DORA defines it; it ran from the incident's creation,
+// leaving out the alert's pending and grouping time.
+func TestRestoreTimeFromFirstAlert(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db, change.DefaultConfig)
+		c, err := e.changes.Record(ctx, change.Change{Service: "checkout", Version: "v2", Actor: "ci"})
+		require.NoError(t, err)
+		// The alert started 5 minutes after the change; Alertmanager
+		// delivered it 10 minutes later.
+		e.clk.Advance(15 * time.Minute)
+		res, err := e.incidents.Ingest(ctx, delivery("g-checkout", "checkout", t0.Add(5*time.Minute)))
+		require.NoError(t, err)
+		require.Len(t, res.Created, 1)
+		e.clk.Advance(30 * time.Minute)
+		_, err = e.incidents.Resolve(ctx, res.Created[0], "alice", "rolled back")
+		require.NoError(t, err)
+
+		got, err := e.changes.Get(ctx, c.ID)
+		require.NoError(t, err)
+		require.Len(t, got.Incidents, 1)
+		require.Equal(t, t0.Add(5*time.Minute), got.Incidents[0].OpenedAt, "the failure started with the first alert")
+		ms, err := e.changes.Metrics(ctx)
+		require.NoError(t, err)
+		require.Len(t, ms, 1)
+		require.Equal(t, uint64(1), ms[0].RestoreTime.Count)
+		require.InDelta(t, (40 * time.Minute).Seconds(), ms[0].RestoreTime.Sum, 1e-9)
+	})
+}

@@ -57,7 +57,7 @@ var (
 	descLeadTime = prometheus.NewDesc(MetricLeadTime,
 		"Lead time for changes: commit time to the change's success, for the changes recorded with a commit time.", []string{"service"}, nil)
 	descRestore = prometheus.NewDesc(MetricRestoreTime,
-		"Time to restore: incidents linked to a change, from the incident opening to its resolution.", []string{"service"}, nil)
+		"Time to restore: incidents linked to a change, from the failure's start (the incident's first alert) to its resolution.", []string{"service"}, nil)
 	descInProgress = prometheus.NewDesc(MetricInProgress, "Changes recorded as in progress (a rollout under way).", []string{"service"}, nil)
 	descSuccess    = prometheus.NewDesc(MetricCollectorSuccess, "1 when the change metrics were read from the store at this scrape, 0 when that failed (the other change series are then absent).", nil, nil)
 )

@@ -182,7 +182,7 @@ func operations() *dashboard.DashboardBuilder {
 		})).
 		WithPanel(newTimeseries(panelSpec{
 			title:       "Time to restore (mean, 1d)",
-			description: "Incidents linked to a change as its likely cause: mean time from the incident opening to its resolution, over the last day.",
+			description: "Incidents linked to a change as its likely cause: mean time from the failure's start (the incident's first alert) to its resolution, over the last day.",
 			unit:        "s", width: 8, height: 8,
 			queries: []query{q(serviceMean(changeRestore, "1d", "service"), "{{service}}")},
 			min:     f(0),
