@@ -319,6 +319,7 @@ func (s *Service) record(ctx context.Context, c Change, slot int64) (Change, boo
 		return Change{}, false, err
 	}
 	var existed bool
+	want := c
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if existed, err = insert(ctx, tx, &c); err != nil {
@@ -330,6 +331,14 @@ func (s *Service) record(ctx context.Context, c Change, slot int64) (Change, boo
 		return Change{}, false, err
 	}
 	if existed {
+		// The key names a change of another service or kind (the stage
+		// runner's and the notifications' records, which Submit's check
+		// does not see, or a request that raced another past it): not
+		// a retry, and not to be answered with that change. The slot
+		// taken for it is given back (consumed above): it records nothing.
+		if err := keyReused(&c, &want); err != nil {
+			return Change{}, false, err
+		}
 		out, err := s.Get(ctx, c.ID)
 		return out, true, err
 	}

@@ -238,3 +238,28 @@ func TestMetricsBoundServices(t *testing.T) {
 		}, values)
 	})
 }
+
+// TestRecordKeyOfAnotherService: a change recorded (Record, as the Flux
+// notifications and the stage runner do, and as POST /api/v1/changes does
+// when two requests with one key race past its check) with the key of a
+// change of another service or kind is refused with ErrKeyReused; it was
+// answered with that other change, and the change was lost.
+func TestRecordKeyOfAnotherService(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db, change.DefaultConfig)
+		first, err := e.changes.Record(ctx, change.Change{Service: "checkout", Key: "job-42"})
+		require.NoError(t, err)
+		again, err := e.changes.Record(ctx, change.Change{Service: "checkout", Key: "job-42"})
+		require.NoError(t, err, "a retry")
+		require.Equal(t, first.ID, again.ID)
+		for _, c := range []change.Change{{Service: "search", Key: "job-42"}, {Service: "checkout", Kind: change.KindConfig, Key: "job-42"}} {
+			_, err = e.changes.Record(ctx, c)
+			require.ErrorIs(t, err, change.ErrKeyReused, "%+v", c)
+			require.ErrorContains(t, err, fmt.Sprintf("change %d", first.ID))
+		}
+		cs, err := e.changes.List(ctx, change.Query{})
+		require.NoError(t, err)
+		require.Len(t, cs, 1)
+	})
+}

@@ -59,9 +59,8 @@ func (s *Service) submit(ctx context.Context, c Change, in GateInput) (Change, b
 			// A retry is of the same service and kind; a change of another
 			// one under the key (a job number that is per repository,
 			// shared by two services' pipelines) would be lost behind a 200.
-			if prev.Service != c.Service || prev.Kind != c.Kind {
-				return Change{}, false, fmt.Errorf("%w: key %s is change %d, a %s of %s, not a %s of %s: give each service's changes their own keys",
-					ErrKeyReused, limits.Quote(c.Key), prev.ID, prev.Kind, prev.Service, c.Kind, c.Service)
+			if err := keyReused(prev, &c); err != nil {
+				return Change{}, false, err
 			}
 			out, err := s.Get(ctx, prev.ID)
 			if err == nil && out.Outcome == Refused && out.Gate != nil && out.Gate.Decision == "deny" {
@@ -105,4 +104,14 @@ func (s *Service) submit(ctx context.Context, c Change, in GateInput) (Change, b
 		return out, existed, &RefusedError{Change: out}
 	}
 	return out, existed, nil
+}
+
+// keyReused is ErrKeyReused when prev, the change recorded with c's key,
+// is of another service or kind than c: not a retry of c.
+func keyReused(prev, c *Change) error {
+	if prev.Service == c.Service && prev.Kind == c.Kind {
+		return nil
+	}
+	return fmt.Errorf("%w: key %s is change %d, a %s of %s, not a %s of %s: give each service's changes their own keys",
+		ErrKeyReused, limits.Quote(c.Key), prev.ID, prev.Kind, prev.Service, c.Kind, c.Service)
 }
