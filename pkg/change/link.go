@@ -55,7 +55,7 @@ func (h *linkHook) IncidentChangedIn(_ context.Context, ch incident.Change, w *i
 
 // IncidentChanged implements incident.Hook: a new incident is linked to
 // its likely cause (after a probe that found one, on PostgreSQL), and a
-// linked incident's resolution and reopening are recorded.
+// linked incident's first resolution is recorded.
 func (h *linkHook) IncidentChanged(ctx context.Context, tx *sql.Tx, ch incident.Change) error {
 	s, tl := h.s, h.tl
 	inc := ch.Incident
@@ -73,11 +73,10 @@ func (h *linkHook) IncidentChanged(ctx context.Context, tx *sql.Tx, ch incident.
 		if _, err := tx.ExecContext(ctx, `UPDATE change_incidents SET resolved_at = $1 WHERE incident_id = $2 AND resolved_at IS NULL`, ms(at), inc.ID); err != nil {
 			return fmt.Errorf("changes: record resolution of %s: %w", inc.ID, err)
 		}
-	case incident.ChangeReopened, incident.ChangeFlapping:
-		if _, err := tx.ExecContext(ctx, `UPDATE change_incidents SET resolved_at = NULL WHERE incident_id = $1`, inc.ID); err != nil {
-			return fmt.Errorf("changes: record reopening of %s: %w", inc.ID, err)
-		}
 	}
+	// A re-opened incident keeps its first resolution: the time to
+	// restore is a histogram, read as counters, whose count must not go
+	// down (sre_incident_time_to_resolve_seconds does the same).
 	return nil
 }
 

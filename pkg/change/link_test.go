@@ -162,3 +162,62 @@ func TestRestoreTimeFromFirstAlert(t *testing.T) {
 		require.InDelta(t, (40 * time.Minute).Seconds(), ms[0].RestoreTime.Sum, 1e-9)
 	})
 }
+
+// TestRestoreTimeKeptWhenReopened: the time to restore is a histogram,
+// whose count, sum and buckets Prometheus reads as counters; an incident
+// re-opened after its resolution keeps its first resolution, as
+// sre_incident_time_to_resolve_seconds does. Before, the re-opening took
+// it out of the histogram (its count went down: a counter reset to
+// increase()) and the next resolution put it back.
+func TestRestoreTimeKeptWhenReopened(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db, change.DefaultConfig)
+		_, err := e.changes.Record(ctx, change.Change{Service: "checkout", Version: "v2", Actor: "ci"})
+		require.NoError(t, err)
+		e.clk.Advance(5 * time.Minute)
+		n := delivery("g-checkout", "checkout", t0.Add(5*time.Minute))
+		res, err := e.incidents.Ingest(ctx, n)
+		require.NoError(t, err)
+		require.Len(t, res.Created, 1)
+		id := res.Created[0]
+		restore := func() (uint64, float64) {
+			t.Helper()
+			ms, err := e.changes.Metrics(ctx)
+			require.NoError(t, err)
+			require.Len(t, ms, 1)
+			return ms[0].RestoreTime.Count, ms[0].RestoreTime.Sum
+		}
+
+		// Resolved 10 minutes after its alert fired.
+		e.clk.Advance(10 * time.Minute)
+		n.Status, n.Alerts[0].Status, n.Alerts[0].EndsAt = "resolved", "resolved", e.clk.Now()
+		_, err = e.incidents.Ingest(ctx, n)
+		require.NoError(t, err)
+		inc, err := e.incidents.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, incident.StatusResolved, inc.Status)
+		count, sum := restore()
+		require.Equal(t, uint64(1), count)
+		require.InDelta(t, (10 * time.Minute).Seconds(), sum, 1e-9)
+
+		// The alert fires again: the incident re-opens.
+		e.clk.Advance(time.Minute)
+		n = delivery("g-checkout", "checkout", e.clk.Now())
+		_, err = e.incidents.Ingest(ctx, n)
+		require.NoError(t, err)
+		inc, err = e.incidents.Get(ctx, id)
+		require.NoError(t, err)
+		require.NotEqual(t, incident.StatusResolved, inc.Status, "re-opened")
+		count, sum = restore()
+		require.Equal(t, uint64(1), count, "the histogram's count does not go down")
+		require.InDelta(t, (10 * time.Minute).Seconds(), sum, 1e-9)
+
+		e.clk.Advance(30 * time.Minute)
+		_, err = e.incidents.Resolve(ctx, id, "alice", "fixed")
+		require.NoError(t, err)
+		count, sum = restore()
+		require.Equal(t, uint64(1), count)
+		require.InDelta(t, (10 * time.Minute).Seconds(), sum, 1e-9, "the first resolution stays")
+	})
+}
