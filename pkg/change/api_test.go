@@ -215,6 +215,10 @@ func TestChangesAPI(t *testing.T) {
 			{`{"service": "a", "outcome": "refused"}`, "outcome refused is the deploy gate's answer, not one to record"},
 			{`{"service": "a", "commit_time": "2026-12-01T13:00:00Z", "started_at": "2026-12-01T12:00:00Z"}`,
 				"bad request: commit_time 2026-12-01T13:00:00Z is after the change started (2026-12-01T12:00:00Z)"},
+			{`{"service": "a", "commit_time": "0001-01-01T00:00:00Z"}`,
+				"bad request: commit_time 0001-01-01T00:00:00Z is no commit time (the Unix epoch or before, as a tool renders a time it does not have): leave it out when it is not known"},
+			{`{"service": "a", "commit_time": "1970-01-01T01:00:00+01:00"}`,
+				"bad request: commit_time 1970-01-01T00:00:00Z is no commit time (the Unix epoch or before, as a tool renders a time it does not have): leave it out when it is not known"},
 			{`{"service": "a", "colour": "red"}`, `invalid JSON body: json: unknown field "colour"`},
 			{`{"service": "` + strings.Repeat("x", 201) + `"}`, "bad request: service longer than 200 bytes"},
 			{`{"service": "a", "commit": "a\u0000"}`, "commit: NUL byte at offset 1"},
@@ -522,6 +526,10 @@ func TestNotificationCommitTimeNotRFC3339(t *testing.T) {
 				`commit_time "1796212800" is not RFC 3339: recorded without commit_time, no lead time`},
 			{"/api/v1/changes/argo-rollouts", `{"rollout": "web", "namespace": "shop", "phase": "Healthy", "revision": "4", "commit": "def", "commit_time": "` + long + `"}`,
 				`commit_time "` + long[:64] + `..." is not RFC 3339: recorded without commit_time, no lead time`},
+			// Go's zero time, as a template renders a time it does not
+			// have: a lead time of two thousand years.
+			{"/api/v1/changes/argo-rollouts", `{"rollout": "cart", "namespace": "shop", "phase": "Healthy", "revision": "5", "commit": "0ab", "commit_time": "0001-01-01T00:00:00Z"}`,
+				`commit_time 0001-01-01T00:00:00Z is no commit time (the Unix epoch or before, as a tool renders a time it does not have): recorded without commit_time, no lead time`},
 		} {
 			code, a := call(t, srv, http.MethodPost, tc.path, tc.body)
 			require.Equal(t, http.StatusCreated, code, a.Error)
@@ -536,6 +544,7 @@ func TestNotificationCommitTimeNotRFC3339(t *testing.T) {
 			require.Equal(t, res.Change.Commit, stored.Commit, tc.path)
 		}
 		require.Equal(t, 3, strings.Count(logs.String(), `level=WARN msg="Commit time not RFC 3339: recorded without a lead time"`), logs.String())
+		require.Contains(t, logs.String(), `level=WARN msg="Commit time unset: recorded without a lead time" ref=argo-rollouts:shop/cart service=cart commit=0ab commit_time=0001-01-01T00:00:00.000Z`)
 		require.Contains(t, logs.String(), "ref=flagger:shop/pay service=pay commit=abc commit_time=1796212800")
 		// The same commit time on POST /api/v1/changes is refused.
 		code, a := call(t, srv, http.MethodPost, "/api/v1/changes", `{"service": "pay", "commit": "abc", "commit_time": "yesterday"}`)

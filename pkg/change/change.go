@@ -260,6 +260,9 @@ func (c *Change) normalise(now time.Time) error {
 	c.StartedAt = c.StartedAt.UTC().Truncate(time.Millisecond)
 	if c.CommitTime != nil {
 		t := c.CommitTime.UTC().Truncate(time.Millisecond)
+		if unsetTime(t) {
+			return fmt.Errorf("%w: commit_time %s is no commit time (%s): leave it out when it is not known", ErrBadRequest, t.Format(time.RFC3339), unsetTimeWhy)
+		}
 		if t.After(c.StartedAt) {
 			return fmt.Errorf("%w: commit_time %s is after the change started (%s)", ErrBadRequest, t.Format(time.RFC3339), c.StartedAt.Format(time.RFC3339))
 		}
@@ -287,6 +290,16 @@ func (c *Change) normalise(now time.Time) error {
 	c.Failed = c.Outcome == Failed || c.Outcome == RolledBack
 	return nil
 }
+
+// unsetTimeWhy says why unsetTime refuses a time.
+const unsetTimeWhy = "the Unix epoch or before, as a tool renders a time it does not have"
+
+// unsetTime reports whether a commit time is the Unix epoch or before it:
+// Go's zero time (0001-01-01T00:00:00Z) or 1970-01-01T00:00:00Z, what a
+// CI template renders for a time it does not have. Its lead time would
+// be decades, and the lead time histogram's sum, a counter, would carry
+// it for ever.
+func unsetTime(t time.Time) bool { return t.UnixMilli() <= 0 }
 
 // Record records a change as it is (no gate): the stage runner, which
 // asked the gate itself, records its deployment with Outcome InProgress

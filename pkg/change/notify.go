@@ -237,7 +237,7 @@ func (s *Service) handleFlagger(w http.ResponseWriter, r *http.Request) {
 const flaggerPromoted = "Promotion completed!"
 
 // commitTime reads a notification's commit_time (empty: none). One that
-// is not RFC 3339 is no lead time: POST /api/v1/changes refuses it, but a
+// is not RFC 3339, or is an unset time (unsetTime), is no lead time: POST /api/v1/changes refuses it, but a
 // notification is recorded without it and the warning says so (a refused
 // notification is redelivered, and the rollout would not be recorded at
 // all).
@@ -246,6 +246,12 @@ func (s *Service) commitTime(c Change, raw string) (*time.Time, []string) {
 		return nil, nil
 	}
 	t, err := time.Parse(time.RFC3339, raw)
+	if err == nil && unsetTime(t) {
+		s.logger.Warn("Commit time unset: recorded without a lead time", "ref", c.Ref, "service", c.Service,
+			"commit", c.Commit, "commit_time", t.UTC())
+		return nil, []string{fmt.Sprintf("commit_time %s is no commit time (%s): recorded without commit_time, no lead time",
+			t.UTC().Format(time.RFC3339), unsetTimeWhy)}
+	}
 	if err == nil {
 		return &t, nil
 	}
