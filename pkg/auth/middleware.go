@@ -174,7 +174,7 @@ func Middleware(o Options, next http.Handler) http.Handler {
 			}
 		}
 		if acc.Stream && !o.NoAuth {
-			ctx, end := o.Authenticator.hold(r.Context(), v, acc.Role)
+			ctx, end := o.Authenticator.hold(r.Context(), v)
 			defer end()
 			r = r.WithContext(ctx)
 		}
