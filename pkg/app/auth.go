@@ -118,8 +118,8 @@ func setupAuth(_ context.Context, a *App, c authConfig) (func(context.Context, a
 		a.warnBcryptTokens(next)
 		// The mode stays what it was at start: a users file that is now
 		// empty lets nobody in, it does not turn authentication off. The
-		// live streams of users and tokens removed, changed or lowered
-		// below the stream's role end here.
+		// live streams of users and tokens removed, changed or whose role
+		// changed (lowered or raised) end here.
 		a.access.authn.SetUsers(next)
 		a.access.webhookToken.Store(c.webhookToken)
 	}, nil

@@ -247,7 +247,7 @@ func NewAuthenticator(f *UsersFile, l Limits) *Authenticator {
 	})
 	a.revoked = reg.NewCounter(prometheus.CounterOpts{
 		Name: "sre_auth_streams_revoked_total",
-		Help: "Live streams (/api/v1/events, /api/v1/stream) ended because a reload removed their user or token, changed its password or token, or lowered its role below the stream's.",
+		Help: "Live streams (/api/v1/events, /api/v1/stream) ended because a reload removed their user or token, changed its password or token, or changed its role (lowered or raised).",
 	})
 	a.SetUsers(f)
 	return a
@@ -255,7 +255,7 @@ func NewAuthenticator(f *UsersFile, l Limits) *Authenticator {
 
 // SetUsers replaces the users and tokens (on reload): what was learnt about
 // the old ones is forgotten, and the live streams of users and tokens that
-// no longer authenticate or may no longer stream are ended.
+// no longer authenticate, or whose role changed, are ended (see hold).
 func (a *Authenticator) SetUsers(f *UsersFile) {
 	if f == nil {
 		f = &UsersFile{}
@@ -283,7 +283,7 @@ func (a *Authenticator) SetUsers(f *UsersFile) {
 	a.gen = g
 	a.mu.Unlock()
 	for s := range a.sessions {
-		if err := f.allows(s.g, s.need); err != nil {
+		if err := f.allows(s.g, s.role); err != nil {
 			delete(a.sessions, s)
 			a.revoked.Inc()
 			s.cancel(err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -174,7 +175,7 @@ func Middleware(o Options, next http.Handler) http.Handler {
 			}
 		}
 		if acc.Stream && !o.NoAuth {
-			ctx, end := o.Authenticator.hold(r.Context(), v, acc.Role)
+			ctx, end := o.Authenticator.hold(r.Context(), v)
 			defer end()
 			r = r.WithContext(ctx)
 		}
@@ -237,9 +238,11 @@ func isWrite(method string) bool {
 }
 
 // fail answers an error: the API's JSON error envelope under /api/, plain
-// text elsewhere.
+// text elsewhere. The path is read as the mux matched it, cleaned:
+// "//api/v1/audit" and "/x/../api/v1/audit" are API routes, refused as
+// such.
 func fail(w http.ResponseWriter, r *http.Request, code int, typ, msg string) {
-	if !strings.HasPrefix(r.URL.Path, "/api/") {
+	if !strings.HasPrefix(path.Clean(r.URL.Path), "/api/") {
 		http.Error(w, msg, code)
 		return
 	}

@@ -497,3 +497,27 @@ func TestRefusedHeadersCut(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusalsOfUncleanAPIPaths: an API route reached by a path the mux
+// cleans (a doubled slash, a dot segment) is refused as the route it
+// matches, with the API's error envelope, not in plain text.
+func TestRefusalsOfUncleanAPIPaths(t *testing.T) {
+	srv, log := server(t, false, true)
+	for _, c := range []struct {
+		req  req
+		code int
+	}{
+		{req{method: "GET", path: "//api/v1/incidents"}, http.StatusUnauthorized},
+		{req{method: "POST", path: "//api/v1/incidents/INC-1/ack", body: `{}`, user: "vera", pass: "vera-pw"}, http.StatusForbidden},
+		{req{method: "POST", path: "/x/../api/v1/incidents/INC-1/ack", body: `{}`, user: "vera", pass: "vera-pw"}, http.StatusForbidden},
+		{req{method: "POST", path: "/api/./v1//incidents/INC-1/ack", body: `{}`, token: "tok-nope"}, http.StatusUnauthorized},
+	} {
+		code, body, hdr := do(t, srv, c.req)
+		require.Equal(t, c.code, code, "%s %s: %s", c.req.method, c.req.path, body)
+		require.Equal(t, "application/json", hdr.Get("Content-Type"), "%s %s", c.req.method, c.req.path)
+		var env web.Response
+		require.NoError(t, json.Unmarshal([]byte(body), &env), "%s %s: %s", c.req.method, c.req.path, body)
+		require.Equal(t, "error", string(env.Status))
+	}
+	require.Empty(t, *log, "nothing refused reached a handler")
+}

@@ -19,7 +19,8 @@ type Access struct {
 	YAML bool
 	// Stream routes are long-lived (the live event streams): a request is
 	// ended when a reload removes its user or token, changes its password
-	// or token, or lowers its role below Role (Middleware).
+	// or token, or changes its role, lower or higher: what a stream shows
+	// depends on the role it was opened with (Middleware).
 	Stream bool
 	// Query routes are POSTs that compute an answer from the body and
 	// change nothing (a simulation, a check): they are not recorded as

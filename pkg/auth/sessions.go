@@ -10,27 +10,30 @@ import (
 // reload of the users revoked (see Access.Stream).
 var ErrRevoked = errors.New("credentials revoked")
 
-// session is a long-lived request (a live stream) of a grant, ended when a
-// reload revokes it.
+// session is a long-lived request (a live stream) of a grant, opened with
+// role role, ended when a reload revokes it.
 type session struct {
 	g      grant
-	need   Role
+	role   Role
 	cancel context.CancelCauseFunc
 }
 
-// hold returns the context of a long-lived request authenticated by v on a
-// route that needs role need, and the function to call when the request
-// ends. The context is canceled, with a cause wrapping ErrRevoked, when
-// the users change so that v's entry no longer exists, has another secret
-// (a changed password or token) or a role below need.
-func (a *Authenticator) hold(ctx context.Context, v verdict, need Role) (context.Context, func()) {
+// hold returns the context of a long-lived request authenticated by v, and
+// the function to call when the request ends. The context is canceled,
+// with a cause wrapping ErrRevoked, when the users change so that v's
+// entry no longer exists, has another secret (a changed password or token)
+// or another role than v's, lower or higher: what a stream shows was
+// decided by the role it was opened with (an admin's stream carries the
+// server's paths whole, RedactEvent), so a stream whose role changed ends
+// and its client reconnects under the role it has now.
+func (a *Authenticator) hold(ctx context.Context, v verdict) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	s := &session{g: v.g, need: need, cancel: cancel}
+	s := &session{g: v.g, role: v.p.Role, cancel: cancel}
 	a.sessMu.Lock()
 	defer a.sessMu.Unlock()
 	// The users may have changed since v was given: check it against those
 	// in force now, as SetUsers checks the sessions it finds.
-	if err := a.Users().allows(v.g, need); err != nil {
+	if err := a.Users().allows(s.g, s.role); err != nil {
 		a.revoked.Inc()
 		cancel(err)
 		return ctx, func() {}
@@ -51,9 +54,10 @@ func (a *Authenticator) Sessions() int {
 	return len(a.sessions)
 }
 
-// allows returns why g may no longer make a request that needs role need
-// under f (nil when it may).
-func (f *UsersFile) allows(g grant, need Role) error {
+// allows returns why a stream of g opened with role opened may no longer
+// go on under f (nil when it may): g's entry is gone, has another secret,
+// or another role.
+func (f *UsersFile) allows(g grant, opened Role) error {
 	var role Role
 	if u, ok := f.Users[g.name]; ok {
 		if u.PasswordHash != g.secret {
@@ -76,8 +80,8 @@ func (f *UsersFile) allows(g grant, need Role) error {
 			return fmt.Errorf("%w: %s no longer exists", ErrRevoked, g.name)
 		}
 	}
-	if !role.Allows(need) {
-		return fmt.Errorf("%w: %s has role %s, the stream needs %s", ErrRevoked, g.name, role, need)
+	if role != opened {
+		return fmt.Errorf("%w: the role of %s changed from %s to %s", ErrRevoked, g.name, opened, role)
 	}
 	return nil
 }

@@ -21,7 +21,7 @@ func TestHoldChecksTheUsersInForce(t *testing.T) {
 	require.NoError(t, err)
 
 	a.SetUsers(&UsersFile{})
-	ctx, end := a.hold(context.Background(), v, RoleViewer)
+	ctx, end := a.hold(context.Background(), v)
 	defer end()
 	require.ErrorIs(t, context.Cause(ctx), ErrRevoked)
 	require.Zero(t, a.Sessions())

@@ -17,8 +17,9 @@ import (
 
 // TestStreamsEndWhenCredentialsRevoked: a stream route's request (Access
 // .Stream) is ended by the reload (SetUsers) that removes its user or
-// token, changes its password or token, or lowers its role below the
-// route's; the cause says which. Other reloads leave it open.
+// token, changes its password or token, or changes its role in any way,
+// lowered (even to one the route still allows) or raised; the cause says
+// which. Other reloads leave it open.
 func TestStreamsEndWhenCredentialsRevoked(t *testing.T) {
 	users := func(rita, ritaRole, ci, bot string) string {
 		s := "users:\n  vera: {password: '" + hash(t, "vera-pw") + "', role: viewer}\n"
@@ -52,8 +53,12 @@ func TestStreamsEndWhenCredentialsRevoked(t *testing.T) {
 		{"vera removed", strings.Replace(before, "  vera:", "  vera2:", 1), [3]string{}},
 		{"rita removed", users("", "", sha("tok-ci"), botHash), [3]string{"credentials revoked: rita no longer exists"}},
 		{"rita's password changed", users(hash(t, "rita-pw"), "responder", sha("tok-ci"), botHash), [3]string{"credentials revoked: the password of rita changed"}},
-		{"rita lowered to viewer", users(ritaHash, "viewer", sha("tok-ci"), botHash), [3]string{"credentials revoked: rita has role viewer, the stream needs responder"}},
-		{"rita raised to admin", users(ritaHash, "admin", sha("tok-ci"), botHash), [3]string{}},
+		// What a stream shows depends on the role it was opened with (an
+		// admin's carries the server's paths whole): any change of role
+		// ends it, so that its client reconnects under the new one.
+		{"rita lowered to viewer", users(ritaHash, "viewer", sha("tok-ci"), botHash), [3]string{"credentials revoked: the role of rita changed from responder to viewer"}},
+		{"rita raised to admin", users(ritaHash, "admin", sha("tok-ci"), botHash), [3]string{"credentials revoked: the role of rita changed from responder to admin"}},
+		{"bot lowered to responder", strings.Replace(before, "role: admin}", "role: responder}", 1), [3]string{"", "", "credentials revoked: the role of bot changed from admin to responder"}},
 		{"tokens removed", users(ritaHash, "responder", "", ""), [3]string{"", "credentials revoked: ci no longer exists", "credentials revoked: bot no longer exists"}},
 		{"tokens changed", users(ritaHash, "responder", sha("tok-ci-2"), hash(t, "tok-bot")), [3]string{"", "credentials revoked: token ci changed", "credentials revoked: token bot changed"}},
 		{"nobody", "", [3]string{"credentials revoked: rita no longer exists", "credentials revoked: ci no longer exists", "credentials revoked: bot no longer exists"}},

@@ -74,3 +74,75 @@ func TestStreamsEndedByTheServer(t *testing.T) {
 		})
 	}
 }
+
+// revokingWriter records an SSE answer; its first write (the subscribed
+// comment) revokes the request, then publishes an event, as a reload that
+// changes the client's role and an event published once it answered.
+type revokingWriter struct {
+	hdr     http.Header
+	body    strings.Builder
+	revoked bool
+	revoke  func()
+}
+
+func (w *revokingWriter) Header() http.Header { return w.hdr }
+func (w *revokingWriter) WriteHeader(int)     {}
+func (w *revokingWriter) Flush()              {}
+func (w *revokingWriter) Write(b []byte) (int, error) {
+	w.body.Write(b)
+	if !w.revoked {
+		w.revoked = true
+		w.revoke()
+	}
+	return len(b), nil
+}
+
+// TestSSEWritesNothingPublishedAfterRevocation: an event that comes after
+// the request was revoked is never written, however the stream's wait
+// picks between the two: it would be written in the view of the role the
+// stream was opened with. Each round has both ready at once.
+func TestSSEWritesNothingPublishedAfterRevocation(t *testing.T) {
+	bus := events.NewBus(16, nil)
+	h := stream.New(bus, stream.Options{Heartbeat: time.Hour})
+	for range 64 {
+		ctx, end := context.WithCancelCause(context.Background())
+		w := &revokingWriter{hdr: http.Header{}, revoke: func() {
+			end(errors.New("credentials revoked: the role of dora changed from admin to viewer"))
+			bus.Publish(events.Event{Type: "runbook.step_failed", Data: map[string]any{"error": "open /etc/sred/db-password: denied"}})
+		}}
+		r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/api/v1/events", nil)
+		h.ServeHTTP(w, r)
+		require.Equal(t, ": subscribed\n\n: closed: credentials revoked: the role of dora changed from admin to viewer\n\n", w.body.String())
+	}
+}
+
+// TestWSWritesNothingPublishedAfterRevocation: an event appended after the
+// request was revoked is not written to the WebSocket, whichever of the
+// client's goroutine (closing) and a writer's pass takes the client first.
+func TestWSWritesNothingPublishedAfterRevocation(t *testing.T) {
+	bus := events.NewBus(16, nil)
+	hub := stream.NewHub(bus, stream.HubOptions{})
+	mux := http.NewServeMux()
+	hub.Register(mux)
+	ends := make(chan context.CancelCauseFunc, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, end := context.WithCancelCause(r.Context())
+		ends <- end
+		mux.ServeHTTP(w, r.WithContext(ctx))
+	}))
+	t.Cleanup(srv.Close)
+	const cause = "credentials revoked: the role of dora changed from admin to viewer"
+	for range 32 {
+		ws := dial(t, srv.URL, `{}`)
+		require.Equal(t, stream.TypeSubscribed, ws.next(t).Type)
+		end := <-ends
+		end(errors.New(cause))
+		hub.Ingest(events.Event{Type: "runbook.step_failed", Time: time.Now(), Data: map[string]any{"error": "open /etc/sred/db-password: denied"}})
+		rctx, rcancel := context.WithTimeout(context.Background(), time.Minute)
+		_, b, err := ws.c.Read(rctx)
+		rcancel()
+		var ce websocket.CloseError
+		require.ErrorAs(t, err, &ce, "read %s", b)
+		require.Equal(t, cause, ce.Reason)
+	}
+}

@@ -269,6 +269,13 @@ func (h *Handler) run(ctx context.Context, rc *http.ResponseController, w http.R
 			if !f.Match(ev) {
 				continue
 			}
+			if ctx.Err() != nil {
+				// The request ended while ev came (a reload that changed
+				// the client's role revokes the stream before it
+				// returns): ev, published after, is not written in the
+				// view of the role the stream was opened with.
+				return ctx.Err()
+			}
 			if redact {
 				ev = RedactEvent(ev)
 			}

@@ -154,8 +154,11 @@ type wsClient struct {
 	missed atomic.Bool
 	ctx    context.Context
 	cancel context.CancelCauseFunc
-	conn   *websocket.Conn
-	cork   *corkConn // nil when the connection could not be corked
+	// req is the context of the request: it ends, before ctx, when a
+	// reload revokes the client's credentials (end then closes).
+	req  context.Context
+	conn *websocket.Conn
+	cork *corkConn // nil when the connection could not be corked
 	// raw is set when the hub writes its frames straight to cork (no
 	// compression was negotiated): the frames encoded once in the ring,
 	// without the library's writer.
@@ -805,6 +808,15 @@ func (h *Hub) pass(w *writerBuf, c *wsClient) {
 		c.pmu.Unlock()
 	}
 	w.es = es
+	if len(es) > 0 && c.req != nil && c.req.Err() != nil {
+		// The request ended (a reload revoked the client's credentials
+		// or changed its role): the events it collected, some published
+		// after, are not written in the view of the role the stream was
+		// opened with; the client's goroutine closes it (end), once this
+		// pass lets it go.
+		c.queued.Store(false)
+		return
+	}
 	if len(es) > 0 {
 		// Before the write: once the client has the events, the ping
 		// sees them.
@@ -1255,7 +1267,7 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 	ctx = c.CloseRead(context.WithoutCancel(ctx))
 	ctx, cancelCause := context.WithCancelCause(ctx)
 	defer cancelCause(nil)
-	cl := &wsClient{ctx: ctx, cancel: cancelCause, conn: c, cork: cork, raw: raw, f: f, batch: sub.Batch, redact: !auth.SeesPaths(req)}
+	cl := &wsClient{ctx: ctx, cancel: cancelCause, req: req, conn: c, cork: cork, raw: raw, f: f, batch: sub.Batch, redact: !auth.SeesPaths(req)}
 
 	h.mu.Lock()
 	last := h.last.Load()
