@@ -35,7 +35,14 @@ type BudgetConfig struct {
 	Specs []*slo.Spec
 	// prom queries the `prometheus` section's server (nil when none).
 	prom *budget.Prom
+	// warnings are the contracts stricter than their SLOs (logged when
+	// applied, printed by srectl check config).
+	warnings []string
 }
+
+// ConfigWarnings returns what the slos and sla sections hold that is not
+// an error but most likely not meant (see sla.Config.Warnings).
+func (c *BudgetConfig) ConfigWarnings() []string { return c.warnings }
 
 // LoadBudget decodes the slos and sla sections, loads the SLO specs and
 // checks that every SLA contract names an SLO that exists.
@@ -68,9 +75,11 @@ func LoadBudget(cfg *config.Config) (*BudgetConfig, error) {
 		return nil, err
 	}
 	c.Specs = specs
-	if err := c.SLA.Check(sla.Lookup(budget.Objectives(specs))); err != nil {
+	lookup := sla.Lookup(budget.Objectives(specs))
+	if err := c.SLA.Check(lookup); err != nil {
 		return nil, err
 	}
+	c.warnings = c.SLA.Warnings(lookup)
 	if cfg.Prometheus.URL != "" {
 		c.prom, err = budget.NewProm(cfg.Prometheus.URL, cfg.Prometheus.HTTPClientConfig, time.Duration(c.SLOs.QueryTimeout))
 		if err != nil {
@@ -104,6 +113,9 @@ func buildBudget(_ context.Context, a *App, c *BudgetConfig) (func(context.Conte
 	svc := budget.New(opts)
 	reporter := sla.NewReporter(nil)
 	apply := func(c *BudgetConfig) error {
+		for _, w := range c.warnings {
+			logger.Warn("SLA config", "warning", w)
+		}
 		var q sla.Querier
 		if c.prom != nil {
 			q = c.prom

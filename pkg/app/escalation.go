@@ -35,6 +35,17 @@ type EscalationConfig struct {
 	Warnings []string
 }
 
+// ConfigWarnings returns the escalation section's references that are not
+// errors (a channel no notification configures, a contact without an
+// address), as sred logs them.
+func (c *EscalationConfig) ConfigWarnings() []string {
+	out := make([]string, len(c.Warnings))
+	for i, w := range c.Warnings {
+		out[i] = "escalation: " + w
+	}
+	return out
+}
+
 // escalationLanes is how many escalation jobs of different incidents run at
 // once (jobs.Options.Concurrency): on SQLite they share the writer's
 // batches, on PostgreSQL they are transactions of the pool beside the

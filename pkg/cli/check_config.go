@@ -41,7 +41,7 @@ func checkConfig(env *Env, files []string, webConfig string) error {
 			continue
 		}
 		fmt.Fprintf(env.Stdout, "  SUCCESS\n")
-		for _, w := range warnings {
+		for _, w := range append(cfg.Warnings(), warnings...) {
 			fmt.Fprintf(env.Stdout, "  WARNING: %s\n", w)
 		}
 		summarizeConfig(env, cfg)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -19,7 +20,15 @@ func TestCheckConfig(t *testing.T) {
 		code int
 		out  string
 	}{
+		// The escalation's warnings, which sred logs at start, are
+		// printed: this file configures no notification channel, so the
+		// default severities page nobody.
 		{"good", []string{good}, 0, "Checking '" + good + "'\n  SUCCESS\n" +
+			"  WARNING: escalation: channel email is used by the escalation config but not configured in notifications\n" +
+			"  WARNING: escalation: channel phone is used by the escalation config but not configured in notifications\n" +
+			"  WARNING: escalation: channel push is used by the escalation config but not configured in notifications\n" +
+			"  WARNING: escalation: channel slack is used by the escalation config but not configured in notifications\n" +
+			"  WARNING: escalation: channel sms is used by the escalation config but not configured in notifications\n" +
 			"  WARNING: no users: sred refuses to start unless --web.no-auth is given (anyone who reaches the port is then admin); list users in auth.users_file\n" +
 			"  incident IDs: INC-YYYY-NNNN, webhook auth: none, max body: 4194304 bytes\n" +
 			"  service labels: [service job], severity label: severity (default MEDIUM), auto resolve: true, flap window: 1h\n" +
@@ -162,7 +171,9 @@ func TestCheckConfigAccess(t *testing.T) {
 		code int
 		want []string
 	}{
-		{"users, webhook token", []string{f("users-webhook-token.yml")}, 0, []string{"  SUCCESS\n  incident IDs"}},
+		// No access warning (its file configures no notification
+		// channel: the escalation's warnings say so).
+		{"users, webhook token", []string{f("users-webhook-token.yml")}, 0, []string{"  SUCCESS\n  WARNING: escalation: ", "  incident IDs"}},
 		{"short webhook token", []string{f("users-short-webhook-token.yml")}, 0,
 			[]string{"WARNING: the webhook's bearer token is 9 bytes: webhook requests are not rate-limited, so a short token can be guessed by anyone who reaches the port; use at least 16 random bytes (e.g. openssl rand -hex 16)"}},
 		{"one-byte webhook token", []string{f("users-one-byte-webhook-token.yml")}, 0,
@@ -205,8 +216,8 @@ func TestCheckConfigAccess(t *testing.T) {
 			for _, w := range c.want {
 				require.Contains(t, stdout.String(), w)
 			}
-			if c.code == 0 && len(c.want) == 1 && c.want[0] == "  SUCCESS\n  incident IDs" {
-				require.NotContains(t, stdout.String(), "WARNING")
+			if c.name == "users, webhook token" {
+				require.NotRegexp(t, `WARNING: [^e]`, stdout.String())
 			}
 		})
 	}
@@ -214,4 +225,71 @@ func TestCheckConfigAccess(t *testing.T) {
 
 func good(*testing.T) string {
 	return filepath.Join("..", "config", "testdata", "conf.good.yml")
+}
+
+// TestCheckConfigSLAStricterThanSLO: a contracted target stricter than the
+// objective of the SLO measuring it loads (sred logs it) and is a warning
+// of srectl check config; a target as strict as its SLO, or looser, is
+// not. The example's contracts are looser than their SLOs.
+func TestCheckConfigSLAStricterThanSLO(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "checkout.yml"), []byte(`apiVersion: sre.rootuip.io/v1
+kind: ServiceLevelObjectives
+service: checkout
+slos:
+  - name: orders
+    objective: 99.9
+    sli:
+      events:
+        errorSelector: 'http_requests_total{job="checkout",code=~"5.."}'
+        totalSelector: 'http_requests_total{job="checkout"}'
+  - name: latency
+    objective: 95
+    sli:
+      latency:
+        histogram: http_request_duration_seconds{job="checkout"}
+        threshold: 300ms
+`), 0o600))
+	conf := func(orders, latency string) string {
+		f := filepath.Join(dir, "sred.yml")
+		require.NoError(t, os.WriteFile(f, []byte(`slos: {spec_files: [checkout.yml]}
+sla:
+  customers:
+    - id: ACME-001
+      services:
+        - service: checkout
+          availability: {slo: orders, target: `+orders+`}
+          latency: {target: `+latency+`}
+`), 0o600))
+		return f
+	}
+	warning := func(kind, target, slo, objective string) string {
+		return "  WARNING: sla: customer \"ACME-001\": service \"checkout\": " + kind + " target " + target +
+			"% is stricter than the objective of SLO \"" + slo + "\" (" + objective +
+			"%): the contract can be missed while the SLO's error budget and burn-rate alerts still read healthy; make the SLO at least as strict as the contract\n"
+	}
+	for _, tc := range []struct {
+		orders, latency string
+		want            []string
+	}{
+		{"99.95", "95", []string{warning("availability", "99.95", "orders", "99.9")}},
+		{"99.99", "99", []string{warning("availability", "99.99", "orders", "99.9"), warning("latency", "99", "latency", "95")}},
+		{"99.9", "95", nil},
+		{"99.5", "90", nil},
+	} {
+		t.Run(tc.orders+"/"+tc.latency, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			require.Equal(t, 0, Main([]string{"check", "config", conf(tc.orders, tc.latency)}, &out, &errb), "%s\n%s", out.String(), errb.String())
+			var got []string
+			for _, l := range strings.SplitAfter(out.String(), "\n") {
+				if strings.HasPrefix(l, "  WARNING: sla:") {
+					got = append(got, l)
+				}
+			}
+			require.Equal(t, tc.want, got, out.String())
+		})
+	}
+	var example bytes.Buffer
+	require.Equal(t, 0, Main([]string{"check", "config", filepath.Join("..", "..", "examples", "sred.yml")}, &example, &example))
+	require.NotContains(t, example.String(), "WARNING: sla:")
 }

@@ -117,6 +117,37 @@ func (c *Config) Check(lookup SLOLookup) error {
 	return nil
 }
 
+// Warnings returns a warning for every contracted target stricter than the
+// objective of the SLO that measures it: the contract can then be missed
+// while the SLO, its error budget and its burn-rate pages still read
+// healthy, and nothing pages before the credits are owed. Targets whose
+// SLO lookup does not know are Check's errors, not warnings.
+func (c *Config) Warnings(lookup SLOLookup) []string {
+	var out []string
+	for _, cu := range c.Customers {
+		for _, s := range cu.Services {
+			for _, t := range []struct {
+				kind string
+				t    *Target
+			}{{"availability", s.Availability}, {"latency", s.Latency}} {
+				if t.t == nil {
+					continue
+				}
+				o, ok := lookup(s.Service, t.t.SLO)
+				if !ok || t.t.Target <= o.Objective {
+					continue
+				}
+				out = append(out, fmt.Sprintf("sla: customer %q: service %q: %s target %s%% is stricter than the objective of SLO %q (%s%%): the contract can be missed while the SLO's error budget and burn-rate alerts still read healthy; make the SLO at least as strict as the contract",
+					cu.ID, s.Service, t.kind, percentText(t.t.Target), t.t.SLO, percentText(o.Objective)))
+			}
+		}
+	}
+	return out
+}
+
+// percentText is a percentage as written in the configuration (99.95).
+func percentText(p float64) string { return strconv.FormatFloat(p, 'f', -1, 64) }
+
 // ErrNotFound is returned for an unknown customer.
 var ErrNotFound = errors.New("not found")
 
