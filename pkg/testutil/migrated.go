@@ -279,7 +279,9 @@ func takeSchema(ctx context.Context, key string, migrations [][]store.Migration)
 	// DELETE (not TRUNCATE, whose new files per table and index cost more
 	// than the few rows a test leaves), the migrations' rows written
 	// back, the sequences set back.
-	var reset []string
+	// A transaction a test left open (and its row locks) fails the reset
+	// instead of holding it forever; the schema is then dropped.
+	reset := []string{`SET LOCAL lock_timeout = '1min'`}
 	for _, tb := range s.tables {
 		reset = append(reset, `DELETE FROM `+tb)
 	}
@@ -342,7 +344,7 @@ func giveBackSchema(key string, s *pgSchema) {
 	if err != nil {
 		delete(migrated.schemas, s)
 		if admin != nil {
-			_, _ = admin.ExecContext(ctx, `DROP SCHEMA IF EXISTS `+s.name+` CASCADE`)
+			_, _ = admin.ExecContext(ctx, `SET lock_timeout = '1min'; DROP SCHEMA IF EXISTS `+s.name+` CASCADE`)
 		}
 		return
 	}
