@@ -32,7 +32,7 @@ func TestAllClearOncePerPage(t *testing.T) {
 			entry: "Escalation stopped: the SLO is recovering (2 pending step(s) cancelled); all-clear sent via push to bob"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+			testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 				ctx := context.Background()
 				r, _, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "medium"})
 				require.Equal(t, []string{"bob/push"}, r.paged(t, id))

@@ -151,7 +151,7 @@ func (a *apiRig) ackPath(t *testing.T, id, user string) string {
 }
 
 func TestAPIStatusAndEscalate(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		// escalationYAML's policy, but for the batch service, which no
 		// policy pages.
 		a := newAPIRigWith(t, db, strings.Replace(escalationYAML, "  - name: default\n", "  - name: default\n    matchers: ['service!=\"batch\"']\n", 1))
@@ -240,7 +240,7 @@ func TestAPIStatusAndEscalate(t *testing.T) {
 // escalation's step has paged, made before it did (here: at the same
 // instant), is merged too; a later call escalates again.
 func TestConcurrentEscalateNow(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		a := newAPIRig(t, db)
 		id := a.open(t, "critical")
 		a.tick(t)
@@ -309,7 +309,7 @@ func TestConcurrentEscalateNow(t *testing.T) {
 }
 
 func TestAPIMaintenance(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		a := newAPIRig(t, db)
 		list := func() []any {
 			t.Helper()
@@ -383,7 +383,7 @@ VALUES ('empty', '["service=\"api\""]', 1804075200000, 1804075200000, 'test', 18
 }
 
 func TestAPISimulate(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		a := newAPIRig(t, db)
 		got := a.do(t, "POST", "/api/v1/escalation/simulate", `{"labels":{"service":"api","severity":"high"},"at":"2026-03-02T10:30:00Z"}`)
 		require.Equal(t, http.StatusOK, got.Code, got.Body)
@@ -419,7 +419,7 @@ func TestAPISimulate(t *testing.T) {
 }
 
 func TestAckLink(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		a := newAPIRig(t, db)
 		id := a.open(t, "critical")
@@ -489,7 +489,7 @@ func TestAckLink(t *testing.T) {
 }
 
 func TestAckLinkExpired(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		a := newAPIRig(t, db)
 		id := a.open(t, "critical")
 		a.tick(t)
@@ -514,7 +514,7 @@ func TestAckLinkExpired(t *testing.T) {
 // acknowledge page saying why, with the same status (the API's JSON error
 // before); a client that does not ask for HTML still gets the JSON.
 func TestAckLinkErrorInBrowser(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		a := newAPIRig(t, db)
 		id := a.open(t, "critical")
@@ -568,7 +568,7 @@ func (a *apiRig) doAccept(t *testing.T, method, path, accept string) reply {
 // /etc/sred/secrets/ack_secret: no such file or directory" before), and
 // so while it is empty; the links work again once the file is back.
 func TestAckLinkKeyUnreadable(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		ncfg := notifyConfig(t, sms, push, email, slack)
 		dir := t.TempDir()
@@ -609,7 +609,7 @@ func TestAckLinkKeyUnreadable(t *testing.T) {
 // never the store's error (which can name its host, a file path or SQL);
 // nothing is acknowledged.
 func TestAckLinkStoreError(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		a := newAPIRig(t, db)
 		id := a.open(t, "critical")
 		a.tick(t)
@@ -641,7 +641,7 @@ func TestAckLinkStoreError(t *testing.T) {
 // maintenance windows stored at runtime, and plans exactly what the engine
 // then does for a real incident.
 func TestSimulateMatchesEngine(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
 		a := newAPIRig(t, db)
 		// carol covers primary from 10:00 to 11:00; api is in maintenance 10:30-10:42.
@@ -696,7 +696,7 @@ func TestSimulateMatchesEngine(t *testing.T) {
 // blame the request. (Escalating writes through the incident service's
 // writer, whose own connection outlives the pool's Close.)
 func TestAPIStoreFailure(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		a := newAPIRig(t, db)
 		id := a.open(t, "critical")
 		a.tick(t)
@@ -724,7 +724,7 @@ func TestAPIStoreFailure(t *testing.T) {
 // printable and kept as text (pages escape it). A window stored before
 // names were checked still lists and still silences.
 func TestMaintenanceWindowNames(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		a := newAPIRig(t, db)
 		list := func() []any {
 			t.Helper()
@@ -800,7 +800,7 @@ VALUES ($1, $2, $3, $4, $5, $6)`, "db\nupgrade", `["service=\"api\""]`, jobs.Mil
 // last error; the escalation status shows a viewer its base name only, an
 // admin the whole path.
 func TestStatusPathsShownToAdminsOnly(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		const secret = "/nonexistent/sred-test/secrets/sms-token"
 		ncfg := notifyConfig(t, newSink(t), newSink(t), newSink(t), newSink(t))
 		ncfg.SMS.BearerTokenFile = secret

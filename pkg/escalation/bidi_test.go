@@ -23,7 +23,7 @@ import (
 // as the text <U+202E> in the page's title; neither page holds the raw
 // characters. On SQLite and PostgreSQL.
 func TestAckPageBidiControlsShown(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		a := newAPIRig(t, db)
 		id := a.open(t, "critical")
 		a.tick(t)
@@ -69,7 +69,7 @@ func TestAckPageBidiControlsShown(t *testing.T) {
 // marker's among them. Before, the page had no stylesheet: the markers were
 // bare text.
 func TestAckPageStylesheet(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		a := newAPIRig(t, db)
 		id := a.open(t, "critical")
 		a.tick(t)

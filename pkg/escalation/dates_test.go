@@ -16,7 +16,7 @@ import (
 // reads unambiguously (the format of the other timeline times,
 // TestQueuedEntryTimesHaveDates).
 func TestEscalationEntryTimesHaveDates(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clk := clock.NewManual(time.Date(2026, 3, 2, 23, 50, 0, 0, time.UTC)) // bob on primary until 10:00 Tuesday
 		r := newRig(t, db, clk, escalationYAML, notifyConfig(t, sms, push, email, slack))
@@ -33,7 +33,7 @@ func TestEscalationEntryTimesHaveDates(t *testing.T) {
 // 2026-03-03 01:00 UTC"), and the start, the same day, as a time of day.
 // It used to read "01:00 UTC", as if due earlier that day.
 func TestPageGivesDateOfNextLevel(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clk := clock.NewManual(time.Date(2026, 3, 2, 23, 0, 0, 0, time.UTC))
 		r := newRig(t, db, clk, soloPolicy, notifyConfig(t, sms, push, email, slack))

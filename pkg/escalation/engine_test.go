@@ -199,7 +199,7 @@ func notifyConfig(t *testing.T, sms, push, email, slack *sink) *notify.Config {
 var t0 = time.Date(2026, 3, 2, 10, 30, 0, 0, time.UTC) // Monday; bob's shift on primary until 10:00 Tuesday
 
 func TestCriticalEscalatesUntilAcknowledged(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
@@ -285,7 +285,7 @@ func TestCriticalEscalatesUntilAcknowledged(t *testing.T) {
 }
 
 func TestLowWaitsAnHour(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
 		r := newRig(t, db, clock, escalationYAML, notifyConfig(t, sms, push, email, slack))
@@ -309,7 +309,7 @@ func TestLowWaitsAnHour(t *testing.T) {
 // engine, worker and sender on the same database) fires level 1 on time,
 // once.
 func TestRestart(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
 		ncfg := notifyConfig(t, sms, push, email, slack)
@@ -377,7 +377,7 @@ func TestReplicas(t *testing.T) {
 }
 
 func TestHandoffPagesNewOnCall(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		start := time.Date(2026, 3, 3, 9, 50, 0, 0, time.UTC) // bob on call until 10:00, then alice
 		clock := clock.NewManual(start)
@@ -398,7 +398,7 @@ policies:
 }
 
 func TestMaintenanceWindow(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
@@ -433,7 +433,7 @@ func TestMaintenanceWindow(t *testing.T) {
 // SQLite, the incident service's writer), on both backends; a resolved
 // incident has no escalation to advance.
 func TestEscalateNow(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
@@ -476,7 +476,7 @@ func TestEscalateNow(t *testing.T) {
 // used to share the dedup key of the level's first page, so none was
 // written while the timeline said "paging carol".
 func TestEscalateNowPagesALevelAgain(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
@@ -511,7 +511,7 @@ func TestEscalateNowPagesALevelAgain(t *testing.T) {
 // first round), and a policy with repeat 1 paged a third round, and one
 // more after every escalate-now at its last level.
 func TestEscalateNowKeepsRepeatCount(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
@@ -561,7 +561,7 @@ func (r *rig) reminders(t *testing.T, id string) []string {
 // the reminder channels (push here; no chat tool needed) until the
 // incident is resolved or the ack timeout re-escalates it.
 func TestAckReminder(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
@@ -629,7 +629,7 @@ policies:
 // TestChatMentions: one message per step to Slack, Teams and Mattermost,
 // each mentioning the paged user in its own way.
 func TestChatMentions(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		chat := newSink(t)
 		ncfg := notifyConfig(t, sms, push, email, slack)
@@ -661,7 +661,7 @@ policies:
 // an acknowledge link signed for its own user; the secret file is read at
 // every page, so a rotated secret signs the next page's links.
 func TestPageAckLinksPerUser(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
@@ -718,7 +718,7 @@ policies:
 // 30m at 04:40, the on-call was paged at 05:01 by the timeout of the
 // acknowledgement of 04:31.
 func TestSnoozeHoldsAckTimeout(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)

@@ -41,7 +41,7 @@ func TestExampleConfig(t *testing.T) {
 		require.True(t, nc.Configured(ch), ch)
 	}
 
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		start := time.Date(2026, 3, 2, 10, 30, 0, 0, time.UTC)
 		clock := clock.NewManual(start)

@@ -20,7 +20,7 @@ import (
 // outage and the escalation pages again. A resolve within the hold ends it
 // without a page.
 func TestFlappingHoldsEscalation(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
 		r := newRig(t, db, clock, escalationYAML, notifyConfig(t, sms, push, email, slack))
@@ -80,7 +80,7 @@ func TestFlappingHoldsEscalation(t *testing.T) {
 // run, or held back when damped). The escalation's entries used to come
 // first, written by its hook before the delivery's own entries.
 func TestReopenTimelineOrder(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)

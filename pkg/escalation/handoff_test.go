@@ -40,7 +40,7 @@ func soloPaged(t *testing.T, db *store.DB) (*rig, *clock.Manual, string) {
 // paged (bob) puts carol on call from 10:50; she is paged at its start,
 // and nobody again when bob is back at its end (he was paged already).
 func TestHandoffAfterRuntimeOverride(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
 		r, clock, id := soloPaged(t, db)
 
@@ -69,7 +69,7 @@ func TestHandoffAfterRuntimeOverride(t *testing.T) {
 // TestHandoffAfterReload: a reload that changes the rotation so that alice
 // is on call now pages her at once.
 func TestHandoffAfterReload(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
 		r, clock, id := soloPaged(t, db)
 
@@ -109,7 +109,7 @@ policies:
 // TestRepeatChain: with repeat 1, the whole chain runs twice, repeat_after
 // after the last level, then stops.
 func TestRepeatChain(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
 		r := newRig(t, db, clock, twicePolicy, notifyConfig(t, sms, push, email, slack))
@@ -132,7 +132,7 @@ func TestRepeatChain(t *testing.T) {
 // TestFrozenPolicy: a reload during an escalation does not change it; new
 // incidents get the new policy.
 func TestFrozenPolicy(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
 		ncfg := notifyConfig(t, sms, push, email, slack)
@@ -167,7 +167,7 @@ policies:
 // watch; the step still runs (it failed on the missing schedule's handoff
 // before).
 func TestStepOfRemovedSchedule(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
 		r := newRig(t, db, clock, soloPolicy, notifyConfig(t, sms, push, email, slack))
@@ -195,7 +195,7 @@ users:
 // state, for the level's schedules found in the frozen policy), and
 // watches the handoff at the end of the override.
 func TestStepOverrides(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
@@ -232,7 +232,7 @@ func TestStepOverrides(t *testing.T) {
 // PostgreSQL read with the escalation's state), so the later one still
 // wins.
 func TestStepOverridesAfterSplit(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
@@ -264,7 +264,7 @@ func TestStepOverridesAfterSplit(t *testing.T) {
 // does not; the new on-call person is paged when the window ends, if the
 // escalation is still unacknowledged, and the timeline says why.
 func TestHandoffDuringMaintenanceWindow(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
 		r, clock, id := soloPaged(t, db)
 
@@ -300,7 +300,7 @@ func TestHandoffDuringMaintenanceWindow(t *testing.T) {
 // unacknowledged is paged, as before it. Their watches used to be lost
 // (and could not be planned again under the cancelled watch's key).
 func TestHandoffWatchedAfterEscalateNow(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
 		r, clock, id := soloPaged(t, db)
 		_, err := r.svc.Acknowledge(ctx, id, "bob")
@@ -356,7 +356,7 @@ func smsBodies(t *testing.T, db *store.DB, id string) map[string]string {
 // shift handoff says when the escalation's next level is due ("Next
 // Update"), as a step's page does; it had no such line.
 func TestHandoffPageSaysNextUpdate(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		bodies := handoffBodies(t, db)
 		require.Contains(t, bodies["bob"], "Next Update: 12:30 UTC\n", "level 1 (erin) is due 2h after level 0")
 		require.Contains(t, bodies["carol"], "Next Update: 12:30 UTC\n", "the handoff page says the same")
@@ -368,7 +368,7 @@ func TestHandoffPageSaysNextUpdate(t *testing.T) {
 // schedule, not because the escalation reached a new level); a step's
 // page says which level it is. The handoff page used to read as a step's.
 func TestHandoffPageSaysHandoff(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		actions := map[string]string{}
 		for user, body := range handoffBodies(t, db) {
 			for line := range strings.SplitSeq(body, "\n") {

@@ -18,7 +18,7 @@ import (
 // sets up bob's pages on it (newPageRig).
 func lockOrderRig(t *testing.T, s pageSetup) (*store.DB, *rig, string) {
 	t.Helper()
-	db := testutil.OpenPostgres(t, allMigrations...)
+	db := testutil.MigratedPostgres(t, allMigrations...)
 	r, _, id := newPageRig(t, db, s)
 	return db, r, id
 }
@@ -188,7 +188,7 @@ func TestAckRunAgainAfterDeadlock(t *testing.T) {
 // which the action (waiting first, the other's deadlock_timeout raised)
 // is the one to detect and lose.
 func TestEngineActionsRunAgainAfterDeadlock(t *testing.T) {
-	db := testutil.OpenPostgres(t, allMigrations...)
+	db := testutil.MigratedPostgres(t, allMigrations...)
 	ctx := t.Context()
 	sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 	r := newRig(t, db, clock.NewManual(t0), escalationYAML, notifyConfig(t, sms, push, email, slack))

@@ -24,7 +24,7 @@ import (
 // current targets, on level 0's channels or the ones named, once per key;
 // a real Slack-compatible webhook server receives the chat message.
 func TestNotifyResponders(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		sms, push, email := newSink(t), newSink(t), newSink(t)
 		var (

@@ -20,7 +20,7 @@ import (
 // 1 after 15 minutes) is paged again at once over the CRITICAL channels when
 // the page tier of the same SLO joins it.
 func TestSeverityRaisedEscalatesAgain(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 		clock := clock.NewManual(t0)
@@ -261,7 +261,7 @@ func TestSeverityRaised(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+			testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 				ctx := context.Background()
 				sms, push, email, slack := newSink(t), newSink(t), newSink(t), newSink(t)
 				clock := clock.NewManual(t0)

@@ -19,7 +19,7 @@ import (
 // the error in sred's log (web.ErrStore). Before, any viewer read the
 // store's error in the Notes field of a 200.
 func TestSimulateStoreFailureNotShown(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		a := newAPIRig(t, db)
 		const body = `{"labels":{"service":"api","severity":"high"},"at":"2026-03-02T10:30:00Z"}`
 		got := a.do(t, "POST", "/api/v1/escalation/simulate", body)

@@ -73,7 +73,7 @@ policies:
 // acknowledge, saying who acknowledged, and its resolve, once each, as
 // PagerDuty does; the channels without state (push) do not.
 func TestWebhookGetsAcknowledgeAndResolve(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		wh := newWebhookSink(t)
 		r, _, id := newPageRig(t, db, pageSetup{policy: webhookOnlyYAML, severity: "critical", webhook: wh.URL})
@@ -99,7 +99,7 @@ func TestWebhookGetsAcknowledgeAndResolve(t *testing.T) {
 // acknowledges: the receiver never heard of the incident and gets
 // neither its acknowledge nor its resolve once it is back.
 func TestNoWebhookEventsForWithdrawnTrigger(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		wh := newWebhookSink(t)
 		wh.setDown(true)
@@ -120,7 +120,7 @@ func TestNoWebhookEventsForWithdrawnTrigger(t *testing.T) {
 // levels, three users), as it gets one acknowledge and one resolve; the
 // per-user channels (sms) get one per paged user.
 func TestWebhookAllClearOncePerIncident(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		wh := newWebhookSink(t)
 		r, _, id := newPageRig(t, db, pageSetup{policy: `

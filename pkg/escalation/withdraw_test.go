@@ -199,7 +199,7 @@ func TestPagesWithdrawnOnAckAndResolve(t *testing.T) {
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+			testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 				ctx := context.Background()
 				sms, push := newFlakySink(t), newSink(t)
 				r, _, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "critical", sms: &sink{Server: sms.Server}, push: push})
@@ -232,7 +232,7 @@ func TestPagesWithdrawnOnAckAndResolve(t *testing.T) {
 // where a page was delivered (push), not to the SMS and phone numbers that
 // were never paged, even though the provider is back.
 func TestNoAllClearForWithdrawnPages(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		sms, push := newFlakySink(t), newSink(t)
 		r, _, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "critical", sms: &sink{Server: sms.Server}, push: push})
@@ -303,7 +303,7 @@ func (s *holdSink) Release() { s.once.Do(func() { close(s.release) }) }
 // acknowledgement's entry says it was left to finish and counts no
 // withdrawn page, and the status reads it as delivered.
 func TestPageBeingSentOnAckIsDelivered(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		push := newHoldSink(t)
 		r, _, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "medium", push: &sink{Server: push.Server}, held: true})
@@ -404,7 +404,7 @@ func pdEvents(t *testing.T, db *store.DB, id string) []string {
 // acknowledge nor the resolve (nor the all-clear's resolve) once it is
 // back, though push, which got the page, does get the all-clear.
 func TestNoPagerDutyEventsForWithdrawnTrigger(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		pd := newPDSink(t)
 		r, _, id := newPageRig(t, db, pageSetup{policy: pagerDutyYAML, severity: "critical", pagerDuty: pd.URL})
@@ -432,7 +432,7 @@ func TestNoPagerDutyEventsForWithdrawnTrigger(t *testing.T) {
 // meanwhile); and once it is delivered the resolve too. Had that send failed instead, see
 // TestWithdrawnPageFailingWhileSent.
 func TestPagerDutyEventsForTriggerBeingSent(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		pd := newHoldSink(t)
 		r, ncfg, id := newPageRig(t, db, pageSetup{policy: pagerDutyOnlyYAML, severity: "critical", pagerDuty: pd.URL, held: true})
@@ -496,7 +496,7 @@ func (l *logSink) at(level slog.Level) []string {
 // acknowledge went out (the page might have been delivered), but the
 // resolve does not: PagerDuty never got the incident.
 func TestWithdrawnPageFailingWhileSent(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		pd, logs := newHoldSinkAnswering(t, http.StatusServiceUnavailable, http.StatusAccepted), &logSink{}
 		r, _, id := newPageRig(t, db, pageSetup{policy: pagerDutyOnlyYAML, severity: "critical", pagerDuty: pd.URL, logs: logs, held: true})
@@ -537,7 +537,7 @@ func TestWithdrawnPageFailingWhileSent(t *testing.T) {
 // delivered. When the SLO recovers, the all-clear goes by push alone: the
 // SMS and phone numbers were never paged, as with withdrawn pages.
 func TestNoAllClearForFailedPages(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		sms := newFlakySink(t)
 		r, _, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "critical", sms: &sink{Server: sms.Server}, maxAttempts: 1})
@@ -598,7 +598,7 @@ func pdTrigger(t *testing.T, db *store.DB, id string) notify.Record {
 // the all-clear nor the resolve goes to PagerDuty (push, which got the
 // page, gets the all-clear). It used to count as being sent forever.
 func TestPagerDutyEventsAfterSenderDiedMidSend(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		pd, push := newPDSink(t), newSink(t)
 		pd.recover()
@@ -655,7 +655,7 @@ func TestPagerDutyEventsAfterSenderDiedMidSend(t *testing.T) {
 // (its sender may yet record a delivery), not as one not yet delivered;
 // PagerDuty gets no acknowledge.
 func TestPageOfDeadSenderWithdrawnAfterLease(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		pd := newPDSink(t)
 		pd.recover()
@@ -694,7 +694,7 @@ func TestPageOfDeadSenderWithdrawnAfterLease(t *testing.T) {
 // timeline says so. It used to be recorded delivered with no resolve,
 // leaving PagerDuty's incident open.
 func TestPagerDutyResolveAfterLateDelivery(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		pd, logs := newHoldSink(t), &logSink{}
 		r, ncfg, id := newPageRig(t, db, pageSetup{policy: pagerDutyOnlyYAML, severity: "critical", pagerDuty: pd.URL, logs: logs, held: true})
@@ -748,7 +748,7 @@ func pushPageAcked(t *testing.T, db *store.DB) (*rig, *notify.Config, string, *h
 // paged after all, and gets the all-clear, once, written with the page's
 // delivery.
 func TestAllClearAfterLateDelivery(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		r, ncfg, id, push, done := pushPageAcked(t, db)
 		recoverAfterLease(t, db, r, ncfg, id)
@@ -774,7 +774,7 @@ func TestAllClearAfterLateDelivery(t *testing.T) {
 // used to stay cancelled, its outcome dropped as a lost lease (logged at
 // Error), and PagerDuty's incident was never acknowledged nor resolved.
 func TestLateDeliveryOfPageWithdrawnAfterLease(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		pd, logs := newHoldSink(t), &logSink{}
 		r, id := ackAfterLease(t, db, pd, logs)
 		require.NoError(t, r.sendDone)
@@ -801,7 +801,7 @@ func TestLateDeliveryOfPageWithdrawnAfterLease(t *testing.T) {
 // (TestWithdrawnPageFailingWhileSent). It used to be logged at Error as
 // a lost lease, with no timeline entry.
 func TestFailedSendOfPageWithdrawnAfterLease(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		pd, logs := newHoldSinkAnswering(t, http.StatusServiceUnavailable, http.StatusAccepted), &logSink{}
 		r, id := ackAfterLease(t, db, pd, logs)
 		require.NoError(t, r.sendDone)
@@ -864,7 +864,7 @@ func ackAfterLease(t *testing.T, db *store.DB, pd *holdSink, logs *logSink) (*la
 // recovery would have given him, once: it used to follow the incident's
 // state alone, and a resolved incident's late page got none.
 func TestAllClearAfterLateDeliveryToResolved(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		r, ncfg, id, push, done := pushPageAcked(t, db)
 		r.clock.Advance(time.Duration(ncfg.Lease))
@@ -897,7 +897,7 @@ func TestAllClearAfterLateDeliveryToResolved(t *testing.T) {
 // resolved without recovering first gave its pages no all-clear (only
 // PagerDuty its resolve), so neither does a page of it delivered late.
 func TestNoAllClearAfterLateDeliveryToResolvedWithoutRecovery(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		r, ncfg, id, push, done := pushPageAcked(t, db)
 		r.clock.Advance(time.Duration(ncfg.Lease))
@@ -948,7 +948,7 @@ func reopen(t *testing.T, r *rig, id, severity string) {
 // UPDATE): its new escalation run pages, and it turns recovering again,
 // with its all-clear, when its SLO stops burning once more.
 func TestReopenClearsRecovering(t *testing.T) {
-	testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		r, _, id := newPageRig(t, db, pageSetup{policy: escalationYAML, severity: "medium"})
 		_, err := r.svc.MarkRecovering(ctx, id, "sred", "api/availability short burn-rate windows back under")
@@ -997,7 +997,7 @@ func TestAllClearAfterLatePageOfEarlierRun(t *testing.T) {
 		{name: "recovered while being sent", early: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+			testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 				ctx := context.Background()
 				r, ncfg, id, push, done := pushPageAcked(t, db)
 				markRecovering := func() {
@@ -1066,7 +1066,7 @@ func TestLatePageFindsRecoveryByMarker(t *testing.T) {
 		{name: "burn again worded as a recovery", rewrite: `UPDATE incident_timeline SET message = CASE WHEN message LIKE 'recovering: %' THEN 'SLO back under its thresholds' ELSE 'recovering: burns again' END, data = CASE WHEN message LIKE 'recovering: %' THEN '{}' ELSE data END WHERE kind = 'recovering'`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			testutil.Backends(t, allMigrations, func(t *testing.T, db *store.DB) {
+			testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
 				ctx := context.Background()
 				r, ncfg, id, push, done := pushPageAcked(t, db)
 				recoverAfterLease(t, db, r, ncfg, id)
