@@ -537,31 +537,52 @@ func TestKillUnderLoad(t *testing.T) {
 	}
 }
 
-// TestStartConfigError: sred refuses to start on a bad sred.yml and says
-// why in the file's terms (no Go type names), and a referenced secret file
-// that does not exist is an error at start, not a silent gap later.
+// TestStartConfigError: sred refuses to start on a bad sred.yml, users
+// file or web config file and says why in the file's terms, at the
+// file:line:col of each problem (no "line N:" without the file, no Go type
+// names), and a referenced secret file that does not exist is an error at
+// start, not a silent gap later.
 func TestStartConfigError(t *testing.T) {
 	bin, err := buildSred()
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		name, config string
+		files        map[string]string // other files in the directory of sred.yml
+		args         []string
 		want         []string
 	}{
-		{"unknown core field", "global:\n  incident_id_prefx: X\n", []string{"sred.yml:2:3: unknown field", "incident_id_prefx"}},
-		{"wrong type in a subsystem section", "escalation:\n  ack_timeout: [30m]\n", []string{"line 2: cannot use a list here: want a string"}},
-		{"missing secret file", "notifications:\n  ack_secret_file: missing-ack.key\n", []string{"notifications.ack_secret_file", "missing-ack.key", "does not exist"}},
+		{"unknown core field", "global:\n  incident_id_prefx: X\n", nil, nil, []string{"sred.yml:2:3: unknown field", "incident_id_prefx"}},
+		{"wrong type in a subsystem section", "escalation:\n  ack_timeout: [30m]\n", nil, nil, []string{`sred.yml:2:16: cannot use a list here: want a string`}},
+		{"unknown field in a subsystem section", "notifications:\n  max_attempt: 3\n", nil, nil, []string{`sred.yml:2:3: unknown field \"max_attempt\"`}},
+		{"bad duration in a subsystem section", "retention:\n  audit_log: forever\n", nil, nil, []string{`sred.yml:2:14: not a valid duration string: \"forever\"`}},
+		{"syntax in a subsystem section", "runbooks:\n  dirs: [x]\n   timeout: 5m\n", nil, nil, []string{`sred.yml:3:4: invalid YAML`}},
+		{"users file", "auth:\n  users_file: users.yml\n", map[string]string{"users.yml": "users:\n  bob:\n    role: admin\n    pasword: x\n"}, nil,
+			[]string{`users.yml:4:5: unknown field \"pasword\"`}},
+		{"web config file", "", map[string]string{"web.yml": "tls_server_confg:\n  cert_file: a\n"}, []string{"--web.config.file=web.yml"},
+			[]string{`web config file web.yml:1:1: unknown field \"tls_server_confg\"`}},
+		{"web config users", "", map[string]string{"web.yml": "basic_auth_users:\n  - alice\n"}, []string{"--web.config.file=web.yml"},
+			[]string{`web config file web.yml:2:3: cannot use a list here: want a mapping`}},
+		{"missing secret file", "notifications:\n  ack_secret_file: missing-ack.key\n", nil, nil, []string{"notifications.ack_secret_file", "missing-ack.key", "does not exist"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			cfg := filepath.Join(dir, "sred.yml")
 			require.NoError(t, os.WriteFile(cfg, []byte(tc.config), 0o600))
-			cmd := exec.Command(bin, "--web.no-auth", "--web.listen-address=127.0.0.1:0", "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"))
+			for name, content := range tc.files {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600))
+			}
+			args := append([]string{"--web.listen-address=127.0.0.1:0", "--config.file=" + cfg, "--storage.path=" + filepath.Join(dir, "data")}, tc.args...)
+			if tc.args == nil {
+				args = append(args, "--web.no-auth")
+			}
+			cmd := exec.Command(bin, args...)
+			cmd.Dir = dir
 			out, err := cmd.CombinedOutput()
 			require.Error(t, err, string(out))
 			for _, w := range tc.want {
 				require.Contains(t, string(out), w)
 			}
-			require.NotRegexp(t, `\b(config|escalation|notify)\.(plain|Config)\b`, string(out), "no Go type names")
+			require.NotRegexp(t, `\b(config|escalation|notify|web|auth)\.(plain|Config|User)\b|\[\]string|: line \d+:`, string(out), "no Go type names, no line without its file")
 		})
 	}
 }

@@ -38,8 +38,10 @@ func splitWebConfig(path string) (users map[string]string, served string, cleanu
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return nil, "", cleanup, fmt.Errorf("web config file %w", yamlerr.InFile(path, yamlerr.Located(b, err)))
 	}
+	// exporter-toolkit's errors (yaml.v2's "line N: ...") are positioned
+	// at the line and column of the problem, one a line.
 	if err := web.Validate(path); err != nil {
-		return nil, "", cleanup, fmt.Errorf("web config file %s: %w", path, yamlerr.Rewrite(err))
+		return nil, "", cleanup, fmt.Errorf("web config file %w", yamlerr.FileSection(path, b, "", err))
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, path, cleanup, nil
@@ -51,7 +53,7 @@ func splitWebConfig(path string) (users map[string]string, served string, cleanu
 		switch key.Value {
 		case "basic_auth_users":
 			if err := val.Decode(&users); err != nil {
-				return nil, "", cleanup, fmt.Errorf("web config file %s: basic_auth_users: %w", path, yamlerr.Rewrite(err))
+				return nil, "", cleanup, fmt.Errorf("web config file %w", yamlerr.FileSection(path, b, "", err))
 			}
 			root.Content = append(root.Content[:i], root.Content[i+2:]...)
 			i -= 2

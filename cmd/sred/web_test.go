@@ -50,16 +50,18 @@ func TestSplitWebConfig(t *testing.T) {
 
 // TestSplitWebConfigErrors: the web config file's errors read as sred.yml's
 // (yamlerr): a syntax error at its line and column, an unknown field without
-// exporter-toolkit's Go type. Before, they read "yaml: line 2: did not find
-// expected ',' or ']'" and "field basic_auth_user not found in type
-// web.Config".
+// exporter-toolkit's Go type, each at its file:line:col. Before, they read
+// "yaml: line 2: did not find expected ',' or ']'", "field basic_auth_user
+// not found in type web.Config" and "yaml: unmarshal errors: line 1: ...".
 func TestSplitWebConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range []struct{ name, doc, want string }{
 		{"syntax", "basic_auth_users:\n  rita: [unclosed\ntls_server_config: {}\n",
 			`:2:9: invalid YAML: "[" opened here is not closed before line 3`},
 		{"unknown field", "basic_auth_user:\n  rita: x\n",
-			": yaml: unmarshal errors:\n  line 1: unknown field \"basic_auth_user\""},
+			`:1:1: unknown field "basic_auth_user"`},
+		{"wrong type", "basic_auth_users:\n  - rita\n",
+			`:2:3: cannot use a list here: want a mapping`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(dir, "web.yml")

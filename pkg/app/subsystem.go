@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/rootuip/sre/pkg/config"
 	"github.com/rootuip/sre/pkg/store"
@@ -143,6 +144,12 @@ func loadConfigRaw(path string, subs []Subsystem) (*Config, error) {
 	for _, s := range subs {
 		v, err := s.load(cfg)
 		if err != nil {
+			// A problem positioned in the file (config.Decode) reads
+			// "load config sred.yml:4:9: msg", as those of the core
+			// sections do; any other "load config sred.yml: msg".
+			if strings.HasPrefix(err.Error(), path+":") {
+				return nil, fmt.Errorf("load config %w", err)
+			}
 			return nil, fmt.Errorf("load config %s: %w", path, err)
 		}
 		out.loaded[nameOf(s)] = v

@@ -105,7 +105,7 @@ func TestToySubsystem(t *testing.T) {
 
 	write("toy:\n  greting: hi\n")
 	_, err := app.LoadConfig(file, toy)
-	require.EqualError(t, err, "load config "+file+": yaml: unmarshal errors:\n  line 2: unknown field \"greting\"")
+	require.EqualError(t, err, "load config "+file+":2:3: unknown field \"greting\"")
 	write("toy:\n  greeting: hi\n")
 	_, err = app.LoadConfig(file)
 	require.EqualError(t, err, "load config "+file+":1:1: unknown field \"toy\"",
@@ -165,7 +165,7 @@ func TestToySubsystem(t *testing.T) {
 
 	// A bad toy section fails the reload and changes nothing.
 	write("toy:\n  greeting: ''\n")
-	require.EqualError(t, a.RequestReload(ctx), "load config "+file+": toy: greeting must not be empty")
+	require.EqualError(t, a.RequestReload(ctx), "load config "+file+":1:1: toy: greeting must not be empty")
 	write("toy:\n  greeting: bonjour\n  delay: 1m\n")
 	require.NoError(t, a.RequestReload(ctx))
 	require.Equal(t, "bonjour", toy.Of(a.Config()).Greeting)

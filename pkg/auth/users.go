@@ -204,9 +204,10 @@ func ParseUsers(b []byte) (*UsersFile, error) {
 	return &f, nil
 }
 
-// LoadUsersFile reads and validates a users file. Its errors name it: a
-// syntax error reads "users file users.yml:3:7: invalid YAML: ...", as
-// those of sred.yml, the SLO specs and the web config file do.
+// LoadUsersFile reads and validates a users file. Its errors name it at
+// the line and column of the problem, one a line: "users file
+// users.yml:3:7: unknown field \"rol\"", as those of sred.yml, the SLO
+// specs and the web config file do (yamlerr.FileSection).
 func LoadUsersFile(path string) (*UsersFile, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -214,7 +215,7 @@ func LoadUsersFile(path string) (*UsersFile, error) {
 	}
 	f, err := ParseUsers(b)
 	if err != nil {
-		return nil, fmt.Errorf("users file %w", yamlerr.InFile(path, err))
+		return nil, fmt.Errorf("users file %w", yamlerr.FileSection(path, b, "", err))
 	}
 	return f, nil
 }

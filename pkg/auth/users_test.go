@@ -54,11 +54,11 @@ func TestLoadUsersFileErrors(t *testing.T) {
 		{"tab indentation", "users:\n\trita: {role: viewer}\n",
 			":2:1: invalid YAML: found character that cannot start any token"},
 		{"unknown field", "users:\n  a: {password: '" + goodHash + "', role: viewer, admin: true}\n",
-			": yaml: unmarshal errors:\n  line 2: unknown field \"admin\""},
+			":2:95: unknown field \"admin\""},
 		{"not a map", "users: [rita]\n",
-			": yaml: unmarshal errors:\n  line 1: cannot use a list here: want a mapping"},
+			":1:8: cannot use a list here: want a mapping"},
 		{"missing role", "users:\n  a: {password: '" + goodHash + "'}\n",
-			": users: a: role is required (viewer, responder or admin)"},
+			":2:3: users: a: role is required (viewer, responder or admin)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-")+".yml")

@@ -137,21 +137,22 @@ canary:
 // TestCheckConfigStatusPageSection: an error of the status_page section
 // names it, as the escalation section's errors do: a maintenance title
 // with a control character read "maintenance[0]: title ...", which the
-// escalation's maintenance_windows could have meant.
+// escalation's maintenance_windows could have meant; each at the
+// file:line:col of the value or field at fault.
 func TestCheckConfigStatusPageSection(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "sred.yml")
 	for _, tc := range []struct{ yaml, want string }{
 		{"status_page:\n  components: [{name: API, services: [api]}]\n  maintenance:\n" +
 			"    - {title: \"DB\\tupgrade\", components: [API], start: 2026-12-05T02:00:00Z, end: 2026-12-05T03:00:00Z}\n",
-			`status_page: maintenance[0]: title "DB\tupgrade": character U+0009 at byte 2 is not printable (one line of printable characters)`},
+			`:4:15: status_page: maintenance[0]: title "DB\tupgrade": character U+0009 at byte 2 is not printable (one line of printable characters)`},
 		{"status_page:\n  components: [{name: \"API\\nv2\", services: [api]}]\n",
-			`status_page: components[0]: name "API\nv2": character U+000A at byte 3 is not printable (one line of printable characters)`},
-		{"status_page:\n  uptime_days: 400\n", "status_page: uptime_days: 400 is out of range (1 to 366)"},
+			`:2:23: status_page: components[0]: name "API\nv2": character U+000A at byte 3 is not printable (one line of printable characters)`},
+		{"status_page:\n  uptime_days: 400\n", ":2:3: status_page: uptime_days: 400 is out of range (1 to 366)"},
 	} {
 		require.NoError(t, os.WriteFile(f, []byte(tc.yaml), 0o600))
 		var out, errb bytes.Buffer
 		require.Equal(t, 1, Main([]string{"check", "config", f}, &out, &errb))
-		require.Equal(t, "Checking '"+f+"'\n  FAILED: load config "+f+": "+tc.want+"\n\n", out.String())
+		require.Equal(t, "Checking '"+f+"'\n  FAILED: load config "+f+tc.want+"\n\n", out.String())
 	}
 }
 

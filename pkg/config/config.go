@@ -66,7 +66,8 @@ type Config struct {
 	// bytes): subsystems resolve their own relative paths and globs against it.
 	BaseDir string `yaml:"-"`
 
-	raw []byte // the file, for Decode
+	raw  []byte // the file, for Decode
+	file string // its path as given to LoadFile ("" from Load), for Decode's errors
 }
 
 // CoreSections are the top-level sections decoded by this package; every
@@ -442,6 +443,7 @@ func LoadFile(path string, sections ...string) (*Config, error) {
 	}
 	cfg, err := load(b, filepath.Dir(abs), sections)
 	if err == nil {
+		cfg.file = path
 		err = cfg.checkFiles()
 	}
 	if err != nil {
@@ -509,7 +511,11 @@ func checkSections(b []byte, other map[string]yaml.Node, known map[string]bool) 
 }
 
 // Decode decodes the top-level section name into v (a pointer) strictly:
-// unknown fields are errors, with the line numbers of the file. A section
+// unknown fields are errors. Errors read "file:line:col: msg", one problem
+// a line, as those of the core sections and of the SLO specs do
+// (yamlerr.FileSection: a problem the decoder cannot place is placed at the
+// value it quotes, else at the section's key); from Load (no file) they
+// read "line N: msg". A section
 // absent from the file, or empty, is decoded from "{}", so that v's
 // UnmarshalYAML sets its defaults. Subsystems call it from their Load.
 func (c *Config) Decode(name string, v any) error {
@@ -530,6 +536,9 @@ func (c *Config) Decode(name string, v any) error {
 	}
 	if _, ok := c.Other[name]; ok {
 		if err := decodeStrict(c.raw, d.Interface()); err != nil {
+			if c.file != "" {
+				return yamlerr.FileSection(c.file, c.raw, name, err)
+			}
 			return err
 		}
 	}

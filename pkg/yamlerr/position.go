@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	yamlv2 "go.yaml.in/yaml/v2"
 	yaml "go.yaml.in/yaml/v3"
 )
 
@@ -34,9 +35,26 @@ func (e *NodeError) Unwrap() error { return e.Err }
 // per problem, without the Go type names of the decoder (Message). A
 // syntax error reads as InFile says; a problem of the decoder (an unknown
 // field, a value of the wrong kind) gets the column of the key or value it
-// names; an error of neither kind reads "file: err". errors.Is and
-// errors.As still see err.
+// names (yaml.v3's and yaml.v2's, as exporter-toolkit and
+// prometheus/common decode with yaml.v2); an error of neither kind reads
+// "file: err". errors.Is and errors.As still see err.
 func File(file string, data []byte, err error) error {
+	return fileError(file, data, err, false, "")
+}
+
+// FileSection is File for the files whose every problem names its line
+// and column (the sections of sred.yml that subsystems decode, the users
+// file, the web config file): an error of neither kind, such as a
+// decoder's own check ("not a valid duration string: \"forever\""), is
+// positioned at the value it quotes, else at the key it quotes, else at
+// the field its leading path names ("tokens[0] (ci): ..."), else, when
+// section is not "", at the key of that top-level section, in which the
+// search stays; each line of a multi-line error on its own.
+func FileSection(file string, data []byte, section string, err error) error {
+	return fileError(file, data, err, true, section)
+}
+
+func fileError(file string, data []byte, err error, locate bool, section string) error {
 	if err == nil {
 		return nil
 	}
@@ -55,7 +73,128 @@ func File(file string, data []byte, err error) error {
 	if errors.As(err, &te) {
 		return &rewritten{msg: typeErrors(file, data, te.Errors), err: err}
 	}
-	return InFile(file, Rewrite(err))
+	var te2 *yamlv2.TypeError
+	if errors.As(err, &te2) {
+		return &rewritten{msg: typeErrors(file, data, te2.Errors), err: err}
+	}
+	if !locate {
+		return InFile(file, Rewrite(err))
+	}
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		if line, col, ok := quotedValue(data, section, l); ok {
+			lines[i] = position(file, line, col) + Message(l)
+		} else {
+			lines[i] = file + ": " + Message(l)
+		}
+	}
+	return &rewritten{msg: strings.Join(lines, "\n"), err: err}
+}
+
+var quotedRE = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
+
+// quotedValue returns the position of the first scalar value of data (of
+// its top-level section section, when not "") that msg quotes; else, for
+// a section, the position of the section's key.
+func quotedValue(data []byte, section, msg string) (line, col int, ok bool) {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) != 1 {
+		return 0, 0, false
+	}
+	root := doc.Content[0]
+	var key *yaml.Node
+	if section != "" {
+		if root.Kind != yaml.MappingNode {
+			return 0, 0, false
+		}
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			if root.Content[i].Value == section {
+				key, root = root.Content[i], root.Content[i+1]
+				break
+			}
+		}
+		if key == nil {
+			return 0, 0, false
+		}
+	}
+	nodes := appendNodes(nil, root, false)
+	// A value first ("forever" of a bad duration), then a key (the name
+	// of a user whose entry lacks a field).
+	for _, key := range []bool{false, true} {
+		for _, m := range quotedRE.FindAllStringSubmatch(msg, -1) {
+			v, err := strconv.Unquote(`"` + m[1] + `"`)
+			if err != nil || v == "" {
+				continue
+			}
+			for _, n := range nodes {
+				if n.key == key && n.tag != "!!map" && n.tag != "!!seq" && n.value == v {
+					return n.line, n.column, true
+				}
+			}
+		}
+	}
+	if n := fieldPath(root, section, msg); n != nil {
+		return n.Line, n.Column, true
+	}
+	if key != nil {
+		return key.Line, key.Column, true
+	}
+	return 0, 0, false
+}
+
+var (
+	pathPrefixRE  = regexp.MustCompile(`^(?:[A-Za-z_][\w.]*(?:\[\d+\])*(?: \([^)]*\))?: )+`)
+	pathSegmentRE = regexp.MustCompile(`[A-Za-z_]\w*|\[\d+\]`)
+)
+
+// fieldPath returns the node that msg's leading path names ("tokens[0]
+// (ci): ...", "escalation: policies[1].levels[0]: ..."), as far as the
+// document has it: the key of a field, the item of a list; nil when msg
+// names no field of root. A first segment equal to section is skipped.
+func fieldPath(root *yaml.Node, section, msg string) *yaml.Node {
+	prefix := pathPrefixRE.FindString(msg)
+	if prefix == "" {
+		return nil
+	}
+	var found *yaml.Node
+	n := root
+	for i, seg := range strings.Split(strings.TrimSuffix(prefix, ": "), ": ") {
+		if j := strings.Index(seg, " ("); j >= 0 {
+			seg = seg[:j]
+		}
+		if i == 0 && seg == section {
+			continue
+		}
+		for _, part := range pathSegmentRE.FindAllString(seg, -1) {
+			next, at := child(n, part)
+			if next == nil {
+				return found
+			}
+			n, found = next, at
+		}
+	}
+	return found
+}
+
+// child returns the value of field or item part of n and the node that
+// names it (the key, or the item).
+func child(n *yaml.Node, part string) (value, at *yaml.Node) {
+	if strings.HasPrefix(part, "[") {
+		i, err := strconv.Atoi(strings.Trim(part, "[]"))
+		if err != nil || n.Kind != yaml.SequenceNode || i >= len(n.Content) {
+			return nil, nil
+		}
+		return n.Content[i], n.Content[i]
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == part {
+			return n.Content[i+1], n.Content[i]
+		}
+	}
+	return nil, nil
 }
 
 // position is "file:line:col: ".

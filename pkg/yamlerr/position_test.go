@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	yamlv2 "go.yaml.in/yaml/v2"
 	yaml "go.yaml.in/yaml/v3"
 )
 
@@ -66,4 +67,36 @@ func TestFileLocatedOnce(t *testing.T) {
 	require.EqualError(t, File("f.yml", doc, err), want)
 	require.EqualError(t, File("f.yml", doc, Located(doc, err)), want)
 	require.EqualError(t, File("f.yml", doc, fmt.Errorf("decode: %w", Located(doc, err))), want)
+}
+
+// TestFileSection: the errors of a decoder's own checks, which name no
+// line, are positioned at the value or key they quote or the field their
+// path names, else at the key of the section, one line each; yaml.v2's
+// unmarshal errors (exporter-toolkit, prometheus/common) are positioned as
+// yaml.v3's are.
+func TestFileSection(t *testing.T) {
+	doc := "global: {}\nretention:\n  audit_log: forever\ntokens:\n  - name: ci\n  - name: cd\n"
+	for _, tc := range []struct{ name, section, err, want string }{
+		{"quoted value", "retention", `not a valid duration string: "forever"`, `f.yml:3:14: not a valid duration string: "forever"`},
+		{"quoted value outside the section", "global", `not a valid duration string: "forever"`, `f.yml:1:1: not a valid duration string: "forever"`},
+		{"field path", "", "tokens[1] (cd): sha256 is required", "f.yml:6:5: tokens[1] (cd): sha256 is required"},
+		{"section path", "retention", "retention: audit_log: must be longer", "f.yml:3:3: retention: audit_log: must be longer"},
+		{"section key", "retention", "retention: must be set", "f.yml:2:1: retention: must be set"},
+		{"nothing to point at", "", "something is wrong", "f.yml: something is wrong"},
+		{"one position a line", "", "tokens[0]: a\n\"forever\" b", "f.yml:5:5: tokens[0]: a\nf.yml:3:14: \"forever\" b"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := errors.New(tc.err)
+			got := FileSection("f.yml", []byte(doc), tc.section, err)
+			require.EqualError(t, got, tc.want)
+			require.ErrorIs(t, got, err)
+			// File leaves them unpositioned.
+			require.EqualError(t, File("f.yml", []byte(doc), err), "f.yml: "+tc.err)
+		})
+	}
+	var w plain
+	v2doc := "name: a\nnme: b\n"
+	err := yamlv2.UnmarshalStrict([]byte(v2doc), &w)
+	require.Error(t, err)
+	require.EqualError(t, File("w.yml", []byte(v2doc), err), `w.yml:2:1: unknown field "nme"`)
 }
