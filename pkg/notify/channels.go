@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime/quotedprintable"
 	"net"
 	"net/http"
 	"net/mail"
@@ -22,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	commoncfg "github.com/prometheus/common/config"
 
@@ -150,17 +152,38 @@ func (d *deliverer) slack(ctx context.Context, m *Message) error {
 	}
 	// The subject and body are alert text: escaped in every text field,
 	// the top-level text (the notification's fallback) as well as the
-	// block. The mentions are sred's, of the paged users.
-	subject := slackEscape(m.Subject)
+	// block, and cut to Slack's limits (fit.go). The mentions are sred's,
+	// of the paged users: never cut.
+	subj, cut := fit(m.Subject, slackSubjectMax, slackCost)
+	subject := slackEscape(subj)
+	if cut {
+		subject += cutMark
+	}
 	var mentions []string
 	for _, id := range m.Mentions {
 		mentions = append(mentions, "<@"+id+">")
 	}
-	section := "*" + subject + "*\n" + slackEscape(strings.TrimSpace(m.Body))
+	paging := ""
 	if len(mentions) > 0 {
-		section += "\nPaging: " + strings.Join(mentions, " ")
+		paging = "\nPaging: " + strings.Join(mentions, " ")
 	}
+	var mentionBlocks []map[string]any
+	if size(paging, utf16Units) > slackMentionsInline {
+		paging = ""
+		mentionBlocks = slackMentionBlocks(mentions, slackMaxBlocks-2)
+	}
+	head := "*" + subject + "*\n"
+	note := cutNote("Slack", m, func(u, text string) string { return "<" + u + "|" + text + ">" })
+	body, cut := fit(strings.TrimSpace(m.Body), slackSectionMax-size(head, utf16Units)-size(paging, utf16Units), slackCost)
+	if cut {
+		body, _ = fit(body, slackSectionMax-size(head, utf16Units)-size(paging, utf16Units)-size(note, utf16Units), slackCost)
+		body = slackEscape(body) + note
+	} else {
+		body = slackEscape(body)
+	}
+	section := head + body + paging
 	blocks := []map[string]any{{"type": "section", "text": map[string]string{"type": "mrkdwn", "text": section}}}
+	blocks = append(blocks, mentionBlocks...)
 	var buttons []map[string]any
 	if m.AckURL != "" {
 		buttons = append(buttons, map[string]any{"type": "button", "style": "danger", "text": map[string]string{"type": "plain_text", "text": "Acknowledge"}, "url": m.AckURL})
@@ -185,6 +208,29 @@ func (d *deliverer) slack(ctx context.Context, m *Message) error {
 		return fmt.Errorf("slack: %w", err)
 	}
 	return nil
+}
+
+// slackMentionBlocks writes the mentions of many paged users in section
+// blocks of at most slackSectionMax characters each, at most max blocks,
+// the last saying how many more were paged when they do not all fit.
+func slackMentionBlocks(mentions []string, max int) []map[string]any {
+	var blocks []map[string]any
+	text := "Paging:"
+	for i, at := range mentions {
+		if size(text, utf16Units)+1+len(at) > slackSectionMax-len(" and 99999 more") {
+			if len(blocks) == max-1 {
+				text += fmt.Sprintf(" and %d more", len(mentions)-i)
+				break
+			}
+			blocks = append(blocks, map[string]any{"type": "section", "text": map[string]string{"type": "mrkdwn", "text": text}})
+			text = ""
+		}
+		if text != "" {
+			text += " "
+		}
+		text += at
+	}
+	return append(blocks, map[string]any{"type": "section", "text": map[string]string{"type": "mrkdwn", "text": text}})
 }
 
 // --- Microsoft Teams -----------------------------------------------------
@@ -212,18 +258,41 @@ func (d *deliverer) teams(ctx context.Context, m *Message) error {
 	if err != nil {
 		return retryable(fmt.Errorf("teams: %w", err))
 	}
+	b := teamsPayload(m)
+	if err := d.post(ctx, u, "application/json", b, nil); err != nil {
+		return fmt.Errorf("teams: %w", err)
+	}
+	return nil
+}
+
+// teamsPayload is the message with one Adaptive Card, at most
+// teamsMaxBytes: the heading, the summary and the service are cut to
+// their own bounds, the message to what is left of the payload's.
+func teamsPayload(m *Message) []byte {
+	subj, cut := fit(m.Subject, teamsSubjectMax, teamsCost)
+	subject := escapeText(subj, teamsEscape)
+	summary, _ := fit(m.Subject, teamsSubjectMax, jsonCost)
+	if cut {
+		subject += cutMark
+		summary += cutMark
+	}
+	svc, cut := fit(m.Service, teamsFactMax, teamsCost)
+	service := escapeText(svc, teamsEscape)
+	if cut {
+		service += cutMark
+	}
 	// TextBlocks and facts are Markdown: the alert text in them is
 	// escaped, sred's links in the body are kept.
 	body := []map[string]any{
-		{"type": "TextBlock", "text": escapeText(m.Subject, teamsEscape), "weight": "Bolder", "size": "Medium", "wrap": true, "color": teamsColor(m.Severity)},
-		{"type": "TextBlock", "text": escapeText(strings.TrimSpace(m.Body), teamsEscape, m.URL, m.AckURL), "wrap": true},
+		{"type": "TextBlock", "text": subject, "weight": "Bolder", "size": "Medium", "wrap": true, "color": teamsColor(m.Severity)},
+		{"type": "TextBlock", "text": "", "wrap": true},
 	}
 	fact := func(title, value string) map[string]string {
 		return map[string]string{"title": title, "value": escapeText(value, teamsEscape)}
 	}
 	facts := []map[string]string{fact("Incident", m.IncidentID), fact("Severity", m.Severity)}
 	if m.Service != "" {
-		facts = append(facts, fact("Service", m.Service))
+		facts = append(facts, map[string]string{"title": "Service", "value": service})
 	}
 	body = append(body, map[string]any{"type": "FactSet", "facts": facts})
 	card := map[string]any{
@@ -256,14 +325,23 @@ func (d *deliverer) teams(ctx context.Context, m *Message) error {
 	}
 	payload := map[string]any{
 		"type":        "message",
-		"summary":     m.Subject,
+		"summary":     summary,
 		"attachments": []map[string]any{{"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": nil, "content": card}},
 	}
-	b, _ := json.Marshal(payload)
-	if err := d.post(ctx, u, "application/json", b, nil); err != nil {
-		return fmt.Errorf("teams: %w", err)
+	// The payload without the message's text: what is left is the text's.
+	empty, _ := json.Marshal(payload)
+	room := teamsMaxBytes - len(empty)
+	text, cut := fit(strings.TrimSpace(m.Body), room, teamsCost)
+	if cut {
+		note := cutNote("Teams", m, func(u, text string) string { return "[" + text + "](" + u + ")" })
+		text, _ = fit(text, room-size(note, jsonCost), teamsCost)
+		text = escapeText(text, teamsEscape, m.URL, m.AckURL) + note
+	} else {
+		text = escapeText(text, teamsEscape, m.URL, m.AckURL)
 	}
-	return nil
+	body[1]["text"] = text
+	b, _ := json.Marshal(payload)
+	return b
 }
 
 // --- Mattermost --------------------------------------------------------------
@@ -281,15 +359,20 @@ func (d *deliverer) mattermost(ctx context.Context, m *Message) error {
 	if err != nil {
 		return retryable(fmt.Errorf("mattermost: %w", err))
 	}
-	var b strings.Builder
-	b.WriteString("#### " + escapeText(m.Subject, mattermostEscape) + "\n")
-	b.WriteString(escapeText(strings.TrimSpace(m.Body), mattermostEscape, m.URL, m.AckURL) + "\n")
+	// The heading, the mentions and the links are kept; the message gets
+	// what is left of a post's characters (fit.go).
+	subj, cut := fit(m.Subject, mattermostSubjectMax, mattermostCost)
+	head := "#### " + escapeText(subj, mattermostEscape)
+	if cut {
+		head += cutMark
+	}
+	var tail strings.Builder
 	if len(m.Mentions) > 0 {
 		var at []string
 		for _, name := range m.Mentions {
 			at = append(at, "@"+name)
 		}
-		b.WriteString("Paging: " + strings.Join(at, " ") + "\n")
+		tail.WriteString("Paging: " + strings.Join(at, " ") + "\n")
 	}
 	var links []string
 	if m.AckURL != "" {
@@ -299,8 +382,19 @@ func (d *deliverer) mattermost(ctx context.Context, m *Message) error {
 		links = append(links, "[Open incident]("+m.URL+")")
 	}
 	if links != nil {
-		b.WriteString(strings.Join(links, " · ") + "\n")
+		tail.WriteString(strings.Join(links, " · ") + "\n")
 	}
+	room := mattermostMaxRunes - utf8.RuneCountInString(head) - 2 - utf8.RuneCountInString(tail.String())
+	text, cut := fit(strings.TrimSpace(m.Body), room, mattermostCost)
+	if cut {
+		note := cutNote("Mattermost", m, func(u, text string) string { return "[" + text + "](" + u + ")" })
+		text, _ = fit(text, room-utf8.RuneCountInString(note), mattermostCost)
+		text = escapeText(text, mattermostEscape, m.URL, m.AckURL) + note
+	} else {
+		text = escapeText(text, mattermostEscape, m.URL, m.AckURL)
+	}
+	var b strings.Builder
+	b.WriteString(head + "\n" + text + "\n" + tail.String())
 	payload := map[string]any{"text": strings.TrimSpace(b.String())}
 	if mc.Channel != "" {
 		payload["channel"] = mc.Channel
@@ -395,7 +489,7 @@ func (d *deliverer) pagerduty(ctx context.Context, m *Message) error {
 	if m.Event == EventTrigger {
 		// PagerDuty takes at most 1024 characters; cut on a UTF-8
 		// boundary, not in the middle of a character.
-		summary, _ := limits.Truncate(m.Subject, 1024)
+		summary, _ := limits.Truncate(m.Subject, pagerDutySummaryMax)
 		source := m.Service
 		if source == "" {
 			source = "sred"
@@ -421,6 +515,22 @@ func (d *deliverer) pagerduty(ctx context.Context, m *Message) error {
 		}
 	}
 	b, _ := json.Marshal(ev)
+	if len(b) > pagerDutyEventMax && m.Event == EventTrigger {
+		// Labels that make the event larger than PagerDuty takes: each
+		// value cut, and if that is not enough, the labels left out (the
+		// incident page shows them).
+		details := ev["payload"].(map[string]any)["custom_details"].(map[string]any)
+		cut := make(map[string]string, len(m.Labels))
+		for k, v := range m.Labels {
+			cut[k], _ = limits.Truncate(v, pagerDutyLabelMax)
+		}
+		details["labels"] = cut
+		if b, _ = json.Marshal(ev); len(b) > pagerDutyEventMax {
+			delete(details, "labels")
+			details["labels_omitted"] = fmt.Sprintf("%d labels, too large for PagerDuty: see %s", len(m.Labels), m.URL)
+			b, _ = json.Marshal(ev)
+		}
+	}
 	if err := d.post(ctx, pc.URL, "application/json", b, nil); err != nil {
 		return fmt.Errorf("pagerduty: %w", err)
 	}
@@ -501,10 +611,24 @@ func twilioForm(m *Message, from string) url.Values {
 	case ChannelSMS:
 		form.Set("Body", providerData(m, from).Text)
 	case ChannelPhone:
-		form.Set("Twiml", "<Response><Say>"+xmlEscape(m.Subject)+"</Say></Response>")
+		say, cut := fit(m.Subject, phoneSayMax-1, func(rune) int { return 1 })
+		if cut {
+			say += cutMark
+		}
+		form.Set("Twiml", "<Response><Say>"+xmlEscape(say)+"</Say></Response>")
 	case ChannelPush:
-		form.Set("Title", m.Subject)
-		form.Set("Body", m.Body)
+		title, cut := fit(m.Subject, pushTitleMax, bytesCost)
+		if cut {
+			title, _ = fit(title, pushTitleMax-len(cutMark), bytesCost)
+			title += cutMark
+		}
+		form.Set("Title", title)
+		body, cut := fit(m.Body, pushBodyMax, bytesCost)
+		if cut {
+			body, _ = fit(body, pushBodyMax-len(cutMark), bytesCost)
+			body += cutMark
+		}
+		form.Set("Body", body)
 		if m.AckURL != "" {
 			form.Set("Url", m.AckURL)
 		} else if m.URL != "" {
@@ -671,7 +795,9 @@ func (d *deliverer) emailBody(ec *EmailConfig, m *Message) []byte {
 	}
 	hdr("From", ec.From)
 	hdr("To", m.To)
-	hdr("Subject", mimeWord(m.Subject))
+	// The subject folded: RFC 5322 lines are at most 998 characters and
+	// RFC 2047 encoded words at most 75.
+	fmt.Fprintf(&b, "Subject: %s\r\n", subjectHeader(strings.NewReplacer("\r", " ", "\n", " ").Replace(m.Subject)))
 	hdr("Date", d.now().Format(time.RFC1123Z))
 	hdr("Message-Id", fmt.Sprintf("<%s.%s@sred>", hex.EncodeToString(rnd[:]), strings.ReplaceAll(m.IncidentID, " ", "")))
 	hdr("X-Sre-Incident", m.IncidentID)
@@ -680,22 +806,65 @@ func (d *deliverer) emailBody(ec *EmailConfig, m *Message) []byte {
 	}
 	hdr("MIME-Version", "1.0")
 	hdr("Content-Type", "text/plain; charset=UTF-8")
-	hdr("Content-Transfer-Encoding", "8bit")
-	b.WriteString("\r\n")
 	// Every line break as CRLF, a bare CR too: "<CR>.<CR><LF>" ends the
 	// message on some servers, and the DATA writer escapes a dot only
 	// after CRLF (or LF), so alert text could otherwise smuggle a mail in.
-	b.WriteString(strings.NewReplacer("\r\n", "\r\n", "\r", "\r\n", "\n", "\r\n").Replace(m.Body))
+	body := strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(m.Body)
+	if !longLine(body) {
+		hdr("Content-Transfer-Encoding", "8bit")
+		b.WriteString("\r\n")
+		b.WriteString(strings.ReplaceAll(body, "\n", "\r\n"))
+		return b.Bytes()
+	}
+	// A line longer than SMTP's 998 octets (a description of one long
+	// line): servers refuse the message or break the line. Quoted-printable
+	// keeps every line short and the text as it was.
+	hdr("Content-Transfer-Encoding", "quoted-printable")
+	b.WriteString("\r\n")
+	w := quotedprintable.NewWriter(&b)
+	_, _ = w.Write([]byte(body))
+	_ = w.Close()
 	return b.Bytes()
 }
 
-func mimeWord(s string) string {
-	for _, r := range s {
-		if r > 127 {
-			return "=?UTF-8?B?" + base64Std(s) + "?="
+// longLine reports whether a line of s is longer than emailLineMax bytes.
+func longLine(s string) bool {
+	for s != "" {
+		line, rest, _ := strings.Cut(s, "\n")
+		if len(line) > emailLineMax {
+			return true
 		}
+		s = rest
 	}
-	return s
+	return false
+}
+
+// subjectHeader is the value of the Subject header: printable ASCII up
+// to 78 characters as it is, anything else as RFC 2047 encoded words of
+// at most 75 characters each (whole characters in each), one a line.
+func subjectHeader(s string) string {
+	plain := len(s) <= 78-len("Subject: ")
+	for i := 0; plain && i < len(s); i++ {
+		plain = s[i] >= 0x20 && s[i] < 0x7f
+	}
+	if plain {
+		return s
+	}
+	const prefix, suffix = "=?UTF-8?B?", "?="
+	max := (75 - len(prefix) - len(suffix)) / 4 * 3 // bytes of text in one word
+	var words []string
+	for s != "" {
+		n := len(s)
+		if n > max {
+			n = max
+			for n > 0 && !utf8.RuneStart(s[n]) {
+				n--
+			}
+		}
+		words = append(words, prefix+base64Std(s[:n])+suffix)
+		s = s[n:]
+	}
+	return strings.Join(words, "\r\n ")
 }
 
 func parseAddress(s string) (string, error) {

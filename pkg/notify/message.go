@@ -271,10 +271,21 @@ func parseProviderTemplate(s string) (*template.Template, error) {
 }
 
 func providerData(m *Message, from string) ProviderData {
-	text := m.Subject
-	if m.AckURL != "" {
-		text += "\nAck: " + m.AckURL
-	}
-	return ProviderData{Channel: m.Channel, To: m.To, From: from, User: m.User, Subject: m.Subject, Body: m.Body, Text: text,
+	return ProviderData{Channel: m.Channel, To: m.To, From: from, User: m.User, Subject: m.Subject, Body: m.Body, Text: smsText(m),
 		IncidentID: m.IncidentID, Title: m.Title, Service: m.Service, Severity: m.Severity, Level: m.Level, URL: m.URL, AckURL: m.AckURL}
+}
+
+// smsText is the subject and the acknowledge link, at most smsMaxUnits
+// UTF-16 units: the subject is cut (ending with …), the link kept whole.
+func smsText(m *Message) string {
+	link := ""
+	if m.AckURL != "" {
+		link = "\nAck: " + m.AckURL
+	}
+	subj, cut := fit(m.Subject, smsMaxUnits-size(link, utf16Units), utf16Units)
+	if cut {
+		subj, _ = fit(subj, smsMaxUnits-size(link, utf16Units)-len([]rune(cutMark)), utf16Units)
+		subj += cutMark
+	}
+	return subj + link
 }
