@@ -80,6 +80,18 @@ type Target struct {
 	Target float64 `yaml:"target"`
 }
 
+// kindTarget is a service's target of one kind (availability or latency;
+// t nil when the contract has none).
+type kindTarget struct {
+	kind string
+	t    *Target
+}
+
+// targets returns the service's targets of both kinds.
+func (s *Service) targets() []kindTarget {
+	return []kindTarget{{"availability", s.Availability}, {"latency", s.Latency}}
+}
+
 // CreditTier grants Credit percent when availability is below Below percent.
 type CreditTier struct {
 	Below  float64 `yaml:"below" json:"below"`
@@ -128,10 +140,7 @@ func (c *Customer) UnmarshalYAML(unmarshal func(any) error) error {
 		if s.Availability == nil && s.Latency == nil {
 			return fmt.Errorf("%s: service %q: no availability or latency target", where, s.Service)
 		}
-		for _, t := range []struct {
-			kind string
-			t    *Target
-		}{{"availability", s.Availability}, {"latency", s.Latency}} {
+		for _, t := range s.targets() {
 			if t.t == nil {
 				continue
 			}

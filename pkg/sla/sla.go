@@ -126,10 +126,7 @@ func (c *Config) Warnings(lookup SLOLookup) []string {
 	var out []string
 	for _, cu := range c.Customers {
 		for _, s := range cu.Services {
-			for _, t := range []struct {
-				kind string
-				t    *Target
-			}{{"availability", s.Availability}, {"latency", s.Latency}} {
+			for _, t := range s.targets() {
 				if t.t == nil {
 					continue
 				}
