@@ -41,8 +41,8 @@ escalation:
       levels: [{after: 0s, users: [nobody], channels: [webhook]}]
 `)
 	err = a.RequestReload(ctx)
-	require.ErrorContains(t, err, "load config "+file+": escalation: ")
-	require.ErrorContains(t, err, "nobody")
+	// At the line and column of the unknown user.
+	require.EqualError(t, err, "load config "+file+`:7:36: escalation: policy "p" level 0: unknown user "nobody"`)
 	require.Equal(t, 0.0, reloadOK())
 	require.Equal(t, "OLD", a.Incidents.Options().IDPrefix, "core keeps the old configuration")
 	require.Equal(t, incident.SeverityLow, a.Incidents.Options().DefaultSeverity)

@@ -58,7 +58,7 @@ func TestLoadConfigMissingSecretFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := LoadConfig(cfg)
-	want := "load config " + cfg + `: notifications.ack_secret_file: file "secrets/ack" does not exist`
+	want := "load config " + cfg + `:2:20: notifications.ack_secret_file: file "secrets/ack" does not exist`
 	if err == nil || err.Error() != want {
 		t.Fatalf("LoadConfig: %v, want %s", err, want)
 	}

@@ -146,7 +146,14 @@ func loadConfigRaw(path string, subs []Subsystem) (*Config, error) {
 		if err != nil {
 			// A problem positioned in the file (config.Decode) reads
 			// "load config sred.yml:4:9: msg", as those of the core
-			// sections do; any other "load config sred.yml: msg".
+			// sections do; so does one of the subsystem's own checks
+			// after decoding ("escalation: policy \"p\" level 1:
+			// unknown user \"nobody\"") where the file has the node it
+			// names (config.Locate); any other "load config sred.yml: msg".
+			if !strings.HasPrefix(err.Error(), path+":") {
+				_, secs, _ := s.describe()
+				err = cfg.Locate(err, secs...)
+			}
 			if strings.HasPrefix(err.Error(), path+":") {
 				return nil, fmt.Errorf("load config %w", err)
 			}

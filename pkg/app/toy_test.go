@@ -165,7 +165,7 @@ func TestToySubsystem(t *testing.T) {
 
 	// A bad toy section fails the reload and changes nothing.
 	write("toy:\n  greeting: ''\n")
-	require.EqualError(t, a.RequestReload(ctx), "load config "+file+":1:1: toy: greeting must not be empty")
+	require.EqualError(t, a.RequestReload(ctx), "load config "+file+":2:3: toy: greeting must not be empty")
 	write("toy:\n  greeting: bonjour\n  delay: 1m\n")
 	require.NoError(t, a.RequestReload(ctx))
 	require.Equal(t, "bonjour", toy.Of(a.Config()).Greeting)

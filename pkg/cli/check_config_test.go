@@ -42,7 +42,7 @@ func TestCheckConfig(t *testing.T) {
 				filepath.Join(fixtures, "unknown_field.bad.yml") + ":2:3: unknown field \"incident_id_prefx\"\n\n"},
 		{"bad severity", []string{filepath.Join(fixtures, "severity_map.bad.yml")}, 1,
 			"Checking '" + filepath.Join(fixtures, "severity_map.bad.yml") + "'\n  FAILED: load config " +
-				filepath.Join(fixtures, "severity_map.bad.yml") + `: incidents: severity_map["critical"]: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)` + "\n\n"},
+				filepath.Join(fixtures, "severity_map.bad.yml") + `:3:15: incidents: severity_map["critical"]: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)` + "\n\n"},
 		// A syntax error is positioned file:line:col, as `srectl validate`
 		// positions the errors of SLO specs.
 		{"syntax", []string{filepath.Join(fixtures, "syntax_unclosed.bad.yml")}, 1,
@@ -183,7 +183,7 @@ func TestCheckConfigAccess(t *testing.T) {
 		// client (docs/security.md) but a short one is still refused at
 		// load, not only warned about.
 		{"short override token", []string{f("short-override-token.yml")}, 1,
-			[]string{"FAILED: load config " + f("short-override-token.yml") + ": slos: gate: override token in ", "short-override-token must be at least 16 characters"}},
+			[]string{"FAILED: load config " + f("short-override-token.yml") + ":6:3: slos: gate: override token in ", "short-override-token must be at least 16 characters"}},
 		{"users, no webhook token", []string{f("users-no-webhook-token.yml")}, 0,
 			[]string{"WARNING: the webhook has no bearer token (webhook.bearer_token): Alertmanager must authenticate as a responder or admin user"}},
 		{"only viewers, no webhook token", []string{f("viewers-no-webhook-token.yml")}, 0,

@@ -448,8 +448,11 @@ func LoadFile(path string, sections ...string) (*Config, error) {
 	}
 	if err != nil {
 		// "load config sred.yml:4:9: ...", at the line and column of
-		// the problem, as the errors of the SLO specs read.
-		return nil, fmt.Errorf("load config %w", yamlerr.File(path, b, err))
+		// the problem, as the errors of the SLO specs read: a check of a
+		// core section ("incidents: auto_resolve_after must be ...") at
+		// the value it quotes or the field it names, else at its
+		// section's key.
+		return nil, fmt.Errorf("load config %w", yamlerr.FileSection(path, b, "", err))
 	}
 	return cfg, nil
 }
@@ -544,6 +547,20 @@ func (c *Config) Decode(name string, v any) error {
 	}
 	rv.Elem().Set(d.Elem().Field(0))
 	return nil
+}
+
+// Locate positions the error of a check a subsystem makes after decoding
+// its sections (a policy naming a user the oncall section lacks, a
+// missing secret file): each line at the node of the file it names, found
+// in the section its leading path names or else in sections, as
+// yamlerr.FileChecks says ("sred.yml:12:20: escalation: policy \"p\"
+// level 1: unknown user \"nobody\""); a line naming no node reads
+// "sred.yml: msg". From Load (no file) err is returned as it is.
+func (c *Config) Locate(err error, sections ...string) error {
+	if err == nil || c.file == "" {
+		return err
+	}
+	return yamlerr.FileChecks(c.file, c.raw, sections, err)
 }
 
 // emptySections lists every core section: each gets its defaults from its

@@ -137,8 +137,9 @@ func TestBadConfigs(t *testing.T) {
 			_, err := LoadFile(path)
 			sep := ": "
 			if strings.HasPrefix(want, ":") {
-				sep = "" // a syntax error: file:line:col
+				sep = "" // positioned: file:line:col
 			}
+			want = strings.ReplaceAll(want, "\n:", "\n"+path+":")
 			require.EqualError(t, err, "load config "+path+sep+want)
 		})
 	}

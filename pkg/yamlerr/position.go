@@ -80,23 +80,95 @@ func fileError(file string, data []byte, err error, locate bool, section string)
 	if !locate {
 		return InFile(file, Rewrite(err))
 	}
-	lines := strings.Split(err.Error(), "\n")
+	var sections []string
+	if section != "" {
+		sections = []string{section}
+	}
+	return &rewritten{msg: placeLines(file, data, sections, true, err.Error()), err: err}
+}
+
+// FileChecks positions the errors of the checks a program makes after
+// decoding file (a reference to a user, a schedule, a channel that does
+// not exist; a file a field names that is missing): each line of err at
+// the node it names in file, as FileSection finds it (the value it quotes,
+// else the key it quotes, else the field its leading path names), within
+// the top-level section its leading path names ("escalation: ..."), else
+// within the first of sections where it is found. A line that names no
+// node of file, or that carries the position of another file, reads
+// "file: msg": the key of a section alone is no position for a check.
+func FileChecks(file string, data []byte, sections []string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &rewritten{msg: placeLines(file, data, sections, false, err.Error()), err: err}
+}
+
+// otherPositionRE matches a line that already has the position of a file
+// ("runbooks/restart.yml:3:7: ...").
+var otherPositionRE = regexp.MustCompile(`(?:^|\s)\S+:\d+:\d+: `)
+
+// placeLines positions each line of msg in file (see FileSection and
+// FileChecks; sectionKey: a line found nowhere else is placed at the key
+// of its section).
+func placeLines(file string, data []byte, sections []string, sectionKey bool, msg string) string {
+	lines := strings.Split(msg, "\n")
 	for i, l := range lines {
-		if line, col, ok := quotedValue(data, section, l); ok {
+		if !sectionKey && otherPositionRE.MatchString(l) {
+			lines[i] = file + ": " + Message(l)
+			continue
+		}
+		line, col, ok := 0, 0, false
+		if own := leadingSection(data, l); own != "" && (len(sections) == 0 || !sectionKey) {
+			line, col, ok = quotedValue(data, own, l, sectionKey)
+		} else if len(sections) == 0 {
+			line, col, ok = quotedValue(data, "", l, sectionKey)
+		}
+		for _, s := range sections {
+			if ok {
+				break
+			}
+			line, col, ok = quotedValue(data, s, l, sectionKey)
+		}
+		if ok {
 			lines[i] = position(file, line, col) + Message(l)
 		} else {
 			lines[i] = file + ": " + Message(l)
 		}
 	}
-	return &rewritten{msg: strings.Join(lines, "\n"), err: err}
+	return strings.Join(lines, "\n")
+}
+
+// leadingSection returns the top-level key of data that msg's leading path
+// starts with ("incidents: ...", "webhook.bearer_token_file: ..."), "" if
+// none.
+func leadingSection(data []byte, msg string) string {
+	prefix := pathPrefixRE.FindString(msg)
+	if prefix == "" {
+		return ""
+	}
+	name := pathSegmentRE.FindString(prefix)
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return ""
+	}
+	m := doc.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == name {
+			return name
+		}
+	}
+	return ""
 }
 
 var quotedRE = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
 
-// quotedValue returns the position of the first scalar value of data (of
-// its top-level section section, when not "") that msg quotes; else, for
-// a section, the position of the section's key.
-func quotedValue(data []byte, section, msg string) (line, col int, ok bool) {
+// quotedValue returns the position of the node of data (of its top-level
+// section section, when not "") that msg names: the scalar value it
+// quotes, else the key it quotes (refined by the quotes that follow: in
+// `policy "p" level 1: unknown user "nobody"` the "nobody" of policy p),
+// else the field its leading path names; else, for a section and when
+// sectionKey, the position of the section's key.
+func quotedValue(data []byte, section, msg string, sectionKey bool) (line, col int, ok bool) {
 	var doc yaml.Node
 	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) != 1 {
 		return 0, 0, false
@@ -117,29 +189,98 @@ func quotedValue(data []byte, section, msg string) (line, col int, ok bool) {
 			return 0, 0, false
 		}
 	}
-	nodes := appendNodes(nil, root, false)
-	// A value first ("forever" of a bad duration), then a key (the name
-	// of a user whose entry lacks a field).
-	for _, key := range []bool{false, true} {
-		for _, m := range quotedRE.FindAllStringSubmatch(msg, -1) {
-			v, err := strconv.Unquote(`"` + m[1] + `"`)
-			if err != nil || v == "" {
-				continue
-			}
-			for _, n := range nodes {
-				if n.key == key && n.tag != "!!map" && n.tag != "!!seq" && n.value == v {
-					return n.line, n.column, true
-				}
-			}
+	var quotes []string
+	for _, m := range quotedRE.FindAllStringSubmatch(msg, -1) {
+		if v, err := strconv.Unquote(`"` + m[1] + `"`); err == nil && v != "" {
+			quotes = append(quotes, v)
 		}
+	}
+	if n, _ := refine(root, quotes); n != nil {
+		return n.Line, n.Column, true
 	}
 	if n := fieldPath(root, section, msg); n != nil {
 		return n.Line, n.Column, true
 	}
-	if key != nil {
+	if key != nil && sectionKey {
 		return key.Line, key.Column, true
 	}
 	return 0, 0, false
+}
+
+// maxOccurrences bounds the places of one quoted text refine tries.
+const maxOccurrences = 16
+
+// refine returns the node under scope that the first of quotes found there
+// names, refined by the quotes after it (each searched in what the one
+// before it names: the mapping or list holding a value, the value of a
+// key), and how many quotes that chain matched; nil when none is found.
+// Of the places a quote is found, the one whose chain matches most wins,
+// else the first in the document.
+func refine(scope *yaml.Node, quotes []string) (*yaml.Node, int) {
+	for i, q := range quotes {
+		occ := occurrences(scope, q)
+		if len(occ) == 0 {
+			continue
+		}
+		var best *yaml.Node
+		most := -1
+		for _, o := range occ {
+			n, m := refine(o.within, quotes[i+1:])
+			if n == nil {
+				n = o.node
+			}
+			if m > most {
+				best, most = n, m
+			}
+		}
+		return best, most + 1
+	}
+	return nil, 0
+}
+
+type occurrence struct{ node, within *yaml.Node }
+
+// occurrences lists, in document order, the scalar values under n equal to
+// v, else the keys equal to v: each with the node later quotes are
+// searched in.
+func occurrences(n *yaml.Node, v string) []occurrence {
+	for _, key := range []bool{false, true} {
+		var out []occurrence
+		var walk func(n *yaml.Node)
+		walk = func(n *yaml.Node) {
+			if len(out) >= maxOccurrences {
+				return
+			}
+			switch n.Kind {
+			case yaml.MappingNode:
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					k, val := n.Content[i], n.Content[i+1]
+					if key && k.Kind == yaml.ScalarNode && k.Value == v {
+						out = append(out, occurrence{k, val})
+					}
+					if !key && val.Kind == yaml.ScalarNode && val.Value == v {
+						out = append(out, occurrence{val, n})
+					}
+					walk(val)
+				}
+			case yaml.SequenceNode:
+				for _, c := range n.Content {
+					if !key && c.Kind == yaml.ScalarNode && c.Value == v {
+						out = append(out, occurrence{c, n})
+					}
+					walk(c)
+				}
+			}
+		}
+		if !key && n.Kind == yaml.ScalarNode && n.Value == v {
+			out = append(out, occurrence{n, n})
+		}
+		walk(n)
+		if len(out) > 0 {
+			return out
+		}
+	}
+	return nil
 }
 
 var (
@@ -150,31 +291,45 @@ var (
 // fieldPath returns the node that msg's leading path names ("tokens[0]
 // (ci): ...", "escalation: policies[1].levels[0]: ..."), as far as the
 // document has it: the key of a field, the item of a list; nil when msg
-// names no field of root. A first segment equal to section is skipped.
+// names no field of root. A first field equal to section is skipped. A
+// path that the document has whole is followed by the field that the
+// first word after it names, when there is one ("incidents:
+// auto_resolve_after must be ...": the key auto_resolve_after).
 func fieldPath(root *yaml.Node, section, msg string) *yaml.Node {
 	prefix := pathPrefixRE.FindString(msg)
-	if prefix == "" {
+	if prefix == "" && section == "" {
 		return nil
 	}
 	var found *yaml.Node
 	n := root
-	for i, seg := range strings.Split(strings.TrimSuffix(prefix, ": "), ": ") {
-		if j := strings.Index(seg, " ("); j >= 0 {
-			seg = seg[:j]
-		}
-		if i == 0 && seg == section {
-			continue
-		}
-		for _, part := range pathSegmentRE.FindAllString(seg, -1) {
-			next, at := child(n, part)
-			if next == nil {
-				return found
+	if prefix != "" {
+		for i, seg := range strings.Split(strings.TrimSuffix(prefix, ": "), ": ") {
+			if j := strings.Index(seg, " ("); j >= 0 {
+				seg = seg[:j]
 			}
-			n, found = next, at
+			parts := pathSegmentRE.FindAllString(seg, -1)
+			if i == 0 && len(parts) > 0 && parts[0] == section {
+				parts = parts[1:]
+			}
+			for _, part := range parts {
+				next, at := child(n, part)
+				if next == nil {
+					return found
+				}
+				n, found = next, at
+			}
+		}
+	}
+	if m := fieldWordRE.FindStringSubmatch(msg[len(prefix):]); m != nil {
+		if _, at := child(n, m[1]); at != nil {
+			return at
 		}
 	}
 	return found
 }
+
+// fieldWordRE is the word that may name a field after a path.
+var fieldWordRE = regexp.MustCompile(`^([A-Za-z_]\w*) `)
 
 // child returns the value of field or item part of n and the node that
 // names it (the key, or the item).

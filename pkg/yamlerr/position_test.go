@@ -100,3 +100,47 @@ func TestFileSection(t *testing.T) {
 	require.Error(t, err)
 	require.EqualError(t, File("w.yml", []byte(v2doc), err), `w.yml:2:1: unknown field "nme"`)
 }
+
+// TestFileSectionCore: with no section given (sred.yml's core sections),
+// a check's message is placed within the top-level section its leading
+// path names, at the value it quotes or the field it names (the first
+// word after the path included), else at that section's key.
+func TestFileSectionCore(t *testing.T) {
+	doc := "webhook:\n  bearer_token: OPS-\n  max_body_bytes: 0\nglobal:\n  incident_id_prefix: OPS-\nincidents:\n  auto_resolve_after: 30s\n"
+	for _, tc := range []struct{ err, want string }{
+		// "OPS-" is webhook's value too: the message names global.
+		{`global: incident_id_prefix "OPS-" must contain only letters and digits`, `f.yml:5:23: global: incident_id_prefix "OPS-" must contain only letters and digits`},
+		{"incidents: auto_resolve_after must be 0 (off) or at least 1m, got 30s", "f.yml:7:3: incidents: auto_resolve_after must be 0 (off) or at least 1m, got 30s"},
+		{"webhook: max_body_bytes must be positive, got 0", "f.yml:3:3: webhook: max_body_bytes must be positive, got 0"},
+		{"webhook: at most one of bearer_token and bearer_token_file must be set", "f.yml:1:1: webhook: at most one of bearer_token and bearer_token_file must be set"},
+		{"config must hold a single YAML document", "f.yml: config must hold a single YAML document"},
+	} {
+		require.EqualError(t, FileSection("f.yml", []byte(doc), "", errors.New(tc.err)), tc.want)
+	}
+}
+
+// TestFileChecks: the errors of the checks made after decoding (a policy
+// naming a user the oncall section lacks) are placed at the node they
+// name, the quotes after the first narrowing the search to what it names;
+// a line that names no node, or that is positioned in another file, has
+// no position: never the key of a section alone.
+func TestFileChecks(t *testing.T) {
+	doc := "oncall:\n  users: [{name: primary}]\n" +
+		"escalation:\n  policies:\n    - name: primary\n      levels: [{users: [primary]}]\n" +
+		"    - name: backup\n      levels:\n        - users: [ann]\n        - schedules: [primary]\n"
+	sections := []string{"escalation", "oncall"}
+	for _, tc := range []struct{ err, want string }{
+		{`escalation: policy "backup" level 1: unknown schedule "primary"`, `f.yml:10:23: escalation: policy "backup" level 1: unknown schedule "primary"`},
+		{`policy "backup" level 1: unknown schedule "primary"`, `f.yml:10:23: policy "backup" level 1: unknown schedule "primary"`},
+		{`escalation: policy "other" level 0: unknown user "nobody"`, `f.yml: escalation: policy "other" level 0: unknown user "nobody"`},
+		{"escalation: something is wrong", "f.yml: escalation: something is wrong"},
+		{`escalation: policies.yml:3:4: unknown user "primary"`, `f.yml: escalation: policies.yml:3:4: unknown user "primary"`},
+		{"escalation: policies: too many\noncall: users[0]: no contact", "f.yml:4:3: escalation: policies: too many\nf.yml:2:11: oncall: users[0]: no contact"},
+	} {
+		err := errors.New(tc.err)
+		got := FileChecks("f.yml", []byte(doc), sections, err)
+		require.EqualError(t, got, tc.want)
+		require.ErrorIs(t, got, err)
+	}
+	require.NoError(t, FileChecks("f.yml", []byte(doc), sections, nil))
+}
