@@ -63,7 +63,7 @@ func TestIncidentsCommands(t *testing.T) {
 		require.Equal(t, "INC-2026-0001 is now acknowledged\n", out)
 
 		code, _, errOut = run("ack", "INC-2026-0001")
-		require.Equal(t, 1, code)
+		require.Equal(t, 4, code)
 		require.Equal(t, "srectl: sred answered 409: cannot acknowledge incident INC-2026-0001: it is acknowledged, only a triggered incident can be acknowledged\n", errOut)
 
 		code, out, errOut = run("resolve", "INC-2026-0001", "-m", "restarted the pods")
@@ -77,11 +77,11 @@ func TestIncidentsCommands(t *testing.T) {
 		require.Contains(t, out, "resolved by alice: restarted the pods\n")
 
 		code, _, errOut = run("show", "INC-2026-0404")
-		require.Equal(t, 1, code)
+		require.Equal(t, 4, code)
 		require.Equal(t, "srectl: sred answered 404: incident not found: INC-2026-0404\n", errOut)
 
 		code, _, errOut = run("snooze", "INC-2026-0002", "--for", "30m")
-		require.Equal(t, 1, code)
+		require.Equal(t, 4, code)
 		require.Equal(t, "srectl: sred answered 409: cannot snooze incident INC-2026-0002: it is triggered: acknowledge it first\n", errOut)
 		code, _, errOut = run("snooze", "INC-2026-0002", "--for", "half an hour")
 		require.Equal(t, 1, code)
@@ -113,7 +113,7 @@ func TestIncidentsCommands(t *testing.T) {
 		require.Equal(t, 1, code)
 		require.Contains(t, errOut, `--severity: unknown severity "urgent"`)
 		code, _, errOut = run("create", "--title= ", "--service=checkout", "--severity=low")
-		require.Equal(t, 1, code)
+		require.Equal(t, 4, code)
 		require.Contains(t, errOut, `"title" must not be empty`)
 		inc, err := svc.Get(context.Background(), "INC-2026-0003")
 		require.NoError(t, err)
@@ -314,7 +314,7 @@ func TestIncidentsListPeakSeverity(t *testing.T) {
 		require.Equal(t, []string{"INC-2026-0001"}, ids("--peak-severity=critical", "--severity=medium"))
 
 		code, _, errOut = run("--peak-severity=SEV1")
-		require.Equal(t, 1, code)
+		require.Equal(t, 4, code)
 		require.Equal(t, "srectl: sred answered 400: peak_severity: unknown severity \"SEV1\" (want one of CRITICAL, HIGH, MEDIUM, LOW)\n", errOut)
 	})
 }
