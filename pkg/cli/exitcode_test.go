@@ -213,3 +213,36 @@ func TestSredExitCodes(t *testing.T) {
 	require.Equal(t, 1, code, stderr.String())
 	require.Equal(t, "refused: test server answers 409\n", stdout.String())
 }
+
+// TestIncidentsValueExitCodes: a flag value srectl refuses itself, before
+// asking sred, is a usage error (exit 2) as kingpin's own are; sred is not
+// asked. Before, `incidents snooze --for`, `incidents create --severity`,
+// `incidents list|export --since` and an empty --actor exited 1, the code
+// of an invalid file.
+func TestIncidentsValueExitCodes(t *testing.T) {
+	asked := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = true
+		http.Error(w, "unexpected request", http.StatusTeapot)
+	}))
+	defer srv.Close()
+	for _, c := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"snooze", "INC-2026-0001", "--for", "30"}, `--for: not a valid duration string: "30"`},
+		{[]string{"create", "--title", "t", "--service", "api", "--severity", "urgent"}, `--severity: unknown severity "urgent"`},
+		{[]string{"list", "--since", "yesterday"}, `--since: want a duration`},
+		{[]string{"export", "--since", "yesterday"}, `--since: want a duration`},
+		{[]string{"ack", "INC-2026-0001", "--actor="}, "no actor: set --actor or $USER"},
+		{[]string{"create", "--title", "t", "--service", "api", "--severity", "HIGH", "--actor="}, "no actor: set --actor or $USER"},
+	} {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := Main(append([]string{"incidents", "--sred.url=" + srv.URL}, c.args...), &stdout, &stderr)
+			require.Equal(t, 2, code, stderr.String())
+			require.Contains(t, stderr.String(), c.stderr)
+			require.False(t, asked, "sred was asked")
+		})
+	}
+}

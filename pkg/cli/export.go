@@ -46,7 +46,7 @@ func sinceTime(v string, now time.Time) (string, error) {
 	if _, err := strconv.ParseFloat(v, 64); err == nil {
 		return v, nil
 	}
-	return "", fmt.Errorf("--since: want a duration (24h, 7d), an RFC 3339 time (2026-05-04T10:00:00Z) or Unix seconds, got %q", limits.Cut(v))
+	return "", &ExitError{Code: exitUsage, Err: fmt.Errorf("--since: want a duration (24h, 7d), an RFC 3339 time (2026-05-04T10:00:00Z) or Unix seconds, got %q", limits.Cut(v))}
 }
 
 func incidentsImport(env *Env, o incidentsOptions) error {
