@@ -246,3 +246,16 @@ func TestIncidentsValueExitCodes(t *testing.T) {
 		})
 	}
 }
+
+// TestHelpExitCodes: `srectl --help` lists the exit codes a script tells
+// apart (before, only docs/rules.md did, and a few commands' help each its
+// own).
+func TestHelpExitCodes(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, Main([]string{"--help"}, &stdout, &stderr), stderr.String())
+	help := strings.Join(strings.Fields(stdout.String()), " ")
+	for _, want := range []string{"Exit codes (every command): 0 done;", "1 failure (an invalid or missing file, --http.config.file too;",
+		"2 usage (a flag value of the wrong form, --sred.url too);", "3 sred unreachable or failing (5xx);", "4 refused by sred (any 4xx)."} {
+		require.Contains(t, help, want)
+	}
+}
