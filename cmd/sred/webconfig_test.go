@@ -155,7 +155,7 @@ basic_auth_users:
 		out  string
 	}{
 		{"no http config: unknown CA", []string{"list"}, 3, "x509: certificate signed by unknown authority"},
-		{"TLS but no credentials", []string{"list", "--http.config.file=" + noAuth}, 1, "srectl: sred answered 401: missing or wrong credentials (basic auth or Authorization: Bearer <token>)\n"},
+		{"TLS but no credentials", []string{"list", "--http.config.file=" + noAuth}, 4, "srectl: sred answered 401: missing or wrong credentials (basic auth or Authorization: Bearer <token>)\n"},
 		{"invalid http config", []string{"list", "--http.config.file=" + bad}, 1, "srectl: load http.config.file " + bad + ": yaml: unmarshal errors:\n  line 2: unknown field \"usernme\"\n"},
 		{"missing http config", []string{"list", "--http.config.file=" + filepath.Join(dir, "nope.yml")}, 1, "no such file or directory"},
 	} {

@@ -18,20 +18,22 @@ import (
 	promconfig "github.com/prometheus/common/config"
 )
 
-// exitCodes are the exit codes of a command when its sred API call fails on
-// the client side (invalid --sred.url or --http.config.file) or is refused by
-// sred (4xx). An unreachable or failing sred (5xx) always exits 3.
-type exitCodes struct {
-	config  int
-	refused int
-}
-
-var (
-	// defaultExitCodes: incidents, runbook, oncall and escalation exit 1 on any error.
-	defaultExitCodes = exitCodes{config: 1, refused: 1}
-	// gateExitCodes: budget, gate and sla keep 1 for a denied change and exit
-	// 2 for a usage error and 4 for a refused request.
-	gateExitCodes = exitCodes{config: 2, refused: 4}
+// Every srectl command that talks to sred exits with the same codes when
+// the call fails (docs/rules.md, "srectl exit codes"):
+//
+//   - 1: --http.config.file is missing or invalid (a configuration file);
+//   - 2: --sred.url is not an http or https URL (a flag value of the wrong form);
+//   - 3: sred is unreachable or answered with a server error (5xx);
+//   - 4: sred refused the request (any 4xx: forbidden, not found, conflict,
+//     invalid request, a wrong credential).
+//
+// A command keeps its own documented verdict beside these (`srectl gate`
+// and `srectl change record` exit 1 when the deploy gate denies).
+const (
+	exitConfig      = 1
+	exitUsage       = 2
+	exitUnavailable = 3
+	exitRefused     = 4
 )
 
 // sredAPI is the client of the sred API, shared by every srectl command that
@@ -42,7 +44,6 @@ type sredAPI struct {
 	// (TLS, basic auth, authorization, proxy), as amtool's --http.config.file.
 	httpConfigFile string
 	timeout        time.Duration
-	codes          exitCodes
 }
 
 // TokenEnv names the environment variable holding the API token srectl
@@ -58,13 +59,13 @@ func (a *sredAPI) reachError(err error) error {
 		err = fmt.Errorf("%w (is sred running? `make run` starts one on localhost:8095; "+
 			"--sred.url or SRECTL_SRED_URL names another, now %s)", err, a.url)
 	}
-	return &ExitError{Code: 3, Err: fmt.Errorf("reach sred: %w", err)}
+	return &ExitError{Code: exitUnavailable, Err: fmt.Errorf("reach sred: %w", err)}
 }
 
 // answerError is the error of a request sred answered with an error. A
 // 401 without --http.config.file says what srectl sent: no credentials
 // (SRECTL_TOKEN unset), or a token whose SHA-256 sred does not list.
-func (a *sredAPI) answerError(code int, msg string) error {
+func (a *sredAPI) answerError(code int, errorType, msg string) error {
 	if code == http.StatusUnauthorized {
 		switch {
 		case a.httpConfigFile != "":
@@ -75,7 +76,7 @@ func (a *sredAPI) answerError(code int, msg string) error {
 			msg += " (srectl sent none: set " + TokenEnv + " to an API token, or --http.config.file)"
 		}
 	}
-	return &apiError{code: code, msg: msg, refused: a.exitCodes().refused}
+	return &apiError{code: code, errorType: errorType, msg: msg}
 }
 
 // flags declares --sred.url, --timeout and --http.config.file on cmd.
@@ -93,11 +94,13 @@ func (a *sredAPI) clientFlags(cmd *kingpin.CmdClause) {
 }
 
 // apiError is an error answer of the sred API: exit code 3 when sred or what
-// it depends on (Prometheus) fails, the command's refused code otherwise.
+// it depends on (Prometheus) fails (5xx), 4 when sred refuses the request.
 type apiError struct {
-	code    int
-	msg     string
-	refused int
+	code int
+	// errorType is the answer's errorType ("refused", "not_found",
+	// "bad_data", ...), empty when the answer is not sred's JSON envelope.
+	errorType string
+	msg       string
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("sred answered %d: %s", e.code, e.msg) }
@@ -105,9 +108,9 @@ func (e *apiError) Error() string { return fmt.Sprintf("sred answered %d: %s", e
 // ExitCode implements exitCoder.
 func (e *apiError) ExitCode() int {
 	if e.code >= 500 {
-		return 3
+		return exitUnavailable
 	}
-	return e.refused
+	return exitRefused
 }
 
 // httpClient returns the client of the sred API: the default client, or one
@@ -127,15 +130,16 @@ func (a *sredAPI) httpClient() (*http.Client, error) {
 	return c, nil
 }
 
+// configError is the error of an invalid --http.config.file: exit 1, as
+// every invalid configuration file.
 func (a *sredAPI) configError(err error) error {
-	return &ExitError{Code: a.exitCodes().config, Err: err}
+	return &ExitError{Code: exitConfig, Err: err}
 }
 
-func (a *sredAPI) exitCodes() exitCodes {
-	if a.codes == (exitCodes{}) {
-		return defaultExitCodes
-	}
-	return a.codes
+// urlError is the error of a --sred.url that is not an http or https URL:
+// exit 2, as every flag value of the wrong form.
+func (a *sredAPI) urlError() error {
+	return &ExitError{Code: exitUsage, Err: fmt.Errorf("invalid --sred.url %q: want an http or https URL (http://localhost:8095)", a.url)}
 }
 
 // call sends method path?query with body (as JSON, when not nil) and headers
@@ -143,7 +147,7 @@ func (a *sredAPI) exitCodes() exitCodes {
 func (a *sredAPI) call(method, path string, query url.Values, hdr http.Header, body, out any) error {
 	u, err := url.Parse(strings.TrimSuffix(a.url, "/") + path)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return a.configError(fmt.Errorf("invalid --sred.url %q", a.url))
+		return a.urlError()
 	}
 	u.RawQuery = query.Encode()
 	var rd io.Reader
@@ -166,7 +170,7 @@ func (a *sredAPI) call(method, path string, query url.Values, hdr http.Header, b
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
-		return a.configError(err)
+		return a.urlError()
 	}
 	for k, v := range hdr {
 		req.Header[k] = v
@@ -188,22 +192,23 @@ func (a *sredAPI) call(method, path string, query url.Values, hdr http.Header, b
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return &ExitError{Code: 3, Err: fmt.Errorf("read sred answer: %w", err)}
+		return &ExitError{Code: exitUnavailable, Err: fmt.Errorf("read sred answer: %w", err)}
 	}
 	var env struct {
-		Status string          `json:"status"`
-		Data   json.RawMessage `json:"data"`
-		Error  string          `json:"error"`
+		Status    string          `json:"status"`
+		Data      json.RawMessage `json:"data"`
+		ErrorType string          `json:"errorType"`
+		Error     string          `json:"error"`
 	}
 	if err := json.Unmarshal(raw, &env); err != nil {
-		return a.answerError(resp.StatusCode, strings.TrimSpace(string(raw)))
+		return a.answerError(resp.StatusCode, "", strings.TrimSpace(string(raw)))
 	}
 	if resp.StatusCode/100 != 2 || env.Status != "success" {
-		return a.answerError(resp.StatusCode, env.Error)
+		return a.answerError(resp.StatusCode, env.ErrorType, env.Error)
 	}
 	if out != nil {
 		if err := json.Unmarshal(env.Data, out); err != nil {
-			return &ExitError{Code: 3, Err: fmt.Errorf("decode sred answer: %w", err)}
+			return &ExitError{Code: exitUnavailable, Err: fmt.Errorf("decode sred answer: %w", err)}
 		}
 	}
 	return nil

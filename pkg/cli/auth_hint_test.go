@@ -45,8 +45,8 @@ func TestUnauthorizedHint(t *testing.T) {
 		code        int
 		stderr      string
 	}{
-		{"no token", "", 1, "srectl: sred answered 401: missing or wrong credentials (basic auth or Authorization: Bearer <token>) (srectl sent none: set SRECTL_TOKEN to an API token, or --http.config.file)\n"},
-		{"unknown token", "feed", 1, "srectl: sred answered 401: missing or wrong credentials (basic auth or Authorization: Bearer <token>) (srectl sent $SRECTL_TOKEN: is its SHA-256 under tokens in sred's auth.users_file?)\n"},
+		{"no token", "", 4, "srectl: sred answered 401: missing or wrong credentials (basic auth or Authorization: Bearer <token>) (srectl sent none: set SRECTL_TOKEN to an API token, or --http.config.file)\n"},
+		{"unknown token", "feed", 4, "srectl: sred answered 401: missing or wrong credentials (basic auth or Authorization: Bearer <token>) (srectl sent $SRECTL_TOKEN: is its SHA-256 under tokens in sred's auth.users_file?)\n"},
 		{"listed token", token, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -18,7 +18,7 @@ import (
 func init() {
 	registerCommand(60, func(app *kingpin.Application) map[string]func(*Env) error {
 		var (
-			c       = sredAPI{codes: gateExitCodes}
+			c       sredAPI
 			service string
 			output  string
 		)

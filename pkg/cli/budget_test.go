@@ -136,7 +136,7 @@ customers:
 		{"change finish", []string{"change", "finish", "4", "--outcome=rolled_back"}, 0, []string{"change 4: rolled_back infra of batch"}, ""},
 		{"change retried", []string{"change", "record", "--service=batch", "--kind=infra", "--key=job-1", "--outcome=in_progress"}, 0, []string{"change 5: in_progress infra of batch"}, ""},
 		{"change retried again", []string{"change", "record", "--service=batch", "--kind=infra", "--key=job-1", "--outcome=in_progress"}, 0, []string{"change 5: in_progress infra of batch"}, ""},
-		{"change finish again", []string{"change", "finish", "4", "--outcome=succeeded"}, 1, nil, "srectl: sred answered 409: change already finished: change 4 is rolled_back"},
+		{"change finish again", []string{"change", "finish", "4", "--outcome=succeeded"}, 4, nil, "srectl: sred answered 409: change already finished: change 4 is rolled_back"},
 		{"change bad commit time", []string{"change", "record", "--service=web", "--commit-time=yesterday"}, 2, nil,
 			`srectl: --commit-time must be RFC 3339 (2026-12-03T09:12:00Z), got "yesterday"`},
 		{"change yellow 1", []string{"change", "record", "--service=search"}, 0, []string{"(0 of 2 changes a day used)"}, ""},

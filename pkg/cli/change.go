@@ -20,12 +20,12 @@ func init() {
 	registerCommand(65, func(app *kingpin.Application) map[string]func(*Env) error {
 		cmd := app.Command("change", "Record deployments and infrastructure changes (gated by the deploy gate) and list them: the DORA measures' input.")
 		var (
-			rec                         = sredAPI{codes: gateExitCodes}
+			rec                         sredAPI
 			req                         change.Request
 			commitTime, started, output string
 			token, tokenFile            string
 		)
-		record := cmd.Command("record", "Record a change of a service: the deploy gate answers first; a denied change is recorded as refused and exits 1 (3 when sred fails, 4 when it refuses the request).")
+		record := cmd.Command("record", "Record a change of a service: the deploy gate answers first; a denied change is recorded as refused and exits 1 (3 when sred is unreachable or fails, 4 when it refuses the request).")
 		rec.flags(record)
 		record.Flag("service", "Service changed.").Required().StringVar(&req.Service)
 		record.Flag("kind", "Kind of change: deploy, config or infra.").Default(string(change.KindDeploy)).EnumVar(&req.Kind, "deploy", "config", "infra")
@@ -46,11 +46,11 @@ func init() {
 		record.Flag("output", "Output format: text or json.").Short('o').Default("text").EnumVar(&output, "text", "json")
 
 		var (
-			fin      = sredAPI{codes: defaultExitCodes}
+			fin      sredAPI
 			finID    int64
 			finOut   string
 			finFmt   string
-			lst      = sredAPI{codes: defaultExitCodes}
+			lst      sredAPI
 			lstQuery struct {
 				service, kind, outcome, since string
 				limit                         int
@@ -101,7 +101,9 @@ func init() {
 				var c change.Change
 				err = rec.call(http.MethodPost, "/api/v1/changes", nil, hdr, req, &c)
 				var ae *apiError
-				if errors.As(err, &ae) && ae.code == http.StatusConflict {
+				if errors.As(err, &ae) && ae.code == http.StatusConflict && ae.errorType == "refused" {
+					// The deploy gate denied: a verdict, exit 1 as
+					// `srectl gate`; any other refusal exits 4.
 					fmt.Fprintln(env.Stdout, "refused:", ae.msg)
 					return errDenied
 				}

@@ -27,7 +27,7 @@ type chaosOptions struct {
 
 func init() {
 	registerCommand(63, func(app *kingpin.Application) map[string]func(*Env) error {
-		o := &chaosOptions{api: sredAPI{codes: gateExitCodes}}
+		o := &chaosOptions{}
 		cmd := app.Command("chaos", "Chaos experiments: validate experiment files offline; plan, run, watch, stop and report them through the sred API.")
 		o.api.flags(cmd)
 		cmd.Flag("output", "Output format: table or json.").Short('o').Default("table").EnumVar(&o.output, "table", "json")

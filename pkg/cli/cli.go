@@ -54,7 +54,9 @@ type globalOptions struct {
 // newApp builds the kingpin model of srectl: every registered command, and
 // the actions keyed by full command name.
 func newApp(stdout, stderr io.Writer) (*kingpin.Application, map[string]func(env *Env) error, *globalOptions) {
-	app := kingpin.New("srectl", "Command-line tool of ROOTUIP SRE: SLO rule generation, validation, and the sred API.")
+	app := kingpin.New("srectl", "Command-line tool of ROOTUIP SRE: SLO rule generation, validation, and the sred API.\n\n"+
+		"Exit codes (every command): 0 done; 1 failure (an invalid or missing file, --http.config.file too; a deploy gate that denies); "+
+		"2 usage (a flag value of the wrong form, --sred.url too); 3 sred unreachable or failing (5xx); 4 refused by sred (any 4xx).")
 	app.Version(version.Print("srectl"))
 	app.HelpFlag.Short('h')
 	app.UsageWriter(stdout)

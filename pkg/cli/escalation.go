@@ -45,10 +45,11 @@ func init() {
 				sim = &escalation.Simulation{}
 				body := map[string]any{"labels": *labels, "at": start}
 				if err := api.call(http.MethodPost, "/api/v1/escalation/simulate", nil, nil, body, sim); err != nil {
-					// A refused simulation names the problem in sred's words.
+					// A refused simulation names the problem in sred's words
+					// (exit 4, as every refusal).
 					var ae *apiError
-					if errors.As(err, &ae) && ae.ExitCode() != 3 {
-						return &ExitError{Code: 1, Err: fmt.Errorf("sred: %s", ae.msg)}
+					if errors.As(err, &ae) && ae.ExitCode() == exitRefused {
+						return &ExitError{Code: exitRefused, Err: fmt.Errorf("sred: %s", ae.msg)}
 					}
 					return err
 				}

@@ -165,7 +165,7 @@ func TestEscalationSimulateOnline(t *testing.T) {
 
 		errb.Reset()
 		code = Main([]string{"escalation", "simulate", "--sred.url", srv.URL, "-l", "severity=urgent"}, &out, &errb)
-		require.Equal(t, 1, code)
+		require.Equal(t, 4, code)
 		require.Equal(t, "srectl: sred: unknown severity \"urgent\" (want one of CRITICAL, HIGH, MEDIUM, LOW)\n", errb.String())
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -45,7 +46,7 @@ func sinceTime(v string, now time.Time) (string, error) {
 	if _, err := strconv.ParseFloat(v, 64); err == nil {
 		return v, nil
 	}
-	return "", fmt.Errorf("--since: want a duration (24h, 7d), an RFC 3339 time (2026-05-04T10:00:00Z) or Unix seconds, got %q", limits.Cut(v))
+	return "", &ExitError{Code: exitUsage, Err: fmt.Errorf("--since: want a duration (24h, 7d), an RFC 3339 time (2026-05-04T10:00:00Z) or Unix seconds, got %q", limits.Cut(v))}
 }
 
 func incidentsImport(env *Env, o incidentsOptions) error {
@@ -102,12 +103,12 @@ func (e *readError) Unwrap() error { return e.err }
 func (a *sredAPI) stream(w io.Writer, q url.Values) error {
 	u, err := url.Parse(strings.TrimSuffix(a.url, "/") + "/api/v1/incidents/export")
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return a.configError(fmt.Errorf("invalid --sred.url %q", a.url))
+		return a.urlError()
 	}
 	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, u.String(), nil)
 	if err != nil {
-		return a.configError(err)
+		return a.urlError()
 	}
 	if tok := strings.TrimSpace(os.Getenv(TokenEnv)); tok != "" && a.httpConfigFile == "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
@@ -123,7 +124,14 @@ func (a *sredAPI) stream(w io.Writer, q url.Values) error {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return a.answerError(resp.StatusCode, strings.TrimSpace(string(b)))
+		var env struct {
+			ErrorType string `json:"errorType"`
+			Error     string `json:"error"`
+		}
+		if json.Unmarshal(b, &env) == nil && env.Error != "" {
+			return a.answerError(resp.StatusCode, env.ErrorType, env.Error)
+		}
+		return a.answerError(resp.StatusCode, "", strings.TrimSpace(string(b)))
 	}
 	// An export that failed half-way ends with an error object.
 	br := bufio.NewReaderSize(resp.Body, 64<<10)

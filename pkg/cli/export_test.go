@@ -152,7 +152,7 @@ func TestIncidentsExportImport(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.jsonl")
 	require.NoError(t, os.WriteFile(bad, []byte(strings.SplitN(out, "\n", 2)[0]+"\n{not json\n"), 0o644))
 	code, _, errOut = run("import", "--sred.url="+dstURL, bad)
-	require.Equal(t, 1, code)
+	require.Equal(t, 4, code)
 	require.Contains(t, errOut, "import line 2: invalid character")
 
 	// A line that fails validation names its line and field, and nothing
@@ -171,7 +171,7 @@ func TestIncidentsExportImport(t *testing.T) {
 		c.want = strings.ReplaceAll(c.want, "INC-2026-0001", "INC-2026-0102")
 		require.NoError(t, os.WriteFile(bad, []byte(okLine+"\n"+c.line+"\n"), 0o644))
 		code, _, errOut = run("import", "--sred.url="+dstURL, bad)
-		require.Equal(t, 1, code)
+		require.Equal(t, 4, code)
 		require.Contains(t, errOut, c.want)
 		_, err = dst.Get(ctx, "INC-2026-0102")
 		require.ErrorIs(t, err, incident.ErrNotFound)
@@ -188,7 +188,7 @@ func TestIncidentsExportImport(t *testing.T) {
 	clash := strings.ReplaceAll(first, "INC-2026-0001", own.ID)
 	require.NoError(t, os.WriteFile(bad, []byte(clash+"\n"), 0o644))
 	code, imp, errOut = run("import", "--sred.url="+dstURL, bad)
-	require.Equal(t, 1, code, imp)
+	require.Equal(t, 4, code, imp)
 	require.Contains(t, errOut, "import line 1 ("+own.ID+"): incident "+own.ID+" exists here as another incident (created 2026-05-04T10:")
 	require.Contains(t, errOut, `group "manual:`+own.ID+`")`)
 	kept, err := dst.Get(ctx, own.ID)

@@ -18,7 +18,7 @@ var errDenied = &ExitError{Code: 1}
 func init() {
 	registerCommand(61, func(app *kingpin.Application) map[string]func(*Env) error {
 		var (
-			c                        = sredAPI{codes: gateExitCodes}
+			c                        sredAPI
 			service, change, output  string
 			token, tokenFile, reason string
 			actor                    string

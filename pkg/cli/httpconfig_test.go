@@ -39,8 +39,8 @@ func TestIncidentsHTTPConfigFile(t *testing.T) {
 		{"incidents list", []string{"incidents", "list", "--http.config.file=" + good}, 0,
 			"ID  SEVERITY  STATUS  SERVICE  CREATED  ASSIGNEE  TITLE\n", ""},
 		{"runbook list", []string{"runbook", "list", "--http.config.file=" + good}, 0, "", ""},
-		{"wrong password", []string{"incidents", "list", "--http.config.file=" + wrong}, 1, "", "srectl: sred answered 401: Unauthorized\n"},
-		{"runbook wrong password", []string{"runbook", "list", "--http.config.file=" + wrong}, 1, "", "srectl: sred answered 401: Unauthorized\n"},
+		{"wrong password", []string{"incidents", "list", "--http.config.file=" + wrong}, 4, "", "srectl: sred answered 401: Unauthorized\n"},
+		{"runbook wrong password", []string{"runbook", "list", "--http.config.file=" + wrong}, 4, "", "srectl: sred answered 401: Unauthorized\n"},
 		{"invalid file", []string{"incidents", "list", "--http.config.file=" + bad}, 1, "",
 			"srectl: load http.config.file " + bad + ": yaml: unmarshal errors:\n  line 2: unknown field \"ca_fle\"\n"},
 	} {
@@ -129,9 +129,9 @@ func TestBudgetHTTPConfigFile(t *testing.T) {
 			"srectl: sred answered 404: not found\n"},
 		{"budget wrong password", []string{"budget", "--http.config.file=" + wrong}, 4, "", "srectl: sred answered 401: Unauthorized\n"},
 		{"gate wrong password", []string{"gate", "--http.config.file=" + wrong, "--service=web"}, 4, "", "srectl: sred answered 401: Unauthorized\n"},
-		{"gate invalid file", []string{"gate", "--http.config.file=" + bad, "--service=web"}, 2, "",
+		{"gate invalid file", []string{"gate", "--http.config.file=" + bad, "--service=web"}, 1, "",
 			"srectl: load http.config.file " + bad + ": yaml: unmarshal errors:\n  line 2: unknown field \"ca_fle\"\n"},
-		{"gate invalid url", []string{"gate", "--service=web", "--sred.url=ftp://sred"}, 2, "", "srectl: invalid --sred.url \"ftp://sred\"\n"},
+		{"gate invalid url", []string{"gate", "--service=web", "--sred.url=ftp://sred"}, 2, "", "srectl: invalid --sred.url \"ftp://sred\": want an http or https URL (http://localhost:8095)\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

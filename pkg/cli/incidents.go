@@ -120,7 +120,7 @@ func init() {
 				if _, err := model.ParseDuration(o.snooze); err != nil {
 					// "30" without a unit, or "half an hour": say what is
 					// wanted, the value cut as sred cuts what it echoes.
-					return fmt.Errorf("--for: not a valid duration string: %s (want a number and a unit: 30m, 2h, 1d)", limits.Quote(o.snooze))
+					return &ExitError{Code: exitUsage, Err: fmt.Errorf("--for: not a valid duration string: %s (want a number and a unit: 30m, 2h, 1d)", limits.Quote(o.snooze))}
 				}
 				return incidentsAction(env, o, "snooze", map[string]string{"duration": o.snooze})
 			},
@@ -301,7 +301,7 @@ func incidentsShow(env *Env, o incidentsOptions) error {
 
 func incidentsAction(env *Env, o incidentsOptions, action string, extra map[string]string) error {
 	if o.actor == "" {
-		return errors.New("no actor: set --actor or $USER")
+		return &ExitError{Code: exitUsage, Err: errors.New("no actor: set --actor or $USER")}
 	}
 	body := map[string]string{"actor": o.actor}
 	for k, v := range extra {
@@ -326,10 +326,10 @@ func incidentsAction(env *Env, o incidentsOptions, action string, extra map[stri
 
 func incidentsCreate(env *Env, o incidentsOptions) error {
 	if o.actor == "" {
-		return errors.New("no actor: set --actor or $USER")
+		return &ExitError{Code: exitUsage, Err: errors.New("no actor: set --actor or $USER")}
 	}
 	if _, err := incident.ParseSeverity(o.newSeverity); err != nil {
-		return fmt.Errorf("--severity: %w", err)
+		return &ExitError{Code: exitUsage, Err: fmt.Errorf("--severity: %w", err)}
 	}
 	body := map[string]string{"title": o.title, "service": o.newService, "severity": o.newSeverity, "actor": o.actor}
 	if o.description != "" {
@@ -348,7 +348,7 @@ func incidentsCreate(env *Env, o incidentsOptions) error {
 
 func incidentsSplit(env *Env, o incidentsOptions) error {
 	if o.actor == "" {
-		return errors.New("no actor: set --actor or $USER")
+		return &ExitError{Code: exitUsage, Err: errors.New("no actor: set --actor or $USER")}
 	}
 	var res incident.SplitResult
 	body := map[string]string{"actor": o.actor, "group_key": o.groupKey}
@@ -369,7 +369,7 @@ func incidentsSplit(env *Env, o incidentsOptions) error {
 
 func incidentsMerge(env *Env, o incidentsOptions) error {
 	if o.actor == "" {
-		return errors.New("no actor: set --actor or $USER")
+		return &ExitError{Code: exitUsage, Err: errors.New("no actor: set --actor or $USER")}
 	}
 	var res incident.MergeResult
 	body := map[string]string{"actor": o.actor, "from": o.from}

@@ -43,7 +43,7 @@ func TestIncidentsSplitMerge(t *testing.T) {
 		require.Equal(t, 0, code, errOut)
 		require.Equal(t, "alert group already split out of INC-2026-0001 into INC-2026-0002 (nothing changed)\n", out)
 		code, _, errOut = run("split", "INC-2026-0001", "--group-key", "g-db")
-		require.Equal(t, 1, code)
+		require.Equal(t, 4, code)
 		require.Equal(t, "srectl: sred answered 409: cannot split g-db out of incident INC-2026-0001: it is the incident's only alert group\n", errOut)
 
 		code, out, errOut = run("merge", "INC-2026-0001", "INC-2026-0002")
@@ -69,7 +69,7 @@ func TestIncidentsSplitManualLink(t *testing.T) {
 		require.NoError(t, err)
 		run := incidentsCommand(t, svc, "--actor=alice")
 		code, out, errOut := run("split", manual.ID, "--group-key", "manual:"+manual.ID)
-		require.Equal(t, 1, code, out)
+		require.Equal(t, 4, code, out)
 		require.Equal(t, "srectl: sred answered 409: cannot split manual:"+manual.ID+" out of incident "+manual.ID+
 			": it is the incident's own link (it was opened by hand), not an alert group; only an alert group can be split off\n", errOut)
 	})

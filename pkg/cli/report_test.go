@@ -134,7 +134,7 @@ func TestReportNoise(t *testing.T) {
 		}
 		var stdout, stderr bytes.Buffer
 		code := Main([]string{"report", "noise", "--sred.url=" + srv.URL, "--since=yesterday"}, &stdout, &stderr)
-		require.Equal(t, 1, code)
+		require.Equal(t, 4, code)
 		require.Contains(t, stderr.String(), `since: want a duration (30d) or an RFC 3339 time, got "yesterday"`)
 	})
 }

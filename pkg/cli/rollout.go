@@ -29,7 +29,7 @@ type rolloutOptions struct {
 
 func init() {
 	registerCommand(65, func(app *kingpin.Application) map[string]func(*Env) error {
-		o := &rolloutOptions{api: sredAPI{codes: gateExitCodes}}
+		o := &rolloutOptions{}
 		cmd := app.Command("rollout", "Rollouts without Kubernetes: canary stages or blue-green, run by sred's stage runner (docs/rollout-runner.md).")
 		o.api.flags(cmd)
 		cmd.Flag("output", "Output format: table or json.").Short('o').Default("table").EnumVar(&o.output, "table", "json")

@@ -191,7 +191,7 @@ func testRunbookCommands(t *testing.T, dir string, opts app.Options) {
 		ts(1)+"  run_started         -              running           0s        -     -\n"+
 		ts(2)+"  approval_requested  approval-gate  waiting_approval  0s        -     -\n", out)
 	code, _, errOut = api("show", "999")
-	require.Equal(t, 1, code)
+	require.Equal(t, 4, code)
 	require.Equal(t, "srectl: sred answered 404: run 999: not found\n", errOut)
 
 	// approve lets the gated run go on; a second approval is refused.
@@ -213,7 +213,7 @@ func testRunbookCommands(t *testing.T, dir string, opts app.Options) {
 	}
 	require.Equal(t, []string{"ask ok approved by alice", "act ok restarted\n"}, steps)
 	code, _, errOut = api("approve", fmt.Sprint(gatedRun.ID))
-	require.Equal(t, 1, code)
+	require.Equal(t, 4, code)
 	require.Equal(t, fmt.Sprintf("srectl: sred answered 409: run %d is succeeded, not waiting for approval: conflict\n", gatedRun.ID), errOut)
 
 	// cancel stops the run waiting at the gate.
@@ -225,7 +225,7 @@ func testRunbookCommands(t *testing.T, dir string, opts app.Options) {
 		return code == 0 && strings.HasPrefix(out, fmt.Sprintf("Run %d: runbook held for %s on held: cancelled: not now\n", heldRun.ID, heldRun.IncidentID))
 	}, 20*time.Second, 50*time.Millisecond)
 	code, _, errOut = api("cancel", fmt.Sprint(heldRun.ID))
-	require.Equal(t, 1, code)
+	require.Equal(t, 4, code)
 	require.Equal(t, fmt.Sprintf("srectl: sred answered 409: run %d is cancelled: conflict\n", heldRun.ID), errOut)
 
 	// kill-switch: show, engage, release.

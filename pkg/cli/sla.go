@@ -11,7 +11,7 @@ import (
 func init() {
 	registerCommand(62, func(app *kingpin.Application) map[string]func(*Env) error {
 		var (
-			c                               = sredAPI{codes: gateExitCodes}
+			c                               sredAPI
 			customer, period, month, format string
 		)
 		cmd := app.Command("sla", "Customer SLA reports.")
