@@ -2,13 +2,11 @@ package app
 
 import (
 	"flag"
-	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 
-	"github.com/stretchr/testify/require"
+	"github.com/rootuip/sre/pkg/testutil"
 )
 
 var updateConfigErr = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -20,24 +18,8 @@ var updateConfigErr = flag.Bool("update", false, "rewrite the golden files in te
 // a Go type name (golden files in testdata/configerr; -update rewrites
 // them).
 func TestConfigSectionErrors(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "configerr", "*.yml"))
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			_, err := LoadConfig(f)
-			require.Error(t, err)
-			golden := strings.TrimSuffix(f, ".yml") + ".golden"
-			if *updateConfigErr {
-				require.NoError(t, os.WriteFile(golden, []byte(err.Error()+"\n"), 0o644))
-			}
-			want, rerr := os.ReadFile(golden)
-			require.NoError(t, rerr)
-			require.Equal(t, strings.TrimSuffix(string(want), "\n"), err.Error())
-			for _, line := range strings.Split(err.Error(), "\n") {
-				require.Regexp(t, `^(load config )?`+regexp.QuoteMeta(f)+`:\d+:\d+: `, line)
-			}
-			require.NotRegexp(t, `\w+\.[A-Z]\w*|\[\]\w|line \d+:`, err.Error())
-		})
-	}
+	testutil.ErrorGoldens(t, filepath.Join("testdata", "configerr"), *updateConfigErr, func(f string) error {
+		_, err := LoadConfig(f)
+		return err
+	}, "load config ", regexp.MustCompile(`\w+\.[A-Z]\w*|\[\]\w|line \d+:`))
 }
