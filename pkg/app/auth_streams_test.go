@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,15 +50,8 @@ func TestReloadEndsRevokedStreams(t *testing.T) {
 		require.NoError(t, os.WriteFile(users, []byte(s), 0o600))
 	}
 	write(true, "tok-ci")
-	a, srv := runApp(t, "sqlite", fmt.Sprintf("auth:\n  users_file: %s\n", users), nil)
-	streamSrv := httptest.NewServer(a.StreamHandler())
-	t.Cleanup(streamSrv.Close)
-
-	basic := func(user, pw string) http.Header {
-		r, _ := http.NewRequest(http.MethodGet, "/", nil)
-		r.SetBasicAuth(user, pw)
-		return r.Header
-	}
+	a, srv, streamSrv := runStreamApp(t, users)
+	basic := basicHeader
 	token := http.Header{"Authorization": {"Bearer tok-ci"}}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -154,15 +146,8 @@ func TestReloadEndsStreamsOfChangedRoles(t *testing.T) {
 		require.NoError(t, os.WriteFile(users, []byte(s), 0o600))
 	}
 	write("admin", "viewer")
-	a, srv := runApp(t, "sqlite", fmt.Sprintf("auth:\n  users_file: %s\n", users), nil)
-	streamSrv := httptest.NewServer(a.StreamHandler())
-	t.Cleanup(streamSrv.Close)
-
-	basic := func(user, pw string) http.Header {
-		r, _ := http.NewRequest(http.MethodGet, "/", nil)
-		r.SetBasicAuth(user, pw)
-		return r.Header
-	}
+	a, srv, streamSrv := runStreamApp(t, users)
+	basic := basicHeader
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const sub = `{"types":["runbook.step_failed"]}`

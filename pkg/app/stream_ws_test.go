@@ -35,15 +35,8 @@ func TestStreamWebSocketAuth(t *testing.T) {
 	users := filepath.Join(dir, "users.yml")
 	require.NoError(t, os.WriteFile(users, fmt.Appendf(nil, "users:\n  vic: {password: '%s', role: viewer}\n  rita: {password: '%s', role: responder}\n",
 		hash("vic-pw"), hash("rita-pw")), 0o600))
-	a, srv := runApp(t, "sqlite", fmt.Sprintf("auth:\n  users_file: %s\n", users), nil)
-	streamSrv := httptest.NewServer(a.StreamHandler())
-	t.Cleanup(streamSrv.Close)
-
-	basic := func(user, pw string) http.Header {
-		r, _ := http.NewRequest(http.MethodGet, "/", nil)
-		r.SetBasicAuth(user, pw)
-		return r.Header
-	}
+	_, srv, streamSrv := runStreamApp(t, users)
+	basic := basicHeader
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	wsURL := func(base string) string { return strings.Replace(base, "http://", "ws://", 1) + StreamRoute }
@@ -151,4 +144,21 @@ func TestShutdownEndsStreams(t *testing.T) {
 	_, r3, err := websocket.Dial(ctx, strings.Replace(streamSrv.URL, "http://", "ws://", 1)+StreamRoute, nil)
 	require.Error(t, err)
 	require.Equal(t, http.StatusServiceUnavailable, r3.StatusCode)
+}
+
+// runStreamApp runs sred on SQLite with the users file users and its
+// stream listener beside the web one (a.StreamHandler).
+func runStreamApp(t *testing.T, users string) (*App, *httptest.Server, *httptest.Server) {
+	t.Helper()
+	a, srv := runApp(t, "sqlite", fmt.Sprintf("auth:\n  users_file: %s\n", users), nil)
+	streamSrv := httptest.NewServer(a.StreamHandler())
+	t.Cleanup(streamSrv.Close)
+	return a, srv, streamSrv
+}
+
+// basicHeader is the header of a request with basic auth user:pw.
+func basicHeader(user, pw string) http.Header {
+	r, _ := http.NewRequest(http.MethodGet, "/", nil)
+	r.SetBasicAuth(user, pw)
+	return r.Header
 }
