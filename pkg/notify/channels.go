@@ -86,6 +86,7 @@ type deliverer struct {
 }
 
 func (d *deliverer) deliver(ctx context.Context, m *Message) error {
+	m = displaySafe(m) // bidirectional and invisible characters shown (visible.go)
 	switch m.Channel {
 	case ChannelEmail:
 		return d.email(ctx, m)
@@ -787,6 +788,7 @@ func (d *deliverer) email(ctx context.Context, m *Message) error {
 }
 
 func (d *deliverer) emailBody(ec *EmailConfig, m *Message) []byte {
+	m = displaySafe(m) // as deliver does; a second time changes nothing
 	var b bytes.Buffer
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])

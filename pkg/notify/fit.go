@@ -155,7 +155,8 @@ func size(s string, c cost) int {
 
 // fit returns s when its cost is at most max, else its longest prefix
 // (cut between characters) whose cost is at most max, and true. A cut
-// prefix loses its trailing white space, and a trailing zero-width joiner
+// prefix loses a visible form of a hidden character cut in its middle, its
+// trailing white space, and a trailing zero-width joiner
 // or variation selector (so that the mark after it does not join an emoji
 // cut in half).
 func fit(s string, max int, c cost) (string, bool) {
@@ -166,12 +167,30 @@ func fit(s string, max int, c cost) (string, bool) {
 	for i, r := range s {
 		n += c(r)
 		if n > max {
-			return strings.TrimRightFunc(s[:i], func(r rune) bool {
+			return strings.TrimRightFunc(trimPartialCode(s[:i]), func(r rune) bool {
 				return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\u200d' || r >= '\ufe00' && r <= '\ufe0f'
 			}), true
 		}
 	}
 	return s, false
+}
+
+// trimPartialCode returns s without a visible form of a hidden character
+// (<U+202E>, visible.go) cut before its end: "<U+20" would read as text.
+// A lone "<" is kept: alert text is full of them.
+func trimPartialCode(s string) string {
+	i := strings.LastIndexByte(s, '<')
+	if i < 0 || len(s)-i < len("<U") || len(s)-i >= len("<U+E007F") {
+		return s
+	}
+	for j, c := range s[i+1:] {
+		switch {
+		case j == 0 && c == 'U', j == 1 && c == '+', j >= 2 && (c >= '0' && c <= '9' || c >= 'A' && c <= 'F'):
+		default:
+			return s
+		}
+	}
+	return s[:i]
 }
 
 // cutMark ends alert text that was cut.
