@@ -39,6 +39,24 @@ func IsControl(r rune) bool {
 	return ok
 }
 
+// Invisible reports whether r reorders or hides text without showing
+// itself: a bidirectional control character (IsControl), a zero-width
+// space, a word joiner, a byte order mark or a tag character. The
+// notification channels and srectl on a terminal show each as its code.
+func Invisible(r rune) bool {
+	switch {
+	case IsControl(r):
+		return true
+	case r == 0x200B, // ZERO WIDTH SPACE
+		r == 0x2060, // WORD JOINER
+		r == 0xFEFF: // ZERO WIDTH NO-BREAK SPACE (byte order mark)
+		return true
+	case r >= 0xE0000 && r <= 0xE007F: // tag characters
+		return true
+	}
+	return false
+}
+
 // at returns the control character b starts with and its length in
 // bytes, or 0. Each is encoded as D8 9C (U+061C) or E2 80/81 xx.
 func at(b []byte) (rune, int) {

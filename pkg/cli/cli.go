@@ -16,6 +16,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/version"
+	"golang.org/x/term"
 
 	"github.com/rootuip/sre/pkg/yamlerr"
 )
@@ -102,7 +103,7 @@ func parse(app *kingpin.Application, args []string) (selected string, done bool,
 func Main(args []string, stdout, stderr io.Writer) int {
 	// Control characters in what sred answers (alert text) never reach
 	// the terminal raw (termSafe).
-	out, errOut := &termSafe{w: stdout}, &termSafe{w: stderr}
+	out, errOut := &termSafe{w: stdout, bidi: isTerminal(stdout)}, &termSafe{w: stderr, bidi: isTerminal(stderr)}
 	defer func() { _ = out.Flush(); _ = errOut.Flush() }()
 	stdout, stderr = out, errOut
 	app, actions, g := newApp(stdout, stderr)
@@ -220,4 +221,11 @@ func defaultActor() string {
 		return u.Username
 	}
 	return ""
+}
+
+// isTerminal reports whether w is a terminal (bidirectional control
+// characters are then shown as escapes, termSafe).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

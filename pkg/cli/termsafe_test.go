@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -36,6 +38,57 @@ func TestTermSafe(t *testing.T) {
 				t.Errorf("got %q, want %q", b.String(), tc.want)
 			}
 		})
+	}
+	// On a terminal (bidi), the bidirectional controls and invisible
+	// characters are escaped too, also split between writes; right-to-left
+	// letters, joined emoji and the rest of UTF-8 are not. Into a pipe or
+	// a file they are written as they are.
+	for _, tc := range []struct {
+		name     string
+		writes   []string
+		terminal string
+	}{
+		{"override", []string{"Disk full on \u202e1-bd\n"}, `Disk full on \u202e1-bd` + "\n"},
+		{"isolates and marks", []string{"resolved \u2067firing\u2069 \u200f\u061c\n"}, `resolved \u2067firing\u2069 \u200f\u061c` + "\n"},
+		{"zero-width space, word joiner, BOM", []string{"pay\u200bpal\u2060\ufeff\n"}, `pay\u200bpal\u2060\ufeff` + "\n"},
+		{"tag characters", []string{"a\U000E0041b\n"}, `a\U000e0041b` + "\n"},
+		{"an override split between writes", []string{"x\xe2", "\x80", "\xaey\n"}, `x\u202ey` + "\n"},
+		{"a tag split between writes", []string{"x\xf3\xa0", "\x81\x81y\n"}, `x\U000e0041y` + "\n"},
+		{"right-to-left letters and emoji", []string{"שירות api خدمة 👩\u200d💻\n"}, "שירות api خدمة 👩\u200d💻\n"},
+		{"invalid UTF-8 kept", []string{"a\xff\xe2b\n"}, "a\xff\xe2b\n"},
+	} {
+		t.Run("terminal/"+tc.name, func(t *testing.T) {
+			for _, terminal := range []bool{true, false} {
+				var b bytes.Buffer
+				w := &termSafe{w: &b, bidi: terminal}
+				for _, s := range tc.writes {
+					if n, err := w.Write([]byte(s)); err != nil || n != len(s) {
+						t.Fatalf("Write(%q) = %d, %v", s, n, err)
+					}
+				}
+				if err := w.Flush(); err != nil {
+					t.Fatal(err)
+				}
+				want := strings.Join(tc.writes, "")
+				if terminal {
+					want = tc.terminal
+				}
+				if b.String() != want {
+					t.Errorf("terminal %t: got %q, want %q", terminal, b.String(), want)
+				}
+			}
+		})
+	}
+	// srectl's output is a terminal only when it is one: not a pipe, not
+	// a buffer.
+	r, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer pw.Close()
+	if isTerminal(pw) || isTerminal(&bytes.Buffer{}) {
+		t.Fatal("a pipe or a buffer taken for a terminal")
 	}
 	// JSON output stays JSON, and means the same.
 	in := map[string]string{"title": "a\u0085b\u009bc"}

@@ -27,19 +27,7 @@ import (
 // limits (fit.go) as any other text.
 
 // invisible reports whether r is shown as its code wherever it is.
-func invisible(r rune) bool {
-	switch {
-	case bidi.IsControl(r):
-		return true
-	case r == 0x200B, // ZERO WIDTH SPACE
-		r == 0x2060, // WORD JOINER
-		r == 0xFEFF: // ZERO WIDTH NO-BREAK SPACE (byte order mark)
-		return true
-	case r >= 0xE0000 && r <= 0xE007F: // tag characters
-		return true
-	}
-	return false
-}
+func invisible(r rune) bool { return bidi.Invisible(r) }
 
 // joiner reports whether r is a zero-width non-joiner or joiner.
 func joiner(r rune) bool { return r == 0x200C || r == 0x200D }
