@@ -95,30 +95,7 @@ push:
 		require.Len(t, teams.Requests(), 2, "429 then delivered after Retry-After")
 		tr := teams.Requests()[1]
 		require.Equal(t, "application/json", tr.Header.Get("Content-Type"))
-		var tm struct {
-			Type        string `json:"type"`
-			Attachments []struct {
-				ContentType string `json:"contentType"`
-				Content     struct {
-					Type    string `json:"type"`
-					Version string `json:"version"`
-					Body    []struct {
-						Type  string              `json:"type"`
-						Text  string              `json:"text"`
-						Color string              `json:"color"`
-						Facts []map[string]string `json:"facts"`
-					} `json:"body"`
-					Actions []map[string]string `json:"actions"`
-					MSTeams struct {
-						Entities []struct {
-							Type      string            `json:"type"`
-							Text      string            `json:"text"`
-							Mentioned map[string]string `json:"mentioned"`
-						} `json:"entities"`
-					} `json:"msteams"`
-				} `json:"content"`
-			} `json:"attachments"`
-		}
+		var tm teamsJSON
 		require.NoError(t, json.Unmarshal(tr.Body, &tm), string(tr.Body))
 		require.Equal(t, "message", tm.Type)
 		require.Len(t, tm.Attachments, 1)

@@ -95,18 +95,7 @@ func TestChatChannelsEscapeAlertText(t *testing.T) {
 	deliver(ChannelTeams, "alice@example.com")
 
 	t.Run("slack", func(t *testing.T) {
-		var p struct {
-			Text        string `json:"text"`
-			UnfurlLinks *bool  `json:"unfurl_links"`
-			UnfurlMedia *bool  `json:"unfurl_media"`
-			Blocks      []struct {
-				Text     map[string]string `json:"text"`
-				Elements []struct {
-					Text map[string]string `json:"text"`
-					URL  string            `json:"url"`
-				} `json:"elements"`
-			} `json:"blocks"`
-		}
+		var p slackJSON
 		require.NoError(t, json.Unmarshal(slack.Requests()[0].Body, &p))
 		esc := "@channel @all &lt;!channel&gt; &lt;!here&gt; [Click to re-login](http://evil.example/login) ![t](http://evil.example/pixel.png)"
 		require.Equal(t, "[CRITICAL] Incident INC-2026-0001: "+esc, p.Text, "the top-level text (the notification's fallback)")
@@ -135,18 +124,7 @@ func TestChatChannelsEscapeAlertText(t *testing.T) {
 	})
 
 	t.Run("teams", func(t *testing.T) {
-		var p struct {
-			Summary     string `json:"summary"`
-			Attachments []struct {
-				Content struct {
-					Body []struct {
-						Text  string              `json:"text"`
-						Facts []map[string]string `json:"facts"`
-					} `json:"body"`
-					Actions []map[string]string `json:"actions"`
-				} `json:"content"`
-			} `json:"attachments"`
-		}
+		var p teamsJSON
 		require.NoError(t, json.Unmarshal(teams.Requests()[0].Body, &p))
 		card := p.Attachments[0].Content
 		esc := `@channel @all \<\!channel\> \<\!here\> \[Click to re-login\]\(http://evil.example/login\) \!\[t\]\(http://evil.example/pixel.png\)`

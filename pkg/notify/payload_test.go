@@ -111,17 +111,7 @@ func TestPayloadsWithinProviderLimits(t *testing.T) {
 			body := func(ch string) []byte { return ep[ch].Requests()[0].Body }
 
 			t.Run("slack", func(t *testing.T) {
-				var p struct {
-					Text   string `json:"text"`
-					Blocks []struct {
-						Type     string            `json:"type"`
-						Text     map[string]string `json:"text"`
-						Elements []struct {
-							Text map[string]string `json:"text"`
-							URL  string            `json:"url"`
-						} `json:"elements"`
-					} `json:"blocks"`
-				}
+				var p slackJSON
 				require.NoError(t, json.Unmarshal(body(ChannelSlack), &p))
 				require.NotContains(t, string(body(ChannelSlack)), "link_names", "a plain @here from an app is text only without link_names")
 				require.LessOrEqual(t, len(p.Blocks), slackMaxBlocks)
@@ -160,28 +150,7 @@ func TestPayloadsWithinProviderLimits(t *testing.T) {
 			t.Run("teams", func(t *testing.T) {
 				b := body(ChannelTeams)
 				require.LessOrEqual(t, len(b), teamsMaxBytes, "Teams takes about 28 KB, counted as UTF-16 by some tenants")
-				var p struct {
-					Type        string `json:"type"`
-					Summary     string `json:"summary"`
-					Attachments []struct {
-						ContentType string `json:"contentType"`
-						Content     struct {
-							Type    string `json:"type"`
-							Version string `json:"version"`
-							Body    []struct {
-								Type  string              `json:"type"`
-								Text  string              `json:"text"`
-								Facts []map[string]string `json:"facts"`
-							} `json:"body"`
-							Actions []map[string]string `json:"actions"`
-							MSTeams struct {
-								Entities []struct {
-									Text string `json:"text"`
-								} `json:"entities"`
-							} `json:"msteams"`
-						} `json:"content"`
-					} `json:"attachments"`
-				}
+				var p teamsJSON
 				require.NoError(t, json.Unmarshal(b, &p))
 				require.Equal(t, "message", p.Type)
 				require.Len(t, p.Attachments, 1)
