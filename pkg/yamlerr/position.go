@@ -54,6 +54,26 @@ func FileSection(file string, data []byte, section string, err error) error {
 	return fileError(file, data, err, true, section)
 }
 
+// FileDecoded is File for the files whose decoder makes its own checks
+// (a runbook, a rollout definition, an analysis spec, a scaling policy, a
+// chaos experiment): an error of neither kind is positioned as FileChecks
+// positions it (the value or key it quotes, the field its leading path
+// names, a field named with its value: "abort.interval 100y"), else reads
+// "file: msg". No position is made up for a message naming nothing.
+func FileDecoded(file string, data []byte, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *SyntaxError
+	var ne *NodeError
+	var te *yaml.TypeError
+	var te2 *yamlv2.TypeError
+	if errors.As(err, &se) || errors.As(Located(data, err), &se) || errors.As(err, &ne) || errors.As(err, &te) || errors.As(err, &te2) {
+		return File(file, data, err)
+	}
+	return FileChecks(file, data, nil, err)
+}
+
 func fileError(file string, data []byte, err error, locate bool, section string) error {
 	if err == nil {
 		return nil
@@ -201,6 +221,11 @@ func quotedValue(data []byte, section, msg string, sectionKey bool) (line, col i
 	if n := fieldPath(root, section, msg); n != nil {
 		return n.Line, n.Column, true
 	}
+	if !sectionKey {
+		if n := fieldValue(root, msg); n != nil {
+			return n.Line, n.Column, true
+		}
+	}
 	if key != nil && sectionKey {
 		return key.Line, key.Column, true
 	}
@@ -326,6 +351,59 @@ func fieldPath(root *yaml.Node, section, msg string) *yaml.Node {
 		}
 	}
 	return found
+}
+
+// fieldValueRE is a field named with its value in a message ("latency
+// 10s must be ...", "target.instances 5 exceeds ...").
+var fieldValueRE = regexp.MustCompile(`(?:^|[\s(])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*) ([^\s,;:()"]+)`)
+
+// fieldValue returns the scalar value under root of the field that msg
+// names together with that value ("abort.interval 100y": the value 100y
+// of the key interval of a mapping that is the value of a key abort), the
+// last such pair of msg found (the first ones are often the context:
+// "fault of type latency: latency 10s ..."); nil when none is found.
+func fieldValue(root *yaml.Node, msg string) *yaml.Node {
+	var found *yaml.Node
+	for _, m := range fieldValueRE.FindAllStringSubmatchIndex(msg, -1) {
+		path := strings.Split(msg[m[2]:m[3]], ".")
+		value := strings.TrimRight(msg[m[4]:m[5]], ".")
+		if n := keyValue(root, path, value); n != nil {
+			found = n
+		}
+	}
+	return found
+}
+
+// keyValue returns the first scalar value equal to value, under n, of a
+// key path (each key but the first the child of the one before it).
+func keyValue(n *yaml.Node, path []string, value string) *yaml.Node {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Value == path[0] {
+				at := v
+				for _, p := range path[1:] {
+					if at, _ = child(at, p); at == nil {
+						break
+					}
+				}
+				if at != nil && at.Kind == yaml.ScalarNode && at.Value == value {
+					return at
+				}
+			}
+			if r := keyValue(v, path, value); r != nil {
+				return r
+			}
+		}
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			if r := keyValue(c, path, value); r != nil {
+				return r
+			}
+		}
+	}
+	return nil
 }
 
 // fieldWordRE is the word that may name a field after a path.
