@@ -180,6 +180,10 @@ func leadingSection(data []byte, msg string) string {
 	return ""
 }
 
+// contextRE is the leading context of a check's message that names the
+// object checked by its name: `rollout "web": `, `policy "p": `.
+var contextRE = regexp.MustCompile(`^(?:[A-Za-z_]\w* "(?:[^"\\]|\\.)*": )+`)
+
 var quotedRE = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
 
 // quotedValue returns the position of the node of data (of its top-level
@@ -209,10 +213,26 @@ func quotedValue(data []byte, section, msg string, sectionKey bool) (line, col i
 			return 0, 0, false
 		}
 	}
+	if !sectionKey {
+		// Past a context naming the object checked (`rollout "web": `,
+		// the whole file), the node the rest names.
+		if ctx := contextRE.FindString(msg); ctx != "" && ctx != msg {
+			if line, col, ok := quotedValue(data, section, msg[len(ctx):], false); ok {
+				return line, col, ok
+			}
+		}
+	}
 	var quotes []string
 	for _, m := range quotedRE.FindAllStringSubmatch(msg, -1) {
 		if v, err := strconv.Unquote(`"` + m[1] + `"`); err == nil && v != "" {
 			quotes = append(quotes, v)
+		}
+	}
+	if v := pathValue(root, section, msg); v != nil && v != root {
+		// The quote within the field the leading path names
+		// ("analysis.spec: spec \"api\" is not loaded").
+		if n, _ := refine(v, quotes); n != nil {
+			return n.Line, n.Column, true
 		}
 	}
 	if n, _ := refine(root, quotes); n != nil {
@@ -404,6 +424,31 @@ func keyValue(n *yaml.Node, path []string, value string) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// pathValue returns the value of the field msg's leading path names when
+// the document has the whole path, else nil.
+func pathValue(root *yaml.Node, section, msg string) *yaml.Node {
+	prefix := pathPrefixRE.FindString(msg)
+	if prefix == "" {
+		return nil
+	}
+	n := root
+	for i, seg := range strings.Split(strings.TrimSuffix(prefix, ": "), ": ") {
+		if j := strings.Index(seg, " ("); j >= 0 {
+			seg = seg[:j]
+		}
+		parts := pathSegmentRE.FindAllString(seg, -1)
+		if i == 0 && len(parts) > 0 && parts[0] == section {
+			parts = parts[1:]
+		}
+		for _, part := range parts {
+			if n, _ = child(n, part); n == nil {
+				return nil
+			}
+		}
+	}
+	return n
 }
 
 // fieldWordRE is the word that may name a field after a path.
