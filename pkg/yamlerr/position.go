@@ -127,13 +127,24 @@ func FileChecks(file string, data []byte, sections []string, err error) error {
 // ("runbooks/restart.yml:3:7: ...").
 var otherPositionRE = regexp.MustCompile(`(?:^|\s)\S+:\d+:\d+: `)
 
+// otherPosition reports whether l has the position of another file; the
+// "template: name:1:10: " of a Go template's error is none.
+func otherPosition(l string) bool {
+	for _, m := range otherPositionRE.FindAllStringIndex(l, -1) {
+		if !strings.HasSuffix(strings.TrimRight(l[:m[0]], " "), "template:") {
+			return true
+		}
+	}
+	return false
+}
+
 // placeLines positions each line of msg in file (see FileSection and
 // FileChecks; sectionKey: a line found nowhere else is placed at the key
 // of its section).
 func placeLines(file string, data []byte, sections []string, sectionKey bool, msg string) string {
 	lines := strings.Split(msg, "\n")
 	for i, l := range lines {
-		if !sectionKey && otherPositionRE.MatchString(l) {
+		if !sectionKey && otherPosition(l) {
 			lines[i] = file + ": " + Message(l)
 			continue
 		}

@@ -157,6 +157,8 @@ func TestFileDecoded(t *testing.T) {
 		{"fault of type latency: latency 10s must be between 100ms and 5s", "f.yml:5:30: fault of type latency: latency 10s must be between 100ms and 5s"},
 		{"abort.interval 5m is above 1m", "f.yml: abort.interval 5m is above 1m"},
 		{"at least one fault is required", "f.yml: at least one fault is required"},
+		{`name "Bad": template: Bad:1:10: no field`, `f.yml:1:7: name "Bad": template: Bad:1:10: no field`},
+		{`name "Bad": see other.yml:1:10: here`, `f.yml: name "Bad": see other.yml:1:10: here`},
 	} {
 		require.EqualError(t, FileDecoded("f.yml", []byte(doc), errors.New(tc.err)), tc.want)
 	}
