@@ -46,3 +46,20 @@ func TestBadExperimentPositions(t *testing.T) {
 		})
 	}
 }
+
+// TestDuplicateExperimentPosition: an experiment name used twice is
+// positioned at the name in the second file (golden file
+// testdata/dup.golden).
+func TestDuplicateExperimentPosition(t *testing.T) {
+	_, err := LoadDir("testdata/dup")
+	if err == nil {
+		t.Fatal("loaded without error")
+	}
+	want, rerr := os.ReadFile("testdata/dup.golden")
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if got := err.Error(); got != strings.TrimSuffix(string(want), "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}

@@ -75,6 +75,8 @@ type Policy struct {
 
 	// File is where the policy was loaded from.
 	File string `yaml:"-" json:"file,omitempty"`
+	// raw is the text of File, where Locate places a check's error.
+	raw []byte
 }
 
 // Target is what a policy scales: a Kubernetes workload (rendered for KEDA
@@ -528,15 +530,27 @@ func Parse(b []byte, file string) (*Policy, error) {
 		if err != nil {
 			// At the line and column of the problem, as chaos
 			// experiments and rollout definitions say it.
-			return nil, yamlerr.File(file, b, err)
+			return nil, yamlerr.FileDecoded(file, b, err)
 		}
 		p.File = file
+		p.raw = b
 		docs = append(docs, &p)
 	}
 	if len(docs) != 1 {
 		return nil, fmt.Errorf("%s: want exactly one policy, found %d", file, len(docs))
 	}
 	return docs[0], nil
+}
+
+// Locate positions err, a check made after loading the policy (an
+// endpoint it names that does not exist), in its file as
+// "file:line:col: msg" at the node the message names, else "file: msg"
+// (yamlerr.FileChecks).
+func (p *Policy) Locate(err error) error {
+	if err == nil {
+		return nil
+	}
+	return yamlerr.FileChecks(p.File, p.raw, nil, err)
 }
 
 // LoadFile reads a policy file.
