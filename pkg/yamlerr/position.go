@@ -24,6 +24,46 @@ func At(n *yaml.Node, format string, args ...any) error {
 	return &NodeError{Line: n.Line, Column: n.Column, Err: fmt.Errorf(format, args...)}
 }
 
+// AtNamed is At for a check of the whole mapping n (a policy's bounds): the
+// error is placed at the node under n that its message names, as
+// FileChecks finds it (a value or key it quotes, the field its leading path
+// names, a field named with its value: "min_instances 5"), else at n.
+func AtNamed(n *yaml.Node, format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	at := named(n, err.Error())
+	if at == nil {
+		at = n
+	}
+	return &NodeError{Line: at.Line, Column: at.Column, Err: err}
+}
+
+// named returns the node under root that msg names, nil if none.
+func named(root *yaml.Node, msg string) *yaml.Node {
+	if ctx := contextRE.FindString(msg); ctx != "" && ctx != msg {
+		if n := named(root, msg[len(ctx):]); n != nil {
+			return n
+		}
+	}
+	var quotes []string
+	for _, m := range quotedRE.FindAllStringSubmatch(msg, -1) {
+		if v, err := strconv.Unquote(`"` + m[1] + `"`); err == nil && v != "" {
+			quotes = append(quotes, v)
+		}
+	}
+	if v := pathValue(root, "", msg); v != nil && v != root {
+		if n, _ := refine(v, quotes); n != nil {
+			return n
+		}
+	}
+	if n, _ := refine(root, quotes); n != nil {
+		return n
+	}
+	if n := fieldPath(root, "", msg); n != nil {
+		return n
+	}
+	return fieldValue(root, msg)
+}
+
 // Error is "line N: msg", the decoder's form for one problem.
 func (e *NodeError) Error() string { return "line " + strconv.Itoa(e.Line) + ": " + e.Err.Error() }
 
