@@ -472,7 +472,7 @@ func (s *Spec) UnmarshalYAML(unmarshal func(any) error) error {
 			return fmt.Errorf("checks[%d]: a check must be a mapping with name, type, query and noData", i)
 		}
 		if seen[c.Name] {
-			return fmt.Errorf("checks: name %q is used twice (the built-in checks are %s, %s, %s and %s)", c.Name, CheckErrorRate, CheckLatency, CheckHealth, CheckBurnRate)
+			return fmt.Errorf("checks[%d]: name %q is used twice (the built-in checks are %s, %s, %s and %s)", i, c.Name, CheckErrorRate, CheckLatency, CheckHealth, CheckBurnRate)
 		}
 		seen[c.Name] = true
 	}
@@ -566,7 +566,7 @@ func Parse(data []byte, file string) (*Spec, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: empty analysis spec", file)
 		}
-		return nil, yamlerr.File(file, data, err)
+		return nil, yamlerr.FileDecoded(file, data, err)
 	}
 	if s.all == nil {
 		// A null document (~, a bare tag) decodes without UnmarshalYAML.

@@ -54,11 +54,11 @@ func LoadRollouts(cfg *config.Config) (*RolloutConfig, error) {
 	}
 	for _, d := range defs {
 		if d.Analysis != nil && !specs[d.Analysis.Spec] {
-			return nil, fmt.Errorf("rollouts: %s: rollout %q: analysis spec %q is not loaded (analysis.spec_files)", d.File, d.Name, d.Analysis.Spec)
+			return nil, fmt.Errorf("rollouts: %w", d.Locate(fmt.Errorf("rollout %q: analysis.spec: spec %q is not loaded (analysis.spec_files)", d.Name, d.Analysis.Spec)))
 		}
 		for _, ep := range d.Endpoints() {
 			if _, ok := rb.HTTPEndpoints[ep]; !ok {
-				return nil, fmt.Errorf("rollouts: %s: rollout %q: http endpoint %q is not in runbooks.http_endpoints", d.File, d.Name, ep)
+				return nil, fmt.Errorf("rollouts: %w", d.Locate(fmt.Errorf("rollout %q: http endpoint %q is not in runbooks.http_endpoints", d.Name, ep)))
 			}
 		}
 	}

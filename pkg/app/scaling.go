@@ -66,7 +66,7 @@ func LoadScaling(cfg *config.Config) (*ScalingConfig, error) {
 		}
 		if a := p.Target.Action; a != nil && a.Endpoint() != "" {
 			if _, ok := rb.HTTPEndpoints[a.Endpoint()]; !ok {
-				return nil, fmt.Errorf("scaling: %s: policy %q: http endpoint %q is not in runbooks.http_endpoints", p.File, p.Name, a.Endpoint())
+				return nil, fmt.Errorf("scaling: %w", p.Locate(fmt.Errorf("policy %q: http endpoint %q is not in runbooks.http_endpoints", p.Name, a.Endpoint())))
 			}
 		}
 	}

@@ -140,7 +140,7 @@ scale_down: {threshold: 20}
 	cfg := filepath.Join(dir, "sred.yml")
 	require.NoError(t, os.WriteFile(cfg, []byte("prometheus: {url: http://127.0.0.1:9090}\nscaling: {policies: [p.yml]}\n"), 0o644))
 	_, err := LoadConfig(cfg)
-	require.ErrorContains(t, err, `policy "web": http endpoint "scaler" is not in runbooks.http_endpoints`)
+	require.ErrorContains(t, err, `p.yml:2:36: policy "web": http endpoint "scaler" is not in runbooks.http_endpoints`, "at the endpoint in the policy file")
 	require.NoError(t, os.WriteFile(cfg, []byte("scaling: {policies: [p.yml], max_action_per_hour: 3}\n"), 0o644))
 	_, err = LoadConfig(cfg)
 	require.ErrorContains(t, err, `scaling: unknown field "max_action_per_hour"`)

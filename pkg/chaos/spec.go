@@ -470,7 +470,7 @@ func Parse(data []byte, file string) (*Experiment, error) {
 		}
 		// Without the Go types the decoder names ("field x not found in
 		// type chaos.plain"), as the rollout and analysis specs.
-		return nil, yamlerr.File(file, data, err)
+		return nil, yamlerr.FileDecoded(file, data, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {

@@ -57,6 +57,8 @@ type Definition struct {
 
 	// File is where the definition was loaded from.
 	File string `yaml:"-"`
+	// raw is the text of File, where Locate places a check's error.
+	raw []byte
 }
 
 // AnalysisRef names the analysis spec that judges the stages and the
@@ -332,14 +334,26 @@ func Parse(data []byte, file string) (*Definition, error) {
 			return nil, fmt.Errorf("%s: a document of kind %s, not a rollout definition (name, service, analysis, and canary or blue_green: docs/rollout-runner.md); analysis specs (RolloutAnalysis) are loaded from sred.yml's analysis.spec_files and checked by srectl check config",
 				file, limits.Quote(kind))
 		}
-		return nil, yamlerr.File(file, data, err)
+		return nil, yamlerr.FileDecoded(file, data, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		return nil, fmt.Errorf("%s: one rollout per file, found a second YAML document", file)
 	}
 	d.File = file
+	d.raw = data
 	return &d, nil
+}
+
+// Locate positions err, a check made after loading the definition (an
+// analysis spec or an endpoint it names that does not exist), in its file
+// as "file:line:col: msg" at the node the message names, else "file: msg"
+// (yamlerr.FileChecks).
+func (d *Definition) Locate(err error) error {
+	if err == nil {
+		return nil
+	}
+	return yamlerr.FileChecks(d.File, d.raw, nil, err)
 }
 
 // otherKind returns the top-level kind of a YAML document that has one:
@@ -393,7 +407,7 @@ func Load(paths []string, resolve func(string) string) ([]*Definition, error) {
 				continue
 			}
 			if prev, ok := seen[d.Name]; ok {
-				errs = append(errs, fmt.Errorf("rollouts: %s: name %q already used by %s", f, d.Name, prev))
+				errs = append(errs, fmt.Errorf("rollouts: %w", d.Locate(fmt.Errorf("name %q already used by %s", d.Name, prev))))
 				continue
 			}
 			seen[d.Name] = f

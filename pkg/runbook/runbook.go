@@ -99,6 +99,8 @@ type Runbook struct {
 
 	// File is where the runbook was loaded from.
 	File string `yaml:"-"`
+	// raw is the text of File, where Locate places a check's error.
+	raw []byte
 
 	matchers labels.Matchers
 	allow    allowList
@@ -771,7 +773,7 @@ func Parse(data []byte, file string) (*Runbook, error) {
 	dec.KnownFields(true)
 	var rb Runbook
 	if err := dec.Decode(&rb); err != nil {
-		return nil, yamlerr.File(file, data, err)
+		return nil, yamlerr.FileDecoded(file, data, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -782,8 +784,20 @@ func Parse(data []byte, file string) (*Runbook, error) {
 		return nil, fmt.Errorf("%s:%d: one runbook per file, found a second YAML document", file, line)
 	}
 	rb.File = file
+	rb.raw = data
 	rb.resolveEnvFiles(filepath.Dir(file))
 	return &rb, nil
+}
+
+// Locate positions err, a check made after parsing the runbook (an
+// endpoint it names that does not exist, a name already used), in its
+// file as "file:line:col: msg" at the node the message names, else "file:
+// msg" (yamlerr.FileChecks).
+func (rb *Runbook) Locate(err error) error {
+	if err == nil {
+		return nil
+	}
+	return yamlerr.FileChecks(rb.File, rb.raw, nil, err)
 }
 
 // LoadFile reads one runbook file.
@@ -806,12 +820,12 @@ func NewSet(cfg Config, rbs ...*Runbook) (*Set, error) {
 	s := &Set{byName: map[string]*Runbook{}}
 	for _, rb := range rbs {
 		if prev, ok := s.byName[rb.Name]; ok {
-			return nil, fmt.Errorf("%s: runbook name %q already used by %s", rb.File, rb.Name, prev.File)
+			return nil, rb.Locate(fmt.Errorf("runbook name %q already used by %s", rb.Name, prev.File))
 		}
 		for _, st := range rb.Steps {
 			if st.HTTP != nil {
 				if _, ok := cfg.HTTPEndpoints[st.HTTP.Endpoint]; !ok {
-					return nil, fmt.Errorf("%s: runbook %q: step %q: http endpoint %q is not in runbooks.http_endpoints", rb.File, rb.Name, st.Name, st.HTTP.Endpoint)
+					return nil, rb.Locate(fmt.Errorf("runbook %q: step %q: http endpoint %q is not in runbooks.http_endpoints", rb.Name, st.Name, st.HTTP.Endpoint))
 				}
 			}
 		}

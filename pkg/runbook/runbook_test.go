@@ -119,7 +119,7 @@ func TestLoadMissingEndpoint(t *testing.T) {
 	delete(cfg.HTTPEndpoints, "api-cache")
 	_, err := Load(cfg, testutil.RepoRoot(t))
 	require.EqualError(t, err, filepath.Join(testutil.RepoRoot(t), "examples/runbooks/high-api-latency.yml")+
-		`: runbook "high-api-latency": step "clear-cache": http endpoint "api-cache" is not in runbooks.http_endpoints`)
+		`:34:17: runbook "high-api-latency": step "clear-cache": http endpoint "api-cache" is not in runbooks.http_endpoints`)
 }
 
 func TestParseErrors(t *testing.T) {
@@ -156,7 +156,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate step", head + "steps:\n  - name: a\n    wait: {duration: 1s}\n  - name: a\n    wait: {duration: 1s}\n", `bad.yml:6:5: runbook "rb": step name "a" used twice`},
 		{"verify wait", head + "steps:\n  - name: a\n    verify: true\n    wait: {duration: 1s}\n", `bad.yml:4:5: step "a": verify is for promql, http or exec steps`},
 		{"two documents", head + "steps: [{name: a, wait: {duration: 1s}}]\n---\nname: b\n", `bad.yml:5: one runbook per file, found a second YAML document`},
-		{"type error", head + "steps: [{name: a, wait: {duration: soon}}]\n", `bad.yml: not a valid duration string: "soon"`},
+		{"type error", head + "steps: [{name: a, wait: {duration: soon}}]\n", `bad.yml:3:36: not a valid duration string: "soon"`},
 		{"bad notify channel", head + "steps:\n  - name: a\n    notify: {message: hi, channels: [fax]}\n", `bad.yml:4:5: step "a": notify.channels: unknown channel "fax" (want one of sms, phone, push, email, slack, webhook, pagerduty, teams, mattermost, or chat)`},
 		{"pagerduty notify", head + "steps:\n  - name: a\n    notify: {message: hi, channels: [pagerduty]}\n", `bad.yml:4:5: step "a": notify.channels: pagerduty opens pages, not messages; use the escalation policy`},
 		{"shell templated", head + "labels: {service: '[a-z]+'}\nsteps:\n  - name: a\n    exec:\n      command: [/bin/sh, -c, 'echo {{ .Labels.service }}']\n", `bad.yml:5:5: step "a": exec.command runs the shell sh: command[2] cannot be a template (a label value would become code; pass it in env and quote it, "$NAME")`},

@@ -75,6 +75,8 @@ type Policy struct {
 
 	// File is where the policy was loaded from.
 	File string `yaml:"-" json:"file,omitempty"`
+	// raw is the text of File, where Locate places a check's error.
+	raw []byte
 }
 
 // Target is what a policy scales: a Kubernetes workload (rendered for KEDA
@@ -178,6 +180,17 @@ func lineErr(n *yaml.Node, format string, args ...any) error {
 	return yamlerr.At(n, format, args...)
 }
 
+// scheduleNode returns the node of schedule i of policy n, n itself when
+// it has none.
+func scheduleNode(n *yaml.Node, i int) *yaml.Node {
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		if v := n.Content[j+1]; n.Content[j].Value == "schedules" && v.Kind == yaml.SequenceNode && i < len(v.Content) {
+			return v.Content[i]
+		}
+	}
+	return n
+}
+
 // checkKeys refuses keys of mapping n not in allowed.
 func checkKeys(n *yaml.Node, what string, allowed ...string) error {
 	if n.Kind != yaml.MappingNode {
@@ -216,34 +229,34 @@ func (p *Policy) UnmarshalYAML(n *yaml.Node) error {
 
 func (p *Policy) validate(n *yaml.Node) error {
 	if p.Service == "" {
-		return lineErr(n, "policy: service is required")
+		return yamlerr.AtNamed(n, "policy: service is required")
 	}
 	if p.Name == "" {
 		p.Name = strings.Trim(invalidNameChars.ReplaceAllString(strings.ToLower(p.Service), "-"), "-")
 	}
 	if !nameRE.MatchString(p.Name) {
-		return lineErr(n, "policy %q: name must be lower-case letters, digits and dashes (it names Kubernetes objects)", p.Name)
+		return yamlerr.AtNamed(n, "policy %q: name must be lower-case letters, digits and dashes (it names Kubernetes objects)", p.Name)
 	}
 	if p.MinInstances < 0 {
-		return lineErr(n, "policy %s: min_instances %d is negative", p.Name, p.MinInstances)
+		return yamlerr.AtNamed(n, "policy %s: min_instances %d is negative", p.Name, p.MinInstances)
 	}
 	if p.MaxInstances < 1 {
-		return lineErr(n, "policy %s: max_instances is required (at least 1)", p.Name)
+		return yamlerr.AtNamed(n, "policy %s: max_instances is required (at least 1)", p.Name)
 	}
 	if p.MinInstances > p.MaxInstances {
-		return lineErr(n, "policy %s: min_instances %d is above max_instances %d", p.Name, p.MinInstances, p.MaxInstances)
+		return yamlerr.AtNamed(n, "policy %s: min_instances %d is above max_instances %d", p.Name, p.MinInstances, p.MaxInstances)
 	}
 	if p.InitialInstances == 0 {
 		p.InitialInstances = max(p.MinInstances, 1)
 	}
 	if p.InitialInstances < p.MinInstances || p.InitialInstances > p.MaxInstances {
-		return lineErr(n, "policy %s: initial_instances %d is outside [%d, %d]", p.Name, p.InitialInstances, p.MinInstances, p.MaxInstances)
+		return yamlerr.AtNamed(n, "policy %s: initial_instances %d is outside [%d, %d]", p.Name, p.InitialInstances, p.MinInstances, p.MaxInstances)
 	}
 	if p.Interval <= 0 {
-		return lineErr(n, "policy %s: interval must be positive", p.Name)
+		return yamlerr.AtNamed(n, "policy %s: interval must be positive", p.Name)
 	}
 	if p.Target.Kubernetes == nil && p.Target.Action == nil {
-		return lineErr(n, "policy %s: target needs kubernetes (a workload) or action (exec or http)", p.Name)
+		return yamlerr.AtNamed(n, "policy %s: target needs kubernetes (a workload) or action (exec or http)", p.Name)
 	}
 	if p.Target.Controller == "" {
 		p.Target.Controller = ControllerSred
@@ -254,26 +267,26 @@ func (p *Policy) validate(n *yaml.Node) error {
 	switch p.Target.Controller {
 	case ControllerKubernetes:
 		if p.Target.Kubernetes == nil {
-			return lineErr(n, "policy %s: controller kubernetes needs target.kubernetes", p.Name)
+			return yamlerr.AtNamed(n, "policy %s: controller kubernetes needs target.kubernetes", p.Name)
 		}
 	case ControllerSred:
 	default:
-		return lineErr(n, "policy %s: target.controller %q: want kubernetes or sred", p.Name, p.Target.Controller)
+		return yamlerr.AtNamed(n, "policy %s: target.controller %q: want kubernetes or sred", p.Name, p.Target.Controller)
 	}
 	if a := p.Target.Action; a != nil {
 		if a.Type() == runbook.StepKubernetes {
-			return lineErr(n, "policy %s: target.action: use target.kubernetes for a workload (sred scales it with the runbook engine's client)", p.Name)
+			return yamlerr.AtNamed(n, "policy %s: target.action: use target.kubernetes for a workload (sred scales it with the runbook engine's client)", p.Name)
 		}
 		if err := a.Compile(ActionVars); err != nil {
-			return lineErr(n, "policy %s: target.%v", p.Name, err)
+			return yamlerr.AtNamed(n, "policy %s: target.%v", p.Name, err)
 		}
 	}
 	if p.Metric.Type == "" {
-		return lineErr(n, "policy %s: metric.type is required (cpu, memory or promql)", p.Name)
+		return yamlerr.AtNamed(n, "policy %s: metric.type is required (cpu, memory or promql)", p.Name)
 	}
 	if p.Metric.Query != "" {
 		if _, err := parser.NewParser(parser.Options{}).ParseExpr(p.Metric.Query); err != nil {
-			return lineErr(n, "policy %s: metric.query: %v", p.Name, limits.ParseError(err))
+			return yamlerr.AtNamed(n, "policy %s: metric.query: %v", p.Name, limits.ParseError(err))
 		}
 	}
 	if err := p.checkThresholds(n); err != nil {
@@ -283,17 +296,18 @@ func (p *Policy) validate(n *yaml.Node) error {
 	for i := range p.Schedules {
 		s := &p.Schedules[i]
 		if s.MinInstances < p.MinInstances || s.MinInstances > p.MaxInstances {
-			return lineErr(n, "policy %s: schedule %s: min_instances %d is outside [%d, %d]", p.Name, s.Name, s.MinInstances, p.MinInstances, p.MaxInstances)
+			return yamlerr.AtNamed(n, "policy %s: schedule %s: min_instances %d is outside [%d, %d]", p.Name, s.Name, s.MinInstances, p.MinInstances, p.MaxInstances)
 		}
 		// Each schedule is a KEDA cron trigger named after it, next to
 		// the metric's trigger (named after its type): KEDA refuses a
 		// ScaledObject whose trigger names repeat.
 		if names[s.Name] {
-			return lineErr(n, "policy %s: schedule %s is given twice: schedule names must be unique", p.Name, limits.Quote(s.Name))
+			// At the name of the second: the schedule's own node.
+			return yamlerr.AtNamed(scheduleNode(n, i), "policy %s: schedule %s is given twice: schedule names must be unique", p.Name, limits.Quote(s.Name))
 		}
 		names[s.Name] = true
 		if p.Target.Kubernetes != nil && s.Name == p.Metric.Type {
-			return lineErr(n, "policy %s: schedule %s has the name of the metric's KEDA trigger (%s): rename the schedule", p.Name, limits.Quote(s.Name), p.Metric.Type)
+			return yamlerr.AtNamed(n, "policy %s: schedule %s has the name of the metric's KEDA trigger (%s): rename the schedule", p.Name, limits.Quote(s.Name), p.Metric.Type)
 		}
 	}
 	if p.Target.Kubernetes != nil {
@@ -303,10 +317,10 @@ func (p *Policy) validate(n *yaml.Node) error {
 			r    Rule
 		}{{"scale_up", p.ScaleUp}, {"scale_down", p.ScaleDown}} {
 			if time.Duration(r.r.Cooldown) > 30*time.Minute {
-				return lineErr(n, "policy %s: %s.cooldown %s: the HPA allows at most 30m", p.Name, r.what, r.r.Cooldown)
+				return yamlerr.AtNamed(n, "policy %s: %s.cooldown %s: the HPA allows at most 30m", p.Name, r.what, r.r.Cooldown)
 			}
 			if time.Duration(r.r.Stabilization) > time.Hour {
-				return lineErr(n, "policy %s: %s.stabilization %s: the HPA allows at most 1h", p.Name, r.what, r.r.Stabilization)
+				return yamlerr.AtNamed(n, "policy %s: %s.stabilization %s: the HPA allows at most 1h", p.Name, r.what, r.r.Stabilization)
 			}
 		}
 	}
@@ -528,15 +542,27 @@ func Parse(b []byte, file string) (*Policy, error) {
 		if err != nil {
 			// At the line and column of the problem, as chaos
 			// experiments and rollout definitions say it.
-			return nil, yamlerr.File(file, b, err)
+			return nil, yamlerr.FileDecoded(file, b, err)
 		}
 		p.File = file
+		p.raw = b
 		docs = append(docs, &p)
 	}
 	if len(docs) != 1 {
 		return nil, fmt.Errorf("%s: want exactly one policy, found %d", file, len(docs))
 	}
 	return docs[0], nil
+}
+
+// Locate positions err, a check made after loading the policy (an
+// endpoint it names that does not exist), in its file as
+// "file:line:col: msg" at the node the message names, else "file: msg"
+// (yamlerr.FileChecks).
+func (p *Policy) Locate(err error) error {
+	if err == nil {
+		return nil
+	}
+	return yamlerr.FileChecks(p.File, p.raw, nil, err)
 }
 
 // LoadFile reads a policy file.

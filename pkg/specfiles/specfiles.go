@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // Files returns path when it is a file, or the *.yml and *.yaml files of
@@ -34,8 +36,9 @@ func Files(path string) ([]string, error) {
 }
 
 // Load reads the files of each path (Files) with load. A name (name) used
-// twice is an error naming both files: "FILE: KIND "NAME" already defined
-// in OTHER".
+// twice is an error naming both files: "FILE:LINE:COL: KIND "NAME" already
+// defined in OTHER", at the name in the second file (no position when the
+// file does not write the name).
 func Load[T any](kind string, load func(file string) (T, error), name func(T) string, paths ...string) ([]T, error) {
 	var out []T
 	seen := map[string]string{}
@@ -51,7 +54,8 @@ func Load[T any](kind string, load func(file string) (T, error), name func(T) st
 			}
 			n := name(v)
 			if prev, ok := seen[n]; ok {
-				return nil, fmt.Errorf("%s: %s %q already defined in %s", f, kind, n, prev)
+				data, _ := os.ReadFile(f)
+				return nil, yamlerr.FileChecks(f, data, nil, fmt.Errorf("%s %q already defined in %s", kind, n, prev))
 			}
 			seen[n] = f
 			out = append(out, v)

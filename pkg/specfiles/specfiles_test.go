@@ -40,7 +40,7 @@ func TestLoad(t *testing.T) {
 
 	c := write("c.yml", "alpha")
 	_, err = Load("thing", load, id, dir)
-	require.EqualError(t, err, c+`: thing "alpha" already defined in `+single)
+	require.EqualError(t, err, c+`:1:1: thing "alpha" already defined in `+single, "at the name in the second file")
 	require.NoError(t, os.Remove(c))
 
 	write("d.yml", "broken")

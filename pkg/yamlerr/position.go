@@ -24,6 +24,46 @@ func At(n *yaml.Node, format string, args ...any) error {
 	return &NodeError{Line: n.Line, Column: n.Column, Err: fmt.Errorf(format, args...)}
 }
 
+// AtNamed is At for a check of the whole mapping n (a policy's bounds): the
+// error is placed at the node under n that its message names, as
+// FileChecks finds it (a value or key it quotes, the field its leading path
+// names, a field named with its value: "min_instances 5"), else at n.
+func AtNamed(n *yaml.Node, format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	at := named(n, err.Error())
+	if at == nil {
+		at = n
+	}
+	return &NodeError{Line: at.Line, Column: at.Column, Err: err}
+}
+
+// named returns the node under root that msg names, nil if none.
+func named(root *yaml.Node, msg string) *yaml.Node {
+	if ctx := contextRE.FindString(msg); ctx != "" && ctx != msg {
+		if n := named(root, msg[len(ctx):]); n != nil {
+			return n
+		}
+	}
+	var quotes []string
+	for _, m := range quotedRE.FindAllStringSubmatch(msg, -1) {
+		if v, err := strconv.Unquote(`"` + m[1] + `"`); err == nil && v != "" {
+			quotes = append(quotes, v)
+		}
+	}
+	if v := pathValue(root, "", msg); v != nil && v != root {
+		if n, _ := refine(v, quotes); n != nil {
+			return n
+		}
+	}
+	if n, _ := refine(root, quotes); n != nil {
+		return n
+	}
+	if n := fieldPath(root, "", msg); n != nil {
+		return n
+	}
+	return fieldValue(root, msg)
+}
+
 // Error is "line N: msg", the decoder's form for one problem.
 func (e *NodeError) Error() string { return "line " + strconv.Itoa(e.Line) + ": " + e.Err.Error() }
 
@@ -52,6 +92,26 @@ func File(file string, data []byte, err error) error {
 // search stays; each line of a multi-line error on its own.
 func FileSection(file string, data []byte, section string, err error) error {
 	return fileError(file, data, err, true, section)
+}
+
+// FileDecoded is File for the files whose decoder makes its own checks
+// (a runbook, a rollout definition, an analysis spec, a scaling policy, a
+// chaos experiment): an error of neither kind is positioned as FileChecks
+// positions it (the value or key it quotes, the field its leading path
+// names, a field named with its value: "abort.interval 100y"), else reads
+// "file: msg". No position is made up for a message naming nothing.
+func FileDecoded(file string, data []byte, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *SyntaxError
+	var ne *NodeError
+	var te *yaml.TypeError
+	var te2 *yamlv2.TypeError
+	if errors.As(err, &se) || errors.As(Located(data, err), &se) || errors.As(err, &ne) || errors.As(err, &te) || errors.As(err, &te2) {
+		return File(file, data, err)
+	}
+	return FileChecks(file, data, nil, err)
 }
 
 func fileError(file string, data []byte, err error, locate bool, section string) error {
@@ -107,13 +167,24 @@ func FileChecks(file string, data []byte, sections []string, err error) error {
 // ("runbooks/restart.yml:3:7: ...").
 var otherPositionRE = regexp.MustCompile(`(?:^|\s)\S+:\d+:\d+: `)
 
+// otherPosition reports whether l has the position of another file; the
+// "template: name:1:10: " of a Go template's error is none.
+func otherPosition(l string) bool {
+	for _, m := range otherPositionRE.FindAllStringIndex(l, -1) {
+		if !strings.HasSuffix(strings.TrimRight(l[:m[0]], " "), "template:") {
+			return true
+		}
+	}
+	return false
+}
+
 // placeLines positions each line of msg in file (see FileSection and
 // FileChecks; sectionKey: a line found nowhere else is placed at the key
 // of its section).
 func placeLines(file string, data []byte, sections []string, sectionKey bool, msg string) string {
 	lines := strings.Split(msg, "\n")
 	for i, l := range lines {
-		if !sectionKey && otherPositionRE.MatchString(l) {
+		if !sectionKey && otherPosition(l) {
 			lines[i] = file + ": " + Message(l)
 			continue
 		}
@@ -160,6 +231,10 @@ func leadingSection(data []byte, msg string) string {
 	return ""
 }
 
+// contextRE is the leading context of a check's message that names the
+// object checked by its name: `rollout "web": `, `policy "p": `.
+var contextRE = regexp.MustCompile(`^(?:[A-Za-z_]\w* "(?:[^"\\]|\\.)*": )+`)
+
 var quotedRE = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
 
 // quotedValue returns the position of the node of data (of its top-level
@@ -189,10 +264,26 @@ func quotedValue(data []byte, section, msg string, sectionKey bool) (line, col i
 			return 0, 0, false
 		}
 	}
+	if !sectionKey {
+		// Past a context naming the object checked (`rollout "web": `,
+		// the whole file), the node the rest names.
+		if ctx := contextRE.FindString(msg); ctx != "" && ctx != msg {
+			if line, col, ok := quotedValue(data, section, msg[len(ctx):], false); ok {
+				return line, col, ok
+			}
+		}
+	}
 	var quotes []string
 	for _, m := range quotedRE.FindAllStringSubmatch(msg, -1) {
 		if v, err := strconv.Unquote(`"` + m[1] + `"`); err == nil && v != "" {
 			quotes = append(quotes, v)
+		}
+	}
+	if v := pathValue(root, section, msg); v != nil && v != root {
+		// The quote within the field the leading path names
+		// ("analysis.spec: spec \"api\" is not loaded").
+		if n, _ := refine(v, quotes); n != nil {
+			return n.Line, n.Column, true
 		}
 	}
 	if n, _ := refine(root, quotes); n != nil {
@@ -200,6 +291,11 @@ func quotedValue(data []byte, section, msg string, sectionKey bool) (line, col i
 	}
 	if n := fieldPath(root, section, msg); n != nil {
 		return n.Line, n.Column, true
+	}
+	if !sectionKey {
+		if n := fieldValue(root, msg); n != nil {
+			return n.Line, n.Column, true
+		}
 	}
 	if key != nil && sectionKey {
 		return key.Line, key.Column, true
@@ -326,6 +422,84 @@ func fieldPath(root *yaml.Node, section, msg string) *yaml.Node {
 		}
 	}
 	return found
+}
+
+// fieldValueRE is a field named with its value in a message ("latency
+// 10s must be ...", "target.instances 5 exceeds ...").
+var fieldValueRE = regexp.MustCompile(`(?:^|[\s(])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*) ([^\s,;:()"]+)`)
+
+// fieldValue returns the scalar value under root of the field that msg
+// names together with that value ("abort.interval 100y": the value 100y
+// of the key interval of a mapping that is the value of a key abort), the
+// last such pair of msg found (the first ones are often the context:
+// "fault of type latency: latency 10s ..."); nil when none is found.
+func fieldValue(root *yaml.Node, msg string) *yaml.Node {
+	var found *yaml.Node
+	for _, m := range fieldValueRE.FindAllStringSubmatchIndex(msg, -1) {
+		path := strings.Split(msg[m[2]:m[3]], ".")
+		value := strings.TrimRight(msg[m[4]:m[5]], ".")
+		if n := keyValue(root, path, value); n != nil {
+			found = n
+		}
+	}
+	return found
+}
+
+// keyValue returns the first scalar value equal to value, under n, of a
+// key path (each key but the first the child of the one before it).
+func keyValue(n *yaml.Node, path []string, value string) *yaml.Node {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Value == path[0] {
+				at := v
+				for _, p := range path[1:] {
+					if at, _ = child(at, p); at == nil {
+						break
+					}
+				}
+				if at != nil && at.Kind == yaml.ScalarNode && at.Value == value {
+					return at
+				}
+			}
+			if r := keyValue(v, path, value); r != nil {
+				return r
+			}
+		}
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			if r := keyValue(c, path, value); r != nil {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
+// pathValue returns the value of the field msg's leading path names when
+// the document has the whole path, else nil.
+func pathValue(root *yaml.Node, section, msg string) *yaml.Node {
+	prefix := pathPrefixRE.FindString(msg)
+	if prefix == "" {
+		return nil
+	}
+	n := root
+	for i, seg := range strings.Split(strings.TrimSuffix(prefix, ": "), ": ") {
+		if j := strings.Index(seg, " ("); j >= 0 {
+			seg = seg[:j]
+		}
+		parts := pathSegmentRE.FindAllString(seg, -1)
+		if i == 0 && len(parts) > 0 && parts[0] == section {
+			parts = parts[1:]
+		}
+		for _, part := range parts {
+			if n, _ = child(n, part); n == nil {
+				return nil
+			}
+		}
+	}
+	return n
 }
 
 // fieldWordRE is the word that may name a field after a path.

@@ -144,3 +144,27 @@ func TestFileChecks(t *testing.T) {
 	}
 	require.NoError(t, FileChecks("f.yml", []byte(doc), sections, nil))
 }
+
+// TestFileDecoded: a decoder's own check is positioned at the node it
+// names (a quoted value, a field named with its value, the last such pair
+// of the message), a syntax or type error as File says, and a message
+// naming nothing keeps the file's name alone.
+func TestFileDecoded(t *testing.T) {
+	doc := "name: Bad\nabort:\n  interval: 100y\nfaults:\n  - {type: latency, latency: 10s}\n"
+	for _, tc := range []struct{ err, want string }{
+		{`name "Bad" must be lowercase`, `f.yml:1:7: name "Bad" must be lowercase`},
+		{"abort.interval 100y is above 5m", "f.yml:3:13: abort.interval 100y is above 5m"},
+		{"fault of type latency: latency 10s must be between 100ms and 5s", "f.yml:5:30: fault of type latency: latency 10s must be between 100ms and 5s"},
+		{"abort.interval 5m is above 1m", "f.yml: abort.interval 5m is above 1m"},
+		{"at least one fault is required", "f.yml: at least one fault is required"},
+		{`name "Bad": template: Bad:1:10: no field`, `f.yml:1:7: name "Bad": template: Bad:1:10: no field`},
+		{`name "Bad": see other.yml:1:10: here`, `f.yml: name "Bad": see other.yml:1:10: here`},
+	} {
+		require.EqualError(t, FileDecoded("f.yml", []byte(doc), errors.New(tc.err)), tc.want)
+	}
+	bad := "a:\n  b: 1\n   c: 2\n"
+	var n yaml.Node
+	err := yaml.Unmarshal([]byte(bad), &n)
+	require.EqualError(t, FileDecoded("f.yml", []byte(bad), err), "f.yml:3:4: invalid YAML: mapping values are not allowed in this context")
+	require.NoError(t, FileDecoded("f.yml", nil, nil))
+}
