@@ -1,11 +1,12 @@
 package analysis
 
 import (
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/rootuip/sre/pkg/testutil"
 )
 
 // TestBadSpecPositions: the checks of an analysis spec read
@@ -24,19 +25,7 @@ func TestBadSpecPositions(t *testing.T) {
 			if err == nil {
 				t.Fatal("loaded without error")
 			}
-			golden := strings.TrimSuffix(f, ".yml") + ".golden"
-			if *update {
-				if werr := os.WriteFile(golden, []byte(err.Error()+"\n"), 0o644); werr != nil {
-					t.Fatal(werr)
-				}
-			}
-			want, rerr := os.ReadFile(golden)
-			if rerr != nil {
-				t.Fatal(rerr)
-			}
-			if got := err.Error(); got != strings.TrimSuffix(string(want), "\n") {
-				t.Fatalf("got\n%s\nwant\n%s", got, want)
-			}
+			testutil.ErrorGolden(t, strings.TrimSuffix(f, ".yml")+".golden", *update, err)
 			if !regexp.MustCompile(`^` + regexp.QuoteMeta(f) + `:\d+:\d+: `).MatchString(err.Error()) {
 				t.Fatalf("error %q is not positioned", err)
 			}

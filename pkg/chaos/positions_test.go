@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/rootuip/sre/pkg/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -27,19 +29,7 @@ func TestBadExperimentPositions(t *testing.T) {
 			if err == nil {
 				t.Fatal("loaded without error")
 			}
-			golden := strings.TrimSuffix(f, ".yml") + ".golden"
-			if *update {
-				if werr := os.WriteFile(golden, []byte(err.Error()+"\n"), 0o644); werr != nil {
-					t.Fatal(werr)
-				}
-			}
-			want, rerr := os.ReadFile(golden)
-			if rerr != nil {
-				t.Fatal(rerr)
-			}
-			if got := err.Error(); got != strings.TrimSuffix(string(want), "\n") {
-				t.Fatalf("got\n%s\nwant\n%s", got, want)
-			}
+			testutil.ErrorGolden(t, strings.TrimSuffix(f, ".yml")+".golden", *update, err)
 			if !regexp.MustCompile(`^` + regexp.QuoteMeta(f) + `(:\d+:\d+)?: `).MatchString(err.Error()) {
 				t.Fatalf("error %q does not start with the file", err)
 			}

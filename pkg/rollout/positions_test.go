@@ -3,12 +3,12 @@ package rollout
 import (
 	"errors"
 	"flag"
-	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/rootuip/sre/pkg/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -72,16 +72,5 @@ func TestDefinitionLocate(t *testing.T) {
 
 func checkGolden(t *testing.T, golden string, err error) {
 	t.Helper()
-	if *update {
-		if werr := os.WriteFile(golden, []byte(err.Error()+"\n"), 0o644); werr != nil {
-			t.Fatal(werr)
-		}
-	}
-	want, rerr := os.ReadFile(golden)
-	if rerr != nil {
-		t.Fatal(rerr)
-	}
-	if got := err.Error(); got != strings.TrimSuffix(string(want), "\n") {
-		t.Fatalf("got\n%s\nwant\n%s", got, fmt.Sprint(string(want)))
-	}
+	testutil.ErrorGolden(t, golden, *update, err)
 }

@@ -29,19 +29,7 @@ func ErrorGoldens(t *testing.T, dir string, update bool, load func(file string) 
 				t.Fatalf("%s loaded without an error", f)
 			}
 			got := err.Error()
-			golden := strings.TrimSuffix(f, ".yml") + ".golden"
-			if update {
-				if err := os.WriteFile(golden, []byte(got+"\n"), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, rerr := os.ReadFile(golden)
-			if rerr != nil {
-				t.Fatal(rerr)
-			}
-			if w := strings.TrimSuffix(string(want), "\n"); w != got {
-				t.Fatalf("error of %s:\n got: %s\nwant: %s", f, got, w)
-			}
+			ErrorGolden(t, strings.TrimSuffix(f, ".yml")+".golden", update, err)
 			line := regexp.MustCompile(`^(` + regexp.QuoteMeta(prefix) + `)?` + regexp.QuoteMeta(f) + `:\d+:\d+: `)
 			for _, l := range strings.Split(got, "\n") {
 				if !line.MatchString(l) {
@@ -52,5 +40,24 @@ func ErrorGoldens(t *testing.T, dir string, update bool, load func(file string) 
 				t.Errorf("error of %s holds %q: %s", f, m, got)
 			}
 		})
+	}
+}
+
+// ErrorGolden compares err's text with the file golden (rewritten first,
+// with a final newline, when update is set).
+func ErrorGolden(t testing.TB, golden string, update bool, err error) {
+	t.Helper()
+	got := err.Error()
+	if update {
+		if werr := os.WriteFile(golden, []byte(got+"\n"), 0o644); werr != nil {
+			t.Fatal(werr)
+		}
+	}
+	want, rerr := os.ReadFile(golden)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if w := strings.TrimSuffix(string(want), "\n"); w != got {
+		t.Fatalf("error (golden %s):\n got: %s\nwant: %s", golden, got, w)
 	}
 }
