@@ -1165,6 +1165,7 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook, job int64, 
 			return
 		case errors.As(cause, &ll):
 			status, reason = RunInterrupted, fmt.Sprintf("%s during step %d; stopped, not repeated", ll.Error(), x.step+1)
+			x.leaseLost = true
 		}
 	}
 	switch {
@@ -1305,11 +1306,10 @@ func (e *Engine) finish(ctx context.Context, run *Run, rb *Runbook, x *execution
 	}
 	run.Status, run.Reason = status, reason
 	result := status
-	var ll *leaseLost
 	switch {
 	case run.DryRun && status == RunSucceeded:
 		result = runDryRun
-	case status == RunInterrupted && errors.As(context.Cause(ctx), &ll):
+	case status == RunInterrupted && x.leaseLost:
 		// Another run took the target lock over.
 		result = runLeaseLost
 	}

@@ -42,6 +42,12 @@ type execution struct {
 	// globalDry is the step from which the run is a dry-run because
 	// runbooks.dry_run was turned on after it was created (-2: never).
 	globalDry int
+	// leaseLost is set when the run ended interrupted because another
+	// run took its target lock over (counted as lease_lost, not as
+	// interrupted): decided with the run's status, not read again from
+	// its context at the end, which a renewal may cancel after the run
+	// ended for another reason.
+	leaseLost bool
 }
 
 type stepResult struct {
