@@ -303,14 +303,8 @@ func teamsPayload(m *Message) []byte {
 		"msteams": map[string]any{"width": "Full"},
 	}
 	if len(m.Mentions) > 0 {
-		var text []string
-		var entities []map[string]any
-		for _, upn := range m.Mentions {
-			at := "<at>" + upn + "</at>"
-			text = append(text, at)
-			entities = append(entities, map[string]any{"type": "mention", "text": at, "mentioned": map[string]string{"id": upn, "name": upn}})
-		}
-		body = append(body, map[string]any{"type": "TextBlock", "text": "Paging: " + strings.Join(text, " "), "wrap": true})
+		text, entities := teamsMentions(m.Mentions)
+		body = append(body, map[string]any{"type": "TextBlock", "text": text, "wrap": true})
 		card["msteams"].(map[string]any)["entities"] = entities
 	}
 	card["body"] = body
@@ -343,6 +337,29 @@ func teamsPayload(m *Message) []byte {
 	body[1]["text"] = text
 	b, _ := json.Marshal(payload)
 	return b
+}
+
+// teamsMentions returns the "Paging:" text and the mention entities of
+// the paged users, at most teamsMentionsMax bytes of JSON together: the
+// mentions that do not fit are left out, the text ending with how many
+// more were paged (as Slack's last mention block does).
+func teamsMentions(upns []string) (string, []map[string]any) {
+	text := "Paging:"
+	var entities []map[string]any
+	used := size(text, jsonCost)
+	for i, upn := range upns {
+		at := "<at>" + upn + "</at>"
+		e := map[string]any{"type": "mention", "text": at, "mentioned": map[string]string{"id": upn, "name": upn}}
+		eb, _ := json.Marshal(e)
+		c := 1 + size(at, jsonCost) + len(eb) + 1 // the space, the text, the entity and its comma
+		if used+c > teamsMentionsMax-len(" and 99999 more") {
+			return text + fmt.Sprintf(" and %d more", len(upns)-i), entities
+		}
+		used += c
+		text += " " + at
+		entities = append(entities, e)
+	}
+	return text, entities
 }
 
 // --- Mattermost --------------------------------------------------------------
