@@ -1,22 +1,33 @@
-// Package bidi shows the bidirectional control characters of a text
-// instead of applying them. A right-to-left override (U+202E) or an
-// isolate in an incident's title, a label or an annotation reorders how
-// the text around it is displayed: a title can read otherwise than it is
-// ("Trojan Source"). The console, the status page and its Atom feed, the
-// acknowledge page and the HTML SLA report pass their rendered output
-// through this package, so that every such
+// Package bidi shows the bidirectional control characters and the
+// invisible characters of a text instead of applying them. A
+// right-to-left override (U+202E) or an isolate in an incident's title, a
+// label or an annotation reorders how the text around it is displayed: a
+// title can read otherwise than it is ("Trojan Source"); a zero-width
+// space, a word joiner, a byte order mark or a tag character hides in a
+// name, so that "pay\u200bpal" looks like "paypal". The console, the
+// status page and its Atom feed, the acknowledge page and the HTML SLA
+// report pass their rendered output through this package, and the
+// notification channels their alert text (Text), so that every such
 // character, wherever the alert- or user-supplied text is, shows as
 // <U+202E>; the stored data and the JSON API keep them as they are.
+//
+// Right-to-left letters need no control character and read as before.
+// The zero-width joiner and non-joiner are kept between two non-ASCII
+// characters, where they join emoji (👩‍💻) and shape Persian and Indic
+// words, and tag characters are kept in an emoji flag (🏴 of England,
+// Scotland, Wales); elsewhere they are shown too.
 package bidi
 
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
-// names are the characters shown, with their Unicode names: the
-// embeddings, overrides and isolates and the implicit marks.
+// names are the bidirectional control characters shown, with their
+// Unicode names: the embeddings, overrides and isolates and the implicit
+// marks.
 var names = map[rune]string{
 	0x061C: "ARABIC LETTER MARK",
 	0x200E: "LEFT-TO-RIGHT MARK",
@@ -32,6 +43,41 @@ var names = map[rune]string{
 	0x2069: "POP DIRECTIONAL ISOLATE",
 }
 
+// invisibleNames are the invisible characters shown (but the tag
+// characters, named by name), with their Unicode names.
+var invisibleNames = map[rune]string{
+	0x200B: "ZERO WIDTH SPACE",
+	0x200C: "ZERO WIDTH NON-JOINER",
+	0x200D: "ZERO WIDTH JOINER",
+	0x2060: "WORD JOINER",
+	0xFEFF: "ZERO WIDTH NO-BREAK SPACE",
+}
+
+// name returns the Unicode name of a character shown.
+func name(r rune) string {
+	if n, ok := names[r]; ok {
+		return n
+	}
+	if n, ok := invisibleNames[r]; ok {
+		return n
+	}
+	switch c := r - 0xE0000; {
+	case c == 0x01:
+		return "LANGUAGE TAG"
+	case c == 0x20:
+		return "TAG SPACE"
+	case c == 0x7F:
+		return "CANCEL TAG"
+	case c >= 'a' && c <= 'z':
+		return "TAG LATIN SMALL LETTER " + string(c-'a'+'A')
+	case c >= 'A' && c <= 'Z':
+		return "TAG LATIN CAPITAL LETTER " + string(c)
+	case c >= '0' && c <= '9':
+		return "TAG DIGIT " + [...]string{"ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"}[c-'0']
+	}
+	return "TAG CHARACTER"
+}
+
 // IsControl reports whether r is one of the bidirectional control
 // characters this package shows.
 func IsControl(r rune) bool {
@@ -41,8 +87,9 @@ func IsControl(r rune) bool {
 
 // Invisible reports whether r reorders or hides text without showing
 // itself: a bidirectional control character (IsControl), a zero-width
-// space, a word joiner, a byte order mark or a tag character. The
-// notification channels and srectl on a terminal show each as its code.
+// space, a word joiner, a byte order mark or a tag character. Text and
+// the pages show each as its code (but tag characters in an emoji flag);
+// srectl on a terminal too.
 func Invisible(r rune) bool {
 	switch {
 	case IsControl(r):
@@ -57,50 +104,130 @@ func Invisible(r rune) bool {
 	return false
 }
 
-// at returns the control character b starts with and its length in
-// bytes, or 0. Each is encoded as D8 9C (U+061C) or E2 80/81 xx.
-func at(b []byte) (rune, int) {
-	if len(b) < 2 || b[0] != 0xD8 && b[0] != 0xE2 {
-		return 0, 0
-	}
-	r, n := utf8.DecodeRune(b)
-	if !IsControl(r) {
-		return 0, 0
-	}
-	return r, n
+// joiner reports whether r is a zero-width non-joiner or joiner.
+func joiner(r rune) bool { return r == 0x200C || r == 0x200D }
+
+// joinable reports whether a joiner next to r is kept: r is a visible
+// non-ASCII character (a letter, a mark, an emoji, a variation selector).
+func joinable(r rune) bool {
+	return r >= 0x80 && r != utf8.RuneError && !Invisible(r) && !joiner(r)
 }
 
-// contains reports whether b holds a control character.
-func contains(b []byte) bool {
-	for i := 0; i < len(b); i++ {
-		if _, n := at(b[i:]); n > 0 {
-			return true
+const (
+	blackFlag = 0x1F3F4
+	cancelTag = 0xE007F
+)
+
+// flagTags returns the length in bytes of the tag characters b starts
+// with when they end an emoji flag sequence (after 🏴: tag digits and
+// small letters, then CANCEL TAG), or 0.
+func flagTags[T string | []byte](b T) int {
+	i := 0
+	for i < len(b) {
+		r, n := decode(b[i:])
+		switch {
+		case r == cancelTag && i > 0:
+			return i + n
+		case r >= 0xE0030 && r <= 0xE0039, r >= 0xE0061 && r <= 0xE007A:
+			i += n
+		default:
+			return 0
 		}
 	}
+	return 0
+}
+
+func decode[T string | []byte](b T) (rune, int) {
+	if len(b) > 0 && b[0] < utf8.RuneSelf {
+		return rune(b[0]), 1
+	}
+	return utf8.DecodeRuneInString(string(b[:min(len(b), utf8.UTFMax)]))
+}
+
+// next looks at the character b starts with, after the character prev
+// (-1 at the start of the text): it returns the character and its length
+// in bytes, and whether it is shown. The tag characters of an emoji flag
+// after 🏴 are returned as one CANCEL TAG of their whole length, kept.
+func next[T string | []byte](b T, prev rune) (r rune, n int, show bool) {
+	if prev == blackFlag {
+		if t := flagTags(b); t > 0 {
+			return cancelTag, t, false
+		}
+	}
+	r, n = decode(b)
+	if r < utf8.RuneSelf {
+		return r, n, false
+	}
+	if joiner(r) {
+		after, _ := decode(b[n:])
+		return r, n, !(joinable(prev) && len(b) > n && joinable(after))
+	}
+	return r, n, Invisible(r)
+}
+
+// contains reports whether b holds a character to show.
+func contains[T string | []byte](b T) bool {
+	prev := rune(-1)
+	for i := 0; i < len(b); {
+		if b[i] < utf8.RuneSelf {
+			prev = rune(b[i])
+			i++
+			continue
+		}
+		r, n, show := next(b[i:], prev)
+		if show {
+			return true
+		}
+		i, prev = i+n, r
+	}
 	return false
+}
+
+// Text returns s with every bidirectional control and invisible
+// character shown as <U+XXXX>, but the joiners between two non-ASCII
+// characters and the tags of emoji flags: the form the notification
+// channels send. A second pass changes nothing.
+func Text(s string) string {
+	if !contains(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 32)
+	prev := rune(-1)
+	for i := 0; i < len(s); {
+		r, n, show := next(s[i:], prev)
+		if show {
+			fmt.Fprintf(&b, "<U+%04X>", r)
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i, prev = i+n, r
+	}
+	return b.String()
 }
 
 // escaped writes r's visible form escaped for HTML or XML text and
 // attribute values.
 func escaped(b *bytes.Buffer, r rune) { fmt.Fprintf(b, "&lt;U+%04X&gt;", r) }
 
-// XML returns an encoded XML document (the Atom feed) with every control
-// character replaced by its visible form, escaped: <U+202E> in text and
-// attribute values alike.
+// XML returns an encoded XML document (the Atom feed) with every
+// character Text shows replaced by its visible form, escaped: <U+202E> in
+// text and attribute values alike.
 func XML(doc []byte) []byte {
 	if !contains(doc) {
 		return doc
 	}
 	var b bytes.Buffer
 	b.Grow(len(doc) + 64)
+	prev := rune(-1)
 	for i := 0; i < len(doc); {
-		if r, n := at(doc[i:]); n > 0 {
+		r, n, show := next(doc[i:], prev)
+		if show {
 			escaped(&b, r)
-			i += n
-			continue
+		} else {
+			b.Write(doc[i : i+n])
 		}
-		b.WriteByte(doc[i])
-		i++
+		i, prev = i+n, r
 	}
 	return b.Bytes()
 }
@@ -109,13 +236,14 @@ func XML(doc []byte) []byte {
 // parsed (script, style) or shown as text (title, textarea).
 var rawText = map[string]bool{"script": true, "style": true, "textarea": true, "title": true}
 
-// HTML returns a page rendered by html/template with every control
-// character shown: in the page's text as a span of class "bidi" holding
+// HTML returns a page rendered by html/template with every character
+// Text shows shown: in the page's text as a span of class "bidi" holding
 // <U+202E>, whose title names the character (as code hosts warn of
 // them); in attribute values, in the title, a textarea, a script or a
 // style and inside inline SVG, where a span is no markup, as the text
 // <U+202E>. html/template escapes every "<" of the data it renders, so
-// each "<" of the page starts markup.
+// each "<" of the page starts markup. A joiner next to markup (after a
+// ">", before a "<") is next to ASCII, and shown.
 func HTML(page []byte) []byte {
 	if !contains(page) {
 		return page
@@ -128,19 +256,27 @@ func HTML(page []byte) []byte {
 		raw     string // the raw text element being read
 		pending string // the raw text element whose start tag is being read
 		foreign int    // depth of svg and math elements
+		prev    = rune(-1)
 	)
 	for i := 0; i < len(page); {
-		if r, n := at(page[i:]); n > 0 {
-			if inTag || raw != "" || foreign > 0 {
+		c := page[i]
+		if c >= utf8.RuneSelf {
+			r, n, show := next(page[i:], prev)
+			switch {
+			case !show:
+				b.Write(page[i : i+n])
+			case inTag || raw != "" || foreign > 0:
 				escaped(&b, r)
-			} else {
+			case IsControl(r):
 				fmt.Fprintf(&b, `<span class="bidi" title="U+%04X %s: a bidirectional control character in the text, shown instead of applied">&lt;U+%04X&gt;</span>`,
-					r, names[r], r)
+					r, name(r), r)
+			default:
+				fmt.Fprintf(&b, `<span class="bidi" title="U+%04X %s: an invisible character in the text, shown instead of hidden">&lt;U+%04X&gt;</span>`,
+					r, name(r), r)
 			}
-			i += n
+			i, prev = i+n, r
 			continue
 		}
-		c := page[i]
 		switch {
 		case inTag:
 			switch {
@@ -171,7 +307,7 @@ func HTML(page []byte) []byte {
 			}
 		}
 		b.WriteByte(c)
-		i++
+		i, prev = i+1, rune(c)
 	}
 	return b.Bytes()
 }

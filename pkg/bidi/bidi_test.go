@@ -1,6 +1,7 @@
 package bidi
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -23,7 +24,7 @@ func TestHTML(t *testing.T) {
 				span("202A", "LEFT-TO-RIGHT EMBEDDING") + span("202B", "RIGHT-TO-LEFT EMBEDDING") + span("202C", "POP DIRECTIONAL FORMATTING") +
 				span("202D", "LEFT-TO-RIGHT OVERRIDE") + span("2066", "LEFT-TO-RIGHT ISOLATE") + span("2067", "RIGHT-TO-LEFT ISOLATE") +
 				span("2068", "FIRST STRONG ISOLATE") + span("2069", "POP DIRECTIONAL ISOLATE")},
-		{"neighbours kept", "\u2029\u202f\u2065\u206a\u061b\u200d", "\u2029\u202f\u2065\u206a\u061b\u200d"},
+		{"neighbours kept", "\u2029\u202f\u2065\u206a\u061b\u200a", "\u2029\u202f\u2065\u206a\u061b\u200a"},
 		{"attribute", `<p title="a>` + "\u202e" + `b" data-x='` + "\u2066" + `'>c` + "\u2069</p>",
 			`<p title="a>&lt;U+202E&gt;b" data-x='&lt;U+2066&gt;'>c` + span("2069", "POP DIRECTIONAL ISOLATE") + "</p>"},
 		{"title", "<title>a\u202eb</title><p>\u202e", "<title>a&lt;U+202E&gt;b</title><p>" + span("202E", "RIGHT-TO-LEFT OVERRIDE")},
@@ -37,6 +38,69 @@ func TestHTML(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			require.Equal(t, tc.want, string(HTML([]byte(tc.in))))
 		})
+	}
+}
+
+func invisibleSpan(code, name string) string {
+	return `<span class="bidi" title="U+` + code + ` ` + name + `: an invisible character in the text, shown instead of hidden">&lt;U+` + code + `&gt;</span>`
+}
+
+// TestHTMLInvisible: a zero-width space, a word joiner, a byte order mark
+// and tag characters are shown in a page as the bidirectional controls
+// are, in a span naming them, and as the text <U+200B> in an attribute;
+// a zero-width joiner or non-joiner next to ASCII or markup is shown
+// too. Right-to-left text, emoji joined with a joiner, a Persian word with
+// a non-joiner and an emoji flag's tags are left as they are.
+func TestHTMLInvisible(t *testing.T) {
+	const england = "🏴\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F"
+	for _, tc := range []struct{ name, in, want string }{
+		{"zero width space", "<p>pay\u200bpal</p>", "<p>pay" + invisibleSpan("200B", "ZERO WIDTH SPACE") + "pal</p>"},
+		{"word joiner and bom", "<p>\ufeffa\u2060b</p>",
+			"<p>" + invisibleSpan("FEFF", "ZERO WIDTH NO-BREAK SPACE") + "a" + invisibleSpan("2060", "WORD JOINER") + "b</p>"},
+		{"tags smuggled", "<td>ok\U000E0069\U000E0041\U000E0001\U000E0021</td>",
+			"<td>ok" + invisibleSpan("E0069", "TAG LATIN SMALL LETTER I") + invisibleSpan("E0041", "TAG LATIN CAPITAL LETTER A") +
+				invisibleSpan("E0001", "LANGUAGE TAG") + invisibleSpan("E0021", "TAG CHARACTER") + "</td>"},
+		{"joiner next to ASCII", "<p>@\u200dchannel ad\u200cmin</p>",
+			"<p>@" + invisibleSpan("200D", "ZERO WIDTH JOINER") + "channel ad" + invisibleSpan("200C", "ZERO WIDTH NON-JOINER") + "min</p>"},
+		{"joiner next to markup", "<p>\u200d😀\u200d</p>",
+			"<p>" + invisibleSpan("200D", "ZERO WIDTH JOINER") + "😀" + invisibleSpan("200D", "ZERO WIDTH JOINER") + "</p>"},
+		{"joiner beside a control", "<p>😀\u200d\u202e</p>",
+			"<p>😀" + invisibleSpan("200D", "ZERO WIDTH JOINER") + span("202E", "RIGHT-TO-LEFT OVERRIDE") + "</p>"},
+		{"tags after a flag without cancel", "<p>🏴\U000E0067\U000E0062</p>",
+			"<p>🏴" + invisibleSpan("E0067", "TAG LATIN SMALL LETTER G") + invisibleSpan("E0062", "TAG LATIN SMALL LETTER B") + "</p>"},
+		{"attribute", `<p title="a` + "\u200b" + `b">c</p>`, `<p title="a&lt;U+200B&gt;b">c</p>`},
+		{"title", "<title>a\u2060b</title>", "<title>a&lt;U+2060&gt;b</title>"},
+		// Legitimate text: unchanged.
+		{"arabic", "<p>خدمة الدفع متوقفة</p>", "<p>خدمة الدفع متوقفة</p>"},
+		{"hebrew", "<p>שירות התשלומים</p>", "<p>שירות התשלומים</p>"},
+		{"persian non-joiner", "<p>می\u200cخواهم</p>", "<p>می\u200cخواهم</p>"},
+		{"emoji joiner", "<p>👩\u200d💻 and 👨\u200d👩\u200d👧</p>", "<p>👩\u200d💻 and 👨\u200d👩\u200d👧</p>"},
+		{"emoji joiner in an attribute", `<p title="👩` + "\u200d" + `💻">x</p>`, `<p title="👩` + "\u200d" + `💻">x</p>`},
+		{"flag of England", "<p>" + england + "!</p>", "<p>" + england + "!</p>"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, string(HTML([]byte(tc.in))))
+		})
+	}
+}
+
+// TestText: the text form, which the notification channels send, shows
+// the same characters as HTML and XML; a second pass changes nothing.
+func TestText(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"api down", "api down"},
+		{"\u202eexe.live", "<U+202E>exe.live"},
+		{"pay\u200bpal", "pay<U+200B>pal"},
+		{"@\u200dchannel", "@<U+200D>channel"},
+		{"ok\U000E0069", "ok<U+E0069>"},
+		{"👩\u200d💻", "👩\u200d💻"},
+		{"می\u200cخواهم", "می\u200cخواهم"},
+		{"🏴\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F", "🏴\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F"},
+		{"\u200d", "<U+200D>"},
+	} {
+		require.Equal(t, tc.want, Text(tc.in), "%+q", tc.in)
+		require.Equal(t, tc.want, Text(tc.want), "%+q, second pass", tc.in)
+		require.Equal(t, strings.NewReplacer("<", "&lt;", ">", "&gt;").Replace(tc.want), string(XML([]byte(tc.in))), "%+q in XML", tc.in)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime/quotedprintable"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"net/smtp"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -303,14 +305,8 @@ func teamsPayload(m *Message) []byte {
 		"msteams": map[string]any{"width": "Full"},
 	}
 	if len(m.Mentions) > 0 {
-		var text []string
-		var entities []map[string]any
-		for _, upn := range m.Mentions {
-			at := "<at>" + upn + "</at>"
-			text = append(text, at)
-			entities = append(entities, map[string]any{"type": "mention", "text": at, "mentioned": map[string]string{"id": upn, "name": upn}})
-		}
-		body = append(body, map[string]any{"type": "TextBlock", "text": "Paging: " + strings.Join(text, " "), "wrap": true})
+		text, entities := teamsMentions(m.Mentions)
+		body = append(body, map[string]any{"type": "TextBlock", "text": text, "wrap": true})
 		card["msteams"].(map[string]any)["entities"] = entities
 	}
 	card["body"] = body
@@ -343,6 +339,29 @@ func teamsPayload(m *Message) []byte {
 	body[1]["text"] = text
 	b, _ := json.Marshal(payload)
 	return b
+}
+
+// teamsMentions returns the "Paging:" text and the mention entities of
+// the paged users, at most teamsMentionsMax bytes of JSON together: the
+// mentions that do not fit are left out, the text ending with how many
+// more were paged (as Slack's last mention block does).
+func teamsMentions(upns []string) (string, []map[string]any) {
+	text := "Paging:"
+	var entities []map[string]any
+	used := size(text, jsonCost)
+	for i, upn := range upns {
+		at := "<at>" + upn + "</at>"
+		e := map[string]any{"type": "mention", "text": at, "mentioned": map[string]string{"id": upn, "name": upn}}
+		eb, _ := json.Marshal(e)
+		c := 1 + size(at, jsonCost) + len(eb) + 1 // the space, the text, the entity and its comma
+		if used+c > teamsMentionsMax-len(" and 99999 more") {
+			return text + fmt.Sprintf(" and %d more", len(upns)-i), entities
+		}
+		used += c
+		text += " " + at
+		entities = append(entities, e)
+	}
+	return text, entities
 }
 
 // --- Mattermost --------------------------------------------------------------
@@ -425,6 +444,74 @@ const (
 type WebhookPayload struct {
 	Version string `json:"version"`
 	*Message
+	// Truncated says what was cut to fit max_bytes; absent when nothing
+	// was (as Alertmanager's truncatedAlerts for its max_alerts).
+	Truncated *WebhookTruncated `json:"truncated,omitempty"`
+}
+
+// WebhookTruncated says what a webhook document left out to fit
+// max_bytes.
+type WebhookTruncated struct {
+	// Labels and Mentions are how many label pairs (the last by name)
+	// and mentions (the last paged) were left out.
+	Labels   int `json:"labels,omitempty"`
+	Mentions int `json:"mentions,omitempty"`
+	// Text: the subject, the title, the service or the body was cut,
+	// ending with "…".
+	Text bool `json:"text,omitempty"`
+}
+
+// webhookPayload is the webhook's document, at most max bytes: when the
+// whole message is larger, the subject, title and service are cut to
+// max/16 bytes each, the mentions to max/8, the labels to max/4 (whole
+// pairs, in the order of their names) and the body to what is left. The
+// notification is always sent: a message whose fixed fields alone are
+// over max goes out with them.
+func webhookPayload(m *Message, max int) ([]byte, error) {
+	b, err := json.Marshal(WebhookPayload{Version: "1", Message: m})
+	if err != nil || len(b) <= max {
+		return b, err
+	}
+	c := *m
+	tr := &WebhookTruncated{}
+	for _, f := range []*string{&c.Subject, &c.Title, &c.Service} {
+		if s := fitMarked(*f, max/16, jsonCost); s != *f {
+			*f, tr.Text = s, true
+		}
+	}
+	used := 0
+	for i, at := range m.Mentions {
+		used += size(at, jsonCost) + 3 // quotes and comma
+		if used > max/8 {
+			c.Mentions, tr.Mentions = m.Mentions[:i], len(m.Mentions)-i
+			break
+		}
+	}
+	if len(m.Labels) > 0 {
+		used = 0
+		c.Labels = map[string]string{}
+		for _, k := range slices.Sorted(maps.Keys(m.Labels)) {
+			used += size(k, jsonCost) + size(m.Labels[k], jsonCost) + 6 // quotes, colon, comma
+			if used > max/4 {
+				tr.Labels = len(m.Labels) - len(c.Labels)
+				break
+			}
+			c.Labels[k] = m.Labels[k]
+		}
+	}
+	body := c.Body
+	c.Body = ""
+	empty, err := json.Marshal(WebhookPayload{Version: "1", Message: &c, Truncated: &WebhookTruncated{Labels: tr.Labels, Mentions: tr.Mentions, Text: true}})
+	if err != nil {
+		return nil, err
+	}
+	if room := max - len(empty); room <= len(cutMark) {
+		c.Body = ""
+	} else {
+		c.Body = fitMarked(body, room, jsonCost)
+	}
+	tr.Text = tr.Text || c.Body != body
+	return json.Marshal(WebhookPayload{Version: "1", Message: &c, Truncated: tr})
 }
 
 // Sign computes the webhook signature: "sha256=" + hex(HMAC-SHA256(secret,
@@ -447,7 +534,11 @@ func (d *deliverer) webhook(ctx context.Context, m *Message) error {
 	if err != nil {
 		return retryable(fmt.Errorf("webhook: %w", err))
 	}
-	b, err := json.Marshal(WebhookPayload{Version: "1", Message: m})
+	max := wc.MaxBytes
+	if max == 0 {
+		max = DefaultWebhookMaxBytes
+	}
+	b, err := webhookPayload(m, max)
 	if err != nil {
 		return permanent(fmt.Errorf("webhook: %w", err))
 	}

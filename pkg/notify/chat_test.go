@@ -160,6 +160,8 @@ func TestProviderAndChatConfigErrors(t *testing.T) {
 		{"template field", "sms: {url: 'http://x', body_template: '{{ .Phone }}'}", `notifications: sms: body_template: template: body:1:3: executing "body" at <.Phone>: can't evaluate field Phone in type notify.ProviderData`},
 		{"content type without template", "phone: {url: 'http://x', from: '+1555', content_type: application/json}", "notifications: phone: content_type needs body_template (the default body is a form)"},
 		{"form needs from", "phone: {url: 'http://x'}", "notifications: phone: from is required by the default (Twilio-compatible) form body"},
+		{"webhook max_bytes negative", "webhook: {url: 'http://x', secret: s, max_bytes: -1}", "notifications: webhook: max_bytes -1: want at least 4096 (unset: 262144)"},
+		{"webhook max_bytes small", "webhook: {url: 'http://x', secret: s, max_bytes: 4095}", "notifications: webhook: max_bytes 4095: want at least 4096 (unset: 262144)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c Config

@@ -175,7 +175,17 @@ type WebhookConfig struct {
 	URL        string           `yaml:"url"`
 	Secret     commoncfg.Secret `yaml:"secret,omitempty"`
 	SecretFile string           `yaml:"secret_file,omitempty"`
+	// MaxBytes bounds the JSON document (DefaultWebhookMaxBytes when 0, at
+	// least MinWebhookMaxBytes): a larger one gets its alert text, labels
+	// and mentions cut, and says so in "truncated" (webhookPayload).
+	MaxBytes int `yaml:"max_bytes,omitempty"`
 }
+
+// Bounds of the webhook's document.
+const (
+	DefaultWebhookMaxBytes = 256 << 10
+	MinWebhookMaxBytes     = 4096
+)
 
 // PagerDutyConfig sends PagerDuty Events API v2 events.
 type PagerDutyConfig struct {
@@ -324,6 +334,12 @@ func (c *Config) Validate() error {
 		}
 		if err := secretPair("secret", w.Secret, w.SecretFile, true); err != nil {
 			return fmt.Errorf("webhook: %w", err)
+		}
+		if w.MaxBytes == 0 {
+			w.MaxBytes = DefaultWebhookMaxBytes
+		}
+		if w.MaxBytes < MinWebhookMaxBytes {
+			return fmt.Errorf("webhook: max_bytes %d: want at least %d (unset: %d)", w.MaxBytes, MinWebhookMaxBytes, DefaultWebhookMaxBytes)
 		}
 	}
 	if p := c.PagerDuty; p != nil {

@@ -35,6 +35,9 @@ const (
 	teamsMaxBytes   = 14000
 	teamsSubjectMax = 1000 // bytes of the heading (and of the summary)
 	teamsFactMax    = 256  // bytes of the service fact
+	// teamsMentionsMax bounds the mentions of the paged users: the
+	// "Paging:" text and the msteams.entities, in bytes of JSON.
+	teamsMentionsMax = 4000
 
 	// Mattermost: a post is at most 16,383 characters (runes); a longer
 	// webhook text is split into several posts.

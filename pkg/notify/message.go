@@ -270,9 +270,42 @@ func parseProviderTemplate(s string) (*template.Template, error) {
 	return t, nil
 }
 
+// providerData is what a provider's body_template renders. The provider's
+// limit applies whatever renders the text, so the alert text the template
+// gets is cut as the default form's is (fit.go): .Subject and .Title to
+// smsMaxUnits UTF-16 units for SMS, phoneSayMax characters for a call,
+// pushTitleMax bytes for push; .Body to smsMaxUnits, phoneSayMax and
+// pushBodyMax; each ending with … when cut. The rendered output itself is
+// not cut: it is the operator's format (JSON, a form), which a cut would
+// break.
 func providerData(m *Message, from string) ProviderData {
-	return ProviderData{Channel: m.Channel, To: m.To, From: from, User: m.User, Subject: m.Subject, Body: m.Body, Text: smsText(m),
-		IncidentID: m.IncidentID, Title: m.Title, Service: m.Service, Severity: m.Severity, Level: m.Level, URL: m.URL, AckURL: m.AckURL}
+	subjMax, bodyMax, c := providerLimits(m.Channel)
+	return ProviderData{Channel: m.Channel, To: m.To, From: from, User: m.User, Subject: fitMarked(m.Subject, subjMax, c),
+		Body: fitMarked(m.Body, bodyMax, c), Text: smsText(m), IncidentID: m.IncidentID, Title: fitMarked(m.Title, subjMax, c),
+		Service: m.Service, Severity: m.Severity, Level: m.Level, URL: m.URL, AckURL: m.AckURL}
+}
+
+// providerLimits are the bounds of a provider channel's subject and body
+// and their cost.
+func providerLimits(channel string) (subject, body int, c cost) {
+	switch channel {
+	case ChannelSMS:
+		return smsMaxUnits, smsMaxUnits, utf16Units
+	case ChannelPhone:
+		return phoneSayMax, phoneSayMax, func(rune) int { return 1 }
+	}
+	return pushTitleMax, pushBodyMax, bytesCost
+}
+
+// fitMarked returns s cut to max (fit), ending with cutMark within max
+// when it was cut.
+func fitMarked(s string, max int, c cost) string {
+	f, cut := fit(s, max, c)
+	if !cut {
+		return s
+	}
+	f, _ = fit(f, max-size(cutMark, c), c)
+	return f + cutMark
 }
 
 // smsText is the subject and the acknowledge link, at most smsMaxUnits
