@@ -124,6 +124,13 @@ type activeRun struct {
 	run    *Run
 	job    int64 // the run's job, leased to this replica
 	cancel context.CancelCauseFunc
+	// ending is set when the run's goroutine starts to record its end
+	// (finish) or hand its job back (handBack), before that write: from
+	// then on a renewal that finds the job no longer leased (completed or
+	// handed back by that write) or the target lock released does not
+	// take it for a lost lease. The run stays active until its goroutine
+	// returns, so a cycle's renewal may still see it.
+	ending atomic.Bool
 }
 
 // Causes of a run's cancellation.
@@ -545,6 +552,9 @@ func (e *Engine) skipPending(ctx context.Context, reason string, now time.Time) 
 // claimed it to resume the run) or whose target lock another run holds now
 // is cancelled at once with a leaseLost cause: it must not go on acting on a
 // target it no longer owns. An error renewing one run does not stop the others.
+// A run that began recording its end on this replica (activeRun.ending) is
+// left alone: its own write completed its job and released its lock, which
+// a renewal listing it just before must not read as a lease lost.
 func (e *Engine) renew(ctx context.Context, now time.Time) error {
 	cfg, _ := e.config()
 	lease := time.Duration(cfg.LeaseDuration)
@@ -589,6 +599,10 @@ func (e *Engine) renew(ctx context.Context, now time.Time) error {
 			return nil
 		})
 		switch {
+		case a.ending.Load():
+			// The run ended (or handed its job back) on this replica
+			// since the renewal listed it: the job it completed, the lock
+			// it released, are not a lease another replica took.
 		case err != nil:
 			errs = append(errs, err)
 		case lost != nil:
@@ -1219,6 +1233,7 @@ func (e *Engine) journal(ctx context.Context, x *execution, idx int, status stri
 // queue, due at at, the run still open: the replica that claims it resumes
 // the run. Should that fail, the job's lease expires and the same happens.
 func (e *Engine) handBack(ctx context.Context, run *Run, job int64, why string, at time.Time, log *slog.Logger) {
+	e.ending(run.ID)
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := e.write(bctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -1230,6 +1245,16 @@ func (e *Engine) handBack(ctx context.Context, run *Run, job int64, why string, 
 	log.Info("runbook run handed back to the queue", "reason", why)
 	e.record(bctx, run, &AuditEntry{Event: "run_released", StepIndex: run.CurrentStep, Status: run.Status, Error: why},
 		fmt.Sprintf("runbook %s run %d handed back: %s; it resumes on the next replica", run.Runbook, run.ID, why))
+}
+
+// ending marks run id as ending on this replica (activeRun.ending), before
+// the write that completes or hands back its job.
+func (e *Engine) ending(id int64) {
+	e.activeMu.Lock()
+	defer e.activeMu.Unlock()
+	if a := e.active[id]; a != nil {
+		a.ending.Store(true)
+	}
 }
 
 // lost records that this replica stopped a run whose job another replica
@@ -1272,6 +1297,7 @@ func (e *Engine) escalate(ctx context.Context, run *Run, reason string, log *slo
 }
 
 func (e *Engine) finish(ctx context.Context, run *Run, rb *Runbook, x *execution, job int64, status, reason string, d time.Duration, log *slog.Logger) {
+	e.ending(run.ID)
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	now := e.now()

@@ -2,17 +2,22 @@ package runbook
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/store"
@@ -223,5 +228,110 @@ steps:
 		e.Wait()
 		require.Equal(t, "done", waitRun(t, e, "INC-A", RunCancelled).Reason)
 		require.True(t, processGone(pids["first"][0]))
+	})
+}
+
+// pausingWriter writes in a transaction of its own and, once armed, stops
+// the goroutine of the first write after which run is no longer in
+// progress (the run's end, written by finish) until released: the run has
+// ended and released its job and lock, and is still active on the engine.
+type pausingWriter struct {
+	db       *store.DB
+	run      atomic.Int64
+	paused   chan struct{}
+	released chan struct{}
+	stopped  atomic.Bool
+}
+
+func (w *pausingWriter) Write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if err := w.db.InTx(ctx, func(tx *sql.Tx) error { return fn(ctx, tx) }); err != nil {
+		return err
+	}
+	id := w.run.Load()
+	if id == 0 {
+		return nil
+	}
+	var status string
+	if err := w.db.QueryRowContext(ctx, `SELECT status FROM runbook_runs WHERE id = $1`, id).Scan(&status); err != nil {
+		return err
+	}
+	if status != RunRunning && status != RunWaitingApproval && status != RunPending {
+		// Only the first such write waits (a later one, the renewal's,
+		// goes on).
+		if w.stopped.CompareAndSwap(false, true) {
+			close(w.paused)
+			<-w.released
+		}
+	}
+	return nil
+}
+
+// A run that ends on this replica completes its job and releases its
+// target lock in one transaction, and stays active until its goroutine
+// returns: a cycle's renewal in between finds the job no longer leased
+// and used to cancel the finished run with a lease lost cause, logged as
+// stopped while another replica resumes it (and, before the run's result
+// was decided with its status, counted as lease_lost). The renewal leaves
+// a run that is ending alone.
+func TestRenewalAfterRunEnded(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		rb := mustParse(t, `
+name: quick
+matchers: ['alertname="X"']
+target: svc/api
+steps: [{name: one, exec: {command: [/bin/true]}}]
+`)
+		cfg := testConfig()
+		cfg.LeaseDuration = model.Duration(time.Minute) // only the test's cycles renew
+		set, err := NewSet(cfg, rb)
+		require.NoError(t, err)
+		w := &pausingWriter{db: db, paused: make(chan struct{}), released: make(chan struct{})}
+		rec := &recorder{}
+		e, err := New(Options{DB: db, Incidents: rec, Writer: w, Escalator: rec, Notifier: rec,
+			Registerer: prometheus.NewRegistry(), Clock: clock.NewManual(time.Now())}, cfg, set)
+		require.NoError(t, err)
+		trigger(t, db, e, newIncident("INC-1", map[string]string{"alertname": "X"}), incident.ChangeCreated)
+		run := waitRun(t, e, "INC-1", RunPending)
+		w.run.Store(run.ID)
+
+		require.NoError(t, e.Cycle(ctx)) // claims and starts the run
+		var causes []error
+		var mu sync.Mutex
+		e.activeMu.Lock()
+		a := e.active[run.ID]
+		require.NotNil(t, a, "the run started")
+		orig := a.cancel
+		a.cancel = func(cause error) {
+			mu.Lock()
+			causes = append(causes, cause)
+			mu.Unlock()
+			orig(cause)
+		}
+		e.activeMu.Unlock()
+
+		<-w.paused // the run ended: its job completed, its lock released
+		e.activeMu.Lock()
+		_, active := e.active[run.ID]
+		e.activeMu.Unlock()
+		require.True(t, active, "the run is still active on the engine")
+		require.NoError(t, e.Cycle(ctx))
+		close(w.released)
+		e.Wait()
+
+		mu.Lock()
+		require.Empty(t, causes, "the renewal cancelled a run that had ended")
+		mu.Unlock()
+		run = waitRun(t, e, "INC-1", RunSucceeded)
+		require.Equal(t, e.Owner(), run.Owner)
+		require.Equal(t, 1.0, testutil.ToFloat64(e.metrics.executions.WithLabelValues("quick", RunSucceeded)))
+		require.Equal(t, 0.0, testutil.ToFloat64(e.metrics.executions.WithLabelValues("quick", runLeaseLost)))
+		locks, err := e.Locks(ctx)
+		require.NoError(t, err)
+		require.Empty(t, locks)
+		js, err := jobs.List(ctx, db, jobs.Filter{Queue: Queue, AllGroups: true})
+		require.NoError(t, err)
+		require.Len(t, js, 1)
+		require.Equal(t, jobs.StateDone, js[0].State)
 	})
 }
