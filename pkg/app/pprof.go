@@ -30,6 +30,12 @@ func mountPprof(mux *http.ServeMux) {
 	mux.HandleFunc("GET /debug/pprof/trace", revocable(pprof.Trace))
 }
 
+// heldLimit is how much of a profile revocable holds in memory before it
+// answers: a CPU profile is a few hundred KiB, but an execution trace of a
+// busy sred grows by megabytes a second. Past it, the held part is written
+// and the rest streamed as pprof writes it.
+var heldLimit = 32 << 20
+
 // revocable serves h, a profile that runs until its ?seconds= are over or
 // its request's context ends, into memory, and answers what it wrote only
 // when its credentials still hold at the end. pprof's handlers stop early
@@ -37,31 +43,35 @@ func mountPprof(mux *http.ServeMux) {
 // of an admin demoted meanwhile would reach a user who may no longer read
 // it. A request whose credentials a reload revoked (auth.ErrRevoked) is
 // answered 403 with the cause instead ("credentials revoked: the role of
-// dora changed from admin to viewer"), nothing of the profile.
+// dora changed from admin to viewer"), nothing of the profile. A profile
+// larger than heldLimit is streamed once it passes it; revoked after that,
+// its connection is cut (http.ErrAbortHandler): the client reads a broken
+// response, never one that looks whole.
 func revocable(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		b := &heldResponse{header: http.Header{}}
+		b := &heldResponse{w: w, header: http.Header{}}
 		h(b, r)
 		if cause := context.Cause(r.Context()); errors.Is(cause, auth.ErrRevoked) {
+			if b.streaming {
+				panic(http.ErrAbortHandler)
+			}
 			web.Error(w, http.StatusForbidden, "forbidden", cause)
 			return
 		}
-		for k, v := range b.header {
-			w.Header()[k] = v
+		if !b.streaming {
+			_ = b.flush()
 		}
-		if b.code == 0 {
-			b.code = http.StatusOK
-		}
-		w.WriteHeader(b.code)
-		_, _ = w.Write(b.body.Bytes())
 	}
 }
 
-// heldResponse is a response held in memory until the handler returns.
+// heldResponse is a response held in memory until the handler returns or
+// it passes heldLimit.
 type heldResponse struct {
-	header http.Header
-	code   int
-	body   bytes.Buffer
+	w         http.ResponseWriter
+	header    http.Header
+	code      int
+	body      bytes.Buffer
+	streaming bool
 }
 
 func (h *heldResponse) Header() http.Header { return h.header }
@@ -76,5 +86,29 @@ func (h *heldResponse) Write(p []byte) (int, error) {
 	if h.code == 0 {
 		h.code = http.StatusOK
 	}
-	return h.body.Write(p)
+	if h.streaming {
+		return h.w.Write(p)
+	}
+	if h.body.Len()+len(p) <= heldLimit {
+		return h.body.Write(p)
+	}
+	if err := h.flush(); err != nil {
+		return 0, err
+	}
+	h.streaming = true
+	return h.w.Write(p)
+}
+
+// flush writes the held header and body to the client.
+func (h *heldResponse) flush() error {
+	for k, v := range h.header {
+		h.w.Header()[k] = v
+	}
+	if h.code == 0 {
+		h.code = http.StatusOK
+	}
+	h.w.WriteHeader(h.code)
+	_, err := h.w.Write(h.body.Bytes())
+	h.body.Reset()
+	return err
 }

@@ -46,7 +46,9 @@ func TestPprofRoutes(t *testing.T) {
 // an admin (GET /debug/pprof/profile|trace?seconds=N) ends when a reload
 // changes the admin's role, as the live streams do, and answers 403 with
 // the cause, nothing of the profile. Before, it ran its N seconds and
-// answered the profile to a user no longer an admin.
+// answered the profile to a user no longer an admin. A trace past
+// heldLimit is streamed, and its revocation cuts the connection: the
+// client reads a broken response, not a whole one.
 func TestReloadEndsPprofOfChangedRole(t *testing.T) {
 	dir := t.TempDir()
 	hash := func(pw string) string {
@@ -62,8 +64,22 @@ func TestReloadEndsPprofOfChangedRole(t *testing.T) {
 	}
 	write("admin")
 	a, srv, _ := runStreamApp(t, users)
-	for _, path := range []string{"/debug/pprof/profile?seconds=3600", "/debug/pprof/trace?seconds=3600"} {
-		t.Run(path, func(t *testing.T) {
+	for _, c := range []struct {
+		path     string
+		held     int // heldLimit; 0: as it is
+		streamed bool
+	}{
+		{path: "/debug/pprof/profile?seconds=3600"},
+		{path: "/debug/pprof/trace?seconds=3600"},
+		{path: "/debug/pprof/trace?seconds=3600", held: 1, streamed: true},
+	} {
+		path := c.path
+		t.Run(fmt.Sprintf("%s/held=%d", path, c.held), func(t *testing.T) {
+			if c.held > 0 {
+				old := heldLimit
+				heldLimit = c.held
+				t.Cleanup(func() { heldLimit = old })
+			}
 			write("admin")
 			reloadAt(t, srv.URL)
 			type answer struct {
@@ -95,6 +111,12 @@ func TestReloadEndsPprofOfChangedRole(t *testing.T) {
 			write("viewer")
 			reloadAt(t, srv.URL)
 			got := <-done
+			if c.streamed {
+				require.Equal(t, http.StatusOK, got.code, "the trace's first bytes went out before the reload")
+				require.ErrorIs(t, got.err, io.ErrUnexpectedEOF, "a revoked trace past heldLimit ends with a cut connection")
+				require.Zero(t, a.access.authn.Sessions())
+				return
+			}
 			require.NoError(t, got.err)
 			require.Equal(t, http.StatusForbidden, got.code, got.body)
 			require.JSONEq(t, `{"status":"error","errorType":"forbidden","error":"credentials revoked: the role of dora changed from admin to viewer"}`, got.body)
