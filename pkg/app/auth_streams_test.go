@@ -108,7 +108,7 @@ func TestReloadEndsRevokedStreams(t *testing.T) {
 		require.Equal(t, c.why, ce.Reason)
 	}
 	require.NoError(t, testutil.GatherAndCompare(a.Registry, strings.NewReader(`
-# HELP sre_auth_streams_revoked_total Live streams (/api/v1/events, /api/v1/stream) ended because a reload removed their user or token, changed its password or token, or changed its role (lowered or raised).
+# HELP sre_auth_streams_revoked_total Live streams (/api/v1/events, /api/v1/stream) and running profiles (/debug/pprof/profile, /debug/pprof/trace) ended because a reload removed their user or token, changed its password or token, or changed its role (lowered or raised).
 # TYPE sre_auth_streams_revoked_total counter
 sre_auth_streams_revoked_total 4
 `), "sre_auth_streams_revoked_total"))

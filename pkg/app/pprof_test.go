@@ -1,12 +1,17 @@
 package app
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // TestPprofRoutes: the Go profiles are served under /debug/pprof/ on the
@@ -35,4 +40,100 @@ func TestPprofRoutes(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, "profiles are read with GET")
+}
+
+// TestReloadEndsPprofOfChangedRole: a CPU profile or execution trace of
+// an admin (GET /debug/pprof/profile|trace?seconds=N) ends when a reload
+// changes the admin's role, as the live streams do, and answers 403 with
+// the cause, nothing of the profile. Before, it ran its N seconds and
+// answered the profile to a user no longer an admin. A trace past
+// heldLimit is streamed, and its revocation cuts the connection: the
+// client reads a broken response, not a whole one.
+func TestReloadEndsPprofOfChangedRole(t *testing.T) {
+	dir := t.TempDir()
+	hash := func(pw string) string {
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		require.NoError(t, err)
+		return string(h)
+	}
+	users := filepath.Join(dir, "users.yml")
+	adam, dora := hash("adam-pw"), hash("dora-pw")
+	write := func(doraRole string) {
+		s := fmt.Sprintf("users:\n  adam: {password: '%s', role: admin}\n  dora: {password: '%s', role: %s}\n", adam, dora, doraRole)
+		require.NoError(t, os.WriteFile(users, []byte(s), 0o600))
+	}
+	write("admin")
+	a, srv, _ := runStreamApp(t, users)
+	for _, c := range []struct {
+		path     string
+		held     int // heldLimit; 0: as it is
+		streamed bool
+	}{
+		{path: "/debug/pprof/profile?seconds=3600"},
+		{path: "/debug/pprof/trace?seconds=3600"},
+		{path: "/debug/pprof/trace?seconds=3600", held: 1, streamed: true},
+	} {
+		path := c.path
+		t.Run(fmt.Sprintf("%s/held=%d", path, c.held), func(t *testing.T) {
+			if c.held > 0 {
+				old := heldLimit
+				heldLimit = c.held
+				t.Cleanup(func() { heldLimit = old })
+			}
+			write("admin")
+			reloadAt(t, srv.URL)
+			type answer struct {
+				code int
+				body string
+				err  error
+			}
+			done := make(chan answer, 1)
+			go func() {
+				req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+				if err != nil {
+					done <- answer{err: err}
+					return
+				}
+				req.SetBasicAuth("dora", "dora-pw")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					done <- answer{err: err}
+					return
+				}
+				defer resp.Body.Close()
+				b, err := io.ReadAll(resp.Body)
+				done <- answer{code: resp.StatusCode, body: string(b), err: err}
+			}()
+			// The request is held as a stream once authenticated.
+			for a.access.authn.Sessions() == 0 {
+				runtime.Gosched()
+			}
+			write("viewer")
+			reloadAt(t, srv.URL)
+			got := <-done
+			if c.streamed {
+				require.Equal(t, http.StatusOK, got.code, "the trace's first bytes went out before the reload")
+				require.ErrorIs(t, got.err, io.ErrUnexpectedEOF, "a revoked trace past heldLimit ends with a cut connection")
+				require.Zero(t, a.access.authn.Sessions())
+				return
+			}
+			require.NoError(t, got.err)
+			require.Equal(t, http.StatusForbidden, got.code, got.body)
+			require.JSONEq(t, `{"status":"error","errorType":"forbidden","error":"credentials revoked: the role of dora changed from admin to viewer"}`, got.body)
+			require.Zero(t, a.access.authn.Sessions())
+		})
+	}
+}
+
+// reloadAt has the sred at base reload its configuration, as adam (an
+// admin).
+func reloadAt(t *testing.T, base string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+"/-/reload", nil)
+	require.NoError(t, err)
+	req.SetBasicAuth("adam", "adam-pw")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
 }

@@ -247,7 +247,7 @@ func NewAuthenticator(f *UsersFile, l Limits) *Authenticator {
 	})
 	a.revoked = reg.NewCounter(prometheus.CounterOpts{
 		Name: "sre_auth_streams_revoked_total",
-		Help: "Live streams (/api/v1/events, /api/v1/stream) ended because a reload removed their user or token, changed its password or token, or changed its role (lowered or raised).",
+		Help: "Live streams (/api/v1/events, /api/v1/stream) and running profiles (/debug/pprof/profile, /debug/pprof/trace) ended because a reload removed their user or token, changed its password or token, or changed its role (lowered or raised).",
 	})
 	a.SetUsers(f)
 	return a

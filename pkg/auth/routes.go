@@ -17,10 +17,11 @@ type Access struct {
 	// YAML routes take a spec file: with JSON set, application/yaml
 	// (application/x-yaml, text/yaml) is accepted too.
 	YAML bool
-	// Stream routes are long-lived (the live event streams): a request is
-	// ended when a reload removes its user or token, changes its password
-	// or token, or changes its role, lower or higher: what a stream shows
-	// depends on the role it was opened with (Middleware).
+	// Stream routes are long-lived (the live event streams, the CPU
+	// profile and execution trace that run for their ?seconds=): a request
+	// is ended when a reload removes its user or token, changes its
+	// password or token, or changes its role, lower or higher: what a
+	// stream shows depends on the role it was opened with (Middleware).
 	Stream bool
 	// Query routes are POSTs that compute an answer from the body and
 	// change nothing (a simulation, a check): they are not recorded as
@@ -49,6 +50,9 @@ var (
 	viewerRecords = Access{Role: RoleViewer, Records: true}
 	responder     = Access{Role: RoleResponder, JSON: true}
 	admin         = Access{Role: RoleAdmin, JSON: true}
+	// adminStream routes are the profiles that run for their ?seconds=
+	// (ended as a stream by a reload that revokes their credentials).
+	adminStream = Access{Role: RoleAdmin, JSON: true, Stream: true}
 	// form routes are the console's HTML forms (cross-origin protected,
 	// form-encoded bodies).
 	responderForm = Access{Role: RoleResponder}
@@ -67,10 +71,10 @@ var Routes = map[string]Access{
 	// Go runtime profiles.
 	"GET /debug/pprof/":        admin,
 	"GET /debug/pprof/cmdline": admin,
-	"GET /debug/pprof/profile": admin,
+	"GET /debug/pprof/profile": adminStream,
 	"GET /debug/pprof/symbol":  admin,
 	"POST /debug/pprof/symbol": Access{Role: RoleAdmin},
-	"GET /debug/pprof/trace":   admin,
+	"GET /debug/pprof/trace":   adminStream,
 
 	// Alertmanager webhooks.
 	"POST /api/v1/webhook/alertmanager": webhook,

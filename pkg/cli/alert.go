@@ -159,5 +159,7 @@ func (o alertOptions) firingSince(ls model.LabelSet, fp string) (time.Time, erro
 	// The labels, not the fingerprint alone: an alert is found by all of
 	// them, so one label more or less (an alert of Alertmanager with its
 	// team label, say) is another alert.
-	return time.Time{}, &ExitError{Code: 1, Err: fmt.Errorf("no open incident has a firing alert %s (fingerprint %s): srectl alert resolve ends the alert srectl alert fire sent with the same labels (-l)", ls, fp)}
+	// sred found no such alert: a not found, exit 4 as sred's 404s (it
+	// exited 1 before, the code of an invalid file).
+	return time.Time{}, &ExitError{Code: exitRefused, Err: fmt.Errorf("no open incident has a firing alert %s (fingerprint %s): srectl alert resolve ends the alert srectl alert fire sent with the same labels (-l)", ls, fp)}
 }

@@ -200,10 +200,22 @@ func (a *sredAPI) call(method, path string, query url.Values, hdr http.Header, b
 		ErrorType string          `json:"errorType"`
 		Error     string          `json:"error"`
 	}
+	success := resp.StatusCode/100 == 2
 	if err := json.Unmarshal(raw, &env); err != nil {
+		if success {
+			// A 2xx that is not sred's envelope (a proxy's page, a cut
+			// answer) is sred failing, not refusing: exit 3.
+			return &ExitError{Code: exitUnavailable, Err: fmt.Errorf("sred answered %d: not a JSON answer: %s", resp.StatusCode, strings.TrimSpace(string(raw)))}
+		}
 		return a.answerError(resp.StatusCode, "", strings.TrimSpace(string(raw)))
 	}
-	if resp.StatusCode/100 != 2 || env.Status != "success" {
+	if success && env.Status != "success" {
+		// A 2xx whose envelope says it failed: sred did not refuse the
+		// request (that is a 4xx), its answer is broken: exit 3, as an
+		// answer that cannot be decoded.
+		return &ExitError{Code: exitUnavailable, Err: fmt.Errorf("sred answered %d with status %q: %s", resp.StatusCode, env.Status, env.Error)}
+	}
+	if !success {
 		return a.answerError(resp.StatusCode, env.ErrorType, env.Error)
 	}
 	if out != nil {

@@ -65,7 +65,10 @@ func init() {
 				}
 				ec := sredapp.Escalation.Of(cfg)
 				if sim, err = escalation.Simulate(&ec.Escalation, &ec.OnCall, &ec.Notifications, *labels, start); err != nil {
-					return &ExitError{Code: 1, Err: err}
+					// The labels' severity is not one (-l severity=urgent):
+					// a flag value srectl refuses, exit 2 (sred answers
+					// 400, exit 4).
+					return &ExitError{Code: exitUsage, Err: fmt.Errorf("--label: %w", err)}
 				}
 			}
 			if *jsonOut {

@@ -51,13 +51,13 @@ api-secondary  api      backup   bob
 
 	errb.Reset()
 	code = Main([]string{"oncall", "--config.file", cfg, "--service", "web"}, &out, &errb)
-	require.Equal(t, 1, code)
+	require.Equal(t, 2, code)
 	require.Equal(t, "srectl: unknown service \"web\"\n", errb.String())
 	require.True(t, strings.HasPrefix(errb.String(), "srectl:"))
 
 	errb.Reset()
 	code = Main([]string{"oncall", "--config.file", cfg, "--service", strings.Repeat("n", 5000)}, &out, &errb)
-	require.Equal(t, 1, code)
+	require.Equal(t, 2, code)
 	require.Equal(t, "srectl: unknown service \""+strings.Repeat("n", 61)+"…\"\n", errb.String(), "the name is cut as sred cuts it")
 }
 

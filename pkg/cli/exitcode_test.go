@@ -155,11 +155,18 @@ func TestSredExitCodes(t *testing.T) {
 	missingHTTPConfig := filepath.Join(dir, "missing-http.yml")
 
 	// status is what the server answers, in the API's error envelope
-	// (errorType as sred names it), to every request.
+	// (errorType as sred names it), to every request; with notJSON, a
+	// text body.
 	var status int
+	var notJSON bool
 	errorTypes := map[int]string{400: "bad_data", 401: "unauthorized", 403: "forbidden", 404: "not_found",
 		409: "conflict", 422: "bad_data", 500: "internal", 503: "unavailable"}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if notJSON {
+			w.WriteHeader(status)
+			fmt.Fprintf(w, "<html>test server answers %d</html>\n", status)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(map[string]string{"status": "error", "errorType": errorTypes[status],
@@ -168,10 +175,14 @@ func TestSredExitCodes(t *testing.T) {
 	defer srv.Close()
 
 	type answer struct {
-		status int
-		code   int
+		status  int
+		notJSON bool
+		code    int
 	}
-	answers := []answer{{400, 4}, {401, 4}, {403, 4}, {404, 4}, {409, 4}, {422, 4}, {500, 3}, {503, 3}}
+	// A 2xx whose envelope says "error", or that is not JSON, is a broken
+	// answer of sred, not a refusal: 3 (it exited 4, as a 4xx).
+	answers := []answer{{400, false, 4}, {401, false, 4}, {403, false, 4}, {404, false, 4}, {409, false, 4}, {422, false, 4},
+		{500, false, 3}, {503, false, 3}, {200, false, 3}, {200, true, 3}, {404, true, 4}, {502, true, 3}}
 	for _, cmd := range sredCommands {
 		args := slices.Clone(cmd)
 		for i, a := range args {
@@ -187,12 +198,12 @@ func TestSredExitCodes(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			for _, a := range answers {
-				status = a.status
+				status, notJSON = a.status, a.notJSON
 				code, out := run(t, "--sred.url="+srv.URL)
-				require.Equal(t, a.code, code, "sred answered %d:\n%s", a.status, out)
+				require.Equal(t, a.code, code, "sred answered %d (not JSON: %v):\n%s", a.status, a.notJSON, out)
 				require.Contains(t, out, fmt.Sprintf("test server answers %d", a.status))
 			}
-			status = http.StatusOK
+			status, notJSON = http.StatusOK, false
 			for _, f := range []string{missingHTTPConfig, invalidHTTPConfig} {
 				code, out := run(t, "--sred.url="+srv.URL, "--http.config.file="+f)
 				require.Equal(t, 1, code, "--http.config.file=%s:\n%s", f, out)
@@ -212,6 +223,40 @@ func TestSredExitCodes(t *testing.T) {
 	code := Main([]string{"change", "record", "--service", "api", "--sred.url=" + srv.URL}, &stdout, &stderr)
 	require.Equal(t, 1, code, stderr.String())
 	require.Equal(t, "refused: test server answers 409\n", stdout.String())
+
+	// `alert resolve` of an alert sred has no firing incident for: what
+	// sred answers is a not found, exit 4 (it exited 1, the code of an
+	// invalid file).
+	noIncidents := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"success","data":{"incidents":[]}}`)
+	}))
+	defer noIncidents.Close()
+	stdout.Reset()
+	stderr.Reset()
+	code = Main([]string{"alert", "resolve", "--sred.url=" + noIncidents.URL}, &stdout, &stderr)
+	require.Equal(t, 4, code, stderr.String())
+	require.Contains(t, stderr.String(), "no open incident has a firing alert")
+
+	// The offline modes of oncall and escalation simulate (--config.file,
+	// without --sred.url) refuse a flag value the file does not know as a
+	// usage error, exit 2, where sred answers 404 or 400 (exit 4). They
+	// exited 1, the code of an invalid file.
+	cfg := filepath.Join("..", "..", "examples", "sred.yml")
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"oncall", "--config.file", cfg, "--service", "nope"}, `unknown service "nope"`},
+		{[]string{"oncall", "--config.file", cfg, "--schedule", "nope"}, `unknown schedule "nope"`},
+		{[]string{"escalation", "simulate", "--config.file", cfg, "-l", "service=api", "-l", "severity=urgent"}, `--label: unknown severity "urgent"`},
+	} {
+		stdout.Reset()
+		stderr.Reset()
+		code := Main(c.args, &stdout, &stderr)
+		require.Equal(t, 2, code, "%v: %s", c.args, stderr.String())
+		require.Contains(t, stderr.String(), c.msg)
+	}
 }
 
 // TestIncidentsValueExitCodes: a flag value srectl refuses itself, before

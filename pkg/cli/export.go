@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -132,6 +133,13 @@ func (a *sredAPI) stream(w io.Writer, q url.Values) error {
 			return a.answerError(resp.StatusCode, env.ErrorType, env.Error)
 		}
 		return a.answerError(resp.StatusCode, "", strings.TrimSpace(string(b)))
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/x-ndjson" {
+		// Not sred's export (a proxy's page): sred failing, exit 3, not
+		// a body written out as incidents.
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+		return &ExitError{Code: exitUnavailable, Err: fmt.Errorf("sred answered %d with Content-Type %q, not an export (application/x-ndjson): %s",
+			resp.StatusCode, resp.Header.Get("Content-Type"), bytes.TrimSpace(b))}
 	}
 	// An export that failed half-way ends with an error object.
 	br := bufio.NewReaderSize(resp.Body, 64<<10)

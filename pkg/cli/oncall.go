@@ -60,7 +60,10 @@ func runOncall(env *Env, o oncallOptions) error {
 		oc := &sredapp.Escalation.Of(cfg).OnCall
 		dir := oncall.NewDirectory(nil, oc)
 		if entries, err = offlineWho(dir, oc, o, at); err != nil {
-			return &ExitError{Code: 1, Err: err}
+			// --service or --schedule names what the file does not
+			// have: a usage error, as a flag value srectl refuses
+			// itself (exit 2; sred answers 404, exit 4).
+			return &ExitError{Code: exitUsage, Err: err}
 		}
 	} else {
 		q := url.Values{"at": {at.UTC().Format(time.RFC3339)}, "days": {strconv.Itoa(o.days)}}
@@ -98,7 +101,7 @@ func offlineWho(_ *oncall.Directory, cfg *oncall.Config, o oncallOptions, at tim
 		}
 	case o.schedule != "":
 		if cfg.Schedule(o.schedule) == nil {
-			return nil, fmt.Errorf("unknown schedule %q", o.schedule)
+			return nil, fmt.Errorf("unknown schedule %s", limits.Quote(o.schedule))
 		}
 		targets = append(targets, target{schedule: o.schedule})
 	default:
