@@ -380,7 +380,7 @@ func occurrences(n *yaml.Node, v string) []occurrence {
 }
 
 var (
-	pathPrefixRE  = regexp.MustCompile(`^(?:[A-Za-z_][\w.]*(?:\[\d+\])*(?: \([^)]*\))?: )+`)
+	pathPrefixRE  = regexp.MustCompile(`^(?:[A-Za-z_][\w.]*(?:\[\d+\]|\.[A-Za-z_]\w*)*(?: \([^)]*\))?: )+`)
 	pathSegmentRE = regexp.MustCompile(`[A-Za-z_]\w*|\[\d+\]`)
 )
 

@@ -134,6 +134,10 @@ func TestFileChecks(t *testing.T) {
 		{`policy "backup" level 1: unknown schedule "primary"`, `f.yml:10:23: policy "backup" level 1: unknown schedule "primary"`},
 		{`escalation: policy "other" level 0: unknown user "nobody"`, `f.yml: escalation: policy "other" level 0: unknown user "nobody"`},
 		{"escalation: something is wrong", "f.yml: escalation: something is wrong"},
+		// A path through lists and fields: the value it names, not the
+		// same name quoted elsewhere in the policy.
+		{`escalation: policies[0] (primary): levels[0].users[0]: unknown user "primary"`, `f.yml:6:25: escalation: policies[0] (primary): levels[0].users[0]: unknown user "primary"`},
+		{`escalation: policies[1] (backup): levels[1].schedules[0]: unknown schedule "primary"`, `f.yml:10:23: escalation: policies[1] (backup): levels[1].schedules[0]: unknown schedule "primary"`},
 		{`escalation: policies.yml:3:4: unknown user "primary"`, `f.yml: escalation: policies.yml:3:4: unknown user "primary"`},
 		{"escalation: policies: too many\noncall: users[0]: no contact", "f.yml:4:3: escalation: policies: too many\nf.yml:2:11: oncall: users[0]: no contact"},
 	} {
