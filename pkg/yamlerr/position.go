@@ -40,6 +40,9 @@ func AtNamed(n *yaml.Node, format string, args ...any) error {
 // named returns the node under root that msg names, nil if none.
 func named(root *yaml.Node, msg string) *yaml.Node {
 	if ctx := contextRE.FindString(msg); ctx != "" && ctx != msg {
+		if n := scopedPath(root, ctx, msg[len(ctx):]); n != nil {
+			return n
+		}
 		if n := named(root, msg[len(ctx):]); n != nil {
 			return n
 		}
@@ -54,6 +57,9 @@ func named(root *yaml.Node, msg string) *yaml.Node {
 		if n, _ := refine(v, quotes); n != nil {
 			return n
 		}
+	}
+	if n := pathScalar(root, msg); n != nil {
+		return n
 	}
 	if n, _ := refine(root, quotes); n != nil {
 		return n
@@ -268,6 +274,9 @@ func quotedValue(data []byte, section, msg string, sectionKey bool) (line, col i
 		// Past a context naming the object checked (`rollout "web": `,
 		// the whole file), the node the rest names.
 		if ctx := contextRE.FindString(msg); ctx != "" && ctx != msg {
+			if n := scopedPath(root, ctx, msg[len(ctx):]); n != nil {
+				return n.Line, n.Column, true
+			}
 			if line, col, ok := quotedValue(data, section, msg[len(ctx):], false); ok {
 				return line, col, ok
 			}
@@ -286,6 +295,14 @@ func quotedValue(data []byte, section, msg string, sectionKey bool) (line, col i
 			return n.Line, n.Column, true
 		}
 	}
+	// The value a leading path reaches ("queries.errors: template: ...",
+	// "step: 10s must be ..."), before a quote that may name another node.
+	// Not for a section of sred.yml, whose checks name the key.
+	if !sectionKey {
+		if n := pathScalar(root, stripSection(msg, section)); n != nil {
+			return n.Line, n.Column, true
+		}
+	}
 	if n, _ := refine(root, quotes); n != nil {
 		return n.Line, n.Column, true
 	}
@@ -301,6 +318,71 @@ func quotedValue(data []byte, section, msg string, sectionKey bool) (line, col i
 		return key.Line, key.Column, true
 	}
 	return 0, 0, false
+}
+
+// stripSection returns msg without the leading "section: " of its path.
+func stripSection(msg, section string) string {
+	if section != "" {
+		if rest, ok := strings.CutPrefix(msg, section+": "); ok {
+			return rest
+		}
+		if rest, ok := strings.CutPrefix(msg, section+"."); ok {
+			return rest
+		}
+	}
+	return msg
+}
+
+// scopedPath returns the scalar value that rest's leading path names
+// whole within the mapping the context ctx names by its last quote (`check
+// "api": query: ...`: the query of the mapping whose value is "api"), the
+// first such in the document; nil when there is none.
+func scopedPath(root *yaml.Node, ctx, rest string) *yaml.Node {
+	qs := quotedRE.FindAllStringSubmatch(ctx, -1)
+	if len(qs) == 0 || pathPrefixRE.FindString(rest) == "" {
+		return nil
+	}
+	q, err := strconv.Unquote(`"` + qs[len(qs)-1][1] + `"`)
+	if err != nil || q == "" {
+		return nil
+	}
+	for _, o := range occurrences(root, q) {
+		if o.within.Kind != yaml.MappingNode || o.node == o.within {
+			continue
+		}
+		if v := pathScalar(o.within, rest); v != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+// pathScalar returns the scalar value that msg's leading path reaches from
+// n, as far as the document has it ("query: template: x:1:2: ...": the
+// value of query, which has no field template); nil when it reaches no
+// scalar.
+func pathScalar(n *yaml.Node, msg string) *yaml.Node {
+	prefix := pathPrefixRE.FindString(msg)
+	at := n
+	for _, seg := range strings.Split(strings.TrimSuffix(prefix, ": "), ": ") {
+		if j := strings.Index(seg, " ("); j >= 0 {
+			seg = seg[:j]
+		}
+		for _, part := range pathSegmentRE.FindAllString(seg, -1) {
+			next, _ := child(at, part)
+			if next == nil {
+				if at != n && at.Kind == yaml.ScalarNode {
+					return at
+				}
+				return nil
+			}
+			at = next
+		}
+	}
+	if at != n && at.Kind == yaml.ScalarNode {
+		return at
+	}
+	return nil
 }
 
 // maxOccurrences bounds the places of one quoted text refine tries.
