@@ -105,7 +105,8 @@ func FileSection(file string, data []byte, section string, err error) error {
 // chaos experiment): an error of neither kind is positioned as FileChecks
 // positions it (the value or key it quotes, the field its leading path
 // names, a field named with its value: "abort.interval 100y"), else reads
-// "file: msg". No position is made up for a message naming nothing.
+// "file: msg". No position is made up for a message naming nothing, but
+// for a check of the whole object marked with Whole.
 func FileDecoded(file string, data []byte, err error) error {
 	if err == nil {
 		return nil
@@ -117,7 +118,52 @@ func FileDecoded(file string, data []byte, err error) error {
 	if errors.As(err, &se) || errors.As(Located(data, err), &se) || errors.As(err, &ne) || errors.As(err, &te) || errors.As(err, &te2) {
 		return File(file, data, err)
 	}
-	return FileChecks(file, data, nil, err)
+	out := FileChecks(file, data, nil, err)
+	var we *wholeError
+	if errors.As(err, &we) && !strings.Contains(err.Error(), "\n") && strings.HasPrefix(out.Error(), file+": ") {
+		if n := wholeObject(data, err.Error()); n != nil {
+			return &rewritten{msg: position(file, n.Line, n.Column) + Message(err.Error()), err: err}
+		}
+	}
+	return out
+}
+
+// Whole marks err as a check of the object a file holds as a whole (a
+// field it requires is missing: "faults: at least one fault is
+// required"): FileDecoded places it, when it names no node of the file
+// but the key of a top-level field, at that key, else at that object,
+// the value of its name field, else its mapping, as promtool
+// places a rule group's check at the group's name. errors.Is and
+// errors.As still see err.
+func Whole(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &wholeError{err: err}
+}
+
+type wholeError struct{ err error }
+
+func (w *wholeError) Error() string { return w.err.Error() }
+func (w *wholeError) Unwrap() error { return w.err }
+
+// wholeObject returns the node Whole places the error msg at: the field
+// of the document's mapping its leading path names ("faults: ..." at the
+// key faults when the file has it), else the value of the mapping's name
+// field, else the mapping; nil when the document is no mapping.
+func wholeObject(data []byte, msg string) *yaml.Node {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil
+	}
+	m := doc.Content[0]
+	if n := fieldPath(m, "", msg); n != nil {
+		return n
+	}
+	if v, _ := child(m, "name"); v != nil && v.Kind == yaml.ScalarNode && v.Value != "" {
+		return v
+	}
+	return m
 }
 
 func fileError(file string, data []byte, err error, locate bool, section string) error {

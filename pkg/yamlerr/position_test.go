@@ -166,6 +166,19 @@ func TestFileDecoded(t *testing.T) {
 	} {
 		require.EqualError(t, FileDecoded("f.yml", []byte(doc), errors.New(tc.err)), tc.want)
 	}
+	// A check of the whole object (Whole) naming no node: at the object,
+	// its name, else its mapping; at the field it names when the file has it.
+	for _, tc := range []struct{ doc, err, want string }{
+		{doc, "duration is required", "f.yml:1:7: duration is required"},
+		{doc, "faults: at least one fault is required", "f.yml:4:1: faults: at least one fault is required"},
+		{"# an experiment\nkind: Experiment\n", "name is required", "f.yml:2:1: name is required"},
+		{"- a\n", "name is required", "f.yml: name is required"},
+	} {
+		err := errors.New(tc.err)
+		got := FileDecoded("f.yml", []byte(tc.doc), Whole(err))
+		require.EqualError(t, got, tc.want)
+		require.ErrorIs(t, got, err)
+	}
 	bad := "a:\n  b: 1\n   c: 2\n"
 	var n yaml.Node
 	err := yaml.Unmarshal([]byte(bad), &n)
