@@ -275,7 +275,7 @@ type evalRun struct {
 func (r *evalRun) render(tmpl, selector string) (string, error) {
 	t, err := parseTemplate("query", tmpl)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("query template: %w", err)
 	}
 	return r.query(Check{tmpl: t}, selector)
 }

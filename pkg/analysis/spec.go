@@ -335,29 +335,30 @@ func (c *Check) validate() error {
 	}
 	t, err := parseTemplate(c.Name, c.Query)
 	if err != nil {
-		return err
+		return fmt.Errorf("query: %w", err)
 	}
 	c.tmpl = t
 	return nil
 }
 
 // parseTemplate parses a query template and checks that it renders to
-// valid PromQL.
+// valid PromQL; its errors do not name the field, which the caller does
+// ("query: template: ...", placed at that field's value).
 func parseTemplate(name, q string) (*template.Template, error) {
 	t, err := template.New(name).Option("missingkey=error").Parse(q)
 	if err != nil {
-		return nil, fmt.Errorf("query template: %w", err)
+		return nil, err
 	}
 	if hasRange(t.Tree.Root) {
-		return nil, errors.New("query template: range is not allowed in a query (a query renders once per side)")
+		return nil, errors.New("range is not allowed in a query template (a query renders once per side)")
 	}
 	var b limitedBuffer
 	sample := QueryData{Service: "svc", Selector: `job="svc",track="canary"`, Canary: `job="svc",track="canary"`, Baseline: `job="svc",track="baseline"`, Interval: "5m"}
 	if err := t.Execute(&b, sample); err != nil {
-		return nil, fmt.Errorf("query template: %w", yamlerr.Rewrite(err))
+		return nil, yamlerr.Rewrite(err)
 	}
 	if _, err := parser.NewParser(parser.Options{}).ParseExpr(b.String()); err != nil {
-		return nil, fmt.Errorf("query %s is not valid PromQL once rendered (%s): %w (write label matchers as { {{.Selector}} } with spaces)", limits.Quote(q), limits.Cut(b.String()), limits.ParseError(err))
+		return nil, fmt.Errorf("%s is not valid PromQL once rendered (%s): %w (write label matchers as { {{.Selector}} } with spaces)", limits.Quote(q), limits.Cut(b.String()), limits.ParseError(err))
 	}
 	return t, nil
 }
@@ -455,8 +456,19 @@ func (s *Spec) UnmarshalYAML(unmarshal func(any) error) error {
 			*f.v = f.def
 		}
 	}
-	if _, err := parseTemplate("requests", q.Requests); err != nil {
-		return fmt.Errorf("queries.requests: %w", err)
+	// Each query a check uses on its own, so that a bad one is reported
+	// at its field rather than at the built-in check that combines it.
+	tr := s.RollbackTriggers
+	for _, f := range []struct {
+		name, q string
+		used    bool
+	}{{"requests", q.Requests, true}, {"errors", q.Errors, tr.ErrorRate.enabled()}, {"latency", q.Latency, tr.LatencyIncrease.enabled()}, {"health", q.Health, tr.HealthChecks.enabled()}} {
+		if !f.used {
+			continue
+		}
+		if _, err := parseTemplate(f.name, f.q); err != nil {
+			return fmt.Errorf("queries.%s: %w", f.name, err)
+		}
 	}
 	builtins, err := s.builtins()
 	if err != nil {

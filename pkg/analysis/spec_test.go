@@ -78,7 +78,7 @@ func TestBadSpecs(t *testing.T) {
 		{"threshold without bound", head + "checks:\n- name: c\n  type: threshold\n  query: up\n  noData: fail\n", "a threshold check needs min or max"},
 		{"compare with max", head + "checks:\n- name: c\n  type: compare\n  query: up\n  max: 2\n  noData: fail\n", "a compare check needs maxRatio or minRatio"},
 		{"bad promql", head + "checks:\n- name: c\n  type: threshold\n  query: 'rate(x{ {{.Selector}} }'\n  max: 1\n  noData: fail\n", "is not valid PromQL once rendered"},
-		{"braces", head + "checks:\n- name: c\n  type: threshold\n  query: 'x{{{.Selector}}}'\n  max: 1\n  noData: fail\n", "query template"},
+		{"braces", head + "checks:\n- name: c\n  type: threshold\n  query: 'x{{{.Selector}}}'\n  max: 1\n  noData: fail\n", `check "c": query: template: c:1:`},
 		{"unknown template field", head + "checks:\n- name: c\n  type: threshold\n  query: 'x{ {{.Version}} }'\n  max: 1\n  noData: fail\n", "the template data has no field Version"},
 		{"range", head + "checks:\n- name: c\n  type: threshold\n  query: '{{range 1000000000}}{{end}}up'\n  max: 1\n  noData: fail\n", "range is not allowed"},
 		{"huge query", head + "checks:\n- name: c\n  type: threshold\n  query: 'up{{if true}}{{printf \"%099999d\" 0}}{{end}}'\n  max: 1\n  noData: fail\n", "rendered query longer than 65536 bytes"},

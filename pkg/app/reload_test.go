@@ -42,7 +42,7 @@ escalation:
 `)
 	err = a.RequestReload(ctx)
 	// At the line and column of the unknown user.
-	require.EqualError(t, err, "load config "+file+`:7:36: escalation: policy "p" level 0: unknown user "nobody"`)
+	require.EqualError(t, err, "load config "+file+`:7:36: escalation: policies[0] (p): levels[0].users[0]: unknown user "nobody"`)
 	require.Equal(t, 0.0, reloadOK())
 	require.Equal(t, "OLD", a.Incidents.Options().IDPrefix, "core keeps the old configuration")
 	require.Equal(t, incident.SeverityLow, a.Incidents.Options().DefaultSeverity)

@@ -147,8 +147,8 @@ func loadConfigRaw(path string, subs []Subsystem) (*Config, error) {
 			// A problem positioned in the file (config.Decode) reads
 			// "load config sred.yml:4:9: msg", as those of the core
 			// sections do; so does one of the subsystem's own checks
-			// after decoding ("escalation: policy \"p\" level 1:
-			// unknown user \"nobody\"") where the file has the node it
+			// after decoding ("escalation: policies[0] (p):
+			// levels[1].users[0]: unknown user \"nobody\"") where the file has the node it
 			// names (config.Locate); any other "load config sred.yml: msg".
 			if !strings.HasPrefix(err.Error(), path+":") {
 				_, secs, _ := s.describe()

@@ -84,10 +84,12 @@ func (e *Experiment) UnmarshalYAML(unmarshal func(any) error) error {
 		return fmt.Errorf("name %s must be lowercase letters, digits and dashes (at most 63)", limits.Quote(e.Name))
 	}
 	if e.Duration <= 0 {
-		return errors.New("duration is required and must be positive (e.g. 5m)")
+		return yamlerr.Whole(errors.New("duration is required and must be positive (e.g. 5m)"))
 	}
 	if len(e.Faults) == 0 {
-		return errors.New("at least one fault is required")
+		// At faults when the file has it (faults: []), else at the
+		// experiment.
+		return yamlerr.Whole(errors.New("faults: at least one fault is required"))
 	}
 	seen := map[string]bool{}
 	for i := range e.Faults {

@@ -553,8 +553,8 @@ func (c *Config) Decode(name string, v any) error {
 // its sections (a policy naming a user the oncall section lacks, a
 // missing secret file): each line at the node of the file it names, found
 // in the section its leading path names or else in sections, as
-// yamlerr.FileChecks says ("sred.yml:12:20: escalation: policy \"p\"
-// level 1: unknown user \"nobody\""); a line naming no node reads
+// yamlerr.FileChecks says ("sred.yml:12:20: escalation: policies[0] (p):
+// levels[1].users[0]: unknown user \"nobody\""); a line naming no node reads
 // "sred.yml: msg". From Load (no file) err is returned as it is.
 func (c *Config) Locate(err error, sections ...string) error {
 	if err == nil || c.file == "" {

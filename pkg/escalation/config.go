@@ -207,7 +207,7 @@ func (c *Config) Validate() error {
 		}
 		names[p.Name] = true
 		if err := p.validate(); err != nil {
-			return fmt.Errorf("policy %q: %w", p.Name, err)
+			return fmt.Errorf("policies[%d] (%s): %w", i, p.Name, err)
 		}
 	}
 	for i, w := range c.MaintenanceWindows {
@@ -232,17 +232,17 @@ func (p *Policy) validate() error {
 	prev := model.Duration(-1)
 	for i, l := range p.Levels {
 		if l == nil {
-			return fmt.Errorf("level %d is empty", i)
+			return fmt.Errorf("levels[%d] is empty", i)
 		}
 		if l.After < 0 || l.After <= prev {
-			return fmt.Errorf("level %d: after %s must be later than the previous level's", i, l.After)
+			return fmt.Errorf("levels[%d].after: %s must be later than the previous level's", i, l.After)
 		}
 		prev = l.After
 		if len(l.Users)+len(l.Schedules)+len(l.Teams) == 0 {
-			return fmt.Errorf("level %d has no users, schedules or teams", i)
+			return fmt.Errorf("levels[%d] has no users, schedules or teams", i)
 		}
 		if l.Channels, err = checkChannels(l.Channels); err != nil {
-			return fmt.Errorf("level %d: %w", i, err)
+			return fmt.Errorf("levels[%d].channels: %w", i, err)
 		}
 	}
 	if p.Repeat < 0 {
@@ -325,21 +325,25 @@ func (w *MaintenanceWindow) Matches(ls model.LabelSet) bool { return w.matchers.
 // configured in notifications (unconfigured channels are returned as
 // warnings: a message to them would only fail).
 func (c *Config) CheckRefs(oc *oncall.Config, nc *notify.Config) (warnings []string, err error) {
-	for _, p := range c.Policies {
+	// Each unknown name is reported with the path of its value
+	// ("policies[1] (db): levels[2].users[0]"), which the configuration's
+	// errors are placed at: the same name elsewhere in the policy is
+	// another value.
+	for pi, p := range c.Policies {
 		for i, l := range p.Levels {
-			for _, u := range l.Users {
+			for j, u := range l.Users {
 				if oc.User(u) == nil {
-					return nil, fmt.Errorf("policy %q level %d: unknown user %q", p.Name, i, u)
+					return nil, fmt.Errorf("policies[%d] (%s): levels[%d].users[%d]: unknown user %q", pi, p.Name, i, j, u)
 				}
 			}
-			for _, s := range l.Schedules {
+			for j, s := range l.Schedules {
 				if oc.Schedule(s) == nil {
-					return nil, fmt.Errorf("policy %q level %d: unknown schedule %q", p.Name, i, s)
+					return nil, fmt.Errorf("policies[%d] (%s): levels[%d].schedules[%d]: unknown schedule %q", pi, p.Name, i, j, s)
 				}
 			}
-			for _, t := range l.Teams {
+			for j, t := range l.Teams {
 				if oc.Team(t) == nil {
-					return nil, fmt.Errorf("policy %q level %d: unknown team %q", p.Name, i, t)
+					return nil, fmt.Errorf("policies[%d] (%s): levels[%d].teams[%d]: unknown team %q", pi, p.Name, i, j, t)
 				}
 			}
 		}

@@ -50,7 +50,7 @@ func TestDefinitionErrors(t *testing.T) {
 		{"blue-green without rollback", validHead + "blue_green:\n  deploy: {exec: {command: [/bin/true]}}\n  health: {exec: {command: [/bin/true]}}\n  switch: {exec: {command: [/bin/true]}}\n",
 			`d.yml:1:7: rollout "api-canary": blue_green.rollback is required`},
 		{"bad version pattern", validHead + "version_pattern: '['\ncanary:\n  stages: [{weight: 100}]\n" + setWeight,
-			"d.yml:4:1: rollout \"api-canary\": version_pattern: error parsing regexp: missing closing ]: `[)$`"},
+			"d.yml:4:18: rollout \"api-canary\": version_pattern: error parsing regexp: missing closing ]: `[)$`"},
 		// A syntax error is positioned file:line:col, as in sred.yml.
 		{"bracket left open", validHead + "canary:\n  stages: [{weight: 100}\n" + setWeight,
 			`d.yml:5:11: invalid YAML: "[" opened here is not closed before line 6`},

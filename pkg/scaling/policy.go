@@ -443,28 +443,30 @@ func (s *Schedule) UnmarshalYAML(n *yaml.Node) error {
 		return err
 	}
 	*s = Schedule(v)
+	// Each check at the value it names (the time zone, the day), else at
+	// the schedule.
 	if s.Name == "" {
 		return lineErr(n, "schedule: name is required")
 	}
 	loc, err := time.LoadLocation(s.TimeZone)
 	if err != nil {
-		return lineErr(n, "schedule %s: time_zone %q: %v", s.Name, s.TimeZone, err)
+		return yamlerr.AtNamed(n, "schedule %s: time_zone %q: %v", s.Name, s.TimeZone, err)
 	}
 	s.loc = loc
 	if s.start, err = clockMinutes(s.Start); err != nil {
-		return lineErr(n, "schedule %s: start: %v", s.Name, err)
+		return yamlerr.AtNamed(n, "schedule %s: start: %v", s.Name, err)
 	}
 	if s.end, err = clockMinutes(s.End); err != nil {
-		return lineErr(n, "schedule %s: end: %v", s.Name, err)
+		return yamlerr.AtNamed(n, "schedule %s: end: %v", s.Name, err)
 	}
 	if s.end <= s.start {
-		return lineErr(n, "schedule %s: end %s must be after start %s (split a window that crosses midnight)", s.Name, s.End, s.Start)
+		return yamlerr.AtNamed(n, "schedule %s: end %s must be after start %s (split a window that crosses midnight)", s.Name, s.End, s.Start)
 	}
 	s.days = map[time.Weekday]bool{}
 	for _, d := range s.Days {
 		wd, ok := weekdays[strings.ToLower(d)]
 		if !ok {
-			return lineErr(n, "schedule %s: day %q: want mon, tue, wed, thu, fri, sat or sun", s.Name, d)
+			return yamlerr.AtNamed(n, "schedule %s: day %q: want mon, tue, wed, thu, fri, sat or sun", s.Name, d)
 		}
 		s.days[wd] = true
 	}

@@ -40,6 +40,9 @@ func AtNamed(n *yaml.Node, format string, args ...any) error {
 // named returns the node under root that msg names, nil if none.
 func named(root *yaml.Node, msg string) *yaml.Node {
 	if ctx := contextRE.FindString(msg); ctx != "" && ctx != msg {
+		if n := scopedPath(root, ctx, msg[len(ctx):]); n != nil {
+			return n
+		}
 		if n := named(root, msg[len(ctx):]); n != nil {
 			return n
 		}
@@ -54,6 +57,9 @@ func named(root *yaml.Node, msg string) *yaml.Node {
 		if n, _ := refine(v, quotes); n != nil {
 			return n
 		}
+	}
+	if n := pathScalar(root, msg); n != nil {
+		return n
 	}
 	if n, _ := refine(root, quotes); n != nil {
 		return n
@@ -99,7 +105,8 @@ func FileSection(file string, data []byte, section string, err error) error {
 // chaos experiment): an error of neither kind is positioned as FileChecks
 // positions it (the value or key it quotes, the field its leading path
 // names, a field named with its value: "abort.interval 100y"), else reads
-// "file: msg". No position is made up for a message naming nothing.
+// "file: msg". No position is made up for a message naming nothing, but
+// for a check of the whole object marked with Whole.
 func FileDecoded(file string, data []byte, err error) error {
 	if err == nil {
 		return nil
@@ -111,7 +118,52 @@ func FileDecoded(file string, data []byte, err error) error {
 	if errors.As(err, &se) || errors.As(Located(data, err), &se) || errors.As(err, &ne) || errors.As(err, &te) || errors.As(err, &te2) {
 		return File(file, data, err)
 	}
-	return FileChecks(file, data, nil, err)
+	out := FileChecks(file, data, nil, err)
+	var we *wholeError
+	if errors.As(err, &we) && !strings.Contains(err.Error(), "\n") && strings.HasPrefix(out.Error(), file+": ") {
+		if n := wholeObject(data, err.Error()); n != nil {
+			return &rewritten{msg: position(file, n.Line, n.Column) + Message(err.Error()), err: err}
+		}
+	}
+	return out
+}
+
+// Whole marks err as a check of the object a file holds as a whole (a
+// field it requires is missing: "faults: at least one fault is
+// required"): FileDecoded places it, when it names no node of the file
+// but the key of a top-level field, at that key, else at that object,
+// the value of its name field, else its mapping, as promtool
+// places a rule group's check at the group's name. errors.Is and
+// errors.As still see err.
+func Whole(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &wholeError{err: err}
+}
+
+type wholeError struct{ err error }
+
+func (w *wholeError) Error() string { return w.err.Error() }
+func (w *wholeError) Unwrap() error { return w.err }
+
+// wholeObject returns the node Whole places the error msg at: the field
+// of the document's mapping its leading path names ("faults: ..." at the
+// key faults when the file has it), else the value of the mapping's name
+// field, else the mapping; nil when the document is no mapping.
+func wholeObject(data []byte, msg string) *yaml.Node {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil
+	}
+	m := doc.Content[0]
+	if n := fieldPath(m, "", msg); n != nil {
+		return n
+	}
+	if v, _ := child(m, "name"); v != nil && v.Kind == yaml.ScalarNode && v.Value != "" {
+		return v
+	}
+	return m
 }
 
 func fileError(file string, data []byte, err error, locate bool, section string) error {
@@ -268,6 +320,9 @@ func quotedValue(data []byte, section, msg string, sectionKey bool) (line, col i
 		// Past a context naming the object checked (`rollout "web": `,
 		// the whole file), the node the rest names.
 		if ctx := contextRE.FindString(msg); ctx != "" && ctx != msg {
+			if n := scopedPath(root, ctx, msg[len(ctx):]); n != nil {
+				return n.Line, n.Column, true
+			}
 			if line, col, ok := quotedValue(data, section, msg[len(ctx):], false); ok {
 				return line, col, ok
 			}
@@ -286,6 +341,14 @@ func quotedValue(data []byte, section, msg string, sectionKey bool) (line, col i
 			return n.Line, n.Column, true
 		}
 	}
+	// The value a leading path reaches ("queries.errors: template: ...",
+	// "step: 10s must be ..."), before a quote that may name another node.
+	// Not for a section of sred.yml, whose checks name the key.
+	if !sectionKey {
+		if n := pathScalar(root, stripSection(msg, section)); n != nil {
+			return n.Line, n.Column, true
+		}
+	}
 	if n, _ := refine(root, quotes); n != nil {
 		return n.Line, n.Column, true
 	}
@@ -301,6 +364,71 @@ func quotedValue(data []byte, section, msg string, sectionKey bool) (line, col i
 		return key.Line, key.Column, true
 	}
 	return 0, 0, false
+}
+
+// stripSection returns msg without the leading "section: " of its path.
+func stripSection(msg, section string) string {
+	if section != "" {
+		if rest, ok := strings.CutPrefix(msg, section+": "); ok {
+			return rest
+		}
+		if rest, ok := strings.CutPrefix(msg, section+"."); ok {
+			return rest
+		}
+	}
+	return msg
+}
+
+// scopedPath returns the scalar value that rest's leading path names
+// whole within the mapping the context ctx names by its last quote (`check
+// "api": query: ...`: the query of the mapping whose value is "api"), the
+// first such in the document; nil when there is none.
+func scopedPath(root *yaml.Node, ctx, rest string) *yaml.Node {
+	qs := quotedRE.FindAllStringSubmatch(ctx, -1)
+	if len(qs) == 0 || pathPrefixRE.FindString(rest) == "" {
+		return nil
+	}
+	q, err := strconv.Unquote(`"` + qs[len(qs)-1][1] + `"`)
+	if err != nil || q == "" {
+		return nil
+	}
+	for _, o := range occurrences(root, q) {
+		if o.within.Kind != yaml.MappingNode || o.node == o.within {
+			continue
+		}
+		if v := pathScalar(o.within, rest); v != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+// pathScalar returns the scalar value that msg's leading path reaches from
+// n, as far as the document has it ("query: template: x:1:2: ...": the
+// value of query, which has no field template); nil when it reaches no
+// scalar.
+func pathScalar(n *yaml.Node, msg string) *yaml.Node {
+	prefix := pathPrefixRE.FindString(msg)
+	at := n
+	for _, seg := range strings.Split(strings.TrimSuffix(prefix, ": "), ": ") {
+		if j := strings.Index(seg, " ("); j >= 0 {
+			seg = seg[:j]
+		}
+		for _, part := range pathSegmentRE.FindAllString(seg, -1) {
+			next, _ := child(at, part)
+			if next == nil {
+				if at != n && at.Kind == yaml.ScalarNode {
+					return at
+				}
+				return nil
+			}
+			at = next
+		}
+	}
+	if at != n && at.Kind == yaml.ScalarNode {
+		return at
+	}
+	return nil
 }
 
 // maxOccurrences bounds the places of one quoted text refine tries.
@@ -380,7 +508,7 @@ func occurrences(n *yaml.Node, v string) []occurrence {
 }
 
 var (
-	pathPrefixRE  = regexp.MustCompile(`^(?:[A-Za-z_][\w.]*(?:\[\d+\])*(?: \([^)]*\))?: )+`)
+	pathPrefixRE  = regexp.MustCompile(`^(?:[A-Za-z_][\w.]*(?:\[\d+\]|\.[A-Za-z_]\w*)*(?: \([^)]*\))?: )+`)
 	pathSegmentRE = regexp.MustCompile(`[A-Za-z_]\w*|\[\d+\]`)
 )
 

@@ -134,6 +134,10 @@ func TestFileChecks(t *testing.T) {
 		{`policy "backup" level 1: unknown schedule "primary"`, `f.yml:10:23: policy "backup" level 1: unknown schedule "primary"`},
 		{`escalation: policy "other" level 0: unknown user "nobody"`, `f.yml: escalation: policy "other" level 0: unknown user "nobody"`},
 		{"escalation: something is wrong", "f.yml: escalation: something is wrong"},
+		// A path through lists and fields: the value it names, not the
+		// same name quoted elsewhere in the policy.
+		{`escalation: policies[0] (primary): levels[0].users[0]: unknown user "primary"`, `f.yml:6:25: escalation: policies[0] (primary): levels[0].users[0]: unknown user "primary"`},
+		{`escalation: policies[1] (backup): levels[1].schedules[0]: unknown schedule "primary"`, `f.yml:10:23: escalation: policies[1] (backup): levels[1].schedules[0]: unknown schedule "primary"`},
 		{`escalation: policies.yml:3:4: unknown user "primary"`, `f.yml: escalation: policies.yml:3:4: unknown user "primary"`},
 		{"escalation: policies: too many\noncall: users[0]: no contact", "f.yml:4:3: escalation: policies: too many\nf.yml:2:11: oncall: users[0]: no contact"},
 	} {
@@ -161,6 +165,19 @@ func TestFileDecoded(t *testing.T) {
 		{`name "Bad": see other.yml:1:10: here`, `f.yml: name "Bad": see other.yml:1:10: here`},
 	} {
 		require.EqualError(t, FileDecoded("f.yml", []byte(doc), errors.New(tc.err)), tc.want)
+	}
+	// A check of the whole object (Whole) naming no node: at the object,
+	// its name, else its mapping; at the field it names when the file has it.
+	for _, tc := range []struct{ doc, err, want string }{
+		{doc, "duration is required", "f.yml:1:7: duration is required"},
+		{doc, "faults: at least one fault is required", "f.yml:4:1: faults: at least one fault is required"},
+		{"# an experiment\nkind: Experiment\n", "name is required", "f.yml:2:1: name is required"},
+		{"- a\n", "name is required", "f.yml: name is required"},
+	} {
+		err := errors.New(tc.err)
+		got := FileDecoded("f.yml", []byte(tc.doc), Whole(err))
+		require.EqualError(t, got, tc.want)
+		require.ErrorIs(t, got, err)
 	}
 	bad := "a:\n  b: 1\n   c: 2\n"
 	var n yaml.Node
