@@ -132,21 +132,10 @@ sre_auth_streams_revoked_total 4
 // whole, and the streams dora opens again show its base name. A promotion
 // ends the stream too, and the new one shows paths whole.
 func TestReloadEndsStreamsOfChangedRoles(t *testing.T) {
-	dir := t.TempDir()
-	hash := func(pw string) string {
-		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
-		require.NoError(t, err)
-		return string(h)
-	}
-	users := filepath.Join(dir, "users.yml")
-	adam, dora, vic := hash("adam-pw"), hash("dora-pw"), hash("vic-pw")
-	write := func(doraRole, vicRole string) {
-		s := fmt.Sprintf("users:\n  adam: {password: '%s', role: admin}\n  dora: {password: '%s', role: %s}\n  vic: {password: '%s', role: %s}\n",
-			adam, dora, doraRole, vic, vicRole)
-		require.NoError(t, os.WriteFile(users, []byte(s), 0o600))
-	}
+	users := newUsersFile(t)
+	write := func(doraRole, vicRole string) { users.write("adam:admin", "dora:"+doraRole, "vic:"+vicRole) }
 	write("admin", "viewer")
-	a, srv, streamSrv := runStreamApp(t, users)
+	a, srv, streamSrv := runStreamApp(t, users.path)
 	basic := basicHeader
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

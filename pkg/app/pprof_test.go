@@ -5,13 +5,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // TestPprofRoutes: the Go profiles are served under /debug/pprof/ on the
@@ -50,20 +47,10 @@ func TestPprofRoutes(t *testing.T) {
 // heldLimit is streamed, and its revocation cuts the connection: the
 // client reads a broken response, not a whole one.
 func TestReloadEndsPprofOfChangedRole(t *testing.T) {
-	dir := t.TempDir()
-	hash := func(pw string) string {
-		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
-		require.NoError(t, err)
-		return string(h)
-	}
-	users := filepath.Join(dir, "users.yml")
-	adam, dora := hash("adam-pw"), hash("dora-pw")
-	write := func(doraRole string) {
-		s := fmt.Sprintf("users:\n  adam: {password: '%s', role: admin}\n  dora: {password: '%s', role: %s}\n", adam, dora, doraRole)
-		require.NoError(t, os.WriteFile(users, []byte(s), 0o600))
-	}
+	users := newUsersFile(t)
+	write := func(doraRole string) { users.write("adam:admin", "dora:"+doraRole) }
 	write("admin")
-	a, srv, _ := runStreamApp(t, users)
+	a, srv, _ := runStreamApp(t, users.path)
 	for _, c := range []struct {
 		path     string
 		held     int // heldLimit; 0: as it is

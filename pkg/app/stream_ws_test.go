@@ -26,16 +26,9 @@ import (
 // stream listener's handler (--web.stream-address) serves only the stream,
 // with the same authentication.
 func TestStreamWebSocketAuth(t *testing.T) {
-	dir := t.TempDir()
-	hash := func(pw string) string {
-		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
-		require.NoError(t, err)
-		return string(h)
-	}
-	users := filepath.Join(dir, "users.yml")
-	require.NoError(t, os.WriteFile(users, fmt.Appendf(nil, "users:\n  vic: {password: '%s', role: viewer}\n  rita: {password: '%s', role: responder}\n",
-		hash("vic-pw"), hash("rita-pw")), 0o600))
-	_, srv, streamSrv := runStreamApp(t, users)
+	users := newUsersFile(t)
+	users.write("vic:viewer", "rita:responder")
+	_, srv, streamSrv := runStreamApp(t, users.path)
 	basic := basicHeader
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -154,6 +147,38 @@ func runStreamApp(t *testing.T, users string) (*App, *httptest.Server, *httptest
 	streamSrv := httptest.NewServer(a.StreamHandler())
 	t.Cleanup(streamSrv.Close)
 	return a, srv, streamSrv
+}
+
+// usersFile writes a users file whose users' passwords are "<name>-pw",
+// each hashed once: a rewrite changes only the roles it names, never a
+// hash (a reload would take a new hash for a changed password).
+type usersFile struct {
+	t      *testing.T
+	path   string
+	hashes map[string]string
+}
+
+func newUsersFile(t *testing.T) *usersFile {
+	return &usersFile{t: t, path: filepath.Join(t.TempDir(), "users.yml"), hashes: map[string]string{}}
+}
+
+// write writes the users, each "name:role", in order.
+func (u *usersFile) write(users ...string) {
+	u.t.Helper()
+	var b strings.Builder
+	b.WriteString("users:\n")
+	for _, nr := range users {
+		name, role, _ := strings.Cut(nr, ":")
+		h, ok := u.hashes[name]
+		if !ok {
+			hb, err := bcrypt.GenerateFromPassword([]byte(name+"-pw"), bcrypt.MinCost)
+			require.NoError(u.t, err)
+			h = string(hb)
+			u.hashes[name] = h
+		}
+		fmt.Fprintf(&b, "  %s: {password: '%s', role: %s}\n", name, h, role)
+	}
+	require.NoError(u.t, os.WriteFile(u.path, []byte(b.String()), 0o600))
 }
 
 // basicHeader is the header of a request with basic auth user:pw.
