@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,14 +75,24 @@ func (e *Experiment) UnmarshalYAML(unmarshal func(any) error) error {
 	if err := unmarshal((*plain)(e)); err != nil {
 		return err
 	}
+	// A field that is missing is placed at the experiment (Whole).
 	if e.APIVersion != APIVersion {
-		return fmt.Errorf("apiVersion must be %q, got %s", APIVersion, limits.Quote(e.APIVersion))
+		return yamlerr.Whole(fmt.Errorf("apiVersion must be %q, got %s", APIVersion, limits.Quote(e.APIVersion)))
 	}
 	if e.Kind != Kind {
-		return fmt.Errorf("kind must be %q, got %s", Kind, limits.Quote(e.Kind))
+		return yamlerr.Whole(fmt.Errorf("kind must be %q, got %s", Kind, limits.Quote(e.Kind)))
 	}
 	if !nameRE.MatchString(e.Name) {
 		return fmt.Errorf("name %s must be lowercase letters, digits and dashes (at most 63)", limits.Quote(e.Name))
+	}
+	// The hypothesis and the target are checked here, not by their own
+	// decoders: a file without them is refused too, and the checks of a
+	// probe or a rollback action name its index.
+	if err := e.Hypothesis.check(); err != nil {
+		return err
+	}
+	if err := e.Target.check(); err != nil {
+		return err
 	}
 	if e.Duration <= 0 {
 		return yamlerr.Whole(errors.New("duration is required and must be positive (e.g. 5m)"))
@@ -103,9 +114,29 @@ func (e *Experiment) UnmarshalYAML(unmarshal func(any) error) error {
 		seen[f.Name] = true
 	}
 	if e.MaxBudgetShare < 0 || e.MaxBudgetShare > 1 {
-		return fmt.Errorf("maxBudgetShare %v must be a share between 0 and 1", e.MaxBudgetShare)
+		// At the value's key: the path names a field of the experiment itself.
+		return yamlerr.Whole(fmt.Errorf("maxBudgetShare: %v must be a share between 0 and 1", e.MaxBudgetShare))
+	}
+	for i := range e.Rollback {
+		if err := e.Rollback[i].check(); err != nil {
+			return fmt.Errorf("rollback[%d]%s: %w", i, named(e.Rollback[i].Name), err)
+		}
 	}
 	return nil
+}
+
+// named is the " (name)" that follows the index of a list item in a
+// message's path ("hypothesis.steadyState[0] (p): ..."), "" without a
+// name; a name that is not plain text on one line without parentheses is
+// quoted.
+func named(name string) string {
+	if name == "" {
+		return ""
+	}
+	if strings.ContainsAny(name, "()\"\\") || strconv.Quote(name) != `"`+name+`"` {
+		return " (" + limits.Quote(name) + ")"
+	}
+	return " (" + limits.Cut(name) + ")"
 }
 
 // Approval is the approval gate of an experiment, the same gate as the
@@ -131,7 +162,7 @@ func (a *Approval) UnmarshalYAML(unmarshal func(any) error) error {
 		return fmt.Errorf("approval.role %s must be responder or admin", limits.Quote(a.Role))
 	}
 	if a.Timeout < 0 {
-		return fmt.Errorf("approval.timeout %v must be positive", a.Timeout)
+		return fmt.Errorf("approval.timeout: %v must be positive", a.Timeout)
 	}
 	if a.Timeout == 0 {
 		a.Timeout = model.Duration(runbook.DefaultApprovalTimeout)
@@ -145,17 +176,19 @@ type Hypothesis struct {
 	SteadyState []Probe `yaml:"steadyState" json:"steadyState"`
 }
 
-// UnmarshalYAML validates.
-func (h *Hypothesis) UnmarshalYAML(unmarshal func(any) error) error {
-	type plain Hypothesis
-	if err := unmarshal((*plain)(h)); err != nil {
-		return err
-	}
+// check validates h, the experiment's hypothesis: each message starts with
+// the path of what it names in the file.
+func (h *Hypothesis) check() error {
 	if strings.TrimSpace(h.Description) == "" {
-		return errors.New("hypothesis.description is required")
+		return yamlerr.Whole(errors.New("hypothesis: description is required"))
 	}
 	if len(h.SteadyState) == 0 {
-		return errors.New("hypothesis.steadyState needs at least one probe")
+		return yamlerr.Whole(errors.New("hypothesis: steadyState needs at least one probe"))
+	}
+	for i := range h.SteadyState {
+		if err := h.SteadyState[i].check(); err != nil {
+			return fmt.Errorf("hypothesis.steadyState[%d]%s: %w", i, named(h.SteadyState[i].Name), err)
+		}
 	}
 	return nil
 }
@@ -168,22 +201,22 @@ type Probe struct {
 	HTTP   *HTTPProbe `yaml:"http,omitempty" json:"http,omitempty"`
 }
 
-// UnmarshalYAML validates.
-func (p *Probe) UnmarshalYAML(unmarshal func(any) error) error {
-	type plain Probe
-	if err := unmarshal((*plain)(p)); err != nil {
-		return err
-	}
+// check validates p; its messages start with the field they name, the
+// caller prefixes the probe's path.
+func (p *Probe) check() error {
 	if p.Name == "" {
-		return errors.New("probe name is required")
+		return errors.New("name is required")
 	}
 	if (p.PromQL == "") == (p.HTTP == nil) {
-		return fmt.Errorf("probe %s: set exactly one of promql and http", limits.Quote(p.Name))
+		return errors.New("set exactly one of promql and http")
 	}
 	if p.PromQL != "" {
 		if err := checkPromQL(p.PromQL); err != nil {
-			return fmt.Errorf("probe %s: %w", limits.Quote(p.Name), err)
+			return fmt.Errorf("promql: %w", err)
 		}
+	}
+	if p.HTTP != nil {
+		return p.HTTP.check()
 	}
 	return nil
 }
@@ -202,24 +235,29 @@ type HTTPProbe struct {
 	Timeout      model.Duration `yaml:"timeout,omitempty" json:"timeout"`
 }
 
-// UnmarshalYAML sets defaults and validates.
+// UnmarshalYAML sets defaults (the probe's check validates).
 func (h *HTTPProbe) UnmarshalYAML(unmarshal func(any) error) error {
 	type plain HTTPProbe
 	if err := unmarshal((*plain)(h)); err != nil {
 		return err
 	}
-	u, err := url.Parse(h.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("http probe url %s must be an absolute http(s) URL", limits.Quote(h.URL))
-	}
 	if h.ExpectStatus == 0 {
 		h.ExpectStatus = 200
 	}
-	if h.ExpectStatus < 100 || h.ExpectStatus > 599 {
-		return fmt.Errorf("http probe expectStatus %d is not an HTTP status", h.ExpectStatus)
-	}
 	if h.Timeout == 0 {
 		h.Timeout = model.Duration(2 * time.Second)
+	}
+	return nil
+}
+
+// check validates h, the http of a probe.
+func (h *HTTPProbe) check() error {
+	u, err := url.Parse(h.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("http.url: %s must be an absolute http(s) URL", limits.Quote(h.URL))
+	}
+	if h.ExpectStatus < 100 || h.ExpectStatus > 599 {
+		return fmt.Errorf("http.expectStatus: %d is not an HTTP status", h.ExpectStatus)
 	}
 	return nil
 }
@@ -233,17 +271,14 @@ type Target struct {
 	Total     int `yaml:"totalInstances" json:"totalInstances"`
 }
 
-// UnmarshalYAML validates.
-func (t *Target) UnmarshalYAML(unmarshal func(any) error) error {
-	type plain Target
-	if err := unmarshal((*plain)(t)); err != nil {
-		return err
-	}
+// check validates t, the experiment's target: each message starts with
+// the path of what it names in the file.
+func (t *Target) check() error {
 	if t.Service == "" {
-		return errors.New("target.service is required")
+		return yamlerr.Whole(errors.New("target: service is required"))
 	}
 	if t.Environment == "" {
-		return errors.New("target.environment is required (e.g. staging)")
+		return yamlerr.Whole(errors.New("target: environment is required (e.g. staging)"))
 	}
 	for _, f := range []struct{ field, v string }{{"target.service", t.Service}, {"target.environment", t.Environment}} {
 		if !targetName.MatchString(f.v) {
@@ -251,8 +286,11 @@ func (t *Target) UnmarshalYAML(unmarshal func(any) error) error {
 				f.field, limits.Quote(f.v), targetName)
 		}
 	}
-	if t.Instances <= 0 || t.Total <= 0 {
-		return errors.New("target.instances and target.totalInstances must be positive")
+	if t.Instances <= 0 {
+		return yamlerr.Whole(fmt.Errorf("target.instances: %d must be positive (how many instances the faults touch)", t.Instances))
+	}
+	if t.Total <= 0 {
+		return yamlerr.Whole(fmt.Errorf("target.totalInstances: %d must be positive (how many instances the service runs)", t.Total))
 	}
 	if t.Instances > t.Total {
 		return fmt.Errorf("target.instances %d exceeds target.totalInstances %d", t.Instances, t.Total)
@@ -291,11 +329,14 @@ func (s *Schedule) UnmarshalYAML(unmarshal func(any) error) error {
 		return err
 	}
 	if len(s.GameDays) == 0 {
-		return errors.New("schedule.gameDays needs at least one window")
+		return yamlerr.Whole(errors.New("schedule: gameDays needs at least one window"))
 	}
 	for i, g := range s.GameDays {
-		if g.Start.IsZero() || g.Length <= 0 {
-			return fmt.Errorf("schedule.gameDays[%d]: start (RFC 3339) and a positive length are required", i)
+		if g.Start.IsZero() {
+			return fmt.Errorf("schedule.gameDays[%d]: start is required (RFC 3339, e.g. 2026-12-10T14:00:00Z)", i)
+		}
+		if g.Length <= 0 {
+			return fmt.Errorf("schedule.gameDays[%d]: length is required and must be positive (e.g. 2h)", i)
 		}
 	}
 	return nil
@@ -349,16 +390,18 @@ type Condition struct {
 	Expr string `yaml:"expr" json:"expr"`
 }
 
-// UnmarshalYAML validates.
-func (c *Condition) UnmarshalYAML(unmarshal func(any) error) error {
-	type plain Condition
-	if err := unmarshal((*plain)(c)); err != nil {
-		return err
-	}
+// check validates c; the caller prefixes the condition's path.
+func (c *Condition) check() error {
 	if c.Name == "" {
-		return errors.New("abort condition name is required")
+		return errors.New("name is required")
 	}
-	return checkPromQL(c.Expr)
+	if strings.TrimSpace(c.Expr) == "" {
+		return errors.New("expr is required (a PromQL condition)")
+	}
+	if err := checkPromQL(c.Expr); err != nil {
+		return fmt.Errorf("expr: %w", err)
+	}
+	return nil
 }
 
 // UnmarshalYAML sets defaults and validates.
@@ -369,20 +412,25 @@ func (a *Abort) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	a.defaults()
 	if a.MaxErrorRate <= 0 || a.MaxErrorRate > 1 {
-		return fmt.Errorf("abort.maxErrorRate %v must be a ratio in (0, 1], e.g. 0.1 for 10%%", a.MaxErrorRate)
+		return fmt.Errorf("abort.maxErrorRate: %v must be a ratio in (0, 1], e.g. 0.1 for 10%%", a.MaxErrorRate)
 	}
 	if a.Interval < model.Duration(time.Second) {
-		return fmt.Errorf("abort.interval %v is below 1s", a.Interval)
+		return fmt.Errorf("abort.interval: %v is below 1s", a.Interval)
 	}
 	// The abort conditions and probes are evaluated, and the expected-alerts
 	// window and the report's "after" measurement extended, by one interval:
 	// a long one would leave a run unwatched and its service unpaged.
 	if a.Interval > model.Duration(MaxAbortInterval) {
-		return fmt.Errorf("abort.interval %v is above %v: the abort conditions would be checked, and the report's \"after\" measurement taken, only that often", a.Interval, model.Duration(MaxAbortInterval))
+		return fmt.Errorf("abort.interval: %v is above %v: the abort conditions would be checked, and the report's \"after\" measurement taken, only that often", a.Interval, model.Duration(MaxAbortInterval))
 	}
 	if a.ErrorRateQuery != "" {
 		if err := checkPromQL(a.ErrorRateQuery); err != nil {
 			return fmt.Errorf("abort.errorRateQuery: %w", err)
+		}
+	}
+	for i := range a.PromQL {
+		if err := a.PromQL[i].check(); err != nil {
+			return fmt.Errorf("abort.promql[%d]%s: %w", i, named(a.PromQL[i].Name), err)
 		}
 	}
 	return nil
@@ -411,22 +459,33 @@ type RollbackAction struct {
 	Timeout model.Duration `yaml:"timeout,omitempty" json:"timeout"`
 }
 
-// UnmarshalYAML validates.
+// UnmarshalYAML sets defaults (the experiment's check validates).
 func (r *RollbackAction) UnmarshalYAML(unmarshal func(any) error) error {
 	type plain RollbackAction
 	if err := unmarshal((*plain)(r)); err != nil {
 		return err
 	}
-	if r.Name == "" || len(r.Command) == 0 || r.Command[0] == "" {
-		return errors.New("rollback actions need a name and a command (argv list)")
-	}
 	if r.Timeout == 0 {
 		r.Timeout = model.Duration(time.Minute)
+	}
+	return nil
+}
+
+// check validates r; the caller prefixes the action's path.
+func (r *RollbackAction) check() error {
+	if r.Name == "" {
+		return errors.New("name is required")
+	}
+	if len(r.Command) == 0 {
+		return errors.New("command is required (an argv list, e.g. [kubectl, rollout, undo, deploy/api])")
+	}
+	if r.Command[0] == "" {
+		return errors.New("command[0]: the program to run is empty")
 	}
 	// The rollback step, and so the target lock and srectl chaos halt,
 	// wait for every action up to its timeout.
 	if r.Timeout > model.Duration(MaxRollbackTimeout) {
-		return fmt.Errorf("rollback action %s: timeout %v is above %v: the rollback, the target lock and a halt wait for it", limits.Quote(r.Name), r.Timeout, model.Duration(MaxRollbackTimeout))
+		return fmt.Errorf("timeout: %v is above %v: the rollback, the target lock and a halt wait for it", r.Timeout, model.Duration(MaxRollbackTimeout))
 	}
 	return nil
 }
@@ -448,10 +507,10 @@ func (m *Measure) UnmarshalYAML(unmarshal func(any) error) error {
 	if err := unmarshal((*plain)(m)); err != nil {
 		return err
 	}
-	for _, q := range []string{m.AvailabilityQuery, m.LatencyQuery} {
-		if q != "" {
-			if err := checkPromQL(q); err != nil {
-				return fmt.Errorf("measure: %w", err)
+	for _, q := range []struct{ field, q string }{{"availabilityQuery", m.AvailabilityQuery}, {"latencyQuery", m.LatencyQuery}} {
+		if q.q != "" {
+			if err := checkPromQL(q.q); err != nil {
+				return fmt.Errorf("measure.%s: %w", q.field, err)
 			}
 		}
 	}
