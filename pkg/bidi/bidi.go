@@ -9,7 +9,9 @@
 // report pass their rendered output through this package, and the
 // notification channels their alert text (Text), so that every such
 // character, wherever the alert- or user-supplied text is, shows as
-// <U+202E>; the stored data and the JSON API keep them as they are.
+// <U+202E>; srectl, on a terminal, writes the same characters as their
+// \u escapes (Next, for output written in parts). The stored data and
+// the JSON API keep them as they are.
 //
 // Right-to-left letters need no control character and read as before.
 // The zero-width joiner and non-joiner are kept between two non-ASCII
@@ -108,9 +110,11 @@ func Invisible(r rune) bool {
 func joiner(r rune) bool { return r == 0x200C || r == 0x200D }
 
 // joinable reports whether a joiner next to r is kept: r is a visible
-// non-ASCII character (a letter, a mark, an emoji, a variation selector).
+// non-ASCII character (a letter, a mark, an emoji, a variation selector),
+// not a C1 control character (U+0080 to U+009F), which srectl shows as
+// its escape and a page does not show at all.
 func joinable(r rune) bool {
-	return r >= 0x80 && r != utf8.RuneError && !Invisible(r) && !joiner(r)
+	return r >= 0xA0 && r != utf8.RuneError && !Invisible(r) && !joiner(r)
 }
 
 const (
@@ -120,21 +124,26 @@ const (
 
 // flagTags returns the length in bytes of the tag characters b starts
 // with when they end an emoji flag sequence (after 🏴: tag digits and
-// small letters, then CANCEL TAG), or 0.
-func flagTags[T string | []byte](b T) int {
+// small letters, then CANCEL TAG), or 0. With more (bytes after b are
+// still to come), need reports that b ends before the sequence is
+// decided: after tags without their CANCEL TAG, or in a character.
+func flagTags[T string | []byte](b T, more bool) (n int, need bool) {
 	i := 0
 	for i < len(b) {
+		if more && !fullRune(b[i:]) {
+			return 0, true
+		}
 		r, n := decode(b[i:])
 		switch {
 		case r == cancelTag && i > 0:
-			return i + n
+			return i + n, false
 		case r >= 0xE0030 && r <= 0xE0039, r >= 0xE0061 && r <= 0xE007A:
 			i += n
 		default:
-			return 0
+			return 0, false
 		}
 	}
-	return 0
+	return 0, more
 }
 
 func decode[T string | []byte](b T) (rune, int) {
@@ -144,25 +153,68 @@ func decode[T string | []byte](b T) (rune, int) {
 	return utf8.DecodeRuneInString(string(b[:min(len(b), utf8.UTFMax)]))
 }
 
+// fullRune reports whether b starts with a whole character, or with
+// bytes that are no UTF-8 (false for an empty b).
+func fullRune[T string | []byte](b T) bool {
+	if len(b) > 0 && b[0] < utf8.RuneSelf {
+		return true
+	}
+	return utf8.FullRuneInString(string(b[:min(len(b), utf8.UTFMax)]))
+}
+
 // next looks at the character b starts with, after the character prev
 // (-1 at the start of the text): it returns the character and its length
 // in bytes, and whether it is shown. The tag characters of an emoji flag
 // after 🏴 are returned as one CANCEL TAG of their whole length, kept.
 func next[T string | []byte](b T, prev rune) (r rune, n int, show bool) {
+	r, n, show, _ = scan(b, prev, false)
+	return r, n, show
+}
+
+// Next is the rule of Text for a text read in parts, as a writer gets
+// it: it looks at the character b (not empty) starts with, after the
+// character prev (-1 at the start of the text, else the r Next returned
+// for the character before), and returns the character, its length in
+// bytes and whether it is shown. The tag characters of an emoji flag
+// after 🏴 are returned as one CANCEL TAG of their whole length, not
+// shown. With more, bytes after b are still to come: need then reports
+// that the answer depends on them (b ends in the character, after a
+// joiner whose neighbour is still to come, or in the tags after a 🏴),
+// and b is to be kept and looked at again with the bytes that follow,
+// or with more false at the end of the text, where a joiner at the end
+// is shown and tags without their CANCEL TAG are shown one by one.
+func Next(b []byte, prev rune, more bool) (r rune, n int, show, need bool) {
+	return scan(b, prev, more)
+}
+
+func scan[T string | []byte](b T, prev rune, more bool) (r rune, n int, show, need bool) {
 	if prev == blackFlag {
-		if t := flagTags(b); t > 0 {
-			return cancelTag, t, false
+		t, wait := flagTags(b, more)
+		if wait {
+			return 0, 0, false, true
 		}
+		if t > 0 {
+			return cancelTag, t, false, false
+		}
+	}
+	if more && !fullRune(b) {
+		return 0, 0, false, true
 	}
 	r, n = decode(b)
 	if r < utf8.RuneSelf {
-		return r, n, false
+		return r, n, false, false
 	}
 	if joiner(r) {
+		if !joinable(prev) {
+			return r, n, true, false
+		}
+		if more && !fullRune(b[n:]) {
+			return 0, 0, false, true
+		}
 		after, _ := decode(b[n:])
-		return r, n, !(joinable(prev) && len(b) > n && joinable(after))
+		return r, n, !(len(b) > n && joinable(after)), false
 	}
-	return r, n, Invisible(r)
+	return r, n, Invisible(r), false
 }
 
 // contains reports whether b holds a character to show.

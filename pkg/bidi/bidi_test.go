@@ -1,6 +1,7 @@
 package bidi
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -86,18 +87,37 @@ func TestHTMLInvisible(t *testing.T) {
 
 // TestText: the text form, which the notification channels send, shows
 // the same characters as HTML and XML; a second pass changes nothing.
+// wales is the flag of Wales: 🏴, the tags g b w l s, CANCEL TAG.
+const wales = "🏴\U000E0067\U000E0062\U000E0077\U000E006C\U000E0073\U000E007F"
+
+// textCases are the texts TestText and TestNext read, with their Text.
+var textCases = []struct{ in, want string }{
+	{"api down", "api down"},
+	{"\u202eexe.live", "<U+202E>exe.live"},
+	{"pay\u200bpal", "pay<U+200B>pal"},
+	{"@\u200dchannel", "@<U+200D>channel"},
+	{"ok\U000E0069", "ok<U+E0069>"},
+	{"👩\u200d💻", "👩\u200d💻"},
+	{"می\u200cخواهم", "می\u200cخواهم"},
+	{"🏴\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F", "🏴\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F"},
+	{"\u200d", "<U+200D>"},
+	{"\u200d😀", "<U+200D>😀"},
+	{"😀\u200d", "😀<U+200D>"},
+	{"a\u200dé", "a<U+200D>é"},
+	// A C1 control is no visible character: a joiner next to one is shown.
+	{"\u0085\u200dé", "\u0085<U+200D>é"},
+	{"é\u200c\u009b", "é<U+200C>\u009b"},
+	{wales + "!", wales + "!"},
+	{"x\U000E0077\U000E006C\U000E007F", "x<U+E0077><U+E006C><U+E007F>"},
+	{"🏴\U000E0077\U000E006C", "🏴<U+E0077><U+E006C>"},
+	{"🏴\U000E0077\U000E006Cs", "🏴<U+E0077><U+E006C>s"},
+	{"🏴\U000E007F", "🏴<U+E007F>"},
+	{"🏴\u200d☠\ufe0f", "🏴\u200d☠\ufe0f"},
+	{"a\xe2\x80\u200d\xf0\x9f", "a\xe2\x80<U+200D>\xf0\x9f"},
+}
+
 func TestText(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"api down", "api down"},
-		{"\u202eexe.live", "<U+202E>exe.live"},
-		{"pay\u200bpal", "pay<U+200B>pal"},
-		{"@\u200dchannel", "@<U+200D>channel"},
-		{"ok\U000E0069", "ok<U+E0069>"},
-		{"👩\u200d💻", "👩\u200d💻"},
-		{"می\u200cخواهم", "می\u200cخواهم"},
-		{"🏴\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F", "🏴\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F"},
-		{"\u200d", "<U+200D>"},
-	} {
+	for _, tc := range textCases {
 		require.Equal(t, tc.want, Text(tc.in), "%+q", tc.in)
 		require.Equal(t, tc.want, Text(tc.want), "%+q, second pass", tc.in)
 		require.Equal(t, strings.NewReplacer("<", "&lt;", ">", "&gt;").Replace(tc.want), string(XML([]byte(tc.in))), "%+q in XML", tc.in)
@@ -107,4 +127,66 @@ func TestText(t *testing.T) {
 func TestXML(t *testing.T) {
 	require.Equal(t, `<title a="&lt;U+202E&gt;">x&lt;U+2067&gt;y</title>`, string(XML([]byte(`<title a="`+"\u202e"+`">x`+"\u2067"+`y</title>`))))
 	require.Equal(t, "<a>\xff</a>", string(XML([]byte("<a>\xff</a>"))))
+}
+
+// stream reads parts one after the other with Next, as a writer gets
+// them, and returns them with each character shown as <U+XXXX>: the
+// bytes Next needs more of wait for the next part, and the end of the
+// text (more false) comes after the last part.
+func stream(parts []string) string {
+	var out strings.Builder
+	var held []byte
+	prev := rune(-1)
+	for k := 0; k <= len(parts); k++ {
+		b, more := held, k < len(parts)
+		if more {
+			b = append(b, parts[k]...)
+		}
+		i := 0
+		for i < len(b) {
+			r, n, show, need := Next(b[i:], prev, more)
+			if need {
+				break
+			}
+			if show {
+				fmt.Fprintf(&out, "<U+%04X>", r)
+			} else {
+				out.Write(b[i : i+n])
+			}
+			i, prev = i+n, r
+		}
+		held = append([]byte(nil), b[i:]...)
+	}
+	return out.String()
+}
+
+// TestNext: a text read in parts, split at any byte, in two parts or
+// one byte a part, is shown as Text shows it whole.
+func TestNext(t *testing.T) {
+	for _, tc := range textCases {
+		require.Equal(t, tc.want, stream([]string{tc.in}), "%+q", tc.in)
+		var single []string
+		for k := range len(tc.in) {
+			require.Equal(t, tc.want, stream([]string{tc.in[:k], tc.in[k:]}), "%+q split at %d", tc.in, k)
+			single = append(single, tc.in[k:k+1])
+		}
+		require.Equal(t, tc.want, stream(single), "%+q one byte a part", tc.in)
+	}
+	// What needs more waits for it.
+	for _, tc := range []struct {
+		in   string
+		prev rune
+	}{
+		{"\u200d", '😀'},
+		{"\u200d\xf0\x9f", '😀'},
+		{"\xe2\x80", 'a'},
+		{"\U000E0077\U000E006C", '🏴'},
+		{"\U000E0077\xf3\xa0", '🏴'},
+	} {
+		_, _, _, need := Next([]byte(tc.in), tc.prev, true)
+		require.True(t, need, "%+q after %q", tc.in, tc.prev)
+	}
+	// What does not, does not: a joiner after ASCII is shown whatever follows.
+	r, n, show, need := Next([]byte("\u200d"), 'a', true)
+	require.Equal(t, []any{rune(0x200D), 3, true, false}, []any{r, n, show, need})
 }

@@ -17,19 +17,28 @@ import (
 // it. JSON and YAML output carry no raw control characters but C1 ones
 // (U+0080 to U+009F), whose \u escape JSON reads as the same character.
 //
-// With bidi set (srectl's output is a terminal), the bidirectional
-// control characters and the invisible ones (bidi.Invisible: U+202E, a
+// With bidi set (srectl's output is a terminal), the characters the
+// console and the notification channels show (bidi.Text: U+202E, a
 // zero-width space, a tag character...) are written as their escapes too
 // (\u202e, \U000e0041): on a terminal they would reorder or hide the text
-// around them ("Trojan Source"), as the console and the pages show them.
-// Into a pipe or a file they are written as they are: YAML's plain
-// scalars would read the escape as text.
+// around them ("Trojan Source"). As there, a zero-width joiner or
+// non-joiner between two visible non-ASCII characters is kept (👩‍💻, Indic
+// and Persian words) and escaped elsewhere (\u200d), and the tags of an
+// emoji flag after 🏴 are kept (the flag of Wales); bidi.Next decides, and
+// the bytes it needs to see what follows (a write ending after a joiner,
+// or in a flag's tags) wait for the next write or Flush. Into a pipe or a
+// file they are written as they are: YAML's plain scalars would read the
+// escape as text.
 type termSafe struct {
 	w    io.Writer
 	bidi bool
-	// carry holds the bytes of a character the last write ended in the
-	// middle of: its other bytes come with the next write.
+	// carry holds the bytes the last write ended with whose escaping
+	// depends on what comes next: a character the write ended in the
+	// middle of, and with bidi a joiner or a flag's tags.
 	carry []byte
+	// prev is the last character written (0 before any): with bidi,
+	// whether a joiner or a flag's tags are escaped depends on it.
+	prev rune
 }
 
 func (t *termSafe) Write(p []byte) (int, error) {
@@ -38,27 +47,40 @@ func (t *termSafe) Write(p []byte) (int, error) {
 		p = append(t.carry, p...)
 		t.carry = nil
 	}
-	if k := partialRune(p); k > 0 {
-		t.carry = append([]byte(nil), p[len(p)-k:]...)
-		p = p[:len(p)-k]
+	if err := t.write(p, true); err != nil {
+		return 0, err
 	}
+	return n, nil
+}
+
+// write writes p escaped; with more (writes may follow), the bytes at its
+// end whose escaping depends on what follows are kept in carry.
+func (t *termSafe) write(p []byte, more bool) error {
 	var out []byte
 	start := 0
-	for i := 0; i < len(p); {
+	i := 0
+scan:
+	for i < len(p) {
 		c := p[i]
-		r, size := rune(c), 1
-		if c >= utf8.RuneSelf {
+		r, size, escape := rune(c), 1, false
+		switch {
+		case c < utf8.RuneSelf:
+			escape = c < 0x20 && c != '\n' && c != '\t' || c == 0x7f
+		case t.bidi:
+			var need bool
+			if r, size, escape, need = bidi.Next(p[i:], t.prev, more); need {
+				break scan
+			}
+		default:
+			if more && !utf8.FullRune(p[i:]) {
+				break scan
+			}
 			r, size = utf8.DecodeRune(p[i:])
 		}
-		escape := false
-		switch {
-		case c < 0x20 && c != '\n' && c != '\t', c == 0x7f:
-			escape = true
-		case r >= 0x80 && r <= 0x9f && size == 2:
-			escape = true
-		case t.bidi && size > 1 && bidi.Invisible(r):
-			escape = true
+		if r >= 0x80 && r <= 0x9f && size == 2 {
+			escape = true // a C1 control
 		}
+		t.prev = r
 		if !escape {
 			i += size
 			continue
@@ -72,43 +94,29 @@ func (t *termSafe) Write(p []byte) (int, error) {
 		i += size
 		start = i
 	}
+	if i < len(p) {
+		t.carry = append([]byte(nil), p[i:]...)
+		p = p[:i]
+	}
 	if out != nil {
 		p = append(out, p[start:]...)
 	}
 	if len(p) > 0 {
 		if _, err := t.w.Write(p); err != nil {
-			return 0, err
+			return err
 		}
 	}
-	return n, nil
+	return nil
 }
 
-// partialRune returns how many bytes at the end of p are the start of a
-// UTF-8 character not complete in p (0 when none).
-func partialRune(p []byte) int {
-	for k := 1; k <= utf8.UTFMax-1 && k <= len(p); k++ {
-		c := p[len(p)-k]
-		if c < utf8.RuneSelf {
-			return 0
-		}
-		if utf8.RuneStart(c) {
-			if utf8.FullRune(p[len(p)-k:]) {
-				return 0
-			}
-			return k
-		}
-	}
-	return 0
-}
-
-// Flush writes the bytes held back by the last write (the output ended in
-// the middle of a character).
+// Flush writes the bytes held back by the last write, escaped as at the
+// end of the output: a joiner there is escaped, a flag's tags without
+// their CANCEL TAG too, a character cut short is written as it is.
 func (t *termSafe) Flush() error {
 	if len(t.carry) == 0 {
 		return nil
 	}
 	c := t.carry
 	t.carry = nil
-	_, err := t.w.Write(c)
-	return err
+	return t.write(c, false)
 }
