@@ -18,11 +18,13 @@ import (
 
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/oncall"
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // Config is the `escalation` section of sred.yml.
@@ -107,16 +109,43 @@ var DefaultAckReminderChannels = []string{notify.ChannelPush, notify.ChannelEmai
 // DefaultAckTimeout is the default of ack_timeout.
 const DefaultAckTimeout = model.Duration(30 * time.Minute)
 
-// UnmarshalYAML sets defaults and validates the section.
+// UnmarshalYAML sets defaults and validates the section. A problem is
+// placed at the node of the section its message names (yamlerr.AtNamed):
+// the value a path reaches ("policies[0] (api): levels[2].after: 15m must
+// be later ..." at the 15m), the value it quotes, else the field it names;
+// one naming none, where the decoder places it.
 func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 	type plain Config
 	*c = Config{AckTimeout: DefaultAckTimeout}
+	// The section's node, for the position of a problem; the section
+	// itself is decoded through unmarshal, which keeps the decoder's
+	// strictness (unknown fields are errors).
+	var n nodeOf
+	if err := unmarshal(&n); err != nil {
+		return err
+	}
 	if err := unmarshal((*plain)(c)); err != nil {
 		return err
 	}
 	if err := c.Validate(); err != nil {
-		return fmt.Errorf("escalation: %w", err)
+		err = fmt.Errorf("escalation: %w", err)
+		// A message naming no node under the section keeps the decoder's
+		// placing (the section's key).
+		var at *yamlerr.NodeError
+		if n.Node == nil || !errors.As(yamlerr.AtNamed(n.Node, "%w", errors.Unwrap(err)), &at) ||
+			(at.Line == n.Line && at.Column == n.Column) {
+			return err
+		}
+		return &yamlerr.NodeError{Line: at.Line, Column: at.Column, Err: err}
 	}
+	return nil
+}
+
+// nodeOf keeps the node it is decoded from.
+type nodeOf struct{ *yaml.Node }
+
+func (n *nodeOf) UnmarshalYAML(node *yaml.Node) error {
+	n.Node = node
 	return nil
 }
 
@@ -232,21 +261,21 @@ func (p *Policy) validate() error {
 	prev := model.Duration(-1)
 	for i, l := range p.Levels {
 		if l == nil {
-			return fmt.Errorf("levels[%d] is empty", i)
+			return fmt.Errorf("levels[%d]: empty", i)
 		}
 		if l.After < 0 || l.After <= prev {
 			return fmt.Errorf("levels[%d].after: %s must be later than the previous level's", i, l.After)
 		}
 		prev = l.After
 		if len(l.Users)+len(l.Schedules)+len(l.Teams) == 0 {
-			return fmt.Errorf("levels[%d] has no users, schedules or teams", i)
+			return fmt.Errorf("levels[%d]: no users, schedules or teams", i)
 		}
 		if l.Channels, err = checkChannels(l.Channels); err != nil {
 			return fmt.Errorf("levels[%d].channels: %w", i, err)
 		}
 	}
 	if p.Repeat < 0 {
-		return errors.New("repeat must not be negative")
+		return fmt.Errorf("repeat: %d must not be negative", p.Repeat)
 	}
 	if p.RepeatAfter < 0 {
 		return errors.New("repeat_after must not be negative")
