@@ -422,34 +422,44 @@ func (p *Policy) severities() []incident.Severity {
 	return out
 }
 
+// levelUser is one person a level may page, with the path of the value
+// of the level that names them: "users[0]", "schedules[1] (api-primary)",
+// "teams[0] (api-team)".
+type levelUser struct {
+	name, from string
+}
+
 // levelUsers lists everyone a level may page: its users, every participant
-// of its schedules (layers and configured overrides) and its teams' members.
-func levelUsers(l *Level, oc *oncall.Config) []string {
-	var out []string
-	add := func(u string) {
-		if !slices.Contains(out, u) {
-			out = append(out, u)
+// of its schedules (layers and configured overrides) and its teams' members,
+// each once, from the first value of the level that names them.
+func levelUsers(l *Level, oc *oncall.Config) []levelUser {
+	var out []levelUser
+	add := func(u, from string) {
+		if !slices.ContainsFunc(out, func(lu levelUser) bool { return lu.name == u }) {
+			out = append(out, levelUser{u, from})
 		}
 	}
-	for _, u := range l.Users {
-		add(u)
+	for i, u := range l.Users {
+		add(u, fmt.Sprintf("users[%d]", i))
 	}
-	for _, name := range l.Schedules {
+	for i, name := range l.Schedules {
 		if s := oc.Schedule(name); s != nil {
+			from := fmt.Sprintf("schedules[%d] (%s)", i, name)
 			for _, ly := range s.Layers {
 				for _, u := range ly.Users {
-					add(u)
+					add(u, from)
 				}
 			}
 			for _, o := range s.Overrides {
-				add(o.User)
+				add(o.User, from)
 			}
 		}
 	}
-	for _, name := range l.Teams {
+	for i, name := range l.Teams {
 		if t := oc.Team(name); t != nil {
+			from := fmt.Sprintf("teams[%d] (%s)", i, name)
 			for _, u := range t.Members {
-				add(u)
+				add(u, from)
 			}
 		}
 	}
@@ -458,10 +468,13 @@ func levelUsers(l *Level, oc *oncall.Config) []string {
 
 // contactWarnings reports users a policy may page on a per-user channel
 // (email, sms, phone, push) that is configured but for which they have no
-// contact: that channel would silently skip them.
+// contact: that channel would silently skip them. Each warning names the
+// path of the value that brings the user in, as the configuration's
+// errors do: "policies[0] (api): levels[1].users[0]: user ...", or the
+// schedule or team they come from ("levels[0].schedules[0] (api-primary)").
 func (c *Config) contactWarnings(oc *oncall.Config, nc *notify.Config) []string {
 	var out []string
-	for _, p := range c.Policies {
+	for pi, p := range c.Policies {
 		sevs := p.severities()
 		for i, l := range p.Levels {
 			// channel -> severities that use it at this level
@@ -485,12 +498,13 @@ func (c *Config) contactWarnings(oc *oncall.Config, nc *notify.Config) []string 
 			for _, u := range levelUsers(l, oc) {
 				var missing []string
 				for _, ch := range order {
-					if contact(oc.User(u), ch) == "" {
+					if contact(oc.User(u.name), ch) == "" {
 						missing = append(missing, fmt.Sprintf("%s (%s)", ch, strings.Join(use[ch], ", ")))
 					}
 				}
 				if len(missing) > 0 {
-					out = append(out, fmt.Sprintf("policy %q level %d: user %s has no contact for %s: those messages skip them", p.Name, i, u, strings.Join(missing, ", ")))
+					out = append(out, fmt.Sprintf("policies[%d] (%s): levels[%d].%s: user %s has no contact for %s: those messages skip them",
+						pi, p.Name, i, u.from, u.name, strings.Join(missing, ", ")))
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package escalation_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -112,12 +113,12 @@ func TestGoodConfig(t *testing.T) {
 		"channel email is used by the escalation config but not configured in notifications",
 		"channel push is used by the escalation config but not configured in notifications",
 		"channel slack is used by the escalation config but not configured in notifications",
-		`policy "api" level 0: user alice has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
-		`policy "api" level 0: user bob has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
-		`policy "api" level 1: user alice has no contact for phone (CRITICAL, HIGH): those messages skip them`,
-		`policy "api" level 1: user bob has no contact for phone (CRITICAL, HIGH): those messages skip them`,
-		`policy "api" level 2: user tara has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
-		`policy "default" level 0: user tara has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
+		`policies[0] (api): levels[0].schedules[0] (api-primary): user alice has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
+		`policies[0] (api): levels[0].schedules[0] (api-primary): user bob has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
+		`policies[0] (api): levels[1].teams[0] (api-team): user alice has no contact for phone (CRITICAL, HIGH): those messages skip them`,
+		`policies[0] (api): levels[1].teams[0] (api-team): user bob has no contact for phone (CRITICAL, HIGH): those messages skip them`,
+		`policies[0] (api): levels[2].users[0]: user tara has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
+		`policies[1] (default): levels[0].users[0]: user tara has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
 	}, warnings)
 	// The severities not set keep the defaults.
 	require.Equal(t, escalation.DefaultSeverities()[incident.SeverityLow], c.Severities[incident.SeverityLow])
@@ -152,4 +153,33 @@ func TestGoodConfig(t *testing.T) {
 			{Offset: 20 * time.Minute, Users: []string{"tara"}, Channels: []string{"sms", "push"}},
 		},
 	}, f)
+}
+
+// TestContactWarningPositions: a warning about a user without a contact
+// names the value of the level that brings the user in, as the errors do
+// (the user listed directly, users[k], else the schedule or team they come
+// from), so that sred places it there in the file (yamlerr.FileChecks, as
+// `srectl check config` prints it).
+func TestContactWarningPositions(t *testing.T) {
+	path := filepath.Join("testdata", "contacts.yml")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	_, warnings, err := loadSections(path)
+	require.NoError(t, err)
+	var got []string
+	for _, w := range warnings {
+		if !strings.Contains(w, " has no contact for ") {
+			continue // the channels the default severities use
+		}
+		got = append(got, yamlerr.FileChecks(path, b, []string{"escalation"}, errors.New("escalation: "+w)).Error())
+	}
+	require.Equal(t, []string{
+		path + `:10:23: escalation: policies[0] (api): levels[0].schedules[0] (api-primary): user carol has no contact for sms (CRITICAL): those messages skip them`,
+		// bob is listed directly and is also on api-primary: the list names him.
+		path + `:9:26: escalation: policies[0] (api): levels[0].users[1]: user bob has no contact for sms (CRITICAL): those messages skip them`,
+		path + `:12:23: escalation: policies[0] (api): levels[1].schedules[0] (db-primary): user dave has no contact for email (CRITICAL): those messages skip them`,
+		path + `:12:35: escalation: policies[0] (api): levels[1].schedules[1] (api-primary): user bob has no contact for sms (CRITICAL): those messages skip them`,
+		path + `:12:35: escalation: policies[0] (api): levels[1].schedules[1] (api-primary): user carol has no contact for sms (CRITICAL): those messages skip them`,
+		path + `:13:19: escalation: policies[0] (api): levels[1].teams[0] (api-team): user erin has no contact for sms (CRITICAL), email (CRITICAL): those messages skip them`,
+	}, got)
 }
