@@ -264,8 +264,10 @@ sla:
 `), 0o600))
 		return f
 	}
-	warning := func(kind, target, slo, objective string) string {
-		return "  WARNING: sla: customer \"ACME-001\": service \"checkout\": " + kind + " target " + target +
+	// Each warning at the node of sred.yml it names (the SLO of the
+	// target, else the target's field), as the errors of the checks are.
+	warning := func(pos, kind, target, slo, objective string) string {
+		return "  WARNING: " + filepath.Join(dir, "sred.yml") + ":" + pos + ": sla: customer \"ACME-001\": service \"checkout\": " + kind + " target " + target +
 			"% is stricter than the objective of SLO \"" + slo + "\" (" + objective +
 			"%): the contract can be missed while the SLO's error budget and burn-rate alerts still read healthy; make the SLO at least as strict as the contract\n"
 	}
@@ -273,8 +275,8 @@ sla:
 		orders, latency string
 		want            []string
 	}{
-		{"99.95", "95", []string{warning("availability", "99.95", "orders", "99.9")}},
-		{"99.99", "99", []string{warning("availability", "99.99", "orders", "99.9"), warning("latency", "99", "latency", "95")}},
+		{"99.95", "95", []string{warning("7:31", "availability", "99.95", "orders", "99.9")}},
+		{"99.99", "99", []string{warning("7:31", "availability", "99.99", "orders", "99.9"), warning("8:11", "latency", "99", "latency", "95")}},
 		{"99.9", "95", nil},
 		{"99.5", "90", nil},
 	} {
@@ -283,7 +285,7 @@ sla:
 			require.Equal(t, 0, Main([]string{"check", "config", conf(tc.orders, tc.latency)}, &out, &errb), "%s\n%s", out.String(), errb.String())
 			var got []string
 			for _, l := range strings.SplitAfter(out.String(), "\n") {
-				if strings.HasPrefix(l, "  WARNING: sla:") {
+				if strings.HasPrefix(l, "  WARNING: ") && strings.Contains(l, ": sla: ") {
 					got = append(got, l)
 				}
 			}
@@ -292,5 +294,35 @@ sla:
 	}
 	var example bytes.Buffer
 	require.Equal(t, 0, Main([]string{"check", "config", filepath.Join("..", "..", "examples", "sred.yml")}, &example, &example))
-	require.NotContains(t, example.String(), "WARNING: sla:")
+	require.NotContains(t, example.String(), ": sla: ")
+}
+
+// TestCheckConfigEscalationWarningPositions: a warning of the escalation
+// section (a user the policy pages on a channel they have no contact for)
+// is printed at the value of the level that brings the user in, as the
+// errors of the section are; a warning naming no node reads as it is.
+func TestCheckConfigEscalationWarningPositions(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "sred.yml")
+	require.NoError(t, os.WriteFile(f, []byte(`escalation:
+  severities:
+    CRITICAL: {channels: [sms]}
+  policies:
+    - name: api
+      matchers: ['{severity="CRITICAL"}']
+      levels:
+        - {after: 0m, users: [alice, bob]}
+        - {after: 10m, schedules: [api-primary]}
+oncall:
+  users: [{name: alice, phone: "+15550100001"}, {name: bob}, {name: carol}]
+  schedules:
+    - name: api-primary
+      layers: [{rotation: weekly, start: "2026-01-05T09:00", users: [carol]}]
+notifications:
+  sms: {url: "http://127.0.0.1:1/sms", from: "+15550100000"}
+`), 0o600))
+	var out, errb bytes.Buffer
+	require.Equal(t, 0, Main([]string{"check", "config", f}, &out, &errb), "%s\n%s", out.String(), errb.String())
+	require.Contains(t, out.String(), "  WARNING: "+f+":8:38: escalation: policies[0] (api): levels[0].users[1]: user bob has no contact for sms (CRITICAL): those messages skip them\n")
+	require.Contains(t, out.String(), "  WARNING: "+f+":9:36: escalation: policies[0] (api): levels[1].schedules[0] (api-primary): user carol has no contact for sms (CRITICAL): those messages skip them\n")
+	require.Contains(t, out.String(), "  WARNING: escalation: channel email is used by the escalation config but not configured in notifications\n")
 }

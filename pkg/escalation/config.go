@@ -18,11 +18,13 @@ import (
 
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/oncall"
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // Config is the `escalation` section of sred.yml.
@@ -107,16 +109,43 @@ var DefaultAckReminderChannels = []string{notify.ChannelPush, notify.ChannelEmai
 // DefaultAckTimeout is the default of ack_timeout.
 const DefaultAckTimeout = model.Duration(30 * time.Minute)
 
-// UnmarshalYAML sets defaults and validates the section.
+// UnmarshalYAML sets defaults and validates the section. A problem is
+// placed at the node of the section its message names (yamlerr.AtNamed):
+// the value a path reaches ("policies[0] (api): levels[2].after: 15m must
+// be later ..." at the 15m), the value it quotes, else the field it names;
+// one naming none, where the decoder places it.
 func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 	type plain Config
 	*c = Config{AckTimeout: DefaultAckTimeout}
+	// The section's node, for the position of a problem; the section
+	// itself is decoded through unmarshal, which keeps the decoder's
+	// strictness (unknown fields are errors).
+	var n nodeOf
+	if err := unmarshal(&n); err != nil {
+		return err
+	}
 	if err := unmarshal((*plain)(c)); err != nil {
 		return err
 	}
 	if err := c.Validate(); err != nil {
-		return fmt.Errorf("escalation: %w", err)
+		err = fmt.Errorf("escalation: %w", err)
+		// A message naming no node under the section keeps the decoder's
+		// placing (the section's key).
+		var at *yamlerr.NodeError
+		if n.Node == nil || !errors.As(yamlerr.AtNamed(n.Node, "%w", errors.Unwrap(err)), &at) ||
+			(at.Line == n.Line && at.Column == n.Column) {
+			return err
+		}
+		return &yamlerr.NodeError{Line: at.Line, Column: at.Column, Err: err}
 	}
+	return nil
+}
+
+// nodeOf keeps the node it is decoded from.
+type nodeOf struct{ *yaml.Node }
+
+func (n *nodeOf) UnmarshalYAML(node *yaml.Node) error {
+	n.Node = node
 	return nil
 }
 
@@ -232,21 +261,21 @@ func (p *Policy) validate() error {
 	prev := model.Duration(-1)
 	for i, l := range p.Levels {
 		if l == nil {
-			return fmt.Errorf("levels[%d] is empty", i)
+			return fmt.Errorf("levels[%d]: empty", i)
 		}
 		if l.After < 0 || l.After <= prev {
 			return fmt.Errorf("levels[%d].after: %s must be later than the previous level's", i, l.After)
 		}
 		prev = l.After
 		if len(l.Users)+len(l.Schedules)+len(l.Teams) == 0 {
-			return fmt.Errorf("levels[%d] has no users, schedules or teams", i)
+			return fmt.Errorf("levels[%d]: no users, schedules or teams", i)
 		}
 		if l.Channels, err = checkChannels(l.Channels); err != nil {
 			return fmt.Errorf("levels[%d].channels: %w", i, err)
 		}
 	}
 	if p.Repeat < 0 {
-		return errors.New("repeat must not be negative")
+		return fmt.Errorf("repeat: %d must not be negative", p.Repeat)
 	}
 	if p.RepeatAfter < 0 {
 		return errors.New("repeat_after must not be negative")
@@ -393,34 +422,44 @@ func (p *Policy) severities() []incident.Severity {
 	return out
 }
 
+// levelUser is one person a level may page, with the path of the value
+// of the level that names them: "users[0]", "schedules[1] (api-primary)",
+// "teams[0] (api-team)".
+type levelUser struct {
+	name, from string
+}
+
 // levelUsers lists everyone a level may page: its users, every participant
-// of its schedules (layers and configured overrides) and its teams' members.
-func levelUsers(l *Level, oc *oncall.Config) []string {
-	var out []string
-	add := func(u string) {
-		if !slices.Contains(out, u) {
-			out = append(out, u)
+// of its schedules (layers and configured overrides) and its teams' members,
+// each once, from the first value of the level that names them.
+func levelUsers(l *Level, oc *oncall.Config) []levelUser {
+	var out []levelUser
+	add := func(u, from string) {
+		if !slices.ContainsFunc(out, func(lu levelUser) bool { return lu.name == u }) {
+			out = append(out, levelUser{u, from})
 		}
 	}
-	for _, u := range l.Users {
-		add(u)
+	for i, u := range l.Users {
+		add(u, fmt.Sprintf("users[%d]", i))
 	}
-	for _, name := range l.Schedules {
+	for i, name := range l.Schedules {
 		if s := oc.Schedule(name); s != nil {
+			from := fmt.Sprintf("schedules[%d] (%s)", i, name)
 			for _, ly := range s.Layers {
 				for _, u := range ly.Users {
-					add(u)
+					add(u, from)
 				}
 			}
 			for _, o := range s.Overrides {
-				add(o.User)
+				add(o.User, from)
 			}
 		}
 	}
-	for _, name := range l.Teams {
+	for i, name := range l.Teams {
 		if t := oc.Team(name); t != nil {
+			from := fmt.Sprintf("teams[%d] (%s)", i, name)
 			for _, u := range t.Members {
-				add(u)
+				add(u, from)
 			}
 		}
 	}
@@ -429,10 +468,13 @@ func levelUsers(l *Level, oc *oncall.Config) []string {
 
 // contactWarnings reports users a policy may page on a per-user channel
 // (email, sms, phone, push) that is configured but for which they have no
-// contact: that channel would silently skip them.
+// contact: that channel would silently skip them. Each warning names the
+// path of the value that brings the user in, as the configuration's
+// errors do: "policies[0] (api): levels[1].users[0]: user ...", or the
+// schedule or team they come from ("levels[0].schedules[0] (api-primary)").
 func (c *Config) contactWarnings(oc *oncall.Config, nc *notify.Config) []string {
 	var out []string
-	for _, p := range c.Policies {
+	for pi, p := range c.Policies {
 		sevs := p.severities()
 		for i, l := range p.Levels {
 			// channel -> severities that use it at this level
@@ -456,12 +498,13 @@ func (c *Config) contactWarnings(oc *oncall.Config, nc *notify.Config) []string 
 			for _, u := range levelUsers(l, oc) {
 				var missing []string
 				for _, ch := range order {
-					if contact(oc.User(u), ch) == "" {
+					if contact(oc.User(u.name), ch) == "" {
 						missing = append(missing, fmt.Sprintf("%s (%s)", ch, strings.Join(use[ch], ", ")))
 					}
 				}
 				if len(missing) > 0 {
-					out = append(out, fmt.Sprintf("policy %q level %d: user %s has no contact for %s: those messages skip them", p.Name, i, u, strings.Join(missing, ", ")))
+					out = append(out, fmt.Sprintf("policies[%d] (%s): levels[%d].%s: user %s has no contact for %s: those messages skip them",
+						pi, p.Name, i, u.from, u.name, strings.Join(missing, ", ")))
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package escalation_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/notify"
 	"github.com/rootuip/sre/pkg/oncall"
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // sections is the part of sred.yml the escalation config is checked
@@ -39,55 +41,60 @@ func loadSections(path string) (*sections, []string, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(doc))
 		dec.KnownFields(true)
 		if err := dec.Decode(&s); err != nil {
-			return nil, nil, err
+			// Placed in the file as sred places a section's problems.
+			return nil, nil, yamlerr.FileSection(path, b, "escalation", err)
 		}
 	}
 	warnings, err := s.Escalation.CheckRefs(&s.OnCall, &s.Notifications)
 	if err != nil {
-		return nil, nil, fmt.Errorf("escalation: %w", err) // as sred's config validator reports it
+		// As sred's config validator reports it, at the value it names.
+		return nil, nil, yamlerr.FileChecks(path, b, []string{"escalation"}, fmt.Errorf("escalation: %w", err))
 	}
 	return &s, warnings, nil
 }
 
-// badFixtures maps each testdata/*.bad.yml to the error it must give: one
-// fixture per validation error of the escalation section.
+// badFixtures maps each testdata/*.bad.yml to the error it must give, after
+// the file's name, at the line and column sred places it (the node it
+// names: a check of a value at that value, "levels[2].after: 15m ..." at
+// the 15m): one fixture per validation error of the escalation section.
 var badFixtures = map[string]string{
-	"ack_reminder_channels.bad.yml":    `escalation: ack_reminder_channels: pagerduty cannot carry reminders (the incident is already acknowledged there)`,
-	"ack_timeout_negative.bad.yml":     `not a valid duration string: "-5m"`,
-	"level_channel.bad.yml":            `escalation: policies[0] (api): levels[0].channels: unknown channel "pager" (want one of sms, phone, push, email, slack, webhook, pagerduty, teams, mattermost, or chat)`,
-	"level_empty.bad.yml":              `escalation: policies[0] (api): levels[1] is empty`,
-	"level_no_targets.bad.yml":         `escalation: policies[0] (api): levels[0] has no users, schedules or teams`,
-	"level_order.bad.yml":              `escalation: policies[0] (api): levels[2].after: 15m must be later than the previous level's`,
-	"policy_duplicate.bad.yml":         `escalation: duplicate policy "api"`,
-	"policy_empty.bad.yml":             `escalation: policy 1 is empty`,
-	"policy_matcher.bad.yml":           "escalation: policies[0] (api): matcher \"service=~\\\"api|(checkout\\\"\": error parsing regexp: missing closing ): `^(?:api|(checkout)$`",
-	"policy_no_levels.bad.yml":         `escalation: policies[0] (api): no levels`,
-	"policy_no_name.bad.yml":           `escalation: policy 1 has no name`,
-	"repeat_negative.bad.yml":          `escalation: policies[0] (api): repeat must not be negative`,
-	"severity_channel_unknown.bad.yml": `escalation: severities: LOW: unknown channel "carrier-pigeon" (want one of sms, phone, push, email, slack, webhook, pagerduty, teams, mattermost, or chat)`,
-	"severity_empty.bad.yml":           `escalation: severities: HIGH is empty`,
-	"severity_escalate_after.bad.yml":  `unknown unit " minutes" in duration "5 minutes"`,
-	"severity_lowercase.bad.yml":       `escalation: severities: unknown severity "critical" (want CRITICAL, HIGH, MEDIUM or LOW)`,
-	"severity_no_channels.bad.yml":     `escalation: severities: MEDIUM has no channels`,
-	"severity_unknown.bad.yml":         `escalation: severities: unknown severity "URGENT" (want CRITICAL, HIGH, MEDIUM or LOW)`,
-	"unknown_field.bad.yml":            "yaml: unmarshal errors:\n  line 2: field ack_timout not found in type escalation.plain",
-	"unknown_schedule.bad.yml":         `escalation: policies[0] (api): levels[1].schedules[0]: unknown schedule "api-secondary"`,
-	"unknown_team.bad.yml":             `escalation: policies[0] (api): levels[0].teams[0]: unknown team "api-team"`,
-	"unknown_user.bad.yml":             `escalation: policies[0] (api): levels[1].users[0]: unknown user "tara"`,
-	"window_empty.bad.yml":             `escalation: maintenance window 1 is empty`,
-	"window_end.bad.yml":               `escalation: maintenance window "db-migration": end must be after start`,
-	"window_matcher.bad.yml":           `escalation: maintenance window "db-migration": matcher "service=db\"": matcher value contains unescaped double quote: db"`,
-	"window_no_matchers.bad.yml":       `escalation: maintenance window "db-migration": matchers are required`,
-	"window_no_name.bad.yml":           `escalation: maintenance window without a name`,
-	"window_time.bad.yml":              `parsing time "next saturday" as "2006-01-02T15:04:05Z07:00": cannot parse "next saturday" as "2006"`,
+	"ack_reminder_channels.bad.yml":    `3:3: escalation: ack_reminder_channels: pagerduty cannot carry reminders (the incident is already acknowledged there)`,
+	"ack_timeout_negative.bad.yml":     `2:16: not a valid duration string: "-5m"`,
+	"level_channel.bad.yml":            `5:50: escalation: policies[0] (api): levels[0].channels: unknown channel "pager" (want one of sms, phone, push, email, slack, webhook, pagerduty, teams, mattermost, or chat)`,
+	"level_empty.bad.yml":              `6:10: escalation: policies[0] (api): levels[1]: empty`,
+	"level_no_targets.bad.yml":         `5:11: escalation: policies[0] (api): levels[0]: no users, schedules or teams`,
+	"level_order.bad.yml":              `7:19: escalation: policies[0] (api): levels[2].after: 15m must be later than the previous level's`,
+	"policy_duplicate.bad.yml":         `3:13: escalation: duplicate policy "api"`,
+	"policy_empty.bad.yml":             `1:1: escalation: policy 1 is empty`,
+	"policy_matcher.bad.yml":           "4:18: escalation: policies[0] (api): matcher \"service=~\\\"api|(checkout\\\"\": error parsing regexp: missing closing ): `^(?:api|(checkout)$`",
+	"policy_no_levels.bad.yml":         `3:7: escalation: policies[0] (api): no levels`,
+	"policy_no_name.bad.yml":           `1:1: escalation: policy 1 has no name`,
+	"repeat_negative.bad.yml":          `4:15: escalation: policies[0] (api): repeat: -1 must not be negative`,
+	"severity_channel_unknown.bad.yml": `3:29: escalation: severities: LOW: unknown channel "carrier-pigeon" (want one of sms, phone, push, email, slack, webhook, pagerduty, teams, mattermost, or chat)`,
+	"severity_empty.bad.yml":           `3:5: escalation: severities: HIGH is empty`,
+	"severity_escalate_after.bad.yml":  `3:45: unknown unit " minutes" in duration "5 minutes"`,
+	"severity_lowercase.bad.yml":       `3:5: escalation: severities: unknown severity "critical" (want CRITICAL, HIGH, MEDIUM or LOW)`,
+	"severity_no_channels.bad.yml":     `3:5: escalation: severities: MEDIUM has no channels`,
+	"severity_unknown.bad.yml":         `3:5: escalation: severities: unknown severity "URGENT" (want CRITICAL, HIGH, MEDIUM or LOW)`,
+	"unknown_field.bad.yml":            `2:3: unknown field "ack_timout"`,
+	"unknown_schedule.bad.yml":         `6:36: escalation: policies[0] (api): levels[1].schedules[0]: unknown schedule "api-secondary"`,
+	"unknown_team.bad.yml":             `5:31: escalation: policies[0] (api): levels[0].teams[0]: unknown team "api-team"`,
+	"unknown_user.bad.yml":             `6:32: escalation: policies[0] (api): levels[1].users[0]: unknown user "tara"`,
+	"window_empty.bad.yml":             `1:1: escalation: maintenance window 1 is empty`,
+	"window_end.bad.yml":               `3:13: escalation: maintenance window "db-migration": end must be after start`,
+	"window_matcher.bad.yml":           `4:18: escalation: maintenance window "db-migration": matcher "service=db\"": matcher value contains unescaped double quote: db"`,
+	"window_no_matchers.bad.yml":       `3:13: escalation: maintenance window "db-migration": matchers are required`,
+	"window_no_name.bad.yml":           `1:1: escalation: maintenance window without a name`,
+	"window_time.bad.yml":              `5:14: parsing time "next saturday" as "2006-01-02T15:04:05Z07:00": cannot parse "next saturday" as "2006"`,
 }
 
 // TestBadConfigs checks one fixture per error, with its exact message.
 func TestBadConfigs(t *testing.T) {
 	for file, want := range badFixtures {
 		t.Run(file, func(t *testing.T) {
-			_, _, err := loadSections(filepath.Join("testdata", file))
-			require.EqualError(t, err, want)
+			path := filepath.Join("testdata", file)
+			_, _, err := loadSections(path)
+			require.EqualError(t, err, path+":"+want)
 		})
 	}
 	files, err := filepath.Glob("testdata/*.bad.yml")
@@ -106,12 +113,12 @@ func TestGoodConfig(t *testing.T) {
 		"channel email is used by the escalation config but not configured in notifications",
 		"channel push is used by the escalation config but not configured in notifications",
 		"channel slack is used by the escalation config but not configured in notifications",
-		`policy "api" level 0: user alice has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
-		`policy "api" level 0: user bob has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
-		`policy "api" level 1: user alice has no contact for phone (CRITICAL, HIGH): those messages skip them`,
-		`policy "api" level 1: user bob has no contact for phone (CRITICAL, HIGH): those messages skip them`,
-		`policy "api" level 2: user tara has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
-		`policy "default" level 0: user tara has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
+		`policies[0] (api): levels[0].schedules[0] (api-primary): user alice has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
+		`policies[0] (api): levels[0].schedules[0] (api-primary): user bob has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
+		`policies[0] (api): levels[1].teams[0] (api-team): user alice has no contact for phone (CRITICAL, HIGH): those messages skip them`,
+		`policies[0] (api): levels[1].teams[0] (api-team): user bob has no contact for phone (CRITICAL, HIGH): those messages skip them`,
+		`policies[0] (api): levels[2].users[0]: user tara has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
+		`policies[1] (default): levels[0].users[0]: user tara has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
 	}, warnings)
 	// The severities not set keep the defaults.
 	require.Equal(t, escalation.DefaultSeverities()[incident.SeverityLow], c.Severities[incident.SeverityLow])
@@ -146,4 +153,33 @@ func TestGoodConfig(t *testing.T) {
 			{Offset: 20 * time.Minute, Users: []string{"tara"}, Channels: []string{"sms", "push"}},
 		},
 	}, f)
+}
+
+// TestContactWarningPositions: a warning about a user without a contact
+// names the value of the level that brings the user in, as the errors do
+// (the user listed directly, users[k], else the schedule or team they come
+// from), so that sred places it there in the file (yamlerr.FileChecks, as
+// `srectl check config` prints it).
+func TestContactWarningPositions(t *testing.T) {
+	path := filepath.Join("testdata", "contacts.yml")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	_, warnings, err := loadSections(path)
+	require.NoError(t, err)
+	var got []string
+	for _, w := range warnings {
+		if !strings.Contains(w, " has no contact for ") {
+			continue // the channels the default severities use
+		}
+		got = append(got, yamlerr.FileChecks(path, b, []string{"escalation"}, errors.New("escalation: "+w)).Error())
+	}
+	require.Equal(t, []string{
+		path + `:10:23: escalation: policies[0] (api): levels[0].schedules[0] (api-primary): user carol has no contact for sms (CRITICAL): those messages skip them`,
+		// bob is listed directly and is also on api-primary: the list names him.
+		path + `:9:26: escalation: policies[0] (api): levels[0].users[1]: user bob has no contact for sms (CRITICAL): those messages skip them`,
+		path + `:12:23: escalation: policies[0] (api): levels[1].schedules[0] (db-primary): user dave has no contact for email (CRITICAL): those messages skip them`,
+		path + `:12:35: escalation: policies[0] (api): levels[1].schedules[1] (api-primary): user bob has no contact for sms (CRITICAL): those messages skip them`,
+		path + `:12:35: escalation: policies[0] (api): levels[1].schedules[1] (api-primary): user carol has no contact for sms (CRITICAL): those messages skip them`,
+		path + `:13:19: escalation: policies[0] (api): levels[1].teams[0] (api-team): user erin has no contact for sms (CRITICAL), email (CRITICAL): those messages skip them`,
+	}, got)
 }
