@@ -182,8 +182,12 @@ func next[T string | []byte](b T, prev rune) (r rune, n int, show bool) {
 // joiner whose neighbour is still to come, or in the tags after a 🏴),
 // and b is to be kept and looked at again with the bytes that follow,
 // or with more false at the end of the text, where a joiner at the end
-// is shown and tags without their CANCEL TAG are shown one by one.
+// is shown and tags without their CANCEL TAG are shown one by one. An
+// empty b has no character to look at: need, whatever more says.
 func Next(b []byte, prev rune, more bool) (r rune, n int, show, need bool) {
+	if len(b) == 0 {
+		return 0, 0, false, true
+	}
 	return scan(b, prev, more)
 }
 

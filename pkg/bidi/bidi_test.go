@@ -189,4 +189,10 @@ func TestNext(t *testing.T) {
 	// What does not, does not: a joiner after ASCII is shown whatever follows.
 	r, n, show, need := Next([]byte("\u200d"), 'a', true)
 	require.Equal(t, []any{rune(0x200D), 3, true, false}, []any{r, n, show, need})
+	// An empty part has nothing to decide, even at the end: a caller that
+	// advances by n is told to wait rather than given n == 0.
+	for _, more := range []bool{true, false} {
+		_, n, _, need := Next(nil, 'a', more)
+		require.Equal(t, []any{0, true}, []any{n, need}, "empty, more %v", more)
+	}
 }
