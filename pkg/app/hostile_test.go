@@ -133,7 +133,7 @@ func TestLongNamesCut(t *testing.T) {
 	resp.Body.Close()
 	require.Less(t, resp.StatusCode, 300)
 	fault := func(f string) string {
-		return `{"apiVersion":"chaos.sre.rootuip.io/v1","kind":"Experiment","name":"x","target":{"service":"api","environment":"staging","instances":1,"totalInstances":4},"duration":"1m","faults":[` + f + `]}`
+		return `{"apiVersion":"chaos.sre.rootuip.io/v1","kind":"Experiment","name":"x","hypothesis":{"description":"d","steadyState":[{"name":"p","promql":"up"}]},"target":{"service":"api","environment":"staging","instances":1,"totalInstances":4},"duration":"1m","faults":[` + f + `]}`
 	}
 	for _, tc := range []struct {
 		method, path, body string
@@ -179,12 +179,12 @@ func TestLongNamesCut(t *testing.T) {
 		{"POST", "/api/v1/analysis/api/run", `{"canary":{"` + long + `":""}}`, 400, "canary label " + strings.Repeat("n", 61) + "… has an empty value"},
 		{"GET", "/api/v1/analysis/api/run?canary=" + long + "=1," + long + "=2", "", 400, "canary: label " + strings.Repeat("n", 61) + "… given twice"},
 		{"POST", "/api/v1/analysis/flagger/confirm-promotion", `{"name":"api","namespace":"default","metadata":{"canary":"` + long + `="}}`, 400, "metadata.canary: label " + strings.Repeat("n", 61) + "… has an empty value"},
-		{"POST", "/api/v1/chaos/validate", fault(`{"name":"` + long + `","type":"` + long + `"}`), 200, "fault " + cut + ": unknown type " + cut},
+		{"POST", "/api/v1/chaos/validate", fault(`{"name":"` + long + `","type":"` + long + `"}`), 200, "faults[0] (" + cut[1:len(cut)-1] + "): type: " + cut + " is unknown"},
 		{"POST", "/api/v1/chaos/validate", fault(`{"type":"disk-fill","size":"` + long + `","path":"/tmp"}`), 200, "size: invalid size " + cut},
 		{"POST", "/api/v1/chaos/validate", strings.Replace(fault(`{"type":"latency","latency":"1s","proxy":"p"}`), `"duration":"1m"`, `"duration":"`+long+`"`, 1), 200, "not a valid duration string: " + cut},
 		{"POST", "/api/v1/chaos/validate", fault(`{"type":"latency","latency":"` + long + `","proxy":"p"}`), 200, "not a valid duration string: " + cut},
-		{"POST", "/api/v1/chaos/validate", fault(`{"type":"memory-stress","size":"` + strings.Repeat("0", 5000) + `1KiB"}`), 200, "size " + strings.Repeat("0", 61) + "… (1024 bytes) is below the least memory-stress size"},
-		{"POST", "/api/v1/chaos/validate", fault(`{"name":"` + long + `","type":"latency","driver":"` + long + `"}`), 200, "fault " + cut + " (latency): driver " + cut + " cannot inject this type"},
+		{"POST", "/api/v1/chaos/validate", fault(`{"type":"memory-stress","size":"` + strings.Repeat("0", 5000) + `1KiB"}`), 200, "size: " + strings.Repeat("0", 61) + "… (1024 bytes) is below the least memory-stress size"},
+		{"POST", "/api/v1/chaos/validate", fault(`{"name":"` + long + `","type":"latency","driver":"` + long + `"}`), 200, "faults[0] (" + cut[1:len(cut)-1] + "): driver: " + cut + " cannot inject latency faults"},
 		{"POST", "/api/v1/chaos/validate", strings.Replace(fault(`{"type":"latency","latency":"1s","proxy":"p"}`), `"name":"x"`, `"name":"`+long+`"`, 1), 200, "name " + cut + " must be lowercase letters"},
 		{"POST", "/api/v1/chaos/validate", strings.Replace(fault(`{"type":"latency","latency":"1s","proxy":"p"}`), `"service":"api"`, `"service":"`+long+`"`, 1), 200, "target.service " + cut + " is not a plain name"},
 	} {

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/limits"
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // Fault types.
@@ -86,6 +88,10 @@ type Fault struct {
 
 	// Kubernetes selects the pods for the chaosmesh driver.
 	Kubernetes *KubeSelector `yaml:"kubernetes,omitempty" json:"kubernetes,omitempty"`
+
+	// node is the fault's node in the experiment file while the
+	// experiment is decoded (checkAt places its errors there).
+	node *yaml.Node
 }
 
 // KubeSelector selects pods for Chaos Mesh.
@@ -104,11 +110,11 @@ type KubeSelector struct {
 const DefaultHTTPChaosPort = 80
 
 // checkPort validates kubernetes.port and sets its default for the HTTP
-// faults of type t.
+// faults of type t; its messages start with the field.
 func (k *KubeSelector) checkPort(t string) error {
 	if t != FaultHTTPDelay && t != FaultHTTPError {
 		if k.Port != 0 {
-			return fmt.Errorf("kubernetes.port applies to %s and %s faults only (HTTPChaos), not %s", FaultHTTPDelay, FaultHTTPError, t)
+			return fmt.Errorf("kubernetes.port: applies to %s and %s faults only (HTTPChaos), not %s", FaultHTTPDelay, FaultHTTPError, t)
 		}
 		return nil
 	}
@@ -116,59 +122,103 @@ func (k *KubeSelector) checkPort(t string) error {
 		k.Port = DefaultHTTPChaosPort
 	}
 	if k.Port < 1 || k.Port > 65535 {
-		return fmt.Errorf("kubernetes.port %d must be between 1 and 65535 (the container port the service listens on)", k.Port)
+		return fmt.Errorf("kubernetes.port: %d must be between 1 and 65535 (the container port the service listens on)", k.Port)
 	}
 	return nil
 }
 
-// UnmarshalYAML sets the driver and validates the parameters of the type.
+// UnmarshalYAML decodes f and keeps its node: the experiment checks the
+// fault (see check), knowing its index, and places an error at the node
+// of the field it names.
 func (f *Fault) UnmarshalYAML(unmarshal func(any) error) error {
+	var at faultNode
+	if err := unmarshal(&at); err != nil {
+		return err
+	}
 	type plain Fault
 	if err := unmarshal((*plain)(f)); err != nil {
 		return err
 	}
-	return f.validate()
+	f.node = at.n
+	return nil
 }
 
-func (f *Fault) validate() error {
+// faultNode keeps the node of a fault while the experiment is decoded.
+type faultNode struct{ n *yaml.Node }
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (a *faultNode) UnmarshalYAML(n *yaml.Node) error {
+	a.n = n
+	return nil
+}
+
+// checkAt checks f, the fault at index i of the experiment's faults: the
+// error starts with its path, "faults[1] (slow): latency: ...", and is
+// placed at the node of the field it names (the value; the fault itself
+// when the field is missing).
+func (f *Fault) checkAt(i int) error {
+	err := f.check()
+	if err == nil {
+		return nil
+	}
+	full := fmt.Errorf("faults[%d]%s: %w", i, named(f.Name), err)
+	if f.node == nil {
+		return full
+	}
+	var ne *yamlerr.NodeError
+	if !errors.As(yamlerr.AtNamed(f.node, "%s", err.Error()), &ne) {
+		return full
+	}
+	return &yamlerr.NodeError{Line: ne.Line, Column: ne.Column, Err: full}
+}
+
+// check sets the driver and the defaults of f and validates the
+// parameters of its type; each message starts with the field it names as
+// the file writes it ("latency: 10s must be ...", "proxy is required"),
+// the caller prefixes the fault's path.
+func (f *Fault) check() error {
+	if f.Type == "" {
+		return fmt.Errorf("type is required (one of: %s)", strings.Join(FaultTypes(), ", "))
+	}
 	d, ok := defaultDriver[f.Type]
 	if !ok {
-		return fmt.Errorf("fault %s: unknown type %s (known: %s)", limits.Quote(f.Name), limits.Quote(f.Type), strings.Join(FaultTypes(), ", "))
+		return fmt.Errorf("type: %s is unknown (known: %s)", limits.Quote(f.Type), strings.Join(FaultTypes(), ", "))
 	}
 	if f.Driver == "" {
 		f.Driver = d
-	}
-	where := fmt.Sprintf("fault %s (%s)", limits.Quote(f.Name), f.Type)
-	if f.Name == "" {
-		where = fmt.Sprintf("fault of type %s", f.Type)
 	}
 	switch f.Driver {
 	case d:
 	case DriverChaosMesh:
 		if f.Type == FaultDiskFill {
-			return fmt.Errorf("%s: Chaos Mesh has no disk-fill fault; use the stress driver", where)
+			return errors.New("driver: Chaos Mesh has no disk-fill fault; use the stress driver")
 		}
-		if f.Kubernetes == nil || f.Kubernetes.Namespace == "" || len(f.Kubernetes.Labels) == 0 {
-			return fmt.Errorf("%s: the chaosmesh driver needs kubernetes.namespace and kubernetes.labels", where)
+		switch {
+		case f.Kubernetes == nil:
+			return errors.New("kubernetes is required by the chaosmesh driver (the namespace and labels of the pods)")
+		case f.Kubernetes.Namespace == "":
+			return errors.New("kubernetes: namespace is required by the chaosmesh driver")
+		case len(f.Kubernetes.Labels) == 0:
+			return errors.New("kubernetes: labels are required by the chaosmesh driver (the labels of the pods)")
 		}
 		if err := f.Kubernetes.checkPort(f.Type); err != nil {
-			return fmt.Errorf("%s: %w", where, err)
+			return err
 		}
 	default:
-		return fmt.Errorf("%s: driver %s cannot inject this type (use %s or %s)", where, limits.Quote(f.Driver), d, DriverChaosMesh)
+		return fmt.Errorf("driver: %s cannot inject %s faults (use %s or %s)", limits.Quote(f.Driver), f.Type, d, DriverChaosMesh)
 	}
 	if (f.Driver == DriverToxiproxy || f.Driver == DriverHTTPProxy) && f.Proxy == "" {
-		return fmt.Errorf("%s: proxy is required (a proxy name of the chaos configuration)", where)
+		return errors.New("proxy is required (a proxy name of the chaos configuration)")
 	}
 	pct := func() error {
 		if f.Percent < 1 || f.Percent > 100 {
-			return fmt.Errorf("%s: percent %v must be between 1 and 100", where, f.Percent)
+			return fmt.Errorf("percent: %v must be between 1 and 100", f.Percent)
 		}
-		for _, p := range f.Paths {
+		for i, p := range f.Paths {
 			// Request paths start with '/': a prefix without it matches
 			// nothing and the fault would inject nothing.
 			if !strings.HasPrefix(p, "/") {
-				return fmt.Errorf("%s: paths: %s must start with '/'", where, limits.Quote(p))
+				return fmt.Errorf("paths[%d]: %s must start with '/'", i, limits.Quote(p))
 			}
 		}
 		// HTTPChaos has no per-request share: it acts on every request
@@ -176,67 +226,82 @@ func (f *Fault) validate() error {
 		// the pods instead would pass the blast radius check and touch
 		// percent% of the pods.
 		if f.Driver == DriverChaosMesh && f.Percent != 100 {
-			return fmt.Errorf("%s: percent %v: Chaos Mesh's HTTPChaos has no per-request share, it acts on every request of target.instances pods: use percent 100 with the chaosmesh driver, or the httpproxy driver for a share", where, f.Percent)
+			return fmt.Errorf("percent: %v: Chaos Mesh's HTTPChaos has no per-request share, it acts on every request of target.instances pods: use percent 100 with the chaosmesh driver, or the httpproxy driver for a share", f.Percent)
 		}
 		if f.Driver == DriverChaosMesh && len(f.Paths) > 1 {
-			return fmt.Errorf("%s: paths: Chaos Mesh's HTTPChaos takes one path, got %d (one fault per path)", where, len(f.Paths))
+			return fmt.Errorf("paths: Chaos Mesh's HTTPChaos takes one path, got %d (one fault per path)", len(f.Paths))
 		}
 		return nil
 	}
 	switch f.Type {
 	case FaultLatency:
+		if f.Latency == 0 {
+			return errors.New("latency is required (between 100ms and 5s)")
+		}
 		if f.Latency < model.Duration(100*time.Millisecond) || f.Latency > model.Duration(5*time.Second) {
-			return fmt.Errorf("%s: latency %v must be between 100ms and 5s", where, f.Latency)
+			return fmt.Errorf("latency: %v must be between 100ms and 5s", f.Latency)
 		}
 		if f.Jitter < 0 || f.Jitter > f.Latency {
-			return fmt.Errorf("%s: jitter %v must be between 0 and the latency", where, f.Jitter)
+			return fmt.Errorf("jitter: %v must be between 0 and the latency, %v", f.Jitter, f.Latency)
 		}
 	case FaultTimeout:
 		if f.Timeout <= 0 {
-			return fmt.Errorf("%s: timeout must be positive", where)
+			return errors.New("timeout is required and must be positive (e.g. 30s)")
 		}
 	case FaultReset:
+		if f.Percent == 0 {
+			return errors.New("percent is required (between 1 and 50)")
+		}
 		if f.Percent < 1 || f.Percent > 50 {
-			return fmt.Errorf("%s: percent %v must be between 1 and 50", where, f.Percent)
+			return fmt.Errorf("percent: %v must be between 1 and 50", f.Percent)
 		}
 	case FaultBandwidth:
-		if f.RateKBps <= 0 {
-			return fmt.Errorf("%s: rateKBps must be positive", where)
+		if f.RateKBps == 0 {
+			return errors.New("rateKBps is required (the bandwidth limit in KB/s)")
+		}
+		if f.RateKBps < 0 {
+			return fmt.Errorf("rateKBps: %d must be positive", f.RateKBps)
 		}
 	case FaultHTTPDelay:
 		if f.Delay <= 0 {
-			return fmt.Errorf("%s: delay must be positive", where)
+			return errors.New("delay is required and must be positive (e.g. 500ms)")
 		}
 		return pct()
 	case FaultHTTPError:
+		if f.Status == 0 {
+			return errors.New("status is required (an HTTP error code, 400-599)")
+		}
 		if f.Status < 400 || f.Status > 599 {
-			return fmt.Errorf("%s: status %d must be an HTTP error code (400-599)", where, f.Status)
+			return fmt.Errorf("status: %d must be an HTTP error code (400-599)", f.Status)
 		}
 		return pct()
 	case FaultProcessStop:
 		if f.Driver == DriverProcess && f.PIDFile == "" {
-			return fmt.Errorf("%s: pidFile is required", where)
+			return errors.New("pidFile is required")
 		}
 	case FaultCPUStress:
+		if f.CPUPercent == 0 {
+			return errors.New("cpuPercent is required (between 1 and 100)")
+		}
 		if f.CPUPercent < 1 || f.CPUPercent > 100 {
-			return fmt.Errorf("%s: cpuPercent %d must be between 1 and 100", where, f.CPUPercent)
+			return fmt.Errorf("cpuPercent: %d must be between 1 and 100", f.CPUPercent)
 		}
 		if f.Workers < 0 || f.Workers > 256 {
-			return fmt.Errorf("%s: workers %d must be between 1 and 256", where, f.Workers)
+			return fmt.Errorf("workers: %d must be between 1 and 256", f.Workers)
 		}
 		if f.Workers == 0 {
 			f.Workers = 1
 		}
 	case FaultMemoryStress:
 		if _, err := MemoryStressBytes(*f); err != nil {
-			return fmt.Errorf("%s: %w", where, err)
+			return err
 		}
 	case FaultDiskFill:
 		if _, err := ParseSize(f.Size); err != nil {
-			return fmt.Errorf("%s: size: %w", where, err)
+			return fmt.Errorf("size: %w", err)
 		}
-		if f.Type == FaultDiskFill && f.Path == "" {
-			return fmt.Errorf("%s: path (the directory to fill) is required", where)
+		if f.Path == "" {
+			return errors.New("path (the directory to fill) is required")
 		}
 	}
 	return nil
@@ -291,10 +356,10 @@ func MemoryStressBytes(f Fault) (int64, error) {
 		return 0, fmt.Errorf("size: %w", err)
 	}
 	if n < MinMemoryStress {
-		return 0, fmt.Errorf("size %s (%d bytes) is below the least memory-stress size, 4KiB (stress-ng's least --vm-bytes)", limits.Cut(f.Size), n)
+		return 0, fmt.Errorf("size: %s (%d bytes) is below the least memory-stress size, 4KiB (stress-ng's least --vm-bytes)", limits.Cut(f.Size), n)
 	}
 	if f.Driver == DriverChaosMesh && n > MaxChaosMeshMemoryStress {
-		return 0, fmt.Errorf("size %s (%d bytes) is above the largest Chaos Mesh memory-stress size, 1024GiB per pod", limits.Cut(f.Size), n)
+		return 0, fmt.Errorf("size: %s (%d bytes) is above the largest Chaos Mesh memory-stress size, 1024GiB per pod", limits.Cut(f.Size), n)
 	}
 	return n, nil
 }
@@ -326,13 +391,13 @@ func HostMemory() (int64, error) {
 // injection. A host whose memory cannot be read is left to that check.
 func CheckHost(e *Experiment) error {
 	var total int64
-	for _, f := range e.Faults {
+	for i, f := range e.Faults {
 		if f.Type != FaultMemoryStress || f.Driver != DriverStress {
 			continue
 		}
 		n, err := ParseSize(f.Size)
 		if err != nil {
-			return fmt.Errorf("fault %s (%s): size: %w", limits.Quote(f.Name), f.Type, err)
+			return fmt.Errorf("faults[%d]%s: size: %w", i, named(f.Name), err)
 		}
 		if total == 0 {
 			if total, err = HostMemory(); err != nil {
@@ -340,7 +405,7 @@ func CheckHost(e *Experiment) error {
 			}
 		}
 		if n > total {
-			return fmt.Errorf("fault %s (%s): %w", limits.Quote(f.Name), f.Type, MemoryAboveHost(f.Size, n, total))
+			return fmt.Errorf("faults[%d]%s: %w", i, named(f.Name), MemoryAboveHost(f.Size, n, total))
 		}
 	}
 	return nil

@@ -105,6 +105,11 @@ func (e *Experiment) UnmarshalYAML(unmarshal func(any) error) error {
 	seen := map[string]bool{}
 	for i := range e.Faults {
 		f := &e.Faults[i]
+		err := f.checkAt(i)
+		f.node = nil
+		if err != nil {
+			return err
+		}
 		if f.Name == "" {
 			f.Name = fmt.Sprintf("%s-%d", f.Type, i)
 		}
@@ -128,13 +133,16 @@ func (e *Experiment) UnmarshalYAML(unmarshal func(any) error) error {
 // named is the " (name)" that follows the index of a list item in a
 // message's path ("hypothesis.steadyState[0] (p): ..."), "" without a
 // name; a name that is not plain text on one line without parentheses is
-// quoted.
+// quoted. Inside the parentheses a path ends at the first ")" and its
+// segments at ": ": the quoted name writes them escaped (\x29, :\x20), so
+// that the error is still placed at the item ("faults[0] ("a\x29b"): ...").
 func named(name string) string {
 	if name == "" {
 		return ""
 	}
-	if strings.ContainsAny(name, "()\"\\") || strconv.Quote(name) != `"`+name+`"` {
-		return " (" + limits.Quote(name) + ")"
+	if strings.ContainsAny(name, "()\"\\") || strings.Contains(name, ": ") || strconv.Quote(name) != `"`+name+`"` {
+		q := strings.ReplaceAll(limits.Quote(name), ")", `\x29`)
+		return " (" + strings.ReplaceAll(q, ": ", `:\x20`) + ")"
 	}
 	return " (" + limits.Cut(name) + ")"
 }

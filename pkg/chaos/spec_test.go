@@ -44,19 +44,19 @@ func TestLoadExamples(t *testing.T) {
 func TestBadExperiments(t *testing.T) {
 	want := map[string]string{
 		"unknown-field.yml":          `testdata/bad/unknown-field.yml:13:1: unknown field "bogus"`,
-		"latency-range.yml":          "latency 10s must be between 100ms and 5s",
-		"reset-percent.yml":          "percent 80 must be between 1 and 50",
-		"unknown-type.yml":           `unknown type "earthquake"`,
-		"no-proxy.yml":               "proxy is required",
-		"cpu-percent.yml":            "cpuPercent 150 must be between 1 and 100",
-		"disk-size.yml":              `invalid size "10 parsecs"`,
-		"chaosmesh-disk.yml":         "Chaos Mesh has no disk-fill fault",
-		"http-status.yml":            "status 200 must be an HTTP error code",
-		"http-path-slash.yml":        `paths: "api/pay" must start with '/'`,
-		"http-paths-chaosmesh.yml":   "Chaos Mesh's HTTPChaos takes one path, got 2",
-		"chaosmesh-port-range.yml":   "kubernetes.port 70000 must be between 1 and 65535",
-		"chaosmesh-port-network.yml": "kubernetes.port applies to http-delay and http-error faults only (HTTPChaos), not latency",
-		"http-percent-chaosmesh.yml": "percent 80: Chaos Mesh's HTTPChaos has no per-request share, it acts on every request of target.instances pods: use percent 100",
+		"latency-range.yml":          "faults[0]: latency: 10s must be between 100ms and 5s",
+		"reset-percent.yml":          "faults[0]: percent: 80 must be between 1 and 50",
+		"unknown-type.yml":           `faults[0]: type: "earthquake" is unknown`,
+		"no-proxy.yml":               "faults[0]: proxy is required",
+		"cpu-percent.yml":            "faults[0]: cpuPercent: 150 must be between 1 and 100",
+		"disk-size.yml":              `faults[0]: size: invalid size "10 parsecs"`,
+		"chaosmesh-disk.yml":         "faults[0]: driver: Chaos Mesh has no disk-fill fault",
+		"http-status.yml":            "faults[0]: status: 200 must be an HTTP error code",
+		"http-path-slash.yml":        `faults[0]: paths[0]: "api/pay" must start with '/'`,
+		"http-paths-chaosmesh.yml":   "faults[0]: paths: Chaos Mesh's HTTPChaos takes one path, got 2",
+		"chaosmesh-port-range.yml":   "faults[0]: kubernetes.port: 70000 must be between 1 and 65535",
+		"chaosmesh-port-network.yml": "faults[0]: kubernetes.port: applies to http-delay and http-error faults only (HTTPChaos), not latency",
+		"http-percent-chaosmesh.yml": "faults[0]: percent: 80: Chaos Mesh's HTTPChaos has no per-request share, it acts on every request of target.instances pods: use percent 100",
 		"no-faults.yml":              "faults: at least one fault is required",
 		"no-faults-field.yml":        "faults: at least one fault is required",
 		"bad-promql.yml":             "invalid PromQL",
@@ -93,6 +93,31 @@ func TestBadExperiments(t *testing.T) {
 		"max-budget-share.yml":          "maxBudgetShare: 2 must be a share between 0 and 1",
 		"kind-missing.yml":              `kind must be "Experiment", got ""`,
 		"measure-latency.yml":           "measure.latencyQuery: invalid PromQL",
+		// A fault's check names its index, its name and the field, and
+		// is placed at the value (at the fault when the field is missing).
+		"latency-millis.yml":          "faults[0] (slow): latency: 10s must be between 100ms and 5s",
+		"latency-second-bad.yml":      "faults[1] (b): latency: 10s must be between 100ms and 5s",
+		"reset-second-bad.yml":        "faults[1] (r2): percent: 80 must be between 1 and 50",
+		"latency-missing.yml":         "faults[0] (slow): latency is required",
+		"jitter-range.yml":            "faults[0] (slow): jitter: 1s must be between 0 and the latency, 300ms",
+		"timeout-missing.yml":         "faults[0] (stall): timeout is required",
+		"bandwidth-negative.yml":      "faults[0] (thin): rateKBps: -5 must be positive",
+		"bandwidth-missing.yml":       "faults[0] (thin): rateKBps is required",
+		"http-delay-missing.yml":      "faults[0] (slow): delay is required",
+		"http-percent.yml":            "faults[0] (err): percent: 150 must be between 1 and 100",
+		"http-status-missing.yml":     "faults[0] (err): status is required",
+		"process-no-pidfile.yml":      "faults[0] (stop): pidFile is required",
+		"cpu-workers.yml":             "faults[0] (cpu): workers: 300 must be between 1 and 256",
+		"memory-size-small.yml":       "faults[0] (mem): size: 4095 (4095 bytes) is below the least memory-stress size",
+		"disk-no-path.yml":            "faults[0] (disk): path (the directory to fill) is required",
+		"type-missing.yml":            "faults[0] (what): type is required",
+		"driver-unknown.yml":          `faults[0] (slow): driver: "stress" cannot inject latency faults`,
+		"chaosmesh-no-kubernetes.yml": "faults[0] (slow): kubernetes is required by the chaosmesh driver",
+		"chaosmesh-no-namespace.yml":  "faults[0] (slow): kubernetes: namespace is required",
+		"chaosmesh-no-labels.yml":     "faults[0] (slow): kubernetes: labels are required",
+		// A name with ")" or ": " is written escaped in the path.
+		"probe-name-paren.yml":    `hypothesis.steadyState[1] ("h:\x20(x\x29"): http.expectStatus: 700`,
+		"rollback-name-paren.yml": `rollback[1] ("heal (a\x29b"): timeout: 100y is above 1h`,
 		// A syntax error is positioned file:line:col, as in sred.yml.
 		"syntax.yml": `testdata/bad/syntax.yml:9:9: invalid YAML: "{" opened here is not closed before line 10`,
 	}
@@ -248,11 +273,11 @@ func memExp(size, driver string) string {
 func TestMemoryStressSize(t *testing.T) {
 	for _, tc := range []struct{ size, driver, want string }{
 		{"4KiB", DriverStress, ""},
-		{"4095", DriverStress, "size 4095 (4095 bytes) is below the least memory-stress size, 4KiB"},
-		{"1KiB", DriverChaosMesh, "size 1KiB (1024 bytes) is below the least memory-stress size, 4KiB"},
+		{"4095", DriverStress, "faults[0] (mem): size: 4095 (4095 bytes) is below the least memory-stress size, 4KiB"},
+		{"1KiB", DriverChaosMesh, "faults[0] (mem): size: 1KiB (1024 bytes) is below the least memory-stress size, 4KiB"},
 		{"256MiB", DriverChaosMesh, ""},
 		{"1024GiB", DriverChaosMesh, ""},
-		{"1025GiB", DriverChaosMesh, `fault "mem" (memory-stress): size 1025GiB (1100585369600 bytes) is above the largest Chaos Mesh memory-stress size, 1024GiB per pod`},
+		{"1025GiB", DriverChaosMesh, `faults[0] (mem): size: 1025GiB (1100585369600 bytes) is above the largest Chaos Mesh memory-stress size, 1024GiB per pod`},
 		{"1048576GiB", DriverChaosMesh, "is above the largest Chaos Mesh memory-stress size"},
 	} {
 		t.Run(tc.driver+"/"+tc.size, func(t *testing.T) {
@@ -297,7 +322,7 @@ func TestMemoryStressAboveHostAtLoad(t *testing.T) {
 	if exps, err := LoadExperiments(Config{ExperimentFiles: []string{small, pod}}, id); err != nil || len(exps) != 2 {
 		t.Fatalf("%d experiments, %v", len(exps), err)
 	}
-	want := fmt.Sprintf(`fault "mem" (memory-stress): memory-stress size %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)`,
+	want := fmt.Sprintf(`faults[0] (mem): memory-stress size %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)`,
 		above, (total/(1<<30)+2)<<30, total)
 	_, err = LoadExperiments(Config{ExperimentFiles: []string{small, big}}, id)
 	if err == nil || !strings.Contains(err.Error(), "chaos: "+big+": "+want) {

@@ -212,9 +212,9 @@ func TestMemoryStressSize(t *testing.T) {
 		{"100MB", "100000000B", ""},
 		{"+8192", "8KiB", ""},
 		{"1024GiB", "1024GiB", ""},
-		{"1025GiB", "", "size 1025GiB (1100585369600 bytes) is above the largest Chaos Mesh memory-stress size, 1024GiB per pod"},
+		{"1025GiB", "", "size: 1025GiB (1100585369600 bytes) is above the largest Chaos Mesh memory-stress size, 1024GiB per pod"},
 		{"1048576GiB", "", "is above the largest Chaos Mesh memory-stress size"},
-		{"100B", "", "size 100B (100 bytes) is below the least memory-stress size, 4KiB"},
+		{"100B", "", "size: 100B (100 bytes) is below the least memory-stress size, 4KiB"},
 	} {
 		t.Run(tc.size, func(t *testing.T) {
 			f := chaos.Fault{Name: "mem", Type: chaos.FaultMemoryStress, Size: tc.size, Driver: chaos.DriverChaosMesh, Kubernetes: sel}
