@@ -904,3 +904,38 @@ func TestNotificationsCutEchoedValues(t *testing.T) {
 		require.Empty(t, decode[change.List](t, a).Changes, "ignored notifications record nothing")
 	})
 }
+
+// A notification's time outside the years 1 to 9999 (Flagger's timestamp
+// in Unix milliseconds, -99999999999999999; Flux's RFC 3339 year 0000) is
+// not the change's: it is recorded at the time it arrived, with a warning.
+// Before, it was stored: the answer was a 500 (year -3166904 cannot be
+// written as JSON) after the change was recorded, and so was every list of
+// changes holding it.
+func TestNotificationTimeOutOfRange(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		now := time.Date(2026, 12, 2, 12, 30, 0, 0, time.UTC)
+		e.clk.Set(now)
+		srv := serve(t, e)
+		for _, tc := range []struct{ path, body, warning string }{
+			{"/api/v1/changes/flagger", `{"name": "a", "namespace": "shop", "phase": "Failed", "metadata": {"timestamp": "-99999999999999999"}}`,
+				"metadata.timestamp: time -3166904-02-24T14:13:20.001Z is outside the years 1 to 9999 UTC: recorded at the time the notification arrived"},
+			{"/api/v1/changes/flagger", `{"name": "b", "namespace": "shop", "phase": "Progressing", "metadata": {"timestamp": "-62135596800001"}}`,
+				"metadata.timestamp: time 0000-12-31T23:59:59.999Z is outside the years 1 to 9999 UTC: recorded at the time the notification arrived"},
+			{"/api/v1/changes/flagger", `{"name": "c", "namespace": "shop", "phase": "Progressing", "metadata": {"timestamp": "yesterday"}}`,
+				`metadata.timestamp "yesterday" is not Unix milliseconds: recorded at the time the notification arrived`},
+			{"/api/v1/changes/flux", `{"involvedObject": {"kind": "Kustomization", "name": "n", "namespace": "x"}, "severity": "info", "reason": "ReconciliationSucceeded",
+				"timestamp": "0000-01-01T00:00:00Z", "metadata": {"revision": "main@sha1:abc"}}`,
+				"timestamp: time 0000-01-01T00:00:00Z is outside the years 1 to 9999 UTC: recorded at the time the notification arrived"},
+		} {
+			code, a := call(t, srv, http.MethodPost, tc.path, tc.body)
+			require.Equal(t, http.StatusCreated, code, a.Error)
+			res := decode[change.NotificationResult](t, a)
+			require.Equal(t, []string{tc.warning}, res.Warnings)
+			require.True(t, now.Equal(res.Change.StartedAt), res.Change.StartedAt)
+		}
+		code, a := call(t, srv, http.MethodGet, "/api/v1/changes", "")
+		require.Equal(t, http.StatusOK, code, a.Error)
+		require.Len(t, decode[change.List](t, a).Changes, 4)
+	})
+}
