@@ -731,8 +731,9 @@ func TestManualCommandDuringAction(t *testing.T) {
 }
 
 // The rollout API reads its bodies as strictly as the rest of the API: a
-// reason with a NUL byte (which PostgreSQL cannot store) or a second JSON
-// value is a 400 naming the problem, and nothing changes.
+// reason with a NUL byte (which PostgreSQL cannot store), a second JSON
+// value or a reason over MaxReason is a 400 naming the problem, and nothing
+// changes.
 func TestAPIBodiesStrict(t *testing.T) {
 	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
 		h := newHarness(t, db, canaryDef)
@@ -745,6 +746,9 @@ func TestAPIBodiesStrict(t *testing.T) {
 		for _, tc := range []struct{ body, err string }{
 			{`{"reason": "a\u0000b"}`, "body: reason: NUL byte at offset 1"},
 			{`{"reason": "a"} {"reason": "b"}`, "body: trailing data after the JSON value"},
+			// Bounded as the gate's override reason: a 1 MiB one was
+			// stored twice and shown on every read of the rollout.
+			{`{"reason": "` + strings.Repeat("é", 1001) + `"}`, "bad request: reason is 1001 characters, longer than 1000"},
 		} {
 			resp, err := http.Post(fmt.Sprintf("%s/api/v1/rollouts/%d/pause", srv.URL, ro.ID), "application/json", strings.NewReader(tc.body))
 			require.NoError(t, err)
