@@ -939,3 +939,30 @@ func TestNotificationTimeOutOfRange(t *testing.T) {
 		require.Len(t, decode[change.List](t, a).Changes, 4)
 	})
 }
+
+// The notification routes take ?service= alone, once, and the list its
+// parameters once each: a misspelt ?servce=checkout recorded the change
+// under the rollout's name, and ?service=a&service=b read as a alone.
+// Refused with a 400 naming the parameter, nothing recorded.
+func TestChangeParamsRefused(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		e.clk.Set(time.Date(2026, 12, 2, 12, 30, 0, 0, time.UTC))
+		srv := serve(t, e)
+		argo := `{"rollout": "checkout", "namespace": "shop", "phase": "Progressing", "revision": "7"}`
+		flux := `{"involvedObject": {"kind": "Kustomization", "name": "n", "namespace": "x"}, "severity": "info", "reason": "ReconciliationSucceeded", "metadata": {"revision": "main@sha1:abc"}}`
+		for _, tc := range []struct{ method, path, body, err string }{
+			{http.MethodPost, "/api/v1/changes/flagger?servce=checkout", fixture(t, "flagger-progressing.json"), `unknown parameter "servce" (want service)`},
+			{http.MethodPost, "/api/v1/changes/argo-rollouts?service=a&service=b", argo, `parameter "service" given 2 times: give it once`},
+			{http.MethodPost, "/api/v1/changes/flux?service=x&token=y", flux, `unknown parameter "token" (want service)`},
+			{http.MethodGet, "/api/v1/changes?service=a&service=b", "", `parameter "service" given 2 times: give it once`},
+		} {
+			code, a := call(t, srv, tc.method, tc.path, tc.body)
+			require.Equal(t, http.StatusBadRequest, code, tc.path)
+			require.Equal(t, tc.err, a.Error, tc.path)
+		}
+		code, a := call(t, srv, http.MethodGet, "/api/v1/changes", "")
+		require.Equal(t, http.StatusOK, code, a.Error)
+		require.Empty(t, decode[change.List](t, a).Changes)
+	})
+}
