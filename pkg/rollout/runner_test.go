@@ -784,3 +784,46 @@ func TestAbortDuringGateFinishesItsChange(t *testing.T) {
 		require.Equal(t, map[int64]string{1: "rolled_back"}, h.rec.finished)
 	})
 }
+
+// GET /api/v1/rollouts?active= takes true or false (as strconv.ParseBool
+// reads them): ?active=yes is a 400 naming it. Before, any other value
+// read as false and listed every rollout, finished ones included.
+func TestListActiveParam(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, canaryDef)
+		ro := h.start("api-canary", "v2")
+		h.run()
+		_, err := h.svc.Abort(context.Background(), ro.ID, "bob", "wrong build")
+		require.NoError(t, err)
+		h.run()
+		require.True(t, Final(h.get(ro.ID).State))
+		mux := http.NewServeMux()
+		h.svc.Routes(mux, true)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		for _, tc := range []struct {
+			query string
+			code  int
+			n     int
+			err   string
+		}{
+			{"active=yes", http.StatusBadRequest, 0, `active: want true or false, got "yes"`},
+			{"active=true", http.StatusOK, 0, ""},
+			{"active=1", http.StatusOK, 0, ""},
+			{"active=false", http.StatusOK, 1, ""},
+			{"", http.StatusOK, 1, ""},
+		} {
+			resp, err := http.Get(srv.URL + "/api/v1/rollouts?" + tc.query)
+			require.NoError(t, err)
+			var a struct {
+				Data  []json.RawMessage
+				Error string
+			}
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&a))
+			resp.Body.Close()
+			require.Equal(t, tc.code, resp.StatusCode, tc.query)
+			require.Equal(t, tc.err, a.Error, tc.query)
+			require.Len(t, a.Data, tc.n, tc.query)
+		}
+	})
+}
