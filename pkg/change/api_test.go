@@ -966,3 +966,38 @@ func TestChangeParamsRefused(t *testing.T) {
 		require.Empty(t, decode[change.List](t, a).Changes)
 	})
 }
+
+// An Argo Rollouts notification's aborted is true or false (or their
+// strings, "" and "<no value>" for false): another value is a 400 naming
+// it, and nothing is recorded. Before, "yes", "True" or 1 read as false,
+// and an aborted rollout was recorded by its phase (Degraded: failed)
+// instead of as rolled back.
+func TestArgoAbortedValues(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		e.clk.Set(time.Date(2026, 12, 2, 12, 30, 0, 0, time.UTC))
+		srv := serve(t, e)
+		for _, tc := range []struct{ aborted, err string }{
+			{`"yes"`, `invalid JSON body: aborted: want true or false, got "yes"`},
+			{`"True"`, `invalid JSON body: aborted: want true or false, got "True"`},
+			{`1`, `invalid JSON body: aborted: want true or false, got 1`},
+		} {
+			code, a := call(t, srv, http.MethodPost, "/api/v1/changes/argo-rollouts",
+				`{"rollout": "cart", "namespace": "shop", "phase": "Degraded", "aborted": `+tc.aborted+`, "revision": "5"}`)
+			require.Equal(t, http.StatusBadRequest, code, tc.aborted)
+			require.Equal(t, tc.err, a.Error)
+		}
+		code, a := call(t, srv, http.MethodGet, "/api/v1/changes", "")
+		require.Equal(t, http.StatusOK, code, a.Error)
+		require.Empty(t, decode[change.List](t, a).Changes)
+		for _, aborted := range []string{`false`, `"false"`, `""`, `"<no value>"`, `null`} {
+			code, a = call(t, srv, http.MethodPost, "/api/v1/changes/argo-rollouts",
+				`{"rollout": "cart", "namespace": "shop", "phase": "Progressing", "aborted": `+aborted+`, "revision": "5"}`)
+			require.Less(t, code, 300, "%s: %s", aborted, a.Error)
+		}
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/argo-rollouts",
+			`{"rollout": "cart", "namespace": "shop", "phase": "Degraded", "aborted": true, "revision": "5"}`)
+		require.Equal(t, http.StatusOK, code, a.Error)
+		require.Equal(t, change.RolledBack, decode[change.NotificationResult](t, a).Change.Outcome)
+	})
+}

@@ -390,13 +390,22 @@ func firstOf(vs ...string) string {
 	return ""
 }
 
-// flexBool reads a JSON boolean or its string form ("true"; anything else
-// is false).
+// flexBool reads a JSON boolean or its string form: true or "true";
+// false, "false", null, "" or "<no value>" (what a template renders for a
+// field the rollout lacks) for false. Anything else is an error: "yes",
+// "True" or 1 read as false, and an aborted rollout was recorded by its
+// phase instead of as rolled back.
 type flexBool bool
 
 func (b *flexBool) UnmarshalJSON(data []byte) error {
-	s := strings.Trim(string(data), `"`)
-	*b = flexBool(s == "true")
+	switch string(data) {
+	case "true", `"true"`:
+		*b = true
+	case "false", `"false"`, "null", `""`, `"<no value>"`:
+		*b = false
+	default:
+		return fmt.Errorf("want true or false, got %s", limits.Cut(string(data)))
+	}
 	return nil
 }
 
