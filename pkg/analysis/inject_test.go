@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -155,6 +156,41 @@ func TestLongLabelsRefused(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "labels make a query longer than 65536 bytes") {
 		t.Errorf("%d %s, want 400 naming the labels", resp.StatusCode, b)
+	}
+	if len(q.queries) != 0 {
+		t.Errorf("queried %d times", len(q.queries))
+	}
+}
+
+// A Flagger hook's metadata.canary of many labels is read in one pass:
+// refused as too long a query, having allocated about what the body holds.
+// Before, each label copied the rest of the list: 256 KiB of labels
+// allocated gigabytes (a list of 1 MiB, the body limit, kept a core busy
+// for minutes), before the run limit counted anything.
+func TestManyLabelsParsedInOnePass(t *testing.T) {
+	q := &recordingQuerier{}
+	srv := newServer(t, NewEvaluator(q, nil), nil, time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
+	var labels strings.Builder
+	for i := 0; labels.Len() < 256<<10; i++ {
+		fmt.Fprintf(&labels, "l%d=v,", i)
+	}
+	body, _ := json.Marshal(FlaggerPayload{Name: "api", Namespace: "prod", Metadata: map[string]string{"canary": labels.String(), "baseline": "job=api"}})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	resp, err := http.Post(srv.URL+FlaggerRollback, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	runtime.ReadMemStats(&after)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "labels make a query longer than 65536 bytes") {
+		t.Errorf("%d %.300s, want 400 naming the labels", resp.StatusCode, b)
+	}
+	// The request, its labels and their answer: some megabytes. Copying
+	// the rest of the list per label: over 3 GB.
+	if n := after.TotalAlloc - before.TotalAlloc; n > 256<<20 {
+		t.Errorf("allocated %d MiB for %d bytes of labels", n>>20, labels.Len())
 	}
 	if len(q.queries) != 0 {
 		t.Errorf("queried %d times", len(q.queries))

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rootuip/sre/pkg/auth"
@@ -147,13 +151,8 @@ type List struct {
 func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var query Query
-	for k := range q {
-		switch k {
-		case "service", "kind", "outcome", "since", "until", "before", "limit":
-		default:
-			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown parameter %s (want service, kind, outcome, since, until, before or limit)", limits.Quote(k)))
-			return
-		}
+	if !onlyParams(w, q, "service", "kind", "outcome", "since", "until", "before", "limit") {
+		return
 	}
 	query.Service = q.Get("service")
 	if v := q.Get("kind"); v != "" {
@@ -215,6 +214,31 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 	web.JSON(w, http.StatusOK, out)
 }
 
+// onlyParams answers 400 naming the first parameter of q (sorted) that is
+// not one of names, or one given twice: a misspelt ?servce= would widen a
+// list to every service, or record a notification's change under the
+// rollout's name; ?service=a&service=b read as a alone.
+func onlyParams(w http.ResponseWriter, q url.Values, names ...string) bool {
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		var err error
+		switch {
+		case !slices.Contains(names, k):
+			want := names[0]
+			if len(names) > 1 {
+				want = strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+			}
+			err = fmt.Errorf("unknown parameter %s (want %s)", limits.Quote(k), want)
+		case len(q[k]) > 1:
+			err = fmt.Errorf("parameter %s given %d times: give it once", limits.Quote(k), len(q[k]))
+		}
+		if err != nil {
+			web.Error(w, http.StatusBadRequest, "bad_data", err)
+			return false
+		}
+	}
+	return true
+}
+
 func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id < 1 {
@@ -263,6 +287,10 @@ func (s *Service) handleFinish(w http.ResponseWriter, r *http.Request) {
 // readJSON decodes a third-party notification body leniently: those
 // tools add fields between versions.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	// The URL is the tool's configuration: ?service= alone.
+	if !onlyParams(w, r.URL.Query(), "service") {
+		return false
+	}
 	b, err := web.ReadBody(w, r)
 	if err == nil {
 		// Not strict: the tools add fields to their payloads; a key

@@ -904,3 +904,100 @@ func TestNotificationsCutEchoedValues(t *testing.T) {
 		require.Empty(t, decode[change.List](t, a).Changes, "ignored notifications record nothing")
 	})
 }
+
+// A notification's time outside the years 1 to 9999 (Flagger's timestamp
+// in Unix milliseconds, -99999999999999999; Flux's RFC 3339 year 0000) is
+// not the change's: it is recorded at the time it arrived, with a warning.
+// Before, it was stored: the answer was a 500 (year -3166904 cannot be
+// written as JSON) after the change was recorded, and so was every list of
+// changes holding it.
+func TestNotificationTimeOutOfRange(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		now := time.Date(2026, 12, 2, 12, 30, 0, 0, time.UTC)
+		e.clk.Set(now)
+		srv := serve(t, e)
+		for _, tc := range []struct{ path, body, warning string }{
+			{"/api/v1/changes/flagger", `{"name": "a", "namespace": "shop", "phase": "Failed", "metadata": {"timestamp": "-99999999999999999"}}`,
+				"metadata.timestamp: time -3166904-02-24T14:13:20.001Z is outside the years 1 to 9999 UTC: recorded at the time the notification arrived"},
+			{"/api/v1/changes/flagger", `{"name": "b", "namespace": "shop", "phase": "Progressing", "metadata": {"timestamp": "-62135596800001"}}`,
+				"metadata.timestamp: time 0000-12-31T23:59:59.999Z is outside the years 1 to 9999 UTC: recorded at the time the notification arrived"},
+			{"/api/v1/changes/flagger", `{"name": "c", "namespace": "shop", "phase": "Progressing", "metadata": {"timestamp": "yesterday"}}`,
+				`metadata.timestamp "yesterday" is not Unix milliseconds: recorded at the time the notification arrived`},
+			{"/api/v1/changes/flux", `{"involvedObject": {"kind": "Kustomization", "name": "n", "namespace": "x"}, "severity": "info", "reason": "ReconciliationSucceeded",
+				"timestamp": "0000-01-01T00:00:00Z", "metadata": {"revision": "main@sha1:abc"}}`,
+				"timestamp: time 0000-01-01T00:00:00Z is outside the years 1 to 9999 UTC: recorded at the time the notification arrived"},
+		} {
+			code, a := call(t, srv, http.MethodPost, tc.path, tc.body)
+			require.Equal(t, http.StatusCreated, code, a.Error)
+			res := decode[change.NotificationResult](t, a)
+			require.Equal(t, []string{tc.warning}, res.Warnings)
+			require.True(t, now.Equal(res.Change.StartedAt), res.Change.StartedAt)
+		}
+		code, a := call(t, srv, http.MethodGet, "/api/v1/changes", "")
+		require.Equal(t, http.StatusOK, code, a.Error)
+		require.Len(t, decode[change.List](t, a).Changes, 4)
+	})
+}
+
+// The notification routes take ?service= alone, once, and the list its
+// parameters once each: a misspelt ?servce=checkout recorded the change
+// under the rollout's name, and ?service=a&service=b read as a alone.
+// Refused with a 400 naming the parameter, nothing recorded.
+func TestChangeParamsRefused(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		e.clk.Set(time.Date(2026, 12, 2, 12, 30, 0, 0, time.UTC))
+		srv := serve(t, e)
+		argo := `{"rollout": "checkout", "namespace": "shop", "phase": "Progressing", "revision": "7"}`
+		flux := `{"involvedObject": {"kind": "Kustomization", "name": "n", "namespace": "x"}, "severity": "info", "reason": "ReconciliationSucceeded", "metadata": {"revision": "main@sha1:abc"}}`
+		for _, tc := range []struct{ method, path, body, err string }{
+			{http.MethodPost, "/api/v1/changes/flagger?servce=checkout", fixture(t, "flagger-progressing.json"), `unknown parameter "servce" (want service)`},
+			{http.MethodPost, "/api/v1/changes/argo-rollouts?service=a&service=b", argo, `parameter "service" given 2 times: give it once`},
+			{http.MethodPost, "/api/v1/changes/flux?service=x&token=y", flux, `unknown parameter "token" (want service)`},
+			{http.MethodGet, "/api/v1/changes?service=a&service=b", "", `parameter "service" given 2 times: give it once`},
+		} {
+			code, a := call(t, srv, tc.method, tc.path, tc.body)
+			require.Equal(t, http.StatusBadRequest, code, tc.path)
+			require.Equal(t, tc.err, a.Error, tc.path)
+		}
+		code, a := call(t, srv, http.MethodGet, "/api/v1/changes", "")
+		require.Equal(t, http.StatusOK, code, a.Error)
+		require.Empty(t, decode[change.List](t, a).Changes)
+	})
+}
+
+// An Argo Rollouts notification's aborted is true or false (or their
+// strings, "" and "<no value>" for false): another value is a 400 naming
+// it, and nothing is recorded. Before, "yes", "True" or 1 read as false,
+// and an aborted rollout was recorded by its phase (Degraded: failed)
+// instead of as rolled back.
+func TestArgoAbortedValues(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		e.clk.Set(time.Date(2026, 12, 2, 12, 30, 0, 0, time.UTC))
+		srv := serve(t, e)
+		for _, tc := range []struct{ aborted, err string }{
+			{`"yes"`, `invalid JSON body: aborted: want true or false, got "yes"`},
+			{`"True"`, `invalid JSON body: aborted: want true or false, got "True"`},
+			{`1`, `invalid JSON body: aborted: want true or false, got 1`},
+		} {
+			code, a := call(t, srv, http.MethodPost, "/api/v1/changes/argo-rollouts",
+				`{"rollout": "cart", "namespace": "shop", "phase": "Degraded", "aborted": `+tc.aborted+`, "revision": "5"}`)
+			require.Equal(t, http.StatusBadRequest, code, tc.aborted)
+			require.Equal(t, tc.err, a.Error)
+		}
+		code, a := call(t, srv, http.MethodGet, "/api/v1/changes", "")
+		require.Equal(t, http.StatusOK, code, a.Error)
+		require.Empty(t, decode[change.List](t, a).Changes)
+		for _, aborted := range []string{`false`, `"false"`, `""`, `"<no value>"`, `null`} {
+			code, a = call(t, srv, http.MethodPost, "/api/v1/changes/argo-rollouts",
+				`{"rollout": "cart", "namespace": "shop", "phase": "Progressing", "aborted": `+aborted+`, "revision": "5"}`)
+			require.Less(t, code, 300, "%s: %s", aborted, a.Error)
+		}
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/argo-rollouts",
+			`{"rollout": "cart", "namespace": "shop", "phase": "Degraded", "aborted": true, "revision": "5"}`)
+		require.Equal(t, http.StatusOK, code, a.Error)
+		require.Equal(t, change.RolledBack, decode[change.NotificationResult](t, a).Change.Outcome)
+	})
+}

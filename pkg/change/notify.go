@@ -216,11 +216,17 @@ func (s *Service) handleFlagger(w http.ResponseWriter, r *http.Request) {
 	c := Change{Service: serviceOf(r, ev.Metadata["service"], ev.Name), Kind: KindDeploy, Source: SourceFlagger,
 		Ref: "flagger:" + ev.Namespace + "/" + ev.Name, Version: firstOf(ev.BuildID, ev.Metadata["lastBuildId"], ev.Checksum),
 		Commit: ev.Metadata["commit"], Description: ev.Metadata["eventMessage"], Actor: auth.ActorOf(r.Context(), "", "flagger")}
-	if t, err := flaggerTime(ev.Metadata["timestamp"]); err == nil && !t.IsZero() && !t.After(s.clock.Now()) {
+	var warnings []string
+	if t, err := flaggerTime(ev.Metadata["timestamp"]); err != nil {
+		// A time the API could not answer (year -1200: every list of
+		// changes holding it was a 500) is no time of the event: recorded
+		// at its arrival, as a notification is not refused.
+		warnings = append(warnings, s.timeWarning(c, err))
+	} else if !t.IsZero() && !t.After(s.clock.Now()) {
 		c.StartedAt = t
 	}
-	var warnings []string
-	c.CommitTime, warnings = s.commitTime(c, ev.Metadata["commit_time"])
+	ct, w2 := s.commitTime(c, ev.Metadata["commit_time"])
+	c.CommitTime, warnings = ct, append(warnings, w2...)
 	// Flagger posts Succeeded for a canary it only initialised, or that is
 	// suspended, as for one it promoted; its event message tells them
 	// apart. Without a change in progress, only a promotion is one.
@@ -297,16 +303,29 @@ func (s *Service) answerProgress(w http.ResponseWriter, r *http.Request, c Chang
 	web.JSON(w, code, res)
 }
 
-// flaggerTime reads Flagger's timestamp metadata (unix milliseconds).
+// flaggerTime reads Flagger's timestamp metadata (unix milliseconds); one
+// that is not a number, or is outside the years limits.Time takes, is an
+// error naming it.
 func flaggerTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
+		return time.Time{}, fmt.Errorf("metadata.timestamp %s is not Unix milliseconds", limits.Quote(s))
+	}
+	t := time.UnixMilli(n).UTC()
+	if err := limits.Time("metadata.timestamp", t); err != nil {
 		return time.Time{}, err
 	}
-	return time.UnixMilli(n).UTC(), nil
+	return t, nil
+}
+
+// timeWarning is the warning of a notification whose time (err) is not
+// taken: the change is recorded at the time it arrived. It is logged too.
+func (s *Service) timeWarning(c Change, err error) string {
+	s.logger.Warn("Notification time not taken: recorded at its arrival", "ref", c.Ref, "service", c.Service, "err", err)
+	return err.Error() + ": recorded at the time the notification arrived"
 }
 
 // argoOutcome maps an Argo Rollouts phase to a change outcome.
@@ -371,13 +390,22 @@ func firstOf(vs ...string) string {
 	return ""
 }
 
-// flexBool reads a JSON boolean or its string form ("true"; anything else
-// is false).
+// flexBool reads a JSON boolean or its string form: true or "true";
+// false, "false", null, "" or "<no value>" (what a template renders for a
+// field the rollout lacks) for false. Anything else is an error: "yes",
+// "True" or 1 read as false, and an aborted rollout was recorded by its
+// phase instead of as rolled back.
 type flexBool bool
 
 func (b *flexBool) UnmarshalJSON(data []byte) error {
-	s := strings.Trim(string(data), `"`)
-	*b = flexBool(s == "true")
+	switch string(data) {
+	case "true", `"true"`:
+		*b = true
+	case "false", `"false"`, "null", `""`, `"<no value>"`:
+		*b = false
+	default:
+		return fmt.Errorf("want true or false, got %s", limits.Cut(string(data)))
+	}
 	return nil
 }
 
@@ -465,9 +493,16 @@ func (s *Service) handleFlux(w http.ResponseWriter, r *http.Request) {
 	if len(c.Description) > maxText {
 		c.Description = strings.ToValidUTF8(c.Description[:maxText], "")
 	}
+	var warnings []string
 	if t, err := time.Parse(time.RFC3339, ev.Timestamp); err == nil && !t.After(s.clock.Now()) {
-		c.StartedAt = t
-		c.FinishedAt = &t
+		// RFC 3339 takes the year 0000, which the API answers
+		// but no other path lets in.
+		if err := limits.Time("timestamp", t); err != nil {
+			warnings = append(warnings, s.timeWarning(c, err))
+		} else {
+			c.StartedAt = t
+			c.FinishedAt = &t
+		}
 	}
 	out, existed, err := s.record(r.Context(), c, 0)
 	if err != nil {
@@ -478,5 +513,5 @@ func (s *Service) handleFlux(w http.ResponseWriter, r *http.Request) {
 		web.JSON(w, http.StatusOK, NotificationResult{Action: "ignored", Reason: "already recorded", Change: ChangeFor(r.Context(), &out)})
 		return
 	}
-	web.JSON(w, http.StatusCreated, NotificationResult{Action: "recorded", Change: ChangeFor(r.Context(), &out)})
+	web.JSON(w, http.StatusCreated, NotificationResult{Action: "recorded", Change: ChangeFor(r.Context(), &out), Warnings: warnings})
 }

@@ -112,7 +112,16 @@ func (h handlers) list(w http.ResponseWriter, r *http.Request, _ string) {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}
-	f := ListFilter{Name: q.Get("name"), Active: q.Get("active") == "true"}
+	f := ListFilter{Name: q.Get("name")}
+	if v := q.Get("active"); v != "" {
+		// ?active=1 or yes read as false: every rollout, as a typo did.
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("active: want true or false, got %s", limits.Quote(v)))
+			return
+		}
+		f.Active = b
+	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {

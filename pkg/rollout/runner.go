@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rootuip/sre/pkg/jobs"
 	"github.com/rootuip/sre/pkg/runbook"
@@ -347,9 +348,19 @@ func (s *Service) Abort(ctx context.Context, id int64, actor, reason string) (*R
 	return s.manual(ctx, id, actor, "abort", reason)
 }
 
+// MaxReason bounds the reason given to promote, pause or abort a rollout,
+// in characters (Unicode code points), as the deploy gate's override
+// reason is bounded.
+const MaxReason = 1000
+
 // manual applies a manual command; a transition finishing at the same
 // moment makes it read the rollout again (a few times) and retry.
 func (s *Service) manual(ctx context.Context, id int64, actor, op, reason string) (*Rollout, error) {
+	// The reason is stored twice (the rollout's reason and its event) and
+	// shown on every read of the rollout.
+	if n := utf8.RuneCountInString(reason); n > MaxReason {
+		return nil, fmt.Errorf("%w: reason is %d characters, longer than %d", ErrBadRequest, n, MaxReason)
+	}
 	var err error
 	for range 5 {
 		var ro *Rollout

@@ -731,8 +731,9 @@ func TestManualCommandDuringAction(t *testing.T) {
 }
 
 // The rollout API reads its bodies as strictly as the rest of the API: a
-// reason with a NUL byte (which PostgreSQL cannot store) or a second JSON
-// value is a 400 naming the problem, and nothing changes.
+// reason with a NUL byte (which PostgreSQL cannot store), a second JSON
+// value or a reason over MaxReason is a 400 naming the problem, and nothing
+// changes.
 func TestAPIBodiesStrict(t *testing.T) {
 	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
 		h := newHarness(t, db, canaryDef)
@@ -745,6 +746,9 @@ func TestAPIBodiesStrict(t *testing.T) {
 		for _, tc := range []struct{ body, err string }{
 			{`{"reason": "a\u0000b"}`, "body: reason: NUL byte at offset 1"},
 			{`{"reason": "a"} {"reason": "b"}`, "body: trailing data after the JSON value"},
+			// Bounded as the gate's override reason: a 1 MiB one was
+			// stored twice and shown on every read of the rollout.
+			{`{"reason": "` + strings.Repeat("é", 1001) + `"}`, "bad request: reason is 1001 characters, longer than 1000"},
 		} {
 			resp, err := http.Post(fmt.Sprintf("%s/api/v1/rollouts/%d/pause", srv.URL, ro.ID), "application/json", strings.NewReader(tc.body))
 			require.NoError(t, err)
@@ -778,5 +782,48 @@ func TestAbortDuringGateFinishesItsChange(t *testing.T) {
 		require.Empty(t, h.proxy.got(), "no traffic moved")
 		require.Len(t, h.rec.started, 1)
 		require.Equal(t, map[int64]string{1: "rolled_back"}, h.rec.finished)
+	})
+}
+
+// GET /api/v1/rollouts?active= takes true or false (as strconv.ParseBool
+// reads them): ?active=yes is a 400 naming it. Before, any other value
+// read as false and listed every rollout, finished ones included.
+func TestListActiveParam(t *testing.T) {
+	sretest.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, canaryDef)
+		ro := h.start("api-canary", "v2")
+		h.run()
+		_, err := h.svc.Abort(context.Background(), ro.ID, "bob", "wrong build")
+		require.NoError(t, err)
+		h.run()
+		require.True(t, Final(h.get(ro.ID).State))
+		mux := http.NewServeMux()
+		h.svc.Routes(mux, true)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		for _, tc := range []struct {
+			query string
+			code  int
+			n     int
+			err   string
+		}{
+			{"active=yes", http.StatusBadRequest, 0, `active: want true or false, got "yes"`},
+			{"active=true", http.StatusOK, 0, ""},
+			{"active=1", http.StatusOK, 0, ""},
+			{"active=false", http.StatusOK, 1, ""},
+			{"", http.StatusOK, 1, ""},
+		} {
+			resp, err := http.Get(srv.URL + "/api/v1/rollouts?" + tc.query)
+			require.NoError(t, err)
+			var a struct {
+				Data  []json.RawMessage
+				Error string
+			}
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&a))
+			resp.Body.Close()
+			require.Equal(t, tc.code, resp.StatusCode, tc.query)
+			require.Equal(t, tc.err, a.Error, tc.query)
+			require.Len(t, a.Data, tc.n, tc.query)
+		}
 	})
 }

@@ -87,3 +87,44 @@ scale_down: {threshold: 30}
 		}
 	})
 }
+
+// A backtest bound in days past what a duration holds is refused, naming
+// the bound. Before, the days wrapped around: from=213504d replayed the
+// last 25 minutes and answered 200.
+func TestBacktestDaysOutOfRange(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{Migrations, targetlock.Migrations}, func(t *testing.T, db *store.DB) {
+		p, err := Parse([]byte(`service: api
+target: {action: {exec: {command: [/bin/true]}}}
+min_instances: 2
+max_instances: 6
+metric: {type: cpu}
+interval: 1m
+scale_up: {threshold: 80}
+scale_down: {threshold: 30}
+`), "api.yml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+		c := New(Options{DB: db, Prometheus: hot{}, Clock: clock.NewManual(now), Registerer: prometheus.NewRegistry()})
+		c.SetConfig(DefaultConfig, []*Policy{p})
+		mux := http.NewServeMux()
+		c.Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		for _, tc := range []struct{ query, want string }{
+			{"from=213504d", `"error":"time \"213504d\": want a duration of at most 106751d"`},
+			{"from=2h&to=-213504d", `"error":"time \"-213504d\": want a duration of at most 106751d"`},
+		} {
+			resp, err := http.Get(srv.URL + "/api/v1/scaling/backtest?policy=" + p.Name + "&" + tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), tc.want) {
+				t.Errorf("%s: %d %s, want 400 with %s", tc.query, resp.StatusCode, body, tc.want)
+			}
+		}
+	})
+}

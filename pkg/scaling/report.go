@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,16 +21,30 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	if d, err := parseDuration(s); err == nil {
+	d, err := parseDuration(s)
+	if err == nil {
 		return now.Add(-d), nil
+	}
+	if errors.Is(err, errDays) {
+		return time.Time{}, fmt.Errorf("time %s: want %w", limits.Quote(s), err)
 	}
 	return time.Time{}, fmt.Errorf("time %s: want RFC 3339 (2026-12-03T09:00:00Z), a duration before now (6h, 2d) or now", limits.Quote(s))
 }
+
+// maxDays is the most days a time.Duration holds.
+const maxDays = int(math.MaxInt64 / int64(24*time.Hour))
+
+var errDays = fmt.Errorf("a duration of at most %dd", maxDays)
 
 func parseDuration(s string) (time.Duration, error) {
 	if strings.HasSuffix(s, "d") {
 		var n int
 		if _, err := fmt.Sscanf(s, "%dd", &n); err == nil && fmt.Sprintf("%dd", n) == s {
+			// Past 106751d the product wraps around: 213504d read as
+			// 25 minutes.
+			if n > maxDays || n < -maxDays {
+				return 0, errDays
+			}
 			return time.Duration(n) * 24 * time.Hour, nil
 		}
 	}
