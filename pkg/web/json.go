@@ -156,6 +156,13 @@ func UnmarshalStrict(b []byte, v any) error { return unmarshal(b, v, true) }
 // its path, never by a Go type) and trailing data are errors all the same.
 func UnmarshalLenient(b []byte, v any) error { return unmarshal(b, v, false) }
 
+// emptyBody is the error of a body with no JSON value: it is io.EOF, as
+// the decoder's was, with a message saying what is wanted.
+type emptyBody string
+
+func (e emptyBody) Error() string { return string(e) }
+func (e emptyBody) Unwrap() error { return io.EOF }
+
 func unmarshal(b []byte, v any, strict bool) error {
 	if wantsObject(v) && bytes.Equal(bytes.Trim(b, " \t\r\n"), []byte("null")) {
 		// encoding/json leaves the value as it is: the body would read
@@ -167,8 +174,12 @@ func unmarshal(b []byte, v any, strict bool) error {
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(v); err != nil {
-		if !strict && errors.Is(err, io.EOF) {
-			return errors.New("empty body: want a JSON object")
+		if errors.Is(err, io.EOF) {
+			// Still io.EOF to the routes that say what body they want.
+			if wantsObject(v) {
+				return emptyBody("empty body: want a JSON object")
+			}
+			return emptyBody("empty body: want a JSON value")
 		}
 		return jsonerr.Rewrite(err, b, v)
 	}
@@ -318,10 +329,12 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 }
 
 // duplicateKey returns an error naming the first key given twice in one
-// object of b (a valid JSON value), with the path of that object.
+// object of b (a valid JSON value), with the path of that object. The
+// path is built only then, from the frames open at that point (each
+// ancestor's current key or index): a deep nesting costs its depth, not
+// the square of it.
 func duplicateKey(b []byte) error {
 	type frame struct {
-		path   string
 		object bool
 		keys   map[string]bool
 		key    string // the key whose value comes next
@@ -329,18 +342,21 @@ func duplicateKey(b []byte) error {
 		index  int
 	}
 	var stack []*frame
-	child := func() string {
-		if len(stack) == 0 {
-			return ""
-		}
-		f := stack[len(stack)-1]
-		if f.object {
-			if f.path == "" {
-				return f.key
+	// path is the path of the innermost frame: the key or index each
+	// frame around it is at.
+	path := func() string {
+		var p strings.Builder
+		for _, f := range stack[:len(stack)-1] {
+			if f.object {
+				if p.Len() > 0 {
+					p.WriteByte('.')
+				}
+				p.WriteString(f.key)
+			} else {
+				fmt.Fprintf(&p, "[%d]", f.index)
 			}
-			return f.path + "." + f.key
 		}
-		return fmt.Sprintf("%s[%d]", f.path, f.index)
+		return p.String()
 	}
 	// valueDone moves the innermost frame past a value.
 	valueDone := func() {
@@ -371,9 +387,9 @@ func duplicateKey(b []byte) error {
 				}
 				k, _ := tok.(string)
 				if f.keys[k] {
-					where := "the JSON body"
-					if f.path != "" {
-						where = f.path
+					where := path()
+					if where == "" {
+						where = "the JSON body"
 					}
 					return fmt.Errorf("%s: key %s given twice", where, limits.Quote(k))
 				}
@@ -383,9 +399,9 @@ func duplicateKey(b []byte) error {
 		}
 		switch d, _ := tok.(json.Delim); d {
 		case '{':
-			stack = append(stack, &frame{path: child(), object: true, keys: map[string]bool{}, isKey: true})
+			stack = append(stack, &frame{object: true, keys: map[string]bool{}, isKey: true})
 		case '[':
-			stack = append(stack, &frame{path: child()})
+			stack = append(stack, &frame{})
 		case ']':
 			stack = stack[:len(stack)-1]
 			valueDone()

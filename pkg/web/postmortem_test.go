@@ -122,7 +122,7 @@ func TestPostmortemAPI(t *testing.T) {
 				err: `title: NUL byte at offset 1`},
 			{name: "add action item unknown field", method: "POST", path: inc + "/action-items", body: `{"title":"x","assignee":"bob"}`, code: 400, errType: "bad_data",
 				err: `invalid JSON body: json: unknown field "assignee"`},
-			{name: "add action item no body", method: "POST", path: inc + "/action-items", code: 400, errType: "bad_data", err: `invalid JSON body: EOF`},
+			{name: "add action item no body", method: "POST", path: inc + "/action-items", code: 400, errType: "bad_data", err: `invalid JSON body: empty body: want a JSON object`},
 			{name: "add action item unknown incident", method: "POST", path: "/api/v1/incidents/INC-1999-0001/action-items", body: `{"title":"x"}`, code: 404,
 				errType: "not_found", err: "incident not found: INC-1999-0001"},
 			{name: "add action item", method: "POST", path: inc + "/action-items", at: 20 * time.Minute,
