@@ -77,11 +77,14 @@ func LoadEscalation(cfg *config.Config) (*EscalationConfig, error) {
 	return c, nil
 }
 
-// logEscalationWarnings logs the warnings of a loaded configuration and
-// the gaps in on-call coverage.
+// logEscalationWarnings logs the warnings of a loaded configuration, at
+// the node of the file in force they name as `srectl check config` prints
+// them ("sred.yml:8:38: escalation: policies[0] (api): ..."), and the gaps
+// in on-call coverage.
 func (a *App) logEscalationWarnings(c *EscalationConfig) {
-	for _, w := range c.Warnings {
-		a.Logger.Warn("escalation config", "warning", w)
+	cfg := a.Config()
+	for _, w := range c.ConfigWarnings() {
+		a.Logger.Warn("escalation config", "warning", cfg.PlaceWarning(w))
 	}
 	for sched, gaps := range c.OnCall.GapWarnings(time.Now()) {
 		var total time.Duration

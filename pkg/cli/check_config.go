@@ -41,10 +41,11 @@ func checkConfig(env *Env, files []string, webConfig string) error {
 			continue
 		}
 		fmt.Fprintf(env.Stdout, "  SUCCESS\n")
-		// The sections' warnings at the node of the file they name; those
-		// of access (users file, web config file) as they are.
+		// The sections' warnings at the node of the file they name, as
+		// sred logs them; those of access (users file, web config file)
+		// as they are.
 		for _, w := range cfg.Warnings() {
-			fmt.Fprintf(env.Stdout, "  WARNING: %s\n", placeWarning(cfg, f, w))
+			fmt.Fprintf(env.Stdout, "  WARNING: %s\n", cfg.PlaceWarning(w))
 		}
 		for _, w := range warnings {
 			fmt.Fprintf(env.Stdout, "  WARNING: %s\n", w)
@@ -56,19 +57,6 @@ func checkConfig(env *Env, files []string, webConfig string) error {
 		return &ExitError{Code: 1, Err: errors.New("configuration check failed")}
 	}
 	return nil
-}
-
-// placeWarning returns warning w of the configuration file f at the node of
-// f it names, "f:line:col: w", as the errors of a subsystem's checks are
-// placed ("escalation: policies[0] (api): levels[1].users[0]: user bob has
-// no contact ..." at the bob of that level); a warning naming no node of f
-// reads as it is.
-func placeWarning(cfg *sredapp.Config, f, w string) string {
-	placed := cfg.Locate(errors.New(w)).Error()
-	if strings.HasPrefix(placed, f+":") && !strings.HasPrefix(placed, f+": ") {
-		return placed
-	}
-	return w
 }
 
 func summarizeConfig(env *Env, cfg *sredapp.Config) {

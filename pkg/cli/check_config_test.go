@@ -24,11 +24,11 @@ func TestCheckConfig(t *testing.T) {
 		// printed: this file configures no notification channel, so the
 		// default severities page nobody.
 		{"good", []string{good}, 0, "Checking '" + good + "'\n  SUCCESS\n" +
-			"  WARNING: escalation: channel email is used by the escalation config but not configured in notifications\n" +
-			"  WARNING: escalation: channel phone is used by the escalation config but not configured in notifications\n" +
-			"  WARNING: escalation: channel push is used by the escalation config but not configured in notifications\n" +
-			"  WARNING: escalation: channel slack is used by the escalation config but not configured in notifications\n" +
-			"  WARNING: escalation: channel sms is used by the escalation config but not configured in notifications\n" +
+			"  WARNING: escalation: default severities.CRITICAL.channels[0]: channel sms is used by the escalation config but not configured in notifications\n" +
+			"  WARNING: escalation: default severities.CRITICAL.channels[1]: channel phone is used by the escalation config but not configured in notifications\n" +
+			"  WARNING: escalation: default severities.CRITICAL.channels[2]: channel push is used by the escalation config but not configured in notifications\n" +
+			"  WARNING: escalation: default severities.CRITICAL.channels[3]: channel email is used by the escalation config but not configured in notifications\n" +
+			"  WARNING: escalation: default severities.LOW.channels[1]: channel slack is used by the escalation config but not configured in notifications\n" +
 			"  WARNING: no users: sred refuses to start unless --web.no-auth is given (anyone who reaches the port is then admin); list users in auth.users_file\n" +
 			"  incident IDs: INC-YYYY-NNNN, webhook auth: none, max body: 4194304 bytes\n" +
 			"  service labels: [service job], severity label: severity (default MEDIUM), auto resolve: true, flap window: 1h\n" +
@@ -310,7 +310,7 @@ func TestCheckConfigEscalationWarningPositions(t *testing.T) {
     - name: api
       matchers: ['{severity="CRITICAL"}']
       levels:
-        - {after: 0m, users: [alice, bob]}
+        - {after: 0m, users: [alice, bob], channels: [sms, teams]}
         - {after: 10m, schedules: [api-primary]}
 oncall:
   users: [{name: alice, phone: "+15550100001"}, {name: bob}, {name: carol}]
@@ -324,5 +324,10 @@ notifications:
 	require.Equal(t, 0, Main([]string{"check", "config", f}, &out, &errb), "%s\n%s", out.String(), errb.String())
 	require.Contains(t, out.String(), "  WARNING: "+f+":8:38: escalation: policies[0] (api): levels[0].users[1]: user bob has no contact for sms (CRITICAL): those messages skip them\n")
 	require.Contains(t, out.String(), "  WARNING: "+f+":9:36: escalation: policies[0] (api): levels[1].schedules[0] (api-primary): user carol has no contact for sms (CRITICAL): those messages skip them\n")
-	require.Contains(t, out.String(), "  WARNING: escalation: channel email is used by the escalation config but not configured in notifications\n")
+	// A channel of a severity the file leaves to its default has no
+	// position; one of the file, at the first value that uses it.
+	require.Contains(t, out.String(), "  WARNING: escalation: default severities.HIGH.channels[2]: channel email is used by the escalation config but not configured in notifications\n")
+	require.Contains(t, out.String(), "  WARNING: "+f+":8:60: escalation: policies[0] (api): levels[0].channels[1]: channel teams is used by the escalation config but not configured in notifications\n")
+	// In the order of the file: level 0's warnings before level 1's.
+	require.Less(t, strings.Index(out.String(), ":8:60: "), strings.Index(out.String(), ":9:36: "))
 }

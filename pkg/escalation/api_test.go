@@ -761,7 +761,7 @@ func TestMaintenanceWindowNames(t *testing.T) {
 		for _, name := range []string{`"db\nupgrade"`, `"db\tupgrade"`} {
 			var c escalation.Config
 			err := yaml.Unmarshal([]byte("maintenance_windows:\n  - {name: "+name+`, matchers: ['service="api"'], start: 2026-03-02T10:00:00Z, end: 2026-03-02T11:00:00Z}`+"\n"), &c)
-			require.ErrorContains(t, err, "escalation: maintenance window name ")
+			require.ErrorContains(t, err, "line 2: escalation: maintenance_windows[0].name: maintenance window name ")
 			require.ErrorContains(t, err, "is not printable (a name is a single line of printable characters)")
 		}
 

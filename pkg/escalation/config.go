@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -44,6 +43,10 @@ type Config struct {
 	Policies []*Policy `yaml:"policies,omitempty" json:"policies,omitempty"`
 	// MaintenanceWindows page nobody for matching incidents while active.
 	MaintenanceWindows []*MaintenanceWindow `yaml:"maintenance_windows,omitempty" json:"maintenance_windows,omitempty"`
+
+	// defaulted are the severities Validate gave their default row: a
+	// warning about one names no value of the file.
+	defaulted map[incident.Severity]bool
 }
 
 // SeverityRule is one row of the severity table.
@@ -197,7 +200,7 @@ func (c *Config) Validate() error {
 	c.AckReminderChannels = chs
 	def := DefaultSeverities()
 	if c.Severities == nil {
-		c.Severities = def
+		c.Severities = map[incident.Severity]*SeverityRule{}
 	}
 	for sev, r := range c.Severities {
 		if _, err := incident.ParseSeverity(string(sev)); err != nil || string(sev) != strings.ToUpper(string(sev)) {
@@ -221,30 +224,43 @@ func (c *Config) Validate() error {
 	for _, s := range incident.Severities {
 		if c.Severities[s] == nil {
 			c.Severities[s] = def[s]
+			if c.defaulted == nil {
+				c.defaulted = map[incident.Severity]bool{}
+			}
+			c.defaulted[s] = true
 		}
 	}
-	names := map[string]bool{}
+	// Each problem names the path of the value it is about, counted
+	// from 0 as in the file ("policies[3]: name: \"api\" is used by
+	// policies[1] too"), which places it there.
+	names := map[string]int{}
 	for i, p := range c.Policies {
 		if p == nil {
-			return fmt.Errorf("policy %d is empty", i+1)
+			return fmt.Errorf("policies[%d]: empty", i)
 		}
 		if p.Name == "" {
-			return fmt.Errorf("policy %d has no name", i+1)
+			return fmt.Errorf("policies[%d]: name is required", i)
 		}
-		if names[p.Name] {
-			return fmt.Errorf("duplicate policy %q", p.Name)
+		if first, ok := names[p.Name]; ok {
+			return fmt.Errorf("policies[%d]: name: %q is used by policies[%d] too", i, p.Name, first)
 		}
-		names[p.Name] = true
+		names[p.Name] = i
 		if err := p.validate(); err != nil {
 			return fmt.Errorf("policies[%d] (%s): %w", i, p.Name, err)
 		}
 	}
 	for i, w := range c.MaintenanceWindows {
 		if w == nil {
-			return fmt.Errorf("maintenance window %d is empty", i+1)
+			return fmt.Errorf("maintenance_windows[%d]: empty", i)
 		}
-		if err := w.Validate(); err != nil {
-			return err
+		if err := checkMaintenanceName(w.Name); err != nil {
+			if strings.TrimSpace(w.Name) == "" {
+				return fmt.Errorf("maintenance_windows[%d]: name is required", i)
+			}
+			return fmt.Errorf("maintenance_windows[%d].name: %w", i, err)
+		}
+		if err := w.check(); err != nil {
+			return fmt.Errorf("maintenance_windows[%d] (%s): %w", i, w.Name, err)
 		}
 	}
 	return nil
@@ -328,15 +344,41 @@ func (w *MaintenanceWindow) validate() error {
 	if w.Name == "" {
 		return errors.New("maintenance window without a name")
 	}
-	var err error
-	if w.matchers, err = ParseMatchers(w.Matchers); err != nil {
+	if err := w.checkMatchers(); err != nil {
 		return fmt.Errorf("maintenance window %q: %w", w.Name, err)
-	}
-	if len(w.matchers) == 0 {
-		return fmt.Errorf("maintenance window %q: matchers are required", w.Name)
 	}
 	if w.Start.IsZero() || w.End.IsZero() || !w.End.After(w.Start) {
 		return fmt.Errorf("maintenance window %q: end must be after start", w.Name)
+	}
+	return nil
+}
+
+// checkMatchers parses the window's matchers, which it requires.
+func (w *MaintenanceWindow) checkMatchers() error {
+	var err error
+	if w.matchers, err = ParseMatchers(w.Matchers); err != nil {
+		return err
+	}
+	if len(w.matchers) == 0 {
+		return errors.New("matchers are required")
+	}
+	return nil
+}
+
+// check checks a window of the configuration but its name; each message
+// names the field it is about ("end: 2026-06-06T20:00:00Z must be after
+// start (2026-06-06T22:00:00Z)"), which places it at that field's value.
+func (w *MaintenanceWindow) check() error {
+	if err := w.checkMatchers(); err != nil {
+		return err
+	}
+	switch {
+	case w.Start.IsZero():
+		return errors.New("start is required")
+	case w.End.IsZero():
+		return errors.New("end is required")
+	case !w.End.After(w.Start):
+		return fmt.Errorf("end: %s must be after start (%s)", w.End.Format(time.RFC3339Nano), w.Start.Format(time.RFC3339Nano))
 	}
 	return nil
 }
@@ -352,7 +394,11 @@ func (w *MaintenanceWindow) Matches(ls model.LabelSet) bool { return w.matchers.
 // CheckRefs checks that every user, schedule and team named by the policies
 // exists in the on-call configuration, and that every channel they use is
 // configured in notifications (unconfigured channels are returned as
-// warnings: a message to them would only fail).
+// warnings: a message to them would only fail). Warnings come in the
+// order of the fields they name and each names the path of its value
+// ("severities.CRITICAL.channels[2]: channel email ..."), which places it;
+// a severity the section leaves to its default reads "default
+// severities.LOW.channels[1]: ...".
 func (c *Config) CheckRefs(oc *oncall.Config, nc *notify.Config) (warnings []string, err error) {
 	// Each unknown name is reported with the path of its value
 	// ("policies[1] (db): levels[2].users[0]"), which the configuration's
@@ -377,30 +423,39 @@ func (c *Config) CheckRefs(oc *oncall.Config, nc *notify.Config) (warnings []str
 			}
 		}
 	}
+	// The warnings in the order of the section's fields (ack reminders,
+	// severities, then each policy's levels in turn, each level's users,
+	// schedules, teams and channels): a channel not configured is named
+	// once, at the first value that uses it.
 	seen := map[string]bool{}
-	use := func(chs []string) {
-		for _, ch := range chs {
+	use := func(path string, chs []string) {
+		for k, ch := range chs {
 			if nc != nil && !nc.Configured(ch) && !seen[ch] {
 				seen[ch] = true
-				warnings = append(warnings, fmt.Sprintf("channel %s is used by the escalation config but not configured in notifications", ch))
+				warnings = append(warnings, fmt.Sprintf("%s[%d]: channel %s is used by the escalation config but not configured in notifications", path, k, ch))
 			}
 		}
 	}
+	if c.AckReminder > 0 || slices.ContainsFunc(c.Policies, func(p *Policy) bool { return p.AckReminder != nil && *p.AckReminder > 0 }) {
+		use("ack_reminder_channels", c.AckReminderChannels)
+	}
 	for _, s := range incident.Severities {
 		if r := c.Severities[s]; r != nil {
-			use(r.Channels)
+			path := fmt.Sprintf("severities.%s.channels", s)
+			if c.defaulted[s] {
+				// Not in the file: no position.
+				path = "default " + path
+			}
+			use(path, r.Channels)
 		}
 	}
-	for _, p := range c.Policies {
-		for _, l := range p.Levels {
-			use(l.Channels)
+	for pi, p := range c.Policies {
+		sevs := p.severities()
+		for i, l := range p.Levels {
+			warnings = append(warnings, c.contactWarnings(pi, p, sevs, i, l, oc, nc)...)
+			use(fmt.Sprintf("policies[%d] (%s): levels[%d].channels", pi, p.Name, i), l.Channels)
 		}
 	}
-	warnings = append(warnings, c.contactWarnings(oc, nc)...)
-	if c.AckReminder > 0 || slices.ContainsFunc(c.Policies, func(p *Policy) bool { return p.AckReminder != nil && *p.AckReminder > 0 }) {
-		use(c.AckReminderChannels)
-	}
-	sort.Strings(warnings)
 	return warnings, nil
 }
 
@@ -466,47 +521,43 @@ func levelUsers(l *Level, oc *oncall.Config) []levelUser {
 	return out
 }
 
-// contactWarnings reports users a policy may page on a per-user channel
+// contactWarnings reports users level i of policy pi (of severities sevs)
+// may page on a per-user channel
 // (email, sms, phone, push) that is configured but for which they have no
 // contact: that channel would silently skip them. Each warning names the
 // path of the value that brings the user in, as the configuration's
 // errors do: "policies[0] (api): levels[1].users[0]: user ...", or the
 // schedule or team they come from ("levels[0].schedules[0] (api-primary)").
-func (c *Config) contactWarnings(oc *oncall.Config, nc *notify.Config) []string {
+func (c *Config) contactWarnings(pi int, p *Policy, sevs []incident.Severity, i int, l *Level, oc *oncall.Config, nc *notify.Config) []string {
 	var out []string
-	for pi, p := range c.Policies {
-		sevs := p.severities()
-		for i, l := range p.Levels {
-			// channel -> severities that use it at this level
-			use := map[string][]string{}
-			var order []string
-			for _, sev := range sevs {
-				chs := l.Channels
-				if len(chs) == 0 && c.Severities[sev] != nil {
-					chs = c.Severities[sev].Channels
-				}
-				for _, ch := range chs {
-					if !notify.PerUser(ch) || (nc != nil && !nc.Configured(ch)) {
-						continue
-					}
-					if _, ok := use[ch]; !ok {
-						order = append(order, ch)
-					}
-					use[ch] = append(use[ch], string(sev))
-				}
+	// channel -> severities that use it at this level
+	use := map[string][]string{}
+	var order []string
+	for _, sev := range sevs {
+		chs := l.Channels
+		if len(chs) == 0 && c.Severities[sev] != nil {
+			chs = c.Severities[sev].Channels
+		}
+		for _, ch := range chs {
+			if !notify.PerUser(ch) || (nc != nil && !nc.Configured(ch)) {
+				continue
 			}
-			for _, u := range levelUsers(l, oc) {
-				var missing []string
-				for _, ch := range order {
-					if contact(oc.User(u.name), ch) == "" {
-						missing = append(missing, fmt.Sprintf("%s (%s)", ch, strings.Join(use[ch], ", ")))
-					}
-				}
-				if len(missing) > 0 {
-					out = append(out, fmt.Sprintf("policies[%d] (%s): levels[%d].%s: user %s has no contact for %s: those messages skip them",
-						pi, p.Name, i, u.from, u.name, strings.Join(missing, ", ")))
-				}
+			if _, ok := use[ch]; !ok {
+				order = append(order, ch)
 			}
+			use[ch] = append(use[ch], string(sev))
+		}
+	}
+	for _, u := range levelUsers(l, oc) {
+		var missing []string
+		for _, ch := range order {
+			if contact(oc.User(u.name), ch) == "" {
+				missing = append(missing, fmt.Sprintf("%s (%s)", ch, strings.Join(use[ch], ", ")))
+			}
+		}
+		if len(missing) > 0 {
+			out = append(out, fmt.Sprintf("policies[%d] (%s): levels[%d].%s: user %s has no contact for %s: those messages skip them",
+				pi, p.Name, i, u.from, u.name, strings.Join(missing, ", ")))
 		}
 	}
 	return out

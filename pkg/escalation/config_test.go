@@ -64,11 +64,11 @@ var badFixtures = map[string]string{
 	"level_empty.bad.yml":              `6:10: escalation: policies[0] (api): levels[1]: empty`,
 	"level_no_targets.bad.yml":         `5:11: escalation: policies[0] (api): levels[0]: no users, schedules or teams`,
 	"level_order.bad.yml":              `7:19: escalation: policies[0] (api): levels[2].after: 15m must be later than the previous level's`,
-	"policy_duplicate.bad.yml":         `3:13: escalation: duplicate policy "api"`,
-	"policy_empty.bad.yml":             `1:1: escalation: policy 1 is empty`,
+	"policy_duplicate.bad.yml":         `5:13: escalation: policies[1]: name: "api" is used by policies[0] too`,
+	"policy_empty.bad.yml":             `3:6: escalation: policies[0]: empty`,
 	"policy_matcher.bad.yml":           "4:18: escalation: policies[0] (api): matcher \"service=~\\\"api|(checkout\\\"\": error parsing regexp: missing closing ): `^(?:api|(checkout)$`",
 	"policy_no_levels.bad.yml":         `3:7: escalation: policies[0] (api): no levels`,
-	"policy_no_name.bad.yml":           `1:1: escalation: policy 1 has no name`,
+	"policy_no_name.bad.yml":           `3:7: escalation: policies[0]: name is required`,
 	"repeat_negative.bad.yml":          `4:15: escalation: policies[0] (api): repeat: -1 must not be negative`,
 	"severity_channel_unknown.bad.yml": `3:29: escalation: severities: LOW: unknown channel "carrier-pigeon" (want one of sms, phone, push, email, slack, webhook, pagerduty, teams, mattermost, or chat)`,
 	"severity_empty.bad.yml":           `3:5: escalation: severities: HIGH is empty`,
@@ -80,11 +80,11 @@ var badFixtures = map[string]string{
 	"unknown_schedule.bad.yml":         `6:36: escalation: policies[0] (api): levels[1].schedules[0]: unknown schedule "api-secondary"`,
 	"unknown_team.bad.yml":             `5:31: escalation: policies[0] (api): levels[0].teams[0]: unknown team "api-team"`,
 	"unknown_user.bad.yml":             `6:32: escalation: policies[0] (api): levels[1].users[0]: unknown user "tara"`,
-	"window_empty.bad.yml":             `1:1: escalation: maintenance window 1 is empty`,
-	"window_end.bad.yml":               `3:13: escalation: maintenance window "db-migration": end must be after start`,
-	"window_matcher.bad.yml":           `4:18: escalation: maintenance window "db-migration": matcher "service=db\"": matcher value contains unescaped double quote: db"`,
-	"window_no_matchers.bad.yml":       `3:13: escalation: maintenance window "db-migration": matchers are required`,
-	"window_no_name.bad.yml":           `1:1: escalation: maintenance window without a name`,
+	"window_empty.bad.yml":             `3:6: escalation: maintenance_windows[0]: empty`,
+	"window_end.bad.yml":               `6:12: escalation: maintenance_windows[0] (db-migration): end: 2026-06-06T22:00:00Z must be after start (2026-06-07T02:00:00Z)`,
+	"window_matcher.bad.yml":           `4:18: escalation: maintenance_windows[0] (db-migration): matcher "service=db\"": matcher value contains unescaped double quote: db"`,
+	"window_no_matchers.bad.yml":       `3:7: escalation: maintenance_windows[0] (db-migration): matchers are required`,
+	"window_no_name.bad.yml":           `3:7: escalation: maintenance_windows[0]: name is required`,
 	"window_time.bad.yml":              `5:14: parsing time "next saturday" as "2006-01-02T15:04:05Z07:00": cannot parse "next saturday" as "2006"`,
 }
 
@@ -110,9 +110,9 @@ func TestGoodConfig(t *testing.T) {
 	require.NoError(t, err)
 	c := &s.Escalation
 	require.Equal(t, []string{
-		"channel email is used by the escalation config but not configured in notifications",
-		"channel push is used by the escalation config but not configured in notifications",
-		"channel slack is used by the escalation config but not configured in notifications",
+		"default severities.CRITICAL.channels[2]: channel push is used by the escalation config but not configured in notifications",
+		"default severities.CRITICAL.channels[3]: channel email is used by the escalation config but not configured in notifications",
+		"default severities.LOW.channels[1]: channel slack is used by the escalation config but not configured in notifications",
 		`policies[0] (api): levels[0].schedules[0] (api-primary): user alice has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
 		`policies[0] (api): levels[0].schedules[0] (api-primary): user bob has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
 		`policies[0] (api): levels[1].teams[0] (api-team): user alice has no contact for phone (CRITICAL, HIGH): those messages skip them`,
@@ -174,12 +174,38 @@ func TestContactWarningPositions(t *testing.T) {
 		got = append(got, yamlerr.FileChecks(path, b, []string{"escalation"}, errors.New("escalation: "+w)).Error())
 	}
 	require.Equal(t, []string{
-		path + `:10:23: escalation: policies[0] (api): levels[0].schedules[0] (api-primary): user carol has no contact for sms (CRITICAL): those messages skip them`,
 		// bob is listed directly and is also on api-primary: the list names him.
 		path + `:9:26: escalation: policies[0] (api): levels[0].users[1]: user bob has no contact for sms (CRITICAL): those messages skip them`,
+		path + `:10:23: escalation: policies[0] (api): levels[0].schedules[0] (api-primary): user carol has no contact for sms (CRITICAL): those messages skip them`,
 		path + `:12:23: escalation: policies[0] (api): levels[1].schedules[0] (db-primary): user dave has no contact for email (CRITICAL): those messages skip them`,
 		path + `:12:35: escalation: policies[0] (api): levels[1].schedules[1] (api-primary): user bob has no contact for sms (CRITICAL): those messages skip them`,
 		path + `:12:35: escalation: policies[0] (api): levels[1].schedules[1] (api-primary): user carol has no contact for sms (CRITICAL): those messages skip them`,
 		path + `:13:19: escalation: policies[0] (api): levels[1].teams[0] (api-team): user erin has no contact for sms (CRITICAL), email (CRITICAL): those messages skip them`,
+	}, got)
+}
+
+// TestWarningPositions: the section's warnings come in the order of the
+// file (ack reminders, severities, then policy by policy and level by
+// level: policies[2] before policies[10], a level's users before its
+// teams), and each names the path of its value, an unconfigured channel
+// the first value that uses it, so that each is placed in the file.
+func TestWarningPositions(t *testing.T) {
+	path := filepath.Join("testdata", "warnings.yml")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	_, warnings, err := loadSections(path)
+	require.NoError(t, err)
+	got := make([]string, len(warnings))
+	for i, w := range warnings {
+		got[i] = yamlerr.FileChecks(path, b, []string{"escalation"}, errors.New("escalation: "+w)).Error()
+	}
+	require.Equal(t, []string{
+		path + `:3:27: escalation: ack_reminder_channels[0]: channel email is used by the escalation config but not configured in notifications`,
+		path + `:3:34: escalation: ack_reminder_channels[1]: channel slack is used by the escalation config but not configured in notifications`,
+		path + `:5:32: escalation: severities.CRITICAL.channels[1]: channel push is used by the escalation config but not configured in notifications`,
+		path + `:16:19: escalation: policies[2] (p2): levels[0].users[0]: user bob has no contact for sms (CRITICAL, HIGH, MEDIUM, LOW): those messages skip them`,
+		path + `:17:19: escalation: policies[2] (p2): levels[0].teams[0] (t): user carol has no contact for sms (CRITICAL, HIGH, MEDIUM, LOW): those messages skip them`,
+		path + `:21:22: escalation: policies[2] (p2): levels[1].channels[0]: channel teams is used by the escalation config but not configured in notifications`,
+		path + `:29:48: escalation: policies[10] (p10): levels[0].users[0]: user bob has no contact for sms (CRITICAL, HIGH, MEDIUM, LOW): those messages skip them`,
 	}, got)
 }
