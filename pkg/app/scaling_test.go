@@ -106,6 +106,13 @@ func TestScalingWired(t *testing.T) {
 			code, env = getJSON(t, srv.URL+"/api/v1/scaling/policies?service=api", nil, nil)
 			require.Equal(t, http.StatusBadRequest, code)
 			require.Contains(t, env.Error, `unknown parameter "service" (want none)`)
+			// Several bad parameters: the error names the first in sorted
+			// order, the same every time (not Go's map order).
+			for range 20 {
+				code, env = getJSON(t, srv.URL+"/api/v1/scaling/decisions?zeta=1&policy=a&policy=b&alpha=1&mid=1", nil, nil)
+				require.Equal(t, http.StatusBadRequest, code)
+				require.Contains(t, env.Error, `unknown parameter "alpha" (want policy, limit)`)
+			}
 
 			// The console page graphs the backtest.
 			resp, err := http.Get(srv.URL + "/scaling?policy=ml-pipeline&from=2m&to=1m")

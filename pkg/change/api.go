@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/rootuip/sre/pkg/auth"
@@ -215,26 +212,13 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 }
 
 // onlyParams answers 400 naming the first parameter of q (sorted) that is
-// not one of names, or one given twice: a misspelt ?servce= would widen a
-// list to every service, or record a notification's change under the
-// rollout's name; ?service=a&service=b read as a alone.
+// not one of names, or one given twice (web.CheckParams): a misspelt
+// ?servce= would widen a list to every service, or record a notification's
+// change under the rollout's name; ?service=a&service=b read as a alone.
 func onlyParams(w http.ResponseWriter, q url.Values, names ...string) bool {
-	for _, k := range slices.Sorted(maps.Keys(q)) {
-		var err error
-		switch {
-		case !slices.Contains(names, k):
-			want := names[0]
-			if len(names) > 1 {
-				want = strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
-			}
-			err = fmt.Errorf("unknown parameter %s (want %s)", limits.Quote(k), want)
-		case len(q[k]) > 1:
-			err = fmt.Errorf("parameter %s given %d times: give it once", limits.Quote(k), len(q[k]))
-		}
-		if err != nil {
-			web.Error(w, http.StatusBadRequest, "bad_data", err)
-			return false
-		}
+	if err := web.CheckParams(q, names...); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return false
 	}
 	return true
 }

@@ -282,7 +282,7 @@ func TestChangesAPI(t *testing.T) {
 		require.Len(t, decode[change.List](t, a).Changes, 1)
 		code, a = call(t, srv, http.MethodGet, "/api/v1/changes?colour=red", "")
 		require.Equal(t, http.StatusBadRequest, code)
-		require.Equal(t, `unknown parameter "colour" (want service, kind, outcome, since, until, before or limit)`, a.Error)
+		require.Equal(t, `unknown parameter "colour" (want service, kind, outcome, since, until, before, limit)`, a.Error)
 
 		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/2/finish", `{"outcome": "rolled_back"}`)
 		require.Equal(t, http.StatusOK, code, a.Error)

@@ -5,12 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
-	"net/url"
-	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/limits"
@@ -89,26 +85,9 @@ func (h handlers) definitions(w http.ResponseWriter, r *http.Request, _ string) 
 // listParams are the query parameters of GET /api/v1/rollouts.
 var listParams = []string{"active", "name", "limit"}
 
-// checkParams returns an error naming the first parameter of q (in sorted
-// order) the list does not read, or one given twice: a typo such as
-// ?actve=true would otherwise widen the answer to every rollout, and
-// ?name=a&name=b read as name=a alone, as GET /api/v1/incidents refuses them.
-func checkParams(q url.Values) error {
-	keys := slices.Sorted(maps.Keys(q))
-	for _, k := range keys {
-		if !slices.Contains(listParams, k) {
-			return fmt.Errorf("unknown parameter %s (want %s)", limits.Quote(k), strings.Join(listParams, ", "))
-		}
-		if n := len(q[k]); n > 1 {
-			return fmt.Errorf("parameter %s given %d times: give it once", limits.Quote(k), n)
-		}
-	}
-	return nil
-}
-
 func (h handlers) list(w http.ResponseWriter, r *http.Request, _ string) {
 	q := r.URL.Query()
-	if err := checkParams(q); err != nil {
+	if err := web.CheckParams(q, listParams...); err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}

@@ -3,15 +3,11 @@ package scaling
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/rootuip/sre/pkg/auth"
-	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -55,21 +51,11 @@ func (c *Controller) Statuses(ctx context.Context) ([]PolicyStatus, error) {
 
 // onlyParams answers 400 for a parameter the route does not take or one
 // given twice (a typo such as ?polcy= would otherwise widen the answer to
-// every policy), as the other routes do.
+// every policy), as the other routes do (web.CheckParams).
 func onlyParams(w http.ResponseWriter, r *http.Request, names ...string) bool {
-	for k, vs := range r.URL.Query() {
-		if !slices.Contains(names, k) {
-			want := "none"
-			if len(names) > 0 {
-				want = strings.Join(names, ", ")
-			}
-			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown parameter %s (want %s)", limits.Quote(k), want))
-			return false
-		}
-		if len(vs) > 1 {
-			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("parameter %s given %d times: give it once", limits.Quote(k), len(vs)))
-			return false
-		}
+	if err := web.CheckParams(r.URL.Query(), names...); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return false
 	}
 	return true
 }

@@ -33,9 +33,13 @@ func onlyParams(q url.Values, names ...string) error {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	want := "none"
+	if len(names) > 0 {
+		want = strings.Join(names, ", ")
+	}
 	for _, k := range keys {
 		if !slices.Contains(names, k) {
-			return fmt.Errorf("unknown parameter %s (want %s)", limits.Quote(k), strings.Join(names, ", "))
+			return fmt.Errorf("unknown parameter %s (want %s)", limits.Quote(k), want)
 		}
 	}
 	return nil
