@@ -131,7 +131,7 @@ func (k *KubeSelector) checkPort(t string) error {
 // fault (see check), knowing its index, and places an error at the node
 // of the field it names.
 func (f *Fault) UnmarshalYAML(unmarshal func(any) error) error {
-	var at faultNode
+	var at itemNode
 	if err := unmarshal(&at); err != nil {
 		return err
 	}
@@ -143,13 +143,40 @@ func (f *Fault) UnmarshalYAML(unmarshal func(any) error) error {
 	return nil
 }
 
-// faultNode keeps the node of a fault while the experiment is decoded.
-type faultNode struct{ n *yaml.Node }
+// itemNode keeps the node of a list item (a fault, a rollback action)
+// while the experiment is decoded.
+type itemNode struct{ n *yaml.Node }
 
 // UnmarshalYAML implements yaml.Unmarshaler.
-func (a *faultNode) UnmarshalYAML(n *yaml.Node) error {
+func (a *itemNode) UnmarshalYAML(n *yaml.Node) error {
 	a.n = n
 	return nil
+}
+
+// placed is err, the check of the list item at path ("faults[1] (slow)")
+// whose node is n, prefixed with that path and placed at the node under n
+// of the field it names: the value, n itself when the field is missing.
+// Without n (an item not decoded from a file) it is not placed.
+func placed(n *yaml.Node, path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	full := fmt.Errorf("%s: %w", path, err)
+	if n == nil {
+		return full
+	}
+	line, col := namedAt(n, err.Error())
+	return &yamlerr.NodeError{Line: line, Column: col, Err: full}
+}
+
+// namedAt is the line and column of the node under n that msg names (see
+// yamlerr.AtNamed), n's when it names none.
+func namedAt(n *yaml.Node, msg string) (line, col int) {
+	var ne *yamlerr.NodeError
+	if !errors.As(yamlerr.AtNamed(n, "%s", msg), &ne) {
+		return n.Line, n.Column
+	}
+	return ne.Line, ne.Column
 }
 
 // checkAt checks f, the fault at index i of the experiment's faults: the
@@ -157,19 +184,7 @@ func (a *faultNode) UnmarshalYAML(n *yaml.Node) error {
 // placed at the node of the field it names (the value; the fault itself
 // when the field is missing).
 func (f *Fault) checkAt(i int) error {
-	err := f.check()
-	if err == nil {
-		return nil
-	}
-	full := fmt.Errorf("faults[%d]%s: %w", i, named(f.Name), err)
-	if f.node == nil {
-		return full
-	}
-	var ne *yamlerr.NodeError
-	if !errors.As(yamlerr.AtNamed(f.node, "%s", err.Error()), &ne) {
-		return full
-	}
-	return &yamlerr.NodeError{Line: ne.Line, Column: ne.Column, Err: full}
+	return placed(f.node, fmt.Sprintf("faults[%d]%s", i, named(f.Name)), f.check())
 }
 
 // check sets the driver and the defaults of f and validates the

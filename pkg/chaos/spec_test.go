@@ -88,7 +88,7 @@ func TestBadExperiments(t *testing.T) {
 		"abort-condition-name.yml":      "abort.promql[1]: name is required",
 		"abort-condition-expr.yml":      "abort.promql[0] (errors): expr is required",
 		"rollback-no-name.yml":          "rollback[2]: name is required",
-		"rollback-no-command.yml":       "rollback[0] (heal): command is required",
+		"rollback-no-command.yml":       "rollback[0] (heal): command: [] is empty",
 		"rollback-empty-program.yml":    "rollback[0] (heal): command[0]: the program to run is empty",
 		"max-budget-share.yml":          "maxBudgetShare: 2 must be a share between 0 and 1",
 		"kind-missing.yml":              `kind must be "Experiment", got ""`,
@@ -118,6 +118,13 @@ func TestBadExperiments(t *testing.T) {
 		// A name with ")" or ": " is written escaped in the path.
 		"probe-name-paren.yml":    `hypothesis.steadyState[1] ("h:\x20(x\x29"): http.expectStatus: 700`,
 		"rollback-name-paren.yml": `rollback[1] ("heal (a\x29b"): timeout: 100y is above 1h`,
+		// An item's check is placed at the value it names, written
+		// otherwise than the message echoes it or not; a field missing
+		// from it at the item.
+		"rollback-command-missing.yml":    "rollback[0] (heal): command is required",
+		"rollback-timeout-minutes.yml":    "rollback[1] (b): timeout: 4d4h is above 1h",
+		"probe-status-hex.yml":            "hypothesis.steadyState[0] (h): http.expectStatus: 700 is not an HTTP status",
+		"abort-condition-expr-second.yml": `abort.promql[1] (b): expr: invalid PromQL "up =="`,
 		// A syntax error is positioned file:line:col, as in sred.yml.
 		"syntax.yml": `testdata/bad/syntax.yml:9:9: invalid YAML: "{" opened here is not closed before line 10`,
 	}
