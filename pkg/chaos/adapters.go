@@ -36,9 +36,10 @@ func LoadExperiments(cfg Config, resolve func(string) string) ([]*Experiment, er
 			exps = []*Experiment{e}
 		}
 		for _, e := range exps {
-			// What this host cannot run is an error now, not at the run.
+			// What this host cannot run is an error now, not at the run
+			// (placed in e.File).
 			if err := CheckHost(e); err != nil {
-				return nil, fmt.Errorf("chaos: %s: %w", e.File, err)
+				return nil, fmt.Errorf("chaos: %w", err)
 			}
 			if prev, ok := seen[e.Name]; ok {
 				return nil, fmt.Errorf("chaos: %s: experiment %q already defined in %s", e.File, e.Name, prev)

@@ -92,6 +92,18 @@ type Fault struct {
 	// node is the fault's node in the experiment file while the
 	// experiment is decoded (checkAt places its errors there).
 	node *yaml.Node
+	// at is where the file writes the fault, kept for the checks made
+	// after decoding (CheckHost).
+	at faultAt
+}
+
+// faultAt is where the file writes a fault: its path in messages, as the
+// file names it ("faults[0] (mem)", "faults[1]" without a name: not the
+// default name), and the line and column of its size (of the fault when
+// it has none); zero for a fault not decoded from a file.
+type faultAt struct {
+	path      string
+	line, col int
 }
 
 // KubeSelector selects pods for Chaos Mesh.
@@ -131,7 +143,7 @@ func (k *KubeSelector) checkPort(t string) error {
 // fault (see check), knowing its index, and places an error at the node
 // of the field it names.
 func (f *Fault) UnmarshalYAML(unmarshal func(any) error) error {
-	var at faultNode
+	var at itemNode
 	if err := unmarshal(&at); err != nil {
 		return err
 	}
@@ -143,33 +155,57 @@ func (f *Fault) UnmarshalYAML(unmarshal func(any) error) error {
 	return nil
 }
 
-// faultNode keeps the node of a fault while the experiment is decoded.
-type faultNode struct{ n *yaml.Node }
+// itemNode keeps the node of a list item (a fault, a rollback action)
+// while the experiment is decoded.
+type itemNode struct{ n *yaml.Node }
 
 // UnmarshalYAML implements yaml.Unmarshaler.
-func (a *faultNode) UnmarshalYAML(n *yaml.Node) error {
+func (a *itemNode) UnmarshalYAML(n *yaml.Node) error {
 	a.n = n
 	return nil
+}
+
+// placed is err, the check of the list item at path ("faults[1] (slow)")
+// whose node is n, prefixed with that path and placed at the node under n
+// of the field it names: the value, n itself when the field is missing.
+// Without n (an item not decoded from a file) it is not placed.
+func placed(n *yaml.Node, path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	full := fmt.Errorf("%s: %w", path, err)
+	if n == nil {
+		return full
+	}
+	line, col := namedAt(n, err.Error())
+	return &yamlerr.NodeError{Line: line, Column: col, Err: full}
+}
+
+// namedAt is the line and column of the node under n that msg names (see
+// yamlerr.AtNamed), n's when it names none.
+func namedAt(n *yaml.Node, msg string) (line, col int) {
+	var ne *yamlerr.NodeError
+	if !errors.As(yamlerr.AtNamed(n, "%s", msg), &ne) {
+		return n.Line, n.Column
+	}
+	return ne.Line, ne.Column
 }
 
 // checkAt checks f, the fault at index i of the experiment's faults: the
 // error starts with its path, "faults[1] (slow): latency: ...", and is
 // placed at the node of the field it names (the value; the fault itself
-// when the field is missing).
+// when the field is missing). It keeps the path and the place of the
+// size for CheckHost.
 func (f *Fault) checkAt(i int) error {
-	err := f.check()
-	if err == nil {
-		return nil
+	path := fmt.Sprintf("faults[%d]%s", i, named(f.Name))
+	if err := placed(f.node, path, f.check()); err != nil {
+		return err
 	}
-	full := fmt.Errorf("faults[%d]%s: %w", i, named(f.Name), err)
-	if f.node == nil {
-		return full
+	f.at = faultAt{path: path}
+	if f.node != nil {
+		f.at.line, f.at.col = namedAt(f.node, "size: "+f.Size)
 	}
-	var ne *yamlerr.NodeError
-	if !errors.As(yamlerr.AtNamed(f.node, "%s", err.Error()), &ne) {
-		return full
-	}
-	return &yamlerr.NodeError{Line: ne.Line, Column: ne.Column, Err: full}
+	return nil
 }
 
 // check sets the driver and the defaults of f and validates the
@@ -389,6 +425,11 @@ func HostMemory() (int64, error) {
 // when it loads an experiment (and srectl check config on the host, and
 // POST /api/v1/chaos/validate); the stress driver checks again at
 // injection. A host whose memory cannot be read is left to that check.
+// The error reads as the checks of decoding do, "file:line:col:
+// faults[0] (mem): ..." at the fault's size, the fault named as the file
+// names it (by index alone when it has no name); e.File and no position
+// for an experiment not decoded from a file, nothing of either without
+// e.File.
 func CheckHost(e *Experiment) error {
 	var total int64
 	for i, f := range e.Faults {
@@ -397,7 +438,7 @@ func CheckHost(e *Experiment) error {
 		}
 		n, err := ParseSize(f.Size)
 		if err != nil {
-			return fmt.Errorf("faults[%d]%s: size: %w", i, named(f.Name), err)
+			return e.faultError(i, fmt.Errorf("size: %w", err))
 		}
 		if total == 0 {
 			if total, err = HostMemory(); err != nil {
@@ -405,10 +446,29 @@ func CheckHost(e *Experiment) error {
 			}
 		}
 		if n > total {
-			return fmt.Errorf("faults[%d]%s: %w", i, named(f.Name), MemoryAboveHost(f.Size, n, total))
+			return e.faultError(i, MemoryAboveHost(f.Size, n, total))
 		}
 	}
 	return nil
+}
+
+// faultError is err, a check of the fault at index i made after decoding,
+// prefixed with the fault's path and placed in e's file at the fault's
+// size (see CheckHost).
+func (e *Experiment) faultError(i int, err error) error {
+	f := &e.Faults[i]
+	path := f.at.path
+	if path == "" {
+		path = fmt.Sprintf("faults[%d]%s", i, named(f.Name))
+	}
+	err = fmt.Errorf("%s: %w", path, err)
+	switch {
+	case e.File == "":
+		return err
+	case f.at.line == 0:
+		return fmt.Errorf("%s: %w", e.File, err)
+	}
+	return fmt.Errorf("%s:%d:%d: %w", e.File, f.at.line, f.at.col, err)
 }
 
 // MemoryAboveHost is the error of a memory-stress larger than the host. A

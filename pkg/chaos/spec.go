@@ -123,8 +123,11 @@ func (e *Experiment) UnmarshalYAML(unmarshal func(any) error) error {
 		return yamlerr.Whole(fmt.Errorf("maxBudgetShare: %v must be a share between 0 and 1", e.MaxBudgetShare))
 	}
 	for i := range e.Rollback {
-		if err := e.Rollback[i].check(); err != nil {
-			return fmt.Errorf("rollback[%d]%s: %w", i, named(e.Rollback[i].Name), err)
+		r := &e.Rollback[i]
+		err := placed(r.node, fmt.Sprintf("rollback[%d]%s", i, named(r.Name)), r.check())
+		r.node = nil
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -465,14 +468,24 @@ type RollbackAction struct {
 	Name    string         `yaml:"name" json:"name"`
 	Command []string       `yaml:"command" json:"command"`
 	Timeout model.Duration `yaml:"timeout,omitempty" json:"timeout"`
+
+	// node is the action's node while the experiment is decoded (its
+	// check is placed there, see placed).
+	node *yaml.Node
 }
 
-// UnmarshalYAML sets defaults (the experiment's check validates).
+// UnmarshalYAML sets defaults and keeps the action's node (the
+// experiment's check validates).
 func (r *RollbackAction) UnmarshalYAML(unmarshal func(any) error) error {
+	var at itemNode
+	if err := unmarshal(&at); err != nil {
+		return err
+	}
 	type plain RollbackAction
 	if err := unmarshal((*plain)(r)); err != nil {
 		return err
 	}
+	r.node = at.n
 	if r.Timeout == 0 {
 		r.Timeout = model.Duration(time.Minute)
 	}
@@ -484,8 +497,11 @@ func (r *RollbackAction) check() error {
 	if r.Name == "" {
 		return errors.New("name is required")
 	}
-	if len(r.Command) == 0 {
+	if r.Command == nil {
 		return errors.New("command is required (an argv list, e.g. [kubectl, rollout, undo, deploy/api])")
+	}
+	if len(r.Command) == 0 {
+		return errors.New("command: [] is empty (an argv list, e.g. [kubectl, rollout, undo, deploy/api])")
 	}
 	if r.Command[0] == "" {
 		return errors.New("command[0]: the program to run is empty")

@@ -88,7 +88,7 @@ func TestBadExperiments(t *testing.T) {
 		"abort-condition-name.yml":      "abort.promql[1]: name is required",
 		"abort-condition-expr.yml":      "abort.promql[0] (errors): expr is required",
 		"rollback-no-name.yml":          "rollback[2]: name is required",
-		"rollback-no-command.yml":       "rollback[0] (heal): command is required",
+		"rollback-no-command.yml":       "rollback[0] (heal): command: [] is empty",
 		"rollback-empty-program.yml":    "rollback[0] (heal): command[0]: the program to run is empty",
 		"max-budget-share.yml":          "maxBudgetShare: 2 must be a share between 0 and 1",
 		"kind-missing.yml":              `kind must be "Experiment", got ""`,
@@ -118,6 +118,13 @@ func TestBadExperiments(t *testing.T) {
 		// A name with ")" or ": " is written escaped in the path.
 		"probe-name-paren.yml":    `hypothesis.steadyState[1] ("h:\x20(x\x29"): http.expectStatus: 700`,
 		"rollback-name-paren.yml": `rollback[1] ("heal (a\x29b"): timeout: 100y is above 1h`,
+		// An item's check is placed at the value it names, written
+		// otherwise than the message echoes it or not; a field missing
+		// from it at the item.
+		"rollback-command-missing.yml":    "rollback[0] (heal): command is required",
+		"rollback-timeout-minutes.yml":    "rollback[1] (b): timeout: 4d4h is above 1h",
+		"probe-status-hex.yml":            "hypothesis.steadyState[0] (h): http.expectStatus: 700 is not an HTTP status",
+		"abort-condition-expr-second.yml": `abort.promql[1] (b): expr: invalid PromQL "up =="`,
 		// A syntax error is positioned file:line:col, as in sred.yml.
 		"syntax.yml": `testdata/bad/syntax.yml:9:9: invalid YAML: "{" opened here is not closed before line 10`,
 	}
@@ -322,10 +329,11 @@ func TestMemoryStressAboveHostAtLoad(t *testing.T) {
 	if exps, err := LoadExperiments(Config{ExperimentFiles: []string{small, pod}}, id); err != nil || len(exps) != 2 {
 		t.Fatalf("%d experiments, %v", len(exps), err)
 	}
-	want := fmt.Sprintf(`faults[0] (mem): memory-stress size %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)`,
+	// At the size, line 11 column 44, as the checks of decoding.
+	want := fmt.Sprintf(`:11:44: faults[0] (mem): memory-stress size %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)`,
 		above, (total/(1<<30)+2)<<30, total)
 	_, err = LoadExperiments(Config{ExperimentFiles: []string{small, big}}, id)
-	if err == nil || !strings.Contains(err.Error(), "chaos: "+big+": "+want) {
+	if err == nil || err.Error() != "chaos: "+big+want {
 		t.Fatalf("load: %v, want %q", err, want)
 	}
 	tu.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
@@ -340,10 +348,50 @@ func TestMemoryStressAboveHostAtLoad(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%d %s: %v", rec.Code, rec.Body, err)
 		}
-		if rec.Code != http.StatusOK || res.Valid || !strings.Contains(res.Error, want) {
-			t.Fatalf("validate: %d %+v, want invalid: %s", rec.Code, res, want)
+		if rec.Code != http.StatusOK || res.Valid || res.Error != "request body"+want {
+			t.Fatalf("validate: %d %+v, want invalid: request body%s", rec.Code, res, want)
 		}
 	})
+}
+
+// TestCheckHostPlaced: CheckHost, run after decoding, places its error as
+// the checks of decoding are, "file:line:col: path: msg" at the size of
+// the fault, and names a fault without a name by its index alone, not by
+// the default name sred gives it (memory-stress-1); an experiment not
+// decoded from a file gets the path alone.
+func TestCheckHostPlaced(t *testing.T) {
+	total, err := HostMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	above := strconv.FormatInt(total/(1<<30)+2, 10) + "GiB"
+	tail := fmt.Sprintf(`memory-stress size %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)`,
+		above, (total/(1<<30)+2)<<30, total)
+	text := strings.Replace(testExp, "  - {name: a, type: latency, proxy: p, latency: 300ms}\n  - {name: b, type: cpu-stress, cpuPercent: 50}\n",
+		"  - {name: cpu, type: cpu-stress, cpuPercent: 50}\n  - type: memory-stress\n    size:   "+above+"\n", 1)
+	for _, tc := range []struct{ name, text, want string }{
+		{"unnamed", text, "exp.yml:13:13: faults[1]: " + tail},
+		{"named", strings.Replace(text, "  - type: memory-stress", "  - name: m\n    type: memory-stress", 1), "exp.yml:14:13: faults[1] (m): " + tail},
+		{"name with a paren", strings.Replace(text, "  - type: memory-stress", "  - name: 'm (a)b'\n    type: memory-stress", 1), `exp.yml:14:13: faults[1] ("m (a\x29b"): ` + tail},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := Parse([]byte(tc.text), "exp.yml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := CheckHost(e); err == nil || err.Error() != tc.want {
+				t.Fatalf("got  %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+	e := &Experiment{Faults: []Fault{{Name: "m", Type: FaultMemoryStress, Driver: DriverStress, Size: above}}}
+	if err := CheckHost(e); err == nil || err.Error() != "faults[0] (m): "+tail {
+		t.Fatalf("not from a file: %v", err)
+	}
+	e.File = "exp.yml"
+	if err := CheckHost(e); err == nil || err.Error() != "exp.yml: faults[0] (m): "+tail {
+		t.Fatalf("not decoded: %v", err)
+	}
 }
 
 // TestRelativePathsFromTheFile: a relative pidFile and disk-fill path mean
