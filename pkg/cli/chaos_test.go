@@ -47,7 +47,7 @@ func TestChaosCommands(t *testing.T) {
 	require.Contains(t, out, "experiment api-backend-latency is valid (1 fault on api in staging for")
 	code, _, errs := run("validate", filepath.Join("..", "chaos", "testdata", "bad", "reset-percent.yml"))
 	require.Equal(t, 1, code)
-	require.Contains(t, errs, "percent 80 must be between 1 and 50")
+	require.Contains(t, errs, "reset-percent.yml:12:38: faults[0]: percent: 80 must be between 1 and 50")
 
 	// No Prometheus and no drivers in this sred: the plan says why a run would be refused.
 	code, out, _ = run("plan", "api-backend-latency")
