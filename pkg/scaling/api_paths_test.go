@@ -39,18 +39,7 @@ func (hot) QueryRange(_ context.Context, _ string, r v1.Range, _ ...v1.Option) (
 func TestDecisionPathsShownToAdminsOnly(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{Migrations, targetlock.Migrations}, func(t *testing.T, db *store.DB) {
 		const prog = "/nonexistent/sred-test/bin/scale"
-		p, err := Parse([]byte(`service: api
-target: {action: {exec: {command: [`+prog+`, "{{ .Vars.replicas }}"]}}}
-min_instances: 2
-max_instances: 6
-metric: {type: cpu}
-interval: 1m
-scale_up: {threshold: 80}
-scale_down: {threshold: 30}
-`), "api.yml")
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := cpuPolicy(t, `[`+prog+`, "{{ .Vars.replicas }}"]`)
 		act, err := runbook.NewActuator(runbook.DefaultConfig, nil, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -93,18 +82,7 @@ scale_down: {threshold: 30}
 // last 25 minutes and answered 200.
 func TestBacktestDaysOutOfRange(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{Migrations, targetlock.Migrations}, func(t *testing.T, db *store.DB) {
-		p, err := Parse([]byte(`service: api
-target: {action: {exec: {command: [/bin/true]}}}
-min_instances: 2
-max_instances: 6
-metric: {type: cpu}
-interval: 1m
-scale_up: {threshold: 80}
-scale_down: {threshold: 30}
-`), "api.yml")
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := cpuPolicy(t, `[/bin/true]`)
 		now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
 		c := New(Options{DB: db, Prometheus: hot{}, Clock: clock.NewManual(now), Registerer: prometheus.NewRegistry()})
 		c.SetConfig(DefaultConfig, []*Policy{p})
@@ -127,4 +105,23 @@ scale_down: {threshold: 30}
 			}
 		}
 	})
+}
+
+// cpuPolicy is the policy of service api scaling on CPU between 2 and 6
+// instances through an exec action running command (a YAML flow list).
+func cpuPolicy(t *testing.T, command string) *Policy {
+	t.Helper()
+	p, err := Parse([]byte(`service: api
+target: {action: {exec: {command: `+command+`}}}
+min_instances: 2
+max_instances: 6
+metric: {type: cpu}
+interval: 1m
+scale_up: {threshold: 80}
+scale_down: {threshold: 30}
+`), "api.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
