@@ -10,8 +10,11 @@ import (
 )
 
 var (
-	cell = strings.NewReplacer("|", `\|`, "`", "\\`", "*", `\*`, "_", `\_`, "<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`)
-	text = strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`)
+	// A backslash is escaped too: kept as it is, a value's "\[" read
+	// "\\[", an escaped backslash before a live bracket (a link), and
+	// its "\|" a pipe that ended the table cell.
+	cell = strings.NewReplacer(`\`, `\\`, "|", `\|`, "`", "\\`", "*", `\*`, "_", `\_`, "<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`)
+	text = strings.NewReplacer(`\`, `\\`, "|", `\|`, "<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`)
 )
 
 // Cell escapes a value (a label value, a configured name) for a table
