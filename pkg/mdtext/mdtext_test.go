@@ -17,3 +17,15 @@ func TestEscape(t *testing.T) {
 		}
 	}
 }
+
+func TestLines(t *testing.T) {
+	for in, want := range map[string]string{
+		"15% of checkouts failing":               "15% of checkouts failing",
+		"a\r\n\r\n# b\n  - c\n===\n\t<i>d</i> e": "a\n\n\\# b\n\\- c\n\\===\n&lt;i&gt;d&lt;/i&gt; e",
+		"```\n~~~\n+ x\n* y\n_z_":                "\\```\n\\~~~\n\\+ x\n\\* y\n\\_z_",
+	} {
+		if got := Lines(in); got != want {
+			t.Errorf("Lines(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -100,4 +101,55 @@ func TestPostmortemBackslashes(t *testing.T) {
 			require.Equal(t, want, livePipes(line), "%s: %s", section, line)
 		}
 	})
+}
+
+// TestPostmortemImpactIsText: the impact statement a responder posts
+// (POST .../impact) is drafted into the post-mortem as text, its lines
+// kept: it can add no heading or section (a "## Root cause" of its own, a
+// line underlined "==="), no HTML and no link. Before, it was written as
+// it came, the one value of the draft left raw. On SQLite and PostgreSQL.
+func TestPostmortemImpactIsText(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc := newIncidentService(t, db)
+		_, err := svc.Ingest(context.Background(), notification("g1", "checkout", "critical"))
+		require.NoError(t, err)
+		mux := http.NewServeMux()
+		(&web.IncidentsAPI{Service: svc}).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		page, err := svc.List(context.Background(), incident.Filter{})
+		require.NoError(t, err)
+		require.Len(t, page.Incidents, 1)
+		inc := srv.URL + "/api/v1/incidents/" + page.Incidents[0].ID
+
+		const impact = "Checkouts failed.\n\n## Root cause\n\nBob did it\n===\n   # again\n<img src=x onerror=alert(1)>\n[click](javascript:alert(1))\n```\n---"
+		code, resp := call(t, "POST", inc+"/impact", `{"impact":`+jsonString(impact)+`}`)
+		require.Equal(t, http.StatusOK, code, "%+v", resp)
+
+		r, err := http.Get(inc + "/postmortem?format=markdown")
+		require.NoError(t, err)
+		defer r.Body.Close()
+		require.Equal(t, http.StatusOK, r.StatusCode)
+		b, err := io.ReadAll(r.Body)
+		require.NoError(t, err)
+		md := string(b)
+		var headings []string
+		for _, line := range strings.Split(md, "\n") {
+			if strings.HasPrefix(strings.TrimLeft(line, " "), "#") || strings.HasPrefix(line, "=") || strings.HasPrefix(line, "---") || strings.HasPrefix(line, "```") {
+				headings = append(headings, line)
+			}
+		}
+		require.Equal(t, []string{"# Post-mortem: " + page.Incidents[0].ID + " — Down on checkout", "## Summary", "## Impact",
+			"## Timeline", "## Detection, response and resolution", "## Root cause", "## Action items", "## Lessons learned"}, headings, md)
+		require.NotContains(t, md, "<img", md)
+		require.NotContains(t, md, "[click]", md)
+		_, after, _ := strings.Cut(md, "## Impact\n\n")
+		text, _, _ := strings.Cut(after, "\n\n## Timeline")
+		require.Equal(t, "Checkouts failed.\n\n\\## Root cause\n\nBob did it\n\\===\n\\# again\n&lt;img src=x onerror=alert(1)&gt;\n\\[click\\](javascript:alert(1))\n\\```\n\\---", text)
+	})
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
