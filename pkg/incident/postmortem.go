@@ -406,7 +406,9 @@ func renderPostmortem(inc *Incident, tl []TimelineEntry, items []ActionItem, d D
 
 	w("\n## Impact\n\n")
 	if inc.Impact != "" {
-		w("%s\n", inc.Impact)
+		// The responder's lines, as text: the statement makes no
+		// heading, HTML or link of the document.
+		w("%s\n", mdtext.Lines(inc.Impact))
 	} else {
 		w("TODO: who was affected, how, and for how long.\n")
 	}

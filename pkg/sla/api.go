@@ -70,6 +70,12 @@ func (s *Reporter) Register(mux *http.ServeMux) {
 
 func (s *Reporter) handleReport(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	// A misspelt ?perod=7d answered the customer's default period, and a
+	// parameter given twice was read as its first value.
+	if err := web.CheckParams(q, "period", "month", "format"); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
 	format := q.Get("format")
 	if format == "" {
 		format = "json"
