@@ -426,6 +426,13 @@ func (s *Service) Import(ctx context.Context, r io.Reader) (*ImportResult, error
 	res := &ImportResult{}
 	br := bufio.NewReaderSize(r, 1<<20)
 	var batch []importLine
+	// seen is the ID of each line by its upper case, to refuse two that
+	// differ only in case.
+	type idLine struct {
+		id string
+		n  int
+	}
+	seen := map[string]idLine{}
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -457,6 +464,11 @@ func (s *Service) Import(ctx context.Context, r io.Reader) (*ImportResult, error
 				return err
 			})
 			if err != nil {
+				var taken *IDTakenError
+				if first, ok := seen[strings.ToUpper(l.rec.Incident.ID)]; ok && first.id == l.rec.Incident.ID && first.n < l.n && errors.As(err, &taken) {
+					// The incident it clashes with is an earlier line's.
+					taken.OtherLine = first.n
+				}
 				return fmt.Errorf("import line %d (%s): %w", l.n, l.rec.Incident.ID, err)
 			}
 			res.Imported += imported
@@ -465,13 +477,6 @@ func (s *Service) Import(ctx context.Context, r io.Reader) (*ImportResult, error
 		return nil
 	}
 	n, batchBytes := 0, 0
-	// seen is the ID of each line by its upper case, to refuse two that
-	// differ only in case.
-	type idLine struct {
-		id string
-		n  int
-	}
-	seen := map[string]idLine{}
 	for {
 		b, rerr := readImportLine(br, n+1)
 		if rerr != nil && rerr != io.EOF {
@@ -526,8 +531,10 @@ func (s *Service) decodeLine(b []byte) (*ExportRecord, error) {
 	if err := dec.Decode(&rec); err != nil {
 		return nil, describeJSONError(err, b, &rec)
 	}
-	if dec.More() {
-		return nil, errors.New("more than one JSON value on the line")
+	// Not dec.More, which takes a stray "}" or "]" after the value for
+	// the end of the line: {"incident":...}} was imported.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("data after the JSON value on the line (one incident a line)")
 	}
 	if err := s.validateRecord(&rec); err != nil {
 		return nil, err
@@ -666,9 +673,16 @@ type IDTakenError struct {
 	ID       string
 	Created  time.Time
 	GroupKey string
+	// OtherLine is the line of the same import the other incident came
+	// from (0 when it was stored before).
+	OtherLine int
 }
 
 func (e *IDTakenError) Error() string {
+	if e.OtherLine > 0 {
+		return fmt.Sprintf("incident %s is on line %d as another incident (created %s, group %q): an ID names one incident; give one of them another ID",
+			e.ID, e.OtherLine, e.Created.Format(time.RFC3339), e.GroupKey)
+	}
 	return fmt.Sprintf("incident %s exists here as another incident (created %s, group %q): import into a store whose incidents all came from the export (docs/storage.md, Moving from SQLite to PostgreSQL)",
 		e.ID, e.Created.Format(time.RFC3339), e.GroupKey)
 }
@@ -764,6 +778,13 @@ func (s *Service) importLines(ctx context.Context, tx *sql.Tx, lines []importLin
 		st, ok := have[inc.ID]
 		if ok && (st.created != ms(inc.CreatedAt) || st.groupKey != inc.GroupKey) {
 			return 0, 0, &IDTakenError{Line: l.n, ID: inc.ID, Created: time.UnixMilli(st.created).UTC(), GroupKey: st.groupKey}
+		}
+		if !ok {
+			// A later line of the batch with this ID is the same
+			// incident (skipped) or another one: an error, as it is
+			// when the lines are in two batches (the first one is
+			// stored then), never skipped as if it were there.
+			have[inc.ID] = stored{created: ms(inc.CreatedAt), groupKey: inc.GroupKey}
 		}
 	}
 	clashes, err := idCaseClashes(ctx, tx, ids)

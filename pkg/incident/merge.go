@@ -69,7 +69,7 @@ func (s *Service) Split(ctx context.Context, id, groupKey, actor string) (*Split
 	}
 	var res *SplitResult
 	var p *pending
-	err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	body := func(ctx context.Context, tx *sql.Tx) error {
 		p = &pending{}
 		res = &SplitResult{}
 		cur, known, err := s.lockGroup(ctx, tx, groupKey)
@@ -206,7 +206,12 @@ func (s *Service) Split(ctx context.Context, id, groupKey, actor string) (*Split
 		to.Services = []string{link.Service}
 		res.From, res.Incident = &from.Incident, &to.Incident
 		return nil
-	})
+	}
+	// PostgreSQL may break a deadlock with another merge, split or
+	// delivery of these groups by rolling this one back: it runs again
+	// from the start (body resets what it keeps), as a status change does,
+	// rather than answering 503 for a request nothing was wrong with.
+	err := store.RunAgain(ctx, func() error { return s.Write(ctx, body) })
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +251,7 @@ func (s *Service) Merge(ctx context.Context, into, from, actor string) (*MergeRe
 	}
 	var res *MergeResult
 	var p *pending
-	err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	body := func(ctx context.Context, tx *sql.Tx) error {
 		p = &pending{}
 		res = &MergeResult{}
 		// The groups' rows first, as deliveries lock them, then both
@@ -370,7 +375,12 @@ func (s *Service) Merge(ctx context.Context, into, from, actor string) (*MergeRe
 		dst.Services, dst.Links = services, dstLinks
 		res.Incident, res.Merged = &dst.Incident, &src.Incident
 		return nil
-	})
+	}
+	// PostgreSQL may break a deadlock with another merge, split or
+	// delivery of these groups by rolling this one back: it runs again
+	// from the start (body resets what it keeps), as a status change does,
+	// rather than answering 503 for a request nothing was wrong with.
+	err := store.RunAgain(ctx, func() error { return s.Write(ctx, body) })
 	if err != nil {
 		return nil, err
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -370,5 +372,73 @@ func TestWhoStoreFailure(t *testing.T) {
 			require.Equal(t, 500, code, out)
 			require.Equal(t, "internal", out["errorType"], out)
 		}
+	})
+}
+
+// Thousands of stored overrides (one PUT of up to 1 MiB holds about ten
+// thousand): the shifts over them were computed asking At at each of the
+// 2n change points, which copied every override each time, so that one
+// GET of a schedule's shifts allocated gigabytes. The answer is the same
+// as At's at each change point, overlapping overrides included (the one
+// begun last wins).
+func TestShiftsOfManyOverrides(t *testing.T) {
+	sretestutil.Backends(t, [][]store.Migration{Migrations}, func(t *testing.T, db *store.DB) {
+		dir := NewDirectory(db, loadGood(t))
+		start := mustTime(t, "2026-03-28T10:00:00Z")
+		mux := http.NewServeMux()
+		NewAPI(dir, fixedClock(start), nil).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+
+		const n = 5000
+		users := []string{"alice", "bob", "carol"}
+		var b strings.Builder
+		b.WriteString(`{"overrides":[`)
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			s := start.Add(time.Duration(i) * time.Minute)
+			// Three minutes each, begun a minute apart: each overlaps
+			// the next two, and every third is as long again.
+			e := s.Add(time.Duration(3+3*(i%3/2)) * time.Minute)
+			fmt.Fprintf(&b, `{"user":%q,"start":%q,"end":%q}`, users[i%len(users)], s.Format(time.RFC3339), e.Format(time.RFC3339))
+		}
+		b.WriteString(`]}`)
+		code, out := call(t, srv, "PUT", "/api/v1/oncall/schedules/api-primary/overrides", b.String())
+		require.Equal(t, 200, code, out)
+
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		code, out = call(t, srv, "GET", "/api/v1/oncall/schedules/api-primary/shifts?from=2026-03-28T00:00:00Z&days=30", "")
+		runtime.ReadMemStats(&after)
+		require.Equal(t, 200, code, out)
+		// The request (the rows, the JSON both ways) takes some MiB; At's
+		// copies took 2n x n pointers, over 200 MB.
+		require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(64<<20), "bytes allocated by one GET of the shifts over %d overrides", n)
+
+		// The same shifts as At's answer at each change point.
+		from, to := mustTime(t, "2026-03-28T00:00:00Z"), mustTime(t, "2026-04-27T00:00:00Z")
+		ovs, err := dir.Overrides(t.Context(), nil, "api-primary", from, to)
+		require.NoError(t, err)
+		require.Len(t, ovs, n)
+		s := dir.Config().Schedule("api-primary")
+		var want []string
+		for _, p := range append([]time.Time{from}, s.changePoints(from, to, ovs)...) {
+			u, layer := s.At(p, ovs)
+			if k := len(want); k > 0 && strings.HasPrefix(want[k-1], u+" ") {
+				continue
+			}
+			want = append(want, u+" "+layer+" "+p.UTC().Format(time.RFC3339))
+		}
+		var got []string
+		for _, x := range out["data"].([]any) {
+			sh := x.(map[string]any)
+			st, err := time.Parse(time.RFC3339, sh["start"].(string))
+			require.NoError(t, err)
+			got = append(got, sh["user"].(string)+" "+sh["layer"].(string)+" "+st.UTC().Format(time.RFC3339))
+		}
+		require.Equal(t, want, got)
+		require.Greater(t, len(got), n/2)
 	})
 }

@@ -1,6 +1,7 @@
 package oncall
 
 import (
+	"container/heap"
 	"sort"
 	"time"
 )
@@ -85,19 +86,79 @@ func (r *Restriction) contains(local time.Time) bool {
 // extra, later entries winning) over the layers (the last layer with someone
 // on call wins). layer is "override" or the winning layer's name.
 func (s *Schedule) At(t time.Time, extra []*Override) (user, layer string) {
-	all := append(append([]*Override(nil), s.Overrides...), extra...)
-	for i := len(all) - 1; i >= 0; i-- {
-		o := all[i]
-		if !t.Before(o.Start) && t.Before(o.End) {
-			return o.User, "override"
+	// Later entries win: extra from its end, then the configured ones
+	// (no copy of both: Shifts used to ask this at every change point,
+	// and a copy of thousands of stored overrides each time made one
+	// request allocate gigabytes).
+	for _, ovs := range [2][]*Override{extra, s.Overrides} {
+		for i := len(ovs) - 1; i >= 0; i-- {
+			if o := ovs[i]; !t.Before(o.Start) && t.Before(o.End) {
+				return o.User, "override"
+			}
 		}
 	}
+	return s.layerAt(t)
+}
+
+// layerAt is At without overrides.
+func (s *Schedule) layerAt(t time.Time) (user, layer string) {
 	for i := len(s.Layers) - 1; i >= 0; i-- {
 		if u := s.Layers[i].userAt(t); u != "" {
 			return u, s.Layers[i].Name
 		}
 	}
 	return "", ""
+}
+
+// overrideSweep answers At's overrides for ascending instants, each
+// override pushed once and popped once: Shifts over n overrides costs
+// O(n log n), not At's O(n) at each of its 2n change points.
+type overrideSweep struct {
+	all     []*Override // configured ones first, later entries winning
+	byStart []int       // indexes of all, by start
+	next    int         // of byStart, the first not yet begun
+	active  intMaxHeap  // indexes of the begun ones (some may have ended)
+}
+
+func newOverrideSweep(s *Schedule, extra []*Override) *overrideSweep {
+	all := append(append(make([]*Override, 0, len(s.Overrides)+len(extra)), s.Overrides...), extra...)
+	byStart := make([]int, len(all))
+	for i := range byStart {
+		byStart[i] = i
+	}
+	sort.SliceStable(byStart, func(i, j int) bool { return all[byStart[i]].Start.Before(all[byStart[j]].Start) })
+	return &overrideSweep{all: all, byStart: byStart}
+}
+
+// at returns the override in force at t, nil for none; t must not be
+// before the instant of the call before.
+func (w *overrideSweep) at(t time.Time) *Override {
+	for ; w.next < len(w.byStart) && !w.all[w.byStart[w.next]].Start.After(t); w.next++ {
+		heap.Push(&w.active, w.byStart[w.next])
+	}
+	// The latest begun one wins unless it has ended, and an ended one
+	// never applies again.
+	for len(w.active) > 0 {
+		if o := w.all[w.active[0]]; t.Before(o.End) {
+			return o
+		}
+		heap.Pop(&w.active)
+	}
+	return nil
+}
+
+// intMaxHeap is a container/heap of ints, the largest first.
+type intMaxHeap []int
+
+func (h intMaxHeap) Len() int           { return len(h) }
+func (h intMaxHeap) Less(i, j int) bool { return h[i] > h[j] }
+func (h intMaxHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *intMaxHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *intMaxHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // changePoints returns every instant in (from, to) at which the answer of At
@@ -189,12 +250,18 @@ func (s *Schedule) Shifts(from, to time.Time, extra []*Override) []Shift {
 		return nil
 	}
 	pts := append([]time.Time{from}, s.changePoints(from, to, extra)...)
+	sweep := newOverrideSweep(s, extra)
 	var out []Shift
 	for i, p := range pts {
 		if i > 0 && p.Equal(pts[i-1]) {
 			continue
 		}
-		u, layer := s.At(p, extra)
+		var u, layer string
+		if o := sweep.at(p); o != nil {
+			u, layer = o.User, "override"
+		} else {
+			u, layer = s.layerAt(p)
+		}
 		if n := len(out); n > 0 && out[n-1].User == u {
 			continue
 		}

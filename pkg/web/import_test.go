@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -47,5 +48,76 @@ func TestImportBodyLimit(t *testing.T) {
 		require.Equal(t, "error", r.Status)
 		require.Equal(t, "bad_data", r.ErrorType)
 		require.Equal(t, fmt.Sprintf("request body larger than %d bytes (imported 0, skipped 1 before it)", limit), r.Error)
+	})
+}
+
+// importLine is one import line: an incident with only what the import
+// requires.
+func importLine(t *testing.T, id, groupKey string, created time.Time) string {
+	t.Helper()
+	b, err := json.Marshal(incident.ExportRecord{Incident: incident.Incident{
+		ID: id, Title: "imported " + id, Service: "api", Severity: incident.SeverityLow, Status: incident.StatusResolved,
+		GroupKey: groupKey, DetectedAt: created, CreatedAt: created, UpdatedAt: created}})
+	require.NoError(t, err)
+	return string(b) + "\n"
+}
+
+// TestImportRefusesAmbiguousLines: two lines of one import with one ID
+// but two incidents were one imported and the other counted as skipped
+// (as if it were there already) when both were in one batch, and a line
+// with a stray "}" or "]" after its incident was imported. Each is now
+// refused naming its line, the lines before it imported, nothing stored
+// changed.
+func TestImportRefusesAmbiguousLines(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc := newIncidentService(t, db)
+		mux := http.NewServeMux()
+		(&web.IncidentsAPI{Service: svc}).Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		created := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+
+		for _, tc := range []struct {
+			name, body string
+			code       int
+			err        string
+		}{{
+			"one ID, two incidents",
+			importLine(t, "IMP-1", "{}:one", created) + importLine(t, "IMP-1", "{}:two", created.Add(time.Hour)),
+			http.StatusConflict,
+			`import line 2 (IMP-1): incident IMP-1 is on line 1 as another incident (created 2026-03-01T09:00:00Z, group "{}:one"): an ID names one incident; give one of them another ID (imported 1, skipped 0 before it)`,
+		}, {
+			"a stray brace",
+			strings.TrimSuffix(importLine(t, "IMP-2", "{}:brace", created), "\n") + "}\n",
+			http.StatusBadRequest,
+			`import line 1: data after the JSON value on the line (one incident a line) (imported 0, skipped 0 before it)`,
+		}, {
+			"a stray bracket",
+			importLine(t, "IMP-3", "{}:three", created) + strings.TrimSuffix(importLine(t, "IMP-4", "{}:bracket", created), "\n") + "]\n",
+			http.StatusBadRequest,
+			`import line 2: data after the JSON value on the line (one incident a line) (imported 1, skipped 0 before it)`,
+		}} {
+			t.Run(tc.name, func(t *testing.T) {
+				code, r := call(t, "POST", srv.URL+"/api/v1/incidents/import", tc.body)
+				require.Equal(t, tc.code, code, r.Error)
+				require.Equal(t, "error", r.Status)
+				require.Equal(t, tc.err, r.Error)
+			})
+		}
+		inc, err := svc.Get(t.Context(), "IMP-1")
+		require.NoError(t, err)
+		require.Equal(t, "{}:one", inc.GroupKey, "the first line's incident is kept")
+		for _, id := range []string{"IMP-2", "IMP-4"} {
+			_, err = svc.Get(t.Context(), id)
+			require.ErrorIs(t, err, incident.ErrNotFound, id)
+		}
+		_, err = svc.Get(t.Context(), "IMP-3")
+		require.NoError(t, err)
+
+		// The same incident twice (and stored): skipped, as importing
+		// again is.
+		code, r := call(t, "POST", srv.URL+"/api/v1/incidents/import", importLine(t, "IMP-1", "{}:one", created)+importLine(t, "IMP-1", "{}:one", created))
+		require.Equal(t, http.StatusOK, code, r.Error)
+		require.Equal(t, map[string]any{"imported": 0.0, "skipped": 2.0}, r.Data)
 	})
 }
