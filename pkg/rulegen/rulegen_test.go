@@ -591,9 +591,60 @@ func TestBurnSummaryFactorPlain(t *testing.T) {
 func TestInhibitRulesInAlertmanager(t *testing.T) {
 	specs, files := generate(t, "examples/slos/api.yml", filepath.Join(goldenDir, "in-sloth-alerting.yml"), filepath.Join(goldenDir, "in-sloth-page-severity.yml"),
 		filepath.Join(goldenDir, "in-sloth-ticket-page.yml"))
-	inh, err := rulegen.MarshalInhibitRules(rulegen.InhibitRules(specs))
+	// One more rule, of the test's own: an InhibitorLive alert silences an
+	// InhibitorProbe, which shows when Alertmanager's inhibitor has
+	// subscribed to the alerts (below).
+	probe := rulegen.InhibitRule{SourceMatchers: []string{`alertname="InhibitorLive"`}, TargetMatchers: []string{`alertname="InhibitorProbe"`}}
+	inh, err := rulegen.MarshalInhibitRules(append(rulegen.InhibitRules(specs), probe))
 	require.NoError(t, err)
 	am := testutil.StartAlertmanager(t, testutil.AlertmanagerOptions{Config: "route:\n  receiver: default\nreceivers:\n  - name: default\n" + string(inh)})
+	// postAlerts posts alerts as one request; alertStatus lists whether
+	// each alert Alertmanager holds is inhibited, by alertname and
+	// service/slo/burn_tier.
+	postAlerts := func(alerts []map[string]any) {
+		body, err := json.Marshal(alerts)
+		require.NoError(t, err)
+		resp, err := http.Post(am.URL+"/api/v2/alerts", "application/json", bytes.NewReader(body))
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	alertStatus := func() (byName, bySLO map[string]bool) {
+		byName, bySLO = map[string]bool{}, map[string]bool{}
+		r, err := http.Get(am.URL + "/api/v2/alerts")
+		require.NoError(t, err)
+		var list []struct {
+			Labels map[string]string
+			Status struct{ InhibitedBy []string }
+		}
+		require.NoError(t, json.NewDecoder(r.Body).Decode(&list))
+		r.Body.Close()
+		for _, a := range list {
+			inhibited := len(a.Status.InhibitedBy) > 0
+			byName[a.Labels["alertname"]] = inhibited
+			if a.Labels["slo"] != "" {
+				bySLO[a.Labels["service"]+"/"+a.Labels["slo"]+"/"+a.Labels["burn_tier"]] = inhibited
+			}
+		}
+		return byName, bySLO
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	// The inhibitor reads the alerts of a request in order only once it
+	// has subscribed: alerts stored before that reach it in the store's
+	// (map) order. Wait until it silences the probe, so that the
+	// generated alerts below reach it in the order they are posted.
+	probeStart := time.Now().UTC().Add(-time.Minute)
+	postAlerts([]map[string]any{
+		{"labels": map[string]string{"alertname": "InhibitorLive"}, "startsAt": probeStart, "endsAt": probeStart.Add(time.Hour)},
+		{"labels": map[string]string{"alertname": "InhibitorProbe"}, "startsAt": probeStart, "endsAt": probeStart.Add(time.Hour)},
+	})
+	for {
+		if byName, _ := alertStatus(); byName["InhibitorProbe"] {
+			break
+		}
+		<-tick.C
+	}
 
 	// The labels of each generated alert, by service/slo/burn_tier.
 	generated := map[string]map[string]string{}
@@ -645,30 +696,12 @@ func TestInhibitRulesInAlertmanager(t *testing.T) {
 	}
 	require.Equal(t, "critical", generated["billing/ticket-page/page_fast"]["severity"])
 	require.Equal(t, "ticket", generated["billing/swapped/page_slow"]["severity"])
-	body, err := json.Marshal(alerts)
-	require.NoError(t, err)
-	resp, err := http.Post(am.URL+"/api/v2/alerts", "application/json", bytes.NewReader(body))
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	postAlerts(alerts)
 
 	// Alertmanager learns of the sources asynchronously: wait until the
 	// last page silences its ticket, then compare all of them.
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
 	for {
-		got := map[string]bool{}
-		r, err := http.Get(am.URL + "/api/v2/alerts")
-		require.NoError(t, err)
-		var list []struct {
-			Labels map[string]string
-			Status struct{ InhibitedBy []string }
-		}
-		require.NoError(t, json.NewDecoder(r.Body).Decode(&list))
-		r.Body.Close()
-		for _, a := range list {
-			got[a.Labels["service"]+"/"+a.Labels["slo"]+"/"+a.Labels["burn_tier"]] = len(a.Status.InhibitedBy) > 0
-		}
+		_, got := alertStatus()
 		if got["api/availability/ticket_slow"] {
 			require.Equal(t, inhibited, got)
 			return
