@@ -57,6 +57,9 @@ func named(root *yaml.Node, msg string) *yaml.Node {
 		if n, _ := refine(v, quotes); n != nil {
 			return n
 		}
+		if emptyCollection(v) {
+			return v
+		}
 	}
 	if n := pathScalar(root, msg); n != nil {
 		return n
@@ -401,6 +404,13 @@ func scopedPath(root *yaml.Node, ctx, rest string) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// emptyCollection reports whether n is an empty list or mapping written
+// in the document ("command: []"): the value a check of that field
+// refuses, where its error is placed rather than at the key.
+func emptyCollection(n *yaml.Node) bool {
+	return (n.Kind == yaml.SequenceNode || n.Kind == yaml.MappingNode) && len(n.Content) == 0
 }
 
 // pathScalar returns the scalar value that msg's leading path reaches from
