@@ -59,6 +59,7 @@ func TestBadExperiments(t *testing.T) {
 		"http-percent-chaosmesh.yml": "faults[0]: percent: 80: Chaos Mesh's HTTPChaos has no per-request share, it acts on every request of target.instances pods: use percent 100",
 		"no-faults.yml":              "faults: at least one fault is required",
 		"no-faults-field.yml":        "faults: at least one fault is required",
+		"no-faults-null.yml":         "faults: at least one fault is required",
 		"bad-promql.yml":             "invalid PromQL",
 		"api-version.yml":            `apiVersion must be "chaos.sre.rootuip.io/v1"`,
 		"instances.yml":              "target.instances 5 exceeds target.totalInstances 4",

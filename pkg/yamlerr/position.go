@@ -37,6 +37,17 @@ func AtNamed(n *yaml.Node, format string, args ...any) error {
 	return &NodeError{Line: at.Line, Column: at.Column, Err: err}
 }
 
+// Named returns the node under n that msg names, as AtNamed places it (a
+// value or key it quotes, the field its leading path names, a field named
+// with its value), nil when it names none: a decoder that checks its own
+// fields places the check there, else at the object as a whole (Whole).
+func Named(n *yaml.Node, msg string) *yaml.Node {
+	if n == nil {
+		return nil
+	}
+	return named(n, msg)
+}
+
 // named returns the node under root that msg names, nil if none.
 func named(root *yaml.Node, msg string) *yaml.Node {
 	if ctx := contextRE.FindString(msg); ctx != "" && ctx != msg {
