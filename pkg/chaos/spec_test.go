@@ -331,7 +331,7 @@ func TestMemoryStressAboveHostAtLoad(t *testing.T) {
 		t.Fatalf("%d experiments, %v", len(exps), err)
 	}
 	// At the size, line 11 column 44, as the checks of decoding.
-	want := fmt.Sprintf(`:11:44: faults[0] (mem): memory-stress size %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)`,
+	want := fmt.Sprintf(`:11:44: faults[0] (mem): size: %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)`,
 		above, (total/(1<<30)+2)<<30, total)
 	_, err = LoadExperiments(Config{ExperimentFiles: []string{small, big}}, id)
 	if err == nil || err.Error() != "chaos: "+big+want {
@@ -366,7 +366,7 @@ func TestCheckHostPlaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	above := strconv.FormatInt(total/(1<<30)+2, 10) + "GiB"
-	tail := fmt.Sprintf(`memory-stress size %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)`,
+	tail := fmt.Sprintf(`size: %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)`,
 		above, (total/(1<<30)+2)<<30, total)
 	text := strings.Replace(testExp, "  - {name: a, type: latency, proxy: p, latency: 300ms}\n  - {name: b, type: cpu-stress, cpuPercent: 50}\n",
 		"  - {name: cpu, type: cpu-stress, cpuPercent: 50}\n  - type: memory-stress\n    size:   "+above+"\n", 1)
