@@ -335,6 +335,13 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 	at, explicit := s.clock.Now(), ""
 	if req.Time != "" {
 		t, err := limits.ParseTime("time", req.Time)
+		if err == nil && t.Before(MinRunTime) {
+			// 0 and -1 parse (Unix seconds) but evaluate every check at
+			// 1970, where no series has a sample: refused, not answered
+			// with an analysis of nothing.
+			err = fmt.Errorf("time %s is %s: want a time from %s on (RFC 3339 or Unix seconds; none: now)",
+				limits.Quote(req.Time), t.Format(time.RFC3339Nano), MinRunTime.Format(time.RFC3339))
+		}
 		if err != nil {
 			web.Error(w, http.StatusBadRequest, "bad_data", err)
 			return
@@ -353,6 +360,10 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 	// the verdict (Argo Rollouts counts a non-2xx answer as an error).
 	web.JSON(w, http.StatusOK, res)
 }
+
+// MinRunTime is the earliest time a run evaluates at: an earlier time
+// (time=0, time=-1) is a 400 naming it.
+var MinRunTime = time.Date(1970, 1, 2, 0, 0, 0, 0, time.UTC)
 
 func writeErr(w http.ResponseWriter, err error) {
 	var (

@@ -488,3 +488,41 @@ func TestRunServiceLimit(t *testing.T) {
 		})
 	}
 }
+
+// A run's time before 1970-01-02 (time=0, time=-1: Unix seconds that
+// parse) is a 400 naming the value, not an analysis evaluated at 1970
+// where no series has a sample; a time from 1970-01-02 on is run.
+func TestRunTimeBefore1970(t *testing.T) {
+	end := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	srv := newServer(t, NewEvaluator(infQuerier{}, nil), nil, end)
+	base := srv.URL + "/api/v1/analysis/podinfo/run"
+	for _, tc := range []struct {
+		method, time string
+		code         int
+		err          string
+	}{
+		{"GET", "-1", 400, `time "-1" is 1969-12-31T23:59:59Z: want a time from 1970-01-02T00:00:00Z on (RFC 3339 or Unix seconds; none: now)`},
+		{"GET", "0", 400, `time "0" is 1970-01-01T00:00:00Z: want a time from 1970-01-02T00:00:00Z on (RFC 3339 or Unix seconds; none: now)`},
+		{"POST", "1970-01-01T12:00:00Z", 400, `time "1970-01-01T12:00:00Z" is 1970-01-01T12:00:00Z: want a time from 1970-01-02T00:00:00Z on (RFC 3339 or Unix seconds; none: now)`},
+		{"GET", "86400", 200, ""},
+		{"POST", "2026-12-05T11:00:00Z", 200, ""},
+	} {
+		var resp *http.Response
+		var err error
+		if tc.method == "GET" {
+			resp, err = http.Get(base + "?canary=job=api,track=canary&baseline=job=api,track=stable&time=" + url.QueryEscape(tc.time))
+		} else {
+			body, _ := json.Marshal(map[string]any{"canary": map[string]string{"job": "api", "track": "canary"}, "baseline": map[string]string{"job": "api", "track": "stable"}, "time": tc.time})
+			resp, err = http.Post(base, "application/json", bytes.NewReader(body))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env struct{ Error string }
+		err = json.NewDecoder(resp.Body).Decode(&env)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != tc.code || env.Error != tc.err {
+			t.Errorf("%s time=%s: %d %q (%v), want %d %q", tc.method, tc.time, resp.StatusCode, env.Error, err, tc.code, tc.err)
+		}
+	}
+}

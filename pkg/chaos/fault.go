@@ -476,5 +476,5 @@ func (e *Experiment) faultError(i int, err error) error {
 // request's body on POST /api/v1/chaos/validate: errors show it by
 // limits.Cut.
 func MemoryAboveHost(size string, n, total int64) error {
-	return fmt.Errorf("memory-stress size %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)", limits.Cut(size), n, total)
+	return fmt.Errorf("size: %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)", limits.Cut(size), n, total)
 }

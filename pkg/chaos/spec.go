@@ -69,21 +69,28 @@ type Experiment struct {
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
-// UnmarshalYAML sets defaults and validates.
+// UnmarshalYAML sets defaults and validates. A check of the experiment's
+// own fields is placed at the node of the field it names (the value), as
+// the checks of a fault or a rollback action are; a field that is missing
+// is placed at the experiment (Whole).
 func (e *Experiment) UnmarshalYAML(unmarshal func(any) error) error {
+	var at itemNode
+	if err := unmarshal(&at); err != nil {
+		return err
+	}
 	type plain Experiment
 	if err := unmarshal((*plain)(e)); err != nil {
 		return err
 	}
-	// A field that is missing is placed at the experiment (Whole).
+	own := func(err error) error { return ownField(at.n, err) }
 	if e.APIVersion != APIVersion {
-		return yamlerr.Whole(fmt.Errorf("apiVersion must be %q, got %s", APIVersion, limits.Quote(e.APIVersion)))
+		return own(fmt.Errorf("apiVersion must be %q, got %s", APIVersion, limits.Quote(e.APIVersion)))
 	}
 	if e.Kind != Kind {
-		return yamlerr.Whole(fmt.Errorf("kind must be %q, got %s", Kind, limits.Quote(e.Kind)))
+		return own(fmt.Errorf("kind must be %q, got %s", Kind, limits.Quote(e.Kind)))
 	}
 	if !nameRE.MatchString(e.Name) {
-		return fmt.Errorf("name %s must be lowercase letters, digits and dashes (at most 63)", limits.Quote(e.Name))
+		return own(fmt.Errorf("name %s must be lowercase letters, digits and dashes (at most 63)", limits.Quote(e.Name)))
 	}
 	// The hypothesis and the target are checked here, not by their own
 	// decoders: a file without them is refused too, and the checks of a
@@ -95,12 +102,12 @@ func (e *Experiment) UnmarshalYAML(unmarshal func(any) error) error {
 		return err
 	}
 	if e.Duration <= 0 {
-		return yamlerr.Whole(errors.New("duration is required and must be positive (e.g. 5m)"))
+		return own(errors.New("duration is required and must be positive (e.g. 5m)"))
 	}
 	if len(e.Faults) == 0 {
 		// At faults when the file has it (faults: []), else at the
 		// experiment.
-		return yamlerr.Whole(errors.New("faults: at least one fault is required"))
+		return own(errors.New("faults: at least one fault is required"))
 	}
 	seen := map[string]bool{}
 	for i := range e.Faults {
@@ -114,13 +121,12 @@ func (e *Experiment) UnmarshalYAML(unmarshal func(any) error) error {
 			f.Name = fmt.Sprintf("%s-%d", f.Type, i)
 		}
 		if seen[f.Name] {
-			return fmt.Errorf("faults[%d]: name %s used twice", i, limits.Quote(f.Name))
+			return own(fmt.Errorf("faults[%d]: name %s used twice", i, limits.Quote(f.Name)))
 		}
 		seen[f.Name] = true
 	}
 	if e.MaxBudgetShare < 0 || e.MaxBudgetShare > 1 {
-		// At the value's key: the path names a field of the experiment itself.
-		return yamlerr.Whole(fmt.Errorf("maxBudgetShare: %v must be a share between 0 and 1", e.MaxBudgetShare))
+		return own(fmt.Errorf("maxBudgetShare: %v must be a share between 0 and 1", e.MaxBudgetShare))
 	}
 	for i := range e.Rollback {
 		r := &e.Rollback[i]
@@ -131,6 +137,18 @@ func (e *Experiment) UnmarshalYAML(unmarshal func(any) error) error {
 		}
 	}
 	return nil
+}
+
+// ownField is err, a check of a field of the experiment whose node is n,
+// placed at the node it names (the value of the field: "maxBudgetShare:
+// 2 ..." at 2.0, "faults: ..." at faults: []); a check naming no node of
+// n (a field that is missing) or a field without a value (faults:) is
+// marked Whole, placed at the key or the experiment.
+func ownField(n *yaml.Node, err error) error {
+	if at := yamlerr.Named(n, err.Error()); at != nil && at != n && !(at.Kind == yaml.ScalarNode && at.ShortTag() == "!!null") {
+		return &yamlerr.NodeError{Line: at.Line, Column: at.Column, Err: err}
+	}
+	return yamlerr.Whole(err)
 }
 
 // named is the " (name)" that follows the index of a list item in a

@@ -59,6 +59,7 @@ func TestBadExperiments(t *testing.T) {
 		"http-percent-chaosmesh.yml": "faults[0]: percent: 80: Chaos Mesh's HTTPChaos has no per-request share, it acts on every request of target.instances pods: use percent 100",
 		"no-faults.yml":              "faults: at least one fault is required",
 		"no-faults-field.yml":        "faults: at least one fault is required",
+		"no-faults-null.yml":         "faults: at least one fault is required",
 		"bad-promql.yml":             "invalid PromQL",
 		"api-version.yml":            `apiVersion must be "chaos.sre.rootuip.io/v1"`,
 		"instances.yml":              "target.instances 5 exceeds target.totalInstances 4",
@@ -330,7 +331,7 @@ func TestMemoryStressAboveHostAtLoad(t *testing.T) {
 		t.Fatalf("%d experiments, %v", len(exps), err)
 	}
 	// At the size, line 11 column 44, as the checks of decoding.
-	want := fmt.Sprintf(`:11:44: faults[0] (mem): memory-stress size %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)`,
+	want := fmt.Sprintf(`:11:44: faults[0] (mem): size: %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)`,
 		above, (total/(1<<30)+2)<<30, total)
 	_, err = LoadExperiments(Config{ExperimentFiles: []string{small, big}}, id)
 	if err == nil || err.Error() != "chaos: "+big+want {
@@ -365,7 +366,7 @@ func TestCheckHostPlaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	above := strconv.FormatInt(total/(1<<30)+2, 10) + "GiB"
-	tail := fmt.Sprintf(`memory-stress size %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)`,
+	tail := fmt.Sprintf(`size: %s (%d bytes) is more than this host's memory (MemTotal %d bytes in /proc/meminfo)`,
 		above, (total/(1<<30)+2)<<30, total)
 	text := strings.Replace(testExp, "  - {name: a, type: latency, proxy: p, latency: 300ms}\n  - {name: b, type: cpu-stress, cpuPercent: 50}\n",
 		"  - {name: cpu, type: cpu-stress, cpuPercent: 50}\n  - type: memory-stress\n    size:   "+above+"\n", 1)

@@ -79,7 +79,8 @@ func TestDecisionPathsShownToAdminsOnly(t *testing.T) {
 
 // A backtest bound in days past what a duration holds is refused, naming
 // the bound. Before, the days wrapped around: from=213504d replayed the
-// last 25 minutes and answered 200.
+// last 25 minutes and answered 200. A negative duration (from=-6h, after
+// now) is refused naming it too, not as "to must be after from".
 func TestBacktestDaysOutOfRange(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{Migrations, targetlock.Migrations}, func(t *testing.T, db *store.DB) {
 		p := cpuPolicy(t, `[/bin/true]`)
@@ -93,6 +94,9 @@ func TestBacktestDaysOutOfRange(t *testing.T) {
 		for _, tc := range []struct{ query, want string }{
 			{"from=213504d", `"error":"time \"213504d\": want a duration of at most 106751d"`},
 			{"from=2h&to=-213504d", `"error":"time \"-213504d\": want a duration of at most 106751d"`},
+			// A negative duration names the value, not "to must be after from".
+			{"from=-6h", `"error":"time \"-6h\": want a positive duration before now (6h, 2d), RFC 3339 (2026-12-03T09:00:00Z) or now"`},
+			{"from=2h&to=-1d", `"error":"time \"-1d\": want a positive duration before now (6h, 2d), RFC 3339 (2026-12-03T09:00:00Z) or now"`},
 		} {
 			resp, err := http.Get(srv.URL + "/api/v1/scaling/backtest?policy=" + p.Name + "&" + tc.query)
 			if err != nil {

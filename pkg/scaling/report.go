@@ -22,6 +22,11 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 		return t, nil
 	}
 	d, err := parseDuration(s)
+	if err == nil && d < 0 {
+		// A duration before now: -6h would be 6h after now, and read
+		// as such a backtest answers "to must be after from".
+		return time.Time{}, fmt.Errorf("time %s: want a positive duration before now (6h, 2d), RFC 3339 (2026-12-03T09:00:00Z) or now", limits.Quote(s))
+	}
 	if err == nil {
 		return now.Add(-d), nil
 	}

@@ -37,6 +37,17 @@ func AtNamed(n *yaml.Node, format string, args ...any) error {
 	return &NodeError{Line: at.Line, Column: at.Column, Err: err}
 }
 
+// Named returns the node under n that msg names, as AtNamed places it (a
+// value or key it quotes, the field its leading path names, a field named
+// with its value), nil when it names none: a decoder that checks its own
+// fields places the check there, else at the object as a whole (Whole).
+func Named(n *yaml.Node, msg string) *yaml.Node {
+	if n == nil {
+		return nil
+	}
+	return named(n, msg)
+}
+
 // named returns the node under root that msg names, nil if none.
 func named(root *yaml.Node, msg string) *yaml.Node {
 	if ctx := contextRE.FindString(msg); ctx != "" && ctx != msg {
@@ -56,6 +67,9 @@ func named(root *yaml.Node, msg string) *yaml.Node {
 	if v := pathValue(root, "", msg); v != nil && v != root {
 		if n, _ := refine(v, quotes); n != nil {
 			return n
+		}
+		if emptyCollection(v) {
+			return v
 		}
 	}
 	if n := pathScalar(root, msg); n != nil {
@@ -401,6 +415,13 @@ func scopedPath(root *yaml.Node, ctx, rest string) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// emptyCollection reports whether n is an empty list or mapping written
+// in the document ("command: []"): the value a check of that field
+// refuses, where its error is placed rather than at the key.
+func emptyCollection(n *yaml.Node) bool {
+	return (n.Kind == yaml.SequenceNode || n.Kind == yaml.MappingNode) && len(n.Content) == 0
 }
 
 // pathScalar returns the scalar value that msg's leading path reaches from

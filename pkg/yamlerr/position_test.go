@@ -185,3 +185,29 @@ func TestFileDecoded(t *testing.T) {
 	require.EqualError(t, FileDecoded("f.yml", []byte(bad), err), "f.yml:3:4: invalid YAML: mapping values are not allowed in this context")
 	require.NoError(t, FileDecoded("f.yml", nil, nil))
 }
+
+// TestAtNamed: a check of a mapping is placed at the node its message
+// names: the value of the field its path names when that value is an
+// empty list or mapping the check refuses ("command: []"), the key when
+// the field's value is not what is named, the mapping when nothing is.
+func TestAtNamed(t *testing.T) {
+	doc := "name: heal\ncommand: []\nenv: {}\ntimeout: 5m\npaths:\n  - /a\n"
+	var n yaml.Node
+	require.NoError(t, yaml.Unmarshal([]byte(doc), &n))
+	m := n.Content[0]
+	for _, tc := range []struct {
+		msg       string
+		line, col int
+	}{
+		{"command: [] is empty (an argv list)", 2, 10},
+		{"env: {} is empty", 3, 6},
+		{"timeout: 5m is above 1m", 4, 10},
+		{`paths[0]: "/a" is refused`, 6, 5},
+		{"paths: one path only", 5, 1},
+		{"nothing named", 1, 1},
+	} {
+		var ne *NodeError
+		require.ErrorAs(t, AtNamed(m, "%s", tc.msg), &ne, tc.msg)
+		require.Equal(t, [2]int{tc.line, tc.col}, [2]int{ne.Line, ne.Column}, tc.msg)
+	}
+}

@@ -75,7 +75,7 @@ func (d *Driver) args(ctx context.Context, id string, f chaos.Fault) ([]string, 
 			return nil, "", err
 		}
 		if n > total {
-			return nil, "", chaos.MemoryAboveHost(f.Size, n, total)
+			return nil, "", fmt.Errorf("memory-stress: %w", chaos.MemoryAboveHost(f.Size, n, total))
 		}
 		args = append(args, "--vm", "1", "--vm-bytes", strconv.FormatInt(n, 10), "--vm-keep")
 	case chaos.FaultDiskFill:

@@ -218,7 +218,7 @@ func TestMemoryStressAboveHostMemory(t *testing.T) {
 				_ = d.Revert(ctx, "mem-big", f, st)
 				t.Fatalf("memory-stress of %s injected on a host of %d bytes", size, total)
 			}
-			if want := "memory-stress size " + size + " ("; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "is more than this host's memory (MemTotal") {
+			if want := "memory-stress: size: " + size + " ("; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "is more than this host's memory (MemTotal") {
 				t.Fatalf("error %q, want it to name the size and the host's memory", err)
 			}
 			if p := Processes("mem-big"); len(p) != 0 {
