@@ -2,8 +2,6 @@ package web_test
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -12,7 +10,6 @@ import (
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
-	"github.com/rootuip/sre/pkg/web"
 )
 
 // TestIncidentLongIDCut: an incident id, alert group, severity, state or
@@ -28,10 +25,7 @@ func TestIncidentLongIDCut(t *testing.T) {
 		longGroup := strings.Repeat("g", 1000)
 		_, err = svc.Ingest(context.Background(), notification(longGroup, "payments", "critical"))
 		require.NoError(t, err)
-		mux := http.NewServeMux()
-		(&web.IncidentsAPI{Service: svc}).Register(mux)
-		srv := httptest.NewServer(mux)
-		defer srv.Close()
+		srv := incidentsServer(t, svc)
 
 		long := strings.Repeat("n", 5000)
 		cut := strings.Repeat("n", 61) + "…"

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
-	"github.com/rootuip/sre/pkg/web"
 )
 
 // An incident ID typed in another case (inc-2026-0001) names the
@@ -32,10 +30,7 @@ func TestIncidentIDCaseInsensitive(t *testing.T) {
 			_, err := svc.Ingest(ctx, n)
 			require.NoError(t, err)
 		}
-		mux := http.NewServeMux()
-		(&web.IncidentsAPI{Service: svc}).Register(mux)
-		srv := httptest.NewServer(mux)
-		defer srv.Close()
+		srv := incidentsServer(t, svc)
 		year := time.Now().UTC().Year()
 		id := func(n int) string { return incidentID(year, n) }
 		lower := func(n int) string { return strings.ToLower(id(n)) }

@@ -71,10 +71,7 @@ func importLine(t *testing.T, id, groupKey string, created time.Time) string {
 func TestImportRefusesAmbiguousLines(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
 		svc := newIncidentService(t, db)
-		mux := http.NewServeMux()
-		(&web.IncidentsAPI{Service: svc}).Register(mux)
-		srv := httptest.NewServer(mux)
-		defer srv.Close()
+		srv := incidentsServer(t, svc)
 		created := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 
 		for _, tc := range []struct {

@@ -53,10 +53,7 @@ func TestIncidentsAPI(t *testing.T) {
 			_, err := svc.Ingest(ctx, n)
 			require.NoError(t, err)
 		}
-		mux := http.NewServeMux()
-		(&web.IncidentsAPI{Service: svc}).Register(mux)
-		srv := httptest.NewServer(mux)
-		defer srv.Close()
+		srv := incidentsServer(t, svc)
 		year := time.Now().UTC().Year()
 		id := func(n int) string { return incidentID(year, n) }
 
@@ -282,10 +279,7 @@ func TestIncidentsPeakSeverityFilter(t *testing.T) {
 		_, err = db.ExecContext(ctx, `UPDATE incidents SET peak_severity = '' WHERE id = $1`, id(3))
 		require.NoError(t, err)
 
-		mux := http.NewServeMux()
-		(&web.IncidentsAPI{Service: svc}).Register(mux)
-		srv := httptest.NewServer(mux)
-		defer srv.Close()
+		srv := incidentsServer(t, svc)
 		for _, c := range []struct {
 			query string
 			want  []string
@@ -326,4 +320,15 @@ func newIncidentService(t *testing.T, db *store.DB) *incident.Service {
 	svc, err := incident.NewService(db, incident.DefaultOptions(), nil, events.NewBus(8, nil), nil, prometheus.NewRegistry())
 	require.NoError(t, err)
 	return svc
+}
+
+// incidentsServer serves the incidents API of svc over HTTP until the
+// test ends.
+func incidentsServer(t *testing.T, svc *incident.Service) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	(&web.IncidentsAPI{Service: svc}).Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
 }

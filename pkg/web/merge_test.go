@@ -3,8 +3,6 @@ package web_test
 import (
 	"database/sql"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 
@@ -13,7 +11,6 @@ import (
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
-	"github.com/rootuip/sre/pkg/web"
 )
 
 // TestConcurrentMerges merges three incidents into each other at once
@@ -26,10 +23,7 @@ import (
 func TestConcurrentMerges(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
 		svc := newIncidentService(t, db)
-		mux := http.NewServeMux()
-		(&web.IncidentsAPI{Service: svc}).Register(mux)
-		srv := httptest.NewServer(mux)
-		defer srv.Close()
+		srv := incidentsServer(t, svc)
 		ctx := t.Context()
 		for round := range 30 {
 			var ids []string

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -14,7 +13,6 @@ import (
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
-	"github.com/rootuip/sre/pkg/web"
 )
 
 // live reports whether the byte at i of a Markdown text is syntax, not
@@ -53,10 +51,7 @@ func TestPostmortemBackslashes(t *testing.T) {
 		n.Alerts[0].Labels["alertname"] = `Down` + link + `\|`
 		_, err := svc.Ingest(context.Background(), n)
 		require.NoError(t, err)
-		mux := http.NewServeMux()
-		(&web.IncidentsAPI{Service: svc}).Register(mux)
-		srv := httptest.NewServer(mux)
-		defer srv.Close()
+		srv := incidentsServer(t, svc)
 		page, err := svc.List(context.Background(), incident.Filter{})
 		require.NoError(t, err)
 		require.Len(t, page.Incidents, 1)
@@ -113,10 +108,7 @@ func TestPostmortemImpactIsText(t *testing.T) {
 		svc := newIncidentService(t, db)
 		_, err := svc.Ingest(context.Background(), notification("g1", "checkout", "critical"))
 		require.NoError(t, err)
-		mux := http.NewServeMux()
-		(&web.IncidentsAPI{Service: svc}).Register(mux)
-		srv := httptest.NewServer(mux)
-		defer srv.Close()
+		srv := incidentsServer(t, svc)
 		page, err := svc.List(context.Background(), incident.Filter{})
 		require.NoError(t, err)
 		require.Len(t, page.Incidents, 1)

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,10 +48,7 @@ func TestPostmortemAPI(t *testing.T) {
 		n.Alerts[0].StartsAt = clk.Now().Add(-4 * time.Minute)
 		_, err := svc.Ingest(ctx, n)
 		require.NoError(t, err)
-		mux := http.NewServeMux()
-		(&web.IncidentsAPI{Service: svc}).Register(mux)
-		srv := httptest.NewServer(mux)
-		defer srv.Close()
+		srv := incidentsServer(t, svc)
 		const id = "INC-2026-0001"
 		inc := "/api/v1/incidents/" + id
 
