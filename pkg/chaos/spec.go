@@ -102,6 +102,10 @@ func (e *Experiment) UnmarshalYAML(unmarshal func(any) error) error {
 		return err
 	}
 	if e.Duration <= 0 {
+		if hasValue(at.n, "duration") {
+			// duration: 0s, at its value.
+			return own(fmt.Errorf("duration: %v must be positive (e.g. 5m)", e.Duration))
+		}
 		return own(errors.New("duration is required and must be positive (e.g. 5m)"))
 	}
 	if len(e.Faults) == 0 {
@@ -149,6 +153,20 @@ func ownField(n *yaml.Node, err error) error {
 		return &yamlerr.NodeError{Line: at.Line, Column: at.Column, Err: err}
 	}
 	return yamlerr.Whole(err)
+}
+
+// hasValue reports whether mapping n has key with a value that is not
+// null.
+func hasValue(n *yaml.Node, key string) bool {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1].ShortTag() != "!!null"
+		}
+	}
+	return false
 }
 
 // named is the " (name)" that follows the index of a list item in a
