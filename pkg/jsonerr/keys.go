@@ -3,6 +3,7 @@ package jsonerr
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -20,29 +21,42 @@ import (
 // field's name; encoding/json accepts "Labels" for "labels"). The API's
 // bodies (pkg/web's UnmarshalStrict and UnmarshalLenient, the
 // Alertmanager webhook's own decoder) are read through it.
-func CheckKeys(b []byte, v any) error {
-	if err := duplicateKey(b); err != nil {
+func CheckKeys(b []byte, v any) error { return CheckKeysOf(b, v, "the JSON body") }
+
+// CheckKeysOf is CheckKeys naming b itself top (an error about the keys
+// of b's outermost object reads "top: key ..."), or with no name before
+// the error when top is "" (the caller names the value: an import line).
+func CheckKeysOf(b []byte, v any, top string) error {
+	if err := duplicateKey(b, top); err != nil {
 		return err
 	}
-	return caseKeys(b, reflect.TypeOf(v))
+	return caseKeys(b, reflect.TypeOf(v), top)
+}
+
+// at prefixes msg with where, when there is one.
+func at(where, msg string) error {
+	if where == "" {
+		return errors.New(msg)
+	}
+	return fmt.Errorf("%s: %s", where, msg)
 }
 
 // caseKeys returns an error naming the first key of b (a valid JSON value
 // without duplicate keys, decoded into a value of type t) that names a
 // field of its struct only without regard to case, with the field's name.
-func caseKeys(b []byte, t reflect.Type) error {
+func caseKeys(b []byte, t reflect.Type, top string) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var tree any
 	if err := dec.Decode(&tree); err != nil {
 		return nil // the decoder's to report
 	}
-	return walkCase(tree, t, "")
+	return walkCase(tree, t, "", top)
 }
 
 var jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
 
-func walkCase(v any, t reflect.Type, path string) error {
+func walkCase(v any, t reflect.Type, path, top string) error {
 	for t != nil && t.Kind() == reflect.Pointer {
 		if t.Implements(jsonUnmarshaler) {
 			return nil
@@ -72,7 +86,7 @@ func walkCase(v any, t reflect.Type, path string) error {
 		sort.Strings(keys)
 		for _, k := range keys {
 			if ft, ok := fields[k]; ok {
-				if err := walkCase(obj[k], ft, child(k)); err != nil {
+				if err := walkCase(obj[k], ft, child(k), top); err != nil {
 					return err
 				}
 				continue
@@ -84,11 +98,11 @@ func walkCase(v any, t reflect.Type, path string) error {
 			sort.Strings(names)
 			for _, name := range names {
 				if strings.EqualFold(name, k) {
-					where := "the JSON body"
+					where := top
 					if path != "" {
 						where = path
 					}
-					return fmt.Errorf("%s: unknown field %s: the field is %q (field names are case-sensitive)", where, limits.Quote(k), name)
+					return at(where, fmt.Sprintf("unknown field %s: the field is %q (field names are case-sensitive)", limits.Quote(k), name))
 				}
 			}
 		}
@@ -103,7 +117,7 @@ func walkCase(v any, t reflect.Type, path string) error {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			if err := walkCase(obj[k], t.Elem(), child(k)); err != nil {
+			if err := walkCase(obj[k], t.Elem(), child(k), top); err != nil {
 				return err
 			}
 		}
@@ -113,7 +127,7 @@ func walkCase(v any, t reflect.Type, path string) error {
 			return nil
 		}
 		for i, e := range arr {
-			if err := walkCase(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			if err := walkCase(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), top); err != nil {
 				return err
 			}
 		}
@@ -141,7 +155,7 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 // path is built only then, from the frames open at that point (each
 // ancestor's current key or index): a deep nesting costs its depth, not
 // the square of it.
-func duplicateKey(b []byte) error {
+func duplicateKey(b []byte, top string) error {
 	type frame struct {
 		object bool
 		keys   map[string]bool
@@ -197,9 +211,9 @@ func duplicateKey(b []byte) error {
 				if f.keys[k] {
 					where := path()
 					if where == "" {
-						where = "the JSON body"
+						where = top
 					}
-					return fmt.Errorf("%s: key %s given twice", where, limits.Quote(k))
+					return at(where, "key "+limits.Quote(k)+" given twice")
 				}
 				f.keys[k], f.key, f.isKey = true, k, false
 				continue
