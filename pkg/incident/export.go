@@ -519,7 +519,9 @@ func (s *Service) Import(ctx context.Context, r io.Reader) (*ImportResult, error
 	return res, flush()
 }
 
-// decodeLine decodes and validates one line.
+// decodeLine decodes and validates one line: as strictly as the API reads
+// a JSON body (unknown fields, a key given twice, a key naming a field
+// only without regard to case, data after the value are errors).
 func (s *Service) decodeLine(b []byte) (*ExportRecord, error) {
 	// encoding/json would read invalid UTF-8 as U+FFFD and store that.
 	if err := limits.UTF8("line", b); err != nil {
@@ -535,6 +537,12 @@ func (s *Service) decodeLine(b []byte) (*ExportRecord, error) {
 	// the end of the line: {"incident":...}} was imported.
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, errors.New("data after the JSON value on the line (one incident a line)")
+	}
+	// A key given twice (encoding/json keeps the last) or naming a field
+	// only without regard to case ("Incident"): refused as the API's
+	// bodies are, named by its path on the line.
+	if err := jsonerr.CheckKeysOf(b, &rec, ""); err != nil {
+		return nil, err
 	}
 	if err := s.validateRecord(&rec); err != nil {
 		return nil, err

@@ -118,3 +118,70 @@ func TestImportRefusesAmbiguousLines(t *testing.T) {
 		require.Equal(t, map[string]any{"imported": 0.0, "skipped": 2.0}, r.Data)
 	})
 }
+
+// TestImportRefusesAmbiguousKeys: an import line with a key given twice
+// (encoding/json kept the last) or a key naming a field only without
+// regard to case ("Incident" for incident, which encoding/json took for
+// it) was imported; it is refused as the API's JSON bodies are, naming the
+// line and the key's path, the lines before it imported and nothing else
+// stored.
+func TestImportRefusesAmbiguousKeys(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc := newIncidentService(t, db)
+		srv := incidentsServer(t, svc)
+		created := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+		line := func(id string) string { return importLine(t, id, "{}:"+id, created) }
+		edit := func(l, old, new string) string {
+			t.Helper()
+			require.Contains(t, l, old)
+			return strings.Replace(l, old, new, 1)
+		}
+
+		for _, tc := range []struct {
+			name, body, err string
+			refused         string // the refused line's incident
+		}{{
+			"a label given twice",
+			line("KEY-1") + edit(line("KEY-2"), `"labels":null`, `"labels":{"service":"api","service":"payments"}`),
+			`import line 2: incident.labels: key "service" given twice (imported 1, skipped 0 before it)`,
+			"KEY-2",
+		}, {
+			"the incident given twice",
+			line("KEY-3") + line("KEY-4") + `{"incident":` + strings.TrimSuffix(strings.TrimPrefix(line("KEY-5"), `{"incident":`), "}\n") +
+				`,"incident":` + strings.TrimSuffix(strings.TrimPrefix(line("KEY-6"), `{"incident":`), "}\n") + "}\n",
+			`import line 3: key "incident" given twice (imported 2, skipped 0 before it)`,
+			"KEY-6",
+		}, {
+			"the incident in another case",
+			line("KEY-7") + edit(line("KEY-8"), `{"incident":`, `{"Incident":`),
+			`import line 2: unknown field "Incident": the field is "incident" (field names are case-sensitive) (imported 1, skipped 0 before it)`,
+			"KEY-8",
+		}, {
+			"a field of the incident in another case",
+			edit(line("KEY-9"), `"title":`, `"Title":`),
+			`import line 1: incident: unknown field "Title": the field is "title" (field names are case-sensitive) (imported 0, skipped 0 before it)`,
+			"KEY-9",
+		}} {
+			t.Run(tc.name, func(t *testing.T) {
+				code, r := call(t, "POST", srv.URL+"/api/v1/incidents/import", tc.body)
+				require.Equal(t, http.StatusBadRequest, code, r.Error)
+				require.Equal(t, "error", r.Status)
+				require.Equal(t, "bad_data", r.ErrorType)
+				require.Equal(t, tc.err, r.Error)
+				_, err := svc.Get(t.Context(), tc.refused)
+				require.ErrorIs(t, err, incident.ErrNotFound, tc.refused)
+			})
+		}
+		for _, id := range []string{"KEY-1", "KEY-3", "KEY-4", "KEY-7"} {
+			inc, err := svc.Get(t.Context(), id)
+			require.NoError(t, err, id)
+			require.Equal(t, "imported "+id, inc.Title)
+			require.Empty(t, inc.Labels, id)
+		}
+		_, err := svc.Get(t.Context(), "KEY-5")
+		require.ErrorIs(t, err, incident.ErrNotFound, "KEY-5")
+		page, err := svc.List(t.Context(), incident.Filter{})
+		require.NoError(t, err)
+		require.Equal(t, 4, page.Total, "only the lines before the refused ones")
+	})
+}
