@@ -83,8 +83,10 @@ var badFixtures = map[string]string{
 	"window_empty.bad.yml":             `3:6: escalation: maintenance_windows[0]: empty`,
 	"window_end.bad.yml":               `6:12: escalation: maintenance_windows[0] (db-migration): end: 2026-06-06T22:00:00Z must be after start (2026-06-07T02:00:00Z)`,
 	"window_matcher.bad.yml":           `4:18: escalation: maintenance_windows[0] (db-migration): matcher "service=db\"": matcher value contains unescaped double quote: db"`,
+	"window_no_end.bad.yml":            `3:7: escalation: maintenance_windows[0] (db-migration): end is required`,
 	"window_no_matchers.bad.yml":       `3:7: escalation: maintenance_windows[0] (db-migration): matchers are required`,
 	"window_no_name.bad.yml":           `3:7: escalation: maintenance_windows[0]: name is required`,
+	"window_no_start.bad.yml":          `3:7: escalation: maintenance_windows[0] (db-migration): start is required`,
 	"window_time.bad.yml":              `5:14: parsing time "next saturday" as "2006-01-02T15:04:05Z07:00": cannot parse "next saturday" as "2006"`,
 }
 
