@@ -47,6 +47,10 @@ type Config struct {
 	// defaulted are the severities Validate gave their default row: a
 	// warning about one names no value of the file.
 	defaulted map[incident.Severity]bool
+	// sevKeys are the keys of severities in the order of the file (set
+	// when the section is decoded from YAML): checks and warnings about
+	// the severities follow it.
+	sevKeys []incident.Severity
 }
 
 // SeverityRule is one row of the severity table.
@@ -130,6 +134,7 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 	if err := unmarshal((*plain)(c)); err != nil {
 		return err
 	}
+	c.sevKeys = mappingKeys(valueOf(n.Node, "severities"))
 	if err := c.Validate(); err != nil {
 		err = fmt.Errorf("escalation: %w", err)
 		// A message naming no node under the section keeps the decoder's
@@ -150,6 +155,77 @@ type nodeOf struct{ *yaml.Node }
 func (n *nodeOf) UnmarshalYAML(node *yaml.Node) error {
 	n.Node = node
 	return nil
+}
+
+// valueOf returns the value of key in mapping node n, or nil.
+func valueOf(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// mappingKeys returns the keys of mapping node n in the order they appear,
+// each once; the keys a merge key ("<<: *defaults") brings in come at its
+// place.
+func mappingKeys(n *yaml.Node) []incident.Severity {
+	var out []incident.Severity
+	var walk func(n *yaml.Node, depth int)
+	walk = func(n *yaml.Node, depth int) {
+		for n != nil && n.Kind == yaml.AliasNode {
+			n = n.Alias
+		}
+		if n == nil || depth > 8 {
+			return
+		}
+		switch n.Kind {
+		case yaml.SequenceNode: // <<: [*a, *b]
+			for _, m := range n.Content {
+				walk(m, depth+1)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+					walk(n.Content[i+1], depth+1)
+				} else if s := incident.Severity(k.Value); !slices.Contains(out, s) {
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	walk(n, 0)
+	return out
+}
+
+// severityKeys returns the keys of c.Severities: those of the file in its
+// order, then the others in the order of incident.Severities, then any
+// other key in lexical order.
+func (c *Config) severityKeys() []incident.Severity {
+	out := make([]incident.Severity, 0, len(c.Severities))
+	for _, s := range c.sevKeys {
+		if _, ok := c.Severities[s]; ok && !c.defaulted[s] && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	for _, s := range incident.Severities {
+		if _, ok := c.Severities[s]; ok && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	var rest []incident.Severity
+	for s := range c.Severities {
+		if !slices.Contains(out, s) {
+			rest = append(rest, s)
+		}
+	}
+	slices.Sort(rest)
+	return append(out, rest...)
 }
 
 // ParseMatchers parses Alertmanager matchers: each entry may hold one or
@@ -202,7 +278,9 @@ func (c *Config) Validate() error {
 	if c.Severities == nil {
 		c.Severities = map[incident.Severity]*SeverityRule{}
 	}
-	for sev, r := range c.Severities {
+	// In the order of the file: the first problem it lists is reported.
+	for _, sev := range c.severityKeys() {
+		r := c.Severities[sev]
 		if _, err := incident.ParseSeverity(string(sev)); err != nil || string(sev) != strings.ToUpper(string(sev)) {
 			return fmt.Errorf("severities: unknown severity %q (want CRITICAL, HIGH, MEDIUM or LOW)", sev)
 		}
@@ -395,7 +473,9 @@ func (w *MaintenanceWindow) Matches(ls model.LabelSet) bool { return w.matchers.
 // exists in the on-call configuration, and that every channel they use is
 // configured in notifications (unconfigured channels are returned as
 // warnings: a message to them would only fail). Warnings come in the
-// order of the fields they name and each names the path of its value
+// order of the fields they name (the severities in the order of the
+// file's keys, those it leaves to their default after them in the order
+// CRITICAL, HIGH, MEDIUM, LOW) and each names the path of its value
 // ("severities.CRITICAL.channels[2]: channel email ..."), which places it;
 // a severity the section leaves to its default reads "default
 // severities.LOW.channels[1]: ...".
@@ -424,9 +504,9 @@ func (c *Config) CheckRefs(oc *oncall.Config, nc *notify.Config) (warnings []str
 		}
 	}
 	// The warnings in the order of the section's fields (ack reminders,
-	// severities, then each policy's levels in turn, each level's users,
-	// schedules, teams and channels): a channel not configured is named
-	// once, at the first value that uses it.
+	// severities as the file lists them, then each policy's levels in
+	// turn, each level's users, schedules, teams and channels): a channel
+	// not configured is named once, at the first value that uses it.
 	seen := map[string]bool{}
 	use := func(path string, chs []string) {
 		for k, ch := range chs {
@@ -439,7 +519,7 @@ func (c *Config) CheckRefs(oc *oncall.Config, nc *notify.Config) (warnings []str
 	if c.AckReminder > 0 || slices.ContainsFunc(c.Policies, func(p *Policy) bool { return p.AckReminder != nil && *p.AckReminder > 0 }) {
 		use("ack_reminder_channels", c.AckReminderChannels)
 	}
-	for _, s := range incident.Severities {
+	for _, s := range c.severityKeys() {
 		if r := c.Severities[s]; r != nil {
 			path := fmt.Sprintf("severities.%s.channels", s)
 			if c.defaulted[s] {

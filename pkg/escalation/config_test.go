@@ -56,7 +56,9 @@ func loadSections(path string) (*sections, []string, error) {
 // badFixtures maps each testdata/*.bad.yml to the error it must give, after
 // the file's name, at the line and column sred places it (the node it
 // names: a check of a value at that value, "levels[2].after: 15m ..." at
-// the 15m): one fixture per validation error of the escalation section.
+// the 15m): one fixture per validation error of the escalation section
+// (severity_first_problem.bad.yml has several: the first of the file is
+// reported).
 var badFixtures = map[string]string{
 	"ack_reminder_channels.bad.yml":    `3:3: escalation: ack_reminder_channels: pagerduty cannot carry reminders (the incident is already acknowledged there)`,
 	"ack_timeout_negative.bad.yml":     `2:16: not a valid duration string: "-5m"`,
@@ -73,6 +75,7 @@ var badFixtures = map[string]string{
 	"severity_channel_unknown.bad.yml": `3:29: escalation: severities: LOW: unknown channel "carrier-pigeon" (want one of sms, phone, push, email, slack, webhook, pagerduty, teams, mattermost, or chat)`,
 	"severity_empty.bad.yml":           `3:5: escalation: severities: HIGH is empty`,
 	"severity_escalate_after.bad.yml":  `3:45: unknown unit " minutes" in duration "5 minutes"`,
+	"severity_first_problem.bad.yml":   `3:22: escalation: severities: LOW: unknown channel "carrier-pigeon" (want one of sms, phone, push, email, slack, webhook, pagerduty, teams, mattermost, or chat)`,
 	"severity_lowercase.bad.yml":       `3:5: escalation: severities: unknown severity "critical" (want CRITICAL, HIGH, MEDIUM or LOW)`,
 	"severity_no_channels.bad.yml":     `3:5: escalation: severities: MEDIUM has no channels`,
 	"severity_unknown.bad.yml":         `3:5: escalation: severities: unknown severity "URGENT" (want CRITICAL, HIGH, MEDIUM or LOW)`,
@@ -83,8 +86,10 @@ var badFixtures = map[string]string{
 	"window_empty.bad.yml":             `3:6: escalation: maintenance_windows[0]: empty`,
 	"window_end.bad.yml":               `6:12: escalation: maintenance_windows[0] (db-migration): end: 2026-06-06T22:00:00Z must be after start (2026-06-07T02:00:00Z)`,
 	"window_matcher.bad.yml":           `4:18: escalation: maintenance_windows[0] (db-migration): matcher "service=db\"": matcher value contains unescaped double quote: db"`,
+	"window_no_end.bad.yml":            `3:7: escalation: maintenance_windows[0] (db-migration): end is required`,
 	"window_no_matchers.bad.yml":       `3:7: escalation: maintenance_windows[0] (db-migration): matchers are required`,
 	"window_no_name.bad.yml":           `3:7: escalation: maintenance_windows[0]: name is required`,
+	"window_no_start.bad.yml":          `3:7: escalation: maintenance_windows[0] (db-migration): start is required`,
 	"window_time.bad.yml":              `5:14: parsing time "next saturday" as "2006-01-02T15:04:05Z07:00": cannot parse "next saturday" as "2006"`,
 }
 
@@ -110,7 +115,8 @@ func TestGoodConfig(t *testing.T) {
 	require.NoError(t, err)
 	c := &s.Escalation
 	require.Equal(t, []string{
-		"default severities.CRITICAL.channels[2]: channel push is used by the escalation config but not configured in notifications",
+		// The file sets HIGH only: it comes first.
+		"severities.HIGH.channels[1]: channel push is used by the escalation config but not configured in notifications",
 		"default severities.CRITICAL.channels[3]: channel email is used by the escalation config but not configured in notifications",
 		"default severities.LOW.channels[1]: channel slack is used by the escalation config but not configured in notifications",
 		`policies[0] (api): levels[0].schedules[0] (api-primary): user alice has no contact for sms (CRITICAL, HIGH), phone (CRITICAL): those messages skip them`,
@@ -208,4 +214,56 @@ func TestWarningPositions(t *testing.T) {
 		path + `:21:22: escalation: policies[2] (p2): levels[1].channels[0]: channel teams is used by the escalation config but not configured in notifications`,
 		path + `:29:48: escalation: policies[10] (p10): levels[0].users[0]: user bob has no contact for sms (CRITICAL, HIGH, MEDIUM, LOW): those messages skip them`,
 	}, got)
+}
+
+// TestSeverityWarningOrder: the severities' warnings follow the order of
+// the file's keys (a key brought in by a merge, "<<: {...}", at the merge),
+// then the severities the file leaves to their default, in the order
+// CRITICAL, HIGH, MEDIUM, LOW; an unconfigured channel is named at the
+// first value of that order that uses it.
+func TestSeverityWarningOrder(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string
+	}{
+		{"severity_order.yml", []string{
+			`:3:22: escalation: severities.LOW.channels[0]: channel slack is used by the escalation config but not configured in notifications`,
+			`:4:25: escalation: severities.MEDIUM.channels[0]: channel teams is used by the escalation config but not configured in notifications`,
+			// slack was named at LOW.
+			`:5:39: escalation: severities.CRITICAL.channels[2]: channel mattermost is used by the escalation config but not configured in notifications`,
+			`: escalation: default severities.HIGH.channels[1]: channel push is used by the escalation config but not configured in notifications`,
+			`: escalation: default severities.HIGH.channels[2]: channel email is used by the escalation config but not configured in notifications`,
+		}},
+		{"severity_order_merge.yml", []string{
+			`:3:32: escalation: severities.CRITICAL.channels[1]: channel mattermost is used by the escalation config but not configured in notifications`,
+			// The merged values are placed at the key severities.
+			`:2:3: escalation: severities.LOW.channels[0]: channel slack is used by the escalation config but not configured in notifications`,
+			`:2:3: escalation: severities.MEDIUM.channels[0]: channel teams is used by the escalation config but not configured in notifications`,
+			`:5:23: escalation: severities.HIGH.channels[0]: channel webhook is used by the escalation config but not configured in notifications`,
+		}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			path := filepath.Join("testdata", tc.file)
+			b, err := os.ReadFile(path)
+			require.NoError(t, err)
+			_, warnings, err := loadSections(path)
+			require.NoError(t, err)
+			got := make([]string, len(warnings))
+			for i, w := range warnings {
+				got[i] = strings.TrimPrefix(yamlerr.FileChecks(path, b, []string{"escalation"}, errors.New("escalation: "+w)).Error(), path)
+			}
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
+
+// TestSeverityFirstProblem: of several problems in the severities, the
+// one the file lists first is reported, every time (the severities were
+// checked in the map's random order).
+func TestSeverityFirstProblem(t *testing.T) {
+	path := filepath.Join("testdata", "severity_first_problem.bad.yml")
+	for range 50 {
+		_, _, err := loadSections(path)
+		require.EqualError(t, err, path+":"+badFixtures["severity_first_problem.bad.yml"])
+	}
 }
