@@ -168,16 +168,12 @@ func TestGoodConfig(t *testing.T) {
 // `srectl check config` prints it).
 func TestContactWarningPositions(t *testing.T) {
 	path := filepath.Join("testdata", "contacts.yml")
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	_, warnings, err := loadSections(path)
-	require.NoError(t, err)
 	var got []string
-	for _, w := range warnings {
+	for _, w := range placedWarnings(t, path) {
 		if !strings.Contains(w, " has no contact for ") {
 			continue // the channels the default severities use
 		}
-		got = append(got, yamlerr.FileChecks(path, b, []string{"escalation"}, errors.New("escalation: "+w)).Error())
+		got = append(got, w)
 	}
 	require.Equal(t, []string{
 		// bob is listed directly and is also on api-primary: the list names him.
@@ -197,14 +193,7 @@ func TestContactWarningPositions(t *testing.T) {
 // the first value that uses it, so that each is placed in the file.
 func TestWarningPositions(t *testing.T) {
 	path := filepath.Join("testdata", "warnings.yml")
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	_, warnings, err := loadSections(path)
-	require.NoError(t, err)
-	got := make([]string, len(warnings))
-	for i, w := range warnings {
-		got[i] = yamlerr.FileChecks(path, b, []string{"escalation"}, errors.New("escalation: "+w)).Error()
-	}
+	got := placedWarnings(t, path)
 	require.Equal(t, []string{
 		path + `:3:27: escalation: ack_reminder_channels[0]: channel email is used by the escalation config but not configured in notifications`,
 		path + `:3:34: escalation: ack_reminder_channels[1]: channel slack is used by the escalation config but not configured in notifications`,
@@ -244,13 +233,9 @@ func TestSeverityWarningOrder(t *testing.T) {
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := filepath.Join("testdata", tc.file)
-			b, err := os.ReadFile(path)
-			require.NoError(t, err)
-			_, warnings, err := loadSections(path)
-			require.NoError(t, err)
-			got := make([]string, len(warnings))
-			for i, w := range warnings {
-				got[i] = strings.TrimPrefix(yamlerr.FileChecks(path, b, []string{"escalation"}, errors.New("escalation: "+w)).Error(), path)
+			got := placedWarnings(t, path)
+			for i := range got {
+				got[i] = strings.TrimPrefix(got[i], path)
 			}
 			require.Equal(t, tc.want, got)
 		})
@@ -266,4 +251,20 @@ func TestSeverityFirstProblem(t *testing.T) {
 		_, _, err := loadSections(path)
 		require.EqualError(t, err, path+":"+badFixtures["severity_first_problem.bad.yml"])
 	}
+}
+
+// placedWarnings loads the escalation section of the file at path and
+// returns its warnings placed in the file as sred places them
+// ("path:line:col: escalation: ..."; yamlerr.FileChecks).
+func placedWarnings(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	_, warnings, err := loadSections(path)
+	require.NoError(t, err)
+	out := make([]string, len(warnings))
+	for i, w := range warnings {
+		out[i] = yamlerr.FileChecks(path, b, []string{"escalation"}, errors.New("escalation: "+w)).Error()
+	}
+	return out
 }
