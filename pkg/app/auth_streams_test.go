@@ -72,13 +72,7 @@ func TestReloadEndsRevokedStreams(t *testing.T) {
 
 	// vic leaves, ci's token is replaced.
 	write(false, "tok-ci-2")
-	req, err := http.NewRequest(http.MethodPost, srv.URL+"/-/reload", nil)
-	require.NoError(t, err)
-	req.SetBasicAuth("adam", "adam-pw")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	reloadAt(t, srv.URL)
 
 	for _, c := range []struct {
 		sse *sseClient
@@ -178,13 +172,7 @@ func TestReloadEndsStreamsOfChangedRoles(t *testing.T) {
 
 	// dora is demoted to viewer, vic promoted to admin.
 	write("viewer", "admin")
-	req, err := http.NewRequest(http.MethodPost, srv.URL+"/-/reload", nil)
-	require.NoError(t, err)
-	req.SetBasicAuth("adam", "adam-pw")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	reloadAt(t, srv.URL)
 	// Published once the reload answered: dora's old streams must not
 	// carry it whole.
 	after := publish("after-reload")
