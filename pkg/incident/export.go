@@ -657,6 +657,12 @@ func (s *Service) validateRecord(rec *ExportRecord) error {
 			return bad(fmt.Sprintf("action_items[%d].created_at", i), "is missing")
 		}
 	}
+	// As many notes, status updates, action items and changes as the
+	// API lets an incident have (MaxNotes, ...): an import does not pass
+	// the bounds the API holds.
+	if field, err := importBounds(rec); err != nil {
+		return bad(field, "%v", err)
+	}
 	names := make([]string, 0, len(rec.Parts))
 	for name := range rec.Parts {
 		names = append(names, name)

@@ -3,6 +3,7 @@ package incident_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -107,5 +108,75 @@ func TestImportRefusesIDInAnotherCase(t *testing.T) {
 		res, err = f.svc.Import(t.Context(), strings.NewReader(importRecord(t, "OLD-2025-0001")))
 		require.NoError(t, err)
 		require.Equal(t, 1, res.Skipped)
+	})
+}
+
+// TestImportRefusesOverCountBounds: an imported incident with more notes,
+// status updates, impact, assignment and action item changes, or action
+// items than the API lets an incident have was imported whole, past the
+// bounds (MaxNotes, ...). It is refused naming its line and the
+// collection, the lines before it imported; an incident at the bound
+// imports.
+func TestImportRefusesOverCountBounds(t *testing.T) {
+	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		created := epoch.Add(-48 * time.Hour)
+		line := func(t *testing.T, id string, fill func(rec *incident.ExportRecord)) string {
+			rec := incident.ExportRecord{Incident: incident.Incident{
+				ID: id, Title: "imported " + id, Service: "api", Severity: incident.SeverityLow, Status: incident.StatusResolved,
+				GroupKey: "{}:" + id, DetectedAt: created, CreatedAt: created, UpdatedAt: created}}
+			fill(&rec)
+			b, err := json.Marshal(rec)
+			require.NoError(t, err)
+			return string(b) + "\n"
+		}
+		timeline := func(n int, kinds ...string) func(rec *incident.ExportRecord) {
+			return func(rec *incident.ExportRecord) {
+				for k := range n {
+					rec.Timeline = append(rec.Timeline, incident.ExportTimelineEntry{Time: created, Kind: kinds[k%len(kinds)], Actor: "alice", Message: "x"})
+				}
+			}
+		}
+		items := func(n int) func(rec *incident.ExportRecord) {
+			return func(rec *incident.ExportRecord) {
+				for range n {
+					rec.ActionItems = append(rec.ActionItems, incident.ExportActionItem{Title: "x", State: incident.ActionOpen, CreatedAt: created, UpdatedAt: created})
+				}
+			}
+		}
+		for i, tc := range []struct {
+			name string
+			fill func(rec *incident.ExportRecord)
+			want string
+		}{
+			{"notes", timeline(incident.MaxNotes+1, "note"),
+				"field timeline: holds 1001 notes, more than the 1000 an incident can have"},
+			{"status updates", timeline(incident.MaxStatusUpdates+1, "status_update"),
+				"field timeline: holds 201 status updates, more than the 200 an incident can have"},
+			{"changes", timeline(incident.MaxEdits+1, "impact", "assignment", "action_item"),
+				"field timeline: holds 2501 impact, assignment and action item changes, more than the 2500 an incident can have"},
+			{"action items", items(incident.MaxActionItems + 1),
+				"field action_items: holds 501 action items, more than the 500 an incident can have"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				ok := fmt.Sprintf("OLD-2025-%04d", 2*i+1)
+				over := fmt.Sprintf("OLD-2025-%04d", 2*i+2)
+				res, err := f.svc.Import(t.Context(), strings.NewReader(importRecord(t, ok)+line(t, over, tc.fill)))
+				require.EqualError(t, err, "import line 2: incident "+over+": "+tc.want)
+				require.Equal(t, 1, res.Imported)
+				f.get(t, ok)
+				_, err = f.svc.Get(t.Context(), over)
+				require.ErrorIs(t, err, incident.ErrNotFound)
+			})
+		}
+		// At the bounds: imported.
+		res, err := f.svc.Import(t.Context(), strings.NewReader(line(t, "OLD-2025-0100", func(rec *incident.ExportRecord) {
+			timeline(incident.MaxNotes, "note")(rec)
+			timeline(incident.MaxStatusUpdates, "status_update")(rec)
+			timeline(incident.MaxEdits, "impact")(rec)
+			items(incident.MaxActionItems)(rec)
+		})))
+		require.NoError(t, err)
+		require.Equal(t, 1, res.Imported)
 	})
 }

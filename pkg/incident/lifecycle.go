@@ -107,7 +107,9 @@ func (s *Service) Investigate(ctx context.Context, id, actor, assignee string) (
 	if err := checkLine("assignee", assignee, MaxAssignee); err != nil {
 		return nil, err
 	}
+	assigning := false
 	return s.mutate(ctx, id, actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
+		assigning = false
 		switch r.Status {
 		case StatusTriggered, StatusAcknowledged:
 			prev := r.Status
@@ -121,10 +123,18 @@ func (s *Service) Investigate(ctx context.Context, id, actor, assignee string) (
 			e.Data["assignee"] = assignee
 			return ChangeInvestigating, e, nil
 		case StatusInvestigating:
+			assigning = true
 			return s.assign(r, assignee)
 		default:
 			return "", nil, reject(r, "investigate", fmt.Sprintf("it is %s", r.Status))
 		}
+	}, func(ctx context.Context, tx *sql.Tx) error {
+		if !assigning {
+			return nil
+		}
+		// A new assignee of an incident already investigated is one
+		// more timeline entry (MaxEdits).
+		return s.room(ctx, tx, id, boundEdits)
 	})
 }
 
@@ -198,7 +208,8 @@ func (s *Service) CompletePostmortem(ctx context.Context, id, actor string) (*In
 	})
 }
 
-// AddNote appends a note (at most MaxNote characters) to the timeline.
+// AddNote appends a note (at most MaxNote characters) to the timeline. An
+// incident holds at most MaxNotes notes: one more is a *FullError.
 func (s *Service) AddNote(ctx context.Context, id, actor, text string) (*TimelineEntry, error) {
 	text = strings.TrimSpace(text)
 	if text == "" {
@@ -211,7 +222,7 @@ func (s *Service) AddNote(ctx context.Context, id, actor, text string) (*Timelin
 	_, err := s.mutate(ctx, id, actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
 		entry = TimelineEntry{IncidentID: r.ID, Time: now, Actor: actor, Kind: "note", Message: text}
 		return "", &entry, nil
-	})
+	}, s.roomFor(id, boundNotes))
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +230,7 @@ func (s *Service) AddNote(ctx context.Context, id, actor, text string) (*Timelin
 }
 
 // SetImpact records the impact statement (at most MaxImpact characters) of
-// an incident.
+// an incident. Each is a timeline entry counted against MaxEdits.
 func (s *Service) SetImpact(ctx context.Context, id, actor, impact string) (*Incident, error) {
 	impact = strings.TrimSpace(impact)
 	if err := checkText("impact", impact, MaxImpact); err != nil {
@@ -228,7 +239,7 @@ func (s *Service) SetImpact(ctx context.Context, id, actor, impact string) (*Inc
 	return s.mutate(ctx, id, actor, func(r *record, now time.Time) (ChangeKind, *TimelineEntry, error) {
 		r.Impact = impact
 		return "", &TimelineEntry{Kind: "impact", Message: "impact: " + r.Impact}, nil
-	})
+	}, s.roomFor(id, boundEdits))
 }
 
 // MarkMitigated records that the incident was mitigated by "by" (for

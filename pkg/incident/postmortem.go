@@ -89,6 +89,8 @@ var ErrActionItemNotFound = errors.New("action item not found")
 
 // AddActionItem records a new open action item on an incident. Its title
 // is at most MaxActionItemTitle characters, its owner MaxActionItemOwner.
+// An incident holds at most MaxActionItems of them (and MaxEdits impact,
+// assignment and action item entries): one more is a *FullError.
 func (s *Service) AddActionItem(ctx context.Context, id, actor string, item ActionItem) (*ActionItem, error) {
 	item.Title = strings.TrimSpace(item.Title)
 	if err := checkActionItem(&item.Title, &item.Owner); err != nil {
@@ -106,7 +108,7 @@ func (s *Service) AddActionItem(ctx context.Context, id, actor string, item Acti
 		out.IncidentID, out.CreatedAt, out.UpdatedAt = r.ID, now, now
 		return "", &TimelineEntry{Kind: "action_item", Message: "action item added: " + item.Title + ownerSuffix(item.Owner),
 			Data: map[string]any{"title": item.Title, "owner": item.Owner}}, nil
-	}, func(ctx context.Context, tx *sql.Tx) error {
+	}, s.roomFor(id, boundActionItems, boundEdits), func(ctx context.Context, tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO incident_action_items (incident_id, title, owner, state, due_at, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id`, out.IncidentID, out.Title, out.Owner, string(out.State),
 			nullMS(out.DueAt), ms(out.CreatedAt)).Scan(&out.ID)
@@ -131,7 +133,9 @@ type ActionItemUpdate struct {
 	Title *string
 }
 
-// UpdateActionItem changes an action item's state, owner or title.
+// UpdateActionItem changes an action item's state, owner or title. A
+// change is a timeline entry counted against MaxEdits (a *FullError past
+// it); an update that changes nothing is answered as it is.
 func (s *Service) UpdateActionItem(ctx context.Context, id string, itemID int64, actor string, u ActionItemUpdate) (*ActionItem, error) {
 	if u.State != nil {
 		if _, err := ParseActionItemState(string(*u.State)); err != nil {
@@ -169,6 +173,9 @@ func (s *Service) UpdateActionItem(ctx context.Context, id string, itemID int64,
 		item = &it
 		if len(changes) == 0 {
 			return nil
+		}
+		if err := s.room(ctx, tx, id, boundEdits); err != nil {
+			return err
 		}
 		it.UpdatedAt = s.now()
 		item.UpdatedAt = it.UpdatedAt
@@ -519,7 +526,8 @@ func (u StatusUpdate) PublicText() string {
 // records the text in the timeline (kind "status_update") and publishes an
 // "incident.status_update" event with the text, for notification channels.
 // A non-empty Impact also becomes the incident's impact. The update's text
-// is refused over its limits (StatusUpdate.Check).
+// is refused over its limits (StatusUpdate.Check), and an incident holds
+// at most MaxStatusUpdates updates (a *FullError past it).
 func (s *Service) PostStatusUpdate(ctx context.Context, id string, u StatusUpdate) (string, error) {
 	if err := u.Check(); err != nil {
 		return "", err
@@ -559,7 +567,7 @@ func (s *Service) PostStatusUpdate(ctx context.Context, id string, u StatusUpdat
 			data["public_message"] = u.PublicText()
 		}
 		return "", &TimelineEntry{Kind: "status_update", Message: text, Data: data}, nil
-	}, func(ctx context.Context, tx *sql.Tx) error {
+	}, s.roomFor(id, boundStatusUpdates), func(ctx context.Context, tx *sql.Tx) error {
 		for _, h := range s.statusUpdateHooks {
 			if err := h(ctx, tx, &inc, u, text, at); err != nil {
 				return err

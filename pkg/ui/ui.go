@@ -482,7 +482,7 @@ func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {
 		code = http.StatusNotFound
 	case errors.Is(err, chaos.ErrForbidden):
 		code = http.StatusForbidden
-	case errors.As(err, &te), errors.Is(err, incident.ErrInvalidTransition), errors.Is(err, runbook.ErrConflict), errors.Is(err, chaos.ErrConflict):
+	case errors.As(err, &te), errors.Is(err, incident.ErrInvalidTransition), errors.Is(err, incident.ErrFull), errors.Is(err, runbook.ErrConflict), errors.Is(err, chaos.ErrConflict):
 		code = http.StatusConflict
 	case errors.Is(err, errBadRequest), errors.Is(err, incident.ErrInvalid):
 		code = http.StatusBadRequest

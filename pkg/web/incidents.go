@@ -91,7 +91,8 @@ type ActionRequest struct {
 
 // ServiceError maps an incident service error to an HTTP answer: 400 for a
 // refused value (a field over its limit), 404 for an unknown incident, 409
-// for an invalid transition, 503 for store failures.
+// for an invalid transition and for an addition past one of the incident's
+// bounds (incident.FullError: MaxNotes, ...), 503 for store failures.
 func ServiceError(w http.ResponseWriter, err error) {
 	var te *incident.TransitionError
 	switch {
@@ -99,7 +100,7 @@ func ServiceError(w http.ResponseWriter, err error) {
 		Error(w, http.StatusBadRequest, "bad_data", err)
 	case errors.Is(err, incident.ErrNotFound), errors.Is(err, incident.ErrActionItemNotFound), errors.Is(err, incident.ErrGroupNotFound):
 		Error(w, http.StatusNotFound, "not_found", err)
-	case errors.As(err, &te):
+	case errors.As(err, &te), errors.Is(err, incident.ErrFull):
 		Error(w, http.StatusConflict, "conflict", err)
 	default:
 		Error(w, http.StatusServiceUnavailable, "unavailable", err)

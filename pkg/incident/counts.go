@@ -1,0 +1,139 @@
+package incident
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Bounds of what people add to one incident over the API, the console and
+// srectl (docs/api.md, Bounds of an incident). The size of each item is
+// bounded too (MaxNote, ...); these bound how many there are, so that a
+// script posting in a loop cannot make an incident's timeline, post-mortem,
+// console page and export grow without end. An import is held to them as
+// well (validateRecord).
+const (
+	// MaxNotes bounds an incident's timeline notes.
+	MaxNotes = 1000
+	// MaxStatusUpdates bounds an incident's status updates, public or not.
+	MaxStatusUpdates = 200
+	// MaxActionItems bounds an incident's post-mortem action items.
+	MaxActionItems = 500
+	// MaxEdits bounds the timeline entries of an incident's impact
+	// statements, assignments and action item changes (additions
+	// included).
+	MaxEdits = 2500
+)
+
+// ErrFull is matched (errors.Is) by every *FullError.
+var ErrFull = errors.New("incident has the most it can have")
+
+// FullError refuses an addition to an incident that already has the most
+// of a collection it can have (MaxNotes, MaxStatusUpdates, MaxActionItems,
+// MaxEdits). The API answers it 409, as a change the incident's state does
+// not allow.
+type FullError struct {
+	ID string
+	// Collection names what is full ("notes", "status updates", ...).
+	Collection string
+	Max        int
+	// Hint says what to do instead.
+	Hint string
+}
+
+// Error implements error.
+func (e *FullError) Error() string {
+	return fmt.Sprintf("incident %s has %d %s, the most it can have; %s", e.ID, e.Max, e.Collection, e.Hint)
+}
+
+// Is makes errors.Is(err, ErrFull) true.
+func (e *FullError) Is(target error) bool { return target == ErrFull }
+
+// bounded is one of an incident's bounded collections: the rows that count
+// against it are the incident's timeline entries of kinds, or its action
+// items when kinds is empty.
+type bounded struct {
+	name  string
+	kinds []string
+	max   int
+	hint  string
+}
+
+var (
+	boundNotes = bounded{name: "notes", kinds: []string{"note"}, max: MaxNotes,
+		hint: "write what follows in its post-mortem, or open a new incident for new work"}
+	boundStatusUpdates = bounded{name: "status updates", kinds: []string{"status_update"}, max: MaxStatusUpdates,
+		hint: "resolve it and open a new incident for what follows"}
+	boundActionItems = bounded{name: "action items", max: MaxActionItems,
+		hint: "update the ones it has (PATCH .../action-items/{item}), or track the rest outside sred"}
+	boundEdits = bounded{name: "impact, assignment and action item changes", kinds: []string{"impact", "assignment", "action_item"},
+		max: MaxEdits, hint: "open a new incident for what follows"}
+)
+
+// room refuses one more row of b on incident id with a *FullError when it
+// has b.max already. It runs in the transaction that adds the row, after
+// the incident's row is loaded: PostgreSQL holds that row locked (load,
+// FOR UPDATE) and SQLite has one writer at a time, so two concurrent
+// additions count one after the other and cannot both pass the bound. The
+// count stops at the bound: an incident over it (from before the bound)
+// costs no more to check.
+func (s *Service) room(ctx context.Context, tx *sql.Tx, id string, b bounded) error {
+	var q string
+	args := []any{id}
+	if len(b.kinds) == 0 {
+		q = `SELECT 1 FROM incident_action_items WHERE incident_id = $1`
+	} else {
+		ph := make([]string, len(b.kinds))
+		for i, k := range b.kinds {
+			ph[i] = fmt.Sprintf("$%d", i+2)
+			args = append(args, k)
+		}
+		q = `SELECT 1 FROM incident_timeline WHERE incident_id = $1 AND kind IN (` + strings.Join(ph, ", ") + `)`
+	}
+	args = append(args, b.max)
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (`+q+fmt.Sprintf(` LIMIT $%d) t`, len(args)), args...).Scan(&n); err != nil {
+		return fmt.Errorf("count the %s of %s: %w", b.name, id, err)
+	}
+	if n >= b.max {
+		return &FullError{ID: id, Collection: b.name, Max: b.max, Hint: b.hint}
+	}
+	return nil
+}
+
+// roomFor is room as an extra function of mutate.
+func (s *Service) roomFor(id string, bs ...bounded) func(ctx context.Context, tx *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Tx) error {
+		for _, b := range bs {
+			if err := s.room(ctx, tx, id, b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// importBounds checks the collections of an imported incident against the
+// bounds the API holds them to, naming the collection; the caller names
+// the line.
+func importBounds(rec *ExportRecord) (field string, err error) {
+	count := map[string]int{}
+	for _, e := range rec.Timeline {
+		count[e.Kind]++
+	}
+	for _, b := range []bounded{boundNotes, boundStatusUpdates, boundEdits} {
+		n := 0
+		for _, k := range b.kinds {
+			n += count[k]
+		}
+		if n > b.max {
+			return "timeline", fmt.Errorf("holds %d %s, more than the %d an incident can have", n, b.name, b.max)
+		}
+	}
+	if n := len(rec.ActionItems); n > MaxActionItems {
+		return "action_items", fmt.Errorf("holds %d action items, more than the %d an incident can have", n, MaxActionItems)
+	}
+	return "", nil
+}
