@@ -22,7 +22,7 @@ const (
 	// MaxActionItems bounds an incident's post-mortem action items.
 	MaxActionItems = 500
 	// MaxEdits bounds the timeline entries of an incident's impact
-	// statements, assignments and action item changes (additions
+	// statements, assignments, snoozes and action item changes (additions
 	// included).
 	MaxEdits = 2500
 )
@@ -68,7 +68,7 @@ var (
 		hint: "resolve it and open a new incident for what follows"}
 	boundActionItems = bounded{name: "action items", max: MaxActionItems,
 		hint: "update the ones it has (PATCH .../action-items/{item}), or track the rest outside sred"}
-	boundEdits = bounded{name: "impact, assignment and action item changes", kinds: []string{"impact", "assignment", "action_item"},
+	boundEdits = bounded{name: "impact, assignment, snooze and action item changes", kinds: []string{"impact", "assignment", "snooze", "action_item"},
 		max: MaxEdits, hint: "open a new incident for what follows"}
 )
 

@@ -112,7 +112,7 @@ func TestImportRefusesIDInAnotherCase(t *testing.T) {
 }
 
 // TestImportRefusesOverCountBounds: an imported incident with more notes,
-// status updates, impact, assignment and action item changes, or action
+// status updates, impact, assignment, snooze and action item changes, or action
 // items than the API lets an incident have was imported whole, past the
 // bounds (MaxNotes, ...). It is refused naming its line and the
 // collection, the lines before it imported; an incident at the bound
@@ -153,8 +153,8 @@ func TestImportRefusesOverCountBounds(t *testing.T) {
 				"field timeline: holds 1001 notes, more than the 1000 an incident can have"},
 			{"status updates", timeline(incident.MaxStatusUpdates+1, "status_update"),
 				"field timeline: holds 201 status updates, more than the 200 an incident can have"},
-			{"changes", timeline(incident.MaxEdits+1, "impact", "assignment", "action_item"),
-				"field timeline: holds 2501 impact, assignment and action item changes, more than the 2500 an incident can have"},
+			{"changes", timeline(incident.MaxEdits+1, "impact", "assignment", "snooze", "action_item"),
+				"field timeline: holds 2501 impact, assignment, snooze and action item changes, more than the 2500 an incident can have"},
 			{"action items", items(incident.MaxActionItems + 1),
 				"field action_items: holds 501 action items, more than the 500 an incident can have"},
 		} {

@@ -31,7 +31,8 @@ const (
 // ChangeSnoozed (the silencer silences its alerts until then), and when the
 // snooze ends with the incident still open, WakeSnoozed notifies responders
 // again. Snoozing a snoozed incident replaces the end time. A triggered
-// incident must be acknowledged first.
+// incident must be acknowledged first. Each snooze is a timeline entry
+// counted against MaxEdits (a *FullError past it).
 func (s *Service) Snooze(ctx context.Context, id, actor string, d time.Duration) (*Incident, error) {
 	if d < MinSnooze || d > MaxSnooze {
 		return nil, invalid("duration", "snooze duration must be between %s and %s, got %s",
@@ -53,7 +54,7 @@ func (s *Service) Snooze(ctx context.Context, id, actor string, d time.Duration)
 		r.SnoozedUntil = &until
 		return ChangeSnoozed, &TimelineEntry{Kind: "snooze", Message: msg,
 			Data: map[string]any{"until": until.Format(time.RFC3339Nano), "duration": formatDuration(d)}}, nil
-	})
+	}, s.roomFor(id, boundEdits))
 }
 
 // WakeFunc notifies responders of an incident whose snooze ended while it

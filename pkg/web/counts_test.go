@@ -17,7 +17,7 @@ import (
 )
 
 // TestIncidentCountBounds: an incident took as many notes, status
-// updates, action items and impact changes as were posted (a script in a
+// updates, action items, impact changes and snoozes as were posted (a script in a
 // loop grew its timeline, post-mortem, console page and export without
 // end). Each is now bounded: the incident is imported two short of the
 // bound, and eight concurrent POSTs add exactly two; the other six are
@@ -51,8 +51,11 @@ func TestIncidentCountBounds(t *testing.T) {
 				`SELECT COUNT(*) FROM incident_action_items WHERE incident_id = $1`,
 				"500 action items, the most it can have; update the ones it has (PATCH .../action-items/{item}), or track the rest outside sred"},
 			{"impact changes", entries("impact"), "impact", `{"impact":"checkout is slow"}`, incident.MaxEdits,
-				`SELECT COUNT(*) FROM incident_timeline WHERE incident_id = $1 AND kind IN ('impact', 'assignment', 'action_item')`,
-				"2500 impact, assignment and action item changes, the most it can have; open a new incident for what follows"},
+				`SELECT COUNT(*) FROM incident_timeline WHERE incident_id = $1 AND kind IN ('impact', 'assignment', 'snooze', 'action_item')`,
+				"2500 impact, assignment, snooze and action item changes, the most it can have; open a new incident for what follows"},
+			{"snoozes", entries("snooze"), "snooze", `{"duration":"30m"}`, incident.MaxEdits,
+				`SELECT COUNT(*) FROM incident_timeline WHERE incident_id = $1 AND kind IN ('impact', 'assignment', 'snooze', 'action_item')`,
+				"2500 impact, assignment, snooze and action item changes, the most it can have; open a new incident for what follows"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				id := fmt.Sprintf("OLD-2026-%04d", i+1)
