@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rootuip/sre/pkg/bidi"
+	"github.com/rootuip/sre/pkg/english"
 	"github.com/rootuip/sre/pkg/web"
 )
 
@@ -24,9 +25,10 @@ import (
 var assets embed.FS
 
 var page = template.Must(template.New("status.html").Funcs(template.FuncMap{
-	"utc":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-	"pct":  func(r float64) string { return Percent(r, 2) },
-	"join": func(s []string) string { return joinNames(s) },
+	"utc":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"pct":   func(r float64) string { return Percent(r, 2) },
+	"join":  func(s []string) string { return joinNames(s) },
+	"count": english.Count,
 }).ParseFS(assets, "templates/status.html"))
 
 // Percent formats an uptime ratio as a percentage with decimals digits,

@@ -156,15 +156,25 @@ const (
 // affects, its impact and stage, and the status updates posted as public.
 type PublicIncident struct {
 	// ID is an opaque key (not the internal incident ID).
-	ID         string         `json:"id"`
-	Title      string         `json:"title"`
-	Stage      string         `json:"stage"` // investigating, monitoring, resolved
-	Impact     State          `json:"impact"`
-	Components []string       `json:"components"`
-	StartedAt  time.Time      `json:"started_at"`
-	ResolvedAt *time.Time     `json:"resolved_at,omitempty"`
-	Updates    []PublicUpdate `json:"updates"`
+	ID         string     `json:"id"`
+	Title      string     `json:"title"`
+	Stage      string     `json:"stage"` // investigating, monitoring, resolved
+	Impact     State      `json:"impact"`
+	Components []string   `json:"components"`
+	StartedAt  time.Time  `json:"started_at"`
+	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
+	// Updates are the latest MaxPublicUpdates public updates, newest
+	// first; EarlierUpdates counts those left out, older than them.
+	Updates        []PublicUpdate `json:"updates"`
+	EarlierUpdates int            `json:"earlier_updates,omitempty"`
 }
+
+// MaxPublicUpdates bounds the public updates the page, status.json and the
+// feed show of one incident: the latest ones. An incident holds at most
+// incident.MaxStatusUpdates updates; the page shows every incident open or
+// resolved in the recent days, and one with many updates would make it
+// long for every visitor (and every poll of status.json).
+const MaxPublicUpdates = 25
 
 // PublicUpdate is a status update a responder marked public.
 type PublicUpdate struct {
@@ -513,6 +523,10 @@ func (s *Service) public(ctx context.Context, inc incident.Incident, comps []str
 		pi.Updates = append(pi.Updates, PublicUpdate{ID: publicID(s.o.Key, "update:"+strconv.FormatInt(e.ID, 10)), Time: e.Time.UTC(), Message: msg})
 	}
 	slices.SortFunc(pi.Updates, func(a, b PublicUpdate) int { return b.Time.Compare(a.Time) })
+	if n := len(pi.Updates); n > MaxPublicUpdates {
+		pi.EarlierUpdates = n - MaxPublicUpdates
+		pi.Updates = slices.Clip(pi.Updates[:MaxPublicUpdates])
+	}
 	return pi, nil
 }
 
