@@ -372,9 +372,13 @@ func (a *Authenticator) check(ctx context.Context, client string, c credentials)
 	// not lock the other users out. Comparisons run one at a time per
 	// client whatever the user, so that guessing many users' passwords at
 	// once does not hold every comparison.
+	// A user name is remembered by its keyed hash: a client sending
+	// user names of tens of KiB, one new name a request, makes sred keep
+	// 32 bytes for each, not the names.
 	limitKey := "t\x00" + client
 	if !c.token {
-		limitKey = "p\x00" + client + "\x00" + c.user
+		u := a.mac("limit", c.user)
+		limitKey = "p\x00" + client + "\x00" + string(u[:])
 	}
 	cl, err := a.failures.acquire(limitKey, a.l.Clock.Now())
 	if err != nil {
