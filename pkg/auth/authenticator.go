@@ -327,6 +327,12 @@ func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 }
 
 func (a *Authenticator) authenticate(r *http.Request) (verdict, error) {
+	if n := len(r.Header.Values("Authorization")); n > 1 {
+		// Which one counts would be a guess: a proxy in front may read
+		// the last, net/http reads the first.
+		a.attempts.WithLabelValues("failure").Inc()
+		return verdict{}, fmt.Errorf("%w: %d Authorization headers, send one", ErrUnauthenticated, n)
+	}
 	var c credentials
 	if tok, ok := BearerToken(r.Header); ok {
 		c = credentials{token: true, password: strings.TrimSpace(tok)}
@@ -532,8 +538,12 @@ func tokenVerdict(t Token) verdict {
 // BearerToken returns the token of an "Authorization: Bearer <token>"
 // header. The scheme is matched without regard to case (RFC 9110 11.1):
 // Prometheus and Alertmanager send the authorization type as configured,
-// "bearer" included.
+// "bearer" included. A request with more than one Authorization header has
+// no token: which one a proxy in front read is unknown.
 func BearerToken(h http.Header) (string, bool) {
+	if len(h.Values("Authorization")) != 1 {
+		return "", false
+	}
 	v := h.Get("Authorization")
 	const scheme = "Bearer "
 	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
