@@ -549,7 +549,8 @@ func BearerToken(h http.Header) (string, bool) {
 	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
 		return "", false
 	}
-	return v[len(scheme):], true
+	// RFC 9110 11.4: one or more spaces after the scheme.
+	return strings.TrimLeft(v[len(scheme):], " "), true
 }
 
 // credKey is the key of c in the index and the caches: a keyed hash (with
