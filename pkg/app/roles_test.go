@@ -273,6 +273,14 @@ func TestEveryRouteRefusesLowerRoles(t *testing.T) {
 		defer resp.Body.Close()
 		b := make([]byte, 4096)
 		n, _ := io.ReadAtLeast(resp.Body, b, 1)
+		if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			// No other site may frame a page of sred, nor run a script
+			// in it.
+			csp := resp.Header.Get("Content-Security-Policy")
+			require.Contains(t, csp, "frame-ancestors 'none'", "the HTML page of %s (%d)", pattern, resp.StatusCode)
+			require.Contains(t, csp, "default-src 'none'", "the HTML page of %s (%d)", pattern, resp.StatusCode)
+			require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"), "the HTML page of %s", pattern)
+		}
 		return resp.StatusCode, string(b[:n])
 	}
 	patterns := make([]string, 0, len(routeDecisions))
