@@ -556,6 +556,12 @@ func TestAuthorizationHeaderTricks(t *testing.T) {
 		{"wrong token then a valid one", []string{"Bearer nope", "Bearer tok-viewer"}, "", 401, "2 Authorization headers, send one"},
 		{"viewer token then admin basic auth", []string{"Bearer tok-viewer", "Basic " + base64.StdEncoding.EncodeToString([]byte("adam:adam-pw"))}, "/-/reload", 401, "2 Authorization headers, send one"},
 		{"the same token twice", []string{"Bearer tok-viewer", "Bearer tok-viewer"}, "", 401, "2 Authorization headers, send one"},
+		{"basic auth", []string{"Basic " + base64.StdEncoding.EncodeToString([]byte("vera:vera-pw"))}, "", 200, `"name":"vera"`},
+		{"basic scheme in lower case", []string{"basic " + base64.StdEncoding.EncodeToString([]byte("vera:vera-pw"))}, "", 200, `"name":"vera"`},
+		{"NUL after the user name", []string{"Basic " + base64.StdEncoding.EncodeToString([]byte("vera\x00:vera-pw"))}, "", 401, "missing or wrong credentials"},
+		{"newline after the user name", []string{"Basic " + base64.StdEncoding.EncodeToString([]byte("vera\n:vera-pw"))}, "", 401, "missing or wrong credentials"},
+		{"NUL after the password", []string{"Basic " + base64.StdEncoding.EncodeToString([]byte("vera:vera-pw\x00"))}, "", 401, "missing or wrong credentials"},
+		{"newline after the password", []string{"Basic " + base64.StdEncoding.EncodeToString([]byte("vera:vera-pw\n"))}, "", 401, "missing or wrong credentials"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := c.path
