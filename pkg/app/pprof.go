@@ -22,12 +22,24 @@ import (
 // users that removes their user or token, changes its secret or its role
 // ends them, and they answer the error (revocable).
 func mountPprof(mux *http.ServeMux) {
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index) // heap, goroutine, mutex, block, allocs, ...
+	mux.HandleFunc("GET /debug/pprof/", documentHeaders(pprof.Index)) // heap, goroutine, mutex, block, allocs, ...
 	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("GET /debug/pprof/profile", revocable(pprof.Profile))
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", revocable(pprof.Trace))
+}
+
+// documentHeaders serves h, whose index is an HTML page with an inline
+// style and links, under the Content-Security-Policy of sred's HTML
+// documents (web.DocumentCSP: no script, no framing by another site) and
+// nosniff, as every HTML page of sred.
+func documentHeaders(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", web.DocumentCSP)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h(w, r)
+	}
 }
 
 // heldLimit is how much of a profile revocable holds in memory before it

@@ -327,6 +327,12 @@ func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 }
 
 func (a *Authenticator) authenticate(r *http.Request) (verdict, error) {
+	if n := len(r.Header.Values("Authorization")); n > 1 {
+		// Which one counts would be a guess: a proxy in front may read
+		// the last, net/http reads the first.
+		a.attempts.WithLabelValues("failure").Inc()
+		return verdict{}, fmt.Errorf("%w: %d Authorization headers, send one", ErrUnauthenticated, n)
+	}
 	var c credentials
 	if tok, ok := BearerToken(r.Header); ok {
 		c = credentials{token: true, password: strings.TrimSpace(tok)}
@@ -372,9 +378,13 @@ func (a *Authenticator) check(ctx context.Context, client string, c credentials)
 	// not lock the other users out. Comparisons run one at a time per
 	// client whatever the user, so that guessing many users' passwords at
 	// once does not hold every comparison.
+	// A user name is remembered by its keyed hash: a client sending
+	// user names of tens of KiB, one new name a request, makes sred keep
+	// 32 bytes for each, not the names.
 	limitKey := "t\x00" + client
 	if !c.token {
-		limitKey = "p\x00" + client + "\x00" + c.user
+		u := a.mac("limit", c.user)
+		limitKey = "p\x00" + client + "\x00" + string(u[:])
 	}
 	cl, err := a.failures.acquire(limitKey, a.l.Clock.Now())
 	if err != nil {
@@ -528,14 +538,19 @@ func tokenVerdict(t Token) verdict {
 // BearerToken returns the token of an "Authorization: Bearer <token>"
 // header. The scheme is matched without regard to case (RFC 9110 11.1):
 // Prometheus and Alertmanager send the authorization type as configured,
-// "bearer" included.
+// "bearer" included. A request with more than one Authorization header has
+// no token: which one a proxy in front read is unknown.
 func BearerToken(h http.Header) (string, bool) {
+	if len(h.Values("Authorization")) != 1 {
+		return "", false
+	}
 	v := h.Get("Authorization")
 	const scheme = "Bearer "
 	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
 		return "", false
 	}
-	return v[len(scheme):], true
+	// RFC 9110 11.4: one or more spaces after the scheme.
+	return strings.TrimLeft(v[len(scheme):], " "), true
 }
 
 // credKey is the key of c in the index and the caches: a keyed hash (with

@@ -256,6 +256,35 @@ func TestFailureLimit(t *testing.T) {
 	}
 }
 
+// TestLongUserNamesCostLittleMemory: the failed attempts of each user
+// name a client sends are remembered by the name's keyed hash, so that a
+// client without credentials sending a new user name of 40 KiB with each
+// request (a header fits 64 KiB) makes sred keep a few dozen bytes per
+// name, and the limit still holds for each name. Before, every name was
+// kept whole: 16,384 of them held 650 MB.
+func TestLongUserNamesCostLittleMemory(t *testing.T) {
+	clk := clock.NewManual(time.Date(2026, 11, 27, 14, 0, 0, 0, time.UTC))
+	cmp := newComparer()
+	const names = 50
+	a := auth.NewAuthenticator(testUsers(t), auth.Limits{FailureBurst: 2, FailureEvery: 10 * time.Second, Clients: 4 * names, Clock: clk, Compare: cmp.compare})
+	long := func(i int) string { return fmt.Sprintf("%040960d", i) }
+	for i := range names {
+		_, err := login(a, "192.0.2.1:1", long(i), "wrong-1")
+		require.ErrorIs(t, err, auth.ErrUnauthenticated, "name %d", i)
+	}
+	require.LessOrEqual(t, a.FailureKeyBytes(), (names+1)*64, "the names are not kept whole")
+	for _, pw := range []string{"wrong-2", "wrong-3"} {
+		_, err := login(a, "192.0.2.1:1", long(7), pw)
+		if pw == "wrong-2" {
+			require.ErrorIs(t, err, auth.ErrUnauthenticated)
+			continue
+		}
+		require.ErrorAs(t, err, new(*auth.LimitedError), "a long name is limited as any other")
+	}
+	_, err := login(a, "192.0.2.1:1", long(8), "wrong-2")
+	require.ErrorIs(t, err, auth.ErrUnauthenticated, "another long name is not")
+}
+
 // TestTokensWithoutBcrypt: a token given as a SHA-256 is found without any
 // bcrypt comparison, and so is rejected an unknown one; only tokens given
 // as bcrypt hashes cost comparisons, one per such token, once (a valid one

@@ -11,3 +11,15 @@ func (a *Authenticator) Remembered(user, password string) bool {
 
 // ComparisonSlots is how many bcrypt comparisons may run at once.
 func (a *Authenticator) ComparisonSlots() int { return cap(a.sem) }
+
+// FailureKeyBytes is the size of the keys of the clients and users whose
+// failed attempts are remembered.
+func (a *Authenticator) FailureKeyBytes() int {
+	a.failures.mu.Lock()
+	defer a.failures.mu.Unlock()
+	n := 0
+	for k := range a.failures.clients {
+		n += len(k)
+	}
+	return n
+}

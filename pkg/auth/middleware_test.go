@@ -3,6 +3,7 @@ package auth_test
 import (
 	"bufio"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -520,4 +521,72 @@ func TestRefusalsOfUncleanAPIPaths(t *testing.T) {
 		require.Equal(t, "error", string(env.Status))
 	}
 	require.Empty(t, *log, "nothing refused reached a handler")
+}
+
+// TestAuthorizationHeaderTricks: what a client may put in its
+// Authorization header, or beside it, to be taken for someone else. Two
+// Authorization headers are refused, whichever comes first, since a proxy
+// in front may have read the other one (before, the first was taken: a
+// valid token followed by any other header, or a wrong one followed by a
+// valid one, were read differently by sred and by a proxy reading the
+// last); and so is a bearer token the webhooks would read (BearerToken).
+func TestAuthorizationHeaderTricks(t *testing.T) {
+	srv, _ := server(t, false, false)
+	long := "tok-viewer" + strings.Repeat("x", 60<<10)
+	for _, c := range []struct {
+		name string
+		hdr  []string // Authorization values, in order
+		path string   // "" for /api/v1/incidents
+		code int
+		want string
+	}{
+		{"token", []string{"Bearer tok-viewer"}, "", 200, `"name":"bot"`},
+		{"spaces after the scheme", []string{"Bearer    tok-viewer"}, "", 200, `"name":"bot"`},
+		{"scheme in capitals", []string{"BEARER tok-viewer"}, "", 200, `"name":"bot"`},
+		{"scheme in mixed case", []string{"bEaReR tok-viewer"}, "", 200, `"name":"bot"`},
+		{"no space after the scheme", []string{"Bearertok-viewer"}, "", 401, "missing or wrong credentials"},
+		{"empty bearer", []string{"Bearer"}, "", 401, "missing or wrong credentials"},
+		{"empty bearer and spaces", []string{"Bearer   "}, "", 401, "missing or wrong credentials"},
+		{"two tokens in one header", []string{"Bearer tok-viewer, Bearer tok-admin"}, "", 401, "missing or wrong credentials"},
+		{"token with a suffix", []string{"Bearer tok-viewer tok-admin"}, "", 401, "missing or wrong credentials"},
+		{"very long token", []string{"Bearer " + long}, "", 401, "missing or wrong credentials"},
+		{"unknown scheme", []string{"Token tok-viewer"}, "", 401, "missing or wrong credentials"},
+		{"token in the query string", nil, "/api/v1/incidents?access_token=tok-viewer&token=tok-viewer", 401, "missing or wrong credentials"},
+		{"valid token then a wrong one", []string{"Bearer tok-viewer", "Bearer nope"}, "", 401, `missing or wrong credentials (basic auth or Authorization: Bearer \u003ctoken\u003e): 2 Authorization headers, send one`},
+		{"wrong token then a valid one", []string{"Bearer nope", "Bearer tok-viewer"}, "", 401, "2 Authorization headers, send one"},
+		{"viewer token then admin basic auth", []string{"Bearer tok-viewer", "Basic " + base64.StdEncoding.EncodeToString([]byte("adam:adam-pw"))}, "/-/reload", 401, "2 Authorization headers, send one"},
+		{"the same token twice", []string{"Bearer tok-viewer", "Bearer tok-viewer"}, "", 401, "2 Authorization headers, send one"},
+		{"basic auth", []string{"Basic " + base64.StdEncoding.EncodeToString([]byte("vera:vera-pw"))}, "", 200, `"name":"vera"`},
+		{"basic scheme in lower case", []string{"basic " + base64.StdEncoding.EncodeToString([]byte("vera:vera-pw"))}, "", 200, `"name":"vera"`},
+		{"NUL after the user name", []string{"Basic " + base64.StdEncoding.EncodeToString([]byte("vera\x00:vera-pw"))}, "", 401, "missing or wrong credentials"},
+		{"newline after the user name", []string{"Basic " + base64.StdEncoding.EncodeToString([]byte("vera\n:vera-pw"))}, "", 401, "missing or wrong credentials"},
+		{"NUL after the password", []string{"Basic " + base64.StdEncoding.EncodeToString([]byte("vera:vera-pw\x00"))}, "", 401, "missing or wrong credentials"},
+		{"newline after the password", []string{"Basic " + base64.StdEncoding.EncodeToString([]byte("vera:vera-pw\n"))}, "", 401, "missing or wrong credentials"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := c.path
+			if path == "" {
+				path = "/api/v1/incidents"
+			}
+			method := http.MethodGet
+			if path == "/-/reload" {
+				method = http.MethodPost
+			}
+			r, err := http.NewRequest(method, srv.URL+path, nil)
+			require.NoError(t, err)
+			for _, v := range c.hdr {
+				r.Header.Add("Authorization", v)
+			}
+			resp, err := http.DefaultClient.Do(r)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			body := mustRead(t, resp)
+			require.Equal(t, c.code, resp.StatusCode, body)
+			require.Contains(t, body, c.want)
+			tok, ok := auth.BearerToken(r.Header)
+			if len(c.hdr) > 1 {
+				require.False(t, ok, "a webhook reads no token of two headers, got %q", tok)
+			}
+		})
+	}
 }

@@ -101,9 +101,20 @@ func (a *API) escalate(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("reason: at most %d characters, got %d", MaxEscalateReason, n))
 		return
 	}
+	// The reason is the caller's text, shown in the timeline and the
+	// pages as sred's ("Escalated now (<reason>)"): it is recorded after
+	// the authenticated user who escalated, so that nobody can pass for
+	// another ("escalated from the console by alice") or for a runbook.
+	reason := req.Reason
+	if who := auth.ActorOf(r.Context(), "", ""); who != "" {
+		reason = "by " + who
+		if req.Reason != "" {
+			reason += ": " + req.Reason
+		}
+	}
 	// Calls at once page once: the others are told which escalation
 	// they were merged into (409), not answered as if they had paged.
-	if err := a.Engine.EscalateNowOnce(r.Context(), r.PathValue("id"), req.Reason); err != nil {
+	if err := a.Engine.EscalateNowOnce(r.Context(), r.PathValue("id"), reason); err != nil {
 		code, typ := http.StatusInternalServerError, "internal"
 		var inFlight *InFlightError
 		switch {

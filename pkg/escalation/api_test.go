@@ -20,6 +20,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/auth/authtest"
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/escalation"
 	"github.com/rootuip/sre/pkg/incident"
@@ -826,6 +827,45 @@ func TestStatusPathsShownToAdminsOnly(t *testing.T) {
 			body := get(role)
 			require.NotContains(t, body, "/nonexistent/", role.String())
 			require.Contains(t, body, "sms-token", role.String())
+		}
+	})
+}
+
+// TestEscalateNowNamesWhoEscalated: the reason of an escalate-now is shown
+// as sred's text in the timeline and in every page ("Escalated now
+// (<reason>)"), so it is recorded after the authenticated user who
+// escalated: a responder writing the reason a runbook or the console
+// writes ("runbook restart-api: verification failed", "escalated from the
+// console by the-boss") is named first. Before, the reason was recorded
+// as written, and the responder passed for the runbook or the boss.
+func TestEscalateNowNamesWhoEscalated(t *testing.T) {
+	testutil.MigratedBackends(t, allMigrations, func(t *testing.T, db *store.DB) {
+		r := newRig(t, db, clock.NewManual(t0), escalationYAML, notifyConfig(t, newSink(t), newSink(t), newSink(t), newSink(t)))
+		mux := http.NewServeMux()
+		(&web.IncidentsAPI{Service: r.svc}).Register(mux)
+		(&escalation.API{Engine: r.engine, Acks: r.svc}).Register(mux)
+		srv := authtest.Serve(t, mux)
+		for _, c := range []struct{ body, want string }{
+			{`{"reason":"runbook restart-api: verification failed"}`, `Escalated now (by rita: runbook restart-api: verification failed): level 1 (policy "default"): paging carol`},
+			{`{"reason":"escalated from the console by the-boss"}`, `Escalated now (by rita: escalated from the console by the-boss): level 1 (policy "default"): paging carol`},
+			{`{}`, `Escalated now (by rita): level 1 (policy "default"): paging carol`},
+		} {
+			id := r.open(t, "critical", "case", c.body)
+			r.tick(t)
+			req, err := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/escalation/incidents/"+id+"/escalate", strings.NewReader(c.body))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+authtest.Responder)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			require.Equal(t, http.StatusAccepted, resp.StatusCode, string(b))
+			r.tick(t)
+			got := r.timeline(t, id, "Escalated now")
+			require.Len(t, got, 1)
+			require.True(t, strings.HasPrefix(got[0], c.want), "%s\nwant it to start with\n%s", got[0], c.want)
 		}
 	})
 }

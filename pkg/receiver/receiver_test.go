@@ -505,6 +505,9 @@ func TestBadInput(t *testing.T) {
 		// as written: "type: bearer") is the same credential.
 		code, body = e.post(t, shifted(firing, -time.Hour), "Authorization", "bearer s3cret")
 		require.Equal(t, 200, code, body)
+		// So is the token after more than one space, as the API reads it.
+		code, body = e.post(t, shifted(firing, -time.Hour), "Authorization", "Bearer   s3cret")
+		require.Equal(t, 200, code, body)
 		before := snapshot(t, db)
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
