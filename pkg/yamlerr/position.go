@@ -356,10 +356,11 @@ func quotedValue(data []byte, section, msg string, sectionKey bool) (line, col i
 			return n.Line, n.Column, true
 		}
 	}
-	// An empty list or mapping a check refuses ("command: []", the
-	// value of a top-level field included), as AtNamed places it. Not
-	// for a section of sred.yml, whose checks name the key.
-	if !sectionKey && v != nil && emptyCollection(v) {
+	// An empty list or mapping a check refuses ("steps[0].command: []"),
+	// as AtNamed places it; not a section's own value ("escalation: {}"
+	// names no node for "escalation: default severities..."), nor for a
+	// section of sred.yml, whose checks name the key.
+	if !sectionKey && v != nil && v != root && emptyCollection(v) {
 		return v.Line, v.Column, true
 	}
 	// The value a leading path reaches ("queries.errors: template: ...",

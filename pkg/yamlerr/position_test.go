@@ -323,18 +323,26 @@ func TestAliasCycle(t *testing.T) {
 }
 
 // TestEmptyCollectionChecked: the check made after decoding that refuses
-// an empty list or mapping ("command: []") is placed at that value, as
-// AtNamed places it; a section of sred.yml (FileSection) keeps the key.
+// an empty list or mapping ("steps[0].command: []") is placed at that
+// value, as AtNamed places it; a section of sred.yml (FileSection) keeps
+// the key. A section's own empty value is no position for its checks.
 func TestEmptyCollectionChecked(t *testing.T) {
-	doc := "name: heal\ncommand: []\nenv: {}\nsteps:\n  - args: []\n"
+	doc := "name: heal\nsteps:\n  - command: []\n    env: {}\n  - args: [a]\nescalation: {}\n"
 	for _, tc := range []struct{ msg, at, section string }{
-		{"command: [] is empty (an argv list)", "2:10", "2:1"},
-		{"env: {} is empty", "3:6", "3:1"},
-		{"steps[0].args: must not be empty", "5:11", "5:5"},
+		{"steps[0].command: [] is empty (an argv list)", "3:14", "3:5"},
+		{"steps[0].env: {} is empty", "4:10", "4:5"},
+		{"steps[1].args: must not be empty", "5:5", "5:5"},
+		{"escalation: default severities.LOW.channels[1]: channel slack is not configured", "", "6:1"},
 	} {
+		at := func(pos string) string {
+			if pos == "" {
+				return "f.yml: " + tc.msg
+			}
+			return "f.yml:" + pos + ": " + tc.msg
+		}
 		err := errors.New(tc.msg)
-		require.EqualError(t, FileChecks("f.yml", []byte(doc), nil, err), "f.yml:"+tc.at+": "+tc.msg)
-		require.EqualError(t, FileDecoded("f.yml", []byte(doc), err), "f.yml:"+tc.at+": "+tc.msg)
-		require.EqualError(t, FileSection("f.yml", []byte(doc), "", err), "f.yml:"+tc.section+": "+tc.msg)
+		require.EqualError(t, FileChecks("f.yml", []byte(doc), nil, err), at(tc.at))
+		require.EqualError(t, FileDecoded("f.yml", []byte(doc), err), at(tc.at))
+		require.EqualError(t, FileSection("f.yml", []byte(doc), "", err), at(tc.section))
 	}
 }
