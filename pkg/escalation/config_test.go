@@ -60,12 +60,16 @@ func loadSections(path string) (*sections, []string, error) {
 // (severity_first_problem.bad.yml has several: the first of the file is
 // reported).
 var badFixtures = map[string]string{
-	"ack_reminder_channels.bad.yml":    `3:3: escalation: ack_reminder_channels: pagerduty cannot carry reminders (the incident is already acknowledged there)`,
-	"ack_timeout_negative.bad.yml":     `2:16: not a valid duration string: "-5m"`,
-	"level_channel.bad.yml":            `5:50: escalation: policies[0] (api): levels[0].channels: unknown channel "pager" (want one of sms, phone, push, email, slack, webhook, pagerduty, teams, mattermost, or chat)`,
-	"level_empty.bad.yml":              `6:10: escalation: policies[0] (api): levels[1]: empty`,
-	"level_no_targets.bad.yml":         `5:11: escalation: policies[0] (api): levels[0]: no users, schedules or teams`,
-	"level_order.bad.yml":              `7:19: escalation: policies[0] (api): levels[2].after: 15m must be later than the previous level's`,
+	"ack_reminder_channels.bad.yml": `3:3: escalation: ack_reminder_channels: pagerduty cannot carry reminders (the incident is already acknowledged there)`,
+	"ack_timeout_negative.bad.yml":  `2:16: not a valid duration string: "-5m"`,
+	"level_channel.bad.yml":         `5:50: escalation: policies[0] (api): levels[0].channels: unknown channel "pager" (want one of sms, phone, push, email, slack, webhook, pagerduty, teams, mattermost, or chat)`,
+	"level_empty.bad.yml":           `6:10: escalation: policies[0] (api): levels[1]: empty`,
+	"level_no_targets.bad.yml":      `5:11: escalation: policies[0] (api): levels[0]: no users, schedules or teams`,
+	"level_order.bad.yml":           `7:19: escalation: policies[0] (api): levels[2].after: 15m must be later than the previous level's`,
+	// A value an alias (*soon) or a merge key (<<: *page) brings in: at
+	// its anchor, where it is written.
+	"level_after_alias.bad.yml":        `6:19: escalation: policies[1] (db): levels[1].after: 5m must be later than the previous level's`,
+	"level_order_merge.bad.yml":        `6:25: escalation: policies[1] (api): levels[2].after: 15m must be later than the previous level's`,
 	"policy_duplicate.bad.yml":         `5:13: escalation: policies[1]: name: "api" is used by policies[0] too`,
 	"policy_empty.bad.yml":             `3:6: escalation: policies[0]: empty`,
 	"policy_matcher.bad.yml":           "4:18: escalation: policies[0] (api): matcher \"service=~\\\"api|(checkout\\\"\": error parsing regexp: missing closing ): `^(?:api|(checkout)$`",
@@ -76,6 +80,7 @@ var badFixtures = map[string]string{
 	"severity_empty.bad.yml":           `3:5: escalation: severities: HIGH is empty`,
 	"severity_escalate_after.bad.yml":  `3:45: unknown unit " minutes" in duration "5 minutes"`,
 	"severity_first_problem.bad.yml":   `3:22: escalation: severities: LOW: unknown channel "carrier-pigeon" (want one of sms, phone, push, email, slack, webhook, pagerduty, teams, mattermost, or chat)`,
+	"severity_merge.bad.yml":           `5:31: escalation: severities: LOW: unknown channel "carrier-pigeon" (want one of sms, phone, push, email, slack, webhook, pagerduty, teams, mattermost, or chat)`,
 	"severity_lowercase.bad.yml":       `3:5: escalation: severities: unknown severity "critical" (want CRITICAL, HIGH, MEDIUM or LOW)`,
 	"severity_no_channels.bad.yml":     `3:5: escalation: severities: MEDIUM has no channels`,
 	"severity_unknown.bad.yml":         `3:5: escalation: severities: unknown severity "URGENT" (want CRITICAL, HIGH, MEDIUM or LOW)`,
@@ -225,9 +230,9 @@ func TestSeverityWarningOrder(t *testing.T) {
 		}},
 		{"severity_order_merge.yml", []string{
 			`:3:32: escalation: severities.CRITICAL.channels[1]: channel mattermost is used by the escalation config but not configured in notifications`,
-			// The merged values are placed at the key severities.
-			`:2:3: escalation: severities.LOW.channels[0]: channel slack is used by the escalation config but not configured in notifications`,
-			`:2:3: escalation: severities.MEDIUM.channels[0]: channel teams is used by the escalation config but not configured in notifications`,
+			// The merged values are placed where the merge writes them.
+			`:4:27: escalation: severities.LOW.channels[0]: channel slack is used by the escalation config but not configured in notifications`,
+			`:4:56: escalation: severities.MEDIUM.channels[0]: channel teams is used by the escalation config but not configured in notifications`,
 			`:5:23: escalation: severities.HIGH.channels[0]: channel webhook is used by the escalation config but not configured in notifications`,
 		}},
 	} {

@@ -322,11 +322,11 @@ func quotedValue(data []byte, section, msg string, sectionKey bool) (line, col i
 		}
 		for i := 0; i+1 < len(root.Content); i += 2 {
 			if root.Content[i].Value == section {
-				key, root = root.Content[i], root.Content[i+1]
+				key, root = root.Content[i], resolve(root.Content[i+1])
 				break
 			}
 		}
-		if key == nil {
+		if key == nil || root == nil {
 			return 0, 0, false
 		}
 	}
@@ -348,12 +348,20 @@ func quotedValue(data []byte, section, msg string, sectionKey bool) (line, col i
 			quotes = append(quotes, v)
 		}
 	}
-	if v := pathValue(root, section, msg); v != nil && v != root {
+	v := pathValue(root, section, msg)
+	if v != nil && v != root {
 		// The quote within the field the leading path names
 		// ("analysis.spec: spec \"api\" is not loaded").
 		if n, _ := refine(v, quotes); n != nil {
 			return n.Line, n.Column, true
 		}
+	}
+	// An empty list or mapping a check refuses ("steps[0].command: []"),
+	// as AtNamed places it; not a section's own value ("escalation: {}"
+	// names no node for "escalation: default severities..."), nor for a
+	// section of sred.yml, whose checks name the key.
+	if !sectionKey && v != nil && v != root && emptyCollection(v) {
+		return v.Line, v.Column, true
 	}
 	// The value a leading path reaches ("queries.errors: template: ...",
 	// "step: 10s must be ..."), before a quote that may name another node.
@@ -487,19 +495,35 @@ type occurrence struct{ node, within *yaml.Node }
 
 // occurrences lists, in document order, the scalar values under n equal to
 // v, else the keys equal to v: each with the node later quotes are
-// searched in.
+// searched in. An alias, a merge key's included, is followed to its
+// anchor's value (where a value it brings in is written), each anchor's
+// value once.
 func occurrences(n *yaml.Node, v string) []occurrence {
+	n = resolve(n)
+	if n == nil {
+		return nil
+	}
 	for _, key := range []bool{false, true} {
 		var out []occurrence
+		seen := map[*yaml.Node]bool{}
 		var walk func(n *yaml.Node)
 		walk = func(n *yaml.Node) {
-			if len(out) >= maxOccurrences {
+			if n = resolve(n); n == nil || len(out) >= maxOccurrences {
 				return
+			}
+			if n.Anchor != "" {
+				if seen[n] {
+					return
+				}
+				seen[n] = true
 			}
 			switch n.Kind {
 			case yaml.MappingNode:
 				for i := 0; i+1 < len(n.Content); i += 2 {
-					k, val := n.Content[i], n.Content[i+1]
+					k, val := n.Content[i], resolve(n.Content[i+1])
+					if val == nil {
+						continue
+					}
 					if key && k.Kind == yaml.ScalarNode && k.Value == v {
 						out = append(out, occurrence{k, val})
 					}
@@ -510,6 +534,9 @@ func occurrences(n *yaml.Node, v string) []occurrence {
 				}
 			case yaml.SequenceNode:
 				for _, c := range n.Content {
+					if c = resolve(c); c == nil {
+						continue
+					}
 					if !key && c.Kind == yaml.ScalarNode && c.Value == v {
 						out = append(out, occurrence{c, n})
 					}
@@ -595,14 +622,29 @@ func fieldValue(root *yaml.Node, msg string) *yaml.Node {
 }
 
 // keyValue returns the first scalar value equal to value, under n, of a
-// key path (each key but the first the child of the one before it).
+// key path (each key but the first the child of the one before it),
+// following aliases and merge keys as child does.
 func keyValue(n *yaml.Node, path []string, value string) *yaml.Node {
+	return keyValueIn(n, path, value, map[*yaml.Node]bool{})
+}
+
+// keyValueIn is keyValue searching each anchor's value once (seen).
+func keyValueIn(n *yaml.Node, path []string, value string, seen map[*yaml.Node]bool) *yaml.Node {
+	if n = resolve(n); n == nil {
+		return nil
+	}
+	if n.Anchor != "" {
+		if seen[n] {
+			return nil
+		}
+		seen[n] = true
+	}
 	switch n.Kind {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Value == path[0] {
-				at := v
+				at := resolve(v)
 				for _, p := range path[1:] {
 					if at, _ = child(at, p); at == nil {
 						break
@@ -612,13 +654,13 @@ func keyValue(n *yaml.Node, path []string, value string) *yaml.Node {
 					return at
 				}
 			}
-			if r := keyValue(v, path, value); r != nil {
+			if r := keyValueIn(v, path, value, seen); r != nil {
 				return r
 			}
 		}
 	case yaml.SequenceNode:
 		for _, c := range n.Content {
-			if r := keyValue(c, path, value); r != nil {
+			if r := keyValueIn(c, path, value, seen); r != nil {
 				return r
 			}
 		}
@@ -655,24 +697,81 @@ func pathValue(root *yaml.Node, section, msg string) *yaml.Node {
 var fieldWordRE = regexp.MustCompile(`^([A-Za-z_]\w*) `)
 
 // child returns the value of field or item part of n and the node that
-// names it (the key, or the item).
+// names it (the key, or the item), as the decoder reads them: an alias
+// (*d) stands for the value of its anchor (&d), and a mapping's merge key
+// (<<: *d, <<: [*a, *b]) brings in the fields it does not write itself.
+// value and at are where they are written: a field or item brought in by
+// an alias or a merge is the one under the anchor.
 func child(n *yaml.Node, part string) (value, at *yaml.Node) {
+	n = resolve(n)
+	if n == nil {
+		return nil, nil
+	}
 	if strings.HasPrefix(part, "[") {
 		i, err := strconv.Atoi(strings.Trim(part, "[]"))
 		if err != nil || n.Kind != yaml.SequenceNode || i >= len(n.Content) {
 			return nil, nil
 		}
-		return n.Content[i], n.Content[i]
+		item := resolve(n.Content[i])
+		return item, item
 	}
 	if n.Kind != yaml.MappingNode {
 		return nil, nil
 	}
+	return field(n, part, map[*yaml.Node]bool{})
+}
+
+// field returns the value of key part of mapping n and the key: a key n
+// writes, else one of the mappings its merge key brings in, the first of
+// a list of them first (yaml.v3 reads the last merge key of a mapping, as
+// here). seen holds the mappings already searched: an anchor holding its
+// own alias is searched once.
+func field(n *yaml.Node, part string, seen map[*yaml.Node]bool) (value, at *yaml.Node) {
+	if seen[n] {
+		return nil, nil
+	}
+	seen[n] = true
+	var merge *yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == part {
-			return n.Content[i+1], n.Content[i]
+		k := n.Content[i]
+		if isMergeKey(k) {
+			merge = n.Content[i+1]
+			continue
+		}
+		if k.Value == part {
+			return resolve(n.Content[i+1]), k
+		}
+	}
+	if merge == nil {
+		return nil, nil
+	}
+	srcs := []*yaml.Node{merge}
+	if merge.Kind == yaml.SequenceNode {
+		srcs = merge.Content
+	}
+	for _, src := range srcs {
+		if src = resolve(src); src != nil && src.Kind == yaml.MappingNode {
+			if v, k := field(src, part, seen); v != nil {
+				return v, k
+			}
 		}
 	}
 	return nil, nil
+}
+
+// resolve returns the node alias n stands for (the value of its anchor),
+// n itself when n is no alias.
+func resolve(n *yaml.Node) *yaml.Node {
+	if n != nil && n.Kind == yaml.AliasNode {
+		return n.Alias
+	}
+	return n
+}
+
+// isMergeKey reports whether k is a merge key (<<), as yaml.v3 reads it:
+// "<<" unquoted, or tagged !!merge.
+func isMergeKey(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge"
 }
 
 // position is "file:line:col: ".

@@ -211,3 +211,138 @@ func TestAtNamed(t *testing.T) {
 		require.Equal(t, [2]int{tc.line, tc.col}, [2]int{ne.Line, ne.Column}, tc.msg)
 	}
 }
+
+// TestMergeKeysAndAliases: a check naming a field that an alias (*d) or a
+// merge key (<<: *d, <<: [*a, *b]) brings in is placed where the value is
+// written, at its anchor (&d), as yaml.v3 decodes it: a key the mapping
+// writes wins over a merged one, an earlier merged mapping over a later
+// one. Before, such a field was placed at the mapping that holds the
+// merge, or at the key of the field the alias is the value of.
+func TestMergeKeysAndAliases(t *testing.T) {
+	doc := `defaults: &d
+  after: 5m
+  users: [bob]
+  channels: &chs []
+fast: &f {after: 1m, repeat: 2}
+escalation:
+  policies:
+    - name: api
+      levels:
+        - <<: *d
+          users: [ann]
+        - <<: [*f, *d]
+        - after: &late 30m
+          users: *chs
+        - after: *late
+          timeout: &bad forever
+        - {timeout: *bad}
+retry:
+  <<: *f
+`
+	for _, tc := range []struct{ name, err, want string }{
+		{"merged value", "escalation: policies[0] (api): levels[0].after: 5m must be later than the previous level's",
+			"f.yml:2:10: escalation: policies[0] (api): levels[0].after: 5m must be later than the previous level's"},
+		{"written key wins over the merged one", "escalation: policies[0] (api): levels[0].users[0]: unknown user \"ann\"",
+			"f.yml:11:19: escalation: policies[0] (api): levels[0].users[0]: unknown user \"ann\""},
+		{"the first of a list of merges wins", "escalation: policies[0] (api): levels[1].after: 1m must be later than the previous level's",
+			"f.yml:5:18: escalation: policies[0] (api): levels[1].after: 1m must be later than the previous level's"},
+		{"from the second of a list of merges", "escalation: policies[0] (api): levels[1].users[0]: unknown user \"bob\"",
+			"f.yml:3:11: escalation: policies[0] (api): levels[1].users[0]: unknown user \"bob\""},
+		{"field named by a merge", "escalation: policies[0] (api): levels[1].repeat: 2 must not be above 1",
+			"f.yml:5:30: escalation: policies[0] (api): levels[1].repeat: 2 must not be above 1"},
+		{"aliased scalar", "escalation: policies[0] (api): levels[3].after: 30m must be later than the previous level's",
+			"f.yml:13:18: escalation: policies[0] (api): levels[3].after: 30m must be later than the previous level's"},
+		{"aliased empty list", "escalation: policies[0] (api): levels[2].users: [] is empty",
+			"f.yml:4:13: escalation: policies[0] (api): levels[2].users: [] is empty"},
+		{"quote in a scope that merges it", `escalation: policy "api" level 1: unknown user "bob"`,
+			`f.yml:3:11: escalation: policy "api" level 1: unknown user "bob"`},
+		{"aliased value of a field in a flow mapping", "escalation: policies[0] (api): levels[4].timeout: forever is not a duration",
+			"f.yml:16:20: escalation: policies[0] (api): levels[4].timeout: forever is not a duration"},
+		{"field named with its value through a merge", "retry.repeat 2 is above 1",
+			"f.yml:5:30: retry.repeat 2 is above 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := errors.New(tc.err)
+			got := FileChecks("f.yml", []byte(doc), nil, err)
+			require.EqualError(t, got, tc.want)
+			require.ErrorIs(t, got, err)
+		})
+	}
+
+	// The check of a mapping's UnmarshalYAML (AtNamed), of the level
+	// that merges its fields.
+	var n yaml.Node
+	require.NoError(t, yaml.Unmarshal([]byte(doc), &n))
+	levels, _ := child(n.Content[0], "escalation")
+	for _, p := range []string{"policies", "[0]", "levels"} {
+		levels, _ = child(levels, p)
+	}
+	for _, tc := range []struct {
+		level     int
+		msg       string
+		line, col int
+	}{
+		{0, "after: 5m must be later", 2, 10},
+		{1, "repeat: 2 must not be above 1", 5, 30},
+		{1, "users: unknown user \"bob\"", 3, 11},
+		{2, "users: [] is empty", 4, 13},
+		{3, "timeout: forever is not a duration", 16, 20},
+		{4, "timeout: forever is not a duration", 16, 20},
+	} {
+		var ne *NodeError
+		require.ErrorAs(t, AtNamed(levels.Content[tc.level], "%s", tc.msg), &ne, tc.msg)
+		require.Equal(t, [2]int{tc.line, tc.col}, [2]int{ne.Line, ne.Column}, "levels[%d]: %s", tc.level, tc.msg)
+	}
+}
+
+// TestAliasCycle: an anchor whose value holds its own alias (which the
+// decoder refuses) is searched once: placing a check ends.
+func TestAliasCycle(t *testing.T) {
+	doc := "a: &a {b: *a, <<: *a, c: [*a]}\n"
+	for _, tc := range []struct{ msg, checks, section string }{
+		// The path as far as the document has it: the key b.
+		{`a.b.b.b.x: unknown user "nobody"`, "1:8", "1:8"},
+		{`a.b.b.c[0].b: "x"`, "1:8", "1:8"},
+		{"a: c 5 is wrong", "1:23", "1:23"},
+		// Nothing under a: no position for a check, the section's key
+		// for a section.
+		{"a.x.y: wrong", "", "1:1"},
+		{`x "y": z: "nobody"`, "", "1:1"},
+	} {
+		at := func(pos string) string {
+			if pos == "" {
+				return "f.yml: " + tc.msg
+			}
+			return "f.yml:" + pos + ": " + tc.msg
+		}
+		err := errors.New(tc.msg)
+		require.EqualError(t, FileChecks("f.yml", []byte(doc), nil, err), at(tc.checks))
+		require.EqualError(t, FileDecoded("f.yml", []byte(doc), err), at(tc.checks))
+		require.EqualError(t, FileSection("f.yml", []byte(doc), "a", err), at(tc.section))
+	}
+}
+
+// TestEmptyCollectionChecked: the check made after decoding that refuses
+// an empty list or mapping ("steps[0].command: []") is placed at that
+// value, as AtNamed places it; a section of sred.yml (FileSection) keeps
+// the key. A section's own empty value is no position for its checks.
+func TestEmptyCollectionChecked(t *testing.T) {
+	doc := "name: heal\nsteps:\n  - command: []\n    env: {}\n  - args: [a]\nescalation: {}\n"
+	for _, tc := range []struct{ msg, at, section string }{
+		{"steps[0].command: [] is empty (an argv list)", "3:14", "3:5"},
+		{"steps[0].env: {} is empty", "4:10", "4:5"},
+		{"steps[1].args: must not be empty", "5:5", "5:5"},
+		{"escalation: default severities.LOW.channels[1]: channel slack is not configured", "", "6:1"},
+	} {
+		at := func(pos string) string {
+			if pos == "" {
+				return "f.yml: " + tc.msg
+			}
+			return "f.yml:" + pos + ": " + tc.msg
+		}
+		err := errors.New(tc.msg)
+		require.EqualError(t, FileChecks("f.yml", []byte(doc), nil, err), at(tc.at))
+		require.EqualError(t, FileDecoded("f.yml", []byte(doc), err), at(tc.at))
+		require.EqualError(t, FileSection("f.yml", []byte(doc), "", err), at(tc.section))
+	}
+}
