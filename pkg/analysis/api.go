@@ -334,14 +334,10 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 	}
 	at, explicit := s.clock.Now(), ""
 	if req.Time != "" {
+		// 0 and -1 parse (Unix seconds) but would evaluate every check
+		// at 1970, where no series has a sample: limits.ParseTime
+		// refuses them, not answered with an analysis of nothing.
 		t, err := limits.ParseTime("time", req.Time)
-		if err == nil && t.Before(MinRunTime) {
-			// 0 and -1 parse (Unix seconds) but evaluate every check at
-			// 1970, where no series has a sample: refused, not answered
-			// with an analysis of nothing.
-			err = fmt.Errorf("time %s is %s: want a time from %s on (RFC 3339 or Unix seconds; none: now)",
-				limits.Quote(req.Time), t.Format(time.RFC3339Nano), MinRunTime.Format(time.RFC3339))
-		}
 		if err != nil {
 			web.Error(w, http.StatusBadRequest, "bad_data", err)
 			return
@@ -363,7 +359,7 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 
 // MinRunTime is the earliest time a run evaluates at: an earlier time
 // (time=0, time=-1) is a 400 naming it.
-var MinRunTime = time.Date(1970, 1, 2, 0, 0, 0, 0, time.UTC)
+var MinRunTime = limits.MinParamTime
 
 func writeErr(w http.ResponseWriter, err error) {
 	var (

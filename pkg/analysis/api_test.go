@@ -501,9 +501,10 @@ func TestRunTimeBefore1970(t *testing.T) {
 		code         int
 		err          string
 	}{
-		{"GET", "-1", 400, `time "-1" is 1969-12-31T23:59:59Z: want a time from 1970-01-02T00:00:00Z on (RFC 3339 or Unix seconds; none: now)`},
-		{"GET", "0", 400, `time "0" is 1970-01-01T00:00:00Z: want a time from 1970-01-02T00:00:00Z on (RFC 3339 or Unix seconds; none: now)`},
-		{"POST", "1970-01-01T12:00:00Z", 400, `time "1970-01-01T12:00:00Z" is 1970-01-01T12:00:00Z: want a time from 1970-01-02T00:00:00Z on (RFC 3339 or Unix seconds; none: now)`},
+		{"GET", "-1", 400, `time: "-1" (1969-12-31T23:59:59Z) is before 1970-01-02T00:00:00Z: want an RFC 3339 time or Unix seconds from 1970-01-02T00:00:00Z to 9999-12-31T23:59:59Z`},
+		{"GET", "0", 400, `time: "0" (1970-01-01T00:00:00Z) is before 1970-01-02T00:00:00Z: want an RFC 3339 time or Unix seconds from 1970-01-02T00:00:00Z to 9999-12-31T23:59:59Z`},
+		{"POST", "1970-01-01T12:00:00Z", 400, `time: "1970-01-01T12:00:00Z" is before 1970-01-02T00:00:00Z: want an RFC 3339 time or Unix seconds from 1970-01-02T00:00:00Z to 9999-12-31T23:59:59Z`},
+		{"GET", "1e400", 400, `time: "1e400" is after 9999-12-31T23:59:59Z: want an RFC 3339 time or Unix seconds from 1970-01-02T00:00:00Z to 9999-12-31T23:59:59Z`},
 		{"GET", "86400", 200, ""},
 		{"POST", "2026-12-05T11:00:00Z", 200, ""},
 	} {
