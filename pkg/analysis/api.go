@@ -259,10 +259,19 @@ type RunRequest struct {
 	Time string `json:"time,omitempty"`
 }
 
-// ParseLabels reads a k=v,k=v label list (values may be quoted: k="a,b").
+// ParseLabels reads a k=v,k=v label list. A value may be quoted as in
+// PromQL, with its escapes (strconv.Unquote): k="a,b", k="say \"hi\"",
+// k="C:\\dir". The list may be braced as a Prometheus selector of
+// equality matchers: {k="v",k2="w"}.
 func ParseLabels(s string) (map[string]string, error) {
 	out := map[string]string{}
 	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "{") {
+		if !strings.HasSuffix(s, "}") {
+			return nil, fmt.Errorf("label list %s: want a closing } after the labels", limits.Quote(s))
+		}
+		s = strings.TrimSpace(s[1 : len(s)-1])
+	}
 	for s != "" {
 		k, rest, ok := strings.Cut(s, "=")
 		k = strings.TrimSpace(k)
@@ -272,12 +281,16 @@ func ParseLabels(s string) (map[string]string, error) {
 		var v string
 		rest = strings.TrimLeft(rest, " ")
 		if strings.HasPrefix(rest, `"`) {
-			end := strings.Index(rest[1:], `"`)
+			end := closingQuote(rest)
 			if end < 0 {
 				return nil, fmt.Errorf("label %s: unterminated quoted value", limits.Cut(k))
 			}
-			v, rest = rest[1:end+1], rest[end+2:]
-			rest = strings.TrimLeft(rest, " ")
+			var err error
+			if v, err = strconv.Unquote(rest[:end+1]); err != nil {
+				return nil, fmt.Errorf("label %s: quoted value %s has an invalid escape: want PromQL's (\\\" for a quote, \\\\ for a backslash)",
+					limits.Cut(k), limits.Cut(rest[:end+1]))
+			}
+			rest = strings.TrimLeft(rest[end+1:], " ")
 			if rest != "" && rest[0] != ',' {
 				return nil, fmt.Errorf("label %s: want a comma after the quoted value", limits.Cut(k))
 			}
@@ -287,6 +300,12 @@ func ParseLabels(s string) (map[string]string, error) {
 			// (a copy per label made a list of 1 MiB take minutes).
 			v, rest, _ = strings.Cut(rest, ",")
 			v = strings.TrimSpace(v)
+			if strings.Contains(v, `"`) {
+				// track=~"canary" read as the value ~"canary", which
+				// selects no series.
+				return nil, fmt.Errorf("label %s: value %s holds a quote: quote the whole value (k=\"v\"); only = is taken, not =~ or !=",
+					limits.Cut(k), limits.Quote(v))
+			}
 		}
 		if _, dup := out[k]; dup {
 			return nil, fmt.Errorf("label %s given twice", limits.Cut(k))
@@ -295,6 +314,20 @@ func ParseLabels(s string) (map[string]string, error) {
 		s = strings.TrimLeftFunc(rest, unicode.IsSpace)
 	}
 	return out, nil
+}
+
+// closingQuote returns the index of the quote that closes the quoted value
+// s starts with, past the quotes a backslash escapes, or -1.
+func closingQuote(s string) int {
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return -1
 }
 
 func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
@@ -334,14 +367,10 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 	}
 	at, explicit := s.clock.Now(), ""
 	if req.Time != "" {
+		// 0 and -1 parse (Unix seconds) but would evaluate every check
+		// at 1970, where no series has a sample: limits.ParseTime
+		// refuses them, not answered with an analysis of nothing.
 		t, err := limits.ParseTime("time", req.Time)
-		if err == nil && t.Before(MinRunTime) {
-			// 0 and -1 parse (Unix seconds) but evaluate every check at
-			// 1970, where no series has a sample: refused, not answered
-			// with an analysis of nothing.
-			err = fmt.Errorf("time %s is %s: want a time from %s on (RFC 3339 or Unix seconds; none: now)",
-				limits.Quote(req.Time), t.Format(time.RFC3339Nano), MinRunTime.Format(time.RFC3339))
-		}
 		if err != nil {
 			web.Error(w, http.StatusBadRequest, "bad_data", err)
 			return
@@ -363,7 +392,7 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 
 // MinRunTime is the earliest time a run evaluates at: an earlier time
 // (time=0, time=-1) is a 400 naming it.
-var MinRunTime = time.Date(1970, 1, 2, 0, 0, 0, 0, time.UTC)
+var MinRunTime = limits.MinParamTime
 
 func writeErr(w http.ResponseWriter, err error) {
 	var (

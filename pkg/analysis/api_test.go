@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -315,6 +316,15 @@ func TestParseLabels(t *testing.T) {
 		{"job", nil, "want name=value pairs"},
 		{"a=1,a=2", nil, "label a given twice"},
 		{`a="x`, nil, "unterminated quoted value"},
+		{`a="x\"`, nil, "unterminated quoted value"},
+		{`a="say \"hi\"",b=2`, map[string]string{"a": `say "hi"`, "b": "2"}, ""},
+		{`a="C:\\dir\\",b="\u00e9"`, map[string]string{"a": `C:\dir\`, "b": "é"}, ""},
+		{`{job="api", track="canary"}`, map[string]string{"job": "api", "track": "canary"}, ""},
+		{`{}`, map[string]string{}, ""},
+		{`{job="api"`, nil, "want a closing } after the labels"},
+		{`a="\q"`, nil, `label a: quoted value "\q" has an invalid escape`},
+		{`track=~"canary"`, nil, `label track: value "~\"canary\"" holds a quote`},
+		{`a=x"y`, nil, `label a: value "x\"y" holds a quote`},
 	} {
 		got, err := ParseLabels(tc.in)
 		if tc.err != "" {
@@ -501,9 +511,10 @@ func TestRunTimeBefore1970(t *testing.T) {
 		code         int
 		err          string
 	}{
-		{"GET", "-1", 400, `time "-1" is 1969-12-31T23:59:59Z: want a time from 1970-01-02T00:00:00Z on (RFC 3339 or Unix seconds; none: now)`},
-		{"GET", "0", 400, `time "0" is 1970-01-01T00:00:00Z: want a time from 1970-01-02T00:00:00Z on (RFC 3339 or Unix seconds; none: now)`},
-		{"POST", "1970-01-01T12:00:00Z", 400, `time "1970-01-01T12:00:00Z" is 1970-01-01T12:00:00Z: want a time from 1970-01-02T00:00:00Z on (RFC 3339 or Unix seconds; none: now)`},
+		{"GET", "-1", 400, `time: "-1" (1969-12-31T23:59:59Z) is before 1970-01-02T00:00:00Z: want an RFC 3339 time or Unix seconds from 1970-01-02T00:00:00Z to 9999-12-31T23:59:59Z`},
+		{"GET", "0", 400, `time: "0" (1970-01-01T00:00:00Z) is before 1970-01-02T00:00:00Z: want an RFC 3339 time or Unix seconds from 1970-01-02T00:00:00Z to 9999-12-31T23:59:59Z`},
+		{"POST", "1970-01-01T12:00:00Z", 400, `time: "1970-01-01T12:00:00Z" is before 1970-01-02T00:00:00Z: want an RFC 3339 time or Unix seconds from 1970-01-02T00:00:00Z to 9999-12-31T23:59:59Z`},
+		{"GET", "1e400", 400, `time: "1e400" is after 9999-12-31T23:59:59Z: want an RFC 3339 time or Unix seconds from 1970-01-02T00:00:00Z to 9999-12-31T23:59:59Z`},
 		{"GET", "86400", 200, ""},
 		{"POST", "2026-12-05T11:00:00Z", 200, ""},
 	} {
@@ -523,6 +534,69 @@ func TestRunTimeBefore1970(t *testing.T) {
 		resp.Body.Close()
 		if err != nil || resp.StatusCode != tc.code || env.Error != tc.err {
 			t.Errorf("%s time=%s: %d %q (%v), want %d %q", tc.method, tc.time, resp.StatusCode, env.Error, err, tc.code, tc.err)
+		}
+	}
+}
+
+// The canary and baseline lists of GET .../run take PromQL's escapes in a
+// quoted value (\" and \\, as strconv.Unquote reads them) and may be
+// braced as a selector; before, a quoted value ended at its first quote,
+// so "a\"b" was refused and a value could hold no quote at all. The value
+// read is the value queried; a bad escape or a =~ matcher is a 400 naming
+// it, before any query.
+func TestRunLabelEscapes(t *testing.T) {
+	spec := parse(t, `apiVersion: sre.rootuip.io/v1
+kind: RolloutAnalysis
+name: by-pod
+service: api
+minRequests: 1
+rollbackTriggers:
+  latencyIncrease: {enabled: false}
+checks:
+  - name: up
+    type: threshold
+    query: sum(up{ {{.Canary}} })
+    min: 1
+    noData: fail
+`)
+	q := &recordingQuerier{}
+	svc := NewService(Options{Evaluator: NewEvaluator(q, nil), Clock: clock.NewManual(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))})
+	svc.SetSpecs([]*Spec{spec})
+	mux := http.NewServeMux()
+	svc.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for _, tc := range []struct {
+		canary string
+		code   int
+		err    string
+		query  string
+	}{
+		{`pod="a\"b",track=canary`, 200, "", `sum(up{ pod="a\"b",track="canary" })`},
+		{`{pod="C:\\dir",track="canary"}`, 200, "", `sum(up{ pod="C:\\dir",track="canary" })`},
+		{`{track="canary"}`, 200, "", `sum(up{ track="canary" })`},
+		{`pod="a\qb"`, 400, `canary: label pod: quoted value "a\qb" has an invalid escape: want PromQL's (\" for a quote, \\ for a backslash)`, ""},
+		{`pod="a\"`, 400, `canary: label pod: unterminated quoted value`, ""},
+		{`{track="canary"`, 400, `canary: label list "{track=\"canary\"": want a closing } after the labels`, ""},
+		{`track=~"can.*"`, 400, `canary: label track: value "~\"can.*\"" holds a quote: quote the whole value (k="v"); only = is taken, not =~ or !=`, ""},
+	} {
+		q.queries = nil
+		resp, err := http.Get(srv.URL + "/api/v1/analysis/by-pod/run?canary=" + url.QueryEscape(tc.canary))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env struct{ Error string }
+		err = json.NewDecoder(resp.Body).Decode(&env)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != tc.code || env.Error != tc.err {
+			t.Errorf("canary=%s: %d %q (%v), want %d %q", tc.canary, resp.StatusCode, env.Error, err, tc.code, tc.err)
+			continue
+		}
+		if tc.query == "" && len(q.queries) > 0 {
+			t.Errorf("canary=%s: queried %q", tc.canary, q.queries)
+		}
+		if tc.query != "" && !slices.Contains(q.queries, tc.query) {
+			t.Errorf("canary=%s: queries %q, want %q among them", tc.canary, q.queries, tc.query)
 		}
 	}
 }

@@ -87,6 +87,11 @@ type SLOList struct {
 }
 
 func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
+	// ?time=1&time=2 was read as its first value, a misspelt ?tme= as now.
+	if err := web.CheckParams(r.URL.Query(), "time", "service"); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
 	at, err := ParseTime(r.URL.Query().Get("time"))
 	if err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
@@ -116,6 +121,10 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) handleDetail(w http.ResponseWriter, r *http.Request) {
+	if err := web.CheckParams(r.URL.Query(), "time"); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
 	at, err := ParseTime(r.URL.Query().Get("time"))
 	if err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
@@ -225,7 +234,8 @@ func writeErr(w http.ResponseWriter, err error) int {
 }
 
 // ParseTime reads a time parameter as RFC 3339 or Unix seconds, like the
-// Prometheus API. Empty gives the zero time.
+// Prometheus API, from 1970-01-02 to 9999 (limits.ParseTime). Empty gives
+// the zero time.
 func ParseTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil

@@ -178,6 +178,13 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 			*into = t
 		}
 	}
+	if !query.Since.IsZero() && !query.Until.IsZero() && !query.Until.After(query.Since) {
+		// A reversed window answered an empty list, as if nothing had
+		// changed.
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("until %s must be after since %s",
+			query.Until.Format(time.RFC3339Nano), query.Since.Format(time.RFC3339Nano)))
+		return
+	}
 	query.Limit = DefaultLimit
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)

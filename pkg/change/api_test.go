@@ -1001,3 +1001,42 @@ func TestArgoAbortedValues(t *testing.T) {
 		require.Equal(t, change.RolledBack, decode[change.NotificationResult](t, a).Change.Outcome)
 	})
 }
+
+// The since and until of GET /api/v1/changes are RFC 3339 or Unix seconds
+// from 1970-01-02 to 9999, until after since: since=0 or since=-1 parse
+// as Unix seconds (1970), and a reversed window answered an empty list as
+// if nothing had changed. Refused with a 400 naming the value.
+func TestChangeTimeParams(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		e.clk.Set(time.Date(2026, 12, 2, 12, 30, 0, 0, time.UTC))
+		srv := serve(t, e)
+		code, a := call(t, srv, http.MethodPost, "/api/v1/changes/argo-rollouts",
+			`{"rollout": "cart", "namespace": "shop", "phase": "Progressing", "revision": "5"}`)
+		require.Less(t, code, 300, a.Error)
+		const want = ": want an RFC 3339 time or Unix seconds from 1970-01-02T00:00:00Z to 9999-12-31T23:59:59Z"
+		for _, tc := range []struct {
+			query string
+			code  int
+			err   string
+			n     int
+		}{
+			{"since=0", 400, `since: "0" (1970-01-01T00:00:00Z) is before 1970-01-02T00:00:00Z` + want, 0},
+			{"until=-1", 400, `until: "-1" (1969-12-31T23:59:59Z) is before 1970-01-02T00:00:00Z` + want, 0},
+			{"since=1e400", 400, `since: "1e400" is after 9999-12-31T23:59:59Z` + want, 0},
+			{"until=-Inf", 400, `until: -Inf is not a finite number`, 0},
+			{"since=2026-12-03T00:00:00Z&until=2026-12-01T00:00:00Z", 400, `until 2026-12-01T00:00:00Z must be after since 2026-12-03T00:00:00Z`, 0},
+			{"since=1764547200&until=1764547200", 400, `until 2025-12-01T00:00:00Z must be after since 2025-12-01T00:00:00Z`, 0},
+			{"since=2026-12-01T00:00:00Z&until=2026-12-03T00:00:00Z", 200, "", 1},
+			{"since=86400", 200, "", 1},
+			{"since=", 200, "", 1},
+		} {
+			code, a := call(t, srv, http.MethodGet, "/api/v1/changes?"+tc.query, "")
+			require.Equal(t, tc.code, code, "%s: %s", tc.query, a.Error)
+			require.Equal(t, tc.err, a.Error, tc.query)
+			if code == 200 {
+				require.Len(t, decode[change.List](t, a).Changes, tc.n, tc.query)
+			}
+		}
+	})
+}

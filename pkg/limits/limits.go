@@ -104,30 +104,66 @@ func ParseFloat(field, s string) (float64, error) {
 	return f, nil
 }
 
-// ParseTime reads a time as RFC 3339 or Unix seconds (as the Prometheus API
-// does) and refuses what Time and Float refuse. The result is in UTC.
+// MinParamTime and MaxParamTime bound the times ParseTime accepts. A time
+// parameter before MinParamTime (time=0 and time=-1 parse as Unix seconds)
+// would be answered about 1970, where no series and no record exists: it is
+// a client error, as is one past the years the store represents.
+var (
+	MinParamTime = time.Date(1970, 1, 2, 0, 0, 0, 0, time.UTC)
+	MaxParamTime = time.Date(MaxYear, 12, 31, 23, 59, 59, 0, time.UTC)
+)
+
+// ParseTime reads a time parameter as RFC 3339 or Unix seconds (as the
+// Prometheus API does) and refuses NaN, infinities and a time outside
+// MinParamTime to MaxParamTime, naming the field and the value. The result
+// is in UTC.
 func ParseTime(field, s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		if err := Time(field, t); err != nil {
-			return time.Time{}, err
-		}
-		return t.UTC(), nil
+		return paramTime(field, s, t.UTC(), false)
 	}
 	f, err := strconv.ParseFloat(s, 64)
+	var numErr *strconv.NumError
+	if errors.As(err, &numErr) && errors.Is(numErr.Err, strconv.ErrRange) && math.IsInf(f, 0) {
+		// 1e400: a number, too large for any time.
+		return time.Time{}, outOfRange(field, s, f > 0)
+	}
 	if err != nil {
 		return time.Time{}, fieldErr(field, "cannot parse %s as an RFC 3339 time or a Unix timestamp", Quote(s))
 	}
 	if err := Float(field, f); err != nil {
 		return time.Time{}, err
 	}
-	// Unix seconds of 0001-01-01 and 9999-12-31T23:59:59Z.
+	// Unix seconds of 0001-01-01 and 9999-12-31T23:59:59Z: within them
+	// the refusal names the time the number is.
 	const minUnix, maxUnix = -62135596800, 253402300799
-	if f < minUnix || f > maxUnix {
-		return time.Time{}, fieldErr(field, "Unix timestamp %v is outside the years %d to %d UTC", f, MinYear, MaxYear)
+	if f < minUnix || f >= maxUnix+1 {
+		return time.Time{}, outOfRange(field, s, f > 0)
 	}
 	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
+	return paramTime(field, s, time.Unix(int64(sec), int64(frac*1e9)).UTC(), true)
+}
+
+func paramTime(field, s string, t time.Time, unix bool) (time.Time, error) {
+	if t.Before(MinParamTime) || t.After(MaxParamTime) {
+		v := Quote(s)
+		if unix {
+			v += " (" + t.Format(time.RFC3339Nano) + ")"
+		}
+		return time.Time{}, outOfRangeAs(field, v, t.After(MaxParamTime))
+	}
+	return t, nil
+}
+
+func outOfRange(field, s string, after bool) error { return outOfRangeAs(field, Quote(s), after) }
+
+func outOfRangeAs(field, v string, after bool) error {
+	rel, bound := "before", MinParamTime
+	if after {
+		rel, bound = "after", MaxParamTime
+	}
+	return fieldErr(field, "%s is %s %s: want an RFC 3339 time or Unix seconds from %s to %s",
+		v, rel, bound.Format(time.RFC3339), MinParamTime.Format(time.RFC3339), MaxParamTime.Format(time.RFC3339))
 }
 
 var timeType = reflect.TypeOf(time.Time{})

@@ -90,6 +90,7 @@ func TestCheckAllocatesNothing(t *testing.T) {
 }
 
 func TestParseTime(t *testing.T) {
+	const W = ": want an RFC 3339 time or Unix seconds from 1970-01-02T00:00:00Z to 9999-12-31T23:59:59Z"
 	cases := []struct {
 		in   string
 		want time.Time
@@ -98,15 +99,28 @@ func TestParseTime(t *testing.T) {
 		{"2026-03-14T09:30:00Z", time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC), ""},
 		{"2026-03-14T10:30:00+01:00", time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC), ""},
 		{"1773480600.5", time.Date(2026, 3, 14, 9, 30, 0, 5e8, time.UTC), ""},
-		{"-62135596800", time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), ""},
+		{"86400", time.Date(1970, 1, 2, 0, 0, 0, 0, time.UTC), ""},
+		{"1970-01-02T00:00:00Z", time.Date(1970, 1, 2, 0, 0, 0, 0, time.UTC), ""},
 		{"253402300799", time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), ""},
-		{"253402300800", time.Time{}, "at: Unix timestamp 2.534023008e+11 is outside the years 1 to 9999 UTC"},
+		{" 1773480600 ", time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC), ""},
+		{"0", time.Time{}, `at: "0" (1970-01-01T00:00:00Z) is before 1970-01-02T00:00:00Z` + W},
+		{"-1", time.Time{}, `at: "-1" (1969-12-31T23:59:59Z) is before 1970-01-02T00:00:00Z` + W},
+		{"86399.5", time.Time{}, `at: "86399.5" (1970-01-01T23:59:59.5Z) is before 1970-01-02T00:00:00Z` + W},
+		{"-62135596800", time.Time{}, `at: "-62135596800" (0001-01-01T00:00:00Z) is before 1970-01-02T00:00:00Z` + W},
+		{"-62135596801", time.Time{}, `at: "-62135596801" is before 1970-01-02T00:00:00Z` + W},
+		{"1970-01-01T23:59:59Z", time.Time{}, `at: "1970-01-01T23:59:59Z" is before 1970-01-02T00:00:00Z` + W},
+		{"0001-01-01T00:00:00Z", time.Time{}, `at: "0001-01-01T00:00:00Z" is before 1970-01-02T00:00:00Z` + W},
+		{"253402300799.5", time.Time{}, `at: "253402300799.5" (9999-12-31T23:59:59.5Z) is after 9999-12-31T23:59:59Z` + W},
+		{"253402300800", time.Time{}, `at: "253402300800" is after 9999-12-31T23:59:59Z` + W},
+		{"1e400", time.Time{}, `at: "1e400" is after 9999-12-31T23:59:59Z` + W},
+		{"-1e400", time.Time{}, `at: "-1e400" is before 1970-01-02T00:00:00Z` + W},
 		{"NaN", time.Time{}, "at: NaN is not a finite number"},
 		{"nan", time.Time{}, "at: NaN is not a finite number"},
 		{"+Inf", time.Time{}, "at: +Inf is not a finite number"},
+		{"-Inf", time.Time{}, "at: -Inf is not a finite number"},
 		{"infinity", time.Time{}, "at: +Inf is not a finite number"},
-		{"1e309", time.Time{}, `at: cannot parse "1e309" as an RFC 3339 time or a Unix timestamp`},
-		{"0000-06-01T00:00:00Z", time.Time{}, "at: time 0000-06-01T00:00:00Z is outside the years 1 to 9999 UTC"},
+		{"0000-06-01T00:00:00Z", time.Time{}, `at: "0000-06-01T00:00:00Z" is before 1970-01-02T00:00:00Z` + W},
+		{"", time.Time{}, `at: cannot parse "" as an RFC 3339 time or a Unix timestamp`},
 		{"tomorrow", time.Time{}, `at: cannot parse "tomorrow" as an RFC 3339 time or a Unix timestamp`},
 	}
 	for _, c := range cases {

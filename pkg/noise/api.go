@@ -28,16 +28,27 @@ func (a *API) Register(mux *http.ServeMux) {
 }
 
 // parseSince accepts a Prometheus duration back from now (30d) or an RFC
-// 3339 time.
+// 3339 time, from 1970-01-02 to 9999 (limits.MinParamTime, MaxParamTime):
+// since=0001-01-01T00:00:00Z or since=100y read the store from the year 1
+// or 1926.
 func parseSince(v string, now time.Time) (time.Time, error) {
 	if d, err := model.ParseDuration(v); err == nil {
-		return now.Add(-time.Duration(d)), nil
+		t := now.Add(-time.Duration(d))
+		if t.Before(limits.MinParamTime) {
+			return time.Time{}, fmt.Errorf("%s before now is %s, before %s: want a shorter duration", limits.Quote(v),
+				t.Format(time.RFC3339), limits.MinParamTime.Format(time.RFC3339))
+		}
+		return t, nil
 	}
-	t, err := time.Parse(time.RFC3339, v)
-	if err != nil {
+	if _, err := time.Parse(time.RFC3339, v); err != nil {
 		return time.Time{}, fmt.Errorf("want a duration (30d) or an RFC 3339 time, got %s", limits.Quote(v))
 	}
-	return t, nil
+	t, err := limits.ParseTime("", v)
+	var fe *limits.FieldError
+	if errors.As(err, &fe) {
+		return time.Time{}, fe.Err
+	}
+	return t, err
 }
 
 func (a *API) serve(w http.ResponseWriter, r *http.Request) {

@@ -65,6 +65,17 @@ func parseTimeParam(r *http.Request, name string, def time.Time) (time.Time, err
 	return limits.ParseTime(name, v)
 }
 
+// windowEnd refuses a window of shifts that ends after the last time
+// the API takes (limits.MaxParamTime): from 9999-12-30 with the default 7
+// days, whose shifts of the year 10000 JSON cannot encode.
+func windowEnd(from, to time.Time) error {
+	if to.After(limits.MaxParamTime) {
+		return fmt.Errorf("window from %s to %s ends after %s", from.UTC().Format(time.RFC3339Nano),
+			to.UTC().Format(time.RFC3339Nano), limits.MaxParamTime.Format(time.RFC3339))
+	}
+	return nil
+}
+
 // parseDays reads the days parameter: def when absent, else an integer
 // from min to 366 (a window of shifts or gaps needs at least one day).
 func parseDays(r *http.Request, def, min int) (int, error) {
@@ -145,6 +156,10 @@ func (a *API) who(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return
 	}
+	if err := windowEnd(at, at.Add(time.Duration(days)*24*time.Hour)); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
 	out, err := a.dir.Who(r.Context(), r.URL.Query().Get("service"), r.URL.Query().Get("schedule"), at, days)
 	if err != nil {
 		// An unknown name is the request's; anything else (the stored
@@ -205,7 +220,12 @@ func (a *API) window(w http.ResponseWriter, r *http.Request) (from, to time.Time
 		return from, to, false
 	}
 	if to.Sub(from) > 366*24*time.Hour {
-		web.Error(w, http.StatusBadRequest, "bad_data", errors.New("window longer than 366 days"))
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("window from %s to %s is longer than 366 days",
+			from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano)))
+		return from, to, false
+	}
+	if err := windowEnd(from, to); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
 		return from, to, false
 	}
 	return from, to, true

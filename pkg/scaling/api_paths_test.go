@@ -2,6 +2,7 @@ package scaling
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -128,4 +129,42 @@ scale_down: {threshold: 30}
 		t.Fatal(err)
 	}
 	return p
+}
+
+// A backtest bound before 1970-01-02 or after 9999 is refused naming it,
+// as the API's other time parameters: from=1960-01-01T00:00:00Z replayed
+// the policy over 1960, where no series has a sample, and answered 200.
+func TestBacktestTimeBounds(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{Migrations, targetlock.Migrations}, func(t *testing.T, db *store.DB) {
+		p := cpuPolicy(t, `[/bin/true]`)
+		now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+		c := New(Options{DB: db, Prometheus: hot{}, Clock: clock.NewManual(now), Registerer: prometheus.NewRegistry()})
+		c.SetConfig(DefaultConfig, []*Policy{p})
+		mux := http.NewServeMux()
+		c.Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		const want = `: want a time from 1970-01-02T00:00:00Z to 9999-12-31T23:59:59Z`
+		for _, tc := range []struct {
+			query string
+			code  int
+			err   string
+		}{
+			{"from=1960-01-01T00:00:00Z&to=1960-01-02T00:00:00Z", 400, `time "1960-01-01T00:00:00Z" is 1960-01-01T00:00:00Z` + want},
+			{"from=21000d", 400, `time "21000d" is 1969-06-05T09:00:00Z` + want},
+			{"from=2h&to=9999-12-31T23:59:59-01:00", 400, `time "9999-12-31T23:59:59-01:00" is 10000-01-01T00:59:59Z` + want},
+			{"from=2026-12-03T07:00:00Z&to=2026-12-03T08:00:00Z", 200, ""},
+		} {
+			resp, err := http.Get(srv.URL + "/api/v1/scaling/backtest?policy=" + p.Name + "&" + tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var env struct{ Error string }
+			err = json.NewDecoder(resp.Body).Decode(&env)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != tc.code || env.Error != tc.err {
+				t.Errorf("%s: %d %q (%v), want %d %q", tc.query, resp.StatusCode, env.Error, err, tc.code, tc.err)
+			}
+		}
+	})
 }

@@ -19,7 +19,7 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 		return now, nil
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
+		return bounded(s, t)
 	}
 	d, err := parseDuration(s)
 	if err == nil && d < 0 {
@@ -28,12 +28,23 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("time %s: want a positive duration before now (6h, 2d), RFC 3339 (2026-12-03T09:00:00Z) or now", limits.Quote(s))
 	}
 	if err == nil {
-		return now.Add(-d), nil
+		return bounded(s, now.Add(-d))
 	}
 	if errors.Is(err, errDays) {
 		return time.Time{}, fmt.Errorf("time %s: want %w", limits.Quote(s), err)
 	}
 	return time.Time{}, fmt.Errorf("time %s: want RFC 3339 (2026-12-03T09:00:00Z), a duration before now (6h, 2d) or now", limits.Quote(s))
+}
+
+// bounded refuses a bound before 1970-01-02 or after 9999, as the API's
+// other time parameters (limits.ParseTime): from=1960-01-01T00:00:00Z
+// replayed the policy over 1960, where no series has a sample.
+func bounded(s string, t time.Time) (time.Time, error) {
+	if t.Before(limits.MinParamTime) || t.After(limits.MaxParamTime) {
+		return time.Time{}, fmt.Errorf("time %s is %s: want a time from %s to %s", limits.Quote(s),
+			t.UTC().Format(time.RFC3339), limits.MinParamTime.Format(time.RFC3339), limits.MaxParamTime.Format(time.RFC3339))
+	}
+	return t, nil
 }
 
 // maxDays is the most days a time.Duration holds.

@@ -151,6 +151,10 @@ var ErrNotFound = errors.New("not found")
 // ErrBadRange is returned for an invalid period or month.
 var ErrBadRange = errors.New("invalid range")
 
+// MinMonth is the earliest month of a report: an earlier month parameter
+// (0001-01) is a 400 naming it, as is one that has not started.
+var MinMonth = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // Range is the time range of a report.
 type Range struct {
 	Label      string // "30d" or "2026-10"
@@ -171,6 +175,12 @@ func ParseRange(period, month string, def time.Duration, now time.Time) (Range, 
 			return Range{}, fmt.Errorf("%w: month %s: want YYYY-MM", ErrBadRange, limits.Quote(month))
 		}
 		end := m.AddDate(0, 1, 0)
+		if m.Before(MinMonth) {
+			// 0001-01 was answered NO_DATA, as if the SLA had no data
+			// for a month of a contract.
+			return Range{}, fmt.Errorf("%w: month %s is before %s: want YYYY-MM from %s to %s", ErrBadRange,
+				month, MinMonth.Format("2006-01"), MinMonth.Format("2006-01"), now.Format("2006-01"))
+		}
 		if !m.Before(now) {
 			return Range{}, fmt.Errorf("%w: month %s has not started", ErrBadRange, month)
 		}
