@@ -550,14 +550,13 @@ func (s *Service) decodeLine(b []byte) (*ExportRecord, error) {
 	return &rec, nil
 }
 
-// describeJSONError names the field of a type error; any other error is
-// worded by jsonerr, which quotes an unknown field's name cut as every
-// refused value (a key of thousands of characters never comes back whole).
+// describeJSONError words a decoding error as the API words one of its
+// bodies (jsonerr.Rewrite): a value of the wrong type names its path on
+// the line and the JSON it wants ("incident.severity: want a string, got
+// a number"), never a Go type; an unknown field's name is quoted cut as
+// every refused value (a key of thousands of characters never comes back
+// whole).
 func describeJSONError(err error, line []byte, rec *ExportRecord) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return fmt.Errorf("field %s: want %s, got JSON %s", te.Field, te.Type, te.Value)
-	}
 	return jsonerr.Rewrite(err, line, rec)
 }
 

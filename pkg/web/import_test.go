@@ -185,3 +185,54 @@ func TestImportRefusesAmbiguousKeys(t *testing.T) {
 		require.Equal(t, 4, page.Total, "only the lines before the refused ones")
 	})
 }
+
+// TestImportTypeErrorsNameJSON: a value of the wrong type on an import
+// line named the Go type it did not decode into ("want
+// incident.Severity", "want time.Time", "want map[string]string"); it
+// names the line, the field's path and the JSON it wants, as the API's
+// bodies do, and nothing of the line is stored.
+func TestImportTypeErrorsNameJSON(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc := newIncidentService(t, db)
+		srv := incidentsServer(t, svc)
+		created := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+		line := func(id string) string { return importLine(t, id, "{}:"+id, created) }
+		edit := func(l, old, new string) string {
+			t.Helper()
+			require.Contains(t, l, old)
+			return strings.Replace(l, old, new, 1)
+		}
+		code, r := call(t, "POST", srv.URL+"/api/v1/incidents/import", line("TYPE-0"))
+		require.Equal(t, http.StatusOK, code, r.Error)
+		for _, tc := range []struct {
+			name, line, err string
+		}{
+			{"severity", edit(line("TYPE-1"), `"severity":"LOW"`, `"severity":3`),
+				`import line 2: incident.severity: want a string, got a number (imported 0, skipped 1 before it)`},
+			{"time", edit(line("TYPE-1"), `"created_at":"2026-03-01T09:00:00Z"`, `"created_at":1772355600`),
+				`import line 2: incident.created_at: want an RFC 3339 time, got a number (imported 0, skipped 1 before it)`},
+			{"time text", edit(line("TYPE-1"), `"created_at":"2026-03-01T09:00:00Z"`, `"created_at":"yesterday"`),
+				`import line 2: incident.created_at: cannot parse "yesterday" as an RFC 3339 time (as 2026-12-05T10:00:00Z) (imported 0, skipped 1 before it)`},
+			{"labels", edit(line("TYPE-1"), `"labels":null`, `"labels":["api"]`),
+				`import line 2: incident.labels: want an object, got a list (imported 0, skipped 1 before it)`},
+			{"label value", edit(line("TYPE-1"), `"labels":null`, `"labels":{"service":1}`),
+				`import line 2: incident.labels.service: want a string, got a number (imported 0, skipped 1 before it)`},
+			{"runbook urls", edit(line("TYPE-1"), `"title":`, `"runbook_urls":"https://runbooks/x","title":`),
+				`import line 2: incident.runbook_urls: want a list, got a string (imported 0, skipped 1 before it)`},
+			{"in a list", edit(line("TYPE-1"), `"timeline":null`, `"timeline":[{"time":"2026-03-01T09:00:00Z","kind":"note","actor":"rita","message":5}]`),
+				`import line 2: timeline[0].message: want a string, got a number (imported 0, skipped 1 before it)`},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				code, r := call(t, "POST", srv.URL+"/api/v1/incidents/import", line("TYPE-0")+tc.line)
+				require.Equal(t, http.StatusBadRequest, code, r.Error)
+				require.Equal(t, "bad_data", r.ErrorType)
+				require.Equal(t, tc.err, r.Error)
+				_, err := svc.Get(t.Context(), "TYPE-1")
+				require.ErrorIs(t, err, incident.ErrNotFound)
+			})
+		}
+		inc, err := svc.Get(t.Context(), "TYPE-0")
+		require.NoError(t, err, "the line before the refused one is kept")
+		require.Equal(t, "imported TYPE-0", inc.Title)
+	})
+}
