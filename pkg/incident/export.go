@@ -599,6 +599,10 @@ func (s *Service) validateRecord(rec *ExportRecord) error {
 		}
 		return bad("?", "%v", err)
 	}
+	// Strings and collections over what the API and the webhook store.
+	if be := checkImportBounds(rec, s.Options().WebhookLimits); be != nil {
+		return bad(be.Field, "%s", be.Msg)
+	}
 	if !slices.Contains([]Severity{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow}, inc.Severity) {
 		return bad("incident.severity", "%s is not one of CRITICAL, HIGH, MEDIUM, LOW", limits.Quote(string(inc.Severity)))
 	}
