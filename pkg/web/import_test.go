@@ -298,7 +298,9 @@ func TestImportBoundsValues(t *testing.T) {
 				`field incident.group_key: longer than 1024 bytes`},
 			{"receiver", func(r *incident.ExportRecord) { r.Incident.Receiver = x("r", 2049) },
 				`field incident.receiver: longer than 2048 bytes (webhook.limits.max_label_value_bytes)`},
-			{"runbook url", func(r *incident.ExportRecord) { r.Incident.RunbookURLs = []string{"https://r/", "https://r/" + x("u", 16375)} },
+			{"runbook url", func(r *incident.ExportRecord) {
+				r.Incident.RunbookURLs = []string{"https://r/", "https://r/" + x("u", 16375)}
+			},
 				`field incident.runbook_urls[1]: longer than 16384 bytes (webhook.limits.max_annotation_value_bytes)`},
 			{"assignee", func(r *incident.ExportRecord) { r.Incident.Assignee = x("a", 201) },
 				`field incident.assignee: longer than 200 characters`},
