@@ -26,7 +26,7 @@ func benchImportLine(b *testing.B) []byte {
 		end := at.Add(time.Duration(i) * time.Minute)
 		rec.Alerts = append(rec.Alerts, ExportAlert{GroupKey: rec.Incident.GroupKey, Alert: Alert{Fingerprint: fmt.Sprintf("%016x", i),
 			StartsAt: at, EndsAt: &end, Status: "resolved", Labels: labels(i),
-			Annotations: map[string]string{"summary": "checkout is failing 14.4 times its error budget", "runbook_url": rec.Incident.RunbookURLs[0]},
+			Annotations:  map[string]string{"summary": "checkout is failing 14.4 times its error budget", "runbook_url": rec.Incident.RunbookURLs[0]},
 			GeneratorURL: "http://prometheus:9090/graph?g0.expr=up"}, FirstSeenAt: at, UpdatedAt: end})
 	}
 	for i := range 60 {
