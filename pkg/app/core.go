@@ -57,6 +57,7 @@ func IncidentOptions(cfg *config.Config) incident.Options {
 		TitleTemplate:        ic.TitleTemplate,
 		StatusUpdateTemplate: ic.StatusUpdateTemplate,
 		ExternalURL:          cfg.Global.ExternalURL,
+		WebhookLimits:        cfg.Webhook.Limits,
 	}
 }
 

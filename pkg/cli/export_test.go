@@ -163,7 +163,7 @@ func TestIncidentsExportImport(t *testing.T) {
 		{strings.Replace(first, `"severity":"CRITICAL"`, `"severity":"SEVERE"`, 1),
 			`import line 2: incident INC-2026-0001: field incident.severity: "SEVERE" is not one of CRITICAL, HIGH, MEDIUM, LOW`},
 		{strings.Replace(first, `"fingerprint":"fp-g-db"`, `"fingerprint":""`, 1), "import line 2: incident INC-2026-0001: field alerts[1].fingerprint: is missing"},
-		{strings.Replace(first, `"title":"`, `"title":5,"x":"`, 1), "import line 2: field incident.title: want string, got JSON number"},
+		{strings.Replace(first, `"title":"`, `"title":5,"x":"`, 1), "import line 2: incident.title: want a string, got a number"},
 		{strings.Replace(first, `"links":`, `"parts":{"escalation":{}},"links":`, 1),
 			"import line 2: incident INC-2026-0001: field parts.escalation: this sred has no escalation subsystem"},
 	} {

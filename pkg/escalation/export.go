@@ -17,6 +17,7 @@ import (
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/jobs"
+	"github.com/rootuip/sre/pkg/jsonerr"
 	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/store"
 )
@@ -178,21 +179,11 @@ func (ExportPart) ExportIncidents(ctx context.Context, q incident.Querier, ids [
 func decodeExported(raw json.RawMessage) (*Exported, error) {
 	var e Exported
 	if err := json.Unmarshal(raw, &e); err != nil {
-		var te *json.UnmarshalTypeError
-		if ok := asTypeError(err, &te); ok && te.Field != "" {
-			return nil, fmt.Errorf("%s: want %s, got JSON %s", te.Field, te.Type, te.Value)
-		}
-		return nil, err
+		// Worded as the API words its bodies: the field's path and the
+		// JSON it wants, never a Go type.
+		return nil, jsonerr.Rewrite(err, raw, &e)
 	}
 	return &e, nil
-}
-
-func asTypeError(err error, te **json.UnmarshalTypeError) bool {
-	t, ok := err.(*json.UnmarshalTypeError)
-	if ok {
-		*te = t
-	}
-	return ok
 }
 
 // ValidateIncident implements incident.ExportPart.

@@ -484,3 +484,21 @@ func TestImportPartLongValuesCut(t *testing.T) {
 		})
 	}
 }
+
+// TestImportPartTypeErrorsNameJSON: a value of the wrong type in an
+// imported escalation part named the Go type it did not decode into
+// ("want int", "want time.Time"); it names the field's path and the JSON
+// it wants, as the API's bodies and the rest of the import line do.
+func TestImportPartTypeErrorsNameJSON(t *testing.T) {
+	valid := `"state":"active","frozen":{},"snapshot":{}`
+	for _, tc := range []struct{ name, raw, err string }{
+		{"level", `{` + valid + `,"epoch":1,"level":"two","started_at":"2026-11-27T12:00:00Z"}`, "level: want an integer, got a string"},
+		{"time", `{` + valid + `,"epoch":1,"level":0,"started_at":1764244800}`, "started_at: want an RFC 3339 time, got a number"},
+		{"in a list", `{` + valid + `,"epoch":1,"level":0,"started_at":"2026-11-27T12:00:00Z","pages":[{"epoch":1,"user":["rita"]}]}`,
+			"pages[0].user: want a string, got a list"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.EqualError(t, escalation.ExportPart{}.ValidateIncident("INC-2026-0001", json.RawMessage(tc.raw)), tc.err)
+		})
+	}
+}

@@ -426,18 +426,26 @@ func (s *Service) Import(ctx context.Context, r io.Reader) (*ImportResult, error
 	res := &ImportResult{}
 	br := bufio.NewReaderSize(r, 1<<20)
 	var batch []importLine
-	// seen is the ID of each line by its upper case, to refuse two that
-	// differ only in case.
+	// seen is the ID of each line of the batch by its upper case, to
+	// refuse two that differ only in case and to name the line of the
+	// first of two incidents with one ID. It holds one batch, not the
+	// import, so that memory does not grow with the import: a line of an
+	// earlier batch is in the store by then (committed), where
+	// importLines finds it as it finds an incident stored before
+	// (IDTakenError and IDCaseError without the line).
 	type idLine struct {
 		id string
 		n  int
 	}
-	seen := map[string]idLine{}
+	seen := make(map[string]idLine, importBatch)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		defer func() { batch = batch[:0] }()
+		defer func() {
+			batch = batch[:0]
+			clear(seen)
+		}()
 		var imported, skipped int
 		err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			var err error
@@ -550,14 +558,13 @@ func (s *Service) decodeLine(b []byte) (*ExportRecord, error) {
 	return &rec, nil
 }
 
-// describeJSONError names the field of a type error; any other error is
-// worded by jsonerr, which quotes an unknown field's name cut as every
-// refused value (a key of thousands of characters never comes back whole).
+// describeJSONError words a decoding error as the API words one of its
+// bodies (jsonerr.Rewrite): a value of the wrong type names its path on
+// the line and the JSON it wants ("incident.severity: want a string, got
+// a number"), never a Go type; an unknown field's name is quoted cut as
+// every refused value (a key of thousands of characters never comes back
+// whole).
 func describeJSONError(err error, line []byte, rec *ExportRecord) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return fmt.Errorf("field %s: want %s, got JSON %s", te.Field, te.Type, te.Value)
-	}
 	return jsonerr.Rewrite(err, line, rec)
 }
 
@@ -599,6 +606,10 @@ func (s *Service) validateRecord(rec *ExportRecord) error {
 			return bad(fe.Field, "%v", fe.Err)
 		}
 		return bad("?", "%v", err)
+	}
+	// Strings and collections over what the API and the webhook store.
+	if be := checkImportBounds(rec, s.Options().WebhookLimits); be != nil {
+		return bad(be.Field, "%s", be.Msg)
 	}
 	if !slices.Contains([]Severity{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow}, inc.Severity) {
 		return bad("incident.severity", "%s is not one of CRITICAL, HIGH, MEDIUM, LOW", limits.Quote(string(inc.Severity)))
@@ -688,7 +699,8 @@ type IDTakenError struct {
 	Created  time.Time
 	GroupKey string
 	// OtherLine is the line of the same import the other incident came
-	// from (0 when it was stored before).
+	// from when it is in the same batch (0 when it was stored before the
+	// import or by an earlier batch of it).
 	OtherLine int
 }
 
@@ -697,7 +709,7 @@ func (e *IDTakenError) Error() string {
 		return fmt.Sprintf("incident %s is on line %d as another incident (created %s, group %q): an ID names one incident; give one of them another ID",
 			e.ID, e.OtherLine, e.Created.Format(time.RFC3339), e.GroupKey)
 	}
-	return fmt.Sprintf("incident %s exists here as another incident (created %s, group %q): import into a store whose incidents all came from the export (docs/storage.md, Moving from SQLite to PostgreSQL)",
+	return fmt.Sprintf("incident %s exists here as another incident (created %s, group %q), stored before the import or by an earlier line of it: an ID names one incident; import into a store whose incidents all came from the export, each under its own ID (docs/storage.md, Moving from SQLite to PostgreSQL)",
 		e.ID, e.Created.Format(time.RFC3339), e.GroupKey)
 }
 

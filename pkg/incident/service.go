@@ -89,6 +89,11 @@ type Options struct {
 	StatusUpdateTemplate string
 	// ExternalURL is where users reach sred.
 	ExternalURL string
+	// WebhookLimits are the webhook.limits of sred.yml, the sizes the
+	// alerts' label names and values, annotations and receivers were cut
+	// to when they were delivered: an import refuses a line that carries
+	// larger ones (limits.DefaultWebhook when zero).
+	WebhookLimits limits.Webhook
 }
 
 // DefaultOptions are the options of an empty sred.yml.
@@ -318,6 +323,9 @@ func checkOptions(o *Options) error {
 	}
 	if o.TitleTemplate == "" {
 		o.TitleTemplate = DefaultTitleTemplate
+	}
+	if o.WebhookLimits == (limits.Webhook{}) {
+		o.WebhookLimits = limits.DefaultWebhook
 	}
 	if o.StatusUpdateTemplate == "" {
 		o.StatusUpdateTemplate = DefaultStatusUpdateTemplate

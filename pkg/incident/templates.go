@@ -162,14 +162,18 @@ func renderTitleCached(text string, d TitleData) (string, error) {
 	return execTitle(t, d)
 }
 
+// MaxTitle bounds an incident's title, in characters: a rendered title
+// template is cut there, and an import refuses a longer one.
+const MaxTitle = 500
+
 func execTitle(t *template.Template, d TitleData) (string, error) {
 	var b bytes.Buffer
 	if err := t.Execute(&b, d); err != nil {
 		return "", err
 	}
 	s := strings.Join(strings.Fields(b.String()), " ")
-	if r := []rune(s); len(r) > 500 {
-		s = string(r[:500])
+	if r := []rune(s); len(r) > MaxTitle {
+		s = string(r[:MaxTitle])
 	}
 	return s, nil
 }

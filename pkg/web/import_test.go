@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/incident"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
 	"github.com/rootuip/sre/pkg/web"
@@ -183,5 +184,194 @@ func TestImportRefusesAmbiguousKeys(t *testing.T) {
 		page, err := svc.List(t.Context(), incident.Filter{})
 		require.NoError(t, err)
 		require.Equal(t, 4, page.Total, "only the lines before the refused ones")
+	})
+}
+
+// TestImportTypeErrorsNameJSON: a value of the wrong type on an import
+// line named the Go type it did not decode into ("want
+// incident.Severity", "want time.Time", "want map[string]string"); it
+// names the line, the field's path and the JSON it wants, as the API's
+// bodies do, and nothing of the line is stored.
+func TestImportTypeErrorsNameJSON(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc := newIncidentService(t, db)
+		srv := incidentsServer(t, svc)
+		created := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+		line := func(id string) string { return importLine(t, id, "{}:"+id, created) }
+		edit := func(l, old, new string) string {
+			t.Helper()
+			require.Contains(t, l, old)
+			return strings.Replace(l, old, new, 1)
+		}
+		code, r := call(t, "POST", srv.URL+"/api/v1/incidents/import", line("TYPE-0"))
+		require.Equal(t, http.StatusOK, code, r.Error)
+		for _, tc := range []struct {
+			name, line, err string
+		}{
+			{"severity", edit(line("TYPE-1"), `"severity":"LOW"`, `"severity":3`),
+				`import line 2: incident.severity: want a string, got a number (imported 0, skipped 1 before it)`},
+			{"time", edit(line("TYPE-1"), `"created_at":"2026-03-01T09:00:00Z"`, `"created_at":1772355600`),
+				`import line 2: incident.created_at: want an RFC 3339 time, got a number (imported 0, skipped 1 before it)`},
+			{"time text", edit(line("TYPE-1"), `"created_at":"2026-03-01T09:00:00Z"`, `"created_at":"yesterday"`),
+				`import line 2: incident.created_at: cannot parse "yesterday" as an RFC 3339 time (as 2026-12-05T10:00:00Z) (imported 0, skipped 1 before it)`},
+			{"labels", edit(line("TYPE-1"), `"labels":null`, `"labels":["api"]`),
+				`import line 2: incident.labels: want an object, got a list (imported 0, skipped 1 before it)`},
+			{"label value", edit(line("TYPE-1"), `"labels":null`, `"labels":{"service":1}`),
+				`import line 2: incident.labels.service: want a string, got a number (imported 0, skipped 1 before it)`},
+			{"runbook urls", edit(line("TYPE-1"), `"title":`, `"runbook_urls":"https://runbooks/x","title":`),
+				`import line 2: incident.runbook_urls: want a list, got a string (imported 0, skipped 1 before it)`},
+			{"in a list", edit(line("TYPE-1"), `"timeline":null`, `"timeline":[{"time":"2026-03-01T09:00:00Z","kind":"note","actor":"rita","message":5}]`),
+				`import line 2: timeline[0].message: want a string, got a number (imported 0, skipped 1 before it)`},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				code, r := call(t, "POST", srv.URL+"/api/v1/incidents/import", line("TYPE-0")+tc.line)
+				require.Equal(t, http.StatusBadRequest, code, r.Error)
+				require.Equal(t, "bad_data", r.ErrorType)
+				require.Equal(t, tc.err, r.Error)
+				_, err := svc.Get(t.Context(), "TYPE-1")
+				require.ErrorIs(t, err, incident.ErrNotFound)
+			})
+		}
+		inc, err := svc.Get(t.Context(), "TYPE-0")
+		require.NoError(t, err, "the line before the refused one is kept")
+		require.Equal(t, "imported TYPE-0", inc.Title)
+	})
+}
+
+// TestImportBoundsValues: an import line carried strings and collections
+// of any size (a title of a megabyte, a label value longer than the
+// webhook stores, a note longer than the API takes) and stored them. Each
+// is refused naming the line, the field and the limit, as the API and the
+// webhook bound them; nothing of the line is stored and the incident
+// stored before keeps what it had. A larger webhook.limits takes larger
+// values.
+func TestImportBoundsValues(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc := newIncidentService(t, db)
+		srv := incidentsServer(t, svc)
+		created := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+		record := func(id string, edit func(*incident.ExportRecord)) string {
+			t.Helper()
+			rec := incident.ExportRecord{Incident: incident.Incident{
+				ID: id, Title: "imported " + id, Service: "api", Severity: incident.SeverityLow, Status: incident.StatusResolved,
+				Labels: map[string]string{"service": "api"}, GroupKey: "{}:" + id, DetectedAt: created, CreatedAt: created, UpdatedAt: created},
+				Alerts: []incident.ExportAlert{{GroupKey: "{}:" + id, Alert: incident.Alert{Fingerprint: "c0ffee", StartsAt: created, Status: "resolved",
+					Labels: map[string]string{"alertname": "Down"}}, FirstSeenAt: created, UpdatedAt: created}},
+				Timeline: []incident.ExportTimelineEntry{{Time: created, Kind: "note", Actor: "rita", Message: "looking"}},
+				Links:    []incident.Link{{GroupKey: "{}:" + id, Service: "api", Reason: "opened", AttachedAt: created}},
+				ActionItems: []incident.ExportActionItem{{Title: "add a probe", Owner: "rita", State: incident.ActionOpen,
+					CreatedAt: created, UpdatedAt: created}},
+			}
+			if edit != nil {
+				edit(&rec)
+			}
+			b, err := json.Marshal(rec)
+			require.NoError(t, err)
+			return string(b) + "\n"
+		}
+		// BND-0 is stored; each refused import carries it again, changed.
+		code, r := call(t, "POST", srv.URL+"/api/v1/incidents/import", record("BND-0", nil))
+		require.Equal(t, http.StatusOK, code, r.Error)
+
+		x := strings.Repeat
+		manyLabels := map[string]string{}
+		for i := range 65 {
+			manyLabels[fmt.Sprintf("l%02d", i)] = "v"
+		}
+		for _, tc := range []struct {
+			name string
+			edit func(*incident.ExportRecord)
+			err  string
+		}{
+			{"title", func(r *incident.ExportRecord) { r.Incident.Title = x("t", 501) },
+				`field incident.title: longer than 500 characters`},
+			{"title in characters", func(r *incident.ExportRecord) { r.Incident.Title = x("é", 500) }, ""},
+			{"service", func(r *incident.ExportRecord) { r.Incident.Service = x("s", 2049) },
+				`field incident.service: longer than 2048 bytes (webhook.limits.max_label_value_bytes)`},
+			{"label value", func(r *incident.ExportRecord) { r.Incident.Labels["service"] = x("v", 2049) },
+				`field incident.labels["service"]: longer than 2048 bytes (webhook.limits.max_label_value_bytes)`},
+			{"label name", func(r *incident.ExportRecord) { r.Incident.Labels[x("n", 257)] = "v" },
+				`field incident.labels: label name "` + x("n", 61) + `…" longer than webhook.limits.max_label_name_bytes (256)`},
+			{"labels", func(r *incident.ExportRecord) { r.Incident.Labels = manyLabels },
+				`field incident.labels: 65 labels, more than webhook.limits.max_labels_per_alert (64)`},
+			{"group key", func(r *incident.ExportRecord) { r.Incident.GroupKey = x("g", 1025) },
+				`field incident.group_key: longer than 1024 bytes`},
+			{"receiver", func(r *incident.ExportRecord) { r.Incident.Receiver = x("r", 2049) },
+				`field incident.receiver: longer than 2048 bytes (webhook.limits.max_label_value_bytes)`},
+			{"runbook url", func(r *incident.ExportRecord) {
+				r.Incident.RunbookURLs = []string{"https://r/", "https://r/" + x("u", 16375)}
+			},
+				`field incident.runbook_urls[1]: longer than 16384 bytes (webhook.limits.max_annotation_value_bytes)`},
+			{"assignee", func(r *incident.ExportRecord) { r.Incident.Assignee = x("a", 201) },
+				`field incident.assignee: longer than 200 characters`},
+			{"assignee lines", func(r *incident.ExportRecord) { r.Incident.Assignee = "rita\nbob" },
+				`field incident.assignee: must be one line`},
+			{"impact", func(r *incident.ExportRecord) { r.Incident.Impact = x("i", 10001) },
+				`field incident.impact: longer than 10000 characters`},
+			{"merged into", func(r *incident.ExportRecord) { r.Incident.MergedInto = "../x" },
+				`field incident.merged_into: "../x" is not an incident ID`},
+			{"alert fingerprint", func(r *incident.ExportRecord) { r.Alerts[0].Fingerprint = x("f", 65) },
+				`field alerts[0].fingerprint: longer than 64 bytes`},
+			{"alert label", func(r *incident.ExportRecord) { r.Alerts[0].Labels["alertname"] = x("v", 2049) },
+				`field alerts[0].labels["alertname"]: longer than 2048 bytes (webhook.limits.max_label_value_bytes)`},
+			{"alert annotation", func(r *incident.ExportRecord) { r.Alerts[0].Annotations = map[string]string{"summary": x("s", 16385)} },
+				`field alerts[0].annotations["summary"]: longer than 16384 bytes (webhook.limits.max_annotation_value_bytes)`},
+			{"alert generator url", func(r *incident.ExportRecord) { r.Alerts[0].GeneratorURL = x("u", 16385) },
+				`field alerts[0].generator_url: longer than 16384 bytes (webhook.limits.max_annotation_value_bytes)`},
+			{"alert group key", func(r *incident.ExportRecord) { r.Alerts[0].GroupKey = x("g", 1025) },
+				`field alerts[0].group_key: longer than 1024 bytes`},
+			{"group", func(r *incident.ExportRecord) { r.Groups = []incident.ExportGroup{{GroupKey: x("g", 1025)}} },
+				`field groups[0].group_key: longer than 1024 bytes`},
+			{"note", func(r *incident.ExportRecord) { r.Timeline[0].Message = x("n", 25001) },
+				`field timeline[0].message: longer than 25000 characters`},
+			{"timeline actor", func(r *incident.ExportRecord) { r.Timeline[0].Actor = x("a", 201) },
+				`field timeline[0].actor: longer than 200 characters`},
+			{"timeline kind", func(r *incident.ExportRecord) { r.Timeline[0].Kind = x("k", 201) },
+				`field timeline[0].kind: longer than 200 characters`},
+			{"link labels", func(r *incident.ExportRecord) { r.Links[0].Labels = manyLabels },
+				`field links[0].labels: 65 labels, more than webhook.limits.max_labels_per_alert (64)`},
+			{"link service", func(r *incident.ExportRecord) { r.Links[0].Service = x("s", 2049) },
+				`field links[0].service: longer than 2048 bytes (webhook.limits.max_label_value_bytes)`},
+			{"action item title", func(r *incident.ExportRecord) { r.ActionItems[0].Title = x("t", 301) },
+				`field action_items[0].title: longer than 300 characters`},
+			{"action item owner", func(r *incident.ExportRecord) { r.ActionItems[0].Owner = x("o", 201) },
+				`field action_items[0].owner: longer than 200 characters`},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				id := "BND-" + strings.ReplaceAll(tc.name, " ", "-")
+				code, r := call(t, "POST", srv.URL+"/api/v1/incidents/import", record("BND-0", tc.edit)+record(id, tc.edit))
+				if tc.err == "" {
+					require.Equal(t, http.StatusOK, code, r.Error)
+					_, err := svc.Get(t.Context(), id)
+					require.NoError(t, err)
+					return
+				}
+				require.Equal(t, http.StatusBadRequest, code, r.Error)
+				require.Equal(t, "bad_data", r.ErrorType)
+				require.Equal(t, "import line 1: incident BND-0: "+tc.err+" (imported 0, skipped 0 before it)", r.Error)
+				_, err := svc.Get(t.Context(), id)
+				require.ErrorIs(t, err, incident.ErrNotFound, "nothing after the refused line is read")
+			})
+		}
+		inc, err := svc.Get(t.Context(), "BND-0")
+		require.NoError(t, err)
+		require.Equal(t, "imported BND-0", inc.Title)
+		require.Equal(t, map[string]string{"service": "api"}, inc.Labels)
+		tl, err := svc.Timeline(t.Context(), "BND-0")
+		require.NoError(t, err)
+		require.Len(t, tl, 1)
+		require.Equal(t, "looking", tl[0].Message)
+
+		// The importing sred's webhook.limits: a larger one takes larger
+		// values.
+		opts := incident.DefaultOptions()
+		opts.WebhookLimits = limits.DefaultWebhook
+		opts.WebhookLimits.MaxLabelValueBytes = 4096
+		require.NoError(t, svc.SetOptions(opts))
+		code, r = call(t, "POST", srv.URL+"/api/v1/incidents/import", record("BND-big", func(r *incident.ExportRecord) { r.Incident.Labels["service"] = x("v", 4096) }))
+		require.Equal(t, http.StatusOK, code, r.Error)
+		inc, err = svc.Get(t.Context(), "BND-big")
+		require.NoError(t, err)
+		require.Len(t, inc.Labels["service"], 4096)
 	})
 }
