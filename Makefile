@@ -75,6 +75,7 @@ tools: $(PROMTOOL) $(PROMETHEUS) $(ALERTMANAGER) $(NODE_EXPORTER)
 define tool
 $(TOOLS_CACHE)/$(1)-$(3)$(if $(4),-$(4))/$(1):
 	@mkdir -p $$(@D)
+	@echo "building $(1) $(3) once for this machine into $$(@D) (minutes: README.md, Build times); if another clone is building it, waiting for that build"
 	flock $$(@D).lock sh -c 'test -x $$@ || GOBIN=$$(@D) $(GO) install $(if $(4),-tags $(4)) $(2)@$(3)'
 $(BIN)/$(1): $(TOOLS_CACHE)/$(1)-$(3)$(if $(4),-$(4))/$(1)
 	@mkdir -p $(BIN)

@@ -157,6 +157,7 @@ type service struct {
 	latencyGauge   prometheus.Gauge
 	heals          prometheus.Counter
 	requests       *prometheus.CounterVec
+	integrity      *prometheus.CounterVec
 	duration       *prometheus.HistogramVec
 
 	// The simulated resources of the healing rules.
@@ -218,6 +219,9 @@ func newNamedService(reg prometheus.Registerer, logger *slog.Logger, name string
 		heals: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "demo_heals_total", Help: "Calls of POST /admin/heal.",
 		}),
+		integrity: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "api_integrity_checks_total", Help: "Read-back checks of the writes of /api/work, by result (match, mismatch).",
+		}, []string{"result"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "http_requests_total", Help: "HTTP requests served, by handler, method and status code.",
 		}, []string{"handler", "method", "code"}),
@@ -227,13 +231,19 @@ func newNamedService(reg prometheus.Registerer, logger *slog.Logger, name string
 			Buckets: []float64{.005, .01, .025, .05, .1, .2, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"handler", "method"}),
 	}
-	reg.MustRegister(s.errorRateGauge, s.latencyGauge, s.heals, s.requests, s.duration,
+	reg.MustRegister(s.errorRateGauge, s.latencyGauge, s.heals, s.requests, s.duration, s.integrity,
 		s.memoryUsed, s.memoryLimit, s.poolInUse, s.poolMax, s.restarts)
 	s.restart(false)
 	// Export the success and failure series from the start, so that a rate
 	// over them is 0 rather than missing before the first failure.
 	for _, code := range []string{"200", "500"} {
 		s.requests.WithLabelValues("/api/work", "get", code)
+	}
+	// The data-integrity SLO of examples/slos/api.yml reads these: every
+	// request served checks its write, and none mismatches (the demo
+	// breaks availability, not integrity).
+	for _, result := range []string{"match", "mismatch"} {
+		s.integrity.WithLabelValues(result)
 	}
 	return s
 }
@@ -301,6 +311,7 @@ func (s *service) work(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "injected failure", http.StatusInternalServerError)
 		return
 	}
+	s.integrity.WithLabelValues("match").Inc()
 	fmt.Fprintln(w, "ok")
 }
 

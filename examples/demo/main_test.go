@@ -718,17 +718,22 @@ func TestMakeNoAuthListensOnLoopback(t *testing.T) {
 
 // The Makefile's targets are absolute paths ($(BIN)/promtool); the
 // relative names a reader types build the same files, and the absolute
-// ones still do (make tools, make test).
+// ones still do (make tools, make test). A tool's build first says what
+// it builds, where, and that it waits for a build of it under way in
+// another clone.
 func TestMakeRelativeToolTargets(t *testing.T) {
 	root := testutil.RepoRoot(t)
 	for _, tc := range []struct {
 		target string
 		want   []string // in the commands make -n prints
 	}{
-		{"bin/promtool", []string{"go install -tags remove_all_sd github.com/prometheus/prometheus/cmd/promtool@", "ln -sf "}},
-		{"bin/prometheus", []string{"go install -tags remove_all_sd github.com/prometheus/prometheus/cmd/prometheus@", "ln -sf "}},
-		{"bin/alertmanager", []string{"github.com/prometheus/alertmanager/cmd/alertmanager@", "ln -sf "}},
-		{"bin/node_exporter", []string{"github.com/prometheus/node_exporter@", "ln -sf "}},
+		// A tool missing from the cache says what it builds and that it
+		// waits for another clone's build: the flock alone waits without
+		// a word for minutes.
+		{"bin/promtool", []string{"building promtool v", "go install -tags remove_all_sd github.com/prometheus/prometheus/cmd/promtool@", "ln -sf "}},
+		{"bin/prometheus", []string{"building prometheus v", "another clone is building it, waiting", "go install -tags remove_all_sd github.com/prometheus/prometheus/cmd/prometheus@", "ln -sf "}},
+		{"bin/alertmanager", []string{"building alertmanager v", "github.com/prometheus/alertmanager/cmd/alertmanager@", "ln -sf "}},
+		{"bin/node_exporter", []string{"building node_exporter v", "github.com/prometheus/node_exporter@", "ln -sf "}},
 		{"bin/sred", []string{"go build -ldflags ", "-o ", "./cmd/sred"}},
 		{"tools", []string{"/promtool@", "/prometheus@", "/alertmanager@", "node_exporter@"}},
 	} {

@@ -244,6 +244,10 @@ func Parse(data []byte, file string) ([]*Spec, error) {
 docs:
 	for _, doc := range docs {
 		if doc.Kind == yaml.MappingNode && scalarField(doc, "apiVersion") == APIVersion {
+			if e := otherKind(doc, file); e != nil {
+				errs = append(errs, e)
+				continue
+			}
 			s, err := decodeSpec(doc, file)
 			if err != nil {
 				errs = append(errs, err.(Errors)...)
@@ -312,7 +316,23 @@ func unknownFormat(doc *yaml.Node, file string) *Error {
 		} else if fieldNode(doc, "webhook") != nil || fieldNode(doc, "notifications") != nil || fieldNode(doc, "escalation") != nil {
 			// srectl validate sred.yml: its checker is another command.
 			e.Msg += ": this is a sred configuration (webhook:, notifications:, escalation:), not an SLO spec; check it with srectl check config"
+		} else {
+			// srectl validate on another directory of examples/.
+			for _, h := range otherFiles {
+				if fieldNode(doc, h.keys[0]) != nil && fieldNode(doc, h.keys[1]) != nil {
+					e.Msg += fmt.Sprintf(": this is %s (%s:, %s:), not an SLO spec; check it with %s", h.what, h.keys[0], h.keys[1], h.check)
+					break
+				}
+			}
 		}
+		return e
+	}
+	if v == chaosAPIVersion {
+		e.Field = "apiVersion"
+		if n := fieldNode(doc, "apiVersion"); n != nil {
+			e.Line, e.Column = n.Line, n.Column
+		}
+		e.Msg = fmt.Sprintf("unsupported version %q: this is a chaos experiment, not an SLO spec; check it with srectl chaos validate", v)
 		return e
 	}
 	e.Field = "apiVersion"
@@ -329,6 +349,40 @@ func unknownFormat(doc *yaml.Node, file string) *Error {
 	}
 	importersMu.RUnlock()
 	e.Msg = fmt.Sprintf("unsupported version %q (supported: %s)", v, strings.Join(names, ", "))
+	return e
+}
+
+// otherFiles are the files of sred without an apiVersion that srectl
+// validate may be given by mistake (srectl validate examples/runbooks/),
+// told apart by two top-level keys, with the command that checks them.
+var otherFiles = []struct {
+	keys        [2]string
+	what, check string
+}{
+	{[2]string{"route", "receivers"}, "an Alertmanager configuration", "amtool check-config"},
+	{[2]string{"matchers", "steps"}, "a runbook", "srectl runbook validate"},
+	{[2]string{"target", "metric"}, "a scaling policy", "srectl scaling check"},
+	{[2]string{"service", "canary"}, "a rollout definition", "srectl rollout validate"},
+	{[2]string{"service", "blue_green"}, "a rollout definition", "srectl rollout validate"},
+}
+
+// chaosAPIVersion is the apiVersion of chaos experiments (pkg/chaos).
+const chaosAPIVersion = "chaos.sre.rootuip.io/v1"
+
+// otherKind reports a document of apiVersion sre.rootuip.io/v1 whose kind
+// is not ServiceLevelObjectives, before its fields are decoded: a rollout
+// analysis (kind RolloutAnalysis) shares the apiVersion, and was reported
+// field by field as unknown fields of an SLO spec.
+func otherKind(doc *yaml.Node, file string) *Error {
+	n := fieldNode(doc, "kind")
+	if n == nil || n.Kind != yaml.ScalarNode || n.Value == Kind {
+		return nil
+	}
+	e := &Error{File: file, Line: n.Line, Column: n.Column, Field: "kind",
+		Msg: fmt.Sprintf("unsupported kind %q (want %s)", n.Value, Kind)}
+	if n.Value == "RolloutAnalysis" {
+		e.Msg += ": this is a rollout analysis, not an SLO spec; sred loads it from analysis.spec_files of sred.yml: check it with srectl check config"
+	}
 	return e
 }
 

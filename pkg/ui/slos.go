@@ -90,6 +90,21 @@ func gateAnswer(sts []budget.Status) (answer, reason string) {
 	return "deny", fmt.Sprintf("error budget of %s is %s: %s", name, worst, budget.PolicyAction(worst))
 }
 
+// serviceStatuses is what the deploy gate weighs for a service, which
+// answers for the whole service: the statuses of its other SLOs in snap
+// and this SLO's own. The page of an SLO without data said "no data: no
+// SLO of the service has data yet", and that of a green SLO "allow",
+// while another SLO of the service made the gate deny.
+func serviceStatuses(snap []budget.Status, service, slo string, own []budget.Status) []budget.Status {
+	sts := append([]budget.Status(nil), own...)
+	for _, st := range snap {
+		if st.Service == service && st.SLO != slo {
+			sts = append(sts, st)
+		}
+	}
+	return sts
+}
+
 // home serves GET /: every service with its SLOs, grouped and sorted worst
 // first, filtered by ?q= (substring of service or SLO) and ?state=
 // (green, yellow, red, exhausted, unknown, or "attention" for not green).
@@ -306,7 +321,7 @@ func (u *UI) sloPage(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Rules = budget.RulesFor(r.Context(), d.Rules)
 	}
-	d.Gate, d.GateReason = gateAnswer(d.Statuses)
+	d.Gate, d.GateReason = gateAnswer(serviceStatuses(u.src.Budgets.Snapshot(), service, name, d.Statuses))
 	if len(d.Statuses) > 0 {
 		d.Tiers = tierRows(d.Objective.SLO.Windows(), d.Statuses[0])
 	}
