@@ -198,9 +198,11 @@ func parseQuery(r *http.Request) (Query, error) {
 		return q, err
 	}
 	if s := v.Get("since"); s != "" {
-		t, err := time.Parse(time.RFC3339, s)
-		if err != nil || t.Year() < 1 || t.Year() > 9999 {
-			return q, fmt.Errorf("since: want an RFC 3339 time between years 1 and 9999, got %s", limits.Quote(s))
+		// The API's rule for time parameters (RFC 3339 or Unix seconds,
+		// 1970-01-02 to 9999), as on every other route.
+		t, err := limits.ParseTime("since", s)
+		if err != nil {
+			return q, err
 		}
 		q.Since = t
 	}

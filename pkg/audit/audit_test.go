@@ -2,7 +2,10 @@ package audit_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -46,4 +49,39 @@ func TestAckLinkTokenNotRecorded(t *testing.T) {
 	require.NotContains(t, es[1].Path, sig)
 	_, err = notify.VerifyAck(key, strings.TrimPrefix(es[1].Path, "/ack/"), time.Now())
 	require.ErrorIs(t, err, notify.ErrAckTokenInvalid)
+}
+
+// TestListSinceParam: GET /api/v1/audit?since= takes a time as every other
+// route's time parameter does (RFC 3339 or Unix seconds, from 1970-01-02):
+// it took RFC 3339 alone, refusing Unix seconds, and took year 1.
+func TestListSinceParam(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.OpenSQLite(ctx, t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, audit.Migrations))
+	l := audit.New(db, nil)
+	at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	require.NoError(t, l.Record(ctx, audit.Entry{Time: at, Actor: "alice", Method: "POST", Path: "/api/v1/incidents", Route: "POST /api/v1/incidents", Status: 201}))
+	mux := http.NewServeMux()
+	l.Register(mux)
+	for _, tc := range []struct {
+		since string
+		code  int
+		want  string
+	}{
+		{fmt.Sprint(at.Add(-time.Minute).Unix()), 200, `"actor":"alice"`},
+		{fmt.Sprint(at.Add(time.Minute).Unix()), 200, `"data":[]`},
+		{at.Add(-time.Minute).Format(time.RFC3339), 200, `"actor":"alice"`},
+		{"0001-01-01T00:00:00Z", 400, `since: \"0001-01-01T00:00:00Z\" is before 1970-01-02T00:00:00Z`},
+		{"-1", 400, `since: \"-1\" (1969-12-31T23:59:59Z) is before 1970-01-02T00:00:00Z`},
+		{"yesterday", 400, `since: cannot parse \"yesterday\" as an RFC 3339 time or a Unix timestamp`},
+	} {
+		t.Run(tc.since, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			mux.ServeHTTP(w, httptest.NewRequest("GET", "/api/v1/audit?since="+url.QueryEscape(tc.since), nil))
+			require.Equal(t, tc.code, w.Code, w.Body.String())
+			require.Contains(t, w.Body.String(), tc.want)
+		})
+	}
 }
