@@ -154,7 +154,7 @@ func TestConsole(t *testing.T) {
 		require.Contains(t, body, "6 of 6 SLOs in 3 services.")
 		require.Contains(t, body, `data-slo="svc002/slo01"`)
 		require.Contains(t, body, `href="/incidents/`+id+`"`)
-		require.Contains(t, body, "deploy: no data")
+		require.Contains(t, body, `<span class="gate gate-no-data" title="no SLO of the service has data yet">deploy: no data</span>`)
 		require.Contains(t, body, `href="/incidents/new">Open incident</a>`)
 		for _, nav := range []string{"Chaos", "Rollouts", "Scaling"} {
 			require.Contains(t, body, `<span class="soon" title="not available yet">`+nav+`</span>`)

@@ -274,9 +274,12 @@ var funcs = template.FuncMap{
 	"snoozable": func(s incident.Status) bool {
 		return s == incident.StatusAcknowledged || s == incident.StatusInvestigating
 	},
-	"resolved":  func(s incident.Status) bool { return s == incident.StatusResolved },
-	"weblink":   webLink,
-	"pathid":    url.PathEscape,
+	"resolved": func(s incident.Status) bool { return s == incident.StatusResolved },
+	"weblink":  webLink,
+	"pathid":   url.PathEscape,
+	// gateclass is the CSS class of a deploy gate answer: "no data" is
+	// one class, gate-no-data, not the two classes gate-no and data.
+	"gateclass": func(answer string) string { return "gate-" + strings.ReplaceAll(answer, " ", "-") },
 	"query":     url.QueryEscape,
 	"severity":  func(s incident.Severity) string { return strings.ToLower(string(s)) },
 	"pct":       pct,
