@@ -156,17 +156,10 @@ func ownField(n *yaml.Node, err error) error {
 }
 
 // hasValue reports whether mapping n has key with a value that is not
-// null.
+// null, a merge key's (<<: *defaults) included.
 func hasValue(n *yaml.Node, key string) bool {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return false
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1].ShortTag() != "!!null"
-		}
-	}
-	return false
+	v := yamlerr.Lookup(n, key)
+	return v != nil && v.ShortTag() != "!!null"
 }
 
 // named is the " (name)" that follows the index of a list item in a

@@ -58,6 +58,8 @@ func TestBadExperiments(t *testing.T) {
 		"chaosmesh-port-network.yml": "faults[0]: kubernetes.port: applies to http-delay and http-error faults only (HTTPChaos), not latency",
 		"http-percent-chaosmesh.yml": "faults[0]: percent: 80: Chaos Mesh's HTTPChaos has no per-request share, it acts on every request of target.instances pods: use percent 100",
 		"no-faults.yml":              "faults: at least one fault is required",
+		// A field a merge key brings in is read as one written.
+		"duration-zero-merged.yml":   "duration: 0s must be positive (e.g. 5m)",
 		"duration-zero.yml":          "duration: 0s must be positive (e.g. 5m)",
 		"no-faults-field.yml":        "faults: at least one fault is required",
 		"no-faults-null.yml":         "faults: at least one fault is required",

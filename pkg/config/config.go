@@ -502,9 +502,13 @@ func checkSections(b []byte, other map[string]yaml.Node, known map[string]bool) 
 	}
 	var msgs []string
 	if len(doc.Content) == 1 && doc.Content[0].Kind == yaml.MappingNode {
-		m := doc.Content[0]
-		for i := 0; i+1 < len(m.Content); i += 2 {
-			k := m.Content[i]
+		// A section a merge key brings in (<<: *shared) at its anchor.
+		pairs, err := yamlerr.Pairs(doc.Content[0])
+		if err != nil {
+			return err
+		}
+		for _, p := range pairs {
+			k := p.Key
 			if _, ok := other[k.Value]; ok && !known[k.Value] {
 				msgs = append(msgs, fmt.Sprintf("line %d: field %s not found in type config.Config", k.Line, k.Value))
 			}

@@ -44,6 +44,8 @@ var BadFixtures = map[string]string{
 	"two_documents.bad.yml":          `config must hold a single YAML document`,
 	"unknown_field.bad.yml":          `:2:3: unknown field "incident_id_prefx"`,
 	"unknown_section.bad.yml":        `:1:1: unknown field "incident"`,
+	// A section a merge key brings in, at the anchor.
+	"unknown_merged_section.bad.yml": `:2:6: unknown field "incident"`,
 	"watchdog_timeout.bad.yml":       `:5:5: alertmanager: watchdog: timeout must be positive, got 0s`,
 	"webhook_max_body.bad.yml":       `:2:3: webhook: max_body_bytes must be positive, got 0`,
 	"webhook_tokens.bad.yml":         `:1:1: webhook: at most one of bearer_token and bearer_token_file must be set`,

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // otherKinds are the files met beside sred.yml that are not sred
@@ -33,9 +35,12 @@ func notSredConfig(b []byte, err error) error {
 		return err
 	}
 	top := map[string]string{}
-	m := doc.Content[0]
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		top[m.Content[i].Value] = m.Content[i+1].Value
+	pairs, perr := yamlerr.Pairs(doc.Content[0])
+	if perr != nil {
+		return err
+	}
+	for _, p := range pairs {
+		top[p.Key.Value] = p.Value.Value
 	}
 	for _, k := range otherKinds {
 		for _, key := range k.keys {

@@ -95,10 +95,14 @@ func (a *Action) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
 		return errAt(n, "action: want a mapping with one of exec, http or kubernetes")
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		switch k := n.Content[i].Value; k {
+	pairs, err := yamlerr.Pairs(n)
+	if err != nil {
+		return err
+	}
+	for _, p := range pairs {
+		switch k := p.Key.Value; k {
 		case "name", "on_failure", "verify", "labels":
-			return errAt(n.Content[i], "action: unknown field %q (want timeout and one of exec, http, kubernetes)", k)
+			return errAt(p.Key, "action: unknown field %q (want timeout and one of exec, http, kubernetes)", k)
 		}
 	}
 	named := *n

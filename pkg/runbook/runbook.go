@@ -578,12 +578,14 @@ func (r *Runbook) UnmarshalYAML(n *yaml.Node) error {
 	if r.target, err = newTmpl("target", r.Target, allow); err != nil {
 		return errAt(n, "runbook %q: target: %v", r.Name, err)
 	}
-	stepsNode := mappingValue(n, "steps")
+	stepsNode := yamlerr.Lookup(n, "steps")
 	names := map[string]bool{}
 	for i, s := range r.Steps {
 		sn := n
-		if stepsNode != nil && i < len(stepsNode.Content) {
-			sn = stepsNode.Content[i]
+		if stepsNode != nil && stepsNode.Kind == yaml.SequenceNode && i < len(stepsNode.Content) {
+			if sn = stepsNode.Content[i]; sn.Kind == yaml.AliasNode {
+				sn = sn.Alias
+			}
 		}
 		if names[s.Name] {
 			return errAt(sn, "runbook %q: step name %q used twice", r.Name, s.Name)
@@ -594,18 +596,6 @@ func (r *Runbook) UnmarshalYAML(n *yaml.Node) error {
 		}
 		if err := r.compileStep(s); err != nil {
 			return errAt(sn, "runbook %q: step %q: %v", r.Name, s.Name, err)
-		}
-	}
-	return nil
-}
-
-func mappingValue(n *yaml.Node, key string) *yaml.Node {
-	if n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
 		}
 	}
 	return nil

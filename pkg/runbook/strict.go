@@ -21,16 +21,35 @@ var nodeUnmarshaler = reflect.TypeFor[yaml.Unmarshaler]()
 // checkFields reports mapping keys of n that the Go type t does not declare,
 // recursively, so that a misspelt field is an error with its line instead of
 // being ignored. Types that implement yaml.Unmarshaler check their own fields.
+// Aliases and merge keys are read as the decoder reads them (a misspelt
+// field an anchor holds is placed there), each node checked once.
 func checkFields(n *yaml.Node, t reflect.Type, what string, top bool) error {
+	return fieldChecker{}.check(n, t, what, top)
+}
+
+// fieldChecker holds the nodes checkFields has checked, by the type they
+// were checked as: an anchor aliased many times is checked once.
+type fieldChecker map[checkedNode]bool
+
+type checkedNode struct {
+	n *yaml.Node
+	t reflect.Type
+}
+
+func (c fieldChecker) check(n *yaml.Node, t reflect.Type, what string, top bool) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if !top && reflect.PointerTo(t).Implements(nodeUnmarshaler) {
 		return nil
 	}
-	if n.Kind == yaml.AliasNode {
-		return errAt(n, "YAML aliases are not supported in runbooks")
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
 	}
+	if c[checkedNode{n, t}] {
+		return nil
+	}
+	c[checkedNode{n, t}] = true
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
@@ -48,9 +67,13 @@ func checkFields(n *yaml.Node, t reflect.Type, what string, top bool) error {
 			}
 			fields[name] = f
 		}
+		pairs, err := yamlerr.Pairs(n)
+		if err != nil {
+			return err
+		}
 		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
+		for _, p := range pairs {
+			k, v := p.Key, p.Value
 			f, ok := fields[k.Value]
 			if !ok {
 				names := make([]string, 0, len(fields))
@@ -64,7 +87,7 @@ func checkFields(n *yaml.Node, t reflect.Type, what string, top bool) error {
 				return errAt(k, "field %q set twice in %s", k.Value, what)
 			}
 			seen[k.Value] = true
-			if err := checkFields(v, f.Type, what+" "+k.Value, false); err != nil {
+			if err := c.check(v, f.Type, what+" "+k.Value, false); err != nil {
 				return err
 			}
 		}
@@ -72,8 +95,8 @@ func checkFields(n *yaml.Node, t reflect.Type, what string, top bool) error {
 		if n.Kind != yaml.SequenceNode {
 			return nil
 		}
-		for _, c := range n.Content {
-			if err := checkFields(c, t.Elem(), what, false); err != nil {
+		for _, item := range n.Content {
+			if err := c.check(item, t.Elem(), what, false); err != nil {
 				return err
 			}
 		}
@@ -81,8 +104,12 @@ func checkFields(n *yaml.Node, t reflect.Type, what string, top bool) error {
 		if n.Kind != yaml.MappingNode {
 			return nil
 		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if err := checkFields(n.Content[i+1], t.Elem(), what, false); err != nil {
+		pairs, err := yamlerr.Pairs(n)
+		if err != nil {
+			return err
+		}
+		for _, p := range pairs {
+			if err := c.check(p.Value, t.Elem(), what, false); err != nil {
 				return err
 			}
 		}

@@ -183,21 +183,27 @@ func lineErr(n *yaml.Node, format string, args ...any) error {
 // scheduleNode returns the node of schedule i of policy n, n itself when
 // it has none.
 func scheduleNode(n *yaml.Node, i int) *yaml.Node {
-	for j := 0; j+1 < len(n.Content); j += 2 {
-		if v := n.Content[j+1]; n.Content[j].Value == "schedules" && v.Kind == yaml.SequenceNode && i < len(v.Content) {
-			return v.Content[i]
+	if v := yamlerr.Lookup(n, "schedules"); v != nil && v.Kind == yaml.SequenceNode && i < len(v.Content) {
+		if s := v.Content[i]; s.Kind == yaml.AliasNode {
+			return s.Alias
 		}
+		return v.Content[i]
 	}
 	return n
 }
 
-// checkKeys refuses keys of mapping n not in allowed.
+// checkKeys refuses keys of mapping n not in allowed, those a merge key
+// (<<: *defaults) brings in too, at the anchor.
 func checkKeys(n *yaml.Node, what string, allowed ...string) error {
 	if n.Kind != yaml.MappingNode {
 		return lineErr(n, "%s: want a mapping", what)
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := n.Content[i]
+	pairs, err := yamlerr.Pairs(n)
+	if err != nil {
+		return err
+	}
+	for _, p := range pairs {
+		k := p.Key
 		ok := false
 		for _, a := range allowed {
 			if k.Value == a {

@@ -1,6 +1,7 @@
 package slo
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/prometheus/common/model"
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // Position is a line and column in a spec file.
@@ -319,45 +322,24 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 }
 
 // pairs returns the keys and values of a mapping with its YAML merge keys
-// (`<<: *base`, `<<: [*a, *b]`) expanded as YAML merges them: a key written
-// in the mapping wins over a merged one, and an earlier merged mapping over
-// a later one. A key written twice is still a duplicate.
+// (`<<: *base`, `<<: [*a, *b]`) expanded as YAML merges them
+// (yamlerr.Pairs): a key written in the mapping wins over a merged one, and
+// an earlier merged mapping over a later one; a mapping merged again, or a
+// merge of the mapping that holds it, is read once. A key written twice is
+// still a duplicate.
 func (d *decoder) pairs(n *yaml.Node, path string) [][2]*yaml.Node {
-	var own, merged [][2]*yaml.Node
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode || k.Tag != "!!merge" {
-			own = append(own, [2]*yaml.Node{k, val})
-			continue
+	ps, err := yamlerr.Pairs(n)
+	if err != nil {
+		var ne *yamlerr.NodeError
+		if !errors.As(err, &ne) {
+			ne = &yamlerr.NodeError{Line: n.Line, Column: n.Column, Err: err}
 		}
-		srcs := []*yaml.Node{val}
-		if val.Kind == yaml.SequenceNode {
-			srcs = val.Content
-		}
-		for _, src := range srcs {
-			if src.Kind == yaml.AliasNode {
-				src = src.Alias
-			}
-			if src.Kind != yaml.MappingNode {
-				d.errorf(val, join(path, k.Value), "a merge key (<<) takes a mapping or a list of mappings (e.g. <<: *base), got %s", kindName(src))
-				continue
-			}
-			merged = append(merged, d.pairs(src, path)...)
-		}
+		d.errs = append(d.errs, &Error{File: d.file, Line: ne.Line, Column: ne.Column, Field: join(path, "<<"), Msg: ne.Err.Error()})
+		return nil
 	}
-	if len(merged) == 0 {
-		return own
-	}
-	have := map[string]bool{}
-	for _, kv := range own {
-		have[kv[0].Value] = true
-	}
-	out := own
-	for _, kv := range merged {
-		if !have[kv[0].Value] {
-			have[kv[0].Value] = true
-			out = append(out, kv)
-		}
+	out := make([][2]*yaml.Node, len(ps))
+	for i, p := range ps {
+		out[i] = [2]*yaml.Node{p.Key, p.Value}
 	}
 	return out
 }

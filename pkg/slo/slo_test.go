@@ -487,4 +487,11 @@ slos:
 
 	_, err = slo.Parse([]byte(strings.Replace(doc, "<<: *base\n    name: b", "<<: 5\n    name: b", 1)), "merge.yml")
 	require.EqualError(t, err, `merge.yml:10:9: slos[1].<<: a merge key (<<) takes a mapping or a list of mappings (e.g. <<: *base), got "5"`)
+
+	// A mapping that merges itself is an error at the merge, not a
+	// decoder that never ends; so is each mapping that merges it.
+	_, err = slo.Parse([]byte(strings.Replace(doc, "    name: a\n", "    name: a\n    <<: *base\n", 1)), "merge.yml")
+	require.EqualError(t, err, "merge.yml:7:9: slos[0].<<: a merge key (<<) cannot merge *base, a mapping that holds it\n"+
+		"merge.yml:7:9: slos[1].<<: a merge key (<<) cannot merge *base, a mapping that holds it\n"+
+		"merge.yml:7:9: slos[2].<<: a merge key (<<) cannot merge *base, a mapping that holds it")
 }

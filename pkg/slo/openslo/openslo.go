@@ -18,6 +18,7 @@
 package openslo
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/slo"
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // APIVersion is the OpenSLO version this package reads.
@@ -143,21 +145,31 @@ func (importer) Match(doc *yaml.Node) bool {
 
 // objectNode decodes the envelope of an object; spec stays a node.
 func decodeObject(file string, doc *yaml.Node) (*object, error) {
+	// The fields as the decoder reads them: those a merge key brings in
+	// are checked (and placed) at the anchor.
+	pairs, err := yamlerr.Pairs(doc)
+	if err != nil {
+		var ne *yamlerr.NodeError
+		if errors.As(err, &ne) {
+			return nil, slo.Errors{{File: file, Line: ne.Line, Column: ne.Column, Field: "<<", Msg: ne.Err.Error()}}
+		}
+		return nil, err
+	}
 	o := &object{}
 	if err := doc.Decode(o); err != nil {
 		return nil, slo.Errors{{File: file, Line: doc.Line, Column: doc.Column, Msg: err.Error()}}
 	}
-	for i := 0; i+1 < len(doc.Content); i += 2 {
-		switch k := doc.Content[i]; k.Value {
+	for _, p := range pairs {
+		switch k := p.Key; k.Value {
 		case "apiVersion", "kind", "metadata", "spec":
 		default:
 			return nil, slo.Errors{{File: file, Line: k.Line, Column: k.Column, Field: k.Value, Msg: fmt.Sprintf("unknown field %q", k.Value)}}
 		}
 	}
 	var md metadata
-	for i := 0; i+1 < len(doc.Content); i += 2 {
-		if doc.Content[i].Value == "metadata" {
-			if err := slo.DecodeStrict(file, doc.Content[i+1], &md, "metadata"); err != nil {
+	for _, p := range pairs {
+		if p.Key.Value == "metadata" {
+			if err := slo.DecodeStrict(file, p.Value, &md, "metadata"); err != nil {
 				return nil, err
 			}
 		}
@@ -168,14 +180,8 @@ func decodeObject(file string, doc *yaml.Node) (*object, error) {
 
 // nameNode is the node of an object's metadata.name, or the object's.
 func nameNode(doc *yaml.Node) *yaml.Node {
-	for i := 0; i+1 < len(doc.Content); i += 2 {
-		if md := doc.Content[i+1]; doc.Content[i].Value == "metadata" && md.Kind == yaml.MappingNode {
-			for j := 0; j+1 < len(md.Content); j += 2 {
-				if md.Content[j].Value == "name" {
-					return md.Content[j+1]
-				}
-			}
-		}
+	if n := yamlerr.Lookup(yamlerr.Lookup(doc, "metadata"), "name"); n != nil {
+		return n
 	}
 	return doc
 }
