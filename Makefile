@@ -284,10 +284,13 @@ bench-generate: $(SLOTH) $(BIN)/srectl
 # SRECTL_SRED_URL); the address stays on the loopback interface.
 # SRED_CONFIG names another configuration: a copy of examples/sred.yml
 # kept in examples/, where its relative paths (secrets/, slos/, ...) resolve.
+# SRED_DATA is the storage directory (--storage.path): a second `make run`
+# at the same time needs another one (and another SRED_PORT).
 SRED_PORT ?= 8095
 SRED_CONFIG ?= examples/sred.yml
+SRED_DATA ?= data
 run: $(BIN)/sred $(BIN)/srectl
-	$(BIN)/sred --config.file=$(SRED_CONFIG) --storage.path=data --web.listen-address=127.0.0.1:$(SRED_PORT) --web.no-auth
+	$(BIN)/sred --config.file=$(SRED_CONFIG) --storage.path=$(SRED_DATA) --web.listen-address=127.0.0.1:$(SRED_PORT) --web.no-auth
 
 # The whole loop on 127.0.0.1 (examples/demo); Ctrl-C stops it. DEMO_FLAGS
 # go to `demo up`: --sred.listen-address=127.0.0.1:8096 and the like move

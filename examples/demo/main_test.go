@@ -812,6 +812,7 @@ func TestMakeMovesPorts(t *testing.T) {
 	}{
 		{"run", []string{"run"}, "--web.listen-address=127.0.0.1:8095 "},
 		{"run on another port", []string{"run", "SRED_PORT=8196"}, "--web.listen-address=127.0.0.1:8196 "},
+		{"run on another storage directory", []string{"run", "SRED_DATA=data2"}, " --storage.path=data2 "},
 		{"run another configuration", []string{"run", "SRED_CONFIG=examples/sred.local.yml"}, "/sred --config.file=examples/sred.local.yml "},
 		{"demo on other ports", []string{"demo", "DEMO_FLAGS=--sred.listen-address=127.0.0.1:8196 --demo.listen-address=127.0.0.1:8180"},
 			"/demo up --bin.dir=BIN --prometheus=BIN/prometheus --alertmanager=BIN/alertmanager --sred.listen-address=127.0.0.1:8196 --demo.listen-address=127.0.0.1:8180\n"},

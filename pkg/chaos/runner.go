@@ -23,6 +23,7 @@ import (
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/english"
 	"github.com/rootuip/sre/pkg/events"
+	"github.com/rootuip/sre/pkg/incident"
 	"github.com/rootuip/sre/pkg/rulegen"
 	"github.com/rootuip/sre/pkg/targetlock"
 )
@@ -191,6 +192,10 @@ type run struct {
 	// tagged, the incidents already noted as expected.
 	window int64
 	tagged map[string]bool
+	// full, the incidents that refused a note as having the most they can
+	// have (incident.ErrFull): not tried again this run, listed in its
+	// report as opened during it but not noted.
+	full map[string]bool
 	// locks are the targetlock keys the run holds (its target), renewed
 	// with its lease until the rollback ends and released then.
 	locks []string
@@ -845,7 +850,7 @@ func (s *Service) tagExpected(ctx context.Context, r *run) {
 		r.tagged = map[string]bool{}
 	}
 	for _, id := range ids {
-		if r.tagged[id] {
+		if r.tagged[id] || r.full[id] {
 			continue
 		}
 		note := fmt.Sprintf("%s (experiment %s on %s): not paged while the run lasts.", ExpectedNote(r.info.ID), e.Name, e.Target.Key())
@@ -853,11 +858,27 @@ func (s *Service) tagExpected(ctx context.Context, r *run) {
 			note = fmt.Sprintf("%s (experiment %s on %s).", ExpectedNote(r.info.ID), e.Name, e.Target.Key())
 		}
 		if err := s.o.Incidents.Tag(ctx, id, note); err != nil {
-			s.logger.Warn("note an expected incident", "run", r.info.ID, "incident", id, "err", err)
+			s.noteRefused(r, id, err)
 			continue
 		}
 		r.tagged[id] = true
 	}
+}
+
+// noteRefused logs a note the incident id refused. An incident with the
+// most notes it can have (incident.ErrFull) refuses every later one as
+// well: it is remembered in r.full, logged once and not tried again this
+// run; another error is tried again at the next check.
+func (s *Service) noteRefused(r *run, id string, err error) {
+	if !errors.Is(err, incident.ErrFull) {
+		s.logger.Warn("note a chaos run on an incident", "run", r.info.ID, "incident", id, "err", err)
+		return
+	}
+	if r.full == nil {
+		r.full = map[string]bool{}
+	}
+	r.full[id] = true
+	s.logger.Warn("incident has the most notes it can have: this chaos run is not noted on it", "run", r.info.ID, "incident", id, "err", err)
 }
 
 // checkAbort evaluates the abort conditions; it returns the reason to abort or "".

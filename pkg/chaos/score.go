@@ -114,9 +114,13 @@ type Report struct {
 	AbortReason    string   `json:"abort_reason,omitempty"`
 	Errors         []string `json:"errors,omitempty"`
 	// Score is null when the run has none, NoScore saying why.
-	Score     *Score   `json:"score"`
-	NoScore   string   `json:"no_score,omitempty"`
+	Score   *Score `json:"score"`
+	NoScore string `json:"no_score,omitempty"`
+	// Incidents are the incidents of the target opened since the start;
+	// NotNoted, those of them that could not take the run's timeline
+	// note (they have the most notes an incident can have).
 	Incidents []string `json:"incidents"`
+	NotNoted  []string `json:"incidents_not_noted,omitempty"`
 }
 
 func (s *Service) report(ctx context.Context, r *run, held bool) (string, error) {
@@ -137,17 +141,27 @@ func (s *Service) report(ctx context.Context, r *run, held bool) (string, error)
 		v := ComputeScore(r.before, during, r.after, steadyAfter)
 		sc = &v
 	}
-	var incs []string
+	var incs, notNoted []string
 	if s.o.Incidents != nil {
 		ids, err := s.o.Incidents.OpenedSince(ctx, e.Target.Service, r.info.Started)
 		if err == nil {
 			for _, id := range ids {
+				// Opened during the run whether or not it takes the note:
+				// a full incident (r.full) is counted, not noted again.
+				incs = append(incs, id)
+				if r.full[id] {
+					notNoted = append(notNoted, id)
+					continue
+				}
 				note := fmt.Sprintf("Opened during chaos experiment %s (run %s).", e.Name, r.info.ID)
 				if e.ExpectAlerts && !r.tagged[id] {
 					note += " " + ExpectedNote(r.info.ID) + "."
 				}
-				if err := s.o.Incidents.Tag(ctx, id, note); err == nil {
-					incs = append(incs, id)
+				if err := s.o.Incidents.Tag(ctx, id, note); err != nil {
+					s.noteRefused(r, id, err)
+					if r.full[id] {
+						notNoted = append(notNoted, id)
+					}
 				}
 			}
 		}
@@ -161,7 +175,7 @@ func (s *Service) report(ctx context.Context, r *run, held bool) (string, error)
 	}
 	info.Status = r.info.Status
 	rep := Report{Run: *info, Hypothesis: e.Hypothesis.Description, HypothesisHeld: held, Violations: uniq(r.probeBad),
-		AbortReason: r.aborted, Errors: r.errs, Score: sc, NoScore: r.noScore, Incidents: incs}
+		AbortReason: r.aborted, Errors: r.errs, Score: sc, NoScore: r.noScore, Incidents: incs, NotNoted: notNoted}
 	if rep.Violations == nil {
 		rep.Violations = []string{}
 	}
@@ -242,6 +256,9 @@ func Markdown(r Report) string {
 	}
 	if len(r.Incidents) > 0 {
 		fmt.Fprintf(&b, "\n## Incidents opened during the run\n\n%s\n", strings.Join(r.Incidents, ", "))
+		if len(r.NotNoted) > 0 {
+			fmt.Fprintf(&b, "\nNot noted on %s: the incident has the most notes it can have.\n", strings.Join(r.NotNoted, ", "))
+		}
 	}
 	return b.String()
 }

@@ -36,4 +36,12 @@ func TestGenerateScaling(t *testing.T) {
 	code, _, stderr = srectl(t, "scaling", "backtest", "--policy", "examples/scaling/api.yml", "--from", "1h", "--to", "2h")
 	require.Equal(t, 2, code)
 	require.Equal(t, "srectl: --to must be after --from\n", stderr)
+	// Prometheus' duration syntax, as the API's: both bounds parse, and
+	// their order is what is wrong.
+	code, _, stderr = srectl(t, "scaling", "backtest", "--policy", "examples/scaling/api.yml", "--from", "1d12h", "--to", "1w")
+	require.Equal(t, 2, code)
+	require.Equal(t, "srectl: --to must be after --from\n", stderr)
+	code, _, stderr = srectl(t, "scaling", "backtest", "--policy", "examples/scaling/api.yml", "--from", "1.5h")
+	require.Equal(t, 2, code)
+	require.Equal(t, "srectl: --from: time \"1.5h\": want RFC 3339 (2026-12-03T09:00:00Z), a duration before now (6h, 2d) or now\n", stderr)
 }

@@ -25,6 +25,11 @@ const (
 	// statements, assignments, snoozes and action item changes (additions
 	// included).
 	MaxEdits = 2500
+	// MaxMerged bounds the incidents merged into one by hand (Merge). Each
+	// merge moves the merged incident's alert groups (its links) and adds
+	// an entry to the timeline. Correlation, which attaches Alertmanager's
+	// groups to an incident without a merge, is not bounded by it.
+	MaxMerged = 100
 )
 
 // ErrFull is matched (errors.Is) by every *FullError.
@@ -32,7 +37,7 @@ var ErrFull = errors.New("incident has the most it can have")
 
 // FullError refuses an addition to an incident that already has the most
 // of a collection it can have (MaxNotes, MaxStatusUpdates, MaxActionItems,
-// MaxEdits). The API answers it 409, as a change the incident's state does
+// MaxEdits, MaxMerged). The API answers it 409, as a change the incident's state does
 // not allow.
 type FullError struct {
 	ID string
@@ -52,10 +57,12 @@ func (e *FullError) Error() string {
 func (e *FullError) Is(target error) bool { return target == ErrFull }
 
 // bounded is one of an incident's bounded collections: the rows that count
-// against it are the incident's timeline entries of kinds, or its action
-// items when kinds is empty.
+// against it are those of rows (SQL selecting one row per item of incident
+// $1) when set, else the incident's timeline entries of kinds, or its
+// action items when kinds is empty.
 type bounded struct {
 	name  string
+	rows  string
 	kinds []string
 	max   int
 	hint  string
@@ -70,6 +77,8 @@ var (
 		hint: "update the ones it has (PATCH .../action-items/{item}), or track the rest outside sred"}
 	boundEdits = bounded{name: "impact, assignment, snooze and action item changes", kinds: []string{"impact", "assignment", "snooze", "action_item"},
 		max: MaxEdits, hint: "open a new incident for what follows"}
+	boundMerged = bounded{name: "incidents merged into it", rows: `SELECT 1 FROM incidents WHERE merged_into = $1`, max: MaxMerged,
+		hint: "merge the rest into another open incident, or resolve them and name them in its post-mortem"}
 )
 
 // room refuses one more row of b on incident id with a *FullError when it
@@ -82,9 +91,12 @@ var (
 func (s *Service) room(ctx context.Context, tx *sql.Tx, id string, b bounded) error {
 	var q string
 	args := []any{id}
-	if len(b.kinds) == 0 {
+	switch {
+	case b.rows != "":
+		q = b.rows
+	case len(b.kinds) == 0:
 		q = `SELECT 1 FROM incident_action_items WHERE incident_id = $1`
-	} else {
+	default:
 		ph := make([]string, len(b.kinds))
 		for i, k := range b.kinds {
 			ph[i] = fmt.Sprintf("$%d", i+2)

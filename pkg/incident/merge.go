@@ -299,6 +299,11 @@ func (s *Service) Merge(ctx context.Context, into, from, actor string) (*MergeRe
 		if !dst.Status.Open() {
 			return reject(dst, "merge "+from+" into", fmt.Sprintf("it is %s", dst.Status))
 		}
+		// dst's row is locked (load): concurrent merges into it count one
+		// after the other.
+		if err := s.room(ctx, tx, into, boundMerged); err != nil {
+			return err
+		}
 		now := s.now()
 		srcLinks, err := loadLinks(ctx, tx, from)
 		if err != nil {

@@ -112,6 +112,71 @@ func TestBacktestDaysOutOfRange(t *testing.T) {
 	})
 }
 
+// A backtest bound takes Prometheus' duration syntax, as every other
+// duration of sred and srectl: 1w, 1d12h, 1y. Before, it was Go's with a
+// bare day count added, and from=1w was a 400.
+func TestBacktestPrometheusDurations(t *testing.T) {
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in   string
+		want time.Time
+		err  string
+	}{
+		{"now", now, ""},
+		{"0", now, ""},
+		{"6h", now.Add(-6 * time.Hour), ""},
+		{"90m", now.Add(-90 * time.Minute), ""},
+		{"2d", now.AddDate(0, 0, -2), ""},
+		{"1w", now.AddDate(0, 0, -7), ""},
+		{"1d12h", now.Add(-36 * time.Hour), ""},
+		{"1h30m15s", now.Add(-(time.Hour + 30*time.Minute + 15*time.Second)), ""},
+		{"2y", now.Add(-2 * 365 * 24 * time.Hour), ""},
+		{"106751d", now.Add(-106751 * 24 * time.Hour), `time "106751d" is`},
+		{"292y", time.Time{}, `time "292y" is`},
+		{"293y", time.Time{}, `time "293y": want a duration of at most 106751d`},
+		{"1y1y", time.Time{}, `time "1y1y": want RFC 3339 (2026-12-03T09:00:00Z), a duration before now (6h, 2d) or now`},
+		{"12h1d", time.Time{}, `time "12h1d": want RFC 3339`},
+		{"1.5h", time.Time{}, `time "1.5h": want RFC 3339`},
+		{"-1w", time.Time{}, `time "-1w": want a positive duration before now (6h, 2d), RFC 3339 (2026-12-03T09:00:00Z) or now`},
+		{"-", time.Time{}, `time "-": want RFC 3339`},
+	} {
+		got, err := ParseTime(tc.in, now)
+		if tc.err != "" {
+			if err == nil || !strings.HasPrefix(err.Error(), tc.err) {
+				t.Errorf("ParseTime(%q) = %v, %v; want an error starting %q", tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !got.Equal(tc.want) {
+			t.Errorf("ParseTime(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+	// Over the API: a week back at the policy's minute interval.
+	testutil.Backends(t, [][]store.Migration{Migrations, targetlock.Migrations}, func(t *testing.T, db *store.DB) {
+		p := cpuPolicy(t, `[/bin/true]`)
+		c := New(Options{DB: db, Prometheus: hot{}, Clock: clock.NewManual(now), Registerer: prometheus.NewRegistry()})
+		c.SetConfig(DefaultConfig, []*Policy{p})
+		mux := http.NewServeMux()
+		c.Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		resp, err := http.Get(srv.URL + "/api/v1/scaling/backtest?policy=" + p.Name + "&from=1w&to=1d12h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env struct{ Data BacktestResult }
+		err = json.NewDecoder(resp.Body).Decode(&env)
+		res := env.Data
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("from=1w&to=1d12h: %d (%v), want 200", resp.StatusCode, err)
+		}
+		if !res.From.Equal(now.AddDate(0, 0, -7)) || !res.To.Equal(now.Add(-36*time.Hour)) {
+			t.Errorf("from=1w&to=1d12h: replayed %s to %s, want %s to %s", res.From, res.To, now.AddDate(0, 0, -7), now.Add(-36*time.Hour))
+		}
+	})
+}
+
 // cpuPolicy is the policy of service api scaling on CPU between 2 and 6
 // instances through an exec action running command (a YAML flow list).
 func cpuPolicy(t *testing.T, command string) *Policy {

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/prometheus/common/model"
 
 	"github.com/rootuip/sre/pkg/limits"
 )
@@ -52,19 +55,22 @@ const maxDays = int(math.MaxInt64 / int64(24*time.Hour))
 
 var errDays = fmt.Errorf("a duration of at most %dd", maxDays)
 
+// promDuration is the syntax of model.ParseDuration (1y2w3d4h5m6s7ms);
+// a value of it that model.ParseDuration refuses is out of range.
+var promDuration = regexp.MustCompile(`^-?(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$`)
+
+// parseDuration reads a Prometheus duration (6h, 2d, 1w, 1d12h), as the
+// rest of sred and srectl do, or its negative ("-6h"). One past what a
+// duration holds (about 292 years) is errDays.
 func parseDuration(s string) (time.Duration, error) {
-	if strings.HasSuffix(s, "d") {
-		var n int
-		if _, err := fmt.Sscanf(s, "%dd", &n); err == nil && fmt.Sprintf("%dd", n) == s {
-			// Past 106751d the product wraps around: 213504d read as
-			// 25 minutes.
-			if n > maxDays || n < -maxDays {
-				return 0, errDays
-			}
-			return time.Duration(n) * 24 * time.Hour, nil
+	d, err := model.ParseDurationAllowNegative(s)
+	if err != nil {
+		if promDuration.MatchString(s) && s != "-" && s != "" {
+			return 0, errDays
 		}
+		return 0, err
 	}
-	return time.ParseDuration(s)
+	return time.Duration(d), nil
 }
 
 func noDataHint(r BacktestResult) string {

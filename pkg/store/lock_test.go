@@ -26,7 +26,10 @@ func TestOpenSQLiteExclusiveLocksDirectory(t *testing.T) {
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("second OpenSQLite: err = %v, want ErrLocked", err)
 	}
-	for _, want := range []string{filepath.Join(dir, LockFileName), "process " + strconv.Itoa(os.Getpid()), "PostgreSQL"} {
+	// What to do: stop the other sred, or move this one (sred's flag,
+	// and the Makefile's variable for a second `make run`).
+	for _, want := range []string{filepath.Join(dir, LockFileName), "process " + strconv.Itoa(os.Getpid()),
+		"another sred or `make run`? stop it", "another storage directory with --storage.path", "make run SRED_DATA=data2", "PostgreSQL (--storage.postgres-url)"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}

@@ -19,6 +19,12 @@ const LockFileName = "sred.lock"
 // storage directory.
 var ErrLocked = errors.New("storage directory is in use by another process")
 
+// lockedHint says what to do about a locked storage directory, to a sred
+// started directly and to one started by `make run` (Makefile: SRED_DATA
+// is its --storage.path).
+const lockedHint = "another sred or `make run`? stop it, or give this one another storage directory with --storage.path " +
+	"(make run SRED_DATA=data2); one sred runs per SQLite database, several share one on PostgreSQL (--storage.postgres-url)"
+
 // lockDir takes an exclusive, non-blocking flock on dir/sred.lock and
 // writes the process ID into it. The lock is released when the returned
 // file is closed or the process exits (also on a crash): a second sred on
@@ -37,7 +43,7 @@ func lockDir(dir string) (*os.File, error) {
 			holder = fmt.Sprintf(" (process %d)", pid)
 		}
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w: %s is locked%s; run one sred per SQLite database, or several on PostgreSQL (--storage.postgres-url)", ErrLocked, path, holder)
+			return nil, fmt.Errorf("%w: %s is locked%s; %s", ErrLocked, path, holder, lockedHint)
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}

@@ -110,3 +110,73 @@ func entries(kind string) func(rec *incident.ExportRecord, n int) {
 		}
 	}
 }
+
+// TestMergeBound: merges by hand into one incident are bounded
+// (incident.MaxMerged) as the other collections are: the incident is
+// imported two merges short of the bound, and eight concurrent merges of
+// eight open incidents into it apply exactly two; the other six are
+// answered 409 naming the incident, the collection and the bound, and
+// their incidents stay open, on both backends.
+func TestMergeBound(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations}, func(t *testing.T, db *store.DB) {
+		svc := newIncidentService(t, db)
+		srv := incidentsServer(t, svc)
+		created := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+		const into, posts = "OLD-2026-0001", 8
+		rec := func(id string, status incident.Status, mergedInto string) string {
+			r := incident.ExportRecord{Incident: incident.Incident{
+				ID: id, Title: "imported " + id, Service: "api", Severity: incident.SeverityHigh, Status: status,
+				GroupKey: "{}:" + id, DetectedAt: created, CreatedAt: created, UpdatedAt: created, MergedInto: mergedInto}}
+			if !status.Open() {
+				r.Incident.ResolvedAt = &created
+			}
+			line, err := json.Marshal(r)
+			require.NoError(t, err)
+			return string(line) + "\n"
+		}
+		body := rec(into, incident.StatusInvestigating, "")
+		for k := range incident.MaxMerged - 2 {
+			body += rec(fmt.Sprintf("OLD-2026-%04d", k+2), incident.StatusResolved, into)
+		}
+		var sources []string
+		for k := range posts {
+			id := fmt.Sprintf("NEW-2026-%04d", k+1)
+			sources = append(sources, id)
+			body += rec(id, incident.StatusTriggered, "")
+		}
+		code, r := call(t, "POST", srv.URL+"/api/v1/incidents/import", body)
+		require.Equal(t, http.StatusOK, code, r.Error)
+
+		answers := make([]string, posts)
+		var wg sync.WaitGroup
+		for k, from := range sources {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				code, r := call(t, "POST", srv.URL+"/api/v1/incidents/"+into+"/merge", `{"actor":"alice","from":"`+from+`"}`)
+				answers[k] = fmt.Sprint(code, " ", r.ErrorType, " ", r.Error)
+			}()
+		}
+		wg.Wait()
+		added, refused := 0, 0
+		want := "409 conflict incident " + into + " has 100 incidents merged into it, the most it can have; " +
+			"merge the rest into another open incident, or resolve them and name them in its post-mortem"
+		for _, a := range answers {
+			switch {
+			case strings.HasPrefix(a, "200 "):
+				added++
+			case a == want:
+				refused++
+			default:
+				t.Errorf("unexpected answer %q", a)
+			}
+		}
+		require.Equal(t, 2, added, "%q", answers)
+		require.Equal(t, posts-2, refused, "%q", answers)
+		var merged, open int
+		require.NoError(t, db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM incidents WHERE merged_into = $1`, into).Scan(&merged))
+		require.Equal(t, incident.MaxMerged, merged)
+		require.NoError(t, db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM incidents WHERE id LIKE 'NEW-%' AND status = 'triggered' AND merged_into = ''`).Scan(&open))
+		require.Equal(t, posts-2, open, "the refused merges left their incidents as they were")
+	})
+}
