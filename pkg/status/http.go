@@ -122,7 +122,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, f Form, ct, what
 	}
 	headers(w, ct)
 	hd := w.Header()
-	hd.Set("Cache-Control", "public, max-age="+strconv.Itoa(maxAge(h.s.TTL(), h.s.o.Clock.Now().Sub(sn.At))))
+	hd.Set("Cache-Control", "public, max-age="+strconv.Itoa(maxAge(h.s.ttl(), h.s.o.Clock.Now().Sub(sn.At))))
 	hd.Set("ETag", etag)
 	if f == FormJSON {
 		hd.Set("Access-Control-Allow-Origin", "*") // public data, for widgets

@@ -340,8 +340,8 @@ func (s *Service) Config() Config {
 	return s.cfg
 }
 
-// TTL is how long a computed page is served (Options.CacheTTL).
-func (s *Service) TTL() time.Duration { return s.o.CacheTTL }
+// ttl is how long a computed page is served (Options.CacheTTL).
+func (s *Service) ttl() time.Duration { return s.o.CacheTTL }
 
 // Page returns the page, computed at most once per CacheTTL unless a
 // change (Invalidate) drops it.
