@@ -840,3 +840,114 @@ func (s *Service) queryRow(ctx context.Context, tx *sql.Tx, q string, args ...an
 	}
 	return tx.QueryRowContext(ctx, q, args...)
 }
+
+// PublicUpdates are the public status updates of one incident: the latest
+// ones, newest first, and how many it has in all.
+type PublicUpdates struct {
+	// Latest are the newest public status updates (kind "status_update",
+	// data "public": true, with a "public_message"), newest first.
+	Latest []TimelineEntry
+	// Total counts the incident's public status updates, Latest included.
+	Total int
+}
+
+// publicTrue is true of a timeline entry whose data has "public": true,
+// blanks (space, tab, line feed, carriage return) taken out; the same SQL
+// on SQLite and PostgreSQL.
+const publicTrue = `REPLACE(REPLACE(REPLACE(REPLACE(data, ' ', ''), '` + "\t" + `', ''), '` + "\n" + `', ''), '` + "\r" + `', '') LIKE '%"public":true%'`
+
+// publicUpdatesChunk bounds the incident IDs of one PublicStatusUpdates
+// query (its placeholders).
+const publicUpdatesChunk = 500
+
+// publicUpdatesQuery selects the latest public status updates of n
+// incidents ($1 to $n) and their count, at most $n+1 of each.
+func publicUpdatesQuery(n int) string {
+	ph := make([]string, n)
+	for i := range ph {
+		ph[i] = fmt.Sprintf("$%d", i+1)
+	}
+	// The LIKE keeps the entries whose "public" key is true, however the
+	// JSON is spaced (an import keeps it as given; the blanks are taken
+	// out first): inside a JSON string every quote is escaped, so a
+	// message quoting it does not match. The decoded data is checked
+	// again (publicStatusUpdates). The rows are read through
+	// incident_timeline_status_updates: the incidents' status updates
+	// alone.
+	return `SELECT incident_id, id, at, data, n FROM (
+	SELECT incident_id, id, at, data,
+		ROW_NUMBER() OVER (PARTITION BY incident_id ORDER BY at DESC, id DESC) AS rn,
+		COUNT(*) OVER (PARTITION BY incident_id) AS n
+	FROM incident_timeline
+	WHERE incident_id IN (` + strings.Join(ph, ", ") + `) AND kind = 'status_update'
+		AND ` + publicTrue + `
+) t WHERE rn <= $` + strconv.Itoa(n+1) + ` ORDER BY incident_id, rn`
+}
+
+// PublicStatusUpdates returns, per incident of ids that has any, its latest
+// public status updates (at most latest) and their count, in one query per
+// publicUpdatesChunk incidents that reads only those rows: not the
+// incidents' whole timelines (alerts, notes and internal updates), which
+// the status page does not show. Rows are read newest first (time, then
+// entry ID); an entry whose data does not say "public": true with a
+// message is left out of Latest and of Total.
+func (s *Service) PublicStatusUpdates(ctx context.Context, ids []string, latest int) (map[string]PublicUpdates, error) {
+	out := map[string]PublicUpdates{}
+	if latest <= 0 {
+		return out, nil
+	}
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), publicUpdatesChunk)]
+		ids = ids[len(chunk):]
+		if err := s.publicStatusUpdates(ctx, chunk, latest, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *Service) publicStatusUpdates(ctx context.Context, ids []string, latest int, out map[string]PublicUpdates) error {
+	args := make([]any, 0, len(ids)+1)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	args = append(args, latest)
+	q := publicUpdatesQuery(len(ids))
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("public status updates: %w", err)
+	}
+	defer rows.Close()
+	got := map[string]PublicUpdates{}
+	for rows.Next() {
+		var e TimelineEntry
+		var at, n int64
+		var data string
+		if err := rows.Scan(&e.IncidentID, &e.ID, &at, &data, &n); err != nil {
+			return fmt.Errorf("public status updates: %w", err)
+		}
+		pu, ok := got[e.IncidentID]
+		if !ok {
+			pu.Total = int(n)
+		}
+		_ = json.Unmarshal([]byte(data), &e.Data)
+		pub, _ := e.Data["public"].(bool)
+		msg, _ := e.Data["public_message"].(string)
+		if !pub || msg == "" {
+			pu.Total--
+		} else {
+			e.Kind, e.Time = "status_update", fromMS(at)
+			pu.Latest = append(pu.Latest, e)
+		}
+		got[e.IncidentID] = pu
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("public status updates: %w", err)
+	}
+	for id, pu := range got {
+		if pu.Total > 0 {
+			out[id] = pu
+		}
+	}
+	return nil
+}

@@ -358,4 +358,17 @@ INSERT INTO incident_link_services (incident_id, service, last_at)
 	ON CONFLICT (incident_id, service) DO NOTHING;
 `,
 	},
+	{
+		// The status page reads the latest public status updates of the
+		// incidents it shows (PublicStatusUpdates): through this index,
+		// the incidents' status updates alone (at most MaxStatusUpdates
+		// each), newest first, not their whole timelines. Only status
+		// updates are in it: alerts and notes add nothing to it. kind is
+		// one of its columns so that SQLite, without statistics, prefers
+		// it to incident_timeline_incident (TestPublicUpdatesQueryPlan).
+		ID: "incident/0015_timeline_status_updates",
+		SQLite: `
+CREATE INDEX incident_timeline_status_updates ON incident_timeline (incident_id, kind, at, id) WHERE kind = 'status_update';
+`,
+	},
 }

@@ -33,9 +33,10 @@ func TestAlertsRowidMigration(t *testing.T) {
 	// incidents and a column and index of incident_links, which do not
 	// change incident_alerts, incident_alerts_incident made again
 	// with the fingerprint, under its name, a column of incidents, and
-	// the links of open incidents opened by hand.
+	// the links of open incidents opened by hand, an index of the timeline.
 	require.Equal(t, []string{"incident/0009_alerts_rowid", "incident/0010_drop_incidents_group", "incident/0011_link_firing",
-		"incident/0012_alerts_incident_fingerprint", "incident/0013_peak_severity", "incident/0014_manual_links"}, later)
+		"incident/0012_alerts_incident_fingerprint", "incident/0013_peak_severity", "incident/0014_manual_links",
+		"incident/0015_timeline_status_updates"}, later)
 
 	// schema returns incident_alerts' table text and the names of its indexes.
 	schema := func(db *store.DB) (string, []string) {

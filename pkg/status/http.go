@@ -101,15 +101,61 @@ func headers(w http.ResponseWriter, ct string) {
 	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; form-action 'none'")
 }
 
-func (h *Handler) page(w http.ResponseWriter, r *http.Request) (*Page, bool) {
-	p, err := h.s.Page(r.Context())
+// serve answers a public form of the page from the snapshot: rendered
+// once per snapshot, with its entity tag, 304 Not Modified to a request
+// that has it (If-None-Match), and a max-age of what is left of the
+// snapshot's life, so that a cache in front of sred (a CDN, a browser)
+// never keeps it longer than CacheTTL after it was computed.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, f Form, ct, what string, render func(*Page) ([]byte, error)) {
+	sn, err := h.s.Snapshot(r.Context())
 	if err != nil {
 		// The cause (a store error) stays in the log: the page is public.
 		h.logger.Error("Compute status page", "err", err)
 		http.Error(w, "status temporarily unavailable", http.StatusServiceUnavailable)
-		return nil, false
+		return
 	}
-	return p, true
+	b, etag, err := sn.Render(f, render)
+	if err != nil {
+		h.logger.Error("Render status "+what, "err", err)
+		http.Error(w, "status temporarily unavailable", http.StatusInternalServerError)
+		return
+	}
+	headers(w, ct)
+	hd := w.Header()
+	hd.Set("Cache-Control", "public, max-age="+strconv.Itoa(maxAge(h.s.ttl(), h.s.o.Clock.Now().Sub(sn.At))))
+	hd.Set("ETag", etag)
+	if f == FormJSON {
+		hd.Set("Access-Control-Allow-Origin", "*") // public data, for widgets
+	}
+	if etagMatch(r.Header.Get("If-None-Match"), etag) {
+		hd.Del("Content-Type")
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	hd.Set("Content-Length", strconv.Itoa(len(b)))
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(b)
+}
+
+// maxAge is the max-age in whole seconds of a snapshot computed age ago
+// and served for ttl: what is left, rounded down.
+func maxAge(ttl, age time.Duration) int {
+	return max(int((ttl-max(age, 0))/time.Second), 0)
+}
+
+// etagMatch reports whether an If-None-Match header value lists etag (or
+// is "*"), comparing weakly as RFC 9110 asks: a CDN may have marked it
+// W/ after compressing the answer.
+func etagMatch(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+			return true
+		}
+	}
+	return false
 }
 
 type view struct {
@@ -118,10 +164,11 @@ type view struct {
 }
 
 func (h *Handler) html(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.page(w, r)
-	if !ok {
-		return
-	}
+	h.serve(w, r, FormHTML, "text/html; charset=utf-8", "page", renderHTML)
+}
+
+// renderHTML renders the page as HTML.
+func renderHTML(p *Page) ([]byte, error) {
 	v := view{Page: p}
 	for _, i := range p.Incidents {
 		if i.ResolvedAt == nil {
@@ -132,29 +179,18 @@ func (h *Handler) html(w http.ResponseWriter, r *http.Request) {
 	}
 	var b bytes.Buffer
 	if err := page.Execute(&b, v); err != nil {
-		h.logger.Error("Render status page", "err", err)
-		http.Error(w, "status temporarily unavailable", http.StatusInternalServerError)
-		return
+		return nil, err
 	}
-	headers(w, "text/html; charset=utf-8")
 	// Bidirectional control characters of titles, components and updates
 	// are shown, not applied.
-	_, _ = w.Write(bidi.HTML(b.Bytes()))
+	return bidi.HTML(b.Bytes()), nil
 }
 
 func (h *Handler) serveJSON(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.page(w, r)
-	if !ok {
-		return
-	}
-	b, err := json.Marshal(p)
-	if err != nil {
-		http.Error(w, "status temporarily unavailable", http.StatusInternalServerError)
-		return
-	}
-	headers(w, "application/json")
-	w.Header().Set("Access-Control-Allow-Origin", "*") // public data, for widgets
-	_, _ = w.Write(append(b, '\n'))
+	h.serve(w, r, FormJSON, "application/json", "JSON", func(p *Page) ([]byte, error) {
+		b, err := json.Marshal(p)
+		return append(b, '\n'), err
+	})
 }
 
 func (h *Handler) api(w http.ResponseWriter, r *http.Request) {
@@ -290,16 +326,5 @@ func updateFeedID(i PublicIncident, u PublicUpdate) string {
 }
 
 func (h *Handler) atom(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.page(w, r)
-	if !ok {
-		return
-	}
-	b, err := Feed(p)
-	if err != nil {
-		h.logger.Error("Render status feed", "err", err)
-		http.Error(w, "status temporarily unavailable", http.StatusInternalServerError)
-		return
-	}
-	headers(w, "application/atom+xml; charset=utf-8")
-	_, _ = w.Write(b)
+	h.serve(w, r, FormAtom, "application/atom+xml; charset=utf-8", "feed", Feed)
 }

@@ -4,12 +4,16 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rootuip/sre/pkg/budget"
@@ -195,10 +199,11 @@ type MaintenanceInfo struct {
 	InProgress  bool      `json:"in_progress"`
 }
 
-// Incidents is what the page reads of the incident service.
+// Incidents is what the page reads of the incident service: the incidents,
+// and of their timelines only the latest public status updates.
 type Incidents interface {
 	List(ctx context.Context, f incident.Filter) (*incident.Page, error)
-	Timeline(ctx context.Context, id string) ([]incident.TimelineEntry, error)
+	PublicStatusUpdates(ctx context.Context, ids []string, latest int) (map[string]incident.PublicUpdates, error)
 }
 
 // Options configure a Service.
@@ -208,7 +213,11 @@ type Options struct {
 	Budgets func() []budget.Status
 	// Clock tells the time (clock.Real when nil).
 	Clock clock.Clock
-	// CacheTTL bounds how often the page is computed. Default 15s.
+	// CacheTTL is how long a computed page is served (unless an incident
+	// or budget change drops it first), and the longest a cache in front
+	// of sred may keep it (the answers' max-age counts down from it).
+	// It also bounds how often Prometheus is asked for the uptime bars.
+	// Default 15s.
 	CacheTTL time.Duration
 	// RecentDays is how long resolved incidents stay on the page and in
 	// the feed. Default 7.
@@ -232,13 +241,69 @@ type Options struct {
 
 // Service computes the page.
 type Service struct {
-	o   Options
-	mu  sync.Mutex
-	cfg Config
-	// cache
-	page *Page
-	at   time.Time
-	key  string
+	o     Options
+	cfgMu sync.RWMutex
+	cfg   Config
+	// gen counts the changes (Invalidate): a snapshot of an earlier
+	// generation is not served. Invalidate only adds to it, so that the
+	// incident changes that call it (in their transaction) never wait for
+	// a page being computed.
+	gen atomic.Uint64
+	// mu serialises the computations: the requests that find the snapshot
+	// out of date wait for one computation and share it.
+	mu   sync.Mutex
+	snap atomic.Pointer[Snapshot]
+	// sli caches the daily SLI of each component (per services and first
+	// day) for CacheTTL; under mu. Incident changes do not drop it: it
+	// comes from Prometheus.
+	sli map[string]sliEntry
+}
+
+type sliEntry struct {
+	at  time.Time
+	sli map[string]float64
+}
+
+// Snapshot is a computed page and its rendered forms, each rendered once
+// (on its first request) and served until the snapshot is out of date.
+type Snapshot struct {
+	Page *Page
+	// At is when the page was computed.
+	At    time.Time
+	gen   uint64
+	forms [numForms]form
+}
+
+type form struct {
+	once sync.Once
+	body []byte
+	etag string
+	err  error
+}
+
+// Form is one rendered form of the page.
+type Form int
+
+// Forms of the page.
+const (
+	FormHTML Form = iota
+	FormJSON
+	FormAtom
+	numForms
+)
+
+// Render returns the form f of the page, rendered by render on its first
+// call, and its entity tag (a hash of the bytes, quoted).
+func (sn *Snapshot) Render(f Form, render func(*Page) ([]byte, error)) ([]byte, string, error) {
+	fm := &sn.forms[f]
+	fm.once.Do(func() {
+		fm.body, fm.err = render(sn.Page)
+		if fm.err == nil {
+			sum := sha256.Sum256(fm.body)
+			fm.etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`
+		}
+	})
+	return fm.body, fm.etag, fm.err
 }
 
 // New returns a Service.
@@ -262,39 +327,105 @@ func New(cfg Config, o Options) *Service {
 
 // SetConfig installs a reloaded configuration.
 func (s *Service) SetConfig(cfg Config) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cfg, s.page = cfg, nil
+	s.cfgMu.Lock()
+	s.cfg = cfg
+	s.cfgMu.Unlock()
+	s.Invalidate()
 }
 
 // Config returns the configuration in force.
 func (s *Service) Config() Config {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.cfgMu.RLock()
+	defer s.cfgMu.RUnlock()
 	return s.cfg
 }
 
-// Page returns the page, computed at most once per CacheTTL.
+// ttl is how long a computed page is served (Options.CacheTTL).
+func (s *Service) ttl() time.Duration { return s.o.CacheTTL }
+
+// Page returns the page, computed at most once per CacheTTL unless a
+// change (Invalidate) drops it.
 func (s *Service) Page(ctx context.Context) (*Page, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.o.Clock.Now()
-	if s.page != nil && now.Sub(s.at) < s.o.CacheTTL && now.Sub(s.at) >= 0 {
-		return s.page, nil
-	}
-	p, err := s.compute(ctx, s.cfg, now)
+	sn, err := s.Snapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.page, s.at = p, now
-	return p, nil
+	return sn.Page, nil
 }
 
-// Invalidate drops the cached page (after a status update).
-func (s *Service) Invalidate() {
-	s.mu.Lock()
+// fresh reports whether sn may be served at now: computed less than
+// CacheTTL ago (and not in the future of a clock set back), with no
+// change since.
+func (s *Service) fresh(sn *Snapshot, now time.Time) bool {
+	return sn != nil && sn.gen == s.gen.Load() && s.young(sn, now)
+}
+
+// young reports whether sn was computed less than CacheTTL before now,
+// whatever changed since.
+func (s *Service) young(sn *Snapshot, now time.Time) bool {
+	age := now.Sub(sn.At)
+	return age >= 0 && age < s.o.CacheTTL
+}
+
+// Snapshot returns the page with its rendered forms: the last one while
+// it is fresh, otherwise a new one, computed once for all the requests
+// waiting for it. After a change, while one request computes the new
+// page, the others are answered the last one if it is younger than
+// CacheTTL rather than wait: during an outage every alert delivery is a
+// change, and the page's visitors would otherwise queue behind one
+// computation after another.
+func (s *Service) Snapshot(ctx context.Context) (*Snapshot, error) {
+	last := s.snap.Load()
+	if now := s.o.Clock.Now(); last != nil && s.young(last, now) {
+		if last.gen == s.gen.Load() {
+			return last, nil
+		}
+		if !s.mu.TryLock() {
+			return last, nil // being computed again
+		}
+	} else {
+		s.mu.Lock()
+	}
 	defer s.mu.Unlock()
-	s.page = nil
+	now := s.o.Clock.Now()
+	if sn := s.snap.Load(); sn != nil && s.fresh(sn, now) {
+		return sn, nil // computed while this request waited
+	}
+	// The generation before reading: a change during the computation
+	// leaves the snapshot out of date.
+	gen := s.gen.Load()
+	p, err := s.compute(ctx, s.Config(), now)
+	if err != nil {
+		return nil, err
+	}
+	sn := &Snapshot{Page: p, At: now, gen: gen}
+	s.snap.Store(sn)
+	return sn, nil
+}
+
+// Invalidate drops the cached page (after an incident or budget change):
+// the next request computes it again. It never waits.
+func (s *Service) Invalidate() {
+	s.gen.Add(1)
+}
+
+// dailySLI is Options.DailySLI, each answer kept for CacheTTL: Prometheus
+// is asked at most once per CacheTTL per component, however often
+// incident changes make the page be computed again. Under mu.
+func (s *Service) dailySLI(ctx context.Context, services []string, from, now time.Time) (map[string]float64, error) {
+	key := strings.Join(services, "\x00") + "\x00" + from.Format(time.DateOnly)
+	if e, ok := s.sli[key]; ok && now.Sub(e.at) >= 0 && now.Sub(e.at) < s.o.CacheTTL {
+		return e.sli, nil
+	}
+	sli, err := s.o.DailySLI(ctx, services, from, now)
+	if err != nil {
+		return nil, err
+	}
+	if s.sli == nil || len(s.sli) > 4096 {
+		s.sli = map[string]sliEntry{} // keys of old days and configurations go
+	}
+	s.sli[key] = sliEntry{at: now, sli: sli}
+	return sli, nil
 }
 
 var openStatuses = []incident.Status{incident.StatusTriggered, incident.StatusAcknowledged, incident.StatusInvestigating}
@@ -350,6 +481,13 @@ func (s *Service) compute(ctx context.Context, cfg Config, now time.Time) (*Page
 		state    State
 	}
 	outages := map[string][]span{}
+	type shownIncident struct {
+		inc   incident.Incident
+		comps []string
+		st    State
+	}
+	var shown []shownIncident
+	var ids []string
 	for _, inc := range append(open, past...) {
 		comps := byService[inc.Service]
 		if len(comps) == 0 {
@@ -369,11 +507,17 @@ func (s *Service) compute(ctx context.Context, cfg Config, now time.Time) (*Page
 		if inc.ResolvedAt != nil && inc.ResolvedAt.Before(recent) {
 			continue
 		}
-		pi, err := s.public(ctx, inc, comps, st)
-		if err != nil {
-			return nil, err
-		}
-		if inc.ResolvedAt != nil && len(pi.Updates) == 0 {
+		shown = append(shown, shownIncident{inc, comps, st})
+		ids = append(ids, inc.ID)
+	}
+	// Of their timelines, only the public updates shown.
+	updates, err := s.o.Incidents.PublicStatusUpdates(ctx, ids, MaxPublicUpdates)
+	if err != nil {
+		return nil, fmt.Errorf("status page: public updates: %w", err)
+	}
+	for _, sh := range shown {
+		pi := s.public(sh.inc, sh.comps, sh.st, updates[sh.inc.ID])
+		if sh.inc.ResolvedAt != nil && len(pi.Updates) == 0 {
 			continue // resolved without a public word: nothing to tell
 		}
 		p.Incidents = append(p.Incidents, pi)
@@ -420,7 +564,7 @@ func (s *Service) compute(ctx context.Context, cfg Config, now time.Time) (*Page
 		cs := ComponentStatus{Name: c.Name, Description: c.Description, Status: st}
 		var sli map[string]float64
 		if s.o.DailySLI != nil {
-			if sli, err = s.o.DailySLI(ctx, c.Services, from, now); err != nil {
+			if sli, err = s.dailySLI(ctx, c.Services, from, now); err != nil {
 				s.o.Logger.Warn("status page: daily SLI from Prometheus; uptime bars from incidents", "component", c.Name, "err", err)
 				sli = nil
 			}
@@ -493,8 +637,9 @@ func (s *Service) compute(ctx context.Context, cfg Config, now time.Time) (*Page
 	return p, nil
 }
 
-// public turns an incident into what customers see.
-func (s *Service) public(ctx context.Context, inc incident.Incident, comps []string, st State) (PublicIncident, error) {
+// public turns an incident into what customers see, with its latest
+// public updates (incident.Service.PublicStatusUpdates).
+func (s *Service) public(inc incident.Incident, comps []string, st State, updates incident.PublicUpdates) PublicIncident {
 	pi := PublicIncident{ID: publicID(s.o.Key, inc.ID), Impact: st, Components: comps, StartedAt: startOf(inc).UTC(),
 		Stage: "investigating", Updates: []PublicUpdate{}}
 	if inc.MitigatedBy != "" {
@@ -505,29 +650,12 @@ func (s *Service) public(ctx context.Context, inc incident.Incident, comps []str
 		pi.ResolvedAt, pi.Stage = &t, "resolved"
 	}
 	pi.Title = st.Label() + " of " + joinNames(comps)
-	tl, err := s.o.Incidents.Timeline(ctx, inc.ID)
-	if err != nil {
-		return pi, fmt.Errorf("status page: timeline: %w", err)
-	}
-	for _, e := range tl {
-		if e.Kind != "status_update" {
-			continue
-		}
-		if pub, _ := e.Data["public"].(bool); !pub {
-			continue
-		}
+	for _, e := range updates.Latest[:min(len(updates.Latest), MaxPublicUpdates)] {
 		msg, _ := e.Data["public_message"].(string)
-		if msg == "" {
-			continue
-		}
 		pi.Updates = append(pi.Updates, PublicUpdate{ID: publicID(s.o.Key, "update:"+strconv.FormatInt(e.ID, 10)), Time: e.Time.UTC(), Message: msg})
 	}
-	slices.SortFunc(pi.Updates, func(a, b PublicUpdate) int { return b.Time.Compare(a.Time) })
-	if n := len(pi.Updates); n > MaxPublicUpdates {
-		pi.EarlierUpdates = n - MaxPublicUpdates
-		pi.Updates = slices.Clip(pi.Updates[:MaxPublicUpdates])
-	}
-	return pi, nil
+	pi.EarlierUpdates = max(updates.Total-len(pi.Updates), 0)
+	return pi
 }
 
 // startOf is when the incident started: its detection, or its creation
