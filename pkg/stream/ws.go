@@ -200,6 +200,10 @@ type wsClient struct {
 const maxPend = 512
 
 // errTooSlow is the cause of a client dropped for lagging.
+// errNoSubscribe ends a connection whose subscribe message did not come
+// within SubscribeWait.
+var errNoSubscribe = errors.New("no subscribe message")
+
 var errTooSlow = errors.New("client too slow: it fell behind the replay buffer")
 
 // Hub is the WebSocket side of the live stream: every event published on
@@ -1184,6 +1188,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.o.Logger.Debug("event stream: clear deadline", "err", err)
 		}
 	}
+	// The subscribe message is due SubscribeWait after the handshake: the
+	// bound starts before the client can have the answer.
+	due, release := clock.Bound(h.timer(), h.o.SubscribeWait)
+	defer release()
 	cw := &corkWriter{ResponseWriter: w}
 	c, err := websocket.Accept(cw, r, h.o.AcceptOptions)
 	if err != nil {
@@ -1202,7 +1210,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Without compression the hub writes its frames straight to the
 	// connection.
 	raw := cw.conn != nil && w.Header().Get("Sec-WebSocket-Extensions") == ""
-	err = h.serve(r.Context(), c, cw.conn, raw)
+	err = h.serve(r.Context(), c, cw.conn, raw, due)
 	var ce websocket.CloseError
 	switch {
 	case errors.Is(err, errTooSlow):
@@ -1213,22 +1221,32 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw bool) error {
+// serve streams to c once its subscribe message, due when due fires, is
+// read.
+func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw bool, due <-chan time.Time) error {
 	c.SetReadLimit(maxSubscribeMessageLen)
-	sctx, cancel := context.WithTimeout(ctx, h.o.SubscribeWait)
-	// Shutdown while the client has not subscribed yet closes the
-	// connection under the pending read (canceling the read would drop it
-	// without a close frame).
-	closed := make(chan struct{})
-	stop := context.AfterFunc(h.life.ctx, func() {
+	// Shutdown, or the subscribe message not come in time, closes the
+	// connection under the pending read, with a close frame saying why
+	// (canceling the read would drop it without one).
+	read, closed := make(chan struct{}), make(chan struct{})
+	var closedBy error
+	go func() {
 		defer close(closed)
-		c.Close(websocket.StatusGoingAway, errShutdown.Error()) //nolint:errcheck
-	})
-	typ, b, err := c.Read(sctx)
-	cancel()
-	if !stop() {
-		<-closed
-		return errShutdown
+		select {
+		case <-read:
+		case <-h.life.done():
+			closedBy = errShutdown
+			c.Close(websocket.StatusGoingAway, errShutdown.Error()) //nolint:errcheck
+		case <-due:
+			closedBy = fmt.Errorf("%w within %s", errNoSubscribe, h.o.SubscribeWait)
+			c.Close(websocket.StatusPolicyViolation, closedBy.Error()) //nolint:errcheck
+		}
+	}()
+	typ, b, err := c.Read(ctx)
+	close(read)
+	<-closed
+	if closedBy != nil {
+		return closedBy
 	}
 	if err != nil {
 		return fmt.Errorf("read subscribe message: %w", err)
@@ -1338,10 +1356,7 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 	// own.
 	cl.written.Store(h.o.Clock.Now().UnixNano())
 	h.endPass(cl, start, true)
-	timer, ok := h.o.Clock.(clock.Timer)
-	if !ok {
-		timer = clock.Real{}
-	}
+	timer := h.timer()
 	wait := h.o.Ping
 	for {
 		select {
@@ -1364,6 +1379,15 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 		cl.written.Store(h.o.Clock.Now().UnixNano())
 		wait = h.o.Ping
 	}
+}
+
+// timer is the clock the hub waits on: its Clock when that has timers
+// (a manual clock of the tests), else the system's.
+func (h *Hub) timer() clock.Timer {
+	if t, ok := h.o.Clock.(clock.Timer); ok {
+		return t
+	}
+	return clock.Real{}
 }
 
 // end ends the stream of c whose request's context ended with cause. A
