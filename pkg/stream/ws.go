@@ -273,7 +273,15 @@ type Hub struct {
 	sent     prometheus.Counter
 	writes   prometheus.Counter
 	replayed prometheus.Counter
+	refused  *prometheus.CounterVec
 }
+
+// Reasons of sre_stream_refused_clients_total.
+const (
+	refusedLimit    = "limit"
+	refusedUser     = "user_limit"
+	refusedShutdown = "shutdown"
+)
 
 // NewHub subscribes to bus; Run must then run for the hub to see events.
 func NewHub(bus *events.Bus, o HubOptions) *Hub {
@@ -344,6 +352,13 @@ func NewHub(bus *events.Bus, o HubOptions) *Hub {
 		Name: "sre_stream_replayed_events_total",
 		Help: "Events replayed to WebSocket clients resuming from an event ID.",
 	})
+	h.refused = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "sre_stream_refused_clients_total",
+		Help: "WebSocket clients refused before the handshake: at the limit of clients at once (limit, 503), of one user or token (user_limit, 429), or while sred stops (shutdown, 503).",
+	}, []string{"reason"})
+	for _, r := range []string{refusedLimit, refusedUser, refusedShutdown} {
+		h.refused.WithLabelValues(r)
+	}
 	if o.Registerer != nil {
 		f.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sre_stream_clients",
@@ -1165,18 +1180,21 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.life.enter() {
+		h.refused.WithLabelValues(refusedShutdown).Inc()
 		web.Error(w, http.StatusServiceUnavailable, "unavailable", fmt.Errorf("event stream: %w", errShutdown))
 		return
 	}
 	defer h.life.leave()
 	if n := h.nclients.Add(1); n > int64(h.o.MaxClients) {
 		h.nclients.Add(-1)
+		h.refused.WithLabelValues(refusedLimit).Inc()
 		web.Error(w, http.StatusServiceUnavailable, "unavailable", fmt.Errorf("too many stream clients (at most %d)", h.o.MaxClients))
 		return
 	}
 	defer h.nclients.Add(-1)
 	release, err := h.perKey.acquire(r)
 	if err != nil {
+		h.refused.WithLabelValues(refusedUser).Inc()
 		web.Error(w, http.StatusTooManyRequests, "too_many_requests", err)
 		return
 	}
