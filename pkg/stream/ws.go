@@ -1210,8 +1210,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// bound starts before the client can have the answer.
 	due, release := clock.Bound(h.timer(), h.o.SubscribeWait)
 	defer release()
+	pings := h.newPingBudget()
+	opts := h.acceptOptions(pings)
 	cw := &corkWriter{ResponseWriter: w}
-	c, err := websocket.Accept(cw, r, h.o.AcceptOptions)
+	c, err := websocket.Accept(cw, r, opts)
 	if err != nil {
 		h.o.Logger.Debug("event stream: websocket accept", "remote", r.RemoteAddr, "err", err)
 		if cw.failCode != 0 {
@@ -1228,7 +1230,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Without compression the hub writes its frames straight to the
 	// connection.
 	raw := cw.conn != nil && w.Header().Get("Sec-WebSocket-Extensions") == ""
-	err = h.serve(r.Context(), c, cw.conn, raw, due)
+	err = h.serve(r.Context(), c, cw.conn, raw, due, pings.over)
 	var ce websocket.CloseError
 	switch {
 	case errors.Is(err, errTooSlow):
@@ -1240,8 +1242,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serve streams to c once its subscribe message, due when due fires, is
-// read.
-func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw bool, due <-chan time.Time) error {
+// read; it ends the connection when flood is closed (the client sent more
+// pings than its budget).
+func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw bool, due <-chan time.Time, flood <-chan struct{}) error {
 	c.SetReadLimit(maxSubscribeMessageLen)
 	// Shutdown, or the subscribe message not come in time, closes the
 	// connection under the pending read, with a close frame saying why
@@ -1257,6 +1260,9 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 			c.Close(websocket.StatusGoingAway, errShutdown.Error()) //nolint:errcheck
 		case <-due:
 			closedBy = fmt.Errorf("%w within %s", errNoSubscribe, h.o.SubscribeWait)
+			c.Close(websocket.StatusPolicyViolation, closedBy.Error()) //nolint:errcheck
+		case <-flood:
+			closedBy = errPingFlood
 			c.Close(websocket.StatusPolicyViolation, closedBy.Error()) //nolint:errcheck
 		}
 	}()
@@ -1384,6 +1390,8 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 			return h.end(cl, context.Cause(req))
 		case <-h.life.done():
 			return h.end(cl, errShutdown)
+		case <-flood:
+			return h.end(cl, errPingFlood)
 		case <-timer.After(wait):
 		}
 		idle := h.o.Clock.Now().Sub(time.Unix(0, cl.written.Load()))
@@ -1397,6 +1405,72 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 		cl.written.Store(h.o.Clock.Now().UnixNano())
 		wait = h.o.Ping
 	}
+}
+
+// A client may send pings (RFC 6455 section 5.5.2; sred needs none, it
+// pings the client): each is answered with a pong, a write to the socket,
+// so a client sending them without pause would keep a core of sred busy.
+// It has a budget of maxPingBurst pings, refilled by one every
+// pingRefill; the first ping beyond it is not answered and the connection
+// is closed with status 1008 and the reason errPingFlood.
+const (
+	maxPingBurst = 16
+	pingRefill   = time.Second
+)
+
+var errPingFlood = fmt.Errorf("too many pings (at most %d, then one a second)", maxPingBurst)
+
+// pingBudget counts the pings of one connection; over is closed when the
+// client exceeds its budget.
+type pingBudget struct {
+	now    func() time.Time
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+	over   chan struct{}
+	done   bool
+}
+
+func (h *Hub) newPingBudget() *pingBudget {
+	return &pingBudget{now: h.o.Clock.Now, tokens: maxPingBurst, last: h.o.Clock.Now(), over: make(chan struct{})}
+}
+
+// allow takes a ping from the budget: false (no pong) when it is spent.
+func (p *pingBudget) allow() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		return false
+	}
+	now := p.now()
+	if d := now.Sub(p.last); d > 0 {
+		p.tokens = min(maxPingBurst, p.tokens+float64(d)/float64(pingRefill))
+	}
+	p.last = now
+	if p.tokens >= 1 {
+		p.tokens--
+		return true
+	}
+	p.done = true
+	close(p.over)
+	return false
+}
+
+// acceptOptions are the hub's AcceptOptions for one connection, its pings
+// counted by pings.
+func (h *Hub) acceptOptions(pings *pingBudget) *websocket.AcceptOptions {
+	var o websocket.AcceptOptions
+	if h.o.AcceptOptions != nil {
+		o = *h.o.AcceptOptions
+	}
+	next := o.OnPingReceived
+	o.OnPingReceived = func(ctx context.Context, b []byte) bool {
+		if !pings.allow() {
+			return false
+		}
+		return next == nil || next(ctx, b)
+	}
+	return &o
 }
 
 // timer is the clock the hub waits on: its Clock when that has timers

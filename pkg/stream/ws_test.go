@@ -225,6 +225,62 @@ func TestStreamWebSocketSubscribeDeadline(t *testing.T) {
 	}
 }
 
+// TestStreamWebSocketPingFlood: each ping of a client costs sred a pong
+// written to the socket, so a client has a budget of 16 pings, refilled by
+// one a second: the pings within it are answered, before the subscribe
+// message and after; the first beyond it is not, and the connection is
+// closed with status 1008 and a reason naming the limit.
+func TestStreamWebSocketPingFlood(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		subscribe bool
+	}{
+		{"subscribed", true},
+		{"before subscribing", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := startHub(t, stream.HubOptions{Ping: time.Hour})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			conn := dialConn(t, strings.Replace(f.srv.URL, "http://", "ws://", 1)+"/api/v1/stream")
+			// The client reads all the time (pongs are read while reading).
+			msgs, ended := make(chan stream.Message, 16), make(chan error, 1)
+			go func() {
+				for {
+					_, b, err := conn.Read(ctx)
+					if err != nil {
+						ended <- err
+						return
+					}
+					var m stream.Message
+					if json.Unmarshal(b, &m) == nil {
+						msgs <- m
+					}
+				}
+			}()
+			if c.subscribe {
+				require.NoError(t, conn.Write(ctx, websocket.MessageText, []byte(`{}`)))
+				require.Equal(t, stream.TypeSubscribed, (<-msgs).Type)
+			}
+			for i := range 16 {
+				require.NoError(t, conn.Ping(ctx), "ping %d of the burst", i+1)
+			}
+			// Two seconds later, two more.
+			f.clock.Add(2 * time.Second)
+			for i := range 2 {
+				require.NoError(t, conn.Ping(ctx), "ping %d after the refill", i+1)
+			}
+			require.Error(t, conn.Ping(ctx), "a ping over the budget was answered")
+			var ce websocket.CloseError
+			require.ErrorAs(t, <-ended, &ce)
+			require.Equal(t, websocket.StatusPolicyViolation, ce.Code)
+			require.Equal(t, "too many pings (at most 16, then one a second)", ce.Reason)
+			require.Eventually(t, func() bool { return f.hub.Clients() == 0 }, time.Minute, time.Millisecond,
+				"the slot is not freed")
+		})
+	}
+}
+
 // dialConn opens a WebSocket connection to url, closed when the test ends.
 func dialConn(t *testing.T, url string) *websocket.Conn {
 	t.Helper()
