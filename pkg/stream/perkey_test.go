@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/stream"
@@ -69,4 +70,67 @@ func TestWebSocketClientsPerKey(t *testing.T) {
 	_, resp, err := websocket.Dial(ctx, strings.Replace(f.srv.URL, "http://", "ws://", 1)+"/api/v1/stream", nil)
 	require.Error(t, err)
 	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+}
+
+// TestWebSocketRefusalsCounted: every client refused before the handshake
+// is answered in the API's envelope naming the limit, and counted in
+// sre_stream_refused_clients_total by reason, so that an operator sees
+// from /metrics that users are turned away.
+func TestWebSocketRefusalsCounted(t *testing.T) {
+	for _, c := range []struct {
+		reason string
+		o      stream.HubOptions
+		first  bool // a first client holds the only slot
+		stop   bool // the hub is shut down first
+		code   int
+		msg    string
+	}{
+		{"limit", stream.HubOptions{MaxClients: 1}, true, false, http.StatusServiceUnavailable, "too many stream clients (at most 1)"},
+		{"user_limit", stream.HubOptions{MaxPerKey: 1, ClientKey: byUserAgent}, true, false, http.StatusTooManyRequests, "too many event streams for"},
+		{"shutdown", stream.HubOptions{}, false, true, http.StatusServiceUnavailable, "event stream: shutting down"},
+	} {
+		t.Run(c.reason, func(t *testing.T) {
+			f := startHub(t, c.o)
+			if c.first {
+				require.Equal(t, stream.TypeSubscribed, dial(t, f.srv.URL, `{}`).next(t).Type)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if c.stop {
+				require.NoError(t, f.hub.Shutdown(ctx))
+			}
+			_, resp, err := websocket.Dial(ctx, strings.Replace(f.srv.URL, "http://", "ws://", 1)+"/api/v1/stream", nil)
+			require.Error(t, err)
+			require.Equal(t, c.code, resp.StatusCode)
+			body, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			require.Contains(t, string(body), c.msg)
+			for _, r := range []string{"limit", "user_limit", "shutdown"} {
+				want := 0.0
+				if r == c.reason {
+					want = 1
+				}
+				require.Equal(t, want, refused(t, f.reg, r), "reason %s", r)
+			}
+		})
+	}
+}
+
+// refused is sre_stream_refused_clients_total{reason} in reg.
+func refused(t *testing.T, reg *prometheus.Registry, reason string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != "sre_stream_refused_clients_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() == reason {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no sre_stream_refused_clients_total{reason=%q}", reason)
+	return 0
 }

@@ -73,6 +73,10 @@ type Options struct {
 	// of one key at once, more are answered 429. Default DefaultMaxPerKey.
 	ClientKey func(*http.Request) string
 	MaxPerKey int
+	// WriteTimeout bounds each write to a client: one that does not take
+	// it in time (it stopped reading) is disconnected, freeing its slot.
+	// Default 30s.
+	WriteTimeout time.Duration
 }
 
 // Handler serves the event stream of a bus.
@@ -80,6 +84,7 @@ type Handler struct {
 	bus        *events.Bus
 	logger     *slog.Logger
 	heartbeat  time.Duration
+	writeTO    time.Duration
 	maxClients int64
 	clients    atomic.Int64
 	perKey     *perKey
@@ -97,7 +102,10 @@ func New(bus *events.Bus, o Options) *Handler {
 	if o.MaxClients <= 0 {
 		o.MaxClients = DefaultMaxClients
 	}
-	h := &Handler{bus: bus, logger: o.Logger, heartbeat: o.Heartbeat, maxClients: int64(o.MaxClients),
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	h := &Handler{bus: bus, logger: o.Logger, heartbeat: o.Heartbeat, writeTO: o.WriteTimeout, maxClients: int64(o.MaxClients),
 		perKey: newPerKey(o.ClientKey, o.MaxPerKey), life: newLife()}
 	if o.Registerer != nil {
 		promauto.With(o.Registerer).NewGaugeFunc(prometheus.GaugeOpts{
@@ -213,10 +221,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer release()
 
 	rc := http.NewResponseController(w)
-	// A stream outlives any server write timeout.
-	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		h.logger.Debug("event stream: clear write deadline", "err", err)
-	}
+	// A stream outlives any server write timeout: each write has a
+	// deadline of its own instead (write).
 	ch, cancel := h.bus.Subscribe()
 	defer cancel()
 
@@ -291,7 +297,14 @@ func (h *Handler) run(ctx context.Context, rc *http.ResponseController, w http.R
 	}
 }
 
+// write writes s to the client within the write timeout: a client that
+// stopped reading blocks the write once the socket's buffers are full, and
+// is disconnected when the deadline passes rather than hold its slot (and
+// this goroutine) for as long as its connection stays up.
 func (h *Handler) write(rc *http.ResponseController, w http.ResponseWriter, s string) error {
+	if err := rc.SetWriteDeadline(time.Now().Add(h.writeTO)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		h.logger.Debug("event stream: set write deadline", "err", err)
+	}
 	if _, err := w.Write([]byte(s)); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -322,4 +323,43 @@ func TestStreamGateDecisionPathsShownToAdminsOnly(t *testing.T) {
 	require.Equal(t, data, wsAdmin.next(t).Data)
 	require.Equal(t, want, wsViewer.next(t).Data)
 	require.Contains(t, data["reason"], creds, "the published event is not changed")
+}
+
+// TestStreamStalledClientDisconnected: a client that stops reading fills
+// its socket's buffers, and the write that no longer goes through is given
+// up after the write timeout: the client is disconnected and its slot (the
+// only one here) is free for another, instead of being held for as long as
+// the stalled connection stays up.
+func TestStreamStalledClientDisconnected(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	bus := events.NewBus(16, nil)
+	mux := http.NewServeMux()
+	stream.New(bus, stream.Options{Registerer: reg, MaxClients: 1, Heartbeat: time.Hour, WriteTimeout: time.Second}).Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	// A client that reads the answer's head, then nothing.
+	nc, err := net.Dial("tcp", srv.Listener.Addr().String())
+	require.NoError(t, err)
+	t.Cleanup(func() { nc.Close() })
+	require.NoError(t, nc.(*net.TCPConn).SetReadBuffer(4<<10))
+	_, err = io.WriteString(nc, "GET /api/v1/events HTTP/1.1\r\nHost: sred\r\n\r\n")
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReaderSize(nc, 256), nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, 1.0, clients(t, reg))
+
+	// 64 KiB events until the handler has given up on it: far more than
+	// the socket buffers hold.
+	pad := strings.Repeat("x", 64<<10)
+	require.Eventually(t, func() bool {
+		bus.Publish(events.Event{Type: "incident.updated", Data: map[string]any{"pad": pad}})
+		return clients(t, reg) == 0
+	}, time.Minute, time.Millisecond, "a client that stopped reading holds its slot")
+
+	// The slot is free: another client is served.
+	c := connect(t, srv.URL+"/api/v1/events")
+	require.Equal(t, http.StatusOK, c.resp.StatusCode)
+	require.Equal(t, "subscribed", c.next(t).Comment)
 }

@@ -200,6 +200,10 @@ type wsClient struct {
 const maxPend = 512
 
 // errTooSlow is the cause of a client dropped for lagging.
+// errNoSubscribe ends a connection whose subscribe message did not come
+// within SubscribeWait.
+var errNoSubscribe = errors.New("no subscribe message")
+
 var errTooSlow = errors.New("client too slow: it fell behind the replay buffer")
 
 // Hub is the WebSocket side of the live stream: every event published on
@@ -269,7 +273,15 @@ type Hub struct {
 	sent     prometheus.Counter
 	writes   prometheus.Counter
 	replayed prometheus.Counter
+	refused  *prometheus.CounterVec
 }
+
+// Reasons of sre_stream_refused_clients_total.
+const (
+	refusedLimit    = "limit"
+	refusedUser     = "user_limit"
+	refusedShutdown = "shutdown"
+)
 
 // NewHub subscribes to bus; Run must then run for the hub to see events.
 func NewHub(bus *events.Bus, o HubOptions) *Hub {
@@ -340,6 +352,13 @@ func NewHub(bus *events.Bus, o HubOptions) *Hub {
 		Name: "sre_stream_replayed_events_total",
 		Help: "Events replayed to WebSocket clients resuming from an event ID.",
 	})
+	h.refused = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "sre_stream_refused_clients_total",
+		Help: "WebSocket clients refused before the handshake: at the limit of clients at once (limit, 503), of one user or token (user_limit, 429), or while sred stops (shutdown, 503).",
+	}, []string{"reason"})
+	for _, r := range []string{refusedLimit, refusedUser, refusedShutdown} {
+		h.refused.WithLabelValues(r)
+	}
 	if o.Registerer != nil {
 		f.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sre_stream_clients",
@@ -1161,18 +1180,21 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.life.enter() {
+		h.refused.WithLabelValues(refusedShutdown).Inc()
 		web.Error(w, http.StatusServiceUnavailable, "unavailable", fmt.Errorf("event stream: %w", errShutdown))
 		return
 	}
 	defer h.life.leave()
 	if n := h.nclients.Add(1); n > int64(h.o.MaxClients) {
 		h.nclients.Add(-1)
+		h.refused.WithLabelValues(refusedLimit).Inc()
 		web.Error(w, http.StatusServiceUnavailable, "unavailable", fmt.Errorf("too many stream clients (at most %d)", h.o.MaxClients))
 		return
 	}
 	defer h.nclients.Add(-1)
 	release, err := h.perKey.acquire(r)
 	if err != nil {
+		h.refused.WithLabelValues(refusedUser).Inc()
 		web.Error(w, http.StatusTooManyRequests, "too_many_requests", err)
 		return
 	}
@@ -1184,8 +1206,14 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.o.Logger.Debug("event stream: clear deadline", "err", err)
 		}
 	}
+	// The subscribe message is due SubscribeWait after the handshake: the
+	// bound starts before the client can have the answer.
+	due, release := clock.Bound(h.timer(), h.o.SubscribeWait)
+	defer release()
+	pings := h.newPingBudget()
+	opts := h.acceptOptions(pings)
 	cw := &corkWriter{ResponseWriter: w}
-	c, err := websocket.Accept(cw, r, h.o.AcceptOptions)
+	c, err := websocket.Accept(cw, r, opts)
 	if err != nil {
 		h.o.Logger.Debug("event stream: websocket accept", "remote", r.RemoteAddr, "err", err)
 		if cw.failCode != 0 {
@@ -1202,7 +1230,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Without compression the hub writes its frames straight to the
 	// connection.
 	raw := cw.conn != nil && w.Header().Get("Sec-WebSocket-Extensions") == ""
-	err = h.serve(r.Context(), c, cw.conn, raw)
+	err = h.serve(r.Context(), c, cw.conn, raw, due, pings.over)
 	var ce websocket.CloseError
 	switch {
 	case errors.Is(err, errTooSlow):
@@ -1213,22 +1241,36 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw bool) error {
+// serve streams to c once its subscribe message, due when due fires, is
+// read; it ends the connection when flood is closed (the client sent more
+// pings than its budget).
+func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw bool, due <-chan time.Time, flood <-chan struct{}) error {
 	c.SetReadLimit(maxSubscribeMessageLen)
-	sctx, cancel := context.WithTimeout(ctx, h.o.SubscribeWait)
-	// Shutdown while the client has not subscribed yet closes the
-	// connection under the pending read (canceling the read would drop it
-	// without a close frame).
-	closed := make(chan struct{})
-	stop := context.AfterFunc(h.life.ctx, func() {
+	// Shutdown, or the subscribe message not come in time, closes the
+	// connection under the pending read, with a close frame saying why
+	// (canceling the read would drop it without one).
+	read, closed := make(chan struct{}), make(chan struct{})
+	var closedBy error
+	go func() {
 		defer close(closed)
-		c.Close(websocket.StatusGoingAway, errShutdown.Error()) //nolint:errcheck
-	})
-	typ, b, err := c.Read(sctx)
-	cancel()
-	if !stop() {
-		<-closed
-		return errShutdown
+		select {
+		case <-read:
+		case <-h.life.done():
+			closedBy = errShutdown
+			c.Close(websocket.StatusGoingAway, errShutdown.Error()) //nolint:errcheck
+		case <-due:
+			closedBy = fmt.Errorf("%w within %s", errNoSubscribe, h.o.SubscribeWait)
+			c.Close(websocket.StatusPolicyViolation, closedBy.Error()) //nolint:errcheck
+		case <-flood:
+			closedBy = errPingFlood
+			c.Close(websocket.StatusPolicyViolation, closedBy.Error()) //nolint:errcheck
+		}
+	}()
+	typ, b, err := c.Read(ctx)
+	close(read)
+	<-closed
+	if closedBy != nil {
+		return closedBy
 	}
 	if err != nil {
 		return fmt.Errorf("read subscribe message: %w", err)
@@ -1338,10 +1380,7 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 	// own.
 	cl.written.Store(h.o.Clock.Now().UnixNano())
 	h.endPass(cl, start, true)
-	timer, ok := h.o.Clock.(clock.Timer)
-	if !ok {
-		timer = clock.Real{}
-	}
+	timer := h.timer()
 	wait := h.o.Ping
 	for {
 		select {
@@ -1351,6 +1390,8 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 			return h.end(cl, context.Cause(req))
 		case <-h.life.done():
 			return h.end(cl, errShutdown)
+		case <-flood:
+			return h.end(cl, errPingFlood)
 		case <-timer.After(wait):
 		}
 		idle := h.o.Clock.Now().Sub(time.Unix(0, cl.written.Load()))
@@ -1364,6 +1405,81 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 		cl.written.Store(h.o.Clock.Now().UnixNano())
 		wait = h.o.Ping
 	}
+}
+
+// A client may send pings (RFC 6455 section 5.5.2; sred needs none, it
+// pings the client): each is answered with a pong, a write to the socket,
+// so a client sending them without pause would keep a core of sred busy.
+// It has a budget of maxPingBurst pings, refilled by one every
+// pingRefill; the first ping beyond it is not answered and the connection
+// is closed with status 1008 and the reason errPingFlood.
+const (
+	maxPingBurst = 16
+	pingRefill   = time.Second
+)
+
+var errPingFlood = fmt.Errorf("too many pings (at most %d, then one a second)", maxPingBurst)
+
+// pingBudget counts the pings of one connection; over is closed when the
+// client exceeds its budget.
+type pingBudget struct {
+	now    func() time.Time
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+	over   chan struct{}
+	done   bool
+}
+
+func (h *Hub) newPingBudget() *pingBudget {
+	return &pingBudget{now: h.o.Clock.Now, tokens: maxPingBurst, last: h.o.Clock.Now(), over: make(chan struct{})}
+}
+
+// allow takes a ping from the budget: false (no pong) when it is spent.
+func (p *pingBudget) allow() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		return false
+	}
+	now := p.now()
+	if d := now.Sub(p.last); d > 0 {
+		p.tokens = min(maxPingBurst, p.tokens+float64(d)/float64(pingRefill))
+	}
+	p.last = now
+	if p.tokens >= 1 {
+		p.tokens--
+		return true
+	}
+	p.done = true
+	close(p.over)
+	return false
+}
+
+// acceptOptions are the hub's AcceptOptions for one connection, its pings
+// counted by pings.
+func (h *Hub) acceptOptions(pings *pingBudget) *websocket.AcceptOptions {
+	var o websocket.AcceptOptions
+	if h.o.AcceptOptions != nil {
+		o = *h.o.AcceptOptions
+	}
+	next := o.OnPingReceived
+	o.OnPingReceived = func(ctx context.Context, b []byte) bool {
+		if !pings.allow() {
+			return false
+		}
+		return next == nil || next(ctx, b)
+	}
+	return &o
+}
+
+// timer is the clock the hub waits on: its Clock when that has timers
+// (a manual clock of the tests), else the system's.
+func (h *Hub) timer() clock.Timer {
+	if t, ok := h.o.Clock.(clock.Timer); ok {
+		return t
+	}
+	return clock.Real{}
 }
 
 // end ends the stream of c whose request's context ended with cause. A

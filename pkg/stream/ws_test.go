@@ -176,6 +176,122 @@ func TestStreamWebSocketBadSubscribe(t *testing.T) {
 	require.Equal(t, websocket.StatusMessageTooBig, websocket.CloseStatus(err), "%v", err)
 }
 
+// TestStreamWebSocketSubscribeDeadline: a client that sends no subscribe
+// message within SubscribeWait of its handshake is closed with status 1008
+// and a reason saying so, not dropped without a word; the slot it held is
+// free again. One that subscribes in time is not closed when the wait
+// would have ended.
+func TestStreamWebSocketSubscribeDeadline(t *testing.T) {
+	const wait = 10 * time.Second
+	clk := clock.NewManual(time.Date(2026, 11, 27, 14, 0, 0, 0, time.UTC))
+	hub := stream.NewHub(nil, stream.HubOptions{Clock: clk, SubscribeWait: wait, Ping: time.Hour})
+	mux := http.NewServeMux()
+	hub.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	url := strings.Replace(srv.URL, "http://", "ws://", 1) + "/api/v1/stream"
+
+	for _, c := range []struct {
+		name    string
+		advance time.Duration
+	}{
+		{"at the deadline", wait},
+		{"well after it", 3 * wait},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			silent, _, err := websocket.Dial(ctx, url, nil)
+			require.NoError(t, err)
+			t.Cleanup(func() { silent.CloseNow() })
+			// Subscribed before the wait ends: kept.
+			kept := &wsClient{c: dialConn(t, url)}
+			require.NoError(t, kept.c.Write(ctx, websocket.MessageText, []byte(`{}`)))
+			require.Equal(t, stream.TypeSubscribed, kept.next(t).Type)
+
+			clk.Advance(c.advance)
+			_, _, err = silent.Read(ctx)
+			var ce websocket.CloseError
+			require.ErrorAs(t, err, &ce, "the connection ended without a close frame")
+			require.Equal(t, websocket.StatusPolicyViolation, ce.Code)
+			require.Equal(t, "no subscribe message within 10s", ce.Reason)
+
+			hub.Ingest(ev(1, "api"))
+			require.Equal(t, "INC-2026-0001", kept.next(t).IncidentID, "a subscribed client was closed")
+			require.NoError(t, kept.c.Close(websocket.StatusNormalClosure, ""))
+			require.Eventually(t, func() bool { return hub.Clients() == 0 }, time.Minute, time.Millisecond,
+				"the slots are not freed")
+		})
+	}
+}
+
+// TestStreamWebSocketPingFlood: each ping of a client costs sred a pong
+// written to the socket, so a client has a budget of 16 pings, refilled by
+// one a second: the pings within it are answered, before the subscribe
+// message and after; the first beyond it is not, and the connection is
+// closed with status 1008 and a reason naming the limit.
+func TestStreamWebSocketPingFlood(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		subscribe bool
+	}{
+		{"subscribed", true},
+		{"before subscribing", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := startHub(t, stream.HubOptions{Ping: time.Hour})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			conn := dialConn(t, strings.Replace(f.srv.URL, "http://", "ws://", 1)+"/api/v1/stream")
+			// The client reads all the time (pongs are read while reading).
+			msgs, ended := make(chan stream.Message, 16), make(chan error, 1)
+			go func() {
+				for {
+					_, b, err := conn.Read(ctx)
+					if err != nil {
+						ended <- err
+						return
+					}
+					var m stream.Message
+					if json.Unmarshal(b, &m) == nil {
+						msgs <- m
+					}
+				}
+			}()
+			if c.subscribe {
+				require.NoError(t, conn.Write(ctx, websocket.MessageText, []byte(`{}`)))
+				require.Equal(t, stream.TypeSubscribed, (<-msgs).Type)
+			}
+			for i := range 16 {
+				require.NoError(t, conn.Ping(ctx), "ping %d of the burst", i+1)
+			}
+			// Two seconds later, two more.
+			f.clock.Add(2 * time.Second)
+			for i := range 2 {
+				require.NoError(t, conn.Ping(ctx), "ping %d after the refill", i+1)
+			}
+			require.Error(t, conn.Ping(ctx), "a ping over the budget was answered")
+			var ce websocket.CloseError
+			require.ErrorAs(t, <-ended, &ce)
+			require.Equal(t, websocket.StatusPolicyViolation, ce.Code)
+			require.Equal(t, "too many pings (at most 16, then one a second)", ce.Reason)
+			require.Eventually(t, func() bool { return f.hub.Clients() == 0 }, time.Minute, time.Millisecond,
+				"the slot is not freed")
+		})
+	}
+}
+
+// dialConn opens a WebSocket connection to url, closed when the test ends.
+func dialConn(t *testing.T, url string) *websocket.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, url, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
 // TestStreamWebSocketReplay resumes after a reconnect from the last event
 // ID received: the events missed are replayed in order, then live ones
 // follow. An ID older than the ring, or of another sred process, gets what
