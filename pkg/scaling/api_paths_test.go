@@ -84,14 +84,7 @@ func TestDecisionPathsShownToAdminsOnly(t *testing.T) {
 // now) is refused naming it too, not as "to must be after from".
 func TestBacktestDaysOutOfRange(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{Migrations, targetlock.Migrations}, func(t *testing.T, db *store.DB) {
-		p := cpuPolicy(t, `[/bin/true]`)
-		now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
-		c := New(Options{DB: db, Prometheus: hot{}, Clock: clock.NewManual(now), Registerer: prometheus.NewRegistry()})
-		c.SetConfig(DefaultConfig, []*Policy{p})
-		mux := http.NewServeMux()
-		c.Register(mux)
-		srv := httptest.NewServer(mux)
-		defer srv.Close()
+		p, srv := backtestServer(t, db, time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC))
 		for _, tc := range []struct{ query, want string }{
 			{"from=213504d", `"error":"time \"213504d\": want a duration of at most 106751d"`},
 			{"from=2h&to=-213504d", `"error":"time \"-213504d\": want a duration of at most 106751d"`},
@@ -153,13 +146,7 @@ func TestBacktestPrometheusDurations(t *testing.T) {
 	}
 	// Over the API: a week back at the policy's minute interval.
 	testutil.Backends(t, [][]store.Migration{Migrations, targetlock.Migrations}, func(t *testing.T, db *store.DB) {
-		p := cpuPolicy(t, `[/bin/true]`)
-		c := New(Options{DB: db, Prometheus: hot{}, Clock: clock.NewManual(now), Registerer: prometheus.NewRegistry()})
-		c.SetConfig(DefaultConfig, []*Policy{p})
-		mux := http.NewServeMux()
-		c.Register(mux)
-		srv := httptest.NewServer(mux)
-		defer srv.Close()
+		p, srv := backtestServer(t, db, now)
 		resp, err := http.Get(srv.URL + "/api/v1/scaling/backtest?policy=" + p.Name + "&from=1w&to=1d12h")
 		if err != nil {
 			t.Fatal(err)
@@ -201,14 +188,7 @@ scale_down: {threshold: 30}
 // the policy over 1960, where no series has a sample, and answered 200.
 func TestBacktestTimeBounds(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{Migrations, targetlock.Migrations}, func(t *testing.T, db *store.DB) {
-		p := cpuPolicy(t, `[/bin/true]`)
-		now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
-		c := New(Options{DB: db, Prometheus: hot{}, Clock: clock.NewManual(now), Registerer: prometheus.NewRegistry()})
-		c.SetConfig(DefaultConfig, []*Policy{p})
-		mux := http.NewServeMux()
-		c.Register(mux)
-		srv := httptest.NewServer(mux)
-		defer srv.Close()
+		p, srv := backtestServer(t, db, time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC))
 		const want = `: want a time from 1970-01-02T00:00:00Z to 9999-12-31T23:59:59Z`
 		for _, tc := range []struct {
 			query string
@@ -232,4 +212,19 @@ func TestBacktestTimeBounds(t *testing.T) {
 			}
 		}
 	})
+}
+
+// backtestServer serves the scaling API of a controller holding one CPU
+// policy (its action /bin/true) on db, its clock stopped at now, until the
+// test ends.
+func backtestServer(t *testing.T, db *store.DB, now time.Time) (*Policy, *httptest.Server) {
+	t.Helper()
+	p := cpuPolicy(t, `[/bin/true]`)
+	c := New(Options{DB: db, Prometheus: hot{}, Clock: clock.NewManual(now), Registerer: prometheus.NewRegistry()})
+	c.SetConfig(DefaultConfig, []*Policy{p})
+	mux := http.NewServeMux()
+	c.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return p, srv
 }
