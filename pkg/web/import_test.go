@@ -132,18 +132,13 @@ func TestImportRefusesAmbiguousKeys(t *testing.T) {
 		srv := incidentsServer(t, svc)
 		created := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 		line := func(id string) string { return importLine(t, id, "{}:"+id, created) }
-		edit := func(l, old, new string) string {
-			t.Helper()
-			require.Contains(t, l, old)
-			return strings.Replace(l, old, new, 1)
-		}
 
 		for _, tc := range []struct {
 			name, body, err string
 			refused         string // the refused line's incident
 		}{{
 			"a label given twice",
-			line("KEY-1") + edit(line("KEY-2"), `"labels":null`, `"labels":{"service":"api","service":"payments"}`),
+			line("KEY-1") + editLine(t, line("KEY-2"), `"labels":null`, `"labels":{"service":"api","service":"payments"}`),
 			`import line 2: incident.labels: key "service" given twice (imported 1, skipped 0 before it)`,
 			"KEY-2",
 		}, {
@@ -154,12 +149,12 @@ func TestImportRefusesAmbiguousKeys(t *testing.T) {
 			"KEY-6",
 		}, {
 			"the incident in another case",
-			line("KEY-7") + edit(line("KEY-8"), `{"incident":`, `{"Incident":`),
+			line("KEY-7") + editLine(t, line("KEY-8"), `{"incident":`, `{"Incident":`),
 			`import line 2: unknown field "Incident": the field is "incident" (field names are case-sensitive) (imported 1, skipped 0 before it)`,
 			"KEY-8",
 		}, {
 			"a field of the incident in another case",
-			edit(line("KEY-9"), `"title":`, `"Title":`),
+			editLine(t, line("KEY-9"), `"title":`, `"Title":`),
 			`import line 1: incident: unknown field "Title": the field is "title" (field names are case-sensitive) (imported 0, skipped 0 before it)`,
 			"KEY-9",
 		}} {
@@ -198,29 +193,24 @@ func TestImportTypeErrorsNameJSON(t *testing.T) {
 		srv := incidentsServer(t, svc)
 		created := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 		line := func(id string) string { return importLine(t, id, "{}:"+id, created) }
-		edit := func(l, old, new string) string {
-			t.Helper()
-			require.Contains(t, l, old)
-			return strings.Replace(l, old, new, 1)
-		}
 		code, r := call(t, "POST", srv.URL+"/api/v1/incidents/import", line("TYPE-0"))
 		require.Equal(t, http.StatusOK, code, r.Error)
 		for _, tc := range []struct {
 			name, line, err string
 		}{
-			{"severity", edit(line("TYPE-1"), `"severity":"LOW"`, `"severity":3`),
+			{"severity", editLine(t, line("TYPE-1"), `"severity":"LOW"`, `"severity":3`),
 				`import line 2: incident.severity: want a string, got a number (imported 0, skipped 1 before it)`},
-			{"time", edit(line("TYPE-1"), `"created_at":"2026-03-01T09:00:00Z"`, `"created_at":1772355600`),
+			{"time", editLine(t, line("TYPE-1"), `"created_at":"2026-03-01T09:00:00Z"`, `"created_at":1772355600`),
 				`import line 2: incident.created_at: want an RFC 3339 time, got a number (imported 0, skipped 1 before it)`},
-			{"time text", edit(line("TYPE-1"), `"created_at":"2026-03-01T09:00:00Z"`, `"created_at":"yesterday"`),
+			{"time text", editLine(t, line("TYPE-1"), `"created_at":"2026-03-01T09:00:00Z"`, `"created_at":"yesterday"`),
 				`import line 2: incident.created_at: cannot parse "yesterday" as an RFC 3339 time (as 2026-12-05T10:00:00Z) (imported 0, skipped 1 before it)`},
-			{"labels", edit(line("TYPE-1"), `"labels":null`, `"labels":["api"]`),
+			{"labels", editLine(t, line("TYPE-1"), `"labels":null`, `"labels":["api"]`),
 				`import line 2: incident.labels: want an object, got a list (imported 0, skipped 1 before it)`},
-			{"label value", edit(line("TYPE-1"), `"labels":null`, `"labels":{"service":1}`),
+			{"label value", editLine(t, line("TYPE-1"), `"labels":null`, `"labels":{"service":1}`),
 				`import line 2: incident.labels.service: want a string, got a number (imported 0, skipped 1 before it)`},
-			{"runbook urls", edit(line("TYPE-1"), `"title":`, `"runbook_urls":"https://runbooks/x","title":`),
+			{"runbook urls", editLine(t, line("TYPE-1"), `"title":`, `"runbook_urls":"https://runbooks/x","title":`),
 				`import line 2: incident.runbook_urls: want a list, got a string (imported 0, skipped 1 before it)`},
-			{"in a list", edit(line("TYPE-1"), `"timeline":null`, `"timeline":[{"time":"2026-03-01T09:00:00Z","kind":"note","actor":"rita","message":5}]`),
+			{"in a list", editLine(t, line("TYPE-1"), `"timeline":null`, `"timeline":[{"time":"2026-03-01T09:00:00Z","kind":"note","actor":"rita","message":5}]`),
 				`import line 2: timeline[0].message: want a string, got a number (imported 0, skipped 1 before it)`},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -374,4 +364,12 @@ func TestImportBoundsValues(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, inc.Labels["service"], 4096)
 	})
+}
+
+// editLine is import line l with its first old replaced by new; old must
+// be in it.
+func editLine(t *testing.T, l, old, new string) string {
+	t.Helper()
+	require.Contains(t, l, old)
+	return strings.Replace(l, old, new, 1)
 }
