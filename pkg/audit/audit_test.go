@@ -24,11 +24,7 @@ import (
 // that no usable link can be taken from it. Other paths are kept whole.
 func TestAckLinkTokenNotRecorded(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.OpenSQLite(ctx, t.TempDir())
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Migrate(ctx, audit.Migrations))
-	l := audit.New(db, nil)
+	l := newLog(t)
 	rec := l.Recorder(func(err error) { t.Error(err) })
 
 	const key = "ack-secret-0123456789abcdef"
@@ -56,11 +52,7 @@ func TestAckLinkTokenNotRecorded(t *testing.T) {
 // it took RFC 3339 alone, refusing Unix seconds, and took year 1.
 func TestListSinceParam(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.OpenSQLite(ctx, t.TempDir())
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Migrate(ctx, audit.Migrations))
-	l := audit.New(db, nil)
+	l := newLog(t)
 	at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 	require.NoError(t, l.Record(ctx, audit.Entry{Time: at, Actor: "alice", Method: "POST", Path: "/api/v1/incidents", Route: "POST /api/v1/incidents", Status: 201}))
 	mux := http.NewServeMux()
@@ -84,4 +76,15 @@ func TestListSinceParam(t *testing.T) {
 			require.Contains(t, w.Body.String(), tc.want)
 		})
 	}
+}
+
+// newLog is an audit log on a new SQLite store.
+func newLog(t *testing.T) *audit.Log {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.OpenSQLite(ctx, t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Migrate(ctx, audit.Migrations))
+	return audit.New(db, nil)
 }
