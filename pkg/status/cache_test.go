@@ -328,3 +328,64 @@ func TestChangedPageServedWhileComputing(t *testing.T) {
 		require.Len(t, after.Incidents, 1)
 	})
 }
+
+// TestETagStableWithoutChange: the page held the time of its computation
+// to the nanosecond (updated_at, the footer, the feed's updated), so every
+// recompute gave new bytes and a new entity tag, and a poller's
+// If-None-Match was never answered 304. A recompute that shows the same
+// keeps the time of the last change and the tag; a new public update
+// changes both.
+func TestETagStableWithoutChange(t *testing.T) {
+	ctx := context.Background()
+	for _, path := range []string{"/status", "/status.json", "/status/feed.atom"} {
+		t.Run(strings.TrimPrefix(path, "/"), func(t *testing.T) {
+			atFirstStart(t, func(t *testing.T, _ *store.DB, clk *clock.Manual, stored status.Stored, inc *incident.Service) {
+				created, err := inc.Create(ctx, incident.ManualIncident{Title: "payments down", Service: "payments", Severity: incident.SeverityMedium, Actor: "rita"})
+				require.NoError(t, err)
+				_, err = inc.PostStatusUpdate(ctx, created.ID, incident.StatusUpdate{Actor: "rita", Public: true, PublicMessage: "First look."})
+				require.NoError(t, err)
+				cfg := status.Config{Components: []status.Component{{Name: "Shop", Services: []string{"payments"}}}}
+				require.NoError(t, cfg.Validate())
+				svc := status.New(cfg, status.Options{Incidents: inc, Clock: clk, Key: stored.Key, FirstStart: stored.FirstStart})
+				mux := http.NewServeMux()
+				status.NewHandler(svc, nil).Register(mux)
+				srv := httptest.NewServer(mux)
+				defer srv.Close()
+				url := srv.URL + path
+
+				clk.Advance(time.Minute) // past the instant of the first start: a day with data
+				first := getWith(t, url, "")
+				require.Equal(t, http.StatusOK, first.code)
+				p, err := svc.Page(ctx)
+				require.NoError(t, err)
+				computed := p.UpdatedAt
+
+				for _, recompute := range []func(){
+					func() { clk.Advance(1500 * time.Millisecond); svc.Invalidate() },          // a change elsewhere
+					func() { clk.Advance(15*time.Second + 123*time.Nanosecond) },               // the cache's end
+					func() { clk.Advance(time.Minute + 7*time.Millisecond); svc.Invalidate() }, // both
+				} {
+					recompute()
+					again := getWith(t, url, first.etag)
+					require.Equal(t, http.StatusNotModified, again.code)
+					require.Equal(t, first.etag, again.etag)
+					p, err := svc.Page(ctx)
+					require.NoError(t, err)
+					require.True(t, p.UpdatedAt.Equal(computed), "updated_at %s, want %s", p.UpdatedAt, computed)
+				}
+
+				clk.Advance(time.Second)
+				_, err = inc.PostStatusUpdate(ctx, created.ID, incident.StatusUpdate{Actor: "rita", Public: true, PublicMessage: "Fixed for good."})
+				require.NoError(t, err)
+				svc.Invalidate()
+				changed := getWith(t, url, first.etag)
+				require.Equal(t, http.StatusOK, changed.code)
+				require.NotEqual(t, first.etag, changed.etag)
+				require.Contains(t, changed.body, "Fixed for good.")
+				p, err = svc.Page(ctx)
+				require.NoError(t, err)
+				require.True(t, p.UpdatedAt.Equal(clk.Now()), "updated_at %s, want %s", p.UpdatedAt, clk.Now())
+			})
+		})
+	}
+}

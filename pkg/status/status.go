@@ -272,6 +272,8 @@ type Snapshot struct {
 	At    time.Time
 	gen   uint64
 	forms [numForms]form
+	// content is contentKey of Page.
+	content string
 }
 
 type form struct {
@@ -398,9 +400,36 @@ func (s *Service) Snapshot(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	sn := &Snapshot{Page: p, At: now, gen: gen}
+	sn := &Snapshot{Page: p, At: now, gen: gen, content: contentKey(p)}
+	if prev := s.snap.Load(); prev != nil && prev.content != "" && prev.content == sn.content {
+		// Nothing shown changed: the page keeps the time of its last
+		// change, so that its forms are the same bytes with the same
+		// entity tags and a poller's If-None-Match is answered 304.
+		p.UpdatedAt = prev.Page.UpdatedAt
+	}
 	s.snap.Store(sn)
 	return sn, nil
+}
+
+// contentKey is a hash of what p shows, its time of computation
+// (UpdatedAt) aside: the JSON form and the feed's update IDs, which the
+// JSON leaves out. "" when p cannot be encoded (never the same as another).
+func contentKey(p *Page) string {
+	c := *p
+	c.UpdatedAt = time.Time{}
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return ""
+	}
+	h := sha256.New()
+	h.Write(b)
+	for _, i := range p.Incidents {
+		for _, u := range i.Updates {
+			h.Write([]byte{0})
+			h.Write([]byte(u.ID))
+		}
+	}
+	return string(h.Sum(nil))
 }
 
 // Invalidate drops the cached page (after an incident or budget change):
