@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/events"
@@ -32,13 +33,14 @@ func TestStreamsEndedByTheServer(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			bus := events.NewBus(16, nil)
-			hub := stream.NewHub(bus, stream.HubOptions{})
+			reg := prometheus.NewRegistry()
+			hub := stream.NewHub(bus, stream.HubOptions{Registerer: reg})
 			ctx, cancel := context.WithCancel(context.Background())
 			t.Cleanup(cancel)
 			go hub.Run(ctx) //nolint:errcheck
 			mux := http.NewServeMux()
 			hub.Register(mux)
-			stream.New(bus, stream.Options{Heartbeat: time.Hour}).Register(mux)
+			stream.New(bus, stream.Options{Registerer: reg, Heartbeat: time.Hour}).Register(mux)
 			// ends gets the cancel function of every request.
 			ends := make(chan context.CancelCauseFunc, 2)
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -61,6 +63,7 @@ func TestStreamsEndedByTheServer(t *testing.T) {
 				last = m
 			}
 			require.Equal(t, message{Comment: "closed: " + c.cause}, last)
+			require.Equal(t, 1.0, byReason(t, reg, "sre_stream_closed_clients_total", "sse", "revoked"))
 
 			endWS(errors.New(c.cause))
 			rctx, rcancel := context.WithTimeout(context.Background(), time.Minute)
@@ -71,6 +74,7 @@ func TestStreamsEndedByTheServer(t *testing.T) {
 			require.Equal(t, websocket.StatusPolicyViolation, ce.Code)
 			require.Equal(t, c.reason, ce.Reason)
 			require.True(t, utf8.ValidString(ce.Reason))
+			require.Equal(t, 1.0, byReason(t, reg, "sre_stream_closed_clients_total", "websocket", "revoked"))
 		})
 	}
 }
@@ -145,4 +149,32 @@ func TestWSWritesNothingPublishedAfterRevocation(t *testing.T) {
 		require.ErrorAs(t, err, &ce, "read %s", b)
 		require.Equal(t, cause, ce.Reason)
 	}
+}
+
+// TestWSRevokedBeforeSubscribeCounted: a client whose request the server
+// ends (credentials revoked) before it sent its subscribe message is
+// closed and counted as revoked, as a subscribed one is.
+func TestWSRevokedBeforeSubscribeCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	hub := stream.NewHub(nil, stream.HubOptions{Registerer: reg})
+	mux := http.NewServeMux()
+	hub.Register(mux)
+	ends := make(chan context.CancelCauseFunc, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, end := context.WithCancelCause(r.Context())
+		ends <- end
+		mux.ServeHTTP(w, r.WithContext(ctx))
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	quiet, _, err := websocket.Dial(ctx, strings.Replace(srv.URL, "http://", "ws://", 1)+"/api/v1/stream", nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { quiet.CloseNow() })
+	(<-ends)(errors.New("credentials revoked: vic no longer exists"))
+	_, _, err = quiet.Read(ctx)
+	require.Error(t, err)
+	require.NotErrorIs(t, err, context.DeadlineExceeded, "the connection was not closed")
+	require.Eventually(t, func() bool { return hub.Clients() == 0 }, time.Minute, time.Millisecond)
+	require.Equal(t, 1.0, byReason(t, reg, "sre_stream_closed_clients_total", "websocket", "revoked"))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rootuip/sre/pkg/events"
 	"github.com/rootuip/sre/pkg/stream"
 )
 
@@ -116,21 +118,87 @@ func TestWebSocketRefusalsCounted(t *testing.T) {
 	}
 }
 
-// refused is sre_stream_refused_clients_total{reason} in reg.
+// refused is sre_stream_refused_clients_total{transport="websocket",reason} in reg.
 func refused(t *testing.T, reg *prometheus.Registry, reason string) float64 {
+	t.Helper()
+	return byReason(t, reg, "sre_stream_refused_clients_total", "websocket", reason)
+}
+
+// byReason is the counter name{transport, reason} in reg; a test fails
+// when it is not there.
+func byReason(t *testing.T, reg *prometheus.Registry, name, transport, reason string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
 	for _, mf := range mfs {
-		if mf.GetName() != "sre_stream_refused_clients_total" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			if m.GetLabel()[0].GetValue() == reason {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["transport"] == transport && labels["reason"] == reason {
 				return m.GetCounter().GetValue()
 			}
 		}
 	}
-	t.Fatalf("no sre_stream_refused_clients_total{reason=%q}", reason)
+	t.Fatalf("no %s{transport=%q,reason=%q}", name, transport, reason)
 	return 0
+}
+
+// TestStreamRefusalsCounted: the SSE clients refused (at the limit of
+// clients at once, of one user, while sred stops) are counted in
+// sre_stream_refused_clients_total with transport="sse", as the
+// WebSocket's are with transport="websocket".
+func TestStreamRefusalsCounted(t *testing.T) {
+	for _, c := range []struct {
+		reason string
+		o      stream.Options
+		first  bool // a first client holds the only slot
+		stop   bool // the handler is shut down first
+		code   int
+		msg    string
+	}{
+		{"limit", stream.Options{MaxClients: 1}, true, false, http.StatusServiceUnavailable, "too many event stream clients (at most 1)"},
+		{"user_limit", stream.Options{MaxPerKey: 1, ClientKey: byUserAgent}, true, false, http.StatusTooManyRequests, "too many event streams for"},
+		{"shutdown", stream.Options{}, false, true, http.StatusServiceUnavailable, "event stream: shutting down"},
+	} {
+		t.Run(c.reason, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			c.o.Registerer, c.o.Heartbeat = reg, time.Hour
+			h := stream.New(events.NewBus(16, nil), c.o)
+			// The WebSocket hub shares the metric, with a transport of its own.
+			stream.NewHub(nil, stream.HubOptions{Registerer: reg})
+			mux := http.NewServeMux()
+			h.Register(mux)
+			srv := httptest.NewServer(mux)
+			t.Cleanup(srv.Close)
+			url := srv.URL + "/api/v1/events"
+			if c.first {
+				require.Equal(t, "subscribed", connect(t, url).next(t).Comment)
+			}
+			if c.stop {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				require.NoError(t, h.Shutdown(ctx))
+			}
+			resp, err := http.Get(url)
+			require.NoError(t, err)
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			require.Equal(t, c.code, resp.StatusCode)
+			require.Contains(t, string(body), c.msg)
+			for _, r := range []string{"limit", "user_limit", "shutdown"} {
+				want := 0.0
+				if r == c.reason {
+					want = 1
+				}
+				require.Equal(t, want, byReason(t, reg, "sre_stream_refused_clients_total", "sse", r), "reason %s", r)
+				require.Zero(t, byReason(t, reg, "sre_stream_refused_clients_total", "websocket", r), "reason %s", r)
+			}
+		})
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rootuip/sre/pkg/events"
@@ -26,11 +27,12 @@ import (
 // connections idle.
 func TestShutdownEndsStreams(t *testing.T) {
 	bus := events.NewBus(16, nil)
-	hub := stream.NewHub(bus, stream.HubOptions{})
+	reg := prometheus.NewRegistry()
+	hub := stream.NewHub(bus, stream.HubOptions{Registerer: reg})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go hub.Run(ctx) //nolint:errcheck
-	sse := stream.New(bus, stream.Options{Heartbeat: time.Hour})
+	sse := stream.New(bus, stream.Options{Registerer: reg, Heartbeat: time.Hour})
 	mux := http.NewServeMux()
 	hub.Register(mux)
 	sse.Register(mux)
@@ -81,6 +83,10 @@ func TestShutdownEndsStreams(t *testing.T) {
 	require.NoError(t, errs[0])
 	require.NoError(t, errs[1])
 	require.Equal(t, 0, hub.Clients())
+	// Counted as closed by sred while it stops: one SSE client, two
+	// WebSocket clients (subscribed, and not yet).
+	require.Equal(t, 1.0, byReason(t, reg, "sre_stream_closed_clients_total", "sse", "shutdown"))
+	require.Equal(t, 2.0, byReason(t, reg, "sre_stream_closed_clients_total", "websocket", "shutdown"))
 
 	// New streams are refused while the server shuts down.
 	require.Equal(t, http.StatusServiceUnavailable, connect(t, srv.URL+"/api/v1/events").resp.StatusCode)

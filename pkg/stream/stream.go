@@ -36,6 +36,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -89,6 +90,8 @@ type Handler struct {
 	clients    atomic.Int64
 	perKey     *perKey
 	life       *life
+	refused    *prometheus.CounterVec
+	closed     *prometheus.CounterVec
 }
 
 // New returns a Handler streaming the events of bus.
@@ -107,6 +110,7 @@ func New(bus *events.Bus, o Options) *Handler {
 	}
 	h := &Handler{bus: bus, logger: o.Logger, heartbeat: o.Heartbeat, writeTO: o.WriteTimeout, maxClients: int64(o.MaxClients),
 		perKey: newPerKey(o.ClientKey, o.MaxPerKey), life: newLife()}
+	h.refused, h.closed = clientCounters(o.Registerer, transportSSE)
 	if o.Registerer != nil {
 		promauto.With(o.Registerer).NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sre_event_stream_clients",
@@ -203,18 +207,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.life.enter() {
+		h.refused.WithLabelValues(refusedShutdown).Inc()
 		web.Error(w, http.StatusServiceUnavailable, "unavailable", fmt.Errorf("event stream: %w", errShutdown))
 		return
 	}
 	defer h.life.leave()
 	if n := h.clients.Add(1); n > h.maxClients {
 		h.clients.Add(-1)
+		h.refused.WithLabelValues(refusedLimit).Inc()
 		web.Error(w, http.StatusServiceUnavailable, "unavailable", fmt.Errorf("too many event stream clients (at most %d)", h.maxClients))
 		return
 	}
 	defer h.clients.Add(-1)
 	release, err := h.perKey.acquire(r)
 	if err != nil {
+		h.refused.WithLabelValues(refusedUser).Inc()
 		web.Error(w, http.StatusTooManyRequests, "too_many_requests", err)
 		return
 	}
@@ -233,23 +240,35 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	// The first comment tells the client it is subscribed: every event
 	// published from now on reaches it.
-	if err := h.write(rc, w, ": subscribed\n\n"); err != nil {
+	err = h.write(rc, w, ": subscribed\n\n")
+	if err == nil {
+		err = h.run(r.Context(), rc, w, ch, f, !auth.SeesPaths(r.Context()))
+	}
+	if err == nil {
 		return
 	}
-	if err := h.run(r.Context(), rc, w, ch, f, !auth.SeesPaths(r.Context())); err != nil {
-		cause := err
-		if !errors.Is(err, errShutdown) {
-			cause = context.Cause(r.Context())
-		}
-		if cause != nil && !errors.Is(cause, context.Canceled) {
-			// The server ended the stream (Shutdown, or the auth
-			// middleware when a reload revokes the client's
-			// credentials): say why.
-			err = cause
-			_ = h.write(rc, w, ": closed: "+strings.Join(strings.Fields(cause.Error()), " ")+"\n\n")
-		}
-		h.logger.Debug("event stream ended", "remote", r.RemoteAddr, "err", err)
+	cause := err
+	if !errors.Is(err, errShutdown) {
+		cause = context.Cause(r.Context())
 	}
+	switch {
+	case cause != nil && !errors.Is(cause, context.Canceled):
+		// The server ended the stream (Shutdown, or the auth
+		// middleware when a reload revokes the client's credentials):
+		// say why.
+		reason := closedRevoked
+		if errors.Is(cause, errShutdown) {
+			reason = closedShutdown
+		}
+		h.closed.WithLabelValues(reason).Inc()
+		err = cause
+		_ = h.write(rc, w, ": closed: "+strings.Join(strings.Fields(cause.Error()), " ")+"\n\n")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// A write not taken within the write timeout: the client
+		// stopped reading.
+		h.closed.WithLabelValues(closedSlow).Inc()
+	}
+	h.logger.Debug("event stream ended", "remote", r.RemoteAddr, "err", err)
 }
 
 // run writes the events of ch that f matches; with redact (a subscriber who

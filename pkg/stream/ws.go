@@ -274,14 +274,8 @@ type Hub struct {
 	writes   prometheus.Counter
 	replayed prometheus.Counter
 	refused  *prometheus.CounterVec
+	closed   *prometheus.CounterVec
 }
-
-// Reasons of sre_stream_refused_clients_total.
-const (
-	refusedLimit    = "limit"
-	refusedUser     = "user_limit"
-	refusedShutdown = "shutdown"
-)
 
 // NewHub subscribes to bus; Run must then run for the hub to see events.
 func NewHub(bus *events.Bus, o HubOptions) *Hub {
@@ -352,13 +346,7 @@ func NewHub(bus *events.Bus, o HubOptions) *Hub {
 		Name: "sre_stream_replayed_events_total",
 		Help: "Events replayed to WebSocket clients resuming from an event ID.",
 	})
-	h.refused = f.NewCounterVec(prometheus.CounterOpts{
-		Name: "sre_stream_refused_clients_total",
-		Help: "WebSocket clients refused before the handshake: at the limit of clients at once (limit, 503), of one user or token (user_limit, 429), or while sred stops (shutdown, 503).",
-	}, []string{"reason"})
-	for _, r := range []string{refusedLimit, refusedUser, refusedShutdown} {
-		h.refused.WithLabelValues(r)
-	}
+	h.refused, h.closed = clientCounters(o.Registerer, transportWS)
 	if o.Registerer != nil {
 		f.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sre_stream_clients",
@@ -877,7 +865,7 @@ func (h *Hub) lagged(c *wsClient) {
 	if c.ctx.Err() != nil {
 		return
 	}
-	h.dropped.Inc()
+	h.drop()
 	c.cancel(errTooSlow)
 }
 
@@ -900,8 +888,14 @@ func (h *Hub) dropSlow(c *wsClient, err error) {
 	if c.ctx.Err() != nil {
 		return // gone already (left, or dropped for lagging)
 	}
-	h.dropped.Inc()
+	h.drop()
 	c.cancel(fmt.Errorf("%w: %w", errTooSlow, err))
+}
+
+// drop counts a client dropped for being too slow.
+func (h *Hub) drop() {
+	h.dropped.Inc()
+	h.closed.WithLabelValues(closedSlow).Inc()
 }
 
 // write writes es to c, one message per event or as JSON arrays, corked:
@@ -1080,7 +1074,7 @@ func (h *Hub) appendEntry(ev events.Event, at time.Time, body []byte, rev events
 					delete(h.clients, c)
 					h.unindex(c)
 					c.cancel(errTooSlow)
-					h.dropped.Inc()
+					h.drop()
 					continue
 				}
 				low = min(low, need)
@@ -1257,12 +1251,15 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 		case <-read:
 		case <-h.life.done():
 			closedBy = errShutdown
+			h.closed.WithLabelValues(closedShutdown).Inc()
 			c.Close(websocket.StatusGoingAway, errShutdown.Error()) //nolint:errcheck
 		case <-due:
 			closedBy = fmt.Errorf("%w within %s", errNoSubscribe, h.o.SubscribeWait)
+			h.closed.WithLabelValues(closedNoSubscribe).Inc()
 			c.Close(websocket.StatusPolicyViolation, closedBy.Error()) //nolint:errcheck
 		case <-flood:
 			closedBy = errPingFlood
+			h.closed.WithLabelValues(closedPingFlood).Inc()
 			c.Close(websocket.StatusPolicyViolation, closedBy.Error()) //nolint:errcheck
 		}
 	}()
@@ -1273,6 +1270,11 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 		return closedBy
 	}
 	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			// The server ended the request (credentials revoked): the
+			// read gave up and closed the connection.
+			h.closed.WithLabelValues(closedRevoked).Inc()
+		}
 		return fmt.Errorf("read subscribe message: %w", err)
 	}
 	// Read as the HTTP API reads a JSON body (web.DecodeJSON): valid
@@ -1298,6 +1300,7 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 	}
 	if err != nil {
 		h.writeControl(ctx, c, TypeError, map[string]any{"error": err.Error()})
+		h.closed.WithLabelValues(closedBadSubscribe).Inc()
 		c.Close(websocket.StatusPolicyViolation, "bad subscribe message") //nolint:errcheck
 		return err
 	}
@@ -1400,6 +1403,11 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 			continue
 		}
 		if err := h.ping(ctx, cl); err != nil {
+			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				// No pong within WriteTimeout: a peer gone without
+				// closing (half-open); the library closed the connection.
+				h.closed.WithLabelValues(closedNoPong).Inc()
+			}
 			return errors.Join(context.Cause(ctx), err)
 		}
 		cl.written.Store(h.o.Clock.Now().UnixNano())
@@ -1503,10 +1511,14 @@ func (h *Hub) end(c *wsClient, cause error) error {
 		case <-t.C:
 		}
 	}
-	code := websocket.StatusPolicyViolation
-	if errors.Is(cause, errShutdown) {
-		code = websocket.StatusGoingAway
+	code, reason := websocket.StatusPolicyViolation, closedRevoked
+	switch {
+	case errors.Is(cause, errShutdown):
+		code, reason = websocket.StatusGoingAway, closedShutdown
+	case errors.Is(cause, errPingFlood):
+		reason = closedPingFlood
 	}
+	h.closed.WithLabelValues(reason).Inc()
 	if err := c.conn.Close(code, closeReason(cause)); err != nil {
 		return fmt.Errorf("%w (close: %w)", cause, err)
 	}

@@ -164,6 +164,7 @@ func TestStreamWebSocketBadSubscribe(t *testing.T) {
 			require.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err), "%v", err)
 		})
 	}
+	require.Equal(t, 12.0, closedWS(t, f.reg, "bad_subscribe"), "the clients closed for their subscribe message are not counted")
 	resp, err := http.Get(f.srv.URL + "/api/v1/stream?type=budget.")
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -184,7 +185,8 @@ func TestStreamWebSocketBadSubscribe(t *testing.T) {
 func TestStreamWebSocketSubscribeDeadline(t *testing.T) {
 	const wait = 10 * time.Second
 	clk := clock.NewManual(time.Date(2026, 11, 27, 14, 0, 0, 0, time.UTC))
-	hub := stream.NewHub(nil, stream.HubOptions{Clock: clk, SubscribeWait: wait, Ping: time.Hour})
+	reg := prometheus.NewRegistry()
+	hub := stream.NewHub(nil, stream.HubOptions{Registerer: reg, Clock: clk, SubscribeWait: wait, Ping: time.Hour})
 	mux := http.NewServeMux()
 	hub.Register(mux)
 	srv := httptest.NewServer(mux)
@@ -193,7 +195,7 @@ func TestStreamWebSocketSubscribeDeadline(t *testing.T) {
 	defer cancel()
 	url := strings.Replace(srv.URL, "http://", "ws://", 1) + "/api/v1/stream"
 
-	for _, c := range []struct {
+	for i, c := range []struct {
 		name    string
 		advance time.Duration
 	}{
@@ -215,6 +217,7 @@ func TestStreamWebSocketSubscribeDeadline(t *testing.T) {
 			require.ErrorAs(t, err, &ce, "the connection ended without a close frame")
 			require.Equal(t, websocket.StatusPolicyViolation, ce.Code)
 			require.Equal(t, "no subscribe message within 10s", ce.Reason)
+			require.Equal(t, float64(i+1), closedWS(t, reg, "no_subscribe"))
 
 			hub.Ingest(ev(1, "api"))
 			require.Equal(t, "INC-2026-0001", kept.next(t).IncidentID, "a subscribed client was closed")
@@ -275,6 +278,7 @@ func TestStreamWebSocketPingFlood(t *testing.T) {
 			require.ErrorAs(t, <-ended, &ce)
 			require.Equal(t, websocket.StatusPolicyViolation, ce.Code)
 			require.Equal(t, "too many pings (at most 16, then one a second)", ce.Reason)
+			require.Equal(t, 1.0, closedWS(t, f.reg, "ping_flood"))
 			require.Eventually(t, func() bool { return f.hub.Clients() == 0 }, time.Minute, time.Millisecond,
 				"the slot is not freed")
 		})
@@ -372,6 +376,12 @@ func counter(t testing.TB, reg *prometheus.Registry, name string) prometheus.Col
 	return nil
 }
 
+// closedWS is sre_stream_closed_clients_total{transport="websocket",reason} in reg.
+func closedWS(t *testing.T, reg *prometheus.Registry, reason string) float64 {
+	t.Helper()
+	return byReason(t, reg, "sre_stream_closed_clients_total", "websocket", reason)
+}
+
 // TestStreamWebSocketSlowClientDropped: a client that stops reading is
 // dropped once it lags by more than the replay ring, and counted; the hub
 // never waits for it and the client that reads gets every event.
@@ -403,6 +413,7 @@ func testSlowClientDropped(t *testing.T, sub string) {
 		require.Equal(t, float64(i), m.Data["n"])
 	}
 	require.Equal(t, float64(1), dropped(), "the slow client is dropped after %d events", i)
+	require.Equal(t, 1.0, closedWS(t, f.reg, "slow"))
 	// The slow client reads what its socket held, then the connection ends.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -506,10 +517,12 @@ func TestStreamWebSocketStalledClient(t *testing.T) {
 			}
 			if c.timeout == time.Hour {
 				require.Zero(t, dropped())
+				require.Zero(t, closedWS(t, f.reg, "slow"))
 				require.Equal(t, 2, f.hub.Clients())
 				return
 			}
 			require.Eventually(t, func() bool { return dropped() == 1 && f.hub.Clients() == 1 }, time.Minute, 10*time.Millisecond)
+			require.Equal(t, 1.0, closedWS(t, f.reg, "slow"))
 			f.hub.Ingest(events.Event{Type: "incident.updated", Data: map[string]any{"n": -1}})
 			require.Equal(t, float64(-1), fast.next(t).Data["n"])
 		})
@@ -817,6 +830,69 @@ func TestStreamWebSocketPingsIdleConnections(t *testing.T) {
 	clk.Advance(ping / 2)
 	require.NoError(t, clk.WaitWaiters(ctx, 1))
 	require.EqualValues(t, 2, pings.Load(), "an idle connection was not pinged")
+}
+
+// TestStreamWebSocketUnansweredPing: a client whose connection stays up
+// but that answers no ping (its peer gone without closing, a half-open
+// connection) is closed once the ping's write timeout passes, its slot
+// freed, and counted in sre_stream_closed_clients_total{reason="no_pong"};
+// a client that answers is pinged and kept.
+func TestStreamWebSocketUnansweredPing(t *testing.T) {
+	const ping = 15 * time.Second
+	for _, c := range []struct {
+		name    string
+		answers bool
+	}{{"answers", true}, {"silent", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			clk := clock.NewManual(time.Date(2026, 11, 27, 14, 0, 0, 0, time.UTC))
+			reg := prometheus.NewRegistry()
+			// The write timeout bounds the wait for the pong: the silent
+			// client never answers, however long it is.
+			hub := stream.NewHub(nil, stream.HubOptions{Registerer: reg, Clock: clk, Ping: ping, WriteTimeout: time.Second})
+			mux := http.NewServeMux()
+			hub.Register(mux)
+			srv := httptest.NewServer(mux)
+			t.Cleanup(srv.Close)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var pinged atomic.Int64
+			conn, _, err := websocket.Dial(ctx, strings.Replace(srv.URL, "http://", "ws://", 1)+"/api/v1/stream", &websocket.DialOptions{
+				OnPingReceived: func(context.Context, []byte) bool { pinged.Add(1); return true },
+			})
+			require.NoError(t, err)
+			t.Cleanup(func() { conn.CloseNow() })
+			require.NoError(t, conn.Write(ctx, websocket.MessageText, []byte(`{}`)))
+			cl := &wsClient{c: conn}
+			require.Equal(t, stream.TypeSubscribed, cl.next(t).Type)
+			if c.answers {
+				// Pongs are written while the client reads.
+				go func() {
+					for {
+						if _, _, err := conn.Read(ctx); err != nil {
+							return
+						}
+					}
+				}()
+			}
+
+			require.NoError(t, clk.WaitWaiters(ctx, 1))
+			clk.Advance(ping)
+			if c.answers {
+				// The hub waits on the clock again once the pong came.
+				require.NoError(t, clk.WaitWaiters(ctx, 1))
+				require.EqualValues(t, 1, pinged.Load())
+				require.Equal(t, 1, hub.Clients())
+				require.Zero(t, closedWS(t, reg, "no_pong"))
+				return
+			}
+			require.Eventually(t, func() bool { return hub.Clients() == 0 }, time.Minute, time.Millisecond,
+				"a client that answers no ping keeps its slot")
+			require.Equal(t, 1.0, closedWS(t, reg, "no_pong"))
+			for _, r := range []string{"slow", "revoked", "shutdown", "ping_flood"} {
+				require.Zero(t, closedWS(t, reg, r), r)
+			}
+		})
+	}
 }
 
 // TestStreamWebSocketEventsPerWrite: the events pending for a client when
