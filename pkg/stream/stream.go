@@ -63,7 +63,9 @@ const (
 // Options configure a Handler.
 type Options struct {
 	Logger *slog.Logger
-	// Registerer receives sre_event_stream_clients (nil: not registered).
+	// Registerer receives sre_event_stream_clients and the SSE series of
+	// sre_stream_refused_clients_total and sre_stream_closed_clients_total
+	// (nil: not registered).
 	Registerer prometheus.Registerer
 	// Heartbeat is the interval of the `: heartbeat` comments. Default 15s.
 	Heartbeat time.Duration
