@@ -27,6 +27,7 @@ func TestPairs(t *testing.T) {
 		{"the last merge key of a mapping", "x: &x {a: 1}\ny: &y {b: 2}\nm: {<<: *x, <<: *y}", "b=2@2:8"},
 		{"a mapping merged twice", "x: &x {a: 1}\nm: {<<: [*x, *x]}", "a=1@1:8"},
 		{"a quoted << is a key", "m: {\"<<\": 1}", "<<=1@1:5"},
+		{"a << with the non-specific tag merges", "m: {! <<: {a: 1}, b: 2}", "a=1@1:12 b=2@1:19"},
 		{"a key written twice", "m: {a: 1, a: 2}", "a=1@1:5 a=2@1:11"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -41,6 +42,17 @@ func TestPairs(t *testing.T) {
 				got = append(got, fmt.Sprintf("%s=%s@%d:%d", p.Key.Value, p.Value.Value, p.Key.Line, p.Key.Column))
 			}
 			require.Equal(t, tc.want, strings.Join(got, " "))
+			// Lookup finds each field where Pairs does (the first of a key
+			// written twice).
+			first := map[string]*yaml.Node{}
+			for _, p := range pairs {
+				if first[p.Key.Value] == nil {
+					first[p.Key.Value] = p.Value
+				}
+			}
+			for k, v := range first {
+				require.Same(t, v, Lookup(m, k), "Lookup(m, %q)", k)
+			}
 			// The same map as yaml.v3 decodes, but for a key written twice,
 			// which the decoder refuses.
 			var decoded map[string]map[string]any
@@ -64,6 +76,35 @@ func TestPairs(t *testing.T) {
 // TestPairsErrors: a merge of what is no mapping, or of the mapping that
 // holds it, is an error at the merge key's value, as the decoder refuses
 // it.
+// TestMergeKeyTags: a << key is a merge key when yaml.v3 decodes it as
+// one, and Pairs and Lookup agree: a mapping built in code may leave the
+// tag empty or non-specific, whatever the key's style.
+func TestMergeKeyTags(t *testing.T) {
+	for _, tag := range []string{"", "!", "!!merge", "tag:yaml.org,2002:merge", "!!str"} {
+		for _, style := range []yaml.Style{0, yaml.DoubleQuotedStyle} {
+			t.Run(fmt.Sprintf("tag %q style %d", tag, style), func(t *testing.T) {
+				scalar := func(v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: v} }
+				m := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{
+					{Kind: yaml.ScalarNode, Value: "<<", Tag: tag, Style: style},
+					{Kind: yaml.MappingNode, Content: []*yaml.Node{scalar("a"), scalar("1")}},
+					scalar("b"), scalar("2"),
+				}}
+				var decoded map[string]any
+				require.NoError(t, m.Decode(&decoded))
+				_, merged := decoded["a"]
+				require.Equal(t, merged, Lookup(m, "a") != nil, "Lookup(m, \"a\") of %v", decoded)
+				pairs, err := Pairs(m)
+				require.NoError(t, err)
+				keys := map[string]bool{}
+				for _, p := range pairs {
+					keys[p.Key.Value] = true
+				}
+				require.Equal(t, merged, keys["a"], "Pairs(m) of %v", decoded)
+			})
+		}
+	}
+}
+
 func TestPairsErrors(t *testing.T) {
 	for _, tc := range []struct{ name, doc, want string }{
 		{"a scalar", "v: &v 5\nm: {<<: *v}", `line 2: a merge key (<<) takes a mapping or a list of mappings (e.g. <<: *base), got "5"`},
