@@ -120,3 +120,78 @@ func TestPairsErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestExpand: the expanded copy of a document reads as the document does,
+// with no anchor, alias or merge key left in it, and keeps the places of
+// its nodes.
+func TestExpand(t *testing.T) {
+	for _, tc := range []struct{ name, doc string }{
+		{"plain", "a: 1\nb: [x, y]\n"},
+		{"an alias value", "a: &v {x: 1}\nb: *v\n"},
+		{"an alias in a list", "a: &v 5\nb: [*v, *v]\n"},
+		{"a merge", "base: &b {x: 1, y: 2}\nm: {<<: *b, y: 3}\n"},
+		{"a merge at the top", "<<: {x: 1}\ny: 2\n"},
+		{"a merge of a merge", "x: &x {a: 1}\ny: &y {<<: *x, b: 2}\nm: {<<: [*y, {c: 3}]}\n"},
+		{"an alias of a mapping with a merge", "x: &x {a: 1}\ny: &y {<<: *x}\nm: *y\n"},
+		{"a quoted << is a key", "m: {\"<<\": 1}\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var doc yaml.Node
+			require.NoError(t, yaml.Unmarshal([]byte(tc.doc), &doc))
+			got, err := Expand(&doc)
+			require.NoError(t, err)
+			out, err := yaml.Marshal(got)
+			require.NoError(t, err)
+			var want, have any
+			require.NoError(t, yaml.Unmarshal([]byte(tc.doc), &want))
+			require.NoError(t, yaml.Unmarshal(out, &have))
+			require.Equal(t, want, have, "expanded:\n%s", out)
+			var again yaml.Node
+			require.NoError(t, yaml.Unmarshal(out, &again))
+			var check func(n *yaml.Node)
+			check = func(n *yaml.Node) {
+				require.NotEqual(t, yaml.AliasNode, n.Kind, "an alias left in:\n%s", out)
+				require.Empty(t, n.Anchor, "an anchor left in:\n%s", out)
+				require.False(t, isMerge(n), "a merge key left in:\n%s", out)
+				for _, c := range n.Content {
+					check(c)
+				}
+			}
+			check(&again)
+			// The copy of an aliased value is placed at its anchor's value.
+			for _, p := range mustPairs(t, got.Content[0]) {
+				orig := Lookup(doc.Content[0], p.Key.Value)
+				require.Equal(t, [2]int{orig.Line, orig.Column}, [2]int{p.Value.Line, p.Value.Column}, p.Key.Value)
+			}
+		})
+	}
+}
+
+func mustPairs(t *testing.T, n *yaml.Node) []Pair {
+	t.Helper()
+	pairs, err := Pairs(n)
+	require.NoError(t, err)
+	return pairs
+}
+
+// TestExpandErrors: what cannot be expanded is an error at its place.
+func TestExpandErrors(t *testing.T) {
+	laughs := "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+	for i := 'b'; i <= 'f'; i++ {
+		laughs += fmt.Sprintf("%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", i, i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+	}
+	for _, tc := range []struct{ name, doc, want string }{
+		{"a merge of a list of scalars", "m: {<<: [1]}", `1:9: a merge key (<<) takes a mapping or a list of mappings (e.g. <<: *base), got "1"`},
+		{"an anchor holding its own alias", "a: &a [x, *a]", "1:11: the value of anchor &a holds an alias of itself"},
+		{"too many nodes", laughs, fmt.Sprintf("5:36: aliases expand the document to more than %d nodes", MaxExpandNodes)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var doc yaml.Node
+			require.NoError(t, yaml.Unmarshal([]byte(tc.doc), &doc))
+			_, err := Expand(&doc)
+			var ne *NodeError
+			require.ErrorAs(t, err, &ne)
+			require.Equal(t, tc.want, fmt.Sprintf("%d:%d: %v", ne.Line, ne.Column, ne.Err))
+		})
+	}
+}
