@@ -46,7 +46,15 @@ func splitWebConfig(path string) (users map[string]string, served string, cleanu
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, path, cleanup, nil
 	}
-	root := doc.Content[0]
+	// The copy is written as exporter-toolkit reads the file: the fields a
+	// merge key (<<: *base) brings in and the values of aliases
+	// (tls_server_config: *tls) written out, so that the users and the
+	// certificate paths are found wherever they are written, and no alias
+	// is left naming an anchor inside the users taken out.
+	root, err := yamlerr.Expand(doc.Content[0])
+	if err != nil {
+		return nil, "", cleanup, fmt.Errorf("web config file %w", yamlerr.FileSection(path, b, "", err))
+	}
 	found := false
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		key, val := root.Content[i], root.Content[i+1]
@@ -65,7 +73,7 @@ func splitWebConfig(path string) (users map[string]string, served string, cleanu
 	if !found {
 		return nil, path, cleanup, nil
 	}
-	out, err := yaml.Marshal(&doc)
+	out, err := yaml.Marshal(root)
 	if err != nil {
 		return nil, "", cleanup, err
 	}

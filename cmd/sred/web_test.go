@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/stretchr/testify/require"
 	yaml "go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/bcrypt"
@@ -46,6 +47,68 @@ func TestSplitWebConfig(t *testing.T) {
 	require.NoError(t, os.WriteFile(bad, []byte("basic_auth_users:\n  alice: clear-text\n"), 0o600))
 	_, _, _, err = splitWebConfig(bad)
 	require.ErrorContains(t, err, "web config file "+bad+": ")
+}
+
+// TestSplitWebConfigMerges: the users and the certificate paths are found
+// where a merge key or an alias brings them in, as exporter-toolkit reads
+// them, and the copy it serves holds no alias or merge: its relative
+// certificate paths are made absolute, it keeps no user, and it loads.
+func TestSplitWebConfigMerges(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _ := selfSigned(t, dir)
+	cert, key := filepath.Base(certFile), filepath.Base(keyFile)
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	require.NoError(t, err)
+	h := string(hash)
+	tls := map[string]any{"cert_file": certFile, "key_file": keyFile}
+	for _, tc := range []struct {
+		name, doc string
+		users     map[string]string
+		served    map[string]any
+	}{
+		{"users and tls from a merge",
+			"<<: {basic_auth_users: {alice: " + h + "}, tls_server_config: {cert_file: " + cert + ", key_file: " + key + "}}\n",
+			map[string]string{"alice": h}, map[string]any{"tls_server_config": tls}},
+		{"users from a list of merges, the first winning",
+			"<<: [{basic_auth_users: {alice: " + h + "}}, {basic_auth_users: {bob: " + h + "}}]\n" +
+				"tls_server_config: {cert_file: " + cert + ", key_file: " + key + "}\n",
+			map[string]string{"alice": h}, map[string]any{"tls_server_config": tls}},
+		{"users written win over merged ones, which are not served",
+			"<<: {basic_auth_users: {bob: " + h + "}}\nbasic_auth_users: {alice: " + h + "}\n" +
+				"tls_server_config: {cert_file: " + cert + ", key_file: " + key + "}\n",
+			map[string]string{"alice": h}, map[string]any{"tls_server_config": tls}},
+		{"certificate paths from a merge in tls_server_config",
+			"tls_server_config: {<<: {cert_file: " + cert + ", key_file: " + key + "}, min_version: TLS12}\n" +
+				"basic_auth_users: {alice: " + h + "}\n",
+			map[string]string{"alice": h}, map[string]any{"tls_server_config": map[string]any{
+				"cert_file": certFile, "key_file": keyFile, "min_version": "TLS12"}}},
+		{"a certificate path by alias",
+			"tls_server_config: {cert_file: &c " + cert + ", key_file: " + key + ", client_ca_file: *c, client_auth_type: RequireAndVerifyClientCert}\n" +
+				"basic_auth_users: {alice: " + h + "}\n",
+			map[string]string{"alice": h}, map[string]any{"tls_server_config": map[string]any{
+				"cert_file": certFile, "key_file": keyFile, "client_ca_file": certFile,
+				"client_auth_type": "RequireAndVerifyClientCert"}}},
+		{"an alias of a hash in the users",
+			"basic_auth_users: {alice: &h " + h + ", bob: *h}\n" +
+				"tls_server_config: {cert_file: " + cert + ", key_file: " + key + "}\n",
+			map[string]string{"alice": h, "bob": h}, map[string]any{"tls_server_config": tls}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, "web.yml")
+			require.NoError(t, os.WriteFile(path, []byte(tc.doc), 0o600))
+			users, served, cleanup, err := splitWebConfig(path)
+			require.NoError(t, err)
+			t.Cleanup(cleanup)
+			require.Equal(t, tc.users, users)
+			require.NotEqual(t, path, served)
+			b, err := os.ReadFile(served)
+			require.NoError(t, err)
+			var got map[string]any
+			require.NoError(t, yaml.Unmarshal(b, &got))
+			require.Equal(t, tc.served, got, "served:\n%s", b)
+			require.NoError(t, web.Validate(served), "served:\n%s", b)
+		})
+	}
 }
 
 // TestSplitWebConfigErrors: the web config file's errors read as sred.yml's

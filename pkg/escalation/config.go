@@ -134,7 +134,7 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 	if err := unmarshal((*plain)(c)); err != nil {
 		return err
 	}
-	c.sevKeys = mappingKeys(valueOf(n.Node, "severities"))
+	c.sevKeys = mappingKeys(yamlerr.Lookup(n.Node, "severities"))
 	if err := c.Validate(); err != nil {
 		err = fmt.Errorf("escalation: %w", err)
 		// A message naming no node under the section keeps the decoder's
@@ -157,49 +157,17 @@ func (n *nodeOf) UnmarshalYAML(node *yaml.Node) error {
 	return nil
 }
 
-// valueOf returns the value of key in mapping node n, or nil.
-func valueOf(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
-}
-
-// mappingKeys returns the keys of mapping node n in the order they appear,
-// each once; the keys a merge key ("<<: *defaults") brings in come at its
-// place.
+// mappingKeys returns the keys of mapping node n as the decoder reads
+// them (yamlerr.Pairs), each once: the keys a merge key ("<<: *defaults")
+// brings in come at its place.
 func mappingKeys(n *yaml.Node) []incident.Severity {
+	pairs, _ := yamlerr.Pairs(n) // the decoder has refused a bad merge
 	var out []incident.Severity
-	var walk func(n *yaml.Node, depth int)
-	walk = func(n *yaml.Node, depth int) {
-		for n != nil && n.Kind == yaml.AliasNode {
-			n = n.Alias
-		}
-		if n == nil || depth > 8 {
-			return
-		}
-		switch n.Kind {
-		case yaml.SequenceNode: // <<: [*a, *b]
-			for _, m := range n.Content {
-				walk(m, depth+1)
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k := n.Content[i]
-				if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
-					walk(n.Content[i+1], depth+1)
-				} else if s := incident.Severity(k.Value); !slices.Contains(out, s) {
-					out = append(out, s)
-				}
-			}
+	for _, p := range pairs {
+		if s := incident.Severity(p.Key.Value); !slices.Contains(out, s) {
+			out = append(out, s)
 		}
 	}
-	walk(n, 0)
 	return out
 }
 

@@ -211,7 +211,8 @@ func TestWarningPositions(t *testing.T) {
 }
 
 // TestSeverityWarningOrder: the severities' warnings follow the order of
-// the file's keys (a key brought in by a merge, "<<: {...}", at the merge),
+// the file's keys (a key brought in by a merge, "<<: {...}", at the merge,
+// also when the merge brings in the whole severities section),
 // then the severities the file leaves to their default, in the order
 // CRITICAL, HIGH, MEDIUM, LOW; an unconfigured channel is named at the
 // first value of that order that uses it.
@@ -234,6 +235,13 @@ func TestSeverityWarningOrder(t *testing.T) {
 			`:4:27: escalation: severities.LOW.channels[0]: channel slack is used by the escalation config but not configured in notifications`,
 			`:4:56: escalation: severities.MEDIUM.channels[0]: channel teams is used by the escalation config but not configured in notifications`,
 			`:5:23: escalation: severities.HIGH.channels[0]: channel webhook is used by the escalation config but not configured in notifications`,
+		}},
+		// The severities a merge brings into the section keep their order.
+		{"severity_order_section_merge.yml", []string{
+			`:2:38: escalation: severities.LOW.channels[0]: channel slack is used by the escalation config but not configured in notifications`,
+			`:2:69: escalation: severities.CRITICAL.channels[0]: channel teams is used by the escalation config but not configured in notifications`,
+			`: escalation: default severities.HIGH.channels[1]: channel push is used by the escalation config but not configured in notifications`,
+			`: escalation: default severities.HIGH.channels[2]: channel email is used by the escalation config but not configured in notifications`,
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/parallel"
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // Error is a problem in a spec file, at a line and column, about a field.
@@ -310,16 +311,16 @@ func unknownFormat(doc *yaml.Node, file string) *Error {
 	if v == "" {
 		e.Field = "apiVersion"
 		e.Msg = fmt.Sprintf("missing apiVersion (want %s)", APIVersion)
-		if fieldNode(doc, "groups") != nil {
+		if yamlerr.Lookup(doc, "groups") != nil {
 			// srectl validate rules/, or a rule file next to the specs.
 			e.Msg += ": this is a Prometheus rule file (groups:), not an SLO spec"
-		} else if fieldNode(doc, "webhook") != nil || fieldNode(doc, "notifications") != nil || fieldNode(doc, "escalation") != nil {
+		} else if yamlerr.Lookup(doc, "webhook") != nil || yamlerr.Lookup(doc, "notifications") != nil || yamlerr.Lookup(doc, "escalation") != nil {
 			// srectl validate sred.yml: its checker is another command.
 			e.Msg += ": this is a sred configuration (webhook:, notifications:, escalation:), not an SLO spec; check it with srectl check config"
 		} else {
 			// srectl validate on another directory of examples/.
 			for _, h := range otherFiles {
-				if fieldNode(doc, h.keys[0]) != nil && fieldNode(doc, h.keys[1]) != nil {
+				if yamlerr.Lookup(doc, h.keys[0]) != nil && yamlerr.Lookup(doc, h.keys[1]) != nil {
 					e.Msg += fmt.Sprintf(": this is %s (%s:, %s:), not an SLO spec; check it with %s", h.what, h.keys[0], h.keys[1], h.check)
 					break
 				}
@@ -329,16 +330,16 @@ func unknownFormat(doc *yaml.Node, file string) *Error {
 	}
 	if v == chaosAPIVersion {
 		e.Field = "apiVersion"
-		if n := fieldNode(doc, "apiVersion"); n != nil {
+		if n := yamlerr.Lookup(doc, "apiVersion"); n != nil {
 			e.Line, e.Column = n.Line, n.Column
 		}
 		e.Msg = fmt.Sprintf("unsupported version %q: this is a chaos experiment, not an SLO spec; check it with srectl chaos validate", v)
 		return e
 	}
 	e.Field = "apiVersion"
-	if n := fieldNode(doc, "apiVersion"); n != nil {
+	if n := yamlerr.Lookup(doc, "apiVersion"); n != nil {
 		e.Line, e.Column = n.Line, n.Column
-	} else if n := fieldNode(doc, "version"); n != nil {
+	} else if n := yamlerr.Lookup(doc, "version"); n != nil {
 		e.Field = "version"
 		e.Line, e.Column = n.Line, n.Column
 	}
@@ -374,7 +375,7 @@ const chaosAPIVersion = "chaos.sre.rootuip.io/v1"
 // analysis (kind RolloutAnalysis) shares the apiVersion, and was reported
 // field by field as unknown fields of an SLO spec.
 func otherKind(doc *yaml.Node, file string) *Error {
-	n := fieldNode(doc, "kind")
+	n := yamlerr.Lookup(doc, "kind")
 	if n == nil || n.Kind != yaml.ScalarNode || n.Value == Kind {
 		return nil
 	}
@@ -386,20 +387,10 @@ func otherKind(doc *yaml.Node, file string) *Error {
 	return e
 }
 
-func fieldNode(m *yaml.Node, key string) *yaml.Node {
-	if m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
-}
-
+// scalarField is the value of field key of mapping m as the decoder reads
+// it (a merged field, an alias followed), "" when it is no scalar.
 func scalarField(m *yaml.Node, key string) string {
-	if n := fieldNode(m, key); n != nil && n.Kind == yaml.ScalarNode {
+	if n := yamlerr.Lookup(m, key); n != nil && n.Kind == yaml.ScalarNode {
 		return n.Value
 	}
 	return ""

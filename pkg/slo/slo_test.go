@@ -14,6 +14,7 @@ import (
 
 	"github.com/rootuip/sre/pkg/slo"
 	_ "github.com/rootuip/sre/pkg/slo/openslo"
+	_ "github.com/rootuip/sre/pkg/slo/pyrra"
 	_ "github.com/rootuip/sre/pkg/slo/sloth"
 )
 
@@ -494,4 +495,54 @@ slos:
 	require.EqualError(t, err, "merge.yml:7:9: slos[0].<<: a merge key (<<) cannot merge *base, a mapping that holds it\n"+
 		"merge.yml:7:9: slos[1].<<: a merge key (<<) cannot merge *base, a mapping that holds it\n"+
 		"merge.yml:7:9: slos[2].<<: a merge key (<<) cannot merge *base, a mapping that holds it")
+}
+
+// TestFormatMergeKeys: the field that tells a spec's format (apiVersion,
+// Sloth's version) is read as the decoder reads it, also where a merge key
+// brings it in; so are the fields that name another kind of file. Before,
+// such a spec was "missing apiVersion".
+func TestFormatMergeKeys(t *testing.T) {
+	const sli = `{events: {errorSelector: 'x_total{code="5"}', totalSelector: x_total}}`
+	for _, tc := range []struct {
+		name, doc string
+		want      string // the specs' services and SLOs, or the error
+	}{
+		{"native", "<<: {apiVersion: sre.rootuip.io/v1, kind: ServiceLevelObjectives}\nservice: s\n" +
+			"slos: [{name: a, objective: 99.9, sli: " + sli + "}]\n", "s/a"},
+		{"native, another kind", "<<: {apiVersion: sre.rootuip.io/v1, kind: RolloutAnalysis}\nservice: s\n",
+			`f.yml:1:43: kind: unsupported kind "RolloutAnalysis" (want ServiceLevelObjectives): this is a rollout analysis, not an SLO spec; sred loads it from analysis.spec_files of sred.yml: check it with srectl check config`},
+		{"sloth", "<<: {version: prometheus/v1}\nservice: s\nslos: [{name: a, objective: 99.9, sli: {events: " +
+			"{error_query: 'sum(rate(x_total{code=\"5\"}[{{.window}}]))', total_query: 'sum(rate(x_total[{{.window}}]))'}}, alerting: {page_alert: {disable: true}, ticket_alert: {disable: true}}}]\n", "s/a"},
+		{"sloth CRD", "<<: {apiVersion: sloth.slok.dev/v1, kind: PrometheusServiceLevel}\nmetadata: {name: s}\n" +
+			"spec: {service: s, slos: [{name: a, objective: 99.9, sli: {events: " +
+			"{errorQuery: 'sum(rate(x_total{code=\"5\"}[{{.window}}]))', totalQuery: 'sum(rate(x_total[{{.window}}]))'}}, alerting: {pageAlert: {disable: true}, ticketAlert: {disable: true}}}]}\n", "s/a"},
+		{"pyrra", "<<: {apiVersion: pyrra.dev/v1alpha1, kind: ServiceLevelObjective}\nmetadata: {name: a, namespace: s}\n" +
+			"spec: {target: '99.5', window: 4w, indicator: {ratio: {errors: {metric: 'x_total{code=\"5\"}'}, total: {metric: x_total}}}}\n", "s/a"},
+		{"pyrra list", "<<: {apiVersion: v1, kind: List}\nitems: [{<<: {apiVersion: pyrra.dev/v1alpha1}, kind: ServiceLevelObjective, metadata: {name: a, namespace: s}, " +
+			"spec: {target: '99.5', window: 4w, indicator: {ratio: {errors: {metric: 'x_total{code=\"5\"}'}, total: {metric: x_total}}}}}]\n", "s/a"},
+		{"openslo", "<<: {apiVersion: openslo/v1, kind: SLO}\nmetadata: {name: a}\nspec: {service: s, budgetingMethod: Occurrences, " +
+			"timeWindow: [{duration: 30d, isRolling: true}], objectives: [{target: 0.999}], indicator: {metadata: {name: x}, spec: {ratioMetric: " +
+			"{counter: true, bad: {metricSource: {type: Prometheus, spec: {query: 'x_total{code=\"5\"}'}}}, total: {metricSource: {type: Prometheus, spec: {query: x_total}}}}}}}\n", "s/a"},
+		{"an unsupported version", "<<: {apiVersion: example.com/v9}\nservice: s\n",
+			`f.yml:1:18: apiVersion: unsupported version "example.com/v9" (supported: sre.rootuip.io/v1, `},
+		{"a rule file", "<<: {groups: []}\n",
+			"f.yml:1:1: apiVersion: missing apiVersion (want sre.rootuip.io/v1): this is a Prometheus rule file (groups:), not an SLO spec"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			specs, err := slo.Parse([]byte(tc.doc), "f.yml")
+			if strings.HasPrefix(tc.want, "f.yml:") {
+				require.Error(t, err)
+				require.True(t, strings.HasPrefix(err.Error(), tc.want), "got %v", err)
+				return
+			}
+			require.NoError(t, err)
+			var got []string
+			for _, s := range specs {
+				for _, o := range s.SLOs {
+					got = append(got, s.Service+"/"+o.Name)
+				}
+			}
+			require.Equal(t, tc.want, strings.Join(got, " "))
+		})
+	}
 }

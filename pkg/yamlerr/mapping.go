@@ -181,3 +181,79 @@ func anchorName(n *yaml.Node) string {
 	}
 	return "itself"
 }
+
+// MaxExpandNodes is the most nodes Expand writes: aliases of aliases can
+// stand for far more nodes than a file writes.
+const MaxExpandNodes = 100_000
+
+// Expand returns a copy of n as the decoder reads it, for a document that
+// is written out again for a reader of its own: each alias is replaced by
+// a copy of the value of its anchor, each mapping holds its fields as
+// Pairs gives them (its merge keys applied), and no node has an anchor.
+// Each node keeps its line and column. A merge Pairs refuses, an anchor
+// whose value holds an alias of itself, or a copy of more than
+// MaxExpandNodes nodes is a *NodeError.
+func Expand(n *yaml.Node) (*yaml.Node, error) {
+	e := expander{open: map[*yaml.Node]bool{}}
+	return e.expand(n)
+}
+
+type expander struct {
+	open  map[*yaml.Node]bool // the nodes being copied: an alias of one is a cycle
+	outer *yaml.Node          // the outermost alias being copied, where too many nodes are placed
+	nodes int
+}
+
+func (e *expander) expand(n *yaml.Node) (*yaml.Node, error) {
+	at := n
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			return nil, At(n, "alias *%s names no anchor", n.Value)
+		}
+		if e.outer == nil {
+			e.outer = n
+			defer func() { e.outer = nil }()
+		}
+		n = n.Alias
+	}
+	if e.open[n] {
+		return nil, At(at, "the value of anchor &%s holds an alias of itself", n.Anchor)
+	}
+	if e.nodes++; e.nodes > MaxExpandNodes {
+		if e.outer != nil {
+			at = e.outer
+		}
+		return nil, At(at, "aliases expand the document to more than %d nodes", MaxExpandNodes)
+	}
+	c := *n
+	c.Anchor, c.Alias, c.Content = "", nil, nil
+	e.open[n] = true
+	defer delete(e.open, n)
+	switch n.Kind {
+	case yaml.MappingNode:
+		pairs, err := Pairs(n)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range pairs {
+			k, err := e.expand(p.Key)
+			if err != nil {
+				return nil, err
+			}
+			v, err := e.expand(p.Value)
+			if err != nil {
+				return nil, err
+			}
+			c.Content = append(c.Content, k, v)
+		}
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for _, item := range n.Content {
+			v, err := e.expand(item)
+			if err != nil {
+				return nil, err
+			}
+			c.Content = append(c.Content, v)
+		}
+	}
+	return &c, nil
+}

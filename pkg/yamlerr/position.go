@@ -734,7 +734,7 @@ func field(n *yaml.Node, part string, seen map[*yaml.Node]bool) (value, at *yaml
 	var merge *yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
-		if isMergeKey(k) {
+		if isMerge(k) {
 			merge = n.Content[i+1]
 			continue
 		}
@@ -766,12 +766,6 @@ func resolve(n *yaml.Node) *yaml.Node {
 		return n.Alias
 	}
 	return n
-}
-
-// isMergeKey reports whether k is a merge key (<<), as yaml.v3 reads it:
-// "<<" unquoted, or tagged !!merge.
-func isMergeKey(k *yaml.Node) bool {
-	return k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge"
 }
 
 // position is "file:line:col: ".

@@ -132,15 +132,8 @@ type importer struct{}
 func (importer) Name() string { return APIVersion }
 
 func (importer) Match(doc *yaml.Node) bool {
-	if doc.Kind != yaml.MappingNode {
-		return false
-	}
-	for i := 0; i+1 < len(doc.Content); i += 2 {
-		if doc.Content[i].Value == "apiVersion" && doc.Content[i+1].Value == APIVersion {
-			return true
-		}
-	}
-	return false
+	v := yamlerr.Lookup(doc, "apiVersion")
+	return v != nil && v.Kind == yaml.ScalarNode && v.Value == APIVersion
 }
 
 // objectNode decodes the envelope of an object; spec stays a node.

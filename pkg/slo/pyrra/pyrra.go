@@ -33,6 +33,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/slo"
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // APIVersion and Kind name Pyrra's object; ListKind is its list.
@@ -145,20 +146,10 @@ type importer struct{}
 
 func (importer) Name() string { return APIVersion }
 
-func field(doc *yaml.Node, key string) *yaml.Node {
-	if doc.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(doc.Content); i += 2 {
-		if doc.Content[i].Value == key {
-			return doc.Content[i+1]
-		}
-	}
-	return nil
-}
-
+// scalar is the value of field key of mapping doc as the decoder reads it
+// (a merged field, an alias followed), "" when it is no scalar.
 func scalar(doc *yaml.Node, key string) string {
-	if n := field(doc, key); n != nil && n.Kind == yaml.ScalarNode {
+	if n := yamlerr.Lookup(doc, key); n != nil && n.Kind == yaml.ScalarNode {
 		return n.Value
 	}
 	return ""
@@ -171,7 +162,7 @@ func (importer) Match(doc *yaml.Node) bool {
 	case scalar(doc, "apiVersion") == APIVersion:
 		return true
 	case scalar(doc, "apiVersion") == "v1" && scalar(doc, "kind") == "List":
-		items := field(doc, "items")
+		items := yamlerr.Lookup(doc, "items")
 		return items != nil && items.Kind == yaml.SequenceNode && len(items.Content) > 0 &&
 			scalar(items.Content[0], "apiVersion") == APIVersion
 	}
@@ -282,7 +273,7 @@ func convert(file string, doc *yaml.Node, prefix string) (*converted, slo.Errors
 	if v, k := scalar(doc, "apiVersion"), scalar(doc, "kind"); v != APIVersion || k != Kind {
 		// Before decoding: another object's fields are not Pyrra's.
 		at, path := doc, "kind"
-		if n := field(doc, "kind"); n != nil {
+		if n := yamlerr.Lookup(doc, "kind"); n != nil {
 			at = n
 		}
 		if prefix != "" {

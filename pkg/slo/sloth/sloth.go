@@ -25,6 +25,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/slo"
+	"github.com/rootuip/sre/pkg/yamlerr"
 )
 
 // Version is the Sloth spec version this package reads.
@@ -126,15 +127,7 @@ type crdImporter struct{}
 func (crdImporter) Name() string { return CRDVersion }
 
 func (crdImporter) Match(doc *yaml.Node) bool {
-	if doc.Kind != yaml.MappingNode {
-		return false
-	}
-	for i := 0; i+1 < len(doc.Content); i += 2 {
-		if doc.Content[i].Value == "apiVersion" && doc.Content[i+1].Value == CRDVersion {
-			return true
-		}
-	}
-	return false
+	return scalar(doc, "apiVersion") == CRDVersion
 }
 
 func (crdImporter) Import(file string, docs []*yaml.Node) ([]*slo.Spec, error) {
@@ -185,15 +178,16 @@ type importer struct{}
 func (importer) Name() string { return "sloth " + Version }
 
 func (importer) Match(doc *yaml.Node) bool {
-	if doc.Kind != yaml.MappingNode {
-		return false
+	return scalar(doc, "version") == Version
+}
+
+// scalar is the value of field key of mapping doc as the decoder reads it
+// (a merged field, an alias followed), "" when it is no scalar.
+func scalar(doc *yaml.Node, key string) string {
+	if n := yamlerr.Lookup(doc, key); n != nil && n.Kind == yaml.ScalarNode {
+		return n.Value
 	}
-	for i := 0; i+1 < len(doc.Content); i += 2 {
-		if doc.Content[i].Value == "version" && doc.Content[i+1].Value == Version {
-			return true
-		}
-	}
-	return false
+	return ""
 }
 
 var windowRE = regexp.MustCompile(`\{\{\s*\.window\s*\}\}`)
