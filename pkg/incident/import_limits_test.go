@@ -1,6 +1,8 @@
 package incident_test
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -267,5 +269,37 @@ func TestImportMemoryDoesNotGrowWithLines(t *testing.T) {
 		inc, err := f.svc.Get(t.Context(), "DUP-3")
 		require.NoError(t, err)
 		require.Equal(t, "imported DUP-3", inc.Title, "the first line's incident is kept")
+	})
+}
+
+// TestImportPlansWithValues: on PostgreSQL sred's sessions plan prepared
+// statements generically; an import batch's look-ups of its IDs (id IN
+// ($1, ... $1000)) then scanned the whole incidents table of the store
+// being filled, comparing each row with every ID (2-3 s of PostgreSQL's
+// CPU a batch of a 100,000-incident move). The import's transaction plans
+// its statements with their values, which walk the primary key.
+func TestImportPlansWithValues(t *testing.T) {
+	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		var modes []string
+		f.svc.AddImportHook(func(ctx context.Context, tx *sql.Tx, _ time.Time) error {
+			if db.Dialect != store.Postgres {
+				return nil
+			}
+			var mode string
+			err := tx.QueryRowContext(ctx, `SHOW plan_cache_mode`).Scan(&mode)
+			modes = append(modes, mode)
+			return err
+		})
+		res, err := f.svc.Import(t.Context(), strings.NewReader(importRecord(t, "OLD-2025-0001")+importRecord(t, "OLD-2025-0002")))
+		require.NoError(t, err)
+		require.Equal(t, 2, res.Imported)
+		if db.Dialect == store.Postgres {
+			require.Equal(t, []string{"force_custom_plan"}, modes)
+			// Outside the import, the session's generic plans hold.
+			var mode string
+			require.NoError(t, db.QueryRowContext(t.Context(), `SHOW plan_cache_mode`).Scan(&mode))
+			require.Equal(t, "force_generic_plan", mode)
+		}
 	})
 }
