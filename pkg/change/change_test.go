@@ -263,3 +263,35 @@ func TestRecordKeyOfAnotherService(t *testing.T) {
 		require.Len(t, cs, 1)
 	})
 }
+
+// TestDeploymentFrequencyCountsDeploys: the deployment frequency counts the
+// deployments of a service, as DORA defines it; a configuration or
+// infrastructure change is no deployment (it counted as one), but it is a
+// change of the failure rate and of sre_deployments_total.
+func TestDeploymentFrequencyCountsDeploys(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db, change.DefaultConfig)
+		for _, c := range []change.Change{
+			{Service: "checkout"},
+			{Service: "checkout", Kind: change.KindDeploy},
+			{Service: "checkout", Kind: change.KindConfig},
+			{Service: "checkout", Kind: change.KindInfra},
+			{Service: "checkout", Kind: change.KindConfig, Outcome: change.Failed},
+		} {
+			_, err := e.changes.Record(ctx, c)
+			require.NoError(t, err)
+		}
+		ms, err := e.changes.Metrics(ctx)
+		require.NoError(t, err)
+		require.Len(t, ms, 1)
+		require.InDelta(t, 2.0/7, ms[0].PerDay, 1e-9)
+		require.InDelta(t, 1.0/5, ms[0].FailureRatio, 1e-9)
+		require.Equal(t, 4, ms[0].Results[change.Succeeded])
+		require.NoError(t, promtest.GatherAndCompare(e.reg, strings.NewReader(fmt.Sprintf(`
+# HELP sre_deployment_frequency_per_day Deployment frequency: deployments (changes of kind deploy) that succeeded within changes.dora_window, per day.
+# TYPE sre_deployment_frequency_per_day gauge
+sre_deployment_frequency_per_day{service="checkout"} %v
+`, 2.0/7)), "sre_deployment_frequency_per_day"))
+	})
+}

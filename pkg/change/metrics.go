@@ -53,7 +53,7 @@ var (
 	descRatio = prometheus.NewDesc(MetricFailureRatio,
 		"Change failure rate: failed changes / changes that shipped, among those finished within changes.dora_window (7d by default); 0 without changes in the window.", []string{"service"}, nil)
 	descFrequency = prometheus.NewDesc(MetricFrequency,
-		"Deployment frequency: changes that succeeded within changes.dora_window, per day.", []string{"service"}, nil)
+		"Deployment frequency: deployments (changes of kind deploy) that succeeded within changes.dora_window, per day.", []string{"service"}, nil)
 	descLeadTime = prometheus.NewDesc(MetricLeadTime,
 		"Lead time for changes: commit time to the change's success, for the changes recorded with a commit time.", []string{"service"}, nil)
 	descRestore = prometheus.NewDesc(MetricRestoreTime,
@@ -122,7 +122,8 @@ type ServiceMetrics struct {
 	InProgress int `json:"in_progress"`
 	// Failures counts the failed changes (all time).
 	Failures int `json:"failures"`
-	// FailureRatio and PerDay are over changes.dora_window.
+	// FailureRatio and PerDay are over changes.dora_window; PerDay counts
+	// the deployments (kind deploy) that succeeded in it.
 	FailureRatio float64   `json:"failure_ratio"`
 	PerDay       float64   `json:"deployments_per_day"`
 	LeadTime     Histogram `json:"lead_time_seconds"`
@@ -215,29 +216,33 @@ func (s *Service) Metrics(ctx context.Context) ([]ServiceMetrics, error) {
 		return m
 	}
 
-	// Results and failures, all time; shipped, failed and succeeded within
-	// the window. A change that failed and was rolled back later is one
-	// change: counted under failed, the outcome it finished with, and
-	// once among the rollbacks.
+	// Results and failures, all time; shipped and failed within the
+	// window, and the deployments (kind deploy) that succeeded in it: the
+	// deployment frequency, as DORA defines it, counts deployments, not
+	// configuration or infrastructure changes (those count among the
+	// changes of the failure rate). A change that failed and was rolled
+	// back later is one change: counted under failed, the outcome it
+	// finished with, and once among the rollbacks.
 	rows, err := s.db.QueryContext(ctx, `SELECT service, result, MIN(started_at), COUNT(*), SUM(failed),
-		SUM(CASE WHEN finished_at >= $1 THEN 1 ELSE 0 END), SUM(CASE WHEN finished_at >= $1 THEN failed ELSE 0 END), SUM(later)
-		FROM (SELECT service, started_at, finished_at, failed,
+		SUM(CASE WHEN finished_at >= $1 THEN 1 ELSE 0 END), SUM(CASE WHEN finished_at >= $1 THEN failed ELSE 0 END),
+		SUM(CASE WHEN finished_at >= $1 AND kind = $3 THEN 1 ELSE 0 END), SUM(later)
+		FROM (SELECT service, kind, started_at, finished_at, failed,
 			CASE WHEN rolled_back_at IS NULL THEN outcome ELSE $2 END AS result,
 			CASE WHEN rolled_back_at IS NULL THEN 0 ELSE 1 END AS later FROM changes) t
-		GROUP BY service, result ORDER BY service, result`, since, string(Failed))
+		GROUP BY service, result ORDER BY service, result`, since, string(Failed), string(KindDeploy))
 	if err != nil {
 		return nil, fmt.Errorf("read change counts: %w", err)
 	}
-	type window struct{ shipped, failed, succeeded int }
+	type window struct{ shipped, failed, deployed int }
 	win := map[string]*window{}
 	for rows.Next() {
 		var (
 			svc, outcome                string
 			first                       int64
 			n, failed, inWin, failedWin int
-			later                       int
+			deployWin, later            int
 		)
-		if err := rows.Scan(&svc, &outcome, &first, &n, &failed, &inWin, &failedWin, &later); err != nil {
+		if err := rows.Scan(&svc, &outcome, &first, &n, &failed, &inWin, &failedWin, &deployWin, &later); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read change counts: %w", err)
 		}
@@ -265,7 +270,7 @@ func (s *Service) Metrics(ctx context.Context) ([]ServiceMetrics, error) {
 			w.shipped += inWin
 			w.failed += failedWin
 			if o == Succeeded {
-				w.succeeded += inWin
+				w.deployed += deployWin
 			}
 		}
 		if Outcome(outcome) == InProgress {
@@ -284,7 +289,7 @@ func (s *Service) Metrics(ctx context.Context) ([]ServiceMetrics, error) {
 		if w.shipped > 0 {
 			m.FailureRatio = float64(w.failed) / float64(w.shipped)
 		}
-		m.PerDay = float64(w.succeeded) / days
+		m.PerDay = float64(w.deployed) / days
 	}
 
 	// Lead time: commit to success.
