@@ -29,6 +29,14 @@ func (s *Service) Register(mux *http.ServeMux) {
 // maxSkew is how far in the future a recorded change may say it started.
 const maxSkew = 5 * time.Minute
 
+// maxUntold is how long before now a change recorded as finished may say
+// it started without saying when it finished (finished_at, now by
+// default): a deploy recorded at the end of its CI job. One that started
+// earlier is a record after the fact (a CI replay, a history imported):
+// finished now, it counted as a deployment of today in the deployment
+// frequency and the failure rate, with a lead time running to now.
+const maxUntold = 24 * time.Hour
+
 // Request is the body of POST /api/v1/changes. The override token travels in the
 // X-SRE-Override-Token header, as for GET /api/v1/gate.
 type Request struct {
@@ -78,6 +86,12 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.StartedAt != nil {
 		c.StartedAt = *req.StartedAt
+		if req.FinishedAt == nil && req.Outcome != string(InProgress) && req.StartedAt.Before(s.clock.Now().Add(-maxUntold)) {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("started_at %s is more than %d hours ago and finished_at is not given: "+
+				"give the change's finished_at (recorded as finished now, it would count as a deployment of today, with a lead time to now)",
+				req.StartedAt.UTC().Format(time.RFC3339), int(maxUntold.Hours())))
+			return
+		}
 	}
 	out, existed, err := s.submit(r.Context(), c, GateInput{Change: req.Change, OverrideToken: r.Header.Get(budget.OverrideHeader), OverrideReason: req.OverrideReason,
 		Client: budget.OverrideClient(r)})

@@ -1040,3 +1040,53 @@ func TestChangeTimeParams(t *testing.T) {
 		}
 	})
 }
+
+// TestChangeRecordedAfterTheFact: a change recorded as finished that says
+// it started more than a day ago needs its finished_at (a CI replay, a
+// history imported): recorded as finished now, it counted as a
+// deployment of today in sre_deployment_frequency_per_day, with a lead
+// time of weeks. With its finished_at it counts when it finished: out of
+// the window here. A change that started a few hours ago and is recorded
+// at the end of its job still finishes now.
+func TestChangeRecordedAfterTheFact(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		srv := serve(t, e)
+		ctx := context.Background()
+		started := t0.Add(-21 * 24 * time.Hour)
+		old := fmt.Sprintf(`{"service": "checkout", "commit": "3f2c1ab", "commit_time": %q, "started_at": %q`,
+			started.Add(-time.Hour).Format(time.RFC3339), started.Format(time.RFC3339))
+		for _, outcome := range []string{"", "succeeded", "failed", "rolled_back"} {
+			body := old + `, "outcome": "` + outcome + `"}`
+			code, a := call(t, srv, http.MethodPost, "/api/v1/changes", body)
+			require.Equal(t, http.StatusBadRequest, code, body)
+			require.Equal(t, "started_at 2026-11-10T12:00:00Z is more than 24 hours ago and finished_at is not given: "+
+				"give the change's finished_at (recorded as finished now, it would count as a deployment of today, with a lead time to now)", a.Error)
+		}
+		cs, err := e.changes.List(ctx, change.Query{})
+		require.NoError(t, err)
+		require.Empty(t, cs)
+
+		code, a := call(t, srv, http.MethodPost, "/api/v1/changes", old+fmt.Sprintf(`, "finished_at": %q}`, started.Add(10*time.Minute).Format(time.RFC3339)))
+		require.Equal(t, http.StatusCreated, code, a.Error)
+		c := decode[change.Change](t, a)
+		require.Equal(t, started.Add(10*time.Minute), *c.FinishedAt)
+		require.InDelta(t, (70 * time.Minute).Seconds(), *c.LeadTime, 1e-9)
+		// A rollout that has been under way for weeks finishes later.
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes", `{"service": "search", "outcome": "in_progress", "started_at": "2026-11-10T12:00:00Z"}`)
+		require.Equal(t, http.StatusCreated, code, a.Error)
+		// A CI job records its deploy of two hours at its end.
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes", fmt.Sprintf(`{"service": "checkout", "started_at": %q}`, t0.Add(-2*time.Hour).Format(time.RFC3339)))
+		require.Equal(t, http.StatusCreated, code, a.Error)
+		require.Equal(t, t0, *decode[change.Change](t, a).FinishedAt)
+
+		ms, err := e.changes.Metrics(ctx)
+		require.NoError(t, err)
+		for _, m := range ms {
+			if m.Service == "checkout" {
+				require.InDelta(t, 1.0/7, m.PerDay, 1e-9, "the deploy of today alone")
+				require.Equal(t, 2, m.Results[change.Succeeded])
+			}
+		}
+	})
+}

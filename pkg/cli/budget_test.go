@@ -144,6 +144,10 @@ customers:
 		{"change yellow quota", []string{"change", "record", "--service=search"}, 1,
 			[]string{"refused: change refused by the deploy gate (recorded as change 8): normal change denied: error budget of SLO availability is yellow and service search had 2 changes in the last 24h, its quota while yellow (changes.yellow_max_changes_per_day: 2)"}, ""},
 		{"change yellow critical", []string{"change", "record", "--service=search", "--change=critical"}, 0, []string{"change 9: succeeded deploy of search (gate allow: critical change allowed"}, ""},
+		{"change after the fact", []string{"change", "record", "--service=ledger", "--started-at=" + end.Add(-21*24*time.Hour).Format(time.RFC3339)}, 4, nil,
+			"srectl: sred answered 400: started_at " + end.Add(-21*24*time.Hour).Format(time.RFC3339) + " is more than 24 hours ago and finished_at is not given"},
+		{"change after the fact finished", []string{"change", "record", "--service=ledger", "--started-at=" + end.Add(-21*24*time.Hour).Format(time.RFC3339),
+			"--finished-at=" + end.Add(-21*24*time.Hour+10*time.Minute).Format(time.RFC3339)}, 0, []string{"change 10: succeeded deploy of ledger (gate skipped"}, ""},
 		{"gate yellow quota", []string{"gate", "--service=search", "-o", "json"}, 1, []string{`"decision": "deny"`, `"yellow_quota": 2`, `"changes_last_24h": 3`}, ""},
 		{"change list", []string{"change", "list", "--service=checkout"}, 0, []string{
 			"ID  SERVICE   KIND    OUTCOME    FAILED  STARTED               VERSION  COMMIT  LEAD TIME  INCIDENTS\n" +

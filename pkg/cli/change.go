@@ -23,6 +23,7 @@ func init() {
 			rec                         sredAPI
 			req                         change.Request
 			commitTime, started, output string
+			finished                    string
 			token, tokenFile            string
 		)
 		record := cmd.Command("record", "Record a change of a service: the deploy gate answers first; a denied change is recorded as refused and exits 1 (3 when sred is unreachable or fails, 4 when it refuses the request).")
@@ -32,6 +33,7 @@ func init() {
 		record.Flag("commit", "Commit shipped.").StringVar(&req.Commit)
 		record.Flag("commit-time", "When the commit was made (RFC 3339): the lead time for changes starts there.").StringVar(&commitTime)
 		record.Flag("started-at", "When the change started (RFC 3339; now by default).").StringVar(&started)
+		record.Flag("finished-at", "When the change finished (RFC 3339; now by default): required for a change recorded after the fact, started more than 24 hours ago.").StringVar(&finished)
 		record.Flag("outcome", "succeeded, in_progress (finish it with `srectl change finish`), failed or rolled_back.").Default(string(change.Succeeded)).
 			EnumVar(&req.Outcome, "succeeded", "in_progress", "failed", "rolled_back")
 		record.Flag("release", "Version or release shipped (recorded as the change's version).").StringVar(&req.Version)
@@ -77,7 +79,7 @@ func init() {
 				for _, t := range []struct {
 					flag, v string
 					into    **time.Time
-				}{{"--commit-time", commitTime, &req.CommitTime}, {"--started-at", started, &req.StartedAt}} {
+				}{{"--commit-time", commitTime, &req.CommitTime}, {"--started-at", started, &req.StartedAt}, {"--finished-at", finished, &req.FinishedAt}} {
 					if t.v == "" {
 						continue
 					}
