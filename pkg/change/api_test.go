@@ -1090,3 +1090,44 @@ func TestChangeRecordedAfterTheFact(t *testing.T) {
 		}
 	})
 }
+
+// TestRetryWithoutKey: a request without a key that says when its change
+// started is a retry of the change recorded before with the same service,
+// kind, source, commit, version, description and started_at (a CI step
+// retried after a timeout): it records nothing and answers that change
+// (200), where it recorded a second deployment. Another commit, or
+// another start, is another change; without a key nor started_at every
+// request is a new change.
+func TestRetryWithoutKey(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		srv := serve(t, e)
+		ctx := context.Background()
+		body := `{"service": "checkout", "commit": "3f2c1ab", "version": "v2.4.1", "source": "ci", "started_at": "2026-12-01T11:50:00Z"}`
+		code, a := call(t, srv, http.MethodPost, "/api/v1/changes", body)
+		require.Equal(t, http.StatusCreated, code, a.Error)
+		first := decode[change.Change](t, a)
+		e.clk.Advance(time.Minute)
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes", body)
+		require.Equal(t, http.StatusOK, code, a.Error)
+		require.Equal(t, first.ID, decode[change.Change](t, a).ID)
+		for _, other := range []string{
+			`{"service": "checkout", "commit": "4a5b6c7", "version": "v2.4.2", "source": "ci", "started_at": "2026-12-01T11:50:00Z"}`,
+			`{"service": "checkout", "commit": "3f2c1ab", "version": "v2.4.1", "source": "ci", "started_at": "2026-12-01T11:55:00Z"}`,
+			`{"service": "checkout", "kind": "config", "commit": "3f2c1ab", "version": "v2.4.1", "source": "ci", "started_at": "2026-12-01T11:50:00Z"}`,
+			`{"service": "search", "commit": "3f2c1ab", "version": "v2.4.1", "source": "ci", "started_at": "2026-12-01T11:50:00Z"}`,
+			`{"service": "checkout", "commit": "3f2c1ab", "version": "v2.4.1", "source": "ci"}`,
+			`{"service": "checkout", "commit": "3f2c1ab", "version": "v2.4.1", "source": "ci"}`,
+		} {
+			code, a = call(t, srv, http.MethodPost, "/api/v1/changes", other)
+			require.Equal(t, http.StatusCreated, code, other)
+		}
+		cs, err := e.changes.List(ctx, change.Query{Service: "checkout"})
+		require.NoError(t, err)
+		require.Len(t, cs, 6)
+		ms, err := e.changes.Metrics(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "checkout", ms[0].Service)
+		require.Equal(t, 6, ms[0].Results[change.Succeeded], "the retry is no second deployment")
+	})
+}

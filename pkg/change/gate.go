@@ -47,29 +47,45 @@ func (s *Service) Submit(ctx context.Context, c Change, in GateInput) (Change, e
 }
 
 // submit is Submit; existed reports a retry: c.Key named a change recorded
-// before, which it returns as it was (the gate is not asked again).
+// before, or c has no key and gives its StartedAt and says what a change
+// recorded before without a key says (same), which it returns as it was
+// (the gate is not asked again).
 func (s *Service) submit(ctx context.Context, c Change, in GateInput) (Change, bool, error) {
+	started := !c.StartedAt.IsZero()
 	if err := c.normalise(s.clock.Now()); err != nil {
 		return Change{}, false, err
 	}
-	if c.Key != "" {
-		prev, err := byKey(ctx, s.db, c.Key)
-		switch {
-		case err == nil:
+	var (
+		prev *Change
+		err  error
+	)
+	switch {
+	case c.Key != "":
+		prev, err = byKey(ctx, s.db, c.Key)
+		if err == nil {
 			// A retry is of the same service and kind; a change of another
 			// one under the key (a job number that is per repository,
 			// shared by two services' pipelines) would be lost behind a 200.
-			if err := keyReused(prev, &c); err != nil {
-				return Change{}, false, err
-			}
-			out, err := s.Get(ctx, prev.ID)
-			if err == nil && out.Outcome == Refused && out.Gate != nil && out.Gate.Decision == "deny" {
-				err = &RefusedError{Change: out}
-			}
-			return out, true, err
-		case !errors.Is(err, ErrNotFound):
-			return Change{}, false, err
+			err = keyReused(prev, &c)
 		}
+	case started:
+		// No key, but the change says when it started: a request that
+		// says the same of a change recorded before is a retry of it (a
+		// CI step retried after a timeout), as an alert sent again is
+		// the same alert to Alertmanager.
+		prev, err = same(ctx, s.db, &c)
+	default:
+		err = ErrNotFound
+	}
+	switch {
+	case err == nil:
+		out, err := s.Get(ctx, prev.ID)
+		if err == nil && out.Outcome == Refused && out.Gate != nil && out.Gate.Decision == "deny" {
+			err = &RefusedError{Change: out}
+		}
+		return out, true, err
+	case !errors.Is(err, ErrNotFound):
+		return Change{}, false, err
 	}
 	_, gater := s.config()
 	g := &Gate{Decision: "skipped", Reason: "no deploy gate configured"}

@@ -154,6 +154,23 @@ func byKey(ctx context.Context, q querier, key string) (*Change, error) {
 	return c, nil
 }
 
+// same reads the change recorded without a key that is c as a request
+// without a key names it, with the started_at it gives: of the same
+// service, kind, source, commit, version and description, started at the
+// same millisecond (ErrNotFound).
+func same(ctx context.Context, q querier, c *Change) (*Change, error) {
+	prev, err := scan(q.QueryRowContext(ctx, `SELECT `+columns+` FROM changes WHERE service = $1 AND started_at = $2 AND idem_key = ''
+		AND kind = $3 AND source = $4 AND commit_sha = $5 AND version = $6 AND description = $7 ORDER BY id LIMIT 1`,
+		c.Service, ms(c.StartedAt), string(c.Kind), c.Source, c.Commit, c.Version, c.Description))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: no change of %s started at %s", ErrNotFound, c.Service, c.StartedAt.Format(time.RFC3339Nano))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the change of %s started at %s: %w", c.Service, c.StartedAt.Format(time.RFC3339Nano), err)
+	}
+	return prev, nil
+}
+
 const columns = `id, service, kind, source, ref, version, commit_sha, commit_at, description, actor, outcome, failed,
 	gate_decision, gate_state, gate_reason, gate_override, override_reason, started_at, finished_at, idem_key, rolled_back_at`
 
