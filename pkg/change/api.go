@@ -78,9 +78,18 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	// CI runners' clocks drift, but not by more than maxSkew: a change
 	// that says it ends in the future would count in the DORA window for
 	// ever.
+	// A time at the Unix epoch or before is what a template renders for a
+	// time it does not have: Go's zero time was taken as now, and
+	// 1970-01-01 recorded a change of 1970.
 	for i, t := range []*time.Time{req.StartedAt, req.FinishedAt} {
-		if t != nil && t.After(s.clock.Now().Add(maxSkew)) {
-			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("%s %s is in the future", []string{"started_at", "finished_at"}[i], t.UTC().Format(time.RFC3339)))
+		name := []string{"started_at", "finished_at"}[i]
+		switch {
+		case t == nil:
+		case t.After(s.clock.Now().Add(maxSkew)):
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("%s %s is in the future", name, t.UTC().Format(time.RFC3339)))
+			return
+		case unsetTime(*t):
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("%s %s is no time (%s): leave it out for now", name, t.UTC().Format(time.RFC3339), unsetTimeWhy))
 			return
 		}
 	}

@@ -224,6 +224,12 @@ func TestChangesAPI(t *testing.T) {
 			{`{"service": "a", "commit": "a\u0000"}`, "commit: NUL byte at offset 1"},
 			{`{"service": "a", "started_at": "2100-01-01T00:00:00Z"}`, "started_at 2100-01-01T00:00:00Z is in the future"},
 			{`{"service": "a", "finished_at": "2100-01-01T00:00:00Z"}`, "finished_at 2100-01-01T00:00:00Z is in the future"},
+			{`{"service": "a", "started_at": "0001-01-01T00:00:00Z"}`,
+				"started_at 0001-01-01T00:00:00Z is no time (the Unix epoch or before, as a tool renders a time it does not have): leave it out for now"},
+			{`{"service": "a", "started_at": "1970-01-01T00:00:00Z", "finished_at": "1970-01-01T00:00:00Z"}`,
+				"started_at 1970-01-01T00:00:00Z is no time (the Unix epoch or before, as a tool renders a time it does not have): leave it out for now"},
+			{`{"service": "a", "finished_at": "0001-01-01T00:00:00Z"}`,
+				"finished_at 0001-01-01T00:00:00Z is no time (the Unix epoch or before, as a tool renders a time it does not have): leave it out for now"},
 		} {
 			code, a := call(t, srv, http.MethodPost, "/api/v1/changes", tc.body)
 			require.Equal(t, http.StatusBadRequest, code, tc.body)
