@@ -1122,6 +1122,7 @@ func TestRetryWithoutKey(t *testing.T) {
 			`{"service": "checkout", "commit": "3f2c1ab", "version": "v2.4.1", "source": "ci", "started_at": "2026-12-01T11:55:00Z"}`,
 			`{"service": "checkout", "kind": "config", "commit": "3f2c1ab", "version": "v2.4.1", "source": "ci", "started_at": "2026-12-01T11:50:00Z"}`,
 			`{"service": "search", "commit": "3f2c1ab", "version": "v2.4.1", "source": "ci", "started_at": "2026-12-01T11:50:00Z"}`,
+			`{"service": "search", "commit": "3f2c1ab", "version": "v2.4.1", "source": "ci", "started_at": "2026-12-01T11:50:00Z", "outcome": "failed"}`,
 			`{"service": "checkout", "commit": "3f2c1ab", "version": "v2.4.1", "source": "ci"}`,
 			`{"service": "checkout", "commit": "3f2c1ab", "version": "v2.4.1", "source": "ci"}`,
 		} {
@@ -1135,5 +1136,23 @@ func TestRetryWithoutKey(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "checkout", ms[0].Service)
 		require.Equal(t, 6, ms[0].Results[change.Succeeded], "the retry is no second deployment")
+
+		// A failed change rolled back since: its retry answers it.
+		failed := `{"service": "batch", "outcome": "failed", "started_at": "2026-12-01T11:40:00Z"}`
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes", failed)
+		require.Equal(t, http.StatusCreated, code, a.Error)
+		id := decode[change.Change](t, a).ID
+		_, err = e.changes.Finish(ctx, id, change.RolledBack)
+		require.NoError(t, err)
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes", failed)
+		require.Equal(t, http.StatusOK, code, a.Error)
+		require.Equal(t, id, decode[change.Change](t, a).ID)
+		// Recorded in progress, then as succeeded (instead of finished):
+		// not a retry, the success is not lost behind a 200.
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes", `{"service": "batch", "outcome": "in_progress", "started_at": "2026-12-01T11:45:00Z"}`)
+		require.Equal(t, http.StatusCreated, code, a.Error)
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes", `{"service": "batch", "started_at": "2026-12-01T11:45:00Z"}`)
+		require.Equal(t, http.StatusCreated, code, a.Error)
+		require.Equal(t, change.Succeeded, decode[change.Change](t, a).Outcome)
 	})
 }

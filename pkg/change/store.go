@@ -157,11 +157,16 @@ func byKey(ctx context.Context, q querier, key string) (*Change, error) {
 // same reads the change recorded without a key that is c as a request
 // without a key names it, with the started_at it gives: of the same
 // service, kind, source, commit, version and description, started at the
-// same millisecond (ErrNotFound).
+// same millisecond, with c's outcome as it was recorded (refused when the
+// gate denied it; rolled back since when it failed) (ErrNotFound). A
+// change recorded in progress and then again as succeeded is not the
+// same request: the second is not hidden behind the first.
 func same(ctx context.Context, q querier, c *Change) (*Change, error) {
 	prev, err := scan(q.QueryRowContext(ctx, `SELECT `+columns+` FROM changes WHERE service = $1 AND started_at = $2 AND idem_key = ''
-		AND kind = $3 AND source = $4 AND commit_sha = $5 AND version = $6 AND description = $7 ORDER BY id LIMIT 1`,
-		c.Service, ms(c.StartedAt), string(c.Kind), c.Source, c.Commit, c.Version, c.Description))
+		AND kind = $3 AND source = $4 AND commit_sha = $5 AND version = $6 AND description = $7
+		AND (outcome = $8 OR outcome = $9 OR (rolled_back_at IS NOT NULL AND $8 = $10)) ORDER BY id LIMIT 1`,
+		c.Service, ms(c.StartedAt), string(c.Kind), c.Source, c.Commit, c.Version, c.Description,
+		string(c.Outcome), string(Refused), string(Failed)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: no change of %s started at %s", ErrNotFound, c.Service, c.StartedAt.Format(time.RFC3339Nano))
 	}
