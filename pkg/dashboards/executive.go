@@ -128,7 +128,7 @@ func executive() *dashboard.DashboardBuilder {
 		WithRow(dashboard.NewRowBuilder("Delivery performance (DORA)")).
 		WithPanel(newStat(panelSpec{
 			title:       "Deployment frequency",
-			description: "Changes that succeeded per day, all services, over changes.dora_window (7d by default).",
+			description: "Deployments (changes of kind deploy) that succeeded per day, all services, over changes.dora_window (7d by default).",
 			unit:        "short",
 			queries:     []query{instant(`sum(max by (service) (`+deployFrequency+`))`, "")},
 			thresholds:  thresholds("blue"),
@@ -151,7 +151,7 @@ func executive() *dashboard.DashboardBuilder {
 		})).
 		WithPanel(newStat(panelSpec{
 			title:       "Time to restore",
-			description: "Mean time from opening to resolution of the incidents linked to a change, resolved in the selected range (DORA: elite under an hour).",
+			description: "Mean time from the failure's start (the first alert) to the resolution of the incidents linked to a change, resolved in the selected range (DORA: elite under an hour).",
 			unit:        "s",
 			queries:     []query{instant(serviceMean(changeRestore, "$__range", ""), "")},
 			thresholds:  thresholds("green", step{3600, "yellow"}, step{86400, "red"}),

@@ -166,7 +166,7 @@ func operations() *dashboard.DashboardBuilder {
 		})).
 		WithPanel(newBarGauge(panelSpec{
 			title:       "Deployment frequency",
-			description: "Changes that succeeded per day, over changes.dora_window.",
+			description: "Deployments (changes of kind deploy) that succeeded per day, over changes.dora_window: configuration and infrastructure changes are no deployments.",
 			unit:        "short", width: 6, height: 8,
 			queries:    []query{instant(`max by (service) (`+deployFrequency+`)`, "{{service}}")},
 			thresholds: thresholds("blue"),
