@@ -726,15 +726,11 @@ type newAlert struct {
 
 // insertAlerts stores new alert episodes with multi-row INSERTs.
 func (s *Service) insertAlerts(ctx context.Context, tx *sql.Tx, groupKey string, as []newAlert, now time.Time) error {
-	const cols = 11
 	for len(as) > 0 {
 		chunk := as[:min(len(as), 500)]
 		as = as[len(chunk):]
-		args := make([]any, 0, len(chunk)*cols)
-		for _, a := range chunk {
-			args = appendAlertRow(args, groupKey, a, now)
-		}
-		if _, err := s.exec(ctx, tx, s.insertText(insertAlertsSQL, len(chunk), cols), args...); err != nil {
+		args := appendAlertRows(make([]any, 0, len(chunk)*alertCols), groupKey, chunk, now)
+		if _, err := s.exec(ctx, tx, s.insertText(insertAlertsSQL, len(chunk), alertCols), args...); err != nil {
 			return fmt.Errorf("store alerts: %w", err)
 		}
 	}
@@ -782,28 +778,51 @@ type insertTextKey struct {
 const insertAlertsSQL = `INSERT INTO incident_alerts (group_key, fingerprint, starts_at, incident_id, status,
 			ends_at, labels, annotations, generator_url, first_seen_at, updated_at) VALUES `
 
-// alertRow is the row insertAlertsSQL writes for a (11 columns).
-func alertRow(groupKey string, a newAlert, now time.Time) []any {
-	return appendAlertRow(make([]any, 0, 11), groupKey, a, now)
-}
+// alertCols is the number of columns of a row of insertAlertsSQL.
+const alertCols = 11
 
-// appendAlertRow appends alertRow's values to args.
-func appendAlertRow(args []any, groupKey string, a newAlert, now time.Time) []any {
+// appendAlertRows appends the rows insertAlertsSQL writes for as (alertCols
+// values each) to args. A value the rows share (the group, the time, the
+// incident, a status) is put into an interface once, not once a row: each
+// such conversion of a string or an int64 is an allocation.
+func appendAlertRows(args []any, groupKey string, as []newAlert, now time.Time) []any {
 	// Plain values (nil for NULL), not sql.Null*: database/sql converts
 	// them without calling a driver.Valuer.
-	var inc, ends any
-	if a.incidentID != "" {
-		inc = a.incidentID
-	}
-	if a.Status == "resolved" {
-		e := a.EndsAt
-		if e.IsZero() {
-			e = now
+	gk, at := any(groupKey), any(ms(now))
+	var inc, starts, url any
+	var lastInc, lastURL string
+	var lastStarts int64
+	for i := range as {
+		a := &as[i]
+		if a.incidentID == "" {
+			inc = nil
+		} else if i == 0 || inc == nil || a.incidentID != lastInc {
+			inc, lastInc = a.incidentID, a.incidentID
 		}
-		ends = ms(e)
+		if v := ms(a.StartsAt); i == 0 || v != lastStarts {
+			starts, lastStarts = v, v
+		}
+		if i == 0 || a.GeneratorURL != lastURL {
+			url, lastURL = a.GeneratorURL, a.GeneratorURL
+		}
+		var status, ends any
+		switch a.Status {
+		case "firing":
+			status = "firing"
+		case "resolved":
+			status = "resolved"
+			if a.EndsAt.IsZero() {
+				ends = at
+			} else {
+				ends = ms(a.EndsAt)
+			}
+		default:
+			status = a.Status
+		}
+		args = append(args, gk, a.Fingerprint, starts, inc, status, ends,
+			a.labelsStored(), a.annotationsStored(), url, at, at)
 	}
-	return append(args, groupKey, a.Fingerprint, ms(a.StartsAt), inc, a.Status, ends,
-		a.labelsStored(), a.annotationsStored(), a.GeneratorURL, ms(now), ms(now))
+	return args
 }
 
 // insertTimeline appends entries with multi-row INSERTs, in order.
@@ -855,8 +874,9 @@ func (s *Service) placeholders(sb *strings.Builder, n, k int) {
 			sb.WriteByte('?')
 			continue
 		}
+		var num [20]byte
 		sb.WriteByte('$')
-		sb.WriteString(strconv.Itoa(n + j))
+		sb.Write(strconv.AppendInt(num[:0], int64(n+j), 10))
 	}
 	sb.WriteByte(')')
 }
@@ -1306,6 +1326,9 @@ func fastestBurn(alerts []NotifiedAlert) (rate, tier string) {
 			continue
 		}
 		v := a.Annotations[AnnotationBurnRate]
+		if v == "" { // most alerts: no parse, no error to allocate
+			continue
+		}
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || f <= 0 {
 			continue
