@@ -35,7 +35,7 @@ func TestEncodeAlerts(t *testing.T) {
 	// The row takes the texts the alert carries.
 	a := out[0]
 	a.labelsText, a.annotationsText = `{"encoded":"before"}`, `{"annotations":"before"}`
-	row := alertRow("g", newAlert{"INC-1", a}, time.Unix(1, 0))
+	row := appendAlertRows(nil, "g", []newAlert{{"INC-1", a}}, time.Unix(1, 0))
 	require.Equal(t, `{"encoded":"before"}`, row[6])
 	require.Equal(t, `{"annotations":"before"}`, row[7])
 }

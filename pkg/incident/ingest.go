@@ -726,15 +726,11 @@ type newAlert struct {
 
 // insertAlerts stores new alert episodes with multi-row INSERTs.
 func (s *Service) insertAlerts(ctx context.Context, tx *sql.Tx, groupKey string, as []newAlert, now time.Time) error {
-	const cols = 11
 	for len(as) > 0 {
 		chunk := as[:min(len(as), 500)]
 		as = as[len(chunk):]
-		args := make([]any, 0, len(chunk)*cols)
-		for _, a := range chunk {
-			args = appendAlertRow(args, groupKey, a, now)
-		}
-		if _, err := s.exec(ctx, tx, s.insertText(insertAlertsSQL, len(chunk), cols), args...); err != nil {
+		args := appendAlertRows(make([]any, 0, len(chunk)*alertCols), groupKey, chunk, now)
+		if _, err := s.exec(ctx, tx, s.insertText(insertAlertsSQL, len(chunk), alertCols), args...); err != nil {
 			return fmt.Errorf("store alerts: %w", err)
 		}
 	}
@@ -782,28 +778,51 @@ type insertTextKey struct {
 const insertAlertsSQL = `INSERT INTO incident_alerts (group_key, fingerprint, starts_at, incident_id, status,
 			ends_at, labels, annotations, generator_url, first_seen_at, updated_at) VALUES `
 
-// alertRow is the row insertAlertsSQL writes for a (11 columns).
-func alertRow(groupKey string, a newAlert, now time.Time) []any {
-	return appendAlertRow(make([]any, 0, 11), groupKey, a, now)
-}
+// alertCols is the number of columns of a row of insertAlertsSQL.
+const alertCols = 11
 
-// appendAlertRow appends alertRow's values to args.
-func appendAlertRow(args []any, groupKey string, a newAlert, now time.Time) []any {
+// appendAlertRows appends the rows insertAlertsSQL writes for as (alertCols
+// values each) to args. A value the rows share (the group, the time, the
+// incident, a status) is put into an interface once, not once a row: each
+// such conversion of a string or an int64 is an allocation.
+func appendAlertRows(args []any, groupKey string, as []newAlert, now time.Time) []any {
 	// Plain values (nil for NULL), not sql.Null*: database/sql converts
 	// them without calling a driver.Valuer.
-	var inc, ends any
-	if a.incidentID != "" {
-		inc = a.incidentID
-	}
-	if a.Status == "resolved" {
-		e := a.EndsAt
-		if e.IsZero() {
-			e = now
+	gk, at := any(groupKey), any(ms(now))
+	var inc, starts, url any
+	var lastInc, lastURL string
+	var lastStarts int64
+	for i := range as {
+		a := &as[i]
+		if a.incidentID == "" {
+			inc = nil
+		} else if i == 0 || inc == nil || a.incidentID != lastInc {
+			inc, lastInc = a.incidentID, a.incidentID
 		}
-		ends = ms(e)
+		if v := ms(a.StartsAt); i == 0 || v != lastStarts {
+			starts, lastStarts = v, v
+		}
+		if i == 0 || a.GeneratorURL != lastURL {
+			url, lastURL = a.GeneratorURL, a.GeneratorURL
+		}
+		var status, ends any
+		switch a.Status {
+		case "firing":
+			status = "firing"
+		case "resolved":
+			status = "resolved"
+			if a.EndsAt.IsZero() {
+				ends = at
+			} else {
+				ends = ms(a.EndsAt)
+			}
+		default:
+			status = a.Status
+		}
+		args = append(args, gk, a.Fingerprint, starts, inc, status, ends,
+			a.labelsStored(), a.annotationsStored(), url, at, at)
 	}
-	return append(args, groupKey, a.Fingerprint, ms(a.StartsAt), inc, a.Status, ends,
-		a.labelsStored(), a.annotationsStored(), a.GeneratorURL, ms(now), ms(now))
+	return args
 }
 
 // insertTimeline appends entries with multi-row INSERTs, in order.
@@ -855,8 +874,9 @@ func (s *Service) placeholders(sb *strings.Builder, n, k int) {
 			sb.WriteByte('?')
 			continue
 		}
+		var num [20]byte
 		sb.WriteByte('$')
-		sb.WriteString(strconv.Itoa(n + j))
+		sb.Write(strconv.AppendInt(num[:0], int64(n+j), 10))
 	}
 	sb.WriteByte(')')
 }
@@ -1021,21 +1041,29 @@ func serviceOf(opts Options, n Notification, first map[string]string) string {
 // brace in it cannot end or fake the entry's line.
 func describe(labels map[string]string) string {
 	name := labels["alertname"]
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
+	// The keys of most alerts' labels fit the array on the stack; the
+	// text is sized beforehand (plain values quote to 2 bytes more) and
+	// quoted in place: one allocation, the text's.
+	var kb [16]string
+	keys := kb[:0]
+	size := len(name) + 4
+	for k, v := range labels {
 		if k != "alertname" {
 			keys = append(keys, k)
+			size += len(k) + len(v) + 5
 		}
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	var sb strings.Builder
+	sb.Grow(size)
+	var q [64]byte // a quoted text, when it fits
 	quotedName := name != "" && !legacyName(name)
 	if !quotedName {
 		sb.WriteString(name)
 	}
 	sb.WriteByte('{')
 	if quotedName {
-		sb.WriteString(strconv.Quote(name))
+		sb.Write(strconv.AppendQuote(q[:0], name))
 	}
 	for i, k := range keys {
 		if i > 0 || quotedName {
@@ -1044,10 +1072,10 @@ func describe(labels map[string]string) string {
 		if legacyName(k) {
 			sb.WriteString(k)
 		} else {
-			sb.WriteString(strconv.Quote(k))
+			sb.Write(strconv.AppendQuote(q[:0], k))
 		}
 		sb.WriteByte('=')
-		sb.WriteString(strconv.Quote(labels[k]))
+		sb.Write(strconv.AppendQuote(q[:0], labels[k]))
 	}
 	sb.WriteByte('}')
 	return sb.String()
@@ -1075,41 +1103,67 @@ func legacyName(s string) bool {
 // in rawData only: Data stays nil, as the entry is only ever stored.
 func alertsEntry(incidentID, actor, kind, verb string, as []NotifiedAlert, now time.Time) TimelineEntry {
 	const shown = 3
-	var names []string
+	names := make([]string, 0, min(len(as), shown))
 	// raw is the data encoded as encoding/json would encode the map
 	// alertsData returns (keys sorted), built here rather than by
 	// reflection at insert time; these entries are only ever stored, so
 	// the map itself is not built (ten maps per 10-alert delivery).
 	var raw strings.Builder
+	size := len(`{"alerts":[]}`)
+	for i := range as {
+		size += len(`{"fingerprint":"","starts_at":""},`) + len(as[i].Fingerprint) + len(time.RFC3339Nano) + 4
+	}
+	raw.Grow(size)
 	raw.WriteString(`{"alerts":[`)
+	// A time as RFC 3339 needs no escaping in JSON: it is written
+	// quoted, formatted in place, not as a string of its own.
+	var tb [64]byte
 	for i, a := range as {
 		if i < shown {
 			names = append(names, describe(a.Labels))
 		}
-		starts := a.StartsAt.UTC().Format(time.RFC3339Nano)
 		if i > 0 {
 			raw.WriteByte(',')
 		}
 		raw.WriteByte('{')
 		if !a.EndsAt.IsZero() && a.Status == "resolved" {
-			ends := a.EndsAt.UTC().Format(time.RFC3339Nano)
-			raw.WriteString(`"ends_at":`)
-			jsonString(&raw, ends)
-			raw.WriteByte(',')
+			raw.WriteString(`"ends_at":"`)
+			raw.Write(a.EndsAt.UTC().AppendFormat(tb[:0], time.RFC3339Nano))
+			raw.WriteString(`",`)
 		}
 		raw.WriteString(`"fingerprint":`)
 		jsonString(&raw, a.Fingerprint)
-		raw.WriteString(`,"starts_at":`)
-		jsonString(&raw, starts)
-		raw.WriteByte('}')
+		raw.WriteString(`,"starts_at":"`)
+		raw.Write(a.StartsAt.UTC().AppendFormat(tb[:0], time.RFC3339Nano))
+		raw.WriteString(`"}`)
 	}
 	raw.WriteString(`]}`)
 	msg := "alert " + verb + ": " + names[0]
 	if len(as) > 1 {
-		msg = fmt.Sprintf("%d alerts %s: %s", len(as), verb, strings.Join(names, ", "))
-		if len(as) > shown {
-			msg += fmt.Sprintf(" and %d more", len(as)-shown)
+		// "%d alerts %s: %s[ and %d more]", in one allocation.
+		var m strings.Builder
+		size := len(verb) + 32
+		for _, n := range names {
+			size += len(n) + 2
 		}
+		m.Grow(size)
+		var num [20]byte
+		m.Write(strconv.AppendInt(num[:0], int64(len(as)), 10))
+		m.WriteString(" alerts ")
+		m.WriteString(verb)
+		m.WriteString(": ")
+		for i, n := range names {
+			if i > 0 {
+				m.WriteString(", ")
+			}
+			m.WriteString(n)
+		}
+		if len(as) > shown {
+			m.WriteString(" and ")
+			m.Write(strconv.AppendInt(num[:0], int64(len(as)-shown), 10))
+			m.WriteString(" more")
+		}
+		msg = m.String()
 	}
 	return TimelineEntry{IncidentID: incidentID, Time: now, Kind: kind, Actor: actor, Message: msg,
 		rawData: raw.String()}
@@ -1306,6 +1360,9 @@ func fastestBurn(alerts []NotifiedAlert) (rate, tier string) {
 			continue
 		}
 		v := a.Annotations[AnnotationBurnRate]
+		if v == "" { // most alerts: no parse, no error to allocate
+			continue
+		}
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || f <= 0 {
 			continue

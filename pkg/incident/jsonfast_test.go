@@ -2,6 +2,7 @@ package incident
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -89,4 +90,23 @@ func TestAnonymous(t *testing.T) {
 	}
 	pg := &Service{db: &store.DB{Dialect: store.Postgres}}
 	require.Equal(t, `INSERT INTO t VALUES ($1)`, pg.anonymous(`INSERT INTO t VALUES ($1)`))
+}
+
+// TestAlertsEntryAllocations: a 10-alert entry's data is built in one
+// buffer sized beforehand, its times formatted in place.
+func TestAlertsEntryAllocations(t *testing.T) {
+	now := time.Date(2026, 3, 1, 10, 0, 0, 123456789, time.UTC)
+	var as []NotifiedAlert
+	for i := range 10 {
+		as = append(as, NotifiedAlert{Status: "firing", Fingerprint: fmt.Sprintf("%016x", i), StartsAt: now.Add(-time.Duration(i) * time.Minute),
+			Labels: map[string]string{"alertname": "HighErrorRate", "instance": fmt.Sprintf("10.0.0.%d:8080", i)}})
+	}
+	as[9].Status, as[9].EndsAt = "resolved", now
+	e := alertsEntry("INC-1", "alertmanager", "alert_fired", "fired", as, now)
+	require.Equal(t, mustJSON(alertsData(as)), e.rawData)
+	require.Equal(t, `10 alerts fired: HighErrorRate{instance="10.0.0.0:8080"}, HighErrorRate{instance="10.0.0.1:8080"}, HighErrorRate{instance="10.0.0.2:8080"} and 7 more`, e.Message)
+	allocs := testing.AllocsPerRun(50, func() { alertsEntry("INC-1", "alertmanager", "alert_fired", "fired", as, now) })
+	// The data's one buffer, the names shown (3 descriptions and their
+	// list), the message and the entry.
+	require.LessOrEqual(t, allocs, 8.0)
 }

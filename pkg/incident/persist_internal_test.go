@@ -2,8 +2,10 @@ package incident
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -49,4 +51,65 @@ func TestRelatedLinksInQueryPlan(t *testing.T) {
 	require.Contains(t, all, "incident_links_firing (service=? AND incident_id>?)", all)
 	require.Contains(t, all, "SEARCH i USING INDEX sqlite_autoindex_incidents_1 (id=?)", all)
 	require.NotContains(t, all, "incidents_status", all)
+}
+
+// TestAlertRowsShareValues: the rows of a delivery's alerts carry every
+// column as before, and the values they share (the group, the time, the
+// incident, the status, the start, the source) are converted once for all
+// rows, not once a row: a 10-alert delivery's rows cost its alerts' own
+// fingerprints and texts and a few conversions, not 8 allocations a row.
+func TestAlertRowsShareValues(t *testing.T) {
+	now := time.UnixMilli(1_700_000_000_123)
+	starts := time.UnixMilli(1_700_000_000_000)
+	var as []newAlert
+	for i := range 10 {
+		a := NotifiedAlert{Status: "firing", StartsAt: starts, GeneratorURL: "http://prometheus:9090/graph",
+			Fingerprint: fmt.Sprintf("fp%04d", 1000+i)}
+		a.labelsText, a.annotationsText = fmt.Sprintf(`{"instance":"%d"}`, i), `{"summary":"x"}`
+		as = append(as, newAlert{"INC-1", a})
+	}
+	resolved := NotifiedAlert{Status: "resolved", StartsAt: starts.Add(time.Second), Fingerprint: "fp-r"}
+	resolved.labelsText, resolved.annotationsText = `{}`, `{}`
+	rows := appendAlertRows(nil, "g", append(as[:2:2], newAlert{"", resolved}), now)
+	require.Equal(t, []any{
+		"g", "fp1000", starts.UnixMilli(), "INC-1", "firing", nil, `{"instance":"0"}`, `{"summary":"x"}`, "http://prometheus:9090/graph", now.UnixMilli(), now.UnixMilli(),
+		"g", "fp1001", starts.UnixMilli(), "INC-1", "firing", nil, `{"instance":"1"}`, `{"summary":"x"}`, "http://prometheus:9090/graph", now.UnixMilli(), now.UnixMilli(),
+		"g", "fp-r", starts.UnixMilli() + 1000, nil, "resolved", now.UnixMilli(), `{}`, `{}`, "", now.UnixMilli(), now.UnixMilli(),
+	}, rows)
+
+	buf := make([]any, 0, len(as)*alertCols)
+	allocs := testing.AllocsPerRun(100, func() { buf = appendAlertRows(buf[:0], "g", as, now) })
+	// Per alert: its fingerprint, labels and annotations; once: the group,
+	// the time, the incident, the start and the source.
+	require.LessOrEqual(t, allocs, float64(3*len(as)+5))
+}
+
+// TestPlaceholdersNoAllocation: numbering a row's parameters past $99
+// writes the numbers into the statement without allocating them.
+func TestPlaceholdersNoAllocation(t *testing.T) {
+	s := &Service{db: &store.DB{Dialect: store.Postgres}}
+	var sb strings.Builder
+	s.placeholders(&sb, 120, 3)
+	require.Equal(t, "($121, $122, $123)", sb.String())
+	sb.Grow(64)
+	allocs := testing.AllocsPerRun(100, func() {
+		sb.Reset()
+		sb.Grow(80)
+		s.placeholders(&sb, 120, alertCols)
+	})
+	require.LessOrEqual(t, allocs, 1.0, "the builder's one buffer")
+}
+
+// TestFastestBurnWithoutRate: alerts without a burn_rate_threshold
+// annotation (most) are passed over without a failed parse.
+func TestFastestBurnWithoutRate(t *testing.T) {
+	as := []NotifiedAlert{{Status: "firing", Annotations: map[string]string{"summary": "x"}}, {Status: "firing"}}
+	rate, tier := fastestBurn(as)
+	require.Empty(t, rate)
+	require.Empty(t, tier)
+	require.Zero(t, testing.AllocsPerRun(100, func() { fastestBurn(as) }))
+	as = append(as, NotifiedAlert{Status: "firing", Annotations: map[string]string{AnnotationBurnRate: "14.4"}, Labels: map[string]string{"burn_tier": "page"}})
+	rate, tier = fastestBurn(as)
+	require.Equal(t, "14.4", rate)
+	require.Equal(t, "page", tier)
 }

@@ -561,6 +561,7 @@ func (s *Service) persistMerged(ctx context.Context, tx *sql.Tx, d *delivery) er
 	// values adds a row of parameters and returns its placeholders.
 	values := func(row []any) string {
 		sb.Reset()
+		sb.Grow(len(row) * 7)
 		s.placeholders(&sb, len(w.args), len(row))
 		w.args = append(w.args, row...)
 		return sb.String()
@@ -589,11 +590,18 @@ func (s *Service) persistMerged(ctx context.Context, tx *sql.Tx, d *delivery) er
 		w.add(fmt.Sprintf(`UPDATE alert_groups SET incident_id = $%d WHERE group_key = $%d`, n+2, n+1), d.n.GroupKey, d.target.ID)
 	}
 	if len(d.newAlerts) > 0 {
-		rows := make([]string, len(d.newAlerts))
-		for i, a := range d.newAlerts {
-			rows[i] = values(alertRow(d.n.GroupKey, a, d.now))
+		n := len(w.args)
+		w.args = appendAlertRows(w.args, d.n.GroupKey, d.newAlerts, d.now)
+		sb.Reset()
+		sb.Grow(len(insertAlertsSQL) + len(d.newAlerts)*alertCols*7)
+		sb.WriteString(insertAlertsSQL)
+		for i := range d.newAlerts {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			s.placeholders(&sb, n+i*alertCols, alertCols)
 		}
-		w.add(insertAlertsSQL + strings.Join(rows, ", "))
+		w.add(sb.String())
 	}
 	// The timeline entries are written last, by exec, with any that the
 	// hooks of a new incident add (changeIn), in one INSERT: in the order
