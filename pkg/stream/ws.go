@@ -1269,6 +1269,13 @@ func (h *Hub) serve(ctx context.Context, c *websocket.Conn, cork *corkConn, raw 
 	if closedBy != nil {
 		return closedBy
 	}
+	if errors.Is(err, websocket.ErrMessageTooBig) {
+		// The library has closed the connection with status 1009
+		// (message too big); the client is counted as one whose
+		// subscribe message sred cannot take.
+		h.closed.WithLabelValues(closedBadSubscribe).Inc()
+		return fmt.Errorf("read subscribe message: %w", err)
+	}
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 			// The server ended the request (credentials revoked): the
