@@ -49,7 +49,7 @@ func runMain(args []string) int {
 		Default(strconv.Itoa(store.DefaultPostgresMaxConns)).Int()
 	webConfig := kingpinflag.AddFlags(a, ":8095")
 	eventRelay := a.Flag("events.relay", "On PostgreSQL, relay this replica's events to the other replicas of the database and theirs to this replica's event stream (LISTEN/NOTIFY on two connections of its own), so that every replica streams the same events. --no-events.relay: each replica streams only its own events (two replicas on two shared cores took 5% more deliveries a second without the relay, docs/events.md).").Default("true").Bool()
-	streamAddress := a.Flag("web.stream-address", "Also serve the WebSocket event stream (GET /api/v1/stream, and nothing else) on this address, e.g. :8096, with the TLS and authentication of the web listener. Empty: only on the web listener.").String()
+	streamAddress := a.Flag("web.stream-address", "Also serve the WebSocket event stream (GET /api/v1/stream, and nothing else) on this address, e.g. :8096, with the TLS and authentication of the web listener; browsers may connect from the console's origins (the same host on a port of --web.listen-address, or global.external_url) and no other site. Empty: only on the web listener.").String()
 	maxConns := a.Flag("web.max-connections", "Maximum number of open HTTP connections per listener; beyond it a new connection is answered 503 and closed. Lowered at start to fit the file descriptor limit.").
 		Default("4096").Int()
 	statusAddress := a.Flag("web.status-address", "Also serve the public status page (/status, /status.json, /status/feed.atom, and nothing else) on this address, e.g. :8097, with the TLS of the web listener, so that it can face the internet while the console does not.").String()
@@ -130,7 +130,7 @@ func runMain(args []string) int {
 	for _, l := range []struct {
 		name, metric, addr string
 		h                  http.Handler
-	}{{"stream", "stream", *streamAddress, sred.StreamHandler()}, {"status page", "status", *statusAddress, sred.StatusHandler()}} {
+	}{{"stream", "stream", *streamAddress, sred.StreamHandler(*webConfig.WebListenAddresses...)}, {"status page", "status", *statusAddress, sred.StatusHandler()}} {
 		if l.addr == "" {
 			continue
 		}

@@ -32,12 +32,11 @@ func mountPprof(mux *http.ServeMux) {
 
 // documentHeaders serves h, whose index is an HTML page with an inline
 // style and links, under the Content-Security-Policy of sred's HTML
-// documents (web.DocumentCSP: no script, no framing by another site) and
-// nosniff, as every HTML page of sred.
+// documents (web.DocumentCSP: no script, no framing by another site),
+// X-Frame-Options and nosniff, as every HTML page of sred.
 func documentHeaders(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Security-Policy", web.DocumentCSP)
-		w.Header().Set("X-Content-Type-Options", "nosniff")
+		web.HTMLSecurityHeaders(w.Header(), web.DocumentCSP)
 		h(w, r)
 	}
 }

@@ -280,6 +280,9 @@ func TestEveryRouteRefusesLowerRoles(t *testing.T) {
 			require.Contains(t, csp, "frame-ancestors 'none'", "the HTML page of %s (%d)", pattern, resp.StatusCode)
 			require.Contains(t, csp, "default-src 'none'", "the HTML page of %s (%d)", pattern, resp.StatusCode)
 			require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"), "the HTML page of %s", pattern)
+			// Said also to the browsers and scanners that read only
+			// X-Frame-Options.
+			require.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"), "the HTML page of %s (%d)", pattern, resp.StatusCode)
 		}
 		return resp.StatusCode, string(b[:n])
 	}

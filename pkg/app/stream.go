@@ -3,7 +3,11 @@ package app
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/rootuip/sre/pkg/auth"
@@ -43,7 +47,8 @@ func setupStream(ctx context.Context, a *App, c retention.Config) error {
 	h := stream.New(a.Bus, stream.Options{Logger: logger, Registerer: a.Registry, ClientKey: streamClientKey})
 	h.Register(a.Mux)
 	hub := stream.NewHub(a.Bus, stream.HubOptions{Logger: logger, Registerer: a.Registry,
-		ReplayEvents: c.StreamReplayEvents, ReplayAge: time.Duration(c.StreamReplay), ClientKey: streamClientKey})
+		ReplayEvents: c.StreamReplayEvents, ReplayAge: time.Duration(c.StreamReplay), ClientKey: streamClientKey,
+		AllowOrigin: a.consoleOrigin})
 	hub.Register(a.Mux)
 	a.AddActor(Actor{Name: "stream hub", Execute: hub.Run})
 	a.AddShutdown(h.Shutdown)
@@ -82,13 +87,65 @@ func streamClientKey(r *http.Request) string {
 // StreamHandler serves only the WebSocket stream (GET /api/v1/stream),
 // with the authentication and instrumentation of Handler, for a listener
 // of its own (cmd/sred's --web.stream-address). Every other path is 404.
-func (a *App) StreamHandler() http.Handler {
+//
+// webAddresses are the web listener's addresses (--web.listen-address):
+// a page of the console, served on the web listener, has another origin
+// than the stream listener (another port), which the WebSocket library
+// refuses. StreamHandler lets in the console's origins (consoleOrigin):
+// the request's host on a port of webAddresses, and global.external_url.
+// Every other site is still refused.
+func (a *App) StreamHandler(webAddresses ...string) http.Handler {
 	h := a.Handler()
+	l := &streamListener{}
+	for _, addr := range webAddresses {
+		if _, port, err := net.SplitHostPort(addr); err == nil && port != "" && port != "0" {
+			l.webPorts = append(l.webPorts, port)
+		}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != StreamRoute {
 			http.NotFound(w, r)
 			return
 		}
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), streamListenerKey{}, l)))
 	})
+}
+
+// streamListener is what the stream listener's requests carry (under
+// streamListenerKey): the ports of the web listener.
+type streamListener struct{ webPorts []string }
+
+type streamListenerKey struct{}
+
+// consoleOrigin reports whether r, a WebSocket handshake on the stream
+// listener, comes from a page of the console: its Origin is
+// global.external_url's origin, or has r's scheme and host name on a port
+// of the web listener. On the web listener it is always false: the
+// console there has the stream's own origin, and the library's same-origin
+// check decides.
+func (a *App) consoleOrigin(r *http.Request) bool {
+	l, ok := r.Context().Value(streamListenerKey{}).(*streamListener)
+	if !ok {
+		return false
+	}
+	origin, err := url.Parse(r.Header.Get("Origin"))
+	if err != nil || origin.Host == "" {
+		return false
+	}
+	if cfg := a.Config(); cfg != nil && cfg.Config != nil && cfg.Global.ExternalURL != "" {
+		ext, err := url.Parse(cfg.Global.ExternalURL)
+		if err == nil && strings.EqualFold(ext.Scheme, origin.Scheme) && strings.EqualFold(ext.Host, origin.Host) {
+			return true
+		}
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(r.Host); err == nil {
+		host = h
+	}
+	return strings.EqualFold(origin.Scheme, scheme) && strings.EqualFold(origin.Hostname(), host) &&
+		slices.Contains(l.webPorts, origin.Port())
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -83,6 +84,66 @@ func TestStreamWebSocketAuth(t *testing.T) {
 		require.Equal(t, "checkout", m.Service)
 		require.NotEmpty(t, m.ID)
 	}
+}
+
+// TestStreamListenerConsoleOrigin: on a stream listener of its own
+// (--web.stream-address, another port), the WebSocket stream lets in a
+// page of the console, whose origin is the web listener's (same host,
+// the web listener's port) or global.external_url, and still refuses
+// every other site: another host on the web port, the same host on
+// another port or scheme, an external URL's look-alike. Before, the
+// console's origin was refused as cross-origin.
+func TestStreamListenerConsoleOrigin(t *testing.T) {
+	users := newUsersFile(t)
+	users.write("vic:viewer")
+	a, srv := runApp(t, "sqlite", fmt.Sprintf("global:\n  external_url: https://sre.example.com/sred\nauth:\n  users_file: %s\n", users.path), nil)
+	streamSrv := httptest.NewServer(a.StreamHandler(srv.Listener.Addr().String()))
+	t.Cleanup(streamSrv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, webPort, err := net.SplitHostPort(srv.Listener.Addr().String())
+	require.NoError(t, err)
+	_, streamPort, err := net.SplitHostPort(streamSrv.Listener.Addr().String())
+	require.NoError(t, err)
+
+	dial := func(base, origin string) (*websocket.Conn, *http.Response, error) {
+		h := basicHeader("vic", "vic-pw")
+		h.Set("Origin", origin)
+		return websocket.Dial(ctx, strings.Replace(base, "http://", "ws://", 1)+StreamRoute, &websocket.DialOptions{HTTPHeader: h})
+	}
+	for _, origin := range []string{srv.URL, "https://sre.example.com", "https://SRE.example.com"} {
+		c, resp, err := dial(streamSrv.URL, origin)
+		require.NoError(t, err, origin)
+		require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode, origin)
+		require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(`{}`)))
+		require.Equal(t, stream.TypeSubscribed, readWS(ctx, t, c).Type, origin)
+		c.CloseNow()
+	}
+	for _, origin := range []string{
+		"http://evil.example:" + webPort,
+		"http://localhost:" + webPort,
+		"https://127.0.0.1:" + webPort,
+		"http://127.0.0.1:1",
+		"http://sre.example.com",
+		"https://sre.example.com.evil.example",
+		"https://sre.example.com:8443",
+		"null",
+	} {
+		_, resp, err := dial(streamSrv.URL, origin)
+		require.Error(t, err, origin)
+		require.Equal(t, http.StatusForbidden, resp.StatusCode, origin)
+	}
+	// On the web listener the console has the stream's own origin; a page
+	// of the stream listener's port or of the external URL is another
+	// site there, as before.
+	for _, origin := range []string{"http://127.0.0.1:" + streamPort, "https://sre.example.com"} {
+		_, resp, err := dial(srv.URL, origin)
+		require.Error(t, err, origin)
+		require.Equal(t, http.StatusForbidden, resp.StatusCode, origin)
+	}
+	c, _, err := dial(srv.URL, srv.URL)
+	require.NoError(t, err)
+	c.CloseNow()
 }
 
 func readWS(ctx context.Context, t *testing.T, c *websocket.Conn) stream.Message {

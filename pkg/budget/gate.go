@@ -2,7 +2,6 @@ package budget
 
 import (
 	"context"
-	"crypto/subtle"
 	"fmt"
 	"time"
 
@@ -195,8 +194,8 @@ func decide(cfg GateConfig, req GateRequest, sts []Status) Decision {
 const MinOverrideTokenLen = 16
 
 // checkOverride checks a presented override token against the configured
-// ones, in constant time, reading the token files now (a rotated file is
-// in force at once). A file that cannot be read, is empty or holds a
+// ones by digest in constant time (secretfile.Equal), reading the token
+// files now (a rotated file is in force at once). A file that cannot be read, is empty or holds a
 // token shorter than MinOverrideTokenLen matches nothing: when no other
 // token matches, the error says so (ErrOverrideTokenUnavailable), rather
 // than calling a token that may be the right one invalid.
@@ -213,7 +212,7 @@ func (s *Service) checkOverride(tokens []secretfile.Source, presented string) er
 			errs = append(errs, err)
 			continue
 		}
-		if subtle.ConstantTimeCompare([]byte(t), []byte(presented)) == 1 {
+		if secretfile.Equal(presented, t) {
 			ok = true
 		}
 	}

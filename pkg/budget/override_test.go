@@ -50,6 +50,8 @@ func TestGateOverrideTokenFiles(t *testing.T) {
 	require.NoError(t, gate("override-token-one"))
 	require.NoError(t, gate(inline))
 	require.ErrorIs(t, gate("override-token-two!"), budget.ErrBadOverrideToken)
+	require.ErrorIs(t, gate("override-token-onE"), budget.ErrBadOverrideToken, "same length")
+	require.ErrorIs(t, gate("override-token-one-"), budget.ErrBadOverrideToken, "a longer one")
 
 	write("override-token-two!")
 	require.NoError(t, gate("override-token-two!"), "the rotated token, without Update")

@@ -2,7 +2,6 @@ package receiver
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,8 +38,9 @@ var ErrTokenUnavailable = errors.New("the webhook's bearer token cannot be read 
 
 // DecodeRequest checks and decodes an Alertmanager webhook delivery: the
 // bearer token (when token is set; read at each delivery, so a rotated
-// token file is in force without a reload; compared in constant time; a
-// missing or wrong one sets WWW-Authenticate on w), the body size
+// token file is in force without a reload; compared by digest in constant
+// time, secretfile.Equal, which reveals not even its length; a missing or
+// wrong one sets WWW-Authenticate on w), the body size
 // (maxBodyBytes, limits.DefaultWebhookBodyBytes when <= 0), the JSON and
 // the payload (Message.Validate). It is shared by every endpoint that
 // accepts Alertmanager webhook deliveries, so that they refuse bad input
@@ -53,7 +53,7 @@ func DecodeRequest(w http.ResponseWriter, r *http.Request, token secretfile.Sour
 				Cause: fmt.Errorf("webhook.bearer_token_file: %w", err)}
 		}
 		got, ok := auth.BearerToken(r.Header)
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		if !ok || !secretfile.Equal(got, want) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sred webhook"`)
 			return nil, &RequestError{Code: http.StatusUnauthorized, Type: "unauthorized", Err: errors.New("missing or wrong bearer token")}
 		}

@@ -494,6 +494,8 @@ func TestBadInput(t *testing.T) {
 		{"huge body", huge, nil, 413, "request body larger than 65536 bytes (webhook.max_body_bytes)"},
 		{"no token", firing, []string{"Authorization", ""}, 401, "missing or wrong bearer token"},
 		{"wrong token", firing, []string{"Authorization", "Bearer nope"}, 401, "missing or wrong bearer token"},
+		{"wrong token of the same length", firing, []string{"Authorization", "Bearer s3creT"}, 401, "missing or wrong bearer token"},
+		{"token and more", firing, []string{"Authorization", "Bearer s3cret2"}, 401, "missing or wrong bearer token"},
 	}
 	tu.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, Options{MaxBodyBytes: 64 << 10, BearerToken: secretfile.Inline("s3cret")})

@@ -7,6 +7,8 @@
 package secretfile
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"os"
@@ -103,4 +105,15 @@ func (s Source) Get() (string, error) {
 		return "", fmt.Errorf("%w: %s", ErrEmpty, s.File)
 	}
 	return v, nil
+}
+
+// Equal reports whether presented, a secret a client sent, is want, a
+// configured one. It compares their SHA-256 digests in constant time:
+// subtle.ConstantTimeCompare on the secrets themselves returns at once when
+// their lengths differ, which tells a client trying secrets of every length
+// how long the configured one is. Every comparison of a presented secret
+// with a configured one goes through Equal (TestSecretsComparedByDigest).
+func Equal(presented, want string) bool {
+	p, w := sha256.Sum256([]byte(presented)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(p[:], w[:]) == 1
 }

@@ -1,8 +1,12 @@
 package secretfile
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,4 +115,68 @@ func BenchmarkRead(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestEqual: the configured secret is accepted; a presented secret of
+// another length, one of the same length that differs, a prefix and an
+// empty one are refused.
+func TestEqual(t *testing.T) {
+	const want = "s3cret-webhook-token"
+	for _, tc := range []struct {
+		presented string
+		ok        bool
+	}{
+		{want, true},
+		{"s3cret-webhook-tokeX", false},
+		{"s3cret-webhook-token-and-more", false},
+		{"s3cret", false},
+		{"", false},
+		{" " + want, false},
+	} {
+		require.Equal(t, tc.ok, Equal(tc.presented, want), "%q", tc.presented)
+	}
+}
+
+// TestSecretsComparedByDigest: no code of sred compares secrets with
+// subtle.ConstantTimeCompare but Equal, whose digests are of one size: on
+// the secrets themselves it returns at once when the lengths differ, and
+// the time of a refusal tells the secret's length.
+func TestSecretsComparedByDigest(t *testing.T) {
+	root := filepath.Join("..", "..")
+	var offenders []string
+	for _, dir := range []string{"pkg", "cmd"} {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+			if err != nil {
+				return err
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				sel, ok := n.(*ast.SelectorExpr)
+				if !ok || sel.Sel.Name != "ConstantTimeCompare" {
+					return true
+				}
+				if fn := enclosingFunc(f, sel.Pos()); filepath.Base(filepath.Dir(path)) == "secretfile" && fn == "Equal" {
+					return true
+				}
+				offenders = append(offenders, filepath.ToSlash(path))
+				return true
+			})
+			return nil
+		})
+		require.NoError(t, err)
+	}
+	require.Empty(t, offenders, "compare a presented secret with secretfile.Equal")
+}
+
+// enclosingFunc is the name of the top-level function of f around pos.
+func enclosingFunc(f *ast.File, pos token.Pos) string {
+	for _, d := range f.Decls {
+		if fd, ok := d.(*ast.FuncDecl); ok && fd.Pos() <= pos && pos < fd.End() {
+			return fd.Name.Name
+		}
+	}
+	return ""
 }

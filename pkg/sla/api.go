@@ -115,7 +115,7 @@ func (s *Reporter) handleReport(w http.ResponseWriter, r *http.Request) {
 		// The report's values (customer, service and SLO names) are
 		// escaped; the policy also keeps anything that escaped them from
 		// running, loading or framing the report.
-		w.Header().Set("Content-Security-Policy", web.DocumentCSP)
+		web.HTMLSecurityHeaders(w.Header(), web.DocumentCSP)
 		w.Header().Set("Referrer-Policy", "no-referrer")
 	}
 	_, _ = w.Write(buf.Bytes())

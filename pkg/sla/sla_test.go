@@ -335,6 +335,7 @@ func TestReportsFromRealPrometheus(t *testing.T) {
 			require.Equal(t, "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
 				rec.Header().Get("Content-Security-Policy"))
 			require.Equal(t, "no-referrer", rec.Header().Get("Referrer-Policy"))
+			require.Equal(t, "DENY", rec.Header().Get("X-Frame-Options"))
 		}
 	}
 

@@ -96,10 +96,16 @@ func headers(w http.ResponseWriter, ct string) {
 	hd := w.Header()
 	hd.Set("Content-Type", ct)
 	hd.Set("Cache-Control", "public, max-age=15")
-	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "no-referrer")
-	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; form-action 'none'")
+	// Not framed by another site either (X-Frame-Options: DENY with the
+	// policy's frame-ancestors 'none'): a site that shows the state reads
+	// /status.json or the feed, or links the page.
+	web.HTMLSecurityHeaders(hd, CSP)
 }
+
+// CSP is the Content-Security-Policy of the public status page: its own
+// stylesheet and icon only, no script, no form, no framing.
+const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; form-action 'none'"
 
 // serve answers a public form of the page from the snapshot: rendered
 // once per snapshot, with its entity tag, 304 Not Modified to a request

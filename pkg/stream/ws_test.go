@@ -171,10 +171,13 @@ func TestStreamWebSocketBadSubscribe(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "filters go in the first message")
 
 	// A subscribe message over 64 KiB (a huge last_event_id) is not read:
-	// the connection is closed with status 1009 (message too big).
+	// the connection is closed with status 1009 (message too big), and
+	// counted with the other subscribe messages sred cannot take.
 	cl := dial(t, f.srv.URL, `{"last_event_id":"`+strings.Repeat("9", 64<<10)+`"}`)
 	_, _, err = cl.c.Read(context.Background())
 	require.Equal(t, websocket.StatusMessageTooBig, websocket.CloseStatus(err), "%v", err)
+	require.Eventually(t, func() bool { return closedWS(t, f.reg, "bad_subscribe") == 13 }, time.Minute, time.Millisecond,
+		"the client closed for its subscribe message over 64 KiB is not counted")
 }
 
 // TestStreamWebSocketSubscribeDeadline: a client that sends no subscribe

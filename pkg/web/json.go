@@ -224,15 +224,26 @@ const PageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-sr
 const DocumentCSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
 
 // PageHeaders sets the headers of an HTML page of sred that is not public
-// (the console, the acknowledge page): its type, PageCSP, nosniff,
+// (the console, the acknowledge page): its type, PageCSP with
+// X-Frame-Options and nosniff (HTMLSecurityHeaders),
 // Referrer-Policy same-origin, and Cache-Control: no-store, since the page
 // shows what one principal may see (or carries a token) and must not be
 // kept by a shared cache or the browser's history. The public status page
 // sets its own (it is meant to be cached).
 func PageHeaders(h http.Header) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
+	HTMLSecurityHeaders(h, PageCSP)
 	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Content-Security-Policy", PageCSP)
 	h.Set("Cache-Control", "no-store")
+}
+
+// HTMLSecurityHeaders sets the headers every HTML answer of sred carries:
+// csp, its Content-Security-Policy (each of sred's policies has
+// frame-ancestors 'none'); X-Frame-Options: DENY, which says the same to
+// the browsers and scanners that read only it; and nosniff. Every HTML
+// answer sets them here, so the two framing headers cannot disagree.
+func HTMLSecurityHeaders(h http.Header, csp string) {
+	h.Set("Content-Security-Policy", csp)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
 }
