@@ -77,9 +77,21 @@ var (
 		hint: "update the ones it has (PATCH .../action-items/{item}), or track the rest outside sred"}
 	boundEdits = bounded{name: "impact, assignment, snooze and action item changes", kinds: []string{"impact", "assignment", "snooze", "action_item"},
 		max: MaxEdits, hint: "open a new incident for what follows"}
-	boundMerged = bounded{name: "incidents merged into it", rows: `SELECT 1 FROM incidents WHERE merged_into = $1`, max: MaxMerged,
+	boundMerged = bounded{name: "incidents merged into it", rows: `SELECT 1 FROM incidents WHERE merged_into = $1 AND ` + mergedIndexed, max: MaxMerged,
 		hint: "merge the rest into another open incident, or resolve them and name them in its post-mortem"}
 )
+
+// mergedIndexed is the WHERE of incidents_merged_into (migration
+// incident/0016_incidents_merged_into), word for word: a query on
+// merged_into adds it so that SQLite reads the index (a partial index
+// serves a query whose WHERE holds the index's own terms).
+const mergedIndexed = `merged_into <> ''`
+
+// boundedKindsIndexed is the WHERE of incident_timeline_bounded
+// (incident/0017_timeline_bounded_kinds), word for word, for the same
+// reason: the timeline kinds of the bounds (boundNotes, boundStatusUpdates,
+// boundEdits), every one of which it must list.
+const boundedKindsIndexed = `kind IN ('note', 'status_update', 'impact', 'assignment', 'snooze', 'action_item')`
 
 // room refuses one more row of b on incident id with a *FullError when it
 // has b.max already. It runs in the transaction that adds the row, after
@@ -89,6 +101,20 @@ var (
 // count stops at the bound: an incident over it (from before the bound)
 // costs no more to check.
 func (s *Service) room(ctx context.Context, tx *sql.Tx, id string, b bounded) error {
+	q, args := b.countQuery(id)
+	var n int
+	if err := tx.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return fmt.Errorf("count the %s of %s: %w", b.name, id, err)
+	}
+	if n >= b.max {
+		return &FullError{ID: id, Collection: b.name, Max: b.max, Hint: b.hint}
+	}
+	return nil
+}
+
+// countQuery is the query counting the rows of b on incident id, up to
+// b.max, and its arguments.
+func (b bounded) countQuery(id string) (string, []any) {
 	var q string
 	args := []any{id}
 	switch {
@@ -102,17 +128,10 @@ func (s *Service) room(ctx context.Context, tx *sql.Tx, id string, b bounded) er
 			ph[i] = fmt.Sprintf("$%d", i+2)
 			args = append(args, k)
 		}
-		q = `SELECT 1 FROM incident_timeline WHERE incident_id = $1 AND kind IN (` + strings.Join(ph, ", ") + `)`
+		q = `SELECT 1 FROM incident_timeline WHERE incident_id = $1 AND kind IN (` + strings.Join(ph, ", ") + `) AND ` + boundedKindsIndexed
 	}
 	args = append(args, b.max)
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (`+q+fmt.Sprintf(` LIMIT $%d) t`, len(args)), args...).Scan(&n); err != nil {
-		return fmt.Errorf("count the %s of %s: %w", b.name, id, err)
-	}
-	if n >= b.max {
-		return &FullError{ID: id, Collection: b.name, Max: b.max, Hint: b.hint}
-	}
-	return nil
+	return `SELECT COUNT(*) FROM (` + q + fmt.Sprintf(` LIMIT $%d) t`, len(args)), args
 }
 
 // roomFor is room as an extra function of mutate.
