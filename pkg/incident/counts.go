@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/rootuip/sre/pkg/store"
 )
 
 // Bounds of what people add to one incident over the API, the console and
@@ -167,4 +169,67 @@ func importBounds(rec *ExportRecord) (field string, err error) {
 		return "action_items", fmt.Errorf("holds %d action items, more than the %d an incident can have", n, MaxActionItems)
 	}
 	return "", nil
+}
+
+// importMergedQuery counts the stored incidents merged into each of n
+// incidents ($1 to $n), through incidents_merged_into.
+func importMergedQuery(n int) string {
+	return `SELECT merged_into, COUNT(*) FROM incidents WHERE merged_into IN (` + store.Placeholders(1, n) + `) AND ` + mergedIndexed +
+		` GROUP BY merged_into`
+}
+
+// importMerged holds the incidents lines would add to MaxMerged merged into
+// any one incident, as Merge does: those stored (from before the import or
+// from its earlier lines, committed) and those of lines, in line order. A
+// line adds its incident unless it is stored (stored) or on an earlier
+// line. The first line over the bound is an error naming its field; the
+// caller names the line.
+func importMerged(ctx context.Context, tx *sql.Tx, lines []importLine, stored map[string]bool) error {
+	var adds []importLine
+	var targets []string
+	added, seen := map[string]bool{}, map[string]bool{}
+	for _, l := range lines {
+		inc := &l.rec.Incident
+		if stored[inc.ID] || added[inc.ID] {
+			continue
+		}
+		added[inc.ID] = true
+		if inc.MergedInto == "" {
+			continue
+		}
+		adds = append(adds, l)
+		if !seen[inc.MergedInto] {
+			seen[inc.MergedInto] = true
+			targets = append(targets, inc.MergedInto)
+		}
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	merged := make(map[string]int, len(targets))
+	rows, err := tx.QueryContext(ctx, importMergedQuery(len(targets)), store.Args(targets)...)
+	if err != nil {
+		return fmt.Errorf("count the incidents merged into those the import merges into: %w", err)
+	}
+	for rows.Next() {
+		var into string
+		var n int
+		if err := rows.Scan(&into, &n); err != nil {
+			rows.Close()
+			return fmt.Errorf("count the incidents merged into those the import merges into: %w", err)
+		}
+		merged[into] = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("count the incidents merged into those the import merges into: %w", err)
+	}
+	for _, l := range adds {
+		inc := &l.rec.Incident
+		if merged[inc.MergedInto]++; merged[inc.MergedInto] > MaxMerged {
+			return fmt.Errorf("incident %s: field incident.merged_into: incident %s would have %d %s, more than the %d an incident can have (%d stored or on earlier lines)",
+				inc.ID, inc.MergedInto, merged[inc.MergedInto], boundMerged.name, MaxMerged, merged[inc.MergedInto]-1)
+		}
+	}
+	return nil
 }

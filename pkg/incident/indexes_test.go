@@ -104,8 +104,9 @@ func indexPlan(t *testing.T, db *store.DB, table string, indexes []string, query
 }
 
 // TestMergedIntoIndex: a merge counts the incidents already merged into
-// its target (boundMerged) through incidents_merged_into, not by reading
-// every incident; and the count is right.
+// its target (boundMerged), and an import those merged into each target
+// of its lines (importMergedQuery), through incidents_merged_into, not by
+// reading every incident; and the counts are right.
 func TestMergedIntoIndex(t *testing.T) {
 	testutil.Backends(t, [][]store.Migration{Migrations}, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -126,6 +127,20 @@ func TestMergedIntoIndex(t *testing.T) {
 		require.NoError(t, db.QueryRowContext(ctx, q, args...).Scan(&n))
 		require.Equal(t, 40, n)
 
+		q = importMergedQuery(3)
+		args = []any{"INC-T", "INC-U", "INC-V"}
+		indexPlan(t, db, "incidents", []string{"incidents_merged_into"}, q, args...)
+		rows, err := db.QueryContext(ctx, q, args...)
+		require.NoError(t, err)
+		got := map[string]int{}
+		for rows.Next() {
+			var id string
+			var n int
+			require.NoError(t, rows.Scan(&id, &n))
+			got[id] = n
+		}
+		require.NoError(t, rows.Err())
+		require.Equal(t, map[string]int{"INC-T": 40, "INC-U": 2}, got)
 	})
 }
 

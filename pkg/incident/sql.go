@@ -372,9 +372,9 @@ CREATE INDEX incident_timeline_status_updates ON incident_timeline (incident_id,
 `,
 	},
 	{
-		// A merge (room, boundMerged) counts the incidents already
-		// merged into its target through this index, not by a scan of
-		// every incident. Only merged incidents
+		// A merge (room, boundMerged) and an import (importMerged) count
+		// the incidents already merged into the target through this
+		// index, not by a scan of every incident. Only merged incidents
 		// are in it: a new incident adds nothing to it. The queries
 		// repeat its WHERE (mergedIndexed) so that SQLite, which does
 		// not derive it from merged_into = $1, uses it
