@@ -2,7 +2,6 @@ package incident
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -77,21 +76,7 @@ func indexPlan(t *testing.T, db *store.DB, table string, indexes []string, query
 	_, err = conn.ExecContext(ctx, `SET enable_seqscan = off`)
 	require.NoError(t, err)
 	defer conn.ExecContext(ctx, `RESET enable_seqscan`) //nolint:errcheck
-	var raw string
-	require.NoError(t, conn.QueryRowContext(ctx, `EXPLAIN (FORMAT JSON) `+query, args...).Scan(&raw))
-	var plan []struct{ Plan planNode }
-	require.NoError(t, json.Unmarshal([]byte(raw), &plan))
-	var scans []planNode
-	var walk func(n planNode)
-	walk = func(n planNode) {
-		if n.Relation == table {
-			scans = append(scans, n)
-		}
-		for _, c := range n.Plans {
-			walk(c)
-		}
-	}
-	walk(plan[0].Plan)
+	scans, raw := explainScans(t, conn, `EXPLAIN (FORMAT JSON) `+query, table, args...)
 	require.NotEmpty(t, scans, raw)
 	for _, n := range scans {
 		require.Contains(t, []string{"Index Scan", "Index Only Scan", "Bitmap Heap Scan"}, n.Type, raw)
