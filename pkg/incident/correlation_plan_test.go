@@ -2,6 +2,7 @@ package incident
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"testing"
 
@@ -117,10 +118,13 @@ func openMigratedPostgres(t *testing.T) *store.DB {
 	return testutil.OpenPostgres(t, Migrations)
 }
 
-// explainScans runs explain (an EXPLAIN (..., FORMAT JSON) statement) and
-// returns the plan's nodes that read relation, in plan order, and the raw
-// plan for messages.
-func explainScans(t *testing.T, db *store.DB, explain, relation string, args ...any) ([]planNode, string) {
+// explainScans runs explain (an EXPLAIN (..., FORMAT JSON) statement) on db
+// (a *store.DB, or a *sql.Conn of it with settings of its own) and returns
+// the plan's nodes that read relation, in plan order, and the raw plan for
+// messages.
+func explainScans(t *testing.T, db interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}, explain, relation string, args ...any) ([]planNode, string) {
 	t.Helper()
 	var raw string
 	require.NoError(t, db.QueryRowContext(context.Background(), explain, args...).Scan(&raw))

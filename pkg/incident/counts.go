@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/rootuip/sre/pkg/store"
 )
 
 // Bounds of what people add to one incident over the API, the console and
@@ -77,9 +79,21 @@ var (
 		hint: "update the ones it has (PATCH .../action-items/{item}), or track the rest outside sred"}
 	boundEdits = bounded{name: "impact, assignment, snooze and action item changes", kinds: []string{"impact", "assignment", "snooze", "action_item"},
 		max: MaxEdits, hint: "open a new incident for what follows"}
-	boundMerged = bounded{name: "incidents merged into it", rows: `SELECT 1 FROM incidents WHERE merged_into = $1`, max: MaxMerged,
+	boundMerged = bounded{name: "incidents merged into it", rows: `SELECT 1 FROM incidents WHERE merged_into = $1 AND ` + mergedIndexed, max: MaxMerged,
 		hint: "merge the rest into another open incident, or resolve them and name them in its post-mortem"}
 )
+
+// mergedIndexed is the WHERE of incidents_merged_into (migration
+// incident/0016_incidents_merged_into), word for word: a query on
+// merged_into adds it so that SQLite reads the index (a partial index
+// serves a query whose WHERE holds the index's own terms).
+const mergedIndexed = `merged_into <> ''`
+
+// boundedKindsIndexed is the WHERE of incident_timeline_bounded
+// (incident/0017_timeline_bounded_kinds), word for word, for the same
+// reason: the timeline kinds of the bounds (boundNotes, boundStatusUpdates,
+// boundEdits), every one of which it must list.
+const boundedKindsIndexed = `kind IN ('note', 'status_update', 'impact', 'assignment', 'snooze', 'action_item')`
 
 // room refuses one more row of b on incident id with a *FullError when it
 // has b.max already. It runs in the transaction that adds the row, after
@@ -89,6 +103,20 @@ var (
 // count stops at the bound: an incident over it (from before the bound)
 // costs no more to check.
 func (s *Service) room(ctx context.Context, tx *sql.Tx, id string, b bounded) error {
+	q, args := b.countQuery(id)
+	var n int
+	if err := tx.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return fmt.Errorf("count the %s of %s: %w", b.name, id, err)
+	}
+	if n >= b.max {
+		return &FullError{ID: id, Collection: b.name, Max: b.max, Hint: b.hint}
+	}
+	return nil
+}
+
+// countQuery is the query counting the rows of b on incident id, up to
+// b.max, and its arguments.
+func (b bounded) countQuery(id string) (string, []any) {
 	var q string
 	args := []any{id}
 	switch {
@@ -102,17 +130,10 @@ func (s *Service) room(ctx context.Context, tx *sql.Tx, id string, b bounded) er
 			ph[i] = fmt.Sprintf("$%d", i+2)
 			args = append(args, k)
 		}
-		q = `SELECT 1 FROM incident_timeline WHERE incident_id = $1 AND kind IN (` + strings.Join(ph, ", ") + `)`
+		q = `SELECT 1 FROM incident_timeline WHERE incident_id = $1 AND kind IN (` + strings.Join(ph, ", ") + `) AND ` + boundedKindsIndexed
 	}
 	args = append(args, b.max)
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (`+q+fmt.Sprintf(` LIMIT $%d) t`, len(args)), args...).Scan(&n); err != nil {
-		return fmt.Errorf("count the %s of %s: %w", b.name, id, err)
-	}
-	if n >= b.max {
-		return &FullError{ID: id, Collection: b.name, Max: b.max, Hint: b.hint}
-	}
-	return nil
+	return `SELECT COUNT(*) FROM (` + q + fmt.Sprintf(` LIMIT $%d) t`, len(args)), args
 }
 
 // roomFor is room as an extra function of mutate.
@@ -148,4 +169,67 @@ func importBounds(rec *ExportRecord) (field string, err error) {
 		return "action_items", fmt.Errorf("holds %d action items, more than the %d an incident can have", n, MaxActionItems)
 	}
 	return "", nil
+}
+
+// importMergedQuery counts the stored incidents merged into each of n
+// incidents ($1 to $n), through incidents_merged_into.
+func importMergedQuery(n int) string {
+	return `SELECT merged_into, COUNT(*) FROM incidents WHERE merged_into IN (` + store.Placeholders(1, n) + `) AND ` + mergedIndexed +
+		` GROUP BY merged_into`
+}
+
+// importMerged holds the incidents lines would add to MaxMerged merged into
+// any one incident, as Merge does: those stored (from before the import or
+// from its earlier lines, committed) and those of lines, in line order. A
+// line adds its incident unless it is stored (stored) or on an earlier
+// line. The first line over the bound is an error naming its field; the
+// caller names the line.
+func importMerged(ctx context.Context, tx *sql.Tx, lines []importLine, stored map[string]bool) error {
+	var adds []importLine
+	var targets []string
+	added, seen := map[string]bool{}, map[string]bool{}
+	for _, l := range lines {
+		inc := &l.rec.Incident
+		if stored[inc.ID] || added[inc.ID] {
+			continue
+		}
+		added[inc.ID] = true
+		if inc.MergedInto == "" {
+			continue
+		}
+		adds = append(adds, l)
+		if !seen[inc.MergedInto] {
+			seen[inc.MergedInto] = true
+			targets = append(targets, inc.MergedInto)
+		}
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	merged := make(map[string]int, len(targets))
+	rows, err := tx.QueryContext(ctx, importMergedQuery(len(targets)), store.Args(targets)...)
+	if err != nil {
+		return fmt.Errorf("count the incidents merged into those the import merges into: %w", err)
+	}
+	for rows.Next() {
+		var into string
+		var n int
+		if err := rows.Scan(&into, &n); err != nil {
+			rows.Close()
+			return fmt.Errorf("count the incidents merged into those the import merges into: %w", err)
+		}
+		merged[into] = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("count the incidents merged into those the import merges into: %w", err)
+	}
+	for _, l := range adds {
+		inc := &l.rec.Incident
+		if merged[inc.MergedInto]++; merged[inc.MergedInto] > MaxMerged {
+			return fmt.Errorf("incident %s: field incident.merged_into: incident %s would have %d %s, more than the %d an incident can have (%d stored or on earlier lines)",
+				inc.ID, inc.MergedInto, merged[inc.MergedInto], boundMerged.name, MaxMerged, merged[inc.MergedInto]-1)
+		}
+	}
+	return nil
 }

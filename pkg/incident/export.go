@@ -834,6 +834,11 @@ func (s *Service) importLines(ctx context.Context, tx *sql.Tx, lines []importLin
 			return 0, 0, &IDCaseError{ID: l.rec.Incident.ID, Other: other}
 		}
 	}
+	// As many incidents merged into one as Merge allows (MaxMerged):
+	// those stored count, and those of the lines that add an incident.
+	if err := importMerged(ctx, tx, lines, exists); err != nil {
+		return 0, 0, err
+	}
 	var (
 		incRows, alertRows, tlRows, linkRows, itemRows [][]any
 		groups                                         = map[string][]any{}

@@ -303,3 +303,80 @@ func TestImportPlansWithValues(t *testing.T) {
 		}
 	})
 }
+
+// TestImportHoldsMergedBound: an import checked merged_into line by line,
+// so it could bring any number of incidents merged into one, past the
+// MaxMerged a merge is held to. It counts, per incident merged into,
+// those stored and those of the import's lines: the line over the bound
+// is refused naming its line and the bound, the lines before it imported,
+// what was stored kept; lines importing again what is stored add nothing.
+func TestImportHoldsMergedBound(t *testing.T) {
+	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := t.Context()
+		created := epoch.Add(-48 * time.Hour)
+		line := func(id, into string) string {
+			b, err := json.Marshal(incident.ExportRecord{Incident: incident.Incident{
+				ID: id, Title: "imported " + id, Service: "api", Severity: incident.SeverityLow, Status: incident.StatusResolved,
+				GroupKey: "{}:" + id, DetectedAt: created, CreatedAt: created, UpdatedAt: created, ResolvedAt: &created, MergedInto: into}})
+			require.NoError(t, err)
+			return string(b) + "\n"
+		}
+		lines := func(from, to int, into string) string {
+			var sb strings.Builder
+			for i := from; i <= to; i++ {
+				sb.WriteString(line(fmt.Sprintf("OLD-2025-%04d", i), into))
+			}
+			return sb.String()
+		}
+		merged := func(into string) []string {
+			var ids []string
+			rows, err := db.QueryContext(ctx, `SELECT id FROM incidents WHERE merged_into = $1 ORDER BY id`, into)
+			require.NoError(t, err)
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				require.NoError(t, rows.Scan(&id))
+				ids = append(ids, id)
+			}
+			require.NoError(t, rows.Err())
+			return ids
+		}
+
+		// Stored: 60 merged into a stored incident; importing them again
+		// skips them and counts nothing twice.
+		into, err := f.svc.Create(ctx, incident.ManualIncident{Title: "API down", Service: "api", Severity: incident.SeverityHigh, Actor: "alice"})
+		require.NoError(t, err)
+		first := lines(1, 60, into.ID)
+		res, err := f.svc.Import(ctx, strings.NewReader(first))
+		require.NoError(t, err)
+		require.Equal(t, 60, res.Imported)
+		res, err = f.svc.Import(ctx, strings.NewReader(first+lines(61, 100, into.ID)))
+		require.NoError(t, err)
+		require.Equal(t, 40, res.Imported)
+		require.Equal(t, 60, res.Skipped)
+		stored := merged(into.ID)
+		require.Len(t, stored, incident.MaxMerged)
+
+		// One more is refused, the stored ones kept, the line before it
+		// (merged elsewhere) imported.
+		res, err = f.svc.Import(ctx, strings.NewReader(line("OLD-2025-0101", "")+line("OLD-2025-0102", into.ID)))
+		require.EqualError(t, err, "import line 2 (OLD-2025-0102): incident OLD-2025-0102: field incident.merged_into: incident "+into.ID+
+			" would have 101 incidents merged into it, more than the 100 an incident can have (100 stored or on earlier lines)")
+		require.Equal(t, 1, res.Imported)
+		f.get(t, "OLD-2025-0101")
+		_, err = f.svc.Get(ctx, "OLD-2025-0102")
+		require.ErrorIs(t, err, incident.ErrNotFound)
+		require.Equal(t, stored, merged(into.ID))
+
+		// Within one import: the incident merged into on its first line,
+		// MaxMerged lines merged into it, then one more.
+		res, err = f.svc.Import(ctx, strings.NewReader(line("NEW-2025-0001", "")+lines(201, 301, "NEW-2025-0001")))
+		require.EqualError(t, err, "import line 102 (OLD-2025-0301): incident OLD-2025-0301: field incident.merged_into: incident NEW-2025-0001"+
+			" would have 101 incidents merged into it, more than the 100 an incident can have (100 stored or on earlier lines)")
+		require.Equal(t, 101, res.Imported)
+		require.Len(t, merged("NEW-2025-0001"), incident.MaxMerged)
+		_, err = f.svc.Get(ctx, "OLD-2025-0301")
+		require.ErrorIs(t, err, incident.ErrNotFound)
+	})
+}

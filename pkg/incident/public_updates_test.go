@@ -100,3 +100,60 @@ func TestPublicStatusUpdates(t *testing.T) {
 		require.Empty(t, got)
 	})
 }
+
+// TestPublicStatusUpdatesCountExact: the count of an incident's public
+// updates came from the SQL sieve (a LIKE on the data) while only the
+// latest ones were decoded and checked again, so entries the sieve keeps
+// that are not public updates (a key given twice, the last one false;
+// "public": true nested in another object; no message, an empty one, or
+// one that is not a string; "PUBLIC", which SQLite's LIKE matches) were
+// counted when older than the latest ones, and one among the latest left
+// fewer shown than there were. Written to the store directly, as an
+// import or another sred could: the count and the updates shown are now
+// held to the same rule.
+func TestPublicStatusUpdatesCountExact(t *testing.T) {
+	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := t.Context()
+		inc, err := f.svc.Create(ctx, incident.ManualIncident{Title: "down", Service: "web", Severity: incident.SeverityHigh, Actor: "rita"})
+		require.NoError(t, err)
+		at := epoch.UnixMilli()
+		for _, data := range []string{
+			// Oldest first.
+			`{"public": true, "public": false, "public_message": "key twice, the last false"}`,
+			`{"details": {"public": true}, "public_message": "nested"}`,
+			`{"public": true}`,
+			`{"public": true, "public_message": ""}`,
+			`{"public": true, "public_message": 7}`,
+			`{"PUBLIC": true, "public_message": "upper case key"}`,
+			`{"public": true, "public_message": "public 1"}`,
+			`{"public": true, "public_message": "public 2"}`,
+			`{"public": true, "public_message": "public 3"}`,
+			`{"public": true, "public_message": "public 4"}`,
+			// The newest, not public.
+			`{"public": true, "public": false, "public_message": "newest, the last key false"}`,
+		} {
+			at++
+			_, err := db.ExecContext(ctx, `INSERT INTO incident_timeline (incident_id, at, kind, actor, message, data)
+				VALUES ($1, $2, 'status_update', 'rita', 'x', $3)`, inc.ID, at, data)
+			require.NoError(t, err)
+		}
+		for _, tc := range []struct {
+			latest int
+			want   []string
+		}{
+			{2, []string{"public 4", "public 3"}},
+			{3, []string{"public 4", "public 3", "public 2"}},
+			{25, []string{"public 4", "public 3", "public 2", "public 1"}},
+		} {
+			got, err := f.svc.PublicStatusUpdates(ctx, []string{inc.ID}, tc.latest)
+			require.NoError(t, err)
+			var shown []string
+			for _, e := range got[inc.ID].Latest {
+				shown = append(shown, e.Data["public_message"].(string))
+			}
+			require.Equal(t, 4, got[inc.ID].Total, "latest %d", tc.latest)
+			require.Equal(t, tc.want, shown, "latest %d", tc.latest)
+		}
+	})
+}

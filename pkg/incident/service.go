@@ -860,37 +860,45 @@ const publicTrue = `REPLACE(REPLACE(REPLACE(REPLACE(data, ' ', ''), '` + "\t" + 
 // query (its placeholders).
 const publicUpdatesChunk = 500
 
-// publicUpdatesQuery selects the latest public status updates of n
-// incidents ($1 to $n) and their count, at most $n+1 of each.
+// publicUpdatesQuery selects the status updates of n incidents ($1 to $n)
+// that may be public, newest first per incident.
 func publicUpdatesQuery(n int) string {
-	ph := make([]string, n)
-	for i := range ph {
-		ph[i] = fmt.Sprintf("$%d", i+1)
-	}
-	// The LIKE keeps the entries whose "public" key is true, however the
-	// JSON is spaced (an import keeps it as given; the blanks are taken
-	// out first): inside a JSON string every quote is escaped, so a
-	// message quoting it does not match. The decoded data is checked
-	// again (publicStatusUpdates). The rows are read through
-	// incident_timeline_status_updates: the incidents' status updates
-	// alone.
-	return `SELECT incident_id, id, at, data, n FROM (
-	SELECT incident_id, id, at, data,
-		ROW_NUMBER() OVER (PARTITION BY incident_id ORDER BY at DESC, id DESC) AS rn,
-		COUNT(*) OVER (PARTITION BY incident_id) AS n
-	FROM incident_timeline
-	WHERE incident_id IN (` + strings.Join(ph, ", ") + `) AND kind = 'status_update'
+	// The LIKE keeps the entries whose "public" key may be true, however
+	// the JSON is spaced (an import keeps it as given; the blanks are
+	// taken out first): inside a JSON string every quote is escaped, so a
+	// message quoting it does not match. It is a first sieve, not the
+	// rule: a "public": true nested in another object, a key given twice,
+	// a missing message, or (SQLite's LIKE ignores case) "PUBLIC" pass it.
+	// publicStatusUpdates decodes every row it keeps and holds both the
+	// updates shown and their count to publicUpdate. The rows are read
+	// through incident_timeline_status_updates: the incidents' status
+	// updates alone (at most MaxStatusUpdates each).
+	return `SELECT incident_id, id, at, data FROM incident_timeline
+	WHERE incident_id IN (` + store.Placeholders(1, n) + `) AND kind = 'status_update'
 		AND ` + publicTrue + `
-) t WHERE rn <= $` + strconv.Itoa(n+1) + ` ORDER BY incident_id, rn`
+	ORDER BY incident_id, at DESC, id DESC`
+}
+
+// publicUpdate decodes a status update's data and says whether it is a
+// public one: "public" is true and "public_message" a string that is not
+// empty, as encoding/json reads them (a key given twice: the last one).
+func publicUpdate(data string) (map[string]any, bool) {
+	var m map[string]any
+	if json.Unmarshal([]byte(data), &m) != nil {
+		return nil, false
+	}
+	pub, _ := m["public"].(bool)
+	msg, _ := m["public_message"].(string)
+	return m, pub && msg != ""
 }
 
 // PublicStatusUpdates returns, per incident of ids that has any, its latest
 // public status updates (at most latest) and their count, in one query per
-// publicUpdatesChunk incidents that reads only those rows: not the
-// incidents' whole timelines (alerts, notes and internal updates), which
-// the status page does not show. Rows are read newest first (time, then
-// entry ID); an entry whose data does not say "public": true with a
-// message is left out of Latest and of Total.
+// publicUpdatesChunk incidents that reads only their status updates: not
+// the incidents' whole timelines (alerts, notes), which the status page
+// does not show. Rows are read newest first (time, then entry ID); an
+// entry that is not a public update (publicUpdate) is left out of Latest
+// and of Total alike, wherever it is among the incident's updates.
 func (s *Service) PublicStatusUpdates(ctx context.Context, ids []string, latest int) (map[string]PublicUpdates, error) {
 	out := map[string]PublicUpdates{}
 	if latest <= 0 {
@@ -907,47 +915,32 @@ func (s *Service) PublicStatusUpdates(ctx context.Context, ids []string, latest 
 }
 
 func (s *Service) publicStatusUpdates(ctx context.Context, ids []string, latest int, out map[string]PublicUpdates) error {
-	args := make([]any, 0, len(ids)+1)
-	for _, id := range ids {
-		args = append(args, id)
-	}
-	args = append(args, latest)
-	q := publicUpdatesQuery(len(ids))
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.db.QueryContext(ctx, publicUpdatesQuery(len(ids)), store.Args(ids)...)
 	if err != nil {
 		return fmt.Errorf("public status updates: %w", err)
 	}
 	defer rows.Close()
-	got := map[string]PublicUpdates{}
 	for rows.Next() {
 		var e TimelineEntry
-		var at, n int64
+		var at int64
 		var data string
-		if err := rows.Scan(&e.IncidentID, &e.ID, &at, &data, &n); err != nil {
+		if err := rows.Scan(&e.IncidentID, &e.ID, &at, &data); err != nil {
 			return fmt.Errorf("public status updates: %w", err)
 		}
-		pu, ok := got[e.IncidentID]
+		m, ok := publicUpdate(data)
 		if !ok {
-			pu.Total = int(n)
+			continue
 		}
-		_ = json.Unmarshal([]byte(data), &e.Data)
-		pub, _ := e.Data["public"].(bool)
-		msg, _ := e.Data["public_message"].(string)
-		if !pub || msg == "" {
-			pu.Total--
-		} else {
-			e.Kind, e.Time = "status_update", fromMS(at)
+		pu := out[e.IncidentID]
+		pu.Total++
+		if len(pu.Latest) < latest {
+			e.Kind, e.Time, e.Data = "status_update", fromMS(at), m
 			pu.Latest = append(pu.Latest, e)
 		}
-		got[e.IncidentID] = pu
+		out[e.IncidentID] = pu
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("public status updates: %w", err)
-	}
-	for id, pu := range got {
-		if pu.Total > 0 {
-			out[id] = pu
-		}
 	}
 	return nil
 }

@@ -371,4 +371,32 @@ INSERT INTO incident_link_services (incident_id, service, last_at)
 CREATE INDEX incident_timeline_status_updates ON incident_timeline (incident_id, kind, at, id) WHERE kind = 'status_update';
 `,
 	},
+	{
+		// A merge (room, boundMerged) and an import (importMerged) count
+		// the incidents already merged into the target through this
+		// index, not by a scan of every incident. Only merged incidents
+		// are in it: a new incident adds nothing to it. The queries
+		// repeat its WHERE (mergedIndexed) so that SQLite, which does
+		// not derive it from merged_into = $1, uses it
+		// (TestMergedIntoIndex).
+		ID: "incident/0016_incidents_merged_into",
+		SQLite: `
+CREATE INDEX incidents_merged_into ON incidents (merged_into) WHERE merged_into <> '';
+`,
+	},
+	{
+		// The bounds on what people add to an incident (room: notes,
+		// status updates, impact, assignment, snooze and action item
+		// changes) count its entries of those kinds through this index,
+		// not its whole timeline through incident_timeline_incident:
+		// sred's own entries (alerts, escalations, runbooks), thousands
+		// in a long incident, are not in it. The counting query repeats
+		// its WHERE (boundedKindsIndexed) so that SQLite uses it
+		// (TestBoundedCountIndex).
+		ID: "incident/0017_timeline_bounded_kinds",
+		SQLite: `
+CREATE INDEX incident_timeline_bounded ON incident_timeline (incident_id, kind)
+	WHERE kind IN ('note', 'status_update', 'impact', 'assignment', 'snooze', 'action_item');
+`,
+	},
 }

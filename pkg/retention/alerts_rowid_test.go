@@ -33,10 +33,11 @@ func TestAlertsRowidMigration(t *testing.T) {
 	// incidents and a column and index of incident_links, which do not
 	// change incident_alerts, incident_alerts_incident made again
 	// with the fingerprint, under its name, a column of incidents, and
-	// the links of open incidents opened by hand, an index of the timeline.
+	// the links of open incidents opened by hand, indexes of the timeline
+	// and of incidents.
 	require.Equal(t, []string{"incident/0009_alerts_rowid", "incident/0010_drop_incidents_group", "incident/0011_link_firing",
 		"incident/0012_alerts_incident_fingerprint", "incident/0013_peak_severity", "incident/0014_manual_links",
-		"incident/0015_timeline_status_updates"}, later)
+		"incident/0015_timeline_status_updates", "incident/0016_incidents_merged_into", "incident/0017_timeline_bounded_kinds"}, later)
 
 	// schema returns incident_alerts' table text and the names of its indexes.
 	schema := func(db *store.DB) (string, []string) {

@@ -96,3 +96,51 @@ func TestManyPublicUpdates(t *testing.T) {
 		require.Len(t, feed.Entries, status.MaxPublicUpdates+2)
 	})
 }
+
+// TestEarlierUpdatesCountsPublicOnly: "N earlier updates" counted every
+// status update whose data a LIKE took for public, while the updates shown
+// were decoded and checked: entries written to the store directly (an
+// import, another sred) that are not public updates once decoded (a key
+// given twice, the last one false; "public": true nested in another
+// object; no message) made the count larger than the updates left out.
+// The count is now held to the rule the updates shown are.
+func TestEarlierUpdatesCountsPublicOnly(t *testing.T) {
+	ctx := context.Background()
+	atFirstStart(t, func(t *testing.T, db *store.DB, clk *clock.Manual, stored status.Stored, inc *incident.Service) {
+		created, err := inc.Create(ctx, incident.ManualIncident{Title: "payments down", Service: "payments", Severity: incident.SeverityHigh, Actor: "rita"})
+		require.NoError(t, err)
+		for _, data := range []string{
+			`{"public": true, "public": false, "public_message": "key twice, the last false"}`,
+			`{"details": {"public": true}, "public_message": "nested"}`,
+			`{"public": true}`,
+		} {
+			_, err := db.ExecContext(ctx, `INSERT INTO incident_timeline (incident_id, at, kind, actor, message, data)
+				VALUES ($1, $2, 'status_update', 'rita', 'x', $3)`, created.ID, clk.Now().UnixMilli(), data)
+			require.NoError(t, err)
+		}
+		const posted = status.MaxPublicUpdates + 2
+		for k := 1; k <= posted; k++ {
+			clk.Advance(time.Minute)
+			_, err = inc.PostStatusUpdate(ctx, created.ID, incident.StatusUpdate{Actor: "rita", Public: true, PublicMessage: fmt.Sprintf("update %d.", k)})
+			require.NoError(t, err)
+		}
+		cfg := status.Config{Components: []status.Component{{Name: "Shop", Services: []string{"payments"}}}}
+		require.NoError(t, cfg.Validate())
+		get := pageGetter(t, status.New(cfg, status.Options{Incidents: inc, Clock: clk, Key: stored.Key, FirstStart: stored.FirstStart}))
+
+		var js struct {
+			Incidents []struct {
+				Updates        []struct{ Message string } `json:"updates"`
+				EarlierUpdates *int                       `json:"earlier_updates"`
+			} `json:"incidents"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(get("/status.json")), &js))
+		require.Len(t, js.Incidents, 1)
+		require.Len(t, js.Incidents[0].Updates, status.MaxPublicUpdates)
+		require.NotNil(t, js.Incidents[0].EarlierUpdates)
+		require.Equal(t, posted-status.MaxPublicUpdates, *js.Incidents[0].EarlierUpdates)
+		html := get("/status")
+		require.Contains(t, html, `<p class="earlier">2 earlier updates</p>`)
+		require.NotContains(t, html, "nested")
+	})
+}
