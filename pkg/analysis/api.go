@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -338,6 +339,13 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 	}
 	var req RunRequest
 	if r.Method == http.MethodPost {
+		// The run is the JSON body: a parameter in the URL (?service=, as
+		// GET takes it) was ignored, and the spec's service or the body's
+		// canary judged instead of the one the URL names.
+		if err := web.CheckParams(r.URL.Query()); err != nil {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("%w: POST takes service, canary, baseline and time in its JSON body", err))
+			return
+		}
 		if err := web.DecodeJSON(w, r, &req); err != nil {
 			web.Error(w, http.StatusBadRequest, "bad_data", err)
 			return
@@ -441,6 +449,28 @@ const (
 	MetaChange = "change"
 )
 
+// metaKeys are the metadata keys the Flagger hooks take (each hook reads
+// those it needs; a Canary may give its hooks the same metadata).
+var metaKeys = []string{MetaAnalysis, MetaService, MetaCanary, MetaBaseline, MetaChange}
+
+// checkMetadata refuses a metadata key sred does not read: Flagger posts
+// the Canary's metadata as it is written, and a misspelt key (anaylsis,
+// basline) was ignored, its default taken: the spec named after the
+// canary, the spec's service, no baseline.
+func checkMetadata(m map[string]string) error {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !slices.Contains(metaKeys, k) {
+			return fmt.Errorf("metadata key %s is not one sred reads (want %s)", limits.Quote(k), strings.Join(metaKeys, ", "))
+		}
+	}
+	return nil
+}
+
 // FlaggerAnswer is what the Flagger hooks answer (Flagger logs the body
 // of a non-2xx answer in its events).
 type FlaggerAnswer struct {
@@ -460,6 +490,12 @@ const (
 
 func readFlagger(w http.ResponseWriter, r *http.Request) (FlaggerPayload, bool) {
 	var p FlaggerPayload
+	// The hook's settings are its metadata: a parameter in the URL
+	// (?analysis=) was ignored.
+	if err := web.CheckParams(r.URL.Query()); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("flagger webhook: %w: the hook reads its settings from the webhook's metadata", err))
+		return p, false
+	}
 	b, err := web.ReadBody(w, r)
 	if err == nil {
 		// Not strict: Flagger may add fields to its payload; a key
@@ -488,6 +524,9 @@ func readFlagger(w http.ResponseWriter, r *http.Request) (FlaggerPayload, bool) 
 	}
 	if err == nil {
 		err = limits.Check(&p)
+	}
+	if err == nil {
+		err = checkMetadata(p.Metadata)
 	}
 	if err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("flagger webhook: %w", err))
