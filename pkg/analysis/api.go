@@ -14,12 +14,11 @@ import (
 	"time"
 	"unicode"
 
-	"k8s.io/apimachinery/pkg/util/validation"
-
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/envelope"
+	"github.com/rootuip/sre/pkg/kube"
 	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/web"
 )
@@ -482,12 +481,6 @@ type FlaggerAnswer struct {
 	Result   *Result          `json:"result,omitempty"`
 }
 
-// Limits of Kubernetes names (a DNS subdomain, a namespace's DNS label).
-const (
-	maxKubeName      = 253
-	maxKubeNamespace = 63
-)
-
 func readFlagger(w http.ResponseWriter, r *http.Request) (FlaggerPayload, bool) {
 	var p FlaggerPayload
 	// The hook's settings are its metadata: a parameter in the URL
@@ -510,17 +503,10 @@ func readFlagger(w http.ResponseWriter, r *http.Request) (FlaggerPayload, bool) 
 			}
 		}
 	}
-	if err == nil && (len(p.Name) > maxKubeName || len(p.Namespace) > maxKubeNamespace) {
-		err = fmt.Errorf("name and namespace of the canary are Kubernetes names: at most %d and %d bytes", maxKubeName, maxKubeNamespace)
-	}
 	// They name the canary in the recorded gate decision: no text that
 	// could pass for more of the record.
 	if err == nil {
-		if msgs := validation.IsDNS1123Subdomain(p.Name); len(msgs) > 0 {
-			err = fmt.Errorf("name %s of the canary is not a Kubernetes name: %s", limits.Quote(p.Name), strings.Join(msgs, "; "))
-		} else if msgs := validation.IsDNS1123Label(p.Namespace); len(msgs) > 0 {
-			err = fmt.Errorf("namespace %s of the canary is not a Kubernetes namespace: %s", limits.Quote(p.Namespace), strings.Join(msgs, "; "))
-		}
+		err = kube.CheckObject("canary", "name", p.Name, "namespace", p.Namespace)
 	}
 	if err == nil {
 		err = limits.Check(&p)
