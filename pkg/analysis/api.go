@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -350,7 +351,14 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
-		q := r.URL.Query()
+		// r.URL.Query() drops a pair it cannot read (a ';', a bad %
+		// escape: canary=pod=50%): the run was refused for want of the
+		// canary labels the URL gave.
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("query %s: %w (escape '%%' as %%25 and ';' as %%3B)", limits.Quote(r.URL.RawQuery), err))
+			return
+		}
 		for k := range q {
 			if k != "service" && k != "canary" && k != "baseline" && k != "time" {
 				web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown parameter %s (want service, canary, baseline or time)", limits.Quote(k)))
@@ -361,7 +369,6 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		var err error
 		req.Service, req.Time = q.Get("service"), q.Get("time")
 		if req.Canary, err = ParseLabels(q.Get("canary")); err != nil {
 			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("canary: %w", err))

@@ -130,3 +130,37 @@ func TestFlaggerHooksRefuseUnreadSettings(t *testing.T) {
 		}
 	})
 }
+
+// TestRunQueryUnreadable: Argo Rollouts' web provider with method GET
+// sends its url as written, unescaped. A pair Go cannot read (a bad %
+// escape, pod=50%; a ';') was dropped from the query, and the run refused
+// for want of the canary labels the URL gave ("canary labels are
+// required"). It is a 400 naming the query and what is wrong in it;
+// Prometheus is not asked.
+func TestRunQueryUnreadable(t *testing.T) {
+	q := &recordingQuerier{}
+	srv := newServer(t, NewEvaluator(q, nil), nil, time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
+	for _, tc := range []struct{ query, err string }{
+		{"canary=job=api,pod=50%&baseline=job=api", `query "canary=job=api,pod=50%&baseline=job=api": invalid URL escape "%" (escape '%' as %25 and ';' as %3B)`},
+		{"canary=job=api;pod=x&baseline=job=api", `query "canary=job=api;pod=x&baseline=job=api": invalid semicolon separator in query (escape '%' as %25 and ';' as %3B)`},
+	} {
+		resp, err := http.Get(srv.URL + "/api/v1/analysis/api/run?" + tc.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var env struct {
+			Error string `json:"error"`
+		}
+		if err := json.Unmarshal(b, &env); err != nil {
+			t.Fatalf("answer: %v: %s", err, b)
+		}
+		if resp.StatusCode != http.StatusBadRequest || env.Error != tc.err {
+			t.Errorf("?%s: %d %q, want 400 %q", tc.query, resp.StatusCode, env.Error, tc.err)
+		}
+	}
+	if len(q.queries) != 0 {
+		t.Fatalf("refused runs queried Prometheus: %q", q.queries)
+	}
+}
