@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,12 +15,11 @@ import (
 	"time"
 	"unicode"
 
-	"k8s.io/apimachinery/pkg/util/validation"
-
 	"github.com/rootuip/sre/pkg/auth"
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/clock"
 	"github.com/rootuip/sre/pkg/envelope"
+	"github.com/rootuip/sre/pkg/kube"
 	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/web"
 )
@@ -338,12 +339,26 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 	}
 	var req RunRequest
 	if r.Method == http.MethodPost {
+		// The run is the JSON body: a parameter in the URL (?service=, as
+		// GET takes it) was ignored, and the spec's service or the body's
+		// canary judged instead of the one the URL names.
+		if err := web.CheckParams(r.URL.Query()); err != nil {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("%w: POST takes service, canary, baseline and time in its JSON body", err))
+			return
+		}
 		if err := web.DecodeJSON(w, r, &req); err != nil {
 			web.Error(w, http.StatusBadRequest, "bad_data", err)
 			return
 		}
 	} else {
-		q := r.URL.Query()
+		// r.URL.Query() drops a pair it cannot read (a ';', a bad %
+		// escape: canary=pod=50%): the run was refused for want of the
+		// canary labels the URL gave.
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("query %s: %w (escape '%%' as %%25 and ';' as %%3B)", limits.Quote(r.URL.RawQuery), err))
+			return
+		}
 		for k := range q {
 			if k != "service" && k != "canary" && k != "baseline" && k != "time" {
 				web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("unknown parameter %s (want service, canary, baseline or time)", limits.Quote(k)))
@@ -354,7 +369,6 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		var err error
 		req.Service, req.Time = q.Get("service"), q.Get("time")
 		if req.Canary, err = ParseLabels(q.Get("canary")); err != nil {
 			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("canary: %w", err))
@@ -441,6 +455,28 @@ const (
 	MetaChange = "change"
 )
 
+// metaKeys are the metadata keys the Flagger hooks take (each hook reads
+// those it needs; a Canary may give its hooks the same metadata).
+var metaKeys = []string{MetaAnalysis, MetaService, MetaCanary, MetaBaseline, MetaChange}
+
+// checkMetadata refuses a metadata key sred does not read: Flagger posts
+// the Canary's metadata as it is written, and a misspelt key (anaylsis,
+// basline) was ignored, its default taken: the spec named after the
+// canary, the spec's service, no baseline.
+func checkMetadata(m map[string]string) error {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !slices.Contains(metaKeys, k) {
+			return fmt.Errorf("metadata key %s is not one sred reads (want %s)", limits.Quote(k), strings.Join(metaKeys, ", "))
+		}
+	}
+	return nil
+}
+
 // FlaggerAnswer is what the Flagger hooks answer (Flagger logs the body
 // of a non-2xx answer in its events).
 type FlaggerAnswer struct {
@@ -452,14 +488,14 @@ type FlaggerAnswer struct {
 	Result   *Result          `json:"result,omitempty"`
 }
 
-// Limits of Kubernetes names (a DNS subdomain, a namespace's DNS label).
-const (
-	maxKubeName      = 253
-	maxKubeNamespace = 63
-)
-
 func readFlagger(w http.ResponseWriter, r *http.Request) (FlaggerPayload, bool) {
 	var p FlaggerPayload
+	// The hook's settings are its metadata: a parameter in the URL
+	// (?analysis=) was ignored.
+	if err := web.CheckParams(r.URL.Query()); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("flagger webhook: %w: the hook reads its settings from the webhook's metadata", err))
+		return p, false
+	}
 	b, err := web.ReadBody(w, r)
 	if err == nil {
 		// Not strict: Flagger may add fields to its payload; a key
@@ -474,20 +510,16 @@ func readFlagger(w http.ResponseWriter, r *http.Request) (FlaggerPayload, bool) 
 			}
 		}
 	}
-	if err == nil && (len(p.Name) > maxKubeName || len(p.Namespace) > maxKubeNamespace) {
-		err = fmt.Errorf("name and namespace of the canary are Kubernetes names: at most %d and %d bytes", maxKubeName, maxKubeNamespace)
-	}
 	// They name the canary in the recorded gate decision: no text that
 	// could pass for more of the record.
 	if err == nil {
-		if msgs := validation.IsDNS1123Subdomain(p.Name); len(msgs) > 0 {
-			err = fmt.Errorf("name %s of the canary is not a Kubernetes name: %s", limits.Quote(p.Name), strings.Join(msgs, "; "))
-		} else if msgs := validation.IsDNS1123Label(p.Namespace); len(msgs) > 0 {
-			err = fmt.Errorf("namespace %s of the canary is not a Kubernetes namespace: %s", limits.Quote(p.Namespace), strings.Join(msgs, "; "))
-		}
+		err = kube.CheckObject("canary", "name", p.Name, "namespace", p.Namespace)
 	}
 	if err == nil {
 		err = limits.Check(&p)
+	}
+	if err == nil {
+		err = checkMetadata(p.Metadata)
 	}
 	if err != nil {
 		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("flagger webhook: %w", err))

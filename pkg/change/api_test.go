@@ -896,7 +896,7 @@ func TestNotificationsCutEchoedValues(t *testing.T) {
 				`phase "` + cut + `" records nothing`},
 			{"/api/v1/changes/flux", flux,
 				`event ` + cut + ` without a revision or outcome records nothing`},
-			{"/api/v1/changes/flagger", `{"name": "` + long + `", "namespace": "shop", "phase": "Succeeded", "metadata": {"eventMessage": "` + long + `"}}`,
+			{"/api/v1/changes/flagger", `{"name": "` + strings.Repeat("q", 253) + `", "namespace": "shop", "phase": "Succeeded", "metadata": {"eventMessage": "` + long + `"}}`,
 				`no change of flagger:shop/` + strings.Repeat("q", 48) + `… in progress and the event ("` + cut + `") is not a promotion: not a deployment`},
 		} {
 			code, a := call(t, srv, http.MethodPost, tc.path, tc.body)
@@ -1154,5 +1154,58 @@ func TestRetryWithoutKey(t *testing.T) {
 		code, a = call(t, srv, http.MethodPost, "/api/v1/changes", `{"service": "batch", "started_at": "2026-12-01T11:45:00Z"}`)
 		require.Equal(t, http.StatusCreated, code, a.Error)
 		require.Equal(t, change.Succeeded, decode[change.Change](t, a).Outcome)
+	})
+}
+
+// TestNotificationsRefuseNonKubernetesNames: the Flagger, Argo Rollouts
+// and Flux notifications are about Kubernetes objects, recorded by
+// namespace/name (the ref flagger:<namespace>/<name>, the key
+// flux:<kind>/<namespace>/<name>:<revision>). A name or namespace no
+// object has was recorded as it came: canary web/api of namespace shop and
+// canary api of namespace shop/web were one, the second's Succeeded
+// finishing the first's change; a Flux object named a:b took the key of
+// another's revision; a newline or ../ went into the service. Each is a
+// 400 naming the field, and nothing is recorded.
+func TestNotificationsRefuseNonKubernetesNames(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		e.clk.Set(time.Date(2026, 12, 2, 12, 30, 0, 0, time.UTC))
+		srv := serve(t, e)
+		flux := func(kind, name, namespace string) string {
+			return `{"involvedObject": {"kind": "` + kind + `", "name": "` + name + `", "namespace": "` + namespace + `"}, "severity": "info", "reason": "ReconciliationSucceeded", "metadata": {"revision": "main@sha1:abc"}}`
+		}
+		for _, tc := range []struct{ path, body, err string }{
+			{"/api/v1/changes/flagger", `{"name": "web/api", "namespace": "shop", "phase": "Progressing", "checksum": "v1"}`,
+				`flagger event: name "web/api" of the canary is not a Kubernetes name: `},
+			{"/api/v1/changes/flagger", `{"name": "api", "namespace": "shop/web", "phase": "Succeeded", "checksum": "v1", "metadata": {"eventMessage": "Promotion completed! Scaling down api.shop"}}`,
+				`flagger event: namespace "shop/web" of the canary is not a Kubernetes namespace: `},
+			{"/api/v1/changes/flagger", `{"name": "x\ny", "namespace": "shop", "phase": "Progressing"}`,
+				`flagger event: name "x\ny" of the canary is not a Kubernetes name: `},
+			{"/api/v1/changes/flagger", `{"name": "` + strings.Repeat("n", 254) + `", "namespace": "shop", "phase": "Progressing"}`,
+				`flagger event: name and namespace of the canary are Kubernetes names: at most 253 and 63 bytes`},
+			{"/api/v1/changes/argo-rollouts", `{"rollout": "checkout/../payments", "namespace": "shop", "phase": "Progressing", "revision": "3"}`,
+				`argo rollouts notification: rollout "checkout/../payments" of the rollout is not a Kubernetes name: `},
+			{"/api/v1/changes/argo-rollouts", `{"rollout": "checkout", "namespace": "Shop", "phase": "Healthy", "revision": "3"}`,
+				`argo rollouts notification: namespace "Shop" of the rollout is not a Kubernetes namespace: `},
+			{"/api/v1/changes/flux", flux("Kustomization", "a:b", "x"),
+				`flux event: involvedObject.name "a:b" of the involved object is not a Kubernetes name: `},
+			{"/api/v1/changes/flux", flux("Kustomization/x", "n", "x"),
+				`flux event: involvedObject.kind "Kustomization/x" is not a Kubernetes kind (a letter, then letters and digits, at most 63)`},
+		} {
+			code, a := call(t, srv, http.MethodPost, tc.path, tc.body)
+			require.Equal(t, http.StatusBadRequest, code, "%s %s: %s", tc.path, tc.body, a.Data)
+			require.True(t, strings.HasPrefix(a.Error, tc.err), "%s %s: %q, want %q…", tc.path, tc.body, a.Error, tc.err)
+		}
+		code, a := call(t, srv, http.MethodGet, "/api/v1/changes", "")
+		require.Equal(t, http.StatusOK, code, a.Error)
+		require.Empty(t, decode[change.List](t, a).Changes, "refused notifications record nothing")
+
+		// The same notifications about Kubernetes objects are recorded.
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/flagger", `{"name": "web-api", "namespace": "shop", "phase": "Progressing", "checksum": "v1"}`)
+		require.Equal(t, http.StatusCreated, code, a.Error)
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/argo-rollouts", `{"rollout": "checkout", "namespace": "shop", "phase": "Progressing", "revision": "3"}`)
+		require.Equal(t, http.StatusCreated, code, a.Error)
+		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/flux", flux("HelmRelease", "payments.v2", "flux-system"))
+		require.Equal(t, http.StatusCreated, code, a.Error)
 	})
 }

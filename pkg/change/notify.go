@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/rootuip/sre/pkg/auth"
+	"github.com/rootuip/sre/pkg/kube"
 	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/web"
 )
@@ -208,6 +210,12 @@ func (s *Service) handleFlagger(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, http.StatusBadRequest, "bad_data", errors.New("a Flagger event needs name and namespace"))
 		return
 	}
+	// The ref is flagger:<namespace>/<name>: a '/' in either made two
+	// canaries one, whose events finished each other's change.
+	if err := kube.CheckObject("canary", "name", ev.Name, "namespace", ev.Namespace); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("flagger event: %w", err))
+		return
+	}
 	outcome, ok := flaggerOutcome(ev.Phase)
 	if !ok {
 		web.JSON(w, http.StatusOK, NotificationResult{Action: "ignored", Reason: fmt.Sprintf("phase %s records nothing", limits.Quote(ev.Phase))})
@@ -356,6 +364,10 @@ func (s *Service) handleArgo(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, http.StatusBadRequest, "bad_data", errors.New("an Argo Rollouts notification needs rollout and namespace"))
 		return
 	}
+	if err := kube.CheckObject("rollout", "rollout", n.Rollout, "namespace", n.Namespace); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("argo rollouts notification: %w", err))
+		return
+	}
 	outcome, ok := argoOutcome(n)
 	if !ok {
 		web.JSON(w, http.StatusOK, NotificationResult{Action: "ignored", Reason: fmt.Sprintf("phase %s records nothing", limits.Quote(n.Phase))})
@@ -435,6 +447,9 @@ type FluxEvent struct {
 	ReportingController string            `json:"reportingController"`
 }
 
+// kindRE matches a Kubernetes kind (Kustomization, HelmRelease).
+var kindRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{0,62}$`)
+
 // fluxOutcome: an error event is a failed change, a successful
 // reconciliation, installation or upgrade a succeeded one; the other
 // events (progress, dependency waits) record nothing.
@@ -472,6 +487,17 @@ func (s *Service) handleFlux(w http.ResponseWriter, r *http.Request) {
 	obj := ev.InvolvedObject
 	if obj.Kind == "" || obj.Name == "" || obj.Namespace == "" {
 		web.Error(w, http.StatusBadRequest, "bad_data", errors.New("a Flux event needs involvedObject kind, name and namespace"))
+		return
+	}
+	// The key is flux:<kind>/<namespace>/<name>:<revision>: a '/' or ':'
+	// in any of them made an object's event the record of another's,
+	// which then recorded nothing ("already recorded").
+	err := kube.CheckObject("involved object", "involvedObject.name", obj.Name, "involvedObject.namespace", obj.Namespace)
+	if err == nil && !kindRE.MatchString(obj.Kind) {
+		err = fmt.Errorf("involvedObject.kind %s is not a Kubernetes kind (a letter, then letters and digits, at most 63)", limits.Quote(obj.Kind))
+	}
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("flux event: %w", err))
 		return
 	}
 	outcome, ok := fluxOutcome(ev)

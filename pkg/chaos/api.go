@@ -142,6 +142,13 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request, actor string
 	if e == nil {
 		return
 	}
+	// The experiment file is the whole run: a parameter or body asking
+	// for less (?dry_run=true, {"duration": "10s"}) was ignored, and the
+	// faults injected in full.
+	if err := noRunInput(w, r); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("%w: the experiment file defines the run; GET /api/v1/chaos/experiments/%s/plan shows what it would do", err, e.Name))
+		return
+	}
 	info, err := s.Start(r.Context(), e, actor)
 	var ref *Refusal
 	switch {
@@ -152,6 +159,22 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request, actor string
 	default:
 		web.JSON(w, http.StatusAccepted, info)
 	}
+}
+
+// noRunInput refuses a query parameter or a body (but white space) on a
+// route that takes neither.
+func noRunInput(w http.ResponseWriter, r *http.Request) error {
+	if err := web.CheckParams(r.URL.Query()); err != nil {
+		return err
+	}
+	body, err := web.ReadBody(w, r)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		return fmt.Errorf("the route takes no body, got %d bytes", len(body))
+	}
+	return nil
 }
 
 func (s *Service) handleRuns(w http.ResponseWriter, r *http.Request, _ string) {
