@@ -32,7 +32,7 @@ func (a *App) Handler() http.Handler { return a.handler }
 // instrument builds Handler once New has mounted every route (New
 // registers the histogram).
 func (a *App) instrument() http.Handler {
-	instrumented := promhttp.InstrumentHandlerDuration(a.metrics.httpDuration, a.secure(refuseBadText(apiUnmatched(a.Mux))),
+	instrumented := promhttp.InstrumentHandlerDuration(a.metrics.httpDuration, a.secure(refuseUnreadableQuery(a.Mux, refuseBadText(apiUnmatched(a.Mux)))),
 		promhttp.WithLabelFromCtx("handler", func(ctx context.Context) string {
 			h, _ := ctx.Value(handlerKey{}).(string)
 			return h
@@ -114,6 +114,34 @@ func (u *unmatchedAnswer) WriteHeader(code int) {
 func (u *unmatchedAnswer) Write(b []byte) (int, error) {
 	u.WriteHeader(http.StatusOK)
 	return len(b), nil
+}
+
+// refuseUnreadableQuery answers 400 to a request whose query string
+// web.ReadQuery refuses (a bad % escape, a ';' separator), naming the
+// query and what is wrong, before any handler sees it: r.URL.Query() drops
+// such a pair, and the route answered as if the parameter were not given
+// (a list widened to everything, a parameter "required" although the URL
+// gave it). Under /api/ the answer is the API's error envelope; a console
+// page's (web.QueryRefuser) is its error page; elsewhere plain text, as
+// refuseBadText answers.
+func refuseUnreadableQuery(mux *http.ServeMux, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := web.ReadQuery(r)
+		switch {
+		case err == nil:
+			h.ServeHTTP(w, r)
+		case strings.HasPrefix(r.URL.Path, "/api/"):
+			web.Error(w, http.StatusBadRequest, "bad_data", err)
+		default:
+			if page, _ := mux.Handler(r); page != nil {
+				if qr, ok := page.(web.QueryRefuser); ok {
+					qr.RefuseQuery(w, r, err)
+					return
+				}
+			}
+			http.Error(w, err.Error(), http.StatusBadRequest)
+		}
+	})
 }
 
 // refuseBadText answers 400 to a request whose path, query or form holds

@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"sort"
@@ -55,4 +56,25 @@ func onceParams(q url.Values, names ...string) error {
 		}
 	}
 	return nil
+}
+
+// ReadQuery returns the parameters of r's query string, or an error naming
+// the query, cut by limits.Quote, and what is wrong in it. r.URL.Query()
+// drops a pair it cannot read (a bad % escape such as pod=50%, a ';'
+// separator) without a word, so a filter the URL gave was ignored and the
+// route answered as if it were not given.
+func ReadQuery(r *http.Request) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w (escape '%%' as %%25 and ';' as %%3B)", limits.Quote(r.URL.RawQuery), err)
+	}
+	return q, nil
+}
+
+// QueryRefuser is a handler that answers a request whose query string
+// ReadQuery refuses in its own form (the console's error page), rather
+// than the plain text a route outside /api/ answers otherwise.
+type QueryRefuser interface {
+	http.Handler
+	RefuseQuery(w http.ResponseWriter, r *http.Request, err error)
 }
