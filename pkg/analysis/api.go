@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -233,6 +232,12 @@ func view(ctx context.Context, sp *Spec) SpecView {
 }
 
 func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
+	// It takes no parameter: ?name=api was ignored and every analysis
+	// listed.
+	if err := web.CheckParams(r.URL.Query()); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
 	out := []SpecView{}
 	for _, sp := range s.Specs() {
 		out = append(out, view(r.Context(), sp))
@@ -241,6 +246,10 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
+	if err := web.CheckParams(r.URL.Query()); err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", err)
+		return
+	}
 	sp, ok := s.Spec(r.PathValue("name"))
 	if !ok {
 		web.Error(w, http.StatusNotFound, "not_found", fmt.Errorf("no analysis named %s", limits.Quote(r.PathValue("name"))))
@@ -354,9 +363,9 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 		// r.URL.Query() drops a pair it cannot read (a ';', a bad %
 		// escape: canary=pod=50%): the run was refused for want of the
 		// canary labels the URL gave.
-		q, err := url.ParseQuery(r.URL.RawQuery)
+		q, err := web.ReadQuery(r)
 		if err != nil {
-			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("query %s: %w (escape '%%' as %%25 and ';' as %%3B)", limits.Quote(r.URL.RawQuery), err))
+			web.Error(w, http.StatusBadRequest, "bad_data", err)
 			return
 		}
 		for k := range q {
@@ -389,6 +398,14 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 			web.Error(w, http.StatusBadRequest, "bad_data", err)
 			return
 		}
+		// Prometheus answers a time in the future with no samples: each
+		// check's noData policy decided, and a noData: pass check
+		// promoted a canary nobody measured.
+		if now := s.clock.Now(); t.After(now.Add(MaxRunAhead)) {
+			web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("time: %s is after sred's clock (%s) by more than %s: a run in the future evaluates its checks on no data",
+				limits.Quote(req.Time), now.UTC().Format(time.RFC3339), MaxRunAhead))
+			return
+		}
 		at, explicit = t, t.UTC().Format(time.RFC3339Nano)
 	}
 	res, err := s.run(r, sp, Target{Service: req.Service, Canary: req.Canary, Baseline: req.Baseline}, at, explicit)
@@ -403,6 +420,10 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 	// the verdict (Argo Rollouts counts a non-2xx answer as an error).
 	web.JSON(w, http.StatusOK, res)
 }
+
+// MaxRunAhead is how far after sred's clock a run's time may be: the skew
+// between the caller's clock and sred's. A later time is a 400 naming it.
+const MaxRunAhead = 5 * time.Minute
 
 // MinRunTime is the earliest time a run evaluates at: an earlier time
 // (time=0, time=-1) is a 400 naming it.

@@ -500,9 +500,10 @@ func TestRunServiceLimit(t *testing.T) {
 }
 
 // A run's time before 1970-01-02 (time=0, time=-1: Unix seconds that
-// parse) is a 400 naming the value, not an analysis evaluated at 1970
-// where no series has a sample; a time from 1970-01-02 on is run.
-func TestRunTimeBefore1970(t *testing.T) {
+// parse) or more than MaxRunAhead after sred's clock is a 400 naming the
+// value, not an analysis evaluated where no series has a sample; a time
+// between them is run.
+func TestRunTimeBounds(t *testing.T) {
 	end := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
 	srv := newServer(t, NewEvaluator(infQuerier{}, nil), nil, end)
 	base := srv.URL + "/api/v1/analysis/podinfo/run"
@@ -517,6 +518,13 @@ func TestRunTimeBefore1970(t *testing.T) {
 		{"GET", "1e400", 400, `time: "1e400" is after 9999-12-31T23:59:59Z: want an RFC 3339 time or Unix seconds from 1970-01-02T00:00:00Z to 9999-12-31T23:59:59Z`},
 		{"GET", "86400", 200, ""},
 		{"POST", "2026-12-05T11:00:00Z", 200, ""},
+		// Within MaxRunAhead of sred's clock (the caller's clock may run
+		// ahead); later, Prometheus has no sample and each check's noData
+		// policy would decide.
+		{"GET", "2026-12-05T12:05:00Z", 200, ""},
+		{"POST", "2026-12-05T12:05:01Z", 400, `time: "2026-12-05T12:05:01Z" is after sred's clock (2026-12-05T12:00:00Z) by more than 5m0s: a run in the future evaluates its checks on no data`},
+		{"GET", "9999-12-31T23:59:59Z", 400, `time: "9999-12-31T23:59:59Z" is after sred's clock (2026-12-05T12:00:00Z) by more than 5m0s: a run in the future evaluates its checks on no data`},
+		{"GET", "1796558400", 400, `time: "1796558400" is after sred's clock (2026-12-05T12:00:00Z) by more than 5m0s: a run in the future evaluates its checks on no data`},
 	} {
 		var resp *http.Response
 		var err error

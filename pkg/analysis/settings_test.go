@@ -60,6 +60,39 @@ func TestRunRefusesURLParameters(t *testing.T) {
 	}
 }
 
+// TestListRefusesParameters: GET /api/v1/analysis and
+// /api/v1/analysis/{name} take no parameter. ?name=api was ignored and
+// every spec listed; each is a 400 naming the parameter, and the routes
+// answer without one.
+func TestListRefusesParameters(t *testing.T) {
+	srv := newServer(t, NewEvaluator(&recordingQuerier{}, nil), nil, time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
+	for _, path := range []string{"/api/v1/analysis", "/api/v1/analysis/api"} {
+		for _, tc := range []struct{ query, err string }{
+			{"name=api", `unknown parameter "name" (want none)`},
+			{"service=payments&service=db", `unknown parameter "service" (want none)`},
+		} {
+			resp, err := http.Get(srv.URL + path + "?" + tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var env struct{ Error string }
+			err = json.NewDecoder(resp.Body).Decode(&env)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusBadRequest || env.Error != tc.err {
+				t.Errorf("%s?%s: %d %q (%v), want 400 %q", path, tc.query, resp.StatusCode, env.Error, err, tc.err)
+			}
+		}
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %d, want 200", path, resp.StatusCode)
+		}
+	}
+}
+
 // TestFlaggerHooksRefuseUnreadSettings: Flagger posts a hook's metadata as
 // the Canary writes it, and its URL as written. A misspelt metadata key
 // (anaylsis: strict) was ignored and its default taken, the spec named
