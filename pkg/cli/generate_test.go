@@ -444,6 +444,38 @@ func TestGenerateOutputConflicts(t *testing.T) {
 	}
 }
 
+// -o names a directory, where sloth generate -o names a file: -o rules.yml
+// made a directory rules.yml holding api.yml, which promtool check rules
+// rules.yml then refused ("is a directory"). A new output directory named
+// like a file is refused before anything is written; an existing directory
+// of that name is still used.
+func TestGenerateOutputNamedLikeAFile(t *testing.T) {
+	inRepo(t)
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"-o", filepath.Join(dir, "rules.yml")}, "srectl: -o " + filepath.Join(dir, "rules.yml") +
+			": -o names a directory, which srectl creates to write a file per spec into, and this one would be named like a file: name a directory (-o " + filepath.Join(dir, "rules") + ")\n"},
+		{[]string{"-o", filepath.Join(dir, "rules"), "--tests", filepath.Join(dir, "tests.yaml")}, "srectl: --tests " + filepath.Join(dir, "tests.yaml") +
+			": --tests names a directory, which srectl creates to write a file per spec into, and this one would be named like a file: name a directory (--tests " + filepath.Join(dir, "tests") + ")\n"},
+	} {
+		code, stdout, stderr := srectl(t, append([]string{"generate", "-q", "-i", "examples/slos/api.yml"}, c.args...)...)
+		require.Equal(t, 2, code, "%v: %s", c.args, stderr)
+		require.Equal(t, c.stderr, stderr, c.args)
+		require.Empty(t, stdout)
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		require.Empty(t, entries, "%v: nothing written, no directory made", c.args)
+	}
+	existing := filepath.Join(dir, "rules.yml")
+	require.NoError(t, os.Mkdir(existing, 0o755))
+	code, _, stderr := srectl(t, "generate", "-q", "-i", "examples/slos/api.yml", "-o", existing)
+	require.Equal(t, 0, code, stderr)
+	require.FileExists(t, filepath.Join(existing, "api.yml"))
+}
+
 // Test suites are named <service>-<slo>.yml: service a-b with SLO c and
 // service a with SLO b-c would share one file, and one suite was lost.
 func TestGenerateSuiteNameCollision(t *testing.T) {

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -178,11 +177,7 @@ func looksLikePath(s string) bool {
 	if _, err := os.Stat(s); err == nil {
 		return true
 	}
-	switch strings.ToLower(filepath.Ext(s)) {
-	case ".yml", ".yaml", ".json":
-		return true
-	}
-	return false
+	return fileLike(s)
 }
 
 // shorten keeps the first and the last line of a multi-line error message
