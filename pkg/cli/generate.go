@@ -201,6 +201,13 @@ func runGenerate(env *Env, o generateOptions) error {
 			}
 			env.Stdout.Write(outputs[name])
 		}
+		if len(order) > 1 && !o.promRule {
+			// kubectl applies every document of a stream; Prometheus and
+			// promtool read the first of a rule file and drop the others
+			// (promtool check rules still says SUCCESS).
+			fmt.Fprintf(env.Stderr, "srectl: standard output holds %d rule files (%s), one YAML document each: Prometheus and promtool read only the first document of a rule file, so redirected to one file the others are lost; -o DIR writes one file each\n",
+				len(order), strings.Join(order, ", "))
+		}
 	} else if err := writeGenerated(o.output, outputs); err != nil {
 		return err
 	}
