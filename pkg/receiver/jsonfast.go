@@ -32,13 +32,17 @@ func decodeFast(body []byte, m *Message) bool {
 }
 
 const (
-	internSize   = 512 // entries of a cache (a power of two)
+	internSize   = 512 // entries of a cache (a power of two), 256 sets of two
 	internMaxLen = 64  // longer strings are not interned
 )
 
-// internCache holds recently decoded strings by hash; a collision replaces
-// the entry. Its strings are immutable, so sharing them between deliveries
-// is safe; it bounds what it keeps to internSize strings.
+// internCache holds recently decoded strings by hash, in sets of two
+// entries: a string is looked for in both entries of its set, a new one
+// replaces the older. Two strings of one set that every alert brings (a
+// label name and a value) are both kept; with one entry a set, they
+// replaced each other twice an alert. Its strings are immutable, so
+// sharing them between deliveries is safe; it bounds what it keeps to
+// internSize strings.
 type internCache [internSize]string
 
 var internPool = sync.Pool{New: func() any { return new(internCache) }}
@@ -428,9 +432,14 @@ func (d *fastDecoder) intern(b []byte) string {
 	for _, c := range b {
 		h = (h ^ uint32(c)) * 16777619
 	}
-	e := &d.cache[h&(internSize-1)]
-	if *e != string(b) {
-		*e = string(b)
+	set := (*[2]string)(d.cache[h&(internSize-2):])
+	if set[0] == string(b) { // compared without a copy (not in a switch)
+		return set[0]
 	}
-	return *e
+	if set[1] == string(b) {
+		return set[1]
+	}
+	set[1] = set[0]
+	set[0] = string(b)
+	return set[0]
 }
