@@ -148,6 +148,35 @@ func TestInternKeepsCollidingPairs(t *testing.T) {
 	}
 }
 
+// TestDecodeFastNewStrings: the strings a delivery brings for the first
+// time (its fingerprints, group key and service) are cut from one block,
+// not allocated one by one, and later deliveries leave them intact.
+func TestDecodeFastNewStrings(t *testing.T) {
+	const runs = 100
+	bodies := make([][]byte, runs+2)
+	for i := range bodies {
+		bodies[i] = benchPayload(1_000_000 + i)
+	}
+	var first Message
+	require.True(t, decodeFast(bodies[0], &first))
+	n := 1
+	allocs := testing.AllocsPerRun(runs, func() {
+		var m Message
+		if !decodeFast(bodies[n], &m) {
+			t.Fatal("the fast path refused a benchmark delivery")
+		}
+		n++
+	})
+	t.Logf("%.0f allocations per new delivery", allocs)
+	// 23 label maps of two allocations each, the alerts' slice, the block
+	// of new strings and the decoder's own; each of the 12 new strings took
+	// an allocation of its own before.
+	require.LessOrEqual(t, allocs, 55.0)
+	var want Message
+	require.NoError(t, json.Unmarshal(bodies[0], &want))
+	require.Equal(t, want, first)
+}
+
 // TestDecodeRequestAmbiguousKeys: a delivery giving a key twice (at the
 // top, in an alert, in a label set) or a field name in another case
 // ("Alerts"), which encoding/json reads (the last key winning, "Alerts" as
