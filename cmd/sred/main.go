@@ -33,6 +33,7 @@ import (
 	"github.com/rootuip/sre/pkg/runbook"
 	"github.com/rootuip/sre/pkg/scaling"
 	"github.com/rootuip/sre/pkg/store"
+	"github.com/rootuip/sre/pkg/suggest"
 )
 
 func main() {
@@ -61,7 +62,7 @@ func runMain(args []string) int {
 	a.Version(version.Print("sred"))
 	a.HelpFlag.Short('h')
 	if _, err := a.Parse(args); err != nil {
-		fmt.Fprintf(os.Stderr, "sred: %v\n", err)
+		fmt.Fprintf(os.Stderr, "sred: %v%s\n", err, suggest.FlagHint(a, args))
 		return 2
 	}
 	logger := promslog.New(promslogConfig)

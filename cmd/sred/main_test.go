@@ -360,6 +360,29 @@ func TestFlags(t *testing.T) {
 	require.Contains(t, string(out), "no such file or directory")
 }
 
+// TestMistypedFlag: sred given a mistyped flag (the first command a user
+// types, often by hand) names the flag it knows, as srectl does, and exits
+// 2 before it opens anything; it said "unknown long flag" alone.
+func TestMistypedFlag(t *testing.T) {
+	bin, err := buildSred()
+	require.NoError(t, err)
+	for args, want := range map[string]string{
+		"--web.listen-adress=127.0.0.1:8096": "sred: unknown long flag '--web.listen-adress' (did you mean --web.listen-address?)\n",
+		"--config-file=examples/sred.yml":    "sred: unknown long flag '--config-file' (did you mean --config.file?)\n",
+		"--port=8096":                        "sred: unknown long flag '--port' (sred --help lists the flags)\n",
+	} {
+		cmd := exec.Command(bin, args)
+		cmd.Dir = t.TempDir()
+		out, err := cmd.CombinedOutput()
+		require.Error(t, err, args)
+		require.Equal(t, 2, cmd.ProcessState.ExitCode(), args)
+		require.Equal(t, want, string(out), args)
+		entries, err := os.ReadDir(cmd.Dir)
+		require.NoError(t, err)
+		require.Empty(t, entries, "nothing written in the working directory")
+	}
+}
+
 // TestPostgresPoolFlag starts sred on PostgreSQL with a pool of its own
 // size: /metrics shows the main pool and the ID allocation's side pool at
 // the sizes set, and a pool too small to work is refused at start with the

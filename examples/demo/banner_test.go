@@ -206,10 +206,15 @@ func TestStoppedDemoLeavesNoAddresses(t *testing.T) {
 
 	t.Run("failed start", func(t *testing.T) {
 		o := testOptions(t, root)
-		missing := filepath.Join(t.TempDir(), "missing")
-		o.demoService, o.sred, o.prometheus, o.alertmanager = missing, missing, missing, missing
-		if _, err := start(t.Context(), o); err == nil || !strings.Contains(err.Error(), "demo-service") {
-			t.Fatalf("start without the programs: %v, want an error naming demo-service", err)
+		// Programs that exit at once: the start fails once addresses.json
+		// is written (a missing binary stops it before: TestStartNamesMissingBinary).
+		failing := filepath.Join(t.TempDir(), "failing")
+		if err := os.WriteFile(failing, []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		o.demoService, o.sred, o.prometheus, o.alertmanager = failing, failing, failing, failing
+		if _, err := start(t.Context(), o); err == nil || !strings.Contains(err.Error(), "demo-service exited during start") {
+			t.Fatalf("start with programs that exit: %v, want an error naming demo-service", err)
 		}
 		noAddresses(t, o.dataDir)
 	})

@@ -867,3 +867,42 @@ func TestStartRefusesPortsInUse(t *testing.T) {
 		t.Fatalf("the data directory was emptied: %q, %v", b, err)
 	}
 }
+
+// A program's binary missing stops the demo before it starts anything or
+// empties its data directory, naming the binary and how to get it: it
+// started the demo service, Alertmanager and sred, then stopped them with
+// `prometheus: exec: "...": stat ...: no such file or directory`.
+func TestStartNamesMissingBinary(t *testing.T) {
+	o := testOptions(t, testutil.RepoRoot(t))
+	bin := t.TempDir()
+	for _, name := range []string{"demo-service", "alertmanager", "sred"} {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o.demoService = filepath.Join(bin, "demo-service")
+	o.alertmanager = filepath.Join(bin, "alertmanager")
+	o.sred = filepath.Join(bin, "sred")
+	o.prometheus = filepath.Join(bin, "prometheus")
+	marker := filepath.Join(o.dataDir, "kept")
+	if err := os.WriteFile(marker, []byte("kept"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	check := func(want string) {
+		t.Helper()
+		_, err := start(t.Context(), o)
+		if err == nil || err.Error() != want {
+			t.Fatalf("start: %v\nwant: %s", err, want)
+		}
+		if _, err := os.Stat(marker); err != nil {
+			t.Fatalf("the data directory was emptied: %v", err)
+		}
+	}
+	check("prometheus binary " + o.prometheus + ": no such file or directory (make bin/prometheus builds it, " +
+		"or give --prometheus=PATH ($SRE_PROMETHEUS); make demo builds every program it runs)")
+	if err := os.WriteFile(o.prometheus, []byte("not a program"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	check("prometheus binary " + o.prometheus + " is not an executable file (make bin/prometheus builds it, " +
+		"or give --prometheus=PATH ($SRE_PROMETHEUS))")
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -76,6 +77,29 @@ type stack struct {
 // start writes the configurations into o.dataDir and starts the demo
 // service, Alertmanager, sred and Prometheus, each ready before the next
 // starts. On error everything started is stopped.
+// binariesExist checks that every program's binary is an executable file,
+// saying how to get the one that is not.
+func binariesExist(o options) error {
+	for _, b := range []struct{ name, path, fix string }{
+		{"demo-service", o.demoService, "make build builds it into bin/, or give --bin.dir=DIR"},
+		{"alertmanager", o.alertmanager, "make bin/alertmanager builds it, or give --alertmanager=PATH ($SRE_ALERTMANAGER)"},
+		{"sred", o.sred, "make build builds it into bin/, or give --bin.dir=DIR"},
+		{"prometheus", o.prometheus, "make bin/prometheus builds it, or give --prometheus=PATH ($SRE_PROMETHEUS)"},
+	} {
+		st, err := os.Stat(b.path)
+		var pe *fs.PathError
+		switch {
+		case errors.As(err, &pe):
+			return fmt.Errorf("%s binary %s: %w (%s; make demo builds every program it runs)", b.name, b.path, pe.Err, b.fix)
+		case err != nil:
+			return fmt.Errorf("%s binary: %w", b.name, err)
+		case st.IsDir() || st.Mode().Perm()&0o111 == 0:
+			return fmt.Errorf("%s binary %s is not an executable file (%s)", b.name, b.path, b.fix)
+		}
+	}
+	return nil
+}
+
 func start(ctx context.Context, o options) (_ *stack, err error) {
 	// The programs run in the data directory (run) and are given paths
 	// inside it: a relative one, as the default data/demo, would be
@@ -92,6 +116,12 @@ func start(ctx context.Context, o options) (_ *stack, err error) {
 		{o.sredAddr, "sred.listen-address"},
 		{o.prometheusAddr, "prometheus.listen-address"},
 	}); err != nil {
+		return nil, err
+	}
+	// A binary missing is found before any program starts or the data
+	// directory is emptied: the demo started three programs, then
+	// stopped them with "exec: ...: no such file or directory".
+	if err := binariesExist(o); err != nil {
 		return nil, err
 	}
 	s := &stack{opts: o}

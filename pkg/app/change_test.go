@@ -115,8 +115,8 @@ func testChangeFollowedByIncident(t *testing.T, backend string) {
 		lbl  map[string]string
 		want float64
 	}{
-		{change.MetricDeployments, map[string]string{"service": "checkout", "result": "succeeded"}, 1},
-		{change.MetricDeployments, map[string]string{"service": "checkout", "result": "rolled_back"}, 0},
+		{change.MetricDeployments, map[string]string{"service": "checkout", "kind": "deploy", "result": "succeeded"}, 1},
+		{change.MetricDeployments, map[string]string{"service": "checkout", "kind": "deploy", "result": "rolled_back"}, 0},
 		{change.MetricRollbacks, svc, 0},
 		{change.MetricFailures, svc, 1},
 		{change.MetricFailureRatio, svc, 1},

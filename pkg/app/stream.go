@@ -75,11 +75,17 @@ func setupRelay(ctx context.Context, a *App) error {
 
 // streamClientKey names the principal a stream is for, so that one user or
 // token holds at most stream.DefaultMaxPerKey streams of each kind and
-// cannot take every slot; nobody in particular in the no-auth trial mode.
+// cannot take every slot. In the no-auth trial mode every client is the
+// same anonymous principal: the key is the client's address instead
+// (auth.ClientOf, as the login rate limit counts clients), so that one
+// host cannot hold every slot by reconnecting either.
 func streamClientKey(r *http.Request) string {
 	p, ok := auth.FromContext(r.Context())
-	if !ok || p.NoAuth {
+	if !ok {
 		return ""
+	}
+	if p.NoAuth {
+		return "client " + auth.ClientOf(r.RemoteAddr)
 	}
 	return p.Name
 }

@@ -141,6 +141,16 @@ type Status struct {
 // GroupString renders the group as `customer="acme"` ("" for an ungrouped SLO).
 func (s Status) GroupString() string { return groupString(s.Group) }
 
+// Name is how messages name the SLO (and group): "api/availability",
+// "api/latency{region=\"eu\"}".
+func (s Status) Name() string {
+	name := s.Service + "/" + s.SLO
+	if g := s.GroupString(); g != "" {
+		name += "{" + g + "}"
+	}
+	return name
+}
+
 func groupString(g map[string]string) string {
 	if len(g) == 0 {
 		return ""

@@ -61,7 +61,7 @@ func (s *Service) transition(ctx context.Context, st Status, ev *Event, prevSinc
 }
 
 func (s *Service) openExhausted(ctx context.Context, inc Incidents, st Status, ev *Event) (string, bool, error) {
-	msg := "error budget exhausted: " + ev.Message
+	msg := joinedMessage(st)
 	page, err := inc.List(ctx, incident.Filter{Limit: 1000, WithAlerts: true,
 		Status: []incident.Status{incident.StatusTriggered, incident.StatusAcknowledged, incident.StatusInvestigating}})
 	if err != nil {
@@ -84,6 +84,17 @@ func (s *Service) openExhausted(ctx context.Context, inc Incidents, st Status, e
 		return "", false, fmt.Errorf("no incident for %s", AlertExhausted)
 	}
 	return res.Incidents[0], len(res.Created) > 0, nil
+}
+
+// joinedMessage is the timeline entry of an exhaustion that joins an open
+// incident of its SLO: it names the SLO first, since the incident may hold
+// the alerts of other SLOs of the service (correlation) and the
+// SLOErrorBudgetExhausted alert of another SLO, and says why this SLO's
+// exhaustion is an entry and not an alert of the incident.
+func joinedMessage(st Status) string {
+	name := st.Name()
+	return fmt.Sprintf("error budget of %s exhausted (%s): %s; this incident already holds the alerts of %s, so its exhaustion is recorded here, not as an %s alert",
+		name, st.RemainingText(2), PolicyAction(slo.BudgetExhausted), name, AlertExhausted)
 }
 
 // aboutSLO reports whether incident i is about st's SLO (and group): its
@@ -164,10 +175,9 @@ func exhaustedNotification(opts incident.Options, st Status, start time.Time, st
 	for k, v := range st.Group {
 		labels[k] = v
 	}
-	name := st.Service + "/" + st.SLO
-	key := ExhaustedGroupPrefix + name
+	name := st.Name()
+	key := ExhaustedGroupPrefix + st.Service + "/" + st.SLO
 	if g := st.GroupString(); g != "" {
-		name += "{" + g + "}"
 		key += "/" + g
 	}
 	ann := map[string]string{

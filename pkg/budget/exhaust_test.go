@@ -97,7 +97,8 @@ func TestExhaustionIncident(t *testing.T) {
 				raised = append(raised, e.Message)
 			}
 		}
-		require.Equal(t, []string{"severity raised: MEDIUM -> CRITICAL (error budget exhausted: error budget of checkout/availability is exhausted (-50.00% remaining))"}, raised)
+		require.Equal(t, []string{"severity raised: MEDIUM -> CRITICAL (error budget of checkout/availability exhausted (-50.00% remaining): " +
+			"emergency changes only; this incident already holds the alerts of checkout/availability, so its exhaustion is recorded here, not as an SLOErrorBudgetExhausted alert)"}, raised)
 
 		// The budget recovers (a new period): the outage's incident is left
 		// to its alerts.
@@ -113,5 +114,64 @@ func TestExhaustionIncident(t *testing.T) {
 		require.Len(t, got, 2)
 		require.NotEqual(t, opened.ID, got[0].ID)
 		require.Equal(t, incident.StatusTriggered, got[0].Status)
+	})
+}
+
+// The demo's outage: the exhausted budget of api/availability opens the
+// incident with its SLOErrorBudgetExhausted alert, the page of
+// api/success-rate joins it (correlation), then the budget of
+// api/success-rate runs out too. That exhaustion joins the incident that
+// holds its SLO's alerts as a timeline entry, which names its SLO first and
+// says why it is no alert of the incident: the only exhausted alert there
+// is api/availability's, and an entry that read "error budget exhausted:
+// error budget of api/success-rate ..." beside it looked like one more
+// word about api/availability. On both store backends.
+func TestExhaustionEntryNamesItsSLO(t *testing.T) {
+	testutil.Backends(t, [][]store.Migration{incident.Migrations, Migrations}, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		incs, err := incident.NewService(db, incident.DefaultOptions(), nil, nil, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		incs.SetCorrelation(&incident.Correlation{Window: time.Hour, DependsOn: map[string]map[string][]string{"api": {}}})
+		s := New(Options{DB: db, Incidents: incs})
+		rem := -0.5
+		at := time.Now().UTC().Truncate(time.Millisecond)
+		exhaust := func(sloName string) {
+			t.Helper()
+			st := Status{Service: "api", SLO: sloName, State: slo.BudgetExhausted, Budget: Budget{RemainingRatio: &rem}}
+			ev, err := recordState(ctx, db, st, at)
+			require.NoError(t, err)
+			require.NotNil(t, ev)
+			s.transition(ctx, st, ev, ev.prevSince)
+		}
+
+		exhaust("availability")
+		page := map[string]string{"alertname": "SLOBurnRateHigh", "service": "api", "slo": "success-rate", "severity": "page", "burn_tier": "page_fast"}
+		_, err = incs.Ingest(ctx, incident.Notification{Receiver: "sred", Status: "firing", GroupKey: `{}/{slo=~".+"}:{service="api", slo="success-rate"}`,
+			GroupLabels: map[string]string{"service": "api", "slo": "success-rate"}, CommonLabels: page,
+			Alerts: []incident.NotifiedAlert{{Status: "firing", Fingerprint: "p1", StartsAt: at, Labels: page}}})
+		require.NoError(t, err)
+		exhaust("success-rate")
+
+		p, err := incs.List(ctx, incident.Filter{Service: "api", WithAlerts: true})
+		require.NoError(t, err)
+		require.Len(t, p.Incidents, 1, "one incident for the outage")
+		inc := p.Incidents[0]
+		var exhausted []string
+		for _, a := range inc.Alerts {
+			if a.Labels["alertname"] == AlertExhausted {
+				exhausted = append(exhausted, a.Labels["slo"])
+			}
+		}
+		require.Equal(t, []string{"availability"}, exhausted)
+		tl, err := incs.Timeline(ctx, inc.ID)
+		require.NoError(t, err)
+		var entries []string
+		for _, e := range tl {
+			if e.Kind == "budget" {
+				entries = append(entries, e.Message)
+			}
+		}
+		require.Equal(t, []string{"error budget of api/success-rate exhausted (-50.00% remaining): emergency changes only; " +
+			"this incident already holds the alerts of api/success-rate, so its exhaustion is recorded here, not as an SLOErrorBudgetExhausted alert"}, entries)
 	})
 }

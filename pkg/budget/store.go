@@ -215,10 +215,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
 }
 
 func stateMessage(st Status, prev slo.BudgetState) string {
-	name := st.Service + "/" + st.SLO
-	if g := st.GroupString(); g != "" {
-		name += "{" + g + "}"
-	}
+	name := st.Name()
 	rem := st.RemainingText(2)
 	if prev == "" {
 		return fmt.Sprintf("error budget of %s is %s (%s)", name, st.State, rem)

@@ -21,6 +21,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/rootuip/sre/pkg/change"
+	"github.com/rootuip/sre/pkg/limits"
 	"github.com/rootuip/sre/pkg/store"
 	"github.com/rootuip/sre/pkg/testutil"
 )
@@ -220,7 +221,7 @@ func TestChangesAPI(t *testing.T) {
 			{`{"service": "a", "commit_time": "1970-01-01T01:00:00+01:00"}`,
 				"bad request: commit_time 1970-01-01T00:00:00Z is no commit time (the Unix epoch or before, as a tool renders a time it does not have): leave it out when it is not known"},
 			{`{"service": "a", "colour": "red"}`, `invalid JSON body: json: unknown field "colour"`},
-			{`{"service": "` + strings.Repeat("x", 201) + `"}`, "bad request: service longer than 200 bytes"},
+			{`{"service": "` + strings.Repeat("x", 201) + `"}`, `bad request: service: invalid service name ` + limits.Quote(strings.Repeat("x", 201)) + ` (` + limits.NameRule + `)`},
 			{`{"service": "a", "commit": "a\u0000"}`, "commit: NUL byte at offset 1"},
 			{`{"service": "a", "started_at": "2100-01-01T00:00:00Z"}`, "started_at 2100-01-01T00:00:00Z is in the future"},
 			{`{"service": "a", "finished_at": "2100-01-01T00:00:00Z"}`, "finished_at 2100-01-01T00:00:00Z is in the future"},
@@ -455,12 +456,20 @@ func TestNotificationReplays(t *testing.T) {
 		require.Equal(t, "recorded", res.Action)
 
 		require.NoError(t, promtest.GatherAndCompare(e.reg, strings.NewReader(`
-# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by result: succeeded, failed, rolled_back, refused (the deploy gate denied it; it did not ship).
+# HELP sre_deployments_total Changes finished, by kind (deploy, config, infra) and result: succeeded, failed, rolled_back, refused (the deploy gate denied it; it did not ship).
 # TYPE sre_deployments_total counter
-sre_deployments_total{result="failed",service="checkout"} 0
-sre_deployments_total{result="refused",service="checkout"} 0
-sre_deployments_total{result="rolled_back",service="checkout"} 1
-sre_deployments_total{result="succeeded",service="checkout"} 4
+sre_deployments_total{kind="config",result="failed",service="checkout"} 0
+sre_deployments_total{kind="deploy",result="failed",service="checkout"} 0
+sre_deployments_total{kind="infra",result="failed",service="checkout"} 0
+sre_deployments_total{kind="config",result="refused",service="checkout"} 0
+sre_deployments_total{kind="deploy",result="refused",service="checkout"} 0
+sre_deployments_total{kind="infra",result="refused",service="checkout"} 0
+sre_deployments_total{kind="config",result="rolled_back",service="checkout"} 0
+sre_deployments_total{kind="deploy",result="rolled_back",service="checkout"} 1
+sre_deployments_total{kind="infra",result="rolled_back",service="checkout"} 0
+sre_deployments_total{kind="config",result="succeeded",service="checkout"} 0
+sre_deployments_total{kind="deploy",result="succeeded",service="checkout"} 4
+sre_deployments_total{kind="infra",result="succeeded",service="checkout"} 0
 `), "sre_deployments_total"))
 	})
 }
@@ -607,16 +616,32 @@ func TestNotificationNewRevision(t *testing.T) {
 		require.InDelta(t, (40 * time.Minute).Seconds(), *res.Change.LeadTime, 1e-9)
 
 		require.NoError(t, promtest.GatherAndCompare(e.reg, strings.NewReader(`
-# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by result: succeeded, failed, rolled_back, refused (the deploy gate denied it; it did not ship).
+# HELP sre_deployments_total Changes finished, by kind (deploy, config, infra) and result: succeeded, failed, rolled_back, refused (the deploy gate denied it; it did not ship).
 # TYPE sre_deployments_total counter
-sre_deployments_total{result="failed",service="checkout"} 0
-sre_deployments_total{result="refused",service="checkout"} 0
-sre_deployments_total{result="rolled_back",service="checkout"} 0
-sre_deployments_total{result="succeeded",service="checkout"} 2
-sre_deployments_total{result="failed",service="pay"} 0
-sre_deployments_total{result="refused",service="pay"} 0
-sre_deployments_total{result="rolled_back",service="pay"} 0
-sre_deployments_total{result="succeeded",service="pay"} 1
+sre_deployments_total{kind="config",result="failed",service="checkout"} 0
+sre_deployments_total{kind="deploy",result="failed",service="checkout"} 0
+sre_deployments_total{kind="infra",result="failed",service="checkout"} 0
+sre_deployments_total{kind="config",result="refused",service="checkout"} 0
+sre_deployments_total{kind="deploy",result="refused",service="checkout"} 0
+sre_deployments_total{kind="infra",result="refused",service="checkout"} 0
+sre_deployments_total{kind="config",result="rolled_back",service="checkout"} 0
+sre_deployments_total{kind="deploy",result="rolled_back",service="checkout"} 0
+sre_deployments_total{kind="infra",result="rolled_back",service="checkout"} 0
+sre_deployments_total{kind="config",result="succeeded",service="checkout"} 0
+sre_deployments_total{kind="deploy",result="succeeded",service="checkout"} 2
+sre_deployments_total{kind="infra",result="succeeded",service="checkout"} 0
+sre_deployments_total{kind="config",result="failed",service="pay"} 0
+sre_deployments_total{kind="deploy",result="failed",service="pay"} 0
+sre_deployments_total{kind="infra",result="failed",service="pay"} 0
+sre_deployments_total{kind="config",result="refused",service="pay"} 0
+sre_deployments_total{kind="deploy",result="refused",service="pay"} 0
+sre_deployments_total{kind="infra",result="refused",service="pay"} 0
+sre_deployments_total{kind="config",result="rolled_back",service="pay"} 0
+sre_deployments_total{kind="deploy",result="rolled_back",service="pay"} 0
+sre_deployments_total{kind="infra",result="rolled_back",service="pay"} 0
+sre_deployments_total{kind="config",result="succeeded",service="pay"} 0
+sre_deployments_total{kind="deploy",result="succeeded",service="pay"} 1
+sre_deployments_total{kind="infra",result="succeeded",service="pay"} 0
 `), "sre_deployments_total"))
 	})
 }
@@ -656,12 +681,20 @@ sre_change_failure_ratio{service="pay"} 1
 # HELP sre_change_failures_total Changes that failed: failed, rolled back, or linked to an incident that opened within changes.incident_link_window after them.
 # TYPE sre_change_failures_total counter
 sre_change_failures_total{service="pay"} 1
-# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by result: succeeded, failed, rolled_back, refused (the deploy gate denied it; it did not ship).
+# HELP sre_deployments_total Changes finished, by kind (deploy, config, infra) and result: succeeded, failed, rolled_back, refused (the deploy gate denied it; it did not ship).
 # TYPE sre_deployments_total counter
-sre_deployments_total{result="failed",service="pay"} 1
-sre_deployments_total{result="refused",service="pay"} 0
-sre_deployments_total{result="rolled_back",service="pay"} 0
-sre_deployments_total{result="succeeded",service="pay"} 0
+sre_deployments_total{kind="config",result="failed",service="pay"} 0
+sre_deployments_total{kind="deploy",result="failed",service="pay"} 1
+sre_deployments_total{kind="infra",result="failed",service="pay"} 0
+sre_deployments_total{kind="config",result="refused",service="pay"} 0
+sre_deployments_total{kind="deploy",result="refused",service="pay"} 0
+sre_deployments_total{kind="infra",result="refused",service="pay"} 0
+sre_deployments_total{kind="config",result="rolled_back",service="pay"} 0
+sre_deployments_total{kind="deploy",result="rolled_back",service="pay"} 0
+sre_deployments_total{kind="infra",result="rolled_back",service="pay"} 0
+sre_deployments_total{kind="config",result="succeeded",service="pay"} 0
+sre_deployments_total{kind="deploy",result="succeeded",service="pay"} 0
+sre_deployments_total{kind="infra",result="succeeded",service="pay"} 0
 `
 		}
 		before := metrics()
@@ -807,20 +840,44 @@ func TestFlaggerSucceededWithoutPromotion(t *testing.T) {
 		require.Equal(t, "finished", decode[change.NotificationResult](t, a).Action)
 
 		require.NoError(t, promtest.GatherAndCompare(e.reg, strings.NewReader(`
-# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by result: succeeded, failed, rolled_back, refused (the deploy gate denied it; it did not ship).
+# HELP sre_deployments_total Changes finished, by kind (deploy, config, infra) and result: succeeded, failed, rolled_back, refused (the deploy gate denied it; it did not ship).
 # TYPE sre_deployments_total counter
-sre_deployments_total{result="failed",service="cart"} 0
-sre_deployments_total{result="refused",service="cart"} 0
-sre_deployments_total{result="rolled_back",service="cart"} 0
-sre_deployments_total{result="succeeded",service="cart"} 1
-sre_deployments_total{result="failed",service="checkout"} 0
-sre_deployments_total{result="refused",service="checkout"} 0
-sre_deployments_total{result="rolled_back",service="checkout"} 0
-sre_deployments_total{result="succeeded",service="checkout"} 1
-sre_deployments_total{result="failed",service="search"} 0
-sre_deployments_total{result="refused",service="search"} 0
-sre_deployments_total{result="rolled_back",service="search"} 0
-sre_deployments_total{result="succeeded",service="search"} 1
+sre_deployments_total{kind="config",result="failed",service="cart"} 0
+sre_deployments_total{kind="deploy",result="failed",service="cart"} 0
+sre_deployments_total{kind="infra",result="failed",service="cart"} 0
+sre_deployments_total{kind="config",result="refused",service="cart"} 0
+sre_deployments_total{kind="deploy",result="refused",service="cart"} 0
+sre_deployments_total{kind="infra",result="refused",service="cart"} 0
+sre_deployments_total{kind="config",result="rolled_back",service="cart"} 0
+sre_deployments_total{kind="deploy",result="rolled_back",service="cart"} 0
+sre_deployments_total{kind="infra",result="rolled_back",service="cart"} 0
+sre_deployments_total{kind="config",result="succeeded",service="cart"} 0
+sre_deployments_total{kind="deploy",result="succeeded",service="cart"} 1
+sre_deployments_total{kind="infra",result="succeeded",service="cart"} 0
+sre_deployments_total{kind="config",result="failed",service="checkout"} 0
+sre_deployments_total{kind="deploy",result="failed",service="checkout"} 0
+sre_deployments_total{kind="infra",result="failed",service="checkout"} 0
+sre_deployments_total{kind="config",result="refused",service="checkout"} 0
+sre_deployments_total{kind="deploy",result="refused",service="checkout"} 0
+sre_deployments_total{kind="infra",result="refused",service="checkout"} 0
+sre_deployments_total{kind="config",result="rolled_back",service="checkout"} 0
+sre_deployments_total{kind="deploy",result="rolled_back",service="checkout"} 0
+sre_deployments_total{kind="infra",result="rolled_back",service="checkout"} 0
+sre_deployments_total{kind="config",result="succeeded",service="checkout"} 0
+sre_deployments_total{kind="deploy",result="succeeded",service="checkout"} 1
+sre_deployments_total{kind="infra",result="succeeded",service="checkout"} 0
+sre_deployments_total{kind="config",result="failed",service="search"} 0
+sre_deployments_total{kind="deploy",result="failed",service="search"} 0
+sre_deployments_total{kind="infra",result="failed",service="search"} 0
+sre_deployments_total{kind="config",result="refused",service="search"} 0
+sre_deployments_total{kind="deploy",result="refused",service="search"} 0
+sre_deployments_total{kind="infra",result="refused",service="search"} 0
+sre_deployments_total{kind="config",result="rolled_back",service="search"} 0
+sre_deployments_total{kind="deploy",result="rolled_back",service="search"} 0
+sre_deployments_total{kind="infra",result="rolled_back",service="search"} 0
+sre_deployments_total{kind="config",result="succeeded",service="search"} 0
+sre_deployments_total{kind="deploy",result="succeeded",service="search"} 1
+sre_deployments_total{kind="infra",result="succeeded",service="search"} 0
 `), "sre_deployments_total"))
 	})
 }
@@ -896,7 +953,7 @@ func TestNotificationsCutEchoedValues(t *testing.T) {
 				`phase "` + cut + `" records nothing`},
 			{"/api/v1/changes/flux", flux,
 				`event ` + cut + ` without a revision or outcome records nothing`},
-			{"/api/v1/changes/flagger", `{"name": "` + strings.Repeat("q", 253) + `", "namespace": "shop", "phase": "Succeeded", "metadata": {"eventMessage": "` + long + `"}}`,
+			{"/api/v1/changes/flagger", `{"name": "` + strings.Repeat("q", 253) + `", "namespace": "shop", "phase": "Succeeded", "metadata": {"service": "checkout", "eventMessage": "` + long + `"}}`,
 				`no change of flagger:shop/` + strings.Repeat("q", 48) + `… in progress and the event ("` + cut + `") is not a promotion: not a deployment`},
 		} {
 			code, a := call(t, srv, http.MethodPost, tc.path, tc.body)
@@ -1207,5 +1264,58 @@ func TestNotificationsRefuseNonKubernetesNames(t *testing.T) {
 		require.Equal(t, http.StatusCreated, code, a.Error)
 		code, a = call(t, srv, http.MethodPost, "/api/v1/changes/flux", flux("HelmRelease", "payments.v2", "flux-system"))
 		require.Equal(t, http.StatusCreated, code, a.Error)
+	})
+}
+
+// TestChangeServiceNames: the service of a change is named as an SLO spec
+// names one (limits.NameRule), wherever it comes from: the body of POST
+// /api/v1/changes (srectl change record), ?service= of a notification,
+// its service field or the name of the object it is about. Any other text
+// (a newline, a quote) is a 400 naming the field and the value, and
+// records nothing; it was recorded and exported as a label value.
+func TestChangeServiceNames(t *testing.T) {
+	testutil.Backends(t, migrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, change.DefaultConfig)
+		srv := serve(t, e)
+		rule := " (" + limits.NameRule + ")"
+		long := strings.Repeat("a", 60) + "." + strings.Repeat("b", 10)
+		for _, tc := range []struct{ path, body, err string }{
+			{"/api/v1/changes", `{"service": "x\ny"}`, `bad request: service: invalid service name "x\ny"` + rule},
+			{"/api/v1/changes", `{"service": "a\"b"}`, `bad request: service: invalid service name "a\"b"` + rule},
+			{"/api/v1/changes", `{"service": "-api"}`, `bad request: service: invalid service name "-api"` + rule},
+			{"/api/v1/changes", `{"service": "team/api"}`, `bad request: service: invalid service name "team/api"` + rule},
+			{"/api/v1/changes/flagger?service=x%0Ay", `{"name": "api", "namespace": "shop", "phase": "Progressing"}`,
+				`flagger event: ?service=: invalid service name "x\ny"` + rule},
+			{"/api/v1/changes/flagger", `{"name": "api", "namespace": "shop", "phase": "Progressing", "metadata": {"service": "a b"}}`,
+				`flagger event: metadata.service: invalid service name "a b"` + rule},
+			{"/api/v1/changes/flagger", `{"name": "` + long + `", "namespace": "shop", "phase": "Progressing"}`,
+				`flagger event: name: invalid service name ` + limits.Quote(long) + rule},
+			{"/api/v1/changes/argo-rollouts", `{"rollout": "checkout", "namespace": "shop", "phase": "Progressing", "service": "check'out"}`,
+				`argo rollouts notification: service: invalid service name "check'out"` + rule},
+			{"/api/v1/changes/flux", `{"involvedObject": {"kind": "Kustomization", "name": "apps", "namespace": "flux-system"}, "severity": "info", "reason": "ReconciliationSucceeded", "metadata": {"revision": "main@sha1:abc", "service": "x\ty"}}`,
+				`flux event: metadata.service: invalid service name "x\ty"` + rule},
+		} {
+			code, a := call(t, srv, http.MethodPost, tc.path, tc.body)
+			require.Equal(t, http.StatusBadRequest, code, "%s %s: %s", tc.path, tc.body, a.Data)
+			require.Equal(t, tc.err, a.Error, "%s %s", tc.path, tc.body)
+		}
+		code, a := call(t, srv, http.MethodGet, "/api/v1/changes", "")
+		require.Equal(t, http.StatusOK, code, a.Error)
+		require.Empty(t, decode[change.List](t, a).Changes, "refused changes record nothing")
+
+		// The names an SLO spec takes are recorded, from each place.
+		for _, tc := range []struct{ path, body, want string }{
+			{"/api/v1/changes", `{"service": "Checkout_API.v2-eu"}`, "Checkout_API.v2-eu"},
+			{"/api/v1/changes/flagger?service=web", `{"name": "api", "namespace": "shop", "phase": "Progressing"}`, "web"},
+			{"/api/v1/changes/argo-rollouts", `{"rollout": "checkout", "namespace": "shop", "phase": "Progressing", "revision": "3"}`, "checkout"},
+		} {
+			code, a := call(t, srv, http.MethodPost, tc.path, tc.body)
+			require.Equal(t, http.StatusCreated, code, "%s %s: %s", tc.path, tc.body, a.Error)
+			got := decode[change.Change](t, a).Service
+			if tc.path != "/api/v1/changes" {
+				got = decode[change.NotificationResult](t, a).Change.Service
+			}
+			require.Equal(t, tc.want, got, tc.body)
+		}
 	})
 }

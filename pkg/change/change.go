@@ -31,6 +31,9 @@ const (
 	KindInfra  Kind = "infra"
 )
 
+// Kinds lists the kinds, as the kind label of sre_deployments_total.
+var Kinds = []Kind{KindDeploy, KindConfig, KindInfra}
+
 // ParseKind validates a kind name; empty means deploy.
 func ParseKind(s string) (Kind, error) {
 	switch k := Kind(s); k {
@@ -221,6 +224,11 @@ func (c *Change) normalise(now time.Time) error {
 	c.Service = strings.TrimSpace(c.Service)
 	if c.Service == "" {
 		return fmt.Errorf("%w: service is required", ErrBadRequest)
+	}
+	// The service is a label of the DORA measures and the gate's key:
+	// named as an SLO spec names it.
+	if err := limits.ServiceName("service", c.Service); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	k, err := ParseKind(string(c.Kind))
 	if err != nil {

@@ -126,16 +126,32 @@ sre_change_failure_ratio{service="search"} 0
 # TYPE sre_change_failures_total counter
 sre_change_failures_total{service="checkout"} 1
 sre_change_failures_total{service="search"} 0
-# HELP sre_deployments_total Changes (deployments, configuration and infrastructure changes) finished, by result: succeeded, failed, rolled_back, refused (the deploy gate denied it; it did not ship).
+# HELP sre_deployments_total Changes finished, by kind (deploy, config, infra) and result: succeeded, failed, rolled_back, refused (the deploy gate denied it; it did not ship).
 # TYPE sre_deployments_total counter
-sre_deployments_total{result="failed",service="checkout"} 0
-sre_deployments_total{result="failed",service="search"} 0
-sre_deployments_total{result="refused",service="checkout"} 0
-sre_deployments_total{result="refused",service="search"} 0
-sre_deployments_total{result="rolled_back",service="checkout"} 0
-sre_deployments_total{result="rolled_back",service="search"} 0
-sre_deployments_total{result="succeeded",service="checkout"} 1
-sre_deployments_total{result="succeeded",service="search"} 1
+sre_deployments_total{kind="config",result="failed",service="checkout"} 0
+sre_deployments_total{kind="deploy",result="failed",service="checkout"} 0
+sre_deployments_total{kind="infra",result="failed",service="checkout"} 0
+sre_deployments_total{kind="config",result="failed",service="search"} 0
+sre_deployments_total{kind="deploy",result="failed",service="search"} 0
+sre_deployments_total{kind="infra",result="failed",service="search"} 0
+sre_deployments_total{kind="config",result="refused",service="checkout"} 0
+sre_deployments_total{kind="deploy",result="refused",service="checkout"} 0
+sre_deployments_total{kind="infra",result="refused",service="checkout"} 0
+sre_deployments_total{kind="config",result="refused",service="search"} 0
+sre_deployments_total{kind="deploy",result="refused",service="search"} 0
+sre_deployments_total{kind="infra",result="refused",service="search"} 0
+sre_deployments_total{kind="config",result="rolled_back",service="checkout"} 0
+sre_deployments_total{kind="deploy",result="rolled_back",service="checkout"} 0
+sre_deployments_total{kind="infra",result="rolled_back",service="checkout"} 0
+sre_deployments_total{kind="config",result="rolled_back",service="search"} 0
+sre_deployments_total{kind="deploy",result="rolled_back",service="search"} 0
+sre_deployments_total{kind="infra",result="rolled_back",service="search"} 0
+sre_deployments_total{kind="config",result="succeeded",service="checkout"} 0
+sre_deployments_total{kind="deploy",result="succeeded",service="checkout"} 1
+sre_deployments_total{kind="infra",result="succeeded",service="checkout"} 0
+sre_deployments_total{kind="config",result="succeeded",service="search"} 1
+sre_deployments_total{kind="deploy",result="succeeded",service="search"} 0
+sre_deployments_total{kind="infra",result="succeeded",service="search"} 0
 # HELP sre_rollbacks_total Changes rolled back: the rolled_back result, and the changes that failed and were rolled back later (those stay under result="failed" of sre_deployments_total, the outcome they finished with, so that no counter goes down).
 # TYPE sre_rollbacks_total counter
 sre_rollbacks_total{service="checkout"} 0
@@ -215,7 +231,8 @@ func TestMetricsBoundServices(t *testing.T) {
 					if result != "" {
 						key += "/" + result
 					}
-					values[key] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+					// sre_deployments_total sums over its kinds.
+					values[key] += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 				}
 			}
 		}

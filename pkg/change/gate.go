@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/rootuip/sre/pkg/budget"
 	"github.com/rootuip/sre/pkg/limits"
@@ -52,6 +53,10 @@ func (s *Service) Submit(ctx context.Context, c Change, in GateInput) (Change, e
 // (the gate is not asked again).
 func (s *Service) submit(ctx context.Context, c Change, in GateInput) (Change, bool, error) {
 	started := !c.StartedAt.IsZero()
+	// A change that says when it finished, not after now, is recorded
+	// after the fact (history replayed, a CI step that reports at its
+	// end): it shipped already, and the gate has nothing left to stop.
+	shipped := c.FinishedAt != nil && c.Outcome != InProgress && !c.FinishedAt.After(s.clock.Now())
 	if err := c.normalise(s.clock.Now()); err != nil {
 		return Change{}, false, err
 	}
@@ -90,7 +95,10 @@ func (s *Service) submit(ctx context.Context, c Change, in GateInput) (Change, b
 	_, gater := s.config()
 	g := &Gate{Decision: "skipped", Reason: "no deploy gate configured"}
 	var slot int64
-	if gater != nil {
+	switch {
+	case shipped:
+		g = &Gate{Decision: "skipped", Reason: fmt.Sprintf("finished at %s, before it was recorded: not gated", c.FinishedAt.Format(time.RFC3339))}
+	case gater != nil:
 		// The change is recorded next: an allowed normal change under the
 		// yellow quota takes its slot of the quota at once (Reserve), and
 		// recording it consumes the slot.

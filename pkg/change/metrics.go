@@ -45,8 +45,8 @@ var (
 
 var (
 	descDeployments = prometheus.NewDesc(MetricDeployments,
-		"Changes (deployments, configuration and infrastructure changes) finished, by result: succeeded, failed, rolled_back, refused (the deploy gate denied it; it did not ship).",
-		[]string{"service", "result"}, nil)
+		"Changes finished, by kind (deploy, config, infra) and result: succeeded, failed, rolled_back, refused (the deploy gate denied it; it did not ship).",
+		[]string{"service", "kind", "result"}, nil)
 	descRollbacks = prometheus.NewDesc(MetricRollbacks, "Changes rolled back: the rolled_back result, and the changes that failed and were rolled back later (those stay under result=\"failed\" of sre_deployments_total, the outcome they finished with, so that no counter goes down).", []string{"service"}, nil)
 	descFailures  = prometheus.NewDesc(MetricFailures,
 		"Changes that failed: failed, rolled back, or linked to an incident that opened within changes.incident_link_window after them.", []string{"service"}, nil)
@@ -86,8 +86,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		// The created timestamp (the service's first change) lets
 		// increase() see the first change of a new series.
 		ct := m.Since
-		for _, o := range Outcomes {
-			ch <- prometheus.MustNewConstMetricWithCreatedTimestamp(descDeployments, prometheus.CounterValue, float64(m.Results[o]), ct, m.Service, string(o))
+		for _, k := range Kinds {
+			for _, o := range Outcomes {
+				ch <- prometheus.MustNewConstMetricWithCreatedTimestamp(descDeployments, prometheus.CounterValue, float64(m.ByKind[k][o]), ct, m.Service, string(k), string(o))
+			}
 		}
 		ch <- prometheus.MustNewConstMetricWithCreatedTimestamp(descRollbacks, prometheus.CounterValue, float64(m.Rollbacks), ct, m.Service)
 		ch <- prometheus.MustNewConstMetricWithCreatedTimestamp(descFailures, prometheus.CounterValue, float64(m.Failures), ct, m.Service)
@@ -116,6 +118,9 @@ type ServiceMetrics struct {
 	// with (all time): a change that failed and was rolled back later
 	// stays counted as failed, so that no count goes down.
 	Results map[Outcome]int `json:"results"`
+	// ByKind is Results by kind of change (sre_deployments_total's kind
+	// label): the deployment frequency counts the deploys alone.
+	ByKind map[Kind]map[Outcome]int `json:"results_by_kind"`
 	// Rollbacks counts the changes rolled back (all time): those that
 	// finished rolled back and those that failed and were rolled back later.
 	Rollbacks  int `json:"rollbacks"`
@@ -130,6 +135,14 @@ type ServiceMetrics struct {
 	RestoreTime  Histogram `json:"restore_time_seconds"`
 	// shipped and failedWin are FailureRatio's denominator and numerator.
 	shipped, failedWin int
+}
+
+// addKind counts n changes of kind k finished with o.
+func (m *ServiceMetrics) addKind(k Kind, o Outcome, n int) {
+	if m.ByKind[k] == nil {
+		m.ByKind[k] = map[Outcome]int{}
+	}
+	m.ByKind[k][o] += n
 }
 
 // total is how many changes m counts.
@@ -158,7 +171,7 @@ func foldServices(ms []ServiceMetrics, limit int) []ServiceMetrics {
 	for _, m := range ranked[:limit] {
 		keep[m.Service] = true
 	}
-	other := ServiceMetrics{Service: OtherService, Results: map[Outcome]int{},
+	other := ServiceMetrics{Service: OtherService, Results: map[Outcome]int{}, ByKind: map[Kind]map[Outcome]int{},
 		LeadTime: Histogram{Buckets: map[float64]uint64{}}, RestoreTime: Histogram{Buckets: map[float64]uint64{}}}
 	out := make([]ServiceMetrics, 0, limit+1)
 	for _, m := range ms {
@@ -171,6 +184,14 @@ func foldServices(ms []ServiceMetrics, limit int) []ServiceMetrics {
 		}
 		for o, n := range m.Results {
 			other.Results[o] += n
+		}
+		for k, r := range m.ByKind {
+			if other.ByKind[k] == nil {
+				other.ByKind[k] = map[Outcome]int{}
+			}
+			for o, n := range r {
+				other.ByKind[k][o] += n
+			}
 		}
 		other.InProgress += m.InProgress
 		other.Rollbacks += m.Rollbacks
@@ -202,7 +223,7 @@ func (s *Service) Metrics(ctx context.Context) ([]ServiceMetrics, error) {
 	get := func(svc string) *ServiceMetrics {
 		m := by[svc]
 		if m == nil {
-			m = &ServiceMetrics{Service: svc, Results: map[Outcome]int{},
+			m = &ServiceMetrics{Service: svc, Results: map[Outcome]int{}, ByKind: map[Kind]map[Outcome]int{},
 				LeadTime: Histogram{Buckets: map[float64]uint64{}}, RestoreTime: Histogram{Buckets: map[float64]uint64{}}}
 			for _, b := range LeadTimeBuckets {
 				m.LeadTime.Buckets[b] = 0
@@ -223,13 +244,13 @@ func (s *Service) Metrics(ctx context.Context) ([]ServiceMetrics, error) {
 	// changes of the failure rate). A change that failed and was rolled
 	// back later is one change: counted under failed, the outcome it
 	// finished with, and once among the rollbacks.
-	rows, err := s.db.QueryContext(ctx, `SELECT service, result, MIN(started_at), COUNT(*), SUM(failed),
+	rows, err := s.db.QueryContext(ctx, `SELECT service, kind, result, MIN(started_at), COUNT(*), SUM(failed),
 		SUM(CASE WHEN finished_at >= $1 THEN 1 ELSE 0 END), SUM(CASE WHEN finished_at >= $1 THEN failed ELSE 0 END),
 		SUM(CASE WHEN finished_at >= $1 AND kind = $3 THEN 1 ELSE 0 END), SUM(later)
 		FROM (SELECT service, kind, started_at, finished_at, failed,
 			CASE WHEN rolled_back_at IS NULL THEN outcome ELSE $2 END AS result,
 			CASE WHEN rolled_back_at IS NULL THEN 0 ELSE 1 END AS later FROM changes) t
-		GROUP BY service, result ORDER BY service, result`, since, string(Failed), string(KindDeploy))
+		GROUP BY service, kind, result ORDER BY service, kind, result`, since, string(Failed), string(KindDeploy))
 	if err != nil {
 		return nil, fmt.Errorf("read change counts: %w", err)
 	}
@@ -237,12 +258,12 @@ func (s *Service) Metrics(ctx context.Context) ([]ServiceMetrics, error) {
 	win := map[string]*window{}
 	for rows.Next() {
 		var (
-			svc, outcome                string
+			svc, kind, outcome          string
 			first                       int64
 			n, failed, inWin, failedWin int
 			deployWin, later            int
 		)
-		if err := rows.Scan(&svc, &outcome, &first, &n, &failed, &inWin, &failedWin, &deployWin, &later); err != nil {
+		if err := rows.Scan(&svc, &kind, &outcome, &first, &n, &failed, &inWin, &failedWin, &deployWin, &later); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read change counts: %w", err)
 		}
@@ -264,8 +285,10 @@ func (s *Service) Metrics(ctx context.Context) ([]ServiceMetrics, error) {
 			m.InProgress += n
 		case Refused:
 			m.Results[o] += n
+			m.addKind(Kind(kind), o, n)
 		default:
 			m.Results[o] += n
+			m.addKind(Kind(kind), o, n)
 			m.Failures += failed
 			w.shipped += inWin
 			w.failed += failedWin

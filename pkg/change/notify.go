@@ -221,7 +221,12 @@ func (s *Service) handleFlagger(w http.ResponseWriter, r *http.Request) {
 		web.JSON(w, http.StatusOK, NotificationResult{Action: "ignored", Reason: fmt.Sprintf("phase %s records nothing", limits.Quote(ev.Phase))})
 		return
 	}
-	c := Change{Service: serviceOf(r, ev.Metadata["service"], ev.Name), Kind: KindDeploy, Source: SourceFlagger,
+	svc, err := serviceOf(r, ev.Metadata["service"], "metadata.service", ev.Name, "name")
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("flagger event: %w", err))
+		return
+	}
+	c := Change{Service: svc, Kind: KindDeploy, Source: SourceFlagger,
 		Ref: "flagger:" + ev.Namespace + "/" + ev.Name, Version: firstOf(ev.BuildID, ev.Metadata["lastBuildId"], ev.Checksum),
 		Commit: ev.Metadata["commit"], Description: ev.Metadata["eventMessage"], Actor: auth.ActorOf(r.Context(), "", "flagger")}
 	var warnings []string
@@ -373,7 +378,12 @@ func (s *Service) handleArgo(w http.ResponseWriter, r *http.Request) {
 		web.JSON(w, http.StatusOK, NotificationResult{Action: "ignored", Reason: fmt.Sprintf("phase %s records nothing", limits.Quote(n.Phase))})
 		return
 	}
-	c := Change{Service: serviceOf(r, n.Service, n.Rollout), Kind: KindDeploy, Source: SourceArgoRollouts,
+	svc, err := serviceOf(r, n.Service, "service", n.Rollout, "rollout")
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("argo rollouts notification: %w", err))
+		return
+	}
+	c := Change{Service: svc, Kind: KindDeploy, Source: SourceArgoRollouts,
 		Ref: "argo-rollouts:" + n.Namespace + "/" + n.Rollout, Version: firstOf(n.Revision, n.Image), Commit: n.Commit,
 		Actor: auth.ActorOf(r.Context(), "", "argo-rollouts")}
 	if n.Image != "" && n.Revision != "" {
@@ -386,11 +396,18 @@ func (s *Service) handleArgo(w http.ResponseWriter, r *http.Request) {
 
 // serviceOf is the service a notification is about: ?service= first,
 // then what the payload says, then the rollout's name.
-func serviceOf(r *http.Request, fromBody, name string) string {
-	if v := strings.TrimSpace(r.URL.Query().Get("service")); v != "" {
-		return v
+// It refuses a service name an SLO spec could not name, naming where it
+// came from: bodyField or nameField of the body, or ?service=.
+func serviceOf(r *http.Request, fromBody, bodyField, name, nameField string) (string, error) {
+	v, field := strings.TrimSpace(r.URL.Query().Get("service")), "?service="
+	switch {
+	case v != "":
+	case fromBody != "":
+		v, field = fromBody, bodyField
+	default:
+		v, field = name, nameField
 	}
-	return firstOf(fromBody, name)
+	return v, limits.ServiceName(field, v)
 }
 
 func firstOf(vs ...string) string {
@@ -510,7 +527,12 @@ func (s *Service) handleFlux(w http.ResponseWriter, r *http.Request) {
 	if obj.Kind == "Terraform" {
 		kind = KindInfra
 	}
-	c := Change{Service: serviceOf(r, ev.Metadata["service"], obj.Name), Kind: kind, Source: "flux", Outcome: outcome,
+	svc, err := serviceOf(r, ev.Metadata["service"], "metadata.service", obj.Name, "involvedObject.name")
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, "bad_data", fmt.Errorf("flux event: %w", err))
+		return
+	}
+	c := Change{Service: svc, Kind: kind, Source: "flux", Outcome: outcome,
 		Version: rev, Commit: fluxCommit(rev), Description: ev.Message, Actor: auth.ActorOf(r.Context(), "", "flux"),
 		Key: "flux:" + obj.Kind + "/" + obj.Namespace + "/" + obj.Name + ":" + rev}
 	if outcome == Failed {

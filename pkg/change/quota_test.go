@@ -230,3 +230,47 @@ func TestYellowQuotaSlotExpires(t *testing.T) {
 		require.NotZero(t, slot)
 	})
 }
+
+// TestSubmitFinishedIsNotGated: a change recorded after the fact (its
+// finished_at given, not after now) shipped already; the gate cannot stop
+// it, so it is recorded with the outcome it gives and the decision
+// skipped, where it was recorded as refused while the gate denied (a
+// history replayed with the budget yellow and its quota used). A change
+// that has not finished is still gated.
+func TestSubmitFinishedIsNotGated(t *testing.T) {
+	prom, specs, end := budgettest.StartYellow(t)
+	testutil.Backends(t, nil, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clk := clock.NewManual(end)
+		r := newReplica(t, db, clk, prom, specs)
+		r.budgets.SetChangeQuota(r.changes, 1)
+		first, err := r.changes.Submit(ctx, change.Change{Service: "search", Actor: "ci"}, change.GateInput{})
+		require.NoError(t, err)
+		require.Equal(t, "allow", first.Gate.Decision)
+
+		// The quota is used: a change about to ship is refused.
+		_, err = r.changes.Submit(ctx, change.Change{Service: "search", Actor: "ci"}, change.GateInput{})
+		var refused *change.RefusedError
+		require.ErrorAs(t, err, &refused)
+
+		// Past deployments replayed: recorded as they finished.
+		for i, o := range []change.Outcome{change.Succeeded, change.Failed} {
+			started := end.Add(-time.Duration(10-i) * time.Hour)
+			c, err := r.changes.Submit(ctx, change.Change{Service: "search", Actor: "import", Outcome: o,
+				StartedAt: started, FinishedAt: tp(started.Add(10 * time.Minute))}, change.GateInput{})
+			require.NoError(t, err, "change finished at %s", started.Add(10*time.Minute))
+			require.Equal(t, o, c.Outcome)
+			require.Equal(t, "skipped", c.Gate.Decision)
+			require.Equal(t, fmt.Sprintf("finished at %s, before it was recorded: not gated", started.Add(10*time.Minute).Format(time.RFC3339)), c.Gate.Reason)
+		}
+		// One that finishes now, said so, also shipped already.
+		c, err := r.changes.Submit(ctx, change.Change{Service: "search", Actor: "ci", FinishedAt: tp(end)}, change.GateInput{})
+		require.NoError(t, err)
+		require.Equal(t, change.Succeeded, c.Outcome)
+		require.Equal(t, "skipped", c.Gate.Decision)
+
+		// One that says it finishes later is no record of the past: gated.
+		_, err = r.changes.Submit(ctx, change.Change{Service: "search", Actor: "ci", FinishedAt: tp(end.Add(time.Minute))}, change.GateInput{})
+		require.ErrorAs(t, err, &refused)
+	})
+}

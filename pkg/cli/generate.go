@@ -201,6 +201,13 @@ func runGenerate(env *Env, o generateOptions) error {
 			}
 			env.Stdout.Write(outputs[name])
 		}
+		if len(order) > 1 && !o.promRule {
+			// kubectl applies every document of a stream; Prometheus and
+			// promtool read the first of a rule file and drop the others
+			// (promtool check rules still says SUCCESS).
+			fmt.Fprintf(env.Stderr, "srectl: standard output holds %d rule files (%s), one YAML document each: Prometheus and promtool read only the first document of a rule file, so redirected to one file the others are lost; -o DIR writes one file each\n",
+				len(order), strings.Join(order, ", "))
+		}
 	} else if err := writeGenerated(o.output, outputs); err != nil {
 		return err
 	}
@@ -254,8 +261,16 @@ func checkOutputs(o generateOptions) error {
 			return fmt.Errorf("%s and %s name the same directory %s: each needs its own (the generated files of one would replace or remove the other's)", other.flag, d.flag, d.dir)
 		}
 		seen[p] = d
-		if st, err := os.Stat(d.dir); err == nil && !st.IsDir() {
+		st, err := os.Stat(d.dir)
+		if err == nil && !st.IsDir() {
 			return fmt.Errorf("%s %s: not a directory", d.flag, d.dir)
+		}
+		// A new directory named like a file (-o rules.yml, as sloth
+		// generate -o takes a file) is a mistake: it made a directory
+		// rules.yml holding api.yml.
+		if errors.Is(err, fs.ErrNotExist) && fileLike(d.dir) {
+			return fmt.Errorf("%s %s: %s names a directory, which srectl creates to write a file per spec into, and this one would be named like a file: name a directory (%s %s)",
+				d.flag, d.dir, d.flag, d.flag, strings.TrimSuffix(d.dir, filepath.Ext(d.dir)))
 		}
 	}
 	if o.inhibit != "" && o.inhibit != "-" {
@@ -275,6 +290,16 @@ func checkOutputs(o generateOptions) error {
 		}
 	}
 	return nil
+}
+
+// fileLike reports whether a path ends in the extension of a file srectl
+// reads or writes (.yml, .yaml, .json).
+func fileLike(p string) bool {
+	switch strings.ToLower(filepath.Ext(p)) {
+	case ".yml", ".yaml", ".json":
+		return true
+	}
+	return false
 }
 
 // samePath is the cleaned absolute form of a path, with symbolic links

@@ -126,7 +126,10 @@ func TestGenerateStdout(t *testing.T) {
 	inRepo(t)
 	code, stdout, stderr := srectl(t, "generate", "-q", "-i", "examples/slos")
 	require.Equal(t, 0, code, stderr)
-	require.Empty(t, stderr, "-q prints no estimate")
+	// -q prints no estimate, and still warns that the documents are not
+	// one rule file: Prometheus and promtool read the first one only.
+	require.Equal(t, "srectl: standard output holds 3 rule files (api.yml, checkout.yml, ingest.yml), one YAML document each: "+
+		"Prometheus and promtool read only the first document of a rule file, so redirected to one file the others are lost; -o DIR writes one file each\n", stderr)
 	docs := strings.Split(stdout, "---\n")
 	require.Len(t, docs, 3, "one document per service")
 	for i, name := range []string{"api.yml", "checkout.yml", "ingest.yml"} {
@@ -135,6 +138,16 @@ func TestGenerateStdout(t *testing.T) {
 		require.Equal(t, string(want), docs[i], "-o - writes what -o DIR writes")
 		parseRules(t, name, []byte(docs[i]))
 	}
+	// What the warning says, as the pinned promtool shows it: the stream
+	// redirected to one file checks as a success with the first service's
+	// rules only.
+	one := filepath.Join(t.TempDir(), "rules.yml")
+	require.NoError(t, os.WriteFile(one, []byte(stdout), 0o644))
+	res, err := exec.Command(testutil.Tool(t, "promtool"), "check", "rules", one).CombinedOutput()
+	require.NoError(t, err, string(res))
+	require.Contains(t, string(res), "only the first document is processed")
+	apiRules := strings.Count(docs[0], "- record:") + strings.Count(docs[0], "- alert:")
+	require.Contains(t, string(res), fmt.Sprintf("SUCCESS: %d rules found", apiRules))
 
 	// -o - is the default.
 	code, stdout2, stderr := srectl(t, "generate", "-q", "-i", "examples/slos")
@@ -442,6 +455,38 @@ func TestGenerateOutputConflicts(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, string(rules), string(got))
 	}
+}
+
+// -o names a directory, where sloth generate -o names a file: -o rules.yml
+// made a directory rules.yml holding api.yml, which promtool check rules
+// rules.yml then refused ("is a directory"). A new output directory named
+// like a file is refused before anything is written; an existing directory
+// of that name is still used.
+func TestGenerateOutputNamedLikeAFile(t *testing.T) {
+	inRepo(t)
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"-o", filepath.Join(dir, "rules.yml")}, "srectl: -o " + filepath.Join(dir, "rules.yml") +
+			": -o names a directory, which srectl creates to write a file per spec into, and this one would be named like a file: name a directory (-o " + filepath.Join(dir, "rules") + ")\n"},
+		{[]string{"-o", filepath.Join(dir, "rules"), "--tests", filepath.Join(dir, "tests.yaml")}, "srectl: --tests " + filepath.Join(dir, "tests.yaml") +
+			": --tests names a directory, which srectl creates to write a file per spec into, and this one would be named like a file: name a directory (--tests " + filepath.Join(dir, "tests") + ")\n"},
+	} {
+		code, stdout, stderr := srectl(t, append([]string{"generate", "-q", "-i", "examples/slos/api.yml"}, c.args...)...)
+		require.Equal(t, 2, code, "%v: %s", c.args, stderr)
+		require.Equal(t, c.stderr, stderr, c.args)
+		require.Empty(t, stdout)
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		require.Empty(t, entries, "%v: nothing written, no directory made", c.args)
+	}
+	existing := filepath.Join(dir, "rules.yml")
+	require.NoError(t, os.Mkdir(existing, 0o755))
+	code, _, stderr := srectl(t, "generate", "-q", "-i", "examples/slos/api.yml", "-o", existing)
+	require.Equal(t, 0, code, stderr)
+	require.FileExists(t, filepath.Join(existing, "api.yml"))
 }
 
 // Test suites are named <service>-<slo>.yml: service a-b with SLO c and

@@ -3,12 +3,12 @@ package cli
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/rootuip/sre/pkg/limits"
+	"github.com/rootuip/sre/pkg/suggest"
 )
 
 // usageHint returns what to append to a command-line error: the flag or
@@ -40,14 +40,14 @@ func usageHint(app *kingpin.Application, args []string) (hint string) {
 		name, _, _ := strings.Cut(tok.Value, "=")
 		var flags []string
 		for _, f := range app.Model().Flags {
-			flags = append(flags, visibleFlags(f)...)
+			flags = append(flags, suggest.Flags(f)...)
 		}
 		for _, c := range path[1:] {
 			for _, f := range c.model.Flags {
-				flags = append(flags, visibleFlags(f)...)
+				flags = append(flags, suggest.Flags(f)...)
 			}
 		}
-		if m := closest(name, flags); m != "" {
+		if m := suggest.Closest(name, flags); m != "" {
 			return fmt.Sprintf(" (did you mean --%s?)", m)
 		}
 		// A flag of the commands (--sred.url, --timeout, ...) given before
@@ -65,7 +65,7 @@ func usageHint(app *kingpin.Application, args []string) (hint string) {
 	case kingpin.TokenArg:
 		if len(cur.cmds) > 0 {
 			names := commandNames(cur.cmds)
-			if m := closest(tok.Value, names); m != "" {
+			if m := suggest.Closest(tok.Value, names); m != "" {
 				return fmt.Sprintf(" (did you mean %q?)", strings.TrimSpace(cur.full+" "+m))
 			}
 			return fmt.Sprintf(" (commands: %s; see %s --help)", strings.Join(names, ", "), strings.TrimSpace("srectl "+cur.full))
@@ -171,90 +171,13 @@ func commandNames(cmds []*kingpin.CmdModel) []string {
 	return names
 }
 
-// visibleFlags returns the long names a flag answers to (with --no- for
-// booleans), none when it is hidden.
-func visibleFlags(f *kingpin.FlagModel) []string {
-	if f.Hidden {
-		return nil
-	}
-	names := []string{f.Name}
-	if f.IsBoolFlag() {
-		names = append(names, "no-"+f.Name)
-	}
-	return names
-}
-
 // looksLikePath reports whether s names an existing file or directory, or a
 // spec file by its extension.
 func looksLikePath(s string) bool {
 	if _, err := os.Stat(s); err == nil {
 		return true
 	}
-	switch strings.ToLower(filepath.Ext(s)) {
-	case ".yml", ".yaml", ".json":
-		return true
-	}
-	return false
-}
-
-// closest returns the candidate nearest to s: the only one s is a prefix of,
-// else the one at the smallest edit distance if that distance is small for
-// its length; "" when none is close.
-func closest(s string, candidates []string) string {
-	if s == "" {
-		return ""
-	}
-	var prefixed []string
-	for _, c := range candidates {
-		if strings.HasPrefix(c, s) && c != s {
-			prefixed = append(prefixed, c)
-		}
-	}
-	if len(prefixed) == 1 && len(s) >= 2 {
-		return prefixed[0]
-	}
-	best, bestD := "", 0
-	for _, c := range candidates {
-		d := editDistance(strings.ToLower(s), strings.ToLower(c))
-		if best == "" || d < bestD {
-			best, bestD = c, d
-		}
-	}
-	limit := 2
-	if len(s) <= 3 {
-		limit = 1
-	}
-	if best == "" || bestD > limit {
-		return ""
-	}
-	return best
-}
-
-// editDistance is the Damerau-Levenshtein distance of a and b (optimal
-// string alignment: insertions, deletions, substitutions, transpositions).
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	d := make([][]int, len(ra)+1)
-	for i := range d {
-		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range rb {
-		d[0][j+1] = j + 1
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(ra)][len(rb)]
+	return fileLike(s)
 }
 
 // shorten keeps the first and the last line of a multi-line error message

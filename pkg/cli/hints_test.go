@@ -85,23 +85,6 @@ func TestSredNotListening(t *testing.T) {
 	}
 }
 
-func TestClosest(t *testing.T) {
-	cands := []string{"service", "sred.url", "timeout", "output", "override-token", "override-token-file"}
-	for in, want := range map[string]string{
-		"servce":    "service",
-		"serivce":   "service",
-		"sred":      "sred.url",
-		"timout":    "timeout",
-		"override":  "", // a prefix of two flags: ambiguous
-		"x":         "",
-		"utput":     "output",
-		"SERVICE":   "service",
-		"unrelated": "",
-	} {
-		require.Equal(t, want, closest(in, cands), in)
-	}
-}
-
 func TestShorten(t *testing.T) {
 	one := "sred answered 404: service \"x\" has no SLO: not found"
 	require.Equal(t, one, shorten(one))

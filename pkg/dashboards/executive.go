@@ -142,10 +142,12 @@ func executive() *dashboard.DashboardBuilder {
 		})).
 		WithPanel(newStat(panelSpec{
 			title: "Change failure rate",
-			description: "Failed changes (failed, rolled back, or followed by an incident) / changes shipped in the selected range " +
-				"(DORA: elite below 15%).",
+			description: "Failed changes (failed, rolled back, or followed by an incident) / changes shipped in the selected range, " +
+				"all services together (DORA: elite below 15%). Counted as they happen: a change when it finishes, a failure when it is known " +
+				"(an incident linked later counts then), so a change that finished before the range and failed in it counts in the failures alone; " +
+				"sre_change_failure_ratio, per service, counts both by when the change finished, over changes.dora_window.",
 			unit: "percentunit",
-			queries: []query{instant(`sum(`+perService(changeFailures, "", "$__range")+`) / sum(max by (service, result) (increase(`+
+			queries: []query{instant(`sum(`+perService(changeFailures, "", "$__range")+`) / sum(max by (service, kind, result) (increase(`+
 				deployments+`{result!="refused"}[$__range])))`, "")},
 			thresholds: thresholds("green", step{0.15, "yellow"}, step{0.3, "red"}),
 		})).

@@ -149,10 +149,11 @@ func operations() *dashboard.DashboardBuilder {
 		WithPanel(newTimeseries(panelSpec{
 			title: "Deployments by result",
 			description: "Changes recorded (srectl change record, POST /api/v1/changes, the stage runner, Argo Rollouts and Flagger) " +
-				"by service and result: succeeded, failed, rolled_back, or refused by the deploy gate.",
+				"by service, kind (deploy, config, infra) and result: succeeded, failed, rolled_back, or refused by the deploy gate. " +
+				"The deployment frequency counts the succeeded deploys alone.",
 			width: 12, height: 8,
-			queries: []query{q(`sum by (service, result) (max by (service, result) (increase(`+deployments+`[$__rate_interval])))`,
-				"{{service}} {{result}}")},
+			queries: []query{q(`sum by (service, kind, result) (max by (service, kind, result) (increase(`+deployments+`[$__rate_interval])))`,
+				"{{service}} {{kind}} {{result}}")},
 			min: f(0),
 		})).
 		WithPanel(newBarGauge(panelSpec{

@@ -410,8 +410,8 @@ func readImportLine(br *bufio.Reader, n int) ([]byte, error) {
 
 // importLine is a decoded, validated line.
 type importLine struct {
-	n   int
-	rec *ExportRecord
+	n, size int
+	rec     *ExportRecord
 }
 
 // Import reads JSON lines of ExportRecord and writes each incident that
@@ -421,7 +421,11 @@ type importLine struct {
 // transaction with a few multi-row statements. A line is applied whole or
 // not at all: an invalid line, or one the database refuses, is an error
 // naming its line number (and field), and the lines before it stay
-// imported. The ID sequence moves past the imported IDs.
+// imported. An incident's merged_into names an incident stored or on a
+// line of the import, earlier or later (checkMergeTargets): a line whose
+// incident is on no line read so far waits for it (holdMerged, at most
+// maxWaiting lines) and is written after it. The ID sequence moves past
+// the imported IDs.
 func (s *Service) Import(ctx context.Context, r io.Reader) (*ImportResult, error) {
 	res := &ImportResult{}
 	br := bufio.NewReaderSize(r, 1<<20)
@@ -438,8 +442,44 @@ func (s *Service) Import(ctx context.Context, r io.Reader) (*ImportResult, error
 		n  int
 	}
 	seen := make(map[string]idLine, importBatch)
+	// waiting are the lines held back because the incident they are
+	// merged into is neither stored nor on a line read so far, by the
+	// upper case of that incident's ID: export writes incidents oldest
+	// first, and an incident may have been merged into a newer one. They
+	// are written with the line of that incident, after it; those still
+	// waiting at the end are refused. held is their IDs, as seen.
+	waiting := map[string][]importLine{}
+	held := map[string]idLine{}
+	waitingBytes := 0
+	firstWaiting := func(full bool) error {
+		var first *importLine
+		for _, ls := range waiting {
+			for i := range ls {
+				if first == nil || ls[i].n < first.n {
+					first = &ls[i]
+				}
+			}
+		}
+		inc := &first.rec.Incident
+		return fmt.Errorf("import line %d (%s): %w", first.n, inc.ID, &MergeTargetError{ID: inc.ID, MergedInto: inc.MergedInto, Waiting: full})
+	}
 	flush := func() error {
 		if len(batch) == 0 {
+			return nil
+		}
+		now, hold, err := s.holdMerged(ctx, batch)
+		if err != nil {
+			return fmt.Errorf("import line %d: %w", batch[0].n, err)
+		}
+		for _, l := range hold {
+			up := strings.ToUpper(l.rec.Incident.MergedInto)
+			waiting[up] = append(waiting[up], l)
+			held[strings.ToUpper(l.rec.Incident.ID)] = idLine{id: l.rec.Incident.ID, n: l.n}
+			waitingBytes += l.size
+		}
+		batch = now
+		if len(batch) == 0 {
+			clear(seen)
 			return nil
 		}
 		defer func() {
@@ -447,7 +487,7 @@ func (s *Service) Import(ctx context.Context, r io.Reader) (*ImportResult, error
 			clear(seen)
 		}()
 		var imported, skipped int
-		err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		err = s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			var err error
 			imported, skipped, err = s.importLines(ctx, tx, batch)
 			return err
@@ -464,8 +504,9 @@ func (s *Service) Import(ctx context.Context, r io.Reader) (*ImportResult, error
 			return err
 		}
 		// The batch was rolled back: write it line by line, to name the
-		// line the database refuses and keep the lines before it.
-		for _, l := range batch {
+		// line the database refuses and keep the lines before it (an
+		// incident before those merged into it).
+		for _, l := range targetsFirst(batch) {
 			err := s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 				var err error
 				imported, skipped, err = s.importLines(ctx, tx, []importLine{l})
@@ -476,6 +517,14 @@ func (s *Service) Import(ctx context.Context, r io.Reader) (*ImportResult, error
 				if first, ok := seen[strings.ToUpper(l.rec.Incident.ID)]; ok && first.id == l.rec.Incident.ID && first.n < l.n && errors.As(err, &taken) {
 					// The incident it clashes with is an earlier line's.
 					taken.OtherLine = first.n
+				}
+				var mt *MergeTargetError
+				if errors.As(err, &mt) && mt.Other != "" && mt.Line == 0 {
+					if o, ok := seen[strings.ToUpper(mt.MergedInto)]; ok && o.id == mt.Other {
+						// The incident it names in another case is a line's
+						// of this batch, written before it.
+						mt.Line = o.n
+					}
 				}
 				return fmt.Errorf("import line %d (%s): %w", l.n, l.rec.Incident.ID, err)
 			}
@@ -504,19 +553,40 @@ func (s *Service) Import(ctx context.Context, r io.Reader) (*ImportResult, error
 				}
 				return res, fmt.Errorf("import line %d: %w", n, err)
 			}
-			if first, ok := seen[strings.ToUpper(rec.Incident.ID)]; ok && first.id != rec.Incident.ID {
+			up := strings.ToUpper(rec.Incident.ID)
+			first, ok := seen[up]
+			if h, wait := held[up]; !ok && wait {
+				first, ok = h, true
+			}
+			if ok && first.id != rec.Incident.ID {
 				if ferr := flush(); ferr != nil {
 					return res, ferr
 				}
 				return res, fmt.Errorf("import line %d: %w", n, &IDCaseError{ID: rec.Incident.ID, Other: first.id, Line: first.n})
 			} else if !ok {
-				seen[strings.ToUpper(rec.Incident.ID)] = idLine{id: rec.Incident.ID, n: n}
+				seen[up] = idLine{id: rec.Incident.ID, n: n}
 			}
-			batch = append(batch, importLine{n: n, rec: rec})
-			if batchBytes += len(b); len(batch) == importBatch || batchBytes >= importBatchBytes {
+			batch = append(batch, importLine{n: n, size: len(b), rec: rec})
+			batchBytes += len(b)
+			// The lines waiting for this incident come after it.
+			for _, l := range waiting[up] {
+				batch = append(batch, l)
+				lu := strings.ToUpper(l.rec.Incident.ID)
+				delete(held, lu)
+				if _, ok := seen[lu]; !ok {
+					seen[lu] = idLine{id: l.rec.Incident.ID, n: l.n}
+				}
+				batchBytes += l.size
+				waitingBytes -= l.size
+			}
+			delete(waiting, up)
+			if len(batch) >= importBatch || batchBytes >= importBatchBytes {
 				batchBytes = 0
 				if err := flush(); err != nil {
 					return res, err
+				}
+				if len(held) > maxWaiting || waitingBytes >= importBatchBytes {
+					return res, firstWaiting(true)
 				}
 			}
 		}
@@ -524,7 +594,13 @@ func (s *Service) Import(ctx context.Context, r io.Reader) (*ImportResult, error
 			break
 		}
 	}
-	return res, flush()
+	if err := flush(); err != nil {
+		return res, err
+	}
+	if len(waiting) > 0 {
+		return res, firstWaiting(false)
+	}
+	return res, nil
 }
 
 // decodeLine decodes and validates one line: as strictly as the API reads
@@ -833,6 +909,11 @@ func (s *Service) importLines(ctx context.Context, tx *sql.Tx, lines []importLin
 		if other, ok := clashes[l.rec.Incident.ID]; ok && !exists[l.rec.Incident.ID] {
 			return 0, 0, &IDCaseError{ID: l.rec.Incident.ID, Other: other}
 		}
+	}
+	// An incident merged into one that is stored or on a line, under
+	// that very ID.
+	if err := checkMergeTargets(ctx, tx, lines, exists); err != nil {
+		return 0, 0, err
 	}
 	// As many incidents merged into one as Merge allows (MaxMerged):
 	// those stored count, and those of the lines that add an incident.

@@ -93,6 +93,8 @@ func checkImportBounds(rec *ExportRecord, wl limits.Webhook) *boundError {
 	line("incident.mitigated_by", inc.MitigatedBy, MaxActor)
 	if inc.MergedInto != "" && !importIDRE.MatchString(inc.MergedInto) {
 		fail("incident.merged_into", "%s is not an incident ID", limits.Quote(inc.MergedInto))
+	} else if inc.MergedInto != "" && strings.EqualFold(inc.MergedInto, inc.ID) {
+		fail("incident.merged_into", "names the incident itself: an incident cannot be merged into itself")
 	}
 	for i := range rec.Alerts {
 		a := &rec.Alerts[i]

@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // decodeFast decodes body into m as json.Unmarshal would, without
@@ -19,7 +20,8 @@ import (
 //
 // Strings of up to internMaxLen bytes go through a small cache shared by
 // deliveries: the label names and many values repeat within a delivery and
-// across deliveries, and the cache makes them one string each.
+// across deliveries, and the cache makes them one string each; the new ones
+// are cut from blocks of the delivery (newString).
 func decodeFast(body []byte, m *Message) bool {
 	c := internPool.Get().(*internCache)
 	d := fastDecoder{b: body, cache: c}
@@ -32,13 +34,18 @@ func decodeFast(body []byte, m *Message) bool {
 }
 
 const (
-	internSize   = 512 // entries of a cache (a power of two)
+	internSize   = 512 // entries of a cache (a power of two), 256 sets of two
 	internMaxLen = 64  // longer strings are not interned
+	arenaBlock   = 256 // bytes of a block of new interned strings (≥ internMaxLen)
 )
 
-// internCache holds recently decoded strings by hash; a collision replaces
-// the entry. Its strings are immutable, so sharing them between deliveries
-// is safe; it bounds what it keeps to internSize strings.
+// internCache holds recently decoded strings by hash, in sets of two
+// entries: a string is looked for in both entries of its set, a new one
+// replaces the older. Two strings of one set that every alert brings (a
+// label name and a value) are both kept; with one entry a set, they
+// replaced each other twice an alert. Its strings are immutable, so
+// sharing them between deliveries is safe; it bounds what it keeps to
+// internSize strings.
 type internCache [internSize]string
 
 var internPool = sync.Pool{New: func() any { return new(internCache) }}
@@ -48,6 +55,7 @@ type fastDecoder struct {
 	i     int
 	cache *internCache
 	buf   []byte // unescaped string
+	arena []byte // the current block of new strings (newString)
 }
 
 func (d *fastDecoder) ws() {
@@ -428,9 +436,30 @@ func (d *fastDecoder) intern(b []byte) string {
 	for _, c := range b {
 		h = (h ^ uint32(c)) * 16777619
 	}
-	e := &d.cache[h&(internSize-1)]
-	if *e != string(b) {
-		*e = string(b)
+	set := (*[2]string)(d.cache[h&(internSize-2):])
+	if set[0] == string(b) { // compared without a copy (not in a switch)
+		return set[0]
 	}
-	return *e
+	if set[1] == string(b) {
+		return set[1]
+	}
+	set[1] = set[0]
+	set[0] = d.newString(b)
+	return set[0]
+}
+
+// newString returns b as a string whose bytes are in a block of the delivery:
+// the strings a delivery brings that the cache does not hold (fingerprints,
+// the group key, new label values) share arenaBlock-byte blocks, not an
+// allocation each. The bytes of a block are never written again once a
+// string is cut from them; a block lives as long as one of its strings
+// does, in what the delivery stored or in the cache (internSize strings,
+// so at most internSize blocks a cache).
+func (d *fastDecoder) newString(b []byte) string {
+	if cap(d.arena)-len(d.arena) < len(b) {
+		d.arena = make([]byte, 0, arenaBlock)
+	}
+	start := len(d.arena)
+	d.arena = append(d.arena, b...)
+	return unsafe.String(&d.arena[start], len(b))
 }

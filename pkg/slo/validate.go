@@ -21,9 +21,9 @@ import (
 )
 
 var (
-	nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
-	// nameRule says what nameRE accepts.
-	nameRule    = "letters, digits, '_', '.', '-', starting with a letter or digit; at most 63 characters"
+	// nameRE is the rule of service names everywhere in sred (changes).
+	nameRE      = limits.NameRE
+	nameRule    = limits.NameRule
 	labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 	severityRE  = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 )

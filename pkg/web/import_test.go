@@ -300,6 +300,8 @@ func TestImportBoundsValues(t *testing.T) {
 				`field incident.impact: longer than 10000 characters`},
 			{"merged into", func(r *incident.ExportRecord) { r.Incident.MergedInto = "../x" },
 				`field incident.merged_into: "../x" is not an incident ID`},
+			{"merged into itself", func(r *incident.ExportRecord) { r.Incident.MergedInto = strings.ToLower(r.Incident.ID) },
+				`field incident.merged_into: names the incident itself: an incident cannot be merged into itself`},
 			{"alert fingerprint", func(r *incident.ExportRecord) { r.Alerts[0].Fingerprint = x("f", 65) },
 				`field alerts[0].fingerprint: longer than 64 bytes`},
 			{"alert label", func(r *incident.ExportRecord) { r.Alerts[0].Labels["alertname"] = x("v", 2049) },
@@ -343,6 +345,15 @@ func TestImportBoundsValues(t *testing.T) {
 				require.ErrorIs(t, err, incident.ErrNotFound, "nothing after the refused line is read")
 			})
 		}
+		// A merged_into naming an incident neither stored nor on a line of
+		// the import.
+		code, r = call(t, "POST", srv.URL+"/api/v1/incidents/import", record("BND-1", func(r *incident.ExportRecord) { r.Incident.MergedInto = "GONE-0" }))
+		require.Equal(t, http.StatusBadRequest, code, r.Error)
+		require.Equal(t, "bad_data", r.ErrorType)
+		require.Equal(t, `import line 1 (BND-1): incident BND-1: field incident.merged_into: incident "GONE-0" is neither stored here nor on a line of the import: `+
+			`import it too (an export from an earlier --since holds it), or clear merged_into (imported 0, skipped 0 before it)`, r.Error)
+		_, err := svc.Get(t.Context(), "BND-1")
+		require.ErrorIs(t, err, incident.ErrNotFound)
 		inc, err := svc.Get(t.Context(), "BND-0")
 		require.NoError(t, err)
 		require.Equal(t, "imported BND-0", inc.Title)
