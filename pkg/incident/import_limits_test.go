@@ -314,14 +314,7 @@ func TestImportHoldsMergedBound(t *testing.T) {
 	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 		ctx := t.Context()
-		created := epoch.Add(-48 * time.Hour)
-		line := func(id, into string) string {
-			b, err := json.Marshal(incident.ExportRecord{Incident: incident.Incident{
-				ID: id, Title: "imported " + id, Service: "api", Severity: incident.SeverityLow, Status: incident.StatusResolved,
-				GroupKey: "{}:" + id, DetectedAt: created, CreatedAt: created, UpdatedAt: created, ResolvedAt: &created, MergedInto: into}})
-			require.NoError(t, err)
-			return string(b) + "\n"
-		}
+		line := func(id, into string) string { return mergedLine(t, id, into) }
 		lines := func(from, to int, into string) string {
 			var sb strings.Builder
 			for i := from; i <= to; i++ {
@@ -379,4 +372,16 @@ func TestImportHoldsMergedBound(t *testing.T) {
 		_, err = f.svc.Get(ctx, "OLD-2025-0301")
 		require.ErrorIs(t, err, incident.ErrNotFound)
 	})
+}
+
+// mergedLine is the import line of a resolved incident id of service api,
+// created two days before epoch, merged into into (none when empty).
+func mergedLine(t *testing.T, id, into string) string {
+	t.Helper()
+	created := epoch.Add(-48 * time.Hour)
+	b, err := json.Marshal(incident.ExportRecord{Incident: incident.Incident{
+		ID: id, Title: "imported " + id, Service: "api", Severity: incident.SeverityLow, Status: incident.StatusResolved,
+		GroupKey: "{}:" + id, DetectedAt: created, CreatedAt: created, UpdatedAt: created, ResolvedAt: &created, MergedInto: into}})
+	require.NoError(t, err)
+	return string(b) + "\n"
 }

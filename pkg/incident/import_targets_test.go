@@ -1,11 +1,9 @@
 package incident_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -25,14 +23,7 @@ func TestImportMergedIntoExists(t *testing.T) {
 	testutil.Backends(t, migrations, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 		ctx := t.Context()
-		created := epoch.Add(-48 * time.Hour)
-		line := func(id, into string) string {
-			b, err := json.Marshal(incident.ExportRecord{Incident: incident.Incident{
-				ID: id, Title: "imported " + id, Service: "api", Severity: incident.SeverityLow, Status: incident.StatusResolved,
-				GroupKey: "{}:" + id, DetectedAt: created, CreatedAt: created, UpdatedAt: created, ResolvedAt: &created, MergedInto: into}})
-			require.NoError(t, err)
-			return string(b) + "\n"
-		}
+		line := func(id, into string) string { return mergedLine(t, id, into) }
 		count := func() int {
 			var n int
 			require.NoError(t, db.QueryRowContext(ctx, `SELECT COUNT(*) FROM incidents`).Scan(&n))
