@@ -56,7 +56,7 @@ var closedReasons = map[string][]string{
 func clientCounters(reg prometheus.Registerer, transport string) (refused, closed *prometheus.CounterVec) {
 	refused = shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sre_stream_refused_clients_total",
-		Help: "Clients of the live event stream refused before they were served: at the limit of clients at once (limit, 503), of one user or token (user_limit, 429), or while sred stops (shutdown, 503); transport is sse (GET /api/v1/events) or websocket (GET /api/v1/stream).",
+		Help: "Clients of the live event stream refused before they were served: at the limit of clients at once (limit, 503), of one user or token, or of one client address with --web.no-auth (user_limit, 429), or while sred stops (shutdown, 503); transport is sse (GET /api/v1/events) or websocket (GET /api/v1/stream).",
 	}, []string{"transport", "reason"})).MustCurryWith(prometheus.Labels{"transport": transport})
 	for _, r := range []string{refusedLimit, refusedUser, refusedShutdown} {
 		refused.WithLabelValues(r)
