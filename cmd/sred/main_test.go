@@ -574,9 +574,9 @@ func TestStartConfigError(t *testing.T) {
 		args         []string
 		want         []string
 	}{
-		{"unknown core field", "global:\n  incident_id_prefx: X\n", nil, nil, []string{"sred.yml:2:3: unknown field", "incident_id_prefx"}},
+		{"unknown core field", "global:\n  incident_id_prefx: X\n", nil, nil, []string{`sred.yml:2:3: unknown field \"incident_id_prefx\" in global (did you mean \"incident_id_prefix\"?)`}},
 		{"wrong type in a subsystem section", "escalation:\n  ack_timeout: [30m]\n", nil, nil, []string{`sred.yml:2:16: cannot use a list here: want a string`}},
-		{"unknown field in a subsystem section", "notifications:\n  max_attempt: 3\n", nil, nil, []string{`sred.yml:2:3: unknown field \"max_attempt\"`}},
+		{"unknown field in a subsystem section", "notifications:\n  max_attempt: 3\n", nil, nil, []string{`sred.yml:2:3: unknown field \"max_attempt\" in notifications (did you mean \"max_attempts\"?)`}},
 		{"bad duration in a subsystem section", "retention:\n  audit_log: forever\n", nil, nil, []string{`sred.yml:2:14: not a valid duration string: \"forever\"`}},
 		{"syntax in a subsystem section", "runbooks:\n  dirs: [x]\n   timeout: 5m\n", nil, nil, []string{`sred.yml:3:4: invalid YAML`}},
 		{"users file", "auth:\n  users_file: users.yml\n", map[string]string{"users.yml": "users:\n  bob:\n    role: admin\n    pasword: x\n"}, nil,

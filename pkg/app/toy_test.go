@@ -105,7 +105,7 @@ func TestToySubsystem(t *testing.T) {
 
 	write("toy:\n  greting: hi\n")
 	_, err := app.LoadConfig(file, toy)
-	require.EqualError(t, err, "load config "+file+":2:3: unknown field \"greting\"")
+	require.EqualError(t, err, "load config "+file+":2:3: unknown field \"greting\" in toy (did you mean \"greeting\"?)")
 	write("toy:\n  greeting: hi\n")
 	_, err = app.LoadConfig(file)
 	require.EqualError(t, err, "load config "+file+":1:1: unknown field \"toy\"",

@@ -39,7 +39,7 @@ func TestCheckConfig(t *testing.T) {
 		{"example", []string{filepath.Join("..", "..", "examples", "sred.yml")}, 0, ""},
 		{"unknown field", []string{filepath.Join(fixtures, "unknown_field.bad.yml")}, 1,
 			"Checking '" + filepath.Join(fixtures, "unknown_field.bad.yml") + "'\n  FAILED: load config " +
-				filepath.Join(fixtures, "unknown_field.bad.yml") + ":2:3: unknown field \"incident_id_prefx\"\n\n"},
+				filepath.Join(fixtures, "unknown_field.bad.yml") + ":2:3: unknown field \"incident_id_prefx\" in global (did you mean \"incident_id_prefix\"?)\n\n"},
 		{"bad severity", []string{filepath.Join(fixtures, "severity_map.bad.yml")}, 1,
 			"Checking '" + filepath.Join(fixtures, "severity_map.bad.yml") + "'\n  FAILED: load config " +
 				filepath.Join(fixtures, "severity_map.bad.yml") + `:3:15: incidents: severity_map["critical"]: unknown severity "SEV1" (want one of CRITICAL, HIGH, MEDIUM, LOW)` + "\n\n"},

@@ -452,7 +452,10 @@ func LoadFile(path string, sections ...string) (*Config, error) {
 		// core section ("incidents: auto_resolve_after must be ...") at
 		// the value it quotes or the field it names, else at its
 		// section's key.
-		return nil, fmt.Errorf("load config %w", yamlerr.FileSection(path, b, "", err))
+		// An unknown field names its section and the field meant
+		// ("unknown field \"intervall\" in global (did you mean
+		// \"interval\"?)").
+		return nil, fmt.Errorf("load config %w", yamlerr.FileSection(path, b, "", yamlerr.Fields(err, Config{}, sections...)))
 	}
 	return cfg, nil
 }
@@ -544,7 +547,7 @@ func (c *Config) Decode(name string, v any) error {
 	if _, ok := c.Other[name]; ok {
 		if err := decodeStrict(c.raw, d.Interface()); err != nil {
 			if c.file != "" {
-				return yamlerr.FileSection(c.file, c.raw, name, err)
+				return yamlerr.FileSection(c.file, c.raw, name, yamlerr.Fields(err, d.Interface()))
 			}
 			return err
 		}

@@ -42,8 +42,12 @@ var BadFixtures = map[string]string{
 	"title_template.bad.yml":         `:2:3: incidents: title_template: template: title:1: unclosed action`,
 	"title_template_exec.bad.yml":    `:2:3: incidents: title_template: template: title:1:3: executing "title" at <.NoSuchField>: the template data has no field NoSuchField`,
 	"two_documents.bad.yml":          `config must hold a single YAML document`,
-	"unknown_field.bad.yml":          `:2:3: unknown field "incident_id_prefx"`,
-	"unknown_section.bad.yml":        `:1:1: unknown field "incident"`,
+	// An unknown field names its section and the field meant, else the
+	// fields allowed there when they are few.
+	"unknown_field.bad.yml":          `:2:3: unknown field "incident_id_prefx" in global (did you mean "incident_id_prefix"?)`,
+	"unknown_nested_field.bad.yml":   `:4:5: unknown field "alertnam" in alertmanager.watchdog (did you mean "alertname"?)`,
+	"unknown_field_no_close.bad.yml": `:3:5: unknown field "bogus" in alertmanager.watchdog (known fields: alertname, timeout)`,
+	"unknown_section.bad.yml":        `:1:1: unknown field "incident" (did you mean "incidents"?)`,
 	// A section a merge key brings in, at the anchor.
 	"unknown_merged_section.bad.yml": `:2:6: unknown field "incident"`,
 	"watchdog_timeout.bad.yml":       `:5:5: alertmanager: watchdog: timeout must be positive, got 0s`,

@@ -42,7 +42,7 @@ func loadSections(path string) (*sections, []string, error) {
 		dec.KnownFields(true)
 		if err := dec.Decode(&s); err != nil {
 			// Placed in the file as sred places a section's problems.
-			return nil, nil, yamlerr.FileSection(path, b, "escalation", err)
+			return nil, nil, yamlerr.FileSection(path, b, "escalation", yamlerr.Fields(err, &s))
 		}
 	}
 	warnings, err := s.Escalation.CheckRefs(&s.OnCall, &s.Notifications)
@@ -84,7 +84,7 @@ var badFixtures = map[string]string{
 	"severity_lowercase.bad.yml":       `3:5: escalation: severities: unknown severity "critical" (want CRITICAL, HIGH, MEDIUM or LOW)`,
 	"severity_no_channels.bad.yml":     `3:5: escalation: severities: MEDIUM has no channels`,
 	"severity_unknown.bad.yml":         `3:5: escalation: severities: unknown severity "URGENT" (want CRITICAL, HIGH, MEDIUM or LOW)`,
-	"unknown_field.bad.yml":            `2:3: unknown field "ack_timout"`,
+	"unknown_field.bad.yml":            `2:3: unknown field "ack_timout" in escalation (did you mean "ack_timeout"?)`,
 	"unknown_schedule.bad.yml":         `6:36: escalation: policies[0] (api): levels[1].schedules[0]: unknown schedule "api-secondary"`,
 	"unknown_team.bad.yml":             `5:31: escalation: policies[0] (api): levels[0].teams[0]: unknown team "api-team"`,
 	"unknown_user.bad.yml":             `6:32: escalation: policies[0] (api): levels[1].users[0]: unknown user "tara"`,

@@ -195,13 +195,15 @@ func fileError(file string, data []byte, err error, locate bool, section string)
 	if errors.As(err, &ne) {
 		return &rewritten{msg: position(file, ne.Line, ne.Column) + Message(ne.Err.Error()), err: err}
 	}
+	var fe *fieldsError
+	errors.As(err, &fe)
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
-		return &rewritten{msg: typeErrors(file, data, te.Errors), err: err}
+		return &rewritten{msg: typeErrors(file, data, te.Errors, fe), err: err}
 	}
 	var te2 *yamlv2.TypeError
 	if errors.As(err, &te2) {
-		return &rewritten{msg: typeErrors(file, data, te2.Errors), err: err}
+		return &rewritten{msg: typeErrors(file, data, te2.Errors, fe), err: err}
 	}
 	if !locate {
 		return InFile(file, Rewrite(err))
@@ -776,8 +778,9 @@ func position(file string, line, col int) string {
 var problemLineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
 
 // typeErrors positions each of the decoder's "line N: msg" problems in
-// file, one a line.
-func typeErrors(file string, data []byte, problems []string) string {
+// file, one a line; fe (nil when the error is not marked by Fields) adds
+// the place and the fields of an unknown field.
+func typeErrors(file string, data []byte, problems []string, fe *fieldsError) string {
 	nodes := documentNodes(data)
 	out := make([]string, len(problems))
 	for i, p := range problems {
@@ -787,7 +790,7 @@ func typeErrors(file string, data []byte, problems []string) string {
 			continue
 		}
 		line, _ := strconv.Atoi(m[1])
-		out[i] = position(file, line, problemNodeColumn(data, nodes, line, m[2])) + Message(m[2])
+		out[i] = position(file, line, problemNodeColumn(data, nodes, line, m[2])) + fe.message(data, line, m[2])
 	}
 	return strings.Join(out, "\n")
 }
