@@ -41,14 +41,7 @@ func TestStreamsEndedByTheServer(t *testing.T) {
 			mux := http.NewServeMux()
 			hub.Register(mux)
 			stream.New(bus, stream.Options{Registerer: reg, Heartbeat: time.Hour}).Register(mux)
-			// ends gets the cancel function of every request.
-			ends := make(chan context.CancelCauseFunc, 2)
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				ctx, end := context.WithCancelCause(r.Context())
-				ends <- end
-				mux.ServeHTTP(w, r.WithContext(ctx))
-			}))
-			t.Cleanup(srv.Close)
+			srv, ends := endableServer(t, mux, 2)
 
 			sse := connect(t, srv.URL+"/api/v1/events")
 			require.Equal(t, "subscribed", sse.next(t).Comment)
@@ -128,13 +121,7 @@ func TestWSWritesNothingPublishedAfterRevocation(t *testing.T) {
 	hub := stream.NewHub(bus, stream.HubOptions{})
 	mux := http.NewServeMux()
 	hub.Register(mux)
-	ends := make(chan context.CancelCauseFunc, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, end := context.WithCancelCause(r.Context())
-		ends <- end
-		mux.ServeHTTP(w, r.WithContext(ctx))
-	}))
-	t.Cleanup(srv.Close)
+	srv, ends := endableServer(t, mux, 1)
 	const cause = "credentials revoked: the role of dora changed from admin to viewer"
 	for range 32 {
 		ws := dial(t, srv.URL, `{}`)
@@ -159,13 +146,7 @@ func TestWSRevokedBeforeSubscribeCounted(t *testing.T) {
 	hub := stream.NewHub(nil, stream.HubOptions{Registerer: reg})
 	mux := http.NewServeMux()
 	hub.Register(mux)
-	ends := make(chan context.CancelCauseFunc, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, end := context.WithCancelCause(r.Context())
-		ends <- end
-		mux.ServeHTTP(w, r.WithContext(ctx))
-	}))
-	t.Cleanup(srv.Close)
+	srv, ends := endableServer(t, mux, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	quiet, _, err := websocket.Dial(ctx, strings.Replace(srv.URL, "http://", "ws://", 1)+"/api/v1/stream", nil)
@@ -177,4 +158,20 @@ func TestWSRevokedBeforeSubscribeCounted(t *testing.T) {
 	require.NotErrorIs(t, err, context.DeadlineExceeded, "the connection was not closed")
 	require.Eventually(t, func() bool { return hub.Clients() == 0 }, time.Minute, time.Millisecond)
 	require.Equal(t, 1.0, byReason(t, reg, "sre_stream_closed_clients_total", "websocket", "revoked"))
+}
+
+// endableServer serves mux over a real listener, each request with a
+// context the test can end: ends gets the cancel function of every
+// request (n of them buffered), as sred ends a stream whose credentials
+// are revoked.
+func endableServer(t *testing.T, mux http.Handler, n int) (*httptest.Server, <-chan context.CancelCauseFunc) {
+	t.Helper()
+	ends := make(chan context.CancelCauseFunc, n)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, end := context.WithCancelCause(r.Context())
+		ends <- end
+		mux.ServeHTTP(w, r.WithContext(ctx))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, ends
 }
